@@ -1,0 +1,128 @@
+"""Every error scoperouter raises, split by who is at fault.
+
+* :class:`ConfigError` -- the registry (``routes.yaml``) or relation data is wrong: the
+  operator fixes the file. Carries one or more :class:`ConfigIssue` with file/line/column
+  and the YAML path.
+* :class:`EventError` -- an incoming event cannot be understood: the producer is at fault.
+  The router rejects it (HTTP 400 / dead-letter) with a reason code; it never crashes.
+* :class:`DispatchError` -- a target could not be reached or refused a trigger: the
+  downstream service (or the network) is at fault; retried, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a YAML path like ``processors.player_game_summary.inputs[0].map``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One finding about a configuration file, positioned as precisely as we can."""
+
+    message: str
+    file: str = "<string>"
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    path: tuple[str | int, ...] = ()
+    severity: Severity = "error"
+    code: str = "invalid"
+
+    def format(self) -> str:
+        """``FILE:LINE:COL: severity: PATH: message`` (line/col default to 1 when unknown)."""
+        line = self.line if self.line is not None else 1
+        col = self.column if self.column is not None else 1
+        return f"{self.file}:{line}:{col}: {self.severity}: {format_path(self.path)}: {self.message}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": format_path(self.path),
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+class ScopeRouterError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(ScopeRouterError):
+    """The registry or its relation data is invalid. Fix the file."""
+
+    def __init__(self, issues: Sequence[ConfigIssue] | str, *, file: str = "<string>") -> None:
+        if isinstance(issues, str):
+            issues = [ConfigIssue(issues, file=file)]
+        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        super().__init__("\n".join(i.format() for i in self.issues))
+
+    @property
+    def errors(self) -> tuple[ConfigIssue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+
+EventRejectReason = Literal[
+    "not_json",
+    "not_an_object",
+    "too_large",
+    "missing_source",
+    "unknown_source",
+    "ambiguous_source",
+    "missing_date",
+    "invalid_date",
+    "invalid_date_range",
+    "invalid_status",
+    "invalid_field",
+    "invalid_envelope",
+]
+
+
+@dataclass
+class EventError(ScopeRouterError):
+    """An event the router cannot understand. Rejected with a reason, never dropped."""
+
+    reason: EventRejectReason
+    detail: str
+    event_id: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f" (event {self.event_id})" if self.event_id else ""
+        return f"{self.reason}: {self.detail}{where}"
+
+
+@dataclass
+class DispatchError(ScopeRouterError):
+    """A trigger could not be delivered to its target."""
+
+    processor: str
+    target: str
+    detail: str
+    retryable: bool = True
+    trigger_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        tid = f" trigger {self.trigger_id}" if self.trigger_id else ""
+        return f"dispatch to {self.target} for {self.processor}{tid} failed: {self.detail}"

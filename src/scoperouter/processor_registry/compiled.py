@@ -1,0 +1,313 @@
+"""Compile a validated :class:`RoutesSpec` once into immutable lookup tables.
+
+The planner never scans processors per event: ``by_source`` maps a source to the inputs
+that read it, and every input carries its precomputed relation path per entity type.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.processor_registry.models import (
+    LookbackSpec,
+    ProcessorSpec,
+    RoutesSpec,
+    TargetSpec,
+    parse_duration,
+)
+
+DATE_GRANULARITY = "date"
+
+# Path resolution outcome per (input, event entity type): a tuple of relation names
+# (empty tuple = identity) or None = unmapped.
+Path_ = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledRelation:
+    name: str
+    from_type: str
+    to_type: str
+    base: str  # the relation whose rows are stored (itself unless inverse)
+    inverse: bool
+
+
+@dataclass(frozen=True)
+class CompiledInput:
+    processor: str
+    source: str
+    fields: frozenset[str] | None
+    ignore_fields: frozenset[str] | None
+    # event entity type (declared name) -> relation path to the processor's granularity,
+    # or None when no path exists (unmapped_entity_type). Empty tuple = identity.
+    paths: Mapping[str, Path_ | None]
+    index: int  # position in the processor's inputs (for YAML paths in messages)
+
+
+@dataclass(frozen=True)
+class CompiledProcessor:
+    name: str
+    phase: int
+    granularity: str
+    inputs: Mapping[str, CompiledInput]  # by source
+    publishes: str | None
+    max_entities: int
+    lookback: LookbackSpec | None
+    quiet_s: float
+    max_wait_s: float
+    target: TargetSpec
+    spec: ProcessorSpec
+
+    @property
+    def is_date_granularity(self) -> bool:
+        return self.granularity == DATE_GRANULARITY
+
+
+@dataclass(frozen=True)
+class CompiledRegistry:
+    spec: RoutesSpec
+    file: str
+    base_dir: Path
+    processors: Mapping[str, CompiledProcessor]
+    processor_names: tuple[str, ...]  # sorted
+    by_source: Mapping[str, tuple[CompiledInput, ...]]
+    sources: frozenset[str]  # every source named (inputs and publishes)
+    by_table: Mapping[str, tuple[str, ...]]  # bare table name -> full source names
+    entity_types: frozenset[str]
+    entity_keys: Mapping[str, str]  # 'player' and 'players' -> 'player'
+    relations: Mapping[str, CompiledRelation]
+    relations_between: Mapping[tuple[str, str], tuple[str, ...]]
+    topo_order: tuple[str, ...]  # processors, upstream first
+    upstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    downstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def entity_type_of_key(self, key: str) -> str | None:
+        """The declared entity type an event key names (``players`` -> ``player``)."""
+        return self.entity_keys.get(key)
+
+    def resolve_source(self, name: str) -> str | None:
+        """A full source name, or the unique source whose table part is ``name``.
+
+        Returns None when unknown. Raises ValueError when a bare name is ambiguous.
+        """
+        if name in self.sources:
+            return name
+        cands = self.by_table.get(name, ())
+        if len(cands) == 1:
+            return cands[0]
+        if len(cands) > 1:
+            raise ValueError(f"bare table name {name!r} is ambiguous: {', '.join(cands)}")
+        return None
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``. Raises KeyError naming an unset variable."""
+    envmap = os.environ if env is None else env
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        val = envmap.get(name)
+        if val is None or (val == "" and default is not None):
+            if default is not None:
+                return default
+            raise KeyError(name)
+        return val
+
+    return _ENV_RE.sub(sub, text)
+
+
+def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
+    out: dict[str, CompiledRelation] = {}
+    for name, r in spec.relations.items():
+        if r.inverse_of is None:
+            assert r.from_ is not None and r.to is not None
+            out[name] = CompiledRelation(name, r.from_, r.to, name, False)
+    for name, r in spec.relations.items():
+        if r.inverse_of is not None:
+            base = out.get(r.inverse_of)
+            if base is None:
+                raise ConfigError(
+                    [ConfigIssue(f"inverse_of names unknown relation {r.inverse_of!r}",
+                                 path=("relations", name, "inverse_of"))]
+                )
+            out[name] = CompiledRelation(name, base.to_type, base.from_type, base.name, True)
+    return out
+
+
+def _resolve_path(
+    etype: str,
+    granularity: str,
+    explicit: Mapping[str, tuple[str, ...]] | None,
+    relations_between: Mapping[tuple[str, str], tuple[str, ...]],
+) -> Path_ | None:
+    if granularity == DATE_GRANULARITY:
+        return None
+    if etype == granularity:
+        return ()
+    if explicit and etype in explicit:
+        return tuple(explicit[etype])
+    single = relations_between.get((etype, granularity), ())
+    if len(single) == 1:
+        return (single[0],)
+    return None
+
+
+def compile_registry(spec: RoutesSpec, *, file: str = "<string>", base_dir: Path | None = None) -> CompiledRegistry:
+    """Build the lookup tables. Assumes :func:`semantic.check` passed (it reports positions);
+    inconsistencies found here still raise ConfigError, without positions."""
+    rels = _relation_types(spec)
+    between: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rels.values():
+        between[(r.from_type, r.to_type)].append(r.name)
+    relations_between = {k: tuple(sorted(v)) for k, v in between.items()}
+
+    entity_keys: dict[str, str] = {}
+    for et in spec.entities:
+        entity_keys[et] = et
+    for et in spec.entities:
+        entity_keys.setdefault(et + "s", et)
+
+    d = spec.defaults
+    processors: dict[str, CompiledProcessor] = {}
+    by_source: dict[str, list[CompiledInput]] = defaultdict(list)
+    sources: set[str] = set()
+    for pname in sorted(spec.processors):
+        p = spec.processors[pname]
+        window = p.window or d.window
+        inputs: dict[str, CompiledInput] = {}
+        for i, inp in enumerate(p.inputs):
+            paths = {
+                et: _resolve_path(et, p.granularity, inp.map, relations_between)
+                for et in spec.entities
+            }
+            ci = CompiledInput(
+                processor=pname,
+                source=inp.source,
+                fields=frozenset(inp.fields) if inp.fields is not None else None,
+                ignore_fields=frozenset(inp.ignore_fields) if inp.ignore_fields is not None else None,
+                paths=MappingProxyType(paths),
+                index=i,
+            )
+            if inp.source in inputs:
+                raise ConfigError(
+                    [ConfigIssue(f"source {inp.source!r} listed twice", path=("processors", pname, "inputs", i))]
+                )
+            inputs[inp.source] = ci
+            by_source[inp.source].append(ci)
+            sources.add(inp.source)
+        if p.publishes:
+            sources.add(p.publishes)
+        processors[pname] = CompiledProcessor(
+            name=pname,
+            phase=p.phase,
+            granularity=p.granularity,
+            inputs=MappingProxyType(inputs),
+            publishes=p.publishes,
+            max_entities=p.max_entities if p.max_entities is not None else d.max_entities,
+            lookback=p.lookback,
+            quiet_s=parse_duration(window.quiet),
+            max_wait_s=parse_duration(window.max_wait),
+            target=p.target or d.target,
+            spec=p,
+        )
+
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for s in sorted(sources):
+        table = s.rsplit(".", 1)[-1]
+        if table != s:
+            by_table[table].append(s)
+
+    # publishes DAG: edge A -> B when B reads what A publishes
+    publishers: dict[str, list[str]] = defaultdict(list)
+    for pname, cp in processors.items():
+        if cp.publishes:
+            publishers[cp.publishes].append(pname)
+    downstream: dict[str, set[str]] = {n: set() for n in processors}
+    upstream: dict[str, set[str]] = {n: set() for n in processors}
+    for pname, cp in processors.items():
+        for src in cp.inputs:
+            for up in publishers.get(src, ()):
+                downstream[up].add(pname)
+                upstream[pname].add(up)
+    order = topo_sort(downstream)
+    if order is None:
+        raise ConfigError([ConfigIssue("the publishes graph has a cycle", path=("processors",))])
+
+    return CompiledRegistry(
+        spec=spec,
+        file=file,
+        base_dir=base_dir or Path("."),
+        processors=MappingProxyType(processors),
+        processor_names=tuple(sorted(processors)),
+        by_source=MappingProxyType({k: tuple(v) for k, v in by_source.items()}),
+        sources=frozenset(sources),
+        by_table=MappingProxyType({k: tuple(v) for k, v in by_table.items()}),
+        entity_types=frozenset(spec.entities),
+        entity_keys=MappingProxyType(entity_keys),
+        relations=MappingProxyType(rels),
+        relations_between=MappingProxyType(relations_between),
+        topo_order=tuple(order),
+        upstream_of=MappingProxyType({k: tuple(sorted(v)) for k, v in upstream.items()}),
+        downstream_of=MappingProxyType({k: tuple(sorted(v)) for k, v in downstream.items()}),
+    )
+
+
+def topo_sort(edges: Mapping[str, set[str]] | Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """Kahn's algorithm, ties broken by name. None when there is a cycle."""
+    indeg: dict[str, int] = {n: 0 for n in edges}
+    for _n, outs in edges.items():
+        for m in outs:
+            indeg[m] = indeg.get(m, 0) + 1
+    ready = sorted(n for n, k in indeg.items() if k == 0)
+    out: list[str] = []
+    while ready:
+        n = ready.pop(0)
+        out.append(n)
+        for m in sorted(edges.get(n, ())):
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+                ready.sort()
+    return out if len(out) == len(indeg) else None
+
+
+def find_cycle(edges: Mapping[str, set[str]] | Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """One cycle as a list of nodes (first repeated at the end), or None."""
+    color: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        color[n] = 1
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            c = color.get(m, 0)
+            if c == 1:
+                return [*stack[stack.index(m):], m]
+            if c == 0:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        color[n] = 2
+        return None
+
+    for n in sorted(edges):
+        if color.get(n, 0) == 0:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+TargetKind = Literal["pubsub", "http", "outbox"]

@@ -1,0 +1,206 @@
+"""Relation data: how a change to one entity reaches another, per date.
+
+The planner only sees the :class:`RelationStore` protocol, so SQLite or BigQuery providers
+can follow the CSV one. :class:`InMemoryRelations` is the compiled, immutable lookup
+structure every provider loads into (relation data is small: thousands of rows a day).
+
+Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
+date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
+reversed.
+"""
+
+from __future__ import annotations
+
+import csv
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from scoperouter.errors import ConfigError, ConfigIssue
+
+Row = tuple[date | None, str, str]
+_EMPTY: frozenset[str] = frozenset()
+
+
+class RelationStore(Protocol):
+    """What the planner needs from relation data. Implementations must be pure lookups."""
+
+    def targets(self, relation: str, on: date, entity_id: str) -> frozenset[str]:
+        """Ids reached from ``entity_id`` through ``relation`` on date ``on``."""
+
+    def dates_of(self, relation: str, entity_id: str) -> tuple[date, ...]:
+        """Sorted dates on which ``entity_id`` has dated rows of ``relation`` (its games)."""
+
+    def sources_on(self, relation: str, on: date) -> frozenset[str]:
+        """Ids with a row of ``relation`` dated exactly ``on``."""
+
+    def universe(self, entity_type: str, on: date) -> int | None:
+        """How many entities of that type exist on that date (None when unknown)."""
+
+
+class _Table:
+    __slots__ = ("always", "by_date", "dates_by_id", "on_date")
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        always: dict[str, set[str]] = defaultdict(set)
+        by_date: dict[date, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        dates_by_id: dict[str, set[date]] = defaultdict(set)
+        for d, src, dst in rows:
+            if d is None:
+                always[src].add(dst)
+            else:
+                by_date[d][src].add(dst)
+                dates_by_id[src].add(d)
+        self.always: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in always.items()}
+        self.by_date: dict[date, dict[str, frozenset[str]]] = {
+            d: {k: frozenset(v) for k, v in m.items()} for d, m in by_date.items()
+        }
+        self.on_date: dict[date, frozenset[str]] = {d: frozenset(m) for d, m in self.by_date.items()}
+        self.dates_by_id: dict[str, tuple[date, ...]] = {
+            k: tuple(sorted(v)) for k, v in dates_by_id.items()
+        }
+
+    def targets(self, on: date, entity_id: str) -> frozenset[str]:
+        a = self.always.get(entity_id, _EMPTY)
+        day = self.by_date.get(on)
+        b = day.get(entity_id, _EMPTY) if day else _EMPTY
+        if not b:
+            return a
+        if not a:
+            return b
+        return a | b
+
+
+class InMemoryRelations:
+    """Immutable relation data, indexed for O(1) lookups per (relation, date, id)."""
+
+    def __init__(
+        self,
+        rows: Mapping[str, Iterable[Row]],
+        *,
+        inverses: Mapping[str, str] | None = None,
+        types: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """``rows`` per base relation; ``inverses`` maps an inverse relation to its base;
+        ``types`` maps every relation (base and inverse) to its (from, to) entity types."""
+        materialised = {name: list(r) for name, r in rows.items()}
+        self._tables: dict[str, _Table] = {n: _Table(r) for n, r in materialised.items()}
+        for inv, base in (inverses or {}).items():
+            base_rows = materialised.get(base, [])
+            self._tables[inv] = _Table((d, dst, src) for d, src, dst in base_rows)
+        self._types = dict(types or {})
+        # entity universe per type: ids valid on every date + ids per date
+        always: dict[str, set[str]] = defaultdict(set)
+        dated: dict[str, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for name, r in materialised.items():
+            if name not in self._types:
+                continue
+            ftype, ttype = self._types[name]
+            for d, src, dst in r:
+                if d is None:
+                    always[ftype].add(src)
+                    always[ttype].add(dst)
+                else:
+                    dated[ftype][d].add(src)
+                    dated[ttype][d].add(dst)
+        self._always_ids = {k: frozenset(v) for k, v in always.items()}
+        self._dated_ids = {k: {d: frozenset(s) for d, s in m.items()} for k, m in dated.items()}
+
+    def relation_names(self) -> frozenset[str]:
+        return frozenset(self._tables)
+
+    def targets(self, relation: str, on: date, entity_id: str) -> frozenset[str]:
+        t = self._tables.get(relation)
+        return t.targets(on, entity_id) if t is not None else _EMPTY
+
+    def dates_of(self, relation: str, entity_id: str) -> tuple[date, ...]:
+        t = self._tables.get(relation)
+        return t.dates_by_id.get(entity_id, ()) if t is not None else ()
+
+    def next_dates(self, relation: str, entity_id: str, after: date, n: int) -> tuple[date, ...]:
+        """The first ``n`` dates strictly after ``after`` with rows for ``entity_id``."""
+        ds = self.dates_of(relation, entity_id)
+        i = bisect_right(ds, after)
+        return ds[i : i + n]
+
+    def sources_on(self, relation: str, on: date) -> frozenset[str]:
+        t = self._tables.get(relation)
+        return t.on_date.get(on, _EMPTY) if t is not None else _EMPTY
+
+    def universe(self, entity_type: str, on: date) -> int | None:
+        a = self._always_ids.get(entity_type)
+        d = self._dated_ids.get(entity_type, {}).get(on)
+        if a is None and d is None:
+            return None
+        return len((a or _EMPTY) | (d or _EMPTY))
+
+
+EMPTY_RELATIONS = InMemoryRelations({})
+
+
+def read_relation_csv(path: Path) -> list[Row]:
+    """Rows of one ``date,from,to`` CSV. Raises ConfigError naming file:line on bad rows."""
+    rows: list[Row] = []
+    fname = str(path)
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigIssue(f"cannot read relation data: {exc.strerror}", file=fname, code="relation_data")]
+        ) from exc
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ConfigError(
+                [ConfigIssue("empty relation file: expected header date,from,to", file=fname, line=1, column=1)]
+            ) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError([ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=1, column=1)]) from exc
+        if [h.strip() for h in header] != ["date", "from", "to"]:
+            raise ConfigError(
+                [ConfigIssue(f"header must be date,from,to (got {','.join(header)})", file=fname, line=1, column=1)]
+            )
+        try:
+            for rec in reader:
+                line = reader.line_num
+                if not rec or all(not c.strip() for c in rec):
+                    continue
+                if len(rec) != 3:
+                    raise ConfigError(
+                        [ConfigIssue(f"expected 3 columns, got {len(rec)}", file=fname, line=line, column=1)]
+                    )
+                ds, src, dst = (c.strip() for c in rec)
+                if not src or not dst:
+                    raise ConfigError([ConfigIssue("empty 'from' or 'to'", file=fname, line=line, column=1)])
+                d: date | None = None
+                if ds:
+                    try:
+                        d = date.fromisoformat(ds)
+                    except ValueError as exc:
+                        raise ConfigError(
+                            [ConfigIssue(f"invalid date {ds!r} (expected YYYY-MM-DD)", file=fname, line=line, column=1)]
+                        ) from exc
+                rows.append((d, src, dst))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=reader.line_num, column=1)]
+            ) from exc
+    return rows
+
+
+def load_csv_relations(
+    directory: Path,
+    base_relations: Mapping[str, tuple[str, str]],
+    inverses: Mapping[str, str],
+    inverse_types: Mapping[str, tuple[str, str]],
+) -> InMemoryRelations:
+    """Load ``<directory>/<relation>.csv`` for every base relation."""
+    rows = {name: read_relation_csv(directory / f"{name}.csv") for name in base_relations}
+    types = dict(base_relations)
+    types.update(inverse_types)
+    return InMemoryRelations(rows, inverses=inverses, types=types)
