@@ -1,0 +1,90 @@
+"""Shared fixtures. The Pub/Sub emulator fixture starts the official emulator once per
+session on a free loopback port; tests that need it skip with a visible reason when it is
+absent, unless SCOPEROUTER_REQUIRE_EMULATOR=1 (CI), where absence fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ROUTES = REPO / "routes.yaml"
+EMULATOR = Path(
+    os.environ.get(
+        "SCOPEROUTER_PUBSUB_EMULATOR",
+        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+    )
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Host:port of a running Pub/Sub emulator; sets PUBSUB_EMULATOR_HOST for the session."""
+    required = os.environ.get("SCOPEROUTER_REQUIRE_EMULATOR") == "1"
+    if not EMULATOR.exists() or shutil.which("java") is None:
+        msg = f"Pub/Sub emulator not found at {EMULATOR} (or no java)"
+        if required:
+            pytest.fail(msg + " and SCOPEROUTER_REQUIRE_EMULATOR=1")
+        pytest.skip(msg)
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("pubsub-emulator")
+    log = (data_dir / "emulator.log").open("wb")
+    proc = subprocess.Popen(
+        [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={data_dir}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        if not _wait_port(port, 60):
+            proc.kill()
+            pytest.fail(f"Pub/Sub emulator did not start; see {data_dir / 'emulator.log'}")
+        host = f"127.0.0.1:{port}"
+        old = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = host
+        yield host
+        if old is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = old
+    finally:
+        try:
+            os.killpg(proc.pid, 15)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def routes_path() -> Path:
+    """The repository's NBA registry."""
+    return ROUTES
