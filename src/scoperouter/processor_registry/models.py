@@ -229,6 +229,39 @@ class ReportSpec(Strict):
     seconds_per_entity: Annotated[float, Field(gt=0)] | None = None
 
 
+class OidcAuthSpec(Strict):
+    """Push-endpoint auth by Google-signed OIDC identity token (Pub/Sub push auth)."""
+
+    audience: str = Field(min_length=1, description="Expected token audience; ${ENV} allowed.")
+    service_account: str | None = Field(
+        default=None, description="Expected token email (the push subscription's service account)."
+    )
+
+
+class AuthSpec(Strict):
+    """Exactly one of ``bearer_token`` (shared secret) or ``oidc``."""
+
+    bearer_token: str | None = Field(default=None, min_length=1, description="Shared token; use ${ENV}.")
+    oidc: OidcAuthSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AuthSpec:
+        if (self.bearer_token is None) == (self.oidc is None):
+            raise ValueError("auth names exactly one of bearer_token, oidc")
+        return self
+
+
+class ServerSpec(Strict):
+    """Settings of ``scoperouter serve`` (CLI flags override)."""
+
+    auth: AuthSpec | None = None
+    max_body_bytes: PositiveInt = 1_048_576
+    dedup_horizon: Duration = "24h"
+    dead_letter_topic: str | None = Field(
+        default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
+    )
+
+
 class RoutesSpec(Strict):
     """The whole ``routes.yaml``."""
 
@@ -239,3 +272,4 @@ class RoutesSpec(Strict):
     defaults: DefaultsSpec = DefaultsSpec()
     processors: dict[Identifier, ProcessorSpec] = Field(min_length=1)
     report: ReportSpec = ReportSpec()
+    server: ServerSpec | None = None
