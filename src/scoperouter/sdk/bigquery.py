@@ -1,0 +1,133 @@
+"""Scope filters for SQL: values only ever travel as query parameters.
+
+:func:`entity_filter` builds a BigQuery ``WHERE`` fragment plus the
+``google-cloud-bigquery`` query parameters that go with it::
+
+    sql, params = entity_filter(scope, column="player_lookup")
+    # entity scope: WHERE player_lookup IN UNNEST(@entity_ids)
+    #                 AND game_date BETWEEN @start_date AND @end_date
+    # full date:    WHERE game_date BETWEEN @start_date AND @end_date
+    job = client.query(f"SELECT * FROM `nba_raw.x` {sql}",
+                       job_config=bigquery.QueryJobConfig(query_parameters=params))
+
+:func:`qmark_filter` does the same for DB-API drivers using ``?`` placeholders (sqlite3).
+Column names are checked against an identifier pattern; entity ids and dates never appear
+in the SQL text. ``google-cloud-bigquery`` is an optional dependency (extra
+``scoperouter[bigquery]``), imported only when :func:`entity_filter` is called.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from scoperouter.sdk.scope import Scope
+
+#: A column, optionally qualified by a table alias (``t.player_lookup``).
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})?$")
+_PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_identifier(name: str, what: str = "column") -> str:
+    """Return ``name`` if it is a plain (optionally alias-qualified) SQL identifier.
+
+    Raises :class:`ValueError` otherwise: column names cannot be query parameters, so
+    they must never come from untrusted input unchecked.
+    """
+    if not isinstance(name, str) or not IDENTIFIER_RE.match(name):
+        raise ValueError(
+            f"invalid {what} name {name!r}: expected letters, digits and _ (optionally alias.column)"
+        )
+    return name
+
+
+def _bigquery() -> Any:
+    try:
+        from google.cloud import bigquery
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "scoperouter.sdk.bigquery needs google-cloud-bigquery: pip install 'scoperouter[bigquery]'"
+        ) from exc
+    return bigquery
+
+
+def filter_sql(
+    scope: Scope,
+    column: str,
+    *,
+    date_column: str = "game_date",
+    param_prefix: str = "",
+    keyword: str = "WHERE",
+) -> str:
+    """The BigQuery SQL text of :func:`entity_filter` (no values, only ``@`` parameters)."""
+    check_identifier(column)
+    check_identifier(date_column, "date column")
+    if param_prefix and not _PARAM_RE.match(param_prefix):
+        raise ValueError(f"invalid parameter prefix {param_prefix!r}")
+    if keyword not in ("WHERE", "AND", ""):
+        raise ValueError("keyword must be 'WHERE', 'AND' or ''")
+    p = param_prefix
+    clause = f"{date_column} BETWEEN @{p}start_date AND @{p}end_date"
+    if not scope.is_full_date:
+        clause = f"{column} IN UNNEST(@{p}entity_ids) AND {clause}"
+    return f"{keyword} {clause}" if keyword else clause
+
+
+def entity_filter(
+    scope: Scope,
+    column: str = "player_lookup",
+    *,
+    date_column: str = "game_date",
+    param_prefix: str = "",
+    keyword: str = "WHERE",
+) -> tuple[str, list[Any]]:
+    """``(sql_fragment, query_parameters)`` restricting a BigQuery query to ``scope``.
+
+    Entity scope: ``WHERE <column> IN UNNEST(@entity_ids) AND <date_column> BETWEEN
+    @start_date AND @end_date``; full date: only the date clause. The parameters are an
+    ``ArrayQueryParameter("entity_ids", "STRING", ids)`` (entity scope only) and two
+    ``ScalarQueryParameter(..., "DATE", ...)``. ``param_prefix`` renames the parameters
+    (``@<prefix>entity_ids``...) when one query filters several tables; ``keyword``
+    ``"AND"`` appends to an existing ``WHERE``.
+    """
+    sql = filter_sql(
+        scope, column, date_column=date_column, param_prefix=param_prefix, keyword=keyword
+    )
+    bq = _bigquery()
+    p = param_prefix
+    params: list[Any] = []
+    if not scope.is_full_date:
+        params.append(bq.ArrayQueryParameter(f"{p}entity_ids", "STRING", list(scope.entity_ids)))
+    params.append(bq.ScalarQueryParameter(f"{p}start_date", "DATE", scope.start_date))
+    params.append(bq.ScalarQueryParameter(f"{p}end_date", "DATE", scope.end_date))
+    return sql, params
+
+
+def query_job_config(scope: Scope, column: str = "player_lookup", **kwargs: Any) -> tuple[str, Any]:
+    """``(sql_fragment, bigquery.QueryJobConfig)`` -- :func:`entity_filter` ready for ``client.query``."""
+    sql, params = entity_filter(scope, column, **kwargs)
+    return sql, _bigquery().QueryJobConfig(query_parameters=params)
+
+
+def qmark_filter(
+    scope: Scope,
+    column: str,
+    *,
+    date_column: str = "game_date",
+    keyword: str = "WHERE",
+) -> tuple[str, list[str]]:
+    """``(sql_fragment, params)`` for DB-API ``?`` placeholders (sqlite3), dates as ISO strings.
+
+    Entity scope: ``WHERE <column> IN (?, ?, ...) AND <date_column> BETWEEN ? AND ?``.
+    """
+    check_identifier(column)
+    check_identifier(date_column, "date column")
+    if keyword not in ("WHERE", "AND", ""):
+        raise ValueError("keyword must be 'WHERE', 'AND' or ''")
+    clause = f"{date_column} BETWEEN ? AND ?"
+    params = [scope.start_date.isoformat(), scope.end_date.isoformat()]
+    if not scope.is_full_date:
+        marks = ", ".join("?" for _ in scope.entity_ids)
+        clause = f"{column} IN ({marks}) AND {clause}"
+        params = [*scope.entity_ids, *params]
+    return (f"{keyword} {clause}" if keyword else clause), params

@@ -1,0 +1,218 @@
+"""Interop with today's dependency-tracking columns.
+
+Production processors record, for each upstream source they read, three columns on their
+output rows::
+
+    source_{prefix}_last_updated      TIMESTAMP   when the upstream data was last written
+    source_{prefix}_rows_found        INT64       rows found upstream for the scope
+    source_{prefix}_completeness_pct  FLOAT64     share of expected rows present
+
+:func:`compare_sources` compares the values stored by the previous run with the ones
+observed now and tells the processor whether anything upstream changed (``skip`` when
+not) and which columns changed (``changed_fields`` for its completion event)::
+
+    diff = compare_sources(previous_row, current_metadata)
+    if diff.skip:
+        return  # nothing upstream changed: no work, no event
+    publisher.publish(..., changed_fields=diff.changed_fields)
+
+A missing previous row (first run) or a source that appears or disappears counts as a
+change. Per entity, :func:`entities_with_upstream_change` keeps only the ids whose
+metadata moved.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+SUFFIXES = ("last_updated", "rows_found", "completeness_pct")
+_COLUMN_RE = re.compile(
+    r"^source_(?P<prefix>[A-Za-z0-9_]+?)_(?P<suffix>last_updated|rows_found|completeness_pct)$"
+)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """One upstream source's tracking values (``None`` = not recorded)."""
+
+    last_updated: datetime | None = None
+    rows_found: int | None = None
+    completeness_pct: float | None = None
+
+
+def column_name(prefix: str, suffix: str) -> str:
+    """``source_{prefix}_{suffix}``; ``suffix`` is one of :data:`SUFFIXES`."""
+    if suffix not in SUFFIXES:
+        raise ValueError(
+            f"unknown dependency suffix {suffix!r}; expected one of {', '.join(SUFFIXES)}"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_]+", prefix):
+        raise ValueError(f"invalid source prefix {prefix!r}")
+    return f"source_{prefix}_{suffix}"
+
+
+def _timestamp(value: object, col: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        ts = value
+    elif isinstance(value, date):
+        ts = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"{col}: not an ISO timestamp: {value!r}") from exc
+    else:
+        raise ValueError(f"{col}: expected a timestamp, got {type(value).__name__}")
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _int(value: object, col: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{col}: expected an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{col}: expected an integer, got {value!r}") from exc
+    if not number.is_integer():
+        raise ValueError(f"{col}: expected an integer, got {value!r}")
+    return int(number)
+
+
+def _float(value: object, col: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{col}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{col}: expected a number, got {value!r}") from exc
+    if math.isnan(number):
+        return None
+    return number
+
+
+def source_states(row: Mapping[str, Any]) -> dict[str, SourceState]:
+    """Every ``source_{prefix}_*`` group of ``row`` as ``{prefix: SourceState}``. Other keys are ignored."""
+    raw: dict[str, dict[str, Any]] = {}
+    for key, value in row.items():
+        m = _COLUMN_RE.match(key)
+        if m:
+            raw.setdefault(m.group("prefix"), {})[m.group("suffix")] = (key, value)
+    out: dict[str, SourceState] = {}
+    for prefix, parts in raw.items():
+        lu = parts.get("last_updated", (None, None))
+        rf = parts.get("rows_found", (None, None))
+        cp = parts.get("completeness_pct", (None, None))
+        out[prefix] = SourceState(
+            last_updated=_timestamp(lu[1], lu[0] or prefix),
+            rows_found=_int(rf[1], rf[0] or prefix),
+            completeness_pct=_float(cp[1], cp[0] or prefix),
+        )
+    return out
+
+
+def dependency_columns(prefix: str, state: SourceState) -> dict[str, object]:
+    """The three columns to store on the output row for ``prefix``."""
+    return {
+        column_name(prefix, "last_updated"): state.last_updated,
+        column_name(prefix, "rows_found"): state.rows_found,
+        column_name(prefix, "completeness_pct"): state.completeness_pct,
+    }
+
+
+@dataclass(frozen=True)
+class UpstreamDiff:
+    """What changed upstream between two runs."""
+
+    changed_sources: tuple[str, ...]
+    changed_fields: tuple[str, ...]
+    first_run: bool = False
+
+    @property
+    def skip(self) -> bool:
+        """True when nothing upstream changed: the processor can skip the work."""
+        return not self.changed_sources and not self.first_run
+
+    @property
+    def reason(self) -> str:
+        if self.first_run:
+            return "no previous run"
+        if self.skip:
+            return "no upstream change"
+        return "upstream changed: " + ", ".join(self.changed_sources)
+
+
+def compare_sources(
+    previous: Mapping[str, Any] | None,
+    current: Mapping[str, Any],
+    *,
+    sources: Iterable[str] | None = None,
+    completeness_tolerance: float = 0.0,
+) -> UpstreamDiff:
+    """Compare two rows (or metadata dicts) of ``source_{prefix}_*`` columns.
+
+    ``sources`` restricts the comparison to some prefixes. ``completeness_tolerance``
+    (percentage points) ignores tiny completeness moves. A column present on one side only
+    counts as changed. ``previous=None`` is a first run: not skippable, every column
+    of ``current`` listed as changed.
+    """
+    if completeness_tolerance < 0:
+        raise ValueError("completeness_tolerance must be >= 0")
+    cur = source_states(current)
+    wanted = set(sources) if sources is not None else None
+    if previous is None:
+        prefixes = sorted(p for p in cur if wanted is None or p in wanted)
+        fields = tuple(column_name(p, s) for p in prefixes for s in SUFFIXES)
+        return UpstreamDiff(changed_sources=tuple(prefixes), changed_fields=fields, first_run=True)
+    prev = source_states(previous)
+    changed_sources: list[str] = []
+    changed_fields: list[str] = []
+    for prefix in sorted(set(prev) | set(cur)):
+        if wanted is not None and prefix not in wanted:
+            continue
+        a = prev.get(prefix)
+        b = cur.get(prefix)
+        moved: list[str] = []
+        if a is None or b is None:
+            moved = list(SUFFIXES)
+        else:
+            if a.last_updated != b.last_updated:
+                moved.append("last_updated")
+            if a.rows_found != b.rows_found:
+                moved.append("rows_found")
+            ca, cb = a.completeness_pct, b.completeness_pct
+            if (ca is None) != (cb is None) or (
+                ca is not None and cb is not None and abs(ca - cb) > completeness_tolerance
+            ):
+                moved.append("completeness_pct")
+        if moved:
+            changed_sources.append(prefix)
+            changed_fields.extend(column_name(prefix, s) for s in moved)
+    return UpstreamDiff(
+        changed_sources=tuple(changed_sources), changed_fields=tuple(changed_fields)
+    )
+
+
+def entities_with_upstream_change(
+    previous: Mapping[str, Mapping[str, Any]],
+    current: Mapping[str, Mapping[str, Any]],
+    **kwargs: Any,
+) -> tuple[str, ...]:
+    """Sorted ids of ``current`` whose dependency columns differ from ``previous`` (or are new)."""
+    return tuple(
+        sorted(
+            eid
+            for eid, row in current.items()
+            if not compare_sources(previous.get(eid), row, **kwargs).skip
+        )
+    )

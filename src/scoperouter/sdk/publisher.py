@@ -1,0 +1,284 @@
+"""Publish what a processor changed as a canonical completion event (SPEC section 3).
+
+::
+
+    publisher = CompletionPublisher("nba-phase3-analytics-complete",
+                                    source="nba_analytics.player_game_summary")
+    result = publisher.publish(game_date=d, affected_entities={"players": ["lebronjames"]},
+                               changed_fields=["points"], scope=scope)
+
+* The event is the canonical form the router reads: ``event_id, source, game_date,
+  status, affected_entities, changed_fields, priority, correlation_id, produced_at``.
+  ``correlation_id`` and ``priority`` are carried over from the trigger's :class:`Scope`.
+* Size fallback: when the entity list has more than ``limits.max_entities`` ids, or the
+  encoded message would be larger than ``limits.max_bytes``, the event is published at
+  date level (no ``affected_entities``) -- the router then runs downstream processors for
+  the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
+  entity-level.
+* Nothing changed (an empty entity set, or an empty ``changed_fields``): nothing is
+  published unless ``publish_unchanged=True``.
+* Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
+  (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
+
+The Pub/Sub client is ``google.cloud.pubsub_v1.PublisherClient``, which talks to the
+emulator when ``PUBSUB_EMULATOR_HOST`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from scoperouter.sdk.scope import Scope
+
+Status = Literal["success", "partial", "no_data", "failed"]
+_STATUSES = ("success", "partial", "no_data", "failed")
+
+
+@dataclass(frozen=True)
+class PublishLimits:
+    """Above either limit the event falls back to date level. Both are inclusive."""
+
+    max_entities: int = 100
+    max_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_entities < 1 or self.max_bytes < 1:
+            raise ValueError("publish limits must be positive")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What :meth:`CompletionPublisher.publish` did."""
+
+    published: bool
+    reason: Literal["published", "nothing_changed"]
+    event: dict[str, Any] | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+    fell_back: bool = False
+    fallback_reason: Literal["max_entities", "max_bytes"] | None = None
+    size_bytes: int = 0
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """The exact bytes published: compact JSON, keys sorted."""
+    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, ids in affected.items():
+        if isinstance(ids, str):
+            raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
+        clean = sorted({str(i) for i in ids})
+        if clean:
+            out[str(key)] = clean
+    return out
+
+
+def is_unchanged(event: Mapping[str, Any]) -> bool:
+    """True when ``event`` says nothing changed: an empty entity set or empty changed_fields."""
+    affected = event.get("affected_entities")
+    if affected is not None and not any(affected.values()):
+        return True
+    fields = event.get("changed_fields")
+    return fields is not None and len(fields) == 0
+
+
+def build_completion_event(
+    *,
+    source: str,
+    game_date: date | None,
+    affected_entities: Mapping[str, Iterable[str]] | None,
+    changed_fields: Iterable[str] | None = None,
+    scope: Scope | None = None,
+    status: Status = "success",
+    event_id: str | None = None,
+    correlation_id: str | None = None,
+    priority: Literal["normal", "critical"] | None = None,
+    record_count: int | None = None,
+    produced_at: datetime | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> dict[str, Any]:
+    """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
+    """
+    if status not in _STATUSES:
+        raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+    if game_date is None and (start_date is None or end_date is None):
+        raise ValueError("a completion event needs game_date or start_date and end_date")
+    event: dict[str, Any] = {
+        "event_id": event_id or f"e-{uuid.uuid4().hex}",
+        "source": source,
+        "status": status,
+        "produced_at": (produced_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+    }
+    if game_date is not None:
+        event["game_date"] = game_date.isoformat()
+    else:
+        assert start_date is not None and end_date is not None
+        event["start_date"] = start_date.isoformat()
+        event["end_date"] = end_date.isoformat()
+    if affected_entities is not None:
+        event["affected_entities"] = _ids(affected_entities)
+    if changed_fields is not None:
+        if isinstance(changed_fields, str):
+            raise TypeError("changed_fields must be a list of field names, not a string")
+        event["changed_fields"] = sorted(set(changed_fields))
+    corr = (
+        correlation_id if correlation_id is not None else (scope.correlation_id if scope else None)
+    )
+    if corr is not None:
+        event["correlation_id"] = corr
+    prio = priority if priority is not None else (scope.priority if scope else "normal")
+    event["priority"] = prio
+    if record_count is not None:
+        event["record_count"] = record_count
+    return event
+
+
+def apply_limits(
+    event: Mapping[str, Any], limits: PublishLimits
+) -> tuple[dict[str, Any], Literal["max_entities", "max_bytes"] | None]:
+    """``(event, fallback_reason)``: ``event`` without ``affected_entities`` when it is over a limit."""
+    out = dict(event)
+    affected = out.get("affected_entities")
+    if not affected:
+        return out, None
+    count = sum(len(v) for v in affected.values())
+    reason: Literal["max_entities", "max_bytes"] | None = None
+    if count > limits.max_entities:
+        reason = "max_entities"
+    elif len(encode_event(out)) > limits.max_bytes:
+        reason = "max_bytes"
+    if reason is not None:
+        del out["affected_entities"]
+    return out, reason
+
+
+def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> dict[str, str]:
+    """The Pub/Sub attributes of a completion event (strings only)."""
+    attrs = {
+        "source": str(event["source"]),
+        "game_date": str(event.get("game_date") or event.get("start_date") or ""),
+        "event_id": str(event["event_id"]),
+        "status": str(event.get("status", "success")),
+        "scope": "entities" if event.get("affected_entities") else "date",
+        "priority": str(event.get("priority", "normal")),
+    }
+    if event.get("correlation_id"):
+        attrs["correlation_id"] = str(event["correlation_id"])
+    if scope is not None and scope.trigger_id:
+        attrs["trigger_id"] = scope.trigger_id
+    return attrs
+
+
+def topic_path(topic: str, project: str | None = None) -> str:
+    """``projects/P/topics/T`` from a topic id (project from arg, GOOGLE_CLOUD_PROJECT, or the emulator)."""
+    if topic.startswith("projects/"):
+        return topic
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+    if not project and os.environ.get("PUBSUB_EMULATOR_HOST"):
+        project = "local-project"
+    if not project:
+        raise ValueError(
+            f"topic {topic!r} has no project: pass project=, use projects/P/topics/T, or set GOOGLE_CLOUD_PROJECT"
+        )
+    return f"projects/{project}/topics/{topic}"
+
+
+class CompletionPublisher:
+    """Publishes a processor's completion events to one Pub/Sub topic."""
+
+    def __init__(
+        self,
+        topic: str,
+        *,
+        source: str,
+        project: str | None = None,
+        limits: PublishLimits | None = None,
+        publish_unchanged: bool = False,
+        client: Any = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.topic = topic_path(topic, project)
+        self.source = source
+        self.limits = limits or PublishLimits()
+        self.publish_unchanged = publish_unchanged
+        self.timeout = timeout
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from google.cloud.pubsub_v1 import PublisherClient
+
+            self._client = PublisherClient()
+        return self._client
+
+    def publish(
+        self,
+        *,
+        game_date: date | None,
+        affected_entities: Mapping[str, Iterable[str]] | None,
+        changed_fields: Iterable[str] | None = None,
+        scope: Scope | None = None,
+        **kwargs: Any,
+    ) -> PublishResult:
+        """Build the event (see :func:`build_completion_event`) and publish it."""
+        event = build_completion_event(
+            source=self.source,
+            game_date=game_date,
+            affected_entities=affected_entities,
+            changed_fields=changed_fields,
+            scope=scope,
+            **kwargs,
+        )
+        return self.publish_event(event, scope=scope)
+
+    def publish_event(
+        self, event: Mapping[str, Any], *, scope: Scope | None = None
+    ) -> PublishResult:
+        """Publish a ready canonical event (e.g. from change detection), applying the limits."""
+        if not self.publish_unchanged and is_unchanged(event):
+            return PublishResult(published=False, reason="nothing_changed", event=dict(event))
+        event = dict(event)
+        if scope is not None and scope.correlation_id and not event.get("correlation_id"):
+            event["correlation_id"] = scope.correlation_id
+        out, fallback = apply_limits(event, self.limits)
+        data = encode_event(out)
+        attrs = event_attributes(out, scope)
+        future = self.client.publish(self.topic, data, **attrs)
+        message_id = str(future.result(timeout=self.timeout))
+        return PublishResult(
+            published=True,
+            reason="published",
+            event=out,
+            attributes=attrs,
+            message_id=message_id,
+            fell_back=fallback is not None,
+            fallback_reason=fallback,
+            size_bytes=len(data),
+        )
+
+    async def publish_async(self, **kwargs: Any) -> PublishResult:
+        """:meth:`publish` in a worker thread, for asyncio services."""
+        return await asyncio.to_thread(lambda: self.publish(**kwargs))
+
+    async def publish_event_async(
+        self, event: Mapping[str, Any], *, scope: Scope | None = None
+    ) -> PublishResult:
+        return await asyncio.to_thread(lambda: self.publish_event(event, scope=scope))
+
+    def close(self) -> None:
+        if self._client is not None and hasattr(self._client, "stop"):
+            self._client.stop()
