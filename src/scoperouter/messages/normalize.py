@@ -1,0 +1,352 @@
+"""Normalise every event shape the pipeline publishes into one canonical :class:`Event`.
+
+Accepted shapes (SPEC section 3), recorded in ``Event.shape``:
+
+* ``canonical`` -- ``source``, ``game_date``, ``affected_entities``, ``changed_fields``...
+* ``raw_data_loaded`` -- Phase 2->3 legacy (``source_table``, ``success``, ``execution_id``).
+* ``analytics_complete`` -- Phase 3->4 legacy (``analytics_table``).
+* ``unified`` -- the unified envelope (``processor_name``, ``output_dataset``/``output_table``,
+  ``status``, ``entities_changed``, ``metadata.changed_fields``).
+
+Rules (where a reading could differ, the choice is written here):
+
+* Source: ``source``, else ``source_table``, else ``analytics_table``, else
+  ``output_dataset + '.' + output_table`` (``output_table`` alone is a bare name). A bare
+  table name is resolved against every source the registry names; an unknown source is
+  kept as given and accepted (every decision is then ``not_an_input``); an ambiguous bare
+  name is rejected (``ambiguous_source``).
+* ``affected_entities`` and top-level ``entities_changed`` (also ``metadata.entities_changed``)
+  are united; keys are kept as written (the planner resolves ``players`` -> ``player``);
+  ids are deduplicated and sorted. ``changed_fields`` and ``metadata.changed_fields`` are
+  united, deduplicated and sorted; empty means "unknown" (relevant).
+* ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
+  ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
+  the same id).
+* Status: ``status`` when present (``success|partial|no_data|failed``, anything else is
+  ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
+  ``record_count`` says); else success.
+* Dates are ``YYYY-MM-DD``. ``game_date``, or ``start_date`` + ``end_date`` (a backfill; also
+  read from ``metadata``). A backfill range longer than :data:`MAX_BACKFILL_DAYS` is
+  rejected (``invalid_date_range``) so a typo cannot fan out into decades of runs.
+* ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
+* ``priority``: ``normal`` (default) or ``critical``; anything else is rejected.
+* ``skip_downstream``: a boolean (top level, else ``metadata``).
+
+Every rejection is an :class:`~scoperouter.errors.EventError` with a reason code and a
+one-line detail naming the offending field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from scoperouter.errors import EventError, EventRejectReason
+from scoperouter.messages.models import Event, Priority, Status
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+MAX_BACKFILL_DAYS = 3660
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_STATUSES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
+_PRIORITIES: frozenset[str] = frozenset({"normal", "critical"})
+_MAX_DETAIL = 80
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+class _Ctx:
+    """Carries the event id (once known) into every error raised."""
+
+    __slots__ = ("event_id",)
+
+    def __init__(self) -> None:
+        self.event_id: str | None = None
+
+    def fail(self, reason: EventRejectReason, detail: str) -> EventError:
+        return EventError(reason, detail, self.event_id)
+
+
+def detect_shape(raw: Mapping[str, Any]) -> str:
+    """Which producer shape a decoded event has (see module docstring)."""
+    et = raw.get("event_type")
+    if et == "raw_data_loaded":
+        return "raw_data_loaded"
+    if et == "analytics_complete":
+        return "analytics_complete"
+    if "source" not in raw and (
+        "processor_name" in raw or "output_table" in raw or "entities_changed" in raw
+    ):
+        return "unified"
+    return "canonical"
+
+
+def _opt_str(raw: Mapping[str, Any], key: str, ctx: _Ctx) -> str | None:
+    v = raw.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise ctx.fail("invalid_field", f"{key} must be a non-empty string, got {_short(v)}")
+    return v.strip()
+
+
+def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
+    for key in ("event_id", "execution_id"):
+        v = _opt_str(raw, key, ctx)
+        if v is not None:
+            return v
+    if message_id:
+        return message_id
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "h-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+
+
+def _source(raw: Mapping[str, Any], registry: CompiledRegistry, ctx: _Ctx) -> str:
+    name: str | None = None
+    for key in ("source", "source_table", "analytics_table"):
+        name = _opt_str(raw, key, ctx)
+        if name is not None:
+            break
+    if name is None:
+        table = _opt_str(raw, "output_table", ctx)
+        dataset = _opt_str(raw, "output_dataset", ctx)
+        if table is not None:
+            name = f"{dataset}.{table}" if dataset is not None else table
+        elif dataset is not None:
+            raise ctx.fail("missing_source", "output_dataset without output_table")
+    if name is None:
+        raise ctx.fail(
+            "missing_source",
+            "no source: expected source, source_table, analytics_table or output_dataset+output_table",
+        )
+    try:
+        resolved = registry.resolve_source(name)
+    except ValueError as exc:
+        raise ctx.fail("ambiguous_source", str(exc)) from None
+    return resolved if resolved is not None else name
+
+
+def _parse_date(value: object, key: str, ctx: _Ctx) -> date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ctx.fail("invalid_date", f"{key} must be a YYYY-MM-DD string, got {_short(value)}")
+    text = value.strip()
+    if not text:
+        return None
+    if not _DATE_RE.match(text):
+        raise ctx.fail("invalid_date", f"{key} {_short(value)} is not YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ctx.fail("invalid_date", f"{key} {_short(value)} is not a real date") from None
+
+
+def _parse_datetime(value: object, key: str, ctx: _Ctx) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ctx.fail("invalid_date", f"{key} must be an ISO 8601 time or epoch seconds, got {value!r}")
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ctx.fail("invalid_date", f"{key} {_short(value)} is out of range") from None
+    if not isinstance(value, str):
+        raise ctx.fail("invalid_date", f"{key} must be an ISO 8601 time, got {_short(value)}")
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ctx.fail("invalid_date", f"{key} {_short(value)} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def _entities(
+    value: object, key: str, ctx: _Ctx, into: dict[str, set[str]]
+) -> bool:
+    """Merge one entity mapping into ``into``. False when the field is absent/null."""
+    if value is None:
+        return False
+    if not isinstance(value, Mapping):
+        raise ctx.fail(
+            "invalid_field", f"{key} must be a mapping of entity type to a list of ids, got {_short(value)}"
+        )
+    for etype, ids in value.items():
+        if not isinstance(etype, str) or not etype:
+            raise ctx.fail("invalid_field", f"{key} has an invalid entity type key {_short(etype)}")
+        if not isinstance(ids, list | tuple):
+            raise ctx.fail("invalid_field", f"{key}.{etype} must be a list of strings, got {_short(ids)}")
+        bucket = into.setdefault(etype, set())
+        for i in ids:
+            if not isinstance(i, str) or not i:
+                raise ctx.fail(
+                    "invalid_field", f"{key}.{etype} must contain non-empty strings, got {_short(i)}"
+                )
+            bucket.add(i)
+    return True
+
+
+def _fields(value: object, key: str, ctx: _Ctx, into: set[str]) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, list | tuple):
+        raise ctx.fail("invalid_field", f"{key} must be a list of strings, got {_short(value)}")
+    for f in value:
+        if not isinstance(f, str) or not f:
+            raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {_short(f)}")
+        into.add(f)
+    return True
+
+
+def _status(raw: Mapping[str, Any], ctx: _Ctx) -> Status:
+    if "status" in raw and raw["status"] is not None:
+        st = raw["status"]
+        if not isinstance(st, str) or st.strip().lower() not in _STATUSES:
+            raise ctx.fail(
+                "invalid_status", f"status {_short(st)} is not one of success, partial, no_data, failed"
+            )
+        return cast(Status, st.strip().lower())
+    if "success" in raw and raw["success"] is not None:
+        ok = raw["success"]
+        if not isinstance(ok, bool):
+            raise ctx.fail("invalid_status", f"success must be true or false, got {_short(ok)}")
+        return "success" if ok else "failed"
+    return "success"
+
+
+def _priority(raw: Mapping[str, Any], ctx: _Ctx) -> Priority:
+    p = raw.get("priority")
+    if p is None:
+        return "normal"
+    if not isinstance(p, str) or p.strip().lower() not in _PRIORITIES:
+        raise ctx.fail("invalid_field", f"priority {_short(p)} is not normal or critical")
+    return cast(Priority, p.strip().lower())
+
+
+def _bool(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str, ctx: _Ctx) -> bool:
+    v = raw.get(key, meta.get(key))
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ctx.fail("invalid_field", f"{key} must be true or false, got {_short(v)}")
+    return v
+
+
+def normalize_event(
+    raw: object, registry: CompiledRegistry, *, message_id: str | None = None
+) -> Event:
+    """The canonical :class:`Event` for any accepted shape. Raises EventError."""
+    ctx = _Ctx()
+    if not isinstance(raw, Mapping):
+        raise ctx.fail("not_an_object", f"an event must be a JSON object, got {type(raw).__name__}")
+    ctx.event_id = _event_id(raw, message_id, ctx)
+    shape = detect_shape(raw)
+
+    meta_raw = raw.get("metadata")
+    if meta_raw is not None and not isinstance(meta_raw, Mapping):
+        raise ctx.fail("invalid_field", f"metadata must be an object, got {_short(meta_raw)}")
+    meta: Mapping[str, Any] = meta_raw or {}
+
+    source = _source(raw, registry, ctx)
+    status = _status(raw, ctx)
+
+    game_date = _parse_date(raw.get("game_date"), "game_date", ctx)
+    start = _parse_date(raw.get("start_date", meta.get("start_date")), "start_date", ctx)
+    end = _parse_date(raw.get("end_date", meta.get("end_date")), "end_date", ctx)
+    if game_date is None:
+        if start is None and end is None:
+            raise ctx.fail("missing_date", "no game_date (or start_date and end_date for a backfill)")
+        if start is None or end is None:
+            missing = "start_date" if start is None else "end_date"
+            raise ctx.fail("missing_date", f"a backfill needs both start_date and end_date ({missing} missing)")
+    if start is not None and end is not None:
+        if end < start:
+            raise ctx.fail("invalid_date_range", f"end_date {end} is before start_date {start}")
+        if (end - start).days + 1 > MAX_BACKFILL_DAYS:
+            raise ctx.fail(
+                "invalid_date_range",
+                f"backfill {start}..{end} spans more than {MAX_BACKFILL_DAYS} days",
+            )
+
+    ents: dict[str, set[str]] = {}
+    has_ents = _entities(raw.get("affected_entities"), "affected_entities", ctx, ents)
+    has_ents = _entities(raw.get("entities_changed"), "entities_changed", ctx, ents) or has_ents
+    has_ents = (
+        _entities(meta.get("entities_changed"), "metadata.entities_changed", ctx, ents) or has_ents
+    )
+    fields: set[str] = set()
+    has_fields = _fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
+    has_fields = _fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields) or has_fields
+
+    record_count = raw.get("record_count")
+    if record_count is not None and (
+        isinstance(record_count, bool) or not isinstance(record_count, int) or record_count < 0
+    ):
+        raise ctx.fail("invalid_field", f"record_count must be a non-negative integer, got {_short(record_count)}")
+
+    produced_at = _parse_datetime(raw.get("produced_at"), "produced_at", ctx)
+    if produced_at is None:
+        produced_at = _parse_datetime(raw.get("timestamp"), "timestamp", ctx)
+
+    try:
+        return Event(
+            event_id=ctx.event_id,
+            source=source,
+            game_date=game_date,
+            start_date=start,
+            end_date=end,
+            status=status,
+            affected_entities=(
+                {k: tuple(sorted(v)) for k, v in sorted(ents.items())} if has_ents else None
+            ),
+            changed_fields=tuple(sorted(fields)) if has_fields else None,
+            priority=_priority(raw, ctx),
+            correlation_id=_opt_str(raw, "correlation_id", ctx),
+            produced_at=produced_at,
+            skip_downstream=_bool(raw, meta, "skip_downstream", ctx),
+            record_count=record_count,
+            shape=shape,
+        )
+    except ValidationError as exc:  # pragma: no cover - every field is checked above
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ctx.fail("invalid_field", f"{loc}: {first['msg']}") from None
+
+
+def parse_event_bytes(
+    data: bytes,
+    registry: CompiledRegistry,
+    *,
+    message_id: str | None = None,
+    max_bytes: int | None = None,
+) -> Event:
+    """Decode a JSON event (UTF-8) and normalise it. Raises EventError."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise EventError("too_large", f"event is {len(data)} bytes (limit {max_bytes})", message_id)
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EventError("not_json", f"not UTF-8: {exc.reason} at byte {exc.start}", message_id) from None
+    except json.JSONDecodeError as exc:
+        raise EventError(
+            "not_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", message_id
+        ) from None
+    except RecursionError:
+        raise EventError("not_json", "invalid JSON: nested too deeply", message_id) from None
+    return normalize_event(raw, registry, message_id=message_id)
+
+
+def event_to_json(event: Event) -> dict[str, object]:
+    """The normalised event as printed by ``explain --json`` (dates ISO, tuples as lists)."""
+    out: dict[str, object] = event.model_dump(mode="json")
+    return out

@@ -1,0 +1,315 @@
+"""The planner: one event -> one scoped :class:`Decision` for every processor (SPEC section 2).
+
+Pure and synchronous: no I/O, no clock (``as_of`` is passed in). Everything that depends
+only on the registry is compiled once into a :class:`Planner` (cached per registry), so
+the per-event cost is proportional to the processors that read the event's source, not to
+the size of the registry: the ``not_an_input`` decisions of every other processor are
+prebuilt and reused.
+
+Readings of the contract (also in the docs):
+
+* ``empty_mapping``: every id at every hop of a relation path must reach something on the
+  event's date; one id (or intermediate id) that reaches nothing makes the decision full
+  date, because a missing relation row must never lose an update.
+* An event whose entity lists are all empty names no entities (``no_entities_in_event``).
+* ``lookback: {games: N}`` at date scope: the later dates are the next N ``via`` dates of
+  every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
+  known, e.g. ``fallback_threshold``) -- the SPEC's set alone could miss the later games
+  of a mapped entity that did not play on D.
+* ``skip_downstream: true`` routes nothing, whether or not the event is a backfill.
+"""
+
+from __future__ import annotations
+
+import weakref
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import (
+    CompiledInput,
+    CompiledProcessor,
+    CompiledRegistry,
+)
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision, Reason
+
+_NO_DATES: tuple[date, ...] = ()
+
+
+def _skip(processor: str, reason: Reason) -> Decision:
+    return Decision.model_construct(
+        processor=processor,
+        action="skip",
+        scope=None,
+        entity_type=None,
+        entity_ids=None,
+        dates=_NO_DATES,
+        reason=reason,
+    )
+
+
+def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decision:
+    return Decision.model_construct(
+        processor=processor,
+        action="run",
+        scope="date",
+        entity_type=None,
+        entity_ids=None,
+        dates=dates,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """A candidate input with everything the planner needs, compiled once."""
+
+    processor: str
+    granularity: str
+    date_granularity: bool
+    fields: frozenset[str] | None
+    ignore_fields: frozenset[str] | None
+    paths: Mapping[str, tuple[str, ...] | None]
+    max_entities: int
+    lookback_days: int
+    lookback_games: int
+    via: str | None
+    skips: Mapping[Reason, Decision]
+
+
+class _Unmapped(Exception):
+    """An id reached nothing along a path (empty_mapping)."""
+
+
+class Planner:
+    """The planner compiled for one registry. Thread-safe (immutable after construction)."""
+
+    __slots__ = ("_by_source", "_entity_keys", "_names", "_not_an_input", "registry")
+
+    def __init__(self, registry: CompiledRegistry) -> None:
+        self.registry = registry
+        self._names = registry.processor_names
+        self._entity_keys = registry.entity_keys
+        self._not_an_input: tuple[Decision, ...] = tuple(
+            _skip(n, "not_an_input") for n in self._names
+        )
+        by_source: dict[str, tuple[tuple[int, _Input], ...]] = {}
+        index = {n: i for i, n in enumerate(self._names)}
+        for source, inputs in registry.by_source.items():
+            by_source[source] = tuple(
+                sorted(
+                    ((index[ci.processor], self._compile_input(registry.processors[ci.processor], ci))
+                     for ci in inputs),
+                    key=lambda t: t[0],
+                )
+            )
+        self._by_source = by_source
+
+    @staticmethod
+    def _compile_input(proc: CompiledProcessor, ci: CompiledInput) -> _Input:
+        lb = proc.lookback
+        reasons: tuple[Reason, ...] = ("upstream_failed", "no_data", "skip_downstream", "irrelevant_fields")
+        return _Input(
+            processor=proc.name,
+            granularity=proc.granularity,
+            date_granularity=proc.is_date_granularity,
+            fields=ci.fields,
+            ignore_fields=ci.ignore_fields,
+            paths=ci.paths,
+            max_entities=proc.max_entities,
+            lookback_days=(lb.days or 0) if lb is not None else 0,
+            lookback_games=(lb.games or 0) if lb is not None else 0,
+            via=lb.via if lb is not None and lb.games else None,
+            skips={r: _skip(proc.name, r) for r in reasons},
+        )
+
+    # ------------------------------------------------------------------ per event
+    def plan(self, relations: RelationStore, event: Event, as_of: date) -> tuple[Decision, ...]:
+        """One decision per processor, sorted by processor name."""
+        cands = self._by_source.get(event.source)
+        if not cands:
+            return self._not_an_input
+        out = list(self._not_an_input)
+        memo: dict[tuple[str, tuple[str, ...]], frozenset[str] | None] = {}
+        for i, inp in cands:
+            out[i] = self._decide(inp, relations, event, as_of, memo)
+        return tuple(out)
+
+    def _decide(
+        self,
+        inp: _Input,
+        relations: RelationStore,
+        event: Event,
+        as_of: date,
+        memo: dict[tuple[str, tuple[str, ...]], frozenset[str] | None],
+    ) -> Decision:
+        status = event.status
+        if status == "failed":
+            return inp.skips["upstream_failed"]
+        if status == "no_data":
+            return inp.skips["no_data"]
+        if event.skip_downstream:
+            return inp.skips["skip_downstream"]
+        changed = event.changed_fields
+        if changed:
+            if inp.fields is not None and inp.fields.isdisjoint(changed):
+                return inp.skips["irrelevant_fields"]
+            if inp.ignore_fields is not None and inp.ignore_fields.issuperset(changed):
+                return inp.skips["irrelevant_fields"]
+        d = event.game_date
+        if d is None:
+            # normalisation guarantees a backfill range here
+            return _run_date(inp.processor, event.dates(), "backfill")
+        if inp.date_granularity:
+            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "date_granularity")
+        ents = event.affected_entities
+        if not ents or not any(ents.values()):
+            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "no_entities_in_event")
+
+        # unmapped_entity_type beats empty_mapping: resolve every key before any lookup
+        resolved: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+        keys = self._entity_keys
+        for key, ids in ents.items():
+            if not ids:
+                continue
+            et = keys.get(key)
+            path = inp.paths.get(et) if et is not None else None
+            if path is None:
+                return _run_date(
+                    inp.processor, self._later_dates(inp, relations, d, as_of, None), "unmapped_entity_type"
+                )
+            resolved.append((key, path, ids))
+
+        mapped: set[str] = set()
+        empty = False
+        for key, path, ids in resolved:
+            if not path:
+                mapped.update(ids)
+                continue
+            mk = (key, path)  # ids are fixed per event key, so (key, path) identifies the result
+            if mk in memo:
+                got = memo[mk]
+            else:
+                got = memo[mk] = _map_ids(relations, path, d, ids)
+            if got is None:
+                empty = True
+                break
+            mapped.update(got)
+        if empty:
+            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "empty_mapping")
+        if len(mapped) > inp.max_entities:
+            return _run_date(
+                inp.processor, self._later_dates(inp, relations, d, as_of, mapped), "fallback_threshold"
+            )
+        ids_sorted = tuple(sorted(mapped))
+        return Decision.model_construct(
+            processor=inp.processor,
+            action="run",
+            scope="entities",
+            entity_type=inp.granularity,
+            entity_ids=ids_sorted,
+            dates=self._entity_dates(inp, relations, d, as_of, ids_sorted),
+            reason="entity_scope",
+        )
+
+    # ------------------------------------------------------------------ dates
+    @staticmethod
+    def _later_dates(
+        inp: _Input,
+        relations: RelationStore,
+        d: date,
+        as_of: date,
+        known_ids: Iterable[str] | None,
+    ) -> tuple[date, ...]:
+        """D plus the lookback dates of a date-scope decision."""
+        if inp.lookback_days:
+            return _days_after(d, inp.lookback_days, as_of)
+        if inp.lookback_games and inp.via is not None:
+            if d >= as_of:
+                return (d,)
+            ids: Iterable[str] = relations.sources_on(inp.via, d)
+            if known_ids is not None:
+                ids = set(ids).union(known_ids)
+            return _games_after(relations, inp.via, ids, d, inp.lookback_games, as_of)
+        return (d,)
+
+    @staticmethod
+    def _entity_dates(
+        inp: _Input, relations: RelationStore, d: date, as_of: date, ids: tuple[str, ...]
+    ) -> tuple[date, ...]:
+        if inp.lookback_days:
+            return _days_after(d, inp.lookback_days, as_of)
+        if inp.lookback_games and inp.via is not None:
+            if d >= as_of:
+                return (d,)
+            return _games_after(relations, inp.via, ids, d, inp.lookback_games, as_of)
+        return (d,)
+
+
+def _days_after(d: date, n: int, as_of: date) -> tuple[date, ...]:
+    days = min(n, (as_of - d).days)
+    if days <= 0:
+        return (d,)
+    return tuple(d + timedelta(days=i) for i in range(days + 1))
+
+
+def _games_after(
+    relations: RelationStore, via: str, ids: Iterable[str], d: date, n: int, as_of: date
+) -> tuple[date, ...]:
+    found: set[date] = {d}
+    for eid in ids:
+        ds = relations.dates_of(via, eid)
+        if not ds:
+            continue
+        i = bisect_right(ds, d)
+        for later in ds[i : i + n]:
+            if later > as_of:
+                break
+            found.add(later)
+    return tuple(sorted(found))
+
+
+def _map_ids(
+    relations: RelationStore, path: tuple[str, ...], on: date, ids: Iterable[str]
+) -> frozenset[str] | None:
+    """Follow ``path`` from ``ids`` on date ``on``. None when any id at any hop reaches nothing."""
+    frontier: Iterable[str] = ids
+    targets = relations.targets
+    for rel in path:
+        nxt: set[str] = set()
+        for x in frontier:
+            t = targets(rel, on, x)
+            if not t:
+                return None
+            nxt.update(t)
+        frontier = nxt
+    return frozenset(frontier)
+
+
+# ---------------------------------------------------------------------- module API
+_CACHE: dict[int, tuple[weakref.ref[CompiledRegistry], Planner]] = {}
+
+
+def planner_for(registry: CompiledRegistry) -> Planner:
+    """The compiled planner of a registry (built once, cached while the registry lives)."""
+    key = id(registry)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is registry:
+        return hit[1]
+    p = Planner(registry)
+
+    def _evict(_ref: weakref.ref[CompiledRegistry], k: int = key) -> None:
+        _CACHE.pop(k, None)
+
+    _CACHE[key] = (weakref.ref(registry, _evict), p)
+    return p
+
+
+def plan(
+    registry: CompiledRegistry, relations: RelationStore, event: Event, as_of: date
+) -> tuple[Decision, ...]:
+    """One :class:`Decision` per processor of ``registry``, sorted by processor name."""
+    return planner_for(registry).plan(relations, event, as_of)
