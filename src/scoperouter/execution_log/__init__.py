@@ -1,0 +1,47 @@
+"""Execution log: every decision, dispatch outcome and completion, for ``scoperouter report``.
+
+Public API (stable; the daemon, replay and demo call it)::
+
+    log = open_log(path)            # SqliteExecutionLog; DEFAULT_LOG_PATH by default
+    ids = log.record_decisions(event, decisions, decided_at, registry=reg, relations=rel, as_of=d)
+    log.record_dispatch(trigger, status="ok", attempts=1, latency_ms=12.5, dispatched_at=now)
+    log.record_completion("player_game_summary", d, trigger_id=t, records_processed=3,
+                          entities_changed=2, duration_s=0.4)
+    log.flush(); log.close()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    DEFAULT_LOG_PATH,
+    EVENTS_TABLE,
+    FAILED_STATUSES,
+    LOG_TABLE,
+    ExecutionLog,
+    NullExecutionLog,
+)
+from scoperouter.execution_log.bigquery import BigQueryExecutionLog, ExecutionLogError
+from scoperouter.execution_log.sqlite import SqliteExecutionLog
+
+
+def open_log(path: str | Path | None = None) -> SqliteExecutionLog:
+    """The default SQLite log at ``path`` (``DEFAULT_LOG_PATH`` when None); creates it."""
+    return SqliteExecutionLog(DEFAULT_LOG_PATH if path is None else path)
+
+
+__all__ = [
+    "COMPLETIONS_TABLE",
+    "DEFAULT_LOG_PATH",
+    "EVENTS_TABLE",
+    "FAILED_STATUSES",
+    "LOG_TABLE",
+    "BigQueryExecutionLog",
+    "ExecutionLog",
+    "ExecutionLogError",
+    "NullExecutionLog",
+    "SqliteExecutionLog",
+    "open_log",
+]

@@ -1,0 +1,190 @@
+"""BigQuery execution log for production: batched streaming inserts (``insert_rows_json``).
+
+The tables are created from ``sql/pipeline_execution_log.sql`` (partitioned by
+``game_date``, clustered by ``processor, correlation_id``). BigQuery rows are never
+updated (streamed rows cannot be for a while): the decision -> trigger link is rebuilt by
+the view ``pipeline_execution_log_linked`` from the dispatch rows' ``caused_by``.
+
+``client`` is a ``google.cloud.bigquery.Client`` (optional extra ``scoperouter[bigquery]``)
+or anything with ``insert_rows_json(table, json_rows, row_ids=...) -> list[errors]``;
+``google-cloud-bigquery`` is only imported by :func:`default_client`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from scoperouter.errors import ScopeRouterError
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import (
+    Row,
+    completion_row,
+    decision_rows,
+    dispatch_row,
+    event_row,
+)
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+
+log = logging.getLogger(__name__)
+
+
+class ExecutionLogError(ScopeRouterError):
+    """The execution log could not be written (rows are kept for the next flush)."""
+
+
+class InsertClient(Protocol):
+    def insert_rows_json(
+        self, table: Any, json_rows: Sequence[dict[str, Any]], *, row_ids: Sequence[str] | None = ...
+    ) -> Sequence[dict[str, Any]]: ...
+
+
+def default_client(project: str | None = None) -> InsertClient:
+    """A real BigQuery client (needs ``pip install scoperouter[bigquery]``)."""
+    try:
+        from google.cloud import bigquery
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ExecutionLogError(
+            "the BigQuery execution log needs google-cloud-bigquery: pip install 'scoperouter[bigquery]'"
+        ) from exc
+    client: InsertClient = bigquery.Client(project=project)
+    return client
+
+
+def sibling_tables(table: str) -> dict[str, str]:
+    """``project.dataset.pipeline_execution_log`` -> the ids of the three tables."""
+    prefix = table.rsplit(".", 1)[0] + "." if "." in table else ""
+    return {
+        LOG_TABLE: table,
+        EVENTS_TABLE: prefix + EVENTS_TABLE,
+        COMPLETIONS_TABLE: prefix + COMPLETIONS_TABLE,
+    }
+
+
+_ID_COLUMN = {LOG_TABLE: "decision_id", EVENTS_TABLE: "event_id", COMPLETIONS_TABLE: "completion_id"}
+
+
+class BigQueryExecutionLog:
+    """Buffers rows per table and streams them in batches of ``batch_size``.
+
+    Each row's insertId is its primary id (decision_id / event_id / completion_id) so a
+    retried batch is deduplicated by BigQuery (best effort, about a minute).
+    A failed batch stays buffered (up to ``max_buffer`` rows per table, oldest dropped
+    with a log line) and :meth:`flush` raises :class:`ExecutionLogError`.
+    """
+
+    def __init__(
+        self, client: InsertClient, table: str, batch_size: int = 500, *, max_buffer: int = 100_000
+    ) -> None:
+        self.client = client
+        self.tables = sibling_tables(table)
+        self.batch_size = batch_size
+        self.max_buffer = max_buffer
+        self._lock = threading.RLock()
+        self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
+        self._procinfo: dict[str, tuple[int, str]] = {}
+        self._universe: dict[tuple[str, str], int | None] = {}
+        self._closed = False
+
+    def record_decisions(
+        self,
+        event: Event,
+        decisions: Sequence[Decision],
+        decided_at: datetime,
+        *,
+        registry: CompiledRegistry,
+        relations: RelationStore | None = None,
+        as_of: date | None = None,
+    ) -> list[str]:
+        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations)
+        with self._lock:
+            for name, p in registry.processors.items():
+                self._procinfo[name] = (p.phase, p.granularity)
+            for r in rows:
+                if r["action"] == "run" and r["game_date"] is not None:
+                    self._universe[(r["processor"], r["game_date"])] = r["entities_universe"]
+            self._buf[EVENTS_TABLE].append(event_row(event, decided_at, as_of))
+            self._buf[LOG_TABLE].extend(rows)
+            self._maybe_flush()
+        return [r["decision_id"] for r in rows]
+
+    def record_dispatch(
+        self,
+        trigger: Trigger,
+        *,
+        status: str,
+        attempts: int,
+        latency_ms: float | None,
+        dispatched_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            phase, gran = self._procinfo.get(trigger.processor, (None, None))
+            row = dispatch_row(
+                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
+                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
+                universe=self._universe.get((trigger.processor, trigger.game_date.isoformat())),
+            )
+            self._buf[LOG_TABLE].append(row)
+            self._maybe_flush()
+
+    def record_completion(
+        self,
+        processor: str,
+        game_date: date,
+        *,
+        trigger_id: str | None,
+        records_processed: int,
+        entities_changed: int | None,
+        duration_s: float,
+    ) -> None:
+        row = completion_row(
+            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
+            entities_changed=entities_changed, duration_s=duration_s,
+        )
+        with self._lock:
+            self._buf[COMPLETIONS_TABLE].append(row)
+            self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if any(len(b) >= self.batch_size for b in self._buf.values()):
+            self.flush()
+
+    def flush(self) -> None:
+        errors: list[str] = []
+        with self._lock:
+            # events first: a decision row never references an event that is not stored
+            for key in (EVENTS_TABLE, LOG_TABLE, COMPLETIONS_TABLE):
+                buf = self._buf[key]
+                sent = 0
+                while sent < len(buf):
+                    batch = buf[sent : sent + self.batch_size]
+                    ids = [str(r[_ID_COLUMN[key]]) for r in batch]
+                    try:
+                        errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)
+                    except Exception as exc:  # network, auth, quota: keep the rows
+                        errors.append(f"{self.tables[key]}: {exc}")
+                        break
+                    if errs:
+                        errors.append(f"{self.tables[key]}: {len(errs)} row error(s): {errs[:3]}")
+                        break
+                    sent += len(batch)
+                rest = buf[sent:]
+                if len(rest) > self.max_buffer:
+                    log.error("execution log: dropping %d oldest %s rows", len(rest) - self.max_buffer, key)
+                    rest = rest[-self.max_buffer :]
+                self._buf[key] = rest
+        if errors:
+            raise ExecutionLogError("BigQuery insert failed: " + "; ".join(errors))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True

@@ -1,0 +1,277 @@
+"""Row builders shared by every writer (SQLite, BigQuery): one place defines the columns.
+
+Rows are plain dicts of JSON-able values (dates and times as ISO strings, id lists as
+lists); each writer adapts them to its storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+
+Row = dict[str, Any]
+
+# pipeline_execution_log: SPEC section 5 columns first, then ours (docs/report.md).
+LOG_COLUMNS: tuple[str, ...] = (
+    "decision_id",
+    "event_id",
+    "correlation_id",
+    "processor",
+    "phase",
+    "game_date",
+    "action",
+    "scope",
+    "entity_type",
+    "entities_requested",
+    "entities_universe",
+    "reason",
+    "trigger_id",
+    "decided_at",
+    "dispatched_at",
+    "dispatch_status",
+    "attempts",
+    "latency_ms",
+    # additions
+    "kind",  # decision | dispatch
+    "granularity",
+    "entity_ids",  # list (entity scope only)
+    "entities_mapped",  # ids the event reached after mapping (also when the scope is date)
+    "priority",
+    "caused_by",  # list of event ids (dispatch rows)
+    "error",
+)
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "correlation_id",
+    "source",
+    "game_date",
+    "decided_at",
+    "as_of",
+    "event_json",
+)
+COMPLETION_COLUMNS: tuple[str, ...] = (
+    "completion_id",
+    "processor",
+    "game_date",
+    "trigger_id",
+    "records_processed",
+    "entities_changed",
+    "duration_s",
+    "reported_at",
+)
+LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
+
+
+def _h(*parts: object) -> str:
+    return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:20]
+
+
+def decision_id(event_id: str, processor: str, on: date | None) -> str:
+    """Deterministic id of one decision row: a redelivered event does not duplicate rows."""
+    return "d-" + _h(event_id, processor, on.isoformat() if on else None)
+
+
+def dispatch_id(trigger_id: str, status: str, attempts: int) -> str:
+    return "x-" + _h(trigger_id, status, attempts)
+
+
+def utc(ts: datetime) -> datetime:
+    """A timezone-aware UTC datetime (naive values are taken as UTC)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    return utc(ts).isoformat(timespec="microseconds") if ts is not None else None
+
+
+def mapped_count(
+    registry: CompiledRegistry, relations: RelationStore, event: Event, processor: str, on: date
+) -> int | None:
+    """How many ids of the processor's granularity the event's entities reach on ``on``.
+
+    None when it cannot be known (no entities, unmapped type, unknown id, date
+    granularity, not an input). Mirrors the planner's mapping rule so that date-scope runs
+    (fallback_threshold) still say how many entities really needed the work.
+    """
+    proc = registry.processors.get(processor)
+    if proc is None or proc.granularity == DATE_GRANULARITY or not event.affected_entities:
+        return None
+    inp = proc.inputs.get(event.source)
+    if inp is None:
+        return None
+    out: set[str] = set()
+    for key, ids in event.affected_entities.items():
+        etype = registry.entity_type_of_key(key)
+        if etype is None:
+            return None
+        path = inp.paths.get(etype)
+        if path is None:
+            return None
+        for eid in ids:
+            cur = {eid}
+            for rel in path:
+                nxt: set[str] = set()
+                for c in cur:
+                    nxt |= relations.targets(rel, on, c)
+                cur = nxt
+            if not cur:
+                return None
+            out |= cur
+    return len(out)
+
+
+def decision_rows(
+    event: Event,
+    decisions: Sequence[Decision],
+    decided_at: datetime,
+    *,
+    registry: CompiledRegistry,
+    relations: RelationStore | None,
+) -> list[Row]:
+    """One row per decision per date (a skip, having no dates, is one row on the event's date)."""
+    rows: list[Row] = []
+    event_date = event.game_date or event.start_date
+    dec_at = iso(decided_at)
+    for d in decisions:
+        proc = registry.processors.get(d.processor)
+        granularity = proc.granularity if proc is not None else None
+        phase = proc.phase if proc is not None else None
+        etype = granularity if granularity not in (None, DATE_GRANULARITY) else None
+        dates: Sequence[date | None] = d.dates if d.dates else (event_date,)
+        for on in dates:
+            universe = relations.universe(etype, on) if (relations is not None and etype and on) else None
+            requested: int | None
+            mapped: int | None
+            if d.action != "run":
+                requested = None
+                mapped = None
+            elif d.scope == "entities":
+                requested = len(d.entity_ids or ())
+                mapped = requested
+            else:
+                requested = universe
+                mapped = (
+                    mapped_count(registry, relations, event, d.processor, on)
+                    if relations is not None and on is not None and d.reason == "fallback_threshold"
+                    else None
+                )
+            rows.append(
+                {
+                    "decision_id": decision_id(event.event_id, d.processor, on if d.dates else None),
+                    "event_id": event.event_id,
+                    "correlation_id": event.correlation_id,
+                    "processor": d.processor,
+                    "phase": phase,
+                    "game_date": on.isoformat() if on else None,
+                    "action": d.action,
+                    "scope": d.scope,
+                    "entity_type": (d.entity_type or etype) if d.action == "run" else None,
+                    "entities_requested": requested,
+                    "entities_universe": universe,
+                    "reason": d.reason,
+                    "trigger_id": None,
+                    "decided_at": dec_at,
+                    "dispatched_at": None,
+                    "dispatch_status": None,
+                    "attempts": None,
+                    "latency_ms": None,
+                    "kind": "decision",
+                    "granularity": granularity,
+                    "entity_ids": list(d.entity_ids) if d.entity_ids is not None else None,
+                    "entities_mapped": mapped,
+                    "priority": event.priority,
+                    "caused_by": None,
+                    "error": None,
+                }
+            )
+    return rows
+
+
+def event_row(event: Event, decided_at: datetime, as_of: date | None) -> Row:
+    on = event.game_date or event.start_date
+    return {
+        "event_id": event.event_id,
+        "correlation_id": event.correlation_id,
+        "source": event.source,
+        "game_date": on.isoformat() if on is not None else None,
+        "decided_at": iso(decided_at),
+        "as_of": (as_of or utc(decided_at).date()).isoformat(),
+        "event_json": event.model_dump_json(),
+    }
+
+
+def dispatch_row(
+    trigger: Trigger,
+    *,
+    status: str,
+    attempts: int,
+    latency_ms: float | None,
+    dispatched_at: datetime,
+    error: str | None,
+    phase: int | None,
+    granularity: str | None,
+    universe: int | None,
+) -> Row:
+    """One row per dispatch outcome. ``decided_at`` holds the trigger's ``fired_at``."""
+    if trigger.scope == "entities":
+        requested: int | None = len(trigger.entity_ids or ())
+    else:
+        requested = universe
+    etype = trigger.entity_type or (granularity if granularity not in (None, DATE_GRANULARITY) else None)
+    return {
+        "decision_id": dispatch_id(trigger.trigger_id, status, attempts),
+        "event_id": trigger.caused_by[0] if trigger.caused_by else None,
+        "correlation_id": trigger.correlation_id,
+        "processor": trigger.processor,
+        "phase": phase,
+        "game_date": trigger.game_date.isoformat(),
+        "action": "dispatch",
+        "scope": trigger.scope,
+        "entity_type": etype,
+        "entities_requested": requested,
+        "entities_universe": universe,
+        "reason": trigger.reason,
+        "trigger_id": trigger.trigger_id,
+        "decided_at": iso(trigger.fired_at),
+        "dispatched_at": iso(dispatched_at),
+        "dispatch_status": status,
+        "attempts": attempts,
+        "latency_ms": latency_ms,
+        "kind": "dispatch",
+        "granularity": granularity,
+        "entity_ids": list(trigger.entity_ids) if trigger.entity_ids is not None else None,
+        "entities_mapped": None,
+        "priority": trigger.priority,
+        "caused_by": list(trigger.caused_by),
+        "error": error,
+    }
+
+
+def completion_row(
+    processor: str,
+    game_date: date,
+    *,
+    trigger_id: str | None,
+    records_processed: int,
+    entities_changed: int | None,
+    duration_s: float,
+    reported_at: datetime | None = None,
+) -> Row:
+    at = iso(reported_at or datetime.now(UTC))
+    return {
+        "completion_id": "c-" + _h(processor, game_date, trigger_id, records_processed, entities_changed, duration_s, at),
+        "processor": processor,
+        "game_date": game_date.isoformat(),
+        "trigger_id": trigger_id,
+        "records_processed": records_processed,
+        "entities_changed": entities_changed,
+        "duration_s": duration_s,
+        "reported_at": at,
+    }

@@ -1,0 +1,246 @@
+"""SQLite execution log: one file in the state dir, WAL, batched ``executemany`` per transaction.
+
+Decision rows get their ``trigger_id`` when the trigger they caused is dispatched: the
+trigger's ``caused_by`` event ids + processor + its date range select the decision rows
+(``action = 'run'``, no trigger yet). Dispatch rows carry ``caused_by`` too, so the link
+can always be rebuilt (BigQuery does it in a view, see ``sql/``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import (
+    COMPLETION_COLUMNS,
+    EVENT_COLUMNS,
+    LIST_COLUMNS,
+    LOG_COLUMNS,
+    Row,
+    completion_row,
+    decision_rows,
+    dispatch_row,
+    event_row,
+)
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+
+SCHEMA_VERSION = 1
+
+_INT = {"phase", "entities_requested", "entities_universe", "attempts", "entities_mapped",
+        "records_processed", "entities_changed"}
+_REAL = {"latency_ms", "duration_s"}
+
+
+def _coltype(c: str) -> str:
+    return "INTEGER" if c in _INT else "REAL" if c in _REAL else "TEXT"
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
+  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS ix_log_proc_date ON {LOG_TABLE} (processor, game_date);
+CREATE INDEX IF NOT EXISTS ix_log_event ON {LOG_TABLE} (event_id);
+CREATE INDEX IF NOT EXISTS ix_log_trigger ON {LOG_TABLE} (trigger_id);
+CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+  {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
+);
+CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
+  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "completion_id" else "") for c in COMPLETION_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
+CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def _insert_sql(table: str, cols: Sequence[str]) -> str:
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(
+        json.dumps(row[c]) if c in LIST_COLUMNS and row[c] is not None else row[c] for c in cols
+    )
+
+
+class SqliteExecutionLog:
+    """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
+    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`)."""
+
+    def __init__(
+        self, path: str | Path, *, batch_size: int = 2000, flush_interval_s: float = 1.0
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO scoperouter_meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        self._log: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
+        self._completions: list[tuple[Any, ...]] = []
+        self._links: list[tuple[str, str, str, str, list[str]]] = []
+        self._fill: list[str] = []
+        self._procinfo: dict[str, tuple[int, str]] = {}
+        self._universe: dict[tuple[str, str], int | None] = {}
+        self._last_flush = time.monotonic()
+
+    # ------------------------------------------------------------------ recording
+    def record_decisions(
+        self,
+        event: Event,
+        decisions: Sequence[Decision],
+        decided_at: datetime,
+        *,
+        registry: CompiledRegistry,
+        relations: RelationStore | None = None,
+        as_of: date | None = None,
+    ) -> list[str]:
+        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations)
+        ev = event_row(event, decided_at, as_of)
+        with self._lock:
+            for name, p in registry.processors.items():
+                self._procinfo[name] = (p.phase, p.granularity)
+            for r in rows:
+                if r["action"] == "run" and r["game_date"] is not None:
+                    self._universe[(r["processor"], r["game_date"])] = r["entities_universe"]
+                self._log.append(_tuple(r, LOG_COLUMNS))
+            self._events.append(_tuple(ev, EVENT_COLUMNS))
+            self._maybe_flush()
+        return [r["decision_id"] for r in rows]
+
+    def record_dispatch(
+        self,
+        trigger: Trigger,
+        *,
+        status: str,
+        attempts: int,
+        latency_ms: float | None,
+        dispatched_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            phase, gran = self._procinfo.get(trigger.processor, (None, None))
+            universe = self._universe.get((trigger.processor, trigger.game_date.isoformat()))
+            row = dispatch_row(
+                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
+                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
+                universe=universe,
+            )
+            self._log.append(_tuple(row, LOG_COLUMNS))
+            if universe is None or phase is None:
+                self._fill.append(row["decision_id"])
+            self._links.append(
+                (trigger.trigger_id, trigger.processor, trigger.start_date.isoformat(),
+                 trigger.end_date.isoformat(), list(trigger.caused_by))
+            )
+            self._maybe_flush()
+
+    def record_completion(
+        self,
+        processor: str,
+        game_date: date,
+        *,
+        trigger_id: str | None,
+        records_processed: int,
+        entities_changed: int | None,
+        duration_s: float,
+    ) -> None:
+        row = completion_row(
+            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
+            entities_changed=entities_changed, duration_s=duration_s,
+        )
+        with self._lock:
+            self._completions.append(_tuple(row, COMPLETION_COLUMNS))
+            self._maybe_flush()
+
+    # ------------------------------------------------------------------ batching
+    def _pending(self) -> int:
+        return len(self._log) + len(self._events) + len(self._completions)
+
+    def _maybe_flush(self) -> None:
+        if self._pending() >= self.batch_size or (
+            time.monotonic() - self._last_flush >= self.flush_interval_s
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            conn = self._conn
+            self._last_flush = time.monotonic()
+            if conn is None or not (self._pending() or self._links):
+                return
+            log, events, comps = self._log, self._events, self._completions
+            links, fill = self._links, self._fill
+            self._log, self._events, self._completions, self._links, self._fill = [], [], [], [], []
+            conn.execute("BEGIN")
+            try:
+                if events:
+                    conn.executemany(_insert_sql(EVENTS_TABLE, EVENT_COLUMNS), events)
+                if log:
+                    conn.executemany(_insert_sql(LOG_TABLE, LOG_COLUMNS), log)
+                if comps:
+                    conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
+                for trigger_id, proc, start, end, caused_by in links:
+                    for ids in _chunks(caused_by, 500):
+                        conn.execute(
+                            f"UPDATE {LOG_TABLE} SET trigger_id = ? WHERE kind = 'decision' "
+                            "AND action = 'run' AND trigger_id IS NULL AND processor = ? "
+                            f"AND game_date BETWEEN ? AND ? AND event_id IN ({', '.join('?' * len(ids))})",
+                            (trigger_id, proc, start, end, *ids),
+                        )
+                for ids in _chunks(fill, 500):
+                    conn.execute(
+                        f"UPDATE {LOG_TABLE} AS x SET "
+                        "entities_universe = COALESCE(x.entities_universe, d.u), "
+                        "entities_requested = COALESCE(x.entities_requested, "
+                        "  CASE WHEN x.scope = 'date' THEN d.u END), "
+                        "phase = COALESCE(x.phase, d.phase), granularity = COALESCE(x.granularity, d.g) "
+                        f"FROM (SELECT processor, game_date, MAX(entities_universe) AS u, MAX(phase) AS phase, "
+                        f"MAX(granularity) AS g FROM {LOG_TABLE} WHERE kind = 'decision' "
+                        "GROUP BY processor, game_date) AS d "
+                        "WHERE d.processor = x.processor AND d.game_date = x.game_date "
+                        f"AND x.decision_id IN ({', '.join('?' * len(ids))})",
+                        tuple(ids),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            self.flush()
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SqliteExecutionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _chunks(items: Sequence[str], n: int) -> list[Sequence[str]]:
+    return [items[i : i + n] for i in range(0, len(items), n)]
