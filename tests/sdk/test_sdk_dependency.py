@@ -1,0 +1,126 @@
+"""Dependency-column interop: skip when nothing upstream changed, else list what did."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scoperouter.sdk import (
+    SourceState,
+    compare_sources,
+    entities_with_upstream_change,
+    source_states,
+)
+from scoperouter.sdk.dependency import column_name, dependency_columns
+
+PREV: dict[str, Any] = {
+    "player_lookup": "lebronjames",
+    "points": 30,
+    "source_nbac_gamebook_last_updated": "2025-11-19T18:00:00Z",
+    "source_nbac_gamebook_rows_found": 450,
+    "source_nbac_gamebook_completeness_pct": 100.0,
+    "source_odds_last_updated": datetime(2025, 11, 19, 17, 0, tzinfo=UTC),
+    "source_odds_rows_found": 120,
+    "source_odds_completeness_pct": 95.5,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "tolerance", "sources", "fields"),
+    [
+        ({}, 0.0, (), ()),
+        ({"points": 31}, 0.0, (), ()),
+        ({"source_nbac_gamebook_last_updated": datetime(2025, 11, 19, 18, 0)}, 0.0, (), ()),
+        ({"source_nbac_gamebook_last_updated": "2025-11-19T13:00:00-05:00"}, 0.0, (), ()),
+        (
+            {"source_nbac_gamebook_last_updated": "2025-11-19T18:05:00Z"},
+            0.0,
+            ("nbac_gamebook",),
+            ("source_nbac_gamebook_last_updated",),
+        ),
+        ({"source_odds_rows_found": 121}, 0.0, ("odds",), ("source_odds_rows_found",)),
+        ({"source_odds_rows_found": "120"}, 0.0, (), ()),
+        ({"source_odds_completeness_pct": 95.6}, 0.0, ("odds",), ("source_odds_completeness_pct",)),
+        ({"source_odds_completeness_pct": 95.6}, 0.5, (), ()),
+        ({"source_odds_completeness_pct": None}, 0.0, ("odds",), ("source_odds_completeness_pct",)),
+        (
+            {"source_injury_last_updated": "2025-11-19T18:00:00Z"},
+            0.0,
+            ("injury",),
+            tuple(f"source_injury_{s}" for s in ("last_updated", "rows_found", "completeness_pct")),
+        ),
+    ],
+)
+def test_compare_sources(
+    change: dict[str, Any], tolerance: float, sources: tuple[str, ...], fields: tuple[str, ...]
+) -> None:
+    """Only real moves of the tracking columns count; equal instants in other zones do not."""
+    diff = compare_sources(PREV, {**PREV, **change}, completeness_tolerance=tolerance)
+    assert diff.changed_sources == sources
+    assert diff.changed_fields == fields
+    assert diff.skip is (not sources)
+
+
+def test_removed_source_counts_as_change() -> None:
+    """A source present before but gone now is a change."""
+    cur = {k: v for k, v in PREV.items() if not k.startswith("source_odds_")}
+    assert compare_sources(PREV, cur).changed_sources == ("odds",)
+
+
+def test_first_run_is_never_skipped() -> None:
+    """previous=None: not skippable, every current column listed."""
+    diff = compare_sources(None, PREV)
+    assert diff.first_run and not diff.skip
+    assert diff.changed_sources == ("nbac_gamebook", "odds")
+    assert len(diff.changed_fields) == 6
+    assert diff.reason == "no previous run"
+
+
+def test_sources_filter() -> None:
+    """sources= restricts the comparison to the named prefixes."""
+    cur = {**PREV, "source_odds_rows_found": 1, "source_nbac_gamebook_rows_found": 1}
+    assert compare_sources(PREV, cur, sources=["odds"]).changed_sources == ("odds",)
+
+
+def test_source_states_parses_prefixes_with_underscores() -> None:
+    """Prefixes may contain underscores; values are typed."""
+    states = source_states(PREV)
+    assert set(states) == {"nbac_gamebook", "odds"}
+    assert states["nbac_gamebook"] == SourceState(
+        last_updated=datetime(2025, 11, 19, 18, 0, tzinfo=UTC),
+        rows_found=450,
+        completeness_pct=100.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"source_x_rows_found": 1.5},
+        {"source_x_rows_found": True},
+        {"source_x_last_updated": "yesterday"},
+        {"source_x_completeness_pct": "lots"},
+        {"source_x_last_updated": 5},
+    ],
+)
+def test_bad_values_raise(bad: dict[str, Any]) -> None:
+    """Unparseable tracking values raise ValueError naming the column."""
+    with pytest.raises(ValueError, match="source_x_"):
+        source_states(bad)
+
+
+def test_columns_round_trip() -> None:
+    """dependency_columns writes what source_states reads back."""
+    state = SourceState(datetime(2025, 1, 1, tzinfo=UTC), 3, 50.0)
+    assert source_states(dependency_columns("odds_api", state)) == {"odds_api": state}
+    with pytest.raises(ValueError):
+        column_name("odds", "rows")
+
+
+def test_entities_with_upstream_change() -> None:
+    """Only entities whose tracking columns moved (or are new) are returned."""
+    prev = {"a": PREV, "b": PREV}
+    cur = {"a": PREV, "b": {**PREV, "source_odds_rows_found": 7}, "c": PREV}
+    assert entities_with_upstream_change(prev, cur) == ("b", "c")
