@@ -14,13 +14,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+# The pattern goes into the JSON Schema: keep it ECMA-262 compatible (no Python named groups).
+DURATION_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)$"
 DURATION_RE = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 Duration = Annotated[
     str,
     Field(
-        pattern=DURATION_RE.pattern,
+        pattern=DURATION_PATTERN,
         description="A duration such as 0s, 30s, 2m, 1h (units: ms, s, m, h, d).",
         examples=["30s", "2m"],
     ),

@@ -1,0 +1,441 @@
+"""Semantic checks of a schema-valid registry (SPEC section 2, "Validation").
+
+Everything the JSON Schema cannot say: names that must refer to declared things, relation
+paths that must chain, the ``publishes`` graph that must be a DAG, relation data files that
+must exist. Every finding is positioned through the :class:`PositionedDocument` the spec
+was loaded from, so messages read ``FILE:LINE:COL: error: PATH: message``.
+
+Errors fail validation; warnings do not:
+
+* an input whose events can name an entity type with no path to the processor's
+  granularity (those events run the full date, reason ``unmapped_entity_type``);
+* a ``map`` entry that can never apply (date granularity, or identity);
+* a target referencing ``${VAR}`` (no default) that is unset in the validating
+  environment -- a warning at validate time, because CI and laptops rarely carry production
+  variables; ``serve`` resolves targets at start-up and fails there (exit 1);
+* the same source published by two processors; a processor reading the output of a
+  processor of a later phase.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from scoperouter.errors import ConfigIssue, Severity
+from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
+from scoperouter.processor_registry.models import RoutesSpec, TargetSpec
+from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close match, else the list of choices."""
+    options = sorted(choices)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if not options:
+        return " (none declared)"
+    shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
+    return f" (declared: {shown})"
+
+
+class _Report:
+    def __init__(self, doc: PositionedDocument, file: str) -> None:
+        self.doc = doc
+        self.file = file
+        self.issues: list[ConfigIssue] = []
+
+    def add(
+        self,
+        path: YamlPath,
+        message: str,
+        *,
+        code: str,
+        severity: Severity = "error",
+        key: bool = False,
+    ) -> None:
+        pos = self.doc.locate(path, key=key)
+        self.issues.append(
+            ConfigIssue(
+                message,
+                file=self.file,
+                line=pos.line,
+                column=pos.column,
+                path=path,
+                severity=severity,
+                code=code,
+            )
+        )
+
+
+def check(
+    spec: RoutesSpec,
+    doc: PositionedDocument,
+    *,
+    file: str,
+    base_dir: Path,
+    check_files: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> list[ConfigIssue]:
+    """All semantic findings (errors and warnings), in document order."""
+    r = _Report(doc, file)
+    entities = set(spec.entities)
+    if DATE_GRANULARITY in entities:
+        r.add(
+            ("entities", DATE_GRANULARITY),
+            "'date' is reserved (granularity 'date' means never entity-level); rename the "
+            "entity type",
+            code="reserved_name",
+            key=True,
+        )
+    types = _check_relations(spec, r, entities)
+    _check_relation_data(spec, r, base_dir, check_files)
+    for pname in spec.processors:
+        _check_processor(spec, pname, r, entities, types)
+    _check_graph(spec, r)
+    _check_targets(spec, r, env)
+    r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
+    return r.issues
+
+
+def _check_relations(
+    spec: RoutesSpec, r: _Report, entities: set[str]
+) -> dict[str, tuple[str, str]]:
+    """Check relations; return the (from, to) types of every well-formed relation."""
+    types: dict[str, tuple[str, str]] = {}
+    for name, rel in spec.relations.items():
+        if rel.inverse_of is not None:
+            continue
+        ok = True
+        for attr, val in (("from", rel.from_), ("to", rel.to)):
+            if val is not None and val not in entities:
+                r.add(
+                    ("relations", name, attr),
+                    f"unknown entity type {val!r}{did_you_mean(val, entities)}",
+                    code="unknown_entity",
+                )
+                ok = False
+        if ok and rel.from_ is not None and rel.to is not None:
+            types[name] = (rel.from_, rel.to)
+    for name, rel in spec.relations.items():
+        base = rel.inverse_of
+        if base is None:
+            continue
+        target = spec.relations.get(base)
+        if target is None:
+            r.add(
+                ("relations", name, "inverse_of"),
+                f"inverse_of names unknown relation {base!r}"
+                f"{did_you_mean(base, set(spec.relations) - {name})}",
+                code="unknown_relation",
+            )
+        elif target.inverse_of is not None:
+            r.add(
+                ("relations", name, "inverse_of"),
+                f"inverse_of must name a relation with from/to: {base!r} is itself the "
+                f"inverse of {target.inverse_of!r}",
+                code="inverse_of_inverse",
+            )
+        elif base in types:
+            f, t = types[base]
+            types[name] = (t, f)
+    return types
+
+
+def _check_relation_data(spec: RoutesSpec, r: _Report, base_dir: Path, check_files: bool) -> None:
+    bases = sorted(n for n, rel in spec.relations.items() if rel.inverse_of is None)
+    if spec.relation_data is None:
+        if spec.relations:
+            r.add(
+                ("relations",),
+                "relations are declared but 'relation_data' is missing (e.g. "
+                "relation_data: {csv: {dir: data/relations}})",
+                code="missing_relation_data",
+                key=True,
+            )
+        return
+    if not check_files:
+        return
+    dir_text = spec.relation_data.csv.dir
+    d = Path(dir_text)
+    if not d.is_absolute():
+        d = base_dir / d
+    where: YamlPath = ("relation_data", "csv", "dir")
+    if bases and not d.is_dir():
+        r.add(
+            where,
+            f"relation data directory {str(d)!r} does not exist (needed for "
+            f"{', '.join(bases)})",
+            code="missing_relation_file",
+        )
+        return
+    for name in bases:
+        f = d / f"{name}.csv"
+        if not f.is_file():
+            r.add(
+                where,
+                f"missing relation data file {str(f)!r} for relation {name!r} "
+                "(header date,from,to)",
+                code="missing_relation_file",
+            )
+
+
+def _single(types: Mapping[str, tuple[str, str]], a: str, b: str) -> list[str]:
+    return sorted(n for n, (f, t) in types.items() if f == a and t == b)
+
+
+def _check_processor(
+    spec: RoutesSpec,
+    pname: str,
+    r: _Report,
+    entities: set[str],
+    types: Mapping[str, tuple[str, str]],
+) -> None:
+    p = spec.processors[pname]
+    base: YamlPath = ("processors", pname)
+    gran = p.granularity
+    gran_ok = gran == DATE_GRANULARITY or gran in entities
+    if not gran_ok:
+        r.add(
+            (*base, "granularity"),
+            f"unknown granularity {gran!r}: neither a declared entity type nor 'date'"
+            f"{did_you_mean(gran, entities | {DATE_GRANULARITY})}",
+            code="unknown_entity",
+        )
+    seen: dict[str, int] = {}
+    for i, inp in enumerate(p.inputs):
+        ipath: YamlPath = (*base, "inputs", i)
+        if inp.source in seen:
+            r.add(
+                (*ipath, "source"),
+                f"source {inp.source!r} is listed twice (first as inputs[{seen[inp.source]}]); "
+                "a processor lists a source once",
+                code="duplicate_source",
+            )
+        else:
+            seen[inp.source] = i
+        for etype, hops in (inp.map or {}).items():
+            mpath: YamlPath = (*ipath, "map", etype)
+            if etype not in entities:
+                r.add(
+                    mpath,
+                    f"unknown entity type {etype!r} in map{did_you_mean(etype, entities)}",
+                    code="unknown_entity",
+                    key=True,
+                )
+                continue
+            if gran == DATE_GRANULARITY:
+                r.add(
+                    mpath,
+                    "map is ignored: the processor has granularity 'date' (never entity-level)",
+                    code="map_ignored",
+                    severity="warning",
+                    key=True,
+                )
+                continue
+            if etype == gran:
+                r.add(
+                    mpath,
+                    f"map is ignored: events naming {etype!r} already match the granularity "
+                    "(identity wins)",
+                    code="map_ignored",
+                    severity="warning",
+                    key=True,
+                )
+                continue
+            _check_path(etype, hops, gran if gran_ok else None, mpath, r, types, set(spec.relations))
+    if p.lookback is not None and p.lookback.via is not None:
+        via = p.lookback.via
+        vpath: YamlPath = (*base, "lookback", "via")
+        if via not in spec.relations:
+            r.add(
+                vpath,
+                f"unknown relation {via!r}{did_you_mean(via, set(spec.relations))}",
+                code="unknown_relation",
+            )
+        elif via in types and gran_ok and gran != DATE_GRANULARITY and types[via][0] != gran:
+            f, t = types[via]
+            r.add(
+                vpath,
+                f"lookback relation {via!r} goes from {f} to {t}; it must start at the "
+                f"processor's granularity {gran!r} (e.g. {gran} -> game)",
+                code="bad_lookback",
+            )
+    if gran_ok and gran != DATE_GRANULARITY:
+        _warn_unmapped(spec, pname, r, types)
+
+
+def _check_path(
+    etype: str,
+    hops: tuple[str, ...],
+    gran: str | None,
+    mpath: YamlPath,
+    r: _Report,
+    types: Mapping[str, tuple[str, str]],
+    declared: set[str],
+) -> None:
+    if not hops:
+        r.add(mpath, "empty relation path: name at least one relation", code="bad_path", key=True)
+        return
+    at = etype
+    for j, rel in enumerate(hops):
+        if rel not in types:
+            if rel in declared:
+                return  # a malformed relation, reported where it is declared
+            r.add(
+                (*mpath, j),
+                f"unknown relation {rel!r}{did_you_mean(rel, declared)}",
+                code="unknown_relation",
+            )
+            return
+        f, t = types[rel]
+        if f != at:
+            if j == 0:
+                msg = (
+                    f"relation {rel!r} goes from {f} to {t}, but the path starts at the map "
+                    f"key's type {etype!r}"
+                )
+            else:
+                msg = (
+                    f"path does not chain: {hops[j - 1]!r} ends at {at!r} but {rel!r} starts "
+                    f"at {f!r}"
+                )
+            r.add((*mpath, j), msg, code="bad_path")
+            return
+        at = t
+    if gran is not None and at != gran:
+        r.add(
+            (*mpath, len(hops) - 1),
+            f"path ends at {at!r} but the processor's granularity is {gran!r}",
+            code="bad_path",
+        )
+
+
+def _warn_unmapped(
+    spec: RoutesSpec, pname: str, r: _Report, types: Mapping[str, tuple[str, str]]
+) -> None:
+    p = spec.processors[pname]
+    gran = p.granularity
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for i, inp in enumerate(p.inputs):
+        for etype in sorted(spec.entities):
+            if etype == gran or (inp.map and etype in inp.map):
+                continue
+            if len(_single(types, etype, gran)) != 1:
+                by_type[etype].append(i)
+    for etype, idx in sorted(by_type.items()):
+        cands = _single(types, etype, gran)
+        why = (
+            f"no relation from {etype} to {gran}"
+            if not cands
+            else f"{len(cands)} relations from {etype} to {gran} ({', '.join(cands)})"
+        )
+        srcs = [p.inputs[i].source for i in idx]
+        shown = ", ".join(srcs[:3]) + (f" and {len(srcs) - 3} more" if len(srcs) > 3 else "")
+        r.add(
+            ("processors", pname, "inputs", idx[0], "source"),
+            f"events naming {etype} ids run the full date (unmapped_entity_type) for input "
+            f"{shown}: {why}; add 'map: {{{etype}: [...]}}' to scope them",
+            code="unmapped_input",
+            severity="warning",
+        )
+
+
+def _check_graph(spec: RoutesSpec, r: _Report) -> None:
+    publishers: dict[str, list[str]] = defaultdict(list)
+    for pname, p in spec.processors.items():
+        if p.publishes:
+            publishers[p.publishes].append(pname)
+    for src, names in publishers.items():
+        for other in names[1:]:
+            r.add(
+                ("processors", other, "publishes"),
+                f"{src!r} is also published by {names[0]!r}: their completion events cannot "
+                "be told apart",
+                code="duplicate_publishes",
+                severity="warning",
+            )
+    edges: dict[str, set[str]] = {n: set() for n in spec.processors}
+    for pname, p in spec.processors.items():
+        for inp in p.inputs:
+            for up in publishers.get(inp.source, ()):
+                edges[up].add(pname)
+                if spec.processors[up].phase > p.phase:
+                    r.add(
+                        ("processors", pname, "phase"),
+                        f"phase {p.phase} reads {inp.source!r}, published by {up!r} in the "
+                        f"later phase {spec.processors[up].phase}",
+                        code="phase_order",
+                        severity="warning",
+                    )
+    cycle = find_cycle(edges)
+    if cycle:
+        steps = " -> ".join(cycle)
+        detail = "; ".join(
+            f"{a} publishes {spec.processors[a].publishes!r}, read by {b}"
+            for a, b in itertools.pairwise(cycle)
+        )
+        r.add(
+            ("processors", cycle[0], "publishes"),
+            f"cycle in the publishes graph: {steps} ({detail})",
+            code="cycle",
+        )
+
+
+def _target_strings(t: TargetSpec) -> Iterator[tuple[YamlPath, str]]:
+    if t.pubsub is not None:
+        yield ("pubsub", "topic"), t.pubsub.topic
+        if t.pubsub.project is not None:
+            yield ("pubsub", "project"), t.pubsub.project
+    if t.http is not None:
+        yield ("http", "url"), t.http.url
+        if t.http.audience is not None:
+            yield ("http", "audience"), t.http.audience
+    if t.outbox is not None and t.outbox.path is not None:
+        yield ("outbox", "path"), t.outbox.path
+
+
+def _check_targets(spec: RoutesSpec, r: _Report, env: Mapping[str, str] | None) -> None:
+    import os
+
+    envmap: Mapping[str, str] = os.environ if env is None else env
+    targets: list[tuple[YamlPath, TargetSpec]] = [(("defaults", "target"), spec.defaults.target)]
+    targets += [
+        (("processors", n, "target"), p.target)
+        for n, p in spec.processors.items()
+        if p.target is not None
+    ]
+    for tpath, t in targets:
+        for sub, text in _target_strings(t):
+            path = (*tpath, *sub)
+            for k in (m.start() for m in re.finditer(r"\$\{", text)):
+                m = _ENV_REF.match(text, k)
+                if m is None:
+                    r.add(
+                        path,
+                        f"malformed environment reference at {text[k:k + 20]!r}: use ${{NAME}} "
+                        "or ${NAME:-default}",
+                        code="bad_env_ref",
+                    )
+                elif m.group(2) is None and envmap.get(m.group(1)) is None:
+                    r.add(
+                        path,
+                        f"environment variable {m.group(1)} is not set here; serve fails at "
+                        f"start-up unless it is (or write ${{{m.group(1)}:-default}})",
+                        code="env_unset",
+                        severity="warning",
+                    )
+            if (
+                sub == ("http", "url")
+                and not text.startswith("${")
+                and not re.match(r"^https?://", text)
+            ):
+                r.add(path, f"URL must start with http:// or https:// (got {text!r})",
+                      code="bad_url")
