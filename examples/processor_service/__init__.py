@@ -1,0 +1,27 @@
+"""Example scoped processor service (aiohttp ``POST /process``) built on :mod:`scoperouter.sdk`."""
+
+from examples.processor_service.service import (
+    FIELDS,
+    PROCESSOR,
+    SEED_ROWS,
+    SOURCE,
+    PlayerGameSummary,
+    RunResult,
+    connect,
+    create_app,
+    publish_changes,
+    seed,
+)
+
+__all__ = [
+    "FIELDS",
+    "PROCESSOR",
+    "SEED_ROWS",
+    "SOURCE",
+    "PlayerGameSummary",
+    "RunResult",
+    "connect",
+    "create_app",
+    "publish_changes",
+    "seed",
+]

@@ -1,0 +1,197 @@
+"""An example scoped processor service: ``player_game_summary`` on a tiny sqlite table.
+
+It has the shape of today's Cloud Run processors -- ``POST /process`` receives the Pub/Sub
+push envelope -- and uses the SDK end to end:
+
+1. :func:`scoperouter.sdk.parse_trigger` turns the request body into a ``Scope``
+   (a legacy date-only message is a full-date scope);
+2. the work is restricted to the scope with :func:`scoperouter.sdk.qmark_filter`
+   (BigQuery processors use :func:`scoperouter.sdk.entity_filter` the same way);
+3. the recomputed rows are compared with the stored ones, field by field;
+4. :class:`scoperouter.sdk.CompletionPublisher` publishes one completion event per date
+   with the players and fields that changed (nothing when nothing changed).
+
+Run it::
+
+    python -m examples.processor_service --db /tmp/pgs.sqlite --seed \\
+        --topic nba-phase3-analytics-complete --port 8080
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from scoperouter.sdk import CompletionPublisher, PublishResult, Scope, TriggerError, parse_trigger
+from scoperouter.sdk.bigquery import qmark_filter
+
+PROCESSOR = "player_game_summary"
+SOURCE = "nba_analytics.player_game_summary"
+#: Output fields compared between runs; they become the event's ``changed_fields``.
+FIELDS = ("points", "minutes", "injury_status", "available")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS raw_player_stats (
+    player_lookup TEXT NOT NULL, game_date TEXT NOT NULL, team_abbr TEXT NOT NULL,
+    points INTEGER, minutes REAL, injury_status TEXT,
+    PRIMARY KEY (player_lookup, game_date));
+CREATE TABLE IF NOT EXISTS player_game_summary (
+    player_lookup TEXT NOT NULL, game_date TEXT NOT NULL,
+    points INTEGER, minutes REAL, injury_status TEXT, available INTEGER,
+    PRIMARY KEY (player_lookup, game_date));
+"""
+
+SEED_ROWS = (
+    ("lebronjames", "2025-11-19", "LAL", 28, 35.5, "available"),
+    ("anthonydavis", "2025-11-19", "LAL", 31, 36.0, "questionable"),
+    ("stephencurry", "2025-11-19", "GSW", 33, 34.0, "available"),
+    ("draymondgreen", "2025-11-19", "GSW", 9, 30.0, "available"),
+)
+
+
+def connect(path: str = ":memory:") -> sqlite3.Connection:
+    """Open the example database (schema created if needed); usable from worker threads."""
+    db = sqlite3.connect(path, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
+
+
+def seed(db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]] = SEED_ROWS) -> None:
+    """Load raw rows (insert or replace)."""
+    db.executemany("INSERT OR REPLACE INTO raw_player_stats VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one trigger did: rows recomputed and, per date, the changed players and fields."""
+
+    scope: Scope
+    rows_processed: int
+    changes: Mapping[date, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    published: tuple[PublishResult, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "processor": PROCESSOR,
+            "scope": self.scope.scope,
+            "entity_ids": list(self.scope.entity_ids),
+            "dates": [d.isoformat() for d in self.scope.dates],
+            "rows_processed": self.rows_processed,
+            "changed": {
+                d.isoformat(): {pid: sorted(f) for pid, f in sorted(per.items())}
+                for d, per in sorted(self.changes.items())
+            },
+            "published": [
+                {
+                    "message_id": r.message_id,
+                    "event_id": (r.event or {}).get("event_id"),
+                    "fell_back": r.fell_back,
+                }
+                for r in self.published
+                if r.published
+            ],
+        }
+
+
+class PlayerGameSummary:
+    """The processor: recompute summary rows for a scope and report what changed."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+
+    def run(self, scope: Scope) -> RunResult:
+        with self._lock:
+            where, params = qmark_filter(scope, "player_lookup")
+            raw = self.db.execute(
+                "SELECT player_lookup, game_date, points, minutes, injury_status "
+                f"FROM raw_player_stats {where}",
+                params,
+            ).fetchall()
+            old = {
+                (r[0], r[1]): dict(zip(FIELDS, r[2:], strict=True))
+                for r in self.db.execute(
+                    f"SELECT player_lookup, game_date, {', '.join(FIELDS)} "
+                    f"FROM player_game_summary {where}",
+                    params,
+                )
+            }
+            changes: dict[date, dict[str, frozenset[str]]] = {}
+            for pid, day, points, minutes, status in raw:
+                new = {
+                    "points": points,
+                    "minutes": minutes,
+                    "injury_status": status,
+                    "available": int(status != "out"),
+                }
+                before = old.get((pid, day))
+                changed = frozenset(f for f in FIELDS if before is None or before[f] != new[f])
+                if changed:
+                    changes.setdefault(date.fromisoformat(day), {})[pid] = changed
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO player_game_summary VALUES (?, ?, ?, ?, ?, ?)",
+                        (pid, day, *(new[f] for f in FIELDS)),
+                    )
+            self.db.commit()
+            return RunResult(scope=scope, rows_processed=len(raw), changes=changes)
+
+
+def publish_changes(publisher: CompletionPublisher, result: RunResult) -> tuple[PublishResult, ...]:
+    """One completion event per date that changed, carrying the trigger's correlation id."""
+    out = []
+    for day, per in sorted(result.changes.items()):
+        fields = sorted(set().union(*per.values()))
+        out.append(
+            publisher.publish(
+                game_date=day,
+                affected_entities={"players": sorted(per)},
+                changed_fields=fields,
+                scope=result.scope,
+                record_count=len(per),
+            )
+        )
+    return tuple(out)
+
+
+PROCESSOR_KEY = web.AppKey("processor", PlayerGameSummary)
+PUBLISHER_KEY = web.AppKey("publisher", CompletionPublisher)
+HISTORY_KEY = web.AppKey("history", list[RunResult])
+
+
+async def handle_process(request: web.Request) -> web.Response:
+    """``POST /process``: Pub/Sub push envelope in, scoped run, completion event out."""
+    body = await request.read()
+    try:
+        scope = parse_trigger(body, expect_processor=PROCESSOR)
+    except TriggerError as exc:
+        # 400: Pub/Sub push retries it until the dead-letter policy takes it.
+        return web.json_response({"error": exc.reason, "detail": exc.detail}, status=400)
+    app = request.app
+    result = await asyncio.to_thread(app[PROCESSOR_KEY].run, scope)
+    published = await asyncio.to_thread(publish_changes, app[PUBLISHER_KEY], result)
+    result = RunResult(result.scope, result.rows_processed, result.changes, published)
+    app[HISTORY_KEY].append(result)
+    return web.json_response(result.to_json())
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "processor": PROCESSOR})
+
+
+def create_app(db: sqlite3.Connection, publisher: CompletionPublisher) -> web.Application:
+    """The aiohttp application (``POST /process``, ``GET /health``)."""
+    app = web.Application()
+    app[PROCESSOR_KEY] = PlayerGameSummary(db)
+    app[PUBLISHER_KEY] = publisher
+    app[HISTORY_KEY] = []
+    app.router.add_post("/process", handle_process)
+    app.router.add_get("/health", handle_health)
+    return app

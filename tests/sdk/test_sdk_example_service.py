@@ -1,0 +1,124 @@
+"""The example processor service: scoped work on sqlite, change detection, completion events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from examples.processor_service import SEED_ROWS, SOURCE, connect, create_app, seed
+from examples.processor_service.service import HISTORY_KEY
+
+from scoperouter.sdk import CompletionPublisher, PublishLimits
+
+
+class Done:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def result(self, timeout: float | None = None) -> str:
+        return self.value
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def publish(self, topic: str, data: bytes, **attrs: str) -> Done:
+        self.events.append(json.loads(data))
+        return Done(f"m{len(self.events)}")
+
+
+def push(trigger: dict[str, Any]) -> dict[str, Any]:
+    data = base64.b64encode(json.dumps(trigger).encode()).decode()
+    return {"message": {"data": data, "attributes": {}, "messageId": "1"}, "subscription": "s"}
+
+
+def entity_trigger(*ids: str) -> dict[str, Any]:
+    return {
+        "trigger_id": "t-1",
+        "processor": "player_game_summary",
+        "game_date": "2025-11-19",
+        "start_date": "2025-11-19",
+        "end_date": "2025-11-19",
+        "scope": "entities",
+        "entity_type": "player",
+        "entity_ids": list(ids),
+        "correlation_id": "c-1",
+    }
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[tuple[TestClient[Any, Any], FakeClient, Any]]:
+    db = connect()
+    seed(db)
+    fake = FakeClient()
+    publisher = CompletionPublisher(
+        "projects/p/topics/done", source=SOURCE, client=fake, limits=PublishLimits(max_entities=3)
+    )
+    app = create_app(db, publisher)
+    async with TestClient(TestServer(app)) as client:
+        yield client, fake, db
+
+
+async def test_legacy_date_trigger_processes_every_player(service: Any) -> None:
+    """A date-only message runs the whole date; over the limit the event falls back to date level."""
+    client, fake, _ = service
+    resp = await client.post("/process", json=push({"game_date": "2025-11-19"}))
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["scope"] == "date" and body["rows_processed"] == len(SEED_ROWS)
+    assert len(fake.events) == 1 and "affected_entities" not in fake.events[0]
+    assert body["published"][0]["fell_back"] is True
+
+
+async def test_entity_trigger_touches_only_its_players(service: Any) -> None:
+    """An entity trigger recomputes only its ids and publishes exactly the changed ones."""
+    client, fake, db = service
+    await client.post("/process", json=push({"game_date": "2025-11-19"}))
+    db.execute(
+        "UPDATE raw_player_stats SET injury_status = 'out' WHERE player_lookup IN ('lebronjames', 'stephencurry')"
+    )
+    db.commit()
+    resp = await client.post("/process", json=push(entity_trigger("lebronjames", "anthonydavis")))
+    body = await resp.json()
+    assert body["rows_processed"] == 2
+    assert body["changed"] == {"2025-11-19": {"lebronjames": ["available", "injury_status"]}}
+    event = fake.events[-1]
+    assert event["affected_entities"] == {"players": ["lebronjames"]}
+    assert event["changed_fields"] == ["available", "injury_status"]
+    assert event["correlation_id"] == "c-1" and event["source"] == SOURCE
+    stale = db.execute(
+        "SELECT injury_status FROM player_game_summary WHERE player_lookup = 'stephencurry'"
+    ).fetchone()
+    assert stale == ("available",)
+
+
+async def test_unchanged_rerun_publishes_nothing(service: Any) -> None:
+    """Running the same scope twice publishes once: the second run changes nothing."""
+    client, fake, _ = service
+    for _ in range(2):
+        await client.post("/process", json=push(entity_trigger("lebronjames")))
+    assert len(fake.events) == 1
+    assert [r.rows_processed for r in client.app[HISTORY_KEY]] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"nope", "not_json"),
+        (json.dumps({"message": {"data": "???"}}).encode(), "invalid_envelope"),
+        (json.dumps(push({"processor": "player_game_summary"})).encode(), "missing_date"),
+        (json.dumps(push({**entity_trigger("a"), "processor": "other"})).encode(), "invalid_field"),
+    ],
+)
+async def test_bad_trigger_is_400(service: Any, body: bytes, reason: str) -> None:
+    """A malformed or misaddressed trigger answers 400 with the reason; nothing published."""
+    client, fake, _ = service
+    resp = await client.post("/process", data=body)
+    assert resp.status == 400
+    assert (await resp.json())["error"] == reason
+    assert fake.events == []
