@@ -260,27 +260,40 @@ def _check_doc(
     if data is None:
         return CheckResult(
             file,
-            (_issue(file, "empty file: expected a mapping with 'version' and 'processors'",
-                    code="empty"),),
+            (
+                _issue(
+                    file,
+                    "empty file: expected a mapping with 'version' and 'processors'",
+                    code="empty",
+                ),
+            ),
         )
     if not isinstance(data, dict):
         return CheckResult(
             file,
-            (_issue(file, f"expected a mapping at the top level, got {_short(data)}",
-                    doc.locate(()), code="schema"),),
+            (
+                _issue(
+                    file,
+                    f"expected a mapping at the top level, got {_short(data)}",
+                    doc.locate(()),
+                    code="schema",
+                ),
+            ),
         )
     version = data.get("version")
     if "version" in data and not (type(version) is int and version in SUPPORTED_VERSIONS):
         return CheckResult(
             file,
-            (_issue(
-                file,
-                f"unsupported version {_short(version)}: this scoperouter reads version "
-                f"{', '.join(map(str, SUPPORTED_VERSIONS))}",
-                doc.locate(("version",)),
-                ("version",),
-                code="version",
-            ),),
+            (
+                _issue(
+                    file,
+                    f"unsupported version {_short(version)}: this scoperouter reads version "
+                    f"{', '.join(map(str, SUPPORTED_VERSIONS))}",
+                    doc.locate(("version",)),
+                    ("version",),
+                    code="version",
+                ),
+            ),
         )
     try:
         spec = RoutesSpec.model_validate(data)
@@ -296,9 +309,16 @@ def _check_doc(
         rel = load_relations(reg) if with_relations else EMPTY_RELATIONS
     except ConfigError as exc:
         fixed = [
-            i if i.file != "<string>" else ConfigIssue(
-                i.message, file=file, line=doc.locate(i.path).line,
-                column=doc.locate(i.path).column, path=i.path, severity=i.severity, code=i.code,
+            i
+            if i.file != "<string>"
+            else ConfigIssue(
+                i.message,
+                file=file,
+                line=doc.locate(i.path).line,
+                column=doc.locate(i.path).column,
+                path=i.path,
+                severity=i.severity,
+                code=i.code,
             )
             for i in exc.issues
         ]
@@ -320,8 +340,13 @@ def check_config_bytes(
     if len(raw) > MAX_BYTES:
         return CheckResult(
             file,
-            (_issue(file, f"file is {len(raw)} bytes; the limit is {MAX_BYTES} (1 MiB)",
-                    code="too_large"),),
+            (
+                _issue(
+                    file,
+                    f"file is {len(raw)} bytes; the limit is {MAX_BYTES} (1 MiB)",
+                    code="too_large",
+                ),
+            ),
         )
     try:
         text = decode_utf8(raw)

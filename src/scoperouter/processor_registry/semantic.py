@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from scoperouter.errors import ConfigIssue, Severity
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
-from scoperouter.processor_registry.models import RoutesSpec, TargetSpec
+from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -171,8 +172,7 @@ def _check_relation_data(spec: RoutesSpec, r: _Report, base_dir: Path, check_fil
     if bases and not d.is_dir():
         r.add(
             where,
-            f"relation data directory {str(d)!r} does not exist (needed for "
-            f"{', '.join(bases)})",
+            f"relation data directory {str(d)!r} does not exist (needed for {', '.join(bases)})",
             code="missing_relation_file",
         )
         return
@@ -250,7 +250,9 @@ def _check_processor(
                     key=True,
                 )
                 continue
-            _check_path(etype, hops, gran if gran_ok else None, mpath, r, types, set(spec.relations))
+            _check_path(
+                etype, hops, gran if gran_ok else None, mpath, r, types, set(spec.relations)
+            )
     if p.lookback is not None and p.lookback.via is not None:
         via = p.lookback.via
         vpath: YamlPath = (*base, "lookback", "via")
@@ -389,38 +391,37 @@ def _check_graph(spec: RoutesSpec, r: _Report) -> None:
         )
 
 
-def _target_strings(t: TargetSpec) -> Iterator[tuple[YamlPath, str]]:
-    if t.pubsub is not None:
-        yield ("pubsub", "topic"), t.pubsub.topic
-        if t.pubsub.project is not None:
-            yield ("pubsub", "project"), t.pubsub.project
-    if t.http is not None:
-        yield ("http", "url"), t.http.url
-        if t.http.audience is not None:
-            yield ("http", "audience"), t.http.audience
-    if t.outbox is not None and t.outbox.path is not None:
-        yield ("outbox", "path"), t.outbox.path
+def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _strings(v, (*path, i))
 
 
 def _check_targets(spec: RoutesSpec, r: _Report, env: Mapping[str, str] | None) -> None:
-    import os
-
+    """``${VAR}`` references in targets and the server section (where interpolation applies)."""
     envmap: Mapping[str, str] = os.environ if env is None else env
-    targets: list[tuple[YamlPath, TargetSpec]] = [(("defaults", "target"), spec.defaults.target)]
-    targets += [
-        (("processors", n, "target"), p.target)
-        for n, p in spec.processors.items()
-        if p.target is not None
+    data = r.doc.data if isinstance(r.doc.data, dict) else {}
+    roots: list[tuple[YamlPath, object]] = [
+        (("defaults", "target"), (data.get("defaults") or {}).get("target")),
+        (("server",), data.get("server")),
     ]
-    for tpath, t in targets:
-        for sub, text in _target_strings(t):
-            path = (*tpath, *sub)
+    procs = data.get("processors") or {}
+    roots += [
+        (("processors", n, "target"), (procs.get(n) or {}).get("target")) for n in spec.processors
+    ]
+    for root, sub in roots:
+        for path, text in _strings(sub, root):
             for k in (m.start() for m in re.finditer(r"\$\{", text)):
                 m = _ENV_REF.match(text, k)
                 if m is None:
                     r.add(
                         path,
-                        f"malformed environment reference at {text[k:k + 20]!r}: use ${{NAME}} "
+                        f"malformed environment reference at {text[k : k + 20]!r}: use ${{NAME}} "
                         "or ${NAME:-default}",
                         code="bad_env_ref",
                     )
@@ -433,9 +434,10 @@ def _check_targets(spec: RoutesSpec, r: _Report, env: Mapping[str, str] | None) 
                         severity="warning",
                     )
             if (
-                sub == ("http", "url")
+                path[-2:] == ("http", "url")
                 and not text.startswith("${")
                 and not re.match(r"^https?://", text)
             ):
-                r.add(path, f"URL must start with http:// or https:// (got {text!r})",
-                      code="bad_url")
+                r.add(
+                    path, f"URL must start with http:// or https:// (got {text!r})", code="bad_url"
+                )

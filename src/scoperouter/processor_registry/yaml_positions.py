@@ -148,9 +148,7 @@ class _Loader(yaml.SafeLoader):
         try:
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise ComposerError(
-                    None, None, f"nesting deeper than {MAX_DEPTH} levels", mark
-                )
+                raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -270,8 +268,7 @@ def _too_big(root: Node, sizes: Mapping[int, tuple[int, int]]) -> YamlLoadError 
         key_mark = km if km is not None else node.start_mark
     if size > MAX_NODES:
         msg = (
-            f"the document expands to more than {MAX_NODES} values through aliases "
-            "(an alias bomb?)"
+            f"the document expands to more than {MAX_NODES} values through aliases (an alias bomb?)"
         )
     else:
         msg = f"nesting deeper than {MAX_DEPTH} levels after expanding aliases"

@@ -1,0 +1,155 @@
+"""``scoperouter graph [--config C] [--format mermaid|dot|json]``.
+
+The processor DAG of phases 2-6: raw tables (sources that no processor publishes, i.e.
+phase 2 outputs) feed processors, grouped by phase; a processor feeds another when the
+second reads what the first ``publishes``. Relation data is not needed (not read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.loader import load_config
+
+RAW_PHASE = 2
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes and edges of the DAG. Node ids: ``src:<source>`` and ``proc:<processor>``."""
+
+    raw_sources: tuple[str, ...]  # sorted
+    phases: dict[int, tuple[str, ...]]  # phase -> processors (sorted)
+    granularity: dict[str, str]
+    edges: tuple[tuple[str, str, str], ...]  # (from id, to id, source carried)
+
+
+def build_graph(reg: CompiledRegistry) -> Graph:
+    publishers: dict[str, list[str]] = defaultdict(list)
+    for name, p in reg.processors.items():
+        if p.publishes:
+            publishers[p.publishes].append(name)
+    raw: set[str] = set()
+    edges: set[tuple[str, str, str]] = set()
+    for name, p in reg.processors.items():
+        for src in p.inputs:
+            ups = publishers.get(src)
+            if ups:
+                edges.update((f"proc:{u}", f"proc:{name}", src) for u in ups)
+            else:
+                raw.add(src)
+                edges.add((f"src:{src}", f"proc:{name}", src))
+    phases: dict[int, list[str]] = defaultdict(list)
+    for name in reg.processor_names:
+        phases[reg.processors[name].phase].append(name)
+    return Graph(
+        raw_sources=tuple(sorted(raw)),
+        phases={k: tuple(v) for k, v in sorted(phases.items())},
+        granularity={n: p.granularity for n, p in reg.processors.items()},
+        edges=tuple(sorted(edges)),
+    )
+
+
+def _mermaid_ids(g: Graph) -> dict[str, str]:
+    """A unique Mermaid-safe id for every node (``src:a.b`` -> ``src_a_b``)."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    nodes = [f"src:{s}" for s in g.raw_sources]
+    nodes += [f"proc:{n}" for names in g.phases.values() for n in names]
+    for node_id in nodes:
+        kind, _, name = node_id.partition(":")
+        base = f"{kind}_{re.sub(r'[^A-Za-z0-9_]', '_', name)}"
+        mid, k = base, 2
+        while mid in used:
+            mid, k = f"{base}_{k}", k + 1
+        used.add(mid)
+        out[node_id] = mid
+    return out
+
+
+def _pairs(g: Graph) -> list[tuple[str, str]]:
+    """Edges without the source label, deduplicated, in order."""
+    return sorted({(a, b) for a, b, _src in g.edges})
+
+
+def _phase_title(phase: int) -> str:
+    return f"phase {phase}: raw tables" if phase == RAW_PHASE else f"phase {phase}"
+
+
+def to_mermaid(g: Graph) -> str:
+    ids = _mermaid_ids(g)
+    lines = ["flowchart LR"]
+    groups: dict[int, list[str]] = defaultdict(list)
+    for s in g.raw_sources:
+        groups[RAW_PHASE].append(f'    {ids["src:" + s]}[("{s}")]')
+    for phase, names in g.phases.items():
+        for n in names:
+            groups[phase].append(f'    {ids["proc:" + n]}["{n}<br/>({g.granularity[n]})"]')
+    for phase in sorted(groups):
+        lines.append(f'  subgraph phase_{phase} ["{_phase_title(phase)}"]')
+        lines.extend(groups[phase])
+        lines.append("  end")
+    for a, b in _pairs(g):
+        lines.append(f"  {ids[a]} --> {ids[b]}")
+    return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(g: Graph) -> str:
+    lines = ["digraph scoperouter {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
+    groups: dict[int, list[str]] = defaultdict(list)
+    for s in g.raw_sources:
+        groups[RAW_PHASE].append(f"    {_q('src:' + s)} [shape=cylinder, label={_q(s)}];")
+    for phase, names in g.phases.items():
+        for n in names:
+            label = f"{n}\\n({g.granularity[n]})"
+            groups[phase].append(f'    {_q("proc:" + n)} [shape=box, label="{label}"];')
+    for phase in sorted(groups):
+        lines.append(f"  subgraph cluster_phase_{phase} {{")
+        lines.append(f"    label={_q(_phase_title(phase))};")
+        lines.extend(groups[phase])
+        lines.append("  }")
+    for a, b in _pairs(g):
+        lines.append(f"  {_q(a)} -> {_q(b)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(g: Graph) -> str:
+    out: dict[str, Any] = {
+        "raw_sources": list(g.raw_sources),
+        "phases": {str(k): list(v) for k, v in g.phases.items()},
+        "granularity": dict(sorted(g.granularity.items())),
+        "edges": [{"from": a, "to": b, "source": s} for a, b, s in g.edges],
+    }
+    return json.dumps(out, indent=2)
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "graph",
+        help="print the processor DAG (mermaid or dot)",
+        description="The DAG of phases 2-6: raw tables -> processors grouped by phase.",
+    )
+    p.add_argument("--config", default="routes.yaml", help="registry (default: ./routes.yaml)")
+    p.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    reg = load_config(args.config, with_relations=False).registry
+    g = build_graph(reg)
+    fmt = "json" if args.json else args.format
+    text = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt](g)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0

@@ -1,0 +1,55 @@
+"""``scoperouter schema [--check] [--dir DIR] [--json]``.
+
+Writes ``routes.schema.json``, ``event.schema.json`` and ``trigger.schema.json`` into DIR
+(default ``./schemas``) from the pydantic models. With ``--check`` nothing is written: exit
+1 and list the files that are missing or stale (regenerate with ``scoperouter schema``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from scoperouter import schemas
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "schema",
+        help="write or verify schemas/*.schema.json",
+        description="Generate the JSON Schemas from the models, or check they are current.",
+    )
+    p.add_argument("--check", action="store_true", help="verify only; exit 1 when stale")
+    p.add_argument("--dir", default="schemas", type=Path, help="directory (default: ./schemas)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    if args.check:
+        bad = schemas.stale(directory)
+        if args.json:
+            print(json.dumps({"ok": not bad, "stale": [{"file": n, "why": w} for n, w in bad]}))
+        else:
+            for name, why in bad:
+                print(f"{directory / name}: {why}; run 'scoperouter schema'", file=sys.stderr)
+            if not bad:
+                print(f"{directory}: {len(schemas.GENERATORS)} schemas up to date")
+        return 1 if bad else 0
+    try:
+        changed = schemas.write(directory)
+    except OSError as exc:
+        print(f"error: cannot write schemas to {directory}: {exc.strerror}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"ok": True, "written": [str(p) for p in changed]}))
+    else:
+        for p in changed:
+            print(f"wrote {p}")
+        if not changed:
+            print(f"{directory}: {len(schemas.GENERATORS)} schemas already up to date")
+    return 0
