@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from planner_support import D, NBA_ROWS, event, registry_from, relations_for
+from planner_support import NBA_ROWS, D, event, registry_from, relations_for
 
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.decisions import REASON_ORDER, Decision

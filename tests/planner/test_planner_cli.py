@@ -1,0 +1,141 @@
+"""``scoperouter explain`` and ``replay`` as subprocesses: output contracts and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RELATIONS = {
+    "team_players": ",LAL,lebronjames\n,LAL,anthonydavis\n,BOS,jaysontatum\n",
+    "game_teams": "2025-11-19,G1,LAL\n2025-11-19,G1,BOS\n",
+    "team_opponent": "2025-11-19,LAL,BOS\n2025-11-19,BOS,LAL\n",
+    "player_games": "2025-11-19,lebronjames,G1\n2025-11-21,lebronjames,G2\n",
+}
+CANONICAL = {"event_id": "e-123", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
+             "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["injury_status"],
+             "correlation_id": "c-9", "produced_at": "2025-11-19T18:05:00Z"}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """routes.yaml of the repo, with its relation data in a temporary directory."""
+    d = tmp_path_factory.mktemp("cfg")
+    (d / "rel").mkdir()
+    for name, rows in RELATIONS.items():
+        (d / "rel" / f"{name}.csv").write_text("date,from,to\n" + rows)
+    text = (REPO / "routes.yaml").read_text().replace("dir: data/relations", "dir: rel")
+    (d / "routes.yaml").write_text(text)
+    return d / "routes.yaml"
+
+
+def cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, cwd=cwd)
+
+
+def test_explain_json(config: Path, tmp_path: Path) -> None:
+    """explain --json prints the normalised event and one decision per processor, sorted."""
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(CANONICAL))
+    r = cli("explain", str(path), "--config", str(config), "--as-of", "2025-11-30", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["event"]["event_id"] == "e-123" and out["event"]["game_date"] == "2025-11-19"
+    names = [d["processor"] for d in out["decisions"]]
+    assert names == sorted(names) and len(names) == 14
+    pgs = next(d for d in out["decisions"] if d["processor"] == "player_game_summary")
+    assert pgs == {"processor": "player_game_summary", "action": "run", "scope": "entities",
+                   "entity_type": "player", "entity_ids": ["lebronjames"], "dates": ["2025-11-19"],
+                   "reason": "entity_scope"}
+    assert {tuple(sorted(d)) for d in out["decisions"]} == {tuple(sorted(pgs))}
+
+
+def test_explain_table_from_stdin(config: Path) -> None:
+    """explain - reads stdin and prints a readable table with every column."""
+    legacy = {"event_type": "raw_data_loaded", "source_table": "bdl_player_boxscores", "game_date": "2025-11-19",
+              "success": True, "execution_id": "x1"}
+    r = cli("explain", "-", "--config", str(config), "--as-of", "2025-11-30", stdin=json.dumps(legacy))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].split() == ["PROCESSOR", "ACTION", "SCOPE", "COUNT", "DATES", "REASON"]
+    row = next(line.split() for line in lines if line.startswith("team_offense_game_summary"))
+    assert row == ["team_offense_game_summary", "run", "date", "all", "2025-11-19", "no_entities_in_event"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ("not json", "not_json"),
+        ("[1, 2]", "not_an_object"),
+        ('{"source": "nba_raw.nbac_injury_report"}', "missing_date"),
+        ('{"source": "nba_raw.nbac_injury_report", "game_date": "2025-13-01"}', "invalid_date"),
+        ('{"source": "s.t", "start_date": "2025-11-03", "end_date": "2025-11-01"}', "invalid_date_range"),
+        ('{"source": "s.t", "game_date": "2025-11-19", "affected_entities": {"players": "x"}}', "invalid_field"),
+        ('{"source": "s.t", "game_date": "2025-11-19", "changed_fields": [1]}', "invalid_field"),
+        ('{"source": "s.t", "game_date": "2025-11-19", "status": "ok"}', "invalid_status"),
+    ],
+)
+def test_explain_bad_event(config: Path, payload: str, reason: str) -> None:
+    """A bad event exits 1 with a one-line reason on stderr and no traceback."""
+    r = cli("explain", "-", "--config", str(config), stdin=payload)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert reason in r.stderr and "Traceback" not in r.stderr
+
+
+def test_explain_missing_file(config: Path, tmp_path: Path) -> None:
+    """An unreadable EVENT file exits 1 with one line."""
+    r = cli("explain", str(tmp_path / "nope.json"), "--config", str(config))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_explain_bad_as_of_is_usage_error(config: Path) -> None:
+    """An invalid --as-of is a usage error (exit 2)."""
+    r = cli("explain", "-", "--config", str(config), "--as-of", "tomorrow", stdin="{}")
+    assert r.returncode == 2
+
+
+def _stream() -> str:
+    def e(eid: str, player: str, t: str, **kw: object) -> str:
+        return json.dumps({**CANONICAL, "event_id": eid, "affected_entities": {"players": [player]},
+                           "produced_at": f"2025-11-19T18:00:{t}Z", **kw})
+
+    return "\n".join([e("e1", "lebronjames", "00"), e("e2", "jaysontatum", "05"), "{broken",
+                      e("e3", "anthonydavis", "50", priority="critical"), ""]) + "\n"
+
+
+def test_replay_json_dry_run(config: Path, tmp_path: Path) -> None:
+    """replay coalesces on the virtual clock, reports bad lines by number and exits 1; dry run writes nothing."""
+    src = tmp_path / "events.jsonl"
+    src.write_text(_stream())
+    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--json", "--dry-run",
+            cwd=tmp_path)
+    assert r.returncode == 1
+    assert "line 3" in r.stderr and "not_json" in r.stderr and "Traceback" not in r.stderr
+    triggers = [json.loads(line) for line in r.stdout.splitlines()]
+    pgs = [t for t in triggers if t["processor"] == "player_game_summary"]
+    # quiet 10s: e1+e2 fire at 18:00:15, the critical e3 fires at once at 18:00:50
+    assert [(t["entity_ids"], t["caused_by"], t["fired_at"]) for t in pgs] == [
+        (["jaysontatum", "lebronjames"], ["e1", "e2"], "2025-11-19T18:00:15Z"),
+        (["anthonydavis"], ["e3"], "2025-11-19T18:00:50Z"),
+    ]
+    assert pgs[1]["priority"] == "critical"
+    assert not (tmp_path / ".scoperouter").exists()
+
+
+def test_replay_writes_outbox(config: Path, tmp_path: Path) -> None:
+    """Without --dry-run replay appends every printed trigger to the outbox file."""
+    src = tmp_path / "events.jsonl"
+    src.write_text("\n".join(_stream().splitlines()[:2]) + "\n")
+    box = tmp_path / "box" / "out.jsonl"
+    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--outbox", str(box))
+    assert r.returncode == 0, r.stderr
+    written = [json.loads(line) for line in box.read_text().splitlines()]
+    assert len(written) == len(r.stdout.splitlines()) == 2
+    assert {t["processor"] for t in written} == {"player_game_summary", "upcoming_team_game_context"}
