@@ -1,0 +1,92 @@
+"""``scoperouter serve``: the router daemon (HTTP ingress, optional Pub/Sub streaming pull,
+durable SQLite state, sinks from routes.yaml). Exits 0 after a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoperouter.processor_registry.loader import load_config
+from scoperouter.processor_registry.models import parse_duration
+
+logger = logging.getLogger("scoperouter.serve")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r} (YYYY-MM-DD)") from exc
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the router daemon", description=__doc__)
+    p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
+    p.add_argument("--state-dir", default=".scoperouter", type=Path, help="SQLite state and outbox (default ./.scoperouter)")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument("--port", default=8080, type=int, help="HTTP port (default 8080; 0 = any free port)")
+    p.add_argument("--subscription", default=None, help="Pub/Sub subscription projects/P/subscriptions/S to pull")
+    p.add_argument("--as-of", default=None, type=_date, help="lookback cap date (default: today, UTC)")
+    p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
+    p.add_argument("--sync", choices=("full", "normal"), default="full", help="SQLite synchronous mode (default full)")
+    p.add_argument("--max-body-bytes", type=int, default=None, help="override server.max_body_bytes")
+    p.add_argument("--dedup-horizon", type=_duration, default=None, help="override server.dedup_horizon (e.g. 24h)")
+    p.add_argument("--bearer-token", default=None, help="shared push token (overrides server.auth); prefer SCOPEROUTER_BEARER_TOKEN")
+    p.add_argument("--dead-letter-topic", default=None, help="override server.dead_letter_topic")
+    p.add_argument("--execution-log", default=None, type=Path, help="execution log (SQLite; default <state-dir>/execution_log.sqlite)")
+    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
+    p.add_argument("--shutdown-timeout", type=float, default=8.0, help="seconds to finish in-flight work on SIGTERM")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=run)
+
+
+def _execution_log(args: argparse.Namespace) -> Any:
+    """The SQLite execution log (``--execution-log``, default <state-dir>/execution_log.sqlite)."""
+    if args.no_log:
+        return None
+    from scoperouter.execution_log import open_log
+
+    return open_log(args.execution_log or Path(args.state_dir) / "execution_log.sqlite")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from scoperouter.runtime import logs
+    from scoperouter.runtime.daemon import Daemon, DaemonSettings
+
+    logs.configure(args.log_level)
+    cfg = load_config(args.config)
+    settings = DaemonSettings(
+        state_dir=args.state_dir,
+        host=args.host,
+        port=args.port,
+        subscription=args.subscription,
+        as_of=args.as_of,
+        sync=args.sync,
+        max_body_bytes=args.max_body_bytes,
+        dedup_horizon_s=args.dedup_horizon,
+        bearer_token=args.bearer_token or os.environ.get("SCOPEROUTER_BEARER_TOKEN") or None,
+        dead_letter_topic=args.dead_letter_topic,
+        http_enabled=not args.no_http,
+        shutdown_timeout_s=args.shutdown_timeout,
+    )
+    log = _execution_log(args)
+
+    async def main() -> None:
+        daemon = Daemon(cfg.registry, cfg.relations, settings, log=log)
+        await daemon.run_forever()
+
+    asyncio.run(main())
+    return 0

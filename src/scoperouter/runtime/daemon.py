@@ -1,0 +1,175 @@
+"""Assembles the daemon: store, sinks, router, HTTP ingress, optional Pub/Sub source, and
+graceful shutdown on SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
+from scoperouter.processor_registry.models import ServerSpec, parse_duration
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.pubsub import PubSubSource
+from scoperouter.runtime.router import Router, RouterOptions
+from scoperouter.runtime.sinks import SinkFactory, topic_path
+from scoperouter.runtime.store import Store, SyncMode
+
+logger = logging.getLogger("scoperouter.runtime.daemon")
+
+
+@dataclass
+class DaemonSettings:
+    state_dir: Path = Path(".scoperouter")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    subscription: str | None = None
+    as_of: date | None = None
+    sync: SyncMode = "full"
+    # None = take from routes.yaml ``server:`` (then the defaults below)
+    max_body_bytes: int | None = None
+    dedup_horizon_s: float | None = None
+    bearer_token: str | None = None
+    dead_letter_topic: str | None = None
+    http_enabled: bool = True
+    shutdown_timeout_s: float = 8.0
+    router_options: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] | None = None
+
+
+def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...]) -> str:
+    try:
+        return interpolate_env(text, env)
+    except KeyError as exc:
+        raise ConfigError([ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]) from exc
+
+
+class Daemon:
+    """One router instance with its sources. ``await start()``, ``await stop()``."""
+
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        relations: RelationStore,
+        settings: DaemonSettings,
+        *,
+        log: ExecutionLog | None = None,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.log = log
+        server = registry.spec.server or ServerSpec()
+        env = settings.env
+        self.max_body_bytes = settings.max_body_bytes or server.max_body_bytes
+        horizon = settings.dedup_horizon_s
+        if horizon is None:
+            horizon = parse_duration(server.dedup_horizon)
+        if verifier is None:
+            if settings.bearer_token:
+                verifier = bearer_verifier(settings.bearer_token)
+            elif server.auth is not None and server.auth.bearer_token is not None:
+                verifier = bearer_verifier(_expand(server.auth.bearer_token, env, ("server", "auth", "bearer_token")))
+            elif server.auth is not None and server.auth.oidc is not None:
+                o = server.auth.oidc
+                verifier = oidc_verifier(
+                    _expand(o.audience, env, ("server", "auth", "oidc", "audience")),
+                    _expand(o.service_account, env, ("server", "auth", "oidc", "service_account"))
+                    if o.service_account
+                    else None,
+                )
+        self.verifier = verifier
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.state_dir / "state.sqlite3", sync=settings.sync)
+        self.sinks = SinkFactory(settings.state_dir, env=env)
+        by_processor = self.sinks.build_all(registry)
+        fallback = self.sinks.build("<default>", registry.spec.defaults.target)
+        dl_topic = settings.dead_letter_topic or server.dead_letter_topic
+        dl_pub = None
+        if dl_topic:
+            dl_path = topic_path(_expand(dl_topic, env, ("server", "dead_letter_topic")), None)
+            publisher = self.sinks.publisher
+
+            async def dl_pub_fn(payload: dict[str, Any]) -> None:
+                data = json.dumps(payload, default=str).encode()
+                await publisher.publish(dl_path, data, {"kind": str(payload.get("kind"))}, None)
+
+            dl_pub = dl_pub_fn
+        self.metrics = Metrics()
+        opts = RouterOptions(as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options)
+        self.router = Router(
+            registry,
+            relations,
+            self.store,
+            by_processor,
+            fallback_sink=fallback,
+            metrics=self.metrics,
+            options=opts,
+            log=log,
+            dead_letter_publisher=dl_pub,
+        )
+        self.ingress = IngressApp(self.router, max_body_bytes=self.max_body_bytes, verifier=verifier)
+        self.source = PubSubSource(settings.subscription, self.router) if settings.subscription else None
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.router.start()
+        if self.settings.http_enabled:
+            self._runner = web.AppRunner(self.ingress.app, access_log=None, shutdown_timeout=2.0)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+            logger.info("HTTP ingress listening", extra={"host": self.settings.host, "port": self.port})
+        if self.source is not None:
+            self.source.start()
+
+    async def stop(self) -> None:
+        """Graceful: stop intake, finish in-flight work, keep windows durable."""
+        t0 = time.monotonic()
+        budget = self.settings.shutdown_timeout_s
+        self.router.close_intake()  # new requests get 503 right away
+        if self.source is not None:
+            await self.source.stop(timeout=min(3.0, budget / 3))
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
+        await self.sinks.close()
+        self.store.close()
+        if self.log is not None:
+            try:
+                self.log.close()
+            except Exception:
+                logger.exception("execution log: close failed")
+        logger.info("stopped", extra={"seconds": round(time.monotonic() - t0, 3)})
+
+    async def run_forever(self) -> None:
+        """Start, wait for SIGTERM/SIGINT, stop."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        logger.info("signal received, shutting down")
+        await self.stop()

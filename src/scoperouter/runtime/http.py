@@ -1,0 +1,189 @@
+"""HTTP ingress (aiohttp): ``POST /events`` plus ``/healthz``, ``/readyz``, ``/metrics``.
+
+``POST /events`` takes a plain event (any shape of SPEC section 3) or a Pub/Sub push
+envelope ``{"message": {"data": <base64>, "messageId": ...}, "subscription": ...}``.
+
+Answers (every non-2xx has a JSON body ``{"error": reason, "detail": ...}`` and is counted
+in ``scoperouter_events_rejected_total{reason}``):
+
+* 200 ``{"status": "accepted" | "duplicate", "event_id", "triggers"}`` -- durably stored.
+* 200 ``{"status": "dead_lettered", ...}`` -- a *push envelope* whose event is invalid: it is
+  kept in the dead-letter table and acked, because a 4xx would make Pub/Sub redeliver the
+  poison message until its retention expires.
+* 400 -- malformed request or invalid plain event (reason code of :class:`EventError`).
+* 401 -- auth is configured and the request does not carry a valid token.
+* 413 -- body larger than ``max_body_bytes``.
+* 503 -- not ready / shutting down / store error: retry later (Pub/Sub push retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from scoperouter.runtime.metrics import CONTENT_TYPE
+from scoperouter.runtime.router import Inbound, Outcome, Router
+
+logger = logging.getLogger("scoperouter.runtime.http")
+
+TokenVerifier = Callable[[str], Awaitable[bool]]
+
+
+def bearer_verifier(expected: str) -> TokenVerifier:
+    """A shared-secret check (constant-time comparison)."""
+    want = expected.encode()
+
+    async def verify(token: str) -> bool:
+        return hmac.compare_digest(token.encode(), want)
+
+    return verify
+
+
+def oidc_verifier(
+    audience: str,
+    service_account: str | None,
+    *,
+    verify: Callable[[str, str], dict[str, Any]] | None = None,
+) -> TokenVerifier:
+    """Verify a Google-signed OIDC token (Pub/Sub push auth) with
+    ``google.oauth2.id_token.verify_oauth2_token``: signature, expiry, issuer, audience,
+    and -- when configured -- the service-account email (which must be verified).
+    ``verify`` replaces the Google call in tests."""
+
+    def google_verify(token: str, aud: str) -> dict[str, Any]:
+        import google.auth.transport.requests
+        import google.oauth2.id_token
+
+        req = google.auth.transport.requests.Request()
+        claims: dict[str, Any] = google.oauth2.id_token.verify_oauth2_token(token, req, aud)  # type: ignore[no-untyped-call]
+        return claims
+
+    fn = verify or google_verify
+
+    async def check(token: str) -> bool:
+        try:
+            claims = await asyncio.get_running_loop().run_in_executor(None, fn, token, audience)
+        except Exception as exc:  # invalid signature, expired, wrong audience, network...
+            logger.info("OIDC token rejected: %s", type(exc).__name__)
+            return False
+        return not (service_account is not None and (claims.get("email") != service_account or claims.get("email_verified") is not True))
+
+    return check
+
+
+def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
+    body = {"error": reason, "detail": detail, **extra}
+    return web.json_response(body, status=status)
+
+
+class IngressApp:
+    """Builds the aiohttp application around a :class:`Router`."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        max_body_bytes: int = 1_048_576,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
+        self.router = router
+        self.max_body_bytes = max_body_bytes
+        self.verifier = verifier
+        self.app = web.Application(client_max_size=max_body_bytes)
+        self.app.router.add_post("/events", self.events)
+        self.app.router.add_get("/healthz", self.healthz)
+        self.app.router.add_get("/readyz", self.readyz)
+        self.app.router.add_get("/metrics", self.metrics)
+
+    def _reject(self, status: int, reason: str, detail: str, **extra: Any) -> web.Response:
+        self.router.metrics.events_rejected.labels(reason).inc()
+        return _error(status, reason, detail, **extra)
+
+    async def _authorised(self, request: web.Request) -> bool:
+        if self.verifier is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        return await self.verifier(token.strip())
+
+    async def events(self, request: web.Request) -> web.Response:
+        if not await self._authorised(request):
+            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            return self._reject(
+                413, "too_large", f"body of {request.content_length} bytes exceeds {self.max_body_bytes}"
+            )
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+        try:
+            obj = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
+        except RecursionError:
+            return self._reject(400, "not_json", "invalid JSON: nested too deeply")
+        inbound: Inbound
+        if isinstance(obj, dict) and "message" in obj:
+            inbound_or_err = _from_envelope(obj)
+            if isinstance(inbound_or_err, web.Response):
+                self.router.metrics.events_rejected.labels("invalid_envelope").inc()
+                return inbound_or_err
+            inbound = inbound_or_err
+        else:
+            inbound = Inbound("http", obj=obj)
+        outcome = await self.router.submit(inbound)
+        return self._answer(outcome, push=inbound.origin == "push")
+
+    @staticmethod
+    def _answer(o: Outcome, *, push: bool) -> web.Response:
+        if o.status in ("accepted", "duplicate"):
+            return web.json_response({"status": o.status, "event_id": o.event_id, "triggers": o.triggers})
+        if o.status == "rejected":
+            if o.dead_lettered:
+                return web.json_response(
+                    {"status": "dead_lettered", "error": o.reason, "detail": o.detail, "event_id": o.event_id}
+                )
+            return _error(400, o.reason or "invalid_event", o.detail or "", event_id=o.event_id)
+        return _error(503, o.reason or "unavailable", "retry later")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if self.router.ready:
+            return web.json_response({"status": "ready", "open_windows": self.router.book.open_count})
+        return _error(503, "not_ready", "starting or shutting down")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        self.router.metrics.open_windows.set(self.router.book.open_count)
+        return web.Response(body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
+    msg = obj.get("message")
+    if not isinstance(msg, dict):
+        return _error(400, "invalid_envelope", "message must be an object")
+    data = msg.get("data")
+    if not isinstance(data, str):
+        return _error(400, "invalid_envelope", "message.data must be a base64 string")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return _error(400, "invalid_envelope", "message.data is not valid base64")
+    mid = msg.get("messageId", msg.get("message_id"))
+    if mid is not None and not isinstance(mid, str | int):
+        return _error(400, "invalid_envelope", "message.messageId must be a string")
+    return Inbound("push", data=raw, message_id=str(mid) if mid is not None else None, dead_letter_on_reject=True)

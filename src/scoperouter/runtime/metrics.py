@@ -1,0 +1,86 @@
+"""Prometheus metrics of one router instance (a private CollectorRegistry per app, so
+several routers -- e.g. in tests -- never share counters)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+
+
+class Metrics:
+    """Every counter the daemon exposes on ``/metrics``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.events_received = Counter(
+            "scoperouter_events_received", "Messages received, by origin.", ["origin"], registry=r
+        )
+        self.events_rejected = Counter(
+            "scoperouter_events_rejected",
+            "Messages/requests rejected, by reason (auth, size, malformed, invalid event).",
+            ["reason"],
+            registry=r,
+        )
+        self.events_duplicate = Counter(
+            "scoperouter_events_duplicate", "Events already routed (same event_id).", registry=r
+        )
+        self.events_accepted = Counter(
+            "scoperouter_events_accepted", "Events routed and durably stored.", registry=r
+        )
+        self.decisions = Counter(
+            "scoperouter_decisions", "Planner decisions, by reason.", ["reason"], registry=r
+        )
+        self.triggers_fired = Counter(
+            "scoperouter_triggers_fired", "Triggers fired by windows, by scope.", ["scope"], registry=r
+        )
+        self.triggers_dispatched = Counter(
+            "scoperouter_triggers_dispatched",
+            "Triggers acknowledged by their target, by processor.",
+            ["processor"],
+            registry=r,
+        )
+        self.dispatch_attempts = Counter(
+            "scoperouter_dispatch_attempts",
+            "Dispatch attempts, by processor and outcome (ok, retry, failed).",
+            ["processor", "outcome"],
+            registry=r,
+        )
+        self.dispatch_latency = Histogram(
+            "scoperouter_dispatch_latency_seconds",
+            "From a trigger firing to its target's acknowledgement (all attempts).",
+            ["processor"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.open_windows = Gauge(
+            "scoperouter_open_windows", "Coalescing windows currently open.", registry=r
+        )
+        self.dead_lettered = Counter(
+            "scoperouter_dead_lettered",
+            "Dead letters written, by kind (event, trigger) and reason.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.redispatched = Counter(
+            "scoperouter_redispatched_after_restart",
+            "Pending triggers dispatched again after a restart (possible duplicates downstream).",
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "scoperouter_dispatch_inflight", "Triggers being dispatched.", registry=r
+        )
+        self.ingest_batch = Histogram(
+            "scoperouter_ingest_batch_size",
+            "Messages per durable ingest transaction.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,659 @@
+"""The router core: durable ingest, live windows and dispatch (transport-agnostic).
+
+Sources (HTTP, Pub/Sub) call :meth:`Router.submit` and ack only when it returns an
+:class:`Outcome` whose ``ack`` is true: by then the event's seen-id, its window updates and
+any trigger it fired are committed to SQLite (or the event is in the dead-letter table).
+
+Flow::
+
+    submit -> normalise -> queue -> [one transaction per batch: dedup, plan, WindowBook.add,
+    journal, fired triggers into the outbox] -> commit -> ack -> dispatch
+    timer  -> WindowBook.due(now) -> [transaction: journal, outbox] -> dispatch
+    dispatch -> per-processor semaphore -> sink.send with backoff -> done | dead letter
+
+A window with ``quiet: 0s`` fires as soon as the event that opened it is processed (the
+book is asked for due windows after every event), so zero-length windows coalesce nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from scoperouter.errors import DispatchError, EventError
+from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.normalize import normalize_event, parse_event_bytes
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+from scoperouter.router.planner import plan
+from scoperouter.router.windows import WindowBook
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.sinks import Sink, trigger_json
+from scoperouter.runtime.store import Store
+
+logger = logging.getLogger("scoperouter.runtime")
+
+Origin = Literal["http", "push", "pubsub", "test"]
+
+
+DeadLetterPublisher = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a source. ``data`` (raw bytes) or ``obj`` (parsed JSON)."""
+
+    origin: Origin
+    data: bytes | None = None
+    obj: object = None
+    message_id: str | None = None
+    # Pub/Sub messages (pull or push) cannot be "answered": an invalid one is stored in the
+    # dead-letter table and acked. Plain HTTP callers get a 400 instead.
+    dead_letter_on_reject: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["accepted", "duplicate", "rejected", "unavailable"]
+    event_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    triggers: int = 0
+    dead_lettered: bool = False
+
+    @property
+    def ack(self) -> bool:
+        """True when the message is durably handled (ack / 2xx); False: nack / 503."""
+        return self.status in ("accepted", "duplicate") or (
+            self.status == "rejected" and self.dead_lettered
+        )
+
+
+@dataclass
+class RouterOptions:
+    as_of: date | None = None  # None = today (UTC) at each batch
+    dedup_horizon_s: float = 86400.0
+    max_batch: int = 512
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 60.0
+    compact_every: int = 20000  # journal rows before a snapshot
+    compact_min_interval_s: float = 5.0
+    mark_flush_interval_s: float = 0.05
+    housekeeping_interval_s: float = 60.0
+    done_retention_s: float = 7 * 86400.0
+
+
+@dataclass
+class _Item:
+    inbound: Inbound
+    parsed: Event | EventError
+    fut: asyncio.Future[Outcome]
+
+
+@dataclass
+class _Stats:
+    redispatched: int = 0
+    restored_windows: int = 0
+    journal_replayed: int = 0
+    extras: dict[str, int] = field(default_factory=dict)
+
+
+class Router:
+    """Owns the WindowBook, the store and the dispatcher. Single event loop, single thread."""
+
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        relations: RelationStore,
+        store: Store,
+        sinks: Mapping[str, Sink],
+        *,
+        fallback_sink: Sink | None = None,
+        metrics: Metrics | None = None,
+        options: RouterOptions | None = None,
+        log: ExecutionLog | None = None,
+        dead_letter_publisher: DeadLetterPublisher | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.relations = relations
+        self.store = store
+        self.sinks = dict(sinks)
+        self.fallback_sink = fallback_sink
+        self.metrics = metrics or Metrics()
+        self.options = options or RouterOptions()
+        self.log = log
+        self.dead_letter_publisher = dead_letter_publisher
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.book = WindowBook(registry)
+        self.stats = _Stats()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._semaphores = {
+            name: asyncio.Semaphore(cp.target.concurrency) for name, cp in registry.processors.items()
+        }
+        self._default_sem = asyncio.Semaphore(registry.spec.defaults.target.concurrency)
+        self._marks: list[tuple[str, tuple[Any, ...]]] = []
+        self._dispatching: set[asyncio.Task[None]] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._window_wake = asyncio.Event()
+        self._closing = False
+        self._started = False
+        self._journal_rows = 0
+        self._last_compact = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def ready(self) -> bool:
+        return self._started and not self._closing
+
+    def close_intake(self) -> None:
+        """From now on :meth:`submit` answers ``unavailable`` (HTTP 503 / nack)."""
+        self._closing = True
+
+    async def start(self) -> None:
+        """Restore windows (snapshot + journal), re-dispatch pending triggers, start tasks."""
+        self._restore_book()
+        self._compact(force=True)
+        pending = self.store.pending_triggers()
+        if pending:
+            with self.store.transaction():
+                self.store.mark_started(p.row_id for p in pending)
+        for p in pending:
+            trig = Trigger.model_validate_json(p.body)
+            self.stats.redispatched += 1
+            self.metrics.redispatched.inc()
+            logger.warning(
+                "re-dispatching trigger pending at restart (possible duplicate downstream)",
+                extra={
+                    "trigger_id": trig.trigger_id,
+                    "processor": trig.processor,
+                    "correlation_id": trig.correlation_id,
+                    "restart_count": p.starts + 1,
+                },
+            )
+            self._dispatch(p.row_id, trig)
+        if pending:
+            logger.warning(
+                "restart: %d pending triggers re-dispatched (counted in "
+                "scoperouter_redispatched_after_restart_total)",
+                len(pending),
+                extra={"redispatched": len(pending)},
+            )
+        self.metrics.open_windows.set(self.book.open_count)
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._ingest_worker(), name="ingest"),
+            loop.create_task(self._window_timer(), name="windows"),
+            loop.create_task(self._mark_flusher(), name="marks"),
+            loop.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        self._started = True
+        logger.info(
+            "router started",
+            extra={
+                "open_windows": self.book.open_count,
+                "journal_replayed": self.stats.journal_replayed,
+                "redispatched": len(pending),
+            },
+        )
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop intake, process what is queued, keep open windows durable, wait for
+        in-flight dispatches (up to ``timeout``); unfinished ones stay pending."""
+        deadline = time.monotonic() + timeout
+        self._closing = True
+        # let the ingest worker drain what was already submitted
+        while not self._queue.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for t in self._background:
+            t.cancel()
+        for t in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._dispatching:
+            left = max(0.1, deadline - time.monotonic())
+            _done, still = await asyncio.wait(set(self._dispatching), timeout=left)
+            for t in still:
+                t.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+                logger.warning(
+                    "shutdown: %d dispatches unfinished; they stay pending and are re-dispatched "
+                    "at the next start",
+                    len(still),
+                )
+        # fail anything still queued so its source nacks / answers 503
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not item.fut.done():
+                item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
+        self._flush_marks()
+        self._compact(force=True)
+        if self.log is not None:
+            try:
+                self.log.flush()
+            except Exception:
+                logger.exception("execution log: flush failed")
+        logger.info("router stopped", extra={"open_windows": self.book.open_count})
+
+    # ------------------------------------------------------------------ restore
+    def _restore_book(self) -> None:
+        snap = self.store.load_snapshot()
+        book = WindowBook.restore(self.registry, snap) if snap is not None else WindowBook(self.registry)
+        replayed = 0
+        for e in self.store.journal_entries():
+            replayed += 1
+            if e.op == "add":
+                assert e.event is not None and e.decision is not None
+                book.add(
+                    Event.model_validate_json(e.event), Decision.model_validate_json(e.decision), e.now
+                )
+            elif e.op == "due":
+                book.due(e.now)
+            elif e.op == "flush":
+                book.flush(e.now)
+        # triggers re-fired by the replay were committed with their journal rows: ignored
+        self.book = book
+        self.stats.journal_replayed = replayed
+        self.stats.restored_windows = book.open_count
+        self._journal_rows = replayed
+
+    def _compact(self, *, force: bool = False) -> None:
+        now = self.clock()
+        if not force:
+            if self._journal_rows < self.options.compact_every and not (
+                self.book.open_count == 0 and self._journal_rows > 1000
+            ):
+                return
+            if now - self._last_compact < self.options.compact_min_interval_s:
+                return
+        self.store.save_snapshot(self.book.snapshot(), now)
+        self._journal_rows = 0
+        self._last_compact = now
+
+    # ------------------------------------------------------------------ intake
+    async def submit(self, inbound: Inbound) -> Outcome:
+        """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
+        if not self.ready:
+            return Outcome("unavailable", reason="not_ready" if not self._closing else "shutting_down")
+        self.metrics.events_received.labels(inbound.origin).inc()
+        parsed: Event | EventError
+        try:
+            if inbound.data is not None:
+                parsed = parse_event_bytes(inbound.data, self.registry, message_id=inbound.message_id)
+            else:
+                parsed = normalize_event(inbound.obj, self.registry, message_id=inbound.message_id)
+        except EventError as exc:
+            parsed = exc
+        except Exception as exc:  # a normaliser bug must never crash the router
+            logger.exception("normaliser raised unexpectedly")
+            parsed = EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
+        if isinstance(parsed, EventError) and not inbound.dead_letter_on_reject:
+            self.metrics.events_rejected.labels(parsed.reason).inc()
+            return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(inbound, parsed, fut))
+        return await asyncio.shield(fut)
+
+    async def _ingest_worker(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self.options.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                self._process_batch(batch)
+            except Exception:
+                logger.exception("ingest transaction failed; messages will be retried by their source")
+                for item in batch:
+                    if not item.fut.done():
+                        item.fut.set_result(Outcome("unavailable", reason="store_error"))
+                self._restore_book()  # the in-memory book may hold uncommitted changes
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            await asyncio.sleep(0)
+
+    def _process_batch(self, batch: list[_Item]) -> None:
+        now = self.clock()
+        now_dt = datetime.fromtimestamp(now, UTC)
+        as_of = self.options.as_of or now_dt.date()
+        outcomes: list[tuple[_Item, Outcome]] = []
+        fired: list[tuple[int, Trigger]] = []
+        decided: list[tuple[Event, tuple[Decision, ...]]] = []
+        rejects: list[tuple[str, bool]] = []
+        dead_payloads: list[dict[str, Any]] = []
+        batch_ids: set[str] = set()
+        store = self.store
+        with store.transaction():
+            self._write_marks()
+            for item in batch:
+                ev = item.parsed
+                if isinstance(ev, EventError):
+                    outcomes.append((item, self._dead_letter_event(item, ev.reason, ev.detail, now, rejects, dead_payloads)))
+                    continue
+                if ev.event_id in batch_ids or store.is_seen(ev.event_id):
+                    outcomes.append((item, Outcome("duplicate", ev.event_id)))
+                    continue
+                try:
+                    decisions = plan(self.registry, self.relations, ev, as_of)
+                except Exception as exc:  # a planner bug: keep the event, never lose it
+                    logger.exception("planner raised", extra={"event_id": ev.event_id})
+                    outcomes.append(
+                        (item, self._dead_letter_event(item, "planner_error", f"{type(exc).__name__}: {exc}", now, rejects, dead_payloads))
+                    )
+                    continue
+                batch_ids.add(ev.event_id)
+                store.mark_seen(ev.event_id, now)
+                ev_json: str | None = None
+                n_fired = 0
+                for d in decisions:
+                    if d.action != "run":
+                        continue
+                    if ev_json is None:
+                        ev_json = ev.model_dump_json()
+                    store.journal("add", now, ev_json, d.model_dump_json())
+                    self._journal_rows += 1
+                    for t in self.book.add(ev, d, now):
+                        fired.append(self._persist_trigger(t, now, now_dt))
+                        n_fired += 1
+                for t in self._due_locked(now):
+                    fired.append(self._persist_trigger(t, now, now_dt))
+                    n_fired += 1
+                decided.append((ev, decisions))
+                outcomes.append((item, Outcome("accepted", ev.event_id, triggers=n_fired)))
+        # committed: now count, ack, dispatch
+        m = self.metrics
+        m.ingest_batch.observe(len(batch))
+        for reason, new in rejects:
+            m.events_rejected.labels(reason).inc()
+            if new:
+                m.dead_lettered.labels("event", reason).inc()
+        for ev, decisions in decided:
+            m.events_accepted.inc()
+            for d in decisions:
+                m.decisions.labels(d.reason).inc()
+            self._log_decisions(ev, decisions, now_dt, as_of)
+        for item, out in outcomes:
+            if out.status == "duplicate":
+                m.events_duplicate.inc()
+            if not item.fut.done():
+                item.fut.set_result(out)
+        self._after_fire(fired)
+        for payload in dead_payloads:
+            self._publish_dead_letter(payload)
+        self._compact()
+        self._window_wake.set()
+
+    def _dead_letter_event(
+        self,
+        item: _Item,
+        reason: str,
+        detail: str,
+        now: float,
+        rejects: list[tuple[str, bool]],
+        dead_payloads: list[dict[str, Any]],
+    ) -> Outcome:
+        inb = item.inbound
+        payload = inb.data if inb.data is not None else _json_bytes(inb.obj)
+        ref = inb.message_id
+        new = self.store.dead_letter("event", ref, reason, detail, payload, now)
+        rejects.append((reason, new))
+        if new:
+            logger.warning(
+                "event dead-lettered", extra={"reason": reason, "detail": detail, "message_id": ref}
+            )
+            dead_payloads.append(
+                {"kind": "event", "reason": reason, "detail": detail, "message_id": ref,
+                 "payload": payload.decode("utf-8", errors="replace") if payload else None}
+            )
+        event_id = item.parsed.event_id
+        return Outcome("rejected", event_id, reason, detail, dead_lettered=True)
+
+    def _log_decisions(
+        self, ev: Event, decisions: tuple[Decision, ...], at: datetime, as_of: date
+    ) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.record_decisions(
+                ev, decisions, at, registry=self.registry, relations=self.relations, as_of=as_of
+            )
+        except Exception:
+            logger.exception("execution log: record_decisions failed", extra={"event_id": ev.event_id})
+
+    # ------------------------------------------------------------------ windows
+    def _due_locked(self, now: float) -> list[Trigger]:
+        """Due triggers, journaled (caller holds the transaction)."""
+        due = self.book.due(now)
+        if due:
+            self.store.journal("due", now)
+            self._journal_rows += 1
+        return due
+
+    def _persist_trigger(self, t: Trigger, now: float, now_dt: datetime) -> tuple[int, Trigger]:
+        t = t.model_copy(update={"fired_at": now_dt})
+        body = json.dumps(trigger_json(t), separators=(",", ":"))
+        return self.store.insert_trigger(t.trigger_id, t.processor, body, now), t
+
+    def _after_fire(self, fired: list[tuple[int, Trigger]]) -> None:
+        for row_id, t in fired:
+            self.metrics.triggers_fired.labels(t.scope).inc()
+            self._dispatch(row_id, t)
+        self.metrics.open_windows.set(self.book.open_count)
+
+    async def _window_timer(self) -> None:
+        while True:
+            deadline = self.book.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            if timeout is None or timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._window_wake.wait(), timeout)
+            self._window_wake.clear()
+            self.fire_due()
+
+    def fire_due(self) -> int:
+        """Fire the windows due now (also called by the timer task). Returns the count."""
+        now = self.clock()
+        nd = self.book.next_deadline()
+        if nd is None or nd > now:
+            return 0
+        now_dt = datetime.fromtimestamp(now, UTC)
+        fired: list[tuple[int, Trigger]] = []
+        try:
+            with self.store.transaction():
+                self._write_marks()
+                for t in self._due_locked(now):
+                    fired.append(self._persist_trigger(t, now, now_dt))
+        except Exception:
+            logger.exception("could not persist due windows; reloading windows from the store")
+            self._restore_book()
+            return 0
+        self._after_fire(fired)
+        self._compact()
+        return len(fired)
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, row_id: int, trigger: Trigger) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger))
+        self._dispatching.add(task)
+        task.add_done_callback(self._dispatching.discard)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: U(0.5, 1.0) x base x 2^(attempt-1), capped."""
+        raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
+        return float(raw * (0.5 + 0.5 * self.rng.random()))
+
+    async def _deliver(self, row_id: int, trigger: Trigger) -> None:
+        proc = self.registry.processors.get(trigger.processor)
+        target = proc.target if proc is not None else self.registry.spec.defaults.target
+        sink = self.sinks.get(trigger.processor) or self.fallback_sink
+        sem = self._semaphores.get(trigger.processor, self._default_sem)
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
+        m = self.metrics
+        attempts = 0
+        error: DispatchError | None = None
+        m.inflight.inc()
+        try:
+            async with sem:
+                if sink is None:
+                    error = DispatchError(trigger.processor, "<none>", "no target", retryable=False)
+                while sink is not None:
+                    attempts += 1
+                    try:
+                        await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}")
+                        error = None
+                        break
+                    except DispatchError as exc:
+                        error = exc
+                    except Exception as exc:
+                        error = DispatchError(trigger.processor, sink.name, f"{type(exc).__name__}: {exc}")
+                    if not error.retryable or attempts >= target.max_attempts:
+                        m.dispatch_attempts.labels(trigger.processor, "failed").inc()
+                        break
+                    m.dispatch_attempts.labels(trigger.processor, "retry").inc()
+                    delay = self._backoff(attempts)
+                    logger.info(
+                        "dispatch failed, retrying",
+                        extra={"trigger_id": trigger.trigger_id, "processor": trigger.processor,
+                               "attempt": attempts, "retry_in_s": round(delay, 3), "error": error.detail,
+                               "correlation_id": trigger.correlation_id},
+                    )
+                    await asyncio.sleep(delay)
+        finally:
+            m.inflight.dec()
+        now = self.clock()
+        latency = max(0.0, now - fired_ts)
+        if error is None:
+            m.dispatch_attempts.labels(trigger.processor, "ok").inc()
+            m.triggers_dispatched.labels(trigger.processor).inc()
+            m.dispatch_latency.labels(trigger.processor).observe(latency)
+            self._marks.append(("done", (attempts, now, row_id)))
+            self._record_dispatch(trigger, "ok", attempts, latency, now, None)
+            return
+        reason = "permanent_error" if not error.retryable else "max_attempts"
+        logger.error(
+            "trigger dead-lettered",
+            extra={"trigger_id": trigger.trigger_id, "processor": trigger.processor, "attempts": attempts,
+                   "reason": reason, "error": error.detail, "correlation_id": trigger.correlation_id},
+        )
+        body = json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
+        self._marks.append(("dead", (attempts, now, str(error), row_id)))
+        self._marks.append(("dl", ("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)))
+        m.dead_lettered.labels("trigger", reason).inc()
+        self._record_dispatch(trigger, "dead_letter", attempts, latency, now, str(error))
+        self._publish_dead_letter(
+            {"kind": "trigger", "reason": reason, "detail": str(error), "trigger": trigger_json(trigger)}
+        )
+
+    def _record_dispatch(
+        self, trigger: Trigger, status: str, attempts: int, latency_s: float, now: float, error: str | None
+    ) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.record_dispatch(
+                trigger,
+                status=status,
+                attempts=attempts,
+                latency_ms=latency_s * 1000.0,
+                dispatched_at=datetime.fromtimestamp(now, UTC),
+                error=error,
+            )
+        except Exception:
+            logger.exception("execution log: record_dispatch failed", extra={"trigger_id": trigger.trigger_id})
+
+    def _publish_dead_letter(self, payload: dict[str, Any]) -> None:
+        pub = self.dead_letter_publisher
+        if pub is None:
+            return
+
+        async def run() -> None:
+            try:
+                await pub(payload)
+            except Exception:
+                logger.exception("could not publish to the dead-letter topic (kept in SQLite)")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._dispatching.add(task)
+        task.add_done_callback(self._dispatching.discard)
+
+    # ------------------------------------------------------------------ outcome marks
+    def _write_marks(self) -> None:
+        """Apply queued done/dead marks (caller holds a transaction)."""
+        if not self._marks:
+            return
+        marks, self._marks = self._marks, []
+        s = self.store
+        for kind, args in marks:
+            if kind == "done":
+                s.mark_done(args[2], args[0], args[1])
+            elif kind == "dead":
+                s.mark_dead(args[3], args[0], args[1], args[2])
+            else:
+                s.dead_letter(*args)
+
+    def _flush_marks(self) -> None:
+        if self._marks:
+            with self.store.transaction():
+                self._write_marks()
+
+    async def _mark_flusher(self) -> None:
+        last_log_flush = time.monotonic()
+        while True:
+            await asyncio.sleep(self.options.mark_flush_interval_s)
+            try:
+                self._flush_marks()
+            except Exception:
+                logger.exception("could not record dispatch outcomes (will retry)")
+            if self.log is not None and time.monotonic() - last_log_flush > 1.0:
+                last_log_flush = time.monotonic()
+                try:
+                    self.log.flush()
+                except Exception:
+                    logger.exception("execution log: flush failed")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.housekeeping_interval_s)
+            try:
+                now = self.clock()
+                with self.store.transaction():
+                    pruned = self.store.prune_seen(now - self.options.dedup_horizon_s)
+                    self.store.prune_triggers(now - self.options.done_retention_s)
+                if pruned:
+                    logger.info("pruned %d seen ids past the dedup horizon", pruned)
+            except Exception:
+                logger.exception("housekeeping failed")
+
+    # ------------------------------------------------------------------ introspection
+    async def idle(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty() and not self._dispatching and self.book.open_count == 0:
+                self._flush_marks()
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+
+def _json_bytes(obj: object) -> bytes | None:
+    if obj is None:
+        return None
+    try:
+        return json.dumps(obj, default=str).encode()
+    except (TypeError, ValueError):
+        return repr(obj).encode()

@@ -1,0 +1,359 @@
+"""Where triggers go: one sink per processor, built from ``registry.processors[p].target``
+(with ``${ENV}`` interpolation) -- never from an event.
+
+* :class:`OutboxSink` -- append one trigger (SPEC section 3 JSON) per line to a JSONL file.
+* :class:`PubSubSink` -- publish with attributes ``processor``, ``game_date``, ``scope`` and
+  an ordering key per processor and date; Pub/Sub's attribute limits are checked first.
+* :class:`HttpSink` -- POST the Pub/Sub push envelope (what ``/process`` endpoints accept).
+
+A sink raises :class:`DispatchError` (``retryable`` or not); the dispatcher retries with
+backoff and dead-letters after the last attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from scoperouter.errors import ConfigError, ConfigIssue, DispatchError
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
+from scoperouter.processor_registry.models import TargetSpec, parse_duration
+
+# Pub/Sub quotas (https://cloud.google.com/pubsub/quotas#resource_limits)
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_KEY_BYTES = 256
+MAX_ATTRIBUTE_VALUE_BYTES = 1024
+MAX_ORDERING_KEY_BYTES = 1024
+MAX_MESSAGE_BYTES = 10_000_000
+
+
+def trigger_json(trigger: Trigger) -> dict[str, Any]:
+    """The SPEC section 3 trigger shape (dates as ISO strings, lists not tuples)."""
+    data: dict[str, Any] = trigger.model_dump(mode="json")
+    return data
+
+
+def trigger_bytes(trigger: Trigger) -> bytes:
+    return json.dumps(trigger_json(trigger), separators=(",", ":"), sort_keys=True).encode()
+
+
+def trigger_attributes(trigger: Trigger) -> dict[str, str]:
+    return {
+        "processor": trigger.processor,
+        "game_date": trigger.game_date.isoformat(),
+        "scope": trigger.scope,
+    }
+
+
+def ordering_key(trigger: Trigger) -> str:
+    return f"{trigger.processor}:{trigger.game_date.isoformat()}"
+
+
+def check_pubsub_limits(
+    data: bytes, attributes: Mapping[str, str], ordering: str | None, *, processor: str, target: str
+) -> None:
+    """Raise a non-retryable DispatchError when Pub/Sub would refuse the message."""
+
+    def fail(why: str) -> DispatchError:
+        return DispatchError(processor, target, why, retryable=False)
+
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise fail(f"{len(attributes)} attributes (max {MAX_ATTRIBUTES})")
+    for k, v in attributes.items():
+        if len(k.encode()) > MAX_ATTRIBUTE_KEY_BYTES:
+            raise fail(f"attribute key {k[:40]!r}... exceeds {MAX_ATTRIBUTE_KEY_BYTES} bytes")
+        if len(v.encode()) > MAX_ATTRIBUTE_VALUE_BYTES:
+            raise fail(f"attribute {k!r} exceeds {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
+    if ordering is not None and len(ordering.encode()) > MAX_ORDERING_KEY_BYTES:
+        raise fail(f"ordering key exceeds {MAX_ORDERING_KEY_BYTES} bytes")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise fail(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+
+
+class Sink(Protocol):
+    """Delivers one trigger; returns when the target acknowledged it."""
+
+    name: str
+
+    async def send(self, trigger: Trigger, *, message_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class OutboxSink:
+    """Appends to a JSONL file. Each line is written with one ``write`` on an
+    ``O_APPEND`` descriptor, so concurrent writers never interleave lines."""
+
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = path
+        self.name = f"outbox:{path}"
+        self._fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    async def send(self, trigger: Trigger, *, message_id: str) -> None:
+        line = trigger_bytes(trigger) + b"\n"
+        try:
+            os.write(self._fd, line)
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise DispatchError(trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id) from exc
+
+    async def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+class HttpSink:
+    """POSTs the Pub/Sub push envelope. 2xx is success; 408, 429 and 5xx, timeouts and
+    connection errors are retried; other 4xx are permanent (dead-letter at once)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        session_factory: Callable[[], aiohttp.ClientSession],
+        audience: str | None = None,
+        subscription: str = "projects/scoperouter/subscriptions/scoperouter",
+    ) -> None:
+        self.url = url
+        self.name = f"http:{url}"
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session_factory = session_factory
+        self.audience = audience
+        self.subscription = subscription
+        self._token: tuple[str, float] | None = None
+
+    async def _id_token(self) -> str:
+        """A Google-signed identity token for ``audience`` (cached ~50 min)."""
+        assert self.audience is not None
+        if self._token is not None and self._token[1] > time.time():
+            return self._token[0]
+        import google.auth.transport.requests
+        import google.oauth2.id_token
+
+        audience = self.audience
+
+        def fetch() -> str:
+            req = google.auth.transport.requests.Request()
+            tok: str = google.oauth2.id_token.fetch_id_token(req, audience)  # type: ignore[no-untyped-call]
+            return tok
+
+        token = await asyncio.get_running_loop().run_in_executor(None, fetch)
+        self._token = (token, time.time() + 3000)
+        return token
+
+    async def send(self, trigger: Trigger, *, message_id: str) -> None:
+        envelope = {
+            "message": {
+                "data": base64.b64encode(trigger_bytes(trigger)).decode(),
+                "attributes": trigger_attributes(trigger),
+                "messageId": message_id,
+                "message_id": message_id,
+            },
+            "subscription": self.subscription,
+        }
+        headers = {"Content-Type": "application/json"}
+        try:
+            if self.audience:
+                headers["Authorization"] = f"Bearer {await self._id_token()}"
+            session = self._session_factory()
+            async with session.post(
+                self.url, data=json.dumps(envelope), headers=headers, timeout=self.timeout
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    return
+                body = (await resp.read())[:200].decode(errors="replace")
+                retryable = resp.status in (408, 429) or resp.status >= 500
+                raise DispatchError(
+                    trigger.processor,
+                    self.name,
+                    f"HTTP {resp.status}: {body}",
+                    retryable=retryable,
+                    trigger_id=trigger.trigger_id,
+                )
+        except DispatchError:
+            raise
+        except TimeoutError as exc:
+            raise DispatchError(trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DispatchError(
+                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+            ) from exc
+        except Exception as exc:  # token fetch failures and the like
+            raise DispatchError(
+                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+            ) from exc
+
+    async def close(self) -> None:
+        return None
+
+
+def topic_path(topic: str, project: str | None) -> str:
+    if topic.startswith("projects/"):
+        return topic
+    proj = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("PUBSUB_PROJECT_ID")
+    if not proj:
+        raise ValueError(
+            f"topic {topic!r} needs a project: set target.pubsub.project, use "
+            "projects/P/topics/T, or set GOOGLE_CLOUD_PROJECT"
+        )
+    return f"projects/{proj}/topics/{topic}"
+
+
+class PubSubPublisher:
+    """One shared google-cloud-pubsub PublisherClient (message ordering enabled), created
+    lazily; honours PUBSUB_EMULATOR_HOST."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
+
+            self._client = pubsub_v1.PublisherClient(
+                publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
+                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005, max_messages=100),
+            )
+        return self._client
+
+    async def publish(
+        self, topic: str, data: bytes, attributes: Mapping[str, str], ordering: str | None
+    ) -> str:
+        kwargs: dict[str, Any] = dict(attributes)
+        if ordering:
+            kwargs["ordering_key"] = ordering
+        fut = self.client.publish(topic, data, **kwargs)
+        try:
+            mid: str = await asyncio.wrap_future(fut)
+        except BaseException:
+            if ordering:
+                # a failed ordered publish pauses its key until resumed
+                with contextlib.suppress(Exception):
+                    self.client.resume_publish(topic, ordering)
+            raise
+        return mid
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.stop()
+            self._client = None
+
+
+class PubSubSink:
+    def __init__(self, topic: str, *, publisher: PubSubPublisher, ordering: bool = True) -> None:
+        self.topic = topic
+        self.name = f"pubsub:{topic}"
+        self._publisher = publisher
+        self._ordering = ordering
+
+    async def send(self, trigger: Trigger, *, message_id: str) -> None:
+        data = trigger_bytes(trigger)
+        attrs = trigger_attributes(trigger)
+        key = ordering_key(trigger) if self._ordering else None
+        check_pubsub_limits(data, attrs, key, processor=trigger.processor, target=self.name)
+        try:
+            await self._publisher.publish(self.topic, data, attrs, key)
+        except Exception as exc:
+            raise DispatchError(
+                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+            ) from exc
+
+    async def close(self) -> None:
+        return None
+
+
+class SinkFactory:
+    """Builds (and owns) the sinks of a registry. Shared resources: one HTTP session,
+    one Pub/Sub publisher, one file descriptor per outbox path."""
+
+    def __init__(self, state_dir: Path, *, env: Mapping[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.env = env
+        self.publisher = PubSubPublisher()
+        self._session: aiohttp.ClientSession | None = None
+        self._outboxes: dict[Path, OutboxSink] = {}
+        self._sinks: list[Sink] = []
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64)
+            )
+        return self._session
+
+    def _expand(self, text: str, path: tuple[str | int, ...]) -> str:
+        try:
+            return interpolate_env(text, self.env)
+        except KeyError as exc:
+            raise ConfigError(
+                [ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]
+            ) from exc
+
+    def build(self, processor: str, target: TargetSpec) -> Sink:
+        where: tuple[str | int, ...] = ("processors", processor, "target")
+        if target.pubsub is not None:
+            topic = self._expand(target.pubsub.topic, (*where, "pubsub", "topic"))
+            project = (
+                self._expand(target.pubsub.project, (*where, "pubsub", "project"))
+                if target.pubsub.project
+                else None
+            )
+            try:
+                path = topic_path(topic, project)
+            except ValueError as exc:
+                raise ConfigError([ConfigIssue(str(exc), path=(*where, "pubsub"))]) from exc
+            sink: Sink = PubSubSink(path, publisher=self.publisher, ordering=target.pubsub.ordering)
+        elif target.http is not None:
+            url = self._expand(target.http.url, (*where, "http", "url"))
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError([ConfigIssue(f"not an http(s) URL: {url!r}", path=(*where, "http", "url"))])
+            audience = (
+                self._expand(target.http.audience, (*where, "http", "audience"))
+                if target.http.audience
+                else None
+            )
+            sink = HttpSink(
+                url,
+                timeout_s=parse_duration(target.http.timeout),
+                session_factory=self.session,
+                audience=audience,
+                subscription=f"projects/scoperouter/subscriptions/{processor}",
+            )
+        else:
+            assert target.outbox is not None
+            raw = target.outbox.path
+            p = Path(self._expand(raw, (*where, "outbox", "path"))) if raw else self.state_dir / "outbox.jsonl"
+            p = p.resolve()
+            if p not in self._outboxes:
+                self._outboxes[p] = OutboxSink(p)
+            sink = self._outboxes[p]
+        self._sinks.append(sink)
+        return sink
+
+    def build_all(self, registry: CompiledRegistry) -> dict[str, Sink]:
+        return {name: self.build(name, cp.target) for name, cp in registry.processors.items()}
+
+    async def close(self) -> None:
+        for s in self._sinks:
+            await s.close()
+        if self._session is not None:
+            await self._session.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.publisher.close)

@@ -1,0 +1,291 @@
+"""The router's durable state: one SQLite database in WAL mode.
+
+Tables
+------
+``seen``            event ids already routed (idempotency), pruned after the dedup horizon.
+``window_snapshot`` one row: the last :meth:`WindowBook.snapshot` (compaction point).
+``window_journal``  every WindowBook input since that snapshot (``add`` with its event and
+                    decision, ``due``/``flush`` with their time). Replaying the journal on
+                    the restored snapshot rebuilds the exact in-memory book, because the
+                    book is a pure state machine fed explicit times.
+``triggers``        the outbox: a fired trigger is inserted (``pending``) in the same
+                    transaction as the journal entry that fired it, *before* it is
+                    dispatched, and marked ``done`` / ``dead`` afterwards.
+``dead_letters``    rejected events and undeliverable triggers, with the reason.
+
+Every ingest batch is one transaction: seen ids, journal rows and fired triggers commit
+together, and only then are the messages acked. Triggers re-fired while replaying the
+journal are ignored: they were committed with the journal row that produced them.
+
+Durability: ``synchronous=FULL`` by default (each commit fsyncs the WAL, so an acked
+message survives power loss, not only a process crash). The ingest path group-commits
+(one transaction per batch of queued messages), which keeps the fsync cost per message
+small. ``NORMAL`` is available for hosts where fsync is slow: it still survives a process
+crash (SIGKILL, OOM), and only an OS crash may lose the last transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+SyncMode = Literal["full", "normal"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (
+    event_id TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_at_idx ON seen(seen_at);
+CREATE TABLE IF NOT EXISTS window_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    snapshot TEXT NOT NULL,
+    taken_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS window_journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL,
+    now REAL NOT NULL,
+    event TEXT,
+    decision TEXT
+);
+CREATE TABLE IF NOT EXISTS triggers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trigger_id TEXT NOT NULL,
+    processor TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    dispatched_at REAL,
+    starts INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS triggers_pending_idx ON triggers(status) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS triggers_tid_idx ON triggers(trigger_id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    ref TEXT,
+    reason TEXT NOT NULL,
+    detail TEXT,
+    payload BLOB,
+    at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_ref_idx ON dead_letters(kind, ref);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class PendingTrigger:
+    """A trigger row not yet acknowledged by its target."""
+
+    row_id: int
+    trigger_id: str
+    processor: str
+    body: str
+    starts: int  # how many times a dispatch was started before (0 = never)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    op: str
+    now: float
+    event: str | None
+    decision: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    kind: str
+    ref: str | None
+    reason: str
+    detail: str | None
+    payload: bytes | None
+    at: float
+
+
+class Store:
+    """Synchronous SQLite access, used from the event-loop thread only.
+
+    Statements are short (indexed point reads and inserts); the only blocking cost is
+    the commit, amortised by batching.
+    """
+
+    def __init__(self, path: str | Path, *, sync: SyncMode = "full") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._in_tx = False
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit; nested use joins the outer transaction."""
+        if self._in_tx:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    def close(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()
+
+    # ------------------------------------------------------------------ idempotency
+    def is_seen(self, event_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM seen WHERE event_id = ?", (event_id,)).fetchone()
+        return row is not None
+
+    def mark_seen(self, event_id: str, at: float) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO seen(event_id, seen_at) VALUES (?, ?)", (event_id, at)
+        )
+
+    def prune_seen(self, older_than: float) -> int:
+        cur = self._db.execute("DELETE FROM seen WHERE seen_at < ?", (older_than,))
+        return cur.rowcount
+
+    def seen_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
+
+    # ------------------------------------------------------------------ windows
+    def journal(self, op: str, now: float, event: str | None = None, decision: str | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO window_journal(op, now, event, decision) VALUES (?, ?, ?, ?)",
+            (op, now, event, decision),
+        )
+
+    def journal_entries(self) -> list[JournalEntry]:
+        rows = self._db.execute(
+            "SELECT seq, op, now, event, decision FROM window_journal ORDER BY seq"
+        ).fetchall()
+        return [JournalEntry(*r) for r in rows]
+
+    def journal_length(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM window_journal").fetchone()[0])
+
+    def save_snapshot(self, snapshot: dict[str, Any], now: float) -> None:
+        """Write the compaction point and drop the journal it covers (same transaction)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO window_snapshot(id, snapshot, taken_at) VALUES (1, ?, ?)",
+                (json.dumps(snapshot, separators=(",", ":")), now),
+            )
+            self._db.execute("DELETE FROM window_journal")
+
+    def load_snapshot(self) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT snapshot FROM window_snapshot WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    # ------------------------------------------------------------------ outbox
+    def insert_trigger(self, trigger_id: str, processor: str, body: str, now: float) -> int:
+        cur = self._db.execute(
+            "INSERT INTO triggers(trigger_id, processor, body, created_at) VALUES (?, ?, ?, ?)",
+            (trigger_id, processor, body, now),
+        )
+        rid = cur.lastrowid
+        assert rid is not None
+        return rid
+
+    def pending_triggers(self) -> list[PendingTrigger]:
+        rows = self._db.execute(
+            "SELECT id, trigger_id, processor, body, starts FROM triggers "
+            "WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+        return [PendingTrigger(*r) for r in rows]
+
+    def mark_started(self, row_ids: Iterable[int]) -> None:
+        self._db.executemany(
+            "UPDATE triggers SET starts = starts + 1 WHERE id = ?", [(r,) for r in row_ids]
+        )
+
+    def mark_done(self, row_id: int, attempts: int, at: float) -> None:
+        self._db.execute(
+            "UPDATE triggers SET status = 'done', attempts = ?, dispatched_at = ? WHERE id = ?",
+            (attempts, at, row_id),
+        )
+
+    def mark_dead(self, row_id: int, attempts: int, at: float, error: str) -> None:
+        self._db.execute(
+            "UPDATE triggers SET status = 'dead', attempts = ?, dispatched_at = ?, error = ? "
+            "WHERE id = ?",
+            (attempts, at, error, row_id),
+        )
+
+    def trigger_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, count(*) FROM triggers GROUP BY status").fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    def prune_triggers(self, older_than: float) -> int:
+        cur = self._db.execute(
+            "DELETE FROM triggers WHERE status = 'done' AND dispatched_at < ?", (older_than,)
+        )
+        return cur.rowcount
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(
+        self,
+        kind: str,
+        ref: str | None,
+        reason: str,
+        detail: str | None,
+        payload: bytes | None,
+        at: float,
+    ) -> bool:
+        """Store a dead letter; False when one with the same (kind, ref) already exists."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO dead_letters(kind, ref, reason, detail, payload, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, ref, reason, detail, payload, at),
+        )
+        return cur.rowcount > 0
+
+    def dead_letters(self) -> list[DeadLetter]:
+        rows = self._db.execute(
+            "SELECT id, kind, ref, reason, detail, payload, at FROM dead_letters ORDER BY id"
+        ).fetchall()
+        return [DeadLetter(*r) for r in rows]
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+
+def now() -> float:
+    """Wall-clock seconds (the windows' clock; persisted, so it must survive restarts)."""
+    return time.time()

@@ -1,0 +1,55 @@
+"""Fixtures of the daemon tests (helpers live in runtime_support.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_support import GAME_DAY, MemorySink, load, write_registry
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime.router import Router, RouterOptions
+from scoperouter.runtime.store import Store
+
+
+@pytest.fixture(scope="session")
+def zero_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
+    """The NBA registry with zero-length windows and outbox targets."""
+    return load(write_registry(tmp_path_factory.mktemp("zero")))
+
+
+RouterFactory = Callable[..., Router]
+
+
+@pytest.fixture
+async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
+    """Builds routers on one state dir (same SQLite file); stops them at teardown."""
+    made: list[Router] = []
+
+    def factory(
+        cfg: LoadedConfig,
+        sink: Any = None,
+        *,
+        sinks: dict[str, Any] | None = None,
+        clock: Callable[[], float] | None = None,
+        **options: Any,
+    ) -> Router:
+        store = Store(tmp_path / "state.sqlite3", sync="normal")
+        if sinks is None:
+            the = sink or MemorySink()
+            sinks = {p: the for p in cfg.registry.processors}
+        opts = RouterOptions(as_of=GAME_DAY, **options)
+        kwargs: dict[str, Any] = {"options": opts}
+        if clock is not None:
+            kwargs["clock"] = clock
+        r = Router(cfg.registry, cfg.relations, store, sinks, **kwargs)
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        if r._started and not r._closing:
+            await r.stop(timeout=1.0)
+        r.store._db.close()
