@@ -1,0 +1,163 @@
+"""``scoperouter report``: waste and savings per processor from the execution log, with a
+recommendation (entity-level pays or not), as text, ``--json`` or a self-contained ``--html``
+page; ``--what-if KEY=VALUE`` re-plans the logged events under other settings.
+
+Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file or the
+config is invalid, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
+from scoperouter.execution_log.api import DEFAULT_LOG_PATH
+from scoperouter.execution_log.reader import LogMissingError, read_log
+from scoperouter.processor_registry.loader import LoadedConfig, load_config
+from scoperouter.processor_registry.models import ReportSpec
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="waste, savings and recommendations from the execution log",
+        description="Per processor: runs per day, entity vs date runs, average entities per run, "
+        "waste %%, processing time saved, and whether entity-level processing pays "
+        "(thresholds from routes.yaml 'report:').",
+    )
+    p.add_argument("--log", type=Path, default=DEFAULT_LOG_PATH,
+                   help=f"SQLite execution log (default {DEFAULT_LOG_PATH})")
+    p.add_argument("--config", type=Path, default=None,
+                   help="routes.yaml for thresholds, phases and --what-if (default ./routes.yaml if present)")
+    p.add_argument("--since", type=_date, default=None, help="only game dates on or after YYYY-MM-DD")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write a self-contained HTML report")
+    p.add_argument("--what-if", dest="what_if", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="re-plan the logged events with changed settings: max_entities=N, "
+                   "window.quiet=60s, window.max_wait=5m, or PROCESSOR.<key>=...")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace, need_relations: bool) -> LoadedConfig | None:
+    path: Path | None = args.config
+    if path is None:
+        if not Path("routes.yaml").is_file():
+            return None
+        path = Path("routes.yaml")
+    return load_config(path, with_relations=need_relations)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        data = read_log(args.log, since=args.since)
+    except LogMissingError:
+        print(f"error: no execution log at {args.log}; run scoperouter demo or serve first", file=sys.stderr)
+        return 1
+    cfg = _config(args, need_relations=bool(args.what_if))
+    if args.what_if and cfg is None:
+        print("error: --what-if needs the registry: pass --config routes.yaml", file=sys.stderr)
+        return 1
+    if data.empty:
+        msg = "log is empty: no decisions recorded yet" + (f" since {args.since}" if args.since else "")
+        if args.json:
+            print(json.dumps({"empty": True, "message": msg, "log": str(args.log)}))
+        else:
+            print(f"{msg} ({args.log})")
+        return 0
+    thresholds = cfg.registry.spec.report if cfg is not None else ReportSpec()
+    info = (
+        {n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours) for n, p in cfg.registry.processors.items()}
+        if cfg is not None else None
+    )
+    report = build_report(data, thresholds=thresholds, processors=info)
+    wi: dict[str, Any] | None = None
+    if args.what_if:
+        from scoperouter.execution_log.whatif import parse_what_if, what_if
+
+        assert cfg is not None
+        wi = what_if(cfg.registry, cfg.relations, data, parse_what_if(args.what_if))
+    if args.html is not None:
+        from scoperouter.execution_log.html import render_html
+
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(render_html(report, what_if=wi), encoding="utf-8")
+    if args.json:
+        out = report.to_json()
+        out["log"] = str(args.log)
+        if wi is not None:
+            out["what_if"] = wi
+        print(json.dumps(out, indent=2, sort_keys=False))
+    else:
+        print(render_text(report, wi))
+        if args.html is not None:
+            print(f"\nHTML report written to {args.html}")
+    return 0
+
+
+def _f(v: float | None, fmt: str = "{:.1f}") -> str:
+    if v is None or math.isinf(v) or math.isnan(v):
+        return "never" if v is not None and math.isinf(v) else "-"
+    return fmt.format(v)
+
+
+def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
+    s = report.to_json()["summary"]
+    th = report.thresholds
+    lines = [
+        f"execution log: {s['events']} events, {s['decisions']} decisions, {s['runs']} runs "
+        f"({s['runs_are']}), {report.days_observed} day(s)",
+        f"rule: entity-level pays when date-level waste > {th.waste_pct:g}%, wasted hours > "
+        f"{th.wasted_hours_per_week:g}/week and payback < {th.payback_weeks:g} weeks",
+        "",
+    ]
+    head = ("processor", "ph", "runs/d", "ent", "date", "avg ent", "waste%", "date-lvl%", "h/wk", "saved h", "payback", "recommendation")
+    rows = [head]
+    for p in report.processors:
+        rows.append((
+            p.processor, str(p.phase or ""), f"{p.runs_per_day:.1f}", str(p.entity_runs), str(p.date_runs),
+            _f(p.avg_entities_per_run), _f(p.waste_pct), _f(p.date_level_waste_pct),
+            _f(p.date_level_wasted_hours_per_week, "{:.2f}"), f"{p.saved_hours:.3f}",
+            _f(p.payback_weeks), p.recommendation,
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[i]) if i in (0, 11) else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
+    lines.append("")
+    for p in report.processors:
+        lines.append(f"- {p.processor}: {p.recommendation} -- {p.why}")
+    if wi is not None:
+        cur, alt = wi["current"], wi["what_if"]
+        lines += [
+            "",
+            f"what-if {', '.join(f'{k}={v}' for k, v in wi['changes'].items())} over {wi['events']} logged events:",
+            f"  {'':24}{'current':>12}{'what-if':>12}",
+        ]
+        for label, a, b in (
+            ("runs", cur["runs"], alt["runs"]),
+            ("entity runs", cur["entity_runs"], alt["entity_runs"]),
+            ("date runs", cur["date_runs"], alt["date_runs"]),
+            ("entity rows processed", cur["entity_rows"], alt["entity_rows"]),
+            ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
+            ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
+        ):
+            lines.append(f"  {label:24}{a!s:>12}{b!s:>12}")
+        m = wi["current_matches_log"]["mismatches"]
+        lines.append(
+            "  current settings reproduce the logged decisions" if m == 0
+            else f"  note: {m} logged decisions differ under the current settings (config or relation data changed?)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,443 @@
+"""Waste, savings and recommendations from an execution log (``scoperouter report``).
+
+Definitions (docs/report.md has the long form):
+
+* A **run** is one dispatched trigger (the final outcome of its dispatch rows). A log with
+  no dispatch rows (e.g. a dry run) counts every ``run`` decision as a run, uncoalesced.
+* **processed**: entity rows a run processed -- the completion's ``records_processed``
+  when the processor reported one, else the ids requested (entity scope) or the entity
+  universe of the date (date scope).
+* **needed**: entity rows that had to be processed -- the completion's
+  ``entities_changed`` when reported, else the ids the causing events reached after
+  mapping (entity scope: the requested ids; date scope after ``fallback_threshold``: the
+  mapped count). Unknown (no entities in the event, unmapped types) -> the run is not
+  measurable and is left out of the waste figures.
+* **waste %** (as run) = (processed - needed) / processed, over measurable runs.
+* **date-level waste %** = (universe - needed) / universe: what full-date runs would have
+  wasted. The recommendation rule uses this (it is the question "does entity-level pay
+  here?"), with the wasted hours per week it represents and the payback of the
+  processor's ``engineering_hours``.
+* **time**: ``seconds_per_entity`` measured from completions (sum duration / sum records)
+  when present, else ``report.seconds_per_entity`` from routes.yaml, else 30 s / 450
+  (Phase 3's full-date run today).
+* **per week**: totals / distinct days with decisions (UTC) x 7.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from scoperouter.execution_log.api import FAILED_STATUSES
+from scoperouter.execution_log.reader import CompletionRow, LogData, LogRow
+from scoperouter.processor_registry.compiled import DATE_GRANULARITY
+from scoperouter.processor_registry.models import ReportSpec
+
+DEFAULT_SECONDS_PER_ENTITY = 30.0 / 450.0
+
+ENTITY_LEVEL = "entity-level"
+DATE_LEVEL = "date-level"
+INSUFFICIENT = "insufficient-data"
+
+DATE_GRANULARITY_WHY = (
+    "granularity is date: its output is league-wide (e.g. percentiles over every player), "
+    "so any change alters every row; an entity-scoped run would be wrong, never cheaper"
+)
+
+
+@dataclass(frozen=True)
+class ProcessorInfo:
+    """What the report needs from routes.yaml about one processor (None -> from the log)."""
+
+    phase: int | None
+    granularity: str | None
+    engineering_hours: float | None = None
+
+
+@dataclass
+class Run:
+    processor: str
+    game_date: date | None
+    scope: str
+    at: datetime | None
+    trigger_id: str | None
+    status: str | None
+    requested: int | None
+    universe: int | None
+    needed: int | None
+    latency_ms: float | None = None
+    completion: CompletionRow | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is not None and self.status in FAILED_STATUSES
+
+    @property
+    def processed(self) -> int | None:
+        if self.completion is not None:
+            return self.completion.records_processed
+        return self.requested
+
+    @property
+    def useful(self) -> int | None:
+        c = self.completion
+        if c is not None and c.entities_changed is not None:
+            return c.entities_changed
+        return self.needed
+
+    @property
+    def baseline(self) -> int | None:
+        """Entity rows a full-date run would process."""
+        if self.universe is not None:
+            return self.universe
+        return self.processed if self.scope == "date" else None
+
+
+@dataclass
+class ProcessorReport:
+    processor: str
+    phase: int | None
+    granularity: str | None
+    runs: int = 0
+    runs_per_day: float = 0.0
+    entity_runs: int = 0
+    date_runs: int = 0
+    failed_runs: int = 0
+    measured_runs: int = 0
+    runs_with_completion: int = 0
+    avg_entities_per_run: float | None = None
+    entity_rows_processed: int = 0
+    entity_rows_needed: int = 0
+    waste_pct: float | None = None
+    wasted_hours_per_week: float | None = None
+    date_level_waste_pct: float | None = None
+    date_level_wasted_hours_per_week: float | None = None
+    saved_hours: float = 0.0
+    saved_hours_per_week: float = 0.0
+    seconds_per_entity: float = DEFAULT_SECONDS_PER_ENTITY
+    seconds_per_entity_source: str = "default"
+    engineering_hours: float = 0.0
+    payback_weeks: float | None = None
+    avg_dispatch_latency_ms: float | None = None
+    recommendation: str = INSUFFICIENT
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k, v in out.items():
+            if isinstance(v, float):
+                out[k] = None if math.isinf(v) or math.isnan(v) else round(v, 4)
+        return out
+
+
+@dataclass
+class Report:
+    processors: list[ProcessorReport]
+    days_observed: int
+    first_decision: datetime | None
+    last_decision: datetime | None
+    decisions: int
+    events: int
+    runs: int
+    coalesced: bool  # runs are dispatched triggers (False: decisions, no dispatch rows)
+    unmatched_completions: int
+    thresholds: ReportSpec
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": {
+                "days_observed": self.days_observed,
+                "first_decision": self.first_decision.isoformat() if self.first_decision else None,
+                "last_decision": self.last_decision.isoformat() if self.last_decision else None,
+                "events": self.events,
+                "decisions": self.decisions,
+                "runs": self.runs,
+                "runs_are": "dispatched triggers" if self.coalesced else "run decisions (no dispatch rows)",
+                "unmatched_completions": self.unmatched_completions,
+                "saved_hours": round(sum(p.saved_hours for p in self.processors), 4),
+            },
+            "thresholds": self.thresholds.model_dump(),
+            "processors": [p.to_json() for p in self.processors],
+            "timeline": self.timeline,
+        }
+
+
+# ---------------------------------------------------------------------------- runs
+def _needed_from_decisions(decs: Iterable[LogRow], universe: int | None) -> int | None:
+    ids: set[str] = set()
+    extra = 0
+    seen = False
+    for d in decs:
+        seen = True
+        if d.scope == "entities" and d.entity_ids is not None:
+            ids.update(d.entity_ids)
+        elif d.entities_mapped is not None:
+            extra += d.entities_mapped
+        else:
+            return None
+    if not seen:
+        return None
+    total = len(ids) + extra
+    return min(total, universe) if universe is not None else total
+
+
+def build_runs(data: LogData) -> tuple[list[Run], bool]:
+    """Runs from dispatch rows (final outcome per trigger), else from run decisions."""
+    runs: list[Run] = []
+    if data.dispatches:
+        by_key: dict[tuple[str, date | None, str], list[LogRow]] = defaultdict(list)
+        for d in data.decisions:
+            if d.action == "run" and d.event_id is not None:
+                by_key[(d.processor, d.game_date, d.event_id)].append(d)
+        final: dict[str, LogRow] = {}
+        for x in data.dispatches:
+            if x.trigger_id is None:
+                continue
+            cur = final.get(x.trigger_id)
+            if cur is None or _outcome_key(x) >= _outcome_key(cur):
+                final[x.trigger_id] = x
+        for tid, x in final.items():
+            decs = [d for ev in x.caused_by for d in by_key.get((x.processor, x.game_date, ev), ())]
+            universe = x.entities_universe
+            if universe is None:
+                universe = next((d.entities_universe for d in decs if d.entities_universe is not None), None)
+            if x.scope == "entities":
+                requested: int | None = len(x.entity_ids or ()) or x.entities_requested
+                needed: int | None = requested
+            else:
+                requested = x.entities_requested if x.entities_requested is not None else universe
+                needed = _needed_from_decisions(decs, universe)
+            runs.append(
+                Run(x.processor, x.game_date, x.scope or "date", x.decided_at or x.dispatched_at, tid,
+                    x.dispatch_status, requested, universe, needed, x.latency_ms)
+            )
+        return runs, True
+    for d in data.decisions:
+        if d.action != "run":
+            continue
+        if d.scope == "entities":
+            n: int | None = len(d.entity_ids or ())
+            need: int | None = n
+        else:
+            n = d.entities_requested if d.entities_requested is not None else d.entities_universe
+            need = d.entities_mapped
+            if need is not None and d.entities_universe is not None:
+                need = min(need, d.entities_universe)
+        runs.append(
+            Run(d.processor, d.game_date, d.scope or "date", d.decided_at, d.trigger_id, None, n,
+                d.entities_universe, need)
+        )
+    return runs, False
+
+
+def _outcome_key(x: LogRow) -> tuple[int, str]:
+    return (x.attempts or 0, x.dispatched_at.isoformat() if x.dispatched_at else "")
+
+
+def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) -> int:
+    """Give each run its completion (by trigger_id, else the next unmatched run of the same
+    processor and date). Returns how many completions matched no run."""
+    by_tid = {r.trigger_id: r for r in runs if r.trigger_id is not None}
+    by_pd: dict[tuple[str, date | None], list[Run]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: (r.at is None, r.at or datetime.min)):
+        by_pd[(r.processor, r.game_date)].append(r)
+    unmatched = 0
+    pending: list[CompletionRow] = []
+    for c in completions:
+        run = by_tid.get(c.trigger_id) if c.trigger_id else None
+        if run is not None and run.completion is None:
+            run.completion = c
+        else:
+            pending.append(c)
+    for c in pending:
+        cands = [r for r in by_pd.get((c.processor, c.game_date), ()) if r.completion is None]
+        if cands:
+            cands[0].completion = c
+        else:
+            unmatched += 1
+    return unmatched
+
+
+# ---------------------------------------------------------------------------- report
+def _rate(num: float, den: float) -> float | None:
+    return 100.0 * num / den if den > 0 else None
+
+
+def build_report(
+    data: LogData,
+    *,
+    thresholds: ReportSpec | None = None,
+    processors: Mapping[str, ProcessorInfo] | None = None,
+) -> Report:
+    """Per-processor figures and a recommendation for every processor seen in the log or
+    named in ``processors`` (the registry)."""
+    th = thresholds or ReportSpec()
+    info = dict(processors or {})
+    runs, coalesced = build_runs(data)
+    unmatched = attach_completions(runs, data.completions)
+
+    times = [d.decided_at for d in data.decisions if d.decided_at is not None]
+    days = max(1, len({t.date() for t in times}))
+    weeks = days / 7.0
+
+    names = set(info) | {d.processor for d in data.decisions} | {r.processor for r in runs}
+    per: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        per[r.processor].append(r)
+    seen_meta: dict[str, tuple[int | None, str | None]] = {}
+    for d in (*data.decisions, *data.dispatches):
+        if d.processor not in seen_meta or seen_meta[d.processor] == (None, None):
+            seen_meta[d.processor] = (d.phase, d.granularity)
+    comps_by_proc: dict[str, list[CompletionRow]] = defaultdict(list)
+    for c in data.completions:
+        comps_by_proc[c.processor].append(c)
+
+    out: list[ProcessorReport] = []
+    for name in sorted(names):
+        pi = info.get(name)
+        phase = pi.phase if pi and pi.phase is not None else seen_meta.get(name, (None, None))[0]
+        gran = pi.granularity if pi and pi.granularity else seen_meta.get(name, (None, None))[1]
+        pr = ProcessorReport(processor=name, phase=phase, granularity=gran)
+        pr.engineering_hours = (
+            pi.engineering_hours if pi and pi.engineering_hours is not None else th.engineering_hours
+        )
+        comps = [c for c in comps_by_proc.get(name, ()) if c.records_processed > 0]
+        recs = sum(c.records_processed for c in comps)
+        if recs > 0:
+            pr.seconds_per_entity = sum(c.duration_s for c in comps) / recs
+            pr.seconds_per_entity_source = "measured"
+        elif th.seconds_per_entity is not None:
+            pr.seconds_per_entity = th.seconds_per_entity
+            pr.seconds_per_entity_source = "routes.yaml report.seconds_per_entity"
+        spe = pr.seconds_per_entity
+        rs = per.get(name, [])
+        pr.runs = len(rs)
+        pr.runs_per_day = len(rs) / days
+        pr.entity_runs = sum(1 for r in rs if r.scope == "entities")
+        pr.date_runs = sum(1 for r in rs if r.scope == "date")
+        pr.failed_runs = sum(1 for r in rs if r.failed)
+        pr.runs_with_completion = sum(1 for r in rs if r.completion is not None)
+        processed = [r.processed for r in rs if r.processed is not None]
+        pr.avg_entities_per_run = sum(processed) / len(processed) if processed else None
+        lat = [r.latency_ms for r in rs if r.latency_ms is not None]
+        pr.avg_dispatch_latency_ms = sum(lat) / len(lat) if lat else None
+
+        proc_sum = need_sum = base_sum = 0
+        wasted = base_wasted = 0
+        saved_rows = 0
+        for r in rs:
+            p, u, b = r.processed, r.useful, r.baseline
+            if b is not None and p is not None and r.scope == "entities":
+                saved_rows += max(0, b - p)
+            if p is None or u is None:
+                continue
+            u = min(u, p) if r.scope == "date" or r.completion is not None else u
+            pr.measured_runs += 1
+            proc_sum += p
+            need_sum += u
+            wasted += max(0, p - u)
+            if b is not None:
+                base_sum += b
+                base_wasted += max(0, b - u)
+        pr.entity_rows_processed = proc_sum
+        pr.entity_rows_needed = need_sum
+        pr.waste_pct = _rate(wasted, proc_sum)
+        pr.date_level_waste_pct = _rate(base_wasted, base_sum)
+        if pr.measured_runs:
+            pr.wasted_hours_per_week = wasted * spe / 3600.0 / weeks
+            pr.date_level_wasted_hours_per_week = base_wasted * spe / 3600.0 / weeks
+        pr.saved_hours = saved_rows * spe / 3600.0
+        pr.saved_hours_per_week = pr.saved_hours / weeks
+        wh = pr.date_level_wasted_hours_per_week
+        if wh is not None:
+            pr.payback_weeks = pr.engineering_hours / wh if wh > 0 else math.inf
+        pr.recommendation, pr.why = recommend(pr, th)
+        out.append(pr)
+
+    return Report(
+        processors=out,
+        days_observed=days,
+        first_decision=min(times) if times else None,
+        last_decision=max(times) if times else None,
+        decisions=len(data.decisions),
+        events=len({d.event_id for d in data.decisions}),
+        runs=len(runs),
+        coalesced=coalesced,
+        unmatched_completions=unmatched,
+        thresholds=th,
+        timeline=timeline(runs),
+    )
+
+
+def recommend(pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
+    """The production rule: entity-level pays when date-level waste > waste_pct, wasted
+    hours/week > wasted_hours_per_week and payback < payback_weeks (all three)."""
+    if pr.granularity == DATE_GRANULARITY:
+        return DATE_LEVEL, DATE_GRANULARITY_WHY
+    if pr.measured_runs == 0 or pr.date_level_waste_pct is None:
+        if pr.runs == 0:
+            return INSUFFICIENT, "no runs in the log"
+        return INSUFFICIENT, (
+            "no measurable run: events named no mappable entities and no completion reported "
+            "entities_changed"
+        )
+    waste = pr.date_level_waste_pct
+    hours = pr.date_level_wasted_hours_per_week or 0.0
+    payback = pr.payback_weeks if pr.payback_weeks is not None else math.inf
+    checks = [
+        (waste > th.waste_pct, f"date-level waste {waste:.0f}% {'>' if waste > th.waste_pct else '<='} {th.waste_pct:g}%"),
+        (hours > th.wasted_hours_per_week,
+         f"{hours:.2f} wasted h/week {'>' if hours > th.wasted_hours_per_week else '<='} {th.wasted_hours_per_week:g}"),
+        (payback < th.payback_weeks,
+         f"payback {_fmt_weeks(payback)} {'<' if payback < th.payback_weeks else '>='} {th.payback_weeks:g} weeks"
+         f" ({pr.engineering_hours:g} engineering h)"),
+    ]
+    if all(ok for ok, _ in checks):
+        return ENTITY_LEVEL, "entity-level pays: " + "; ".join(t for _, t in checks)
+    return DATE_LEVEL, "entity-level does not pay yet: " + "; ".join(t for ok, t in checks if not ok)
+
+
+def _fmt_weeks(w: float) -> str:
+    return "never" if math.isinf(w) else f"{w:.1f}"
+
+
+def timeline(runs: list[Run]) -> list[dict[str, Any]]:
+    """Waste per time bucket (hour when the log spans <= 2 days, else day), all processors."""
+    timed = [r for r in runs if r.at is not None]
+    if not timed:
+        return []
+    lo = min(r.at for r in timed if r.at is not None)
+    hi = max(r.at for r in timed if r.at is not None)
+    hourly = (hi - lo).total_seconds() <= 2 * 86400
+    buckets: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for r in timed:
+        assert r.at is not None
+        key = r.at.strftime("%Y-%m-%dT%H:00") if hourly else r.at.strftime("%Y-%m-%d")
+        b = buckets[key]
+        b[4] += 1 if r.scope == "entities" else 0
+        b[5] += 1 if r.scope == "date" else 0
+        p, u, base = r.processed, r.useful, r.baseline
+        if p is None or u is None:
+            continue
+        u = min(u, p) if r.scope == "date" or r.completion is not None else u
+        b[0] += p
+        b[1] += max(0, p - u)
+        if base is not None:
+            b[2] += base
+            b[3] += max(0, base - u)
+    return [
+        {
+            "bucket": k,
+            "entity_runs": v[4],
+            "date_runs": v[5],
+            "processed": v[0],
+            "waste_pct": _rate(v[1], v[0]),
+            "date_level_waste_pct": _rate(v[3], v[2]),
+        }
+        for k, v in sorted(buckets.items())
+    ]

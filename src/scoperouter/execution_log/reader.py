@@ -1,0 +1,171 @@
+"""Read an SQLite execution log back into typed records (for ``report`` and ``--what-if``)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.messages.models import Event
+
+
+class LogMissingError(FileNotFoundError):
+    """There is no execution log at the given path."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One row of pipeline_execution_log (decision or dispatch)."""
+
+    decision_id: str
+    kind: str
+    event_id: str | None
+    correlation_id: str | None
+    processor: str
+    phase: int | None
+    granularity: str | None
+    game_date: date | None
+    action: str
+    scope: str | None
+    entity_type: str | None
+    entity_ids: tuple[str, ...] | None
+    entities_requested: int | None
+    entities_universe: int | None
+    entities_mapped: int | None
+    reason: str | None
+    trigger_id: str | None
+    decided_at: datetime | None
+    dispatched_at: datetime | None
+    dispatch_status: str | None
+    attempts: int | None
+    latency_ms: float | None
+    priority: str | None
+    caused_by: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRow:
+    processor: str
+    game_date: date | None
+    trigger_id: str | None
+    records_processed: int
+    entities_changed: int | None
+    duration_s: float
+    reported_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event: Event
+    decided_at: datetime
+    as_of: date
+
+
+@dataclass(frozen=True)
+class LogData:
+    decisions: tuple[LogRow, ...]
+    dispatches: tuple[LogRow, ...]
+    completions: tuple[CompletionRow, ...]
+    events: tuple[EventRecord, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.decisions or self.dispatches or self.completions)
+
+
+def _d(v: str | None) -> date | None:
+    return date.fromisoformat(v) if v else None
+
+
+def _t(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+def _ids(v: str | None) -> tuple[str, ...] | None:
+    return tuple(json.loads(v)) if v else None
+
+
+def read_log(path: str | Path, *, since: date | None = None) -> LogData:
+    """Everything in the log (rows whose ``game_date`` is on/after ``since`` when given).
+
+    Raises :class:`LogMissingError` when the file does not exist.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise LogMissingError(str(p))
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if LOG_TABLE not in tables:
+            return LogData((), (), (), ())
+        cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
+        rows: list[LogRow] = []
+        for r in conn.execute(f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args):
+            rows.append(
+                LogRow(
+                    decision_id=r["decision_id"],
+                    kind=r["kind"],
+                    event_id=r["event_id"],
+                    correlation_id=r["correlation_id"],
+                    processor=r["processor"],
+                    phase=r["phase"],
+                    granularity=r["granularity"],
+                    game_date=_d(r["game_date"]),
+                    action=r["action"],
+                    scope=r["scope"],
+                    entity_type=r["entity_type"],
+                    entity_ids=_ids(r["entity_ids"]),
+                    entities_requested=r["entities_requested"],
+                    entities_universe=r["entities_universe"],
+                    entities_mapped=r["entities_mapped"],
+                    reason=r["reason"],
+                    trigger_id=r["trigger_id"],
+                    decided_at=_t(r["decided_at"]),
+                    dispatched_at=_t(r["dispatched_at"]),
+                    dispatch_status=r["dispatch_status"],
+                    attempts=r["attempts"],
+                    latency_ms=r["latency_ms"],
+                    priority=r["priority"],
+                    caused_by=_ids(r["caused_by"]) or (),
+                    error=r["error"],
+                )
+            )
+        comps: list[CompletionRow] = []
+        if COMPLETIONS_TABLE in tables:
+            for r in conn.execute(
+                f"SELECT * FROM {COMPLETIONS_TABLE}{cond} ORDER BY reported_at, rowid", args
+            ):
+                comps.append(
+                    CompletionRow(
+                        processor=r["processor"],
+                        game_date=_d(r["game_date"]),
+                        trigger_id=r["trigger_id"],
+                        records_processed=int(r["records_processed"] or 0),
+                        entities_changed=r["entities_changed"],
+                        duration_s=float(r["duration_s"] or 0.0),
+                        reported_at=_t(r["reported_at"]),
+                    )
+                )
+        events: list[EventRecord] = []
+        if EVENTS_TABLE in tables:
+            for r in conn.execute(
+                f"SELECT * FROM {EVENTS_TABLE}{cond} ORDER BY decided_at, rowid", args
+            ):
+                dec = _t(r["decided_at"])
+                asof = _d(r["as_of"])
+                if dec is None or asof is None:
+                    continue
+                events.append(EventRecord(Event.model_validate_json(r["event_json"]), dec, asof))
+    finally:
+        conn.close()
+    return LogData(
+        decisions=tuple(r for r in rows if r.kind == "decision"),
+        dispatches=tuple(r for r in rows if r.kind == "dispatch"),
+        completions=tuple(comps),
+        events=tuple(events),
+    )

@@ -1,0 +1,69 @@
+"""Drive events through the planner and windows on a virtual clock and log everything.
+
+What the daemon does, without I/O or a wall clock: used by tests, the benchmark and
+anyone who wants a log from a JSONL stream (each trigger is "dispatched" at the time its
+window fires, with ``status``). ``completion`` may return what the processor would report
+for a trigger (records processed, entities changed, seconds) to fill the completions table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+
+from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.planner import plan
+from scoperouter.router.windows import WindowBook
+
+CompletionFn = Callable[[Trigger], tuple[int, int | None, float] | None]
+
+
+def record_stream(
+    log: ExecutionLog,
+    registry: CompiledRegistry,
+    relations: RelationStore,
+    events: Iterable[tuple[Event, datetime]],
+    *,
+    as_of: date,
+    status: str = "ok",
+    completion: CompletionFn | None = None,
+) -> list[Trigger]:
+    """Plan each ``(event, decided_at)`` (in order), window the decisions, fire triggers
+    when due and log decisions, dispatches and completions. Returns the fired triggers."""
+    book = WindowBook(registry)
+    fired: list[Trigger] = []
+
+    def fire(ts: list[Trigger], now: float) -> None:
+        when = datetime.fromtimestamp(now, UTC)
+        for t in ts:
+            t = t.model_copy(update={"fired_at": when})
+            fired.append(t)
+            log.record_dispatch(t, status=status, attempts=1, latency_ms=0.0, dispatched_at=when)
+            if completion is not None:
+                rep = completion(t)
+                if rep is not None:
+                    log.record_completion(
+                        t.processor, t.game_date, trigger_id=t.trigger_id, records_processed=rep[0],
+                        entities_changed=rep[1], duration_s=rep[2],
+                    )
+
+    def drain(until: float | None) -> None:
+        while True:
+            nd = book.next_deadline()
+            if nd is None or (until is not None and nd > until):
+                return
+            fire(book.due(nd), nd)
+
+    for event, decided_at in events:
+        now = decided_at.timestamp()
+        drain(now)
+        decisions = plan(registry, relations, event, as_of)
+        log.record_decisions(event, decisions, decided_at, registry=registry, relations=relations, as_of=as_of)
+        for d in decisions:
+            fire(book.add(event, d, now), now)
+    drain(None)
+    log.flush()
+    return fired

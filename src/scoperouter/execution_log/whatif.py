@@ -1,0 +1,238 @@
+"""``report --what-if``: re-plan the logged events under other settings and compare.
+
+The log keeps every normalised event with the time it was decided and the planner's
+as-of date, so the events can be fed again through :func:`plan` and a :class:`WindowBook`
+on a virtual clock (the logged ``decided_at``). Under the log's own settings this
+reproduces the logged decisions exactly (:func:`verify_decisions`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.execution_log.reader import EventRecord, LogData
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import (
+    DATE_GRANULARITY,
+    CompiledRegistry,
+    compile_registry,
+)
+from scoperouter.processor_registry.models import DURATION_RE, RoutesSpec
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+from scoperouter.router.planner import plan
+from scoperouter.router.windows import WindowBook
+
+WHAT_IF_KEYS = ("max_entities", "window.quiet", "window.max_wait")
+
+
+@dataclass
+class Replay:
+    """What the router would have done: decisions per event and fired triggers."""
+
+    decisions: dict[str, tuple[Decision, ...]]
+    triggers: list[tuple[Trigger, float]]  # (trigger, fired at)
+    latencies_s: list[float] = field(default_factory=list)  # event decided -> trigger fired
+
+
+def replay(registry: CompiledRegistry, relations: RelationStore, events: Sequence[EventRecord]) -> Replay:
+    """Feed the events through the planner and the windows on the logged clock."""
+    book = WindowBook(registry)
+    decided: dict[str, tuple[Decision, ...]] = {}
+    at: dict[str, float] = {}
+    fired: list[tuple[Trigger, float]] = []
+
+    def drain(until: float | None) -> None:
+        while True:
+            nd = book.next_deadline()
+            if nd is None or (until is not None and nd > until):
+                return
+            fired.extend((t, nd) for t in book.due(nd))
+
+    for rec in events:
+        now = rec.decided_at.timestamp()
+        drain(now)
+        ds = plan(registry, relations, rec.event, rec.as_of)
+        decided[rec.event.event_id] = ds
+        at.setdefault(rec.event.event_id, now)
+        for d in ds:
+            fired.extend((t, now) for t in book.add(rec.event, d, now))
+    drain(None)
+    lat = [when - at[e] for t, when in fired for e in t.caused_by if e in at]
+    return Replay(decided, fired, lat)
+
+
+def _work(registry: CompiledRegistry, relations: RelationStore, t: Trigger) -> int | None:
+    if t.scope == "entities":
+        return len(t.entity_ids or ())
+    p = registry.processors.get(t.processor)
+    if p is None or p.granularity == DATE_GRANULARITY:
+        return None
+    return relations.universe(p.granularity, t.game_date)
+
+
+def summarize(registry: CompiledRegistry, relations: RelationStore, r: Replay) -> dict[str, Any]:
+    """Work and latency figures of a replay, overall and per processor."""
+    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0})
+    rows = 0
+    for t, _when in r.triggers:
+        p = per[t.processor]
+        p["runs"] += 1
+        p["entity_runs" if t.scope == "entities" else "date_runs"] += 1
+        w = _work(registry, relations, t)
+        if w is not None:
+            p["entity_rows"] += w
+            rows += w
+    lat = sorted(r.latencies_s)
+    return {
+        "runs": len(r.triggers),
+        "entity_runs": sum(1 for t, _ in r.triggers if t.scope == "entities"),
+        "date_runs": sum(1 for t, _ in r.triggers if t.scope == "date"),
+        "entity_rows": rows,
+        "latency_s": {
+            "mean": round(statistics.fmean(lat), 3) if lat else None,
+            "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
+            "max": round(lat[-1], 3) if lat else None,
+        },
+        "processors": dict(sorted(per.items())),
+    }
+
+
+# ---------------------------------------------------------------------------- settings
+def parse_what_if(items: Sequence[str]) -> dict[str, str]:
+    """``["max_entities=50", "window.quiet=60s"]`` -> a dict; ConfigError on bad items."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ConfigError([ConfigIssue(f"--what-if expects KEY=VALUE, got {item!r}", file="<what-if>")])
+        out[key] = value
+    return out
+
+
+def apply_what_if(spec: RoutesSpec, changes: Mapping[str, str]) -> RoutesSpec:
+    """``routes.yaml`` with the changes applied. Keys: ``max_entities``, ``window.quiet``,
+    ``window.max_wait`` (defaults *and* every processor), or the same prefixed by a
+    processor name (``player_game_summary.max_entities``)."""
+    data = spec.model_dump(by_alias=True, exclude_none=True)
+    procs: dict[str, Any] = data["processors"]
+    for key, value in changes.items():
+        parts = key.split(".")
+        if parts[0] in procs:
+            targets = [procs[parts[0]]]
+            setting = ".".join(parts[1:])
+            defaults_too = False
+        else:
+            targets = list(procs.values())
+            setting = key
+            defaults_too = True
+        if setting not in WHAT_IF_KEYS:
+            raise ConfigError([
+                ConfigIssue(
+                    f"unknown --what-if key {key!r}: expected one of {', '.join(WHAT_IF_KEYS)}"
+                    " (optionally prefixed by a processor name)", file="<what-if>")
+            ])
+        if setting == "max_entities":
+            try:
+                n = int(value)
+            except ValueError:
+                raise ConfigError([ConfigIssue(f"{key}: expected an integer, got {value!r}", file="<what-if>")]) from None
+            for p in targets:
+                p["max_entities"] = n
+            if defaults_too:
+                data["defaults"]["max_entities"] = n
+        else:
+            if not DURATION_RE.match(value):
+                raise ConfigError([ConfigIssue(f"{key}: expected a duration like 30s, got {value!r}", file="<what-if>")])
+            field_ = setting.split(".", 1)[1]
+            blocks = [p.setdefault("window", dict(data["defaults"]["window"])) for p in targets]
+            if defaults_too:
+                blocks.append(data["defaults"]["window"])
+            for w in blocks:
+                w[field_] = value
+    try:
+        return RoutesSpec.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(f"--what-if makes an invalid registry: {exc}", file="<what-if>")]) from exc
+
+
+def what_if(
+    registry: CompiledRegistry, relations: RelationStore, data: LogData, changes: Mapping[str, str]
+) -> dict[str, Any]:
+    """Side by side: the logged events re-planned under the current and the changed settings."""
+    spec2 = apply_what_if(registry.spec, changes)
+    reg2 = compile_registry(spec2, file=registry.file, base_dir=registry.base_dir)
+    base = replay(registry, relations, data.events)
+    alt = replay(reg2, relations, data.events)
+    sb, sa = summarize(registry, relations, base), summarize(reg2, relations, alt)
+    mism = verify_decisions(data, base)
+    return {
+        "changes": dict(changes),
+        "events": len(data.events),
+        "current": sb,
+        "what_if": sa,
+        "delta": {
+            "runs": sa["runs"] - sb["runs"],
+            "entity_rows": sa["entity_rows"] - sb["entity_rows"],
+            "latency_mean_s": (
+                round(sa["latency_s"]["mean"] - sb["latency_s"]["mean"], 3)
+                if sa["latency_s"]["mean"] is not None and sb["latency_s"]["mean"] is not None
+                else None
+            ),
+        },
+        "current_matches_log": {"mismatches": len(mism), "examples": mism[:5]},
+    }
+
+
+# ---------------------------------------------------------------------------- verification
+def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
+    """The logged decisions as ``explain --json`` dicts: event_id -> processor -> decision."""
+    acc: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in data.decisions:
+        if row.event_id is None:
+            continue
+        cur = acc[row.event_id].get(row.processor)
+        if cur is None:
+            cur = {
+                "processor": row.processor,
+                "action": row.action,
+                "scope": row.scope,
+                "entity_type": row.entity_type if row.scope == "entities" else None,
+                "entity_ids": list(row.entity_ids) if row.entity_ids is not None else None,
+                "dates": [],
+                "reason": row.reason,
+            }
+            acc[row.event_id][row.processor] = cur
+        if row.action == "run" and row.game_date is not None:
+            cur["dates"].append(row.game_date.isoformat())
+    for per in acc.values():
+        for d in per.values():
+            d["dates"] = sorted(set(d["dates"]))
+    return acc
+
+
+def verify_decisions(data: LogData, r: Replay) -> list[str]:
+    """Differences between the logged decisions and a replay's (empty: identical)."""
+    logged = logged_decisions(data)
+    out: list[str] = []
+    for ev, ds in r.decisions.items():
+        got = logged.get(ev, {})
+        for d in ds:
+            want = d.to_json()
+            have = got.get(d.processor)
+            if have != want:
+                out.append(f"event {ev} / {d.processor}: logged {have} != replanned {want}")
+    for ev in logged.keys() - r.decisions.keys():
+        out.append(f"event {ev}: logged decisions but the event is not in the events table")
+    return out
+
+
+def as_of_dates(events: Sequence[EventRecord]) -> set[date]:
+    return {e.as_of for e in events}
