@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from scoperouter.sdk.scope import Scope
 
@@ -196,6 +196,19 @@ def topic_path(topic: str, project: str | None = None) -> str:
     return f"projects/{project}/topics/{topic}"
 
 
+class DetectedChanges(Protocol):
+    """What :class:`scoperouter.sdk.change_detection.ChangeDetector` offers the publisher."""
+
+    def events(
+        self,
+        *,
+        run_id: str = "",
+        priority: Literal["normal", "critical"] = "normal",
+        correlation_id: str | None = None,
+        produced_at: datetime | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+
 class CompletionPublisher:
     """Publishes a processor's completion events to one Pub/Sub topic."""
 
@@ -269,6 +282,23 @@ class CompletionPublisher:
             fallback_reason=fallback,
             size_bytes=len(data),
         )
+
+    def publish_detected(
+        self, detector: DetectedChanges, scope: Scope | None = None
+    ) -> tuple[PublishResult, ...]:
+        """Publish the events of a change detector (one per changed date; none when nothing changed).
+
+        The trigger's ``trigger_id`` is the run id (a retried trigger that reports the same
+        change gets the same event id, which the router deduplicates), and its
+        ``priority`` and ``correlation_id`` are carried over.
+        """
+        events = detector.events(
+            run_id=(scope.trigger_id or "") if scope else "",
+            priority=scope.priority if scope else "normal",
+            correlation_id=scope.correlation_id if scope else None,
+            produced_at=datetime.now(UTC),
+        )
+        return tuple(self.publish_event(event, scope=scope) for event in events)
 
     async def publish_async(self, **kwargs: Any) -> PublishResult:
         """:meth:`publish` in a worker thread, for asyncio services."""
