@@ -1,0 +1,260 @@
+"""Router core against in-memory sinks: routing equals the replay dry-run, idempotency,
+durable windows across restarts, outbox re-dispatch, retries and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RouterFactory
+from runtime_support import (
+    GAME_DAY,
+    MemorySink,
+    dry_run_keys,
+    game_day_stream,
+    key_of,
+    load,
+    write_registry,
+)
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime.router import Inbound
+
+STREAM = game_day_stream(500)
+
+
+async def submit_all(router: Any, events: list[dict[str, Any]], origin: str = "test") -> list[Any]:
+    return list(await asyncio.gather(*(router.submit(Inbound(origin, obj=e)) for e in events)))
+
+
+async def test_stream_routes_like_the_dry_run(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """A 500-event game day yields exactly the triggers `replay --dry-run` computes."""
+    sink = MemorySink()
+    r = make_router(zero_cfg, sink)
+    await r.start()
+    outs = await submit_all(r, STREAM)
+    assert {o.status for o in outs} == {"accepted"}
+    assert await r.idle()
+    want = dry_run_keys(zero_cfg, STREAM)
+    assert want, "the stream must fire something"
+    assert sorted(key_of(t) for t in sink.received) == want
+
+
+@pytest.mark.parametrize("copies", [2, 3])
+async def test_duplicates_change_nothing(
+    zero_cfg: LoadedConfig, make_router: RouterFactory, copies: int
+) -> None:
+    """Every event sent several times (interleaved, concurrent) is routed once."""
+    sink = MemorySink()
+    r = make_router(zero_cfg, sink)
+    await r.start()
+    events = STREAM[:200]
+    outs = await submit_all(r, [e for e in events for _ in range(copies)])
+    assert sum(o.status == "accepted" for o in outs) == len(events)
+    assert sum(o.status == "duplicate" for o in outs) == len(events) * (copies - 1)
+    assert await r.idle()
+    got = sorted(key_of(t) for t in sink.received)
+    assert got == dry_run_keys(zero_cfg, events)
+    assert len({t.trigger_id for t in sink.received}) == len(sink.received)
+    assert r.metrics.events_duplicate._value.get() == len(events) * (copies - 1)
+
+
+async def test_duplicate_after_restart_is_recognised(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """Seen ids are durable: a redelivery after a restart changes nothing."""
+    sink = MemorySink()
+    r1 = make_router(zero_cfg, sink)
+    await r1.start()
+    await submit_all(r1, STREAM[:50])
+    assert await r1.idle()
+    await r1.stop()
+    n = len(sink.received)
+    r2 = make_router(zero_cfg, sink)
+    await r2.start()
+    outs = await submit_all(r2, STREAM[:50])
+    assert {o.status for o in outs} == {"duplicate"}
+    assert await r2.idle()
+    assert len(sink.received) == n
+
+
+async def test_dedup_horizon_expiry_routes_again(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """Past the dedup horizon, a re-sent event is routed again (and never silently lost)."""
+    now = [1_000_000.0]
+    sink = MemorySink()
+    r = make_router(zero_cfg, sink, clock=lambda: now[0], dedup_horizon_s=60.0)
+    await r.start()
+    ev = STREAM[0]
+    assert (await r.submit(Inbound("test", obj=ev))).status == "accepted"
+    assert (await r.submit(Inbound("test", obj=ev))).status == "duplicate"
+    now[0] += 120.0
+    with r.store.transaction():
+        r.store.prune_seen(now[0] - r.options.dedup_horizon_s)
+    assert (await r.submit(Inbound("test", obj=ev))).status == "accepted"
+
+
+def windowed_cfg(tmp_path: Path) -> LoadedConfig:
+    return load(write_registry(tmp_path / "win", quiet="30s", max_wait="2m"))
+
+
+async def test_open_windows_survive_restart(tmp_path: Path, make_router: RouterFactory) -> None:
+    """Windows open at shutdown are restored and fire after the restart, as in one run."""
+    cfg = windowed_cfg(tmp_path)
+    now = [2_000_000.0]
+    events = [e for e in STREAM[:120] if e.get("priority") != "critical"]
+    sink = MemorySink()
+    r1 = make_router(cfg, sink, clock=lambda: now[0])
+    await r1.start()
+    await submit_all(r1, events[:60])
+    open_before = r1.book.open_count
+    assert open_before > 0
+    await r1.stop()
+    assert sink.received == []
+    r2 = make_router(cfg, sink, clock=lambda: now[0])
+    await r2.start()
+    assert r2.book.open_count == open_before
+    await submit_all(r2, events[60:])
+    now[0] += 200.0
+    assert r2.fire_due() > 0
+    assert await r2.idle()
+    # the same events in one uninterrupted run, at the same virtual time
+    ref = MemorySink()
+    (tmp_path / "ref").mkdir()
+    from scoperouter.runtime.router import Router, RouterOptions
+    from scoperouter.runtime.store import Store
+
+    r3 = Router(cfg.registry, cfg.relations, Store(tmp_path / "ref" / "s.db", sync="normal"),
+                {p: ref for p in cfg.registry.processors},
+                options=RouterOptions(as_of=GAME_DAY), clock=lambda: now[0] - 200.0)
+    await r3.start()
+    await submit_all(r3, events)
+    r3.clock = lambda: now[0]
+    r3.fire_due()
+    assert await r3.idle()
+    await r3.stop()
+    assert sorted(key_of(t) for t in sink.received) == sorted(key_of(t) for t in ref.received)
+
+
+async def test_journal_replays_without_snapshot(tmp_path: Path, make_router: RouterFactory) -> None:
+    """A crash (no graceful snapshot) rebuilds the same windows from the journal."""
+    cfg = windowed_cfg(tmp_path)
+    now = [3_000_000.0]
+    r1 = make_router(cfg, MemorySink(), clock=lambda: now[0])
+    await r1.start()
+    await submit_all(r1, STREAM[:80])
+    snap = r1.book.snapshot()
+    assert r1.store.journal_length() > 0
+    # simulate a crash: abandon r1 without stop(); a new router opens the same file
+    for t in r1._background:
+        t.cancel()
+    r1._started = False
+    r2 = make_router(cfg, MemorySink(), clock=lambda: now[0])
+    await r2.start()
+    assert r2.book.snapshot() == snap
+
+
+async def test_pending_triggers_redispatched_and_counted(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
+    """Triggers not acknowledged at shutdown are dispatched after restart, and counted."""
+    stuck = MemorySink()
+    stuck.hang = True
+    r1 = make_router(zero_cfg, stuck)
+    await r1.start()
+    await submit_all(r1, STREAM[:30])
+    await asyncio.sleep(0.05)
+    pending = r1.store.trigger_counts().get("pending", 0)
+    assert pending > 0
+    await r1.stop(timeout=0.2)
+    ok = MemorySink()
+    r2 = make_router(zero_cfg, ok)
+    await r2.start()
+    assert await r2.idle()
+    assert r2.metrics.redispatched._value.get() == pending
+    assert len(ok.received) == pending
+    assert sorted(key_of(t) for t in ok.received) == dry_run_keys(zero_cfg, STREAM[:30])
+    assert r2.store.trigger_counts().get("pending", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("fail_first", "max_attempts", "final", "calls"),
+    [(0, 3, "done", 1), (2, 3, "done", 3), (3, 3, "dead", 3), (5, 1, "dead", 1)],
+)
+async def test_retries_then_dead_letter(
+    tmp_path: Path, make_router: RouterFactory, fail_first: int, max_attempts: int, final: str, calls: int
+) -> None:
+    """Failures are retried with backoff up to max_attempts, then dead-lettered with a reason."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": max_attempts}))
+    sink = MemorySink()
+    sink.fail_first = fail_first
+    r = make_router(cfg, sink, backoff_base_s=0.001, backoff_cap_s=0.01)
+    await r.start()
+    # minutes only: relevant to player_game_summary alone
+    ev = {"event_id": "one", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19",
+          "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"]}
+    assert (await r.submit(Inbound("test", obj=ev))).triggers == 1
+    assert await r.idle()
+    r._flush_marks()
+    assert r.store.trigger_counts() == {final: 1}
+    assert sink.calls == calls
+    assert len(sink.received) == (1 if final == "done" else 0)
+    dls = [d for d in r.store.dead_letters() if d.kind == "trigger"]
+    assert len(dls) == (1 if final == "dead" else 0)
+    if dls:
+        assert dls[0].reason == "max_attempts"
+        assert json.loads(dls[0].payload or b"{}")["processor"] == "player_game_summary"
+        assert r.metrics.dead_lettered.labels("trigger", "max_attempts")._value.get() == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'{"source": "nba_raw.nbac_injury_report"}', "missing_date"),
+        (b'{"source": "nba_raw.nbac_injury_report", "game_date": "2025-13-40"}', "invalid_date"),
+        (b'{"source": "x.y", "game_date": "2025-11-19", "status": "weird"}', "invalid_status"),
+    ],
+)
+async def test_invalid_pubsub_message_is_dead_lettered(
+    zero_cfg: LoadedConfig, make_router: RouterFactory, raw: bytes, reason: str
+) -> None:
+    """An invalid message from Pub/Sub is stored as a dead letter with its reason, then acked."""
+    r = make_router(zero_cfg)
+    await r.start()
+    out = await r.submit(Inbound("pubsub", data=raw, message_id="m-1", dead_letter_on_reject=True))
+    assert out.status == "rejected" and out.reason == reason and out.ack
+    again = await r.submit(Inbound("pubsub", data=raw, message_id="m-1", dead_letter_on_reject=True))
+    assert again.ack
+    dls = r.store.dead_letters()
+    assert [(d.kind, d.ref, d.reason, d.payload) for d in dls] == [("event", "m-1", reason, raw)]
+    assert r.metrics.events_rejected.labels(reason)._value.get() == 2
+    assert r.metrics.dead_lettered.labels("event", reason)._value.get() == 1
+
+
+async def test_unknown_source_routes_nothing(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """A source no processor reads is accepted with every decision not_an_input."""
+    sink = MemorySink()
+    r = make_router(zero_cfg, sink)
+    await r.start()
+    out = await r.submit(Inbound("test", obj={"source_table": "bdl_standings", "game_date": "2025-11-19", "execution_id": "s1"}))
+    assert out.status == "accepted" and out.triggers == 0
+    assert await r.idle()
+    assert sink.received == []
+    assert r.metrics.decisions.labels("not_an_input")._value.get() == len(zero_cfg.registry.processors)
+
+
+async def test_slow_processor_does_not_delay_others(tmp_path: Path, make_router: RouterFactory) -> None:
+    """One hanging processor's semaphore never blocks another processor's dispatch."""
+    cfg = load(write_registry(tmp_path / "s", default_target={"outbox": {}, "concurrency": 1}))
+    hang, fast = MemorySink("hang"), MemorySink("fast")
+    hang.hang = True
+    sinks = {p: (hang if p == "player_game_summary" else fast) for p in cfg.registry.processors}
+    r = make_router(cfg, sinks=sinks)
+    await r.start()
+    await submit_all(r, STREAM[:100])
+    await asyncio.sleep(0.3)
+    want = [k for k in dry_run_keys(cfg, STREAM[:100]) if k[0] != "player_game_summary"]
+    assert sorted(key_of(t) for t in fast.received) == want
+    assert hang.calls == 1  # concurrency 1: the rest wait behind the hanging call
