@@ -4,7 +4,10 @@ scope (entity, fallback, no entities, date granularity, lookback)."""
 
 from __future__ import annotations
 
+import csv
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -20,7 +23,7 @@ def game_id(day: date, i: int) -> str:
     return f"00{day:%m%d}{i:02d}"
 
 
-def relations_for(registry: CompiledRegistry, days: int = 20) -> InMemoryRelations:
+def relation_rows(days: int = 20) -> dict[str, list[Row]]:
     """Rosters on every date; 15 games a day for ``days`` days ending 3 days after DAY."""
     rows: dict[str, list[Row]] = {"team_players": [], "game_teams": [], "team_opponent": [], "player_games": []}
     for t in TEAMS:
@@ -38,6 +41,12 @@ def relations_for(registry: CompiledRegistry, days: int = 20) -> InMemoryRelatio
             rows["team_opponent"] += [(day, home, away), (day, away, home)]
             for p in PLAYERS[home] + PLAYERS[away]:
                 rows["player_games"].append((day, p, g))
+    return rows
+
+
+def relations_for(registry: CompiledRegistry) -> InMemoryRelations:
+    """The relation rows as the registry's relation store (inverses wired in)."""
+    rows = relation_rows()
     rels = registry.relations
     return InMemoryRelations(
         rows,
@@ -98,3 +107,19 @@ def completion(t: Trigger) -> tuple[int, int | None, float]:
     n = len(t.entity_ids) if t.entity_ids else (450 if "team" not in t.processor else 30)
     changed = max(1, n - n // 4) if t.scope == "entities" else max(1, n // 10)
     return n, changed, round(n * 0.05, 3)
+
+
+def write_config(routes: Path, directory: Path) -> Path:
+    """A copy of ``routes`` whose relation data are this module's rows, as CSV in ``directory``."""
+    rel_dir = directory / "relations"
+    rel_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in relation_rows().items():
+        with (rel_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["date", "from", "to"])
+            for d, a, b in rows:
+                w.writerow([d.isoformat() if d else "", a, b])
+    text = re.sub(r"csv: \{dir: [^}]*\}", "csv: {dir: relations}", routes.read_text(encoding="utf-8"))
+    out = directory / "routes.yaml"
+    out.write_text(text, encoding="utf-8")
+    return out
