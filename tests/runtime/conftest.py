@@ -34,9 +34,10 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
         *,
         sinks: dict[str, Any] | None = None,
         clock: Callable[[], float] | None = None,
+        state_dir: Path | None = None,
         **options: Any,
     ) -> Router:
-        store = Store(tmp_path / "state.sqlite3", sync="normal")
+        store = Store((state_dir or tmp_path) / "state.sqlite3", sync="normal")
         if sinks is None:
             the = sink or MemorySink()
             sinks = {p: the for p in cfg.registry.processors}
