@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from scoperouter.errors import ScopeRouterError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.rows import (
+    LIST_COLUMNS,
     Row,
     completion_row,
     decision_rows,
@@ -68,6 +69,11 @@ def sibling_tables(table: str) -> dict[str, str]:
 
 
 _ID_COLUMN = {LOG_TABLE: "decision_id", EVENTS_TABLE: "event_id", COMPLETIONS_TABLE: "completion_id"}
+
+
+def _bq_row(row: Row) -> Row:
+    """REPEATED columns take [] rather than null."""
+    return {k: ([] if v is None and k in LIST_COLUMNS else v) for k, v in row.items()}
 
 
 class BigQueryExecutionLog:
@@ -164,7 +170,7 @@ class BigQueryExecutionLog:
                 buf = self._buf[key]
                 sent = 0
                 while sent < len(buf):
-                    batch = buf[sent : sent + self.batch_size]
+                    batch = [_bq_row(r) for r in buf[sent : sent + self.batch_size]]
                     ids = [str(r[_ID_COLUMN[key]]) for r in batch]
                     try:
                         errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
+
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.execution_log.reader import EventRecord, LogData
 from scoperouter.messages.models import Trigger
@@ -23,7 +25,7 @@ from scoperouter.processor_registry.compiled import (
     CompiledRegistry,
     compile_registry,
 )
-from scoperouter.processor_registry.models import DURATION_RE, RoutesSpec
+from scoperouter.processor_registry.models import DURATION_RE, RoutesSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import plan
@@ -157,10 +159,15 @@ def apply_what_if(spec: RoutesSpec, changes: Mapping[str, str]) -> RoutesSpec:
                 blocks.append(data["defaults"]["window"])
             for w in blocks:
                 w[field_] = value
+                # keep max_wait >= quiet: the changed bound wins, the other follows
+                q, m = parse_duration(w["quiet"]), parse_duration(w["max_wait"])
+                if q > m:
+                    w["max_wait" if field_ == "quiet" else "quiet"] = value
     try:
         return RoutesSpec.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError([ConfigIssue(f"--what-if makes an invalid registry: {exc}", file="<what-if>")]) from exc
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        raise ConfigError([ConfigIssue(f"--what-if makes an invalid registry: {msg}", file="<what-if>")]) from exc
 
 
 def what_if(

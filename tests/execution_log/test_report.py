@@ -1,0 +1,200 @@
+"""``scoperouter report``: figures per processor, the recommendation rule, CLI behaviour."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from logsupport import DAY, completion, game_day_events
+
+from scoperouter.cli import main
+from scoperouter.execution_log import SqliteExecutionLog
+from scoperouter.execution_log.analysis import (
+    DATE_LEVEL,
+    ENTITY_LEVEL,
+    INSUFFICIENT,
+    ProcessorInfo,
+    ProcessorReport,
+    build_report,
+    recommend,
+)
+from scoperouter.execution_log.reader import read_log
+from scoperouter.execution_log.simulate import record_stream
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.models import ReportSpec
+from scoperouter.processor_registry.relations import InMemoryRelations
+
+PERMISSIVE = ReportSpec(waste_pct=0, wasted_hours_per_week=0, payback_weeks=1e9, engineering_hours=1)
+
+
+def info(registry: CompiledRegistry) -> dict[str, ProcessorInfo]:
+    return {n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours) for n, p in registry.processors.items()}
+
+
+@pytest.mark.parametrize("thresholds", [ReportSpec(), PERMISSIVE], ids=["default", "permissive"])
+def test_every_processor_and_date_granularity_never_entity_level(
+    game_day_log: Path, registry: CompiledRegistry, thresholds: ReportSpec
+) -> None:
+    """Every registry processor is reported; date-granularity ones are never entity-level, even
+    when the thresholds would pass anything (entity-granular ones then are)."""
+    rep = build_report(read_log(game_day_log), thresholds=thresholds, processors=info(registry))
+    by = {p.processor: p for p in rep.processors}
+    assert set(by) == set(registry.processor_names)
+    for name, p in by.items():
+        if registry.processors[name].is_date_granularity:
+            assert p.recommendation == DATE_LEVEL and "granularity is date" in p.why
+        elif thresholds is PERMISSIVE and p.measured_runs:
+            assert p.recommendation == ENTITY_LEVEL, p.why
+
+
+def test_waste_uses_completion_reports(game_day_log: Path, registry: CompiledRegistry,
+                                       relations: InMemoryRelations, tmp_path: Path) -> None:
+    """With completions, waste % = (records processed - entities changed) / records processed."""
+    with SqliteExecutionLog(tmp_path / "x.sqlite") as log:
+        fired = record_stream(log, registry, relations, game_day_events(), as_of=DAY)
+    rep = build_report(read_log(game_day_log), processors=info(registry))
+    by = {p.processor: p for p in rep.processors}
+    for name in {t.processor for t in fired}:
+        reps = [completion(t) for t in fired if t.processor == name]
+        processed = sum(r[0] for r in reps)
+        changed = sum(r[1] or 0 for r in reps)
+        p = by[name]
+        assert p.runs == len(reps) and p.runs_with_completion == len(reps)
+        assert p.waste_pct == pytest.approx(100.0 * (processed - changed) / processed)
+        assert p.seconds_per_entity == pytest.approx(sum(r[2] for r in reps) / processed)
+        assert p.entity_runs + p.date_runs == p.runs
+
+
+def test_waste_from_decisions_alone(bare_log: Path, registry: CompiledRegistry) -> None:
+    """Without completions, entity runs waste nothing as run, a fallback run wastes the
+    universe minus the ids the event reached, and date-level waste counts the universe."""
+    data = read_log(bare_log)
+    rep = build_report(data, processors=info(registry))
+    pgs = next(p for p in rep.processors if p.processor == "player_game_summary")
+    runs = [x for x in data.dispatches if x.processor == "player_game_summary"]
+    fallback = [x for x in runs if x.reason == "fallback_threshold"]
+    assert len(fallback) == 1
+    mapped = next(d.entities_mapped for d in data.decisions
+                  if d.processor == "player_game_summary" and d.reason == "fallback_threshold")
+    assert mapped is not None and 100 < mapped < 450
+    entity_ids = sum(len(x.entity_ids or ()) for x in runs if x.scope == "entities")
+    assert pgs.waste_pct == pytest.approx(100.0 * (450 - mapped) / (450 + entity_ids))
+    needed = mapped + entity_ids
+    assert pgs.date_level_waste_pct == pytest.approx(100.0 * (450 * len(runs) - needed) / (450 * len(runs)))
+    assert pgs.seconds_per_entity == pytest.approx(30 / 450) and pgs.seconds_per_entity_source == "default"
+    assert pgs.saved_hours == pytest.approx((450 * (len(runs) - 1) - entity_ids) * 30 / 450 / 3600)
+
+
+def _pr(**kw: object) -> ProcessorReport:
+    base: dict[str, object] = dict(processor="p", phase=3, granularity="player", runs=10, measured_runs=10,
+                                   engineering_hours=16.0)
+    base.update(kw)
+    return ProcessorReport(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("report", "want", "why_part"), [
+    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2), ENTITY_LEVEL, "pays"),
+    (_pr(date_level_waste_pct=30.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2), DATE_LEVEL, "30% <= 30%"),
+    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=2.0, payback_weeks=3.2), DATE_LEVEL, "2.00 wasted h/week <= 2"),
+    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=8.0), DATE_LEVEL, "payback 8.0 >= 8"),
+    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=0.0, payback_weeks=math.inf), DATE_LEVEL, "never"),
+    (_pr(granularity="date", date_level_waste_pct=99.0, date_level_wasted_hours_per_week=50.0, payback_weeks=0.1),
+     DATE_LEVEL, "granularity is date"),
+    (_pr(measured_runs=0), INSUFFICIENT, "no measurable run"),
+    (_pr(runs=0, measured_runs=0), INSUFFICIENT, "no runs"),
+])
+def test_recommendation_rule(report: ProcessorReport, want: str, why_part: str) -> None:
+    """Entity-level only when waste > 30 %, wasted hours > 2/week and payback < 8 weeks (strict)."""
+    got, why = recommend(report, ReportSpec())
+    assert got == want and why_part in why
+
+
+def test_thresholds_come_from_routes_yaml(game_day_log: Path, registry: CompiledRegistry) -> None:
+    """report: thresholds and per-processor engineering_hours drive payback and the verdict."""
+    data = read_log(game_day_log)
+    base = build_report(data, processors=info(registry))
+    pgs = next(p for p in base.processors if p.processor == "player_game_summary")
+    custom = {**info(registry), "player_game_summary": ProcessorInfo(3, "player", 2 * pgs.engineering_hours)}
+    rep = build_report(data, processors=custom)
+    pgs2 = next(p for p in rep.processors if p.processor == "player_game_summary")
+    assert pgs.payback_weeks is not None and pgs2.payback_weeks == pytest.approx(2 * pgs.payback_weeks)
+    th = ReportSpec(waste_pct=0, wasted_hours_per_week=0, payback_weeks=pgs.payback_weeks * 1.5)
+    verdicts = {p.processor: p.recommendation for p in build_report(data, thresholds=th, processors=custom).processors}
+    assert verdicts["player_game_summary"] == DATE_LEVEL  # doubled cost: payback now too long
+    verdicts = {p.processor: p.recommendation for p in build_report(data, thresholds=th, processors=info(registry)).processors}
+    assert verdicts["player_game_summary"] == ENTITY_LEVEL
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No log file: exit 1 and say how to get one."""
+    path = tmp_path / "nope.sqlite"
+    assert main(["report", "--log", str(path)]) == 1
+    assert f"no execution log at {path}; run scoperouter demo or serve first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_cli_empty_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], routes_path: Path, json_out: bool) -> None:
+    """An empty log: exit 0 and say so plainly."""
+    path = tmp_path / "empty.sqlite"
+    SqliteExecutionLog(path).close()
+    argv = ["report", "--log", str(path), "--config", str(routes_path)] + (["--json"] if json_out else [])
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    if json_out:
+        assert json.loads(out)["empty"] is True
+    else:
+        assert "log is empty" in out
+
+
+def test_cli_json(game_day_log: Path, registry: CompiledRegistry, routes_path: Path,
+                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints every processor with its figures and recommendation."""
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    procs = {p["processor"]: p for p in out["processors"]}
+    assert set(procs) == set(registry.processor_names)
+    for p in procs.values():
+        for key in ("runs_per_day", "entity_runs", "date_runs", "avg_entities_per_run", "waste_pct",
+                    "saved_hours", "recommendation", "why"):
+            assert key in p
+    assert procs["league_rankings"]["recommendation"] != ENTITY_LEVEL
+    assert out["summary"]["events"] == len(game_day_events())
+
+
+def test_cli_since_filters(game_day_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--since keeps game dates on or after it; past every date the log reads as empty."""
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json",
+                 "--since", DAY.isoformat()]) == 0
+    runs_since = json.loads(capsys.readouterr().out)["summary"]["runs"]
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json"]) == 0
+    runs_all = json.loads(capsys.readouterr().out)["summary"]["runs"]
+    assert 0 < runs_since < runs_all
+    later = (DAY + timedelta(days=30)).isoformat()
+    assert main(["report", "--log", str(game_day_log), "--since", later]) == 0
+    assert "log is empty" in capsys.readouterr().out
+
+
+def test_cli_text_and_html(game_day_log: Path, routes_path: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Text output has a line per processor; --html writes one self-contained page with 3 charts."""
+    html = tmp_path / "r" / "report.html"
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert "- league_rankings: date-level -- granularity is date" in out
+    page = html.read_text(encoding="utf-8")
+    for chart in ("chart-waste", "chart-runs", "chart-saved"):
+        assert f'id="{chart}"' in page
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page
+
+
+@pytest.mark.parametrize("bad", [["--since", "yesterday"], ["--what-if"]])
+def test_cli_usage_errors(game_day_log: Path, bad: list[str]) -> None:
+    """Malformed options are usage errors (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--log", str(game_day_log), *bad])
+    assert exc.value.code == 2
