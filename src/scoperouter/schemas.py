@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scoperouter.messages.models import Priority, Status, Trigger
+from scoperouter.processor_registry.loader import EXTENSION_PREFIX
 from scoperouter.processor_registry.models import RoutesSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -98,6 +99,8 @@ def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any
 
 def routes_schema() -> dict[str, Any]:
     s = RoutesSpec.model_json_schema(by_alias=True, mode="validation")
+    # top-level x-... keys are extensions the loader ignores (a home for YAML anchors)
+    s["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}
     return _with_header(s, "routes.schema.json", "scoperouter registry (routes.yaml)")
 
 

@@ -46,6 +46,7 @@ from scoperouter.processor_registry.yaml_positions import (
 )
 
 SUPPORTED_VERSIONS = (1,)
+EXTENSION_PREFIX = "x-"  # top-level keys ignored by validation (YAML anchors live there)
 
 
 @dataclass(frozen=True)
@@ -213,10 +214,26 @@ def _message(err: ErrorDetails, path: YamlPath) -> str:
 
 
 def _schema_issues(exc: ValidationError, doc: PositionedDocument, file: str) -> list[ConfigIssue]:
+    errs = [(err, *_clean_loc(err, doc.data)) for err in exc.errors()]
+    # a misspelled key: report "unknown key 'procesors' (did you mean 'processors'?)" once,
+    # not also "missing required key 'processors'"
+    misspelled: set[YamlPath] = set()
+    for err, path, _ in errs:
+        if err["type"] == "extra_forbidden" and path:
+            model = _model_at(path[:-1])
+            if model is not None:
+                close = semantic.close_match(str(path[-1]), _keys_of(model))
+                if close is not None:
+                    misspelled.add((*path[:-1], close))
+    # "should have at least 1 item" on a collection whose item failed is a cascade
+    deeper = {path[:n] for _, path, _ in errs for n in range(len(path))}
     out: list[ConfigIssue] = []
     seen: set[tuple[YamlPath, str]] = set()
-    for err in exc.errors():
-        path, is_key = _clean_loc(err, doc.data)
+    for err, path, is_key in errs:
+        if err["type"] == "missing" and path in misspelled:
+            continue
+        if err["type"] == "too_short" and path in deeper:
+            continue
         message = _message(err, path)
         if (path, message) in seen:
             continue
@@ -295,6 +312,8 @@ def _check_doc(
                 ),
             ),
         )
+    # top-level ``x-...`` keys are free-form extensions (e.g. anchors shared by processors)
+    data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     try:
         spec = RoutesSpec.model_validate(data)
     except ValidationError as exc:
