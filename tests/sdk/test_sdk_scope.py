@@ -257,3 +257,20 @@ def test_scope_is_frozen() -> None:
     with pytest.raises(ValidationError):
         scope.entity_ids = ()  # type: ignore[misc]
     assert isinstance(scope, Scope)
+
+
+def test_real_pubsub_types_parse() -> None:
+    """google.cloud.pubsub_v1 ReceivedMessage and PubsubMessage parse like the push envelope."""
+    from google.cloud import pubsub_v1
+
+    msg = pubsub_v1.types.PubsubMessage(
+        data=json.dumps(TRIGGER).encode(),
+        attributes={"processor": "player_game_summary"},
+        message_id="55",
+    )
+    received = pubsub_v1.types.ReceivedMessage(ack_id="ack-1", message=msg)
+    for raw in (msg, received):
+        scope = parse_trigger(raw)
+        assert scope == parse_trigger(
+            envelope(TRIGGER, attributes={"processor": "player_game_summary"}, mid="55")
+        )
