@@ -87,10 +87,10 @@ class _Unmapped(Exception):
 class Planner:
     """The planner compiled for one registry. Thread-safe (immutable after construction)."""
 
-    __slots__ = ("_by_source", "_entity_keys", "_names", "_not_an_input", "registry")
+    __slots__ = ("_by_source", "_entity_keys", "_names", "_not_an_input")
 
     def __init__(self, registry: CompiledRegistry) -> None:
-        self.registry = registry
+        # no reference to the registry itself is kept, so the cache below can be weak
         self._names = registry.processor_names
         self._entity_keys = registry.entity_keys
         self._not_an_input: tuple[Decision, ...] = tuple(
@@ -301,8 +301,12 @@ def planner_for(registry: CompiledRegistry) -> Planner:
         return hit[1]
     p = Planner(registry)
 
-    def _evict(_ref: weakref.ref[CompiledRegistry], k: int = key) -> None:
-        _CACHE.pop(k, None)
+    def _evict(
+        _ref: weakref.ref[CompiledRegistry],
+        k: int = key,
+        cache: dict[int, tuple[weakref.ref[CompiledRegistry], Planner]] = _CACHE,
+    ) -> None:
+        cache.pop(k, None)
 
     _CACHE[key] = (weakref.ref(registry, _evict), p)
     return p

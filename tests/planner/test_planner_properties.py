@@ -1,0 +1,409 @@
+"""Property tests: the planner against an independent brute-force reference, and windows.
+
+The reference re-derives, from the registry *document* and the raw relation *rows* (by
+enumerating rows, not through the compiled indexes), what every processor must do for an
+event: which (date, entity) pairs changed, or that the whole date did. The planner must
+cover all of it (no missed work), give exactly one decision per processor, be
+deterministic, and the windows must never lose an entity or a date that entered them.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from planner_support import D, registry_from, relations_for
+
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.router.decisions import Decision
+from scoperouter.router.planner import Planner, plan
+from scoperouter.router.windows import WindowBook
+
+TYPES = ("a", "b", "c")
+POOL = {t: tuple(f"{t}{i}" for i in range(4)) for t in TYPES}
+DATES = tuple(D + timedelta(days=k) for k in range(-1, 7))
+SOURCES = ("s.one", "s.two", "s.three")
+FIELDS = ("f1", "f2", "f3")
+KEYS = ("a", "as", "b", "bs", "c", "cs", "zz", "A")
+ALL = "*"  # every entity of a date
+
+SETTINGS = settings(
+    max_examples=300, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+# ---------------------------------------------------------------------- generators
+def _rel_types(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for name, r in doc["relations"].items():
+        if "inverse_of" not in r:
+            out[name] = (r["from"], r["to"])
+    for name, r in doc["relations"].items():
+        if "inverse_of" in r:
+            f, t = out[r["inverse_of"]]
+            out[name] = (t, f)
+    return out
+
+
+def _chains(types: dict[str, tuple[str, str]], src: str, dst: str) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for n1, (f1, t1) in sorted(types.items()):
+        if f1 != src:
+            continue
+        if t1 == dst:
+            out.append((n1,))
+        out.extend((n1, n2) for n2, (f2, t2) in sorted(types.items()) if f2 == t1 and t2 == dst)
+    return out
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    pairs = draw(st.lists(st.tuples(st.sampled_from(TYPES), st.sampled_from(TYPES)), max_size=5))
+    relations: dict[str, Any] = {f"r{i}": {"from": f, "to": t} for i, (f, t) in enumerate(pairs)}
+    for i in range(len(pairs)):
+        if draw(st.booleans()):
+            relations[f"r{i}_inv"] = {"inverse_of": f"r{i}"}
+    doc: dict[str, Any] = {"version": 1, "entities": {t: {} for t in TYPES}, "relations": relations,
+                           "processors": {}}
+    if draw(st.booleans()):
+        doc["defaults"] = {"max_entities": draw(st.integers(1, 6))}
+    types = _rel_types(doc)
+    for j in range(draw(st.integers(1, 5))):
+        gran = draw(st.sampled_from((*TYPES, "date")))
+        inputs = []
+        for s in draw(st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)):
+            inp: dict[str, Any] = {"source": s}
+            kind = draw(st.sampled_from(("all", "fields", "ignore_fields")))
+            if kind != "all":
+                inp[kind] = draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=2, unique=True))
+            if gran != "date":
+                m = {}
+                for et in TYPES:
+                    chains = _chains(types, et, gran)
+                    if et != gran and chains and draw(st.booleans()):
+                        m[et] = list(draw(st.sampled_from(chains)))
+                if m:
+                    inp["map"] = m
+            inputs.append(inp)
+        proc: dict[str, Any] = {"phase": 3, "granularity": gran, "inputs": inputs}
+        if draw(st.booleans()):
+            proc["max_entities"] = draw(st.integers(1, 6))
+        lb = draw(st.sampled_from(("none", "days", "games")))
+        vias = sorted(n for n, (f, _t) in types.items() if f == gran or gran == "date")
+        if lb == "days":
+            proc["lookback"] = {"days": draw(st.integers(1, 3))}
+        elif lb == "games" and vias:
+            proc["lookback"] = {"games": draw(st.integers(1, 3)), "via": draw(st.sampled_from(vias))}
+        doc["processors"][f"p{j}"] = proc
+    return doc
+
+
+def _one_in(n: int) -> st.SearchStrategy[bool]:
+    """True about once in n draws (integers==0 would be drawn far more often)."""
+    return st.sampled_from((False,) * (n - 1) + (True,))
+
+
+ROW_DATES = (None, None, D, D, *DATES)
+
+
+@st.composite
+def relation_rows(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, list[tuple[date | None, str, str]]]:
+    rows = {}
+    for name, r in doc["relations"].items():
+        if "inverse_of" in r:
+            continue
+        rows[name] = draw(st.lists(
+            st.tuples(st.sampled_from(ROW_DATES), st.sampled_from(POOL[r["from"]]),
+                      st.sampled_from(POOL[r["to"]])), min_size=2, max_size=16))
+    return rows
+
+
+@st.composite
+def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
+    read = sorted({i["source"] for p in doc["processors"].values() for i in p["inputs"]})
+    raw: dict[str, Any] = {"event_id": "e-" + str(draw(st.integers(0, 9))),
+                           "source": draw(st.sampled_from((*read, *read, *read, "s.unknown")))}
+    if draw(_one_in(10)):
+        start = draw(st.sampled_from(DATES[:4]))
+        raw["start_date"] = start.isoformat()
+        raw["end_date"] = (start + timedelta(days=draw(st.integers(0, 2)))).isoformat()
+    else:
+        raw["game_date"] = draw(st.sampled_from((D, D, D, *DATES[:5]))).isoformat()
+    raw["status"] = draw(st.sampled_from(("success",) * 6 + ("partial", "failed", "no_data")))
+    if draw(_one_in(12)):
+        raw["skip_downstream"] = True
+    if draw(st.booleans()):
+        raw["changed_fields"] = draw(st.lists(st.sampled_from((*FIELDS, "f9")), max_size=3))
+    if not draw(_one_in(6)):
+        ents = {}
+        keys = draw(st.lists(st.sampled_from(KEYS[:6] * 4 + KEYS[6:]), min_size=1, max_size=3, unique=True))
+        for key in keys:
+            pool = POOL.get(key.rstrip("s"), ("x0",))
+            if draw(_one_in(4)):
+                pool = (*pool, "ghost")
+            ents[key] = draw(st.lists(st.sampled_from(pool), min_size=1 if not draw(_one_in(8)) else 0,
+                                      max_size=5))
+        raw["affected_entities"] = ents
+    raw["priority"] = draw(st.sampled_from(("normal", "normal", "critical")))
+    return raw
+
+
+# ---------------------------------------------------------------------- brute-force reference
+class Reference:
+    """What each processor must do, from the document and the rows only."""
+
+    def __init__(self, doc: dict[str, Any], rows: dict[str, list[tuple[date | None, str, str]]]) -> None:
+        self.doc = doc
+        self.types = _rel_types(doc)
+        self.rows: dict[str, list[tuple[date | None, str, str]]] = {}
+        for name, r in doc["relations"].items():
+            if "inverse_of" in r:
+                self.rows[name] = [(d, t, f) for d, f, t in rows.get(r["inverse_of"], [])]
+            else:
+                self.rows[name] = list(rows.get(name, []))
+
+    def targets(self, rel: str, on: date, x: str) -> set[str]:
+        return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
+
+    def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
+        ds = sorted({d for d, f, _t in self.rows[via] if f == e and d is not None and d > on})
+        return {d for d in ds[:n] if d <= as_of}
+
+    def lookback(self, proc: dict[str, Any], on: date, as_of: date, ents: set[str] | None) -> set[date]:
+        """Dates a change on ``on`` reaches: for the given entities, or (None) every entity."""
+        lb = proc.get("lookback")
+        out = {on}
+        if lb is None:
+            return out
+        if "days" in lb:
+            return out | {on + timedelta(days=k) for k in range(1, lb["days"] + 1) if on + timedelta(days=k) <= as_of}
+        who = {f for d, f, _t in self.rows[lb["via"]] if d == on} | (ents or set())
+        for e in who:
+            out |= self.later(lb["via"], e, on, lb["games"], as_of)
+        return out
+
+    def path(self, inp: dict[str, Any], et: str, gran: str) -> tuple[str, ...] | None:
+        if et == gran:
+            return ()
+        if et in inp.get("map", {}):
+            return tuple(inp["map"][et])
+        single = [n for n, ft in self.types.items() if ft == (et, gran)]
+        return (single[0],) if len(single) == 1 else None
+
+    def expect(self, pname: str, ev: Event, as_of: date) -> dict[str, Any]:
+        proc = self.doc["processors"][pname]
+        inp = next((i for i in proc["inputs"] if i["source"] == ev.source), None)
+        if inp is None:
+            return {"action": "skip", "reason": "not_an_input"}
+        if ev.status == "failed":
+            return {"action": "skip", "reason": "upstream_failed"}
+        if ev.status == "no_data":
+            return {"action": "skip", "reason": "no_data"}
+        if ev.skip_downstream:
+            return {"action": "skip", "reason": "skip_downstream"}
+        changed = set(ev.changed_fields or ())
+        if changed and (("fields" in inp and not changed & set(inp["fields"]))
+                        or ("ignore_fields" in inp and changed <= set(inp["ignore_fields"]))):
+            return {"action": "skip", "reason": "irrelevant_fields"}
+        if ev.game_date is None:
+            assert ev.start_date is not None and ev.end_date is not None
+            n = (ev.end_date - ev.start_date).days
+            return {"action": "run", "reason": "backfill", "entities": None,
+                    "dates": {ev.start_date + timedelta(days=i) for i in range(n + 1)}}
+        on = ev.game_date
+        gran = proc["granularity"]
+        limit = proc.get("max_entities", self.doc.get("defaults", {}).get("max_entities", 100))
+
+        def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
+            return {"action": "run", "reason": reason, "entities": None,
+                    "dates": self.lookback(proc, on, as_of, known)}
+
+        if gran == "date":
+            return whole("date_granularity")
+        named = {k: v for k, v in (ev.affected_entities or {}).items() if v}
+        if not named:
+            return whole("no_entities_in_event")
+        paths = {}
+        for key in named:
+            et = key if key in TYPES else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+            p = self.path(inp, et, gran) if et is not None else None
+            if p is None:
+                return whole("unmapped_entity_type")
+            paths[key] = p
+        reached: set[str] = set()
+        for key, ids in named.items():
+            frontier = set(ids)
+            for rel in paths[key]:
+                step = [self.targets(rel, on, x) for x in sorted(frontier)]
+                if any(not s for s in step):
+                    return whole("empty_mapping")
+                frontier = set().union(*step)
+            reached |= frontier
+        if len(reached) > limit:
+            return whole("fallback_threshold", reached)
+        return {"action": "run", "reason": "entity_scope", "entities": reached,
+                "dates": self.lookback(proc, on, as_of, reached) if "days" in proc.get("lookback", {})
+                else {on} | set().union(*(self.later(proc["lookback"]["via"], e, on, proc["lookback"]["games"], as_of)
+                                          for e in reached)) if proc.get("lookback") else {on}}
+
+
+# ---------------------------------------------------------------------- properties
+@SETTINGS
+@given(st.data())
+def test_planner_matches_reference(data: st.DataObject) -> None:
+    """Every processor gets one decision that covers (and does not exceed) the reference's work."""
+    doc = data.draw(documents())
+    rows = data.draw(relation_rows(doc))
+    reg = registry_from(doc)
+    rel = relations_for(reg, rows)
+    ref = Reference(doc, rows)
+    ev = normalize_event(data.draw(raw_events(doc)), reg)
+    as_of = data.draw(st.sampled_from(DATES))
+    out = plan(reg, rel, ev, as_of)
+    assert [x.processor for x in out] == sorted(doc["processors"])  # (b) exactly one each
+    for got in out:
+        want = ref.expect(got.processor, ev, as_of)
+        assert (got.action, got.reason) == (want["action"], want["reason"]), got.processor
+        if got.action == "skip":
+            assert got.dates == () and got.entity_ids is None
+            continue
+        assert list(got.dates) == sorted(set(got.dates))
+        # (a) no missed work: every required (date, entity) is covered
+        assert set(got.dates) == want["dates"]
+        if want["entities"] is None:
+            assert got.scope == "date"
+        else:
+            assert got.scope == "entities" and set(got.entity_ids or ()) == want["entities"]
+
+
+@SETTINGS
+@given(st.data())
+def test_planner_deterministic(data: st.DataObject) -> None:
+    """Same input, same output: across calls, recompiled registries and reordered event lists."""
+    doc = data.draw(documents())
+    rows = data.draw(relation_rows(doc))
+    raw = data.draw(raw_events(doc))
+    as_of = data.draw(st.sampled_from(DATES))
+    reg = registry_from(doc)
+    first = plan(reg, relations_for(reg, rows), normalize_event(raw, reg), as_of)
+    shuffled = dict(raw)
+    if isinstance(raw.get("affected_entities"), dict):
+        rng = random.Random(data.draw(st.integers(0, 1000)))
+        items = [(k, rng.sample(v, len(v)) + v[:1]) for k, v in raw["affected_entities"].items()]
+        rng.shuffle(items)
+        shuffled["affected_entities"] = dict(items)
+    reg2 = registry_from(doc)
+    rows2 = {k: list(reversed(v)) for k, v in rows.items()}
+    again = Planner(reg2).plan(relations_for(reg2, rows2), normalize_event(shuffled, reg2), as_of)
+    assert first == plan(reg, relations_for(reg, rows), normalize_event(raw, reg), as_of)
+    assert [x.model_dump() for x in first] == [x.model_dump() for x in again]
+
+
+WIN = registry_from({
+    "version": 1, "entities": {"player": {}},
+    "processors": {
+        "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.one"}], "max_entities": 3,
+              "window": {"quiet": "10s", "max_wait": "40s"}},
+        "q": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.one"}], "max_entities": 5,
+              "window": {"quiet": "0s", "max_wait": "5s"}},
+    },
+})
+
+
+@st.composite
+def decisions(draw: st.DrawFn) -> tuple[Event, Decision, float, str]:
+    dates = tuple(sorted(draw(st.sets(st.sampled_from(DATES[:3]), min_size=1, max_size=2))))
+    proc = draw(st.sampled_from(("p", "q")))
+    eid = f"e{draw(st.integers(0, 50))}"
+    ev = Event(event_id=eid, source="s.one", game_date=dates[0],
+               priority=draw(st.sampled_from(("normal", "normal", "normal", "critical"))))
+    if draw(st.integers(0, 4)) == 0:
+        dec = Decision(processor=proc, action="run", scope="date", entity_type=None, entity_ids=None,
+                       dates=dates, reason=draw(st.sampled_from(("empty_mapping", "no_entities_in_event"))))
+    else:
+        ids = tuple(sorted(draw(st.sets(st.sampled_from(POOL["a"] + POOL["b"]), min_size=1, max_size=4))))
+        dec = Decision(processor=proc, action="run", scope="entities", entity_type="player", entity_ids=ids,
+                       dates=dates, reason="entity_scope")
+    step = draw(st.sampled_from((0.0, 1.0, 4.0, 9.0, 11.0, 30.0)))
+    action = draw(st.sampled_from(("none", "none", "due", "snapshot")))
+    return ev, dec, step, action
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(decisions(), min_size=1, max_size=12), st.booleans())
+def test_windows_never_lose_work(stream: list[tuple[Event, Decision, float, str]], drain: bool) -> None:
+    """Every entity and date that entered a window leaves in a trigger that names its event."""
+    book = WindowBook(WIN)
+    fired: list[Trigger] = []
+    now = 0.0
+    for ev, dec, step, action in stream:
+        now += step
+        if action == "due":
+            fired += book.due(now)
+        elif action == "snapshot":
+            book = WindowBook.restore(WIN, book.snapshot())
+        fired += book.add(ev, dec, now)
+    if drain:
+        while (dl := book.next_deadline()) is not None:
+            fired += book.due(dl)
+    else:
+        fired += book.flush(now)
+    assert book.open_count == 0
+    for ev, dec, _step, _action in stream:
+        for day in dec.dates:
+            hits = [t for t in fired if (t.processor, t.game_date) == (dec.processor, day)
+                    and ev.event_id in t.caused_by]
+            assert hits, (dec, day)
+            if dec.scope == "date":
+                assert any(t.scope == "date" for t in hits)
+            else:
+                assert any(t.scope == "date" or set(dec.entity_ids or ()) <= set(t.entity_ids or ()) for t in hits)
+            if ev.priority == "critical":
+                assert any(t.priority == "critical" for t in hits)
+    for t in fired:
+        assert t.scope == "date" or len(t.entity_ids or ()) <= WIN.processors[t.processor].max_entities
+        assert list(t.caused_by) == sorted(set(t.caused_by))
+
+
+@st.composite
+def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """Registries focused on lookback: games via a dated relation, thresholds, caps."""
+    procs: dict[str, Any] = {}
+    for j in range(draw(st.integers(1, 3))):
+        lb = (
+            {"games": draw(st.integers(1, 3)), "via": "a_games"}
+            if draw(st.booleans()) else {"days": draw(st.integers(1, 3))}
+        )
+        procs[f"p{j}"] = {"phase": 4, "granularity": draw(st.sampled_from(("a", "a", "date"))),
+                          "inputs": [{"source": "s.one"}], "lookback": lb,
+                          "max_entities": draw(st.integers(1, 4))}
+    return {"version": 1, "entities": {t: {} for t in TYPES},
+            "relations": {"a_games": {"from": "a", "to": "c"}}, "processors": procs}
+
+
+@SETTINGS
+@given(st.data())
+def test_lookback_matches_reference(data: st.DataObject) -> None:
+    """Lookback dates (by days and by games, entity and date scope, capped at as-of) match the reference."""
+    doc = data.draw(lookback_documents())
+    rows = {"a_games": data.draw(st.lists(
+        st.tuples(st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])),
+        min_size=3, max_size=20))}
+    reg = registry_from(doc)
+    ids = data.draw(st.lists(st.sampled_from(POOL["a"]), max_size=4))
+    raw = {"event_id": "e", "source": "s.one", "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
+           "affected_entities": {"as": ids}}
+    ev = normalize_event(raw, reg)
+    as_of = data.draw(st.sampled_from(DATES))
+    ref = Reference(doc, rows)
+    for got in plan(reg, relations_for(reg, rows), ev, as_of):
+        want = ref.expect(got.processor, ev, as_of)
+        assert (got.action, got.reason, got.scope) == (
+            want["action"], want["reason"], "date" if want["entities"] is None else "entities")
+        assert set(got.dates) == want["dates"]
+        assert set(got.entity_ids or ()) == (want["entities"] or set())
