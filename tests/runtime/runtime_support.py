@@ -21,10 +21,7 @@ from scoperouter.processor_registry.loader import LoadedConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 GAME_DAY = date(2025, 11, 19)
-TEAMS = (
-    "ATL BOS BKN CHA CHI CLE DAL DEN DET GSW HOU IND LAC LAL MEM "
-    "MIA MIL MIN NOP NYK OKC ORL PHI PHX POR SAC SAS TOR UTA WAS"
-).split()
+TEAMS = ["ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "HOU", "IND", "LAC", "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK", "OKC", "ORL", "PHI", "PHX", "POR", "SAC", "SAS", "TOR", "UTA", "WAS"]
 PLAYERS_PER_TEAM = 15
 
 

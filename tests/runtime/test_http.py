@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import RouterFactory
 from runtime_support import MemorySink, game_day_stream
 
+from conftest import RouterFactory
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.http import IngressApp, bearer_verifier, oidc_verifier
 
@@ -69,7 +69,7 @@ def envelope(data: bytes, mid: str = "m-1") -> dict[str, Any]:
 )
 async def test_events_answers(client: ClientFactory, body: bytes, status: int, answer: dict[str, Any]) -> None:
     """POST /events answers each input with the documented status and JSON reason."""
-    c, r = await client()
+    c, _r = await client()
     resp = await c.post("/events", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == status
     got = await resp.json()
@@ -80,7 +80,7 @@ async def test_events_answers(client: ClientFactory, body: bytes, status: int, a
 
 async def test_duplicate_post_is_acknowledged_once(client: ClientFactory) -> None:
     """The same event twice: both 2xx, the second reported as duplicate."""
-    c, r = await client()
+    c, _r = await client()
     a = await (await c.post("/events", json=EVENT)).json()
     b = await (await c.post("/events", json=EVENT)).json()
     assert (a["status"], b["status"]) == ("accepted", "duplicate")

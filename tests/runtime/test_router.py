@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RouterFactory
 from runtime_support import (
     GAME_DAY,
     MemorySink,
@@ -20,6 +19,7 @@ from runtime_support import (
     write_registry,
 )
 
+from conftest import RouterFactory
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.router import Inbound
 

@@ -16,14 +16,19 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from conftest import RouterFactory
 from runtime_support import game_day_stream, load, write_registry
 
+from conftest import RouterFactory
 from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.models import TargetSpec
 from scoperouter.runtime.router import Inbound
-from scoperouter.runtime.sinks import SinkFactory, check_pubsub_limits, ordering_key, trigger_attributes
+from scoperouter.runtime.sinks import (
+    SinkFactory,
+    check_pubsub_limits,
+    ordering_key,
+    trigger_attributes,
+)
 
 TRIGGER = Trigger(
     trigger_id="t-1",

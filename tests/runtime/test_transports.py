@@ -6,7 +6,7 @@ even when every message is published twice and deliveries are forcibly nacked.""
 from __future__ import annotations
 
 import asyncio
-
+import contextlib
 import json
 import time
 import uuid
@@ -241,10 +241,8 @@ async def test_pubsub_in_pubsub_out(pubsub_emulator: str, tmp_path: Path, start_
         for f in futures:
             f.cancel()
         for f in futures:
-            try:
+            with contextlib.suppress(Exception):
                 f.result(timeout=10)
-            except Exception:
-                pass
         client.close()
         with lock:
             return list(got)
