@@ -336,7 +336,7 @@ def build_report(
                 saved_rows += max(0, b - p)
             if p is None or u is None:
                 continue
-            u = min(u, p) if r.scope == "date" or r.completion is not None else u
+            u = min(u, p)
             pr.measured_runs += 1
             proc_sum += p
             need_sum += u
@@ -354,7 +354,7 @@ def build_report(
         pr.saved_hours = saved_rows * spe / 3600.0
         pr.saved_hours_per_week = pr.saved_hours / weeks
         wh = pr.date_level_wasted_hours_per_week
-        if wh is not None:
+        if wh is not None and gran != DATE_GRANULARITY:  # never entity-level: no payback
             pr.payback_weeks = pr.engineering_hours / wh if wh > 0 else math.inf
         pr.recommendation, pr.why = recommend(pr, th)
         out.append(pr)
@@ -399,7 +399,7 @@ def recommend(pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
     ]
     if all(ok for ok, _ in checks):
         return ENTITY_LEVEL, "entity-level pays: " + "; ".join(t for _, t in checks)
-    return DATE_LEVEL, "entity-level does not pay yet: " + "; ".join(t for ok, t in checks if not ok)
+    return DATE_LEVEL, "entity-level does not repay its engineering cost: " + "; ".join(t for ok, t in checks if not ok)
 
 
 def _fmt_weeks(w: float) -> str:
@@ -424,7 +424,7 @@ def timeline(runs: list[Run]) -> list[dict[str, Any]]:
         p, u, base = r.processed, r.useful, r.baseline
         if p is None or u is None:
             continue
-        u = min(u, p) if r.scope == "date" or r.completion is not None else u
+        u = min(u, p)
         b[0] += p
         b[1] += max(0, p - u)
         if base is not None:

@@ -23,6 +23,7 @@ from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_T
 from scoperouter.execution_log.rows import (
     LIST_COLUMNS,
     Row,
+    UniverseCache,
     completion_row,
     decision_rows,
     dispatch_row,
@@ -95,6 +96,7 @@ class BigQueryExecutionLog:
         self._lock = threading.RLock()
         self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
         self._procinfo: dict[str, tuple[int, str]] = {}
+        self._ucache = UniverseCache()
         self._universe: dict[tuple[str, str], int | None] = {}
         self._closed = False
 
@@ -108,7 +110,8 @@ class BigQueryExecutionLog:
         relations: RelationStore | None = None,
         as_of: date | None = None,
     ) -> list[str]:
-        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations)
+        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
+                             universe_cache=self._ucache)
         with self._lock:
             for name, p in registry.processors.items():
                 self._procinfo[name] = (p.phase, p.granularity)

@@ -15,19 +15,19 @@ GREEN = "#16a34a"
 GREY = "#6b7280"
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#111827;background:#fff}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:20px;color:#111827;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
 .sub{color:#6b7280;margin-bottom:16px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:130px}
 .card b{display:block;font-size:20px}.card span{color:#6b7280;font-size:12px}
-.charts{display:flex;gap:16px;flex-wrap:wrap}.chart{border:1px solid #e5e7eb;border-radius:8px;padding:8px}
+.charts{display:flex;gap:12px;flex-wrap:wrap}.chart{border:1px solid #e5e7eb;border-radius:8px;padding:8px}
 .chart h3{font-size:13px;margin:0 0 4px;color:#374151}
-table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:right}
-th:first-child,td:first-child,td.l{text-align:left}th{background:#f9fafb}
+table{border-collapse:collapse;font-size:13px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:right}
+th:first-child,td:first-child,td.l,th:last-child{text-align:left}th{background:#f9fafb}
 .rec{border-radius:10px;padding:1px 8px;font-size:12px;white-space:nowrap}
 .rec.entity-level{background:#dcfce7;color:#166534}.rec.date-level{background:#fee2e2;color:#991b1b}
 .rec.insufficient-data{background:#f3f4f6;color:#374151}
-.why{color:#4b5563;font-size:12px;text-align:left;min-width:340px;max-width:560px}
+.why{color:#4b5563;font-size:11px;text-align:left;max-width:380px;margin-top:2px}
 svg text{font:11px system-ui,sans-serif;fill:#374151}
 """
 
@@ -42,7 +42,7 @@ def _num(v: float | None, fmt: str = "{:.1f}", none: str = "n/a") -> str:
     return fmt.format(v)
 
 
-def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, width: int = 460,
+def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, width: int = 380,
                height: int = 220, chart_id: str = "chart-waste") -> str:
     """Two series (as run, at date level) of percentages over labelled buckets."""
     left, right, top, bottom = 40, 24, 14, 44
@@ -83,9 +83,9 @@ def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, widt
 
 
 def hbar_chart(rows: Sequence[tuple[str, Sequence[float]]], colors: Sequence[str], legend: Sequence[str],
-               *, width: int = 460, chart_id: str, unit: str = "") -> str:
+               *, width: int = 430, chart_id: str, unit: str = "") -> str:
     """Horizontal (stacked) bars, one row per label."""
-    label_w, right, top, row_h = 190, 60, 8, 20
+    label_w, right, top, row_h = 200, 56, 8, 20
     height = top + row_h * max(1, len(rows)) + 30
     w = width - label_w - right
     vmax = max((sum(v) for _l, v in rows), default=0.0) or 1.0
@@ -150,17 +150,17 @@ def render_html(report: Report, *, title: str = "scoperouter report", what_if: d
         "<div class=\"cards\">",
         *(f"<div class=\"card\"><b>{_e(v)}</b><span>{_e(k)}</span></div>" for v, k in cards),
         "</div><h2>At a glance</h2><div class=\"charts\">",
-        "<div class=\"chart\"><h3>Waste over time (entity rows processed that did not change)</h3>",
+        "<div class=\"chart\"><h3>Waste over time (% of entity rows not changed)</h3>",
         line_chart(points) if points else hbar_chart([], [BLUE], [""], chart_id="chart-waste"),
         "</div><div class=\"chart\"><h3>Runs by scope</h3>",
         hbar_chart(runs_rows, [BLUE, ORANGE], ["entities", "date"], chart_id="chart-runs"),
-        "</div><div class=\"chart\"><h3>Top processors by processing time saved (minutes)</h3>",
+        "</div><div class=\"chart\"><h3>Top processors by time saved (minutes)</h3>",
         hbar_chart(saved_rows, [GREEN], ["saved vs full-date runs"], chart_id="chart-saved", unit=" min"),
         "</div></div><h2>Processors</h2><table><thead><tr>",
         "".join(f"<th>{h}</th>" for h in (
             "processor", "phase", "granularity", "runs/day", "entity runs", "date runs", "avg entities/run",
             "waste % (as run)", "waste % (date level)", "wasted h/week (date level)", "saved h",
-            "payback (weeks)", "recommendation", "why")),
+            "payback (weeks)", "recommendation")),
         "</tr></thead><tbody>",
     ]
     for p in procs:
@@ -172,8 +172,8 @@ def render_html(report: Report, *, title: str = "scoperouter report", what_if: d
             f"<td>{_num(p.waste_pct)}</td><td>{_num(p.date_level_waste_pct)}</td>"
             f"<td>{_num(p.date_level_wasted_hours_per_week, '{:.2f}')}</td><td>{p.saved_hours:.3f}</td>"
             f"<td>{_num(p.payback_weeks, '{:.1f}', none='never' if p.date_level_wasted_hours_per_week == 0 else 'n/a')}</td>"
-            f"<td><span class=\"rec {_e(p.recommendation)}\">{_e(p.recommendation)}</span></td>"
-            f"<td class=\"why\">{_e(p.why)}</td></tr>"
+            f"<td class=\"l\"><span class=\"rec {_e(p.recommendation)}\">{_e(p.recommendation)}</span>"
+            f"<div class=\"why\">{_e(p.why)}</div></td></tr>"
         )
     out.append("</tbody></table>")
     if what_if is not None:

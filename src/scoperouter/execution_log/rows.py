@@ -127,6 +127,26 @@ def mapped_count(
     return len(out)
 
 
+class UniverseCache:
+    """``relations.universe(type, date)`` memoised; reset when the relations object changes."""
+
+    def __init__(self, max_size: int = 50_000) -> None:
+        self._rel: RelationStore | None = None
+        self._map: dict[tuple[str, date], int | None] = {}
+        self.max_size = max_size
+
+    def get(self, relations: RelationStore, etype: str, on: date) -> int | None:
+        if relations is not self._rel or len(self._map) >= self.max_size:
+            self._rel = relations
+            self._map = {}
+        key = (etype, on)
+        try:
+            return self._map[key]
+        except KeyError:
+            v = self._map[key] = relations.universe(etype, on)
+            return v
+
+
 def decision_rows(
     event: Event,
     decisions: Sequence[Decision],
@@ -134,8 +154,11 @@ def decision_rows(
     *,
     registry: CompiledRegistry,
     relations: RelationStore | None,
+    universe_cache: UniverseCache | None = None,
 ) -> list[Row]:
-    """One row per decision per date (a skip, having no dates, is one row on the event's date)."""
+    """One row per decision per date (a skip, having no dates, is one row on the event's date).
+
+    ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Row] = []
     event_date = event.game_date or event.start_date
     dec_at = iso(decided_at)
@@ -146,7 +169,12 @@ def decision_rows(
         etype = granularity if granularity not in (None, DATE_GRANULARITY) else None
         dates: Sequence[date | None] = d.dates if d.dates else (event_date,)
         for on in dates:
-            universe = relations.universe(etype, on) if (relations is not None and etype and on) else None
+            if relations is None or not etype or on is None:
+                universe = None
+            elif universe_cache is not None:
+                universe = universe_cache.get(relations, etype, on)
+            else:
+                universe = relations.universe(etype, on)
             requested: int | None
             mapped: int | None
             if d.action != "run":

@@ -24,6 +24,7 @@ from scoperouter.execution_log.rows import (
     LIST_COLUMNS,
     LOG_COLUMNS,
     Row,
+    UniverseCache,
     completion_row,
     decision_rows,
     dispatch_row,
@@ -50,8 +51,7 @@ CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_log_proc_date ON {LOG_TABLE} (processor, game_date);
-CREATE INDEX IF NOT EXISTS ix_log_event ON {LOG_TABLE} (event_id);
-CREATE INDEX IF NOT EXISTS ix_log_trigger ON {LOG_TABLE} (trigger_id);
+CREATE INDEX IF NOT EXISTS ix_log_event ON {LOG_TABLE} (event_id, processor);
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
   {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
 );
@@ -63,14 +63,37 @@ CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+_LINK_SQL = (
+    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event SET trigger_id = ? WHERE event_id = ? AND processor = ? "
+    "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
+)
+_SAME = (
+    f"FROM {LOG_TABLE} AS d WHERE d.kind = 'decision' AND d.processor = {LOG_TABLE}.processor "
+    f"AND d.game_date = {LOG_TABLE}.game_date"
+)
+_FILL_SQL = (
+    f"UPDATE {LOG_TABLE} SET "
+    f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
+    f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
+    f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
+    "WHERE decision_id = ?"
+)
+_FILL_REQUESTED_SQL = (
+    f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
+    "WHERE decision_id = ? AND scope = 'date' AND entities_requested IS NULL"
+)
+
+
 def _insert_sql(table: str, cols: Sequence[str]) -> str:
     return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
 def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(
-        json.dumps(row[c]) if c in LIST_COLUMNS and row[c] is not None else row[c] for c in cols
-    )
+    for c in LIST_COLUMNS:
+        v = row.get(c)
+        if v is not None:
+            row = {**row, c: json.dumps(v)}
+    return tuple([row[c] for c in cols])
 
 
 class SqliteExecutionLog:
@@ -90,6 +113,7 @@ class SqliteExecutionLog:
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
         self._conn.executescript(SCHEMA)
         self._conn.execute(
             "INSERT OR IGNORE INTO scoperouter_meta (key, value) VALUES ('schema_version', ?)",
@@ -101,6 +125,7 @@ class SqliteExecutionLog:
         self._links: list[tuple[str, str, str, str, list[str]]] = []
         self._fill: list[str] = []
         self._procinfo: dict[str, tuple[int, str]] = {}
+        self._ucache = UniverseCache()
         self._universe: dict[tuple[str, str], int | None] = {}
         self._last_flush = time.monotonic()
 
@@ -115,7 +140,8 @@ class SqliteExecutionLog:
         relations: RelationStore | None = None,
         as_of: date | None = None,
     ) -> list[str]:
-        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations)
+        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
+                             universe_cache=self._ucache)
         ev = event_row(event, decided_at, as_of)
         with self._lock:
             for name, p in registry.processors.items():
@@ -140,14 +166,16 @@ class SqliteExecutionLog:
     ) -> None:
         with self._lock:
             phase, gran = self._procinfo.get(trigger.processor, (None, None))
-            universe = self._universe.get((trigger.processor, trigger.game_date.isoformat()))
+            key = (trigger.processor, trigger.game_date.isoformat())
+            known = key in self._universe
+            universe = self._universe.get(key)
             row = dispatch_row(
                 trigger, status=status, attempts=attempts, latency_ms=latency_ms,
                 dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
                 universe=universe,
             )
             self._log.append(_tuple(row, LOG_COLUMNS))
-            if universe is None or phase is None:
+            if not known or phase is None:  # e.g. after a restart: take them from the decision rows
                 self._fill.append(row["decision_id"])
             self._links.append(
                 (trigger.trigger_id, trigger.processor, trigger.start_date.isoformat(),
@@ -200,28 +228,13 @@ class SqliteExecutionLog:
                     conn.executemany(_insert_sql(LOG_TABLE, LOG_COLUMNS), log)
                 if comps:
                     conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
-                for trigger_id, proc, start, end, caused_by in links:
-                    for ids in _chunks(caused_by, 500):
-                        conn.execute(
-                            f"UPDATE {LOG_TABLE} SET trigger_id = ? WHERE kind = 'decision' "
-                            "AND action = 'run' AND trigger_id IS NULL AND processor = ? "
-                            f"AND game_date BETWEEN ? AND ? AND event_id IN ({', '.join('?' * len(ids))})",
-                            (trigger_id, proc, start, end, *ids),
-                        )
-                for ids in _chunks(fill, 500):
-                    conn.execute(
-                        f"UPDATE {LOG_TABLE} AS x SET "
-                        "entities_universe = COALESCE(x.entities_universe, d.u), "
-                        "entities_requested = COALESCE(x.entities_requested, "
-                        "  CASE WHEN x.scope = 'date' THEN d.u END), "
-                        "phase = COALESCE(x.phase, d.phase), granularity = COALESCE(x.granularity, d.g) "
-                        f"FROM (SELECT processor, game_date, MAX(entities_universe) AS u, MAX(phase) AS phase, "
-                        f"MAX(granularity) AS g FROM {LOG_TABLE} WHERE kind = 'decision' "
-                        "GROUP BY processor, game_date) AS d "
-                        "WHERE d.processor = x.processor AND d.game_date = x.game_date "
-                        f"AND x.decision_id IN ({', '.join('?' * len(ids))})",
-                        tuple(ids),
-                    )
+                if links:
+                    conn.executemany(_LINK_SQL, [
+                        (tid, ev, proc, start, end) for tid, proc, start, end, caused in links for ev in caused
+                    ])
+                if fill:
+                    conn.executemany(_FILL_SQL, [(i,) for i in fill])
+                    conn.executemany(_FILL_REQUESTED_SQL, [(i,) for i in fill])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -242,5 +255,3 @@ class SqliteExecutionLog:
         self.close()
 
 
-def _chunks(items: Sequence[str], n: int) -> list[Sequence[str]]:
-    return [items[i : i + n] for i in range(0, len(items), n)]
