@@ -133,7 +133,7 @@ class Planner:
         if not cands:
             return self._not_an_input
         out = list(self._not_an_input)
-        memo: dict[tuple[str, tuple[str, ...]], frozenset[str] | None] = {}
+        memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = {}
         for i, inp in cands:
             out[i] = self._decide(inp, relations, event, as_of, memo)
         return tuple(out)
@@ -144,7 +144,7 @@ class Planner:
         relations: RelationStore,
         event: Event,
         as_of: date,
-        memo: dict[tuple[str, tuple[str, ...]], frozenset[str] | None],
+        memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]],
     ) -> Decision:
         status = event.status
         if status == "failed":
@@ -183,24 +183,23 @@ class Planner:
                 )
             resolved.append((key, path, ids))
 
+        # Past max_entities the ids themselves are no longer needed (date scope), unless a
+        # games lookback must find their later games; every id is still checked for
+        # empty_mapping, which takes precedence over fallback_threshold.
+        limit = None if inp.via is not None else inp.max_entities
         mapped: set[str] = set()
-        empty = False
         for key, path, ids in resolved:
             if not path:
                 mapped.update(ids)
                 continue
             mk = (key, path)  # ids are fixed per event key, so (key, path) identifies the result
-            if mk in memo:
-                got = memo[mk]
-            else:
-                got = memo[mk] = _map_ids(relations, path, d, ids)
-            if got is None:
-                empty = True
-                break
-            mapped.update(got)
-        if empty:
-            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "empty_mapping")
-        if len(mapped) > inp.max_entities:
+            got = memo.get(mk)
+            if got is None or not (got[1] or (limit is not None and len(got[0]) > limit)):
+                got = memo[mk] = _map_ids(relations, path, d, ids, limit)
+            if not got[0]:
+                return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "empty_mapping")
+            mapped.update(got[0])
+        if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor, self._later_dates(inp, relations, d, as_of, mapped), "fallback_threshold"
             )
@@ -272,21 +271,39 @@ def _games_after(
     return tuple(sorted(found))
 
 
+_EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)
+
+
 def _map_ids(
-    relations: RelationStore, path: tuple[str, ...], on: date, ids: Iterable[str]
-) -> frozenset[str] | None:
-    """Follow ``path`` from ``ids`` on date ``on``. None when any id at any hop reaches nothing."""
+    relations: RelationStore, path: tuple[str, ...], on: date, ids: Iterable[str], limit: int | None
+) -> tuple[frozenset[str], bool]:
+    """Follow ``path`` from ``ids`` on date ``on``.
+
+    Returns (reached ids, complete). An empty set means some id, at some hop, reached
+    nothing (empty_mapping). With ``limit``, the last hop stops collecting once more than
+    ``limit`` ids are reached (complete=False) but still checks that every id reaches
+    something.
+    """
     frontier: Iterable[str] = ids
     targets = relations.targets
-    for rel in path:
+    last = len(path) - 1
+    for hop, rel in enumerate(path):
         nxt: set[str] = set()
+        if hop == last and limit is not None:
+            for x in frontier:
+                t = targets(rel, on, x)
+                if not t:
+                    return _EMPTY_RESULT
+                if len(nxt) <= limit:
+                    nxt.update(t)
+            return frozenset(nxt), len(nxt) <= limit
         for x in frontier:
             t = targets(rel, on, x)
             if not t:
-                return None
+                return _EMPTY_RESULT
             nxt.update(t)
         frontier = nxt
-    return frozenset(frontier)
+    return frozenset(frontier), True
 
 
 # ---------------------------------------------------------------------- module API
