@@ -333,6 +333,13 @@ def _codes(text: str, env: dict[str, str] | None = None) -> dict[str, list[str]]
               "    inputs: [{source: raw.other}]\n    publishes: analytics.summary\n"),),
             "duplicate_publishes", "warning:processors.twin.publishes",
         ),
+        # a misspelled upstream table: nobody publishes it, a published name is close
+        (
+            (("    publishes: analytics.summary\n",
+              "    publishes: analytics.summary\n  reader:\n    phase: 4\n    granularity: date\n"
+              "    inputs: [{source: analytics.sumary}]\n"),),
+            "unknown_source", "warning:processors.reader.inputs.0.source",
+        ),
         # an http URL without a scheme
         (
             (("    publishes: analytics.summary\n",

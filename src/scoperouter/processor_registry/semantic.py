@@ -35,12 +35,18 @@ from scoperouter.processor_registry.yaml_positions import PositionedDocument, Ya
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+def close_match(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """The closest choice to a misspelled name, if any is close enough."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """`` (did you mean 'x'?)`` for a close match, else the list of choices."""
     options = sorted(choices)
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    close = close_match(name, options)
     if close:
-        return f" (did you mean {close[0]!r}?)"
+        return f" (did you mean {close!r}?)"
     if not options:
         return " (none declared)"
     shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
@@ -364,6 +370,23 @@ def _check_graph(spec: RoutesSpec, r: _Report) -> None:
                 code="duplicate_publishes",
                 severity="warning",
             )
+    # an input nobody publishes, in a dataset processors publish to, close to a published
+    # name: most likely a typo that would silently never trigger
+    datasets = {src.rsplit(".", 1)[0] for src in publishers if "." in src}
+    for pname, p in spec.processors.items():
+        for i, inp in enumerate(p.inputs):
+            src = inp.source
+            if src in publishers or "." not in src or src.rsplit(".", 1)[0] not in datasets:
+                continue
+            close = difflib.get_close_matches(src, sorted(publishers), n=1, cutoff=0.85)
+            if close:
+                r.add(
+                    ("processors", pname, "inputs", i, "source"),
+                    f"no processor publishes {src!r} (did you mean {close[0]!r}?); as a raw "
+                    "source it is only triggered by events naming it",
+                    code="unknown_source",
+                    severity="warning",
+                )
     edges: dict[str, set[str]] = {n: set() for n in spec.processors}
     for pname, p in spec.processors.items():
         for inp in p.inputs:
