@@ -4,6 +4,7 @@ with the models and the event normaliser."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import date
@@ -211,3 +212,17 @@ def test_trigger_schema_accepts_a_trigger() -> None:
 def test_schemas_are_valid_draft_2020_12(name: str) -> None:
     """Every generated schema is itself a valid 2020-12 schema."""
     jsonschema.Draft202012Validator.check_schema(_schema(name))
+
+
+def test_pre_commit_hooks_run_real_commands(routes_path: Path) -> None:
+    """The pre-commit hooks call existing subcommands and point at the checked-in schema."""
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    offered = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    for hook in [hooks["scoperouter-validate"], hooks["scoperouter-schema-check"], *offered]:
+        prog, command, *_ = hook["entry"].split()
+        assert prog == "scoperouter" and command in ("validate", "schema")
+    args = hooks["check-jsonschema"]["args"]
+    assert (REPO / args[args.index("--schemafile") + 1]).is_file()
+    assert re.search(hooks["check-jsonschema"]["files"], routes_path.name)
+    assert re.search(hooks["scoperouter-validate"]["files"], routes_path.name)
