@@ -198,3 +198,22 @@ def test_cli_usage_errors(game_day_log: Path, bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["report", "--log", str(game_day_log), *bad])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("event", "want"), [
+    ({"source": "nba_analytics.player_game_summary", "record_count": 3, "affected_entities": {"players": ["a", "b"]}},
+     ("player_game_summary", 3, 2)),
+    ({"source": "nba_analytics.player_game_summary", "record_count": 450}, ("player_game_summary", 450, None)),
+    ({"source": "nba_analytics.player_game_summary"}, None),  # no record_count
+    ({"source": "nba_analytics.player_game_summary", "record_count": 3, "status": "failed"}, None),
+    ({"source": "nba_raw.nbac_injury_report", "record_count": 3}, None),  # not a processor's output
+])
+def test_completion_from_event(registry: CompiledRegistry, event: dict[str, object],
+                               want: tuple[str, int, int | None] | None) -> None:
+    """A processor's own completion event gives records processed and entities changed."""
+    from scoperouter.execution_log.completions import completion_from_event
+    from scoperouter.messages.models import Event
+
+    rep = completion_from_event(registry, Event.model_validate({"event_id": "x", "game_date": DAY, **event}))
+    got = (rep.processor, rep.records_processed, rep.entities_changed) if rep else None
+    assert got == want

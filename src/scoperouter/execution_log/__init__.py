@@ -24,6 +24,7 @@ from scoperouter.execution_log.api import (
     NullExecutionLog,
 )
 from scoperouter.execution_log.bigquery import BigQueryExecutionLog, ExecutionLogError
+from scoperouter.execution_log.completions import CompletionReport, completion_from_event
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
 
 
@@ -39,9 +40,11 @@ __all__ = [
     "FAILED_STATUSES",
     "LOG_TABLE",
     "BigQueryExecutionLog",
+    "CompletionReport",
     "ExecutionLog",
     "ExecutionLogError",
     "NullExecutionLog",
     "SqliteExecutionLog",
+    "completion_from_event",
     "open_log",
 ]

@@ -306,7 +306,7 @@ def build_report(
         pr.engineering_hours = (
             pi.engineering_hours if pi and pi.engineering_hours is not None else th.engineering_hours
         )
-        comps = [c for c in comps_by_proc.get(name, ()) if c.records_processed > 0]
+        comps = [c for c in comps_by_proc.get(name, ()) if c.records_processed > 0 and c.duration_s > 0]
         recs = sum(c.records_processed for c in comps)
         if recs > 0:
             pr.seconds_per_entity = sum(c.duration_s for c in comps) / recs
