@@ -201,6 +201,28 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+def _path_to(root: Node, target: Node) -> YamlPath:
+    """The shortest YAML path from ``root`` to ``target`` (for messages)."""
+    seen = {id(root)}
+    queue: list[tuple[Node, YamlPath]] = [(root, ())]
+    for node, path in queue:
+        if node is target:
+            return path
+        items: list[tuple[str | int, Node]] = []
+        if isinstance(node, MappingNode):
+            items = [
+                (k.value if isinstance(k, ScalarNode) else i, v)
+                for i, (k, v) in enumerate(node.value)
+            ]
+        elif isinstance(node, SequenceNode):
+            items = list(enumerate(node.value))
+        for part, child in items:
+            if id(child) not in seen:
+                seen.add(id(child))
+                queue.append((child, (*path, part)))
+    return ()
+
+
 def _measure(root: Node) -> dict[int, tuple[int, int]]:
     """Expanded (size, depth) of every node, computed on the shared graph without expanding.
 
@@ -231,7 +253,10 @@ def _measure(root: Node) -> dict[int, tuple[int, int]]:
             cid = id(c)
             if cid in on_stack:
                 raise YamlLoadError(
-                    "recursive alias: a node contains itself", _pos(c.start_mark), code="alias"
+                    "recursive alias: a node contains itself",
+                    _pos(c.start_mark),
+                    _path_to(root, c),
+                    code="alias",
                 )
             if cid not in sizes:
                 stack.append((c, False))
