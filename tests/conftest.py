@@ -4,6 +4,7 @@ absent, unless SCOPEROUTER_REQUIRE_EMULATOR=1 (CI), where absence fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -73,10 +74,8 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         else:
             os.environ["PUBSUB_EMULATOR_HOST"] = old
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 15)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
