@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
-from examples.processor_service.service import SOURCE, connect, create_app, seed
 
+from examples.processor_service.service import SOURCE, connect, create_app, seed
 from scoperouter.sdk import CompletionPublisher, PublishLimits
 
 
