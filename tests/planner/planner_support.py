@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from scoperouter.messages.models import Event
@@ -13,6 +14,7 @@ from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.relations import InMemoryRelations, Row
 
 D = date(2025, 11, 19)
+ROUTES = Path(__file__).resolve().parents[2] / "routes.yaml"
 
 
 def registry_from(doc: Mapping[str, Any]) -> CompiledRegistry:

@@ -391,7 +391,7 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
 def test_lookback_matches_reference(data: st.DataObject) -> None:
     """Lookback dates (by days and by games, entity and date scope, capped at as-of) match the reference."""
     doc = data.draw(lookback_documents())
-    rows = {"a_games": data.draw(st.lists(
+    rows: dict[str, list[tuple[date | None, str, str]]] = {"a_games": data.draw(st.lists(
         st.tuples(st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])),
         min_size=3, max_size=20))}
     reg = registry_from(doc)

@@ -60,7 +60,7 @@ MINI = registry_from(
         },
     }
 )
-MINI_ROWS = {
+MINI_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
     "team_players": [(None, "T1", "p1"), (None, "T1", "p2"), (None, "T2", "p3"), (D, "T2", "p4"),
                      (None, "T3", "p5")],
     "game_teams": [(D, "G1", "T1"), (D, "G1", "T2"), (D, "G9", "T9"), (d(1), "G2", "T3")],
