@@ -7,7 +7,7 @@ import io
 import json
 from datetime import date, timedelta
 
-from planner_support import NBA_ROWS, D, event, registry_from, relations_for
+from planner_support import NBA_ROWS, ROUTES, D, event, registry_from, relations_for
 
 from scoperouter.commands.replay import replay_events
 from scoperouter.processor_registry.loader import load_config
