@@ -217,6 +217,30 @@ def main() -> None:
     print("1,000-entity event (1,000 games -> 2,000 teams -> 30,000 players, two hops):")
     print(f"  {t_big * 1e3:6.2f} ms/event   decisions: "
           + ", ".join(f"{d.processor}={d.reason}" for d in mapped))
+    print("event size (games, expanded two hops on the stress day):")
+    for n in (1, 10, 100, 1000):
+        ev_n = normalize_event({"event_id": f"n{n}", "source": "nba_raw.odds_api_game_lines",
+                                "game_date": stress_day.isoformat(),
+                                "affected_entities": {"games": stress_games[:n]}, "changed_fields": ["spread"]},
+                               base)
+
+        def one(e: Event = ev_n) -> None:
+            planner.plan(srel, e, stress_day)
+
+        t_n = per_call(one, args.seconds / 4)
+        print(f"  {n:>5} games: {t_n * 1e6:9.1f} us/event")
+    # worst case: the ids must all be collected and sorted (entity scope, no threshold)
+    wide = json.loads(json.dumps(doc))
+    wide["processors"]["upcoming_player_game_context"]["max_entities"] = 100_000
+    wide_reg = compile_registry(RoutesSpec.model_validate(wide))
+    wide_planner = Planner(wide_reg)
+    wide_rel = relations_for(wide_reg, srows)
+    big_w = normalize_event(big.model_dump(mode="json"), wide_reg)
+    t_wide = per_call(lambda: wide_planner.plan(wide_rel, big_w, stress_day), args.seconds)
+    n_ids = len(next(d for d in wide_planner.plan(wide_rel, big_w, stress_day)
+                     if d.processor == "upcoming_player_game_context").entity_ids or ())
+    print(f"  1000 games, max_entities 100000 (entity scope, {n_ids} ids collected and sorted): "
+          f"{t_wide * 1e3:.2f} ms/event")
     t_bp = per_call(lambda: planner.plan(rel, big_players, AS_OF), args.seconds)
     print(f"450-player event with games lookback (player_shot_zone_analysis, 10 games): {t_bp * 1e3:6.2f} ms/event")
 
