@@ -1,0 +1,372 @@
+"""Run a game day twice -- date level and routed -- and compare the warehouses row by row.
+
+* **Date level** (today's behaviour): every message re-runs every processor that reads its
+  source for the whole date (plus the later dates its lookback covers, so the baseline is
+  correct), and every run publishes a date-level completion message, which cascades the
+  same way. A run whose inputs are unchanged since its previous identical run is not
+  re-executed (its output is provably the same) but its cost is still counted.
+* **Routed**: every message goes through :func:`scoperouter.router.planner.plan` and a
+  :class:`scoperouter.router.windows.WindowBook` on a virtual clock; fired triggers are
+  executed by the reference processors, which publish only what changed (sender-side
+  change detection); those completion events are planned again (the cascade).
+
+Both modes start from the same overnight warehouse and see the same Phase 2 updates.
+Costs use :class:`CostModel`: ``overhead_s`` per run plus ``seconds_per_row`` per entity row
+processed (a full Phase 3 run of 450 players takes 30 s). Runs execute when they start
+(reading the state at that instant); their completion events arrive ``duration`` later.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal, Protocol
+
+from examples.nba.processors import BY_NAME, OUTPUT_SOURCES, build_all, new_warehouse, run
+from examples.nba.season import Season, generate_season
+from examples.nba.stream import Update, apply_update, game_day_stream, produced_at
+from examples.nba.warehouse import Warehouse, diff_dumps
+from scoperouter.errors import EventError
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
+from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.planner import plan
+from scoperouter.router.windows import WindowBook
+from scoperouter.sdk.change_detection import ChangeDetector
+
+FULL_PHASE3_PLAYERS = 450
+FULL_PHASE3_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class CostModel:
+    seconds_per_row: float = FULL_PHASE3_SECONDS / FULL_PHASE3_PLAYERS
+    overhead_s: float = 0.5
+
+    def seconds(self, rows: int) -> float:
+        return self.overhead_s + rows * self.seconds_per_row
+
+
+@dataclass(frozen=True)
+class Job:
+    """One processor run: dates and scope (``ids=None`` = full date)."""
+
+    processor: str
+    dates: tuple[date, ...]
+    ids: tuple[str, ...] | None
+    priority: Literal["normal", "critical"] = "normal"
+    correlation_id: str | None = None
+    run_id: str = ""
+
+
+@dataclass
+class ModeStats:
+    processor_runs: int = 0
+    entity_rows: int = 0
+    simulated_seconds: float = 0.0
+    changed_rows: int = 0  # minimum work: rows whose output changed (date granularity: whole date)
+    by_processor: dict[str, list[int]] = field(default_factory=dict)  # name -> [runs, rows]
+    rejected_events: int = 0
+    end_time: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "processor_runs": self.processor_runs,
+            "entity_rows": self.entity_rows,
+            "simulated_seconds": round(self.simulated_seconds, 1),
+        }
+
+
+class Router(Protocol):
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]: ...
+    def due(self, now: float) -> list[Job]: ...
+    def next_deadline(self) -> float | None: ...
+
+
+def _date_range(start: date, end: date) -> tuple[date, ...]:
+    return tuple(start + timedelta(days=i) for i in range((end - start).days + 1))
+
+
+def lookback_dates(
+    proc: CompiledProcessor, relations: InMemoryRelations, day: date, as_of: date
+) -> tuple[date, ...]:
+    """Later dates a date-level run of ``proc`` on ``day`` must also cover (capped at as_of)."""
+    lb = proc.lookback
+    if lb is None:
+        return ()
+    if lb.days is not None:
+        return tuple(d for d in _date_range(day + timedelta(days=1), day + timedelta(days=lb.days)) if d <= as_of)
+    assert lb.games is not None and lb.via is not None
+    later: set[date] = set()
+    for eid in relations.sources_on(lb.via, day):
+        later.update(d for d in relations.next_dates(lb.via, eid, day, lb.games) if d <= as_of)
+    return tuple(sorted(later))
+
+
+class DateLevelRouter:
+    """Today's behaviour: every consumer of the source, full date, at once."""
+
+    def __init__(self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date) -> None:
+        self.registry, self.relations, self.as_of = registry, relations, as_of
+        self.rejected = 0
+
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
+        try:
+            ev = normalize_event(dict(raw), self.registry)
+        except EventError:
+            self.rejected += 1
+            return []
+        if ev.status not in ("success", "partial") or ev.game_date is None:
+            return []
+        jobs = []
+        for ci in self.registry.by_source.get(ev.source, ()):
+            proc = self.registry.processors[ci.processor]
+            dates = (ev.game_date, *lookback_dates(proc, self.relations, ev.game_date, self.as_of))
+            jobs.append(Job(ci.processor, dates, None, ev.priority, ev.correlation_id, ev.event_id))
+        return jobs
+
+    def due(self, now: float) -> list[Job]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+class PlannedRouter:
+    """The router: planner + coalescing windows on the caller's clock."""
+
+    def __init__(self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date) -> None:
+        self.registry, self.relations, self.as_of = registry, relations, as_of
+        self.book = WindowBook(registry)
+        self.rejected = 0
+        self.decisions = 0
+
+    @staticmethod
+    def _job(t: Trigger) -> Job:
+        return Job(t.processor, _date_range(t.start_date, t.end_date),
+                   t.entity_ids if t.scope == "entities" else None,
+                   t.priority, t.correlation_id, t.trigger_id)
+
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
+        try:
+            ev: Event = normalize_event(dict(raw), self.registry)
+        except EventError:
+            self.rejected += 1
+            return []
+        fired: list[Trigger] = []
+        for d in plan(self.registry, self.relations, ev, self.as_of):
+            if d.action == "run":
+                self.decisions += 1
+            fired.extend(self.book.add(ev, d, now))
+        return [self._job(t) for t in fired]
+
+    def due(self, now: float) -> list[Job]:
+        return [self._job(t) for t in self.book.due(now)]
+
+    def next_deadline(self) -> float | None:
+        return self.book.next_deadline()
+
+
+def simulate(
+    wh: Warehouse,
+    updates: Iterable[Update],
+    router: Router,
+    registry: CompiledRegistry,
+    game_date: date,
+    cost: CostModel,
+    *,
+    date_level: bool = False,
+    on_run: Callable[[Job, float, float, int, int], None] | None = None,
+) -> ModeStats:
+    """Drive ``updates`` through ``router`` on a virtual clock, executing every job."""
+    stats = ModeStats()
+    seq = itertools.count()
+    heap: list[tuple[float, int, str, Any]] = []
+    for u in updates:
+        heapq.heappush(heap, (u.at, next(seq), "update", u))
+    versions: dict[str, int] = {}
+    memo: dict[tuple[str, date], tuple[tuple[int, ...], int]] = {}
+
+    def execute(job: Job, now: float) -> None:
+        ref = BY_NAME[job.processor]
+        proc = registry.processors.get(job.processor)
+        publishes = proc.publishes if proc is not None and proc.publishes else ref.publishes
+        detector = ChangeDetector(publishes, ref.entity_type)
+        rows = changed = 0
+        ids = frozenset(job.ids) if job.ids is not None else None
+        for day in job.dates:
+            key = (job.processor, day)
+            vkey = tuple(versions.get(s, 0) for s in (*sorted(ref.reads), ref.publishes))
+            if date_level and key in memo and memo[key][0] == vkey:
+                rows += memo[key][1]  # inputs unchanged since the last run: same output
+                continue
+            res = run(wh, ref, day, ids, detector)
+            rows += res.rows
+            if res.changes.entities:
+                versions[ref.publishes] = versions.get(ref.publishes, 0) + 1
+                changed += res.rows if ref.granularity == "date" else len(res.changes.entities)
+            if ids is None:
+                vkey = tuple(versions.get(s, 0) for s in (*sorted(ref.reads), ref.publishes))
+                memo[key] = (vkey, res.rows)
+        dur = cost.seconds(rows)
+        stats.processor_runs += 1
+        stats.entity_rows += rows
+        stats.changed_rows += changed
+        stats.simulated_seconds += dur
+        stats.end_time = max(stats.end_time, now + dur)
+        agg = stats.by_processor.setdefault(job.processor, [0, 0])
+        agg[0] += 1
+        agg[1] += rows
+        if on_run is not None:
+            on_run(job, now, dur, rows, changed)
+        done = produced_at(game_date, now + dur)
+        if date_level:  # date level: every run announces the whole date, changed or not
+            for day in job.dates:
+                ev: dict[str, Any] = {
+                    "event_id": f"dl-{next(seq)}", "source": publishes,
+                    "game_date": day.isoformat(), "status": "success",
+                    "priority": job.priority, "produced_at": done.isoformat(),
+                }
+                heapq.heappush(heap, (now + dur, next(seq), "event", ev))
+            return
+        for ev in detector.events(run_id=job.run_id, priority=job.priority,
+                                  correlation_id=job.correlation_id, produced_at=done):
+            heapq.heappush(heap, (now + dur, next(seq), "event", ev))
+
+    while True:
+        t_ev = heap[0][0] if heap else None
+        t_dl = router.next_deadline()
+        if t_ev is None and t_dl is None:
+            break
+        if t_dl is not None and (t_ev is None or t_dl <= t_ev):
+            now = t_dl
+            jobs = router.due(now)
+        else:
+            now, _, kind, payload = heapq.heappop(heap)
+            if kind == "update":
+                before = dict(versions)
+                msg = apply_update(wh, payload, game_date)
+                versions[payload.source] = before.get(payload.source, 0) + 1
+                if msg is None:
+                    continue
+                jobs = router.route(msg, now)
+            else:
+                jobs = router.route(payload, now)
+        for job in sorted(jobs, key=lambda j: (j.processor, j.dates)):
+            execute(job, now)
+    return stats
+
+
+@dataclass
+class GameDay:
+    """The inputs of one run: season, overnight warehouse, stream, registry, relations."""
+
+    season: Season
+    overnight: Warehouse
+    updates: tuple[Update, ...]
+    registry: CompiledRegistry
+    relations: InMemoryRelations
+
+    @property
+    def game_date(self) -> date:
+        return self.season.game_date
+
+
+def prepare(season: Season, registry: CompiledRegistry, relations: InMemoryRelations) -> GameDay:
+    missing = sorted(set(registry.processor_names) - set(BY_NAME))
+    if missing:
+        from scoperouter.errors import ConfigError
+
+        raise ConfigError(f"no reference processor for: {', '.join(missing)}")
+    wh = new_warehouse(season.rosters)
+    wh.load_season(season)
+    build_all(wh, season.dates())
+    return GameDay(season, wh, game_day_stream(season, wh), registry, relations)
+
+
+@dataclass
+class Comparison:
+    seed: int
+    game_date: date
+    events: int
+    outputs_identical: bool
+    missed_updates: int
+    date_level: ModeStats
+    routed: ModeStats
+    minimum_rows: int
+    differing: dict[str, list[tuple[str, str]]]
+    routed_wh: Warehouse
+    date_wh: Warehouse
+
+    @property
+    def work_ratio(self) -> float:
+        return self.date_level.entity_rows / max(1, self.routed.entity_rows)
+
+
+def compare(
+    day: GameDay,
+    *,
+    cost: CostModel | None = None,
+    baseline_registry: CompiledRegistry | None = None,
+) -> Comparison:
+    """Run the day date level (with ``baseline_registry``, default the same registry) and
+    routed (with ``day.registry``) and compare every output table row by row."""
+    cost = cost or CostModel()
+    base = baseline_registry or day.registry
+    gd = day.game_date
+    date_wh = day.overnight.copy()
+    dstats = simulate(date_wh, day.updates, DateLevelRouter(base, day.relations, gd), base, gd,
+                      cost, date_level=True)
+    routed_wh = day.overnight.copy()
+    router = PlannedRouter(day.registry, day.relations, gd)
+    rstats = simulate(routed_wh, day.updates, router, day.registry, gd, cost)
+    rstats.rejected_events = router.rejected
+    diff = diff_dumps(date_wh.dump(OUTPUT_SOURCES), routed_wh.dump(OUTPUT_SOURCES))
+    missed = sum(len(v) for v in diff.values())
+    return Comparison(
+        seed=day.season.seed, game_date=gd, events=len(day.updates),
+        outputs_identical=not diff, missed_updates=missed, date_level=dstats, routed=rstats,
+        minimum_rows=rstats.changed_rows, differing=diff, routed_wh=routed_wh, date_wh=date_wh,
+    )
+
+
+def truth(day: GameDay, wh: Warehouse) -> dict[str, list[tuple[str, str]]]:
+    """Rows of ``wh`` that differ from a full rebuild of every date from its raw tables."""
+    fresh = wh.copy()
+    build_all(fresh, day.season.dates())
+    return diff_dumps(fresh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
+
+
+def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, float, str]:
+    """One player's injury change (critical, just before tip-off) through every phase:
+    simulated seconds from the load to the last run finishing, date level and routed."""
+    cost = cost or CostModel()
+    gd = day.game_date
+    wh0 = day.overnight
+    players = sorted(
+        p for p in wh0.rows("nba_analytics.upcoming_player_game_context", gd)
+        if p in wh0.rows("nba_predictions.ml_feature_store_v2", gd)
+    )
+    inj = wh0.rows("nba_raw.nbac_injury_report", gd)
+    player = players[0]
+    status = "out" if inj.get(player, {}).get("injury_status") != "out" else "questionable"
+    upd = Update(0.0, f"single injury {player}", "nba_raw.nbac_injury_report", gd,
+                 ((player, (("injury_reason", "Ankle sprain"), ("injury_status", status),
+                            ("team", wh0.player_team[player]))),), "player", priority="critical")
+    times = []
+    for router in (DateLevelRouter(day.registry, day.relations, gd),
+                   PlannedRouter(day.registry, day.relations, gd)):
+        wh = wh0.copy()
+        st = simulate(wh, (upd,), router, day.registry, gd, cost,
+                      date_level=isinstance(router, DateLevelRouter))
+        times.append(st.end_time)
+    return times[0], times[1], player
+
+
+def default_day(seed: int, game_date: date, registry: CompiledRegistry,
+                relations: InMemoryRelations) -> GameDay:
+    return prepare(generate_season(seed, game_date), registry, relations)

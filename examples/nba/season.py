@@ -1,0 +1,294 @@
+"""A deterministic synthetic NBA season: rosters, schedule and raw (Phase 2) data.
+
+Everything comes from ``random.Random(seed)``: the same seed and dates give the same
+season, byte for byte. The season runs from ``season_start`` to ``game_date + days_after``
+(schedule only after ``game_date``). Dates before ``game_date`` have box scores; the game
+day itself has the schedule, the morning injury report, player props and game lines.
+
+Relation rows for ``routes.yaml`` are derived from the same season
+(:func:`relation_rows`, :func:`write_relations`).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+DEFAULT_SEED = 2025
+DEFAULT_GAME_DATE = date(2025, 11, 19)
+DEFAULT_SEASON_START = date(2025, 10, 21)
+DEFAULT_DAYS_AFTER = 3
+
+TEAMS: tuple[str, ...] = (
+    "ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW",
+    "HOU", "IND", "LAC", "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK",
+    "OKC", "ORL", "PHI", "PHX", "POR", "SAC", "SAS", "TOR", "UTA", "WAS",
+)  # fmt: skip
+
+# One well-known face per team so the demo reads naturally; the rest are synthetic.
+STARS: Mapping[str, str] = {
+    "ATL": "traeyoung", "BOS": "jaysontatum", "BKN": "camthomas", "CHA": "lameloball",
+    "CHI": "zachlavine", "CLE": "donovanmitchell", "DAL": "lukadoncic", "DEN": "nikolajokic",
+    "DET": "cadecunningham", "GSW": "stephencurry", "HOU": "alperensengun",
+    "IND": "tyresehaliburton", "LAC": "kawhileonard", "LAL": "lebronjames", "MEM": "jamorant",
+    "MIA": "jimmybutler", "MIL": "giannisantetokounmpo", "MIN": "anthonyedwards",
+    "NOP": "zionwilliamson", "NYK": "jalenbrunson", "OKC": "shaigilgeousalexander",
+    "ORL": "paolobanchero", "PHI": "joelembiid", "PHX": "kevindurant", "POR": "anferneesimons",
+    "SAC": "domantassabonis", "SAS": "victorwembanyama", "TOR": "scottiebarnes",
+    "UTA": "laurimarkkanen", "WAS": "kylekuzma",
+}  # fmt: skip
+
+_FIRST = (
+    "aaron", "alex", "andre", "bam", "ben", "bobby", "brandon", "cam", "chris", "cole", "dante",
+    "darius", "david", "derrick", "devin", "dillon", "eric", "evan", "gary", "grant", "isaiah",
+    "jalen", "jaden", "jamal", "jarrett", "jeremy", "jordan", "josh", "julius", "keegan",
+    "kelly", "kevin", "kyle", "lonnie", "luke", "malik", "marcus", "mason", "max", "mike",
+    "miles", "naz", "nick", "norman", "obi", "pat", "quentin", "reggie", "rui", "russell",
+    "scott", "seth", "shake", "terry", "tre", "trey", "tyler", "walker", "wendell", "zach",
+)  # fmt: skip
+_LAST = (
+    "adams", "allen", "anderson", "bailey", "barnes", "bates", "bell", "bridges", "brooks",
+    "brown", "carter", "clark", "collins", "davis", "dixon", "dunn", "ellis", "evans", "fox",
+    "gordon", "grant", "green", "hall", "harris", "hart", "hayes", "hill", "holiday", "house",
+    "jackson", "james", "johnson", "jones", "king", "lewis", "lopez", "martin", "miller",
+    "mitchell", "moore", "morris", "murray", "nance", "parker", "payton", "porter", "powell",
+    "reed", "roberts", "robinson", "ross", "smart", "smith", "strus", "thomas", "thompson",
+    "turner", "walker", "wallace", "white", "williams", "wilson", "wright", "young",
+)  # fmt: skip
+
+INJURY_REASONS = ("Ankle sprain", "Knee soreness", "Hamstring strain", "Illness", "Back spasms",
+                  "Rest", "Hip contusion", "Calf tightness", "Wrist sprain", "Concussion protocol")  # fmt: skip
+INJURY_STATUSES = ("out", "doubtful", "questionable", "probable")
+BROADCASTS = ("ESPN", "TNT", "NBA TV", "League Pass", "Prime Video")
+ROSTER_SIZE = 15
+
+
+@dataclass(frozen=True)
+class Game:
+    game_id: str
+    day: date
+    home: str
+    away: str
+
+
+@dataclass
+class Season:
+    """A generated season: static data plus the raw tables as plain rows."""
+
+    seed: int
+    game_date: date
+    season_start: date
+    season_end: date
+    rosters: dict[str, tuple[str, ...]]  # team -> players (index = depth chart)
+    player_team: dict[str, str]
+    games: tuple[Game, ...]
+    # raw tables: source name -> list of row dicts (every row has game_date)
+    raw: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        return tuple(sorted(self.player_team))
+
+    def games_on(self, day: date) -> tuple[Game, ...]:
+        return tuple(g for g in self.games if g.day == day)
+
+    def dates(self) -> tuple[date, ...]:
+        """Every date from the season start up to the game date (the pipeline's dates)."""
+        n = (self.game_date - self.season_start).days
+        return tuple(self.season_start + timedelta(days=i) for i in range(n + 1))
+
+
+def _players(rng: random.Random) -> dict[str, tuple[str, ...]]:
+    used: set[str] = set(STARS.values())
+    rosters: dict[str, tuple[str, ...]] = {}
+    for team in TEAMS:
+        names = [STARS[team]]
+        while len(names) < ROSTER_SIZE:
+            slug = rng.choice(_FIRST) + rng.choice(_LAST)
+            if slug in used:
+                slug = f"{slug}{rng.randint(2, 9)}"
+            if slug in used:
+                continue
+            used.add(slug)
+            names.append(slug)
+        rosters[team] = tuple(names)
+    return rosters
+
+
+def _schedule(rng: random.Random, start: date, end: date) -> tuple[Game, ...]:
+    games: list[Game] = []
+    n = 0
+    day = start
+    while day <= end:
+        k = rng.randint(10, 15)
+        teams = list(TEAMS)
+        rng.shuffle(teams)
+        for i in range(k):
+            n += 1
+            games.append(Game(f"00225{n:05d}", day, teams[2 * i], teams[2 * i + 1]))
+        day += timedelta(days=1)
+    return tuple(games)
+
+
+def _box_rows(rng: random.Random, g: Game, team: str, roster: tuple[str, ...]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    dnp = set(rng.sample(range(9, ROSTER_SIZE), 3))
+    for i, p in enumerate(roster):
+        base: dict[str, object] = {"game_date": g.day, "game_id": g.game_id, "player": p, "team": team}
+        if i in dnp:
+            rows.append({**base, "minutes": 0, "points": 0, "rebounds": 0, "assists": 0, "steals": 0,
+                         "blocks": 0, "turnovers": 0, "fg_made": 0, "fg_attempted": 0,
+                         "three_made": 0, "plus_minus": 0,
+                         "dnp_reason": rng.choice(("Coach's decision", "Injury/Illness"))})
+            continue
+        minutes = max(4, int(rng.gauss(34 - 1.8 * i, 4)))
+        fga = max(1, int(minutes * rng.uniform(0.2, 0.45)))
+        fgm = int(fga * rng.uniform(0.35, 0.6))
+        threes = rng.randint(0, max(0, fgm // 2))
+        ftm = rng.randint(0, 5)
+        rows.append({**base, "minutes": minutes, "points": 2 * fgm + threes + ftm,
+                     "rebounds": rng.randint(0, minutes // 3), "assists": rng.randint(0, minutes // 4),
+                     "steals": rng.randint(0, 3), "blocks": rng.randint(0, 2),
+                     "turnovers": rng.randint(0, 4), "fg_made": fgm, "fg_attempted": fga,
+                     "three_made": threes, "plus_minus": rng.randint(-20, 20), "dnp_reason": None})
+    return rows
+
+
+def generate_season(
+    seed: int = DEFAULT_SEED,
+    game_date: date = DEFAULT_GAME_DATE,
+    *,
+    season_start: date = DEFAULT_SEASON_START,
+    days_after: int = DEFAULT_DAYS_AFTER,
+) -> Season:
+    """The season for ``seed`` around ``game_date`` (deterministic)."""
+    if season_start > game_date:
+        raise ValueError("season_start must not be after game_date")
+    rng = random.Random(seed)
+    rosters = _players(rng)
+    player_team = {p: t for t, ps in rosters.items() for p in ps}
+    end = game_date + timedelta(days=days_after)
+    games = _schedule(rng, season_start, end)
+    raw: dict[str, list[dict[str, object]]] = {s: [] for s in RAW_SOURCES}
+    for g in games:
+        if g.day > game_date:
+            continue
+        raw["nba_raw.nbac_schedule"].append(
+            {"game_date": g.day, "game_id": g.game_id, "home": g.home, "away": g.away,
+             "start_time": rng.choice(("19:00", "19:30", "20:00", "22:00")),
+             "broadcast": rng.choice(BROADCASTS), "arena": f"{g.home} Arena"})
+        final = g.day < game_date
+        raw["nba_raw.nbac_scoreboard_v2"].append(
+            {"game_date": g.day, "game_id": g.game_id, "home": g.home, "away": g.away,
+             "status": "final" if final else "scheduled",
+             "periods": (5 if rng.random() < 0.1 else 4) if final else 0,
+             "broadcast": rng.choice(BROADCASTS), "arena": f"{g.home} Arena"})
+        spread = rng.choice((-1, 1)) * rng.randint(1, 26) / 2
+        raw["nba_raw.odds_api_game_lines"].append(
+            {"game_date": g.day, "game_id": g.game_id, "spread_home": spread,
+             "total": rng.randint(430, 480) / 2, "moneyline_home": -110 + rng.randint(-200, 200),
+             "moneyline_away": -110 + rng.randint(-200, 200)})
+        for team in (g.home, g.away):
+            roster = rosters[team]
+            for p in roster[:10]:
+                raw["nba_raw.odds_api_player_points_props"].append(
+                    {"game_date": g.day, "player": p, "game_id": g.game_id,
+                     "points_line": rng.randint(9, 60) / 2, "over_price": -110 + rng.randint(-15, 15),
+                     "under_price": -110 + rng.randint(-15, 15)})
+            for p in rng.sample(roster, rng.randint(1, 4)):
+                raw["nba_raw.nbac_injury_report"].append(
+                    {"game_date": g.day, "player": p, "team": team,
+                     "injury_status": rng.choice(INJURY_STATUSES),
+                     "injury_reason": rng.choice(INJURY_REASONS)})
+            if not final:
+                continue
+            box = _box_rows(rng, g, team, roster)
+            raw["nba_raw.nbac_gamebook_player_stats"].extend(box)
+            raw["nba_raw.bdl_player_boxscores"].extend(
+                {k: v for k, v in r.items() if k not in ("plus_minus", "dnp_reason")} for r in box
+            )
+            for r in box:
+                fga = int(r["fg_attempted"])  # type: ignore[call-overload]
+                three = min(fga, int(r["three_made"]) * 2 + rng.randint(0, 3))  # type: ignore[call-overload]
+                paint = rng.randint(0, fga - three)
+                raw["nba_raw.nbac_play_by_play"].append(
+                    {"game_date": g.day, "game_id": g.game_id, "player": r["player"], "team": team,
+                     "paint_fga": paint, "mid_fga": fga - three - paint, "three_fga": three})
+            raw["nba_raw.nbac_team_boxscore"].append(
+                {"game_date": g.day, "game_id": g.game_id, "team": team,
+                 "possessions": rng.randint(92, 108),
+                 "def_rebounds": sum(int(r["rebounds"]) for r in box) * 3 // 4,  # type: ignore[call-overload]
+                 "steals": sum(int(r["steals"]) for r in box),  # type: ignore[call-overload]
+                 "blocks": sum(int(r["blocks"]) for r in box)})  # type: ignore[call-overload]
+    return Season(
+        seed=seed,
+        game_date=game_date,
+        season_start=season_start,
+        season_end=end,
+        rosters=rosters,
+        player_team=player_team,
+        games=games,
+        raw=raw,
+    )
+
+
+RAW_SOURCES: tuple[str, ...] = (
+    "nba_raw.nbac_gamebook_player_stats",
+    "nba_raw.bdl_player_boxscores",
+    "nba_raw.nbac_play_by_play",
+    "nba_raw.odds_api_player_points_props",
+    "nba_raw.odds_api_game_lines",
+    "nba_raw.nbac_schedule",
+    "nba_raw.nbac_injury_report",
+    "nba_raw.nbac_team_boxscore",
+    "nba_raw.nbac_scoreboard_v2",
+)
+
+RELATIONS: tuple[str, ...] = ("team_players", "game_teams", "team_opponent", "player_games")
+
+RelRow = tuple[date | None, str, str]
+
+
+def relation_rows(season: Season) -> dict[str, list[RelRow]]:
+    """Rows of every base relation in ``routes.yaml`` (sorted, deterministic).
+
+    ``team_players`` is undated (rosters are stable over the window); games, opponents and
+    a player's games are dated.
+    """
+    out: dict[str, list[RelRow]] = {r: [] for r in RELATIONS}
+    for team in sorted(season.rosters):
+        out["team_players"].extend((None, team, p) for p in sorted(season.rosters[team]))
+    for g in season.games:
+        out["game_teams"] += [(g.day, g.game_id, g.home), (g.day, g.game_id, g.away)]
+        out["team_opponent"] += [(g.day, g.home, g.away), (g.day, g.away, g.home)]
+        for team in (g.home, g.away):
+            out["player_games"].extend((g.day, p, g.game_id) for p in season.rosters[team])
+    for name, rows in out.items():
+        out[name] = sorted(rows, key=lambda r: (r[0] or date.min, r[1], r[2]))
+    return out
+
+
+def write_relations(season: Season, directory: Path) -> dict[str, Path]:
+    """Write ``<directory>/<relation>.csv`` (header ``date,from,to``) for every relation."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name, rows in relation_rows(season).items():
+        path = directory / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["date", "from", "to"])
+            for d, src, dst in rows:
+                w.writerow([d.isoformat() if d else "", src, dst])
+        paths[name] = path
+    return paths
+
+
+def write_relations_for_seed(
+    seed: int, directory: Path, game_date: date = DEFAULT_GAME_DATE
+) -> dict[str, Path]:
+    """Generate the season for ``seed`` and write its relation CSVs to ``directory``."""
+    return write_relations(generate_season(seed, game_date), directory)

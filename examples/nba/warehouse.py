@@ -1,0 +1,207 @@
+"""The embedded warehouse: one SQLite database (in memory) standing in for BigQuery.
+
+Every table is keyed by ``(game_date, <key column>)``: one row per entity per date. The
+key column is the entity id for entity tables (``player``/``team``) and the game id for
+game tables. Source names map to table names by replacing ``.`` with ``__``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from examples.nba.season import Season
+
+RowDict = dict[str, object]
+
+
+@dataclass(frozen=True)
+class TableDef:
+    source: str
+    key: str  # key column besides game_date
+    columns: tuple[str, ...]  # value columns (the change-detected fields)
+    structural: tuple[str, ...] = ()  # columns that identify, never change (game_id, team...)
+
+    @property
+    def table(self) -> str:
+        return self.source.replace(".", "__")
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return (*self.structural, *self.columns)
+
+
+_BOX = ("minutes", "points", "rebounds", "assists", "steals", "blocks", "turnovers",
+        "fg_made", "fg_attempted", "three_made")  # fmt: skip
+
+RAW_TABLES: tuple[TableDef, ...] = (
+    TableDef("nba_raw.nbac_gamebook_player_stats", "player", (*_BOX, "plus_minus", "dnp_reason"), ("game_id", "team")),
+    TableDef("nba_raw.bdl_player_boxscores", "player", _BOX, ("game_id", "team")),
+    TableDef("nba_raw.nbac_play_by_play", "player", ("paint_fga", "mid_fga", "three_fga"), ("game_id", "team")),
+    TableDef("nba_raw.odds_api_player_points_props", "player", ("points_line", "over_price", "under_price"), ("game_id",)),
+    TableDef("nba_raw.odds_api_game_lines", "game_id", ("spread_home", "total", "moneyline_home", "moneyline_away")),
+    TableDef("nba_raw.nbac_schedule", "game_id", ("start_time", "broadcast", "arena"), ("home", "away")),
+    TableDef("nba_raw.nbac_injury_report", "player", ("injury_status", "injury_reason"), ("team",)),
+    TableDef("nba_raw.nbac_team_boxscore", "team", ("possessions", "def_rebounds", "steals", "blocks"), ("game_id",)),
+    TableDef("nba_raw.nbac_scoreboard_v2", "game_id", ("status", "periods", "broadcast", "arena"), ("home", "away")),
+)  # fmt: skip
+
+
+class Warehouse:
+    """Tables keyed by (game_date, key). Not thread-safe."""
+
+    def __init__(
+        self,
+        tables: Iterable[TableDef],
+        rosters: Mapping[str, tuple[str, ...]],
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        self.defs: dict[str, TableDef] = {t.source: t for t in tables}
+        self.rosters: dict[str, tuple[str, ...]] = {t: tuple(ps) for t, ps in rosters.items()}
+        self.player_team: dict[str, str] = {p: t for t, ps in self.rosters.items() for p in ps}
+        fresh = conn is None
+        self.conn = conn if conn is not None else sqlite3.connect(":memory:")
+        if fresh:
+            for t in self.defs.values():
+                cols = ", ".join(f'"{c}"' for c in t.all_columns)
+                self.conn.execute(
+                    f'CREATE TABLE "{t.table}" (game_date TEXT NOT NULL, "{t.key}" TEXT NOT NULL, '
+                    f'{cols}, PRIMARY KEY (game_date, "{t.key}"))'
+                )
+                self.conn.execute(
+                    f'CREATE INDEX "{t.table}__by_key" ON "{t.table}" ("{t.key}", game_date)'
+                )
+
+    # ------------------------------------------------------------------ lifecycle
+    def copy(self) -> Warehouse:
+        """An independent copy (SQLite online backup)."""
+        self.conn.commit()
+        dst = sqlite3.connect(":memory:")
+        self.conn.backup(dst)
+        return Warehouse(self.defs.values(), self.rosters, conn=dst)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def load_season(self, season: Season) -> None:
+        for source, rows in season.raw.items():
+            self.insert(source, rows)
+
+    # ------------------------------------------------------------------ reads
+    def rows(
+        self,
+        source: str,
+        day: date,
+        ids: Iterable[str] | None = None,
+        *,
+        by: str | None = None,
+    ) -> dict[str, RowDict]:
+        """Rows of ``source`` on ``day`` keyed by the key column; ``ids`` filters the
+        column ``by`` (default: the key column)."""
+        t = self.defs[source]
+        cols = (t.key, *t.all_columns)
+        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{t.table}" WHERE game_date = ?'
+        params: list[object] = [day.isoformat()]
+        if ids is not None:
+            idl = sorted(set(ids))
+            if not idl:
+                return {}
+            sql += f' AND "{by or t.key}" IN ({",".join("?" * len(idl))})'
+            params.extend(idl)
+        out: dict[str, RowDict] = {}
+        for rec in self.conn.execute(sql, params):
+            out[str(rec[0])] = dict(zip(cols[1:], rec[1:], strict=True))
+        return out
+
+    def history(
+        self, source: str, ids: Iterable[str], upto: date, last: int
+    ) -> dict[str, list[RowDict]]:
+        """For each id, its ``last`` rows dated on or before ``upto`` (oldest first)."""
+        t = self.defs[source]
+        idl = sorted(set(ids))
+        if not idl:
+            return {}
+        cols = ("game_date", t.key, *t.all_columns)
+        qcols = ", ".join(f'"{c}"' for c in cols)
+        sql = (
+            f"SELECT {qcols} FROM (SELECT {qcols}, ROW_NUMBER() OVER "
+            f'(PARTITION BY "{t.key}" ORDER BY game_date DESC) AS rn FROM "{t.table}" '
+            f'WHERE game_date <= ? AND "{t.key}" IN ({",".join("?" * len(idl))})) '
+            f'WHERE rn <= ? ORDER BY "{t.key}", game_date'
+        )
+        out: dict[str, list[RowDict]] = {}
+        for rec in self.conn.execute(sql, [upto.isoformat(), *idl, last]):
+            out.setdefault(str(rec[1]), []).append(dict(zip(cols, rec, strict=True)))
+        return out
+
+    def keys_on(self, source: str, day: date) -> list[str]:
+        t = self.defs[source]
+        return [
+            str(r[0])
+            for r in self.conn.execute(
+                f'SELECT "{t.key}" FROM "{t.table}" WHERE game_date = ? ORDER BY 1', (day.isoformat(),)
+            )
+        ]
+
+    # ------------------------------------------------------------------ writes
+    def insert(self, source: str, rows: Iterable[Mapping[str, object]]) -> None:
+        t = self.defs[source]
+        cols = ("game_date", t.key, *t.all_columns)
+        sql = (
+            f'INSERT OR REPLACE INTO "{t.table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+            f'VALUES ({",".join("?" * len(cols))})'
+        )
+        data = []
+        for r in rows:
+            d = r["game_date"]
+            data.append(
+                (d.isoformat() if isinstance(d, date) else d, *(r.get(c) for c in cols[1:]))
+            )
+        self.conn.executemany(sql, data)
+
+    def replace(
+        self,
+        source: str,
+        day: date,
+        ids: Iterable[str] | None,
+        rows: Mapping[str, Mapping[str, object]],
+    ) -> None:
+        """Delete the scope's rows on ``day`` (all of them when ``ids`` is None) and insert ``rows``."""
+        t = self.defs[source]
+        if ids is None:
+            self.conn.execute(f'DELETE FROM "{t.table}" WHERE game_date = ?', (day.isoformat(),))
+        else:
+            idl = sorted(set(ids))
+            if idl:
+                self.conn.execute(
+                    f'DELETE FROM "{t.table}" WHERE game_date = ? AND "{t.key}" IN ({",".join("?" * len(idl))})',
+                    [day.isoformat(), *idl],
+                )
+        self.insert(source, ({"game_date": day, t.key: k, **v} for k, v in rows.items()))
+
+    # ------------------------------------------------------------------ comparison
+    def dump(self, sources: Iterable[str]) -> dict[str, dict[tuple[str, str], tuple[object, ...]]]:
+        """Every row of ``sources``: source -> (game_date, key) -> values."""
+        out: dict[str, dict[tuple[str, str], tuple[object, ...]]] = {}
+        for s in sources:
+            t = self.defs[s]
+            cols = ("game_date", t.key, *t.all_columns)
+            q = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{t.table}"'
+            out[s] = {(str(r[0]), str(r[1])): tuple(r[2:]) for r in self.conn.execute(q)}
+        return out
+
+
+def diff_dumps(
+    a: Mapping[str, Mapping[tuple[str, str], tuple[object, ...]]],
+    b: Mapping[str, Mapping[tuple[str, str], tuple[object, ...]]],
+) -> dict[str, list[tuple[str, str]]]:
+    """Keys whose rows differ (or exist on one side only), per table; empty tables omitted."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for s in sorted(set(a) | set(b)):
+        ra, rb = a.get(s, {}), b.get(s, {})
+        bad = sorted(k for k in set(ra) | set(rb) if ra.get(k) != rb.get(k))
+        if bad:
+            out[s] = bad
+    return out

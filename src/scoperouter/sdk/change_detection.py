@@ -1,0 +1,236 @@
+"""Sender-side change detection: publish only what a run really changed.
+
+A processor that reruns a set of entities usually rewrites most of them with identical
+values. Downstream work is proportional to what the completion event names, so the
+sender compares, per entity and per field, what it is about to write with what was there
+and names only the entities and fields that differ::
+
+    detector = ChangeDetector("nba_analytics.player_game_summary", "player")
+    detector.observe(day, before={"lebronjames": {"points": 25}},
+                          after={"lebronjames": {"points": 27}})
+    events = detector.events(run_id=trigger.trigger_id, priority=trigger.priority)
+    # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
+    #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
+
+Rows are compared by a digest of their canonical JSON (keys sorted), so ``1`` and ``1.0``
+differ only if they serialise differently, and ``None`` is a value like any other. An
+entity present on one side only (a row appeared or disappeared) changed in every field
+of the side that has it. Nothing changed -> no event (``None`` / empty list): the router
+then has nothing to route, which is the whole point.
+
+Everything here is pure (no clock, no I/O) except what the caller passes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+Row = Mapping[str, object]
+Priority = Literal["normal", "critical"]
+
+__all__ = [
+    "ChangeDetector",
+    "EntityChanges",
+    "completion_event",
+    "diff_rows",
+    "entity_key",
+    "field_digests",
+    "row_digest",
+    "value_digest",
+]
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def value_digest(value: object) -> str:
+    """A stable digest of one value (canonical JSON, sha256, 16 hex digits)."""
+    return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
+
+
+def field_digests(row: Row) -> dict[str, str]:
+    """The digest of every field of a row."""
+    return {k: value_digest(v) for k, v in row.items()}
+
+
+def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
+    """A digest of a whole row (or of ``fields`` only; missing fields count as None)."""
+    data: dict[str, object] = (
+        dict(row) if fields is None else {f: row.get(f) for f in fields}
+    )
+    return value_digest(data)
+
+
+@dataclass(frozen=True)
+class EntityChanges:
+    """What changed between two snapshots of the same scope."""
+
+    entities: tuple[str, ...]  # sorted ids whose rows differ
+    fields: tuple[str, ...]  # sorted union of the fields that differ
+    added: tuple[str, ...] = ()  # ids with a row only after
+    removed: tuple[str, ...] = ()  # ids with a row only before
+
+    def __bool__(self) -> bool:
+        return bool(self.entities)
+
+
+def diff_rows(
+    before: Mapping[str, Row],
+    after: Mapping[str, Row],
+    *,
+    ignore_fields: Iterable[str] = (),
+) -> EntityChanges:
+    """Compare two snapshots ``entity id -> row`` field by field.
+
+    Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
+    """
+    ignored = frozenset(ignore_fields)
+    changed: set[str] = set()
+    fields: set[str] = set()
+    added: list[str] = []
+    removed: list[str] = []
+    for eid in set(before) | set(after):
+        old = before.get(eid)
+        new = after.get(eid)
+        if old is None or new is None:
+            present = new if new is not None else old
+            assert present is not None
+            names = {f for f in present if f not in ignored}
+            (added if old is None else removed).append(eid)
+            changed.add(eid)
+            fields.update(names)
+            continue
+        if row_digest(old) == row_digest(new):
+            continue
+        diff = {
+            f
+            for f in set(old) | set(new)
+            if f not in ignored and value_digest(old.get(f)) != value_digest(new.get(f))
+        }
+        if diff:
+            changed.add(eid)
+            fields.update(diff)
+    return EntityChanges(
+        entities=tuple(sorted(changed)),
+        fields=tuple(sorted(fields)),
+        added=tuple(sorted(added)),
+        removed=tuple(sorted(removed)),
+    )
+
+
+def entity_key(entity_type: str) -> str:
+    """The event key for an entity type: ``player`` -> ``players``."""
+    return entity_type if entity_type.endswith("s") else entity_type + "s"
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def completion_event(
+    *,
+    source: str,
+    game_date: date,
+    entity_type: str,
+    changes: EntityChanges,
+    event_id: str | None = None,
+    run_id: str = "",
+    priority: Priority = "normal",
+    correlation_id: str | None = None,
+    produced_at: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The canonical SPEC section 3 completion event naming only what changed.
+
+    ``None`` when nothing changed. Without ``event_id`` the id is derived from the content
+    and ``run_id`` (deterministic: the same run reporting the same change has the same id).
+    """
+    if not changes.entities:
+        return None
+    if event_id is None:
+        payload = _canonical(
+            [source, game_date.isoformat(), list(changes.entities), list(changes.fields), run_id]
+        )
+        event_id = "ce-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "source": source,
+        "game_date": game_date.isoformat(),
+        "status": "success",
+        "affected_entities": {entity_key(entity_type): list(changes.entities)},
+        "changed_fields": list(changes.fields),
+        "priority": priority,
+    }
+    if correlation_id is not None:
+        event["correlation_id"] = correlation_id
+    if produced_at is not None:
+        event["produced_at"] = _iso(produced_at)
+    return event
+
+
+class ChangeDetector:
+    """Accumulate per-date diffs of one run, then emit one completion event per date.
+
+    ``observe`` may be called once per date the run wrote (a lookback run writes several).
+    """
+
+    def __init__(
+        self, source: str, entity_type: str, *, ignore_fields: Iterable[str] = ()
+    ) -> None:
+        self.source = source
+        self.entity_type = entity_type
+        self._ignore = tuple(ignore_fields)
+        self._by_date: dict[date, EntityChanges] = {}
+
+    def observe(self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]) -> EntityChanges:
+        """Diff one date's rows (only the scope the run rewrote) and remember the result."""
+        changes = diff_rows(before, after, ignore_fields=self._ignore)
+        prev = self._by_date.get(day)
+        if prev is not None:
+            changes = EntityChanges(
+                entities=tuple(sorted(set(prev.entities) | set(changes.entities))),
+                fields=tuple(sorted(set(prev.fields) | set(changes.fields))),
+                added=tuple(sorted(set(prev.added) | set(changes.added))),
+                removed=tuple(sorted(set(prev.removed) | set(changes.removed))),
+            )
+        self._by_date[day] = changes
+        return changes
+
+    @property
+    def changes(self) -> Mapping[date, EntityChanges]:
+        """What changed, per date observed (dates with no change included, empty)."""
+        return dict(self._by_date)
+
+    @property
+    def changed(self) -> bool:
+        return any(c.entities for c in self._by_date.values())
+
+    def events(
+        self,
+        *,
+        run_id: str = "",
+        priority: Priority = "normal",
+        correlation_id: str | None = None,
+        produced_at: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """One completion event per date with changes, dates ascending; [] when none."""
+        out: list[dict[str, Any]] = []
+        for day in sorted(self._by_date):
+            ev = completion_event(
+                source=self.source,
+                game_date=day,
+                entity_type=self.entity_type,
+                changes=self._by_date[day],
+                run_id=run_id,
+                priority=priority,
+                correlation_id=correlation_id,
+                produced_at=produced_at,
+            )
+            if ev is not None:
+                out.append(ev)
+        return out
