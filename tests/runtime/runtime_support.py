@@ -262,7 +262,7 @@ class MemorySink:
         self.fail_first = 0  # number of calls that raise a retryable DispatchError
         self.hang = False
 
-    async def send(self, trigger: Trigger, *, message_id: str) -> None:
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
         self.calls += 1
         if self.hang:
             await asyncio.sleep(3600)

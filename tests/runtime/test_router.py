@@ -116,7 +116,7 @@ async def test_open_windows_survive_restart(tmp_path: Path, make_router: RouterF
     assert r2.book.open_count == open_before
     await submit_all(r2, events[60:])
     now[0] += 200.0
-    assert r2.fire_due() > 0
+    assert await r2.fire_due() > 0
     assert await r2.idle()
     # the same events in one uninterrupted run, at the same virtual time
     ref = MemorySink()
@@ -130,7 +130,7 @@ async def test_open_windows_survive_restart(tmp_path: Path, make_router: RouterF
     await r3.start()
     await submit_all(r3, events)
     r3.clock = lambda: now[0]
-    r3.fire_due()
+    await r3.fire_due()
     assert await r3.idle()
     await r3.stop()
     assert sorted(key_of(t) for t in sink.received) == sorted(key_of(t) for t in ref.received)
@@ -195,7 +195,7 @@ async def test_retries_then_dead_letter(
           "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"]}
     assert (await r.submit(Inbound("test", obj=ev))).triggers == 1
     assert await r.idle()
-    r._flush_marks()
+    await r._flush_marks()
     assert r.store.trigger_counts() == {final: 1}
     assert sink.calls == calls
     assert len(sink.received) == (1 if final == "done" else 0)

@@ -196,7 +196,7 @@ async def healthy_latencies(
         await r.submit(Inbound("test", obj=e))
         await asyncio.sleep(0.002)
     assert await r.idle(timeout=20)
-    r._flush_marks()
+    await r._flush_marks()
     lat = []
     for t_recv, body in rec.got:
         trig = json.loads(base64.b64decode(body["message"]["data"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 from datetime import date
 from pathlib import Path
@@ -47,6 +48,12 @@ def register(sub: Any) -> None:
     p.add_argument("--execution-log", default=None, type=Path, help="execution log (SQLite; default <state-dir>/execution_log.sqlite)")
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.add_argument("--shutdown-timeout", type=float, default=8.0, help="seconds to finish in-flight work on SIGTERM")
+    p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop: uvloop when installed (auto, default), or the standard asyncio loop",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=run)
 
@@ -88,5 +95,20 @@ def run(args: argparse.Namespace) -> int:
         daemon = Daemon(cfg.registry, cfg.relations, settings, log=log)
         await daemon.run_forever()
 
-    asyncio.run(main())
+    loop_factory = _loop_factory(args.loop)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
     return 0
+
+
+def _loop_factory(choice: str) -> Any:
+    """uvloop's loop factory when wanted and installed (about 1.5x the HTTP throughput)."""
+    if choice == "asyncio":
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("error: --loop uvloop but uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop

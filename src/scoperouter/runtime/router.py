@@ -23,10 +23,12 @@ import json
 import logging
 import random
 import time
+from collections import Counter as CounterT
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from scoperouter.errors import DispatchError, EventError
 from scoperouter.execution_log.api import ExecutionLog
@@ -38,10 +40,11 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import plan
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.metrics import Metrics
-from scoperouter.runtime.sinks import Sink, trigger_json
+from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
 from scoperouter.runtime.store import Store
 
 logger = logging.getLogger("scoperouter.runtime")
+_T = TypeVar("_T")
 
 Origin = Literal["http", "push", "pubsub", "test"]
 
@@ -101,6 +104,17 @@ class _Item:
 
 
 @dataclass
+class _BatchResult:
+    now_dt: datetime
+    as_of: date
+    outcomes: list[tuple[_Item, Outcome]] = field(default_factory=list)
+    fired: list[tuple[int, Trigger, bytes]] = field(default_factory=list)
+    decided: list[tuple[Event, tuple[Decision, ...]]] = field(default_factory=list)
+    rejects: list[tuple[str, bool]] = field(default_factory=list)
+    dead_payloads: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class _Stats:
     redispatched: int = 0
     restored_windows: int = 0
@@ -148,10 +162,24 @@ class Router:
         self._dispatching: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
+        # Every WindowBook and SQLite operation runs on this one thread, in submission
+        # order: the event loop keeps serving requests and dispatches while a commit
+        # fsyncs, and the book is never touched by two threads.
+        self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
+        self._next_deadline: float | None = None
+        self._stopping = False
+        self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._closing = False
         self._started = False
         self._journal_rows = 0
         self._last_compact = 0.0
+        self._jbuf: list[tuple[str, float, str | None, str | None]] = []
+        self._persisted_empty = False  # the store holds an empty book (empty snapshot, no journal)
+
+    async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
+        fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
+        return await asyncio.shield(fut)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -164,8 +192,8 @@ class Router:
 
     async def start(self) -> None:
         """Restore windows (snapshot + journal), re-dispatch pending triggers, start tasks."""
-        self._restore_book()
-        self._compact(force=True)
+        await self._in_state(self._restore_book)
+        await self._in_state(self._compact, True)
         pending = self.store.pending_triggers()
         if pending:
             with self.store.transaction():
@@ -183,7 +211,7 @@ class Router:
                     "restart_count": p.starts + 1,
                 },
             )
-            self._dispatch(p.row_id, trig)
+            self._dispatch(p.row_id, trig, p.body.encode())
         if pending:
             logger.warning(
                 "restart: %d pending triggers re-dispatched (counted in "
@@ -215,10 +243,12 @@ class Router:
         deadline = time.monotonic() + timeout
         self._closing = True
         # let the ingest worker drain what was already submitted
-        while not self._queue.empty() and time.monotonic() < deadline:
+        while self._unfinished and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        self._stopping = True
+        self._window_wake.set()
         for t in self._background:
-            t.cancel()
+            t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
         for t in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
@@ -239,8 +269,9 @@ class Router:
             item = self._queue.get_nowait()
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
-        self._flush_marks()
-        self._compact(force=True)
+        await self._flush_marks()
+        await self._in_state(self._compact, True)
+        self._state.shutdown(wait=True)
         if self.log is not None:
             try:
                 self.log.flush()
@@ -250,6 +281,7 @@ class Router:
 
     # ------------------------------------------------------------------ restore
     def _restore_book(self) -> None:
+        self._jbuf = []
         snap = self.store.load_snapshot()
         book = WindowBook.restore(self.registry, snap) if snap is not None else WindowBook(self.registry)
         replayed = 0
@@ -266,11 +298,12 @@ class Router:
                 book.flush(e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
         self.book = book
+        self._next_deadline = book.next_deadline()
         self.stats.journal_replayed = replayed
         self.stats.restored_windows = book.open_count
         self._journal_rows = replayed
 
-    def _compact(self, *, force: bool = False) -> None:
+    def _compact(self, force: bool = False) -> None:
         now = self.clock()
         if not force:
             if self._journal_rows < self.options.compact_every and not (
@@ -282,6 +315,7 @@ class Router:
         self.store.save_snapshot(self.book.snapshot(), now)
         self._journal_rows = 0
         self._last_compact = now
+        self._persisted_empty = self.book.open_count == 0
 
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
@@ -305,6 +339,7 @@ class Router:
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(inbound, parsed, fut))
+        self._unfinished += 1
         return await asyncio.shield(fut)
 
     async def _ingest_worker(self) -> None:
@@ -313,32 +348,36 @@ class Router:
             batch = [first]
             while len(batch) < self.options.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            marks = self._take_marks()
             try:
-                self._process_batch(batch)
+                result = await self._in_state(self._process_batch, batch, marks)
             except Exception:
                 logger.exception("ingest transaction failed; messages will be retried by their source")
+                self._marks[:0] = marks
                 for item in batch:
                     if not item.fut.done():
                         item.fut.set_result(Outcome("unavailable", reason="store_error"))
-                self._restore_book()  # the in-memory book may hold uncommitted changes
+                # the in-memory book may hold uncommitted changes
+                await self._in_state(self._restore_book)
+            else:
+                self._apply_batch(batch, result)
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            await asyncio.sleep(0)
+                self._unfinished -= len(batch)
 
-    def _process_batch(self, batch: list[_Item]) -> None:
+    def _process_batch(self, batch: list[_Item], marks: list[tuple[str, tuple[Any, ...]]]) -> _BatchResult:
+        """One transaction for the whole batch (state thread)."""
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
         as_of = self.options.as_of or now_dt.date()
-        outcomes: list[tuple[_Item, Outcome]] = []
-        fired: list[tuple[int, Trigger]] = []
-        decided: list[tuple[Event, tuple[Decision, ...]]] = []
-        rejects: list[tuple[str, bool]] = []
-        dead_payloads: list[dict[str, Any]] = []
+        res = _BatchResult(now_dt, as_of)
+        outcomes, fired, decided = res.outcomes, res.fired, res.decided
+        rejects, dead_payloads = res.rejects, res.dead_payloads
         batch_ids: set[str] = set()
         store = self.store
         with store.transaction():
-            self._write_marks()
+            self._write_marks(marks)
             for item in batch:
                 ev = item.parsed
                 if isinstance(ev, EventError):
@@ -364,8 +403,7 @@ class Router:
                         continue
                     if ev_json is None:
                         ev_json = ev.model_dump_json()
-                    store.journal("add", now, ev_json, d.model_dump_json())
-                    self._journal_rows += 1
+                    self._jbuf.append(("add", now, ev_json, d.model_dump_json()))
                     for t in self.book.add(ev, d, now):
                         fired.append(self._persist_trigger(t, now, now_dt))
                         n_fired += 1
@@ -374,27 +412,41 @@ class Router:
                     n_fired += 1
                 decided.append((ev, decisions))
                 outcomes.append((item, Outcome("accepted", ev.event_id, triggers=n_fired)))
-        # committed: now count, ack, dispatch
+            self._finish_journal()
+        self._next_deadline = self.book.next_deadline()
+        try:
+            self._compact()
+        except Exception:
+            logger.exception("window snapshot failed (the journal keeps the state)")
+        return res
+
+    def _apply_batch(self, batch: list[_Item], res: _BatchResult) -> None:
+        """After the commit (event loop): count, ack, dispatch."""
+        now_dt, as_of = res.now_dt, res.as_of
         m = self.metrics
         m.ingest_batch.observe(len(batch))
-        for reason, new in rejects:
+        for reason, new in res.rejects:
             m.events_rejected.labels(reason).inc()
             if new:
                 m.dead_lettered.labels("event", reason).inc()
-        for ev, decisions in decided:
-            m.events_accepted.inc()
-            for d in decisions:
-                m.decisions.labels(d.reason).inc()
+        reasons: CounterT[str] = CounterT()
+        for ev, decisions in res.decided:
+            reasons.update(d.reason for d in decisions)
             self._log_decisions(ev, decisions, now_dt, as_of)
-        for item, out in outcomes:
-            if out.status == "duplicate":
-                m.events_duplicate.inc()
+        if res.decided:
+            m.events_accepted.inc(len(res.decided))
+        for reason, n in reasons.items():
+            m.decisions.labels(reason).inc(n)
+        dups = 0
+        for item, out in res.outcomes:
+            dups += out.status == "duplicate"
             if not item.fut.done():
                 item.fut.set_result(out)
-        self._after_fire(fired)
-        for payload in dead_payloads:
+        if dups:
+            m.events_duplicate.inc(dups)
+        self._after_fire(res.fired)
+        for payload in res.dead_payloads:
             self._publish_dead_letter(payload)
-        self._compact()
         self._window_wake.set()
 
     def _dead_letter_event(
@@ -439,55 +491,86 @@ class Router:
         """Due triggers, journaled (caller holds the transaction)."""
         due = self.book.due(now)
         if due:
-            self.store.journal("due", now)
-            self._journal_rows += 1
+            self._jbuf.append(("due", now, None, None))
         return due
 
-    def _persist_trigger(self, t: Trigger, now: float, now_dt: datetime) -> tuple[int, Trigger]:
-        t = t.model_copy(update={"fired_at": now_dt})
-        body = json.dumps(trigger_json(t), separators=(",", ":"))
-        return self.store.insert_trigger(t.trigger_id, t.processor, body, now), t
+    def _finish_journal(self) -> None:
+        """Persist this transaction's book inputs (caller holds the transaction).
 
-    def _after_fire(self, fired: list[tuple[int, Trigger]]) -> None:
-        for row_id, t in fired:
-            self.metrics.triggers_fired.labels(t.scope).inc()
-            self._dispatch(row_id, t)
+        When the book is empty afterwards (typical with zero-length windows) the journal
+        rows are not needed: an empty snapshot represents the state exactly."""
+        buf, self._jbuf = self._jbuf, []
+        if self.book.open_count == 0:
+            if not self._persisted_empty:
+                self.store.save_snapshot(self.book.snapshot(), self.clock())
+                self._journal_rows = 0
+                self._persisted_empty = True
+            return
+        if buf:
+            self.store.journal_many(buf)
+            self._journal_rows += len(buf)
+            self._persisted_empty = False
+
+    def _persist_trigger(self, t: Trigger, now: float, now_dt: datetime) -> tuple[int, Trigger, bytes]:
+        t = t.model_copy(update={"fired_at": now_dt})
+        body = trigger_bytes(t)
+        return self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now), t, body
+
+    def _after_fire(self, fired: list[tuple[int, Trigger, bytes]]) -> None:
+        scopes: CounterT[str] = CounterT()
+        for row_id, t, body in fired:
+            scopes[t.scope] += 1
+            self._dispatch(row_id, t, body)
+        for scope, n in scopes.items():
+            self.metrics.triggers_fired.labels(scope).inc(n)
         self.metrics.open_windows.set(self.book.open_count)
 
     async def _window_timer(self) -> None:
-        while True:
-            deadline = self.book.next_deadline()
+        while not self._stopping:
+            deadline = self._next_deadline
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             if timeout is None or timeout > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._window_wake.wait(), timeout)
             self._window_wake.clear()
-            self.fire_due()
+            if not self._stopping:
+                await self.fire_due()
 
-    def fire_due(self) -> int:
-        """Fire the windows due now (also called by the timer task). Returns the count."""
-        now = self.clock()
-        nd = self.book.next_deadline()
-        if nd is None or nd > now:
+    async def fire_due(self) -> int:
+        """Fire the windows due now (the timer task calls this). Returns the count."""
+        nd = self._next_deadline
+        if nd is None or nd > self.clock():
             return 0
-        now_dt = datetime.fromtimestamp(now, UTC)
-        fired: list[tuple[int, Trigger]] = []
+        marks = self._take_marks()
         try:
-            with self.store.transaction():
-                self._write_marks()
-                for t in self._due_locked(now):
-                    fired.append(self._persist_trigger(t, now, now_dt))
+            fired = await self._in_state(self._fire_due_sync, marks)
         except Exception:
             logger.exception("could not persist due windows; reloading windows from the store")
-            self._restore_book()
+            self._marks[:0] = marks
+            await self._in_state(self._restore_book)
             return 0
         self._after_fire(fired)
-        self._compact()
         return len(fired)
 
+    def _fire_due_sync(self, marks: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[int, Trigger, bytes]]:
+        now = self.clock()
+        now_dt = datetime.fromtimestamp(now, UTC)
+        fired: list[tuple[int, Trigger, bytes]] = []
+        with self.store.transaction():
+            self._write_marks(marks)
+            for t in self._due_locked(now):
+                fired.append(self._persist_trigger(t, now, now_dt))
+            self._finish_journal()
+        self._next_deadline = self.book.next_deadline()
+        try:
+            self._compact()
+        except Exception:
+            logger.exception("window snapshot failed (the journal keeps the state)")
+        return fired
+
     # ------------------------------------------------------------------ dispatch
-    def _dispatch(self, row_id: int, trigger: Trigger) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger))
+    def _dispatch(self, row_id: int, trigger: Trigger, body: bytes | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger, body))
         self._dispatching.add(task)
         task.add_done_callback(self._dispatching.discard)
 
@@ -496,7 +579,7 @@ class Router:
         raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
-    async def _deliver(self, row_id: int, trigger: Trigger) -> None:
+    async def _deliver(self, row_id: int, trigger: Trigger, body: bytes | None = None) -> None:
         proc = self.registry.processors.get(trigger.processor)
         target = proc.target if proc is not None else self.registry.spec.defaults.target
         sink = self.sinks.get(trigger.processor) or self.fallback_sink
@@ -513,7 +596,7 @@ class Router:
                 while sink is not None:
                     attempts += 1
                     try:
-                        await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}")
+                        await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body)
                         error = None
                         break
                     except DispatchError as exc:
@@ -549,7 +632,7 @@ class Router:
             extra={"trigger_id": trigger.trigger_id, "processor": trigger.processor, "attempts": attempts,
                    "reason": reason, "error": error.detail, "correlation_id": trigger.correlation_id},
         )
-        body = json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
+        body = body or trigger_bytes(trigger)
         self._marks.append(("dead", (attempts, now, str(error), row_id)))
         self._marks.append(("dl", ("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)))
         m.dead_lettered.labels("trigger", reason).inc()
@@ -591,11 +674,13 @@ class Router:
         task.add_done_callback(self._dispatching.discard)
 
     # ------------------------------------------------------------------ outcome marks
-    def _write_marks(self) -> None:
-        """Apply queued done/dead marks (caller holds a transaction)."""
-        if not self._marks:
-            return
+    def _take_marks(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """Hand the queued done/dead marks over to a state-thread job (event loop side)."""
         marks, self._marks = self._marks, []
+        return marks
+
+    def _write_marks(self, marks: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Apply done/dead marks (state thread; caller holds a transaction)."""
         s = self.store
         for kind, args in marks:
             if kind == "done":
@@ -605,17 +690,26 @@ class Router:
             else:
                 s.dead_letter(*args)
 
-    def _flush_marks(self) -> None:
-        if self._marks:
-            with self.store.transaction():
-                self._write_marks()
+    def _write_marks_tx(self, marks: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self.store.transaction():
+            self._write_marks(marks)
+
+    async def _flush_marks(self) -> None:
+        marks = self._take_marks()
+        if not marks:
+            return
+        try:
+            await self._in_state(self._write_marks_tx, marks)
+        except BaseException:
+            self._marks[:0] = marks
+            raise
 
     async def _mark_flusher(self) -> None:
         last_log_flush = time.monotonic()
         while True:
             await asyncio.sleep(self.options.mark_flush_interval_s)
             try:
-                self._flush_marks()
+                await self._flush_marks()
             except Exception:
                 logger.exception("could not record dispatch outcomes (will retry)")
             if self.log is not None and time.monotonic() - last_log_flush > 1.0:
@@ -629,22 +723,26 @@ class Router:
         while True:
             await asyncio.sleep(self.options.housekeeping_interval_s)
             try:
-                now = self.clock()
-                with self.store.transaction():
-                    pruned = self.store.prune_seen(now - self.options.dedup_horizon_s)
-                    self.store.prune_triggers(now - self.options.done_retention_s)
+                pruned = await self._in_state(self._prune)
                 if pruned:
                     logger.info("pruned %d seen ids past the dedup horizon", pruned)
             except Exception:
                 logger.exception("housekeeping failed")
+
+    def _prune(self) -> int:
+        now = self.clock()
+        with self.store.transaction():
+            pruned = self.store.prune_seen(now - self.options.dedup_horizon_s)
+            self.store.prune_triggers(now - self.options.done_retention_s)
+        return pruned
 
     # ------------------------------------------------------------------ introspection
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.empty() and not self._dispatching and self.book.open_count == 0:
-                self._flush_marks()
+            if not self._unfinished and not self._dispatching and self.book.open_count == 0:
+                await self._flush_marks()
                 return True
             await asyncio.sleep(0.01)
         return False

@@ -45,7 +45,8 @@ def trigger_json(trigger: Trigger) -> dict[str, Any]:
 
 
 def trigger_bytes(trigger: Trigger) -> bytes:
-    return json.dumps(trigger_json(trigger), separators=(",", ":"), sort_keys=True).encode()
+    """Compact JSON of the trigger (the outbox line, the Pub/Sub data, the push data)."""
+    return json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
 
 
 def trigger_attributes(trigger: Trigger) -> dict[str, str]:
@@ -86,7 +87,9 @@ class Sink(Protocol):
 
     name: str
 
-    async def send(self, trigger: Trigger, *, message_id: str) -> None: ...
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        """Deliver ``trigger``; ``body`` is its serialised JSON when the caller has it."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -102,8 +105,8 @@ class OutboxSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    async def send(self, trigger: Trigger, *, message_id: str) -> None:
-        line = trigger_bytes(trigger) + b"\n"
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        line = (body or trigger_bytes(trigger)) + b"\n"
         try:
             os.write(self._fd, line)
             if self._fsync:
@@ -157,10 +160,10 @@ class HttpSink:
         self._token = (token, time.time() + 3000)
         return token
 
-    async def send(self, trigger: Trigger, *, message_id: str) -> None:
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
         envelope = {
             "message": {
-                "data": base64.b64encode(trigger_bytes(trigger)).decode(),
+                "data": base64.b64encode(body or trigger_bytes(trigger)).decode(),
                 "attributes": trigger_attributes(trigger),
                 "messageId": message_id,
                 "message_id": message_id,
@@ -177,12 +180,12 @@ class HttpSink:
             ) as resp:
                 if 200 <= resp.status < 300:
                     return
-                body = (await resp.read())[:200].decode(errors="replace")
+                answer = (await resp.read())[:200].decode(errors="replace")
                 retryable = resp.status in (408, 429) or resp.status >= 500
                 raise DispatchError(
                     trigger.processor,
                     self.name,
-                    f"HTTP {resp.status}: {body}",
+                    f"HTTP {resp.status}: {answer}",
                     retryable=retryable,
                     trigger_id=trigger.trigger_id,
                 )
@@ -264,8 +267,8 @@ class PubSubSink:
         self._publisher = publisher
         self._ordering = ordering
 
-    async def send(self, trigger: Trigger, *, message_id: str) -> None:
-        data = trigger_bytes(trigger)
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        data = body or trigger_bytes(trigger)
         attrs = trigger_attributes(trigger)
         key = ordering_key(trigger) if self._ordering else None
         check_pubsub_limits(data, attrs, key, processor=trigger.processor, target=self.name)

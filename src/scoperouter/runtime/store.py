@@ -183,6 +183,11 @@ class Store:
             (op, now, event, decision),
         )
 
+    def journal_many(self, rows: list[tuple[str, float, str | None, str | None]]) -> None:
+        self._db.executemany(
+            "INSERT INTO window_journal(op, now, event, decision) VALUES (?, ?, ?, ?)", rows
+        )
+
     def journal_entries(self) -> list[JournalEntry]:
         rows = self._db.execute(
             "SELECT seq, op, now, event, decision FROM window_journal ORDER BY seq"
