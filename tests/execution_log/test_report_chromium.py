@@ -1,8 +1,6 @@
 """The HTML report renders in headless Chromium and its three charts are drawn.
 
-Skips with a visible reason when Chromium is absent, unless SCOPEROUTER_REQUIRE_CHROMIUM=1.
-With SCOPEROUTER_UPDATE_SCREENSHOT=1 the screenshot is also saved to
-docs/report-screenshot.png."""
+Skips with a visible reason when Chromium is absent, unless SCOPEROUTER_REQUIRE_CHROMIUM=1."""
 
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ import pytest
 
 from scoperouter.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 SIZE = (1400, 1150)
 CHARTS = ("chart-waste", "chart-runs", "chart-saved")
 COLORS = {"chart-waste": (0x25, 0x63, 0xEB), "chart-runs": (0xEA, 0x58, 0x0C), "chart-saved": (0x16, 0xA3, 0x4A)}
@@ -122,5 +119,3 @@ def test_html_report_charts_are_drawn(game_day_log: Path, config_path: Path, tmp
         coloured = sum(1 for p in pixels if all(abs(p[k] - target[k]) < 24 for k in range(3)))
         assert non_white > 0.03 * len(pixels), f"{name} looks blank"
         assert coloured > 60, f"{name}: no {COLORS[name]} marks drawn"
-    if os.environ.get("SCOPEROUTER_UPDATE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, REPO / "docs" / "report-screenshot.png")

@@ -359,6 +359,7 @@ def build_report(
         pr.recommendation, pr.why = recommend(pr, th)
         out.append(pr)
 
+    out.sort(key=lambda p: (p.phase if p.phase is not None else 99, p.processor))  # pipeline order
     return Report(
         processors=out,
         days_observed=days,

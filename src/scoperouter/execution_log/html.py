@@ -62,7 +62,7 @@ def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, widt
         parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v}%</text>')
     step = max(1, math.ceil(n / 6))
     for i, (label, _a, _b) in enumerate(points):
-        if i % step == 0 or i == n - 1:
+        if (i % step == 0 and (n - 1 - i >= step or i == 0)) or i == n - 1:
             parts.append(f'<text x="{x(i):.1f}" y="{top + h + 16}" text-anchor="middle">{_e(label[-5:] if "T" in label else label[5:])}</text>')
     for idx, color, name in ((2, ORANGE, "waste at date level"), (1, BLUE, "waste as run")):
         pts = [(x(i), y(float(p[idx]))) for i, p in enumerate(points) if p[idx] is not None]  # type: ignore[arg-type]

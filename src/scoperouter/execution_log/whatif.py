@@ -70,33 +70,44 @@ def replay(registry: CompiledRegistry, relations: RelationStore, events: Sequenc
     return Replay(decided, fired, lat)
 
 
-def _work(registry: CompiledRegistry, relations: RelationStore, t: Trigger) -> int | None:
+def _work(registry: CompiledRegistry, relations: RelationStore, t: Trigger,
+          date_rows: Mapping[str, float]) -> float | None:
+    """Entity rows a trigger processes: its ids, the universe of a full date, or (date
+    granularity, unknown universe) the average rows the processor reported per run."""
     if t.scope == "entities":
         return len(t.entity_ids or ())
     p = registry.processors.get(t.processor)
-    if p is None or p.granularity == DATE_GRANULARITY:
-        return None
-    return relations.universe(p.granularity, t.game_date)
+    u = relations.universe(p.granularity, t.game_date) if p is not None and p.granularity != DATE_GRANULARITY else None
+    return float(u) if u is not None else date_rows.get(t.processor)
 
 
-def summarize(registry: CompiledRegistry, relations: RelationStore, r: Replay) -> dict[str, Any]:
+def date_run_rows(data: LogData) -> dict[str, float]:
+    """Average records processed per reported run, per processor (from completions)."""
+    acc: dict[str, list[int]] = defaultdict(list)
+    for c in data.completions:
+        acc[c.processor].append(c.records_processed)
+    return {k: sum(v) / len(v) for k, v in acc.items() if v}
+
+
+def summarize(registry: CompiledRegistry, relations: RelationStore, r: Replay,
+              date_rows: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Work and latency figures of a replay, overall and per processor."""
     per: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0})
-    rows = 0
+    rows = 0.0
     for t, _when in r.triggers:
         p = per[t.processor]
         p["runs"] += 1
         p["entity_runs" if t.scope == "entities" else "date_runs"] += 1
-        w = _work(registry, relations, t)
+        w = _work(registry, relations, t, date_rows or {})
         if w is not None:
-            p["entity_rows"] += w
+            p["entity_rows"] = round(p["entity_rows"] + w, 1)
             rows += w
     lat = sorted(r.latencies_s)
     return {
         "runs": len(r.triggers),
         "entity_runs": sum(1 for t, _ in r.triggers if t.scope == "entities"),
         "date_runs": sum(1 for t, _ in r.triggers if t.scope == "date"),
-        "entity_rows": rows,
+        "entity_rows": round(rows, 1),
         "latency_s": {
             "mean": round(statistics.fmean(lat), 3) if lat else None,
             "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
@@ -178,7 +189,8 @@ def what_if(
     reg2 = compile_registry(spec2, file=registry.file, base_dir=registry.base_dir)
     base = replay(registry, relations, data.events)
     alt = replay(reg2, relations, data.events)
-    sb, sa = summarize(registry, relations, base), summarize(reg2, relations, alt)
+    rows = date_run_rows(data)
+    sb, sa = summarize(registry, relations, base, rows), summarize(reg2, relations, alt, rows)
     mism = verify_decisions(data, base)
     return {
         "changes": dict(changes),
@@ -187,7 +199,7 @@ def what_if(
         "what_if": sa,
         "delta": {
             "runs": sa["runs"] - sb["runs"],
-            "entity_rows": sa["entity_rows"] - sb["entity_rows"],
+            "entity_rows": round(sa["entity_rows"] - sb["entity_rows"], 1),
             "latency_mean_s": (
                 round(sa["latency_s"]["mean"] - sb["latency_s"]["mean"], 3)
                 if sa["latency_s"]["mean"] is not None and sb["latency_s"]["mean"] is not None
