@@ -99,7 +99,11 @@ def lookback_dates(
     if lb is None:
         return ()
     if lb.days is not None:
-        return tuple(d for d in _date_range(day + timedelta(days=1), day + timedelta(days=lb.days)) if d <= as_of)
+        return tuple(
+            d
+            for d in _date_range(day + timedelta(days=1), day + timedelta(days=lb.days))
+            if d <= as_of
+        )
     assert lb.games is not None and lb.via is not None
     later: set[date] = set()
     for eid in relations.sources_on(lb.via, day):
@@ -110,7 +114,9 @@ def lookback_dates(
 class DateLevelRouter:
     """Today's behaviour: every consumer of the source, full date, at once."""
 
-    def __init__(self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date) -> None:
+    def __init__(
+        self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date
+    ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
         self.rejected = 0
 
@@ -139,7 +145,9 @@ class DateLevelRouter:
 class PlannedRouter:
     """The router: planner + coalescing windows on the caller's clock."""
 
-    def __init__(self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date) -> None:
+    def __init__(
+        self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date
+    ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
         self.book = WindowBook(registry)
         self.rejected = 0
@@ -147,9 +155,14 @@ class PlannedRouter:
 
     @staticmethod
     def _job(t: Trigger) -> Job:
-        return Job(t.processor, _date_range(t.start_date, t.end_date),
-                   t.entity_ids if t.scope == "entities" else None,
-                   t.priority, t.correlation_id, t.trigger_id)
+        return Job(
+            t.processor,
+            _date_range(t.start_date, t.end_date),
+            t.entity_ids if t.scope == "entities" else None,
+            t.priority,
+            t.correlation_id,
+            t.trigger_id,
+        )
 
     def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
         try:
@@ -180,7 +193,7 @@ def simulate(
     cost: CostModel,
     *,
     date_level: bool = False,
-    on_run: Callable[[Job, float, float, int, int], None] | None = None,
+    on_run: Callable[[Job, float, float, int, frozenset[str]], None] | None = None,
 ) -> ModeStats:
     """Drive ``updates`` through ``router`` on a virtual clock, executing every job."""
     stats = ModeStats()
@@ -197,6 +210,7 @@ def simulate(
         publishes = proc.publishes if proc is not None and proc.publishes else ref.publishes
         detector = ChangeDetector(publishes, ref.entity_type)
         rows = changed = 0
+        changed_ids: set[str] = set()
         ids = frozenset(job.ids) if job.ids is not None else None
         for day in job.dates:
             key = (job.processor, day)
@@ -206,6 +220,7 @@ def simulate(
                 continue
             res = run(wh, ref, day, ids, detector)
             rows += res.rows
+            changed_ids.update(res.changes.entities)
             if res.changes.entities:
                 versions[ref.publishes] = versions.get(ref.publishes, 0) + 1
                 changed += res.rows if ref.granularity == "date" else len(res.changes.entities)
@@ -222,19 +237,28 @@ def simulate(
         agg[0] += 1
         agg[1] += rows
         if on_run is not None:
-            on_run(job, now, dur, rows, changed)
+            on_run(job, now, dur, rows, frozenset(changed_ids))
         done = produced_at(game_date, now + dur)
         if date_level:  # date level: every run announces the whole date, changed or not
             for day in job.dates:
                 ev: dict[str, Any] = {
-                    "event_id": f"dl-{next(seq)}", "source": publishes,
-                    "game_date": day.isoformat(), "status": "success",
-                    "priority": job.priority, "produced_at": done.isoformat(),
+                    "event_id": f"dl-{next(seq)}",
+                    "source": publishes,
+                    "game_date": day.isoformat(),
+                    "status": "success",
+                    "priority": job.priority,
+                    "produced_at": done.isoformat(),
                 }
+                if job.correlation_id is not None:
+                    ev["correlation_id"] = job.correlation_id
                 heapq.heappush(heap, (now + dur, next(seq), "event", ev))
             return
-        for ev in detector.events(run_id=job.run_id, priority=job.priority,
-                                  correlation_id=job.correlation_id, produced_at=done):
+        for ev in detector.events(
+            run_id=job.run_id,
+            priority=job.priority,
+            correlation_id=job.correlation_id,
+            produced_at=done,
+        ):
             heapq.heappush(heap, (now + dur, next(seq), "event", ev))
 
     while True:
@@ -319,8 +343,15 @@ def compare(
     base = baseline_registry or day.registry
     gd = day.game_date
     date_wh = day.overnight.copy()
-    dstats = simulate(date_wh, day.updates, DateLevelRouter(base, day.relations, gd), base, gd,
-                      cost, date_level=True)
+    dstats = simulate(
+        date_wh,
+        day.updates,
+        DateLevelRouter(base, day.relations, gd),
+        base,
+        gd,
+        cost,
+        date_level=True,
+    )
     routed_wh = day.overnight.copy()
     router = PlannedRouter(day.registry, day.relations, gd)
     rstats = simulate(routed_wh, day.updates, router, day.registry, gd, cost)
@@ -328,9 +359,17 @@ def compare(
     diff = diff_dumps(date_wh.dump(OUTPUT_SOURCES), routed_wh.dump(OUTPUT_SOURCES))
     missed = sum(len(v) for v in diff.values())
     return Comparison(
-        seed=day.season.seed, game_date=gd, events=len(day.updates),
-        outputs_identical=not diff, missed_updates=missed, date_level=dstats, routed=rstats,
-        minimum_rows=rstats.changed_rows, differing=diff, routed_wh=routed_wh, date_wh=date_wh,
+        seed=day.season.seed,
+        game_date=gd,
+        events=len(day.updates),
+        outputs_identical=not diff,
+        missed_updates=missed,
+        date_level=dstats,
+        routed=rstats,
+        minimum_rows=rstats.changed_rows,
+        differing=diff,
+        routed_wh=routed_wh,
+        date_wh=date_wh,
     )
 
 
@@ -342,31 +381,74 @@ def truth(day: GameDay, wh: Warehouse) -> dict[str, list[tuple[str, str]]]:
 
 
 def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, float, str]:
-    """One player's injury change (critical, just before tip-off) through every phase:
-    simulated seconds from the load to the last run finishing, date level and routed."""
+    """One player's injury change (critical, just before tip-off) through every phase.
+
+    Simulated seconds from the load until the player's change has reached every phase
+    (3 to 6): per phase the first run that rewrote the player's row; the slowest phase
+    counts. Returns (date level, routed, player)."""
     cost = cost or CostModel()
     gd = day.game_date
     wh0 = day.overnight
     players = sorted(
-        p for p in wh0.rows("nba_analytics.upcoming_player_game_context", gd)
+        p
+        for p in wh0.rows("nba_analytics.upcoming_player_game_context", gd)
         if p in wh0.rows("nba_predictions.ml_feature_store_v2", gd)
     )
     inj = wh0.rows("nba_raw.nbac_injury_report", gd)
     player = players[0]
     status = "out" if inj.get(player, {}).get("injury_status") != "out" else "questionable"
-    upd = Update(0.0, f"single injury {player}", "nba_raw.nbac_injury_report", gd,
-                 ((player, (("injury_reason", "Ankle sprain"), ("injury_status", status),
-                            ("team", wh0.player_team[player]))),), "player", priority="critical")
+    upd = Update(
+        0.0,
+        f"single injury {player}",
+        "nba_raw.nbac_injury_report",
+        gd,
+        (
+            (
+                player,
+                (
+                    ("injury_reason", "Ankle sprain"),
+                    ("injury_status", status),
+                    ("team", wh0.player_team[player]),
+                ),
+            ),
+        ),
+        "player",
+        priority="critical",
+    )
     times = []
-    for router in (DateLevelRouter(day.registry, day.relations, gd),
-                   PlannedRouter(day.registry, day.relations, gd)):
-        wh = wh0.copy()
-        st = simulate(wh, (upd,), router, day.registry, gd, cost,
-                      date_level=isinstance(router, DateLevelRouter))
-        times.append(st.end_time)
+    for router in (
+        DateLevelRouter(day.registry, day.relations, gd),
+        PlannedRouter(day.registry, day.relations, gd),
+    ):
+        reached: dict[int, float] = {}
+
+        def on_run(
+            job: Job,
+            now: float,
+            dur: float,
+            rows: int,
+            changed: frozenset[str],
+            reached: dict[int, float] = reached,
+        ) -> None:
+            if player in changed:
+                phase = BY_NAME[job.processor].phase
+                reached[phase] = min(reached.get(phase, now + dur), now + dur)
+
+        simulate(
+            wh0.copy(),
+            (upd,),
+            router,
+            day.registry,
+            gd,
+            cost,
+            date_level=isinstance(router, DateLevelRouter),
+            on_run=on_run,
+        )
+        times.append(max(reached.values()) if reached else 0.0)
     return times[0], times[1], player
 
 
-def default_day(seed: int, game_date: date, registry: CompiledRegistry,
-                relations: InMemoryRelations) -> GameDay:
+def default_day(
+    seed: int, game_date: date, registry: CompiledRegistry, relations: InMemoryRelations
+) -> GameDay:
     return prepare(generate_season(seed, game_date), registry, relations)

@@ -17,7 +17,7 @@ column is listed) -- the contract that keeps routing and processing in agreement
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,7 +84,9 @@ def _r(x: float | None, n: int = 4) -> float | None:
     return None if x is None else round(x, n)
 
 
-def _box(wh: Warehouse, day: date, ids: Ids, by: str | None = None) -> dict[str, RowDict]:
+def _box(
+    wh: Warehouse, day: date, ids: Iterable[str] | None, by: str | None = None
+) -> dict[str, RowDict]:
     """Box rows: the official gamebook where present, else balldontlie."""
     out = dict(wh.rows(BDL, day, ids, by=by))
     out.update(wh.rows(GAMEBOOK, day, ids, by=by))
@@ -207,9 +209,7 @@ def _schedule_teams(wh: Warehouse, day: date) -> dict[str, tuple[str, str, int]]
 def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     teams = _schedule_teams(wh, day)
     sched = wh.rows(SCHEDULE, day)
-    players = sorted(
-        p for t in teams for p in wh.rosters.get(t, ()) if ids is None or p in ids
-    )
+    players = sorted(p for t in teams for p in wh.rosters.get(t, ()) if ids is None or p in ids)
     props = wh.rows(PROPS, day, players)
     lines = wh.rows(LINES, day)
     out: dict[str, RowDict] = {}
@@ -392,7 +392,11 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
         avg = _f(f["avg_points"]) or 0.0
         allowed = _f(f["opp_points_allowed"]) or LEAGUE_AVG_ALLOWED
         pace = _f(f["team_pace"]) or 100.0
-        pred = 0.5 * avg + 0.3 * (_f(f["matchup_factor"]) or 0.0) + 0.2 * avg * allowed / LEAGUE_AVG_ALLOWED
+        pred = (
+            0.5 * avg
+            + 0.3 * (_f(f["matchup_factor"]) or 0.0)
+            + 0.2 * avg * allowed / LEAGUE_AVG_ALLOWED
+        )
         pred += 0.05 * (pace - 100.0)
         if f["injury_status"] == "out":
             pred = 0.0
@@ -404,16 +408,23 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
             rec = "PASS"
         else:
             rec = "OVER" if edge > 0 else "UNDER"
-        out[p] = {"predicted_points": round(pred, 1), "points_line": line, "edge": edge,
-                  "recommendation": rec}
+        out[p] = {
+            "predicted_points": round(pred, 1),
+            "points_line": line,
+            "edge": edge,
+            "recommendation": rec,
+        }
     return out
 
 
 def player_prediction_exporter(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     preds = wh.rows(PRED, day, ids)
     return {
-        p: {"predicted_points": r["predicted_points"], "points_line": r["points_line"],
-            "recommendation": r["recommendation"]}
+        p: {
+            "predicted_points": r["predicted_points"],
+            "points_line": r["points_line"],
+            "recommendation": r["recommendation"],
+        }
         for p, r in sorted(preds.items())
     }
 
@@ -427,8 +438,12 @@ def daily_predictions_exporter(wh: Warehouse, day: date, ids: Ids) -> dict[str, 
     )
     rank = {p: i + 1 for i, p in enumerate(ranked)}
     return {
-        p: {"predicted_points": r["predicted_points"], "recommendation": r["recommendation"],
-            "edge": r["edge"], "edge_rank": rank.get(p)}
+        p: {
+            "predicted_points": r["predicted_points"],
+            "recommendation": r["recommendation"],
+            "edge": r["edge"],
+            "edge_rank": rank.get(p),
+        }
         for p, r in sorted(preds.items())
     }
 
@@ -447,112 +462,297 @@ _BOXCOLS = ("minutes", "points", "rebounds", "assists", "steals", "blocks", "tur
 
 PROCESSORS: tuple[RefProcessor, ...] = (
     RefProcessor(
-        "player_game_summary", 3, "player", "player",
-        _t(PGS, "player", (*_BOXCOLS, "plus_minus", "dnp_reason", "paint_fga", "mid_fga",
-                           "three_fga", "points_line", "injury_status", "injury_reason"),
-           ("team", "game_id")),
-        {GAMEBOOK: _fs(*_BOXCOLS, "plus_minus", "dnp_reason"), BDL: _fs(*_BOXCOLS),
-         PBP: _fs("paint_fga", "mid_fga", "three_fga"), PROPS: _fs("points_line"),
-         INJURY: _fs("injury_status", "injury_reason")},
+        "player_game_summary",
+        3,
+        "player",
+        "player",
+        _t(
+            PGS,
+            "player",
+            (
+                *_BOXCOLS,
+                "plus_minus",
+                "dnp_reason",
+                "paint_fga",
+                "mid_fga",
+                "three_fga",
+                "points_line",
+                "injury_status",
+                "injury_reason",
+            ),
+            ("team", "game_id"),
+        ),
+        {
+            GAMEBOOK: _fs(*_BOXCOLS, "plus_minus", "dnp_reason"),
+            BDL: _fs(*_BOXCOLS),
+            PBP: _fs("paint_fga", "mid_fga", "three_fga"),
+            PROPS: _fs("points_line"),
+            INJURY: _fs("injury_status", "injury_reason"),
+        },
         player_game_summary,
     ),
     RefProcessor(
-        "team_defense_game_summary", 3, "team", "team",
-        _t(TDGS, "team", ("status", "points_allowed", "opp_rebounds", "opp_fg_made",
-                          "opp_fg_attempted", "opp_three_made", "opp_turnovers", "def_rebounds",
-                          "steals", "blocks"), ("game_id", "opponent")),
-        {SCOREBOARD: _fs("status"),
-         GAMEBOOK: _fs("points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"),
-         BDL: _fs("points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"),
-         TEAM_BOX: _fs("def_rebounds", "steals", "blocks")},
+        "team_defense_game_summary",
+        3,
+        "team",
+        "team",
+        _t(
+            TDGS,
+            "team",
+            (
+                "status",
+                "points_allowed",
+                "opp_rebounds",
+                "opp_fg_made",
+                "opp_fg_attempted",
+                "opp_three_made",
+                "opp_turnovers",
+                "def_rebounds",
+                "steals",
+                "blocks",
+            ),
+            ("game_id", "opponent"),
+        ),
+        {
+            SCOREBOARD: _fs("status"),
+            GAMEBOOK: _fs(
+                "points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"
+            ),
+            BDL: _fs("points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"),
+            TEAM_BOX: _fs("def_rebounds", "steals", "blocks"),
+        },
         team_defense_game_summary,
     ),
     RefProcessor(
-        "team_offense_game_summary", 3, "team", "team",
-        _t(TOGS, "team", ("status", "points", "assists", "fg_made", "fg_attempted", "three_made",
-                          "turnovers", "three_fga", "possessions", "pace"), ("game_id",)),
-        {SCOREBOARD: _fs("status", "periods"), TEAM_BOX: _fs("possessions"),
-         PBP: _fs("three_fga"),
-         GAMEBOOK: _fs("points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers"),
-         BDL: _fs("points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers")},
+        "team_offense_game_summary",
+        3,
+        "team",
+        "team",
+        _t(
+            TOGS,
+            "team",
+            (
+                "status",
+                "points",
+                "assists",
+                "fg_made",
+                "fg_attempted",
+                "three_made",
+                "turnovers",
+                "three_fga",
+                "possessions",
+                "pace",
+            ),
+            ("game_id",),
+        ),
+        {
+            SCOREBOARD: _fs("status", "periods"),
+            TEAM_BOX: _fs("possessions"),
+            PBP: _fs("three_fga"),
+            GAMEBOOK: _fs(
+                "points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers"
+            ),
+            BDL: _fs("points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers"),
+        },
         team_offense_game_summary,
     ),
     RefProcessor(
-        "upcoming_player_game_context", 3, "player", "player",
-        _t(UPGC, "player", ("opponent", "home", "start_time", "points_line", "over_price",
-                            "under_price", "team_spread", "game_total"), ("team", "game_id")),
-        {SCHEDULE: _fs("start_time"), PROPS: _fs("points_line", "over_price", "under_price"),
-         LINES: _fs("spread_home", "total")},
+        "upcoming_player_game_context",
+        3,
+        "player",
+        "player",
+        _t(
+            UPGC,
+            "player",
+            (
+                "opponent",
+                "home",
+                "start_time",
+                "points_line",
+                "over_price",
+                "under_price",
+                "team_spread",
+                "game_total",
+            ),
+            ("team", "game_id"),
+        ),
+        {
+            SCHEDULE: _fs("start_time"),
+            PROPS: _fs("points_line", "over_price", "under_price"),
+            LINES: _fs("spread_home", "total"),
+        },
         upcoming_player_game_context,
     ),
     RefProcessor(
-        "upcoming_team_game_context", 3, "team", "team",
-        _t(UTGC, "team", ("opponent", "home", "spread", "total", "players_out",
-                          "players_questionable"), ("game_id",)),
+        "upcoming_team_game_context",
+        3,
+        "team",
+        "team",
+        _t(
+            UTGC,
+            "team",
+            ("opponent", "home", "spread", "total", "players_out", "players_questionable"),
+            ("game_id",),
+        ),
         {SCHEDULE: _fs(), LINES: _fs("spread_home", "total"), INJURY: _fs("injury_status")},
         upcoming_team_game_context,
     ),
     RefProcessor(
-        "team_defense_zone_analysis", 4, "team", "team",
-        _t(TDZA, "team", ("games", "avg_points_allowed", "opp_fg_pct", "avg_opp_three_made",
-                          "avg_steals")),
-        {TDGS: _fs("status", "points_allowed", "opp_fg_made", "opp_fg_attempted",
-                   "opp_three_made", "steals")},
+        "team_defense_zone_analysis",
+        4,
+        "team",
+        "team",
+        _t(
+            TDZA,
+            "team",
+            ("games", "avg_points_allowed", "opp_fg_pct", "avg_opp_three_made", "avg_steals"),
+        ),
+        {
+            TDGS: _fs(
+                "status",
+                "points_allowed",
+                "opp_fg_made",
+                "opp_fg_attempted",
+                "opp_three_made",
+                "steals",
+            )
+        },
         team_defense_zone_analysis,
     ),
     RefProcessor(
-        "player_shot_zone_analysis", 4, "player", "player",
-        _t(PSZA, "player", ("games_played", "avg_points", "avg_minutes", "paint_rate",
-                            "mid_rate", "three_rate")),
+        "player_shot_zone_analysis",
+        4,
+        "player",
+        "player",
+        _t(
+            PSZA,
+            "player",
+            ("games_played", "avg_points", "avg_minutes", "paint_rate", "mid_rate", "three_rate"),
+        ),
         {PGS: _fs("minutes", "points", "paint_fga", "mid_fga", "three_fga")},
         player_shot_zone_analysis,
     ),
     RefProcessor(
-        "player_composite_factors", 4, "player", "player",
-        _t(PCF, "player", ("opponent", "points_line", "avg_points", "three_rate",
-                           "opp_points_allowed", "opp_fg_pct", "team_spread", "game_total",
-                           "matchup_factor")),
-        {UPGC: _fs("opponent", "points_line", "home"), UTGC: _fs("spread", "total"),
-         PSZA: _fs("avg_points", "three_rate"), TDZA: _fs("avg_points_allowed", "opp_fg_pct")},
+        "player_composite_factors",
+        4,
+        "player",
+        "player",
+        _t(
+            PCF,
+            "player",
+            (
+                "opponent",
+                "points_line",
+                "avg_points",
+                "three_rate",
+                "opp_points_allowed",
+                "opp_fg_pct",
+                "team_spread",
+                "game_total",
+                "matchup_factor",
+            ),
+        ),
+        {
+            UPGC: _fs("opponent", "points_line", "home"),
+            UTGC: _fs("spread", "total"),
+            PSZA: _fs("avg_points", "three_rate"),
+            TDZA: _fs("avg_points_allowed", "opp_fg_pct"),
+        },
         player_composite_factors,
     ),
     RefProcessor(
-        "player_daily_cache", 4, "player", "player",
-        _t(PDC, "player", ("points_line", "injury_status", "minutes_today", "avg_points",
-                           "avg_minutes", "team_pace")),
-        {UPGC: _fs("points_line"), PGS: _fs("injury_status", "minutes"),
-         PSZA: _fs("avg_points", "avg_minutes"), TOGS: _fs("pace")},
+        "player_daily_cache",
+        4,
+        "player",
+        "player",
+        _t(
+            PDC,
+            "player",
+            (
+                "points_line",
+                "injury_status",
+                "minutes_today",
+                "avg_points",
+                "avg_minutes",
+                "team_pace",
+            ),
+        ),
+        {
+            UPGC: _fs("points_line"),
+            PGS: _fs("injury_status", "minutes"),
+            PSZA: _fs("avg_points", "avg_minutes"),
+            TOGS: _fs("pace"),
+        },
         player_daily_cache,
     ),
     RefProcessor(
-        "ml_feature_store", 4, "player", "player",
-        _t(MLFS, "player", ("points_line", "avg_points", "three_rate", "opp_points_allowed",
-                            "matchup_factor", "team_pace", "injury_status", "avg_minutes")),
-        {PCF: _fs("opponent", "points_line", "matchup_factor"), PSZA: _fs("avg_points", "three_rate"),
-         TDZA: _fs("avg_points_allowed"), PDC: _fs("team_pace", "injury_status", "avg_minutes")},
+        "ml_feature_store",
+        4,
+        "player",
+        "player",
+        _t(
+            MLFS,
+            "player",
+            (
+                "points_line",
+                "avg_points",
+                "three_rate",
+                "opp_points_allowed",
+                "matchup_factor",
+                "team_pace",
+                "injury_status",
+                "avg_minutes",
+            ),
+        ),
+        {
+            PCF: _fs("opponent", "points_line", "matchup_factor"),
+            PSZA: _fs("avg_points", "three_rate"),
+            TDZA: _fs("avg_points_allowed"),
+            PDC: _fs("team_pace", "injury_status", "avg_minutes"),
+        },
         ml_feature_store,
     ),
     RefProcessor(
-        "league_rankings", 4, "date", "player",
+        "league_rankings",
+        4,
+        "date",
+        "player",
         _t(LEAGUE, "player", ("points", "minutes", "points_pct")),
         {PGS: _fs("points", "minutes")},
         league_rankings,
     ),
     RefProcessor(
-        "prediction_coordinator", 5, "player", "player",
+        "prediction_coordinator",
+        5,
+        "player",
+        "player",
         _t(PRED, "player", ("predicted_points", "points_line", "edge", "recommendation")),
-        {MLFS: _fs("points_line", "avg_points", "opp_points_allowed", "matchup_factor",
-                   "team_pace", "injury_status")},
+        {
+            MLFS: _fs(
+                "points_line",
+                "avg_points",
+                "opp_points_allowed",
+                "matchup_factor",
+                "team_pace",
+                "injury_status",
+            )
+        },
         prediction_coordinator,
     ),
     RefProcessor(
-        "player_prediction_exporter", 6, "player", "player",
+        "player_prediction_exporter",
+        6,
+        "player",
+        "player",
         _t(PEXP, "player", ("predicted_points", "points_line", "recommendation")),
         {PRED: _fs("predicted_points", "points_line", "recommendation")},
         player_prediction_exporter,
     ),
     RefProcessor(
-        "daily_predictions_exporter", 6, "date", "player",
+        "daily_predictions_exporter",
+        6,
+        "date",
+        "player",
         _t(DEXP, "player", ("predicted_points", "recommendation", "edge", "edge_rank")),
         {PRED: _fs("predicted_points", "recommendation", "edge")},
         daily_predictions_exporter,

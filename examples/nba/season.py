@@ -67,6 +67,24 @@ BROADCASTS = ("ESPN", "TNT", "NBA TV", "League Pass", "Prime Video")
 ROSTER_SIZE = 15
 
 
+def as_int(x: object) -> int:
+    """An integer cell (None counts as 0)."""
+    if x is None:
+        return 0
+    if isinstance(x, int | float | str):
+        return int(x)
+    raise TypeError(f"not a number: {x!r}")
+
+
+def as_float(x: object) -> float:
+    """A numeric cell as float (None counts as 0.0)."""
+    if x is None:
+        return 0.0
+    if isinstance(x, int | float | str):
+        return float(x)
+    raise TypeError(f"not a number: {x!r}")
+
+
 @dataclass(frozen=True)
 class Game:
     game_id: str
@@ -134,27 +152,59 @@ def _schedule(rng: random.Random, start: date, end: date) -> tuple[Game, ...]:
     return tuple(games)
 
 
-def _box_rows(rng: random.Random, g: Game, team: str, roster: tuple[str, ...]) -> list[dict[str, object]]:
+def _box_rows(
+    rng: random.Random, g: Game, team: str, roster: tuple[str, ...]
+) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     dnp = set(rng.sample(range(9, ROSTER_SIZE), 3))
     for i, p in enumerate(roster):
-        base: dict[str, object] = {"game_date": g.day, "game_id": g.game_id, "player": p, "team": team}
+        base: dict[str, object] = {
+            "game_date": g.day,
+            "game_id": g.game_id,
+            "player": p,
+            "team": team,
+        }
         if i in dnp:
-            rows.append({**base, "minutes": 0, "points": 0, "rebounds": 0, "assists": 0, "steals": 0,
-                         "blocks": 0, "turnovers": 0, "fg_made": 0, "fg_attempted": 0,
-                         "three_made": 0, "plus_minus": 0,
-                         "dnp_reason": rng.choice(("Coach's decision", "Injury/Illness"))})
+            rows.append(
+                {
+                    **base,
+                    "minutes": 0,
+                    "points": 0,
+                    "rebounds": 0,
+                    "assists": 0,
+                    "steals": 0,
+                    "blocks": 0,
+                    "turnovers": 0,
+                    "fg_made": 0,
+                    "fg_attempted": 0,
+                    "three_made": 0,
+                    "plus_minus": 0,
+                    "dnp_reason": rng.choice(("Coach's decision", "Injury/Illness")),
+                }
+            )
             continue
         minutes = max(4, int(rng.gauss(34 - 1.8 * i, 4)))
         fga = max(1, int(minutes * rng.uniform(0.2, 0.45)))
         fgm = int(fga * rng.uniform(0.35, 0.6))
         threes = rng.randint(0, max(0, fgm // 2))
         ftm = rng.randint(0, 5)
-        rows.append({**base, "minutes": minutes, "points": 2 * fgm + threes + ftm,
-                     "rebounds": rng.randint(0, minutes // 3), "assists": rng.randint(0, minutes // 4),
-                     "steals": rng.randint(0, 3), "blocks": rng.randint(0, 2),
-                     "turnovers": rng.randint(0, 4), "fg_made": fgm, "fg_attempted": fga,
-                     "three_made": threes, "plus_minus": rng.randint(-20, 20), "dnp_reason": None})
+        rows.append(
+            {
+                **base,
+                "minutes": minutes,
+                "points": 2 * fgm + threes + ftm,
+                "rebounds": rng.randint(0, minutes // 3),
+                "assists": rng.randint(0, minutes // 4),
+                "steals": rng.randint(0, 3),
+                "blocks": rng.randint(0, 2),
+                "turnovers": rng.randint(0, 4),
+                "fg_made": fgm,
+                "fg_attempted": fga,
+                "three_made": threes,
+                "plus_minus": rng.randint(-20, 20),
+                "dnp_reason": None,
+            }
+        )
     return rows
 
 
@@ -178,32 +228,63 @@ def generate_season(
         if g.day > game_date:
             continue
         raw["nba_raw.nbac_schedule"].append(
-            {"game_date": g.day, "game_id": g.game_id, "home": g.home, "away": g.away,
-             "start_time": rng.choice(("19:00", "19:30", "20:00", "22:00")),
-             "broadcast": rng.choice(BROADCASTS), "arena": f"{g.home} Arena"})
+            {
+                "game_date": g.day,
+                "game_id": g.game_id,
+                "home": g.home,
+                "away": g.away,
+                "start_time": rng.choice(("19:00", "19:30", "20:00", "22:00")),
+                "broadcast": rng.choice(BROADCASTS),
+                "arena": f"{g.home} Arena",
+            }
+        )
         final = g.day < game_date
         raw["nba_raw.nbac_scoreboard_v2"].append(
-            {"game_date": g.day, "game_id": g.game_id, "home": g.home, "away": g.away,
-             "status": "final" if final else "scheduled",
-             "periods": (5 if rng.random() < 0.1 else 4) if final else 0,
-             "broadcast": rng.choice(BROADCASTS), "arena": f"{g.home} Arena"})
+            {
+                "game_date": g.day,
+                "game_id": g.game_id,
+                "home": g.home,
+                "away": g.away,
+                "status": "final" if final else "scheduled",
+                "periods": (5 if rng.random() < 0.1 else 4) if final else 0,
+                "broadcast": rng.choice(BROADCASTS),
+                "arena": f"{g.home} Arena",
+            }
+        )
         spread = rng.choice((-1, 1)) * rng.randint(1, 26) / 2
         raw["nba_raw.odds_api_game_lines"].append(
-            {"game_date": g.day, "game_id": g.game_id, "spread_home": spread,
-             "total": rng.randint(430, 480) / 2, "moneyline_home": -110 + rng.randint(-200, 200),
-             "moneyline_away": -110 + rng.randint(-200, 200)})
+            {
+                "game_date": g.day,
+                "game_id": g.game_id,
+                "spread_home": spread,
+                "total": rng.randint(430, 480) / 2,
+                "moneyline_home": -110 + rng.randint(-200, 200),
+                "moneyline_away": -110 + rng.randint(-200, 200),
+            }
+        )
         for team in (g.home, g.away):
             roster = rosters[team]
-            for p in roster[:10]:
+            for p in roster:
                 raw["nba_raw.odds_api_player_points_props"].append(
-                    {"game_date": g.day, "player": p, "game_id": g.game_id,
-                     "points_line": rng.randint(9, 60) / 2, "over_price": -110 + rng.randint(-15, 15),
-                     "under_price": -110 + rng.randint(-15, 15)})
+                    {
+                        "game_date": g.day,
+                        "player": p,
+                        "game_id": g.game_id,
+                        "points_line": rng.randint(9, 60) / 2,
+                        "over_price": -110 + rng.randint(-15, 15),
+                        "under_price": -110 + rng.randint(-15, 15),
+                    }
+                )
             for p in rng.sample(roster, rng.randint(1, 4)):
                 raw["nba_raw.nbac_injury_report"].append(
-                    {"game_date": g.day, "player": p, "team": team,
-                     "injury_status": rng.choice(INJURY_STATUSES),
-                     "injury_reason": rng.choice(INJURY_REASONS)})
+                    {
+                        "game_date": g.day,
+                        "player": p,
+                        "team": team,
+                        "injury_status": rng.choice(INJURY_STATUSES),
+                        "injury_reason": rng.choice(INJURY_REASONS),
+                    }
+                )
             if not final:
                 continue
             box = _box_rows(rng, g, team, roster)
@@ -212,18 +293,31 @@ def generate_season(
                 {k: v for k, v in r.items() if k not in ("plus_minus", "dnp_reason")} for r in box
             )
             for r in box:
-                fga = int(r["fg_attempted"])  # type: ignore[call-overload]
-                three = min(fga, int(r["three_made"]) * 2 + rng.randint(0, 3))  # type: ignore[call-overload]
+                fga = as_int(r["fg_attempted"])
+                three = min(fga, as_int(r["three_made"]) * 2 + rng.randint(0, 3))
                 paint = rng.randint(0, fga - three)
                 raw["nba_raw.nbac_play_by_play"].append(
-                    {"game_date": g.day, "game_id": g.game_id, "player": r["player"], "team": team,
-                     "paint_fga": paint, "mid_fga": fga - three - paint, "three_fga": three})
+                    {
+                        "game_date": g.day,
+                        "game_id": g.game_id,
+                        "player": r["player"],
+                        "team": team,
+                        "paint_fga": paint,
+                        "mid_fga": fga - three - paint,
+                        "three_fga": three,
+                    }
+                )
             raw["nba_raw.nbac_team_boxscore"].append(
-                {"game_date": g.day, "game_id": g.game_id, "team": team,
-                 "possessions": rng.randint(92, 108),
-                 "def_rebounds": sum(int(r["rebounds"]) for r in box) * 3 // 4,  # type: ignore[call-overload]
-                 "steals": sum(int(r["steals"]) for r in box),  # type: ignore[call-overload]
-                 "blocks": sum(int(r["blocks"]) for r in box)})  # type: ignore[call-overload]
+                {
+                    "game_date": g.day,
+                    "game_id": g.game_id,
+                    "team": team,
+                    "possessions": rng.randint(92, 108),
+                    "def_rebounds": sum(as_int(r["rebounds"]) for r in box) * 3 // 4,
+                    "steals": sum(as_int(r["steals"]) for r in box),
+                    "blocks": sum(as_int(r["blocks"]) for r in box),
+                }
+            )
     return Season(
         seed=seed,
         game_date=game_date,

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from examples.nba.processors import GAMEBOOK, INJURY, LINES, PROPS, SCOREBOARD, TEAM_BOX
-from examples.nba.season import INJURY_REASONS, INJURY_STATUSES, Season
+from examples.nba.season import INJURY_REASONS, INJURY_STATUSES, Season, as_float, as_int
 from examples.nba.warehouse import Warehouse
 from scoperouter.sdk.change_detection import completion_event, diff_rows
 
@@ -74,34 +74,77 @@ def game_day_stream(season: Season, wh: Warehouse) -> tuple[Update, ...]:
         old = inj_today.get(p, {}).get("injury_status")
         status = rng.choice([s for s in INJURY_STATUSES if s != old])
         inj_today[p] = {"injury_status": status}
-        return _fields(injury_status=status, injury_reason=rng.choice(INJURY_REASONS),
-                       team=season.player_team[p])
+        return _fields(
+            injury_status=status,
+            injury_reason=rng.choice(INJURY_REASONS),
+            team=season.player_team[p],
+        )
 
     h = 3600.0
     morning = rng.sample(players_today, 12)
-    out.append(Update(8 * h, "morning injury report", INJURY, today,
-                      tuple((p, new_status(p)) for p in sorted(morning)), "player"))
+    out.append(
+        Update(
+            8 * h,
+            "morning injury report",
+            INJURY,
+            today,
+            tuple((p, new_status(p)) for p in sorted(morning)),
+            "player",
+        )
+    )
 
     def played(day: date) -> list[tuple[str, dict[str, object]]]:
         rows = wh.rows(GAMEBOOK, day)
-        return [(p, r) for p, r in sorted(rows.items()) if int(r["minutes"] or 0) > 0]  # type: ignore[call-overload]
+        return [(p, r) for p, r in sorted(rows.items()) if as_int(r["minutes"] or 0) > 0]
 
     last_night = played(yesterday)
     for i, (p, r) in enumerate(rng.sample(last_night, 3)):
-        pts = int(r["points"]) + rng.choice((-2, -1, 1, 2, 3))  # type: ignore[call-overload]
-        reb = int(r["rebounds"]) + rng.choice((0, 1))  # type: ignore[call-overload]
-        out.append(Update(8 * h + 1200 + 300 * i, f"stat correction {p}", GAMEBOOK, yesterday,
-                          ((p, _fields(points=max(0, pts), rebounds=reb)),), "player"))
+        pts = as_int(r["points"]) + rng.choice((-2, -1, 1, 2, 3))
+        reb = as_int(r["rebounds"]) + rng.choice((0, 1))
+        out.append(
+            Update(
+                8 * h + 1200 + 300 * i,
+                f"stat correction {p}",
+                GAMEBOOK,
+                yesterday,
+                ((p, _fields(points=max(0, pts), rebounds=reb)),),
+                "player",
+            )
+        )
     p, r = rng.choice(last_night)
-    out.append(Update(8 * h + 2100, f"plus/minus correction {p}", GAMEBOOK, yesterday,
-                      ((p, _fields(plus_minus=int(r["plus_minus"]) + 1)),), "player"))  # type: ignore[call-overload]
+    out.append(
+        Update(
+            8 * h + 2100,
+            f"plus/minus correction {p}",
+            GAMEBOOK,
+            yesterday,
+            ((p, _fields(plus_minus=as_int(r["plus_minus"]) + 1)),),
+            "player",
+        )
+    )
     p, r = rng.choice(played(back5))
-    out.append(Update(8 * h + 2400, f"correction five days back {p}", GAMEBOOK, back5,
-                      ((p, _fields(points=int(r["points"]) + 3)),), "player"))  # type: ignore[call-overload]
+    out.append(
+        Update(
+            8 * h + 2400,
+            f"correction five days back {p}",
+            GAMEBOOK,
+            back5,
+            ((p, _fields(points=as_int(r["points"]) + 3)),),
+            "player",
+        )
+    )
     tb = wh.rows(TEAM_BOX, yesterday)
     team = rng.choice(sorted(tb))
-    out.append(Update(8 * h + 3000, f"team box correction {team}", TEAM_BOX, yesterday,
-                      ((team, _fields(possessions=int(tb[team]["possessions"]) + 2)),), "team"))  # type: ignore[call-overload]
+    out.append(
+        Update(
+            8 * h + 3000,
+            f"team box correction {team}",
+            TEAM_BOX,
+            yesterday,
+            ((team, _fields(possessions=as_int(tb[team]["possessions"]) + 2)),),
+            "team",
+        )
+    )
 
     lines = {gid: dict(r) for gid, r in wh.rows(LINES, today).items()}
 
@@ -110,11 +153,11 @@ def game_day_stream(season: Season, wh: Warehouse) -> tuple[Update, ...]:
         for gid in sorted(rng.sample(sorted(lines), k)):
             cur = lines[gid]
             if moneyline_only:
-                cur["moneyline_home"] = int(cur["moneyline_home"]) + rng.choice((-10, 10))  # type: ignore[call-overload]
+                cur["moneyline_home"] = as_int(cur["moneyline_home"]) + rng.choice((-10, 10))
                 rows.append((gid, _fields(moneyline_home=cur["moneyline_home"])))
                 continue
-            cur["spread_home"] = float(cur["spread_home"]) + rng.choice((-1.0, -0.5, 0.5, 1.0))  # type: ignore[arg-type]
-            cur["total"] = float(cur["total"]) + rng.choice((-1.5, -0.5, 0.5, 1.0))  # type: ignore[arg-type]
+            cur["spread_home"] = as_float(cur["spread_home"]) + rng.choice((-1.0, -0.5, 0.5, 1.0))
+            cur["total"] = as_float(cur["total"]) + rng.choice((-1.5, -0.5, 0.5, 1.0))
             rows.append((gid, _fields(spread_home=cur["spread_home"], total=cur["total"])))
         label = "moneyline move" if moneyline_only else f"line move ({k} games)"
         return Update(at, label, LINES, today, tuple(rows), "game")
@@ -124,24 +167,57 @@ def game_day_stream(season: Season, wh: Warehouse) -> tuple[Update, ...]:
     def prop_move(at: float, k: int) -> Update:
         rows = []
         for p in sorted(rng.sample(sorted(props), k)):
-            props[p]["points_line"] = float(props[p]["points_line"]) + rng.choice((-1.0, -0.5, 0.5, 1.0))  # type: ignore[arg-type]
+            props[p]["points_line"] = as_float(props[p]["points_line"]) + rng.choice(
+                (-1.0, -0.5, 0.5, 1.0)
+            )
             rows.append((p, _fields(points_line=props[p]["points_line"])))
         return Update(at, f"player props ({k} players)", PROPS, today, tuple(rows), "player")
 
     out += [line_move(10 * h, 2), prop_move(10.5 * h, 4), line_move(11.5 * h, 1)]
     midday = rng.sample(players_today, 5)
-    out.append(Update(12 * h, "midday injury report (legacy, date level)", INJURY, today,
-                      tuple((p, new_status(p)) for p in sorted(midday)), None, legacy=True))
+    out.append(
+        Update(
+            12 * h,
+            "midday injury report (legacy, date level)",
+            INJURY,
+            today,
+            tuple((p, new_status(p)) for p in sorted(midday)),
+            None,
+            legacy=True,
+        )
+    )
     out += [line_move(12.5 * h, 2, moneyline_only=True), line_move(13 * h, 3)]
     g = games_today[0]
-    out.append(Update(13.5 * h, "broadcast change", SCOREBOARD, today,
-                      ((g.game_id, _fields(broadcast="ESPN2")),), "game"))
+    out.append(
+        Update(
+            13.5 * h,
+            "broadcast change",
+            SCOREBOARD,
+            today,
+            ((g.game_id, _fields(broadcast="ESPN2")),),
+            "game",
+        )
+    )
     out.append(Update(14 * h, "standings (no reader)", STANDINGS, today, (), None, legacy=True))
-    out += [line_move(14.5 * h, 1), prop_move(15 * h, 3), line_move(16 * h, 2), line_move(17.5 * h, 1)]
+    out += [
+        line_move(14.5 * h, 1),
+        prop_move(15 * h, 3),
+        line_move(16 * h, 2),
+        line_move(17.5 * h, 1),
+    ]
     burst = rng.sample(players_today, 10)
     for i, p in enumerate(burst):
-        out.append(Update(18 * h + 45 * i, f"pre-tip injury {p}", INJURY, today,
-                          ((p, new_status(p)),), "player", priority="critical"))
+        out.append(
+            Update(
+                18 * h + 45 * i,
+                f"pre-tip injury {p}",
+                INJURY,
+                today,
+                ((p, new_status(p)),),
+                "player",
+                priority="critical",
+            )
+        )
     out.append(line_move(18.5 * h, 2))
     return tuple(sorted(out, key=lambda u: u.at))
 

@@ -141,7 +141,8 @@ class Warehouse:
         return [
             str(r[0])
             for r in self.conn.execute(
-                f'SELECT "{t.key}" FROM "{t.table}" WHERE game_date = ? ORDER BY 1', (day.isoformat(),)
+                f'SELECT "{t.key}" FROM "{t.table}" WHERE game_date = ? ORDER BY 1',
+                (day.isoformat(),),
             )
         ]
 
@@ -151,7 +152,7 @@ class Warehouse:
         cols = ("game_date", t.key, *t.all_columns)
         sql = (
             f'INSERT OR REPLACE INTO "{t.table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
-            f'VALUES ({",".join("?" * len(cols))})'
+            f"VALUES ({','.join('?' * len(cols))})"
         )
         data = []
         for r in rows:

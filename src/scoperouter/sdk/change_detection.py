@@ -61,9 +61,7 @@ def field_digests(row: Row) -> dict[str, str]:
 
 def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
     """A digest of a whole row (or of ``fields`` only; missing fields count as None)."""
-    data: dict[str, object] = (
-        dict(row) if fields is None else {f: row.get(f) for f in fields}
-    )
+    data: dict[str, object] = dict(row) if fields is None else {f: row.get(f) for f in fields}
     return value_digest(data)
 
 
@@ -179,15 +177,15 @@ class ChangeDetector:
     ``observe`` may be called once per date the run wrote (a lookback run writes several).
     """
 
-    def __init__(
-        self, source: str, entity_type: str, *, ignore_fields: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, source: str, entity_type: str, *, ignore_fields: Iterable[str] = ()) -> None:
         self.source = source
         self.entity_type = entity_type
         self._ignore = tuple(ignore_fields)
         self._by_date: dict[date, EntityChanges] = {}
 
-    def observe(self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]) -> EntityChanges:
+    def observe(
+        self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]
+    ) -> EntityChanges:
         """Diff one date's rows (only the scope the run rewrote) and remember the result."""
         changes = diff_rows(before, after, ignore_fields=self._ignore)
         prev = self._by_date.get(day)
