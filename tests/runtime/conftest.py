@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, MemorySink, load, write_registry
+from runtime_support import GAME_DAY, MemorySink, RouterFactory, load, write_registry
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.router import Router, RouterOptions
@@ -18,9 +18,6 @@ from scoperouter.runtime.store import Store
 def zero_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
     """The NBA registry with zero-length windows and outbox targets."""
     return load(write_registry(tmp_path_factory.mktemp("zero")))
-
-
-RouterFactory = Callable[..., Router]
 
 
 @pytest.fixture

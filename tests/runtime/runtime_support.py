@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from scoperouter.commands.replay import replay_events
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
+
+RouterFactory = Callable[..., Any]  # the make_router fixture (conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 GAME_DAY = date(2025, 11, 19)

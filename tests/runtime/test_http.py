@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from runtime_support import MemorySink, game_day_stream
+from runtime_support import MemorySink, RouterFactory, game_day_stream
 
-from conftest import RouterFactory
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.http import IngressApp, bearer_verifier, oidc_verifier
 

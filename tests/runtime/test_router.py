@@ -12,6 +12,7 @@ import pytest
 from runtime_support import (
     GAME_DAY,
     MemorySink,
+    RouterFactory,
     dry_run_keys,
     game_day_stream,
     key_of,
@@ -19,7 +20,6 @@ from runtime_support import (
     write_registry,
 )
 
-from conftest import RouterFactory
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.router import Inbound
 

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from runtime_support import game_day_stream, load, write_registry
+from runtime_support import RouterFactory, game_day_stream, load, write_registry
 
-from conftest import RouterFactory
 from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.models import TargetSpec
