@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ def register(sub: Any) -> None:
     p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
     p.add_argument("--state-dir", default=".scoperouter", type=Path, help="SQLite state and outbox (default ./.scoperouter)")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
-    p.add_argument("--port", default=8080, type=int, help="HTTP port (default 8080; 0 = any free port)")
+    p.add_argument(
+        "--port",
+        default=int(os.environ.get("PORT", "8080")),
+        type=int,
+        help="HTTP port (default $PORT, else 8080; 0 = any free port)",
+    )
     p.add_argument("--subscription", default=None, help="Pub/Sub subscription projects/P/subscriptions/S to pull")
     p.add_argument("--as-of", default=None, type=_date, help="lookback cap date (default: today, UTC)")
     p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
@@ -47,6 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dead-letter-topic", default=None, help="override server.dead_letter_topic")
     p.add_argument("--execution-log", default=None, type=Path, help="execution log (SQLite; default <state-dir>/execution_log.sqlite)")
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
+    p.add_argument("--lock-timeout", type=float, default=30.0, help="seconds to wait for another daemon to release the state dir")
     p.add_argument("--shutdown-timeout", type=float, default=8.0, help="seconds to finish in-flight work on SIGTERM")
     p.add_argument(
         "--loop",
@@ -68,8 +75,6 @@ def _execution_log(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from scoperouter.runtime import logs
     from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         dead_letter_topic=args.dead_letter_topic,
         http_enabled=not args.no_http,
         shutdown_timeout_s=args.shutdown_timeout,
+        lock_timeout_s=args.lock_timeout,
     )
     log = _execution_log(args)
 

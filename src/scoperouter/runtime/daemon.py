@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Mapping
@@ -47,6 +49,7 @@ class DaemonSettings:
     dead_letter_topic: str | None = None
     http_enabled: bool = True
     shutdown_timeout_s: float = 8.0
+    lock_timeout_s: float = 30.0
     router_options: dict[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] | None = None
 
@@ -56,6 +59,35 @@ def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...
         return interpolate_env(text, env)
     except KeyError as exc:
         raise ConfigError([ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]) from exc
+
+
+def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
+    """Exclusive lock on ``<state-dir>/LOCK`` so two daemons never share one state dir
+    (e.g. the overlap of a rolling deploy): the newcomer waits up to ``timeout_s`` for the
+    old one to exit, then fails with a ConfigError. The kernel drops the lock if the
+    holder dies, so a crash never leaves it stale."""
+    path = state_dir / "LOCK"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise ConfigError(
+                    [ConfigIssue(f"state dir {state_dir} is in use by another scoperouter (lock {path})")]
+                ) from None
+            time.sleep(0.1)
+
+
+def release_state_lock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 class Daemon:
@@ -94,6 +126,7 @@ class Daemon:
                 )
         self.verifier = verifier
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
         self.store = Store(settings.state_dir / "state.sqlite3", sync=settings.sync)
         self.sinks = SinkFactory(settings.state_dir, env=env)
         by_processor = self.sinks.build_all(registry)
@@ -155,6 +188,7 @@ class Daemon:
         await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
         await self.sinks.close()
         self.store.close()
+        release_state_lock(self._lock_fd)
         if self.log is not None:
             try:
                 self.log.close()

@@ -1,0 +1,135 @@
+"""Daemon assembly: the routes.yaml ``server:`` section (auth, body limit), the state-dir
+lock, Cloud Logging JSON lines, and the ``serve`` command's graceful SIGTERM."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from runtime_support import GAME_DAY, load, write_registry
+
+from scoperouter.errors import ConfigError
+from scoperouter.runtime import logs
+from scoperouter.runtime.daemon import Daemon, DaemonSettings
+
+EVENT = {"event_id": "d-1", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
+         "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["injury_status"]}
+
+
+def settings(state: Path, **kw: Any) -> DaemonSettings:
+    return DaemonSettings(state_dir=state, port=0, as_of=GAME_DAY, sync="normal", **kw)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({}, json.dumps(EVENT).encode(), 401),
+        ({"Authorization": "Bearer nope"}, json.dumps(EVENT).encode(), 401),
+        ({"Authorization": "Bearer tok-123"}, json.dumps(EVENT).encode(), 200),
+        ({"Authorization": "Bearer tok-123"}, b" " * 3000, 413),
+    ],
+)
+async def test_server_section_configures_auth_and_limits(
+    tmp_path: Path, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    """server.auth.bearer_token (with ${ENV}) and server.max_body_bytes apply to /events."""
+    cfg = load(write_registry(tmp_path, server={"auth": {"bearer_token": "${ROUTER_TOKEN}"}, "max_body_bytes": 2048}))
+    d = Daemon(cfg.registry, cfg.relations, settings(tmp_path / "s", env={"ROUTER_TOKEN": "tok-123"}))
+    await d.start()
+    try:
+        async with aiohttp.ClientSession() as s, s.post(
+            f"http://127.0.0.1:{d.port}/events", data=body, headers=headers
+        ) as r:
+            assert r.status == status
+    finally:
+        await d.stop()
+
+
+def test_missing_env_in_server_section_is_a_config_error(tmp_path: Path) -> None:
+    """An unset ${VAR} in the auth token fails at startup, naming the variable."""
+    cfg = load(write_registry(tmp_path, server={"auth": {"bearer_token": "${NOPE_UNSET}"}}))
+    with pytest.raises(ConfigError, match="NOPE_UNSET"):
+        Daemon(cfg.registry, cfg.relations, settings(tmp_path / "s", env={}))
+
+
+async def test_state_dir_is_locked(tmp_path: Path, zero_cfg: Any) -> None:
+    """A second daemon on the same state dir waits, then fails; after stop it can start."""
+    a = Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s"))
+    await a.start()
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match="in use"):
+        Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.3))
+    assert time.monotonic() - t0 >= 0.3
+    await a.stop()
+    b = Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.3))
+    await b.start()
+    await b.stop()
+
+
+@pytest.mark.parametrize(
+    ("project", "extra", "trace"),
+    [
+        ("proj", {"correlation_id": "c-9"}, "projects/proj/traces/c-9"),
+        (None, {"correlation_id": "c-9"}, "c-9"),
+        ("proj", {}, None),
+    ],
+)
+def test_cloud_logging_json(project: str | None, extra: dict[str, Any], trace: str | None) -> None:
+    """Log lines are JSON with severity, message and the trace from correlation_id."""
+    rec = logging.LogRecord("scoperouter.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
+    for k, v in extra.items():
+        setattr(rec, k, v)
+    line = json.loads(logs.CloudJsonFormatter(project=project or "").format(rec))
+    assert line["severity"] == "WARNING" and line["message"] == "hello world"
+    assert line.get(logs.TRACE_KEY) == trace
+
+
+def test_configure_writes_json_lines() -> None:
+    """configure() routes scoperouter loggers to one JSON handler."""
+    buf = io.StringIO()
+    root = logging.getLogger("scoperouter")
+    saved = (list(root.handlers), root.propagate, root.level)
+    try:
+        logs.configure("INFO", stream=buf)
+        logging.getLogger("scoperouter.test").info("routed", extra={"event_id": "e-1"})
+    finally:
+        root.handlers[:] = saved[0]
+        root.propagate, root.level = saved[1], saved[2]
+    out = json.loads(buf.getvalue().splitlines()[-1])
+    assert out["event_id"] == "e-1" and out["severity"] == "INFO"
+
+
+def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
+    """`scoperouter serve` stops within 10 s of SIGTERM with exit code 0, state kept."""
+    cfg = write_registry(tmp_path / "cfg", quiet="1h", max_wait="2h")
+    port_file = tmp_path / "serve.log"
+    with port_file.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir",
+             str(tmp_path / "state"), "--port", "0", "--no-log"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while b"HTTP ingress listening" not in port_file.read_bytes():
+            assert time.monotonic() < deadline and proc.poll() is None, port_file.read_text()
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0 and time.monotonic() - t0 < 10
+    lines = [json.loads(x) for x in port_file.read_text().splitlines() if x.startswith("{")]
+    assert any(x["message"] == "stopped" for x in lines)
+    assert all("severity" in x for x in lines)
