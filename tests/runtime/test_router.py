@@ -258,3 +258,70 @@ async def test_slow_processor_does_not_delay_others(tmp_path: Path, make_router:
     want = [k for k in dry_run_keys(cfg, STREAM[:100]) if k[0] != "player_game_summary"]
     assert sorted(key_of(t) for t in fast.received) == want
     assert hang.calls == 1  # concurrency 1: the rest wait behind the hanging call
+
+
+class RecordingLog:
+    """Implements the ExecutionLog calls the router makes; records them."""
+
+    def __init__(self) -> None:
+        self.decisions: list[tuple[str, int]] = []
+        self.dispatches: list[tuple[str, str, int]] = []
+        self.flushes = 0
+
+    def record_decisions(self, event: Any, decisions: Any, decided_at: Any, **kw: Any) -> list[str]:
+        assert kw["registry"] is not None and decided_at.tzinfo is not None
+        self.decisions.append((event.event_id, len(decisions)))
+        return []
+
+    def record_dispatch(self, trigger: Any, *, status: str, attempts: int, latency_ms: Any,
+                        dispatched_at: Any, error: Any = None) -> None:
+        self.dispatches.append((trigger.trigger_id, status, attempts))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+async def test_execution_log_hook(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """Every accepted event's decisions and every dispatch outcome reach the execution log."""
+    from scoperouter.runtime.router import Router, RouterOptions
+    from scoperouter.runtime.store import Store
+
+    log = RecordingLog()
+    sink = MemorySink()
+    r = Router(zero_cfg.registry, zero_cfg.relations, Store(":memory:"),
+               {p: sink for p in zero_cfg.registry.processors}, options=RouterOptions(as_of=GAME_DAY), log=log)
+    await r.start()
+    events = STREAM[:40]
+    await submit_all(r, events + events[:5])
+    assert await r.idle()
+    await r.stop()
+    n_proc = len(zero_cfg.registry.processors)
+    assert sorted(e for e, _ in log.decisions) == sorted({ev.get("event_id") or ev["execution_id"] for ev in events})
+    assert {n for _, n in log.decisions} == {n_proc}
+    assert sorted(t for t, _, _ in log.dispatches) == sorted(t.trigger_id for t in sink.received)
+    assert {(s, a) for _, s, a in log.dispatches} == {("ok", 1)}
+    assert log.flushes >= 1
+
+
+async def test_sqlite_execution_log_rows(tmp_path: Path, zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+    """With the SQLite execution log, dispatched triggers are linked to their decisions."""
+    import sqlite3
+
+    from scoperouter.execution_log import LOG_TABLE, open_log
+    from scoperouter.runtime.router import Router, RouterOptions
+    from scoperouter.runtime.store import Store
+
+    log = open_log(tmp_path / "log.sqlite")
+    sink = MemorySink()
+    r = Router(zero_cfg.registry, zero_cfg.relations, Store(tmp_path / "st.db"),
+               {p: sink for p in zero_cfg.registry.processors}, options=RouterOptions(as_of=GAME_DAY), log=log)
+    await r.start()
+    await submit_all(r, STREAM[:30])
+    assert await r.idle()
+    await r.stop()
+    log.close()
+    db = sqlite3.connect(tmp_path / "log.sqlite")
+    linked = {row[0] for row in db.execute(f"SELECT DISTINCT trigger_id FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL")}
+    assert linked == {t.trigger_id for t in sink.received}
+    statuses = {row[0] for row in db.execute(f"SELECT DISTINCT dispatch_status FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL")}
+    assert statuses - {None} == {"ok"}

@@ -166,6 +166,7 @@ class Router:
         # order: the event loop keeps serving requests and dispatches while a commit
         # fsyncs, and the book is never touched by two threads.
         self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
+        self._log_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-log")
         self._next_deadline: float | None = None
         self._stopping = False
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
@@ -273,10 +274,8 @@ class Router:
         await self._in_state(self._compact, True)
         self._state.shutdown(wait=True)
         if self.log is not None:
-            try:
-                self.log.flush()
-            except Exception:
-                logger.exception("execution log: flush failed")
+            self._log_call("flush", self.log.flush)
+        self._log_exec.shutdown(wait=True)
         logger.info("router stopped", extra={"open_windows": self.book.open_count})
 
     # ------------------------------------------------------------------ restore
@@ -479,12 +478,31 @@ class Router:
     ) -> None:
         if self.log is None:
             return
+        self._log_call(
+            "record_decisions",
+            self.log.record_decisions,
+            ev,
+            decisions,
+            at,
+            registry=self.registry,
+            relations=self.relations,
+            as_of=as_of,
+        )
+
+    def _log_call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run an execution-log call on its own thread (in order): the log batches and
+        flushes to its database, which must never stall the event loop."""
+
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                logger.exception("execution log: %s failed", what)
+
         try:
-            self.log.record_decisions(
-                ev, decisions, at, registry=self.registry, relations=self.relations, as_of=as_of
-            )
-        except Exception:
-            logger.exception("execution log: record_decisions failed", extra={"event_id": ev.event_id})
+            self._log_exec.submit(run)
+        except RuntimeError:  # executor shut down: log synchronously
+            run()
 
     # ------------------------------------------------------------------ windows
     def _due_locked(self, now: float) -> list[Trigger]:
@@ -646,17 +664,16 @@ class Router:
     ) -> None:
         if self.log is None:
             return
-        try:
-            self.log.record_dispatch(
-                trigger,
-                status=status,
-                attempts=attempts,
-                latency_ms=latency_s * 1000.0,
-                dispatched_at=datetime.fromtimestamp(now, UTC),
-                error=error,
-            )
-        except Exception:
-            logger.exception("execution log: record_dispatch failed", extra={"trigger_id": trigger.trigger_id})
+        self._log_call(
+            "record_dispatch",
+            self.log.record_dispatch,
+            trigger,
+            status=status,
+            attempts=attempts,
+            latency_ms=latency_s * 1000.0,
+            dispatched_at=datetime.fromtimestamp(now, UTC),
+            error=error,
+        )
 
     def _publish_dead_letter(self, payload: dict[str, Any]) -> None:
         pub = self.dead_letter_publisher
@@ -714,10 +731,7 @@ class Router:
                 logger.exception("could not record dispatch outcomes (will retry)")
             if self.log is not None and time.monotonic() - last_log_flush > 1.0:
                 last_log_flush = time.monotonic()
-                try:
-                    self.log.flush()
-                except Exception:
-                    logger.exception("execution log: flush failed")
+                self._log_call("flush", self.log.flush)
 
     async def _housekeeping(self) -> None:
         while True:
