@@ -257,3 +257,43 @@ async def test_pubsub_in_pubsub_out(pubsub_emulator: str, tmp_path: Path, start_
         assert dict(m.attributes) == {"processor": p, "game_date": body["game_date"], "scope": body["scope"]}
         assert m.ordering_key == f"{p}:{body['game_date']}"
 
+
+
+@pytest.mark.emulator
+async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, tmp_path: Path) -> None:
+    """An invalid pulled message is acked, kept in SQLite and published to the dead-letter topic."""
+    from google.cloud import pubsub_v1
+
+    cfg = load(write_registry(tmp_path / "dl"))
+    topic, sub = names("dl-in")
+    dl_topic, dl_sub = names("dl-out")
+    await asyncio.to_thread(create_topic_and_sub, topic, sub)
+    await asyncio.to_thread(create_topic_and_sub, dl_topic, dl_sub)
+    d = Daemon(cfg.registry, cfg.relations, DaemonSettings(
+        state_dir=tmp_path / "state", port=0, subscription=sub, as_of=GAME_DAY, sync="normal",
+        dead_letter_topic=dl_topic))
+    await d.start()
+    try:
+        await asyncio.to_thread(publish_all, topic, [b"{broken", json.dumps({"game_date": "2025-11-19"}).encode()])
+
+        def pull() -> list[Any]:
+            client = pubsub_v1.SubscriberClient()
+            got: list[Any] = []
+            deadline = time.monotonic() + 30
+            while len(got) < 2 and time.monotonic() < deadline:
+                resp = client.pull(request={"subscription": dl_sub, "max_messages": 10}, timeout=5)
+                if resp.received_messages:
+                    client.acknowledge(request={"subscription": dl_sub, "ack_ids": [m.ack_id for m in resp.received_messages]})
+                got += [json.loads(m.message.data) for m in resp.received_messages]
+            client.close()
+            return got
+
+        got = await asyncio.to_thread(pull)
+    finally:
+        await d.stop()
+    assert sorted(g["reason"] for g in got) == ["missing_source", "not_json"]
+    assert {g["kind"] for g in got} == {"event"}
+    from scoperouter.runtime.store import Store
+
+    st = Store(tmp_path / "state" / "state.sqlite3")
+    assert sorted(x.reason for x in st.dead_letters()) == ["missing_source", "not_json"]
