@@ -7,9 +7,12 @@ push envelope -- and uses the SDK end to end:
    (a legacy date-only message is a full-date scope);
 2. the work is restricted to the scope with :func:`scoperouter.sdk.qmark_filter`
    (BigQuery processors use :func:`scoperouter.sdk.entity_filter` the same way);
-3. the recomputed rows are compared with the stored ones, field by field;
-4. :class:`scoperouter.sdk.CompletionPublisher` publishes one completion event per date
-   with the players and fields that changed (nothing when nothing changed).
+3. the recomputed rows are compared with the stored ones, field by field
+   (:class:`scoperouter.sdk.change_detection.ChangeDetector`), and only changed rows are
+   rewritten;
+4. :meth:`scoperouter.sdk.CompletionPublisher.publish_detected` publishes one completion
+   event per date with the players and fields that changed (nothing when nothing
+   changed; a date-level event above the size limit).
 
 Run it::
 
@@ -23,7 +26,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -31,6 +34,7 @@ from aiohttp import web
 
 from scoperouter.sdk import CompletionPublisher, PublishResult, Scope, TriggerError, parse_trigger
 from scoperouter.sdk.bigquery import qmark_filter
+from scoperouter.sdk.change_detection import ChangeDetector, EntityChanges
 
 PROCESSOR = "player_game_summary"
 SOURCE = "nba_analytics.player_game_summary"
@@ -71,12 +75,16 @@ def seed(db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]] = SEED_ROWS) ->
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one trigger did: rows recomputed and, per date, the changed players and fields."""
+    """What one trigger did: rows recomputed and, per date, what changed."""
 
     scope: Scope
     rows_processed: int
-    changes: Mapping[date, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    detector: ChangeDetector
     published: tuple[PublishResult, ...] = ()
+
+    @property
+    def changes(self) -> Mapping[date, EntityChanges]:
+        return {d: c for d, c in self.detector.changes.items() if c}
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -86,8 +94,8 @@ class RunResult:
             "dates": [d.isoformat() for d in self.scope.dates],
             "rows_processed": self.rows_processed,
             "changed": {
-                d.isoformat(): {pid: sorted(f) for pid, f in sorted(per.items())}
-                for d, per in sorted(self.changes.items())
+                d.isoformat(): {"entities": list(c.entities), "fields": list(c.fields)}
+                for d, c in sorted(self.changes.items())
             },
             "published": [
                 {
@@ -110,13 +118,14 @@ class PlayerGameSummary:
 
     def run(self, scope: Scope) -> RunResult:
         with self._lock:
+            # Only the scope's rows are read and rewritten: ids travel as parameters.
             where, params = qmark_filter(scope, "player_lookup")
             raw = self.db.execute(
                 "SELECT player_lookup, game_date, points, minutes, injury_status "
                 f"FROM raw_player_stats {where}",
                 params,
             ).fetchall()
-            old = {
+            stored: dict[tuple[str, str], dict[str, object]] = {
                 (r[0], r[1]): dict(zip(FIELDS, r[2:], strict=True))
                 for r in self.db.execute(
                     f"SELECT player_lookup, game_date, {', '.join(FIELDS)} "
@@ -124,41 +133,30 @@ class PlayerGameSummary:
                     params,
                 )
             }
-            changes: dict[date, dict[str, frozenset[str]]] = {}
+            after: dict[str, dict[str, dict[str, object]]] = {}
             for pid, day, points, minutes, status in raw:
-                new = {
+                after.setdefault(day, {})[pid] = {
                     "points": points,
                     "minutes": minutes,
                     "injury_status": status,
                     "available": int(status != "out"),
                 }
-                before = old.get((pid, day))
-                changed = frozenset(f for f in FIELDS if before is None or before[f] != new[f])
-                if changed:
-                    changes.setdefault(date.fromisoformat(day), {})[pid] = changed
+            detector = ChangeDetector(SOURCE, "player")
+            for day, rows in sorted(after.items()):
+                before = {pid: stored[(pid, day)] for pid in rows if (pid, day) in stored}
+                changes = detector.observe(date.fromisoformat(day), before=before, after=rows)
+                for pid in changes.entities:
                     self.db.execute(
                         "INSERT OR REPLACE INTO player_game_summary VALUES (?, ?, ?, ?, ?, ?)",
-                        (pid, day, *(new[f] for f in FIELDS)),
+                        (pid, day, *(rows[pid][f] for f in FIELDS)),
                     )
             self.db.commit()
-            return RunResult(scope=scope, rows_processed=len(raw), changes=changes)
+            return RunResult(scope=scope, rows_processed=len(raw), detector=detector)
 
 
 def publish_changes(publisher: CompletionPublisher, result: RunResult) -> tuple[PublishResult, ...]:
-    """One completion event per date that changed, carrying the trigger's correlation id."""
-    out = []
-    for day, per in sorted(result.changes.items()):
-        fields = sorted(set().union(*per.values()))
-        out.append(
-            publisher.publish(
-                game_date=day,
-                affected_entities={"players": sorted(per)},
-                changed_fields=fields,
-                scope=result.scope,
-                record_count=len(per),
-            )
-        )
-    return tuple(out)
+    """One completion event per changed date, naming only the changed players and fields."""
+    return publisher.publish_detected(result.detector, result.scope)
 
 
 PROCESSOR_KEY = web.AppKey("processor", PlayerGameSummary)
@@ -177,7 +175,7 @@ async def handle_process(request: web.Request) -> web.Response:
     app = request.app
     result = await asyncio.to_thread(app[PROCESSOR_KEY].run, scope)
     published = await asyncio.to_thread(publish_changes, app[PUBLISHER_KEY], result)
-    result = RunResult(result.scope, result.rows_processed, result.changes, published)
+    result = RunResult(result.scope, result.rows_processed, result.detector, published)
     app[HISTORY_KEY].append(result)
     return web.json_response(result.to_json())
 

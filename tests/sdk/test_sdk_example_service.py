@@ -86,7 +86,9 @@ async def test_entity_trigger_touches_only_its_players(service: Any) -> None:
     resp = await client.post("/process", json=push(entity_trigger("lebronjames", "anthonydavis")))
     body = await resp.json()
     assert body["rows_processed"] == 2
-    assert body["changed"] == {"2025-11-19": {"lebronjames": ["available", "injury_status"]}}
+    assert body["changed"] == {
+        "2025-11-19": {"entities": ["lebronjames"], "fields": ["available", "injury_status"]}
+    }
     event = fake.events[-1]
     assert event["affected_entities"] == {"players": ["lebronjames"]}
     assert event["changed_fields"] == ["available", "injury_status"]

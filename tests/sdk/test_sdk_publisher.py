@@ -264,3 +264,44 @@ async def test_publish_async_runs_in_a_thread() -> None:
     assert res.published and json.loads(client.calls[0][1])["affected_entities"] == {
         "players": ["a"]
     }
+
+
+def test_publish_detected_uses_change_detection() -> None:
+    """publish_detected sends one event per changed date, ids from the trigger, limits applied."""
+    from scoperouter.sdk.change_detection import ChangeDetector
+
+    detector = ChangeDetector(SOURCE, "player")
+    detector.observe(
+        DAY,
+        before={"a": {"points": 1}, "b": {"points": 2}},
+        after={"a": {"points": 1}, "b": {"points": 3}},
+    )
+    detector.observe(date(2025, 11, 20), before={"a": {"points": 1}}, after={"a": {"points": 1}})
+    detector.observe(
+        date(2025, 11, 21), before={}, after={f"p{i}": {"points": i} for i in range(5)}
+    )
+    client = FakeClient()
+    results = publisher(client, limits=PublishLimits(max_entities=4)).publish_detected(
+        detector, SCOPE
+    )
+    events = [json.loads(data) for _, data, _ in client.calls]
+    assert [e["game_date"] for e in events] == ["2025-11-19", "2025-11-21"]
+    assert events[0]["affected_entities"] == {"players": ["b"]} and events[0]["changed_fields"] == [
+        "points"
+    ]
+    assert "affected_entities" not in events[1] and results[1].fell_back
+    assert all(e["correlation_id"] == "c-9" and e["priority"] == "critical" for e in events)
+    again = FakeClient()
+    publisher(again, limits=PublishLimits(max_entities=4)).publish_detected(detector, SCOPE)
+    assert [json.loads(d)["event_id"] for _, d, _ in again.calls] == [e["event_id"] for e in events]
+
+
+def test_publish_detected_nothing_changed() -> None:
+    """A detector that saw no change publishes nothing."""
+    from scoperouter.sdk.change_detection import ChangeDetector
+
+    detector = ChangeDetector(SOURCE, "player")
+    detector.observe(DAY, before={"a": {"points": 1}}, after={"a": {"points": 1}})
+    client = FakeClient()
+    assert publisher(client).publish_detected(detector, SCOPE) == ()
+    assert client.calls == []
