@@ -325,3 +325,29 @@ async def test_sqlite_execution_log_rows(tmp_path: Path, zero_cfg: LoadedConfig,
     assert linked == {t.trigger_id for t in sink.received}
     statuses = {row[0] for row in db.execute(f"SELECT DISTINCT dispatch_status FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL")}
     assert statuses - {None} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    ("priority", "quiet", "fires_within"),
+    [("normal", "150ms", 1.0), ("critical", "1h", 0.2)],
+)
+async def test_live_windows_fire_on_the_real_clock(
+    tmp_path: Path, make_router: RouterFactory, priority: str, quiet: str, fires_within: float
+) -> None:
+    """The timer task fires a window after its quiet time; a critical event fires at once."""
+    cfg = load(write_registry(tmp_path / "live", quiet=quiet, max_wait="2h"))
+    sink = MemorySink()
+    r = make_router(cfg, sink)
+    await r.start()
+    ev = {"event_id": f"live-{priority}", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19",
+          "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"], "priority": priority}
+    t0 = asyncio.get_running_loop().time()
+    await r.submit(Inbound("test", obj=ev))
+    if priority == "normal":
+        await asyncio.sleep(0.05)
+        assert sink.received == [] and r.book.open_count == 1
+    while not sink.received and asyncio.get_running_loop().time() - t0 < fires_within:
+        await asyncio.sleep(0.01)
+    assert [t.processor for t in sink.received] == ["player_game_summary"]
+    assert sink.received[0].priority == priority
+    assert r.book.open_count == 0
