@@ -126,15 +126,16 @@ class Daemon:
                 )
         self.verifier = verifier
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
-        self.store = Store(settings.state_dir / "state.sqlite3", sync=settings.sync)
         self.sinks = SinkFactory(settings.state_dir, env=env)
         by_processor = self.sinks.build_all(registry)
         fallback = self.sinks.build("<default>", registry.spec.defaults.target)
         dl_topic = settings.dead_letter_topic or server.dead_letter_topic
         dl_pub = None
         if dl_topic:
-            dl_path = topic_path(_expand(dl_topic, env, ("server", "dead_letter_topic")), None)
+            try:
+                dl_path = topic_path(_expand(dl_topic, env, ("server", "dead_letter_topic")), None)
+            except ValueError as exc:
+                raise ConfigError([ConfigIssue(str(exc), path=("server", "dead_letter_topic"))]) from exc
             publisher = self.sinks.publisher
 
             async def dl_pub_fn(payload: dict[str, Any]) -> None:
@@ -142,6 +143,9 @@ class Daemon:
                 await publisher.publish(dl_path, data, {"kind": str(payload.get("kind"))}, None)
 
             dl_pub = dl_pub_fn
+        # the state dir is ours only once the configuration is known to be usable
+        self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
+        self.store = Store(settings.state_dir / "state.sqlite3", sync=settings.sync)
         self.metrics = Metrics()
         opts = RouterOptions(as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options)
         self.router = Router(
@@ -159,7 +163,6 @@ class Daemon:
         self.source = PubSubSource(settings.subscription, self.router) if settings.subscription else None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        self._stopped = asyncio.Event()
 
     async def start(self) -> None:
         await self.router.start()
