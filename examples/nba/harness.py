@@ -201,7 +201,14 @@ def simulate(
     heap: list[tuple[float, int, str, Any]] = []
     for u in updates:
         heapq.heappush(heap, (u.at, next(seq), "update", u))
-    versions: dict[str, int] = {}
+    # source -> dates of the writes that changed it. Processors read their inputs on dates
+    # <= the date they compute, so (processor, d) is unchanged while no input changed on or
+    # before d: that is the date-level memo key.
+    changes_at: dict[str, list[date]] = {}
+
+    def version(sources: Iterable[str], d: date) -> tuple[int, ...]:
+        return tuple(sum(1 for x in changes_at.get(s, ()) if x <= d) for s in sources)
+
     memo: dict[tuple[str, date], tuple[tuple[int, ...], int]] = {}
 
     def execute(job: Job, now: float) -> None:
@@ -214,7 +221,8 @@ def simulate(
         ids = frozenset(job.ids) if job.ids is not None else None
         for day in job.dates:
             key = (job.processor, day)
-            vkey = tuple(versions.get(s, 0) for s in (*sorted(ref.reads), ref.publishes))
+            watched = (*sorted(ref.reads), ref.publishes)
+            vkey = version(watched, day)
             if date_level and key in memo and memo[key][0] == vkey:
                 rows += memo[key][1]  # inputs unchanged since the last run: same output
                 continue
@@ -222,11 +230,10 @@ def simulate(
             rows += res.rows
             changed_ids.update(res.changes.entities)
             if res.changes.entities:
-                versions[ref.publishes] = versions.get(ref.publishes, 0) + 1
+                changes_at.setdefault(ref.publishes, []).append(day)
                 changed += res.rows if ref.granularity == "date" else len(res.changes.entities)
             if ids is None:
-                vkey = tuple(versions.get(s, 0) for s in (*sorted(ref.reads), ref.publishes))
-                memo[key] = (vkey, res.rows)
+                memo[key] = (version(watched, day), res.rows)
         dur = cost.seconds(rows)
         stats.processor_runs += 1
         stats.entity_rows += rows
@@ -272,9 +279,8 @@ def simulate(
         else:
             now, _, kind, payload = heapq.heappop(heap)
             if kind == "update":
-                before = dict(versions)
                 msg = apply_update(wh, payload, game_date)
-                versions[payload.source] = before.get(payload.source, 0) + 1
+                changes_at.setdefault(payload.source, []).append(payload.day)
                 if msg is None:
                     continue
                 jobs = router.route(msg, now)
@@ -331,39 +337,51 @@ class Comparison:
         return self.date_level.entity_rows / max(1, self.routed.entity_rows)
 
 
+def run_date_level(
+    day: GameDay, *, cost: CostModel | None = None, registry: CompiledRegistry | None = None
+) -> tuple[ModeStats, Warehouse]:
+    """Today's behaviour on a copy of the overnight warehouse."""
+    reg = registry or day.registry
+    wh = day.overnight.copy()
+    router = DateLevelRouter(reg, day.relations, day.game_date)
+    stats = simulate(
+        wh, day.updates, router, reg, day.game_date, cost or CostModel(), date_level=True
+    )
+    stats.rejected_events = router.rejected
+    return stats, wh
+
+
+def run_routed(
+    day: GameDay, *, cost: CostModel | None = None, registry: CompiledRegistry | None = None
+) -> tuple[ModeStats, Warehouse]:
+    """The router (planner + windows) on a copy of the overnight warehouse."""
+    reg = registry or day.registry
+    wh = day.overnight.copy()
+    router = PlannedRouter(reg, day.relations, day.game_date)
+    stats = simulate(wh, day.updates, router, reg, day.game_date, cost or CostModel())
+    stats.rejected_events = router.rejected
+    return stats, wh
+
+
 def compare(
     day: GameDay,
     *,
     cost: CostModel | None = None,
     baseline_registry: CompiledRegistry | None = None,
+    baseline: tuple[ModeStats, Warehouse] | None = None,
 ) -> Comparison:
-    """Run the day date level (with ``baseline_registry``, default the same registry) and
-    routed (with ``day.registry``) and compare every output table row by row."""
-    cost = cost or CostModel()
-    base = baseline_registry or day.registry
-    gd = day.game_date
-    date_wh = day.overnight.copy()
-    dstats = simulate(
-        date_wh,
-        day.updates,
-        DateLevelRouter(base, day.relations, gd),
-        base,
-        gd,
-        cost,
-        date_level=True,
-    )
-    routed_wh = day.overnight.copy()
-    router = PlannedRouter(day.registry, day.relations, gd)
-    rstats = simulate(routed_wh, day.updates, router, day.registry, gd, cost)
-    rstats.rejected_events = router.rejected
+    """Run the day date level (with ``baseline_registry``, default the same registry; or
+    reuse ``baseline``) and routed (with ``day.registry``); compare every output table row
+    by row."""
+    dstats, date_wh = baseline or run_date_level(day, cost=cost, registry=baseline_registry)
+    rstats, routed_wh = run_routed(day, cost=cost)
     diff = diff_dumps(date_wh.dump(OUTPUT_SOURCES), routed_wh.dump(OUTPUT_SOURCES))
-    missed = sum(len(v) for v in diff.values())
     return Comparison(
         seed=day.season.seed,
-        game_date=gd,
+        game_date=day.game_date,
         events=len(day.updates),
         outputs_identical=not diff,
-        missed_updates=missed,
+        missed_updates=sum(len(v) for v in diff.values()),
         date_level=dstats,
         routed=rstats,
         minimum_rows=rstats.changed_rows,

@@ -258,39 +258,49 @@ def upcoming_team_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str, 
 
 # ---------------------------------------------------------------------- phase 4
 def team_defense_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    teams = wh.rows(TDGS, day, ids)
-    hist = wh.history(TDGS, teams, day, TDZA_GAMES)
+    teams = wh.keys_on(TDGS, day) if ids is None else sorted(wh.rows(TDGS, day, ids))
+    sums = wh.window_sums(
+        TDGS,
+        None if ids is None else teams,
+        day,
+        TDZA_GAMES,
+        ("points_allowed", "opp_fg_made", "opp_fg_attempted", "opp_three_made", "steals"),
+        "status = 'final'",
+    )
     out: dict[str, RowDict] = {}
-    for team in sorted(teams):
-        done = [r for r in hist.get(team, []) if r["status"] == "final"]
-        n = len(done)
-        fga = sum(_i(r["opp_fg_attempted"]) for r in done)
+    for team in teams:
+        n, pts, fgm, fga, threes, steals = sums.get(team, (0, 0, 0, 0, 0, 0))
         out[team] = {
             "games": n,
-            "avg_points_allowed": _r(sum(_i(r["points_allowed"]) for r in done) / n) if n else None,
-            "opp_fg_pct": _r(sum(_i(r["opp_fg_made"]) for r in done) / fga) if fga else None,
-            "avg_opp_three_made": _r(sum(_i(r["opp_three_made"]) for r in done) / n) if n else None,
-            "avg_steals": _r(sum(_i(r["steals"]) for r in done) / n) if n else None,
+            "avg_points_allowed": _r(pts / n) if n else None,
+            "opp_fg_pct": _r(fgm / fga) if fga else None,
+            "avg_opp_three_made": _r(threes / n) if n else None,
+            "avg_steals": _r(steals / n) if n else None,
         }
     return out
 
 
 def player_shot_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    players = wh.rows(PGS, day, ids)
-    hist = wh.history(PGS, players, day, PSZA_GAMES)
+    players = wh.keys_on(PGS, day) if ids is None else sorted(wh.rows(PGS, day, ids))
+    sums = wh.window_sums(
+        PGS,
+        None if ids is None else players,
+        day,
+        PSZA_GAMES,
+        ("points", "minutes", "paint_fga", "mid_fga", "three_fga"),
+        "COALESCE(minutes, 0) > 0",
+    )
     out: dict[str, RowDict] = {}
-    for p in sorted(players):
-        played = [r for r in hist.get(p, []) if _i(r["minutes"]) > 0]
-        n = len(played)
-        zones = [sum(_i(r[c]) for r in played) for c in ("paint_fga", "mid_fga", "three_fga")]
-        tot = sum(zones)
+    for p in players:
+        n, pts, mins, paint, mid, three = sums.get(p, (0, 0, 0, 0, 0, 0))
+        tot = paint + mid + three
         out[p] = {
             "games_played": n,
-            "avg_points": _r(sum(_i(r["points"]) for r in played) / n) if n else None,
-            "avg_minutes": _r(sum(_i(r["minutes"]) for r in played) / n) if n else None,
-            "paint_rate": _r(zones[0] / tot) if tot else None,
-            "mid_rate": _r(zones[1] / tot) if tot else None,
-            "three_rate": _r(zones[2] / tot) if tot else None,
+            "avg_points": _r(pts / n) if n else None,
+            "avg_minutes": _r(mins / n) if n else None,
+            "paint_rate": _r(paint / tot) if tot else None,
+            "mid_rate": _r(mid / tot) if tot else None,
+            "three_rate": _r(three / tot) if tot else None,
         }
     return out
 
@@ -792,8 +802,14 @@ def run(
         ids = None
     before = wh.rows(proc.publishes, day, ids)
     after = proc.compute(wh, day, ids)
-    wh.replace(proc.publishes, day, ids, after)
     changes = detector.observe(day, before, after) if detector else diff_rows(before, after)
+    # Rewriting identical rows is a no-op: write only the rows that changed.
+    wh.replace(
+        proc.publishes,
+        day,
+        changes.entities,
+        {e: after[e] for e in changes.entities if e in after},
+    )
     return RunResult(proc.name, day, len(set(before) | set(after)), changes)
 
 

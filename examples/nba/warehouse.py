@@ -32,6 +32,10 @@ class TableDef:
     def all_columns(self) -> tuple[str, ...]:
         return (*self.structural, *self.columns)
 
+    @property
+    def select_list(self) -> str:
+        return ", ".join(f'"{c}"' for c in self.all_columns)
+
 
 _BOX = ("minutes", "points", "rebounds", "assists", "steals", "blocks", "turnovers",
         "fg_made", "fg_attempted", "three_made")  # fmt: skip
@@ -101,8 +105,9 @@ class Warehouse:
         """Rows of ``source`` on ``day`` keyed by the key column; ``ids`` filters the
         column ``by`` (default: the key column)."""
         t = self.defs[source]
-        cols = (t.key, *t.all_columns)
-        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{t.table}" WHERE game_date = ?'
+        names = t.all_columns
+        # the key goes last: zip() stops at the shortest, so it stays out of the row dict
+        sql = f'SELECT {t.select_list}, "{t.key}" FROM "{t.table}" WHERE game_date = ?'
         params: list[object] = [day.isoformat()]
         if ids is not None:
             idl = sorted(set(ids))
@@ -110,10 +115,7 @@ class Warehouse:
                 return {}
             sql += f' AND "{by or t.key}" IN ({",".join("?" * len(idl))})'
             params.extend(idl)
-        out: dict[str, RowDict] = {}
-        for rec in self.conn.execute(sql, params):
-            out[str(rec[0])] = dict(zip(cols[1:], rec[1:], strict=True))
-        return out
+        return {rec[-1]: dict(zip(names, rec)) for rec in self.conn.execute(sql, params)}  # noqa: B905
 
     def history(
         self, source: str, ids: Iterable[str], upto: date, last: int
@@ -135,6 +137,37 @@ class Warehouse:
         for rec in self.conn.execute(sql, [upto.isoformat(), *idl, last]):
             out.setdefault(str(rec[1]), []).append(dict(zip(cols, rec, strict=True)))
         return out
+
+    def window_sums(
+        self,
+        source: str,
+        ids: Iterable[str] | None,
+        upto: date,
+        last: int,
+        sums: tuple[str, ...],
+        where: str,
+    ) -> dict[str, tuple[int, ...]]:
+        """Per key over its ``last`` rows dated on or before ``upto``: the number of rows
+        matching ``where`` (an SQL condition on the table's columns) and the integer sums of
+        ``sums`` over those rows. Keys without rows are absent."""
+        t = self.defs[source]
+        params: list[object] = [upto.isoformat()]
+        cond = ""
+        if ids is not None:
+            idl = sorted(set(ids))
+            if not idl:
+                return {}
+            cond = f' AND "{t.key}" IN ({",".join("?" * len(idl))})'
+            params.extend(idl)
+        inner = ", ".join(f'"{c}"' for c in (t.key, *t.all_columns))
+        agg = ", ".join(f'COALESCE(SUM(CASE WHEN {where} THEN "{c}" END), 0)' for c in sums)
+        sql = (
+            f'SELECT "{t.key}", SUM(CASE WHEN {where} THEN 1 ELSE 0 END), {agg} FROM '
+            f'(SELECT {inner}, ROW_NUMBER() OVER (PARTITION BY "{t.key}" ORDER BY game_date DESC) '
+            f'AS rn FROM "{t.table}" WHERE game_date <= ?{cond}) WHERE rn <= ? GROUP BY "{t.key}"'
+        )
+        params.append(last)
+        return {str(r[0]): tuple(int(x) for x in r[1:]) for r in self.conn.execute(sql, params)}
 
     def keys_on(self, source: str, day: date) -> list[str]:
         t = self.defs[source]

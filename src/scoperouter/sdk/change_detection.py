@@ -12,8 +12,10 @@ and names only the entities and fields that differ::
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
     #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
 
-Rows are compared by a digest of their canonical JSON (keys sorted), so ``1`` and ``1.0``
-differ only if they serialise differently, and ``None`` is a value like any other. An
+Values are compared field by field with their type (``1`` and ``1.0`` differ, as their
+canonical-JSON digests do; ``None`` is a value like any other). :func:`row_digest` and
+:func:`field_digests` give the same answer as stable hashes, for processors that keep the
+digests of what they wrote instead of re-reading the old rows. An
 entity present on one side only (a row appeared or disappeared) changed in every field
 of the side that has it. Nothing changed -> no event (``None`` / empty list): the router
 then has nothing to route, which is the whole point.
@@ -65,6 +67,21 @@ def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
     return value_digest(data)
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal with the same type (``1`` and ``1.0`` differ, as their digests do); NaN equals NaN."""
+    if type(a) is not type(b):
+        return False
+    if a == b:
+        return True
+    return isinstance(a, float) and a != a and b != b  # both NaN
+
+
+def _same_row(a: Row, b: Row) -> bool:
+    if a.keys() != b.keys() or a != b:
+        return False  # (a != b also for NaN fields: the per-field pass then finds no change)
+    return [type(v) for v in a.values()] == [type(b[k]) for k in a]
+
+
 @dataclass(frozen=True)
 class EntityChanges:
     """What changed between two snapshots of the same scope."""
@@ -104,12 +121,10 @@ def diff_rows(
             changed.add(eid)
             fields.update(names)
             continue
-        if row_digest(old) == row_digest(new):
+        if _same_row(old, new):
             continue
         diff = {
-            f
-            for f in set(old) | set(new)
-            if f not in ignored and value_digest(old.get(f)) != value_digest(new.get(f))
+            f for f in set(old) | set(new) if f not in ignored and not _same(old.get(f), new.get(f))
         }
         if diff:
             changed.add(eid)

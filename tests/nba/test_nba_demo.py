@@ -1,0 +1,120 @@
+"""``scoperouter demo``: the default game day's acceptance numbers and the CLI contract."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import examples.nba.demo as demo_mod
+import pytest
+from examples.nba.demo import DemoResult, relations_from_dir
+from examples.nba.season import generate_season, write_relations
+from nba_support import registry, relations_for
+
+from scoperouter.cli import main
+
+KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "date_level",
+        "routed", "work_ratio", "single_update"}  # fmt: skip
+MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
+
+
+@dataclass
+class DemoRun:
+    rc: int
+    out: dict[str, Any]
+    result: DemoResult
+    seconds: float
+    html: Path
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One real ``scoperouter demo --json --html`` run (the result object captured on the way)."""
+    captured: list[DemoResult] = []
+    real = demo_mod.run_demo
+
+    def spy(*args: Any, **kwargs: Any) -> DemoResult:
+        res = real(*args, **kwargs)
+        captured.append(res)
+        return res
+
+    html = tmp_path_factory.mktemp("demo") / "demo.html"
+    buf = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_mod, "run_demo", spy)
+        t0 = time.monotonic()
+        with contextlib.redirect_stdout(buf):
+            rc = main(["demo", "--json", "--html", str(html)])
+        seconds = time.monotonic() - t0
+    return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html)
+
+
+def test_demo_json_contract(demo_run: DemoRun) -> None:
+    """--json prints exactly the agreed keys, for the default seed and game day."""
+    out = demo_run.out
+    assert demo_run.rc == 0
+    assert set(out) == KEYS
+    assert set(out["date_level"]) == MODE_KEYS and set(out["routed"]) == MODE_KEYS
+    assert set(out["single_update"]) == {"date_level_s", "routed_s"}
+    assert (out["seed"], out["game_date"]) == (2025, "2025-11-19")
+    assert out["events"] == demo_run.result.comparison.events >= 25
+    assert out["work_ratio"] == pytest.approx(
+        out["date_level"]["entity_rows"] / out["routed"]["entity_rows"], abs=0.01
+    )
+
+
+def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
+    """Identical outputs; >= 20x less work; routed within 1.5x of the rows that really
+    changed; one injury through every phase in < 5 s routed against >= 30 s date level."""
+    out, res = demo_run.out, demo_run.result
+    assert out["outputs_identical"] is True and out["missed_updates"] == 0
+    assert out["work_ratio"] >= 20
+    assert res.comparison.routed.entity_rows <= 1.5 * res.comparison.minimum_rows
+    assert res.comparison.minimum_rows > 0
+    assert out["single_update"]["routed_s"] < 5
+    assert out["single_update"]["date_level_s"] >= 30
+    assert out["routed"]["simulated_seconds"] < out["date_level"]["simulated_seconds"] / 10
+
+
+def test_demo_runs_in_under_a_minute(demo_run: DemoRun) -> None:
+    """The whole demo (season, overnight build, both runs, single update) takes < 60 s."""
+    assert demo_run.seconds < 60
+
+
+def test_demo_html_and_text(demo_run: DemoRun) -> None:
+    """--html writes a self-contained page; the text summary names the key numbers."""
+    page = demo_run.html.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page
+    assert "daily_predictions_exporter" in page and f"{demo_run.out['work_ratio']}x" in page
+    text = demo_run.result.text()
+    assert "work ratio" in text and "outputs identical: yes" in text
+
+
+def test_demo_missing_config_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unreadable --config exits 1 with a message."""
+    assert main(["demo", "--config", "/nonexistent/routes.yaml"]) == 1
+    assert "routes.yaml" in capsys.readouterr().err
+
+
+def test_relations_for_other_seeds_round_trip(tmp_path: Path) -> None:
+    """Relation CSVs written for a non-default seed load back into the same lookups."""
+    reg = registry()
+    season = generate_season(7)
+    write_relations(season, tmp_path)
+    loaded, direct = relations_from_dir(reg, tmp_path), relations_for(reg, season)
+    g = season.games_on(season.game_date)[0]
+    for rel, eid in (
+        ("game_teams", g.game_id),
+        ("team_opponent", g.home),
+        ("team_players", g.home),
+        ("player_team", season.rosters[g.home][0]),
+    ):
+        assert loaded.targets(rel, season.game_date, eid) == direct.targets(
+            rel, season.game_date, eid
+        )
+        assert loaded.targets(rel, season.game_date, eid)
