@@ -134,9 +134,10 @@ def _scoreboard_teams(wh: Warehouse, day: date, ids: Ids) -> dict[str, tuple[str
 
 
 def team_defense_game_summary(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """What a team allowed (its team box score) and what its own players did (box scores:
+    player rows reach their own team, as in production)."""
     teams = _scoreboard_teams(wh, day, ids)
-    opps = {opp for _, opp, _ in teams.values()}
-    box = _box(wh, day, opps, by="team")
+    box = _box(wh, day, teams, by="team")
     tbox = wh.rows(TEAM_BOX, day, teams)
     by_team: dict[str, list[RowDict]] = {}
     for p in sorted(box):
@@ -144,21 +145,28 @@ def team_defense_game_summary(wh: Warehouse, day: date, ids: Ids) -> dict[str, R
     out: dict[str, RowDict] = {}
     for team in sorted(teams):
         gid, opp, g = teams[team]
-        rows = by_team.get(opp, [])
+        rows = by_team.get(team, [])
         tb = tbox.get(team, {})
+        scored = sum(_i(r["points"]) for r in rows)
+        allowed = tb.get("opp_points")
         out[team] = {
             "game_id": gid,
             "opponent": opp,
             "status": g["status"],
-            "points_allowed": sum(_i(r["points"]) for r in rows),
-            "opp_rebounds": sum(_i(r["rebounds"]) for r in rows),
-            "opp_fg_made": sum(_i(r["fg_made"]) for r in rows),
-            "opp_fg_attempted": sum(_i(r["fg_attempted"]) for r in rows),
-            "opp_three_made": sum(_i(r["three_made"]) for r in rows),
-            "opp_turnovers": sum(_i(r["turnovers"]) for r in rows),
+            "points_allowed": allowed,
+            "opp_fg_made": tb.get("opp_fg_made"),
+            "opp_fg_attempted": tb.get("opp_fg_attempted"),
+            "opp_three_made": tb.get("opp_three_made"),
             "def_rebounds": tb.get("def_rebounds"),
             "steals": tb.get("steals"),
             "blocks": tb.get("blocks"),
+            "points_scored": scored,
+            "margin": None if allowed is None else scored - _i(allowed),
+            "team_rebounds": sum(_i(r["rebounds"]) for r in rows),
+            "team_turnovers": sum(_i(r["turnovers"]) for r in rows),
+            "team_fg_made": sum(_i(r["fg_made"]) for r in rows),
+            "team_fg_attempted": sum(_i(r["fg_attempted"]) for r in rows),
+            "team_three_made": sum(_i(r["three_made"]) for r in rows),
         }
     return out
 
@@ -512,14 +520,19 @@ PROCESSORS: tuple[RefProcessor, ...] = (
             (
                 "status",
                 "points_allowed",
-                "opp_rebounds",
                 "opp_fg_made",
                 "opp_fg_attempted",
                 "opp_three_made",
-                "opp_turnovers",
                 "def_rebounds",
                 "steals",
                 "blocks",
+                "points_scored",
+                "margin",
+                "team_rebounds",
+                "team_turnovers",
+                "team_fg_made",
+                "team_fg_attempted",
+                "team_three_made",
             ),
             ("game_id", "opponent"),
         ),
@@ -529,7 +542,15 @@ PROCESSORS: tuple[RefProcessor, ...] = (
                 "points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"
             ),
             BDL: _fs("points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers"),
-            TEAM_BOX: _fs("def_rebounds", "steals", "blocks"),
+            TEAM_BOX: _fs(
+                "opp_points",
+                "opp_fg_made",
+                "opp_fg_attempted",
+                "opp_three_made",
+                "def_rebounds",
+                "steals",
+                "blocks",
+            ),
         },
         team_defense_game_summary,
     ),

@@ -262,6 +262,7 @@ def generate_season(
                 "moneyline_away": -110 + rng.randint(-200, 200),
             }
         )
+        boxes: dict[str, list[dict[str, object]]] = {}
         for team in (g.home, g.away):
             roster = rosters[team]
             for p in roster:
@@ -307,15 +308,24 @@ def generate_season(
                         "three_fga": three,
                     }
                 )
+            boxes[team] = box
+        for team, opp in ((g.home, g.away), (g.away, g.home)):
+            if team not in boxes:
+                continue
+            own, theirs = boxes[team], boxes[opp]
             raw["nba_raw.nbac_team_boxscore"].append(
                 {
                     "game_date": g.day,
                     "game_id": g.game_id,
                     "team": team,
                     "possessions": rng.randint(92, 108),
-                    "def_rebounds": sum(as_int(r["rebounds"]) for r in box) * 3 // 4,
-                    "steals": sum(as_int(r["steals"]) for r in box),
-                    "blocks": sum(as_int(r["blocks"]) for r in box),
+                    "def_rebounds": sum(as_int(r["rebounds"]) for r in own) * 3 // 4,
+                    "steals": sum(as_int(r["steals"]) for r in own),
+                    "blocks": sum(as_int(r["blocks"]) for r in own),
+                    "opp_points": sum(as_int(r["points"]) for r in theirs),
+                    "opp_fg_made": sum(as_int(r["fg_made"]) for r in theirs),
+                    "opp_fg_attempted": sum(as_int(r["fg_attempted"]) for r in theirs),
+                    "opp_three_made": sum(as_int(r["three_made"]) for r in theirs),
                 }
             )
     return Season(

@@ -141,7 +141,15 @@ def game_day_stream(season: Season, wh: Warehouse) -> tuple[Update, ...]:
             f"team box correction {team}",
             TEAM_BOX,
             yesterday,
-            ((team, _fields(possessions=as_int(tb[team]["possessions"]) + 2)),),
+            (
+                (
+                    team,
+                    _fields(
+                        possessions=as_int(tb[team]["possessions"]) + 2,
+                        opp_points=as_int(tb[team]["opp_points"]) + 2,
+                    ),
+                ),
+            ),
             "team",
         )
     )

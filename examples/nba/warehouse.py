@@ -48,7 +48,7 @@ RAW_TABLES: tuple[TableDef, ...] = (
     TableDef("nba_raw.odds_api_game_lines", "game_id", ("spread_home", "total", "moneyline_home", "moneyline_away")),
     TableDef("nba_raw.nbac_schedule", "game_id", ("start_time", "broadcast", "arena"), ("home", "away")),
     TableDef("nba_raw.nbac_injury_report", "player", ("injury_status", "injury_reason"), ("team",)),
-    TableDef("nba_raw.nbac_team_boxscore", "team", ("possessions", "def_rebounds", "steals", "blocks"), ("game_id",)),
+    TableDef("nba_raw.nbac_team_boxscore", "team", ("possessions", "def_rebounds", "steals", "blocks", "opp_points", "opp_fg_made", "opp_fg_attempted", "opp_three_made"), ("game_id",)),
     TableDef("nba_raw.nbac_scoreboard_v2", "game_id", ("status", "periods", "broadcast", "arena"), ("home", "away")),
 )  # fmt: skip
 

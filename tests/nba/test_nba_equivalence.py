@@ -64,9 +64,8 @@ def _no_opponent_in_defense_maps(data: dict[str, Any]) -> None:
         input_of(data, proc, TDZA)["map"] = {"team": ["team_players"]}
 
 
-def _no_opponent_for_box_scores(data: dict[str, Any]) -> None:
-    for src in ("nba_raw.nbac_gamebook_player_stats", "nba_raw.bdl_player_boxscores"):
-        input_of(data, "team_defense_game_summary", src)["map"] = {"player": ["player_team"]}
+def _defense_reaches_own_players(data: dict[str, Any]) -> None:
+    input_of(data, "player_composite_factors", TDZA)["map"] = {"team": ["team_players"]}
 
 
 def _no_lookback(data: dict[str, Any]) -> None:
@@ -89,7 +88,7 @@ def _cache_ignores_injuries(data: dict[str, Any]) -> None:
     "mutate",
     [
         _no_opponent_in_defense_maps,
-        _no_opponent_for_box_scores,
+        _defense_reaches_own_players,
         _no_lookback,
         _offense_misses_gamebook,
         _cache_ignores_injuries,
