@@ -217,3 +217,41 @@ def test_completion_from_event(registry: CompiledRegistry, event: dict[str, obje
     rep = completion_from_event(registry, Event.model_validate({"event_id": "x", "game_date": DAY, **event}))
     got = (rep.processor, rep.records_processed, rep.entities_changed) if rep else None
     assert got == want
+
+
+def test_without_dispatch_rows_runs_are_decisions(tmp_path: Path, registry: CompiledRegistry,
+                                                  relations: InMemoryRelations) -> None:
+    """A log with decisions only (dry run) counts every run decision, uncoalesced, and says so."""
+    from scoperouter.router.planner import plan
+
+    path = tmp_path / "l.sqlite"
+    n_run = 0
+    with SqliteExecutionLog(path) as log:
+        for ev, at in game_day_events():
+            ds = plan(registry, relations, ev, DAY)
+            n_run += sum(len(d.dates) for d in ds if d.action == "run")
+            log.record_decisions(ev, ds, at, registry=registry, relations=relations, as_of=DAY)
+    rep = build_report(read_log(path), processors=info(registry))
+    assert not rep.coalesced and rep.runs == n_run
+    assert rep.to_json()["summary"]["runs_are"] == "run decisions (no dispatch rows)"
+
+
+def test_failed_dispatch_and_unlinked_completion(tmp_path: Path, registry: CompiledRegistry,
+                                                 relations: InMemoryRelations) -> None:
+    """Dead-lettered triggers count as failed runs; a completion without trigger_id is matched
+    to the run of the same processor and date; one with no run is reported unmatched."""
+    path = tmp_path / "l.sqlite"
+    events = game_day_events()[:1]
+    with SqliteExecutionLog(path) as log:
+        fired = record_stream(log, registry, relations, events, as_of=DAY, status="dead_letter")
+        t = fired[0]
+        log.record_completion(t.processor, t.game_date, trigger_id=None, records_processed=10,
+                              entities_changed=4, duration_s=2.0)
+        log.record_completion("league_rankings", DAY, trigger_id=None, records_processed=450,
+                              entities_changed=None, duration_s=30.0)
+    rep = build_report(read_log(path), processors=info(registry))
+    by = {p.processor: p for p in rep.processors}
+    assert sum(p.failed_runs for p in rep.processors) == len(fired) > 0
+    assert by[t.processor].runs_with_completion == 1
+    assert by[t.processor].waste_pct == pytest.approx(60.0)
+    assert rep.unmatched_completions == 1
