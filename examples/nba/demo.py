@@ -24,6 +24,7 @@ from examples.nba.season import (
     generate_season,
     write_relations,
 )
+from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.processor_registry.relations import InMemoryRelations, load_csv_relations
@@ -170,6 +171,7 @@ def run_demo(
     *,
     routes: Path | None = None,
     cost: CostModel | None = None,
+    log: ExecutionLog | None = None,
 ) -> DemoResult:
     routes = routes or default_routes()
     cost = cost or CostModel()
@@ -183,6 +185,6 @@ def run_demo(
             write_relations(season, Path(tmp))
             relations = relations_from_dir(registry, Path(tmp))
     day = prepare(season, registry, relations)
-    comparison = compare(day, cost=cost)
+    comparison = compare(day, cost=cost, log=log)
     dl, ro, player = single_update(day, cost)
     return DemoResult(season, comparison, dl, ro, player, routes, cost)

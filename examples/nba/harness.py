@@ -30,6 +30,7 @@ from examples.nba.season import Season, generate_season
 from examples.nba.stream import Update, apply_update, game_day_stream, produced_at
 from examples.nba.warehouse import Warehouse, diff_dumps
 from scoperouter.errors import EventError
+from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
@@ -143,18 +144,32 @@ class DateLevelRouter:
 
 
 class PlannedRouter:
-    """The router: planner + coalescing windows on the caller's clock."""
+    """The router: planner + coalescing windows on the caller's clock. With ``log``, every
+    decision, dispatch and completion goes to the execution log (virtual timestamps)."""
 
     def __init__(
-        self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date
+        self,
+        registry: CompiledRegistry,
+        relations: InMemoryRelations,
+        as_of: date,
+        log: ExecutionLog | None = None,
     ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
         self.book = WindowBook(registry)
         self.rejected = 0
         self.decisions = 0
+        self.log = log
 
-    @staticmethod
-    def _job(t: Trigger) -> Job:
+    def _job(self, t: Trigger, now: float) -> Job:
+        if self.log is not None:
+            at = produced_at(self.as_of, now)
+            self.log.record_dispatch(
+                t.model_copy(update={"fired_at": at}),
+                status="ok",
+                attempts=1,
+                latency_ms=0.0,
+                dispatched_at=at,
+            )
         return Job(
             t.processor,
             _date_range(t.start_date, t.end_date),
@@ -170,18 +185,41 @@ class PlannedRouter:
         except EventError:
             self.rejected += 1
             return []
+        decisions = plan(self.registry, self.relations, ev, self.as_of)
+        if self.log is not None:
+            self.log.record_decisions(
+                ev,
+                decisions,
+                produced_at(self.as_of, now),
+                registry=self.registry,
+                relations=self.relations,
+                as_of=self.as_of,
+            )
         fired: list[Trigger] = []
-        for d in plan(self.registry, self.relations, ev, self.as_of):
+        for d in decisions:
             if d.action == "run":
                 self.decisions += 1
             fired.extend(self.book.add(ev, d, now))
-        return [self._job(t) for t in fired]
+        return [self._job(t, now) for t in fired]
 
     def due(self, now: float) -> list[Job]:
-        return [self._job(t) for t in self.book.due(now)]
+        return [self._job(t, now) for t in self.book.due(now)]
 
     def next_deadline(self) -> float | None:
         return self.book.next_deadline()
+
+    def completed(self, job: Job, rows: int, changed: int, duration_s: float) -> None:
+        """What the processor reports after the run (the SDK's completion report)."""
+        if self.log is not None:
+            for day in job.dates:
+                self.log.record_completion(
+                    job.processor,
+                    day,
+                    trigger_id=job.run_id,
+                    records_processed=rows,
+                    entities_changed=changed,
+                    duration_s=duration_s,
+                )
 
 
 def simulate(
@@ -245,6 +283,8 @@ def simulate(
         agg[1] += rows
         if on_run is not None:
             on_run(job, now, dur, rows, frozenset(changed_ids))
+        if isinstance(router, PlannedRouter):
+            router.completed(job, rows, len(changed_ids), dur)
         done = produced_at(game_date, now + dur)
         if date_level:  # date level: every run announces the whole date, changed or not
             for day in job.dates:
@@ -352,12 +392,16 @@ def run_date_level(
 
 
 def run_routed(
-    day: GameDay, *, cost: CostModel | None = None, registry: CompiledRegistry | None = None
+    day: GameDay,
+    *,
+    cost: CostModel | None = None,
+    registry: CompiledRegistry | None = None,
+    log: ExecutionLog | None = None,
 ) -> tuple[ModeStats, Warehouse]:
     """The router (planner + windows) on a copy of the overnight warehouse."""
     reg = registry or day.registry
     wh = day.overnight.copy()
-    router = PlannedRouter(reg, day.relations, day.game_date)
+    router = PlannedRouter(reg, day.relations, day.game_date, log)
     stats = simulate(wh, day.updates, router, reg, day.game_date, cost or CostModel())
     stats.rejected_events = router.rejected
     return stats, wh
@@ -369,12 +413,13 @@ def compare(
     cost: CostModel | None = None,
     baseline_registry: CompiledRegistry | None = None,
     baseline: tuple[ModeStats, Warehouse] | None = None,
+    log: ExecutionLog | None = None,
 ) -> Comparison:
     """Run the day date level (with ``baseline_registry``, default the same registry; or
     reuse ``baseline``) and routed (with ``day.registry``); compare every output table row
-    by row."""
+    by row. With ``log``, the routed run's decisions, dispatches and completions are logged."""
     dstats, date_wh = baseline or run_date_level(day, cost=cost, registry=baseline_registry)
-    rstats, routed_wh = run_routed(day, cost=cost)
+    rstats, routed_wh = run_routed(day, cost=cost, log=log)
     diff = diff_dumps(date_wh.dump(OUTPUT_SOURCES), routed_wh.dump(OUTPUT_SOURCES))
     return Comparison(
         seed=day.season.seed,

@@ -30,6 +30,7 @@ class DemoRun:
     result: DemoResult
     seconds: float
     html: Path
+    cwd: Path
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +44,17 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         captured.append(res)
         return res
 
-    html = tmp_path_factory.mktemp("demo") / "demo.html"
+    cwd = tmp_path_factory.mktemp("demo")  # no ./routes.yaml: the repository's is used
+    html = cwd / "demo.html"
     buf = io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
         mp.setattr(demo_mod, "run_demo", spy)
         t0 = time.monotonic()
         with contextlib.redirect_stdout(buf):
             rc = main(["demo", "--json", "--html", str(html)])
         seconds = time.monotonic() - t0
-    return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html)
+    return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html, cwd)
 
 
 def test_demo_json_contract(demo_run: DemoRun) -> None:
@@ -93,6 +96,12 @@ def test_demo_html_and_text(demo_run: DemoRun) -> None:
     assert "daily_predictions_exporter" in page and f"{demo_run.out['work_ratio']}x" in page
     text = demo_run.result.text()
     assert "work ratio" in text and "outputs identical: yes" in text
+
+
+def test_demo_uses_the_repository_registry_and_logs(demo_run: DemoRun) -> None:
+    """Without ./routes.yaml the repository's registry is used; the routed run is logged."""
+    assert demo_run.result.routes == demo_mod.REPO_ROUTES
+    assert (demo_run.cwd / ".scoperouter" / "execution_log.sqlite").is_file()
 
 
 def test_demo_missing_config_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:

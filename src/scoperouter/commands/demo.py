@@ -1,11 +1,13 @@
-"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE]``.
+"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--log PATH | --no-log]``.
 
 A realistic game day through the router with the reference NBA pipeline
 (:mod:`examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
 routed, the final warehouses are compared row by row, and the work is costed. ``--json``
 prints ``{"seed", "game_date", "events", "outputs_identical", "missed_updates",
 "date_level": {...}, "routed": {...}, "work_ratio", "single_update": {...}}``; ``--html``
-also writes a small self-contained page. Exit 0 when the warehouses are identical, 1 when
+also writes a small self-contained page. The routed run's decisions, dispatches and
+completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
+``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
 they differ (a registry that loses updates) or the config is invalid.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.errors import ConfigError
+from scoperouter.execution_log import DEFAULT_LOG_PATH, open_log
 
 
 def register(subparsers: Any) -> None:
@@ -34,6 +37,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("--html", metavar="FILE", default=None, help="also write an HTML report")
+    p.add_argument(
+        "--log",
+        metavar="PATH",
+        default=None,
+        help=f"execution log of the routed run (default ./{DEFAULT_LOG_PATH})",
+    )
+    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)
 
 
@@ -49,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
     routes = Path(args.config) if args.config else None
     if routes is not None and not routes.is_file():
         raise ConfigError(f"cannot read: no such file {routes}", file=str(routes))
-    result = run_demo(seed, routes=routes)
+    if args.no_log:
+        result = run_demo(seed, routes=routes)
+    else:
+        log = open_log(args.log)
+        try:
+            result = run_demo(seed, routes=routes, log=log)
+        finally:
+            log.close()
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:
