@@ -252,3 +252,16 @@ def test_naive_times_are_utc(tmp_path: Path, registry: CompiledRegistry, relatio
         log.record_decisions(e2, plan(registry, relations, e2, DAY), aware, registry=registry, relations=relations)
     got = {r["event_id"]: r["decided_at"] for r in rows(path, "SELECT event_id, decided_at FROM pipeline_execution_events")}
     assert got == {"e1": "2025-11-19T10:00:00.000000+00:00", "e2": "2025-11-19T10:00:00.000000+00:00"}
+
+
+def test_completion_reported_twice_is_one_row(tmp_path: Path) -> None:
+    """A completion with a trigger id is stored once per (trigger, processor, date)."""
+    path = tmp_path / "l.sqlite"
+    for _ in range(2):
+        with SqliteExecutionLog(path) as log:
+            log.record_completion("player_game_summary", DAY, trigger_id="t-1", records_processed=3,
+                                  entities_changed=2, duration_s=0.25)
+            log.record_completion("player_game_summary", DAY, trigger_id=None, records_processed=3,
+                                  entities_changed=2, duration_s=0.25)
+    got = rows(path, "SELECT trigger_id FROM pipeline_execution_completions ORDER BY trigger_id")
+    assert [r["trigger_id"] for r in got] == [None, None, "t-1"]

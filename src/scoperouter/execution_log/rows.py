@@ -293,8 +293,12 @@ def completion_row(
     reported_at: datetime | None = None,
 ) -> Row:
     at = iso(reported_at or datetime.now(UTC))
+    # one completion per (trigger, processor, date): a re-reported run replaces nothing and
+    # adds nothing; without a trigger id every report is its own row
+    cid = _h(processor, game_date, trigger_id) if trigger_id else _h(
+        processor, game_date, records_processed, entities_changed, duration_s, at)
     return {
-        "completion_id": "c-" + _h(processor, game_date, trigger_id, records_processed, entities_changed, duration_s, at),
+        "completion_id": "c-" + cid,
         "processor": processor,
         "game_date": game_date.isoformat(),
         "trigger_id": trigger_id,
