@@ -134,11 +134,6 @@ def test_missing_relation_rows_never_lose_updates(
     assert c.routed.entity_rows > compare(day, baseline=baseline).routed.entity_rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a `games` lookback finds later dates only from the `via` relation's "
-    "rows, so dates missing from relation data are not re-run (reported to the planner owner)",
-)
 @pytest.mark.parametrize("relation", ["game_teams", "player_games"])
 def test_missing_lookback_rows_never_lose_updates(
     teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], relation: str

@@ -171,8 +171,18 @@ class Reference:
         return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
 
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
+        """The entity's next n game dates, plus every date up to the last of them (as_of
+        when fewer than n are known) on which ``via`` has no dated rows (missing data)."""
         ds = sorted({d for d, f, _t in self.rows[via] if f == e and d is not None and d > on})
-        return {d for d in ds[:n] if d <= as_of}
+        out = {d for d in ds[:n] if d <= as_of}
+        reach = as_of if len(ds) < n else min(ds[n - 1], as_of)
+        known_days = {d for d, _f, _t in self.rows[via] if d is not None}
+        k = 1
+        while on + timedelta(days=k) <= reach:
+            if on + timedelta(days=k) not in known_days:
+                out.add(on + timedelta(days=k))
+            k += 1
+        return out
 
     def lookback(self, proc: dict[str, Any], on: date, as_of: date, ents: set[str] | None) -> set[date]:
         """Dates a change on ``on`` reaches: for the given entities, or (None) every entity."""
@@ -182,7 +192,10 @@ class Reference:
             return out
         if "days" in lb:
             return out | {on + timedelta(days=k) for k in range(1, lb["days"] + 1) if on + timedelta(days=k) <= as_of}
-        who = {f for d, f, _t in self.rows[lb["via"]] if d == on} | (ents or set())
+        who = {f for d, f, _t in self.rows[lb["via"]] if d == on}
+        if not who:  # nobody known to play on D: every later date up to as_of
+            return out | {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
+        who |= ents or set()
         for e in who:
             out |= self.later(lb["via"], e, on, lb["games"], as_of)
         return out

@@ -68,6 +68,8 @@ MINI_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
                      (d(1), "p5", "G2"), (d(4), "p5", "G6"), (D, "p3", "G1"), (d(3), "p3", "G7")],
 }
 MINI_REL = relations_for(MINI, MINI_ROWS)
+# dates after D, up to AS_OF, on which player_games has no rows at all
+UNKNOWN_DAYS = (d(6), d(7), d(8), *(d(k) for k in range(10, 31)))
 A = {"source": "raw.a"}
 
 
@@ -150,10 +152,13 @@ CASES: list[tuple[str, dict[str, Any], str, date, tuple[Any, ...]]] = [
     ("lookback games capped", {**A, "affected_entities": {"players": ["p1"]}}, "p_games", d(4),
      ("run", "entities", ("p1",), (D, d(2)), "entity_scope")),
     ("games at date scope: entities with a via row on D", A, "p_games", AS_OF,
-     ("run", "date", None, (D, d(2), d(3), d(5)), "no_entities_in_event")),
+     # p3 has one known game after D (fewer than 2), so every later date without any
+     # player_games rows (d6-d8, d10-d30: missing data) up to as-of is covered too
+     ("run", "date", None, (D, d(2), d(3), d(5), *UNKNOWN_DAYS), "no_entities_in_event")),
     ("games, date granularity", A, "p_date_games", AS_OF, ("run", "date", None, (D, d(2), d(3)), "date_granularity")),
     ("games at fallback: mapped ids too", {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"]}},
-     "p_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5)), "fallback_threshold")),
+     "p_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS),
+                        "fallback_threshold")),
 ]
 
 

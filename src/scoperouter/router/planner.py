@@ -17,6 +17,11 @@ Readings of the contract (also in the docs):
   known, e.g. ``fallback_threshold``) -- the SPEC's set alone could miss the later games
   of a mapped entity that did not play on D.
 * ``skip_downstream: true`` routes nothing, whether or not the event is a backfill.
+* Missing ``via`` rows never lose a lookback date: a later date (up to the last date the
+  lookback reaches, or ``as_of`` when some entity found fewer than N games) on which the
+  ``via`` relation has no rows at all is treated as a possible game date and included; and
+  a date-scope lookback from a date D on which ``via`` has no rows at all reaches every
+  date up to ``as_of``.
 """
 
 from __future__ import annotations
@@ -230,6 +235,10 @@ class Planner:
             if d >= as_of:
                 return (d,)
             ids: Iterable[str] = relations.sources_on(inp.via, d)
+            if not ids:
+                # no via rows on D: who played is unknown, so every later date may hold
+                # one of their next games.
+                return _days_after(d, (as_of - d).days, as_of)
             if known_ids is not None:
                 ids = set(ids).union(known_ids)
             return _games_after(relations, inp.via, ids, d, inp.lookback_games, as_of)
@@ -259,16 +268,30 @@ def _games_after(
     relations: RelationStore, via: str, ids: Iterable[str], d: date, n: int, as_of: date
 ) -> tuple[date, ...]:
     found: set[date] = {d}
+    reach = d  # the last date any entity's lookback reaches
     for eid in ids:
         ds = relations.dates_of(via, eid)
-        if not ds:
-            continue
         i = bisect_right(ds, d)
-        for later in ds[i : i + n]:
+        nxt = ds[i : i + n]
+        if len(nxt) < n:
+            reach = as_of
+        for later in nxt:
             if later > as_of:
                 break
             found.add(later)
+        if nxt:
+            reach = max(reach, min(nxt[-1], as_of))
+    # A date with no via rows at all is unknown (relation data missing), not a day off:
+    # it may hold one of the next games, so it is covered too.
+    x = d + _ONE_DAY
+    while x <= reach:
+        if x not in found and not relations.sources_on(via, x):
+            found.add(x)
+        x += _ONE_DAY
     return tuple(sorted(found))
+
+
+_ONE_DAY = timedelta(days=1)
 
 
 _EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)
