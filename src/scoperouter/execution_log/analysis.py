@@ -44,8 +44,9 @@ DATE_LEVEL = "date-level"
 INSUFFICIENT = "insufficient-data"
 
 DATE_GRANULARITY_WHY = (
-    "granularity is date: its output is league-wide (e.g. percentiles over every player), "
-    "so any change alters every row; an entity-scoped run would be wrong, never cheaper"
+    "granularity is date: routes.yaml declares that its output can only be computed for the "
+    "whole date (e.g. league-wide percentiles, a daily export file), so an entity-scoped run "
+    "would be wrong, never cheaper"
 )
 
 
