@@ -6,12 +6,21 @@
   (``scoperouter.sdk.bigquery``; BigQuery needs the ``bigquery`` extra).
 * :class:`CompletionPublisher` -> canonical completion event on Pub/Sub, with a date-level
   fallback above a size/count limit.
+* :class:`ChangeDetector` / :func:`completion_event` -> sender-side change detection:
+  name only the entities and fields a run really changed (``scoperouter.sdk.change_detection``;
+  :func:`diff_rows` and :class:`EntityChanges` for processors that diff rows themselves).
 * :func:`compare_sources` -> interop with ``source_{prefix}_*`` dependency columns.
 """
 
 from __future__ import annotations
 
 from scoperouter.sdk.bigquery import check_identifier, entity_filter, filter_sql, qmark_filter
+from scoperouter.sdk.change_detection import (
+    ChangeDetector,
+    EntityChanges,
+    completion_event,
+    diff_rows,
+)
 from scoperouter.sdk.dependency import (
     SourceState,
     UpstreamDiff,
@@ -30,7 +39,9 @@ from scoperouter.sdk.publisher import (
 from scoperouter.sdk.scope import Scope, TriggerError, parse_trigger
 
 __all__ = [
+    "ChangeDetector",
     "CompletionPublisher",
+    "EntityChanges",
     "PublishLimits",
     "PublishResult",
     "Scope",
@@ -41,6 +52,8 @@ __all__ = [
     "build_completion_event",
     "check_identifier",
     "compare_sources",
+    "completion_event",
+    "diff_rows",
     "encode_event",
     "entities_with_upstream_change",
     "entity_filter",
