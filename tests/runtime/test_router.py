@@ -21,12 +21,12 @@ from runtime_support import (
 )
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.router import Inbound
+from scoperouter.runtime.router import Inbound, Origin
 
 STREAM = game_day_stream(500)
 
 
-async def submit_all(router: Any, events: list[dict[str, Any]], origin: str = "test") -> list[Any]:
+async def submit_all(router: Any, events: list[dict[str, Any]], origin: Origin = "test") -> list[Any]:
     return list(await asyncio.gather(*(router.submit(Inbound(origin, obj=e)) for e in events)))
 
 
@@ -269,6 +269,7 @@ class RecordingLog:
     def __init__(self) -> None:
         self.decisions: list[tuple[str, int]] = []
         self.dispatches: list[tuple[str, str, int]] = []
+        self.completions: list[tuple[str, Any, int, int | None]] = []
         self.flushes = 0
 
     def record_decisions(self, event: Any, decisions: Any, decided_at: Any, **kw: Any) -> list[str]:
@@ -280,12 +281,22 @@ class RecordingLog:
                         dispatched_at: Any, error: Any = None) -> None:
         self.dispatches.append((trigger.trigger_id, status, attempts))
 
+    def record_completion(self, processor: str, game_date: Any, *, trigger_id: str | None,
+                          records_processed: int, entities_changed: int | None, duration_s: float) -> None:
+        self.completions.append((processor, game_date, records_processed, entities_changed))
+
     def flush(self) -> None:
         self.flushes += 1
 
+    def close(self) -> None:
+        self.flush()
+
 
 async def test_execution_log_hook(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
-    """Every accepted event's decisions and every dispatch outcome reach the execution log."""
+    """Every accepted event's decisions, every dispatch outcome and every processor
+    completion reach the execution log (a redelivered event adds nothing)."""
+    from scoperouter.execution_log.completions import completion_from_event
+    from scoperouter.messages.normalize import normalize_event
     from scoperouter.runtime.router import Router, RouterOptions
     from scoperouter.runtime.store import Store
 
@@ -304,6 +315,11 @@ async def test_execution_log_hook(zero_cfg: LoadedConfig, make_router: RouterFac
     assert sorted(t for t, _, _ in log.dispatches) == sorted(t.trigger_id for t in sink.received)
     assert {(s, a) for _, s, a in log.dispatches} == {("ok", 1)}
     assert log.flushes >= 1
+    # processors' own completion events (legacy shapes included) become completions, once each
+    reports = [completion_from_event(zero_cfg.registry, normalize_event(ev, zero_cfg.registry)) for ev in events]
+    want = [(c.processor, c.game_date, c.records_processed, c.entities_changed) for c in reports if c is not None]
+    assert want, "the stream slice holds processor completions"
+    assert sorted(log.completions) == sorted(want)
 
 
 async def test_sqlite_execution_log_rows(tmp_path: Path, zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:

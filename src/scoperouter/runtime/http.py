@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from scoperouter.runtime.metrics import CONTENT_TYPE
-from scoperouter.runtime.router import Inbound, Outcome, Router
+from scoperouter.runtime.router import Inbound, Outcome, Router, attribute
 
 logger = logging.getLogger("scoperouter.runtime.http")
 
@@ -186,4 +186,10 @@ def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
     mid = msg.get("messageId", msg.get("message_id"))
     if mid is not None and not isinstance(mid, str | int):
         return _error(400, "invalid_envelope", "message.messageId must be a string")
-    return Inbound("push", data=raw, message_id=str(mid) if mid is not None else None, dead_letter_on_reject=True)
+    return Inbound(
+        "push",
+        data=raw,
+        message_id=str(mid) if mid is not None else None,
+        dead_letter_on_reject=True,
+        trigger_id=attribute(msg.get("attributes"), "trigger_id"),
+    )

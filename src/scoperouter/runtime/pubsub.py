@@ -16,7 +16,7 @@ import importlib
 import logging
 from typing import Any
 
-from scoperouter.runtime.router import Inbound, Router
+from scoperouter.runtime.router import Inbound, Router, attribute
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
 
@@ -67,7 +67,7 @@ class PubSubSource:
         try:
             outcome = await self.router.submit(
                 Inbound("pubsub", data=bytes(message.data), message_id=message.message_id,
-                        dead_letter_on_reject=True)
+                        dead_letter_on_reject=True, trigger_id=attribute(message.attributes, "trigger_id"))
             )
         except Exception:
             logger.exception("unexpected error routing a Pub/Sub message; nacking")

@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from scoperouter.errors import DispatchError, EventError
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.completions import completion_from_event
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -52,6 +53,14 @@ Origin = Literal["http", "push", "pubsub", "test"]
 DeadLetterPublisher = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def attribute(attributes: object, key: str) -> str | None:
+    """One non-empty string attribute of a Pub/Sub message (pulled or pushed), else None."""
+    if attributes is None or not hasattr(attributes, "get"):
+        return None
+    value = attributes.get(key)
+    return value if isinstance(value, str) and value else None
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One message from a source. ``data`` (raw bytes) or ``obj`` (parsed JSON)."""
@@ -63,6 +72,9 @@ class Inbound:
     # Pub/Sub messages (pull or push) cannot be "answered": an invalid one is stored in the
     # dead-letter table and acked. Plain HTTP callers get a 400 instead.
     dead_letter_on_reject: bool = False
+    # the run a processor's completion event reports on (Pub/Sub attribute ``trigger_id``,
+    # set by the SDK's CompletionPublisher): its completion row is matched to that run
+    trigger_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ class _BatchResult:
     as_of: date
     outcomes: list[tuple[_Item, Outcome]] = field(default_factory=list)
     fired: list[tuple[int, Trigger, bytes]] = field(default_factory=list)
-    decided: list[tuple[Event, tuple[Decision, ...]]] = field(default_factory=list)
+    decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
 
@@ -409,7 +421,7 @@ class Router:
                 for t in self._due_locked(now):
                     fired.append(self._persist_trigger(t, now, now_dt))
                     n_fired += 1
-                decided.append((ev, decisions))
+                decided.append((ev, decisions, item.inbound.trigger_id))
                 outcomes.append((item, Outcome("accepted", ev.event_id, triggers=n_fired)))
             self._finish_journal()
         self._next_deadline = self.book.next_deadline()
@@ -429,9 +441,10 @@ class Router:
             if new:
                 m.dead_lettered.labels("event", reason).inc()
         reasons: CounterT[str] = CounterT()
-        for ev, decisions in res.decided:
+        for ev, decisions, trigger_id in res.decided:
             reasons.update(d.reason for d in decisions)
             self._log_decisions(ev, decisions, now_dt, as_of)
+            self._log_completion(ev, trigger_id)
         if res.decided:
             m.events_accepted.inc(len(res.decided))
         for reason, n in reasons.items():
@@ -488,6 +501,30 @@ class Router:
             relations=self.relations,
             as_of=as_of,
         )
+
+    def _log_completion(self, ev: Event, trigger_id: str | None) -> None:
+        """A processor's own completion event (its ``publishes`` source) becomes a completion
+        row, so ``report`` measures waste from what runs really changed. Only accepted events
+        get here: a redelivered one is a duplicate and is not counted again."""
+        log = self.log
+        if log is None:
+            return
+        registry = self.registry
+
+        def record() -> None:
+            rep = completion_from_event(registry, ev)
+            if rep is None:
+                return
+            log.record_completion(
+                rep.processor,
+                rep.game_date,
+                trigger_id=trigger_id,
+                records_processed=rep.records_processed,
+                entities_changed=rep.entities_changed,
+                duration_s=0.0,  # unknown: not counted towards the measured seconds per entity
+            )
+
+        self._log_call("record_completion", record)
 
     def _log_call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run an execution-log call on its own thread (in order): the log batches and
