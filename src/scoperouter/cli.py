@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 
@@ -38,14 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors
+    want_json = bool(getattr(args, "json", False))
     try:
         rc: int = args.func(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue.format(), file=sys.stderr)
+        if want_json:
+            print(json.dumps({"error": "invalid_config",
+                              "issues": [i.to_json() for i in exc.issues]}))
         return 1
     except EventError as exc:
         print(f"error: invalid event: {exc}", file=sys.stderr)
+        if want_json:
+            print(json.dumps({"error": "invalid_event", "reason": exc.reason,
+                              "detail": exc.detail, "event_id": exc.event_id}))
         return 1
     except KeyboardInterrupt:
         return 130

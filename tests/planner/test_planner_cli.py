@@ -89,6 +89,26 @@ def test_explain_bad_event(config: Path, payload: str, reason: str) -> None:
     assert reason in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(("payload", "reason"), [("not json", "not_json"), ('{"source": "s.t"}', "missing_date")])
+def test_explain_bad_event_json(config: Path, payload: str, reason: str) -> None:
+    """With --json a bad event also prints a machine-readable error object on stdout."""
+    r = cli("explain", "-", "--config", str(config), "--json", stdin=payload)
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["error"] == "invalid_event" and out["reason"] == reason
+    assert "Traceback" not in r.stderr
+
+
+def test_explain_bad_config_json(tmp_path: Path) -> None:
+    """With --json an invalid registry prints its positioned issues as JSON on stdout."""
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("version: 2\n", encoding="utf-8")
+    r = cli("explain", "-", "--config", str(cfg), "--json", stdin="{}")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["error"] == "invalid_config" and out["issues"][0]["line"] == 1
+
+
 def test_explain_missing_file(config: Path, tmp_path: Path) -> None:
     """An unreadable EVENT file exits 1 with one line."""
     r = cli("explain", str(tmp_path / "nope.json"), "--config", str(config))

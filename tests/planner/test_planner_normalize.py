@@ -167,10 +167,13 @@ def test_shapes_normalise(nba: CompiledRegistry, raw: dict[str, Any], expected: 
         ({"event_id": "a", "execution_id": "b"}, "m", "a"),
         ({"execution_id": "b"}, "m", "b"),
         ({}, "m", "m"),
+        ({"event_id": "", "execution_id": "b"}, "m", "b"),
+        ({"event_id": " ", "execution_id": ""}, "m", "m"),
+        ({"event_id": 12}, "m", "12"),
     ],
 )
 def test_event_id_fallbacks(nba: CompiledRegistry, raw: dict[str, Any], message_id: str, expected: str) -> None:
-    """event_id falls back to execution_id, then to the Pub/Sub message id."""
+    """event_id falls back (when missing or empty) to execution_id, then to the Pub/Sub message id."""
     ev = normalize_event({"source": "x.y", "game_date": "2025-11-19", **raw}, nba, message_id=message_id)
     assert ev.event_id == expected
 
@@ -230,9 +233,8 @@ def test_status_rules(nba: CompiledRegistry, fields: dict[str, Any], expected: s
         ({"source": "x.y", "game_date": "2025-11-19", "metadata": "m"}, "invalid_field", "metadata"),
         ({"source": "x.y", "game_date": "2025-11-19", "priority": "urgent"}, "invalid_field", "priority"),
         ({"source": "x.y", "game_date": "2025-11-19", "skip_downstream": "yes"}, "invalid_field", "skip_downstream"),
-        ({"source": "x.y", "game_date": "2025-11-19", "record_count": -1}, "invalid_field", "record_count"),
         ({"source": "x.y", "game_date": "2025-11-19", "produced_at": "soon"}, "invalid_date", "produced_at"),
-        ({"source": "x.y", "game_date": "2025-11-19", "event_id": ""}, "invalid_field", "event_id"),
+        ({"source": "x.y", "game_date": "2025-11-19", "event_id": ["e"]}, "invalid_field", "event_id"),
     ],
 )
 def test_rejections(nba: CompiledRegistry, raw: Any, reason: str, mentions: str) -> None:
@@ -270,3 +272,16 @@ def test_parse_bytes_size_limit(nba: CompiledRegistry) -> None:
         parse_event_bytes(data, nba, max_bytes=50)
     assert info.value.reason == "too_large"
     assert parse_event_bytes(data, nba, max_bytes=len(data)).source == "x.y"
+
+
+@pytest.mark.parametrize(
+    ("count", "kept"),
+    [(-1, None), ("450", 450), (12.0, 12), (1.5, None), ("many", None), (None, None), (True, None), (0, 0)],
+)
+def test_record_count_never_rejects(nba: CompiledRegistry, count: Any, kept: int | None) -> None:
+    """A legacy success:true routes whatever its record_count; a usable count is kept."""
+    raw = {"event_type": "raw_data_loaded", "source_table": "nbac_injury_report",
+           "game_date": "2025-11-19", "execution_id": "x-1", "success": True, "record_count": count}
+    ev = normalize_event(raw, nba)
+    assert ev.status == "success"
+    assert ev.record_count == kept

@@ -232,9 +232,28 @@ class Reference:
         gran = proc["granularity"]
         limit = proc.get("max_entities", self.doc.get("defaults", {}).get("max_entities", 100))
 
+        def best_effort() -> set[str]:
+            """Ids of the via relation's from-type that the event's ids reach, id by id."""
+            lb = proc.get("lookback") or {}
+            if "via" not in lb:
+                return set()
+            to = self.types[lb["via"]][0] if gran == "date" else gran
+            out: set[str] = set()
+            for key, ids in (ev.affected_entities or {}).items():
+                et = key if key in TYPES else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+                p = self.path(inp if gran != "date" else {}, et, to) if et is not None else None
+                if p is None:
+                    continue
+                for x in ids:
+                    frontier = {x}
+                    for rel in p:
+                        frontier = set().union(*(self.targets(rel, on, y) for y in frontier)) if frontier else set()
+                    out |= frontier
+            return out
+
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
             return {"action": "run", "reason": reason, "entities": None,
-                    "dates": self.lookback(proc, on, as_of, known)}
+                    "dates": self.lookback(proc, on, as_of, best_effort() if known is None else known)}
 
         if gran == "date":
             return whole("date_granularity")

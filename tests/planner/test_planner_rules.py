@@ -156,6 +156,12 @@ CASES: list[tuple[str, dict[str, Any], str, date, tuple[Any, ...]]] = [
      # player_games rows (d6-d8, d10-d30: missing data) up to as-of is covered too
      ("run", "date", None, (D, d(2), d(3), d(5), *UNKNOWN_DAYS), "no_entities_in_event")),
     ("games, date granularity", A, "p_date_games", AS_OF, ("run", "date", None, (D, d(2), d(3)), "date_granularity")),
+    # date scope keeps the later games of the ids the event names (p5 plays d1 and d4)
+    ("games, date granularity keeps named ids' games", {**A, "affected_entities": {"players": ["p5"]}},
+     "p_date_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3)), "date_granularity")),
+    ("games at empty_mapping: ids that did map keep their games",
+     {**A, "affected_entities": {"teams": ["T3", "T9"]}}, "p_games", AS_OF,
+     ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS), "empty_mapping")),
     ("games at fallback: mapped ids too", {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"]}},
      "p_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS),
                         "fallback_threshold")),

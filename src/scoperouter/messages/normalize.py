@@ -24,7 +24,8 @@ Rules (where a reading could differ, the choice is written here):
   the same id).
 * Status: ``status`` when present (``success|partial|no_data|failed``, anything else is
   ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
-  ``record_count`` says); else success.
+  ``record_count`` says); else success. ``record_count`` is informational and never
+  rejected (kept when it is a usable non-negative count). An empty ``event_id`` falls back.
 * Dates are ``YYYY-MM-DD``. ``game_date``, or ``start_date`` + ``end_date`` (a backfill; also
   read from ``metadata``). A backfill range longer than :data:`MAX_BACKFILL_DAYS` is
   rejected (``invalid_date_range``) so a typo cannot fan out into decades of runs.
@@ -98,11 +99,28 @@ def _opt_str(raw: Mapping[str, Any], key: str, ctx: _Ctx) -> str | None:
     return v.strip()
 
 
+def _count_or_none(v: Any) -> int | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v if v >= 0 else None
+    if isinstance(v, float) and v.is_integer() and v >= 0:
+        return int(v)
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None
+
+
 def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
+    # an empty or missing id falls back to the next source; a number is used as text
     for key in ("event_id", "execution_id"):
-        v = _opt_str(raw, key, ctx)
-        if v is not None:
-            return v
+        v = raw.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+        if v is not None and not isinstance(v, str):
+            raise ctx.fail("invalid_field", f"{key} must be a string, got {_short(v)}")
     if message_id:
         return message_id
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -288,11 +306,9 @@ def normalize_event(
     has_fields = _fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
     has_fields = _fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields) or has_fields
 
-    record_count = raw.get("record_count")
-    if record_count is not None and (
-        isinstance(record_count, bool) or not isinstance(record_count, int) or record_count < 0
-    ):
-        raise ctx.fail("invalid_field", f"record_count must be a non-negative integer, got {_short(record_count)}")
+    # informational only: never a reason to reject (a legacy success:true routes whatever
+    # its record_count); kept when it is a usable count, else dropped
+    record_count = _count_or_none(raw.get("record_count"))
 
     produced_at = _parse_datetime(raw.get("produced_at"), "produced_at", ctx)
     if produced_at is None:

@@ -145,7 +145,7 @@ def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
     return out
 
 
-def _resolve_path(
+def resolve_path(
     etype: str,
     granularity: str,
     explicit: Mapping[str, tuple[str, ...]] | None,
@@ -188,7 +188,7 @@ def compile_registry(spec: RoutesSpec, *, file: str = "<string>", base_dir: Path
         inputs: dict[str, CompiledInput] = {}
         for i, inp in enumerate(p.inputs):
             paths = {
-                et: _resolve_path(et, p.granularity, inp.map, relations_between)
+                et: resolve_path(et, p.granularity, inp.map, relations_between)
                 for et in spec.entities
             }
             ci = CompiledInput(

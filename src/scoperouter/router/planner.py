@@ -37,6 +37,7 @@ from scoperouter.processor_registry.compiled import (
     CompiledInput,
     CompiledProcessor,
     CompiledRegistry,
+    resolve_path,
 )
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision, Reason
@@ -82,6 +83,9 @@ class _Input:
     lookback_days: int
     lookback_games: int
     via: str | None
+    # event entity type -> path to the via relation's from-type (games lookback only):
+    # used to keep the later games of the ids an event names when the decision is date scope
+    via_paths: Mapping[str, tuple[str, ...] | None]
     skips: Mapping[Reason, Decision]
 
 
@@ -106,7 +110,8 @@ class Planner:
         for source, inputs in registry.by_source.items():
             by_source[source] = tuple(
                 sorted(
-                    ((index[ci.processor], self._compile_input(registry.processors[ci.processor], ci))
+                    ((index[ci.processor],
+                      self._compile_input(registry, registry.processors[ci.processor], ci))
                      for ci in inputs),
                     key=lambda t: t[0],
                 )
@@ -114,8 +119,19 @@ class Planner:
         self._by_source = by_source
 
     @staticmethod
-    def _compile_input(proc: CompiledProcessor, ci: CompiledInput) -> _Input:
+    def _compile_input(registry: CompiledRegistry, proc: CompiledProcessor, ci: CompiledInput) -> _Input:
         lb = proc.lookback
+        via = lb.via if lb is not None and lb.games else None
+        via_paths: Mapping[str, tuple[str, ...] | None] = {}
+        if via is not None and via in registry.relations:
+            if proc.is_date_granularity:
+                via_from = registry.relations[via].from_type
+                via_paths = {
+                    et: resolve_path(et, via_from, None, registry.relations_between)
+                    for et in registry.entity_types
+                }
+            else:
+                via_paths = ci.paths
         reasons: tuple[Reason, ...] = ("upstream_failed", "no_data", "skip_downstream", "irrelevant_fields")
         return _Input(
             processor=proc.name,
@@ -127,7 +143,8 @@ class Planner:
             max_entities=proc.max_entities,
             lookback_days=(lb.days or 0) if lb is not None else 0,
             lookback_games=(lb.games or 0) if lb is not None else 0,
-            via=lb.via if lb is not None and lb.games else None,
+            via=via,
+            via_paths=via_paths,
             skips={r: _skip(proc.name, r) for r in reasons},
         )
 
@@ -169,7 +186,8 @@ class Planner:
             # normalisation guarantees a backfill range here
             return _run_date(inp.processor, event.dates(), "backfill")
         if inp.date_granularity:
-            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "date_granularity")
+            return _run_date(inp.processor, self._later_dates(
+                inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "date_granularity")
         ents = event.affected_entities
         if not ents or not any(ents.values()):
             return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "no_entities_in_event")
@@ -183,9 +201,8 @@ class Planner:
             et = keys.get(key)
             path = inp.paths.get(et) if et is not None else None
             if path is None:
-                return _run_date(
-                    inp.processor, self._later_dates(inp, relations, d, as_of, None), "unmapped_entity_type"
-                )
+                return _run_date(inp.processor, self._later_dates(
+                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "unmapped_entity_type")
             resolved.append((key, path, ids))
 
         # Past max_entities the ids themselves are no longer needed (date scope), unless a
@@ -202,7 +219,8 @@ class Planner:
             if got is None or not (got[1] or (limit is not None and len(got[0]) > limit)):
                 got = memo[mk] = _map_ids(relations, path, d, ids, limit)
             if not got[0]:
-                return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "empty_mapping")
+                return _run_date(inp.processor, self._later_dates(
+                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "empty_mapping")
             mapped.update(got[0])
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
@@ -220,6 +238,25 @@ class Planner:
         )
 
     # ------------------------------------------------------------------ dates
+    def _known_ids(self, inp: _Input, relations: RelationStore, event: Event, d: date) -> set[str] | None:
+        """Best effort, for a date-scope decision with a games lookback: the ids of the
+        via relation's from-type that the event's ids reach (ids that reach nothing, and
+        types with no path, are left out), so their later games are covered too."""
+        if inp.via is None or not event.affected_entities:
+            return None
+        known: set[str] = set()
+        for key, ids in event.affected_entities.items():
+            et = self._entity_keys.get(key)
+            path = inp.via_paths.get(et) if et is not None else None
+            if path is None:
+                continue
+            if not path:
+                known.update(ids)
+                continue
+            for x in ids:
+                known.update(_map_ids(relations, path, d, (x,), None)[0])
+        return known
+
     @staticmethod
     def _later_dates(
         inp: _Input,
