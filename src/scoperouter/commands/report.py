@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         "report",
         help="waste, savings and recommendations from the execution log",
         description="Per processor: runs per day, entity vs date runs, average entities per run, "
-        "waste %%, processing time saved, and whether entity-level processing pays "
+        "waste %, processing time saved, and whether entity-level processing pays "
         "(thresholds from routes.yaml 'report:').",
     )
     p.add_argument("--log", type=Path, default=DEFAULT_LOG_PATH,
