@@ -8,6 +8,9 @@ Public API (stable; the daemon, replay and demo call it)::
     log.record_completion("player_game_summary", d, trigger_id=t, records_processed=3,
                           entities_changed=2, duration_s=0.4)
     log.flush(); log.close()
+
+Writers share :class:`RowExecutionLog` (``execution_log.base``): it builds the rows
+(``execution_log.rows``) and a subclass only stores them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scoperouter.execution_log.api import (
     ExecutionLog,
     NullExecutionLog,
 )
+from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.bigquery import BigQueryExecutionLog, ExecutionLogError
 from scoperouter.execution_log.completions import CompletionReport, completion_from_event
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
@@ -44,6 +48,7 @@ __all__ = [
     "ExecutionLog",
     "ExecutionLogError",
     "NullExecutionLog",
+    "RowExecutionLog",
     "SqliteExecutionLog",
     "completion_from_event",
     "open_log",

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from scoperouter.execution_log.base import RowExecutionLog
+from scoperouter.execution_log.rows import Row
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -89,49 +91,20 @@ class ExecutionLog(Protocol):
         ...
 
 
-class NullExecutionLog:
-    """Discards everything (``serve --no-log``, unit tests of other components)."""
+class NullExecutionLog(RowExecutionLog):
+    """Discards everything (``serve --no-log``, unit tests of other components). It builds
+    the rows like the real logs, so the decision ids it returns are theirs."""
 
-    def record_decisions(
-        self,
-        event: Event,
-        decisions: Sequence[Decision],
-        decided_at: datetime,
-        *,
-        registry: CompiledRegistry,
-        relations: RelationStore | None = None,
-        as_of: date | None = None,
-    ) -> list[str]:
-        from scoperouter.execution_log.rows import decision_id
-
-        return [
-            decision_id(event.event_id, d.processor, dd)
-            for d in decisions
-            for dd in (d.dates or (None,))
-        ]
-
-    def record_dispatch(
-        self,
-        trigger: Trigger,
-        *,
-        status: str,
-        attempts: int,
-        latency_ms: float | None,
-        dispatched_at: datetime,
-        error: str | None = None,
-    ) -> None:
+    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
         return None
 
-    def record_completion(
-        self,
-        processor: str,
-        game_date: date,
-        *,
-        trigger_id: str | None,
-        records_processed: int,
-        entities_changed: int | None,
-        duration_s: float,
-    ) -> None:
+    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+        return None
+
+    def _store_completion(self, row: Row) -> None:
+        return None
+
+    def _maybe_flush(self) -> None:
         return None
 
     def flush(self) -> None:

@@ -13,26 +13,14 @@ or anything with ``insert_rows_json(table, json_rows, row_ids=...) -> list[error
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any, Protocol
 
 from scoperouter.errors import ScopeRouterError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import (
-    LIST_COLUMNS,
-    Row,
-    UniverseCache,
-    completion_row,
-    decision_rows,
-    dispatch_row,
-    event_row,
-)
-from scoperouter.messages.models import Event, Trigger
-from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.decisions import Decision
+from scoperouter.execution_log.base import RowExecutionLog
+from scoperouter.execution_log.rows import LIST_COLUMNS, Row
+from scoperouter.messages.models import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +65,7 @@ def _bq_row(row: Row) -> Row:
     return {k: ([] if v is None and k in LIST_COLUMNS else v) for k, v in row.items()}
 
 
-class BigQueryExecutionLog:
+class BigQueryExecutionLog(RowExecutionLog):
     """Buffers rows per table and streams them in batches of ``batch_size``.
 
     Each row's insertId is its primary id (decision_id / event_id / completion_id) so a
@@ -89,77 +77,24 @@ class BigQueryExecutionLog:
     def __init__(
         self, client: InsertClient, table: str, batch_size: int = 500, *, max_buffer: int = 100_000
     ) -> None:
+        super().__init__()
         self.client = client
         self.tables = sibling_tables(table)
         self.batch_size = batch_size
         self.max_buffer = max_buffer
-        self._lock = threading.RLock()
         self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
-        self._procinfo: dict[str, tuple[int, str]] = {}
-        self._ucache = UniverseCache()
-        self._universe: dict[tuple[str, str], int | None] = {}
         self._closed = False
 
-    def record_decisions(
-        self,
-        event: Event,
-        decisions: Sequence[Decision],
-        decided_at: datetime,
-        *,
-        registry: CompiledRegistry,
-        relations: RelationStore | None = None,
-        as_of: date | None = None,
-    ) -> list[str]:
-        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
-                             universe_cache=self._ucache)
-        with self._lock:
-            for name, p in registry.processors.items():
-                self._procinfo[name] = (p.phase, p.granularity)
-            for r in rows:
-                if r["action"] == "run" and r["game_date"] is not None:
-                    self._universe[(r["processor"], r["game_date"])] = r["entities_universe"]
-            self._buf[EVENTS_TABLE].append(event_row(event, decided_at, as_of))
-            self._buf[LOG_TABLE].extend(rows)
-            self._maybe_flush()
-        return [r["decision_id"] for r in rows]
+    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
+        self._buf[EVENTS_TABLE].append(event)
+        self._buf[LOG_TABLE].extend(rows)
 
-    def record_dispatch(
-        self,
-        trigger: Trigger,
-        *,
-        status: str,
-        attempts: int,
-        latency_ms: float | None,
-        dispatched_at: datetime,
-        error: str | None = None,
-    ) -> None:
-        with self._lock:
-            phase, gran = self._procinfo.get(trigger.processor, (None, None))
-            row = dispatch_row(
-                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
-                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
-                universe=self._universe.get((trigger.processor, trigger.game_date.isoformat())),
-            )
-            self._buf[LOG_TABLE].append(row)
-            self._maybe_flush()
+    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+        # streamed rows are never updated: the view pipeline_execution_log_linked links it
+        self._buf[LOG_TABLE].append(row)
 
-    def record_completion(
-        self,
-        processor: str,
-        game_date: date,
-        *,
-        trigger_id: str | None,
-        records_processed: int,
-        entities_changed: int | None,
-        duration_s: float,
-    ) -> None:
-        row = completion_row(
-            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
-            entities_changed=entities_changed, duration_s=duration_s,
-        )
-        with self._lock:
-            self._buf[COMPLETIONS_TABLE].append(row)
-            self._maybe_flush()
+    def _store_completion(self, row: Row) -> None:
+        self._buf[COMPLETIONS_TABLE].append(row)
 
     def _maybe_flush(self) -> None:
         if any(len(b) >= self.batch_size for b in self._buf.values()):

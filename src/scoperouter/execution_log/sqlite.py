@@ -10,30 +10,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
     LIST_COLUMNS,
     LOG_COLUMNS,
     Row,
-    UniverseCache,
-    completion_row,
-    decision_rows,
-    dispatch_row,
-    event_row,
 )
-from scoperouter.messages.models import Event, Trigger
-from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.decisions import Decision
+from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
 
@@ -96,18 +87,18 @@ def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
     return tuple([row[c] for c in cols])
 
 
-class SqliteExecutionLog:
+class SqliteExecutionLog(RowExecutionLog):
     """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
     ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`)."""
 
     def __init__(
         self, path: str | Path, *, batch_size: int = 2000, flush_interval_s: float = 1.0
     ) -> None:
+        super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             str(self.path), check_same_thread=False, isolation_level=None
         )
@@ -124,82 +115,24 @@ class SqliteExecutionLog:
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[tuple[str, str, str, str, list[str]]] = []
         self._fill: list[str] = []
-        self._procinfo: dict[str, tuple[int, str]] = {}
-        self._ucache = UniverseCache()
-        self._universe: dict[tuple[str, str], int | None] = {}
         self._last_flush = time.monotonic()
 
-    # ------------------------------------------------------------------ recording
-    def record_decisions(
-        self,
-        event: Event,
-        decisions: Sequence[Decision],
-        decided_at: datetime,
-        *,
-        registry: CompiledRegistry,
-        relations: RelationStore | None = None,
-        as_of: date | None = None,
-    ) -> list[str]:
-        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
-                             universe_cache=self._ucache)
-        ev = event_row(event, decided_at, as_of)
-        with self._lock:
-            for name, p in registry.processors.items():
-                self._procinfo[name] = (p.phase, p.granularity)
-            for r in rows:
-                if r["action"] == "run" and r["game_date"] is not None:
-                    self._universe[(r["processor"], r["game_date"])] = r["entities_universe"]
-                self._log.append(_tuple(r, LOG_COLUMNS))
-            self._events.append(_tuple(ev, EVENT_COLUMNS))
-            self._maybe_flush()
-        return [r["decision_id"] for r in rows]
+    # ------------------------------------------------------------------ storage
+    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
+        self._log.extend([_tuple(r, LOG_COLUMNS) for r in rows])
+        self._events.append(_tuple(event, EVENT_COLUMNS))
 
-    def record_dispatch(
-        self,
-        trigger: Trigger,
-        *,
-        status: str,
-        attempts: int,
-        latency_ms: float | None,
-        dispatched_at: datetime,
-        error: str | None = None,
-    ) -> None:
-        with self._lock:
-            phase, gran = self._procinfo.get(trigger.processor, (None, None))
-            key = (trigger.processor, trigger.game_date.isoformat())
-            known = key in self._universe
-            universe = self._universe.get(key)
-            row = dispatch_row(
-                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
-                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
-                universe=universe,
-            )
-            self._log.append(_tuple(row, LOG_COLUMNS))
-            if not known or phase is None:  # e.g. after a restart: take them from the decision rows
-                self._fill.append(row["decision_id"])
-            self._links.append(
-                (trigger.trigger_id, trigger.processor, trigger.start_date.isoformat(),
-                 trigger.end_date.isoformat(), list(trigger.caused_by))
-            )
-            self._maybe_flush()
-
-    def record_completion(
-        self,
-        processor: str,
-        game_date: date,
-        *,
-        trigger_id: str | None,
-        records_processed: int,
-        entities_changed: int | None,
-        duration_s: float,
-    ) -> None:
-        row = completion_row(
-            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
-            entities_changed=entities_changed, duration_s=duration_s,
+    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+        self._log.append(_tuple(row, LOG_COLUMNS))
+        if not complete:  # e.g. after a restart: take them from the decision rows
+            self._fill.append(row["decision_id"])
+        self._links.append(
+            (trigger.trigger_id, trigger.processor, trigger.start_date.isoformat(),
+             trigger.end_date.isoformat(), list(trigger.caused_by))
         )
-        with self._lock:
-            self._completions.append(_tuple(row, COMPLETION_COLUMNS))
-            self._maybe_flush()
+
+    def _store_completion(self, row: Row) -> None:
+        self._completions.append(_tuple(row, COMPLETION_COLUMNS))
 
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:

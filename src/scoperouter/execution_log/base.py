@@ -1,0 +1,127 @@
+"""What every execution-log writer shares: building the rows (:mod:`.rows`) and remembering,
+from the decision rows, what a later dispatch row needs (the processor's phase and
+granularity, the entity universe of its date). Subclasses only store the rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from scoperouter.execution_log.rows import (
+    Row,
+    UniverseCache,
+    completion_row,
+    decision_rows,
+    dispatch_row,
+    event_row,
+)
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+
+
+class RowExecutionLog(ABC):
+    """An :class:`~scoperouter.execution_log.api.ExecutionLog` that builds rows and hands
+    them to :meth:`_store_decisions` / :meth:`_store_dispatch` / :meth:`_store_completion`
+    (called with ``_lock`` held, then :meth:`_maybe_flush`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._procinfo: dict[str, tuple[int, str]] = {}
+        self._ucache = UniverseCache()
+        self._universe: dict[tuple[str, str], int | None] = {}
+
+    # ------------------------------------------------------------------ recording
+    def record_decisions(
+        self,
+        event: Event,
+        decisions: Sequence[Decision],
+        decided_at: datetime,
+        *,
+        registry: CompiledRegistry,
+        relations: RelationStore | None = None,
+        as_of: date | None = None,
+    ) -> list[str]:
+        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
+                             universe_cache=self._ucache)
+        ev = event_row(event, decided_at, as_of)
+        with self._lock:
+            for name, p in registry.processors.items():
+                self._procinfo[name] = (p.phase, p.granularity)
+            universe = self._universe
+            for r in rows:
+                if r["action"] == "run" and r["game_date"] is not None:
+                    universe[(r["processor"], r["game_date"])] = r["entities_universe"]
+            self._store_decisions(ev, rows)
+            self._maybe_flush()
+        return [r["decision_id"] for r in rows]
+
+    def record_dispatch(
+        self,
+        trigger: Trigger,
+        *,
+        status: str,
+        attempts: int,
+        latency_ms: float | None,
+        dispatched_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            phase, gran = self._procinfo.get(trigger.processor, (None, None))
+            key = (trigger.processor, trigger.game_date.isoformat())
+            row = dispatch_row(
+                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
+                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
+                universe=self._universe.get(key),
+            )
+            # not complete e.g. after a restart: the decision rows were logged by another process
+            self._store_dispatch(trigger, row, complete=key in self._universe and phase is not None)
+            self._maybe_flush()
+
+    def record_completion(
+        self,
+        processor: str,
+        game_date: date,
+        *,
+        trigger_id: str | None,
+        records_processed: int,
+        entities_changed: int | None,
+        duration_s: float,
+    ) -> None:
+        row = completion_row(
+            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
+            entities_changed=entities_changed, duration_s=duration_s,
+        )
+        with self._lock:
+            self._store_completion(row)
+            self._maybe_flush()
+
+    # ------------------------------------------------------------------ storage
+    @abstractmethod
+    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
+        """Keep one event row and its decision rows."""
+
+    @abstractmethod
+    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+        """Keep one dispatch row. ``complete`` is false when phase, granularity or universe
+        were unknown here (no decision row of this processor and date was logged by us)."""
+
+    @abstractmethod
+    def _store_completion(self, row: Row) -> None:
+        """Keep one completion row."""
+
+    @abstractmethod
+    def _maybe_flush(self) -> None:
+        """Flush when the buffers say so (after every ``_store_*``)."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Write everything buffered."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release resources. Idempotent."""
