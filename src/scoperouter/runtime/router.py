@@ -424,12 +424,16 @@ class Router:
                 decided.append((ev, decisions, item.inbound.trigger_id))
                 outcomes.append((item, Outcome("accepted", ev.event_id, triggers=n_fired)))
             self._finish_journal()
+        self._after_commit()
+        return res
+
+    def _after_commit(self) -> None:
+        """After a state transaction (state thread): next window deadline, maybe a snapshot."""
         self._next_deadline = self.book.next_deadline()
         try:
             self._compact()
         except Exception:
             logger.exception("window snapshot failed (the journal keeps the state)")
-        return res
 
     def _apply_batch(self, batch: list[_Item], res: _BatchResult) -> None:
         """After the commit (event loop): count, ack, dispatch."""
@@ -616,11 +620,7 @@ class Router:
             for t in self._due_locked(now):
                 fired.append(self._persist_trigger(t, now, now_dt))
             self._finish_journal()
-        self._next_deadline = self.book.next_deadline()
-        try:
-            self._compact()
-        except Exception:
-            logger.exception("window snapshot failed (the journal keeps the state)")
+        self._after_commit()
         return fired
 
     # ------------------------------------------------------------------ dispatch
