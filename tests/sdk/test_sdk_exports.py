@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -61,4 +62,20 @@ def test_change_detection_from_package_root(
     else:
         assert ev is not None
         assert ev["affected_entities"] == {"players": entities}
-        assert det.events() == [ev]
+        # the detector's event also says how many entities the run processed on the date
+        assert det.events() == [{**ev, "record_count": len(set(before) | set(after))}]
+
+
+def test_detector_events_become_completion_rows(routes_path: Path) -> None:
+    """A ChangeDetector event carries record_count, so the router logs processed vs changed."""
+    from scoperouter.execution_log.completions import completion_from_event
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry import load_config
+
+    reg = load_config(routes_path, with_relations=False).registry
+    det = sdk.ChangeDetector("nba_analytics.player_game_summary", "player")
+    det.observe(DAY, {"a": {"pts": 1}, "b": {"pts": 2}}, {"a": {"pts": 1}, "b": {"pts": 3}, "c": {"pts": 0}})
+    [raw] = det.events(run_id="t-1")
+    report = completion_from_event(reg, normalize_event(raw, reg))
+    assert report is not None
+    assert (report.processor, report.records_processed, report.entities_changed) == ("player_game_summary", 3, 2)

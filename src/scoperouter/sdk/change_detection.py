@@ -157,8 +157,12 @@ def completion_event(
     priority: Priority = "normal",
     correlation_id: str | None = None,
     produced_at: datetime | None = None,
+    record_count: int | None = None,
 ) -> dict[str, Any] | None:
     """The canonical SPEC section 3 completion event naming only what changed.
+
+    ``record_count`` (entities the run processed on that date) lets the router's execution
+    log measure waste: processed vs changed.
 
     ``None`` when nothing changed. Without ``event_id`` the id is derived from the content
     and ``run_id`` (deterministic: the same run reporting the same change has the same id).
@@ -183,6 +187,8 @@ def completion_event(
         event["correlation_id"] = correlation_id
     if produced_at is not None:
         event["produced_at"] = _iso(produced_at)
+    if record_count is not None:
+        event["record_count"] = record_count
     return event
 
 
@@ -197,12 +203,14 @@ class ChangeDetector:
         self.entity_type = entity_type
         self._ignore = tuple(ignore_fields)
         self._by_date: dict[date, EntityChanges] = {}
+        self._processed: dict[date, set[str]] = {}
 
     def observe(
         self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]
     ) -> EntityChanges:
         """Diff one date's rows (only the scope the run rewrote) and remember the result."""
         changes = diff_rows(before, after, ignore_fields=self._ignore)
+        self._processed.setdefault(day, set()).update(before, after)
         prev = self._by_date.get(day)
         if prev is not None:
             changes = EntityChanges(
@@ -243,6 +251,7 @@ class ChangeDetector:
                 priority=priority,
                 correlation_id=correlation_id,
                 produced_at=produced_at,
+                record_count=len(self._processed.get(day, ())),
             )
             if ev is not None:
                 out.append(ev)
