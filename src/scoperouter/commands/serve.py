@@ -1,5 +1,7 @@
 """``scoperouter serve``: the router daemon (HTTP ingress, optional Pub/Sub streaming pull,
-durable SQLite state, sinks from routes.yaml). Exits 0 after a graceful SIGTERM."""
+durable SQLite state, sinks from routes.yaml). Exits 0 after a graceful SIGTERM. Relation
+data is reloaded when its CSV files change (--relations-refresh) or on SIGHUP; a registry
+change needs a restart."""
 
 from __future__ import annotations
 
@@ -8,12 +10,17 @@ import asyncio
 import importlib
 import logging
 import os
+import signal
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scoperouter.processor_registry.loader import load_config
+from scoperouter.errors import ConfigError
+from scoperouter.processor_registry.loader import load_config, relation_csv_paths
 from scoperouter.processor_registry.models import parse_duration
+
+if TYPE_CHECKING:
+    from scoperouter.runtime.reload import Fingerprint
 
 logger = logging.getLogger("scoperouter.serve")
 
@@ -30,6 +37,11 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _refresh(text: str) -> float:
+    """A duration like 60s / 5m, or 0 (polling off)."""
+    return 0.0 if text.strip() == "0" else _duration(text)
 
 
 def register(sub: Any) -> None:
@@ -54,6 +66,14 @@ def register(sub: Any) -> None:
     p.add_argument("--execution-log", default=None, type=Path, help="execution log (SQLite; default <state-dir>/execution_log.sqlite)")
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.add_argument("--lock-timeout", type=float, default=30.0, help="seconds to wait for another daemon to release the state dir")
+    p.add_argument(
+        "--relations-refresh",
+        type=_refresh,
+        default=60.0,
+        metavar="DURATION",
+        help="check the relation CSV files for changes this often and reload them "
+        "(default 60s; 0 = never poll; SIGHUP always reloads)",
+    )
     p.add_argument("--shutdown-timeout", type=float, default=8.0, help="seconds to finish in-flight work on SIGTERM")
     p.add_argument(
         "--loop",
@@ -79,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
     logs.configure(args.log_level)
+    # a SIGHUP during start-up must not kill the process (the daemon handles it once running)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    fingerprint = _relations_fingerprint(args.config)
     cfg = load_config(args.config)
     settings = DaemonSettings(
         state_dir=args.state_dir,
@@ -94,17 +117,31 @@ def run(args: argparse.Namespace) -> int:
         http_enabled=not args.no_http,
         shutdown_timeout_s=args.shutdown_timeout,
         lock_timeout_s=args.lock_timeout,
+        relations_refresh_s=args.relations_refresh,
     )
     log = _execution_log(args)
 
     async def main() -> None:
-        daemon = Daemon(cfg.registry, cfg.relations, settings, log=log)
+        daemon = Daemon(cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint)
         await daemon.run_forever()
 
     loop_factory = _loop_factory(args.loop)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
     return 0
+
+
+def _relations_fingerprint(config: str) -> Fingerprint | None:
+    """The relation files' sizes and mtimes *before* they are read, so a change landing
+    while the daemon starts is picked up by the first poll. None if the registry does not
+    load (the full load right after reports why)."""
+    from scoperouter.runtime.reload import relation_fingerprint
+
+    try:
+        registry = load_config(config, with_relations=False).registry
+    except ConfigError:
+        return None
+    return relation_fingerprint(relation_csv_paths(registry).values())
 
 
 def _loop_factory(choice: str) -> Any:

@@ -77,17 +77,31 @@ class CheckResult:
         return not self.errors
 
 
+def _relation_dir(registry: CompiledRegistry) -> Path | None:
+    """``relation_data.csv.dir`` (relative to the registry file), None without relation_data."""
+    if registry.spec.relation_data is None:
+        return None
+    d = Path(registry.spec.relation_data.csv.dir)
+    return d if d.is_absolute() else registry.base_dir / d
+
+
+def relation_csv_paths(registry: CompiledRegistry) -> dict[str, Path]:
+    """The files :func:`load_relations` reads: ``<dir>/<relation>.csv`` per base relation
+    (empty without ``relation_data``). ``serve`` watches them for hot reload."""
+    d = _relation_dir(registry)
+    if d is None:
+        return {}
+    return {n: d / f"{n}.csv" for n, r in registry.relations.items() if not r.inverse}
+
+
 def load_relations(registry: CompiledRegistry) -> InMemoryRelations:
     """Read the relation data a compiled registry points at. Raises ConfigError."""
-    spec = registry.spec
-    if spec.relation_data is None:
+    d = _relation_dir(registry)
+    if d is None:
         return EMPTY_RELATIONS
     base = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if not r.inverse}
     inv = {n: r.base for n, r in registry.relations.items() if r.inverse}
     inv_types = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if r.inverse}
-    d = Path(spec.relation_data.csv.dir)
-    if not d.is_absolute():
-        d = registry.base_dir / d
     return load_csv_relations(d, base, inv, inv_types)
 
 

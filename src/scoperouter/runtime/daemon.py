@@ -27,6 +27,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.pubsub import PubSubSource
+from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.sinks import SinkFactory, topic_path
 from scoperouter.runtime.store import Store, SyncMode
@@ -50,6 +51,7 @@ class DaemonSettings:
     http_enabled: bool = True
     shutdown_timeout_s: float = 8.0
     lock_timeout_s: float = 30.0
+    relations_refresh_s: float = 60.0  # poll relation files for changes; 0 = only on SIGHUP
     router_options: dict[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] | None = None
 
@@ -101,7 +103,10 @@ class Daemon:
         *,
         log: ExecutionLog | None = None,
         verifier: TokenVerifier | None = None,
+        relations_fingerprint: Fingerprint | None = None,
     ) -> None:
+        """``relations_fingerprint``: the relation files as stat-ed before ``relations`` was
+        read (see :func:`scoperouter.runtime.reload.relation_fingerprint`)."""
         self.registry = registry
         self.settings = settings
         self.log = log
@@ -159,6 +164,13 @@ class Daemon:
             log=log,
             dead_letter_publisher=dl_pub,
         )
+        self.reloader = RelationReloader(
+            registry,
+            self.router,
+            self.metrics,
+            interval_s=settings.relations_refresh_s,
+            fingerprint=relations_fingerprint,
+        )
         self.ingress = IngressApp(self.router, max_body_bytes=self.max_body_bytes, verifier=verifier)
         self.source = PubSubSource(settings.subscription, self.router) if settings.subscription else None
         self._runner: web.AppRunner | None = None
@@ -166,6 +178,7 @@ class Daemon:
 
     async def start(self) -> None:
         await self.router.start()
+        await self.reloader.start()
         if self.settings.http_enabled:
             self._runner = web.AppRunner(self.ingress.app, access_log=None, shutdown_timeout=2.0)
             await self._runner.setup()
@@ -183,6 +196,7 @@ class Daemon:
         t0 = time.monotonic()
         budget = self.settings.shutdown_timeout_s
         self.router.close_intake()  # new requests get 503 right away
+        await self.reloader.stop()
         if self.source is not None:
             await self.source.stop(timeout=min(3.0, budget / 3))
         if self._runner is not None:
@@ -200,12 +214,13 @@ class Daemon:
         logger.info("stopped", extra={"seconds": round(time.monotonic() - t0, 3)})
 
     async def run_forever(self) -> None:
-        """Start, wait for SIGTERM/SIGINT, stop."""
+        """Start, reload relation data on SIGHUP, wait for SIGTERM/SIGINT, stop."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
+        with contextlib.suppress(NotImplementedError):
+            for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(signal.SIGHUP, self.reloader.request_reload)
         await self.start()
         await stop.wait()
         logger.info("signal received, shutting down")

@@ -82,5 +82,19 @@ class Metrics:
             registry=r,
         )
 
+        self.relation_reloads = Counter(
+            "scoperouter_relation_reloads",
+            "Relation data reloads (file change or SIGHUP), by result (ok, error).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("ok", "error"):
+            self.relation_reloads.labels(result)  # exported as 0 before the first reload
+        self.relations_loaded_timestamp = Gauge(
+            "scoperouter_relations_loaded_timestamp_seconds",
+            "Newest modification time (Unix seconds) of the relation files in use.",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -119,6 +119,7 @@ class _Item:
 class _BatchResult:
     now_dt: datetime
     as_of: date
+    relations: RelationStore  # the data the whole batch was planned with
     outcomes: list[tuple[_Item, Outcome]] = field(default_factory=list)
     fired: list[tuple[int, Trigger, bytes]] = field(default_factory=list)
     decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
@@ -153,7 +154,7 @@ class Router:
         rng: random.Random | None = None,
     ) -> None:
         self.registry = registry
-        self.relations = relations
+        self.relations = relations  # replaced whole by set_relations (hot reload)
         self.store = store
         self.sinks = dict(sinks)
         self.fallback_sink = fallback_sink
@@ -328,6 +329,11 @@ class Router:
         self._last_compact = now
         self._persisted_empty = self.book.open_count == 0
 
+    def set_relations(self, relations: RelationStore) -> None:
+        """Use new relation data from the next batch on (hot reload). The reference is
+        swapped whole: a batch already being planned keeps the data it started with."""
+        self.relations = relations
+
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
@@ -382,7 +388,8 @@ class Router:
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
         as_of = self.options.as_of or now_dt.date()
-        res = _BatchResult(now_dt, as_of)
+        relations = self.relations  # one consistent view for the batch (hot reload swaps it)
+        res = _BatchResult(now_dt, as_of, relations)
         outcomes, fired, decided = res.outcomes, res.fired, res.decided
         rejects, dead_payloads = res.rejects, res.dead_payloads
         batch_ids: set[str] = set()
@@ -398,7 +405,7 @@ class Router:
                     outcomes.append((item, Outcome("duplicate", ev.event_id)))
                     continue
                 try:
-                    decisions = plan(self.registry, self.relations, ev, as_of)
+                    decisions = plan(self.registry, relations, ev, as_of)
                 except Exception as exc:  # a planner bug: keep the event, never lose it
                     logger.exception("planner raised", extra={"event_id": ev.event_id})
                     outcomes.append(
@@ -447,7 +454,7 @@ class Router:
         reasons: CounterT[str] = CounterT()
         for ev, decisions, trigger_id in res.decided:
             reasons.update(d.reason for d in decisions)
-            self._log_decisions(ev, decisions, now_dt, as_of)
+            self._log_decisions(ev, decisions, now_dt, as_of, res.relations)
             self._log_completion(ev, trigger_id)
         if res.decided:
             m.events_accepted.inc(len(res.decided))
@@ -491,7 +498,12 @@ class Router:
         return Outcome("rejected", event_id, reason, detail, dead_lettered=True)
 
     def _log_decisions(
-        self, ev: Event, decisions: tuple[Decision, ...], at: datetime, as_of: date
+        self,
+        ev: Event,
+        decisions: tuple[Decision, ...],
+        at: datetime,
+        as_of: date,
+        relations: RelationStore,
     ) -> None:
         if self.log is None:
             return
@@ -502,7 +514,7 @@ class Router:
             decisions,
             at,
             registry=self.registry,
-            relations=self.relations,
+            relations=relations,  # the data the decisions were planned with
             as_of=as_of,
         )
 

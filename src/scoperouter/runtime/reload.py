@@ -1,0 +1,182 @@
+"""Hot reload of relation data (rosters, schedules) while the daemon runs.
+
+The registry itself is fixed for the life of the process; only the relation CSV files
+(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when their
+size or modification time changes (polled every ``interval_s``; 0 disables polling) or on
+request (SIGHUP). Loading runs on a worker thread, never on the event loop; the router then
+swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
+A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
+file:line and counts ``scoperouter_relation_reloads_total{result="error"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from scoperouter.errors import ConfigError
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.loader import load_relations, relation_csv_paths
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.router import Router
+
+logger = logging.getLogger("scoperouter.runtime.reload")
+
+# (path, st_mtime_ns, st_size) per file, sorted by path; (path, -1, -1) for a missing file
+Fingerprint = tuple[tuple[str, int, int], ...]
+RelationLoader = Callable[[CompiledRegistry], RelationStore]
+
+_MAX_SETTLE_S = 1.0
+
+
+def relation_fingerprint(paths: Iterable[Path]) -> Fingerprint:
+    """Size and modification time of every file (blocking: call from a thread)."""
+    out: list[tuple[str, int, int]] = []
+    for p in sorted(paths):
+        try:
+            st = p.stat()
+        except OSError:
+            out.append((str(p), -1, -1))
+        else:
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def data_timestamp(fingerprint: Fingerprint) -> float | None:
+    """The newest modification time (Unix seconds) among the files that exist."""
+    stamps = [mtime for _, mtime, _ in fingerprint if mtime >= 0]
+    return max(stamps) / 1e9 if stamps else None
+
+
+class RelationReloader:
+    """Watches the relation files of ``registry`` and feeds new data to ``router``.
+
+    ``fingerprint`` describes the files as they were *before* the data the router holds
+    was read (so a change landing during that read is seen); None = stat them at start."""
+
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        router: Router,
+        metrics: Metrics,
+        *,
+        interval_s: float,
+        fingerprint: Fingerprint | None = None,
+        loader: RelationLoader = load_relations,
+    ) -> None:
+        if interval_s < 0:
+            raise ValueError(f"relations refresh interval must be >= 0, got {interval_s}")
+        self.registry = registry
+        self.router = router
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.paths = tuple(relation_csv_paths(registry).values())
+        self.loader = loader
+        self.fingerprint = fingerprint  # of the files behind the router's current data
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._requests: set[asyncio.Task[bool]] = set()
+
+    @property
+    def polling(self) -> bool:
+        return self._poller is not None and not self._poller.done()
+
+    async def start(self) -> None:
+        """Record the current files and start polling (unless the interval is 0)."""
+        if not self.paths:
+            return
+        if self.fingerprint is None:
+            self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.paths)
+        self._set_timestamp(self.fingerprint)
+        if self.interval_s > 0:
+            self._poller = asyncio.get_running_loop().create_task(self._poll(), name="relations-reload")
+            logger.info(
+                "watching relation data for changes",
+                extra={"files": len(self.paths), "interval_s": self.interval_s},
+            )
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._poller, *self._requests) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._poller = None
+        self._requests.clear()
+
+    def request_reload(self, reason: str = "signal") -> None:
+        """Schedule a reload now (the SIGHUP handler; runs on the event loop)."""
+        task = asyncio.get_running_loop().create_task(self.reload(reason), name="relations-reload-now")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def reload(self, reason: str = "manual") -> bool:
+        """Read the relation files again and hand them to the router. False (old data
+        kept, ERROR logged, error counted) when they cannot be loaded."""
+        if not self.paths:
+            logger.warning("no relation_data in the registry: nothing to reload")
+            return False
+        async with self._lock:
+            t0 = time.monotonic()
+            # stat before reading: a write landing during the read changes the files
+            # again after this fingerprint, so the next poll reloads once more
+            fp = await asyncio.to_thread(relation_fingerprint, self.paths)
+            try:
+                relations = await asyncio.to_thread(self.loader, self.registry)
+            except Exception as exc:
+                # remember the broken files: the poller retries when they change again,
+                # not every interval (SIGHUP always retries)
+                self.fingerprint = fp
+                self.metrics.relation_reloads.labels("error").inc()
+                detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+                logger.error(
+                    "relation data reload failed; keeping the previous data: %s",
+                    detail,
+                    extra={"reason": reason},
+                    exc_info=not isinstance(exc, ConfigError),
+                )
+                return False
+            self.router.set_relations(relations)
+            self.fingerprint = fp
+            self.metrics.relation_reloads.labels("ok").inc()
+            self._set_timestamp(fp)
+            logger.info(
+                "relation data reloaded",
+                extra={
+                    "reason": reason,
+                    "seconds": round(time.monotonic() - t0, 3),
+                    "data_timestamp": data_timestamp(fp),
+                },
+            )
+            return True
+
+    def _set_timestamp(self, fp: Fingerprint) -> None:
+        ts = data_timestamp(fp)
+        if ts is not None:
+            self.metrics.relations_loaded_timestamp.set(ts)
+
+    async def _poll(self) -> None:
+        # a file seen changing is read only once it stayed the same for a short while,
+        # so a copy in progress is not loaded half-written (replace files atomically
+        # all the same: write a temporary file, then rename it)
+        settle = min(_MAX_SETTLE_S, self.interval_s / 2)
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                fp = await asyncio.to_thread(relation_fingerprint, self.paths)
+                if fp == self.fingerprint:
+                    continue
+                await asyncio.sleep(settle)
+                if await asyncio.to_thread(relation_fingerprint, self.paths) != fp:
+                    continue  # still being written: look again at the next poll
+                await self.reload("changed")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("relation data poll failed")

@@ -1,0 +1,243 @@
+"""Hot reload of relation data: polling the CSV files, SIGHUP, a broken file keeping the
+old data (ERROR + error counter), and --relations-refresh 0 turning polling off."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_support import GAME_DAY, load, write_registry
+
+from scoperouter.commands.serve import _refresh
+from scoperouter.messages.models import Trigger
+from scoperouter.runtime.daemon import Daemon, DaemonSettings
+from scoperouter.runtime.reload import data_timestamp, relation_fingerprint
+from scoperouter.runtime.router import Inbound
+
+PROCESSOR = "team_defense_game_summary"  # reads player rows through player_team
+NEW_PLAYER = "newguy01"  # in no roster until the test adds ",LAL,newguy01"
+
+
+def event(event_id: str) -> dict[str, Any]:
+    return {"event_id": event_id, "source": "nba_raw.nbac_gamebook_player_stats", "game_date": str(GAME_DAY),
+            "affected_entities": {"players": [NEW_PLAYER]}, "changed_fields": ["points"]}
+
+
+def add_roster_row(relations: Path) -> None:
+    with (relations / "team_players.csv").open("a", encoding="utf-8") as fh:
+        fh.write(f",LAL,{NEW_PLAYER}\n")
+
+
+def break_roster(relations: Path) -> int:
+    """Append a bad row; returns its line number."""
+    path = relations / "team_players.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([*lines, "not-a-date,LAL,x"]) + "\n", encoding="utf-8")
+    return len(lines) + 1
+
+
+def scope_of(outbox: Path, event_id: str) -> tuple[str, tuple[str, ...] | None]:
+    """(scope, entity ids) of the PROCESSOR trigger caused by ``event_id``."""
+    for line in outbox.read_text(encoding="utf-8").splitlines():
+        t = Trigger.model_validate_json(line)
+        if t.processor == PROCESSOR and event_id in t.caused_by:
+            return t.scope, t.entity_ids
+    raise AssertionError(f"no {PROCESSOR} trigger for {event_id}")
+
+
+def reloads(d: Daemon, result: str) -> float:
+    value = d.metrics.registry.get_sample_value("scoperouter_relation_reloads_total", {"result": result})
+    assert value is not None
+    return value
+
+
+async def route(d: Daemon, event_id: str) -> tuple[str, tuple[str, ...] | None]:
+    assert (await d.router.submit(Inbound("test", obj=event(event_id)))).status == "accepted"
+    assert await d.router.idle(5.0)
+    return scope_of(d.settings.state_dir / "outbox.jsonl", event_id)
+
+
+async def wait_for(cond: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("refresh_s", "trigger", "after"),
+    [
+        (0.05, "poll", ("entities", ("LAL",))),
+        (0.0, "reload", ("entities", ("LAL",))),
+        (0.0, "poll", ("date", None)),  # refresh 0: no polling, the old data stays
+    ],
+)
+async def test_new_roster_row_takes_effect_after_reload(
+    tmp_path: Path, refresh_s: float, trigger: str, after: tuple[str, tuple[str, ...] | None]
+) -> None:
+    """An unknown player routes date-scope (empty_mapping); once team_players.csv gains its
+    row and a poll or reload() picks it up, the same event routes to the player's team;
+    with refresh 0 nothing polls and the date scope stays."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    cfg = load(cfg_path)
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal",
+                              http_enabled=False, relations_refresh_s=refresh_s)
+    d = Daemon(cfg.registry, cfg.relations, settings)
+    await d.start()
+    try:
+        assert d.reloader.polling == (refresh_s > 0)
+        assert await route(d, "before") == ("date", None)
+        add_roster_row(tmp_path / "cfg" / "relations")
+        if trigger == "reload":
+            assert await d.reloader.reload()
+        else:
+            await wait_for(lambda: reloads(d, "ok") > 0, 3.0 if refresh_s else 0.3)
+        assert reloads(d, "ok") == (0 if after[0] == "date" else 1)
+        assert await route(d, "after") == after
+        assert reloads(d, "error") == 0
+    finally:
+        await d.stop()
+
+
+async def test_broken_csv_keeps_old_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A reload of a bad CSV fails: ERROR names file:line, the error counter counts it, the
+    previous data stays in use and the poller does not retry the same broken files."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    rel = tmp_path / "cfg" / "relations"
+    add_roster_row(rel)
+    cfg = load(cfg_path)
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal",
+                              http_enabled=False, relations_refresh_s=0.05)
+    d = Daemon(cfg.registry, cfg.relations, settings)
+    await d.start()
+    try:
+        bad_line = break_roster(rel)
+        assert await wait_for(lambda: reloads(d, "error") > 0, 3.0)
+        await asyncio.sleep(0.3)  # several more polls: the same broken files are not retried
+        assert (reloads(d, "ok"), reloads(d, "error")) == (0, 1)
+        errors = [r for r in caplog.records if r.name == "scoperouter.runtime.reload" and r.levelname == "ERROR"]
+        assert len(errors) == 1 and f"team_players.csv:{bad_line}:" in errors[0].getMessage()
+        assert await route(d, "still-old") == ("entities", ("LAL",))
+        assert d.router.ready
+    finally:
+        await d.stop()
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.read().decode()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
+def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
+    """`serve --relations-refresh 0`: SIGHUP on a broken CSV counts an error and the daemon
+    stays ready and serving; SIGHUP after the fix loads it (ok counter, data timestamp)."""
+    cfg = write_registry(tmp_path / "cfg")
+    rel = tmp_path / "cfg" / "relations"
+    log_file = tmp_path / "serve.log"
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir",
+             str(tmp_path / "state"), "--port", "0", "--no-log", "--relations-refresh", "0",
+             "--as-of", str(GAME_DAY), "--sync", "normal"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        port = _wait_port(proc, log_file)
+        base = f"http://127.0.0.1:{port}"
+        ok, err = 'scoperouter_relation_reloads_total{result="ok"}', 'scoperouter_relation_reloads_total{result="error"}'
+        bad_line = break_roster(rel)
+        proc.send_signal(signal.SIGHUP)
+        text = _poll_metrics(base, err, 1.0)
+        assert _metric(text, ok) == 0
+        assert _get(base + "/readyz")[0] == 200
+        req = urllib.request.Request(base + "/events", data=json.dumps(event("e-1")).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.loads(r.read())["status"] == "accepted"
+        assert f"team_players.csv:{bad_line}:" in log_file.read_text()
+        lines = (rel / "team_players.csv").read_text(encoding="utf-8").splitlines()[:-1]
+        (rel / "team_players.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        text = _poll_metrics(base, ok, 1.0)
+        assert _metric(text, err) == 1
+        newest = max(p.stat().st_mtime for p in rel.glob("*.csv"))
+        assert _metric(text, "scoperouter_relations_loaded_timestamp_seconds") == pytest.approx(newest)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_port(proc: subprocess.Popen[bytes], log_file: Path) -> int:
+    deadline = time.monotonic() + 20
+    while True:
+        for line in log_file.read_text().splitlines():
+            if line.startswith("{") and json.loads(line).get("message") == "HTTP ingress listening":
+                return int(json.loads(line)["port"])
+        assert time.monotonic() < deadline and proc.poll() is None, log_file.read_text()
+        time.sleep(0.05)
+
+
+def _poll_metrics(base: str, name: str, want: float) -> str:
+    deadline = time.monotonic() + 5
+    while True:
+        text = _get(base + "/metrics")[1]
+        if _metric(text, name) >= want or time.monotonic() >= deadline:
+            assert _metric(text, name) == want
+            return text
+        time.sleep(0.05)
+
+
+def test_fingerprint_tracks_size_mtime_and_missing_files(tmp_path: Path) -> None:
+    """The fingerprint changes when a file's size or mtime changes or it disappears; the
+    data timestamp is the newest mtime of the files that exist."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("date,from,to\n")
+    b.write_text("date,from,to\n")
+    os.utime(a, (1_000, 1_000))
+    os.utime(b, (2_000, 2_000))
+    fp0 = relation_fingerprint([b, a])
+    assert data_timestamp(fp0) == 2_000
+    os.utime(a, (1_500, 1_500))
+    fp1 = relation_fingerprint([a, b])
+    a.write_text("date,from,to\n,x,y\n")
+    os.utime(a, (1_500, 1_500))
+    fp2 = relation_fingerprint([a, b])
+    b.unlink()
+    fp3 = relation_fingerprint([a, b])
+    assert len({fp0, fp1, fp2, fp3}) == 4
+    assert data_timestamp(fp3) == 1_500
+    assert data_timestamp(relation_fingerprint([b])) is None
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0", 0.0), ("0s", 0.0), ("60s", 60.0), ("5m", 300.0), ("250ms", 0.25)])
+def test_relations_refresh_flag_parses_durations(text: str, seconds: float) -> None:
+    """--relations-refresh takes a duration or a bare 0 (polling off)."""
+    assert _refresh(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "-1s", "60", "soon"])
+def test_relations_refresh_flag_rejects_garbage(text: str) -> None:
+    """Anything else is an argparse error, not a crash at start-up."""
+    with pytest.raises(argparse.ArgumentTypeError):
+        _refresh(text)
