@@ -124,3 +124,12 @@ def test_entities_with_upstream_change() -> None:
     prev = {"a": PREV, "b": PREV}
     cur = {"a": PREV, "b": {**PREV, "source_odds_rows_found": 7}, "c": PREV}
     assert entities_with_upstream_change(prev, cur) == ("b", "c")
+
+
+@pytest.mark.parametrize(
+    "key", ["source_odds_rows_found\n", "source_odds_rows_found ", "xsource_odds_rows_found"]
+)
+def test_source_states_ignores_near_miss_column_names(key: str) -> None:
+    """A key that only resembles source_{prefix}_{suffix} (e.g. trailing newline) is ignored."""
+    assert source_states({key: 5}) == {}
+    assert source_states({key.strip().removeprefix("x"): 5})["odds"].rows_found == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -57,7 +58,7 @@ class FakeReceived:
     ack_id: str = "ack"
 
 
-TRANSPORTS = {
+TRANSPORTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "dict": lambda t: t,
     "envelope_dict": lambda t: envelope(t),
     "envelope_bytes": lambda t: json.dumps(envelope(t)).encode(),
@@ -154,12 +155,6 @@ def test_round_trip_to_trigger_dict() -> None:
 BAD: list[tuple[str, object, str, str]] = [
     ("not_json", b"{nope", "not_json", "not valid JSON"),
     ("array", b"[1, 2]", "not_an_object", "JSON object"),
-    (
-        "envelope_no_message_object",
-        {"message": "x"},
-        "invalid_envelope",
-        "'message' must be an object",
-    ),
     ("envelope_no_data", {"message": {"attributes": {}}}, "invalid_envelope", "message.data"),
     ("envelope_bad_base64", {"message": {"data": "!!!"}}, "invalid_envelope", "not base64"),
     (
@@ -211,6 +206,37 @@ BAD: list[tuple[str, object, str, str]] = [
     ("bad_caused_by", {**TRIGGER, "caused_by": [1]}, "invalid_field", "'caused_by'"),
     ("bad_correlation", {**TRIGGER, "correlation_id": 5}, "invalid_field", "'correlation_id'"),
     ("unsupported_object", 42, "invalid_envelope", "cannot read a trigger"),
+    (
+        "game_date_before_range",
+        {"game_date": "2025-11-17", "start_date": "2025-11-18", "end_date": "2025-11-19"},
+        "invalid_date_range",
+        "outside",
+    ),
+    (
+        "game_date_after_range",
+        {**TRIGGER, "game_date": "2025-11-20"},
+        "invalid_date_range",
+        "outside",
+    ),
+    (
+        "entity_type_trailing_newline",
+        {**TRIGGER, "entity_type": "player\n"},
+        "invalid_field",
+        "'entity_type'",
+    ),
+    ("game_date_trailing_newline", {"game_date": "2025-11-19\n"}, "invalid_date", "game_date"),
+    (
+        "non_ascii_digits_date",
+        {"game_date": "\uff12\uff10\uff12\uff15-11-19"},
+        "invalid_date",
+        "game_date",
+    ),
+    (
+        "envelope_message_without_data",
+        {"message": {"messageId": "m-1"}},
+        "invalid_envelope",
+        "message.data",
+    ),
 ]
 
 
@@ -274,3 +300,87 @@ def test_real_pubsub_types_parse() -> None:
         assert scope == parse_trigger(
             envelope(TRIGGER, attributes={"processor": "player_game_summary"}, mid="55")
         )
+
+
+@pytest.mark.parametrize(
+    ("game_date", "start", "end"),
+    [
+        ("2025-11-18", "2025-11-18", "2025-11-20"),
+        ("2025-11-19", "2025-11-18", "2025-11-20"),
+        ("2025-11-20", "2025-11-18", "2025-11-20"),
+    ],
+)
+def test_game_date_inside_range_is_accepted(game_date: str, start: str, end: str) -> None:
+    """A game_date within start_date..end_date (bounds included) parses to that range."""
+    scope = parse_trigger({"game_date": game_date, "start_date": start, "end_date": end})
+    assert (scope.game_date, scope.dates[0], scope.dates[-1]) == (
+        date.fromisoformat(game_date),
+        date.fromisoformat(start),
+        date.fromisoformat(end),
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["queued for retry", {"text": "hello"}, {}, None, ["data"]],
+    ids=["string", "object_without_pubsub_keys", "empty_object", "null", "array"],
+)
+def test_plain_trigger_with_message_field_is_not_an_envelope(message: object) -> None:
+    """A plain trigger dict with a non-envelope 'message' key parses as that trigger."""
+    raw = {**TRIGGER, "message": message}
+    scope = parse_trigger(raw)
+    assert scope == parse_trigger(TRIGGER)
+    assert scope.entity_ids == tuple(sorted(TRIGGER["entity_ids"]))
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "needle"),
+    [
+        (
+            "entities_no_ids",
+            {"scope": "entities", "entity_type": "player", "entity_ids": ()},
+            "at least one",
+        ),
+        (
+            "entities_empty_id",
+            {"scope": "entities", "entity_type": "player", "entity_ids": ("",)},
+            "non-empty",
+        ),
+        ("entities_no_type", {"scope": "entities", "entity_ids": ("a",)}, "entity_type"),
+        ("date_with_ids", {"scope": "date", "entity_ids": ("a",)}, "must not carry"),
+        (
+            "bad_entity_type",
+            {"scope": "entities", "entity_type": "player\n", "entity_ids": ("a",)},
+            "entity_type",
+        ),
+        ("reversed", {"scope": "date", "end_date": date(2025, 11, 17)}, "before"),
+        ("game_date_outside", {"scope": "date", "game_date": date(2025, 11, 20)}, "outside"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " not in v else None,
+)
+def test_inconsistent_scope_cannot_be_constructed(
+    name: str, fields: dict[str, Any], needle: str
+) -> None:
+    """Building a Scope directly enforces the same invariants as parse_trigger."""
+    base: dict[str, Any] = {"start_date": date(2025, 11, 18), "end_date": date(2025, 11, 19)}
+    with pytest.raises(ValidationError, match=needle):
+        Scope(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"scope": "date"},
+        {"scope": "date", "game_date": date(2025, 11, 19)},
+        {"scope": "entities", "entity_type": "player", "entity_ids": ("a", "b")},
+    ],
+)
+def test_consistent_scope_can_be_constructed(fields: dict[str, Any]) -> None:
+    """A directly built, consistent Scope round-trips through its trigger dict."""
+    scope = Scope(start_date=date(2025, 11, 18), end_date=date(2025, 11, 19), **fields)
+    again = parse_trigger(scope.to_trigger_dict())
+    assert (again.scope, again.entity_ids, again.dates) == (
+        scope.scope,
+        scope.entity_ids,
+        scope.dates,
+    )

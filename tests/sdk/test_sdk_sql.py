@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date
 
 import pytest
 from google.cloud import bigquery
 
 from scoperouter.sdk import Scope, entity_filter, filter_sql, parse_trigger, qmark_filter
+from scoperouter.sdk.bigquery import check_identifier
 
 HOSTILE = [
     "x'); DROP TABLE t; --",
@@ -103,7 +105,19 @@ def test_hostile_ids_are_inert_in_sqlite(hostile: str) -> None:
 
 @pytest.mark.parametrize(
     "column",
-    ["player_lookup; DROP TABLE t", "a b", "1col", "x'--", "", "a.b.c", "player_lookup)", "`x`"],
+    [
+        "player_lookup; DROP TABLE t",
+        "a b",
+        "1col",
+        "x'--",
+        "",
+        "a.b.c",
+        "player_lookup)",
+        "`x`",
+        "player_lookup\n",
+        "t.player_lookup\n",
+        "\nplayer_lookup",
+    ],
 )
 def test_column_names_are_validated(column: str) -> None:
     """Column and date-column names that are not plain identifiers are refused."""
@@ -130,3 +144,32 @@ def test_qmark_filter_selects_scope_rows() -> None:
     assert got == [("a", "2025-11-18"), ("b", "2025-11-19")]
     sql, params = qmark_filter(parse_trigger({"game_date": "2025-11-19"}), "player_lookup")
     assert db.execute(f"SELECT COUNT(*) FROM t {sql}", params).fetchone() == (2,)
+
+
+@pytest.mark.parametrize("name", ["player_lookup\n", "t.col\n", "a\r", "x\t"])
+def test_check_identifier_rejects_trailing_whitespace(name: str) -> None:
+    """check_identifier refuses a name with a trailing newline or other whitespace."""
+    with pytest.raises(ValueError, match="invalid"):
+        check_identifier(name)
+
+
+@pytest.mark.parametrize("prefix", ["pgs_\n", "a b", "1x"])
+def test_param_prefix_is_validated(prefix: str) -> None:
+    """A parameter prefix that is not a plain name (even with a trailing newline) is refused."""
+    with pytest.raises(ValueError, match="prefix"):
+        filter_sql(entity_scope(["a"]), "player_lookup", param_prefix=prefix)
+
+
+HELPERS: dict[str, Callable[[Scope], object]] = {
+    "filter_sql": lambda s: filter_sql(s, "player_lookup"),
+    "entity_filter": lambda s: entity_filter(s, "player_lookup"),
+    "qmark_filter": lambda s: qmark_filter(s, "player_lookup"),
+}
+
+
+@pytest.mark.parametrize("helper", sorted(HELPERS))
+def test_sql_helpers_refuse_an_entity_scope_without_ids(helper: str) -> None:
+    """An entity scope whose ids were emptied behind validation never yields 'IN ()' SQL."""
+    hollow = entity_scope(["a"]).model_copy(update={"entity_ids": ()})
+    with pytest.raises(ValueError, match="no entity ids"):
+        HELPERS[helper](hollow)

@@ -24,8 +24,9 @@ from typing import Any
 from scoperouter.sdk.scope import Scope
 
 #: A column, optionally qualified by a table alias (``t.player_lookup``).
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})?$")
-_PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: Use with ``fullmatch`` only (``$`` would accept a trailing newline).
+IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})?")
+_PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def check_identifier(name: str, what: str = "column") -> str:
@@ -34,11 +35,22 @@ def check_identifier(name: str, what: str = "column") -> str:
     Raises :class:`ValueError` otherwise: column names cannot be query parameters, so
     they must never come from untrusted input unchecked.
     """
-    if not isinstance(name, str) or not IDENTIFIER_RE.match(name):
+    if not isinstance(name, str) or not IDENTIFIER_RE.fullmatch(name):
         raise ValueError(
             f"invalid {what} name {name!r}: expected letters, digits and _ (optionally alias.column)"
         )
     return name
+
+
+def _entity_ids(scope: Scope) -> tuple[str, ...]:
+    """The ids of an entity scope; refuses an empty list (``IN ()`` is invalid SQL).
+
+    :class:`Scope` validation already forbids it, but ``model_construct``/``model_copy``
+    bypass validation, so the SQL helpers check again rather than emit broken SQL.
+    """
+    if not scope.entity_ids:
+        raise ValueError("an 'entities' scope with no entity ids cannot be turned into a filter")
+    return scope.entity_ids
 
 
 def _bigquery() -> Any:
@@ -62,13 +74,14 @@ def filter_sql(
     """The BigQuery SQL text of :func:`entity_filter` (no values, only ``@`` parameters)."""
     check_identifier(column)
     check_identifier(date_column, "date column")
-    if param_prefix and not _PARAM_RE.match(param_prefix):
+    if param_prefix and not _PARAM_RE.fullmatch(param_prefix):
         raise ValueError(f"invalid parameter prefix {param_prefix!r}")
     if keyword not in ("WHERE", "AND", ""):
         raise ValueError("keyword must be 'WHERE', 'AND' or ''")
     p = param_prefix
     clause = f"{date_column} BETWEEN @{p}start_date AND @{p}end_date"
     if not scope.is_full_date:
+        _entity_ids(scope)
         clause = f"{column} IN UNNEST(@{p}entity_ids) AND {clause}"
     return f"{keyword} {clause}" if keyword else clause
 
@@ -97,7 +110,7 @@ def entity_filter(
     p = param_prefix
     params: list[Any] = []
     if not scope.is_full_date:
-        params.append(bq.ArrayQueryParameter(f"{p}entity_ids", "STRING", list(scope.entity_ids)))
+        params.append(bq.ArrayQueryParameter(f"{p}entity_ids", "STRING", list(_entity_ids(scope))))
     params.append(bq.ScalarQueryParameter(f"{p}start_date", "DATE", scope.start_date))
     params.append(bq.ScalarQueryParameter(f"{p}end_date", "DATE", scope.end_date))
     return sql, params
@@ -127,7 +140,8 @@ def qmark_filter(
     clause = f"{date_column} BETWEEN ? AND ?"
     params = [scope.start_date.isoformat(), scope.end_date.isoformat()]
     if not scope.is_full_date:
-        marks = ", ".join("?" for _ in scope.entity_ids)
+        ids = _entity_ids(scope)
+        marks = ", ".join("?" for _ in ids)
         clause = f"{column} IN ({marks}) AND {clause}"
-        params = [*scope.entity_ids, *params]
+        params = [*ids, *params]
     return (f"{keyword} {clause}" if keyword else clause), params

@@ -32,7 +32,7 @@ from typing import Any
 
 SUFFIXES = ("last_updated", "rows_found", "completeness_pct")
 _COLUMN_RE = re.compile(
-    r"^source_(?P<prefix>[A-Za-z0-9_]+?)_(?P<suffix>last_updated|rows_found|completeness_pct)$"
+    r"source_(?P<prefix>[A-Za-z0-9_]+?)_(?P<suffix>last_updated|rows_found|completeness_pct)"
 )
 
 
@@ -105,7 +105,7 @@ def source_states(row: Mapping[str, Any]) -> dict[str, SourceState]:
     """Every ``source_{prefix}_*`` group of ``row`` as ``{prefix: SourceState}``. Other keys are ignored."""
     raw: dict[str, dict[str, Any]] = {}
     for key, value in row.items():
-        m = _COLUMN_RE.match(key)
+        m = _COLUMN_RE.fullmatch(key)
         if m:
             raw.setdefault(m.group("prefix"), {})[m.group("suffix")] = (key, value)
     out: dict[str, SourceState] = {}

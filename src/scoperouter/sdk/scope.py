@@ -29,15 +29,16 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from scoperouter.errors import EventError
 
 ScopeKind = Literal["entities", "date"]
 Priority = Literal["normal", "critical"]
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Patterns are used with ``fullmatch`` only: ``$`` would accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PRIORITIES: tuple[Priority, ...] = ("normal", "critical")
 #: Longest date range a trigger may span (about ten years); guards against typos such as
 #: ``0025-01-01`` expanding into a million dates.
@@ -74,6 +75,30 @@ class Scope(BaseModel):
     message_id: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     legacy: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scope:
+        """Reject scopes :func:`parse_trigger` would never produce (also when built directly)."""
+        if self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        if self.game_date is not None and not self.start_date <= self.game_date <= self.end_date:
+            raise ValueError(
+                f"game_date {self.game_date} lies outside {self.start_date}..{self.end_date}"
+            )
+        if self.entity_type is not None and not _NAME_RE.fullmatch(self.entity_type):
+            raise ValueError(
+                f"entity_type must be a name (letters, digits, _), got {self.entity_type!r}"
+            )
+        if self.scope == "entities":
+            if not self.entity_ids:
+                raise ValueError("an 'entities' scope needs at least one entity id")
+            if not all(self.entity_ids):
+                raise ValueError("entity ids must be non-empty strings")
+            if self.entity_type is None:
+                raise ValueError("an 'entities' scope needs an entity_type")
+        elif self.entity_ids:
+            raise ValueError("a 'date' scope must not carry entity ids")
+        return self
 
     @property
     def is_full_date(self) -> bool:
@@ -129,7 +154,7 @@ def parse_trigger(raw: object, *, expect_processor: str | None = None) -> Scope:
         payload = raw
     else:
         payload, attributes, message_id = _from_pubsub_message(raw)
-    if isinstance(payload, Mapping) and "message" in payload:
+    if isinstance(payload, Mapping) and _is_envelope(payload):
         payload, attributes, message_id = _from_envelope(payload)
     if not isinstance(payload, Mapping):
         raise TriggerError("not_an_object", f"trigger must be a JSON object, got {_kind(payload)}")
@@ -174,6 +199,19 @@ def _attributes(value: object, where: str) -> dict[str, str]:
     ):
         raise TriggerError("invalid_envelope", f"{where} must map strings to strings")
     return {str(k): str(v) for k, v in value.items()}
+
+
+_ENVELOPE_MESSAGE_KEYS = ("data", "messageId", "message_id", "attributes")
+
+
+def _is_envelope(payload: Mapping[Any, Any]) -> bool:
+    """A push envelope has a ``message`` object carrying Pub/Sub message keys.
+
+    A plain trigger that merely has a ``message`` field (a string, or an object without
+    ``data``/``messageId``/``attributes``) is parsed as a trigger, not as an envelope.
+    """
+    message = payload.get("message")
+    return isinstance(message, Mapping) and any(k in message for k in _ENVELOPE_MESSAGE_KEYS)
 
 
 def _from_envelope(envelope: Mapping[Any, Any]) -> tuple[object, dict[str, str], str | None]:
@@ -233,7 +271,7 @@ def _opt_date(d: Mapping[Any, Any], key: str) -> date | None:
     value = d.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not _DATE_RE.match(value):
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
         raise TriggerError("invalid_date", f"'{key}' must be a YYYY-MM-DD date, got {value!r}")
     try:
         return date.fromisoformat(value)
@@ -271,6 +309,11 @@ def _scope_from_dict(
         start = end = game_date
     if end < start:
         raise fail("invalid_date_range", f"end_date {end} is before start_date {start}")
+    if game_date is not None and not start <= game_date <= end:
+        raise fail(
+            "invalid_date_range",
+            f"game_date {game_date} lies outside start_date..end_date {start}..{end}",
+        )
     if (end - start).days > MAX_RANGE_DAYS:
         raise fail("invalid_date_range", f"{start}..{end} spans more than {MAX_RANGE_DAYS} days")
 
@@ -280,7 +323,7 @@ def _scope_from_dict(
 
     entity_type = d.get("entity_type")
     if entity_type is not None and (
-        not isinstance(entity_type, str) or not _NAME_RE.match(entity_type)
+        not isinstance(entity_type, str) or not _NAME_RE.fullmatch(entity_type)
     ):
         raise fail(
             "invalid_field",
