@@ -50,12 +50,16 @@ def test_all_names_resolve() -> None:
     ],
 )
 def test_change_detection_from_package_root(
-    before: dict[str, dict[str, object]], after: dict[str, dict[str, object]], entities: list[str] | None
+    before: dict[str, dict[str, object]],
+    after: dict[str, dict[str, object]],
+    entities: list[str] | None,
 ) -> None:
     """ChangeDetector and completion_event imported from ``scoperouter.sdk`` name only changed entities."""
     det = sdk.ChangeDetector("nba_analytics.player_game_summary", "player")
     changes = det.observe(DAY, before, after)
-    ev = sdk.completion_event(source=det.source, game_date=DAY, entity_type="player", changes=changes)
+    ev = sdk.completion_event(
+        source=det.source, game_date=DAY, entity_type="player", changes=changes
+    )
     if entities is None:
         assert ev is None
         assert det.events() == []
@@ -74,8 +78,14 @@ def test_detector_events_become_completion_rows(routes_path: Path) -> None:
 
     reg = load_config(routes_path, with_relations=False).registry
     det = sdk.ChangeDetector("nba_analytics.player_game_summary", "player")
-    det.observe(DAY, {"a": {"pts": 1}, "b": {"pts": 2}}, {"a": {"pts": 1}, "b": {"pts": 3}, "c": {"pts": 0}})
+    det.observe(
+        DAY, {"a": {"pts": 1}, "b": {"pts": 2}}, {"a": {"pts": 1}, "b": {"pts": 3}, "c": {"pts": 0}}
+    )
     [raw] = det.events(run_id="t-1")
     report = completion_from_event(reg, normalize_event(raw, reg))
     assert report is not None
-    assert (report.processor, report.records_processed, report.entities_changed) == ("player_game_summary", 3, 2)
+    assert (report.processor, report.records_processed, report.entities_changed) == (
+        "player_game_summary",
+        3,
+        2,
+    )
