@@ -17,15 +17,24 @@ Definitions (docs/report.md has the long form):
   wasted. The recommendation rule uses this (it is the question "does entity-level pay
   here?"), with the wasted hours per week it represents and the payback of the
   processor's ``engineering_hours``.
-* **time**: ``seconds_per_entity`` measured from completions (sum duration / sum records)
-  when present, else ``report.seconds_per_entity`` from routes.yaml, else 30 s / 450
-  (Phase 3's full-date run today).
+* **full-date baseline**: the rows a full-date run of the processor processes on that
+  date -- measured (median ``records_processed`` of its date-scope runs' completions for
+  that date) when there is one, else the date's entity universe.
+* **failed runs** (``dispatch_status`` in :data:`FAILED_STATUSES`) did not run: they count
+  in ``failed_runs`` but not in processed rows, average entities, waste or savings.
+* **time**: a run costs ``overhead_s + seconds_per_entity x records``, fitted per
+  processor by ordinary least squares over its completions (``duration_s > 0``) when they
+  have at least two distinct record counts (both coefficients clamped >= 0); else
+  ``report.seconds_per_entity`` from routes.yaml, else 30 s / 450 (Phase 3's full-date run
+  today), with no overhead. Waste and savings are rows x ``seconds_per_entity`` only: the
+  fixed overhead is paid by the same runs either way.
 * **per week**: totals / distinct days with decisions (UTC) x 7.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -72,6 +81,7 @@ class Run:
     needed: int | None
     latency_ms: float | None = None
     completion: CompletionRow | None = None
+    full_date_rows: int | None = None  # measured size of a full-date run (completions)
 
     @property
     def failed(self) -> bool:
@@ -92,7 +102,9 @@ class Run:
 
     @property
     def baseline(self) -> int | None:
-        """Entity rows a full-date run would process."""
+        """Entity rows a full-date run would process (measured, else the universe)."""
+        if self.full_date_rows is not None:
+            return self.full_date_rows
         if self.universe is not None:
             return self.universe
         return self.processed if self.scope == "date" else None
@@ -120,6 +132,7 @@ class ProcessorReport:
     saved_hours: float = 0.0
     saved_hours_per_week: float = 0.0
     seconds_per_entity: float = DEFAULT_SECONDS_PER_ENTITY
+    overhead_s: float = 0.0
     seconds_per_entity_source: str = "default"
     engineering_hours: float = 0.0
     payback_weeks: float | None = None
@@ -264,6 +277,50 @@ def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) ->
     return unmatched
 
 
+# ---------------------------------------------------------------------------- cost
+@dataclass(frozen=True)
+class CostModel:
+    """Seconds a run takes: ``overhead_s + seconds_per_entity x records``."""
+
+    overhead_s: float
+    seconds_per_entity: float
+    source: str
+
+
+def fit_cost(completions: Iterable[CompletionRow], fallback: float | None = None) -> CostModel:
+    """Least-squares fit of duration = overhead + per_entity x records over the completions
+    with ``duration_s > 0`` (both clamped >= 0); needs two distinct record counts, else
+    ``fallback`` (routes.yaml ``report.seconds_per_entity``, else 30 s / 450) with no overhead."""
+    pts = [(float(c.records_processed), c.duration_s) for c in completions
+           if c.duration_s > 0 and c.records_processed >= 0]
+    if len({x for x, _ in pts}) < 2:
+        if fallback is not None:
+            return CostModel(0.0, fallback, "routes.yaml report.seconds_per_entity")
+        return CostModel(0.0, DEFAULT_SECONDS_PER_ENTITY, "default")
+    n = len(pts)
+    mx = sum(x for x, _ in pts) / n
+    my = sum(y for _, y in pts) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    slope = sxy / sxx
+    intercept = my - slope * mx
+    if slope < 0:  # duration does not grow with records: all overhead
+        slope, intercept = 0.0, my
+    elif intercept < 0:  # best fit through the origin
+        intercept = 0.0
+        slope = sum(x * y for x, y in pts) / sum(x * x for x, _ in pts)
+    return CostModel(intercept, slope, f"measured (least squares over {n} completions)")
+
+
+def full_date_sizes(runs: Iterable[Run]) -> dict[tuple[str, date | None], int]:
+    """Per (processor, date): median records_processed of its completed date-scope runs."""
+    sizes: dict[tuple[str, date | None], list[int]] = defaultdict(list)
+    for r in runs:
+        if r.scope == "date" and not r.failed and r.completion is not None and r.completion.records_processed > 0:
+            sizes[(r.processor, r.game_date)].append(r.completion.records_processed)
+    return {k: int(statistics.median_low(v)) for k, v in sizes.items()}
+
+
 # ---------------------------------------------------------------------------- report
 def _rate(num: float, den: float) -> float | None:
     return 100.0 * num / den if den > 0 else None
@@ -281,6 +338,9 @@ def build_report(
     info = dict(processors or {})
     runs, coalesced = build_runs(data)
     unmatched = attach_completions(runs, data.completions)
+    sizes = full_date_sizes(runs)
+    for r in runs:
+        r.full_date_rows = sizes.get((r.processor, r.game_date))
 
     times = [d.decided_at for d in data.decisions if d.decided_at is not None]
     days = max(1, len({t.date() for t in times}))
@@ -307,22 +367,19 @@ def build_report(
         pr.engineering_hours = (
             pi.engineering_hours if pi and pi.engineering_hours is not None else th.engineering_hours
         )
-        comps = [c for c in comps_by_proc.get(name, ()) if c.records_processed > 0 and c.duration_s > 0]
-        recs = sum(c.records_processed for c in comps)
-        if recs > 0:
-            pr.seconds_per_entity = sum(c.duration_s for c in comps) / recs
-            pr.seconds_per_entity_source = "measured"
-        elif th.seconds_per_entity is not None:
-            pr.seconds_per_entity = th.seconds_per_entity
-            pr.seconds_per_entity_source = "routes.yaml report.seconds_per_entity"
-        spe = pr.seconds_per_entity
-        rs = per.get(name, [])
-        pr.runs = len(rs)
-        pr.runs_per_day = len(rs) / days
-        pr.entity_runs = sum(1 for r in rs if r.scope == "entities")
-        pr.date_runs = sum(1 for r in rs if r.scope == "date")
-        pr.failed_runs = sum(1 for r in rs if r.failed)
-        pr.runs_with_completion = sum(1 for r in rs if r.completion is not None)
+        cost = fit_cost(comps_by_proc.get(name, ()), th.seconds_per_entity)
+        pr.seconds_per_entity = cost.seconds_per_entity
+        pr.overhead_s = cost.overhead_s
+        pr.seconds_per_entity_source = cost.source
+        spe = pr.seconds_per_entity  # waste/savings: per-entity seconds only (overhead paid either way)
+        all_runs = per.get(name, [])
+        pr.runs = len(all_runs)
+        pr.runs_per_day = len(all_runs) / days
+        pr.entity_runs = sum(1 for r in all_runs if r.scope == "entities")
+        pr.date_runs = sum(1 for r in all_runs if r.scope == "date")
+        pr.failed_runs = sum(1 for r in all_runs if r.failed)
+        pr.runs_with_completion = sum(1 for r in all_runs if r.completion is not None)
+        rs = [r for r in all_runs if not r.failed]  # failed dispatches processed nothing
         processed = [r.processed for r in rs if r.processed is not None]
         pr.avg_entities_per_run = sum(processed) / len(processed) if processed else None
         lat = [r.latency_ms for r in rs if r.latency_ms is not None]
@@ -424,7 +481,7 @@ def timeline(runs: list[Run]) -> list[dict[str, Any]]:
         b[4] += 1 if r.scope == "entities" else 0
         b[5] += 1 if r.scope == "date" else 0
         p, u, base = r.processed, r.useful, r.baseline
-        if p is None or u is None:
+        if p is None or u is None or r.failed:
             continue
         u = min(u, p)
         b[0] += p
