@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,6 +137,39 @@ def test_cli_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     path = tmp_path / "nope.sqlite"
     assert main(["report", "--log", str(path)]) == 1
     assert f"no execution log at {path}; run scoperouter demo or serve first" in capsys.readouterr().err
+
+
+def _foreign_table(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE pipeline_execution_log (a INTEGER)")
+    conn.execute("INSERT INTO pipeline_execution_log VALUES (1)")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize(("make", "error", "detail"), [
+    (None, "no_log", "no execution log at"),
+    (lambda p: p.write_bytes(b"not a database " * 40), "invalid_log", "is not a readable SQLite execution log"),
+    (_foreign_table, "invalid_log", "is not a readable SQLite execution log"),
+], ids=["missing", "not-sqlite", "foreign-table"])
+def test_cli_bad_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], object] | None,
+                     error: str, detail: str, json_out: bool) -> None:
+    """A missing or unreadable log: exit 1 with one error line (no traceback); --json also
+    prints {"error", "detail"} on stdout."""
+    path = tmp_path / "garbage.db"
+    if make is not None:
+        make(path)
+    assert main(["report", "--log", str(path), *(["--json"] if json_out else [])]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("error: ") and detail in err
+    if json_out:
+        got = json.loads(out)
+        assert got["error"] == error and detail in got["detail"]
+    else:
+        assert out == ""
 
 
 @pytest.mark.parametrize("json_out", [False, True])

@@ -2,8 +2,9 @@
 recommendation (entity-level pays or not), as text, ``--json`` or a self-contained ``--html``
 page; ``--what-if KEY=VALUE`` re-plans the logged events under other settings.
 
-Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file or the
-config is invalid, 2 usage.
+Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file, the file
+is not a readable execution log, or the config is invalid (one line on stderr; with
+``--json`` also ``{"error": ..., "detail": ...}`` on stdout), 2 usage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH
-from scoperouter.execution_log.reader import LogMissingError, read_log
+from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.processor_registry.models import ReportSpec
 
@@ -61,12 +62,21 @@ def _config(args: argparse.Namespace, need_relations: bool) -> LoadedConfig | No
     return load_config(path, with_relations=need_relations)
 
 
+def _fail(args: argparse.Namespace, error: str, detail: str) -> int:
+    """One line on stderr (and with --json an {"error", "detail"} object on stdout); exit 1."""
+    print(f"error: {detail}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"error": error, "detail": detail, "log": str(args.log)}))
+    return 1
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         data = read_log(args.log, since=args.since)
     except LogMissingError:
-        print(f"error: no execution log at {args.log}; run scoperouter demo or serve first", file=sys.stderr)
-        return 1
+        return _fail(args, "no_log", f"no execution log at {args.log}; run scoperouter demo or serve first")
+    except LogInvalidError as exc:
+        return _fail(args, "invalid_log", str(exc))
     cfg = _config(args, need_relations=bool(args.what_if))
     if args.what_if and cfg is None:
         print("error: --what-if needs the registry: pass --config routes.yaml", file=sys.stderr)

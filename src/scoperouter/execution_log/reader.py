@@ -16,6 +16,10 @@ class LogMissingError(FileNotFoundError):
     """There is no execution log at the given path."""
 
 
+class LogInvalidError(ValueError):
+    """The file is not a readable execution log (not SQLite, corrupt, or foreign tables)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogRow:
     """One row of pipeline_execution_log (decision or dispatch)."""
@@ -92,11 +96,21 @@ def _ids(v: str | None) -> tuple[str, ...] | None:
 def read_log(path: str | Path, *, since: date | None = None) -> LogData:
     """Everything in the log (rows whose ``game_date`` is on/after ``since`` when given).
 
-    Raises :class:`LogMissingError` when the file does not exist.
+    Raises :class:`LogMissingError` when the file does not exist and
+    :class:`LogInvalidError` when it is not a readable execution log.
     """
     p = Path(path)
     if not p.is_file():
         raise LogMissingError(str(p))
+    try:
+        return _read(p, since)
+    except sqlite3.DatabaseError as exc:
+        raise LogInvalidError(f"{p} is not a readable SQLite execution log ({exc})") from None
+    except (IndexError, KeyError, ValueError) as exc:  # a foreign table of the same name, bad values
+        raise LogInvalidError(f"{p} has a {LOG_TABLE} table this version cannot read ({exc})") from None
+
+
+def _read(p: Path, since: date | None) -> LogData:
     conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
