@@ -154,8 +154,39 @@ def test_replay_writes_outbox(config: Path, tmp_path: Path) -> None:
     src = tmp_path / "events.jsonl"
     src.write_text("\n".join(_stream().splitlines()[:2]) + "\n")
     box = tmp_path / "box" / "out.jsonl"
-    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--outbox", str(box))
+    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--outbox", str(box),
+            cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     written = [json.loads(line) for line in box.read_text().splitlines()]
     assert len(written) == len(r.stdout.splitlines()) == 2
     assert {t["processor"] for t in written} == {"player_game_summary", "upcoming_team_game_context"}
+
+
+@pytest.mark.parametrize(("flags", "logged"), [
+    ((), True),
+    (("--no-log",), False),
+    (("--dry-run",), False),
+], ids=["log", "no-log", "dry-run"])
+def test_replay_execution_log(config: Path, tmp_path: Path, flags: tuple[str, ...], logged: bool) -> None:
+    """replay appends its decisions and fired triggers to --log, which report then reads (one
+    run per trigger, every triggered processor listed); --no-log and --dry-run write no log."""
+    src = tmp_path / "events.jsonl"
+    src.write_text(_stream())
+    log = tmp_path / "logs" / "x.sqlite"
+    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--json", "--log", str(log),
+            *flags, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr  # line 3 of the stream is broken
+    triggers = [json.loads(line) for line in r.stdout.splitlines()]
+    assert triggers
+    assert log.exists() is logged
+    if not logged:
+        return
+    rep = cli("report", "--log", str(log), "--config", str(config), "--json", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    out = json.loads(rep.stdout)
+    assert out["summary"]["events"] == 3 and out["summary"]["runs"] == len(triggers)
+    runs = {p["processor"]: p["runs"] for p in out["processors"] if p["runs"]}
+    want: dict[str, int] = {}
+    for t in triggers:
+        want[t["processor"]] = want.get(t["processor"], 0) + 1
+    assert runs == want

@@ -1,4 +1,4 @@
-"""``scoperouter replay EVENTS.jsonl|- [--config C] [--as-of DATE] [--dry-run] [--json] [--outbox FILE]``.
+"""``scoperouter replay EVENTS.jsonl|- [--config C] [--as-of DATE] [--dry-run] [--json] [--outbox FILE] [--log PATH | --no-log]``.
 
 A stream of events (one JSON object per line) through the planner and the coalescing
 windows on a **virtual clock**: the clock is the largest ``produced_at`` (or ``timestamp``)
@@ -9,7 +9,12 @@ the end of the stream the clock runs on until every window has fired. Each trigg
 printed with ``fired_at`` (``--json``: one trigger per line, SPEC section 3).
 
 Without ``--dry-run`` the triggers are also appended to an outbox file (``--outbox``,
-default ``./.scoperouter/replay-outbox.jsonl``); with ``--dry-run`` nothing is written.
+default ``./.scoperouter/replay-outbox.jsonl``) and the replay is appended to the
+execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``; ``--no-log``
+skips it), for ``scoperouter report``: every event and its decisions at the virtual
+time they were planned, and every fired trigger as a dispatch with status ``replayed``
+at its ``fired_at`` (a run for the report; no completions). With ``--dry-run`` nothing
+is written: no outbox, no log.
 
 A line that is not a valid event is reported on stderr with its line number and reason
 and counted; the replay goes on, and exits 1 at the end if any line was rejected.
@@ -18,6 +23,7 @@ and counted; the replay goes on, and exits 1 at the end if any line was rejected
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,6 +32,7 @@ from typing import Any, TextIO
 
 from scoperouter.commands.explain import iso_date, read_input
 from scoperouter.errors import EventError
+from scoperouter.execution_log.api import DEFAULT_LOG_PATH, ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -35,6 +42,8 @@ from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
+REPLAYED_STATUS = "replayed"
+"""``dispatch_status`` of a replayed trigger in the execution log (counted as a run)."""
 
 
 @dataclass
@@ -51,8 +60,12 @@ def replay_events(
     as_of: date,
     *,
     errors: TextIO | None = None,
+    log: ExecutionLog | None = None,
 ) -> ReplayResult:
-    """Pure-ish core of ``replay`` (no file output): returns every trigger with ``fired_at``."""
+    """Pure-ish core of ``replay`` (no file output): returns every trigger with ``fired_at``.
+
+    With ``log``, each event's decisions are recorded at the virtual clock and each fired
+    trigger as a dispatch (status :data:`REPLAYED_STATUS`) at its ``fired_at``."""
     parsed: list[tuple[int, Event]] = []
     rejected = 0
     for n, line in enumerate(lines, start=1):
@@ -71,7 +84,11 @@ def replay_events(
 
     def emit(triggers: list[Trigger], at: float) -> None:
         stamp = datetime.fromtimestamp(at, tz=UTC)
-        fired.extend(t.model_copy(update={"fired_at": stamp}) for t in triggers)
+        for t in triggers:
+            t = t.model_copy(update={"fired_at": stamp})
+            fired.append(t)
+            if log is not None:
+                log.record_dispatch(t, status=REPLAYED_STATUS, attempts=1, latency_ms=None, dispatched_at=stamp)
 
     def advance(to: float) -> None:
         while (dl := book.next_deadline()) is not None and dl <= to:
@@ -82,12 +99,18 @@ def replay_events(
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
         advance(clock)
-        for decision in planner.plan(relations, event, as_of):
+        decisions = planner.plan(relations, event, as_of)
+        if log is not None:
+            log.record_decisions(event, decisions, datetime.fromtimestamp(clock, tz=UTC), registry=registry,
+                                 relations=relations, as_of=as_of)
+        for decision in decisions:
             if decision.action == "run":
                 emit(book.add(event, decision, clock), clock)
     while (dl := book.next_deadline()) is not None:
         clock = max(clock, dl)
         emit(book.due(clock), clock)
+    if log is not None:
+        log.flush()
     return ReplayResult(events=len(parsed), rejected=rejected, triggers=fired)
 
 
@@ -110,7 +133,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
     cfg = load_config(args.config)
     as_of: date = args.as_of or date.today()
-    result = replay_events(cfg.registry, cfg.relations, data.splitlines(), as_of, errors=sys.stderr)
+    log: ExecutionLog | None = None
+    if not args.dry_run and not args.no_log:
+        from scoperouter.execution_log import ExecutionLogError, open_log
+
+        try:
+            log = open_log(args.log)
+        except (OSError, ExecutionLogError, sqlite3.DatabaseError) as exc:
+            print(f"error: cannot open execution log {args.log}: {exc}", file=sys.stderr)
+            return 1
+    try:
+        result = replay_events(cfg.registry, cfg.relations, data.splitlines(), as_of, errors=sys.stderr, log=log)
+    finally:
+        if log is not None:
+            log.close()
     out_lines = [t.model_dump_json() for t in result.triggers]
     for t, js in zip(result.triggers, out_lines, strict=True):
         print(js if args.json else format_trigger(t))
@@ -125,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot write outbox {path}: {exc.strerror}", file=sys.stderr)
             return 1
-        where = f"appended to {path}"
+        where = f"appended to {path}" + ("" if log is None else f", logged to {args.log}")
     print(
         f"replay: {result.events} events, {result.rejected} rejected, "
         f"{len(result.triggers)} triggers ({where})",
@@ -149,4 +185,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--outbox", default=str(DEFAULT_OUTBOX), help=f"outbox JSONL to append to (default ./{DEFAULT_OUTBOX})"
     )
+    p.add_argument("--log", type=Path, default=DEFAULT_LOG_PATH,
+                   help=f"execution log to append to, for scoperouter report (default ./{DEFAULT_LOG_PATH})")
+    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)
