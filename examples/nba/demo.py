@@ -15,7 +15,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from examples.nba.harness import Comparison, CostModel, compare, prepare, single_update
+from examples.nba.harness import (
+    Comparison,
+    CostModel,
+    SingleUpdate,
+    compare,
+    prepare,
+    single_update,
+)
 from examples.nba.processors import BY_NAME, ORDER
 from examples.nba.season import (
     DEFAULT_GAME_DATE,
@@ -50,9 +57,7 @@ def relations_from_dir(registry: CompiledRegistry, directory: Path) -> InMemoryR
 class DemoResult:
     season: Season
     comparison: Comparison
-    single_date_level_s: float
-    single_routed_s: float
-    single_player: str
+    single: SingleUpdate
     routes: Path
     cost: CostModel
 
@@ -68,15 +73,18 @@ class DemoResult:
             "routed": c.routed.to_json(),
             "work_ratio": round(c.work_ratio, 2),
             "single_update": {
-                "date_level_s": round(self.single_date_level_s, 1),
-                "routed_s": round(self.single_routed_s, 1),
+                "date_level_s": round(self.single.date_level_s, 1),
+                "routed_s": round(self.single.routed_s, 1),
+                "date_level_all_s": round(self.single.date_level_all_s, 1),
+                "routed_all_s": round(self.single.routed_all_s, 1),
+                "slowest_processor": self.single.routed_slowest,
+                "date_level_slowest_processor": self.single.date_level_slowest,
             },
+            "minimum_entity_rows": c.minimum_rows,
+            "minimum_entity_rows_entity_processors": c.minimum_entity_processor_rows,
+            "routed_vs_minimum": round(c.routed_vs_minimum, 2),
+            "routed_vs_minimum_entity_processors": round(c.routed_vs_minimum_entity_processors, 2),
         }
-
-    @property
-    def minimum_factor(self) -> float:
-        c = self.comparison
-        return c.routed.entity_rows / max(1, c.minimum_rows)
 
     def text(self) -> str:
         c, s = self.comparison, self.season
@@ -93,12 +101,17 @@ class DemoResult:
             f"{'date level (today)':24s}{d.processor_runs:8d}{d.entity_rows:14,d}{_dur(d.simulated_seconds):>12s}",
             f"{'routed':24s}{r.processor_runs:8d}{r.entity_rows:14,d}{_dur(r.simulated_seconds):>12s}",
             "",
-            f"work ratio: {c.work_ratio:.1f}x less work routed; routed work is "
-            f"{self.minimum_factor:.2f}x the minimum ({c.minimum_rows:,d} rows whose output changed)",
+            f"work ratio: {c.work_ratio:.1f}x less work routed",
+            f"routed work vs the minimum (date-level run's change detection): "
+            f"{c.routed_vs_minimum:.2f}x ({r.entity_rows:,d} / {c.minimum_rows:,d} rows); "
+            f"entity-granularity processors only: {c.routed_vs_minimum_entity_processors:.2f}x "
+            f"({r.entity_processor_rows():,d} / {c.minimum_entity_processor_rows:,d})",
             f"outputs identical: {'yes' if c.outputs_identical else 'NO'} "
             f"(missed updates: {c.missed_updates})",
-            f"one critical injury update ({self.single_player}) through phases 3-6: "
-            f"{self.single_date_level_s:.1f} s date level -> {self.single_routed_s:.1f} s routed",
+            f"one critical injury update ({self.single.player}), date level -> routed:",
+            f"  reaches every phase (3-6): {self.single.date_level_s:.1f} s -> "
+            f"{self.single.routed_s:.1f} s; every consumer done ({_slowest(self.single)}): "
+            f"{self.single.date_level_all_s:.1f} s -> {self.single.routed_all_s:.1f} s",
             f"cost model: {self.cost.overhead_s:g} s per run + {self.cost.seconds_per_row:.4f} s "
             "per entity row (450 players = 30 s)",
         ]
@@ -137,17 +150,30 @@ sender-side change detection). Final warehouses: <b>{ok}</b>.</p>
 <div><b>{j["work_ratio"]}x</b>less work</div>
 <div><b>{c.date_level.entity_rows:,} &rarr; {c.routed.entity_rows:,}</b>entity rows</div>
 <div><b>{_dur(c.date_level.simulated_seconds)} &rarr; {_dur(c.routed.simulated_seconds)}</b>simulated processing</div>
-<div><b>{j["single_update"]["date_level_s"]} s &rarr; {j["single_update"]["routed_s"]} s</b>one injury, phases 3-6</div>
+<div><b>{j["single_update"]["date_level_s"]} s &rarr; {j["single_update"]["routed_s"]} s</b>one injury reaches phases 3-6</div>
+<div><b>{j["single_update"]["date_level_all_s"]} s &rarr; {j["single_update"]["routed_all_s"]} s</b>every consumer done</div>
 </div>
 <table><tr><th>processor</th><th>phase</th><th>granularity</th><th>runs (date)</th>
 <th>rows (date)</th><th>runs (routed)</th><th>rows (routed)</th><th>rows</th></tr>
 {"".join(rows)}
 </table>
-<p>Routed work is {self.minimum_factor:.2f}x the minimum ({c.minimum_rows:,} entity rows whose
-output actually changed; date-granularity processors count their whole date).</p>
+<p>Routed work is {c.routed_vs_minimum:.2f}x the minimum ({c.minimum_rows:,} entity rows whose
+output changed in the date-level run, per run; a date-granularity processor counts its whole
+date once per date whose output changed); {c.routed_vs_minimum_entity_processors:.2f}x over
+entity-granularity processors only.</p>
 <pre>{html.escape(_json_dump(j))}</pre>
 </body></html>
 """
+
+
+def _slowest(single: SingleUpdate) -> str:
+    """The routed run's last processor to rewrite the player's row, for the text summary."""
+    name = single.routed_slowest
+    if not name:
+        return "no processor rewrote the row"
+    if BY_NAME[name].granularity == "date":
+        return f"incl. date-level {name}"
+    return f"slowest: {name}"
 
 
 def _json_dump(obj: object) -> str:
@@ -186,5 +212,4 @@ def run_demo(
             relations = relations_from_dir(registry, Path(tmp))
     day = prepare(season, registry, relations)
     comparison = compare(day, cost=cost, log=log)
-    dl, ro, player = single_update(day, cost)
-    return DemoResult(season, comparison, dl, ro, player, routes, cost)
+    return DemoResult(season, comparison, single_update(day, cost), routes, cost)

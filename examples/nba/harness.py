@@ -69,10 +69,29 @@ class ModeStats:
     processor_runs: int = 0
     entity_rows: int = 0
     simulated_seconds: float = 0.0
-    changed_rows: int = 0  # minimum work: rows whose output changed (date granularity: whole date)
+    changed_rows: int = 0  # this run's own changes (date granularity: whole date per run)
     by_processor: dict[str, list[int]] = field(default_factory=dict)  # name -> [runs, rows]
     rejected_events: int = 0
     end_time: float = 0.0
+    # Change detection, per processor. Entity granularity: per run, the number of entities
+    # whose output row actually changed, summed over runs. Date granularity: date -> the
+    # rows of that date, for every date on which its output changed at all.
+    changed_entities: dict[str, int] = field(default_factory=dict)
+    changed_dates: dict[str, dict[date, int]] = field(default_factory=dict)
+
+    def minimum_rows(self, *, entity_processors_only: bool = False) -> int:
+        """Minimum work read off this run's change detection: the entity rows that changed
+        (per run) plus, for date-granularity processors, the whole date once per changed date."""
+        total = sum(self.changed_entities.values())
+        if not entity_processors_only:
+            total += sum(sum(d.values()) for d in self.changed_dates.values())
+        return total
+
+    def entity_processor_rows(self) -> int:
+        """Entity rows processed by processors whose granularity is not ``date``."""
+        return sum(
+            v[1] for name, v in self.by_processor.items() if BY_NAME[name].granularity != "date"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -116,9 +135,15 @@ class DateLevelRouter:
     """Today's behaviour: every consumer of the source, full date, at once."""
 
     def __init__(
-        self, registry: CompiledRegistry, relations: InMemoryRelations, as_of: date
+        self,
+        registry: CompiledRegistry,
+        relations: InMemoryRelations,
+        as_of: date,
+        *,
+        rerun_lookback: bool = True,
     ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
+        self.rerun_lookback = rerun_lookback
         self.rejected = 0
 
     def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
@@ -132,7 +157,12 @@ class DateLevelRouter:
         jobs = []
         for ci in self.registry.by_source.get(ev.source, ()):
             proc = self.registry.processors[ci.processor]
-            dates = (ev.game_date, *lookback_dates(proc, self.relations, ev.game_date, self.as_of))
+            later = (
+                lookback_dates(proc, self.relations, ev.game_date, self.as_of)
+                if self.rerun_lookback
+                else ()
+            )
+            dates = (ev.game_date, *later)
             jobs.append(Job(ci.processor, dates, None, ev.priority, ev.correlation_id, ev.event_id))
         return jobs
 
@@ -270,6 +300,11 @@ def simulate(
             if res.changes.entities:
                 changes_at.setdefault(ref.publishes, []).append(day)
                 changed += res.rows if ref.granularity == "date" else len(res.changes.entities)
+                if ref.granularity == "date":
+                    stats.changed_dates.setdefault(job.processor, {})[day] = res.rows
+                else:
+                    n = stats.changed_entities.get(job.processor, 0)
+                    stats.changed_entities[job.processor] = n + len(res.changes.entities)
             if ids is None:
                 memo[key] = (version(watched, day), res.rows)
         dur = cost.seconds(rows)
@@ -367,7 +402,8 @@ class Comparison:
     missed_updates: int
     date_level: ModeStats
     routed: ModeStats
-    minimum_rows: int
+    minimum_rows: int  # from the DATE-LEVEL run's change detection (independent of the router)
+    minimum_entity_processor_rows: int  # the same, date-granularity processors excluded
     differing: dict[str, list[tuple[str, str]]]
     routed_wh: Warehouse
     date_wh: Warehouse
@@ -376,14 +412,29 @@ class Comparison:
     def work_ratio(self) -> float:
         return self.date_level.entity_rows / max(1, self.routed.entity_rows)
 
+    @property
+    def routed_vs_minimum(self) -> float:
+        """Routed entity rows / the minimum (every processor)."""
+        return self.routed.entity_rows / max(1, self.minimum_rows)
+
+    @property
+    def routed_vs_minimum_entity_processors(self) -> float:
+        """The same ratio over processors of entity granularity (``date`` ones excluded)."""
+        return self.routed.entity_processor_rows() / max(1, self.minimum_entity_processor_rows)
+
 
 def run_date_level(
-    day: GameDay, *, cost: CostModel | None = None, registry: CompiledRegistry | None = None
+    day: GameDay,
+    *,
+    cost: CostModel | None = None,
+    registry: CompiledRegistry | None = None,
+    rerun_lookback: bool = True,
 ) -> tuple[ModeStats, Warehouse]:
-    """Today's behaviour on a copy of the overnight warehouse."""
+    """Today's behaviour on a copy of the overnight warehouse. ``rerun_lookback=False``
+    re-runs only the message's date (cheaper, but misses lookback dates: not correct)."""
     reg = registry or day.registry
     wh = day.overnight.copy()
-    router = DateLevelRouter(reg, day.relations, day.game_date)
+    router = DateLevelRouter(reg, day.relations, day.game_date, rerun_lookback=rerun_lookback)
     stats = simulate(
         wh, day.updates, router, reg, day.game_date, cost or CostModel(), date_level=True
     )
@@ -429,7 +480,8 @@ def compare(
         missed_updates=sum(len(v) for v in diff.values()),
         date_level=dstats,
         routed=rstats,
-        minimum_rows=rstats.changed_rows,
+        minimum_rows=dstats.minimum_rows(),
+        minimum_entity_processor_rows=dstats.minimum_rows(entity_processors_only=True),
         differing=diff,
         routed_wh=routed_wh,
         date_wh=date_wh,
@@ -443,12 +495,27 @@ def truth(day: GameDay, wh: Warehouse) -> dict[str, list[tuple[str, str]]]:
     return diff_dumps(fresh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
 
 
-def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, float, str]:
-    """One player's injury change (critical, just before tip-off) through every phase.
+@dataclass(frozen=True)
+class SingleUpdate:
+    """Latency of one player's change, date level and routed (simulated seconds from t=0).
 
-    Simulated seconds from the load until the player's change has reached every phase
-    (3 to 6): per phase the first run that rewrote the player's row; the slowest phase
-    counts. Returns (date level, routed, player)."""
+    ``*_s`` (reaches every phase): per phase 3-6 the end of the FIRST run that rewrote the
+    player's row; the slowest phase counts. ``*_all_s`` (every consumer done): the end of the
+    LAST run, of any processor, that rewrote the player's row -- including date-granularity
+    processors such as ``daily_predictions_exporter``; ``*_slowest`` names that processor."""
+
+    player: str
+    date_level_s: float
+    routed_s: float
+    date_level_all_s: float
+    routed_all_s: float
+    date_level_slowest: str
+    routed_slowest: str
+
+
+def single_update(day: GameDay, cost: CostModel | None = None) -> SingleUpdate:
+    """One player's injury change (critical, just before tip-off) through every phase,
+    run date level and routed on copies of the overnight warehouse."""
     cost = cost or CostModel()
     gd = day.game_date
     wh0 = day.overnight
@@ -478,12 +545,13 @@ def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, f
         "player",
         priority="critical",
     )
-    times = []
+    results: list[tuple[float, float, str]] = []
     for router in (
         DateLevelRouter(day.registry, day.relations, gd),
         PlannedRouter(day.registry, day.relations, gd),
     ):
-        reached: dict[int, float] = {}
+        reached: dict[int, float] = {}  # phase -> end of its first run that rewrote the row
+        last: dict[str, float] = {}  # processor -> end of its last run that rewrote the row
 
         def on_run(
             job: Job,
@@ -492,10 +560,12 @@ def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, f
             rows: int,
             changed: frozenset[str],
             reached: dict[int, float] = reached,
+            last: dict[str, float] = last,
         ) -> None:
             if player in changed:
                 phase = BY_NAME[job.processor].phase
                 reached[phase] = min(reached.get(phase, now + dur), now + dur)
+                last[job.processor] = max(last.get(job.processor, 0.0), now + dur)
 
         simulate(
             wh0.copy(),
@@ -507,8 +577,12 @@ def single_update(day: GameDay, cost: CostModel | None = None) -> tuple[float, f
             date_level=isinstance(router, DateLevelRouter),
             on_run=on_run,
         )
-        times.append(max(reached.values()) if reached else 0.0)
-    return times[0], times[1], player
+        slowest = max(sorted(last), key=lambda n: last[n]) if last else ""
+        results.append(
+            (max(reached.values()) if reached else 0.0, last[slowest] if last else 0.0, slowest)
+        )
+    (dl_s, dl_all, dl_slow), (ro_s, ro_all, ro_slow) = results
+    return SingleUpdate(player, dl_s, ro_s, dl_all, ro_all, dl_slow, ro_slow)
 
 
 def default_day(

@@ -13,13 +13,18 @@ from typing import Any
 import examples.nba.demo as demo_mod
 import pytest
 from examples.nba.demo import DemoResult, relations_from_dir
+from examples.nba.processors import ORDER
 from examples.nba.season import generate_season, write_relations
 from nba_support import registry, relations_for
 
 from scoperouter.cli import main
 
 KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "date_level",
-        "routed", "work_ratio", "single_update"}  # fmt: skip
+        "routed", "work_ratio", "single_update", "minimum_entity_rows",
+        "minimum_entity_rows_entity_processors", "routed_vs_minimum",
+        "routed_vs_minimum_entity_processors"}  # fmt: skip
+SINGLE_KEYS = {"date_level_s", "routed_s", "date_level_all_s", "routed_all_s",
+               "slowest_processor", "date_level_slowest_processor"}  # fmt: skip
 MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
 
 
@@ -63,24 +68,34 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
     assert demo_run.rc == 0
     assert set(out) == KEYS
     assert set(out["date_level"]) == MODE_KEYS and set(out["routed"]) == MODE_KEYS
-    assert set(out["single_update"]) == {"date_level_s", "routed_s"}
+    assert set(out["single_update"]) == SINGLE_KEYS
     assert (out["seed"], out["game_date"]) == (2025, "2025-11-19")
     assert out["events"] == demo_run.result.comparison.events >= 25
     assert out["work_ratio"] == pytest.approx(
         out["date_level"]["entity_rows"] / out["routed"]["entity_rows"], abs=0.01
     )
+    assert out["routed_vs_minimum"] == pytest.approx(
+        out["routed"]["entity_rows"] / out["minimum_entity_rows"], abs=0.01
+    )
+    assert 0 < out["minimum_entity_rows_entity_processors"] < out["minimum_entity_rows"]
+    su = out["single_update"]
+    assert su["slowest_processor"] in ORDER
+    assert su["routed_s"] <= su["routed_all_s"] and su["date_level_s"] <= su["date_level_all_s"]
 
 
 def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
-    """Identical outputs; >= 20x less work; routed within 1.5x of the rows that really
-    changed; one injury through every phase in < 5 s routed against >= 30 s date level."""
+    """Identical outputs; >= 20x less work; entity-granularity processors within 1.5x of the
+    date-level run's minimum; one injury reaches every phase in < 5 s routed against >= 30 s
+    date level, and every consumer (the date-level export) is done sooner routed."""
     out, res = demo_run.out, demo_run.result
     assert out["outputs_identical"] is True and out["missed_updates"] == 0
     assert out["work_ratio"] >= 20
-    assert res.comparison.routed.entity_rows <= 1.5 * res.comparison.minimum_rows
-    assert res.comparison.minimum_rows > 0
+    c = res.comparison
+    assert c.routed.entity_processor_rows() <= 1.5 * c.minimum_entity_processor_rows
+    assert c.routed.entity_rows >= c.minimum_rows > 0
     assert out["single_update"]["routed_s"] < 5
     assert out["single_update"]["date_level_s"] >= 30
+    assert out["single_update"]["routed_all_s"] < out["single_update"]["date_level_all_s"]
     assert out["routed"]["simulated_seconds"] < out["date_level"]["simulated_seconds"] / 10
 
 
@@ -96,6 +111,13 @@ def test_demo_html_and_text(demo_run: DemoRun) -> None:
     assert "daily_predictions_exporter" in page and f"{demo_run.out['work_ratio']}x" in page
     text = demo_run.result.text()
     assert "work ratio" in text and "outputs identical: yes" in text
+    su = demo_run.out["single_update"]
+    assert (
+        f"reaches every phase (3-6): {su['date_level_s']:.1f} s -> {su['routed_s']:.1f} s" in text
+    )
+    assert f"every consumer done (incl. date-level {su['slowest_processor']})" in text
+    assert f"{demo_run.out['routed_vs_minimum']:.2f}x" in text
+    assert f"{demo_run.out['routed_vs_minimum_entity_processors']:.2f}x" in text
 
 
 def test_demo_uses_the_repository_registry_and_logs(demo_run: DemoRun) -> None:

@@ -45,7 +45,8 @@ def test_raw_data_by_date(season: Season) -> None:
     """Box scores exist only before the game day; the game day has lines, props and injuries."""
     gd = season.game_date
     box_days = {r["game_date"] for r in season.raw["nba_raw.nbac_gamebook_player_stats"]}
-    assert max(box_days) < gd
+    assert all(isinstance(d, date) for d in box_days)
+    assert max(d for d in box_days if isinstance(d, date)) < gd
     for src in (
         "nba_raw.odds_api_game_lines",
         "nba_raw.odds_api_player_points_props",
