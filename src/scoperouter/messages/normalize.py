@@ -357,6 +357,8 @@ def parse_event_bytes(
         raise EventError(
             "not_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", message_id
         ) from None
+    except ValueError as exc:  # e.g. an integer beyond sys.get_int_max_str_digits()
+        raise EventError("not_json", f"invalid JSON: {exc}"[:200], message_id) from None
     except RecursionError:
         raise EventError("not_json", "invalid JSON: nested too deeply", message_id) from None
     return normalize_event(raw, registry, message_id=message_id)

@@ -24,10 +24,12 @@ import binascii
 import hmac
 import json
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.router import Inbound, Outcome, Router, attribute
@@ -79,6 +81,45 @@ def oidc_verifier(
     return check
 
 
+class BadEncoding(Exception):
+    """The body does not match its Content-Encoding, or the encoding is not supported."""
+
+
+class BodyTooLarge(Exception):
+    """The decompressed body exceeds the limit."""
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate; identity), never producing more than
+    ``limit`` bytes. Raises :class:`BadEncoding` or :class:`BodyTooLarge`."""
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    for coding in reversed(codings):  # applied in order, so undone in reverse
+        if coding == "identity":
+            continue
+        wbits = _WBITS.get(coding)
+        if wbits is None:
+            raise BadEncoding(f"unsupported Content-Encoding {coding[:40]!r} (gzip, deflate or identity)")
+        attempts = [wbits, -zlib.MAX_WBITS] if coding == "deflate" else [wbits]  # deflate: zlib or raw
+        for i, bits in enumerate(attempts):
+            d = zlib.decompressobj(bits)
+            try:
+                out = d.decompress(body, limit + 1)
+            except zlib.error as exc:
+                if i + 1 < len(attempts):
+                    continue
+                raise BadEncoding(f"body is not valid {coding}: {exc}"[:200]) from None
+            if len(out) > limit or d.unconsumed_tail:
+                raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+            if not d.eof:
+                raise BadEncoding(f"body is not valid {coding}: truncated")
+            body = out
+            break
+    return body
+
+
 def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
     body = {"error": reason, "detail": detail, **extra}
     return web.json_response(body, status=status)
@@ -97,7 +138,10 @@ class IngressApp:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
-        self.app = web.Application(client_max_size=max_body_bytes)
+        # bodies are decompressed here (not by aiohttp's parser), so a Content-Encoding
+        # the body does not match is a counted 400 and max_body_bytes bounds the
+        # decompressed size too (no zip bombs)
+        self.app = web.Application(client_max_size=max_body_bytes, handler_args={"auto_decompress": False})
         self.app.router.add_post("/events", self.events)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
@@ -127,11 +171,19 @@ class IngressApp:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError, web.RequestPayloadError) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+        try:
+            body = decode_body(body, request.headers.get("Content-Encoding", ""), self.max_body_bytes)
+        except BodyTooLarge as exc:
+            return self._reject(413, "too_large", str(exc))
+        except BadEncoding as exc:
+            return self._reject(400, "bad_request", str(exc))
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
+        except ValueError as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
             return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
         except RecursionError:
             return self._reject(400, "not_json", "invalid JSON: nested too deeply")
