@@ -4,21 +4,29 @@ pools, the outbox is fsynced, OIDC is cheap on junk, a missing subscription is l
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
+import importlib
 import json
+import subprocess
+import sys
+import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from runtime_support import MemorySink, RouterFactory
+from runtime_support import MemorySink, RouterFactory, write_registry
 
-from scoperouter.errors import EventError
+from scoperouter.errors import ConfigError, EventError
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.http import IngressApp
+from scoperouter.runtime.pubsub import PubSubSource, check_subscription
 
 EVENT = {
     "event_id": "e-robust",
@@ -59,9 +67,9 @@ def push(data: Any = None, **message: Any) -> bytes:
 
 
 def rejected_total(router: Any) -> float:
-    return sum(
+    return float(sum(
         s.value for m in router.metrics.events_rejected.collect() for s in m.samples if s.name.endswith("_total")
-    )
+    ))
 
 
 # ---------------------------------------------------------------- finding 6: no 500s
@@ -115,3 +123,99 @@ def test_parse_event_bytes_huge_integer_is_not_json(zero_cfg: LoadedConfig) -> N
     with pytest.raises(EventError) as info:
         parse_event_bytes(HUGE_INT, zero_cfg.registry)
     assert info.value.reason == "not_json"
+
+
+# ---------------------------------------------------------------- finding 2: subscription
+PROJECT = "scoperouter-robust"
+
+
+def topic_and_sub() -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return f"projects/{PROJECT}/topics/t-{tag}", f"projects/{PROJECT}/subscriptions/s-{tag}"
+
+
+def create_sub(topic: str, sub: str, *, topic_too: bool = True) -> None:
+    pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
+
+    if topic_too:
+        pubsub_v1.PublisherClient().create_topic(name=topic)
+    client = pubsub_v1.SubscriberClient()
+    client.create_subscription(request={"name": sub, "topic": topic, "ack_deadline_seconds": 10})
+    client.close()
+
+
+def delete_sub(sub: str) -> None:
+    pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
+
+    client = pubsub_v1.SubscriberClient()
+    client.delete_subscription(request={"subscription": sub})
+    client.close()
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        await asyncio.sleep(0.1)
+    return cond()
+
+
+@pytest.mark.emulator
+def test_check_subscription_missing_is_config_error(pubsub_emulator: str) -> None:
+    """A subscription that does not exist is a ConfigError naming it; an existing one passes."""
+    topic, sub = topic_and_sub()
+    with pytest.raises(ConfigError) as info:
+        check_subscription(sub, timeout=10)
+    assert "does not exist" in info.value.issues[0].message and sub in info.value.issues[0].message
+    create_sub(topic, sub)
+    check_subscription(sub, timeout=10)
+
+
+@pytest.mark.emulator
+def test_serve_with_missing_subscription_exits_1(pubsub_emulator: str, tmp_path: Path) -> None:
+    """`scoperouter serve --subscription <missing>` prints a clear error and exits 1 instead of idling."""
+    _, sub = topic_and_sub()
+    cfg = write_registry(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(tmp_path / "st"),
+         "--subscription", sub, "--no-http", "--no-log"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"Pub/Sub subscription {sub} does not exist" in proc.stderr
+
+
+@pytest.mark.emulator
+async def test_pull_failure_flips_readiness_and_resubscribes(
+    pubsub_emulator: str, zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
+    """When the subscription disappears the pull failure makes /readyz 503; once it is back the source resubscribes and routes again."""
+    pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
+
+    topic, sub = topic_and_sub()
+    create_sub(topic, sub)
+    r = make_router(zero_cfg, MemorySink())
+    await r.start()
+    ingress = IngressApp(r)
+    source = PubSubSource(sub, r, min_backoff_s=0.2, max_backoff_s=0.5)
+    ingress.add_readiness_check(source.readiness)
+    c: TestClient[Any, Any] = TestClient(TestServer(ingress.app))
+    await c.start_server()
+    try:
+        source.start()
+        assert (await c.get("/readyz")).status == 200
+        await asyncio.get_running_loop().run_in_executor(None, delete_sub, sub)
+        assert await wait_for(lambda: source.readiness() is not None, 30), "pull failure not noticed"
+        resp = await c.get("/readyz")
+        assert resp.status == 503 and "Pub/Sub" in (await resp.json())["detail"]
+        assert source.failures >= 1
+        await asyncio.get_running_loop().run_in_executor(None, lambda: create_sub(topic, sub, topic_too=False))
+        assert await wait_for(lambda: source.readiness() is None, 30), source.readiness()
+        assert (await c.get("/readyz")).status == 200
+        pub = pubsub_v1.PublisherClient()
+        await asyncio.wrap_future(pub.publish(topic, EVENT_BYTES))
+        assert await wait_for(lambda: r.store.is_seen(EVENT["event_id"]), 30), "no message routed after resubscribe"
+    finally:
+        await source.stop(timeout=2)
+        await c.close()

@@ -119,10 +119,17 @@ def run(args: argparse.Namespace) -> int:
         lock_timeout_s=args.lock_timeout,
         relations_refresh_s=args.relations_refresh,
     )
+    if args.subscription:
+        from scoperouter.runtime.pubsub import check_subscription
+
+        # a missing or forbidden subscription is a clear error (exit 1), not a silent idle pull
+        check_subscription(args.subscription)
     log = _execution_log(args)
 
     async def main() -> None:
         daemon = Daemon(cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint)
+        if daemon.source is not None:  # /readyz is 503 while the streaming pull is down
+            daemon.ingress.add_readiness_check(daemon.source.readiness)
         await daemon.run_forever()
 
     loop_factory = _loop_factory(args.loop)

@@ -138,6 +138,9 @@ class IngressApp:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
+        # extra readiness conditions (e.g. the Pub/Sub pull): each returns None when fine,
+        # else why the instance is not ready
+        self._readiness: list[Callable[[], str | None]] = []
         # bodies are decompressed here (not by aiohttp's parser), so a Content-Encoding
         # the body does not match is a counted 400 and max_body_bytes bounds the
         # decompressed size too (no zip bombs)
@@ -146,6 +149,10 @@ class IngressApp:
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
+
+    def add_readiness_check(self, check: Callable[[], str | None]) -> None:
+        """``/readyz`` answers 503 with ``check()``'s text while it returns one."""
+        self._readiness.append(check)
 
     def _reject(self, status: int, reason: str, detail: str, **extra: Any) -> web.Response:
         self.router.metrics.events_rejected.labels(reason).inc()
@@ -215,9 +222,12 @@ class IngressApp:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        if self.router.ready:
-            return web.json_response({"status": "ready", "open_windows": self.router.book.open_count})
-        return _error(503, "not_ready", "starting or shutting down")
+        if not self.router.ready:
+            return _error(503, "not_ready", "starting or shutting down")
+        problems = [p for p in (check() for check in self._readiness) if p]
+        if problems:
+            return _error(503, "not_ready", "; ".join(problems))
+        return web.json_response({"status": "ready", "open_windows": self.router.book.open_count})
 
     async def metrics(self, request: web.Request) -> web.Response:
         self.router.metrics.open_windows.set(self.router.book.open_count)

@@ -6,6 +6,13 @@ loop with ``loop.call_soon_threadsafe`` and the message is acked only when
 :meth:`Router.submit` reports it durably handled (accepted, duplicate, or dead-lettered);
 otherwise it is nacked and Pub/Sub redelivers it. ``FlowControl`` bounds the messages
 held in memory.
+
+The subscription is checked at start-up (:func:`check_subscription`: a missing or
+forbidden subscription is a :class:`ConfigError`, exit 1). The streaming pull itself is
+watched: when its future ends with an error (subscription deleted, permission revoked...)
+the failure is logged at ERROR, :meth:`PubSubSource.readiness` reports it (``/readyz``
+answers 503) and the source re-checks the subscription and resubscribes with exponential
+backoff until it works again.
 """
 
 from __future__ import annotations
@@ -14,11 +21,54 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
+from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.runtime.router import Inbound, Router, attribute
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
+
+MIN_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+STABLE_AFTER_S = 60.0  # a pull that lived this long resets the backoff
+
+
+def _subscriber_client() -> Any:
+    pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
+    return pubsub_v1.SubscriberClient()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def check_subscription(subscription: str, *, client: Any = None, timeout: float = 30.0) -> None:
+    """Raise :class:`ConfigError` unless ``subscription`` exists and is readable."""
+    exceptions: Any = importlib.import_module("google.api_core.exceptions")
+    own = client is None
+    client = client or _subscriber_client()
+    where = ("--subscription",)
+    try:
+        client.get_subscription(request={"subscription": subscription}, timeout=timeout)
+    except exceptions.NotFound:
+        raise ConfigError([ConfigIssue(f"Pub/Sub subscription {subscription} does not exist", file="<command line>", path=where)]) from None
+    except exceptions.PermissionDenied as exc:
+        raise ConfigError(
+            [ConfigIssue(f"no permission to read Pub/Sub subscription {subscription}: {exc.message}", file="<command line>", path=where)]
+        ) from None
+    except exceptions.InvalidArgument as exc:
+        raise ConfigError(
+            [ConfigIssue(f"invalid subscription {subscription!r} (projects/P/subscriptions/S): {exc.message}", file="<command line>", path=where)]
+        ) from None
+    except exceptions.GoogleAPIError as exc:
+        raise ConfigError(
+            [ConfigIssue(f"could not check Pub/Sub subscription {subscription}: {_describe(exc)}", file="<command line>", path=where)]
+        ) from None
+    finally:
+        if own:
+            client.close()
 
 
 class PubSubSource:
@@ -29,24 +79,105 @@ class PubSubSource:
         *,
         max_messages: int = 1000,
         max_bytes: int = 100 * 1024 * 1024,
+        min_backoff_s: float = MIN_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        check: Callable[[str], None] | None = None,
     ) -> None:
+        """``check`` verifies the subscription before each resubscribe (default
+        :func:`check_subscription`; raises on failure)."""
         self.subscription = subscription
         self.router = router
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.min_backoff_s = min_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._check = check
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._future: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._failure: str | None = None  # why the pull is down (None = pulling)
+        self._backoff = min_backoff_s
+        self._pull_started = 0.0
+        self._recover: asyncio.Task[None] | None = None
+        self.failures = 0  # streaming-pull terminations seen
 
+    # ------------------------------------------------------------------ health
+    @property
+    def pulling(self) -> bool:
+        return self._future is not None and self._failure is None
+
+    def readiness(self) -> str | None:
+        """None while pulling; otherwise why not (``/readyz`` answers 503 with it)."""
+        return None if self._failure is None else f"Pub/Sub streaming pull down: {self._failure}"
+
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._client = _subscriber_client()
+        self._subscribe()
+
+    def _subscribe(self) -> None:
         pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
 
-        self._loop = asyncio.get_running_loop()
-        self._client = pubsub_v1.SubscriberClient()
         flow = pubsub_v1.types.FlowControl(max_messages=self.max_messages, max_bytes=self.max_bytes)
-        self._future = self._client.subscribe(self.subscription, callback=self._callback, flow_control=flow)
+        fut = self._client.subscribe(self.subscription, callback=self._callback, flow_control=flow)
+        self._future = fut
+        self._pull_started = time.monotonic()
+        fut.add_done_callback(self._on_pull_done)
         logger.info("streaming pull started", extra={"subscription": self.subscription})
+
+    def _on_pull_done(self, fut: Any) -> None:  # any thread
+        loop = self._loop
+        if self._stopping or loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+            loop.call_soon_threadsafe(self._pull_ended, fut)
+
+    def _pull_ended(self, fut: Any) -> None:
+        if self._stopping or fut is not self._future:
+            return
+        try:
+            exc: BaseException | None = fut.exception(timeout=0)
+        except BaseException as e:  # cancelled
+            exc = e
+        self.failures += 1
+        self._failure = _describe(exc) if exc is not None else "stream ended"
+        if time.monotonic() - self._pull_started >= STABLE_AFTER_S:
+            self._backoff = self.min_backoff_s
+        logger.error(
+            "Pub/Sub streaming pull stopped; not ready, resubscribing with backoff",
+            extra={"subscription": self.subscription, "error": self._failure, "retry_in_s": self._backoff},
+        )
+        if self._recover is None or self._recover.done():
+            self._recover = asyncio.get_running_loop().create_task(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        loop = asyncio.get_running_loop()
+        check = self._check or (lambda sub: check_subscription(sub, client=self._client))
+        while not self._stopping:
+            await asyncio.sleep(self._backoff)
+            if self._stopping:
+                return
+            self._backoff = min(self.max_backoff_s, self._backoff * 2)
+            try:
+                await loop.run_in_executor(None, check, self.subscription)
+            except Exception as exc:
+                detail = "; ".join(i.message for i in exc.issues) if isinstance(exc, ConfigError) else _describe(exc)
+                self._failure = detail
+                logger.error(
+                    "Pub/Sub subscription still unusable",
+                    extra={"subscription": self.subscription, "error": detail, "retry_in_s": self._backoff},
+                )
+                continue
+            if self._stopping:
+                return
+            self._failure = None
+            self._subscribe()
+            logger.warning("Pub/Sub streaming pull resumed", extra={"subscription": self.subscription})
+            return
 
     def _callback(self, message: Any) -> None:  # runs on the client's thread pool
         loop = self._loop
@@ -80,6 +211,12 @@ class PubSubSource:
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop pulling; messages not yet acked are redelivered by Pub/Sub."""
+        self._stopping = True
+        if self._recover is not None:
+            self._recover.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._recover
+            self._recover = None
         fut, client = self._future, self._client
         self._future = self._client = None
         if fut is not None:
