@@ -15,18 +15,23 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from runtime_support import MemorySink, RouterFactory, write_registry
 
 from scoperouter.errors import ConfigError, EventError
+from scoperouter.messages.models import Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.processor_registry.models import TargetSpec
 from scoperouter.runtime.http import IngressApp
 from scoperouter.runtime.pubsub import PubSubSource, check_subscription
+from scoperouter.runtime.sinks import SinkFactory
 
 EVENT = {
     "event_id": "e-robust",
@@ -219,3 +224,56 @@ async def test_pull_failure_flips_readiness_and_resubscribes(
     finally:
         await source.stop(timeout=2)
         await c.close()
+
+
+# ---------------------------------------------------------------- finding 3: per-target pools
+def trigger(processor: str, n: int = 0) -> Trigger:
+    return Trigger(
+        trigger_id=f"t-{processor}-{n}",
+        processor=processor,
+        game_date=date(2025, 11, 19),
+        start_date=date(2025, 11, 19),
+        end_date=date(2025, 11, 19),
+        scope="date",
+        reason="date_scope",
+        caused_by=("e-1",),
+        correlation_id="c-1",
+    )
+
+
+@pytest.mark.parametrize("hung", [8, 64])
+async def test_hanging_processor_does_not_starve_another_on_the_same_host(tmp_path: Path, hung: int) -> None:
+    """With every connection of a hung processor busy, another processor on the same host still gets through within its timeout."""
+    release = asyncio.Event()
+    in_flight = 0
+
+    async def hang(request: web.Request) -> web.Response:
+        nonlocal in_flight
+        in_flight += 1
+        await release.wait()
+        return web.Response(text="late")
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hang", hang)
+    app.router.add_post("/ok", ok)
+    server = TestServer(app)
+    await server.start_server()
+    f = SinkFactory(tmp_path)
+    slow = f.build("slow", TargetSpec.model_validate(
+        {"http": {"url": str(server.make_url("/hang")), "timeout": "60s"}, "concurrency": hung}))
+    fast = f.build("fast", TargetSpec.model_validate(
+        {"http": {"url": str(server.make_url("/ok")), "timeout": "2s"}, "concurrency": 2}))
+    stuck = [asyncio.create_task(slow.send(trigger("slow", i), message_id=f"s{i}")) for i in range(hung)]
+    try:
+        assert await wait_for(lambda: in_flight == hung, 10), in_flight
+        t0 = time.monotonic()
+        await fast.send(trigger("fast"), message_id="f")
+        assert time.monotonic() - t0 < 2
+    finally:
+        release.set()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        await f.close()
+        await server.close()

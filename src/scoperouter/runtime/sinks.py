@@ -284,23 +284,30 @@ class PubSubSink:
 
 
 class SinkFactory:
-    """Builds (and owns) the sinks of a registry. Shared resources: one HTTP session,
-    one Pub/Sub publisher, one file descriptor per outbox path."""
+    """Builds (and owns) the sinks of a registry. Shared resources: one Pub/Sub publisher,
+    one file descriptor per outbox path. Each HTTP target gets its *own* connection pool
+    sized to its ``concurrency``, so a processor that hangs (holding all its connections)
+    never makes another processor on the same host wait for a pool slot -- and time out
+    waiting -- for its requests."""
 
     def __init__(self, state_dir: Path, *, env: Mapping[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.env = env
         self.publisher = PubSubPublisher()
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._outboxes: dict[Path, OutboxSink] = {}
         self._sinks: list[Sink] = []
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64)
-            )
-        return self._session
+    def session(self, key: str = "<shared>", limit: int = 64) -> aiohttp.ClientSession:
+        """The connection pool of ``key`` (one per HTTP target), at most ``limit`` connections."""
+        s = self._sessions.get(key)
+        if s is None or s.closed:
+            s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0))
+            self._sessions[key] = s
+        return s
+
+    def _session_factory(self, key: str, limit: int) -> Callable[[], aiohttp.ClientSession]:
+        return lambda: self.session(key, limit)
 
     def _expand(self, text: str, path: tuple[str | int, ...]) -> str:
         try:
@@ -336,7 +343,9 @@ class SinkFactory:
             sink = HttpSink(
                 url,
                 timeout_s=parse_duration(target.http.timeout),
-                session_factory=self.session,
+                # one pool per processor: its dispatcher never has more than
+                # ``concurrency`` requests in flight, so no request waits for a slot
+                session_factory=self._session_factory(processor, target.concurrency),
                 audience=audience,
                 subscription=f"projects/scoperouter/subscriptions/{processor}",
             )
@@ -357,6 +366,7 @@ class SinkFactory:
     async def close(self) -> None:
         for s in self._sinks:
             await s.close()
-        if self._session is not None:
-            await self._session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
         await asyncio.get_running_loop().run_in_executor(None, self.publisher.close)
