@@ -277,3 +277,31 @@ async def test_hanging_processor_does_not_starve_another_on_the_same_host(tmp_pa
         await asyncio.gather(*stuck, return_exceptions=True)
         await f.close()
         await server.close()
+
+
+# ---------------------------------------------------------------- finding 9: push without data
+@pytest.mark.parametrize(
+    ("body", "status", "problem"),
+    [
+        (push(attributes={"kind": "ping"}), 200, "push message without data"),
+        (push("%%%not-base64"), 200, "push message.data is not valid base64"),
+        (push(17), 200, "push message.data is not a string"),
+        (json.dumps({"message": {"data": "%%%"}}).encode(), 400, None),  # not recognisably a push
+    ],
+    ids=["no-data", "bad-base64", "data-not-string", "unrecognisable"],
+)
+async def test_push_without_usable_data_is_dead_lettered(
+    ingress: Callable[..., Any], body: bytes, status: int, problem: str | None
+) -> None:
+    """A recognisable push whose message has no data or invalid base64 is dead-lettered and acked (200), not redelivered forever."""
+    c, r = await ingress()
+    resp = await c.post("/events", data=body)
+    answer = await resp.json()
+    assert resp.status == status, answer
+    assert rejected_total(r) == 1
+    if problem is None:
+        assert answer["error"] == "invalid_envelope"
+        return
+    assert answer["status"] == "dead_lettered"
+    rows = [(d.ref, (d.payload or b"").decode().split(": ", 1)[0]) for d in r.store.dead_letters()]
+    assert rows == [("m-push", problem)]

@@ -7,9 +7,10 @@ Answers (every non-2xx has a JSON body ``{"error": reason, "detail": ...}`` and 
 in ``scoperouter_events_rejected_total{reason}``):
 
 * 200 ``{"status": "accepted" | "duplicate", "event_id", "triggers"}`` -- durably stored.
-* 200 ``{"status": "dead_lettered", ...}`` -- a *push envelope* whose event is invalid: it is
-  kept in the dead-letter table and acked, because a 4xx would make Pub/Sub redeliver the
-  poison message until its retention expires.
+* 200 ``{"status": "dead_lettered", ...}`` -- a *push envelope* whose event is invalid, or
+  whose message has no ``data`` or invalid base64: it is kept in the dead-letter table and
+  acked, because a 4xx would make Pub/Sub redeliver the poison message until its
+  retention expires.
 * 400 -- malformed request or invalid plain event (reason code of :class:`EventError`).
 * 401 -- auth is configured and the request does not carry a valid token.
 * 413 -- body larger than ``max_body_bytes``.
@@ -234,20 +235,38 @@ class IngressApp:
         return web.Response(body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+def _recognisable_push(obj: dict[str, Any], msg: dict[str, Any]) -> bool:
+    """Looks like what Pub/Sub push sends: a subscription name or a message id."""
+    return isinstance(obj.get("subscription"), str) or isinstance(
+        msg.get("messageId", msg.get("message_id")), str | int
+    )
+
+
 def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
     msg = obj.get("message")
     if not isinstance(msg, dict):
         return _error(400, "invalid_envelope", "message must be an object")
-    data = msg.get("data")
-    if not isinstance(data, str):
-        return _error(400, "invalid_envelope", "message.data must be a base64 string")
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        return _error(400, "invalid_envelope", "message.data is not valid base64")
     mid = msg.get("messageId", msg.get("message_id"))
     if mid is not None and not isinstance(mid, str | int):
         return _error(400, "invalid_envelope", "message.messageId must be a string")
+    data = msg.get("data")
+    problem: str | None = None
+    raw = b""
+    if not isinstance(data, str):
+        problem = "push message without data" if data is None else "push message.data is not a string"
+    else:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            problem = "push message.data is not valid base64"
+    if problem is not None and not _recognisable_push(obj, msg):
+        return _error(400, "invalid_envelope", problem.removeprefix("push "))
+    if problem is not None:
+        # Pub/Sub redelivers anything not acked with a 2xx, so an unusable push message is
+        # dead-lettered (and acked) like any invalid event. The stored payload is the
+        # problem plus the message as received; it is never valid JSON, so the router
+        # rejects it (reason not_json) instead of routing it.
+        raw = f"{problem}: ".encode() + json.dumps(msg, default=str)[:10_000].encode()
     return Inbound(
         "push",
         data=raw,
