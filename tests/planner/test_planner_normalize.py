@@ -285,3 +285,32 @@ def test_record_count_never_rejects(nba: CompiledRegistry, count: Any, kept: int
     ev = normalize_event(raw, nba)
     assert ev.status == "success"
     assert ev.record_count == kept
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        ({"affected_entities": {"players": ["s\udc00"]}}, "affected_entities.players"),
+        ({"affected_entities": {"pl\ud800yers": ["a"]}}, "affected_entities"),
+        ({"entities_changed": {"teams": ["\udfff"]}}, "entities_changed.teams"),
+        ({"changed_fields": ["po\udc80ints"]}, "changed_fields"),
+        ({"event_id": "e\udc00"}, "event_id"),
+        ({"correlation_id": "c\ud83d"}, "correlation_id"),
+        ({"source": "x.\udc00"}, "source"),
+    ],
+)
+def test_lone_surrogates_are_invalid_field(nba: CompiledRegistry, fields: dict[str, Any], mentions: str) -> None:
+    """A JSON string escaping a lone surrogate (not encodable as UTF-8) is rejected as invalid_field."""
+    raw = {"source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19", **fields}
+    data = json.dumps(raw).encode()  # ensure_ascii: the surrogate travels as a \\uXXXX escape
+    with pytest.raises(EventError) as info:
+        parse_event_bytes(data, nba)
+    assert info.value.reason == "invalid_field"
+    assert mentions in info.value.detail
+    str(info.value).encode("utf-8")  # the error itself is printable
+
+
+def test_surrogate_in_unused_field_still_gets_an_id(nba: CompiledRegistry) -> None:
+    """A lone surrogate in a field the router ignores does not break the hash-derived event id."""
+    data = json.dumps({"source": "x.y", "game_date": "2025-11-19", "note": "\udc00"}).encode()
+    assert parse_event_bytes(data, nba).event_id.startswith("h-")

@@ -90,13 +90,26 @@ def detect_shape(raw: Mapping[str, Any]) -> str:
     return "canonical"
 
 
+def _text(v: str, key: str, ctx: _Ctx) -> str:
+    """``v`` when UTF-8 can encode it; a lone surrogate (a JSON ``\\udc00`` escape) cannot
+    be stored, serialised or forwarded, so it is rejected here (``invalid_field``)."""
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ctx.fail(
+                "invalid_field", f"{key} is not valid UTF-8 text (lone surrogate at index {exc.start})"
+            ) from None
+    return v
+
+
 def _opt_str(raw: Mapping[str, Any], key: str, ctx: _Ctx) -> str | None:
     v = raw.get(key)
     if v is None:
         return None
     if not isinstance(v, str) or not v.strip():
         raise ctx.fail("invalid_field", f"{key} must be a non-empty string, got {_short(v)}")
-    return v.strip()
+    return _text(v.strip(), key, ctx)
 
 
 def _count_or_none(v: Any) -> int | None:
@@ -118,13 +131,14 @@ def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
         if isinstance(v, int | float) and not isinstance(v, bool):
             return str(v)
         if isinstance(v, str) and v.strip():
-            return v.strip()
+            return _text(v.strip(), key, ctx)
         if v is not None and not isinstance(v, str):
             raise ctx.fail("invalid_field", f"{key} must be a string, got {_short(v)}")
     if message_id:
         return message_id
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "h-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+    # surrogatepass: a lone surrogate in a field nobody reads must not break the id
+    return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _source(raw: Mapping[str, Any], registry: CompiledRegistry, ctx: _Ctx) -> str:
@@ -202,6 +216,7 @@ def _entities(
     for etype, ids in value.items():
         if not isinstance(etype, str) or not etype:
             raise ctx.fail("invalid_field", f"{key} has an invalid entity type key {_short(etype)}")
+        _text(etype, f"{key} entity type", ctx)
         if not isinstance(ids, list | tuple):
             raise ctx.fail("invalid_field", f"{key}.{etype} must be a list of strings, got {_short(ids)}")
         bucket = into.setdefault(etype, set())
@@ -210,7 +225,7 @@ def _entities(
                 raise ctx.fail(
                     "invalid_field", f"{key}.{etype} must contain non-empty strings, got {_short(i)}"
                 )
-            bucket.add(i)
+            bucket.add(_text(i, f"{key}.{etype}", ctx))
     return True
 
 
@@ -222,7 +237,7 @@ def _fields(value: object, key: str, ctx: _Ctx, into: set[str]) -> bool:
     for f in value:
         if not isinstance(f, str) or not f:
             raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {_short(f)}")
-        into.add(f)
+        into.add(_text(f, key, ctx))
     return True
 
 

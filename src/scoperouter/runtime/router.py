@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import random
+import sqlite3
 import time
 from collections import Counter as CounterT
 from collections.abc import Awaitable, Callable, Mapping
@@ -394,12 +395,21 @@ class Router:
         rejects, dead_payloads = res.rejects, res.dead_payloads
         batch_ids: set[str] = set()
         store = self.store
+        dirty = False  # an item failed half-way: the in-memory book is rebuilt after the commit
         with store.transaction():
             self._write_marks(marks)
             for item in batch:
                 ev = item.parsed
                 if isinstance(ev, EventError):
                     outcomes.append((item, self._dead_letter_event(item, ev.reason, ev.detail, now, rejects, dead_payloads)))
+                    continue
+                # everything that can fail on the event's content happens before it touches
+                # the store or the book: a poison message is dead-lettered, not retried forever
+                try:
+                    ev.event_id.encode("utf-8")
+                    ev_json = ev.model_dump_json()
+                except Exception as exc:
+                    outcomes.append((item, self._poison(item, "unserialisable", exc, now, rejects, dead_payloads)))
                     continue
                 if ev.event_id in batch_ids or store.is_seen(ev.event_id):
                     outcomes.append((item, Outcome("duplicate", ev.event_id)))
@@ -412,27 +422,55 @@ class Router:
                         (item, self._dead_letter_event(item, "planner_error", f"{type(exc).__name__}: {exc}", now, rejects, dead_payloads))
                     )
                     continue
-                batch_ids.add(ev.event_id)
-                store.mark_seen(ev.event_id, now)
-                ev_json: str | None = None
+                try:
+                    runs = [(d, d.model_dump_json()) for d in decisions if d.action == "run"]
+                except Exception as exc:
+                    outcomes.append((item, self._poison(item, "unserialisable", exc, now, rejects, dead_payloads)))
+                    continue
+                jlen, flen = len(self._jbuf), len(fired)
                 n_fired = 0
-                for d in decisions:
-                    if d.action != "run":
-                        continue
-                    if ev_json is None:
-                        ev_json = ev.model_dump_json()
-                    self._jbuf.append(("add", now, ev_json, d.model_dump_json()))
-                    for t in self.book.add(ev, d, now):
-                        fired.append(self._persist_trigger(t, now, now_dt))
-                        n_fired += 1
-                for t in self._due_locked(now):
-                    fired.append(self._persist_trigger(t, now, now_dt))
-                    n_fired += 1
+                try:
+                    with store.savepoint():
+                        store.mark_seen(ev.event_id, now)
+                        for d, d_json in runs:
+                            self._jbuf.append(("add", now, ev_json, d_json))
+                            for t in self.book.add(ev, d, now):
+                                fired.append(self._persist_trigger(t, now, now_dt))
+                                n_fired += 1
+                        for t in self._due_locked(now):
+                            fired.append(self._persist_trigger(t, now, now_dt))
+                            n_fired += 1
+                except Exception as exc:
+                    if _is_store_failure(exc):
+                        raise  # the store itself: the whole batch is retried by its sources
+                    # this item only: its rows are rolled back, the others commit
+                    logger.exception("routing one event failed", extra={"event_id": _safe(ev.event_id)})
+                    del self._jbuf[jlen:]
+                    del fired[flen:]
+                    dirty = True
+                    outcomes.append((item, self._poison(item, "internal_error", exc, now, rejects, dead_payloads)))
+                    continue
+                batch_ids.add(ev.event_id)
                 decided.append((ev, decisions, item.inbound.trigger_id))
                 outcomes.append((item, Outcome("accepted", ev.event_id, triggers=n_fired)))
-            self._finish_journal()
+            self._finish_journal(force_journal=dirty)
+        if dirty:
+            self._restore_book()  # exactly what was committed
         self._after_commit()
         return res
+
+    def _poison(
+        self,
+        item: _Item,
+        reason: str,
+        exc: Exception,
+        now: float,
+        rejects: list[tuple[str, bool]],
+        dead_payloads: list[dict[str, Any]],
+    ) -> Outcome:
+        """Dead-letter one event the router cannot process (acked: redelivery cannot help)."""
+        detail = _safe(f"{type(exc).__name__}: {exc}")[:300]
+        return self._dead_letter_event(item, reason, detail, now, rejects, dead_payloads)
 
     def _after_commit(self) -> None:
         """After a state transaction (state thread): next window deadline, maybe a snapshot."""
@@ -495,7 +533,7 @@ class Router:
                  "payload": payload.decode("utf-8", errors="replace") if payload else None}
             )
         event_id = item.parsed.event_id
-        return Outcome("rejected", event_id, reason, detail, dead_lettered=True)
+        return Outcome("rejected", _safe(event_id) if event_id else None, reason, detail, dead_lettered=True)
 
     def _log_decisions(
         self,
@@ -565,13 +603,14 @@ class Router:
             self._jbuf.append(("due", now, None, None))
         return due
 
-    def _finish_journal(self) -> None:
+    def _finish_journal(self, force_journal: bool = False) -> None:
         """Persist this transaction's book inputs (caller holds the transaction).
 
         When the book is empty afterwards (typical with zero-length windows) the journal
-        rows are not needed: an empty snapshot represents the state exactly."""
+        rows are not needed: an empty snapshot represents the state exactly. With
+        ``force_journal`` (the in-memory book is not trusted) the rows are always written."""
         buf, self._jbuf = self._jbuf, []
-        if self.book.open_count == 0:
+        if self.book.open_count == 0 and not force_journal:
             if not self._persisted_empty:
                 self.store.save_snapshot(self.book.snapshot(), self.clock())
                 self._journal_rows = 0
@@ -809,6 +848,19 @@ class Router:
                 return True
             await asyncio.sleep(0.01)
         return False
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    """SQLite failing as a whole (disk full, I/O error, read-only, locked), as opposed to
+    one value it cannot take (an unencodable string, a bad binding)."""
+    return isinstance(exc, sqlite3.Error) and not isinstance(
+        exc, sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError
+    )
+
+
+def _safe(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json_bytes(obj: object) -> bytes | None:

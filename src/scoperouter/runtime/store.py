@@ -30,7 +30,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,12 +146,39 @@ class Store:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                # a failed COMMIT (disk full, I/O error, busy) can leave the transaction
+                # open: end it, so the next BEGIN starts clean
+                self._rollback()
+                raise
         finally:
             self._in_tx = False
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside :meth:`transaction`: on an exception only its own writes
+        are undone and the exception propagates; the outer transaction goes on."""
+        if not self._in_tx:
+            raise RuntimeError("savepoint() needs an open transaction")
+        self._db.execute("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO item")
+            self._db.execute("RELEASE item")
+            raise
+        else:
+            self._db.execute("RELEASE item")
 
     def close(self) -> None:
         try:
