@@ -5,6 +5,8 @@ not-ready, and the outbox/dead-letter housekeeping."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from runtime_support import (
     dry_run_keys,
     game_day_stream,
     key_of,
+    load,
+    write_registry,
 )
 
 import scoperouter.runtime.router as router_mod
@@ -92,4 +96,86 @@ async def test_poison_item_is_dead_lettered_and_the_batch_commits(
     assert await r.idle()
     assert sorted(key_of(t) for t in sink.received) == dry_run_keys(zero_cfg, good)
     assert r.store.is_seen(good[0]["event_id"]) and not r.store.is_seen(POISON_ID)
+
+
+class FlakyDb:
+    """Wraps the store's SQLite connection; ``fail_commits`` COMMITs raise a disk error, and
+    with ``broken`` every write fails (a full or read-only disk)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.fail_commits = 0
+        self.broken = False
+        self.writes = 0
+
+    def _check(self, sql: str) -> None:
+        head = sql.lstrip().split(None, 1)[0].upper()
+        if head in {"SELECT", "PRAGMA", "ROLLBACK", "RELEASE"}:
+            return
+        self.writes += 1
+        if self.broken and head != "BEGIN":
+            raise sqlite3.OperationalError("database or disk is full")
+        if head == "COMMIT" and self.fail_commits:
+            self.fail_commits -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._check(sql)
+        return self.db.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        self._check(sql)
+        return self.db.executemany(sql, *args)
+
+    def executescript(self, sql: str) -> Any:
+        return self.db.executescript(sql)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def windowed_cfg(tmp_path: Path) -> LoadedConfig:
+    return load(write_registry(tmp_path / "win", quiet="30s", max_wait="2m"))
+
+
+def crash(r: Any) -> None:
+    """Abandon a router without stop() (as a SIGKILL would)."""
+    for t in r._background:
+        t.cancel()
+    r._started = False
+
+
+async def test_window_fired_after_a_failed_commit_does_not_fire_again_after_a_crash(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """A window whose fire commit failed, then fired for real, is journaled: a crash does not re-fire it."""
+    cfg = windowed_cfg(tmp_path)
+    now = [5_000_000.0]
+    sink = MemorySink()
+    r1 = make_router(cfg, sink, clock=lambda: now[0])
+    flaky = FlakyDb(r1.store._db)
+    r1.store._db = flaky  # type: ignore[assignment]
+    await r1.start()
+    out = await r1.submit(Inbound("test", obj=poison_event()))
+    assert out.status == "accepted" and r1.book.open_count == 1
+    now[0] += 200.0
+    flaky.fail_commits = 1
+    assert await r1.fire_due() == 0  # the commit failed: nothing fired, the window is back
+    assert r1.book.open_count == 1
+    assert await r1.fire_due() == 1
+    assert await r1.idle()
+    await r1._flush_marks()
+    assert len(sink.received) == 1
+    crash(r1)
+    r2 = make_router(cfg, sink, clock=lambda: now[0])
+    await r2.start()
+    assert r2.book.open_count == 0
+    now[0] += 200.0
+    assert await r2.fire_due() == 0
+    assert await r2.idle()
+    assert len(sink.received) == 1
 

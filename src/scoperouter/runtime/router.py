@@ -190,6 +190,7 @@ class Router:
         self._last_compact = 0.0
         self._jbuf: list[tuple[str, float, str | None, str | None]] = []
         self._persisted_empty = False  # the store holds an empty book (empty snapshot, no journal)
+        self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows) on commit
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
@@ -295,6 +296,9 @@ class Router:
     # ------------------------------------------------------------------ restore
     def _restore_book(self) -> None:
         self._jbuf = []
+        self._on_commit = None
+        # unknown until the next commit: the next empty book writes its snapshot again
+        self._persisted_empty = False
         snap = self.store.load_snapshot()
         book = WindowBook.restore(self.registry, snap) if snap is not None else WindowBook(self.registry)
         replayed = 0
@@ -474,6 +478,9 @@ class Router:
 
     def _after_commit(self) -> None:
         """After a state transaction (state thread): next window deadline, maybe a snapshot."""
+        if self._on_commit is not None:
+            self._persisted_empty, self._journal_rows = self._on_commit
+            self._on_commit = None
         self._next_deadline = self.book.next_deadline()
         try:
             self._compact()
@@ -610,16 +617,16 @@ class Router:
         rows are not needed: an empty snapshot represents the state exactly. With
         ``force_journal`` (the in-memory book is not trusted) the rows are always written."""
         buf, self._jbuf = self._jbuf, []
+        # _persisted_empty / _journal_rows change only once the transaction has committed
+        # (_after_commit): after a failed commit the store still holds the old state
         if self.book.open_count == 0 and not force_journal:
             if not self._persisted_empty:
                 self.store.save_snapshot(self.book.snapshot(), self.clock())
-                self._journal_rows = 0
-                self._persisted_empty = True
+                self._on_commit = (True, 0)
             return
         if buf:
             self.store.journal_many(buf)
-            self._journal_rows += len(buf)
-            self._persisted_empty = False
+            self._on_commit = (False, self._journal_rows + len(buf))
 
     def _persist_trigger(self, t: Trigger, now: float, now_dt: datetime) -> tuple[int, Trigger, bytes]:
         t = t.model_copy(update={"fired_at": now_dt})
