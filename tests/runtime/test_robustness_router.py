@@ -5,6 +5,7 @@ not-ready, and the outbox/dead-letter housekeeping."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,37 @@ async def test_window_fired_after_a_failed_commit_does_not_fire_again_after_a_cr
     assert await r2.idle()
     assert len(sink.received) == 1
 
+
+async def test_unwritable_store_backs_off_turns_not_ready_and_recovers(
+    tmp_path: Path, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing store is retried with backoff and few log lines, /readyz is not ready, and it recovers."""
+    cfg = windowed_cfg(tmp_path)
+    now = [6_000_000.0]
+    sink = MemorySink()
+    r = make_router(cfg, sink, clock=lambda: now[0], store_backoff_cap_s=0.2)
+    flaky = FlakyDb(r.store._db)
+    r.store._db = flaky  # type: ignore[assignment]
+    await r.start()
+    assert (await r.submit(Inbound("test", obj=poison_event()))).status == "accepted"
+    assert r.ready and r.store_healthy and r.store_problem() is None
+    flaky.broken = True
+    flaky.writes = 0
+    now[0] += 200.0  # the window is due: every attempt to fire it fails
+    r._window_wake.set()
+    await asyncio.sleep(1.0)
+    assert not r.store_healthy and not r.ready and r.store_problem()
+    assert 1 <= flaky.writes <= 40  # backoff, not a spin (thousands per second before)
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert 1 <= len(errors) <= 3
+    assert sink.received == []
+    late = {**poison_event(), "event_id": "late-1"}
+    out = await r.submit(Inbound("test", obj=late))
+    assert (out.status, out.reason) == ("unavailable", "store_error")
+    flaky.broken = False
+    for _ in range(100):
+        if r.ready and sink.received:
+            break
+        await asyncio.sleep(0.05)
+    assert r.ready and r.store_healthy and r.store_problem() is None
+    assert len(sink.received) == 1

@@ -107,6 +107,11 @@ class RouterOptions:
     mark_flush_interval_s: float = 0.05
     housekeeping_interval_s: float = 60.0
     done_retention_s: float = 7 * 86400.0
+    # a failing store (disk full, read-only, I/O errors): retries back off exponentially
+    # from base to cap; repeated failures are logged at most once per log interval
+    store_backoff_base_s: float = 0.05
+    store_backoff_cap_s: float = 5.0
+    store_log_interval_s: float = 30.0
 
 
 @dataclass
@@ -191,6 +196,11 @@ class Router:
         self._jbuf: list[tuple[str, float, str | None, str | None]] = []
         self._persisted_empty = False  # the store holds an empty book (empty snapshot, no journal)
         self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows) on commit
+        self._book_stale = False  # a failed transaction left uncommitted changes in the book
+        self._store_ok = True
+        self._store_failures = 0  # consecutive failed store operations
+        self._store_last_log = 0.0
+        self._store_unlogged = 0
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
@@ -200,7 +210,70 @@ class Router:
     # ------------------------------------------------------------------ lifecycle
     @property
     def ready(self) -> bool:
-        return self._started and not self._closing
+        """Started, not shutting down, and the store accepts writes (``/readyz``)."""
+        return self._started and not self._closing and self._store_ok
+
+    @property
+    def store_healthy(self) -> bool:
+        """False from a failed store write until the next one that succeeds."""
+        return self._store_ok
+
+    def store_problem(self) -> str | None:
+        """Why the store makes the router not ready (for ``/readyz``), or None."""
+        if self._store_ok:
+            return None
+        return f"state store failing ({self._store_failures} failed writes); retrying with backoff"
+
+    def _store_failed(self, what: str) -> None:
+        """Count a failed store operation; log it with its traceback the first time, then
+        at most once per ``store_log_interval_s`` (call from an ``except`` block)."""
+        self._store_failures += 1
+        if self._store_ok:
+            self._store_ok = False
+            self._store_last_log = time.monotonic()
+            logger.exception("%s; the store is failing: not ready, retrying with backoff", what)
+            return
+        self._store_unlogged += 1
+        if time.monotonic() - self._store_last_log >= self.options.store_log_interval_s:
+            self._store_last_log = time.monotonic()
+            logger.error(
+                "%s; the store is still failing (%d failures so far, %d not logged)",
+                what,
+                self._store_failures,
+                self._store_unlogged,
+                exc_info=True,
+            )
+            self._store_unlogged = 0
+
+    def _store_succeeded(self) -> None:
+        if not self._store_ok:
+            logger.warning("the store works again after %d failures; ready", self._store_failures)
+        self._store_ok = True
+        self._store_failures = 0
+        self._store_unlogged = 0
+
+    def _store_backoff(self) -> float:
+        """Seconds to wait before retrying a failing store (0 while it works)."""
+        if self._store_ok:
+            return 0.0
+        o = self.options
+        raw = min(o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(self._store_failures - 1, 30)))
+        return float(raw * (0.5 + 0.5 * self.rng.random()))
+
+    def _ensure_book(self) -> None:
+        """State thread: rebuild the book from the store when a failed transaction left it
+        dirty and the rebuild itself failed then."""
+        if self._book_stale:
+            self._restore_book()
+            self._book_stale = False
+
+    async def _reload_book(self) -> None:
+        """After a failed transaction: drop the book's uncommitted changes."""
+        try:
+            await self._in_state(self._restore_book)
+        except Exception:
+            self._book_stale = True  # retried before the next transaction
+            self._store_failed("could not reload windows from the store")
 
     def close_intake(self) -> None:
         """From now on :meth:`submit` answers ``unavailable`` (HTTP 503 / nack)."""
@@ -342,7 +415,9 @@ class Router:
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
-        if not self.ready:
+        if not self._started or self._closing:
+            # a failing store still takes submissions: each batch retries it (503 store_error
+            # when it fails), and the first one that commits makes the router ready again
             return Outcome("unavailable", reason="not_ready" if not self._closing else "shutting_down")
         self.metrics.events_received.labels(inbound.origin).inc()
         parsed: Event | EventError
@@ -374,14 +449,15 @@ class Router:
             try:
                 result = await self._in_state(self._process_batch, batch, marks)
             except Exception:
-                logger.exception("ingest transaction failed; messages will be retried by their source")
+                self._store_failed("ingest transaction failed; messages will be retried by their source")
                 self._marks[:0] = marks
                 for item in batch:
                     if not item.fut.done():
                         item.fut.set_result(Outcome("unavailable", reason="store_error"))
                 # the in-memory book may hold uncommitted changes
-                await self._in_state(self._restore_book)
+                await self._reload_book()
             else:
+                self._store_succeeded()
                 self._apply_batch(batch, result)
             finally:
                 for _ in batch:
@@ -399,6 +475,7 @@ class Router:
         rejects, dead_payloads = res.rejects, res.dead_payloads
         batch_ids: set[str] = set()
         store = self.store
+        self._ensure_book()
         dirty = False  # an item failed half-way: the in-memory book is rebuilt after the commit
         with store.transaction():
             self._write_marks(marks)
@@ -652,6 +729,9 @@ class Router:
             self._window_wake.clear()
             if not self._stopping:
                 await self.fire_due()
+                backoff = self._store_backoff()
+                if backoff:
+                    await asyncio.sleep(backoff)
 
     async def fire_due(self) -> int:
         """Fire the windows due now (the timer task calls this). Returns the count."""
@@ -662,10 +742,11 @@ class Router:
         try:
             fired = await self._in_state(self._fire_due_sync, marks)
         except Exception:
-            logger.exception("could not persist due windows; reloading windows from the store")
+            self._store_failed("could not persist due windows")
             self._marks[:0] = marks
-            await self._in_state(self._restore_book)
+            await self._reload_book()
             return 0
+        self._store_succeeded()
         self._after_fire(fired)
         return len(fired)
 
@@ -673,6 +754,7 @@ class Router:
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
         fired: list[tuple[int, Trigger, bytes]] = []
+        self._ensure_book()
         with self.store.transaction():
             self._write_marks(marks)
             for t in self._due_locked(now):
@@ -819,14 +901,23 @@ class Router:
     async def _mark_flusher(self) -> None:
         last_log_flush = time.monotonic()
         while True:
-            await asyncio.sleep(self.options.mark_flush_interval_s)
+            await asyncio.sleep(self.options.mark_flush_interval_s + self._store_backoff())
             try:
-                await self._flush_marks()
+                if self._marks:
+                    await self._flush_marks()
+                    self._store_succeeded()
+                elif not self._store_ok:
+                    await self._in_state(self._probe_store)  # nothing else may write: probe
+                    self._store_succeeded()
             except Exception:
-                logger.exception("could not record dispatch outcomes (will retry)")
+                self._store_failed("could not record dispatch outcomes (will retry)")
             if self.log is not None and time.monotonic() - last_log_flush > 1.0:
                 last_log_flush = time.monotonic()
                 self._log_call("flush", self.log.flush)
+
+    def _probe_store(self) -> None:
+        with self.store.transaction():
+            self.store.set_meta("probe", repr(self.clock()))
 
     async def _housekeeping(self) -> None:
         while True:
@@ -836,7 +927,7 @@ class Router:
                 if pruned:
                     logger.info("pruned %d seen ids past the dedup horizon", pruned)
             except Exception:
-                logger.exception("housekeeping failed")
+                self._store_failed("housekeeping failed")
 
     def _prune(self) -> int:
         now = self.clock()
