@@ -9,6 +9,7 @@ import base64
 import gzip
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -305,3 +306,45 @@ async def test_push_without_usable_data_is_dead_lettered(
     assert answer["status"] == "dead_lettered"
     rows = [(d.ref, (d.payload or b"").decode().split(": ", 1)[0]) for d in r.store.dead_letters()]
     assert rows == [("m-push", problem)]
+
+
+# ---------------------------------------------------------------- finding 8: outbox fsync
+@pytest.mark.parametrize(("fsync", "senders"), [(True, 1), (True, 50), (False, 50)])
+async def test_outbox_send_returns_after_fdatasync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, senders: int
+) -> None:
+    """With fsync on (the SinkFactory default) every outbox send returns only after a flush that covers its line; concurrent sends share flushes."""
+    import scoperouter.runtime.sinks as sinks_mod
+
+    synced_size: list[int] = []
+
+    def spy(fd: int) -> None:
+        size = os.fstat(fd).st_size  # what this flush makes durable
+        time.sleep(0.005)
+        synced_size.append(size)
+
+    monkeypatch.setattr(sinks_mod, "_datasync", spy)
+    f = SinkFactory(tmp_path) if fsync else SinkFactory(tmp_path, fsync=False)
+    sink = f.build("p", TargetSpec.model_validate({"outbox": {}}))
+    path = tmp_path / "outbox.jsonl"
+    durable_at_return: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        t = trigger("p", i)
+        await sink.send(t, message_id=f"m{i}")
+        durable_at_return[t.trigger_id] = max(synced_size, default=0)
+
+    await asyncio.gather(*(one(i) for i in range(senders)))
+    await f.close()
+    ends: dict[str, int] = {}
+    offset = 0
+    for line in path.read_bytes().splitlines(keepends=True):
+        offset += len(line)
+        ends[json.loads(line)["trigger_id"]] = offset
+    assert len(ends) == senders
+    if not fsync:
+        assert synced_size == []
+        return
+    assert {tid: durable_at_return[tid] >= end for tid, end in ends.items()} == dict.fromkeys(ends, True)
+    if senders > 1:
+        assert len(synced_size) < senders  # group commit
