@@ -30,7 +30,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.models import TargetSpec
-from scoperouter.runtime.http import IngressApp
+from scoperouter.runtime.http import CertCache, IngressApp, oidc_verifier
 from scoperouter.runtime.pubsub import PubSubSource, check_subscription
 from scoperouter.runtime.sinks import SinkFactory
 
@@ -348,3 +348,118 @@ async def test_outbox_send_returns_after_fdatasync(
     assert {tid: durable_at_return[tid] >= end for tid, end in ends.items()} == dict.fromkeys(ends, True)
     if senders > 1:
         assert len(synced_size) < senders  # group commit
+
+
+# ---------------------------------------------------------------- finding 7: OIDC
+AUD = "https://router.example/events"
+SA = "push@p.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> tuple[str, str]:
+    """A throwaway RSA key pair (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return private, public
+
+
+def signed(private_pem: str, kid: str = "k1", **claims: Any) -> str:
+    crypt: Any = importlib.import_module("google.auth.crypt")
+    jwt: Any = importlib.import_module("google.auth.jwt")
+    now = int(time.time())
+    payload = {"iss": "https://accounts.google.com", "aud": AUD, "iat": now, "exp": now + 600,
+               "email": SA, "email_verified": True, **claims}
+    token: bytes = jwt.encode(crypt.RSASigner.from_string(private_pem, key_id=kid), payload)
+    return token.decode()
+
+
+def b64url(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+
+class FakeCerts:
+    """Stands in for Google's certificate endpoint; counts fetches."""
+
+    def __init__(self, certs: dict[str, str], max_age: float | None = 300) -> None:
+        self.certs, self.max_age, self.calls = certs, max_age, 0
+
+    def __call__(self) -> tuple[dict[str, str], float | None]:
+        self.calls += 1
+        return dict(self.certs), self.max_age
+
+
+JUNK = [
+    "tok",
+    "a.b",
+    "a.b.c.d",
+    "!!!.???.###",
+    f"{b64url({'alg': 'none'})}.{b64url({'sub': 'x'})}.sig",
+    f"{b64url({'alg': 'RS256', 'kid': 'k1'})}.{b64url([1, 2])}.sig",
+    f"{b64url({'alg': 'RS256', 'kid': 'k1'})}.{b64url({'a': 1})}." + "A" * 9000,
+]
+
+
+@pytest.mark.parametrize("token", JUNK, ids=[f"junk{i}" for i in range(len(JUNK))])
+async def test_oidc_junk_tokens_are_rejected_without_fetching_certs(rsa_keys: tuple[str, str], token: str) -> None:
+    """Tokens that are not RS256 JWTs with a key id are rejected before any certificate fetch or signature work."""
+    fake = FakeCerts({"k1": rsa_keys[1]})
+    check = oidc_verifier(AUD, SA, certs=CertCache(fake))
+    assert await check(token) is False
+    assert fake.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("claims", "kid", "ok"),
+    [
+        ({}, "k1", True),
+        ({"email": "other@p.iam.gserviceaccount.com"}, "k1", False),
+        ({"email_verified": False}, "k1", False),
+        ({"aud": "https://elsewhere"}, "k1", False),
+        ({"iss": "https://evil.example"}, "k1", False),
+        ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}, "k1", False),
+        ({}, "unknown-kid", False),
+    ],
+    ids=["valid", "wrong-email", "unverified-email", "wrong-audience", "wrong-issuer", "expired", "unknown-kid"],
+)
+async def test_oidc_verifies_with_cached_certs(
+    rsa_keys: tuple[str, str], claims: dict[str, Any], kid: str, ok: bool
+) -> None:
+    """Signed tokens are checked for signature, audience, issuer, expiry and account, with the certificates fetched once."""
+    fake = FakeCerts({"k1": rsa_keys[1]})
+    check = oidc_verifier(AUD, SA, certs=CertCache(fake))
+    token = signed(rsa_keys[0], kid=kid, **claims)
+    for _ in range(3):
+        assert await check(token) is ok
+    assert fake.calls == 1
+
+
+async def test_oidc_cert_cache_honours_ttl(rsa_keys: tuple[str, str]) -> None:
+    """Certificates are refetched only after their max-age has passed."""
+    now = [1000.0]
+    fake = FakeCerts({"k1": rsa_keys[1]}, max_age=300)
+    check = oidc_verifier(AUD, SA, certs=CertCache(fake, clock=lambda: now[0]))
+    token = signed(rsa_keys[0])
+    calls = []
+    for advance in (0, 100, 150, 100, 10):
+        now[0] += advance
+        assert await check(token)
+        calls.append(fake.calls)
+    assert calls == [1, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(("service_account", "warned"), [(None, True), (SA, False)])
+def test_oidc_without_service_account_warns_at_startup(
+    caplog: pytest.LogCaptureFixture, service_account: str | None, warned: bool
+) -> None:
+    """Building an OIDC verifier without service_account logs a WARNING that any Google account passes."""
+    with caplog.at_level("WARNING", logger="scoperouter.runtime.http"):
+        oidc_verifier(AUD, service_account, certs=CertCache(FakeCerts({})))
+    assert any("service_account" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records) is warned
