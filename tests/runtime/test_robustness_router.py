@@ -22,7 +22,8 @@ from runtime_support import (
 )
 
 import scoperouter.runtime.router as router_mod
-from scoperouter.messages.models import Event
+from scoperouter.errors import DispatchError
+from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.router import Inbound
 
@@ -214,3 +215,45 @@ async def test_unwritable_store_backs_off_turns_not_ready_and_recovers(
         await asyncio.sleep(0.05)
     assert r.ready and r.store_healthy and r.store_problem() is None
     assert len(sink.received) == 1
+
+
+class FailThenHang:
+    """Fails its first ``fail`` calls (retryable), then hangs; or always fails."""
+
+    def __init__(self, fail: int, *, hang_after: bool = True) -> None:
+        self.name = "flaky"
+        self.fail = fail
+        self.hang_after = hang_after
+        self.calls = 0
+
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        self.calls += 1
+        if self.calls > self.fail and self.hang_after:
+            await asyncio.sleep(3600)
+        raise DispatchError(trigger.processor, self.name, "injected failure")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_pending_trigger_attempts_survive_a_restart(tmp_path: Path, make_router: RouterFactory) -> None:
+    """Failed attempts of a pending trigger are persisted: after a restart it is dead-lettered at max_attempts."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": 3}))
+    first = FailThenHang(2)
+    r1 = make_router(cfg, first, backoff_base_s=0.001, backoff_cap_s=0.01)
+    await r1.start()
+    assert (await r1.submit(Inbound("test", obj=poison_event()))).triggers == 1
+    for _ in range(100):
+        if first.calls == 3:
+            break
+        await asyncio.sleep(0.01)
+    await r1.stop(timeout=0.2)  # the third attempt is in flight: the trigger stays pending
+    assert r1.store.trigger_counts() == {"pending": 1}
+    second = FailThenHang(0, hang_after=False)
+    r2 = make_router(cfg, second, backoff_base_s=0.001, backoff_cap_s=0.01)
+    await r2.start()
+    assert await r2.idle()
+    await r2._flush_marks()
+    assert second.calls == 1  # attempts 1 and 2 were spent before the restart
+    assert r2.store.trigger_counts() == {"dead": 1}
+    assert [d.reason for d in r2.store.dead_letters()] == ["max_attempts"]

@@ -300,7 +300,7 @@ class Router:
                     "restart_count": p.starts + 1,
                 },
             )
-            self._dispatch(p.row_id, trig, p.body.encode())
+            self._dispatch(p.row_id, trig, p.body.encode(), p.attempts)
         if pending:
             logger.warning(
                 "restart: %d pending triggers re-dispatched (counted in "
@@ -764,8 +764,9 @@ class Router:
         return fired
 
     # ------------------------------------------------------------------ dispatch
-    def _dispatch(self, row_id: int, trigger: Trigger, body: bytes | None = None) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger, body))
+    def _dispatch(self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0) -> None:
+        """Deliver in the background; ``attempts``: failed attempts before (a restart)."""
+        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger, body, attempts))
         self._dispatching.add(task)
         task.add_done_callback(self._dispatching.discard)
 
@@ -774,14 +775,16 @@ class Router:
         raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
-    async def _deliver(self, row_id: int, trigger: Trigger, body: bytes | None = None) -> None:
+    async def _deliver(
+        self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts_before: int = 0
+    ) -> None:
         proc = self.registry.processors.get(trigger.processor)
         target = proc.target if proc is not None else self.registry.spec.defaults.target
         sink = self.sinks.get(trigger.processor) or self.fallback_sink
         sem = self._semaphores.get(trigger.processor, self._default_sem)
         fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
         m = self.metrics
-        attempts = 0
+        attempts = attempts_before
         error: DispatchError | None = None
         m.inflight.inc()
         try:
@@ -802,6 +805,7 @@ class Router:
                         m.dispatch_attempts.labels(trigger.processor, "failed").inc()
                         break
                     m.dispatch_attempts.labels(trigger.processor, "retry").inc()
+                    self._marks.append(("attempt", (row_id, attempts)))  # survives a restart
                     delay = self._backoff(attempts)
                     logger.info(
                         "dispatch failed, retrying",
@@ -881,6 +885,8 @@ class Router:
                 s.mark_done(args[2], args[0], args[1])
             elif kind == "dead":
                 s.mark_dead(args[3], args[0], args[1], args[2])
+            elif kind == "attempt":
+                s.mark_attempts(args[0], args[1])
             else:
                 s.dead_letter(*args)
 

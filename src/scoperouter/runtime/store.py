@@ -95,6 +95,7 @@ class PendingTrigger:
     processor: str
     body: str
     starts: int  # how many times a dispatch was started before (0 = never)
+    attempts: int = 0  # failed delivery attempts recorded so far (they survive restarts)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ class Store:
 
     def pending_triggers(self) -> list[PendingTrigger]:
         rows = self._db.execute(
-            "SELECT id, trigger_id, processor, body, starts FROM triggers "
+            "SELECT id, trigger_id, processor, body, starts, attempts FROM triggers "
             "WHERE status = 'pending' ORDER BY id"
         ).fetchall()
         return [PendingTrigger(*r) for r in rows]
@@ -260,6 +261,12 @@ class Store:
     def mark_started(self, row_ids: Iterable[int]) -> None:
         self._db.executemany(
             "UPDATE triggers SET starts = starts + 1 WHERE id = ?", [(r,) for r in row_ids]
+        )
+
+    def mark_attempts(self, row_id: int, attempts: int) -> None:
+        """Record the failed attempts of a still-pending trigger (counted across restarts)."""
+        self._db.execute(
+            "UPDATE triggers SET attempts = ? WHERE id = ? AND status = 'pending'", (attempts, row_id)
         )
 
     def mark_done(self, row_id: int, attempts: int, at: float) -> None:
