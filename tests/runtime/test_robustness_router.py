@@ -257,3 +257,30 @@ async def test_pending_trigger_attempts_survive_a_restart(tmp_path: Path, make_r
     assert second.calls == 1  # attempts 1 and 2 were spent before the restart
     assert r2.store.trigger_counts() == {"dead": 1}
     assert [d.reason for d in r2.store.dead_letters()] == ["max_attempts"]
+
+
+async def test_housekeeping_prunes_old_dead_triggers_and_dead_letters(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
+    """Done and dead trigger rows and dead letters older than their retention are pruned; newer ones and pending stay."""
+    now = [7_000_000.0]
+    day = 86400.0
+    r = make_router(zero_cfg, clock=lambda: now[0])
+    s = r.store
+    with s.transaction():
+        rows = {}
+        for name, status, age in [("old-done", "done", 8), ("old-dead", "dead", 8), ("new-dead", "dead", 1),
+                                  ("old-pending", "pending", 30)]:
+            rid = s.insert_trigger(name, "p", "{}", now[0] - age * day)
+            rows[name] = rid
+            if status == "done":
+                s.mark_done(rid, 1, now[0] - age * day)
+            elif status == "dead":
+                s.mark_dead(rid, 3, now[0] - age * day, "boom")
+        s.dead_letter("event", "old", "not_json", None, b"x", now[0] - 8 * day)
+        s.dead_letter("event", "new", "not_json", None, b"x", now[0] - 1 * day)
+    r._prune()
+    left = {row[0] for row in s._db.execute("SELECT trigger_id FROM triggers").fetchall()}
+    assert left == {"new-dead", "old-pending"}
+    assert [d.ref for d in s.dead_letters()] == ["new"]
+

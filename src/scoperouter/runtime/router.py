@@ -107,6 +107,9 @@ class RouterOptions:
     mark_flush_interval_s: float = 0.05
     housekeeping_interval_s: float = 60.0
     done_retention_s: float = 7 * 86400.0
+    # dead trigger rows and dead letters (inspect them before they go; a dead-letter topic,
+    # when configured, keeps its own copy)
+    dead_letter_retention_s: float = 7 * 86400.0
     # a failing store (disk full, read-only, I/O errors): retries back off exponentially
     # from base to cap; repeated failures are logged at most once per log interval
     store_backoff_base_s: float = 0.05
@@ -937,9 +940,11 @@ class Router:
 
     def _prune(self) -> int:
         now = self.clock()
+        o = self.options
         with self.store.transaction():
-            pruned = self.store.prune_seen(now - self.options.dedup_horizon_s)
-            self.store.prune_triggers(now - self.options.done_retention_s)
+            pruned = self.store.prune_seen(now - o.dedup_horizon_s)
+            self.store.prune_triggers(now - o.done_retention_s, now - o.dead_letter_retention_s)
+            self.store.prune_dead_letters(now - o.dead_letter_retention_s)
         return pruned
 
     # ------------------------------------------------------------------ introspection

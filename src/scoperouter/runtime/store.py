@@ -286,10 +286,22 @@ class Store:
         rows = self._db.execute("SELECT status, count(*) FROM triggers GROUP BY status").fetchall()
         return {str(s): int(n) for s, n in rows}
 
-    def prune_triggers(self, older_than: float) -> int:
+    def prune_triggers(self, older_than: float, dead_older_than: float | None = None) -> int:
+        """Delete ``done`` rows finished before ``older_than`` and ``dead`` rows given up
+        before ``dead_older_than`` (kept when None). Pending rows are never pruned."""
         cur = self._db.execute(
             "DELETE FROM triggers WHERE status = 'done' AND dispatched_at < ?", (older_than,)
         )
+        n = cur.rowcount
+        if dead_older_than is not None:
+            cur = self._db.execute(
+                "DELETE FROM triggers WHERE status = 'dead' AND dispatched_at < ?", (dead_older_than,)
+            )
+            n += cur.rowcount
+        return n
+
+    def prune_dead_letters(self, older_than: float) -> int:
+        cur = self._db.execute("DELETE FROM dead_letters WHERE at < ?", (older_than,))
         return cur.rowcount
 
     # ------------------------------------------------------------------ dead letters
