@@ -53,7 +53,7 @@ from scoperouter.messages.models import Event, Priority, Status
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 MAX_BACKFILL_DAYS = 3660
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _STATUSES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
 _PRIORITIES: frozenset[str] = frozenset({"normal", "critical"})
 _MAX_DETAIL = 80
@@ -174,7 +174,7 @@ def _parse_date(value: object, key: str, ctx: _Ctx) -> date | None:
     text = value.strip()
     if not text:
         return None
-    if not _DATE_RE.match(text):
+    if not _DATE_RE.fullmatch(text):
         raise ctx.fail("invalid_date", f"{key} {_short(value)} is not YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
