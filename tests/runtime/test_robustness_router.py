@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ from runtime_support import (
 )
 
 import scoperouter.runtime.router as router_mod
-from scoperouter.errors import DispatchError
+from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.router import Inbound
 
 STREAM = [e for e in game_day_stream(60) if "affected_entities" in e]
@@ -284,3 +287,52 @@ async def test_housekeeping_prunes_old_dead_triggers_and_dead_letters(
     assert left == {"new-dead", "old-pending"}
     assert [d.ref for d in s.dead_letters()] == ["new"]
 
+
+def _file_as_state_dir(tmp: Path) -> Path:
+    (tmp / "f").write_text("x")
+    return tmp / "f"
+
+
+def _file_as_parent(tmp: Path) -> Path:
+    (tmp / "f").write_text("x")
+    return tmp / "f" / "state"
+
+
+def _dir_as_database(tmp: Path) -> Path:
+    (tmp / "s" / "state.sqlite3").mkdir(parents=True)
+    return tmp / "s"
+
+
+def _corrupt_database(tmp: Path) -> Path:
+    (tmp / "s").mkdir()
+    (tmp / "s" / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+    return tmp / "s"
+
+
+@pytest.mark.parametrize(
+    "make_state_dir", [_file_as_state_dir, _file_as_parent, _dir_as_database, _corrupt_database]
+)
+def test_unusable_state_dir_is_a_one_line_config_error(
+    tmp_path: Path, zero_cfg: LoadedConfig, make_state_dir: Any
+) -> None:
+    """A state dir (or its database) that cannot be used fails start-up with a one-line ConfigError naming it."""
+    state = make_state_dir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        Daemon(zero_cfg.registry, zero_cfg.relations,
+               DaemonSettings(state_dir=state, port=0, sync="normal", lock_timeout_s=0.1))
+    text = str(info.value)
+    assert "\n" not in text and str(state) in text and "not usable" in text
+
+
+def test_serve_with_unusable_state_dir_exits_1_with_one_line(tmp_path: Path) -> None:
+    """`scoperouter serve` on an unusable state dir exits 1 with one error line, no traceback."""
+    cfg = write_registry(tmp_path / "cfg")
+    state = _file_as_state_dir(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(state),
+         "--no-log", "--port", "0", "--lock-timeout", "0.1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 1
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "not usable" in lines[0] and "Traceback" not in proc.stderr

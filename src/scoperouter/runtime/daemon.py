@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,32 @@ def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...
         return interpolate_env(text, env)
     except KeyError as exc:
         raise ConfigError([ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]) from exc
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Create ``state_dir`` if needed and prove it writable (a probe file), else raise a
+    one-line ConfigError naming it: a read-only, missing-parent or non-directory state
+    dir is a configuration problem, not a traceback."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / f".write-probe-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok\n")
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([ConfigIssue(f"state dir {state_dir} is not usable: {reason}")]) from None
+
+
+def open_store(path: Path, sync: SyncMode) -> Store:
+    """The state database, or a one-line ConfigError when SQLite cannot use the file."""
+    try:
+        return Store(path, sync=sync)
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
@@ -130,7 +157,7 @@ class Daemon:
                     else None,
                 )
         self.verifier = verifier
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        check_state_dir(settings.state_dir)
         self.sinks = SinkFactory(settings.state_dir, env=env)
         by_processor = self.sinks.build_all(registry)
         fallback = self.sinks.build("<default>", registry.spec.defaults.target)
@@ -150,7 +177,11 @@ class Daemon:
             dl_pub = dl_pub_fn
         # the state dir is ours only once the configuration is known to be usable
         self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
-        self.store = Store(settings.state_dir / "state.sqlite3", sync=settings.sync)
+        try:
+            self.store = open_store(settings.state_dir / "state.sqlite3", settings.sync)
+        except ConfigError:
+            release_state_lock(self._lock_fd)
+            raise
         self.metrics = Metrics()
         opts = RouterOptions(as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options)
         self.router = Router(
