@@ -124,12 +124,14 @@ def run(args: argparse.Namespace) -> int:
 
         # a missing or forbidden subscription is a clear error (exit 1), not a silent idle pull
         check_subscription(args.subscription)
+    from scoperouter.runtime.daemon import check_state_dir
+
+    # an unusable state dir is a one-line error before the execution log opens in it
+    check_state_dir(args.state_dir)
     log = _execution_log(args)
 
     async def main() -> None:
         daemon = Daemon(cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint)
-        if daemon.source is not None:  # /readyz is 503 while the streaming pull is down
-            daemon.ingress.add_readiness_check(daemon.source.readiness)
         await daemon.run_forever()
 
     loop_factory = _loop_factory(args.loop)

@@ -158,7 +158,8 @@ class Daemon:
                 )
         self.verifier = verifier
         check_state_dir(settings.state_dir)
-        self.sinks = SinkFactory(settings.state_dir, env=env)
+        # outbox lines reach the disk before the trigger is marked done when sync is full
+        self.sinks = SinkFactory(settings.state_dir, env=env, fsync=settings.sync == "full")
         by_processor = self.sinks.build_all(registry)
         fallback = self.sinks.build("<default>", registry.spec.defaults.target)
         dl_topic = settings.dead_letter_topic or server.dead_letter_topic
@@ -204,6 +205,8 @@ class Daemon:
         )
         self.ingress = IngressApp(self.router, max_body_bytes=self.max_body_bytes, verifier=verifier)
         self.source = PubSubSource(settings.subscription, self.router) if settings.subscription else None
+        if self.source is not None:  # /readyz is 503 while the streaming pull is down
+            self.ingress.add_readiness_check(self.source.readiness)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 

@@ -354,7 +354,7 @@ class IngressApp:
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.router.ready:
-            return _error(503, "not_ready", "starting or shutting down")
+            return _error(503, "not_ready", self.router.store_problem() or "starting or shutting down")
         problems = [p for p in (check() for check in self._readiness) if p]
         if problems:
             return _error(503, "not_ready", "; ".join(problems))
