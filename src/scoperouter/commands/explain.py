@@ -14,18 +14,11 @@ import sys
 from datetime import date
 from typing import Any
 
+from scoperouter.commands import iso_date
 from scoperouter.messages.normalize import event_to_json, parse_event_bytes
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import plan
-
-
-def iso_date(text: str) -> date:
-    """argparse type: a YYYY-MM-DD date (usage error, exit 2, otherwise)."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
 
 
 def read_input(path: str) -> bytes | None:

@@ -30,7 +30,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from scoperouter.commands.explain import iso_date, read_input
+from scoperouter.commands import iso_date
+from scoperouter.commands.explain import read_input
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH, ExecutionLog
 from scoperouter.messages.models import Event, Trigger

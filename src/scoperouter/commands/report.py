@@ -13,22 +13,15 @@ import argparse
 import json
 import math
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from scoperouter.commands import iso_date
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH
 from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.processor_registry.models import ReportSpec
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
 
 
 def register(subparsers: Any) -> None:
@@ -43,7 +36,7 @@ def register(subparsers: Any) -> None:
                    help=f"SQLite execution log (default {DEFAULT_LOG_PATH})")
     p.add_argument("--config", type=Path, default=None,
                    help="routes.yaml for thresholds, phases and --what-if (default ./routes.yaml if present)")
-    p.add_argument("--since", type=_date, default=None, help="only game dates on or after YYYY-MM-DD")
+    p.add_argument("--since", type=iso_date, default=None, help="only game dates on or after YYYY-MM-DD")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="also write a self-contained HTML report")

@@ -11,10 +11,10 @@ import importlib
 import logging
 import os
 import signal
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scoperouter.commands import iso_date
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.loader import load_config, relation_csv_paths
 from scoperouter.processor_registry.models import parse_duration
@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from scoperouter.runtime.reload import Fingerprint
 
 logger = logging.getLogger("scoperouter.serve")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r} (YYYY-MM-DD)") from exc
 
 
 def _duration(text: str) -> float:
@@ -56,7 +49,7 @@ def register(sub: Any) -> None:
         help="HTTP port (default $PORT, else 8080; 0 = any free port)",
     )
     p.add_argument("--subscription", default=None, help="Pub/Sub subscription projects/P/subscriptions/S to pull")
-    p.add_argument("--as-of", default=None, type=_date, help="lookback cap date (default: today, UTC)")
+    p.add_argument("--as-of", default=None, type=iso_date, help="lookback cap date (default: today, UTC)")
     p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
     p.add_argument("--sync", choices=("full", "normal"), default="full", help="SQLite synchronous mode (default full)")
     p.add_argument("--max-body-bytes", type=int, default=None, help="override server.max_body_bytes")

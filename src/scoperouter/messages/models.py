@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,8 +50,6 @@ class Event(BaseModel):
         if self.game_date is not None:
             return (self.game_date,)
         if self.start_date is not None and self.end_date is not None:
-            from datetime import timedelta
-
             n = (self.end_date - self.start_date).days
             return tuple(self.start_date + timedelta(days=i) for i in range(n + 1))
         return ()

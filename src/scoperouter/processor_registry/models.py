@@ -9,7 +9,6 @@ chain, cycles...) live in :mod:`scoperouter.processor_registry.semantic`.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
@@ -47,10 +46,6 @@ def parse_duration(text: str) -> float:
     if not m:
         raise ValueError(f"invalid duration {text!r}: expected e.g. 0s, 30s, 2m, 1h")
     return float(m.group("n")) * _UNIT_SECONDS[m.group("unit")]
-
-
-def duration_td(text: str) -> timedelta:
-    return timedelta(seconds=parse_duration(text))
 
 
 class Strict(BaseModel):
