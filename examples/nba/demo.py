@@ -63,6 +63,7 @@ class DemoResult:
 
     def to_json(self) -> dict[str, Any]:
         c = self.comparison
+        m = c.minimum
         return {
             "seed": c.seed,
             "game_date": c.game_date.isoformat(),
@@ -80,16 +81,18 @@ class DemoResult:
                 "slowest_processor": self.single.routed_slowest,
                 "date_level_slowest_processor": self.single.date_level_slowest,
             },
-            "minimum_entity_rows": c.minimum_rows,
-            "minimum_entity_rows_entity_processors": c.minimum_entity_processor_rows,
+            "minimum_entity_rows": m.rows(),
+            "minimum_entity_rows_entity_processors": m.rows(entity_processors_only=True),
+            "minimum_entity_rows_end_of_day": m.rows(per_day=True),
             "routed_vs_minimum": round(c.routed_vs_minimum, 2),
             "routed_vs_minimum_entity_processors": round(c.routed_vs_minimum_entity_processors, 2),
+            "routed_vs_end_of_day_minimum": round(c.routed_vs_day_minimum, 2),
         }
 
     def text(self) -> str:
         c, s = self.comparison, self.season
         games = len(s.games_on(s.game_date))
-        d, r = c.date_level, c.routed
+        d, r, m = c.date_level, c.routed, c.minimum
         lines = [
             f"scoperouter demo: seed {c.seed}, game day {c.game_date} "
             f"({len(s.rosters)} teams, {len(s.player_team)} players, {games} games today)",
@@ -102,10 +105,14 @@ class DemoResult:
             f"{'routed':24s}{r.processor_runs:8d}{r.entity_rows:14,d}{_dur(r.simulated_seconds):>12s}",
             "",
             f"work ratio: {c.work_ratio:.1f}x less work routed",
-            f"routed work vs the minimum (date-level run's change detection): "
-            f"{c.routed_vs_minimum:.2f}x ({r.entity_rows:,d} / {c.minimum_rows:,d} rows); "
-            f"entity-granularity processors only: {c.routed_vs_minimum_entity_processors:.2f}x "
-            f"({r.entity_processor_rows():,d} / {c.minimum_entity_processor_rows:,d})",
+            f"routed work vs the minimum: {c.routed_vs_minimum:.2f}x "
+            f"({r.entity_rows:,d} / {m.rows():,d} rows)",
+            "  minimum: the output rows that really changed after each update (full recompute);",
+            "  a date-granularity processor counts its whole date per update that changed it",
+            f"  entity-granularity processors only: {c.routed_vs_minimum_entity_processors:.2f}x "
+            f"({r.entity_processor_rows():,d} / {m.rows(entity_processors_only=True):,d})",
+            f"  end-of-day bound (each changed row once; needs every update held until night): "
+            f"{c.routed_vs_day_minimum:.2f}x ({m.rows(per_day=True):,d} rows)",
             f"outputs identical: {'yes' if c.outputs_identical else 'NO'} "
             f"(missed updates: {c.missed_updates})",
             f"one critical injury update ({self.single.player}), date level -> routed:",
@@ -157,10 +164,12 @@ sender-side change detection). Final warehouses: <b>{ok}</b>.</p>
 <th>rows (date)</th><th>runs (routed)</th><th>rows (routed)</th><th>rows</th></tr>
 {"".join(rows)}
 </table>
-<p>Routed work is {c.routed_vs_minimum:.2f}x the minimum ({c.minimum_rows:,} entity rows whose
-output changed in the date-level run, per run; a date-granularity processor counts its whole
-date once per date whose output changed); {c.routed_vs_minimum_entity_processors:.2f}x over
-entity-granularity processors only.</p>
+<p>Routed work is {c.routed_vs_minimum:.2f}x the minimum ({c.minimum.rows():,} entity rows:
+after each update, a full recompute finds the output rows that really changed; a
+date-granularity processor counts its whole date for each update that changed it);
+{c.routed_vs_minimum_entity_processors:.2f}x over entity-granularity processors only;
+{c.routed_vs_day_minimum:.2f}x the end-of-day bound ({c.minimum.rows(per_day=True):,} rows, each
+changed row once a day: only reachable by holding every update until night).</p>
 <pre>{html.escape(_json_dump(j))}</pre>
 </body></html>
 """

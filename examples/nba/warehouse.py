@@ -216,14 +216,19 @@ class Warehouse:
         self.insert(source, ({"game_date": day, t.key: k, **v} for k, v in rows.items()))
 
     # ------------------------------------------------------------------ comparison
-    def dump(self, sources: Iterable[str]) -> dict[str, dict[tuple[str, str], tuple[object, ...]]]:
-        """Every row of ``sources``: source -> (game_date, key) -> values."""
+    def dump(
+        self, sources: Iterable[str], *, since: date | None = None
+    ) -> dict[str, dict[tuple[str, str], tuple[object, ...]]]:
+        """Every row of ``sources`` (on or after ``since``): source -> (game_date, key) -> values."""
         out: dict[str, dict[tuple[str, str], tuple[object, ...]]] = {}
+        where = "" if since is None else " WHERE game_date >= ?"
+        params = () if since is None else (since.isoformat(),)
         for s in sources:
             t = self.defs[s]
             cols = ("game_date", t.key, *t.all_columns)
             q = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)} FROM "{t.table}"'
-            out[s] = {(str(r[0]), str(r[1])): tuple(r[2:]) for r in self.conn.execute(q)}
+            rows = self.conn.execute(q + where, params)
+            out[s] = {(str(r[0]), str(r[1])): tuple(r[2:]) for r in rows}
         return out
 
 

@@ -46,14 +46,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for issue in exc.issues:
             print(issue.format(), file=sys.stderr)
         if want_json:
-            print(json.dumps({"error": "invalid_config",
-                              "issues": [i.to_json() for i in exc.issues]}))
+            print(
+                json.dumps({"error": "invalid_config", "issues": [i.to_json() for i in exc.issues]})
+            )
         return 1
     except EventError as exc:
         print(f"error: invalid event: {exc}", file=sys.stderr)
         if want_json:
-            print(json.dumps({"error": "invalid_event", "reason": exc.reason,
-                              "detail": exc.detail, "event_id": exc.event_id}))
+            print(
+                json.dumps(
+                    {
+                        "error": "invalid_event",
+                        "reason": exc.reason,
+                        "detail": exc.detail,
+                        "event_id": exc.event_id,
+                    }
+                )
+            )
         return 1
     except KeyboardInterrupt:
         return 130

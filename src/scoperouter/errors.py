@@ -45,7 +45,9 @@ class ConfigIssue:
         """``FILE:LINE:COL: severity: PATH: message`` (line/col default to 1 when unknown)."""
         line = self.line if self.line is not None else 1
         col = self.column if self.column is not None else 1
-        return f"{self.file}:{line}:{col}: {self.severity}: {format_path(self.path)}: {self.message}"
+        return (
+            f"{self.file}:{line}:{col}: {self.severity}: {format_path(self.path)}: {self.message}"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -21,8 +21,9 @@ from scoperouter.cli import main
 
 KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "date_level",
         "routed", "work_ratio", "single_update", "minimum_entity_rows",
-        "minimum_entity_rows_entity_processors", "routed_vs_minimum",
-        "routed_vs_minimum_entity_processors"}  # fmt: skip
+        "minimum_entity_rows_entity_processors", "minimum_entity_rows_end_of_day",
+        "routed_vs_minimum", "routed_vs_minimum_entity_processors",
+        "routed_vs_end_of_day_minimum"}  # fmt: skip
 SINGLE_KEYS = {"date_level_s", "routed_s", "date_level_all_s", "routed_all_s",
                "slowest_processor", "date_level_slowest_processor"}  # fmt: skip
 MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
@@ -78,21 +79,26 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
         out["routed"]["entity_rows"] / out["minimum_entity_rows"], abs=0.01
     )
     assert 0 < out["minimum_entity_rows_entity_processors"] < out["minimum_entity_rows"]
+    assert 0 < out["minimum_entity_rows_end_of_day"] < out["minimum_entity_rows"]
+    assert out["routed_vs_end_of_day_minimum"] == pytest.approx(
+        out["routed"]["entity_rows"] / out["minimum_entity_rows_end_of_day"], abs=0.01
+    )
     su = out["single_update"]
     assert su["slowest_processor"] in ORDER
     assert su["routed_s"] <= su["routed_all_s"] and su["date_level_s"] <= su["date_level_all_s"]
 
 
 def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
-    """Identical outputs; >= 20x less work; entity-granularity processors within 1.5x of the
-    date-level run's minimum; one injury reaches every phase in < 5 s routed against >= 30 s
-    date level, and every consumer (the date-level export) is done sooner routed."""
+    """Identical outputs; >= 20x less work; routed work within 1.5x of the ground-truth
+    minimum and never below the end-of-day bound; one injury reaches every phase in < 5 s
+    routed against >= 30 s date level, and every consumer is done sooner routed."""
     out, res = demo_run.out, demo_run.result
     assert out["outputs_identical"] is True and out["missed_updates"] == 0
     assert out["work_ratio"] >= 20
     c = res.comparison
-    assert c.routed.entity_processor_rows() <= 1.5 * c.minimum_entity_processor_rows
-    assert c.routed.entity_rows >= c.minimum_rows > 0
+    assert c.routed.entity_rows <= 1.5 * c.minimum.rows()
+    assert out["routed_vs_minimum"] <= 1.5
+    assert c.routed.entity_rows >= c.minimum.rows(per_day=True) > 0
     assert out["single_update"]["routed_s"] < 5
     assert out["single_update"]["date_level_s"] >= 30
     assert out["single_update"]["routed_all_s"] < out["single_update"]["date_level_all_s"]

@@ -1,8 +1,9 @@
-"""The demo's audited metrics: an independent minimum, both single-update latencies, and
+"""The demo's audited metrics: a ground-truth minimum, both single-update latencies, and
 why the date-level baseline re-runs lookback dates."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -11,14 +12,17 @@ import pytest
 from examples.nba.harness import (
     Comparison,
     GameDay,
-    ModeStats,
+    MinimumWork,
     SingleUpdate,
+    _count_changes,
     compare,
+    minimum_work,
     run_date_level,
     single_update,
     truth,
 )
-from examples.nba.processors import BY_NAME
+from examples.nba.processors import BY_NAME, OUTPUT_SOURCES
+from examples.nba.warehouse import diff_dumps
 from nba_support import short_day, variant
 
 SEED = 2025
@@ -41,36 +45,102 @@ def _slow_windows(data: dict[str, Any]) -> None:
     data["defaults"]["window"] = {"quiet": "5m", "max_wait": "20m"}
 
 
+def _dump(table: str, rows: dict[tuple[str, str], int]) -> dict[str, Any]:
+    return {table: {k: (v,) for k, v in rows.items()}}
+
+
+PGS = BY_NAME["player_game_summary"].publishes
+DAILY = BY_NAME["daily_predictions_exporter"].publishes
+A, B = "2025-11-18", "2025-11-19"
+
+
 @pytest.mark.parametrize(
-    ("entities", "dates", "all_rows", "entity_only"),
+    ("table", "before", "after", "expected"),
     [
-        ({}, {}, 0, 0),
-        ({"player_game_summary": 3}, {}, 3, 3),
-        ({"a": 2, "b": 5}, {"daily_predictions_exporter": {D1: 300}}, 307, 7),
-        ({}, {"league_rankings": {D1: 240, D2: 250}}, 490, 0),
+        (PGS, {(B, "a"): 1, (B, "b"): 2}, {(B, "a"): 1, (B, "b"): 2}, {}),
+        (PGS, {(B, "a"): 1, (B, "b"): 2}, {(B, "a"): 1, (B, "b"): 3}, {"player_game_summary": 1}),
+        (PGS, {(A, "a"): 1}, {(A, "a"): 2, (B, "a"): 1}, {"player_game_summary": 2}),
+        # date granularity: every row of each changed date, appeared/removed rows included
+        (DAILY, {(B, "a"): 1, (B, "b"): 2, (A, "c"): 1}, {(B, "a"): 1, (B, "b"): 9, (A, "c"): 1},
+         {"daily_predictions_exporter": 2}),
+        (DAILY, {(B, "a"): 1, (A, "c"): 1}, {(B, "a"): 1, (B, "b"): 1, (A, "d"): 1},
+         {"daily_predictions_exporter": 4}),
     ],
-)
-def test_mode_stats_minimum_rule(
-    entities: dict[str, int], dates: dict[str, dict[date, int]], all_rows: int, entity_only: int
+)  # fmt: skip
+def test_count_changes_rule(
+    table: str,
+    before: dict[tuple[str, str], int],
+    after: dict[tuple[str, str], int],
+    expected: dict[str, int],
 ) -> None:
-    """The minimum sums per-run entity changes plus each changed date's rows once."""
-    stats = ModeStats(changed_entities=dict(entities), changed_dates=dict(dates))
-    assert stats.minimum_rows() == all_rows
-    assert stats.minimum_rows(entity_processors_only=True) == entity_only
+    """Entity tables count each differing row; date tables count every row of a changed date."""
+    got: Counter[str] = Counter()
+    _count_changes(_dump(table, before), _dump(table, after), got)
+    assert dict(got) == expected
 
 
-def test_minimum_comes_from_the_date_level_run(base: Comparison) -> None:
-    """Comparison's minimum is the date-level run's change detection, not the routed run's."""
-    assert base.minimum_rows == base.date_level.minimum_rows() > 0
-    assert base.minimum_entity_processor_rows == base.date_level.minimum_rows(
-        entity_processors_only=True
+@pytest.mark.parametrize(
+    ("per_update", "per_day", "totals"),
+    [
+        ({}, {}, (0, 0, 0, 0)),
+        ({"player_game_summary": 5, "daily_predictions_exporter": 600},
+         {"player_game_summary": 3, "daily_predictions_exporter": 300}, (605, 5, 303, 3)),
+    ],
+)  # fmt: skip
+def test_minimum_work_totals(
+    per_update: dict[str, int], per_day: dict[str, int], totals: tuple[int, int, int, int]
+) -> None:
+    """rows() sums per processor, optionally per day and without date-granularity ones."""
+    m = MinimumWork(per_update, per_day)
+    assert (
+        m.rows(),
+        m.rows(entity_processors_only=True),
+        m.rows(per_day=True),
+        m.rows(per_day=True, entity_processors_only=True),
+    ) == totals
+
+
+def test_minimum_is_ground_truth(day: GameDay, base: Comparison) -> None:
+    """The end-of-day minimum equals the rows that differ between the overnight state and
+    the (identical) final warehouses; every row that changed by the end of the day changed
+    after some update, so per update >= per day, processor by processor."""
+    m = base.minimum
+    assert base.outputs_identical
+    diff = diff_dumps(day.overnight.dump(OUTPUT_SOURCES), base.routed_wh.dump(OUTPUT_SOURCES))
+    entity_rows = sum(
+        len(keys)
+        for src, keys in diff.items()
+        if next(p for p in BY_NAME.values() if p.publishes == src).granularity != "date"
     )
-    assert 0 < base.minimum_entity_processor_rows < base.minimum_rows
-    assert base.routed_vs_minimum == pytest.approx(base.routed.entity_rows / base.minimum_rows)
+    assert entity_rows == m.rows(per_day=True, entity_processors_only=True) > 0
+    assert set(m.per_day) <= set(m.per_update)
+    for name, n in m.per_day.items():
+        assert m.per_update[name] >= n, name
+    assert m.rows(per_day=True) < m.rows()
+
+
+def test_minimum_is_per_update(day: GameDay) -> None:
+    """A stream of one update that changes nothing downstream has a zero minimum; the full
+    stream's minimum counts every update separately (more than the first update alone)."""
+    first = day.updates[0]
+    one = minimum_work(replace(day, updates=(first,)))
+    full = minimum_work(day)
+    assert 0 < one.rows() < full.rows()
+    quiet = minimum_work(replace(day, updates=()))
+    assert quiet.rows() == quiet.rows(per_day=True) == 0
+
+
+def test_routed_ratios(base: Comparison) -> None:
+    """The ratios divide routed rows by the ground-truth minimum."""
+    m = base.minimum
+    assert base.routed_vs_minimum == pytest.approx(base.routed.entity_rows / m.rows())
     date_procs = {n for n, p in BY_NAME.items() if p.granularity == "date"}
     entity_rows = sum(v[1] for n, v in base.routed.by_processor.items() if n not in date_procs)
     assert base.routed_vs_minimum_entity_processors == pytest.approx(
-        entity_rows / base.minimum_entity_processor_rows
+        entity_rows / m.rows(entity_processors_only=True)
+    )
+    assert base.routed_vs_day_minimum == pytest.approx(
+        base.routed.entity_rows / m.rows(per_day=True)
     )
 
 
@@ -82,8 +152,7 @@ def test_minimum_independent_of_router_windows(day: GameDay, base: Comparison) -
         base.routed.processor_runs,
         base.routed.changed_rows,
     )
-    assert slow.minimum_rows == base.minimum_rows
-    assert slow.minimum_entity_processor_rows == base.minimum_entity_processor_rows
+    assert slow.minimum == base.minimum
 
 
 def test_single_update_both_latencies(day: GameDay) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from examples.nba.harness import GameDay
-from examples.nba.processors import BY_NAME, PROCESSORS, run
+from examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
 from nba_support import registry, short_day
 
 REG = registry()
@@ -39,6 +39,21 @@ def test_processor_agrees_with_registry(name: str) -> None:
             assert cols <= ci.fields, f"{name} reads {sorted(cols - ci.fields)} of {source}"
         if ci.ignore_fields is not None:
             assert not cols & ci.ignore_fields, f"{name} reads ignored fields of {source}"
+
+
+def test_registry_field_names_are_real_columns() -> None:
+    """Every ``fields`` / ``ignore_fields`` name in routes.yaml is a column of the source
+    table (``ignore_fields: [moneyline]`` on a table whose columns are ``moneyline_home`` and
+    ``moneyline_away`` silently ignored nothing)."""
+    tables = new_warehouse({}).defs
+    wrong = []
+    for name in REG.processor_names:
+        for source, ci in REG.processors[name].inputs.items():
+            if source not in tables:
+                continue  # a source the reference warehouse does not store
+            names = (ci.fields or frozenset()) | (ci.ignore_fields or frozenset())
+            wrong += [(name, source, f) for f in sorted(names - set(tables[source].all_columns))]
+    assert not wrong
 
 
 @pytest.mark.parametrize(

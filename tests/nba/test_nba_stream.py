@@ -64,3 +64,26 @@ def test_loader_publishes_only_real_changes(day: GameDay) -> None:
         changed = {f for _, fields in upd.rows for f, _ in fields}
         assert ev.changed_fields is not None and set(ev.changed_fields) <= changed
     assert seen_legacy and seen_canonical
+
+
+@pytest.mark.parametrize("label", ["moneyline move", "broadcast change"])
+def test_ignored_field_updates_route_nothing(day: GameDay, label: str) -> None:
+    """A moneyline-only line move and a broadcast change are skipped as irrelevant_fields by
+    every consumer of their source (the registry names the tables' real column names)."""
+    from scoperouter.router.planner import plan
+
+    wh = day.overnight.copy()
+    decisions = None
+    for upd in day.updates:
+        msg = apply_update(wh, upd, day.game_date)
+        if upd.label == label:
+            assert msg is not None
+            ev = normalize_event(msg, REG)
+            decisions = plan(REG, day.relations, ev, day.game_date)
+            break
+    assert decisions is not None, f"no {label!r} update in the stream"
+    consumers = {ci.processor for ci in REG.by_source[upd.source]}
+    assert consumers
+    for d in decisions:
+        if d.processor in consumers:
+            assert (d.action, d.reason) == ("skip", "irrelevant_fields"), d

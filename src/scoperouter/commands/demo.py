@@ -5,13 +5,15 @@ A realistic game day through the router with the reference NBA pipeline
 routed, the final warehouses are compared row by row, and the work is costed. ``--json``
 prints ``{"seed", "game_date", "events", "outputs_identical", "missed_updates",
 "date_level": {...}, "routed": {...}, "work_ratio", "single_update": {...},
-"minimum_entity_rows", "minimum_entity_rows_entity_processors", "routed_vs_minimum",
-"routed_vs_minimum_entity_processors"}``. ``single_update`` holds ``date_level_s`` /
+"minimum_entity_rows", "minimum_entity_rows_entity_processors",
+"minimum_entity_rows_end_of_day", "routed_vs_minimum", "routed_vs_minimum_entity_processors",
+"routed_vs_end_of_day_minimum"}``. ``single_update`` holds ``date_level_s`` /
 ``routed_s`` (until the change has reached every phase 3-6: per phase the first run that
 rewrote the player's row, slowest phase), ``date_level_all_s`` / ``routed_all_s`` (until
 the last run of any processor that rewrote the row has finished, e.g. the date-granularity
 daily export) and ``slowest_processor`` (routed; ``date_level_slowest_processor``). The
-minimum is read off the date-level run's change detection (see ``examples/nba/README.md``).
+minimum is ground truth: after each update a full recompute finds the output rows that
+really changed (see ``examples/nba/README.md``).
 ``--html`` also writes a small self-contained page. The routed run's decisions, dispatches and
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when

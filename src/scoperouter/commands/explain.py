@@ -78,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         runs = sum(1 for d in decisions if d.action == "run")
-        target = event.game_date.isoformat() if event.game_date else (
-            f"{event.start_date}..{event.end_date}"
+        target = (
+            event.game_date.isoformat()
+            if event.game_date
+            else (f"{event.start_date}..{event.end_date}")
         )
         print(
             f"event {event.event_id} ({event.shape}): {event.source} {target} "
@@ -97,6 +99,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("event", metavar="EVENT", help="event JSON file, or - for stdin")
     p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
-    p.add_argument("--as-of", type=iso_date, default=None, help="cap lookback dates (default today)")
+    p.add_argument(
+        "--as-of", type=iso_date, default=None, help="cap lookback dates (default today)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

@@ -89,7 +89,9 @@ def replay_events(
             t = t.model_copy(update={"fired_at": stamp})
             fired.append(t)
             if log is not None:
-                log.record_dispatch(t, status=REPLAYED_STATUS, attempts=1, latency_ms=None, dispatched_at=stamp)
+                log.record_dispatch(
+                    t, status=REPLAYED_STATUS, attempts=1, latency_ms=None, dispatched_at=stamp
+                )
 
     def advance(to: float) -> None:
         while (dl := book.next_deadline()) is not None and dl <= to:
@@ -102,8 +104,14 @@ def replay_events(
         advance(clock)
         decisions = planner.plan(relations, event, as_of)
         if log is not None:
-            log.record_decisions(event, decisions, datetime.fromtimestamp(clock, tz=UTC), registry=registry,
-                                 relations=relations, as_of=as_of)
+            log.record_decisions(
+                event,
+                decisions,
+                datetime.fromtimestamp(clock, tz=UTC),
+                registry=registry,
+                relations=relations,
+                as_of=as_of,
+            )
         for decision in decisions:
             if decision.action == "run":
                 emit(book.add(event, decision, clock), clock)
@@ -144,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot open execution log {args.log}: {exc}", file=sys.stderr)
             return 1
     try:
-        result = replay_events(cfg.registry, cfg.relations, data.splitlines(), as_of, errors=sys.stderr, log=log)
+        result = replay_events(
+            cfg.registry, cfg.relations, data.splitlines(), as_of, errors=sys.stderr, log=log
+        )
     finally:
         if log is not None:
             log.close()
@@ -180,13 +190,21 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("events", metavar="EVENTS", help="JSONL file of events, or - for stdin")
     p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
-    p.add_argument("--as-of", type=iso_date, default=None, help="cap lookback dates (default today)")
+    p.add_argument(
+        "--as-of", type=iso_date, default=None, help="cap lookback dates (default today)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the triggers, write nothing")
     p.add_argument("--json", action="store_true", help="one trigger JSON per line, with fired_at")
     p.add_argument(
-        "--outbox", default=str(DEFAULT_OUTBOX), help=f"outbox JSONL to append to (default ./{DEFAULT_OUTBOX})"
+        "--outbox",
+        default=str(DEFAULT_OUTBOX),
+        help=f"outbox JSONL to append to (default ./{DEFAULT_OUTBOX})",
     )
-    p.add_argument("--log", type=Path, default=DEFAULT_LOG_PATH,
-                   help=f"execution log to append to, for scoperouter report (default ./{DEFAULT_LOG_PATH})")
+    p.add_argument(
+        "--log",
+        type=Path,
+        default=DEFAULT_LOG_PATH,
+        help=f"execution log to append to, for scoperouter report (default ./{DEFAULT_LOG_PATH})",
+    )
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)

@@ -32,17 +32,39 @@ def register(subparsers: Any) -> None:
         "waste %, processing time saved, and whether entity-level processing pays "
         "(thresholds from routes.yaml 'report:').",
     )
-    p.add_argument("--log", type=Path, default=DEFAULT_LOG_PATH,
-                   help=f"SQLite execution log (default {DEFAULT_LOG_PATH})")
-    p.add_argument("--config", type=Path, default=None,
-                   help="routes.yaml for thresholds, phases and --what-if (default ./routes.yaml if present)")
-    p.add_argument("--since", type=iso_date, default=None, help="only game dates on or after YYYY-MM-DD")
+    p.add_argument(
+        "--log",
+        type=Path,
+        default=DEFAULT_LOG_PATH,
+        help=f"SQLite execution log (default {DEFAULT_LOG_PATH})",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="routes.yaml for thresholds, phases and --what-if (default ./routes.yaml if present)",
+    )
+    p.add_argument(
+        "--since", type=iso_date, default=None, help="only game dates on or after YYYY-MM-DD"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--html", type=Path, default=None, metavar="FILE",
-                   help="also write a self-contained HTML report")
-    p.add_argument("--what-if", dest="what_if", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="re-plan the logged events with changed settings: max_entities=N, "
-                   "window.quiet=60s, window.max_wait=5m, or PROCESSOR.<key>=...")
+    p.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write a self-contained HTML report",
+    )
+    p.add_argument(
+        "--what-if",
+        dest="what_if",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="re-plan the logged events with changed settings: max_entities=N, "
+        "window.quiet=60s, window.max_wait=5m, or PROCESSOR.<key>=...",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = read_log(args.log, since=args.since)
     except LogMissingError:
-        return _fail(args, "no_log", f"no execution log at {args.log}; run scoperouter demo or serve first")
+        return _fail(
+            args, "no_log", f"no execution log at {args.log}; run scoperouter demo or serve first"
+        )
     except LogInvalidError as exc:
         return _fail(args, "invalid_log", str(exc))
     cfg = _config(args, need_relations=bool(args.what_if))
@@ -75,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         print("error: --what-if needs the registry: pass --config routes.yaml", file=sys.stderr)
         return 1
     if data.empty:
-        msg = "log is empty: no decisions recorded yet" + (f" since {args.since}" if args.since else "")
+        msg = "log is empty: no decisions recorded yet" + (
+            f" since {args.since}" if args.since else ""
+        )
         if args.json:
             print(json.dumps({"empty": True, "message": msg, "log": str(args.log)}))
         else:
@@ -83,8 +109,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     thresholds = cfg.registry.spec.report if cfg is not None else ReportSpec()
     info = (
-        {n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours) for n, p in cfg.registry.processors.items()}
-        if cfg is not None else None
+        {
+            n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours)
+            for n, p in cfg.registry.processors.items()
+        }
+        if cfg is not None
+        else None
     )
     report = build_report(data, thresholds=thresholds, processors=info)
     wi: dict[str, Any] | None = None
@@ -127,18 +157,45 @@ def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
         f"{th.wasted_hours_per_week:g}/week and payback < {th.payback_weeks:g} weeks",
         "",
     ]
-    head = ("processor", "ph", "runs/d", "ent", "date", "avg ent", "waste%", "date-lvl%", "h/wk", "saved h", "payback", "recommendation")
+    head = (
+        "processor",
+        "ph",
+        "runs/d",
+        "ent",
+        "date",
+        "avg ent",
+        "waste%",
+        "date-lvl%",
+        "h/wk",
+        "saved h",
+        "payback",
+        "recommendation",
+    )
     rows = [head]
     for p in report.processors:
-        rows.append((
-            p.processor, str(p.phase or ""), f"{p.runs_per_day:.1f}", str(p.entity_runs), str(p.date_runs),
-            _f(p.avg_entities_per_run), _f(p.waste_pct), _f(p.date_level_waste_pct),
-            _f(p.date_level_wasted_hours_per_week, "{:.2f}"), f"{p.saved_hours:.3f}",
-            _f(p.payback_weeks), p.recommendation,
-        ))
+        rows.append(
+            (
+                p.processor,
+                str(p.phase or ""),
+                f"{p.runs_per_day:.1f}",
+                str(p.entity_runs),
+                str(p.date_runs),
+                _f(p.avg_entities_per_run),
+                _f(p.waste_pct),
+                _f(p.date_level_waste_pct),
+                _f(p.date_level_wasted_hours_per_week, "{:.2f}"),
+                f"{p.saved_hours:.3f}",
+                _f(p.payback_weeks),
+                p.recommendation,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
-        lines.append("  ".join(c.ljust(widths[i]) if i in (0, 11) else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
+        lines.append(
+            "  ".join(
+                c.ljust(widths[i]) if i in (0, 11) else c.rjust(widths[i]) for i, c in enumerate(r)
+            ).rstrip()
+        )
     lines.append("")
     for p in report.processors:
         lines.append(f"- {p.processor}: {p.recommendation} -- {p.why}")
@@ -160,7 +217,8 @@ def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
             lines.append(f"  {label:24}{a!s:>12}{b!s:>12}")
         m = wi["current_matches_log"]["mismatches"]
         lines.append(
-            "  current settings reproduce the logged decisions" if m == 0
+            "  current settings reproduce the logged decisions"
+            if m == 0
             else f"  note: {m} logged decisions differ under the current settings (config or relation data changed?)"
         )
     return "\n".join(lines)

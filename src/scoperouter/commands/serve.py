@@ -40,25 +40,66 @@ def _refresh(text: str) -> float:
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the router daemon", description=__doc__)
     p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
-    p.add_argument("--state-dir", default=".scoperouter", type=Path, help="SQLite state and outbox (default ./.scoperouter)")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument(
+        "--state-dir",
+        default=".scoperouter",
+        type=Path,
+        help="SQLite state and outbox (default ./.scoperouter)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)",
+    )
     p.add_argument(
         "--port",
         default=int(os.environ.get("PORT", "8080")),
         type=int,
         help="HTTP port (default $PORT, else 8080; 0 = any free port)",
     )
-    p.add_argument("--subscription", default=None, help="Pub/Sub subscription projects/P/subscriptions/S to pull")
-    p.add_argument("--as-of", default=None, type=iso_date, help="lookback cap date (default: today, UTC)")
+    p.add_argument(
+        "--subscription",
+        default=None,
+        help="Pub/Sub subscription projects/P/subscriptions/S to pull",
+    )
+    p.add_argument(
+        "--as-of", default=None, type=iso_date, help="lookback cap date (default: today, UTC)"
+    )
     p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
-    p.add_argument("--sync", choices=("full", "normal"), default="full", help="SQLite synchronous mode (default full)")
-    p.add_argument("--max-body-bytes", type=int, default=None, help="override server.max_body_bytes")
-    p.add_argument("--dedup-horizon", type=_duration, default=None, help="override server.dedup_horizon (e.g. 24h)")
-    p.add_argument("--bearer-token", default=None, help="shared push token (overrides server.auth); prefer SCOPEROUTER_BEARER_TOKEN")
+    p.add_argument(
+        "--sync",
+        choices=("full", "normal"),
+        default="full",
+        help="SQLite synchronous mode (default full)",
+    )
+    p.add_argument(
+        "--max-body-bytes", type=int, default=None, help="override server.max_body_bytes"
+    )
+    p.add_argument(
+        "--dedup-horizon",
+        type=_duration,
+        default=None,
+        help="override server.dedup_horizon (e.g. 24h)",
+    )
+    p.add_argument(
+        "--bearer-token",
+        default=None,
+        help="shared push token (overrides server.auth); prefer SCOPEROUTER_BEARER_TOKEN",
+    )
     p.add_argument("--dead-letter-topic", default=None, help="override server.dead_letter_topic")
-    p.add_argument("--execution-log", default=None, type=Path, help="execution log (SQLite; default <state-dir>/execution_log.sqlite)")
+    p.add_argument(
+        "--execution-log",
+        default=None,
+        type=Path,
+        help="execution log (SQLite; default <state-dir>/execution_log.sqlite)",
+    )
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
-    p.add_argument("--lock-timeout", type=float, default=30.0, help="seconds to wait for another daemon to release the state dir")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for another daemon to release the state dir",
+    )
     p.add_argument(
         "--relations-refresh",
         type=_refresh,
@@ -67,7 +108,12 @@ def register(sub: Any) -> None:
         help="check the relation CSV files for changes this often and reload them "
         "(default 60s; 0 = never poll; SIGHUP always reloads)",
     )
-    p.add_argument("--shutdown-timeout", type=float, default=8.0, help="seconds to finish in-flight work on SIGTERM")
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=8.0,
+        help="seconds to finish in-flight work on SIGTERM",
+    )
     p.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
@@ -124,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
     log = _execution_log(args)
 
     async def main() -> None:
-        daemon = Daemon(cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint)
+        daemon = Daemon(
+            cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint
+        )
         await daemon.run_forever()
 
     loop_factory = _loop_factory(args.loop)

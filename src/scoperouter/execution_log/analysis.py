@@ -171,7 +171,9 @@ class Report:
                 "events": self.events,
                 "decisions": self.decisions,
                 "runs": self.runs,
-                "runs_are": "dispatched triggers" if self.coalesced else "run decisions (no dispatch rows)",
+                "runs_are": "dispatched triggers"
+                if self.coalesced
+                else "run decisions (no dispatch rows)",
                 "unmatched_completions": self.unmatched_completions,
                 "saved_hours": round(sum(p.saved_hours for p in self.processors), 4),
             },
@@ -219,7 +221,9 @@ def build_runs(data: LogData) -> tuple[list[Run], bool]:
             decs = [d for ev in x.caused_by for d in by_key.get((x.processor, x.game_date, ev), ())]
             universe = x.entities_universe
             if universe is None:
-                universe = next((d.entities_universe for d in decs if d.entities_universe is not None), None)
+                universe = next(
+                    (d.entities_universe for d in decs if d.entities_universe is not None), None
+                )
             if x.scope == "entities":
                 requested: int | None = len(x.entity_ids or ()) or x.entities_requested
                 needed: int | None = requested
@@ -227,8 +231,18 @@ def build_runs(data: LogData) -> tuple[list[Run], bool]:
                 requested = x.entities_requested if x.entities_requested is not None else universe
                 needed = _needed_from_decisions(decs, universe)
             runs.append(
-                Run(x.processor, x.game_date, x.scope or "date", x.decided_at or x.dispatched_at, tid,
-                    x.dispatch_status, requested, universe, needed, x.latency_ms)
+                Run(
+                    x.processor,
+                    x.game_date,
+                    x.scope or "date",
+                    x.decided_at or x.dispatched_at,
+                    tid,
+                    x.dispatch_status,
+                    requested,
+                    universe,
+                    needed,
+                    x.latency_ms,
+                )
             )
         return runs, True
     for d in data.decisions:
@@ -243,8 +257,17 @@ def build_runs(data: LogData) -> tuple[list[Run], bool]:
             if need is not None and d.entities_universe is not None:
                 need = min(need, d.entities_universe)
         runs.append(
-            Run(d.processor, d.game_date, d.scope or "date", d.decided_at, d.trigger_id, None, n,
-                d.entities_universe, need)
+            Run(
+                d.processor,
+                d.game_date,
+                d.scope or "date",
+                d.decided_at,
+                d.trigger_id,
+                None,
+                n,
+                d.entities_universe,
+                need,
+            )
         )
     return runs, False
 
@@ -291,8 +314,11 @@ def fit_cost(completions: Iterable[CompletionRow], fallback: float | None = None
     """Least-squares fit of duration = overhead + per_entity x records over the completions
     with ``duration_s > 0`` (both clamped >= 0); needs two distinct record counts, else
     ``fallback`` (routes.yaml ``report.seconds_per_entity``, else 30 s / 450) with no overhead."""
-    pts = [(float(c.records_processed), c.duration_s) for c in completions
-           if c.duration_s > 0 and c.records_processed >= 0]
+    pts = [
+        (float(c.records_processed), c.duration_s)
+        for c in completions
+        if c.duration_s > 0 and c.records_processed >= 0
+    ]
     if len({x for x, _ in pts}) < 2:
         if fallback is not None:
             return CostModel(0.0, fallback, "routes.yaml report.seconds_per_entity")
@@ -316,7 +342,12 @@ def full_date_sizes(runs: Iterable[Run]) -> dict[tuple[str, date | None], int]:
     """Per (processor, date): median records_processed of its completed date-scope runs."""
     sizes: dict[tuple[str, date | None], list[int]] = defaultdict(list)
     for r in runs:
-        if r.scope == "date" and not r.failed and r.completion is not None and r.completion.records_processed > 0:
+        if (
+            r.scope == "date"
+            and not r.failed
+            and r.completion is not None
+            and r.completion.records_processed > 0
+        ):
             sizes[(r.processor, r.game_date)].append(r.completion.records_processed)
     return {k: int(statistics.median_low(v)) for k, v in sizes.items()}
 
@@ -365,13 +396,17 @@ def build_report(
         gran = pi.granularity if pi and pi.granularity else seen_meta.get(name, (None, None))[1]
         pr = ProcessorReport(processor=name, phase=phase, granularity=gran)
         pr.engineering_hours = (
-            pi.engineering_hours if pi and pi.engineering_hours is not None else th.engineering_hours
+            pi.engineering_hours
+            if pi and pi.engineering_hours is not None
+            else th.engineering_hours
         )
         cost = fit_cost(comps_by_proc.get(name, ()), th.seconds_per_entity)
         pr.seconds_per_entity = cost.seconds_per_entity
         pr.overhead_s = cost.overhead_s
         pr.seconds_per_entity_source = cost.source
-        spe = pr.seconds_per_entity  # waste/savings: per-entity seconds only (overhead paid either way)
+        spe = (
+            pr.seconds_per_entity
+        )  # waste/savings: per-entity seconds only (overhead paid either way)
         all_runs = per.get(name, [])
         pr.runs = len(all_runs)
         pr.runs_per_day = len(all_runs) / days
@@ -449,16 +484,25 @@ def recommend(pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
     hours = pr.date_level_wasted_hours_per_week or 0.0
     payback = pr.payback_weeks if pr.payback_weeks is not None else math.inf
     checks = [
-        (waste > th.waste_pct, f"date-level waste {waste:.0f}% {'>' if waste > th.waste_pct else '<='} {th.waste_pct:g}%"),
-        (hours > th.wasted_hours_per_week,
-         f"{hours:.2f} wasted h/week {'>' if hours > th.wasted_hours_per_week else '<='} {th.wasted_hours_per_week:g}"),
-        (payback < th.payback_weeks,
-         f"payback {_fmt_weeks(payback)} {'<' if payback < th.payback_weeks else '>='} {th.payback_weeks:g} weeks"
-         f" ({pr.engineering_hours:g} engineering h)"),
+        (
+            waste > th.waste_pct,
+            f"date-level waste {waste:.0f}% {'>' if waste > th.waste_pct else '<='} {th.waste_pct:g}%",
+        ),
+        (
+            hours > th.wasted_hours_per_week,
+            f"{hours:.2f} wasted h/week {'>' if hours > th.wasted_hours_per_week else '<='} {th.wasted_hours_per_week:g}",
+        ),
+        (
+            payback < th.payback_weeks,
+            f"payback {_fmt_weeks(payback)} {'<' if payback < th.payback_weeks else '>='} {th.payback_weeks:g} weeks"
+            f" ({pr.engineering_hours:g} engineering h)",
+        ),
     ]
     if all(ok for ok, _ in checks):
         return ENTITY_LEVEL, "entity-level pays: " + "; ".join(t for _, t in checks)
-    return DATE_LEVEL, "entity-level does not repay its engineering cost: " + "; ".join(t for ok, t in checks if not ok)
+    return DATE_LEVEL, "entity-level does not repay its engineering cost: " + "; ".join(
+        t for ok, t in checks if not ok
+    )
 
 
 def _fmt_weeks(w: float) -> str:

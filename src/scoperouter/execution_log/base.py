@@ -46,8 +46,14 @@ class RowExecutionLog(ABC):
         relations: RelationStore | None = None,
         as_of: date | None = None,
     ) -> list[str]:
-        rows = decision_rows(event, decisions, decided_at, registry=registry, relations=relations,
-                             universe_cache=self._ucache)
+        rows = decision_rows(
+            event,
+            decisions,
+            decided_at,
+            registry=registry,
+            relations=relations,
+            universe_cache=self._ucache,
+        )
         ev = event_row(event, decided_at, as_of)
         with self._lock:
             for name, p in registry.processors.items():
@@ -74,8 +80,14 @@ class RowExecutionLog(ABC):
             phase, gran = self._procinfo.get(trigger.processor, (None, None))
             key = (trigger.processor, trigger.game_date.isoformat())
             row = dispatch_row(
-                trigger, status=status, attempts=attempts, latency_ms=latency_ms,
-                dispatched_at=dispatched_at, error=error, phase=phase, granularity=gran,
+                trigger,
+                status=status,
+                attempts=attempts,
+                latency_ms=latency_ms,
+                dispatched_at=dispatched_at,
+                error=error,
+                phase=phase,
+                granularity=gran,
                 universe=self._universe.get(key),
             )
             # not complete e.g. after a restart: the decision rows were logged by another process
@@ -93,8 +105,12 @@ class RowExecutionLog(ABC):
         duration_s: float,
     ) -> None:
         row = completion_row(
-            processor, game_date, trigger_id=trigger_id, records_processed=records_processed,
-            entities_changed=entities_changed, duration_s=duration_s,
+            processor,
+            game_date,
+            trigger_id=trigger_id,
+            records_processed=records_processed,
+            entities_changed=entities_changed,
+            duration_s=duration_s,
         )
         with self._lock:
             self._store_completion(row)

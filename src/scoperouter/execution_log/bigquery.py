@@ -31,7 +31,11 @@ class ExecutionLogError(ScopeRouterError):
 
 class InsertClient(Protocol):
     def insert_rows_json(
-        self, table: Any, json_rows: Sequence[dict[str, Any]], *, row_ids: Sequence[str] | None = ...
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = ...,
     ) -> Sequence[dict[str, Any]]: ...
 
 
@@ -57,7 +61,11 @@ def sibling_tables(table: str) -> dict[str, str]:
     }
 
 
-_ID_COLUMN = {LOG_TABLE: "decision_id", EVENTS_TABLE: "event_id", COMPLETIONS_TABLE: "completion_id"}
+_ID_COLUMN = {
+    LOG_TABLE: "decision_id",
+    EVENTS_TABLE: "event_id",
+    COMPLETIONS_TABLE: "completion_id",
+}
 
 
 def _bq_row(row: Row) -> Row:
@@ -121,7 +129,11 @@ class BigQueryExecutionLog(RowExecutionLog):
                     sent += len(batch)
                 rest = buf[sent:]
                 if len(rest) > self.max_buffer:
-                    log.error("execution log: dropping %d oldest %s rows", len(rest) - self.max_buffer, key)
+                    log.error(
+                        "execution log: dropping %d oldest %s rows",
+                        len(rest) - self.max_buffer,
+                        key,
+                    )
                     rest = rest[-self.max_buffer :]
                 self._buf[key] = rest
         if errors:

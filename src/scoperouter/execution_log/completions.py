@@ -35,7 +35,11 @@ class CompletionReport:
 def completion_from_event(registry: CompiledRegistry, event: Event) -> CompletionReport | None:
     """The completion a processor's own event reports, or None when the event is not a
     processor's completion, has no date or no ``record_count``, or did not succeed."""
-    if event.game_date is None or event.record_count is None or event.status not in ("success", "partial"):
+    if (
+        event.game_date is None
+        or event.record_count is None
+        or event.status not in ("success", "partial")
+    ):
         return None
     producers = [p.name for p in registry.processors.values() if p.publishes == event.source]
     if len(producers) != 1:

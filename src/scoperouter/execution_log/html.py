@@ -42,8 +42,13 @@ def _num(v: float | None, fmt: str = "{:.1f}", none: str = "n/a") -> str:
     return fmt.format(v)
 
 
-def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, width: int = 380,
-               height: int = 220, chart_id: str = "chart-waste") -> str:
+def line_chart(
+    points: Sequence[tuple[str, float | None, float | None]],
+    *,
+    width: int = 380,
+    height: int = 220,
+    chart_id: str = "chart-waste",
+) -> str:
     """Two series (as run, at date level) of percentages over labelled buckets."""
     left, right, top, bottom = 40, 24, 14, 44
     w, h = width - left - right, height - top - bottom
@@ -55,24 +60,34 @@ def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, widt
     def y(v: float) -> float:
         return top + h - h * v / 100.0
 
-    parts = [f'<svg id="{chart_id}" class="chart-svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">']
+    parts = [
+        f'<svg id="{chart_id}" class="chart-svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     for v in (0, 25, 50, 75, 100):
-        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e5e7eb"/>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e5e7eb"/>'
+        )
         parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v}%</text>')
     step = max(1, math.ceil(n / 6))
     for i, (label, _a, _b) in enumerate(points):
         if (i % step == 0 and (n - 1 - i >= step or i == 0)) or i == n - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{top + h + 16}" text-anchor="middle">{_e(label[-5:] if "T" in label else label[5:])}</text>')
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{top + h + 16}" text-anchor="middle">{_e(label[-5:] if "T" in label else label[5:])}</text>'
+            )
     for idx, color, name in ((2, ORANGE, "waste at date level"), (1, BLUE, "waste as run")):
         pts = [(x(i), y(float(p[idx]))) for i, p in enumerate(points) if p[idx] is not None]  # type: ignore[arg-type]
         if not pts:
             continue
         if len(pts) > 1:
             d = " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
-            parts.append(f'<polyline class="series" points="{d}" fill="none" stroke="{color}" stroke-width="2.5"/>')
+            parts.append(
+                f'<polyline class="series" points="{d}" fill="none" stroke="{color}" stroke-width="2.5"/>'
+            )
         for a, b in pts:
-            parts.append(f'<circle class="point" cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{color}"><title>{name}</title></circle>')
+            parts.append(
+                f'<circle class="point" cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{color}"><title>{name}</title></circle>'
+            )
     lx = left
     for color, name in ((BLUE, "waste as run"), (ORANGE, "waste if every run were full date")):
         parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{color}"/>')
@@ -82,15 +97,24 @@ def line_chart(points: Sequence[tuple[str, float | None, float | None]], *, widt
     return "".join(parts)
 
 
-def hbar_chart(rows: Sequence[tuple[str, Sequence[float]]], colors: Sequence[str], legend: Sequence[str],
-               *, width: int = 430, chart_id: str, unit: str = "") -> str:
+def hbar_chart(
+    rows: Sequence[tuple[str, Sequence[float]]],
+    colors: Sequence[str],
+    legend: Sequence[str],
+    *,
+    width: int = 430,
+    chart_id: str,
+    unit: str = "",
+) -> str:
     """Horizontal (stacked) bars, one row per label."""
     label_w, right, top, row_h = 200, 56, 8, 20
     height = top + row_h * max(1, len(rows)) + 30
     w = width - label_w - right
     vmax = max((sum(v) for _l, v in rows), default=0.0) or 1.0
-    parts = [f'<svg id="{chart_id}" class="chart-svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">']
+    parts = [
+        f'<svg id="{chart_id}" class="chart-svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     if not rows:
         parts.append(f'<text x="{width / 2}" y="{top + 14}" text-anchor="middle">no data</text>')
     for i, (label, vals) in enumerate(rows):
@@ -100,7 +124,9 @@ def hbar_chart(rows: Sequence[tuple[str, Sequence[float]]], colors: Sequence[str
         for v, c in zip(vals, colors, strict=False):
             bw = w * v / vmax
             if bw > 0:
-                parts.append(f'<rect class="bar" x="{xx:.1f}" y="{yy + 3}" width="{max(bw, 1.5):.1f}" height="{row_h - 6}" fill="{c}"><title>{_e(label)}: {v:g}{unit}</title></rect>')
+                parts.append(
+                    f'<rect class="bar" x="{xx:.1f}" y="{yy + 3}" width="{max(bw, 1.5):.1f}" height="{row_h - 6}" fill="{c}"><title>{_e(label)}: {v:g}{unit}</title></rect>'
+                )
             xx += bw
         total = sum(vals)
         parts.append(f'<text x="{xx + 4:.1f}" y="{yy + 14}">{_e(_short(total))}{_e(unit)}</text>')
@@ -120,11 +146,16 @@ def _short(v: float) -> str:
     return f"{v:.2f}" if v < 10 else f"{v:.1f}"
 
 
-def render_html(report: Report, *, title: str = "scoperouter report", what_if: dict[str, Any] | None = None) -> str:
+def render_html(
+    report: Report, *, title: str = "scoperouter report", what_if: dict[str, Any] | None = None
+) -> str:
     procs = report.processors
     tl = report.timeline
     saved_h = sum(p.saved_hours for p in procs)
-    rec_counts = {k: sum(1 for p in procs if p.recommendation == k) for k in (ENTITY_LEVEL, "date-level", INSUFFICIENT)}
+    rec_counts = {
+        k: sum(1 for p in procs if p.recommendation == k)
+        for k in (ENTITY_LEVEL, "date-level", INSUFFICIENT)
+    }
     span = ""
     if report.first_decision and report.last_decision:
         span = f"{report.first_decision:%Y-%m-%d %H:%M} → {report.last_decision:%Y-%m-%d %H:%M} UTC"
@@ -135,50 +166,73 @@ def render_html(report: Report, *, title: str = "scoperouter report", what_if: d
         (f"{saved_h:.2f} h", "processing saved vs full date"),
         (str(rec_counts[ENTITY_LEVEL]), "processors where entity-level pays"),
     ]
-    runs_rows = [(p.processor, [float(p.entity_runs), float(p.date_runs)])
-                 for p in sorted(procs, key=lambda p: (-p.runs, p.processor)) if p.runs]
-    saved_rows = sorted(((p.processor, [round(p.saved_hours * 60.0, 3)]) for p in procs if p.saved_hours > 0),
-                        key=lambda r: -r[1][0])[:10]
+    runs_rows = [
+        (p.processor, [float(p.entity_runs), float(p.date_runs)])
+        for p in sorted(procs, key=lambda p: (-p.runs, p.processor))
+        if p.runs
+    ]
+    saved_rows = sorted(
+        ((p.processor, [round(p.saved_hours * 60.0, 3)]) for p in procs if p.saved_hours > 0),
+        key=lambda r: -r[1][0],
+    )[:10]
     points = [(b["bucket"], b["waste_pct"], b["date_level_waste_pct"]) for b in tl]
     th = report.thresholds
     out = [
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{_e(title)}</h1><div class=\"sub\">{_e(span)} · {report.days_observed} day(s) observed · "
+        f'<h1>{_e(title)}</h1><div class="sub">{_e(span)} · {report.days_observed} day(s) observed · '
         f"rule: entity-level pays when date-level waste &gt; {th.waste_pct:g}%, wasted hours &gt; "
         f"{th.wasted_hours_per_week:g}/week and payback &lt; {th.payback_weeks:g} weeks</div>",
-        "<div class=\"cards\">",
-        *(f"<div class=\"card\"><b>{_e(v)}</b><span>{_e(k)}</span></div>" for v, k in cards),
-        "</div><h2>At a glance</h2><div class=\"charts\">",
-        "<div class=\"chart\"><h3>Waste over time (% of entity rows not changed)</h3>",
+        '<div class="cards">',
+        *(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in cards),
+        '</div><h2>At a glance</h2><div class="charts">',
+        '<div class="chart"><h3>Waste over time (% of entity rows not changed)</h3>',
         line_chart(points) if points else hbar_chart([], [BLUE], [""], chart_id="chart-waste"),
-        "</div><div class=\"chart\"><h3>Runs by scope</h3>",
+        '</div><div class="chart"><h3>Runs by scope</h3>',
         hbar_chart(runs_rows, [BLUE, ORANGE], ["entities", "date"], chart_id="chart-runs"),
-        "</div><div class=\"chart\"><h3>Top processors by time saved (minutes)</h3>",
-        hbar_chart(saved_rows, [GREEN], ["saved vs full-date runs"], chart_id="chart-saved", unit=" min"),
+        '</div><div class="chart"><h3>Top processors by time saved (minutes)</h3>',
+        hbar_chart(
+            saved_rows, [GREEN], ["saved vs full-date runs"], chart_id="chart-saved", unit=" min"
+        ),
         "</div></div><h2>Processors</h2><table><thead><tr>",
-        "".join(f"<th>{h}</th>" for h in (
-            "processor", "phase", "granularity", "runs/day", "entity runs", "date runs", "avg entities/run",
-            "waste % (as run)", "waste % (date level)", "wasted h/week (date level)", "saved h",
-            "payback (weeks)", "recommendation")),
+        "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "processor",
+                "phase",
+                "granularity",
+                "runs/day",
+                "entity runs",
+                "date runs",
+                "avg entities/run",
+                "waste % (as run)",
+                "waste % (date level)",
+                "wasted h/week (date level)",
+                "saved h",
+                "payback (weeks)",
+                "recommendation",
+            )
+        ),
         "</tr></thead><tbody>",
     ]
     for p in procs:
         out.append(
             "<tr>"
             f"<td>{_e(p.processor)}</td><td>{_e(p.phase if p.phase is not None else '')}</td>"
-            f"<td class=\"l\">{_e(p.granularity or '')}</td><td>{p.runs_per_day:.1f}</td>"
+            f'<td class="l">{_e(p.granularity or "")}</td><td>{p.runs_per_day:.1f}</td>'
             f"<td>{p.entity_runs}</td><td>{p.date_runs}</td><td>{_num(p.avg_entities_per_run)}</td>"
             f"<td>{_num(p.waste_pct)}</td><td>{_num(p.date_level_waste_pct)}</td>"
             f"<td>{_num(p.date_level_wasted_hours_per_week, '{:.2f}')}</td><td>{p.saved_hours:.3f}</td>"
             f"<td>{_num(p.payback_weeks, '{:.1f}', none='never' if p.date_level_wasted_hours_per_week == 0 else 'n/a')}</td>"
-            f"<td class=\"l\"><span class=\"rec {_e(p.recommendation)}\">{_e(p.recommendation)}</span>"
-            f"<div class=\"why\">{_e(p.why)}</div></td></tr>"
+            f'<td class="l"><span class="rec {_e(p.recommendation)}">{_e(p.recommendation)}</span>'
+            f'<div class="why">{_e(p.why)}</div></td></tr>'
         )
     out.append("</tbody></table>")
     if what_if is not None:
         out.append(render_what_if_html(what_if))
-    out.append("<p class=\"sub\">Generated by <code>scoperouter report</code>. Definitions: docs/report.md.</p>")
+    out.append(
+        '<p class="sub">Generated by <code>scoperouter report</code>. Definitions: docs/report.md.</p>'
+    )
     out.append("</body></html>\n")
     return "".join(out)
 
@@ -195,5 +249,7 @@ def render_what_if_html(w: dict[str, Any]) -> str:
         ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
     ]
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for k, a, b in rows)
-    return (f"<h2>What if {_e(changes)}</h2><table><thead><tr><th>over {w['events']} logged events</th>"
-            f"<th>current settings</th><th>what-if</th></tr></thead><tbody>{body}</tbody></table>")
+    return (
+        f"<h2>What if {_e(changes)}</h2><table><thead><tr><th>over {w['events']} logged events</th>"
+        f"<th>current settings</th><th>what-if</th></tr></thead><tbody>{body}</tbody></table>"
+    )

@@ -106,8 +106,14 @@ def read_log(path: str | Path, *, since: date | None = None) -> LogData:
         return _read(p, since)
     except sqlite3.DatabaseError as exc:
         raise LogInvalidError(f"{p} is not a readable SQLite execution log ({exc})") from None
-    except (IndexError, KeyError, ValueError) as exc:  # a foreign table of the same name, bad values
-        raise LogInvalidError(f"{p} has a {LOG_TABLE} table this version cannot read ({exc})") from None
+    except (
+        IndexError,
+        KeyError,
+        ValueError,
+    ) as exc:  # a foreign table of the same name, bad values
+        raise LogInvalidError(
+            f"{p} has a {LOG_TABLE} table this version cannot read ({exc})"
+        ) from None
 
 
 def _read(p: Path, since: date | None) -> LogData:

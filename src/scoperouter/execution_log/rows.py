@@ -70,7 +70,9 @@ LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
 
 
 def _h(*parts: object) -> str:
-    return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:20]
+    return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[
+        :20
+    ]
 
 
 def decision_id(event_id: str, processor: str, on: date | None) -> str:
@@ -192,7 +194,9 @@ def decision_rows(
                 )
             rows.append(
                 {
-                    "decision_id": decision_id(event.event_id, d.processor, on if d.dates else None),
+                    "decision_id": decision_id(
+                        event.event_id, d.processor, on if d.dates else None
+                    ),
                     "event_id": event.event_id,
                     "correlation_id": event.correlation_id,
                     "processor": d.processor,
@@ -252,7 +256,9 @@ def dispatch_row(
         requested: int | None = len(trigger.entity_ids or ())
     else:
         requested = universe
-    etype = trigger.entity_type or (granularity if granularity not in (None, DATE_GRANULARITY) else None)
+    etype = trigger.entity_type or (
+        granularity if granularity not in (None, DATE_GRANULARITY) else None
+    )
     return {
         "decision_id": dispatch_id(trigger.trigger_id, status, attempts),
         "event_id": trigger.caused_by[0] if trigger.caused_by else None,
@@ -295,8 +301,11 @@ def completion_row(
     at = iso(reported_at or datetime.now(UTC))
     # one completion per (trigger, processor, date): a re-reported run replaces nothing and
     # adds nothing; without a trigger id every report is its own row
-    cid = _h(processor, game_date, trigger_id) if trigger_id else _h(
-        processor, game_date, records_processed, entities_changed, duration_s, at)
+    cid = (
+        _h(processor, game_date, trigger_id)
+        if trigger_id
+        else _h(processor, game_date, records_processed, entities_changed, duration_s, at)
+    )
     return {
         "completion_id": "c-" + cid,
         "processor": processor,

@@ -46,8 +46,12 @@ def record_stream(
                 rep = completion(t)
                 if rep is not None:
                     log.record_completion(
-                        t.processor, t.game_date, trigger_id=t.trigger_id, records_processed=rep[0],
-                        entities_changed=rep[1], duration_s=rep[2],
+                        t.processor,
+                        t.game_date,
+                        trigger_id=t.trigger_id,
+                        records_processed=rep[0],
+                        entities_changed=rep[1],
+                        duration_s=rep[2],
                     )
 
     def drain(until: float | None) -> None:
@@ -61,7 +65,9 @@ def record_stream(
         now = decided_at.timestamp()
         drain(now)
         decisions = plan(registry, relations, event, as_of)
-        log.record_decisions(event, decisions, decided_at, registry=registry, relations=relations, as_of=as_of)
+        log.record_decisions(
+            event, decisions, decided_at, registry=registry, relations=relations, as_of=as_of
+        )
         for d in decisions:
             fire(book.add(event, d, now), now)
     drain(None)

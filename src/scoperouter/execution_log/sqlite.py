@@ -28,8 +28,15 @@ from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
 
-_INT = {"phase", "entities_requested", "entities_universe", "attempts", "entities_mapped",
-        "records_processed", "entities_changed"}
+_INT = {
+    "phase",
+    "entities_requested",
+    "entities_universe",
+    "attempts",
+    "entities_mapped",
+    "records_processed",
+    "entities_changed",
+}
 _REAL = {"latency_ms", "duration_s"}
 
 
@@ -76,7 +83,9 @@ _FILL_REQUESTED_SQL = (
 
 
 def _insert_sql(table: str, cols: Sequence[str]) -> str:
-    return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    return (
+        f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    )
 
 
 def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
@@ -127,8 +136,13 @@ class SqliteExecutionLog(RowExecutionLog):
         if not complete:  # e.g. after a restart: take them from the decision rows
             self._fill.append(row["decision_id"])
         self._links.append(
-            (trigger.trigger_id, trigger.processor, trigger.start_date.isoformat(),
-             trigger.end_date.isoformat(), list(trigger.caused_by))
+            (
+                trigger.trigger_id,
+                trigger.processor,
+                trigger.start_date.isoformat(),
+                trigger.end_date.isoformat(),
+                list(trigger.caused_by),
+            )
         )
 
     def _store_completion(self, row: Row) -> None:
@@ -162,9 +176,14 @@ class SqliteExecutionLog(RowExecutionLog):
                 if comps:
                     conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
                 if links:
-                    conn.executemany(_LINK_SQL, [
-                        (tid, ev, proc, start, end) for tid, proc, start, end, caused in links for ev in caused
-                    ])
+                    conn.executemany(
+                        _LINK_SQL,
+                        [
+                            (tid, ev, proc, start, end)
+                            for tid, proc, start, end, caused in links
+                            for ev in caused
+                        ],
+                    )
                 if fill:
                     conn.executemany(_FILL_SQL, [(i,) for i in fill])
                     conn.executemany(_FILL_REQUESTED_SQL, [(i,) for i in fill])
@@ -186,5 +205,3 @@ class SqliteExecutionLog(RowExecutionLog):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-

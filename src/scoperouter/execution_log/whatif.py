@@ -43,7 +43,9 @@ class Replay:
     latencies_s: list[float] = field(default_factory=list)  # event decided -> trigger fired
 
 
-def replay(registry: CompiledRegistry, relations: RelationStore, events: Sequence[EventRecord]) -> Replay:
+def replay(
+    registry: CompiledRegistry, relations: RelationStore, events: Sequence[EventRecord]
+) -> Replay:
     """Feed the events through the planner and the windows on the logged clock."""
     book = WindowBook(registry)
     decided: dict[str, tuple[Decision, ...]] = {}
@@ -70,14 +72,19 @@ def replay(registry: CompiledRegistry, relations: RelationStore, events: Sequenc
     return Replay(decided, fired, lat)
 
 
-def _work(registry: CompiledRegistry, relations: RelationStore, t: Trigger,
-          date_rows: Mapping[str, float]) -> float | None:
+def _work(
+    registry: CompiledRegistry, relations: RelationStore, t: Trigger, date_rows: Mapping[str, float]
+) -> float | None:
     """Entity rows a trigger processes: its ids, the universe of a full date, or (date
     granularity, unknown universe) the average rows the processor reported per run."""
     if t.scope == "entities":
         return len(t.entity_ids or ())
     p = registry.processors.get(t.processor)
-    u = relations.universe(p.granularity, t.game_date) if p is not None and p.granularity != DATE_GRANULARITY else None
+    u = (
+        relations.universe(p.granularity, t.game_date)
+        if p is not None and p.granularity != DATE_GRANULARITY
+        else None
+    )
     return float(u) if u is not None else date_rows.get(t.processor)
 
 
@@ -89,10 +96,16 @@ def date_run_rows(data: LogData) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in acc.items() if v}
 
 
-def summarize(registry: CompiledRegistry, relations: RelationStore, r: Replay,
-              date_rows: Mapping[str, float] | None = None) -> dict[str, Any]:
+def summarize(
+    registry: CompiledRegistry,
+    relations: RelationStore,
+    r: Replay,
+    date_rows: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """Work and latency figures of a replay, overall and per processor."""
-    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0})
+    per: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0}
+    )
     rows = 0.0
     for t, _when in r.triggers:
         p = per[t.processor]
@@ -125,7 +138,9 @@ def parse_what_if(items: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
-            raise ConfigError([ConfigIssue(f"--what-if expects KEY=VALUE, got {item!r}", file="<what-if>")])
+            raise ConfigError(
+                [ConfigIssue(f"--what-if expects KEY=VALUE, got {item!r}", file="<what-if>")]
+            )
         out[key] = value
     return out
 
@@ -147,23 +162,35 @@ def apply_what_if(spec: RoutesSpec, changes: Mapping[str, str]) -> RoutesSpec:
             setting = key
             defaults_too = True
         if setting not in WHAT_IF_KEYS:
-            raise ConfigError([
-                ConfigIssue(
-                    f"unknown --what-if key {key!r}: expected one of {', '.join(WHAT_IF_KEYS)}"
-                    " (optionally prefixed by a processor name)", file="<what-if>")
-            ])
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"unknown --what-if key {key!r}: expected one of {', '.join(WHAT_IF_KEYS)}"
+                        " (optionally prefixed by a processor name)",
+                        file="<what-if>",
+                    )
+                ]
+            )
         if setting == "max_entities":
             try:
                 n = int(value)
             except ValueError:
-                raise ConfigError([ConfigIssue(f"{key}: expected an integer, got {value!r}", file="<what-if>")]) from None
+                raise ConfigError(
+                    [ConfigIssue(f"{key}: expected an integer, got {value!r}", file="<what-if>")]
+                ) from None
             for p in targets:
                 p["max_entities"] = n
             if defaults_too:
                 data["defaults"]["max_entities"] = n
         else:
             if not DURATION_RE.match(value):
-                raise ConfigError([ConfigIssue(f"{key}: expected a duration like 30s, got {value!r}", file="<what-if>")])
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            f"{key}: expected a duration like 30s, got {value!r}", file="<what-if>"
+                        )
+                    ]
+                )
             field_ = setting.split(".", 1)[1]
             blocks = [p.setdefault("window", dict(data["defaults"]["window"])) for p in targets]
             if defaults_too:
@@ -178,7 +205,9 @@ def apply_what_if(spec: RoutesSpec, changes: Mapping[str, str]) -> RoutesSpec:
         return RoutesSpec.model_validate(data)
     except ValidationError as exc:
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-        raise ConfigError([ConfigIssue(f"--what-if makes an invalid registry: {msg}", file="<what-if>")]) from exc
+        raise ConfigError(
+            [ConfigIssue(f"--what-if makes an invalid registry: {msg}", file="<what-if>")]
+        ) from exc
 
 
 def what_if(

@@ -27,7 +27,9 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: str = Field(min_length=1)
-    source: str = Field(min_length=1, description="Full source name, e.g. nba_raw.nbac_injury_report.")
+    source: str = Field(
+        min_length=1, description="Full source name, e.g. nba_raw.nbac_injury_report."
+    )
     game_date: date | None = None
     start_date: date | None = None
     end_date: date | None = None

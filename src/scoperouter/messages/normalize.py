@@ -98,7 +98,8 @@ def _text(v: str, key: str, ctx: _Ctx) -> str:
             v.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ctx.fail(
-                "invalid_field", f"{key} is not valid UTF-8 text (lone surrogate at index {exc.start})"
+                "invalid_field",
+                f"{key} is not valid UTF-8 text (lone surrogate at index {exc.start})",
             ) from None
     return v
 
@@ -136,7 +137,9 @@ def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
             raise ctx.fail("invalid_field", f"{key} must be a string, got {_short(v)}")
     if message_id:
         return message_id
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     # surrogatepass: a lone surrogate in a field nobody reads must not break the id
     return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
@@ -186,7 +189,9 @@ def _parse_datetime(value: object, key: str, ctx: _Ctx) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ctx.fail("invalid_date", f"{key} must be an ISO 8601 time or epoch seconds, got {value!r}")
+        raise ctx.fail(
+            "invalid_date", f"{key} must be an ISO 8601 time or epoch seconds, got {value!r}"
+        )
     if isinstance(value, int | float):
         try:
             return datetime.fromtimestamp(float(value), tz=UTC)
@@ -203,27 +208,29 @@ def _parse_datetime(value: object, key: str, ctx: _Ctx) -> datetime | None:
     return dt
 
 
-def _entities(
-    value: object, key: str, ctx: _Ctx, into: dict[str, set[str]]
-) -> bool:
+def _entities(value: object, key: str, ctx: _Ctx, into: dict[str, set[str]]) -> bool:
     """Merge one entity mapping into ``into``. False when the field is absent/null."""
     if value is None:
         return False
     if not isinstance(value, Mapping):
         raise ctx.fail(
-            "invalid_field", f"{key} must be a mapping of entity type to a list of ids, got {_short(value)}"
+            "invalid_field",
+            f"{key} must be a mapping of entity type to a list of ids, got {_short(value)}",
         )
     for etype, ids in value.items():
         if not isinstance(etype, str) or not etype:
             raise ctx.fail("invalid_field", f"{key} has an invalid entity type key {_short(etype)}")
         _text(etype, f"{key} entity type", ctx)
         if not isinstance(ids, list | tuple):
-            raise ctx.fail("invalid_field", f"{key}.{etype} must be a list of strings, got {_short(ids)}")
+            raise ctx.fail(
+                "invalid_field", f"{key}.{etype} must be a list of strings, got {_short(ids)}"
+            )
         bucket = into.setdefault(etype, set())
         for i in ids:
             if not isinstance(i, str) or not i:
                 raise ctx.fail(
-                    "invalid_field", f"{key}.{etype} must contain non-empty strings, got {_short(i)}"
+                    "invalid_field",
+                    f"{key}.{etype} must contain non-empty strings, got {_short(i)}",
                 )
             bucket.add(_text(i, f"{key}.{etype}", ctx))
     return True
@@ -236,7 +243,9 @@ def _fields(value: object, key: str, ctx: _Ctx, into: set[str]) -> bool:
         raise ctx.fail("invalid_field", f"{key} must be a list of strings, got {_short(value)}")
     for f in value:
         if not isinstance(f, str) or not f:
-            raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {_short(f)}")
+            raise ctx.fail(
+                "invalid_field", f"{key} must contain non-empty strings, got {_short(f)}"
+            )
         into.add(_text(f, key, ctx))
     return True
 
@@ -246,7 +255,8 @@ def _status(raw: Mapping[str, Any], ctx: _Ctx) -> Status:
         st = raw["status"]
         if not isinstance(st, str) or st.strip().lower() not in _STATUSES:
             raise ctx.fail(
-                "invalid_status", f"status {_short(st)} is not one of success, partial, no_data, failed"
+                "invalid_status",
+                f"status {_short(st)} is not one of success, partial, no_data, failed",
             )
         return cast(Status, st.strip().lower())
     if "success" in raw and raw["success"] is not None:
@@ -298,10 +308,14 @@ def normalize_event(
     end = _parse_date(raw.get("end_date", meta.get("end_date")), "end_date", ctx)
     if game_date is None:
         if start is None and end is None:
-            raise ctx.fail("missing_date", "no game_date (or start_date and end_date for a backfill)")
+            raise ctx.fail(
+                "missing_date", "no game_date (or start_date and end_date for a backfill)"
+            )
         if start is None or end is None:
             missing = "start_date" if start is None else "end_date"
-            raise ctx.fail("missing_date", f"a backfill needs both start_date and end_date ({missing} missing)")
+            raise ctx.fail(
+                "missing_date", f"a backfill needs both start_date and end_date ({missing} missing)"
+            )
     if start is not None and end is not None:
         if end < start:
             raise ctx.fail("invalid_date_range", f"end_date {end} is before start_date {start}")
@@ -319,7 +333,9 @@ def normalize_event(
     )
     fields: set[str] = set()
     has_fields = _fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
-    has_fields = _fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields) or has_fields
+    has_fields = (
+        _fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields) or has_fields
+    )
 
     # informational only: never a reason to reject (a legacy success:true routes whatever
     # its record_count); kept when it is a usable count, else dropped
@@ -367,10 +383,14 @@ def parse_event_bytes(
     try:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise EventError("not_json", f"not UTF-8: {exc.reason} at byte {exc.start}", message_id) from None
+        raise EventError(
+            "not_json", f"not UTF-8: {exc.reason} at byte {exc.start}", message_id
+        ) from None
     except json.JSONDecodeError as exc:
         raise EventError(
-            "not_json", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", message_id
+            "not_json",
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            message_id,
         ) from None
     except ValueError as exc:  # e.g. an integer beyond sys.get_int_max_str_digits()
         raise EventError("not_json", f"invalid JSON: {exc}"[:200], message_id) from None

@@ -138,8 +138,12 @@ def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
             base = out.get(r.inverse_of)
             if base is None:
                 raise ConfigError(
-                    [ConfigIssue(f"inverse_of names unknown relation {r.inverse_of!r}",
-                                 path=("relations", name, "inverse_of"))]
+                    [
+                        ConfigIssue(
+                            f"inverse_of names unknown relation {r.inverse_of!r}",
+                            path=("relations", name, "inverse_of"),
+                        )
+                    ]
                 )
             out[name] = CompiledRelation(name, base.to_type, base.from_type, base.name, True)
     return out
@@ -163,7 +167,9 @@ def resolve_path(
     return None
 
 
-def compile_registry(spec: RoutesSpec, *, file: str = "<string>", base_dir: Path | None = None) -> CompiledRegistry:
+def compile_registry(
+    spec: RoutesSpec, *, file: str = "<string>", base_dir: Path | None = None
+) -> CompiledRegistry:
     """Build the lookup tables. Assumes :func:`semantic.check` passed (it reports positions);
     inconsistencies found here still raise ConfigError, without positions."""
     rels = _relation_types(spec)
@@ -195,13 +201,20 @@ def compile_registry(spec: RoutesSpec, *, file: str = "<string>", base_dir: Path
                 processor=pname,
                 source=inp.source,
                 fields=frozenset(inp.fields) if inp.fields is not None else None,
-                ignore_fields=frozenset(inp.ignore_fields) if inp.ignore_fields is not None else None,
+                ignore_fields=frozenset(inp.ignore_fields)
+                if inp.ignore_fields is not None
+                else None,
                 paths=MappingProxyType(paths),
                 index=i,
             )
             if inp.source in inputs:
                 raise ConfigError(
-                    [ConfigIssue(f"source {inp.source!r} listed twice", path=("processors", pname, "inputs", i))]
+                    [
+                        ConfigIssue(
+                            f"source {inp.source!r} listed twice",
+                            path=("processors", pname, "inputs", i),
+                        )
+                    ]
                 )
             inputs[inp.source] = ci
             by_source[inp.source].append(ci)
@@ -293,7 +306,7 @@ def find_cycle(edges: Mapping[str, set[str]] | Mapping[str, tuple[str, ...]]) ->
         for m in sorted(edges.get(n, ())):
             c = color.get(m, 0)
             if c == 1:
-                return [*stack[stack.index(m):], m]
+                return [*stack[stack.index(m) :], m]
             if c == 0:
                 found = visit(m)
                 if found:

@@ -103,7 +103,9 @@ class WindowSpec(Strict):
     @model_validator(mode="after")
     def _order(self) -> WindowSpec:
         if parse_duration(self.max_wait) < parse_duration(self.quiet):
-            raise ValueError(f"max_wait ({self.max_wait}) must not be shorter than quiet ({self.quiet})")
+            raise ValueError(
+                f"max_wait ({self.max_wait}) must not be shorter than quiet ({self.quiet})"
+            )
         return self
 
 
@@ -238,7 +240,9 @@ class OidcAuthSpec(Strict):
 class AuthSpec(Strict):
     """Exactly one of ``bearer_token`` (shared secret) or ``oidc``."""
 
-    bearer_token: str | None = Field(default=None, min_length=1, description="Shared token; use ${ENV}.")
+    bearer_token: str | None = Field(
+        default=None, min_length=1, description="Shared token; use ${ENV}."
+    )
     oidc: OidcAuthSpec | None = None
 
     @model_validator(mode="after")

@@ -58,7 +58,9 @@ class _Table:
         self.by_date: dict[date, dict[str, frozenset[str]]] = {
             d: {k: frozenset(v) for k, v in m.items()} for d, m in by_date.items()
         }
-        self.on_date: dict[date, frozenset[str]] = {d: frozenset(m) for d, m in self.by_date.items()}
+        self.on_date: dict[date, frozenset[str]] = {
+            d: frozenset(m) for d, m in self.by_date.items()
+        }
         self.dates_by_id: dict[str, tuple[date, ...]] = {
             k: tuple(sorted(v)) for k, v in dates_by_id.items()
         }
@@ -149,7 +151,11 @@ def read_relation_csv(path: Path) -> list[Row]:
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
-            [ConfigIssue(f"cannot read relation data: {exc.strerror}", file=fname, code="relation_data")]
+            [
+                ConfigIssue(
+                    f"cannot read relation data: {exc.strerror}", file=fname, code="relation_data"
+                )
+            ]
         ) from exc
     with fh:
         reader = csv.reader(fh)
@@ -157,13 +163,29 @@ def read_relation_csv(path: Path) -> list[Row]:
             header = next(reader)
         except StopIteration:
             raise ConfigError(
-                [ConfigIssue("empty relation file: expected header date,from,to", file=fname, line=1, column=1)]
+                [
+                    ConfigIssue(
+                        "empty relation file: expected header date,from,to",
+                        file=fname,
+                        line=1,
+                        column=1,
+                    )
+                ]
             ) from None
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise ConfigError([ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=1, column=1)]) from exc
+            raise ConfigError(
+                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=1, column=1)]
+            ) from exc
         if [h.strip() for h in header] != ["date", "from", "to"]:
             raise ConfigError(
-                [ConfigIssue(f"header must be date,from,to (got {','.join(header)})", file=fname, line=1, column=1)]
+                [
+                    ConfigIssue(
+                        f"header must be date,from,to (got {','.join(header)})",
+                        file=fname,
+                        line=1,
+                        column=1,
+                    )
+                ]
             )
         try:
             for rec in reader:
@@ -172,18 +194,34 @@ def read_relation_csv(path: Path) -> list[Row]:
                     continue
                 if len(rec) != 3:
                     raise ConfigError(
-                        [ConfigIssue(f"expected 3 columns, got {len(rec)}", file=fname, line=line, column=1)]
+                        [
+                            ConfigIssue(
+                                f"expected 3 columns, got {len(rec)}",
+                                file=fname,
+                                line=line,
+                                column=1,
+                            )
+                        ]
                     )
                 ds, src, dst = (c.strip() for c in rec)
                 if not src or not dst:
-                    raise ConfigError([ConfigIssue("empty 'from' or 'to'", file=fname, line=line, column=1)])
+                    raise ConfigError(
+                        [ConfigIssue("empty 'from' or 'to'", file=fname, line=line, column=1)]
+                    )
                 d: date | None = None
                 if ds:
                     try:
                         d = date.fromisoformat(ds)
                     except ValueError as exc:
                         raise ConfigError(
-                            [ConfigIssue(f"invalid date {ds!r} (expected YYYY-MM-DD)", file=fname, line=line, column=1)]
+                            [
+                                ConfigIssue(
+                                    f"invalid date {ds!r} (expected YYYY-MM-DD)",
+                                    file=fname,
+                                    line=line,
+                                    column=1,
+                                )
+                            ]
                         ) from exc
                 rows.append((d, src, dst))
         except (csv.Error, UnicodeDecodeError) as exc:

@@ -110,16 +110,22 @@ class Planner:
         for source, inputs in registry.by_source.items():
             by_source[source] = tuple(
                 sorted(
-                    ((index[ci.processor],
-                      self._compile_input(registry, registry.processors[ci.processor], ci))
-                     for ci in inputs),
+                    (
+                        (
+                            index[ci.processor],
+                            self._compile_input(registry, registry.processors[ci.processor], ci),
+                        )
+                        for ci in inputs
+                    ),
                     key=lambda t: t[0],
                 )
             )
         self._by_source = by_source
 
     @staticmethod
-    def _compile_input(registry: CompiledRegistry, proc: CompiledProcessor, ci: CompiledInput) -> _Input:
+    def _compile_input(
+        registry: CompiledRegistry, proc: CompiledProcessor, ci: CompiledInput
+    ) -> _Input:
         lb = proc.lookback
         via = lb.via if lb is not None and lb.games else None
         via_paths: Mapping[str, tuple[str, ...] | None] = {}
@@ -132,7 +138,12 @@ class Planner:
                 }
             else:
                 via_paths = ci.paths
-        reasons: tuple[Reason, ...] = ("upstream_failed", "no_data", "skip_downstream", "irrelevant_fields")
+        reasons: tuple[Reason, ...] = (
+            "upstream_failed",
+            "no_data",
+            "skip_downstream",
+            "irrelevant_fields",
+        )
         return _Input(
             processor=proc.name,
             granularity=proc.granularity,
@@ -186,11 +197,20 @@ class Planner:
             # normalisation guarantees a backfill range here
             return _run_date(inp.processor, event.dates(), "backfill")
         if inp.date_granularity:
-            return _run_date(inp.processor, self._later_dates(
-                inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "date_granularity")
+            return _run_date(
+                inp.processor,
+                self._later_dates(
+                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
+                ),
+                "date_granularity",
+            )
         ents = event.affected_entities
         if not ents or not any(ents.values()):
-            return _run_date(inp.processor, self._later_dates(inp, relations, d, as_of, None), "no_entities_in_event")
+            return _run_date(
+                inp.processor,
+                self._later_dates(inp, relations, d, as_of, None),
+                "no_entities_in_event",
+            )
 
         # unmapped_entity_type beats empty_mapping: resolve every key before any lookup
         resolved: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
@@ -201,8 +221,13 @@ class Planner:
             et = keys.get(key)
             path = inp.paths.get(et) if et is not None else None
             if path is None:
-                return _run_date(inp.processor, self._later_dates(
-                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "unmapped_entity_type")
+                return _run_date(
+                    inp.processor,
+                    self._later_dates(
+                        inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
+                    ),
+                    "unmapped_entity_type",
+                )
             resolved.append((key, path, ids))
 
         # Past max_entities the ids themselves are no longer needed (date scope), unless a
@@ -219,12 +244,19 @@ class Planner:
             if got is None or not (got[1] or (limit is not None and len(got[0]) > limit)):
                 got = memo[mk] = _map_ids(relations, path, d, ids, limit)
             if not got[0]:
-                return _run_date(inp.processor, self._later_dates(
-                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)), "empty_mapping")
+                return _run_date(
+                    inp.processor,
+                    self._later_dates(
+                        inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
+                    ),
+                    "empty_mapping",
+                )
             mapped.update(got[0])
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
-                inp.processor, self._later_dates(inp, relations, d, as_of, mapped), "fallback_threshold"
+                inp.processor,
+                self._later_dates(inp, relations, d, as_of, mapped),
+                "fallback_threshold",
             )
         ids_sorted = tuple(sorted(mapped))
         return Decision.model_construct(
@@ -238,7 +270,9 @@ class Planner:
         )
 
     # ------------------------------------------------------------------ dates
-    def _known_ids(self, inp: _Input, relations: RelationStore, event: Event, d: date) -> set[str] | None:
+    def _known_ids(
+        self, inp: _Input, relations: RelationStore, event: Event, d: date
+    ) -> set[str] | None:
         """Best effort, for a date-scope decision with a games lookback: the ids of the
         via relation's from-type that the event's ids reach (ids that reach nothing, and
         types with no path, are left out), so their later games are covered too."""

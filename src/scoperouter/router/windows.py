@@ -63,7 +63,13 @@ def trigger_id(
 ) -> str:
     """Deterministic id of a trigger: same window content -> same id (idempotent dispatch)."""
     payload = json.dumps(
-        [processor, day.isoformat(), scope, list(ids) if ids is not None else None, list(caused_by)],
+        [
+            processor,
+            day.isoformat(),
+            scope,
+            list(ids) if ids is not None else None,
+            list(caused_by),
+        ],
         separators=(",", ":"),
     )
     return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
@@ -194,7 +200,9 @@ class WindowBook:
             ids: tuple[str, ...] | None = None
             reason: str = w.date_reason or "no_entities_in_event"
             etype: str | None = None
-        elif not w.entity_ids:  # pragma: no cover - a run decision always names ids or is date scope
+        elif (
+            not w.entity_ids
+        ):  # pragma: no cover - a run decision always names ids or is date scope
             scope, ids, reason, etype = "date", None, "no_entities_in_event", None
         else:
             scope = "entities"

@@ -61,7 +61,9 @@ def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...
     try:
         return interpolate_env(text, env)
     except KeyError as exc:
-        raise ConfigError([ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]) from exc
+        raise ConfigError(
+            [ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]
+        ) from exc
 
 
 def check_state_dir(state_dir: Path) -> None:
@@ -108,7 +110,11 @@ def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise ConfigError(
-                    [ConfigIssue(f"state dir {state_dir} is in use by another scoperouter (lock {path})")]
+                    [
+                        ConfigIssue(
+                            f"state dir {state_dir} is in use by another scoperouter (lock {path})"
+                        )
+                    ]
                 ) from None
             time.sleep(0.1)
 
@@ -147,7 +153,9 @@ class Daemon:
             if settings.bearer_token:
                 verifier = bearer_verifier(settings.bearer_token)
             elif server.auth is not None and server.auth.bearer_token is not None:
-                verifier = bearer_verifier(_expand(server.auth.bearer_token, env, ("server", "auth", "bearer_token")))
+                verifier = bearer_verifier(
+                    _expand(server.auth.bearer_token, env, ("server", "auth", "bearer_token"))
+                )
             elif server.auth is not None and server.auth.oidc is not None:
                 o = server.auth.oidc
                 verifier = oidc_verifier(
@@ -168,7 +176,9 @@ class Daemon:
             try:
                 dl_path = topic_path(_expand(dl_topic, env, ("server", "dead_letter_topic")), None)
             except ValueError as exc:
-                raise ConfigError([ConfigIssue(str(exc), path=("server", "dead_letter_topic"))]) from exc
+                raise ConfigError(
+                    [ConfigIssue(str(exc), path=("server", "dead_letter_topic"))]
+                ) from exc
             publisher = self.sinks.publisher
 
             async def dl_pub_fn(payload: dict[str, Any]) -> None:
@@ -184,7 +194,9 @@ class Daemon:
             release_state_lock(self._lock_fd)
             raise
         self.metrics = Metrics()
-        opts = RouterOptions(as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options)
+        opts = RouterOptions(
+            as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options
+        )
         self.router = Router(
             registry,
             relations,
@@ -203,8 +215,12 @@ class Daemon:
             interval_s=settings.relations_refresh_s,
             fingerprint=relations_fingerprint,
         )
-        self.ingress = IngressApp(self.router, max_body_bytes=self.max_body_bytes, verifier=verifier)
-        self.source = PubSubSource(settings.subscription, self.router) if settings.subscription else None
+        self.ingress = IngressApp(
+            self.router, max_body_bytes=self.max_body_bytes, verifier=verifier
+        )
+        self.source = (
+            PubSubSource(settings.subscription, self.router) if settings.subscription else None
+        )
         if self.source is not None:  # /readyz is 503 while the streaming pull is down
             self.ingress.add_readiness_check(self.source.readiness)
         self._runner: web.AppRunner | None = None
@@ -221,7 +237,9 @@ class Daemon:
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []
             self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
-            logger.info("HTTP ingress listening", extra={"host": self.settings.host, "port": self.port})
+            logger.info(
+                "HTTP ingress listening", extra={"host": self.settings.host, "port": self.port}
+            )
         if self.source is not None:
             self.source.start()
 

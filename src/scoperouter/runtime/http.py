@@ -186,7 +186,9 @@ def oidc_verifier(
         kid = header.get("kid")
         claims: dict[str, Any] = dict(
             google.auth.jwt.decode(  # type: ignore[no-untyped-call]
-                token, certs=cache.get(kid if isinstance(kid, str) else None), audience=aud,
+                token,
+                certs=cache.get(kid if isinstance(kid, str) else None),
+                audience=aud,
                 clock_skew_in_seconds=clock_skew_s,
             )
         )
@@ -207,7 +209,10 @@ def oidc_verifier(
         except Exception as exc:  # invalid signature, expired, wrong audience, network...
             logger.info("OIDC token rejected: %s", type(exc).__name__)
             return False
-        return not (service_account is not None and (claims.get("email") != service_account or claims.get("email_verified") is not True))
+        return not (
+            service_account is not None
+            and (claims.get("email") != service_account or claims.get("email_verified") is not True)
+        )
 
     return check
 
@@ -232,8 +237,12 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
             continue
         wbits = _WBITS.get(coding)
         if wbits is None:
-            raise BadEncoding(f"unsupported Content-Encoding {coding[:40]!r} (gzip, deflate or identity)")
-        attempts = [wbits, -zlib.MAX_WBITS] if coding == "deflate" else [wbits]  # deflate: zlib or raw
+            raise BadEncoding(
+                f"unsupported Content-Encoding {coding[:40]!r} (gzip, deflate or identity)"
+            )
+        attempts = (
+            [wbits, -zlib.MAX_WBITS] if coding == "deflate" else [wbits]
+        )  # deflate: zlib or raw
         for i, bits in enumerate(attempts):
             d = zlib.decompressobj(bits)
             try:
@@ -275,7 +284,9 @@ class IngressApp:
         # bodies are decompressed here (not by aiohttp's parser), so a Content-Encoding
         # the body does not match is a counted 400 and max_body_bytes bounds the
         # decompressed size too (no zip bombs)
-        self.app = web.Application(client_max_size=max_body_bytes, handler_args={"auto_decompress": False})
+        self.app = web.Application(
+            client_max_size=max_body_bytes, handler_args={"auto_decompress": False}
+        )
         self.app.router.add_post("/events", self.events)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
@@ -303,16 +314,25 @@ class IngressApp:
             return self._reject(401, "unauthorized", "missing or invalid bearer token")
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return self._reject(
-                413, "too_large", f"body of {request.content_length} bytes exceeds {self.max_body_bytes}"
+                413,
+                "too_large",
+                f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
-        except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError, web.RequestPayloadError) as exc:
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            HttpProcessingError,
+            web.RequestPayloadError,
+        ) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
         try:
-            body = decode_body(body, request.headers.get("Content-Encoding", ""), self.max_body_bytes)
+            body = decode_body(
+                body, request.headers.get("Content-Encoding", ""), self.max_body_bytes
+            )
         except BodyTooLarge as exc:
             return self._reject(413, "too_large", str(exc))
         except BadEncoding as exc:
@@ -321,7 +341,9 @@ class IngressApp:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
-        except ValueError as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
+        except (
+            ValueError
+        ) as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
             return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
         except RecursionError:
             return self._reject(400, "not_json", "invalid JSON: nested too deeply")
@@ -340,11 +362,18 @@ class IngressApp:
     @staticmethod
     def _answer(o: Outcome, *, push: bool) -> web.Response:
         if o.status in ("accepted", "duplicate"):
-            return web.json_response({"status": o.status, "event_id": o.event_id, "triggers": o.triggers})
+            return web.json_response(
+                {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
+            )
         if o.status == "rejected":
             if o.dead_lettered:
                 return web.json_response(
-                    {"status": "dead_lettered", "error": o.reason, "detail": o.detail, "event_id": o.event_id}
+                    {
+                        "status": "dead_lettered",
+                        "error": o.reason,
+                        "detail": o.detail,
+                        "event_id": o.event_id,
+                    }
                 )
             return _error(400, o.reason or "invalid_event", o.detail or "", event_id=o.event_id)
         return _error(503, o.reason or "unavailable", "retry later")
@@ -354,7 +383,9 @@ class IngressApp:
 
     async def readyz(self, request: web.Request) -> web.Response:
         if not self.router.ready:
-            return _error(503, "not_ready", self.router.store_problem() or "starting or shutting down")
+            return _error(
+                503, "not_ready", self.router.store_problem() or "starting or shutting down"
+            )
         problems = [p for p in (check() for check in self._readiness) if p]
         if problems:
             return _error(503, "not_ready", "; ".join(problems))
@@ -362,7 +393,9 @@ class IngressApp:
 
     async def metrics(self, request: web.Request) -> web.Response:
         self.router.metrics.open_windows.set(self.router.book.open_count)
-        return web.Response(body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(
+            body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
+        )
 
 
 def _recognisable_push(obj: dict[str, Any], msg: dict[str, Any]) -> bool:
@@ -383,7 +416,9 @@ def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
     problem: str | None = None
     raw = b""
     if not isinstance(data, str):
-        problem = "push message without data" if data is None else "push message.data is not a string"
+        problem = (
+            "push message without data" if data is None else "push message.data is not a string"
+        )
     else:
         try:
             raw = base64.b64decode(data, validate=True)

@@ -8,7 +8,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 
 
@@ -37,7 +52,10 @@ class Metrics:
             "scoperouter_decisions", "Planner decisions, by reason.", ["reason"], registry=r
         )
         self.triggers_fired = Counter(
-            "scoperouter_triggers_fired", "Triggers fired by windows, by scope.", ["scope"], registry=r
+            "scoperouter_triggers_fired",
+            "Triggers fired by windows, by scope.",
+            ["scope"],
+            registry=r,
         )
         self.triggers_dispatched = Counter(
             "scoperouter_triggers_dispatched",

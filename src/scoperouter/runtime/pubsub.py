@@ -53,18 +53,44 @@ def check_subscription(subscription: str, *, client: Any = None, timeout: float 
     try:
         client.get_subscription(request={"subscription": subscription}, timeout=timeout)
     except exceptions.NotFound:
-        raise ConfigError([ConfigIssue(f"Pub/Sub subscription {subscription} does not exist", file="<command line>", path=where)]) from None
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"Pub/Sub subscription {subscription} does not exist",
+                    file="<command line>",
+                    path=where,
+                )
+            ]
+        ) from None
     except exceptions.PermissionDenied as exc:
         raise ConfigError(
-            [ConfigIssue(f"no permission to read Pub/Sub subscription {subscription}: {exc.message}", file="<command line>", path=where)]
+            [
+                ConfigIssue(
+                    f"no permission to read Pub/Sub subscription {subscription}: {exc.message}",
+                    file="<command line>",
+                    path=where,
+                )
+            ]
         ) from None
     except exceptions.InvalidArgument as exc:
         raise ConfigError(
-            [ConfigIssue(f"invalid subscription {subscription!r} (projects/P/subscriptions/S): {exc.message}", file="<command line>", path=where)]
+            [
+                ConfigIssue(
+                    f"invalid subscription {subscription!r} (projects/P/subscriptions/S): {exc.message}",
+                    file="<command line>",
+                    path=where,
+                )
+            ]
         ) from None
     except exceptions.GoogleAPIError as exc:
         raise ConfigError(
-            [ConfigIssue(f"could not check Pub/Sub subscription {subscription}: {_describe(exc)}", file="<command line>", path=where)]
+            [
+                ConfigIssue(
+                    f"could not check Pub/Sub subscription {subscription}: {_describe(exc)}",
+                    file="<command line>",
+                    path=where,
+                )
+            ]
         ) from None
     finally:
         if own:
@@ -149,7 +175,11 @@ class PubSubSource:
             self._backoff = self.min_backoff_s
         logger.error(
             "Pub/Sub streaming pull stopped; not ready, resubscribing with backoff",
-            extra={"subscription": self.subscription, "error": self._failure, "retry_in_s": self._backoff},
+            extra={
+                "subscription": self.subscription,
+                "error": self._failure,
+                "retry_in_s": self._backoff,
+            },
         )
         if self._recover is None or self._recover.done():
             self._recover = asyncio.get_running_loop().create_task(self._resubscribe())
@@ -165,18 +195,28 @@ class PubSubSource:
             try:
                 await loop.run_in_executor(None, check, self.subscription)
             except Exception as exc:
-                detail = "; ".join(i.message for i in exc.issues) if isinstance(exc, ConfigError) else _describe(exc)
+                detail = (
+                    "; ".join(i.message for i in exc.issues)
+                    if isinstance(exc, ConfigError)
+                    else _describe(exc)
+                )
                 self._failure = detail
                 logger.error(
                     "Pub/Sub subscription still unusable",
-                    extra={"subscription": self.subscription, "error": detail, "retry_in_s": self._backoff},
+                    extra={
+                        "subscription": self.subscription,
+                        "error": detail,
+                        "retry_in_s": self._backoff,
+                    },
                 )
                 continue
             if self._stopping:
                 return
             self._failure = None
             self._subscribe()
-            logger.warning("Pub/Sub streaming pull resumed", extra={"subscription": self.subscription})
+            logger.warning(
+                "Pub/Sub streaming pull resumed", extra={"subscription": self.subscription}
+            )
             return
 
     def _callback(self, message: Any) -> None:  # runs on the client's thread pool
@@ -197,8 +237,13 @@ class PubSubSource:
     async def _handle(self, message: Any) -> None:
         try:
             outcome = await self.router.submit(
-                Inbound("pubsub", data=bytes(message.data), message_id=message.message_id,
-                        dead_letter_on_reject=True, trigger_id=attribute(message.attributes, "trigger_id"))
+                Inbound(
+                    "pubsub",
+                    data=bytes(message.data),
+                    message_id=message.message_id,
+                    dead_letter_on_reject=True,
+                    trigger_id=attribute(message.attributes, "trigger_id"),
+                )
             )
         except Exception:
             logger.exception("unexpected error routing a Pub/Sub message; nacking")

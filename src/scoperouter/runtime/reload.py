@@ -94,7 +94,9 @@ class RelationReloader:
             self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.paths)
         self._set_timestamp(self.fingerprint)
         if self.interval_s > 0:
-            self._poller = asyncio.get_running_loop().create_task(self._poll(), name="relations-reload")
+            self._poller = asyncio.get_running_loop().create_task(
+                self._poll(), name="relations-reload"
+            )
             logger.info(
                 "watching relation data for changes",
                 extra={"files": len(self.paths), "interval_s": self.interval_s},
@@ -112,7 +114,9 @@ class RelationReloader:
 
     def request_reload(self, reason: str = "signal") -> None:
         """Schedule a reload now (the SIGHUP handler; runs on the event loop)."""
-        task = asyncio.get_running_loop().create_task(self.reload(reason), name="relations-reload-now")
+        task = asyncio.get_running_loop().create_task(
+            self.reload(reason), name="relations-reload-now"
+        )
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
@@ -134,7 +138,9 @@ class RelationReloader:
                 # not every interval (SIGHUP always retries)
                 self.fingerprint = fp
                 self.metrics.relation_reloads.labels("error").inc()
-                detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+                detail = (
+                    str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+                )
                 logger.error(
                     "relation data reload failed; keeping the previous data: %s",
                     detail,

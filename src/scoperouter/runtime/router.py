@@ -177,7 +177,8 @@ class Router:
         self.stats = _Stats()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._semaphores = {
-            name: asyncio.Semaphore(cp.target.concurrency) for name, cp in registry.processors.items()
+            name: asyncio.Semaphore(cp.target.concurrency)
+            for name, cp in registry.processors.items()
         }
         self._default_sem = asyncio.Semaphore(registry.spec.defaults.target.concurrency)
         self._marks: list[tuple[str, tuple[Any, ...]]] = []
@@ -198,7 +199,9 @@ class Router:
         self._last_compact = 0.0
         self._jbuf: list[tuple[str, float, str | None, str | None]] = []
         self._persisted_empty = False  # the store holds an empty book (empty snapshot, no journal)
-        self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows) on commit
+        self._on_commit: tuple[bool, int] | None = (
+            None  # (_persisted_empty, _journal_rows) on commit
+        )
         self._book_stale = False  # a failed transaction left uncommitted changes in the book
         self._store_ok = True
         self._store_failures = 0  # consecutive failed store operations
@@ -260,7 +263,9 @@ class Router:
         if self._store_ok:
             return 0.0
         o = self.options
-        raw = min(o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(self._store_failures - 1, 30)))
+        raw = min(
+            o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(self._store_failures - 1, 30))
+        )
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
     def _ensure_book(self) -> None:
@@ -376,14 +381,20 @@ class Router:
         # unknown until the next commit: the next empty book writes its snapshot again
         self._persisted_empty = False
         snap = self.store.load_snapshot()
-        book = WindowBook.restore(self.registry, snap) if snap is not None else WindowBook(self.registry)
+        book = (
+            WindowBook.restore(self.registry, snap)
+            if snap is not None
+            else WindowBook(self.registry)
+        )
         replayed = 0
         for e in self.store.journal_entries():
             replayed += 1
             if e.op == "add":
                 assert e.event is not None and e.decision is not None
                 book.add(
-                    Event.model_validate_json(e.event), Decision.model_validate_json(e.decision), e.now
+                    Event.model_validate_json(e.event),
+                    Decision.model_validate_json(e.decision),
+                    e.now,
                 )
             elif e.op == "due":
                 book.due(e.now)
@@ -421,12 +432,16 @@ class Router:
         if not self._started or self._closing:
             # a failing store still takes submissions: each batch retries it (503 store_error
             # when it fails), and the first one that commits makes the router ready again
-            return Outcome("unavailable", reason="not_ready" if not self._closing else "shutting_down")
+            return Outcome(
+                "unavailable", reason="not_ready" if not self._closing else "shutting_down"
+            )
         self.metrics.events_received.labels(inbound.origin).inc()
         parsed: Event | EventError
         try:
             if inbound.data is not None:
-                parsed = parse_event_bytes(inbound.data, self.registry, message_id=inbound.message_id)
+                parsed = parse_event_bytes(
+                    inbound.data, self.registry, message_id=inbound.message_id
+                )
             else:
                 parsed = normalize_event(inbound.obj, self.registry, message_id=inbound.message_id)
         except EventError as exc:
@@ -452,7 +467,9 @@ class Router:
             try:
                 result = await self._in_state(self._process_batch, batch, marks)
             except Exception:
-                self._store_failed("ingest transaction failed; messages will be retried by their source")
+                self._store_failed(
+                    "ingest transaction failed; messages will be retried by their source"
+                )
                 self._marks[:0] = marks
                 for item in batch:
                     if not item.fut.done():
@@ -467,7 +484,9 @@ class Router:
                     self._queue.task_done()
                 self._unfinished -= len(batch)
 
-    def _process_batch(self, batch: list[_Item], marks: list[tuple[str, tuple[Any, ...]]]) -> _BatchResult:
+    def _process_batch(
+        self, batch: list[_Item], marks: list[tuple[str, tuple[Any, ...]]]
+    ) -> _BatchResult:
         """One transaction for the whole batch (state thread)."""
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
@@ -485,7 +504,14 @@ class Router:
             for item in batch:
                 ev = item.parsed
                 if isinstance(ev, EventError):
-                    outcomes.append((item, self._dead_letter_event(item, ev.reason, ev.detail, now, rejects, dead_payloads)))
+                    outcomes.append(
+                        (
+                            item,
+                            self._dead_letter_event(
+                                item, ev.reason, ev.detail, now, rejects, dead_payloads
+                            ),
+                        )
+                    )
                     continue
                 # everything that can fail on the event's content happens before it touches
                 # the store or the book: a poison message is dead-lettered, not retried forever
@@ -493,7 +519,12 @@ class Router:
                     ev.event_id.encode("utf-8")
                     ev_json = ev.model_dump_json()
                 except Exception as exc:
-                    outcomes.append((item, self._poison(item, "unserialisable", exc, now, rejects, dead_payloads)))
+                    outcomes.append(
+                        (
+                            item,
+                            self._poison(item, "unserialisable", exc, now, rejects, dead_payloads),
+                        )
+                    )
                     continue
                 if ev.event_id in batch_ids or store.is_seen(ev.event_id):
                     outcomes.append((item, Outcome("duplicate", ev.event_id)))
@@ -503,13 +534,28 @@ class Router:
                 except Exception as exc:  # a planner bug: keep the event, never lose it
                     logger.exception("planner raised", extra={"event_id": ev.event_id})
                     outcomes.append(
-                        (item, self._dead_letter_event(item, "planner_error", f"{type(exc).__name__}: {exc}", now, rejects, dead_payloads))
+                        (
+                            item,
+                            self._dead_letter_event(
+                                item,
+                                "planner_error",
+                                f"{type(exc).__name__}: {exc}",
+                                now,
+                                rejects,
+                                dead_payloads,
+                            ),
+                        )
                     )
                     continue
                 try:
                     runs = [(d, d.model_dump_json()) for d in decisions if d.action == "run"]
                 except Exception as exc:
-                    outcomes.append((item, self._poison(item, "unserialisable", exc, now, rejects, dead_payloads)))
+                    outcomes.append(
+                        (
+                            item,
+                            self._poison(item, "unserialisable", exc, now, rejects, dead_payloads),
+                        )
+                    )
                     continue
                 jlen, flen = len(self._jbuf), len(fired)
                 n_fired = 0
@@ -528,11 +574,18 @@ class Router:
                     if _is_store_failure(exc):
                         raise  # the store itself: the whole batch is retried by its sources
                     # this item only: its rows are rolled back, the others commit
-                    logger.exception("routing one event failed", extra={"event_id": _safe(ev.event_id)})
+                    logger.exception(
+                        "routing one event failed", extra={"event_id": _safe(ev.event_id)}
+                    )
                     del self._jbuf[jlen:]
                     del fired[flen:]
                     dirty = True
-                    outcomes.append((item, self._poison(item, "internal_error", exc, now, rejects, dead_payloads)))
+                    outcomes.append(
+                        (
+                            item,
+                            self._poison(item, "internal_error", exc, now, rejects, dead_payloads),
+                        )
+                    )
                     continue
                 batch_ids.add(ev.event_id)
                 decided.append((ev, decisions, item.inbound.trigger_id))
@@ -616,11 +669,18 @@ class Router:
                 "event dead-lettered", extra={"reason": reason, "detail": detail, "message_id": ref}
             )
             dead_payloads.append(
-                {"kind": "event", "reason": reason, "detail": detail, "message_id": ref,
-                 "payload": payload.decode("utf-8", errors="replace") if payload else None}
+                {
+                    "kind": "event",
+                    "reason": reason,
+                    "detail": detail,
+                    "message_id": ref,
+                    "payload": payload.decode("utf-8", errors="replace") if payload else None,
+                }
             )
         event_id = item.parsed.event_id
-        return Outcome("rejected", _safe(event_id) if event_id else None, reason, detail, dead_lettered=True)
+        return Outcome(
+            "rejected", _safe(event_id) if event_id else None, reason, detail, dead_lettered=True
+        )
 
     def _log_decisions(
         self,
@@ -708,7 +768,9 @@ class Router:
             self.store.journal_many(buf)
             self._on_commit = (False, self._journal_rows + len(buf))
 
-    def _persist_trigger(self, t: Trigger, now: float, now_dt: datetime) -> tuple[int, Trigger, bytes]:
+    def _persist_trigger(
+        self, t: Trigger, now: float, now_dt: datetime
+    ) -> tuple[int, Trigger, bytes]:
         t = t.model_copy(update={"fired_at": now_dt})
         body = trigger_bytes(t)
         return self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now), t, body
@@ -753,7 +815,9 @@ class Router:
         self._after_fire(fired)
         return len(fired)
 
-    def _fire_due_sync(self, marks: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[int, Trigger, bytes]]:
+    def _fire_due_sync(
+        self, marks: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[tuple[int, Trigger, bytes]]:
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
         fired: list[tuple[int, Trigger, bytes]] = []
@@ -767,9 +831,13 @@ class Router:
         return fired
 
     # ------------------------------------------------------------------ dispatch
-    def _dispatch(self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0) -> None:
+    def _dispatch(
+        self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
+    ) -> None:
         """Deliver in the background; ``attempts``: failed attempts before (a restart)."""
-        task = asyncio.get_running_loop().create_task(self._deliver(row_id, trigger, body, attempts))
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(row_id, trigger, body, attempts)
+        )
         self._dispatching.add(task)
         task.add_done_callback(self._dispatching.discard)
 
@@ -797,13 +865,17 @@ class Router:
                 while sink is not None:
                     attempts += 1
                     try:
-                        await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body)
+                        await sink.send(
+                            trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body
+                        )
                         error = None
                         break
                     except DispatchError as exc:
                         error = exc
                     except Exception as exc:
-                        error = DispatchError(trigger.processor, sink.name, f"{type(exc).__name__}: {exc}")
+                        error = DispatchError(
+                            trigger.processor, sink.name, f"{type(exc).__name__}: {exc}"
+                        )
                     if not error.retryable or attempts >= target.max_attempts:
                         m.dispatch_attempts.labels(trigger.processor, "failed").inc()
                         break
@@ -812,9 +884,14 @@ class Router:
                     delay = self._backoff(attempts)
                     logger.info(
                         "dispatch failed, retrying",
-                        extra={"trigger_id": trigger.trigger_id, "processor": trigger.processor,
-                               "attempt": attempts, "retry_in_s": round(delay, 3), "error": error.detail,
-                               "correlation_id": trigger.correlation_id},
+                        extra={
+                            "trigger_id": trigger.trigger_id,
+                            "processor": trigger.processor,
+                            "attempt": attempts,
+                            "retry_in_s": round(delay, 3),
+                            "error": error.detail,
+                            "correlation_id": trigger.correlation_id,
+                        },
                     )
                     await asyncio.sleep(delay)
         finally:
@@ -831,20 +908,39 @@ class Router:
         reason = "permanent_error" if not error.retryable else "max_attempts"
         logger.error(
             "trigger dead-lettered",
-            extra={"trigger_id": trigger.trigger_id, "processor": trigger.processor, "attempts": attempts,
-                   "reason": reason, "error": error.detail, "correlation_id": trigger.correlation_id},
+            extra={
+                "trigger_id": trigger.trigger_id,
+                "processor": trigger.processor,
+                "attempts": attempts,
+                "reason": reason,
+                "error": error.detail,
+                "correlation_id": trigger.correlation_id,
+            },
         )
         body = body or trigger_bytes(trigger)
         self._marks.append(("dead", (attempts, now, str(error), row_id)))
-        self._marks.append(("dl", ("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)))
+        self._marks.append(
+            ("dl", ("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now))
+        )
         m.dead_lettered.labels("trigger", reason).inc()
         self._record_dispatch(trigger, "dead_letter", attempts, latency, now, str(error))
         self._publish_dead_letter(
-            {"kind": "trigger", "reason": reason, "detail": str(error), "trigger": trigger_json(trigger)}
+            {
+                "kind": "trigger",
+                "reason": reason,
+                "detail": str(error),
+                "trigger": trigger_json(trigger),
+            }
         )
 
     def _record_dispatch(
-        self, trigger: Trigger, status: str, attempts: int, latency_s: float, now: float, error: str | None
+        self,
+        trigger: Trigger,
+        status: str,
+        attempts: int,
+        latency_s: float,
+        now: float,
+        error: str | None,
     ) -> None:
         if self.log is None:
             return

@@ -122,7 +122,9 @@ class OutboxSink:
             if self._fsync:
                 await self._durable(self._written)
         except OSError as exc:
-            raise DispatchError(trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id) from exc
+            raise DispatchError(
+                trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id
+            ) from exc
 
     async def _durable(self, seq: int) -> None:
         """Wait until line ``seq`` is on disk. The flush runs once per event-loop pass
@@ -234,14 +236,22 @@ class HttpSink:
         except DispatchError:
             raise
         except TimeoutError as exc:
-            raise DispatchError(trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id) from exc
+            raise DispatchError(
+                trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise DispatchError(
-                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+                trigger.processor,
+                self.name,
+                f"{type(exc).__name__}: {exc}",
+                trigger_id=trigger.trigger_id,
             ) from exc
         except Exception as exc:  # token fetch failures and the like
             raise DispatchError(
-                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+                trigger.processor,
+                self.name,
+                f"{type(exc).__name__}: {exc}",
+                trigger_id=trigger.trigger_id,
             ) from exc
 
     async def close(self) -> None:
@@ -318,7 +328,10 @@ class PubSubSink:
             await self._publisher.publish(self.topic, data, attrs, key)
         except Exception as exc:
             raise DispatchError(
-                trigger.processor, self.name, f"{type(exc).__name__}: {exc}", trigger_id=trigger.trigger_id
+                trigger.processor,
+                self.name,
+                f"{type(exc).__name__}: {exc}",
+                trigger_id=trigger.trigger_id,
             ) from exc
 
     async def close(self) -> None:
@@ -332,7 +345,9 @@ class SinkFactory:
     never makes another processor on the same host wait for a pool slot -- and time out
     waiting -- for its requests."""
 
-    def __init__(self, state_dir: Path, *, env: Mapping[str, str] | None = None, fsync: bool = True) -> None:
+    def __init__(
+        self, state_dir: Path, *, env: Mapping[str, str] | None = None, fsync: bool = True
+    ) -> None:
         """``fsync``: outbox sends return only once their line is on disk (group-committed
         ``fdatasync``); the daemon may turn it off with ``--sync normal``."""
         self.state_dir = state_dir
@@ -379,7 +394,9 @@ class SinkFactory:
         elif target.http is not None:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
-                raise ConfigError([ConfigIssue(f"not an http(s) URL: {url!r}", path=(*where, "http", "url"))])
+                raise ConfigError(
+                    [ConfigIssue(f"not an http(s) URL: {url!r}", path=(*where, "http", "url"))]
+                )
             audience = (
                 self._expand(target.http.audience, (*where, "http", "audience"))
                 if target.http.audience
@@ -397,7 +414,11 @@ class SinkFactory:
         else:
             assert target.outbox is not None
             raw = target.outbox.path
-            p = Path(self._expand(raw, (*where, "outbox", "path"))) if raw else self.state_dir / "outbox.jsonl"
+            p = (
+                Path(self._expand(raw, (*where, "outbox", "path")))
+                if raw
+                else self.state_dir / "outbox.jsonl"
+            )
             p = p.resolve()
             if p not in self._outboxes:
                 self._outboxes[p] = OutboxSink(p, fsync=self.fsync)

@@ -205,7 +205,9 @@ class Store:
         return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
 
     # ------------------------------------------------------------------ windows
-    def journal(self, op: str, now: float, event: str | None = None, decision: str | None = None) -> None:
+    def journal(
+        self, op: str, now: float, event: str | None = None, decision: str | None = None
+    ) -> None:
         self._db.execute(
             "INSERT INTO window_journal(op, now, event, decision) VALUES (?, ?, ?, ?)",
             (op, now, event, decision),
@@ -266,7 +268,8 @@ class Store:
     def mark_attempts(self, row_id: int, attempts: int) -> None:
         """Record the failed attempts of a still-pending trigger (counted across restarts)."""
         self._db.execute(
-            "UPDATE triggers SET attempts = ? WHERE id = ? AND status = 'pending'", (attempts, row_id)
+            "UPDATE triggers SET attempts = ? WHERE id = ? AND status = 'pending'",
+            (attempts, row_id),
         )
 
     def mark_done(self, row_id: int, attempts: int, at: float) -> None:
@@ -295,7 +298,8 @@ class Store:
         n = cur.rowcount
         if dead_older_than is not None:
             cur = self._db.execute(
-                "DELETE FROM triggers WHERE status = 'dead' AND dispatched_at < ?", (dead_older_than,)
+                "DELETE FROM triggers WHERE status = 'dead' AND dispatched_at < ?",
+                (dead_older_than,),
             )
             n += cur.rowcount
         return n
