@@ -2,8 +2,12 @@
 recommendation (entity-level pays or not), as text, ``--json`` or a self-contained ``--html``
 page; ``--what-if KEY=VALUE`` re-plans the logged events under other settings.
 
+``--bigquery PROJECT.DATASET.pipeline_execution_log`` reads the production log from
+BigQuery instead of the SQLite file (``execution_log.bigquery_reader``).
+
 Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file, the file
-is not a readable execution log, or the config is invalid (one line on stderr; with
+is not a readable execution log, the BigQuery log cannot be read (invalid table id, no
+client library, failed query) or the config is invalid (one line on stderr; with
 ``--json`` also ``{"error": ..., "detail": ...}`` on stdout), 2 usage.
 """
 
@@ -17,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.commands import iso_date
+from scoperouter.execution_log import bigquery_reader
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH
-from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
+from scoperouter.execution_log.bigquery import ExecutionLogError
+from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.processor_registry.models import ReportSpec
 
@@ -32,11 +38,19 @@ def register(subparsers: Any) -> None:
         "waste %, processing time saved, and whether entity-level processing pays "
         "(thresholds from routes.yaml 'report:').",
     )
-    p.add_argument(
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
         "--log",
         type=Path,
         default=DEFAULT_LOG_PATH,
         help=f"SQLite execution log (default {DEFAULT_LOG_PATH})",
+    )
+    source.add_argument(
+        "--bigquery",
+        default=None,
+        metavar="PROJECT.DATASET.TABLE",
+        help="read the BigQuery execution log instead (the pipeline_execution_log table; its "
+        "sibling events and completions tables are read too); needs scoperouter[bigquery]",
     )
     p.add_argument(
         "--config",
@@ -77,23 +91,52 @@ def _config(args: argparse.Namespace, need_relations: bool) -> LoadedConfig | No
     return load_config(path, with_relations=need_relations)
 
 
+def _where(args: argparse.Namespace) -> str:
+    """The log read: the BigQuery table id or the SQLite path."""
+    return str(args.bigquery) if args.bigquery is not None else str(args.log)
+
+
 def _fail(args: argparse.Namespace, error: str, detail: str) -> int:
     """One line on stderr (and with --json an {"error", "detail"} object on stdout); exit 1."""
     print(f"error: {detail}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"error": error, "detail": detail, "log": str(args.log)}))
+        print(json.dumps({"error": error, "detail": detail, "log": _where(args)}))
     return 1
 
 
-def run(args: argparse.Namespace) -> int:
+def _read(args: argparse.Namespace) -> LogData | int:
+    """The log's records, or the exit code after a one-line error."""
+    if args.bigquery is None:
+        try:
+            return read_log(args.log, since=args.since)
+        except LogMissingError:
+            return _fail(
+                args,
+                "no_log",
+                f"no execution log at {args.log}; run scoperouter demo or serve first",
+            )
+        except LogInvalidError as exc:
+            return _fail(args, "invalid_log", str(exc))
     try:
-        data = read_log(args.log, since=args.since)
-    except LogMissingError:
-        return _fail(
-            args, "no_log", f"no execution log at {args.log}; run scoperouter demo or serve first"
-        )
+        project = bigquery_reader.table_project(args.bigquery)
+    except ExecutionLogError as exc:
+        return _fail(args, "invalid_table", str(exc))
+    try:
+        client = bigquery_reader.default_client(project)
+    except ExecutionLogError as exc:
+        return _fail(args, "no_client", str(exc))
+    try:
+        return bigquery_reader.read_bigquery_log(client, args.bigquery, since=args.since)
+    except ExecutionLogError as exc:
+        return _fail(args, "query_failed", str(exc))
     except LogInvalidError as exc:
         return _fail(args, "invalid_log", str(exc))
+
+
+def run(args: argparse.Namespace) -> int:
+    data = _read(args)
+    if isinstance(data, int):
+        return data
     cfg = _config(args, need_relations=bool(args.what_if))
     if args.what_if and cfg is None:
         print("error: --what-if needs the registry: pass --config routes.yaml", file=sys.stderr)
@@ -103,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
             f" since {args.since}" if args.since else ""
         )
         if args.json:
-            print(json.dumps({"empty": True, "message": msg, "log": str(args.log)}))
+            print(json.dumps({"empty": True, "message": msg, "log": _where(args)}))
         else:
-            print(f"{msg} ({args.log})")
+            print(f"{msg} ({_where(args)})")
         return 0
     thresholds = cfg.registry.spec.report if cfg is not None else ReportSpec()
     info = (
@@ -130,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         args.html.write_text(render_html(report, what_if=wi), encoding="utf-8")
     if args.json:
         out = report.to_json()
-        out["log"] = str(args.log)
+        out["log"] = _where(args)
         if wi is not None:
             out["what_if"] = wi
         print(json.dumps(out, indent=2, sort_keys=False))

@@ -11,6 +11,11 @@ Public API (stable; the daemon, replay and demo call it)::
 
 Writers share :class:`RowExecutionLog` (``execution_log.base``): it builds the rows
 (``execution_log.rows``) and a subclass only stores them.
+
+Readers return the same :class:`LogData` from either store::
+
+    data = read_log(path, since=d)                                   # SQLite
+    data = read_bigquery_log(bigquery_reader.default_client(), "proj.ds.pipeline_execution_log")
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from scoperouter.execution_log.api import (
 )
 from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.bigquery import BigQueryExecutionLog, ExecutionLogError
+from scoperouter.execution_log.bigquery_reader import read_bigquery_log
 from scoperouter.execution_log.completions import CompletionReport, completion_from_event
+from scoperouter.execution_log.reader import LogData, read_log
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
 
 
@@ -47,9 +54,12 @@ __all__ = [
     "CompletionReport",
     "ExecutionLog",
     "ExecutionLogError",
+    "LogData",
     "NullExecutionLog",
     "RowExecutionLog",
     "SqliteExecutionLog",
     "completion_from_event",
     "open_log",
+    "read_bigquery_log",
+    "read_log",
 ]

@@ -1,12 +1,19 @@
-"""Read an SQLite execution log back into typed records (for ``report`` and ``--what-if``)."""
+"""Read an SQLite execution log back into typed records (for ``report`` and ``--what-if``).
+
+The row converters (:func:`log_row`, :func:`completion_record`, :func:`event_record`) take
+SQLite's text values and BigQuery's typed ones alike, so :mod:`.bigquery_reader` returns the
+very same records.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.messages.models import Event
@@ -81,16 +88,109 @@ class LogData:
         return not (self.decisions or self.dispatches or self.completions)
 
 
-def _d(v: str | None) -> date | None:
-    return date.fromisoformat(v) if v else None
+class RowLike(Protocol):
+    """A stored row by column name (``sqlite3.Row``, a BigQuery row, a dict)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
-def _t(v: str | None) -> datetime | None:
-    return datetime.fromisoformat(v) if v else None
+def _d(v: object) -> date | None:
+    """A DATE column: ISO text (SQLite) or a ``date`` (BigQuery); empty/NULL -> None."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return date.fromisoformat(v)
+    if isinstance(v, date) and not isinstance(v, datetime):
+        return v
+    raise ValueError(f"not a date: {v!r}")
 
 
-def _ids(v: str | None) -> tuple[str, ...] | None:
-    return tuple(json.loads(v)) if v else None
+def _t(v: object) -> datetime | None:
+    """A TIMESTAMP column: ISO text (SQLite) or an aware ``datetime`` (BigQuery)."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return datetime.fromisoformat(v)
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v
+    raise ValueError(f"not a timezone-aware timestamp: {v!r}")
+
+
+def _ids(v: object) -> tuple[str, ...] | None:
+    """A list column: JSON text (SQLite) or a list (BigQuery REPEATED); empty/NULL -> None."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        return tuple(json.loads(v))
+    if isinstance(v, list | tuple):
+        return tuple(str(x) for x in v)
+    raise ValueError(f"not a list of ids: {v!r}")
+
+
+def log_row(r: RowLike) -> LogRow:
+    """One ``pipeline_execution_log`` row as stored (SQLite text or BigQuery typed values)."""
+    return LogRow(
+        decision_id=r["decision_id"],
+        kind=r["kind"],
+        event_id=r["event_id"],
+        correlation_id=r["correlation_id"],
+        processor=r["processor"],
+        phase=r["phase"],
+        granularity=r["granularity"],
+        game_date=_d(r["game_date"]),
+        action=r["action"],
+        scope=r["scope"],
+        entity_type=r["entity_type"],
+        entity_ids=_ids(r["entity_ids"]),
+        entities_requested=r["entities_requested"],
+        entities_universe=r["entities_universe"],
+        entities_mapped=r["entities_mapped"],
+        reason=r["reason"],
+        trigger_id=r["trigger_id"],
+        decided_at=_t(r["decided_at"]),
+        dispatched_at=_t(r["dispatched_at"]),
+        dispatch_status=r["dispatch_status"],
+        attempts=r["attempts"],
+        latency_ms=r["latency_ms"],
+        priority=r["priority"],
+        caused_by=_ids(r["caused_by"]) or (),
+        error=r["error"],
+    )
+
+
+def completion_record(r: RowLike) -> CompletionRow:
+    """One ``pipeline_execution_completions`` row as stored."""
+    return CompletionRow(
+        processor=r["processor"],
+        game_date=_d(r["game_date"]),
+        trigger_id=r["trigger_id"],
+        records_processed=int(r["records_processed"] or 0),
+        entities_changed=r["entities_changed"],
+        duration_s=float(r["duration_s"] or 0.0),
+        reported_at=_t(r["reported_at"]),
+    )
+
+
+def event_record(r: RowLike) -> EventRecord | None:
+    """One ``pipeline_execution_events`` row (None without ``decided_at`` or ``as_of``)."""
+    dec = _t(r["decided_at"])
+    asof = _d(r["as_of"])
+    if dec is None or asof is None:
+        return None
+    return EventRecord(Event.model_validate_json(r["event_json"]), dec, asof)
+
+
+def log_data(
+    rows: Iterable[LogRow], completions: Iterable[CompletionRow], events: Iterable[EventRecord]
+) -> LogData:
+    """Split the log rows into decisions and dispatches (order kept)."""
+    rows = tuple(rows)
+    return LogData(
+        decisions=tuple(r for r in rows if r.kind == "decision"),
+        dispatches=tuple(r for r in rows if r.kind == "dispatch"),
+        completions=tuple(completions),
+        events=tuple(events),
+    )
 
 
 def read_log(path: str | Path, *, since: date | None = None) -> LogData:
@@ -124,68 +224,28 @@ def _read(p: Path, since: date | None) -> LogData:
         if LOG_TABLE not in tables:
             return LogData((), (), (), ())
         cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
-        rows: list[LogRow] = []
-        for r in conn.execute(f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args):
-            rows.append(
-                LogRow(
-                    decision_id=r["decision_id"],
-                    kind=r["kind"],
-                    event_id=r["event_id"],
-                    correlation_id=r["correlation_id"],
-                    processor=r["processor"],
-                    phase=r["phase"],
-                    granularity=r["granularity"],
-                    game_date=_d(r["game_date"]),
-                    action=r["action"],
-                    scope=r["scope"],
-                    entity_type=r["entity_type"],
-                    entity_ids=_ids(r["entity_ids"]),
-                    entities_requested=r["entities_requested"],
-                    entities_universe=r["entities_universe"],
-                    entities_mapped=r["entities_mapped"],
-                    reason=r["reason"],
-                    trigger_id=r["trigger_id"],
-                    decided_at=_t(r["decided_at"]),
-                    dispatched_at=_t(r["dispatched_at"]),
-                    dispatch_status=r["dispatch_status"],
-                    attempts=r["attempts"],
-                    latency_ms=r["latency_ms"],
-                    priority=r["priority"],
-                    caused_by=_ids(r["caused_by"]) or (),
-                    error=r["error"],
-                )
+        rows = [
+            log_row(r)
+            for r in conn.execute(
+                f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args
             )
+        ]
         comps: list[CompletionRow] = []
         if COMPLETIONS_TABLE in tables:
-            for r in conn.execute(
-                f"SELECT * FROM {COMPLETIONS_TABLE}{cond} ORDER BY reported_at, rowid", args
-            ):
-                comps.append(
-                    CompletionRow(
-                        processor=r["processor"],
-                        game_date=_d(r["game_date"]),
-                        trigger_id=r["trigger_id"],
-                        records_processed=int(r["records_processed"] or 0),
-                        entities_changed=r["entities_changed"],
-                        duration_s=float(r["duration_s"] or 0.0),
-                        reported_at=_t(r["reported_at"]),
-                    )
+            comps = [
+                completion_record(r)
+                for r in conn.execute(
+                    f"SELECT * FROM {COMPLETIONS_TABLE}{cond} ORDER BY reported_at, rowid", args
                 )
+            ]
         events: list[EventRecord] = []
         if EVENTS_TABLE in tables:
             for r in conn.execute(
                 f"SELECT * FROM {EVENTS_TABLE}{cond} ORDER BY decided_at, rowid", args
             ):
-                dec = _t(r["decided_at"])
-                asof = _d(r["as_of"])
-                if dec is None or asof is None:
-                    continue
-                events.append(EventRecord(Event.model_validate_json(r["event_json"]), dec, asof))
+                rec = event_record(r)
+                if rec is not None:
+                    events.append(rec)
     finally:
         conn.close()
-    return LogData(
-        decisions=tuple(r for r in rows if r.kind == "decision"),
-        dispatches=tuple(r for r in rows if r.kind == "dispatch"),
-        completions=tuple(comps),
-        events=tuple(events),
-    )
+    return log_data(rows, comps, events)
