@@ -87,12 +87,16 @@ class DemoResult:
             "routed_vs_minimum": round(c.routed_vs_minimum, 2),
             "routed_vs_minimum_entity_processors": round(c.routed_vs_minimum_entity_processors, 2),
             "routed_vs_end_of_day_minimum": round(c.routed_vs_day_minimum, 2),
+            "date_level_dag_entity_rows": m.dag_date_level_rows,
+            "work_ratio_vs_date_level_dag": round(c.work_ratio_vs_dag_date_level, 2),
         }
 
     def text(self) -> str:
         c, s = self.comparison, self.season
         games = len(s.games_on(s.game_date))
         d, r, m = c.date_level, c.routed, c.minimum
+        date_rows = m.rows() - m.rows(entity_processors_only=True)
+        r_date_rows = r.entity_rows - r.entity_processor_rows()
         lines = [
             f"scoperouter demo: seed {c.seed}, game day {c.game_date} "
             f"({len(s.rosters)} teams, {len(s.player_team)} players, {games} games today)",
@@ -105,10 +109,13 @@ class DemoResult:
             f"{'routed':24s}{r.processor_runs:8d}{r.entity_rows:14,d}{_dur(r.simulated_seconds):>12s}",
             "",
             f"work ratio: {c.work_ratio:.1f}x less work routed",
+            f"  vs an orchestrator running the date-level DAG once per update "
+            f"({m.dag_date_level_rows:,d} rows): {c.work_ratio_vs_dag_date_level:.1f}x",
             f"routed work vs the minimum: {c.routed_vs_minimum:.2f}x "
             f"({r.entity_rows:,d} / {m.rows():,d} rows)",
             "  minimum: the output rows that really changed after each update (full recompute);",
             "  a date-granularity processor counts its whole date per update that changed it",
+            f"  ({date_rows:,d} of the {m.rows():,d} rows; routed: {r_date_rows:,d})",
             f"  entity-granularity processors only: {c.routed_vs_minimum_entity_processors:.2f}x "
             f"({r.entity_processor_rows():,d} / {m.rows(entity_processors_only=True):,d})",
             f"  end-of-day bound (each changed row once; needs every update held until night): "
@@ -167,9 +174,13 @@ sender-side change detection). Final warehouses: <b>{ok}</b>.</p>
 <p>Routed work is {c.routed_vs_minimum:.2f}x the minimum ({c.minimum.rows():,} entity rows:
 after each update, a full recompute finds the output rows that really changed; a
 date-granularity processor counts its whole date for each update that changed it);
-{c.routed_vs_minimum_entity_processors:.2f}x over entity-granularity processors only;
+{c.routed_vs_minimum_entity_processors:.2f}x over entity-granularity processors only (the
+date-granularity processors are {c.minimum.rows() - c.minimum.rows(entity_processors_only=True):,}
+of the minimum's rows);
 {c.routed_vs_day_minimum:.2f}x the end-of-day bound ({c.minimum.rows(per_day=True):,} rows, each
-changed row once a day: only reachable by holding every update until night).</p>
+changed row once a day: only reachable by holding every update until night).
+Against an orchestrator that runs the date-level DAG once per update
+({c.minimum.dag_date_level_rows:,} rows) routing does {c.work_ratio_vs_dag_date_level:.1f}x less work.</p>
 <pre>{html.escape(_json_dump(j))}</pre>
 </body></html>
 """

@@ -80,7 +80,7 @@ class ModeStats:
     processor_runs: int = 0
     entity_rows: int = 0
     simulated_seconds: float = 0.0
-    changed_rows: int = 0  # this run's own changes (date granularity: whole date per run)
+    changed_rows: int = 0  # rows this mode's runs changed (a date-granularity run: its date)
     by_processor: dict[str, list[int]] = field(default_factory=dict)  # name -> [runs, rows]
     rejected_events: int = 0
     end_time: float = 0.0
@@ -406,10 +406,17 @@ class MinimumWork:
     row once, a date-granularity processor's date once. Only a pipeline that held every
     update until the end of the day (stale outputs all day) could reach it; reported for
     transparency, not as a target.
+
+    ``dag_date_level_rows`` is not a minimum but a second baseline, for comparison: the rows
+    an orchestrator would process if it ran the registry's DAG once per update at date
+    level -- every (processor, date) reachable from the update's message (consumers,
+    their lookback dates, and so on downstream), each once, for the whole date. Today's
+    pipeline is worse: it re-runs a consumer for every completion message it receives.
     """
 
     per_update: Mapping[str, int]
     per_day: Mapping[str, int]
+    dag_date_level_rows: int = 0
 
     def rows(self, *, per_day: bool = False, entity_processors_only: bool = False) -> int:
         counts = self.per_day if per_day else self.per_update
@@ -437,17 +444,45 @@ def minimum_work(day: GameDay) -> MinimumWork:
     wh = day.overnight.copy()
     dates = day.season.dates()
     per_update: Counter[str] = Counter()
+    dag_rows = 0
     start = wh.dump(OUTPUT_SOURCES)
     for u in sorted(day.updates, key=lambda u: u.at):  # the order simulate() applies them
         before = wh.dump(OUTPUT_SOURCES, since=u.day)
-        apply_update(wh, u, day.game_date)
+        msg = apply_update(wh, u, day.game_date)
         # processors read dates <= the date they compute: dates before u.day cannot change
         build_all(wh, tuple(d for d in dates if d >= u.day))
-        _count_changes(before, wh.dump(OUTPUT_SOURCES, since=u.day), per_update)
+        after = wh.dump(OUTPUT_SOURCES, since=u.day)
+        _count_changes(before, after, per_update)
+        for name, d in _dag_reach(day, msg):
+            src, iso = BY_NAME[name].publishes, d.isoformat()
+            dag_rows += len({k for k in (*before[src], *after[src]) if k[0] == iso})
     per_day: Counter[str] = Counter()
     _count_changes(start, wh.dump(OUTPUT_SOURCES), per_day)
     wh.close()
-    return MinimumWork(dict(per_update), dict(per_day))
+    return MinimumWork(dict(per_update), dict(per_day), dag_rows)
+
+
+def _dag_reach(day: GameDay, msg: Mapping[str, Any] | None) -> set[tuple[str, date]]:
+    """Every (processor, date) a date-level DAG run for ``msg`` executes (see MinimumWork)."""
+    if msg is None:
+        return set()
+    try:
+        ev = normalize_event(dict(msg), day.registry)
+    except EventError:
+        return set()
+    if ev.status not in ("success", "partial") or ev.game_date is None:
+        return set()
+    seen: set[tuple[str, date]] = set()
+    frontier = [(ev.source, ev.game_date)]
+    while frontier:
+        source, d = frontier.pop()
+        for ci in day.registry.by_source.get(source, ()):
+            proc = day.registry.processors[ci.processor]
+            for dd in (d, *lookback_dates(proc, day.relations, d, day.game_date)):
+                if (ci.processor, dd) not in seen:
+                    seen.add((ci.processor, dd))
+                    frontier.append((BY_NAME[ci.processor].publishes, dd))
+    return seen
 
 
 @dataclass
@@ -484,6 +519,11 @@ class Comparison:
         return self.routed.entity_processor_rows() / max(
             1, self.minimum.rows(entity_processors_only=True)
         )
+
+    @property
+    def work_ratio_vs_dag_date_level(self) -> float:
+        """DAG-orchestrated date-level rows (once per reachable pair per update) / routed."""
+        return self.minimum.dag_date_level_rows / max(1, self.routed.entity_rows)
 
     @property
     def routed_vs_day_minimum(self) -> float:

@@ -23,7 +23,8 @@ KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "d
         "routed", "work_ratio", "single_update", "minimum_entity_rows",
         "minimum_entity_rows_entity_processors", "minimum_entity_rows_end_of_day",
         "routed_vs_minimum", "routed_vs_minimum_entity_processors",
-        "routed_vs_end_of_day_minimum"}  # fmt: skip
+        "routed_vs_end_of_day_minimum", "date_level_dag_entity_rows",
+        "work_ratio_vs_date_level_dag"}  # fmt: skip
 SINGLE_KEYS = {"date_level_s", "routed_s", "date_level_all_s", "routed_all_s",
                "slowest_processor", "date_level_slowest_processor"}  # fmt: skip
 MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
@@ -80,6 +81,14 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
     )
     assert 0 < out["minimum_entity_rows_entity_processors"] < out["minimum_entity_rows"]
     assert 0 < out["minimum_entity_rows_end_of_day"] < out["minimum_entity_rows"]
+    assert out["work_ratio_vs_date_level_dag"] == pytest.approx(
+        out["date_level_dag_entity_rows"] / out["routed"]["entity_rows"], abs=0.01
+    )
+    assert (
+        out["routed"]["entity_rows"]
+        < out["date_level_dag_entity_rows"]
+        < out["date_level"]["entity_rows"]
+    )
     assert out["routed_vs_end_of_day_minimum"] == pytest.approx(
         out["routed"]["entity_rows"] / out["minimum_entity_rows_end_of_day"], abs=0.01
     )

@@ -170,3 +170,14 @@ def test_baseline_needs_lookback_reruns(day: GameDay, base: Comparison) -> None:
     assert stats.entity_rows < base.date_level.entity_rows
     assert truth(day, wh)
     assert not truth(day, base.date_wh)
+
+
+def test_dag_date_level_baseline(day: GameDay, base: Comparison) -> None:
+    """The once-per-update DAG baseline runs every reachable (processor, date) whole: more
+    than the per-update minimum, less than today's per-message cascade; no update, no rows."""
+    m = base.minimum
+    assert m.rows() < m.dag_date_level_rows < base.date_level.entity_rows
+    assert minimum_work(replace(day, updates=())).dag_date_level_rows == 0
+    standings = [u for u in day.updates if u.source not in day.registry.by_source]
+    assert standings, "the stream has an update no processor reads"
+    assert minimum_work(replace(day, updates=tuple(standings))).dag_date_level_rows == 0
