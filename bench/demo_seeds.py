@@ -3,7 +3,7 @@
     python bench/demo_seeds.py [--seeds 2025 7 1 2 3 4 5] [--json]
 
 For each seed: the game day run date level and routed, the ground-truth minimum (a full
-recompute after every update, see ``examples.nba.harness.MinimumWork``), and the ratios the
+recompute after every update, see ``scoperouter.examples.nba.harness.MinimumWork``), and the ratios the
 demo prints: work ratio (date-level rows / routed rows), the same against a date-level DAG
 run once per update, routed / minimum (all processors and
 entity-granularity processors only) and routed / end-of-day bound. About 10 s per seed.
@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from examples.nba.demo import REPO_ROUTES, relations_from_dir
-from examples.nba.harness import compare, prepare
-from examples.nba.season import DEFAULT_GAME_DATE, generate_season, write_relations
-
+from scoperouter.examples.nba.demo import PACKAGED_ROUTES, relations_from_dir
+from scoperouter.examples.nba.harness import compare, prepare
+from scoperouter.examples.nba.season import DEFAULT_GAME_DATE, generate_season, write_relations
 from scoperouter.processor_registry.loader import load_config
 
 
 def one(seed: int) -> dict[str, object]:
-    registry = load_config(REPO_ROUTES, with_relations=False).registry
+    registry = load_config(PACKAGED_ROUTES, with_relations=False).registry
     season = generate_season(seed, DEFAULT_GAME_DATE)
     with tempfile.TemporaryDirectory(prefix="scoperouter-bench-") as tmp:
         write_relations(season, Path(tmp))

@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from examples.nba.harness import GameDay, prepare
-from examples.nba.season import DEFAULT_GAME_DATE, Season, generate_season, relation_rows
 
+from scoperouter.examples.nba.harness import GameDay, prepare
+from scoperouter.examples.nba.season import (
+    DEFAULT_GAME_DATE,
+    Season,
+    generate_season,
+    relation_rows,
+)
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config, load_config_text
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -67,7 +72,7 @@ def input_of(data: dict[str, Any], processor: str, source: str) -> dict[str, Any
 
 def check_seed(seed: int) -> dict[str, Any]:
     """Run one short game day date level and routed (picklable summary, for a process pool)."""
-    from examples.nba.harness import compare
+    from scoperouter.examples.nba.harness import compare
 
     c = compare(short_day(seed))
     return {

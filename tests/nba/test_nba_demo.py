@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import examples.nba.demo as demo_mod
 import pytest
-from examples.nba.demo import DemoResult, relations_from_dir
-from examples.nba.processors import ORDER
-from examples.nba.season import generate_season, write_relations
-from nba_support import registry, relations_for
+from nba_support import REPO, registry, relations_for
 
+import scoperouter.examples.nba.demo as demo_mod
 from scoperouter.cli import main
+from scoperouter.examples.nba.demo import DemoResult, relations_from_dir
+from scoperouter.examples.nba.processors import ORDER
+from scoperouter.examples.nba.season import generate_season, write_relations
 
 KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "date_level",
         "routed", "work_ratio", "single_update", "minimum_entity_rows",
@@ -135,10 +135,29 @@ def test_demo_html_and_text(demo_run: DemoRun) -> None:
     assert f"{demo_run.out['routed_vs_minimum_entity_processors']:.2f}x" in text
 
 
-def test_demo_uses_the_repository_registry_and_logs(demo_run: DemoRun) -> None:
-    """Without ./routes.yaml the repository's registry is used; the routed run is logged."""
-    assert demo_run.result.routes == demo_mod.REPO_ROUTES
+def test_demo_uses_the_packaged_registry_and_logs(demo_run: DemoRun) -> None:
+    """Without ./routes.yaml the registry shipped with the package is used (its relation
+    data generated from the season); the routed run is logged."""
+    assert demo_run.result.routes == demo_mod.PACKAGED_ROUTES
     assert (demo_run.cwd / ".scoperouter" / "execution_log.sqlite").is_file()
+
+
+def test_packaged_registry_is_the_repository_registry() -> None:
+    """The packaged routes.yaml is a byte-for-byte copy of the repository's (after editing
+    routes.yaml: cp routes.yaml src/scoperouter/examples/nba/routes.yaml)."""
+    assert demo_mod.PACKAGED_ROUTES.read_bytes() == (REPO / "routes.yaml").read_bytes()
+
+
+def test_demo_same_figures_from_repository_or_package(
+    demo_run: DemoRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run in the repository (its routes.yaml and data/relations CSVs) the demo prints the
+    same JSON as from the package (relations generated from the season)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(REPO)
+        rc = main(["demo", "--json", "--no-log"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out) == demo_run.out
 
 
 def test_demo_missing_config_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:

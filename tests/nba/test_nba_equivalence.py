@@ -10,11 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from examples.nba.harness import GameDay, ModeStats, compare, run_date_level, truth
-from examples.nba.season import relation_rows
-from examples.nba.warehouse import Warehouse
 from nba_support import check_seed, input_of, registry, short_day, variant
 
+from scoperouter.examples.nba.harness import GameDay, ModeStats, compare, run_date_level, truth
+from scoperouter.examples.nba.season import relation_rows
+from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.processor_registry.relations import InMemoryRelations
 
 REG = registry()

@@ -9,7 +9,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-from examples.nba.harness import (
+from nba_support import short_day, variant
+
+from scoperouter.examples.nba.harness import (
     Comparison,
     GameDay,
     MinimumWork,
@@ -21,9 +23,8 @@ from examples.nba.harness import (
     single_update,
     truth,
 )
-from examples.nba.processors import BY_NAME, OUTPUT_SOURCES
-from examples.nba.warehouse import diff_dumps
-from nba_support import short_day, variant
+from scoperouter.examples.nba.processors import BY_NAME, OUTPUT_SOURCES
+from scoperouter.examples.nba.warehouse import diff_dumps
 
 SEED = 2025
 D1, D2 = date(2025, 11, 18), date(2025, 11, 19)

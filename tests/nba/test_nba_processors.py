@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from examples.nba.harness import GameDay
-from examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
 from nba_support import registry, short_day
+
+from scoperouter.examples.nba.harness import GameDay
+from scoperouter.examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
 
 REG = registry()
 

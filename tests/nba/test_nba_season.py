@@ -9,7 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from examples.nba.season import (
+from nba_support import REPO
+
+from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
     DEFAULT_SEED,
     RAW_SOURCES,
@@ -20,7 +22,6 @@ from examples.nba.season import (
     write_relations,
     write_relations_for_seed,
 )
-from nba_support import REPO
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from examples.nba.harness import GameDay
-from examples.nba.stream import apply_update, game_day_stream
 from nba_support import registry, short_day
 
+from scoperouter.examples.nba.harness import GameDay
+from scoperouter.examples.nba.stream import apply_update, game_day_stream
 from scoperouter.messages.normalize import normalize_event
 
 REG = registry()

@@ -1,7 +1,7 @@
 """``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--log PATH | --no-log]``.
 
 A realistic game day through the router with the reference NBA pipeline
-(:mod:`examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
+(:mod:`scoperouter.examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
 routed, the final warehouses are compared row by row, and the work is costed. ``--json``
 prints ``{"seed", "game_date", "events", "outputs_identical", "missed_updates",
 "date_level": {...}, "routed": {...}, "work_ratio", "single_update": {...},
@@ -13,7 +13,7 @@ rewrote the player's row, slowest phase), ``date_level_all_s`` / ``routed_all_s`
 the last run of any processor that rewrote the row has finished, e.g. the date-granularity
 daily export) and ``slowest_processor`` (routed; ``date_level_slowest_processor``). The
 minimum is ground truth: after each update a full recompute finds the output rows that
-really changed (see ``examples/nba/README.md``).
+really changed (see ``src/scoperouter/examples/nba/README.md``).
 ``--html`` also writes a small self-contained page. The routed run's decisions, dispatches and
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
@@ -58,11 +58,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from examples.nba.demo import run_demo
-        from examples.nba.season import DEFAULT_SEED
+        from scoperouter.examples.nba.demo import run_demo
+        from scoperouter.examples.nba.season import DEFAULT_SEED
     except ImportError as exc:  # pragma: no cover - a non-editable install without examples
         raise ConfigError(
-            f"the reference pipeline (examples.nba) is not importable: {exc}"
+            f"the reference pipeline (scoperouter.examples.nba) is not importable: {exc}"
         ) from exc
     seed = DEFAULT_SEED if args.seed is None else args.seed
     routes = Path(args.config) if args.config else None

@@ -29,7 +29,8 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from examples.nba.processors import (
+from scoperouter.errors import EventError
+from scoperouter.examples.nba.processors import (
     BY_NAME,
     ORDER,
     OUTPUT_SOURCES,
@@ -37,10 +38,9 @@ from examples.nba.processors import (
     new_warehouse,
     run,
 )
-from examples.nba.season import Season, generate_season
-from examples.nba.stream import Update, apply_update, game_day_stream, produced_at
-from examples.nba.warehouse import Warehouse, diff_dumps
-from scoperouter.errors import EventError
+from scoperouter.examples.nba.season import Season, generate_season
+from scoperouter.examples.nba.stream import Update, apply_update, game_day_stream, produced_at
+from scoperouter.examples.nba.warehouse import Warehouse, diff_dumps
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from examples.nba.season import Season
+from scoperouter.examples.nba.season import Season
 
 RowDict = dict[str, object]
 

@@ -1,8 +1,9 @@
 """``scoperouter demo``: a realistic game day through the router with the reference pipeline.
 
-:func:`run_demo` loads the registry (``./routes.yaml`` if present, else the repository's),
-uses its relation data for the default season or generates relation CSVs for any other
-seed into a temporary directory, runs the game day date level and routed, and returns a
+:func:`run_demo` loads the registry (``./routes.yaml`` if present, else the copy shipped
+with the package), uses its relation data for the default season from ``./routes.yaml`` or
+generates the season's relation CSVs into a temporary directory (any other seed, or the
+packaged registry), runs the game day date level and routed, and returns a
 :class:`DemoResult` with the JSON summary, a text summary and a small HTML page.
 """
 
@@ -15,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from examples.nba.harness import (
+from scoperouter.examples.nba.harness import (
     Comparison,
     CostModel,
     SingleUpdate,
@@ -23,8 +24,8 @@ from examples.nba.harness import (
     prepare,
     single_update,
 )
-from examples.nba.processors import BY_NAME, ORDER
-from examples.nba.season import (
+from scoperouter.examples.nba.processors import BY_NAME, ORDER
+from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
     DEFAULT_SEED,
     Season,
@@ -36,13 +37,15 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.processor_registry.relations import InMemoryRelations, load_csv_relations
 
-REPO_ROUTES = Path(__file__).resolve().parent.parent.parent / "routes.yaml"
+# The NBA registry shipped with the package: a byte-for-byte copy of the repository's
+# routes.yaml (a test keeps them identical). Its relation data is generated from the season.
+PACKAGED_ROUTES = Path(__file__).resolve().parent / "routes.yaml"
 
 
 def default_routes() -> Path:
-    """``./routes.yaml`` when present, else the repository's NBA registry."""
+    """``./routes.yaml`` when present, else the NBA registry shipped with the package."""
     local = Path("routes.yaml")
-    return local if local.is_file() else REPO_ROUTES
+    return local if local.is_file() else PACKAGED_ROUTES
 
 
 def relations_from_dir(registry: CompiledRegistry, directory: Path) -> InMemoryRelations:
@@ -222,8 +225,8 @@ def run_demo(
     routes = routes or default_routes()
     cost = cost or CostModel()
     season = generate_season(seed, game_date)
-    if seed == DEFAULT_SEED and game_date == DEFAULT_GAME_DATE:
-        cfg = load_config(routes)
+    if seed == DEFAULT_SEED and game_date == DEFAULT_GAME_DATE and routes != PACKAGED_ROUTES:
+        cfg = load_config(routes)  # e.g. the repository's routes.yaml and data/relations
         registry, relations = cfg.registry, cfg.relations
     else:
         registry = load_config(routes, with_relations=False).registry

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from examples.nba.warehouse import RAW_TABLES, RowDict, TableDef, Warehouse
+from scoperouter.examples.nba.warehouse import RAW_TABLES, RowDict, TableDef, Warehouse
 from scoperouter.sdk.change_detection import ChangeDetector, EntityChanges, diff_rows
 
 Ids = frozenset[str] | None

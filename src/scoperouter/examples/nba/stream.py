@@ -23,9 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from examples.nba.processors import GAMEBOOK, INJURY, LINES, PROPS, SCOREBOARD, TEAM_BOX
-from examples.nba.season import INJURY_REASONS, INJURY_STATUSES, Season, as_float, as_int
-from examples.nba.warehouse import Warehouse
+from scoperouter.examples.nba.processors import GAMEBOOK, INJURY, LINES, PROPS, SCOREBOARD, TEAM_BOX
+from scoperouter.examples.nba.season import (
+    INJURY_REASONS,
+    INJURY_STATUSES,
+    Season,
+    as_float,
+    as_int,
+)
+from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.sdk.change_detection import completion_event, diff_rows
 
 Priority = Literal["normal", "critical"]

@@ -1,0 +1,1 @@
+"""Reference pipelines shipped with scoperouter (``scoperouter demo`` runs :mod:`.nba`)."""
