@@ -14,68 +14,46 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
-from examples.processor_service import SOURCE, connect, create_app, seed
-from examples.processor_service.service import HISTORY_KEY
-from test_sdk_roundtrip import PROJECT, create_topics, free_port, pull_one, wait_ready
-
-from scoperouter.sdk import CompletionPublisher
+from examples.processor_service import SOURCE
+from roundtrip_support import (
+    PROJECT,
+    SERVE_LOG,
+    RoundTripNames,
+    create_topics,
+    example_service,
+    injury_event,
+    post_event,
+    pull_one,
+    registry_yaml,
+    serve_daemon,
+    subscription_path,
+    topic_path,
+    wait_for_run,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.emulator
 
 # Names distinct from test_sdk_roundtrip's: the emulator is shared by the session.
-EVENTS_TOPIC = f"projects/{PROJECT}/topics/push-completions"
-ROUTER_SUB = f"projects/{PROJECT}/subscriptions/push-completions-router"
-PEEK_SUB = f"projects/{PROJECT}/subscriptions/push-completions-peek"
-PHASE3_TOPIC = f"projects/{PROJECT}/topics/push-phase3-trigger"
-PHASE3_PUSH_SUB = f"projects/{PROJECT}/subscriptions/push-phase3-trigger-push"
-PHASE4_TOPIC = f"projects/{PROJECT}/topics/push-phase4-trigger"
-PHASE4_SUB = f"projects/{PROJECT}/subscriptions/push-phase4-trigger-sub"
-
-REGISTRY = """\
-version: 1
-entities:
-  player: {{}}
-defaults:
-  window: {{quiet: 0s, max_wait: 0s}}
-processors:
-  player_game_summary:
-    phase: 3
-    granularity: player
-    inputs:
-      - source: nba_raw.nbac_injury_report
-        fields: [injury_status]
-    publishes: {source}
-    target:
-      pubsub: {{topic: push-phase3-trigger, project: {project}}}
-  player_shot_zone_analysis:
-    phase: 4
-    granularity: player
-    inputs:
-      - source: {source}
-        fields: [injury_status, points, minutes]
-    target:
-      pubsub: {{topic: push-phase4-trigger, project: {project}}}
-"""
+NAMES = RoundTripNames.with_prefix("push-")
+PEEK_SUB = NAMES.peek_sub
+PHASE3_TOPIC = topic_path("push-phase3-trigger")
+PHASE3_PUSH_SUB = subscription_path("push-phase3-trigger-push")
+PHASE4_SUB = NAMES.phase4_sub
+PHASE3_TARGET = f"pubsub: {{topic: push-phase3-trigger, project: {PROJECT}}}"
 
 PushLog = list[dict[str, Any]]
 
 
 @pytest.fixture
 def topics(pubsub_emulator: str) -> None:
-    create_topics(
-        [(EVENTS_TOPIC, ROUTER_SUB), (EVENTS_TOPIC, PEEK_SUB), (PHASE4_TOPIC, PHASE4_SUB)]
-    )
+    create_topics(NAMES.pull_pairs())
 
 
 def create_push_subscription(topic: str, subscription: str, endpoint: str) -> None:
@@ -111,21 +89,6 @@ def delete_subscription(subscription: str) -> None:
 @pytest.fixture
 async def service(topics: None) -> AsyncIterator[tuple[web.Application, PushLog]]:
     """The example processor, pushed to by the emulator; records each push envelope."""
-    db = connect()
-    seed(db)
-    db.execute(
-        "UPDATE raw_player_stats SET injury_status = 'out' WHERE player_lookup = 'lebronjames'"
-    )
-    db.execute(
-        "INSERT INTO player_game_summary SELECT player_lookup, game_date, points, minutes, "
-        "'available', 1 FROM raw_player_stats"
-    )
-    db.execute(
-        "UPDATE player_game_summary SET injury_status = 'questionable' WHERE player_lookup = 'anthonydavis'"
-    )
-    db.commit()
-    publisher = CompletionPublisher(EVENTS_TOPIC, source=SOURCE)
-    app = create_app(db, publisher)
     pushes: PushLog = []
 
     @web.middleware
@@ -136,63 +99,26 @@ async def service(topics: None) -> AsyncIterator[tuple[web.Application, PushLog]
             pushes.append(json.loads(await request.read()))  # read() is cached for the handler
         return await handler(request)
 
-    app.middlewares.append(record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    await asyncio.to_thread(
-        create_push_subscription, PHASE3_TOPIC, PHASE3_PUSH_SUB, f"http://127.0.0.1:{port}/process"
-    )
-    try:
-        yield app, pushes
-    finally:
-        # Stop the emulator pushing to a port that is about to close.
-        await asyncio.to_thread(delete_subscription, PHASE3_PUSH_SUB)
-        await runner.cleanup()
-        await asyncio.to_thread(publisher.close)
+    async with example_service(NAMES.events_topic, middlewares=[record]) as (port, app):
+        await asyncio.to_thread(
+            create_push_subscription,
+            PHASE3_TOPIC,
+            PHASE3_PUSH_SUB,
+            f"http://127.0.0.1:{port}/process",
+        )
+        try:
+            yield app, pushes
+        finally:
+            # Stop the emulator pushing to a port that is about to close.
+            await asyncio.to_thread(delete_subscription, PHASE3_PUSH_SUB)
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[int]:
     """``scoperouter serve`` pulling the completions topic; yields its HTTP port."""
-    cfg = tmp_path / "routes.yaml"
-    cfg.write_text(REGISTRY.format(source=SOURCE, project=PROJECT))
-    port = free_port()
-    with (tmp_path / "serve.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scoperouter.cli",
-                "serve",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--port",
-                str(port),
-                "--subscription",
-                ROUTER_SUB,
-                "--as-of",
-                "2025-11-20",
-                "--shutdown-timeout",
-                "2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ},
-        )
-    try:
+    registry = registry_yaml(PHASE3_TARGET, topic_prefix=NAMES.prefix)
+    with serve_daemon(tmp_path, registry, NAMES.router_sub) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def test_round_trip_through_pubsub_push_to_processor_and_onward(
@@ -200,30 +126,13 @@ async def test_round_trip_through_pubsub_push_to_processor_and_onward(
 ) -> None:
     """Injury event -> Pub/Sub push to /process -> completion -> Phase 4 topic, entity-scoped."""
     app, pushes = service
-    serve_log = tmp_path / "serve.log"
+    serve_log = tmp_path / SERVE_LOG
     await wait_ready(daemon, serve_log)
-    event = {
-        "event_id": "e-injury-push",
-        "source": "nba_raw.nbac_injury_report",
-        "game_date": "2025-11-19",
-        "affected_entities": {"players": ["lebronjames", "anthonydavis"]},
-        "changed_fields": ["injury_status"],
-        "correlation_id": "c-push",
-    }
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"http://127.0.0.1:{daemon}/events", json=event) as resp,
-    ):
-        body = await resp.json()
-    assert resp.status == 200, body
+    await post_event(daemon, injury_event("e-injury-push", correlation_id="c-push"))
 
     # Hop 1: the emulator pushed the trigger from the Phase 3 topic to /process.
-    deadline = time.monotonic() + 20
-    while not app[HISTORY_KEY] and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    assert app[HISTORY_KEY], serve_log.read_text()[-3000:]
+    run = await wait_for_run(app, 20, serve_log)
     assert pushes[0]["subscription"] == PHASE3_PUSH_SUB
-    run = app[HISTORY_KEY][0]
     assert run.scope.processor == "player_game_summary"
     assert run.scope.scope == "entities" and run.scope.entity_type == "player"
     assert run.scope.entity_ids == ("anthonydavis", "lebronjames")
