@@ -26,6 +26,7 @@ from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_repo
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH
 from scoperouter.execution_log.bigquery import ExecutionLogError
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
+from scoperouter.execution_log.whatif import what_if_rows
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.processor_registry.models import ReportSpec
 
@@ -243,20 +244,12 @@ def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
     for p in report.processors:
         lines.append(f"- {p.processor}: {p.recommendation} -- {p.why}")
     if wi is not None:
-        cur, alt = wi["current"], wi["what_if"]
         lines += [
             "",
             f"what-if {', '.join(f'{k}={v}' for k, v in wi['changes'].items())} over {wi['events']} logged events:",
             f"  {'':24}{'current':>12}{'what-if':>12}",
         ]
-        for label, a, b in (
-            ("runs", cur["runs"], alt["runs"]),
-            ("entity runs", cur["entity_runs"], alt["entity_runs"]),
-            ("date runs", cur["date_runs"], alt["date_runs"]),
-            ("entity rows processed", cur["entity_rows"], alt["entity_rows"]),
-            ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
-            ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
-        ):
+        for label, a, b in what_if_rows(wi):
             lines.append(f"  {label:24}{a!s:>12}{b!s:>12}")
         m = wi["current_matches_log"]["mismatches"]
         lines.append(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scoperouter.execution_log.analysis import ENTITY_LEVEL, INSUFFICIENT, Report
+from scoperouter.execution_log.whatif import what_if_rows
 
 BLUE = "#2563eb"
 ORANGE = "#ea580c"
@@ -238,16 +239,8 @@ def render_html(
 
 
 def render_what_if_html(w: dict[str, Any]) -> str:
-    cur, alt = w["current"], w["what_if"]
     changes = ", ".join(f"{k}={v}" for k, v in w["changes"].items())
-    rows = [
-        ("runs", cur["runs"], alt["runs"]),
-        ("entity runs", cur["entity_runs"], alt["entity_runs"]),
-        ("date runs", cur["date_runs"], alt["date_runs"]),
-        ("entity rows processed", cur["entity_rows"], alt["entity_rows"]),
-        ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
-        ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
-    ]
+    rows = what_if_rows(w)
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for k, a, b in rows)
     return (
         f"<h2>What if {_e(changes)}</h2><table><thead><tr><th>over {w['events']} logged events</th>"

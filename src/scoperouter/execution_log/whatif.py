@@ -284,3 +284,16 @@ def verify_decisions(data: LogData, r: Replay) -> list[str]:
 
 def as_of_dates(events: Sequence[EventRecord]) -> set[date]:
     return {e.as_of for e in events}
+
+
+def what_if_rows(w: Mapping[str, Any]) -> list[tuple[str, object, object]]:
+    """The what-if comparison as (label, current, what-if) rows, for the text and HTML reports."""
+    cur, alt = w["current"], w["what_if"]
+    return [
+        ("runs", cur["runs"], alt["runs"]),
+        ("entity runs", cur["entity_runs"], alt["entity_runs"]),
+        ("date runs", cur["date_runs"], alt["date_runs"]),
+        ("entity rows processed", cur["entity_rows"], alt["entity_rows"]),
+        ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
+        ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
+    ]
