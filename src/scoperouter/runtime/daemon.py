@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -214,6 +215,7 @@ class Daemon:
             self.metrics,
             interval_s=settings.relations_refresh_s,
             fingerprint=relations_fingerprint,
+            on_swap=self._relations_swapped,
         )
         self.ingress = IngressApp(
             self.router, max_body_bytes=self.max_body_bytes, verifier=verifier
@@ -225,6 +227,7 @@ class Daemon:
             self.ingress.add_readiness_check(self.source.readiness)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._heap_frozen = False
 
     async def start(self) -> None:
         await self.router.start()
@@ -258,12 +261,38 @@ class Daemon:
         await self.sinks.close()
         self.store.close()
         release_state_lock(self._lock_fd)
+        self.unfreeze_heap()
         if self.log is not None:
             try:
                 self.log.close()
             except Exception:
                 logger.exception("execution log: close failed")
         logger.info("stopped", extra={"seconds": round(time.monotonic() - t0, 3)})
+
+    def freeze_heap(self) -> None:
+        """Exempt everything alive once the daemon has started from the cyclic garbage
+        collector (``gc.freeze``): the imported modules, the registry and the relation data
+        are hundreds of thousands of objects that live as long as the process, and a full
+        collection walks them all -- a 20-40 ms stop of the event loop a few times a minute
+        under load, which dominated the p99 ingest-to-dispatch latency. Frozen objects are
+        still freed by reference counting; only their cycles are no longer looked for."""
+        gc.collect()
+        gc.freeze()
+        self._heap_frozen = True
+
+    def unfreeze_heap(self) -> None:
+        """Undo :meth:`freeze_heap` (at stop)."""
+        if self._heap_frozen:
+            gc.unfreeze()
+            self._heap_frozen = False
+
+    def _relations_swapped(self) -> None:
+        """After a relation reload: the new data is long-lived too, so freeze again -- after
+        one full collection of everything (unfrozen first), so that nothing of the replaced
+        data that sits in a reference cycle is kept for good. One full pause per reload."""
+        if self._heap_frozen:
+            gc.unfreeze()
+            self.freeze_heap()
 
     async def run_forever(self) -> None:
         """Start, reload relation data on SIGHUP, wait for SIGTERM/SIGINT, stop."""
@@ -274,6 +303,7 @@ class Daemon:
                 loop.add_signal_handler(sig, stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reloader.request_reload)
         await self.start()
+        self.freeze_heap()
         await stop.wait()
         logger.info("signal received, shutting down")
         await self.stop()

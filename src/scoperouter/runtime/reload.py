@@ -68,7 +68,9 @@ class RelationReloader:
         interval_s: float,
         fingerprint: Fingerprint | None = None,
         loader: RelationLoader = load_relations,
+        on_swap: Callable[[], None] | None = None,
     ) -> None:
+        """``on_swap`` runs on the event loop right after the router got new data."""
         if interval_s < 0:
             raise ValueError(f"relations refresh interval must be >= 0, got {interval_s}")
         self.registry = registry
@@ -77,6 +79,7 @@ class RelationReloader:
         self.interval_s = interval_s
         self.paths = tuple(relation_csv_paths(registry).values())
         self.loader = loader
+        self.on_swap = on_swap
         self.fingerprint = fingerprint  # of the files behind the router's current data
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
@@ -149,6 +152,8 @@ class RelationReloader:
                 )
                 return False
             self.router.set_relations(relations)
+            if self.on_swap is not None:
+                self.on_swap()
             self.fingerprint = fp
             self.metrics.relation_reloads.labels("ok").inc()
             self._set_timestamp(fp)
