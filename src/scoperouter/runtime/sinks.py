@@ -164,6 +164,9 @@ def _datasync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 class HttpSink:
     """POSTs the Pub/Sub push envelope. 2xx is success; 408, 429 and 5xx, timeouts and
     connection errors are retried; other 4xx are permanent (dead-letter at once)."""
@@ -214,13 +217,14 @@ class HttpSink:
             },
             "subscription": self.subscription,
         }
-        headers = {"Content-Type": "application/json"}
+        data = json.dumps(envelope, separators=(",", ":")).encode()
+        headers = _JSON_HEADERS
         try:
             if self.audience:
-                headers["Authorization"] = f"Bearer {await self._id_token()}"
+                headers = {**_JSON_HEADERS, "Authorization": f"Bearer {await self._id_token()}"}
             session = self._session_factory()
             async with session.post(
-                self.url, data=json.dumps(envelope), headers=headers, timeout=self.timeout
+                self.url, data=data, headers=headers, timeout=self.timeout
             ) as resp:
                 if 200 <= resp.status < 300:
                     return
