@@ -122,12 +122,32 @@ class Target:
 
 
 class Serve:
-    def __init__(self, cfg: Path, state: Path, *, sync: str, subscription: str | None = None) -> None:
+    def __init__(
+        self, cfg: Path, state: Path, *, sync: str, subscription: str | None = None
+    ) -> None:
         self.port = free_port()
         self.log = state.parent / f"serve-{self.port}.log"
-        cmd = [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(state),
-               "--port", str(self.port), "--as-of", GAME_DAY.isoformat(), "--no-log", "--sync", sync,
-               "--log-level", "WARNING", "--loop", LOOP[0]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "scoperouter.cli",
+            "serve",
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(state),
+            "--port",
+            str(self.port),
+            "--as-of",
+            GAME_DAY.isoformat(),
+            "--no-log",
+            "--sync",
+            sync,
+            "--log-level",
+            "WARNING",
+            "--loop",
+            LOOP[0],
+        ]
         if subscription:
             cmd += ["--subscription", subscription]
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
@@ -210,7 +230,9 @@ async def wait_arrivals(target: Target | OutboxTail, want: int, timeout: float =
         await asyncio.sleep(0.01)
 
 
-async def bench_http(tmp: Path, seconds: float, rate: float, sync: str, sink: str) -> dict[str, Any]:
+async def bench_http(
+    tmp: Path, seconds: float, rate: float, sync: str, sink: str
+) -> dict[str, Any]:
     """HTTP ingress; triggers go to an HTTP target served here, or to the outbox file."""
     run = f"http-{sink}-{rate:g}"
     state = tmp / f"{run}-state"
@@ -218,7 +240,8 @@ async def bench_http(tmp: Path, seconds: float, rate: float, sync: str, sink: st
     if sink == "http":
         target = Target()
         default_target: dict[str, Any] = {
-            "http": {"url": f"http://127.0.0.1:{target.port}/process"}, "concurrency": 64
+            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
+            "concurrency": 64,
         }
     else:
         target = OutboxTail(state / "outbox.jsonl")
@@ -312,7 +335,9 @@ def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
     port = free_port()
     proc = subprocess.Popen(
         [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={tmp / 'emu'}"],
-        stdout=(tmp / "emulator.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=(tmp / "emulator.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -341,7 +366,10 @@ async def bench_emulator(tmp: Path, seconds: float, rate: float, sync: str) -> d
     await target.start()
     cfg = write_registry(
         tmp / "emu-cfg",
-        default_target={"http": {"url": f"http://127.0.0.1:{target.port}/process"}, "concurrency": 64},
+        default_target={
+            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
+            "concurrency": 64,
+        },
     )
     serve = Serve(cfg, tmp / "emu-state", sync=sync, subscription=sub)
     out: dict[str, Any] = {}
@@ -414,20 +442,30 @@ async def bench_windows(tmp: Path, windows: int, sync: str) -> dict[str, Any]:
 
 
 async def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--rate", type=float, default=2000.0, help="offered events/s for the latency runs")
+    ap.add_argument(
+        "--rate", type=float, default=2000.0, help="offered events/s for the latency runs"
+    )
     ap.add_argument("--emulator-rate", type=float, default=1000.0)
     ap.add_argument(
-        "--http-target-rates", type=float, nargs="*", default=[1000.0, 2000.0],
+        "--http-target-rates",
+        type=float,
+        nargs="*",
+        default=[1000.0, 2000.0],
         help="offered rates for the runs with an HTTP target (both hops over HTTP)",
     )
     ap.add_argument("--windows", type=int, default=10_000)
     ap.add_argument("--sync", choices=("full", "normal"), default="full")
     ap.add_argument("--skip-emulator", action="store_true")
-    ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="daemon event loop")
     ap.add_argument(
-        "--bench-gc", action="store_true",
+        "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="daemon event loop"
+    )
+    ap.add_argument(
+        "--bench-gc",
+        action="store_true",
         help="leave this process's garbage collector on while measuring (the old behaviour: "
         "its pauses count as latency)",
     )
@@ -437,7 +475,10 @@ async def main() -> int:
     LOOP[0] = args.loop
     BENCH_GC[0] = args.bench_gc
     report: dict[str, Any] = {
-        "cpus": os.cpu_count(), "sync": args.sync, "loop": args.loop, "bench_gc": args.bench_gc
+        "cpus": os.cpu_count(),
+        "sync": args.sync,
+        "loop": args.loop,
+        "bench_gc": args.bench_gc,
     }
     report["http_to_outbox"] = await bench_http(tmp, args.seconds, args.rate, args.sync, "outbox")
     print("HTTP in -> outbox:", report["http_to_outbox"], flush=True)
@@ -453,7 +494,9 @@ async def main() -> int:
             report["emulator"] = "skipped: emulator not available"
         else:
             try:
-                report["emulator"] = await bench_emulator(tmp, args.seconds, args.emulator_rate, args.sync)
+                report["emulator"] = await bench_emulator(
+                    tmp, args.seconds, args.emulator_rate, args.sync
+                )
             finally:
                 if emu is not None:
                     os.killpg(emu.pid, signal.SIGTERM)

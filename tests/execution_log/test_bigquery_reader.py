@@ -616,3 +616,35 @@ def test_real_client_request_and_types(logs: Logs) -> None:
         and isinstance(x.caused_by, tuple)
         and isinstance(x.latency_ms, float)
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "project"),
+    [([], "my-project"), (["--billing-project", "billing-proj"], "billing-proj")],
+)
+def test_cli_query_jobs_project(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    project: str,
+) -> None:
+    """Query jobs run in the table's project unless --billing-project names another."""
+    seen: list[str | None] = []
+
+    def client(project: str | None = None) -> FakeQueryClient:
+        seen.append(project)
+        return FakeQueryClient({})
+
+    monkeypatch.setattr(bqr, "default_client", client)
+    assert main(["report", "--bigquery", TABLE, "--json", *extra]) == 0
+    capsys.readouterr()
+    assert seen == [project]
+
+
+def test_cli_bad_billing_project(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed --billing-project is a one-line error, exit 1, and no client is created."""
+    monkeypatch.setattr(bqr, "default_client", lambda project=None: pytest.fail("client created"))
+    assert main(["report", "--bigquery", TABLE, "--billing-project", "Bad Project!"]) == 1
+    assert "not a Google Cloud project id" in _one_error_line(capsys.readouterr().err)

@@ -15,9 +15,14 @@ from scoperouter.processor_registry.relations import InMemoryRelations
 from scoperouter.router import planner as planner_mod
 from scoperouter.router.planner import plan, planner_for
 
-DOC = {"version": 1, "entities": {"player": {}},
-       "processors": {"p": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.a"}]},
-                      "q": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.b"}]}}}
+DOC = {
+    "version": 1,
+    "entities": {"player": {}},
+    "processors": {
+        "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.a"}]},
+        "q": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.b"}]},
+    },
+}
 
 
 def test_compiled_once_per_registry_and_released() -> None:
@@ -73,8 +78,14 @@ def test_planner_uses_only_the_protocol() -> None:
     reg = load_config(ROUTES, with_relations=False).registry
     inner = relations_for(reg, NBA_ROWS)
     store = ProtocolOnly(inner)
-    ev = event(reg, source="nba_analytics.player_game_summary", affected_entities={"players": ["lebronjames"]})
-    assert plan(reg, store, ev, D + timedelta(days=30)) == plan(reg, inner, ev, D + timedelta(days=30))
+    ev = event(
+        reg,
+        source="nba_analytics.player_game_summary",
+        affected_entities={"players": ["lebronjames"]},
+    )
+    assert plan(reg, store, ev, D + timedelta(days=30)) == plan(
+        reg, inner, ev, D + timedelta(days=30)
+    )
     assert store.calls > 0
 
 
@@ -82,21 +93,42 @@ def test_replay_core_clock() -> None:
     """Events without produced_at happen at the current virtual clock; leftover windows fire at their deadline."""
     reg = registry_from({**DOC, "defaults": {"window": {"quiet": "10s", "max_wait": "1m"}}})
     lines = [
-        json.dumps({"event_id": "e1", "source": "s.a", "game_date": "2025-11-19",
-                    "affected_entities": {"players": ["x"]}}).encode(),
-        json.dumps({"event_id": "e2", "source": "s.a", "game_date": "2025-11-19",
-                    "affected_entities": {"players": ["y"]}, "produced_at": "2025-11-19T10:00:00Z"}).encode(),
+        json.dumps(
+            {
+                "event_id": "e1",
+                "source": "s.a",
+                "game_date": "2025-11-19",
+                "affected_entities": {"players": ["x"]},
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "event_id": "e2",
+                "source": "s.a",
+                "game_date": "2025-11-19",
+                "affected_entities": {"players": ["y"]},
+                "produced_at": "2025-11-19T10:00:00Z",
+            }
+        ).encode(),
         b"",
         b'{"source": "s.a"}',
-        json.dumps({"event_id": "e3", "source": "s.b", "game_date": "2025-11-19",
-                    "produced_at": "2025-11-19T09:00:00Z"}).encode(),
+        json.dumps(
+            {
+                "event_id": "e3",
+                "source": "s.b",
+                "game_date": "2025-11-19",
+                "produced_at": "2025-11-19T09:00:00Z",
+            }
+        ).encode(),
     ]
     err = io.StringIO()
     result = replay_events(reg, relations_for(reg, {}), lines, D, errors=err)
     assert (result.events, result.rejected) == (3, 1)
     assert err.getvalue().startswith("line 4: rejected: missing_date")
-    got = [(t.processor, t.entity_ids, t.caused_by, t.fired_at.isoformat() if t.fired_at else None)
-           for t in result.triggers]
+    got = [
+        (t.processor, t.entity_ids, t.caused_by, t.fired_at.isoformat() if t.fired_at else None)
+        for t in result.triggers
+    ]
     assert got == [
         ("p", ("x", "y"), ("e1", "e2"), "2025-11-19T10:00:10+00:00"),
         ("q", None, ("e3",), "2025-11-19T10:00:10+00:00"),

@@ -7,7 +7,8 @@ prints ``{"seed", "game_date", "events", "outputs_identical", "missed_updates",
 "date_level": {...}, "routed": {...}, "work_ratio", "single_update": {...},
 "minimum_entity_rows", "minimum_entity_rows_entity_processors",
 "minimum_entity_rows_end_of_day", "routed_vs_minimum", "routed_vs_minimum_entity_processors",
-"routed_vs_end_of_day_minimum"}``. ``single_update`` holds ``date_level_s`` /
+"routed_vs_end_of_day_minimum", "date_level_dag_entity_rows",
+"work_ratio_vs_date_level_dag"}``. ``single_update`` holds ``date_level_s`` /
 ``routed_s`` (until the change has reached every phase 3-6: per phase the first run that
 rewrote the player's row, slowest phase), ``date_level_all_s`` / ``routed_all_s`` (until
 the last run of any processor that rewrote the row has finished, e.g. the date-granularity
@@ -42,7 +43,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="registry (default ./routes.yaml if present, else the repository's)",
+        help="registry (default ./routes.yaml if present, else the NBA registry shipped with "
+        "scoperouter)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("--html", metavar="FILE", default=None, help="also write an HTML report")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from scoperouter.examples.nba.demo import run_demo
         from scoperouter.examples.nba.season import DEFAULT_SEED
-    except ImportError as exc:  # pragma: no cover - a non-editable install without examples
+    except ImportError as exc:  # pragma: no cover - a dependency of the demo is missing
         raise ConfigError(
             f"the reference pipeline (scoperouter.examples.nba) is not importable: {exc}"
         ) from exc

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
         "sibling events and completions tables are read too); needs scoperouter[bigquery]",
     )
     p.add_argument(
+        "--billing-project",
+        default=None,
+        metavar="PROJECT",
+        help="with --bigquery: the project the query jobs run in (default: the table's project)",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -120,10 +126,14 @@ def _read(args: argparse.Namespace) -> LogData | int:
             return _fail(args, "invalid_log", str(exc))
     try:
         project = bigquery_reader.table_project(args.bigquery)
+        if args.billing_project is not None and not bigquery_reader.PROJECT_ID.fullmatch(
+            args.billing_project
+        ):
+            raise ExecutionLogError(f"not a Google Cloud project id: {args.billing_project!r}")
     except ExecutionLogError as exc:
         return _fail(args, "invalid_table", str(exc))
     try:
-        client = bigquery_reader.default_client(project)
+        client = bigquery_reader.default_client(args.billing_project or project)
     except ExecutionLogError as exc:
         return _fail(args, "no_client", str(exc))
     try:

@@ -53,6 +53,9 @@ from scoperouter.execution_log.reader import (
 )
 from scoperouter.execution_log.rows import COMPLETION_COLUMNS, EVENT_COLUMNS, LOG_COLUMNS
 
+PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+"""A Google Cloud project id (6-30 characters: lower-case letters, digits, hyphens)."""
+
 TABLE_ID = re.compile(
     r"(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])"
     r"\.(?P<dataset>[A-Za-z0-9_]{1,1024})"

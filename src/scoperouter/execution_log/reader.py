@@ -209,6 +209,7 @@ def read_log(path: str | Path, *, since: date | None = None) -> LogData:
     except (
         IndexError,
         KeyError,
+        TypeError,
         ValueError,
     ) as exc:  # a foreign table of the same name, bad values
         raise LogInvalidError(

@@ -249,6 +249,7 @@ class Daemon:
     async def stop(self) -> None:
         """Graceful: stop intake, finish in-flight work, keep windows durable."""
         t0 = time.monotonic()
+        self.unfreeze_heap()  # first: gc.freeze is process-wide, undo it whatever fails below
         budget = self.settings.shutdown_timeout_s
         self.router.close_intake()  # new requests get 503 right away
         await self.reloader.stop()
@@ -261,7 +262,6 @@ class Daemon:
         await self.sinks.close()
         self.store.close()
         release_state_lock(self._lock_fd)
-        self.unfreeze_heap()
         if self.log is not None:
             try:
                 self.log.close()

@@ -379,7 +379,11 @@ def prepare(season: Season, registry: CompiledRegistry, relations: InMemoryRelat
     if missing:
         from scoperouter.errors import ConfigError
 
-        raise ConfigError(f"no reference processor for: {', '.join(missing)}")
+        raise ConfigError(
+            f"no reference processor for: {', '.join(missing)} (the demo runs the NBA "
+            "reference pipeline; it reads ./routes.yaml when present: run it from another "
+            "directory to use the NBA registry shipped with scoperouter)"
+        )
     wh = new_warehouse(season.rosters)
     wh.load_season(season)
     build_all(wh, season.dates())
