@@ -128,3 +128,11 @@ class DispatchError(ScopeRouterError):
     def __str__(self) -> str:
         tid = f" trigger {self.trigger_id}" if self.trigger_id else ""
         return f"dispatch to {self.target} for {self.processor}{tid} failed: {self.detail}"
+
+    @classmethod
+    def from_exception(
+        cls, processor: str, target: str, exc: BaseException, *, trigger_id: str | None = None
+    ) -> DispatchError:
+        """A retryable failure described by ``exc``'s type and message (chain it with
+        ``raise ... from exc``)."""
+        return cls(processor, target, f"{type(exc).__name__}: {exc}", trigger_id=trigger_id)

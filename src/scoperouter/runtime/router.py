@@ -873,9 +873,7 @@ class Router:
                     except DispatchError as exc:
                         error = exc
                     except Exception as exc:
-                        error = DispatchError(
-                            trigger.processor, sink.name, f"{type(exc).__name__}: {exc}"
-                        )
+                        error = DispatchError.from_exception(trigger.processor, sink.name, exc)
                     if not error.retryable or attempts >= target.max_attempts:
                         m.dispatch_attempts.labels(trigger.processor, "failed").inc()
                         break

@@ -243,19 +243,9 @@ class HttpSink:
             raise DispatchError(
                 trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise DispatchError(
-                trigger.processor,
-                self.name,
-                f"{type(exc).__name__}: {exc}",
-                trigger_id=trigger.trigger_id,
-            ) from exc
-        except Exception as exc:  # token fetch failures and the like
-            raise DispatchError(
-                trigger.processor,
-                self.name,
-                f"{type(exc).__name__}: {exc}",
-                trigger_id=trigger.trigger_id,
+        except Exception as exc:  # client and socket errors, token fetch failures and the like
+            raise DispatchError.from_exception(
+                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
             ) from exc
 
     async def close(self) -> None:
@@ -331,11 +321,8 @@ class PubSubSink:
         try:
             await self._publisher.publish(self.topic, data, attrs, key)
         except Exception as exc:
-            raise DispatchError(
-                trigger.processor,
-                self.name,
-                f"{type(exc).__name__}: {exc}",
-                trigger_id=trigger.trigger_id,
+            raise DispatchError.from_exception(
+                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
             ) from exc
 
     async def close(self) -> None:

@@ -440,7 +440,12 @@ def _count_changes(before: Dump, after: Dump, into: Counter[str]) -> None:
             into[name] += len(keys)
             continue
         for day in {d for d, _ in keys}:
-            into[name] += len({k for k in (*before[source], *after[source]) if k[0] == day})
+            into[name] += _rows_on(before, after, source, day)
+
+
+def _rows_on(before: Dump, after: Dump, source: str, day: str) -> int:
+    """Rows ``source`` has on ``day`` (ISO) before or after: what a whole-date run processes."""
+    return len({k for k in (*before[source], *after[source]) if k[0] == day})
 
 
 def minimum_work(day: GameDay) -> MinimumWork:
@@ -458,8 +463,7 @@ def minimum_work(day: GameDay) -> MinimumWork:
         after = wh.dump(OUTPUT_SOURCES, since=u.day)
         _count_changes(before, after, per_update)
         for name, d in _dag_reach(day, msg):
-            src, iso = BY_NAME[name].publishes, d.isoformat()
-            dag_rows += len({k for k in (*before[src], *after[src]) if k[0] == iso})
+            dag_rows += _rows_on(before, after, BY_NAME[name].publishes, d.isoformat())
     per_day: Counter[str] = Counter()
     _count_changes(start, wh.dump(OUTPUT_SOURCES), per_day)
     wh.close()
