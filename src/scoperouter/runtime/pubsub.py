@@ -49,48 +49,25 @@ def check_subscription(subscription: str, *, client: Any = None, timeout: float 
     exceptions: Any = importlib.import_module("google.api_core.exceptions")
     own = client is None
     client = client or _subscriber_client()
-    where = ("--subscription",)
+
+    def bad(message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(message, file="<command line>", path=("--subscription",))])
+
     try:
         client.get_subscription(request={"subscription": subscription}, timeout=timeout)
     except exceptions.NotFound:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"Pub/Sub subscription {subscription} does not exist",
-                    file="<command line>",
-                    path=where,
-                )
-            ]
-        ) from None
+        raise bad(f"Pub/Sub subscription {subscription} does not exist") from None
     except exceptions.PermissionDenied as exc:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"no permission to read Pub/Sub subscription {subscription}: {exc.message}",
-                    file="<command line>",
-                    path=where,
-                )
-            ]
+        raise bad(
+            f"no permission to read Pub/Sub subscription {subscription}: {exc.message}"
         ) from None
     except exceptions.InvalidArgument as exc:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"invalid subscription {subscription!r} (projects/P/subscriptions/S): {exc.message}",
-                    file="<command line>",
-                    path=where,
-                )
-            ]
+        raise bad(
+            f"invalid subscription {subscription!r} (projects/P/subscriptions/S): {exc.message}"
         ) from None
     except exceptions.GoogleAPIError as exc:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"could not check Pub/Sub subscription {subscription}: {_describe(exc)}",
-                    file="<command line>",
-                    path=where,
-                )
-            ]
+        raise bad(
+            f"could not check Pub/Sub subscription {subscription}: {_describe(exc)}"
         ) from None
     finally:
         if own:
