@@ -265,12 +265,27 @@ def upcoming_team_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str, 
 
 
 # ---------------------------------------------------------------------- phase 4
+def _last_games(
+    wh: Warehouse,
+    source: str,
+    day: date,
+    ids: Ids,
+    games: int,
+    columns: tuple[str, ...],
+    where: str,
+) -> tuple[list[str], dict[str, tuple[int, ...]]]:
+    """The entities of ``source`` on ``day`` (the scope's, or all) and, per entity, the
+    game count and sums of ``columns`` over its last ``games`` rows matching ``where``."""
+    keys = wh.keys_on(source, day) if ids is None else sorted(wh.rows(source, day, ids))
+    return keys, wh.window_sums(source, None if ids is None else keys, day, games, columns, where)
+
+
 def team_defense_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    teams = wh.keys_on(TDGS, day) if ids is None else sorted(wh.rows(TDGS, day, ids))
-    sums = wh.window_sums(
+    teams, sums = _last_games(
+        wh,
         TDGS,
-        None if ids is None else teams,
         day,
+        ids,
         TDZA_GAMES,
         ("points_allowed", "opp_fg_made", "opp_fg_attempted", "opp_three_made", "steals"),
         "status = 'final'",
@@ -289,11 +304,11 @@ def team_defense_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, 
 
 
 def player_shot_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    players = wh.keys_on(PGS, day) if ids is None else sorted(wh.rows(PGS, day, ids))
-    sums = wh.window_sums(
+    players, sums = _last_games(
+        wh,
         PGS,
-        None if ids is None else players,
         day,
+        ids,
         PSZA_GAMES,
         ("points", "minutes", "paint_fga", "mid_fga", "three_fga"),
         "COALESCE(minutes, 0) > 0",
