@@ -453,3 +453,47 @@ def test_repo_copy_with_csvs_is_loadable(routes_path: Path, tmp_path: Path) -> N
     loaded = load_config(cfg)
     spec = yaml.safe_load(routes_path.read_text(encoding="utf-8"))
     assert set(loaded.registry.processor_names) == set(spec["processors"])
+
+
+SOURCES = """\
+version: 1
+entities: {player: {}, team: {}}
+sources:
+  raw.injuries: {entity: player, entity_key: player_lookup, columns: [player_lookup, status]}
+  raw.standings: {}
+processors:
+  summary:
+    phase: 3
+    granularity: player
+    inputs:
+      - source: raw.injuries
+    publishes: analytics.summary
+  ranking:
+    phase: 4
+    granularity: date
+    inputs:
+      - source: analytics.summary
+    publishes: analytics.ranking
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("raw.injuries", "player"),  # declared in sources:
+        ("analytics.summary", "player"),  # granularity of its publisher
+        ("analytics.ranking", None),  # a date-granularity publisher types nothing
+        ("raw.standings", None),  # declared without an entity
+        ("raw.unknown", None),
+    ],
+)
+def test_source_entity_types(source: str, expected: str | None) -> None:
+    """A source's entity type comes from sources: or from the processor publishing it."""
+    reg = load_config_text(SOURCES).registry
+    assert reg.entity_type_of_source(source) == expected
+
+
+def test_declared_source_is_known_to_bare_name_resolution() -> None:
+    """A source declared only under sources: is a source the registry names."""
+    reg = load_config_text(SOURCES).registry
+    assert reg.resolve_source("standings") == "raw.standings"

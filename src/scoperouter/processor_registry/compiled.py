@@ -88,6 +88,13 @@ class CompiledRegistry:
     topo_order: tuple[str, ...]  # processors, upstream first
     upstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     downstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # source -> entity type of the flat id lists its events carry: the ``sources:``
+    # declaration, else the granularity of the processor that publishes it (never 'date')
+    source_entity: Mapping[str, str] = field(default_factory=dict)
+
+    def entity_type_of_source(self, source: str) -> str | None:
+        """The entity type a flat ``entities_changed`` list of ``source`` names, or None."""
+        return self.source_entity.get(source)
 
     def entity_type_of_key(self, key: str) -> str | None:
         """The declared entity type an event key names (``players`` -> ``player``)."""
@@ -235,6 +242,15 @@ def compile_registry(
             spec=p,
         )
 
+    source_entity: dict[str, str] = {}
+    for cp in processors.values():
+        if cp.publishes and not cp.is_date_granularity:
+            source_entity[cp.publishes] = cp.granularity
+    for sname, sspec in spec.sources.items():
+        sources.add(sname)
+        if sspec.entity is not None:
+            source_entity[sname] = sspec.entity
+
     by_table: dict[str, list[str]] = defaultdict(list)
     for s in sorted(sources):
         table = s.rsplit(".", 1)[-1]
@@ -273,6 +289,7 @@ def compile_registry(
         topo_order=tuple(order),
         upstream_of=MappingProxyType({k: tuple(sorted(v)) for k, v in upstream.items()}),
         downstream_of=MappingProxyType({k: tuple(sorted(v)) for k, v in downstream.items()}),
+        source_entity=MappingProxyType(source_entity),
     )
 
 

@@ -263,6 +263,32 @@ class ServerSpec(Strict):
     )
 
 
+class SourceSpec(Strict):
+    """What the registry knows about one source (a table): its entity and its columns.
+
+    Optional. ``entity`` types the flat ``entities_changed`` lists its events carry (for
+    sources no processor publishes, e.g. raw tables); ``columns`` lets ``validate`` check
+    every ``fields`` / ``ignore_fields`` name of the inputs that read it.
+    """
+
+    entity: Identifier | None = Field(
+        default=None,
+        description="Entity type of this source's events: a flat entities_changed list "
+        "carries ids of this type. Must be a declared entity type.",
+    )
+    entity_key: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The column that holds the entity id (e.g. player_lookup).",
+    )
+    columns: tuple[str, ...] | None = Field(
+        default=None,
+        description="The source's columns; validate checks fields and ignore_fields "
+        "against them.",
+    )
+    description: str | None = Field(default=None, description="Free text for humans.")
+
+
 class RoutesSpec(Strict):
     """The whole ``routes.yaml``."""
 
@@ -270,6 +296,10 @@ class RoutesSpec(Strict):
     entities: dict[Identifier, EntityTypeSpec] = Field(default_factory=dict)
     relations: dict[Identifier, RelationSpec] = Field(default_factory=dict)
     relation_data: RelationDataSpec | None = None
+    sources: dict[SourceName, SourceSpec] = Field(
+        default_factory=dict,
+        description="Optional per-source declarations: entity type and columns.",
+    )
     defaults: DefaultsSpec = DefaultsSpec()
     processors: dict[Identifier, ProcessorSpec] = Field(min_length=1)
     report: ReportSpec = ReportSpec()

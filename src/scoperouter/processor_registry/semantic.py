@@ -107,6 +107,7 @@ def check(
     for pname in spec.processors:
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
+    _check_sources(spec, r, entities)
     _check_targets(spec, r, env)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
@@ -412,6 +413,43 @@ def _check_graph(spec: RoutesSpec, r: _Report) -> None:
             f"cycle in the publishes graph: {steps} ({detail})",
             code="cycle",
         )
+
+
+def _check_sources(spec: RoutesSpec, r: _Report, entities: set[str]) -> None:
+    """``sources:`` declarations: a declared entity exists and agrees with the granularity
+    of the processor publishing the source; a declared entity key is one of its columns."""
+    publisher_gran = {
+        p.publishes: (pname, p.granularity) for pname, p in spec.processors.items() if p.publishes
+    }
+    for sname, sspec in spec.sources.items():
+        base: YamlPath = ("sources", sname)
+        if sspec.entity is not None:
+            if sspec.entity not in entities:
+                r.add(
+                    (*base, "entity"),
+                    f"unknown entity type {sspec.entity!r}{did_you_mean(sspec.entity, entities)}",
+                    code="unknown_entity",
+                )
+            elif sname in publisher_gran:
+                pname, gran = publisher_gran[sname]
+                if gran != DATE_GRANULARITY and gran != sspec.entity:
+                    r.add(
+                        (*base, "entity"),
+                        f"entity {sspec.entity!r} disagrees with the granularity {gran!r} of "
+                        f"processor {pname!r}, which publishes this source",
+                        code="source_entity_conflict",
+                    )
+        if (
+            sspec.entity_key is not None
+            and sspec.columns is not None
+            and sspec.entity_key not in sspec.columns
+        ):
+            r.add(
+                (*base, "entity_key"),
+                f"entity_key {sspec.entity_key!r} is not one of the declared columns"
+                f"{did_you_mean(sspec.entity_key, sspec.columns)}",
+                code="unknown_column",
+            )
 
 
 def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
