@@ -10,7 +10,9 @@
 * ``trigger.schema.json`` -- the trigger a processor receives (:class:`Trigger`).
 
 ``scoperouter schema`` writes them; ``scoperouter schema --check`` fails when a checked-in
-file differs from what the models generate now.
+file differs from what the models generate now. Both fail (exit 1) when a property has no
+``description``: every model field carries ``Field(description=...)``, so the schema is a
+reference editors can show (docs/registry.md is the long form).
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ class CanonicalEvent(BaseModel):
         description="Full source name (dataset.table), or a bare table name the registry "
         "names exactly once.",
     )
-    game_date: date | None = Field(default=None, description="The date the data is about.")
+    game_date: date | None = Field(
+        default=None,
+        description="The date the data is about (a registry may name this key otherwise "
+        "with date_field, e.g. business_date).",
+    )
     start_date: date | None = Field(default=None, description="Backfill range start.")
     end_date: date | None = Field(default=None, description="Backfill range end (inclusive).")
     status: Status = Field(
@@ -83,12 +89,16 @@ class CanonicalEvent(BaseModel):
         default=None, description="Changed columns; absent or empty means unknown (relevant)."
     )
     priority: Priority = Field(default="normal", description="critical fires windows at once.")
-    correlation_id: str | None = None
+    correlation_id: str | None = Field(
+        default=None, description="Carried into the triggers this event causes."
+    )
     produced_at: datetime | None = Field(
         default=None, description="When the producer finished (replay's virtual clock)."
     )
     skip_downstream: bool = Field(default=False, description="Route nothing (backfills).")
-    record_count: int | None = Field(default=None, ge=0)
+    record_count: int | None = Field(
+        default=None, ge=0, description="Rows written (informational; never routes)."
+    )
 
 
 def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any]:
@@ -149,6 +159,35 @@ def write(
             p.write_text(text, encoding="utf-8")
             changed.append(p)
     return changed
+
+
+def undescribed(schema: Mapping[str, Any], where: str = "") -> list[str]:
+    """JSON pointers of every property (in ``properties`` of the schema or its ``$defs``)
+    that has no ``description``: the reference must explain every key."""
+    out: list[str] = []
+    props = schema.get("properties")
+    if isinstance(props, Mapping):
+        for name, sub in props.items():
+            ptr = f"{where}/properties/{name}"
+            if not isinstance(sub, Mapping) or not str(sub.get("description", "")).strip():
+                out.append(ptr)
+            if isinstance(sub, Mapping):
+                out.extend(undescribed(sub, ptr))
+    defs = schema.get("$defs")
+    if isinstance(defs, Mapping):
+        for name, sub in defs.items():
+            if isinstance(sub, Mapping):
+                out.extend(undescribed(sub, f"{where}/$defs/{name}"))
+    return out
+
+
+def missing_descriptions(
+    generators: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
+) -> list[tuple[str, str]]:
+    """(file name, JSON pointer) of every property without a description."""
+    return [
+        (name, ptr) for name, fn in (generators or GENERATORS).items() for ptr in undescribed(fn())
+    ]
 
 
 def stale(

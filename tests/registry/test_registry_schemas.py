@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from pydantic import Field
 
 from scoperouter import schemas
 from scoperouter.cli import main
@@ -63,7 +64,7 @@ def test_check_fails_after_a_model_change(
     assert main(["schema", "--dir", str(tmp_path)]) == 0
 
     class ChangedSpec(RoutesSpec):
-        owner_team: str | None = None
+        owner_team: str | None = Field(default=None, description="Who owns the pipeline.")
 
     monkeypatch.setattr(schemas, "RoutesSpec", ChangedSpec)
     assert main(["schema", "--check", "--dir", str(tmp_path)]) == 1
@@ -71,6 +72,52 @@ def test_check_fails_after_a_model_change(
     assert main(["schema", "--dir", str(tmp_path)]) == 0
     assert main(["schema", "--check", "--dir", str(tmp_path)]) == 0
     assert "owner_team" in (tmp_path / "routes.schema.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["top level", "nested model"], ids=["top-level", "nested"])
+def test_check_fails_on_a_property_without_description(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model field without Field(description=...) makes schema --check (and schema) exit 1
+    naming the property's JSON pointer, even when the files are current."""
+    from scoperouter.processor_registry.models import InputSpec, ProcessorSpec
+
+    if where == "top level":
+
+        class ChangedSpec(RoutesSpec):
+            owner_team: str | None = None
+
+        pointer = "/properties/owner_team"
+    else:
+
+        class ChangedInput(InputSpec):
+            weight: int = 1
+
+        class ChangedProcessor(ProcessorSpec):
+            inputs: tuple[ChangedInput, ...] = Field(min_length=1, description="Inputs.")
+
+        class ChangedSpec(RoutesSpec):  # type: ignore[no-redef]
+            processors: dict[str, ChangedProcessor] = Field(min_length=1, description="P.")
+
+        pointer = "/$defs/ChangedInput/properties/weight"
+
+    monkeypatch.setattr(schemas, "RoutesSpec", ChangedSpec)
+    assert ("routes.schema.json", pointer) in schemas.missing_descriptions()
+    assert main(["schema", "--dir", str(tmp_path)]) == 1
+    assert main(["schema", "--check", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"routes.schema.json: {pointer}: property has no description" in err
+    assert main(["schema", "--check", "--json", "--dir", str(tmp_path)]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is False and out["stale"] == []
+    assert {"file": "routes.schema.json", "pointer": pointer} in out["undescribed"]
+
+
+def test_every_shipped_schema_property_is_described() -> None:
+    """Every property of the checked-in routes, event and trigger schemas has a description."""
+    assert schemas.missing_descriptions() == []
+    for name in schemas.GENERATORS:
+        assert schemas.undescribed(_schema(name)) == [], name
 
 
 def test_missing_schema_dir_is_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

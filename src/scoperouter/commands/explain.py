@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     decisions = plan(cfg.registry, cfg.relations, event, as_of)
     if args.json:
         out: dict[str, Any] = {
-            "event": event_to_json(event),
+            "event": event_to_json(event, cfg.registry.date_field),
             "decisions": [d.to_json() for d in decisions],
         }
         print(json.dumps(out, indent=2))

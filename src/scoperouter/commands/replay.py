@@ -23,6 +23,7 @@ and counted; the replay goes on, and exits 1 at the end if any line was rejected
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if log is not None:
             log.close()
-    out_lines = [t.model_dump_json() for t in result.triggers]
+    out_lines = [json.dumps(t.wire(), separators=(",", ":")) for t in result.triggers]
     for t, js in zip(result.triggers, out_lines, strict=True):
         print(js if args.json else format_trigger(t))
     where = "dry run, nothing written"

@@ -3,6 +3,8 @@
 Writes ``routes.schema.json``, ``event.schema.json`` and ``trigger.schema.json`` into DIR
 (default ``./schemas``) from the pydantic models. With ``--check`` nothing is written: exit
 1 and list the files that are missing or stale (regenerate with ``scoperouter schema``).
+Either way, exit 1 when a property of a schema has no description (every key is
+documented in the schema itself).
 """
 
 from __future__ import annotations
@@ -28,28 +30,45 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _report_undescribed(undescribed: list[tuple[str, str]], as_json: bool) -> None:
+    if as_json:
+        return
+    for name, ptr in undescribed:
+        print(
+            f"{name}: {ptr}: property has no description; add Field(description=...) to the "
+            "model field",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     directory: Path = args.dir
+    undescribed = schemas.missing_descriptions()
+    nodesc = [{"file": n, "pointer": p} for n, p in undescribed]
+    _report_undescribed(undescribed, args.json)
     if args.check:
         bad = schemas.stale(directory)
+        ok = not bad and not undescribed
         if args.json:
-            print(json.dumps({"ok": not bad, "stale": [{"file": n, "why": w} for n, w in bad]}))
+            stale = [{"file": n, "why": w} for n, w in bad]
+            print(json.dumps({"ok": ok, "stale": stale, "undescribed": nodesc}))
         else:
             for name, why in bad:
                 print(f"{directory / name}: {why}; run 'scoperouter schema'", file=sys.stderr)
-            if not bad:
+            if ok:
                 print(f"{directory}: {len(schemas.GENERATORS)} schemas up to date")
-        return 1 if bad else 0
+        return 0 if ok else 1
     try:
         changed = schemas.write(directory)
     except OSError as exc:
         print(f"error: cannot write schemas to {directory}: {exc.strerror}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"ok": True, "written": [str(p) for p in changed]}))
+        written = [str(p) for p in changed]
+        print(json.dumps({"ok": not undescribed, "written": written, "undescribed": nodesc}))
     else:
         for p in changed:
             print(f"wrote {p}")
         if not changed:
             print(f"{directory}: {len(schemas.GENERATORS)} schemas already up to date")
-    return 0
+    return 1 if undescribed else 0

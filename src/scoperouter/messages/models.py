@@ -7,13 +7,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["success", "partial", "no_data", "failed"]
 Priority = Literal["normal", "critical"]
 Scope = Literal["entities", "date"]
+# the registry's default date_field: the key of the date in events and triggers
+DEFAULT_DATE_FIELD = "game_date"
 
 
 class Event(BaseModel):
@@ -58,20 +60,66 @@ class Event(BaseModel):
 
 
 class Trigger(BaseModel):
-    """What a processor receives (SPEC section 3)."""
+    """What a processor receives (SPEC section 3).
+
+    On the wire (:meth:`wire`) the date is keyed by the registry's ``date_field``
+    (``game_date`` by default, e.g. ``business_date``), next to ``start_date``/``end_date``;
+    a trigger keyed otherwise also names the key in ``date_field`` so that it reads back.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trigger_id: str
-    processor: str
-    game_date: date
-    start_date: date
-    end_date: date
-    scope: Scope
-    entity_type: str | None = None
-    entity_ids: tuple[str, ...] | None = None
-    reason: str
-    caused_by: tuple[str, ...] = ()
-    correlation_id: str | None = None
-    priority: Priority = "normal"
-    fired_at: datetime | None = None
+    trigger_id: str = Field(
+        description="Deterministic id of this trigger; use it as an idempotency key."
+    )
+    processor: str = Field(description="The processor to run.")
+    game_date: date = Field(
+        description="The date to process, keyed by the registry's date_field (default game_date)."
+    )
+    start_date: date = Field(description="Equal to the date: today's processors read it.")
+    end_date: date = Field(description="Equal to the date (inclusive).")
+    scope: Scope = Field(
+        description="entities: process entity_ids only; date: process the whole date."
+    )
+    entity_type: str | None = Field(
+        default=None, description="The processor's granularity (entity scope only)."
+    )
+    entity_ids: tuple[str, ...] | None = Field(
+        default=None, description="Sorted ids to process (entity scope only)."
+    )
+    reason: str = Field(description="Reason code of the scope, e.g. entity_scope.")
+    caused_by: tuple[str, ...] = Field(
+        default=(), description="Event ids merged into this trigger."
+    )
+    correlation_id: str | None = Field(
+        default=None, description="The first correlation id seen among those events."
+    )
+    priority: Priority = Field(
+        default="normal", description="critical when any of those events was."
+    )
+    fired_at: datetime | None = Field(default=None, description="When the window fired.")
+    date_field: str = Field(
+        default=DEFAULT_DATE_FIELD,
+        exclude=True,
+        description="The key of the date on the wire (the registry's date_field).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_date_field(cls, data: Any) -> Any:
+        """Read back a wire trigger whose date is keyed by ``date_field``."""
+        if isinstance(data, dict):
+            key = data.get("date_field")
+            if isinstance(key, str) and key != DEFAULT_DATE_FIELD and key in data:
+                data = dict(data)
+                data[DEFAULT_DATE_FIELD] = data.pop(key)
+        return data
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object a processor receives: dates ISO, lists not tuples, the date
+        under ``date_field``."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        if self.date_field != DEFAULT_DATE_FIELD:
+            data = {(self.date_field if k == DEFAULT_DATE_FIELD else k): v for k, v in data.items()}
+            data["date_field"] = self.date_field
+        return data

@@ -26,7 +26,7 @@ Rules (where a reading could differ, the choice is written here):
   ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
   ``record_count`` says); else success. ``record_count`` is informational and never
   rejected (kept when it is a usable non-negative count). An empty ``event_id`` falls back.
-* Dates are ``YYYY-MM-DD``. ``game_date``, or ``start_date`` + ``end_date`` (a backfill; also
+* Dates are ``YYYY-MM-DD``. ``game_date`` (the registry's ``date_field``), or ``start_date`` + ``end_date`` (a backfill; also
   read from ``metadata``). A backfill range longer than :data:`MAX_BACKFILL_DAYS` is
   rejected (``invalid_date_range``) so a typo cannot fan out into decades of runs.
 * ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
@@ -303,13 +303,14 @@ def normalize_event(
     source = _source(raw, registry, ctx)
     status = _status(raw, ctx)
 
-    game_date = _parse_date(raw.get("game_date"), "game_date", ctx)
+    date_key = registry.date_field  # the registry's date_field (default game_date)
+    game_date = _parse_date(raw.get(date_key), date_key, ctx)
     start = _parse_date(raw.get("start_date", meta.get("start_date")), "start_date", ctx)
     end = _parse_date(raw.get("end_date", meta.get("end_date")), "end_date", ctx)
     if game_date is None:
         if start is None and end is None:
             raise ctx.fail(
-                "missing_date", "no game_date (or start_date and end_date for a backfill)"
+                "missing_date", f"no {date_key} (or start_date and end_date for a backfill)"
             )
         if start is None or end is None:
             missing = "start_date" if start is None else "end_date"
@@ -399,7 +400,10 @@ def parse_event_bytes(
     return normalize_event(raw, registry, message_id=message_id)
 
 
-def event_to_json(event: Event) -> dict[str, object]:
-    """The normalised event as printed by ``explain --json`` (dates ISO, tuples as lists)."""
+def event_to_json(event: Event, date_field: str = "game_date") -> dict[str, object]:
+    """The normalised event as printed by ``explain --json`` (dates ISO, tuples as lists,
+    the date under the registry's ``date_field``)."""
     out: dict[str, object] = event.model_dump(mode="json")
+    if date_field != "game_date":
+        out = {(date_field if k == "game_date" else k): v for k, v in out.items()}
     return out

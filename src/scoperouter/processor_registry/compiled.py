@@ -83,6 +83,7 @@ class CompiledRegistry:
     by_table: Mapping[str, tuple[str, ...]]  # bare table name -> full source names
     entity_types: frozenset[str]
     entity_keys: Mapping[str, str]  # 'player' and 'players' -> 'player'
+    date_field: str  # the event key of the date (default game_date)
     relations: Mapping[str, CompiledRelation]
     relations_between: Mapping[tuple[str, str], tuple[str, ...]]
     topo_order: tuple[str, ...]  # processors, upstream first
@@ -156,6 +157,21 @@ def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
     return out
 
 
+def plural_of(name: str, spec: RoutesSpec) -> str:
+    """The key events use for several ids of an entity type: its ``plural``, else name+s."""
+    declared = spec.entities[name].plural
+    return declared if declared is not None else name + "s"
+
+
+def entity_key_table(spec: RoutesSpec) -> dict[str, str]:
+    """Event entity key -> declared type: every singular name, then every plural (an
+    explicit ``plural`` or name+s) that is not itself a declared name."""
+    keys = {et: et for et in spec.entities}
+    for et in spec.entities:
+        keys.setdefault(plural_of(et, spec), et)
+    return keys
+
+
 def resolve_path(
     etype: str,
     granularity: str,
@@ -185,11 +201,7 @@ def compile_registry(
         between[(r.from_type, r.to_type)].append(r.name)
     relations_between = {k: tuple(sorted(v)) for k, v in between.items()}
 
-    entity_keys: dict[str, str] = {}
-    for et in spec.entities:
-        entity_keys[et] = et
-    for et in spec.entities:
-        entity_keys.setdefault(et + "s", et)
+    entity_keys = entity_key_table(spec)
 
     d = spec.defaults
     processors: dict[str, CompiledProcessor] = {}
@@ -284,6 +296,7 @@ def compile_registry(
         by_table=MappingProxyType({k: tuple(v) for k, v in by_table.items()}),
         entity_types=frozenset(spec.entities),
         entity_keys=MappingProxyType(entity_keys),
+        date_field=spec.date_field,
         relations=MappingProxyType(rels),
         relations_between=MappingProxyType(relations_between),
         topo_order=tuple(order),

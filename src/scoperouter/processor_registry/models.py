@@ -9,7 +9,7 @@ chain, cycles...) live in :mod:`scoperouter.processor_registry.semantic`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -39,6 +39,20 @@ SourceName = Annotated[
 ]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 
+# Codes of the warnings ``scoperouter validate`` can print (docs/registry.md lists them).
+# Only warnings can be silenced: ``validate --ignore CODE``, ``validate: {ignore: [...]}``
+# or a ``# scoperouter: ignore[CODE]`` comment on the reported line.
+WarningCode = Literal[
+    "unmapped_input",
+    "map_ignored",
+    "env_unset",
+    "duplicate_publishes",
+    "similar_source",
+    "phase_order",
+    "unused_ignore",
+]
+WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
+
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string (``30s`` -> 30.0). Raises ValueError on bad input."""
@@ -55,7 +69,13 @@ class Strict(BaseModel):
 class EntityTypeSpec(Strict):
     """An entity type. Events may name it singular (``player``) or plural (``players``)."""
 
-    description: str | None = None
+    plural: Identifier | None = Field(
+        default=None,
+        description="The key events use for several ids of this type, e.g. people for "
+        "person. Default: the name plus 's'. The singular name is always accepted too.",
+        examples=["people"],
+    )
+    description: str | None = Field(default=None, description="Free text for readers.")
 
 
 class RelationSpec(Strict):
@@ -65,10 +85,20 @@ class RelationSpec(Strict):
     another relation, reversed).
     """
 
-    from_: Identifier | None = Field(default=None, alias="from")
-    to: Identifier | None = None
-    inverse_of: Identifier | None = None
-    description: str | None = None
+    from_: Identifier | None = Field(
+        default=None,
+        alias="from",
+        description="Entity type the change starts from (with 'to'; rows in relation data).",
+    )
+    to: Identifier | None = Field(
+        default=None, description="Entity type the change reaches (with 'from')."
+    )
+    inverse_of: Identifier | None = Field(
+        default=None,
+        description="Another relation (with from/to) whose rows, reversed, are this "
+        "relation's rows; it has no file of its own.",
+    )
+    description: str | None = Field(default=None, description="Free text for readers.")
 
     @model_validator(mode="after")
     def _one_form(self) -> RelationSpec:
@@ -86,19 +116,30 @@ class CsvRelationData(Strict):
     A relative ``dir`` is resolved against the directory of ``routes.yaml``.
     """
 
-    dir: str = Field(min_length=1)
+    dir: str = Field(
+        min_length=1,
+        description="Directory holding <relation>.csv per relation with from/to, header "
+        "date,from,to; relative to the directory of routes.yaml.",
+    )
 
 
 class RelationDataSpec(Strict):
-    csv: CsvRelationData
+    """Where relation rows come from (required when any relation is declared)."""
+
+    csv: CsvRelationData = Field(description="Relation rows from CSV files.")
 
 
 class WindowSpec(Strict):
     """Coalescing window per (processor, date): fires after ``quiet`` without new
     decisions, or ``max_wait`` after it opened."""
 
-    quiet: Duration = "30s"
-    max_wait: Duration = "2m"
+    quiet: Duration = Field(
+        default="30s", description="Fire after this long without a new decision."
+    )
+    max_wait: Duration = Field(
+        default="2m",
+        description="Fire at the latest this long after the window opened (>= quiet).",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> WindowSpec:
@@ -117,7 +158,7 @@ class PubSubTargetSpec(Strict):
 
 class HttpTargetSpec(Strict):
     url: str = Field(min_length=1, description="http(s) URL receiving the Pub/Sub push envelope.")
-    timeout: Duration = "60s"
+    timeout: Duration = Field(default="60s", description="Timeout of one delivery attempt.")
     audience: str | None = Field(default=None, description="OIDC audience for an identity token.")
 
 
@@ -130,11 +171,19 @@ class OutboxTargetSpec(Strict):
 class TargetSpec(Strict):
     """Exactly one of ``pubsub``, ``http``, ``outbox``."""
 
-    pubsub: PubSubTargetSpec | None = None
-    http: HttpTargetSpec | None = None
-    outbox: OutboxTargetSpec | None = None
-    max_attempts: PositiveInt = 5
-    concurrency: PositiveInt = 4
+    pubsub: PubSubTargetSpec | None = Field(default=None, description="Publish to a topic.")
+    http: HttpTargetSpec | None = Field(
+        default=None, description="POST the Pub/Sub push envelope to a URL."
+    )
+    outbox: OutboxTargetSpec | None = Field(
+        default=None, description="Append to a local JSONL file (tests, demos, replays)."
+    )
+    max_attempts: PositiveInt = Field(
+        default=5, description="Delivery attempts before the trigger is dead-lettered."
+    )
+    concurrency: PositiveInt = Field(
+        default=4, description="Deliveries in flight at once to this target."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:
@@ -158,16 +207,22 @@ class TargetSpec(Strict):
 class InputSpec(Strict):
     """One input of a processor."""
 
-    source: SourceName
+    source: SourceName = Field(
+        description="The source whose completion events make this processor a candidate."
+    )
     fields: tuple[str, ...] | None = Field(
-        default=None, description="Run only when a changed field is in this list."
+        default=None,
+        description="Run only when a changed field is in this list (an event without "
+        "changed_fields is relevant).",
     )
     ignore_fields: tuple[str, ...] | None = Field(
-        default=None, description="Skip when every changed field is in this list."
+        default=None,
+        description="Skip only when every changed field is in this list (not with fields).",
     )
     map: dict[Identifier, tuple[Identifier, ...]] | None = Field(
         default=None,
-        description="Relation path per event entity type, e.g. {game: [game_teams, team_players]}.",
+        description="Relation path per event entity type, e.g. {game: [game_teams, "
+        "team_players]}; beats the single-relation rule, loses to identity.",
     )
 
     @model_validator(mode="after")
@@ -178,41 +233,97 @@ class InputSpec(Strict):
 
 
 class LookbackSpec(Strict):
-    """A change on date D also reaches later dates whose window contains D."""
+    """A change on date D also reaches later dates whose window contains D.
 
-    days: PositiveInt | None = None
-    games: PositiveInt | None = None
-    via: Identifier | None = Field(
-        default=None, description="Relation from the granularity to games (dated rows)."
+    ``days: N`` reaches D+1..D+N (N+1 dates with D). ``occurrences: N`` reaches each
+    entity's next N dates on which the ``via`` relation has a row for it (its next N games,
+    store visits...). ``games`` is an alias of ``occurrences``.
+    """
+
+    days: PositiveInt | None = Field(
+        default=None, description="Calendar days after D: D+1..D+N are added to D."
     )
+    occurrences: PositiveInt | None = Field(
+        default=None,
+        description="Each entity's next N dates with a row in the 'via' relation.",
+    )
+    games: PositiveInt | None = Field(
+        default=None, description="Alias of occurrences (kept for existing registries)."
+    )
+    via: Identifier | None = Field(
+        default=None,
+        description="Relation from the processor's granularity whose dated rows are the "
+        "occurrences (e.g. player_games); required with occurrences.",
+    )
+
+    @property
+    def count(self) -> int | None:
+        """N of an occurrences lookback (``occurrences`` or its alias ``games``)."""
+        return self.occurrences if self.occurrences is not None else self.games
 
     @model_validator(mode="after")
     def _one(self) -> LookbackSpec:
-        if (self.days is None) == (self.games is None):
-            raise ValueError("lookback has exactly one of 'days' or 'games'")
-        if self.games is not None and self.via is None:
-            raise ValueError("lookback by 'games' needs 'via' (a relation to games)")
+        given = [k for k in ("days", "occurrences", "games") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "lookback has exactly one of 'days' or 'occurrences' ('games' is an alias)"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.count is not None and self.via is None:
+            raise ValueError(
+                f"lookback by '{given[0]}' needs 'via' (the relation whose dated rows count)"
+            )
         if self.days is not None and self.via is not None:
-            raise ValueError("'via' only applies to lookback by 'games'")
+            raise ValueError("'via' only applies to lookback by 'occurrences'")
         return self
 
 
+MAX_ENTITIES_DESCRIPTION = (
+    "Most ids (after mapping and uniting) still run at entity scope; more run the full "
+    "date (reason fallback_threshold). Inclusive."
+)
+
+
 class DefaultsSpec(Strict):
-    max_entities: PositiveInt = 100
-    window: WindowSpec = WindowSpec()
-    target: TargetSpec = TargetSpec(outbox=OutboxTargetSpec())
+    """Settings every processor inherits unless it sets its own."""
+
+    max_entities: PositiveInt = Field(default=100, description=MAX_ENTITIES_DESCRIPTION)
+    window: WindowSpec = Field(
+        default=WindowSpec(), description="Coalescing window per (processor, date)."
+    )
+    target: TargetSpec = Field(
+        default=TargetSpec(outbox=OutboxTargetSpec()),
+        description="Where triggers go when a processor names no target.",
+    )
 
 
 class ProcessorSpec(Strict):
-    phase: Annotated[StrictInt, Field(ge=1, le=99)]
+    """One processor: what it reads, at which granularity, where its triggers go."""
+
+    phase: Annotated[StrictInt, Field(ge=1, le=99)] = Field(
+        description="Pipeline phase (1-99): orders graph columns and phase_order warnings."
+    )
     granularity: Identifier = Field(description="An entity type, or 'date' (never entity-level).")
-    inputs: tuple[InputSpec, ...] = Field(min_length=1)
-    publishes: SourceName | None = None
-    max_entities: PositiveInt | None = None
-    lookback: LookbackSpec | None = None
-    window: WindowSpec | None = None
-    target: TargetSpec | None = None
-    description: str | None = None
+    inputs: tuple[InputSpec, ...] = Field(
+        min_length=1, description="The sources it reads (each listed once)."
+    )
+    publishes: SourceName | None = Field(
+        default=None,
+        description="The source its own completion events carry (an edge of the DAG).",
+    )
+    max_entities: PositiveInt | None = Field(
+        default=None, description=MAX_ENTITIES_DESCRIPTION + " Default: defaults.max_entities."
+    )
+    lookback: LookbackSpec | None = Field(
+        default=None, description="Later dates a change on D also reaches."
+    )
+    window: WindowSpec | None = Field(
+        default=None, description="Coalescing window; default: defaults.window."
+    )
+    target: TargetSpec | None = Field(
+        default=None, description="Where its triggers go; default: defaults.target."
+    )
+    description: str | None = Field(default=None, description="Free text for readers.")
     engineering_hours: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Estimated one-off cost to make it entity-level (report)."
     )
@@ -221,11 +332,23 @@ class ProcessorSpec(Strict):
 class ReportSpec(Strict):
     """Thresholds of the recommendation rule used by ``scoperouter report``."""
 
-    waste_pct: Annotated[float, Field(ge=0, le=100)] = 30.0
-    wasted_hours_per_week: Annotated[float, Field(ge=0)] = 2.0
-    payback_weeks: Annotated[float, Field(gt=0)] = 8.0
-    engineering_hours: Annotated[float, Field(ge=0)] = 16.0
-    seconds_per_entity: Annotated[float, Field(gt=0)] | None = None
+    waste_pct: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=30.0, description="Recommend entity-level above this average waste (%)."
+    )
+    wasted_hours_per_week: Annotated[float, Field(ge=0)] = Field(
+        default=2.0, description="... and above this many wasted hours a week."
+    )
+    payback_weeks: Annotated[float, Field(gt=0)] = Field(
+        default=8.0, description="... and when the engineering hours pay back within this."
+    )
+    engineering_hours: Annotated[float, Field(ge=0)] = Field(
+        default=16.0,
+        description="One-off cost of making a processor entity-level, unless it sets its own.",
+    )
+    seconds_per_entity: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Cost per entity when the log has too few completions to fit one.",
+    )
 
 
 class OidcAuthSpec(Strict):
@@ -243,7 +366,9 @@ class AuthSpec(Strict):
     bearer_token: str | None = Field(
         default=None, min_length=1, description="Shared token; use ${ENV}."
     )
-    oidc: OidcAuthSpec | None = None
+    oidc: OidcAuthSpec | None = Field(
+        default=None, description="Google-signed OIDC identity tokens."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AuthSpec:
@@ -255,9 +380,13 @@ class AuthSpec(Strict):
 class ServerSpec(Strict):
     """Settings of ``scoperouter serve`` (CLI flags override)."""
 
-    auth: AuthSpec | None = None
-    max_body_bytes: PositiveInt = 1_048_576
-    dedup_horizon: Duration = "24h"
+    auth: AuthSpec | None = Field(default=None, description="Push auth; none by default.")
+    max_body_bytes: PositiveInt = Field(
+        default=1_048_576, description="Larger request bodies get HTTP 413."
+    )
+    dedup_horizon: Duration = Field(
+        default="24h", description="A repeated event_id within this horizon is ignored."
+    )
     dead_letter_topic: str | None = Field(
         default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
     )
@@ -279,7 +408,7 @@ class SourceSpec(Strict):
     entity_key: str | None = Field(
         default=None,
         min_length=1,
-        description="The column that holds the entity id (e.g. player_lookup).",
+        description="The column that holds the entity id (e.g. customer_id).",
     )
     columns: tuple[str, ...] | None = Field(
         default=None,
@@ -289,18 +418,49 @@ class SourceSpec(Strict):
     description: str | None = Field(default=None, description="Free text for humans.")
 
 
+class ValidateSpec(Strict):
+    """Settings of ``scoperouter validate`` kept with the registry."""
+
+    ignore: tuple[WarningCode, ...] = Field(
+        default=(),
+        description="Warning codes silenced everywhere in this file (errors cannot be).",
+    )
+
+
 class RoutesSpec(Strict):
     """The whole ``routes.yaml``."""
 
-    version: Literal[1]
-    entities: dict[Identifier, EntityTypeSpec] = Field(default_factory=dict)
-    relations: dict[Identifier, RelationSpec] = Field(default_factory=dict)
-    relation_data: RelationDataSpec | None = None
+    version: Literal[1] = Field(description="Format version; 1.")
+    date_field: Identifier = Field(
+        default="game_date",
+        description="The event key holding the date the data is about; triggers carry "
+        "the date under this key as well as start_date/end_date.",
+        examples=["business_date"],
+    )
+    entities: dict[Identifier, EntityTypeSpec] = Field(
+        default_factory=dict, description="Entity types, by name (singular)."
+    )
+    relations: dict[Identifier, RelationSpec] = Field(
+        default_factory=dict, description="How a change to one entity reaches another."
+    )
+    relation_data: RelationDataSpec | None = Field(
+        default=None, description="Where relation rows come from."
+    )
     sources: dict[SourceName, SourceSpec] = Field(
         default_factory=dict,
-        description="Optional per-source declarations: entity type and columns.",
+        description="Optional per-source declarations: entity type and columns. A source "
+        "declared here is never a near_miss_source.",
     )
-    defaults: DefaultsSpec = DefaultsSpec()
-    processors: dict[Identifier, ProcessorSpec] = Field(min_length=1)
-    report: ReportSpec = ReportSpec()
-    server: ServerSpec | None = None
+    defaults: DefaultsSpec = Field(
+        default=DefaultsSpec(), description="Settings processors inherit."
+    )
+    processors: dict[Identifier, ProcessorSpec] = Field(
+        min_length=1, description="The processors, by name."
+    )
+    report: ReportSpec = Field(
+        default=ReportSpec(), description="Recommendation thresholds of scoperouter report."
+    )
+    server: ServerSpec | None = Field(default=None, description="Settings of scoperouter serve.")
+    validate_: ValidateSpec = Field(
+        default=ValidateSpec(), alias="validate", description="Settings of scoperouter validate."
+    )

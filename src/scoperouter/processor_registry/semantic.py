@@ -102,6 +102,7 @@ def check(
             code="reserved_name",
             key=True,
         )
+    _check_plurals(spec, r)
     types = _check_relations(spec, r, entities)
     _check_relation_data(spec, r, base_dir, check_files)
     for pname in spec.processors:
@@ -111,6 +112,30 @@ def check(
     _check_targets(spec, r, env)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
+
+
+def _check_plurals(spec: RoutesSpec, r: _Report) -> None:
+    """An event key must name one entity type: a plural may not equal another type's name
+    or another type's plural."""
+    owner: dict[str, str] = {et: et for et in spec.entities}
+    for et, ent in spec.entities.items():
+        key = ent.plural if ent.plural is not None else et + "s"
+        other = owner.get(key)
+        if other is not None and other != et:
+            if ent.plural is None:
+                if other in spec.entities and spec.entities[other].plural is None:
+                    continue  # 'x' and 'xs' both declared: 'xs' names the type xs itself
+                what = f"the default plural {key!r} of {et!r}"
+            else:
+                what = f"plural {key!r}"
+            r.add(
+                ("entities", et, "plural") if ent.plural is not None else ("entities", et),
+                f"{what} is also the event key of entity type {other!r}; set a distinct 'plural'",
+                code="plural_collision",
+                key=ent.plural is None,
+            )
+            continue
+        owner[key] = et
 
 
 def _check_relations(
@@ -274,7 +299,7 @@ def _check_processor(
             r.add(
                 vpath,
                 f"lookback relation {via!r} goes from {f} to {t}; it must start at the "
-                f"processor's granularity {gran!r} (e.g. {gran} -> game)",
+                f"processor's granularity {gran!r} (a dated relation from {gran})",
                 code="bad_lookback",
             )
     if gran_ok and gran != DATE_GRANULARITY:

@@ -12,7 +12,7 @@ Readings of the contract (also in the docs):
   event's date; one id (or intermediate id) that reaches nothing makes the decision full
   date, because a missing relation row must never lose an update.
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
-* ``lookback: {games: N}`` at date scope: the later dates are the next N ``via`` dates of
+* ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
   every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
   known, e.g. ``fallback_threshold``) -- the SPEC's set alone could miss the later games
   of a mapped entity that did not play on D.
@@ -127,7 +127,7 @@ class Planner:
         registry: CompiledRegistry, proc: CompiledProcessor, ci: CompiledInput
     ) -> _Input:
         lb = proc.lookback
-        via = lb.via if lb is not None and lb.games else None
+        via = lb.via if lb is not None and lb.count else None
         via_paths: Mapping[str, tuple[str, ...] | None] = {}
         if via is not None and via in registry.relations:
             if proc.is_date_granularity:
@@ -153,7 +153,7 @@ class Planner:
             paths=ci.paths,
             max_entities=proc.max_entities,
             lookback_days=(lb.days or 0) if lb is not None else 0,
-            lookback_games=(lb.games or 0) if lb is not None else 0,
+            lookback_games=(lb.count or 0) if lb is not None else 0,
             via=via,
             via_paths=via_paths,
             skips={r: _skip(proc.name, r) for r in reasons},

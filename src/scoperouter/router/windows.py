@@ -192,8 +192,7 @@ class WindowBook:
                 return
             heapq.heappop(heap)
 
-    @staticmethod
-    def _fire(w: _Window) -> Trigger:
+    def _fire(self, w: _Window) -> Trigger:
         caused = tuple(sorted(w.caused_by))
         if w.entity_ids is None:
             scope = "date"
@@ -222,6 +221,7 @@ class WindowBook:
             caused_by=caused,
             correlation_id=w.correlation_id,
             priority=w.priority,
+            date_field=self.registry.date_field,
         )
 
     # ------------------------------------------------------------------ persistence

@@ -2,8 +2,9 @@
 (with ``${ENV}`` interpolation) -- never from an event.
 
 * :class:`OutboxSink` -- append one trigger (SPEC section 3 JSON) per line to a JSONL file.
-* :class:`PubSubSink` -- publish with attributes ``processor``, ``game_date``, ``scope`` and
-  an ordering key per processor and date; Pub/Sub's attribute limits are checked first.
+* :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
+  registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
+  processor and date; Pub/Sub's attribute limits are checked first.
 * :class:`HttpSink` -- POST the Pub/Sub push envelope (what ``/process`` endpoints accept).
 
 A sink raises :class:`DispatchError` (``retryable`` or not); the dispatcher retries with
@@ -39,9 +40,9 @@ MAX_MESSAGE_BYTES = 10_000_000
 
 
 def trigger_json(trigger: Trigger) -> dict[str, Any]:
-    """The SPEC section 3 trigger shape (dates as ISO strings, lists not tuples)."""
-    data: dict[str, Any] = trigger.model_dump(mode="json")
-    return data
+    """The SPEC section 3 trigger shape (dates as ISO strings, lists not tuples, the date
+    under the registry's ``date_field``)."""
+    return trigger.wire()
 
 
 def trigger_bytes(trigger: Trigger) -> bytes:
@@ -52,7 +53,7 @@ def trigger_bytes(trigger: Trigger) -> bytes:
 def trigger_attributes(trigger: Trigger) -> dict[str, str]:
     return {
         "processor": trigger.processor,
-        "game_date": trigger.game_date.isoformat(),
+        trigger.date_field: trigger.game_date.isoformat(),
         "scope": trigger.scope,
     }
 

@@ -122,10 +122,10 @@ def lookback_dates(
             for d in _date_range(day + timedelta(days=1), day + timedelta(days=lb.days))
             if d <= as_of
         )
-    assert lb.games is not None and lb.via is not None
+    assert lb.count is not None and lb.via is not None
     later: set[date] = set()
     for eid in relations.sources_on(lb.via, day):
-        later.update(d for d in relations.next_dates(lb.via, eid, day, lb.games) if d <= as_of)
+        later.update(d for d in relations.next_dates(lb.via, eid, day, lb.count) if d <= as_of)
     return tuple(sorted(later))
 
 
