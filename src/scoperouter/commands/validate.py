@@ -6,6 +6,11 @@ line per file goes to stdout. ``--json`` prints one object to stdout instead:
 ``{"valid": bool, "errors": [...], "warnings": [...]}`` where every issue has ``file``,
 ``line``, ``column``, ``path``, ``severity``, ``code`` and ``message``.
 
+Warnings carry a code (docs/registry.md lists them) and can be silenced: ``--ignore CODE``
+(repeatable) here, ``validate: {ignore: [CODE]}`` in the file, or a
+``# scoperouter: ignore[CODE]`` comment on the reported line. Silenced warnings are
+counted (and listed under ``"silenced"`` with ``--json``), never printed as warnings.
+
 Exit 0 when valid (warnings allowed unless ``--strict``), 1 when invalid. Bad input --
 binary garbage, an empty file, a list, an alias bomb -- is a positioned error, never a
 traceback. ``--no-relation-data`` skips the relation CSV files (for a checkout where they
@@ -21,6 +26,7 @@ from typing import Any
 
 from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry.loader import CheckResult, check_config
+from scoperouter.processor_registry.models import WARNING_CODES
 
 
 def register(sub: Any) -> None:
@@ -43,12 +49,20 @@ def register(sub: Any) -> None:
         help="do not check or read the relation data files",
     )
     p.add_argument("--strict", action="store_true", help="warnings fail validation too")
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="CODE",
+        choices=WARNING_CODES,
+        help="silence a warning code in every file (repeatable): " + ", ".join(WARNING_CODES),
+    )
     p.set_defaults(func=run)
 
 
-def _check(path: str, with_relations: bool) -> CheckResult:
+def _check(path: str, with_relations: bool, ignore: list[str]) -> CheckResult:
     try:
-        return check_config(path, with_relations=with_relations)
+        return check_config(path, with_relations=with_relations, ignore=ignore)
     except Exception as exc:  # never a traceback for any input: report and fail
         issue = ConfigIssue(
             f"internal error while validating ({type(exc).__name__}: {exc}); please report it",
@@ -61,7 +75,7 @@ def _check(path: str, with_relations: bool) -> CheckResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = [_check(c, not args.no_relation_data) for c in args.configs]
+    results = [_check(c, not args.no_relation_data, args.ignore) for c in args.configs]
     errors = [i for r in results for i in r.errors]
     warnings = [i for r in results for i in r.warnings]
     valid = not errors and not (args.strict and warnings)
@@ -70,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             "valid": valid,
             "errors": [i.to_json() for i in errors],
             "warnings": [i.to_json() for i in warnings],
+            "silenced": [i.to_json() for r in results for i in r.silenced],
         }
         print(json.dumps(out, indent=2))
         return 0 if valid else 1
@@ -77,15 +92,15 @@ def run(args: argparse.Namespace) -> int:
         for issue in r.issues:
             print(issue.format(), file=sys.stderr)
         n_err, n_warn = len(r.errors), len(r.warnings)
+        warned = f"{n_warn} warning{'s' * (n_warn != 1)}" + (
+            f", {len(r.silenced)} silenced" if r.silenced else ""
+        )
         if r.valid and r.config is not None:
             reg = r.config.registry
             print(
                 f"{r.file}: valid ({len(reg.processors)} processors, {len(reg.relations)} "
-                f"relations, {n_warn} warning{'s' * (n_warn != 1)})"
+                f"relations, {warned})"
             )
         else:
-            print(
-                f"{r.file}: invalid ({n_err} error{'s' * (n_err != 1)}, "
-                f"{n_warn} warning{'s' * (n_warn != 1)})"
-            )
+            print(f"{r.file}: invalid ({n_err} error{'s' * (n_err != 1)}, {warned})")
     return 0 if valid else 1

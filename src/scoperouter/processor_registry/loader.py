@@ -10,15 +10,17 @@ Public API (stable; other modules depend on it):
 
 Pipeline: size limit (1 MiB) -> UTF-8 decode -> :mod:`yaml_positions` (safe, bounded,
 duplicate keys rejected, positions for every node) -> pydantic models (errors mapped back
-to line/column through their ``loc``) -> :mod:`semantic` checks -> compile -> relation
-data (CSV files, only with ``with_relations``). Each stage runs only when the previous one
+to line/column through their ``loc``) -> :mod:`semantic` checks, warnings silenced by
+:mod:`ignores` -> compile -> relation data (CSV files, only with ``with_relations``). A
+YAML syntax error, or a schema error that re-indenting one line fixes, points at the line
+that moved, with a hint (:mod:`indentation`). Each stage runs only when the previous one
 passed, so one fault gives one message rather than a cascade.
 """
 
 from __future__ import annotations
 
 import types as _types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from scoperouter.errors import ConfigError, ConfigIssue
-from scoperouter.processor_registry import semantic
+from scoperouter.processor_registry import ignores, indentation, semantic
 from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
 from scoperouter.processor_registry.models import DURATION_PATTERN, RoutesSpec
 from scoperouter.processor_registry.relations import (
@@ -63,6 +65,7 @@ class CheckResult:
     file: str
     issues: tuple[ConfigIssue, ...]
     config: LoadedConfig | None = None
+    silenced: tuple[ConfigIssue, ...] = ()  # warnings silenced by an ignore (see ignores)
 
     @property
     def errors(self) -> tuple[ConfigIssue, ...]:
@@ -227,7 +230,9 @@ def _message(err: ErrorDetails, path: YamlPath) -> str:
     return f"{msg} (got {_short(inp)})"
 
 
-def _schema_issues(exc: ValidationError, doc: PositionedDocument, file: str) -> list[ConfigIssue]:
+def _schema_issues(
+    exc: ValidationError, doc: PositionedDocument, file: str, text: str | None = None
+) -> list[ConfigIssue]:
     errs = [(err, *_clean_loc(err, doc.data)) for err in exc.errors()]
     # a misspelled key: report "unknown key 'procesors' (did you mean 'processors'?)" once,
     # not also "missing required key 'processors'"
@@ -253,6 +258,10 @@ def _schema_issues(exc: ValidationError, doc: PositionedDocument, file: str) -> 
             continue
         seen.add((path, message))
         pos = doc.locate(path, key=is_key)
+        if text is not None and len(out) < _HINTED_SCHEMA_ERRORS:
+            hint = indentation.schema_hint(text, pos.line, _schema_valid)
+            if hint is not None:
+                message, pos = message + hint.text, hint.pos
         out.append(
             ConfigIssue(
                 message,
@@ -265,6 +274,22 @@ def _schema_issues(exc: ValidationError, doc: PositionedDocument, file: str) -> 
         )
     out.sort(key=lambda i: (i.line or 0, i.column or 0))
     return out
+
+
+_HINTED_SCHEMA_ERRORS = 3  # re-indentation is tried for the first few schema errors only
+
+
+def _schema_valid(data: object) -> bool:
+    """Whether ``data`` (a parsed registry) passes the pydantic models."""
+    if not isinstance(data, dict):
+        return False
+    try:
+        RoutesSpec.model_validate(
+            {k: v for k, v in data.items() if not str(k).startswith(EXTENSION_PREFIX)}
+        )
+    except ValidationError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -286,6 +311,8 @@ def _check_doc(
     base_dir: Path,
     with_relations: bool,
     env: Mapping[str, str] | None,
+    text: str | None = None,
+    ignore: Iterable[str] = (),
 ) -> CheckResult:
     data = doc.data
     if data is None:
@@ -331,12 +358,18 @@ def _check_doc(
     try:
         spec = RoutesSpec.model_validate(data)
     except ValidationError as exc:
-        return CheckResult(file, tuple(_schema_issues(exc, doc, file)))
-    issues = semantic.check(
-        spec, doc, file=file, base_dir=base_dir, check_files=with_relations, env=env
+        return CheckResult(file, tuple(_schema_issues(exc, doc, file, text)))
+    found = ignores.apply(
+        semantic.check(
+            spec, doc, file=file, base_dir=base_dir, check_files=with_relations, env=env
+        ),
+        text=text,
+        file=file,
+        codes=(*spec.validate_.ignore, *ignore),
     )
+    issues, silenced = found.issues, found.silenced
     if any(i.severity == "error" for i in issues):
-        return CheckResult(file, tuple(issues))
+        return CheckResult(file, tuple(issues), silenced=silenced)
     try:
         reg = compile_registry(spec, file=file, base_dir=base_dir)
         rel = load_relations(reg) if with_relations else EMPTY_RELATIONS
@@ -355,9 +388,9 @@ def _check_doc(
             )
             for i in exc.issues
         ]
-        return CheckResult(file, (*issues, *fixed))
+        return CheckResult(file, (*issues, *fixed), silenced=silenced)
     warnings = tuple(issues)
-    return CheckResult(file, warnings, LoadedConfig(reg, rel, warnings))
+    return CheckResult(file, warnings, LoadedConfig(reg, rel, warnings), silenced)
 
 
 def check_config_bytes(
@@ -367,8 +400,10 @@ def check_config_bytes(
     base_dir: Path | None = None,
     with_relations: bool = True,
     env: Mapping[str, str] | None = None,
+    ignore: Iterable[str] = (),
 ) -> CheckResult:
-    """Check a registry given as bytes or text. Never raises for bad input."""
+    """Check a registry given as bytes or text. Never raises for bad input. ``ignore``:
+    warning codes silenced on top of the file's own ``validate.ignore``."""
     raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     if len(raw) > MAX_BYTES:
         return CheckResult(
@@ -385,6 +420,10 @@ def check_config_bytes(
         text = decode_utf8(raw)
         doc = load_positioned(text)
     except YamlLoadError as exc:
+        if exc.code == "yaml_syntax":
+            hint = indentation.syntax_hint(text, exc.pos.line, _schema_valid)
+            if hint is not None:
+                return CheckResult(file, (_issue(file, exc.message + hint.text, hint.pos),))
         return CheckResult(file, (_issue(file, exc.message, exc.pos, exc.path, exc.code),))
     return _check_doc(
         doc,
@@ -392,11 +431,17 @@ def check_config_bytes(
         base_dir=base_dir if base_dir is not None else Path("."),
         with_relations=with_relations,
         env=env,
+        text=text,
+        ignore=ignore,
     )
 
 
 def check_config(
-    path: str | Path, *, with_relations: bool = True, env: Mapping[str, str] | None = None
+    path: str | Path,
+    *,
+    with_relations: bool = True,
+    env: Mapping[str, str] | None = None,
+    ignore: Iterable[str] = (),
 ) -> CheckResult:
     """Check a registry file. Never raises for bad input (unreadable files included)."""
     p = Path(path)
@@ -414,7 +459,7 @@ def check_config(
             (_issue(file, f"file larger than {MAX_BYTES} bytes (1 MiB)", code="too_large"),),
         )
     return check_config_bytes(
-        raw, file=file, base_dir=p.parent, with_relations=with_relations, env=env
+        raw, file=file, base_dir=p.parent, with_relations=with_relations, env=env, ignore=ignore
     )
 
 

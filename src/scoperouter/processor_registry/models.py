@@ -49,7 +49,7 @@ WarningCode = Literal[
     "duplicate_publishes",
     "similar_source",
     "phase_order",
-    "unused_ignore",
+    "bad_ignore",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 
@@ -412,8 +412,7 @@ class SourceSpec(Strict):
     )
     columns: tuple[str, ...] | None = Field(
         default=None,
-        description="The source's columns; validate checks fields and ignore_fields "
-        "against them.",
+        description="The source's columns; validate checks fields and ignore_fields against them.",
     )
     description: str | None = Field(default=None, description="Free text for humans.")
 

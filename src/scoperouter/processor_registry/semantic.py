@@ -14,12 +14,17 @@ Errors fail validation; warnings do not:
   environment -- a warning at validate time, because CI and laptops rarely carry production
   variables; ``serve`` resolves targets at start-up and fails there (exit 1);
 * the same source published by two processors; a processor reading the output of a
-  processor of a later phase.
+  processor of a later phase;
+* an input source close to (but more than one edit from) a published one
+  (``similar_source``). One edit away from any source the registry names is an error
+  (``near_miss_source``) unless the name is declared (:mod:`source_checks`).
+
+Warnings carry a code from :data:`~scoperouter.processor_registry.models.WARNING_CODES`;
+:mod:`~scoperouter.processor_registry.ignores` silences them per line or per code.
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import os
 import re
@@ -27,59 +32,16 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from scoperouter.errors import ConfigIssue, Severity
+from scoperouter.errors import ConfigIssue
+from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
+from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
 from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
+__all__ = ["check", "close_match", "did_you_mean"]
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def close_match(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """The closest choice to a misspelled name, if any is close enough."""
-    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def did_you_mean(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
-    """`` (did you mean 'x'?)`` for a close match, else the list of choices."""
-    options = sorted(choices)
-    close = close_match(name, options)
-    if close:
-        return f" (did you mean {close!r}?)"
-    if not options:
-        return " (none declared)"
-    shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
-    return f" (declared: {shown})"
-
-
-class _Report:
-    def __init__(self, doc: PositionedDocument, file: str) -> None:
-        self.doc = doc
-        self.file = file
-        self.issues: list[ConfigIssue] = []
-
-    def add(
-        self,
-        path: YamlPath,
-        message: str,
-        *,
-        code: str,
-        severity: Severity = "error",
-        key: bool = False,
-    ) -> None:
-        pos = self.doc.locate(path, key=key)
-        self.issues.append(
-            ConfigIssue(
-                message,
-                file=self.file,
-                line=pos.line,
-                column=pos.column,
-                path=path,
-                severity=severity,
-                code=code,
-            )
-        )
 
 
 def check(
@@ -92,7 +54,7 @@ def check(
     env: Mapping[str, str] | None = None,
 ) -> list[ConfigIssue]:
     """All semantic findings (errors and warnings), in document order."""
-    r = _Report(doc, file)
+    r = Report(doc, file)
     entities = set(spec.entities)
     if DATE_GRANULARITY in entities:
         r.add(
@@ -108,13 +70,13 @@ def check(
     for pname in spec.processors:
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
-    _check_sources(spec, r, entities)
+    source_checks.check_sources(spec, r, entities)
     _check_targets(spec, r, env)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
 
 
-def _check_plurals(spec: RoutesSpec, r: _Report) -> None:
+def _check_plurals(spec: RoutesSpec, r: Report) -> None:
     """An event key must name one entity type: a plural may not equal another type's name
     or another type's plural."""
     owner: dict[str, str] = {et: et for et in spec.entities}
@@ -138,9 +100,7 @@ def _check_plurals(spec: RoutesSpec, r: _Report) -> None:
         owner[key] = et
 
 
-def _check_relations(
-    spec: RoutesSpec, r: _Report, entities: set[str]
-) -> dict[str, tuple[str, str]]:
+def _check_relations(spec: RoutesSpec, r: Report, entities: set[str]) -> dict[str, tuple[str, str]]:
     """Check relations; return the (from, to) types of every well-formed relation."""
     types: dict[str, tuple[str, str]] = {}
     for name, rel in spec.relations.items():
@@ -182,7 +142,7 @@ def _check_relations(
     return types
 
 
-def _check_relation_data(spec: RoutesSpec, r: _Report, base_dir: Path, check_files: bool) -> None:
+def _check_relation_data(spec: RoutesSpec, r: Report, base_dir: Path, check_files: bool) -> None:
     bases = sorted(n for n, rel in spec.relations.items() if rel.inverse_of is None)
     if spec.relation_data is None:
         if spec.relations:
@@ -226,7 +186,7 @@ def _single(types: Mapping[str, tuple[str, str]], a: str, b: str) -> list[str]:
 def _check_processor(
     spec: RoutesSpec,
     pname: str,
-    r: _Report,
+    r: Report,
     entities: set[str],
     types: Mapping[str, tuple[str, str]],
 ) -> None:
@@ -311,7 +271,7 @@ def _check_path(
     hops: tuple[str, ...],
     gran: str | None,
     mpath: YamlPath,
-    r: _Report,
+    r: Report,
     types: Mapping[str, tuple[str, str]],
     declared: set[str],
 ) -> None:
@@ -353,7 +313,7 @@ def _check_path(
 
 
 def _warn_unmapped(
-    spec: RoutesSpec, pname: str, r: _Report, types: Mapping[str, tuple[str, str]]
+    spec: RoutesSpec, pname: str, r: Report, types: Mapping[str, tuple[str, str]]
 ) -> None:
     p = spec.processors[pname]
     gran = p.granularity
@@ -382,7 +342,7 @@ def _warn_unmapped(
         )
 
 
-def _check_graph(spec: RoutesSpec, r: _Report) -> None:
+def _check_graph(spec: RoutesSpec, r: Report) -> None:
     publishers: dict[str, list[str]] = defaultdict(list)
     for pname, p in spec.processors.items():
         if p.publishes:
@@ -396,23 +356,7 @@ def _check_graph(spec: RoutesSpec, r: _Report) -> None:
                 code="duplicate_publishes",
                 severity="warning",
             )
-    # an input nobody publishes, in a dataset processors publish to, close to a published
-    # name: most likely a typo that would silently never trigger
-    datasets = {src.rsplit(".", 1)[0] for src in publishers if "." in src}
-    for pname, p in spec.processors.items():
-        for i, inp in enumerate(p.inputs):
-            src = inp.source
-            if src in publishers or "." not in src or src.rsplit(".", 1)[0] not in datasets:
-                continue
-            close = difflib.get_close_matches(src, sorted(publishers), n=1, cutoff=0.85)
-            if close:
-                r.add(
-                    ("processors", pname, "inputs", i, "source"),
-                    f"no processor publishes {src!r} (did you mean {close[0]!r}?); as a raw "
-                    "source it is only triggered by events naming it",
-                    code="unknown_source",
-                    severity="warning",
-                )
+    source_checks.check_source_names(spec, r, set(publishers))
     edges: dict[str, set[str]] = {n: set() for n in spec.processors}
     for pname, p in spec.processors.items():
         for inp in p.inputs:
@@ -440,43 +384,6 @@ def _check_graph(spec: RoutesSpec, r: _Report) -> None:
         )
 
 
-def _check_sources(spec: RoutesSpec, r: _Report, entities: set[str]) -> None:
-    """``sources:`` declarations: a declared entity exists and agrees with the granularity
-    of the processor publishing the source; a declared entity key is one of its columns."""
-    publisher_gran = {
-        p.publishes: (pname, p.granularity) for pname, p in spec.processors.items() if p.publishes
-    }
-    for sname, sspec in spec.sources.items():
-        base: YamlPath = ("sources", sname)
-        if sspec.entity is not None:
-            if sspec.entity not in entities:
-                r.add(
-                    (*base, "entity"),
-                    f"unknown entity type {sspec.entity!r}{did_you_mean(sspec.entity, entities)}",
-                    code="unknown_entity",
-                )
-            elif sname in publisher_gran:
-                pname, gran = publisher_gran[sname]
-                if gran != DATE_GRANULARITY and gran != sspec.entity:
-                    r.add(
-                        (*base, "entity"),
-                        f"entity {sspec.entity!r} disagrees with the granularity {gran!r} of "
-                        f"processor {pname!r}, which publishes this source",
-                        code="source_entity_conflict",
-                    )
-        if (
-            sspec.entity_key is not None
-            and sspec.columns is not None
-            and sspec.entity_key not in sspec.columns
-        ):
-            r.add(
-                (*base, "entity_key"),
-                f"entity_key {sspec.entity_key!r} is not one of the declared columns"
-                f"{did_you_mean(sspec.entity_key, sspec.columns)}",
-                code="unknown_column",
-            )
-
-
 def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
     if isinstance(data, str):
         yield path, data
@@ -488,7 +395,7 @@ def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
             yield from _strings(v, (*path, i))
 
 
-def _check_targets(spec: RoutesSpec, r: _Report, env: Mapping[str, str] | None) -> None:
+def _check_targets(spec: RoutesSpec, r: Report, env: Mapping[str, str] | None) -> None:
     """``${VAR}`` references in targets and the server section (where interpolation applies)."""
     envmap: Mapping[str, str] = os.environ if env is None else env
     data = r.doc.data if isinstance(r.doc.data, dict) else {}

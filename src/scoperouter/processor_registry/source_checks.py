@@ -1,0 +1,135 @@
+"""Checks of source names: the ``sources:`` declarations, and near misses.
+
+* ``sources:`` -- a declared entity exists and agrees with the granularity of the
+  processor publishing the source; a declared ``entity_key`` is one of its ``columns``.
+* ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
+  another source the registry names, unless it is declared (:func:`declared_sources`): a
+  typo in a raw source name would otherwise route nothing, silently.
+* ``similar_source`` (warning) -- further off, but close to a published name in a dataset
+  processors publish to.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+
+from scoperouter.processor_registry.compiled import DATE_GRANULARITY
+from scoperouter.processor_registry.findings import Report, did_you_mean
+from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.yaml_positions import YamlPath
+
+
+def check_sources(spec: RoutesSpec, r: Report, entities: set[str]) -> None:
+    """``sources:`` declarations: a declared entity exists and agrees with the granularity
+    of the processor publishing the source; a declared entity key is one of its columns."""
+    publisher_gran = {
+        p.publishes: (pname, p.granularity) for pname, p in spec.processors.items() if p.publishes
+    }
+    for sname, sspec in spec.sources.items():
+        base: YamlPath = ("sources", sname)
+        if sspec.entity is not None:
+            if sspec.entity not in entities:
+                r.add(
+                    (*base, "entity"),
+                    f"unknown entity type {sspec.entity!r}{did_you_mean(sspec.entity, entities)}",
+                    code="unknown_entity",
+                )
+            elif sname in publisher_gran:
+                pname, gran = publisher_gran[sname]
+                if gran != DATE_GRANULARITY and gran != sspec.entity:
+                    r.add(
+                        (*base, "entity"),
+                        f"entity {sspec.entity!r} disagrees with the granularity {gran!r} of "
+                        f"processor {pname!r}, which publishes this source",
+                        code="source_entity_conflict",
+                    )
+        if (
+            sspec.entity_key is not None
+            and sspec.columns is not None
+            and sspec.entity_key not in sspec.columns
+        ):
+            r.add(
+                (*base, "entity_key"),
+                f"entity_key {sspec.entity_key!r} is not one of the declared columns"
+                f"{did_you_mean(sspec.entity_key, sspec.columns)}",
+                code="unknown_column",
+            )
+
+
+def declared_sources(spec: RoutesSpec) -> set[str]:
+    """Source names the registry vouches for: every ``publishes`` and every name under
+    ``sources:``. The near-miss check never flags these."""
+    return {p.publishes for p in spec.processors.values() if p.publishes} | set(spec.sources)
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by exactly one insertion, deletion, substitution or
+    swap of two adjacent characters (Damerau-Levenshtein distance 1) -- except a digit
+    substituted for a digit, which names a version or a year rather than a typo."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        if a[i + 1 :] == b[i + 1 :]:
+            # one substitution; a digit for a digit is a version (sales_v1, sales_v2), not a typo
+            return not (a[i].isdigit() and b[i].isdigit())
+        return a[i + 2 :] == b[i + 2 :] and a[i] == b[i + 1] and a[i + 1] == b[i]
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[i + 1 :] == shorter[i:]
+
+
+def check_source_names(spec: RoutesSpec, r: Report, published: set[str]) -> None:
+    """A source named by an input that is one edit away from another source the registry
+    names is an error unless declared (:func:`declared_sources`): a typo in a raw source
+    name would otherwise route nothing, silently. Further off but close to a published
+    name, in a dataset processors publish to: a warning (``similar_source``)."""
+    declared = declared_sources(spec)
+    named: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for pname, p in spec.processors.items():
+        for i, inp in enumerate(p.inputs):
+            named[inp.source].append((pname, i))
+    known = sorted(set(named) | declared)
+    by_len: dict[int, list[str]] = defaultdict(list)
+    for name in known:
+        by_len[len(name)].append(name)
+    datasets = {src.rsplit(".", 1)[0] for src in published if "." in src}
+    for src, places in named.items():
+        if src in declared:
+            continue
+        near = [
+            other
+            for n in (len(src) - 1, len(src), len(src) + 1)
+            for other in by_len.get(n, ())
+            if one_edit_apart(src, other)
+        ]
+        for pname, i in places:
+            where: YamlPath = ("processors", pname, "inputs", i, "source")
+            if near:
+                other = sorted(near, key=lambda o: (o not in declared, o))[0]
+                if other in published:
+                    whose = "published by a processor"
+                elif other in named:
+                    whose = f"read by {', '.join(sorted({q for q, _ in named[other]}))}"
+                else:
+                    whose = "declared under sources"
+                r.add(
+                    where,
+                    f"source {src!r} is one edit away from {other!r} ({whose}): a typo would "
+                    "never be triggered; fix it, or declare it under 'sources:' if it is real",
+                    code="near_miss_source",
+                )
+                continue
+            if src in published or "." not in src or src.rsplit(".", 1)[0] not in datasets:
+                continue
+            close = difflib.get_close_matches(src, sorted(published), n=1, cutoff=0.85)
+            if close:
+                r.add(
+                    where,
+                    f"no processor publishes {src!r} (did you mean {close[0]!r}?); as a raw "
+                    "source it is only triggered by events naming it",
+                    code="similar_source",
+                    severity="warning",
+                )
