@@ -337,12 +337,19 @@ def _codes(text: str, env: dict[str, str] | None = None) -> dict[str, list[str]]
               "    inputs: [{source: raw.other}]\n    publishes: analytics.summary\n"),),
             "duplicate_publishes", "warning:processors.twin.publishes",
         ),
-        # a misspelled upstream table: nobody publishes it, a published name is close
+        # a misspelled upstream table one edit from a published name: an error
         (
             (("    publishes: analytics.summary\n",
               "    publishes: analytics.summary\n  reader:\n    phase: 4\n    granularity: date\n"
               "    inputs: [{source: analytics.sumary}]\n"),),
-            "unknown_source", "warning:processors.reader.inputs.0.source",
+            "near_miss_source", "error:processors.reader.inputs.0.source",
+        ),
+        # two edits from a published name, in its dataset: a warning
+        (
+            (("    publishes: analytics.summary\n",
+              "    publishes: analytics.summary\n  reader:\n    phase: 4\n    granularity: date\n"
+              "    inputs: [{source: analytics.sumarry}]\n"),),
+            "similar_source", "warning:processors.reader.inputs.0.source",
         ),
         # an http URL without a scheme
         (
