@@ -84,11 +84,20 @@ def test_digest_helpers_agree_with_diff() -> None:
 
 
 @pytest.mark.parametrize(
-    ("etype", "key"), [("player", "players"), ("team", "teams"), ("players", "players")]
+    ("etype", "plural", "key"),
+    [
+        ("player", None, "players"),
+        ("team", None, "teams"),
+        ("players", None, "players"),
+        ("person", "people", "people"),
+    ],
 )
-def test_entity_key_plural(etype: str, key: str) -> None:
-    """Events name entity types in the plural form."""
-    assert entity_key(etype) == key
+def test_entity_key_is_the_declared_plural_else_name_plus_s(
+    etype: str, plural: str | None, key: str
+) -> None:
+    """Events name an entity type by its declared plural (irregular ones included), else by
+    the registry's default plural, the name plus 's'."""
+    assert entity_key(etype, plural) == key
 
 
 def test_completion_event_is_canonical_and_none_when_unchanged() -> None:

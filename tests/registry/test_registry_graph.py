@@ -64,7 +64,8 @@ def parse_mermaid(text: str) -> tuple[dict[str, str], dict[str, str], set[tuple[
 def test_mermaid_graph_of_routes_yaml(
     routes_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Raw sources sit in phase 2, each processor in its phase, edges follow publishes."""
+    """Raw sources sit in their own group, each processor in its phase, edges follow
+    publishes."""
     assert main(["graph", "--config", str(routes_path), "--format", "mermaid"]) == 0
     labels, group_of, edges = parse_mermaid(capsys.readouterr().out)
     phases, raw, want_edges = expected_dag(routes_path)
@@ -75,7 +76,7 @@ def test_mermaid_graph_of_routes_yaml(
     for nid, node in node_of.items():
         kind, name = node.split(":", 1)
         if kind == "src":
-            assert name in raw and group_of[nid] == "phase 2: raw tables"
+            assert name in raw and group_of[nid] == "sources (no processor publishes them)"
         else:
             assert group_of[nid] == f"phase {phases[name]}"
     assert {n for n in node_of.values() if n.startswith("src:")} == {f"src:{s}" for s in raw}
@@ -104,8 +105,8 @@ def test_dot_graph_has_the_same_edges(
     edges = set(re.findall(r'^  "([^"]+)" -> "([^"]+)";$', text, flags=re.M))
     phases, _raw, want_edges = expected_dag(routes_path)
     assert edges == want_edges
-    clusters = set(re.findall(r"subgraph cluster_phase_(\d+)", text))
-    assert clusters == {"2"} | {str(p) for p in phases.values()}
+    clusters = set(re.findall(r"subgraph cluster_(\w+) \{", text))
+    assert clusters == {"sources"} | {f"phase_{p}" for p in phases.values()}
 
 
 def test_json_graph(routes_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,3 +126,30 @@ def test_graph_of_an_invalid_config_exits_1(
     broken = Path(__file__).resolve().parent / "broken" / "publishes_cycle.yaml"
     assert main(["graph", "--config", str(broken)]) == 1
     assert f"{broken}:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("first_phase", [1, 2, 3])
+def test_sources_are_grouped_apart_whatever_the_phase_numbers(
+    first_phase: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sources no processor publishes get their own group even when a processor's phase is
+    1 or 2: no phase group mixes sources and processors."""
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(
+        "version: 1\nprocessors:\n"
+        f"  load: {{phase: {first_phase}, granularity: date, inputs: [{{source: pos.sales}}],"
+        " publishes: mart.sales}\n"
+        f"  rollup: {{phase: {first_phase + 1}, granularity: date,"
+        " inputs: [{source: mart.sales}]}\n",
+        encoding="utf-8",
+    )
+    assert main(["graph", "--config", str(cfg)]) == 0
+    _labels, group_of, _edges = parse_mermaid(capsys.readouterr().out)
+    assert group_of == {
+        "src_pos_sales": "sources (no processor publishes them)",
+        "proc_load": f"phase {first_phase}",
+        "proc_rollup": f"phase {first_phase + 1}",
+    }
+    assert main(["graph", "--config", str(cfg), "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.count("subgraph cluster_") == 3 and 'label="sources' in dot

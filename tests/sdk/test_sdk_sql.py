@@ -173,3 +173,17 @@ def test_sql_helpers_refuse_an_entity_scope_without_ids(helper: str) -> None:
     hollow = entity_scope(["a"]).model_copy(update={"entity_ids": ()})
     with pytest.raises(ValueError, match="no entity ids"):
         HELPERS[helper](hollow)
+
+
+@pytest.mark.parametrize("helper", ["entity_filter", "filter_sql", "qmark_filter"])
+def test_sql_helpers_take_the_entity_column_explicitly(helper: str) -> None:
+    """No helper defaults the entity column (no player_lookup): omitting it is a TypeError."""
+    import inspect
+
+    from scoperouter.sdk import bigquery
+
+    fn = getattr(bigquery, helper)
+    assert inspect.signature(fn).parameters["column"].default is inspect.Parameter.empty
+    assert inspect.signature(bigquery.query_job_config).parameters["column"].default is (
+        inspect.Parameter.empty
+    )

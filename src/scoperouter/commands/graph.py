@@ -1,8 +1,9 @@
 """``scoperouter graph [--config C] [--format mermaid|dot|json]``.
 
-The processor DAG of phases 2-6: raw tables (sources that no processor publishes, i.e.
-phase 2 outputs) feed processors, grouped by phase; a processor feeds another when the
-second reads what the first ``publishes``. Relation data is not needed (not read).
+The processor DAG: sources that no processor publishes (raw tables, files...) sit in a
+group of their own, ``sources``, on the left, whatever the phase numbers of the processors;
+processors are grouped by their ``phase``; a processor feeds another when the second reads
+what the first ``publishes``. Relation data is not needed (not read).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 
-RAW_PHASE = 2
+SOURCES_GROUP = "sources"
+SOURCES_TITLE = "sources (no processor publishes them)"
 
 
 @dataclass(frozen=True)
@@ -78,22 +80,27 @@ def _pairs(g: Graph) -> list[tuple[str, str]]:
     return sorted({(a, b) for a, b, _src in g.edges})
 
 
-def _phase_title(phase: int) -> str:
-    return f"phase {phase}: raw tables" if phase == RAW_PHASE else f"phase {phase}"
+def _groups(g: Graph) -> list[tuple[str, str, list[str]]]:
+    """(group id, title, node ids): the sources first, then one group per phase."""
+    out: list[tuple[str, str, list[str]]] = []
+    if g.raw_sources:
+        out.append((SOURCES_GROUP, SOURCES_TITLE, [f"src:{s}" for s in g.raw_sources]))
+    for phase, names in g.phases.items():
+        out.append((f"phase_{phase}", f"phase {phase}", [f"proc:{n}" for n in names]))
+    return out
 
 
 def to_mermaid(g: Graph) -> str:
     ids = _mermaid_ids(g)
     lines = ["flowchart LR"]
-    groups: dict[int, list[str]] = defaultdict(list)
-    for s in g.raw_sources:
-        groups[RAW_PHASE].append(f'    {ids["src:" + s]}[("{s}")]')
-    for phase, names in g.phases.items():
-        for n in names:
-            groups[phase].append(f'    {ids["proc:" + n]}["{n}<br/>({g.granularity[n]})"]')
-    for phase in sorted(groups):
-        lines.append(f'  subgraph phase_{phase} ["{_phase_title(phase)}"]')
-        lines.extend(groups[phase])
+    for gid, title, nodes in _groups(g):
+        lines.append(f'  subgraph {gid} ["{title}"]')
+        for node in nodes:
+            kind, _, n = node.partition(":")
+            if kind == "src":
+                lines.append(f'    {ids[node]}[("{n}")]')
+            else:
+                lines.append(f'    {ids[node]}["{n}<br/>({g.granularity[n]})"]')
         lines.append("  end")
     for a, b in _pairs(g):
         lines.append(f"  {ids[a]} --> {ids[b]}")
@@ -106,17 +113,16 @@ def _q(text: str) -> str:
 
 def to_dot(g: Graph) -> str:
     lines = ["digraph scoperouter {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
-    groups: dict[int, list[str]] = defaultdict(list)
-    for s in g.raw_sources:
-        groups[RAW_PHASE].append(f"    {_q('src:' + s)} [shape=cylinder, label={_q(s)}];")
-    for phase, names in g.phases.items():
-        for n in names:
-            label = f"{n}\\n({g.granularity[n]})"
-            groups[phase].append(f'    {_q("proc:" + n)} [shape=box, label="{label}"];')
-    for phase in sorted(groups):
-        lines.append(f"  subgraph cluster_phase_{phase} {{")
-        lines.append(f"    label={_q(_phase_title(phase))};")
-        lines.extend(groups[phase])
+    for gid, title, nodes in _groups(g):
+        lines.append(f"  subgraph cluster_{gid} {{")
+        lines.append(f"    label={_q(title)};")
+        for node in nodes:
+            kind, _, n = node.partition(":")
+            if kind == "src":
+                lines.append(f"    {_q(node)} [shape=cylinder, label={_q(n)}];")
+            else:
+                label = f"{n}\\n({g.granularity[n]})"
+                lines.append(f'    {_q(node)} [shape=box, label="{label}"];')
         lines.append("  }")
     for a, b in _pairs(g):
         lines.append(f"  {_q(a)} -> {_q(b)};")
@@ -138,7 +144,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "graph",
         help="print the processor DAG (mermaid or dot)",
-        description="The DAG of phases 2-6: raw tables -> processors grouped by phase.",
+        description="The processor DAG: sources no processor publishes -> processors "
+        "grouped by phase.",
     )
     p.add_argument("--config", default="routes.yaml", help="registry (default: ./routes.yaml)")
     p.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")

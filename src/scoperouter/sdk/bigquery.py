@@ -11,8 +11,10 @@
                        job_config=bigquery.QueryJobConfig(query_parameters=params))
 
 :func:`qmark_filter` does the same for DB-API drivers using ``?`` placeholders (sqlite3).
-Column names are checked against an identifier pattern; entity ids and dates never appear
-in the SQL text. ``google-cloud-bigquery`` is an optional dependency (extra
+Every helper takes the entity column explicitly (the table's id column: ``player_lookup``,
+``customer_id``...); ``date_column`` defaults to ``game_date``, the registry's default
+``date_field``. Column names are checked against an identifier pattern; entity ids and
+dates never appear in the SQL text. ``google-cloud-bigquery`` is an optional dependency (extra
 ``scoperouter[bigquery]``), imported only when :func:`entity_filter` is called.
 """
 
@@ -88,7 +90,7 @@ def filter_sql(
 
 def entity_filter(
     scope: Scope,
-    column: str = "player_lookup",
+    column: str,
     *,
     date_column: str = "game_date",
     param_prefix: str = "",
@@ -116,7 +118,7 @@ def entity_filter(
     return sql, params
 
 
-def query_job_config(scope: Scope, column: str = "player_lookup", **kwargs: Any) -> tuple[str, Any]:
+def query_job_config(scope: Scope, column: str, **kwargs: Any) -> tuple[str, Any]:
     """``(sql_fragment, bigquery.QueryJobConfig)`` -- :func:`entity_filter` ready for ``client.query``."""
     sql, params = entity_filter(scope, column, **kwargs)
     return sql, _bigquery().QueryJobConfig(query_parameters=params)

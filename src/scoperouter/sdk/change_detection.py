@@ -137,8 +137,13 @@ def diff_rows(
     )
 
 
-def entity_key(entity_type: str) -> str:
-    """The event key for an entity type: ``player`` -> ``players``."""
+def entity_key(entity_type: str, plural: str | None = None) -> str:
+    """The ``affected_entities`` key for an entity type: ``plural`` when given (the
+    registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
+    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
+    already ending in ``s`` is kept as is, and the singular is always accepted)."""
+    if plural is not None:
+        return plural
     return entity_type if entity_type.endswith("s") else entity_type + "s"
 
 
@@ -158,8 +163,13 @@ def completion_event(
     correlation_id: str | None = None,
     produced_at: datetime | None = None,
     record_count: int | None = None,
+    entity_plural: str | None = None,
+    date_field: str = "game_date",
 ) -> dict[str, Any] | None:
     """The canonical SPEC section 3 completion event naming only what changed.
+
+    The ids go under :func:`entity_key` (``entity_plural``, else the singular type); the
+    date under ``date_field`` (the registry's ``date_field``, default ``game_date``).
 
     ``record_count`` (entities the run processed on that date) lets the router's execution
     log measure waste: processed vs changed.
@@ -177,9 +187,9 @@ def completion_event(
     event: dict[str, Any] = {
         "event_id": event_id,
         "source": source,
-        "game_date": game_date.isoformat(),
+        date_field: game_date.isoformat(),
         "status": "success",
-        "affected_entities": {entity_key(entity_type): list(changes.entities)},
+        "affected_entities": {entity_key(entity_type, entity_plural): list(changes.entities)},
         "changed_fields": list(changes.fields),
         "priority": priority,
     }
@@ -198,9 +208,19 @@ class ChangeDetector:
     ``observe`` may be called once per date the run wrote (a lookback run writes several).
     """
 
-    def __init__(self, source: str, entity_type: str, *, ignore_fields: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        source: str,
+        entity_type: str,
+        *,
+        ignore_fields: Iterable[str] = (),
+        entity_plural: str | None = None,
+        date_field: str = "game_date",
+    ) -> None:
         self.source = source
         self.entity_type = entity_type
+        self.entity_plural = entity_plural
+        self.date_field = date_field
         self._ignore = tuple(ignore_fields)
         self._by_date: dict[date, EntityChanges] = {}
         self._processed: dict[date, set[str]] = {}
@@ -252,6 +272,8 @@ class ChangeDetector:
                 correlation_id=correlation_id,
                 produced_at=produced_at,
                 record_count=len(self._processed.get(day, ())),
+                entity_plural=self.entity_plural,
+                date_field=self.date_field,
             )
             if ev is not None:
                 out.append(ev)

@@ -107,8 +107,11 @@ def build_completion_event(
     produced_at: datetime | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
+    date_field: str = "game_date",
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
 
     ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
     """
@@ -123,7 +126,7 @@ def build_completion_event(
         "produced_at": (produced_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
     }
     if game_date is not None:
-        event["game_date"] = game_date.isoformat()
+        event[date_field] = game_date.isoformat()
     else:
         assert start_date is not None and end_date is not None
         event["start_date"] = start_date.isoformat()

@@ -290,9 +290,12 @@ def _scope_from_dict(
         return TriggerError(reason, detail, event_id=trigger_id or message_id)
 
     try:
-        game_date = _opt_date(d, "game_date")
-        if game_date is None and "game_date" not in d and "game_date" in attributes:
-            game_date = _opt_date(attributes, "game_date")
+        # a registry with another date_field keys the date by it and names it (Trigger.wire)
+        key = d.get("date_field")
+        key = key if isinstance(key, str) and key else "game_date"
+        game_date = _opt_date(d, key)
+        if game_date is None and key not in d and key in attributes:
+            game_date = _opt_date(attributes, key)
         start = _opt_date(d, "start_date")
         end = _opt_date(d, "end_date")
     except TriggerError as exc:
