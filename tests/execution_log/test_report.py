@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -291,3 +292,29 @@ def test_failed_dispatch_and_unlinked_completion(tmp_path: Path, registry: Compi
     assert by[t.processor].runs_with_completion == 1
     assert by[t.processor].waste_pct is None and by[t.processor].entity_rows_processed == 0  # it never ran
     assert rep.unmatched_completions == 1
+
+
+def test_text_report_reads_on_its_own(
+    game_day_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text report has a headline in the demo's words whose figures add up from the
+    per-processor rows, and a legend line for every column of its table."""
+    from scoperouter.commands.report import LEGEND
+
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path)]) == 0
+    out = capsys.readouterr().out
+    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json"]) == 0
+    procs = json.loads(capsys.readouterr().out)["processors"]
+    routed = sum(p["entity_rows_processed"] for p in procs)
+    date_level = sum(p["date_level_rows"] for p in procs)
+    assert 0 < routed < date_level
+    assert (
+        f"work: routed {routed:,} entity rows in {sum(p['runs'] for p in procs):,} runs; the "
+        f"same runs at date level {date_level:,}: {date_level / routed:.1f}x less work routed"
+    ) in out
+    header = next(line for line in out.splitlines() if line.startswith("processor "))
+    columns = re.split(r"\s{2,}", header.strip())[1:]  # 'processor' names itself
+    legend = {k for key, _ in LEGEND for k in key.split(", ")}
+    assert set(columns) == legend
+    for key, meaning in LEGEND:
+        assert f"  {key}" in out and meaning in out

@@ -125,6 +125,7 @@ class ProcessorReport:
     avg_entities_per_run: float | None = None
     entity_rows_processed: int = 0
     entity_rows_needed: int = 0
+    date_level_rows: int = 0  # the measured runs' rows had each been a full-date run
     waste_pct: float | None = None
     wasted_hours_per_week: float | None = None
     date_level_waste_pct: float | None = None
@@ -439,6 +440,7 @@ def build_report(
                 base_wasted += max(0, b - u)
         pr.entity_rows_processed = proc_sum
         pr.entity_rows_needed = need_sum
+        pr.date_level_rows = base_sum
         pr.waste_pct = _rate(wasted, proc_sum)
         pr.date_level_waste_pct = _rate(base_wasted, base_sum)
         if pr.measured_runs:
