@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -41,13 +42,14 @@ def format_dates(dates: tuple[date, ...]) -> str:
     return f"{dates[0].isoformat()}..{dates[-1].isoformat()} ({len(dates)} dates)"
 
 
-def format_table(decisions: tuple[Decision, ...]) -> str:
-    """The readable table: processor, action, scope, count, dates, reason."""
+def format_table(decisions: tuple[Decision, ...], plurals: Mapping[str, str] | None = None) -> str:
+    """The readable table: processor, action, scope, count, dates, reason. An entity scope
+    reads as the entity type's plural (the registry's ``plurals``, else name + s)."""
     header = ("PROCESSOR", "ACTION", "SCOPE", "COUNT", "DATES", "REASON")
     rows: list[tuple[str, ...]] = [header]
     for d in decisions:
         if d.scope == "entities" and d.entity_ids is not None:
-            scope = f"{d.entity_type}s"
+            scope = (plurals or {}).get(d.entity_type or "", f"{d.entity_type}s")
             count = str(len(d.entity_ids))
         else:
             scope = d.scope or "-"
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             f"event {event.event_id} ({event.shape}): {event.source} {target} "
             f"status={event.status} -> {runs} of {len(decisions)} processors run (as of {as_of})"
         )
-        print(format_table(decisions))
+        print(format_table(decisions, cfg.registry.plurals))
     return 0
 
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import sqlite3
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -124,11 +125,12 @@ def replay_events(
     return ReplayResult(events=len(parsed), rejected=rejected, triggers=fired)
 
 
-def format_trigger(t: Trigger) -> str:
+def format_trigger(t: Trigger, plurals: Mapping[str, str] | None = None) -> str:
     when = t.fired_at.strftime("%Y-%m-%dT%H:%M:%SZ") if t.fired_at else "-"
     if t.scope == "entities" and t.entity_ids is not None:
         ids = ",".join(t.entity_ids[:10]) + (",..." if len(t.entity_ids) > 10 else "")
-        what = f"{len(t.entity_ids)} {t.entity_type}s [{ids}]"
+        kind = (plurals or {}).get(t.entity_type or "", f"{t.entity_type}s")
+        what = f"{len(t.entity_ids)} {kind} [{ids}]"
     else:
         what = "full date"
     return (
@@ -161,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             log.close()
     out_lines = [json.dumps(t.wire(), separators=(",", ":")) for t in result.triggers]
     for t, js in zip(result.triggers, out_lines, strict=True):
-        print(js if args.json else format_trigger(t))
+        print(js if args.json else format_trigger(t, cfg.registry.plurals))
     where = "dry run, nothing written"
     if not args.dry_run:
         path = Path(args.outbox)

@@ -89,6 +89,7 @@ class CompiledRegistry:
     topo_order: tuple[str, ...]  # processors, upstream first
     upstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     downstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    plurals: Mapping[str, str] = field(default_factory=dict)  # 'person' -> 'people'
     # source -> entity type of the flat id lists its events carry: the ``sources:``
     # declaration, else the granularity of the processor that publishes it (never 'date')
     source_entity: Mapping[str, str] = field(default_factory=dict)
@@ -297,6 +298,7 @@ def compile_registry(
         entity_types=frozenset(spec.entities),
         entity_keys=MappingProxyType(entity_keys),
         date_field=spec.date_field,
+        plurals=MappingProxyType({et: plural_of(et, spec) for et in spec.entities}),
         relations=MappingProxyType(rels),
         relations_between=MappingProxyType(relations_between),
         topo_order=tuple(order),
