@@ -9,8 +9,9 @@ candidate with which the whole file parses and passes the models (or, for a synt
 in a file with other problems too, merely parses, trying only the columns of the adjacent
 lines) is the line that moved; the error then points at it with the column that works.
 
-Pure text in, hint out: nothing is written, and files over :data:`MAX_HINT_BYTES` are not
-tried (each candidate is a full re-parse).
+Pure text in, hint out: nothing is written. Each candidate is a full re-parse, so files
+over :data:`MAX_HINT_BYTES` are not tried and one search stops after :data:`MAX_TRIES`
+candidates (a few milliseconds each for a registry of a few hundred lines).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 
 from scoperouter.processor_registry.yaml_positions import Pos, YamlLoadError, load_positioned
 
-MAX_HINT_BYTES = 200_000
+MAX_HINT_BYTES = 64_000
+MAX_TRIES = 60  # re-parses per search
 _BACK = 3  # significant lines before the error line that may be the one that moved
 _CONTEXT = 12  # significant lines before whose columns are candidates
 
@@ -85,6 +87,7 @@ def _try(
     accept: Callable[[object], bool] | None,
     wide: bool,
 ) -> Hint | None:
+    tries = 0
     sig = _significant(text_lines)
     if line - 1 not in sig:
         later = [i for i in sig if i >= line - 1]
@@ -95,6 +98,9 @@ def _try(
     for k in [sig[i] for i in range(pos, max(-1, pos - _BACK - 1), -1)]:
         current = _indent(text_lines[k])
         for col, like in _candidates(text_lines, sig, k, wide):
+            tries += 1
+            if tries > MAX_TRIES:
+                return None
             moved = list(text_lines)
             moved[k] = " " * col + text_lines[k].lstrip(" ")
             try:
