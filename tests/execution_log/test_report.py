@@ -318,3 +318,22 @@ def test_text_report_reads_on_its_own(
     assert set(columns) == legend
     for key, meaning in LEGEND:
         assert f"  {key}" in out and meaning in out
+
+
+def test_html_report_has_the_headline_and_a_legend(
+    game_day_log: Path, routes_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The HTML page carries the text report's headline, a tooltip on every column header
+    and a visible legend with one entry per column."""
+    from scoperouter.execution_log.html import HTML_COLUMNS
+
+    html = tmp_path / "r.html"
+    args = ["report", "--log", str(game_day_log), "--config", str(routes_path)]
+    assert main([*args, "--html", str(html)]) == 0
+    headline = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("work: "))
+    page = html.read_text(encoding="utf-8")
+    assert f'<p class="headline">{headline}</p>' in page
+    headers = re.findall(r'<th title="([^"]+)">([^<]+)</th>', page)
+    assert [h for _m, h in headers][1:] == [h for h, _m in HTML_COLUMNS]
+    assert all(m for m, _h in headers)
+    assert page.count("<dt>") == len(HTML_COLUMNS)

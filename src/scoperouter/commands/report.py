@@ -25,6 +25,7 @@ from scoperouter.execution_log import bigquery_reader
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
 from scoperouter.execution_log.api import DEFAULT_LOG_PATH
 from scoperouter.execution_log.bigquery import ExecutionLogError
+from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.execution_log.whatif import what_if_rows
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
@@ -201,36 +202,8 @@ def _f(v: float | None, fmt: str = "{:.1f}") -> str:
     return fmt.format(v)
 
 
-# What each column of the text table means (docs/report.md has the definitions).
-LEGEND: tuple[tuple[str, str], ...] = (
-    ("ph", "phase, from routes.yaml"),
-    ("runs/d", "runs per day observed (dispatched triggers, failed ones included)"),
-    ("ent, date", "runs at entity scope, at date scope"),
-    ("avg ent", "entity rows processed per run, on average"),
-    ("waste%", "share of the rows processed as routed whose output did not change"),
-    ("date-lvl%", "the same if every run had been a full-date run (the pipeline today)"),
-    ("h/wk", "hours a week full-date runs waste (per-entity seconds only)"),
-    ("saved h", "hours of processing routing saved over the log (per-entity seconds)"),
-    ("payback", "weeks for entity-level's engineering hours to repay h/wk"),
-    ("recommendation", "entity-level when the rule above holds, else date-level"),
-)
-
-
-def headline(report: Report) -> str:
-    """Routed work against the same runs at date level, in the demo's words: the demo's
-    "routed" entity rows, and its "vs an orchestrator running the date-level DAG once per
-    update" ratio (the log cannot know the extra runs fan-in adds to "date level (today)")."""
-    routed = sum(p.entity_rows_processed for p in report.processors)
-    date_level = sum(p.date_level_rows for p in report.processors)
-    runs = sum(p.runs for p in report.processors)
-    saved = sum(p.saved_hours for p in report.processors)
-    if routed <= 0 or date_level <= 0:
-        return "work: not measurable (no run with known entity rows)"
-    return (
-        f"work: routed {routed:,} entity rows in {runs:,} runs; the same runs at date level "
-        f"{date_level:,}: {date_level / routed:.1f}x less work routed, {saved:.2f} h of "
-        "processing saved"
-    )
+# the text table's legend: its short labels with their meaning
+LEGEND: tuple[tuple[str, str], ...] = tuple((t, m) for t, _h, m in COLUMNS if t)
 
 
 def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:

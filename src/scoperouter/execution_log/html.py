@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scoperouter.execution_log.analysis import ENTITY_LEVEL, INSUFFICIENT, Report
+from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.whatif import what_if_rows
 
 BLUE = "#2563eb"
@@ -30,7 +31,13 @@ th:first-child,td:first-child,td.l,th:last-child{text-align:left}th{background:#
 .rec.insufficient-data{background:#f3f4f6;color:#374151}
 .why{color:#4b5563;font-size:11px;text-align:left;max-width:380px;margin-top:2px}
 svg text{font:11px system-ui,sans-serif;fill:#374151}
+.headline{font-size:15px;margin:0 0 14px}
+.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;font-size:12px;color:#4b5563}
+.legend dt{font-weight:600}.legend dd{margin:0}
 """
+
+# (HTML column label, meaning) of the processor table, after the processor name
+HTML_COLUMNS: tuple[tuple[str, str], ...] = tuple((h, m) for _t, h, m in COLUMNS)
 
 
 def _e(s: object) -> str:
@@ -184,6 +191,7 @@ def render_html(
         f'<h1>{_e(title)}</h1><div class="sub">{_e(span)} · {report.days_observed} day(s) observed · '
         f"rule: entity-level pays when date-level waste &gt; {th.waste_pct:g}%, wasted hours &gt; "
         f"{th.wasted_hours_per_week:g}/week and payback &lt; {th.payback_weeks:g} weeks</div>",
+        f'<p class="headline">{_e(headline(report))}</p>',
         '<div class="cards">',
         *(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for v, k in cards),
         '</div><h2>At a glance</h2><div class="charts">',
@@ -197,22 +205,8 @@ def render_html(
         ),
         "</div></div><h2>Processors</h2><table><thead><tr>",
         "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "processor",
-                "phase",
-                "granularity",
-                "runs/day",
-                "entity runs",
-                "date runs",
-                "avg entities/run",
-                "waste % (as run)",
-                "waste % (date level)",
-                "wasted h/week (date level)",
-                "saved h",
-                "payback (weeks)",
-                "recommendation",
-            )
+            f'<th title="{_e(m)}">{_e(h)}</th>'
+            for h, m in (("processor", "the processor, in pipeline order"), *HTML_COLUMNS)
         ),
         "</tr></thead><tbody>",
     ]
@@ -228,7 +222,9 @@ def render_html(
             f'<td class="l"><span class="rec {_e(p.recommendation)}">{_e(p.recommendation)}</span>'
             f'<div class="why">{_e(p.why)}</div></td></tr>'
         )
-    out.append("</tbody></table>")
+    out.append('</tbody></table><dl class="legend">')
+    out.extend(f"<dt>{_e(h)}</dt><dd>{_e(m)}</dd>" for h, m in HTML_COLUMNS)
+    out.append("</dl>")
     if what_if is not None:
         out.append(render_what_if_html(what_if))
     out.append(
