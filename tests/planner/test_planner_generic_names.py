@@ -180,3 +180,14 @@ def test_default_date_field_keeps_the_spec_trigger_shape() -> None:
     wire = trigger_json(t)
     assert wire["game_date"] == "2025-11-19" and "date_field" not in wire
     assert Trigger.model_validate(wire) == t
+
+
+@pytest.mark.parametrize(
+    ("field", "ok"),
+    [("game_date", True), ("business_date", True), ("start_date", False), ("source", False),
+     ("status", False), ("date_field", False)],
+)  # fmt: skip
+def test_date_field_may_not_take_over_another_event_key(field: str, ok: bool) -> None:
+    """date_field names a key of its own: start_date, source, status... are refused."""
+    r = check_config_bytes(json.dumps(_with(date_field=field)), with_relations=False)
+    assert ("reserved_name" in {i.code for i in r.errors}) is not ok

@@ -41,6 +41,17 @@ from scoperouter.processor_registry.yaml_positions import PositionedDocument, Ya
 
 __all__ = ["check", "close_match", "did_you_mean"]
 
+# keys of an event (and a trigger) that date_field may not take over (game_date may: default)
+_EVENT_KEYS = frozenset(
+    {
+        "event_id", "source", "start_date", "end_date", "status", "affected_entities",
+        "changed_fields", "priority", "correlation_id", "produced_at", "timestamp",
+        "skip_downstream", "record_count", "metadata", "entities_changed", "trigger_id",
+        "processor", "scope", "entity_type", "entity_ids", "reason", "caused_by", "fired_at",
+        "date_field", "execution_id", "source_table", "analytics_table", "output_table",
+        "output_dataset", "event_type", "success", "phase",
+    }
+)  # fmt: skip
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -63,6 +74,13 @@ def check(
             "entity type",
             code="reserved_name",
             key=True,
+        )
+    if spec.date_field in _EVENT_KEYS:
+        r.add(
+            ("date_field",),
+            f"date_field {spec.date_field!r} is already an event key with another meaning; "
+            "name the key your events carry the date in (e.g. business_date)",
+            code="reserved_name",
         )
     _check_plurals(spec, r)
     types = _check_relations(spec, r, entities)
