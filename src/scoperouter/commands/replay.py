@@ -41,8 +41,7 @@ from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.planner import planner_for
-from scoperouter.router.windows import WindowBook
+from scoperouter.router.engine import Fired, RoutingEngine
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
 REPLAYED_STATUS = "replayed"
@@ -81,30 +80,23 @@ def replay_events(
             if errors is not None:
                 print(f"line {n}: rejected: {exc}", file=errors)
     first = next((e.produced_at.timestamp() for _, e in parsed if e.produced_at is not None), 0.0)
-    planner = planner_for(registry)
-    book = WindowBook(registry)
+    engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
-    def emit(triggers: list[Trigger], at: float) -> None:
-        stamp = datetime.fromtimestamp(at, tz=UTC)
-        for t in triggers:
-            t = t.model_copy(update={"fired_at": stamp})
+    def emit(triggers: list[Fired]) -> None:
+        for f in triggers:
+            t = f.stamped()
             fired.append(t)
             if log is not None:
                 log.record_dispatch(
-                    t, status=REPLAYED_STATUS, attempts=1, latency_ms=None, dispatched_at=stamp
+                    t, status=REPLAYED_STATUS, attempts=1, latency_ms=None, dispatched_at=f.fired_at
                 )
-
-    def advance(to: float) -> None:
-        while (dl := book.next_deadline()) is not None and dl <= to:
-            emit(book.due(dl), dl)
 
     clock = first
     for _n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
-        advance(clock)
-        decisions = planner.plan(relations, event, as_of)
+        decisions, now_fired = engine.receive(event, relations, as_of, clock)
         if log is not None:
             log.record_decisions(
                 event,
@@ -114,12 +106,8 @@ def replay_events(
                 relations=relations,
                 as_of=as_of,
             )
-        for decision in decisions:
-            if decision.action == "run":
-                emit(book.add(event, decision, clock), clock)
-    while (dl := book.next_deadline()) is not None:
-        clock = max(clock, dl)
-        emit(book.due(clock), clock)
+        emit(now_fired)
+    emit(engine.drain())
     if log is not None:
         log.flush()
     return ReplayResult(events=len(parsed), rejected=rejected, triggers=fired)

@@ -9,14 +9,13 @@ for a trigger (records processed, entities changed, seconds) to fill the complet
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.planner import plan
-from scoperouter.router.windows import WindowBook
+from scoperouter.router.engine import Fired, RoutingEngine
 
 CompletionFn = Callable[[Trigger], tuple[int, int | None, float] | None]
 
@@ -33,15 +32,16 @@ def record_stream(
 ) -> list[Trigger]:
     """Plan each ``(event, decided_at)`` (in order), window the decisions, fire triggers
     when due and log decisions, dispatches and completions. Returns the fired triggers."""
-    book = WindowBook(registry)
+    engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
-    def fire(ts: list[Trigger], now: float) -> None:
-        when = datetime.fromtimestamp(now, UTC)
-        for t in ts:
-            t = t.model_copy(update={"fired_at": when})
+    def fire(ts: list[Fired]) -> None:
+        for f in ts:
+            t = f.stamped()
             fired.append(t)
-            log.record_dispatch(t, status=status, attempts=1, latency_ms=0.0, dispatched_at=when)
+            log.record_dispatch(
+                t, status=status, attempts=1, latency_ms=0.0, dispatched_at=f.fired_at
+            )
             if completion is not None:
                 rep = completion(t)
                 if rep is not None:
@@ -54,22 +54,12 @@ def record_stream(
                         duration_s=rep[2],
                     )
 
-    def drain(until: float | None) -> None:
-        while True:
-            nd = book.next_deadline()
-            if nd is None or (until is not None and nd > until):
-                return
-            fire(book.due(nd), nd)
-
     for event, decided_at in events:
-        now = decided_at.timestamp()
-        drain(now)
-        decisions = plan(registry, relations, event, as_of)
+        decisions, now_fired = engine.receive(event, relations, as_of, decided_at.timestamp())
         log.record_decisions(
             event, decisions, decided_at, registry=registry, relations=relations, as_of=as_of
         )
-        for d in decisions:
-            fire(book.add(event, d, now), now)
-    drain(None)
+        fire(now_fired)
+    fire(engine.drain())
     log.flush()
     return fired

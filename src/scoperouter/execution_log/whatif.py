@@ -1,8 +1,8 @@
 """``report --what-if``: re-plan the logged events under other settings and compare.
 
 The log keeps every normalised event with the time it was decided and the planner's
-as-of date, so the events can be fed again through :func:`plan` and a :class:`WindowBook`
-on a virtual clock (the logged ``decided_at``). Under the log's own settings this
+as-of date, so the events can be fed again through the routing engine
+(:class:`scoperouter.router.engine.RoutingEngine`) on a virtual clock (the logged ``decided_at``). Under the log's own settings this
 reproduces the logged decisions exactly (:func:`verify_decisions`).
 """
 
@@ -28,8 +28,7 @@ from scoperouter.processor_registry.compiled import (
 from scoperouter.processor_registry.models import DURATION_RE, RoutesSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
-from scoperouter.router.planner import plan
-from scoperouter.router.windows import WindowBook
+from scoperouter.router.engine import RoutingEngine
 
 WHAT_IF_KEYS = ("max_entities", "window.quiet", "window.max_wait")
 
@@ -47,27 +46,17 @@ def replay(
     registry: CompiledRegistry, relations: RelationStore, events: Sequence[EventRecord]
 ) -> Replay:
     """Feed the events through the planner and the windows on the logged clock."""
-    book = WindowBook(registry)
+    engine = RoutingEngine(registry)
     decided: dict[str, tuple[Decision, ...]] = {}
     at: dict[str, float] = {}
     fired: list[tuple[Trigger, float]] = []
-
-    def drain(until: float | None) -> None:
-        while True:
-            nd = book.next_deadline()
-            if nd is None or (until is not None and nd > until):
-                return
-            fired.extend((t, nd) for t in book.due(nd))
-
     for rec in events:
         now = rec.decided_at.timestamp()
-        drain(now)
-        ds = plan(registry, relations, rec.event, rec.as_of)
+        ds, now_fired = engine.receive(rec.event, relations, rec.as_of, now)
         decided[rec.event.event_id] = ds
         at.setdefault(rec.event.event_id, now)
-        for d in ds:
-            fired.extend((t, now) for t in book.add(rec.event, d, now))
-    drain(None)
+        fired.extend((f.trigger, f.at) for f in now_fired)
+    fired.extend((f.trigger, f.at) for f in engine.drain())
     lat = [when - at[e] for t, when in fired for e in t.caused_by if e in at]
     return Replay(decided, fired, lat)
 

@@ -5,8 +5,8 @@
   correct), and every run publishes a date-level completion message, which cascades the
   same way. A run whose inputs are unchanged since its previous identical run is not
   re-executed (its output is provably the same) but its cost is still counted.
-* **Routed**: every message goes through :func:`scoperouter.router.planner.plan` and a
-  :class:`scoperouter.router.windows.WindowBook` on a virtual clock; fired triggers are
+* **Routed**: every message goes through the routing engine
+  (:class:`scoperouter.router.engine.RoutingEngine`) on a virtual clock; fired triggers are
   executed by the reference processors, which publish only what changed (sender-side
   change detection); those completion events are planned again (the cascade).
 
@@ -46,8 +46,7 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
-from scoperouter.router.planner import plan
-from scoperouter.router.windows import WindowBook
+from scoperouter.router.engine import RoutingEngine
 from scoperouter.sdk.change_detection import ChangeDetector
 
 FULL_PHASE3_PLAYERS = 450
@@ -183,7 +182,7 @@ class PlannedRouter:
         log: ExecutionLog | None = None,
     ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
-        self.book = WindowBook(registry)
+        self.engine = RoutingEngine(registry)
         self.rejected = 0
         self.decisions = 0
         self.log = log
@@ -213,7 +212,7 @@ class PlannedRouter:
         except EventError:
             self.rejected += 1
             return []
-        decisions = plan(self.registry, self.relations, ev, self.as_of)
+        decisions, fired = self.engine.receive(ev, self.relations, self.as_of, now)
         if self.log is not None:
             self.log.record_decisions(
                 ev,
@@ -223,18 +222,14 @@ class PlannedRouter:
                 relations=self.relations,
                 as_of=self.as_of,
             )
-        fired: list[Trigger] = []
-        for d in decisions:
-            if d.action == "run":
-                self.decisions += 1
-            fired.extend(self.book.add(ev, d, now))
-        return [self._job(t, now) for t in fired]
+        self.decisions += sum(1 for d in decisions if d.action == "run")
+        return [self._job(f.trigger, f.at) for f in fired]
 
     def due(self, now: float) -> list[Job]:
-        return [self._job(t, now) for t in self.book.due(now)]
+        return [self._job(f.trigger, f.at) for f in self.engine.tick(now)]
 
     def next_deadline(self) -> float | None:
-        return self.book.next_deadline()
+        return self.engine.next_deadline()
 
     def completed(self, job: Job, rows: int, changed: int, duration_s: float) -> None:
         """What the processor reports after the run (the SDK's completion report)."""

@@ -1,0 +1,327 @@
+"""One coalescing window as a plain value, and the pure rules that change it (SPEC section 2).
+
+Invariant: a :class:`WindowState` is immutable and JSON-round-trippable
+(:func:`window_to_json` / :func:`window_from_json`); every change goes through
+:func:`merge_decision`, whose outcome is read from :data:`TRANSITIONS` -- the single table
+of window rules that ``docs/engine.md`` prints and the tests check. Nothing here keeps a
+collection of windows, reads a clock or does I/O: the in-memory :class:`WindowBook` and a
+database-backed store apply the same functions (a store inside its transaction: load the
+row, ``merge_decision``, write it back; ``is_due`` / ``deadline`` for its index).
+
+Window rules, as a state machine per ``(processor, date)``:
+
+* phases ``closed`` (no window), ``entities`` (an id set), ``date`` (full date);
+* inputs: a decision classified by :func:`classify` (``skip``, ``entities``,
+  ``entities_past_max``, ``date``), then ``critical`` when the event was critical, or a
+  timer input (``quiet_elapsed``, ``max_wait_elapsed``) or ``flush``.
+
+Every decision that enters a window also adds its event id to ``caused_by`` (sorted,
+unique in the trigger), keeps the first ``correlation_id``, makes the priority critical
+if the event was, and moves ``last_at`` to ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Literal, cast
+
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Priority, Trigger
+from scoperouter.router.decisions import REASON_ORDER, Decision, Reason
+
+Phase = Literal["closed", "entities", "date"]
+Input = Literal[
+    "skip",
+    "entities",
+    "entities_past_max",
+    "date",
+    "critical",
+    "quiet_elapsed",
+    "max_wait_elapsed",
+    "flush",
+]
+Effect = Literal["ignore", "open_ids", "union", "to_threshold", "to_date", "absorb", "fire"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    next: Phase
+    effect: Effect
+    rule: str  # one line, printed in docs/engine.md
+
+
+_FIRE_RULES: dict[Input, str] = {
+    "critical": "an event with `priority: critical` fires its windows at once",
+    "quiet_elapsed": "fires `quiet` after the last decision",
+    "max_wait_elapsed": "fires `max_wait` after it opened (even if still fed)",
+    "flush": "shutdown / end of stream: fires what is open",
+}
+
+# The window rules. (phase, input) -> transition; a pair that is absent cannot happen
+# (a closed window has no timer and cannot fire).
+TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
+    ("closed", "skip"): Transition("closed", "ignore", "skip decisions never enter a window"),
+    ("closed", "entities"): Transition("entities", "open_ids", "opens with the decision's ids"),
+    ("closed", "entities_past_max"): Transition(
+        "date", "to_threshold", "more ids than `max_entities`: opens at full date (`fallback_threshold`)"
+    ),
+    ("closed", "date"): Transition(
+        "date", "to_date", "opens at full date with the decision's reason"
+    ),
+    ("entities", "skip"): Transition("entities", "ignore", "skip decisions never enter a window"),
+    ("entities", "entities"): Transition("entities", "union", "entity sets unite"),
+    ("entities", "entities_past_max"): Transition(
+        "date", "to_threshold", "the union passes `max_entities`: full date (`fallback_threshold`)"
+    ),
+    ("entities", "date"): Transition(
+        "date", "to_date", "a full-date decision absorbs the ids (its reason)"
+    ),
+    ("date", "skip"): Transition("date", "ignore", "skip decisions never enter a window"),
+    ("date", "entities"): Transition("date", "absorb", "full date absorbs entity decisions"),
+    ("date", "entities_past_max"): Transition(
+        "date", "absorb", "full date absorbs entity decisions"
+    ),
+    ("date", "date"): Transition("date", "absorb", "full date stays; the first reason is kept"),
+    **{
+        (ph, inp): Transition("closed", "fire", rule)
+        for ph in ("entities", "date")
+        for inp, rule in _FIRE_RULES.items()
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowParams:
+    """A processor's window settings (from the registry at the time they are applied)."""
+
+    quiet_s: float
+    max_wait_s: float
+    max_entities: int
+    entity_type: str  # the processor's granularity ("" when the processor is unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """One open window. ``entity_ids`` None = full date (``date_reason`` says why)."""
+
+    processor: str
+    day: date
+    opened_at: float
+    last_at: float
+    entity_ids: frozenset[str] | None
+    date_reason: Reason | None
+    caused_by: frozenset[str]
+    correlation_id: str | None
+    priority: Priority
+    quiet_s: float
+    max_wait_s: float
+    max_entities: int
+    entity_type: str
+
+    @property
+    def phase(self) -> Phase:
+        return "date" if self.entity_ids is None else "entities"
+
+    @property
+    def deadline(self) -> float:
+        """When the window fires: ``quiet`` after the last decision or ``max_wait`` after
+        it opened, whichever is first."""
+        return min(self.last_at + self.quiet_s, self.opened_at + self.max_wait_s)
+
+
+def deadline(w: WindowState) -> float:
+    return w.deadline
+
+
+def is_due(w: WindowState, now: float) -> bool:
+    """True when ``w`` fires at ``now`` (its deadline has passed)."""
+    return w.deadline <= now
+
+
+def due_input(w: WindowState, now: float) -> Input | None:
+    """The timer input that fires ``w`` at ``now`` (None: not due yet)."""
+    if w.last_at + w.quiet_s <= now:
+        return "quiet_elapsed"
+    if w.opened_at + w.max_wait_s <= now:
+        return "max_wait_elapsed"
+    return None
+
+
+def open_window(processor: str, day: date, now: float, params: WindowParams) -> WindowState:
+    """A new, empty entity window (the state a first decision merges into)."""
+    return WindowState(
+        processor=processor,
+        day=day,
+        opened_at=now,
+        last_at=now,
+        entity_ids=frozenset(),
+        date_reason=None,
+        caused_by=frozenset(),
+        correlation_id=None,
+        priority="normal",
+        quiet_s=params.quiet_s,
+        max_wait_s=params.max_wait_s,
+        max_entities=params.max_entities,
+        entity_type=params.entity_type,
+    )
+
+
+def classify(w: WindowState | None, decision: Decision) -> Input:
+    """The table input a decision is for window ``w`` (None: no window yet)."""
+    if decision.action != "run":
+        return "skip"
+    if decision.scope == "date" or decision.entity_ids is None:
+        return "date"
+    have = w.entity_ids if w is not None else frozenset()
+    if have is None:
+        return "entities"  # absorbed either way
+    limit = w.max_entities if w is not None else None
+    n = len(have.union(decision.entity_ids))
+    return "entities_past_max" if limit is not None and n > limit else "entities"
+
+
+def merge_decision(
+    w: WindowState | None,
+    event: Event,
+    decision: Decision,
+    day: date,
+    now: float,
+    params: WindowParams,
+) -> tuple[WindowState | None, bool]:
+    """Apply one decision for ``day`` to window ``w`` (None: closed).
+
+    Returns ``(state, fire_now)``: the window after the decision (None: still closed, a
+    skip) and whether it must fire at once (a critical event). The transition comes from
+    :data:`TRANSITIONS`."""
+    phase: Phase = "closed" if w is None else w.phase
+    if w is None and decision.action == "run":
+        w = open_window(decision.processor, day, now, params)
+    inp = classify(w, decision)
+    tr = TRANSITIONS[(phase, inp)]
+    if tr.effect == "ignore" or w is None:
+        return (None if phase == "closed" else w), False
+    ids: frozenset[str] | None = w.entity_ids
+    reason = w.date_reason
+    etype = w.entity_type
+    if tr.effect in ("open_ids", "union"):
+        assert ids is not None and decision.entity_ids is not None
+        ids = ids.union(decision.entity_ids)
+        if decision.entity_type:
+            etype = decision.entity_type
+    elif tr.effect == "to_threshold":
+        ids, reason = None, "fallback_threshold"
+        if decision.entity_type:
+            etype = decision.entity_type
+    elif tr.effect == "to_date":
+        ids, reason = None, decision.reason
+    w = replace(
+        w,
+        last_at=now,
+        entity_ids=ids,
+        date_reason=reason,
+        entity_type=etype,
+        caused_by=w.caused_by | {event.event_id},
+        correlation_id=w.correlation_id if w.correlation_id is not None else event.correlation_id,
+        priority="critical" if event.priority == "critical" else w.priority,
+    )
+    fire = event.priority == "critical" and TRANSITIONS[(tr.next, "critical")].effect == "fire"
+    return w, fire
+
+
+def trigger_id(
+    processor: str, day: date, scope: str, ids: tuple[str, ...] | None, caused_by: tuple[str, ...]
+) -> str:
+    """Deterministic id of a trigger: same window content -> same id (idempotent dispatch)."""
+    payload = json.dumps(
+        [
+            processor,
+            day.isoformat(),
+            scope,
+            list(ids) if ids is not None else None,
+            list(caused_by),
+        ],
+        separators=(",", ":"),
+    )
+    return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
+    """The trigger a window fires (no ``fired_at``: the driver stamps it); ``date_field``:
+    the registry's key of the date on the wire."""
+    caused = tuple(sorted(w.caused_by))
+    if w.entity_ids is None or not w.entity_ids:
+        # an empty id set cannot happen (a run decision names ids or is date scope)
+        scope = "date"
+        ids: tuple[str, ...] | None = None
+        reason: str = (w.date_reason if w.entity_ids is None else None) or "no_entities_in_event"
+        etype: str | None = None
+    else:
+        scope = "entities"
+        ids = tuple(sorted(w.entity_ids))
+        reason = "entity_scope"
+        etype = w.entity_type or None
+    return Trigger(
+        trigger_id=trigger_id(w.processor, w.day, scope, ids, caused),
+        processor=w.processor,
+        game_date=w.day,
+        start_date=w.day,
+        end_date=w.day,
+        scope=cast(Any, scope),
+        entity_type=etype,
+        entity_ids=ids,
+        reason=reason,
+        caused_by=caused,
+        correlation_id=w.correlation_id,
+        priority=w.priority,
+        date_field=date_field,
+    )
+
+
+# ---------------------------------------------------------------------- persistence
+def window_to_json(w: WindowState) -> dict[str, Any]:
+    """The window as one JSON object (the snapshot's item; a store's row)."""
+    return {
+        "processor": w.processor,
+        "date": w.day.isoformat(),
+        "opened_at": w.opened_at,
+        "last_at": w.last_at,
+        "entity_ids": sorted(w.entity_ids) if w.entity_ids is not None else None,
+        "entity_type": w.entity_type,
+        "date_reason": w.date_reason,
+        "caused_by": sorted(w.caused_by),
+        "correlation_id": w.correlation_id,
+        "priority": w.priority,
+    }
+
+
+def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowState:
+    """The inverse of :func:`window_to_json`. Durations and threshold come from ``params``
+    (the registry now: a changed registry applies to restored windows). Raises ValueError
+    on a malformed item."""
+    try:
+        day = date.fromisoformat(item["date"])
+        reason = item.get("date_reason")
+        if reason is not None and reason not in REASON_ORDER:
+            raise ValueError(f"unknown reason {reason!r}")
+        ids = item.get("entity_ids")
+        opened = float(item["opened_at"])
+        return WindowState(
+            processor=str(item["processor"]),
+            day=day,
+            opened_at=opened,
+            last_at=float(item["last_at"]),
+            entity_ids=frozenset(map(str, ids)) if ids is not None else None,
+            date_reason=cast(Reason | None, reason),
+            caused_by=frozenset(map(str, item.get("caused_by", []))),
+            correlation_id=item.get("correlation_id"),
+            priority="critical" if item.get("priority") == "critical" else "normal",
+            quiet_s=params.quiet_s,
+            max_wait_s=params.max_wait_s,
+            max_entities=params.max_entities,
+            entity_type=str(item["entity_type"]) if item.get("entity_type") else params.entity_type,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed window: {exc}") from exc
