@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hmac
 import json
 import logging
@@ -34,8 +33,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
 from scoperouter.runtime.metrics import CONTENT_TYPE
-from scoperouter.runtime.router import Inbound, Outcome, Router, attribute
+from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.http")
 
@@ -398,44 +398,25 @@ class IngressApp:
         )
 
 
-def _recognisable_push(obj: dict[str, Any], msg: dict[str, Any]) -> bool:
-    """Looks like what Pub/Sub push sends: a subscription name or a message id."""
-    return isinstance(obj.get("subscription"), str) or isinstance(
-        msg.get("messageId", msg.get("message_id")), str | int
-    )
-
-
 def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
-    msg = obj.get("message")
-    if not isinstance(msg, dict):
-        return _error(400, "invalid_envelope", "message must be an object")
-    mid = msg.get("messageId", msg.get("message_id"))
-    if mid is not None and not isinstance(mid, str | int):
-        return _error(400, "invalid_envelope", "message.messageId must be a string")
-    data = msg.get("data")
-    problem: str | None = None
-    raw = b""
-    if not isinstance(data, str):
-        problem = (
-            "push message without data" if data is None else "push message.data is not a string"
-        )
-    else:
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            problem = "push message.data is not valid base64"
-    if problem is not None and not _recognisable_push(obj, msg):
-        return _error(400, "invalid_envelope", problem.removeprefix("push "))
-    if problem is not None:
+    try:
+        push = parse_push_envelope(obj)
+    except PushEnvelopeError as exc:
+        return _error(400, "invalid_envelope", str(exc))
+    raw = push.data or b""
+    if push.problem is not None:
+        problem = PROBLEM_TEXT[push.problem]
+        if not push.recognisable:
+            return _error(400, "invalid_envelope", problem.removeprefix("push "))
         # Pub/Sub redelivers anything not acked with a 2xx, so an unusable push message is
         # dead-lettered (and acked) like any invalid event. The stored payload is the
         # problem plus the message as received; it is never valid JSON, so the router
         # rejects it (reason not_json) instead of routing it.
-        raw = f"{problem}: ".encode() + json.dumps(msg, default=str)[:10_000].encode()
+        raw = f"{problem}: ".encode() + json.dumps(obj.get("message"), default=str)[:10_000].encode()
     return Inbound(
         "push",
         data=raw,
-        message_id=str(mid) if mid is not None else None,
+        message_id=push.message_id,
         dead_letter_on_reject=True,
-        trigger_id=attribute(msg.get("attributes"), "trigger_id"),
+        trigger_id=push.attribute("trigger_id"),
     )

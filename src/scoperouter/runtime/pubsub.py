@@ -26,7 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from scoperouter.errors import ConfigError, ConfigIssue
-from scoperouter.runtime.router import Inbound, Router, attribute
+from scoperouter.messages.push import attribute
+from scoperouter.runtime.router import Inbound, Router
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
 

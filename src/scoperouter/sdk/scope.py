@@ -21,8 +21,6 @@ with a reason code and a message naming the offending field.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -32,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from scoperouter.errors import EventError
+from scoperouter.messages.push import PushEnvelopeError, is_push_envelope, parse_push_envelope
 
 ScopeKind = Literal["entities", "date"]
 Priority = Literal["normal", "critical"]
@@ -154,7 +153,7 @@ def parse_trigger(raw: object, *, expect_processor: str | None = None) -> Scope:
         payload = raw
     else:
         payload, attributes, message_id = _from_pubsub_message(raw)
-    if isinstance(payload, Mapping) and _is_envelope(payload):
+    if isinstance(payload, Mapping) and is_push_envelope(payload):
         payload, attributes, message_id = _from_envelope(payload)
     if not isinstance(payload, Mapping):
         raise TriggerError("not_an_object", f"trigger must be a JSON object, got {_kind(payload)}")
@@ -201,38 +200,19 @@ def _attributes(value: object, where: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-_ENVELOPE_MESSAGE_KEYS = ("data", "messageId", "message_id", "attributes")
-
-
-def _is_envelope(payload: Mapping[Any, Any]) -> bool:
-    """A push envelope has a ``message`` object carrying Pub/Sub message keys.
-
-    A plain trigger that merely has a ``message`` field (a string, or an object without
-    ``data``/``messageId``/``attributes``) is parsed as a trigger, not as an envelope.
-    """
-    message = payload.get("message")
-    return isinstance(message, Mapping) and any(k in message for k in _ENVELOPE_MESSAGE_KEYS)
-
-
 def _from_envelope(envelope: Mapping[Any, Any]) -> tuple[object, dict[str, str], str | None]:
-    message = envelope.get("message")
-    if not isinstance(message, Mapping):
-        raise TriggerError("invalid_envelope", "push envelope 'message' must be an object")
-    data = message.get("data")
-    if not isinstance(data, str) or not data:
+    try:
+        push = parse_push_envelope(envelope)
+    except PushEnvelopeError as exc:
+        raise TriggerError("invalid_envelope", f"push envelope {exc}") from exc
+    if push.problem == "bad_base64":
+        raise TriggerError("invalid_envelope", "push envelope 'message.data' is not base64")
+    if push.problem is not None or not push.data:
         raise TriggerError(
             "invalid_envelope", "push envelope 'message.data' must be a non-empty base64 string"
         )
-    try:
-        decoded = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise TriggerError(
-            "invalid_envelope", f"push envelope 'message.data' is not base64: {exc}"
-        ) from exc
-    attributes = _attributes(message.get("attributes"), "push envelope 'message.attributes'")
-    mid = message.get("messageId", message.get("message_id"))
-    message_id = mid if isinstance(mid, str) and mid else None
-    return _json(decoded, "push envelope 'message.data'"), attributes, message_id
+    attributes = _attributes(push.attributes, "push envelope 'message.attributes'")
+    return _json(push.data, "push envelope 'message.data'"), attributes, push.message_id
 
 
 def _from_pubsub_message(obj: object) -> tuple[object, dict[str, str], str | None]:
