@@ -80,9 +80,7 @@ class RoutingEngine:
         self.journal = journal
 
     # ------------------------------------------------------------------ input
-    def receive(
-        self, event: Event, relations: RelationStore, as_of: date, now: float
-    ) -> Received:
+    def receive(self, event: Event, relations: RelationStore, as_of: date, now: float) -> Received:
         """Route one event at ``now`` (see the module docstring for the order)."""
         decisions = self.plan(event, relations, as_of)
         return Received(decisions, self.accept(event, decisions, now))

@@ -66,7 +66,9 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     ("closed", "skip"): Transition("closed", "ignore", "skip decisions never enter a window"),
     ("closed", "entities"): Transition("entities", "open_ids", "opens with the decision's ids"),
     ("closed", "entities_past_max"): Transition(
-        "date", "to_threshold", "more ids than `max_entities`: opens at full date (`fallback_threshold`)"
+        "date",
+        "to_threshold",
+        "more ids than `max_entities`: opens at full date (`fallback_threshold`)",
     ),
     ("closed", "date"): Transition(
         "date", "to_date", "opens at full date with the decision's reason"

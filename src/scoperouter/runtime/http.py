@@ -412,7 +412,9 @@ def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
         # dead-lettered (and acked) like any invalid event. The stored payload is the
         # problem plus the message as received; it is never valid JSON, so the router
         # rejects it (reason not_json) instead of routing it.
-        raw = f"{problem}: ".encode() + json.dumps(obj.get("message"), default=str)[:10_000].encode()
+        raw = (
+            f"{problem}: ".encode() + json.dumps(obj.get("message"), default=str)[:10_000].encode()
+        )
     return Inbound(
         "push",
         data=raw,

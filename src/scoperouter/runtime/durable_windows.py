@@ -1,0 +1,199 @@
+"""The routing engine's windows, made durable in the store (snapshot + journal).
+
+Invariant: the store always holds what rebuilds the engine's committed windows exactly --
+the last snapshot plus every engine input journaled since (``add`` with its event and
+decision, ``due`` / ``flush`` with their time), because the engine is a pure state machine
+fed explicit times. Journal rows and fired triggers are written in the caller's
+transaction; the bookkeeping that depends on the commit (:meth:`DurableWindows.after_commit`)
+runs only after it. A transaction that failed leaves the engine dirty:
+:meth:`DurableWindows.reload` rebuilds it from the store. Runs on the state thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.router.decisions import Decision
+from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.windows import WindowBook
+from scoperouter.runtime.dispatcher import Fired as Committed
+from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.sinks import trigger_bytes
+from scoperouter.runtime.store import Store
+
+logger = logging.getLogger("scoperouter.runtime")
+
+JournalRow = tuple[str, float, str | None, str | None]
+
+
+class DurableWindows:
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        store: Store,
+        options: RouterOptions,
+        clock: Callable[[], float],
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.options = options
+        self.clock = clock
+        self.engine = RoutingEngine(registry, journal=self._journal)
+        self.next_deadline: float | None = None  # read by the event loop's timer
+        self.journal_replayed = 0
+        self.restored_windows = 0
+        self.stale = False  # a failed transaction left uncommitted changes in the engine
+        self._jbuf: list[JournalRow] = []
+        self._json: tuple[Event, str, dict[int, str]] | None = None  # the event being added
+        self._journal_rows = 0
+        self._last_compact = 0.0
+        self._persisted_empty = False  # the store holds an empty book (no journal)
+        self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows)
+
+    @property
+    def book(self) -> WindowBook:
+        return self.engine.book
+
+    # ------------------------------------------------------------------ journal
+    def _journal(self, op: str, now: float, ev: Event | None, d: Decision | None) -> None:
+        if op != "add":
+            self._jbuf.append((op, now, None, None))
+            return
+        assert ev is not None and d is not None
+        cur = self._json
+        if cur is not None and cur[0] is ev:
+            ev_json, d_json = cur[1], cur[2].get(id(d)) or d.model_dump_json()
+        else:
+            ev_json, d_json = ev.model_dump_json(), d.model_dump_json()
+        self._jbuf.append(("add", now, ev_json, d_json))
+
+    def accept(
+        self, ev: Event, ev_json: str, runs: Sequence[tuple[Decision, str]], now: float
+    ) -> list[Fired]:
+        """The engine's steps 1-3 for one planned event (caller holds the transaction);
+        ``runs``: its run decisions with their JSON."""
+        self._json = (ev, ev_json, {id(d): js for d, js in runs})
+        try:
+            return self.engine.accept(ev, [d for d, _js in runs], now)
+        finally:
+            self._json = None
+
+    def journal_mark(self) -> int:
+        """A point to roll the transaction's journal buffer back to (:meth:`journal_undo`)."""
+        return len(self._jbuf)
+
+    def journal_undo(self, mark: int) -> None:
+        """Forget the journal rows since ``mark`` (their savepoint was rolled back)."""
+        del self._jbuf[mark:]
+
+    def tick(self, now: float) -> list[Fired]:
+        return self.engine.tick(now)
+
+    def persist(self, fired: list[Fired], now: float, now_dt: datetime) -> list[Committed]:
+        """Insert fired triggers into the outbox, stamped ``now`` (caller holds the
+        transaction)."""
+        out: list[Committed] = []
+        for f in fired:
+            t: Trigger = f.trigger.model_copy(update={"fired_at": now_dt})
+            body = trigger_bytes(t)
+            row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now)
+            out.append((row, t, body))
+        return out
+
+    def fire_due(self, write_marks: Callable[[], None]) -> list[Committed]:
+        """One transaction: pending marks, then the windows due now, into the outbox."""
+        now = self.clock()
+        self.ensure()
+        with self.store.transaction():
+            write_marks()
+            fired = self.persist(self.tick(now), now, datetime.fromtimestamp(now, UTC))
+            self.finish_journal()
+        self.after_commit()
+        return fired
+
+    def finish_journal(self, force_journal: bool = False) -> None:
+        """Persist this transaction's engine inputs (caller holds the transaction).
+
+        When no window is open afterwards (typical with zero-length windows) the journal
+        rows are not needed: an empty snapshot represents the state exactly. With
+        ``force_journal`` (the in-memory engine is not trusted) the rows are always written."""
+        buf, self._jbuf = self._jbuf, []
+        # _persisted_empty / _journal_rows change only once the transaction has committed
+        # (after_commit): after a failed commit the store still holds the old state
+        if self.engine.open_count == 0 and not force_journal:
+            if not self._persisted_empty:
+                self.store.save_snapshot(self.engine.snapshot(), self.clock())
+                self._on_commit = (True, 0)
+            return
+        if buf:
+            self.store.journal_many(buf)
+            self._on_commit = (False, self._journal_rows + len(buf))
+
+    def after_commit(self) -> None:
+        """After a state transaction: next window deadline, maybe a snapshot."""
+        if self._on_commit is not None:
+            self._persisted_empty, self._journal_rows = self._on_commit
+            self._on_commit = None
+        self.next_deadline = self.engine.next_deadline()
+        try:
+            self.compact()
+        except Exception:
+            logger.exception("window snapshot failed (the journal keeps the state)")
+
+    # ------------------------------------------------------------------ restore
+    def restore(self) -> None:
+        """Rebuild the engine from the store: the snapshot, then the journal replayed."""
+        self._jbuf = []
+        self._on_commit = None
+        # unknown until the next commit: the next empty book writes its snapshot again
+        self._persisted_empty = False
+        snap = self.store.load_snapshot()
+        engine = (
+            RoutingEngine.restore(self.registry, snap)
+            if snap is not None
+            else RoutingEngine(self.registry)
+        )
+        replayed = 0
+        for e in self.store.journal_entries():
+            replayed += 1
+            if e.op == "add":
+                assert e.event is not None and e.decision is not None
+                ev = Event.model_validate_json(e.event)
+                engine.apply(ev, [Decision.model_validate_json(e.decision)], e.now)
+            elif e.op == "due":
+                engine.tick(e.now)
+            elif e.op == "flush":
+                engine.flush(e.now)
+        # triggers re-fired by the replay were committed with their journal rows: ignored
+        engine.journal = self._journal
+        self.engine = engine
+        self.next_deadline = engine.next_deadline()
+        self.journal_replayed = replayed
+        self.restored_windows = engine.open_count
+        self._journal_rows = replayed
+
+    def ensure(self) -> None:
+        """Rebuild the engine when a failed transaction left it dirty and the rebuild
+        itself failed then."""
+        if self.stale:
+            self.restore()
+            self.stale = False
+
+    def compact(self, force: bool = False) -> None:
+        """Write a snapshot (and drop the journal) when the journal grew long enough."""
+        now = self.clock()
+        if not force:
+            if self._journal_rows < self.options.compact_every and not (
+                self.engine.open_count == 0 and self._journal_rows > 1000
+            ):
+                return
+            if now - self._last_compact < self.options.compact_min_interval_s:
+                return
+        self.store.save_snapshot(self.engine.snapshot(), now)
+        self._journal_rows = 0
+        self._last_compact = now
+        self._persisted_empty = self.engine.open_count == 0

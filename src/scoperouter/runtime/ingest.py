@@ -1,0 +1,163 @@
+"""Ingest batching: one state transaction per batch of queued messages.
+
+Invariant: everything a batch changes -- seen ids, window journal rows, fired triggers in
+the outbox, dead letters and pending dispatch marks -- commits together, before any of its
+messages is acked. One item that cannot be routed (a poison message, a planner or window
+bug) is dead-lettered alone: its savepoint is rolled back and the others commit; a failure
+of the store itself fails the whole batch (its sources redeliver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from scoperouter.errors import EventError
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+from scoperouter.runtime.dispatcher import Fired
+from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
+from scoperouter.runtime.store import Store
+from scoperouter.runtime.store_health import is_store_failure
+
+logger = logging.getLogger("scoperouter.runtime")
+
+
+@dataclass
+class Item:
+    inbound: Inbound
+    parsed: Event | EventError
+    fut: asyncio.Future[Outcome]
+
+
+@dataclass
+class BatchResult:
+    now_dt: datetime
+    as_of: date
+    relations: RelationStore  # the data the whole batch was planned with
+    outcomes: list[tuple[Item, Outcome]] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
+    decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
+    rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
+    dead_payloads: list[dict[str, Any]] = field(default_factory=list)
+
+
+def process_batch(
+    batch: list[Item],
+    *,
+    store: Store,
+    windows: DurableWindows,
+    relations: RelationStore,
+    as_of: date | None,
+    now: float,
+    write_marks: Callable[[], None],
+) -> BatchResult:
+    """One transaction for the whole batch (state thread)."""
+    now_dt = datetime.fromtimestamp(now, UTC)
+    res = BatchResult(now_dt, as_of or now_dt.date(), relations)
+    batch_ids: set[str] = set()
+    engine = windows.engine
+    windows.ensure()
+    dirty = False  # an item failed half-way: the engine is rebuilt after the commit
+    with store.transaction():
+        write_marks()
+        for item in batch:
+            ev = item.parsed
+            if isinstance(ev, EventError):
+                res.outcomes.append(
+                    (item, dead_letter_event(store, res, item, ev.reason, ev.detail, now))
+                )
+                continue
+            # everything that can fail on the event's content happens before it touches
+            # the store or the engine: a poison message is dead-lettered, not retried forever
+            try:
+                ev.event_id.encode("utf-8")
+                ev_json = ev.model_dump_json()
+            except Exception as exc:
+                res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
+                continue
+            if ev.event_id in batch_ids or store.is_seen(ev.event_id):
+                res.outcomes.append((item, Outcome("duplicate", ev.event_id)))
+                continue
+            try:
+                decisions = engine.plan(ev, relations, res.as_of)
+            except Exception as exc:  # a planner bug: keep the event, never lose it
+                logger.exception("planner raised", extra={"event_id": ev.event_id})
+                detail = f"{type(exc).__name__}: {exc}"
+                res.outcomes.append(
+                    (item, dead_letter_event(store, res, item, "planner_error", detail, now))
+                )
+                continue
+            try:
+                runs = [(d, d.model_dump_json()) for d in decisions if d.action == "run"]
+            except Exception as exc:
+                res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
+                continue
+            flen, jmark = len(res.fired), windows.journal_mark()
+            try:
+                with store.savepoint():
+                    store.mark_seen(ev.event_id, now)
+                    fired = windows.accept(ev, ev_json, runs, now)
+                    res.fired.extend(windows.persist(fired, now, now_dt))
+            except Exception as exc:
+                if is_store_failure(exc):
+                    raise  # the store itself: the whole batch is retried by its sources
+                # this item only: its rows are rolled back, the others commit
+                logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
+                windows.journal_undo(jmark)
+                del res.fired[flen:]
+                dirty = True
+                res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
+                continue
+            batch_ids.add(ev.event_id)
+            res.decided.append((ev, decisions, item.inbound.trigger_id))
+            res.outcomes.append(
+                (item, Outcome("accepted", ev.event_id, triggers=len(res.fired) - flen))
+            )
+        windows.finish_journal(force_journal=dirty)
+    if dirty:
+        windows.restore()  # exactly what was committed
+    windows.after_commit()
+    return res
+
+
+def _poison(
+    store: Store, res: BatchResult, item: Item, reason: str, exc: Exception, now: float
+) -> Outcome:
+    """Dead-letter one event the router cannot process (acked: redelivery cannot help)."""
+    detail = safe(f"{type(exc).__name__}: {exc}")[:300]
+    return dead_letter_event(store, res, item, reason, detail, now)
+
+
+def dead_letter_event(
+    store: Store, res: BatchResult, item: Item, reason: str, detail: str, now: float
+) -> Outcome:
+    """Store a rejected event in the dead-letter table (caller holds the transaction)."""
+    inb = item.inbound
+    payload = inb.data if inb.data is not None else json_bytes(inb.obj)
+    ref = inb.message_id
+    new = store.dead_letter("event", ref, reason, detail, payload, now)
+    res.rejects.append((reason, new))
+    if new:
+        logger.warning(
+            "event dead-lettered", extra={"reason": reason, "detail": detail, "message_id": ref}
+        )
+        res.dead_payloads.append(
+            {
+                "kind": "event",
+                "reason": reason,
+                "detail": detail,
+                "message_id": ref,
+                "payload": payload.decode("utf-8", errors="replace") if payload else None,
+            }
+        )
+    event_id = item.parsed.event_id
+    return Outcome(
+        "rejected", safe(event_id) if event_id else None, reason, detail, dead_lettered=True
+    )

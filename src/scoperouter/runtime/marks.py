@@ -1,0 +1,90 @@
+"""Dispatch outcomes as typed marks, queued on the event loop and written in a state
+transaction.
+
+Invariant: a mark is a value; :class:`MarkQueue` hands a batch over with :meth:`take`
+and gets it back with :meth:`put_back` when the transaction that was to write it failed,
+so an outcome is written exactly once or retried, never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scoperouter.runtime.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The trigger of ``row_id`` was delivered after ``attempts`` attempts, at ``at``."""
+
+    row_id: int
+    attempts: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """The trigger of ``row_id`` failed for good (``error``)."""
+
+    row_id: int
+    attempts: int
+    at: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """``attempts`` failed so far (survives a restart: the count goes on)."""
+
+    row_id: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead-letter row (kind ``trigger``: an undeliverable trigger's body)."""
+
+    kind: str
+    ref: str | None
+    reason: str
+    detail: str | None
+    payload: bytes | None
+    at: float
+
+
+Mark = Done | Dead | Attempt | DeadLetter
+
+
+def write_marks(store: Store, marks: list[Mark]) -> None:
+    """Apply marks (state thread; the caller holds a transaction)."""
+    for m in marks:
+        if isinstance(m, Done):
+            store.mark_done(m.row_id, m.attempts, m.at)
+        elif isinstance(m, Dead):
+            store.mark_dead(m.row_id, m.attempts, m.at, m.error)
+        elif isinstance(m, Attempt):
+            store.mark_attempts(m.row_id, m.attempts)
+        else:
+            store.dead_letter(m.kind, m.ref, m.reason, m.detail, m.payload, m.at)
+
+
+class MarkQueue:
+    """Marks not yet written (event-loop side)."""
+
+    def __init__(self) -> None:
+        self._marks: list[Mark] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._marks)
+
+    def append(self, mark: Mark) -> None:
+        self._marks.append(mark)
+
+    def take(self) -> list[Mark]:
+        """Hand the queued marks over to a state-thread job."""
+        marks, self._marks = self._marks, []
+        return marks
+
+    def put_back(self, marks: list[Mark]) -> None:
+        """The job that was to write ``marks`` failed: keep them first in line."""
+        self._marks[:0] = marks

@@ -1,0 +1,67 @@
+"""What a source hands the router (:class:`Inbound`) and what it gets back (:class:`Outcome`).
+
+Invariant: an :class:`Outcome` whose ``ack`` is true means the message is durably handled
+(committed, or dead-lettered); a source acks (or answers 2xx) only then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scoperouter.messages.push import attribute
+
+__all__ = ["DeadLetterPublisher", "Inbound", "Origin", "Outcome", "attribute", "json_bytes", "safe"]
+
+Origin = Literal["http", "push", "pubsub", "test"]
+
+DeadLetterPublisher = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a source. ``data`` (raw bytes) or ``obj`` (parsed JSON)."""
+
+    origin: Origin
+    data: bytes | None = None
+    obj: object = None
+    message_id: str | None = None
+    # Pub/Sub messages (pull or push) cannot be "answered": an invalid one is stored in the
+    # dead-letter table and acked. Plain HTTP callers get a 400 instead.
+    dead_letter_on_reject: bool = False
+    # the run a processor's completion event reports on (Pub/Sub attribute ``trigger_id``,
+    # set by the SDK's CompletionPublisher): its completion row is matched to that run
+    trigger_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["accepted", "duplicate", "rejected", "unavailable"]
+    event_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    triggers: int = 0
+    dead_lettered: bool = False
+
+    @property
+    def ack(self) -> bool:
+        """True when the message is durably handled (ack / 2xx); False: nack / 503."""
+        return self.status in ("accepted", "duplicate") or (
+            self.status == "rejected" and self.dead_lettered
+        )
+
+
+def safe(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def json_bytes(obj: object) -> bytes | None:
+    if obj is None:
+        return None
+    try:
+        return json.dumps(obj, default=str).encode()
+    except (TypeError, ValueError):
+        return repr(obj).encode()

@@ -1,0 +1,77 @@
+"""Health of the state store: failures counted, logged sparingly, retried with backoff.
+
+Invariant: :attr:`StoreHealth.ok` is False from a failed store operation until the next
+one that succeeds; while it is False the router is not ready (``/readyz`` 503) and every
+retry waits :meth:`StoreHealth.backoff` (exponential with jitter, capped).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+
+from scoperouter.runtime.options import RouterOptions
+
+logger = logging.getLogger("scoperouter.runtime")
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """SQLite failing as a whole (disk full, I/O error, read-only, locked), as opposed to
+    one value it cannot take (an unencodable string, a bad binding)."""
+    return isinstance(exc, sqlite3.Error) and not isinstance(
+        exc, sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError
+    )
+
+
+class StoreHealth:
+    def __init__(self, options: RouterOptions, rng: random.Random) -> None:
+        self.options = options
+        self.rng = rng
+        self.ok = True
+        self.failures = 0  # consecutive failed store operations
+        self._last_log = 0.0
+        self._unlogged = 0
+
+    def problem(self) -> str | None:
+        """Why the store makes the router not ready (for ``/readyz``), or None."""
+        if self.ok:
+            return None
+        return f"state store failing ({self.failures} failed writes); retrying with backoff"
+
+    def failed(self, what: str) -> None:
+        """Count a failed store operation; log it with its traceback the first time, then
+        at most once per ``store_log_interval_s`` (call from an ``except`` block)."""
+        self.failures += 1
+        if self.ok:
+            self.ok = False
+            self._last_log = time.monotonic()
+            logger.exception("%s; the store is failing: not ready, retrying with backoff", what)
+            return
+        self._unlogged += 1
+        if time.monotonic() - self._last_log >= self.options.store_log_interval_s:
+            self._last_log = time.monotonic()
+            logger.error(
+                "%s; the store is still failing (%d failures so far, %d not logged)",
+                what,
+                self.failures,
+                self._unlogged,
+                exc_info=True,
+            )
+            self._unlogged = 0
+
+    def succeeded(self) -> None:
+        if not self.ok:
+            logger.warning("the store works again after %d failures; ready", self.failures)
+        self.ok = True
+        self.failures = 0
+        self._unlogged = 0
+
+    def backoff(self) -> float:
+        """Seconds to wait before retrying a failing store (0 while it works)."""
+        if self.ok:
+            return 0.0
+        o = self.options
+        raw = min(o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(self.failures - 1, 30)))
+        return float(raw * (0.5 + 0.5 * self.rng.random()))
