@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import signal
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from scoperouter.commands import iso_date
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.loader import load_config, relation_csv_paths
-from scoperouter.processor_registry.models import parse_duration
+from scoperouter.processor_registry.models import ServerSpec, parse_duration
 
 if TYPE_CHECKING:
+    from scoperouter.runtime.config import ServeConfig
     from scoperouter.runtime.reload import Fingerprint
 
 logger = logging.getLogger("scoperouter.serve")
@@ -41,69 +43,62 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the router daemon", description=__doc__)
     p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
     p.add_argument(
-        "--state-dir",
-        default=".scoperouter",
-        type=Path,
-        help="SQLite state and outbox (default ./.scoperouter)",
+        "--print-config",
+        action="store_true",
+        help="print every setting, its value and where it came from (flag, environment, "
+        "routes.yaml server:, default), then exit",
+    )
+    p.add_argument("--json", action="store_true", help="with --print-config: JSON")
+    # Every default is None (= not given): scoperouter.runtime.config resolves flag >
+    # environment > routes.yaml server: > default when serve runs, never at parser build.
+    p.add_argument(
+        "--state-dir", type=Path, help="SQLite state and outbox (default ./.scoperouter)"
+    )
+    p.add_argument("--host", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument(
+        "--port", type=int, help="HTTP port (default $PORT, else 8080; 0 = any free port)"
+    )
+    p.add_argument("--subscription", help="Pub/Sub subscription projects/P/subscriptions/S to pull")
+    p.add_argument("--as-of", type=iso_date, help="lookback cap date (default: today, UTC)")
+    p.add_argument(
+        "--no-http",
+        dest="http",
+        action="store_const",
+        const=False,
+        help="do not serve HTTP (Pub/Sub only)",
     )
     p.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)",
+        "--sync", choices=("full", "normal"), help="SQLite synchronous mode (default full)"
     )
+    p.add_argument("--max-body-bytes", type=int, help="override server.max_body_bytes")
     p.add_argument(
-        "--port",
-        default=int(os.environ.get("PORT", "8080")),
-        type=int,
-        help="HTTP port (default $PORT, else 8080; 0 = any free port)",
-    )
-    p.add_argument(
-        "--subscription",
-        default=None,
-        help="Pub/Sub subscription projects/P/subscriptions/S to pull",
-    )
-    p.add_argument(
-        "--as-of", default=None, type=iso_date, help="lookback cap date (default: today, UTC)"
-    )
-    p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
-    p.add_argument(
-        "--sync",
-        choices=("full", "normal"),
-        default="full",
-        help="SQLite synchronous mode (default full)",
-    )
-    p.add_argument(
-        "--max-body-bytes", type=int, default=None, help="override server.max_body_bytes"
-    )
-    p.add_argument(
-        "--dedup-horizon",
-        type=_duration,
-        default=None,
-        help="override server.dedup_horizon (e.g. 24h)",
+        "--dedup-horizon", type=_duration, help="override server.dedup_horizon (e.g. 24h)"
     )
     p.add_argument(
         "--bearer-token",
-        default=None,
         help="shared push token (overrides server.auth); prefer SCOPEROUTER_BEARER_TOKEN",
     )
-    p.add_argument("--dead-letter-topic", default=None, help="override server.dead_letter_topic")
+    p.add_argument("--dead-letter-topic", help="override server.dead_letter_topic")
     p.add_argument(
         "--execution-log",
-        default=None,
         type=Path,
         help="execution log (SQLite; default <state-dir>/execution_log.sqlite)",
     )
-    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
+    p.add_argument(
+        "--no-log",
+        dest="log",
+        action="store_const",
+        const=False,
+        help="do not write the execution log",
+    )
     p.add_argument(
         "--lock-timeout",
         type=float,
-        default=30.0,
-        help="seconds to wait for another daemon to release the state dir",
+        help="seconds to wait for another daemon to release the state dir (default 30)",
     )
     p.add_argument(
         "--relations-refresh",
         type=_refresh,
-        default=60.0,
         metavar="DURATION",
         help="check the relation CSV files for changes this often and reload them "
         "(default 60s; 0 = never poll; SIGHUP always reloads)",
@@ -111,63 +106,76 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=8.0,
-        help="seconds to finish in-flight work on SIGTERM",
+        help="seconds to finish in-flight work on SIGTERM (default 8)",
     )
     p.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
-        default="auto",
         help="event loop: uvloop when installed (auto, default), or the standard asyncio loop",
     )
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", help="daemon log level (default INFO)")
     p.set_defaults(func=run)
 
 
-def _execution_log(args: argparse.Namespace) -> Any:
-    """The SQLite execution log (``--execution-log``, default <state-dir>/execution_log.sqlite)."""
-    if args.no_log:
-        return None
-    from scoperouter.execution_log import open_log
+def resolve_settings(
+    args: argparse.Namespace, server: ServerSpec | None, file: str = "routes.yaml"
+) -> ServeConfig:
+    """Flag > environment > routes.yaml ``server:`` > default (ConfigError on a bad value)."""
+    from scoperouter.runtime.config import cli_values, resolve
 
-    return open_log(args.execution_log or Path(args.state_dir) / "execution_log.sqlite")
+    yaml = server.model_dump(exclude_unset=True, exclude={"auth"}) if server is not None else {}
+    return resolve(cli_values(args), os.environ, yaml, file=file)
 
 
 def run(args: argparse.Namespace) -> int:
     from scoperouter.runtime import logs
     from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
-    logs.configure(args.log_level)
+    if args.print_config:
+        from scoperouter.runtime.config import format_config
+
+        reg = load_config(args.config, with_relations=False).registry
+        conf = resolve_settings(args, reg.spec.server, reg.file)
+        print(json.dumps(conf.to_json(), indent=2) if args.json else format_config(conf))
+        return 0
     # a SIGHUP during start-up must not kill the process (the daemon handles it once running)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     fingerprint = _relations_fingerprint(args.config)
     cfg = load_config(args.config)
+    conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
+    logs.configure(conf["log_level"])
+    state_dir: Path = conf["state_dir"]
     settings = DaemonSettings(
-        state_dir=args.state_dir,
-        host=args.host,
-        port=args.port,
-        subscription=args.subscription,
-        as_of=args.as_of,
-        sync=args.sync,
-        max_body_bytes=args.max_body_bytes,
-        dedup_horizon_s=args.dedup_horizon,
-        bearer_token=args.bearer_token or os.environ.get("SCOPEROUTER_BEARER_TOKEN") or None,
-        dead_letter_topic=args.dead_letter_topic,
-        http_enabled=not args.no_http,
-        shutdown_timeout_s=args.shutdown_timeout,
-        lock_timeout_s=args.lock_timeout,
-        relations_refresh_s=args.relations_refresh,
+        state_dir=state_dir,
+        host=conf["host"],
+        port=conf["port"],
+        subscription=conf["subscription"],
+        as_of=conf["as_of"],
+        sync=conf["sync"],
+        max_body_bytes=conf["max_body_bytes"],
+        dedup_horizon_s=conf["dedup_horizon"],
+        bearer_token=conf["bearer_token"],
+        dead_letter_topic=conf["dead_letter_topic"],
+        http_enabled=conf["http"],
+        shutdown_timeout_s=conf["shutdown_timeout"],
+        lock_timeout_s=conf["lock_timeout"],
+        relations_refresh_s=conf["relations_refresh"],
+        router_options=conf.router_options(),
     )
-    if args.subscription:
+    if settings.subscription:
         from scoperouter.runtime.pubsub import check_subscription
 
         # a missing or forbidden subscription is a clear error (exit 1), not a silent idle pull
-        check_subscription(args.subscription)
+        check_subscription(settings.subscription)
     from scoperouter.runtime.daemon import check_state_dir
 
     # an unusable state dir is a one-line error before the execution log opens in it
-    check_state_dir(args.state_dir)
-    log = _execution_log(args)
+    check_state_dir(state_dir)
+    log = None
+    if conf["log"]:
+        from scoperouter.execution_log import open_log
+
+        log = open_log(conf["execution_log"] or state_dir / "execution_log.sqlite")
 
     async def main() -> None:
         daemon = Daemon(
@@ -175,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         )
         await daemon.run_forever()
 
-    loop_factory = _loop_factory(args.loop)
+    loop_factory = _loop_factory(conf["loop"])
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
     return 0

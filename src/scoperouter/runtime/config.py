@@ -1,0 +1,248 @@
+"""Every operator setting of ``scoperouter serve``, resolved in one pure function.
+
+Precedence, per setting: the command line, then the environment, then ``routes.yaml``'s
+``server:`` section, then the default. :data:`SETTINGS` is the one table of settings
+(name, ``server:`` key, flag, environment variables, type, default); :func:`resolve` reads
+no file, no clock and no process state -- its inputs are passed in -- so it is tested by
+a table and ``serve --print-config`` prints exactly what the daemon would use, with where
+each value came from.
+
+Invariant: a value that does not parse raises :class:`ConfigError` naming its source (the
+flag, the environment variable, or ``server.<key>``); nothing is computed when the
+argument parser is built, so ``PORT=abc scoperouter validate`` never fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.processor_registry.models import parse_duration
+
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def seconds(value: object) -> float:
+    """A duration: ``30s``/``2m``/``50ms`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return float(value)
+    text = str(value).strip()
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f"expected a duration like 30s, got {text!r}") from None
+
+
+def _int(value: object, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    try:
+        n = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"expected an integer >= {minimum}, got {n}")
+    return n
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _choice(*options: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _text(value: object) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected a non-empty string")
+    return text
+
+
+def _date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One operator setting. ``router``: it is a :class:`RouterOptions` field."""
+
+    name: str  # the ``server:`` key and the ServeConfig field
+    parse: Callable[[object], Any]
+    default: Any
+    help: str
+    flag: str | None = None  # its command-line flag (dest: the name), None: no flag
+    env: tuple[str, ...] = ()
+    yaml: bool = True  # settable in ``server:``
+    router: str | None = None  # RouterOptions field
+
+
+def _env(name: str) -> tuple[str, ...]:
+    return (f"SCOPEROUTER_{name.upper()}",)
+
+
+_S: list[Setting] = [
+    Setting("state_dir", lambda v: Path(_text(v)), Path(".scoperouter"), "SQLite state and outbox", "--state-dir"),
+    Setting("host", _text, "127.0.0.1", "HTTP bind address", "--host"),
+    Setting("port", lambda v: _int(v, 0), 8080, "HTTP port (0 = any free port)", "--port", ("PORT",)),
+    Setting("http", _bool, True, "serve HTTP (false: Pub/Sub only)", "--no-http"),
+    Setting("subscription", _text, None, "Pub/Sub subscription to pull", "--subscription"),
+    Setting("as_of", _date, None, "lookback cap date (default: today, UTC)", "--as-of"),
+    Setting("sync", _choice("full", "normal"), "full", "SQLite synchronous mode", "--sync"),
+    Setting("max_body_bytes", lambda v: _int(v, 1), 1_048_576, "largest request body", "--max-body-bytes"),
+    Setting("dedup_horizon", seconds, 86400.0, "how long event ids are remembered", "--dedup-horizon"),
+    Setting("bearer_token", _text, None, "shared push token (else server.auth)", "--bearer-token", yaml=False),
+    Setting("dead_letter_topic", _text, None, "Pub/Sub topic receiving dead letters", "--dead-letter-topic"),
+    Setting("execution_log", lambda v: Path(_text(v)), None, "execution log (default <state_dir>/execution_log.sqlite)", "--execution-log"),
+    Setting("log", _bool, True, "write the execution log", "--no-log"),
+    Setting("lock_timeout", seconds, 30.0, "wait for another daemon to release the state dir", "--lock-timeout"),
+    Setting("relations_refresh", seconds, 60.0, "poll relation CSV files (0 = only SIGHUP)", "--relations-refresh"),
+    Setting("shutdown_timeout", seconds, 8.0, "finish in-flight work on SIGTERM", "--shutdown-timeout"),
+    Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),
+    Setting("log_level", lambda v: _text(v).upper(), "INFO", "daemon log level", "--log-level"),
+    Setting("max_batch", lambda v: _int(v, 1), 512, "events per ingest transaction", router="max_batch"),
+    Setting("retry_backoff_base", seconds, 0.5, "first dispatch retry delay", router="backoff_base_s"),
+    Setting("retry_backoff_cap", seconds, 60.0, "longest dispatch retry delay", router="backoff_cap_s"),
+    Setting("compact_every", lambda v: _int(v, 1), 20000, "journal rows before a window snapshot", router="compact_every"),
+    Setting("compact_min_interval", seconds, 5.0, "least time between window snapshots", router="compact_min_interval_s"),
+    Setting("mark_flush_interval", seconds, 0.05, "how often dispatch outcomes are written", router="mark_flush_interval_s"),
+    Setting("housekeeping_interval", seconds, 60.0, "how often old rows are pruned", router="housekeeping_interval_s"),
+    Setting("done_retention", seconds, 7 * 86400.0, "keep delivered triggers this long", router="done_retention_s"),
+    Setting("dead_letter_retention", seconds, 7 * 86400.0, "keep dead triggers and dead letters this long", router="dead_letter_retention_s"),
+    Setting("store_backoff_base", seconds, 0.05, "first retry delay of a failing store", router="store_backoff_base_s"),
+    Setting("store_backoff_cap", seconds, 5.0, "longest retry delay of a failing store", router="store_backoff_cap_s"),
+    Setting("store_log_interval", seconds, 30.0, "log a failing store at most this often", router="store_log_interval_s"),
+]  # fmt: skip
+
+
+def _with_env(s: Setting) -> Setting:
+    env = s.env or _env(s.name)
+    if s.name == "port":
+        env = ("PORT", "SCOPEROUTER_PORT")
+    return Setting(s.name, s.parse, s.default, s.help, s.flag, env, s.yaml, s.router)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(_with_env(s) for s in _S)
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+YAML_KEYS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.yaml)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Resolved settings: ``values[name]`` and where each came from (``sources[name]``:
+    ``--flag``, ``$VAR``, ``server.<key>`` or ``default``)."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def router_options(self) -> dict[str, Any]:
+        """The :class:`RouterOptions` tuning fields these settings set (``as_of`` and the
+        dedup horizon are daemon settings of their own)."""
+        return {s.router: self.values[s.name] for s in SETTINGS if s.router is not None}
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        def show(v: Any) -> Any:
+            if isinstance(v, Path | date):
+                return str(v)
+            return v
+
+        return {
+            s.name: {
+                "value": "***"
+                if s.name == "bearer_token" and self.values[s.name]
+                else show(self.values[s.name]),
+                "source": self.sources[s.name],
+            }
+            for s in SETTINGS
+        }
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    env: Mapping[str, str],
+    server: Mapping[str, Any],
+    *,
+    file: str = "routes.yaml",
+) -> ServeConfig:
+    """Resolve every setting. ``cli``: flag values by setting name, None = not given;
+    ``env``: the environment; ``server``: the keys set in ``routes.yaml`` ``server:``
+    (only those actually written). Raises ConfigError naming the source of a bad value."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    issues: list[ConfigIssue] = []
+    for s in SETTINGS:
+        candidates: list[tuple[str, Any, str, tuple[str | int, ...]]] = []
+        if s.flag is not None and cli.get(s.name) is not None:
+            candidates.append((s.flag, cli[s.name], "<command line>", (s.flag,)))
+        for var in s.env:
+            if env.get(var, "") != "":
+                candidates.append((f"${var}", env[var], "<environment>", (var,)))
+                break
+        if s.yaml and server.get(s.name) is not None:
+            candidates.append((f"server.{s.name}", server[s.name], file, ("server", s.name)))
+        if not candidates:
+            values[s.name], sources[s.name] = s.default, "default"
+            continue
+        where, raw, origin, path = candidates[0]
+        try:
+            # a flag's value is already typed by argparse (strings are still checked)
+            typed = where.startswith("--") and not isinstance(raw, str)
+            values[s.name] = raw if typed else s.parse(raw)
+        except ValueError as exc:
+            issues.append(ConfigIssue(str(exc), file=origin, path=path))
+            continue
+        sources[s.name] = where
+    if issues:
+        raise ConfigError(issues)
+    return ServeConfig(values, sources)
+
+
+def cli_values(args: Any) -> dict[str, Any]:
+    """The flags a user gave, by setting name (argparse defaults are None: not given)."""
+    out: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.flag is not None:
+            out[s.name] = getattr(args, s.name, None)
+    return out
+
+
+def format_config(cfg: ServeConfig) -> str:
+    """``serve --print-config``: one ``name = value  (source)`` line per setting."""
+    rows = cfg.to_json()
+    width = max(len(n) for n in rows)
+    return "\n".join(
+        f"{name:<{width}} = {r['value']!r}  ({r['source']})" for name, r in rows.items()
+    )

@@ -1,0 +1,116 @@
+"""serve's configuration: flag > environment > routes.yaml server: > default, one table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scoperouter.errors import ConfigError
+from scoperouter.processor_registry.models import ServerSpec
+from scoperouter.runtime.config import SETTINGS, YAML_KEYS, resolve
+from scoperouter.runtime.options import RouterOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("name", "cli", "env", "server", "value", "source"),
+    [
+        ("port", {}, {}, {}, 8080, "default"),
+        ("port", {}, {}, {"port": 9000}, 9000, "server.port"),
+        ("port", {}, {"PORT": "7000"}, {"port": 9000}, 7000, "$PORT"),
+        ("port", {}, {"SCOPEROUTER_PORT": "7001"}, {}, 7001, "$SCOPEROUTER_PORT"),
+        ("port", {"port": 6000}, {"PORT": "7000"}, {"port": 9000}, 6000, "--port"),
+        ("port", {}, {"PORT": ""}, {"port": 9000}, 9000, "server.port"),
+        ("sync", {}, {}, {"sync": "normal"}, "normal", "server.sync"),
+        ("sync", {"sync": "full"}, {}, {"sync": "normal"}, "full", "--sync"),
+        ("http", {"http": False}, {}, {"http": True}, False, "--no-http"),
+        ("http", {}, {"SCOPEROUTER_HTTP": "false"}, {}, False, "$SCOPEROUTER_HTTP"),
+        ("log", {}, {}, {"log": False}, False, "server.log"),
+        ("dedup_horizon", {}, {}, {"dedup_horizon": "2h"}, 7200.0, "server.dedup_horizon"),
+        ("dedup_horizon", {}, {"SCOPEROUTER_DEDUP_HORIZON": "90"}, {}, 90.0, "$SCOPEROUTER_DEDUP_HORIZON"),
+        ("state_dir", {}, {}, {"state_dir": "/srv/s"}, Path("/srv/s"), "server.state_dir"),
+        ("bearer_token", {}, {"SCOPEROUTER_BEARER_TOKEN": "tok"}, {}, "tok", "$SCOPEROUTER_BEARER_TOKEN"),
+        ("bearer_token", {}, {}, {"bearer_token": "ignored"}, None, "default"),
+        ("max_batch", {}, {}, {"max_batch": 64}, 64, "server.max_batch"),
+        ("done_retention", {}, {}, {"done_retention": "1d"}, 86400.0, "server.done_retention"),
+        ("mark_flush_interval", {}, {}, {}, 0.05, "default"),
+        ("log_level", {}, {"SCOPEROUTER_LOG_LEVEL": "debug"}, {}, "DEBUG", "$SCOPEROUTER_LOG_LEVEL"),
+    ],
+)
+def test_precedence(name: str, cli: dict[str, Any], env: dict[str, str], server: dict[str, Any],
+                    value: object, source: str) -> None:
+    """Each setting comes from the first of flag, environment, server:, default that sets it."""
+    conf = resolve(cli, env, server)
+    assert (conf[name], conf.sources[name]) == (value, source)
+
+
+@pytest.mark.parametrize(
+    ("cli", "env", "server", "where"),
+    [
+        ({}, {"PORT": "abc"}, {}, "<environment>:1:1: error: PORT: expected an integer"),
+        ({}, {"SCOPEROUTER_SYNC": "off"}, {}, "SCOPEROUTER_SYNC: expected one of full, normal"),
+        ({}, {"SCOPEROUTER_LOCK_TIMEOUT": "soon"}, {}, "expected a duration"),
+        ({}, {}, {"as_of": "tomorrow"}, "routes.yaml:1:1: error: server.as_of: expected a date"),
+        ({"host": " "}, {}, {}, "<command line>:1:1: error: --host: expected a non-empty string"),
+    ],
+)
+def test_bad_values_name_their_source(cli: dict[str, Any], env: dict[str, str], server: dict[str, Any],
+                                      where: str) -> None:
+    """A value that does not parse is a ConfigError naming the flag, variable or server: key."""
+    with pytest.raises(ConfigError) as info:
+        resolve(cli, env, server)
+    assert where in info.value.issues[0].format()
+
+
+def test_every_setting_reachable_from_server_section() -> None:
+    """Every serve setting except the secret token is a server: key, and every router option a setting."""
+    fields = set(ServerSpec.model_fields)
+    assert set(YAML_KEYS) <= fields
+    assert {s.name for s in SETTINGS} - set(YAML_KEYS) == {"bearer_token"}
+    routed = {s.router for s in SETTINGS if s.router}
+    assert routed | {"as_of", "dedup_horizon_s"} == set(RouterOptions.__dataclass_fields__)
+
+
+def test_defaults_match_router_options() -> None:
+    """The table's defaults are RouterOptions' defaults (one value, two places checked)."""
+    conf = resolve({}, {}, {})
+    opts = RouterOptions(**conf.router_options())
+    assert opts == RouterOptions()
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bad_port_does_not_break_other_commands() -> None:
+    """PORT=abc does not crash validate (nothing is resolved at parser build); serve names it."""
+    ok = _cli("validate", "routes.yaml", env={"PORT": "abc"})
+    assert ok.returncode == 0, ok.stderr
+    bad = _cli("serve", "--print-config", env={"PORT": "abc"})
+    assert bad.returncode == 1 and "PORT: expected an integer, got 'abc'" in bad.stderr
+
+
+def test_print_config_shows_sources(tmp_path: Path) -> None:
+    """serve --print-config --json prints each value with where it came from, the token masked."""
+    import json
+
+    text = (ROOT / "routes.yaml").read_text() + "\nserver:\n  max_batch: 32\n  host: 0.0.0.0\n"
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(text.replace("dir: data/relations", f"dir: {ROOT / 'data' / 'relations'}"))
+    out = _cli("serve", "--config", str(cfg), "--print-config", "--json", "--port", "1234",
+               env={"SCOPEROUTER_BEARER_TOKEN": "secret"})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["max_batch"] == {"value": 32, "source": "server.max_batch"}
+    assert got["host"] == {"value": "0.0.0.0", "source": "server.host"}
+    assert got["port"] == {"value": 1234, "source": "--port"}
+    assert got["bearer_token"] == {"value": "***", "source": "$SCOPEROUTER_BEARER_TOKEN"}
+    assert "secret" not in out.stdout
