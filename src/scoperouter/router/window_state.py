@@ -327,3 +327,12 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed window: {exc}") from exc
+
+
+def transition_table_markdown() -> str:
+    """:data:`TRANSITIONS` as the Markdown table ``docs/engine.md`` embeds (a test checks
+    that the page and the code agree)."""
+    lines = ["| window | input | becomes | effect | rule |", "|---|---|---|---|---|"]
+    for (phase, inp), tr in TRANSITIONS.items():
+        lines.append(f"| {phase} | {inp} | {tr.next} | {tr.effect} | {tr.rule} |")
+    return "\n".join(lines)
