@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime_support import GAME_DAY, MemorySink, RouterFactory, as_lines, game_day_stream, load, write_registry
+from runtime_support import (
+    GAME_DAY,
+    MemorySink,
+    RouterFactory,
+    as_lines,
+    game_day_stream,
+    load,
+    write_registry,
+)
 
 from scoperouter.commands.replay import replay_events
 from scoperouter.examples.nba.harness import PlannedRouter
