@@ -3,7 +3,7 @@
     python bench/demo_seeds.py [--seeds 2025 7 1 2 3 4 5] [--json]
 
 For each seed: the game day run date level and routed, the ground-truth minimum (a full
-recompute after every update, see ``scoperouter.examples.nba.harness.MinimumWork``), and the ratios the
+recompute after every update, see ``scoperouter.examples.nba.minimum.MinimumWork``), and the ratios the
 demo prints: work ratio (date-level rows / routed rows), the same against a date-level DAG
 run once per update, routed / minimum (all processors and
 entity-granularity processors only) and routed / end-of-day bound. About 8-9 s per seed.

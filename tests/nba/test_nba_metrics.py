@@ -14,16 +14,13 @@ from nba_support import short_day, variant
 from scoperouter.examples.nba.harness import (
     Comparison,
     GameDay,
-    MinimumWork,
-    SingleUpdate,
-    _count_changes,
     compare,
-    minimum_work,
     run_date_level,
-    single_update,
     truth,
 )
+from scoperouter.examples.nba.minimum import MinimumWork, _count_changes, minimum_work
 from scoperouter.examples.nba.processors import BY_NAME, OUTPUT_SOURCES
+from scoperouter.examples.nba.single import SingleUpdate, single_update
 from scoperouter.examples.nba.warehouse import diff_dumps
 
 SEED = 2025

@@ -16,14 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scoperouter.examples.nba.harness import (
-    Comparison,
-    CostModel,
-    SingleUpdate,
-    compare,
-    prepare,
-    single_update,
-)
+from scoperouter.examples.nba.harness import Comparison, CostModel, compare, prepare
 from scoperouter.examples.nba.processors import BY_NAME, ORDER
 from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
@@ -32,6 +25,7 @@ from scoperouter.examples.nba.season import (
     generate_season,
     write_relations,
 )
+from scoperouter.examples.nba.single import SingleUpdate, single_update
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config

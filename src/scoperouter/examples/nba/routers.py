@@ -1,0 +1,184 @@
+"""The two routers the demo compares: today's date-level behaviour and the routing engine.
+
+Invariant: both answer ``route(raw message, now)`` and ``due(now)`` with :class:`Job` values
+and never execute anything; :func:`scoperouter.examples.nba.simulation.simulate` runs the
+jobs. :class:`PlannedRouter` is a thin loop around
+:class:`scoperouter.router.engine.RoutingEngine` (the daemon's firing order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal, Protocol
+
+from scoperouter.errors import EventError
+from scoperouter.examples.nba.stream import produced_at
+from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
+from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.engine import RoutingEngine
+
+
+@dataclass(frozen=True)
+class Job:
+    """One processor run: dates and scope (``ids=None`` = full date)."""
+
+    processor: str
+    dates: tuple[date, ...]
+    ids: tuple[str, ...] | None
+    priority: Literal["normal", "critical"] = "normal"
+    correlation_id: str | None = None
+    run_id: str = ""
+
+
+
+
+class Router(Protocol):
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]: ...
+    def due(self, now: float) -> list[Job]: ...
+    def next_deadline(self) -> float | None: ...
+
+
+def _date_range(start: date, end: date) -> tuple[date, ...]:
+    return tuple(start + timedelta(days=i) for i in range((end - start).days + 1))
+
+
+def lookback_dates(
+    proc: CompiledProcessor, relations: InMemoryRelations, day: date, as_of: date
+) -> tuple[date, ...]:
+    """Later dates a date-level run of ``proc`` on ``day`` must also cover (capped at as_of)."""
+    lb = proc.lookback
+    if lb is None:
+        return ()
+    if lb.days is not None:
+        return tuple(
+            d
+            for d in _date_range(day + timedelta(days=1), day + timedelta(days=lb.days))
+            if d <= as_of
+        )
+    assert lb.count is not None and lb.via is not None
+    later: set[date] = set()
+    for eid in relations.sources_on(lb.via, day):
+        later.update(d for d in relations.next_dates(lb.via, eid, day, lb.count) if d <= as_of)
+    return tuple(sorted(later))
+
+
+class DateLevelRouter:
+    """Today's behaviour: every consumer of the source, full date, at once."""
+
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        relations: InMemoryRelations,
+        as_of: date,
+        *,
+        rerun_lookback: bool = True,
+    ) -> None:
+        self.registry, self.relations, self.as_of = registry, relations, as_of
+        self.rerun_lookback = rerun_lookback
+        self.rejected = 0
+
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
+        try:
+            ev = normalize_event(dict(raw), self.registry)
+        except EventError:
+            self.rejected += 1
+            return []
+        if ev.status not in ("success", "partial") or ev.game_date is None:
+            return []
+        jobs = []
+        for ci in self.registry.by_source.get(ev.source, ()):
+            proc = self.registry.processors[ci.processor]
+            later = (
+                lookback_dates(proc, self.relations, ev.game_date, self.as_of)
+                if self.rerun_lookback
+                else ()
+            )
+            dates = (ev.game_date, *later)
+            jobs.append(Job(ci.processor, dates, None, ev.priority, ev.correlation_id, ev.event_id))
+        return jobs
+
+    def due(self, now: float) -> list[Job]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+class PlannedRouter:
+    """The router: planner + coalescing windows on the caller's clock. With ``log``, every
+    decision, dispatch and completion goes to the execution log (virtual timestamps)."""
+
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        relations: InMemoryRelations,
+        as_of: date,
+        log: ExecutionLog | None = None,
+    ) -> None:
+        self.registry, self.relations, self.as_of = registry, relations, as_of
+        self.engine = RoutingEngine(registry)
+        self.rejected = 0
+        self.decisions = 0
+        self.log = log
+
+    def _job(self, t: Trigger, now: float) -> Job:
+        if self.log is not None:
+            at = produced_at(self.as_of, now)
+            self.log.record_dispatch(
+                t.model_copy(update={"fired_at": at}),
+                status="ok",
+                attempts=1,
+                latency_ms=0.0,
+                dispatched_at=at,
+            )
+        return Job(
+            t.processor,
+            _date_range(t.start_date, t.end_date),
+            t.entity_ids if t.scope == "entities" else None,
+            t.priority,
+            t.correlation_id,
+            t.trigger_id,
+        )
+
+    def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
+        try:
+            ev: Event = normalize_event(dict(raw), self.registry)
+        except EventError:
+            self.rejected += 1
+            return []
+        decisions, fired = self.engine.receive(ev, self.relations, self.as_of, now)
+        if self.log is not None:
+            self.log.record_decisions(
+                ev,
+                decisions,
+                produced_at(self.as_of, now),
+                registry=self.registry,
+                relations=self.relations,
+                as_of=self.as_of,
+            )
+        self.decisions += sum(1 for d in decisions if d.action == "run")
+        return [self._job(f.trigger, f.at) for f in fired]
+
+    def due(self, now: float) -> list[Job]:
+        return [self._job(f.trigger, f.at) for f in self.engine.tick(now)]
+
+    def next_deadline(self) -> float | None:
+        return self.engine.next_deadline()
+
+    def completed(self, job: Job, rows: int, changed: int, duration_s: float) -> None:
+        """What the processor reports after the run (the SDK's completion report)."""
+        if self.log is not None:
+            for day in job.dates:
+                self.log.record_completion(
+                    job.processor,
+                    day,
+                    trigger_id=job.run_id,
+                    records_processed=rows,
+                    entities_changed=changed,
+                    duration_s=duration_s,
+                )
