@@ -119,6 +119,9 @@ def test_skip_decisions_never_enter_a_window() -> None:
     assert eng.open_count == 0
     eng.apply(ev("e1"), [run("a")], 0.0)
     eng.apply(ev("s2"), [skip_with_dates()], 5.0)
+    eng.book.add(ev("s3"), skip_with_dates(), 6.0)  # the book's own rule, below the engine
+    w = eng.book.get(("p", D))
+    assert w is not None and merge_decision(w, ev("s4"), skip_with_dates(), D, 7.0, PARAMS) == (w, False)
     [f] = eng.drain()
     assert f.trigger.caused_by == ("e1",) and f.at == 10.0
 
