@@ -120,9 +120,9 @@ for name, f, old, new, test in M:
     shutil.rmtree(MUT, ignore_errors=True)
     shutil.copytree(WT + "/src", MUT + "/src")
     p = f"{MUT}/src/{f}"
-    s = open(p).read()
+    s = Path(p).read_text()
     assert s.count(old) == 1, (name, s.count(old))
-    open(p, "w").write(s.replace(old, new))
+    Path(p).write_text(s.replace(old, new))
     env = {**os.environ, "PYTHONPATH": MUT + "/src"}
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
@@ -131,7 +131,7 @@ for name, f, old, new, test in M:
         capture_output=True,
         text=True,
     )
-    last = [l for l in r.stdout.splitlines() if l.strip()][-1]
+    last = [ln for ln in r.stdout.splitlines() if ln.strip()][-1]
     survived += r.returncode == 0
     print(
         f"{'KILLED' if r.returncode else 'SURVIVED'}  {name}: {test.split('::')[-1]}  [{last}]",
