@@ -155,7 +155,7 @@ def test_window_json_round_trip() -> None:
     w = open_window("p", D, 1.0, PARAMS)
     w, _ = merge_decision(w, ev("e1", corr="c1"), run("x", etype="team"), D, 4.0, PARAMS)
     assert w is not None
-    w2 = WindowState(**{**{f: getattr(w, f) for f in WindowState.__dataclass_fields__}, "priority": "critical"})
+    w2 = w._replace(priority="critical")
     for state in (w, w2):
         assert window_from_json(json.loads(json.dumps(window_to_json(state))), PARAMS) == state
 

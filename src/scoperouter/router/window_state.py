@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Priority, Trigger
 from scoperouter.router.decisions import REASON_ORDER, Decision, Reason
@@ -95,6 +95,62 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
 }
 
 
+class EventIds:
+    """An immutable set of event ids with O(1) :meth:`add` (a window's ``caused_by``).
+
+    A hot window merges thousands of events; copying a frozenset per merge would make that
+    quadratic, so the ids are a persistent chain (each :meth:`add` shares its tail) and
+    become a frozenset only when read (:meth:`frozen`, cached per node)."""
+
+    __slots__ = ("_frozen", "_head", "_tail")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._head: str | None = None
+        self._tail: EventIds | None = None
+        self._frozen: frozenset[str] | None = frozenset(ids)
+
+    def add(self, event_id: str) -> EventIds:
+        node = EventIds.__new__(EventIds)
+        node._head, node._tail, node._frozen = event_id, self, None
+        return node
+
+    def frozen(self) -> frozenset[str]:
+        """The ids as a frozenset (computed once per node)."""
+        if self._frozen is not None:
+            return self._frozen
+        heads: list[str] = []
+        node: EventIds | None = self
+        while node is not None and node._frozen is None:
+            assert node._head is not None
+            heads.append(node._head)
+            node = node._tail
+        base = node._frozen if node is not None and node._frozen is not None else frozenset()
+        self._frozen = base.union(heads)
+        return self._frozen
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.frozen()))
+
+    def __len__(self) -> int:
+        return len(self.frozen())
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self.frozen()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventIds):
+            return self.frozen() == other.frozen()
+        if isinstance(other, frozenset | set):
+            return self.frozen() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.frozen())
+
+    def __repr__(self) -> str:
+        return f"EventIds({sorted(self.frozen())!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class WindowParams:
     """A processor's window settings (from the registry at the time they are applied)."""
@@ -105,9 +161,9 @@ class WindowParams:
     entity_type: str  # the processor's granularity ("" when the processor is unknown)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowState:
-    """One open window. ``entity_ids`` None = full date (``date_reason`` says why)."""
+class WindowState(NamedTuple):
+    """One open window. ``entity_ids`` None = full date (``date_reason`` says why).
+    A named tuple: immutable, cheap to build on every merge, compared by value."""
 
     processor: str
     day: date
@@ -115,7 +171,7 @@ class WindowState:
     last_at: float
     entity_ids: frozenset[str] | None
     date_reason: Reason | None
-    caused_by: frozenset[str]
+    caused_by: EventIds
     correlation_id: str | None
     priority: Priority
     quiet_s: float
@@ -161,7 +217,7 @@ def open_window(processor: str, day: date, now: float, params: WindowParams) -> 
         last_at=now,
         entity_ids=frozenset(),
         date_reason=None,
-        caused_by=frozenset(),
+        caused_by=EventIds(),
         correlation_id=None,
         priority="normal",
         quiet_s=params.quiet_s,
@@ -173,16 +229,21 @@ def open_window(processor: str, day: date, now: float, params: WindowParams) -> 
 
 def classify(w: WindowState | None, decision: Decision) -> Input:
     """The table input a decision is for window ``w`` (None: no window yet)."""
+    return _classify(w, decision)[0]
+
+
+def _classify(w: WindowState | None, decision: Decision) -> tuple[Input, frozenset[str] | None]:
+    """The input, and for an entity decision into an id window the united ids."""
     if decision.action != "run":
-        return "skip"
+        return "skip", None
     if decision.scope == "date" or decision.entity_ids is None:
-        return "date"
+        return "date", None
     have = w.entity_ids if w is not None else frozenset()
     if have is None:
-        return "entities"  # absorbed either way
+        return "entities", None  # absorbed either way
+    union = have.union(decision.entity_ids)
     limit = w.max_entities if w is not None else None
-    n = len(have.union(decision.entity_ids))
-    return "entities_past_max" if limit is not None and n > limit else "entities"
+    return ("entities_past_max" if limit is not None and len(union) > limit else "entities"), union
 
 
 def merge_decision(
@@ -201,7 +262,7 @@ def merge_decision(
     phase: Phase = "closed" if w is None else w.phase
     if w is None and decision.action == "run":
         w = open_window(decision.processor, day, now, params)
-    inp = classify(w, decision)
+    inp, union = _classify(w, decision)
     tr = TRANSITIONS[(phase, inp)]
     if tr.effect == "ignore" or w is None:
         return (None if phase == "closed" else w), False
@@ -209,8 +270,8 @@ def merge_decision(
     reason = w.date_reason
     etype = w.entity_type
     if tr.effect in ("open_ids", "union"):
-        assert ids is not None and decision.entity_ids is not None
-        ids = ids.union(decision.entity_ids)
+        assert union is not None
+        ids = union
         if decision.entity_type:
             etype = decision.entity_type
     elif tr.effect == "to_threshold":
@@ -219,15 +280,20 @@ def merge_decision(
             etype = decision.entity_type
     elif tr.effect == "to_date":
         ids, reason = None, decision.reason
-    w = replace(
-        w,
-        last_at=now,
-        entity_ids=ids,
-        date_reason=reason,
-        entity_type=etype,
-        caused_by=w.caused_by | {event.event_id},
-        correlation_id=w.correlation_id if w.correlation_id is not None else event.correlation_id,
-        priority="critical" if event.priority == "critical" else w.priority,
+    w = WindowState(
+        w.processor,
+        w.day,
+        w.opened_at,
+        now,
+        ids,
+        reason,
+        w.caused_by.add(event.event_id),
+        w.correlation_id if w.correlation_id is not None else event.correlation_id,
+        "critical" if event.priority == "critical" else w.priority,
+        w.quiet_s,
+        w.max_wait_s,
+        w.max_entities,
+        etype,
     )
     fire = event.priority == "critical" and TRANSITIONS[(tr.next, "critical")].effect == "fire"
     return w, fire
@@ -253,7 +319,7 @@ def trigger_id(
 def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
     """The trigger a window fires (no ``fired_at``: the driver stamps it); ``date_field``:
     the registry's key of the date on the wire."""
-    caused = tuple(sorted(w.caused_by))
+    caused = tuple(w.caused_by)  # sorted, unique
     if w.entity_ids is None or not w.entity_ids:
         # an empty id set cannot happen (a run decision names ids or is date scope)
         scope = "date"
@@ -293,7 +359,7 @@ def window_to_json(w: WindowState) -> dict[str, Any]:
         "entity_ids": sorted(w.entity_ids) if w.entity_ids is not None else None,
         "entity_type": w.entity_type,
         "date_reason": w.date_reason,
-        "caused_by": sorted(w.caused_by),
+        "caused_by": list(w.caused_by),
         "correlation_id": w.correlation_id,
         "priority": w.priority,
     }
@@ -317,7 +383,7 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
             last_at=float(item["last_at"]),
             entity_ids=frozenset(map(str, ids)) if ids is not None else None,
             date_reason=cast(Reason | None, reason),
-            caused_by=frozenset(map(str, item.get("caused_by", []))),
+            caused_by=EventIds(map(str, item.get("caused_by", []))),
             correlation_id=item.get("correlation_id"),
             priority="critical" if item.get("priority") == "critical" else "normal",
             quiet_s=params.quiet_s,
