@@ -35,15 +35,15 @@ M = [
     (
         "skip decisions enter windows",
         R + "window_state.py",
-        '    if decision.action != "run":\n        return "skip"\n',
+        '    if decision.action != "run":\n        return "skip", None\n',
         "",
         "tests/planner/test_engine.py::test_skip_decisions_never_enter_a_window",
     ),
     (
         "entity type never set (merge)",
         R + "window_state.py",
-        "        ids = ids.union(decision.entity_ids)\n        if decision.entity_type:\n            etype = decision.entity_type\n",
-        "        ids = ids.union(decision.entity_ids)\n",
+        "        ids = union\n        if decision.entity_type:\n            etype = decision.entity_type\n",
+        "        ids = union\n",
         "tests/planner/test_engine.py::test_window_entity_type_comes_from_the_decision",
     ),
     (
