@@ -28,7 +28,7 @@ from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
 
 logger = logging.getLogger("scoperouter.runtime")
 
-Fired = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
+Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
 
 
 class Dispatcher:
@@ -62,7 +62,7 @@ class Dispatcher:
         }
         self._default_sem = asyncio.Semaphore(registry.spec.defaults.target.concurrency)
 
-    def fired(self, fired: list[Fired]) -> None:
+    def fired(self, fired: list[Committed]) -> None:
         """Count and dispatch triggers that just committed."""
         scopes: Counter[str] = Counter()
         for row_id, t, body in fired:

@@ -20,7 +20,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime.dispatcher import Fired as Committed
+from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.sinks import trigger_bytes
 from scoperouter.runtime.store import Store

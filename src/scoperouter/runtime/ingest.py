@@ -20,7 +20,7 @@ from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
-from scoperouter.runtime.dispatcher import Fired
+from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
@@ -42,7 +42,7 @@ class BatchResult:
     as_of: date
     relations: RelationStore  # the data the whole batch was planned with
     outcomes: list[tuple[Item, Outcome]] = field(default_factory=list)
-    fired: list[Fired] = field(default_factory=list)
+    fired: list[Committed] = field(default_factory=list)
     decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
