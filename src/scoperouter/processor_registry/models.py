@@ -380,7 +380,7 @@ class AuthSpec(Strict):
 _Text = Annotated[str, Field(min_length=1)]
 
 
-def _opt(description: str) -> Any:
+def _opt(description: str) -> Any:  # an optional serve setting: None = not set here
     return Field(default=None, description=description)
 
 
@@ -406,14 +406,10 @@ class ServerSpec(Strict):
     subscription: _Text | None = _opt("Pub/Sub subscription projects/P/subscriptions/S to pull")
     as_of: _Text | None = _opt("Lookback cap date YYYY-MM-DD (default: today, UTC)")
     sync: Literal["full", "normal"] | None = _opt("SQLite synchronous mode (default full)")
-    execution_log: _Text | None = _opt(
-        "Execution log path (default <state_dir>/execution_log.sqlite)"
-    )
+    execution_log: _Text | None = _opt("Execution log (default <state_dir>/execution_log.sqlite)")
     log: bool | None = _opt("Write the execution log (default true)")
-    lock_timeout: Duration | None = _opt("Wait for another daemon to release the state dir (30s)")
-    relations_refresh: Duration | None = _opt(
-        "Poll relation CSV files this often (60s; 0s = only SIGHUP)"
-    )
+    lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir lock (30s)")
+    relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
     loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
     log_level: _Text | None = _opt("Daemon log level (default INFO)")
@@ -425,9 +421,7 @@ class ServerSpec(Strict):
     mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")
     housekeeping_interval: Duration | None = _opt("How often old rows are pruned (60s)")
     done_retention: Duration | None = _opt("Keep delivered triggers this long (7d)")
-    dead_letter_retention: Duration | None = _opt(
-        "Keep dead triggers and dead letters this long (7d)"
-    )
+    dead_letter_retention: Duration | None = _opt("Keep dead triggers, dead letters this long (7d)")
     store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
     store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
     store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")
