@@ -37,6 +37,7 @@ from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
 from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.target_format import target_issues
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
 __all__ = ["check", "close_match", "did_you_mean"]
@@ -90,6 +91,8 @@ def check(
     _check_graph(spec, r)
     source_checks.check_sources(spec, r, entities)
     _check_targets(spec, r, env)
+    for path, message in target_issues(spec):  # formats and mappings (docs/targets.md)
+        r.add(path, message, code="bad_target_format")
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
 
