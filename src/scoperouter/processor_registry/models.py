@@ -160,6 +160,11 @@ class HttpTargetSpec(Strict):
     url: str = Field(min_length=1, description="http(s) URL receiving the Pub/Sub push envelope.")
     timeout: Duration = Field(default="60s", description="Timeout of one delivery attempt.")
     audience: str | None = Field(default=None, description="OIDC audience for an identity token.")
+    retry_on: tuple[Annotated[StrictInt, Field(ge=400, le=499)], ...] = Field(
+        default=(),
+        description="4xx statuses retried like 408/429/5xx, e.g. 409 from a service that "
+        "refuses while a run of the same date is in progress (other 4xx dead-letter).",
+    )
 
 
 class OutboxTargetSpec(Strict):

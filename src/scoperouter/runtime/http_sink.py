@@ -40,9 +40,11 @@ class HttpSink:
         audience: str | None = None,
         subscription: str = "projects/scoperouter/subscriptions/scoperouter",
         shaper: Shaper | None = None,
+        retry_on: tuple[int, ...] = (),
     ) -> None:
         self.url = url
         self.shaper = shaper or Shaper("envelope", None, wrap=True)
+        self.retry_on = frozenset(retry_on)
         self.name = f"http:{url}"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session_factory = session_factory
@@ -111,7 +113,11 @@ class HttpSink:
                 if 200 <= resp.status < 300:
                     return
                 answer = (await resp.read())[:200].decode(errors="replace")
-                retryable = resp.status in (408, 429) or resp.status >= 500
+                retryable = (
+                    resp.status in (408, 429)
+                    or resp.status >= 500
+                    or (resp.status in self.retry_on)
+                )
                 raise DispatchError(
                     trigger.processor,
                     self.name,

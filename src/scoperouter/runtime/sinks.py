@@ -317,8 +317,12 @@ class SinkFactory:
         """The compiled format of ``target`` for ``processor`` (``${ENV}`` expanded in
         literal strings). ``validate`` has checked it; an error here is a config error."""
         where: tuple[str | int, ...] = ("processors", processor, "target")
-        gran = registry.processors[processor].granularity if registry is not None else None
-        fields = trigger_fields([processor], [gran] if gran and gran != "date" else [])
+        cp = registry.processors.get(processor) if registry is not None else None
+        fields = (  # a fallback sink serves any processor: no known values
+            trigger_fields([processor], [cp.granularity] if cp.granularity != "date" else [])
+            if cp is not None
+            else trigger_fields([], [])
+        )
         try:
             return build_shaper(
                 target,
@@ -366,6 +370,7 @@ class SinkFactory:
                 audience=audience,
                 subscription=f"projects/scoperouter/subscriptions/{processor}",
                 shaper=shaper,
+                retry_on=target.http.retry_on,
             )
         else:
             assert target.outbox is not None
