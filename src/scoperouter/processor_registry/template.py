@@ -341,7 +341,7 @@ class _Compiler:
         if not (isinstance(arg, list) and len(arg) in (2, 3) and isinstance(arg[1], dict)):
             return self.fail(where, "expects [key, {table}] or [key, {table}, default]")
         key = self.node(arg[0], (*where, 0))
-        if not key.type.only(STRING):
+        if not key.type.only(STRING, NULL):
             self.fail((*where, 0), f"a lookup key is a string (this is {key.type.describe()})")
         table = {str(k): v for k, v in arg[1].items()}
         default = self.node(arg[2], (*where, 2)) if len(arg) == 3 else None
