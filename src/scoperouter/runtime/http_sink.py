@@ -78,7 +78,9 @@ class HttpSink:
         shaper = self.shaper
         as_json = trigger_json(trigger) if shaper.body is not None or shaper.headers else {}
         payload = shaper.data(as_json, body or trigger_bytes(trigger))
-        headers = {**shaper.header_values(as_json), **_JSON_HEADERS}
+        headers = (
+            {**shaper.header_values(as_json), **_JSON_HEADERS} if shaper.headers else _JSON_HEADERS
+        )
         if not shaper.wrap:
             return payload, headers
         envelope = {
