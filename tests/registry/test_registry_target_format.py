@@ -92,6 +92,7 @@ def test_render(template: Any, expected: Any) -> None:
         ({"$lookup": ["$.processor", {"player_game_summary": "P"}]}, ("$lookup", 1), "no entry for 'team_offense_game_summary'"),
         ({"$lookup": ["$.entity_ids", {}, 1]}, ("$lookup", 0), "a lookup key is a string"),
         ({"$lookup": "x"}, ("$lookup",), "expects [key, {table}]"),
+        ({"$lookup": ["$.entity_type", {"player": 1, "team": 2}]}, ("$lookup", 0), "entity_type may be null: add a default"),
     ],
 )
 def test_compile_errors(template: Any, path: tuple[Any, ...], message: str) -> None:
@@ -190,6 +191,14 @@ triggers = st.fixed_dictionaries({
     "fired_at": st.none() | st.just("2025-11-19T18:00:00Z"),
 })  # fmt: skip
 
+# $lookup without a default, only on fields whose values the checker knows, with a table
+# that covers every value or misses one: the checker must prove coverage (and nullability)
+_no_default = st.sampled_from(["processor", "scope", "priority", "reason", "entity_type"]).flatmap(
+    lambda f: st.builds(
+        lambda lit, drop: {"$lookup": [f"$.{f}", {v: lit for v in sorted(FIELDS[f].values or ()) if v != drop}]},
+        st.none() | st.booleans() | st.integers(-5, 5), st.none() | st.sampled_from(sorted(FIELDS[f].values or ())),
+    )
+)
 _refs = st.sampled_from([f"$.{f}" for f in FIELDS] + ["$"])
 _lits = st.none() | st.booleans() | st.integers(-5, 5) | _STR
 _leaf = _refs | _lits
@@ -207,6 +216,7 @@ def _exprs(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(lambda a: {"$coalesce": a}, some), st.builds(lambda a: {"$concat": a}, some),
         st.builds(lambda a: {"$join": [a, ","]}, children), st.builds(lambda a: {"$count": a}, children),
         st.builds(lambda a, t, d: {"$lookup": [a, t, d]}, children, st.dictionaries(_STR, _lits, max_size=2), children),
+        _no_default,
     )  # fmt: skip
 
 

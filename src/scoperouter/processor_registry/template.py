@@ -345,7 +345,9 @@ class _Compiler:
             self.fail((*where, 0), f"a lookup key is a string (this is {key.type.describe()})")
         table = {str(k): v for k, v in arg[1].items()}
         default = self.node(arg[2], (*where, 2)) if len(arg) == 3 else None
-        if default is None and key.type.values is not None:
+        if default is None and NULL in key.type.kinds and key.type.values is not None:
+            self.fail((*where, 0), f"{key.ref or 'the key'} may be null: add a default")
+        elif default is None and key.type.values is not None:
             missing = sorted(key.type.values - set(table))
             if missing:
                 self.fail(
