@@ -34,10 +34,14 @@ TRIGGER = {
 }  # fmt: skip
 
 
-def test_field_table_matches_the_trigger_model() -> None:
-    """The template's field table is exactly SPEC section 3's Trigger, with run reasons."""
-    assert set(FIELDS) == set(Trigger.model_fields)
-    assert FIELDS["reason"].values == frozenset(REASON_ORDER) - SKIP_REASONS
+@pytest.mark.parametrize("date_field", ["game_date", "business_date"])
+def test_field_table_matches_the_trigger_on_the_wire(date_field: str) -> None:
+    """The template's field table is exactly the trigger as sent (Trigger.wire(), the date
+    under the registry's date_field), with run reasons."""
+    wire = Trigger.model_validate({**TRIGGER, "entity_ids": ["x"]}).model_copy(update={"date_field": date_field}).wire()
+    fields = trigger_fields(["p"], ["player"], date_field)
+    assert set(fields) == set(wire)
+    assert fields["reason"].values == frozenset(REASON_ORDER) - SKIP_REASONS
 
 
 @pytest.mark.parametrize(

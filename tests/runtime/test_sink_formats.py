@@ -133,3 +133,22 @@ def test_unset_env_in_a_mapping_fails_at_startup(tmp_path: Path) -> None:
     f = SinkFactory(tmp_path, env={})
     with pytest.raises(ConfigError, match="KEY"):
         f.build("player_game_summary", TargetSpec.model_validate({"http": {"url": "http://x"}, "mapping": MAPPING}))
+
+
+async def test_mapping_reads_the_registry_date_field(tmp_path: Path) -> None:
+    """With date_field: business_date the trigger's date is $.business_date (as on the
+    wire); $.game_date is an unknown field there."""
+    from scoperouter.processor_registry.loader import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "examples" / "retail" / "routes.yaml")
+    proc = next(iter(cfg.registry.processors))
+    f = SinkFactory(tmp_path, env={})
+    target = TargetSpec.model_validate({"outbox": {}, "mapping": {"body": {"day": "$.business_date", "key": "$.date_field"}}})
+    sink = f.build(proc, target, cfg.registry)
+    trig = TRIGGER.model_copy(update={"processor": proc, "date_field": "business_date"})
+    await sink.send(trig, message_id="m")
+    await f.close()
+    assert json.loads((tmp_path / "outbox.jsonl").read_text()) == {"day": "2025-11-19", "key": "business_date"}
+    with pytest.raises(ConfigError, match="unknown field 'game_date'"):
+        SinkFactory(tmp_path, env={}).build(proc, TargetSpec.model_validate({"outbox": {}, "mapping": {"body": "$.game_date"}}), cfg.registry)

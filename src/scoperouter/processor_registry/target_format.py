@@ -38,16 +38,22 @@ RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfe
 DATE_GRANULARITY = "date"
 
 
-def trigger_fields(processors: Iterable[str], entity_types: Iterable[str]) -> dict[str, Type]:
-    """The fields of a SPEC section 3 trigger (``Trigger``) with their JSON types, for the
-    processors that use a target. Reasons are those of a run decision."""
+def trigger_fields(
+    processors: Iterable[str], entity_types: Iterable[str], date_field: str = "game_date"
+) -> dict[str, Type]:
+    """The fields of a SPEC section 3 trigger as sent (``Trigger.wire()``) with their JSON
+    types, for the processors that use a target: the date under the registry's
+    ``date_field`` (plus ``date_field`` itself when it is not ``game_date``); reasons are
+    those of a run decision."""
     from scoperouter.router.decisions import REASON_ORDER, SKIP_REASONS  # no import cycle
 
     procs = frozenset(processors)
+    renamed = {"date_field": T(STRING, values=frozenset({date_field}))}
     return {
         "trigger_id": T(STRING),
         "processor": T(STRING, values=procs or None),
-        "game_date": T(STRING),
+        date_field: T(STRING),
+        **(renamed if date_field != "game_date" else {}),
         "start_date": T(STRING),
         "end_date": T(STRING),
         "scope": T(STRING, values=frozenset({"entities", "date"})),
@@ -174,7 +180,7 @@ def target_issues(spec: RoutesSpec) -> list[tuple[Path, str]]:
     for where, target, users in target_users(spec):
         grans = {spec.processors[u].granularity for u in users} - {DATE_GRANULARITY}
         try:
-            build_shaper(target, trigger_fields(users, grans), where=where)
+            build_shaper(target, trigger_fields(users, grans, spec.date_field), where=where)
         except TemplateError as exc:
             found += [(i.path, i.message) for i in exc.issues]
     return found

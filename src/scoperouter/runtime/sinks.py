@@ -318,10 +318,11 @@ class SinkFactory:
         literal strings). ``validate`` has checked it; an error here is a config error."""
         where: tuple[str | int, ...] = ("processors", processor, "target")
         cp = registry.processors.get(processor) if registry is not None else None
+        day = registry.date_field if registry is not None else "game_date"
         fields = (  # a fallback sink serves any processor: no known values
-            trigger_fields([processor], [cp.granularity] if cp.granularity != "date" else [])
+            trigger_fields([processor], [cp.granularity] if cp.granularity != "date" else [], day)
             if cp is not None
-            else trigger_fields([], [])
+            else trigger_fields([], [], day)
         )
         try:
             return build_shaper(
