@@ -133,3 +133,40 @@ def test_source_states_ignores_near_miss_column_names(key: str) -> None:
     """A key that only resembles source_{prefix}_{suffix} (e.g. trailing newline) is ignored."""
     assert source_states({key: 5}) == {}
     assert source_states({key.strip().removeprefix("x"): 5})["odds"].rows_found == 5
+
+
+HASHED: dict[str, Any] = {**PREV, "source_nbac_gamebook_hash": "a3f5c2", "source_odds_hash": "b7e2d9"}
+
+
+@pytest.mark.parametrize(
+    ("change", "sources", "fields"),
+    [
+        # a rewrite with the same content: last_updated moved, hash equal -> no change
+        ({"source_nbac_gamebook_last_updated": "2025-11-19T18:05:00Z"}, (), ()),
+        ({"source_odds_rows_found": 121}, (), ()),
+        # same counts, new content: only the hash tells
+        ({"source_odds_hash": "ffffff"}, ("odds",), ("source_odds_hash",)),
+        ({"source_odds_hash": "ffffff", "source_odds_rows_found": 121}, ("odds",),
+         ("source_odds_rows_found", "source_odds_hash")),
+        # a hash that disappears (upstream without data_hash) is a change
+        ({"source_odds_hash": None}, ("odds",), ("source_odds_hash",)),
+        # a new source brings its four columns
+        ({"source_injury_last_updated": "2025-11-19T18:00:00Z", "source_injury_hash": "c1"}, ("injury",),
+         tuple(f"source_injury_{s}" for s in ("last_updated", "rows_found", "completeness_pct", "hash"))),
+    ],
+)  # fmt: skip
+def test_hash_column_decides_when_both_runs_have_it(
+    change: dict[str, Any], sources: tuple[str, ...], fields: tuple[str, ...]
+) -> None:
+    """The fourth column, source_{prefix}_hash, decides as production's should_skip_processing."""
+    diff = compare_sources(HASHED, {**HASHED, **change})
+    assert (diff.changed_sources, diff.changed_fields) == (sources, fields)
+
+
+def test_hash_round_trip_and_first_run() -> None:
+    """dependency_columns writes the hash; a first run lists all four columns per source."""
+    state = SourceState(datetime(2025, 1, 1, tzinfo=UTC), 3, 50.0, "abc")
+    assert source_states(dependency_columns("odds_api", state)) == {"odds_api": state}
+    assert len(compare_sources(None, HASHED).changed_fields) == 8
+    with pytest.raises(ValueError, match="source_x_hash"):
+        source_states({"source_x_hash": 5})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, model_validator
 
 # The pattern goes into the JSON Schema: keep it ECMA-262 compatible (no Python named groups).
 DURATION_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)$"
@@ -160,11 +160,49 @@ class HttpTargetSpec(Strict):
     url: str = Field(min_length=1, description="http(s) URL receiving the Pub/Sub push envelope.")
     timeout: Duration = Field(default="60s", description="Timeout of one delivery attempt.")
     audience: str | None = Field(default=None, description="OIDC audience for an identity token.")
+    retry_on: tuple[Annotated[StrictInt, Field(ge=400, le=499)], ...] = Field(
+        default=(),
+        description="4xx statuses retried like 408/429/5xx, e.g. 409 from a service that "
+        "refuses while a run of the same date is in progress (other 4xx dead-letter).",
+    )
 
 
 class OutboxTargetSpec(Strict):
     path: str | None = Field(
         default=None, description="JSONL file; default <state-dir>/outbox.jsonl."
+    )
+
+
+TargetFormat = Literal["envelope", "trigger", "mapping"]
+HeaderName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+        description="An HTTP header name (RFC 9110 token).",
+    ),
+]
+
+
+class MappingSpec(Strict):
+    """Reshapes the trigger into the JSON (and HTTP headers) a service expects, like an
+    input transformer. Templates: ``"$.field"`` reads a trigger field, ``"$"`` the whole
+    trigger, ``{"$op": args}`` applies an operator (docs/targets.md lists them); anything
+    else is literal (``${ENV}`` interpolated). Checked by ``scoperouter validate``."""
+
+    body: JsonValue = Field(
+        description="Template of the JSON the service reads (with envelope: true, the data "
+        "of the Pub/Sub push envelope; for a Pub/Sub target, the message data).",
+        examples=[{"start_date": "$.start_date", "entities_changed": "$.entity_ids"}],
+    )
+    headers: dict[HeaderName, JsonValue] | None = Field(
+        default=None,
+        description="HTTP targets only: header name -> template of a string (a null or "
+        "left-out value omits the header); ${ENV} for secrets.",
+    )
+    envelope: bool = Field(
+        default=False,
+        description="HTTP targets only: send the body as the data of a Pub/Sub push "
+        "envelope (for /process endpoints that decode one) instead of as the request body.",
     )
 
 
@@ -184,6 +222,15 @@ class TargetSpec(Strict):
     concurrency: PositiveInt = Field(
         default=4, description="Deliveries in flight at once to this target."
     )
+    format: TargetFormat | None = Field(
+        default=None,
+        description="What is sent: 'envelope' (the SPEC Pub/Sub push envelope; HTTP only, "
+        "the HTTP default), 'trigger' (the bare trigger JSON; the Pub/Sub and outbox "
+        "default), 'mapping' (the 'mapping' template; implied when 'mapping' is set).",
+    )
+    mapping: MappingSpec | None = Field(
+        default=None, description="The body (and headers) template of format 'mapping'."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:
@@ -193,7 +240,21 @@ class TargetSpec(Strict):
                 "a target names exactly one of pubsub, http, outbox"
                 + (f" (got {', '.join(kinds)})" if kinds else "")
             )
+        if self.format == "mapping" and self.mapping is None:
+            raise ValueError("format 'mapping' needs a 'mapping' (body and headers)")
+        if self.mapping is not None and self.format not in (None, "mapping"):
+            raise ValueError(f"'mapping' is set but format is {self.format!r}: drop one")
         return self
+
+    @property
+    def effective_format(self) -> TargetFormat:
+        """The format in force: explicit, else 'mapping' with a mapping, else the kind's
+        default ('envelope' for HTTP, 'trigger' otherwise)."""
+        if self.format is not None:
+            return self.format
+        if self.mapping is not None:
+            return "mapping"
+        return "envelope" if self.http is not None else "trigger"
 
     @property
     def kind(self) -> Literal["pubsub", "http", "outbox"]:

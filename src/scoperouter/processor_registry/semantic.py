@@ -26,10 +26,8 @@ Warnings carry a code from :data:`~scoperouter.processor_registry.models.WARNING
 from __future__ import annotations
 
 import itertools
-import os
-import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from scoperouter.errors import ConfigIssue
@@ -37,6 +35,7 @@ from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
 from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.target_checks import target_findings
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
 __all__ = ["check", "close_match", "did_you_mean"]
@@ -52,7 +51,6 @@ _EVENT_KEYS = frozenset(
         "output_dataset", "event_type", "success", "phase",
     }
 )  # fmt: skip
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def check(
@@ -89,7 +87,8 @@ def check(
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
     source_checks.check_sources(spec, r, entities)
-    _check_targets(spec, r, env)
+    for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
+        r.add(f.path, f.message, code=f.code, severity=f.severity)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
 
@@ -400,55 +399,3 @@ def _check_graph(spec: RoutesSpec, r: Report) -> None:
             f"cycle in the publishes graph: {steps} ({detail})",
             code="cycle",
         )
-
-
-def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
-    if isinstance(data, str):
-        yield path, data
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            yield from _strings(v, (*path, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _strings(v, (*path, i))
-
-
-def _check_targets(spec: RoutesSpec, r: Report, env: Mapping[str, str] | None) -> None:
-    """``${VAR}`` references in targets and the server section (where interpolation applies)."""
-    envmap: Mapping[str, str] = os.environ if env is None else env
-    data = r.doc.data if isinstance(r.doc.data, dict) else {}
-    roots: list[tuple[YamlPath, object]] = [
-        (("defaults", "target"), (data.get("defaults") or {}).get("target")),
-        (("server",), data.get("server")),
-    ]
-    procs = data.get("processors") or {}
-    roots += [
-        (("processors", n, "target"), (procs.get(n) or {}).get("target")) for n in spec.processors
-    ]
-    for root, sub in roots:
-        for path, text in _strings(sub, root):
-            for k in (m.start() for m in re.finditer(r"\$\{", text)):
-                m = _ENV_REF.match(text, k)
-                if m is None:
-                    r.add(
-                        path,
-                        f"malformed environment reference at {text[k : k + 20]!r}: use ${{NAME}} "
-                        "or ${NAME:-default}",
-                        code="bad_env_ref",
-                    )
-                elif m.group(2) is None and envmap.get(m.group(1)) is None:
-                    r.add(
-                        path,
-                        f"environment variable {m.group(1)} is not set here; serve fails at "
-                        f"start-up unless it is (or write ${{{m.group(1)}:-default}})",
-                        code="env_unset",
-                        severity="warning",
-                    )
-            if (
-                path[-2:] == ("http", "url")
-                and not text.startswith("${")
-                and not re.match(r"^https?://", text)
-            ):
-                r.add(
-                    path, f"URL must start with http:// or https:// (got {text!r})", code="bad_url"
-                )

@@ -5,7 +5,13 @@
 * :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
   registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
   processor and date; Pub/Sub's attribute limits are checked first.
-* :class:`HttpSink` -- POST the Pub/Sub push envelope (what ``/process`` endpoints accept).
+* :class:`~scoperouter.runtime.http_sink.HttpSink` -- POST the Pub/Sub push envelope (what
+  ``/process`` endpoints accept), or the bare trigger, or a mapped body and headers
+  (``target.format``, docs/targets.md).
+
+A target's ``mapping`` reshapes what is sent (:mod:`~scoperouter.processor_registry.
+target_format`): the HTTP body, the Pub/Sub message data (attributes stay SPEC's), the
+outbox line (:class:`MappedSink`).
 
 A sink raises :class:`DispatchError` (``retryable`` or not); the dispatcher retries with
 backoff and dead-letters after the last attempt.
@@ -14,12 +20,9 @@ backoff and dead-letters after the last attempt.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import importlib
-import json
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +33,30 @@ from scoperouter.errors import ConfigError, ConfigIssue, DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import TargetSpec, parse_duration
+from scoperouter.processor_registry.target_format import Shaper, build_shaper, trigger_fields
+from scoperouter.processor_registry.template import RenderError, TemplateError
+from scoperouter.runtime.http_sink import HttpSink
+from scoperouter.runtime.payloads import (
+    ordering_key,
+    trigger_attributes,
+    trigger_bytes,
+    trigger_json,
+)
+
+__all__ = [
+    "HttpSink",
+    "MappedSink",
+    "OutboxSink",
+    "PubSubSink",
+    "Sink",
+    "SinkFactory",
+    "check_pubsub_limits",
+    "ordering_key",
+    "topic_path",
+    "trigger_attributes",
+    "trigger_bytes",
+    "trigger_json",
+]
 
 # Pub/Sub quotas (https://cloud.google.com/pubsub/quotas#resource_limits)
 MAX_ATTRIBUTES = 100
@@ -37,29 +64,6 @@ MAX_ATTRIBUTE_KEY_BYTES = 256
 MAX_ATTRIBUTE_VALUE_BYTES = 1024
 MAX_ORDERING_KEY_BYTES = 1024
 MAX_MESSAGE_BYTES = 10_000_000
-
-
-def trigger_json(trigger: Trigger) -> dict[str, Any]:
-    """The SPEC section 3 trigger shape (dates as ISO strings, lists not tuples, the date
-    under the registry's ``date_field``)."""
-    return trigger.wire()
-
-
-def trigger_bytes(trigger: Trigger) -> bytes:
-    """Compact JSON of the trigger (the outbox line, the Pub/Sub data, the push data)."""
-    return json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
-
-
-def trigger_attributes(trigger: Trigger) -> dict[str, str]:
-    return {
-        "processor": trigger.processor,
-        trigger.date_field: trigger.game_date.isoformat(),
-        "scope": trigger.scope,
-    }
-
-
-def ordering_key(trigger: Trigger) -> str:
-    return f"{trigger.processor}:{trigger.game_date.isoformat()}"
 
 
 def check_pubsub_limits(
@@ -165,92 +169,30 @@ def _datasync(fd: int) -> None:
     (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
+class MappedSink:
+    """Sends the mapped body instead of the trigger through a Pub/Sub or outbox sink (the
+    Pub/Sub attributes and ordering key still come from the trigger)."""
 
-
-class HttpSink:
-    """POSTs the Pub/Sub push envelope. 2xx is success; 408, 429 and 5xx, timeouts and
-    connection errors are retried; other 4xx are permanent (dead-letter at once)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float,
-        session_factory: Callable[[], aiohttp.ClientSession],
-        audience: str | None = None,
-        subscription: str = "projects/scoperouter/subscriptions/scoperouter",
-    ) -> None:
-        self.url = url
-        self.name = f"http:{url}"
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session_factory = session_factory
-        self.audience = audience
-        self.subscription = subscription
-        self._token: tuple[str, float] | None = None
-
-    async def _id_token(self) -> str:
-        """A Google-signed identity token for ``audience`` (cached ~50 min)."""
-        assert self.audience is not None
-        if self._token is not None and self._token[1] > time.time():
-            return self._token[0]
-        import google.auth.transport.requests
-        import google.oauth2.id_token
-
-        audience = self.audience
-
-        def fetch() -> str:
-            req = google.auth.transport.requests.Request()
-            tok: str = google.oauth2.id_token.fetch_id_token(req, audience)  # type: ignore[no-untyped-call]
-            return tok
-
-        token = await asyncio.get_running_loop().run_in_executor(None, fetch)
-        self._token = (token, time.time() + 3000)
-        return token
+    def __init__(self, inner: Sink, shaper: Shaper) -> None:
+        self.inner = inner
+        self.shaper = shaper
+        self.name = inner.name
 
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
-        envelope = {
-            "message": {
-                "data": base64.b64encode(body or trigger_bytes(trigger)).decode(),
-                "attributes": trigger_attributes(trigger),
-                "messageId": message_id,
-                "message_id": message_id,
-            },
-            "subscription": self.subscription,
-        }
-        data = json.dumps(envelope, separators=(",", ":")).encode()
-        headers = _JSON_HEADERS
         try:
-            if self.audience:
-                headers = {**_JSON_HEADERS, "Authorization": f"Bearer {await self._id_token()}"}
-            session = self._session_factory()
-            async with session.post(
-                self.url, data=data, headers=headers, timeout=self.timeout
-            ) as resp:
-                if 200 <= resp.status < 300:
-                    return
-                answer = (await resp.read())[:200].decode(errors="replace")
-                retryable = resp.status in (408, 429) or resp.status >= 500
-                raise DispatchError(
-                    trigger.processor,
-                    self.name,
-                    f"HTTP {resp.status}: {answer}",
-                    retryable=retryable,
-                    trigger_id=trigger.trigger_id,
-                )
-        except DispatchError:
-            raise
-        except TimeoutError as exc:
+            data = self.shaper.data(trigger_json(trigger))
+        except RenderError as exc:
             raise DispatchError(
-                trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
+                trigger.processor,
+                self.name,
+                str(exc),
+                retryable=False,
+                trigger_id=trigger.trigger_id,
             ) from exc
-        except Exception as exc:  # client and socket errors, token fetch failures and the like
-            raise DispatchError.from_exception(
-                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
-            ) from exc
+        await self.inner.send(trigger, message_id=message_id, body=data)
 
     async def close(self) -> None:
-        return None
+        return None  # the factory closes the inner sink
 
 
 def topic_path(topic: str, project: str | None) -> str:
@@ -369,8 +311,34 @@ class SinkFactory:
                 [ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]
             ) from exc
 
-    def build(self, processor: str, target: TargetSpec) -> Sink:
+    def shaper(
+        self, processor: str, target: TargetSpec, registry: CompiledRegistry | None
+    ) -> Shaper:
+        """The compiled format of ``target`` for ``processor`` (``${ENV}`` expanded in
+        literal strings). ``validate`` has checked it; an error here is a config error."""
         where: tuple[str | int, ...] = ("processors", processor, "target")
+        cp = registry.processors.get(processor) if registry is not None else None
+        day = registry.date_field if registry is not None else "game_date"
+        fields = (  # a fallback sink serves any processor: no known values
+            trigger_fields([processor], [cp.granularity] if cp.granularity != "date" else [], day)
+            if cp is not None
+            else trigger_fields([], [], day)
+        )
+        try:
+            return build_shaper(
+                target,
+                fields,
+                literal_hook=lambda text, path: self._expand(text, path),
+                where=where,
+            )
+        except TemplateError as exc:
+            raise ConfigError([ConfigIssue(i.message, path=i.path) for i in exc.issues]) from exc
+
+    def build(
+        self, processor: str, target: TargetSpec, registry: CompiledRegistry | None = None
+    ) -> Sink:
+        where: tuple[str | int, ...] = ("processors", processor, "target")
+        shaper = self.shaper(processor, target, registry)
         if target.pubsub is not None:
             topic = self._expand(target.pubsub.topic, (*where, "pubsub", "topic"))
             project = (
@@ -402,6 +370,8 @@ class SinkFactory:
                 session_factory=self._session_factory(processor, target.concurrency),
                 audience=audience,
                 subscription=f"projects/scoperouter/subscriptions/{processor}",
+                shaper=shaper,
+                retry_on=target.http.retry_on,
             )
         else:
             assert target.outbox is not None
@@ -416,10 +386,14 @@ class SinkFactory:
                 self._outboxes[p] = OutboxSink(p, fsync=self.fsync)
             sink = self._outboxes[p]
         self._sinks.append(sink)
+        if shaper.body is not None and target.http is None:
+            return MappedSink(sink, shaper)
         return sink
 
     def build_all(self, registry: CompiledRegistry) -> dict[str, Sink]:
-        return {name: self.build(name, cp.target) for name, cp in registry.processors.items()}
+        return {
+            name: self.build(name, cp.target, registry) for name, cp in registry.processors.items()
+        }
 
     async def close(self) -> None:
         for s in self._sinks:

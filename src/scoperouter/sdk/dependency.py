@@ -1,11 +1,19 @@
 """Interop with today's dependency-tracking columns.
 
-Production processors record, for each upstream source they read, three columns on their
-output rows::
+Production processors record, for each upstream source they read, four columns on their
+output rows (najicham/nba-stats-scraper ``data_processors/analytics/mixins/
+metadata_mixin.py:80-84`` and ``:104-110``; the ``field_prefix`` of ``get_dependencies()``
+already starts with ``source_``)::
 
     source_{prefix}_last_updated      TIMESTAMP   when the upstream data was last written
     source_{prefix}_rows_found        INT64       rows found upstream for the scope
     source_{prefix}_completeness_pct  FLOAT64     share of expected rows present
+    source_{prefix}_hash              STRING      the upstream ``data_hash`` (may be NULL)
+
+When both runs recorded a hash, the hash alone decides whether the source changed (as
+production's ``should_skip_processing`` does, ``metadata_mixin.py:259-288``: a rewrite that
+moved ``last_updated`` but not the content is no change); otherwise the other three
+columns decide, and a hash that appears or disappears is a change.
 
 :func:`compare_sources` compares the values stored by the previous run with the ones
 observed now and tells the processor whether anything upstream changed (``skip`` when
@@ -30,9 +38,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-SUFFIXES = ("last_updated", "rows_found", "completeness_pct")
+SUFFIXES = ("last_updated", "rows_found", "completeness_pct", "hash")
+BASE_SUFFIXES = SUFFIXES[:3]  # what every run records; ``hash`` only where upstream has one
 _COLUMN_RE = re.compile(
-    r"source_(?P<prefix>[A-Za-z0-9_]+?)_(?P<suffix>last_updated|rows_found|completeness_pct)"
+    r"source_(?P<prefix>[A-Za-z0-9_]+?)_(?P<suffix>last_updated|rows_found|completeness_pct|hash)"
 )
 
 
@@ -43,6 +52,7 @@ class SourceState:
     last_updated: datetime | None = None
     rows_found: int | None = None
     completeness_pct: float | None = None
+    hash: str | None = None
 
 
 def column_name(prefix: str, suffix: str) -> str:
@@ -101,6 +111,12 @@ def _float(value: object, col: str) -> float | None:
     return number
 
 
+def _str(value: object, col: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{col}: expected a string hash, got {type(value).__name__}")
+
+
 def source_states(row: Mapping[str, Any]) -> dict[str, SourceState]:
     """Every ``source_{prefix}_*`` group of ``row`` as ``{prefix: SourceState}``. Other keys are ignored."""
     raw: dict[str, dict[str, Any]] = {}
@@ -113,21 +129,31 @@ def source_states(row: Mapping[str, Any]) -> dict[str, SourceState]:
         lu = parts.get("last_updated", (None, None))
         rf = parts.get("rows_found", (None, None))
         cp = parts.get("completeness_pct", (None, None))
+        hs = parts.get("hash", (None, None))
         out[prefix] = SourceState(
             last_updated=_timestamp(lu[1], lu[0] or prefix),
             rows_found=_int(rf[1], rf[0] or prefix),
             completeness_pct=_float(cp[1], cp[0] or prefix),
+            hash=_str(hs[1], hs[0] or prefix),
         )
     return out
 
 
 def dependency_columns(prefix: str, state: SourceState) -> dict[str, object]:
-    """The three columns to store on the output row for ``prefix``."""
-    return {
+    """The columns to store on the output row for ``prefix`` (the hash when known)."""
+    cols: dict[str, object] = {
         column_name(prefix, "last_updated"): state.last_updated,
         column_name(prefix, "rows_found"): state.rows_found,
         column_name(prefix, "completeness_pct"): state.completeness_pct,
     }
+    if state.hash is not None:
+        cols[column_name(prefix, "hash")] = state.hash
+    return cols
+
+
+def _suffixes(*states: SourceState | None) -> tuple[str, ...]:
+    """The columns a source is described by: the hash too when any side recorded one."""
+    return SUFFIXES if any(s is not None and s.hash is not None for s in states) else BASE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -172,7 +198,7 @@ def compare_sources(
     wanted = set(sources) if sources is not None else None
     if previous is None:
         prefixes = sorted(p for p in cur if wanted is None or p in wanted)
-        fields = tuple(column_name(p, s) for p in prefixes for s in SUFFIXES)
+        fields = tuple(column_name(p, s) for p in prefixes for s in _suffixes(cur[p]))
         return UpstreamDiff(changed_sources=tuple(prefixes), changed_fields=fields, first_run=True)
     prev = source_states(previous)
     changed_sources: list[str] = []
@@ -184,7 +210,9 @@ def compare_sources(
         b = cur.get(prefix)
         moved: list[str] = []
         if a is None or b is None:
-            moved = list(SUFFIXES)
+            moved = list(_suffixes(a, b))
+        elif a.hash is not None and b.hash is not None and a.hash == b.hash:
+            moved = []  # same content: a rewrite is no change (metadata_mixin.py:275-280)
         else:
             if a.last_updated != b.last_updated:
                 moved.append("last_updated")
@@ -195,6 +223,8 @@ def compare_sources(
                 ca is not None and cb is not None and abs(ca - cb) > completeness_tolerance
             ):
                 moved.append("completeness_pct")
+            if a.hash != b.hash:  # differ, or one side has none (metadata_mixin.py:271-273)
+                moved.append("hash")
         if moved:
             changed_sources.append(prefix)
             changed_fields.extend(column_name(prefix, s) for s in moved)

@@ -1,0 +1,33 @@
+"""What a trigger looks like on the wire: the SPEC section 3 JSON, its bytes, and the
+Pub/Sub attributes and ordering key every Pub/Sub-shaped delivery carries. Pure helpers
+shared by the sinks and the router."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scoperouter.messages.models import Trigger
+
+
+def trigger_json(trigger: Trigger) -> dict[str, Any]:
+    """The SPEC section 3 trigger shape (dates as ISO strings, lists not tuples, the date
+    under the registry's ``date_field``)."""
+    return trigger.wire()
+
+
+def trigger_bytes(trigger: Trigger) -> bytes:
+    """Compact JSON of the trigger (the outbox line, the Pub/Sub data, the push data)."""
+    return json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
+
+
+def trigger_attributes(trigger: Trigger) -> dict[str, str]:
+    return {
+        "processor": trigger.processor,
+        trigger.date_field: trigger.game_date.isoformat(),
+        "scope": trigger.scope,
+    }
+
+
+def ordering_key(trigger: Trigger) -> str:
+    return f"{trigger.processor}:{trigger.game_date.isoformat()}"
