@@ -8,6 +8,8 @@ game tables. Source names map to table names by replacing ``.`` with ``__``.
 from __future__ import annotations
 
 import sqlite3
+from itertools import groupby, islice
+from operator import itemgetter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -178,21 +180,15 @@ class Warehouse:
             f'SELECT "{t.key}", ({where}){cols} FROM "{t.table}" WHERE {cond} '
             f'ORDER BY "{t.key}", game_date DESC'
         )
-        acc: dict[str, list[float]] = {}
-        taken: dict[str, int] = {}
-        for rec in self.conn.execute(sql, params):
-            key = str(rec[0])
-            n = taken.get(key, 0)
-            if n >= last:
-                continue
-            taken[key] = n + 1
-            row = acc.setdefault(key, [0] * (len(sums) + 1))
-            if rec[1]:
-                row[0] += 1
-                for j, v in enumerate(rec[2:], 1):
-                    if v is not None:
-                        row[j] += v
-        return {k: tuple(v) for k, v in acc.items()}
+        out: dict[str, tuple[float, ...]] = {}
+        width = range(2, 2 + len(sums))
+        for key, grp in groupby(self.conn.execute(sql, params), key=itemgetter(0)):
+            sel = [rec for rec in islice(grp, last) if rec[1]]
+            out[str(key)] = (
+                len(sel),
+                *(sum(rec[j] for rec in sel if rec[j] is not None) for j in width),
+            )
+        return out
 
     def keys_on(self, source: str, day: date) -> list[str]:
         t = self.defs[source]
