@@ -37,6 +37,7 @@ from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 BOXCOLS = ("minutes", "points", "rebounds", "assists", "steals", "blocks", "turnovers",
            "fg_made", "fg_attempted", "three_made")  # fmt: skip
+TEAM_SUMS = ("points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers")
 PLAYED = "COALESCE(minutes, 0) > 0"
 
 
@@ -169,8 +170,7 @@ def team_offense_game_summary(wh: Warehouse, day: date, ids: Ids) -> dict[str, R
         out[team] = {
             "game_id": gid,
             "status": g["status"],
-            **{c: _sum(rows, c) for c in ("points", "assists", "fg_made", "fg_attempted",
-                                          "three_made", "turnovers")},  # fmt: skip
+            **{c: _sum(rows, c) for c in TEAM_SUMS},
             "three_fga": _sum(zones, "three_fga"),
             "possessions": poss,
             "pace": pace,

@@ -230,5 +230,9 @@ def league_rankings(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     out: dict[str, RowDict] = {}
     for p in sorted(played):
         v = i(played[p]["points"])
-        out[p] = {"points": v, "minutes": played[p]["minutes"], "points_pct": r(bisect_left(pts, v) / n)}
+        out[p] = {
+            "points": v,
+            "minutes": played[p]["minutes"],
+            "points_pct": r(bisect_left(pts, v) / n),
+        }
     return out

@@ -59,7 +59,7 @@ __all__ = [
 ]  # fmt: skip
 
 _BOX = phase3.BOXCOLS
-_TEAM_SUMS = ("points", "assists", "fg_made", "fg_attempted", "three_made", "turnovers")
+_TEAM_SUMS = phase3.TEAM_SUMS
 _DEF_SUMS = ("points", "rebounds", "fg_made", "fg_attempted", "three_made", "turnovers")
 
 
@@ -186,6 +186,8 @@ ORDER: tuple[str, ...] = (
     "player_composite_factors", "player_daily_cache", "ml_feature_store",
     "prediction_coordinator", "player_prediction_exporter", "daily_predictions_exporter",
 )  # fmt: skip
+
+
 def new_warehouse(rosters: Mapping[str, tuple[str, ...]]) -> Warehouse:
     return Warehouse((*RAW_TABLES, *(p.table for p in PROCESSORS)), rosters)
 

@@ -8,11 +8,11 @@ game tables. Source names map to table names by replacing ``.`` with ``__``.
 from __future__ import annotations
 
 import sqlite3
-from itertools import groupby, islice
-from operator import itemgetter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby, islice
+from operator import itemgetter
 
 from scoperouter.examples.nba.season import Season
 
