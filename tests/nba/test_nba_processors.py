@@ -161,7 +161,7 @@ def test_run_replaces_only_the_scope(day: GameDay, name: str) -> None:
         ("ml_feature_store", "nba_raw.nbac_injury_report"),
         # player_composite_factors_processor.py:540-551
         ("player_composite_factors", "nba_analytics.player_game_summary"),
-        # predictions/coordinator/player_loader.py:662, :825
+        # predictions/coordinator/player_loader.py:662, :830
         ("prediction_coordinator", "nba_raw.odds_api_player_points_props"),
         ("prediction_coordinator", "nba_analytics.upcoming_player_game_context"),
     ],

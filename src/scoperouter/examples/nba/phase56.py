@@ -28,7 +28,7 @@ from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """The features (coordinator.py:2140), the current line at prediction time
-    (player_loader.py:662) and the player's baseline (player_loader.py:817-826)."""
+    (player_loader.py:662) and the player's baseline (player_loader.py:817-830)."""
     feats = wh.rows(MLFS, day, ids)
     props = wh.rows(PROPS, day, feats)
     ctx = wh.rows(UPGC, day, feats)
