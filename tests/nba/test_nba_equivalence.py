@@ -95,17 +95,6 @@ def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
     _drop_input(data, "ml_feature_store", "nba_raw.nbac_injury_report")
 
 
-def _opponent_form_on_the_event_date(data: dict[str, Any]) -> None:
-    # a team's last-10 form reaches whoever faces it LATER, not its opponent of that date
-    for src in (
-        "nba_analytics.team_offense_game_summary",
-        "nba_analytics.team_defense_game_summary",
-    ):
-        input_of(data, "upcoming_player_game_context", src)["map"] = {
-            "team": ["team_opponent", "team_players"]
-        }
-
-
 @pytest.mark.parametrize(
     "mutate",
     [
@@ -115,7 +104,6 @@ def _opponent_form_on_the_event_date(data: dict[str, Any]) -> None:
         _offense_misses_gamebook,
         _player_summary_misses_team_offense,
         _feature_store_misses_injuries,
-        _opponent_form_on_the_event_date,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )

@@ -10,6 +10,8 @@ from nba_support import registry, short_day
 from scoperouter.examples.nba import refbase
 from scoperouter.examples.nba.harness import GameDay
 from scoperouter.examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.router.planner import plan
 
 REG = registry()
 
@@ -195,3 +197,26 @@ def test_lookbacks_cover_production_windows(
         assert lb.days is not None and lb.days >= days
     if games is not None:
         assert lb.games is not None and lb.games >= games
+
+
+def _team_summary_event(day: GameDay, source: str, team: str) -> dict[str, object]:
+    d = day.game_date - timedelta(days=1)
+    return {"event_id": "e-team", "source": source, "game_date": d.isoformat(),
+            "affected_entities": {"teams": [team]}, "changed_fields": ["pace", "points_allowed"]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "source", ["nba_analytics.team_offense_game_summary", "nba_analytics.team_defense_game_summary"]
+)
+def test_team_form_reaches_every_later_opponent(day: GameDay, source: str) -> None:
+    """A team's last-10 form (upcoming_player_game_context/team_context.py:67, :312) reaches
+    whoever faces it on a later date: no relation of the event's date names those players, so
+    the registry routes it at date scope, over the lookback, never to the event date's
+    opponent only (the equivalence stream cannot show it: the legacy midday injury report
+    re-runs the whole date later)."""
+    team = sorted(day.season.rosters)[0]
+    ev = normalize_event(_team_summary_event(day, source, team), REG)
+    got = {d.processor: d for d in plan(REG, day.relations, ev, day.game_date)}
+    upgc = got["upcoming_player_game_context"]
+    assert (upgc.action, upgc.scope, upgc.reason) == ("run", "date", "fallback_threshold")
+    assert upgc.dates == (ev.game_date, day.game_date)
