@@ -196,7 +196,7 @@ def test_lookbacks_cover_production_windows(
     if days is not None:
         assert lb.days is not None and lb.days >= days
     if games is not None:
-        assert lb.games is not None and lb.games >= games
+        assert lb.count is not None and lb.count >= games
 
 
 def _team_summary_event(day: GameDay, source: str, team: str) -> dict[str, object]:
