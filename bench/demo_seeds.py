@@ -6,7 +6,8 @@ For each seed: the game day run date level and routed, the ground-truth minimum 
 recompute after every update, see ``scoperouter.examples.nba.minimum.MinimumWork``), and the ratios the
 demo prints: work ratio (date-level rows / routed rows), the same against a date-level DAG
 run once per update, routed / minimum (all processors and
-entity-granularity processors only) and routed / end-of-day bound. About 8-9 s per seed.
+entity-granularity processors only) and routed / end-of-day bound. About 30 s of CPU per
+seed.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ def game_id(day: date, i: int) -> str:
 
 def relation_rows(days: int = 20) -> dict[str, list[Row]]:
     """Rosters on every date; 15 games a day for ``days`` days ending 3 days after DAY."""
-    rows: dict[str, list[Row]] = {"team_players": [], "game_teams": [], "team_opponent": [], "player_games": []}
+    rows: dict[str, list[Row]] = {"team_players": [], "game_teams": [], "team_opponent": [], "player_games": [],
+                                  "league_teams": [(None, a, b) for a in TEAMS for b in TEAMS]}
     for t in TEAMS:
         rows["team_players"].extend((None, t, p) for p in PLAYERS[t])
     for k in range(days):

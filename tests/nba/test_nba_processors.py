@@ -7,8 +7,11 @@ from datetime import timedelta
 import pytest
 from nba_support import registry, short_day
 
+from scoperouter.examples.nba import refbase
 from scoperouter.examples.nba.harness import GameDay
 from scoperouter.examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.router.planner import plan
 
 REG = registry()
 
@@ -23,16 +26,30 @@ def test_every_registry_processor_has_a_reference() -> None:
     assert sorted(REG.processor_names) == sorted(BY_NAME)
 
 
+# Inputs production reads (cited in routes.yaml) that the reference warehouse does not store:
+# alternates and fallbacks of stored tables. Routing them is production's business only.
+NOT_STORED = {
+    "nba_raw.nbac_player_boxscores",
+    "nba_raw.bigdataball_play_by_play",
+    "nba_raw.bettingpros_player_points_props",
+    "nba_raw.espn_team_rosters",
+    "nba_raw.espn_scoreboard",
+}
+
+
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_processor_agrees_with_registry(name: str) -> None:
-    """Phase, granularity and publishes match; every source read is an input whose fields
-    filter covers (and ignore_fields excludes) every column read."""
+    """Phase, granularity and publishes match; the processor reads exactly its inputs (but
+    the production-only sources the warehouse does not store), each input's fields filter
+    covers (and ignore_fields excludes) every column read."""
     ref, proc = BY_NAME[name], REG.processors[name]
     assert (ref.phase, ref.granularity, ref.publishes) == (
         proc.phase,
         proc.granularity,
         proc.publishes,
     )
+    assert set(ref.reads) == set(proc.inputs) - NOT_STORED
+    assert NOT_STORED.isdisjoint(new_warehouse({}).defs)
     for source, cols in ref.reads.items():
         assert source in proc.inputs, f"{name} reads {source}, not an input"
         ci = proc.inputs[source]
@@ -57,6 +74,10 @@ def test_registry_field_names_are_real_columns() -> None:
     assert not wrong
 
 
+# SPEC section 1's table, then production's ANALYTICS_TRIGGER_GROUPS
+# (data_processors/analytics/main_analytics_service.py:703-760) where it says more.
+# Not covered: nbac_scoreboard_v2 and nbac_schedule -> UpcomingTeamGameContextProcessor
+# (:754, :756): only the schedule is read by it (dependency_validator.py:30).
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
@@ -66,10 +87,19 @@ def test_registry_field_names_are_real_columns() -> None:
         ("nba_raw.nbac_injury_report", {"player_game_summary"}),
         ("nba_raw.odds_api_player_points_props", {"player_game_summary"}),
         ("nba_raw.bdl_standings", set()),
+        # production (main_analytics_service.py:707-760)
+        ("nba_raw.nbac_gamebook_player_stats",
+         {"team_offense_game_summary", "team_defense_game_summary", "player_game_summary"}),
+        ("nba_raw.nbac_player_boxscores",
+         {"team_offense_game_summary", "team_defense_game_summary", "player_game_summary"}),
+        ("nba_raw.nbac_team_boxscore", {"team_defense_game_summary", "team_offense_game_summary"}),
+        ("nba_raw.nbac_schedule", {"upcoming_team_game_context"}),
+        ("nba_raw.odds_api_player_points_props", {"upcoming_player_game_context"}),
     ],
-)
+)  # fmt: skip
 def test_phase2_trigger_table_covered(source: str, expected: set[str]) -> None:
-    """Today's hard-coded Phase 2->3 table is a subset of the registry's consumers."""
+    """Today's hard-coded Phase 2->3 tables (SPEC's and production's) are subsets of the
+    registry's consumers."""
     consumers = {ci.processor for ci in REG.by_source.get(source, ())}
     assert expected <= consumers
     if not expected:
@@ -114,3 +144,79 @@ def test_run_replaces_only_the_scope(day: GameDay, name: str) -> None:
     assert after[outside][col] == "tampered"
     assert res.changes.entities == (inside,) and res.changes.fields == (col,)
     assert res.rows == 1
+
+
+@pytest.mark.parametrize(
+    ("processor", "source"),
+    [
+        # player_game_summary_processor.py:331 (usage rate; team runs first, main_analytics_service.py:703-726)
+        ("player_game_summary", "nba_analytics.team_offense_game_summary"),
+        # upcoming_player_game_context: loaders/game_data_loaders.py:458, :221; team_context.py:67, :312
+        ("upcoming_player_game_context", "nba_raw.nbac_injury_report"),
+        ("upcoming_player_game_context", "nba_analytics.player_game_summary"),
+        ("upcoming_player_game_context", "nba_analytics.team_offense_game_summary"),
+        ("upcoming_player_game_context", "nba_analytics.team_defense_game_summary"),
+        # ml_feature_store/feature_extractor.py:675, :233, :1020, :1439
+        ("ml_feature_store", "nba_analytics.player_game_summary"),
+        ("ml_feature_store", "nba_analytics.upcoming_player_game_context"),
+        ("ml_feature_store", "nba_raw.odds_api_player_points_props"),
+        ("ml_feature_store", "nba_raw.nbac_injury_report"),
+        # player_composite_factors_processor.py:540-551
+        ("player_composite_factors", "nba_analytics.player_game_summary"),
+        # predictions/coordinator/player_loader.py:662, :830
+        ("prediction_coordinator", "nba_raw.odds_api_player_points_props"),
+        ("prediction_coordinator", "nba_analytics.upcoming_player_game_context"),
+    ],
+)  # fmt: skip
+def test_production_edges(processor: str, source: str) -> None:
+    """The edges production's code reads (cited) are in the registry, and the reference
+    processor reads them too."""
+    assert source in REG.processors[processor].inputs
+    assert source in BY_NAME[processor].reads
+
+
+@pytest.mark.parametrize(
+    ("processor", "days", "games"),
+    [
+        ("player_shot_zone_analysis", None, refbase.PSZA_TREND_GAMES),
+        ("team_defense_zone_analysis", None, refbase.TDZA_GAMES),
+        ("upcoming_player_game_context", refbase.UPGC_HISTORY_DAYS, None),
+        ("player_composite_factors", refbase.PCF_HISTORY_DAYS, None),
+        ("player_daily_cache", refbase.PDC_SEASON_DAYS, None),
+        ("ml_feature_store", refbase.MLFS_SEASON_DAYS, None),
+        ("player_prediction_exporter", None, refbase.PEXP_LAST_GAMES),
+    ],
+)
+def test_lookbacks_cover_production_windows(
+    processor: str, days: int | None, games: int | None
+) -> None:
+    """Each lookback is at least as long as production's window (constants cited in refbase)."""
+    lb = REG.processors[processor].lookback
+    assert lb is not None
+    if days is not None:
+        assert lb.days is not None and lb.days >= days
+    if games is not None:
+        assert lb.count is not None and lb.count >= games
+
+
+def _team_summary_event(day: GameDay, source: str, team: str) -> dict[str, object]:
+    d = day.game_date - timedelta(days=1)
+    return {"event_id": "e-team", "source": source, "game_date": d.isoformat(),
+            "affected_entities": {"teams": [team]}, "changed_fields": ["pace", "points_allowed"]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "source", ["nba_analytics.team_offense_game_summary", "nba_analytics.team_defense_game_summary"]
+)
+def test_team_form_reaches_every_later_opponent(day: GameDay, source: str) -> None:
+    """A team's last-10 form (upcoming_player_game_context/team_context.py:67, :312) reaches
+    whoever faces it on a later date: no relation of the event's date names those players, so
+    the registry routes it at date scope, over the lookback, never to the event date's
+    opponent only (the equivalence stream cannot show it: the legacy midday injury report
+    re-runs the whole date later)."""
+    team = sorted(day.season.rosters)[0]
+    ev = normalize_event(_team_summary_event(day, source, team), REG)
+    got = {d.processor: d for d in plan(REG, day.relations, ev, day.game_date)}
+    upgc = got["upcoming_player_game_context"]
+    assert (upgc.action, upgc.scope, upgc.reason) == ("run", "date", "fallback_threshold")
+    assert upgc.dates == (ev.game_date, day.game_date)

@@ -15,6 +15,7 @@ RELATIONS = {
     "game_teams": "2025-11-19,G1,LAL\n2025-11-19,G1,BOS\n",
     "team_opponent": "2025-11-19,LAL,BOS\n2025-11-19,BOS,LAL\n",
     "player_games": "2025-11-19,lebronjames,G1\n2025-11-21,lebronjames,G2\n",
+    "league_teams": "".join(f",{a},{b}\n" for a in ("BOS", "LAL") for b in ("BOS", "LAL")),
 }
 CANONICAL = {"event_id": "e-123", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
              "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["injury_status"],
@@ -158,8 +159,13 @@ def test_replay_writes_outbox(config: Path, tmp_path: Path) -> None:
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     written = [json.loads(line) for line in box.read_text().splitlines()]
-    assert len(written) == len(r.stdout.splitlines()) == 2
-    assert {t["processor"] for t in written} == {"player_game_summary", "upcoming_team_game_context"}
+    # every processor reading the injury report (routes.yaml: production's readers), a trigger
+    # per date for those with a lookback (up to --as-of)
+    readers = {"player_game_summary", "upcoming_team_game_context", "upcoming_player_game_context",
+               "ml_feature_store", "player_prediction_exporter"}
+    assert len(written) == len(r.stdout.splitlines()) > len(readers)
+    assert {t["processor"] for t in written} == readers
+    assert {t["processor"] for t in written if t["end_date"] == "2025-11-19"} == readers
 
 
 @pytest.mark.parametrize(("flags", "logged"), [

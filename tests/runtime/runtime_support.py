@@ -50,7 +50,9 @@ def write_relations(d: Path, days: Iterable[date]) -> None:
             gt += [f"{day},{gid},{home}", f"{day},{gid},{away}"]
             opp += [f"{day},{home},{away}", f"{day},{away},{home}"]
             pg += [f"{day},{p},{gid}" for t in (home, away) for p in players_of(t)]
-    for name, rows in (("team_players", tp), ("game_teams", gt), ("team_opponent", opp), ("player_games", pg)):
+    league = ["date,from,to"] + [f",{a},{b}" for a in TEAMS for b in TEAMS]
+    for name, rows in (("team_players", tp), ("game_teams", gt), ("team_opponent", opp), ("player_games", pg),
+                       ("league_teams", league)):
         (d / f"{name}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 

@@ -81,6 +81,7 @@ class DateLevelRouter:
         self.registry, self.relations, self.as_of = registry, relations, as_of
         self.rerun_lookback = rerun_lookback
         self.rejected = 0
+        self._later: dict[tuple[str, date], tuple[date, ...]] = {}  # lookback_dates, memoised
 
     def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
         try:
@@ -93,11 +94,10 @@ class DateLevelRouter:
         jobs = []
         for ci in self.registry.by_source.get(ev.source, ()):
             proc = self.registry.processors[ci.processor]
-            later = (
-                lookback_dates(proc, self.relations, ev.game_date, self.as_of)
-                if self.rerun_lookback
-                else ()
-            )
+            key = (ci.processor, ev.game_date)
+            if self.rerun_lookback and key not in self._later:
+                self._later[key] = lookback_dates(proc, self.relations, ev.game_date, self.as_of)
+            later = self._later[key] if self.rerun_lookback else ()
             dates = (ev.game_date, *later)
             jobs.append(Job(ci.processor, dates, None, ev.priority, ev.correlation_id, ev.event_id))
         return jobs

@@ -352,7 +352,9 @@ RAW_SOURCES: tuple[str, ...] = (
     "nba_raw.nbac_scoreboard_v2",
 )
 
-RELATIONS: tuple[str, ...] = ("team_players", "game_teams", "team_opponent", "player_games")
+RELATIONS: tuple[str, ...] = (
+    "team_players", "game_teams", "team_opponent", "player_games", "league_teams",
+)  # fmt: skip
 
 RelRow = tuple[date | None, str, str]
 
@@ -360,12 +362,14 @@ RelRow = tuple[date | None, str, str]
 def relation_rows(season: Season) -> dict[str, list[RelRow]]:
     """Rows of every base relation in ``routes.yaml`` (sorted, deterministic).
 
-    ``team_players`` is undated (rosters are stable over the window); games, opponents and
-    a player's games are dated.
+    ``team_players`` is undated (rosters are stable over the window), and so is
+    ``league_teams`` (every team to every team); games, opponents and a player's games are
+    dated.
     """
     out: dict[str, list[RelRow]] = {r: [] for r in RELATIONS}
     for team in sorted(season.rosters):
         out["team_players"].extend((None, team, p) for p in sorted(season.rosters[team]))
+        out["league_teams"].extend((None, team, other) for other in sorted(season.rosters))
     for g in season.games:
         out["game_teams"] += [(g.day, g.game_id, g.home), (g.day, g.game_id, g.away)]
         out["team_opponent"] += [(g.day, g.home, g.away), (g.day, g.away, g.home)]

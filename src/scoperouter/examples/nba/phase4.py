@@ -1,0 +1,238 @@
+"""Phase 4 (precompute) reference processors: one deterministic ``compute(wh, day, ids)`` each.
+
+Invariant: a row depends only on input rows that ``routes.yaml`` maps to that entity (on
+``day``, or on the earlier dates its lookback covers: windows are production's, see
+:mod:`.refbase`), so ``compute(ids)`` returns exactly the full-date rows of ``ids``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from datetime import date, timedelta
+
+from scoperouter.examples.nba.refbase import (
+    INJURY,
+    LEAGUE_AVG_ALLOWED,
+    MLFS_LAST_GAMES,
+    MLFS_RECENT_DAYS,
+    MLFS_SEASON_DAYS,
+    PCF,
+    PCF_HISTORY_DAYS,
+    PDC,
+    PDC_LAST_GAMES,
+    PDC_SEASON_DAYS,
+    PGS,
+    PROPS,
+    PSZA,
+    PSZA_GAMES,
+    PSZA_TREND_GAMES,
+    TDGS,
+    TDZA,
+    TDZA_GAMES,
+    TOGS,
+    UPGC,
+    UTGC,
+    Ids,
+    avg,
+    before,
+    f,
+    i,
+    r,
+)
+from scoperouter.examples.nba.warehouse import RowDict, Warehouse
+
+PLAYED = "COALESCE(minutes, 0) > 0"
+FINAL_PACE = "status = 'final' AND pace IS NOT NULL"
+
+
+def _keys(wh: Warehouse, source: str, day: date, ids: Ids) -> list[str]:
+    """The entities of ``source`` on ``day``: the scope's, or all."""
+    return wh.keys_on(source, day) if ids is None else sorted(wh.rows(source, day, ids))
+
+
+def team_defense_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    teams = _keys(wh, TDGS, day, ids)
+    cols = ("points_allowed", "opp_fg_made", "opp_fg_attempted", "opp_three_made", "steals")
+    sums = wh.window_sums(TDGS, teams, day, TDZA_GAMES, cols, "status = 'final'")
+    out: dict[str, RowDict] = {}
+    for team in teams:
+        n, pts, fgm, fga, threes, steals = sums.get(team, (0, 0, 0, 0, 0, 0))
+        out[team] = {
+            "games": n,
+            "avg_points_allowed": avg(pts, n),
+            "opp_fg_pct": avg(fgm, fga),
+            "avg_opp_three_made": avg(threes, n),
+            "avg_steals": avg(steals, n),
+        }
+    return out
+
+
+def player_shot_zone_analysis(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """The last 10 games (sample window) and the last 20 (trend window) per player."""
+    players = _keys(wh, PGS, day, ids)
+    cols = ("points", "minutes", "paint_fga", "mid_fga", "three_fga")
+    sums = wh.window_sums(PGS, players, day, PSZA_GAMES, cols, PLAYED)
+    trend = wh.window_sums(PGS, players, day, PSZA_TREND_GAMES, ("paint_fga", "mid_fga",
+                                                                 "three_fga"), PLAYED)  # fmt: skip
+    out: dict[str, RowDict] = {}
+    for p in players:
+        n, pts, mins, paint, mid, three = sums.get(p, (0, 0, 0, 0, 0, 0))
+        tot = paint + mid + three
+        _n20, paint20, mid20, three20 = trend.get(p, (0, 0, 0, 0))
+        out[p] = {
+            "games_played": n,
+            "avg_points": avg(pts, n),
+            "avg_minutes": avg(mins, n),
+            "paint_rate": avg(paint, tot),
+            "mid_rate": avg(mid, tot),
+            "three_rate": avg(three, tot),
+            "paint_rate_last_20": avg(paint20, paint20 + mid20 + three20),
+        }
+    return out
+
+
+def player_composite_factors(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    ctx = wh.rows(UPGC, day, ids)
+    teams = {str(x["team"]) for x in ctx.values()}
+    opps = {str(x["opponent"]) for x in ctx.values()}
+    tctx = wh.rows(UTGC, day, teams)
+    zone = wh.rows(PSZA, day, ctx)
+    defense = wh.rows(TDZA, day, opps)
+    # fatigue and usage from the player's own games in the 14 days before ``day``
+    # (player_composite_factors_processor.py:540-566)
+    recent = wh.window_sums(
+        PGS, ctx, before(day), 0, ("minutes", "usage_rate"), PLAYED,
+        since=day - timedelta(days=PCF_HISTORY_DAYS),
+    )  # fmt: skip
+    yesterday = wh.rows(PGS, before(day), ctx)
+    out: dict[str, RowDict] = {}
+    for p in sorted(ctx):
+        c = ctx[p]
+        tc = tctx.get(str(c["team"]), {})
+        z = zone.get(p, {})
+        d = defense.get(str(c["opponent"]), {})
+        games, minutes, usage = recent.get(p, (0, 0, 0))
+        b2b = i(yesterday.get(p, {}).get("minutes")) > 0
+        mean_points = f(z.get("avg_points"))
+        allowed = f(d.get("avg_points_allowed"))
+        spread = f(tc.get("spread"))
+        factor = (mean_points or 0.0) * (allowed or LEAGUE_AVG_ALLOWED) / LEAGUE_AVG_ALLOWED
+        factor += -0.1 * (spread or 0.0) + (0.5 if c["home"] else 0.0)
+        factor += -0.002 * minutes - (0.5 if b2b else 0.0) + 0.01 * (avg(usage, games) or 0.0)
+        out[p] = {
+            "opponent": c["opponent"],
+            "points_line": c["points_line"],
+            "avg_points": mean_points,
+            "three_rate": z.get("three_rate"),
+            "opp_points_allowed": allowed,
+            "opp_fg_pct": d.get("opp_fg_pct"),
+            "team_spread": spread,
+            "game_total": tc.get("total"),
+            "games_last_14": games,
+            "minutes_last_14": minutes,
+            "back_to_back": int(b2b),
+            "matchup_factor": r(factor, 3),
+        }
+    return out
+
+
+def player_daily_cache(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """Season-to-date and last-10 averages from games before ``day``
+    (player_daily_cache_processor.py:425-444, stats_aggregator.py:38-56), the team's pace
+    over its last 10 games (:455-470), today's context and shot zones."""
+    ctx = wh.rows(UPGC, day, ids)
+    since = day - timedelta(days=PDC_SEASON_DAYS)
+    season = wh.window_sums(PGS, ctx, before(day), 0, ("points",), PLAYED, since=since)
+    last10 = wh.window_sums(
+        PGS, ctx, before(day), PDC_LAST_GAMES, ("points", "minutes", "usage_rate"), PLAYED,
+        since=since,
+    )  # fmt: skip
+    teams = {str(x["team"]) for x in ctx.values()}
+    pace = wh.window_sums(
+        TOGS, teams, before(day), PDC_LAST_GAMES, ("pace",), FINAL_PACE, since=since
+    )
+    zone = wh.rows(PSZA, day, ctx)
+    out: dict[str, RowDict] = {}
+    for p in sorted(ctx):
+        n_season, pts_season = season.get(p, (0, 0))
+        n, pts, mins, usage = last10.get(p, (0, 0, 0, 0))
+        n_pace, pace_sum = pace.get(str(ctx[p]["team"]), (0, 0))
+        out[p] = {
+            "points_line": ctx[p]["points_line"],
+            "games_played_season": n_season,
+            "points_avg_season": avg(pts_season, n_season),
+            "points_avg_last_10": avg(pts, n),
+            "minutes_avg_last_10": avg(mins, n),
+            "usage_rate_last_10": avg(usage, n),
+            "shot_zone_avg_points": zone.get(p, {}).get("avg_points"),
+            "team_pace_last_10": avg(pace_sum, n_pace),
+        }
+    return out
+
+
+def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """The feature vector: Phase 4 tables (ml_feature_store_processor.py:600-650) plus what
+    feature_extractor.py reads directly -- the player's games (:675-722 last 10 in 60 days,
+    :762 season), the team's pace (:932 season), today's context (:233), the line (:1020)
+    and the player's injury status (:1439-1460)."""
+    comp = wh.rows(PCF, day, ids)
+    zone = wh.rows(PSZA, day, comp)
+    cache = wh.rows(PDC, day, comp)
+    ctx = wh.rows(UPGC, day, comp)
+    props = wh.rows(PROPS, day, comp)
+    squads = {str(x["team"]) for x in ctx.values()}
+    inj = wh.rows(INJURY, day, comp)
+    defense = wh.rows(TDZA, day, {str(x["opponent"]) for x in comp.values()})
+    last10 = wh.window_sums(
+        PGS, comp, before(day), MLFS_LAST_GAMES, ("points",), PLAYED,
+        since=day - timedelta(days=MLFS_RECENT_DAYS),
+    )  # fmt: skip
+    season = wh.window_sums(
+        PGS, comp, before(day), 0, ("points",), PLAYED,
+        since=day - timedelta(days=MLFS_SEASON_DAYS),
+    )  # fmt: skip
+    pace = wh.window_sums(
+        TOGS, squads, before(day), 0, ("pace",), FINAL_PACE,
+        since=day - timedelta(days=MLFS_SEASON_DAYS),
+    )  # fmt: skip
+    out: dict[str, RowDict] = {}
+    for p in sorted(comp):
+        c = comp[p]
+        z = zone.get(p, {})
+        k = cache.get(p, {})
+        team = str(ctx.get(p, {}).get("team"))
+        n, pts = last10.get(p, (0, 0))
+        ns, pts_season = season.get(p, (0, 0))
+        n_pace, pace_sum = pace.get(team, (0, 0))
+        out[p] = {
+            "points_line": props.get(p, {}).get("points_line"),
+            "avg_points": z.get("avg_points"),
+            "three_rate": z.get("three_rate"),
+            "opp_points_allowed": defense.get(str(c["opponent"]), {}).get("avg_points_allowed"),
+            "matchup_factor": c["matchup_factor"],
+            "team_pace": k.get("team_pace_last_10"),
+            "team_pace_season": avg(pace_sum, n_pace),
+            "avg_minutes": k.get("minutes_avg_last_10"),
+            "usage_rate": k.get("usage_rate_last_10"),
+            "points_avg_last_10": avg(pts, n),
+            "points_avg_season": avg(pts_season, ns),
+            "home": ctx.get(p, {}).get("home"),
+            "injury_status": inj.get(p, {}).get("injury_status"),
+        }
+    return out
+
+
+def league_rankings(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    del ids  # league-wide: always the whole date
+    played = {p: x for p, x in wh.rows(PGS, day).items() if i(x["minutes"]) > 0}
+    pts = sorted(i(x["points"]) for x in played.values())
+    n = len(pts)
+    out: dict[str, RowDict] = {}
+    for p in sorted(played):
+        v = i(played[p]["points"])
+        out[p] = {
+            "points": v,
+            "minutes": played[p]["minutes"],
+            "points_pct": r(bisect_left(pts, v) / n),
+        }
+    return out

@@ -1,0 +1,108 @@
+"""Phase 5 (predictions) and phase 6 (publishing) reference processors.
+
+Invariant: a row depends only on input rows that ``routes.yaml`` maps to that entity (on
+``day``, or on the earlier dates its lookback covers), so ``compute(ids)`` returns exactly
+the full-date rows of ``ids``; the date-granularity exporter always computes the whole date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from scoperouter.examples.nba.refbase import (
+    INJURY,
+    LEAGUE_AVG_ALLOWED,
+    MLFS,
+    PEXP_LAST_GAMES,
+    PGS,
+    PRED,
+    PROPS,
+    UPGC,
+    Ids,
+    avg,
+    before,
+    f,
+)
+from scoperouter.examples.nba.warehouse import RowDict, Warehouse
+
+
+def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """The features (coordinator.py:2140), the current line at prediction time
+    (player_loader.py:662) and the player's baseline (player_loader.py:817-830)."""
+    feats = wh.rows(MLFS, day, ids)
+    props = wh.rows(PROPS, day, feats)
+    ctx = wh.rows(UPGC, day, feats)
+    out: dict[str, RowDict] = {}
+    for p in sorted(feats):
+        x = feats[p]
+        mean = f(x["avg_points"]) or 0.0
+        recent = f(x["points_avg_last_10"]) or mean
+        baseline = f(ctx.get(p, {}).get("points_avg_last_10")) or recent
+        allowed = f(x["opp_points_allowed"]) or LEAGUE_AVG_ALLOWED
+        pace = f(x["team_pace"]) or 100.0
+        pred = (
+            0.3 * mean
+            + 0.1 * recent
+            + 0.1 * baseline
+            + 0.3 * (f(x["matchup_factor"]) or 0.0)
+            + 0.2 * mean * allowed / LEAGUE_AVG_ALLOWED
+        )
+        pred += 0.05 * (pace - 100.0)
+        if x["injury_status"] == "out":
+            pred = 0.0
+        elif x["injury_status"] in ("doubtful", "questionable"):
+            pred *= 0.8
+        line = f(props.get(p, {}).get("points_line"))
+        edge = None if line is None else round(pred - line, 1)
+        if x["injury_status"] == "out" or edge is None or abs(edge) < 1.5:
+            rec = "PASS"
+        else:
+            rec = "OVER" if edge > 0 else "UNDER"
+        out[p] = {
+            "predicted_points": round(pred, 1),
+            "points_line": line,
+            "edge": edge,
+            "recommendation": rec,
+        }
+    return out
+
+
+def player_prediction_exporter(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """One player's page: the prediction (tonight_player_exporter.py:212), tonight's game
+    (:165), the injury report (:180) and recent form, the last 10 games (:297-301)."""
+    preds = wh.rows(PRED, day, ids)
+    ctx = wh.rows(UPGC, day, preds)
+    inj = wh.rows(INJURY, day, preds)
+    form = wh.window_sums(PGS, preds, before(day), PEXP_LAST_GAMES, ("points",))
+    out: dict[str, RowDict] = {}
+    for p, x in sorted(preds.items()):
+        n, pts = form.get(p, (0, 0))
+        out[p] = {
+            "predicted_points": x["predicted_points"],
+            "points_line": x["points_line"],
+            "recommendation": x["recommendation"],
+            "opponent": ctx.get(p, {}).get("opponent"),
+            "home": ctx.get(p, {}).get("home"),
+            "injury_status": inj.get(p, {}).get("injury_status"),
+            "last_10_ppg": avg(pts, n),
+        }
+    return out
+
+
+def daily_predictions_exporter(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    del ids  # the day's file: always the whole date
+    preds = wh.rows(PRED, day)
+    ranked = sorted(
+        (p for p in preds if preds[p]["edge"] is not None),
+        key=lambda p: (-abs(float(preds[p]["edge"])), p),  # type: ignore[arg-type]
+    )
+    rank = {p: n + 1 for n, p in enumerate(ranked)}
+    return {
+        p: {
+            "predicted_points": x["predicted_points"],
+            "recommendation": x["recommendation"],
+            "edge": x["edge"],
+            "edge_rank": rank.get(p),
+        }
+        for p, x in sorted(preds.items())
+    }

@@ -1,0 +1,117 @@
+"""What every reference processor module shares: source names, production's windows, the
+:class:`RefProcessor` record and small numeric helpers.
+
+Invariant: every window constant is the one production's code uses, cited ``path:line`` in
+najicham/nba-stats-scraper; ``routes.yaml`` declares lookbacks at least that long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from scoperouter.examples.nba.warehouse import RowDict, TableDef, Warehouse
+
+Ids = frozenset[str] | None
+Compute = Callable[[Warehouse, date, Ids], dict[str, RowDict]]
+
+# ---------------------------------------------------------------------- raw (phase 2)
+GAMEBOOK = "nba_raw.nbac_gamebook_player_stats"
+BDL = "nba_raw.bdl_player_boxscores"
+PBP = "nba_raw.nbac_play_by_play"
+PROPS = "nba_raw.odds_api_player_points_props"
+LINES = "nba_raw.odds_api_game_lines"
+SCHEDULE = "nba_raw.nbac_schedule"
+INJURY = "nba_raw.nbac_injury_report"
+TEAM_BOX = "nba_raw.nbac_team_boxscore"
+SCOREBOARD = "nba_raw.nbac_scoreboard_v2"
+
+# ---------------------------------------------------------------------- outputs
+PGS = "nba_analytics.player_game_summary"
+TDGS = "nba_analytics.team_defense_game_summary"
+TOGS = "nba_analytics.team_offense_game_summary"
+UPGC = "nba_analytics.upcoming_player_game_context"
+UTGC = "nba_analytics.upcoming_team_game_context"
+TDZA = "nba_precompute.team_defense_zone_analysis"
+PSZA = "nba_precompute.player_shot_zone_analysis"
+PCF = "nba_precompute.player_composite_factors"
+PDC = "nba_precompute.player_daily_cache"
+MLFS = "nba_predictions.ml_feature_store_v2"
+LEAGUE = "nba_precompute.league_rankings"
+PRED = "nba_predictions.player_prop_predictions"
+PEXP = "publishing.player_predictions"
+DEXP = "publishing.daily_predictions"
+
+# ---------------------------------------------------------------------- production's windows
+# data_processors/precompute/player_shot_zone_analysis/player_shot_zone_analysis_processor.py:453-454
+PSZA_GAMES = 10  # sample_window
+PSZA_TREND_GAMES = 20  # trend_window
+# data_processors/precompute/team_defense_zone_analysis/team_defense_zone_analysis_processor.py:94
+TDZA_GAMES = 15
+# data_processors/analytics/upcoming_player_game_context/upcoming_player_game_context_processor.py:168
+UPGC_HISTORY_DAYS = 30
+# data_processors/analytics/upcoming_player_game_context/player_stats.py:67
+UPGC_FATIGUE_DAYS = 14
+# .../upcoming_player_game_context/team_context.py:81 (opponent pace, rn <= 10) and :317
+UPGC_LAST_GAMES = 10
+# data_processors/precompute/player_composite_factors/player_composite_factors_processor.py:551
+PCF_HISTORY_DAYS = 14
+# data_processors/precompute/player_daily_cache/player_daily_cache_processor.py:250 (season)
+PDC_SEASON_DAYS = 180
+# .../player_daily_cache/aggregators/stats_aggregator.py:40; player_daily_cache_processor.py:470
+PDC_LAST_GAMES = 10
+# data_processors/precompute/ml_feature_store/feature_extractor.py:661 and :722
+MLFS_RECENT_DAYS = 60
+MLFS_LAST_GAMES = 10
+# data_processors/precompute/ml_feature_store/feature_extractor.py:677 (season lower bound)
+MLFS_SEASON_DAYS = 365
+# data_processors/publishing/tonight_player_exporter.py:301
+PEXP_LAST_GAMES = 10
+
+LEAGUE_AVG_ALLOWED = 112.0
+
+
+@dataclass(frozen=True)
+class RefProcessor:
+    name: str
+    phase: int
+    granularity: str  # player | team | date
+    entity_type: str  # the entity type of its rows (player | team)
+    table: TableDef
+    reads: Mapping[str, frozenset[str]]
+    compute: Compute
+
+    @property
+    def publishes(self) -> str:
+        return self.table.source
+
+
+def table(
+    source: str, key: str, cols: tuple[str, ...], structural: tuple[str, ...] = ()
+) -> TableDef:
+    return TableDef(source, key, cols, structural)
+
+
+def fs(*cols: str) -> frozenset[str]:
+    return frozenset(cols)
+
+
+def f(x: object) -> float | None:
+    return None if x is None else float(x)  # type: ignore[arg-type]
+
+
+def i(x: object) -> int:
+    return 0 if x is None else int(x)  # type: ignore[call-overload]
+
+
+def r(x: float | None, n: int = 4) -> float | None:
+    return None if x is None else round(x, n)
+
+
+def avg(total: float, n: float) -> float | None:
+    return r(total / n) if n else None
+
+
+def before(day: date, days: int = 1) -> date:
+    return day - timedelta(days=days)
