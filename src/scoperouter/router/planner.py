@@ -107,9 +107,7 @@ class Planner:
             _skip(n, "not_an_input") for n in self._names
         )
         self._sources = registry.sources
-        self._unknown: tuple[Decision, ...] = tuple(
-            _skip(n, "unknown_source") for n in self._names
-        )
+        self._unknown: tuple[Decision, ...] = tuple(_skip(n, "unknown_source") for n in self._names)
         by_source: dict[str, tuple[tuple[int, _Input], ...]] = {}
         index = {n: i for i, n in enumerate(self._names)}
         for source, inputs in registry.by_source.items():
