@@ -44,6 +44,7 @@ from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
 from scoperouter.runtime.store import Store
+from scoperouter.runtime.unknown_sources import UnknownSources
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
@@ -174,6 +175,7 @@ class Router:
         self.clock = clock
         self.rng = rng or random.Random()
         self.book = WindowBook(registry)
+        self.unknown_sources = UnknownSources(self.metrics, clock)
         self.stats = _Stats()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._semaphores = {
@@ -632,6 +634,8 @@ class Router:
         reasons: CounterT[str] = CounterT()
         for ev, decisions, trigger_id in res.decided:
             reasons.update(d.reason for d in decisions)
+            if ev.source not in self.registry.sources:
+                self.unknown_sources.observe(ev.source, ev.event_id)
             self._log_decisions(ev, decisions, now_dt, as_of, res.relations)
             self._log_completion(ev, trigger_id)
         if res.decided:
