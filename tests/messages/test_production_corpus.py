@@ -24,7 +24,6 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
-from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import plan
 from scoperouter.runtime.http import IngressApp
@@ -91,7 +90,9 @@ def test_runs_what_production_runs(nba: LoadedConfig, case: Case) -> None:
         assert not runs
         assert {d.reason for d in decisions if d.processor in readers} <= {case.skip_reason}
         others = {d.reason for d in decisions if d.processor not in readers}
-        assert others <= {"unknown_source" if case.skip_reason == "unknown_source" else "not_an_input"}
+        assert others <= {
+            "unknown_source" if case.skip_reason == "unknown_source" else "not_an_input"
+        }
         assert case.skip_reason in {d.reason for d in decisions}
     elif case.direct - case.h11c or case.reaches:
         assert runs
@@ -271,3 +272,9 @@ async def test_serve_gives_explains_decisions(
         if push:
             ev = normalize_event(case.body, nba.registry, message_id=mid)
         assert got[ev.source + "|" + ev.event_id] == want, (i, case.name)
+    unknown = [c.source for c in COMPLETIONS if c.skip_reason == "unknown_source"]
+    async with client.get("/metrics") as r:
+        text = await r.text()
+    for source in unknown:  # counted per source on /metrics
+        assert router.metrics.unknown_source_events.labels(source)._value.get() == 1
+        assert f'scoperouter_unknown_source_events_total{{source="{source}"}} 1.0' in text
