@@ -75,6 +75,10 @@ def test_completion_is_accepted_with_its_source(nba: LoadedConfig, case: Case) -
     ev, decisions = decide(nba, case.body)
     assert ev.source == case.source
     assert len(decisions) == len(nba.registry.processors)
+    if case.name.startswith("trig_"):
+        assert ev.shape == "orchestrator_trigger"
+    elif "processor_name" in case.body:
+        assert ev.shape == "unified"
 
 
 @pytest.mark.parametrize("case", COMPLETIONS, ids=[c.name for c in COMPLETIONS])

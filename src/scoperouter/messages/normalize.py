@@ -97,12 +97,12 @@ def detect_shape(raw: Mapping[str, Any]) -> str:
         return "raw_data_loaded"
     if et == "analytics_complete":
         return "analytics_complete"
+    if is_routable_trigger(raw):
+        return "orchestrator_trigger"
     if "source" not in raw and (
         "processor_name" in raw or "output_table" in raw or "entities_changed" in raw
     ):
         return "unified"
-    if is_routable_trigger(raw):
-        return "orchestrator_trigger"
     return "canonical"
 
 
