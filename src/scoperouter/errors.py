@@ -92,6 +92,7 @@ EventRejectReason = Literal[
     "invalid_status",
     "invalid_field",
     "invalid_envelope",
+    "not_a_completion",
 ]
 
 

@@ -115,8 +115,8 @@ CANONICAL = {
             {"source": "nba_raw.nbac_injury_report"},
         ),
         (
-            {"source": "bdl_standings", "game_date": "2025-11-19"},
-            {"source": "bdl_standings", "status": "success"},
+            {"source": "espn_team_rosters", "game_date": "2025-11-19"},
+            {"source": "espn_team_rosters", "status": "success"},
         ),
         (
             {"output_table": "player_game_summary", "game_date": "2025-11-19"},

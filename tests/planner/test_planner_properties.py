@@ -212,7 +212,10 @@ class Reference:
         proc = self.doc["processors"][pname]
         inp = next((i for i in proc["inputs"] if i["source"] == ev.source), None)
         if inp is None:
-            return {"action": "skip", "reason": "not_an_input"}
+            named = {i["source"] for p in self.doc["processors"].values() for i in p["inputs"]}
+            named |= {p["publishes"] for p in self.doc["processors"].values() if p.get("publishes")}
+            named |= set(self.doc.get("sources", {}))
+            return {"action": "skip", "reason": "not_an_input" if ev.source in named else "unknown_source"}
         if ev.status == "failed":
             return {"action": "skip", "reason": "upstream_failed"}
         if ev.status == "no_data":

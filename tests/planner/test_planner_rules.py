@@ -81,7 +81,9 @@ def decision(decisions: tuple[Decision, ...], name: str) -> Decision:
 # (event fields, processor, as_of, expected (action, scope, ids, dates, reason))
 CASES: list[tuple[str, dict[str, Any], str, date, tuple[Any, ...]]] = [
     ("not_an_input", A, "p_other", AS_OF, ("skip", None, None, (), "not_an_input")),
-    ("unknown source", {"source": "raw.nobody"}, "p_player", AS_OF, ("skip", None, None, (), "not_an_input")),
+    ("unknown source", {"source": "raw.nobody"}, "p_player", AS_OF, ("skip", None, None, (), "unknown_source")),
+    ("unknown source wins over failed", {"source": "raw.nobody", "status": "failed"}, "p_player", AS_OF,
+     ("skip", None, None, (), "unknown_source")),
     ("upstream_failed", {**A, "status": "failed"}, "p_player", AS_OF, ("skip", None, None, (), "upstream_failed")),
     ("legacy failure", {**A, "success": False}, "p_team", AS_OF, ("skip", None, None, (), "upstream_failed")),
     ("no_data", {**A, "status": "no_data"}, "p_player", AS_OF, ("skip", None, None, (), "no_data")),
@@ -186,6 +188,8 @@ def test_every_reason_code_is_exercised() -> None:
 
 # Reason precedence: the first applicable reason in REASON_ORDER wins.
 PRECEDENCE: list[tuple[dict[str, Any], str, str]] = [
+    ({"source": "raw.nobody", "status": "failed", "skip_downstream": True}, "p_player", "unknown_source"),
+    ({**A, "status": "failed", "skip_downstream": True}, "p_other", "not_an_input"),
     ({**A, "status": "failed", "skip_downstream": True, "changed_fields": ["zz"]}, "p_player", "upstream_failed"),
     ({**A, "status": "no_data", "skip_downstream": True}, "p_player", "no_data"),
     ({**A, "skip_downstream": True, "changed_fields": ["zz"]}, "p_player", "skip_downstream"),

@@ -27,6 +27,8 @@ from scoperouter.execution_log.api import DEFAULT_LOG_PATH
 from scoperouter.execution_log.bigquery import ExecutionLogError
 from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
+from scoperouter.execution_log.unknown_sources import UnknownSource, unknown_sources
+from scoperouter.execution_log.unknown_sources import render_text as render_unknown
 from scoperouter.execution_log.whatif import what_if_rows
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.processor_registry.models import ReportSpec
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     report = build_report(data, thresholds=thresholds, processors=info)
+    unknown = unknown_sources(data)
     wi: dict[str, Any] | None = None
     if args.what_if:
         from scoperouter.execution_log.whatif import parse_what_if, what_if
@@ -182,15 +185,18 @@ def run(args: argparse.Namespace) -> int:
         from scoperouter.execution_log.html import render_html
 
         args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(render_html(report, what_if=wi), encoding="utf-8")
+        args.html.write_text(
+            render_html(report, what_if=wi, unknown_sources=unknown), encoding="utf-8"
+        )
     if args.json:
         out = report.to_json()
+        out["unknown_sources"] = [u.to_json() for u in unknown]
         out["log"] = _where(args)
         if wi is not None:
             out["what_if"] = wi
         print(json.dumps(out, indent=2, sort_keys=False))
     else:
-        print(render_text(report, wi))
+        print(render_text(report, wi, unknown))
         if args.html is not None:
             print(f"\nHTML report written to {args.html}")
     return 0
@@ -206,7 +212,9 @@ def _f(v: float | None, fmt: str = "{:.1f}") -> str:
 LEGEND: tuple[tuple[str, str], ...] = tuple((t, m) for t, _h, m in COLUMNS if t)
 
 
-def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
+def render_text(
+    report: Report, wi: dict[str, Any] | None = None, unknown: list[UnknownSource] | None = None
+) -> str:
     s = report.to_json()["summary"]
     th = report.thresholds
     lines = [
@@ -262,6 +270,7 @@ def render_text(report: Report, wi: dict[str, Any] | None = None) -> str:
     lines.append("")
     for p in report.processors:
         lines.append(f"- {p.processor}: {p.recommendation} -- {p.why}")
+    lines += render_unknown(unknown or [])
     if wi is not None:
         lines += [
             "",

@@ -9,6 +9,7 @@ from typing import Any
 
 from scoperouter.execution_log.analysis import ENTITY_LEVEL, INSUFFICIENT, Report
 from scoperouter.execution_log.legend import COLUMNS, headline
+from scoperouter.execution_log.unknown_sources import HINT, UnknownSource
 from scoperouter.execution_log.whatif import what_if_rows
 
 BLUE = "#2563eb"
@@ -155,7 +156,11 @@ def _short(v: float) -> str:
 
 
 def render_html(
-    report: Report, *, title: str = "scoperouter report", what_if: dict[str, Any] | None = None
+    report: Report,
+    *,
+    title: str = "scoperouter report",
+    what_if: dict[str, Any] | None = None,
+    unknown_sources: list[UnknownSource] | None = None,
 ) -> str:
     procs = report.processors
     tl = report.timeline
@@ -225,6 +230,8 @@ def render_html(
     out.append('</tbody></table><dl class="legend">')
     out.extend(f"<dt>{_e(h)}</dt><dd>{_e(m)}</dd>" for h, m in HTML_COLUMNS)
     out.append("</dl>")
+    if unknown_sources:
+        out.append(render_unknown_html(unknown_sources))
     if what_if is not None:
         out.append(render_what_if_html(what_if))
     out.append(
@@ -232,6 +239,21 @@ def render_html(
     )
     out.append("</body></html>\n")
     return "".join(out)
+
+
+def render_unknown_html(items: list[UnknownSource]) -> str:
+    """The unknown-sources section: events whose source routes.yaml names nowhere."""
+    rows = "".join(
+        f'<tr><td class="l">{_e(u.source)}</td><td>{u.events}</td>'
+        f"<td>{_e(f'{u.first_seen:%Y-%m-%d %H:%M}' if u.first_seen else '-')}</td>"
+        f"<td>{_e(f'{u.last_seen:%Y-%m-%d %H:%M}' if u.last_seen else '-')}</td></tr>"
+        for u in items
+    )
+    return (
+        f'<h2 id="unknown-sources">Unknown sources</h2><p class="sub">{_e(HINT)}</p>'
+        "<table><thead><tr><th>source</th><th>events</th><th>first seen (UTC)</th>"
+        f"<th>last seen (UTC)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def render_what_if_html(w: dict[str, Any]) -> str:

@@ -7,17 +7,28 @@ Accepted shapes (SPEC section 3), recorded in ``Event.shape``:
 * ``analytics_complete`` -- Phase 3->4 legacy (``analytics_table``).
 * ``unified`` -- the unified envelope (``processor_name``, ``output_dataset``/``output_table``,
   ``status``, ``entities_changed``, ``metadata.changed_fields``).
+* ``orchestrator_trigger`` -- an orchestrator's trigger that names the completed table
+  (``triggered_by`` + ``source_table``); routed like a completion of that table. A trigger
+  that names no completed source (or an auto-retry request) is rejected
+  (``not_a_completion``, see :mod:`scoperouter.messages.triggers`).
 
 Rules (where a reading could differ, the choice is written here):
 
-* Source: ``source``, else ``source_table``, else ``analytics_table``, else
-  ``output_dataset + '.' + output_table`` (``output_table`` alone is a bare name). A bare
-  table name is resolved against every source the registry names; an unknown source is
-  kept as given and accepted (every decision is then ``not_an_input``); an ambiguous bare
-  name is rejected (``ambiguous_source``).
+* Source: the first of ``source``, ``source_table``, ``analytics_table``,
+  ``output_dataset + '.' + output_table`` that the registry names (a bare table name is
+  resolved against every source the registry names); when none is known, the first one
+  present, kept as given and accepted (every decision is then ``unknown_source``). An
+  ``output_table`` that already carries its dataset (``nba_raw.nbac_injury_report`` next
+  to ``output_dataset: nba_raw``) is never prefixed again; ``output_table`` alone is a bare
+  name. An ambiguous bare name is rejected (``ambiguous_source``).
 * ``affected_entities`` and top-level ``entities_changed`` (also ``metadata.entities_changed``)
   are united; keys are kept as written (the planner resolves ``players`` -> ``player``);
-  ids are deduplicated and sorted. ``changed_fields`` and ``metadata.changed_fields`` are
+  ids are deduplicated and sorted. ``entities_changed`` may also be a flat list of ids: its
+  type is the registry's entity type of the source (``entity_type_of_source``: the
+  ``sources:`` declaration, else the granularity of the processor that publishes it); when
+  that is unknown the ids are kept under the key :data:`UNTYPED`, which no entity type can
+  be, so every entity-level consumer runs the full date (``unmapped_entity_type``), never a
+  rejection. An empty flat list is no entity information. ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted; empty means "unknown" (relevant).
 * ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
@@ -42,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -50,6 +61,7 @@ from pydantic import ValidationError
 
 from scoperouter.errors import EventError, EventRejectReason
 from scoperouter.messages.models import Event, Priority, Status
+from scoperouter.messages.triggers import is_routable_trigger, trigger_problem
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 MAX_BACKFILL_DAYS = 3660
@@ -57,6 +69,8 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _STATUSES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
 _PRIORITIES: frozenset[str] = frozenset({"normal", "critical"})
 _MAX_DETAIL = 80
+UNTYPED = "(untyped)"
+"""The key of a flat ``entities_changed`` list whose entity type the registry cannot tell."""
 
 
 def _short(value: object) -> str:
@@ -83,6 +97,8 @@ def detect_shape(raw: Mapping[str, Any]) -> str:
         return "raw_data_loaded"
     if et == "analytics_complete":
         return "analytics_complete"
+    if is_routable_trigger(raw):
+        return "orchestrator_trigger"
     if "source" not in raw and (
         "processor_name" in raw or "output_table" in raw or "entities_changed" in raw
     ):
@@ -144,29 +160,37 @@ def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
     return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
-def _source(raw: Mapping[str, Any], registry: CompiledRegistry, ctx: _Ctx) -> str:
-    name: str | None = None
+def _source_names(raw: Mapping[str, Any], ctx: _Ctx) -> Iterator[str]:
+    """The candidate source names in SPEC order, each checked only when it is reached."""
     for key in ("source", "source_table", "analytics_table"):
         name = _opt_str(raw, key, ctx)
         if name is not None:
-            break
-    if name is None:
-        table = _opt_str(raw, "output_table", ctx)
+            yield name
+    table = _opt_str(raw, "output_table", ctx)
+    if table is not None:
         dataset = _opt_str(raw, "output_dataset", ctx)
-        if table is not None:
-            name = f"{dataset}.{table}" if dataset is not None else table
-        elif dataset is not None:
-            raise ctx.fail("missing_source", "output_dataset without output_table")
-    if name is None:
-        raise ctx.fail(
-            "missing_source",
-            "no source: expected source, source_table, analytics_table or output_dataset+output_table",
-        )
-    try:
-        resolved = registry.resolve_source(name)
-    except ValueError as exc:
-        raise ctx.fail("ambiguous_source", str(exc)) from None
-    return resolved if resolved is not None else name
+        # production's raw processors already qualify their table_name: never prefix twice
+        yield f"{dataset}.{table}" if dataset is not None and "." not in table else table
+
+
+def _source(raw: Mapping[str, Any], registry: CompiledRegistry, ctx: _Ctx) -> str:
+    first: str | None = None
+    for name in _source_names(raw, ctx):
+        try:
+            resolved = registry.resolve_source(name)
+        except ValueError as exc:
+            raise ctx.fail("ambiguous_source", str(exc)) from None
+        if resolved is not None:
+            return resolved
+        first = first or name
+    if first is not None:
+        return first
+    if raw.get("output_dataset") is not None:
+        raise ctx.fail("missing_source", "output_dataset without output_table")
+    raise ctx.fail(
+        "missing_source",
+        "no source: expected source, source_table, analytics_table or output_dataset+output_table",
+    )
 
 
 def _parse_date(value: object, key: str, ctx: _Ctx) -> date | None:
@@ -208,9 +232,20 @@ def _parse_datetime(value: object, key: str, ctx: _Ctx) -> datetime | None:
     return dt
 
 
-def _entities(value: object, key: str, ctx: _Ctx, into: dict[str, set[str]]) -> bool:
-    """Merge one entity mapping into ``into``. False when the field is absent/null."""
+def _entities(
+    value: object, key: str, ctx: _Ctx, into: dict[str, set[str]], flat: set[str] | None = None
+) -> bool:
+    """Merge one entity mapping into ``into`` (a flat list of ids into ``flat``, when given).
+    False when the field is absent/null or an empty flat list (no entity information)."""
     if value is None:
+        return False
+    if flat is not None and isinstance(value, list | tuple):
+        for i in value:
+            if not isinstance(i, str) or not i:
+                raise ctx.fail(
+                    "invalid_field", f"{key} must contain non-empty strings, got {_short(i)}"
+                )
+            flat.add(_text(i, key, ctx))
         return False
     if not isinstance(value, Mapping):
         raise ctx.fail(
@@ -293,6 +328,9 @@ def normalize_event(
     if not isinstance(raw, Mapping):
         raise ctx.fail("not_an_object", f"an event must be a JSON object, got {type(raw).__name__}")
     ctx.event_id = _event_id(raw, message_id, ctx)
+    problem = trigger_problem(raw)
+    if problem is not None:
+        raise ctx.fail("not_a_completion", problem)
     shape = detect_shape(raw)
 
     meta_raw = raw.get("metadata")
@@ -327,11 +365,18 @@ def normalize_event(
             )
 
     ents: dict[str, set[str]] = {}
+    flat: set[str] = set()
     has_ents = _entities(raw.get("affected_entities"), "affected_entities", ctx, ents)
-    has_ents = _entities(raw.get("entities_changed"), "entities_changed", ctx, ents) or has_ents
     has_ents = (
-        _entities(meta.get("entities_changed"), "metadata.entities_changed", ctx, ents) or has_ents
+        _entities(raw.get("entities_changed"), "entities_changed", ctx, ents, flat) or has_ents
     )
+    has_ents = (
+        _entities(meta.get("entities_changed"), "metadata.entities_changed", ctx, ents, flat)
+        or has_ents
+    )
+    if flat:
+        ents.setdefault(registry.entity_type_of_source(source) or UNTYPED, set()).update(flat)
+        has_ents = True
     fields: set[str] = set()
     has_fields = _fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
     has_fields = (

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 Reason = Literal[
+    "unknown_source",
     "not_an_input",
     "upstream_failed",
     "no_data",
@@ -24,6 +25,7 @@ Reason = Literal[
 
 # Precedence when several reasons apply (SPEC section 2): first wins.
 REASON_ORDER: tuple[Reason, ...] = (
+    "unknown_source",
     "not_an_input",
     "upstream_failed",
     "no_data",
@@ -38,7 +40,14 @@ REASON_ORDER: tuple[Reason, ...] = (
     "entity_scope",
 )
 SKIP_REASONS: frozenset[Reason] = frozenset(
-    {"not_an_input", "upstream_failed", "no_data", "skip_downstream", "irrelevant_fields"}
+    {
+        "unknown_source",
+        "not_an_input",
+        "upstream_failed",
+        "no_data",
+        "skip_downstream",
+        "irrelevant_fields",
+    }
 )
 
 

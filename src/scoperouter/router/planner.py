@@ -4,7 +4,8 @@ Pure and synchronous: no I/O, no clock (``as_of`` is passed in). Everything that
 only on the registry is compiled once into a :class:`Planner` (cached per registry), so
 the per-event cost is proportional to the processors that read the event's source, not to
 the size of the registry: the ``not_an_input`` decisions of every other processor are
-prebuilt and reused.
+prebuilt and reused, and so are the ``unknown_source`` decisions of an event whose source
+the registry does not name at all (no input, no ``publishes``, no ``sources:`` entry).
 
 Readings of the contract (also in the docs):
 
@@ -96,7 +97,7 @@ class _Unmapped(Exception):
 class Planner:
     """The planner compiled for one registry. Thread-safe (immutable after construction)."""
 
-    __slots__ = ("_by_source", "_entity_keys", "_names", "_not_an_input")
+    __slots__ = ("_by_source", "_entity_keys", "_names", "_not_an_input", "_sources", "_unknown")
 
     def __init__(self, registry: CompiledRegistry) -> None:
         # no reference to the registry itself is kept, so the cache below can be weak
@@ -105,6 +106,8 @@ class Planner:
         self._not_an_input: tuple[Decision, ...] = tuple(
             _skip(n, "not_an_input") for n in self._names
         )
+        self._sources = registry.sources
+        self._unknown: tuple[Decision, ...] = tuple(_skip(n, "unknown_source") for n in self._names)
         by_source: dict[str, tuple[tuple[int, _Input], ...]] = {}
         index = {n: i for i, n in enumerate(self._names)}
         for source, inputs in registry.by_source.items():
@@ -164,7 +167,7 @@ class Planner:
         """One decision per processor, sorted by processor name."""
         cands = self._by_source.get(event.source)
         if not cands:
-            return self._not_an_input
+            return self._not_an_input if event.source in self._sources else self._unknown
         out = list(self._not_an_input)
         memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = {}
         for i, inp in cands:

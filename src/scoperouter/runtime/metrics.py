@@ -51,6 +51,13 @@ class Metrics:
         self.decisions = Counter(
             "scoperouter_decisions", "Planner decisions, by reason.", ["reason"], registry=r
         )
+        self.unknown_source_events = Counter(
+            "scoperouter_unknown_source_events",
+            "Accepted events whose source routes.yaml names nowhere (reason unknown_source), "
+            "by source (bounded: later sources count as '(other)').",
+            ["source"],
+            registry=r,
+        )
         self.triggers_fired = Counter(
             "scoperouter_triggers_fired",
             "Triggers fired by windows, by scope.",

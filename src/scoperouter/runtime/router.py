@@ -50,6 +50,7 @@ from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, O
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
 
@@ -91,6 +92,7 @@ class Router:
         self.log = log
         self.clock = clock
         self.rng = rng or random.Random()
+        self.unknown_sources = UnknownSources(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
 
@@ -333,6 +335,8 @@ class Router:
         reasons: Counter[str] = Counter()
         for ev, decisions, trigger_id in res.decided:
             reasons.update(d.reason for d in decisions)
+            if ev.source not in self.registry.sources:
+                self.unknown_sources.observe(ev.source, ev.event_id)
             self.log_bridge.decisions(ev, decisions, res.now_dt, res.as_of, res.relations)
             self.log_bridge.completion(ev, trigger_id)
         if res.decided:

@@ -1,0 +1,162 @@
+"""The normalisation rules behind production's shapes, on a small generic registry: the
+source candidates, flat ``entities_changed`` lists typed by the registry, and triggers that
+are not completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scoperouter.errors import EventError
+from scoperouter.messages.normalize import UNTYPED, normalize_event
+from scoperouter.messages.triggers import trigger_problem
+from scoperouter.processor_registry.compiled import compile_registry
+from scoperouter.processor_registry.models import RoutesSpec
+
+REG = compile_registry(
+    RoutesSpec.model_validate(
+        {
+            "version": 1,
+            "entities": {"player": {}, "team": {}},
+            "sources": {"raw.teams": {"entity": "team"}, "raw.quiet": {}},
+            "processors": {
+                "p": {
+                    "phase": 3,
+                    "granularity": "player",
+                    "inputs": [{"source": "raw.a"}],
+                    "publishes": "mart.p",
+                },
+                "d": {
+                    "phase": 4,
+                    "granularity": "date",
+                    "inputs": [{"source": "mart.p"}],
+                    "publishes": "mart.d",
+                },
+                "t": {"phase": 3, "granularity": "team", "inputs": [{"source": "raw.teams"}]},
+            },
+        }
+    )
+)
+DAY = {"game_date": "2026-01-15", "execution_id": "x-1"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "source"),
+    [
+        ({"output_table": "raw.a", "output_dataset": "raw"}, "raw.a"),  # never prefixed twice
+        ({"output_table": "a", "output_dataset": "raw"}, "raw.a"),
+        ({"output_table": "a"}, "raw.a"),  # a bare name resolves
+        ({"source": "sender_name", "output_table": "raw.a"}, "raw.a"),  # first known wins
+        ({"source_table": "nobody", "output_table": "raw.zzz"}, "nobody"),  # none known: first
+        ({"output_table": "raw.zzz", "output_dataset": "other"}, "raw.zzz"),
+        ({"source_table": "quiet"}, "raw.quiet"),  # declared under sources:
+    ],
+)
+def test_source_candidates(fields: dict[str, Any], source: str) -> None:
+    """The first source candidate the registry names, a qualified table as written."""
+    assert normalize_event({**DAY, **fields}, REG).source == source
+
+
+@pytest.mark.parametrize(
+    ("fields", "entities"),
+    [
+        (
+            {"source": "mart.p", "metadata": {"entities_changed": ["b", "a", "a"]}},
+            {"player": ("a", "b")},
+        ),
+        ({"source": "raw.teams", "entities_changed": ["LAL"]}, {"team": ("LAL",)}),
+        ({"source": "mart.d", "metadata": {"entities_changed": ["a"]}}, {UNTYPED: ("a",)}),
+        ({"source": "raw.a", "metadata": {"entities_changed": ["a"]}}, {UNTYPED: ("a",)}),
+        ({"source": "mart.p", "metadata": {"entities_changed": []}}, None),
+        (
+            {
+                "source": "mart.p",
+                "entities_changed": {"teams": ["X"]},
+                "metadata": {"entities_changed": ["a"]},
+            },
+            {"player": ("a",), "teams": ("X",)},
+        ),
+        (
+            {
+                "source": "mart.p",
+                "entities_changed": {"teams": []},
+                "metadata": {"entities_changed": []},
+            },
+            {"teams": ()},
+        ),
+    ],
+    ids=[
+        "publisher-granularity",
+        "declared-entity",
+        "date-publisher",
+        "no-type",
+        "empty-list",
+        "union-with-mapping",
+        "empty-mapping-kept",
+    ],
+)
+def test_flat_entities_changed(
+    fields: dict[str, Any], entities: dict[str, tuple[str, ...]] | None
+) -> None:
+    """A flat list takes the registry's type for the source; unknown -> (untyped); [] -> none."""
+    assert normalize_event({**DAY, **fields}, REG).affected_entities == entities
+
+
+def test_untyped_ids_route_the_full_date() -> None:
+    """Ids of unknown type never reject the event: entity consumers run the full date."""
+    from scoperouter.processor_registry.relations import InMemoryRelations
+    from scoperouter.router.planner import plan
+
+    ev = normalize_event({**DAY, "source": "raw.a", "metadata": {"entities_changed": ["a"]}}, REG)
+    [d] = [x for x in plan(REG, InMemoryRelations({}), ev, ev.dates()[0]) if x.processor == "p"]
+    assert (d.action, d.scope, d.reason) == ("run", "date", "unmapped_entity_type")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"source": "mart.p", "metadata": {"entities_changed": [1]}},
+        {"source": "mart.p", "entities_changed": [""]},
+        {"source": "mart.p", "affected_entities": ["a"]},
+    ],
+)
+def test_bad_flat_lists_are_invalid_field(fields: dict[str, Any]) -> None:
+    """Non-string ids are rejected; affected_entities must stay a mapping."""
+    with pytest.raises(EventError) as info:
+        normalize_event({**DAY, **fields}, REG)
+    assert info.value.reason == "invalid_field"
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"game_date": "2026-01-15", "triggered_by": "some_orchestrator"}, "triggered_by"),
+        ({"game_date": "2026-01-15", "action": "predict"}, "action"),
+        ({"start_date": "2026-01-01", "end_date": "2026-01-02", "processors": ["X"]}, "processors"),
+        ({"analysis_date": "2026-01-15", "backfill_mode": True}, "analysis_date"),
+        ({"target_date": "2026-01-15", "export_types": ["tonight"]}, "export_types"),
+        (
+            {"game_date": "2026-01-15", "source_table": "raw.a", "triggered_by": "auto_retry"},
+            "auto-retry",
+        ),
+    ],
+)
+def test_triggers_are_not_completions(body: dict[str, Any], mentions: str) -> None:
+    """A request to run is rejected as not_a_completion, naming what gave it away."""
+    with pytest.raises(EventError) as info:
+        normalize_event(body, REG)
+    assert info.value.reason == "not_a_completion" and mentions in info.value.detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"game_date": "2026-01-15"},  # no source, no marker: missing_source, not a trigger
+        {"source_table": "raw.a", "triggered_by": "phase3_to_phase4_orchestrator"},
+        {"output_table": "raw.a", "action": "x"},
+    ],
+)
+def test_messages_with_a_source_are_not_triggers(body: dict[str, Any]) -> None:
+    """A message that names a completed source (or nothing at all) is not called a trigger."""
+    assert trigger_problem(body) is None
