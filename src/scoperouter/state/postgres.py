@@ -145,7 +145,11 @@ class PostgresStateStore:
         self.options = options or StoreOptions()
         self.dsn = dsn
         self._conn = self._connect()
-        migrate(self._conn)
+        try:
+            migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _connect(self) -> Conn:
         return psycopg.connect(self.dsn, autocommit=True, application_name="scoperouter")

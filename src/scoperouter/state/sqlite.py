@@ -117,7 +117,11 @@ class SqliteStateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
-        migrate(self._db)
+        try:
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def pragma(self, name: str) -> Any:
         """One PRAGMA's value (tests check the durability setting)."""
