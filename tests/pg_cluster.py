@@ -4,7 +4,7 @@
 Debian package's ``postgres`` when it exists, else one created here, ``scoperouter-pg``)
 and every server command runs through ``runuser``. The data directory lives in a fresh
 temporary directory owned by that user; :meth:`PgCluster.stop` stops the server and
-removes it. ``fsync=off``: a test cluster trades durability for speed.
+removes it. ``fsync=off`` unless ``durable``: a test cluster trades durability for speed.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ def _run_as_user() -> str | None:
 class PgCluster:
     """initdb + postgres; ``dsn`` connects as the superuser ``scoperouter`` (trust auth)."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync on (benchmarks); tests trade it for speed
         self.user = _run_as_user()
         self.root = Path(tempfile.mkdtemp(prefix="scoperouter-pg-"))
         self.data = self.root / "data"
@@ -105,25 +106,17 @@ class PgCluster:
             capture_output=True,
         )
         log = (self.root / "server.log").open("wb")
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.root),
+            "max_connections": "200",
+        }
+        if not self.durable:
+            settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        args = [a for k, v in settings.items() for a in ("-c", f"{k}={v}")]
         self.proc = subprocess.Popen(
             self._cmd(
-                str(self.bindir / "postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={self.root}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
+                str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), *args
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
