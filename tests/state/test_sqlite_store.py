@@ -42,3 +42,24 @@ def test_bad_sync_mode_is_rejected(tmp_path: Path) -> None:
     """Only full and normal are durability modes."""
     with pytest.raises(ValueError, match="sync"):
         open_state_store(tmp_path / "s.db", sync="off")
+
+
+def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    """Commits never checkpoint (auto-checkpoint off); the checkpointer thread copies
+    committed rows into the database file itself."""
+    import time
+
+    from state_support import batch, contrib
+
+    s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=0.02)
+    assert s.pragma("wal_autocheckpoint") == 0
+    s.ingest(batch(contrib("e1")), 1.0)
+    runs = s._checkpointer.runs
+    deadline = time.monotonic() + 30
+    while s._checkpointer.runs < runs + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    main_file_only = sqlite3.connect(f"file:{tmp_path / 's.db'}?immutable=1", uri=True)
+    rows = main_file_only.execute("SELECT event_id FROM sr_seen").fetchall()
+    main_file_only.close()
+    s.close()
+    assert rows == [("e1",)]

@@ -6,7 +6,8 @@ lock serialises writers, so no row locks are needed); an open window is one row 
 nothing but the earliest deadline (no snapshot, no journal to replay).
 
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
-survives a process crash and may lose the last commits on an OS crash.
+survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
+run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a commit.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
+from scoperouter.state.sqlite_checkpoint import Checkpointer
 from scoperouter.state.sqlite_schema import migrate
 
 SyncMode = Literal["full", "normal"]
@@ -109,6 +111,7 @@ class SqliteStateStore:
         options: StoreOptions | None = None,
         *,
         sync: SyncMode = "full",
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         self.options = options or StoreOptions()
         self.path = Path(path)
@@ -117,11 +120,13 @@ class SqliteStateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         try:
             migrate(self._db)
         except BaseException:
             self._db.close()
             raise
+        self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s)
 
     def pragma(self, name: str) -> Any:
         """One PRAGMA's value (tests check the durability setting)."""
@@ -145,6 +150,7 @@ class SqliteStateStore:
             raise
 
     def close(self) -> None:
+        self._checkpointer.stop()
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
