@@ -1,5 +1,6 @@
 """The pure merge (``state.merge``) and every store give the triggers of the reference
-``WindowBook`` for the same decisions at the same times (brute-force oracle)."""
+``WindowBook`` for the same decisions at the same times (brute-force oracle), driven in the
+routing engine's firing order: due windows fire, the event merges, due windows fire."""
 
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ def _key(t: Trigger) -> str:
 def _book(events: list[tuple[float, Event, Decision]]) -> Counter[str]:
     book, fired = WindowBook(REG), Counter[str]()
     for now, ev, dec in events:
+        fired.update(_key(t) for t in book.due(now))  # due windows fire before the event joins
         fired.update(_key(t) for t in book.add(ev, dec, now))
         fired.update(_key(t) for t in book.due(now))
     fired.update(_key(t) for t in book.flush(1e12))

@@ -131,6 +131,17 @@ def test_critical_fires_at_once_and_next_opens_anew(make_store: StoreFactory) ->
     assert w.caused_by == frozenset({"e3"}) and w.priority == "normal"
 
 
+def test_event_after_the_deadline_opens_a_new_window(make_store: StoreFactory) -> None:
+    """A due window not yet fired fires as it was; the late event opens a new one."""
+    s = make_store()
+    s.ingest(batch(contrib("e1", ("a",))), T0)
+    r = s.ingest(batch(contrib("e2", ("b",))), T0 + 10)  # quiet 10 s: due at T0 + 10
+    [item] = r.fired
+    assert (item.trigger.caused_by, item.trigger.entity_ids) == (("e1",), ("a",))
+    [w] = s.open_windows()
+    assert (w.caused_by, w.opened_at) == ({"e2"}, T0 + 10)
+
+
 def test_zero_quiet_fires_in_the_ingest(make_store: StoreFactory) -> None:
     """A window with quiet 0 fires with the event that opened it (one trigger per event)."""
     s = make_store()

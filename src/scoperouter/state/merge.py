@@ -10,7 +10,10 @@ time (a property test checks it), and nothing here reads a clock or does I/O.
 * ``caused_by`` accumulates event ids; ``correlation_id`` is the first one seen;
   ``priority`` is critical if any event was;
 * a window fires when an event with ``priority: critical`` joins it, or when its
-  deadline (``min(last + quiet, opened + max_wait)``) has passed.
+  deadline (``min(last + quiet, opened + max_wait)``) has passed;
+* a contribution arriving at or after its window's deadline never joins it: the due
+  window fires as it is and the contribution opens a new one (the firing order of the
+  routing engine, ``router/engine.py``: due windows fire before an event is merged).
 """
 
 from __future__ import annotations
@@ -119,9 +122,13 @@ def apply(
     """Merge ``cs`` (one window key, arrival order) into ``window`` at ``now``.
 
     Returns the window left open (None: nothing open) and the windows that fired, in
-    order. A window fires right after a critical contribution joins it, or once its
-    deadline is ``<= now`` (a zero ``quiet`` fires with the event that opened it)."""
+    order. A window already due at ``now`` fires before anything joins it; a window fires
+    right after a critical contribution joins it, or once its deadline is ``<= now`` (a
+    zero ``quiet`` fires with the event that opened it)."""
     fired: list[WindowState] = []
+    if window is not None and window.deadline <= now:
+        fired.append(window)
+        window = None
     for c in cs:
         window = merge(window, c, now)
         if c.critical or window.deadline <= now:
