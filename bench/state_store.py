@@ -11,10 +11,15 @@ For each store (embedded SQLite, and PostgreSQL from a throwaway durable cluster
 * restart: close, then open + ``next_deadline()`` (all a router needs before ``/readyz``),
   median of 5, against the same for an empty store.
 
+``--hot SECONDS``: instead, ``--replicas`` stores (threads, one connection each) feed ONE
+window at ``--hot-rate`` events/s in total (quiet 5 s, max_wait 30 s) and fire due windows;
+prints the transaction times and checks that no event is in two triggers.
+
 Usage::
 
     python bench/state_store.py [--windows 100000] [--events 5000] [--batch 20]
-        [--store sqlite|postgresql] [--dsn postgresql://...] [--sync full|normal] [--json]
+        [--store sqlite|postgresql] [--dsn postgresql://...] [--sync full|normal]
+        [--pg-no-fsync] [--json]
 
 Prints figures only; nothing here asserts on time.
 """
@@ -140,10 +145,90 @@ def run_one(location: str, empty_location: str, args: argparse.Namespace) -> dic
     }
 
 
+def run_hot(location: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``--replicas`` stores feed ONE window at ``--hot-rate`` events/s in total for
+    ``--hot`` seconds while each also fires due windows; then checks every event is in
+    exactly one trigger."""
+    import threading
+
+    stores = [open_store(location, args.sync) for _ in range(args.replicas)]
+    key = ("hot_processor", DAY0)
+    per = args.hot_rate / args.replicas
+    t_start = time.time()
+    pauses: list[float] = []
+    triggers: list[tuple[str, ...]] = []
+    lock = threading.Lock()
+
+    def replica(n: int, store: StateStore) -> None:
+        i = 0
+        nxt = time.monotonic()
+        end = nxt + args.hot
+        while time.monotonic() < end:
+            nxt += 0.05  # a batch every 50 ms
+            k = max(1, round(per * 0.05))
+            adm = tuple(
+                Admission(
+                    f"h{n}-{i + j}",
+                    (
+                        Contribution(
+                            key[0],
+                            key[1],
+                            f"h{n}-{i + j}",
+                            None,
+                            False,
+                            "player",
+                            (f"pl{(i + j) % 450}",),
+                            "entity_scope",
+                            5.0,
+                            30.0,
+                            100,
+                            "player",
+                        ),
+                    ),
+                )
+                for j in range(k)
+            )
+            i += k
+            t = time.perf_counter()
+            r = store.ingest(IngestBatch(admissions=adm), time.time())
+            fired = store.fire_due(time.time())
+            with lock:
+                pauses.append(time.perf_counter() - t)
+                triggers.extend(x.trigger.caused_by for x in [*r.fired, *fired])
+            time.sleep(max(0.0, nxt - time.monotonic()))
+
+    threads = [threading.Thread(target=replica, args=(n, s)) for n, s in enumerate(stores)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    triggers.extend(x.trigger.caused_by for x in stores[0].fire_due(time.time() + 1e5))
+    counts: dict[str, int] = {}
+    for caused in triggers:
+        for e in caused:
+            counts[e] = counts.get(e, 0) + 1
+    sent = sum(1 for _ in counts)
+    for s in stores:
+        s.close()
+    pauses.sort()
+    return {
+        "hot_seconds": args.hot,
+        "replicas": args.replicas,
+        "events": sent,
+        "events_per_s": round(sent / (time.time() - t_start), 1),
+        "triggers": len(triggers),
+        "in_two_triggers": sum(1 for n in counts.values() if n > 1),
+        "ingest_plus_fire_ms_max": round(pauses[-1] * 1000, 2),
+        "ingest_plus_fire_ms_p99": round(pauses[int(len(pauses) * 0.99) - 1] * 1000, 2),
+        "ingest_plus_fire_ms_p50": round(pauses[len(pauses) // 2] * 1000, 2),
+    }
+
+
 def child(args: argparse.Namespace) -> dict[str, Any]:
+    run: Any = run_one if not args.hot else (lambda loc, _empty, a: run_hot(loc, a))
     if args.store == "sqlite":
         with tempfile.TemporaryDirectory() as d:
-            return run_one(f"{d}/full.sqlite3", f"{d}/empty.sqlite3", args)
+            return run(f"{d}/full.sqlite3", f"{d}/empty.sqlite3", args)  # type: ignore[no-any-return]
     import psycopg
 
     def schema_dsn(dsn: str, schema: str) -> str:
@@ -161,10 +246,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         bindir = pg_cluster.find_bindir()
         if bindir is None:
             return {"skipped": "PostgreSQL binaries not found"}
-        cluster = pg_cluster.PgCluster(bindir, durable=True).start()
+        cluster = pg_cluster.PgCluster(bindir, durable=not args.pg_no_fsync).start()
         dsn = cluster.dsn
     try:
-        return run_one(schema_dsn(dsn, "bench_full"), schema_dsn(dsn, "bench_empty"), args)
+        return run(schema_dsn(dsn, "bench_full"), schema_dsn(dsn, "bench_empty"), args)  # type: ignore[no-any-return]
     finally:
         if cluster is not None:
             cluster.stop()
@@ -178,6 +263,14 @@ def main() -> None:
     ap.add_argument("--store", choices=["sqlite", "postgresql"])
     ap.add_argument("--dsn", help="an existing PostgreSQL (default: a throwaway cluster)")
     ap.add_argument("--sync", choices=["full", "normal"], default="full")
+    ap.add_argument(
+        "--pg-no-fsync",
+        action="store_true",
+        help="throwaway cluster with fsync off (separates disk flushes from the rest)",
+    )
+    ap.add_argument("--hot", type=float, default=0.0, help="hot-window mode: seconds")
+    ap.add_argument("--hot-rate", type=float, default=200.0, help="events/s in total")
+    ap.add_argument("--replicas", type=int, default=3, help="stores feeding the hot window")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.store is not None:
@@ -190,6 +283,10 @@ def main() -> None:
         results[store] = json.loads(out.strip().splitlines()[-1])
     if args.json:
         print(json.dumps(results, indent=2))
+        return
+    if args.hot:
+        for store, r in results.items():
+            print(f"  {store:10s} hot window: {r}")
         return
     print(f"state stores at {args.windows:,} open windows (sync={args.sync})")
     for store, r in results.items():
