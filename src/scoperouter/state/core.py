@@ -25,6 +25,12 @@ class Fold:
     write: list[WindowState] = field(default_factory=list)  # windows left open (upsert)
     delete: list[WindowKey] = field(default_factory=list)  # keys with nothing left open
     fired: list[WindowState] = field(default_factory=list)  # in firing order
+    # Parallel to ``write`` / ``fired``: True when that window is the stored row's window
+    # continued (it existed before the batch and had not fired yet). A store that loads
+    # windows without their ``caused_by`` (PostgreSQL, for hot windows) appends the new
+    # causes to such a row, or reads the stored ones when it fires.
+    write_continues: list[bool] = field(default_factory=list)
+    fired_continues: list[bool] = field(default_factory=list)
 
 
 def split_admissions(
@@ -55,12 +61,15 @@ def fold(
     """Merge every key's contributions into its current window (keys in sorted order)."""
     out = Fold()
     for key in sorted(grouped):
+        stored = existing.get(key) is not None
         window, fired = apply(existing.get(key), grouped[key], now)
         out.fired.extend(fired)
+        out.fired_continues.extend(stored and i == 0 for i in range(len(fired)))
         if window is None:
             out.delete.append(key)
         else:
             out.write.append(window)
+            out.write_continues.append(stored and not fired)
     return out
 
 

@@ -26,6 +26,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -66,7 +67,9 @@ _OUTBOX_COLS = (
     "id, trigger_id, processor, status, attempts, claims, rescues, available_at, "
     "lease_owner, lease_until, finished_at, error"
 )
-# lock-or-create every touched window in key order; rev = 0 marks a row created here
+# lock-or-create every touched window in key order; rev = 0 marks a row created here.
+# caused_by is not returned (a hot window holds thousands of ids): new causes are
+# appended by _UPDATE, and read back only when the window fires.
 _LOCK = f"""
 INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids,
     entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
@@ -74,13 +77,18 @@ SELECT k.p, k.d, %(now)s, %(now)s, 'Infinity', '{{}}', '', '{{}}', 'normal', 0, 
 FROM unnest(%(procs)s::text[], %(days)s::date[]) AS k(p, d)
 ORDER BY k.p, k.d
 ON CONFLICT (processor, day) DO UPDATE SET rev = sr_windows.rev + 1
-RETURNING rev, {_WINDOW_COLS}
+RETURNING rev, {_WINDOW_COLS.replace("caused_by", "NULL::text[]")}
 """
 _UPDATE = """
 UPDATE sr_windows SET opened_at = %s, last_at = %s, deadline = %s, entity_ids = %s::text[],
-    entity_type = %s, date_reason = %s, caused_by = %s::text[], correlation_id = %s,
-    priority = %s, quiet_s = %s, max_wait_s = %s, max_entities = %s
+    entity_type = %s, date_reason = %s, correlation_id = %s,
+    priority = %s, quiet_s = %s, max_wait_s = %s, max_entities = %s,
+    caused_by = CASE WHEN %s THEN sr_windows.caused_by || %s::text[] ELSE %s::text[] END
 WHERE processor = %s AND day = %s
+"""
+_STORED_CAUSES = """
+SELECT w.processor, w.day, w.caused_by FROM sr_windows w
+JOIN unnest(%s::text[], %s::date[]) AS k(p, d) ON w.processor = k.p AND w.day = k.d
 """
 _FIRE = f"""
 WITH due AS (
@@ -105,7 +113,7 @@ def _window(row: Sequence[Any]) -> WindowState:
         entity_ids=None if ids is None else frozenset(ids),
         entity_type=row[5],
         date_reason=row[6],
-        caused_by=frozenset(row[7]),
+        caused_by=frozenset(row[7] or ()),
         correlation_id=row[8],
         priority="critical" if row[9] == "critical" else "normal",
         quiet_s=row[10],
@@ -114,7 +122,8 @@ def _window(row: Sequence[Any]) -> WindowState:
     )
 
 
-def _update_params(w: WindowState) -> tuple[Any, ...]:
+def _update_params(w: WindowState, continues: bool) -> tuple[Any, ...]:
+    causes = sorted(w.caused_by)
     return (
         w.opened_at,
         w.last_at,
@@ -122,12 +131,14 @@ def _update_params(w: WindowState) -> tuple[Any, ...]:
         None if w.entity_ids is None else sorted(w.entity_ids),
         w.entity_type,
         w.date_reason,
-        sorted(w.caused_by),
         w.correlation_id,
         w.priority,
         w.quiet_s,
         w.max_wait_s,
         w.max_entities,
+        continues,
+        causes,
+        causes,
         w.processor,
         w.day,
     )
@@ -199,9 +210,27 @@ class PostgresStateStore:
             for r in rows:
                 existing[(r[1], r[2])] = None if r[0] == 0 else _window(r[1:])
         f = fold(existing, grouped, now)
+        continued = [w.key for w, cont in zip(f.fired, f.fired_continues, strict=True) if cont]
+        if continued:  # fired windows that were stored: their causes are in the row
+            stored = {
+                (r[0], r[1]): frozenset(r[2])
+                for r in c.execute(
+                    _STORED_CAUSES, ([k[0] for k in continued], [k[1] for k in continued])
+                )
+            }
+            f.fired = [
+                replace(w, caused_by=w.caused_by | stored[w.key]) if cont else w
+                for w, cont in zip(f.fired, f.fired_continues, strict=True)
+            ]
         with c.cursor() as cur:
             if f.write:
-                cur.executemany(_UPDATE, [_update_params(w) for w in f.write])
+                cur.executemany(
+                    _UPDATE,
+                    [
+                        _update_params(w, cont)
+                        for w, cont in zip(f.write, f.write_continues, strict=True)
+                    ],
+                )
             if f.delete:
                 cur.executemany(
                     "DELETE FROM sr_windows WHERE processor = %s AND day = %s", f.delete
