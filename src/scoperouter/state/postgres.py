@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -35,13 +35,10 @@ from psycopg import errors as pg_errors
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import fired_trigger, fold, split_admissions
 from scoperouter.state.model import (
-    Attempted,
     Completion,
     CompletionState,
-    Dead,
     DeadLetter,
     DeadLetterIn,
-    Done,
     IngestBatch,
     IngestResult,
     Mark,
@@ -49,12 +46,12 @@ from scoperouter.state.model import (
     OutboxRow,
     Pruned,
     Retention,
-    RetryLater,
     StoreOptions,
     WindowKey,
     WindowState,
 )
 from scoperouter.state.pg_schema import migrate
+from scoperouter.state.shared_sql import PG
 
 _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -62,10 +59,6 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 _WINDOW_COLS = (
     "processor, day, opened_at, last_at, entity_ids, entity_type, date_reason, "
     "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
-)
-_OUTBOX_COLS = (
-    "id, trigger_id, processor, status, attempts, claims, rescues, available_at, "
-    "lease_owner, lease_until, finished_at, error"
 )
 # lock-or-create every touched window in key order; rev = 0 marks a row created here.
 # caused_by is not returned (a hot window holds thousands of ids): new causes are
@@ -236,8 +229,8 @@ class PostgresStateStore:
                     "DELETE FROM sr_windows WHERE processor = %s AND day = %s", f.delete
                 )
         fired = self._insert_fired(c, f.fired, now)
-        letters = tuple(self._dead_letter(c, d) for d in batch.dead_letters)
-        marked = tuple(self._mark(c, m) for m in batch.marks)
+        letters = tuple(PG.dead_letter(c, d) for d in batch.dead_letters)
+        marked = tuple(PG.mark(c, m, self.options.owner) for m in batch.marks)
         return IngestResult(
             tuple(accepted),
             tuple(duplicates),
@@ -301,8 +294,7 @@ class PostgresStateStore:
         return None if row is None else row[0]
 
     def seen_at(self, event_id: str) -> float | None:
-        v = self._one("SELECT seen_at FROM sr_seen WHERE event_id = %s", (event_id,))
-        return None if v is None else float(v)
+        return self._run(lambda c: PG.seen_at(c, event_id))
 
     # ------------------------------------------------------------------ outbox
     def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
@@ -325,157 +317,35 @@ class PostgresStateStore:
 
     def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
         o = self.options
-        return int(
-            self._run(
-                lambda c: (
-                    c.execute(
-                        "UPDATE sr_outbox SET lease_until = %s WHERE id = ANY(%s) "
-                        "AND status = 'leased' AND lease_owner = %s",
-                        (now + o.lease_s, list(item_ids), o.owner),
-                    ).rowcount
-                )
-            )
-        )
+        return self._run(lambda c: PG.extend(c, item_ids, now + o.lease_s, o.owner))
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
-        return self._run(lambda c: tuple(self._mark(c, m) for m in marks))
-
-    def _mark(self, c: Conn, m: Mark) -> bool:
         owner = self.options.owner
-        if isinstance(m, Done):
-            cur = c.execute(
-                "UPDATE sr_outbox SET status = 'done', attempts = %s, finished_at = %s, "
-                "lease_owner = NULL, lease_until = NULL, error = NULL "
-                "WHERE id = %s AND status IN ('pending', 'leased')",
-                (m.attempts, m.at, m.item_id),
-            )
-        elif isinstance(m, Attempted):
-            cur = c.execute(
-                "UPDATE sr_outbox SET attempts = %s, error = %s WHERE id = %s "
-                "AND status = 'leased' AND lease_owner = %s",
-                (m.attempts, m.error, m.item_id, owner),
-            )
-        elif isinstance(m, RetryLater):
-            cur = c.execute(
-                "UPDATE sr_outbox SET status = 'pending', attempts = %s, available_at = %s, "
-                "error = %s, lease_owner = NULL, lease_until = NULL WHERE id = %s "
-                "AND status = 'leased' AND lease_owner = %s",
-                (m.attempts, m.available_at, m.error, m.item_id, owner),
-            )
-        else:
-            return self._mark_dead(c, m)
-        return cur.rowcount > 0
-
-    def _mark_dead(self, c: Conn, m: Dead) -> bool:
-        row = c.execute(
-            "UPDATE sr_outbox SET status = 'dead', attempts = %s, finished_at = %s, error = %s, "
-            "lease_owner = NULL, lease_until = NULL "
-            "WHERE id = %s AND status IN ('pending', 'leased') RETURNING trigger_id, body",
-            (m.attempts, m.at, m.error, m.item_id),
-        ).fetchone()
-        if row is None:
-            return False
-        letter = DeadLetterIn(
-            "trigger", f"{row[0]}#{m.item_id}", m.reason, m.error, bytes(row[1]), m.at
-        )
-        self._dead_letter(c, letter)
-        return True
+        return self._run(lambda c: tuple(PG.mark(c, m, owner) for m in marks))
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
-        # a plain UPDATE re-checks its condition on rows changed concurrently (a lease
-        # renewed or finished meanwhile is not rescued)
-        return int(
-            self._run(
-                lambda c: (
-                    c.execute(
-                        "UPDATE sr_outbox SET status = 'pending', lease_owner = NULL, "
-                        "lease_until = NULL, rescues = rescues + 1 WHERE status = 'leased' "
-                        "AND (%s OR lease_until < %s)",
-                        (all_leases, now),
-                    ).rowcount
-                )
-            )
-        )
+        return self._run(lambda c: PG.rescue(c, now, all_leases))
 
     def outbox_rows(self) -> list[OutboxRow]:
-        rows = self._run(
-            lambda c: c.execute(f"SELECT {_OUTBOX_COLS} FROM sr_outbox ORDER BY id").fetchall()
-        )
-        return [OutboxRow(*r) for r in rows]
+        return self._run(PG.outbox_rows)
 
     def outbox_counts(self) -> dict[str, int]:
-        rows = self._run(
-            lambda c: c.execute("SELECT status, count(*) FROM sr_outbox GROUP BY status").fetchall()
-        )
-        return {str(s): int(n) for s, n in rows}
+        return self._run(PG.outbox_counts)
 
     # ------------------------------------------------------------------ dead letters
-    @staticmethod
-    def _dead_letter(c: Conn, d: DeadLetterIn) -> bool:
-        cur = c.execute(
-            "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (d.kind, d.ref, d.reason, d.detail, d.payload, d.at),
-        )
-        return cur.rowcount > 0
-
     def dead_letter(self, letter: DeadLetterIn) -> bool:
-        return self._run(lambda c: self._dead_letter(c, letter))
+        return self._run(lambda c: PG.dead_letter(c, letter))
 
     def dead_letters(self) -> list[DeadLetter]:
-        rows = self._run(
-            lambda c: c.execute(
-                "SELECT id, kind, ref, reason, detail, payload, at FROM sr_dead_letters ORDER BY id"
-            ).fetchall()
-        )
-        return [
-            DeadLetter(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]), r[6])
-            for r in rows
-        ]
+        return self._run(PG.dead_letters)
 
     # ------------------------------------------------------------------ completion ledger
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
-        self._run(
-            lambda c: c.execute(
-                "INSERT INTO sr_completions(trigger_id, state, first_at, last_at, reports) "
-                "VALUES (%s, %s, %s, %s, 1) ON CONFLICT (trigger_id) DO UPDATE SET "
-                "state = CASE WHEN excluded.last_at >= sr_completions.last_at "
-                "THEN excluded.state ELSE sr_completions.state END, "
-                "first_at = least(sr_completions.first_at, excluded.first_at), "
-                "last_at = greatest(sr_completions.last_at, excluded.last_at), "
-                "reports = sr_completions.reports + 1",
-                (trigger_id, state, at, at),
-            )
-        )
+        self._run(lambda c: PG.record_completion(c, trigger_id, state, at))
 
     def completion(self, trigger_id: str) -> Completion | None:
-        row = self._run(
-            lambda c: c.execute(
-                "SELECT trigger_id, state, first_at, last_at, reports FROM sr_completions "
-                "WHERE trigger_id = %s",
-                (trigger_id,),
-            ).fetchone()
-        )
-        return None if row is None else Completion(row[0], cast(Any, row[1]), *row[2:])
+        return self._run(lambda c: PG.completion(c, trigger_id))
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
-        r = retention
-
-        def run(c: Conn) -> Pruned:
-            def n(sql: str, horizon: float) -> int:
-                return c.execute(sql, (now - horizon,)).rowcount
-
-            return Pruned(
-                seen=n("DELETE FROM sr_seen WHERE seen_at < %s", r.seen_s),
-                done=n(
-                    "DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < %s", r.done_s
-                ),
-                dead=n(
-                    "DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < %s", r.dead_s
-                ),
-                dead_letters=n("DELETE FROM sr_dead_letters WHERE at < %s", r.dead_s),
-                completions=n("DELETE FROM sr_completions WHERE last_at < %s", r.completions_s),
-            )
-
-        return self._run(run)
+        return self._run(lambda c: PG.prune(c, retention, now))

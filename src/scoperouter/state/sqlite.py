@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import (
@@ -28,13 +28,10 @@ from scoperouter.state.core import (
     split_admissions,
 )
 from scoperouter.state.model import (
-    Attempted,
     Completion,
     CompletionState,
-    Dead,
     DeadLetter,
     DeadLetterIn,
-    Done,
     IngestBatch,
     IngestResult,
     Mark,
@@ -42,11 +39,11 @@ from scoperouter.state.model import (
     OutboxRow,
     Pruned,
     Retention,
-    RetryLater,
     StoreOptions,
     WindowKey,
     WindowState,
 )
+from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_checkpoint import Checkpointer
 from scoperouter.state.sqlite_schema import migrate
 
@@ -55,10 +52,6 @@ SyncMode = Literal["full", "normal"]
 _WINDOW_COLS = (
     "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
     "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
-)
-_OUTBOX_COLS = (
-    "id, trigger_id, processor, status, attempts, claims, rescues, available_at, "
-    "lease_owner, lease_until, finished_at, error"
 )
 
 
@@ -184,8 +177,8 @@ class SqliteStateStore:
                 [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None],
             )
             fired = [self._insert_fired(db, w, now) for w in f.fired]
-            letters = tuple(self._dead_letter(db, letter) for letter in batch.dead_letters)
-            marked = tuple(self._mark(db, m) for m in batch.marks)
+            letters = tuple(SQLITE.dead_letter(db, d) for d in batch.dead_letters)
+            marked = tuple(SQLITE.mark(db, m, self.options.owner) for m in batch.marks)
             nd = self._next_deadline(db)
         return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
 
@@ -246,10 +239,7 @@ class SqliteStateStore:
         return int(self._db.execute("SELECT count(*) FROM sr_windows").fetchone()[0])
 
     def seen_at(self, event_id: str) -> float | None:
-        row = self._db.execute(
-            "SELECT seen_at FROM sr_seen WHERE event_id = ?", (event_id,)
-        ).fetchone()
-        return None if row is None else float(row[0])
+        return SQLITE.seen_at(self._db, event_id)
 
     # ------------------------------------------------------------------ outbox
     def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
@@ -271,129 +261,39 @@ class SqliteStateStore:
     def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
         o = self.options
         with self._tx() as db:
-            cur = db.executemany(
-                "UPDATE sr_outbox SET lease_until = ? WHERE id = ? AND status = 'leased' "
-                "AND lease_owner = ?",
-                [(now + o.lease_s, i, o.owner) for i in item_ids],
-            )
-            return cur.rowcount
+            return SQLITE.extend(db, item_ids, now + o.lease_s, o.owner)
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         with self._tx() as db:
-            return tuple(self._mark(db, m) for m in marks)
-
-    def _mark(self, db: sqlite3.Connection, m: Mark) -> bool:
-        owner = self.options.owner
-        if isinstance(m, Done):
-            cur = db.execute(
-                "UPDATE sr_outbox SET status = 'done', attempts = ?, finished_at = ?, "
-                "lease_owner = NULL, lease_until = NULL, error = NULL "
-                "WHERE id = ? AND status IN ('pending', 'leased')",
-                (m.attempts, m.at, m.item_id),
-            )
-        elif isinstance(m, Attempted):
-            cur = db.execute(
-                "UPDATE sr_outbox SET attempts = ?, error = ? WHERE id = ? "
-                "AND status = 'leased' AND lease_owner = ?",
-                (m.attempts, m.error, m.item_id, owner),
-            )
-        elif isinstance(m, RetryLater):
-            cur = db.execute(
-                "UPDATE sr_outbox SET status = 'pending', attempts = ?, available_at = ?, "
-                "error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? "
-                "AND status = 'leased' AND lease_owner = ?",
-                (m.attempts, m.available_at, m.error, m.item_id, owner),
-            )
-        else:
-            return self._mark_dead(db, m)
-        return cur.rowcount > 0
-
-    def _mark_dead(self, db: sqlite3.Connection, m: Dead) -> bool:
-        row = db.execute(
-            "UPDATE sr_outbox SET status = 'dead', attempts = ?, finished_at = ?, error = ?, "
-            "lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND status IN ('pending', 'leased') RETURNING trigger_id, body",
-            (m.attempts, m.at, m.error, m.item_id),
-        ).fetchone()
-        if row is None:
-            return False
-        self._dead_letter(
-            db, DeadLetterIn("trigger", f"{row[0]}#{m.item_id}", m.reason, m.error, row[1], m.at)
-        )
-        return True
+            return tuple(SQLITE.mark(db, m, self.options.owner) for m in marks)
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE sr_outbox SET status = 'pending', lease_owner = NULL, "
-                "lease_until = NULL, rescues = rescues + 1 WHERE status = 'leased' "
-                "AND (? OR lease_until < ?)",
-                (all_leases, now),
-            )
-            return cur.rowcount
+            return SQLITE.rescue(db, now, all_leases)
 
     def outbox_rows(self) -> list[OutboxRow]:
-        rows = self._db.execute(f"SELECT {_OUTBOX_COLS} FROM sr_outbox ORDER BY id").fetchall()
-        return [OutboxRow(*r) for r in rows]
+        return SQLITE.outbox_rows(self._db)
 
     def outbox_counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, count(*) FROM sr_outbox GROUP BY status")
-        return {str(s): int(n) for s, n in rows}
+        return SQLITE.outbox_counts(self._db)
 
     # ------------------------------------------------------------------ dead letters
-    @staticmethod
-    def _dead_letter(db: sqlite3.Connection, d: DeadLetterIn) -> bool:
-        cur = db.execute(
-            "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (d.kind, d.ref, d.reason, d.detail, d.payload, d.at),
-        )
-        return cur.rowcount > 0
-
     def dead_letter(self, letter: DeadLetterIn) -> bool:
         with self._tx() as db:
-            return self._dead_letter(db, letter)
+            return SQLITE.dead_letter(db, letter)
 
     def dead_letters(self) -> list[DeadLetter]:
-        rows = self._db.execute(
-            "SELECT id, kind, ref, reason, detail, payload, at FROM sr_dead_letters ORDER BY id"
-        ).fetchall()
-        return [DeadLetter(*r) for r in rows]
+        return SQLITE.dead_letters(self._db)
 
     # ------------------------------------------------------------------ completion ledger
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO sr_completions(trigger_id, state, first_at, last_at, reports) "
-                "VALUES (?, ?, ?, ?, 1) ON CONFLICT (trigger_id) DO UPDATE SET "
-                "state = CASE WHEN excluded.last_at >= sr_completions.last_at "
-                "THEN excluded.state ELSE sr_completions.state END, "
-                "first_at = min(sr_completions.first_at, excluded.first_at), "
-                "last_at = max(sr_completions.last_at, excluded.last_at), "
-                "reports = sr_completions.reports + 1",
-                (trigger_id, state, at, at),
-            )
+            SQLITE.record_completion(db, trigger_id, state, at)
 
     def completion(self, trigger_id: str) -> Completion | None:
-        row = self._db.execute(
-            "SELECT trigger_id, state, first_at, last_at, reports FROM sr_completions "
-            "WHERE trigger_id = ?",
-            (trigger_id,),
-        ).fetchone()
-        return None if row is None else Completion(row[0], cast(Any, row[1]), *row[2:])
+        return SQLITE.completion(self._db, trigger_id)
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
-        r = retention
         with self._tx() as db:
-
-            def n(sql: str, horizon: float) -> int:
-                return db.execute(sql, (now - horizon,)).rowcount
-
-            return Pruned(
-                seen=n("DELETE FROM sr_seen WHERE seen_at < ?", r.seen_s),
-                done=n("DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < ?", r.done_s),
-                dead=n("DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < ?", r.dead_s),
-                dead_letters=n("DELETE FROM sr_dead_letters WHERE at < ?", r.dead_s),
-                completions=n("DELETE FROM sr_completions WHERE last_at < ?", r.completions_s),
-            )
+            return SQLITE.prune(db, retention, now)
