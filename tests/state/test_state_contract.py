@@ -165,6 +165,24 @@ def test_fired_trigger_is_leased_to_the_firing_owner(make_store: StoreFactory) -
     assert item.trigger.game_date == DAY and (item.attempts, item.claims) == (0, 1)
 
 
+def test_fired_body_keys_the_date_by_date_field(store_location: str) -> None:
+    """A store told the registry's date_field writes the date under it; claims read it."""
+    import json
+
+    from scoperouter.state import StoreOptions, open_state_store
+
+    s = open_state_store(store_location, StoreOptions(date_field="business_date"), sync="normal")
+    try:
+        [item] = s.ingest(batch(contrib("e1", critical=True)), T0).fired
+        wire = json.loads(item.body)
+        assert wire["business_date"] == DAY.isoformat() and "game_date" not in wire
+        s.rescue_expired(T0, all_leases=True)
+        [again] = s.claim(T0)
+        assert (again.trigger.game_date, again.trigger.date_field) == (DAY, "business_date")
+    finally:
+        s.close()
+
+
 def test_one_batch_many_windows(make_store: StoreFactory) -> None:
     """One event reaching several processors and dates opens one window per key."""
     s = make_store()

@@ -73,15 +73,16 @@ def fold(
     return out
 
 
-def fired_trigger(w: WindowState, now: float) -> tuple[Trigger, bytes]:
+def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger, bytes]:
     """The trigger of a fired window stamped ``fired_at = now``, and its outbox body."""
-    t = to_trigger(w, datetime.fromtimestamp(now, UTC))
+    t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
     return t, trigger_body(t)
 
 
 def trigger_body(t: Trigger) -> bytes:
-    """Compact JSON of the trigger (SPEC section 3), as sinks send it."""
-    return json.dumps(t.model_dump(mode="json"), separators=(",", ":")).encode()
+    """Compact JSON of the trigger as sinks send it (SPEC section 3, the date under the
+    registry's ``date_field``); ``Trigger.model_validate_json`` reads it back."""
+    return json.dumps(t.wire(), separators=(",", ":")).encode()
 
 
 def ids_json(ids: frozenset[str] | None) -> str | None:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import parse_duration
 from scoperouter.router.decisions import Decision
@@ -137,8 +137,11 @@ def apply(
     return window, fired
 
 
-def to_trigger(w: WindowState, fired_at: datetime | None = None) -> Trigger:
-    """The trigger a fired window sends (SPEC section 3); its id is a hash of its content."""
+def to_trigger(
+    w: WindowState, fired_at: datetime | None = None, date_field: str = DEFAULT_DATE_FIELD
+) -> Trigger:
+    """The trigger a fired window sends (SPEC section 3); its id is a hash of its content;
+    ``date_field`` keys its date on the wire (the registry's)."""
     caused = tuple(sorted(w.caused_by))
     if w.entity_ids is None or not w.entity_ids:
         scope = "date"
@@ -164,4 +167,5 @@ def to_trigger(w: WindowState, fired_at: datetime | None = None) -> Trigger:
         correlation_id=w.correlation_id,
         priority=w.priority,
         fired_at=fired_at,
+        date_field=date_field,
     )

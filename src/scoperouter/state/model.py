@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from scoperouter.messages.models import Trigger
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
 
 WindowKey = tuple[str, date]
 OutboxStatus = Literal["pending", "leased", "done", "dead"]
@@ -231,7 +231,9 @@ class Pruned:
 @dataclass(frozen=True, slots=True)
 class StoreOptions:
     """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired
-    trigger stays reserved to it without :meth:`StateStore.extend_leases`."""
+    trigger stays reserved to it without :meth:`StateStore.extend_leases`; ``date_field``
+    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``)."""
 
     owner: str = "local"
     lease_s: float = 60.0
+    date_field: str = DEFAULT_DATE_FIELD

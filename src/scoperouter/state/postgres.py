@@ -244,7 +244,7 @@ class PostgresStateStore:
         if not windows:
             return []
         o = self.options
-        made = [fired_trigger(w, now) for w in windows]
+        made = [fired_trigger(w, now, self.options.date_field) for w in windows]
         out: list[OutboxItem] = []
         with c.cursor() as cur:
             cur.executemany(

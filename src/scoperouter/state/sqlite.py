@@ -191,7 +191,7 @@ class SqliteStateStore:
         return None if row is None else _window(row)
 
     def _insert_fired(self, db: sqlite3.Connection, w: WindowState, now: float) -> OutboxItem:
-        t, body = fired_trigger(w, now)
+        t, body = fired_trigger(w, now, self.options.date_field)
         cur = db.execute(
             "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
             "available_at, lease_owner, lease_until) VALUES (?, ?, ?, 'leased', 1, ?, ?, ?, ?)",
