@@ -10,6 +10,17 @@ from scoperouter.state.model import Admission, Contribution, IngestBatch
 
 StoreFactory = Callable[..., StateStore]
 
+
+def need_psycopg() -> None:
+    """Skip the module when psycopg is absent (fail when PostgreSQL is required)."""
+    import os
+
+    import pytest
+
+    if os.environ.get("SCOPEROUTER_REQUIRE_POSTGRES") != "1":
+        pytest.importorskip("psycopg", reason="psycopg 3 is not installed (extra [postgres])")
+
+
 DAY = date(2025, 11, 19)
 
 

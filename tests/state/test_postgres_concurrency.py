@@ -13,10 +13,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from state_support import DAY, batch, contrib
+from state_support import DAY, batch, contrib, need_psycopg
 
-from scoperouter.state.model import Admission, IngestBatch, OutboxItem, StoreOptions
-from scoperouter.state.postgres import PostgresStateStore
+need_psycopg()
+
+from scoperouter.state.model import Admission, IngestBatch, OutboxItem, StoreOptions  # noqa: E402
+from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
 

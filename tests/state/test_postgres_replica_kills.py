@@ -13,8 +13,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import psycopg
 import pytest
+from state_support import need_psycopg
+
+need_psycopg()
+
+import psycopg  # noqa: E402
 
 WORKER = Path(__file__).with_name("replica_worker.py")
 KILLS = 30
