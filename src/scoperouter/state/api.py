@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -125,6 +126,12 @@ class StateStore(Protocol):
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None: ...
 
     def completion(self, trigger_id: str) -> Completion | None: ...
+
+    # ------------------------------------------------------------------ upgrade
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        """Write the old snapshot + journal store's state (:mod:`scoperouter.state.legacy`)
+        in one transaction, only into an empty store; False when the store is not empty."""
+        ...
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:

@@ -34,6 +34,7 @@ from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import fired_trigger, fold, split_admissions
+from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -50,7 +51,7 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
-from scoperouter.state.pg_schema import migrate
+from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.shared_sql import PG
 
 _T = TypeVar("_T")
@@ -345,6 +346,23 @@ class PostgresStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return self._run(lambda c: PG.completion(c, trigger_id))
+
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        def run(c: Conn) -> bool:
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+
+            def insert(w: WindowState) -> None:
+                c.execute(
+                    "INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, "
+                    "entity_ids, entity_type, caused_by, priority, quiet_s, max_wait_s, "
+                    "max_entities) VALUES (%s, %s, 0, 0, 0, '{}', '', '{}', 'normal', 0, 0, 0)",
+                    (w.processor, w.day),
+                )
+                c.execute(_UPDATE, _update_params(w, False))
+
+            return PG.import_legacy(c, state, insert, now)
+
+        return self._run(run)
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:

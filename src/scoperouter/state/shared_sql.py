@@ -9,9 +9,10 @@ locking, claiming with ``SKIP LOCKED``) stay in their store's module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Attempted,
     Completion,
@@ -24,6 +25,7 @@ from scoperouter.state.model import (
     Pruned,
     Retention,
     RetryLater,
+    WindowState,
 )
 
 
@@ -80,6 +82,11 @@ _TEMPLATES = {
     "completion_get": "SELECT trigger_id, state, first_at, last_at, reports FROM sr_completions "
     "WHERE trigger_id = %s",
     "seen_at": "SELECT seen_at FROM sr_seen WHERE event_id = %s",
+    "is_empty": "SELECT NOT EXISTS (SELECT 1 FROM sr_seen) AND NOT EXISTS "
+    "(SELECT 1 FROM sr_windows) AND NOT EXISTS (SELECT 1 FROM sr_outbox)",
+    "import_seen": "INSERT INTO sr_seen(event_id, seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+    "import_pending": "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, "
+    "created_at, available_at) VALUES (%s, %s, %s, 'pending', %s, %s, %s)",
     "prune_seen": "DELETE FROM sr_seen WHERE seen_at < %s",
     "prune_done": "DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < %s",
     "prune_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < %s",
@@ -148,6 +155,29 @@ class Sql:
     def seen_at(self, db: Executes, event_id: str) -> float | None:
         row = db.execute(self.q["seen_at"], (event_id,)).fetchone()
         return None if row is None else float(row[0])
+
+    def import_legacy(
+        self,
+        db: Executes,
+        state: LegacyState,
+        insert_window: Callable[[WindowState], None],
+        now: float,
+    ) -> bool:
+        """Write ``state`` when the store is empty (caller holds the transaction)."""
+        if not db.execute(self.q["is_empty"]).fetchone()[0]:
+            return False
+        for eid, at in state.seen:
+            db.execute(self.q["import_seen"], (eid, at))
+        for w in state.windows:
+            insert_window(w)
+        for t in state.pending:
+            db.execute(
+                self.q["import_pending"],
+                (t.trigger_id, t.processor, t.body, t.attempts, t.created_at, now),
+            )
+        for d in state.dead_letters:
+            self.dead_letter(db, d)
+        return True
 
     def prune(self, db: Executes, r: Retention, now: float) -> Pruned:
         def n(key: str, horizon: float) -> int:

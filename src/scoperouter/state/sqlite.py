@@ -27,6 +27,7 @@ from scoperouter.state.core import (
     ids_json,
     split_admissions,
 )
+from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -292,6 +293,18 @@ class SqliteStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return SQLITE.completion(self._db, trigger_id)
+
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        with self._tx() as db:
+
+            def insert(w: WindowState) -> None:
+                db.execute(
+                    f"INSERT INTO sr_windows({_WINDOW_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _window_params(w),
+                )
+
+            return SQLITE.import_legacy(db, state, insert, now)
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
