@@ -87,3 +87,34 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def routes_path() -> Path:
     """The repository's NBA registry."""
     return ROUTES
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN of a throwaway PostgreSQL cluster for the session (superuser, trust auth on
+    127.0.0.1); skipped with the reason when PostgreSQL or psycopg is absent, unless
+    SCOPEROUTER_REQUIRE_POSTGRES=1 (CI), where absence fails."""
+    required = os.environ.get("SCOPEROUTER_REQUIRE_POSTGRES") == "1"
+    try:
+        import pg_cluster
+    except ImportError as exc:  # psycopg missing
+        msg = f"psycopg 3 is not installed ({exc}); pip install 'scoperouter[postgres]'"
+        if required:
+            pytest.fail(msg + " and SCOPEROUTER_REQUIRE_POSTGRES=1")
+        pytest.skip(msg)
+    bindir = pg_cluster.find_bindir()
+    if bindir is None:
+        msg = "PostgreSQL binaries (initdb, postgres) not found (apt-get install postgresql)"
+        if required:
+            pytest.fail(msg + " and SCOPEROUTER_REQUIRE_POSTGRES=1")
+        pytest.skip(msg)
+    cluster = pg_cluster.PgCluster(bindir)
+    try:
+        cluster.start()
+    except Exception as exc:
+        cluster.stop()
+        pytest.fail(f"could not start PostgreSQL from {bindir}: {exc}")
+    try:
+        yield cluster.dsn
+    finally:
+        cluster.stop()

@@ -1,0 +1,52 @@
+"""Durable router state behind one interface (:class:`StateStore`).
+
+Invariant: the daemon depends on :class:`~scoperouter.state.api.StateStore` only; which
+implementation backs it is decided once, from the ``--state`` location, by
+:func:`open_state_store` -- a path or ``sqlite:///path`` for the embedded SQLite store
+(one instance), ``postgresql://...`` for PostgreSQL (any number of replicas).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scoperouter.state.api import StateStore
+from scoperouter.state.merge import apply, contributions, merge, to_trigger
+from scoperouter.state.model import StoreOptions
+
+__all__ = [
+    "StateStore",
+    "StoreOptions",
+    "apply",
+    "contributions",
+    "is_postgres_url",
+    "merge",
+    "open_state_store",
+    "to_trigger",
+]
+
+
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_state_store(
+    location: str | Path, options: StoreOptions | None = None, *, sync: str = "full"
+) -> StateStore:
+    """The store at ``location`` (schema migrated); ``sync`` applies to SQLite only."""
+    loc = str(location)
+    if is_postgres_url(loc):
+        try:
+            from scoperouter.state.postgres import PostgresStateStore
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise RuntimeError(
+                "a postgresql:// state store needs psycopg 3: pip install 'scoperouter[postgres]'"
+            ) from exc
+        return PostgresStateStore(loc, options)
+    from scoperouter.state.sqlite import SqliteStateStore
+
+    if loc.startswith("sqlite:///"):
+        loc = loc[len("sqlite:///") :]
+    if sync not in ("full", "normal"):
+        raise ValueError(f"sync must be 'full' or 'normal', not {sync!r}")
+    return SqliteStateStore(loc, options, sync="full" if sync == "full" else "normal")

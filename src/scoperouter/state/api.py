@@ -1,0 +1,141 @@
+"""The state-store interface: everything the router must remember across restarts and
+share between replicas.
+
+Invariants every implementation keeps (``tests/state`` checks them on each one):
+
+* **Dedupe.** An event id is admitted once; a re-seen id keeps its FIRST time and its
+  contributions are ignored (reported as a duplicate).
+* **Windows.** One record per ``(processor, day)``, changed only inside the ingest
+  transaction that admits the events contributing to it, merged by
+  :func:`scoperouter.state.merge.apply`. A contribution ends in exactly one fired
+  trigger: never lost, never in two triggers, however many replicas ingest and fire.
+* **Outbox.** A fired trigger is inserted in the transaction that fired its window, leased
+  to the firing replica. A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
+  the row claimable by any replica again. Finished rows (``done``/``dead``) never change.
+* **Dead letters** are unique per ``(kind, ref)`` (the first is kept).
+* **Completion ledger:** one row per trigger id; the latest report (by its time) gives
+  the state, the first report's time is kept, reports are counted.
+
+Methods are synchronous: drive a store from one thread (the daemon's state thread).
+Times are epoch seconds given by the caller; no method reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from scoperouter.state.legacy import LegacyState
+from scoperouter.state.model import (
+    Completion,
+    CompletionState,
+    DeadLetter,
+    DeadLetterIn,
+    IngestBatch,
+    IngestResult,
+    Mark,
+    OutboxItem,
+    OutboxRow,
+    Pruned,
+    Retention,
+    StoreOptions,
+    WindowState,
+)
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Durable router state (SQLite embedded, PostgreSQL shared by replicas)."""
+
+    options: StoreOptions
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """True when several processes may use the store at once (leases matter)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def ping(self) -> None:
+        """Raise when the store cannot take a write (readiness probe)."""
+        ...
+
+    # ------------------------------------------------------------------ ingest and windows
+    def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
+        """One transaction: dedupe, window merges, fires, outbox, dead letters, marks."""
+        ...
+
+    def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
+        """Fire up to ``limit`` windows whose deadline is ``<= now`` (earliest first) that no
+        other transaction holds; their triggers are leased to this owner."""
+        ...
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of any open window (store-wide), None when none is open."""
+        ...
+
+    def open_windows(self) -> list[WindowState]:
+        """Every open window, sorted by key (introspection, tests)."""
+        ...
+
+    def open_window_count(self) -> int: ...
+
+    def seen_at(self, event_id: str) -> float | None:
+        """When ``event_id`` was first admitted, None when unknown (or pruned)."""
+        ...
+
+    # ------------------------------------------------------------------ outbox
+    def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Lease up to ``limit`` pending triggers available at ``now`` to this owner."""
+        ...
+
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
+        """Renew this owner's leases on ``item_ids`` to ``now + lease_s``."""
+        ...
+
+    def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
+        """Record dispatch outcomes in one transaction; per mark, whether it changed a row.
+        ``Attempted``/``RetryLater`` need this owner's live lease; no mark changes a
+        finished row."""
+        ...
+
+    def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
+        """Give leases that ran out before ``now`` back (``all_leases``: every lease, for
+        a single-instance store at start). Returns how many rows were rescued."""
+        ...
+
+    def outbox_rows(self) -> list[OutboxRow]:
+        """Every outbox row by id (introspection, tests)."""
+        ...
+
+    def outbox_counts(self) -> dict[str, int]: ...
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, letter: DeadLetterIn) -> bool:
+        """Store a dead letter; False when ``(kind, ref)`` is already stored."""
+        ...
+
+    def dead_letters(self) -> list[DeadLetter]: ...
+
+    # ------------------------------------------------------------------ completion ledger
+    def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None: ...
+
+    def completion(self, trigger_id: str) -> Completion | None: ...
+
+    # ------------------------------------------------------------------ upgrade
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        """Write the old snapshot + journal store's state (:mod:`scoperouter.state.legacy`)
+        in one transaction, only into an empty store; False when the store is not empty."""
+        ...
+
+    # ------------------------------------------------------------------ housekeeping
+    def prune(self, retention: Retention, now: float) -> Pruned:
+        """Delete seen ids, finished rows, dead letters and ledger rows past their horizon
+        (done rows by ``done_s``, dead rows by ``dead_s``); open windows and unfinished
+        outbox rows are never pruned."""
+        ...

@@ -1,0 +1,93 @@
+"""The store-independent half of an ingest or fire transaction.
+
+Invariant: both stores run the same steps in the same order -- dedupe (ids sorted),
+lock or read the touched windows (keys sorted), :func:`fold` them with the pure merge,
+write the survivors, delete the fired, insert the fired triggers -- so the only thing an
+implementation adds is how it locks and writes rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from scoperouter.messages.models import Trigger
+from scoperouter.state.merge import apply, to_trigger
+from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
+
+
+@dataclass
+class Fold:
+    """The outcome of merging one batch into its windows."""
+
+    write: list[WindowState] = field(default_factory=list)  # windows left open (upsert)
+    delete: list[WindowKey] = field(default_factory=list)  # keys with nothing left open
+    fired: list[WindowState] = field(default_factory=list)  # in firing order
+    # Parallel to ``write`` / ``fired``: True when that window is the stored row's window
+    # continued (it existed before the batch and had not fired yet). A store that loads
+    # windows without their ``caused_by`` (PostgreSQL, for hot windows) appends the new
+    # causes to such a row, or reads the stored ones when it fires.
+    write_continues: list[bool] = field(default_factory=list)
+    fired_continues: list[bool] = field(default_factory=list)
+
+
+def split_admissions(
+    admissions: Iterable[Admission], new_ids: set[str]
+) -> tuple[list[str], list[str], dict[WindowKey, list[Contribution]]]:
+    """Accepted ids, duplicate ids (re-seen or repeated in the batch) and the accepted
+    contributions grouped by window key in arrival order."""
+    accepted: list[str] = []
+    duplicates: list[str] = []
+    grouped: dict[WindowKey, list[Contribution]] = {}
+    taken: set[str] = set()
+    for a in admissions:
+        if a.event_id not in new_ids or a.event_id in taken:
+            duplicates.append(a.event_id)
+            continue
+        taken.add(a.event_id)
+        accepted.append(a.event_id)
+        for c in a.contributions:
+            grouped.setdefault(c.key, []).append(c)
+    return accepted, duplicates, grouped
+
+
+def fold(
+    existing: Mapping[WindowKey, WindowState | None],
+    grouped: Mapping[WindowKey, list[Contribution]],
+    now: float,
+) -> Fold:
+    """Merge every key's contributions into its current window (keys in sorted order)."""
+    out = Fold()
+    for key in sorted(grouped):
+        stored = existing.get(key) is not None
+        window, fired = apply(existing.get(key), grouped[key], now)
+        out.fired.extend(fired)
+        out.fired_continues.extend(stored and i == 0 for i in range(len(fired)))
+        if window is None:
+            out.delete.append(key)
+        else:
+            out.write.append(window)
+            out.write_continues.append(stored and not fired)
+    return out
+
+
+def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger, bytes]:
+    """The trigger of a fired window stamped ``fired_at = now``, and its outbox body."""
+    t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
+    return t, trigger_body(t)
+
+
+def trigger_body(t: Trigger) -> bytes:
+    """Compact JSON of the trigger as sinks send it (SPEC section 3, the date under the
+    registry's ``date_field``); ``Trigger.model_validate_json`` reads it back."""
+    return json.dumps(t.wire(), separators=(",", ":")).encode()
+
+
+def ids_json(ids: frozenset[str] | None) -> str | None:
+    return None if ids is None else json.dumps(sorted(ids), separators=(",", ":"))
+
+
+def ids_from_json(text: str | None) -> frozenset[str] | None:
+    return None if text is None else frozenset(json.loads(text))

@@ -1,0 +1,239 @@
+"""Values exchanged with a state store (no I/O, no behaviour beyond derived properties).
+
+Invariant: every value here is immutable and carries what a store needs to persist or
+return, so a store implementation never sees the registry, the planner or a clock.
+Times are epoch seconds (floats) supplied by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
+
+WindowKey = tuple[str, date]
+OutboxStatus = Literal["pending", "leased", "done", "dead"]
+CompletionState = Literal["success", "partial", "no_data", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One run decision of one event for one date: what merges into window ``key``.
+
+    ``entity_ids`` None means full date (the decision's scope is ``date``). The window
+    parameters are the processor's, resolved from the registry when the event was planned;
+    a window keeps the parameters it opened with."""
+
+    processor: str
+    day: date
+    event_id: str
+    correlation_id: str | None
+    critical: bool
+    entity_type: str | None
+    entity_ids: tuple[str, ...] | None
+    reason: str
+    quiet_s: float
+    max_wait_s: float
+    max_entities: int
+    granularity: str
+
+    @property
+    def key(self) -> WindowKey:
+        return (self.processor, self.day)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """One open coalescing window, as persisted (one row per ``(processor, day)``)."""
+
+    processor: str
+    day: date
+    opened_at: float
+    last_at: float
+    entity_ids: frozenset[str] | None  # None = full date
+    entity_type: str
+    date_reason: str | None
+    caused_by: frozenset[str]
+    correlation_id: str | None
+    priority: Literal["normal", "critical"]
+    quiet_s: float
+    max_wait_s: float
+    max_entities: int
+
+    @property
+    def key(self) -> WindowKey:
+        return (self.processor, self.day)
+
+    @property
+    def deadline(self) -> float:
+        """When the window fires: ``quiet`` after its last decision, at most ``max_wait``
+        after it opened."""
+        return min(self.last_at + self.quiet_s, self.opened_at + self.max_wait_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An event offered to :meth:`StateStore.ingest`: its id and its contributions (empty
+    when every decision is a skip: the id is still remembered)."""
+
+    event_id: str
+    contributions: tuple[Contribution, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterIn:
+    """A rejected event or an undeliverable trigger. ``(kind, ref)`` is unique when ``ref``
+    is set: storing the same letter twice keeps the first."""
+
+    kind: str
+    ref: str | None
+    reason: str
+    detail: str | None
+    payload: bytes | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    kind: str
+    ref: str | None
+    reason: str
+    detail: str | None
+    payload: bytes | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The trigger was delivered (any replica may record it: delivery happened)."""
+
+    item_id: int
+    attempts: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """A failed attempt while the lease is kept (retried in process)."""
+
+    item_id: int
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Give the lease back; the trigger becomes claimable again at ``available_at``."""
+
+    item_id: int
+    attempts: int
+    available_at: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """Give up: the row becomes ``dead`` and a ``trigger`` dead letter is stored with it."""
+
+    item_id: int
+    attempts: int
+    at: float
+    reason: str
+    error: str
+
+
+Mark = Done | Attempted | RetryLater | Dead
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBatch:
+    """One ingest transaction: admissions in arrival order, dead letters, outcome marks."""
+
+    admissions: tuple[Admission, ...] = ()
+    dead_letters: tuple[DeadLetterIn, ...] = ()
+    marks: tuple[Mark, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A trigger row leased to this store's owner, ready to dispatch."""
+
+    item_id: int
+    trigger: Trigger
+    body: bytes
+    attempts: int  # failed attempts recorded before this lease
+    claims: int  # how many times the row was leased, this lease included
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A trigger row as stored (introspection, tests)."""
+
+    item_id: int
+    trigger_id: str
+    processor: str
+    status: OutboxStatus
+    attempts: int
+    claims: int
+    rescues: int
+    available_at: float
+    lease_owner: str | None
+    lease_until: float | None
+    finished_at: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest transaction committed."""
+
+    accepted: tuple[str, ...]  # event ids seen for the first time, in admission order
+    duplicates: tuple[str, ...]  # ids already seen (or repeated in the batch)
+    fired: tuple[OutboxItem, ...]  # triggers fired by this batch, leased to this owner
+    dead_lettered: tuple[bool, ...]  # per input dead letter: True when newly stored
+    marked: tuple[bool, ...]  # per input mark: True when it changed its row
+    next_deadline: float | None  # earliest open window deadline, store-wide
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The completion ledger's row of one trigger id."""
+
+    trigger_id: str
+    state: CompletionState
+    first_at: float
+    last_at: float
+    reports: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Horizons (seconds before ``now``) of :meth:`StateStore.prune`."""
+
+    seen_s: float = 86400.0
+    done_s: float = 7 * 86400.0
+    dead_s: float = 7 * 86400.0  # dead trigger rows and dead letters
+    completions_s: float = 7 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    seen: int = 0
+    done: int = 0
+    dead: int = 0
+    dead_letters: int = 0
+    completions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired
+    trigger stays reserved to it without :meth:`StateStore.extend_leases`; ``date_field``
+    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``)."""
+
+    owner: str = "local"
+    lease_s: float = 60.0
+    date_field: str = DEFAULT_DATE_FIELD

@@ -1,0 +1,105 @@
+"""Schema of the PostgreSQL state store and its migrations.
+
+Invariant: :func:`migrate` is idempotent and safe with many replicas starting at once:
+it takes a transaction-scoped advisory lock, reads ``sr_schema_version``, applies the
+missing versions in order in that one transaction and records each; a database from a
+newer scoperouter is refused rather than written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# any constant: the advisory lock that serialises migrations of concurrent replicas
+MIGRATION_LOCK = 0x5C0DE_0013
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: dedupe, per-window rows, leased outbox, dead letters, completion ledger
+    """
+    CREATE TABLE sr_seen (
+        event_id text PRIMARY KEY,
+        seen_at double precision NOT NULL
+    );
+    CREATE INDEX sr_seen_at ON sr_seen(seen_at);
+    CREATE TABLE sr_windows (
+        processor text NOT NULL,
+        day date NOT NULL,
+        rev bigint NOT NULL DEFAULT 0,
+        opened_at double precision NOT NULL,
+        last_at double precision NOT NULL,
+        deadline double precision NOT NULL,
+        entity_ids text[],
+        entity_type text NOT NULL,
+        date_reason text,
+        caused_by text[] NOT NULL,
+        correlation_id text,
+        priority text NOT NULL,
+        quiet_s double precision NOT NULL,
+        max_wait_s double precision NOT NULL,
+        max_entities integer NOT NULL,
+        PRIMARY KEY (processor, day)
+    );
+    CREATE INDEX sr_windows_deadline ON sr_windows(deadline);
+    CREATE TABLE sr_outbox (
+        id bigserial PRIMARY KEY,
+        trigger_id text NOT NULL,
+        processor text NOT NULL,
+        body bytea NOT NULL,
+        status text NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'dead')),
+        attempts integer NOT NULL DEFAULT 0,
+        claims integer NOT NULL DEFAULT 0,
+        rescues integer NOT NULL DEFAULT 0,
+        created_at double precision NOT NULL,
+        available_at double precision NOT NULL,
+        lease_owner text,
+        lease_until double precision,
+        finished_at double precision,
+        error text
+    );
+    CREATE INDEX sr_outbox_available ON sr_outbox(available_at, id) WHERE status = 'pending';
+    CREATE INDEX sr_outbox_lease ON sr_outbox(lease_until) WHERE status = 'leased';
+    CREATE INDEX sr_outbox_trigger ON sr_outbox(trigger_id);
+    CREATE INDEX sr_outbox_finished ON sr_outbox(status, finished_at)
+        WHERE status IN ('done', 'dead');
+    CREATE TABLE sr_dead_letters (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL,
+        ref text,
+        reason text NOT NULL,
+        detail text,
+        payload bytea,
+        at double precision NOT NULL
+    );
+    CREATE UNIQUE INDEX sr_dead_letters_ref ON sr_dead_letters(kind, ref);
+    CREATE INDEX sr_dead_letters_at ON sr_dead_letters(at);
+    CREATE TABLE sr_completions (
+        trigger_id text PRIMARY KEY,
+        state text NOT NULL,
+        first_at double precision NOT NULL,
+        last_at double precision NOT NULL,
+        reports integer NOT NULL
+    );
+    CREATE INDEX sr_completions_last ON sr_completions(last_at);
+    """,
+)
+
+
+def migrate(conn: Any) -> int:
+    """Bring the database behind ``conn`` (a psycopg connection) to the latest version."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS sr_schema_version ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM sr_schema_version").fetchone()
+        version = int(row[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"state database is at schema version {version}, newer than this "
+                f"scoperouter ({len(MIGRATIONS)}): upgrade scoperouter"
+            )
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            conn.execute(script)
+            conn.execute("INSERT INTO sr_schema_version(version) VALUES (%s)", (n,))
+    return len(MIGRATIONS)

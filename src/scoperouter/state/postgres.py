@@ -1,0 +1,369 @@
+"""The shared state store: PostgreSQL (Cloud SQL, AlloyDB) with psycopg 3, any number of
+replicas on one subscription.
+
+Invariants:
+
+* **Ingest** is one transaction per batch: the event ids are inserted (sorted) with
+  ``ON CONFLICT DO NOTHING`` -- the ids it returns are the batch's new events, a re-seen id
+  keeps its first time; then ONE upsert locks every touched window row in key order
+  (``INSERT .. ON CONFLICT DO UPDATE SET rev = rev + 1``: an existing row is locked and
+  returned as it was, a missing one is created locked; ``rev = 0`` tells which). There is
+  no moment between "exists" and "locked" in which a concurrent fire could take the row
+  and its contributions with it (the gap an insert-then-select leaves). The pure merge
+  runs on the locked rows, survivors are updated, fired rows deleted and their triggers
+  inserted into the outbox before the commit.
+* **Fire** claims due rows with ``FOR UPDATE SKIP LOCKED`` (a row an ingest holds is left
+  for the next tick, with its merged contributions), deletes them and inserts their
+  triggers in the same transaction. A contribution is therefore in exactly one trigger.
+* **Locks** are taken in one global order (event ids, then window keys, both sorted by the
+  database), fires never wait: no deadlocks between replicas. A serialization failure or
+  deadlock is retried anyway (bounded).
+* **Leases** (after River / Oban / procrastinate): a fired or claimed trigger is leased to
+  this replica until ``now + lease_s``; :meth:`rescue_expired` (any replica) makes rows
+  whose lease ran out claimable again, counting ``rescues``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from scoperouter.messages.models import Trigger
+from scoperouter.state.core import fired_trigger, fold, split_admissions
+from scoperouter.state.legacy import LegacyState
+from scoperouter.state.model import (
+    Completion,
+    CompletionState,
+    DeadLetter,
+    DeadLetterIn,
+    IngestBatch,
+    IngestResult,
+    Mark,
+    OutboxItem,
+    OutboxRow,
+    Pruned,
+    Retention,
+    StoreOptions,
+    WindowKey,
+    WindowState,
+)
+from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
+from scoperouter.state.shared_sql import PG
+
+_T = TypeVar("_T")
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+_WINDOW_COLS = (
+    "processor, day, opened_at, last_at, entity_ids, entity_type, date_reason, "
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
+)
+# lock-or-create every touched window in key order; rev = 0 marks a row created here.
+# caused_by is not returned (a hot window holds thousands of ids): new causes are
+# appended by _UPDATE, and read back only when the window fires.
+_LOCK = f"""
+INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids,
+    entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
+SELECT k.p, k.d, %(now)s, %(now)s, 'Infinity', '{{}}', '', '{{}}', 'normal', 0, 0, 0
+FROM unnest(%(procs)s::text[], %(days)s::date[]) AS k(p, d)
+ORDER BY k.p, k.d
+ON CONFLICT (processor, day) DO UPDATE SET rev = sr_windows.rev + 1
+RETURNING rev, {_WINDOW_COLS.replace("caused_by", "NULL::text[]")}
+"""
+_UPDATE = """
+UPDATE sr_windows SET opened_at = %s, last_at = %s, deadline = %s, entity_ids = %s::text[],
+    entity_type = %s, date_reason = %s, correlation_id = %s,
+    priority = %s, quiet_s = %s, max_wait_s = %s, max_entities = %s,
+    caused_by = CASE WHEN %s THEN sr_windows.caused_by || %s::text[] ELSE %s::text[] END
+WHERE processor = %s AND day = %s
+"""
+_STORED_CAUSES = """
+SELECT w.processor, w.day, w.caused_by FROM sr_windows w
+JOIN unnest(%s::text[], %s::date[]) AS k(p, d) ON w.processor = k.p AND w.day = k.d
+"""
+_FIRE = f"""
+WITH due AS (
+    SELECT processor, day FROM sr_windows WHERE deadline <= %s
+    ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED)
+DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day = due.day
+RETURNING {", ".join("w." + c.strip() for c in _WINDOW_COLS.split(","))}
+"""
+_INSERT_FIRED = """
+INSERT INTO sr_outbox (trigger_id, processor, body, status, claims, created_at, available_at,
+    lease_owner, lease_until) VALUES (%s, %s, %s, 'leased', 1, %s, %s, %s, %s) RETURNING id
+"""
+
+
+def _window(row: Sequence[Any]) -> WindowState:
+    ids = row[4]
+    return WindowState(
+        processor=row[0],
+        day=row[1],
+        opened_at=row[2],
+        last_at=row[3],
+        entity_ids=None if ids is None else frozenset(ids),
+        entity_type=row[5],
+        date_reason=row[6],
+        caused_by=frozenset(row[7] or ()),
+        correlation_id=row[8],
+        priority="critical" if row[9] == "critical" else "normal",
+        quiet_s=row[10],
+        max_wait_s=row[11],
+        max_entities=row[12],
+    )
+
+
+def _update_params(w: WindowState, continues: bool) -> tuple[Any, ...]:
+    causes = sorted(w.caused_by)
+    return (
+        w.opened_at,
+        w.last_at,
+        w.deadline,
+        None if w.entity_ids is None else sorted(w.entity_ids),
+        w.entity_type,
+        w.date_reason,
+        w.correlation_id,
+        w.priority,
+        w.quiet_s,
+        w.max_wait_s,
+        w.max_entities,
+        continues,
+        causes,
+        causes,
+        w.processor,
+        w.day,
+    )
+
+
+class PostgresStateStore:
+    """:class:`~scoperouter.state.api.StateStore` on PostgreSQL (one connection per store;
+    run several stores -- replicas -- against one database)."""
+
+    kind = "postgresql"
+    shared = True
+    retries = 3
+
+    def __init__(self, dsn: str, options: StoreOptions | None = None) -> None:
+        self.options = options or StoreOptions()
+        self.dsn = dsn
+        self._conn = self._connect()
+        try:
+            migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _connect(self) -> Conn:
+        return psycopg.connect(self.dsn, autocommit=True, application_name="scoperouter")
+
+    def _run(self, fn: Callable[[Conn], _T]) -> _T:
+        """``fn`` in one transaction; retried on serialization failures and deadlocks."""
+        for attempt in range(self.retries):
+            if self._conn.closed:
+                self._conn = self._connect()
+            try:
+                with self._conn.transaction():
+                    return fn(self._conn)
+            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+                if attempt == self.retries - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def ping(self) -> None:
+        self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    # ------------------------------------------------------------------ ingest and windows
+    def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
+        return self._run(lambda c: self._ingest(c, batch, now))
+
+    def _ingest(self, c: Conn, batch: IngestBatch, now: float) -> IngestResult:
+        ids = sorted({a.event_id for a in batch.admissions})
+        new_ids: set[str] = set()
+        if ids:
+            rows = c.execute(
+                "INSERT INTO sr_seen(event_id, seen_at) SELECT t.id, %s "
+                "FROM unnest(%s::text[]) AS t(id) ORDER BY t.id "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                (now, ids),
+            ).fetchall()
+            new_ids = {r[0] for r in rows}
+        accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
+        existing: dict[WindowKey, WindowState | None] = {}
+        if grouped:
+            keys = sorted(grouped)
+            rows = c.execute(
+                _LOCK,
+                {"now": now, "procs": [k[0] for k in keys], "days": [k[1] for k in keys]},
+            ).fetchall()
+            for r in rows:
+                existing[(r[1], r[2])] = None if r[0] == 0 else _window(r[1:])
+        f = fold(existing, grouped, now)
+        continued = [w.key for w, cont in zip(f.fired, f.fired_continues, strict=True) if cont]
+        if continued:  # fired windows that were stored: their causes are in the row
+            stored = {
+                (r[0], r[1]): frozenset(r[2])
+                for r in c.execute(
+                    _STORED_CAUSES, ([k[0] for k in continued], [k[1] for k in continued])
+                )
+            }
+            f.fired = [
+                replace(w, caused_by=w.caused_by | stored[w.key]) if cont else w
+                for w, cont in zip(f.fired, f.fired_continues, strict=True)
+            ]
+        with c.cursor() as cur:
+            if f.write:
+                cur.executemany(
+                    _UPDATE,
+                    [
+                        _update_params(w, cont)
+                        for w, cont in zip(f.write, f.write_continues, strict=True)
+                    ],
+                )
+            if f.delete:
+                cur.executemany(
+                    "DELETE FROM sr_windows WHERE processor = %s AND day = %s", f.delete
+                )
+        fired = self._insert_fired(c, f.fired, now)
+        letters = tuple(PG.dead_letter(c, d) for d in batch.dead_letters)
+        marked = tuple(PG.mark(c, m, self.options.owner) for m in batch.marks)
+        return IngestResult(
+            tuple(accepted),
+            tuple(duplicates),
+            tuple(fired),
+            letters,
+            marked,
+            self._next_deadline(c),
+        )
+
+    def _insert_fired(self, c: Conn, windows: list[WindowState], now: float) -> list[OutboxItem]:
+        if not windows:
+            return []
+        o = self.options
+        made = [fired_trigger(w, now, self.options.date_field) for w in windows]
+        out: list[OutboxItem] = []
+        with c.cursor() as cur:
+            cur.executemany(
+                _INSERT_FIRED,
+                [
+                    (t.trigger_id, t.processor, body, now, now, o.owner, now + o.lease_s)
+                    for t, body in made
+                ],
+                returning=True,
+            )
+            for t, body in made:
+                row = cur.fetchone()
+                assert row is not None
+                out.append(OutboxItem(int(row[0]), t, body, 0, 1))
+                cur.nextset()
+        return out
+
+    def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
+        def run(c: Conn) -> list[OutboxItem]:
+            rows = c.execute(_FIRE, (now, limit)).fetchall()
+            windows = sorted((_window(r) for r in rows), key=lambda w: (w.deadline, w.key))
+            return self._insert_fired(c, windows, now)
+
+        return self._run(run)
+
+    @staticmethod
+    def _next_deadline(c: Conn) -> float | None:
+        row = c.execute("SELECT min(deadline) FROM sr_windows").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def next_deadline(self) -> float | None:
+        return self._run(self._next_deadline)
+
+    def open_windows(self) -> list[WindowState]:
+        rows = self._run(
+            lambda c: c.execute(
+                f"SELECT {_WINDOW_COLS} FROM sr_windows ORDER BY processor, day"
+            ).fetchall()
+        )
+        return [_window(r) for r in rows]
+
+    def open_window_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM sr_windows"))
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self._run(lambda c: c.execute(sql, params).fetchone())
+        return None if row is None else row[0]
+
+    def seen_at(self, event_id: str) -> float | None:
+        return self._run(lambda c: PG.seen_at(c, event_id))
+
+    # ------------------------------------------------------------------ outbox
+    def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        o = self.options
+        rows = self._run(
+            lambda c: c.execute(
+                "UPDATE sr_outbox o SET status = 'leased', lease_owner = %s, lease_until = %s, "
+                "claims = o.claims + 1 FROM (SELECT id FROM sr_outbox WHERE status = 'pending' "
+                "AND available_at <= %s ORDER BY available_at, id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
+                "RETURNING o.id, o.body, o.attempts, o.claims",
+                (o.owner, now + o.lease_s, now, limit),
+            ).fetchall()
+        )
+        rows.sort()
+        return [
+            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3])
+            for r in rows
+        ]
+
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
+        o = self.options
+        return self._run(lambda c: PG.extend(c, item_ids, now + o.lease_s, o.owner))
+
+    def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
+        owner = self.options.owner
+        return self._run(lambda c: tuple(PG.mark(c, m, owner) for m in marks))
+
+    def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
+        return self._run(lambda c: PG.rescue(c, now, all_leases))
+
+    def outbox_rows(self) -> list[OutboxRow]:
+        return self._run(PG.outbox_rows)
+
+    def outbox_counts(self) -> dict[str, int]:
+        return self._run(PG.outbox_counts)
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, letter: DeadLetterIn) -> bool:
+        return self._run(lambda c: PG.dead_letter(c, letter))
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return self._run(PG.dead_letters)
+
+    # ------------------------------------------------------------------ completion ledger
+    def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
+        self._run(lambda c: PG.record_completion(c, trigger_id, state, at))
+
+    def completion(self, trigger_id: str) -> Completion | None:
+        return self._run(lambda c: PG.completion(c, trigger_id))
+
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        def run(c: Conn) -> bool:
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+
+            def insert(w: WindowState) -> None:
+                c.execute(
+                    "INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, "
+                    "entity_ids, entity_type, caused_by, priority, quiet_s, max_wait_s, "
+                    "max_entities) VALUES (%s, %s, 0, 0, 0, '{}', '', '{}', 'normal', 0, 0, 0)",
+                    (w.processor, w.day),
+                )
+                c.execute(_UPDATE, _update_params(w, False))
+
+            return PG.import_legacy(c, state, insert, now)
+
+        return self._run(run)
+
+    # ------------------------------------------------------------------ housekeeping
+    def prune(self, retention: Retention, now: float) -> Pruned:
+        return self._run(lambda c: PG.prune(c, retention, now))

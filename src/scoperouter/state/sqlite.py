@@ -1,0 +1,312 @@
+"""The embedded state store: one SQLite database in WAL mode, one process.
+
+Invariant: every public method is one ``BEGIN IMMEDIATE`` transaction (SQLite's database
+lock serialises writers, so no row locks are needed); an open window is one row of
+``sr_windows`` written in the ingest transaction that changed it, so a restart reads
+nothing but the earliest deadline (no snapshot, no journal to replay).
+
+Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
+survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
+run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from scoperouter.messages.models import Trigger
+from scoperouter.state.core import (
+    fired_trigger,
+    fold,
+    ids_from_json,
+    ids_json,
+    split_admissions,
+)
+from scoperouter.state.legacy import LegacyState
+from scoperouter.state.model import (
+    Completion,
+    CompletionState,
+    DeadLetter,
+    DeadLetterIn,
+    IngestBatch,
+    IngestResult,
+    Mark,
+    OutboxItem,
+    OutboxRow,
+    Pruned,
+    Retention,
+    StoreOptions,
+    WindowKey,
+    WindowState,
+)
+from scoperouter.state.shared_sql import SQLITE
+from scoperouter.state.sqlite_checkpoint import Checkpointer
+from scoperouter.state.sqlite_schema import migrate
+
+SyncMode = Literal["full", "normal"]
+
+_WINDOW_COLS = (
+    "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
+)
+
+
+def _window(row: Sequence[Any]) -> WindowState:
+    return WindowState(
+        processor=row[0],
+        day=date.fromisoformat(row[1]),
+        opened_at=row[2],
+        last_at=row[3],
+        entity_ids=ids_from_json(row[5]),
+        entity_type=row[6],
+        date_reason=row[7],
+        caused_by=ids_from_json(row[8]) or frozenset(),
+        correlation_id=row[9],
+        priority="critical" if row[10] == "critical" else "normal",
+        quiet_s=row[11],
+        max_wait_s=row[12],
+        max_entities=row[13],
+    )
+
+
+def _window_params(w: WindowState) -> tuple[Any, ...]:
+    return (
+        w.processor,
+        w.day.isoformat(),
+        w.opened_at,
+        w.last_at,
+        w.deadline,
+        ids_json(w.entity_ids),
+        w.entity_type,
+        w.date_reason,
+        ids_json(w.caused_by),
+        w.correlation_id,
+        w.priority,
+        w.quiet_s,
+        w.max_wait_s,
+        w.max_entities,
+    )
+
+
+class SqliteStateStore:
+    """:class:`~scoperouter.state.api.StateStore` on one SQLite file (single instance)."""
+
+    kind = "sqlite"
+    shared = False
+
+    def __init__(
+        self,
+        path: str | Path,
+        options: StoreOptions | None = None,
+        *,
+        sync: SyncMode = "full",
+        checkpoint_interval_s: float = 1.0,
+    ) -> None:
+        self.options = options or StoreOptions()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        try:
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s)
+
+    def pragma(self, name: str) -> Any:
+        """One PRAGMA's value (tests check the durability setting)."""
+        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._checkpointer.stop()
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()
+
+    def ping(self) -> None:
+        with self._tx() as db:
+            db.execute("PRAGMA user_version = " + str(self.pragma("user_version")))
+
+    # ------------------------------------------------------------------ ingest and windows
+    def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
+        with self._tx() as db:
+            new_ids: set[str] = set()
+            for eid in sorted({a.event_id for a in batch.admissions}):
+                cur = db.execute(
+                    "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (eid, now),
+                )
+                if cur.rowcount > 0:
+                    new_ids.add(eid)
+            accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
+            existing = {key: self._read_window(db, key) for key in sorted(grouped)}
+            f = fold(existing, grouped, now)
+            db.executemany(
+                f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_window_params(w) for w in f.write],
+            )
+            db.executemany(
+                "DELETE FROM sr_windows WHERE processor = ? AND day = ?",
+                [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None],
+            )
+            fired = [self._insert_fired(db, w, now) for w in f.fired]
+            letters = tuple(SQLITE.dead_letter(db, d) for d in batch.dead_letters)
+            marked = tuple(SQLITE.mark(db, m, self.options.owner) for m in batch.marks)
+            nd = self._next_deadline(db)
+        return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
+
+    @staticmethod
+    def _read_window(db: sqlite3.Connection, key: WindowKey) -> WindowState | None:
+        row = db.execute(
+            f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE processor = ? AND day = ?",
+            (key[0], key[1].isoformat()),
+        ).fetchone()
+        return None if row is None else _window(row)
+
+    def _insert_fired(self, db: sqlite3.Connection, w: WindowState, now: float) -> OutboxItem:
+        t, body = fired_trigger(w, now, self.options.date_field)
+        cur = db.execute(
+            "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
+            "available_at, lease_owner, lease_until) VALUES (?, ?, ?, 'leased', 1, ?, ?, ?, ?)",
+            (
+                t.trigger_id,
+                t.processor,
+                body,
+                now,
+                now,
+                self.options.owner,
+                now + self.options.lease_s,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return OutboxItem(cur.lastrowid, t, body, 0, 1)
+
+    def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE deadline <= ? "
+                "ORDER BY deadline, processor, day LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            db.executemany(
+                "DELETE FROM sr_windows WHERE processor = ? AND day = ?",
+                [(r[0], r[1]) for r in rows],
+            )
+            return [self._insert_fired(db, _window(r), now) for r in rows]
+
+    @staticmethod
+    def _next_deadline(db: sqlite3.Connection) -> float | None:
+        row = db.execute("SELECT min(deadline) FROM sr_windows").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def next_deadline(self) -> float | None:
+        return self._next_deadline(self._db)
+
+    def open_windows(self) -> list[WindowState]:
+        rows = self._db.execute(
+            f"SELECT {_WINDOW_COLS} FROM sr_windows ORDER BY processor, day"
+        ).fetchall()
+        return [_window(r) for r in rows]
+
+    def open_window_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM sr_windows").fetchone()[0])
+
+    def seen_at(self, event_id: str) -> float | None:
+        return SQLITE.seen_at(self._db, event_id)
+
+    # ------------------------------------------------------------------ outbox
+    def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        o = self.options
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE sr_outbox SET status = 'leased', lease_owner = ?, lease_until = ?, "
+                "claims = claims + 1 WHERE id IN (SELECT id FROM sr_outbox WHERE "
+                "status = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?) "
+                "RETURNING id, body, attempts, claims",
+                (o.owner, now + o.lease_s, now, limit),
+            ).fetchall()
+        rows.sort()
+        return [
+            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3])
+            for r in rows
+        ]
+
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
+        o = self.options
+        with self._tx() as db:
+            return SQLITE.extend(db, item_ids, now + o.lease_s, o.owner)
+
+    def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
+        with self._tx() as db:
+            return tuple(SQLITE.mark(db, m, self.options.owner) for m in marks)
+
+    def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
+        with self._tx() as db:
+            return SQLITE.rescue(db, now, all_leases)
+
+    def outbox_rows(self) -> list[OutboxRow]:
+        return SQLITE.outbox_rows(self._db)
+
+    def outbox_counts(self) -> dict[str, int]:
+        return SQLITE.outbox_counts(self._db)
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, letter: DeadLetterIn) -> bool:
+        with self._tx() as db:
+            return SQLITE.dead_letter(db, letter)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return SQLITE.dead_letters(self._db)
+
+    # ------------------------------------------------------------------ completion ledger
+    def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
+        with self._tx() as db:
+            SQLITE.record_completion(db, trigger_id, state, at)
+
+    def completion(self, trigger_id: str) -> Completion | None:
+        return SQLITE.completion(self._db, trigger_id)
+
+    def import_legacy(self, state: LegacyState, now: float) -> bool:
+        with self._tx() as db:
+
+            def insert(w: WindowState) -> None:
+                db.execute(
+                    f"INSERT INTO sr_windows({_WINDOW_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _window_params(w),
+                )
+
+            return SQLITE.import_legacy(db, state, insert, now)
+
+    # ------------------------------------------------------------------ housekeeping
+    def prune(self, retention: Retention, now: float) -> Pruned:
+        with self._tx() as db:
+            return SQLITE.prune(db, retention, now)

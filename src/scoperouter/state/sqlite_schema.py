@@ -1,0 +1,102 @@
+"""Schema of the embedded SQLite state store, versioned by ``PRAGMA user_version``.
+
+Invariant: migrations are applied in order inside one ``BEGIN IMMEDIATE`` transaction at
+open; a database at the latest version is left untouched (idempotent), and a database from
+a newer scoperouter is refused rather than written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: per-window rows (replaces the snapshot + journal of runtime/store.py)
+    """
+    CREATE TABLE sr_seen (
+        event_id TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sr_seen_at ON sr_seen(seen_at);
+    CREATE TABLE sr_windows (
+        processor TEXT NOT NULL,
+        day TEXT NOT NULL,
+        opened_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        deadline REAL NOT NULL,
+        entity_ids TEXT,
+        entity_type TEXT NOT NULL,
+        date_reason TEXT,
+        caused_by TEXT NOT NULL,
+        correlation_id TEXT,
+        priority TEXT NOT NULL,
+        quiet_s REAL NOT NULL,
+        max_wait_s REAL NOT NULL,
+        max_entities INTEGER NOT NULL,
+        PRIMARY KEY (processor, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX sr_windows_deadline ON sr_windows(deadline);
+    CREATE TABLE sr_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        trigger_id TEXT NOT NULL,
+        processor TEXT NOT NULL,
+        body BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claims INTEGER NOT NULL DEFAULT 0,
+        rescues INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        available_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_until REAL,
+        finished_at REAL,
+        error TEXT
+    );
+    CREATE INDEX sr_outbox_available ON sr_outbox(available_at, id) WHERE status = 'pending';
+    CREATE INDEX sr_outbox_lease ON sr_outbox(lease_until) WHERE status = 'leased';
+    CREATE INDEX sr_outbox_trigger ON sr_outbox(trigger_id);
+    CREATE INDEX sr_outbox_finished ON sr_outbox(status, finished_at)
+        WHERE status IN ('done', 'dead');
+    CREATE TABLE sr_dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        ref TEXT,
+        reason TEXT NOT NULL,
+        detail TEXT,
+        payload BLOB,
+        at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX sr_dead_letters_ref ON sr_dead_letters(kind, ref);
+    CREATE INDEX sr_dead_letters_at ON sr_dead_letters(at);
+    CREATE TABLE sr_completions (
+        trigger_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        first_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        reports INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sr_completions_last ON sr_completions(last_at);
+    """,
+)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (autocommit connection) to the latest version; returns it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"state database is at schema version {version}, newer than this "
+                f"scoperouter ({len(MIGRATIONS)}): upgrade scoperouter"
+            )
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for stmt in script.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute(f"PRAGMA user_version = {n}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)

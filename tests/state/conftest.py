@@ -1,0 +1,61 @@
+"""Fixtures of the state-store contract suite: every test taking ``make_store`` runs once on
+SQLite and once on PostgreSQL (a fresh file / a fresh schema per test)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from state_support import StoreFactory
+
+from scoperouter.state import StateStore, StoreOptions, open_state_store
+
+
+@pytest.fixture
+def pg_schema_dsn(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema (dropped afterwards)."""
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the store under test lives (one per implementation)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.sqlite3")
+    dsn: str = request.getfixturevalue("pg_schema_dsn")
+    return dsn
+
+
+@pytest.fixture
+def make_store(store_location: str) -> Iterator[StoreFactory]:
+    """Opens stores (replicas) on one location; closes them at teardown."""
+    made: list[StateStore] = []
+
+    def factory(owner: str = "a", lease_s: float = 30.0) -> StateStore:
+        s = open_state_store(
+            store_location, StoreOptions(owner=owner, lease_s=lease_s), sync="normal"
+        )
+        made.append(s)
+        return s
+
+    yield factory
+    for s in made:
+        with contextlib.suppress(Exception):  # already closed by the test
+            s.close()
+
+
+@pytest.fixture
+def pg_location(pg_schema_dsn: str) -> str:
+    """A PostgreSQL location only (concurrency tests)."""
+    return pg_schema_dsn

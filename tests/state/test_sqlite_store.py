@@ -1,0 +1,65 @@
+"""SQLite only: durability setting, schema versioning, ``open_state_store`` locations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from scoperouter.state import open_state_store
+from scoperouter.state.sqlite import SqliteStateStore
+
+
+@pytest.mark.parametrize(("sync", "pragma"), [("full", 2), ("normal", 1)])
+def test_synchronous_setting_is_applied(tmp_path: Path, sync: str, pragma: int) -> None:
+    """The configured ``synchronous`` mode is the connection's (FULL=2, NORMAL=1)."""
+    s = open_state_store(tmp_path / "s.db", sync=sync)
+    assert isinstance(s, SqliteStateStore)
+    assert s.pragma("synchronous") == pragma and s.pragma("journal_mode") == "wal"
+    s.close()
+
+
+@pytest.mark.parametrize("location", ["s.db", "sqlite:///{tmp}/s.db"])
+def test_locations_open_sqlite(tmp_path: Path, location: str) -> None:
+    """A path or a sqlite:/// URL opens the embedded store at that file."""
+    s = open_state_store(location.format(tmp=tmp_path) if "{" in location else tmp_path / location)
+    assert s.kind == "sqlite" and not s.shared and (tmp_path / "s.db").exists()
+    s.close()
+
+
+def test_newer_sqlite_schema_is_refused(tmp_path: Path) -> None:
+    """A database at a newer schema version is refused, not written."""
+    SqliteStateStore(tmp_path / "s.db").close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        SqliteStateStore(tmp_path / "s.db")
+
+
+def test_bad_sync_mode_is_rejected(tmp_path: Path) -> None:
+    """Only full and normal are durability modes."""
+    with pytest.raises(ValueError, match="sync"):
+        open_state_store(tmp_path / "s.db", sync="off")
+
+
+def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    """Commits never checkpoint (auto-checkpoint off); the checkpointer thread copies
+    committed rows into the database file itself."""
+    import time
+
+    from state_support import batch, contrib
+
+    s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=0.02)
+    assert s.pragma("wal_autocheckpoint") == 0
+    s.ingest(batch(contrib("e1")), 1.0)
+    runs = s._checkpointer.runs
+    deadline = time.monotonic() + 30
+    while s._checkpointer.runs < runs + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    main_file_only = sqlite3.connect(f"file:{tmp_path / 's.db'}?immutable=1", uri=True)
+    rows = main_file_only.execute("SELECT event_id FROM sr_seen").fetchall()
+    main_file_only.close()
+    s.close()
+    assert rows == [("e1",)]
