@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
+# is one, so it is off for every property test, whatever the machine's load.
+settings.register_profile("scoperouter", deadline=None)
+settings.load_profile("scoperouter")
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTES = REPO / "routes.yaml"
