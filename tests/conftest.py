@@ -68,7 +68,7 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        if not _wait_port(port, 60):
+        if not _wait_port(port, 180):  # java under load
             proc.kill()
             pytest.fail(f"Pub/Sub emulator did not start; see {data_dir / 'emulator.log'}")
         host = f"127.0.0.1:{port}"

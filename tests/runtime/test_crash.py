@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from runtime_support import covers, dry_run_keys, game_day_stream, key_of, load, write_registry
+from runtime_support import (
+    STARTUP_BUDGET_S,
+    covers,
+    dry_run_keys,
+    game_day_stream,
+    key_of,
+    load,
+    write_registry,
+)
 
 RUNS = int(os.environ.get("SCOPEROUTER_CRASH_RUNS", "10"))
 EVENTS = game_day_stream(300, seed=99)
@@ -45,7 +53,7 @@ def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[byte
 
 
 async def wait_ready(s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_BUDGET_S
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-2000:]
         try:
@@ -84,7 +92,7 @@ def metric(text: str, name: str) -> float:
 
 
 async def quiesce(s: aiohttp.ClientSession, port: int) -> str:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
             text = await r.text()

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from runtime_support import GAME_DAY, load, write_registry
+from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
 from scoperouter.errors import ConfigError
 from scoperouter.runtime import logs
@@ -121,7 +121,7 @@ def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP_BUDGET_S
         while b"HTTP ingress listening" not in port_file.read_bytes():
             assert time.monotonic() < deadline and proc.poll() is None, port_file.read_text()
             time.sleep(0.05)

@@ -29,32 +29,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scoperouter.commands import common, log_path
 from scoperouter.errors import ConfigError
-from scoperouter.execution_log import DEFAULT_LOG_PATH, open_log
+from scoperouter.execution_log import open_log
 
 
 def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="a realistic game day through the router with the reference pipeline",
-        description="Replay a synthetic NBA game day date level and routed; compare outputs and work.",
+        description="Replay a synthetic NBA game day date level and routed; compare outputs and "
+        "work. --config defaults to ./routes.yaml if present, else the NBA registry shipped "
+        "with scoperouter.",
+        parents=[common(config=True, log="write", json=True)],
     )
     p.add_argument("--seed", type=int, default=None, help="season seed (default 2025)")
-    p.add_argument(
-        "--config",
-        default=None,
-        help="registry (default ./routes.yaml if present, else the NBA registry shipped with "
-        "scoperouter)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("--html", metavar="FILE", default=None, help="also write an HTML report")
-    p.add_argument(
-        "--log",
-        metavar="PATH",
-        default=None,
-        help=f"execution log of the routed run (default ./{DEFAULT_LOG_PATH})",
-    )
-    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)
 
 
@@ -73,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_log:
         result = run_demo(seed, routes=routes)
     else:
-        log = open_log(args.log)
+        log = open_log(log_path(args))
         try:
             result = run_demo(seed, routes=routes, log=log)
         finally:

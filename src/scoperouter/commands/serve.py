@@ -11,10 +11,12 @@ import importlib
 import logging
 import os
 import signal
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoperouter.commands import iso_date
+from scoperouter.commands import common, config_path, log_path
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.loader import load_config, relation_csv_paths
 from scoperouter.processor_registry.models import parse_duration
@@ -38,8 +40,12 @@ def _refresh(text: str) -> float:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the router daemon", description=__doc__)
-    p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
+    p = sub.add_parser(
+        "serve",
+        help="run the router daemon",
+        description=__doc__,
+        parents=[common(config=True, log="write", as_of=True)],
+    )
     p.add_argument(
         "--state-dir",
         default=".scoperouter",
@@ -53,7 +59,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--port",
-        default=int(os.environ.get("PORT", "8080")),
+        default=None,  # $PORT is read when serve runs, never while the parser is built
         type=int,
         help="HTTP port (default $PORT, else 8080; 0 = any free port)",
     )
@@ -61,9 +67,6 @@ def register(sub: Any) -> None:
         "--subscription",
         default=None,
         help="Pub/Sub subscription projects/P/subscriptions/S to pull",
-    )
-    p.add_argument(
-        "--as-of", default=None, type=iso_date, help="lookback cap date (default: today, UTC)"
     )
     p.add_argument("--no-http", action="store_true", help="do not serve HTTP (Pub/Sub only)")
     p.add_argument(
@@ -87,13 +90,9 @@ def register(sub: Any) -> None:
         help="shared push token (overrides server.auth); prefer SCOPEROUTER_BEARER_TOKEN",
     )
     p.add_argument("--dead-letter-topic", default=None, help="override server.dead_letter_topic")
-    p.add_argument(
-        "--execution-log",
-        default=None,
-        type=Path,
-        help="execution log (SQLite; default <state-dir>/execution_log.sqlite)",
+    p.add_argument(  # the name before --log was shared by every command; kept working
+        "--execution-log", dest="log", default=None, type=Path, help=argparse.SUPPRESS
     )
-    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.add_argument(
         "--lock-timeout",
         type=float,
@@ -125,12 +124,29 @@ def register(sub: Any) -> None:
 
 
 def _execution_log(args: argparse.Namespace) -> Any:
-    """The SQLite execution log (``--execution-log``, default <state-dir>/execution_log.sqlite)."""
+    """The SQLite execution log (``--log``, default <state-dir>/execution_log.sqlite)."""
     if args.no_log:
         return None
     from scoperouter.execution_log import open_log
 
-    return open_log(args.execution_log or Path(args.state_dir) / "execution_log.sqlite")
+    return open_log(log_path(args, Path(args.state_dir) / "execution_log.sqlite"))
+
+
+def port_from(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """``--port``, else ``$PORT`` (Cloud Run), else 8080. A bad ``$PORT`` is a usage error
+    of serve alone (exit 2), read when serve runs."""
+    if args.port is not None:
+        port: int = args.port
+        return port
+    text = env.get("PORT", "").strip() or "8080"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        print(f"error: $PORT must be a port number (0-65535), got {text!r}", file=sys.stderr)
+        raise SystemExit(2)
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,12 +156,13 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
     # a SIGHUP during start-up must not kill the process (the daemon handles it once running)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    fingerprint = _relations_fingerprint(args.config)
-    cfg = load_config(args.config)
+    port = port_from(args, os.environ)
+    fingerprint = _relations_fingerprint(config_path(args))
+    cfg = load_config(config_path(args))
     settings = DaemonSettings(
         state_dir=args.state_dir,
         host=args.host,
-        port=args.port,
+        port=port,
         subscription=args.subscription,
         as_of=args.as_of,
         sync=args.sync,
