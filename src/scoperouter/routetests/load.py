@@ -108,8 +108,10 @@ def registry_for(test_file: Path, spec: RouteTestFile, override: str | None) -> 
     )
 
 
-def _issue(file: Path, doc: PositionedDocument, path: YamlPath, message: str) -> ConfigIssue:
-    pos = doc.locate(path)
+def _issue(
+    file: Path, doc: PositionedDocument, path: YamlPath, message: str, *, key: bool = False
+) -> ConfigIssue:
+    pos = doc.locate(path, key=key)
     return ConfigIssue(message, file=str(file), line=pos.line, column=pos.column, path=path)
 
 
@@ -196,7 +198,9 @@ def _load_case(
             if proc not in cfg.registry.processors:
                 hint = semantic.close_match(proc, list(names))
                 more = f" (did you mean {hint!r}?)" if hint else ""
-                issues.append(_issue(path, doc, (*at, key, proc), f"unknown processor {proc!r}{more}"))
+                issues.append(
+                    _issue(path, doc, (*at, key, proc), f"unknown processor {proc!r}{more}", key=True)
+                )
     many = case.event is None
     source = case.events if many else case.event
     assert source is not None  # the model requires one of them
