@@ -62,7 +62,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         mp.chdir(cwd)
         mp.setattr(demo_mod, "run_demo", spy)
         with contextlib.redirect_stdout(buf):
-            rc = main(["demo", "--json", "--html", str(html)])
+            rc = main(["demo", "--json", "--html", str(html), "--export-events", str(cwd / "events.jsonl")])
     return DemoRun(rc, json.loads(buf.getvalue()), captured[0], html, cwd)
 
 
@@ -250,3 +250,14 @@ def test_readme_figures_come_from_demo_json(demo_run: DemoRun) -> None:
     readme = _squash((REPO / "README.md").read_text(encoding="utf-8"))
     stale = [f for f in readme_figures(demo_run.out) if _squash(f) not in readme]
     assert not stale, "README figures differ from demo --json; they should read:\n" + "\n".join(stale)
+
+
+def test_exported_events_are_the_shipped_sample(demo_run: DemoRun) -> None:
+    """demo --export-events writes the day's 30 Phase 2 events, in time order, and
+    examples/events/game-day.jsonl is that file (regenerate it with the same command)."""
+    text = (demo_run.cwd / "events.jsonl").read_text(encoding="utf-8")
+    events = [json.loads(line) for line in text.splitlines()]
+    assert len(events) == demo_run.out["events"] == 30
+    stamps = [e.get("produced_at") or e.get("timestamp") for e in events]
+    assert stamps == sorted(stamps)
+    assert text == (REPO / "examples" / "events" / "game-day.jsonl").read_text(encoding="utf-8")
