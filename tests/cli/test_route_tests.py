@@ -67,7 +67,7 @@ BROKEN = [
     pytest.param(
         "entity_ids: [LAL]}   # players reach their team",
         "entity_ids: [BOS, LAL]}",
-        ["routes.tests.yaml:43: one player's injury update", "upcoming_team_game_context: entity_ids",
+        ["routes.tests.yaml:66: one player's injury update", "upcoming_team_game_context: entity_ids",
          "- expected: [BOS, LAL]", "+ actual:   [LAL]", "missing:  BOS"],
         id="entity_ids",
     ),
@@ -155,7 +155,7 @@ def test_junit_xml_is_read_by_a_junit_parser(capsys: pytest.CaptureFixture[str],
     assert set(suites) == {str(tmp_path / "routes.tests.yaml"), str(tmp_path / "tests/routes/bad.yaml"),
                            str(tmp_path / "tests/routes/retail.yaml")}
     nba = suites[str(tmp_path / "routes.tests.yaml")]
-    assert nba.tests == 15 and nba.failures == 1 and nba.errors == 0
+    assert nba.tests == 18 and nba.failures == 1 and nba.errors == 0
     failed = [c for c in nba if not c.is_passed]
     assert [c.name for c in failed] == ["one player's injury update runs one player and his team"]
     (failure,) = failed[0].result
