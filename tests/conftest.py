@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
+# is one, so it is off for every property test, whatever the machine's load.
+settings.register_profile("scoperouter", deadline=None)
+settings.load_profile("scoperouter")
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTES = REPO / "routes.yaml"
@@ -62,7 +68,7 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        if not _wait_port(port, 60):
+        if not _wait_port(port, 180):  # java under load
             proc.kill()
             pytest.fail(f"Pub/Sub emulator did not start; see {data_dir / 'emulator.log'}")
         host = f"127.0.0.1:{port}"

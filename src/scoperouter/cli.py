@@ -15,7 +15,17 @@ from collections.abc import Sequence
 
 from scoperouter.errors import ConfigError, EventError
 
-COMMANDS = ("validate", "explain", "replay", "serve", "report", "schema", "graph", "demo")
+COMMANDS = (
+    "validate",
+    "explain",
+    "replay",
+    "test",
+    "serve",
+    "report",
+    "schema",
+    "graph",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

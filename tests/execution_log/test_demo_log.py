@@ -18,6 +18,10 @@ from scoperouter.execution_log.reader import read_log
 from scoperouter.execution_log.whatif import replay, verify_decisions
 from scoperouter.processor_registry.loader import load_config
 
+# An explicit budget for a loaded 2-core machine: a whole demo day in its fixture (about 15 s idle),
+# 4-8x that under load.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def demo_log(tmp_path_factory: pytest.TempPathFactory, routes_path: Path) -> Path:

@@ -19,15 +19,21 @@ from scoperouter.examples.nba.demo import DemoResult, relations_from_dir
 from scoperouter.examples.nba.processors import ORDER
 from scoperouter.examples.nba.season import generate_season, write_relations
 
+# An explicit budget for a loaded 2-core machine: whole demo days (about 15 s each idle),
+# 4-8x that under load.
+pytestmark = pytest.mark.timeout(900)
+
 KEYS = {"seed", "game_date", "events", "outputs_identical", "missed_updates", "date_level",
         "routed", "work_ratio", "single_update", "minimum_entity_rows",
         "minimum_entity_rows_entity_processors", "minimum_entity_rows_end_of_day",
         "routed_vs_minimum", "routed_vs_minimum_entity_processors",
         "routed_vs_end_of_day_minimum", "date_level_dag_entity_rows",
-        "work_ratio_vs_date_level_dag"}  # fmt: skip
+        "work_ratio_vs_date_level_dag", "by_processor"}  # fmt: skip
 SINGLE_KEYS = {"date_level_s", "routed_s", "date_level_all_s", "routed_all_s",
                "slowest_processor", "date_level_slowest_processor"}  # fmt: skip
 MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
+PROCESSOR_KEYS = {"granularity", "date_level_runs", "date_level_rows", "routed_runs", "routed_rows",
+                  "minimum_rows", "minimum_rows_end_of_day"}  # fmt: skip
 
 
 @dataclass
@@ -59,7 +65,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         mp.setattr(demo_mod, "run_demo", spy)
         t0 = time.process_time()  # CPU time: the demo's work, not the shared machine's load
         with contextlib.redirect_stdout(buf):
-            rc = main(["demo", "--json", "--html", str(html)])
+            rc = main(
+                ["demo", "--json", "--html", str(html), "--export-events", str(cwd / "events.jsonl")]
+            )
         seconds = time.process_time() - t0
     return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html, cwd)
 
@@ -71,6 +79,12 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
     assert set(out) == KEYS
     assert set(out["date_level"]) == MODE_KEYS and set(out["routed"]) == MODE_KEYS
     assert set(out["single_update"]) == SINGLE_KEYS
+    assert list(out["by_processor"]) == list(ORDER)
+    assert all(set(v) == PROCESSOR_KEYS for v in out["by_processor"].values())
+    for mode in ("date_level", "routed"):  # the per-processor figures add up to the totals
+        assert sum(v[f"{mode}_runs"] for v in out["by_processor"].values()) == out[mode]["processor_runs"]
+        assert sum(v[f"{mode}_rows"] for v in out["by_processor"].values()) == out[mode]["entity_rows"]
+    assert sum(v["minimum_rows"] for v in out["by_processor"].values()) == out["minimum_entity_rows"]
     assert (out["seed"], out["game_date"]) == (2025, "2025-11-19")
     assert out["events"] == demo_run.result.comparison.events >= 25
     assert out["work_ratio"] == pytest.approx(
@@ -189,3 +203,78 @@ def test_relations_for_other_seeds_round_trip(tmp_path: Path) -> None:
             rel, season.game_date, eid
         )
         assert loaded.targets(rel, season.game_date, eid)
+
+
+# ------------------------------------------------------------------ README figures
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def readme_figures(j: dict[str, Any]) -> list[str]:
+    """Every README sentence that quotes the default demo day, rebuilt from ``demo --json``
+    (compared with runs of whitespace squashed, so the README may wrap lines anywhere)."""
+    bp = j["by_processor"]
+    date_procs = [v for v in bp.values() if v["granularity"] == "date"]
+    su = j["single_update"]
+    # one-decimal ratios from the row counts (the JSON's two-decimal rounding of 24.951 would
+    # print 24.9 where the demo, from the counts, prints 25.0)
+    ratio = j["date_level"]["entity_rows"] / j["routed"]["entity_rows"]
+    vs_dag = j["date_level_dag_entity_rows"] / j["routed"]["entity_rows"]
+    return [
+        f"**The work ratio** ({ratio:.1f}x)",
+        f"would do {j['date_level_dag_entity_rows']:,} rows; routing does "
+        f"{vs_dag:.1f}x less than that",
+        f"**Routed work is {j['routed_vs_minimum']:.2f}x that minimum**",
+        f"Of the minimum's {j['minimum_entity_rows']:,} rows, "
+        f"{sum(v['minimum_rows'] for v in date_procs):,} are the two date-granularity processors",
+        f"**Processors of entity granularity alone are at {j['routed_vs_minimum_entity_processors']:.2f}x**",
+        f"over the day it processes {bp['player_game_summary']['routed_rows']} rows for "
+        f"{bp['player_game_summary']['minimum_rows']} changes",
+        f"did not ({bp['prediction_coordinator']['routed_rows']} rows for "
+        f"{bp['prediction_coordinator']['minimum_rows']} changes)",
+        f"Routed work is {j['routed_vs_end_of_day_minimum']:.2f}x that bound",
+        f"the daily export alone re-runs {bp['daily_predictions_exporter']['routed_runs']} times",
+        f"**A single update** reaches every phase in {su['routed_s']:.1f} s",
+        f"so it finishes at {su['routed_all_s']:.1f} s",
+        f"work ratio {ratio:.1f}x ({vs_dag:.1f}x against a "
+        "date-level DAG run once per update)",
+        f"routed work {j['routed_vs_minimum']:.2f}x the ground-truth minimum; "
+        f"{j['routed_vs_minimum_entity_processors']:.2f}x for entity-granular processors alone; "
+        f"{j['routed_vs_end_of_day_minimum']:.2f}x the end-of-day bound",
+        f"a single update reaches every phase in {su['routed_s']:.1f} s instead of "
+        f"{su['date_level_s']:.0f} s, and every consumer is done in {su['routed_all_s']:.1f} s",
+        f"| {j['seed']} (default) | {j['work_ratio']:.2f} | {j['work_ratio_vs_date_level_dag']:.2f} | "
+        f"{j['routed_vs_minimum']:.2f} | {j['routed_vs_minimum_entity_processors']:.2f} | "
+        f"{j['routed_vs_end_of_day_minimum']:.2f} |",
+    ]
+
+
+def test_readme_transcript_is_the_demo_output(demo_run: DemoRun) -> None:
+    """The README's `$ scoperouter demo` transcript is what the demo prints today (run from
+    the repository: `registry: routes.yaml`). When the registry or the reference pipeline
+    changes, rerun `scoperouter demo` and paste its output."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ scoperouter demo\n", 1)[1].split("\n```", 1)[0]
+    res = demo_run.result
+    text = res.text().replace(f"registry: {res.routes}", "registry: routes.yaml")
+    assert block == text
+
+
+def test_readme_figures_come_from_demo_json(demo_run: DemoRun) -> None:
+    """Each figure the README quotes from the demo day equals `scoperouter demo --json`'s
+    (regenerated here, so whoever changes the figures reruns the demo and updates the
+    README; the message lists every sentence to update, as it should read)."""
+    readme = _squash((REPO / "README.md").read_text(encoding="utf-8"))
+    stale = [f for f in readme_figures(demo_run.out) if _squash(f) not in readme]
+    assert not stale, "README figures differ from demo --json; they should read:\n" + "\n".join(stale)
+
+
+def test_exported_events_are_the_shipped_sample(demo_run: DemoRun) -> None:
+    """demo --export-events writes the day's 30 Phase 2 events, in time order, and
+    examples/events/game-day.jsonl is that file (regenerate it with the same command)."""
+    text = (demo_run.cwd / "events.jsonl").read_text(encoding="utf-8")
+    events = [json.loads(line) for line in text.splitlines()]
+    assert len(events) == demo_run.out["events"] == 30
+    stamps = [e.get("produced_at") or e.get("timestamp") for e in events]
+    assert stamps == sorted(stamps)
+    assert text == (REPO / "examples" / "events" / "game-day.jsonl").read_text(encoding="utf-8")

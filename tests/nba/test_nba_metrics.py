@@ -23,6 +23,10 @@ from scoperouter.examples.nba.processors import BY_NAME, OUTPUT_SOURCES
 from scoperouter.examples.nba.single import SingleUpdate, single_update
 from scoperouter.examples.nba.warehouse import diff_dumps
 
+# An explicit budget for a loaded 2-core machine: short game days run several times (up to 7 s idle),
+# 4-8x that under load.
+pytestmark = pytest.mark.timeout(600)
+
 SEED = 2025
 D1, D2 = date(2025, 11, 18), date(2025, 11, 19)
 

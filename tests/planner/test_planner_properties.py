@@ -13,6 +13,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_support import D, registry_from, relations_for
@@ -22,6 +23,10 @@ from scoperouter.messages.normalize import normalize_event
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner, plan
 from scoperouter.router.windows import WindowBook
+
+# An explicit budget for a loaded 2-core machine: hundreds of Hypothesis examples (up to 10 s idle),
+# 4-8x that under load.
+pytestmark = pytest.mark.timeout(600)
 
 TYPES = ("a", "b", "c")
 POOL = {t: tuple(f"{t}{i}" for i in range(4)) for t in TYPES}

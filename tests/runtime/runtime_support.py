@@ -23,6 +23,10 @@ RouterFactory = Callable[..., Any]  # the make_router fixture (conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 GAME_DAY = date(2025, 11, 19)
+# How long a `scoperouter serve` subprocess may take to listen: seconds idle, but a loaded
+# 2-core machine (stress-ng and other jobs) was seen at 25 s; the waits return as soon as
+# it is up, so a generous budget costs nothing.
+STARTUP_BUDGET_S = 120
 TEAMS = ["ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "HOU", "IND", "LAC", "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK", "OKC", "ORL", "PHI", "PHX", "POR", "SAC", "SAS", "TOR", "UTA", "WAS"]
 PLAYERS_PER_TEAM = 15
 

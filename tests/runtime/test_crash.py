@@ -19,7 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from runtime_support import covers, dry_run_keys, game_day_stream, key_of, load, write_registry
+import pytest
+from runtime_support import (
+    STARTUP_BUDGET_S,
+    covers,
+    dry_run_keys,
+    game_day_stream,
+    key_of,
+    load,
+    write_registry,
+)
+
+# An explicit budget for a loaded 2-core machine: ten crash/restart cycles of a
+# `serve` subprocess (about 40 s idle; 120 s was hit under `stress-ng --cpu 4`).
+pytestmark = pytest.mark.timeout(900)
 
 RUNS = int(os.environ.get("SCOPEROUTER_CRASH_RUNS", "10"))
 EVENTS = game_day_stream(300, seed=99)
@@ -45,7 +58,7 @@ def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[byte
 
 
 async def wait_ready(s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_BUDGET_S
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-2000:]
         try:
@@ -84,7 +97,7 @@ def metric(text: str, name: str) -> float:
 
 
 async def quiesce(s: aiohttp.ClientSession, port: int) -> str:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
             text = await r.text()
@@ -121,7 +134,7 @@ async def one_run(tmp: Path, cfg: Path, rng: random.Random) -> dict[str, Any]:
         finally:
             t0 = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(15)
+            rc = proc.wait(60)
             stop_s = time.monotonic() - t0
     lines = [json.loads(x) for x in (state / "outbox.jsonl").read_text().splitlines()]
     return {
@@ -137,7 +150,8 @@ async def one_run(tmp: Path, cfg: Path, rng: random.Random) -> dict[str, Any]:
 
 async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     """Over RUNS crash/restart cycles the union of dispatched triggers covers the dry-run,
-    duplicates are all counted re-dispatches, and SIGTERM exits 0 in < 10 s."""
+    duplicates are all counted re-dispatches, and SIGTERM exits 0 (the stop time is printed,
+    not asserted: no wall clock in the default suite)."""
     cfg = write_registry(tmp_path / "cfg", quiet="200ms", max_wait="1s")
     want = dry_run_keys(load(cfg), EVENTS)
     rng = random.Random(2024)
@@ -151,6 +165,7 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         dups = len(ids) - len(set(ids))
         assert dups <= res["redispatched"], f"run {n}: {dups} duplicates but {res['redispatched']} counted"
         assert res["log"].count("re-dispatching trigger pending at restart") == res["redispatched"]
-        assert res["rc"] == 0 and res["stop_s"] < 10, res["log"][-2000:]
-        summary.append((round(res["kill_after"], 2), res["acked_before"], len(ids), dups, int(res["redispatched"])))
-    print("runs (kill_after_s, acked_before_kill, triggers, duplicates, redispatched):", summary)
+        assert res["rc"] == 0, res["log"][-2000:]
+        summary.append((round(res["kill_after"], 2), res["acked_before"], len(ids), dups,
+                        int(res["redispatched"]), round(res["stop_s"], 1)))
+    print("runs (kill_after_s, acked_before_kill, triggers, duplicates, redispatched, stop_s):", summary)

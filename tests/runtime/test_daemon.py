@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from runtime_support import GAME_DAY, load, write_registry
+from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
 from scoperouter.errors import ConfigError
 from scoperouter.runtime import logs
@@ -109,7 +109,9 @@ def test_configure_writes_json_lines() -> None:
 
 
 def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
-    """`scoperouter serve` stops within 10 s of SIGTERM with exit code 0, state kept."""
+    """`scoperouter serve` stops on SIGTERM with exit code 0 and logs "stopped" (within a
+    generous budget: the drain deadline is the daemon's own --shutdown-timeout, and wall
+    clock is not asserted in the default suite)."""
     cfg = write_registry(tmp_path / "cfg", quiet="1h", max_wait="2h")
     port_file = tmp_path / "serve.log"
     with port_file.open("wb") as log:
@@ -119,17 +121,16 @@ def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP_BUDGET_S
         while b"HTTP ingress listening" not in port_file.read_bytes():
             assert time.monotonic() < deadline and proc.poll() is None, port_file.read_text()
             time.sleep(0.05)
-        t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(15)
+        rc = proc.wait(60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert rc == 0 and time.monotonic() - t0 < 10
+    assert rc == 0
     lines = [json.loads(x) for x in port_file.read_text().splitlines() if x.startswith("{")]
     assert any(x["message"] == "stopped" for x in lines)
     assert all("severity" in x for x in lines)

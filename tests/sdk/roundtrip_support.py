@@ -270,7 +270,7 @@ def pull_one(subscription: str, timeout: float) -> tuple[dict[str, Any], dict[st
     raise AssertionError(f"no message on {subscription} within {timeout}s")
 
 
-async def wait_ready(port: int, log: Path, timeout: float = 30.0) -> None:
+async def wait_ready(port: int, log: Path, timeout: float = 120.0) -> None:
     """Wait for the daemon's ``/readyz``; on timeout fail with the tail of its log."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:

@@ -1,4 +1,4 @@
-"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--log PATH | --no-log]``.
+"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--export-events FILE] [--log PATH | --no-log]``.
 
 A realistic game day through the router with the reference NBA pipeline
 (:mod:`scoperouter.examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
@@ -8,14 +8,17 @@ prints ``{"seed", "game_date", "events", "outputs_identical", "missed_updates",
 "minimum_entity_rows", "minimum_entity_rows_entity_processors",
 "minimum_entity_rows_end_of_day", "routed_vs_minimum", "routed_vs_minimum_entity_processors",
 "routed_vs_end_of_day_minimum", "date_level_dag_entity_rows",
-"work_ratio_vs_date_level_dag"}``. ``single_update`` holds ``date_level_s`` /
+"work_ratio_vs_date_level_dag", "by_processor"}``; ``by_processor`` maps each processor to
+its ``granularity``, ``date_level_runs`` / ``date_level_rows``, ``routed_runs`` /
+``routed_rows``, ``minimum_rows`` and ``minimum_rows_end_of_day``. ``single_update`` holds ``date_level_s`` /
 ``routed_s`` (until the change has reached every phase 3-6: per phase the first run that
 rewrote the player's row, slowest phase), ``date_level_all_s`` / ``routed_all_s`` (until
 the last run of any processor that rewrote the row has finished, e.g. the date-granularity
 daily export) and ``slowest_processor`` (routed; ``date_level_slowest_processor``). The
 minimum is ground truth: after each update a full recompute finds the output rows that
 really changed (see ``src/scoperouter/examples/nba/README.md``).
-``--html`` also writes a small self-contained page. The routed run's decisions, dispatches and
+``--html`` also writes a small self-contained page; ``--export-events`` the day's Phase 2
+events as JSON Lines, in time order (``examples/events/game-day.jsonl`` is that file). The routed run's decisions, dispatches and
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
 they differ (a registry that loses updates) or the config is invalid.
@@ -29,32 +32,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scoperouter.commands import common, log_path
 from scoperouter.errors import ConfigError
-from scoperouter.execution_log import DEFAULT_LOG_PATH, open_log
+from scoperouter.execution_log import open_log
 
 
 def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="a realistic game day through the router with the reference pipeline",
-        description="Replay a synthetic NBA game day date level and routed; compare outputs and work.",
+        description="Replay a synthetic NBA game day date level and routed; compare outputs and "
+        "work. --config defaults to ./routes.yaml if present, else the NBA registry shipped "
+        "with scoperouter.",
+        parents=[common(config=True, log="write", json=True)],
     )
     p.add_argument("--seed", type=int, default=None, help="season seed (default 2025)")
-    p.add_argument(
-        "--config",
-        default=None,
-        help="registry (default ./routes.yaml if present, else the NBA registry shipped with "
-        "scoperouter)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.add_argument("--html", metavar="FILE", default=None, help="also write an HTML report")
     p.add_argument(
-        "--log",
-        metavar="PATH",
+        "--export-events",
+        metavar="FILE",
+        type=Path,
         default=None,
-        help=f"execution log of the routed run (default ./{DEFAULT_LOG_PATH})",
+        help="also write the day's Phase 2 events as JSON Lines (for explain and replay)",
     )
-    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_log:
         result = run_demo(seed, routes=routes)
     else:
-        log = open_log(args.log)
+        log = open_log(log_path(args))
         try:
             result = run_demo(seed, routes=routes, log=log)
         finally:
@@ -82,6 +82,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=None))
     else:
         print(result.text())
+    if args.export_events is not None:
+        try:
+            args.export_events.parent.mkdir(parents=True, exist_ok=True)
+            with args.export_events.open("w", encoding="utf-8") as fh:
+                for msg in result.stream():
+                    fh.write(json.dumps(msg, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            print(f"error: cannot write {args.export_events}: {exc.strerror}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(f"events: {args.export_events}")
     if args.html:
         try:
             Path(args.html).write_text(result.html(), encoding="utf-8")

@@ -1,9 +1,13 @@
-"""``scoperouter explain EVENT|- [--config C] [--as-of DATE] [--json]``.
+"""``scoperouter explain EVENT|- [--config C] [--as-of DATE] [--json] [--cascade]``.
 
 One event (a JSON file, or ``-`` for stdin) through the planner: a decision for every
 processor of the registry, sorted by processor name. ``--json`` prints
 ``{"event": {...normalised...}, "decisions": [...]}`` (SPEC section 4). ``--as-of``
-(default: today) caps lookback dates. Exit 0, or 1 for an invalid config or event.
+(default: today) caps lookback dates. ``--cascade`` also follows ``publishes`` through the
+DAG (:mod:`scoperouter.router.cascade`): every processor the update reaches, hop by hop,
+with its scope, reason and what reached it; with ``--json`` under a ``"cascade"`` key
+(``{"as_of", "hops": [{"hop", "sources", "decisions": [... "hop", "via"]}], "reached",
+"not_reached"}``). Exit 0, or 1 for an invalid config or event.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from scoperouter.commands import iso_date
+from scoperouter.commands import as_of, common, config_path
 from scoperouter.messages.normalize import event_to_json, parse_event_bytes
 from scoperouter.processor_registry.loader import load_config
+from scoperouter.router.cascade import Wave, cascade
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import plan
 
@@ -45,18 +50,10 @@ def format_dates(dates: tuple[date, ...]) -> str:
 def format_table(decisions: tuple[Decision, ...], plurals: Mapping[str, str] | None = None) -> str:
     """The readable table: processor, action, scope, count, dates, reason. An entity scope
     reads as the entity type's plural (the registry's ``plurals``, else name + s)."""
-    header = ("PROCESSOR", "ACTION", "SCOPE", "COUNT", "DATES", "REASON")
-    rows: list[tuple[str, ...]] = [header]
+    rows: list[tuple[str, ...]] = [("PROCESSOR", "ACTION", "SCOPE", "COUNT", "DATES", "REASON")]
     for d in decisions:
-        if d.scope == "entities" and d.entity_ids is not None:
-            scope = (plurals or {}).get(d.entity_type or "", f"{d.entity_type}s")
-            count = str(len(d.entity_ids))
-        else:
-            scope = d.scope or "-"
-            count = "all" if d.scope == "date" else "-"
-        rows.append((d.processor, d.action, scope, count, format_dates(d.dates), d.reason))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        rows.append((d.processor, d.action, *_scope(d, plurals), format_dates(d.dates), d.reason))
+    lines = _columns(rows)
     for d in decisions:
         if d.entity_ids:
             shown = ", ".join(d.entity_ids[:20]) + (" ..." if len(d.entity_ids) > 20 else "")
@@ -64,45 +61,96 @@ def format_table(decisions: tuple[Decision, ...], plurals: Mapping[str, str] | N
     return "\n".join(lines)
 
 
+def _scope(d: Decision, plurals: Mapping[str, str] | None) -> tuple[str, str]:
+    """(scope, count) columns: ``players``/``3``, ``date``/``all`` or ``-``/``-``."""
+    if d.scope == "entities" and d.entity_ids is not None:
+        return (plurals or {}).get(d.entity_type or "", f"{d.entity_type}s"), str(len(d.entity_ids))
+    return d.scope or "-", "all" if d.scope == "date" else "-"
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def format_wave(wave: Wave, plurals: Mapping[str, str] | None = None) -> str:
+    """The cascade: one row per run, hop by hop, with what reached it; then the ids."""
+    n = len(wave.reached())
+    head = (
+        f"cascade (dry run: every run assumed to change every id it processes): "
+        f"{n} of {len(wave.processors)} processors reached in {len(wave.hops)} "
+        f"hop{'s' * (len(wave.hops) != 1)}"
+    )
+    rows: list[tuple[str, ...]] = [("HOP", "PROCESSOR", "SCOPE", "COUNT", "DATES", "REASON", "VIA")]
+    for step in wave.steps():
+        d = step.decision
+        rows.append(
+            (
+                str(step.hop),
+                d.processor,
+                *_scope(d, plurals),
+                format_dates(d.dates),
+                d.reason,
+                ", ".join(step.via),
+            )
+        )
+    lines = [head, *_columns(rows)]
+    for step in wave.steps():
+        ids = step.decision.entity_ids
+        if ids:
+            shown = ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
+            lines.append(f"  hop {step.hop} {step.decision.processor}: {shown}")
+    missed = wave.not_reached()
+    lines.append(f"not reached: {', '.join(missed) if missed else '-'}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     data = read_input(args.event)
     if data is None:
         return 1
-    cfg = load_config(args.config)
+    cfg = load_config(config_path(args))
     event = parse_event_bytes(data, cfg.registry)  # EventError -> main() prints, exit 1
-    as_of: date = args.as_of or date.today()
-    decisions = plan(cfg.registry, cfg.relations, event, as_of)
+    today = as_of(args)
+    decisions = plan(cfg.registry, cfg.relations, event, today)
+    wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
     if args.json:
         out: dict[str, Any] = {
             "event": event_to_json(event, cfg.registry.date_field),
             "decisions": [d.to_json() for d in decisions],
         }
+        if wave is not None:
+            out["cascade"] = wave.to_json()
         print(json.dumps(out, indent=2))
-    else:
-        runs = sum(1 for d in decisions if d.action == "run")
-        target = (
-            event.game_date.isoformat()
-            if event.game_date
-            else (f"{event.start_date}..{event.end_date}")
-        )
-        print(
-            f"event {event.event_id} ({event.shape}): {event.source} {target} "
-            f"status={event.status} -> {runs} of {len(decisions)} processors run (as of {as_of})"
-        )
-        print(format_table(decisions, cfg.registry.plurals))
+        return 0
+    runs = sum(1 for d in decisions if d.action == "run")
+    target = (
+        event.game_date.isoformat() if event.game_date else (f"{event.start_date}..{event.end_date}")
+    )
+    print(
+        f"event {event.event_id} ({event.shape}): {event.source} {target} "
+        f"status={event.status} -> {runs} of {len(decisions)} processors run (as of {today})"
+    )
+    print(format_table(decisions, cfg.registry.plurals))
+    if wave is not None:
+        print()
+        print(format_wave(wave, cfg.registry.plurals))
     return 0
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "explain",
-        help="one event -> a decision for every processor",
-        description="Route one event through the planner and print a decision per processor.",
+        help="one event -> a decision for every processor (--cascade: the whole wave)",
+        description="Route one event through the planner and print a decision per processor. "
+        "--cascade follows publishes through the DAG: every processor the update reaches, "
+        "hop by hop (a dry run).",
+        parents=[common(config=True, as_of=True, json=True)],
     )
     p.add_argument("event", metavar="EVENT", help="event JSON file, or - for stdin")
-    p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
     p.add_argument(
-        "--as-of", type=iso_date, default=None, help="cap lookback dates (default today)"
+        "--cascade",
+        action="store_true",
+        help="also follow each run's completion through the DAG, hop by hop (dry run)",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

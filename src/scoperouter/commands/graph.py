@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from scoperouter.commands import common, config_path
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 
@@ -146,15 +147,14 @@ def register(sub: Any) -> None:
         help="print the processor DAG (mermaid or dot)",
         description="The processor DAG: sources no processor publishes -> processors "
         "grouped by phase.",
+        parents=[common(config=True, json=True)],
     )
-    p.add_argument("--config", default="routes.yaml", help="registry (default: ./routes.yaml)")
     p.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
-    p.add_argument("--json", action="store_true", help="same as --format json")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    reg = load_config(args.config, with_relations=False).registry
+    reg = load_config(config_path(args), with_relations=False).registry
     g = build_graph(reg)
     fmt = "json" if args.json else args.format
     text = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt](g)

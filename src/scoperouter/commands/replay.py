@@ -32,10 +32,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from scoperouter.commands import iso_date
+from scoperouter.commands import as_of, common, config_path, log_path
 from scoperouter.commands.explain import read_input
 from scoperouter.errors import EventError
-from scoperouter.execution_log.api import DEFAULT_LOG_PATH, ExecutionLog
+from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -131,20 +131,21 @@ def run(args: argparse.Namespace) -> int:
     data = read_input(args.events)
     if data is None:
         return 1
-    cfg = load_config(args.config)
-    as_of: date = args.as_of or date.today()
+    cfg = load_config(config_path(args))
+    today = as_of(args)
+    where_log = log_path(args)
     log: ExecutionLog | None = None
     if not args.dry_run and not args.no_log:
         from scoperouter.execution_log import ExecutionLogError, open_log
 
         try:
-            log = open_log(args.log)
+            log = open_log(where_log)
         except (OSError, ExecutionLogError, sqlite3.DatabaseError) as exc:
-            print(f"error: cannot open execution log {args.log}: {exc}", file=sys.stderr)
+            print(f"error: cannot open execution log {where_log}: {exc}", file=sys.stderr)
             return 1
     try:
         result = replay_events(
-            cfg.registry, cfg.relations, data.splitlines(), as_of, errors=sys.stderr, log=log
+            cfg.registry, cfg.relations, data.splitlines(), today, errors=sys.stderr, log=log
         )
     finally:
         if log is not None:
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot write outbox {path}: {exc.strerror}", file=sys.stderr)
             return 1
-        where = f"appended to {path}" + ("" if log is None else f", logged to {args.log}")
+        where = f"appended to {path}" + ("" if log is None else f", logged to {where_log}")
     print(
         f"replay: {result.events} events, {result.rejected} rejected, "
         f"{len(result.triggers)} triggers ({where})",
@@ -178,24 +179,13 @@ def register(subparsers: Any) -> None:
         help="a JSONL stream through planner and windows on a virtual clock",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common(config=True, log="write", as_of=True, json=True)],
     )
     p.add_argument("events", metavar="EVENTS", help="JSONL file of events, or - for stdin")
-    p.add_argument("--config", default="routes.yaml", help="registry (default ./routes.yaml)")
-    p.add_argument(
-        "--as-of", type=iso_date, default=None, help="cap lookback dates (default today)"
-    )
     p.add_argument("--dry-run", action="store_true", help="print the triggers, write nothing")
-    p.add_argument("--json", action="store_true", help="one trigger JSON per line, with fired_at")
     p.add_argument(
         "--outbox",
         default=str(DEFAULT_OUTBOX),
         help=f"outbox JSONL to append to (default ./{DEFAULT_OUTBOX})",
     )
-    p.add_argument(
-        "--log",
-        type=Path,
-        default=DEFAULT_LOG_PATH,
-        help=f"execution log to append to, for scoperouter report (default ./{DEFAULT_LOG_PATH})",
-    )
-    p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.set_defaults(func=run)

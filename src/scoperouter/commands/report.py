@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scoperouter.commands import iso_date
+from scoperouter.commands import common, iso_date, log_path
 from scoperouter.execution_log import bigquery_reader
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
-from scoperouter.execution_log.api import DEFAULT_LOG_PATH
 from scoperouter.execution_log.bigquery import ExecutionLogError
 from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
@@ -40,21 +39,17 @@ def register(subparsers: Any) -> None:
         help="waste, savings and recommendations from the execution log",
         description="Per processor: runs per day, entity vs date runs, average entities per run, "
         "waste %, processing time saved, and whether entity-level processing pays "
-        "(thresholds from routes.yaml 'report:').",
+        "(thresholds from routes.yaml 'report:'). --config defaults to ./routes.yaml if "
+        "present (thresholds, phases; --what-if needs it).",
+        parents=[common(config=True, log="read", json=True)],
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--log",
-        type=Path,
-        default=DEFAULT_LOG_PATH,
-        help=f"SQLite execution log (default {DEFAULT_LOG_PATH})",
-    )
-    source.add_argument(
+    p.add_argument(
         "--bigquery",
         default=None,
         metavar="PROJECT.DATASET.TABLE",
         help="read the BigQuery execution log instead (the pipeline_execution_log table; its "
-        "sibling events and completions tables are read too); needs scoperouter[bigquery]",
+        "sibling events and completions tables are read too; not with --log); needs "
+        "scoperouter[bigquery]",
     )
     p.add_argument(
         "--billing-project",
@@ -63,15 +58,8 @@ def register(subparsers: Any) -> None:
         help="with --bigquery: the project the query jobs run in (default: the table's project)",
     )
     p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="routes.yaml for thresholds, phases and --what-if (default ./routes.yaml if present)",
-    )
-    p.add_argument(
         "--since", type=iso_date, default=None, help="only game dates on or after YYYY-MM-DD"
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--html",
         type=Path,
@@ -93,7 +81,7 @@ def register(subparsers: Any) -> None:
 
 
 def _config(args: argparse.Namespace, need_relations: bool) -> LoadedConfig | None:
-    path: Path | None = args.config
+    path = Path(args.config) if args.config else None
     if path is None:
         if not Path("routes.yaml").is_file():
             return None
@@ -148,6 +136,10 @@ def _read(args: argparse.Namespace) -> LogData | int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bigquery is not None and args.log is not None:  # a usage error, as argparse's
+        print("scoperouter report: error: --bigquery: not allowed with --log", file=sys.stderr)
+        raise SystemExit(2)
+    args.log = log_path(args)
     data = _read(args)
     if isinstance(data, int):
         return data

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter import schemas
+from scoperouter.commands import common
 
 
 def register(sub: Any) -> None:
@@ -23,10 +24,10 @@ def register(sub: Any) -> None:
         "schema",
         help="write or verify schemas/*.schema.json",
         description="Generate the JSON Schemas from the models, or check they are current.",
+        parents=[common(json=True)],
     )
     p.add_argument("--check", action="store_true", help="verify only; exit 1 when stale")
     p.add_argument("--dir", default="schemas", type=Path, help="directory (default: ./schemas)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 

@@ -80,7 +80,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--dead-letter-topic", help="override server.dead_letter_topic")
     p.add_argument(
+        "--log",
         "--execution-log",
+        dest="execution_log",
         type=Path,
         help="execution log (SQLite; default <state-dir>/execution_log.sqlite)",
     )

@@ -24,6 +24,7 @@ import json
 import sys
 from typing import Any
 
+from scoperouter.commands import DEFAULT_CONFIG, common
 from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry.loader import CheckResult, check_config
 from scoperouter.processor_registry.models import WARNING_CODES
@@ -34,15 +35,15 @@ def register(sub: Any) -> None:
         "validate",
         help="check routes.yaml (schema + semantic checks)",
         description="Schema and semantic checks; errors as FILE:LINE:COL: error: PATH: message.",
+        parents=[common(config=True, json=True)],
     )
     p.add_argument(
         "configs",
         nargs="*",
         metavar="CONFIG",
-        default=["routes.yaml"],
-        help="registry file(s) (default: ./routes.yaml)",
+        default=[],
+        help="registry file(s) (default: ./routes.yaml; --config FILE adds one)",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.add_argument(
         "--no-relation-data",
         action="store_true",
@@ -75,7 +76,8 @@ def _check(path: str, with_relations: bool, ignore: list[str]) -> CheckResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = [_check(c, not args.no_relation_data, args.ignore) for c in args.configs]
+    configs = [*args.configs, *([args.config] if args.config else [])] or [DEFAULT_CONFIG]
+    results = [_check(c, not args.no_relation_data, args.ignore) for c in configs]
     errors = [i for r in results for i in r.errors]
     warnings = [i for r in results for i in r.warnings]
     valid = not errors and not (args.strict and warnings)

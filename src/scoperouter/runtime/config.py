@@ -44,6 +44,13 @@ def seconds(value: object) -> float:
         raise ValueError(f"expected a duration like 30s, got {text!r}") from None
 
 
+def _port(value: object) -> int:
+    n = _int(value, 0)
+    if n > 65535:
+        raise ValueError(f"expected a port number (0-65535), got {n}")
+    return n
+
+
 def _int(value: object, minimum: int) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -114,7 +121,7 @@ def _env(name: str) -> tuple[str, ...]:
 _S: list[Setting] = [
     Setting("state_dir", lambda v: Path(_text(v)), Path(".scoperouter"), "SQLite state and outbox", "--state-dir"),
     Setting("host", _text, "127.0.0.1", "HTTP bind address", "--host"),
-    Setting("port", lambda v: _int(v, 0), 8080, "HTTP port (0 = any free port)", "--port", ("PORT",)),
+    Setting("port", lambda v: _port(v), 8080, "HTTP port (0 = any free port)", "--port", ("PORT",)),
     Setting("http", _bool, True, "serve HTTP (false: Pub/Sub only)", "--no-http"),
     Setting("subscription", _text, None, "Pub/Sub subscription to pull", "--subscription"),
     Setting("as_of", _date, None, "lookback cap date (default: today, UTC)", "--as-of"),

@@ -26,6 +26,7 @@ from scoperouter.examples.nba.season import (
     write_relations,
 )
 from scoperouter.examples.nba.single import SingleUpdate, single_update
+from scoperouter.examples.nba.stream import apply_update
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
@@ -86,7 +87,33 @@ class DemoResult:
             "routed_vs_end_of_day_minimum": round(c.routed_vs_day_minimum, 2),
             "date_level_dag_entity_rows": m.dag_date_level_rows,
             "work_ratio_vs_date_level_dag": round(c.work_ratio_vs_dag_date_level, 2),
+            "by_processor": {
+                name: {
+                    "granularity": BY_NAME[name].granularity,
+                    "date_level_runs": c.date_level.by_processor.get(name, [0, 0])[0],
+                    "date_level_rows": c.date_level.by_processor.get(name, [0, 0])[1],
+                    "routed_runs": c.routed.by_processor.get(name, [0, 0])[0],
+                    "routed_rows": c.routed.by_processor.get(name, [0, 0])[1],
+                    "minimum_rows": m.per_update.get(name, 0),
+                    "minimum_rows_end_of_day": m.per_day.get(name, 0),
+                }
+                for name in ORDER
+            },
         }
+
+    def stream(self) -> list[dict[str, Any]]:
+        """The day's Phase 2 messages, in time order, as the loaders publish them: what both
+        runs route first (``demo --export-events``; replay it with ``scoperouter replay``).
+        Each update is applied to a copy of the overnight warehouse, so it announces exactly
+        what it changed; an update that changes nothing publishes nothing."""
+        day = self.comparison.day
+        wh = day.overnight.copy()
+        out: list[dict[str, Any]] = []
+        for upd in sorted(day.updates, key=lambda u: u.at):  # stable: the simulation's order
+            msg = apply_update(wh, upd, day.game_date)
+            if msg is not None:
+                out.append(msg)
+        return out
 
     def text(self) -> str:
         c, s = self.comparison, self.season

@@ -1,0 +1,99 @@
+"""A CLI that reads the same everywhere: the shared options are one definition, and no
+command fails because of another's environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scoperouter.cli import COMMANDS, build_parser
+from scoperouter.commands import DEFAULT_LOG
+from scoperouter.execution_log import DEFAULT_LOG_PATH
+
+REPO = Path(__file__).resolve().parents[2]
+
+# command -> the shared options it takes
+SHARED = {
+    "validate": {"--config", "--json"},
+    "explain": {"--config", "--as-of", "--json"},
+    "replay": {"--config", "--log", "--no-log", "--as-of", "--json"},
+    "test": {"--config", "--as-of", "--json"},
+    "serve": {"--config", "--log", "--no-log", "--as-of", "--json"},  # --json: --print-config
+    "report": {"--config", "--log", "--json"},
+    "schema": {"--json"},
+    "graph": {"--config", "--json"},
+    "demo": {"--config", "--log", "--no-log", "--json"},
+}
+ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _options(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {s: a for a in p._actions for s in a.option_strings}
+
+
+def test_every_command_is_listed() -> None:
+    """The table above covers every subcommand."""
+    assert set(SHARED) == set(COMMANDS) == set(_subparsers())
+
+
+@pytest.mark.parametrize("command", sorted(SHARED))
+def test_shared_options_are_the_same_everywhere(command: str) -> None:
+    """Each command has its shared options, and each shared option has the same type,
+    default and help text in every command that takes it (only --log's verb differs)."""
+    subs = _subparsers()
+    mine = _options(subs[command])
+    assert ALL_SHARED & set(mine) == SHARED[command]
+    if command == "serve":
+        # serve's flags default to None: runtime.config resolves flag > env > server: > default
+        return
+    reference = _options(subs["replay"])
+    for opt in SHARED[command]:
+        a, ref = mine[opt], reference[opt]
+        assert (a.dest, a.type, a.default, a.metavar, a.nargs) == (
+            ref.dest, ref.type, ref.default, ref.metavar, ref.nargs
+        ), opt
+        help_text = (a.help or "").replace("to read", "to append to")
+        assert help_text == ref.help, (command, opt)
+
+
+def test_default_log_is_the_execution_logs() -> None:
+    """The CLI's default --log is the execution log's default path."""
+    assert DEFAULT_LOG == DEFAULT_LOG_PATH
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env={**os.environ, **env})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "routes.yaml"], ["graph", "--format", "dot"], ["schema", "--check"], ["test"], ["--help"]],
+    ids=["validate", "graph", "schema", "test", "help"],
+)
+def test_a_bad_port_breaks_no_other_command(args: list[str]) -> None:
+    """PORT=abc (serve's environment) does not break validate, graph, schema, test or --help."""
+    r = _cli(*args, env={"PORT": "abc"})
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("port", ["abc", "70000", "-1"])
+def test_serve_rejects_a_bad_port_in_one_line(tmp_path: Path, port: str) -> None:
+    """serve with a bad $PORT exits 1 (invalid configuration) with one line naming it, before starting anything."""
+    r = _cli("serve", "--state-dir", str(tmp_path / "state"), env={"PORT": port})
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PORT" in lines[0] and "error" in lines[0], r.stderr
+    assert not (tmp_path / "state").exists()
