@@ -29,6 +29,7 @@ from scoperouter.errors import ConfigError, ConfigIssue, DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import TargetSpec, parse_duration
+from scoperouter.runtime.redact import redact_url, scrub
 
 # Pub/Sub quotas (https://cloud.google.com/pubsub/quotas#resource_limits)
 MAX_ATTRIBUTES = 100
@@ -180,8 +181,8 @@ class HttpSink:
         audience: str | None = None,
         subscription: str = "projects/scoperouter/subscriptions/scoperouter",
     ) -> None:
-        self.url = url
-        self.name = f"http:{url}"
+        self.url = url  # sent to, never stored or logged: see runtime.redact
+        self.name = f"http:{redact_url(url)}"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session_factory = session_factory
         self.audience = audience
@@ -237,16 +238,28 @@ class HttpSink:
                     retryable=retryable,
                     trigger_id=trigger.trigger_id,
                 )
-        except DispatchError:
-            raise
-        except TimeoutError as exc:
+        except DispatchError as exc:
+            raise self._scrubbed(exc) from None
+        except TimeoutError:
             raise DispatchError(
                 trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
-            ) from exc
+            ) from None
         except Exception as exc:  # client and socket errors, token fetch failures and the like
-            raise DispatchError.from_exception(
-                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
-            ) from exc
+            # ``from None``: the original exception's text may carry the URL's credentials
+            raise self._scrubbed(
+                DispatchError.from_exception(
+                    trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
+                )
+            ) from None
+
+    def _scrubbed(self, exc: DispatchError) -> DispatchError:
+        return DispatchError(
+            exc.processor,
+            self.name,
+            scrub(exc.detail, self.url),
+            retryable=exc.retryable,
+            trigger_id=exc.trigger_id,
+        )
 
     async def close(self) -> None:
         return None
@@ -386,7 +399,12 @@ class SinkFactory:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    [ConfigIssue(f"not an http(s) URL: {url!r}", path=(*where, "http", "url"))]
+                    [
+                        ConfigIssue(
+                            f"not an http(s) URL: {redact_url(url)!r}",
+                            path=(*where, "http", "url"),
+                        )
+                    ]
                 )
             audience = (
                 self._expand(target.http.audience, (*where, "http", "audience"))
