@@ -261,6 +261,21 @@ class ServerSpec(Strict):
     dead_letter_topic: str | None = Field(
         default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
     )
+    header_timeout: Duration = Field(
+        default="10s",
+        description="Close a connection that has not sent a complete request head within "
+        "this time (slow clients); also the keep-alive idle timeout.",
+    )
+    body_timeout: Duration = Field(
+        default="30s", description="Answer 408 when a request body takes longer to arrive."
+    )
+    max_connections: PositiveInt = Field(
+        default=1000,
+        description="Open connections beyond which /events answers 503 (health checks pass).",
+    )
+    listen_backlog: PositiveInt = Field(
+        default=2048, description="The listening socket's accept backlog."
+    )
 
 
 class SourceSpec(Strict):

@@ -145,6 +145,7 @@ class Daemon:
         self.settings = settings
         self.log = log
         server = registry.spec.server or ServerSpec()
+        self.server_spec = server
         env = settings.env
         self.max_body_bytes = settings.max_body_bytes or server.max_body_bytes
         horizon = settings.dedup_horizon_s
@@ -218,7 +219,11 @@ class Daemon:
             on_swap=self._relations_swapped,
         )
         self.ingress = IngressApp(
-            self.router, max_body_bytes=self.max_body_bytes, verifier=verifier
+            self.router,
+            max_body_bytes=self.max_body_bytes,
+            verifier=verifier,
+            body_timeout_s=parse_duration(server.body_timeout),
+            max_connections=server.max_connections,
         )
         self.source = (
             PubSubSource(settings.subscription, self.router) if settings.subscription else None
@@ -233,9 +238,26 @@ class Daemon:
         await self.router.start()
         await self.reloader.start()
         if self.settings.http_enabled:
-            self._runner = web.AppRunner(self.ingress.app, access_log=None, shutdown_timeout=2.0)
+            limits = self.server_spec
+            # aiohttp closes a connection that has not sent a complete request head within
+            # keepalive_timeout (and an idle keep-alive one after it): the header timeout
+            self._runner = web.AppRunner(
+                self.ingress.app,
+                access_log=None,
+                shutdown_timeout=2.0,
+                keepalive_timeout=parse_duration(limits.header_timeout),
+            )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            runner = self._runner
+            self.ingress.connection_count = lambda: (
+                len(runner.server.connections) if runner.server is not None else 0
+            )
+            site = web.TCPSite(
+                self._runner,
+                self.settings.host,
+                self.settings.port,
+                backlog=limits.listen_backlog,
+            )
             await site.start()
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []

@@ -26,7 +26,7 @@ import hmac
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -108,10 +108,17 @@ class IngressApp:
         *,
         max_body_bytes: int = 1_048_576,
         verifier: TokenVerifier | None = None,
+        body_timeout_s: float = 30.0,
+        max_connections: int | None = None,
+        connection_count: Callable[[], int] | None = None,
     ) -> None:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
+        self.body_timeout_s = body_timeout_s
+        self.max_connections = max_connections
+        # the server's open connections (set by the daemon once its runner exists)
+        self.connection_count = connection_count
         # extra readiness conditions (e.g. the Pub/Sub pull): each returns None when fine,
         # else why the instance is not ready
         self._readiness: list[Callable[[], str | None]] = []
@@ -119,12 +126,32 @@ class IngressApp:
         # the body does not match is a counted 400 and max_body_bytes bounds the
         # decompressed size too (no zip bombs)
         self.app = web.Application(
-            client_max_size=max_body_bytes, handler_args={"auto_decompress": False}
+            client_max_size=max_body_bytes,
+            handler_args={"auto_decompress": False},
+            middlewares=[self._connection_cap],
         )
         self.app.router.add_post("/events", self.events)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
+
+    @web.middleware
+    async def _connection_cap(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Beyond ``max_connections`` open connections, work is refused with 503 (and the
+        connection closed) while health checks still pass."""
+        if (
+            self.max_connections is not None
+            and self.connection_count is not None
+            and request.path not in ("/healthz", "/readyz")
+            and self.connection_count() > self.max_connections
+        ):
+            resp = self._reject(503, "too_many_connections", "server busy: retry later")
+            resp.force_close()
+            return resp
+        response: web.StreamResponse = await handler(request)
+        return response
 
     def add_readiness_check(self, check: Callable[[], str | None]) -> None:
         """``/readyz`` answers 503 with ``check()``'s text while it returns one."""
@@ -153,7 +180,14 @@ class IngressApp:
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await request.read()
+        except TimeoutError:
+            resp = self._reject(
+                408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
+            )
+            resp.force_close()
+            return resp
         except web.HTTPRequestEntityTooLarge:
             return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
         except (
