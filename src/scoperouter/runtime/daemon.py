@@ -94,30 +94,33 @@ def open_store(path: Path, sync: SyncMode) -> Store:
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
-    """Exclusive lock on ``<state-dir>/LOCK`` so two daemons never share one state dir
-    (e.g. the overlap of a rolling deploy): the newcomer waits up to ``timeout_s`` for the
-    old one to exit, then fails with a ConfigError. The kernel drops the lock if the
-    holder dies, so a crash never leaves it stale."""
-    path = state_dir / "LOCK"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive lock on the state dir itself (``flock`` on the directory), so two daemons
+    never share one state dir (e.g. the overlap of a rolling deploy): the newcomer waits up
+    to ``timeout_s`` for the old one to exit, then fails with a ConfigError. The kernel
+    drops the lock if the holder dies, so a crash never leaves it stale. Locking the
+    directory rather than a file in it means deleting files (``LOCK`` included) cannot
+    let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return fd
+            break
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise ConfigError(
                     [
                         ConfigIssue(
-                            f"state dir {state_dir} is in use by another scoperouter (lock {path})"
+                            f"state dir {state_dir} is in use by another scoperouter "
+                            f"(pid in {state_dir / 'LOCK'})"
                         )
                     ]
                 ) from None
             time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
+    return fd
 
 
 def release_state_lock(fd: int) -> None:
