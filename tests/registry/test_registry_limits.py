@@ -3,6 +3,7 @@ and relation files that are not what they claim (issue 18, item 7)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_find_cycle_agrees_with_topological_sort(edges: dict[str, set[str]]) -> 
     assert (cycle is None) == (topo_sort(full) is not None)
     if cycle is not None:
         assert cycle[0] == cycle[-1]
-        assert all(b in full[a] for a, b in zip(cycle, cycle[1:], strict=False))
+        assert all(b in full[a] for a, b in itertools.pairwise(cycle))
 
 
 def test_relation_file_symlinked_elsewhere_is_not_echoed(tmp_path: Path) -> None:
