@@ -115,8 +115,8 @@ CANONICAL = {
             {"source": "nba_raw.nbac_injury_report"},
         ),
         (
-            {"source": "espn_team_rosters", "game_date": "2025-11-19"},
-            {"source": "espn_team_rosters", "status": "success"},
+            {"source": "kalshi_player_props", "game_date": "2025-11-19"},
+            {"source": "kalshi_player_props", "status": "success"},
         ),
         (
             {"output_table": "player_game_summary", "game_date": "2025-11-19"},
@@ -315,3 +315,30 @@ def test_surrogate_in_unused_field_still_gets_an_id(nba: CompiledRegistry) -> No
     """A lone surrogate in a field the router ignores does not break the hash-derived event id."""
     data = json.dumps({"source": "x.y", "game_date": "2025-11-19", "note": "\udc00"}).encode()
     assert parse_event_bytes(data, nba).event_id.startswith("h-")
+
+
+BASE_EVENT = {"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19"}
+
+
+@pytest.mark.parametrize(
+    ("event_id", "outcome"),
+    [
+        (" e-1", " e-1"),  # kept as sent: distinct from "e-1", never a collision
+        ("e-1 ", "e-1 "),
+        ("e-\u00e9t\u00e9", "e-\u00e9t\u00e9"),
+        ("e\x00-1", "invalid_field"),
+        ("e-\x1b[31m", "invalid_field"),
+        ("e" * 512, "e" * 512),
+        ("e" * 513, "invalid_field"),
+        ("e" * 500_000, "invalid_field"),
+    ],
+)
+def test_event_ids_are_exact_bounded_and_printable(nba: CompiledRegistry, event_id: str, outcome: str) -> None:
+    """Event ids are used exactly as sent, at most 512 characters, without control characters."""
+    raw = {**BASE_EVENT, "event_id": event_id}
+    if outcome == "invalid_field":
+        with pytest.raises(EventError) as err:
+            normalize_event(raw, nba)
+        assert err.value.reason == "invalid_field"
+    else:
+        assert normalize_event(raw, nba).event_id == outcome

@@ -75,6 +75,18 @@ async def test_state_dir_is_locked(tmp_path: Path, zero_cfg: Any) -> None:
     await b.stop()
 
 
+async def test_deleting_lock_file_does_not_let_a_second_daemon_in(tmp_path: Path, zero_cfg: Any) -> None:
+    """The lock is on the state dir itself: removing <state-dir>/LOCK changes nothing."""
+    a = Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s"))
+    await a.start()
+    try:
+        (tmp_path / "s" / "LOCK").unlink()
+        with pytest.raises(ConfigError, match="in use"):
+            Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.2))
+    finally:
+        await a.stop()
+
+
 @pytest.mark.parametrize(
     ("project", "extra", "trace"),
     [

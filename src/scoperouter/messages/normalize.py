@@ -141,6 +141,19 @@ def _count_or_none(v: Any) -> int | None:
     return None
 
 
+MAX_ID_CHARS = 512
+
+
+def _id_text(v: str, key: str, ctx: _Ctx) -> str:
+    """An id exactly as sent (never stripped: ``" e1"`` and ``"e1"`` are two events), at
+    most :data:`MAX_ID_CHARS` characters, without control characters (NUL included)."""
+    if len(v) > MAX_ID_CHARS:
+        raise ctx.fail("invalid_field", f"{key} is longer than {MAX_ID_CHARS} characters")
+    if not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+        raise ctx.fail("invalid_field", f"{key} contains control characters")
+    return _text(v, key, ctx)
+
+
 def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
     # an empty or missing id falls back to the next source; a number is used as text
     for key in ("event_id", "execution_id"):
@@ -148,7 +161,7 @@ def _event_id(raw: Mapping[str, Any], message_id: str | None, ctx: _Ctx) -> str:
         if isinstance(v, int | float) and not isinstance(v, bool):
             return str(v)
         if isinstance(v, str) and v.strip():
-            return _text(v.strip(), key, ctx)
+            return _id_text(v, key, ctx)
         if v is not None and not isinstance(v, str):
             raise ctx.fail("invalid_field", f"{key} must be a string, got {_short(v)}")
     if message_id:

@@ -328,30 +328,30 @@ def topo_sort(edges: Mapping[str, set[str]] | Mapping[str, tuple[str, ...]]) -> 
 
 
 def find_cycle(edges: Mapping[str, set[str]] | Mapping[str, tuple[str, ...]]) -> list[str] | None:
-    """One cycle as a list of nodes (first repeated at the end), or None."""
-    color: dict[str, int] = {}
-    stack: list[str] = []
+    """One cycle as a list of nodes (first repeated at the end), or None.
 
-    def visit(n: str) -> list[str] | None:
-        color[n] = 1
-        stack.append(n)
-        for m in sorted(edges.get(n, ())):
+    Iterative depth-first search (an explicit stack), so a chain of any length -- a
+    registry of thousands of processors -- never exhausts Python's recursion limit."""
+    color: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in sorted(edges):
+        if color.get(root, 0):
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [sorted(edges.get(root, ()), reverse=True)]
+        color[root] = 1
+        while todo:
+            if not todo[-1]:
+                color[path.pop()] = 2
+                todo.pop()
+                continue
+            m = todo[-1].pop()
             c = color.get(m, 0)
             if c == 1:
-                return [*stack[stack.index(m) :], m]
+                return [*path[path.index(m) :], m]
             if c == 0:
-                found = visit(m)
-                if found:
-                    return found
-        stack.pop()
-        color[n] = 2
-        return None
-
-    for n in sorted(edges):
-        if color.get(n, 0) == 0:
-            found = visit(n)
-            if found:
-                return found
+                color[m] = 1
+                path.append(m)
+                todo.append(sorted(edges.get(m, ()), reverse=True))
     return None
 
 

@@ -486,6 +486,10 @@ class ServerSpec(Strict):
     store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
     store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
     store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")
+    header_timeout: Duration | None = _opt("Close a connection without a request head (10s)")
+    body_timeout: Duration | None = _opt("Answer 408 when a body takes longer (30s)")
+    max_connections: PositiveInt | None = _opt("Beyond this, /events answers 503 (1000)")
+    listen_backlog: PositiveInt | None = _opt("Listening socket's accept backlog (2048)")
 
 
 class SourceSpec(Strict):

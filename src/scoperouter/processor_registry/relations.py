@@ -180,7 +180,9 @@ def read_relation_csv(path: Path) -> list[Row]:
             raise ConfigError(
                 [
                     ConfigIssue(
-                        f"header must be date,from,to (got {','.join(header)})",
+                        # never echo the line: the path may be a symlink to any file
+                        f"header must be date,from,to (the first line has {len(header)} "
+                        "column(s) and is not that header)",
                         file=fname,
                         line=1,
                         column=1,
@@ -216,7 +218,7 @@ def read_relation_csv(path: Path) -> list[Row]:
                         raise ConfigError(
                             [
                                 ConfigIssue(
-                                    f"invalid date {ds!r} (expected YYYY-MM-DD)",
+                                    f"invalid date {ds[:20]!r} (expected YYYY-MM-DD)",
                                     file=fname,
                                     line=line,
                                     column=1,

@@ -322,6 +322,13 @@ class _Builder:
             raise YamlLoadError(
                 f"invalid scalar {node.value!r}: {exc}", _pos(node.start_mark), path
             ) from None
+        except ValueError:  # an integer of more digits than int() converts (4,300)
+            raise YamlLoadError(
+                f"number too long ({len(node.value)} characters)",
+                _pos(node.start_mark),
+                path,
+                code="yaml_number",
+            ) from None
         return value
 
     def build(self, node: Node, path: YamlPath, key_mark: yaml.Mark | None) -> object:

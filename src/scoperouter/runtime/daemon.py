@@ -94,30 +94,33 @@ def open_store(path: Path, sync: SyncMode) -> Store:
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
-    """Exclusive lock on ``<state-dir>/LOCK`` so two daemons never share one state dir
-    (e.g. the overlap of a rolling deploy): the newcomer waits up to ``timeout_s`` for the
-    old one to exit, then fails with a ConfigError. The kernel drops the lock if the
-    holder dies, so a crash never leaves it stale."""
-    path = state_dir / "LOCK"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive lock on the state dir itself (``flock`` on the directory), so two daemons
+    never share one state dir (e.g. the overlap of a rolling deploy): the newcomer waits up
+    to ``timeout_s`` for the old one to exit, then fails with a ConfigError. The kernel
+    drops the lock if the holder dies, so a crash never leaves it stale. Locking the
+    directory rather than a file in it means deleting files (``LOCK`` included) cannot
+    let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return fd
+            break
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise ConfigError(
                     [
                         ConfigIssue(
-                            f"state dir {state_dir} is in use by another scoperouter (lock {path})"
+                            f"state dir {state_dir} is in use by another scoperouter "
+                            f"(pid in {state_dir / 'LOCK'})"
                         )
                     ]
                 ) from None
             time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
+    return fd
 
 
 def release_state_lock(fd: int) -> None:
@@ -145,6 +148,7 @@ class Daemon:
         self.settings = settings
         self.log = log
         server = registry.spec.server or ServerSpec()
+        self.server_spec = server
         env = settings.env
         self.max_body_bytes = settings.max_body_bytes or server.max_body_bytes
         horizon = settings.dedup_horizon_s
@@ -218,7 +222,11 @@ class Daemon:
             on_swap=self._relations_swapped,
         )
         self.ingress = IngressApp(
-            self.router, max_body_bytes=self.max_body_bytes, verifier=verifier
+            self.router,
+            max_body_bytes=self.max_body_bytes,
+            verifier=verifier,
+            body_timeout_s=parse_duration(server.body_timeout or "30s"),
+            max_connections=server.max_connections or 1000,
         )
         self.source = (
             PubSubSource(settings.subscription, self.router) if settings.subscription else None
@@ -233,9 +241,26 @@ class Daemon:
         await self.router.start()
         await self.reloader.start()
         if self.settings.http_enabled:
-            self._runner = web.AppRunner(self.ingress.app, access_log=None, shutdown_timeout=2.0)
+            limits = self.server_spec
+            # aiohttp closes a connection that has not sent a complete request head within
+            # keepalive_timeout (and an idle keep-alive one after it): the header timeout
+            self._runner = web.AppRunner(
+                self.ingress.app,
+                access_log=None,
+                shutdown_timeout=2.0,
+                keepalive_timeout=parse_duration(limits.header_timeout or "10s"),
+            )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            runner = self._runner
+            self.ingress.connection_count = lambda: (
+                len(runner.server.connections) if runner.server is not None else 0
+            )
+            site = web.TCPSite(
+                self._runner,
+                self.settings.host,
+                self.settings.port,
+                backlog=limits.listen_backlog or 2048,
+            )
             await site.start()
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []

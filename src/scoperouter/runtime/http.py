@@ -20,12 +20,9 @@ in ``scoperouter_events_rejected_total{reason}``):
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import json
 import logging
-import threading
-import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,11 +32,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
 from scoperouter.runtime.metrics import CONTENT_TYPE
+from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.http")
 
-TokenVerifier = Callable[[str], Awaitable[bool]]
+__all__ = ["CertCache", "IngressApp", "TokenVerifier", "bearer_verifier", "oidc_verifier"]
 
 
 def bearer_verifier(expected: str) -> TokenVerifier:
@@ -50,171 +48,6 @@ def bearer_verifier(expected: str) -> TokenVerifier:
         return hmac.compare_digest(token.encode(), want)
 
     return verify
-
-
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
-GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-MAX_TOKEN_CHARS = 8192
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
-
-CertsFetcher = Callable[[], tuple[dict[str, str], float | None]]
-
-
-def _b64url_json(segment: str) -> object:
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    return json.loads(raw)
-
-
-def jwt_shape(token: str) -> tuple[dict[str, Any], str | None]:
-    """``(header, problem)``: a cheap structural check of a JWS compact token (three
-    base64url segments, JSON header with ``alg`` RS256 and a ``kid``, JSON object payload)
-    made before any signature work or certificate fetch. ``problem`` is None when the
-    token is worth verifying."""
-    if len(token) > MAX_TOKEN_CHARS:
-        return {}, "token too long"
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts) or not all(set(p) <= _B64URL for p in parts):
-        return {}, "not a JWT (three base64url segments)"
-    try:
-        header, payload = _b64url_json(parts[0]), _b64url_json(parts[1])
-    except (ValueError, RecursionError):
-        return {}, "JWT header or payload is not base64url JSON"
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        return {}, "JWT header or payload is not a JSON object"
-    if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
-        return header, "JWT is not RS256 with a key id"
-    return header, None
-
-
-def google_certs_fetcher(url: str = GOOGLE_CERTS_URL) -> CertsFetcher:
-    """Fetches Google's OAuth2 signing certificates; returns ``(certs, max_age_s)`` with
-    ``max_age_s`` from ``Cache-Control`` (None when absent)."""
-
-    def fetch() -> tuple[dict[str, str], float | None]:
-        import google.auth.transport.requests
-
-        resp = google.auth.transport.requests.Request()(url, method="GET")
-        if resp.status != 200:
-            raise ValueError(f"certificate fetch from {url} answered HTTP {resp.status}")
-        certs = json.loads(resp.data)
-        if not isinstance(certs, dict) or not all(isinstance(v, str) for v in certs.values()):
-            raise ValueError(f"unexpected certificate document from {url}")
-        max_age: float | None = None
-        for directive in str(resp.headers.get("cache-control", "")).split(","):
-            name, _, value = directive.strip().partition("=")
-            if name.lower() == "max-age" and value.isdigit():
-                max_age = float(value)
-        return certs, max_age
-
-    return fetch
-
-
-class CertCache:
-    """Google's signing certificates kept in process for ``Cache-Control: max-age`` (else
-    ``default_ttl_s``). A key id not in the cache triggers at most one refetch per
-    ``min_refresh_s`` (key rotation), so junk key ids cannot cause a fetch storm. When a
-    refresh fails, certificates that expired less than ``stale_grace_s`` ago are still used.
-    Thread-safe (verification runs in executor threads)."""
-
-    def __init__(
-        self,
-        fetch: CertsFetcher,
-        *,
-        default_ttl_s: float = 3600.0,
-        min_refresh_s: float = 60.0,
-        stale_grace_s: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fetch = fetch
-        self.default_ttl_s = default_ttl_s
-        self.min_refresh_s = min_refresh_s
-        self.stale_grace_s = stale_grace_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._certs: dict[str, str] = {}
-        self._fetched_at = float("-inf")
-        self._expires_at = float("-inf")
-        self.fetches = 0
-
-    def get(self, kid: str | None = None) -> dict[str, str]:
-        with self._lock:
-            now = self._clock()
-            fresh = now < self._expires_at
-            unknown_kid = kid is not None and kid not in self._certs
-            if fresh and not (unknown_kid and now - self._fetched_at >= self.min_refresh_s):
-                return self._certs
-            try:
-                certs, max_age = self._fetch()
-            except Exception:
-                if self._certs and now < self._expires_at + self.stale_grace_s:
-                    logger.warning("OIDC: could not refresh Google certificates; using cached ones")
-                    return self._certs
-                raise
-            self.fetches += 1
-            self._certs = certs
-            self._fetched_at = now
-            self._expires_at = now + (max_age if max_age is not None else self.default_ttl_s)
-            return self._certs
-
-
-def oidc_verifier(
-    audience: str,
-    service_account: str | None,
-    *,
-    verify: Callable[[str, str], dict[str, Any]] | None = None,
-    certs: CertCache | None = None,
-    clock_skew_s: int = 10,
-) -> TokenVerifier:
-    """Verify a Google-signed OIDC token (Pub/Sub push auth): a cheap JWT-shape check
-    first (junk never reaches the executor or the network), then signature (certificates
-    from an in-process :class:`CertCache`), expiry, issuer, audience and -- when configured
-    -- the service-account email (which must be verified). Without ``service_account`` any
-    Google-signed token for the audience passes, so that is warned about at start-up.
-    ``verify`` replaces the whole Google verification (shape check included) in tests."""
-    if service_account is None:
-        logger.warning(
-            "OIDC auth without service_account: ANY Google account's token for audience %s is "
-            "accepted; set server.auth.oidc.service_account to the push subscription's account",
-            audience,
-        )
-    cache = certs or CertCache(google_certs_fetcher())
-
-    def google_verify(token: str, aud: str) -> dict[str, Any]:
-        import google.auth.jwt
-
-        header, _ = jwt_shape(token)
-        kid = header.get("kid")
-        claims: dict[str, Any] = dict(
-            google.auth.jwt.decode(  # type: ignore[no-untyped-call]
-                token,
-                certs=cache.get(kid if isinstance(kid, str) else None),
-                audience=aud,
-                clock_skew_in_seconds=clock_skew_s,
-            )
-        )
-        if claims.get("iss") not in GOOGLE_ISSUERS:
-            raise ValueError(f"wrong issuer {claims.get('iss')!r}")
-        return claims
-
-    fn = verify or google_verify
-
-    async def check(token: str) -> bool:
-        if verify is None:
-            _, problem = jwt_shape(token)
-            if problem is not None:
-                logger.info("OIDC token rejected: %s", problem)
-                return False
-        try:
-            claims = await asyncio.get_running_loop().run_in_executor(None, fn, token, audience)
-        except Exception as exc:  # invalid signature, expired, wrong audience, network...
-            logger.info("OIDC token rejected: %s", type(exc).__name__)
-            return False
-        return not (
-            service_account is not None
-            and (claims.get("email") != service_account or claims.get("email_verified") is not True)
-        )
-
-    return check
 
 
 class BadEncoding(Exception):
@@ -274,10 +107,17 @@ class IngressApp:
         *,
         max_body_bytes: int = 1_048_576,
         verifier: TokenVerifier | None = None,
+        body_timeout_s: float = 30.0,
+        max_connections: int | None = None,
+        connection_count: Callable[[], int] | None = None,
     ) -> None:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
+        self.body_timeout_s = body_timeout_s
+        self.max_connections = max_connections
+        # the server's open connections (set by the daemon once its runner exists)
+        self.connection_count = connection_count
         # extra readiness conditions (e.g. the Pub/Sub pull): each returns None when fine,
         # else why the instance is not ready
         self._readiness: list[Callable[[], str | None]] = []
@@ -285,12 +125,32 @@ class IngressApp:
         # the body does not match is a counted 400 and max_body_bytes bounds the
         # decompressed size too (no zip bombs)
         self.app = web.Application(
-            client_max_size=max_body_bytes, handler_args={"auto_decompress": False}
+            client_max_size=max_body_bytes,
+            handler_args={"auto_decompress": False},
+            middlewares=[self._connection_cap],
         )
         self.app.router.add_post("/events", self.events)
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
+
+    @web.middleware
+    async def _connection_cap(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Beyond ``max_connections`` open connections, work is refused with 503 (and the
+        connection closed) while health checks still pass."""
+        if (
+            self.max_connections is not None
+            and self.connection_count is not None
+            and request.path not in ("/healthz", "/readyz")
+            and self.connection_count() > self.max_connections
+        ):
+            resp = self._reject(503, "too_many_connections", "server busy: retry later")
+            resp.force_close()
+            return resp
+        response: web.StreamResponse = await handler(request)
+        return response
 
     def add_readiness_check(self, check: Callable[[], str | None]) -> None:
         """``/readyz`` answers 503 with ``check()``'s text while it returns one."""
@@ -319,7 +179,14 @@ class IngressApp:
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await request.read()
+        except TimeoutError:
+            resp = self._reject(
+                408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
+            )
+            resp.force_close()
+            return resp
         except web.HTTPRequestEntityTooLarge:
             return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
         except (

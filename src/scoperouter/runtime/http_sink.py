@@ -21,6 +21,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.target_format import Shaper
 from scoperouter.processor_registry.template import RenderError
 from scoperouter.runtime.payloads import trigger_attributes, trigger_bytes, trigger_json
+from scoperouter.runtime.redact import redact_url, scrub
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -42,10 +43,10 @@ class HttpSink:
         shaper: Shaper | None = None,
         retry_on: tuple[int, ...] = (),
     ) -> None:
-        self.url = url
+        self.url = url  # sent to, never stored or logged: see runtime.redact
         self.shaper = shaper or Shaper("envelope", None, wrap=True)
         self.retry_on = frozenset(retry_on)
-        self.name = f"http:{url}"
+        self.name = f"http:{redact_url(url)}"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session_factory = session_factory
         self.audience = audience
@@ -127,16 +128,28 @@ class HttpSink:
                     retryable=retryable,
                     trigger_id=trigger.trigger_id,
                 )
-        except DispatchError:
-            raise
-        except TimeoutError as exc:
+        except DispatchError as exc:
+            raise self._scrubbed(exc) from None
+        except TimeoutError:
             raise DispatchError(
                 trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
-            ) from exc
+            ) from None
         except Exception as exc:  # client and socket errors, token fetch failures and the like
-            raise DispatchError.from_exception(
-                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
-            ) from exc
+            # ``from None``: the original exception's text may carry the URL's credentials
+            raise self._scrubbed(
+                DispatchError.from_exception(
+                    trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
+                )
+            ) from None
+
+    def _scrubbed(self, exc: DispatchError) -> DispatchError:
+        return DispatchError(
+            exc.processor,
+            self.name,
+            scrub(exc.detail, self.url),
+            retryable=exc.retryable,
+            trigger_id=exc.trigger_id,
+        )
 
     async def close(self) -> None:
         return None

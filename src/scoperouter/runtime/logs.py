@@ -44,15 +44,25 @@ class CloudJsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+# libraries whose own log lines (aiohttp's "Error handling request" with a traceback,
+# asyncio's unhandled-exception reports) must be JSON too: one object per line
+THIRD_PARTY_LOGGERS = ("aiohttp", "asyncio")
+
+
 def configure(level: str = "INFO", *, stream: Any = None) -> None:
-    """Route the ``scoperouter`` loggers to one JSON handler (idempotent)."""
-    logger = logging.getLogger("scoperouter")
-    for h in list(logger.handlers):
-        if getattr(h, "_scoperouter_json", False):
-            logger.removeHandler(h)
+    """Route the ``scoperouter`` loggers, and aiohttp's and asyncio's, to one JSON handler
+    (idempotent). Tracebacks become one escaped ``exception`` field, never extra lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(CloudJsonFormatter())
     handler._scoperouter_json = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
+    for name, lvl in (
+        ("scoperouter", level.upper()),
+        *((n, "WARNING") for n in THIRD_PARTY_LOGGERS),
+    ):
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            if getattr(h, "_scoperouter_json", False):
+                logger.removeHandler(h)
+        logger.addHandler(handler)
+        logger.setLevel(lvl)
+        logger.propagate = False

@@ -42,6 +42,7 @@ from scoperouter.runtime.payloads import (
     trigger_bytes,
     trigger_json,
 )
+from scoperouter.runtime.redact import redact_url
 
 __all__ = [
     "HttpSink",
@@ -355,7 +356,7 @@ class SinkFactory:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    [ConfigIssue(f"not an http(s) URL: {url!r}", path=(*where, "http", "url"))]
+                    [ConfigIssue(f"not an http(s) URL: {redact_url(url)!r}", path=(*where, "http", "url"))]
                 )
             audience = (
                 self._expand(target.http.audience, (*where, "http", "audience"))

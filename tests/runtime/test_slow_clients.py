@@ -1,0 +1,171 @@
+"""Slow and many clients (issue 18, item 5): a header timeout closes slow-header
+connections while /healthz answers, a body timeout answers 408, a connection cap answers
+503 beyond it, and aiohttp's own error lines are one JSON object each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from runtime_support import MemorySink, RouterFactory, write_registry
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime.http import IngressApp
+
+HEAD = b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (EOF or reset)."""
+    try:
+        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionError:
+        return True
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Any:
+    """``scoperouter serve`` with a 2 s header timeout and a cap of 30 connections."""
+    cfg = write_registry(
+        tmp_path,
+        server={"header_timeout": "2s", "body_timeout": "60s", "max_connections": 30},
+    )
+    port, log = _free_port(), tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg),
+             "--state-dir", str(tmp_path / "state"), "--port", str(port),
+             "--as-of", "2025-11-19", "--shutdown-timeout", "2"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ},
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+    yield port, log
+    proc.terminate()
+    proc.wait(15)
+
+
+async def _get(port: int, path: str) -> int:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}{path}") as r:
+        return r.status
+
+
+async def _post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}/events", json=body) as r:
+        return r.status, await r.json()
+
+
+async def test_slow_headers_are_closed_and_healthz_answers(daemon: Any) -> None:
+    """Connections that never finish their request head are closed by the server; /healthz answers meanwhile."""
+    port, _log = daemon
+    slow = []
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(HEAD)  # never the blank line that ends the head
+        slow.append(s)
+    try:
+        assert await _get(port, "/healthz") == 200
+        deadline = time.monotonic() + 60  # liveness bound, not a timing figure
+        while not all(_closed_by_peer(s) for s in slow):
+            assert time.monotonic() < deadline, "slow-header connections still open"
+            assert await _get(port, "/healthz") == 200
+            await asyncio.sleep(0.2)
+    finally:
+        for s in slow:
+            s.close()
+
+
+async def test_connection_cap_answers_503_but_health_passes(daemon: Any) -> None:
+    """Beyond max_connections, /events answers 503 too_many_connections while /healthz answers 200."""
+    port, _log = daemon
+    stalled = []
+    for _ in range(40):  # complete heads, bodies that never arrive: open for body_timeout
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(HEAD + b"Content-Length: 1000\r\n\r\n{")
+        stalled.append(s)
+    try:
+        await asyncio.sleep(0.5)
+        status, body = await _post(port, {"event_id": "x"})
+        assert (status, body.get("error")) == (503, "too_many_connections")
+        assert await _get(port, "/healthz") == 200
+    finally:
+        for s in stalled:
+            s.close()
+    deadline = time.monotonic() + 30
+    while (await _post(port, {"event_id": "x"}))[0] == 503:  # capacity comes back
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+
+
+async def test_malformed_requests_log_one_json_object_per_line(daemon: Any) -> None:
+    """aiohttp's error reports for malformed requests are JSON lines, not tracebacks."""
+    port, log = daemon
+    for junk in (b"\x00\x01GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /events HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(junk)
+            s.settimeout(10)
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                assert s.recv(100)[:11] in (b"HTTP/1.1 40", b"HTTP/1.0 40")
+    assert await _get(port, "/healthz") == 200
+    lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+    assert lines
+    bad = [ln for ln in lines if not ln.startswith("{")]
+    assert bad == []
+    assert all(isinstance(json.loads(ln), dict) for ln in lines)
+
+
+@pytest.fixture
+async def ingress(zero_cfg: LoadedConfig, make_router: RouterFactory) -> AsyncIterator[Callable[..., Any]]:
+    """An in-process ingress app with the given options; yields its test client."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**kwargs: Any) -> TestClient[Any, Any]:
+        r = make_router(zero_cfg, MemorySink())
+        await r.start()
+        c: TestClient[Any, Any] = TestClient(TestServer(IngressApp(r, **kwargs).app))
+        await c.start_server()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+async def test_body_timeout_answers_408(ingress: Callable[..., Any]) -> None:
+    """A request whose body stops arriving is answered 408 body_timeout and closed."""
+    client = await ingress(body_timeout_s=0.5)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(HEAD + b"Content-Length: 1000\r\n\r\n{")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)  # liveness bound
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b"body_timeout" in answer
