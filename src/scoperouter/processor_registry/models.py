@@ -362,6 +362,11 @@ class ReportSpec(Strict):
         default=None,
         description="Cost per entity when the log has too few completions to fit one.",
     )
+    shadow_days: PositiveInt = Field(
+        default=14,
+        description="Days a processor must be observed (in shadow) before the report says "
+        "go for moving it live.",
+    )
 
 
 class OidcAuthSpec(Strict):
