@@ -39,6 +39,10 @@ from scoperouter.execution_log.reader import LogData
 from scoperouter.execution_log.run_history import History
 from scoperouter.processor_registry.models import ReportSpec
 
+# The compared days of a processor: the game dates the router decided on for it, plus the
+# dates in the log's game-date range on which the date-level pipeline ran it (a date the
+# router never ran it for is work saved, not missing data).
+
 SHADOW = "shadow"
 LIVE = "live"
 RUN_HISTORY = "run_history"
@@ -126,10 +130,14 @@ def build_rollout(
             days_seen[d.processor].add(d.decided_at.date())
         if d.game_date is not None:
             game_dates[d.processor].add(d.game_date)
+    all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    if history is not None:
-        for (name, _d), hr in history.runs.items():
+    if history is not None and all_dates:
+        lo, hi = min(all_dates), max(all_dates)
+        for (name, day), hr in history.runs.items():
             hist_by_proc[name] += [(h.duration_s, h.records_processed) for h in hr]
+            if lo <= day <= hi:  # the date-level pipeline ran it in the compared range
+                game_dates[name].add(day)
 
     out: list[RolloutProcessor] = []
     for pr in report.processors:
