@@ -95,6 +95,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-log", action="store_true", help="do not write the execution log")
     p.add_argument(
+        "--shadow",
+        action="store_true",
+        help="every processor in shadow mode: plan, coalesce and log every trigger, call no "
+        "target (none is even built); safe beside the production pipeline",
+    )
+    p.add_argument(
         "--lock-timeout",
         type=float,
         default=30.0,
@@ -157,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         shutdown_timeout_s=args.shutdown_timeout,
         lock_timeout_s=args.lock_timeout,
         relations_refresh_s=args.relations_refresh,
+        shadow=args.shadow,
     )
     if args.subscription:
         from scoperouter.runtime.pubsub import check_subscription

@@ -9,7 +9,12 @@ Flow::
     submit -> normalise -> queue -> [one transaction per batch: dedup, plan, WindowBook.add,
     journal, fired triggers into the outbox] -> commit -> ack -> dispatch
     timer  -> WindowBook.due(now) -> [transaction: journal, outbox] -> dispatch
-    dispatch -> per-processor semaphore -> sink.send with backoff -> done | dead letter
+    dispatch -> mode shadow? -> done, logged as 'shadow', no sink called
+             -> per-processor semaphore -> sink.send with backoff -> done | dead letter
+
+Shadow mode (``mode: shadow`` per processor, or ``serve --shadow`` for all) is decided in
+one place, :meth:`Router._deliver`: everything before it (planning, windows, outbox,
+execution log) is the same as live.
 
 A window with ``quiet: 0s`` fires as soon as the event that opened it is processed (the
 book is asked for due windows after every event), so zero-length windows coalesce nothing.
@@ -46,6 +51,8 @@ from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
 from scoperouter.runtime.store import Store
 
 logger = logging.getLogger("scoperouter.runtime")
+
+LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 _T = TypeVar("_T")
 
 Origin = Literal["http", "push", "pubsub", "test"]
@@ -115,6 +122,8 @@ class RouterOptions:
     store_backoff_base_s: float = 0.05
     store_backoff_cap_s: float = 5.0
     store_log_interval_s: float = 30.0
+    # serve --shadow: every processor in shadow mode, whatever routes.yaml says
+    shadow: bool = False
 
 
 @dataclass
@@ -846,9 +855,41 @@ class Router:
         raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
+    def mode_of(self, processor: str) -> str:
+        """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
+        shadow; else the processor's ``mode`` in routes.yaml (unknown processors: live)."""
+        if self.options.shadow:
+            return SHADOW
+        proc = self.registry.processors.get(processor)
+        return SHADOW if proc is not None and proc.mode == SHADOW else LIVE
+
+    def _shadow(self, row_id: int, trigger: Trigger) -> None:
+        """The one place the shadow decision is taken: the trigger was planned, coalesced,
+        persisted and is logged like a live one, with status ``shadow``; no sink is called."""
+        now = self.clock()
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else now
+        m = self.metrics
+        m.dispatch_attempts.labels(trigger.processor, SHADOW, SHADOW).inc()
+        m.triggers_dispatched.labels(trigger.processor, SHADOW).inc()
+        self._marks.append(("done", (0, now, row_id)))
+        logger.info(
+            "shadow: trigger logged, not dispatched",
+            extra={
+                "mode": SHADOW,
+                "trigger_id": trigger.trigger_id,
+                "processor": trigger.processor,
+                "scope": trigger.scope,
+                "correlation_id": trigger.correlation_id,
+            },
+        )
+        self._record_dispatch(trigger, SHADOW, 0, max(0.0, now - fired_ts), now, None)
+
     async def _deliver(
         self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts_before: int = 0
     ) -> None:
+        if self.mode_of(trigger.processor) == SHADOW:
+            self._shadow(row_id, trigger)
+            return
         proc = self.registry.processors.get(trigger.processor)
         target = proc.target if proc is not None else self.registry.spec.defaults.target
         sink = self.sinks.get(trigger.processor) or self.fallback_sink
@@ -875,9 +916,9 @@ class Router:
                     except Exception as exc:
                         error = DispatchError.from_exception(trigger.processor, sink.name, exc)
                     if not error.retryable or attempts >= target.max_attempts:
-                        m.dispatch_attempts.labels(trigger.processor, "failed").inc()
+                        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
                         break
-                    m.dispatch_attempts.labels(trigger.processor, "retry").inc()
+                    m.dispatch_attempts.labels(trigger.processor, "retry", LIVE).inc()
                     self._marks.append(("attempt", (row_id, attempts)))  # survives a restart
                     delay = self._backoff(attempts)
                     logger.info(
@@ -897,8 +938,8 @@ class Router:
         now = self.clock()
         latency = max(0.0, now - fired_ts)
         if error is None:
-            m.dispatch_attempts.labels(trigger.processor, "ok").inc()
-            m.triggers_dispatched.labels(trigger.processor).inc()
+            m.dispatch_attempts.labels(trigger.processor, "ok", LIVE).inc()
+            m.triggers_dispatched.labels(trigger.processor, LIVE).inc()
             m.dispatch_latency.labels(trigger.processor).observe(latency)
             self._marks.append(("done", (attempts, now, row_id)))
             self._record_dispatch(trigger, "ok", attempts, latency, now, None)
