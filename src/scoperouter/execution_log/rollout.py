@@ -56,7 +56,7 @@ def run_mode(r: Run) -> str:
 @dataclass
 class RolloutProcessor:
     processor: str
-    mode: str  # configured mode (routes.yaml), else what the log shows
+    mode: str  # what the log shows when its runs agree, else routes.yaml
     days_observed: int = 0
     runs: int = 0
     runs_shadow: int = 0
@@ -196,10 +196,14 @@ def _one(
 ) -> RolloutProcessor:
     name = pr.processor
     shadow = sum(1 for r in runs if run_mode(r) == SHADOW)
-    observed = (SHADOW if shadow and shadow == len(runs) else LIVE) if runs else SHADOW
+    configured = (modes or {}).get(name)
+    if runs and shadow in (0, len(runs)):  # the log shows one mode (serve --shadow included)
+        mode = SHADOW if shadow else LIVE
+    else:  # both modes in the log (a processor moved), or no runs: routes.yaml says
+        mode = configured or (LIVE if runs else SHADOW)
     rp = RolloutProcessor(
         processor=name,
-        mode=(modes or {}).get(name, observed),
+        mode=mode,
         days_observed=len(days_seen.get(name, ())),
         runs=len(runs),
         runs_shadow=shadow,
