@@ -178,3 +178,8 @@ async def test_one_processor_live_the_rest_shadow(tmp_path: Path, stub: Stub, ca
     procs = {p["processor"]: p for p in ro["processors"]}
     assert procs[LIVE_ONE]["decision"] == "live"
     assert all(p["mode"] == "shadow" for n, p in procs.items() if n != LIVE_ONE)
+    html = tmp_path / "report.html"
+    assert main(["report", "--log", str(log), "--config", str(cfg_path), "--html", str(html)]) == 0
+    text = capsys.readouterr().out
+    assert f"  live   1 processor(s), {status['ok']} runs" in text
+    assert "Rollout: shadow and live" in html.read_text(encoding="utf-8")

@@ -215,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
         from scoperouter.execution_log.html import render_html
 
         args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(render_html(report, what_if=wi), encoding="utf-8")
+        args.html.write_text(
+            render_html(report, what_if=wi, rollout=rollout.to_json()), encoding="utf-8"
+        )
     if args.json:
         out = report.to_json()
         out["log"] = _where(args)
