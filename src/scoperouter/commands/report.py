@@ -5,6 +5,12 @@ page; ``--what-if KEY=VALUE`` re-plans the logged events under other settings.
 ``--bigquery PROJECT.DATASET.pipeline_execution_log`` reads the production log from
 BigQuery instead of the SQLite file (``execution_log.bigquery_reader``).
 
+Every report has a rollout section (``execution_log.rollout``): figures split by mode
+(shadow / live) and go / no-go per processor, naming the next processor to move live.
+``--run-history FILE`` (an export of the pipeline's ``processor_run_history``) or
+``--run-history-bigquery PROJECT.DATASET.TABLE`` (the table itself) give it the recorded
+durations of the real date-level runs (``execution_log.run_history``).
+
 Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file, the file
 is not a readable execution log, the BigQuery log cannot be read (invalid table id, no
 client library, failed query) or the config is invalid (one line on stderr; with
@@ -26,6 +32,8 @@ from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_repo
 from scoperouter.execution_log.bigquery import ExecutionLogError
 from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
+from scoperouter.execution_log.rollout import Rollout, build_rollout
+from scoperouter.execution_log.run_history import History, RunHistoryError, map_history
 from scoperouter.execution_log.unknown_sources import UnknownSource, unknown_sources
 from scoperouter.execution_log.unknown_sources import render_text as render_unknown
 from scoperouter.execution_log.whatif import what_if_rows
@@ -76,6 +84,22 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="re-plan the logged events with changed settings: max_entities=N, "
         "window.quiet=60s, window.max_wait=5m, or PROCESSOR.<key>=...",
+    )
+    hist = p.add_mutually_exclusive_group()
+    hist.add_argument(
+        "--run-history",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the pipeline's own run history (processor_run_history export: JSON lines or "
+        "CSV): hours saved from the recorded durations of its date-level runs",
+    )
+    hist.add_argument(
+        "--run-history-bigquery",
+        default=None,
+        metavar="PROJECT.DATASET.TABLE",
+        help="read that run history from BigQuery (e.g. "
+        "my-project.nba_reference.processor_run_history); needs scoperouter[bigquery]",
     )
     p.set_defaults(func=run)
 
@@ -167,6 +191,15 @@ def run(args: argparse.Namespace) -> int:
     )
     report = build_report(data, thresholds=thresholds, processors=info)
     unknown = unknown_sources(data)
+    history = _history(args, cfg, data)
+    if isinstance(history, int):
+        return history
+    rollout = build_rollout(
+        data,
+        report,
+        modes={n: p.mode for n, p in cfg.registry.processors.items()} if cfg else None,
+        history=history,
+    )
     wi: dict[str, Any] | None = None
     if args.what_if:
         from scoperouter.execution_log.whatif import parse_what_if, what_if
@@ -178,20 +211,83 @@ def run(args: argparse.Namespace) -> int:
 
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(
-            render_html(report, what_if=wi, unknown_sources=unknown), encoding="utf-8"
+            render_html(report, what_if=wi, unknown_sources=unknown, rollout=rollout.to_json()),
+            encoding="utf-8",
         )
     if args.json:
         out = report.to_json()
         out["unknown_sources"] = [u.to_json() for u in unknown]
         out["log"] = _where(args)
+        out["rollout"] = rollout.to_json()
         if wi is not None:
             out["what_if"] = wi
         print(json.dumps(out, indent=2, sort_keys=False))
     else:
         print(render_text(report, wi, unknown))
+        print(render_rollout(rollout))
         if args.html is not None:
             print(f"\nHTML report written to {args.html}")
     return 0
+
+
+def _history(
+    args: argparse.Namespace, cfg: LoadedConfig | None, data: LogData
+) -> History | int | None:
+    """The mapped run history (None without one), or the exit code after a one-line error."""
+    if args.run_history is None and args.run_history_bigquery is None:
+        return None
+    if cfg is None:
+        return _fail(args, "no_config", "--run-history needs the registry: pass --config")
+    publishes = {n: p.publishes for n, p in cfg.registry.processors.items()}
+    from scoperouter.execution_log import run_history
+
+    try:
+        if args.run_history is not None:
+            rows = run_history.read_file(args.run_history)
+        else:
+            dates = [d.game_date for d in data.decisions if d.game_date is not None]
+            project = bigquery_reader.table_project(args.run_history_bigquery)
+            client = bigquery_reader.default_client(args.billing_project or project)
+            rows = run_history.read_bigquery(
+                client, args.run_history_bigquery, min(dates), max(dates)
+            )
+        return map_history(rows, publishes)
+    except (RunHistoryError, ExecutionLogError) as exc:
+        return _fail(args, "run_history", str(exc))
+
+
+def render_rollout(r: Rollout) -> str:
+    """The rollout section of the text report: by mode, go / no-go, the next to go live."""
+    lines = ["", "rollout (shadow: planned and logged, no target called):"]
+    for mode, m in r.by_mode.items():
+        lines.append(
+            f"  {mode:6} {len(m['processors'])} processor(s), {m['runs']} runs, "
+            f"{m['saved_hours_per_week']:.2f} h saved/week"
+        )
+    if r.history is not None:
+        h = r.history
+        lines.append(
+            f"  run history: {h['rows']} rows, {h['runs']} finished date-level runs mapped"
+            + (
+                f"; unmapped: {', '.join(h['unmapped_processors'])}"
+                if h["unmapped_processors"]
+                else ""
+            )
+        )
+    else:
+        lines.append("  no run history given (--run-history): savings from the fitted cost model")
+    for p in r.processors:
+        missing = (
+            f"; no run history for {', '.join(p.missing_history_days)} (fitted model)"
+            if p.missing_history_days and p.history_days
+            else ""
+        )
+        lines.append(
+            f"  - {p.processor} [{p.mode}]: {p.decision} -- {p.saved_hours_per_week:.2f} h "
+            f"saved/week from {p.baseline}{missing}; {p.why}"
+        )
+    lines.append(f"next to move live: {r.next_live or 'none'} -- {r.next_live_why}")
+    return "\n".join(lines)
 
 
 def _f(v: float | None, fmt: str = "{:.1f}") -> str:

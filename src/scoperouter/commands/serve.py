@@ -94,6 +94,12 @@ def register(sub: Any) -> None:
         help="do not write the execution log",
     )
     p.add_argument(
+        "--shadow",
+        action="store_true",
+        help="every processor in shadow mode: plan, coalesce and log every trigger, call no "
+        "target (none is even built); safe beside the production pipeline",
+    )
+    p.add_argument(
         "--lock-timeout",
         type=float,
         help="seconds to wait for another daemon to release the state dir (default 30)",
@@ -163,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         lock_timeout_s=conf["lock_timeout"],
         relations_refresh_s=conf["relations_refresh"],
         router_options=conf.router_options(),
+        shadow=bool(getattr(args, "shadow", False)),
     )
     if settings.subscription:
         from scoperouter.runtime.pubsub import check_subscription

@@ -65,6 +65,7 @@ class CompiledProcessor:
     max_wait_s: float
     target: TargetSpec
     spec: ProcessorSpec
+    mode: str = "live"  # "live" | "shadow": shadow plans and logs but calls no target
 
     @property
     def is_date_granularity(self) -> bool:
@@ -253,6 +254,7 @@ def compile_registry(
             max_wait_s=parse_duration(window.max_wait),
             target=p.target or d.target,
             spec=p,
+            mode=p.mode or d.mode,
         )
 
     source_entity: dict[str, str] = {}

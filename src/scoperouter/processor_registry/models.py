@@ -345,6 +345,15 @@ MAX_ENTITIES_DESCRIPTION = (
 )
 
 
+MODE_DESCRIPTION = (
+    "live: dispatch triggers to the target. shadow: plan, coalesce and log every trigger "
+    "exactly as live, but call no target (dispatch_status 'shadow'); for measuring beside "
+    "the existing pipeline before switching it over."
+)
+
+Mode = Literal["live", "shadow"]
+
+
 class DefaultsSpec(Strict):
     """Settings every processor inherits unless it sets its own."""
 
@@ -356,6 +365,7 @@ class DefaultsSpec(Strict):
         default=TargetSpec(outbox=OutboxTargetSpec()),
         description="Where triggers go when a processor names no target.",
     )
+    mode: Mode = Field(default="live", description=MODE_DESCRIPTION + " Default: live.")
 
 
 class ProcessorSpec(Strict):
@@ -384,6 +394,9 @@ class ProcessorSpec(Strict):
     target: TargetSpec | None = Field(
         default=None, description="Where its triggers go; default: defaults.target."
     )
+    mode: Mode | None = Field(
+        default=None, description=MODE_DESCRIPTION + " Default: defaults.mode."
+    )
     description: str | None = Field(default=None, description="Free text for readers.")
     engineering_hours: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Estimated one-off cost to make it entity-level (report)."
@@ -409,6 +422,11 @@ class ReportSpec(Strict):
     seconds_per_entity: Annotated[float, Field(gt=0)] | None = Field(
         default=None,
         description="Cost per entity when the log has too few completions to fit one.",
+    )
+    shadow_days: PositiveInt = Field(
+        default=14,
+        description="Days a processor must be observed (in shadow) before the report says "
+        "go for moving it live.",
     )
 
 

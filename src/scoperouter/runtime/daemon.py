@@ -55,6 +55,8 @@ class DaemonSettings:
     lock_timeout_s: float = 30.0
     relations_refresh_s: float = 60.0  # poll relation files for changes; 0 = only on SIGHUP
     router_options: dict[str, Any] = field(default_factory=dict)
+    # serve --shadow: every processor in shadow mode (no target built or called)
+    shadow: bool = False
     env: Mapping[str, str] | None = None
 
 
@@ -173,8 +175,22 @@ class Daemon:
         check_state_dir(settings.state_dir)
         # outbox lines reach the disk before the trigger is marked done when sync is full
         self.sinks = SinkFactory(settings.state_dir, env=env, fsync=settings.sync == "full")
-        by_processor = self.sinks.build_all(registry)
-        fallback = self.sinks.build("<default>", registry.spec.defaults.target)
+        # shadow processors get no sink at all (no client, no credentials): shadow is safe
+        # against production; with --shadow not even the default target is built
+        self.modes = {
+            n: ("shadow" if settings.shadow or p.mode == "shadow" else "live")
+            for n, p in registry.processors.items()
+        }
+        by_processor = {
+            n: self.sinks.build(n, p.target)
+            for n, p in registry.processors.items()
+            if self.modes[n] == "live"
+        }
+        fallback = (
+            None
+            if settings.shadow
+            else self.sinks.build("<default>", registry.spec.defaults.target)
+        )
         dl_topic = settings.dead_letter_topic or server.dead_letter_topic
         dl_pub = None
         if dl_topic:
@@ -200,8 +216,22 @@ class Daemon:
             raise
         self.metrics = Metrics()
         opts = RouterOptions(
-            as_of=settings.as_of, dedup_horizon_s=horizon, **settings.router_options
+            as_of=settings.as_of,
+            dedup_horizon_s=horizon,
+            shadow=settings.shadow,
+            **settings.router_options,
         )
+        for n, mode in self.modes.items():
+            self.metrics.processor_mode.labels(n, mode).set(1)
+        shadowed = sorted(n for n, m in self.modes.items() if m == "shadow")
+        if shadowed:
+            logger.warning(
+                "shadow mode: %d of %d processors are planned and logged, never dispatched: %s",
+                len(shadowed),
+                len(self.modes),
+                ", ".join(shadowed),
+                extra={"mode": "shadow", "shadow_processors": shadowed},
+            )
         self.router = Router(
             registry,
             relations,

@@ -26,6 +26,8 @@ from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
 
+LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
+
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
@@ -87,9 +89,41 @@ class Dispatcher:
         raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
+    def mode_of(self, processor: str) -> str:
+        """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
+        shadow; else the processor's ``mode`` in routes.yaml (unknown processors: live)."""
+        if self.options.shadow:
+            return SHADOW
+        proc = self.registry.processors.get(processor)
+        return SHADOW if proc is not None and proc.mode == SHADOW else LIVE
+
+    def _shadow(self, row_id: int, trigger: Trigger) -> None:
+        """The one place the shadow decision is taken: the trigger was planned, coalesced,
+        persisted and is logged like a live one, with status ``shadow``; no sink is called."""
+        now = self.clock()
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else now
+        m = self.metrics
+        m.dispatch_attempts.labels(trigger.processor, SHADOW, SHADOW).inc()
+        m.triggers_dispatched.labels(trigger.processor, SHADOW).inc()
+        self.marks.append(Done(row_id, 0, now))
+        logger.info(
+            "shadow: trigger logged, not dispatched",
+            extra={
+                "mode": SHADOW,
+                "trigger_id": trigger.trigger_id,
+                "processor": trigger.processor,
+                "scope": trigger.scope,
+                "correlation_id": trigger.correlation_id,
+            },
+        )
+        self.log.dispatch(trigger, SHADOW, 0, max(0.0, now - fired_ts), now, None)
+
     async def _deliver(
         self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts_before: int = 0
     ) -> None:
+        if self.mode_of(trigger.processor) == SHADOW:
+            self._shadow(row_id, trigger)
+            return
         proc = self.registry.processors.get(trigger.processor)
         target = proc.target if proc is not None else self.registry.spec.defaults.target
         sink = self.sinks.get(trigger.processor) or self.fallback_sink
@@ -116,9 +150,9 @@ class Dispatcher:
                     except Exception as exc:
                         error = DispatchError.from_exception(trigger.processor, sink.name, exc)
                     if not error.retryable or attempts >= target.max_attempts:
-                        m.dispatch_attempts.labels(trigger.processor, "failed").inc()
+                        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
                         break
-                    m.dispatch_attempts.labels(trigger.processor, "retry").inc()
+                    m.dispatch_attempts.labels(trigger.processor, "retry", LIVE).inc()
                     self.marks.append(Attempt(row_id, attempts))  # survives a restart
                     delay = self.backoff(attempts)
                     logger.info(
@@ -138,8 +172,8 @@ class Dispatcher:
         now = self.clock()
         latency = max(0.0, now - fired_ts)
         if error is None:
-            m.dispatch_attempts.labels(trigger.processor, "ok").inc()
-            m.triggers_dispatched.labels(trigger.processor).inc()
+            m.dispatch_attempts.labels(trigger.processor, "ok", LIVE).inc()
+            m.triggers_dispatched.labels(trigger.processor, LIVE).inc()
             m.dispatch_latency.labels(trigger.processor).observe(latency)
             self.marks.append(Done(row_id, attempts, now))
             self.log.dispatch(trigger, "ok", attempts, latency, now, None)

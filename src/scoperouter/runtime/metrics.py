@@ -66,14 +66,21 @@ class Metrics:
         )
         self.triggers_dispatched = Counter(
             "scoperouter_triggers_dispatched",
-            "Triggers acknowledged by their target, by processor.",
-            ["processor"],
+            "Triggers acknowledged by their target (mode live), or planned and logged without "
+            "calling any target (mode shadow), by processor and mode.",
+            ["processor", "mode"],
             registry=r,
         )
         self.dispatch_attempts = Counter(
             "scoperouter_dispatch_attempts",
-            "Dispatch attempts, by processor and outcome (ok, retry, failed).",
-            ["processor", "outcome"],
+            "Dispatch attempts, by processor, outcome (ok, retry, failed, shadow) and mode.",
+            ["processor", "outcome", "mode"],
+            registry=r,
+        )
+        self.processor_mode = Gauge(
+            "scoperouter_processor_mode",
+            "1 for the mode each processor runs in (live: dispatches; shadow: logs only).",
+            ["processor", "mode"],
             registry=r,
         )
         self.dispatch_latency = Histogram(

@@ -12,6 +12,8 @@ class RouterOptions:
     as_of: date | None = None  # None = today (UTC) at each batch
     dedup_horizon_s: float = 86400.0
     max_batch: int = 512
+    # serve --shadow: every processor in shadow mode, whatever routes.yaml says
+    shadow: bool = False
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
     compact_every: int = 20000  # journal rows before a snapshot

@@ -10,7 +10,8 @@ Flow (one job per module)::
     (plan, windows), journal (durable_windows), fired triggers into the outbox] -> commit
     -> ack -> dispatcher
     timer -> durable_windows.fire_due [transaction: journal, outbox] -> dispatcher
-    dispatcher -> per-processor semaphore -> sink.send with backoff -> marks (done | dead)
+    dispatcher -> mode shadow? -> logged as 'shadow', no sink (Dispatcher._deliver, the one place)
+               -> per-processor semaphore -> sink.send with backoff -> marks (done | dead)
     marks, housekeeping -> state transactions; store_health -> /readyz; log_bridge -> log
 
 Every engine and store operation runs on one state thread, in submission order: the event

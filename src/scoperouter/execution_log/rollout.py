@@ -1,0 +1,298 @@
+"""Rollout figures: shadow vs live, the measured baseline, and go / no-go per processor.
+
+Invariant: every figure is per processor and per mode, and says where its baseline comes
+from. For a (processor, game date) that the pipeline's run history covers
+(:mod:`.run_history`), the date-level cost is the **recorded** ``duration_seconds`` of the
+finished date-level runs on that date, and the routed cost is each routed run's own
+completion duration when it reported one (live), else ``overhead_s + rate x processed``,
+with ``rate`` the recorded seconds per record of that processor's date-level runs beyond
+the fitted overhead (so a routed run as large as the full date costs exactly the recorded
+mean). Where the history is missing for a processor and date, the figures for that date
+fall back to the fitted cost model of :mod:`.analysis` (``saved rows x seconds_per_entity``)
+and the processor's ``baseline`` says so (``run_history``, ``fitted_model`` or both).
+
+A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
+it and called no target), else ``live``. Go / no-go: a processor still in shadow is
+**go** when it was observed on at least ``report.shadow_days`` days, saves more than
+``report.wasted_hours_per_week`` hours a week, pays back its ``engineering_hours`` within
+``report.payback_weeks`` weeks and (entity processors) wastes more than ``report.waste_pct``
+at date level; the next processor to move live is the go processor saving the most.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from scoperouter.execution_log.analysis import (
+    ProcessorReport,
+    Report,
+    Run,
+    attach_completions,
+    build_runs,
+)
+from scoperouter.execution_log.reader import LogData
+from scoperouter.execution_log.run_history import History
+from scoperouter.processor_registry.models import ReportSpec
+
+# The compared days of a processor: the game dates the router decided on for it, plus the
+# dates in the log's game-date range on which the date-level pipeline ran it (a date the
+# router never ran it for is work saved, not missing data).
+
+SHADOW = "shadow"
+LIVE = "live"
+RUN_HISTORY = "run_history"
+FITTED = "fitted_model"
+
+
+def run_mode(r: Run) -> str:
+    return SHADOW if r.status == SHADOW else LIVE
+
+
+@dataclass
+class RolloutProcessor:
+    processor: str
+    mode: str  # what the log shows when its runs agree, else routes.yaml
+    days_observed: int = 0
+    runs: int = 0
+    runs_shadow: int = 0
+    runs_live: int = 0
+    baseline: str = FITTED
+    history_days: list[str] = field(default_factory=list)
+    missing_history_days: list[str] = field(default_factory=list)
+    date_level_runs: int = 0  # recorded in the run history on the compared days
+    date_level_hours: float = 0.0  # their recorded duration
+    routed_hours: float = 0.0  # the routed runs on those days (measured or estimated)
+    saved_hours: float = 0.0  # recorded days: date_level - routed; other days: fitted model
+    saved_hours_per_week: float = 0.0
+    wasted_hours_per_week: float | None = None
+    payback_weeks: float | None = None
+    decision: str = "no-go"
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k, v in out.items():
+            if isinstance(v, float):
+                out[k] = None if math.isinf(v) or math.isnan(v) else round(v, 4)
+        return out
+
+
+@dataclass
+class Rollout:
+    processors: list[RolloutProcessor]
+    by_mode: dict[str, dict[str, Any]]
+    next_live: str | None
+    next_live_why: str
+    history: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by_mode": self.by_mode,
+            "next_live": self.next_live,
+            "next_live_why": self.next_live_why,
+            "history": self.history,
+            "processors": [p.to_json() for p in self.processors],
+        }
+
+
+def _routed_seconds(r: Run, overhead: float, rate: float, full: float) -> float:
+    c = r.completion
+    if c is not None and c.duration_s > 0:
+        return c.duration_s
+    p = r.processed
+    return full if p is None else overhead + rate * p
+
+
+def build_rollout(
+    data: LogData,
+    report: Report,
+    *,
+    modes: Mapping[str, str] | None = None,
+    history: History | None = None,
+) -> Rollout:
+    """Per processor: mode, measured (or fitted) savings, go / no-go; and the next to go live."""
+    th: ReportSpec = report.thresholds
+    weeks = report.days_observed / 7.0
+    runs, _ = build_runs(data)
+    attach_completions(runs, data.completions)
+    per_runs: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        per_runs[r.processor].append(r)
+    days_seen: dict[str, set[date]] = defaultdict(set)
+    game_dates: dict[str, set[date]] = defaultdict(set)
+    for d in data.decisions:
+        if d.decided_at is not None:
+            days_seen[d.processor].add(d.decided_at.date())
+        if d.game_date is not None:
+            game_dates[d.processor].add(d.game_date)
+    all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
+    hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    if history is not None and all_dates:
+        lo, hi = min(all_dates), max(all_dates)
+        for (name, day), hr in history.runs.items():
+            hist_by_proc[name] += [(h.duration_s, h.records_processed) for h in hr]
+            if lo <= day <= hi:  # the date-level pipeline ran it in the compared range
+                game_dates[name].add(day)
+
+    out: list[RolloutProcessor] = []
+    for pr in report.processors:
+        out.append(
+            _one(
+                pr,
+                per_runs.get(pr.processor, []),
+                days_seen,
+                game_dates,
+                hist_by_proc,
+                history,
+                modes,
+                th,
+                weeks,
+            )
+        )
+    go = [p for p in out if p.decision == "go"]
+    nxt = max(go, key=lambda p: p.saved_hours_per_week) if go else None
+    if nxt is not None:
+        why = (
+            f"{nxt.processor}: {nxt.days_observed} day(s) observed, {nxt.runs} runs, "
+            f"{nxt.saved_hours_per_week:.2f} h saved/week ({nxt.baseline}), payback "
+            f"{_weeks(nxt.payback_weeks)} weeks; thresholds: >= {th.shadow_days} days, "
+            f"> {th.wasted_hours_per_week:g} h/week, payback < {th.payback_weeks:g} weeks"
+        )
+    else:
+        why = "no processor in shadow passes the thresholds yet"
+    by_mode: dict[str, dict[str, Any]] = {}
+    for mode in (SHADOW, LIVE):
+        ps = [p for p in out if p.mode == mode]
+        by_mode[mode] = {
+            "processors": [p.processor for p in ps],
+            "runs": sum(p.runs_shadow if mode == SHADOW else p.runs_live for p in out),
+            "saved_hours": round(sum(p.saved_hours for p in ps), 4),
+            "saved_hours_per_week": round(sum(p.saved_hours_per_week for p in ps), 4),
+        }
+    return Rollout(
+        out,
+        by_mode,
+        nxt.processor if nxt else None,
+        why,
+        history.to_json() if history is not None else None,
+    )
+
+
+def _one(
+    pr: ProcessorReport,
+    runs: list[Run],
+    days_seen: Mapping[str, set[date]],
+    game_dates: Mapping[str, set[date]],
+    hist_by_proc: Mapping[str, list[tuple[float, int]]],
+    history: History | None,
+    modes: Mapping[str, str] | None,
+    th: ReportSpec,
+    weeks: float,
+) -> RolloutProcessor:
+    name = pr.processor
+    shadow = sum(1 for r in runs if run_mode(r) == SHADOW)
+    configured = (modes or {}).get(name)
+    if runs and shadow in (0, len(runs)):  # the log shows one mode (serve --shadow included)
+        mode = SHADOW if shadow else LIVE
+    else:  # both modes in the log (a processor moved), or no runs: routes.yaml says
+        mode = configured or (LIVE if runs else SHADOW)
+    rp = RolloutProcessor(
+        processor=name,
+        mode=mode,
+        days_observed=len(days_seen.get(name, ())),
+        runs=len(runs),
+        runs_shadow=shadow,
+        runs_live=len(runs) - shadow,
+    )
+    hp = hist_by_proc.get(name, [])
+    mean_dur = sum(d for d, _ in hp) / len(hp) if hp else 0.0
+    mean_rec = sum(n for _, n in hp) / len(hp) if hp else 0.0
+    overhead = min(pr.overhead_s, mean_dur)
+    rate = (mean_dur - overhead) / mean_rec if mean_rec > 0 else 0.0
+    spe = pr.seconds_per_entity
+    by_date: dict[date | None, list[Run]] = defaultdict(list)
+    for r in runs:
+        if not r.failed:
+            by_date[r.game_date].append(r)
+    saved_s = date_s = routed_s = 0.0
+    measured = fitted = False
+    for d in sorted(game_dates.get(name, set()) | {k for k in by_date if k is not None}):
+        hr = history.runs.get((name, d)) if history is not None else None
+        rs = by_date.get(d, [])
+        if hr:
+            measured = True
+            rp.history_days.append(d.isoformat())
+            rp.date_level_runs += len(hr)
+            ds = sum(h.duration_s for h in hr)
+            rt = sum(_routed_seconds(r, overhead, rate, mean_dur) for r in rs)
+            date_s += ds
+            routed_s += rt
+            saved_s += ds - rt
+        elif rs:
+            fitted = True
+            rp.missing_history_days.append(d.isoformat())
+            saved_s += spe * sum(
+                max(0, r.baseline - r.processed)
+                for r in rs
+                if r.scope == "entities" and r.baseline is not None and r.processed is not None
+            )
+    rp.baseline = "+".join(s for s, on in ((RUN_HISTORY, measured), (FITTED, fitted)) if on) or (
+        FITTED
+    )
+    rp.date_level_hours = date_s / 3600.0
+    rp.routed_hours = routed_s / 3600.0
+    rp.saved_hours = saved_s / 3600.0
+    rp.saved_hours_per_week = rp.saved_hours / weeks if weeks > 0 else 0.0
+    if measured and pr.date_level_waste_pct is not None:
+        rp.wasted_hours_per_week = rp.date_level_hours * pr.date_level_waste_pct / 100.0 / weeks
+    elif pr.date_level_wasted_hours_per_week is not None:
+        rp.wasted_hours_per_week = pr.date_level_wasted_hours_per_week
+    if rp.saved_hours_per_week > 0:
+        rp.payback_weeks = pr.engineering_hours / rp.saved_hours_per_week
+    else:
+        rp.payback_weeks = math.inf
+    rp.decision, rp.why = _go(rp, pr, th)
+    return rp
+
+
+def _weeks(w: float | None) -> str:
+    return "never" if w is None or math.isinf(w) else f"{w:.1f}"
+
+
+def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
+    if rp.mode == LIVE:
+        return "live", "already live"
+    if rp.runs == 0 and rp.date_level_runs == 0:
+        return "no-go", "no runs observed"
+    payback = rp.payback_weeks if rp.payback_weeks is not None else math.inf
+    checks = [
+        (
+            rp.days_observed >= th.shadow_days,
+            f"{rp.days_observed} day(s) observed {'>=' if rp.days_observed >= th.shadow_days else '<'} {th.shadow_days}",
+        ),
+        (
+            rp.saved_hours_per_week > th.wasted_hours_per_week,
+            f"{rp.saved_hours_per_week:.2f} h saved/week {'>' if rp.saved_hours_per_week > th.wasted_hours_per_week else '<='} {th.wasted_hours_per_week:g}",
+        ),
+        (
+            payback < th.payback_weeks,
+            f"payback {_weeks(payback)} {'<' if payback < th.payback_weeks else '>='} {th.payback_weeks:g} weeks",
+        ),
+    ]
+    waste = pr.date_level_waste_pct
+    if pr.granularity != "date" and waste is not None:
+        checks.append(
+            (
+                waste > th.waste_pct,
+                f"date-level waste {waste:.0f}% {'>' if waste > th.waste_pct else '<='} {th.waste_pct:g}%",
+            )
+        )
+    src = f" [{rp.baseline}]"
+    if all(ok for ok, _ in checks):
+        return "go", "; ".join(t for _, t in checks) + src
+    return "no-go", "; ".join(t for ok, t in checks if not ok) + src
