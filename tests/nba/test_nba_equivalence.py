@@ -107,10 +107,19 @@ def _offense_misses_gamebook(data: dict[str, Any]) -> None:
     inputs[:] = [i for i in inputs if i["source"] != "nba_raw.nbac_gamebook_player_stats"]
 
 
-def _cache_ignores_injuries(data: dict[str, Any]) -> None:
-    input_of(data, "player_daily_cache", "nba_analytics.player_game_summary")["fields"] = [
-        "minutes"
-    ]
+def _drop_input(data: dict[str, Any], processor: str, source: str) -> None:
+    inputs = data["processors"][processor]["inputs"]
+    inputs[:] = [i for i in inputs if i["source"] != source]
+
+
+def _player_summary_misses_team_offense(data: dict[str, Any]) -> None:
+    # usage rate needs the team's possessions (player_game_summary_processor.py:331)
+    _drop_input(data, "player_game_summary", "nba_analytics.team_offense_game_summary")
+
+
+def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
+    # feature_extractor.py:1439 reads the injury report directly
+    _drop_input(data, "ml_feature_store", "nba_raw.nbac_injury_report")
 
 
 @pytest.mark.parametrize(
@@ -120,7 +129,8 @@ def _cache_ignores_injuries(data: dict[str, Any]) -> None:
         _defense_reaches_own_players,
         _no_lookback,
         _offense_misses_gamebook,
-        _cache_ignores_injuries,
+        _player_summary_misses_team_offense,
+        _feature_store_misses_injuries,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )

@@ -74,7 +74,8 @@ def test_every_setting_reachable_from_server_section() -> None:
     assert set(YAML_KEYS) <= fields
     assert {s.name for s in SETTINGS} - set(YAML_KEYS) == {"bearer_token"}
     routed = {s.router for s in SETTINGS if s.router}
-    assert routed | {"as_of", "dedup_horizon_s"} == set(RouterOptions.__dataclass_fields__)
+    # shadow: per processor in routes.yaml (`mode`), or every processor with `serve --shadow`
+    assert routed | {"as_of", "dedup_horizon_s", "shadow"} == set(RouterOptions.__dataclass_fields__)
 
 
 def test_defaults_match_router_options() -> None:
