@@ -10,53 +10,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import doc_blocks
+from doc_blocks import Block
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rollout.md"
 SKIP_MARK = "<!-- rollout-test: skip needs-cloud -->"
-FENCE = re.compile(r"^```(?P<lang>[A-Za-z0-9_+-]*)\s*$")
-
-
-@dataclass(frozen=True)
-class Block:
-    index: int
-    lang: str
-    line: int  # 1-based line of the opening fence
-    code: str
-    skip: bool
-
-    @property
-    def id(self) -> str:
-        return f"{self.index:02d}-{self.lang}-L{self.line}"
 
 
 def parse_blocks(text: str) -> list[Block]:
-    """Every fenced block with a language, and whether the line before marks it skipped."""
-    lines = text.splitlines()
-    blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        m = FENCE.match(lines[i])
-        if not m or not m.group("lang"):
-            i += 1
-            continue
-        j = i + 1
-        while j < len(lines) and lines[j].strip() != "```":
-            j += 1
-        prev = next((ln.strip() for ln in reversed(lines[:i]) if ln.strip()), "")
-        blocks.append(Block(len(blocks), m.group("lang"), i + 1, "\n".join(lines[i + 1 : j]) + "\n", prev == SKIP_MARK))
-        i = j + 1
-    return blocks
+    """Every fenced block with a language, and whether this guide's skip mark marks it."""
+    return doc_blocks.parse_blocks(text, SKIP_MARK)
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ project; they are reported as skipped (never as passing), and only bash blocks m
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,54 +14,20 @@ from pathlib import Path
 
 import pytest
 
+import doc_blocks
+from doc_blocks import Block
+
 # An explicit budget for a loaded 2-core machine: the guide's blocks start
 # services and the emulator (46 s for one set-up under `stress-ng --cpu 4`).
 pytestmark = pytest.mark.timeout(600)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "migration.md"
 SKIP_MARK = "<!-- migration-test: skip needs-cloud -->"
-FENCE = re.compile(r"^```(?P<lang>[A-Za-z0-9_+-]*)\s*$")
-
-
-@dataclass(frozen=True)
-class Block:
-    index: int
-    lang: str
-    line: int  # 1-based line of the opening fence
-    code: str
-    skip: bool
-
-    @property
-    def id(self) -> str:
-        return f"{self.index:02d}-{self.lang}-L{self.line}"
 
 
 def parse_blocks(text: str) -> list[Block]:
-    """Every fenced block with its language and whether the line before marks it as skipped."""
-    lines = text.splitlines()
-    blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        m = FENCE.match(lines[i])
-        if not m or not m.group("lang"):
-            i += 1
-            continue
-        start = i
-        j = i + 1
-        while j < len(lines) and lines[j].strip() != "```":
-            j += 1
-        prev = next((ln.strip() for ln in reversed(lines[:start]) if ln.strip()), "")
-        blocks.append(
-            Block(
-                len(blocks),
-                m.group("lang"),
-                start + 1,
-                "\n".join(lines[start + 1 : j]) + "\n",
-                prev == SKIP_MARK,
-            )
-        )
-        i = j + 1
-    return blocks
+    """Every fenced block with a language, and whether this guide's skip mark marks it."""
+    return doc_blocks.parse_blocks(text, SKIP_MARK)
 
 
 BLOCKS = [b for b in parse_blocks(DOC.read_text()) if b.lang in ("python", "bash")]
