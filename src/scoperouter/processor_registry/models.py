@@ -8,62 +8,71 @@ chain, cycles...) live in :mod:`scoperouter.processor_registry.semantic`.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, model_validator
+from pydantic import Field, StrictInt, model_validator
 
-# The pattern goes into the JSON Schema: keep it ECMA-262 compatible (no Python named groups).
-DURATION_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)$"
-DURATION_RE = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+from .model_base import (  # re-exported: the format's public names
+    DURATION_PATTERN,
+    DURATION_RE,
+    WARNING_CODES,
+    Duration,
+    Identifier,
+    PositiveInt,
+    SourceName,
+    Strict,
+    WarningCode,
+    parse_duration,
+)
+from .model_server import AuthSpec, OidcAuthSpec, ServerSpec
+from .model_targets import (
+    HeaderName,
+    HttpTargetSpec,
+    MappingSpec,
+    OutboxTargetSpec,
+    PubSubTargetSpec,
+    TargetFormat,
+    TargetSpec,
+)
 
-Duration = Annotated[
-    str,
-    Field(
-        pattern=DURATION_PATTERN,
-        description="A duration such as 0s, 30s, 2m, 1h (units: ms, s, m, h, d).",
-        examples=["30s", "2m"],
-    ),
+__all__ = [
+    "DURATION_PATTERN",
+    "DURATION_RE",
+    "MAX_ENTITIES_DESCRIPTION",
+    "MODE_DESCRIPTION",
+    "WARNING_CODES",
+    "AuthSpec",
+    "CsvRelationData",
+    "DefaultsSpec",
+    "Duration",
+    "EntityTypeSpec",
+    "HeaderName",
+    "HttpTargetSpec",
+    "Identifier",
+    "InputSpec",
+    "LookbackSpec",
+    "MappingSpec",
+    "Mode",
+    "OidcAuthSpec",
+    "OutboxTargetSpec",
+    "PositiveInt",
+    "ProcessorSpec",
+    "PubSubTargetSpec",
+    "RelationDataSpec",
+    "RelationSpec",
+    "ReportSpec",
+    "RoutesSpec",
+    "ServerSpec",
+    "SourceName",
+    "SourceSpec",
+    "Strict",
+    "TargetFormat",
+    "TargetSpec",
+    "ValidateSpec",
+    "WarningCode",
+    "WindowSpec",
+    "parse_duration",
 ]
-Identifier = Annotated[
-    str,
-    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="A name: letters, digits, underscore."),
-]
-SourceName = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$",
-        description="A source (usually dataset.table), e.g. nba_raw.nbac_injury_report.",
-    ),
-]
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
-
-# Codes of the warnings ``scoperouter validate`` can print (docs/registry.md lists them).
-# Only warnings can be silenced: ``validate --ignore CODE``, ``validate: {ignore: [...]}``
-# or a ``# scoperouter: ignore[CODE]`` comment on the reported line.
-WarningCode = Literal[
-    "unmapped_input",
-    "map_ignored",
-    "env_unset",
-    "duplicate_publishes",
-    "similar_source",
-    "phase_order",
-    "bad_ignore",
-]
-WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration string (``30s`` -> 30.0). Raises ValueError on bad input."""
-    m = DURATION_RE.match(text)
-    if not m:
-        raise ValueError(f"invalid duration {text!r}: expected e.g. 0s, 30s, 2m, 1h")
-    return float(m.group("n")) * _UNIT_SECONDS[m.group("unit")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class EntityTypeSpec(Strict):
@@ -148,121 +157,6 @@ class WindowSpec(Strict):
                 f"max_wait ({self.max_wait}) must not be shorter than quiet ({self.quiet})"
             )
         return self
-
-
-class PubSubTargetSpec(Strict):
-    topic: str = Field(min_length=1, description="Topic id or projects/P/topics/T; ${ENV} allowed.")
-    project: str | None = Field(default=None, description="GCP project; ${ENV} allowed.")
-    ordering: bool = Field(default=True, description="Use an ordering key per processor and date.")
-
-
-class HttpTargetSpec(Strict):
-    url: str = Field(min_length=1, description="http(s) URL receiving the Pub/Sub push envelope.")
-    timeout: Duration = Field(default="60s", description="Timeout of one delivery attempt.")
-    audience: str | None = Field(default=None, description="OIDC audience for an identity token.")
-    retry_on: tuple[Annotated[StrictInt, Field(ge=400, le=499)], ...] = Field(
-        default=(),
-        description="4xx statuses retried like 408/429/5xx, e.g. 409 from a service that "
-        "refuses while a run of the same date is in progress (other 4xx dead-letter).",
-    )
-
-
-class OutboxTargetSpec(Strict):
-    path: str | None = Field(
-        default=None, description="JSONL file; default <state-dir>/outbox.jsonl."
-    )
-
-
-TargetFormat = Literal["envelope", "trigger", "mapping"]
-HeaderName = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
-        description="An HTTP header name (RFC 9110 token).",
-    ),
-]
-
-
-class MappingSpec(Strict):
-    """Reshapes the trigger into the JSON (and HTTP headers) a service expects, like an
-    input transformer. Templates: ``"$.field"`` reads a trigger field, ``"$"`` the whole
-    trigger, ``{"$op": args}`` applies an operator (docs/targets.md lists them); anything
-    else is literal (``${ENV}`` interpolated). Checked by ``scoperouter validate``."""
-
-    body: JsonValue = Field(
-        description="Template of the JSON the service reads (with envelope: true, the data "
-        "of the Pub/Sub push envelope; for a Pub/Sub target, the message data).",
-        examples=[{"start_date": "$.start_date", "entities_changed": "$.entity_ids"}],
-    )
-    headers: dict[HeaderName, JsonValue] | None = Field(
-        default=None,
-        description="HTTP targets only: header name -> template of a string (a null or "
-        "left-out value omits the header); ${ENV} for secrets.",
-    )
-    envelope: bool = Field(
-        default=False,
-        description="HTTP targets only: send the body as the data of a Pub/Sub push "
-        "envelope (for /process endpoints that decode one) instead of as the request body.",
-    )
-
-
-class TargetSpec(Strict):
-    """Exactly one of ``pubsub``, ``http``, ``outbox``."""
-
-    pubsub: PubSubTargetSpec | None = Field(default=None, description="Publish to a topic.")
-    http: HttpTargetSpec | None = Field(
-        default=None, description="POST the Pub/Sub push envelope to a URL."
-    )
-    outbox: OutboxTargetSpec | None = Field(
-        default=None, description="Append to a local JSONL file (tests, demos, replays)."
-    )
-    max_attempts: PositiveInt = Field(
-        default=5, description="Delivery attempts before the trigger is dead-lettered."
-    )
-    concurrency: PositiveInt = Field(
-        default=4, description="Deliveries in flight at once to this target."
-    )
-    format: TargetFormat | None = Field(
-        default=None,
-        description="What is sent: 'envelope' (the SPEC Pub/Sub push envelope; HTTP only, "
-        "the HTTP default), 'trigger' (the bare trigger JSON; the Pub/Sub and outbox "
-        "default), 'mapping' (the 'mapping' template; implied when 'mapping' is set).",
-    )
-    mapping: MappingSpec | None = Field(
-        default=None, description="The body (and headers) template of format 'mapping'."
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> TargetSpec:
-        kinds = [k for k in ("pubsub", "http", "outbox") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError(
-                "a target names exactly one of pubsub, http, outbox"
-                + (f" (got {', '.join(kinds)})" if kinds else "")
-            )
-        if self.format == "mapping" and self.mapping is None:
-            raise ValueError("format 'mapping' needs a 'mapping' (body and headers)")
-        if self.mapping is not None and self.format not in (None, "mapping"):
-            raise ValueError(f"'mapping' is set but format is {self.format!r}: drop one")
-        return self
-
-    @property
-    def effective_format(self) -> TargetFormat:
-        """The format in force: explicit, else 'mapping' with a mapping, else the kind's
-        default ('envelope' for HTTP, 'trigger' otherwise)."""
-        if self.format is not None:
-            return self.format
-        if self.mapping is not None:
-            return "mapping"
-        return "envelope" if self.http is not None else "trigger"
-
-    @property
-    def kind(self) -> Literal["pubsub", "http", "outbox"]:
-        if self.pubsub is not None:
-            return "pubsub"
-        if self.http is not None:
-            return "http"
-        return "outbox"
 
 
 class InputSpec(Strict):
@@ -428,86 +322,6 @@ class ReportSpec(Strict):
         description="Days a processor must be observed (in shadow) before the report says "
         "go for moving it live.",
     )
-
-
-class OidcAuthSpec(Strict):
-    """Push-endpoint auth by Google-signed OIDC identity token (Pub/Sub push auth)."""
-
-    audience: str = Field(min_length=1, description="Expected token audience; ${ENV} allowed.")
-    service_account: str | None = Field(
-        default=None, description="Expected token email (the push subscription's service account)."
-    )
-
-
-class AuthSpec(Strict):
-    """Exactly one of ``bearer_token`` (shared secret) or ``oidc``."""
-
-    bearer_token: str | None = Field(
-        default=None, min_length=1, description="Shared token; use ${ENV}."
-    )
-    oidc: OidcAuthSpec | None = Field(
-        default=None, description="Google-signed OIDC identity tokens."
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> AuthSpec:
-        if (self.bearer_token is None) == (self.oidc is None):
-            raise ValueError("auth names exactly one of bearer_token, oidc")
-        return self
-
-
-_Text = Annotated[str, Field(min_length=1)]
-
-
-def _opt(description: str) -> Any:  # an optional serve setting: None = not set here
-    return Field(default=None, description=description)
-
-
-class ServerSpec(Strict):
-    """Settings of ``scoperouter serve``. Precedence: command line, then environment
-    (``SCOPEROUTER_<KEY>``; ``PORT``), then these, then the defaults
-    (``scoperouter serve --print-config`` shows the result and where each value came from)."""
-
-    auth: AuthSpec | None = Field(default=None, description="Push auth; none by default.")
-    max_body_bytes: PositiveInt = Field(
-        default=1_048_576, description="Larger request bodies get HTTP 413."
-    )
-    dedup_horizon: Duration = Field(
-        default="24h", description="A repeated event_id within this horizon is ignored."
-    )
-    dead_letter_topic: str | None = Field(
-        default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
-    )
-    state_dir: _Text | None = _opt("SQLite state and outbox (default .scoperouter)")
-    host: _Text | None = _opt("HTTP bind address (default 127.0.0.1)")
-    port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = _opt("HTTP port (default 8080)")
-    http: bool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")
-    subscription: _Text | None = _opt("Pub/Sub subscription projects/P/subscriptions/S to pull")
-    as_of: _Text | None = _opt("Lookback cap date YYYY-MM-DD (default: today, UTC)")
-    sync: Literal["full", "normal"] | None = _opt("SQLite synchronous mode (default full)")
-    execution_log: _Text | None = _opt("Execution log (default <state_dir>/execution_log.sqlite)")
-    log: bool | None = _opt("Write the execution log (default true)")
-    lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir lock (30s)")
-    relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
-    shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
-    loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
-    log_level: _Text | None = _opt("Daemon log level (default INFO)")
-    max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
-    retry_backoff_base: Duration | None = _opt("First dispatch retry delay (500ms)")
-    retry_backoff_cap: Duration | None = _opt("Longest dispatch retry delay (60s)")
-    compact_every: PositiveInt | None = _opt("Journal rows before a window snapshot (20000)")
-    compact_min_interval: Duration | None = _opt("Least time between window snapshots (5s)")
-    mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")
-    housekeeping_interval: Duration | None = _opt("How often old rows are pruned (60s)")
-    done_retention: Duration | None = _opt("Keep delivered triggers this long (7d)")
-    dead_letter_retention: Duration | None = _opt("Keep dead triggers, dead letters this long (7d)")
-    store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
-    store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
-    store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")
-    header_timeout: Duration | None = _opt("Close a connection without a request head (10s)")
-    body_timeout: Duration | None = _opt("Answer 408 when a body takes longer (30s)")
-    max_connections: PositiveInt | None = _opt("Beyond this, /events answers 503 (1000)")
-    listen_backlog: PositiveInt | None = _opt("Listening socket's accept backlog (2048)")
 
 
 class SourceSpec(Strict):

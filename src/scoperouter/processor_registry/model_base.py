@@ -1,0 +1,64 @@
+"""Shared building blocks of the registry models: the strict base class, the annotated
+scalar types (durations, identifiers, source names) and the warning codes.
+
+Invariant: nothing here knows about a particular section of ``routes.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+# The pattern goes into the JSON Schema: keep it ECMA-262 compatible (no Python named groups).
+DURATION_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)$"
+DURATION_RE = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+Duration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        description="A duration such as 0s, 30s, 2m, 1h (units: ms, s, m, h, d).",
+        examples=["30s", "2m"],
+    ),
+]
+Identifier = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="A name: letters, digits, underscore."),
+]
+SourceName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$",
+        description="A source (usually dataset.table), e.g. nba_raw.nbac_injury_report.",
+    ),
+]
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+
+# Codes of the warnings ``scoperouter validate`` can print (docs/registry.md lists them).
+# Only warnings can be silenced: ``validate --ignore CODE``, ``validate: {ignore: [...]}``
+# or a ``# scoperouter: ignore[CODE]`` comment on the reported line.
+WarningCode = Literal[
+    "unmapped_input",
+    "map_ignored",
+    "env_unset",
+    "duplicate_publishes",
+    "similar_source",
+    "phase_order",
+    "bad_ignore",
+]
+WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration string (``30s`` -> 30.0). Raises ValueError on bad input."""
+    m = DURATION_RE.match(text)
+    if not m:
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 0s, 30s, 2m, 1h")
+    return float(m.group("n")) * _UNIT_SECONDS[m.group("unit")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -1,0 +1,93 @@
+"""Registry models of ``server:`` and ``auth:``: the settings of ``scoperouter serve``.
+
+Invariant: every value here is optional (None = not set in routes.yaml); the one
+resolver in :mod:`scoperouter.runtime.config` applies precedence and defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictInt, model_validator
+
+from .model_base import Duration, PositiveInt, Strict
+
+
+class OidcAuthSpec(Strict):
+    """Push-endpoint auth by Google-signed OIDC identity token (Pub/Sub push auth)."""
+
+    audience: str = Field(min_length=1, description="Expected token audience; ${ENV} allowed.")
+    service_account: str | None = Field(
+        default=None, description="Expected token email (the push subscription's service account)."
+    )
+
+
+class AuthSpec(Strict):
+    """Exactly one of ``bearer_token`` (shared secret) or ``oidc``."""
+
+    bearer_token: str | None = Field(
+        default=None, min_length=1, description="Shared token; use ${ENV}."
+    )
+    oidc: OidcAuthSpec | None = Field(
+        default=None, description="Google-signed OIDC identity tokens."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AuthSpec:
+        if (self.bearer_token is None) == (self.oidc is None):
+            raise ValueError("auth names exactly one of bearer_token, oidc")
+        return self
+
+
+_Text = Annotated[str, Field(min_length=1)]
+
+
+def _opt(description: str) -> Any:  # an optional serve setting: None = not set here
+    return Field(default=None, description=description)
+
+
+class ServerSpec(Strict):
+    """Settings of ``scoperouter serve``. Precedence: command line, then environment
+    (``SCOPEROUTER_<KEY>``; ``PORT``), then these, then the defaults
+    (``scoperouter serve --print-config`` shows the result and where each value came from)."""
+
+    auth: AuthSpec | None = Field(default=None, description="Push auth; none by default.")
+    max_body_bytes: PositiveInt = Field(
+        default=1_048_576, description="Larger request bodies get HTTP 413."
+    )
+    dedup_horizon: Duration = Field(
+        default="24h", description="A repeated event_id within this horizon is ignored."
+    )
+    dead_letter_topic: str | None = Field(
+        default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
+    )
+    state_dir: _Text | None = _opt("SQLite state and outbox (default .scoperouter)")
+    host: _Text | None = _opt("HTTP bind address (default 127.0.0.1)")
+    port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = _opt("HTTP port (default 8080)")
+    http: bool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")
+    subscription: _Text | None = _opt("Pub/Sub subscription projects/P/subscriptions/S to pull")
+    as_of: _Text | None = _opt("Lookback cap date YYYY-MM-DD (default: today, UTC)")
+    sync: Literal["full", "normal"] | None = _opt("SQLite synchronous mode (default full)")
+    execution_log: _Text | None = _opt("Execution log (default <state_dir>/execution_log.sqlite)")
+    log: bool | None = _opt("Write the execution log (default true)")
+    lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir lock (30s)")
+    relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
+    shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
+    loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
+    log_level: _Text | None = _opt("Daemon log level (default INFO)")
+    max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
+    retry_backoff_base: Duration | None = _opt("First dispatch retry delay (500ms)")
+    retry_backoff_cap: Duration | None = _opt("Longest dispatch retry delay (60s)")
+    compact_every: PositiveInt | None = _opt("Journal rows before a window snapshot (20000)")
+    compact_min_interval: Duration | None = _opt("Least time between window snapshots (5s)")
+    mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")
+    housekeeping_interval: Duration | None = _opt("How often old rows are pruned (60s)")
+    done_retention: Duration | None = _opt("Keep delivered triggers this long (7d)")
+    dead_letter_retention: Duration | None = _opt("Keep dead triggers, dead letters this long (7d)")
+    store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
+    store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
+    store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")
+    header_timeout: Duration | None = _opt("Close a connection without a request head (10s)")
+    body_timeout: Duration | None = _opt("Answer 408 when a body takes longer (30s)")
+    max_connections: PositiveInt | None = _opt("Beyond this, /events answers 503 (1000)")
+    listen_backlog: PositiveInt | None = _opt("Listening socket's accept backlog (2048)")
