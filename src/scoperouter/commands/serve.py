@@ -54,6 +54,20 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--state-dir", type=Path, help="SQLite state and outbox (default ./.scoperouter)"
     )
+    p.add_argument(
+        "--state",
+        help="state store: postgresql://user@host/db (windows, outbox and dedupe shared by any "
+        "number of replicas on one subscription) or sqlite:///path (the per-window SQLite "
+        "store); default: the SQLite store in --state-dir. Prefer SCOPEROUTER_STATE for a "
+        "DSN with a password",
+    )
+    p.add_argument(
+        "--lease",
+        type=_duration,
+        help="how long a fired or claimed trigger stays reserved to this replica before "
+        "another one may re-send it (default 30s; --state only)",
+    )
+    p.add_argument("--replica-id", help="this replica's name in leases (default host-pid-random)")
     p.add_argument("--host", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
     p.add_argument(
         "--port", type=int, help="HTTP port (default $PORT, else 8080; 0 = any free port)"
@@ -170,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
         relations_refresh_s=conf["relations_refresh"],
         router_options=conf.router_options(),
         shadow=bool(getattr(args, "shadow", False)),
+        state=conf["state"],
+        lease_s=conf["lease"],
+        replica_id=conf["replica_id"],
+        state_poll_interval_s=conf["state_poll_interval"],
     )
     if settings.subscription:
         from scoperouter.runtime.pubsub import check_subscription

@@ -62,6 +62,15 @@ class ServerSpec(Strict):
         default=None, description="Optional Pub/Sub topic receiving dead letters; ${ENV} allowed."
     )
     state_dir: _Text | None = _opt("SQLite state and outbox (default .scoperouter)")
+    state: _Text | None = _opt(
+        "State store: postgresql://... (shared by replicas; ${ENV} allowed) or sqlite:///path "
+        "(default: the SQLite store in state_dir)"
+    )
+    lease: Duration | None = _opt("A fired or claimed trigger stays reserved to its replica (30s)")
+    replica_id: _Text | None = _opt(
+        "This replica's name in trigger leases (default host-pid-random)"
+    )
+    state_poll_interval: Duration | None = _opt("Look for due windows, expired leases (200ms)")
     host: _Text | None = _opt("HTTP bind address (default 127.0.0.1)")
     port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = _opt("HTTP port (default 8080)")
     http: bool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.models import parse_duration
@@ -120,6 +121,10 @@ def _env(name: str) -> tuple[str, ...]:
 
 _S: list[Setting] = [
     Setting("state_dir", lambda v: Path(_text(v)), Path(".scoperouter"), "SQLite state and outbox", "--state-dir"),
+    Setting("state", _text, None, "state store: postgresql://... (replicas) or sqlite:///path (default: SQLite in state_dir)", "--state"),
+    Setting("lease", seconds, 30.0, "a fired or claimed trigger stays reserved to its replica", "--lease"),
+    Setting("replica_id", _text, None, "this replica's name in trigger leases (default host-pid-random)", "--replica-id"),
+    Setting("state_poll_interval", seconds, 0.2, "look for due windows and expired leases this often"),
     Setting("host", _text, "127.0.0.1", "HTTP bind address", "--host"),
     Setting("port", lambda v: _port(v), 8080, "HTTP port (0 = any free port)", "--port", ("PORT",)),
     Setting("http", _bool, True, "serve HTTP (false: Pub/Sub only)", "--no-http"),
@@ -186,11 +191,16 @@ class ServeConfig:
                 return str(v)
             return v
 
+        def secret(name: str, v: Any) -> Any:
+            if name == "bearer_token" and v:
+                return "***"
+            if name == "state" and v:
+                return redact_url(str(v))
+            return show(v)
+
         return {
             s.name: {
-                "value": "***"
-                if s.name == "bearer_token" and self.values[s.name]
-                else show(self.values[s.name]),
+                "value": secret(s.name, self.values[s.name]),
                 "source": self.sources[s.name],
             }
             for s in SETTINGS
@@ -235,6 +245,18 @@ def resolve(
     if issues:
         raise ConfigError(issues)
     return ServeConfig(values, sources)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (a DSN is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 def cli_values(args: Any) -> dict[str, Any]:

@@ -10,7 +10,9 @@ import gc
 import json
 import logging
 import os
+import secrets
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -26,13 +28,16 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.pubsub import PubSubSource
 from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
+from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.runtime.sinks import SinkFactory, topic_path
 from scoperouter.runtime.store import Store, SyncMode
+from scoperouter.state import StateStore, StoreOptions, open_state_store
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -58,6 +63,12 @@ class DaemonSettings:
     # serve --shadow: every processor in shadow mode (no target built or called)
     shadow: bool = False
     env: Mapping[str, str] | None = None
+    # serve --state: a state store location (postgresql://..., sqlite:///...); None = the
+    # SQLite store in state_dir (else routes.yaml server.state)
+    state: str | None = None
+    lease_s: float = 30.0
+    replica_id: str | None = None
+    state_poll_interval_s: float = 0.2
 
 
 def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...]) -> str:
@@ -93,6 +104,22 @@ def open_store(path: Path, sync: SyncMode) -> Store:
         return Store(path, sync=sync)
     except (sqlite3.Error, OSError) as exc:
         raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
+
+
+def default_replica_id() -> str:
+    """A name for this replica in trigger leases: host, pid and a random suffix (a
+    restarted process never takes over the leases of the one it replaces)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> StateStore:
+    """The state store at ``location`` with its schema migrated (idempotent, versioned),
+    or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema)."""
+    try:
+        return open_state_store(location, options, sync=sync)
+    except Exception as exc:
+        where = redact_url(location)
+        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
@@ -207,13 +234,28 @@ class Daemon:
                 await publisher.publish(dl_path, data, {"kind": str(payload.get("kind"))}, None)
 
             dl_pub = dl_pub_fn
-        # the state dir is ours only once the configuration is known to be usable
-        self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
-        try:
-            self.store = open_store(settings.state_dir / "state.sqlite3", settings.sync)
-        except ConfigError:
-            release_state_lock(self._lock_fd)
-            raise
+        state_loc = settings.state or server.state
+        self.store: Store | None = None
+        self.state_store: StateStore | None = None
+        self._lock_fd: int | None = None
+        if state_loc:
+            self.state_store = open_shared_state(
+                _expand(state_loc, env, ("server", "state")),
+                StoreOptions(
+                    owner=settings.replica_id or default_replica_id(),
+                    lease_s=settings.lease_s,
+                    date_field=registry.date_field,
+                ),
+                settings.sync,
+            )
+        else:
+            # the state dir is ours only once the configuration is known to be usable
+            self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
+            try:
+                self.store = open_store(settings.state_dir / "state.sqlite3", settings.sync)
+            except ConfigError:
+                release_state_lock(self._lock_fd)
+                raise
         self.metrics = Metrics()
         opts = RouterOptions(
             as_of=settings.as_of,
@@ -232,17 +274,33 @@ class Daemon:
                 ", ".join(shadowed),
                 extra={"mode": "shadow", "shadow_processors": shadowed},
             )
-        self.router = Router(
-            registry,
-            relations,
-            self.store,
-            by_processor,
-            fallback_sink=fallback,
-            metrics=self.metrics,
-            options=opts,
-            log=log,
-            dead_letter_publisher=dl_pub,
-        )
+        self.router: Router
+        if self.state_store is not None:
+            self.router = SharedRouter(
+                registry,
+                relations,
+                self.state_store,
+                by_processor,
+                fallback_sink=fallback,
+                metrics=self.metrics,
+                options=opts,
+                log=log,
+                dead_letter_publisher=dl_pub,
+                poll_interval_s=settings.state_poll_interval_s,
+            )
+        else:
+            assert self.store is not None
+            self.router = Router(
+                registry,
+                relations,
+                self.store,
+                by_processor,
+                fallback_sink=fallback,
+                metrics=self.metrics,
+                options=opts,
+                log=log,
+                dead_letter_publisher=dl_pub,
+            )
         self.reloader = RelationReloader(
             registry,
             self.router,
@@ -315,8 +373,12 @@ class Daemon:
             self._runner = None
         await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
         await self.sinks.close()
-        self.store.close()
-        release_state_lock(self._lock_fd)
+        if self.store is not None:
+            self.store.close()
+        if self.state_store is not None:
+            self.state_store.close()
+        if self._lock_fd is not None:
+            release_state_lock(self._lock_fd)
         if self.log is not None:
             try:
                 self.log.close()

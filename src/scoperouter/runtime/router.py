@@ -85,9 +85,32 @@ class Router:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
+        self._setup(
+            registry, relations, sinks, fallback_sink, metrics, options, log,
+            dead_letter_publisher, clock, rng,
+        )  # fmt: skip
+        self.store = store
+        self.windows = DurableWindows(registry, store, self.options, self._now)
+
+    def _now(self) -> float:  # the parts follow a clock replaced later (tests)
+        return self.clock()
+
+    def _setup(
+        self,
+        registry: CompiledRegistry,
+        relations: RelationStore,
+        sinks: Mapping[str, Sink],
+        fallback_sink: Sink | None,
+        metrics: Metrics | None,
+        options: RouterOptions | None,
+        log: ExecutionLog | None,
+        dead_letter_publisher: DeadLetterPublisher | None,
+        clock: Callable[[], float],
+        rng: random.Random | None,
+    ) -> None:
+        """Everything but the state (shared with :class:`~scoperouter.runtime.shared_router.SharedRouter`)."""
         self.registry = registry
         self.relations = relations  # replaced whole by set_relations (hot reload)
-        self.store = store
         self.metrics = metrics or Metrics()
         self.options = options or RouterOptions()
         self.log = log
@@ -96,11 +119,7 @@ class Router:
         self.unknown_sources = UnknownSources(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
-
-        def now() -> float:  # the parts follow a clock replaced later (tests)
-            return self.clock()
-
-        self.windows = DurableWindows(registry, store, self.options, now)
+        now = self._now
         self.log_bridge = LogBridge(log, registry)
         self.marks = MarkQueue()
         self.dispatcher = Dispatcher(
@@ -128,6 +147,10 @@ class Router:
     def book(self) -> WindowBook:
         """The open windows (read on the event loop for gauges and tests only)."""
         return self.windows.book
+
+    def open_window_count(self) -> int:
+        """Open windows (gauges, :meth:`idle`, logs)."""
+        return self.book.open_count
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
@@ -193,7 +216,7 @@ class Router:
                 len(pending),
                 extra={"redispatched": len(pending)},
             )
-        self.metrics.open_windows.set(self.book.open_count)
+        self.metrics.open_windows.set(self.open_window_count())
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(self._ingest_worker(), name="ingest"),
@@ -205,7 +228,7 @@ class Router:
         logger.info(
             "router started",
             extra={
-                "open_windows": self.book.open_count,
+                "open_windows": self.open_window_count(),
                 "journal_replayed": self.stats.journal_replayed,
                 "redispatched": len(pending),
             },
@@ -245,10 +268,14 @@ class Router:
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
         await self._flush_marks()
-        await self._in_state(self.windows.compact, True)
+        await self._in_state(self._persist_at_stop)
         self._state.shutdown(wait=True)
         self.log_bridge.shutdown()
-        logger.info("router stopped", extra={"open_windows": self.book.open_count})
+        logger.info("router stopped", extra={"open_windows": self.open_window_count()})
+
+    def _persist_at_stop(self) -> None:
+        """State thread, last job: a window snapshot (the next start replays nothing)."""
+        self.windows.compact(True)
 
     def set_relations(self, relations: RelationStore) -> None:
         """Use new relation data from the next batch on (hot reload). The reference is
@@ -352,7 +379,7 @@ class Router:
         if dups:
             m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
-        m.open_windows.set(self.book.open_count)
+        m.open_windows.set(self.open_window_count())
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
         self._window_wake.set()
@@ -389,7 +416,7 @@ class Router:
             return 0
         self.health.succeeded()
         self.dispatcher.fired(fired)
-        self.metrics.open_windows.set(self.book.open_count)
+        self.metrics.open_windows.set(self.open_window_count())
         return len(fired)
 
     # ------------------------------------------------------------------ marks, housekeeping
@@ -446,7 +473,7 @@ class Router:
         """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._unfinished and not self.dispatcher.tasks and self.book.open_count == 0:
+            if not self._unfinished and not self.dispatcher.tasks and self.open_window_count() == 0:
                 await self._flush_marks()
                 return True
             await asyncio.sleep(0.01)

@@ -1,0 +1,190 @@
+"""Ingest batching on a :class:`~scoperouter.state.api.StateStore`: one store transaction
+per batch of queued messages (``serve --state postgresql://...`` or ``sqlite:///...``).
+
+Invariant: everything that can fail on a message's *content* -- normalising, planning,
+turning decisions into window contributions -- happens here, before the store is called,
+so a poison message becomes a dead letter of its own; then ONE
+:meth:`StateStore.ingest` commits the batch's dedupe inserts, window merges, fired
+triggers (leased to this replica), dead letters and pending dispatch marks together,
+before any of its messages is acked. A failure of the store fails the whole batch (its
+sources redeliver). The windows live in the store only: nothing here keeps them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from scoperouter.errors import EventError
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.decisions import Decision
+from scoperouter.router.planner import Planner
+from scoperouter.runtime import marks as rm
+from scoperouter.runtime.ingest import BatchResult, Item
+from scoperouter.runtime.outcomes import Outcome, json_bytes, safe
+from scoperouter.state.api import StateStore
+from scoperouter.state.merge import contributions
+from scoperouter.state.model import (
+    Admission,
+    Attempted,
+    Dead,
+    DeadLetterIn,
+    Done,
+    IngestBatch,
+    Mark,
+)
+
+logger = logging.getLogger("scoperouter.runtime")
+
+
+@dataclass
+class StateMarks:
+    """Dispatch marks translated for a state store (:func:`state_marks`)."""
+
+    marks: list[Mark] = field(default_factory=list)
+    letters: list[DeadLetterIn] = field(default_factory=list)  # non-trigger dead letters
+    finished: set[int] = field(default_factory=set)  # outbox ids done or dead
+
+
+def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
+    """The dispatcher's marks as state-store marks: ``Done`` -> ``Done``, ``Attempt`` ->
+    ``Attempted`` (kept under this replica's lease), ``Dead`` + its ``trigger`` dead letter
+    -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
+    other dead letters stay dead letters."""
+    out = StateMarks()
+    reasons = {
+        m.ref.rsplit("#", 1)[-1]: m.reason
+        for m in marks
+        if isinstance(m, rm.DeadLetter) and m.kind == "trigger" and m.ref
+    }
+    for m in marks:
+        if isinstance(m, rm.Done):
+            out.marks.append(Done(m.row_id, m.attempts, m.at))
+            out.finished.add(m.row_id)
+        elif isinstance(m, rm.Attempt):
+            out.marks.append(Attempted(m.row_id, m.attempts, ""))
+        elif isinstance(m, rm.Dead):
+            reason = reasons.get(str(m.row_id), "max_attempts")
+            out.marks.append(Dead(m.row_id, m.attempts, m.at, reason, m.error))
+            out.finished.add(m.row_id)
+        elif m.kind != "trigger":
+            out.letters.append(DeadLetterIn(m.kind, m.ref, m.reason, m.detail, m.payload, m.at))
+    return out
+
+
+@dataclass
+class _Planned:
+    item: Item
+    event: Event
+    decisions: tuple[Decision, ...]
+
+
+def process_shared_batch(
+    batch: list[Item],
+    *,
+    state: StateStore,
+    planner: Planner,
+    registry: CompiledRegistry,
+    relations: RelationStore,
+    as_of: date | None,
+    now: float,
+    marks: StateMarks,
+) -> tuple[BatchResult, float | None]:
+    """One store transaction for the whole batch (state thread). Returns what the router
+    applies after the commit, and the store-wide next window deadline."""
+    now_dt = datetime.fromtimestamp(now, UTC)
+    res = BatchResult(now_dt, as_of or now_dt.date(), relations)
+    letters: list[tuple[Item, DeadLetterIn]] = []
+    planned: list[_Planned] = []
+    admissions: list[Admission] = []
+    for item in batch:
+        ev = item.parsed
+        if isinstance(ev, EventError):
+            letters.append((item, _letter(item, ev.reason, ev.detail, now)))
+            continue
+        try:
+            ev.event_id.encode("utf-8")
+            decisions = planner.plan(relations, ev, res.as_of)
+        except UnicodeEncodeError as exc:
+            letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
+            continue
+        except Exception as exc:  # a planner bug: keep the event, never lose it
+            logger.exception("planner raised", extra={"event_id": safe(ev.event_id)})
+            detail = f"{type(exc).__name__}: {exc}"
+            letters.append((item, _letter(item, "planner_error", detail, now)))
+            continue
+        try:
+            contribs = contributions(registry, ev, decisions)
+        except Exception as exc:
+            logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
+            letters.append((item, _letter(item, "internal_error", _detail(exc), now)))
+            continue
+        planned.append(_Planned(item, ev, decisions))
+        admissions.append(Admission(ev.event_id, contribs))
+    result = state.ingest(
+        IngestBatch(
+            admissions=tuple(admissions),
+            dead_letters=tuple(d for _i, d in letters) + tuple(marks.letters),
+            marks=tuple(marks.marks),
+        ),
+        now,
+    )
+    res.fired = [(x.item_id, x.trigger, x.body) for x in result.fired]
+    for (item, letter), new in zip(letters, result.dead_lettered, strict=False):
+        res.rejects.append((letter.reason, new))
+        if new:
+            _dead_payload(res, letter)
+        event_id = item.parsed.event_id
+        res.outcomes.append(
+            (
+                item,
+                Outcome(
+                    "rejected",
+                    safe(event_id) if event_id else None,
+                    letter.reason,
+                    letter.detail,
+                    dead_lettered=True,
+                ),
+            )
+        )
+    accepted = set(result.accepted)
+    for p in planned:
+        eid = p.event.event_id
+        if eid not in accepted:
+            res.outcomes.append((p.item, Outcome("duplicate", eid)))
+            continue
+        accepted.discard(eid)  # a repeat later in the batch is a duplicate
+        n = sum(eid in x.trigger.caused_by for x in result.fired)
+        res.decided.append((p.event, p.decisions, p.item.inbound.trigger_id))
+        res.outcomes.append((p.item, Outcome("accepted", eid, triggers=n)))
+    return res, result.next_deadline
+
+
+def _detail(exc: Exception) -> str:
+    return safe(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
+    inb = item.inbound
+    payload = inb.data if inb.data is not None else json_bytes(inb.obj)
+    return DeadLetterIn("event", inb.message_id, reason, detail, payload, now)
+
+
+def _dead_payload(res: BatchResult, d: DeadLetterIn) -> None:
+    logger.warning(
+        "event dead-lettered",
+        extra={"reason": d.reason, "detail": d.detail, "message_id": d.ref},
+    )
+    res.dead_payloads.append(
+        {
+            "kind": "event",
+            "reason": d.reason,
+            "detail": d.detail,
+            "message_id": d.ref,
+            "payload": d.payload.decode("utf-8", errors="replace") if d.payload else None,
+        }
+    )

@@ -1,0 +1,203 @@
+"""The router on a state store (``serve --state``): the same triggers as the dry run on the
+per-window SQLite store and on PostgreSQL, duplicates ignored, open windows fired by another
+replica, a dead replica's leased trigger re-sent by a live one, and the dispatcher's marks
+mapped onto the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from runtime_support import (
+    GAME_DAY,
+    MemorySink,
+    dry_run_keys,
+    game_day_stream,
+    key_of,
+    load,
+    write_registry,
+)
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime import marks as rm
+from scoperouter.runtime.router import Inbound, RouterOptions
+from scoperouter.runtime.shared_ingest import state_marks
+from scoperouter.runtime.shared_router import SharedRouter
+from scoperouter.state import StoreOptions, open_state_store
+from scoperouter.state.model import Attempted, Dead, DeadLetterIn, Done
+
+STREAM = game_day_stream(300)
+CALM = [e for e in STREAM if e.get("priority") != "critical"][:100]  # nothing fires at once
+
+
+@pytest.fixture
+def pg_schema(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema (dropped afterwards)."""
+    import psycopg
+
+    schema = "r_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One state location per store kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    dsn: str = request.getfixturevalue("pg_schema")
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def slow_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
+    """Windows that stay open for an hour (fired by a clock moved on)."""
+    return load(write_registry(tmp_path_factory.mktemp("slow"), quiet="3600s", max_wait="3600s"))
+
+
+Factory = Callable[..., SharedRouter]
+
+
+@pytest.fixture
+async def make_shared(location: str) -> AsyncIterator[Factory]:
+    """Routers (replicas) on one state location; stopped and closed at teardown."""
+    made: list[SharedRouter] = []
+
+    def factory(
+        cfg: LoadedConfig,
+        sink: Any,
+        owner: str = "a",
+        lease_s: float = 30.0,
+        clock: Callable[[], float] | None = None,
+    ) -> SharedRouter:
+        st = open_state_store(
+            location,
+            StoreOptions(owner=owner, lease_s=lease_s, date_field=cfg.registry.date_field),
+            sync="normal",
+        )
+        kwargs: dict[str, Any] = {"options": RouterOptions(as_of=GAME_DAY)}
+        if clock is not None:
+            kwargs["clock"] = clock
+        r = SharedRouter(
+            cfg.registry,
+            cfg.relations,
+            st,
+            {p: sink for p in cfg.registry.processors},
+            poll_interval_s=0.02,
+            **kwargs,
+        )
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        if r._started and not r._closing:
+            await r.stop(timeout=1.0)
+        with contextlib.suppress(Exception):
+            r.state.close()
+
+
+async def submit_all(r: SharedRouter, events: list[dict[str, Any]]) -> list[Any]:
+    return list(await asyncio.gather(*(r.submit(Inbound("test", obj=e)) for e in events)))
+
+
+async def test_stream_routes_like_the_dry_run(zero_cfg: LoadedConfig, make_shared: Factory) -> None:
+    """A game day through a state store yields exactly the dry run's triggers, duplicates ignored."""
+    sink = MemorySink()
+    r = make_shared(zero_cfg, sink)
+    await r.start()
+    outs = await submit_all(r, STREAM + STREAM[:50])
+    assert sum(o.status == "accepted" for o in outs) == len(STREAM)
+    assert sum(o.status == "duplicate" for o in outs) == 50
+    assert await r.idle()
+    assert sorted(key_of(t) for t in sink.received) == dry_run_keys(zero_cfg, STREAM)
+    assert await r._in_state(r.state.outbox_counts) == {"done": len(sink.received)}
+
+
+async def test_other_replica_fires_open_windows(
+    slow_cfg: LoadedConfig, make_shared: Factory
+) -> None:
+    """Windows opened by a replica that stopped are fired by another one once due."""
+    now = [1_763_000_000.0]
+    sink = MemorySink()
+    a = make_shared(slow_cfg, sink, owner="a", clock=lambda: now[0])
+    await a.start()
+    outs = await submit_all(a, CALM)
+    assert {o.status for o in outs} == {"accepted"}
+    opened = await a._in_state(a.state.open_window_count)  # the state thread owns the connection
+    assert opened > 0 and sink.received == []
+    await a.stop(timeout=1.0)
+    b = make_shared(slow_cfg, sink, owner="b", clock=lambda: now[0])
+    await b.start()
+    assert await b.fire_due() == 0  # nothing due yet
+    now[0] += 3601
+    fired = 0
+    while await b._in_state(b.state.open_window_count):
+        fired += await b.fire_due()
+    assert fired == opened
+    assert await b.idle()
+    assert sorted(key_of(t) for t in sink.received) == dry_run_keys(slow_cfg, CALM)
+
+
+async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_shared: Factory) -> None:
+    """Triggers leased to a replica stuck mid-dispatch are re-sent by another once the lease ran out."""
+    now = [1_763_000_000.0]
+    stuck = MemorySink()
+    stuck.hang = True
+    a = make_shared(zero_cfg, stuck, owner="a", lease_s=5.0, clock=lambda: now[0])
+    if not a.state.shared:
+        pytest.skip(
+            "an embedded SQLite store serves one instance: concurrent replicas need PostgreSQL"
+        )
+    await a.start()
+    await submit_all(a, STREAM[:20])
+    rows = await a._in_state(a.state.outbox_rows)
+    assert rows and {(r.status, r.lease_owner) for r in rows} == {("leased", "a")}
+    sink = MemorySink()
+    b = make_shared(zero_cfg, sink, owner="b", lease_s=5.0, clock=lambda: now[0])
+    await b.start()
+    assert await b.claim() == 0  # a's leases still run
+    now[0] += 6
+    assert await b.claim() == len(rows)
+    assert await b.idle()
+    assert sorted(t.trigger_id for t in sink.received) == sorted(r.trigger_id for r in rows)
+    assert set(await b._in_state(b.state.outbox_counts)) == {"done"}
+
+
+@pytest.mark.parametrize(
+    ("marks", "want", "finished"),
+    [
+        ([rm.Done(7, 1, 5.0)], [Done(7, 1, 5.0)], {7}),
+        ([rm.Attempt(7, 2)], [Attempted(7, 2, "")], set()),
+        (
+            [
+                rm.Dead(7, 3, 5.0, "boom"),
+                rm.DeadLetter("trigger", "t-1#7", "permanent_error", "boom", b"x", 5.0),
+            ],
+            [Dead(7, 3, 5.0, "permanent_error", "boom")],
+            {7},
+        ),
+        ([rm.Dead(8, 3, 5.0, "boom")], [Dead(8, 3, 5.0, "max_attempts", "boom")], {8}),
+    ],
+)
+def test_dispatch_marks_map_onto_the_outbox(
+    marks: list[rm.Mark], want: list[Any], finished: set[int]
+) -> None:
+    """Done/Attempt/Dead become the store's marks; a trigger's dead letter rides on its Dead."""
+    sm = state_marks(marks)
+    assert (sm.marks, sm.letters, sm.finished) == (want, [], finished)
+
+
+def test_event_dead_letters_stay_letters() -> None:
+    """A dead letter that is not a trigger's is stored as a dead letter."""
+    sm = state_marks([rm.DeadLetter("event", "m1", "bad", "d", b"p", 1.0)])
+    assert sm.letters == [DeadLetterIn("event", "m1", "bad", "d", b"p", 1.0)] and sm.marks == []
