@@ -317,7 +317,14 @@ class Daemon:
             max_connections=server.max_connections or 1000,
         )
         self.source = (
-            PubSubSource(settings.subscription, self.router) if settings.subscription else None
+            PubSubSource(
+                settings.subscription,
+                self.router,
+                # replicas: what a killed one held is redelivered after 10 s, not 60 s
+                lease_extension_s=10.0 if self.state_store is not None else 0.0,
+            )
+            if settings.subscription
+            else None
         )
         if self.source is not None:  # /readyz is 503 while the streaming pull is down
             self.ingress.add_readiness_check(self.source.readiness)

@@ -256,10 +256,12 @@ class IngressApp:
         problems = [p for p in (check() for check in self._readiness) if p]
         if problems:
             return _error(503, "not_ready", "; ".join(problems))
-        return web.json_response({"status": "ready", "open_windows": self.router.book.open_count})
+        return web.json_response(
+            {"status": "ready", "open_windows": self.router.open_window_count()}
+        )
 
     async def metrics(self, request: web.Request) -> web.Response:
-        self.router.metrics.open_windows.set(self.router.book.open_count)
+        self.router.metrics.open_windows.set(self.router.open_window_count())
         return web.Response(
             body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
         )

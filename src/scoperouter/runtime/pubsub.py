@@ -86,9 +86,12 @@ class PubSubSource:
         min_backoff_s: float = MIN_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
         check: Callable[[str], None] | None = None,
+        lease_extension_s: float = 0.0,
     ) -> None:
         """``check`` verifies the subscription before each resubscribe (default
-        :func:`check_subscription`; raises on failure)."""
+        :func:`check_subscription`; raises on failure). ``lease_extension_s``: the ack
+        deadline the client keeps renewing (0: the library's, 60 s) -- how long Pub/Sub
+        waits before redelivering what a killed process held (replicas use 10 s)."""
         self.subscription = subscription
         self.router = router
         self.max_messages = max_messages
@@ -96,6 +99,7 @@ class PubSubSource:
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self._check = check
+        self.lease_extension_s = lease_extension_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._future: Any = None
@@ -126,7 +130,11 @@ class PubSubSource:
     def _subscribe(self) -> None:
         pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
 
-        flow = pubsub_v1.types.FlowControl(max_messages=self.max_messages, max_bytes=self.max_bytes)
+        flow = pubsub_v1.types.FlowControl(
+            max_messages=self.max_messages,
+            max_bytes=self.max_bytes,
+            max_duration_per_lease_extension=int(self.lease_extension_s),
+        )
         fut = self._client.subscribe(self.subscription, callback=self._callback, flow_control=flow)
         self._future = fut
         self._pull_started = time.monotonic()

@@ -1,0 +1,620 @@
+"""Several ``scoperouter serve`` replicas on ONE Pub/Sub subscription sharing ONE PostgreSQL
+(issue 13, acceptance 2 and 3), as subprocesses, against the Pub/Sub emulator.
+
+``kills`` mode (acceptance 2): a bounded game-day stream is published while replicas are
+SIGKILLed at random (one at a time, each restarted at once, ``--kills`` in all, some in the
+middle of a delivery: the HTTP target answers after ``--target-delay``). Then, once every
+message is routed and every trigger delivered, it checks from what the target received:
+
+* lost: (processor, date, entity) requirements of the stream (planned here with the same
+  registry) that no delivered trigger covers -- must be 0;
+* split: contributions (processor, date, event) found in two different trigger ids -- 0;
+* duplicates: deliveries of a trigger id already delivered (allowed: at-least-once) --
+  counted; every duplicate is of the same trigger id by construction of the check;
+* lateness: a monitor reads ``now - min(deadline)`` of the open windows every 50 ms: how
+  long after its deadline the most overdue window was still open (fires within
+  quiet + 1 s of its deadline <=> this stays <= 1 s).
+
+``hot`` mode (acceptance 3): ``--hot-rate`` events/s onto ONE processor and date for
+``--hot`` seconds through the replicas (no kills), then again with every event critical;
+checks nothing lost and no event in two triggers, prints publish-to-delivery latency and
+the longest gap without a delivery (a stall).
+
+Usage::
+
+    python bench/replicas.py [--mode kills|hot|both] [--replicas 3] [--kills 30]
+        [--rate 40] [--events 2400] [--hot 30] [--hot-rate 200] [--dsn postgresql://...]
+        [--check] [--check-timing] [--json]
+
+``--check`` exits 1 when a correctness figure is off (lost, split); ``--check-timing``
+also when a window stayed open > 1 s past its deadline while replicas lived. Timing is
+measured here, never asserted in the default test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "runtime"))
+from runtime_support import GAME_DAY, game_day_stream, players_of, write_registry  # noqa: E402
+
+EMULATOR = Path(
+    os.environ.get(
+        "SCOPEROUTER_PUBSUB_EMULATOR",
+        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator",
+    )
+)
+PROJECT = "scoperouter-replicas"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------------- infrastructure
+def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
+    """The emulator on a free port (None: PUBSUB_EMULATOR_HOST already points at one)."""
+    import socket
+
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return None
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={tmp / 'emu'}"],
+        stdout=(tmp / "emulator.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, 9)
+    raise SystemExit("Pub/Sub emulator did not start")
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def topic_and_subscription(name: str) -> tuple[Any, str, str]:
+    from google.cloud import pubsub_v1
+
+    topic = f"projects/{PROJECT}/topics/{name}"
+    sub = f"projects/{PROJECT}/subscriptions/{name}"
+    pub = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005))
+    pub.create_topic(name=topic)
+    sc = pubsub_v1.SubscriberClient()
+    sc.create_subscription(request={"name": sub, "topic": topic, "ack_deadline_seconds": 10})
+    sc.close()
+    return pub, topic, sub
+
+
+class Target:
+    """The HTTP target of every processor: records each delivery (trigger, time)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.deliveries: list[tuple[float, dict[str, Any]]] = []
+        app = web.Application()
+        app.router.add_post("/process", self.process)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.port = free_port()
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def process(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        trig = json.loads(base64.b64decode(body["message"]["data"]))
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a kill now re-sends the trigger after rescue
+        self.deliveries.append((time.time(), trig))
+        return web.Response(status=204)
+
+
+@dataclass
+class Replica:
+    """One ``serve`` subprocess (restarted under the same slot after a kill)."""
+
+    slot: int
+    cfg: Path
+    dsn: str
+    sub: str
+    tmp: Path
+    lease: str
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.port = free_port()
+        state_dir = self.tmp / f"r{self.slot}"
+        log = (self.tmp / f"r{self.slot}.log").open("ab")
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(self.cfg),
+                "--state", self.dsn, "--state-dir", str(state_dir), "--port", str(self.port),
+                "--as-of", GAME_DAY.isoformat(), "--no-log", "--log-level", "WARNING",
+                "--subscription", self.sub, "--lease", self.lease,
+                "--replica-id", f"r{self.slot}-{self.starts}", "--loop", "asyncio",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        log.close()
+
+    async def ready(self, s: aiohttp.ClientSession, timeout: float = 120) -> float:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                tail = (self.tmp / f"r{self.slot}.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"replica {self.slot} died:\n{tail}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.get(f"http://127.0.0.1:{self.port}/readyz") as r:
+                    if r.status == 200:
+                        return time.monotonic() - t0
+            await asyncio.sleep(0.05)
+        raise SystemExit(f"replica {self.slot} not ready in {timeout}s")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Overdue:
+    """Samples, every 50 ms, how long the most overdue open window is past its deadline."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as c:
+            while not self._stop.is_set():
+                row = c.execute("SELECT min(deadline) FROM sr_windows").fetchone()
+                if row is not None and row[0] is not None:
+                    self.samples.append(max(0.0, time.time() - float(row[0])))
+                else:
+                    self.samples.append(0.0)
+                self._stop.wait(0.05)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join(5)
+        s = sorted(self.samples) or [0.0]
+        return {
+            "max_overdue_s": round(s[-1], 3),
+            "p99_overdue_s": round(s[min(len(s) - 1, int(len(s) * 0.99))], 3),
+            "samples": len(s),
+            "samples_over_1s": sum(x > 1.0 for x in s),
+        }
+
+
+def store_counts(dsn: str) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        seen = c.execute("SELECT count(*) FROM sr_seen").fetchone()
+        windows = c.execute("SELECT count(*) FROM sr_windows").fetchone()
+        unfinished = c.execute(
+            "SELECT count(*) FROM sr_outbox WHERE status IN ('pending', 'leased')"
+        ).fetchone()
+        rescues = c.execute("SELECT coalesce(sum(rescues), 0) FROM sr_outbox").fetchone()
+        letters = c.execute("SELECT count(*) FROM sr_dead_letters").fetchone()
+        assert seen and windows and unfinished and rescues and letters
+        return {
+            "seen": int(seen[0]),
+            "dead_letters": int(letters[0]),
+            "open_windows": int(windows[0]),
+            "unfinished_triggers": int(unfinished[0]),
+            "rescues": int(rescues[0]),
+        }
+
+
+def lease_holder(dsn: str) -> str | None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        row = c.execute(
+            "SELECT lease_owner FROM sr_outbox WHERE status = 'leased' ORDER BY random() LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+
+async def drain(dsn: str, want_seen: int, target: Target, timeout: float) -> bool:
+    """Until every event is routed, no window is open and no trigger is unfinished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c = await asyncio.to_thread(store_counts, dsn)
+        if c["seen"] >= want_seen and c["open_windows"] == 0 and c["unfinished_triggers"] == 0:
+            await asyncio.sleep(0.5)  # the last responses reach the target
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+# ---------------------------------------------------------------------- the checks
+@dataclass
+class Verdict:
+    requirements: int = 0
+    lost: list[str] = field(default_factory=list)
+    split: list[str] = field(default_factory=list)
+    missing_contributions: list[str] = field(default_factory=list)
+    deliveries: int = 0
+    triggers: int = 0
+    duplicate_deliveries: int = 0
+    unrouted: list[str] = field(default_factory=list)  # event ids the store never saw
+
+    def ok(self) -> bool:
+        return not (self.lost or self.split or self.missing_contributions or self.unrouted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requirements": self.requirements,
+            "lost": len(self.lost),
+            "split_contributions": len(self.split),
+            "contributions_in_no_trigger": len(self.missing_contributions),
+            "deliveries": self.deliveries,
+            "distinct_triggers": self.triggers,
+            "duplicate_deliveries": self.duplicate_deliveries,
+            "unrouted_events": len(self.unrouted),
+            "examples": (self.unrouted + self.lost + self.split + self.missing_contributions)[:5],
+        }
+
+
+def verify(cfg: Path, events: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> Verdict:
+    """Plan the stream here (same registry and as-of date) and hold the deliveries to it."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry.loader import load_config
+    from scoperouter.router.planner import planner_for
+    from scoperouter.state.merge import contributions
+
+    loaded = load_config(cfg)
+    reg = loaded.registry
+    planner = planner_for(reg)
+    v = Verdict()
+    by_id: dict[str, dict[str, Any]] = {}
+    counts: Counter[str] = Counter()
+    for t in delivered:
+        by_id[t["trigger_id"]] = t
+        counts[t["trigger_id"]] += 1
+    v.deliveries = len(delivered)
+    v.triggers = len(by_id)
+    v.duplicate_deliveries = len(delivered) - len(by_id)
+    # (processor, date, event) -> trigger ids holding it
+    holders: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for tid, t in by_id.items():
+        day = t.get(reg.date_field) or t.get("start_date")
+        for eid in t["caused_by"]:
+            holders[(t["processor"], str(day), eid)].add(tid)
+    for raw in events:
+        ev = normalize_event(raw, reg)
+        for c in contributions(reg, ev, planner.plan(loaded.relations, ev, GAME_DAY)):
+            key = (c.processor, c.day.isoformat(), ev.event_id)
+            tids = holders.get(key, set())
+            if len(tids) > 1:
+                v.split.append(f"split {key} -> {sorted(tids)}")
+            if not tids:
+                v.missing_contributions.append(f"no trigger holds {key}")
+            needs = ["*"] if c.entity_ids is None else list(c.entity_ids)
+            for ent in needs:
+                v.requirements += 1
+                covered = any(
+                    by_id[tid]["scope"] == "date"
+                    or (ent != "*" and ent in (by_id[tid].get("entity_ids") or ()))
+                    for tid in tids
+                )
+                if not covered:
+                    v.lost.append(f"lost {(c.processor, c.day.isoformat(), ent)}")
+    return v
+
+
+def unrouted(dsn: str, cfg: Path, events: list[dict[str, Any]]) -> list[str]:
+    """Event ids of the stream that the store never admitted."""
+    import psycopg
+
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry.loader import load_config
+
+    reg = load_config(cfg, with_relations=False).registry
+    ids = [normalize_event(e, reg).event_id for e in events]
+    with psycopg.connect(dsn, autocommit=True) as c:
+        seen = {r[0] for r in c.execute("SELECT event_id FROM sr_seen").fetchall()}
+    return [f"never routed: {i}" for i in ids if i not in seen]
+
+
+# ---------------------------------------------------------------------- the runs
+async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> float:
+    t0 = time.monotonic()
+    futs = []
+    for i, data in enumerate(events):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        futs.append(pub.publish(topic, data))
+    for f in futs:
+        await asyncio.to_thread(f.result)
+    return time.monotonic() - t0
+
+
+async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, Any]:
+    target = Target(args.target_delay)
+    await target.start()
+    cfg = write_registry(
+        tmp / "cfg-kills",
+        quiet=args.quiet,
+        max_wait=args.max_wait,
+        default_target={
+            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
+            "concurrency": 16,
+        },
+    )
+    pub, topic, sub = topic_and_subscription("kills")
+    events = game_day_stream(args.events, seed=args.seed)
+    reps = [Replica(i, cfg, dsn, sub, tmp, args.lease) for i in range(args.replicas)]
+    rng = random.Random(args.seed)
+    restarts: list[float] = []
+    async with aiohttp.ClientSession() as s:
+        for r in reps:
+            r.start()
+        for r in reps:
+            await r.ready(s)
+        overdue = Overdue(dsn)
+        overdue.start()
+        pub_task = asyncio.create_task(
+            publish(pub, topic, [json.dumps(e).encode() for e in events], args.rate)
+        )
+        kills = mid_delivery = 0
+        while kills < args.kills:
+            await asyncio.sleep(rng.uniform(0.2, 1.0))
+            victim = rng.choice(reps)
+            if kills % 2 == 0:  # every other kill: a replica holding a trigger lease, if any
+                owner = await asyncio.to_thread(lease_holder, dsn)
+                for r in reps:
+                    if owner == f"r{r.slot}-{r.starts}":
+                        victim, mid_delivery = r, mid_delivery + 1
+            victim.kill()
+            kills += 1
+            victim.start()
+            restarts.append(await victim.ready(s))
+        published_s = await pub_task
+        drained = await drain(dsn, len(events), target, args.drain_timeout)
+        lateness = overdue.stop()
+        for r in reps:
+            r.stop()
+    pub.stop()
+    await target.runner.cleanup()
+    counts = store_counts(dsn)
+    verdict = verify(cfg, events, [t for _at, t in target.deliveries])
+    verdict.unrouted = unrouted(dsn, cfg, events)
+    return {
+        "events": len(events),
+        "rate": args.rate,
+        "publish_s": round(published_s, 1),
+        "replicas": args.replicas,
+        "kills": kills,
+        "kills_holding_a_lease": mid_delivery,
+        "restart_to_ready_s_median": round(sorted(restarts)[len(restarts) // 2], 2)
+        if restarts
+        else None,
+        "drained": drained,
+        "store": counts,
+        "quiet": args.quiet,
+        "max_wait": args.max_wait,
+        "lease": args.lease,
+        **verdict.to_json(),
+        **lateness,
+        "ok": verdict.ok() and drained,
+    }
+
+
+def hot_events(n: int, tag: str, critical: bool) -> list[dict[str, Any]]:
+    """``n`` events onto ONE processor and date (player_game_summary, GAME_DAY)."""
+    players = [p for t in ("BOS", "LAL", "MIA", "DEN") for p in players_of(t)]
+    out = []
+    for i in range(n):
+        ev: dict[str, Any] = {
+            "event_id": f"{tag}-{i:06d}",
+            "source": "nba_raw.nbac_gamebook_player_stats",
+            "game_date": GAME_DAY.isoformat(),
+            "affected_entities": {"players": [players[i % len(players)]]},
+            "changed_fields": ["minutes"],
+        }
+        if critical:
+            ev["priority"] = "critical"
+        out.append(ev)
+    return out
+
+
+async def run_hot(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, Any]:
+    target = Target(0.0)
+    await target.start()
+    cfg = write_registry(
+        tmp / "cfg-hot",
+        quiet="5s",
+        max_wait="30s",
+        default_target={
+            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
+            "concurrency": 32,
+        },
+    )
+    out: dict[str, Any] = {}
+    reps: list[Replica] = []
+    async with aiohttp.ClientSession() as s:
+        for phase, critical in (("normal", False), ("critical", True)):
+            pub, topic, sub = topic_and_subscription(f"hot-{phase}")
+            reps = [
+                Replica(i, cfg, dsn, sub, tmp / phase, args.lease) for i in range(args.replicas)
+            ]
+            (tmp / phase).mkdir(exist_ok=True)
+            for r in reps:
+                r.start()
+            for r in reps:
+                await r.ready(s)
+            n = int(args.hot * args.hot_rate)
+            events = hot_events(n, f"hot-{phase}", critical)
+            base = len(target.deliveries)
+            seen_before = (await asyncio.to_thread(store_counts, dsn))["seen"]
+            overdue = Overdue(dsn)
+            overdue.start()
+            t0 = time.time()
+            published_s = await publish(
+                pub, topic, [json.dumps(e).encode() for e in events], args.hot_rate
+            )
+            drained = await drain(dsn, seen_before + n, target, args.drain_timeout)
+            lateness = overdue.stop()
+            for r in reps:
+                r.stop()
+            pub.stop()
+            got = target.deliveries[base:]
+            times = sorted([t0] + [at for at, _t in got])
+            gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+            verdict = verify(cfg, events, [t for _at, t in got])
+            out[phase] = {
+                "events": n,
+                "offered_rate": args.hot_rate,
+                "publish_s": round(published_s, 1),
+                "drained": drained,
+                "ingest_to_done_s": round(times[-1] - t0, 1),
+                "longest_gap_between_deliveries_s": round(gap, 2),
+                **verdict.to_json(),
+                **lateness,
+                "ok": verdict.ok() and drained,
+            }
+    await target.runner.cleanup()
+    return out
+
+
+def reset_store(dsn: str) -> None:
+    """An empty store: the replicas migrate it again at start."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(
+            "DROP TABLE IF EXISTS sr_seen, sr_windows, sr_outbox, sr_dead_letters, "
+            "sr_completions, sr_schema_version CASCADE"
+        )
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="scoperouter-replicas-"))
+    emulator = start_emulator(tmp)
+    cluster = None
+    dsn = args.dsn
+    try:
+        if dsn is None:
+            import pg_cluster
+
+            bindir = pg_cluster.find_bindir()
+            if bindir is None:
+                raise SystemExit("PostgreSQL binaries not found (apt-get install postgresql)")
+            cluster = pg_cluster.PgCluster(bindir, durable=args.pg_durable).start()
+            dsn = cluster.dsn
+        out: dict[str, Any] = {}
+        if args.mode in ("kills", "both"):
+            reset_store(dsn)
+            out["kills"] = await run_kills(args, tmp, dsn)
+        if args.mode in ("hot", "both"):
+            reset_store(dsn)
+            out["hot"] = await run_hot(args, tmp, dsn)
+        return out
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        stop_group(emulator)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=("kills", "hot", "both"), default="both")
+    p.add_argument("--replicas", type=int, default=3)
+    p.add_argument("--kills", type=int, default=30)
+    p.add_argument("--events", type=int, default=2400)
+    p.add_argument("--rate", type=float, default=40.0, help="events/s published (kills mode)")
+    p.add_argument("--quiet", default="1s")
+    p.add_argument("--max-wait", default="4s")
+    p.add_argument("--lease", default="3s")
+    p.add_argument("--target-delay", type=float, default=0.05)
+    p.add_argument("--hot", type=float, default=30.0, help="seconds of the hot window")
+    p.add_argument("--hot-rate", type=float, default=200.0)
+    p.add_argument("--drain-timeout", type=float, default=180.0)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--dsn", help="an existing PostgreSQL (else a throwaway cluster)")
+    p.add_argument("--pg-durable", action="store_true", help="throwaway cluster with fsync on")
+    p.add_argument("--check", action="store_true", help="exit 1 when anything is lost or split")
+    p.add_argument(
+        "--check-timing", action="store_true", help="also exit 1 when a window was > 1 s late"
+    )
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    out = asyncio.run(amain(args))
+    print(json.dumps(out, indent=None if args.json else 2))
+    runs = [out["kills"]] if "kills" in out else []
+    runs += list(out.get("hot", {}).values())
+    bad = args.check and not all(r["ok"] for r in runs)
+    late = args.check_timing and any(r["max_overdue_s"] > 1.0 for r in runs)
+    return 1 if bad or late else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
