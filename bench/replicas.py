@@ -220,6 +220,7 @@ class Overdue:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.samples: list[float] = []
+        self.seen: list[tuple[float, int]] = []  # (time, events admitted so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -231,18 +232,29 @@ class Overdue:
 
         with psycopg.connect(self.dsn, autocommit=True) as c:
             while not self._stop.is_set():
-                row = c.execute("SELECT min(deadline) FROM sr_windows").fetchone()
-                if row is not None and row[0] is not None:
-                    self.samples.append(max(0.0, time.time() - float(row[0])))
-                else:
-                    self.samples.append(0.0)
+                row = c.execute(
+                    "SELECT (SELECT min(deadline) FROM sr_windows), (SELECT count(*) FROM sr_seen)"
+                ).fetchone()
+                now = time.time()
+                assert row is not None
+                self.samples.append(0.0 if row[0] is None else max(0.0, now - float(row[0])))
+                self.seen.append((now, int(row[1])))
                 self._stop.wait(0.05)
 
     def stop(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join(5)
         s = sorted(self.samples) or [0.0]
+        # an ingest stall: the longest time the admitted count stood still with events left
+        stall, since, last = 0.0, None, -1
+        final = self.seen[-1][1] if self.seen else 0
+        for at, n in self.seen:
+            if n != last or n >= final:
+                since, last = at, n
+            elif since is not None:
+                stall = max(stall, at - since)
         return {
+            "longest_ingest_stall_s": round(stall, 2),
             "max_overdue_s": round(s[-1], 3),
             "p99_overdue_s": round(s[min(len(s) - 1, int(len(s) * 0.99))], 3),
             "samples": len(s),

@@ -1,5 +1,7 @@
-"""Window merge and fire: pure functions, the one statement of SPEC section 2 "Windows"
-that every state store applies.
+"""Window merge and fire for the state stores: pure functions over persisted windows, the
+rules read from :data:`scoperouter.router.window_state.TRANSITIONS` and the trigger built by
+:func:`scoperouter.router.window_state.to_trigger` (one statement of SPEC section 2
+"Windows" for the in-memory book and every store).
 
 Invariant: ``apply(window, contributions, now)`` gives the same windows and fired triggers
 as :class:`scoperouter.router.windows.WindowBook` fed the same decisions at the same
@@ -20,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import parse_duration
-from scoperouter.router.decisions import Decision
-from scoperouter.router.windows import trigger_id
+from scoperouter.router.decisions import Decision, Reason
+from scoperouter.router.window_state import TRANSITIONS, EventIds, Input, Phase
+from scoperouter.router.window_state import WindowState as BookWindow
+from scoperouter.router.window_state import to_trigger as book_trigger
 from scoperouter.state.model import Contribution, WindowState
 
 
@@ -66,8 +70,27 @@ def contributions(
     return tuple(out)
 
 
+def _input(window: WindowState | None, c: Contribution) -> tuple[Input, frozenset[str] | None]:
+    """The transition-table input of contribution ``c`` for ``window`` (None: closed), and
+    for entity ids into an id window the united ids (the rules of
+    :func:`scoperouter.router.window_state.classify`, on a contribution)."""
+    if c.entity_ids is None:
+        return "date", None
+    have = window.entity_ids if window is not None else frozenset()
+    if have is None:
+        return "entities", None  # absorbed either way
+    union = have.union(c.entity_ids)
+    limit = window.max_entities if window is not None else c.max_entities
+    return ("entities_past_max" if len(union) > limit else "entities"), union
+
+
 def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:
-    """``window`` (None: not open) with contribution ``c`` merged at ``now``."""
+    """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
+    read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
+    rules the in-memory book applies too."""
+    phase: Phase = (
+        "closed" if window is None else ("date" if window.entity_ids is None else "entities")
+    )
     if window is None:
         window = WindowState(
             processor=c.processor,
@@ -84,19 +107,23 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
             max_wait_s=c.max_wait_s,
             max_entities=c.max_entities,
         )
+    inp, union = _input(window, c)
+    effect = TRANSITIONS[(phase, inp)].effect
     ids = window.entity_ids
     etype = window.entity_type
     reason = window.date_reason
-    if ids is None:
-        pass  # full date absorbs everything
-    elif c.entity_ids is None:
-        ids, reason = None, c.reason
-    else:
+    if effect in ("open_ids", "union"):
+        assert union is not None
+        ids = union
         if c.entity_type:
             etype = c.entity_type
-        ids = ids | frozenset(c.entity_ids)
-        if len(ids) > window.max_entities:
-            ids, reason = None, "fallback_threshold"
+    elif effect == "to_threshold":
+        ids, reason = None, "fallback_threshold"
+        if c.entity_type:
+            etype = c.entity_type
+    elif effect == "to_date":
+        ids, reason = None, c.reason
+    # "absorb": a full-date window keeps its ids (none) and its first reason
     return WindowState(
         processor=window.processor,
         day=window.day,
@@ -140,32 +167,24 @@ def apply(
 def to_trigger(
     w: WindowState, fired_at: datetime | None = None, date_field: str = DEFAULT_DATE_FIELD
 ) -> Trigger:
-    """The trigger a fired window sends (SPEC section 3); its id is a hash of its content;
-    ``date_field`` keys its date on the wire (the registry's)."""
-    caused = tuple(sorted(w.caused_by))
-    if w.entity_ids is None or not w.entity_ids:
-        scope = "date"
-        ids: tuple[str, ...] | None = None
-        reason = w.date_reason or "no_entities_in_event"
-        etype: str | None = None
-    else:
-        scope = "entities"
-        ids = tuple(sorted(w.entity_ids))
-        reason = "entity_scope"
-        etype = w.entity_type or None
-    return Trigger(
-        trigger_id=trigger_id(w.processor, w.day, scope, ids, caused),
-        processor=w.processor,
-        game_date=w.day,
-        start_date=w.day,
-        end_date=w.day,
-        scope=cast(Any, scope),
-        entity_type=etype,
-        entity_ids=ids,
-        reason=reason,
-        caused_by=caused,
-        correlation_id=w.correlation_id,
-        priority=w.priority,
-        fired_at=fired_at,
-        date_field=date_field,
+    """The trigger a fired window sends (SPEC section 3), built by the one trigger builder
+    :func:`scoperouter.router.window_state.to_trigger`; ``fired_at`` stamped."""
+    t = book_trigger(
+        BookWindow(
+            processor=w.processor,
+            day=w.day,
+            opened_at=w.opened_at,
+            last_at=w.last_at,
+            entity_ids=w.entity_ids,
+            date_reason=cast(Reason | None, w.date_reason),
+            caused_by=EventIds(w.caused_by),
+            correlation_id=w.correlation_id,
+            priority=w.priority,
+            quiet_s=w.quiet_s,
+            max_wait_s=w.max_wait_s,
+            max_entities=w.max_entities,
+            entity_type=w.entity_type,
+        ),
+        date_field,
     )
+    return t if fired_at is None else t.model_copy(update={"fired_at": fired_at})
