@@ -160,7 +160,7 @@ class Replica:
     slot: int
     cfg: Path
     dsn: str
-    sub: str
+    sub: str | None  # None: events are pushed over HTTP (--source push)
     tmp: Path
     lease: str
     proc: subprocess.Popen[bytes] | None = None
@@ -178,9 +178,9 @@ class Replica:
                 sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(self.cfg),
                 "--state", self.dsn, "--state-dir", str(state_dir), "--port", str(self.port),
                 "--as-of", GAME_DAY.isoformat(), "--no-log", "--log-level", "WARNING",
-                "--subscription", self.sub, "--lease", self.lease,
+                "--lease", self.lease,
                 "--replica-id", f"r{self.slot}-{self.starts}", "--loop", "asyncio",
-            ],
+            ] + (["--subscription", self.sub] if self.sub else []),
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         log.close()
@@ -409,6 +409,37 @@ async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> flo
     return time.monotonic() - t0
 
 
+async def push(
+    s: aiohttp.ClientSession, reps: list[Replica], events: list[bytes], rate: float
+) -> float:
+    """Like a Pub/Sub push subscription: POST each event to a random replica, again (to
+    another random one) after a connection error or a non-2xx answer, until one acks it."""
+    rng = random.Random(7)
+    sem = asyncio.Semaphore(64)
+
+    async def deliver(data: bytes) -> None:
+        async with sem:
+            while True:
+                r = rng.choice(reps)
+                try:
+                    async with s.post(f"http://127.0.0.1:{r.port}/events", data=data) as resp:
+                        if resp.status == 200:
+                            return
+                except (TimeoutError, aiohttp.ClientError):
+                    pass
+                await asyncio.sleep(rng.uniform(0.1, 0.5))
+
+    t0 = time.monotonic()
+    tasks = []
+    for i, data in enumerate(events):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(deliver(data)))
+    await asyncio.gather(*tasks)
+    return time.monotonic() - t0
+
+
 async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, Any]:
     target = Target(args.target_delay)
     await target.start()
@@ -421,7 +452,11 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
             "concurrency": 16,
         },
     )
-    pub, topic, sub = topic_and_subscription("kills")
+    pub: Any = None
+    sub: str | None = None
+    topic = ""
+    if args.source == "pubsub":
+        pub, topic, sub = topic_and_subscription("kills")
     events = game_day_stream(args.events, seed=args.seed)
     reps = [Replica(i, cfg, dsn, sub, tmp, args.lease) for i in range(args.replicas)]
     rng = random.Random(args.seed)
@@ -433,8 +468,9 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
             await r.ready(s)
         overdue = Overdue(dsn)
         overdue.start()
+        datas = [json.dumps(e).encode() for e in events]
         pub_task = asyncio.create_task(
-            publish(pub, topic, [json.dumps(e).encode() for e in events], args.rate)
+            publish(pub, topic, datas, args.rate) if pub else push(s, reps, datas, args.rate)
         )
         kills = mid_delivery = 0
         while kills < args.kills:
@@ -454,12 +490,14 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         lateness = overdue.stop()
         for r in reps:
             r.stop()
-    pub.stop()
+    if pub is not None:
+        pub.stop()
     await target.runner.cleanup()
     counts = store_counts(dsn)
     verdict = verify(cfg, events, [t for _at, t in target.deliveries])
     verdict.unrouted = unrouted(dsn, cfg, events)
     return {
+        "source": args.source,
         "events": len(events),
         "rate": args.rate,
         "publish_s": round(published_s, 1),
@@ -570,7 +608,8 @@ def reset_store(dsn: str) -> None:
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-replicas-"))
-    emulator = start_emulator(tmp)
+    needs_emulator = args.mode != "kills" or args.source == "pubsub"
+    emulator = start_emulator(tmp) if needs_emulator else None
     cluster = None
     dsn = args.dsn
     try:
@@ -600,6 +639,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", choices=("kills", "hot", "both"), default="both")
     p.add_argument("--replicas", type=int, default=3)
+    p.add_argument(
+        "--source",
+        choices=("pubsub", "push"),
+        default="pubsub",
+        help="kills mode: one emulator subscription (streaming pull), or HTTP push with "
+        "retries to a random replica (the emulator redelivers what a killed replica held "
+        "only slowly: minutes after 30 kills)",
+    )
     p.add_argument("--kills", type=int, default=30)
     p.add_argument("--events", type=int, default=2400)
     p.add_argument("--rate", type=float, default=40.0, help="events/s published (kills mode)")
