@@ -50,7 +50,9 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("mapping", "processor", "service", "event", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mapping", "processor", "service", "event", "expected"), CASES, ids=[c[0] for c in CASES]
+)
 async def test_mapping_through_serve_subprocess(
     tmp_path: Path, stubs: ServiceStubs, mapping: str, processor: str, service: str,
     event: dict[str, Any], expected: dict[str, Any],
