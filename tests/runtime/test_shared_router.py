@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -270,3 +271,19 @@ def test_unusable_state_location_is_a_config_error(tmp_path: Path, zero_cfg: Loa
             DaemonSettings(state_dir=tmp_path / "s", port=0, state=bad),
         )
     assert "pw" not in str(info.value)
+
+
+async def test_unparseable_pubsub_message_is_dead_lettered_once(
+    zero_cfg: LoadedConfig, make_shared: Factory
+) -> None:
+    """A message that does not parse is stored as an event dead letter (acked); its redelivery stores nothing new."""
+    r = make_shared(zero_cfg, MemorySink())
+    await r.start()
+    bad = Inbound("pubsub", data=b"{not json", message_id="m-1", dead_letter_on_reject=True)
+    first, again = await r.submit(bad), await r.submit(bad)
+    assert (first.status, first.dead_lettered, first.ack) == ("rejected", True, True)
+    assert again.ack
+    letters = await r._in_state(r.state.dead_letters)
+    assert [(d.kind, d.ref) for d in letters] == [("event", "m-1")]
+    ok = await r.submit(Inbound("pubsub", data=json.dumps(STREAM[0]).encode(), message_id="m-2"))
+    assert ok.status == "accepted"
