@@ -68,6 +68,7 @@ EMULATOR = Path(
     )
 )
 PROJECT = "scoperouter-replicas"
+STARTED: list[subprocess.Popen[bytes]] = []  # every replica process, killed at exit
 
 
 def free_port() -> int:
@@ -183,6 +184,7 @@ class Replica:
             ] + (["--subscription", self.sub] if self.sub else []),
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
+        STARTED.append(self.proc)
         log.close()
 
     async def ready(self, s: aiohttp.ClientSession, timeout: float = 120) -> float:
@@ -630,6 +632,10 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             out["hot"] = await run_hot(args, tmp, dsn)
         return out
     finally:
+        for proc in STARTED:  # a run that failed half-way leaves no replica behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
         if cluster is not None:
             cluster.stop()
         stop_group(emulator)
