@@ -126,9 +126,7 @@ class WindowBook:
 
     def flush(self, now: float) -> list[Trigger]:
         """Fire everything still open (shutdown, end of replay), by key order."""
-        fired = [
-            to_trigger(self._windows[k], self.registry.date_field) for k in sorted(self._windows)
-        ]
+        fired = [to_trigger(self._windows[k], self.registry.date_field) for k in sorted(self._windows)]
         self._windows.clear()
         self._heap.clear()
         return fired

@@ -356,11 +356,7 @@ class SinkFactory:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    [
-                        ConfigIssue(
-                            f"not an http(s) URL: {redact_url(url)!r}", path=(*where, "http", "url")
-                        )
-                    ]
+                    [ConfigIssue(f"not an http(s) URL: {redact_url(url)!r}", path=(*where, "http", "url"))]
                 )
             audience = (
                 self._expand(target.http.audience, (*where, "http", "audience"))

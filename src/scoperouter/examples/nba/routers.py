@@ -35,6 +35,8 @@ class Job:
     run_id: str = ""
 
 
+
+
 class Router(Protocol):
     def route(self, raw: Mapping[str, Any], now: float) -> list[Job]: ...
     def due(self, now: float) -> list[Job]: ...

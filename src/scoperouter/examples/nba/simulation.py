@@ -38,6 +38,7 @@ class CostModel:
         return self.overhead_s + rows * self.seconds_per_row
 
 
+
 @dataclass
 class ModeStats:
     processor_runs: int = 0
@@ -60,6 +61,7 @@ class ModeStats:
             "entity_rows": self.entity_rows,
             "simulated_seconds": round(self.simulated_seconds, 1),
         }
+
 
 
 def simulate(
