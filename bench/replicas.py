@@ -582,6 +582,7 @@ async def run_hot(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, An
             times = sorted([t0] + [at for at, _t in got])
             gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
             verdict = verify(cfg, events, [t for _at, t in got])
+            verdict.unrouted = unrouted(dsn, cfg, events)
             out[phase] = {
                 "events": n,
                 "offered_rate": args.hot_rate,
