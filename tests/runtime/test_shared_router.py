@@ -287,3 +287,34 @@ async def test_unparseable_pubsub_message_is_dead_lettered_once(
     assert [(d.kind, d.ref) for d in letters] == [("event", "m-1")]
     ok = await r.submit(Inbound("pubsub", data=json.dumps(STREAM[0]).encode(), message_id="m-2"))
     assert ok.status == "accepted"
+
+
+async def test_first_start_on_a_state_store_imports_the_old_one(
+    tmp_path: Path, location: str, slow_cfg: LoadedConfig, make_router: Any
+) -> None:
+    """serve --state after an upgrade takes the old store's open windows once (a restart imports nothing)."""
+    from scoperouter.runtime.daemon import Daemon, DaemonSettings, import_old_state
+
+    old = make_router(slow_cfg, MemorySink(), state_dir=tmp_path / "s")
+    await old.start()
+    await submit_all(old, CALM[:40])
+    opened = old.book.open_count
+    await old.stop(timeout=1.0)
+    old.store.close()
+    assert opened > 0
+    d = Daemon(
+        slow_cfg.registry,
+        slow_cfg.relations,
+        DaemonSettings(
+            state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal", state=location
+        ),
+    )
+    try:
+        assert d.state_store is not None
+        assert d.state_store.open_window_count() == opened
+        assert not import_old_state(
+            d.state_store, tmp_path / "s" / "state.sqlite3", slow_cfg.registry
+        )
+    finally:
+        if d.state_store is not None:
+            d.state_store.close()

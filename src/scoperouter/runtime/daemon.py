@@ -122,6 +122,31 @@ def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> S
         raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
 
 
+def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -> bool:
+    """The first start on ``--state`` after an upgrade: the snapshot + journal store found
+    at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
+    pending triggers, dead letters -- when ``store`` is still empty (else nothing changes,
+    so this runs at every start). Returns True when it imported."""
+    if not old.exists():
+        return False
+    from scoperouter.state.legacy import read_legacy
+
+    try:
+        state = read_legacy(old, registry)
+        done = store.import_legacy(state, time.time())
+    except Exception as exc:
+        raise ConfigError([ConfigIssue(f"could not import the old state {old}: {exc}")]) from None
+    if done:
+        logger.warning(
+            "imported the old state store %s: %d open windows, %d pending triggers",
+            old,
+            len(state.windows),
+            len(state.pending),
+            extra={"windows": len(state.windows), "pending": len(state.pending)},
+        )
+    return done
+
+
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
     """Exclusive lock on the state dir itself (``flock`` on the directory), so two daemons
     never share one state dir (e.g. the overlap of a rolling deploy): the newcomer waits up
@@ -248,6 +273,7 @@ class Daemon:
                 ),
                 settings.sync,
             )
+            import_old_state(self.state_store, settings.state_dir / "state.sqlite3", registry)
         else:
             # the state dir is ours only once the configuration is known to be usable
             self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
