@@ -318,3 +318,24 @@ async def test_first_start_on_a_state_store_imports_the_old_one(
     finally:
         if d.state_store is not None:
             d.state_store.close()
+
+
+async def test_graceful_stop_gives_unfinished_leases_back(
+    zero_cfg: LoadedConfig, make_shared: Factory
+) -> None:
+    """A replica stopped mid-dispatch hands its leased triggers back at once, for another to send."""
+    now = [1_763_000_000.0]
+    stuck = MemorySink()
+    stuck.hang = True
+    a = make_shared(zero_cfg, stuck, owner="a", lease_s=300.0, clock=lambda: now[0])
+    await a.start()
+    await submit_all(a, STREAM[:20])
+    await a.stop(timeout=0.5)
+    rows = a.state.outbox_rows()  # stopped: no state thread any more
+    assert rows and {(r.status, r.lease_owner) for r in rows} == {("pending", None)}
+    sink = MemorySink()
+    b = make_shared(zero_cfg, sink, owner="b", lease_s=300.0, clock=lambda: now[0])
+    await b.start()
+    await b.claim()  # no lease had to run out
+    assert await b.idle()
+    assert sorted(t.trigger_id for t in sink.received) == sorted(r.trigger_id for r in rows)

@@ -40,10 +40,10 @@ from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.router import Router
-from scoperouter.runtime.shared_ingest import process_shared_batch, state_marks
+from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
 from scoperouter.runtime.sinks import Sink
 from scoperouter.state.api import StateStore
-from scoperouter.state.model import OutboxItem, Retention
+from scoperouter.state.model import Attempted, OutboxItem, Retention, RetryLater
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -80,7 +80,8 @@ class SharedRouter(Router):
         self.claim_limit = claim_limit
         self._open = 0
         self._next_deadline: float | None = None
-        self._leased: set[int] = set()  # outbox ids this replica dispatches, unfinished
+        # outbox ids this replica dispatches, unfinished -> failed attempts recorded so far
+        self._leased: dict[int, int] = {}
         self._last_claim = 0.0
         self._last_count = 0.0
         self.fired_here = 0  # windows this replica fired (tests, benchmarks)
@@ -98,8 +99,23 @@ class SharedRouter(Router):
         """Nothing to rebuild: no window lives in this process."""
 
     def _persist_at_stop(self) -> None:
-        """Nothing to snapshot; unfinished dispatches keep their leases until they run out
-        (another replica, or this one restarted, re-sends them)."""
+        """Nothing to snapshot. Dispatches still unfinished at a graceful stop give their
+        leases back at once (``RetryLater`` now, attempts kept): another replica re-sends
+        them without waiting for the lease to run out (a kill leaves that to the lease)."""
+        if self._leased:
+            now = self.clock()
+            self.state.apply_marks(
+                [RetryLater(i, n, now, "replica stopped") for i, n in sorted(self._leased.items())]
+            )
+            self._leased.clear()
+
+    def _forget(self, sm: StateMarks) -> None:
+        """Dispatch outcomes written: finished rows are no longer ours, attempts counted."""
+        for m in sm.marks:
+            if isinstance(m, Attempted) and m.item_id in self._leased:
+                self._leased[m.item_id] = m.attempts
+        for i in sm.finished:
+            self._leased.pop(i, None)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -142,12 +158,12 @@ class SharedRouter(Router):
             now=self.clock(),
             marks=sm,
         )
-        self._leased -= sm.finished
+        self._forget(sm)
         self._next_deadline = next_deadline
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
-        self._leased.update(row for row, _t, _b in res.fired)
+        self._leased.update((row, 0) for row, _t, _b in res.fired)
         self.fired_here += len(res.fired)
         super()._apply_batch(batch, res)
 
@@ -229,12 +245,12 @@ class SharedRouter(Router):
     def _dispatch_items(self, items: list[OutboxItem], *, fired_now: bool) -> None:
         if fired_now:
             committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
-            self._leased.update(x.item_id for x in items)
+            self._leased.update((x.item_id, 0) for x in items)
             self.fired_here += len(items)
             self.dispatcher.fired(committed)
             return
         for x in items:
-            self._leased.add(x.item_id)
+            self._leased[x.item_id] = x.attempts
             self.dispatcher.dispatch(x.item_id, x.trigger, x.body, x.attempts)
 
     async def _lease_keeper(self) -> None:
@@ -257,7 +273,7 @@ class SharedRouter(Router):
             self.state.apply_marks(sm.marks)
         for letter in sm.letters:
             self.state.dead_letter(letter)
-        self._leased -= sm.finished
+        self._forget(sm)
 
     def _probe_store(self) -> None:
         self.state.ping()
