@@ -1,0 +1,86 @@
+"""Run a backfill through the real targets: one date-scope trigger with
+``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
+then wait for its completion in the state store's completion ledger.
+
+Invariants: the trigger id is derived from (backfill id, processor, date, attempt), so a
+redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
+the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
+``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
+:1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import date
+
+from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
+from scoperouter.errors import DispatchError
+from scoperouter.messages.models import Trigger
+from scoperouter.runtime.sinks import Sink
+from scoperouter.state.model import Completion
+
+
+def backfill_trigger(
+    backfill_id: str, processor: str, day: date, attempt: int, *, date_field: str = "game_date"
+) -> Trigger:
+    tid = hashlib.sha256(
+        f"backfill|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
+    ).hexdigest()[:24]
+    return Trigger(
+        trigger_id=f"bf-{tid}",
+        processor=processor,
+        game_date=day,
+        start_date=day,
+        end_date=day,
+        scope="date",
+        reason=BACKFILL_REASON,
+        caused_by=(f"backfill-{backfill_id}",),
+        correlation_id=f"backfill-{backfill_id}",
+        date_field=date_field,
+    )
+
+
+class TargetExecutor:
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (the
+    store's ledger) until a report arrives or ``timeout_s`` passes (a failed attempt)."""
+
+    def __init__(
+        self,
+        sinks: dict[str, Sink],
+        completion: Callable[[str], Completion | None],
+        *,
+        date_field: str = "game_date",
+        poll_s: float = 2.0,
+        timeout_s: float = 3600.0,
+    ) -> None:
+        self.sinks = sinks
+        self.completion = completion
+        self.date_field = date_field
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
+        trig = backfill_trigger(backfill_id, processor, day, attempt, date_field=self.date_field)
+        sink = self.sinks.get(processor)
+        if sink is None:
+            return RunOutcome(False, error=f"no target for {processor!r}")
+        t0 = time.monotonic()
+        try:
+            await sink.send(trig, message_id=trig.trigger_id)
+        except DispatchError as exc:
+            return RunOutcome(False, error=f"dispatch: {exc}"[:500])
+        while time.monotonic() - t0 < self.timeout_s:
+            c = self.completion(trig.trigger_id)
+            if c is not None:
+                secs = time.monotonic() - t0
+                if c.state in ("success", "partial", "no_data"):
+                    return RunOutcome(True, rows=None, seconds=secs)
+                return RunOutcome(False, seconds=secs, error=f"completion state {c.state}")
+            await asyncio.sleep(self.poll_s)
+        return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")

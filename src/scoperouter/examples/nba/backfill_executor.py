@@ -1,0 +1,94 @@
+"""Backfill runs on the reference pipeline: one (processor, date) run = the reference
+processor at date scope on the warehouse, committed with a journal row.
+
+Invariant: a run's rows and its journal row (``_backfill_journal``: backfill id,
+processor, date, attempt, pid) commit in one SQLite transaction, so the journal is an
+exact record of which runs wrote -- the resume test counts it.
+
+The warehouse can live in a file (:func:`save_warehouse` / :func:`open_warehouse`) so a
+backfill in another process (``scoperouter backfill --executor reference``) can run on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from scoperouter.backfill.executor import RunOutcome
+from scoperouter.examples.nba.processors import BY_NAME, PROCESSORS, run
+from scoperouter.examples.nba.warehouse import RAW_TABLES, Warehouse
+
+Fail = Callable[[str, date, int], bool]  # (processor, day, attempt) -> inject a failure
+
+_JOURNAL = (
+    "CREATE TABLE IF NOT EXISTS _backfill_journal (backfill_id TEXT, processor TEXT, "
+    "day TEXT, attempt INTEGER, pid INTEGER)"
+)
+
+
+class ReferenceExecutor:
+    """Runs reference processors in-process (synchronously: the warehouse is one SQLite
+    connection). ``fail`` injects failures before a run writes anything."""
+
+    def __init__(self, wh: Warehouse, *, fail: Fail | None = None) -> None:
+        self.wh = wh
+        self.fail = fail
+        wh.conn.execute(_JOURNAL)
+        wh.conn.commit()
+
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
+        proc = BY_NAME.get(processor)
+        if proc is None:
+            return RunOutcome(False, error=f"no reference processor {processor!r}")
+        if self.fail is not None and self.fail(processor, day, attempt):
+            return RunOutcome(False, error="injected failure")
+        t0 = time.perf_counter()
+        try:
+            res = run(self.wh, proc, day, None)
+            self.wh.conn.execute(
+                "INSERT INTO _backfill_journal VALUES (?, ?, ?, ?, ?)",
+                (backfill_id, processor, day.isoformat(), attempt, os.getpid()),
+            )
+            self.wh.conn.commit()
+        except Exception as exc:  # noqa: BLE001 -- a failed run, reported as a value
+            self.wh.conn.rollback()
+            return RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+        return RunOutcome(True, rows=res.rows, seconds=time.perf_counter() - t0)
+
+
+def journal(wh: Warehouse) -> list[tuple[str, str, str, int, int]]:
+    wh.conn.execute(_JOURNAL)
+    return [
+        (str(a), str(b), str(c), int(d), int(e))
+        for a, b, c, d, e in wh.conn.execute("SELECT * FROM _backfill_journal ORDER BY rowid")
+    ]
+
+
+def save_warehouse(wh: Warehouse, path: Path) -> None:
+    """Write ``wh`` (tables and rosters) to a SQLite file."""
+    wh.conn.commit()
+    if path.exists():
+        path.unlink()
+    dst = sqlite3.connect(str(path))
+    wh.conn.backup(dst)
+    dst.execute("CREATE TABLE IF NOT EXISTS _rosters (team TEXT, players TEXT)")
+    dst.executemany(
+        "INSERT INTO _rosters VALUES (?, ?)",
+        ((t, json.dumps(list(ps))) for t, ps in sorted(wh.rosters.items())),
+    )
+    dst.commit()
+    dst.close()
+
+
+def open_warehouse(path: Path) -> Warehouse:
+    """A warehouse over the file :func:`save_warehouse` wrote (changes commit to it)."""
+    conn = sqlite3.connect(str(path))
+    rosters = {str(t): tuple(json.loads(ps)) for t, ps in conn.execute("SELECT * FROM _rosters")}
+    return Warehouse((*RAW_TABLES, *(p.table for p in PROCESSORS)), rosters, conn=conn)
