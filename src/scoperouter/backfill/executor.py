@@ -51,6 +51,6 @@ class CallableExecutor:
         t0 = time.perf_counter()
         try:
             rows = self.fn(processor, day)
-        except Exception as exc:  # noqa: BLE001 -- a failed run, reported as a value
+        except Exception as exc:
             return RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
         return RunOutcome(True, rows=rows, seconds=time.perf_counter() - t0)

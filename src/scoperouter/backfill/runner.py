@@ -129,7 +129,7 @@ async def run_backfill(
             r = plan.runs[i]
             try:
                 out = task.result()
-            except Exception as exc:  # noqa: BLE001 -- an executor bug fails the run only
+            except Exception as exc:
                 out = RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
             if out.ok:
                 trans = sched.complete(i)
@@ -144,18 +144,14 @@ async def run_backfill(
             for t in trans:
                 emit(_event(plan, t, out.rows if t.index == i else None))
     summary.counts = sched.counts()
-    summary.failed_runs = [
-        plan.runs[i].key for i, s in enumerate(sched.state) if s == "failed"
-    ]
+    summary.failed_runs = [plan.runs[i].key for i, s in enumerate(sched.state) if s == "failed"]
     store.set_status(bid, "done" if summary.ok else "failed", time.time())
     emit({"event": "end", **summary.to_json()})
     return summary
 
 
 def _resets(sched: Scheduler) -> list[Transition]:
-    return [
-        Transition(i, s, sched.attempts[i]) for i, s in enumerate(sched.state) if s != "done"
-    ]
+    return [Transition(i, s, sched.attempts[i]) for i, s in enumerate(sched.state) if s != "done"]
 
 
 def _event(plan: BackfillPlan, t: Transition, rows: int | None) -> Event:

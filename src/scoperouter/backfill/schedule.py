@@ -212,7 +212,7 @@ class Scheduler:
         return min(self.retry_at.values()) if self.retry_at else None
 
     def counts(self, indexes: Iterable[int] | None = None) -> dict[str, int]:
-        c = dict.fromkeys(STATES, 0)
+        c: dict[str, int] = dict.fromkeys(STATES, 0)
         for i in indexes if indexes is not None else range(len(self.state)):
             c[self.state[i]] += 1
         return c

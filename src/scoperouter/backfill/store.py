@@ -96,7 +96,9 @@ class BackfillStore:
                         r.processor,
                         r.day.isoformat(),
                         r.phase,
-                        json.dumps([[d.upstream, d.lo.isoformat(), d.hi.isoformat()] for d in r.deps]),
+                        json.dumps(
+                            [[d.upstream, d.lo.isoformat(), d.hi.isoformat()] for d in r.deps]
+                        ),
                     )
                     for i, r in enumerate(plan.runs)
                 ),

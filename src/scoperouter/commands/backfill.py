@@ -75,11 +75,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(config_path(args))
-    req = Request(
-        args.start, args.end, tuple(args.processors), tuple(args.from_), args.phases
-    )
+    req = Request(args.start, args.end, tuple(args.processors), tuple(args.from_), args.phases)
     try:
-        prep = prepare(cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args))
+        prep = prepare(
+            cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args)
+        )
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -57,7 +57,7 @@ class ReferenceExecutor:
                 (backfill_id, processor, day.isoformat(), attempt, os.getpid()),
             )
             self.wh.conn.commit()
-        except Exception as exc:  # noqa: BLE001 -- a failed run, reported as a value
+        except Exception as exc:
             self.wh.conn.rollback()
             return RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
         return RunOutcome(True, rows=res.rows, seconds=time.perf_counter() - t0)
