@@ -14,7 +14,13 @@ from scoperouter.backfill.schedule import Policy
 from scoperouter.backfill.store import BackfillStore
 from scoperouter.examples.nba.backfill_executor import ReferenceExecutor
 from scoperouter.examples.nba.demo import relations_from_dir
-from scoperouter.examples.nba.processors import BY_NAME, ORDER, OUTPUT_SOURCES, build_all, new_warehouse
+from scoperouter.examples.nba.processors import (
+    BY_NAME,
+    ORDER,
+    OUTPUT_SOURCES,
+    build_all,
+    new_warehouse,
+)
 from scoperouter.examples.nba.season import Season, generate_season, write_relations
 from scoperouter.examples.nba.warehouse import Warehouse, diff_dumps
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -82,7 +88,10 @@ def wrong_rows(w: World, wh: Warehouse) -> dict[str, int]:
 
 def plan_for(w: World, start: date, end: date, **kw: object) -> BackfillPlan:
     return plan_backfill(
-        w.registry, Request(start, end, **kw), as_of=w.as_of, relations=w.relations  # type: ignore[arg-type]
+        w.registry,
+        Request(start, end, **kw),
+        as_of=w.as_of,
+        relations=w.relations,  # type: ignore[arg-type]
     )
 
 

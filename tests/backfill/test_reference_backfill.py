@@ -11,14 +11,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from backfill_support import World, corrupted, plan_for, run_plan, world, wrong_rows
 
 from scoperouter.backfill.estimate import estimate
 from scoperouter.backfill.plan import BackfillPlan, Dep
 from scoperouter.backfill.schedule import Policy
 from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, journal
 from scoperouter.execution_log.reader import CompletionRow, LogData
-
-from backfill_support import World, corrupted, plan_for, run_plan, world, wrong_rows
 
 FAST = {n: Policy(max_attempts=6, concurrency=4, backoff_s=0.0) for n in (
     "player_game_summary", "team_defense_game_summary", "team_offense_game_summary",
@@ -37,7 +36,9 @@ FULL = (date(2025, 11, 24), date(2025, 10, 22), date(2025, 11, 20))
     pytest.param(SMALL, id="10-dates"),
     pytest.param(FULL, id="30-dates", marks=pytest.mark.slow),
 ])  # fmt: skip
-def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[World, date, date]:
+def case(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[World, date, date]:
     last, start, end = request.param
     return world(tmp_path_factory.mktemp("season"), last), start, end
 
@@ -150,7 +151,9 @@ def test_dry_run_estimate_within_20_percent_of_rows_processed(
 
     st = BackfillStore(store_warm)
     for r in st.runs(st.ids()[0]):
-        done.append(CompletionRow(r.processor, r.day, None, r.rows or 0, None, r.seconds or 0.0, None))
+        done.append(
+            CompletionRow(r.processor, r.day, None, r.rows or 0, None, r.seconds or 0.0, None)
+        )
     st.close()
     log = LogData((), (), tuple(done), ())
     plan = plan_for(w, start, end, phases=(3, 6))
