@@ -30,7 +30,9 @@ def reg() -> CompiledRegistry:
     return load_config(REPO / "routes.yaml", with_relations=False).registry
 
 
-def plan(req: Request, as_of: date = AS_OF, relations: InMemoryRelations | None = None) -> BackfillPlan:
+def plan(
+    req: Request, as_of: date = AS_OF, relations: InMemoryRelations | None = None
+) -> BackfillPlan:
     return plan_backfill(reg(), req, as_of=as_of, relations=relations)
 
 
@@ -63,7 +65,10 @@ def test_selection(req: Request, want: list[str]) -> None:
     ("req", "error"),
     [
         (Request(D1, D2, processors=("nope",)), "unknown processor"),
-        (Request(D1, D2, processors=("player_game_summary",), from_=("league_rankings",)), "exclusive"),
+        (
+            Request(D1, D2, processors=("player_game_summary",), from_=("league_rankings",)),
+            "exclusive",
+        ),
         (Request(D1, D2, phases=(9, 9)), "no processor"),
         (Request(D2, D1), "before --start"),
         (Request(AS_OF + timedelta(days=1), AS_OF + timedelta(days=2)), "after the as-of"),
@@ -88,7 +93,9 @@ CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composit
         (CHAIN, "player_composite_factors", D2 + timedelta(days=30 + 14)),  # upgc's last + 14
     ],
 )
-def test_lookback_dates_past_the_end(processors: tuple[str, ...], processor: str, last: date) -> None:
+def test_lookback_dates_past_the_end(
+    processors: tuple[str, ...], processor: str, last: date
+) -> None:
     """A processor runs up to the last date whose lookback reads a re-run upstream date."""
     p = plan(Request(D1, D2, processors=processors))
     assert p.last_day[processor] == last
@@ -139,7 +146,9 @@ def test_occurrence_windows_follow_relation_data() -> None:
         inverses={"team_games": "game_teams"},
         types={"game_teams": ("game", "team"), "team_games": ("team", "game")},
     )
-    req = Request(games[0], games[20], processors=("team_defense_game_summary", "team_defense_zone_analysis"))
+    req = Request(
+        games[0], games[20], processors=("team_defense_game_summary", "team_defense_zone_analysis")
+    )
     p = plan(req, relations=rel)
     assert run(p, "team_defense_zone_analysis", games[18]) == (
         Dep("team_defense_game_summary", games[3], games[18]),  # 15 games back

@@ -1,6 +1,6 @@
 """Run a backfill through the real targets: one date-scope trigger with
 ``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
-then wait for its completion in the state store's completion ledger.
+then wait for its completion, by trigger id (today: the daemon's execution log).
 
 Invariants: the trigger id is derived from (backfill id, processor, date, attempt), so a
 redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
@@ -13,15 +13,43 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
 from scoperouter.errors import DispatchError
+from scoperouter.execution_log.api import COMPLETIONS_TABLE
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.sinks import Sink
-from scoperouter.state.model import Completion
+
+# trigger id -> "success" (or another completion state) once its completion is known
+CompletionLookup = Callable[[str], str | None]
+
+
+def log_completions(path: Path) -> CompletionLookup:
+    """Completions the daemon records in its execution log: a processor's completion event
+    that carries the trigger id (push attribute ``trigger_id``) becomes a row of the
+    completions table (runtime/log_bridge.py). The trigger ledger of issue 11 can replace
+    this lookup without touching the executor."""
+
+    def lookup(trigger_id: str) -> str | None:
+        if not path.exists():
+            return None
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1", (trigger_id,)
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.close()
+        return "success" if row else None
+
+    return lookup
 
 
 def backfill_trigger(
@@ -45,13 +73,13 @@ def backfill_trigger(
 
 
 class TargetExecutor:
-    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (the
-    store's ledger) until a report arrives or ``timeout_s`` passes (a failed attempt)."""
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
+    report arrives or ``timeout_s`` passes (a failed attempt)."""
 
     def __init__(
         self,
         sinks: dict[str, Sink],
-        completion: Callable[[str], Completion | None],
+        completion: CompletionLookup,
         *,
         date_field: str = "game_date",
         poll_s: float = 2.0,
@@ -76,11 +104,11 @@ class TargetExecutor:
         except DispatchError as exc:
             return RunOutcome(False, error=f"dispatch: {exc}"[:500])
         while time.monotonic() - t0 < self.timeout_s:
-            c = self.completion(trig.trigger_id)
-            if c is not None:
+            state = self.completion(trig.trigger_id)
+            if state is not None:
                 secs = time.monotonic() - t0
-                if c.state in ("success", "partial", "no_data"):
+                if state in ("success", "partial", "no_data"):
                     return RunOutcome(True, rows=None, seconds=secs)
-                return RunOutcome(False, seconds=secs, error=f"completion state {c.state}")
+                return RunOutcome(False, seconds=secs, error=f"completion state {state}")
             await asyncio.sleep(self.poll_s)
         return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")

@@ -123,16 +123,16 @@ def backfill_api(
     state_dir: Path,
     sinks: Mapping[str, Sink],
     as_of: date | None,
+    log_path: Path | None = None,
 ) -> BackfillApi:
-    """The daemon's backfills: triggers through its sinks, completions read from its state
-    store's completion ledger (a read connection of its own, opened on first use)."""
+    """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
+    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite)."""
 
     def executor() -> RunExecutor:
-        from scoperouter.backfill.daemon_executor import TargetExecutor
-        from scoperouter.state import open_state_store
+        from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
 
-        ledger = open_state_store(state_dir / "state.sqlite3")
-        return TargetExecutor(dict(sinks), ledger.completion, date_field=registry.date_field)
+        lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
+        return TargetExecutor(dict(sinks), lookup, date_field=registry.date_field)
 
     return BackfillApi(
         registry, relations, state_dir, executor, as_of=(lambda: as_of) if as_of else date.today

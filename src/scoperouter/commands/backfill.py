@@ -154,10 +154,9 @@ def _executor(args: argparse.Namespace, cfg: Any) -> RunExecutor | None:
             print("error: --executor reference needs an existing --warehouse file", file=sys.stderr)
             return None
         return ReferenceExecutor(open_warehouse(args.warehouse))
-    from scoperouter.backfill.daemon_executor import TargetExecutor
+    from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
     from scoperouter.runtime.sinks import SinkFactory
-    from scoperouter.state import open_state_store
 
-    state = open_state_store(args.state_dir / "state.sqlite3")  # the daemon's store (daemon.py)
     sinks = SinkFactory(args.state_dir).build_all(cfg.registry)
-    return TargetExecutor(sinks, state.completion, date_field=cfg.registry.date_field)
+    lookup = log_completions(args.log or args.state_dir / "execution_log.sqlite")
+    return TargetExecutor(sinks, lookup, date_field=cfg.registry.date_field)
