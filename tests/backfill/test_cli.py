@@ -28,13 +28,17 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return rc, out.out, out.err
 
 
-def test_dry_run_json_has_plan_and_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_json_has_plan_and_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--dry-run --json: runs per processor, lookback runs, per-processor estimate; no run."""
     rc, out, _ = _run([*BASE, "--start", "2025-11-10", "--end", "2025-11-12", "--phases", "3-4",
                        "--state-dir", str(tmp_path), "--dry-run", "--json"], capsys)  # fmt: skip
     assert rc == 0
     got = json.loads(out)
-    assert got["plan"]["runs"] == got["estimate"]["runs"] == sum(got["plan"]["per_processor"].values())
+    assert (
+        got["plan"]["runs"] == got["estimate"]["runs"] == sum(got["plan"]["per_processor"].values())
+    )
     assert got["plan"]["lookback_runs"] > 0
     assert {p["phase"] for p in got["estimate"]["processors"]} == {3, 4}
     assert got["estimate"]["range_only"]["runs"] == 3 * len(got["estimate"]["processors"])
@@ -45,7 +49,9 @@ def test_dry_run_json_has_plan_and_estimate(tmp_path: Path, capsys: pytest.Captu
     assert json.loads(out)["resumed"] is True
 
 
-def test_dry_run_uses_the_fitted_cost_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_uses_the_fitted_cost_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With completions in the execution log, hours come from report's least-squares fit."""
     log = SqliteExecutionLog(tmp_path / "execution_log.sqlite")
     for rows, secs in ((100, 12.0), (300, 32.0), (450, 47.0)):
@@ -67,16 +73,24 @@ def test_dry_run_uses_the_fitted_cost_model(tmp_path: Path, capsys: pytest.Captu
     [
         (["--start", "2025-11-10", "--end", "2025-11-09"], 2, "before --start"),
         (["--start", "2025-11-10", "--end", "2025-11-11", "--processors", "nope"], 2, "unknown"),
-        (["--start", "2025-11-10", "--end", "2025-11-11", "--executor", "reference"], 1, "--warehouse"),
+        (
+            ["--start", "2025-11-10", "--end", "2025-11-11", "--executor", "reference"],
+            1,
+            "--warehouse",
+        ),
     ],
 )
-def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], rc: int, err: str) -> None:
+def test_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], rc: int, err: str
+) -> None:
     """Bad ranges and selections are usage errors (2); a missing warehouse is 1."""
     got, _out, stderr = _run([*BASE, "--state-dir", str(tmp_path), *extra], capsys)
     assert got == rc and err in stderr
 
 
-@pytest.mark.parametrize("argv", [["--phases", "6-3"], ["--phases", "x"], ["--processors", "a", "--from", "b"]])
+@pytest.mark.parametrize(
+    "argv", [["--phases", "6-3"], ["--phases", "x"], ["--processors", "a", "--from", "b"]]
+)
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     """Malformed options are argparse usage errors."""
     with pytest.raises(SystemExit) as exc:
