@@ -116,7 +116,7 @@ def bench_estimate(tmp: Path) -> dict[str, Any]:
     def go(req: Request, name: str) -> list[tuple[str, date, int, float]]:
         plan = plan_backfill(registry, req, as_of=last, relations=relations)
         store = BackfillStore(tmp / f"{name}.sqlite")
-        bid, plan, resumed = open_backfill(store, name, lambda: plan, 0.0)
+        bid, plan, _resumed = open_backfill(store, name, lambda: plan, 0.0)
         asyncio.run(run_backfill(store, bid, plan, ReferenceExecutor(wh), {}, max_running=1))
         out = [(r.processor, r.day, r.rows or 0, r.seconds or 0.0) for r in store.runs(bid)]
         store.close()

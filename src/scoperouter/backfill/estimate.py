@@ -7,7 +7,8 @@ Invariants: pure (the log is read by the caller into :class:`LogData`). Rows of 
 date-scope completions that day), else the median of P's completions on any day, else the
 relation data's entity universe of P's granularity on D, else unknown (counted, never
 guessed). Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
-overhead only). Next to the plan, the same figures for the *range only* (every selected
+overhead only); wall hours = the makespan of those durations on the scheduler with each
+target's concurrency (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range only* (every selected
 processor on every requested date, no lookback dates): what a per-processor backfill
 script runs, and what it misses.
 """
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from scoperouter.backfill.plan import BackfillPlan, PlannedRun
+from scoperouter.backfill.schedule import Policy
+from scoperouter.backfill.simulate import simulate
 from scoperouter.execution_log.reader import CompletionRow, LogData
 from scoperouter.execution_log.runs import CostModel, fit_cost
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -65,6 +68,7 @@ class ProcessorEstimate:
 @dataclass(frozen=True)
 class Estimate:
     processors: tuple[ProcessorEstimate, ...]
+    wall_hours: float = 0.0  # makespan: the plan on the scheduler with the targets' concurrency
 
     @property
     def runs(self) -> int:
@@ -83,6 +87,7 @@ class Estimate:
             "runs": self.runs,
             "entity_rows": self.rows,
             "hours": round(self.hours, 4),
+            "wall_hours": round(self.wall_hours, 4),
             "range_only": {
                 "runs": sum(p.range_runs for p in self.processors),
                 "entity_rows": sum(p.range_rows for p in self.processors),
@@ -97,6 +102,9 @@ def estimate(
     registry: CompiledRegistry,
     log: LogData | None,
     relations: RelationStore | None = None,
+    *,
+    policies: Mapping[str, Policy] | None = None,
+    max_running: int = 8,
 ) -> Estimate:
     fallback = registry.spec.report.seconds_per_entity
     comps: dict[str, list[CompletionRow]] = defaultdict(list)
@@ -106,6 +114,7 @@ def estimate(
     for r in plan.runs:
         per[r.processor].append(r)
     out: list[ProcessorEstimate] = []
+    seconds: dict[str, float] = {}
     for name in plan.processors:
         proc = registry.processors[name]
         cost = fit_cost(comps.get(name, ()), fallback)
@@ -119,6 +128,7 @@ def estimate(
             n, src = _rows(r.day, by_day, overall, proc.granularity, relations)
             sources.add(src)
             secs = cost.overhead_s + cost.seconds_per_entity * (n or 0)
+            seconds[r.key] = secs
             if n is None:
                 unknown += 1
             rows += n or 0
@@ -142,7 +152,8 @@ def estimate(
                 "+".join(sorted(sources)) or "none",
             )
         )
-    return Estimate(tuple(out))
+    wall = simulate(plan, policies or {}, lambda r: seconds[r.key], max_running=max_running)
+    return Estimate(tuple(out), wall.makespan / 3600.0)
 
 
 def _sizes(comps: Iterable[CompletionRow]) -> tuple[dict[date, int], int | None]:

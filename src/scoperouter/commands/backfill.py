@@ -18,7 +18,7 @@ from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import PlanError, Request, plan_summary
 from scoperouter.backfill.progress import Progress
-from scoperouter.backfill.service import Prepared, execute, prepare
+from scoperouter.backfill.service import Prepared, execute, policies, prepare
 from scoperouter.commands import as_of, common, config_path, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.loader import load_config
@@ -109,7 +109,14 @@ def _log(args: argparse.Namespace) -> LogData | None:
 
 
 def _dry_run(args: argparse.Namespace, prep: Prepared, cfg: Any) -> int:
-    est = estimate(prep.plan, cfg.registry, _log(args), cfg.relations)
+    est = estimate(
+        prep.plan,
+        cfg.registry,
+        _log(args),
+        cfg.relations,
+        policies=policies(cfg.registry, args.max_attempts),
+        max_running=args.max_running,
+    )
     summ = plan_summary(prep.plan)
     if args.json:
         print(json.dumps({"backfill_id": prep.backfill_id, "resumed": prep.resumed,
@@ -142,6 +149,10 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
     lines.append(
         f"{'total':<30} {'':>2} {est.runs:>5} {est.rows:>9} {est.hours:>8.2f}   "
         f"{ro['runs']:>15} {ro['entity_rows']:>9} {ro['hours']:>8.2f}"
+    )
+    lines.append(
+        f"wall clock: about {est.wall_hours:.2f} h with the targets' concurrency "
+        "(the plan's edges and retries aside)"
     )
     return "\n".join(lines)
 
