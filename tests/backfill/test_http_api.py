@@ -40,7 +40,7 @@ async def client(tmp_path: Path) -> Any:
     router = SimpleNamespace(metrics=Metrics())  # only the rejection counter is used here
     app = IngressApp(router, verifier=bearer_verifier("s3cret"))  # type: ignore[arg-type]
     app.backfills = BackfillApi(
-        reg, None, tmp_path, lambda: CallableExecutor(fn), as_of=lambda: date(2025, 11, 30)
+        reg, None, tmp_path, lambda _body: CallableExecutor(fn), as_of=lambda: date(2025, 11, 30)
     )
     c: TestClient[Any, Any] = TestClient(TestServer(app.app))
     await c.start_server()
@@ -145,3 +145,12 @@ async def test_target_executor_sends_backfill_trigger_and_waits_for_its_completi
     missing = await ex.execute("league_rankings", day, backfill_id="b1", attempt=1)
     assert not missing.ok
     log.close()
+
+
+async def test_ack_mode_a_delivered_trigger_is_a_finished_run(tmp_path: Path) -> None:
+    """Synchronous targets (/process-date-range): delivery is completion, no log needed."""
+    sink = Sink()
+    ex = TargetExecutor({"player_game_summary": sink}, log_completions(tmp_path / "none.sqlite"),
+                        timeout_s=0.05, ack_is_completion=True)  # fmt: skip
+    out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
+    assert out.ok and len(sink.sent) == 1 and sink.sent[0].reason == "backfill"

@@ -84,12 +84,16 @@ class TargetExecutor:
         date_field: str = "game_date",
         poll_s: float = 2.0,
         timeout_s: float = 3600.0,
+        ack_is_completion: bool = False,
     ) -> None:
         self.sinks = sinks
         self.completion = completion
         self.date_field = date_field
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        # synchronous targets (production's /process-date-range runs the processors before
+        # it answers: main_analytics_service.py:1256-1300): a delivered trigger is a finished run
+        self.ack_is_completion = ack_is_completion
 
     async def execute(
         self, processor: str, day: date, *, backfill_id: str, attempt: int
@@ -103,6 +107,8 @@ class TargetExecutor:
             await sink.send(trig, message_id=trig.trigger_id)
         except DispatchError as exc:
             return RunOutcome(False, error=f"dispatch: {exc}"[:500])
+        if self.ack_is_completion:
+            return RunOutcome(True, seconds=time.monotonic() - t0)
         while time.monotonic() - t0 < self.timeout_s:
             state = self.completion(trig.trigger_id)
             if state is not None:

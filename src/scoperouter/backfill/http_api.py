@@ -2,7 +2,7 @@
 and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is the logic).
 
 ``POST`` body: ``{"start": "YYYY-MM-DD", "end": ..., "processors": [...] | "from": [...],
-"phases": "3-6", "max_attempts": N}``. It plans (or finds the stored backfill of the same
+"phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI). It plans (or finds the stored backfill of the same
 request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
@@ -34,7 +34,7 @@ class BackfillApi:
         registry: CompiledRegistry,
         relations: RelationStore | None,
         state_dir: Path,
-        executor: Callable[[], RunExecutor],
+        executor: Callable[[Mapping[str, Any]], RunExecutor],
         *,
         as_of: Callable[[], date] = date.today,
     ) -> None:
@@ -54,6 +54,7 @@ class BackfillApi:
         except (PlanError, ValueError, KeyError, TypeError) as exc:
             return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
         bid = prep.backfill_id
+        body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
         running = self.tasks.get(bid)
         if running is not None and not running.done():
             prep.store.close()
@@ -61,7 +62,9 @@ class BackfillApi:
 
         async def go() -> None:
             try:
-                await execute(prep, self.registry, self.executor(), max_attempts=max_attempts)
+                await execute(
+                    prep, self.registry, self.executor(body_map), max_attempts=max_attempts
+                )
             finally:
                 prep.store.close()
 
@@ -128,11 +131,16 @@ def backfill_api(
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
     from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite)."""
 
-    def executor() -> RunExecutor:
+    def executor(body: Mapping[str, Any]) -> RunExecutor:
         from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
 
         lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
-        return TargetExecutor(dict(sinks), lookup, date_field=registry.date_field)
+        return TargetExecutor(
+            dict(sinks),
+            lookup,
+            date_field=registry.date_field,
+            ack_is_completion=body.get("completion", "ack") != "event",
+        )
 
     return BackfillApi(
         registry, relations, state_dir, executor, as_of=(lambda: as_of) if as_of else date.today

@@ -67,6 +67,12 @@ def register(subparsers: Any) -> None:
         help="targets: triggers through routes.yaml targets, completions from the daemon's "
         "state store; reference: the NBA reference pipeline in-process on --warehouse",
     )  # fmt: skip
+    p.add_argument(
+        "--completion", choices=("ack", "event"), default="ack",
+        help="targets executor: 'ack' -- a delivered trigger is a finished run (synchronous "
+        "endpoints such as /process-date-range); 'event' -- wait for the processor's "
+        "completion event carrying the trigger id (the execution log, --log)",
+    )  # fmt: skip
     p.add_argument("--warehouse", type=Path, default=None, help="reference warehouse file")
     p.add_argument("--max-attempts", type=int, default=None, help="override per-target attempts")
     p.add_argument("--max-running", type=int, default=8, help="runs in flight at once")
@@ -170,4 +176,9 @@ def _executor(args: argparse.Namespace, cfg: Any) -> RunExecutor | None:
 
     sinks = SinkFactory(args.state_dir).build_all(cfg.registry)
     lookup = log_completions(args.log or args.state_dir / "execution_log.sqlite")
-    return TargetExecutor(sinks, lookup, date_field=cfg.registry.date_field)
+    return TargetExecutor(
+        sinks,
+        lookup,
+        date_field=cfg.registry.date_field,
+        ack_is_completion=args.completion == "ack",
+    )
