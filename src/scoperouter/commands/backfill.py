@@ -157,8 +157,8 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
         f"{ro['runs']:>15} {ro['entity_rows']:>9} {ro['hours']:>8.2f}"
     )
     lines.append(
-        f"wall clock: about {est.wall_hours:.2f} h with the targets' concurrency "
-        "(the plan's edges and retries aside)"
+        f"wall clock: about {est.wall_hours:.2f} h with the targets' concurrency and the "
+        "plan's edges (retries aside)"
     )
     return "\n".join(lines)
 
