@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +134,35 @@ def test_progress_output(mode: str, want: list[str]) -> None:
     lines = buf.getvalue().splitlines()
     assert len(lines) == len(want)
     assert all(line.startswith(w) for line, w in zip(lines, want, strict=True)), lines
+
+
+def test_targets_executor_sends_backfill_triggers_in_dependency_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default executor, outbox targets: one reason-backfill trigger per run, each after the
+    triggers of every run it reads; the same command again sends nothing."""
+    import shutil
+
+    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    argv = ["backfill", "--start", "2025-11-10", "--end", "2025-11-11", "--from",
+            "upcoming_player_game_context", "--as-of", "2025-11-14", "--json"]  # fmt: skip
+    rc, _out, err = _run(argv, capsys)
+    assert rc == 0, err
+    lines = (tmp_path / ".scoperouter" / "outbox.jsonl").read_text().splitlines()
+    sent = [json.loads(x) for x in lines]
+    assert {t["reason"] for t in sent} == {"backfill"} and {t["scope"] for t in sent} == {"date"}
+    pos = {f"{t['processor']}@{t['game_date']}": i for i, t in enumerate(sent)}
+    reg = load_config(tmp_path / "routes.yaml").registry
+    plan = plan_backfill(reg, Request(date(2025, 11, 10), date(2025, 11, 11),
+                                      from_=("upcoming_player_game_context",)),
+                         as_of=date(2025, 11, 14), relations=load_config(tmp_path / "routes.yaml").relations)  # fmt: skip
+    assert sorted(pos) == sorted(r.key for r in plan.runs)
+    for r in plan.runs:
+        for d in r.deps:
+            for k in range((d.hi - d.lo).days + 1):
+                assert pos[f"{d.upstream}@{(d.lo + timedelta(days=k)).isoformat()}"] < pos[r.key]
+    rc, out, _ = _run(argv, capsys)
+    assert rc == 0 and '"executed": 0' in out.splitlines()[-1]
+    assert len((tmp_path / ".scoperouter" / "outbox.jsonl").read_text().splitlines()) == len(lines)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,16 +93,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             return _dry_run(args, prep, cfg)
-        executor = _executor(args, cfg)
-        if executor is None:
+        made = _executor(args, cfg)
+        if made is None:
             return 1
-        mode = "json" if args.json else "auto"
-        progress = Progress(prep.plan, mode=mode)
-        summary = asyncio.run(
-            execute(prep, cfg.registry, executor, max_attempts=args.max_attempts,
-                    max_running=args.max_running, on_event=progress)
-        )  # fmt: skip
-        return 0 if summary.ok else 1
+        executor, close = made
+        progress = Progress(prep.plan, mode="json" if args.json else "auto")
+
+        async def go() -> bool:
+            try:
+                summary = await execute(
+                    prep, cfg.registry, executor, max_attempts=args.max_attempts,
+                    max_running=args.max_running, on_event=progress,
+                )  # fmt: skip
+            finally:
+                await close()
+            return summary.ok
+
+        return 0 if asyncio.run(go()) else 1
     finally:
         prep.store.close()
 
@@ -163,22 +171,32 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
     return "\n".join(lines)
 
 
-def _executor(args: argparse.Namespace, cfg: Any) -> RunExecutor | None:
+def _executor(
+    args: argparse.Namespace, cfg: Any
+) -> tuple[RunExecutor, Callable[[], Awaitable[None]]] | None:
+    """The executor and what closes it (sinks, connections), or None (error printed)."""
     if args.executor == "reference":
         from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, open_warehouse
 
         if args.warehouse is None or not args.warehouse.exists():
             print("error: --executor reference needs an existing --warehouse file", file=sys.stderr)
             return None
-        return ReferenceExecutor(open_warehouse(args.warehouse))
+        wh = open_warehouse(args.warehouse)
+
+        async def close_wh() -> None:
+            wh.close()
+
+        return ReferenceExecutor(wh), close_wh
     from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
     from scoperouter.runtime.sinks import SinkFactory
 
-    sinks = SinkFactory(args.state_dir).build_all(cfg.registry)
+    factory = SinkFactory(args.state_dir)
+    sinks = factory.build_all(cfg.registry)
     lookup = log_completions(args.log or args.state_dir / "execution_log.sqlite")
-    return TargetExecutor(
+    ex = TargetExecutor(
         sinks,
         lookup,
         date_field=cfg.registry.date_field,
         ack_is_completion=args.completion == "ack",
     )
+    return ex, factory.close
