@@ -120,6 +120,9 @@ def _events() -> list[dict[str, Any]]:
                    "2/2 done, 0 failed, 0 waiting | P3 2/2",
                    "backfill b done: 2 done, 0 failed, 0 blocked; 5 entity rows, 0.5 s of runs"]),
         ("json", [json.dumps(e) for e in _events()]),
+        ("tty", ["backfill b: 2 runs (resumed: 1 runs already done)",
+                 "\r2/2 done, 0 failed, 0 waiting | P3 2/2",
+                 "backfill b done: 2 done, 0 failed, 0 blocked; 5 entity rows, 0.5 s of runs"]),
     ],
 )  # fmt: skip
 def test_progress_output(mode: str, want: list[str]) -> None:
@@ -131,7 +134,7 @@ def test_progress_output(mode: str, want: list[str]) -> None:
     prog = Progress(plan, mode=mode, out=buf, clock=lambda: 1.0)
     for ev in _events():
         prog(ev)
-    lines = buf.getvalue().splitlines()
+    lines = buf.getvalue().rstrip("\n").split("\n")  # a terminal line starts with \r
     assert len(lines) == len(want)
     assert all(line.startswith(w) for line, w in zip(lines, want, strict=True)), lines
 

@@ -48,8 +48,14 @@ class BackfillApi:
     async def start(self, body: object) -> Answer:
         try:
             req, max_attempts = _request(body)
-            prep = prepare(
-                self.registry, self.relations, req, state_dir=self.state_dir, as_of=self.as_of()
+            # planning a season takes a fraction of a second: off the event loop
+            prep = await asyncio.to_thread(
+                prepare,
+                self.registry,
+                self.relations,
+                req,
+                state_dir=self.state_dir,
+                as_of=self.as_of(),
             )
         except (PlanError, ValueError, KeyError, TypeError) as exc:
             return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
