@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         description="Plans the (processor, date) runs a range needs (with the later dates "
         "lookbacks read), runs them in dependency order with retries, and keeps the plan "
         "and progress in <state-dir>/backfills.sqlite: the same command again resumes.",
-        parents=[common(config=True, as_of=True, json=True)],
+        parents=[common(config=True, log="read", as_of=True, json=True)],
     )
     p.add_argument("--start", type=iso_date, required=True, help="first date (YYYY-MM-DD)")
     p.add_argument("--end", type=iso_date, required=True, help="last date (inclusive)")
@@ -58,10 +58,6 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--state-dir", type=Path, default=Path(".scoperouter"),
         help="where backfills.sqlite lives (default ./.scoperouter)",
-    )  # fmt: skip
-    p.add_argument(
-        "--log", type=Path, default=None,
-        help="execution log for the cost model (default <state-dir>/execution_log.sqlite)",
     )  # fmt: skip
     p.add_argument(
         "--executor", choices=("targets", "reference"), default="targets",
