@@ -169,3 +169,23 @@ def test_targets_executor_sends_backfill_triggers_in_dependency_order(
     rc, out, _ = _run(argv, capsys)
     assert rc == 0 and '"executed": 0' in out.splitlines()[-1]
     assert len((tmp_path / ".scoperouter" / "outbox.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_second_process_on_the_same_backfill_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the backfill's run lock is held, the same command exits 1 and runs nothing."""
+    from scoperouter.backfill.store import BackfillStore
+
+    argv = [*BASE, "--start", "2025-11-10", "--end", "2025-11-10", "--processors",
+            "league_rankings", "--state-dir", str(tmp_path)]  # fmt: skip
+    assert _run([*argv, "--dry-run", "--json"], capsys)[0] == 0
+    store = BackfillStore(tmp_path / "backfills.sqlite")
+    (bid,) = store.ids()
+    with store.running(bid):
+        rc, _out, err = _run(argv, capsys)
+    assert rc == 1 and "is running in process" in err
+    assert {r.state for r in store.runs(bid)} == {"waiting"}
+    store.close()
+    outbox = tmp_path / "outbox.jsonl"
+    assert not outbox.exists() or outbox.read_text() == ""

@@ -154,3 +154,21 @@ async def test_ack_mode_a_delivered_trigger_is_a_finished_run(tmp_path: Path) ->
                         timeout_s=0.05, ack_is_completion=True)  # fmt: skip
     out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
     assert out.ok and len(sink.sent) == 1 and sink.sent[0].reason == "backfill"
+
+
+async def test_a_backfill_running_elsewhere_answers_409(client: Any, tmp_path: Path) -> None:
+    """Another process holds the backfill's run lock: 409, and nothing runs here."""
+    from scoperouter.backfill.store import BackfillStore
+
+    c, calls, app = client
+    resp = await c.post("/backfills", headers=AUTH, json=BODY)
+    bid = (await resp.json())["backfill_id"]
+    await _wait_done(c, bid)
+    await app.backfills.close()
+    app.backfills.tasks.clear()
+    store = BackfillStore(tmp_path / "backfills.sqlite")
+    with store.running(bid):  # as another process would
+        again = await c.post("/backfills", headers=AUTH, json=BODY)
+        assert again.status == 409 and (await again.json())["error"] == "already_running"
+    store.close()
+    assert len(calls) == 4

@@ -6,12 +6,14 @@ and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is th
 request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
-for an unknown id. Invariant: one task per backfill id in this process.
+for an unknown id; 409 when another process runs the same backfill. Invariant: one task per
+backfill id in this process, holding the backfill's run lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -20,12 +22,13 @@ from typing import Any
 from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import PlanError, Request
 from scoperouter.backfill.service import execute, prepare, status, store_path
-from scoperouter.backfill.store import BackfillStore
+from scoperouter.backfill.store import AlreadyRunning, BackfillStore
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.sinks import Sink
 
 Answer = tuple[int, dict[str, Any]]
+logger = logging.getLogger("scoperouter.backfill")
 
 
 class BackfillApi:
@@ -66,12 +69,26 @@ class BackfillApi:
             prep.store.close()
             return 200, {"backfill_id": bid, "status": "running", "resumed": True}
 
+        lock = prep.store.running(bid)
+        try:
+            lock.__enter__()  # held by the task below until the backfill ends
+        except AlreadyRunning as exc:
+            prep.store.close()
+            return 409, {"error": "already_running", "detail": str(exc)}
+
         async def go() -> None:
             try:
                 await execute(
-                    prep, self.registry, self.executor(body_map), max_attempts=max_attempts
+                    prep,
+                    self.registry,
+                    self.executor(body_map),
+                    max_attempts=max_attempts,
+                    lock=False,
                 )
+            except Exception:
+                logger.exception("backfill %s stopped", bid)
             finally:
+                lock.__exit__(None, None, None)
                 prep.store.close()
 
         self.tasks[bid] = asyncio.ensure_future(go())

@@ -7,6 +7,7 @@ Invariant: the resume key is the request plus the registry digest; everything el
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,19 +79,23 @@ async def execute(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_done: Callable[[str, date, RunOutcome], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    lock: bool = True,
 ) -> Summary:
-    return await run_backfill(
-        prep.store,
-        prep.backfill_id,
-        prep.plan,
-        executor,
-        policies(registry, max_attempts),
-        resumed=prep.resumed,
-        max_running=max_running,
-        on_event=on_event,
-        on_done=on_done,
-        clock=clock,
-    )
+    """Run the backfill while holding its run lock (raises ``AlreadyRunning``); ``lock=False``
+    when the caller holds it."""
+    with prep.store.running(prep.backfill_id) if lock else contextlib.nullcontext():
+        return await run_backfill(
+            prep.store,
+            prep.backfill_id,
+            prep.plan,
+            executor,
+            policies(registry, max_attempts),
+            resumed=prep.resumed,
+            max_running=max_running,
+            on_event=on_event,
+            on_done=on_done,
+            clock=clock,
+        )
 
 
 def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:

@@ -13,10 +13,13 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -37,6 +40,10 @@ CREATE TABLE IF NOT EXISTS backfill_runs (
   completions INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (backfill_id, idx)
 );
 """
+
+
+class AlreadyRunning(RuntimeError):
+    """Another process holds the backfill's run lock."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,26 @@ class BackfillStore:
                         t.index,
                     ),
                 )
+
+    @contextlib.contextmanager
+    def running(self, bid: str) -> Iterator[None]:
+        """Hold the backfill's run lock (``flock`` on ``backfill-<id>.lock`` next to the
+        store) for as long as it runs: a second process running the same backfill gets
+        :class:`AlreadyRunning` instead of doing its runs twice. The OS drops the lock when
+        the holder dies (SIGKILL included)."""
+        path = self.path.parent / f"backfill-{bid}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                raise AlreadyRunning(f"backfill {bid} is running in process {holder}") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _tx(self) -> _Tx:
         return _Tx(self.db)

@@ -20,6 +20,7 @@ from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import PlanError, Request, plan_summary
 from scoperouter.backfill.progress import Progress
 from scoperouter.backfill.service import Prepared, execute, policies, prepare
+from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.commands import as_of, common, config_path, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.loader import load_config
@@ -105,7 +106,11 @@ def run(args: argparse.Namespace) -> int:
                 await close()
             return summary.ok
 
-        return 0 if asyncio.run(go()) else 1
+        try:
+            return 0 if asyncio.run(go()) else 1
+        except AlreadyRunning as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     finally:
         prep.store.close()
 
