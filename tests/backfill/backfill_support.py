@@ -12,11 +12,9 @@ from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill
 from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
 from scoperouter.backfill.schedule import Policy
 from scoperouter.backfill.store import BackfillStore
-from scoperouter.examples.nba.backfill_executor import ReferenceExecutor
+from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, corrupt_phase3
 from scoperouter.examples.nba.demo import relations_from_dir
 from scoperouter.examples.nba.processors import (
-    BY_NAME,
-    ORDER,
     OUTPUT_SOURCES,
     build_all,
     new_warehouse,
@@ -64,20 +62,7 @@ def corrupted(w: World, start: date, end: date) -> Warehouse:
     """A copy whose Phase 3 rows on [start, end] are wrong, cascaded through phases 4-6 on
     every date (a bad deploy that ran for a month)."""
     wh = w.truth.copy()
-    for name in ORDER:
-        p = BY_NAME[name]
-        if p.phase == 3:
-            col = next(c for c in p.table.columns if c not in _NOT_NUMERIC)
-            wh.conn.execute(
-                f'UPDATE "{p.table.table}" SET "{col}" = COALESCE("{col}", 0) * 2 + 1 '
-                "WHERE game_date BETWEEN ? AND ?",
-                (start.isoformat(), end.isoformat()),
-            )
-    for name in ORDER:
-        p = BY_NAME[name]
-        if p.phase > 3:
-            for d in w.season.dates():
-                wh.replace(p.publishes, d, None, p.compute(wh, d, None))
+    corrupt_phase3(wh, w.season.dates(), start, end)
     return wh
 
 

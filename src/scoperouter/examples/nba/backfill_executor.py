@@ -92,3 +92,72 @@ def open_warehouse(path: Path) -> Warehouse:
     conn = sqlite3.connect(str(path))
     rosters = {str(t): tuple(json.loads(ps)) for t, ps in conn.execute("SELECT * FROM _rosters")}
     return Warehouse((*RAW_TABLES, *(p.table for p in PROCESSORS)), rosters, conn=conn)
+
+
+def corrupt_phase3(wh: Warehouse, days: tuple[date, ...], start: date, end: date) -> None:
+    """Make Phase 3 wrong on [start, end] (a numeric column doubled plus one) and cascade
+    it through phases 4-6 on every date of ``days``: a bad deploy that ran for a while."""
+    from scoperouter.examples.nba.processors import ORDER
+
+    for name in ORDER:
+        p = BY_NAME[name]
+        if p.phase == 3:
+            col = next(c for c in p.table.columns if c not in _NOT_NUMERIC)
+            wh.conn.execute(
+                f'UPDATE "{p.table.table}" SET "{col}" = COALESCE("{col}", 0) * 2 + 1 '
+                "WHERE game_date BETWEEN ? AND ?",
+                (start.isoformat(), end.isoformat()),
+            )
+    for name in ORDER:
+        p = BY_NAME[name]
+        if p.phase > 3:
+            for d in days:
+                wh.replace(p.publishes, d, None, p.compute(wh, d, None))
+    wh.conn.commit()
+
+
+_NOT_NUMERIC = frozenset(
+    {"status", "opponent", "home", "player_status", "injury_status", "dnp_reason", "injury_reason"}
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``build FILE [--corrupt START END]`` writes the default season's warehouse (its
+    relation data is the repository's data/relations); ``check FILE`` counts the rows that
+    differ from a full recompute from the raw tables."""
+    import argparse
+
+    from scoperouter.examples.nba.processors import OUTPUT_SOURCES, build_all, new_warehouse
+    from scoperouter.examples.nba.season import generate_season
+    from scoperouter.examples.nba.warehouse import diff_dumps
+
+    ap = argparse.ArgumentParser(prog="python -m scoperouter.examples.nba.backfill_executor")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="write the default season's warehouse to FILE")
+    b.add_argument("file", type=Path)
+    b.add_argument("--corrupt", nargs=2, type=date.fromisoformat, metavar=("START", "END"))
+    c = sub.add_parser("check", help="rows of FILE that differ from a full recompute")
+    c.add_argument("file", type=Path)
+    args = ap.parse_args(argv)
+    season = generate_season()
+    if args.cmd == "build":
+        wh = new_warehouse(season.rosters)
+        wh.load_season(season)
+        build_all(wh, season.dates())
+        if args.corrupt:
+            corrupt_phase3(wh, season.dates(), *args.corrupt)
+        save_warehouse(wh, args.file)
+        print(f"{args.file}: season {season.season_start} .. {season.game_date}")
+        return 0
+    wh = open_warehouse(args.file)
+    fresh = wh.copy()
+    build_all(fresh, season.dates())
+    diff = diff_dumps(fresh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
+    for source, keys in diff.items():
+        print(f"{source}: {len(keys)} wrong rows")
+    print("identical to a full recompute" if not diff else f"{len(diff)} tables differ")
+    return 0 if not diff else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
