@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -100,13 +100,6 @@ class BackfillPlan:
     last_day: Mapping[str, date]  # per processor: its dates are [request.start, last_day]
     runs: tuple[PlannedRun, ...]  # sorted by (date, topological index)
     index: Mapping[str, int] = field(default_factory=dict)  # run key -> position
-
-    def dates_of(self, processor: str) -> tuple[date, ...]:
-        last = self.last_day.get(processor)
-        if last is None:
-            return ()
-        n = (last - self.request.start).days
-        return tuple(self.request.start + timedelta(days=i) for i in range(n + 1))
 
     def lookback_runs(self) -> int:
         """Runs on dates after the requested end (the dates lookbacks add)."""
@@ -269,10 +262,3 @@ def plan_summary(plan: BackfillPlan) -> dict[str, object]:
         "per_processor": per,
         "last_day": {k: v.isoformat() for k, v in plan.last_day.items()},
     }
-
-
-def runs_by_processor(runs: Iterable[PlannedRun]) -> dict[str, list[PlannedRun]]:
-    out: dict[str, list[PlannedRun]] = {}
-    for r in runs:
-        out.setdefault(r.processor, []).append(r)
-    return out

@@ -16,7 +16,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
@@ -79,7 +78,6 @@ async def run_backfill(
     resumed: bool = False,
     max_running: int = 8,
     on_event: Callable[[Event], None] | None = None,
-    on_done: Callable[[str, date, RunOutcome], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Summary:
     """Run every remaining run of the backfill; returns when none can make progress."""
@@ -136,8 +134,6 @@ async def run_backfill(
                 store.apply(bid, trans, measured={i: (out.rows, out.seconds)})
                 summary.rows += out.rows or 0
                 summary.seconds += out.seconds
-                if on_done is not None:
-                    on_done(r.processor, r.day, out)
             else:
                 trans = sched.fail(i, out.error or "failed", clock())
                 store.apply(bid, trans)

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scoperouter.backfill.executor import RunExecutor, RunOutcome
+from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill, registry_digest
 from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
 from scoperouter.backfill.schedule import Policy
@@ -77,7 +77,6 @@ async def execute(
     max_attempts: int | None = None,
     max_running: int = 8,
     on_event: Callable[[dict[str, Any]], None] | None = None,
-    on_done: Callable[[str, date, RunOutcome], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     lock: bool = True,
 ) -> Summary:
@@ -93,7 +92,6 @@ async def execute(
             resumed=prep.resumed,
             max_running=max_running,
             on_event=on_event,
-            on_done=on_done,
             clock=clock,
         )
 
