@@ -172,3 +172,12 @@ async def test_a_backfill_running_elsewhere_answers_409(client: Any, tmp_path: P
         assert again.status == 409 and (await again.json())["error"] == "already_running"
     store.close()
     assert len(calls) == 4
+
+
+async def test_shadow_processors_get_nothing(tmp_path: Path) -> None:
+    """A processor in shadow mode is planned and reported (skipped: shadow), never sent."""
+    sink = Sink()
+    ex = TargetExecutor({"player_game_summary": sink}, log_completions(tmp_path / "none.sqlite"),
+                        ack_is_completion=True, shadow=frozenset({"player_game_summary"}))  # fmt: skip
+    out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
+    assert out.ok and out.skipped == "shadow" and sink.sent == []

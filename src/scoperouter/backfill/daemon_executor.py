@@ -23,6 +23,7 @@ from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
 from scoperouter.errors import DispatchError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE
 from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.sinks import Sink
 
 # trigger id -> "success" (or another completion state) once its completion is known
@@ -72,6 +73,11 @@ def backfill_trigger(
     )
 
 
+def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
+    """Processors whose routes.yaml ``mode`` (or the default's) is shadow."""
+    return frozenset(n for n, p in registry.processors.items() if p.mode == "shadow")
+
+
 class TargetExecutor:
     """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
     report arrives or ``timeout_s`` passes (a failed attempt)."""
@@ -85,6 +91,7 @@ class TargetExecutor:
         poll_s: float = 2.0,
         timeout_s: float = 3600.0,
         ack_is_completion: bool = False,
+        shadow: frozenset[str] = frozenset(),
     ) -> None:
         self.sinks = sinks
         self.completion = completion
@@ -94,10 +101,15 @@ class TargetExecutor:
         # synchronous targets (production's /process-date-range runs the processors before
         # it answers: main_analytics_service.py:1256-1300): a delivered trigger is a finished run
         self.ack_is_completion = ack_is_completion
+        # processors in shadow mode (routes.yaml ``mode: shadow``): production still runs
+        # them, so a backfill plans and reports them but sends them nothing
+        self.shadow = shadow
 
     async def execute(
         self, processor: str, day: date, *, backfill_id: str, attempt: int
     ) -> RunOutcome:
+        if processor in self.shadow:
+            return RunOutcome(True, rows=0, skipped="shadow")
         trig = backfill_trigger(backfill_id, processor, day, attempt, date_field=self.date_field)
         sink = self.sinks.get(processor)
         if sink is None:

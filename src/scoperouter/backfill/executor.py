@@ -27,6 +27,7 @@ class RunOutcome:
     rows: int | None = None  # entity rows the run processed, when known
     seconds: float = 0.0  # how long it took (0 = unknown)
     error: str | None = None
+    skipped: str | None = None  # done without work, and why (e.g. "shadow")
 
 
 @runtime_checkable

@@ -150,12 +150,19 @@ def backfill_api(
     sinks: Mapping[str, Sink],
     as_of: date | None,
     log_path: Path | None = None,
+    *,
+    shadow: bool = False,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
-    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite)."""
+    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
+    ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent."""
 
     def executor(body: Mapping[str, Any]) -> RunExecutor:
-        from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
+        from scoperouter.backfill.daemon_executor import (
+            TargetExecutor,
+            log_completions,
+            shadow_processors,
+        )
 
         lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
         return TargetExecutor(
@@ -163,6 +170,7 @@ def backfill_api(
             lookup,
             date_field=registry.date_field,
             ack_is_completion=body.get("completion", "ack") != "event",
+            shadow=frozenset(registry.processor_names) if shadow else shadow_processors(registry),
         )
 
     return BackfillApi(

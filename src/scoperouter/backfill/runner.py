@@ -138,7 +138,10 @@ async def run_backfill(
                 trans = sched.fail(i, out.error or "failed", clock())
                 store.apply(bid, trans)
             for t in trans:
-                emit(_event(plan, t, out.rows if t.index == i else None))
+                ev = _event(plan, t, out.rows if t.index == i else None)
+                if t.index == i and out.skipped:
+                    ev["skipped"] = out.skipped
+                emit(ev)
     summary.counts = sched.counts()
     summary.failed_runs = [plan.runs[i].key for i, s in enumerate(sched.state) if s == "failed"]
     store.set_status(bid, "done" if summary.ok else "failed", time.time())

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from scoperouter.backfill.daemon_executor import shadow_processors
 from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import PlanError, Request, plan_summary
@@ -199,5 +200,6 @@ def _executor(
         lookup,
         date_field=cfg.registry.date_field,
         ack_is_completion=args.completion == "ack",
+        shadow=shadow_processors(cfg.registry),
     )
     return ex, factory.close

@@ -260,7 +260,12 @@ class Daemon:
             max_connections=server.max_connections or 1000,
         )
         self.ingress.backfills = backfill_api(  # POST /backfills (issue 15)
-            registry, relations, settings.state_dir, by_processor, settings.as_of
+            registry,
+            relations,
+            settings.state_dir,
+            by_processor,
+            settings.as_of,
+            shadow=settings.shadow,
         )
         self.source = (
             PubSubSource(settings.subscription, self.router) if settings.subscription else None
