@@ -12,7 +12,8 @@ Invariants:
   for ``days: N``; from the N-th previous ``via`` date of every entity with a ``via`` row
   on D for ``occurrences: N`` (the whole range when relation data does not say); ``[D, D]``
   without a lookback -- clipped to U's planned dates. Edges are stored as date intervals
-  (:class:`Dep`), never expanded: a season has ~1M (run, run) pairs but ~10k intervals.
+  (:class:`Dep`), never expanded: a season's 4,930 intervals stand for ~200k (run, run)
+  edges.
 * Runs are sorted by (date, topological index): a valid execution order on one worker.
 """
 
