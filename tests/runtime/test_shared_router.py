@@ -293,7 +293,8 @@ async def test_first_start_on_a_state_store_imports_the_old_one(
     tmp_path: Path, location: str, slow_cfg: LoadedConfig, make_router: Any
 ) -> None:
     """serve --state after an upgrade takes the old store's open windows once (a restart imports nothing)."""
-    from scoperouter.runtime.daemon import Daemon, DaemonSettings, import_old_state
+    from scoperouter.runtime.daemon import Daemon, DaemonSettings
+    from scoperouter.runtime.state_open import import_old_state
 
     old = make_router(slow_cfg, MemorySink(), state_dir=tmp_path / "s")
     await old.start()

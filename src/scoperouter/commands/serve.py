@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
 
         # a missing or forbidden subscription is a clear error (exit 1), not a silent idle pull
         check_subscription(settings.subscription)
-    from scoperouter.runtime.daemon import check_state_dir
+    from scoperouter.runtime.state_open import check_state_dir
 
     # an unusable state dir is a one-line error before the execution log opens in it
     check_state_dir(state_dir)

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import gc
 import json
 import logging
-import os
-import secrets
 import signal
-import socket
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +24,6 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.pubsub import PubSubSource
@@ -37,8 +31,17 @@ from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.runtime.sinks import SinkFactory, topic_path
+from scoperouter.runtime.state_open import (
+    acquire_state_lock,
+    check_state_dir,
+    default_replica_id,
+    import_old_state,
+    open_shared_state,
+    open_store,
+    release_state_lock,
+)
 from scoperouter.runtime.store import Store, SyncMode
-from scoperouter.state import StateStore, StoreOptions, open_state_store
+from scoperouter.state import StateStore, StoreOptions
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -79,109 +82,6 @@ def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...
         raise ConfigError(
             [ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]
         ) from exc
-
-
-def check_state_dir(state_dir: Path) -> None:
-    """Create ``state_dir`` if needed and prove it writable (a probe file), else raise a
-    one-line ConfigError naming it: a read-only, missing-parent or non-directory state
-    dir is a configuration problem, not a traceback."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        probe = state_dir / f".write-probe-{os.getpid()}"
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"ok\n")
-        finally:
-            os.close(fd)
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError([ConfigIssue(f"state dir {state_dir} is not usable: {reason}")]) from None
-
-
-def open_store(path: Path, sync: SyncMode) -> Store:
-    """The state database, or a one-line ConfigError when SQLite cannot use the file."""
-    try:
-        return Store(path, sync=sync)
-    except (sqlite3.Error, OSError) as exc:
-        raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
-
-
-def default_replica_id() -> str:
-    """A name for this replica in trigger leases: host, pid and a random suffix (a
-    restarted process never takes over the leases of the one it replaces)."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> StateStore:
-    """The state store at ``location`` with its schema migrated (idempotent, versioned),
-    or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema)."""
-    try:
-        return open_state_store(location, options, sync=sync)
-    except Exception as exc:
-        where = redact_url(location)
-        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
-
-
-def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -> bool:
-    """The first start on ``--state`` after an upgrade: the snapshot + journal store found
-    at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
-    pending triggers, dead letters -- when ``store`` is still empty (else nothing changes,
-    so this runs at every start). Returns True when it imported."""
-    if not old.exists():
-        return False
-    from scoperouter.state.legacy import read_legacy
-
-    try:
-        state = read_legacy(old, registry)
-        done = store.import_legacy(state, time.time())
-    except Exception as exc:
-        raise ConfigError([ConfigIssue(f"could not import the old state {old}: {exc}")]) from None
-    if done:
-        logger.warning(
-            "imported the old state store %s: %d open windows, %d pending triggers",
-            old,
-            len(state.windows),
-            len(state.pending),
-            extra={"windows": len(state.windows), "pending": len(state.pending)},
-        )
-    return done
-
-
-def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
-    """Exclusive lock on the state dir itself (``flock`` on the directory), so two daemons
-    never share one state dir (e.g. the overlap of a rolling deploy): the newcomer waits up
-    to ``timeout_s`` for the old one to exit, then fails with a ConfigError. The kernel
-    drops the lock if the holder dies, so a crash never leaves it stale. Locking the
-    directory rather than a file in it means deleting files (``LOCK`` included) cannot
-    let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise ConfigError(
-                    [
-                        ConfigIssue(
-                            f"state dir {state_dir} is in use by another scoperouter "
-                            f"(pid in {state_dir / 'LOCK'})"
-                        )
-                    ]
-                ) from None
-            time.sleep(0.1)
-    with contextlib.suppress(OSError):
-        (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
-    return fd
-
-
-def release_state_lock(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class Daemon:

@@ -1,0 +1,129 @@
+"""Where the daemon keeps its state: the state dir (SQLite snapshot + journal store, one
+daemon at a time under a directory lock) or a state store (``--state``), opened with a
+one-line ConfigError when unusable; and the one-time import of the old store.
+
+Invariant: nothing here routes; each function opens, checks or imports state once at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.runtime.config import redact_url
+from scoperouter.runtime.store import Store, SyncMode
+from scoperouter.state import StateStore, StoreOptions, open_state_store
+
+logger = logging.getLogger("scoperouter.runtime.daemon")
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Create ``state_dir`` if needed and prove it writable (a probe file), else raise a
+    one-line ConfigError naming it: a read-only, missing-parent or non-directory state
+    dir is a configuration problem, not a traceback."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / f".write-probe-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok\n")
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([ConfigIssue(f"state dir {state_dir} is not usable: {reason}")]) from None
+
+
+def open_store(path: Path, sync: SyncMode) -> Store:
+    """The state database, or a one-line ConfigError when SQLite cannot use the file."""
+    try:
+        return Store(path, sync=sync)
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
+
+
+def default_replica_id() -> str:
+    """A name for this replica in trigger leases: host, pid and a random suffix (a
+    restarted process never takes over the leases of the one it replaces)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> StateStore:
+    """The state store at ``location`` with its schema migrated (idempotent, versioned),
+    or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema)."""
+    try:
+        return open_state_store(location, options, sync=sync)
+    except Exception as exc:
+        where = redact_url(location)
+        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
+
+
+def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -> bool:
+    """The first start on ``--state`` after an upgrade: the snapshot + journal store found
+    at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
+    pending triggers, dead letters -- when ``store`` is still empty (else nothing changes,
+    so this runs at every start). Returns True when it imported."""
+    if not old.exists():
+        return False
+    from scoperouter.state.legacy import read_legacy
+
+    try:
+        state = read_legacy(old, registry)
+        done = store.import_legacy(state, time.time())
+    except Exception as exc:
+        raise ConfigError([ConfigIssue(f"could not import the old state {old}: {exc}")]) from None
+    if done:
+        logger.warning(
+            "imported the old state store %s: %d open windows, %d pending triggers",
+            old,
+            len(state.windows),
+            len(state.pending),
+            extra={"windows": len(state.windows), "pending": len(state.pending)},
+        )
+    return done
+
+
+def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
+    """Exclusive lock on the state dir itself (``flock`` on the directory), so two daemons
+    never share one state dir (e.g. the overlap of a rolling deploy): the newcomer waits up
+    to ``timeout_s`` for the old one to exit, then fails with a ConfigError. The kernel
+    drops the lock if the holder dies, so a crash never leaves it stale. Locking the
+    directory rather than a file in it means deleting files (``LOCK`` included) cannot
+    let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            f"state dir {state_dir} is in use by another scoperouter "
+                            f"(pid in {state_dir / 'LOCK'})"
+                        )
+                    ]
+                ) from None
+            time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
+    return fd
+
+
+def release_state_lock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
