@@ -123,3 +123,11 @@ class BarrierBook:
 
     def __len__(self) -> int:
         return len(self.held)
+
+
+def transition_table_markdown() -> str:
+    """:data:`TRANSITIONS` as the Markdown table docs/ledger.md embeds."""
+    lines = ["| held | input | becomes | effect | rule |", "|---|---|---|---|---|"]
+    for (phase, inp), tr in TRANSITIONS.items():
+        lines.append(f"| {phase} | {inp} | {tr.next} | {tr.effect} | {tr.rule} |")
+    return "\n".join(lines)
