@@ -55,6 +55,20 @@ def register(subparsers: Any) -> None:
         default=None,
         help="also write the day's Phase 2 events as JSON Lines (for explain and replay)",
     )
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="also run the day with faults (10%% of runs fail, 5%% never report, late "
+        "completions): ledger off, ledger on, ledger + barrier (docs/ledger.md)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="with --faults: save the ledger of the ledger + barrier run to DIR/loop.json "
+        "(for scoperouter trace and deadletters; default ./.scoperouter)",
+    )
     p.set_defaults(func=run)
 
 
@@ -71,13 +85,20 @@ def run(args: argparse.Namespace) -> int:
     if routes is not None and not routes.is_file():
         raise ConfigError(f"cannot read: no such file {routes}", file=str(routes))
     if args.no_log:
-        result = run_demo(seed, routes=routes)
+        result = run_demo(seed, routes=routes, faults=args.faults)
     else:
         log = open_log(log_path(args))
         try:
-            result = run_demo(seed, routes=routes, log=log)
+            result = run_demo(seed, routes=routes, log=log, faults=args.faults)
         finally:
             log.close()
+    if result.loop is not None:
+        from scoperouter.runtime.loop_store import FileLoopState
+
+        router = result.loop.modes["ledger_barrier"].router
+        assert router.engine.loop is not None
+        state_dir = args.state_dir or Path(".scoperouter")
+        FileLoopState(state_dir).save(router.engine.loop.snapshot())
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:

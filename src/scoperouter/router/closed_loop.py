@@ -58,6 +58,7 @@ class ClosedLoop:
         self._ancestors: dict[str, frozenset[str]] = {}
         self.ledger = LedgerBook(self.params)
         self.barrier = bar.BarrierBook()
+        self.requests_done: set[str] = set()  # operator requests applied (applied once)
 
     # ------------------------------------------------------------------ settings
     def params(self, processor: str) -> LoopParams:
@@ -187,6 +188,16 @@ class ClosedLoop:
     def redrive(self, trigger_ids: Iterable[str], now: float) -> list[Redispatch]:
         return self.ledger.redrive(trigger_ids, now)
 
+    def request(self, req: dict[str, Any], now: float) -> list[Redispatch]:
+        """Apply an operator request once (``{"id", "op": "redrive", "trigger_ids"}``)."""
+        rid = str(req.get("id"))
+        if rid in self.requests_done:
+            return []
+        self.requests_done.add(rid)
+        if req.get("op") != "redrive":
+            return []
+        return self.ledger.redrive([str(t) for t in req.get("trigger_ids", [])], now)
+
     def next_deadline(self) -> float | None:
         """The earliest ledger or barrier timer. Held windows are also re-checked at every
         tick (a completion can release them): :meth:`has_held` tells the driver."""
@@ -213,13 +224,19 @@ class ClosedLoop:
                     "parked": (h.window.processor, h.window.day) in self.barrier.parked,
                 }
             )
-        return {"version": SNAPSHOT_VERSION, "ledger": self.ledger.snapshot(), "held": held}
+        return {
+            "version": SNAPSHOT_VERSION,
+            "ledger": self.ledger.snapshot(),
+            "held": held,
+            "requests_done": sorted(self.requests_done),
+        }
 
     def restore(self, snap: dict[str, Any]) -> None:
         """Load :meth:`snapshot` (into a fresh loop). Raises ValueError when malformed."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported loop snapshot (expected version {SNAPSHOT_VERSION})")
         self.ledger = LedgerBook.restore(self.params, snap.get("ledger", {}))
+        self.requests_done = set(map(str, snap.get("requests_done", [])))
         try:
             for item in snap.get("held", []):
                 w = window_from_json(

@@ -105,6 +105,7 @@ class Attempt(NamedTuple):
     what: str  # dispatched | success | partial | failed | timed_out | dead_letter | redrive
     attempt: int
     detail: str | None = None
+    event_id: str | None = None  # the completion message (its downstream events, the trace)
 
 
 class Entry(NamedTuple):
@@ -195,7 +196,10 @@ def step(
         "retry_due": "dispatched",
         "redrive": "redrive",
     }[inp]
-    hist = (*e.history, Attempt(now, what, e.attempt, detail))
+    hist = (
+        *e.history,
+        Attempt(now, what, e.attempt, detail, ref.event_id if ref is not None else None),
+    )
     outcome = {
         "success": "success",
         "partial": "partial",
@@ -302,7 +306,8 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
             item.get("error"),
             item.get("outcome"),
             tuple(
-                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3]) for a in item.get("history", [])
+                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
+                for a in item.get("history", [])
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:

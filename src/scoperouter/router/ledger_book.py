@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.ledger import (
+    Attempt,
     Entry,
     Notice,
     classify,
@@ -121,7 +122,10 @@ class LedgerBook:
         if st.effect != "ignore":
             self._put(st.entry)
             self._notice(st.effect, st.entry, now)
-        return st.entry, []
+        elif ref.event_id is not None:  # a late or duplicate report: kept for the trace
+            late = Attempt(now, "late", e.attempt, ref.outcome, ref.event_id)
+            self._entries[e.trigger_id] = e._replace(history=(*e.history, late))
+        return self._entries[e.trigger_id], []
 
     def due(
         self, now: float, may_send: Callable[[Trigger], bool] | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.examples.nba.harness import Comparison, CostModel, compare, prepare
+from scoperouter.examples.nba.loop_demo import LoopComparison, compare_loop
 from scoperouter.examples.nba.processors import BY_NAME, ORDER
 from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
@@ -58,8 +59,15 @@ class DemoResult:
     single: SingleUpdate
     routes: Path
     cost: CostModel
+    loop: LoopComparison | None = None  # demo --faults: the closed loop under faults
 
     def to_json(self) -> dict[str, Any]:
+        out = self._json()
+        if self.loop is not None:
+            out["closed_loop"] = self.loop.to_json()
+        return out
+
+    def _json(self) -> dict[str, Any]:
         c = self.comparison
         m = c.minimum
         return {
@@ -153,6 +161,8 @@ class DemoResult:
             f"cost model: {self.cost.overhead_s:g} s per run + {self.cost.seconds_per_row:.4f} s "
             "per entity row (450 players = 30 s)",
         ]
+        if self.loop is not None:
+            lines += ["", *self.loop.text()]
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -242,6 +252,7 @@ def run_demo(
     routes: Path | None = None,
     cost: CostModel | None = None,
     log: ExecutionLog | None = None,
+    faults: bool = False,
 ) -> DemoResult:
     routes = routes or default_routes()
     cost = cost or CostModel()
@@ -256,4 +267,5 @@ def run_demo(
             relations = relations_from_dir(registry, Path(tmp))
     day = prepare(season, registry, relations)
     comparison = compare(day, cost=cost, log=log)
-    return DemoResult(season, comparison, single_update(day, cost), routes, cost)
+    loop = compare_loop(day, comparison.date_wh) if faults else None
+    return DemoResult(season, comparison, single_update(day, cost), routes, cost, loop)
