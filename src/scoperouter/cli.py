@@ -25,6 +25,8 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
+    "trace",
+    "deadletters",
 )
 
 

@@ -84,3 +84,27 @@ def test_barrier_removes_half_updated_runs(request: pytest.FixtureRequest, seed:
     assert r["clean_barrier"]["processor_runs"] <= r["clean"]["processor_runs"]
     assert r["ledger_barrier"]["entity_rows"] <= r["ledger"]["entity_rows"]
     assert r["clean_barrier"]["missed_rows"] == 0 and r["clean"]["missed_rows"] == 0
+
+
+def test_trace_of_a_demo_injury_update_spans_phases_3_to_6() -> None:
+    """Acceptance 4: trace on a demo event (an injury report, with faults and the barrier)
+    walks its wave through phases 3, 4, 5 and 6, re-dispatches included."""
+    from nba_support import registry, short_day
+
+    from scoperouter.commands.trace import build_trace, walk_triggers
+    from scoperouter.examples.nba.harness import run_routed
+    from scoperouter.examples.nba.loop_demo import BARRIER, demo_faults
+    from scoperouter.examples.nba.routers import PlannedRouter
+
+    day = short_day(0)
+    keep: list[PlannedRouter] = []
+    run_routed(day, loop=BARRIER, faults=demo_faults(0), keep=keep)
+    loop = keep[0].engine.loop
+    assert loop is not None
+    entries = list(loop.ledger.entries())
+    phases = {n: p.phase for n, p in registry().processors.items()}
+    roots = sorted({ev for e in entries for ev in e.trigger.caused_by if "injury" in ev})
+    assert roots
+    spans = {r: {t["phase"] for t in walk_triggers(build_trace(r, entries, phases))} for r in roots}
+    full = [r for r, ph in spans.items() if {3, 4, 5, 6} <= ph]
+    assert full, spans
