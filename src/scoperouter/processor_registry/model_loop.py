@@ -25,6 +25,10 @@ COMPLETION_TIMEOUT_DESCRIPTION = (
     "How long a dispatched trigger may stay without a completion naming it; then it is "
     "timed_out and re-dispatched once (at least), then dead-lettered. Unset: no timeout."
 )
+RETRY_BACKOFF_DESCRIPTION = (
+    "Wait before the first re-dispatch of a failed or timed-out trigger; doubles per "
+    "attempt, capped at 15m."
+)
 BARRIER_DESCRIPTION = (
     "Fan-in barrier: a due trigger for a date waits while an upstream processor has open "
     "work for that date (an open window or a trigger without completion)."

@@ -27,6 +27,7 @@ from .model_base import (  # re-exported: the format's public names
 from .model_loop import (
     BARRIER_DESCRIPTION,
     COMPLETION_TIMEOUT_DESCRIPTION,
+    RETRY_BACKOFF_DESCRIPTION,
     RUN_RETRIES_DESCRIPTION,
     BarrierSpec,
     MinCompleteSpec,
@@ -271,6 +272,7 @@ class DefaultsSpec(Strict):
     )
     mode: Mode = Field(default="live", description=MODE_DESCRIPTION + " Default: live.")
     run_retries: NonNegativeInt = Field(default=0, description=RUN_RETRIES_DESCRIPTION)
+    retry_backoff: Duration = Field(default="30s", description=RETRY_BACKOFF_DESCRIPTION)
     completion_timeout: Duration | None = Field(
         default=None, description=COMPLETION_TIMEOUT_DESCRIPTION
     )
@@ -310,6 +312,9 @@ class ProcessorSpec(Strict):
     )
     run_retries: NonNegativeInt | None = Field(
         default=None, description=RUN_RETRIES_DESCRIPTION + " Default: defaults.run_retries."
+    )
+    retry_backoff: Duration | None = Field(
+        default=None, description=RETRY_BACKOFF_DESCRIPTION + " Default: defaults.retry_backoff."
     )
     completion_timeout: Duration | None = Field(
         default=None,

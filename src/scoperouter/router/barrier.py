@@ -116,6 +116,7 @@ class BarrierBook:
         self.parked: dict[tuple[str, date], Held] = {}
         self.released = 0
         self.timeouts = 0
+        self.holds = 0
 
     def next_deadline(self) -> float | None:
         dls = [h.deadline for h in self.held.values() if h.deadline is not None and not h.timed_out]

@@ -126,6 +126,7 @@ class ClosedLoop:
             ]
             if tr.effect in ("hold", "wait"):
                 self.barrier.held[key] = bar.hold(w, spec, busy, at, prev)
+                self.barrier.holds += 1
             else:
                 out.append(Gated(w, at, 1, 0.0 if prev is None else at - prev.held_at, tr.effect))
         return out
@@ -165,6 +166,7 @@ class ClosedLoop:
                 )
             elif inp in ("timeout_short", "timeout_hold") and not h.timed_out:
                 self.barrier.held[key] = h._replace(timed_out=True)
+                self.barrier.holds += 1
         return redispatch, released
 
     def _may_send(self, t: Trigger) -> bool:
@@ -205,6 +207,12 @@ class ClosedLoop:
             d for d in (self.ledger.next_deadline(), self.barrier.next_deadline()) if d is not None
         ]
         return min(dls) if dls else None
+
+    @property
+    def version(self) -> int:
+        """Moves whenever the loop's state changed (drivers journal a tick when it does)."""
+        b = self.barrier
+        return self.ledger.changes + b.holds + b.released + len(self.requests_done)
 
     @property
     def has_held(self) -> bool:

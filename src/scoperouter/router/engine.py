@@ -154,8 +154,9 @@ class RoutingEngine:
     # ------------------------------------------------------------------ timers
     def tick(self, now: float) -> list[Fired]:
         """Fire every window due at ``now``, each at its own deadline, earliest first."""
-        fired = self._fire(self.book.due_states(now))
         loop = self.loop
+        version = loop.version if loop is not None else 0
+        fired = self._fire(self.book.due_states(now))
         if loop is not None:
             self._recheck_at = None
             redispatch, released = loop.tick(now)
@@ -163,7 +164,8 @@ class RoutingEngine:
                 Fired(r.trigger, r.at, r.attempt, 0.0, self._busy(r.trigger)) for r in redispatch
             )
             fired.extend(self._fire_released(released))
-        if fired and self.journal is not None:
+        changed = bool(fired) or (loop is not None and loop.version != version)
+        if changed and self.journal is not None:
             self.journal("due", now, None, None)
         return fired
 

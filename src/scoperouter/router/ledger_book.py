@@ -51,6 +51,7 @@ class LedgerBook:
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
+        self.changes = 0  # bumped by every state change (drivers journal when it moves)
 
     # ------------------------------------------------------------------ reads
     def get(self, trigger_id: str) -> Entry | None:
@@ -204,8 +205,10 @@ class LedgerBook:
             "redispatch": "redispatch",
         }.get(effect, effect)
         self.notices.append(Notice(kind, e, at))
+        self.changes += 1
 
     def _put(self, e: Entry) -> None:
+        self.changes += 1
         tid = e.trigger_id
         self._entries[tid] = e
         ids = self._open.get(e.key)

@@ -57,10 +57,12 @@ def loop_params(
     timeout = spec.completion_timeout if spec is not None else None
     barrier = spec.barrier if spec is not None else None
     timeout_text = timeout or d.completion_timeout
+    backoff = spec.retry_backoff if spec is not None and spec.retry_backoff else d.retry_backoff
     params = LoopParams(
         run_retries=retries if retries is not None else d.run_retries,
         completion_timeout_s=parse_duration(timeout_text) if timeout_text else None,
         barrier=barrier if barrier is not None else d.barrier,
+        backoff_base_s=parse_duration(backoff),
     )
     o = overrides
     if o is None:
@@ -71,5 +73,5 @@ def loop_params(
         if o.completion_timeout_s is not None
         else params.completion_timeout_s,
         barrier=None if o.no_barrier else (o.barrier or params.barrier),
-        backoff_base_s=o.backoff_base_s if o.backoff_base_s is not None else BACKOFF_BASE_S,
+        backoff_base_s=o.backoff_base_s if o.backoff_base_s is not None else params.backoff_base_s,
     )

@@ -44,6 +44,7 @@ from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -278,7 +279,11 @@ class Router:
         except Exception as exc:  # a normaliser bug must never crash the router
             logger.exception("normaliser raised unexpectedly")
             parsed = EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
-        if isinstance(parsed, EventError) and not inbound.dead_letter_on_reject:
+        if (
+            isinstance(parsed, EventError)
+            and not inbound.dead_letter_on_reject
+            and not (self.windows.loop_on and is_report(inbound))  # a completion report
+        ):
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
