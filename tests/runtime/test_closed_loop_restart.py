@@ -131,6 +131,28 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
             assert {"ml_feature_store", "player_prediction_exporter"} <= {
                 p for p, _a, _d in held(before)
             }
+            # one run completes before the crash: the restart must know it (journal row)
+            pgs = next(
+                e
+                for e in before["ledger"]["entries"]
+                if e["trigger"]["processor"] == "player_game_summary"
+            )
+            await post(
+                s,
+                port,
+                {
+                    "trigger_id": pgs["trigger"]["trigger_id"],
+                    "processor": "player_game_summary",
+                    "game_date": GAME_DAY.isoformat(),
+                    "status": "failed",
+                    "error_message": "x",
+                },
+            )
+            await until(
+                lambda: (
+                    open_entries(loop_state(state))[pgs["trigger"]["trigger_id"]][0] == "backoff"
+                )
+            )
             await asyncio.sleep(0.5)
             before = loop_state(state)
             os.kill(proc.pid, signal.SIGKILL)
@@ -149,7 +171,7 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
                     break
                 for e in snap["ledger"]["entries"]:
                     tid = e["trigger"]["trigger_id"]
-                    if e["phase"] == "dispatched" and tid not in done:
+                    if e["phase"] in ("dispatched", "backoff") and tid not in done:
                         done.add(tid)
                         await post(
                             s,
