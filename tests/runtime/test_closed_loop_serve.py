@@ -168,6 +168,14 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
             "dispatched",
             "success",
         ]
+        text = d.router.metrics.render().decode()
+        for line in (
+            'scoperouter_trigger_outcomes_total{outcome="dead_letter"} 1.0',
+            'scoperouter_trigger_outcomes_total{outcome="redrive"} 1.0',
+            'scoperouter_trigger_outcomes_total{outcome="failed"} 1.0',
+        ):
+            assert line in text, text
+        assert "scoperouter_triggers_open " in text
     finally:
         await d.stop()
         pub.stop()

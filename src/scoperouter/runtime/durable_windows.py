@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -166,12 +167,19 @@ class DurableWindows:
         loop = self.engine.loop
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
             self._mirrored = loop.version
-            loop.ledger.notices.clear()
             self.mirror.save(loop.snapshot())
         try:
             self.compact()
         except Exception:
             logger.exception("window snapshot failed (the journal keeps the state)")
+
+    def take_notices(self) -> list[Any]:
+        """The ledger's state changes since the last call (metrics)."""
+        loop = self.engine.loop
+        if loop is None:
+            return []
+        out, loop.ledger.notices = loop.ledger.notices, []
+        return out
 
     def _deadline(self) -> float | None:
         """The engine's next deadline; with the loop, at most a request poll away."""

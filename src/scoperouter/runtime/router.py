@@ -358,6 +358,7 @@ class Router:
             m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
         m.open_windows.set(self.book.open_count)
+        self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
         self._window_wake.set()
@@ -395,7 +396,21 @@ class Router:
         self.health.succeeded()
         self.dispatcher.fired(fired)
         self.metrics.open_windows.set(self.book.open_count)
+        self._loop_metrics()
         return len(fired)
+
+    def _loop_metrics(self) -> None:
+        """The closed loop's gauges and counters (docs/ledger.md)."""
+        loop = self.windows.engine.loop
+        if loop is None:
+            return
+        m = self.metrics
+        for n in self.windows.take_notices():
+            m.trigger_outcomes.labels(n.kind).inc()
+            if n.kind == "timed_out":
+                m.triggers_timed_out.inc()
+        m.triggers_open.set(loop.ledger.open_count)
+        m.triggers_held.set(len(loop.barrier.held))
 
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:
