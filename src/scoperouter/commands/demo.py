@@ -1,4 +1,4 @@
-"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--export-events FILE] [--log PATH | --no-log]``.
+"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--export-events FILE] [--log PATH | --no-log] [--faults [--state-dir DIR]]``.
 
 A realistic game day through the router with the reference NBA pipeline
 (:mod:`scoperouter.examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
@@ -22,6 +22,11 @@ events as JSON Lines, in time order (``examples/events/game-day.jsonl`` is that 
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
 they differ (a registry that loses updates) or the config is invalid.
+``--faults`` also runs the day with faults (10 % of runs fail, 5 % never report back,
+messages up to 60 s late) routed with the ledger off, on, and with the barrier, plus without
+faults with and without the barrier (``closed_loop`` in ``--json``; docs/ledger.md), and
+saves the ledger of the ledger + barrier run to ``--state-dir`` (``loop.json``) for
+``scoperouter trace`` and ``scoperouter deadletters``.
 """
 
 from __future__ import annotations
