@@ -105,3 +105,34 @@ def test_a_request_applies_once_and_its_completion_closes_the_letter(state: Path
     assert e.loop.request(req, 301.0) == []
     e.complete(CompletionRef(outcome="success", trigger_id=dead.trigger_id), 310.0)
     assert e.loop.ledger.dead_letters() == ()
+
+
+def test_trace_shows_the_events_decisions_from_the_log(
+    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --log, the root event carries its decisions from the execution log."""
+    from datetime import UTC, datetime
+
+    from scoperouter.execution_log import open_log
+
+    reg = registry(run_retries=1)
+    ev = event("r1", "raw.a", "x")
+    log = open_log(tmp_path / "log.sqlite")
+    try:
+        decisions = RoutingEngine(reg).plan(ev, REL, AS_OF)
+        log.record_decisions(
+            ev,
+            decisions,
+            datetime(2025, 11, 19, tzinfo=UTC),
+            registry=reg,
+            relations=REL,
+            as_of=AS_OF,
+        )
+    finally:
+        log.close()
+    argv = ["trace", "r1", "--state-dir", str(state), "--log", str(tmp_path / "log.sqlite")]
+    assert main([*argv, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["event"]["decisions"]
+    assert sorted(d["processor"] for d in got if d["action"] == "run") == ["u1", "u2"]
+    assert main(argv) == 0
+    assert "decisions: run u1, u2; 2 skip" in capsys.readouterr().out

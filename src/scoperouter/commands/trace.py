@@ -1,11 +1,13 @@
-"""``scoperouter trace EVENT_ID | TRIGGER_ID [--state-dir DIR] [--config C] [--json] [--html FILE]``.
+"""``scoperouter trace EVENT_ID | TRIGGER_ID [--state-dir DIR] [--config C] [--log PATH] [--json] [--html FILE]``.
 
 One update's wave through the pipeline, read from the closed loop's ledger
 (``<state-dir>/loop.json``, written by ``serve`` and ``demo --faults``): the event, the
 triggers whose windows it joined, each trigger's attempts and completions (failures,
 timeouts, re-dispatches, dead letters), the downstream events those completions published,
 the triggers those joined, and so on to the end of the DAG. A trigger id starts the walk
-at that trigger. ``--json`` prints the tree; ``--html`` writes a small timeline.
+at that trigger. With an execution log (``--log``, default
+``./.scoperouter/execution_log.sqlite``, when present) each event also shows its
+decisions. ``--json`` prints the tree; ``--html`` writes a small timeline.
 
 Invariant: read-only; every trigger appears once in a trace (a trigger joined by several
 events of the wave is shown at its first one and referred to afterwards).
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> None:
         "trace",
         help="an event's (or a trigger's) wave: triggers, attempts, completions, downstream",
         description="Follow an event or a trigger through the ledger of the closed loop.",
-        parents=[common(config=True, json=True)],
+        parents=[common(config=True, log="read", json=True)],
     )
     p.add_argument("id", metavar="EVENT_ID|TRIGGER_ID")
     p.add_argument("--state-dir", type=Path, default=None, help="default ./.scoperouter")
@@ -69,8 +71,40 @@ def _phases(args: argparse.Namespace) -> dict[str, int]:
     return {n: p.phase for n, p in reg.processors.items()}
 
 
-def build_trace(root: str, entries: list[Entry], phases: dict[str, int]) -> dict[str, Any]:
-    """The wave from ``root`` (an event id or a trigger id) as a tree of plain values."""
+def _decisions(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Decisions per event id from the execution log (``--log``), when there is one."""
+    from scoperouter.execution_log.reader import LogInvalidError, read_log
+
+    path = getattr(args, "log", None)
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        data = read_log(path)
+    except (OSError, LogInvalidError) as exc:
+        raise ConfigError(f"cannot read execution log {path}: {exc}") from exc
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in data.decisions:
+        if r.event_id is not None:
+            out[r.event_id].append(
+                {
+                    "processor": r.processor,
+                    "action": r.action,
+                    "scope": r.scope,
+                    "reason": r.reason,
+                    "date": r.game_date.isoformat() if r.game_date else None,
+                }
+            )
+    return out
+
+
+def build_trace(
+    root: str,
+    entries: list[Entry],
+    phases: dict[str, int],
+    decisions: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The wave from ``root`` (an event id or a trigger id) as a tree of plain values;
+    ``decisions``: the execution log's decisions per event id (optional)."""
     by_id = {e.trigger_id: e for e in entries}
     caused: dict[str, list[Entry]] = defaultdict(list)
     produced_by: dict[str, str] = {}
@@ -118,11 +152,11 @@ def build_trace(root: str, entries: list[Entry], phases: dict[str, int]) -> dict
 
     def event(eid: str) -> dict[str, Any]:
         kids = sorted(caused.get(eid, ()), key=lambda e: (e.opened_at, e.trigger.processor))
-        return {
-            "event_id": eid,
-            "produced_by": produced_by.get(eid),
-            "triggers": [trig(e) for e in kids],
-        }
+        node: dict[str, Any] = {"event_id": eid, "produced_by": produced_by.get(eid)}
+        if decisions and eid in decisions:
+            node["decisions"] = decisions[eid]
+        node["triggers"] = [trig(e) for e in kids]
+        return node
 
     if root in by_id:
         return {"root": root, "kind": "trigger", "trigger": trig(by_id[root])}
@@ -166,6 +200,10 @@ def text(tree: dict[str, Any]) -> str:
     def ev(e: dict[str, Any], ind: str) -> None:
         by = f" (published by {e['produced_by']})" if e["produced_by"] else ""
         lines.append(f"{ind}event {e['event_id']}{by}")
+        if e.get("decisions"):
+            runs = sorted({d["processor"] for d in e["decisions"] if d["action"] == "run"})
+            skips = sum(1 for d in e["decisions"] if d["action"] != "run")
+            lines.append(f"{ind}  decisions: run {', '.join(runs) or 'nothing'}; {skips} skip")
         for t in e["triggers"]:
             tr(t, ind + "  ")
 
@@ -240,7 +278,7 @@ dispatch (black), success (green), failure / timeout / dead letter (red).</p>
 
 def run(args: argparse.Namespace) -> int:
     entries = load_entries(args.state_dir or DEFAULT_STATE_DIR)
-    tree = build_trace(args.id, entries, _phases(args))
+    tree = build_trace(args.id, entries, _phases(args), _decisions(args))
     if args.json:
         print(json.dumps(tree))
     else:
