@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scoperouter.commands import common, config_path
+from scoperouter.commands import common, config_path, log_path
 from scoperouter.errors import ConfigError
 from scoperouter.router.ledger import Entry, entry_from_json
 
@@ -75,8 +75,8 @@ def _decisions(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     """Decisions per event id from the execution log (``--log``), when there is one."""
     from scoperouter.execution_log.reader import LogInvalidError, read_log
 
-    path = getattr(args, "log", None)
-    if path is None or not Path(path).is_file():
+    path = log_path(args)
+    if not path.is_file():
         return {}
     try:
         data = read_log(path)
