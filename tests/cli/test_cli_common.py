@@ -28,6 +28,8 @@ SHARED = {
     "schema": {"--json"},
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
+    "trace": {"--config", "--log", "--json"},
+    "deadletters": set(),  # list / show / redrive each take --json (common(json=True))
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 
