@@ -165,6 +165,12 @@ class DemoResult:
             lines += ["", *self.loop.text()]
         return "\n".join(lines)
 
+    def _loop_html(self) -> str:
+        """The closed loop's table (demo --faults), as preformatted text."""
+        if self.loop is None:
+            return ""
+        return f"<h2>Closed loop: faults, re-runs, barriers</h2><pre>{_loop_rows(self.loop)}</pre>"
+
     def html(self) -> str:
         c = self.comparison
         j = self.to_json()
@@ -215,9 +221,14 @@ of the minimum's rows);
 changed row once a day: only reachable by holding every update until night).
 Against an orchestrator that runs the date-level DAG once per update
 ({c.minimum.dag_date_level_rows:,} rows) routing does {c.work_ratio_vs_dag_date_level:.1f}x less work.</p>
+{self._loop_html()}
 <pre>{html.escape(_json_dump(j))}</pre>
 </body></html>
 """
+
+
+def _loop_rows(loop: LoopComparison) -> str:
+    return "\n".join(html.escape(line) for line in loop.text())
 
 
 def _slowest(single: SingleUpdate) -> str:
