@@ -119,16 +119,19 @@ class RoutingEngine:
         """Step 2 only: merge run decisions into their windows (journal replay uses it).
         Returns the windows a critical event fired."""
         states: list[tuple[float, WindowState]] = []
+        out: list[Fired] = []
         journal, loop = self.journal, self.loop
         for d in decisions:
             if d.action == "run":
                 if journal is not None:
                     journal("add", now, event, d)
-                if loop is not None:
-                    for day in d.dates:
-                        loop.unpark(d.processor, day)
+                if loop is None:  # without the loop: the book's triggers, as they fire
+                    out.extend(Fired(t, now) for t in self.book.add(event, d, now))
+                    continue
+                for day in d.dates:
+                    loop.unpark(d.processor, day)
                 states.extend((now, w) for w in self.book.add_states(event, d, now))
-        return self._fire(states) if states else []
+        return out + self._fire(states) if states else out
 
     def _fire(self, states: list[tuple[float, WindowState]]) -> list[Fired]:
         """Windows the book fired -> triggers (through the barrier, into the ledger)."""
@@ -156,7 +159,10 @@ class RoutingEngine:
         """Fire every window due at ``now``, each at its own deadline, earliest first."""
         loop = self.loop
         version = loop.version if loop is not None else 0
-        fired = self._fire(self.book.due_states(now))
+        if loop is None:  # without the loop: exactly the book's due triggers
+            fired = [Fired(t, dl) for dl, t in self.book.due_windows(now)]
+        else:
+            fired = self._fire(self.book.due_states(now))
         if loop is not None:
             self._recheck_at = None
             redispatch, released = loop.tick(now)
