@@ -165,7 +165,7 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
             assert open_entries(after) == open_entries(before)
             # the barrier still works: complete every dispatched run until nothing is held
             done: set[str] = set()
-            for _round in range(10):
+            for _round in range(120):
                 snap = loop_state(state)
                 if not held(snap):
                     break
@@ -183,7 +183,7 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
                                 "status": "success",
                             },
                         )
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.25)
             final = loop_state(state)
             assert not held(final)
             sent = {e["trigger"]["processor"] for e in final["ledger"]["entries"]}

@@ -50,6 +50,7 @@ class DurableWindows:
         self.loop_on = loop_runtime.loop_wanted(registry)
         self.mirror = loop_runtime.LoopMirror(store.path.parent) if self.loop_on else None
         self._mirrored = -1  # the loop version last written to loop.json
+        self._mirror_at = float("-inf")
         self.engine = RoutingEngine(registry, journal=self._journal, loop=self.loop_on)
         self.next_deadline: float | None = None  # read by the event loop's timer
         self.journal_replayed = 0
@@ -166,8 +167,11 @@ class DurableWindows:
         self.next_deadline = self._deadline()
         loop = self.engine.loop
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
-            self._mirrored = loop.version
-            self.mirror.save(loop.snapshot())
+            now = self.clock()
+            # at most once a second: the request poll's commit writes a skipped change
+            if now - self._mirror_at >= loop_runtime.MIRROR_MIN_INTERVAL_S:
+                self._mirrored, self._mirror_at = loop.version, now
+                self.mirror.save(loop.snapshot())
         try:
             self.compact()
         except Exception:

@@ -25,6 +25,7 @@ from scoperouter.runtime.outcomes import Inbound
 
 logger = logging.getLogger("scoperouter.runtime")
 REQUEST_POLL_S = 2.0  # how often a running router looks for operator requests
+MIRROR_MIN_INTERVAL_S = 1.0  # loop.json is rewritten at most this often
 
 
 def loop_wanted(registry: CompiledRegistry) -> bool:
