@@ -27,6 +27,7 @@ COMMANDS = (
     "demo",
     "trace",
     "deadletters",
+    "backfill",
 )
 
 
