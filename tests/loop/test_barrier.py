@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loop_support import AS_OF, REL, done, event, registry
+from closed_loop_support import AS_OF, REL, done, event, registry
 
 from scoperouter.processor_registry.model_loop import BarrierSpec
 from scoperouter.router.barrier import Held, classify, transition_table_markdown

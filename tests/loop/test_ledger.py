@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from loop_support import D
+from closed_loop_support import D
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from loop_support import AS_OF, REL, done, event, registry
+from closed_loop_support import AS_OF, REL, done, event, registry
 
 from scoperouter.cli import main
 from scoperouter.router.completion_ref import CompletionRef

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loop_support import AS_OF, REL, done, event, registry
+from closed_loop_support import AS_OF, REL, done, event, registry
 
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.engine import Fired, RoutingEngine

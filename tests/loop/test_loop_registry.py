@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from loop_support import registry
+from closed_loop_support import registry
 
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.loader import load_config_text

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-from loop_support import check_loop_seed
+from nba_loop_support import check_loop_seed
 
 FAST_SEEDS = (0, 1)
 SLOW_SEEDS = tuple(range(2, 20))
