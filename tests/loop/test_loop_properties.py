@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from closed_loop_support import AS_OF, REL, done, event, registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from closed_loop_support import AS_OF, REL, done, event, registry
 
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.engine import Fired, RoutingEngine
