@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -144,10 +145,8 @@ def serve_pull(subscription: str, out: Path) -> None:
     print("ready", flush=True)
     stop.wait()
     fut.cancel()
-    try:
+    with contextlib.suppress(Exception):
         fut.result(timeout=5)
-    except Exception:
-        pass
     client.close()
     commit.close()
 
