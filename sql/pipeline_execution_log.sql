@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS `${PROJECT}.${DATASET}.pipeline_execution_events` (
   game_date      DATE,
   decided_at     TIMESTAMP,
   as_of          DATE   OPTIONS (description = 'Planner as-of date used for the decisions'),
-  event_json     STRING OPTIONS (description = 'Event.model_dump_json()')
+  event_json     STRING OPTIONS (description = 'Event.model_dump_json()'),
+  skips          STRING OPTIONS (description = 'JSON {reason: processors} of skips without rows of their own (not_an_input, unknown_source)')
 )
 PARTITION BY game_date
 CLUSTER BY source, correlation_id;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from scoperouter.execution_log import (
     NullExecutionLog,
     SqliteExecutionLog,
     open_log,
+    read_log,
 )
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
@@ -72,10 +74,8 @@ def test_table_has_the_spec_columns(tmp_path: Path) -> None:
         (ev("e2", "nba_raw.nbac_schedule"), "upcoming_team_game_context",
          [{"action": "run", "scope": "date", "entities_requested": 30, "entities_universe": 30,
            "entity_type": "team", "reason": "no_entities_in_event", "game_date": "2025-11-19"}]),
-        # skip: one row on the event's date, no counts
-        (ev("e3", "nba_raw.bdl_standings"), "league_rankings",
-         [{"action": "skip", "scope": None, "entities_requested": None, "entities_universe": None,
-           "entity_type": None, "reason": "not_an_input", "game_date": "2025-11-19"}]),
+        # not_an_input skip: no row of its own (counted on the event row, see below)
+        (ev("e3", "nba_raw.bdl_standings"), "league_rankings", []),
         # date granularity: no entity universe
         (ev("e4", "nba_analytics.player_game_summary", affected_entities={"players": ["t01p03"]}),
          "league_rankings",
@@ -90,12 +90,35 @@ def test_decision_rows(tmp_path: Path, registry: CompiledRegistry, relations: In
     with SqliteExecutionLog(path) as log:
         ids = log.record_decisions(event, plan(registry, relations, event, DAY), T0,
                                    registry=registry, relations=relations)
-    assert len(ids) == len(set(ids)) >= len(registry.processor_names)
+    assert len(ids) == len(set(ids))
     got = rows(path, "SELECT * FROM pipeline_execution_log WHERE processor = ? ORDER BY game_date", processor)
-    keys = list(want[0])
+    keys = list(want[0]) if want else []
     assert [{k: r[k] for k in keys} for r in got] == want
     assert all(r["event_id"] == event.event_id and r["kind"] == "decision" for r in got)
-    assert got[0]["phase"] == registry.processors[processor].phase
+    assert not got or got[0]["phase"] == registry.processors[processor].phase
+
+
+@pytest.mark.parametrize(
+    ("event", "want"),
+    [
+        (ev("e1", "nba_raw.bdl_standings"), "not_an_input"),
+        (ev("e2", "nba_raw.no_such_table"), "unknown_source"),
+    ],
+)
+def test_aggregated_skips_are_counted_on_the_event_row(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations, event: Event, want: str
+) -> None:
+    """not_an_input / unknown_source skips get no rows; the event row counts them per reason."""
+    decisions = plan(registry, relations, event, DAY)
+    n = sum(1 for d in decisions if d.reason == want)
+    path = tmp_path / "l.sqlite"
+    with SqliteExecutionLog(path) as log:
+        ids = log.record_decisions(event, decisions, T0, registry=registry, relations=relations)
+    assert n > 0 and len(ids) == len(decisions) - n
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log WHERE reason = ?", want)[0]["n"] == 0
+    (e,) = rows(path, "SELECT skips FROM pipeline_execution_events")
+    assert json.loads(e["skips"]) == {want: n}
+    assert read_log(path).decision_count == len(decisions)
 
 
 def test_fallback_keeps_the_mapped_count(tmp_path: Path, registry: CompiledRegistry,
@@ -167,8 +190,10 @@ def test_dispatch_links_decisions_to_the_trigger(tmp_path: Path, registry: Compi
 
 def test_dispatch_after_restart_fills_universe_from_decisions(tmp_path: Path, registry: CompiledRegistry,
                                                               relations: InMemoryRelations) -> None:
-    """A dispatch logged by a new writer (daemon restart) still gets universe, phase and requested."""
-    e = ev("e1", "nba_raw.nbac_schedule")
+    """A dispatch logged by a new writer (daemon restart) still gets universe, phase and requested
+    (from the run decision row of its processor and date)."""
+    e = ev("e1", "nba_raw.nbac_injury_report", affected_entities={"players": ["t01p03"]},
+           changed_fields=["injury_status"])
     path = tmp_path / "l.sqlite"
     with SqliteExecutionLog(path) as log:
         log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)

@@ -2,11 +2,18 @@
 
 Rows are plain dicts of JSON-able values (dates and times as ISO strings, id lists as
 lists); each writer adapts them to its storage.
+
+Invariant: only rows something reads are written. A skip whose reason is in
+:data:`AGGREGATED_SKIPS` (``not_an_input``: the processor does not read the source;
+``unknown_source``: nothing does) gets no row of its own -- the event row counts them per
+reason (``skips``, JSON ``{"reason": n}``); replay re-derives them from the registry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,6 +62,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "decided_at",
     "as_of",
     "event_json",
+    "skips",  # JSON {"reason": count} of the aggregated skips (no rows of their own)
 )
 COMPLETION_COLUMNS: tuple[str, ...] = (
     "completion_id",
@@ -67,6 +75,8 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
     "reported_at",
 )
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
+AGGREGATED_SKIPS: frozenset[str] = frozenset({"not_an_input", "unknown_source"})
+"""Skip reasons counted on the event row instead of one row per processor."""
 
 
 def _h(*parts: object) -> str:
@@ -165,6 +175,8 @@ def decision_rows(
     event_date = event.game_date or event.start_date
     dec_at = iso(decided_at)
     for d in decisions:
+        if d.action == "skip" and d.reason in AGGREGATED_SKIPS:
+            continue  # counted on the event row (skip_counts)
         proc = registry.processors.get(d.processor)
         granularity = proc.granularity if proc is not None else None
         phase = proc.phase if proc is not None else None
@@ -226,7 +238,22 @@ def decision_rows(
     return rows
 
 
-def event_row(event: Event, decided_at: datetime, as_of: date | None) -> Row:
+def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
+    """The aggregated skips of one event: reason -> how many processors."""
+    return dict(
+        Counter(d.reason for d in decisions if d.action == "skip" and d.reason in AGGREGATED_SKIPS)
+    )
+
+
+def event_row(
+    event: Event,
+    decided_at: datetime,
+    as_of: date | None,
+    skips: dict[str, int] | None = None,
+    event_json: str | None = None,
+) -> Row:
+    """The event's row; ``skips`` from :func:`skip_counts`; ``event_json`` when the caller
+    already serialised the event (it is encoded once)."""
     on = event.game_date or event.start_date
     return {
         "event_id": event.event_id,
@@ -235,7 +262,8 @@ def event_row(event: Event, decided_at: datetime, as_of: date | None) -> Row:
         "game_date": on.isoformat() if on is not None else None,
         "decided_at": iso(decided_at),
         "as_of": (as_of or utc(decided_at).date()).isoformat(),
-        "event_json": event.model_dump_json(),
+        "event_json": event_json if event_json is not None else event.model_dump_json(),
+        "skips": json.dumps(skips, sort_keys=True, separators=(",", ":")) if skips else None,
     }
 
 

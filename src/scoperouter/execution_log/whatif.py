@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.execution_log.reader import EventRecord, LogData
+from scoperouter.execution_log.rows import AGGREGATED_SKIPS
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import (
     DATE_GRANULARITY,
@@ -256,16 +257,25 @@ def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def verify_decisions(data: LogData, r: Replay) -> list[str]:
-    """Differences between the logged decisions and a replay's (empty: identical)."""
+    """Differences between the logged decisions and a replay's (empty: identical). Skips
+    aggregated on the event row (:data:`~.rows.AGGREGATED_SKIPS`) are compared as counts
+    per reason."""
     logged = logged_decisions(data)
+    counted = {e.event.event_id: dict(e.skips) for e in data.events}
     out: list[str] = []
     for ev, ds in r.decisions.items():
         got = logged.get(ev, {})
+        agg: dict[str, int] = {}
         for d in ds:
             want = d.to_json()
             have = got.get(d.processor)
+            if have is None and d.action == "skip" and d.reason in AGGREGATED_SKIPS:
+                agg[d.reason] = agg.get(d.reason, 0) + 1
+                continue
             if have != want:
                 out.append(f"event {ev} / {d.processor}: logged {have} != replanned {want}")
+        if agg != counted.get(ev, {}):
+            out.append(f"event {ev}: logged skips {counted.get(ev, {})} != replanned {agg}")
     for ev in logged.keys() - r.decisions.keys():
         out.append(f"event {ev}: logged decisions but the event is not in the events table")
     return out
