@@ -43,7 +43,8 @@ class BatchResult:
     relations: RelationStore  # the data the whole batch was planned with
     outcomes: list[tuple[Item, Outcome]] = field(default_factory=list)
     fired: list[Committed] = field(default_factory=list)
-    decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
+    # (event, decisions, trigger id it completes, its JSON): what the execution log gets
+    decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
 
@@ -116,7 +117,7 @@ def process_batch(
                 res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
                 continue
             batch_ids.add(ev.event_id)
-            res.decided.append((ev, decisions, item.inbound.trigger_id))
+            res.decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
             res.outcomes.append(
                 (item, Outcome("accepted", ev.event_id, triggers=len(res.fired) - flen))
             )
