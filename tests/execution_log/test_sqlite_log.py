@@ -290,3 +290,23 @@ def test_completion_reported_twice_is_one_row(tmp_path: Path) -> None:
                                   entities_changed=2, duration_s=0.25)
     got = rows(path, "SELECT trigger_id FROM pipeline_execution_completions ORDER BY trigger_id")
     assert [r["trigger_id"] for r in got] == [None, None, "t-1"]
+
+
+@pytest.mark.parametrize(("retention_s", "kept"), [(50.0, 50), (1000.0, 100), (0.5, 0)])
+def test_retention_prunes_older_rows(tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations,
+                                     retention_s: float, kept: int) -> None:
+    """prune() deletes the events, decision and dispatch rows decided before now - retention."""
+    path = tmp_path / "l.sqlite"
+    with SqliteExecutionLog(path, retention_s=retention_s, prune_interval_s=1e9) as log:
+        for i in range(100):
+            e = ev(f"e{i}", "nba_raw.nbac_injury_report", affected_entities={"players": ["t01p03"]},
+                   changed_fields=["injury_status"])
+            log.record_decisions(e, plan(registry, relations, e, DAY), T0 + timedelta(seconds=i),
+                                 registry=registry, relations=relations)
+        log.flush()
+        per_event = rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log")[0]["n"] // 100
+        log.prune(now=(T0 + timedelta(seconds=100)).timestamp())
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_events")[0]["n"] == kept
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log")[0]["n"] == kept * per_event
+    left = rows(path, "SELECT MIN(decided_at) AS t FROM pipeline_execution_events")[0]["t"]
+    assert left is None or left >= (T0 + timedelta(seconds=100 - retention_s)).isoformat()
