@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from scoperouter.execution_log import SqliteExecutionLog
-from scoperouter.execution_log.rows import AGGREGATED_SKIPS
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
@@ -90,13 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, tpl in enumerate(TEMPLATES):
         ev = Event.model_validate({"event_id": f"tpl-{i}", "game_date": DAY, **tpl})
         planned.append((ev, plan(reg, rel, ev, DAY)))
-    # rows written per event: aggregated skips (not_an_input, unknown_source) have none
+    # rows written per event: skips have none (counted on the event row)
     rows_per = [
-        sum(
-            max(1, len(d.dates))
-            for d in ds
-            if not (d.action == "skip" and d.reason in AGGREGATED_SKIPS)
-        )
+        sum(max(1, len(d.dates)) for d in ds if d.action != "skip")
         for _e, ds in planned
     ]
 

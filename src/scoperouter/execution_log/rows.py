@@ -3,10 +3,11 @@
 Rows are plain dicts of JSON-able values (dates and times as ISO strings, id lists as
 lists); each writer adapts them to its storage.
 
-Invariant: only rows something reads are written. A skip whose reason is in
-:data:`AGGREGATED_SKIPS` (``not_an_input``: the processor does not read the source;
-``unknown_source``: nothing does) gets no row of its own -- the event row counts them per
-reason (``skips``, JSON ``{"reason": n}``); replay re-derives them from the registry.
+Invariant: only rows something reads are written. A skip (``not_an_input``,
+``unknown_source``, ``irrelevant_fields``...) gets no row of its own: the event row counts
+them per reason (``skips``, JSON ``{"reason": n}``). What reads skips -- ``report
+--what-if``'s verification, the unknown-sources section, the days a processor was seen --
+needs only those counts; replay re-derives which processor skipped from the registry.
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
     "reported_at",
 )
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
-AGGREGATED_SKIPS: frozenset[str] = frozenset({"not_an_input", "unknown_source"})
-"""Skip reasons counted on the event row instead of one row per processor."""
+
 
 
 def _h(*parts: object) -> str:
@@ -175,7 +175,7 @@ def decision_rows(
     event_date = event.game_date or event.start_date
     dec_at = iso(decided_at)
     for d in decisions:
-        if d.action == "skip" and d.reason in AGGREGATED_SKIPS:
+        if d.action == "skip":
             continue  # counted on the event row (skip_counts)
         proc = registry.processors.get(d.processor)
         granularity = proc.granularity if proc is not None else None
@@ -241,7 +241,7 @@ def decision_rows(
 def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
     """The aggregated skips of one event: reason -> how many processors."""
     return dict(
-        Counter(d.reason for d in decisions if d.action == "skip" and d.reason in AGGREGATED_SKIPS)
+        Counter(d.reason for d in decisions if d.action == "skip")
     )
 
 
