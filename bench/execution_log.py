@@ -90,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         ev = Event.model_validate({"event_id": f"tpl-{i}", "game_date": DAY, **tpl})
         planned.append((ev, plan(reg, rel, ev, DAY)))
     # rows written per event: skips have none (counted on the event row)
-    rows_per = [
-        sum(max(1, len(d.dates)) for d in ds if d.action != "skip")
-        for _e, ds in planned
-    ]
+    rows_per = [sum(max(1, len(d.dates)) for d in ds if d.action != "skip") for _e, ds in planned]
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.path or Path(tmp) / "execution_log.sqlite"

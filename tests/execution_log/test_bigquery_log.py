@@ -18,7 +18,12 @@ import pytest
 from logsupport import DAY, T0
 
 from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError, NullExecutionLog
-from scoperouter.execution_log.rows import COMPLETION_COLUMNS, EVENT_COLUMNS, LOG_COLUMNS
+from scoperouter.execution_log.rows import (
+    COMPLETION_COLUMNS,
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    event_from_row_json,
+)
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -78,7 +83,9 @@ def test_rows_and_tables(registry: CompiledRegistry, relations: InMemoryRelation
     assert all(r["caused_by"] == [] for r in log_rows)  # REPEATED columns never null
     assert len(ids) < len(registry.processor_names)  # not_an_input skips have no rows...
     assert json.loads(ev_rows[0]["skips"]) == {"not_an_input": len(registry.processor_names) - len(ids)}
-    assert Event.model_validate_json(ev_rows[0]["event_json"]) == e
+    stored = ev_rows[0]["event_json"]  # event_id and source are columns, not repeated here
+    assert '"event_id"' not in stored and '"source"' not in stored
+    assert Event.model_validate_json(event_from_row_json(stored, "e1", e.source)) == e
 
 
 def test_batches_split_at_batch_size(registry: CompiledRegistry, relations: InMemoryRelations) -> None:

@@ -20,6 +20,7 @@ from scoperouter.execution_log import (
     read_log,
 )
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.rows import compact_event_json, event_from_row_json
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -313,3 +314,21 @@ def test_retention_prunes_older_rows(tmp_path: Path, registry: CompiledRegistry,
     assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log")[0]["n"] == kept * per_event
     left = rows(path, "SELECT MIN(decided_at) AS t FROM pipeline_execution_events")[0]["t"]
     assert left is None or left >= (T0 + timedelta(seconds=100 - retention_s)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("event_id", "source", "extra"),
+    [
+        ("e1", "nba_raw.nbac_schedule", {}),
+        ('q"uo\\te', "s/ü", {"correlation_id": "c-ü"}),
+        ("ünïcode-☃", "nba_raw.x", {"affected_entities": {"players": ["a"]}, "priority": "critical"}),
+    ],
+)
+def test_event_json_without_its_columns_round_trips(event_id: str, source: str, extra: dict[str, Any]) -> None:
+    """The stored event JSON leaves out event_id and source (columns) and reads back equal."""
+    e = Event.model_validate({"event_id": event_id, "source": source, "game_date": DAY, **extra})
+    for full in (e.model_dump_json(), e.model_dump_json(exclude_defaults=True)):
+        stored = compact_event_json(e, full)
+        assert len(stored) < len(full) and '"event_id"' not in stored
+        assert Event.model_validate_json(event_from_row_json(stored, event_id, source)) == e
+        assert event_from_row_json(full, event_id, source) == full  # old rows: unchanged

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import event_from_row_json
 from scoperouter.messages.models import Event
 
 
@@ -193,7 +194,8 @@ def event_record(r: RowLike) -> EventRecord | None:
     except (IndexError, KeyError):  # a log written before the column existed
         raw = None
     skips = tuple(sorted((str(k), int(v)) for k, v in json.loads(raw).items())) if raw else ()
-    return EventRecord(Event.model_validate_json(r["event_json"]), dec, asof, skips)
+    text = event_from_row_json(r["event_json"], r["event_id"], r["source"])
+    return EventRecord(Event.model_validate_json(text), dec, asof, skips)
 
 
 def log_data(

@@ -78,7 +78,6 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
 
 
-
 def _h(*parts: object) -> str:
     return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[
         :20
@@ -238,11 +237,37 @@ def decision_rows(
     return rows
 
 
+def compact_event_json(event: Event, text: str) -> str:
+    """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
+    and ``source``, which the events table holds as columns; unchanged when it does not start
+    with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
+    prefix = (
+        '{"event_id":'
+        + json.dumps(event.event_id, ensure_ascii=False)
+        + ',"source":'
+        + json.dumps(event.source, ensure_ascii=False)
+        + ","
+    )
+    return "{" + text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def event_from_row_json(text: str, event_id: str, source: str) -> str:
+    """The full event JSON back from a stored (possibly compact) ``event_json``."""
+    if text.startswith('{"event_id":'):
+        return text
+    rest = text[1:]
+    return (
+        '{"event_id":'
+        + json.dumps(event_id, ensure_ascii=False)
+        + ',"source":'
+        + json.dumps(source, ensure_ascii=False)
+        + ("," + rest if rest != "}" else "}")
+    )
+
+
 def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
     """The aggregated skips of one event: reason -> how many processors."""
-    return dict(
-        Counter(d.reason for d in decisions if d.action == "skip")
-    )
+    return dict(Counter(d.reason for d in decisions if d.action == "skip"))
 
 
 def event_row(
@@ -253,7 +278,8 @@ def event_row(
     event_json: str | None = None,
 ) -> Row:
     """The event's row; ``skips`` from :func:`skip_counts`; ``event_json`` when the caller
-    already serialised the event (it is encoded once)."""
+    already serialised the event (it is encoded once). ``event_id`` and ``source`` are
+    columns of the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
     on = event.game_date or event.start_date
     return {
         "event_id": event.event_id,
@@ -262,7 +288,9 @@ def event_row(
         "game_date": on.isoformat() if on is not None else None,
         "decided_at": iso(decided_at),
         "as_of": (as_of or utc(decided_at).date()).isoformat(),
-        "event_json": event_json if event_json is not None else event.model_dump_json(),
+        "event_json": compact_event_json(
+            event, event_json if event_json is not None else event.model_dump_json()
+        ),
         "skips": json.dumps(skips, sort_keys=True, separators=(",", ":")) if skips else None,
     }
 

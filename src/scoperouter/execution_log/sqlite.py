@@ -13,6 +13,7 @@ freed pages: the file's size stays flat under a steady stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -55,8 +56,9 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_proc_date ON {LOG_TABLE} (processor, game_date);
-CREATE INDEX IF NOT EXISTS ix_log_event ON {LOG_TABLE} (event_id, processor);
+CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id);
+DROP INDEX IF EXISTS ix_log_event;
+DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
   {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
 );
@@ -69,11 +71,14 @@ CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 
 
 _LINK_SQL = (
-    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event SET trigger_id = ? WHERE event_id = ? AND processor = ? "
+    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event_id SET trigger_id = ? WHERE event_id = ? AND processor = ? "
     "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
 )
+# the decision row of the dispatch's first causing event, same processor and date (found
+# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event)
 _SAME = (
-    f"FROM {LOG_TABLE} AS d WHERE d.kind = 'decision' AND d.processor = {LOG_TABLE}.processor "
+    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
+    f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
     f"AND d.game_date = {LOG_TABLE}.game_date"
 )
 _FILL_SQL = (
@@ -289,6 +294,8 @@ class SqliteExecutionLog(RowExecutionLog):
             if self._conn is None:
                 return
             self.flush()
+            with contextlib.suppress(sqlite3.Error):  # another reader may hold the WAL
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             self._conn = None
 

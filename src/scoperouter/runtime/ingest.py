@@ -79,7 +79,7 @@ def process_batch(
             # the store or the engine: a poison message is dead-lettered, not retried forever
             try:
                 ev.event_id.encode("utf-8")
-                ev_json = ev.model_dump_json()
+                ev_json = ev.model_dump_json(exclude_defaults=True)  # once: journal and log
             except Exception as exc:
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
