@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 from scoperouter.errors import DispatchError
@@ -47,7 +47,11 @@ class OutboxSink:
         self._written = 0  # lines written
         self._synced = 0  # lines known to be on disk
         self._flush: asyncio.Future[None] | None = None
-        self._exec: ThreadPoolExecutor | None = None
+        self._cond = threading.Condition()
+        self._job: tuple[asyncio.Future[None], int, list[int], asyncio.AbstractEventLoop] | None
+        self._job = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
         self.flushes = 0
         self.rotations = 0
 
@@ -97,16 +101,39 @@ class OutboxSink:
             await asyncio.shield(self._flush)
 
     def _start_flush(self, fut: asyncio.Future[None]) -> None:
-        upto, fds, self._retired = self._written, [*self._retired, self._fd], []
-        if self._exec is None:
-            self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-outbox")
-        done = asyncio.get_running_loop().run_in_executor(self._exec, _sync_all, fds)
-        done.add_done_callback(lambda f: self._flushed(fut, upto, f))
+        """Hand one flush to the sync thread (a plain thread and a condition: cheaper on
+        the loop than an executor future); it reports back with ``call_soon_threadsafe``."""
+        job = (fut, self._written, [*self._retired, self._fd], asyncio.get_running_loop())
+        self._retired = []
+        with self._cond:
+            self._job = job
+            self._cond.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._sync_loop, name="scoperouter-outbox", daemon=True
+            )
+            self._thread.start()
 
-    def _flushed(self, fut: asyncio.Future[None], upto: int, done: asyncio.Future[None]) -> None:
+    def _sync_loop(self) -> None:  # the sink's thread
+        while True:
+            with self._cond:
+                while self._job is None and not self._stop:
+                    self._cond.wait()
+                job, self._job = self._job, None
+            if job is None:
+                return
+            fut, upto, fds, loop = job
+            exc: OSError | None = None
+            try:
+                _sync_all(fds)
+            except OSError as e:
+                exc = e
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
+
+    def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:
         if self._flush is fut:
             self._flush = None
-        exc = done.exception()
         if exc is not None:
             if not fut.done():
                 fut.set_exception(exc)
@@ -120,9 +147,12 @@ class OutboxSink:
         if self._flush is not None:
             with contextlib.suppress(OSError):
                 await asyncio.shield(self._flush)
-        if self._exec is not None:
-            self._exec.shutdown(wait=True)
-            self._exec = None
+        if self._thread is not None:
+            with self._cond:
+                self._stop = True
+                self._cond.notify()
+            self._thread.join(10)
+            self._thread = None
         for fd in [*self._retired, self._fd]:
             if fd >= 0:
                 os.close(fd)
