@@ -426,7 +426,14 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soak", type=int, default=0, help="events of the soak run (0: none)")
     ap.add_argument("--soak-retention", default="20s")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
+    ap.add_argument(
+        "--markdown", type=Path, metavar="REPORT", help="print the README table of a saved report"
+    )
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
@@ -496,8 +503,58 @@ async def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["loadavg_1min"] = spread(loads) if loads else None
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2) if args.json else summary(report))
     return 0
+
+
+ROWS = (  # (section, figure key, label, unit): the README table, in order
+    ("http", "saturation_cpu_per_event", "HTTP in -> outbox, CPU per event at saturation", "ms"),
+    ("http", "cpu_per_event_at_rate", "HTTP in -> outbox, CPU per event at the offered rate", "ms"),
+    ("http", "saturation_events_per_s", "HTTP in -> outbox, saturation throughput", "events/s"),
+    ("http", "rss_mb", "RSS after the HTTP runs", "MB"),
+    ("pull", "drain_msgs_per_s", "Pub/Sub emulator backlog drain", "msgs/s"),
+    ("pull", "cpu_per_msg", "Pub/Sub emulator, CPU per message", "ms"),
+)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The README's daemon table, rendered from a saved ``--json`` report: each figure as
+    the median ratio to the bare baseline (min-max over rounds) and the bare median."""
+    out = [
+        f"Measured {r['date']} with `python bench/daemon.py --rounds {r['rounds']} --seconds "
+        f"{r['seconds']:g} --rate {r['rate']:g}{' --soak ' + str(r['soak']['events']) if 'soak' in r else ''}"
+        f"` ({r['cpus']} CPUs shared with other jobs; 1-minute load average "
+        f"{r['loadavg_1min']['min']}-{r['loadavg_1min']['max']}).",
+        "",
+        "| figure | `serve` (defaults, log on) | `serve --no-log` | bare baseline (median) |",
+        "|---|---|---|---|",
+    ]
+    for sect, key, label, unit in ROWS:
+        block = r.get(sect)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        per = block[key]
+        cells = []
+        for name in ("serve", "serve_no_log"):
+            q = per[name]["ratio_to_bare"]
+            cells.append(f"{q['median']}x ({q['min']}-{q['max']})")
+        out.append(f"| {label} | {cells[0]} | {cells[1]} | {per['bare']['median']:g} {unit} |")
+    if isinstance(r.get("http"), dict):
+        b = r["http"]["log_bytes_per_event"]
+        out.append(
+            f"| execution log size per event | {b['median']:g} bytes ({b['min']:g}-{b['max']:g}) | - | - |"
+        )
+    if "soak" in r:
+        s = r["soak"]
+        out.append(
+            f"| soak: {s['events']:,} events at saturation, log retention {s['retention']} "
+            f"(second half, min-max) | log {s['log_mb_second_half_min_max'][0]:g}-"
+            f"{s['log_mb_second_half_min_max'][1]:g} MB, RSS {s['rss_mb_second_half_min_max'][0]:g}-"
+            f"{s['rss_mb_second_half_min_max'][1]:g} MB | - | - |"
+        )
+    return "\n".join(out)
 
 
 def summary(r: dict[str, Any]) -> str:
