@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS `${PROJECT}.${DATASET}.pipeline_execution_events` (
 )
 PARTITION BY game_date
 CLUSTER BY source, correlation_id;
+-- Tables created before the skips column: ALTER TABLE `${PROJECT}.${DATASET}.pipeline_execution_events` ADD COLUMN IF NOT EXISTS skips STRING;
 
 -- What processors report after a run (SDK): measured waste and duration.
 CREATE TABLE IF NOT EXISTS `${PROJECT}.${DATASET}.pipeline_execution_completions` (
