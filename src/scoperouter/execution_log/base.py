@@ -17,6 +17,7 @@ from scoperouter.execution_log.rows import (
     decision_rows,
     dispatch_row,
     event_row,
+    iso,
     skip_counts,
 )
 from scoperouter.messages.models import Event, Trigger
@@ -69,6 +70,7 @@ class RowExecutionLog(ABC):
         check): ``(event, decisions, event_json or None)`` per event, all decided at
         ``decided_at``. Returns the decision ids of the rows written."""
         built = []
+        at = iso(decided_at)  # once per batch
         for event, decisions, ev_json in items:
             rows = decision_rows(
                 event,
@@ -77,8 +79,9 @@ class RowExecutionLog(ABC):
                 registry=registry,
                 relations=relations,
                 universe_cache=self._ucache,
+                decided_at_iso=at,
             )
-            ev = event_row(event, decided_at, as_of, skip_counts(decisions), ev_json)
+            ev = event_row(event, decided_at, as_of, skip_counts(decisions), ev_json, at)
             built.append((ev, rows))
         ids: list[str] = []
         with self._lock:

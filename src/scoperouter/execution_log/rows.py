@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -166,13 +165,14 @@ def decision_rows(
     registry: CompiledRegistry,
     relations: RelationStore | None,
     universe_cache: UniverseCache | None = None,
+    decided_at_iso: str | None = None,
 ) -> list[Row]:
-    """One row per decision per date (a skip, having no dates, is one row on the event's date).
+    """One row per run decision per date (skips have none: :func:`skip_counts`).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Row] = []
     event_date = event.game_date or event.start_date
-    dec_at = iso(decided_at)
+    dec_at = decided_at_iso or iso(decided_at)
     for d in decisions:
         if d.action == "skip":
             continue  # counted on the event row (skip_counts)
@@ -267,7 +267,11 @@ def event_from_row_json(text: str, event_id: str, source: str) -> str:
 
 def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
     """The aggregated skips of one event: reason -> how many processors."""
-    return dict(Counter(d.reason for d in decisions if d.action == "skip"))
+    out: dict[str, int] = {}
+    for d in decisions:
+        if d.action == "skip":
+            out[d.reason] = out.get(d.reason, 0) + 1
+    return out
 
 
 def event_row(
@@ -276,6 +280,7 @@ def event_row(
     as_of: date | None,
     skips: dict[str, int] | None = None,
     event_json: str | None = None,
+    decided_at_iso: str | None = None,
 ) -> Row:
     """The event's row; ``skips`` from :func:`skip_counts`; ``event_json`` when the caller
     already serialised the event (it is encoded once). ``event_id`` and ``source`` are
@@ -286,7 +291,7 @@ def event_row(
         "correlation_id": event.correlation_id,
         "source": event.source,
         "game_date": on.isoformat() if on is not None else None,
-        "decided_at": iso(decided_at),
+        "decided_at": decided_at_iso or iso(decided_at),
         "as_of": (as_of or utc(decided_at).date()).isoformat(),
         "event_json": compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()

@@ -100,12 +100,19 @@ def _insert_sql(table: str, cols: Sequence[str]) -> str:
     )
 
 
-def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
-    for c in LIST_COLUMNS:
-        v = row.get(c)
-        if v is not None:
-            row = {**row, c: json.dumps(v)}
-    return tuple([row[c] for c in cols])
+_LISTS = {
+    cols: tuple(i for i, c in enumerate(cols) if c in LIST_COLUMNS)
+    for cols in (LOG_COLUMNS, EVENT_COLUMNS, COMPLETION_COLUMNS)
+}
+
+
+def _tuple(row: Row, cols: tuple[str, ...]) -> tuple[Any, ...]:
+    """The row's values in column order, id lists as JSON text."""
+    vals = [row[c] for c in cols]
+    for i in _LISTS[cols]:
+        if vals[i] is not None:
+            vals[i] = json.dumps(vals[i], separators=(",", ":"))
+    return tuple(vals)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
