@@ -10,7 +10,8 @@ Contestants: ``serve`` on its defaults first (execution log on), then ``serve --
 * Pub/Sub: messages published beforehand, then drained (first to last line out): msgs/s
   and CPU per message.
 * Execution log bytes per event (the default run).
-* ``--soak N``: N events at saturation into ``serve`` with a short log retention, sampling
+* ``--soak N``: N events at saturation into ``serve`` (``SOAK_WHO=serve_no_log``: with
+  ``--no-log``) with a short log retention, sampling
   the execution log's size and the daemon's RSS: both must stay flat.
 
 The machine is shared: the load average is recorded at the start and end of every round.
@@ -351,7 +352,7 @@ async def soak(tmp: Path, events: int, retention: str, seconds_per_sample: float
         tmp / "soak-cfg",
         server={"execution_log_retention": retention, "housekeeping_interval": "2s"},
     )
-    p = start("serve", tmp, cfg, "soak")
+    p = start(os.environ.get("SOAK_WHO", "serve"), tmp, cfg, "soak")
     state = tmp / "soak" / "state"
     samples: list[dict[str, float]] = []
     sent = 0
@@ -521,11 +522,19 @@ ROWS = (  # (section, figure key, label, unit): the README table, in order
 def markdown(r: dict[str, Any]) -> str:
     """The README's daemon table, rendered from a saved ``--json`` report: each figure as
     the median ratio to the bare baseline (min-max over rounds) and the bare median."""
+    pull = r.get("pull")
     out = [
-        f"Measured {r['date']} with `python bench/daemon.py --rounds {r['rounds']} --seconds "
-        f"{r['seconds']:g} --rate {r['rate']:g}{' --soak ' + str(r['soak']['events']) if 'soak' in r else ''}"
-        f"` ({r['cpus']} CPUs shared with other jobs; 1-minute load average "
-        f"{r['loadavg_1min']['min']}-{r['loadavg_1min']['max']}).",
+        f"Measured {r['date']} with `python bench/daemon.py`: {r['rounds']} rounds of "
+        f"{r['seconds']:g} s per HTTP figure ({r['rate']:g} events/s offered for the CPU per "
+        f"event at a fixed rate, 64 closed-loop producers for saturation)"
+        + (
+            f", {pull['messages']:,} Pub/Sub messages drained per round"
+            if isinstance(pull, dict)
+            else ""
+        )
+        + (f", a soak of {r['soak']['events']:,} events" if "soak" in r else "")
+        + f"; {r['cpus']} CPUs shared with other jobs, 1-minute load average "
+        f"{r['loadavg_1min']['min']}-{r['loadavg_1min']['max']}.",
         "",
         "| figure | `serve` (defaults, log on) | `serve --no-log` | bare baseline (median) |",
         "|---|---|---|---|",
@@ -539,7 +548,7 @@ def markdown(r: dict[str, Any]) -> str:
         for name in ("serve", "serve_no_log"):
             q = per[name]["ratio_to_bare"]
             cells.append(f"{q['median']}x ({q['min']}-{q['max']})")
-        out.append(f"| {label} | {cells[0]} | {cells[1]} | {per['bare']['median']:g} {unit} |")
+        out.append(f"| {label} | {cells[0]} | {cells[1]} | {per['bare']['median']:.3g} {unit} |")
     if isinstance(r.get("http"), dict):
         b = r["http"]["log_bytes_per_event"]
         out.append(
