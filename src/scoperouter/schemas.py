@@ -121,6 +121,9 @@ def event_schema() -> dict[str, Any]:
 
 def trigger_schema() -> dict[str, Any]:
     s = Trigger.model_json_schema(by_alias=True, mode="serialization")
+    # on the wire only when not 0 (Trigger.wire), so excluded from the plain dump
+    more = Trigger.model_json_schema(by_alias=True, mode="validation")["properties"]
+    s["properties"]["caused_by_more"] = more["caused_by_more"]
     return _with_header(s, "trigger.schema.json", "scoperouter trigger")
 
 

@@ -248,7 +248,7 @@ class Router:
         await self._flush_marks()
         await self._in_state(self.windows.compact, True)
         self._state.shutdown(wait=True)
-        self.log_bridge.shutdown()
+        self.log_bridge.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         logger.info("router stopped", extra={"open_windows": self.book.open_count})
 
     def set_relations(self, relations: RelationStore) -> None:
@@ -293,6 +293,7 @@ class Router:
 
     async def _ingest_worker(self) -> None:
         while True:
+            await self.log_bridge.room()  # backpressure: the execution log is behind
             first = await self._queue.get()
             batch = [first]
             while len(batch) < self.options.max_batch and not self._queue.empty():
@@ -339,12 +340,11 @@ class Router:
             if new:
                 m.dead_lettered.labels("event", reason).inc()
         reasons: Counter[str] = Counter()
-        for ev, decisions, trigger_id in res.decided:
+        for ev, decisions, _trigger_id, _js in res.decided:
             reasons.update(d.reason for d in decisions)
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
-            self.log_bridge.decisions(ev, decisions, res.now_dt, res.as_of, res.relations)
-            self.log_bridge.completion(ev, trigger_id)
+        self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
         if res.decided:
             m.events_accepted.inc(len(res.decided))
         for reason, n in reasons.items():
