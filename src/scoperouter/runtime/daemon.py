@@ -267,7 +267,7 @@ class Daemon:
         )
         self.ingress.backfills = backfill_api(  # POST /backfills (issue 15)
             registry,
-            relations,
+            lambda: self.router.relations,
             settings.state_dir,
             by_processor,
             settings.as_of,
