@@ -87,6 +87,7 @@ def check(
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
     source_checks.check_sources(spec, r, entities)
+    source_checks.check_field_columns(spec, r)
     for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
         r.add(f.path, f.message, code=f.code, severity=f.severity)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
