@@ -58,7 +58,19 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
         reads.unresolved.append(Unresolved(Origin(shown, exc.lineno or 0), "not Python"))
         return reads
     for lit in literals:
-        reads.merge(sql_reads(lit.text, Origin(shown, lit.line), schema))
+        where = Origin(shown, lit.line)
+        got = sql_reads(lit.text, where, schema)
+        if not got.parsed and lit.clause_text and lit.clause_text != lit.text:
+            retry = sql_reads(lit.clause_text, where, schema)
+            if retry.parsed:
+                dropped = ", ".join(f"{{{h}}}" for h in lit.holes)
+                retry.unresolved.append(
+                    Unresolved(
+                        where, f"dynamic SQL: read with the clause holes left empty ({dropped})"
+                    )
+                )
+                got = retry
+        reads.merge(got)
     return reads
 
 

@@ -87,7 +87,7 @@ def diff_processor(
                     name,
                     table,
                     None,
-                    f"{name} reads {table} ({where}), which is not one of its inputs",
+                    f"{name} reads {table}, which is not one of its inputs",
                     where,
                     route,
                 )
@@ -107,7 +107,7 @@ def diff_processor(
                     name,
                     table,
                     col,
-                    f"{name} reads {table}.{col} ({at}), but the input's {why}: a change to "
+                    f"{name} reads {table}.{col}, but the input's {why}: a change to "
                     f"{col} alone would be skipped",
                     at,
                     route,
@@ -125,7 +125,7 @@ def diff_processor(
                 route,
             )
         )
-    for u in reads.unresolved:
+    for u in dict.fromkeys(reads.unresolved):  # once per place and reason
         out.append(Finding("unresolved", name, None, None, u.what, u.origin, route))
     return out
 

@@ -25,18 +25,62 @@ _FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
 class Literal:
     line: int  # 1-based line of the literal's first character
     text: str  # template holes replaced by placeholder identifiers
+    # the same with each hole that stands where no name is expected (a whole clause, an
+    # optional filter) left empty instead -- tried when ``text`` does not parse
+    clause_text: str = ""
+    holes: tuple[str, ...] = ()  # the source of the holes left empty, for messages
 
 
-def _joined(node: ast.JoinedStr) -> str:
-    parts: list[str] = []
-    n = 0
+# a hole right after one of these is a name (a table, a column, a value); else a clause
+_NAME_BEFORE = re.compile(
+    r"((\bfrom|\bjoin|\bunnest|\binto|\bupdate|[=<>+\-*/])\s*|[.`(,'\"])$", re.I
+)
+
+
+def _hole_newlines(node: ast.JoinedStr, source: str) -> list[int]:
+    """Per hole of ``node``, how many line breaks its source spans (so that lines stay true
+    after holes are replaced): the raw text between the literal parts around it. ``ast``
+    positions inside f-strings are unreliable before Python 3.12, so the literal parts are
+    found in the f-string's own source text."""
+    raw = ast.get_source_segment(source, node) or ""
+    out: list[int] = []
+    cursor, pending = 0, False
     for v in node.values:
         if isinstance(v, ast.Constant) and isinstance(v.value, str):
-            parts.append(v.value)
+            idx = raw.find(v.value, cursor) if v.value else -1
+            if pending and idx >= 0:
+                out[-1] = raw[cursor:idx].count("\n")
+            if idx >= 0:
+                cursor = idx + len(v.value)
+            pending = False
         else:
-            parts.append(f"{PLACEHOLDER}{n}")
-            n += 1
-    return "".join(parts)
+            out.append(0)
+            pending = True
+    if pending:
+        out[-1] = raw[cursor:].count("\n")
+    return out
+
+
+def _joined(node: ast.JoinedStr, source: str) -> tuple[str, str, tuple[str, ...]]:
+    names: list[str] = []
+    clauses: list[str] = []
+    holes: list[str] = []
+    breaks = iter(_hole_newlines(node, source))
+    for v in node.values:
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            names.append(v.value)
+            clauses.append(v.value)
+        else:
+            hole = f"{PLACEHOLDER}{len(names)}"
+            src = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "?"
+            pad = "\n" * next(breaks, 0)  # a hole spanning lines keeps its line breaks
+            names.append(hole + pad)
+            if _NAME_BEFORE.search("".join(clauses)):
+                clauses.append(hole + pad)
+            else:
+                clauses.append(pad)
+                holes.append(src)
+    return "".join(names), "".join(clauses), tuple(dict.fromkeys(holes))
 
 
 def _format_holes(text: str) -> str:
@@ -54,14 +98,14 @@ def sql_literals(source: str) -> list[Literal]:
         if isinstance(node, ast.JoinedStr):
             for v in node.values:
                 seen.add(id(v))
-            text = _joined(node)
+            text, clause_text, holes = _joined(node, source)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if id(node) in seen:
                 continue
-            text = _format_holes(node.value)
+            text, clause_text, holes = _format_holes(node.value), "", ()
         else:
             continue
         if _SQL_HINT.search(text):
-            out.append(Literal(node.lineno, text))
+            out.append(Literal(node.lineno, text, clause_text, holes))
     out.sort(key=lambda lit: lit.line)
     return out

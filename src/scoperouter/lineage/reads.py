@@ -43,6 +43,7 @@ class Reads:
     writes: set[str] = field(default_factory=set)
     unresolved: list[Unresolved] = field(default_factory=list)
     columns_known: bool = True  # False for table-level routes (INFORMATION_SCHEMA.JOBS)
+    parsed: bool = True  # False when the SQL did not parse
 
     def add_table(self, table: str, origin: Origin) -> None:
         self.tables.setdefault(table, set())

@@ -177,6 +177,7 @@ def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
     except SqlglotError as exc:
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         reads.unresolved.append(Unresolved(origin, f"SQL that does not parse: {first}"))
+        reads.parsed = False
         return reads
     for stmt in statements:
         if stmt is None:
