@@ -120,7 +120,8 @@ def diff_processor(
                 name,
                 source,
                 None,
-                f"{name} lists {source} as an input, but none of its code reads it",
+                f"{name} lists {source} as an input, but none of its "
+                + ("jobs references it" if route == "jobs" else "code reads it"),
                 None,
                 route,
             )
