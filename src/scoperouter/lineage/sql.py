@@ -150,6 +150,17 @@ def _scope_reads(scope: Scope, r: _Resolver) -> None:
 _WRITES = (exp.Insert, exp.Merge, exp.Create, exp.Delete, exp.Update)
 
 
+def _merge_reads(stmt: exp.Merge, r: _Resolver) -> None:
+    """MERGE is no query scope: the USING table's columns named in ON / WHEN clauses."""
+    using = stmt.args.get("using")
+    if not isinstance(using, exp.Table):
+        return  # a subquery: its own scope recorded its reads
+    alias = using.alias_or_name
+    for col in stmt.find_all(exp.Column):
+        if col.find_ancestor(exp.Select) is None and col.table == alias:
+            r.column(using, col.name, col)
+
+
 def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
     targets: set[int] = set()
     for w in stmt.find_all(*_WRITES):
@@ -162,6 +173,8 @@ def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
     ctes = {c.alias for c in stmt.find_all(exp.CTE)}
     for scope in traverse_scope(stmt):
         _scope_reads(scope, r)
+    if isinstance(stmt, exp.Merge):
+        _merge_reads(stmt, r)
     for t in stmt.find_all(exp.Table):  # e.g. MERGE ... USING table
         if id(t) not in targets and not (not t.db and t.name in ctes):
             r.table(t)
@@ -186,4 +199,5 @@ def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
             _statement_reads(stmt, r)
         except SqlglotError as exc:
             reads.unresolved.append(Unresolved(origin, f"SQL not analysable: {exc}"))
+    reads.unresolved = list(dict.fromkeys(reads.unresolved))  # once per place and reason
     return reads
