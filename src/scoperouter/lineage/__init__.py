@@ -2,12 +2,7 @@
 
 Each processor's reads -- tables and the columns used from each -- are derived from its SQL
 (:mod:`.sql`, files or string literals in Python sources, :mod:`.pysrc`), from BigQuery's
-``INFORMATION_SCHEMA.JOBS`` (:mod:`.jobs`) or from what runs report (the SDK's
-``referenced_tables``), and diffed against the registry (:mod:`.diff`).
+``INFORMATION_SCHEMA.JOBS`` (:mod:`.jobs`) or from what runs report (``referenced_tables``
+in completion events, :mod:`.drift`), and diffed against the registry (:mod:`.diff`).
+The package imports nothing heavy at import time (sqlglot loads with :mod:`.sql`).
 """
-
-from scoperouter.lineage.analyse import Analysis, analyse_code, analyse_jobs
-from scoperouter.lineage.diff import Finding
-from scoperouter.lineage.reads import Origin, Reads, Unresolved
-
-__all__ = ["Analysis", "Finding", "Origin", "Reads", "Unresolved", "analyse_code", "analyse_jobs"]

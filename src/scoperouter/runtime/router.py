@@ -51,6 +51,7 @@ from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, O
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
@@ -94,6 +95,7 @@ class Router:
         self.clock = clock
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
+        self.undeclared_reads = UndeclaredReads(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
 
@@ -338,6 +340,8 @@ class Router:
             reasons.update(d.reason for d in decisions)
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
+            if ev.referenced_tables:
+                self.undeclared_reads.observe(self.registry, ev)
             self.log_bridge.decisions(ev, decisions, res.now_dt, res.as_of, res.relations)
             self.log_bridge.completion(ev, trigger_id)
         if res.decided:
