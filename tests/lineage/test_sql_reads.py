@@ -9,7 +9,7 @@ from scoperouter.lineage.pysrc import sql_literals
 from scoperouter.lineage.reads import Origin
 from scoperouter.lineage.sql import sql_reads
 
-O = Origin("q.sql", 1)
+AT = Origin("q.sql", 1)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ O = Origin("q.sql", 1)
 )
 def test_sql_reads(sql: str, tables: dict[str, set[str]], unresolved: list[str]) -> None:
     """Each statement's reads and unresolved entries."""
-    r = sql_reads(sql, O)
+    r = sql_reads(sql, AT)
     assert r.tables == tables
     assert len(r.unresolved) == len(unresolved)
     for u, want in zip(r.unresolved, unresolved, strict=True):
@@ -62,7 +62,7 @@ def test_writes_are_recorded_not_read() -> None:
     """INSERT/MERGE targets are writes."""
     r = sql_reads(
         "INSERT INTO ds.out SELECT a FROM ds.t; MERGE ds.o2 USING ds.t ON TRUE WHEN MATCHED THEN DELETE",
-        O,
+        AT,
     )
     assert r.writes == {"ds.out", "ds.o2"} and set(r.tables) == {"ds.t"}
 
@@ -70,7 +70,7 @@ def test_writes_are_recorded_not_read() -> None:
 def test_schema_resolves_unqualified_columns() -> None:
     """With declared columns, an unqualified column in a join goes to the table that has it."""
     r = sql_reads(
-        "SELECT a, b FROM ds.t JOIN ds.u USING (k)", O, {"ds.t": {"a", "k"}, "ds.u": {"b", "k"}}
+        "SELECT a, b FROM ds.t JOIN ds.u USING (k)", AT, {"ds.t": {"a", "k"}, "ds.u": {"b", "k"}}
     )
     assert r.tables == {"ds.t": {"a"}, "ds.u": {"b"}} and not r.unresolved
 
@@ -106,7 +106,7 @@ def test_python_literals() -> None:
     assert lits[0].holes == ("clause",)
     first = sql_reads(lits[0].clause_text, Origin("x.py", 5))
     assert first.tables == {"ds.t": {"a", "b", "id"}}
-    assert sql_reads(lits[1].text, O).tables == {"ds.u": {"c"}}
-    assert [u.what for u in sql_reads(lits[2].text, O).unresolved] == [
+    assert sql_reads(lits[1].text, AT).tables == {"ds.u": {"c"}}
+    assert [u.what for u in sql_reads(lits[2].text, AT).unresolved] == [
         "table name built at run time"
     ]

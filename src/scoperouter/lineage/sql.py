@@ -83,7 +83,7 @@ class _Resolver:
         sel = scope.selected_sources
         if name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
             return  # the value of an UNNEST alias
-        candidates = []
+        candidates: list[exp.Table | Scope] = []
         for _alias, (_node, src) in sel.items():
             if isinstance(src, exp.Table):
                 known = self.schema.get(table_name(src))
@@ -193,7 +193,7 @@ def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
         reads.parsed = False
         return reads
     for stmt in statements:
-        if stmt is None:
+        if not isinstance(stmt, exp.Expression):
             continue
         try:
             _statement_reads(stmt, r)

@@ -64,9 +64,7 @@ def check_field_columns(spec: RoutesSpec, r: Report) -> None:
     """Every ``fields`` / ``ignore_fields`` name of an input whose source declares its
     ``columns`` is one of them. A name that is a column of another input of the same
     processor says which: the fields sit on the wrong input."""
-    columns = {
-        name: set(s.columns) for name, s in spec.sources.items() if s.columns is not None
-    }
+    columns = {name: set(s.columns) for name, s in spec.sources.items() if s.columns is not None}
     for pname, p in spec.processors.items():
         for i, inp in enumerate(p.inputs):
             known = columns.get(inp.source)
