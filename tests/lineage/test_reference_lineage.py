@@ -232,3 +232,20 @@ def test_cli_exit_codes_and_json(
         "title=lineage missing_input::player_game_summary reads nba_analytics.team_offense_game_summary"
         in gh
     )
+
+
+def test_cli_code_option_and_unknown_processor(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--code NAME=GLOB adds code (a wrong file fails with missing inputs); an unknown name is a usage error."""
+    monkeypatch.chdir(REPO)
+    sql = "src/scoperouter/examples/nba/sql/team_offense_game_summary.sql"
+    assert (
+        main(["lineage", "--processor", "league_rankings", "--code", f"league_rankings={sql}"]) == 1
+    )
+    assert (
+        "league_rankings reads nba_raw.nbac_scoreboard_v2, which is not one of its inputs"
+        in capsys.readouterr().out
+    )
+    assert main(["lineage", "--processor", "no_such_processor"]) == 2
+    assert "unknown processor(s): no_such_processor" in capsys.readouterr().err

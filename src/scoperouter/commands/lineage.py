@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+NEEDS_BQ = "needs google-cloud-bigquery (pip install 'scoperouter[bigquery]')"
+
+
 def _extra(specs: list[str]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for s in specs:
@@ -85,16 +88,23 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(config, with_relations=False)
     registry = cfg.registry
     extra = _extra(args.code)
-    unknown = sorted(set(extra) | set(args.processor) - set(registry.processors))
+    unknown = sorted((set(extra) | set(args.processor)) - set(registry.processors))
     if unknown:
         print(f"error: unknown processor(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     if args.jobs or args.bigquery:
-        rows = (
-            load_export(args.jobs)
-            if args.jobs
-            else fetch_jobs(args.bigquery, args.region, args.days)
-        )
+        try:
+            rows = (
+                load_export(args.jobs)
+                if args.jobs
+                else fetch_jobs(args.bigquery, args.region, args.days)
+            )
+        except ImportError:
+            print(f"error: --bigquery {NEEDS_BQ}", file=sys.stderr)
+            return 2
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the JOBS export: {exc}", file=sys.stderr)
+            return 1
         where = str(args.jobs) if args.jobs else f"{args.bigquery}:INFORMATION_SCHEMA.JOBS"
         analysis: Analysis = analyse_jobs(registry, rows, where, args.label)
         route = "jobs"

@@ -56,7 +56,16 @@ def run_import(args: argparse.Namespace) -> int:
     if bool(args.export) == bool(args.bigquery):
         print("error: give an export file or --bigquery DATASET (one of them)", file=sys.stderr)
         return 2
-    rows = load_columns_export(args.export) if args.export else fetch_columns(args.bigquery)
+    try:
+        rows = load_columns_export(args.export) if args.export else fetch_columns(args.bigquery)
+    except ImportError:
+        print(
+            "error: --bigquery needs google-cloud-bigquery (scoperouter[bigquery])", file=sys.stderr
+        )
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the COLUMNS export: {exc}", file=sys.stderr)
+        return 1
     dataset = args.dataset or (args.bigquery.rpartition(".")[2] if args.bigquery else None)
     try:
         columns = columns_by_table(rows, dataset)
