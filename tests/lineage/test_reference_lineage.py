@@ -249,3 +249,15 @@ def test_cli_code_option_and_unknown_processor(
     )
     assert main(["lineage", "--processor", "no_such_processor"]) == 2
     assert "unknown processor(s): no_such_processor" in capsys.readouterr().err
+
+
+def test_packaged_copy_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The packaged registry's globs are relative to a checkout: without --root every glob is
+    unresolved (no unused_input guessed); with --root it is the repository's result."""
+    monkeypatch.chdir(REPO)
+    packaged = "src/scoperouter/examples/nba/routes.yaml"
+    assert main(["lineage", "--config", packaged, "--json"]) == 0
+    blind = json.loads(capsys.readouterr().out)
+    assert (blind["errors"], blind["warnings"], blind["unresolved"]) == (0, 0, 14)
+    assert main(["lineage", "--config", packaged, "--root", ".", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == len(BASE.findings)

@@ -5,7 +5,8 @@ Invariant: the findings are exactly these, each with a code and a severity --
 tables and ``lineage.ignore_tables`` excepted); ``field_not_listed`` (error): a column read
 from an input that ``fields`` leaves out or ``ignore_fields`` names (identity columns --
 the date field, the source's ``entity_key`` and ``keys`` -- excepted, since no change event
-names them); ``unused_input`` (warning): an input none of the processor's code reads;
+names them); ``unused_input`` (warning): an input none of the processor's code reads (not claimed
+when nothing of its code could be resolved);
 ``unresolved`` (info): a read the tool could not resolve, listed and never guessed.
 """
 
@@ -113,7 +114,9 @@ def diff_processor(
                     route,
                 )
             )
-    for source in sorted(set(proc.inputs) - set(reads.tables)):
+    # nothing resolved at all (no file matched, nothing parsed): "unused" would be a guess
+    blind = not reads.tables and bool(reads.unresolved)
+    for source in sorted(set(proc.inputs) - set(reads.tables) if not blind else ()):
         out.append(
             Finding(
                 "unused_input",
