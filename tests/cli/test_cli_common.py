@@ -28,6 +28,8 @@ SHARED = {
     "schema": {"--json"},
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
+    "lineage": {"--config", "--json"},
+    "sources": set(),  # its subcommand `import` takes --config
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 
