@@ -251,7 +251,9 @@ def test_cli_code_option_and_unknown_processor(
     assert "unknown processor(s): no_such_processor" in capsys.readouterr().err
 
 
-def test_packaged_copy_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_packaged_copy_needs_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The packaged registry's globs are relative to a checkout: without --root every glob is
     unresolved (no unused_input guessed); with --root it is the repository's result."""
     monkeypatch.chdir(REPO)

@@ -39,6 +39,11 @@ AT = Origin("q.sql", 1)
         ("SELECT COUNT(*) FROM ds.t", {"ds.t": set()}, []),
         ("SELECT p FROM UNNEST(@ids) AS p", {}, []),
         ("SELECT t.s.f FROM ds.t", {"ds.t": {"s"}}, []),
+        (
+            "SELECT u.y FROM ds.u AS u WHERE EXISTS (SELECT 1 FROM ds.t AS t WHERE t.k = u.k)",
+            {"ds.t": {"k"}, "ds.u": {"k", "y"}},
+            [],
+        ),
         ("INSERT INTO ds.out (a) SELECT a FROM ds.t", {"ds.t": {"a"}}, []),
         (
             "MERGE ds.out AS o USING ds.t AS s ON o.k = s.k WHEN MATCHED THEN UPDATE SET o.v = s.v",

@@ -108,6 +108,16 @@ class _Resolver:
         self.reads.unresolved.append(Unresolved(where, what))
 
 
+def _outer_source(scope: Scope, alias: str) -> object | None:
+    """The source an enclosing scope names ``alias`` (correlated subqueries)."""
+    parent = scope.parent
+    while parent is not None:
+        if alias in parent.selected_sources:
+            return parent.selected_sources[alias][1]
+        parent = parent.parent
+    return None
+
+
 def _scope_reads(scope: Scope, r: _Resolver) -> None:
     sel = scope.selected_sources
     for _alias, (_node, src) in sel.items():
@@ -125,8 +135,11 @@ def _scope_reads(scope: Scope, r: _Resolver) -> None:
             r.column(sel[qual][1], name, col)
         elif qual:
             head = col.parts[0].name if col.parts else qual
+            outer = _outer_source(scope, qual)
             if head in sel and len(col.parts) > 1:  # alias.struct.field
                 r.column(sel[head][1], col.parts[1].name, col)
+            elif outer is not None:  # a correlated subquery naming an outer alias
+                r.column(outer, name, col)
             else:  # struct.field of an unqualified column
                 r.unqualified(scope, head, col)
         elif name in aliases:
