@@ -28,7 +28,7 @@ SHARED = {
     "schema": {"--json"},
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
-    "lineage": {"--config", "--json"},
+    "lineage": {"--config", "--log", "--json"},
     "sources": set(),  # its subcommand `import` takes --config
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}

@@ -154,3 +154,36 @@ def test_report_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert [(u["processor"], u["table"], u["events"]) for u in doc["undeclared_reads"]] == [
         ("player_game_summary", "nba_reference.nba_players_registry", 2)
     ]
+
+
+def test_lineage_runtime_route(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`scoperouter lineage --runtime --log LOG` reports the reads runs reported as missing inputs (route runtime)."""
+    log = tmp_path / "log.sqlite"
+    with SqliteExecutionLog(log) as w:
+        ev = normalize_event(_event(), CFG.registry)
+        w.record_decisions(
+            ev,
+            plan(CFG.registry, CFG.relations, ev, AT.date()),
+            AT,
+            registry=CFG.registry,
+            relations=CFG.relations,
+        )
+    assert main(["lineage", "--config", str(ROUTES), "--runtime", "--log", str(log), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["route"] == "runtime" and doc["processors"] == ["player_game_summary"]
+    assert [(f["code"], f["source"]) for f in doc["findings"] if f["severity"] == "error"] == [
+        ("missing_input", "nba_reference.nba_players_registry")
+    ]
+    assert (
+        main(
+            [
+                "lineage",
+                "--config",
+                str(ROUTES),
+                "--runtime",
+                "--log",
+                str(tmp_path / "none.sqlite"),
+            ]
+        )
+        == 1
+    )

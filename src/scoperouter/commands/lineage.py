@@ -2,7 +2,8 @@
 
 Derives what each processor reads -- from its SQL (files, or SQL string literals in Python
 sources, located by ``lineage: {code: [...]}`` in routes.yaml or ``--code``), or from
-BigQuery's INFORMATION_SCHEMA.JOBS (an export with ``--jobs``, live with ``--bigquery``) --
+BigQuery's INFORMATION_SCHEMA.JOBS (an export with ``--jobs``, live with ``--bigquery``), or
+from what runs reported reading (``--runtime``: ``referenced_tables`` in the execution log) --
 and diffs it against the registry: ``missing_input`` and ``field_not_listed`` (errors),
 ``unused_input`` (warning), ``unresolved`` (listed, never guessed). Output: text (default),
 ``--json`` or ``--format github`` (workflow annotations). Exit 1 when there is an error.
@@ -29,7 +30,7 @@ def register(sub: Any) -> None:
         help="prove routes.yaml covers what every processor reads (SQL, JOBS)",
         description="Diff each processor's reads (its SQL, or INFORMATION_SCHEMA.JOBS) "
         "against its inputs and fields in the registry.",
-        parents=[common(config=True, json=True)],
+        parents=[common(config=True, json=True, log="read")],
     )
     p.add_argument(
         "--code",
@@ -55,6 +56,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--bigquery", metavar="PROJECT", help="read INFORMATION_SCHEMA.JOBS live from PROJECT"
+    )
+    p.add_argument(
+        "--runtime",
+        action="store_true",
+        help="what runs reported reading (referenced_tables in the execution log, --log)",
     )
     p.add_argument("--region", default="us", help="JOBS region with --bigquery (default: us)")
     p.add_argument("--days", type=int, default=7, help="days of jobs with --bigquery (default: 7)")
@@ -92,7 +98,19 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown processor(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    if args.jobs or args.bigquery:
+    if args.runtime:
+        from scoperouter.commands import log_path
+        from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
+        from scoperouter.lineage.analyse import analyse_runtime
+
+        try:
+            data = read_log(log_path(args))
+        except (LogMissingError, LogInvalidError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        analysis: Analysis = analyse_runtime(registry, data.events)
+        route = "runtime"
+    elif args.jobs or args.bigquery:
         try:
             rows = (
                 load_export(args.jobs)
@@ -106,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot read the JOBS export: {exc}", file=sys.stderr)
             return 1
         where = str(args.jobs) if args.jobs else f"{args.bigquery}:INFORMATION_SCHEMA.JOBS"
-        analysis: Analysis = analyse_jobs(registry, rows, where, args.label)
+        analysis = analyse_jobs(registry, rows, where, args.label)
         route = "jobs"
     else:
         root = args.root or Path(config).resolve().parent

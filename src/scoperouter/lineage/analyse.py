@@ -82,3 +82,16 @@ def analyse_jobs(
         tuple(sorted(set(registry.processors) - set(reads))),
         unattributed,
     )
+
+
+def analyse_runtime(registry: CompiledRegistry, events: Iterable[Any]) -> Analysis:
+    """Lineage from the execution log: what runs reported reading (``referenced_tables``)."""
+    from scoperouter.lineage.drift import runtime_reads
+
+    reads = runtime_reads(registry, events)
+    return Analysis(
+        tuple(diff_all(registry, reads, "runtime")),
+        reads,
+        tuple(sorted(reads)),
+        tuple(sorted(set(registry.processors) - set(reads))),
+    )

@@ -124,7 +124,9 @@ def diff_processor(
                 source,
                 None,
                 f"{name} lists {source} as an input, but none of its "
-                + ("jobs references it" if route == "jobs" else "code reads it"),
+                + {"jobs": "jobs references it", "runtime": "runs reported reading it"}.get(
+                    route, "code reads it"
+                ),
                 None,
                 route,
             )

@@ -57,3 +57,25 @@ def undeclared_reads(
     lineage = proc.spec.lineage
     known = set(proc.inputs) | {source} | set(lineage.ignore_tables if lineage else ())
     return proc_name, tuple(t for t in referenced if t not in known)
+
+
+def runtime_reads(registry: CompiledRegistry, events: Any) -> dict[str, Any]:
+    """Per processor, the tables its logged completion events say its runs read
+    (``referenced_tables``): table-level :class:`~scoperouter.lineage.reads.Reads` for the
+    lineage diff (route ``runtime``). ``events``: the execution log's event records."""
+    from scoperouter.lineage.reads import Origin, Reads
+
+    out: dict[str, Reads] = {}
+    seen: set[str] = set()
+    for rec in events:
+        ev = rec.event
+        if ev.event_id in seen or not ev.referenced_tables:
+            continue
+        seen.add(ev.event_id)
+        proc = publisher_of(registry, ev.source)
+        if proc is None:
+            continue
+        reads = out.setdefault(proc, Reads(columns_known=False))
+        for t in ev.referenced_tables:
+            reads.add_table(t, Origin(f"event {ev.event_id}"))
+    return out
