@@ -63,7 +63,9 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
         if not got.parsed and lit.clause_text and lit.clause_text != lit.text:
             retry = sql_reads(lit.clause_text, where, schema)
             if retry.parsed:
-                dropped = ", ".join(f"{{{h}}}" for h in lit.holes)
+                dropped = ", ".join(
+                    "{" + (h if len(h) <= 40 else h[:37] + "...") + "}" for h in lit.holes
+                )
                 retry.unresolved.append(
                     Unresolved(
                         where, f"dynamic SQL: read with the clause holes left empty ({dropped})"
