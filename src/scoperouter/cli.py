@@ -27,6 +27,7 @@ COMMANDS = (
     "demo",
     "lineage",
     "sources",
+    "backfill",
 )
 
 

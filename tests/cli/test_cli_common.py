@@ -30,6 +30,7 @@ SHARED = {
     "demo": {"--config", "--log", "--no-log", "--json"},
     "lineage": {"--config", "--log", "--json"},
     "sources": set(),  # its subcommand `import` takes --config
+    "backfill": {"--config", "--log", "--as-of", "--json"},  # --log: the cost model's log
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 
