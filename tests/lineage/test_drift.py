@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import jsonschema
 import pytest
 from lineage_support import ROUTES
 
@@ -61,6 +62,10 @@ def test_sdk_event_carries_referenced_tables() -> None:
         "nba_raw.nbac_gamebook_player_stats",
         "nba_reference.nba_players_registry",
     ]
+    schema = json.loads(
+        (ROUTES.parent / "schemas" / "event.schema.json").read_text(encoding="utf-8")
+    )
+    jsonschema.validate(body, schema)  # the published event schema accepts it
     ev = normalize_event(json.loads(json.dumps(body)), CFG.registry)
     assert ev.referenced_tables == tuple(body["referenced_tables"])  # type: ignore[arg-type]
     assert undeclared_reads(CFG.registry, ev.source, ev.referenced_tables) == (
