@@ -27,6 +27,8 @@ COMMANDS = (
     "demo",
     "lineage",
     "sources",
+    "trace",
+    "deadletters",
     "backfill",
 )
 
