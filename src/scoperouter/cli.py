@@ -25,6 +25,8 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
+    "lineage",
+    "sources",
     "trace",
     "deadletters",
     "backfill",

@@ -99,6 +99,11 @@ class CanonicalEvent(BaseModel):
     record_count: int | None = Field(
         default=None, ge=0, description="Rows written (informational; never routes)."
     )
+    referenced_tables: list[str] | None = Field(
+        default=None,
+        description="Tables the run read (dataset.table; its BigQuery jobs' referenced_tables): "
+        "the router counts those routes.yaml does not declare (informational; never routes).",
+    )
 
 
 def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any]:

@@ -43,6 +43,10 @@ class Event(BaseModel):
     produced_at: datetime | None = None
     skip_downstream: bool = False
     record_count: int | None = None
+    referenced_tables: tuple[str, ...] | None = Field(
+        default=None,
+        description="Tables the run read (its BigQuery jobs' referenced_tables), for drift.",
+    )
     shape: str = Field(default="canonical", description="Which input shape this came from.")
 
     @property

@@ -52,6 +52,7 @@ from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, O
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
@@ -95,6 +96,7 @@ class Router:
         self.clock = clock
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
+        self.undeclared_reads = UndeclaredReads(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
 
@@ -344,6 +346,8 @@ class Router:
             reasons.update(d.reason for d in decisions)
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
+            if ev.referenced_tables:
+                self.undeclared_reads.observe(self.registry, ev)
         self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
         if res.decided:
             m.events_accepted.inc(len(res.decided))
