@@ -25,6 +25,10 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
+    "lineage",
+    "sources",
+    "trace",
+    "deadletters",
     "backfill",
 )
 

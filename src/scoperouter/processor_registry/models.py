@@ -24,6 +24,15 @@ from .model_base import (  # re-exported: the format's public names
     WarningCode,
     parse_duration,
 )
+from .model_loop import (
+    BARRIER_DESCRIPTION,
+    COMPLETION_TIMEOUT_DESCRIPTION,
+    RETRY_BACKOFF_DESCRIPTION,
+    RUN_RETRIES_DESCRIPTION,
+    BarrierSpec,
+    MinCompleteSpec,
+    NonNegativeInt,
+)
 from .model_server import AuthSpec, OidcAuthSpec, ServerSpec
 from .model_targets import (
     HeaderName,
@@ -42,6 +51,7 @@ __all__ = [
     "MODE_DESCRIPTION",
     "WARNING_CODES",
     "AuthSpec",
+    "BarrierSpec",
     "CsvRelationData",
     "DefaultsSpec",
     "Duration",
@@ -50,8 +60,10 @@ __all__ = [
     "HttpTargetSpec",
     "Identifier",
     "InputSpec",
+    "LineageSpec",
     "LookbackSpec",
     "MappingSpec",
+    "MinCompleteSpec",
     "Mode",
     "OidcAuthSpec",
     "OutboxTargetSpec",
@@ -260,6 +272,30 @@ class DefaultsSpec(Strict):
         description="Where triggers go when a processor names no target.",
     )
     mode: Mode = Field(default="live", description=MODE_DESCRIPTION + " Default: live.")
+    run_retries: NonNegativeInt = Field(default=0, description=RUN_RETRIES_DESCRIPTION)
+    retry_backoff: Duration = Field(default="30s", description=RETRY_BACKOFF_DESCRIPTION)
+    completion_timeout: Duration | None = Field(
+        default=None, description=COMPLETION_TIMEOUT_DESCRIPTION
+    )
+    barrier: BarrierSpec | None = Field(
+        default=None, description=BARRIER_DESCRIPTION + " Unset: no barrier."
+    )
+
+
+class LineageSpec(Strict):
+    """Where ``scoperouter lineage`` finds what a processor reads."""
+
+    code: tuple[str, ...] = Field(
+        default=(),
+        description="Globs, relative to routes.yaml, of the processor's SQL files (.sql) or "
+        "Python sources (.py) whose SQL string literals lineage parses.",
+        examples=[["pipeline/processors/orders/*.py"]],
+    )
+    ignore_tables: tuple[SourceName, ...] = Field(
+        default=(),
+        description="Tables it reads on purpose without routing on them (reference data, "
+        "its own bookkeeping): no missing_input for them.",
+    )
 
 
 class ProcessorSpec(Strict):
@@ -291,7 +327,23 @@ class ProcessorSpec(Strict):
     mode: Mode | None = Field(
         default=None, description=MODE_DESCRIPTION + " Default: defaults.mode."
     )
+    run_retries: NonNegativeInt | None = Field(
+        default=None, description=RUN_RETRIES_DESCRIPTION + " Default: defaults.run_retries."
+    )
+    retry_backoff: Duration | None = Field(
+        default=None, description=RETRY_BACKOFF_DESCRIPTION + " Default: defaults.retry_backoff."
+    )
+    completion_timeout: Duration | None = Field(
+        default=None,
+        description=COMPLETION_TIMEOUT_DESCRIPTION + " Default: defaults.completion_timeout.",
+    )
+    barrier: BarrierSpec | None = Field(
+        default=None, description=BARRIER_DESCRIPTION + " Default: defaults.barrier."
+    )
     description: str | None = Field(default=None, description="Free text for readers.")
+    lineage: LineageSpec | None = Field(
+        default=None, description="Where scoperouter lineage finds the code of this processor."
+    )
     engineering_hours: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Estimated one-off cost to make it entity-level (report)."
     )
@@ -345,6 +397,12 @@ class SourceSpec(Strict):
     columns: tuple[str, ...] | None = Field(
         default=None,
         description="The source's columns; validate checks fields and ignore_fields against them.",
+    )
+    keys: tuple[str, ...] = Field(
+        default=(),
+        description="Columns that identify a row and never change (besides entity_key and the "
+        "date field): no change event names them, so lineage lets a processor read them "
+        "whatever its fields say.",
     )
     description: str | None = Field(default=None, description="Free text for humans.")
 

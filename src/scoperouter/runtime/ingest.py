@@ -19,9 +19,12 @@ from typing import Any
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.loop_runtime import completion_of as _completion_of
+from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
@@ -43,7 +46,8 @@ class BatchResult:
     relations: RelationStore  # the data the whole batch was planned with
     outcomes: list[tuple[Item, Outcome]] = field(default_factory=list)
     fired: list[Committed] = field(default_factory=list)
-    decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
+    # (event, decisions, trigger id it completes, its JSON): what the execution log gets
+    decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
 
@@ -69,6 +73,11 @@ def process_batch(
         write_marks()
         for item in batch:
             ev = item.parsed
+            ref = completion_of(item, windows)  # the closed loop: which trigger it closes
+            if ref is not None and is_report(item.inbound):  # a bare report: not routed
+                windows.complete(ref, now)
+                res.outcomes.append((item, Outcome("accepted", ref.event_id or ref.trigger_id)))
+                continue
             if isinstance(ev, EventError):
                 res.outcomes.append(
                     (item, dead_letter_event(store, res, item, ev.reason, ev.detail, now))
@@ -78,7 +87,7 @@ def process_batch(
             # the store or the engine: a poison message is dead-lettered, not retried forever
             try:
                 ev.event_id.encode("utf-8")
-                ev_json = ev.model_dump_json()
+                ev_json = ev.model_dump_json(exclude_defaults=True)  # once: journal and log
             except Exception as exc:
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
@@ -104,6 +113,8 @@ def process_batch(
                 with store.savepoint():
                     store.mark_seen(ev.event_id, now)
                     fired = windows.accept(ev, ev_json, runs, now)
+                    if ref is not None:
+                        windows.complete(ref, now)
                     res.fired.extend(windows.persist(fired, now, now_dt))
             except Exception as exc:
                 if is_store_failure(exc):
@@ -116,7 +127,7 @@ def process_batch(
                 res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
                 continue
             batch_ids.add(ev.event_id)
-            res.decided.append((ev, decisions, item.inbound.trigger_id))
+            res.decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
             res.outcomes.append(
                 (item, Outcome("accepted", ev.event_id, triggers=len(res.fired) - flen))
             )
@@ -161,3 +172,10 @@ def dead_letter_event(
     return Outcome(
         "rejected", safe(event_id) if event_id else None, reason, detail, dead_lettered=True
     )
+
+
+def completion_of(item: Item, windows: DurableWindows) -> CompletionRef | None:
+    """The completion an item reports, when the closed loop is on (docs/ledger.md)."""
+    if not windows.loop_on:
+        return None
+    return _completion_of(item.inbound, item.parsed, windows.registry)

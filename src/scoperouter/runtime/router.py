@@ -44,6 +44,7 @@ from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -51,6 +52,7 @@ from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, O
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
@@ -117,6 +119,7 @@ class Router:
         self.clock = clock
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
+        self.undeclared_reads = UndeclaredReads(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
         now = self._now
@@ -270,7 +273,7 @@ class Router:
         await self._flush_marks()
         await self._in_state(self._persist_at_stop)
         self._state.shutdown(wait=True)
-        self.log_bridge.shutdown()
+        self.log_bridge.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         logger.info("router stopped", extra={"open_windows": self.open_window_count()})
 
     def _persist_at_stop(self) -> None:
@@ -305,7 +308,11 @@ class Router:
         except Exception as exc:  # a normaliser bug must never crash the router
             logger.exception("normaliser raised unexpectedly")
             parsed = EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
-        if isinstance(parsed, EventError) and not inbound.dead_letter_on_reject:
+        if (
+            isinstance(parsed, EventError)
+            and not inbound.dead_letter_on_reject
+            and not (self._closed_loop() and is_report(inbound))  # a completion report
+        ):
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -315,6 +322,7 @@ class Router:
 
     async def _ingest_worker(self) -> None:
         while True:
+            await self.log_bridge.room()  # backpressure: the execution log is behind
             first = await self._queue.get()
             batch = [first]
             while len(batch) < self.options.max_batch and not self._queue.empty():
@@ -361,12 +369,13 @@ class Router:
             if new:
                 m.dead_lettered.labels("event", reason).inc()
         reasons: Counter[str] = Counter()
-        for ev, decisions, trigger_id in res.decided:
+        for ev, decisions, _trigger_id, _js in res.decided:
             reasons.update(d.reason for d in decisions)
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
-            self.log_bridge.decisions(ev, decisions, res.now_dt, res.as_of, res.relations)
-            self.log_bridge.completion(ev, trigger_id)
+            if ev.referenced_tables:
+                self.undeclared_reads.observe(self.registry, ev)
+        self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
         if res.decided:
             m.events_accepted.inc(len(res.decided))
         for reason, n in reasons.items():
@@ -380,6 +389,7 @@ class Router:
             m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
         m.open_windows.set(self.open_window_count())
+        self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
         self._window_wake.set()
@@ -417,7 +427,25 @@ class Router:
         self.health.succeeded()
         self.dispatcher.fired(fired)
         self.metrics.open_windows.set(self.open_window_count())
+        self._loop_metrics()
         return len(fired)
+
+    def _closed_loop(self) -> bool:
+        """True when the closed loop (docs/ledger.md) runs: completion reports are routed."""
+        return bool(self.windows.loop_on)
+
+    def _loop_metrics(self) -> None:
+        """The closed loop's gauges and counters (docs/ledger.md)."""
+        loop = self.windows.engine.loop
+        if loop is None:
+            return
+        m = self.metrics
+        for n in self.windows.take_notices():
+            m.trigger_outcomes.labels(n.kind).inc()
+            if n.kind == "timed_out":
+                m.triggers_timed_out.inc()
+        m.triggers_open.set(loop.ledger.open_count)
+        m.triggers_held.set(len(loop.barrier.held))
 
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:

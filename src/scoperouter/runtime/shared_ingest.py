@@ -81,6 +81,7 @@ class _Planned:
     item: Item
     event: Event
     decisions: tuple[Decision, ...]
+    event_json: str
 
 
 def process_shared_batch(
@@ -108,6 +109,11 @@ def process_shared_batch(
             continue
         try:
             ev.event_id.encode("utf-8")
+            ev_json = ev.model_dump_json()  # the execution log's copy (log_bridge.batch)
+        except Exception as exc:
+            letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
+            continue
+        try:
             decisions = planner.plan(relations, ev, res.as_of)
         except UnicodeEncodeError as exc:
             letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
@@ -123,7 +129,7 @@ def process_shared_batch(
             logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
             letters.append((item, _letter(item, "internal_error", _detail(exc), now)))
             continue
-        planned.append(_Planned(item, ev, decisions))
+        planned.append(_Planned(item, ev, decisions, ev_json))
         admissions.append(Admission(ev.event_id, contribs))
     result = state.ingest(
         IngestBatch(
@@ -159,7 +165,7 @@ def process_shared_batch(
             continue
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
         n = sum(eid in x.trigger.caused_by for x in result.fired)
-        res.decided.append((p.event, p.decisions, p.item.inbound.trigger_id))
+        res.decided.append((p.event, p.decisions, p.item.inbound.trigger_id, p.event_json))
         res.outcomes.append((p.item, Outcome("accepted", eid, triggers=n)))
     return res, result.next_deadline
 

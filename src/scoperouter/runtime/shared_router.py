@@ -35,6 +35,7 @@ from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
+from scoperouter.runtime.loop_runtime import loop_wanted
 from scoperouter.runtime.marks import Mark
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -96,6 +97,14 @@ class SharedRouter(Router):
         """Open windows store-wide, as of the last poll."""
         return self._open
 
+    def _closed_loop(self) -> bool:
+        """The closed loop (trigger ledger, barrier: docs/ledger.md) keeps its state in the
+        snapshot + journal store only; on a state store it is off."""
+        return False
+
+    def _loop_metrics(self) -> None:
+        """No closed loop here (see :meth:`_closed_loop`)."""
+
     async def _reload_windows(self) -> None:
         """Nothing to rebuild: no window lives in this process."""
 
@@ -138,6 +147,11 @@ class SharedRouter(Router):
             loop.create_task(self._lease_keeper(), name="leases"),
         ]
         self._started = True
+        if loop_wanted(self.registry):
+            logger.warning(
+                "the closed loop (trigger ledger, barrier) is not available on --state yet: "
+                "triggers are dispatched without it"
+            )
         logger.info(
             "router started",
             extra={

@@ -108,8 +108,13 @@ def build_completion_event(
     start_date: date | None = None,
     end_date: date | None = None,
     date_field: str = "game_date",
+    referenced_tables: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``referenced_tables``: the tables the run read (its BigQuery jobs' ``referenced_tables``,
+    see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
+    routes.yaml does not declare (drift).
 
     The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
 
@@ -146,6 +151,10 @@ def build_completion_event(
     event["priority"] = prio
     if record_count is not None:
         event["record_count"] = record_count
+    if referenced_tables is not None:
+        if isinstance(referenced_tables, str):
+            raise TypeError("referenced_tables must be a list of table names, not a string")
+        event["referenced_tables"] = sorted(set(referenced_tables))
     return event
 
 
@@ -302,6 +311,52 @@ class CompletionPublisher:
             produced_at=datetime.now(UTC),
         )
         return tuple(self.publish_event(event, scope=scope) for event in events)
+
+    def report(
+        self,
+        scope: Scope,
+        status: Status = "success",
+        *,
+        error: str | None = None,
+        missed_entities: Iterable[str] = (),
+        record_count: int | None = None,
+        execution_id: str | None = None,
+    ) -> PublishResult:
+        """Publish a bare completion report for the trigger of ``scope`` (the closed loop,
+        docs/ledger.md): call it when a run changed nothing (no event was published) or
+        failed (``status="failed"``, ``error``), or with ``status="partial"`` and the
+        ``missed_entities`` the router should re-run. It names the trigger and no source,
+        so it closes the trigger and routes nothing."""
+        day = scope.game_date or scope.start_date
+        msg: dict[str, Any] = {
+            "trigger_id": scope.trigger_id,
+            "processor": scope.processor,
+            "game_date": day.isoformat(),
+            "status": status,
+            "execution_id": execution_id or uuid.uuid4().hex,
+        }
+        if record_count is not None:
+            msg["record_count"] = record_count
+        if error:
+            msg["error_message"] = error[:500]
+        missed = sorted(set(missed_entities))
+        if missed:
+            msg["missed_entities"] = missed
+        msg = {k: v for k, v in msg.items() if v is not None}
+        data = encode_event(msg)
+        attrs = {"status": status, "game_date": day.isoformat()}
+        if scope.trigger_id:
+            attrs["trigger_id"] = scope.trigger_id
+        future = self.client.publish(self.topic, data, **attrs)
+        message_id = str(future.result(timeout=self.timeout))
+        return PublishResult(
+            published=True,
+            reason="published",
+            event=msg,
+            attributes=attrs,
+            message_id=message_id,
+            size_bytes=len(data),
+        )
 
     async def publish_async(self, **kwargs: Any) -> PublishResult:
         """:meth:`publish` in a worker thread, for asyncio services."""
