@@ -34,14 +34,14 @@ from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
-from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.models import Event
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import housekeeping
 from scoperouter.runtime.dispatcher import Dispatcher
-from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.durable_windows import DurableWindows, take_pending
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
@@ -194,31 +194,11 @@ class Router:
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed
         self.stats.restored_windows = self.windows.restored_windows
-        pending = self.store.pending_triggers()
-        if pending:
-            with self.store.transaction():
-                self.store.mark_started(p.row_id for p in pending)
-        for p in pending:
-            trig = Trigger.model_validate_json(p.body)
+        pending = take_pending(self.store)
+        for p, trig in pending:
             self.stats.redispatched += 1
             self.metrics.redispatched.inc()
-            logger.warning(
-                "re-dispatching trigger pending at restart (possible duplicate downstream)",
-                extra={
-                    "trigger_id": trig.trigger_id,
-                    "processor": trig.processor,
-                    "correlation_id": trig.correlation_id,
-                    "restart_count": p.starts + 1,
-                },
-            )
             self.dispatcher.dispatch(p.row_id, trig, p.body.encode(), p.attempts)
-        if pending:
-            logger.warning(
-                "restart: %d pending triggers re-dispatched (counted in "
-                "scoperouter_redispatched_after_restart_total)",
-                len(pending),
-                extra={"redispatched": len(pending)},
-            )
         self.metrics.open_windows.set(self.open_window_count())
         loop = asyncio.get_running_loop()
         self._background = [
