@@ -78,6 +78,12 @@ class ServerSpec(Strict):
     max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
     retry_backoff_base: Duration | None = _opt("First dispatch retry delay (500ms)")
     retry_backoff_cap: Duration | None = _opt("Longest dispatch retry delay (60s)")
+    breaker_threshold: PositiveInt | None = _opt(
+        "Failed attempts in a row that open a target's circuit (5)"
+    )
+    dispatch_page_interval: Duration | None = _opt(
+        "Longest wait before the dispatcher pages waiting triggers from the store (1s)"
+    )
     compact_every: PositiveInt | None = _opt("Journal rows before a window snapshot (20000)")
     compact_min_interval: Duration | None = _opt("Least time between window snapshots (5s)")
     mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
-from scoperouter.messages.models import Event, Trigger
+from scoperouter.messages.models import Event
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -168,31 +168,15 @@ class Router:
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed
         self.stats.restored_windows = self.windows.restored_windows
-        pending = self.store.pending_triggers()
-        if pending:
-            with self.store.transaction():
-                self.store.mark_started(p.row_id for p in pending)
-        for p in pending:
-            trig = Trigger.model_validate_json(p.body)
-            self.stats.redispatched += 1
-            self.metrics.redispatched.inc()
-            logger.warning(
-                "re-dispatching trigger pending at restart (possible duplicate downstream)",
-                extra={
-                    "trigger_id": trig.trigger_id,
-                    "processor": trig.processor,
-                    "correlation_id": trig.correlation_id,
-                    "restart_count": p.starts + 1,
-                },
-            )
-            self.dispatcher.dispatch(p.row_id, trig, p.body.encode(), p.attempts)
-        if pending:
-            logger.warning(
-                "restart: %d pending triggers re-dispatched (counted in "
-                "scoperouter_redispatched_after_restart_total)",
-                len(pending),
-                extra={"redispatched": len(pending)},
-            )
+        pending = self._restart_backlog()
+        pump = self.dispatcher.start(
+            self._in_state,
+            self.store,
+            self.store.pending_processors(),
+            on_store_ok=self.health.succeeded,
+            on_store_failed=self.health.failed,
+            store_backoff=self.health.backoff,
+        )
         self.metrics.open_windows.set(self.book.open_count)
         loop = asyncio.get_running_loop()
         self._background = [
@@ -200,6 +184,7 @@ class Router:
             loop.create_task(self._window_timer(), name="windows"),
             loop.create_task(self._mark_flusher(), name="marks"),
             loop.create_task(self._housekeeping(), name="housekeeping"),
+            pump,  # pages waiting triggers from the store (cancelled with the others)
         ]
         self._started = True
         logger.info(
@@ -207,9 +192,41 @@ class Router:
             extra={
                 "open_windows": self.book.open_count,
                 "journal_replayed": self.stats.journal_replayed,
-                "redispatched": len(pending),
+                "redispatched": pending,
             },
         )
+
+    RESTART_LOG_LINES = 100  # pending triggers named one by one in the restart log
+
+    def _restart_backlog(self) -> int:
+        """Count the triggers pending at start (they wait in the store; the dispatcher
+        pages them), name the first :attr:`RESTART_LOG_LINES` in the log, one summary line
+        for all: memory and log volume do not grow with the backlog."""
+        n = self.store.pending_count()
+        if not n:
+            return 0
+        sample = self.store.pending_sample(self.RESTART_LOG_LINES)
+        with self.store.transaction():
+            self.store.mark_all_started()
+        self.stats.redispatched += n
+        self.metrics.redispatched.inc(n)
+        for p in sample:
+            logger.info(
+                "re-dispatching trigger pending at restart (possible duplicate downstream)",
+                extra={
+                    "trigger_id": p.trigger_id,
+                    "processor": p.processor,
+                    "restart_count": p.starts + 1,
+                },
+            )
+        logger.warning(
+            "restart: %d pending triggers re-dispatched from the store (%d named above; "
+            "counted in scoperouter_redispatched_after_restart_total)",
+            n,
+            len(sample),
+            extra={"redispatched": n},
+        )
+        return n
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop intake, process what is queued, keep open windows durable, wait for
@@ -226,6 +243,7 @@ class Router:
         for t in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         inflight = self.dispatcher.tasks
         if inflight:
             left = max(0.1, deadline - time.monotonic())
@@ -446,7 +464,7 @@ class Router:
         """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._unfinished and not self.dispatcher.tasks and self.book.open_count == 0:
+            if not self._unfinished and self.dispatcher.quiet and self.book.open_count == 0:
                 await self._flush_marks()
                 return True
             await asyncio.sleep(0.01)

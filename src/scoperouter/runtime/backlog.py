@@ -1,0 +1,72 @@
+"""The dispatcher's backlog queries: one state-thread transaction that records queued
+outcome marks, expires rows past their retry horizon and pages due rows per target.
+
+Invariant: the marks taken on the event loop when the job was submitted are written
+before the rows are read, and rows in flight (``exclude``) are never returned, so a row
+is never handed out twice while one delivery of it is running or unrecorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scoperouter.runtime.marks import Mark, write_marks
+from scoperouter.runtime.store import PendingTrigger, Store
+
+EXPIRE_PAGE = 500  # rows dead-lettered per target and sweep (bounded work per transaction)
+HORIZON_DETAIL = "retry horizon passed while the target kept failing"
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRequest:
+    processor: str
+    slots: int  # rows wanted now (0: only refresh next_due / expire)
+    exclude: frozenset[int]  # row ids in flight
+    expire_before: float | None = None  # dead-letter rows fired before this (None: skip)
+    due_at: float = 0.0  # rows available at this time are due (inf: the oldest, a probe)
+
+
+@dataclass(frozen=True, slots=True)
+class LanePage:
+    processor: str
+    rows: list[PendingTrigger]
+    more: bool  # more rows may be due right now
+    next_due: float | None  # the next later availability, None when nothing waits
+    expired: list[PendingTrigger]
+
+
+def page(
+    store: Store, marks: list[Mark], requests: list[LaneRequest], now: float
+) -> list[LanePage]:
+    """State thread: one transaction for ``marks`` and every lane's page."""
+    out: list[LanePage] = []
+    with store.transaction():
+        write_marks(store, marks)
+        for rq in requests:
+            expired: list[PendingTrigger] = []
+            if rq.expire_before is not None:
+                got = store.expired_triggers(
+                    rq.processor, rq.expire_before, EXPIRE_PAGE + len(rq.exclude)
+                )
+                expired = [r for r in got if r.row_id not in rq.exclude][:EXPIRE_PAGE]
+                for r in expired:
+                    store.mark_dead(r.row_id, r.attempts, now, HORIZON_DETAIL)
+                    store.dead_letter(
+                        "trigger",
+                        f"{r.trigger_id}#{r.row_id}",
+                        "retry_horizon",
+                        HORIZON_DETAIL,
+                        r.body.encode(),
+                        now,
+                    )
+            rows: list[PendingTrigger] = []
+            more = False
+            if rq.slots > 0:
+                want = rq.slots + len(rq.exclude)
+                got = store.due_triggers(rq.processor, rq.due_at, want)
+                rows = [r for r in got if r.row_id not in rq.exclude][: rq.slots]
+                more = len(got) >= want
+            out.append(
+                LanePage(rq.processor, rows, more, store.next_available(rq.processor, now), expired)
+            )
+    return out
