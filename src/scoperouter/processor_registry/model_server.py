@@ -89,7 +89,9 @@ class ServerSpec(Strict):
     mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")
     housekeeping_interval: Duration | None = _opt("How often old rows are pruned (60s)")
     done_retention: Duration | None = _opt("Keep delivered triggers this long (7d)")
-    dead_letter_retention: Duration | None = _opt("Keep dead triggers, dead letters this long (7d)")
+    dead_letter_retention: Duration | None = _opt(
+        "Keep dead letters of rejected events this long (7d); dead triggers are kept until redriven"
+    )
     store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
     store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
     store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")

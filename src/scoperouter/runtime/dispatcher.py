@@ -178,6 +178,14 @@ class Dispatcher:
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
 
+    def dispatch(
+        self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
+    ) -> None:
+        """Start one attempt now, outside the pump and the in-flight cap: for a caller
+        that pages rows itself (a leased claim); ``attempts``: failed attempts before."""
+        created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
+        self._start(self.lane(trigger.processor), row_id, trigger, body, attempts, created)
+
     def _start(
         self, lane: Lane, row_id: int, t: Trigger, body: bytes | None, attempts: int, created: float
     ) -> None:
@@ -428,7 +436,8 @@ class Dispatcher:
         )
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
-        logger.warning(
+        logger.log(
+            logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
             "target failing: circuit open, its backlog waits in the state store",
             extra={
                 "processor": lane.name,

@@ -1,0 +1,208 @@
+"""Issue 18: delivery outlasts a target outage -- circuit breaker, backlog in the store,
+redrive on recovery, retry horizon, bounded tasks at restart, dead triggers kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_support import RouterFactory, game_day_stream, load, write_registry
+
+from scoperouter.errors import DispatchError
+from scoperouter.messages.models import Trigger
+from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.router import Inbound, Router
+
+STREAM = game_day_stream()
+FAST = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "breaker_threshold": 2, "pump_interval_s": 0.05}
+
+
+class Switch:
+    """A sink that is down (retryable failure, or a hang) until ``up`` is set."""
+
+    def __init__(self, *, hang: bool = False) -> None:
+        self.name = "switch"
+        self.up = False
+        self.hang = hang
+        self.calls = 0
+        self.inflight = 0
+        self.max_inflight = 0
+        self.received: list[str] = []
+
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        self.calls += 1
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            if not self.up:
+                if self.hang:
+                    await asyncio.sleep(3600)
+                raise DispatchError(trigger.processor, self.name, "target down")
+            await asyncio.sleep(0)
+            self.received.append(trigger.trigger_id)
+        finally:
+            self.inflight -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+async def wait_until(cond: Any, timeout: float = 20.0) -> bool:
+    for _ in range(int(timeout / 0.02)):
+        if cond():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(cond())
+
+
+async def submit_all(r: Router, events: list[dict[str, Any]]) -> int:
+    outs = await asyncio.gather(*(r.submit(Inbound("test", obj=e)) for e in events))
+    assert all(o.ack for o in outs)
+    return sum(o.triggers for o in outs)
+
+
+@pytest.mark.parametrize(
+    ("steps", "state", "slots"),
+    [
+        ([], "closed", 4),
+        (["fail"], "closed", 4),
+        (["fail", "fail"], "open", 0),
+        (["fail", "fail", "wait"], "half_open", 1),
+        (["fail", "fail", "wait", "probe"], "half_open", 0),
+        (["fail", "fail", "wait", "probe", "probe_fail"], "open", 0),
+        (["fail", "fail", "wait", "probe", "ok"], "closed", 4),
+        (["fail", "ok", "fail"], "closed", 4),
+    ],
+)
+def test_breaker_states(steps: list[str], state: str, slots: int) -> None:
+    """The breaker opens after threshold failures in a row, lets one probe through when half-open, closes on success."""
+    b = Breaker(threshold=2, base_s=1.0, cap_s=8.0)
+    now = 0.0
+    for s in steps:
+        if s == "fail":
+            b.failed(now, probe=False)
+        elif s == "wait":
+            now = b.open_until
+        elif s == "probe":
+            b.slots(now, 4)
+            assert b.started()
+        elif s == "probe_fail":
+            b.failed(now, probe=True)
+        elif s == "ok":
+            b.succeeded()
+    assert b.slots(now, 4) == slots
+    assert b.state == state
+
+
+def test_breaker_probe_interval_doubles_up_to_the_cap() -> None:
+    """Each failed probe opens the breaker twice as long as before, never longer than the cap."""
+    b = Breaker(threshold=1, base_s=1.0, cap_s=5.0)
+    now, waits = 0.0, []
+    b.failed(now, probe=False)
+    for _ in range(5):
+        waits.append(b.open_until - now)
+        now = b.open_until
+        b.slots(now, 1)
+        b.started()
+        b.failed(now, probe=True)
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+async def test_outage_parks_the_backlog_in_the_store_and_redrives_it(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """While the target is down no trigger dies and tasks stay under the in-flight caps; when it is back every trigger is delivered once."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "concurrency": 2}))
+    sink = Switch()
+    r = make_router(cfg, sink, **FAST)
+    await r.start()
+    fired = await submit_all(r, STREAM[:200])
+    assert fired > 50
+    lanes = len(cfg.registry.processors)
+    peak = 0
+    for _ in range(40):  # a while of outage: probes fail, nothing dies, tasks stay bounded
+        peak = max(peak, len(r.dispatcher.tasks))
+        await asyncio.sleep(0.02)
+    await r._flush_marks()
+    counts = r.store.trigger_counts()
+    assert counts.get("dead", 0) == 0 and counts.get("pending", 0) == fired
+    assert peak <= 2 * lanes
+    assert any(ln.breaker.state != "closed" for ln in r.dispatcher.lanes.values())
+    sink.up = True
+    assert await r.idle(timeout=30)
+    assert r.store.trigger_counts() == {"done": fired}
+    assert len(set(sink.received)) == fired
+    assert sink.max_inflight <= 2 * lanes
+
+
+async def test_retry_horizon_dead_letters_only_past_it(tmp_path: Path, make_router: RouterFactory) -> None:
+    """A target that never comes back: its triggers are dead-lettered with reason retry_horizon, not before."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"}))
+    sink = Switch()
+    r = make_router(cfg, sink, **FAST)
+    await r.start()
+    fired = await submit_all(r, STREAM[:20])
+    await r._flush_marks()
+    assert r.store.trigger_counts().get("dead", 0) == 0  # well inside the horizon
+    assert await r.idle(timeout=30)
+    assert r.store.trigger_counts() == {"dead": fired}
+    reasons = {d.reason for d in r.store.dead_letters() if d.kind == "trigger"}
+    assert reasons == {"retry_horizon"}
+    assert len([d for d in r.store.dead_letters() if d.kind == "trigger"]) == fired
+
+
+async def test_restart_with_a_backlog_starts_bounded_tasks_and_one_warning(
+    tmp_path: Path, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restart with many pending triggers creates tasks only up to the caps and logs one WARNING, not one per trigger."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "concurrency": 2}))
+    r1 = make_router(cfg, Switch(), **FAST)
+    await r1.start()
+    fired = await submit_all(r1, STREAM[:300])
+    await r1.stop(timeout=0.2)
+    assert r1.store.trigger_counts().get("pending", 0) == fired > Router.RESTART_LOG_LINES
+    hang = Switch(hang=True)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="scoperouter.runtime"):
+        r2 = make_router(cfg, hang, **FAST)
+        await r2.start()
+        await asyncio.sleep(0.3)
+        tasks = len(r2.dispatcher.tasks)
+    lanes = len(cfg.registry.processors)
+    assert 0 < tasks <= 2 * lanes
+    assert r2.metrics.redispatched._value.get() == fired
+    warnings = [x for x in caplog.records if x.levelno >= logging.WARNING and "restart" in x.getMessage()]
+    named = [x for x in caplog.records if "re-dispatching trigger pending at restart" in x.getMessage()]
+    assert len(warnings) == 1
+    assert len(named) == Router.RESTART_LOG_LINES
+    await r2.stop(timeout=0.2)  # hanging deliveries are cancelled: they stay pending
+    assert r2.store.trigger_counts().get("pending", 0) == fired
+
+
+async def test_dead_triggers_redrive_and_discard(tmp_path: Path, make_router: RouterFactory) -> None:
+    """Redriving dead triggers makes them pending again (fresh attempts, dead letters gone); discarding deletes both."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": 1}))
+    sink = Switch()
+    r = make_router(cfg, sink, **FAST)
+    await r.start()
+    fired = await submit_all(r, STREAM[:10])
+    assert await r.idle(timeout=30)
+    s = r.store
+    assert s.trigger_counts() == {"dead": fired}
+    assert len([d for d in s.dead_letters() if d.kind == "trigger"]) == fired
+    procs = sorted({row[0] for row in s._db.execute("SELECT processor FROM triggers")})
+    with s.transaction():
+        n = s.redrive_dead(r.clock(), procs[0])
+    assert 0 < n < fired
+    assert s.trigger_counts() == {"dead": fired - n, "pending": n}
+    assert len([d for d in s.dead_letters() if d.kind == "trigger"]) == fired - n
+    sink.up = True
+    assert await wait_until(lambda: len(sink.received) == n)  # the pump picks redriven rows up
+    with s.transaction():
+        assert s.discard_dead() == fired - n
+    assert [d for d in s.dead_letters() if d.kind == "trigger"] == []
+    assert await r.idle(timeout=30)
+    assert s.trigger_counts() == {"done": n}
