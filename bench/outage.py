@@ -40,7 +40,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import daemon as bd  # noqa: E402  (bench/daemon.py: Serve, free_port, PLAYERS, write_registry)
+import daemon as bd  # (bench/daemon.py: Serve, free_port, PLAYERS, write_registry)
 
 
 def event(i: int) -> bytes:
