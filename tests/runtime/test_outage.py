@@ -13,6 +13,7 @@ from runtime_support import RouterFactory, game_day_stream, load, write_registry
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
+from scoperouter.runtime.backlog import RESTART_LOG_LINES
 from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.router import Inbound, Router
 
@@ -163,7 +164,7 @@ async def test_restart_with_a_backlog_starts_bounded_tasks_and_one_warning(
     await r1.start()
     fired = await submit_all(r1, STREAM[:300])
     await r1.stop(timeout=0.2)
-    assert r1.store.trigger_counts().get("pending", 0) == fired > Router.RESTART_LOG_LINES
+    assert r1.store.trigger_counts().get("pending", 0) == fired > RESTART_LOG_LINES
     hang = Switch(hang=True)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="scoperouter.runtime"):
@@ -177,7 +178,7 @@ async def test_restart_with_a_backlog_starts_bounded_tasks_and_one_warning(
     warnings = [x for x in caplog.records if x.levelno >= logging.WARNING and "restart" in x.getMessage()]
     named = [x for x in caplog.records if "re-dispatching trigger pending at restart" in x.getMessage()]
     assert len(warnings) == 1
-    assert len(named) == Router.RESTART_LOG_LINES
+    assert len(named) == RESTART_LOG_LINES
     await r2.stop(timeout=0.2)  # hanging deliveries are cancelled: they stay pending
     assert r2.store.trigger_counts().get("pending", 0) == fired
 

@@ -8,10 +8,15 @@ is never handed out twice while one delivery of it is running or unrecorded.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from scoperouter.runtime.marks import Mark, write_marks
+from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.store import PendingTrigger, Store
+
+logger = logging.getLogger("scoperouter.runtime")
+RESTART_LOG_LINES = 100  # pending triggers named one by one in the restart log
 
 EXPIRE_PAGE = 500  # rows dead-lettered per target and sweep (bounded work per transaction)
 HORIZON_DETAIL = "retry horizon passed while the target kept failing"
@@ -70,3 +75,30 @@ def page(
                 LanePage(rq.processor, rows, more, store.next_available(rq.processor, now), expired)
             )
     return out
+
+
+def announce_restart(store: Store, metrics: Metrics) -> int:
+    """At start: count the triggers pending (they wait in the store; the dispatcher pages
+    them), name the first :data:`RESTART_LOG_LINES` in the log and write one summary
+    WARNING: memory and log volume do not grow with the backlog. Returns the count."""
+    n = store.pending_count()
+    if not n:
+        return 0
+    sample = store.pending_sample(RESTART_LOG_LINES)
+    with store.transaction():
+        store.mark_all_started()
+    metrics.redispatched.inc(n)
+    for p in sample:
+        logger.info(
+            "re-dispatching trigger pending at restart (possible duplicate downstream)",
+            extra={"trigger_id": p.trigger_id, "processor": p.processor,
+                   "restart_count": p.starts + 1},
+        )  # fmt: skip
+    logger.warning(
+        "restart: %d pending triggers re-dispatched from the store (%d named above; "
+        "counted in scoperouter_redispatched_after_restart_total)",
+        n,
+        len(sample),
+        extra={"redispatched": n},
+    )
+    return n

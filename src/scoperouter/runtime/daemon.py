@@ -315,7 +315,10 @@ class Daemon:
             self._runner = None
         await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
         await self.sinks.close()
-        self.store.close()
+        try:
+            self.store.close()
+        except sqlite3.Error as exc:  # a failing disk: the WAL stays, the next start reads it
+            logger.error("state store: close failed (%s: %s)", type(exc).__name__, exc)
         release_state_lock(self._lock_fd)
         if self.log is not None:
             try:

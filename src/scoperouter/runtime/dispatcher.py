@@ -237,13 +237,21 @@ class Dispatcher:
                 )
         return out
 
+    async def _sleep_or_wake(self, delay: float) -> None:
+        """Wait ``delay`` seconds or until woken (a timer sets the event: no wait_for task
+        to cancel half-way)."""
+        handle = asyncio.get_running_loop().call_later(delay, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            handle.cancel()
+
     async def _pump_loop(self) -> None:
         assert self._run_state is not None and self._store is not None
         while True:
             delay = self._pump_delay(self.clock())
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                await self._sleep_or_wake(delay)
             self._wake.clear()
             now = self.clock()
             requests = self._requests(now)

@@ -39,7 +39,7 @@ from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import housekeeping
+from scoperouter.runtime import backlog, housekeeping
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
@@ -123,6 +123,7 @@ class Router:
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._closing = False
         self._started = False
+        self.stopped_clean = True  # False: the store failed while stopping (logged once)
 
     @property
     def book(self) -> WindowBook:
@@ -168,7 +169,8 @@ class Router:
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed
         self.stats.restored_windows = self.windows.restored_windows
-        pending = self._restart_backlog()
+        pending = backlog.announce_restart(self.store, self.metrics)
+        self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
             self.store,
@@ -195,38 +197,6 @@ class Router:
                 "redispatched": pending,
             },
         )
-
-    RESTART_LOG_LINES = 100  # pending triggers named one by one in the restart log
-
-    def _restart_backlog(self) -> int:
-        """Count the triggers pending at start (they wait in the store; the dispatcher
-        pages them), name the first :attr:`RESTART_LOG_LINES` in the log, one summary line
-        for all: memory and log volume do not grow with the backlog."""
-        n = self.store.pending_count()
-        if not n:
-            return 0
-        sample = self.store.pending_sample(self.RESTART_LOG_LINES)
-        with self.store.transaction():
-            self.store.mark_all_started()
-        self.stats.redispatched += n
-        self.metrics.redispatched.inc(n)
-        for p in sample:
-            logger.info(
-                "re-dispatching trigger pending at restart (possible duplicate downstream)",
-                extra={
-                    "trigger_id": p.trigger_id,
-                    "processor": p.processor,
-                    "restart_count": p.starts + 1,
-                },
-            )
-        logger.warning(
-            "restart: %d pending triggers re-dispatched from the store (%d named above; "
-            "counted in scoperouter_redispatched_after_restart_total)",
-            n,
-            len(sample),
-            extra={"redispatched": n},
-        )
-        return n
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop intake, process what is queued, keep open windows durable, wait for
@@ -262,8 +232,19 @@ class Router:
             item = self._queue.get_nowait()
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
-        await self._flush_marks()
-        await self._in_state(self.windows.compact, True)
+        try:
+            await self._flush_marks()
+            await self._in_state(self.windows.compact, True)
+        except Exception as exc:  # a failing store must not turn SIGTERM into a traceback
+            self.stopped_clean = False
+            logger.error(
+                "store failing at shutdown (%s: %s): %d dispatch outcomes not recorded; their "
+                "triggers stay pending and are re-dispatched at the next start; open windows "
+                "are rebuilt from the journal (nothing acked is lost)",
+                type(exc).__name__,
+                exc,
+                len(self.marks.take()),
+            )
         self._state.shutdown(wait=True)
         self.log_bridge.shutdown()
         logger.info("router stopped", extra={"open_windows": self.book.open_count})
