@@ -25,6 +25,7 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
+    "dead_letters",
 )
 
 

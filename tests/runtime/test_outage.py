@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from runtime_support import RouterFactory, game_day_stream, load, write_registry
 
+from scoperouter.cli import main
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.backlog import RESTART_LOG_LINES
 from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.router import Inbound, Router
+from scoperouter.runtime.store import Store
 
 STREAM = game_day_stream()
 FAST = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "breaker_threshold": 2, "pump_interval_s": 0.05}
@@ -207,3 +209,31 @@ async def test_dead_triggers_redrive_and_discard(tmp_path: Path, make_router: Ro
     assert [d for d in s.dead_letters() if d.kind == "trigger"] == []
     assert await r.idle(timeout=30)
     assert s.trigger_counts() == {"done": n}
+
+
+@pytest.mark.parametrize(
+    ("argv", "counts", "letters"),
+    [
+        (["list"], {"dead": 3}, 3),
+        (["redrive"], {"pending": 3}, 0),
+        (["redrive", "--processor", "a"], {"pending": 2, "dead": 1}, 1),
+        (["discard"], {}, 0),
+        (["discard", "--processor", "b"], {"dead": 2}, 2),
+    ],
+)
+def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str, int], letters: int) -> None:
+    """`scoperouter dead-letters` lists, redrives or discards dead triggers (all, or one processor's)."""
+    s = Store(tmp_path / "state.sqlite3", sync="normal")
+    with s.transaction():
+        for i, proc in enumerate(["a", "a", "b"]):
+            rid = s.insert_trigger(f"t{i}", proc, "{}", 1.0)
+            s.mark_dead(rid, 3, 2.0, "boom")
+            s.dead_letter("trigger", f"t{i}#{rid}", "retry_horizon", "boom", f'{{"processor": "{proc}"}}'.encode(), 2.0)
+    s.close()
+    assert main(["dead-letters", *argv, "--state-dir", str(tmp_path)]) == 0
+    s = Store(tmp_path / "state.sqlite3", sync="normal")
+    try:
+        assert s.trigger_counts() == counts
+        assert len(s.dead_letters()) == letters
+    finally:
+        s.close()

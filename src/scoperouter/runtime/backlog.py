@@ -35,9 +35,10 @@ class LaneRequest:
 class LanePage:
     processor: str
     rows: list[PendingTrigger]
-    more: bool  # more rows may be due right now
+    more: bool  # more rows may be due right now (only meaningful when ``asked``)
     next_due: float | None  # the next later availability, None when nothing waits
     expired: list[PendingTrigger]
+    asked: bool = True  # rows were asked for (False: a sweep only, ``more`` says nothing)
 
 
 def page(
@@ -72,7 +73,14 @@ def page(
                 rows = [r for r in got if r.row_id not in rq.exclude][: rq.slots]
                 more = len(got) >= want
             out.append(
-                LanePage(rq.processor, rows, more, store.next_available(rq.processor, now), expired)
+                LanePage(
+                    rq.processor,
+                    rows,
+                    more,
+                    store.next_available(rq.processor, now),
+                    expired,
+                    rq.slots > 0,
+                )
             )
     return out
 

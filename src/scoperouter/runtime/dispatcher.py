@@ -278,7 +278,7 @@ class Dispatcher:
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         # what changed while the page was read (new rows, deferred attempts) is kept
-        lane.has_due = pg.more or lane.fresh
+        lane.has_due = (pg.more if pg.asked else lane.has_due) or lane.fresh
         nd = [t for t in (pg.next_due, lane.local_due) if t is not None]
         lane.next_due = min(nd) if nd else None
         for r in pg.expired:
