@@ -237,3 +237,25 @@ def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str,
         assert len(s.dead_letters()) == letters
     finally:
         s.close()
+
+
+async def test_small_events_are_not_queued_behind_long_backfills(tmp_path: Path, make_router: RouterFactory) -> None:
+    """Backfills longer than HEAVY_DAYS run one per transaction after the light events queued with them: small events answer first."""
+    cfg = load(write_registry(tmp_path / "r"))
+    r = make_router(cfg, Switch())
+    await r.start()
+    backfills = [{"event_id": f"bf-{k}", "source": "nba_raw.nbac_gamebook_player_stats", "changed_fields": ["points"],
+                  "start_date": "2024-11-01", "end_date": f"2025-0{k + 1}-28"} for k in range(3)]  # fmt: skip
+    small = [e for e in STREAM[:40] if "game_date" in e and "event_id" in e]
+    order: list[str] = []
+
+    async def one(ev: dict[str, Any]) -> None:
+        out = await r.submit(Inbound("test", obj=ev))
+        assert out.ack
+        order.append(ev["event_id"])
+
+    await asyncio.gather(*(one(e) for e in [*backfills, *small]))  # backfills queued first
+    heavy_at = [order.index(b["event_id"]) for b in backfills]
+    assert max(order.index(e["event_id"]) for e in small) < min(heavy_at)
+    assert heavy_at == sorted(heavy_at)  # heavy events keep their order
+    assert r.store.is_seen("bf-2")

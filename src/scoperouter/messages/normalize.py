@@ -87,12 +87,19 @@ def _short(value: object) -> str:
 
 
 class _Ctx:
-    """Carries the event id (once known) into every error raised."""
+    """Carries the event id (once known) into every error raised, and counts entity ids
+    (past :data:`MAX_EVENT_ENTITIES` the rest is not even read: bounded work)."""
 
-    __slots__ = ("event_id",)
+    __slots__ = ("event_id", "ids")
 
     def __init__(self) -> None:
         self.event_id: str | None = None
+        self.ids = 0
+
+    def over_cap(self) -> bool:
+        """Count one more distinct id; True past the cap (stop reading ids)."""
+        self.ids += 1
+        return self.ids > MAX_EVENT_ENTITIES
 
     def fail(self, reason: EventRejectReason, detail: str) -> EventError:
         return EventError(reason, detail, self.event_id)
@@ -266,6 +273,10 @@ def _entities(
                 raise ctx.fail(
                     "invalid_field", f"{key} must contain non-empty strings, got {_short(i)}"
                 )
+            if i in flat:
+                continue
+            if ctx.over_cap():
+                break
             flat.add(_text(i, key, ctx))
         return False
     if not isinstance(value, Mapping):
@@ -288,6 +299,10 @@ def _entities(
                     "invalid_field",
                     f"{key}.{etype} must contain non-empty strings, got {_short(i)}",
                 )
+            if i in bucket:
+                continue
+            if ctx.over_cap():
+                break
             bucket.add(_text(i, f"{key}.{etype}", ctx))
     return True
 
@@ -399,7 +414,7 @@ def normalize_event(
     if flat:
         ents.setdefault(registry.entity_type_of_source(source) or UNTYPED, set()).update(flat)
         has_ents = True
-    if sum(len(v) for v in ents.values()) > MAX_EVENT_ENTITIES:
+    if ctx.ids > MAX_EVENT_ENTITIES:
         ents, has_ents = {}, False  # full date: bounded work whatever the event names
     fields: set[str] = set()
     has_fields = _fields(raw.get("changed_fields"), "changed_fields", ctx, fields)

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +54,17 @@ from scoperouter.runtime.store_health import StoreHealth
 from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
+
+HEAVY_DAYS = 31  # a backfill longer than this runs in a transaction of its own
+
+
+def _is_heavy(item: Item) -> bool:
+    ev = item.parsed
+    if not isinstance(ev, Event) or not ev.is_backfill:
+        return False
+    assert ev.start_date is not None and ev.end_date is not None
+    return (ev.end_date - ev.start_date).days + 1 > HEAVY_DAYS
+
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
@@ -123,6 +134,7 @@ class Router:
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._closing = False
         self._started = False
+        self._heavy: deque[Item] = deque()  # heavy events taken off the queue, not yet run
         self.stopped_clean = True  # False: the store failed while stopping (logged once)
 
     @property
@@ -228,8 +240,8 @@ class Router:
                     len(still),
                 )
         # fail anything still queued so its source nacks / answers 503
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
+        while not self._queue.empty() or self._heavy:
+            item = self._heavy.popleft() if self._heavy else self._queue.get_nowait()
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
         try:
@@ -286,31 +298,44 @@ class Router:
         return await asyncio.shield(fut)
 
     async def _ingest_worker(self) -> None:
+        """Batches of light events, each followed by at most one heavy event (a long
+        backfill) in a transaction of its own: a small event waits for one heavy event at
+        most, never for a queue of them (issue 18), and heavy ones are never starved."""
+        heavy = self._heavy
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self.options.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            marks = self.marks.take()
-            try:
-                result = await self._in_state(self._process_batch, batch, marks)
-            except Exception:
-                self.health.failed(
-                    "ingest transaction failed; messages will be retried by their source"
-                )
-                self.marks.put_back(marks)
-                for item in batch:
-                    if not item.fut.done():
-                        item.fut.set_result(Outcome("unavailable", reason="store_error"))
-                # the engine may hold uncommitted changes
-                await self._reload_windows()
-            else:
-                self.health.succeeded()
-                self._apply_batch(batch, result)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-                self._unfinished -= len(batch)
+            if not heavy or not self._queue.empty():
+                items = [await self._queue.get()]
+                while len(items) < self.options.max_batch and not self._queue.empty():
+                    items.append(self._queue.get_nowait())
+                light = [i for i in items if not _is_heavy(i)]
+                heavy.extend(i for i in items if _is_heavy(i))
+                if light:
+                    await self._run_batch(light)
+            if heavy:
+                await self._run_batch([heavy.popleft()])
+
+    async def _run_batch(self, batch: list[Item]) -> None:
+        """One ingest transaction for ``batch``; answers every item's future."""
+        marks = self.marks.take()
+        try:
+            result = await self._in_state(self._process_batch, batch, marks)
+        except Exception:
+            self.health.failed(
+                "ingest transaction failed; messages will be retried by their source"
+            )
+            self.marks.put_back(marks)
+            for item in batch:
+                if not item.fut.done():
+                    item.fut.set_result(Outcome("unavailable", reason="store_error"))
+            # the engine may hold uncommitted changes
+            await self._reload_windows()
+        else:
+            self.health.succeeded()
+            self._apply_batch(batch, result)
+        finally:
+            for _ in batch:
+                self._queue.task_done()
+            self._unfinished -= len(batch)
 
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
         """State thread: one transaction for the batch (see :mod:`scoperouter.runtime.ingest`)."""
