@@ -172,8 +172,11 @@ async def test_restart_with_a_backlog_starts_bounded_tasks_and_one_warning(
     with caplog.at_level(logging.INFO, logger="scoperouter.runtime"):
         r2 = make_router(cfg, hang, **FAST)
         await r2.start()
-        await asyncio.sleep(0.3)
-        tasks = len(r2.dispatcher.tasks)
+        assert await wait_until(lambda: len(r2.dispatcher.tasks) > 0)
+        tasks = 0
+        for _ in range(15):
+            tasks = max(tasks, len(r2.dispatcher.tasks))
+            await asyncio.sleep(0.02)
     lanes = len(cfg.registry.processors)
     assert 0 < tasks <= 2 * lanes
     assert r2.metrics.redispatched._value.get() == fired

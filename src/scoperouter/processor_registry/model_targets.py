@@ -89,7 +89,8 @@ class TargetSpec(Strict):
     max_attempts: PositiveInt | None = Field(
         default=None,
         description="Optional cap on delivery attempts before the trigger is dead-lettered "
-        "(max_attempts) even inside the retry horizon; unset: only the horizon ends retries.",
+        "(max_attempts) even inside the retry horizon; unset: only the horizon ends retries. "
+        "Set, the target has no circuit breaker: each trigger spends its own attempts.",
     )
     concurrency: PositiveInt = Field(
         default=4, description="Deliveries in flight at once to this target."

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
-from scoperouter.runtime.store import Store
+from scoperouter.runtime.store import PendingTrigger, Store
 
 LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 
@@ -45,6 +45,7 @@ logger = logging.getLogger("scoperouter.runtime")
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
+PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no store trip)
 
 
 @dataclass
@@ -65,10 +66,15 @@ class Lane:
     # rows started since the last page request: the page may still show them pending
     # (their outcome mark is not written yet), they must not start twice
     started: set[int] = field(default_factory=set)
+    buffer: deque[PendingTrigger] = field(default_factory=deque)  # paged, not started yet
 
     @property
     def free(self) -> int:
         return self.target.concurrency - len(self.inflight)
+
+    def wants_rows(self, slots: int) -> bool:
+        """Room to start deliveries and too few paged rows to fill it."""
+        return slots > 0 and len(self.buffer) < self.target.concurrency
 
 
 class Dispatcher:
@@ -101,6 +107,7 @@ class Dispatcher:
         self._pump: asyncio.Task[None] | None = None
         self._run_state: StateRunner | None = None
         self._paging = False  # a page job is out: rows started meanwhile are remembered
+        self._stopped = False
         self._store: Store | None = None
         self._on_store_ok: Callable[[], None] = lambda: None
         self._on_store_failed: Callable[[str], None] = lambda what: None
@@ -117,7 +124,12 @@ class Dispatcher:
                 processor,
                 target,
                 self.sinks.get(processor) or self.fallback_sink,
-                Breaker(o.breaker_threshold, o.backoff_base_s, o.backoff_cap_s),
+                # a target with max_attempts spends each trigger's own attempts: no breaker
+                Breaker(
+                    o.breaker_threshold if target.max_attempts is None else 2**31,
+                    o.backoff_base_s,
+                    o.backoff_cap_s,
+                ),
                 parse_duration(target.retry_horizon),
             )
             self.lanes[processor] = lane
@@ -127,7 +139,8 @@ class Dispatcher:
     def quiet(self) -> bool:
         """Nothing in flight and nothing known to wait in the store."""
         return not self.tasks and all(
-            not ln.inflight and not ln.has_due and ln.next_due is None for ln in self.lanes.values()
+            not ln.inflight and not ln.buffer and not ln.has_due and ln.next_due is None
+            for ln in self.lanes.values()
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -155,6 +168,7 @@ class Dispatcher:
         return self._pump
 
     async def stop_pump(self) -> None:
+        self._stopped = True  # nothing new starts (paged rows stay pending in the store)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -169,7 +183,7 @@ class Dispatcher:
         for row_id, t, body in fired:
             scopes[t.scope] += 1
             lane = self.lane(t.processor)
-            if not lane.has_due and lane.breaker.slots(now, lane.free) > 0:
+            if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
                 created = t.fired_at.timestamp() if t.fired_at else now
                 self._start(lane, row_id, t, body, 0, created)
             else:
@@ -207,7 +221,7 @@ class Dispatcher:
             slots = ln.breaker.slots(now, ln.free)
             if ln.breaker.state == "open":
                 delay = min(delay, ln.breaker.open_until - now)
-            elif slots > 0:
+            elif ln.wants_rows(slots):
                 if ln.has_due:
                     return 0.0
                 if ln.next_due is not None:
@@ -222,15 +236,18 @@ class Dispatcher:
             sweep = now - ln.last_expire >= self.options.pump_interval_s * 60
             due = ln.has_due or (ln.next_due is not None and ln.next_due <= now) or sweep
             probe = ln.breaker.state == "half_open"
-            if (slots > 0 and (due or probe)) or sweep:
+            wants = ln.wants_rows(slots)
+            if (wants and (due or probe)) or sweep:
                 if sweep:
                     ln.last_expire = now
                 ln.fresh, ln.local_due = False, None
                 out.append(
                     backlog.LaneRequest(
                         ln.name,
-                        slots if (due or probe) else 0,
-                        frozenset(ln.inflight),
+                        (1 if probe else PAGE_ROWS - len(ln.buffer))
+                        if wants and (due or probe)
+                        else 0,
+                        frozenset(ln.inflight.union(r.row_id for r in ln.buffer)),
                         now - ln.horizon_s if sweep else None,
                         float("inf") if probe else now,  # a probe takes the oldest row
                     )
@@ -249,6 +266,8 @@ class Dispatcher:
     async def _pump_loop(self) -> None:
         assert self._run_state is not None and self._store is not None
         while True:
+            for ln in self.lanes.values():
+                self._drain(ln)
             delay = self._pump_delay(self.clock())
             if delay > 0:
                 await self._sleep_or_wake(delay)
@@ -283,8 +302,18 @@ class Dispatcher:
         lane.next_due = min(nd) if nd else None
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
+        known = {r.row_id for r in lane.buffer}
         for r in pg.rows:
-            if r.row_id in lane.inflight or r.row_id in lane.started:
+            rid = r.row_id
+            if rid not in lane.inflight and rid not in lane.started and rid not in known:
+                lane.buffer.append(r)
+        self._drain(lane)
+
+    def _drain(self, lane: Lane) -> None:
+        """Start paged rows while the lane has room (the breaker decides how much)."""
+        while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
+            r = lane.buffer.popleft()
+            if r.row_id in lane.inflight:
                 continue
             try:
                 trig = Trigger.model_validate_json(r.body)
@@ -361,6 +390,7 @@ class Dispatcher:
             if probe:
                 lane.breaker.probing = False
             self._wake.set()
+        self._drain(lane)  # the freed slot takes the next paged row (not when cancelled)
 
     async def _attempt(
         self,
@@ -444,6 +474,8 @@ class Dispatcher:
         )
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+        lane.buffer.clear()  # still pending in the store: paged again after recovery
+        lane.has_due = True
         logger.log(
             logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
             "target failing: circuit open, its backlog waits in the state store",

@@ -219,13 +219,13 @@ class Router:
         while self._unfinished and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self._stopping = True
+        await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         self._window_wake.set()
         for t in self._background:
             t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
         for t in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         inflight = self.dispatcher.tasks
         if inflight:
             left = max(0.1, deadline - time.monotonic())
