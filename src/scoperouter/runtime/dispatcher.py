@@ -18,25 +18,24 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
-from scoperouter.processor_registry.model_targets import TargetSpec
-from scoperouter.runtime import backlog
+from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Retry
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
-from scoperouter.runtime.store import PendingTrigger, Store
+from scoperouter.runtime.store import Store
 
 LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 
@@ -45,36 +44,6 @@ logger = logging.getLogger("scoperouter.runtime")
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
-PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no store trip)
-
-
-@dataclass
-class Lane:
-    """One processor's target: its in-flight rows, breaker and what waits in the store."""
-
-    name: str
-    target: TargetSpec
-    sink: Sink | None
-    breaker: Breaker
-    horizon_s: float
-    inflight: set[int] = field(default_factory=set)
-    has_due: bool = False  # rows may be due now in the store
-    next_due: float | None = None  # the next later availability of a waiting row
-    last_expire: float = float("-inf")
-    fresh: bool = False  # rows were left in the store since the last page request
-    local_due: float | None = None  # earliest retry deferred since the last page request
-    # rows started since the last page request: the page may still show them pending
-    # (their outcome mark is not written yet), they must not start twice
-    started: set[int] = field(default_factory=set)
-    buffer: deque[PendingTrigger] = field(default_factory=deque)  # paged, not started yet
-
-    @property
-    def free(self) -> int:
-        return self.target.concurrency - len(self.inflight)
-
-    def wants_rows(self, slots: int) -> bool:
-        """Room to start deliveries and too few paged rows to fill it."""
-        return slots > 0 and len(self.buffer) < self.target.concurrency
 
 
 class Dispatcher:
@@ -215,45 +184,6 @@ class Dispatcher:
         task.add_done_callback(self.tasks.discard)
 
     # ------------------------------------------------------------------ pump
-    def _pump_delay(self, now: float) -> float:
-        delay = self.options.pump_interval_s
-        for ln in self.lanes.values():
-            slots = ln.breaker.slots(now, ln.free)
-            if ln.breaker.state == "open":
-                delay = min(delay, ln.breaker.open_until - now)
-            elif ln.wants_rows(slots):
-                if ln.has_due:
-                    return 0.0
-                if ln.next_due is not None:
-                    delay = min(delay, ln.next_due - now)
-        return max(0.0, delay)
-
-    def _requests(self, now: float) -> list[backlog.LaneRequest]:
-        out = []
-        for ln in self.lanes.values():
-            slots = ln.breaker.slots(now, ln.free)
-            # a sweep now and then: rows past the horizon, rows redriven from outside
-            sweep = now - ln.last_expire >= self.options.pump_interval_s * 60
-            due = ln.has_due or (ln.next_due is not None and ln.next_due <= now) or sweep
-            probe = ln.breaker.state == "half_open"
-            wants = ln.wants_rows(slots)
-            if (wants and (due or probe)) or sweep:
-                if sweep:
-                    ln.last_expire = now
-                ln.fresh, ln.local_due = False, None
-                out.append(
-                    backlog.LaneRequest(
-                        ln.name,
-                        (1 if probe else PAGE_ROWS - len(ln.buffer))
-                        if wants and (due or probe)
-                        else 0,
-                        frozenset(ln.inflight.union(r.row_id for r in ln.buffer)),
-                        now - ln.horizon_s if sweep else None,
-                        float("inf") if probe else now,  # a probe takes the oldest row
-                    )
-                )
-        return out
-
     async def _sleep_or_wake(self, delay: float) -> None:
         """Wait ``delay`` seconds or until woken (a timer sets the event: no wait_for task
         to cancel half-way)."""
@@ -268,12 +198,14 @@ class Dispatcher:
         while True:
             for ln in self.lanes.values():
                 self._drain(ln)
-            delay = self._pump_delay(self.clock())
+            delay = lanes.pump_delay(
+                self.lanes.values(), self.clock(), self.options.pump_interval_s
+            )
             if delay > 0:
                 await self._sleep_or_wake(delay)
             self._wake.clear()
             now = self.clock()
-            requests = self._requests(now)
+            requests = lanes.requests(self.lanes.values(), now, self.options.pump_interval_s)
             if not requests:
                 await asyncio.sleep(0)
                 continue
@@ -296,17 +228,9 @@ class Dispatcher:
 
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
-        # what changed while the page was read (new rows, deferred attempts) is kept
-        lane.has_due = (pg.more if pg.asked else lane.has_due) or lane.fresh
-        nd = [t for t in (pg.next_due, lane.local_due) if t is not None]
-        lane.next_due = min(nd) if nd else None
+        lane.take_page(pg)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
-        known = {r.row_id for r in lane.buffer}
-        for r in pg.rows:
-            rid = r.row_id
-            if rid not in lane.inflight and rid not in lane.started and rid not in known:
-                lane.buffer.append(r)
         self._drain(lane)
 
     def _drain(self, lane: Lane) -> None:
