@@ -25,6 +25,7 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
+    "backfill",
     "dead_letters",
 )
 

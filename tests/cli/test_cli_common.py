@@ -28,6 +28,7 @@ SHARED = {
     "schema": {"--json"},
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
+    "backfill": {"--config", "--log", "--as-of", "--json"},  # --log: the cost model's log
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 

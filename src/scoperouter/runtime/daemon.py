@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scoperouter.backfill.http_api import backfill_api
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
@@ -258,6 +259,14 @@ class Daemon:
             body_timeout_s=parse_duration(server.body_timeout or "30s"),
             max_connections=server.max_connections or 1000,
         )
+        self.ingress.backfills = backfill_api(  # POST /backfills (issue 15)
+            registry,
+            relations,
+            settings.state_dir,
+            by_processor,
+            settings.as_of,
+            shadow=settings.shadow,
+        )
         self.source = (
             PubSubSource(settings.subscription, self.router) if settings.subscription else None
         )
@@ -313,6 +322,7 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.ingress.backfills.close()
         await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
         await self.sinks.close()
         try:

@@ -133,6 +133,10 @@ class IngressApp:
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
+        # POST /backfills, GET /backfills/ID (issue 15): the daemon sets ``backfills``
+        self.backfills: Any = None  # scoperouter.backfill.http_api.BackfillApi
+        self.app.router.add_post("/backfills", self.backfill_start)
+        self.app.router.add_get("/backfills/{backfill_id}", self.backfill_get)
 
     @web.middleware
     async def _connection_cap(
@@ -244,6 +248,27 @@ class IngressApp:
                 )
             return _error(400, o.reason or "invalid_event", o.detail or "", event_id=o.event_id)
         return _error(503, o.reason or "unavailable", "retry later")
+
+    async def backfill_start(self, request: web.Request) -> web.Response:
+        """Authenticated like /events; the logic is ``backfill.http_api``."""
+        if not await self._authorised(request):
+            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        if self.backfills is None:
+            return _error(404, "backfills_disabled", "this server runs no backfills")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, "not_json", f"invalid JSON: {exc}"[:200])
+        status, answer = await self.backfills.start(body)
+        return web.json_response(answer, status=status)
+
+    async def backfill_get(self, request: web.Request) -> web.Response:
+        if not await self._authorised(request):
+            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        if self.backfills is None:
+            return _error(404, "backfills_disabled", "this server runs no backfills")
+        status, answer = self.backfills.get(request.match_info["backfill_id"])
+        return web.json_response(answer, status=status)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -1,0 +1,132 @@
+"""Run a backfill through the real targets: one date-scope trigger with
+``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
+then wait for its completion, by trigger id (today: the daemon's execution log).
+
+Invariants: the trigger id is derived from (backfill id, processor, date, attempt), so a
+redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
+the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
+``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
+:1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
+from scoperouter.errors import DispatchError
+from scoperouter.execution_log.api import COMPLETIONS_TABLE
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.runtime.sinks import Sink
+
+# trigger id -> "success" (or another completion state) once its completion is known
+CompletionLookup = Callable[[str], str | None]
+
+
+def log_completions(path: Path) -> CompletionLookup:
+    """Completions the daemon records in its execution log: a processor's completion event
+    that carries the trigger id (push attribute ``trigger_id``) becomes a row of the
+    completions table (runtime/log_bridge.py). The trigger ledger of issue 11 can replace
+    this lookup without touching the executor."""
+
+    def lookup(trigger_id: str) -> str | None:
+        if not path.exists():
+            return None
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1", (trigger_id,)
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.close()
+        return "success" if row else None
+
+    return lookup
+
+
+def backfill_trigger(
+    backfill_id: str, processor: str, day: date, attempt: int, *, date_field: str = "game_date"
+) -> Trigger:
+    tid = hashlib.sha256(
+        f"backfill|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
+    ).hexdigest()[:24]
+    return Trigger(
+        trigger_id=f"bf-{tid}",
+        processor=processor,
+        game_date=day,
+        start_date=day,
+        end_date=day,
+        scope="date",
+        reason=BACKFILL_REASON,
+        caused_by=(f"backfill-{backfill_id}",),
+        correlation_id=f"backfill-{backfill_id}",
+        date_field=date_field,
+    )
+
+
+def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
+    """Processors whose routes.yaml ``mode`` (or the default's) is shadow."""
+    return frozenset(n for n, p in registry.processors.items() if p.mode == "shadow")
+
+
+class TargetExecutor:
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
+    report arrives or ``timeout_s`` passes (a failed attempt)."""
+
+    def __init__(
+        self,
+        sinks: dict[str, Sink],
+        completion: CompletionLookup,
+        *,
+        date_field: str = "game_date",
+        poll_s: float = 2.0,
+        timeout_s: float = 3600.0,
+        ack_is_completion: bool = False,
+        shadow: frozenset[str] = frozenset(),
+    ) -> None:
+        self.sinks = sinks
+        self.completion = completion
+        self.date_field = date_field
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        # synchronous targets (production's /process-date-range runs the processors before
+        # it answers: main_analytics_service.py:1256-1300): a delivered trigger is a finished run
+        self.ack_is_completion = ack_is_completion
+        # processors in shadow mode (routes.yaml ``mode: shadow``): production still runs
+        # them, so a backfill plans and reports them but sends them nothing
+        self.shadow = shadow
+
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
+        if processor in self.shadow:
+            return RunOutcome(True, rows=0, skipped="shadow")
+        trig = backfill_trigger(backfill_id, processor, day, attempt, date_field=self.date_field)
+        sink = self.sinks.get(processor)
+        if sink is None:
+            return RunOutcome(False, error=f"no target for {processor!r}")
+        t0 = time.monotonic()
+        try:
+            await sink.send(trig, message_id=trig.trigger_id)
+        except DispatchError as exc:
+            return RunOutcome(False, error=f"dispatch: {exc}"[:500])
+        if self.ack_is_completion:
+            return RunOutcome(True, seconds=time.monotonic() - t0)
+        while time.monotonic() - t0 < self.timeout_s:
+            state = self.completion(trig.trigger_id)
+            if state is not None:
+                secs = time.monotonic() - t0
+                if state in ("success", "partial", "no_data"):
+                    return RunOutcome(True, rows=None, seconds=secs)
+                return RunOutcome(False, seconds=secs, error=f"completion state {state}")
+            await asyncio.sleep(self.poll_s)
+        return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")

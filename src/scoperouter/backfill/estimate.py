@@ -1,0 +1,186 @@
+"""The cost of a backfill before it starts: runs, entity rows and processing hours per
+processor, from the execution log's fitted cost model (the one ``report`` uses:
+:func:`scoperouter.execution_log.runs.fit_cost`).
+
+Invariants: pure (the log is read by the caller into :class:`LogData`). Rows of one run
+(P, D) are, first found: the measured full-date size of P on D (median records of its
+date-scope completions that day), else the median of P's completions on any day, else the
+relation data's entity universe of P's granularity on D, else unknown (counted, never
+guessed). Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
+overhead only); wall hours = the makespan of those durations on the scheduler with each
+target's concurrency (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range only* (every selected
+processor on every requested date, no lookback dates): what a per-processor backfill
+script runs, and what it misses.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from scoperouter.backfill.plan import BackfillPlan, PlannedRun
+from scoperouter.backfill.schedule import Policy
+from scoperouter.backfill.simulate import simulate
+from scoperouter.execution_log.reader import CompletionRow, LogData
+from scoperouter.execution_log.runs import CostModel, fit_cost
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+
+
+@dataclass(frozen=True)
+class ProcessorEstimate:
+    processor: str
+    phase: int
+    runs: int
+    rows: int
+    rows_unknown_runs: int
+    hours: float
+    range_runs: int  # range only (no lookback dates)
+    range_rows: int
+    range_hours: float
+    cost: CostModel
+    rows_source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "processor": self.processor,
+            "phase": self.phase,
+            "runs": self.runs,
+            "entity_rows": self.rows,
+            "runs_with_unknown_rows": self.rows_unknown_runs,
+            "hours": round(self.hours, 4),
+            "range_only": {
+                "runs": self.range_runs,
+                "entity_rows": self.range_rows,
+                "hours": round(self.range_hours, 4),
+            },
+            "overhead_s": self.cost.overhead_s,
+            "seconds_per_entity": self.cost.seconds_per_entity,
+            "cost_source": self.cost.source,
+            "rows_source": self.rows_source,
+        }
+
+
+@dataclass(frozen=True)
+class Estimate:
+    processors: tuple[ProcessorEstimate, ...]
+    wall_hours: float = 0.0  # makespan: the plan on the scheduler with the targets' concurrency
+
+    @property
+    def runs(self) -> int:
+        return sum(p.runs for p in self.processors)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.processors)
+
+    @property
+    def hours(self) -> float:
+        return sum(p.hours for p in self.processors)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "entity_rows": self.rows,
+            "hours": round(self.hours, 4),
+            "wall_hours": round(self.wall_hours, 4),
+            "range_only": {
+                "runs": sum(p.range_runs for p in self.processors),
+                "entity_rows": sum(p.range_rows for p in self.processors),
+                "hours": round(sum(p.range_hours for p in self.processors), 4),
+            },
+            "processors": [p.to_json() for p in self.processors],
+        }
+
+
+def estimate(
+    plan: BackfillPlan,
+    registry: CompiledRegistry,
+    log: LogData | None,
+    relations: RelationStore | None = None,
+    *,
+    policies: Mapping[str, Policy] | None = None,
+    max_running: int = 8,
+) -> Estimate:
+    fallback = registry.spec.report.seconds_per_entity
+    comps: dict[str, list[CompletionRow]] = defaultdict(list)
+    for c in log.completions if log is not None else ():
+        comps[c.processor].append(c)
+    per: dict[str, list[PlannedRun]] = defaultdict(list)
+    for r in plan.runs:
+        per[r.processor].append(r)
+    out: list[ProcessorEstimate] = []
+    seconds: dict[str, float] = {}
+    for name in plan.processors:
+        proc = registry.processors[name]
+        cost = fit_cost(comps.get(name, ()), fallback)
+        by_day, overall = _sizes(comps.get(name, ()))
+        rows = unknown = 0
+        r_runs = r_rows = 0
+        r_hours = 0.0
+        hours_f = 0.0
+        sources: set[str] = set()
+        for r in per[name]:
+            n, src = _rows(r.day, by_day, overall, proc.granularity, relations)
+            sources.add(src)
+            secs = cost.overhead_s + cost.seconds_per_entity * (n or 0)
+            seconds[r.key] = secs
+            if n is None:
+                unknown += 1
+            rows += n or 0
+            hours_f += secs / 3600.0
+            if r.day <= plan.request.end:
+                r_runs += 1
+                r_rows += n or 0
+                r_hours += secs / 3600.0
+        out.append(
+            ProcessorEstimate(
+                name,
+                proc.phase,
+                len(per[name]),
+                rows,
+                unknown,
+                hours_f,
+                r_runs,
+                r_rows,
+                r_hours,
+                cost,
+                "+".join(sorted(sources)) or "none",
+            )
+        )
+    wall = simulate(plan, policies or {}, lambda r: seconds[r.key], max_running=max_running)
+    return Estimate(tuple(out), wall.makespan / 3600.0)
+
+
+def _sizes(comps: Iterable[CompletionRow]) -> tuple[dict[date, int], int | None]:
+    by_day: dict[date, list[int]] = defaultdict(list)
+    every: list[int] = []
+    for c in comps:
+        if c.records_processed > 0:
+            every.append(c.records_processed)
+            if c.game_date is not None:
+                by_day[c.game_date].append(c.records_processed)
+    med = {d: int(statistics.median_low(v)) for d, v in by_day.items()}
+    return med, (int(statistics.median_low(every)) if every else None)
+
+
+def _rows(
+    day: date,
+    by_day: dict[date, int],
+    overall: int | None,
+    granularity: str,
+    relations: RelationStore | None,
+) -> tuple[int | None, str]:
+    if day in by_day:
+        return by_day[day], "measured"
+    if overall is not None:
+        return overall, "measured-median"
+    if relations is not None and granularity != "date":
+        u = relations.universe(granularity, day)
+        if u is not None:
+            return u, "universe"
+    return None, "unknown"

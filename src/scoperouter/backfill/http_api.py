@@ -1,0 +1,178 @@
+"""``POST /backfills`` and ``GET /backfills/ID`` behind the daemon's HTTP app (the routes
+and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is the logic).
+
+``POST`` body: ``{"start": "YYYY-MM-DD", "end": ..., "processors": [...] | "from": [...],
+"phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI). It plans (or finds the stored backfill of the same
+request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
+"running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
+id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
+for an unknown id; 409 when another process runs the same backfill. Invariant: one task per
+backfill id in this process, holding the backfill's run lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoperouter.backfill.executor import RunExecutor
+from scoperouter.backfill.plan import PlanError, Request
+from scoperouter.backfill.service import execute, prepare, status, store_path
+from scoperouter.backfill.store import AlreadyRunning, BackfillStore
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.sinks import Sink
+
+Answer = tuple[int, dict[str, Any]]
+logger = logging.getLogger("scoperouter.backfill")
+
+
+class BackfillApi:
+    def __init__(
+        self,
+        registry: CompiledRegistry,
+        relations: RelationStore | None,
+        state_dir: Path,
+        executor: Callable[[Mapping[str, Any]], RunExecutor],
+        *,
+        as_of: Callable[[], date] = date.today,
+    ) -> None:
+        self.registry = registry
+        self.relations = relations
+        self.state_dir = state_dir
+        self.executor = executor
+        self.as_of = as_of
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+
+    async def start(self, body: object) -> Answer:
+        try:
+            req, max_attempts = _request(body)
+            # planning a season takes a fraction of a second: off the event loop
+            prep = await asyncio.to_thread(
+                prepare,
+                self.registry,
+                self.relations,
+                req,
+                state_dir=self.state_dir,
+                as_of=self.as_of(),
+            )
+        except (PlanError, ValueError, KeyError, TypeError) as exc:
+            return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
+        bid = prep.backfill_id
+        body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
+        running = self.tasks.get(bid)
+        if running is not None and not running.done():
+            prep.store.close()
+            return 200, {"backfill_id": bid, "status": "running", "resumed": True}
+
+        lock = prep.store.running(bid)
+        try:
+            lock.__enter__()  # held by the task below until the backfill ends
+        except AlreadyRunning as exc:
+            prep.store.close()
+            return 409, {"error": "already_running", "detail": str(exc)}
+
+        async def go() -> None:
+            try:
+                await execute(
+                    prep,
+                    self.registry,
+                    self.executor(body_map),
+                    max_attempts=max_attempts,
+                    lock=False,
+                )
+            except Exception:
+                logger.exception("backfill %s stopped", bid)
+            finally:
+                lock.__exit__(None, None, None)
+                prep.store.close()
+
+        self.tasks[bid] = asyncio.ensure_future(go())
+        return 202, {
+            "backfill_id": bid,
+            "status": "running",
+            "resumed": prep.resumed,
+            "runs": len(prep.plan.runs),
+        }
+
+    def get(self, bid: str) -> Answer:
+        path = store_path(self.state_dir)
+        if not path.exists():
+            return 404, {"error": "unknown_backfill", "detail": bid}
+        store = BackfillStore(path)
+        try:
+            st = status(store, bid)
+        finally:
+            store.close()
+        if st is None:
+            return 404, {"error": "unknown_backfill", "detail": bid}
+        return 200, st
+
+    async def close(self) -> None:
+        for t in self.tasks.values():
+            t.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+def _request(body: object) -> tuple[Request, int | None]:
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    phases = body.get("phases")
+    ph: tuple[int, int] | None = None
+    if phases is not None:
+        lo, _, hi = str(phases).partition("-")
+        ph = (int(lo), int(hi or lo))
+    procs = body.get("processors") or []
+    frm = body.get("from") or []
+    if not isinstance(procs, list) or not isinstance(frm, list):
+        raise ValueError("processors and from are lists of processor names")
+    ma = body.get("max_attempts")
+    return (
+        Request(
+            date.fromisoformat(str(body["start"])),
+            date.fromisoformat(str(body["end"])),
+            tuple(str(p) for p in procs),
+            tuple(str(p) for p in frm),
+            ph,
+        ),
+        int(ma) if ma is not None else None,
+    )
+
+
+def backfill_api(
+    registry: CompiledRegistry,
+    relations: RelationStore | None,
+    state_dir: Path,
+    sinks: Mapping[str, Sink],
+    as_of: date | None,
+    log_path: Path | None = None,
+    *,
+    shadow: bool = False,
+) -> BackfillApi:
+    """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
+    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
+    ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent."""
+
+    def executor(body: Mapping[str, Any]) -> RunExecutor:
+        from scoperouter.backfill.daemon_executor import (
+            TargetExecutor,
+            log_completions,
+            shadow_processors,
+        )
+
+        lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
+        return TargetExecutor(
+            dict(sinks),
+            lookup,
+            date_field=registry.date_field,
+            ack_is_completion=body.get("completion", "ack") != "event",
+            shadow=frozenset(registry.processor_names) if shadow else shadow_processors(registry),
+        )
+
+    return BackfillApi(
+        registry, relations, state_dir, executor, as_of=(lambda: as_of) if as_of else date.today
+    )

@@ -1,0 +1,163 @@
+"""Drive a stored backfill to its end: the scheduler decides, the executor runs, the
+store remembers, the progress callback reports.
+
+Invariants:
+
+* Resume: the backfill is looked up by its resume key; when found, its stored plan is
+  used and its ``done`` runs are never handed out again.
+* Every transition is committed to the store before the next run is taken, so a crash
+  (SIGKILL) loses at most the runs in flight, which resume runs again.
+* Retry timing uses the injected ``clock`` (monotonic seconds); nothing else reads time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoperouter.backfill.executor import RunExecutor, RunOutcome
+from scoperouter.backfill.plan import BackfillPlan
+from scoperouter.backfill.schedule import Policy, Scheduler, State, Transition
+from scoperouter.backfill.store import BackfillStore
+
+Event = dict[str, Any]
+
+
+@dataclass
+class Summary:
+    backfill_id: str
+    resumed: bool
+    counts: dict[str, int]
+    rows: int = 0
+    seconds: float = 0.0
+    executed: int = 0  # attempts started by this invocation
+    failed_runs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.counts.get("failed", 0) == 0 and self.counts.get("blocked", 0) == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backfill_id": self.backfill_id,
+            "resumed": self.resumed,
+            "status": "done" if self.ok else "failed",
+            "counts": self.counts,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "executed": self.executed,
+            "failed_runs": self.failed_runs,
+        }
+
+
+def open_backfill(
+    store: BackfillStore, key: str, make_plan: Callable[[], BackfillPlan], now: float
+) -> tuple[str, BackfillPlan, bool]:
+    """(id, plan, resumed): the stored backfill of ``key``, else a new one."""
+    bid = store.find(key)
+    if bid is not None:
+        return bid, store.load_plan(bid), True
+    plan = make_plan()
+    return store.create(key, plan, now), plan, False
+
+
+def restore(store: BackfillStore, bid: str) -> dict[int, tuple[State, int]]:
+    return {r.index: (r.state, r.attempts) for r in store.runs(bid)}
+
+
+async def run_backfill(
+    store: BackfillStore,
+    bid: str,
+    plan: BackfillPlan,
+    executor: RunExecutor,
+    policies: Mapping[str, Policy],
+    *,
+    resumed: bool = False,
+    max_running: int = 8,
+    on_event: Callable[[Event], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Summary:
+    """Run every remaining run of the backfill; returns when none can make progress."""
+    emit = on_event or (lambda _e: None)
+    sched = Scheduler(plan, policies, max_running=max_running, restored=restore(store, bid))
+    summary = Summary(bid, resumed, sched.counts())
+    done_by_phase: dict[int, int] = {}
+    for i, st in enumerate(sched.state):
+        if st == "done":
+            ph = plan.runs[i].phase
+            done_by_phase[ph] = done_by_phase.get(ph, 0) + 1
+    emit(
+        {
+            "event": "start",
+            "backfill_id": bid,
+            "resumed": resumed,
+            "counts": sched.counts(),
+            "done_by_phase": done_by_phase,
+        }
+    )
+    # a run stored as running/retrying by a killed invocation is back to waiting/ready
+    store.apply(bid, _resets(sched))
+    tasks: dict[asyncio.Task[RunOutcome], int] = {}
+    while True:
+        now = clock()
+        started = sched.take(now)
+        store.apply(bid, [Transition(i, "running", sched.attempts[i]) for i in started])
+        for i in started:
+            r = plan.runs[i]
+            summary.executed += 1
+            emit({"event": "run", "run": r.key, "attempt": sched.attempts[i]})
+            task = asyncio.ensure_future(
+                executor.execute(r.processor, r.day, backfill_id=bid, attempt=sched.attempts[i])
+            )
+            tasks[task] = i
+        if not tasks:
+            nxt = sched.next_retry()
+            if nxt is None:
+                break
+            await asyncio.sleep(max(0.0, nxt - clock()))
+            continue
+        nxt = sched.next_retry()
+        timeout = None if nxt is None else max(0.0, nxt - clock())
+        finished, _ = await asyncio.wait(tasks, timeout=timeout, return_when="FIRST_COMPLETED")
+        for task in finished:
+            i = tasks.pop(task)
+            r = plan.runs[i]
+            try:
+                out = task.result()
+            except Exception as exc:
+                out = RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+            if out.ok:
+                trans = sched.complete(i)
+                store.apply(bid, trans, measured={i: (out.rows, out.seconds)})
+                summary.rows += out.rows or 0
+                summary.seconds += out.seconds
+            else:
+                trans = sched.fail(i, out.error or "failed", clock())
+                store.apply(bid, trans)
+            for t in trans:
+                ev = _event(plan, t, out.rows if t.index == i else None)
+                if t.index == i and out.skipped:
+                    ev["skipped"] = out.skipped
+                emit(ev)
+    summary.counts = sched.counts()
+    summary.failed_runs = [plan.runs[i].key for i, s in enumerate(sched.state) if s == "failed"]
+    store.set_status(bid, "done" if summary.ok else "failed", time.time())
+    emit({"event": "end", **summary.to_json()})
+    return summary
+
+
+def _resets(sched: Scheduler) -> list[Transition]:
+    return [Transition(i, s, sched.attempts[i]) for i, s in enumerate(sched.state) if s != "done"]
+
+
+def _event(plan: BackfillPlan, t: Transition, rows: int | None) -> Event:
+    r = plan.runs[t.index]
+    ev: Event = {"event": t.state, "run": r.key, "phase": r.phase, "attempt": t.attempts}
+    if rows is not None and t.state == "done":
+        ev["rows"] = rows
+    if t.error:
+        ev["error"] = t.error
+    return ev

@@ -1,0 +1,115 @@
+"""One backfill from a request to its end, shared by the CLI and ``POST /backfills``:
+plan (or resume), policies from the registry, run, summarise.
+
+Invariant: the resume key is the request plus the registry digest; everything else
+(as-of, relations) is fixed when the backfill is first planned and stored with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from scoperouter.backfill.executor import RunExecutor
+from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill, registry_digest
+from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
+from scoperouter.backfill.schedule import Policy
+from scoperouter.backfill.store import BackfillStore
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+
+STORE_FILE = "backfills.sqlite"
+
+
+def store_path(state_dir: Path) -> Path:
+    return state_dir / STORE_FILE
+
+
+def policies(registry: CompiledRegistry, max_attempts: int | None = None) -> dict[str, Policy]:
+    """Per processor: its target's ``max_attempts`` (or the override) and ``concurrency``."""
+    return {
+        n: Policy(
+            max_attempts=max_attempts or p.target.max_attempts,
+            concurrency=p.target.concurrency,
+        )
+        for n, p in registry.processors.items()
+    }
+
+
+@dataclass
+class Prepared:
+    store: BackfillStore
+    backfill_id: str
+    plan: BackfillPlan
+    resumed: bool
+
+
+def prepare(
+    registry: CompiledRegistry,
+    relations: RelationStore | None,
+    request: Request,
+    *,
+    state_dir: Path,
+    as_of: date,
+) -> Prepared:
+    """Find the stored backfill of this request, else plan and store a new one."""
+    store = BackfillStore(store_path(state_dir))
+    key = request.key(registry_digest(registry))
+    bid, plan, resumed = open_backfill(
+        store,
+        key,
+        lambda: plan_backfill(registry, request, as_of=as_of, relations=relations),
+        time.time(),
+    )
+    return Prepared(store, bid, plan, resumed)
+
+
+async def execute(
+    prep: Prepared,
+    registry: CompiledRegistry,
+    executor: RunExecutor,
+    *,
+    max_attempts: int | None = None,
+    max_running: int = 8,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    lock: bool = True,
+) -> Summary:
+    """Run the backfill while holding its run lock (raises ``AlreadyRunning``); ``lock=False``
+    when the caller holds it."""
+    with prep.store.running(prep.backfill_id) if lock else contextlib.nullcontext():
+        return await run_backfill(
+            prep.store,
+            prep.backfill_id,
+            prep.plan,
+            executor,
+            policies(registry, max_attempts),
+            resumed=prep.resumed,
+            max_running=max_running,
+            on_event=on_event,
+            clock=clock,
+        )
+
+
+def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
+    """What ``GET /backfills/ID`` answers: status, counts, failed runs."""
+    st = store.status(bid)
+    if st is None:
+        return None
+    runs = store.runs(bid)
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    return {
+        "backfill_id": bid,
+        "status": st,
+        "runs": len(runs),
+        "counts": counts,
+        "rows": sum(r.rows or 0 for r in runs),
+        "failed_runs": [f"{r.processor}@{r.day.isoformat()}" for r in runs if r.state == "failed"],
+    }

@@ -1,0 +1,191 @@
+"""``scoperouter backfill``: --dry-run plan and estimate (text and --json), usage errors,
+progress output (plain lines, --json events) and the run/resume cycle on the reference
+pipeline."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backfill_support import REPO
+
+from scoperouter.backfill.plan import Request, plan_backfill
+from scoperouter.backfill.progress import Progress
+from scoperouter.cli import main
+from scoperouter.execution_log.sqlite import SqliteExecutionLog
+from scoperouter.processor_registry.loader import load_config
+
+BASE = ["backfill", "--config", str(REPO / "routes.yaml"), "--as-of", "2025-11-22"]
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_dry_run_json_has_plan_and_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run --json: runs per processor, lookback runs, per-processor estimate; no run."""
+    rc, out, _ = _run([*BASE, "--start", "2025-11-10", "--end", "2025-11-12", "--phases", "3-4",
+                       "--state-dir", str(tmp_path), "--dry-run", "--json"], capsys)  # fmt: skip
+    assert rc == 0
+    got = json.loads(out)
+    assert (
+        got["plan"]["runs"] == got["estimate"]["runs"] == sum(got["plan"]["per_processor"].values())
+    )
+    assert got["plan"]["lookback_runs"] > 0
+    assert {p["phase"] for p in got["estimate"]["processors"]} == {3, 4}
+    assert got["estimate"]["range_only"]["runs"] == 3 * len(got["estimate"]["processors"])
+    assert all(p["cost_source"] == "default" for p in got["estimate"]["processors"])
+    # a dry run stores the plan (so the real run resumes it) but runs nothing
+    rc, out, _ = _run([*BASE, "--start", "2025-11-10", "--end", "2025-11-12", "--phases", "3-4",
+                       "--state-dir", str(tmp_path), "--dry-run", "--json"], capsys)  # fmt: skip
+    assert json.loads(out)["resumed"] is True
+
+
+def test_dry_run_uses_the_fitted_cost_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With completions in the execution log, hours come from report's least-squares fit."""
+    log = SqliteExecutionLog(tmp_path / "execution_log.sqlite")
+    for rows, secs in ((100, 12.0), (300, 32.0), (450, 47.0)):
+        log.record_completion("player_game_summary", date(2025, 11, 1), trigger_id=None,
+                              records_processed=rows, entities_changed=None, duration_s=secs)  # fmt: skip
+    log.close()
+    rc, out, _ = _run([*BASE, "--start", "2025-11-10", "--end", "2025-11-11", "--processors",
+                       "player_game_summary", "--state-dir", str(tmp_path), "--dry-run"], capsys)  # fmt: skip
+    assert rc == 0
+    assert "measured (least squares over 3 completions)" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("player_game_summary")]
+    runs, rows, hours = line.split()[2:5]
+    assert (runs, rows) == ("2", "600")  # median measured size 300 x 2 runs
+    assert float(hours) == pytest.approx(2 * (2.0 + 0.1 * 300) / 3600, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("extra", "rc", "err"),
+    [
+        (["--start", "2025-11-10", "--end", "2025-11-09"], 2, "before --start"),
+        (["--start", "2025-11-10", "--end", "2025-11-11", "--processors", "nope"], 2, "unknown"),
+        (
+            ["--start", "2025-11-10", "--end", "2025-11-11", "--executor", "reference"],
+            1,
+            "--warehouse",
+        ),
+    ],
+)
+def test_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], rc: int, err: str
+) -> None:
+    """Bad ranges and selections are usage errors (2); a missing warehouse is 1."""
+    got, _out, stderr = _run([*BASE, "--state-dir", str(tmp_path), *extra], capsys)
+    assert got == rc and err in stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [["--phases", "6-3"], ["--phases", "x"], ["--processors", "a", "--from", "b"]]
+)
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    """Malformed options are argparse usage errors."""
+    with pytest.raises(SystemExit) as exc:
+        main([*BASE, "--start", "2025-11-10", "--end", "2025-11-11", *argv])
+    assert exc.value.code == 2
+
+
+def _events() -> list[dict[str, Any]]:
+    return [
+        {"event": "start", "backfill_id": "b", "resumed": True, "counts": {"done": 1},
+         "done_by_phase": {"3": 1}},
+        {"event": "run", "run": "player_game_summary@2025-11-02", "attempt": 1},
+        {"event": "retrying", "run": "player_game_summary@2025-11-02", "phase": 3, "attempt": 1,
+         "error": "boom"},
+        {"event": "done", "run": "player_game_summary@2025-11-02", "phase": 3, "attempt": 2,
+         "rows": 5},
+        {"event": "end", "backfill_id": "b", "status": "done",
+         "counts": {"done": 2, "failed": 0, "blocked": 0}, "rows": 5, "seconds": 0.5},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "want"),
+    [
+        ("plain", ["backfill b: 2 runs (resumed: 1 runs already done)",
+                   "retrying: player_game_summary@2025-11-02 attempt 1: boom",
+                   "2/2 done, 0 failed, 0 waiting | P3 2/2",
+                   "backfill b done: 2 done, 0 failed, 0 blocked; 5 entity rows, 0.5 s of runs"]),
+        ("json", [json.dumps(e) for e in _events()]),
+        ("tty", ["backfill b: 2 runs (resumed: 1 runs already done)",
+                 "\r2/2 done, 0 failed, 0 waiting | P3 2/2",
+                 "backfill b done: 2 done, 0 failed, 0 blocked; 5 entity rows, 0.5 s of runs"]),
+    ],
+)  # fmt: skip
+def test_progress_output(mode: str, want: list[str]) -> None:
+    """Plain lines (not a terminal) and --json events; the plain status line counts per phase."""
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    plan = plan_backfill(reg, Request(date(2025, 11, 1), date(2025, 11, 2),
+                                      processors=("player_game_summary",)), as_of=date(2025, 11, 5))  # fmt: skip
+    buf = io.StringIO()
+    prog = Progress(plan, mode=mode, out=buf, clock=lambda: 1.0)
+    for ev in _events():
+        prog(ev)
+    lines = buf.getvalue().rstrip("\n").split("\n")  # a terminal line starts with \r
+    assert len(lines) == len(want)
+    assert all(line.startswith(w) for line, w in zip(lines, want, strict=True)), lines
+
+
+def test_targets_executor_sends_backfill_triggers_in_dependency_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default executor, outbox targets: one reason-backfill trigger per run, each after the
+    triggers of every run it reads; the same command again sends nothing."""
+    import shutil
+
+    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    argv = ["backfill", "--start", "2025-11-10", "--end", "2025-11-11", "--from",
+            "upcoming_player_game_context", "--as-of", "2025-11-14", "--json"]  # fmt: skip
+    rc, _out, err = _run(argv, capsys)
+    assert rc == 0, err
+    lines = (tmp_path / ".scoperouter" / "outbox.jsonl").read_text().splitlines()
+    sent = [json.loads(x) for x in lines]
+    assert {t["reason"] for t in sent} == {"backfill"} and {t["scope"] for t in sent} == {"date"}
+    pos = {f"{t['processor']}@{t['game_date']}": i for i, t in enumerate(sent)}
+    reg = load_config(tmp_path / "routes.yaml").registry
+    plan = plan_backfill(reg, Request(date(2025, 11, 10), date(2025, 11, 11),
+                                      from_=("upcoming_player_game_context",)),
+                         as_of=date(2025, 11, 14), relations=load_config(tmp_path / "routes.yaml").relations)  # fmt: skip
+    assert sorted(pos) == sorted(r.key for r in plan.runs)
+    for r in plan.runs:
+        for d in r.deps:
+            for k in range((d.hi - d.lo).days + 1):
+                assert pos[f"{d.upstream}@{(d.lo + timedelta(days=k)).isoformat()}"] < pos[r.key]
+    rc, out, _ = _run(argv, capsys)
+    assert rc == 0 and '"executed": 0' in out.splitlines()[-1]
+    assert len((tmp_path / ".scoperouter" / "outbox.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_second_process_on_the_same_backfill_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While the backfill's run lock is held, the same command exits 1 and runs nothing."""
+    from scoperouter.backfill.store import BackfillStore
+
+    argv = [*BASE, "--start", "2025-11-10", "--end", "2025-11-10", "--processors",
+            "league_rankings", "--state-dir", str(tmp_path)]  # fmt: skip
+    assert _run([*argv, "--dry-run", "--json"], capsys)[0] == 0
+    store = BackfillStore(tmp_path / "backfills.sqlite")
+    (bid,) = store.ids()
+    with store.running(bid):
+        rc, _out, err = _run(argv, capsys)
+    assert rc == 1 and "is running in process" in err
+    assert {r.state for r in store.runs(bid)} == {"waiting"}
+    store.close()
+    outbox = tmp_path / "outbox.jsonl"
+    assert not outbox.exists() or outbox.read_text() == ""

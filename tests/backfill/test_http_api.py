@@ -1,0 +1,183 @@
+"""``POST /backfills`` and ``GET /backfills/ID`` on the daemon's HTTP app (authenticated
+like ``/events``), and the target executor (trigger with ``reason: backfill``, completion
+by trigger id)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from backfill_support import REPO
+
+from scoperouter.backfill.daemon_executor import TargetExecutor, backfill_trigger, log_completions
+from scoperouter.backfill.executor import CallableExecutor
+from scoperouter.backfill.http_api import BackfillApi
+from scoperouter.execution_log.sqlite import SqliteExecutionLog
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.loader import load_config
+from scoperouter.runtime.http import IngressApp, bearer_verifier
+from scoperouter.runtime.metrics import Metrics
+
+AUTH = {"Authorization": "Bearer s3cret"}
+BODY = {"start": "2025-11-01", "end": "2025-11-02", "processors": ["player_game_summary",
+        "league_rankings"]}  # fmt: skip
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> Any:
+    calls: list[tuple[str, date]] = []
+
+    def fn(p: str, d: date) -> int:
+        calls.append((p, d))
+        return 10
+
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    router = SimpleNamespace(metrics=Metrics())  # only the rejection counter is used here
+    app = IngressApp(router, verifier=bearer_verifier("s3cret"))  # type: ignore[arg-type]
+    app.backfills = BackfillApi(
+        reg, None, tmp_path, lambda _body: CallableExecutor(fn), as_of=lambda: date(2025, 11, 30)
+    )
+    c: TestClient[Any, Any] = TestClient(TestServer(app.app))
+    await c.start_server()
+    yield c, calls, app
+    await app.backfills.close()
+    await c.close()
+
+
+async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
+    for _ in range(500):
+        resp = await c.get(f"/backfills/{bid}", headers=AUTH)
+        got: dict[str, Any] = await resp.json()
+        if got["status"] != "running":
+            return got
+        await asyncio.sleep(0.01)
+    raise AssertionError("backfill did not finish")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status", "error"),
+    [
+        ("post", "/backfills", {}, BODY, 401, "unauthorized"),
+        ("get", "/backfills/x", {}, None, 401, "unauthorized"),
+        ("get", "/backfills/nope", AUTH, None, 404, "unknown_backfill"),
+        ("post", "/backfills", AUTH, {"start": "2025-11-01"}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "processors": ["nope"]}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, [1], 400, "invalid_backfill"),
+    ],
+)
+async def test_rejections(client: Any, method: str, path: str, headers: dict[str, str],
+                          body: Any, status: int, error: str) -> None:  # fmt: skip
+    """Unauthenticated, unknown or invalid requests get the documented status and reason."""
+    c, calls, _app = client
+    resp = await getattr(c, method)(path, headers=headers, json=body)
+    assert resp.status == status
+    assert (await resp.json())["error"] == error
+    assert calls == []
+
+
+async def test_post_runs_and_get_reports_then_same_request_resumes(client: Any) -> None:
+    """202 with an id; GET shows it done with its counts; the same POST again is the same
+    backfill (resumed) and runs nothing more."""
+    c, calls, _app = client
+    resp = await c.post("/backfills", headers=AUTH, json=BODY)
+    assert resp.status == 202
+    got = await resp.json()
+    bid = got["backfill_id"]
+    assert got["resumed"] is False and got["runs"] == 4
+    final = await _wait_done(c, bid)
+    assert final["status"] == "done" and final["counts"] == {"done": 4} and final["rows"] == 40
+    assert sorted(calls) == sorted(
+        (p, date(2025, 11, d)) for p in ("player_game_summary", "league_rankings") for d in (1, 2)
+    )
+    again = await c.post("/backfills", headers=AUTH, json=BODY)
+    assert (await again.json())["backfill_id"] == bid
+    assert (await _wait_done(c, bid))["status"] == "done"
+    assert len(calls) == 4
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[Trigger] = []
+
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+        self.sent.append(trigger)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_target_executor_sends_backfill_trigger_and_waits_for_its_completion(
+    tmp_path: Path,
+) -> None:
+    """The trigger is date scope with reason backfill; the run ends when the execution log
+    has a completion with its trigger id, and fails when none arrives in time."""
+    sink = Sink()
+    log_path = tmp_path / "log.sqlite"
+    log = SqliteExecutionLog(log_path)
+    ex = TargetExecutor(
+        {"player_game_summary": sink}, log_completions(log_path), poll_s=0.01, timeout_s=5
+    )
+    day = date(2025, 11, 3)
+    want = backfill_trigger("b1", "player_game_summary", day, 1)
+
+    async def complete_later() -> None:
+        while not sink.sent:
+            await asyncio.sleep(0.01)
+        log.record_completion("player_game_summary", day, trigger_id=want.trigger_id,
+                              records_processed=450, entities_changed=None, duration_s=3.0)  # fmt: skip
+        log.flush()
+
+    out, _ = await asyncio.gather(
+        ex.execute("player_game_summary", day, backfill_id="b1", attempt=1), complete_later()
+    )
+    assert out.ok
+    (sent,) = sink.sent
+    assert (sent.trigger_id, sent.scope, sent.reason, sent.start_date, sent.end_date) == (
+        want.trigger_id, "date", "backfill", day, day)  # fmt: skip
+    ex.timeout_s = 0.05
+    late = await ex.execute("player_game_summary", day, backfill_id="b1", attempt=2)
+    assert not late.ok and "no completion" in (late.error or "")
+    missing = await ex.execute("league_rankings", day, backfill_id="b1", attempt=1)
+    assert not missing.ok
+    log.close()
+
+
+async def test_ack_mode_a_delivered_trigger_is_a_finished_run(tmp_path: Path) -> None:
+    """Synchronous targets (/process-date-range): delivery is completion, no log needed."""
+    sink = Sink()
+    ex = TargetExecutor({"player_game_summary": sink}, log_completions(tmp_path / "none.sqlite"),
+                        timeout_s=0.05, ack_is_completion=True)  # fmt: skip
+    out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
+    assert out.ok and len(sink.sent) == 1 and sink.sent[0].reason == "backfill"
+
+
+async def test_a_backfill_running_elsewhere_answers_409(client: Any, tmp_path: Path) -> None:
+    """Another process holds the backfill's run lock: 409, and nothing runs here."""
+    from scoperouter.backfill.store import BackfillStore
+
+    c, calls, app = client
+    resp = await c.post("/backfills", headers=AUTH, json=BODY)
+    bid = (await resp.json())["backfill_id"]
+    await _wait_done(c, bid)
+    await app.backfills.close()
+    app.backfills.tasks.clear()
+    store = BackfillStore(tmp_path / "backfills.sqlite")
+    with store.running(bid):  # as another process would
+        again = await c.post("/backfills", headers=AUTH, json=BODY)
+        assert again.status == 409 and (await again.json())["error"] == "already_running"
+    store.close()
+    assert len(calls) == 4
+
+
+async def test_shadow_processors_get_nothing(tmp_path: Path) -> None:
+    """A processor in shadow mode is planned and reported (skipped: shadow), never sent."""
+    sink = Sink()
+    ex = TargetExecutor({"player_game_summary": sink}, log_completions(tmp_path / "none.sqlite"),
+                        ack_is_completion=True, shadow=frozenset({"player_game_summary"}))  # fmt: skip
+    out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
+    assert out.ok and out.skipped == "shadow" and sink.sent == []

@@ -1,0 +1,170 @@
+"""The pure backfill planner: selection, dates (with the lookback dates past the end,
+capped at as-of) and dependency intervals, read from the repository's routes.yaml."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import cache
+
+import pytest
+from backfill_support import REPO
+
+from scoperouter.backfill.plan import (
+    BackfillPlan,
+    Dep,
+    PlanError,
+    Request,
+    plan_backfill,
+    registry_digest,
+    select,
+)
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.loader import load_config
+from scoperouter.processor_registry.relations import InMemoryRelations
+
+D1, D2, AS_OF = date(2025, 11, 1), date(2025, 11, 10), date(2026, 6, 30)
+
+
+@cache
+def reg() -> CompiledRegistry:
+    return load_config(REPO / "routes.yaml", with_relations=False).registry
+
+
+def plan(
+    req: Request, as_of: date = AS_OF, relations: InMemoryRelations | None = None
+) -> BackfillPlan:
+    return plan_backfill(reg(), req, as_of=as_of, relations=relations)
+
+
+def run(p: BackfillPlan, name: str, day: date) -> tuple[Dep, ...]:
+    return p.runs[p.index[f"{name}@{day.isoformat()}"]].deps
+
+
+@pytest.mark.parametrize(
+    ("req", "want"),
+    [
+        (Request(D1, D2, processors=("player_game_summary",)), ["player_game_summary"]),
+        (Request(D1, D2, from_=("prediction_coordinator",)),
+         ["prediction_coordinator", "daily_predictions_exporter", "player_prediction_exporter"]),
+        (Request(D1, D2, phases=(5, 6)),
+         ["prediction_coordinator", "daily_predictions_exporter", "player_prediction_exporter"]),
+        (Request(D1, D2, from_=("player_shot_zone_analysis",), phases=(4, 4)),
+         ["player_shot_zone_analysis", "player_composite_factors", "player_daily_cache",
+          "ml_feature_store"]),
+    ],
+)  # fmt: skip
+def test_selection(req: Request, want: list[str]) -> None:
+    """--processors is exact, --from adds everything downstream, --phases filters; topo order."""
+    got = select(reg(), req)
+    assert sorted(got) == sorted(want)
+    order = {n: i for i, n in enumerate(reg().topo_order)}
+    assert list(got) == sorted(got, key=order.__getitem__)
+
+
+@pytest.mark.parametrize(
+    ("req", "error"),
+    [
+        (Request(D1, D2, processors=("nope",)), "unknown processor"),
+        (
+            Request(D1, D2, processors=("player_game_summary",), from_=("league_rankings",)),
+            "exclusive",
+        ),
+        (Request(D1, D2, phases=(9, 9)), "no processor"),
+        (Request(D2, D1), "before --start"),
+        (Request(AS_OF + timedelta(days=1), AS_OF + timedelta(days=2)), "after the as-of"),
+    ],
+)
+def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
+    """A selection or range that cannot be planned is a PlanError naming why."""
+    with pytest.raises(PlanError, match=error):
+        plan(req)
+
+
+CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composite_factors")
+
+
+@pytest.mark.parametrize(
+    ("processors", "processor", "last"),
+    [
+        ((), "player_game_summary", D2),  # no upstream in the selection: the range only
+        ((), "upcoming_player_game_context", D2 + timedelta(days=30)),  # days: 30 after D2
+        ((), "player_shot_zone_analysis", AS_OF),  # occurrences, no relation data: as-of
+        ((), "player_composite_factors", AS_OF),  # reads player_shot_zone_analysis
+        (CHAIN, "player_composite_factors", D2 + timedelta(days=30 + 14)),  # upgc's last + 14
+    ],
+)
+def test_lookback_dates_past_the_end(
+    processors: tuple[str, ...], processor: str, last: date
+) -> None:
+    """A processor runs up to the last date whose lookback reads a re-run upstream date."""
+    p = plan(Request(D1, D2, processors=processors))
+    assert p.last_day[processor] == last
+    days = [r.day for r in p.runs if r.processor == processor]
+    assert days == [D1 + timedelta(days=i) for i in range((last - D1).days + 1)]
+
+
+def test_as_of_caps_every_date() -> None:
+    """No run is planned after as-of, and the range's end is capped too."""
+    cap = D2 + timedelta(days=3)
+    p = plan(Request(D1, D2 + timedelta(days=10)), as_of=cap)
+    assert max(r.day for r in p.runs) == cap
+
+
+@pytest.mark.parametrize(
+    ("processor", "day", "want"),
+    [
+        # same date only: team offense runs before player game summary (svc:703-726)
+        ("player_game_summary", D1 + timedelta(days=3),
+         {Dep("team_offense_game_summary", D1 + timedelta(days=3), D1 + timedelta(days=3))}),
+        # days: 14, clipped at the start
+        ("player_composite_factors", D1 + timedelta(days=5),
+         {Dep(u, D1, D1 + timedelta(days=5)) for u in (
+             "player_game_summary", "player_shot_zone_analysis", "team_defense_zone_analysis",
+             "upcoming_player_game_context", "upcoming_team_game_context")}),
+        # occurrences without relation data: from the start of the range
+        ("team_defense_zone_analysis", D2, {Dep("team_defense_game_summary", D1, D2)}),
+        # past the end: the upstream's planned dates end at D2
+        ("upcoming_player_game_context", D2 + timedelta(days=20),
+         {Dep("player_game_summary", D1, D2), Dep("team_defense_game_summary", D1, D2),
+          Dep("team_offense_game_summary", D1, D2)}),
+    ],
+)  # fmt: skip
+def test_dependency_intervals(processor: str, day: date, want: set[Dep]) -> None:
+    """Each run needs its selected upstreams on the dates its lookback reads, clipped."""
+    assert set(run(plan(Request(D1, D2)), processor, day)) == want
+
+
+def test_occurrence_windows_follow_relation_data() -> None:
+    """With via rows, an occurrences lookback reads back to the N-th previous game of the
+    entities playing that day, and reaches forward to their N-th next game."""
+    games = [D1 + timedelta(days=2 * i) for i in range(40)]  # LAL plays every other day
+    other = [d + timedelta(days=1) for d in games]  # BOS on the days between
+    rows = [(d, f"g{i}", "LAL") for i, d in enumerate(games)]
+    rows += [(d, f"h{i}", "BOS") for i, d in enumerate(other)]
+    rel = InMemoryRelations(
+        {"game_teams": rows},
+        inverses={"team_games": "game_teams"},
+        types={"game_teams": ("game", "team"), "team_games": ("team", "game")},
+    )
+    req = Request(
+        games[0], games[20], processors=("team_defense_game_summary", "team_defense_zone_analysis")
+    )
+    p = plan(req, relations=rel)
+    assert run(p, "team_defense_zone_analysis", games[18]) == (
+        Dep("team_defense_game_summary", games[3], games[18]),  # 15 games back
+    )
+    assert p.last_day["team_defense_zone_analysis"] == games[20 + 15]
+
+
+def test_runs_are_in_a_valid_order_and_digest_is_stable() -> None:
+    """Plan order satisfies every edge; the registry digest is deterministic."""
+    p = plan(Request(D1, D2))
+    pos = p.index
+    for i, r in enumerate(p.runs):
+        for d in r.deps:
+            day = d.lo
+            while day <= d.hi:
+                assert pos[f"{d.upstream}@{day.isoformat()}"] < i
+                day += timedelta(days=1)
+    assert registry_digest(reg()) == registry_digest(reg())
+    assert Request(D1, D2).key("x") != Request(D1, D2, phases=(3, 6)).key("x")
