@@ -115,7 +115,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             await serve.ready(s)
             url = f"http://127.0.0.1:{serve.port}/events"
             for n, kind in enumerate([None, "huge_ids", "at_cap", "backfill", None]):
-                res = await phase(s, url, args.seconds, args.rate, kind, args.large_every, n * 1_000_000)
+                res = await phase(
+                    s, url, args.seconds, args.rate, kind, args.large_every, n * 1_000_000
+                )
                 out["phases"].append(res)
             out["rss_mb_end"] = round(serve.rss_mb(), 1)
     finally:

@@ -262,3 +262,20 @@ async def test_small_events_are_not_queued_behind_long_backfills(tmp_path: Path,
     assert max(order.index(e["event_id"]) for e in small) < min(heavy_at)
     assert heavy_at == sorted(heavy_at)  # heavy events keep their order
     assert r.store.is_seen("bf-2")
+
+
+@pytest.mark.slow
+def test_outage_bench_small_budget(tmp_path: Path) -> None:
+    """bench/outage.py with a 20 s outage and 2,000 events: every check holds (acked, delivered, none dead, RSS, SIGTERM exit 0)."""
+    import json
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "outage.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench), "--outage", "20", "--events", "2000", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    out = json.loads(proc.stdout)
+    assert out["checks"] == dict.fromkeys(out["checks"], True), out
+    assert proc.returncode == 0
