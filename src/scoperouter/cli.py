@@ -26,7 +26,7 @@ COMMANDS = (
     "graph",
     "demo",
     "backfill",
-    "dead_letters",
+    "deadletters",
 )
 
 

@@ -29,6 +29,7 @@ SHARED = {
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
     "backfill": {"--config", "--log", "--as-of", "--json"},  # --log: the cost model's log
+    "deadletters": set(),
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 

@@ -1,4 +1,4 @@
-"""``scoperouter dead-letters [list|redrive|discard] [--state-dir D] [--processor P]``.
+"""``scoperouter deadletters [list|redrive|discard] [--state-dir D] [--processor P]``.
 
 Dead triggers (past their target's ``retry_horizon``, over ``max_attempts``, or refused
 for good) are kept until an operator acts: ``redrive`` makes them pending again (fresh
@@ -22,7 +22,7 @@ from scoperouter.runtime.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("dead-letters", help="list, redrive or discard dead letters")
+    p = sub.add_parser("deadletters", help="list, redrive or discard dead letters")
     p.add_argument("action", choices=("list", "redrive", "discard"), nargs="?", default="list")
     p.add_argument("--state-dir", type=Path, default=Path(".scoperouter"))
     p.add_argument("--processor", help="only this processor's dead triggers")
