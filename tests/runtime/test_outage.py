@@ -134,10 +134,12 @@ async def test_outage_parks_the_backlog_in_the_store_and_redrives_it(
     assert counts.get("dead", 0) == 0 and counts.get("pending", 0) == fired
     assert peak <= 2 * lanes
     assert any(ln.breaker.state != "closed" for ln in r.dispatcher.lanes.values())
+    assert sum(r.metrics.circuit_open.labels(n)._value.get() for n in r.dispatcher.lanes) > 0
     sink.up = True
     assert await r.idle(timeout=30)
     assert r.store.trigger_counts() == {"done": fired}
     assert len(set(sink.received)) == fired
+    assert sum(r.metrics.circuit_open.labels(n)._value.get() for n in r.dispatcher.lanes) == 0
     assert sink.max_inflight <= 2 * lanes
 
 

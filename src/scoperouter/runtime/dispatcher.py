@@ -231,6 +231,8 @@ class Dispatcher:
         lane.take_page(pg)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
+        if len(pg.expired) >= backlog.EXPIRE_PAGE:
+            lane.last_expire = float("-inf")  # a full sweep: the next one right away
         self._drain(lane)
 
     def _drain(self, lane: Lane) -> None:
@@ -400,6 +402,7 @@ class Dispatcher:
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
         lane.buffer.clear()  # still pending in the store: paged again after recovery
         lane.has_due = True
+        self.metrics.circuit_open.labels(lane.name).set(1)
         logger.log(
             logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
             "target failing: circuit open, its backlog waits in the state store",
@@ -413,6 +416,7 @@ class Dispatcher:
     def _breaker_closed(self, lane: Lane, now: float) -> None:
         """The target works again: every deferred row of the lane is due now (redrive)."""
         self.marks.append(Redrive(lane.name, now))
+        self.metrics.circuit_open.labels(lane.name).set(0)
         lane.has_due = lane.fresh = True
         self._wake.set()
         logger.warning("target works again: circuit closed, redriving its backlog",
