@@ -152,7 +152,9 @@ class Dispatcher:
         for row_id, t, body in fired:
             scopes[t.scope] += 1
             lane = self.lane(t.processor)
-            if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
+            if self._run_state is None:  # no pump (a caller that pages rows itself): start all
+                self.dispatch(row_id, t, body)
+            elif not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
                 created = t.fired_at.timestamp() if t.fired_at else now
                 self._start(lane, row_id, t, body, 0, created)
             else:
