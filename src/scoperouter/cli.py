@@ -25,8 +25,12 @@ COMMANDS = (
     "schema",
     "graph",
     "demo",
-    "backfill",
+    "lineage",
+    "sources",
+    "trace",
     "deadletters",
+    "backfill",
+    "outbox",
 )
 
 

@@ -28,8 +28,12 @@ SHARED = {
     "schema": {"--json"},
     "graph": {"--config", "--json"},
     "demo": {"--config", "--log", "--no-log", "--json"},
+    "lineage": {"--config", "--log", "--json"},
+    "sources": set(),  # its subcommand `import` takes --config
+    "trace": {"--config", "--log", "--json"},
+    "deadletters": set(),  # list / show / redrive each take --json (common(json=True))
     "backfill": {"--config", "--log", "--as-of", "--json"},  # --log: the cost model's log
-    "deadletters": set(),
+    "outbox": set(),  # dead triggers of the dispatch outbox: list / redrive / discard
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 

@@ -227,7 +227,7 @@ async def test_dead_triggers_redrive_and_discard(tmp_path: Path, make_router: Ro
     ],
 )
 def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str, int], letters: int) -> None:
-    """`scoperouter deadletters` lists, redrives or discards dead triggers (all, or one processor's)."""
+    """`scoperouter outbox` lists, redrives or discards dead triggers (all, or one processor's)."""
     s = Store(tmp_path / "state.sqlite3", sync="normal")
     with s.transaction():
         for i, proc in enumerate(["a", "a", "b"]):
@@ -235,7 +235,7 @@ def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str,
             s.mark_dead(rid, 3, 2.0, "boom")
             s.dead_letter("trigger", f"t{i}#{rid}", "retry_horizon", "boom", f'{{"processor": "{proc}"}}'.encode(), 2.0)
     s.close()
-    assert main(["deadletters", *argv, "--state-dir", str(tmp_path)]) == 0
+    assert main(["outbox", *argv, "--state-dir", str(tmp_path)]) == 0
     s = Store(tmp_path / "state.sqlite3", sync="normal")
     try:
         assert s.trigger_counts() == counts

@@ -1,63 +1,122 @@
-"""``scoperouter deadletters [list|redrive|discard] [--state-dir D] [--processor P]``.
+"""``scoperouter deadletters list | show ID | redrive [ID... | --reason R | --processor P] [--state-dir DIR] [--json]``.
 
-Dead triggers (past their target's ``retry_horizon``, over ``max_attempts``, or refused
-for good) are kept until an operator acts: ``redrive`` makes them pending again (fresh
-attempt count and horizon; a running daemon picks them up within
-``dispatch_page_interval`` x 60, a stopped one at its next start), ``discard`` deletes them
-and their dead letters. ``list`` prints one JSON object per dead letter (payloads left out).
+Dead letters of the closed loop: triggers that failed after ``run_retries`` re-dispatches or
+timed out after theirs (docs/ledger.md), read from ``<state-dir>/loop.json``. ``list`` shows
+one line each (trigger id, processor, date, attempts, last outcome, error); ``show`` the
+trigger and its history; ``redrive`` asks the router to send them again with the same
+trigger id (processors stay idempotent) and fresh retries: the request is appended to
+``<state-dir>/loop-requests.jsonl``, which a running ``serve`` applies once; its completion
+then closes the trigger. ``--reason`` matches the last outcome (``failed``, ``timed_out``) or
+a substring of the error. Exit 0; 1 when nothing matches (or no ledger).
 
-Invariant: only dead trigger rows and their ``trigger`` dead letters change, in one
-transaction; SQLite's busy timeout makes it safe next to a running daemon.
+Invariant: the command never rewrites the ledger (only the router does); a request has a
+unique id and is applied at most once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import uuid
 from pathlib import Path
+from typing import Any
 
-from scoperouter.errors import ConfigError, ConfigIssue
-from scoperouter.runtime.store import Store
+from scoperouter.commands import common
+from scoperouter.commands.trace import DEFAULT_STATE_DIR, load_entries
+from scoperouter.errors import ConfigError
+from scoperouter.router.ledger import Entry
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("deadletters", help="list, redrive or discard dead letters")
-    p.add_argument("action", choices=("list", "redrive", "discard"), nargs="?", default="list")
-    p.add_argument("--state-dir", type=Path, default=Path(".scoperouter"))
-    p.add_argument("--processor", help="only this processor's dead triggers")
-    p.set_defaults(func=run)
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "deadletters",
+        help="list, show and redrive dead-lettered triggers",
+        description="Dead letters of the trigger ledger (docs/ledger.md).",
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    shared = common(json=True)
+    shared.add_argument("--state-dir", type=Path, default=None, help="default ./.scoperouter")
+    sub.add_parser("list", parents=[shared], help="one line per dead letter").set_defaults(func=run)
+    s = sub.add_parser("show", parents=[shared], help="a dead letter and its history")
+    s.add_argument("trigger_id")
+    s.set_defaults(func=run)
+    r = sub.add_parser("redrive", parents=[shared], help="send dead letters again (same id)")
+    r.add_argument("ids", nargs="*", metavar="ID")
+    r.add_argument("--reason", default=None, help="last outcome or a part of the error")
+    r.add_argument("--processor", default=None)
+    r.set_defaults(func=run)
+
+
+def _row(e: Entry) -> dict[str, Any]:
+    t = e.trigger
+    return {
+        "trigger_id": t.trigger_id,
+        "processor": t.processor,
+        "date": t.game_date.isoformat(),
+        "scope": t.scope,
+        "entity_ids": list(t.entity_ids) if t.entity_ids is not None else None,
+        "attempts": e.attempt,
+        "outcome": e.outcome,
+        "error": e.error,
+    }
+
+
+def _select(dead: list[Entry], args: argparse.Namespace) -> list[Entry]:
+    ids = set(args.ids)
+    out = []
+    for e in dead:
+        if ids and e.trigger_id not in ids:
+            continue
+        if args.processor and e.trigger.processor != args.processor:
+            continue
+        if args.reason and args.reason != e.outcome and args.reason not in (e.error or ""):
+            continue
+        out.append(e)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.state_dir / "state.sqlite3"
-    if not path.is_file():
-        raise ConfigError([ConfigIssue(f"no state database at {path}")])
-    store = Store(path)
-    try:
-        if args.action == "list":
-            for d in store.dead_letters():
-                if args.processor and _processor(d.payload) != args.processor:
-                    continue
-                row = {"id": d.id, "kind": d.kind, "ref": d.ref, "reason": d.reason,
-                       "detail": d.detail, "at": d.at}  # fmt: skip
-                print(json.dumps(row))
-            return 0
-        with store.transaction():
-            if args.action == "redrive":
-                n = store.redrive_dead(time.time(), args.processor)
-            else:
-                n = store.discard_dead(args.processor)
-        print(json.dumps({args.action: n}))
+    state_dir = args.state_dir or DEFAULT_STATE_DIR
+    dead = [e for e in load_entries(state_dir) if e.phase == "dead"]
+    if args.action == "list":
+        rows = [_row(e) for e in dead]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(
+                    f"{r['trigger_id']}  {r['processor']}  {r['date']}  attempts={r['attempts']}  "
+                    f"{r['outcome']}: {r['error'] or ''}"
+                )
+            print(f"{len(rows)} dead letter(s) in {state_dir}")
         return 0
-    finally:
-        store.close()
+    if args.action == "show":
+        match = [e for e in dead if e.trigger_id == args.trigger_id]
+        if not match:
+            raise ConfigError(f"{args.trigger_id}: no dead letter with this trigger id")
+        e = match[0]
+        body = {**_row(e), "trigger": e.trigger.wire(), "history": [a._asdict() for a in e.history]}
+        if args.json:
+            print(json.dumps(body))
+        else:
+            print(json.dumps(body, indent=2))
+        return 0
+    chosen = _select(dead, args)
+    if not (args.ids or args.reason or args.processor):
+        chosen = dead  # redrive with no filter: every dead letter
+    if not chosen:
+        print("nothing to redrive")
+        return 1
+    from scoperouter.runtime.loop_store import Requests
 
-
-def _processor(payload: bytes | None) -> str | None:
-    """The processor of a trigger dead letter's payload (None for anything else)."""
-    try:
-        obj = json.loads(payload or b"")
-    except ValueError:
-        return None
-    return obj.get("processor") if isinstance(obj, dict) else None
+    req = {"id": uuid.uuid4().hex, "op": "redrive", "trigger_ids": [e.trigger_id for e in chosen]}
+    Requests(state_dir).append(req)
+    if args.json:
+        print(json.dumps(req))
+    else:
+        print(
+            f"redrive requested for {len(chosen)} trigger(s) (request {req['id']}); "
+            "the router sends them with the same trigger ids"
+        )
+    return 0

@@ -1,4 +1,4 @@
-"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--export-events FILE] [--log PATH | --no-log]``.
+"""``scoperouter demo [--seed N] [--config C] [--json] [--html FILE] [--export-events FILE] [--log PATH | --no-log] [--faults [--state-dir DIR]]``.
 
 A realistic game day through the router with the reference NBA pipeline
 (:mod:`scoperouter.examples.nba`): the same Phase 2 updates run date level (today's behaviour) and
@@ -22,6 +22,11 @@ events as JSON Lines, in time order (``examples/events/game-day.jsonl`` is that 
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
 they differ (a registry that loses updates) or the config is invalid.
+``--faults`` also runs the day with faults (10 % of runs fail, 5 % never report back,
+messages up to 60 s late) routed with the ledger off, on, and with the barrier, plus without
+faults with and without the barrier (``closed_loop`` in ``--json``; docs/ledger.md), and
+saves the ledger of the ledger + barrier run to ``--state-dir`` (``loop.json``) for
+``scoperouter trace`` and ``scoperouter deadletters``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,20 @@ def register(subparsers: Any) -> None:
         default=None,
         help="also write the day's Phase 2 events as JSON Lines (for explain and replay)",
     )
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="also run the day with faults (10%% of runs fail, 5%% never report, late "
+        "completions): ledger off, ledger on, ledger + barrier (docs/ledger.md)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="with --faults: save the ledger of the ledger + barrier run to DIR/loop.json "
+        "(for scoperouter trace and deadletters; default ./.scoperouter)",
+    )
     p.set_defaults(func=run)
 
 
@@ -71,13 +90,20 @@ def run(args: argparse.Namespace) -> int:
     if routes is not None and not routes.is_file():
         raise ConfigError(f"cannot read: no such file {routes}", file=str(routes))
     if args.no_log:
-        result = run_demo(seed, routes=routes)
+        result = run_demo(seed, routes=routes, faults=args.faults)
     else:
         log = open_log(log_path(args))
         try:
-            result = run_demo(seed, routes=routes, log=log)
+            result = run_demo(seed, routes=routes, log=log, faults=args.faults)
         finally:
             log.close()
+    if result.loop is not None:
+        from scoperouter.runtime.loop_store import FileLoopState
+
+        router = result.loop.modes["ledger_barrier"].router
+        assert router.engine.loop is not None
+        state_dir = args.state_dir or Path(".scoperouter")
+        FileLoopState(state_dir).save(router.engine.loop.snapshot())
     if args.json:
         print(json.dumps(result.to_json(), indent=None))
     else:

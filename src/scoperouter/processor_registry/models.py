@@ -24,6 +24,15 @@ from .model_base import (  # re-exported: the format's public names
     WarningCode,
     parse_duration,
 )
+from .model_loop import (
+    BARRIER_DESCRIPTION,
+    COMPLETION_TIMEOUT_DESCRIPTION,
+    RETRY_BACKOFF_DESCRIPTION,
+    RUN_RETRIES_DESCRIPTION,
+    BarrierSpec,
+    MinCompleteSpec,
+    NonNegativeInt,
+)
 from .model_server import AuthSpec, OidcAuthSpec, ServerSpec
 from .model_targets import (
     HeaderName,
@@ -42,6 +51,7 @@ __all__ = [
     "MODE_DESCRIPTION",
     "WARNING_CODES",
     "AuthSpec",
+    "BarrierSpec",
     "CsvRelationData",
     "DefaultsSpec",
     "Duration",
@@ -52,6 +62,7 @@ __all__ = [
     "InputSpec",
     "LookbackSpec",
     "MappingSpec",
+    "MinCompleteSpec",
     "Mode",
     "OidcAuthSpec",
     "OutboxTargetSpec",
@@ -260,6 +271,14 @@ class DefaultsSpec(Strict):
         description="Where triggers go when a processor names no target.",
     )
     mode: Mode = Field(default="live", description=MODE_DESCRIPTION + " Default: live.")
+    run_retries: NonNegativeInt = Field(default=0, description=RUN_RETRIES_DESCRIPTION)
+    retry_backoff: Duration = Field(default="30s", description=RETRY_BACKOFF_DESCRIPTION)
+    completion_timeout: Duration | None = Field(
+        default=None, description=COMPLETION_TIMEOUT_DESCRIPTION
+    )
+    barrier: BarrierSpec | None = Field(
+        default=None, description=BARRIER_DESCRIPTION + " Unset: no barrier."
+    )
 
 
 class ProcessorSpec(Strict):
@@ -290,6 +309,19 @@ class ProcessorSpec(Strict):
     )
     mode: Mode | None = Field(
         default=None, description=MODE_DESCRIPTION + " Default: defaults.mode."
+    )
+    run_retries: NonNegativeInt | None = Field(
+        default=None, description=RUN_RETRIES_DESCRIPTION + " Default: defaults.run_retries."
+    )
+    retry_backoff: Duration | None = Field(
+        default=None, description=RETRY_BACKOFF_DESCRIPTION + " Default: defaults.retry_backoff."
+    )
+    completion_timeout: Duration | None = Field(
+        default=None,
+        description=COMPLETION_TIMEOUT_DESCRIPTION + " Default: defaults.completion_timeout.",
+    )
+    barrier: BarrierSpec | None = Field(
+        default=None, description=BARRIER_DESCRIPTION + " Default: defaults.barrier."
     )
     description: str | None = Field(default=None, description="Free text for readers.")
     engineering_hours: Annotated[float, Field(ge=0)] | None = Field(

@@ -34,6 +34,7 @@ from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
+from scoperouter.processor_registry.loop_checks import check_barriers
 from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.target_checks import target_findings
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
@@ -86,6 +87,7 @@ def check(
     for pname in spec.processors:
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
+    check_barriers(spec, r)  # run_retries / completion_timeout / barrier (docs/ledger.md)
     source_checks.check_sources(spec, r, entities)
     for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
         r.add(f.path, f.message, code=f.code, severity=f.severity)

@@ -31,17 +31,28 @@ from typing import Any, NamedTuple
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.closed_loop import ClosedLoop
+from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
+from scoperouter.router.ledger import Entry
+from scoperouter.router.loop_params import LoopOverrides
 from scoperouter.router.planner import planner_for
+from scoperouter.router.window_state import WindowState, to_trigger
 from scoperouter.router.windows import WindowBook
 
 
 @dataclass(frozen=True, slots=True)
 class Fired:
-    """A trigger and the time (seconds) its window fired at."""
+    """A trigger and the time (seconds) its window fired at; with the closed loop, which
+    attempt this is (a re-dispatch keeps the trigger id) and how long a barrier held it."""
 
     trigger: Trigger
     at: float
+    attempt: int = 1
+    held_s: float = 0.0
+    # upstream processors with open work on the date when it was sent (closed loop only):
+    # non-empty = the run reads half-updated inputs
+    upstream_busy: tuple[str, ...] = ()
 
     @property
     def fired_at(self) -> datetime:
@@ -73,11 +84,19 @@ class RoutingEngine:
         registry: CompiledRegistry,
         book: WindowBook | None = None,
         journal: Journal | None = None,
+        *,
+        loop: bool | LoopOverrides = False,
     ) -> None:
         self.registry = registry
         self.planner = planner_for(registry)
         self.book = book if book is not None else WindowBook(registry)
         self.journal = journal
+        # the closed loop (docs/ledger.md): ledger of every trigger + fan-in barriers
+        self.loop: ClosedLoop | None = None
+        if loop is not False:
+            overrides = loop if isinstance(loop, LoopOverrides) else None
+            self.loop = ClosedLoop(registry, self.book, overrides)
+        self._recheck_at: float | None = None  # a completion may release held windows
 
     # ------------------------------------------------------------------ input
     def receive(self, event: Event, relations: RelationStore, as_of: date, now: float) -> Received:
@@ -99,37 +118,111 @@ class RoutingEngine:
     def apply(self, event: Event, decisions: Sequence[Decision], now: float) -> list[Fired]:
         """Step 2 only: merge run decisions into their windows (journal replay uses it).
         Returns the windows a critical event fired."""
+        states: list[tuple[float, WindowState]] = []
         out: list[Fired] = []
-        journal = self.journal
+        journal, loop = self.journal, self.loop
         for d in decisions:
             if d.action == "run":
                 if journal is not None:
                     journal("add", now, event, d)
-                out.extend(Fired(t, now) for t in self.book.add(event, d, now))
-        return out
+                if loop is None:  # without the loop: the book's triggers, as they fire
+                    out.extend(Fired(t, now) for t in self.book.add(event, d, now))
+                    continue
+                for day in d.dates:
+                    loop.unpark(d.processor, day)
+                states.extend((now, w) for w in self.book.add_states(event, d, now))
+        return out + self._fire(states) if states else out
+
+    def _fire(self, states: list[tuple[float, WindowState]]) -> list[Fired]:
+        """Windows the book fired -> triggers (through the barrier, into the ledger)."""
+        df = self.registry.date_field
+        loop = self.loop
+        if loop is None:
+            return [Fired(to_trigger(w, df), at) for at, w in states]
+        return self._opened([(g.window, g.at, g.held_s) for g in loop.gate(states)])
+
+    def _opened(self, gated: list[tuple[Any, float, float]]) -> list[Fired]:
+        """Open ledger entries for windows sent together; note who was busy upstream."""
+        assert self.loop is not None
+        loop, df = self.loop, self.registry.date_field
+        trig = [(to_trigger(w, df), at, held) for w, at, held in gated]
+        for t, at, _h in trig:
+            loop.ledger.open(t, at)
+        return [Fired(t, at, 1, held, self._busy(t)) for t, at, held in trig]
+
+    def _busy(self, t: Trigger) -> tuple[str, ...]:
+        assert self.loop is not None
+        return tuple(sorted(self.loop.busy_upstreams(t.processor, t.game_date)))
 
     # ------------------------------------------------------------------ timers
     def tick(self, now: float) -> list[Fired]:
         """Fire every window due at ``now``, each at its own deadline, earliest first."""
-        fired = [Fired(t, dl) for dl, t in self.book.due_windows(now)]
-        if fired and self.journal is not None:
+        loop = self.loop
+        version = loop.version if loop is not None else 0
+        if loop is None:  # without the loop: exactly the book's due triggers
+            fired = [Fired(t, dl) for dl, t in self.book.due_windows(now)]
+        else:
+            fired = self._fire(self.book.due_states(now))
+        if loop is not None:
+            self._recheck_at = None
+            redispatch, released = loop.tick(now)
+            fired.extend(
+                Fired(r.trigger, r.at, r.attempt, 0.0, self._busy(r.trigger)) for r in redispatch
+            )
+            fired.extend(self._fire_released(released))
+        changed = bool(fired) or (loop is not None and loop.version != version)
+        if changed and self.journal is not None:
             self.journal("due", now, None, None)
         return fired
 
+    def _fire_released(self, released: list[Any]) -> list[Fired]:
+        return self._opened([(g.window, g.at, g.held_s) for g in released])
+
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has something to fire (None: no open window)."""
-        return self.book.next_deadline()
+        """When :meth:`tick` next has something to do (None: nothing open)."""
+        dl = self.book.next_deadline()
+        loop = self.loop
+        if loop is None:
+            return dl
+        cands = [x for x in (dl, loop.next_deadline(), self._recheck_at) if x is not None]
+        return min(cands) if cands else None
+
+    # ------------------------------------------------------------------ completions
+    def complete(self, ref: CompletionRef, now: float) -> Entry | None:
+        """A completion report: close (or re-run) the trigger it names; held windows are
+        re-checked at the next :meth:`tick` (at ``now``). None: no open loop or unknown."""
+        if self.loop is None:
+            return None
+        entry = self.loop.complete(ref, now)
+        if self.loop.has_held:
+            self._recheck_at = now
+        return entry
+
+    def redrive(self, trigger_ids: Sequence[str], now: float) -> list[Fired]:
+        """Send dead letters again now (same trigger id, fresh retries)."""
+        if self.loop is None:
+            return []
+        return [Fired(r.trigger, r.at, r.attempt) for r in self.loop.redrive(trigger_ids, now)]
 
     def drain(self, now: float | None = None) -> list[Fired]:
         """Run the clock on until every window has fired (end of a stream)."""
         fired: list[Fired] = []
-        while (dl := self.book.next_deadline()) is not None:
+        while (dl := self.next_deadline()) is not None:
             fired.extend(self.tick(dl if now is None else max(now, dl)))
+        if self.loop is not None and self.loop.has_held:  # nothing left to wait for
+            fired.extend(
+                self._fire_released(self.loop.flush(dl if dl is not None else (now or 0.0)))
+            )
         return fired
 
     def flush(self, now: float) -> list[Fired]:
         """Fire every open window now, by key (shutdown)."""
         fired = [Fired(t, now) for t in self.book.flush(now)]
+        if self.loop is not None:
+            for f in fired:
+                self.loop.ledger.open(f.trigger, now)
+            self.loop.barrier.parked.clear()
+            fired.extend(self._fire_released(self.loop.flush(now)))
         if fired and self.journal is not None:
             self.journal("flush", now, None, None)
         return fired
@@ -140,8 +233,20 @@ class RoutingEngine:
         return self.book.open_count
 
     def snapshot(self) -> dict[str, object]:
-        return self.book.snapshot()
+        snap = self.book.snapshot()
+        if self.loop is not None:
+            snap["loop"] = self.loop.snapshot()
+        return snap
 
     @classmethod
-    def restore(cls, registry: CompiledRegistry, snapshot: dict[str, Any]) -> RoutingEngine:
-        return cls(registry, WindowBook.restore(registry, snapshot))
+    def restore(
+        cls,
+        registry: CompiledRegistry,
+        snapshot: dict[str, Any],
+        *,
+        loop: bool | LoopOverrides = False,
+    ) -> RoutingEngine:
+        engine = cls(registry, WindowBook.restore(registry, snapshot), loop=loop)
+        if engine.loop is not None and "loop" in snapshot:
+            engine.loop.restore(snapshot["loop"])
+        return engine

@@ -90,7 +90,13 @@ class WindowBook:
     def add(self, event: Event, decision: Decision, now: float) -> list[Trigger]:
         """Merge a decision into its windows. Returns the triggers that fire at once
         (``priority: critical``); others fire from :meth:`due`."""
-        fired: list[Trigger] = []
+        return [
+            to_trigger(w, self.registry.date_field) for w in self.add_states(event, decision, now)
+        ]
+
+    def add_states(self, event: Event, decision: Decision, now: float) -> list[WindowState]:
+        """:meth:`add`, answering the windows that fire at once (a barrier may hold them)."""
+        fired: list[WindowState] = []
         params = self.params(decision.processor)
         for day in decision.dates:
             key = (decision.processor, day)
@@ -99,7 +105,7 @@ class WindowBook:
                 continue
             if fire:
                 self._windows.pop(key, None)
-                fired.append(to_trigger(w, self.registry.date_field))
+                fired.append(w)
             else:
                 self._windows[key] = w
                 heapq.heappush(self._heap, (w.deadline, key[0], key[1]))
@@ -109,7 +115,12 @@ class WindowBook:
     def due_windows(self, now: float) -> list[tuple[float, Trigger]]:
         """Fire every window whose deadline is ``<= now``, earliest first, each with the
         deadline it fired at."""
-        fired: list[tuple[float, Trigger]] = []
+        df = self.registry.date_field
+        return [(dl, to_trigger(w, df)) for dl, w in self.due_states(now)]
+
+    def due_states(self, now: float) -> list[tuple[float, WindowState]]:
+        """:meth:`due_windows`, answering the windows (a barrier may hold them)."""
+        fired: list[tuple[float, WindowState]] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
             dl, proc, day = heapq.heappop(heap)
@@ -117,7 +128,7 @@ class WindowBook:
             if w is None or w.deadline != dl:
                 continue  # stale entry
             del self._windows[(proc, day)]
-            fired.append((dl, to_trigger(w, self.registry.date_field)))
+            fired.append((dl, w))
         return fired
 
     def due(self, now: float) -> list[Trigger]:
@@ -126,7 +137,9 @@ class WindowBook:
 
     def flush(self, now: float) -> list[Trigger]:
         """Fire everything still open (shutdown, end of replay), by key order."""
-        fired = [to_trigger(self._windows[k], self.registry.date_field) for k in sorted(self._windows)]
+        fired = [
+            to_trigger(self._windows[k], self.registry.date_field) for k in sorted(self._windows)
+        ]
         self._windows.clear()
         self._heap.clear()
         return fired

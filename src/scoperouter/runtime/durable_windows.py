@@ -11,15 +11,19 @@ runs only after it. A transaction that failed leaves the engine dirty:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.windows import WindowBook
+from scoperouter.runtime import loop_runtime
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.sinks import trigger_bytes
@@ -42,7 +46,12 @@ class DurableWindows:
         self.store = store
         self.options = options
         self.clock = clock
-        self.engine = RoutingEngine(registry, journal=self._journal)
+        # the closed loop (docs/ledger.md) when the registry asks for it
+        self.loop_on = loop_runtime.loop_wanted(registry)
+        self.mirror = loop_runtime.LoopMirror(store.path.parent) if self.loop_on else None
+        self._mirrored = -1  # the loop version last written to loop.json
+        self._mirror_at = float("-inf")
+        self.engine = RoutingEngine(registry, journal=self._journal, loop=self.loop_on)
         self.next_deadline: float | None = None  # read by the event loop's timer
         self.journal_replayed = 0
         self.restored_windows = 0
@@ -91,7 +100,24 @@ class DurableWindows:
         del self._jbuf[mark:]
 
     def tick(self, now: float) -> list[Fired]:
-        return self.engine.tick(now)
+        return self.engine.tick(now) + self.requests(now)
+
+    def complete(self, ref: CompletionRef, now: float) -> None:
+        """A completion for the ledger (caller holds the transaction; journaled)."""
+        if self.engine.loop is not None:
+            self._jbuf.append(("complete", now, loop_runtime.ref_to_json(ref), None))
+            self.engine.complete(ref, now)
+
+    def requests(self, now: float) -> list[Fired]:
+        """Operator requests (``deadletters redrive``) not applied yet (journaled)."""
+        loop, mirror = self.engine.loop, self.mirror
+        if loop is None or mirror is None:
+            return []
+        out: list[Fired] = []
+        for req in mirror.new_requests(loop.requests_done):
+            self._jbuf.append(("request", now, json.dumps(req), None))
+            out.extend(Fired(r.trigger, r.at, r.attempt) for r in loop.request(req, now))
+        return out
 
     def persist(self, fired: list[Fired], now: float, now_dt: datetime) -> list[Committed]:
         """Insert fired triggers into the outbox, stamped ``now`` (caller holds the
@@ -124,7 +150,7 @@ class DurableWindows:
         buf, self._jbuf = self._jbuf, []
         # _persisted_empty / _journal_rows change only once the transaction has committed
         # (after_commit): after a failed commit the store still holds the old state
-        if self.engine.open_count == 0 and not force_journal:
+        if self.engine.open_count == 0 and not force_journal and not self.loop_on:
             if not self._persisted_empty:
                 self.store.save_snapshot(self.engine.snapshot(), self.clock())
                 self._on_commit = (True, 0)
@@ -138,11 +164,34 @@ class DurableWindows:
         if self._on_commit is not None:
             self._persisted_empty, self._journal_rows = self._on_commit
             self._on_commit = None
-        self.next_deadline = self.engine.next_deadline()
+        self.next_deadline = self._deadline()
+        loop = self.engine.loop
+        if loop is not None and self.mirror is not None and loop.version != self._mirrored:
+            now = self.clock()
+            # at most once a second: the request poll's commit writes a skipped change
+            if now - self._mirror_at >= loop_runtime.MIRROR_MIN_INTERVAL_S:
+                self._mirrored, self._mirror_at = loop.version, now
+                self.mirror.save(loop.snapshot())
         try:
             self.compact()
         except Exception:
             logger.exception("window snapshot failed (the journal keeps the state)")
+
+    def take_notices(self) -> list[Any]:
+        """The ledger's state changes since the last call (metrics)."""
+        loop = self.engine.loop
+        if loop is None:
+            return []
+        out, loop.ledger.notices = loop.ledger.notices, []
+        return out
+
+    def _deadline(self) -> float | None:
+        """The engine's next deadline; with the loop, at most a request poll away."""
+        dl = self.engine.next_deadline()
+        if self.loop_on:
+            poll = self.clock() + loop_runtime.REQUEST_POLL_S
+            dl = poll if dl is None else min(dl, poll)
+        return dl
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> None:
@@ -153,9 +202,9 @@ class DurableWindows:
         self._persisted_empty = False
         snap = self.store.load_snapshot()
         engine = (
-            RoutingEngine.restore(self.registry, snap)
+            RoutingEngine.restore(self.registry, snap, loop=self.loop_on)
             if snap is not None
-            else RoutingEngine(self.registry)
+            else RoutingEngine(self.registry, loop=self.loop_on)
         )
         replayed = 0
         for e in self.store.journal_entries():
@@ -168,10 +217,14 @@ class DurableWindows:
                 engine.tick(e.now)
             elif e.op == "flush":
                 engine.flush(e.now)
+            elif e.op == "complete" and e.event is not None:
+                engine.complete(loop_runtime.ref_from_json(e.event), e.now)
+            elif e.op == "request" and e.event is not None and engine.loop is not None:
+                engine.loop.request(json.loads(e.event), e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
         engine.journal = self._journal
         self.engine = engine
-        self.next_deadline = engine.next_deadline()
+        self.next_deadline = self._deadline()
         self.journal_replayed = replayed
         self.restored_windows = engine.open_count
         self._journal_rows = replayed
@@ -193,6 +246,8 @@ class DurableWindows:
                 return
             if now - self._last_compact < self.options.compact_min_interval_s:
                 return
+        if self.engine.loop is not None:  # succeeded triggers older than a day: forgotten
+            self.engine.loop.ledger.forget_closed(now - 86400.0)
         self.store.save_snapshot(self.engine.snapshot(), now)
         self._journal_rows = 0
         self._last_compact = now

@@ -5,7 +5,7 @@ Invariant: only rows that can no longer matter go -- pending triggers never, don
 after ``done_retention_s``, rejected-event dead letters after ``dead_letter_retention_s``.
 Dead triggers and their dead letters are never pruned: they are acked work that was not
 delivered, kept until an operator redrives or discards them
-(``scoperouter deadletters``).
+(``scoperouter outbox``).
 """
 
 from __future__ import annotations

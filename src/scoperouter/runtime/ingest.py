@@ -19,9 +19,12 @@ from typing import Any
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.loop_runtime import completion_of as _completion_of
+from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
@@ -69,6 +72,11 @@ def process_batch(
         write_marks()
         for item in batch:
             ev = item.parsed
+            ref = completion_of(item, windows)  # the closed loop: which trigger it closes
+            if ref is not None and is_report(item.inbound):  # a bare report: not routed
+                windows.complete(ref, now)
+                res.outcomes.append((item, Outcome("accepted", ref.event_id or ref.trigger_id)))
+                continue
             if isinstance(ev, EventError):
                 res.outcomes.append(
                     (item, dead_letter_event(store, res, item, ev.reason, ev.detail, now))
@@ -104,6 +112,8 @@ def process_batch(
                 with store.savepoint():
                     store.mark_seen(ev.event_id, now)
                     fired = windows.accept(ev, ev_json, runs, now)
+                    if ref is not None:
+                        windows.complete(ref, now)
                     res.fired.extend(windows.persist(fired, now, now_dt))
             except Exception as exc:
                 if is_store_failure(exc):
@@ -161,3 +171,10 @@ def dead_letter_event(
     return Outcome(
         "rejected", safe(event_id) if event_id else None, reason, detail, dead_lettered=True
     )
+
+
+def completion_of(item: Item, windows: DurableWindows) -> CompletionRef | None:
+    """The completion an item reports, when the closed loop is on (docs/ledger.md)."""
+    if not windows.loop_on:
+        return None
+    return _completion_of(item.inbound, item.parsed, windows.registry)

@@ -93,6 +93,27 @@ class Metrics:
         self.open_windows = Gauge(
             "scoperouter_open_windows", "Coalescing windows currently open.", registry=r
         )
+        # the closed loop (docs/ledger.md)
+        self.triggers_open = Gauge(
+            "scoperouter_triggers_open",
+            "Dispatched triggers without a completion yet (incl. re-runs waiting their backoff).",
+            registry=r,
+        )
+        self.triggers_held = Gauge(
+            "scoperouter_triggers_held", "Windows held at a fan-in barrier.", registry=r
+        )
+        self.triggers_timed_out = Counter(
+            "scoperouter_triggers_timed_out",
+            "Triggers without a completion within completion_timeout.",
+            registry=r,
+        )
+        self.trigger_outcomes = Counter(
+            "scoperouter_trigger_outcomes",
+            "Ledger transitions: succeeded, failed, partial, timed_out, redispatch, "
+            "dead_letter, redrive.",
+            ["outcome"],
+            registry=r,
+        )
         self.dead_lettered = Counter(
             "scoperouter_dead_lettered",
             "Dead letters written, by kind (event, trigger) and reason.",

@@ -44,6 +44,7 @@ from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -289,7 +290,11 @@ class Router:
         except Exception as exc:  # a normaliser bug must never crash the router
             logger.exception("normaliser raised unexpectedly")
             parsed = EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
-        if isinstance(parsed, EventError) and not inbound.dead_letter_on_reject:
+        if (
+            isinstance(parsed, EventError)
+            and not inbound.dead_letter_on_reject
+            and not (self.windows.loop_on and is_report(inbound))  # a completion report
+        ):
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -377,6 +382,7 @@ class Router:
             m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
         m.open_windows.set(self.book.open_count)
+        self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
         self._window_wake.set()
@@ -414,7 +420,21 @@ class Router:
         self.health.succeeded()
         self.dispatcher.fired(fired)
         self.metrics.open_windows.set(self.book.open_count)
+        self._loop_metrics()
         return len(fired)
+
+    def _loop_metrics(self) -> None:
+        """The closed loop's gauges and counters (docs/ledger.md)."""
+        loop = self.windows.engine.loop
+        if loop is None:
+            return
+        m = self.metrics
+        for n in self.windows.take_notices():
+            m.trigger_outcomes.labels(n.kind).inc()
+            if n.kind == "timed_out":
+                m.triggers_timed_out.inc()
+        m.triggers_open.set(loop.ledger.open_count)
+        m.triggers_held.set(len(loop.barrier.held))
 
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:

@@ -303,6 +303,52 @@ class CompletionPublisher:
         )
         return tuple(self.publish_event(event, scope=scope) for event in events)
 
+    def report(
+        self,
+        scope: Scope,
+        status: Status = "success",
+        *,
+        error: str | None = None,
+        missed_entities: Iterable[str] = (),
+        record_count: int | None = None,
+        execution_id: str | None = None,
+    ) -> PublishResult:
+        """Publish a bare completion report for the trigger of ``scope`` (the closed loop,
+        docs/ledger.md): call it when a run changed nothing (no event was published) or
+        failed (``status="failed"``, ``error``), or with ``status="partial"`` and the
+        ``missed_entities`` the router should re-run. It names the trigger and no source,
+        so it closes the trigger and routes nothing."""
+        day = scope.game_date or scope.start_date
+        msg: dict[str, Any] = {
+            "trigger_id": scope.trigger_id,
+            "processor": scope.processor,
+            "game_date": day.isoformat(),
+            "status": status,
+            "execution_id": execution_id or uuid.uuid4().hex,
+        }
+        if record_count is not None:
+            msg["record_count"] = record_count
+        if error:
+            msg["error_message"] = error[:500]
+        missed = sorted(set(missed_entities))
+        if missed:
+            msg["missed_entities"] = missed
+        msg = {k: v for k, v in msg.items() if v is not None}
+        data = encode_event(msg)
+        attrs = {"status": status, "game_date": day.isoformat()}
+        if scope.trigger_id:
+            attrs["trigger_id"] = scope.trigger_id
+        future = self.client.publish(self.topic, data, **attrs)
+        message_id = str(future.result(timeout=self.timeout))
+        return PublishResult(
+            published=True,
+            reason="published",
+            event=msg,
+            attributes=attrs,
+            message_id=message_id,
+            size_bytes=len(data),
+        )
+
     async def publish_async(self, **kwargs: Any) -> PublishResult:
         """:meth:`publish` in a worker thread, for asyncio services."""
         return await asyncio.to_thread(lambda: self.publish(**kwargs))

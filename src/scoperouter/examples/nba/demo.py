@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.examples.nba.harness import Comparison, CostModel, compare, prepare
+from scoperouter.examples.nba.loop_demo import LoopComparison, compare_loop
 from scoperouter.examples.nba.processors import BY_NAME, ORDER
 from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
@@ -58,8 +59,15 @@ class DemoResult:
     single: SingleUpdate
     routes: Path
     cost: CostModel
+    loop: LoopComparison | None = None  # demo --faults: the closed loop under faults
 
     def to_json(self) -> dict[str, Any]:
+        out = self._json()
+        if self.loop is not None:
+            out["closed_loop"] = self.loop.to_json()
+        return out
+
+    def _json(self) -> dict[str, Any]:
         c = self.comparison
         m = c.minimum
         return {
@@ -153,7 +161,15 @@ class DemoResult:
             f"cost model: {self.cost.overhead_s:g} s per run + {self.cost.seconds_per_row:.4f} s "
             "per entity row (450 players = 30 s)",
         ]
+        if self.loop is not None:
+            lines += ["", *self.loop.text()]
         return "\n".join(lines)
+
+    def _loop_html(self) -> str:
+        """The closed loop's table (demo --faults), as preformatted text."""
+        if self.loop is None:
+            return ""
+        return f"<h2>Closed loop: faults, re-runs, barriers</h2><pre>{_loop_rows(self.loop)}</pre>"
 
     def html(self) -> str:
         c = self.comparison
@@ -205,9 +221,14 @@ of the minimum's rows);
 changed row once a day: only reachable by holding every update until night).
 Against an orchestrator that runs the date-level DAG once per update
 ({c.minimum.dag_date_level_rows:,} rows) routing does {c.work_ratio_vs_dag_date_level:.1f}x less work.</p>
+{self._loop_html()}
 <pre>{html.escape(_json_dump(j))}</pre>
 </body></html>
 """
+
+
+def _loop_rows(loop: LoopComparison) -> str:
+    return "\n".join(html.escape(line) for line in loop.text())
 
 
 def _slowest(single: SingleUpdate) -> str:
@@ -242,6 +263,7 @@ def run_demo(
     routes: Path | None = None,
     cost: CostModel | None = None,
     log: ExecutionLog | None = None,
+    faults: bool = False,
 ) -> DemoResult:
     routes = routes or default_routes()
     cost = cost or CostModel()
@@ -256,4 +278,5 @@ def run_demo(
             relations = relations_from_dir(registry, Path(tmp))
     day = prepare(season, registry, relations)
     comparison = compare(day, cost=cost, log=log)
-    return DemoResult(season, comparison, single_update(day, cost), routes, cost)
+    loop = compare_loop(day, comparison.date_wh) if faults else None
+    return DemoResult(season, comparison, single_update(day, cost), routes, cost, loop)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
+from scoperouter.examples.nba.faults import NO_FAULTS, Faults
 from scoperouter.examples.nba.minimum import MinimumWork, minimum_work
 from scoperouter.examples.nba.processors import (
     BY_NAME,
@@ -51,6 +52,7 @@ from scoperouter.examples.nba.warehouse import Warehouse, diff_dumps
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.loop_params import LoopOverrides
 
 __all__ = [
     "FULL_PHASE3_PLAYERS",
@@ -178,13 +180,22 @@ def run_routed(
     cost: CostModel | None = None,
     registry: CompiledRegistry | None = None,
     log: ExecutionLog | None = None,
+    loop: bool | LoopOverrides = False,
+    faults: Faults = NO_FAULTS,
+    keep: list[PlannedRouter] | None = None,
 ) -> tuple[ModeStats, Warehouse]:
-    """The router (planner + windows) on a copy of the overnight warehouse."""
+    """The router (planner + windows) on a copy of the overnight warehouse. ``loop``: the
+    closed loop (ledger, re-runs, barriers); ``faults``: runs that fail, get lost, report
+    late; ``keep``: receives the router (its engine's ledger, for the trace)."""
     reg = registry or day.registry
     wh = day.overnight.copy()
-    router = PlannedRouter(reg, day.relations, day.game_date, log)
-    stats = simulate(wh, day.updates, router, reg, day.game_date, cost or CostModel())
+    router = PlannedRouter(reg, day.relations, day.game_date, log, loop=loop)
+    stats = simulate(
+        wh, day.updates, router, reg, day.game_date, cost or CostModel(), faults=faults
+    )
     stats.rejected_events = router.rejected
+    if keep is not None:
+        keep.append(router)
     return stats, wh
 
 

@@ -20,7 +20,9 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
-from scoperouter.router.engine import RoutingEngine
+from scoperouter.router.completion_ref import completion_ref, is_report_only
+from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.loop_params import LoopOverrides
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,8 @@ class Job:
     priority: Literal["normal", "critical"] = "normal"
     correlation_id: str | None = None
     run_id: str = ""
-
-
+    attempt: int = 1  # > 1: a re-dispatch of the same trigger (the closed loop)
+    upstream_busy: tuple[str, ...] = ()  # upstreams with open work when it was sent
 
 
 class Router(Protocol):
@@ -119,14 +121,21 @@ class PlannedRouter:
         relations: InMemoryRelations,
         as_of: date,
         log: ExecutionLog | None = None,
+        *,
+        loop: bool | LoopOverrides = False,
     ) -> None:
         self.registry, self.relations, self.as_of = registry, relations, as_of
-        self.engine = RoutingEngine(registry)
+        self.engine = RoutingEngine(registry, loop=loop)
         self.rejected = 0
         self.decisions = 0
+        self.duplicates = 0
         self.log = log
+        self._seen: set[str] = set()  # event ids routed (the daemon dedupes the same way)
 
-    def _job(self, t: Trigger, now: float) -> Job:
+    def _jobs(self, fired: list[Fired]) -> list[Job]:
+        return [self._job(f.trigger, f.at, f.attempt, f.upstream_busy) for f in fired]
+
+    def _job(self, t: Trigger, now: float, attempt: int = 1, busy: tuple[str, ...] = ()) -> Job:
         if self.log is not None:
             at = produced_at(self.as_of, now)
             self.log.record_dispatch(
@@ -143,14 +152,36 @@ class PlannedRouter:
             t.priority,
             t.correlation_id,
             t.trigger_id,
+            attempt,
+            busy,
         )
 
     def route(self, raw: Mapping[str, Any], now: float) -> list[Job]:
+        """Route one message; with the closed loop, a completion that names a trigger
+        also closes it (a bare completion report is not routed)."""
+        loop = self.engine.loop
+        if loop is not None and is_report_only(raw):
+            ref = completion_ref(raw, date_field=self.registry.date_field)
+            if ref is not None:
+                self.engine.complete(ref, now)
+            return self._jobs(self.engine.tick(now))
+        jobs = self._route_event(raw, now)
+        if loop is not None:
+            ref = completion_ref(raw, date_field=self.registry.date_field)
+            if ref is not None and (ref.trigger_id or ref.message_id):
+                self.engine.complete(ref, now)
+        return jobs
+
+    def _route_event(self, raw: Mapping[str, Any], now: float) -> list[Job]:
         try:
             ev: Event = normalize_event(dict(raw), self.registry)
         except EventError:
             self.rejected += 1
             return []
+        if ev.event_id in self._seen:
+            self.duplicates += 1
+            return self._jobs(self.engine.tick(now))
+        self._seen.add(ev.event_id)
         decisions, fired = self.engine.receive(ev, self.relations, self.as_of, now)
         if self.log is not None:
             self.log.record_decisions(
@@ -162,10 +193,17 @@ class PlannedRouter:
                 as_of=self.as_of,
             )
         self.decisions += sum(1 for d in decisions if d.action == "run")
-        return [self._job(f.trigger, f.at) for f in fired]
+        return self._jobs(fired)
 
     def due(self, now: float) -> list[Job]:
-        return [self._job(f.trigger, f.at) for f in self.engine.tick(now)]
+        return self._jobs(self.engine.tick(now))
+
+    def redrive_dead(self, now: float) -> list[Job]:
+        """An operator redrives every dead letter (``scoperouter deadletters redrive``)."""
+        if self.engine.loop is None:
+            return []
+        ids = [e.trigger_id for e in self.engine.loop.ledger.dead_letters()]
+        return self._jobs(self.engine.redrive(ids, now))
 
     def next_deadline(self) -> float | None:
         return self.engine.next_deadline()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from scoperouter.examples.nba.faults import NO_FAULTS, Faults
 from scoperouter.examples.nba.processors import (
     BY_NAME,
     run,
@@ -38,7 +39,6 @@ class CostModel:
         return self.overhead_s + rows * self.seconds_per_row
 
 
-
 @dataclass
 class ModeStats:
     processor_runs: int = 0
@@ -48,12 +48,25 @@ class ModeStats:
     by_processor: dict[str, list[int]] = field(default_factory=dict)  # name -> [runs, rows]
     rejected_events: int = 0
     end_time: float = 0.0
+    # the closed loop (issue 14): faults injected and what the router did about them
+    failed_runs: int = 0  # runs that reported failed (wrote nothing)
+    lost_runs: int = 0  # runs whose messages never arrived (wrote their output)
+    reruns: int = 0  # runs of a trigger already run (attempt > 1)
+    half_updated_runs: int = 0  # runs started while an upstream had open work on the date
+    redriven: int = 0  # dead letters redriven at the end (the operator's step)
+    last_update_at: float = 0.0
+    quiet_at: float = 0.0  # when nothing was left to do (no message, window or timer)
 
     def entity_processor_rows(self) -> int:
         """Entity rows processed by processors whose granularity is not ``date``."""
         return sum(
             v[1] for name, v in self.by_processor.items() if BY_NAME[name].granularity != "date"
         )
+
+    @property
+    def quiescence_s(self) -> float:
+        """Seconds from the last Phase 2 update until nothing was left to do."""
+        return max(0.0, self.quiet_at - self.last_update_at)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,6 +75,16 @@ class ModeStats:
             "simulated_seconds": round(self.simulated_seconds, 1),
         }
 
+    def loop_json(self) -> dict[str, object]:
+        """The closed loop's figures (faults, re-runs, half-updated runs, quiescence)."""
+        return {
+            "failed_runs": self.failed_runs,
+            "lost_runs": self.lost_runs,
+            "reruns": self.reruns,
+            "half_updated_runs": self.half_updated_runs,
+            "redriven": self.redriven,
+            "quiescence_s": round(self.quiescence_s, 1),
+        }
 
 
 def simulate(
@@ -74,13 +97,26 @@ def simulate(
     *,
     date_level: bool = False,
     on_run: Callable[[Job, float, float, int, frozenset[str]], None] | None = None,
+    faults: Faults = NO_FAULTS,
+    redrive_dead: bool = True,
 ) -> ModeStats:
-    """Drive ``updates`` through ``router`` on a virtual clock, executing every job."""
+    """Drive ``updates`` through ``router`` on a virtual clock, executing every job.
+
+    With ``faults`` (routed runs only), runs fail, lose their messages or report late
+    (:mod:`scoperouter.examples.nba.faults`). With the router's closed loop on, every run
+    reports its completion naming its trigger id (a bare report when nothing changed), a
+    processor that receives a trigger id it already ran republishes that run's changes
+    (idempotency), and at the end an operator redrives the dead letters (``redrive_dead``)."""
     stats = ModeStats()
     seq = itertools.count()
     heap: list[tuple[float, int, str, Any]] = []
     for u in updates:
         heapq.heappush(heap, (u.at, next(seq), "update", u))
+        stats.last_update_at = max(stats.last_update_at, u.at)
+    planned = router if isinstance(router, PlannedRouter) else None
+    loop = planned.engine.loop if planned is not None else None
+    faulty = faults.any and not date_level
+    published: dict[str, list[dict[str, Any]]] = {}  # trigger id -> its change events
     # source -> dates of the writes that changed it. Processors read their inputs on dates
     # <= the date they compute, so (processor, d) is unchanged while no input changed on or
     # before d: that is the date-level memo key.
@@ -91,7 +127,38 @@ def simulate(
 
     memo: dict[tuple[str, date], tuple[tuple[int, ...], int]] = {}
 
+    def report(job: Job, status: str, rows: int, error: str | None = None) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "trigger_id": job.run_id,
+            "processor": job.processor,
+            "game_date": job.dates[0].isoformat(),
+            "status": status,
+            "record_count": rows,
+            "execution_id": f"{job.run_id}#{job.attempt}",
+        }
+        if error is not None:
+            msg["error_message"] = error
+        return msg
+
+    def deliver(job: Job, at: float, msgs: list[dict[str, Any]]) -> None:
+        for i, m in enumerate(msgs):
+            late = faults.delay(job.run_id, job.attempt, i) if faulty else 0.0
+            heapq.heappush(heap, (at + late, next(seq), "event", m))
+
     def execute(job: Job, now: float) -> None:
+        if job.attempt > 1:
+            stats.reruns += 1
+        if job.upstream_busy:
+            stats.half_updated_runs += 1
+        fate = faults.fate(job.run_id, job.attempt) if faulty else "ok"
+        if fate == "fail":  # fails early: writes nothing, reports failed
+            stats.failed_runs += 1
+            stats.processor_runs += 1
+            stats.simulated_seconds += cost.overhead_s
+            stats.end_time = max(stats.end_time, now + cost.overhead_s)
+            if loop is not None:
+                deliver(job, now + cost.overhead_s, [report(job, "failed", 0, "simulated failure")])
+            return
         ref = BY_NAME[job.processor]
         proc = registry.processors.get(job.processor)
         publishes = proc.publishes if proc is not None and proc.publishes else ref.publishes
@@ -142,18 +209,40 @@ def simulate(
                     ev["correlation_id"] = job.correlation_id
                 heapq.heappush(heap, (now + dur, next(seq), "event", ev))
             return
-        for ev in detector.events(
+        events = detector.events(
             run_id=job.run_id,
             priority=job.priority,
             correlation_id=job.correlation_id,
             produced_at=done,
-        ):
-            heapq.heappush(heap, (now + dur, next(seq), "event", ev))
+        )
+        if loop is not None:
+            # idempotent on the trigger id: a re-run republishes what the trigger changed
+            prev = published.get(job.run_id, [])
+            have = {e["event_id"] for e in events}
+            events = [*(e for e in prev if e["event_id"] not in have), *events]
+            published[job.run_id] = events
+            events = [{**e, "trigger_id": job.run_id} for e in events]
+            if not events:
+                events = [report(job, "success", rows)]
+        if fate == "lost":
+            stats.lost_runs += 1
+            return
+        deliver(job, now + dur, events)
 
+    now = 0.0
+    redrives = 0
     while True:
         t_ev = heap[0][0] if heap else None
         t_dl = router.next_deadline()
         if t_ev is None and t_dl is None:
+            if planned is not None and loop is not None and redrive_dead and redrives < 5:
+                jobs = planned.redrive_dead(now)
+                redrives += 1
+                if jobs:
+                    stats.redriven += len(jobs)
+                    for job in jobs:
+                        execute(job, now)
+                    continue
             break
         if t_dl is not None and (t_ev is None or t_dl <= t_ev):
             now = t_dl
@@ -170,4 +259,5 @@ def simulate(
                 jobs = router.route(payload, now)
         for job in sorted(jobs, key=lambda j: (j.processor, j.dates)):
             execute(job, now)
+    stats.quiet_at = max(now, stats.end_time)
     return stats

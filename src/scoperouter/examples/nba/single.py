@@ -15,6 +15,7 @@ from scoperouter.examples.nba.processors import (
 from scoperouter.examples.nba.routers import DateLevelRouter, Job, PlannedRouter
 from scoperouter.examples.nba.simulation import CostModel, simulate
 from scoperouter.examples.nba.stream import Update
+from scoperouter.router.loop_params import LoopOverrides
 
 if TYPE_CHECKING:
     from scoperouter.examples.nba.harness import GameDay
@@ -38,9 +39,12 @@ class SingleUpdate:
     routed_slowest: str
 
 
-def single_update(day: GameDay, cost: CostModel | None = None) -> SingleUpdate:
+def single_update(
+    day: GameDay, cost: CostModel | None = None, *, loop: bool | LoopOverrides = False
+) -> SingleUpdate:
     """One player's injury change (critical, just before tip-off) through every phase,
-    run date level and routed on copies of the overnight warehouse."""
+    run date level and routed on copies of the overnight warehouse (``loop``: the routed
+    run with the closed loop, e.g. a barrier)."""
     cost = cost or CostModel()
     gd = day.game_date
     wh0 = day.overnight
@@ -73,7 +77,7 @@ def single_update(day: GameDay, cost: CostModel | None = None) -> SingleUpdate:
     results: list[tuple[float, float, str]] = []
     for router in (
         DateLevelRouter(day.registry, day.relations, gd),
-        PlannedRouter(day.registry, day.relations, gd),
+        PlannedRouter(day.registry, day.relations, gd, loop=loop),
     ):
         reached: dict[int, float] = {}  # phase -> end of its first run that rewrote the row
         last: dict[str, float] = {}  # processor -> end of its last run that rewrote the row

@@ -1,0 +1,126 @@
+"""Which trigger a completion message closes, read from the raw message (pure).
+
+Invariant: reading never raises on a message it does not understand; it answers ``None``
+("not a completion report") and the message is routed (or rejected) as an event as before.
+
+A completion names its trigger, in this order:
+
+* ``trigger_id`` -- carried by scoperouter's SDK and the target mappings (top level or in
+  ``metadata``);
+* ``trigger_message_id`` -- production's field: the Pub/Sub message id that triggered the
+  run (``shared/publishers/unified_pubsub_publisher.py:94,118,212``; the processors copy
+  it from their trigger's options, ``data_processors/analytics/analytics_base.py:494,1652``).
+  It matches a trigger id (a trigger carries its id as ``trigger_message_id``) or a Pub/Sub
+  message id the dispatcher recorded as the trigger's alias;
+* else, with no id at all, the processor and the date: ``processor_name`` /
+  ``processor`` or the publisher of the message's source, and ``game_date`` -- the oldest
+  open trigger of that processor on that date (production's ``parent_processor`` names the
+  upstream, not the run: it is kept for the trace, ``unified_pubsub_publisher.py:92,210``).
+
+``execution_id`` (``unified_pubsub_publisher.py:84,192``) identifies the run: recorded per
+attempt. A completion report is a message that names a trigger id, or a ``status`` with a
+processor; one with a ``source`` is also an event and is routed as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+Outcome = Literal["success", "partial", "no_data", "failed"]
+_OUTCOMES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRef:
+    """What a completion message says about the run of one trigger."""
+
+    outcome: Outcome
+    trigger_id: str | None = None
+    message_id: str | None = None  # production's trigger_message_id
+    processor: str | None = None
+    day: date | None = None
+    execution_id: str | None = None
+    parent_processor: str | None = None
+    error: str | None = None
+    missed: tuple[str, ...] = ()  # partial: entity ids the run did not process
+    event_id: str | None = None
+
+
+def _str(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str) -> str | None:
+    v = raw.get(key, meta.get(key))
+    return v if isinstance(v, str) and v else None
+
+
+def _outcome(raw: Mapping[str, Any]) -> Outcome | None:
+    status = raw.get("status")
+    if isinstance(status, str) and status in _OUTCOMES:
+        return status  # type: ignore[return-value]
+    if status is None:
+        ok = raw.get("success")
+        if isinstance(ok, bool):
+            return "success" if ok else "failed"
+        return "success"
+    return None
+
+
+def _day(raw: Mapping[str, Any], date_field: str) -> date | None:
+    for key in (date_field, "game_date"):
+        v = raw.get(key)
+        if isinstance(v, str):
+            try:
+                return date.fromisoformat(v)
+            except ValueError:
+                return None
+    return None
+
+
+def completion_ref(
+    raw: Mapping[str, Any],
+    *,
+    date_field: str = "game_date",
+    processor_of_class: Mapping[str, str] | None = None,
+) -> CompletionRef | None:
+    """The completion ``raw`` reports, or None when it names no trigger and no processor.
+
+    ``processor_of_class`` maps production class names (``PlayerGameSummaryProcessor``)
+    to registry names; a name already in the registry's spelling passes through."""
+    if not isinstance(raw, Mapping):
+        return None
+    meta = raw.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    outcome = _outcome(raw)
+    if outcome is None:
+        return None
+    tid = _str(raw, meta, "trigger_id")
+    mid = _str(raw, meta, "trigger_message_id")
+    proc = _str(raw, meta, "processor") or _str(raw, meta, "processor_name")
+    if proc is not None and processor_of_class:
+        proc = processor_of_class.get(proc, proc)
+    if tid is None and mid is None and proc is None:
+        return None
+    missed_raw = raw.get("missed_entities", meta.get("missed_entities"))
+    missed: tuple[str, ...] = ()
+    if isinstance(missed_raw, list):
+        missed = tuple(sorted({str(x) for x in missed_raw if isinstance(x, str | int)}))
+    err = raw.get("error_message")
+    return CompletionRef(
+        outcome=outcome,
+        trigger_id=tid,
+        message_id=mid,
+        processor=proc,
+        day=_day(raw, date_field),
+        execution_id=_str(raw, meta, "execution_id"),
+        parent_processor=_str(raw, meta, "parent_processor"),
+        error=str(err)[:500] if err else None,
+        missed=missed,
+        event_id=_str(raw, meta, "event_id") or _str(raw, meta, "execution_id"),
+    )
+
+
+def is_report_only(raw: Mapping[str, Any]) -> bool:
+    """True when ``raw`` is a bare completion report: no source to route (the SDK sends one
+    when a run changed nothing or failed)."""
+    return not any(k in raw for k in ("source", "source_table", "analytics_table", "output_table"))

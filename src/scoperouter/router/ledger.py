@@ -1,0 +1,321 @@
+"""The trigger ledger: every dispatched trigger stays open until a completion names it.
+
+Invariant: an :class:`Entry` is an immutable value and changes only through
+:func:`step`, whose outcome is read from :data:`TRANSITIONS` (docs/ledger.md prints the
+table; a test checks they agree). :class:`TriggerLedger` only stores entries and orders
+their deadlines; nothing here reads a clock or does I/O (times are floats passed in).
+
+Per trigger id, as a state machine:
+
+* phases ``dispatched`` (waiting for its completion), ``backoff`` (a re-dispatch is
+  scheduled at ``due_at``), ``succeeded`` and ``dead`` (a dead letter);
+* inputs: a completion (``success``, ``partial`` -- missed ids named or not -- ``failed``),
+  the timers ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``,
+  and ``redrive`` (an operator sends a dead letter again).
+
+A re-dispatch keeps the trigger id (processors stay idempotent) and counts an attempt;
+``run_retries`` bounds re-dispatches after failures; a timeout re-dispatches at least once.
+A completion that arrives late (after a timeout, or for a dead letter) still closes the
+trigger: the run did happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, NamedTuple
+
+from scoperouter.messages.models import Trigger
+from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.loop_params import LoopParams
+
+Phase = Literal["dispatched", "backoff", "succeeded", "dead"]
+Input = Literal[
+    "success",
+    "partial",
+    "partial_missed",
+    "failed",
+    "failed_last",
+    "timeout",
+    "timeout_last",
+    "retry_due",
+    "redrive",
+]
+Effect = Literal["close", "rerun_missed", "schedule", "dead_letter", "redispatch", "ignore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    next: Phase
+    effect: Effect
+    rule: str
+
+
+_OPEN: tuple[Phase, ...] = ("dispatched", "backoff")
+TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
+    **{
+        (ph, "success"): Transition("succeeded", "close", "a success closes it (late ones too)")
+        for ph in (*_OPEN, "dead")
+    },
+    **{
+        (ph, "partial"): Transition("succeeded", "close", "partial naming no missed ids: done")
+        for ph in (*_OPEN, "dead")
+    },
+    ("dispatched", "partial_missed"): Transition(
+        "backoff", "rerun_missed", "partial naming missed ids: re-run those ids (same id)"
+    ),
+    ("dispatched", "failed"): Transition(
+        "backoff", "schedule", "failed, retries left: re-dispatch after backoff"
+    ),
+    ("dispatched", "failed_last"): Transition(
+        "dead", "dead_letter", "failed after `run_retries` re-dispatches: dead letter"
+    ),
+    ("dispatched", "timeout"): Transition(
+        "backoff", "schedule", "no completion within `completion_timeout`: re-dispatch"
+    ),
+    ("dispatched", "timeout_last"): Transition(
+        "dead", "dead_letter", "timed out again after its re-dispatches: dead letter"
+    ),
+    ("backoff", "retry_due"): Transition(
+        "dispatched", "redispatch", "backoff over: same trigger id, next attempt"
+    ),
+    ("dead", "redrive"): Transition(
+        "dispatched", "redispatch", "`deadletters redrive`: same trigger id, fresh retries"
+    ),
+    **{
+        (ph, inp): Transition(ph, "ignore", "a closed trigger ignores late reports")
+        for ph in ("succeeded",)
+        for inp in ("success", "partial", "partial_missed", "failed", "failed_last")
+    },
+    **{
+        ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
+        for inp in ("partial_missed", "failed", "failed_last")
+    },
+    **{
+        ("dead", inp): Transition("dead", "ignore", "a dead letter ignores later failures")
+        for inp in ("partial_missed", "failed", "failed_last")
+    },
+}
+
+
+class Attempt(NamedTuple):
+    """One thing that happened to a trigger (the trace and ``deadletters show``)."""
+
+    at: float
+    what: str  # dispatched | success | partial | failed | timed_out | dead_letter | redrive
+    attempt: int
+    detail: str | None = None
+    event_id: str | None = None  # the completion message (its downstream events, the trace)
+
+
+class Entry(NamedTuple):
+    """One trigger in the ledger."""
+
+    trigger: Trigger
+    phase: Phase
+    attempt: int  # attempts dispatched so far (1 = the first)
+    retries: int  # re-dispatches after failures/timeouts since the last (re)drive
+    timeouts: int
+    opened_at: float
+    due_at: float | None  # dispatched: timeout deadline; backoff: re-dispatch time
+    error: str | None
+    outcome: str | None  # last outcome: success | partial | failed | timed_out
+    history: tuple[Attempt, ...]
+
+    @property
+    def trigger_id(self) -> str:
+        return self.trigger.trigger_id
+
+    @property
+    def key(self) -> tuple[str, date]:
+        return (self.trigger.processor, self.trigger.game_date)
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase in _OPEN
+
+
+class Step(NamedTuple):
+    entry: Entry
+    effect: Effect
+    redispatch: Trigger | None  # what to send now (redispatch effect)
+
+
+def classify(e: Entry, ref: CompletionRef, params: LoopParams) -> Input:
+    """The table input a completion is for entry ``e``."""
+    if ref.outcome in ("success", "no_data"):
+        return "success"
+    if ref.outcome == "partial":
+        return "partial_missed" if ref.missed and e.trigger.scope == "entities" else "partial"
+    return "failed" if e.retries < params.run_retries else "failed_last"
+
+
+def _deadline(params: LoopParams, now: float) -> float | None:
+    t = params.completion_timeout_s
+    return None if t is None else now + t
+
+
+def open_entry(trigger: Trigger, now: float, params: LoopParams) -> Entry:
+    """A trigger just dispatched (attempt 1)."""
+    return Entry(
+        trigger,
+        "dispatched",
+        1,
+        0,
+        0,
+        now,
+        _deadline(params, now),
+        None,
+        None,
+        (Attempt(now, "dispatched", 1),),
+    )
+
+
+def step(
+    e: Entry, inp: Input, now: float, params: LoopParams, ref: CompletionRef | None = None
+) -> Step:
+    """Apply one input to ``e`` (pure). A pair missing from :data:`TRANSITIONS` is ignored."""
+    tr = TRANSITIONS.get((e.phase, inp))
+    if tr is None or tr.effect == "ignore":
+        return Step(e, "ignore", None)
+    detail = ref.error if ref is not None else None
+    if ref is not None and ref.execution_id:
+        detail = (
+            f"{detail} (execution {ref.execution_id})"
+            if detail
+            else f"execution {ref.execution_id}"
+        )
+    what = {
+        "success": "success",
+        "partial": "partial",
+        "partial_missed": "partial",
+        "failed": "failed",
+        "failed_last": "failed",
+        "timeout": "timed_out",
+        "timeout_last": "timed_out",
+        "retry_due": "dispatched",
+        "redrive": "redrive",
+    }[inp]
+    hist = (
+        *e.history,
+        Attempt(now, what, e.attempt, detail, ref.event_id if ref is not None else None),
+    )
+    outcome = {
+        "success": "success",
+        "partial": "partial",
+        "partial_missed": "partial",
+        "failed": "failed",
+        "failed_last": "failed",
+        "timeout": "timed_out",
+        "timeout_last": "timed_out",
+    }.get(inp, e.outcome)
+    error = ref.error if ref is not None and ref.error else e.error
+    if inp in ("timeout", "timeout_last"):
+        error = error or "no completion within completion_timeout"
+    if tr.effect == "close":
+        return Step(
+            e._replace(phase="succeeded", due_at=None, outcome=outcome, history=hist), "close", None
+        )
+    if tr.effect in ("schedule", "rerun_missed"):
+        trig = e.trigger
+        if tr.effect == "rerun_missed" and ref is not None:
+            keep = tuple(sorted(set(ref.missed) & set(trig.entity_ids or ())))
+            if keep:
+                trig = trig.model_copy(update={"entity_ids": keep})
+        return Step(
+            e._replace(
+                trigger=trig,
+                phase="backoff",
+                retries=e.retries + 1,
+                timeouts=e.timeouts + (1 if inp == "timeout" else 0),
+                due_at=now + params.backoff(e.attempt),
+                error=error,
+                outcome=outcome,
+                history=hist,
+            ),
+            tr.effect,
+            None,
+        )
+    if tr.effect == "dead_letter":
+        return Step(
+            e._replace(
+                phase="dead",
+                due_at=None,
+                error=error,
+                outcome=outcome,
+                history=(*hist, Attempt(now, "dead_letter", e.attempt, error)),
+            ),
+            "dead_letter",
+            None,
+        )
+    # redispatch: backoff over, or a redrive (fresh retries)
+    n = e.attempt + 1
+    fresh = inp == "redrive"
+    marks = (Attempt(now, "redrive", e.attempt),) if fresh else ()
+    ent = e._replace(
+        phase="dispatched",
+        attempt=n,
+        retries=0 if fresh else e.retries,
+        timeouts=0 if fresh else e.timeouts,
+        due_at=_deadline(params, now),
+        history=(*e.history, *marks, Attempt(now, "dispatched", n)),
+    )
+    return Step(ent, "redispatch", ent.trigger)
+
+
+def timeout_input(e: Entry, params: LoopParams) -> Input:
+    """A timed-out attempt is re-dispatched like a failed one, at least once."""
+    return "timeout" if e.retries < max(1, params.run_retries) else "timeout_last"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What the ledger tells its driver: a state change worth a metric, a log row or a
+    dead letter (``kind``: succeeded, failed, timed_out, dead_letter, redispatch)."""
+
+    kind: str
+    entry: Entry
+    at: float
+
+
+def entry_to_json(e: Entry) -> dict[str, Any]:
+    return {
+        "trigger": e.trigger.model_dump(mode="json") | {"date_field": e.trigger.date_field},
+        "phase": e.phase,
+        "attempt": e.attempt,
+        "retries": e.retries,
+        "timeouts": e.timeouts,
+        "opened_at": e.opened_at,
+        "due_at": e.due_at,
+        "error": e.error,
+        "outcome": e.outcome,
+        "history": [list(a) for a in e.history],
+    }
+
+
+def entry_from_json(item: dict[str, Any]) -> Entry:
+    try:
+        return Entry(
+            Trigger.model_validate(item["trigger"]),
+            item["phase"],
+            int(item["attempt"]),
+            int(item["retries"]),
+            int(item["timeouts"]),
+            float(item["opened_at"]),
+            None if item.get("due_at") is None else float(item["due_at"]),
+            item.get("error"),
+            item.get("outcome"),
+            tuple(
+                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
+                for a in item.get("history", [])
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed ledger entry: {exc}") from exc
+
+
+def transition_table_markdown() -> str:
+    lines = ["| trigger | input | becomes | effect | rule |", "|---|---|---|---|---|"]
+    for (phase, inp), tr in TRANSITIONS.items():
+        lines.append(f"| {phase} | {inp} | {tr.next} | {tr.effect} | {tr.rule} |")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""The book of ledger entries: one :class:`~scoperouter.router.ledger.Entry` per trigger id.
+
+Invariant: the book stores entries, indexes open ones by ``(processor, date)`` and orders
+their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
+Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
+until :meth:`LedgerBook.forget_closed` drops succeeded ones older than a horizon.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any, NamedTuple
+
+from scoperouter.messages.models import Trigger
+from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.ledger import (
+    Attempt,
+    Entry,
+    Notice,
+    classify,
+    entry_from_json,
+    entry_to_json,
+    open_entry,
+    step,
+    timeout_input,
+)
+from scoperouter.router.loop_params import LoopParams
+
+SNAPSHOT_VERSION = 1
+Key = tuple[str, date]
+
+
+class Redispatch(NamedTuple):
+    """A trigger to send again: same id, attempt ``attempt``, at ``at``."""
+
+    trigger: Trigger
+    attempt: int
+    at: float
+
+
+class LedgerBook:
+    """Every trigger the router sent, open or closed. Drive it from one thread."""
+
+    def __init__(self, params: Callable[[str], LoopParams]) -> None:
+        self.params = params
+        self._entries: dict[str, Entry] = {}
+        self._open: dict[Key, list[str]] = {}  # open trigger ids per key, oldest first
+        self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
+        self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
+        self.notices: list[Notice] = []  # drained by the driver
+        self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
+        self.changes = 0  # bumped by every state change (drivers journal when it moves)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, trigger_id: str) -> Entry | None:
+        return self._entries.get(self._aliases.get(trigger_id, trigger_id))
+
+    def entries(self) -> tuple[Entry, ...]:
+        return tuple(self._entries[k] for k in sorted(self._entries))
+
+    def dead_letters(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries() if e.phase == "dead")
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(v) for v in self._open.values())
+
+    def busy(self, processor: str, day: date) -> bool:
+        """True when ``processor`` has an open trigger (dispatched or backing off) on ``day``."""
+        return bool(self._open.get((processor, day)))
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap:
+            at, tid = heap[0]
+            e = self._entries.get(tid)
+            if e is not None and e.is_open and e.due_at == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
+    # ------------------------------------------------------------------ inputs
+    def alias(self, message_id: str, trigger_id: str) -> None:
+        """Remember the Pub/Sub message id a trigger was published with."""
+        self._aliases[message_id] = trigger_id
+
+    def open(self, trigger: Trigger, now: float) -> Entry:
+        """A trigger was dispatched (its window fired). A trigger id seen before (the same
+        window content fired again) reopens its entry as a new attempt."""
+        old = self._entries.get(trigger.trigger_id)
+        p = self.params(trigger.processor)
+        if old is not None and old.is_open:
+            return old
+        e = open_entry(trigger, now, p)
+        if old is not None:
+            e = e._replace(attempt=old.attempt + 1, history=(*old.history, *e.history))
+        self._put(e)
+        return e
+
+    def find(self, ref: CompletionRef) -> Entry | None:
+        """The entry a completion names (trigger id, alias, else oldest open by key)."""
+        for tid in (ref.trigger_id, ref.message_id):
+            if tid is not None:
+                e = self.get(tid)
+                if e is not None:
+                    return e
+        if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
+            ids = self._open.get((ref.processor, ref.day))
+            if ids:
+                return self._entries[ids[0]]
+        return None
+
+    def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
+        """Apply a completion. Returns the entry (None: names no known trigger) and what
+        to send at once (nothing today: re-runs wait for their backoff)."""
+        e = self.find(ref)
+        if e is None:
+            return None, []
+        p = self.params(e.trigger.processor)
+        st = step(e, classify(e, ref, p), now, p, ref)
+        if st.effect != "ignore":
+            self._put(st.entry)
+            self._notice(st.effect, st.entry, now)
+        elif ref.event_id is not None:  # a late or duplicate report: kept for the trace
+            late = Attempt(now, "late", e.attempt, ref.outcome, ref.event_id)
+            self._entries[e.trigger_id] = e._replace(history=(*e.history, late))
+        return self._entries[e.trigger_id], []
+
+    def due(
+        self, now: float, may_send: Callable[[Trigger], bool] | None = None
+    ) -> list[Redispatch]:
+        """Timeouts and re-dispatches due by ``now``, earliest first, each at its time. A
+        re-dispatch ``may_send`` refuses waits in :attr:`deferred` (see :meth:`send_deferred`)."""
+        out: list[Redispatch] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, tid = heapq.heappop(heap)
+            e = self._entries.get(tid)
+            if e is None or not e.is_open or e.due_at != at:
+                continue
+            if e.phase == "backoff" and may_send is not None and not may_send(e.trigger):
+                self.deferred.add(tid)
+                continue
+            out.extend(self._retry(e, at))
+        return out
+
+    def send_deferred(self, may_send: Callable[[Trigger], bool], now: float) -> list[Redispatch]:
+        """Deferred re-dispatches that may go now."""
+        out: list[Redispatch] = []
+        for tid in sorted(self.deferred):
+            e = self._entries.get(tid)
+            if e is None or e.phase != "backoff":
+                self.deferred.discard(tid)
+            elif may_send(e.trigger):
+                self.deferred.discard(tid)
+                out.extend(self._retry(e, now))
+        return out
+
+    def _retry(self, e: Entry, at: float) -> list[Redispatch]:
+        """A timer of ``e`` at ``at``: a timeout, or the end of its backoff."""
+        p = self.params(e.trigger.processor)
+        inp = timeout_input(e, p) if e.phase == "dispatched" else "retry_due"
+        st = step(e, inp, at, p)
+        self._put(st.entry)
+        self._notice(st.effect if inp == "retry_due" else "timed_out", st.entry, at)
+        if st.effect == "dead_letter":
+            self._notice("dead_letter", st.entry, at)
+        if st.redispatch is None:
+            return []
+        return [Redispatch(st.redispatch, st.entry.attempt, at)]
+
+    def redrive(self, trigger_ids: Iterable[str], now: float) -> list[Redispatch]:
+        """Send dead letters again (same trigger id, fresh retries)."""
+        out: list[Redispatch] = []
+        for tid in trigger_ids:
+            e = self.get(tid)
+            if e is None or e.phase != "dead":
+                continue
+            p = self.params(e.trigger.processor)
+            st = step(e, "redrive", now, p)
+            self._put(st.entry)
+            self._notice("redrive", st.entry, now)
+            assert st.redispatch is not None
+            out.append(Redispatch(st.redispatch, st.entry.attempt, now))
+        return out
+
+    def forget_closed(self, before: float) -> int:
+        """Drop succeeded entries opened before ``before`` (dead letters stay)."""
+        drop = [
+            k for k, e in self._entries.items() if e.phase == "succeeded" and e.opened_at < before
+        ]
+        for k in drop:
+            del self._entries[k]
+        return len(drop)
+
+    # ------------------------------------------------------------------ internals
+    def _notice(self, effect: str, e: Entry, at: float) -> None:
+        kind = {
+            "close": "succeeded",
+            "schedule": "failed" if e.outcome == "failed" else "timed_out",
+            "rerun_missed": "partial",
+            "dead_letter": "dead_letter",
+            "redispatch": "redispatch",
+        }.get(effect, effect)
+        self.notices.append(Notice(kind, e, at))
+        self.changes += 1
+
+    def _put(self, e: Entry) -> None:
+        self.changes += 1
+        tid = e.trigger_id
+        self._entries[tid] = e
+        ids = self._open.get(e.key)
+        if e.is_open:
+            if ids is None:
+                self._open[e.key] = [tid]
+            elif tid not in ids:
+                ids.append(tid)
+            if e.due_at is not None:
+                heapq.heappush(self._heap, (e.due_at, tid))
+        elif ids is not None and tid in ids:
+            ids.remove(tid)
+            if not ids:
+                del self._open[e.key]
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "version": SNAPSHOT_VERSION,
+            "entries": [entry_to_json(e) for e in self.entries()],
+            "aliases": dict(sorted(self._aliases.items())),
+        }
+
+    @classmethod
+    def restore(cls, params: Callable[[str], LoopParams], snap: dict[str, Any]) -> LedgerBook:
+        if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
+        book = cls(params)
+        for item in snap.get("entries", []):
+            book._put(entry_from_json(item))
+        book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
+        return book

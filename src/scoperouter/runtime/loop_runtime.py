@@ -1,0 +1,130 @@
+"""The closed loop in the daemon: which messages are completions, when the loop is on,
+and the loop's state mirrored to ``<state-dir>/loop.json`` for ``trace`` / ``deadletters``.
+
+Invariant: the engine's loop state is durable through the window snapshot + journal
+(:mod:`scoperouter.runtime.durable_windows` journals every completion and request); the
+``loop.json`` mirror is written after commits and is only read by the CLI. Operator
+requests (``deadletters redrive``) come from ``<state-dir>/loop-requests.jsonl`` and are
+applied once each (their ids are part of the loop's state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scoperouter.errors import EventError
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.router.completion_ref import CompletionRef, completion_ref, is_report_only
+from scoperouter.runtime.loop_store import FileLoopState, Requests
+from scoperouter.runtime.outcomes import Inbound
+
+logger = logging.getLogger("scoperouter.runtime")
+REQUEST_POLL_S = 2.0  # how often a running router looks for operator requests
+MIRROR_MIN_INTERVAL_S = 1.0  # loop.json is rewritten at most this often
+
+
+def loop_wanted(registry: CompiledRegistry) -> bool:
+    """True when the registry asks for the closed loop (run_retries, completion_timeout or
+    barrier anywhere): otherwise the daemon behaves as before."""
+    d = registry.spec.defaults
+    if d.run_retries or d.completion_timeout or d.barrier is not None:
+        return True
+    return any(
+        p.spec.run_retries or p.spec.completion_timeout or p.spec.barrier is not None
+        for p in registry.processors.values()
+    )
+
+
+def raw_of(inbound: Inbound) -> Mapping[str, Any] | None:
+    """The message as a JSON object (None when it is not one)."""
+    if isinstance(inbound.obj, Mapping):
+        return inbound.obj
+    if inbound.data is None:
+        return None
+    try:
+        obj = json.loads(inbound.data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, Mapping) else None
+
+
+def completion_of(
+    inbound: Inbound, parsed: Event | EventError, registry: CompiledRegistry
+) -> CompletionRef | None:
+    """The completion a message reports (None: it names no trigger and no processor)."""
+    raw = raw_of(inbound)
+    ref = completion_ref(raw, date_field=registry.date_field) if raw is not None else None
+    ev = parsed if isinstance(parsed, Event) else None
+    if ref is None and inbound.trigger_id and ev is not None:
+        # the SDK's CompletionPublisher names the run in a Pub/Sub attribute
+        return CompletionRef(outcome=ev.status, trigger_id=inbound.trigger_id, event_id=ev.event_id)
+    if ref is None:
+        return None
+    if ref.trigger_id is None and ref.message_id is None and ev is not None:
+        # production's unified message: the processor is the publisher of its source
+        pubs = [p.name for p in registry.processors.values() if p.publishes == ev.source]
+        proc = pubs[0] if len(pubs) == 1 else None
+        return CompletionRef(
+            outcome=ref.outcome,
+            processor=proc,
+            day=ev.game_date,
+            execution_id=ref.execution_id,
+            parent_processor=ref.parent_processor,
+            error=ref.error,
+            missed=ref.missed,
+            event_id=ev.event_id,
+        )
+    return ref
+
+
+def is_report(inbound: Inbound) -> bool:
+    """A bare completion report (no source): closes its trigger, routes nothing."""
+    raw = raw_of(inbound)
+    return raw is not None and is_report_only(raw) and completion_ref(raw) is not None
+
+
+def ref_to_json(ref: CompletionRef) -> str:
+    d = {k: getattr(ref, k) for k in ref.__slots__}
+    d["day"] = ref.day.isoformat() if ref.day is not None else None
+    d["missed"] = list(ref.missed)
+    return json.dumps(d, separators=(",", ":"))
+
+
+def ref_from_json(text: str) -> CompletionRef:
+    from datetime import date
+
+    d = json.loads(text)
+    d["day"] = date.fromisoformat(d["day"]) if d.get("day") else None
+    d["missed"] = tuple(d.get("missed") or ())
+    return CompletionRef(**d)
+
+
+class LoopMirror:
+    """``loop.json`` and the request queue in the router's state dir."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state = FileLoopState(state_dir)
+        self.requests = Requests(state_dir)
+        self._mtime: float | None = None
+
+    def new_requests(self, done: set[str]) -> list[dict[str, Any]]:
+        """Requests not applied yet (cheap when the file did not change)."""
+        try:
+            mtime = self.requests.path.stat().st_mtime
+        except FileNotFoundError:
+            return []
+        if mtime == self._mtime:
+            return []
+        self._mtime = mtime
+        return [r for r in self.requests.read() if r["id"] not in done]
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        try:
+            self.state.save(snapshot)
+        except OSError:
+            logger.exception("could not write loop.json (the store keeps the state)")

@@ -1,0 +1,85 @@
+"""Where the closed loop's state lives between runs: the ledger, held windows and their
+deadlines (one JSON document), and operator requests (redrive) for a running router.
+
+Invariant: the interface is two small protocols, so the daemon's store (SQLite today,
+PostgreSQL with the ``state`` package) can implement them in its own transaction; the file
+implementation writes atomically (temp file + rename) and never leaves a torn document.
+Requests are an append-only JSON Lines file; a router consumes them and records their ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+LOOP_FILE = "loop.json"
+REQUESTS_FILE = "loop-requests.jsonl"
+
+
+class LoopState(Protocol):
+    def load(self) -> dict[str, Any] | None:
+        """The last saved snapshot (:meth:`ClosedLoop.snapshot`), None when none."""
+        ...
+
+    def save(self, snapshot: dict[str, Any]) -> None: ...
+
+
+class FileLoopState:
+    """``<state-dir>/loop.json``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / LOOP_FILE
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read {self.path}: {exc}") from exc
+        return data if isinstance(data, dict) else None
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".loop-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(snapshot, fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class Requests:
+    """``<state-dir>/loop-requests.jsonl``: ``{"id", "op": "redrive", "trigger_ids"}``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / REQUESTS_FILE
+
+    def append(self, request: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(request, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue  # a torn last line (a crash while appending) is skipped
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                out.append(item)
+        return out

@@ -1,0 +1,86 @@
+"""Reading which trigger a completion message closes: the SDK's trigger_id, production's
+unified fields (shared/publishers/unified_pubsub_publisher.py:84-94,192-212), legacy
+shapes, and messages that are no completion at all."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from scoperouter.router.completion_ref import completion_ref, is_report_only
+
+D = "2025-11-19"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"trigger_id": "t-1", "status": "success"}, ("success", "t-1", None, None, None)),
+        (
+            {"metadata": {"trigger_id": "t-1"}, "status": "failed", "error_message": "boom"},
+            ("failed", "t-1", None, None, "boom"),
+        ),
+        (
+            {
+                "processor_name": "PlayerGameSummaryProcessor",
+                "phase": "phase_3_analytics",
+                "execution_id": "run-7",
+                "game_date": D,
+                "status": "partial",
+                "trigger_message_id": "m-3",
+                "parent_processor": "NbacGamebookProcessor",
+                "output_table": "player_game_summary",
+            },
+            ("partial", None, "m-3", "PlayerGameSummaryProcessor", None),
+        ),
+        ({"processor": "p", "game_date": D, "success": False}, ("failed", None, None, "p", None)),
+        ({"trigger_id": "t-1", "status": "weird"}, None),  # an unknown status: not a report
+        ({"event_id": "e1", "source": "raw.a", "game_date": D}, None),  # a plain event
+        ("not a mapping", None),
+    ],
+)
+def test_completion_ref(raw: Any, expected: tuple[Any, ...] | None) -> None:
+    """Outcome, trigger id, message id, processor and error, or None."""
+    ref = completion_ref(raw)
+    got = (
+        None
+        if ref is None
+        else (ref.outcome, ref.trigger_id, ref.message_id, ref.processor, ref.error)
+    )
+    assert got == expected
+
+
+def test_unified_fields_are_kept() -> None:
+    """execution_id, parent_processor, the date and missed ids are read."""
+    ref = completion_ref(
+        {
+            "processor": "p",
+            "game_date": D,
+            "status": "partial",
+            "execution_id": "x",
+            "parent_processor": "u",
+            "missed_entities": ["b", "a", "b"],
+        }
+    )
+    assert ref is not None
+    assert (ref.day, ref.execution_id, ref.parent_processor, ref.missed) == (
+        date(2025, 11, 19),
+        "x",
+        "u",
+        ("a", "b"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "report"),
+    [
+        ({"trigger_id": "t"}, True),
+        ({"trigger_id": "t", "source": "a.b"}, False),
+        ({"trigger_id": "t", "output_table": "x"}, False),
+    ],
+)
+def test_report_only(raw: dict[str, Any], report: bool) -> None:
+    """A message without a source is a bare report (closes its trigger, routes nothing)."""
+    assert is_report_only(raw) is report

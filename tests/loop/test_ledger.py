@@ -1,0 +1,181 @@
+"""The trigger ledger: its transition table, the docs that print it, and the rules run
+through the book (re-runs, timeouts, dead letters, redrive, late completions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from closed_loop_support import D
+
+from scoperouter.messages.models import Trigger
+from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.ledger import TRANSITIONS, transition_table_markdown
+from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.loop_params import LoopParams
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def trig(tid: str = "t-1", ids: tuple[str, ...] | None = ("a", "b")) -> Trigger:
+    return Trigger(
+        trigger_id=tid,
+        processor="p",
+        game_date=D,
+        start_date=D,
+        end_date=D,
+        scope="entities" if ids else "date",
+        entity_type="player" if ids else None,
+        entity_ids=ids,
+        reason="entity_scope" if ids else "fallback_threshold",
+    )
+
+
+def book(retries: int = 2, timeout: float | None = 100.0) -> LedgerBook:
+    return LedgerBook(lambda _p: LoopParams(retries, timeout, None, backoff_base_s=10.0))
+
+
+def test_docs_print_the_table() -> None:
+    """docs/ledger.md embeds the ledger's transition table exactly."""
+    text = (ROOT / "docs" / "ledger.md").read_text(encoding="utf-8")
+    assert transition_table_markdown() in text
+
+
+def test_every_open_phase_answers_every_completion() -> None:
+    """dispatched and backoff answer success/partial/failed; a closed trigger ignores failures."""
+    for ph in ("dispatched", "backoff"):
+        for inp in ("success", "partial"):
+            assert TRANSITIONS[(ph, inp)].next == "succeeded"  # type: ignore[index]
+    assert TRANSITIONS[("succeeded", "failed")].effect == "ignore"
+
+
+# (script of (time, input), expected phase, attempts, dead letters, re-dispatch times)
+CASES = [
+    ("success closes", [(5, "success")], "succeeded", 1, 0, []),
+    (
+        "failed re-runs after backoff",
+        [(5, "failed"), (15, "tick"), (20, "success")],
+        "succeeded",
+        2,
+        0,
+        [15],
+    ),
+    (
+        "failures exhaust run_retries",
+        [(5, "failed"), (15, "tick"), (16, "failed"), (36, "tick"), (37, "failed")],
+        "dead",
+        3,
+        1,
+        [15, 36],
+    ),
+    (
+        "timeout re-dispatches then dead letters",
+        [(100, "tick"), (110, "tick"), (210, "tick"), (230, "tick"), (330, "tick")],
+        "dead",
+        3,
+        1,
+        [110, 230],
+    ),
+    (
+        "late success after a timeout closes",
+        [(100, "tick"), (105, "success"), (200, "tick")],
+        "succeeded",
+        1,
+        0,
+        [],
+    ),
+    (
+        "success closes a dead letter",
+        [
+            (5, "failed"),
+            (15, "tick"),
+            (16, "failed"),
+            (36, "tick"),
+            (37, "failed"),
+            (50, "success"),
+        ],
+        "succeeded",
+        3,
+        0,
+        [15, 36],
+    ),
+    ("a failure after success is ignored", [(5, "success"), (6, "failed")], "succeeded", 1, 0, []),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "script", "phase", "attempts", "dead", "sent"), CASES, ids=[c[0] for c in CASES]
+)
+def test_ledger_scripts(
+    name: str,
+    script: list[tuple[float, str]],
+    phase: str,
+    attempts: int,
+    dead: int,
+    sent: list[float],
+) -> None:
+    """Each script of completions and timer ticks ends in the expected state."""
+    b = book()
+    b.open(trig(), 0.0)
+    times: list[float] = []
+    for at, what in script:
+        if what == "tick":
+            times.extend(r.at for r in b.due(at))
+        else:
+            b.complete(CompletionRef(outcome=what, trigger_id="t-1", error="boom"), at)  # type: ignore[arg-type]
+    e = b.get("t-1")
+    assert e is not None
+    assert (e.phase, e.attempt, len(b.dead_letters()), times) == (phase, attempts, dead, sent)
+
+
+def test_redrive_sends_the_same_trigger_id_with_fresh_retries() -> None:
+    """A dead letter redriven goes out again with its id; its completion closes it."""
+    b = book(retries=0)
+    b.open(trig(), 0.0)
+    b.complete(CompletionRef(outcome="failed", trigger_id="t-1", error="boom"), 1.0)
+    assert [e.trigger_id for e in b.dead_letters()] == ["t-1"]
+    (r,) = b.redrive(["t-1"], 50.0)
+    assert (r.trigger.trigger_id, r.attempt) == ("t-1", 2)
+    assert b.busy("p", D)
+    b.complete(CompletionRef(outcome="success", trigger_id="t-1"), 60.0)
+    assert b.dead_letters() == () and not b.busy("p", D)
+
+
+def test_partial_reruns_only_the_missed_ids() -> None:
+    """A partial completion naming missed ids re-dispatches the same id for those ids."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.complete(CompletionRef(outcome="partial", trigger_id="t-1", missed=("b", "zz")), 1.0)
+    (r,) = b.due(100.0)
+    assert r.trigger.trigger_id == "t-1" and r.trigger.entity_ids == ("b",)
+
+
+@pytest.mark.parametrize(
+    ("ref", "found"),
+    [
+        (CompletionRef(outcome="success", trigger_id="t-1"), True),
+        (CompletionRef(outcome="success", message_id="m-9"), True),  # alias from Pub/Sub
+        (CompletionRef(outcome="success", message_id="t-1"), True),  # trigger id echoed
+        (CompletionRef(outcome="success", processor="p", day=D), True),  # no id: oldest open
+        (CompletionRef(outcome="success", processor="other", day=D), False),
+        (CompletionRef(outcome="success", trigger_id="t-unknown"), False),
+    ],
+)
+def test_completion_matching(ref: CompletionRef, found: bool) -> None:
+    """A completion names its trigger by id, Pub/Sub alias, or processor and date."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("m-9", "t-1")
+    entry, _ = b.complete(ref, 1.0)
+    assert (entry is not None and entry.phase == "succeeded") is found
+
+
+def test_snapshot_round_trip_keeps_deadlines() -> None:
+    """The ledger restored from its snapshot has the same entries and timers."""
+    b = book()
+    b.open(trig("t-1"), 0.0)
+    b.open(trig("t-2"), 5.0)
+    b.complete(CompletionRef(outcome="failed", trigger_id="t-2", error="x"), 6.0)
+    b2 = LedgerBook.restore(b.params, b.snapshot())
+    assert b2.entries() == b.entries()
+    assert b2.next_deadline() == b.next_deadline() == 16.0

@@ -1,0 +1,181 @@
+"""Issue 14 acceptance 3: through the daemon and the Pub/Sub emulator, a failed completion
+re-dispatches the same trigger id; after ``run_retries`` it is a dead letter;
+``scoperouter deadletters redrive`` sends it again, and its completion closes it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from runtime_support import GAME_DAY, load, write_registry
+
+from scoperouter.cli import main
+from scoperouter.runtime.daemon import Daemon, DaemonSettings
+from scoperouter.runtime.loop_store import FileLoopState
+
+PROJECT = "scoperouter-loop"
+PGS = "player_game_summary"
+INJURY = {
+    "event_id": "inj-1",
+    "source": "nba_raw.nbac_injury_report",
+    "game_date": GAME_DAY.isoformat(),
+    "affected_entities": {"players": ["lalplayer01"]},
+    "changed_fields": ["injury_status"],
+}
+
+
+def _topic(client: Any, name: str, sub: str) -> None:
+    from google.cloud import pubsub_v1
+
+    client.create_topic(name=name)
+    s = pubsub_v1.SubscriberClient()
+    s.create_subscription(request={"name": sub, "topic": name, "ack_deadline_seconds": 10})
+    s.close()
+
+
+def _publish(topic: str, body: dict[str, Any]) -> None:
+    from google.cloud import pubsub_v1
+
+    pub = pubsub_v1.PublisherClient()
+    pub.publish(topic, json.dumps(body).encode()).result(timeout=30)
+    pub.stop()
+
+
+def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
+    from google.cloud import pubsub_v1
+
+    client = pubsub_v1.SubscriberClient()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resp = client.pull(request={"subscription": sub, "max_messages": 1}, timeout=10)
+            if resp.received_messages:
+                m = resp.received_messages[0]
+                client.acknowledge(request={"subscription": sub, "ack_ids": [m.ack_id]})
+                body: dict[str, Any] = json.loads(m.message.data)
+                return body
+        raise AssertionError(f"no message on {sub}")
+    finally:
+        client.close()
+
+
+async def _until(pred: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+@pytest.mark.emulator
+@pytest.mark.timeout(300)
+async def test_failed_completion_redispatch_dead_letter_redrive(
+    pubsub_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fail -> same trigger id again -> fail -> dead letter -> redrive -> success closes it."""
+    from google.cloud import pubsub_v1
+
+    tag = uuid.uuid4().hex[:6]
+    trig_topic, trig_sub = (
+        f"projects/{PROJECT}/topics/pgs-{tag}",
+        f"projects/{PROJECT}/subscriptions/pgs-{tag}",
+    )
+    in_topic, in_sub = (
+        f"projects/{PROJECT}/topics/in-{tag}",
+        f"projects/{PROJECT}/subscriptions/in-{tag}",
+    )
+    pub = pubsub_v1.PublisherClient()
+    await asyncio.to_thread(_topic, pub, trig_topic, trig_sub)
+    await asyncio.to_thread(_topic, pub, in_topic, in_sub)
+    path = write_registry(
+        tmp_path, targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}}
+    )
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["defaults"].update({"run_retries": 1, "retry_backoff": "200ms"})
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    cfg = load(path)
+    state = tmp_path / "state"
+    d = Daemon(
+        cfg.registry,
+        cfg.relations,
+        DaemonSettings(state_dir=state, port=0, subscription=in_sub, as_of=GAME_DAY, sync="normal"),
+    )
+    await d.start()
+    try:
+        await asyncio.to_thread(_publish, in_topic, INJURY)
+        first = await asyncio.to_thread(_pull_one, trig_sub)
+        tid = first["trigger_id"]
+
+        def report(status: str) -> dict[str, Any]:
+            return {
+                "trigger_id": tid,
+                "processor": PGS,
+                "game_date": GAME_DAY.isoformat(),
+                "status": status,
+                "execution_id": uuid.uuid4().hex,
+                "error_message": "boom" if status == "failed" else None,
+            }
+
+        await asyncio.to_thread(_publish, in_topic, report("failed"))
+        again = await asyncio.to_thread(_pull_one, trig_sub)
+        assert again["trigger_id"] == tid  # re-dispatched with the same trigger id
+        await asyncio.to_thread(_publish, in_topic, report("failed"))
+
+        def dead() -> list[str]:
+            snap = FileLoopState(state).load() or {}
+            return [
+                e["trigger"]["trigger_id"]
+                for e in snap.get("ledger", {}).get("entries", [])
+                if e["phase"] == "dead"
+            ]
+
+        await _until(lambda: dead() == [tid])
+        assert main(["deadletters", "list", "--state-dir", str(state), "--json"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)
+        assert (row["trigger_id"], row["outcome"], row["error"], row["attempts"]) == (
+            tid,
+            "failed",
+            "boom",
+            2,
+        )
+        assert main(["deadletters", "redrive", tid, "--state-dir", str(state)]) == 0
+        redriven = await asyncio.to_thread(_pull_one, trig_sub)
+        assert redriven["trigger_id"] == tid
+        await asyncio.to_thread(_publish, in_topic, report("success"))
+
+        def entry() -> dict[str, Any]:
+            snap = FileLoopState(state).load() or {}
+            (e,) = [e for e in snap["ledger"]["entries"] if e["trigger"]["trigger_id"] == tid]
+            return e
+
+        await _until(lambda: entry()["phase"] == "succeeded")
+        assert dead() == [] and entry()["attempt"] == 3
+        whats = [h[1] for h in entry()["history"]]
+        assert whats == [
+            "dispatched",
+            "failed",
+            "dispatched",
+            "failed",
+            "dead_letter",
+            "redrive",
+            "dispatched",
+            "success",
+        ]
+        text = d.router.metrics.render().decode()
+        for line in (
+            'scoperouter_trigger_outcomes_total{outcome="dead_letter"} 1.0',
+            'scoperouter_trigger_outcomes_total{outcome="redrive"} 1.0',
+            'scoperouter_trigger_outcomes_total{outcome="failed"} 1.0',
+        ):
+            assert line in text, text
+        assert "scoperouter_triggers_open " in text
+    finally:
+        await d.stop()
+        pub.stop()
