@@ -1,33 +1,32 @@
-"""Benchmark of ``scoperouter serve`` (the real daemon, as a subprocess, on loopback).
+"""``scoperouter serve`` measured against the floor of its own stack (``bench/baseline_ingest.py``).
 
-Measures, with zero-length windows and an HTTP target served by this script:
+Every figure is a ratio to the bare durable ingest (HTTP) or the bare streaming-pull
+subscriber (Pub/Sub emulator), measured in the same run, interleaved: each round runs every
+contestant once (the order rotates), and the report gives min / median / max over rounds.
+Contestants: ``serve`` on its defaults first (execution log on), then ``serve --no-log``.
 
-* HTTP ingress: sustained events/s at saturation (closed loop, N concurrent producers),
-  then p50/p99 ingest-to-dispatch latency at a fixed offered rate (open loop): from the
-  start of the producer's POST to the moment the target receives the trigger.
-* Pub/Sub ingress through the emulator (when available): publish -> streaming pull ->
-  dispatch latency and throughput.
-* Memory: RSS of the daemon holding 10,000 open windows.
+* HTTP, fixed offered rate (open loop): CPU seconds of the server process per event.
+* HTTP, saturation (closed loop, 64 producers): events/s answered, CPU per event.
+* Pub/Sub: messages published beforehand, then drained (first to last line out): msgs/s
+  and CPU per message.
+* Execution log bytes per event (the default run).
+* ``--soak N``: N events at saturation into ``serve`` (``SOAK_WHO=serve_no_log``: with
+  ``--no-log``) with a short log retention, sampling
+  the execution log's size and the daemon's RSS: both must stay flat.
 
-This process (producer and target) keeps its own garbage collector off while it measures,
-so its collections do not count as the router's latency; ``--bench-gc`` leaves it on.
+The machine is shared: the load average is recorded at the start and end of every round.
+The daemon's triggers go to the outbox (``fdatasync`` before done, the default).
 
-Usage::
+    python bench/daemon.py [--rounds 3] [--seconds 5] [--rate 1000] [--skip-emulator] [--json]
 
-    python bench/daemon.py [--seconds 10] [--rate 2000] [--skip-emulator] [--sync full|normal]
-
-Prints a small report (and ``--json`` for machine-readable output). Every event fires
-exactly one trigger (``nbac_gamebook_player_stats`` with ``changed_fields: [minutes]``
-reaches ``player_game_summary`` only), so events/s equals triggers/s.
+``bench/daemon_latency.py`` keeps the latency scenarios (ingest->dispatch p50/p99, an HTTP
+target, 10,000 open windows).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
-import gc
 import json
 import os
 import shutil
@@ -38,12 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
@@ -56,25 +54,8 @@ EMULATOR = Path(
     )
 )
 PLAYERS = [p for t in TEAMS for p in players_of(t)]
-LOOP = ["auto"]
-BENCH_GC = [False]  # --bench-gc: leave this process's garbage collector on while measuring
-
-
-@contextlib.contextmanager
-def no_bench_gc_pauses() -> Any:
-    """Keep this process's cyclic GC off while measuring. This process is the producer *and*
-    the target, and holds every request task and timestamp of the run: its full collections
-    (20-35 ms on this machine) stalled the producer between taking a start time and sending,
-    and the target before it took the arrival time -- time the router never spent."""
-    if BENCH_GC[0]:
-        yield
-        return
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+TICK = os.sysconf("SC_CLK_TCK")
+CONTESTANTS = ("bare", "serve", "serve_no_log")
 
 
 def free_port() -> int:
@@ -84,249 +65,198 @@ def free_port() -> int:
         return port
 
 
-def event(i: int, tag: str, day: date = GAME_DAY) -> bytes:
+def event(i: int, tag: str) -> bytes:
+    """One event that fires exactly one trigger (``player_game_summary``)."""
     return json.dumps(
         {
             "event_id": f"{tag}-{i}",
             "source": "nba_raw.nbac_gamebook_player_stats",
-            "game_date": day.isoformat(),
+            "game_date": GAME_DAY.isoformat(),
             "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
             "changed_fields": ["minutes"],
         }
     ).encode()
 
 
-class Target:
-    """The HTTP target: records when each event's trigger arrives."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.count = 0
-        app = web.Application()
-        app.router.add_post("/process", self.process)
-        self.runner = web.AppRunner(app, access_log=None)
-        self.port = free_port()
-
-    async def start(self) -> None:
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def process(self, request: web.Request) -> web.Response:
-        now = time.perf_counter()
-        body = await request.json()
-        trig = json.loads(base64.b64decode(body["message"]["data"]))
-        self.count += 1
-        for eid in trig["caused_by"]:
-            self.arrived.setdefault(eid, now)
-        return web.Response(status=204)
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
 
 
-class Serve:
-    def __init__(
-        self, cfg: Path, state: Path, *, sync: str, subscription: str | None = None
-    ) -> None:
-        self.port = free_port()
-        self.log = state.parent / f"serve-{self.port}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "scoperouter.cli",
-            "serve",
-            "--config",
-            str(cfg),
-            "--state-dir",
-            str(state),
-            "--port",
-            str(self.port),
-            "--as-of",
-            GAME_DAY.isoformat(),
-            "--no-log",
-            "--sync",
-            sync,
-            "--log-level",
-            "WARNING",
-            "--loop",
-            LOOP[0],
-        ]
-        if subscription:
-            cmd += ["--subscription", subscription]
-        self.proc = subprocess.Popen(cmd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
-    async def ready(self, s: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 60
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class Proc:
+    """A server under test (subprocess); ``ready_url`` answers 200 once it serves."""
+
+    def __init__(self, cmd: list[str], log: Path, *, port: int | None = None) -> None:
+        self.port = port
+        self.log = log
+        self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def ready(self, s: aiohttp.ClientSession | None = None, *, line: bool = False) -> None:
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit("daemon died:\n" + self.log.read_text()[-3000:])
-            try:
-                async with s.get(f"http://127.0.0.1:{self.port}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise SystemExit("daemon not ready")
+                raise SystemExit("server died:\n" + self.log.read_text()[-3000:])
+            if line:
+                if b"ready" in self.log.read_bytes():
+                    return
+            elif s is not None:
+                try:
+                    async with s.get(f"http://127.0.0.1:{self.port}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+            await asyncio.sleep(0.05)
+        raise SystemExit("server not ready: " + self.log.read_text()[-2000:])
 
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> float:
-        t0 = time.monotonic()
+    def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(15)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        return time.monotonic() - t0
+            self.proc.wait()
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+def serve_cmd(cfg: Path, state: Path, port: int, *, log: bool, extra: list[str]) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "scoperouter.cli",
+        "serve",
+        "--config",
+        str(cfg),
+        "--state-dir",
+        str(state),
+        "--port",
+        str(port),
+        "--as-of",
+        GAME_DAY.isoformat(),
+        "--log-level",
+        "WARNING",
+    ]
+    if not log:
+        cmd.append("--no-log")
+    return cmd + extra
 
 
-class OutboxTail:
-    """Follows <state-dir>/outbox.jsonl (1 ms polling): when each event's trigger landed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.arrived: dict[str, float] = {}
-        self.count = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while not self.path.exists():
-            await asyncio.sleep(0.001)
-        buf = b""
-        with self.path.open("rb") as fh:
-            while True:
-                chunk = fh.read()
-                if not chunk:
-                    await asyncio.sleep(0.001)
-                    continue
-                now = time.perf_counter()
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    self.count += 1
-                    for eid in json.loads(line)["caused_by"]:
-                        self.arrived.setdefault(eid, now)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+def bare_cmd(mode: str, out: Path, *, port: int = 0, subscription: str | None = None) -> list[str]:
+    cmd = [sys.executable, str(REPO / "bench" / "baseline_ingest.py"), mode, "--dir", str(out)]
+    if mode == "http":
+        cmd += ["--port", str(port)]
+    else:
+        cmd += ["--subscription", str(subscription)]
+    return cmd
 
 
-async def wait_arrivals(target: Target | OutboxTail, want: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while target.count < want and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+def start(name: str, tmp: Path, cfg: Path, run: str, extra: list[str] | None = None) -> Proc:
+    port = free_port()
+    d = tmp / run
+    d.mkdir(parents=True, exist_ok=True)
+    if name == "bare":
+        return Proc(bare_cmd("http", d, port=port), d / "server.log", port=port)
+    cmd = serve_cmd(cfg, d / "state", port, log=name == "serve", extra=extra or [])
+    return Proc(cmd, d / "server.log", port=port)
 
 
-async def bench_http(
-    tmp: Path, seconds: float, rate: float, sync: str, sink: str
+# ---------------------------------------------------------------------------- HTTP load
+async def fixed_rate(
+    s: aiohttp.ClientSession, url: str, rate: float, seconds: float, tag: str
+) -> int:
+    """Open loop: ``rate`` events/s for ``seconds``; returns how many were answered 200."""
+    n = int(rate * seconds)
+    inflight = asyncio.Semaphore(512)
+    ok = [0]
+
+    async def post(i: int) -> None:
+        async with inflight, s.post(url, data=event(i, tag)) as r:
+            await r.read()
+            ok[0] += r.status == 200
+
+    tasks = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(post(i)))
+    await asyncio.gather(*tasks)
+    return ok[0]
+
+
+async def saturate(
+    s: aiohttp.ClientSession, url: str, seconds: float, tag: str, producers: int = 64
+) -> tuple[int, float]:
+    """Closed loop: ``producers`` concurrent POSTs for ``seconds``; (answered 200, elapsed)."""
+    stop_at = time.perf_counter() + seconds
+    ok = [0]
+
+    async def producer(k: int) -> None:
+        i = k
+        while time.perf_counter() < stop_at:
+            async with s.post(url, data=event(i, tag)) as r:
+                await r.read()
+                ok[0] += r.status == 200
+            i += producers
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(producer(k) for k in range(producers)))
+    return ok[0], time.perf_counter() - t0
+
+
+def log_bytes(state: Path) -> int:
+    return sum(p.stat().st_size for p in state.glob("execution_log.sqlite*") if p.is_file())
+
+
+async def http_round(
+    name: str, tmp: Path, cfg: Path, rnd: int, rate: float, seconds: float
 ) -> dict[str, Any]:
-    """HTTP ingress; triggers go to an HTTP target served here, or to the outbox file."""
-    run = f"http-{sink}-{rate:g}"
-    state = tmp / f"{run}-state"
-    target: Target | OutboxTail
-    if sink == "http":
-        target = Target()
-        default_target: dict[str, Any] = {
-            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
-            "concurrency": 64,
-        }
-    else:
-        target = OutboxTail(state / "outbox.jsonl")
-        default_target = {"outbox": {}}
-    await target.start()
-    cfg = write_registry(tmp / f"{run}-cfg", default_target=default_target)
-    serve = Serve(cfg, state, sync=sync)
+    p = start(name, tmp, cfg, f"r{rnd}-{name}")
     out: dict[str, Any] = {}
-    conn = aiohttp.TCPConnector(limit=128)
-    async with aiohttp.ClientSession(connector=conn) as s:
-        await serve.ready(s)
-        url = f"http://127.0.0.1:{serve.port}/events"
-
-        # warm-up
-        for i in range(200):
-            async with s.post(url, data=event(i, "warm")) as r:
-                assert r.status == 200
-        await wait_arrivals(target, 200)
-
-        # 1. saturation, closed loop
-        with no_bench_gc_pauses():
-            stop_at = time.perf_counter() + seconds
-            sent = [0]
-            errors = [0]
-
-            async def producer(k: int) -> None:
-                i = k
-                while time.perf_counter() < stop_at:
-                    async with s.post(url, data=event(i, "sat")) as r:
-                        if r.status != 200:
-                            errors[0] += 1
-                        await r.read()
-                    sent[0] += 1
-                    i += 64
-
-            base = target.count
-            t0 = time.perf_counter()
-            await asyncio.gather(*(producer(k) for k in range(64)))
-            elapsed = time.perf_counter() - t0
-            await wait_arrivals(target, base + sent[0])
-            drained = time.perf_counter() - t0
-            out["saturation_events_per_s"] = round(sent[0] / elapsed, 1)
-            out["saturation_dispatched_per_s"] = round((target.count - base) / drained, 1)
-            out["saturation_errors"] = errors[0]
-
-            # 2. latency at a fixed offered rate, open loop
-            n = int(rate * seconds)
-            starts: dict[str, float] = {}
-            inflight = asyncio.Semaphore(512)
-
-            async def post(i: int) -> None:
-                async with inflight:
-                    starts[f"lat-{i}"] = time.perf_counter()
-                    async with s.post(url, data=event(i, "lat")) as r:
-                        if r.status != 200:
-                            errors[0] += 1
-                        await r.read()
-
-            base = target.count
-            tasks = []
-            t0 = time.perf_counter()
-            for i in range(n):
-                delay = t0 + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post(i)))
-            await asyncio.gather(*tasks)
-            achieved = n / (time.perf_counter() - t0)
-            await wait_arrivals(target, base + n)
-            lat = [(target.arrived[k] - v) * 1000 for k, v in starts.items() if k in target.arrived]
-            out["offered_rate"] = rate
-            out["achieved_rate"] = round(achieved, 1)
-            out["latency_ms_p50"] = round(pct(lat, 0.50), 2)
-            out["latency_ms_p99"] = round(pct(lat, 0.99), 2)
-            out["latency_ms_mean"] = round(statistics.fmean(lat), 2) if lat else None
-            out["lost"] = n - len(lat)
-            out["rss_mb_after"] = round(serve.rss_mb(), 1)
-    out["sigterm_exit_s"] = round(serve.stop(), 2)
-    if isinstance(target, Target):
-        await target.runner.cleanup()
-    else:
-        await target.stop()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as s:
+            await p.ready(s)
+            url = f"http://127.0.0.1:{p.port}/events"
+            await fixed_rate(s, url, 500, 0.6, f"warm{rnd}")
+            await asyncio.sleep(0.5)
+            c0 = cpu_s(p.pid)
+            n = await fixed_rate(s, url, rate, seconds, f"fix{rnd}")
+            await asyncio.sleep(0.3)  # the dispatches the last events fired
+            c1 = cpu_s(p.pid)
+            out["fixed_events"] = n
+            out["cpu_ms_per_event"] = (c1 - c0) * 1000 / max(1, n)
+            c0 = cpu_s(p.pid)
+            n, el = await saturate(s, url, seconds, f"sat{rnd}")
+            await asyncio.sleep(0.3)
+            c1 = cpu_s(p.pid)
+            out["saturation_events_per_s"] = n / el
+            out["saturation_cpu_ms_per_event"] = (c1 - c0) * 1000 / max(1, n)
+            out["rss_mb"] = rss_mb(p.pid)
+            total = out["fixed_events"] + n + 300
+    finally:
+        p.stop()
+    if name == "serve":  # at rest: stopped, the log flushed and its WAL checkpointed
+        out["log_bytes_per_event"] = log_bytes(tmp / f"r{rnd}-{name}" / "state") / total
     return out
 
 
+# ---------------------------------------------------------------------------- Pub/Sub
 def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
     if os.environ.get("PUBSUB_EMULATOR_HOST"):
         return None
@@ -351,161 +281,314 @@ def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
     return None
 
 
-async def bench_emulator(tmp: Path, seconds: float, rate: float, sync: str) -> dict[str, Any]:
+def count_lines(paths: list[Path]) -> int:
+    n = 0
+    for p in paths:
+        try:
+            with p.open("rb") as fh:
+                n += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def prepublish(project: str, name: str, n: int) -> str:
     from google.cloud import pubsub_v1
 
-    project = "scoperouter-bench"
-    topic = f"projects/{project}/topics/bench-in"
-    sub = f"projects/{project}/subscriptions/bench-in"
-    pub = pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.002))
+    topic = f"projects/{project}/topics/{name}"
+    sub = f"projects/{project}/subscriptions/{name}"
+    pub = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(max_messages=500, max_latency=0.01)
+    )
     pub.create_topic(name=topic)
     sc = pubsub_v1.SubscriberClient()
-    sc.create_subscription(request={"name": sub, "topic": topic, "ack_deadline_seconds": 30})
+    sc.create_subscription(request={"name": sub, "topic": topic, "ack_deadline_seconds": 60})
     sc.close()
-    target = Target()
-    await target.start()
-    cfg = write_registry(
-        tmp / "emu-cfg",
-        default_target={
-            "http": {"url": f"http://127.0.0.1:{target.port}/process"},
-            "concurrency": 64,
-        },
-    )
-    serve = Serve(cfg, tmp / "emu-state", sync=sync, subscription=sub)
-    out: dict[str, Any] = {}
-    async with aiohttp.ClientSession() as s:
-        await serve.ready(s)
-        for i in range(100):
-            pub.publish(topic, event(i, "ewarm"))
-        await wait_arrivals(target, 100)
-        n = int(rate * seconds)
-        starts: dict[str, float] = {}
-        base = target.count
-        with no_bench_gc_pauses():
-            t0 = time.perf_counter()
-            for i in range(n):
-                delay = t0 + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                starts[f"emu-{i}"] = time.perf_counter()
-                pub.publish(topic, event(i, "emu"))
-            await wait_arrivals(target, base + n, timeout=60)
-            elapsed = time.perf_counter() - t0
-        lat = [(target.arrived[k] - v) * 1000 for k, v in starts.items() if k in target.arrived]
-        out["offered_rate"] = rate
-        out["events_per_s"] = round((target.count - base) / elapsed, 1)
-        out["latency_ms_p50"] = round(pct(lat, 0.50), 2)
-        out["latency_ms_p99"] = round(pct(lat, 0.99), 2)
-        out["lost"] = n - len(lat)
+    futs = [pub.publish(topic, event(i, name)) for i in range(n)]
+    for f in futs:
+        f.result(60)
     pub.stop()
-    out["sigterm_exit_s"] = round(serve.stop(), 2)
-    await target.runner.cleanup()
-    return out
+    return sub
 
 
-async def bench_windows(tmp: Path, windows: int, sync: str) -> dict[str, Any]:
-    cfg = write_registry(tmp / "win-cfg", quiet="1h", max_wait="2h")
-    serve = Serve(cfg, tmp / "win-state", sync=sync)
+async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[str, Any]:
+    run = f"r{rnd}-pull-{name}"
+    sub = prepublish("scoperouter-bench", run, n)
+    d = tmp / run
+    d.mkdir(parents=True, exist_ok=True)
+    files: Callable[[], list[Path]]
+    if name == "bare":
+        p = Proc(bare_cmd("pull", d, subscription=sub), d / "server.log")
+        files = lambda: [d / "bare-pull.jsonl"]  # noqa: E731
+    else:
+        port = free_port()
+        cmd = serve_cmd(cfg, d / "state", port, log=name == "serve", extra=["--subscription", sub])
+        p = Proc(cmd, d / "server.log", port=port)
+        files = lambda: sorted((d / "state").glob("outbox*.jsonl*"))  # noqa: E731
     out: dict[str, Any] = {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as s:
-        await serve.ready(s)
-        out["rss_mb_idle"] = round(serve.rss_mb(), 1)
-        url = f"http://127.0.0.1:{serve.port}/events"
-        sem = asyncio.Semaphore(64)
-
-        async def post(i: int) -> None:
-            async with sem, s.post(url, data=event(i, "w", GAME_DAY - timedelta(days=i))) as r:
-                assert r.status == 200, await r.text()
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(post(i) for i in range(windows)))
-        out["fill_s"] = round(time.perf_counter() - t0, 2)
-        async with s.get(f"http://127.0.0.1:{serve.port}/metrics") as r:
-            text = await r.text()
-        line = next(x for x in text.splitlines() if x.startswith("scoperouter_open_windows "))
-        out["open_windows"] = int(float(line.split()[1]))
-        out["rss_mb"] = round(serve.rss_mb(), 1)
-    out["sigterm_exit_s"] = round(serve.stop(), 2)
-    # restart: windows restored from the snapshot
-    serve2 = Serve(cfg, tmp / "win-state", sync=sync)
-    async with aiohttp.ClientSession() as s:
-        t0 = time.perf_counter()
-        await serve2.ready(s)
-        out["restart_ready_s"] = round(time.perf_counter() - t0, 2)
-        async with s.get(f"http://127.0.0.1:{serve2.port}/metrics") as r:
-            text = await r.text()
-        line = next(x for x in text.splitlines() if x.startswith("scoperouter_open_windows "))
-        out["open_windows_after_restart"] = int(float(line.split()[1]))
-        out["rss_mb_after_restart"] = round(serve2.rss_mb(), 1)
-    serve2.stop()
+    try:
+        deadline = time.monotonic() + 180
+        while count_lines(files()) == 0:
+            if p.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{run}: nothing drained\n" + p.log.read_text()[-3000:])
+            await asyncio.sleep(0.005)
+        t0, c0, n0 = time.perf_counter(), cpu_s(p.pid), count_lines(files())
+        while (got := count_lines(files())) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        t1, c1 = time.perf_counter(), cpu_s(p.pid)
+        out["drained"] = got
+        out["msgs_per_s"] = (got - n0) / (t1 - t0)
+        out["cpu_ms_per_msg"] = (c1 - c0) * 1000 / max(1, got - n0)
+    finally:
+        p.stop()
     return out
 
 
-async def main() -> int:
+# ---------------------------------------------------------------------------- soak
+async def soak(tmp: Path, events: int, retention: str, seconds_per_sample: float) -> dict[str, Any]:
+    """``events`` at saturation into ``serve`` (log on, short retention): log size and RSS
+    sampled along the way."""
+    cfg = write_registry(
+        tmp / "soak-cfg",
+        server={"execution_log_retention": retention, "housekeeping_interval": "2s"},
+    )
+    p = start(os.environ.get("SOAK_WHO", "serve"), tmp, cfg, "soak")
+    state = tmp / "soak" / "state"
+    samples: list[dict[str, float]] = []
+    sent = 0
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as s:
+            await p.ready(s)
+            url = f"http://127.0.0.1:{p.port}/events"
+            t0 = time.perf_counter()
+            while sent < events:
+                n, _ = await saturate(s, url, seconds_per_sample, f"soak{sent}", producers=128)
+                sent += n
+                samples.append(
+                    {
+                        "events": sent,
+                        "s": round(time.perf_counter() - t0, 1),
+                        "log_mb": round(log_bytes(state) / 1e6, 2),
+                        "rss_mb": round(rss_mb(p.pid), 1),
+                    }
+                )
+                print("soak:", samples[-1], flush=True)
+    finally:
+        p.stop()
+    half = samples[len(samples) // 2 :]
+    return {
+        "events": sent,
+        "retention": retention,
+        "samples": samples,
+        "log_mb_second_half_min_max": [
+            min(x["log_mb"] for x in half),
+            max(x["log_mb"] for x in half),
+        ],
+        "rss_mb_second_half_min_max": [
+            min(x["rss_mb"] for x in half),
+            max(x["rss_mb"] for x in half),
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------- report
+def spread(values: list[float], nd: int = 2) -> dict[str, float]:
+    return {
+        "min": round(min(values), nd),
+        "median": round(statistics.median(values), nd),
+        "max": round(max(values), nd),
+    }
+
+
+def ratios(rounds: list[dict[str, dict[str, Any]]], key: str, nd: int = 2) -> dict[str, Any]:
+    """Per contestant: the figure's spread, and its ratio to the bare run of the same round."""
+    out: dict[str, Any] = {}
+    for name in rounds[0]:
+        vals = [r[name][key] for r in rounds if key in r[name]]
+        if not vals:
+            continue
+        out[name] = spread(vals, 4)
+        if name != "bare":
+            out[name]["ratio_to_bare"] = spread([r[name][key] / r["bare"][key] for r in rounds], nd)
+    return out
+
+
+async def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument(
-        "--rate", type=float, default=2000.0, help="offered events/s for the latency runs"
-    )
-    ap.add_argument("--emulator-rate", type=float, default=1000.0)
-    ap.add_argument(
-        "--http-target-rates",
-        type=float,
-        nargs="*",
-        default=[1000.0, 2000.0],
-        help="offered rates for the runs with an HTTP target (both hops over HTTP)",
-    )
-    ap.add_argument("--windows", type=int, default=10_000)
-    ap.add_argument("--sync", choices=("full", "normal"), default="full")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rate", type=float, default=1000.0, help="offered events/s (CPU per event)")
+    ap.add_argument("--pull-messages", type=int, default=10_000)
     ap.add_argument("--skip-emulator", action="store_true")
-    ap.add_argument(
-        "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="daemon event loop"
-    )
-    ap.add_argument(
-        "--bench-gc",
-        action="store_true",
-        help="leave this process's garbage collector on while measuring (the old behaviour: "
-        "its pauses count as latency)",
-    )
+    ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--soak", type=int, default=0, help="events of the soak run (0: none)")
+    ap.add_argument("--soak-retention", default="20s")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
+    ap.add_argument(
+        "--markdown", type=Path, metavar="REPORT", help="print the README table of a saved report"
+    )
+    args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
-    LOOP[0] = args.loop
-    BENCH_GC[0] = args.bench_gc
+    cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "cpus": os.cpu_count(),
-        "sync": args.sync,
-        "loop": args.loop,
-        "bench_gc": args.bench_gc,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "rate": args.rate,
     }
-    report["http_to_outbox"] = await bench_http(tmp, args.seconds, args.rate, args.sync, "outbox")
-    print("HTTP in -> outbox:", report["http_to_outbox"], flush=True)
-    for rate in args.http_target_rates:
-        key = f"http_to_http_target@{rate:g}"
-        report[key] = await bench_http(tmp, args.seconds, rate, args.sync, "http")
-        print(f"HTTP in -> HTTP target (offered {rate:g}/s):", report[key], flush=True)
-    report["windows"] = await bench_windows(tmp, args.windows, args.sync)
-    print("windows:", report["windows"], flush=True)
-    if not args.skip_emulator:
-        emu = start_emulator(tmp)
-        if emu is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
-            report["emulator"] = "skipped: emulator not available"
-        else:
-            try:
-                report["emulator"] = await bench_emulator(
-                    tmp, args.seconds, args.emulator_rate, args.sync
-                )
-            finally:
-                if emu is not None:
-                    os.killpg(emu.pid, signal.SIGTERM)
-                    emu.wait(10)
-        print("emulator:", report["emulator"], flush=True)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    shutil.rmtree(tmp, ignore_errors=True)
+    loads: list[float] = []
+    try:
+        if not args.skip_http:
+            rounds: list[dict[str, dict[str, Any]]] = []
+            for rnd in range(args.rounds):
+                loads.append(loadavg())
+                order = CONTESTANTS[rnd % 3 :] + CONTESTANTS[: rnd % 3]
+                res = {}
+                for name in order:
+                    res[name] = await http_round(name, tmp, cfg, rnd, args.rate, args.seconds)
+                    print(
+                        f"round {rnd} {name}:",
+                        {k: round(v, 3) for k, v in res[name].items()},
+                        flush=True,
+                    )
+                rounds.append({k: res[k] for k in CONTESTANTS})
+            loads.append(loadavg())
+            report["http"] = {
+                "cpu_per_event_at_rate": ratios(rounds, "cpu_ms_per_event"),
+                "saturation_events_per_s": ratios(rounds, "saturation_events_per_s"),
+                "saturation_cpu_per_event": ratios(rounds, "saturation_cpu_ms_per_event"),
+                "rss_mb": ratios(rounds, "rss_mb"),
+                "log_bytes_per_event": spread(
+                    [r["serve"]["log_bytes_per_event"] for r in rounds], 0
+                ),
+            }
+        if not args.skip_emulator:
+            emu = start_emulator(tmp)
+            if emu is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
+                report["pull"] = "skipped: emulator not available"
+            else:
+                try:
+                    prounds = []
+                    for rnd in range(args.rounds):
+                        loads.append(loadavg())
+                        order = CONTESTANTS[rnd % 3 :] + CONTESTANTS[: rnd % 3]
+                        res = {}
+                        for name in order:
+                            res[name] = await pull_round(name, tmp, cfg, rnd, args.pull_messages)
+                            print(
+                                f"pull round {rnd} {name}:",
+                                {k: round(v, 3) for k, v in res[name].items()},
+                                flush=True,
+                            )
+                        prounds.append({k: res[k] for k in CONTESTANTS})
+                    loads.append(loadavg())
+                    report["pull"] = {
+                        "messages": args.pull_messages,
+                        "drain_msgs_per_s": ratios(prounds, "msgs_per_s"),
+                        "cpu_per_msg": ratios(prounds, "cpu_ms_per_msg"),
+                    }
+                finally:
+                    if emu is not None:
+                        os.killpg(emu.pid, signal.SIGTERM)
+                        emu.wait(10)
+        if args.soak:
+            report["soak"] = await soak(tmp, args.soak, args.soak_retention, 10.0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["loadavg_1min"] = spread(loads) if loads else None
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else summary(report))
     return 0
+
+
+ROWS = (  # (section, figure key, label, unit): the README table, in order
+    ("http", "saturation_cpu_per_event", "HTTP in -> outbox, CPU per event at saturation", "ms"),
+    ("http", "cpu_per_event_at_rate", "HTTP in -> outbox, CPU per event at the offered rate", "ms"),
+    ("http", "saturation_events_per_s", "HTTP in -> outbox, saturation throughput", "events/s"),
+    ("http", "rss_mb", "RSS after the HTTP runs", "MB"),
+    ("pull", "drain_msgs_per_s", "Pub/Sub emulator backlog drain", "msgs/s"),
+    ("pull", "cpu_per_msg", "Pub/Sub emulator, CPU per message", "ms"),
+)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The README's daemon table, rendered from a saved ``--json`` report: each figure as
+    the median ratio to the bare baseline (min-max over rounds) and the bare median."""
+    pull = r.get("pull")
+    out = [
+        f"Measured {r['date']} with `python bench/daemon.py`: {r['rounds']} rounds of "
+        f"{r['seconds']:g} s per HTTP figure ({r['rate']:g} events/s offered for the CPU per "
+        f"event at a fixed rate, 64 closed-loop producers for saturation)"
+        + (
+            f", {pull['messages']:,} Pub/Sub messages drained per round"
+            if isinstance(pull, dict)
+            else ""
+        )
+        + (f", a soak of {r['soak']['events']:,} events" if "soak" in r else "")
+        + f"; {r['cpus']} CPUs shared with other jobs, 1-minute load average "
+        f"{r['loadavg_1min']['min']}-{r['loadavg_1min']['max']}.",
+        "",
+        "| figure | `serve` (defaults, log on) | `serve --no-log` | bare baseline (median) |",
+        "|---|---|---|---|",
+    ]
+    for sect, key, label, unit in ROWS:
+        block = r.get(sect)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        per = block[key]
+        cells = []
+        for name in ("serve", "serve_no_log"):
+            q = per[name]["ratio_to_bare"]
+            cells.append(f"{q['median']}x ({q['min']}-{q['max']})")
+        out.append(f"| {label} | {cells[0]} | {cells[1]} | {per['bare']['median']:.3g} {unit} |")
+    if isinstance(r.get("http"), dict):
+        b = r["http"]["log_bytes_per_event"]
+        out.append(
+            f"| execution log size per event | {b['median']:g} bytes ({b['min']:g}-{b['max']:g}) | - | - |"
+        )
+    if "soak" in r:
+        s = r["soak"]
+        out.append(
+            f"| soak: {s['events']:,} events at saturation, log retention {s['retention']} "
+            f"(second half, min-max) | log {s['log_mb_second_half_min_max'][0]:g}-"
+            f"{s['log_mb_second_half_min_max'][1]:g} MB, RSS {s['rss_mb_second_half_min_max'][0]:g}-"
+            f"{s['rss_mb_second_half_min_max'][1]:g} MB | - | - |"
+        )
+    return "\n".join(out)
+
+
+def summary(r: dict[str, Any]) -> str:
+    lines = [f"{r['date']}, {r['cpus']} CPUs, {r['rounds']} rounds, load avg {r['loadavg_1min']}"]
+    for sect in ("http", "pull"):
+        block = r.get(sect)
+        if not isinstance(block, dict):
+            continue
+        for fig, per in block.items():
+            if not isinstance(per, dict) or "serve" not in per:
+                continue
+            for name in ("serve", "serve_no_log"):
+                q = per[name].get("ratio_to_bare")
+                if q:
+                    lines.append(
+                        f"{sect} {fig} {name}: {q['median']}x bare (min {q['min']}, max {q['max']})"
+                    )
+        if sect == "http":
+            lines.append(f"execution log bytes/event: {block['log_bytes_per_event']}")
+    if "soak" in r:
+        s = r["soak"]
+        lines.append(
+            f"soak {s['events']} events: log MB {s['log_mb_second_half_min_max']}, "
+            f"RSS MB {s['rss_mb_second_half_min_max']} (second half min/max)"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -30,16 +30,24 @@ def keys() -> tuple[str, str]:
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
 def token(private: str, kid: str) -> str:
     now = int(time.time())
-    claims = {"iss": "https://accounts.google.com", "aud": AUD, "iat": now, "exp": now + 600,
-              "email": SA, "email_verified": True}
+    claims = {
+        "iss": "https://accounts.google.com",
+        "aud": AUD,
+        "iat": now,
+        "exp": now + 600,
+        "email": SA,
+        "email_verified": True,
+    }
     out: bytes = jwt.encode(crypt.RSASigner.from_string(private, key_id=kid), claims)
     return out.decode()
 
@@ -78,8 +86,10 @@ async def measure(n: int, hang: bool) -> tuple[list[float], int]:
 
 def summary(label: str, lat: list[float], calls: int) -> None:
     q = statistics.quantiles(lat, n=100)
-    print(f"{label:<26} p50 {q[49]:6.2f} ms  p99 {q[98]:6.2f} ms  max {max(lat):6.2f} ms  "
-          f"certificate fetches: {calls}")
+    print(
+        f"{label:<26} p50 {q[49]:6.2f} ms  p99 {q[98]:6.2f} ms  max {max(lat):6.2f} ms  "
+        f"certificate fetches: {calls}"
+    )
 
 
 def main() -> None:
@@ -90,7 +100,9 @@ def main() -> None:
     hung = asyncio.run(measure(args.tokens, hang=True))
     summary("healthy endpoint", *healthy)
     summary("hanging endpoint", *hung)
-    print(f"p99 ratio hanging/healthy: {statistics.quantiles(hung[0], n=100)[98] / statistics.quantiles(healthy[0], n=100)[98]:.2f}x")
+    print(
+        f"p99 ratio hanging/healthy: {statistics.quantiles(hung[0], n=100)[98] / statistics.quantiles(healthy[0], n=100)[98]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

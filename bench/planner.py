@@ -54,14 +54,19 @@ def relations_for(reg: CompiledRegistry, rows: dict[str, list[Row]]) -> InMemory
 def nba_rows() -> tuple[dict[str, list[Row]], dict[date, list[str]], dict[str, list[str]]]:
     teams = [f"T{i:02d}" for i in range(30)]
     roster = {t: [f"{t.lower()}p{j:02d}" for j in range(15)] for t in teams}
-    rows: dict[str, list[Row]] = {"team_players": [], "game_teams": [], "team_opponent": [], "player_games": []}
+    rows: dict[str, list[Row]] = {
+        "team_players": [],
+        "game_teams": [],
+        "team_opponent": [],
+        "player_games": [],
+    }
     for t, ps in roster.items():
         rows["team_players"] += [(None, t, p) for p in ps]
     games_on: dict[date, list[str]] = {}
     gid = 0
     for k in range(DAYS):
         d = SEASON_START + timedelta(days=k)
-        order = teams[k % 30:] + teams[: k % 30]
+        order = teams[k % 30 :] + teams[: k % 30]
         games_on[d] = []
         for i in range(0, 30, 2):
             a, b = order[i], order[i + 1]
@@ -82,26 +87,82 @@ def event_mix(reg: CompiledRegistry, games: list[str], roster: dict[str, list[st
     raws: list[dict[str, Any]] = []
     for i in range(40):
         p = players[(i * 37) % len(players)]
-        raws.append({"event_id": f"inj-{i}", "source": "nba_raw.nbac_injury_report", "game_date": gd,
-                     "affected_entities": {"players": [p]}, "changed_fields": ["injury_status"],
-                     "priority": "critical" if i % 5 == 0 else "normal"})
-        raws.append({"event_id": f"props-{i}", "source": "nba_raw.odds_api_player_points_props", "game_date": gd,
-                     "affected_entities": {"players": [players[(i * 11 + j) % len(players)] for j in range(3)]},
-                     "changed_fields": ["points_line"]})
-        raws.append({"event_id": f"lines-{i}", "source": "nba_raw.odds_api_game_lines", "game_date": gd,
-                     "affected_entities": {"games": [games[i % len(games)]]}, "changed_fields": ["spread"]})
-        raws.append({"event_id": f"box-{i}", "source": "nba_raw.bdl_player_boxscores", "game_date": gd,
-                     "affected_entities": {"players": [players[(i * 7 + j) % len(players)] for j in range(5)]},
-                     "changed_fields": ["points", "minutes"]})
-        raws.append({"event_type": "analytics_complete", "analytics_table": "player_game_summary", "game_date": gd,
-                     "execution_id": f"pgs-{i}", "success": True,
-                     "entities_changed": {"players": [players[(i * 13) % len(players)]]}})
-        raws.append({"event_id": f"tdz-{i}", "source": "nba_precompute.team_defense_zone_analysis", "game_date": gd,
-                     "affected_entities": {"teams": [teams[i % 30]]}})
-        raws.append({"event_type": "raw_data_loaded", "source_table": "bdl_standings", "game_date": gd,
-                     "execution_id": f"stand-{i}", "success": True})
-        raws.append({"event_id": f"sched-{i}", "source": "nba_raw.nbac_schedule", "game_date": gd,
-                     "changed_fields": ["broadcast"]})
+        raws.append(
+            {
+                "event_id": f"inj-{i}",
+                "source": "nba_raw.nbac_injury_report",
+                "game_date": gd,
+                "affected_entities": {"players": [p]},
+                "changed_fields": ["injury_status"],
+                "priority": "critical" if i % 5 == 0 else "normal",
+            }
+        )
+        raws.append(
+            {
+                "event_id": f"props-{i}",
+                "source": "nba_raw.odds_api_player_points_props",
+                "game_date": gd,
+                "affected_entities": {
+                    "players": [players[(i * 11 + j) % len(players)] for j in range(3)]
+                },
+                "changed_fields": ["points_line"],
+            }
+        )
+        raws.append(
+            {
+                "event_id": f"lines-{i}",
+                "source": "nba_raw.odds_api_game_lines",
+                "game_date": gd,
+                "affected_entities": {"games": [games[i % len(games)]]},
+                "changed_fields": ["spread"],
+            }
+        )
+        raws.append(
+            {
+                "event_id": f"box-{i}",
+                "source": "nba_raw.bdl_player_boxscores",
+                "game_date": gd,
+                "affected_entities": {
+                    "players": [players[(i * 7 + j) % len(players)] for j in range(5)]
+                },
+                "changed_fields": ["points", "minutes"],
+            }
+        )
+        raws.append(
+            {
+                "event_type": "analytics_complete",
+                "analytics_table": "player_game_summary",
+                "game_date": gd,
+                "execution_id": f"pgs-{i}",
+                "success": True,
+                "entities_changed": {"players": [players[(i * 13) % len(players)]]},
+            }
+        )
+        raws.append(
+            {
+                "event_id": f"tdz-{i}",
+                "source": "nba_precompute.team_defense_zone_analysis",
+                "game_date": gd,
+                "affected_entities": {"teams": [teams[i % 30]]},
+            }
+        )
+        raws.append(
+            {
+                "event_type": "raw_data_loaded",
+                "source_table": "bdl_standings",
+                "game_date": gd,
+                "execution_id": f"stand-{i}",
+                "success": True,
+            }
+        )
+        raws.append(
+            {
+                "event_id": f"sched-{i}",
+                "source": "nba_raw.nbac_schedule",
+                "game_date": gd,
+                "changed_fields": ["broadcast"],
+            }
+        )
     return [normalize_event(r, reg) for r in raws]
 
 
@@ -111,9 +172,12 @@ def grown(doc: dict[str, Any], factor: int) -> CompiledRegistry:
     n = len(doc["processors"]) * (factor - 1)
     for i in range(n):
         d["processors"][f"synthetic_{i:05d}"] = {
-            "phase": 3 + i % 3, "granularity": ("player", "team", "game", "date")[i % 4],
-            "inputs": [{"source": f"synthetic_raw.table_{i:05d}"},
-                       {"source": f"synthetic_raw.table_{(i + 1) % n:05d}", "fields": ["a"]}],
+            "phase": 3 + i % 3,
+            "granularity": ("player", "team", "game", "date")[i % 4],
+            "inputs": [
+                {"source": f"synthetic_raw.table_{i:05d}"},
+                {"source": f"synthetic_raw.table_{(i + 1) % n:05d}", "fields": ["a"]},
+            ],
             "publishes": f"synthetic_out.table_{i:05d}",
         }
     return compile_registry(RoutesSpec.model_validate(d))
@@ -158,9 +222,13 @@ def main() -> None:
             p.plan(r, e, AS_OF)
 
     t = per_call(lambda: run_mix(planner), args.seconds) / len(events)
-    print(f"NBA registry: {n_proc} processors; relation data 30 teams x 15 players, {DAYS} days x 15 games")
+    print(
+        f"NBA registry: {n_proc} processors; relation data 30 teams x 15 players, {DAYS} days x 15 games"
+    )
     print(f"event mix: {len(events)} events ({len(events) // 8} each of 8 kinds)")
-    print(f"  planner only      : {1 / t:>10,.0f} events/s  {n_proc / t:>12,.0f} decisions/s  {t * 1e6:7.1f} us/event")
+    print(
+        f"  planner only      : {1 / t:>10,.0f} events/s  {n_proc / t:>12,.0f} decisions/s  {t * 1e6:7.1f} us/event"
+    )
     payloads = [json.dumps(e.model_dump(mode="json")).encode() for e in events]
 
     def parse_and_plan() -> None:
@@ -191,8 +259,10 @@ def main() -> None:
             costs[f] = min(costs[f], per_call(fn, args.seconds / 3) / len(events))
     t = min(t, costs[1])
     for factor in (10, 100):
-        print(f"  {factor:>3}x ({sizes[factor]:>5} processors): {costs[factor] * 1e6:7.1f} us/event  "
-              f"ratio {costs[factor] / costs[1]:5.2f}x  (each plan still returns {sizes[factor]} decisions)")
+        print(
+            f"  {factor:>3}x ({sizes[factor]:>5} processors): {costs[factor] * 1e6:7.1f} us/event  "
+            f"ratio {costs[factor] / costs[1]:5.2f}x  (each plan still returns {sizes[factor]} decisions)"
+        )
 
     # 1,000-entity event, two hops: game -> game_teams -> team_players, on a 1,000-game stress day.
     stress_day = DAY + timedelta(days=400)
@@ -204,25 +274,45 @@ def main() -> None:
         for t_ in (a, b):
             srows["team_players"] += [(stress_day, t_, f"{t_.lower()}p{j:02d}") for j in range(15)]
     srel = relations_for(base, srows)
-    big = normalize_event({"event_id": "big", "source": "nba_raw.odds_api_game_lines",
-                           "game_date": stress_day.isoformat(), "affected_entities": {"games": stress_games},
-                           "changed_fields": ["spread"]}, base)
-    big_players = normalize_event({"event_id": "bigp", "source": "nba_analytics.player_game_summary",
-                                   "game_date": DAY.isoformat(),
-                                   "affected_entities": {"players": [p for ps in roster.values() for p in ps]}},
-                                  base)
+    big = normalize_event(
+        {
+            "event_id": "big",
+            "source": "nba_raw.odds_api_game_lines",
+            "game_date": stress_day.isoformat(),
+            "affected_entities": {"games": stress_games},
+            "changed_fields": ["spread"],
+        },
+        base,
+    )
+    big_players = normalize_event(
+        {
+            "event_id": "bigp",
+            "source": "nba_analytics.player_game_summary",
+            "game_date": DAY.isoformat(),
+            "affected_entities": {"players": [p for ps in roster.values() for p in ps]},
+        },
+        base,
+    )
     t_big = per_call(lambda: planner.plan(srel, big, stress_day), args.seconds)
     out = planner.plan(srel, big, stress_day)
     mapped = [d for d in out if d.action == "run"]
     print("1,000-entity event (1,000 games -> 2,000 teams -> 30,000 players, two hops):")
-    print(f"  {t_big * 1e3:6.2f} ms/event   decisions: "
-          + ", ".join(f"{d.processor}={d.reason}" for d in mapped))
+    print(
+        f"  {t_big * 1e3:6.2f} ms/event   decisions: "
+        + ", ".join(f"{d.processor}={d.reason}" for d in mapped)
+    )
     print("event size (games, expanded two hops on the stress day):")
     for n in (1, 10, 100, 1000):
-        ev_n = normalize_event({"event_id": f"n{n}", "source": "nba_raw.odds_api_game_lines",
-                                "game_date": stress_day.isoformat(),
-                                "affected_entities": {"games": stress_games[:n]}, "changed_fields": ["spread"]},
-                               base)
+        ev_n = normalize_event(
+            {
+                "event_id": f"n{n}",
+                "source": "nba_raw.odds_api_game_lines",
+                "game_date": stress_day.isoformat(),
+                "affected_entities": {"games": stress_games[:n]},
+                "changed_fields": ["spread"],
+            },
+            base,
+        )
 
         def one(e: Event = ev_n) -> None:
             planner.plan(srel, e, stress_day)
@@ -237,20 +327,36 @@ def main() -> None:
     wide_rel = relations_for(wide_reg, srows)
     big_w = normalize_event(big.model_dump(mode="json"), wide_reg)
     t_wide = per_call(lambda: wide_planner.plan(wide_rel, big_w, stress_day), args.seconds)
-    n_ids = len(next(d for d in wide_planner.plan(wide_rel, big_w, stress_day)
-                     if d.processor == "upcoming_player_game_context").entity_ids or ())
-    print(f"  1000 games, max_entities 100000 (entity scope, {n_ids} ids collected and sorted): "
-          f"{t_wide * 1e3:.2f} ms/event")
+    n_ids = len(
+        next(
+            d
+            for d in wide_planner.plan(wide_rel, big_w, stress_day)
+            if d.processor == "upcoming_player_game_context"
+        ).entity_ids
+        or ()
+    )
+    print(
+        f"  1000 games, max_entities 100000 (entity scope, {n_ids} ids collected and sorted): "
+        f"{t_wide * 1e3:.2f} ms/event"
+    )
     t_bp = per_call(lambda: planner.plan(rel, big_players, AS_OF), args.seconds)
-    print(f"450-player event with games lookback (player_shot_zone_analysis, 10 games): {t_bp * 1e3:6.2f} ms/event")
+    print(
+        f"450-player event with games lookback (player_shot_zone_analysis, 10 games): {t_bp * 1e3:6.2f} ms/event"
+    )
 
     print("summary:")
-    print(f"  typical events/s           : {1 / t:,.0f}  (target >= 20,000)  {'OK' if 1 / t >= 20000 else 'MISSED'}")
+    print(
+        f"  typical events/s           : {1 / t:,.0f}  (target >= 20,000)  {'OK' if 1 / t >= 20000 else 'MISSED'}"
+    )
     r100 = costs[100] / costs[1]
-    print(f"  100x registry cost ratio   : {r100:.2f}x (target <= 2x)  {'OK' if r100 <= 2 else 'MISSED'}")
+    print(
+        f"  100x registry cost ratio   : {r100:.2f}x (target <= 2x)  {'OK' if r100 <= 2 else 'MISSED'}"
+    )
     print(f"  10x registry cost ratio    : {costs[10] / costs[1]:.2f}x")
     print(f"  base cost                  : {costs[1] * 1e6:.1f} us/event")
-    print(f"  1,000-entity two-hop event : {t_big * 1e3:.2f} ms (target < 5 ms)  {'OK' if t_big < 0.005 else 'MISSED'}")
+    print(
+        f"  1,000-entity two-hop event : {t_big * 1e3:.2f} ms (target < 5 ms)  {'OK' if t_big < 0.005 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for name, (s, rc) in slow:
             print(f"{s:6.2f} s  rc={rc}  {name}")
-        print(f"{len(results)} files, slowest {slow[0][1][0]:.2f} s, {len(over)} over {args.limit} s")
+        print(
+            f"{len(results)} files, slowest {slow[0][1][0]:.2f} s, {len(over)} over {args.limit} s"
+        )
     return 1 if over else 0
 
 

@@ -44,10 +44,12 @@ CREATE TABLE IF NOT EXISTS `${PROJECT}.${DATASET}.pipeline_execution_events` (
   game_date      DATE,
   decided_at     TIMESTAMP,
   as_of          DATE   OPTIONS (description = 'Planner as-of date used for the decisions'),
-  event_json     STRING OPTIONS (description = 'Event.model_dump_json()')
+  event_json     STRING OPTIONS (description = 'Event.model_dump_json()'),
+  skips          STRING OPTIONS (description = 'JSON {reason: processors} of skips without rows of their own (not_an_input, unknown_source)')
 )
 PARTITION BY game_date
 CLUSTER BY source, correlation_id;
+-- Tables created before the skips column: ALTER TABLE `${PROJECT}.${DATASET}.pipeline_execution_events` ADD COLUMN IF NOT EXISTS skips STRING;
 
 -- What processors report after a run (SDK): measured waste and duration.
 CREATE TABLE IF NOT EXISTS `${PROJECT}.${DATASET}.pipeline_execution_completions` (

@@ -99,6 +99,11 @@ class CanonicalEvent(BaseModel):
     record_count: int | None = Field(
         default=None, ge=0, description="Rows written (informational; never routes)."
     )
+    referenced_tables: list[str] | None = Field(
+        default=None,
+        description="Tables the run read (dataset.table; its BigQuery jobs' referenced_tables): "
+        "the router counts those routes.yaml does not declare (informational; never routes).",
+    )
 
 
 def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any]:
@@ -121,6 +126,9 @@ def event_schema() -> dict[str, Any]:
 
 def trigger_schema() -> dict[str, Any]:
     s = Trigger.model_json_schema(by_alias=True, mode="serialization")
+    # on the wire only when not 0 (Trigger.wire), so excluded from the plain dump
+    more = Trigger.model_json_schema(by_alias=True, mode="validation")["properties"]
+    s["properties"]["caused_by_more"] = more["caused_by_more"]
     return _with_header(s, "trigger.schema.json", "scoperouter trigger")
 
 

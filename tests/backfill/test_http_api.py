@@ -40,7 +40,11 @@ async def client(tmp_path: Path) -> Any:
     router = SimpleNamespace(metrics=Metrics())  # only the rejection counter is used here
     app = IngressApp(router, verifier=bearer_verifier("s3cret"))  # type: ignore[arg-type]
     app.backfills = BackfillApi(
-        reg, None, tmp_path, lambda _body: CallableExecutor(fn), as_of=lambda: date(2025, 11, 30)
+        reg,
+        lambda: None,
+        tmp_path,
+        lambda _body: CallableExecutor(fn),
+        as_of=lambda: date(2025, 11, 30),
     )
     c: TestClient[Any, Any] = TestClient(TestServer(app.app))
     await c.start_server()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from scoperouter.execution_log import (
     NullExecutionLog,
     SqliteExecutionLog,
     open_log,
+    read_log,
 )
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.rows import compact_event_json, event_from_row_json
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -72,10 +76,8 @@ def test_table_has_the_spec_columns(tmp_path: Path) -> None:
         (ev("e2", "nba_raw.nbac_schedule"), "upcoming_team_game_context",
          [{"action": "run", "scope": "date", "entities_requested": 30, "entities_universe": 30,
            "entity_type": "team", "reason": "no_entities_in_event", "game_date": "2025-11-19"}]),
-        # skip: one row on the event's date, no counts
-        (ev("e3", "nba_raw.bdl_standings"), "league_rankings",
-         [{"action": "skip", "scope": None, "entities_requested": None, "entities_universe": None,
-           "entity_type": None, "reason": "not_an_input", "game_date": "2025-11-19"}]),
+        # a skip: no row of its own (counted on the event row, see below)
+        (ev("e3", "nba_raw.bdl_standings"), "league_rankings", []),
         # date granularity: no entity universe
         (ev("e4", "nba_analytics.player_game_summary", affected_entities={"players": ["t01p03"]}),
          "league_rankings",
@@ -90,12 +92,37 @@ def test_decision_rows(tmp_path: Path, registry: CompiledRegistry, relations: In
     with SqliteExecutionLog(path) as log:
         ids = log.record_decisions(event, plan(registry, relations, event, DAY), T0,
                                    registry=registry, relations=relations)
-    assert len(ids) == len(set(ids)) >= len(registry.processor_names)
+    assert len(ids) == len(set(ids))
     got = rows(path, "SELECT * FROM pipeline_execution_log WHERE processor = ? ORDER BY game_date", processor)
-    keys = list(want[0])
+    keys = list(want[0]) if want else []
     assert [{k: r[k] for k in keys} for r in got] == want
     assert all(r["event_id"] == event.event_id and r["kind"] == "decision" for r in got)
-    assert got[0]["phase"] == registry.processors[processor].phase
+    assert not got or got[0]["phase"] == registry.processors[processor].phase
+
+
+@pytest.mark.parametrize(
+    ("event", "want"),
+    [
+        (ev("e1", "nba_raw.bdl_standings"), "not_an_input"),
+        (ev("e2", "nba_raw.no_such_table"), "unknown_source"),
+        (ev("e3", "nba_raw.nbac_gamebook_player_stats", affected_entities={"players": ["t01p03"]},
+            changed_fields=["minutes"]), "irrelevant_fields"),
+    ],
+)
+def test_aggregated_skips_are_counted_on_the_event_row(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations, event: Event, want: str
+) -> None:
+    """Skips get no rows; the event row counts them per reason."""
+    decisions = plan(registry, relations, event, DAY)
+    skips = Counter(d.reason for d in decisions if d.action == "skip")
+    path = tmp_path / "l.sqlite"
+    with SqliteExecutionLog(path) as log:
+        ids = log.record_decisions(event, decisions, T0, registry=registry, relations=relations)
+    assert skips[want] > 0 and len(ids) == len(decisions) - sum(skips.values())
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log WHERE action = 'skip'")[0]["n"] == 0
+    (e,) = rows(path, "SELECT skips FROM pipeline_execution_events")
+    assert json.loads(e["skips"]) == dict(skips)
+    assert read_log(path).decision_count == len(decisions)
 
 
 def test_fallback_keeps_the_mapped_count(tmp_path: Path, registry: CompiledRegistry,
@@ -167,8 +194,10 @@ def test_dispatch_links_decisions_to_the_trigger(tmp_path: Path, registry: Compi
 
 def test_dispatch_after_restart_fills_universe_from_decisions(tmp_path: Path, registry: CompiledRegistry,
                                                               relations: InMemoryRelations) -> None:
-    """A dispatch logged by a new writer (daemon restart) still gets universe, phase and requested."""
-    e = ev("e1", "nba_raw.nbac_schedule")
+    """A dispatch logged by a new writer (daemon restart) still gets universe, phase and requested
+    (from the run decision row of its processor and date)."""
+    e = ev("e1", "nba_raw.nbac_injury_report", affected_entities={"players": ["t01p03"]},
+           changed_fields=["injury_status"])
     path = tmp_path / "l.sqlite"
     with SqliteExecutionLog(path) as log:
         log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)
@@ -265,3 +294,41 @@ def test_completion_reported_twice_is_one_row(tmp_path: Path) -> None:
                                   entities_changed=2, duration_s=0.25)
     got = rows(path, "SELECT trigger_id FROM pipeline_execution_completions ORDER BY trigger_id")
     assert [r["trigger_id"] for r in got] == [None, None, "t-1"]
+
+
+@pytest.mark.parametrize(("retention_s", "kept"), [(50.0, 50), (1000.0, 100), (0.5, 0)])
+def test_retention_prunes_older_rows(tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations,
+                                     retention_s: float, kept: int) -> None:
+    """prune() deletes the events, decision and dispatch rows decided before now - retention."""
+    path = tmp_path / "l.sqlite"
+    with SqliteExecutionLog(path, retention_s=retention_s, prune_interval_s=1e9) as log:
+        for i in range(100):
+            e = ev(f"e{i}", "nba_raw.nbac_injury_report", affected_entities={"players": ["t01p03"]},
+                   changed_fields=["injury_status"])
+            log.record_decisions(e, plan(registry, relations, e, DAY), T0 + timedelta(seconds=i),
+                                 registry=registry, relations=relations)
+        log.flush()
+        per_event = rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log")[0]["n"] // 100
+        log.prune(now=(T0 + timedelta(seconds=100)).timestamp())
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_events")[0]["n"] == kept
+    assert rows(path, "SELECT COUNT(*) AS n FROM pipeline_execution_log")[0]["n"] == kept * per_event
+    left = rows(path, "SELECT MIN(decided_at) AS t FROM pipeline_execution_events")[0]["t"]
+    assert left is None or left >= (T0 + timedelta(seconds=100 - retention_s)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("event_id", "source", "extra"),
+    [
+        ("e1", "nba_raw.nbac_schedule", {}),
+        ('q"uo\\te', "s/ü", {"correlation_id": "c-ü"}),
+        ("ünïcode-☃", "nba_raw.x", {"affected_entities": {"players": ["a"]}, "priority": "critical"}),
+    ],
+)
+def test_event_json_without_its_columns_round_trips(event_id: str, source: str, extra: dict[str, Any]) -> None:
+    """The stored event JSON leaves out event_id and source (columns) and reads back equal."""
+    e = Event.model_validate({"event_id": event_id, "source": source, "game_date": DAY, **extra})
+    for full in (e.model_dump_json(), e.model_dump_json(exclude_defaults=True)):
+        stored = compact_event_json(e, full)
+        assert len(stored) < len(full) and '"event_id"' not in stored
+        assert Event.model_validate_json(event_from_row_json(stored, event_id, source)) == e
+        assert event_from_row_json(full, event_id, source) == full  # old rows: unchanged

@@ -103,31 +103,15 @@ def test_runs_what_production_runs(nba: LoadedConfig, case: Case) -> None:
 
 
 WAITING = [c for c in COMPLETIONS if c.h11c]
-# edges of production's trigger tables routes.yaml still lacks (the rebuilt registry
-# added the others): nbac_scoreboard_v2 -> upcoming_team_game_context, and
-# team_offense_game_summary -> player_shot_zone_analysis (PRECOMPUTE_TRIGGERS)
-STILL_MISSING = {"upcoming_team_game_context", "player_shot_zone_analysis"}
+# edges of production's trigger tables the first registry lacked; the last two
+# (nbac_scoreboard_v2 -> upcoming_team_game_context, main_analytics_service.py:754, and
+# team_offense_game_summary -> player_shot_zone_analysis, main_precompute_service.py:79)
+# are trigger-only inputs in routes.yaml: production runs them, their SQL never reads them.
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c,
-            marks=[
-                pytest.mark.xfail(
-                    strict=True, reason=f"{H11C}: {c.source} -> {', '.join(sorted(c.h11c))}"
-                )
-            ]
-            if c.h11c & STILL_MISSING
-            else [],
-        )
-        for c in WAITING
-    ],
-    ids=[c.name for c in WAITING],
-)
+@pytest.mark.parametrize("case", WAITING, ids=[c.name for c in WAITING])
 def test_runs_edges_waiting_on_the_real_dag(nba: LoadedConfig, case: Case) -> None:
-    """The trigger-table processors production runs and the first registry lacked are run now (one edge still missing is xfail)."""
+    """The trigger-table processors production runs and the first registry lacked are run now."""
     _ev, decisions = decide(nba, case.body)
     assert case.h11c <= runs_of(decisions)
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from planner_support import D, registry_from
 
-from scoperouter.messages.models import Event
+from scoperouter.messages.models import Event, Trigger
 from scoperouter.router.decisions import Decision
+from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.router.windows import WindowBook
 
 REG = registry_from(
@@ -149,3 +150,19 @@ def test_restore_rejects_malformed(snap: dict[str, Any]) -> None:
     """A malformed snapshot raises ValueError instead of restoring half a book."""
     with pytest.raises(ValueError):
         WindowBook.restore(REG, snap)
+
+
+@pytest.mark.parametrize("events", [1, CAUSED_BY_CAP, CAUSED_BY_CAP + 1, 3 * CAUSED_BY_CAP + 7])
+def test_caused_by_is_capped_with_a_count_of_the_rest(events: int) -> None:
+    """A hot window lists its first CAUSED_BY_CAP event ids and counts the rest (also after a
+    snapshot); the wire trigger carries the count only when there is one."""
+    book = WindowBook(REG)
+    for i in range(events):
+        book.add(ev(f"e{i:05d}"), ents("a"), float(i) / events)
+    snap = json.loads(json.dumps(book.snapshot()))
+    for b in (book, WindowBook.restore(REG, snap)):
+        [t] = b.flush(1.0)
+        assert t.caused_by == tuple(f"e{i:05d}" for i in range(min(events, CAUSED_BY_CAP)))
+        assert t.caused_by_more == max(0, events - CAUSED_BY_CAP)
+        assert ("caused_by_more" in t.wire()) == (events > CAUSED_BY_CAP)
+        assert Trigger.model_validate(t.wire()) == t

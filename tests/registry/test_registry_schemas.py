@@ -268,9 +268,27 @@ def test_pre_commit_hooks_run_real_commands(routes_path: Path) -> None:
     offered = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     for hook in [hooks["scoperouter-validate"], hooks["scoperouter-schema-check"], *offered]:
         prog, command, *_ = hook["entry"].split()
-        assert prog == "scoperouter" and command in ("validate", "schema", "test")
-    for hook in (hooks["scoperouter-test"], next(h for h in offered if h["id"] == "scoperouter-test")):
-        for changed in ("routes.yaml", "routes.tests.yaml", "tests/routes/x.yaml", "data/relations/a.csv"):
+        assert prog == "scoperouter" and command in ("validate", "schema", "test", "lineage")
+    for hook in (
+        hooks["scoperouter-test"],
+        next(h for h in offered if h["id"] == "scoperouter-test"),
+    ):
+        for changed in (
+            "routes.yaml",
+            "routes.tests.yaml",
+            "tests/routes/x.yaml",
+            "data/relations/a.csv",
+        ):
+            assert re.search(hook["files"], changed), (hook["id"], changed)
+    for hook in (
+        hooks["scoperouter-lineage"],
+        next(h for h in offered if h["id"] == "scoperouter-lineage"),
+    ):
+        for changed in (
+            "routes.yaml",
+            "src/scoperouter/examples/nba/sql/player_game_summary.sql",
+            "pipeline/x.py",
+        ):
             assert re.search(hook["files"], changed), (hook["id"], changed)
     args = hooks["check-jsonschema"]["args"]
     assert (REPO / args[args.index("--schemafile") + 1]).is_file()

@@ -315,7 +315,7 @@ async def test_outbox_send_returns_after_fdatasync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, senders: int
 ) -> None:
     """With fsync on (the SinkFactory default) every outbox send returns only after a flush that covers its line; concurrent sends share flushes."""
-    import scoperouter.runtime.sinks as sinks_mod
+    import scoperouter.runtime.outbox as sinks_mod  # the outbox sink lives there
 
     synced_size: list[int] = []
 

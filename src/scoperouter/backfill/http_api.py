@@ -35,13 +35,15 @@ class BackfillApi:
     def __init__(
         self,
         registry: CompiledRegistry,
-        relations: RelationStore | None,
+        relations: Callable[[], RelationStore | None],
         state_dir: Path,
         executor: Callable[[Mapping[str, Any]], RunExecutor],
         *,
         as_of: Callable[[], date] = date.today,
     ) -> None:
         self.registry = registry
+        # a getter, not the data: a relation reload swaps the daemon's data and the old
+        # copy must be freed (tests/runtime/test_heap_freeze.py); plans use the current one
         self.relations = relations
         self.state_dir = state_dir
         self.executor = executor
@@ -55,7 +57,7 @@ class BackfillApi:
             prep = await asyncio.to_thread(
                 prepare,
                 self.registry,
-                self.relations,
+                self.relations(),
                 req,
                 state_dir=self.state_dir,
                 as_of=self.as_of(),
@@ -145,7 +147,7 @@ def _request(body: object) -> tuple[Request, int | None]:
 
 def backfill_api(
     registry: CompiledRegistry,
-    relations: RelationStore | None,
+    relations: Callable[[], RelationStore | None],
     state_dir: Path,
     sinks: Mapping[str, Sink],
     as_of: date | None,

@@ -34,6 +34,8 @@ from scoperouter.execution_log.legend import COLUMNS, headline
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.execution_log.rollout import Rollout, build_rollout
 from scoperouter.execution_log.run_history import History, RunHistoryError, map_history
+from scoperouter.execution_log.undeclared_reads import render_text as render_undeclared
+from scoperouter.execution_log.undeclared_reads import undeclared
 from scoperouter.execution_log.unknown_sources import UnknownSource, unknown_sources
 from scoperouter.execution_log.unknown_sources import render_text as render_unknown
 from scoperouter.execution_log.whatif import what_if_rows
@@ -191,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = build_report(data, thresholds=thresholds, processors=info)
     unknown = unknown_sources(data)
+    drift = undeclared(data, cfg.registry) if cfg is not None else []
     history = _history(args, cfg, data)
     if isinstance(history, int):
         return history
@@ -217,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = report.to_json()
         out["unknown_sources"] = [u.to_json() for u in unknown]
+        out["undeclared_reads"] = [u.to_json() for u in drift]
         out["log"] = _where(args)
         out["rollout"] = rollout.to_json()
         if wi is not None:
@@ -224,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, sort_keys=False))
     else:
         print(render_text(report, wi, unknown))
+        if drift:
+            print(render_undeclared(drift))
         print(render_rollout(rollout))
         if args.html is not None:
             print(f"\nHTML report written to {args.html}")

@@ -94,6 +94,16 @@ def register(sub: Any) -> None:
         help="do not write the execution log",
     )
     p.add_argument(
+        "--execution-log-retention",
+        metavar="DURATION",
+        help="keep execution-log rows this long; older ones are pruned (default 30d; 0s: forever)",
+    )
+    p.add_argument(
+        "--outbox-max-bytes",
+        type=int,
+        help="rotate outbox.jsonl (to .1, .2, .3) past this size (default 256 MiB; 0: never)",
+    )
+    p.add_argument(
         "--shadow",
         action="store_true",
         help="every processor in shadow mode: plan, coalesce and log every trigger, call no "
@@ -170,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         relations_refresh_s=conf["relations_refresh"],
         router_options=conf.router_options(),
         shadow=bool(getattr(args, "shadow", False)),
+        outbox_max_bytes=conf["outbox_max_bytes"],
     )
     if settings.subscription:
         from scoperouter.runtime.pubsub import check_subscription
@@ -184,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
     if conf["log"]:
         from scoperouter.execution_log import open_log
 
-        log = open_log(conf["execution_log"] or state_dir / "execution_log.sqlite")
+        log = open_log(
+            conf["execution_log"] or state_dir / "execution_log.sqlite",
+            retention_s=conf["execution_log_retention"] or None,
+        )
 
     async def main() -> None:
         daemon = Daemon(

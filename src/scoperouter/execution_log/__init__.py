@@ -39,9 +39,12 @@ from scoperouter.execution_log.reader import LogData, read_log
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
 
 
-def open_log(path: str | Path | None = None) -> SqliteExecutionLog:
-    """The default SQLite log at ``path`` (``DEFAULT_LOG_PATH`` when None); creates it."""
-    return SqliteExecutionLog(DEFAULT_LOG_PATH if path is None else path)
+def open_log(
+    path: str | Path | None = None, *, retention_s: float | None = None
+) -> SqliteExecutionLog:
+    """The default SQLite log at ``path`` (``DEFAULT_LOG_PATH`` when None); creates it.
+    ``retention_s``: prune rows older than that (None: keep everything)."""
+    return SqliteExecutionLog(DEFAULT_LOG_PATH if path is None else path, retention_s=retention_s)
 
 
 __all__ = [

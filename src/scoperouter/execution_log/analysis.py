@@ -189,6 +189,7 @@ def build_report(
         r.full_date_rows = sizes.get((r.processor, r.game_date))
 
     times = [d.decided_at for d in data.decisions if d.decided_at is not None]
+    times += [e.decided_at for e in data.events if e.skips]  # events with aggregated skips
     days = max(1, len({t.date() for t in times}))
     weeks = days / 7.0
 
@@ -274,8 +275,11 @@ def build_report(
         days_observed=days,
         first_decision=min(times) if times else None,
         last_decision=max(times) if times else None,
-        decisions=len(data.decisions),
-        events=len({d.event_id for d in data.decisions}),
+        decisions=data.decision_count,
+        events=len(
+            {d.event_id for d in data.decisions}
+            | {e.event.event_id for e in data.events if e.skips}
+        ),
         runs=len(runs),
         coalesced=coalesced,
         unmatched_completions=unmatched,

@@ -17,6 +17,8 @@ from scoperouter.execution_log.rows import (
     decision_rows,
     dispatch_row,
     event_row,
+    iso,
+    skip_counts,
 )
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -32,6 +34,7 @@ class RowExecutionLog(ABC):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._procinfo: dict[str, tuple[int, str]] = {}
+        self._procinfo_of: CompiledRegistry | None = None
         self._ucache = UniverseCache()
         self._universe: dict[tuple[str, str], int | None] = {}
 
@@ -46,25 +49,55 @@ class RowExecutionLog(ABC):
         relations: RelationStore | None = None,
         as_of: date | None = None,
     ) -> list[str]:
-        rows = decision_rows(
-            event,
-            decisions,
+        return self.record_batch(
+            [(event, decisions, None)],
             decided_at,
             registry=registry,
             relations=relations,
-            universe_cache=self._ucache,
+            as_of=as_of,
         )
-        ev = event_row(event, decided_at, as_of)
+
+    def record_batch(
+        self,
+        items: Sequence[tuple[Event, Sequence[Decision], str | None]],
+        decided_at: datetime,
+        *,
+        registry: CompiledRegistry,
+        relations: RelationStore | None = None,
+        as_of: date | None = None,
+    ) -> list[str]:
+        """:meth:`record_decisions` for a whole ingest batch at once (one lock, one flush
+        check): ``(event, decisions, event_json or None)`` per event, all decided at
+        ``decided_at``. Returns the decision ids of the rows written."""
+        built = []
+        at = iso(decided_at)  # once per batch
+        for event, decisions, ev_json in items:
+            rows = decision_rows(
+                event,
+                decisions,
+                decided_at,
+                registry=registry,
+                relations=relations,
+                universe_cache=self._ucache,
+                decided_at_iso=at,
+            )
+            ev = event_row(event, decided_at, as_of, skip_counts(decisions), ev_json, at)
+            built.append((ev, rows))
+        ids: list[str] = []
         with self._lock:
-            for name, p in registry.processors.items():
-                self._procinfo[name] = (p.phase, p.granularity)
+            if self._procinfo_of is not registry:
+                self._procinfo_of = registry
+                for name, p in registry.processors.items():
+                    self._procinfo[name] = (p.phase, p.granularity)
             universe = self._universe
-            for r in rows:
-                if r["action"] == "run" and r["game_date"] is not None:
-                    universe[(r["processor"], r["game_date"])] = r["entities_universe"]
-            self._store_decisions(ev, rows)
+            for ev, rows in built:
+                for r in rows:
+                    if r["action"] == "run" and r["game_date"] is not None:
+                        universe[(r["processor"], r["game_date"])] = r["entities_universe"]
+                    ids.append(r["decision_id"])
+                self._store_decisions(ev, rows)
             self._maybe_flush()
-        return [r["decision_id"] for r in rows]
+        return ids
 
     def record_dispatch(
         self,

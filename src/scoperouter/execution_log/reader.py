@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import event_from_row_json
 from scoperouter.messages.models import Event
 
 
@@ -74,6 +75,12 @@ class EventRecord:
     event: Event
     decided_at: datetime
     as_of: date
+    skips: tuple[tuple[str, int], ...] = ()  # aggregated skips (reason, processors), sorted
+
+    @property
+    def skipped(self) -> int:
+        """How many processors skipped the event without a row of their own."""
+        return sum(n for _, n in self.skips)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,11 @@ class LogData:
     @property
     def empty(self) -> bool:
         return not (self.decisions or self.dispatches or self.completions)
+
+    @property
+    def decision_count(self) -> int:
+        """Decisions made: the rows plus the skips aggregated on event rows."""
+        return len(self.decisions) + sum(e.skipped for e in self.events)
 
 
 class RowLike(Protocol):
@@ -177,7 +189,13 @@ def event_record(r: RowLike) -> EventRecord | None:
     asof = _d(r["as_of"])
     if dec is None or asof is None:
         return None
-    return EventRecord(Event.model_validate_json(r["event_json"]), dec, asof)
+    try:
+        raw = r["skips"]
+    except (IndexError, KeyError):  # a log written before the column existed
+        raw = None
+    skips = tuple(sorted((str(k), int(v)) for k, v in json.loads(raw).items())) if raw else ()
+    text = event_from_row_json(r["event_json"], r["event_id"], r["source"])
+    return EventRecord(Event.model_validate_json(text), dec, asof, skips)
 
 
 def log_data(

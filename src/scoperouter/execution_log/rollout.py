@@ -130,7 +130,17 @@ def build_rollout(
             days_seen[d.processor].add(d.decided_at.date())
         if d.game_date is not None:
             game_dates[d.processor].add(d.game_date)
+    # every processor decides on every event; skips aggregated on the event row count too
+    names = [pr.processor for pr in report.processors]
+    for rec in data.events:
+        if rec.skips:
+            on = rec.event.game_date or rec.event.start_date
+            for name in names:
+                days_seen[name].add(rec.decided_at.date())
+                if on is not None:
+                    game_dates[name].add(on)
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
+    all_dates += [on for rec in data.events if (on := rec.event.game_date or rec.event.start_date)]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
     if history is not None and all_dates:
         lo, hi = min(all_dates), max(all_dates)

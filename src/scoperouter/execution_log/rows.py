@@ -2,11 +2,18 @@
 
 Rows are plain dicts of JSON-able values (dates and times as ISO strings, id lists as
 lists); each writer adapts them to its storage.
+
+Invariant: only rows something reads are written. A skip (``not_an_input``,
+``unknown_source``, ``irrelevant_fields``...) gets no row of its own: the event row counts
+them per reason (``skips``, JSON ``{"reason": n}``). What reads skips -- ``report
+--what-if``'s verification, the unknown-sources section, the days a processor was seen --
+needs only those counts; replay re-derives which processor skipped from the registry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,6 +62,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "decided_at",
     "as_of",
     "event_json",
+    "skips",  # JSON {"reason": count} of the aggregated skips (no rows of their own)
 )
 COMPLETION_COLUMNS: tuple[str, ...] = (
     "completion_id",
@@ -157,14 +165,17 @@ def decision_rows(
     registry: CompiledRegistry,
     relations: RelationStore | None,
     universe_cache: UniverseCache | None = None,
+    decided_at_iso: str | None = None,
 ) -> list[Row]:
-    """One row per decision per date (a skip, having no dates, is one row on the event's date).
+    """One row per run decision per date (skips have none: :func:`skip_counts`).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Row] = []
     event_date = event.game_date or event.start_date
-    dec_at = iso(decided_at)
+    dec_at = decided_at_iso or iso(decided_at)
     for d in decisions:
+        if d.action == "skip":
+            continue  # counted on the event row (skip_counts)
         proc = registry.processors.get(d.processor)
         granularity = proc.granularity if proc is not None else None
         phase = proc.phase if proc is not None else None
@@ -226,16 +237,66 @@ def decision_rows(
     return rows
 
 
-def event_row(event: Event, decided_at: datetime, as_of: date | None) -> Row:
+def compact_event_json(event: Event, text: str) -> str:
+    """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
+    and ``source``, which the events table holds as columns; unchanged when it does not start
+    with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
+    prefix = (
+        '{"event_id":'
+        + json.dumps(event.event_id, ensure_ascii=False)
+        + ',"source":'
+        + json.dumps(event.source, ensure_ascii=False)
+        + ","
+    )
+    return "{" + text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def event_from_row_json(text: str, event_id: str, source: str) -> str:
+    """The full event JSON back from a stored (possibly compact) ``event_json``."""
+    if text.startswith('{"event_id":'):
+        return text
+    rest = text[1:]
+    return (
+        '{"event_id":'
+        + json.dumps(event_id, ensure_ascii=False)
+        + ',"source":'
+        + json.dumps(source, ensure_ascii=False)
+        + ("," + rest if rest != "}" else "}")
+    )
+
+
+def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
+    """The aggregated skips of one event: reason -> how many processors."""
+    out: dict[str, int] = {}
+    for d in decisions:
+        if d.action == "skip":
+            out[d.reason] = out.get(d.reason, 0) + 1
+    return out
+
+
+def event_row(
+    event: Event,
+    decided_at: datetime,
+    as_of: date | None,
+    skips: dict[str, int] | None = None,
+    event_json: str | None = None,
+    decided_at_iso: str | None = None,
+) -> Row:
+    """The event's row; ``skips`` from :func:`skip_counts`; ``event_json`` when the caller
+    already serialised the event (it is encoded once). ``event_id`` and ``source`` are
+    columns of the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
     on = event.game_date or event.start_date
     return {
         "event_id": event.event_id,
         "correlation_id": event.correlation_id,
         "source": event.source,
         "game_date": on.isoformat() if on is not None else None,
-        "decided_at": iso(decided_at),
+        "decided_at": decided_at_iso or iso(decided_at),
         "as_of": (as_of or utc(decided_at).date()).isoformat(),
-        "event_json": event.model_dump_json(),
+        "event_json": compact_event_json(
+            event, event_json if event_json is not None else event.model_dump_json()
+        ),
+        "skips": json.dumps(skips, sort_keys=True, separators=(",", ":")) if skips else None,
     }
 
 

@@ -4,14 +4,21 @@ Decision rows get their ``trigger_id`` when the trigger they caused is dispatche
 trigger's ``caused_by`` event ids + processor + its date range select the decision rows
 (``action = 'run'``, no trigger yet). Dispatch rows carry ``caused_by`` too, so the link
 can always be rebuilt (BigQuery does it in a view, see ``sql/``).
+
+With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
+the flush deletes older rows of all three tables (a rowid range found by bisection --
+rows are appended in time order -- so no time index is needed), and SQLite reuses the
+freed pages: the file's size stays flat under a steady stream.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,7 @@ from scoperouter.execution_log.rows import (
     LIST_COLUMNS,
     LOG_COLUMNS,
     Row,
+    iso,
 )
 from scoperouter.messages.models import Trigger
 
@@ -48,8 +56,9 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_proc_date ON {LOG_TABLE} (processor, game_date);
-CREATE INDEX IF NOT EXISTS ix_log_event ON {LOG_TABLE} (event_id, processor);
+CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id);
+DROP INDEX IF EXISTS ix_log_event;
+DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
   {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
 );
@@ -62,11 +71,14 @@ CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 
 
 _LINK_SQL = (
-    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event SET trigger_id = ? WHERE event_id = ? AND processor = ? "
+    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event_id SET trigger_id = ? WHERE event_id = ? AND processor = ? "
     "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
 )
+# the decision row of the dispatch's first causing event, same processor and date (found
+# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event)
 _SAME = (
-    f"FROM {LOG_TABLE} AS d WHERE d.kind = 'decision' AND d.processor = {LOG_TABLE}.processor "
+    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
+    f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
     f"AND d.game_date = {LOG_TABLE}.game_date"
 )
 _FILL_SQL = (
@@ -88,22 +100,81 @@ def _insert_sql(table: str, cols: Sequence[str]) -> str:
     )
 
 
-def _tuple(row: Row, cols: Sequence[str]) -> tuple[Any, ...]:
-    for c in LIST_COLUMNS:
-        v = row.get(c)
-        if v is not None:
-            row = {**row, c: json.dumps(v)}
-    return tuple([row[c] for c in cols])
+_LISTS = {
+    cols: tuple(i for i, c in enumerate(cols) if c in LIST_COLUMNS)
+    for cols in (LOG_COLUMNS, EVENT_COLUMNS, COMPLETION_COLUMNS)
+}
+
+
+def _tuple(row: Row, cols: tuple[str, ...]) -> tuple[Any, ...]:
+    """The row's values in column order, id lists as JSON text."""
+    vals = [row[c] for c in cols]
+    for i in _LISTS[cols]:
+        if vals[i] is not None:
+            vals[i] = json.dumps(vals[i], separators=(",", ":"))
+    return tuple(vals)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added since a log file was created (``skips``)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
+    for c in EVENT_COLUMNS:
+        if c not in have:
+            conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+
+
+# (table, time column): what retention prunes
+_PRUNED = (
+    (LOG_TABLE, "decided_at"),
+    (EVENTS_TABLE, "decided_at"),
+    (COMPLETIONS_TABLE, "reported_at"),
+)
+
+
+def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: str) -> int | None:
+    """The largest rowid whose row (or next row) is older than ``cutoff``, by bisection over
+    rowids (rows are appended in time order; stragglers are filtered by the DELETE)."""
+    lo_hi = conn.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {table}").fetchone()
+    if lo_hi[0] is None:
+        return None
+    lo, hi = int(lo_hi[0]), int(lo_hi[1])
+    q = f"SELECT {col} FROM {table} WHERE rowid >= ? AND {col} IS NOT NULL ORDER BY rowid LIMIT 1"
+    first = conn.execute(q, (lo,)).fetchone()
+    if first is None or first[0] >= cutoff:
+        return None
+    while lo < hi:  # invariant: the first timed row at/after lo is older than cutoff
+        mid = (lo + hi + 1) // 2
+        row = conn.execute(q, (mid,)).fetchone()
+        if row is not None and row[0] < cutoff:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class SqliteExecutionLog(RowExecutionLog):
     """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
-    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`)."""
+    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`).
+    ``retention_s`` (None: keep everything) prunes older rows (see the module doc)."""
 
     def __init__(
-        self, path: str | Path, *, batch_size: int = 2000, flush_interval_s: float = 1.0
+        self,
+        path: str | Path,
+        *,
+        batch_size: int = 2000,
+        flush_interval_s: float = 1.0,
+        retention_s: float | None = None,
+        prune_interval_s: float | None = None,
     ) -> None:
         super().__init__()
+        self.retention_s = retention_s if retention_s else None
+        self.prune_interval_s = (
+            prune_interval_s
+            if prune_interval_s is not None
+            else max(1.0, min(60.0, (retention_s or 240.0) / 4))
+        )
+        self.pruned = 0  # rows deleted by retention
+        self._last_prune = 0.0
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
@@ -115,6 +186,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index inserts stay in memory
         self._conn.executescript(SCHEMA)
+        _migrate(self._conn)
         self._conn.execute(
             "INSERT OR IGNORE INTO scoperouter_meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
@@ -191,12 +263,46 @@ class SqliteExecutionLog(RowExecutionLog):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            if self.retention_s and self._last_flush - self._last_prune >= self.prune_interval_s:
+                self.prune()
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete rows older than the retention (``now``: epoch seconds, default the clock).
+        Returns how many rows went."""
+        if not self.retention_s:
+            return 0
+        with self._lock:
+            conn = self._conn
+            self._last_prune = time.monotonic()
+            if conn is None:
+                return 0
+            t = (time.time() if now is None else now) - self.retention_s
+            cutoff = iso(datetime.fromtimestamp(t, UTC))
+            assert cutoff is not None
+            n = 0
+            conn.execute("BEGIN")
+            try:
+                for table, col in _PRUNED:
+                    last = _last_rowid_before(conn, table, col, cutoff)
+                    if last is not None:
+                        n += conn.execute(
+                            f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
+                            (last, cutoff),
+                        ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self.pruned += n
+            return n
 
     def close(self) -> None:
         with self._lock:
             if self._conn is None:
                 return
             self.flush()
+            with contextlib.suppress(sqlite3.Error):  # another reader may hold the WAL
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             self._conn = None
 

@@ -41,9 +41,12 @@ class UnknownSource:
 def unknown_sources(data: LogData) -> list[UnknownSource]:
     """Unknown sources with their event counts, most events first (then by name)."""
     ids: dict[str, datetime | None] = {}
-    for d in data.decisions:
+    for d in data.decisions:  # logs written before the skips were aggregated
         if d.reason == "unknown_source" and d.event_id is not None:
             ids.setdefault(d.event_id, d.decided_at)
+    for rec in data.events:  # aggregated on the event row
+        if any(reason == "unknown_source" for reason, _ in rec.skips):
+            ids.setdefault(rec.event.event_id, rec.decided_at)
     if not ids:
         return []
     per: dict[str, list[datetime | None]] = {}

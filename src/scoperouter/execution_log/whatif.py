@@ -256,16 +256,24 @@ def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def verify_decisions(data: LogData, r: Replay) -> list[str]:
-    """Differences between the logged decisions and a replay's (empty: identical)."""
+    """Differences between the logged decisions and a replay's (empty: identical). Skips,
+    counted on the event row (no rows of their own), are compared as counts per reason."""
     logged = logged_decisions(data)
+    counted = {e.event.event_id: dict(e.skips) for e in data.events}
     out: list[str] = []
     for ev, ds in r.decisions.items():
         got = logged.get(ev, {})
+        agg: dict[str, int] = {}
         for d in ds:
             want = d.to_json()
             have = got.get(d.processor)
+            if have is None and d.action == "skip":  # counted on the event row
+                agg[d.reason] = agg.get(d.reason, 0) + 1
+                continue
             if have != want:
                 out.append(f"event {ev} / {d.processor}: logged {have} != replanned {want}")
+        if agg != counted.get(ev, {}):
+            out.append(f"event {ev}: logged skips {counted.get(ev, {})} != replanned {agg}")
     for ev in logged.keys() - r.decisions.keys():
         out.append(f"event {ev}: logged decisions but the event is not in the events table")
     return out

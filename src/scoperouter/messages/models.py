@@ -43,6 +43,10 @@ class Event(BaseModel):
     produced_at: datetime | None = None
     skip_downstream: bool = False
     record_count: int | None = None
+    referenced_tables: tuple[str, ...] | None = Field(
+        default=None,
+        description="Tables the run read (its BigQuery jobs' referenced_tables), for drift.",
+    )
     shape: str = Field(default="canonical", description="Which input shape this came from.")
 
     @property
@@ -89,7 +93,13 @@ class Trigger(BaseModel):
     )
     reason: str = Field(description="Reason code of the scope, e.g. entity_scope.")
     caused_by: tuple[str, ...] = Field(
-        default=(), description="Event ids merged into this trigger."
+        default=(), description="Event ids merged into this trigger (at most 1000)."
+    )
+    caused_by_more: int = Field(
+        default=0,
+        ge=0,
+        exclude=True,  # on the wire only when not 0 (wire): the SPEC shape otherwise
+        description="How many more events were merged beyond the ids listed (absent when 0).",
     )
     correlation_id: str | None = Field(
         default=None, description="The first correlation id seen among those events."
@@ -119,6 +129,8 @@ class Trigger(BaseModel):
         """The JSON object a processor receives: dates ISO, lists not tuples, the date
         under ``date_field``."""
         data: dict[str, Any] = self.model_dump(mode="json")
+        if self.caused_by_more:  # a hot window's capped caused_by
+            data["caused_by_more"] = self.caused_by_more
         if self.date_field != DEFAULT_DATE_FIELD:
             data = {(self.date_field if k == DEFAULT_DATE_FIELD else k): v for k, v in data.items()}
             data["date_field"] = self.date_field

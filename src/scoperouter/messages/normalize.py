@@ -50,6 +50,8 @@ Rules (where a reading could differ, the choice is written here):
 * ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
 * ``priority``: ``normal`` (default) or ``critical``; anything else is rejected.
 * ``skip_downstream``: a boolean (top level, else ``metadata``).
+* ``referenced_tables`` (top level, else ``metadata``): the tables the run read, for drift
+  (``dataset.table`` strings or BigQuery table references); informational, never rejected.
 
 Every rejection is an :class:`~scoperouter.errors.EventError` with a reason code and a
 one-line detail naming the offending field.
@@ -67,6 +69,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from scoperouter.errors import EventError, EventRejectReason
+from scoperouter.lineage.drift import parse_referenced
 from scoperouter.messages.models import Event, Priority, Status
 from scoperouter.messages.triggers import is_routable_trigger, trigger_problem
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -447,6 +450,10 @@ def normalize_event(
             produced_at=produced_at,
             skip_downstream=_bool(raw, meta, "skip_downstream", ctx),
             record_count=record_count,
+            # informational (drift), never a rejection: top level, else metadata
+            referenced_tables=parse_referenced(
+                raw.get("referenced_tables", meta.get("referenced_tables"))
+            ),
             shape=shape,
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above

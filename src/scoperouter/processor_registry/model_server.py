@@ -70,6 +70,12 @@ class ServerSpec(Strict):
     sync: Literal["full", "normal"] | None = _opt("SQLite synchronous mode (default full)")
     execution_log: _Text | None = _opt("Execution log (default <state_dir>/execution_log.sqlite)")
     log: bool | None = _opt("Write the execution log (default true)")
+    execution_log_retention: Duration | None = _opt(
+        "Keep execution-log rows this long (30d; 0s: forever)"
+    )
+    outbox_max_bytes: Annotated[StrictInt, Field(ge=0)] | None = _opt(
+        "Rotate outbox.jsonl past this many bytes (268435456; 0: never)"
+    )
     lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir lock (30s)")
     relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")

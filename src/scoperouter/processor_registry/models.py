@@ -60,6 +60,7 @@ __all__ = [
     "HttpTargetSpec",
     "Identifier",
     "InputSpec",
+    "LineageSpec",
     "LookbackSpec",
     "MappingSpec",
     "MinCompleteSpec",
@@ -281,6 +282,22 @@ class DefaultsSpec(Strict):
     )
 
 
+class LineageSpec(Strict):
+    """Where ``scoperouter lineage`` finds what a processor reads."""
+
+    code: tuple[str, ...] = Field(
+        default=(),
+        description="Globs, relative to routes.yaml, of the processor's SQL files (.sql) or "
+        "Python sources (.py) whose SQL string literals lineage parses.",
+        examples=[["pipeline/processors/orders/*.py"]],
+    )
+    ignore_tables: tuple[SourceName, ...] = Field(
+        default=(),
+        description="Tables it reads on purpose without routing on them (reference data, "
+        "its own bookkeeping): no missing_input for them.",
+    )
+
+
 class ProcessorSpec(Strict):
     """One processor: what it reads, at which granularity, where its triggers go."""
 
@@ -324,6 +341,9 @@ class ProcessorSpec(Strict):
         default=None, description=BARRIER_DESCRIPTION + " Default: defaults.barrier."
     )
     description: str | None = Field(default=None, description="Free text for readers.")
+    lineage: LineageSpec | None = Field(
+        default=None, description="Where scoperouter lineage finds the code of this processor."
+    )
     engineering_hours: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Estimated one-off cost to make it entity-level (report)."
     )
@@ -377,6 +397,12 @@ class SourceSpec(Strict):
     columns: tuple[str, ...] | None = Field(
         default=None,
         description="The source's columns; validate checks fields and ignore_fields against them.",
+    )
+    keys: tuple[str, ...] = Field(
+        default=(),
+        description="Columns that identify a row and never change (besides entity_key and the "
+        "date field): no change event names them, so lineage lets a processor read them "
+        "whatever its fields say.",
     )
     description: str | None = Field(default=None, description="Free text for humans.")
 

@@ -89,6 +89,7 @@ def check(
     _check_graph(spec, r)
     check_barriers(spec, r)  # run_retries / completion_timeout / barrier (docs/ledger.md)
     source_checks.check_sources(spec, r, entities)
+    source_checks.check_field_columns(spec, r)
     for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
         r.add(f.path, f.message, code=f.code, severity=f.severity)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))

@@ -2,6 +2,9 @@
 
 * ``sources:`` -- a declared entity exists and agrees with the granularity of the
   processor publishing the source; a declared ``entity_key`` is one of its ``columns``.
+* ``unknown_column`` (error) -- a ``fields`` / ``ignore_fields`` name that is not a column of
+  the input's declared source (with a did-you-mean, or the other input of the processor
+  that has the column: fields sitting on the wrong input).
 * ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
   another source the registry names, unless it is declared (:func:`declared_sources`): a
   typo in a raw source name would otherwise route nothing, silently.
@@ -55,6 +58,39 @@ def check_sources(spec: RoutesSpec, r: Report, entities: set[str]) -> None:
                 f"{did_you_mean(sspec.entity_key, sspec.columns)}",
                 code="unknown_column",
             )
+
+
+def check_field_columns(spec: RoutesSpec, r: Report) -> None:
+    """Every ``fields`` / ``ignore_fields`` name of an input whose source declares its
+    ``columns`` is one of them. A name that is a column of another input of the same
+    processor says which: the fields sit on the wrong input."""
+    columns = {name: set(s.columns) for name, s in spec.sources.items() if s.columns is not None}
+    for pname, p in spec.processors.items():
+        for i, inp in enumerate(p.inputs):
+            known = columns.get(inp.source)
+            if known is None:
+                continue
+            for key in ("fields", "ignore_fields"):
+                names = getattr(inp, key) or ()
+                for j, name in enumerate(names):
+                    if name in known:
+                        continue
+                    elsewhere = sorted(
+                        o.source
+                        for o in p.inputs
+                        if o.source != inp.source and name in columns.get(o.source, ())
+                    )
+                    hint = (
+                        f"; it is a column of {elsewhere[0]!r}, another input of {pname!r}: "
+                        f"the {key} sit on the wrong input?"
+                        if elsewhere
+                        else did_you_mean(name, known)
+                    )
+                    r.add(
+                        ("processors", pname, "inputs", i, key, j),
+                        f"{key} name {name!r} is not a column of {inp.source!r}{hint}",
+                        code="unknown_column",
+                    )
 
 
 def declared_sources(spec: RoutesSpec) -> set[str]:

@@ -95,23 +95,36 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
 }
 
 
+CAUSED_BY_CAP = 1000
+"""Most event ids a window (and its trigger's ``caused_by``) lists; later ones are only
+counted (``caused_by_more``): a hot window's trigger stays small."""
+
+
 class EventIds:
     """An immutable set of event ids with O(1) :meth:`add` (a window's ``caused_by``).
 
     A hot window merges thousands of events; copying a frozenset per merge would make that
     quadratic, so the ids are a persistent chain (each :meth:`add` shares its tail) and
-    become a frozenset only when read (:meth:`frozen`, cached per node)."""
+    become a frozenset only when read (:meth:`frozen`, cached per node). At most
+    :data:`CAUSED_BY_CAP` ids are kept (the first added); :attr:`more` counts the rest."""
 
-    __slots__ = ("_frozen", "_head", "_tail")
+    __slots__ = ("_frozen", "_head", "_n", "_tail", "more")
 
-    def __init__(self, ids: Iterable[str] = ()) -> None:
+    def __init__(self, ids: Iterable[str] = (), more: int = 0) -> None:
         self._head: str | None = None
         self._tail: EventIds | None = None
-        self._frozen: frozenset[str] | None = frozenset(ids)
+        kept = sorted(set(ids))
+        self._frozen: frozenset[str] | None = frozenset(kept[:CAUSED_BY_CAP])
+        self._n = len(self._frozen)
+        self.more: int = more + max(0, len(kept) - CAUSED_BY_CAP)
 
     def add(self, event_id: str) -> EventIds:
         node = EventIds.__new__(EventIds)
-        node._head, node._tail, node._frozen = event_id, self, None
+        node._tail, node._frozen = self, None
+        if self._n >= CAUSED_BY_CAP:  # full: count it only
+            node._head, node._n, node.more = None, self._n, self.more + 1
+        else:
+            node._head, node._n, node.more = event_id, self._n + 1, self.more
         return node
 
     def frozen(self) -> frozenset[str]:
@@ -121,8 +134,8 @@ class EventIds:
         heads: list[str] = []
         node: EventIds | None = self
         while node is not None and node._frozen is None:
-            assert node._head is not None
-            heads.append(node._head)
+            if node._head is not None:
+                heads.append(node._head)
             node = node._tail
         base = node._frozen if node is not None and node._frozen is not None else frozenset()
         self._frozen = base.union(heads)
@@ -139,7 +152,7 @@ class EventIds:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, EventIds):
-            return self.frozen() == other.frozen()
+            return self.frozen() == other.frozen() and self.more == other.more
         if isinstance(other, frozenset | set):
             return self.frozen() == other
         return NotImplemented
@@ -148,7 +161,8 @@ class EventIds:
         return hash(self.frozen())
 
     def __repr__(self) -> str:
-        return f"EventIds({sorted(self.frozen())!r})"
+        more = f", more={self.more}" if self.more else ""
+        return f"EventIds({sorted(self.frozen())!r}{more})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,19 +314,24 @@ def merge_decision(
 
 
 def trigger_id(
-    processor: str, day: date, scope: str, ids: tuple[str, ...] | None, caused_by: tuple[str, ...]
+    processor: str,
+    day: date,
+    scope: str,
+    ids: tuple[str, ...] | None,
+    caused_by: tuple[str, ...],
+    caused_by_more: int = 0,
 ) -> str:
     """Deterministic id of a trigger: same window content -> same id (idempotent dispatch)."""
-    payload = json.dumps(
-        [
-            processor,
-            day.isoformat(),
-            scope,
-            list(ids) if ids is not None else None,
-            list(caused_by),
-        ],
-        separators=(",", ":"),
-    )
+    parts: list[Any] = [
+        processor,
+        day.isoformat(),
+        scope,
+        list(ids) if ids is not None else None,
+        list(caused_by),
+    ]
+    if caused_by_more:  # ids of uncapped windows are unchanged
+        parts.append(caused_by_more)
+    payload = json.dumps(parts, separators=(",", ":"))
     return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
@@ -332,7 +351,7 @@ def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
         reason = "entity_scope"
         etype = w.entity_type or None
     return Trigger(
-        trigger_id=trigger_id(w.processor, w.day, scope, ids, caused),
+        trigger_id=trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more),
         processor=w.processor,
         game_date=w.day,
         start_date=w.day,
@@ -342,6 +361,7 @@ def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
         entity_ids=ids,
         reason=reason,
         caused_by=caused,
+        caused_by_more=w.caused_by.more,
         correlation_id=w.correlation_id,
         priority=w.priority,
         date_field=date_field,
@@ -360,6 +380,7 @@ def window_to_json(w: WindowState) -> dict[str, Any]:
         "entity_type": w.entity_type,
         "date_reason": w.date_reason,
         "caused_by": list(w.caused_by),
+        "caused_by_more": w.caused_by.more,
         "correlation_id": w.correlation_id,
         "priority": w.priority,
     }
@@ -383,7 +404,9 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
             last_at=float(item["last_at"]),
             entity_ids=frozenset(map(str, ids)) if ids is not None else None,
             date_reason=cast(Reason | None, reason),
-            caused_by=EventIds(map(str, item.get("caused_by", []))),
+            caused_by=EventIds(
+                map(str, item.get("caused_by", [])), int(item.get("caused_by_more", 0))
+            ),
             correlation_id=item.get("correlation_id"),
             priority="critical" if item.get("priority") == "critical" else "normal",
             quiet_s=params.quiet_s,

@@ -59,6 +59,7 @@ class DaemonSettings:
     # serve --shadow: every processor in shadow mode (no target built or called)
     shadow: bool = False
     env: Mapping[str, str] | None = None
+    outbox_max_bytes: int = 0  # rotate outbox files past this size (0: never)
 
 
 def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...]) -> str:
@@ -175,7 +176,12 @@ class Daemon:
         self.verifier = verifier
         check_state_dir(settings.state_dir)
         # outbox lines reach the disk before the trigger is marked done when sync is full
-        self.sinks = SinkFactory(settings.state_dir, env=env, fsync=settings.sync == "full")
+        self.sinks = SinkFactory(
+            settings.state_dir,
+            env=env,
+            fsync=settings.sync == "full",
+            outbox_max_bytes=settings.outbox_max_bytes,
+        )
         # shadow processors get no sink at all (no client, no credentials): shadow is safe
         # against production; with --shadow not even the default target is built
         self.modes = {
@@ -261,7 +267,7 @@ class Daemon:
         )
         self.ingress.backfills = backfill_api(  # POST /backfills (issue 15)
             registry,
-            relations,
+            lambda: self.router.relations,
             settings.state_dir,
             by_processor,
             settings.as_of,

@@ -46,7 +46,8 @@ class BatchResult:
     relations: RelationStore  # the data the whole batch was planned with
     outcomes: list[tuple[Item, Outcome]] = field(default_factory=list)
     fired: list[Committed] = field(default_factory=list)
-    decided: list[tuple[Event, tuple[Decision, ...], str | None]] = field(default_factory=list)
+    # (event, decisions, trigger id it completes, its JSON): what the execution log gets
+    decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
 
@@ -86,7 +87,7 @@ def process_batch(
             # the store or the engine: a poison message is dead-lettered, not retried forever
             try:
                 ev.event_id.encode("utf-8")
-                ev_json = ev.model_dump_json()
+                ev_json = ev.model_dump_json(exclude_defaults=True)  # once: journal and log
             except Exception as exc:
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
@@ -126,7 +127,7 @@ def process_batch(
                 res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
                 continue
             batch_ids.add(ev.event_id)
-            res.decided.append((ev, decisions, item.inbound.trigger_id))
+            res.decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
             res.outcomes.append(
                 (item, Outcome("accepted", ev.event_id, triggers=len(res.fired) - flen))
             )

@@ -58,6 +58,14 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.undeclared_reads = Counter(
+            "scoperouter_undeclared_reads",
+            "Tables a run read (referenced_tables in its completion event) that routes.yaml "
+            "does not declare as an input of the processor, by processor and table (bounded: "
+            "later pairs count as '(other)').",
+            ["processor", "table"],
+            registry=r,
+        )
         self.triggers_fired = Counter(
             "scoperouter_triggers_fired",
             "Triggers fired by windows, by scope.",

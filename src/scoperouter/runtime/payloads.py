@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scoperouter.messages.models import Trigger
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
 
 
 def trigger_json(trigger: Trigger) -> dict[str, Any]:
@@ -17,7 +17,11 @@ def trigger_json(trigger: Trigger) -> dict[str, Any]:
 
 
 def trigger_bytes(trigger: Trigger) -> bytes:
-    """Compact JSON of the trigger (the outbox line, the Pub/Sub data, the push data)."""
+    """Compact JSON of the trigger (the outbox line, the Pub/Sub data, the push data).
+    The common wire shape (default date key, no capped ``caused_by``) is the model's own
+    JSON, serialised once by pydantic-core; otherwise :func:`trigger_json`'s object."""
+    if trigger.date_field == DEFAULT_DATE_FIELD and not trigger.caused_by_more:
+        return trigger.__pydantic_serializer__.to_json(trigger)
     return json.dumps(trigger_json(trigger), separators=(",", ":")).encode()
 
 

@@ -1,8 +1,9 @@
 """Pub/Sub streaming-pull source (google-cloud-pubsub SubscriberClient, honours
 PUBSUB_EMULATOR_HOST).
 
-The client library calls back on its own thread pool; each callback hops onto the event
-loop with ``loop.call_soon_threadsafe`` and the message is acked only when
+The client library calls back on its own thread pool; each callback queues the message and
+wakes the event loop (``loop.call_soon_threadsafe``, once per burst), and the message is
+acked only when
 :meth:`Router.submit` reports it durably handled (accepted, duplicate, or dead-lettered);
 otherwise it is nacked and Pub/Sub redelivers it. ``FlowControl`` bounds the messages
 held in memory.
@@ -22,6 +23,7 @@ retries UNAVAILABLE inside it, so the future stays pending) is caught by a probe
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib
 import logging
@@ -106,6 +108,8 @@ class PubSubSource:
         self._client: Any = None
         self._future: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inbox: collections.deque[Any] = collections.deque()  # from the client's threads
+        self._wake_pending = False
         self._stopping = False
         self._failure: str | None = None  # why the pull is down (None = pulling)
         self._backoff = min_backoff_s
@@ -248,19 +252,31 @@ class PubSubSource:
             return
 
     def _callback(self, message: Any) -> None:  # runs on the client's thread pool
+        """Queue the message; wake the loop only when no wake-up is pending (a burst of
+        messages costs one loop wake-up, not one each)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             message.nack()
             return
+        self._inbox.append(message)
+        if self._wake_pending:
+            return  # the pending _drain takes it (it clears the flag before draining)
+        self._wake_pending = True
         try:
-            loop.call_soon_threadsafe(self._schedule, message)
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # loop closed meanwhile
-            message.nack()
+            self._wake_pending = False
+            while self._inbox:
+                self._inbox.popleft().nack()
 
-    def _schedule(self, message: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self._handle(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _drain(self) -> None:
+        self._wake_pending = False  # first: a message queued from now on wakes us again
+        loop = asyncio.get_running_loop()
+        inbox = self._inbox
+        while inbox:
+            task = loop.create_task(self._handle(inbox.popleft()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, message: Any) -> None:
         try:
@@ -302,6 +318,8 @@ class PubSubSource:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(Exception, asyncio.CancelledError):  # cancelled / timeout
                 await asyncio.wait_for(loop.run_in_executor(None, fut.result), timeout)
+        while self._inbox:  # queued, never handed to the router: redelivered
+            self._inbox.popleft().nack()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         if client is not None:

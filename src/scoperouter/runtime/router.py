@@ -52,11 +52,17 @@ from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, O
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
 
 HEAVY_DAYS = 31  # a backfill longer than this runs in a transaction of its own
+SHUTDOWN_STORE_FAILED = (
+    "store failing at shutdown (%s): %d dispatch outcomes not recorded; their triggers stay "
+    "pending and are re-dispatched at the next start; open windows are rebuilt from the "
+    "journal (nothing acked is lost)"
+)
 
 
 def _is_heavy(item: Item) -> bool:
@@ -106,6 +112,7 @@ class Router:
         self.clock = clock
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
+        self.undeclared_reads = UndeclaredReads(self.metrics, clock)
         self.stats = _Stats()
         self.health = StoreHealth(self.options, self.rng)
 
@@ -250,16 +257,10 @@ class Router:
             await self._in_state(self.windows.compact, True)
         except Exception as exc:  # a failing store must not turn SIGTERM into a traceback
             self.stopped_clean = False
-            logger.error(
-                "store failing at shutdown (%s: %s): %d dispatch outcomes not recorded; their "
-                "triggers stay pending and are re-dispatched at the next start; open windows "
-                "are rebuilt from the journal (nothing acked is lost)",
-                type(exc).__name__,
-                exc,
-                len(self.marks.take()),
-            )
+            n, why = len(self.marks.take()), f"{type(exc).__name__}: {exc}"
+            logger.error(SHUTDOWN_STORE_FAILED, why, n)
         self._state.shutdown(wait=True)
-        self.log_bridge.shutdown()
+        self.log_bridge.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         logger.info("router stopped", extra={"open_windows": self.book.open_count})
 
     def set_relations(self, relations: RelationStore) -> None:
@@ -308,6 +309,7 @@ class Router:
         most, never for a queue of them (issue 18), and heavy ones are never starved."""
         heavy = self._heavy
         while True:
+            await self.log_bridge.room()  # backpressure: the execution log is behind
             if not heavy or not self._queue.empty():
                 items = [await self._queue.get()]
                 while len(items) < self.options.max_batch and not self._queue.empty():
@@ -363,12 +365,13 @@ class Router:
             if new:
                 m.dead_lettered.labels("event", reason).inc()
         reasons: Counter[str] = Counter()
-        for ev, decisions, trigger_id in res.decided:
+        for ev, decisions, _trigger_id, _js in res.decided:
             reasons.update(d.reason for d in decisions)
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
-            self.log_bridge.decisions(ev, decisions, res.now_dt, res.as_of, res.relations)
-            self.log_bridge.completion(ev, trigger_id)
+            if ev.referenced_tables:
+                self.undeclared_reads.observe(self.registry, ev)
+        self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
         if res.decided:
             m.events_accepted.inc(len(res.decided))
         for reason, n in reasons.items():

@@ -1,7 +1,8 @@
 """Where triggers go: one sink per processor, built from ``registry.processors[p].target``
 (with ``${ENV}`` interpolation) -- never from an event.
 
-* :class:`OutboxSink` -- append one trigger (SPEC section 3 JSON) per line to a JSONL file.
+* :class:`~scoperouter.runtime.outbox.OutboxSink` -- append one trigger (SPEC section 3
+  JSON) per line to a JSONL file (group-committed ``fdatasync``, rotation by size).
 * :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
   registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
   processor and date; Pub/Sub's attribute limits are checked first.
@@ -36,6 +37,7 @@ from scoperouter.processor_registry.models import TargetSpec, parse_duration
 from scoperouter.processor_registry.target_format import Shaper, build_shaper, trigger_fields
 from scoperouter.processor_registry.template import RenderError, TemplateError
 from scoperouter.runtime.http_sink import HttpSink
+from scoperouter.runtime.outbox import OutboxSink
 from scoperouter.runtime.payloads import (
     ordering_key,
     trigger_attributes,
@@ -98,76 +100,6 @@ class Sink(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class OutboxSink:
-    """Appends to a JSONL file. Each line is written with one ``write`` on an
-    ``O_APPEND`` descriptor, so concurrent writers never interleave lines.
-
-    With ``fsync`` a send returns only once its line is on disk (``fdatasync``), so the
-    dispatcher's "done" mark that follows never outlives a trigger lost in a power cut.
-    Concurrent sends share one ``fdatasync`` (group commit): each flush covers every line
-    written before it started, so the cost is per batch, not per trigger."""
-
-    def __init__(self, path: Path, *, fsync: bool = False) -> None:
-        self.path = path
-        self.name = f"outbox:{path}"
-        self._fsync = fsync
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._written = 0  # lines written
-        self._synced = 0  # lines known to be on disk
-        self._flush: asyncio.Future[None] | None = None
-        self.flushes = 0
-
-    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
-        line = (body or trigger_bytes(trigger)) + b"\n"
-        try:
-            os.write(self._fd, line)
-            self._written += 1
-            if self._fsync:
-                await self._durable(self._written)
-        except OSError as exc:
-            raise DispatchError(
-                trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id
-            ) from exc
-
-    async def _durable(self, seq: int) -> None:
-        """Wait until line ``seq`` is on disk. The flush runs once per event-loop pass
-        (``call_soon``), so every line written during the pass shares it; it runs on the
-        loop itself because ``fdatasync`` of a few KB costs far less than the thread hop
-        (0.25 ms vs. a loop wake-up under load), which would cap the dispatch rate."""
-        while self._synced < seq:
-            if self._flush is None:
-                self._flush = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().call_soon(self._flush_now)
-            await asyncio.shield(self._flush)
-
-    def _flush_now(self) -> None:
-        fut, upto = self._flush, self._written
-        self._flush = None
-        if fut is None or fut.done():
-            return
-        try:
-            _datasync(self._fd)
-        except OSError as exc:
-            fut.set_exception(exc)
-            return
-        self._synced = max(self._synced, upto)
-        self.flushes += 1
-        fut.set_result(None)
-
-    async def close(self) -> None:
-        if self._flush is not None:
-            with contextlib.suppress(OSError):
-                await asyncio.shield(self._flush)
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-
-def _datasync(fd: int) -> None:
-    (getattr(os, "fdatasync", None) or os.fsync)(fd)
 
 
 class MappedSink:
@@ -281,13 +213,20 @@ class SinkFactory:
     waiting -- for its requests."""
 
     def __init__(
-        self, state_dir: Path, *, env: Mapping[str, str] | None = None, fsync: bool = True
+        self,
+        state_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        fsync: bool = True,
+        outbox_max_bytes: int = 0,
     ) -> None:
         """``fsync``: outbox sends return only once their line is on disk (group-committed
-        ``fdatasync``); the daemon may turn it off with ``--sync normal``."""
+        ``fdatasync``); the daemon may turn it off with ``--sync normal``.
+        ``outbox_max_bytes``: rotate outbox files past this size (0: never)."""
         self.state_dir = state_dir
         self.env = env
         self.fsync = fsync
+        self.outbox_max_bytes = outbox_max_bytes
         self.publisher = PubSubPublisher()
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._outboxes: dict[Path, OutboxSink] = {}
@@ -356,7 +295,11 @@ class SinkFactory:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    [ConfigIssue(f"not an http(s) URL: {redact_url(url)!r}", path=(*where, "http", "url"))]
+                    [
+                        ConfigIssue(
+                            f"not an http(s) URL: {redact_url(url)!r}", path=(*where, "http", "url")
+                        )
+                    ]
                 )
             audience = (
                 self._expand(target.http.audience, (*where, "http", "audience"))
@@ -384,7 +327,7 @@ class SinkFactory:
             )
             p = p.resolve()
             if p not in self._outboxes:
-                self._outboxes[p] = OutboxSink(p, fsync=self.fsync)
+                self._outboxes[p] = OutboxSink(p, fsync=self.fsync, max_bytes=self.outbox_max_bytes)
             sink = self._outboxes[p]
         self._sinks.append(sink)
         if shaper.body is not None and target.http is None:

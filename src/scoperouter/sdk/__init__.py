@@ -9,12 +9,20 @@
 * :class:`ChangeDetector` / :func:`completion_event` -> sender-side change detection:
   name only the entities and fields a run really changed (``scoperouter.sdk.change_detection``;
   :func:`diff_rows` and :class:`EntityChanges` for processors that diff rows themselves).
+* :func:`referenced_tables` -> the tables a run's BigQuery jobs read, for the completion
+  event (the router counts reads routes.yaml does not declare: drift).
 * :func:`compare_sources` -> interop with ``source_{prefix}_*`` dependency columns.
 """
 
 from __future__ import annotations
 
-from scoperouter.sdk.bigquery import check_identifier, entity_filter, filter_sql, qmark_filter
+from scoperouter.sdk.bigquery import (
+    check_identifier,
+    entity_filter,
+    filter_sql,
+    qmark_filter,
+    referenced_tables,
+)
 from scoperouter.sdk.change_detection import (
     ChangeDetector,
     EntityChanges,
@@ -60,5 +68,6 @@ __all__ = [
     "filter_sql",
     "parse_trigger",
     "qmark_filter",
+    "referenced_tables",
     "source_states",
 ]

@@ -147,3 +147,17 @@ def qmark_filter(
         clause = f"{column} IN ({marks}) AND {clause}"
         params = [*ids, *params]
     return (f"{keyword} {clause}" if keyword else clause), params
+
+
+def referenced_tables(*jobs: Any) -> list[str]:
+    """``dataset.table`` of every table the given BigQuery jobs read (``QueryJob.
+    referenced_tables``: ``TableReference`` objects), sorted and unique -- for a completion
+    event's ``referenced_tables`` (``build_completion_event(referenced_tables=...)``), so
+    the router can count reads routes.yaml does not declare."""
+    out: set[str] = set()
+    for job in jobs:
+        for ref in getattr(job, "referenced_tables", None) or ():
+            ds, table = getattr(ref, "dataset_id", None), getattr(ref, "table_id", None)
+            if ds and table:
+                out.add(f"{ds}.{table}")
+    return sorted(out)

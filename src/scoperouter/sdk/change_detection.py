@@ -165,8 +165,11 @@ def completion_event(
     record_count: int | None = None,
     entity_plural: str | None = None,
     date_field: str = "game_date",
+    referenced_tables: Iterable[str] | None = None,
 ) -> dict[str, Any] | None:
     """The canonical SPEC section 3 completion event naming only what changed.
+
+    ``referenced_tables``: the tables the run read (drift: the router counts undeclared ones).
 
     The ids go under :func:`entity_key` (``entity_plural``, else the singular type); the
     date under ``date_field`` (the registry's ``date_field``, default ``game_date``).
@@ -199,6 +202,8 @@ def completion_event(
         event["produced_at"] = _iso(produced_at)
     if record_count is not None:
         event["record_count"] = record_count
+    if referenced_tables is not None:
+        event["referenced_tables"] = sorted(set(referenced_tables))
     return event
 
 

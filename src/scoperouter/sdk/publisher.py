@@ -108,8 +108,13 @@ def build_completion_event(
     start_date: date | None = None,
     end_date: date | None = None,
     date_field: str = "game_date",
+    referenced_tables: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``referenced_tables``: the tables the run read (its BigQuery jobs' ``referenced_tables``,
+    see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
+    routes.yaml does not declare (drift).
 
     The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
 
@@ -146,6 +151,10 @@ def build_completion_event(
     event["priority"] = prio
     if record_count is not None:
         event["record_count"] = record_count
+    if referenced_tables is not None:
+        if isinstance(referenced_tables, str):
+            raise TypeError("referenced_tables must be a list of table names, not a string")
+        event["referenced_tables"] = sorted(set(referenced_tables))
     return event
 
 

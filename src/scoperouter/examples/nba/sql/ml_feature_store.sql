@@ -1,0 +1,50 @@
+-- ml_feature_store (phase4.ml_feature_store): the feature vector per player with composite
+-- factors on @game_date: Phase 4 tables, the player's last 10 played games (60 days) and
+-- season (365 days), the team's season pace, today's context, the line and the player's
+-- injury status. @player_ids: the scope.
+WITH comp AS (
+  SELECT c.player, c.opponent, c.matchup_factor
+  FROM nba_precompute.player_composite_factors AS c
+  WHERE c.game_date = @game_date AND (@player_ids IS NULL OR c.player IN UNNEST(@player_ids))
+),
+games AS (
+  SELECT g.player, g.points, g.game_date,
+         ROW_NUMBER() OVER (PARTITION BY g.player ORDER BY g.game_date DESC) AS rn
+  FROM nba_analytics.player_game_summary AS g
+  WHERE g.game_date < @game_date AND g.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
+    AND COALESCE(g.minutes, 0) > 0
+),
+form AS (
+  SELECT games.player,
+         AVG(IF(games.rn <= 10 AND games.game_date >= DATE_SUB(@game_date, INTERVAL 60 DAY),
+                games.points, NULL)) AS points_avg_last_10,
+         AVG(games.points) AS points_avg_season
+  FROM games GROUP BY games.player
+),
+team_pace AS (
+  SELECT t.team, AVG(t.pace) AS team_pace_season
+  FROM nba_analytics.team_offense_game_summary AS t
+  WHERE t.game_date < @game_date AND t.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
+    AND t.status = 'final' AND t.pace IS NOT NULL
+  GROUP BY t.team
+)
+SELECT comp.player, pr.points_line, z.avg_points, z.three_rate,
+       d.avg_points_allowed AS opp_points_allowed, comp.matchup_factor,
+       k.team_pace_last_10 AS team_pace, tp.team_pace_season,
+       k.minutes_avg_last_10 AS avg_minutes, k.usage_rate_last_10 AS usage_rate,
+       form.points_avg_last_10, form.points_avg_season, ctx.home, inj.injury_status
+FROM comp
+LEFT JOIN nba_precompute.player_shot_zone_analysis AS z
+  ON z.player = comp.player AND z.game_date = @game_date
+LEFT JOIN nba_precompute.player_daily_cache AS k
+  ON k.player = comp.player AND k.game_date = @game_date
+LEFT JOIN nba_analytics.upcoming_player_game_context AS ctx
+  ON ctx.player = comp.player AND ctx.game_date = @game_date
+LEFT JOIN nba_raw.odds_api_player_points_props AS pr
+  ON pr.player = comp.player AND pr.game_date = @game_date
+LEFT JOIN nba_raw.nbac_injury_report AS inj
+  ON inj.player = comp.player AND inj.game_date = @game_date
+LEFT JOIN nba_precompute.team_defense_zone_analysis AS d
+  ON d.team = comp.opponent AND d.game_date = @game_date
+LEFT JOIN form ON form.player = comp.player
+LEFT JOIN team_pace AS tp ON tp.team = ctx.team

@@ -1,0 +1,21 @@
+-- player_prediction_exporter (phase56.player_prediction_exporter): one page per player with a
+-- prediction on @game_date: the prediction, tonight's game, the injury report and the last
+-- 10 games' points before the date. @player_ids: the scope.
+WITH form AS (
+  SELECT h.player, AVG(h.points) AS last_10_ppg
+  FROM (
+    SELECT g.player, g.points
+    FROM nba_analytics.player_game_summary AS g
+    WHERE g.game_date < @game_date
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY g.player ORDER BY g.game_date DESC) <= 10
+  ) AS h
+  GROUP BY h.player
+)
+SELECT p.player, p.predicted_points, p.points_line, p.recommendation, ctx.opponent, ctx.home,
+       inj.injury_status, form.last_10_ppg
+FROM nba_predictions.player_prop_predictions AS p
+LEFT JOIN nba_analytics.upcoming_player_game_context AS ctx
+  ON ctx.player = p.player AND ctx.game_date = @game_date
+LEFT JOIN nba_raw.nbac_injury_report AS inj ON inj.player = p.player AND inj.game_date = @game_date
+LEFT JOIN form ON form.player = p.player
+WHERE p.game_date = @game_date AND (@player_ids IS NULL OR p.player IN UNNEST(@player_ids))

@@ -1,0 +1,86 @@
+"""``sources:`` from BigQuery's ``INFORMATION_SCHEMA.COLUMNS``: an export (JSON array, JSON
+lines or CSV) or rows fetched live (:func:`fetch_columns`, a thin adapter).
+
+Invariant: columns come out in ``ordinal_position`` order per ``dataset.table``; nested
+``field_path`` rows (COLUMN_FIELD_PATHS) are not columns; what the registry already declares
+about a source (entity, entity_key, keys, description) is kept, only ``columns`` is filled.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scoperouter.processor_registry.models import RoutesSpec
+
+
+def load_columns_export(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return [dict(r) for r in json.loads(stripped)]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def columns_by_table(
+    rows: Iterable[Mapping[str, Any]], dataset: str | None = None
+) -> dict[str, tuple[str, ...]]:
+    """``dataset.table`` -> its columns in ordinal order. ``dataset`` names rows that carry
+    no ``table_schema`` (a one-dataset export)."""
+    acc: dict[str, list[tuple[int, str]]] = {}
+    for row in rows:
+        ds = row.get("table_schema") or row.get("dataset_id") or dataset
+        table, column = row.get("table_name"), row.get("column_name")
+        if not (ds and table and column):
+            raise ValueError(f"a COLUMNS row needs table_schema, table_name, column_name: {row}")
+        pos = int(row.get("ordinal_position") or 0)
+        acc.setdefault(f"{ds}.{table}", []).append((pos, str(column)))
+    return {t: tuple(dict.fromkeys(c for _p, c in sorted(cols))) for t, cols in acc.items()}
+
+
+def sources_block(
+    columns: Mapping[str, tuple[str, ...]], spec: RoutesSpec | None = None, only_named: bool = True
+) -> str:
+    """A ``sources:`` YAML block: every table of ``columns`` (only those the registry names,
+    when a registry is given and ``only_named``), merged over its existing declarations."""
+    named: set[str] = set()
+    existing: dict[str, dict[str, Any]] = {}
+    if spec is not None:
+        named = {i.source for p in spec.processors.values() for i in p.inputs}
+        named |= {p.publishes for p in spec.processors.values() if p.publishes}
+        named |= set(spec.sources)
+        existing = {
+            k: v.model_dump(exclude_none=True, exclude_defaults=True)
+            for k, v in spec.sources.items()
+        }
+    out: dict[str, dict[str, Any]] = {}
+    for table in sorted(columns):
+        if spec is not None and only_named and table not in named:
+            continue
+        entry = dict(existing.get(table, {}))
+        entry["columns"] = list(columns[table])
+        out[table] = entry
+    return yaml.safe_dump({"sources": out}, sort_keys=False, default_flow_style=None, width=100)
+
+
+def fetch_columns(dataset: str) -> list[dict[str, Any]]:  # pragma: no cover
+    """``dataset``'s INFORMATION_SCHEMA.COLUMNS (``[project.]dataset``; needs the bigquery
+    extra and credentials; not exercised by the test suite)."""
+    from google.cloud import bigquery
+
+    project, _, ds = dataset.rpartition(".")
+    client = bigquery.Client(project=project or None)
+    qualified = f"`{project}.{ds}`" if project else f"`{ds}`"
+    sql = (
+        "SELECT table_schema, table_name, column_name, ordinal_position "
+        f"FROM {qualified}.INFORMATION_SCHEMA.COLUMNS"
+    )
+    return [dict(r.items()) for r in client.query(sql).result()]

@@ -1,0 +1,146 @@
+"""Diff a processor's derived reads against its inputs in the registry.
+
+Invariant: the findings are exactly these, each with a code and a severity --
+``missing_input`` (error): a table read that is not an input (its own output, its written
+tables and ``lineage.ignore_tables`` excepted); ``field_not_listed`` (error): a column read
+from an input that ``fields`` leaves out or ``ignore_fields`` names (identity columns --
+the date field, the source's ``entity_key`` and ``keys`` -- excepted, since no change event
+names them); ``unused_input`` (warning): an input none of the processor's code reads (not claimed
+when nothing of its code could be resolved);
+``unresolved`` (info): a read the tool could not resolve, listed and never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from scoperouter.lineage.reads import Origin, Reads
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+Severity = Literal["error", "warning", "info"]
+CODES: dict[str, Severity] = {
+    "missing_input": "error",
+    "field_not_listed": "error",
+    "unused_input": "warning",
+    "unresolved": "info",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    processor: str
+    source: str | None
+    column: str | None
+    message: str
+    origin: Origin | None  # where the code reads it (None for unused_input)
+    route: str  # sql | jobs | runtime
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "processor": self.processor,
+            "source": self.source,
+            "column": self.column,
+            "message": self.message,
+            "file": self.origin.file if self.origin else None,
+            "line": self.origin.line if self.origin else None,
+            "route": self.route,
+        }
+
+
+def identity_columns(registry: CompiledRegistry, source: str) -> set[str]:
+    """Columns no change event names: the date field, the entity key and declared keys."""
+    spec = registry.spec.sources.get(source)
+    out = {registry.spec.date_field}
+    if spec is not None:
+        out |= set(spec.keys)
+        if spec.entity_key:
+            out.add(spec.entity_key)
+    return out
+
+
+def diff_processor(
+    registry: CompiledRegistry, name: str, reads: Reads, route: str = "sql"
+) -> list[Finding]:
+    """The findings of one processor whose reads are known."""
+    proc = registry.processors[name]
+    lineage = proc.spec.lineage
+    ignored = set(lineage.ignore_tables) if lineage else set()
+    own = {proc.publishes} if proc.publishes else set()
+    out: list[Finding] = []
+    for table in sorted(reads.tables):
+        if table in own or table in ignored or table in reads.writes - set(proc.inputs):
+            continue
+        where = reads.table_origin.get(table)
+        ci = proc.inputs.get(table)
+        if ci is None:
+            out.append(
+                Finding(
+                    "missing_input",
+                    name,
+                    table,
+                    None,
+                    f"{name} reads {table}, which is not one of its inputs",
+                    where,
+                    route,
+                )
+            )
+            continue
+        skip = identity_columns(registry, table)
+        for col in sorted(reads.tables[table] - skip):
+            left_out = ci.fields is not None and col not in ci.fields
+            ignored_f = ci.ignore_fields is not None and col in ci.ignore_fields
+            if not (left_out or ignored_f):
+                continue
+            at = reads.column_origin.get((table, col), where)
+            why = "fields leaves it out" if left_out else "ignore_fields names it"
+            out.append(
+                Finding(
+                    "field_not_listed",
+                    name,
+                    table,
+                    col,
+                    f"{name} reads {table}.{col}, but the input's {why}: a change to "
+                    f"{col} alone would be skipped",
+                    at,
+                    route,
+                )
+            )
+    # nothing resolved at all (no file matched, nothing parsed): "unused" would be a guess
+    blind = not reads.tables and bool(reads.unresolved)
+    for source in sorted(set(proc.inputs) - set(reads.tables) if not blind else ()):
+        out.append(
+            Finding(
+                "unused_input",
+                name,
+                source,
+                None,
+                f"{name} lists {source} as an input, but none of its "
+                + {"jobs": "jobs references it", "runtime": "runs reported reading it"}.get(
+                    route, "code reads it"
+                ),
+                None,
+                route,
+            )
+        )
+    for u in dict.fromkeys(reads.unresolved):  # once per place and reason
+        out.append(Finding("unresolved", name, None, None, u.what, u.origin, route))
+    return out
+
+
+def diff_all(
+    registry: CompiledRegistry, reads_by_processor: Mapping[str, Reads], route: str = "sql"
+) -> list[Finding]:
+    out: list[Finding] = []
+    for name in sorted(reads_by_processor):
+        if name in registry.processors:
+            out.extend(diff_processor(registry, name, reads_by_processor[name], route))
+    return out

@@ -1,0 +1,124 @@
+"""Reads from BigQuery's ``INFORMATION_SCHEMA.JOBS``: an export file (JSON array, JSON lines
+or CSV) or rows fetched live (:func:`fetch_jobs`, a thin adapter over google-cloud-bigquery).
+
+Invariant: a job is attributed to a processor by its label (``--label``, default
+``processor``; a class name such as ``PlayerGameSummaryProcessor`` names
+``player_game_summary``), else by its ``destination_table`` being a processor's
+``publishes``; a job attributed to none is counted, never guessed. Jobs give tables, not
+columns (``Reads.columns_known`` is False), so this route finds ``missing_input`` and
+``unused_input`` only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from scoperouter.lineage.reads import Origin, Reads
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+Row = Mapping[str, Any]
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def load_export(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JOBS export: ``.csv`` (nested columns as JSON text), else a JSON array or
+    JSON lines."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return [
+            {k: _decode(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))
+        ]
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        data = json.loads(stripped)
+        return [dict(r) for r in data]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _ref(t: Any) -> str | None:
+    if isinstance(t, Mapping):
+        ds, tb = t.get("dataset_id") or t.get("datasetId"), t.get("table_id") or t.get("tableId")
+        return f"{ds}.{tb}" if ds and tb else None
+    if isinstance(t, str) and t:
+        parts = t.replace(":", ".").split(".")
+        return ".".join(parts[-2:]) if len(parts) >= 2 else None
+    return None
+
+
+def _labels(row: Row) -> dict[str, str]:
+    raw = row.get("labels") or {}
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    return {str(x.get("key")): str(x.get("value")) for x in raw if isinstance(x, Mapping)}
+
+
+def snake(name: str) -> str:
+    """``PlayerGameSummaryProcessor`` -> ``player_game_summary``."""
+    base = re.sub(r"Processor$", "", name)
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower().replace("-", "_")
+
+
+def attribute(row: Row, registry: CompiledRegistry, label: str) -> str | None:
+    by_output = {p.publishes: n for n, p in registry.processors.items() if p.publishes}
+    value = _labels(row).get(label)
+    if value is not None:
+        for cand in (value, snake(value), value.replace("-", "_")):
+            if cand in registry.processors:
+                return cand
+    dest = _ref(row.get("destination_table"))
+    return by_output.get(dest) if dest else None
+
+
+def jobs_reads(
+    rows: Iterable[Row], registry: CompiledRegistry, source: str, label: str = "processor"
+) -> tuple[dict[str, Reads], int]:
+    """Per processor, the tables its jobs referenced; and how many jobs matched none."""
+    out: dict[str, Reads] = {}
+    unattributed = 0
+    for n, row in enumerate(rows, start=1):
+        proc = attribute(row, registry, label)
+        if proc is None:
+            unattributed += 1
+            continue
+        reads = out.setdefault(proc, Reads(columns_known=False))
+        where = Origin(source, n)
+        for t in _decode(row.get("referenced_tables")) or ():
+            name = _ref(t)
+            if name:
+                reads.add_table(name, where)
+        dest = _ref(_decode(row.get("destination_table")))
+        if dest:
+            reads.writes.add(dest)
+    return out, unattributed
+
+
+def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:  # pragma: no cover
+    """The last ``days`` of query jobs from ``region-REGION.INFORMATION_SCHEMA.JOBS`` (needs
+    the bigquery extra and credentials; not exercised by the test suite)."""
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project=project)
+    sql = (
+        "SELECT job_id, referenced_tables, destination_table, labels "
+        f"FROM `region-{region}`.INFORMATION_SCHEMA.JOBS "
+        "WHERE job_type = 'QUERY' AND state = 'DONE' "
+        "AND creation_time >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)"
+    )
+    cfg = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", days)]
+    )
+    return [dict(r.items()) for r in client.query(sql, job_config=cfg).result()]

@@ -1,0 +1,128 @@
+"""`scoperouter sources import`: a sources: block from an INFORMATION_SCHEMA.COLUMNS export
+(JSON lines, JSON array, CSV), in ordinal order, merged over the registry's declarations;
+the block pasted into routes.yaml makes validate check every fields name."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scoperouter.cli import main
+from scoperouter.lineage.columns_import import columns_by_table
+
+ROWS = [
+    {
+        "table_catalog": "p",
+        "table_schema": "pos",
+        "table_name": "orders",
+        "column_name": "amount",
+        "ordinal_position": 3,
+        "data_type": "NUMERIC",
+    },
+    {
+        "table_catalog": "p",
+        "table_schema": "pos",
+        "table_name": "orders",
+        "column_name": "store_id",
+        "ordinal_position": 1,
+        "data_type": "STRING",
+    },
+    {
+        "table_catalog": "p",
+        "table_schema": "pos",
+        "table_name": "orders",
+        "column_name": "order_id",
+        "ordinal_position": 2,
+        "data_type": "STRING",
+    },
+    {
+        "table_catalog": "p",
+        "table_schema": "pos",
+        "table_name": "audit",
+        "column_name": "who",
+        "ordinal_position": 1,
+        "data_type": "STRING",
+    },
+]
+REGISTRY = """\
+version: 1
+entities: {store: {}}
+sources:
+  pos.orders: {entity: store, entity_key: store_id}
+processors:
+  sales:
+    phase: 1
+    granularity: store
+    inputs:
+      - source: pos.orders
+        fields: [amount, amout]
+    publishes: mart.sales
+"""
+
+
+def _write(tmp: Path, kind: str) -> Path:
+    path = tmp / f"columns.{kind}"
+    if kind == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    elif kind == "json":
+        path.write_text(json.dumps(ROWS), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(ROWS[0]))
+            w.writeheader()
+            w.writerows(ROWS)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv"])
+def test_import_block(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every export form gives the tables the registry names, columns in ordinal order, declarations kept."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "routes.yaml").write_text(REGISTRY, encoding="utf-8")
+    assert main(["sources", "import", str(_write(tmp_path, kind))]) == 0
+    block = yaml.safe_load(capsys.readouterr().out)
+    assert block == {
+        "sources": {
+            "pos.orders": {
+                "entity": "store",
+                "entity_key": "store_id",
+                "columns": ["store_id", "order_id", "amount"],
+            }
+        }
+    }
+    assert main(["sources", "import", "--all", str(_write(tmp_path, kind))]) == 0
+    assert set(yaml.safe_load(capsys.readouterr().out)["sources"]) == {"pos.orders", "pos.audit"}
+
+
+def test_imported_columns_make_validate_check_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasting the block into the registry turns the typo in fields into a validate error."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "routes.yaml").write_text(REGISTRY, encoding="utf-8")
+    assert main(["validate", "routes.yaml"]) == 0
+    capsys.readouterr()
+    assert main(["sources", "import", str(_write(tmp_path, "jsonl"))]) == 0
+    block = capsys.readouterr().out
+    head, _sources, tail = REGISTRY.partition(
+        "sources:\n  pos.orders: {entity: store, entity_key: store_id}\n"
+    )
+    (tmp_path / "routes.yaml").write_text(head + block + tail, encoding="utf-8")
+    assert main(["validate", "routes.yaml"]) == 1
+    assert (
+        "fields name 'amout' is not a column of 'pos.orders' (did you mean 'amount'?)"
+        in capsys.readouterr().err
+    )
+
+
+def test_rows_without_a_dataset_are_refused() -> None:
+    """A row naming no dataset (and no --dataset) is an error, not a guess."""
+    with pytest.raises(ValueError, match="table_schema"):
+        columns_by_table([{"table_name": "t", "column_name": "c"}])
+    assert columns_by_table([{"table_name": "t", "column_name": "c"}], "ds") == {"ds.t": ("c",)}

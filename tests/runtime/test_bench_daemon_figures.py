@@ -1,0 +1,54 @@
+"""README's daemon figures are ``bench/daemon.py``'s rendering of a saved run
+(``bench/results/daemon.json``): they come from the benchmark's output, not from hand. The
+run itself is timing and is not repeated here (``python bench/daemon.py --out ...``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "bench" / "results" / "daemon.json"
+
+
+def bench() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_daemon", REPO / "bench" / "daemon.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_readme_daemon_table_is_the_saved_run() -> None:
+    """The README quotes bench/daemon.py --markdown of bench/results/daemon.json, verbatim."""
+    table = bench().markdown(json.loads(RESULTS.read_text(encoding="utf-8")))
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert squash(table) in squash(readme), "README daemon table should read:\n" + table
+
+
+@pytest.mark.parametrize(
+    ("section", "figure"),
+    [
+        ("http", "saturation_cpu_per_event"),
+        ("http", "cpu_per_event_at_rate"),
+        ("http", "saturation_events_per_s"),
+        ("pull", "drain_msgs_per_s"),
+        ("pull", "cpu_per_msg"),
+    ],
+)
+def test_saved_run_has_ratios_of_both_serve_modes(section: str, figure: str) -> None:
+    """Every figure of the saved run is a ratio to the bare baseline for serve's defaults and --no-log."""
+    per = json.loads(RESULTS.read_text(encoding="utf-8"))[section][figure]
+    for name in ("serve", "serve_no_log"):
+        q = per[name]["ratio_to_bare"]
+        assert 0 < q["min"] <= q["median"] <= q["max"], (name, q)
+    assert per["bare"]["median"] > 0

@@ -1,0 +1,121 @@
+"""The outbox sink rotates by size without losing or reordering a line, and the execution
+log's bridge bounds what waits for the log thread (backpressure) and drains at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scoperouter.messages.models import Trigger
+from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.outbox import OutboxSink
+from scoperouter.runtime.payloads import trigger_bytes
+
+
+def trigger(n: int) -> Trigger:
+    day = date(2025, 11, 19)
+    return Trigger(
+        trigger_id=f"t-{n:05d}",
+        processor="p",
+        game_date=day,
+        start_date=day,
+        end_date=day,
+        scope="date",
+        reason="date_scope",
+        caused_by=(f"e-{n}",),
+    )
+
+
+def lines(tmp_path: Path) -> list[str]:
+    """Every trigger id in the outbox files, oldest file first."""
+    files = sorted(tmp_path.glob("outbox.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
+    files.append(tmp_path / "outbox.jsonl")
+    return [json.loads(x)["trigger_id"] for f in files for x in f.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("fsync", "max_bytes", "sends", "keep"),
+    [
+        (True, 0, 40, 3),  # no rotation
+        (True, 2_000, 40, 20),  # a new file every few lines, all kept
+        (False, 2_000, 40, 20),
+        (True, 2_000, 100, 2),  # files beyond keep are deleted
+    ],
+)
+async def test_outbox_rotates_by_size(
+    tmp_path: Path, fsync: bool, max_bytes: int, sends: int, keep: int
+) -> None:
+    """Past max_bytes outbox.jsonl moves to .1 (.1 to .2 ...); kept files hold every line in order."""
+    size = len(trigger_bytes(trigger(0))) + 1  # every line has this size
+    per_file = -(-max_bytes // size) if max_bytes else sends + 1  # lines until a rotation
+    rotations = sends // per_file
+    kept_lines = sends - max(0, rotations - keep) * per_file
+    sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=fsync, max_bytes=max_bytes, keep=keep)
+    for n in range(0, sends, 10):  # concurrent sends share flushes across rotations
+        await asyncio.gather(*(sink.send(trigger(i), message_id="m") for i in range(n, n + 10)))
+    await sink.close()
+    assert sink.rotations == rotations
+    assert len(list(tmp_path.glob("outbox.jsonl.*"))) == min(rotations, keep)
+    want = [trigger(i).trigger_id for i in range(sends)]
+    assert lines(tmp_path) == want[sends - kept_lines :]  # the newest lines, in order
+
+
+class SlowLog:
+    """An execution log whose calls block until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.batches: list[int] = []
+        self.flushes = 0
+
+    def record_batch(self, items: list[Any], *_: Any, **__: Any) -> list[str]:
+        self.release.wait(10)
+        self.batches.append(len(items))
+        return []
+
+    def record_dispatch(self, *_: Any, **__: Any) -> None:
+        return None
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def _event(i: int) -> Any:
+    from scoperouter.messages.models import Event
+
+    return Event.model_validate({"event_id": f"e{i}", "source": "s", "game_date": "2025-11-19"})
+
+
+@pytest.mark.parametrize(("max_pending", "batches"), [(5, 3), (100, 3)])
+async def test_log_bridge_is_bounded(max_pending: int, batches: int) -> None:
+    """Past max_pending events the bridge is full (the ingest worker waits); it drains in order."""
+    log = SlowLog()
+    bridge = LogBridge(log, None, max_pending=max_pending)  # type: ignore[arg-type]
+    for b in range(batches):
+        bridge.batch([(_event(b * 4 + k), (), None, None) for k in range(4)], None, None, None)  # type: ignore[arg-type]
+    assert bridge.pending == 4 * batches
+    assert bridge.full == (4 * batches >= max_pending)
+    waiter = asyncio.ensure_future(bridge.room())
+    await asyncio.sleep(0.05)
+    assert waiter.done() == (not bridge.full)
+    log.release.set()
+    await asyncio.wait_for(waiter, 5)
+    bridge.shutdown(timeout=5)
+    assert log.batches == [4] * batches and bridge.pending == 0 and bridge.dropped == 0
+
+
+async def test_log_bridge_drops_what_the_shutdown_budget_cannot_write() -> None:
+    """A log stuck past the shutdown budget: stop returns in time and counts what it dropped."""
+    log = SlowLog()
+    bridge = LogBridge(log, None)  # type: ignore[arg-type]
+    for b in range(3):
+        bridge.batch([(_event(b), (), None, None)], None, None, None)  # type: ignore[arg-type]
+    threading.Timer(0.5, log.release.set).start()  # the first call blocks past the budget
+    bridge.shutdown(timeout=0.1)
+    assert bridge.dropped == 2 and log.batches == [1]
