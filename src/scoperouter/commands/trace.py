@@ -94,6 +94,11 @@ def _decisions(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
                     "date": r.game_date.isoformat() if r.game_date else None,
                 }
             )
+    for e in data.events:  # skips have no rows of their own: one aggregate per reason
+        for reason, n in e.skips:
+            out[e.event.event_id].append(
+                {"processor": None, "action": "skip", "reason": reason, "count": n}
+            )
     return out
 
 
@@ -202,7 +207,7 @@ def text(tree: dict[str, Any]) -> str:
         lines.append(f"{ind}event {e['event_id']}{by}")
         if e.get("decisions"):
             runs = sorted({d["processor"] for d in e["decisions"] if d["action"] == "run"})
-            skips = sum(1 for d in e["decisions"] if d["action"] != "run")
+            skips = sum(d.get("count", 1) for d in e["decisions"] if d["action"] != "run")
             lines.append(f"{ind}  decisions: run {', '.join(runs) or 'nothing'}; {skips} skip")
         for t in e["triggers"]:
             tr(t, ind + "  ")
