@@ -30,6 +30,7 @@ COMMANDS = (
     "trace",
     "deadletters",
     "backfill",
+    "outbox",
 )
 
 

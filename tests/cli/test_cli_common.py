@@ -33,6 +33,7 @@ SHARED = {
     "trace": {"--config", "--log", "--json"},
     "deadletters": set(),  # list / show / redrive each take --json (common(json=True))
     "backfill": {"--config", "--log", "--as-of", "--json"},  # --log: the cost model's log
+    "outbox": set(),  # dead triggers of the dispatch outbox: list / redrive / discard
 }
 ALL_SHARED = {"--config", "--log", "--no-log", "--as-of", "--json"}
 

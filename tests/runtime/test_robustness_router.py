@@ -262,10 +262,10 @@ async def test_pending_trigger_attempts_survive_a_restart(tmp_path: Path, make_r
     assert [d.reason for d in r2.store.dead_letters()] == ["max_attempts"]
 
 
-async def test_housekeeping_prunes_old_dead_triggers_and_dead_letters(
+async def test_housekeeping_keeps_dead_triggers_prunes_old_done_and_event_dead_letters(
     zero_cfg: LoadedConfig, make_router: RouterFactory
 ) -> None:
-    """Done and dead trigger rows and dead letters older than their retention are pruned; newer ones and pending stay."""
+    """Old done rows and rejected-event dead letters are pruned; dead triggers and their dead letters stay (issue 18)."""
     now = [7_000_000.0]
     day = 86400.0
     r = make_router(zero_cfg, clock=lambda: now[0])
@@ -282,10 +282,11 @@ async def test_housekeeping_prunes_old_dead_triggers_and_dead_letters(
                 s.mark_dead(rid, 3, now[0] - age * day, "boom")
         s.dead_letter("event", "old", "not_json", None, b"x", now[0] - 8 * day)
         s.dead_letter("event", "new", "not_json", None, b"x", now[0] - 1 * day)
+        s.dead_letter("trigger", f"old-dead#{rows['old-dead']}", "retry_horizon", None, b"{}", now[0] - 8 * day)
     r._prune()
     left = {row[0] for row in s._db.execute("SELECT trigger_id FROM triggers").fetchall()}
-    assert left == {"new-dead", "old-pending"}
-    assert [d.ref for d in s.dead_letters()] == ["new"]
+    assert left == {"old-dead", "new-dead", "old-pending"}
+    assert [d.ref for d in s.dead_letters()] == ["new", f"old-dead#{rows['old-dead']}"]
 
 
 def _file_as_state_dir(tmp: Path) -> Path:

@@ -34,7 +34,9 @@ def policies(registry: CompiledRegistry, max_attempts: int | None = None) -> dic
     """Per processor: its target's ``max_attempts`` (or the override) and ``concurrency``."""
     return {
         n: Policy(
-            max_attempts=max_attempts or p.target.max_attempts,
+            # a target without max_attempts retries for its retry_horizon; a backfill
+            # run keeps the former default of 5 attempts (issue 18)
+            max_attempts=max_attempts or p.target.max_attempts or 5,
             concurrency=p.target.concurrency,
         )
         for n, p in registry.processors.items()

@@ -93,12 +93,20 @@ class ServerSpec(Strict):
     max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
     retry_backoff_base: Duration | None = _opt("First dispatch retry delay (500ms)")
     retry_backoff_cap: Duration | None = _opt("Longest dispatch retry delay (60s)")
+    breaker_threshold: PositiveInt | None = _opt(
+        "Failed attempts in a row that open a target's circuit (5)"
+    )
+    dispatch_page_interval: Duration | None = _opt(
+        "Longest wait before the dispatcher pages waiting triggers from the store (1s)"
+    )
     compact_every: PositiveInt | None = _opt("Journal rows before a window snapshot (20000)")
     compact_min_interval: Duration | None = _opt("Least time between window snapshots (5s)")
     mark_flush_interval: Duration | None = _opt("How often dispatch outcomes are written (50ms)")
     housekeeping_interval: Duration | None = _opt("How often old rows are pruned (60s)")
     done_retention: Duration | None = _opt("Keep delivered triggers this long (7d)")
-    dead_letter_retention: Duration | None = _opt("Keep dead triggers, dead letters this long (7d)")
+    dead_letter_retention: Duration | None = _opt(
+        "Keep dead letters of rejected events this long (7d); dead triggers are kept until redriven"
+    )
     store_backoff_base: Duration | None = _opt("First retry delay of a failing store (50ms)")
     store_backoff_cap: Duration | None = _opt("Longest retry delay of a failing store (5s)")
     store_log_interval: Duration | None = _opt("Log a failing store at most this often (30s)")

@@ -79,8 +79,18 @@ class TargetSpec(Strict):
     outbox: OutboxTargetSpec | None = Field(
         default=None, description="Append to a local JSONL file (tests, demos, replays)."
     )
-    max_attempts: PositiveInt = Field(
-        default=5, description="Delivery attempts before the trigger is dead-lettered."
+    retry_horizon: Duration = Field(
+        default="24h",
+        description="How long a trigger that keeps failing with retryable errors is retried "
+        "(capped exponential backoff; while the target is down its backlog waits in the state "
+        "store behind a circuit breaker and is redriven when a probe succeeds). Counted from "
+        "when the trigger fired; only past it is the trigger dead-lettered (retry_horizon).",
+    )
+    max_attempts: PositiveInt | None = Field(
+        default=None,
+        description="Optional cap on delivery attempts before the trigger is dead-lettered "
+        "(max_attempts) even inside the retry horizon; unset: only the horizon ends retries. "
+        "Set, the target has no circuit breaker: each trigger spends its own attempts.",
     )
     concurrency: PositiveInt = Field(
         default=4, description="Deliveries in flight at once to this target."

@@ -322,10 +322,13 @@ class Daemon:
         await self.ingress.backfills.close()
         await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
         await self.sinks.close()
-        if self.store is not None:
-            self.store.close()
-        if self.state_store is not None:
-            self.state_store.close()
+        try:
+            if self.store is not None:
+                self.store.close()
+            if self.state_store is not None:
+                self.state_store.close()
+        except Exception as exc:  # a failing disk or database: the next start reads the state
+            logger.error("state store: close failed (%s: %s)", type(exc).__name__, exc)
         if self._lock_fd is not None:
             release_state_lock(self._lock_fd)
         if self.log is not None:

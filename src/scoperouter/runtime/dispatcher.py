@@ -1,36 +1,49 @@
-"""Delivery of committed triggers: per-processor concurrency, retries with backoff, dead
-letters. Outcomes leave as typed marks (:mod:`scoperouter.runtime.marks`).
+"""Delivery of committed triggers: per-target lanes with an in-flight cap and a circuit
+breaker, one attempt per task, retries and the backlog kept in the store, dead letters
+only past the retry horizon. Outcomes leave as typed marks (:mod:`scoperouter.runtime.marks`).
 
 Invariant: a trigger reaches the dispatcher only after the transaction that inserted it
-into the outbox committed; its row is marked done or dead through a mark written in a
-later state transaction, so a crash before that re-dispatches it (at-least-once; the
-trigger id is the idempotency key downstream).
+into the outbox committed; its row is marked done, deferred (``Retry``: still pending,
+due again later) or dead through a mark written in a later state transaction, so a
+crash before that re-dispatches it (at-least-once; the trigger id is the idempotency key
+downstream). Memory is bounded by the targets' in-flight caps, whatever the backlog: a
+task exists only for a delivery attempt in progress; everything waiting (new triggers of
+a busy or failing target, retries in backoff, work pending at a restart) is a row that the
+pump pages from the store (:mod:`scoperouter.runtime.backlog`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.model_base import parse_duration
+from scoperouter.runtime import backlog, lanes
+from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Attempt, Dead, DeadLetter, Done, MarkQueue
+from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Retry
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
+from scoperouter.runtime.store import Store
 
 LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
+_T = TypeVar("_T")
+StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
 
 class Dispatcher:
@@ -58,35 +71,205 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng
         self.tasks: set[asyncio.Task[None]] = set()
-        self._semaphores = {
-            name: asyncio.Semaphore(cp.target.concurrency)
-            for name, cp in registry.processors.items()
-        }
-        self._default_sem = asyncio.Semaphore(registry.spec.defaults.target.concurrency)
+        self.lanes: dict[str, Lane] = {}
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._run_state: StateRunner | None = None
+        self._paging = False  # a page job is out: rows started meanwhile are remembered
+        self._stopped = False
+        self._store: Store | None = None
+        self._on_store_ok: Callable[[], None] = lambda: None
+        self._on_store_failed: Callable[[str], None] = lambda what: None
+        self._store_backoff: Callable[[], float] = lambda: 0.0
+
+    # ------------------------------------------------------------------ lanes
+    def lane(self, processor: str) -> Lane:
+        lane = self.lanes.get(processor)
+        if lane is None:
+            proc = self.registry.processors.get(processor)
+            target = proc.target if proc is not None else self.registry.spec.defaults.target
+            o = self.options
+            lane = Lane(
+                processor,
+                target,
+                self.sinks.get(processor) or self.fallback_sink,
+                # a target with max_attempts spends each trigger's own attempts: no breaker
+                Breaker(
+                    o.breaker_threshold if target.max_attempts is None else 2**31,
+                    o.backoff_base_s,
+                    o.backoff_cap_s,
+                ),
+                parse_duration(target.retry_horizon),
+            )
+            self.lanes[processor] = lane
+        return lane
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing in flight and nothing known to wait in the store."""
+        return not self.tasks and all(
+            not ln.inflight and not ln.buffer and not ln.has_due and ln.next_due is None
+            for ln in self.lanes.values()
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(
+        self,
+        run_state: StateRunner,
+        store: Store,
+        pending_processors: list[str],
+        *,
+        on_store_ok: Callable[[], None] | None = None,
+        on_store_failed: Callable[[str], None] | None = None,
+        store_backoff: Callable[[], float] | None = None,
+    ) -> asyncio.Task[None]:
+        """Start the pump (returned); ``pending_processors`` have rows waiting in the store."""
+        self._run_state, self._store = run_state, store
+        if on_store_ok is not None:
+            self._on_store_ok = on_store_ok
+        if on_store_failed is not None:
+            self._on_store_failed = on_store_failed
+        if store_backoff is not None:
+            self._store_backoff = store_backoff
+        for name in pending_processors:
+            self.lane(name).has_due = True
+        self._pump = asyncio.get_running_loop().create_task(self._pump_loop(), name="dispatch")
+        return self._pump
+
+    async def stop_pump(self) -> None:
+        self._stopped = True  # nothing new starts (paged rows stay pending in the store)
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+            self._pump = None
 
     def fired(self, fired: list[Committed]) -> None:
-        """Count and dispatch triggers that just committed."""
+        """Count triggers that just committed; start those whose lane has room now, leave
+        the others in the store for the pump (they are pending rows already)."""
         scopes: Counter[str] = Counter()
+        now = self.clock()
         for row_id, t, body in fired:
             scopes[t.scope] += 1
-            self.dispatch(row_id, t, body)
+            lane = self.lane(t.processor)
+            if self._run_state is None:  # no pump (a caller that pages rows itself): start all
+                self.dispatch(row_id, t, body)
+            elif not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
+                created = t.fired_at.timestamp() if t.fired_at else now
+                self._start(lane, row_id, t, body, 0, created)
+            else:
+                lane.has_due = lane.fresh = True
+                self._wake.set()
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
 
     def dispatch(
         self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
     ) -> None:
-        """Deliver in the background; ``attempts``: failed attempts before (a restart)."""
-        self._spawn(self._deliver(row_id, trigger, body, attempts))
+        """Start one attempt now, outside the pump and the in-flight cap: for a caller
+        that pages rows itself (a leased claim); ``attempts``: failed attempts before."""
+        created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
+        self._start(self.lane(trigger.processor), row_id, trigger, body, attempts, created)
+
+    def _start(
+        self, lane: Lane, row_id: int, t: Trigger, body: bytes | None, attempts: int, created: float
+    ) -> None:
+        lane.inflight.add(row_id)
+        if self._paging:
+            lane.started.add(row_id)
+        probe = lane.breaker.started()
+        self._spawn(self._deliver(lane, row_id, t, body, attempts, created, probe))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    # ------------------------------------------------------------------ pump
+    async def _sleep_or_wake(self, delay: float) -> None:
+        """Wait ``delay`` seconds or until woken (a timer sets the event: no wait_for task
+        to cancel half-way)."""
+        handle = asyncio.get_running_loop().call_later(delay, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            handle.cancel()
+
+    async def _pump_loop(self) -> None:
+        assert self._run_state is not None and self._store is not None
+        while True:
+            for ln in self.lanes.values():
+                self._drain(ln)
+            delay = lanes.pump_delay(
+                self.lanes.values(), self.clock(), self.options.pump_interval_s
+            )
+            if delay > 0:
+                await self._sleep_or_wake(delay)
+            self._wake.clear()
+            now = self.clock()
+            requests = lanes.requests(self.lanes.values(), now, self.options.pump_interval_s)
+            if not requests:
+                await asyncio.sleep(0)
+                continue
+            marks = self.marks.take()
+            self._paging = True
+            try:
+                pages = await self._run_state(backlog.page, self._store, marks, requests, now)
+            except Exception:
+                self.marks.put_back(marks)
+                self._on_store_failed("could not page pending triggers (will retry)")
+                await asyncio.sleep(max(self._store_backoff(), self.options.backoff_base_s))
+                continue
+            finally:
+                self._paging = False
+            self._on_store_ok()
+            for pg in pages:
+                self._apply_page(pg, now)
+            for ln in self.lanes.values():
+                ln.started.clear()
+
+    def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
+        lane = self.lane(pg.processor)
+        lane.take_page(pg)
+        for r in pg.expired:
+            self._expired(r.trigger_id, r.processor, r.attempts, r.body)
+        if len(pg.expired) >= backlog.EXPIRE_PAGE:
+            lane.last_expire = float("-inf")  # a full sweep: the next one right away
+        self._drain(lane)
+
+    def _drain(self, lane: Lane) -> None:
+        """Start paged rows while the lane has room (the breaker decides how much)."""
+        while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
+            r = lane.buffer.popleft()
+            if r.row_id in lane.inflight:
+                continue
+            try:
+                trig = Trigger.model_validate_json(r.body)
+            except ValueError:  # a row written by an incompatible version: keep it visible
+                logger.exception("pending trigger row %d does not parse; left pending", r.row_id)
+                continue
+            self._start(lane, r.row_id, trig, r.body.encode(), r.attempts, r.created_at)
+
+    def _expired(self, trigger_id: str, processor: str, attempts: int, body: str) -> None:
+        """A parked row passed its retry horizon (already dead in the store)."""
+        self.metrics.dead_lettered.labels("trigger", "retry_horizon").inc()
+        logger.error(
+            "trigger dead-lettered",
+            extra={"trigger_id": trigger_id, "processor": processor, "attempts": attempts,
+                   "reason": "retry_horizon", "error": backlog.HORIZON_DETAIL},
+        )  # fmt: skip
+        with contextlib.suppress(ValueError):
+            trig = Trigger.model_validate_json(body)
+            self.publish_dead_letter(
+                {"kind": "trigger", "reason": "retry_horizon",
+                 "detail": backlog.HORIZON_DETAIL, "trigger": trigger_json(trig)}
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ delivery
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: U(0.5, 1.0) x base x 2^(attempt-1), capped."""
-        raw = min(self.options.backoff_cap_s, self.options.backoff_base_s * (2 ** (attempt - 1)))
+        o = self.options
+        raw = min(o.backoff_cap_s, o.backoff_base_s * (2 ** min(attempt - 1, 60)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
     def mode_of(self, processor: str) -> str:
@@ -119,58 +302,61 @@ class Dispatcher:
         self.log.dispatch(trigger, SHADOW, 0, max(0.0, now - fired_ts), now, None)
 
     async def _deliver(
-        self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts_before: int = 0
+        self,
+        lane: Lane,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None,
+        attempts_before: int,
+        created: float,
+        probe: bool,
     ) -> None:
+        try:
+            await self._attempt(lane, row_id, trigger, body, attempts_before, created, probe)
+        finally:
+            lane.inflight.discard(row_id)
+            if probe:
+                lane.breaker.probing = False
+            self._wake.set()
+        self._drain(lane)  # the freed slot takes the next paged row (not when cancelled)
+
+    async def _attempt(
+        self,
+        lane: Lane,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None,
+        attempts_before: int,
+        created: float,
+        probe: bool,
+    ) -> None:
+        """One delivery attempt; its outcome is a mark (done, retry later, or dead)."""
         if self.mode_of(trigger.processor) == SHADOW:
             self._shadow(row_id, trigger)
             return
-        proc = self.registry.processors.get(trigger.processor)
-        target = proc.target if proc is not None else self.registry.spec.defaults.target
-        sink = self.sinks.get(trigger.processor) or self.fallback_sink
-        sem = self._semaphores.get(trigger.processor, self._default_sem)
-        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
+        sink = lane.sink
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
         m = self.metrics
-        attempts = attempts_before
+        attempts = attempts_before + 1
         error: DispatchError | None = None
         m.inflight.inc()
         try:
-            async with sem:
-                if sink is None:
-                    error = DispatchError(trigger.processor, "<none>", "no target", retryable=False)
-                while sink is not None:
-                    attempts += 1
-                    try:
-                        await sink.send(
-                            trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body
-                        )
-                        error = None
-                        break
-                    except DispatchError as exc:
-                        error = exc
-                    except Exception as exc:
-                        error = DispatchError.from_exception(trigger.processor, sink.name, exc)
-                    if not error.retryable or attempts >= target.max_attempts:
-                        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
-                        break
-                    m.dispatch_attempts.labels(trigger.processor, "retry", LIVE).inc()
-                    self.marks.append(Attempt(row_id, attempts))  # survives a restart
-                    delay = self.backoff(attempts)
-                    logger.info(
-                        "dispatch failed, retrying",
-                        extra={
-                            "trigger_id": trigger.trigger_id,
-                            "processor": trigger.processor,
-                            "attempt": attempts,
-                            "retry_in_s": round(delay, 3),
-                            "error": error.detail,
-                            "correlation_id": trigger.correlation_id,
-                        },
-                    )
-                    await asyncio.sleep(delay)
+            if sink is None:
+                error = DispatchError(trigger.processor, "<none>", "no target", retryable=False)
+            else:
+                try:
+                    await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body)
+                except DispatchError as exc:
+                    error = exc
+                except Exception as exc:
+                    error = DispatchError.from_exception(trigger.processor, sink.name, exc)
         finally:
             m.inflight.dec()
         now = self.clock()
         latency = max(0.0, now - fired_ts)
+        # the target answered (ok, or a permanent refusal): it is up
+        if (error is None or not error.retryable) and lane.breaker.succeeded():
+            self._breaker_closed(lane, now)
         if error is None:
             m.dispatch_attempts.labels(trigger.processor, "ok", LIVE).inc()
             m.triggers_dispatched.labels(trigger.processor, LIVE).inc()
@@ -178,7 +364,77 @@ class Dispatcher:
             self.marks.append(Done(row_id, attempts, now))
             self.log.dispatch(trigger, "ok", attempts, latency, now, None)
             return
-        reason = "permanent_error" if not error.retryable else "max_attempts"
+        if error.retryable:
+            if lane.breaker.failed(now, probe):
+                self._breaker_opened(lane, now, str(error))
+            cap = lane.target.max_attempts
+            if cap is not None and attempts >= cap:
+                reason = "max_attempts"
+            elif now - created >= lane.horizon_s:
+                reason = "retry_horizon"
+            else:
+                self._retry_later(lane, row_id, trigger, attempts, now, error)
+                return
+        else:
+            reason = "permanent_error"
+        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
+        self._dead(row_id, trigger, body, attempts, latency, now, reason, error)
+
+    def _retry_later(
+        self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError
+    ) -> None:
+        self.metrics.dispatch_attempts.labels(t.processor, "retry", LIVE).inc()
+        delay = self.backoff(attempts)
+        at = now + delay
+        self.marks.append(Retry(row_id, attempts, at, str(error)))  # the row stays pending
+        lane.next_due = at if lane.next_due is None else min(lane.next_due, at)
+        lane.local_due = at if lane.local_due is None else min(lane.local_due, at)
+        logger.info(
+            "dispatch failed, retrying",
+            extra={
+                "trigger_id": t.trigger_id,
+                "processor": t.processor,
+                "attempt": attempts,
+                "retry_in_s": round(delay, 3),
+                "error": error.detail,
+                "correlation_id": t.correlation_id,
+            },
+        )
+
+    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+        lane.buffer.clear()  # still pending in the store: paged again after recovery
+        lane.has_due = True
+        self.metrics.circuit_open.labels(lane.name).set(1)
+        logger.log(
+            logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
+            "target failing: circuit open, its backlog waits in the state store",
+            extra={
+                "processor": lane.name,
+                "probe_in_s": round(lane.breaker.open_until - now, 3),
+                "error": error,
+            },
+        )
+
+    def _breaker_closed(self, lane: Lane, now: float) -> None:
+        """The target works again: every deferred row of the lane is due now (redrive)."""
+        self.marks.append(Redrive(lane.name, now))
+        self.metrics.circuit_open.labels(lane.name).set(0)
+        lane.has_due = lane.fresh = True
+        self._wake.set()
+        logger.warning("target works again: circuit closed, redriving its backlog",
+                       extra={"processor": lane.name})  # fmt: skip
+
+    def _dead(
+        self,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None,
+        attempts: int,
+        latency: float,
+        now: float,
+        reason: str,
+        error: DispatchError,
+    ) -> None:
         logger.error(
             "trigger dead-lettered",
             extra={
@@ -195,7 +451,7 @@ class Dispatcher:
         self.marks.append(
             DeadLetter("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)
         )
-        m.dead_lettered.labels("trigger", reason).inc()
+        self.metrics.dead_lettered.labels("trigger", reason).inc()
         self.log.dispatch(trigger, "dead_letter", attempts, latency, now, str(error))
         self.publish_dead_letter(
             {

@@ -27,7 +27,7 @@ from scoperouter.runtime import loop_runtime
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.sinks import trigger_bytes
-from scoperouter.runtime.store import PendingTrigger, Store
+from scoperouter.runtime.store import Store
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -253,32 +253,3 @@ class DurableWindows:
         self._last_compact = now
         self._persisted_empty = self.engine.open_count == 0
 
-
-def take_pending(store: Store) -> list[tuple[PendingTrigger, Trigger]]:
-    """The triggers still pending at a restart, each counted as started once more (its
-    dispatch may already have reached the target: a possible duplicate, logged)."""
-    pending = store.pending_triggers()
-    if not pending:
-        return []
-    with store.transaction():
-        store.mark_started(p.row_id for p in pending)
-    out: list[tuple[PendingTrigger, Trigger]] = []
-    for p in pending:
-        trig = Trigger.model_validate_json(p.body)
-        logger.warning(
-            "re-dispatching trigger pending at restart (possible duplicate downstream)",
-            extra={
-                "trigger_id": trig.trigger_id,
-                "processor": trig.processor,
-                "correlation_id": trig.correlation_id,
-                "restart_count": p.starts + 1,
-            },
-        )
-        out.append((p, trig))
-    logger.warning(
-        "restart: %d pending triggers re-dispatched (counted in "
-        "scoperouter_redispatched_after_restart_total)",
-        len(pending),
-        extra={"redispatched": len(pending)},
-    )
-    return out

@@ -41,6 +41,25 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Retry:
+    """Attempt ``attempts`` failed (``error``): the row stays pending in the store and is
+    due again at ``available_at`` (the backlog lives in the store, not in tasks)."""
+
+    row_id: int
+    attempts: int
+    available_at: float
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redrive:
+    """``processor``'s target works again: its deferred rows are all due at ``at``."""
+
+    processor: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A dead-letter row (kind ``trigger``: an undeliverable trigger's body)."""
 
@@ -52,7 +71,7 @@ class DeadLetter:
     at: float
 
 
-Mark = Done | Dead | Attempt | DeadLetter
+Mark = Done | Dead | Attempt | Retry | Redrive | DeadLetter
 
 
 def write_marks(store: Store, marks: list[Mark]) -> None:
@@ -64,6 +83,10 @@ def write_marks(store: Store, marks: list[Mark]) -> None:
             store.mark_dead(m.row_id, m.attempts, m.at, m.error)
         elif isinstance(m, Attempt):
             store.mark_attempts(m.row_id, m.attempts)
+        elif isinstance(m, Retry):
+            store.defer(m.row_id, m.attempts, m.available_at, m.error)
+        elif isinstance(m, Redrive):
+            store.redrive_lane(m.processor, m.at)
         else:
             store.dead_letter(m.kind, m.ref, m.reason, m.detail, m.payload, m.at)
 

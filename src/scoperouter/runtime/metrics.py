@@ -136,6 +136,12 @@ class Metrics:
         self.inflight = Gauge(
             "scoperouter_dispatch_inflight", "Triggers being dispatched.", registry=r
         )
+        self.circuit_open = Gauge(
+            "scoperouter_target_circuit_open",
+            "1 while a processor's target circuit is open (its backlog waits in the store).",
+            ["processor"],
+            registry=r,
+        )
         self.ingest_batch = Histogram(
             "scoperouter_ingest_batch_size",
             "Messages per durable ingest transaction.",

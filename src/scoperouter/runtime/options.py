@@ -16,6 +16,12 @@ class RouterOptions:
     shadow: bool = False
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
+    # a target failing this many attempts in a row opens its circuit: its backlog waits in
+    # the store; a probe after base..cap (doubling) closes it again and redrives the backlog
+    breaker_threshold: int = 5
+    # the dispatcher pages waiting rows at least this often (and sweeps rows past their
+    # retry horizon every 60 intervals)
+    pump_interval_s: float = 1.0
     compact_every: int = 20000  # journal rows before a snapshot
     compact_min_interval_s: float = 5.0
     mark_flush_interval_s: float = 0.05

@@ -13,7 +13,11 @@ forbidden subscription is a :class:`ConfigError`, exit 1). The streaming pull it
 watched: when its future ends with an error (subscription deleted, permission revoked...)
 the failure is logged at ERROR, :meth:`PubSubSource.readiness` reports it (``/readyz``
 answers 503) and the source re-checks the subscription and resubscribes with exponential
-backoff until it works again.
+backoff until it works again. An outage that does not end the pull (the client library
+retries UNAVAILABLE inside it, so the future stays pending) is caught by a probe: every
+``probe_interval_s`` the subscription is read with a short timeout, and while that fails
+:meth:`PubSubSource.readiness` reports it too (issue 18: ``/readyz`` stayed 200 through a
+40 s Pub/Sub outage).
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ class PubSubSource:
         min_backoff_s: float = MIN_BACKOFF_S,
         max_backoff_s: float = MAX_BACKOFF_S,
         check: Callable[[str], None] | None = None,
+        probe_interval_s: float = 10.0,
+        probe_timeout_s: float = 5.0,
         lease_extension_s: float = 0.0,
     ) -> None:
         """``check`` verifies the subscription before each resubscribe (default
@@ -114,6 +120,10 @@ class PubSubSource:
         self._pull_started = 0.0
         self._recover: asyncio.Task[None] | None = None
         self.failures = 0  # streaming-pull terminations seen
+        self.probe_interval_s = probe_interval_s
+        self.probe_timeout_s = probe_timeout_s
+        self._probe_failure: str | None = None  # why the last probe failed (None = fine)
+        self._probe: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ health
     @property
@@ -121,8 +131,47 @@ class PubSubSource:
         return self._future is not None and self._failure is None
 
     def readiness(self) -> str | None:
-        """None while pulling; otherwise why not (``/readyz`` answers 503 with it)."""
-        return None if self._failure is None else f"Pub/Sub streaming pull down: {self._failure}"
+        """None while pulling and reachable; otherwise why not (``/readyz`` 503 with it)."""
+        if self._failure is not None:
+            return f"Pub/Sub streaming pull down: {self._failure}"
+        if self._probe_failure is not None:
+            return f"Pub/Sub unreachable: {self._probe_failure}"
+        return None
+
+    def start_probe(self) -> None:
+        """Start the periodic reachability probe (:meth:`start` does)."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_loop())
+
+    async def _probe_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        check = self._check or (
+            lambda sub: check_subscription(sub, client=self._client, timeout=self.probe_timeout_s)
+        )
+        while not self._stopping:
+            await asyncio.sleep(self.probe_interval_s)
+            try:
+                await asyncio.wait_for(
+                    loop.run_in_executor(None, check, self.subscription), self.probe_timeout_s * 2
+                )
+            except Exception as exc:
+                detail = (
+                    "; ".join(i.message for i in exc.issues)
+                    if isinstance(exc, ConfigError)
+                    else _describe(exc) or "probe timed out"
+                )
+                if self._probe_failure is None:
+                    logger.error(
+                        "Pub/Sub unreachable; not ready",
+                        extra={"subscription": self.subscription, "error": detail},
+                    )
+                self._probe_failure = detail
+                continue
+            if self._probe_failure is not None:
+                logger.warning(
+                    "Pub/Sub reachable again; ready", extra={"subscription": self.subscription}
+                )
+            self._probe_failure = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -130,6 +179,7 @@ class PubSubSource:
         self._stopping = False
         self._client = _subscriber_client()
         self._subscribe()
+        self.start_probe()
 
     def _subscribe(self) -> None:
         pubsub_v1: Any = importlib.import_module("google.cloud.pubsub_v1")
@@ -259,6 +309,11 @@ class PubSubSource:
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop pulling; messages not yet acked are redelivered by Pub/Sub."""
         self._stopping = True
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._probe
+            self._probe = None
         if self._recover is not None:
             self._recover.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

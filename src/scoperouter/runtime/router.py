@@ -26,10 +26,9 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
@@ -39,9 +38,9 @@ from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import housekeeping
+from scoperouter.runtime import backlog, housekeeping
 from scoperouter.runtime.dispatcher import Dispatcher
-from scoperouter.runtime.durable_windows import DurableWindows, take_pending
+from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
@@ -49,6 +48,7 @@ from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
+from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED, Stats, is_heavy
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
@@ -59,14 +59,6 @@ __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
-
-
-@dataclass
-class _Stats:
-    redispatched: int = 0
-    restored_windows: int = 0
-    journal_replayed: int = 0
-    extras: dict[str, int] = field(default_factory=dict)
 
 
 class Router:
@@ -97,19 +89,13 @@ class Router:
     def _now(self) -> float:  # the parts follow a clock replaced later (tests)
         return self.clock()
 
-    def _setup(
-        self,
-        registry: CompiledRegistry,
-        relations: RelationStore,
-        sinks: Mapping[str, Sink],
-        fallback_sink: Sink | None,
-        metrics: Metrics | None,
-        options: RouterOptions | None,
-        log: ExecutionLog | None,
-        dead_letter_publisher: DeadLetterPublisher | None,
-        clock: Callable[[], float],
-        rng: random.Random | None,
-    ) -> None:
+    # fmt: off
+    def _setup(self, registry: CompiledRegistry, relations: RelationStore,
+               sinks: Mapping[str, Sink], fallback_sink: Sink | None, metrics: Metrics | None,
+               options: RouterOptions | None, log: ExecutionLog | None,
+               dead_letter_publisher: DeadLetterPublisher | None, clock: Callable[[], float],
+               rng: random.Random | None) -> None:
+        # fmt: on
         """Everything but the state (shared with :class:`~scoperouter.runtime.shared_router.SharedRouter`)."""
         self.registry = registry
         self.relations = relations  # replaced whole by set_relations (hot reload)
@@ -120,23 +106,15 @@ class Router:
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
         self.undeclared_reads = UndeclaredReads(self.metrics, clock)
-        self.stats = _Stats()
+        self.stats = Stats()
         self.health = StoreHealth(self.options, self.rng)
         now = self._now
         self.log_bridge = LogBridge(log, registry)
         self.marks = MarkQueue()
         self.dispatcher = Dispatcher(
-            registry,
-            sinks,
-            fallback_sink,
-            self.metrics,
-            self.options,
-            self.marks,
-            self.log_bridge,
-            dead_letter_publisher,
-            now,
-            self.rng,
-        )
+            registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
+            self.log_bridge, dead_letter_publisher, now, self.rng,
+        )  # fmt: skip
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
@@ -145,6 +123,8 @@ class Router:
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._closing = False
         self._started = False
+        self._heavy: deque[Item] = deque()  # heavy events taken off the queue, not yet run
+        self.stopped_clean = True  # False: the store failed while stopping (logged once)
 
     @property
     def book(self) -> WindowBook:
@@ -194,11 +174,16 @@ class Router:
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed
         self.stats.restored_windows = self.windows.restored_windows
-        pending = take_pending(self.store)
-        for p, trig in pending:
-            self.stats.redispatched += 1
-            self.metrics.redispatched.inc()
-            self.dispatcher.dispatch(p.row_id, trig, p.body.encode(), p.attempts)
+        pending = backlog.announce_restart(self.store, self.metrics)
+        self.stats.redispatched += pending
+        pump = self.dispatcher.start(
+            self._in_state,
+            self.store,
+            self.store.pending_processors(),
+            on_store_ok=self.health.succeeded,
+            on_store_failed=self.health.failed,
+            store_backoff=self.health.backoff,
+        )
         self.metrics.open_windows.set(self.open_window_count())
         loop = asyncio.get_running_loop()
         self._background = [
@@ -206,6 +191,7 @@ class Router:
             loop.create_task(self._window_timer(), name="windows"),
             loop.create_task(self._mark_flusher(), name="marks"),
             loop.create_task(self._housekeeping(), name="housekeeping"),
+            pump,  # pages waiting triggers from the store (cancelled with the others)
         ]
         self._started = True
         logger.info(
@@ -213,7 +199,7 @@ class Router:
             extra={
                 "open_windows": self.open_window_count(),
                 "journal_replayed": self.stats.journal_replayed,
-                "redispatched": len(pending),
+                "redispatched": pending,
             },
         )
 
@@ -226,6 +212,7 @@ class Router:
         while self._unfinished and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self._stopping = True
+        await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         self._window_wake.set()
         for t in self._background:
             t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
@@ -246,12 +233,17 @@ class Router:
                     len(still),
                 )
         # fail anything still queued so its source nacks / answers 503
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
+        while not self._queue.empty() or self._heavy:
+            item = self._heavy.popleft() if self._heavy else self._queue.get_nowait()
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
-        await self._flush_marks()
-        await self._in_state(self._persist_at_stop)
+        try:
+            await self._flush_marks()
+            await self._in_state(self._persist_at_stop)
+        except Exception as exc:  # a failing store must not turn SIGTERM into a traceback
+            self.stopped_clean = False
+            n, why = len(self.marks.take()), f"{type(exc).__name__}: {exc}"
+            logger.error(SHUTDOWN_STORE_FAILED, why, n)
         self._state.shutdown(wait=True)
         self.log_bridge.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         logger.info("router stopped", extra={"open_windows": self.open_window_count()})
@@ -301,32 +293,45 @@ class Router:
         return await asyncio.shield(fut)
 
     async def _ingest_worker(self) -> None:
+        """Batches of light events, each followed by at most one heavy event (a long
+        backfill) in a transaction of its own: a small event waits for one heavy event at
+        most, never for a queue of them (issue 18), and heavy ones are never starved."""
+        heavy = self._heavy
         while True:
             await self.log_bridge.room()  # backpressure: the execution log is behind
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self.options.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            marks = self.marks.take()
-            try:
-                result = await self._in_state(self._process_batch, batch, marks)
-            except Exception:
-                self.health.failed(
-                    "ingest transaction failed; messages will be retried by their source"
-                )
-                self.marks.put_back(marks)
-                for item in batch:
-                    if not item.fut.done():
-                        item.fut.set_result(Outcome("unavailable", reason="store_error"))
-                # the engine may hold uncommitted changes
-                await self._reload_windows()
-            else:
-                self.health.succeeded()
-                self._apply_batch(batch, result)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-                self._unfinished -= len(batch)
+            if not heavy or not self._queue.empty():
+                items = [await self._queue.get()]
+                while len(items) < self.options.max_batch and not self._queue.empty():
+                    items.append(self._queue.get_nowait())
+                light = [i for i in items if not is_heavy(i)]
+                heavy.extend(i for i in items if is_heavy(i))
+                if light:
+                    await self._run_batch(light)
+            if heavy:
+                await self._run_batch([heavy.popleft()])
+
+    async def _run_batch(self, batch: list[Item]) -> None:
+        """One ingest transaction for ``batch``; answers every item's future."""
+        marks = self.marks.take()
+        try:
+            result = await self._in_state(self._process_batch, batch, marks)
+        except Exception:
+            self.health.failed(
+                "ingest transaction failed; messages will be retried by their source"
+            )
+            self.marks.put_back(marks)
+            for item in batch:
+                if not item.fut.done():
+                    item.fut.set_result(Outcome("unavailable", reason="store_error"))
+            # the engine may hold uncommitted changes
+            await self._reload_windows()
+        else:
+            self.health.succeeded()
+            self._apply_batch(batch, result)
+        finally:
+            for _ in batch:
+                self._queue.task_done()
+            self._unfinished -= len(batch)
 
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
         """State thread: one transaction for the batch (see :mod:`scoperouter.runtime.ingest`)."""
@@ -481,7 +486,7 @@ class Router:
         """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._unfinished and not self.dispatcher.tasks and self.open_window_count() == 0:
+            if not self._unfinished and self.dispatcher.quiet and self.open_window_count() == 0:
                 await self._flush_marks()
                 return True
             await asyncio.sleep(0.01)

@@ -36,6 +36,7 @@ from scoperouter.state.model import (
     Done,
     IngestBatch,
     Mark,
+    RetryLater,
 )
 
 logger = logging.getLogger("scoperouter.runtime")
@@ -47,14 +48,16 @@ class StateMarks:
 
     marks: list[Mark] = field(default_factory=list)
     letters: list[DeadLetterIn] = field(default_factory=list)  # non-trigger dead letters
-    finished: set[int] = field(default_factory=set)  # outbox ids done or dead
+    finished: set[int] = field(default_factory=set)  # outbox ids no longer leased here
 
 
 def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     """The dispatcher's marks as state-store marks: ``Done`` -> ``Done``, ``Attempt`` ->
-    ``Attempted`` (kept under this replica's lease), ``Dead`` + its ``trigger`` dead letter
+    ``Attempted`` (kept under this replica's lease), ``Retry`` -> ``RetryLater`` (the lease
+    goes back, the row is claimable at its time), ``Dead`` + its ``trigger`` dead letter
     -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
-    other dead letters stay dead letters."""
+    ``Redrive`` has no equivalent (nothing is deferred past its time); other dead letters
+    stay dead letters."""
     out = StateMarks()
     reasons = {
         m.ref.rsplit("#", 1)[-1]: m.reason
@@ -71,6 +74,11 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
             reason = reasons.get(str(m.row_id), "max_attempts")
             out.marks.append(Dead(m.row_id, m.attempts, m.at, reason, m.error))
             out.finished.add(m.row_id)
+        elif isinstance(m, rm.Retry):  # the lease goes back; any replica claims it when due
+            out.marks.append(RetryLater(m.row_id, m.attempts, m.available_at, m.error))
+            out.finished.add(m.row_id)
+        elif isinstance(m, rm.Redrive):
+            continue  # rows given back are claimable at their own time already
         elif m.kind != "trigger":
             out.letters.append(DeadLetterIn(m.kind, m.ref, m.reason, m.detail, m.payload, m.at))
     return out

@@ -96,6 +96,7 @@ class PendingTrigger:
     body: str
     starts: int  # how many times a dispatch was started before (0 = never)
     attempts: int = 0  # failed delivery attempts recorded so far (they survive restarts)
+    created_at: float = 0.0  # when it fired (the retry horizon counts from here)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate_backlog()
         self._in_tx = False
 
     # ------------------------------------------------------------------ transactions
@@ -255,8 +257,8 @@ class Store:
 
     def pending_triggers(self) -> list[PendingTrigger]:
         rows = self._db.execute(
-            "SELECT id, trigger_id, processor, body, starts, attempts FROM triggers "
-            "WHERE status = 'pending' ORDER BY id"
+            "SELECT id, trigger_id, processor, body, starts, attempts, created_at "
+            "FROM triggers WHERE status = 'pending' ORDER BY id"
         ).fetchall()
         return [PendingTrigger(*r) for r in rows]
 
@@ -306,6 +308,126 @@ class Store:
 
     def prune_dead_letters(self, older_than: float) -> int:
         cur = self._db.execute("DELETE FROM dead_letters WHERE at < ?", (older_than,))
+        return cur.rowcount
+
+    # ------------------------------------------------------------------ backlog (issue 18)
+    # The dispatcher pages pending triggers from here instead of holding them in tasks:
+    # ``available_at`` is when a pending row may be attempted next (0: now).
+    _PENDING_COLS = "id, trigger_id, processor, body, starts, attempts, created_at"
+
+    def _migrate_backlog(self) -> None:
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(triggers)")}
+        if "available_at" not in cols:
+            self._db.execute("ALTER TABLE triggers ADD COLUMN available_at REAL NOT NULL DEFAULT 0")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS triggers_due_idx ON triggers(processor, available_at, id)"
+            " WHERE status = 'pending'"
+        )
+
+    def pending_count(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM triggers WHERE status = 'pending'")
+        return int(row.fetchone()[0])
+
+    def pending_sample(self, limit: int) -> list[PendingTrigger]:
+        """The first ``limit`` pending rows by id (restart log lines)."""
+        rows = self._db.execute(
+            f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [PendingTrigger(*r) for r in rows]
+
+    def mark_all_started(self) -> None:
+        """Count one more start on every pending row (one statement, whatever the backlog)."""
+        self._db.execute("UPDATE triggers SET starts = starts + 1 WHERE status = 'pending'")
+
+    def pending_processors(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT processor FROM triggers WHERE status = 'pending'"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def due_triggers(self, processor: str, now: float, limit: int) -> list[PendingTrigger]:
+        """Pending rows of ``processor`` available at ``now``, oldest availability first."""
+        rows = self._db.execute(
+            f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' "
+            "AND processor = ? AND available_at <= ? ORDER BY available_at, id LIMIT ?",
+            (processor, now, limit),
+        ).fetchall()
+        return [PendingTrigger(*r) for r in rows]
+
+    def next_available(self, processor: str, after: float) -> float | None:
+        """The earliest ``available_at`` later than ``after`` of a pending row, or None."""
+        row = self._db.execute(
+            "SELECT min(available_at) FROM triggers WHERE status = 'pending' "
+            "AND processor = ? AND available_at > ?",
+            (processor, after),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def expired_triggers(
+        self, processor: str, created_before: float, limit: int
+    ) -> list[PendingTrigger]:
+        """Pending rows of ``processor`` that fired before ``created_before`` (past the
+        retry horizon)."""
+        rows = self._db.execute(
+            f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' "
+            "AND processor = ? AND created_at < ? ORDER BY id LIMIT ?",
+            (processor, created_before, limit),
+        ).fetchall()
+        return [PendingTrigger(*r) for r in rows]
+
+    def defer(self, row_id: int, attempts: int, available_at: float, error: str) -> None:
+        """A failed attempt: the row stays pending and is due again at ``available_at``."""
+        self._db.execute(
+            "UPDATE triggers SET attempts = ?, available_at = ?, error = ? "
+            "WHERE id = ? AND status = 'pending'",
+            (attempts, available_at, error, row_id),
+        )
+
+    def redrive_lane(self, processor: str, now: float) -> int:
+        """The target works again: every pending row of ``processor`` is due ``now``."""
+        cur = self._db.execute(
+            "UPDATE triggers SET available_at = ? WHERE status = 'pending' "
+            "AND processor = ? AND available_at > ?",
+            (now, processor, now),
+        )
+        return cur.rowcount
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        """Dead triggers (of ``processor``, or all) back to pending, due ``now``, with a
+        fresh attempt count and horizon; their dead letters go (they are retried)."""
+        where = "status = 'dead'" + (" AND processor = ?" if processor else "")
+        args: tuple[Any, ...] = (processor,) if processor else ()
+        self._db.execute(
+            "DELETE FROM dead_letters WHERE kind = 'trigger' AND ref IN "
+            f"(SELECT trigger_id || '#' || id FROM triggers WHERE {where})",
+            args,
+        )
+        cur = self._db.execute(
+            "UPDATE triggers SET status = 'pending', attempts = 0, available_at = ?, "
+            f"created_at = ?, dispatched_at = NULL, error = NULL WHERE {where}",
+            (now, now, *args),
+        )
+        return cur.rowcount
+
+    def discard_dead(self, processor: str | None = None) -> int:
+        """Delete dead triggers (of ``processor``, or all) and their dead letters."""
+        where = "status = 'dead'" + (" AND processor = ?" if processor else "")
+        args: tuple[Any, ...] = (processor,) if processor else ()
+        self._db.execute(
+            "DELETE FROM dead_letters WHERE kind = 'trigger' AND ref IN "
+            f"(SELECT trigger_id || '#' || id FROM triggers WHERE {where})",
+            args,
+        )
+        cur = self._db.execute(f"DELETE FROM triggers WHERE {where}", args)
+        return cur.rowcount
+
+    def prune_event_dead_letters(self, older_than: float) -> int:
+        """Delete rejected-event dead letters past retention (trigger ones are kept)."""
+        cur = self._db.execute(
+            "DELETE FROM dead_letters WHERE kind != 'trigger' AND at < ?", (older_than,)
+        )
         return cur.rowcount
 
     # ------------------------------------------------------------------ dead letters

@@ -1,0 +1,112 @@
+"""The dispatcher's backlog queries: one state-thread transaction that records queued
+outcome marks, expires rows past their retry horizon and pages due rows per target.
+
+Invariant: the marks taken on the event loop when the job was submitted are written
+before the rows are read, and rows in flight (``exclude``) are never returned, so a row
+is never handed out twice while one delivery of it is running or unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from scoperouter.runtime.marks import Mark, write_marks
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.store import PendingTrigger, Store
+
+logger = logging.getLogger("scoperouter.runtime")
+RESTART_LOG_LINES = 100  # pending triggers named one by one in the restart log
+
+EXPIRE_PAGE = 500  # rows dead-lettered per target and sweep (bounded work per transaction)
+HORIZON_DETAIL = "retry horizon passed while the target kept failing"
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRequest:
+    processor: str
+    slots: int  # rows wanted now (0: only refresh next_due / expire)
+    exclude: frozenset[int]  # row ids in flight
+    expire_before: float | None = None  # dead-letter rows fired before this (None: skip)
+    due_at: float = 0.0  # rows available at this time are due (inf: the oldest, a probe)
+
+
+@dataclass(frozen=True, slots=True)
+class LanePage:
+    processor: str
+    rows: list[PendingTrigger]
+    more: bool  # more rows may be due right now (only meaningful when ``asked``)
+    next_due: float | None  # the next later availability, None when nothing waits
+    expired: list[PendingTrigger]
+    asked: bool = True  # rows were asked for (False: a sweep only, ``more`` says nothing)
+
+
+def page(
+    store: Store, marks: list[Mark], requests: list[LaneRequest], now: float
+) -> list[LanePage]:
+    """State thread: one transaction for ``marks`` and every lane's page."""
+    out: list[LanePage] = []
+    with store.transaction():
+        write_marks(store, marks)
+        for rq in requests:
+            expired: list[PendingTrigger] = []
+            if rq.expire_before is not None:
+                got = store.expired_triggers(
+                    rq.processor, rq.expire_before, EXPIRE_PAGE + len(rq.exclude)
+                )
+                expired = [r for r in got if r.row_id not in rq.exclude][:EXPIRE_PAGE]
+                for r in expired:
+                    store.mark_dead(r.row_id, r.attempts, now, HORIZON_DETAIL)
+                    store.dead_letter(
+                        "trigger",
+                        f"{r.trigger_id}#{r.row_id}",
+                        "retry_horizon",
+                        HORIZON_DETAIL,
+                        r.body.encode(),
+                        now,
+                    )
+            rows: list[PendingTrigger] = []
+            more = False
+            if rq.slots > 0:
+                want = rq.slots + len(rq.exclude)
+                got = store.due_triggers(rq.processor, rq.due_at, want)
+                rows = [r for r in got if r.row_id not in rq.exclude][: rq.slots]
+                more = len(got) >= want
+            out.append(
+                LanePage(
+                    rq.processor,
+                    rows,
+                    more,
+                    store.next_available(rq.processor, now),
+                    expired,
+                    rq.slots > 0,
+                )
+            )
+    return out
+
+
+def announce_restart(store: Store, metrics: Metrics) -> int:
+    """At start: count the triggers pending (they wait in the store; the dispatcher pages
+    them), name the first :data:`RESTART_LOG_LINES` in the log and write one summary
+    WARNING: memory and log volume do not grow with the backlog. Returns the count."""
+    n = store.pending_count()
+    if not n:
+        return 0
+    sample = store.pending_sample(RESTART_LOG_LINES)
+    with store.transaction():
+        store.mark_all_started()
+    metrics.redispatched.inc(n)
+    for p in sample:
+        logger.info(
+            "re-dispatching trigger pending at restart (possible duplicate downstream)",
+            extra={"trigger_id": p.trigger_id, "processor": p.processor,
+                   "restart_count": p.starts + 1},
+        )  # fmt: skip
+    logger.warning(
+        "restart: %d pending triggers re-dispatched from the store (%d named above; "
+        "counted in scoperouter_redispatched_after_restart_total)",
+        n,
+        len(sample),
+        extra={"redispatched": n},
+    )
+    return n

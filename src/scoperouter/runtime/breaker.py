@@ -1,0 +1,66 @@
+"""A per-target circuit breaker (pure: times are passed in).
+
+Invariant: ``closed`` lets the dispatcher fill every free slot; after ``threshold``
+consecutive retryable failures it is ``open`` and lets nothing through until
+``open_until``; then ``half_open`` lets exactly one probe through. A success (probe or
+not) closes it; a failed probe opens it again for twice as long, capped at ``cap_s``.
+While it is not closed the target's backlog stays in the state store, not in tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+State = Literal["closed", "open", "half_open"]
+
+
+@dataclass
+class Breaker:
+    threshold: int
+    base_s: float
+    cap_s: float
+    state: State = "closed"
+    failures: int = 0  # consecutive retryable failures
+    trips: int = 0  # times opened since it was last closed
+    open_until: float = 0.0
+    probing: bool = False  # the half-open probe is in flight
+
+    def slots(self, now: float, free: int) -> int:
+        """How many new deliveries may start now, given ``free`` in-flight slots."""
+        if self.state == "open" and now >= self.open_until:
+            self.state = "half_open"
+        if self.state == "closed":
+            return max(0, free)
+        if self.state == "half_open" and not self.probing and free > 0:
+            return 1
+        return 0
+
+    def started(self) -> bool:
+        """A delivery starts; True when it is the half-open probe."""
+        if self.state == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def succeeded(self) -> bool:
+        """The target answered; True when this closes a breaker that was not closed."""
+        reopened = self.state != "closed"
+        self.state, self.failures, self.trips, self.probing = "closed", 0, 0, False
+        return reopened
+
+    def failed(self, now: float, probe: bool) -> bool:
+        """A retryable failure; True when the breaker opens now."""
+        if probe:
+            self.probing = False
+            return self._open(now)
+        if self.state != "closed":
+            return False  # an attempt started before the breaker opened
+        self.failures += 1
+        return self.failures >= self.threshold and self._open(now)
+
+    def _open(self, now: float) -> bool:
+        self.trips += 1
+        self.state = "open"
+        self.open_until = now + min(self.cap_s, self.base_s * 2 ** min(self.trips - 1, 30))
+        return True
