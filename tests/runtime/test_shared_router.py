@@ -31,7 +31,7 @@ from scoperouter.runtime.router import Inbound, RouterOptions
 from scoperouter.runtime.shared_ingest import state_marks
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.state import StoreOptions, open_state_store
-from scoperouter.state.model import Attempted, Dead, DeadLetterIn, Done
+from scoperouter.state.model import Attempted, Dead, DeadLetterIn, Done, RetryLater
 
 STREAM = game_day_stream(300)
 CALM = [e for e in STREAM if e.get("priority") != "critical"][:100]  # nothing fires at once
@@ -188,6 +188,8 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
             {7},
         ),
         ([rm.Dead(8, 3, 5.0, "boom")], [Dead(8, 3, 5.0, "max_attempts", "boom")], {8}),
+        ([rm.Retry(9, 2, 30.0, "503")], [RetryLater(9, 2, 30.0, "503")], {9}),
+        ([rm.Redrive("p", 5.0)], [], set()),
     ],
 )
 def test_dispatch_marks_map_onto_the_outbox(
