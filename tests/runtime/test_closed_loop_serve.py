@@ -1,4 +1,5 @@
-"""Issue 14 acceptance 3: through the daemon and the Pub/Sub emulator, a failed completion
+"""Issue 14 acceptance 3: through ``scoperouter serve`` (a subprocess, as a user runs it) and
+the Pub/Sub emulator, a failed completion
 re-dispatches the same trigger id; after ``run_retries`` it is a dead letter;
 ``scoperouter deadletters redrive`` sends it again, and its completion closes it."""
 
@@ -6,7 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +22,6 @@ import yaml
 from runtime_support import GAME_DAY, load, write_registry
 
 from scoperouter.cli import main
-from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.loop_store import FileLoopState
 
 PROJECT = "scoperouter-loop"
@@ -65,6 +70,19 @@ def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
         client.close()
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text: str = r.read().decode()
+        return text
+
+
 async def _until(pred: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,14 +118,15 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec["defaults"].update({"run_retries": 1, "retry_backoff": "200ms"})
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    cfg = load(path)
-    state = tmp_path / "state"
-    d = Daemon(
-        cfg.registry,
-        cfg.relations,
-        DaemonSettings(state_dir=state, port=0, subscription=in_sub, as_of=GAME_DAY, sync="normal"),
-    )
-    await d.start()
+    load(path)  # the registry is valid before serve reads it
+    state, port, log_path = tmp_path / "state", _free_port(), tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
+             "--state-dir", str(state), "--port", str(port), "--subscription", in_sub,
+             "--as-of", GAME_DAY.isoformat(), "--sync", "normal", "--shutdown-timeout", "5"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        )  # fmt: skip
     try:
         await asyncio.to_thread(_publish, in_topic, INJURY)
         first = await asyncio.to_thread(_pull_one, trig_sub)
@@ -168,7 +187,7 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
             "dispatched",
             "success",
         ]
-        text = d.router.metrics.render().decode()
+        text = await asyncio.to_thread(_metrics, port)
         for line in (
             'scoperouter_trigger_outcomes_total{outcome="dead_letter"} 1.0',
             'scoperouter_trigger_outcomes_total{outcome="redrive"} 1.0',
@@ -177,5 +196,9 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
             assert line in text, text
         assert "scoperouter_triggers_open " in text
     finally:
-        await d.stop()
-        pub.stop()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        finally:
+            pub.stop()
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
