@@ -48,6 +48,9 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
 
     yield factory
     for r in made:
-        if r._started and not r._closing:
+        # stop every router a test did not stop itself (close_intake alone is not a stop: its
+        # dispatcher pump still runs state-thread jobs, and closing the database under one
+        # crashes SQLite)
+        if r._started and not r._stopping:
             await r.stop(timeout=1.0)
         r.store._db.close()
