@@ -101,7 +101,7 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
 
     yield factory
     for r in made:
-        if r._started and not r._closing:
+        if r._started and not r._stopping:  # close_intake alone is not a stop
             await r.stop(timeout=1.0)
         with contextlib.suppress(Exception):
             r.state.close()
