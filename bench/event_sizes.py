@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import daemon as bd  # (bench/daemon.py: Serve, PLAYERS, GAME_DAY, write_registry)
+import daemon_latency as bd  # (bench/daemon_latency.py: Serve, PLAYERS, GAME_DAY, write_registry)
 
 
 def small(i: int) -> bytes:

@@ -45,7 +45,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import daemon as bd  # (bench/daemon.py: Serve, free_port, PLAYERS, write_registry)
+import daemon_latency as bd  # (bench/daemon_latency.py: Serve, free_port, PLAYERS, write_registry)
 
 
 def event(i: int) -> bytes:
