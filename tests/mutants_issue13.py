@@ -82,17 +82,19 @@ M = [
         "tests/runtime/test_store_teeth.py::test_synchronous_setting_is_applied",
     ),
     (
+        # issue 18 made dead rows permanent (kept until redriven or discarded): the mutant
+        # prunes them at the done retention
         "dead pruned at done retention",
         RT + "housekeeping.py",
-        "store.prune_triggers(now - o.done_retention_s, now - o.dead_letter_retention_s)",
+        "store.prune_triggers(now - o.done_retention_s)  # dead rows: kept",
         "store.prune_triggers(now - o.done_retention_s, now - o.done_retention_s)",
         "tests/runtime/test_store_teeth.py::test_dead_triggers_outlive_the_done_retention",
     ),
     (
         "attempts overwrite finished rows",
         RT + "store.py",
-        "WHERE id = ? AND status = 'pending'",
-        "WHERE id = ?",
+        "UPDATE triggers SET attempts = ? WHERE id = ? AND status = 'pending'",
+        "UPDATE triggers SET attempts = ? WHERE id = ?",
         "tests/runtime/test_store_teeth.py::test_attempts_never_overwrite_a_finished_row",
     ),
     (
