@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,24 +44,14 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
+sys.path.insert(0, str(REPO / "bench"))  # bench_support, also when loaded by file path
+from bench_support import free_port, serve_cmd, start_emulator  # noqa: E402
 from runtime_support import GAME_DAY, TEAMS, players_of, write_registry  # noqa: E402
 
-EMULATOR = Path(
-    os.environ.get(
-        "SCOPEROUTER_PUBSUB_EMULATOR",
-        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator",
-    )
-)
 PLAYERS = [p for t in TEAMS for p in players_of(t)]
 TICK = os.sysconf("SC_CLK_TCK")
 CONTESTANTS = ("bare", "serve", "serve_no_log")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def event(i: int, tag: str) -> bytes:
@@ -134,28 +123,6 @@ class Proc:
             self.proc.wait()
 
 
-def serve_cmd(cfg: Path, state: Path, port: int, *, log: bool, extra: list[str]) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "scoperouter.cli",
-        "serve",
-        "--config",
-        str(cfg),
-        "--state-dir",
-        str(state),
-        "--port",
-        str(port),
-        "--as-of",
-        GAME_DAY.isoformat(),
-        "--log-level",
-        "WARNING",
-    ]
-    if not log:
-        cmd.append("--no-log")
-    return cmd + extra
-
-
 def bare_cmd(mode: str, out: Path, *, port: int = 0, subscription: str | None = None) -> list[str]:
     cmd = [sys.executable, str(REPO / "bench" / "baseline_ingest.py"), mode, "--dir", str(out)]
     if mode == "http":
@@ -171,7 +138,7 @@ def start(name: str, tmp: Path, cfg: Path, run: str, extra: list[str] | None = N
     d.mkdir(parents=True, exist_ok=True)
     if name == "bare":
         return Proc(bare_cmd("http", d, port=port), d / "server.log", port=port)
-    cmd = serve_cmd(cfg, d / "state", port, log=name == "serve", extra=extra or [])
+    cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=extra or [])
     return Proc(cmd, d / "server.log", port=port)
 
 
@@ -257,29 +224,6 @@ async def http_round(
 
 
 # ---------------------------------------------------------------------------- Pub/Sub
-def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return None
-    if not EMULATOR.exists() or shutil.which("java") is None:
-        return None
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={tmp / 'emu'}"],
-        stdout=(tmp / "emulator.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    return None
-
 
 def count_lines(paths: list[Path]) -> int:
     n = 0
@@ -322,7 +266,7 @@ async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[
         files = lambda: [d / "bare-pull.jsonl"]  # noqa: E731
     else:
         port = free_port()
-        cmd = serve_cmd(cfg, d / "state", port, log=name == "serve", extra=["--subscription", sub])
+        cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=["--subscription", sub])
         p = Proc(cmd, d / "server.log", port=port)
         files = lambda: sorted((d / "state").glob("outbox*.jsonl*"))  # noqa: E731
     out: dict[str, Any] = {}

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,14 +46,10 @@ from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
+sys.path.insert(0, str(REPO / "bench"))  # bench_support, also when loaded by file path
+from bench_support import free_port, serve_cmd, start_emulator  # noqa: E402
 from runtime_support import GAME_DAY, TEAMS, players_of, write_registry  # noqa: E402
 
-EMULATOR = Path(
-    os.environ.get(
-        "SCOPEROUTER_PUBSUB_EMULATOR",
-        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator",
-    )
-)
 PLAYERS = [p for t in TEAMS for p in players_of(t)]
 LOOP = ["auto"]
 BENCH_GC = [False]  # --bench-gc: leave this process's garbage collector on while measuring
@@ -76,12 +71,6 @@ def no_bench_gc_pauses() -> Any:
     finally:
         gc.enable()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def event(i: int, tag: str, day: date = GAME_DAY) -> bytes:
@@ -127,27 +116,10 @@ class Serve:
     ) -> None:
         self.port = free_port()
         self.log = state.parent / f"serve-{self.port}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "scoperouter.cli",
-            "serve",
-            "--config",
-            str(cfg),
-            "--state-dir",
-            str(state),
-            "--port",
-            str(self.port),
-            "--as-of",
-            GAME_DAY.isoformat(),
-            "--no-log",
-            "--sync",
-            sync,
-            "--log-level",
-            "WARNING",
-            "--loop",
-            LOOP[0],
-        ]
+        cmd = serve_cmd(
+            cfg, state, self.port, GAME_DAY, log=False,
+            extra=["--sync", sync, "--loop", LOOP[0]],
+        )  # fmt: skip
         if subscription:
             cmd += ["--subscription", subscription]
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
@@ -326,29 +298,6 @@ async def bench_http(
         await target.stop()
     return out
 
-
-def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return None
-    if not EMULATOR.exists() or shutil.which("java") is None:
-        return None
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={tmp / 'emu'}"],
-        stdout=(tmp / "emulator.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    return None
 
 
 async def bench_emulator(tmp: Path, seconds: float, rate: float, sync: str) -> dict[str, Any]:

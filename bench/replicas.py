@@ -59,52 +59,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "runtime"))
+sys.path.insert(0, str(REPO / "bench"))  # bench_support, also when loaded by file path
+from bench_support import free_port, start_emulator  # noqa: E402
 from runtime_support import GAME_DAY, game_day_stream, players_of, write_registry  # noqa: E402
 
-EMULATOR = Path(
-    os.environ.get(
-        "SCOPEROUTER_PUBSUB_EMULATOR",
-        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator",
-    )
-)
 PROJECT = "scoperouter-replicas"
 STARTED: list[subprocess.Popen[bytes]] = []  # every replica process, killed at exit
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
 
 # ---------------------------------------------------------------------- infrastructure
-def start_emulator(tmp: Path) -> subprocess.Popen[bytes] | None:
-    """The emulator on a free port (None: PUBSUB_EMULATOR_HOST already points at one)."""
-    import socket
-
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return None
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(EMULATOR), "--host=127.0.0.1", f"--port={port}", f"--data-dir={tmp / 'emu'}"],
-        stdout=(tmp / "emulator.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, 9)
-    raise SystemExit("Pub/Sub emulator did not start")
-
 
 def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None:
@@ -612,7 +576,9 @@ def reset_store(dsn: str) -> None:
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-replicas-"))
     needs_emulator = args.mode != "kills" or args.source == "pubsub"
-    emulator = start_emulator(tmp) if needs_emulator else None
+    emulator = start_emulator(tmp, wait_s=180) if needs_emulator else None
+    if needs_emulator and not os.environ.get("PUBSUB_EMULATOR_HOST"):
+        raise SystemExit("Pub/Sub emulator did not start")
     cluster = None
     dsn = args.dsn
     try:

@@ -46,18 +46,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "runtime"))
+sys.path.insert(0, str(REPO / "bench"))  # bench_support, also when loaded by file path
+from bench_support import free_port  # noqa: E402
 from runtime_support import GAME_DAY, players_of, write_registry  # noqa: E402
 
 PLAYERS = [p for t in ("BOS", "LAL", "MIA", "DEN") for p in players_of(t)]
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def event(i: int, tag: str, days_back: int) -> dict[str, Any]:
