@@ -1,8 +1,9 @@
 """The outbox sink: triggers appended to a JSONL file, one line each.
 
-Invariant: with ``fsync`` a send returns only once a ``fdatasync`` started after its line
-was written has completed (on the sink's own thread, never on the event loop); a rotated
-file's descriptor is closed only by the flush that covers its last lines.
+Invariant: with ``fsync`` a send returns only once its line was written and a
+``fdatasync`` started after that has completed -- both on the sink's own thread, never on
+the event loop (a ``write`` racing a running ``fdatasync`` on the same file can block for
+tens of microseconds); a rotated file is synced before its descriptor is closed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ class OutboxSink:
 
     With ``fsync`` a send returns only once its line is on disk (``fdatasync``), so the
     dispatcher's "done" mark that follows never outlives a trigger lost in a power cut.
-    Concurrent sends share one ``fdatasync`` (group commit): each flush covers every line
-    written before it started, so the cost is per batch, not per trigger. The flush runs on
-    the sink's own thread: the event loop keeps serving while the disk syncs.
+    Concurrent sends share one ``write`` and one ``fdatasync`` (group commit): each flush
+    writes every line queued before it started, then syncs, so the cost is per batch, not
+    per trigger. The flush runs on the sink's own thread: the event loop keeps serving
+    while the disk syncs. Without ``fsync`` each send writes its line at once.
 
     Past ``max_bytes`` (0: never) the file rotates: ``outbox.jsonl`` becomes
     ``outbox.jsonl.1`` (``.1`` -> ``.2`` ... up to ``keep`` files) and a new one is started;
@@ -43,12 +45,12 @@ class OutboxSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
-        self._retired: list[int] = []  # rotated descriptors a flush has yet to cover
-        self._written = 0  # lines written
+        self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
+        self._queued: list[bytes] = []  # with fsync: lines the next flush writes
         self._flush: asyncio.Future[None] | None = None
         self._cond = threading.Condition()
-        self._job: tuple[asyncio.Future[None], int, list[int], asyncio.AbstractEventLoop] | None
+        self._job: tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop] | None
         self._job = None
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -61,20 +63,28 @@ class OutboxSink:
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
         line = (body or trigger_bytes(trigger)) + b"\n"
         try:
+            if self._fsync:  # written and synced by the sink's thread (group commit)
+                self._queued.append(line)
+                self._written += 1
+                await self._durable(self._written)
+                return
             os.write(self._fd, line)
             self._written += 1
-            self._size += len(line)
-            if self.max_bytes and self._size >= self.max_bytes:
-                self._rotate()
-            if self._fsync:
-                await self._durable(self._written)
+            self._add(len(line))
         except OSError as exc:
             raise DispatchError(
                 trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id
             ) from exc
 
+    def _add(self, n: int) -> None:
+        """``n`` bytes were appended: rotate past ``max_bytes``."""
+        self._size += n
+        if self.max_bytes and self._size >= self.max_bytes:
+            self._rotate()
+
     def _rotate(self) -> None:
-        """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file."""
+        """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file; with
+        ``fsync`` (the sink's thread) the old file is synced before it is closed."""
         p = str(self.path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{p}.{self.keep}")
@@ -84,15 +94,16 @@ class OutboxSink:
         os.rename(p, f"{p}.1")
         old, self._fd, self._size = self._fd, self._open(), 0
         self.rotations += 1
-        if self._fsync:
-            self._retired.append(old)  # closed by the flush that covers its lines
-        else:
+        try:
+            if self._fsync:
+                _datasync(old)
+        finally:
             os.close(old)
 
     async def _durable(self, seq: int) -> None:
         """Wait until line ``seq`` is on disk. A flush starts once per event-loop pass
-        (``call_soon``), so every line written during the pass shares it; while one runs
-        on the sink's thread, the lines written meanwhile wait for the next."""
+        (``call_soon``), so every line queued during the pass shares it; while one runs
+        on the sink's thread, the lines queued meanwhile wait for the next."""
         loop = asyncio.get_running_loop()
         while self._synced < seq:
             if self._flush is None:
@@ -101,10 +112,11 @@ class OutboxSink:
             await asyncio.shield(self._flush)
 
     def _start_flush(self, fut: asyncio.Future[None]) -> None:
-        """Hand one flush to the sync thread (a plain thread and a condition: cheaper on
-        the loop than an executor future); it reports back with ``call_soon_threadsafe``."""
-        job = (fut, self._written, [*self._retired, self._fd], asyncio.get_running_loop())
-        self._retired = []
+        """Hand one flush (the lines queued so far) to the sync thread (a plain thread and a
+        condition: cheaper on the loop than an executor future); it reports back with
+        ``call_soon_threadsafe``."""
+        job = (fut, self._written, self._queued, asyncio.get_running_loop())
+        self._queued = []
         with self._cond:
             self._job = job
             self._cond.notify()
@@ -122,14 +134,30 @@ class OutboxSink:
                 job, self._job = self._job, None
             if job is None:
                 return
-            fut, upto, fds, loop = job
+            fut, upto, queued, loop = job
             exc: OSError | None = None
             try:
-                _sync_all(fds)
+                self._write_all(queued)
+                _datasync(self._fd)
             except OSError as e:
                 exc = e
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
                 loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
+
+    def _write_all(self, queued: list[bytes]) -> None:
+        """The sink's thread: append ``queued`` in order, one ``write`` per run of lines
+        up to the next rotation (a rotation happens after the line that crosses
+        ``max_bytes``, as when each send wrote its own line)."""
+        start, size = 0, self._size
+        for i, line in enumerate(queued):
+            size += len(line)
+            if self.max_bytes and size >= self.max_bytes:
+                _write_fully(self._fd, b"".join(queued[start : i + 1]))
+                self._rotate()  # the new file starts empty
+                start, size = i + 1, 0
+        if start < len(queued):
+            _write_fully(self._fd, b"".join(queued[start:]))
+            self._size = size
 
     def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:
         if self._flush is fut:
@@ -153,21 +181,15 @@ class OutboxSink:
                 self._cond.notify()
             self._thread.join(10)
             self._thread = None
-        for fd in [*self._retired, self._fd]:
-            if fd >= 0:
-                os.close(fd)
-        self._retired, self._fd = [], -1
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
 
 
-def _sync_all(fds: list[int]) -> None:
-    """``fdatasync`` each descriptor (the sink's thread); rotated ones are closed after."""
-    *retired, current = fds
-    for fd in retired:
-        try:
-            _datasync(fd)
-        finally:
-            os.close(fd)
-    _datasync(current)
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _datasync(fd: int) -> None:
