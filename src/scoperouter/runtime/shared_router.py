@@ -185,9 +185,12 @@ class SharedRouter(Router):
 
     # ------------------------------------------------------------------ timers
     async def _window_timer(self) -> None:
-        """Poll the store: fire due windows (any replica's), rescue and claim triggers."""
+        """Poll the store: fire due windows (any replica's), rescue and claim triggers --
+        every ``poll_interval_s``, and as soon as the deadline an ingest reported is due
+        (an ingest that leaves nothing due only shortens the wait)."""
+        last_poll = time.monotonic()
         while not self._stopping:
-            wait = self.poll_interval_s
+            wait = max(0.0, self.poll_interval_s - (time.monotonic() - last_poll))
             nd = self._next_deadline
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
@@ -197,6 +200,12 @@ class SharedRouter(Router):
             self._window_wake.clear()
             if self._stopping:
                 break
+            nd = self._next_deadline
+            if (nd is None or nd > self.clock()) and (
+                time.monotonic() - last_poll < self.poll_interval_s
+            ):
+                continue  # woken by an ingest that left nothing due: no store round trip
+            last_poll = time.monotonic()
             try:
                 await self.fire_due()
                 if self.clock() - self._last_claim >= self.claim_interval_s:
