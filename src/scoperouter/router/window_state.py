@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, cast
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Priority, Trigger
@@ -335,9 +335,11 @@ def trigger_id(
     return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
-def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
-    """The trigger a window fires (no ``fired_at``: the driver stamps it); ``date_field``:
-    the registry's key of the date on the wire."""
+def to_trigger(
+    w: WindowState, date_field: str = DEFAULT_DATE_FIELD, fired_at: datetime | None = None
+) -> Trigger:
+    """The trigger a window fires (``fired_at``: when the driver stamps it, else None);
+    ``date_field``: the registry's key of the date on the wire."""
     caused = tuple(w.caused_by)  # sorted, unique
     if w.entity_ids is None or not w.entity_ids:
         # an empty id set cannot happen (a run decision names ids or is date scope)
@@ -364,6 +366,7 @@ def to_trigger(w: WindowState, date_field: str = DEFAULT_DATE_FIELD) -> Trigger:
         caused_by_more=w.caused_by.more,
         correlation_id=w.correlation_id,
         priority=w.priority,
+        fired_at=fired_at,
         date_field=date_field,
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from scoperouter.messages.models import Trigger
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
 from scoperouter.state.merge import apply, to_trigger
 from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
 
@@ -81,7 +81,14 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
 
 def trigger_body(t: Trigger) -> bytes:
     """Compact JSON of the trigger as sinks send it (SPEC section 3, the date under the
-    registry's ``date_field``); ``Trigger.model_validate_json`` reads it back."""
+    registry's ``date_field``); ``Trigger.model_validate_json`` reads it back. The common
+    shape (default date key, uncapped ``caused_by``) is serialised once by pydantic-core;
+    its bytes equal ``json.dumps``'s when they are printable ASCII (``json.dumps`` escapes
+    the rest, pydantic-core writes UTF-8 and DEL as is), else ``json.dumps`` writes them."""
+    if t.date_field == DEFAULT_DATE_FIELD and not t.caused_by_more:
+        body: bytes = t.__pydantic_serializer__.to_json(t)
+        if body.isascii() and b"\x7f" not in body:
+            return body
     return json.dumps(t.wire(), separators=(",", ":")).encode()
 
 

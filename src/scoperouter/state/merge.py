@@ -169,14 +169,14 @@ def to_trigger(
 ) -> Trigger:
     """The trigger a fired window sends (SPEC section 3), built by the one trigger builder
     :func:`scoperouter.router.window_state.to_trigger`; ``fired_at`` stamped."""
-    t = book_trigger(
+    return book_trigger(
         BookWindow(
             processor=w.processor,
             day=w.day,
             opened_at=w.opened_at,
             last_at=w.last_at,
             entity_ids=w.entity_ids,
-            date_reason=cast(Reason | None, w.date_reason),
+            date_reason=cast("Reason | None", w.date_reason),  # a string: no typing call
             caused_by=EventIds(w.caused_by),
             correlation_id=w.correlation_id,
             priority=w.priority,
@@ -186,5 +186,5 @@ def to_trigger(
             entity_type=w.entity_type,
         ),
         date_field,
+        fired_at,
     )
-    return t if fired_at is None else t.model_copy(update={"fired_at": fired_at})
