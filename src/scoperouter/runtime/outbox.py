@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import threading
 from pathlib import Path
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.payloads import trigger_bytes
+
+_Job = tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop]
 
 
 class OutboxSink:
@@ -49,10 +52,8 @@ class OutboxSink:
         self._synced = 0  # lines known to be on disk
         self._queued: list[bytes] = []  # with fsync: lines the next flush writes
         self._flush: asyncio.Future[None] | None = None
-        self._cond = threading.Condition()
-        self._job: tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop] | None
-        self._job = None
-        self._stop = False
+        # flush jobs for the sink's thread (at most one at a time; None stops it)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.flushes = 0
         self.rotations = 0
@@ -113,13 +114,10 @@ class OutboxSink:
 
     def _start_flush(self, fut: asyncio.Future[None]) -> None:
         """Hand one flush (the lines queued so far) to the sync thread (a plain thread and a
-        condition: cheaper on the loop than an executor future); it reports back with
-        ``call_soon_threadsafe``."""
-        job = (fut, self._written, self._queued, asyncio.get_running_loop())
+        C queue: cheaper on the loop than an executor future or a condition); it reports
+        back with ``call_soon_threadsafe``."""
+        self._jobs.put((fut, self._written, self._queued, asyncio.get_running_loop()))
         self._queued = []
-        with self._cond:
-            self._job = job
-            self._cond.notify()
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._sync_loop, name="scoperouter-outbox", daemon=True
@@ -128,10 +126,7 @@ class OutboxSink:
 
     def _sync_loop(self) -> None:  # the sink's thread
         while True:
-            with self._cond:
-                while self._job is None and not self._stop:
-                    self._cond.wait()
-                job, self._job = self._job, None
+            job = self._jobs.get()
             if job is None:
                 return
             fut, upto, queued, loop = job
@@ -176,9 +171,7 @@ class OutboxSink:
             with contextlib.suppress(OSError):
                 await asyncio.shield(self._flush)
         if self._thread is not None:
-            with self._cond:
-                self._stop = True
-                self._cond.notify()
+            self._jobs.put(None)
             self._thread.join(10)
             self._thread = None
         if self._fd >= 0:
