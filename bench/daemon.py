@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -51,7 +52,6 @@ from runtime_support import GAME_DAY, TEAMS, players_of, write_registry  # noqa:
 PLAYERS = [p for t in TEAMS for p in players_of(t)]
 TICK = os.sysconf("SC_CLK_TCK")
 CONTESTANTS = ("bare", "serve", "serve_no_log")
-
 
 
 def event(i: int, tag: str) -> bytes:
@@ -132,13 +132,22 @@ def bare_cmd(mode: str, out: Path, *, port: int = 0, subscription: str | None = 
     return cmd
 
 
+SERVE_ARGS: list[str] = []  # --serve-args: extra ``serve`` arguments for every serve run
+
+
+def serve_extra(state: Path, extra: list[str] | None = None) -> list[str]:
+    """``--serve-args`` with ``{state}`` replaced by the run's state dir, then ``extra``."""
+    return [a.replace("{state}", str(state)) for a in SERVE_ARGS] + list(extra or [])
+
+
 def start(name: str, tmp: Path, cfg: Path, run: str, extra: list[str] | None = None) -> Proc:
     port = free_port()
     d = tmp / run
     d.mkdir(parents=True, exist_ok=True)
     if name == "bare":
         return Proc(bare_cmd("http", d, port=port), d / "server.log", port=port)
-    cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=extra or [])
+    extra = serve_extra(d / "state", extra)
+    cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=extra)
     return Proc(cmd, d / "server.log", port=port)
 
 
@@ -225,6 +234,7 @@ async def http_round(
 
 # ---------------------------------------------------------------------------- Pub/Sub
 
+
 def count_lines(paths: list[Path]) -> int:
     n = 0
     for p in paths:
@@ -266,7 +276,8 @@ async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[
         files = lambda: [d / "bare-pull.jsonl"]  # noqa: E731
     else:
         port = free_port()
-        cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=["--subscription", sub])
+        extra = serve_extra(d / "state", ["--subscription", sub])
+        cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=extra)
         p = Proc(cmd, d / "server.log", port=port)
         files = lambda: sorted((d / "state").glob("outbox*.jsonl*"))  # noqa: E731
     out: dict[str, Any] = {}
@@ -369,6 +380,12 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--soak", type=int, default=0, help="events of the soak run (0: none)")
     ap.add_argument("--soak-retention", default="20s")
+    ap.add_argument(
+        "--serve-args",
+        default="",
+        help="extra serve arguments ({state}: the run's state dir), e.g. "
+        "'--state sqlite:///{state}/state.db'",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
     ap.add_argument(
@@ -378,6 +395,7 @@ async def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
         return 0
+    SERVE_ARGS[:] = shlex.split(args.serve_args)
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
@@ -387,6 +405,8 @@ async def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "rate": args.rate,
     }
+    if args.serve_args:
+        report["serve_args"] = args.serve_args
     loads: list[float] = []
     try:
         if not args.skip_http:
