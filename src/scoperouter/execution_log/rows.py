@@ -76,6 +76,10 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
 )
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
 
+# encoders built once (``json.dumps`` with arguments builds one per call); same output
+_text_json = json.JSONEncoder(ensure_ascii=False).encode
+_sorted_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
 
 def _h(*parts: object) -> str:
     return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[
@@ -242,11 +246,7 @@ def compact_event_json(event: Event, text: str) -> str:
     and ``source``, which the events table holds as columns; unchanged when it does not start
     with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
     prefix = (
-        '{"event_id":'
-        + json.dumps(event.event_id, ensure_ascii=False)
-        + ',"source":'
-        + json.dumps(event.source, ensure_ascii=False)
-        + ","
+        '{"event_id":' + _text_json(event.event_id) + ',"source":' + _text_json(event.source) + ","
     )
     return "{" + text[len(prefix) :] if text.startswith(prefix) else text
 
@@ -258,9 +258,9 @@ def event_from_row_json(text: str, event_id: str, source: str) -> str:
     rest = text[1:]
     return (
         '{"event_id":'
-        + json.dumps(event_id, ensure_ascii=False)
+        + _text_json(event_id)
         + ',"source":'
-        + json.dumps(source, ensure_ascii=False)
+        + _text_json(source)
         + ("," + rest if rest != "}" else "}")
     )
 
@@ -296,7 +296,7 @@ def event_row(
         "event_json": compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()
         ),
-        "skips": json.dumps(skips, sort_keys=True, separators=(",", ":")) if skips else None,
+        "skips": _sorted_json(skips) if skips else None,
     }
 
 

@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,23 @@ _LISTS = {
 }
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
+
+
+def _ids_json(ids: list[Any]) -> str:
+    """``json.dumps(ids, separators=(",", ":"))``; a list of strings without the encoder."""
+    try:
+        return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
+    except TypeError:  # not all strings
+        return _compact_json(ids)
+
+
 def _tuple(row: Row, cols: tuple[str, ...]) -> tuple[Any, ...]:
     """The row's values in column order, id lists as JSON text."""
     vals = [row[c] for c in cols]
     for i in _LISTS[cols]:
         if vals[i] is not None:
-            vals[i] = json.dumps(vals[i], separators=(",", ":"))
+            vals[i] = _ids_json(vals[i])
     return tuple(vals)
 
 

@@ -313,6 +313,9 @@ def merge_decision(
     return w, fire
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps, built once
+
+
 def trigger_id(
     processor: str,
     day: date,
@@ -331,7 +334,7 @@ def trigger_id(
     ]
     if caused_by_more:  # ids of uncapped windows are unchanged
         parts.append(caused_by_more)
-    payload = json.dumps(parts, separators=(",", ":"))
+    payload = _compact_json(parts)
     return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
