@@ -183,8 +183,11 @@ class IngressApp:
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
-            async with asyncio.timeout(self.body_timeout_s):
+            if request.content.is_eof():  # the whole body is buffered: read() cannot wait
                 body = await request.read()
+            else:
+                async with asyncio.timeout(self.body_timeout_s):
+                    body = await request.read()
         except TimeoutError:
             resp = self._reject(
                 408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
