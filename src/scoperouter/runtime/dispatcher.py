@@ -358,9 +358,9 @@ class Dispatcher:
         if (error is None or not error.retryable) and lane.breaker.succeeded():
             self._breaker_closed(lane, now)
         if error is None:
-            m.dispatch_attempts.labels(trigger.processor, "ok", LIVE).inc()
-            m.triggers_dispatched.labels(trigger.processor, LIVE).inc()
-            m.dispatch_latency.labels(trigger.processor).observe(latency)
+            m.child(m.dispatch_attempts, trigger.processor, "ok", LIVE).inc()
+            m.child(m.triggers_dispatched, trigger.processor, LIVE).inc()
+            m.child(m.dispatch_latency, trigger.processor).observe(latency)
             self.marks.append(Done(row_id, attempts, now))
             self.log.dispatch(trigger, "ok", attempts, latency, now, None)
             return

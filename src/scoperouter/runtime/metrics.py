@@ -3,6 +3,8 @@ several routers -- e.g. in tests -- never share counters)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -33,6 +35,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # child()
         self.events_received = Counter(
             "scoperouter_events_received", "Messages received, by origin.", ["origin"], registry=r
         )
@@ -162,6 +165,15 @@ class Metrics:
             "Newest modification time (Unix seconds) of the relation files in use.",
             registry=r,
         )
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, cached: the hot path's label sets are few (origins,
+        processors, statuses) and ``labels()`` validates, locks and hashes on every call."""
+        key = (id(metric), values)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*values)
+        return c
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -266,7 +266,7 @@ class Router:
             return Outcome(
                 "unavailable", reason="not_ready" if not self._closing else "shutting_down"
             )
-        self.metrics.events_received.labels(inbound.origin).inc()
+        self.metrics.child(self.metrics.events_received, inbound.origin).inc()
         parsed: Event | EventError
         try:
             if inbound.data is not None:
