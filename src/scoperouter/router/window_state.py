@@ -355,7 +355,9 @@ def to_trigger(
         ids = tuple(sorted(w.entity_ids))
         reason = "entity_scope"
         etype = w.entity_type or None
-    return Trigger(
+    # every field is built here from typed window state: constructed without a second
+    # validation (tests/planner/test_trigger_construct.py checks it equals Trigger(...))
+    return Trigger.model_construct(
         trigger_id=trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more),
         processor=w.processor,
         game_date=w.day,
