@@ -119,3 +119,29 @@ async def test_log_bridge_drops_what_the_shutdown_budget_cannot_write() -> None:
     threading.Timer(0.5, log.release.set).start()  # the first call blocks past the budget
     bridge.shutdown(timeout=0.1)
     assert bridge.dropped == 2 and log.batches == [1]
+
+
+async def test_failed_flush_fails_its_sends_and_the_next_flush_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing fdatasync fails every send waiting on it (DispatchError); later sends succeed."""
+    import scoperouter.runtime.outbox as outbox_mod
+    from scoperouter.errors import DispatchError
+
+    real, calls = outbox_mod._datasync, [0]
+
+    def flaky(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "EIO")
+        real(fd)
+
+    monkeypatch.setattr(outbox_mod, "_datasync", flaky)
+    sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=True)
+    first = await asyncio.gather(
+        *(sink.send(trigger(i), message_id="m") for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, DispatchError) for r in first)
+    await asyncio.gather(*(sink.send(trigger(i), message_id="m") for i in range(5, 8)))
+    await sink.close()
+    assert sink.flushes == 1 and lines(tmp_path)[-3:] == [trigger(i).trigger_id for i in (5, 6, 7)]

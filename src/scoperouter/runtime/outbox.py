@@ -52,6 +52,7 @@ class OutboxSink:
         self._synced = 0  # lines known to be on disk
         self._queued: list[bytes] = []  # with fsync: lines the next flush writes
         self._flush: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # sends waiting for the next report
         # flush jobs for the sink's thread (at most one at a time; None stops it)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -110,7 +111,11 @@ class OutboxSink:
             if self._flush is None:
                 self._flush = loop.create_future()
                 loop.call_soon(self._start_flush, self._flush)
-            await asyncio.shield(self._flush)
+            # a future of its own (not a shield of the shared one): a cancelled send
+            # cancels only itself, for one future instead of shield's two and callbacks
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
 
     def _start_flush(self, fut: asyncio.Future[None]) -> None:
         """Hand one flush (the lines queued so far) to the sync thread (a plain thread and a
@@ -155,16 +160,23 @@ class OutboxSink:
             self._size = size
 
     def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:
+        """A flush ended: every waiting send wakes (those its lines did not cover wait for
+        the next flush), or gets its error."""
         if self._flush is fut:
             self._flush = None
+        waiters, self._waiters = self._waiters, []
         if exc is not None:
-            if not fut.done():
-                fut.set_exception(exc)
+            for w in (fut, *waiters):
+                if not w.done():
+                    w.set_exception(exc)
+            if not fut.cancelled():
+                fut.exception()  # retrieved: close() may never await it
             return
         self._synced = max(self._synced, upto)
         self.flushes += 1
-        if not fut.done():
-            fut.set_result(None)
+        for w in (fut, *waiters):
+            if not w.done():
+                w.set_result(None)
 
     async def close(self) -> None:
         if self._flush is not None:
