@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from scoperouter.messages.models import Event
+from scoperouter.messages.unchecked import unchecked
 from scoperouter.processor_registry.compiled import (
     CompiledInput,
     CompiledProcessor,
@@ -47,26 +48,32 @@ _NO_DATES: tuple[date, ...] = ()
 
 
 def _skip(processor: str, reason: Reason) -> Decision:
-    return Decision.model_construct(
-        processor=processor,
-        action="skip",
-        scope=None,
-        entity_type=None,
-        entity_ids=None,
-        dates=_NO_DATES,
-        reason=reason,
+    return unchecked(
+        Decision,
+        {
+            "processor": processor,
+            "action": "skip",
+            "scope": None,
+            "entity_type": None,
+            "entity_ids": None,
+            "dates": _NO_DATES,
+            "reason": reason,
+        },
     )
 
 
 def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decision:
-    return Decision.model_construct(
-        processor=processor,
-        action="run",
-        scope="date",
-        entity_type=None,
-        entity_ids=None,
-        dates=dates,
-        reason=reason,
+    return unchecked(
+        Decision,
+        {
+            "processor": processor,
+            "action": "run",
+            "scope": "date",
+            "entity_type": None,
+            "entity_ids": None,
+            "dates": dates,
+            "reason": reason,
+        },
     )
 
 
@@ -262,14 +269,17 @@ class Planner:
                 "fallback_threshold",
             )
         ids_sorted = tuple(sorted(mapped))
-        return Decision.model_construct(
-            processor=inp.processor,
-            action="run",
-            scope="entities",
-            entity_type=inp.granularity,
-            entity_ids=ids_sorted,
-            dates=self._entity_dates(inp, relations, d, as_of, ids_sorted),
-            reason="entity_scope",
+        return unchecked(
+            Decision,
+            {
+                "processor": inp.processor,
+                "action": "run",
+                "scope": "entities",
+                "entity_type": inp.granularity,
+                "entity_ids": ids_sorted,
+                "dates": self._entity_dates(inp, relations, d, as_of, ids_sorted),
+                "reason": "entity_scope",
+            },
         )
 
     # ------------------------------------------------------------------ dates

@@ -30,6 +30,7 @@ from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, cast
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Priority, Trigger
+from scoperouter.messages.unchecked import unchecked
 from scoperouter.router.decisions import REASON_ORDER, Decision, Reason
 
 Phase = Literal["closed", "entities", "date"]
@@ -355,24 +356,27 @@ def to_trigger(
         ids = tuple(sorted(w.entity_ids))
         reason = "entity_scope"
         etype = w.entity_type or None
-    # every field is built here from typed window state: constructed without a second
-    # validation (tests/planner/test_trigger_construct.py checks it equals Trigger(...))
-    return Trigger.model_construct(
-        trigger_id=trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more),
-        processor=w.processor,
-        game_date=w.day,
-        start_date=w.day,
-        end_date=w.day,
-        scope=cast(Any, scope),
-        entity_type=etype,
-        entity_ids=ids,
-        reason=reason,
-        caused_by=caused,
-        caused_by_more=w.caused_by.more,
-        correlation_id=w.correlation_id,
-        priority=w.priority,
-        fired_at=fired_at,
-        date_field=date_field,
+    # every field is built here from typed window state: no second validation
+    # (tests/planner/test_trigger_construct.py checks it equals Trigger(...))
+    return unchecked(
+        Trigger,
+        {
+            "trigger_id": trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more),
+            "processor": w.processor,
+            "game_date": w.day,
+            "start_date": w.day,
+            "end_date": w.day,
+            "scope": scope,
+            "entity_type": etype,
+            "entity_ids": ids,
+            "reason": reason,
+            "caused_by": caused,
+            "caused_by_more": w.caused_by.more,
+            "correlation_id": w.correlation_id,
+            "priority": w.priority,
+            "fired_at": fired_at,
+            "date_field": date_field,
+        },
     )
 
 
