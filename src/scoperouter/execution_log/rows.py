@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
@@ -77,7 +78,7 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
 
 # encoders built once (``json.dumps`` with arguments builds one per call); same output
-_text_json = json.JSONEncoder(ensure_ascii=False).encode
+_text_json = encode_basestring  # json.dumps(text, ensure_ascii=False) of a str, in C
 _sorted_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
