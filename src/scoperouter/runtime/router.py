@@ -377,6 +377,10 @@ class Router:
         self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
+        self._windows_changed()
+
+    def _windows_changed(self) -> None:
+        """An ingest batch committed: the window timer re-reads the next deadline."""
         self._window_wake.set()
 
     # ------------------------------------------------------------------ windows

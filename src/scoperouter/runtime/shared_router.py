@@ -82,6 +82,7 @@ class SharedRouter(Router):
         self.claim_limit = claim_limit
         self._open = 0
         self._next_deadline: float | None = None
+        self._timer_due = float("-inf")  # when the waiting window timer wakes by itself
         # outbox ids this replica dispatches, unfinished -> failed attempts recorded so far
         self._leased: dict[int, int] = {}
         self._last_claim = 0.0
@@ -195,8 +196,10 @@ class SharedRouter(Router):
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
             if wait > 0:
+                self._timer_due = self.clock() + wait
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._window_wake.wait(), wait)
+                self._timer_due = float("-inf")
             self._window_wake.clear()
             if self._stopping:
                 break
@@ -216,6 +219,14 @@ class SharedRouter(Router):
             backoff = self.health.backoff()
             if backoff:
                 await asyncio.sleep(backoff)
+
+    def _windows_changed(self) -> None:
+        """An ingest batch committed: wake the waiting timer only when the store-wide
+        deadline it reported is earlier than the timer's own wake-up (no task and timer
+        handle per batch for nothing)."""
+        nd = self._next_deadline
+        if nd is not None and nd < self._timer_due:
+            self._window_wake.set()
 
     def _fire(self, now: float) -> tuple[list[OutboxItem], float | None]:
         """State thread: fire what is due store-wide; the next deadline; every
