@@ -25,6 +25,7 @@ import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
@@ -236,6 +237,13 @@ class IngressApp:
     @staticmethod
     def _answer(o: Outcome, *, push: bool) -> web.Response:
         if o.status in ("accepted", "duplicate"):
+            if isinstance(o.event_id, str) and type(o.triggers) is int:
+                # json_response's bytes, written without building and encoding a dict
+                text = (
+                    f'{{"status": "{o.status}", "event_id": '
+                    f'{encode_basestring_ascii(o.event_id)}, "triggers": {o.triggers}}}'
+                )
+                return web.Response(text=text, content_type="application/json")
             return web.json_response(
                 {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
             )
