@@ -29,6 +29,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
@@ -57,6 +58,7 @@ from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
 
+_REASON = attrgetter("reason")
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
 
@@ -355,7 +357,7 @@ class Router:
                 m.dead_lettered.labels("event", reason).inc()
         reasons: Counter[str] = Counter()
         for ev, decisions, _trigger_id, _js in res.decided:
-            reasons.update(d.reason for d in decisions)
+            reasons.update(map(_REASON, decisions))
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:
