@@ -29,6 +29,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -355,9 +356,8 @@ class Router:
             m.events_rejected.labels(reason).inc()
             if new:
                 m.dead_lettered.labels("event", reason).inc()
-        reasons: Counter[str] = Counter()
-        for ev, decisions, _trigger_id, _js in res.decided:
-            reasons.update(map(_REASON, decisions))
+        reasons = Counter(map(_REASON, chain.from_iterable(d[1] for d in res.decided)))
+        for ev, _decisions, _trigger_id, _js in res.decided:
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:
