@@ -31,7 +31,15 @@ from scoperouter.runtime.router import Inbound, RouterOptions
 from scoperouter.runtime.shared_ingest import state_marks
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.state import StoreOptions, open_state_store
-from scoperouter.state.model import Attempted, Dead, DeadLetterIn, Done, RetryLater
+from scoperouter.state.model import (
+    Attempted,
+    Dead,
+    DeadLetterIn,
+    Done,
+    RedriveLane,
+    Released,
+    RetryLater,
+)
 
 STREAM = game_day_stream(300)
 CALM = [e for e in STREAM if e.get("priority") != "critical"][:100]  # nothing fires at once
@@ -161,12 +169,18 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
         )
     await a.start()
     await submit_all(a, STREAM[:20])
+    await a._flush_marks()
     rows = await a._in_state(a.state.outbox_rows)
-    assert rows and {(r.status, r.lease_owner) for r in rows} == {("leased", "a")}
+    # in flight on a (leased, up to each target's concurrency); the rest given back to the store
+    held = {r.trigger_id for r in rows if r.status == "leased"}
+    assert held and {(r.status, r.lease_owner) for r in rows} <= {("leased", "a"), ("pending", None)}
+    for t in a._background:  # a hangs for good: no lease renewal, no pump, no poll
+        t.cancel()
     sink = MemorySink()
     b = make_shared(zero_cfg, sink, owner="b", lease_s=5.0, clock=lambda: now[0])
     await b.start()
-    assert await b.claim() == 0  # a's leases still run
+    assert await b.idle()  # b sends what waits in the store at once, not a's leased rows
+    assert {t.trigger_id for t in sink.received} == {r.trigger_id for r in rows} - held
     now[0] += 6
     await b.claim()  # or b's poll loop, whichever comes first: the rows are b's now
     assert await b.idle()
@@ -189,13 +203,14 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
         ),
         ([rm.Dead(8, 3, 5.0, "boom")], [Dead(8, 3, 5.0, "max_attempts", "boom")], {8}),
         ([rm.Retry(9, 2, 30.0, "503")], [RetryLater(9, 2, 30.0, "503")], {9}),
-        ([rm.Redrive("p", 5.0)], [], set()),
+        ([rm.Redrive("p", 5.0)], [RedriveLane("p", 5.0)], set()),
+        ([rm.Release(7)], [Released(7)], {7}),
     ],
 )
 def test_dispatch_marks_map_onto_the_outbox(
     marks: list[rm.Mark], want: list[Any], finished: set[int]
 ) -> None:
-    """Done/Attempt/Dead become the store's marks; a trigger's dead letter rides on its Dead."""
+    """Done/Attempt/Dead/Retry/Release/Redrive become the store's marks; a trigger's dead letter rides on its Dead."""
     sm = state_marks(marks)
     assert (sm.marks, sm.letters, sm.finished) == (want, [], finished)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -178,7 +179,7 @@ class Router:
         self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
-            self.store,
+            functools.partial(backlog.page, self.store),
             self.store.pending_processors(),
             on_store_ok=self.health.succeeded,
             on_store_failed=self.health.failed,
