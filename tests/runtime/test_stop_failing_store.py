@@ -80,25 +80,30 @@ async def test_stop_with_a_failing_store_logs_once_and_loses_nothing(
     assert [t.trigger_id for t in again.received] == [sink.received[0].trigger_id]
 
 
-# serve in a subprocess whose store fails every write once FLAG exists
+# serve in a subprocess whose store (the default: per-window SQLite) fails every
+# transaction once FLAG exists
 RUNNER = """
 import sqlite3, sys
+from contextlib import contextmanager
 from pathlib import Path
-import scoperouter.runtime.store as store_mod
+import scoperouter.state.sqlite as sq
 flag = Path(sys.argv[1])
-real = store_mod.Store.transaction
-def transaction(self):
+real = sq.SqliteStateStore._tx
+@contextmanager
+def _tx(self):
     if flag.exists():
         raise sqlite3.OperationalError("database or disk is full")
-    return real(self)
-store_mod.Store.transaction = transaction
-real_close = store_mod.Store.close
+    with real(self) as db:
+        yield db
+sq.SqliteStateStore._tx = _tx
+real_close = sq.SqliteStateStore.close
 def close(self):
     if flag.exists():
+        self._checkpointer.stop()
         self._db.close()
         raise sqlite3.OperationalError("disk I/O error")
     return real_close(self)
-store_mod.Store.close = close
+sq.SqliteStateStore.close = close
 from scoperouter.cli import main
 sys.exit(main(sys.argv[2:]))
 """

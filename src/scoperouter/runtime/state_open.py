@@ -101,7 +101,8 @@ def import_old_state(
         if done and retire:
             _retire(old)
     except Exception as exc:
-        raise ConfigError([ConfigIssue(f"could not import the old state {old}: {exc}")]) from None
+        why = f"old state database {old} is not usable: could not import it ({exc})"
+        raise ConfigError([ConfigIssue(why)]) from None
     if done:
         logger.warning(
             "imported the old state store %s: %d open windows, %d pending triggers%s",
