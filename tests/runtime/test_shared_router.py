@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from runtime_support import (
@@ -43,28 +41,6 @@ from scoperouter.state.model import (
 
 STREAM = game_day_stream(300)
 CALM = [e for e in STREAM if e.get("priority") != "critical"][:100]  # nothing fires at once
-
-
-@pytest.fixture
-def pg_schema(postgres_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema (dropped afterwards)."""
-    import psycopg
-
-    schema = "r_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One state location per store kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
-    dsn: str = request.getfixturevalue("pg_schema")
-    return dsn
 
 
 @pytest.fixture(scope="module")
