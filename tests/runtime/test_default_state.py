@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
-from runtime_support import GAME_DAY, MemorySink, RouterFactory, game_day_stream, load, write_registry
+from runtime_support import (
+    GAME_DAY,
+    MemorySink,
+    RouterFactory,
+    game_day_stream,
+    load,
+    write_registry,
+)
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
