@@ -126,3 +126,19 @@ async def test_closed_loop_keeps_the_old_store(
     await d.stop()
     assert not (state / "state.db").exists()
     assert "window_journal" in tables(state / "state.sqlite3")
+
+
+@pytest.mark.parametrize(("sync", "pragma"), [("full", 2), ("normal", 1)])
+def test_default_store_takes_the_sync_setting(tmp_path: Path, slow_cfg: LoadedConfig, sync: str, pragma: int) -> None:
+    """serve --sync reaches the default store's connection (FULL survives power loss, NORMAL a process crash)."""
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, sync=sync, http_enabled=False)  # type: ignore[arg-type]
+    d = Daemon(slow_cfg.registry, slow_cfg.relations, settings)
+    try:
+        assert isinstance(d.state_store, SqliteStateStore)
+        assert d.state_store.pragma("synchronous") == pragma
+    finally:
+        d.state_store.close()
+        from scoperouter.runtime.state_open import release_state_lock
+
+        assert d._lock_fd is not None
+        release_state_lock(d._lock_fd)

@@ -186,3 +186,19 @@ def test_outbox_command_on_the_state_store(
         assert len(s.dead_letters()) == letters
     finally:
         s.close()
+
+
+async def test_housekeeping_keeps_dead_triggers(tmp_path: Path, make_shared: Factory) -> None:
+    """Housekeeping long past every retention prunes delivered triggers but keeps dead ones and their dead letters."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": 1}))
+    now = [1_763_000_000.0]
+    r = make_shared(cfg, Switch())
+    r.clock = lambda: now[0]
+    await r.start()
+    fired = await submit_all(r, STREAM[:10])
+    assert await r.idle(timeout=30)
+    assert await counts(r) == {"dead": fired}
+    now[0] += 30 * 86400.0  # a month: past the dedup horizon, done and dead-letter retention
+    await r._in_state(r._prune)
+    assert await counts(r) == {"dead": fired}
+    assert len([d for d in await r._in_state(r.state.dead_letters) if d.kind == "trigger"]) == fired
