@@ -242,6 +242,8 @@ class Dispatcher:
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         lane.take_page(pg)
+        if lane.breaker.state == "open" and lane.buffer:  # opened while the page was read
+            self._park(lane)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
@@ -412,11 +414,15 @@ class Dispatcher:
             },
         )
 
-    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+    def _park(self, lane: Lane) -> None:
+        """Paged rows back to the store (given back: a state store's lease is released)."""
         for r in lane.buffer:  # still pending in the store: paged again after recovery
             self.marks.append(Release(r.row_id))
         lane.buffer.clear()
         lane.has_due = True
+
+    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+        self._park(lane)
         self.metrics.circuit_open.labels(lane.name).set(1)
         logger.log(
             logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
