@@ -62,6 +62,11 @@ logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:  # asyncio logs unretrieved exceptions
+    if not fut.cancelled():
+        fut.exception()
+
+
 class Router:
     """Owns the durable windows, the store and the dispatcher. Single event loop."""
 
@@ -139,6 +144,7 @@ class Router:
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
         fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
+        fut.add_done_callback(_retrieve)  # its caller cancelled (a stop), a failure is no traceback
         return await asyncio.shield(fut)
 
     # ------------------------------------------------------------------ health
