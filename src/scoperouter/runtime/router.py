@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
@@ -59,9 +58,13 @@ from scoperouter.runtime.unknown_sources import UnknownSources
 
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
 
-_REASON = attrgetter("reason")
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:  # asyncio logs unretrieved exceptions
+    if not fut.cancelled():
+        fut.exception()
 
 
 class Router:
@@ -141,6 +144,7 @@ class Router:
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
         fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
+        fut.add_done_callback(_retrieve)  # its caller cancelled (a stop), a failure is no traceback
         return await asyncio.shield(fut)
 
     # ------------------------------------------------------------------ health
@@ -181,7 +185,7 @@ class Router:
         self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
-            self.store,
+            functools.partial(backlog.page, self.store),
             self.store.pending_processors(),
             on_store_ok=self.health.succeeded,
             on_store_failed=self.health.failed,
@@ -356,7 +360,7 @@ class Router:
             m.events_rejected.labels(reason).inc()
             if new:
                 m.dead_lettered.labels("event", reason).inc()
-        reasons = Counter(map(_REASON, chain.from_iterable(d[1] for d in res.decided)))
+        reasons = Counter(d.reason for x in res.decided for d in x[1])  # one C count
         for ev, _decisions, _trigger_id, _js in res.decided:
             if ev.source not in self.registry.sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
@@ -379,10 +383,6 @@ class Router:
         self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
-        self._windows_changed()
-
-    def _windows_changed(self) -> None:
-        """An ingest batch committed: the window timer re-reads the next deadline."""
         self._window_wake.set()
 
     # ------------------------------------------------------------------ windows
