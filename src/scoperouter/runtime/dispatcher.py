@@ -242,8 +242,6 @@ class Dispatcher:
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         lane.take_page(pg)
-        if lane.breaker.state == "open" and lane.buffer:  # opened while the page was read
-            self._park(lane)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
