@@ -417,7 +417,8 @@ class Dispatcher:
         for r in lane.buffer:  # still pending in the store: paged again after recovery
             self.marks.append(Release(r.row_id))
         lane.buffer.clear()
-        lane.has_due = True
+        # fresh: a page out now excluded these rows; its answer must not clear has_due
+        lane.has_due = lane.fresh = True
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
         self._park(lane)
