@@ -87,9 +87,13 @@ async def test_outage_parks_the_backlog_in_the_store_and_redrives_it(
     assert sink.max_inflight <= 2 * lanes
 
 
-async def test_retry_horizon_dead_letters_only_past_it(tmp_path: Path, make_shared: Factory) -> None:
+async def test_retry_horizon_dead_letters_only_past_it(
+    tmp_path: Path, make_shared: Factory
+) -> None:
     """A target that never comes back: its triggers become dead letters with reason retry_horizon, not before."""
-    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"}))
+    cfg = load(
+        write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"})
+    )
     r = make_shared(cfg, Switch())
     await r.start()
     fired = await submit_all(r, STREAM[:20])
@@ -178,7 +182,9 @@ def test_outbox_command_on_the_state_store(
     s = open_state_store(location, sync="normal")
     _dead_rows(s)
     s.close()
-    where = ["--state-dir", str(tmp_path)] if location.startswith("sqlite") else ["--state", location]
+    where = (
+        ["--state-dir", str(tmp_path)] if location.startswith("sqlite") else ["--state", location]
+    )
     assert main(["outbox", *argv, *where]) == 0
     s = open_state_store(location, sync="normal")
     try:

@@ -153,7 +153,10 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
     rows = await a._in_state(a.state.outbox_rows)
     # in flight on a (leased, up to each target's concurrency); the rest given back to the store
     held = {r.trigger_id for r in rows if r.status == "leased"}
-    assert held and {(r.status, r.lease_owner) for r in rows} <= {("leased", "a"), ("pending", None)}
+    assert held and {(r.status, r.lease_owner) for r in rows} <= {
+        ("leased", "a"),
+        ("pending", None),
+    }
     for t in a._background:  # a hangs for good: no lease renewal, no pump, no poll
         t.cancel()
     sink = MemorySink()
