@@ -208,3 +208,29 @@ async def test_housekeeping_keeps_dead_triggers(tmp_path: Path, make_shared: Fac
     await r._in_state(r._prune)
     assert await counts(r) == {"dead": fired}
     assert len([d for d in await r._in_state(r.state.dead_letters) if d.kind == "trigger"]) == fired
+
+
+def test_backlog_parked_while_a_page_is_out_stays_due(zero_cfg: LoadedConfig) -> None:
+    """A breaker opening while a page is out parks the lane's paged rows (Release marks) and keeps the lane due when that page answers 'no more'."""
+    import random
+
+    from scoperouter.runtime import lanes
+    from scoperouter.runtime.backlog import LanePage
+    from scoperouter.runtime.dispatcher import Dispatcher
+    from scoperouter.runtime.log_bridge import LogBridge
+    from scoperouter.runtime.marks import MarkQueue, Release
+    from scoperouter.runtime.metrics import Metrics
+    from scoperouter.runtime.store import PendingTrigger
+
+    reg = zero_cfg.registry
+    marks = MarkQueue()
+    d = Dispatcher(reg, {}, None, Metrics(), RouterOptions(), marks, LogBridge(None, reg), None,
+                   lambda: 100.0, random.Random(1))  # fmt: skip
+    lane = d.lane(next(iter(reg.processors)))
+    lane.buffer.extend(PendingTrigger(i, f"t{i}", lane.name, "{}", 0) for i in (1, 2))
+    lane.has_due = True
+    [rq] = lanes.requests([lane], 100.0, 1.0)  # a page goes out (fresh reset)
+    d._breaker_opened(lane, 100.0, "boom")
+    lane.take_page(LanePage(lane.name, [], False, None, [], asked=rq.slots > 0))
+    assert lane.has_due and not lane.buffer
+    assert marks.take() == [Release(1), Release(2)]
