@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,19 @@ def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
     main_file_only.close()
     s.close()
     assert rows == [("e1",)]
+
+
+def test_wal_stays_bounded_when_the_checkpointer_thread_falls_behind(tmp_path: Path) -> None:
+    """Past the WAL limit the writer copies the rest after a commit, so the WAL restarts
+    and is cut back: its file stays near the limit although the thread never ran."""
+    from state_support import DAY, batch, contrib
+
+    limit = 64 * 1024
+    s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    assert s.pragma("journal_size_limit") == limit
+    for i in range(400):
+        s.ingest(batch(contrib(f"e{i}", day=DAY - timedelta(days=i))), float(i))
+    wal = (tmp_path / "s.db-wal").stat().st_size
+    tail_runs = s._checkpointer.tail_runs
+    s.close()
+    assert tail_runs > 0 and wal < 2 * limit
