@@ -57,7 +57,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 CONTESTANTS = ("bare", "serve", "serve_no_log")
 
 
-
 def event(i: int, tag: str) -> bytes:
     """One event that fires exactly one trigger (``player_game_summary``)."""
     return json.dumps(
@@ -229,6 +228,7 @@ async def http_round(
 
 # ---------------------------------------------------------------------------- Pub/Sub
 
+
 def count_lines(paths: list[Path]) -> int:
     n = 0
     for p in paths:
@@ -270,7 +270,9 @@ async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[
         files = lambda: [d / "bare-pull.jsonl"]  # noqa: E731
     else:
         port = free_port()
-        cmd = serve_cmd(cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=["--subscription", sub])
+        cmd = serve_cmd(
+            cfg, d / "state", port, GAME_DAY, log=name == "serve", extra=["--subscription", sub]
+        )
         p = Proc(cmd, d / "server.log", port=port)
         files = lambda: sorted((d / "state").glob("outbox*.jsonl*"))  # noqa: E731
     out: dict[str, Any] = {}
