@@ -10,6 +10,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ import pytest
 from runtime_support import (
     GAME_DAY,
     MemorySink,
+    as_lines,
     dry_run_keys,
     game_day_stream,
     key_of,
@@ -25,6 +27,8 @@ from runtime_support import (
     write_registry,
 )
 
+from scoperouter.commands.replay import replay_events
+from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime import marks as rm
 from scoperouter.runtime.router import Inbound, RouterOptions
@@ -342,3 +346,44 @@ async def test_graceful_stop_gives_unfinished_leases_back(
     await b.claim()  # no lease had to run out
     assert await b.idle()
     assert sorted(t.trigger_id for t in sink.received) == sorted(r.trigger_id for r in rows)
+
+
+async def test_state_store_fires_like_every_other_driver(
+    tmp_path: Path, make_shared: Factory
+) -> None:
+    """Issue 13 acceptance 1 on the state stores: a clock-driven stream (windows 10s/30s,
+    critical events) through the router on SQLite / PostgreSQL gives replay's triggers, in
+    replay's order, stamped at replay's times (test_engine_drivers.py pins the other drivers
+    to replay)."""
+    cfg = load(write_registry(tmp_path / "cfg", quiet="10s", max_wait="30s"))
+    raws = game_day_stream(160, seed=11)
+    times = []
+    for line in as_lines(raws):
+        ev = parse_event_bytes(line, cfg.registry)
+        assert ev.produced_at is not None
+        times.append(ev.produced_at.timestamp())
+    assert any(e.get("priority") == "critical" for e in raws)
+    replayed = replay_events(cfg.registry, cfg.relations, as_lines(raws), GAME_DAY).triggers
+    assert len(replayed) > 40
+    expected = [(t.trigger_id, t.fired_at) for t in replayed]
+
+    now = [times[0]]
+    sink = MemorySink()
+    r = make_shared(cfg, sink, clock=lambda: now[0])
+    await r.start()
+    for raw, at in zip(raws, times, strict=True):
+        while (dl := r._next_deadline) is not None and dl <= at:
+            now[0] = dl
+            await r.fire_due()
+        now[0] = at
+        assert (await r.submit(Inbound("test", obj=raw))).ack
+    while (dl := r._next_deadline) is not None:
+        now[0] = dl
+        await r.fire_due()
+    assert await r.idle()
+    rows = sorted(await r._in_state(r.state.outbox_rows), key=lambda row: row.item_id)
+    fired_at = {t.trigger_id: t.fired_at for t in sink.received}
+    assert len(fired_at) == len(rows)
+    got = [(row.trigger_id, fired_at[row.trigger_id]) for row in rows]  # outbox (firing) order
+    assert all(isinstance(at, datetime) and at.tzinfo == UTC for _i, at in got)
+    assert got == expected
