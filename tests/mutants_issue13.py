@@ -104,6 +104,29 @@ M = [
         "INSERT OR IGNORE INTO seen",
         "tests/runtime/test_store_teeth.py::test_a_reseen_event_id_takes_the_later_time",
     ),
+    # serve's default since issue 13: the per-window state store (state/sqlite.py) under
+    # SharedRouter; the same guarantees must have teeth there
+    (
+        "daemon ignores sync (default store)",
+        RT + "daemon.py",
+        "open_embedded_state(state_dir / EMBEDDED_STATE, options, sync)",
+        'open_embedded_state(state_dir / EMBEDDED_STATE, options, "normal")',
+        "tests/runtime/test_default_state.py::test_default_store_takes_the_sync_setting",
+    ),
+    (
+        "dead pruned at done retention (default store)",
+        RT + "shared_router.py",
+        "dead_s=None,  # dead triggers",
+        "dead_s=o.done_retention_s,  # dead triggers",
+        "tests/runtime/test_outage_state.py::test_housekeeping_keeps_dead_triggers",
+    ),
+    (
+        "parked rows stay leased (default store)",
+        RT + "dispatcher.py",
+        "                self.marks.append(Release(row_id))\n",
+        "",
+        "tests/runtime/test_outage_state.py::test_outage_parks_the_backlog_in_the_store_and_redrives_it",
+    ),
     (
         "table row changed (union past max)",
         R + "window_state.py",

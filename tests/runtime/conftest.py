@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, load, write_registry
@@ -18,6 +20,28 @@ from scoperouter.runtime.store import Store
 def zero_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
     """The NBA registry with zero-length windows and outbox targets."""
     return load(write_registry(tmp_path_factory.mktemp("zero")))
+
+
+@pytest.fixture
+def pg_schema(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema (dropped afterwards)."""
+    import psycopg
+
+    schema = "r_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One state location per store kind (the SQLite one where serve puts it by default)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    dsn: str = request.getfixturevalue("pg_schema")
+    return dsn
 
 
 @pytest.fixture

@@ -148,6 +148,13 @@ async def one_run(tmp: Path, cfg: Path, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def restart_count(log: str) -> float:
+    """Triggers the restart announced as re-dispatched: one WARNING with the count (the
+    per-window store; the backlog is never logged row by row)."""
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    return float(sum(x.get("redispatched", 0) for x in lines if x["message"].startswith("restart:")))
+
+
 async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     """Over RUNS crash/restart cycles the union of dispatched triggers covers the dry-run,
     duplicates are all counted re-dispatches, and SIGTERM exits 0 (the stop time is printed,
@@ -164,7 +171,7 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         ids = [x["trigger_id"] for x in res["lines"]]
         dups = len(ids) - len(set(ids))
         assert dups <= res["redispatched"], f"run {n}: {dups} duplicates but {res['redispatched']} counted"
-        assert res["log"].count("re-dispatching trigger pending at restart") == res["redispatched"]
+        assert restart_count(res["log"]) == res["redispatched"]
         assert res["rc"] == 0, res["log"][-2000:]
         summary.append((round(res["kill_after"], 2), res["acked_before"], len(ids), dups,
                         int(res["redispatched"]), round(res["stop_s"], 1)))

@@ -109,10 +109,10 @@ async def test_failing_targets_leave_no_credential_anywhere(tmp_path: Path) -> N
                 except aiohttp.ClientConnectionError:
                     assert time.monotonic() < deadline, log_path.read_text()[-3000:]
                     await asyncio.sleep(0.2)
-        db = state / "state.sqlite3"
+        db = state / "state.db"  # serve's default: the per-window SQLite store
         while True:  # both targets fail permanently: two dead letters
             with sqlite3.connect(db) as conn:
-                n = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+                n = conn.execute("SELECT count(*) FROM sr_dead_letters").fetchone()[0]
             if n >= 2:
                 break
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]

@@ -300,18 +300,26 @@ def _file_as_parent(tmp: Path) -> Path:
 
 
 def _dir_as_database(tmp: Path) -> Path:
-    (tmp / "s" / "state.sqlite3").mkdir(parents=True)
+    (tmp / "s" / "state.db").mkdir(parents=True)
     return tmp / "s"
 
 
 def _corrupt_database(tmp: Path) -> Path:
+    (tmp / "s").mkdir()
+    (tmp / "s" / "state.db").write_bytes(b"this is not a database" * 100)
+    return tmp / "s"
+
+
+def _corrupt_old_database(tmp: Path) -> Path:
+    """The snapshot + journal store left by an older version cannot be imported."""
     (tmp / "s").mkdir()
     (tmp / "s" / "state.sqlite3").write_bytes(b"this is not a database" * 100)
     return tmp / "s"
 
 
 @pytest.mark.parametrize(
-    "make_state_dir", [_file_as_state_dir, _file_as_parent, _dir_as_database, _corrupt_database]
+    "make_state_dir",
+    [_file_as_state_dir, _file_as_parent, _dir_as_database, _corrupt_database, _corrupt_old_database],
 )
 def test_unusable_state_dir_is_a_one_line_config_error(
     tmp_path: Path, zero_cfg: LoadedConfig, make_state_dir: Any

@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from runtime_support import (
@@ -35,32 +33,18 @@ from scoperouter.runtime.router import Inbound, RouterOptions
 from scoperouter.runtime.shared_ingest import state_marks
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.state import StoreOptions, open_state_store
-from scoperouter.state.model import Attempted, Dead, DeadLetterIn, Done, RetryLater
+from scoperouter.state.model import (
+    Attempted,
+    Dead,
+    DeadLetterIn,
+    Done,
+    RedriveLane,
+    Released,
+    RetryLater,
+)
 
 STREAM = game_day_stream(300)
 CALM = [e for e in STREAM if e.get("priority") != "critical"][:100]  # nothing fires at once
-
-
-@pytest.fixture
-def pg_schema(postgres_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema (dropped afterwards)."""
-    import psycopg
-
-    schema = "r_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One state location per store kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
-    dsn: str = request.getfixturevalue("pg_schema")
-    return dsn
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +149,18 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
         )
     await a.start()
     await submit_all(a, STREAM[:20])
+    await a._flush_marks()
     rows = await a._in_state(a.state.outbox_rows)
-    assert rows and {(r.status, r.lease_owner) for r in rows} == {("leased", "a")}
+    # in flight on a (leased, up to each target's concurrency); the rest given back to the store
+    held = {r.trigger_id for r in rows if r.status == "leased"}
+    assert held and {(r.status, r.lease_owner) for r in rows} <= {("leased", "a"), ("pending", None)}
+    for t in a._background:  # a hangs for good: no lease renewal, no pump, no poll
+        t.cancel()
     sink = MemorySink()
     b = make_shared(zero_cfg, sink, owner="b", lease_s=5.0, clock=lambda: now[0])
     await b.start()
-    assert await b.claim() == 0  # a's leases still run
+    assert await b.idle()  # b sends what waits in the store at once, not a's leased rows
+    assert {t.trigger_id for t in sink.received} == {r.trigger_id for r in rows} - held
     now[0] += 6
     await b.claim()  # or b's poll loop, whichever comes first: the rows are b's now
     assert await b.idle()
@@ -193,13 +183,14 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
         ),
         ([rm.Dead(8, 3, 5.0, "boom")], [Dead(8, 3, 5.0, "max_attempts", "boom")], {8}),
         ([rm.Retry(9, 2, 30.0, "503")], [RetryLater(9, 2, 30.0, "503")], {9}),
-        ([rm.Redrive("p", 5.0)], [], set()),
+        ([rm.Redrive("p", 5.0)], [RedriveLane("p", 5.0)], set()),
+        ([rm.Release(7)], [Released(7)], {7}),
     ],
 )
 def test_dispatch_marks_map_onto_the_outbox(
     marks: list[rm.Mark], want: list[Any], finished: set[int]
 ) -> None:
-    """Done/Attempt/Dead become the store's marks; a trigger's dead letter rides on its Dead."""
+    """Done/Attempt/Dead/Retry/Release/Redrive become the store's marks; a trigger's dead letter rides on its Dead."""
     sm = state_marks(marks)
     assert (sm.marks, sm.letters, sm.finished) == (want, [], finished)
 

@@ -67,8 +67,11 @@ async def route(
                     assert r.status == 200, await r.text()
         assert await d.router.idle(timeout=30)
         await d.router._flush_marks()
-        assert d.store.trigger_counts().get("pending", 0) == 0
-        return [f"{x.reason}: {x.detail}" for x in d.store.dead_letters() if x.kind == "trigger"]
+        st = d.state_store  # serve's default: the per-window SQLite store
+        assert st is not None
+        assert await d.router._in_state(st.pending_count) == 0
+        letters = await d.router._in_state(st.dead_letters)
+        return [f"{x.reason}: {x.detail}" for x in letters if x.kind == "trigger"]
     finally:
         await d.stop()
 

@@ -261,7 +261,7 @@ async def test_pubsub_in_pubsub_out(pubsub_emulator: str, tmp_path: Path, start_
 
 @pytest.mark.emulator
 async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, tmp_path: Path) -> None:
-    """An invalid pulled message is acked, kept in SQLite and published to the dead-letter topic."""
+    """An invalid pulled message is acked, kept in the state store and published to the dead-letter topic."""
     from google.cloud import pubsub_v1
 
     cfg = load(write_registry(tmp_path / "dl"))
@@ -293,7 +293,10 @@ async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, t
         await d.stop()
     assert sorted(g["reason"] for g in got) == ["missing_source", "not_json"]
     assert {g["kind"] for g in got} == {"event"}
-    from scoperouter.runtime.store import Store
+    from scoperouter.state import open_state_store
 
-    st = Store(tmp_path / "state" / "state.sqlite3")
-    assert sorted(x.reason for x in st.dead_letters()) == ["missing_source", "not_json"]
+    st = open_state_store(tmp_path / "state" / "state.db")  # serve's default store
+    try:
+        assert sorted(x.reason for x in st.dead_letters()) == ["missing_source", "not_json"]
+    finally:
+        st.close()

@@ -32,7 +32,7 @@ def pg_schema_dsn(postgres_dsn: str) -> Iterator[str]:
 def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where the store under test lives (one per implementation)."""
     if request.param == "sqlite":
-        return str(tmp_path / "state.sqlite3")
+        return str(tmp_path / "state.db")
     dsn: str = request.getfixturevalue("pg_schema_dsn")
     return dsn
 

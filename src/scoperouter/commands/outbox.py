@@ -1,14 +1,20 @@
-"""``scoperouter outbox [list|redrive|discard] [--state-dir D] [--processor P]``.
+"""``scoperouter outbox [list|redrive|discard] [--state-dir D | --state LOC] [--processor P]``.
 
 The dispatch outbox's dead triggers (past their target's ``retry_horizon``, over
 ``max_attempts``, or refused for good; ``deadletters`` is the closed loop's ledger) are
 kept until an operator acts: ``redrive`` makes them pending again (fresh
 attempt count and horizon; a running daemon picks them up within
-``dispatch_page_interval`` x 60, a stopped one at its next start), ``discard`` deletes them
-and their dead letters. ``list`` prints one JSON object per dead letter (payloads left out).
+``dispatch_page_interval`` x 60 -- a replica on a shared store within a few seconds --, a
+stopped one at its next start), ``discard`` deletes them and their dead letters. ``list``
+prints one JSON object per dead letter (payloads left out).
+
+Where: ``--state`` names a state store (``postgresql://...``, ``sqlite:///path``, as
+``serve --state``); else the stores in ``--state-dir``: the per-window store
+(``state.db``, serve's default) and the snapshot + journal store (``state.sqlite3``, the
+closed loop's), each one present.
 
 Invariant: only dead trigger rows and their ``trigger`` dead letters change, in one
-transaction; SQLite's busy timeout makes it safe next to a running daemon.
+transaction per store; SQLite's busy timeout makes it safe next to a running daemon.
 """
 
 from __future__ import annotations
@@ -16,43 +22,109 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.runtime.state_open import (
+    EMBEDDED_STATE,
+    OLD_STATE,
+    open_embedded_state,
+    open_shared_state,
+)
 from scoperouter.runtime.store import Store
+from scoperouter.state import StoreOptions
+
+OPTIONS = StoreOptions(owner="scoperouter-outbox")  # this command leases nothing
+
+
+class _Outbox(Protocol):
+    """What this command needs of a store (the state store's or the old one's methods)."""
+
+    def dead_letters(self) -> Sequence[Any]: ...
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int: ...
+
+    def discard_dead(self, processor: str | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _OldOutbox:
+    """The snapshot + journal store: its redrive/discard need the caller's transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store(path)
+
+    def dead_letters(self) -> Sequence[Any]:
+        return self.store.dead_letters()
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        with self.store.transaction():
+            return self.store.redrive_dead(now, processor)
+
+    def discard_dead(self, processor: str | None = None) -> int:
+        with self.store.transaction():
+            return self.store.discard_dead(processor)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("outbox", help="list, redrive or discard dead triggers of the outbox")
     p.add_argument("action", choices=("list", "redrive", "discard"), nargs="?", default="list")
     p.add_argument("--state-dir", type=Path, default=Path(".scoperouter"))
+    p.add_argument(
+        "--state",
+        help="a state store (postgresql://..., sqlite:///path) instead of the state dir's",
+    )
     p.add_argument("--processor", help="only this processor's dead triggers")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    path = args.state_dir / "state.sqlite3"
-    if not path.is_file():
-        raise ConfigError([ConfigIssue(f"no state database at {path}")])
-    store = Store(path)
+@contextmanager
+def _stores(args: argparse.Namespace) -> Iterator[list[_Outbox]]:
+    """The stores to act on, closed afterwards."""
+    opened: list[_Outbox] = []
     try:
+        if args.state:
+            opened.append(open_shared_state(args.state, OPTIONS, "full"))
+        else:
+            new, old = args.state_dir / EMBEDDED_STATE, args.state_dir / OLD_STATE
+            if not new.is_file() and not old.is_file():
+                raise ConfigError([ConfigIssue(f"no state database in {args.state_dir}")])
+            if new.is_file():
+                opened.append(open_embedded_state(new, OPTIONS, "full"))
+            if old.is_file():
+                opened.append(_OldOutbox(old))
+        yield opened
+    finally:
+        for s in opened:
+            s.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    with _stores(args) as stores:
         if args.action == "list":
-            for d in store.dead_letters():
-                if args.processor and _processor(d.payload) != args.processor:
-                    continue
-                row = {"id": d.id, "kind": d.kind, "ref": d.ref, "reason": d.reason,
-                       "detail": d.detail, "at": d.at}  # fmt: skip
-                print(json.dumps(row))
+            for store in stores:
+                for d in store.dead_letters():
+                    if args.processor and _processor(d.payload) != args.processor:
+                        continue
+                    row = {"id": d.id, "kind": d.kind, "ref": d.ref, "reason": d.reason,
+                           "detail": d.detail, "at": d.at}  # fmt: skip
+                    print(json.dumps(row))
             return 0
-        with store.transaction():
+        n = 0
+        for store in stores:
             if args.action == "redrive":
-                n = store.redrive_dead(time.time(), args.processor)
+                n += store.redrive_dead(time.time(), args.processor)
             else:
-                n = store.discard_dead(args.processor)
+                n += store.discard_dead(args.processor)
         print(json.dumps({args.action: n}))
         return 0
-    finally:
-        store.close()
 
 
 def _processor(payload: bytes | None) -> str | None:

@@ -58,8 +58,8 @@ def register(sub: Any) -> None:
         "--state",
         help="state store: postgresql://user@host/db (windows, outbox and dedupe shared by any "
         "number of replicas on one subscription) or sqlite:///path (the per-window SQLite "
-        "store); default: the SQLite store in --state-dir. Prefer SCOPEROUTER_STATE for a "
-        "DSN with a password",
+        "store); default: the per-window SQLite store --state-dir/state.db. Prefer "
+        "SCOPEROUTER_STATE for a DSN with a password",
     )
     p.add_argument(
         "--lease",

@@ -9,6 +9,7 @@ is never handed out twice while one delivery of it is running or unrecorded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scoperouter.runtime.marks import Mark, write_marks
@@ -39,6 +40,11 @@ class LanePage:
     next_due: float | None  # the next later availability, None when nothing waits
     expired: list[PendingTrigger]
     asked: bool = True  # rows were asked for (False: a sweep only, ``more`` says nothing)
+
+
+# one page of the backlog, on the state thread: write the marks, page every lane's request
+# (:func:`page` on the snapshot + journal store, ``state_backlog`` on a state store)
+Pager = Callable[[list[Mark], list[LaneRequest], float], list[LanePage]]
 
 
 def page(

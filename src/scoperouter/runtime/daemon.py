@@ -25,6 +25,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry, interpolat
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
+from scoperouter.runtime.loop_runtime import loop_wanted
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.pubsub import PubSubSource
 from scoperouter.runtime.reload import Fingerprint, RelationReloader
@@ -32,10 +33,13 @@ from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.runtime.sinks import SinkFactory, topic_path
 from scoperouter.runtime.state_open import (
+    EMBEDDED_STATE,
+    OLD_STATE,
     acquire_state_lock,
     check_state_dir,
     default_replica_id,
     import_old_state,
+    open_embedded_state,
     open_shared_state,
     open_store,
     release_state_lock,
@@ -69,7 +73,7 @@ class DaemonSettings:
     env: Mapping[str, str] | None = None
     outbox_max_bytes: int = 0  # rotate outbox files past this size (0: never)
     # serve --state: a state store location (postgresql://..., sqlite:///...); None = the
-    # SQLite store in state_dir (else routes.yaml server.state)
+    # embedded per-window SQLite store in state_dir (else routes.yaml server.state)
     state: str | None = None
     lease_s: float = 30.0
     replica_id: str | None = None
@@ -170,23 +174,24 @@ class Daemon:
         self.store: Store | None = None
         self.state_store: StateStore | None = None
         self._lock_fd: int | None = None
+        store_opts = StoreOptions(
+            owner=settings.replica_id or default_replica_id(),
+            lease_s=settings.lease_s,
+            date_field=registry.date_field,
+        )
         if state_loc:
             self.state_store = open_shared_state(
-                _expand(state_loc, env, ("server", "state")),
-                StoreOptions(
-                    owner=settings.replica_id or default_replica_id(),
-                    lease_s=settings.lease_s,
-                    date_field=registry.date_field,
-                ),
-                settings.sync,
+                _expand(state_loc, env, ("server", "state")), store_opts, settings.sync
             )
-            import_old_state(self.state_store, settings.state_dir / "state.sqlite3", registry)
+            import_old_state(self.state_store, settings.state_dir / OLD_STATE, registry)
         else:
             # the state dir is ours only once the configuration is known to be usable
             self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
             try:
-                self.store = open_store(settings.state_dir / "state.sqlite3", settings.sync)
+                self._open_state_dir(registry, store_opts)
             except ConfigError:
+                if self.state_store is not None:
+                    self.state_store.close()
                 release_state_lock(self._lock_fd)
                 raise
         self.metrics = Metrics()
@@ -262,7 +267,9 @@ class Daemon:
                 settings.subscription,
                 self.router,
                 # replicas: what a killed one held is redelivered after 10 s, not 60 s
-                lease_extension_s=10.0 if self.state_store is not None else 0.0,
+                lease_extension_s=10.0
+                if self.state_store is not None and self.state_store.shared
+                else 0.0,
             )
             if settings.subscription
             else None
@@ -272,6 +279,24 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._heap_frozen = False
+
+    def _open_state_dir(self, registry: CompiledRegistry, options: StoreOptions) -> None:
+        """No ``--state``: the embedded per-window SQLite store in the state dir (the old
+        snapshot + journal store imported into it once); the old store itself when the
+        registry asks for the closed loop, which keeps its state there only."""
+        state_dir, sync = self.settings.state_dir, self.settings.sync
+        if loop_wanted(registry):
+            logger.info(
+                "routes.yaml configures the closed loop (run_retries, completion_timeout or "
+                "barrier), which keeps its state in the snapshot + journal store: using %s, "
+                "not the per-window store",
+                state_dir / OLD_STATE,
+                extra={"state": str(state_dir / OLD_STATE), "closed_loop": True},
+            )
+            self.store = open_store(state_dir / OLD_STATE, sync)
+            return
+        self.state_store = open_embedded_state(state_dir / EMBEDDED_STATE, options, sync)
+        import_old_state(self.state_store, state_dir / OLD_STATE, registry, retire=True)
 
     async def start(self) -> None:
         await self.router.start()

@@ -30,12 +30,11 @@ from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Retry
+from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
-from scoperouter.runtime.store import Store
 
 LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 
@@ -77,7 +76,7 @@ class Dispatcher:
         self._run_state: StateRunner | None = None
         self._paging = False  # a page job is out: rows started meanwhile are remembered
         self._stopped = False
-        self._store: Store | None = None
+        self._page: backlog.Pager | None = None
         self._on_store_ok: Callable[[], None] = lambda: None
         self._on_store_failed: Callable[[str], None] = lambda what: None
         self._store_backoff: Callable[[], float] = lambda: 0.0
@@ -116,15 +115,16 @@ class Dispatcher:
     def start(
         self,
         run_state: StateRunner,
-        store: Store,
+        page: backlog.Pager,
         pending_processors: list[str],
         *,
         on_store_ok: Callable[[], None] | None = None,
         on_store_failed: Callable[[str], None] | None = None,
         store_backoff: Callable[[], float] | None = None,
     ) -> asyncio.Task[None]:
-        """Start the pump (returned); ``pending_processors`` have rows waiting in the store."""
-        self._run_state, self._store = run_state, store
+        """Start the pump (returned); ``pending_processors`` have rows waiting in the store;
+        ``page`` reads the backlog (run on the state thread by ``run_state``)."""
+        self._run_state, self._page = run_state, page
         if on_store_ok is not None:
             self._on_store_ok = on_store_ok
         if on_store_failed is not None:
@@ -157,11 +157,22 @@ class Dispatcher:
             elif not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
                 created = t.fired_at.timestamp() if t.fired_at else now
                 self._start(lane, row_id, t, body, 0, created)
-            else:
+            else:  # waits in the store (a state store gets the lease back: any replica)
+                self.marks.append(Release(row_id))
                 lane.has_due = lane.fresh = True
                 self._wake.set()
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
+
+    def rows_waiting(self, processors: list[str]) -> int:
+        """Rows of ``processors`` wait in the store (put there by someone else: another
+        replica, an operator's redrive): their lanes page them. Returns the count."""
+        for name in processors:
+            lane = self.lane(name)
+            lane.has_due = lane.fresh = True  # fresh: a page out now must not clear it
+        if processors:
+            self._wake.set()
+        return len(processors)
 
     def dispatch(
         self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
@@ -196,7 +207,7 @@ class Dispatcher:
             handle.cancel()
 
     async def _pump_loop(self) -> None:
-        assert self._run_state is not None and self._store is not None
+        assert self._run_state is not None and self._page is not None
         while True:
             for ln in self.lanes.values():
                 self._drain(ln)
@@ -214,7 +225,7 @@ class Dispatcher:
             marks = self.marks.take()
             self._paging = True
             try:
-                pages = await self._run_state(backlog.page, self._store, marks, requests, now)
+                pages = await self._run_state(self._page, marks, requests, now)
             except Exception:
                 self.marks.put_back(marks)
                 self._on_store_failed("could not page pending triggers (will retry)")
@@ -231,6 +242,8 @@ class Dispatcher:
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         lane.take_page(pg)
+        if lane.breaker.state == "open" and lane.buffer:  # opened while the page was read
+            self._park(lane)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
@@ -401,9 +414,15 @@ class Dispatcher:
             },
         )
 
-    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
-        lane.buffer.clear()  # still pending in the store: paged again after recovery
+    def _park(self, lane: Lane) -> None:
+        """Paged rows back to the store (given back: a state store's lease is released)."""
+        for r in lane.buffer:  # still pending in the store: paged again after recovery
+            self.marks.append(Release(r.row_id))
+        lane.buffer.clear()
         lane.has_due = True
+
+    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+        self._park(lane)
         self.metrics.circuit_open.labels(lane.name).set(1)
         logger.log(
             logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO

@@ -60,6 +60,15 @@ class Redrive:
 
 
 @dataclass(frozen=True, slots=True)
+class Release:
+    """A row handed to the dispatcher that it did not start (its target busy or failing):
+    it waits in the store. A no-op for the snapshot + journal store (the row is pending
+    already); a state store gives its lease back, so any replica may claim it."""
+
+    row_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A dead-letter row (kind ``trigger``: an undeliverable trigger's body)."""
 
@@ -71,7 +80,7 @@ class DeadLetter:
     at: float
 
 
-Mark = Done | Dead | Attempt | Retry | Redrive | DeadLetter
+Mark = Done | Dead | Attempt | Retry | Redrive | Release | DeadLetter
 
 
 def write_marks(store: Store, marks: list[Mark]) -> None:
@@ -87,6 +96,8 @@ def write_marks(store: Store, marks: list[Mark]) -> None:
             store.defer(m.row_id, m.attempts, m.available_at, m.error)
         elif isinstance(m, Redrive):
             store.redrive_lane(m.processor, m.at)
+        elif isinstance(m, Release):
+            continue  # the row is pending in this store already
         else:
             store.dead_letter(m.kind, m.ref, m.reason, m.detail, m.payload, m.at)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -59,6 +60,11 @@ __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:  # asyncio logs unretrieved exceptions
+    if not fut.cancelled():
+        fut.exception()
 
 
 class Router:
@@ -138,6 +144,7 @@ class Router:
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
         fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
+        fut.add_done_callback(_retrieve)  # its caller cancelled (a stop), a failure is no traceback
         return await asyncio.shield(fut)
 
     # ------------------------------------------------------------------ health
@@ -178,7 +185,7 @@ class Router:
         self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
-            self.store,
+            functools.partial(backlog.page, self.store),
             self.store.pending_processors(),
             on_store_ok=self.health.succeeded,
             on_store_failed=self.health.failed,

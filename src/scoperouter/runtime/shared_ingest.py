@@ -36,6 +36,8 @@ from scoperouter.state.model import (
     Done,
     IngestBatch,
     Mark,
+    RedriveLane,
+    Released,
     RetryLater,
 )
 
@@ -56,8 +58,8 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     ``Attempted`` (kept under this replica's lease), ``Retry`` -> ``RetryLater`` (the lease
     goes back, the row is claimable at its time), ``Dead`` + its ``trigger`` dead letter
     -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
-    ``Redrive`` has no equivalent (nothing is deferred past its time); other dead letters
-    stay dead letters."""
+    ``Release`` -> ``Released`` (a row not started goes back to the store, lease given
+    back); ``Redrive`` -> ``RedriveLane``; other dead letters stay dead letters."""
     out = StateMarks()
     reasons = {
         m.ref.rsplit("#", 1)[-1]: m.reason
@@ -77,8 +79,11 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
         elif isinstance(m, rm.Retry):  # the lease goes back; any replica claims it when due
             out.marks.append(RetryLater(m.row_id, m.attempts, m.available_at, m.error))
             out.finished.add(m.row_id)
-        elif isinstance(m, rm.Redrive):
-            continue  # rows given back are claimable at their own time already
+        elif isinstance(m, rm.Release):
+            out.marks.append(Released(m.row_id))
+            out.finished.add(m.row_id)
+        elif isinstance(m, rm.Redrive):  # the target works again: its backlog is due now
+            out.marks.append(RedriveLane(m.processor, m.at))
         elif m.kind != "trigger":
             out.letters.append(DeadLetterIn(m.kind, m.ref, m.reason, m.detail, m.payload, m.at))
     return out

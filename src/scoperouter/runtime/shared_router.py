@@ -1,22 +1,28 @@
 """The router on a :class:`~scoperouter.state.api.StateStore`: windows, outbox and dedupe
 live in the store, not in this process, so any number of replicas can share one
-PostgreSQL (``serve --state postgresql://...``); ``--state sqlite:///path`` runs the same
-code on the embedded per-window SQLite store.
+PostgreSQL (``serve --state postgresql://...``); plain ``serve`` runs the same code on the
+embedded per-window SQLite store in the state dir (``--state sqlite:///path`` elsewhere).
 
-Invariant: this process keeps no window. Every ingest batch is one store transaction
-(:mod:`scoperouter.runtime.shared_ingest`); a poll loop (every ``poll_interval_s``, sooner
-when this replica knows an earlier deadline) fires due windows of ANY replica with
-``FOR UPDATE SKIP LOCKED`` and, every ``claim_interval_s``, gives expired leases back
-(:meth:`StateStore.rescue_expired`) and claims pending triggers; a lease keeper renews the
-leases of this replica's unfinished dispatches every third of ``lease_s``. A replica that
-dies leaves its leased triggers to the others once the lease runs out: at-least-once
-delivery, the trigger id is the idempotency key downstream.
+Invariant: this process keeps no window and no backlog. Every ingest batch is one store
+transaction (:mod:`scoperouter.runtime.shared_ingest`); a poll loop (every
+``poll_interval_s``, sooner when this replica knows an earlier deadline) fires due windows
+of ANY replica with ``FOR UPDATE SKIP LOCKED`` and, every ``claim_interval_s``, gives
+expired leases back (:meth:`StateStore.rescue_expired`) and tells the dispatcher which
+targets have rows waiting. The dispatcher's pump claims each target's rows page by page
+(:mod:`scoperouter.runtime.state_backlog`: leased, at most its free slots plus one
+page), so a failing target's backlog stays in the store -- its circuit breaker, retry
+horizon and redrive work as on the snapshot + journal store. A lease keeper renews the
+leases of the rows this replica holds every third of ``lease_s``; rows it will not start
+go back (``Release``). A replica that dies leaves its leased triggers to the others once
+the lease runs out: at-least-once delivery, the trigger id is the idempotency key
+downstream.
 
 Flow::
 
     submit -> queue -> shared_ingest [one store transaction] -> ack -> dispatcher
-    poll -> fire_due / rescue_expired + claim [store transactions] -> dispatcher
-    dispatcher -> marks -> apply_marks (or the next ingest transaction)
+    poll -> fire_due / rescue_expired [store transactions] -> dispatcher
+    dispatcher pump -> state_backlog.page [marks + claim_lanes: one transaction] -> lanes
+    dispatcher -> marks -> apply_marks (or the next ingest or page transaction)
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
+from scoperouter.runtime import state_backlog
+from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.loop_runtime import loop_wanted
@@ -44,7 +52,7 @@ from scoperouter.runtime.router import Router
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
 from scoperouter.runtime.sinks import Sink
 from scoperouter.state.api import StateStore
-from scoperouter.state.model import Attempted, OutboxItem, Retention, RetryLater
+from scoperouter.state.model import OutboxItem, Released, Retention
 
 logger = logging.getLogger("scoperouter.runtime")
 COUNT_EVERY_S = 30.0  # refresh of the open-window gauge (an exact count of the store)
@@ -69,7 +77,6 @@ class SharedRouter(Router):
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         poll_interval_s: float = 0.2,
-        claim_limit: int = 100,
     ) -> None:
         self._setup(
             registry, relations, sinks, fallback_sink, metrics, options, log,
@@ -79,11 +86,11 @@ class SharedRouter(Router):
         self.planner = planner_for(registry)
         self.poll_interval_s = poll_interval_s
         self.claim_interval_s = min(5.0, max(0.2, state.options.lease_s / 4))
-        self.claim_limit = claim_limit
         self._open = 0
         self._next_deadline: float | None = None
-        # outbox ids this replica dispatches, unfinished -> failed attempts recorded so far
-        self._leased: dict[int, int] = {}
+        # outbox ids leased to this replica and not finished or given back (in flight, in
+        # a lane's page, or parked with a Release mark not yet written)
+        self._leased: set[int] = set()
         self._last_claim = 0.0
         self._last_count = 0.0
         self.fired_here = 0  # windows this replica fired (tests, benchmarks)
@@ -99,7 +106,8 @@ class SharedRouter(Router):
 
     def _closed_loop(self) -> bool:
         """The closed loop (trigger ledger, barrier: docs/ledger.md) keeps its state in the
-        snapshot + journal store only; on a state store it is off."""
+        snapshot + journal store only; the daemon runs that store when routes.yaml asks
+        for the loop, so here it is off."""
         return False
 
     def _loop_metrics(self) -> None:
@@ -109,35 +117,44 @@ class SharedRouter(Router):
         """Nothing to rebuild: no window lives in this process."""
 
     def _persist_at_stop(self) -> None:
-        """Nothing to snapshot. Dispatches still unfinished at a graceful stop give their
-        leases back at once (``RetryLater`` now, attempts kept): another replica re-sends
-        them without waiting for the lease to run out (a kill leaves that to the lease)."""
+        """Nothing to snapshot. Rows still leased here at a graceful stop (unfinished
+        dispatches, unstarted pages) give their leases back at once (``Released``:
+        attempts kept, claimable now): another replica, or the next start, sends them
+        without waiting for the lease to run out (a kill leaves that to the lease)."""
         if self._leased:
-            now = self.clock()
-            self.state.apply_marks(
-                [RetryLater(i, n, now, "replica stopped") for i, n in sorted(self._leased.items())]
-            )
+            self.state.apply_marks([Released(i) for i in sorted(self._leased)])
             self._leased.clear()
 
     def _forget(self, sm: StateMarks) -> None:
-        """Dispatch outcomes written: finished rows are no longer ours, attempts counted."""
-        for m in sm.marks:
-            if isinstance(m, Attempted) and m.item_id in self._leased:
-                self._leased[m.item_id] = m.attempts
-        for i in sm.finished:
-            self._leased.pop(i, None)
+        """Dispatch outcomes written: finished or given-back rows are no longer ours."""
+        self._leased.difference_update(sm.finished)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Migrated store opened by the caller; give back leases of a single-instance
-        store (they were this process's before it stopped), read the deadline, start."""
+        store (they were this process's before it stopped), read the deadline, start the
+        dispatcher's pump on the store's backlog."""
         now = self.clock()
+        rescued = 0
         if not self.state.shared:
-            await self._in_state(lambda: self.state.rescue_expired(now, all_leases=True))
+            rescued = await self._in_state(lambda: self.state.rescue_expired(now, all_leases=True))
+            n = await self._in_state(
+                state_backlog.announce_restart, self.state, self.metrics, rescued
+            )
+            self.stats.redispatched += n
+        pending = await self._in_state(self.state.pending_processors)
         self._open = await self._in_state(self.state.open_window_count)
         self._last_count = now
         self._next_deadline = await self._in_state(self.state.next_deadline)
         self.metrics.open_windows.set(self._open)
+        pump = self.dispatcher.start(
+            self._in_state,
+            self._page,
+            pending,
+            on_store_ok=self.health.succeeded,
+            on_store_failed=self.health.failed,
+            store_backoff=self.health.backoff,
+        )
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(self._ingest_worker(), name="ingest"),
@@ -145,6 +162,7 @@ class SharedRouter(Router):
             loop.create_task(self._mark_flusher(), name="marks"),
             loop.create_task(self._housekeeping(), name="housekeeping"),
             loop.create_task(self._lease_keeper(), name="leases"),
+            pump,  # claims waiting triggers from the store (cancelled with the others)
         ]
         self._started = True
         if loop_wanted(self.registry):
@@ -158,8 +176,16 @@ class SharedRouter(Router):
                 "state": self.state.kind,
                 "owner": self.state.options.owner,
                 "open_windows": self._open,
+                "rescued": rescued,
             },
         )
+
+    def _page(self, marks: list[Mark], requests: list[LaneRequest], now: float) -> list[LanePage]:
+        """State thread: the dispatcher's page (marks written, lanes claimed)."""
+        pages, sm, leased = state_backlog.page(self.state, marks, requests, now)
+        self._forget(sm)
+        self._leased.update(leased)
+        return pages
 
     # ------------------------------------------------------------------ ingest
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
@@ -179,7 +205,7 @@ class SharedRouter(Router):
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
-        self._leased.update((row, 0) for row, _t, _b in res.fired)
+        self._leased.update(row for row, _t, _b in res.fired)
         self.fired_here += len(res.fired)
         super()._apply_batch(batch, res)
 
@@ -235,50 +261,42 @@ class SharedRouter(Router):
     async def fire_due(self) -> int:
         """Fire the windows due now, whoever opened them. Returns the count."""
         fired, self._next_deadline = await self._in_state(self._fire, self.clock())
-        self._dispatch_items(fired, fired_now=True)
+        self._dispatch_items(fired)
         self.metrics.open_windows.set(self._open)
         return len(fired)
 
     async def claim(self) -> int:
-        """Give back expired leases (any replica's) and claim pending triggers."""
+        """Give back expired leases (any replica's) and tell the dispatcher which targets
+        have rows due (a shared store: rows rescued, retried or given back by other
+        replicas; the single-instance store learns its own). The dispatcher's pump claims
+        them as its lanes have room. Returns how many lanes were told."""
         now = self.clock()
         self._last_claim = now
+        shared = self.state.shared
 
-        def run() -> tuple[int, list[OutboxItem]]:
+        def run() -> tuple[int, list[str]]:
             rescued = self.state.rescue_expired(now)
-            return rescued, self.state.claim(now, self.claim_limit)
+            due = self.state.pending_processors(now) if shared or rescued else []
+            return rescued, due
 
-        rescued, items = await self._in_state(run)
+        rescued, due = await self._in_state(run)
         if rescued:
+            self.stats.redispatched += rescued
+            self.metrics.redispatched.inc(rescued)
             logger.warning(
                 "rescued %d triggers whose lease ran out (a replica stopped mid-dispatch)",
                 rescued,
                 extra={"rescued": rescued},
             )
-        for it in items:
-            self.stats.redispatched += 1
-            self.metrics.redispatched.inc()
-            logger.warning(
-                "dispatching a claimed trigger (possible duplicate downstream)",
-                extra={
-                    "trigger_id": it.trigger.trigger_id,
-                    "processor": it.trigger.processor,
-                    "claims": it.claims,
-                },
-            )
-        self._dispatch_items(items, fired_now=False)
-        return len(items)
+        return self.dispatcher.rows_waiting(due)
 
-    def _dispatch_items(self, items: list[OutboxItem], *, fired_now: bool) -> None:
-        if fired_now:
-            committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
-            self._leased.update((x.item_id, 0) for x in items)
-            self.fired_here += len(items)
-            self.dispatcher.fired(committed)
-            return
-        for x in items:
-            self._leased[x.item_id] = x.attempts
-            self.dispatcher.dispatch(x.item_id, x.trigger, x.body, x.attempts)
+    def _dispatch_items(self, items: list[OutboxItem]) -> None:
+        """Windows fired here: their rows are leased here; the dispatcher starts those
+        its lanes have room for and gives the others back (``Release``)."""
+        committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
+        self._leased.update(x.item_id for x in items)
+        self.fired_here += len(items)
+        self.dispatcher.fired(committed)
 
     async def _lease_keeper(self) -> None:
         """Renew the leases of this replica's unfinished dispatches."""
@@ -311,8 +329,9 @@ class SharedRouter(Router):
             Retention(
                 seen_s=o.dedup_horizon_s,
                 done_s=o.done_retention_s,
-                dead_s=o.dead_letter_retention_s,
+                dead_s=None,  # dead triggers: kept until `scoperouter outbox redrive|discard`
                 completions_s=o.done_retention_s,
+                letters_s=o.dead_letter_retention_s,  # rejected events' dead letters
             ),
             self.clock(),
         )
@@ -322,7 +341,7 @@ class SharedRouter(Router):
         """Wait until nothing is queued, in flight, or open store-wide (tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._unfinished and not self.dispatcher.tasks:
+            if not self._unfinished and self.dispatcher.quiet:
                 self._open = await self._in_state(self.state.open_window_count)
                 if self._open == 0:
                     await self._flush_marks()

@@ -1,6 +1,8 @@
-"""Where the daemon keeps its state: the state dir (SQLite snapshot + journal store, one
-daemon at a time under a directory lock) or a state store (``--state``), opened with a
-one-line ConfigError when unusable; and the one-time import of the old store.
+"""Where the daemon keeps its state, opened with a one-line ConfigError when unusable:
+the state dir (one daemon at a time under a directory lock) holding the embedded
+per-window SQLite store (:data:`EMBEDDED_STATE`, the default), or the snapshot + journal
+store (:data:`OLD_STATE`, only for the closed loop), or a state store elsewhere
+(``--state``); and the one-time import of the old store into a state store.
 
 Invariant: nothing here routes; each function opens, checks or imports state once at start.
 """
@@ -24,6 +26,10 @@ from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
+
+EMBEDDED_STATE = "state.db"  # the per-window SQLite state store: serve's default
+OLD_STATE = "state.sqlite3"  # the snapshot + journal store (closed loop; before the upgrade)
+IMPORTED_SUFFIX = ".imported"  # the old store once imported (kept for a rollback)
 
 
 def check_state_dir(state_dir: Path) -> None:
@@ -52,6 +58,14 @@ def open_store(path: Path, sync: SyncMode) -> Store:
         raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
 
 
+def open_embedded_state(path: Path, options: StoreOptions, sync: SyncMode) -> StateStore:
+    """The per-window SQLite store at ``path`` (migrated), or a one-line ConfigError."""
+    try:
+        return open_state_store(path, options, sync=sync)
+    except Exception as exc:
+        raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
+
+
 def default_replica_id() -> str:
     """A name for this replica in trigger leases: host, pid and a random suffix (a
     restarted process never takes over the leases of the one it replaces)."""
@@ -68,11 +82,15 @@ def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> S
         raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
 
 
-def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -> bool:
-    """The first start on ``--state`` after an upgrade: the snapshot + journal store found
-    at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
+def import_old_state(
+    store: StateStore, old: Path, registry: CompiledRegistry, *, retire: bool = False
+) -> bool:
+    """The first start on a state store after an upgrade: the snapshot + journal store
+    found at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
     pending triggers, dead letters -- when ``store`` is still empty (else nothing changes,
-    so this runs at every start). Returns True when it imported."""
+    so this runs at every start). ``retire``: once imported, ``old`` is renamed
+    ``state.sqlite3.imported`` (its WAL folded in first), so it is never read again -- not
+    even when the new store is empty again one day. Returns True when it imported."""
     if not old.exists():
         return False
     from scoperouter.state.legacy import read_legacy
@@ -80,17 +98,31 @@ def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -
     try:
         state = read_legacy(old, registry)
         done = store.import_legacy(state, time.time())
+        if done and retire:
+            _retire(old)
     except Exception as exc:
-        raise ConfigError([ConfigIssue(f"could not import the old state {old}: {exc}")]) from None
+        why = f"old state database {old} is not usable: could not import it ({exc})"
+        raise ConfigError([ConfigIssue(why)]) from None
     if done:
         logger.warning(
-            "imported the old state store %s: %d open windows, %d pending triggers",
+            "imported the old state store %s: %d open windows, %d pending triggers%s",
             old,
             len(state.windows),
             len(state.pending),
+            f" (renamed {old.name}{IMPORTED_SUFFIX})" if retire else "",
             extra={"windows": len(state.windows), "pending": len(state.pending)},
         )
     return done
+
+
+def _retire(old: Path) -> None:
+    """Fold ``old``'s WAL into it (the file then stands alone) and rename it."""
+    db = sqlite3.connect(str(old), isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=DELETE")  # checkpoints and removes -wal / -shm
+    finally:
+        db.close()
+    old.rename(old.with_name(old.name + IMPORTED_SUFFIX))
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:

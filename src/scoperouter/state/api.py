@@ -11,7 +11,8 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   trigger: never lost, never in two triggers, however many replicas ingest and fire.
 * **Outbox.** A fired trigger is inserted in the transaction that fired its window, leased
   to the firing replica. A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
-  the row claimable by any replica again. Finished rows (``done``/``dead``) never change.
+  the row claimable by any replica again. Finished rows (``done``/``dead``) change only
+  by an operator's :meth:`redrive_dead` (back to pending) or :meth:`discard_dead`.
 * **Dead letters** are unique per ``(kind, ref)`` (the first is kept).
 * **Completion ledger:** one row per trigger id; the latest report (by its time) gives
   the state, the first report's time is kept, reports are counted.
@@ -33,6 +34,8 @@ from scoperouter.state.model import (
     DeadLetterIn,
     IngestBatch,
     IngestResult,
+    LaneClaim,
+    LaneClaimed,
     Mark,
     OutboxItem,
     OutboxRow,
@@ -100,13 +103,43 @@ class StateStore(Protocol):
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         """Record dispatch outcomes in one transaction; per mark, whether it changed a row.
-        ``Attempted``/``RetryLater`` need this owner's live lease; no mark changes a
-        finished row."""
+        ``Attempted``/``RetryLater``/``Released`` need this owner's live lease; no mark
+        changes a finished row; ``RedriveLane`` makes a processor's pending rows due."""
         ...
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
         """Give leases that ran out before ``now`` back (``all_leases``: every lease, for
         a single-instance store at start). Returns how many rows were rescued."""
+        ...
+
+    def claim_lanes(
+        self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
+    ) -> tuple[LaneClaimed, ...]:
+        """The dispatcher's page of the backlog, one transaction: ``marks`` first (as
+        :meth:`apply_marks`), then per target's lane: pending rows that fired before
+        ``expire_before`` become ``dead`` with a ``retry_horizon`` dead letter, up to
+        ``limit`` pending rows available at ``due_at`` (oldest availability first) are
+        leased to this owner, and the next later availability is found. Rows another
+        transaction holds are skipped, never waited for."""
+        ...
+
+    def pending_processors(self, due_at: float = float("inf")) -> list[str]:
+        """Processors with pending rows available at ``due_at`` (sorted)."""
+        ...
+
+    def pending_count(self) -> int:
+        """Pending rows (not leased, not finished)."""
+        ...
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
+        attempt count and retry horizon; their ``trigger`` dead letters are deleted.
+        Returns how many rows were redriven."""
+        ...
+
+    def discard_dead(self, processor: str | None = None) -> int:
+        """Delete dead rows (of ``processor``, or all) and their ``trigger`` dead letters.
+        Returns how many rows were deleted."""
         ...
 
     def outbox_rows(self) -> list[OutboxRow]:
@@ -136,6 +169,7 @@ class StateStore(Protocol):
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
         """Delete seen ids, finished rows, dead letters and ledger rows past their horizon
-        (done rows by ``done_s``, dead rows by ``dead_s``); open windows and unfinished
-        outbox rows are never pruned."""
+        (done rows by ``done_s``; dead rows and their dead letters by ``dead_s``, never
+        when it is None; other dead letters by ``letters_s``); open windows and
+        unfinished outbox rows are never pruned."""
         ...

@@ -145,7 +145,23 @@ class Dead:
     error: str
 
 
-Mark = Done | Attempted | RetryLater | Dead
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Give the lease back without an attempt: a row this owner fired or claimed but did
+    not start (its target is busy or failing): it waits in the store, claimable at once."""
+
+    item_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedriveLane:
+    """``processor``'s target works again: its pending rows are all due at ``at``."""
+
+    processor: str
+    at: float
+
+
+Mark = Done | Attempted | RetryLater | Dead | Released | RedriveLane
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +215,47 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BacklogRow:
+    """An outbox row handed to the dispatcher by :meth:`StateStore.claim_lanes`: leased to
+    this owner (``claimed``) or dead-lettered past the retry horizon (``expired``)."""
+
+    item_id: int
+    trigger_id: str
+    processor: str
+    body: bytes
+    attempts: int  # failed attempts recorded so far
+    claims: int
+    created_at: float  # when it fired (or was redriven): the retry horizon counts from here
+
+
+@dataclass(frozen=True, slots=True)
+class LaneClaim:
+    """What one target's lane asks for in :meth:`StateStore.claim_lanes`."""
+
+    processor: str
+    limit: int  # rows to lease now (0: only expire and report next_due)
+    due_at: float  # rows available at or before this time (inf: the oldest row, a probe)
+    expire_before: float | None = None  # dead-letter pending rows fired before this
+    expire_limit: int = 500  # at most this many per call (bounded work per transaction)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneClaimed:
+    """One lane's answer: rows leased to this owner, whether more are due, the next later
+    availability of a pending row, and the rows dead-lettered past the horizon."""
+
+    processor: str
+    claimed: tuple[BacklogRow, ...]
+    more: bool
+    next_due: float | None
+    expired: tuple[BacklogRow, ...]
+
+
+HORIZON_REASON = "retry_horizon"
+HORIZON_DETAIL = "retry horizon passed while the target kept failing"
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """The completion ledger's row of one trigger id."""
 
@@ -215,8 +272,11 @@ class Retention:
 
     seen_s: float = 86400.0
     done_s: float = 7 * 86400.0
-    dead_s: float = 7 * 86400.0  # dead trigger rows and dead letters
+    # dead trigger rows and their dead letters; None: kept until redriven or discarded
+    # (the daemon's setting: acked work that was not delivered never goes by itself)
+    dead_s: float | None = 7 * 86400.0
     completions_s: float = 7 * 86400.0
+    letters_s: float = 7 * 86400.0  # dead letters of rejected events
 
 
 @dataclass(frozen=True, slots=True)

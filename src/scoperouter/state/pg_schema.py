@@ -81,6 +81,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sr_completions_last ON sr_completions(last_at);
     """,
+    # 2: the dispatcher claims each target's backlog on its own (a lane), and expires
+    # rows past the target's retry horizon
+    """
+    CREATE INDEX sr_outbox_lane ON sr_outbox(processor, available_at, id)
+        WHERE status = 'pending';
+    CREATE INDEX sr_outbox_lane_age ON sr_outbox(processor, created_at)
+        WHERE status = 'pending';
+    """,
 )
 
 

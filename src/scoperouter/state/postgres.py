@@ -42,6 +42,8 @@ from scoperouter.state.model import (
     DeadLetterIn,
     IngestBatch,
     IngestResult,
+    LaneClaim,
+    LaneClaimed,
     Mark,
     OutboxItem,
     OutboxRow,
@@ -326,6 +328,30 @@ class PostgresStateStore:
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
         return self._run(lambda c: PG.rescue(c, now, all_leases))
+
+    def claim_lanes(
+        self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
+    ) -> tuple[LaneClaimed, ...]:
+        o = self.options
+
+        def run(c: Conn) -> tuple[LaneClaimed, ...]:
+            for m in marks:
+                PG.mark(c, m, o.owner)
+            return PG.claim_lanes(c, claims, o.owner, o.lease_s, now)
+
+        return self._run(run)
+
+    def pending_processors(self, due_at: float = float("inf")) -> list[str]:
+        return self._run(lambda c: PG.pending_processors(c, due_at))
+
+    def pending_count(self) -> int:
+        return self._run(PG.pending_count)
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        return self._run(lambda c: PG.redrive_dead(c, now, processor))
+
+    def discard_dead(self, processor: str | None = None) -> int:
+        return self._run(lambda c: PG.discard_dead(c, processor))
 
     def outbox_rows(self) -> list[OutboxRow]:
         return self._run(PG.outbox_rows)

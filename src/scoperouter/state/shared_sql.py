@@ -3,8 +3,10 @@ completion ledger, pruning, introspection), written once.
 
 Invariant: every statement here is plain SQL that SQLite (3.35+, ``RETURNING``, upsert)
 and PostgreSQL run with the same meaning; only the placeholder differs (``%s`` for
-psycopg, ``?`` for sqlite3), chosen by :class:`Sql`. Statements that must differ (window
-locking, claiming with ``SKIP LOCKED``) stay in their store's module.
+psycopg, ``?`` for sqlite3), and a lane's claim or expiry takes its rows with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's database lock serialises writers),
+chosen by :class:`Sql`. Statements that must differ more (window locking) stay in their
+store's module.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ from typing import Any, Protocol
 
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
+    HORIZON_DETAIL,
+    HORIZON_REASON,
     Attempted,
+    BacklogRow,
     Completion,
     CompletionState,
     DeadLetter,
     DeadLetterIn,
     Done,
+    LaneClaim,
+    LaneClaimed,
     Mark,
     OutboxRow,
     Pruned,
+    RedriveLane,
+    Released,
     Retention,
     RetryLater,
     WindowState,
@@ -56,6 +65,22 @@ _TEMPLATES = {
     "dead": "UPDATE sr_outbox SET status = 'dead', attempts = %s, finished_at = %s, error = %s, "
     "lease_owner = NULL, lease_until = NULL "
     "WHERE id = %s AND status IN ('pending', 'leased') RETURNING trigger_id, body",
+    "released": "UPDATE sr_outbox SET status = 'pending', lease_owner = NULL, "
+    "lease_until = NULL WHERE id = %s AND status = 'leased' AND lease_owner = %s",
+    "redrive_lane": "UPDATE sr_outbox SET available_at = %s WHERE status = 'pending' "
+    "AND processor = %s AND available_at > %s",
+    "next_due": "SELECT min(available_at) FROM sr_outbox WHERE status = 'pending' "
+    "AND processor = %s AND available_at > %s",
+    "pending_processors": "SELECT DISTINCT processor FROM sr_outbox WHERE status = 'pending' "
+    "AND available_at <= %s ORDER BY processor",
+    "pending_count": "SELECT count(*) FROM sr_outbox WHERE status = 'pending'",
+    "drop_dead_letters": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND ref IN "
+    "(SELECT trigger_id || '#' || id FROM sr_outbox WHERE status = 'dead' AND "
+    "(%s OR processor = %s))",
+    "redrive_dead": "UPDATE sr_outbox SET status = 'pending', attempts = 0, available_at = %s, "
+    "created_at = %s, finished_at = NULL, error = NULL WHERE status = 'dead' "
+    "AND (%s OR processor = %s)",
+    "discard_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND (%s OR processor = %s)",
     "extend": "UPDATE sr_outbox SET lease_until = %s WHERE id = %s AND status = 'leased' "
     "AND lease_owner = %s",
     # a plain UPDATE re-checks its condition on rows changed concurrently (PostgreSQL): a
@@ -90,16 +115,56 @@ _TEMPLATES = {
     "prune_seen": "DELETE FROM sr_seen WHERE seen_at < %s",
     "prune_done": "DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < %s",
     "prune_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < %s",
-    "prune_letters": "DELETE FROM sr_dead_letters WHERE at < %s",
+    "prune_letters": "DELETE FROM sr_dead_letters WHERE kind != 'trigger' AND at < %s",
+    "prune_trigger_letters": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND at < %s",
     "prune_completions": "DELETE FROM sr_completions WHERE last_at < %s",
 }
+
+
+_BACKLOG_COLS = "id, trigger_id, processor, body, attempts, claims, created_at"
+# a lane's rows: leased to the caller (claim) or dead past the horizon (expire)
+_LANE_CLAIM = (
+    "status = 'leased', lease_owner = %s, lease_until = %s, claims = claims + 1",
+    "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
+    "AND available_at <= %s ORDER BY available_at, id LIMIT %s",
+)
+_LANE_EXPIRE = (
+    "status = 'dead', finished_at = %s, error = %s",
+    "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
+    "AND created_at < %s ORDER BY id LIMIT %s",
+)
+
+
+def _pick(placeholder: str, skip_locked: bool, change: tuple[str, str]) -> str:
+    """UPDATE the rows a subquery picks, RETURNING them as backlog rows. PostgreSQL
+    locks the picked rows and skips those another transaction holds (replicas never wait
+    on, nor take, each other's rows); SQLite has one writer at a time."""
+    set_sql, sub = change
+    if skip_locked:
+        cols = ", ".join("o." + c.strip() for c in _BACKLOG_COLS.split(","))
+        sql = (
+            f"UPDATE sr_outbox o SET {set_sql} FROM ({sub} FOR UPDATE SKIP LOCKED) AS c "
+            f"WHERE o.id = c.id RETURNING {cols}"
+        ).replace("claims = claims", "claims = o.claims")
+    else:
+        sql = f"UPDATE sr_outbox SET {set_sql} WHERE id IN ({sub}) RETURNING {_BACKLOG_COLS}"
+    return sql.replace("%s", placeholder)
+
+
+def _backlog_rows(rows: list[Any]) -> tuple[BacklogRow, ...]:
+    return tuple(
+        BacklogRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4]), int(r[5]), r[6])
+        for r in sorted(rows, key=lambda r: r[0])
+    )
 
 
 class Sql:
     """The shared statements for one placeholder style, and the steps built on them."""
 
-    def __init__(self, placeholder: str) -> None:
+    def __init__(self, placeholder: str, *, skip_locked: bool = False) -> None:
         self.q = {k: v.replace("%s", placeholder) for k, v in _TEMPLATES.items()}
+        self.q["lane_claim"] = _pick(placeholder, skip_locked, _LANE_CLAIM)
+        self.q["lane_expire"] = _pick(placeholder, skip_locked, _LANE_EXPIRE)
 
     def mark(self, db: Executes, m: Mark, owner: str) -> bool:
         """Apply one dispatch outcome; True when it changed its row."""
@@ -110,6 +175,10 @@ class Sql:
             cur = db.execute(q["attempted"], (m.attempts, m.error, m.item_id, owner))
         elif isinstance(m, RetryLater):
             cur = db.execute(q["retry"], (m.attempts, m.available_at, m.error, m.item_id, owner))
+        elif isinstance(m, Released):
+            cur = db.execute(q["released"], (m.item_id, owner))
+        elif isinstance(m, RedriveLane):
+            cur = db.execute(q["redrive_lane"], (m.at, m.processor, m.at))
         else:
             row = db.execute(q["dead"], (m.attempts, m.at, m.error, m.item_id)).fetchone()
             if row is None:
@@ -120,6 +189,60 @@ class Sql:
             )
             return True
         return int(cur.rowcount) > 0
+
+    def claim_lanes(
+        self,
+        db: Executes,
+        claims: Sequence[LaneClaim],
+        owner: str,
+        lease_s: float,
+        now: float,
+    ) -> tuple[LaneClaimed, ...]:
+        """Per lane (caller holds the transaction): dead-letter pending rows fired before
+        ``expire_before`` (reason ``retry_horizon``), lease up to ``limit`` due rows to
+        ``owner``, and find the next later availability."""
+        q = self.q
+        out = []
+        for c in claims:
+            expired: tuple[BacklogRow, ...] = ()
+            if c.expire_before is not None and c.expire_limit > 0:
+                gone = (now, HORIZON_DETAIL, c.processor, c.expire_before, c.expire_limit)
+                expired = _backlog_rows(db.execute(q["lane_expire"], gone).fetchall())
+                for r in expired:
+                    ref = f"{r.trigger_id}#{r.item_id}"
+                    letter = DeadLetterIn(
+                        "trigger", ref, HORIZON_REASON, HORIZON_DETAIL, r.body, now
+                    )
+                    self.dead_letter(db, letter)
+            claimed: tuple[BacklogRow, ...] = ()
+            if c.limit > 0:
+                take = (owner, now + lease_s, c.processor, c.due_at, c.limit)
+                claimed = _backlog_rows(db.execute(q["lane_claim"], take).fetchall())
+            row = db.execute(q["next_due"], (c.processor, now)).fetchone()
+            nd = None if row is None or row[0] is None else float(row[0])
+            out.append(LaneClaimed(c.processor, claimed, len(claimed) >= c.limit > 0, nd, expired))
+        return tuple(out)
+
+    def pending_processors(self, db: Executes, due_at: float) -> list[str]:
+        rows = db.execute(self.q["pending_processors"], (due_at,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def pending_count(self, db: Executes) -> int:
+        return int(db.execute(self.q["pending_count"]).fetchone()[0])
+
+    def redrive_dead(self, db: Executes, now: float, processor: str | None) -> int:
+        """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
+        attempt count and horizon; their dead letters go (caller holds the transaction)."""
+        every = processor is None
+        db.execute(self.q["drop_dead_letters"], (every, processor))
+        cur = db.execute(self.q["redrive_dead"], (now, now, every, processor))
+        return int(cur.rowcount)
+
+    def discard_dead(self, db: Executes, processor: str | None) -> int:
+        """Delete dead rows (of ``processor``, or all) and their dead letters."""
+        every = processor is None
+        db.execute(self.q["drop_dead_letters"], (every, processor))
+        return int(db.execute(self.q["discard_dead"], (every, processor)).rowcount)
 
     def extend(self, db: Executes, ids: Sequence[int], until: float, owner: str) -> int:
         return sum(int(db.execute(self.q["extend"], (until, i, owner)).rowcount) for i in ids)
@@ -183,14 +306,18 @@ class Sql:
         def n(key: str, horizon: float) -> int:
             return int(db.execute(self.q[key], (now - horizon,)).rowcount)
 
+        dead = letters = 0
+        if r.dead_s is not None:
+            dead = n("prune_dead", r.dead_s)
+            letters = n("prune_trigger_letters", r.dead_s)
         return Pruned(
             seen=n("prune_seen", r.seen_s),
             done=n("prune_done", r.done_s),
-            dead=n("prune_dead", r.dead_s),
-            dead_letters=n("prune_letters", r.dead_s),
+            dead=dead,
+            dead_letters=letters + n("prune_letters", r.letters_s),
             completions=n("prune_completions", r.completions_s),
         )
 
 
-PG = Sql("%s")
+PG = Sql("%s", skip_locked=True)
 SQLITE = Sql("?")

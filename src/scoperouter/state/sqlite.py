@@ -35,6 +35,8 @@ from scoperouter.state.model import (
     DeadLetterIn,
     IngestBatch,
     IngestResult,
+    LaneClaim,
+    LaneClaimed,
     Mark,
     OutboxItem,
     OutboxRow,
@@ -275,6 +277,29 @@ class SqliteStateStore:
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
         with self._tx() as db:
             return SQLITE.rescue(db, now, all_leases)
+
+    def claim_lanes(
+        self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
+    ) -> tuple[LaneClaimed, ...]:
+        o = self.options
+        with self._tx() as db:
+            for m in marks:
+                SQLITE.mark(db, m, o.owner)
+            return SQLITE.claim_lanes(db, claims, o.owner, o.lease_s, now)
+
+    def pending_processors(self, due_at: float = float("inf")) -> list[str]:
+        return SQLITE.pending_processors(self._db, due_at)
+
+    def pending_count(self) -> int:
+        return SQLITE.pending_count(self._db)
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        with self._tx() as db:
+            return SQLITE.redrive_dead(db, now, processor)
+
+    def discard_dead(self, processor: str | None = None) -> int:
+        with self._tx() as db:
+            return SQLITE.discard_dead(db, processor)
 
     def outbox_rows(self) -> list[OutboxRow]:
         return SQLITE.outbox_rows(self._db)
