@@ -211,9 +211,13 @@ class SharedRouter(Router):
 
     # ------------------------------------------------------------------ timers
     async def _window_timer(self) -> None:
-        """Poll the store: fire due windows (any replica's), rescue and claim triggers."""
+        """Poll the store: fire due windows (any replica's), rescue and claim triggers.
+        An ingest batch wakes it with the store's next deadline: it asks the store only
+        when that is due or a poll interval has passed -- not once per batch, a store
+        round trip each that the next batch waited behind on the state thread."""
+        last_poll = float("-inf")  # time.monotonic() of the last poll
         while not self._stopping:
-            wait = self.poll_interval_s
+            wait = max(0.0, last_poll + self.poll_interval_s - time.monotonic())
             nd = self._next_deadline
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
@@ -223,6 +227,12 @@ class SharedRouter(Router):
             self._window_wake.clear()
             if self._stopping:
                 break
+            nd = self._next_deadline
+            if time.monotonic() - last_poll < self.poll_interval_s and (
+                nd is None or nd > self.clock()
+            ):
+                continue  # woken by a batch, nothing due: wait again
+            last_poll = time.monotonic()
             try:
                 await self.fire_due()
                 if self.clock() - self._last_claim >= self.claim_interval_s:
