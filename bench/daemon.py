@@ -13,6 +13,9 @@ Contestants: ``serve`` on its defaults first (execution log on), then ``serve --
 * ``--soak N``: N events at saturation into ``serve`` (``SOAK_WHO=serve_no_log``: with
   ``--no-log``) with a short log retention, sampling
   the execution log's size and the daemon's RSS: both must stay flat.
+  ``--soak-target-delay-ms D``: the triggers go to a local HTTP target answering after D ms
+  (slower than ingest: a backlog for the whole run, which must wait in the state store, not
+  in memory); ``--serve-args '--state sqlite:///{tmp}/s.db'``: extra ``serve`` arguments.
 
 The machine is shared: the load average is recorded at the start and end of every round.
 The daemon's triggers go to the outbox (``fdatasync`` before done, the default).
@@ -136,8 +139,11 @@ SERVE_ARGS: list[str] = []  # --serve-args: extra ``serve`` arguments for every 
 
 
 def serve_extra(state: Path, extra: list[str] | None = None) -> list[str]:
-    """``--serve-args`` with ``{state}`` replaced by the run's state dir, then ``extra``."""
-    return [a.replace("{state}", str(state)) for a in SERVE_ARGS] + list(extra or [])
+    """``--serve-args`` with ``{state}`` replaced by the run's state dir and ``{tmp}`` by
+    the run's directory, then ``extra``."""
+    run = str(state.parent)
+    args = [a.replace("{state}", str(state)).replace("{tmp}", run) for a in SERVE_ARGS]
+    return args + list(extra or [])
 
 
 def start(name: str, tmp: Path, cfg: Path, run: str, extra: list[str] | None = None) -> Proc:
@@ -300,16 +306,59 @@ async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[
 
 
 # ---------------------------------------------------------------------------- soak
-async def soak(tmp: Path, events: int, retention: str, seconds_per_sample: float) -> dict[str, Any]:
-    """``events`` at saturation into ``serve`` (log on, short retention): log size and RSS
-    sampled along the way."""
+async def slow_target(delay_ms: float) -> tuple[Any, str]:
+    """A local HTTP target answering 200 after ``delay_ms``: slower than ingest, so the
+    daemon holds a backlog for the whole soak (an overload downstream, not only at intake)."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(delay_ms / 1000)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/t", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/t"
+
+
+def state_bytes(d: Path) -> dict[str, float]:
+    """MB of the state files other than the execution log (databases, WALs, outbox)."""
+    out: dict[str, float] = {}
+    for p in sorted(d.rglob("*")):
+        if p.is_file() and not p.name.startswith("execution_log") and p.stat().st_size > 100_000:
+            out[p.name] = round(p.stat().st_size / 1e6, 2)
+    return out
+
+
+async def soak(
+    tmp: Path,
+    events: int,
+    retention: str,
+    seconds_per_sample: float,
+    serve_args: list[str] | None = None,
+    target_delay_ms: float = 0.0,
+) -> dict[str, Any]:
+    """``events`` at saturation into ``serve`` (log on, short retention): log size, state
+    file sizes and RSS sampled along the way. ``serve_args``: the ``--serve-args`` every
+    serve run gets (:func:`serve_extra`; recorded in the report here);
+    ``target_delay_ms`` > 0: triggers go to a local HTTP target that slow (else the outbox)."""
+    runner, target = None, None
+    if target_delay_ms > 0:
+        runner, url = await slow_target(target_delay_ms)
+        target = {"http": {"url": url}}
     cfg = write_registry(
         tmp / "soak-cfg",
         server={"execution_log_retention": retention, "housekeeping_interval": "2s"},
+        default_target=target,
     )
-    p = start(os.environ.get("SOAK_WHO", "serve"), tmp, cfg, "soak")
-    state = tmp / "soak" / "state"
-    samples: list[dict[str, float]] = []
+    run = tmp / "soak"
+    p = start(os.environ.get("SOAK_WHO", "serve"), tmp, cfg, "soak")  # + --serve-args
+    state = run / "state"
+    samples: list[dict[str, Any]] = []
     sent = 0
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as s:
@@ -325,15 +374,21 @@ async def soak(tmp: Path, events: int, retention: str, seconds_per_sample: float
                         "s": round(time.perf_counter() - t0, 1),
                         "log_mb": round(log_bytes(state) / 1e6, 2),
                         "rss_mb": round(rss_mb(p.pid), 1),
+                        "load": loadavg(),
+                        "state_mb": state_bytes(run),
                     }
                 )
                 print("soak:", samples[-1], flush=True)
     finally:
         p.stop()
+        if runner is not None:
+            await runner.cleanup()
     half = samples[len(samples) // 2 :]
     return {
         "events": sent,
         "retention": retention,
+        "serve_args": serve_args or [],
+        "target_delay_ms": target_delay_ms,
         "samples": samples,
         "log_mb_second_half_min_max": [
             min(x["log_mb"] for x in half),
@@ -383,8 +438,16 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--serve-args",
         default="",
-        help="extra serve arguments ({state}: the run's state dir), e.g. "
-        "'--state sqlite:///{state}/state.db'",
+        help="extra serve arguments of every serve run (HTTP, Pub/Sub, soak), one string "
+        "({state}: the run's state dir, {tmp}: the run's directory), e.g. "
+        "--serve-args='--state sqlite:///{tmp}/state.db'",
+    )
+    ap.add_argument(
+        "--soak-target-delay-ms",
+        type=float,
+        default=0.0,
+        help="soak triggers go to a local HTTP target answering after this many ms (a "
+        "target slower than ingest: a backlog for the whole run); 0: the outbox",
     )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
@@ -463,7 +526,14 @@ async def main(argv: list[str] | None = None) -> int:
                         os.killpg(emu.pid, signal.SIGTERM)
                         emu.wait(10)
         if args.soak:
-            report["soak"] = await soak(tmp, args.soak, args.soak_retention, 10.0)
+            report["soak"] = await soak(
+                tmp,
+                args.soak,
+                args.soak_retention,
+                10.0,
+                shlex.split(args.serve_args),
+                args.soak_target_delay_ms,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["loadavg_1min"] = spread(loads) if loads else None

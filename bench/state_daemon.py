@@ -53,7 +53,6 @@ from runtime_support import GAME_DAY, players_of, write_registry  # noqa: E402
 PLAYERS = [p for t in ("BOS", "LAL", "MIA", "DEN") for p in players_of(t)]
 
 
-
 def event(i: int, tag: str, days_back: int) -> dict[str, Any]:
     return {
         "event_id": f"{tag}-{i}",
@@ -157,14 +156,19 @@ def pct(values: list[float], q: float) -> float:
 async def run_store(kind: str, location: str, empty: str, args: argparse.Namespace,
                     tmp: Path) -> dict[str, Any]:  # fmt: skip
     cfg = write_registry(tmp / f"cfg-{kind}", quiet="1h", max_wait="2h")
-    out: dict[str, Any] = {"store": kind, "windows": args.windows}
+    out: dict[str, Any] = {"store": kind, "windows": args.windows, "loadavg_1min": [loadavg()]}
     out["fill_s"] = round(fill(cfg, location, args.windows), 1)
     out["ready_s_empty"] = round(await start_time(cfg, empty, tmp, args.starts), 3)
     out["ready_s_full"] = round(await start_time(cfg, location, tmp, args.starts), 3)
     out["ready_ratio"] = round(out["ready_s_full"] / out["ready_s_empty"], 2)
     for label, loc in (("empty", empty), ("full", location)):
         out.update({f"{k}_{label}": v for k, v in (await steady(cfg, loc, tmp, args)).items()})
+    out["loadavg_1min"].append(loadavg())  # the machine is shared: read the times with it
     return out
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 async def steady(cfg: Path, location: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -37,7 +37,9 @@ def slow_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
 
 
 def daemon(cfg: LoadedConfig, state_dir: Path) -> Daemon:
-    settings = DaemonSettings(state_dir=state_dir, port=0, as_of=GAME_DAY, sync="normal", http_enabled=False)
+    settings = DaemonSettings(
+        state_dir=state_dir, port=0, as_of=GAME_DAY, sync="normal", http_enabled=False
+    )
     return Daemon(cfg.registry, cfg.relations, settings)
 
 
@@ -129,7 +131,9 @@ async def test_closed_loop_keeps_the_old_store(
 
 
 @pytest.mark.parametrize(("sync", "pragma"), [("full", 2), ("normal", 1)])
-def test_default_store_takes_the_sync_setting(tmp_path: Path, slow_cfg: LoadedConfig, sync: str, pragma: int) -> None:
+def test_default_store_takes_the_sync_setting(
+    tmp_path: Path, slow_cfg: LoadedConfig, sync: str, pragma: int
+) -> None:
     """serve --sync reaches the default store's connection (FULL survives power loss, NORMAL a process crash)."""
     settings = DaemonSettings(state_dir=tmp_path / "s", port=0, sync=sync, http_enabled=False)  # type: ignore[arg-type]
     d = Daemon(slow_cfg.registry, slow_cfg.relations, settings)

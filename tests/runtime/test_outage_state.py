@@ -87,9 +87,13 @@ async def test_outage_parks_the_backlog_in_the_store_and_redrives_it(
     assert sink.max_inflight <= 2 * lanes
 
 
-async def test_retry_horizon_dead_letters_only_past_it(tmp_path: Path, make_shared: Factory) -> None:
+async def test_retry_horizon_dead_letters_only_past_it(
+    tmp_path: Path, make_shared: Factory
+) -> None:
     """A target that never comes back: its triggers become dead letters with reason retry_horizon, not before."""
-    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"}))
+    cfg = load(
+        write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"})
+    )
     r = make_shared(cfg, Switch())
     await r.start()
     fired = await submit_all(r, STREAM[:20])
@@ -178,7 +182,9 @@ def test_outbox_command_on_the_state_store(
     s = open_state_store(location, sync="normal")
     _dead_rows(s)
     s.close()
-    where = ["--state-dir", str(tmp_path)] if location.startswith("sqlite") else ["--state", location]
+    where = (
+        ["--state-dir", str(tmp_path)] if location.startswith("sqlite") else ["--state", location]
+    )
     assert main(["outbox", *argv, *where]) == 0
     s = open_state_store(location, sync="normal")
     try:
@@ -202,3 +208,29 @@ async def test_housekeeping_keeps_dead_triggers(tmp_path: Path, make_shared: Fac
     await r._in_state(r._prune)
     assert await counts(r) == {"dead": fired}
     assert len([d for d in await r._in_state(r.state.dead_letters) if d.kind == "trigger"]) == fired
+
+
+def test_backlog_parked_while_a_page_is_out_stays_due(zero_cfg: LoadedConfig) -> None:
+    """A breaker opening while a page is out parks the lane's paged rows (Release marks) and keeps the lane due when that page answers 'no more'."""
+    import random
+
+    from scoperouter.runtime import lanes
+    from scoperouter.runtime.backlog import LanePage
+    from scoperouter.runtime.dispatcher import Dispatcher
+    from scoperouter.runtime.log_bridge import LogBridge
+    from scoperouter.runtime.marks import MarkQueue, Release
+    from scoperouter.runtime.metrics import Metrics
+    from scoperouter.runtime.store import PendingTrigger
+
+    reg = zero_cfg.registry
+    marks = MarkQueue()
+    d = Dispatcher(reg, {}, None, Metrics(), RouterOptions(), marks, LogBridge(None, reg), None,
+                   lambda: 100.0, random.Random(1))  # fmt: skip
+    lane = d.lane(next(iter(reg.processors)))
+    lane.buffer.extend(PendingTrigger(i, f"t{i}", lane.name, "{}", 0) for i in (1, 2))
+    lane.has_due = True
+    [rq] = lanes.requests([lane], 100.0, 1.0)  # a page goes out (fresh reset)
+    d._breaker_opened(lane, 100.0, "boom")
+    lane.take_page(LanePage(lane.name, [], False, None, [], asked=rq.slots > 0))
+    assert lane.has_due and not lane.buffer
+    assert marks.take() == [Release(1), Release(2)]

@@ -153,7 +153,10 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
     rows = await a._in_state(a.state.outbox_rows)
     # in flight on a (leased, up to each target's concurrency); the rest given back to the store
     held = {r.trigger_id for r in rows if r.status == "leased"}
-    assert held and {(r.status, r.lease_owner) for r in rows} <= {("leased", "a"), ("pending", None)}
+    assert held and {(r.status, r.lease_owner) for r in rows} <= {
+        ("leased", "a"),
+        ("pending", None),
+    }
     for t in a._background:  # a hangs for good: no lease renewal, no pump, no poll
         t.cancel()
     sink = MemorySink()
@@ -378,3 +381,25 @@ async def test_state_store_fires_like_every_other_driver(
     got = [(row.trigger_id, fired_at[row.trigger_id]) for row in rows]  # outbox (firing) order
     assert all(isinstance(at, datetime) and at.tzinfo == UTC for _i, at in got)
     assert got == expected
+
+
+async def test_ingest_batches_do_not_each_ask_the_store_for_due_windows(
+    slow_cfg: LoadedConfig, make_shared: Factory
+) -> None:
+    """A batch hands its next deadline over; nothing due, no poll interval passed: the
+    timer asks the store nothing (it used to, once per batch, on the state thread)."""
+    r = make_shared(slow_cfg, MemorySink(), clock=lambda: 1_763_000_000.0)
+    r.poll_interval_s = 3600.0
+    calls = [0]
+    next_deadline = r.state.next_deadline
+
+    def counted() -> float | None:
+        calls[0] += 1
+        return next_deadline()
+
+    r.state.next_deadline = counted  # type: ignore[method-assign]
+    await r.start()
+    for e in CALM[:20]:
+        assert (await r.submit(Inbound("test", obj=e))).status == "accepted"
+    await asyncio.sleep(0.05)
+    assert calls[0] <= 2  # the start and the timer's first poll

@@ -222,7 +222,9 @@ def test_replicas_starting_together_migrate_once(pg_location: str) -> None:
         s.close()
     with psycopg.connect(pg_location) as c:
         want = [(n,) for n in range(1, len(MIGRATIONS) + 1)]
-        assert c.execute("SELECT version FROM sr_schema_version ORDER BY version").fetchall() == want
+        assert (
+            c.execute("SELECT version FROM sr_schema_version ORDER BY version").fetchall() == want
+        )
 
 
 def test_newer_schema_is_refused(pg_location: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,54 @@ def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
     main_file_only.close()
     s.close()
     assert rows == [("e1",)]
+
+
+def test_wal_stays_bounded_when_the_checkpointer_thread_falls_behind(tmp_path: Path) -> None:
+    """Past four times the WAL limit the writer copies the rest after a commit, so the WAL
+    starts over and is cut back: its file stays bounded although the thread never ran."""
+    from state_support import DAY, batch, contrib
+
+    limit = 64 * 1024
+    s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    assert s.pragma("journal_size_limit") == limit
+    for i in range(400):
+        s.ingest(batch(contrib(f"e{i}", day=DAY - timedelta(days=i))), float(i))
+    wal = (tmp_path / "s.db-wal").stat().st_size
+    tail_runs = s._checkpointer.tail_runs
+    s.close()
+    assert tail_runs > 0 and wal < 5 * limit
+
+
+def test_a_pass_that_leaves_a_tail_still_starts_the_wal_over(tmp_path: Path) -> None:
+    """A checkpoint pass during which the writer committed leaves a tail, and SQLite starts
+    the WAL over only once nothing is left: past the limit the writer copies that tail
+    after its next commit, so the WAL starts over (and is cut back to the limit)."""
+    from state_support import DAY, batch, contrib
+
+    limit = 256 * 1024
+    path = tmp_path / "s.db"
+    wal = tmp_path / "s.db-wal"
+    s = SqliteStateStore(path, checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    cp = s._checkpointer
+    side = sqlite3.connect(path, isolation_level=None)  # the thread's connection
+    reader = sqlite3.connect(path, isolation_level=None)
+    day = iter(range(10_000))
+
+    def ingest() -> None:
+        k = next(day)
+        s.ingest(batch(contrib(f"e{k}", day=DAY - timedelta(days=k))), float(k))
+
+    while wal.stat().st_size <= limit:
+        ingest()
+    reader.execute("BEGIN")  # pins the pass's end before the next commit: the race
+    reader.execute("SELECT count(*) FROM sr_seen").fetchone()
+    ingest()
+    cp.run_pass(side)
+    reader.execute("COMMIT")
+    ingest()  # copies the tail after its commit (the pass asked for it)
+    ingest()  # starts the WAL over: the file is cut back to the limit
+    size, tail_runs = wal.stat().st_size, cp.tail_runs
+    side.close()
+    reader.close()
+    s.close()
+    assert size <= limit and tail_runs == 1

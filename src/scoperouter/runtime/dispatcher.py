@@ -242,8 +242,6 @@ class Dispatcher:
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         lane.take_page(pg)
-        if lane.breaker.state == "open" and lane.buffer:  # opened while the page was read
-            self._park(lane)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
@@ -419,7 +417,8 @@ class Dispatcher:
         for r in lane.buffer:  # still pending in the store: paged again after recovery
             self.marks.append(Release(r.row_id))
         lane.buffer.clear()
-        lane.has_due = True
+        # fresh: a page out now excluded these rows; its answer must not clear has_due
+        lane.has_due = lane.fresh = True
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
         self._park(lane)

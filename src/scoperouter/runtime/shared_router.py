@@ -218,12 +218,13 @@ class SharedRouter(Router):
 
     # ------------------------------------------------------------------ timers
     async def _window_timer(self) -> None:
-        """Poll the store: fire due windows (any replica's), rescue and claim triggers --
-        every ``poll_interval_s``, and as soon as the deadline an ingest reported is due
-        (an ingest that leaves nothing due only shortens the wait)."""
-        last_poll = time.monotonic()
+        """Poll the store: fire due windows (any replica's), rescue and claim triggers.
+        An ingest batch wakes it with the store's next deadline: it asks the store only
+        when that is due or a poll interval has passed -- not once per batch, a store
+        round trip each that the next batch waited behind on the state thread."""
+        last_poll = float("-inf")  # time.monotonic() of the last poll
         while not self._stopping:
-            wait = max(0.0, self.poll_interval_s - (time.monotonic() - last_poll))
+            wait = max(0.0, last_poll + self.poll_interval_s - time.monotonic())
             nd = self._next_deadline
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
@@ -236,10 +237,10 @@ class SharedRouter(Router):
             if self._stopping:
                 break
             nd = self._next_deadline
-            if (nd is None or nd > self.clock()) and (
-                time.monotonic() - last_poll < self.poll_interval_s
+            if time.monotonic() - last_poll < self.poll_interval_s and (
+                nd is None or nd > self.clock()
             ):
-                continue  # woken by an ingest that left nothing due: no store round trip
+                continue  # woken by a batch, nothing due: wait again
             last_poll = time.monotonic()
             try:
                 await self.fire_due()

@@ -47,7 +47,7 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.shared_sql import SQLITE
-from scoperouter.state.sqlite_checkpoint import Checkpointer
+from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
 from scoperouter.state.sqlite_schema import migrate
 
 SyncMode = Literal["full", "normal"]
@@ -108,6 +108,7 @@ class SqliteStateStore:
         *,
         sync: SyncMode = "full",
         checkpoint_interval_s: float = 1.0,
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
     ) -> None:
         self.options = options or StoreOptions()
         self.path = Path(path)
@@ -117,12 +118,14 @@ class SqliteStateStore:
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        # a restarted WAL is cut back to the limit (sqlite_checkpoint: bounded WAL)
+        self._db.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
         try:
             migrate(self._db)
         except BaseException:
             self._db.close()
             raise
-        self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s)
+        self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
 
     def pragma(self, name: str) -> Any:
         """One PRAGMA's value (tests check the durability setting)."""
@@ -144,6 +147,7 @@ class SqliteStateStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._checkpointer.after_commit(db)
 
     def close(self) -> None:
         self._checkpointer.stop()
