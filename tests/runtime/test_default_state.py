@@ -146,3 +146,28 @@ def test_default_store_takes_the_sync_setting(
 
         assert d._lock_fd is not None
         release_state_lock(d._lock_fd)
+
+
+async def test_default_store_logs_the_event_without_its_default_fields(
+    tmp_path: Path, slow_cfg: LoadedConfig
+) -> None:
+    """The execution log's event_json on the default store omits default-valued fields (the
+    old store's compact form: issue 16's <= 1 KB per event) and still reads back equal."""
+    from scoperouter.execution_log import open_log
+    from scoperouter.execution_log.reader import read_log
+
+    log = open_log(tmp_path / "log.sqlite")
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal", http_enabled=False
+    )
+    d = Daemon(slow_cfg.registry, slow_cfg.relations, settings, log=log)
+    await d.start()
+    assert (await d.router.submit(Inbound("test", obj=CALM[0]))).ack
+    await d.stop()
+    with sqlite3.connect(tmp_path / "log.sqlite") as c:
+        (stored,) = c.execute("SELECT event_json FROM pipeline_execution_events").fetchone()
+    for default in ('"skip_downstream":false', '"shape":"canonical"', ":null"):
+        assert default not in stored
+    (rec,) = read_log(tmp_path / "log.sqlite").events
+    assert rec.event.event_id == CALM[0]["event_id"]
+    assert rec.event.model_dump_json(exclude_defaults=True).endswith(stored[1:])

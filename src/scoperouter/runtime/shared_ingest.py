@@ -123,7 +123,7 @@ def process_shared_batch(
             continue
         try:
             ev.event_id.encode("utf-8")
-            ev_json = ev.model_dump_json()  # the execution log's copy (log_bridge.batch)
+            ev_json = ev.model_dump_json(exclude_defaults=True)  # the log's copy (log_bridge.batch)
         except Exception as exc:
             letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
             continue
