@@ -171,3 +171,21 @@ async def test_default_store_logs_the_event_without_its_default_fields(
     (rec,) = read_log(tmp_path / "log.sqlite").events
     assert rec.event.event_id == CALM[0]["event_id"]
     assert rec.event.model_dump_json(exclude_defaults=True).endswith(stored[1:])
+
+
+async def test_every_ingest_transaction_is_timed(tmp_path: Path, slow_cfg: LoadedConfig) -> None:
+    """scoperouter_ingest_transaction_seconds counts one observation per ingest batch (the
+    persistence pause its events saw: bench/state_daemon.py reads it), none for a failure."""
+    d = daemon(slow_cfg, tmp_path / "s")
+    await d.start()
+    try:
+        outs = [await d.router.submit(Inbound("test", obj=e)) for e in CALM[:7]]
+        assert {o.status for o in outs} == {"accepted"}
+    finally:
+        await d.stop()
+    reg = d.metrics.registry
+    timed = reg.get_sample_value("scoperouter_ingest_transaction_seconds_count")
+    batches = reg.get_sample_value("scoperouter_ingest_batch_size_count")
+    assert timed == batches == 7  # one event per batch: submitted one after another
+    total = reg.get_sample_value("scoperouter_ingest_transaction_seconds_sum")
+    assert total is not None and total > 0

@@ -152,6 +152,14 @@ class Metrics:
             registry=r,
         )
 
+        self.ingest_seconds = Histogram(
+            "scoperouter_ingest_transaction_seconds",
+            "An ingest batch's wait for its store transaction: queued behind other state "
+            "jobs, then written and committed (the persistence pause its events saw).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+
         self.relation_reloads = Counter(
             "scoperouter_relation_reloads",
             "Relation data reloads (file change or SIGHUP), by result (ok, error).",

@@ -319,7 +319,7 @@ class Router:
 
     async def _run_batch(self, batch: list[Item]) -> None:
         """One ingest transaction for ``batch``; answers every item's future."""
-        marks = self.marks.take()
+        marks, t0 = self.marks.take(), time.perf_counter()
         try:
             result = await self._in_state(self._process_batch, batch, marks)
         except Exception:
@@ -333,6 +333,7 @@ class Router:
             # the engine may hold uncommitted changes
             await self._reload_windows()
         else:
+            self.metrics.ingest_seconds.observe(time.perf_counter() - t0)
             self.health.succeeded()
             self._apply_batch(batch, result)
         finally:
