@@ -81,23 +81,21 @@ def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def left_in_subscription(sub: str, seconds: float = 40.0) -> set[str]:
-    """Event ids the subscription still holds unacked once every replica stopped (pulled
+def left_in_subscription(sub: str, seconds: float = 40.0) -> set[bytes]:
+    """Messages (their data) the subscription still holds unacked once every replica stopped (pulled
     for ``seconds``, past the 10-s ack deadline of whatever a killed replica held; never
     acked): an unrouted event found here was never acked, so not lost by the router."""
     from google.cloud import pubsub_v1
 
     sc = pubsub_v1.SubscriberClient()
-    found: set[str] = set()
+    found: set[bytes] = set()
     end = time.monotonic() + seconds
     try:
         while time.monotonic() < end:
             resp = sc.pull(
                 request={"subscription": sub, "max_messages": 1000}, timeout=5.0
             )
-            for m in resp.received_messages:
-                with contextlib.suppress(ValueError):
-                    found.add(json.loads(m.message.data)["event_id"])
+            found.update(m.message.data for m in resp.received_messages)
             if not resp.received_messages:
                 time.sleep(1.0)
     except Exception as exc:  # the figure is diagnostic: say why it is missing
@@ -388,6 +386,15 @@ def verify(cfg: Path, events: list[dict[str, Any]], delivered: list[dict[str, An
     return v
 
 
+def event_ids(cfg: Path, events: list[dict[str, Any]]) -> list[str]:
+    """Each event's id as the router normalises it (any input shape)."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry.loader import load_config
+
+    reg = load_config(cfg, with_relations=False).registry
+    return [normalize_event(e, reg).event_id for e in events]
+
+
 def unrouted(dsn: str, cfg: Path, events: list[dict[str, Any]]) -> list[str]:
     """Event ids of the stream that the store never admitted."""
     import psycopg
@@ -505,7 +512,8 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
     verdict.unrouted = unrouted(dsn, cfg, events)
     held: set[str] = set()
     if verdict.unrouted and sub is not None:
-        held = await asyncio.to_thread(left_in_subscription, sub)
+        data = await asyncio.to_thread(left_in_subscription, sub)
+        held = {eid for eid, d in zip(event_ids(cfg, events), datas, strict=True) if d in data}
     never = [u for u in verdict.unrouted if u.removeprefix("never routed: ") not in held]
     return {
         "source": args.source,
