@@ -399,11 +399,7 @@ def unrouted(dsn: str, cfg: Path, events: list[dict[str, Any]]) -> list[str]:
     """Event ids of the stream that the store never admitted."""
     import psycopg
 
-    from scoperouter.messages.normalize import normalize_event
-    from scoperouter.processor_registry.loader import load_config
-
-    reg = load_config(cfg, with_relations=False).registry
-    ids = [normalize_event(e, reg).event_id for e in events]
+    ids = event_ids(cfg, events)
     with psycopg.connect(dsn, autocommit=True) as c:
         seen = {r[0] for r in c.execute("SELECT event_id FROM sr_seen").fetchall()}
     return [f"never routed: {i}" for i in ids if i not in seen]
