@@ -105,8 +105,8 @@ class Dispatcher:
 
     @property
     def quiet(self) -> bool:
-        """Nothing in flight and nothing known to wait in the store."""
-        return not self.tasks and all(
+        """Nothing in flight (no page out either) and nothing known to wait in the store."""
+        return not (self.tasks or self._paging) and all(
             not ln.inflight and not ln.buffer and not ln.has_due and ln.next_due is None
             for ln in self.lanes.values()
         )

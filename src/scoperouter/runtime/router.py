@@ -444,9 +444,9 @@ class Router:
         with self.store.transaction():
             write_marks(self.store, marks)
 
-    async def _flush_marks(self) -> None:
-        marks = self.marks.take()
-        if not marks:
+    async def _flush_marks(self, barrier: bool = False) -> None:
+        marks = self.marks.take()  # barrier: even none, to finish behind a write already out
+        if not marks and not barrier:
             return
         try:
             await self._in_state(self._write_marks_tx, marks)
@@ -490,11 +490,11 @@ class Router:
 
     # ------------------------------------------------------------------ introspection
     async def idle(self, timeout: float = 10.0) -> bool:
-        """Wait until nothing is queued, in flight, or open (tests, benchmarks)."""
+        """Wait until nothing is queued, in flight (marks being written too), or open."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self._unfinished and self.dispatcher.quiet and self.open_window_count() == 0:
-                await self._flush_marks()
+                await self._flush_marks(barrier=True)
                 return True
             await asyncio.sleep(0.01)
         return False

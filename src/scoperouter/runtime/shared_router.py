@@ -353,7 +353,7 @@ class SharedRouter(Router):
             if not self._unfinished and self.dispatcher.quiet:
                 self._open = await self._in_state(self.state.open_window_count)
                 if self._open == 0:
-                    await self._flush_marks()
+                    await self._flush_marks(barrier=True)  # behind any write of marks out
                     return True
             await asyncio.sleep(0.01)
         return False
