@@ -76,8 +76,10 @@ def page(
             if rq.slots > 0:
                 want = rq.slots + len(rq.exclude)
                 got = store.due_triggers(rq.processor, rq.due_at, want)
-                rows = [r for r in got if r.row_id not in rq.exclude][: rq.slots]
-                more = len(got) >= want
+                free = [r for r in got if r.row_id not in rq.exclude]
+                rows = free[: rq.slots]
+                # more: the page was full, or rows were left out (excluded rows not due)
+                more = len(got) >= want or len(free) > rq.slots
             out.append(
                 LanePage(
                     rq.processor,

@@ -159,7 +159,7 @@ class Dispatcher:
                 self._start(lane, row_id, t, body, 0, created)
             else:  # waits in the store (a state store gets the lease back: any replica)
                 self.marks.append(Release(row_id))
-                lane.has_due = lane.fresh = True
+                lane.rows_left()
                 self._wake.set()
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
@@ -168,8 +168,7 @@ class Dispatcher:
         """Rows of ``processors`` wait in the store (put there by someone else: another
         replica, an operator's redrive): their lanes page them. Returns the count."""
         for name in processors:
-            lane = self.lane(name)
-            lane.has_due = lane.fresh = True  # fresh: a page out now must not clear it
+            self.lane(name).rows_left()
         if processors:
             self._wake.set()
         return len(processors)
@@ -398,8 +397,7 @@ class Dispatcher:
         delay = self.backoff(attempts)
         at = now + delay
         self.marks.append(Retry(row_id, attempts, at, str(error)))  # the row stays pending
-        lane.next_due = at if lane.next_due is None else min(lane.next_due, at)
-        lane.local_due = at if lane.local_due is None else min(lane.local_due, at)
+        lane.deferred(at)
         logger.info(
             "dispatch failed, retrying",
             extra={
@@ -417,8 +415,7 @@ class Dispatcher:
         for r in lane.buffer:  # still pending in the store: paged again after recovery
             self.marks.append(Release(r.row_id))
         lane.buffer.clear()
-        # fresh: a page out now excluded these rows; its answer must not clear has_due
-        lane.has_due = lane.fresh = True
+        lane.rows_left()  # a page out now excluded these rows: its answer must not clear that
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
         self._park(lane)
@@ -437,7 +434,7 @@ class Dispatcher:
         """The target works again: every deferred row of the lane is due now (redrive)."""
         self.marks.append(Redrive(lane.name, now))
         self.metrics.circuit_open.labels(lane.name).set(0)
-        lane.has_due = lane.fresh = True
+        lane.rows_left()
         self._wake.set()
         logger.warning("target works again: circuit closed, redriving its backlog",
                        extra={"processor": lane.name})  # fmt: skip

@@ -58,6 +58,16 @@ class Lane:
             if rid not in self.inflight and rid not in self.started and rid not in known:
                 self.buffer.append(r)
 
+    def rows_left(self) -> None:
+        """Rows of this lane wait due in the store (new, given back, redriven): due now, and
+        a page out now (which did not see them, or excluded them) must not clear that."""
+        self.has_due = self.fresh = True
+
+    def deferred(self, at: float) -> None:
+        """A row of this lane failed and waits in the store until ``at``."""
+        self.next_due = at if self.next_due is None else min(self.next_due, at)
+        self.local_due = at if self.local_due is None else min(self.local_due, at)
+
     def wants_rows(self, slots: int) -> bool:
         """Room to start deliveries and too few paged rows to fill it."""
         return slots > 0 and len(self.buffer) < self.target.concurrency
@@ -86,17 +96,20 @@ def requests(lanes: Iterable[Lane], now: float, interval: float) -> list[LaneReq
         slots = ln.breaker.slots(now, ln.free)
         # a sweep now and then: rows past the horizon, rows redriven from outside
         sweep = now - ln.last_expire >= interval * 60
-        due = ln.has_due or (ln.next_due is not None and ln.next_due <= now) or sweep
+        due_now = ln.has_due or (ln.next_due is not None and ln.next_due <= now)
         probe = ln.breaker.state == "half_open"
-        wants = ln.wants_rows(slots)
-        if (wants and (due or probe)) or sweep:
+        asks = ln.wants_rows(slots) and (due_now or sweep or probe)
+        if asks or sweep:
             if sweep:
                 ln.last_expire = now
+            # a page that asks no rows says nothing of rows due now and reports only later
+            # ones (``next_due`` > now): rows that came due by the clock stay known as due
+            ln.has_due = ln.has_due or (due_now and not asks)
             ln.fresh, ln.local_due = False, None
             out.append(
                 LaneRequest(
                     ln.name,
-                    (1 if probe else PAGE_ROWS - len(ln.buffer)) if wants and (due or probe) else 0,
+                    (1 if probe else PAGE_ROWS - len(ln.buffer)) if asks else 0,
                     frozenset(ln.inflight.union(r.row_id for r in ln.buffer)),
                     now - ln.horizon_s if sweep else None,
                     float("inf") if probe else now,  # a probe takes the oldest row
