@@ -322,9 +322,7 @@ async def test_first_start_on_a_state_store_imports_the_old_one(
             d.state_store, tmp_path / "s" / "state.sqlite3", slow_cfg.registry
         )
         said = [r for r in caplog.records if "not imported" in r.getMessage()]
-        assert [(r.levelname, getattr(r, "windows", None)) for r in said] == [
-            ("WARNING", opened)
-        ]
+        assert [(r.levelname, getattr(r, "windows", None)) for r in said] == [("WARNING", opened)]
     finally:
         if d.state_store is not None:
             d.state_store.close()
