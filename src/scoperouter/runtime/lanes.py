@@ -21,6 +21,26 @@ from scoperouter.runtime.store import PendingTrigger
 
 PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no store trip)
 
+# What a lane knows of its rows in the store, event by event ("page out": a page job between
+# ``requests`` and ``take_page``; "-": unchanged):
+#
+#   event                                   has_due             next_due      fresh, local_due
+#   fired, lane has room and nothing due    -                   -             - (row in flight)
+#   fired otherwise, rows_waiting           True (rows_left)    -             fresh = True
+#   breaker opens (_park gives buffer back) True (rows_left)    -             fresh = True
+#   breaker closes (Redrive mark)           True (rows_left)    -             fresh = True
+#   attempt failed, due again at t          -                   min(., t)     local_due min(., t)
+#   request that asks rows                  -                   -             reset
+#   request that asks none (a busy sweep)   |= next_due <= now  -             reset
+#   page answers, rows asked                more or fresh       min(page, local_due)
+#   page answers, none asked                has_due or fresh    min(page, local_due)
+#   attempt done or dead                    -                   -             - (row leaves)
+#
+# A page reports only rows due at its ``now`` (``more``) and later ones (``next_due`` >
+# now), so the rule that keeps ``quiet`` honest is: every row of the target pending in the
+# store and not held (in flight, buffered) is covered by has_due, or by a next_due no later
+# than it comes due (tests/runtime/test_lane_liveness.py checks it in every interleaving).
+
 
 @dataclass
 class Lane:
