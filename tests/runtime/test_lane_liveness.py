@@ -15,7 +15,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from runtime_support import RouterFactory, load, write_registry
 
 from scoperouter.errors import DispatchError
@@ -209,11 +215,8 @@ class LaneMachine(RuleBasedStateMachine):
     def tick(self, dt: float) -> None:
         self.now += dt
 
-    @rule()
-    def pump_request(self) -> None:
-        """The pump's top: drain, then send its requests and marks to the state thread."""
-        if self.page_out is not None:
-            return
+    # the steps, each a rule when it can happen (no no-op steps: the search goes deeper)
+    def _request(self) -> None:
         for ln in self.d.lanes.values():
             self.d._drain(ln)
         rqs = requests(self.d.lanes.values(), self.now, self.d.options.pump_interval_s)
@@ -222,17 +225,7 @@ class LaneMachine(RuleBasedStateMachine):
             self.page_out = (self.now, None)
             self.jobs.append(("page", (self.d.marks.take(), rqs, self.now)))
 
-    @rule()
-    def flush_marks(self) -> None:
-        """The mark flusher's write goes to the state thread."""
-        if self.d.marks:
-            self.jobs.append(("marks", self.d.marks.take()))
-
-    @rule()
-    def state_thread(self) -> None:
-        """The state thread runs its oldest job."""
-        if not self.jobs:
-            return
+    def _run_job(self) -> None:
         kind, job = self.jobs.pop(0)
         if kind == "marks":
             with self.store.transaction():
@@ -241,26 +234,8 @@ class LaneMachine(RuleBasedStateMachine):
             assert self.page_out is not None
             self.page_out = (self.page_out[0], page(self.store, *job))
 
-    @rule()
-    def pump_round(self) -> None:
-        """A whole pump turn with nothing in between: request, the state thread, apply."""
-        if self.page_out is None:
-            self.pump_request()
-            while self.jobs:
-                self.state_thread()
-            self.pump_apply()
-
-    @rule()
-    def flush_round(self) -> None:
-        """The mark flusher's write, done before anything else happens."""
-        self.flush_marks()
-        while self.jobs:
-            self.state_thread()
-
-    @rule()
-    def pump_apply(self) -> None:
-        if self.page_out is None or self.page_out[1] is None:
-            return
+    def _apply(self) -> None:
+        assert self.page_out is not None and self.page_out[1] is not None
         at, pages = self.page_out
         self.page_out = None
         self.d._paging = False
@@ -269,11 +244,53 @@ class LaneMachine(RuleBasedStateMachine):
         for ln in self.d.lanes.values():
             ln.started.clear()
 
+    @precondition(lambda self: self.page_out is None)
+    @rule()
+    def pump_request(self) -> None:
+        """The pump's top: drain, then send its requests and marks to the state thread."""
+        self._request()
+
+    @precondition(lambda self: bool(self.d.marks))
+    @rule()
+    def flush_marks(self) -> None:
+        """The mark flusher's write goes to the state thread."""
+        self.jobs.append(("marks", self.d.marks.take()))
+
+    @precondition(lambda self: bool(self.jobs))
+    @rule()
+    def state_thread(self) -> None:
+        """The state thread runs its oldest job."""
+        self._run_job()
+
+    @precondition(lambda self: self.page_out is not None and self.page_out[1] is not None)
+    @rule()
+    def pump_apply(self) -> None:
+        """The pump takes the page's answer."""
+        self._apply()
+
+    @precondition(lambda self: self.page_out is None)
+    @rule()
+    def pump_round(self) -> None:
+        """A whole pump turn with nothing in between: request, the state thread, apply."""
+        self._request()
+        while self.jobs:
+            self._run_job()
+        if self.page_out is not None:
+            self._apply()
+
+    @precondition(lambda self: bool(self.d.marks or self.jobs))
+    @rule()
+    def flush_round(self) -> None:
+        """The mark flusher's write, done before anything else happens."""
+        if self.d.marks:
+            self.jobs.append(("marks", self.d.marks.take()))
+        while self.jobs:
+            self._run_job()
+
+    @precondition(lambda self: bool(self.d.held))
     @rule(pick=st.integers(0, 10**6), down=st.booleans())
     def deliver(self, pick: int, down: bool) -> None:
         """One held delivery runs to its end (the target up or down)."""
-        if not self.d.held:
-            return
         coro = self.d.held.pop(pick % len(self.d.held))
         FLAKY.down = down
         try:
