@@ -3,8 +3,9 @@ I/O, times passed in).
 
 Invariant: a lane never asks for rows it holds (in flight or buffered: ``exclude``), asks
 only when it has room (or a half-open breaker wants its one probe, which may take a row
-not yet due), and keeps what changed while a page was being read (``fresh``,
-``local_due``, ``started``), so no waiting row is forgotten and none starts twice.
+not yet due), keeps what changed while a page was being read (``fresh``, ``local_due``,
+``started``) and, when a page asks no rows, what the clock made due, so no waiting row is
+forgotten and none starts twice.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def requests(lanes: Iterable[Lane], now: float, interval: float) -> list[LaneReq
                 ln.last_expire = now
             # a page that asks no rows says nothing of rows due now and reports only later
             # ones (``next_due`` > now): rows that came due by the clock stay known as due
-            ln.has_due = ln.has_due or (due_now and not asks)
+            if not asks:
+                ln.has_due = due_now
             ln.fresh, ln.local_due = False, None
             out.append(
                 LaneRequest(
