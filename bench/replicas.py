@@ -65,10 +65,18 @@ from runtime_support import GAME_DAY, game_day_stream, players_of, write_registr
 
 PROJECT = "scoperouter-replicas"
 STARTED: list[subprocess.Popen[bytes]] = []  # every replica process, killed at exit
-
+# serve with the Pub/Sub source's settle lines on (DEBUG "ack"/"nack" per message, written
+# to the replica's log before the ack is sent: a SIGKILL cannot hide an ack), the rest at
+# --log-level; the same as ``python -m scoperouter.cli``
+SERVE_WITH_SETTLE_LOG = (
+    "import logging, sys; "
+    "logging.getLogger('scoperouter.runtime.pubsub').setLevel(logging.DEBUG); "
+    "from scoperouter.cli import main; sys.exit(main())"
+)
 
 
 # ---------------------------------------------------------------------- infrastructure
+
 
 def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None:
@@ -92,9 +100,7 @@ def left_in_subscription(sub: str, seconds: float = 40.0) -> set[bytes]:
     end = time.monotonic() + seconds
     try:
         while time.monotonic() < end:
-            resp = sc.pull(
-                request={"subscription": sub, "max_messages": 1000}, timeout=5.0
-            )
+            resp = sc.pull(request={"subscription": sub, "max_messages": 1000}, timeout=5.0)
             found.update(m.message.data for m in resp.received_messages)
             if not resp.received_messages:
                 time.sleep(1.0)
@@ -164,7 +170,7 @@ class Replica:
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(self.cfg),
+                sys.executable, "-c", SERVE_WITH_SETTLE_LOG, "serve", "--config", str(self.cfg),
                 "--state", self.dsn, "--state-dir", str(state_dir), "--port", str(self.port),
                 "--as-of", GAME_DAY.isoformat(), "--no-log", "--log-level", "WARNING",
                 "--lease", self.lease,
@@ -405,8 +411,75 @@ def unrouted(dsn: str, cfg: Path, events: list[dict[str, Any]]) -> list[str]:
     return [f"never routed: {i}" for i in ids if i not in seen]
 
 
+def settles(logs: Path) -> dict[str, list[str]]:
+    """Pub/Sub message id -> the settles the replicas logged in ``logs/r*.log``, in order
+    (``ack:accepted``, ``ack:duplicate``, ``nack:unavailable``...; see SERVE_WITH_SETTLE_LOG)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for log in sorted(logs.glob("r*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:  # a line cut short by a SIGKILL
+                continue
+            if e.get("logger") == "scoperouter.runtime.pubsub" and e.get("message") in (
+                "ack",
+                "nack",
+            ):
+                out[str(e["message_id"])].append(f"{e['message']}:{e['outcome']}")
+    return out
+
+
+def settle_evidence(
+    ids: list[str], message_ids: list[str], seen: set[str], settled: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Hold the store to the replicas' settle lines. An ack logged for a message whose event
+    the store never saw is a message acked before (or without) its commit: a loss. An
+    unrouted event with no ack line was never acked: Pub/Sub still owes its delivery."""
+    acked_unseen, nacked_only, never_settled = [], [], []
+    for eid, mid in zip(ids, message_ids, strict=True):
+        if eid in seen:
+            continue
+        marks = settled.get(mid, [])
+        if any(m.startswith("ack:") for m in marks):
+            acked_unseen.append(f"{eid} (message {mid}: {', '.join(marks)})")
+        elif marks:
+            nacked_only.append(eid)
+        else:
+            never_settled.append(eid)
+    every = [m for ms in settled.values() for m in ms]
+    return {
+        "settle_lines": len(every),
+        "acks": sum(m.startswith("ack:") for m in every),
+        "nacks": sum(m.startswith("nack:") for m in every),
+        "messages_acked": sum(any(m.startswith("ack:") for m in ms) for ms in settled.values()),
+        "messages_acked_more_than_once": sum(
+            sum(m.startswith("ack:") for m in ms) > 1 for ms in settled.values()
+        ),
+        "routed_without_ack_line": sum(  # committed, killed before its ack: redelivered
+            eid in seen and not any(m.startswith("ack:") for m in settled.get(mid, []))
+            for eid, mid in zip(ids, message_ids, strict=True)
+        ),
+        "unrouted_acked": len(acked_unseen),  # a loss: must be 0
+        "unrouted_nacked_only": len(nacked_only),
+        "unrouted_never_settled": len(never_settled),
+        "unrouted_acked_examples": acked_unseen[:5],
+    }
+
+
+def store_seen(dsn: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        return {r[0] for r in c.execute("SELECT event_id FROM sr_seen").fetchall()}
+
+
 # ---------------------------------------------------------------------- the runs
-async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> float:
+async def publish(
+    pub: Any, topic: str, events: list[bytes], rate: float
+) -> tuple[float, list[str]]:
+    """Publish at ``rate``; the seconds it took and each event's Pub/Sub message id."""
     t0 = time.monotonic()
     futs = []
     for i, data in enumerate(events):
@@ -414,14 +487,13 @@ async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> flo
         if delay > 0:
             await asyncio.sleep(delay)
         futs.append(pub.publish(topic, data))
-    for f in futs:
-        await asyncio.to_thread(f.result)
-    return time.monotonic() - t0
+    ids = [str(await asyncio.to_thread(f.result)) for f in futs]
+    return time.monotonic() - t0, ids
 
 
 async def push(
     s: aiohttp.ClientSession, reps: list[Replica], events: list[bytes], rate: float
-) -> float:
+) -> tuple[float, list[str]]:
     """Like a Pub/Sub push subscription: POST each event to a random replica, again (to
     another random one) after a connection error or a non-2xx answer, until one acks it."""
     rng = random.Random(7)
@@ -447,7 +519,7 @@ async def push(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(deliver(data)))
     await asyncio.gather(*tasks)
-    return time.monotonic() - t0
+    return time.monotonic() - t0, []
 
 
 async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, Any]:
@@ -495,7 +567,7 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
             kills += 1
             victim.start()
             restarts.append(await victim.ready(s))
-        published_s = await pub_task
+        published_s, message_ids = await pub_task
         drained = await drain(dsn, len(events), target, args.drain_timeout)
         lateness = overdue.stop()
         for r in reps:
@@ -511,6 +583,12 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         data = await asyncio.to_thread(left_in_subscription, sub)
         held = {eid for eid, d in zip(event_ids(cfg, events), datas, strict=True) if d in data}
     never = [u for u in verdict.unrouted if u.removeprefix("never routed: ") not in held]
+    evidence: dict[str, Any] = {}
+    if sub is not None:
+        evidence = settle_evidence(
+            event_ids(cfg, events), message_ids, await asyncio.to_thread(store_seen, dsn),
+            settles(tmp),
+        )  # fmt: skip
     return {
         "source": args.source,
         "events": len(events),
@@ -526,13 +604,15 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         # unrouted events the emulator still held unacked after the run (never acked)
         "unrouted_still_in_subscription": len(verdict.unrouted) - len(never),
         "unrouted_not_in_subscription": len(never),
+        **evidence,
+        "replica_logs": str(tmp),
         "store": counts,
         "quiet": args.quiet,
         "max_wait": args.max_wait,
         "lease": args.lease,
         **verdict.to_json(),
         **lateness,
-        "ok": verdict.ok() and drained,
+        "ok": verdict.ok() and drained and not evidence.get("unrouted_acked"),
     }
 
 
@@ -586,7 +666,7 @@ async def run_hot(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, An
             overdue = Overdue(dsn)
             overdue.start()
             t0 = time.time()
-            published_s = await publish(
+            published_s, _ids = await publish(
                 pub, topic, [json.dumps(e).encode() for e in events], args.hot_rate
             )
             drained = await drain(dsn, seen_before + n, target, args.drain_timeout)

@@ -301,6 +301,16 @@ class PubSubSource:
             logger.exception("unexpected error routing a Pub/Sub message; nacking")
             message.nack()
             return
+        if logger.isEnabledFor(logging.DEBUG):  # before the settle: a kill cannot hide an ack
+            logger.debug(
+                "ack" if outcome.ack else "nack",
+                extra={
+                    "message_id": message.message_id,
+                    "outcome": outcome.status,
+                    "event_id": outcome.event_id,
+                    "reason": outcome.reason,
+                },
+            )
         if outcome.ack:
             message.ack()
         else:
