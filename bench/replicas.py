@@ -41,6 +41,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ from runtime_support import GAME_DAY, game_day_stream, players_of, write_registr
 
 PROJECT = "scoperouter-replicas"
 STARTED: list[subprocess.Popen[bytes]] = []  # every replica process, killed at exit
+EMULATOR_PID: list[int] = []  # the emulator this script started (its java process)
 # serve with the Pub/Sub source's settle lines on (DEBUG "ack"/"nack" per message, written
 # to the replica's log before the ack is sent: a SIGKILL cannot hide an ack), the rest at
 # --log-level; the same as ``python -m scoperouter.cli``
@@ -87,6 +89,20 @@ def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def emulator_pushers() -> int | None:
+    """How many streaming-pull pushers the emulator runs (``jstack``; None without it). The
+    emulator (0.8.20) keeps one pushing for every stream whose subscriber was SIGKILLed:
+    each takes up to 100 messages per pull and holds them for the stream's 10-s ack
+    deadline, so after k kills a message comes back to a live replica only 1 time in
+    (k + replicas) / replicas (docs/deploy-replicas.md)."""
+    if not EMULATOR_PID or shutil.which("jstack") is None:
+        return None
+    out = subprocess.run(
+        ["jstack", str(EMULATOR_PID[0])], capture_output=True, text=True, timeout=60
+    ).stdout
+    return out.count("FakePubsubServer$StreamingPullPusher.run")
 
 
 def left_in_subscription(sub: str, seconds: float = 40.0) -> set[bytes]:
@@ -568,7 +584,11 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
             victim.start()
             restarts.append(await victim.ready(s))
         published_s, message_ids = await pub_task
+        pushers_after_kills = await asyncio.to_thread(emulator_pushers) if pub else None
+        t_drain = time.monotonic()
         drained = await drain(dsn, len(events), target, args.drain_timeout)
+        drain_s = time.monotonic() - t_drain
+        pushers_after_drain = await asyncio.to_thread(emulator_pushers) if pub else None
         lateness = overdue.stop()
         for r in reps:
             r.stop()
@@ -601,6 +621,10 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         if restarts
         else None,
         "drained": drained,
+        "drain_s": round(drain_s, 1),
+        # streaming-pull pushers the emulator runs (3 live replicas + one per killed stream)
+        "emulator_pushers_after_kills": pushers_after_kills,
+        "emulator_pushers_after_drain": pushers_after_drain,
         # unrouted events the emulator still held unacked after the run (never acked)
         "unrouted_still_in_subscription": len(verdict.unrouted) - len(never),
         "unrouted_not_in_subscription": len(never),
@@ -709,6 +733,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-replicas-"))
     needs_emulator = args.mode != "kills" or args.source == "pubsub"
     emulator = start_emulator(tmp, wait_s=180) if needs_emulator else None
+    if emulator is not None:
+        EMULATOR_PID.append(emulator.pid)  # the launcher script execs java
     if needs_emulator and not os.environ.get("PUBSUB_EMULATOR_HOST"):
         raise SystemExit("Pub/Sub emulator did not start")
     cluster = None
