@@ -787,7 +787,14 @@ def main() -> int:
     p.add_argument("--target-delay", type=float, default=0.05)
     p.add_argument("--hot", type=float, default=30.0, help="seconds of the hot window")
     p.add_argument("--hot-rate", type=float, default=200.0)
-    p.add_argument("--drain-timeout", type=float, default=180.0)
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for every event routed and every trigger delivered; through the "
+        "emulator a kills run needs ~10 min: each killed stream's pusher keeps taking messages "
+        "(emulator_pushers_after_kills, bench/emulator_pushers.py)",
+    )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dsn", help="an existing PostgreSQL (else a throwaway cluster)")
     p.add_argument("--pg-durable", action="store_true", help="throwaway cluster with fsync on")
