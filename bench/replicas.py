@@ -14,6 +14,11 @@ message is routed and every trigger delivered, it checks from what the target re
 * lateness: a monitor reads ``now - min(deadline)`` of the open windows every 50 ms: how
   long after its deadline the most overdue window was still open (fires within
   quiet + 1 s of its deadline <=> this stays <= 1 s).
+* unrouted: events the store never saw (must be 0 once drained). Through Pub/Sub each is
+  held to the replicas' settle lines (DEBUG ``ack``/``nack`` per message id, written before
+  the ack): ``unrouted_acked`` -- acked, never committed -- is a loss and fails
+  ``--check``; one never acked is still Pub/Sub's to deliver (the emulator is slow at it
+  after kills: ``emulator_pushers_after_kills``, bench/emulator_pushers.py).
 
 ``hot`` mode (acceptance 3): ``--hot-rate`` events/s onto ONE processor and date for
 ``--hot`` seconds through the replicas (no kills), then again with every event critical;
@@ -775,8 +780,8 @@ def main() -> int:
         choices=("pubsub", "push"),
         default="pubsub",
         help="kills mode: one emulator subscription (streaming pull), or HTTP push with "
-        "retries to a random replica (the emulator redelivers what a killed replica held "
-        "only slowly: minutes after 30 kills)",
+        "retries to a random replica (through the emulator a run after 30 kills drains only "
+        "after ~10 min: see --drain-timeout)",
     )
     p.add_argument("--kills", type=int, default=30)
     p.add_argument("--events", type=int, default=2400)
