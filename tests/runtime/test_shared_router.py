@@ -290,9 +290,13 @@ async def test_unparseable_pubsub_message_is_dead_lettered_once(
 
 
 async def test_first_start_on_a_state_store_imports_the_old_one(
-    tmp_path: Path, location: str, slow_cfg: LoadedConfig, make_router: Any
+    tmp_path: Path,
+    location: str,
+    slow_cfg: LoadedConfig,
+    make_router: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """serve --state after an upgrade takes the old store's open windows once (a restart imports nothing)."""
+    """serve --state after an upgrade takes the old store's open windows once (a restart imports nothing, and says so)."""
     from scoperouter.runtime.daemon import Daemon, DaemonSettings
     from scoperouter.runtime.state_open import import_old_state
 
@@ -313,9 +317,12 @@ async def test_first_start_on_a_state_store_imports_the_old_one(
     try:
         assert d.state_store is not None
         assert d.state_store.open_window_count() == opened
+        caplog.clear()
         assert not import_old_state(
             d.state_store, tmp_path / "s" / "state.sqlite3", slow_cfg.registry
         )
+        said = [r for r in caplog.records if "not imported" in r.getMessage()]
+        assert [(r.levelname, getattr(r, "windows", None)) for r in said] == [("WARNING", opened)]
     finally:
         if d.state_store is not None:
             d.state_store.close()

@@ -103,14 +103,26 @@ def import_old_state(
     except Exception as exc:
         why = f"old state database {old} is not usable: could not import it ({exc})"
         raise ConfigError([ConfigIssue(why)]) from None
+    counts = {"windows": len(state.windows), "pending": len(state.pending)}
     if done:
         logger.warning(
             "imported the old state store %s: %d open windows, %d pending triggers%s",
             old,
-            len(state.windows),
-            len(state.pending),
+            counts["windows"],
+            counts["pending"],
             f" (renamed {old.name}{IMPORTED_SUFFIX})" if retire else "",
-            extra={"windows": len(state.windows), "pending": len(state.pending)},
+            extra=counts,
+        )
+    elif state.windows or state.pending:
+        # never silent: what the old store still holds is not routed from here
+        logger.warning(
+            "old state store %s not imported (the state store already holds state): its "
+            "%d open windows and %d pending triggers are not routed from it; move it away "
+            "once they are known to be handled",
+            old,
+            counts["windows"],
+            counts["pending"],
+            extra=counts,
         )
     return done
 
