@@ -10,7 +10,6 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, players_of
