@@ -24,6 +24,7 @@ import argparse
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if emu is not None:
             os.killpg(emu.pid, signal.SIGTERM)
             emu.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
     n = max(1, got - n0)
     print(
         f"{args.who}: {n} messages, {n / (t1 - t0):.0f} msgs/s, "
