@@ -330,6 +330,16 @@ class PubSubSource:
         self._settle(message, outcome)
 
     def _settle(self, message: Any, outcome: Outcome) -> None:
+        if logger.isEnabledFor(logging.DEBUG):  # before the settle: a kill cannot hide an ack
+            logger.debug(
+                "ack" if outcome.ack else "nack",
+                extra={
+                    "message_id": message.message_id,
+                    "outcome": outcome.status,
+                    "event_id": outcome.event_id,
+                    "reason": outcome.reason,
+                },
+            )
         try:
             if outcome.ack:
                 message.ack()
