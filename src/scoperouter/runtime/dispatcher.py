@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -40,6 +41,7 @@ from scoperouter.runtime.sinks import Sink
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
+Row = tuple[int, Trigger, bytes | None, int, float]  # (row id, trigger, body, attempts, created)
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
@@ -98,6 +100,7 @@ class Dispatcher(Outcomes):
                     o.backoff_cap_s,
                 ),
                 parse_duration(target.retry_horizon),
+                batch=_batch_of(self.sinks.get(processor) or self.fallback_sink),
             )
             self.lanes[processor] = lane
         return lane
@@ -148,18 +151,32 @@ class Dispatcher(Outcomes):
         the others in the store for the pump (they are pending rows already)."""
         scopes: Counter[str] = Counter()
         now = self.clock()
+        filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         for row_id, t, body in fired:
             scopes[t.scope] += 1
             lane = self.lane(t.processor)
             if self._run_state is None:  # no pump (a caller that pages rows itself): start all
                 self.dispatch(row_id, t, body)
-            elif not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
-                created = t.fired_at.timestamp() if t.fired_at else now
-                self._start(lane, row_id, t, body, 0, created)
+                continue
+            row = (row_id, t, body, 0, t.fired_at.timestamp() if t.fired_at else now)
+            rows = filling.pop(lane.name, None)
+            if rows is not None and len(rows) < lane.batch:  # its slot was free: joins it
+                rows.append(row)
+                filling[lane.name] = rows
+                continue
+            if rows is not None:  # full: it starts, taking its slot, before the next one
+                self._start_rows(lane, rows)
+            if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
+                if lane.batch > 1 and lane.breaker.state == "closed":
+                    filling[lane.name] = [row]
+                else:
+                    self._start_rows(lane, [row])
             else:  # waits in the store (a state store gets the lease back: any replica)
                 self.marks.append(Release(row_id))
                 lane.has_due = lane.fresh = True
                 self._wake.set()
+        for name, rows in filling.items():
+            self._start_rows(self.lanes[name], rows)
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
 
@@ -179,16 +196,21 @@ class Dispatcher(Outcomes):
         """Start one attempt now, outside the pump and the in-flight cap: for a caller
         that pages rows itself (a leased claim); ``attempts``: failed attempts before."""
         created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
-        self._start(self.lane(trigger.processor), row_id, trigger, body, attempts, created)
+        self._start_rows(self.lane(trigger.processor), [(row_id, trigger, body, attempts, created)])
 
-    def _start(
-        self, lane: Lane, row_id: int, t: Trigger, body: bytes | None, attempts: int, created: float
-    ) -> None:
-        lane.inflight.add(row_id)
-        if self._paging:
-            lane.started.add(row_id)
+    def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
+        """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
+        batching sink, :func:`_batch_of`)."""
+        for r in rows:
+            lane.inflight.add(r[0])
+            if self._paging:
+                lane.started.add(r[0])
+        lane.busy += 1
         probe = lane.breaker.started()
-        self._spawn(self._deliver(lane, row_id, t, body, attempts, created, probe))
+        if len(rows) == 1:
+            self._spawn(self._deliver(lane, *rows[0], probe))
+        else:
+            self._spawn(self._deliver_batch(lane, rows, probe))
 
     # ------------------------------------------------------------------ pump
     async def _sleep_or_wake(self, delay: float) -> None:
@@ -245,15 +267,22 @@ class Dispatcher(Outcomes):
     def _drain(self, lane: Lane) -> None:
         """Start paged rows while the lane has room (the breaker decides how much)."""
         while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
-            r = lane.buffer.popleft()
-            if r.row_id in lane.inflight:
-                continue
-            try:
-                trig = Trigger.model_validate_json(r.body)
-            except ValueError:  # a row written by an incompatible version: keep it visible
-                logger.exception("pending trigger row %d does not parse; left pending", r.row_id)
-                continue
-            self._start(lane, r.row_id, trig, r.body.encode(), r.attempts, r.created_at)
+            n = lane.batch if lane.breaker.state == "closed" else 1  # a probe carries one row
+            rows: list[Row] = []
+            while lane.buffer and len(rows) < n:
+                r = lane.buffer.popleft()
+                if r.row_id in lane.inflight:
+                    continue
+                try:
+                    trig = Trigger.model_validate_json(r.body)
+                except ValueError:  # a row written by an incompatible version: keep it visible
+                    logger.exception(
+                        "pending trigger row %d does not parse; left pending", r.row_id
+                    )
+                    continue
+                rows.append((r.row_id, trig, r.body.encode(), r.attempts, r.created_at))
+            if rows:
+                self._start_rows(lane, rows)
 
     async def _deliver(
         self,
@@ -269,6 +298,7 @@ class Dispatcher(Outcomes):
             await self._attempt(lane, row_id, trigger, body, attempts_before, created, probe)
         finally:
             lane.inflight.discard(row_id)
+            lane.busy -= 1
             if probe:
                 lane.breaker.probing = False
             self._wake.set()
@@ -306,3 +336,49 @@ class Dispatcher(Outcomes):
         finally:
             m.inflight.dec()
         self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
+
+    async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+        try:
+            await self._attempt_batch(lane, rows, probe)
+        finally:
+            for r in rows:
+                lane.inflight.discard(r[0])
+            lane.busy -= 1
+            if probe:
+                lane.breaker.probing = False
+            self._wake.set()
+        self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
+
+    async def _attempt_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+        """One delivery of several rows through a batching sink (one call): each row's
+        outcome is its own mark, as if each had been sent alone at the same time."""
+        first = rows[0][1]
+        if self.mode_of(first.processor) == SHADOW:
+            for row_id, t, *_rest in rows:
+                self._shadow(row_id, t)
+            return
+        sink: Any = lane.sink  # a batching sink (_batch_of)
+        m = self.metrics
+        error: DispatchError | None = None
+        m.inflight.inc(len(rows))
+        try:
+            await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
+        except DispatchError as exc:
+            error = exc
+        except Exception as exc:
+            error = DispatchError.from_exception(first.processor, sink.name, exc)
+        finally:
+            m.inflight.dec(len(rows))
+        for row_id, t, body, attempts_before, created in rows:
+            err = error
+            if err is not None and err.trigger_id not in (None, t.trigger_id):
+                err = dataclasses.replace(err, trigger_id=t.trigger_id)  # names its trigger
+            self._settle(lane, row_id, t, body, attempts_before + 1, created, probe, err)
+
+
+def _batch_of(sink: Sink | None) -> int:
+    """Rows one delivery to ``sink`` may carry: its ``batch_max`` when it has
+    ``send_batch`` (the outbox: one write and one ``fdatasync`` for all), else 1."""
+    if sink is None or not hasattr(sink, "send_batch"):
+        return 1
+    return max(1, int(getattr(sink, "batch_max", 1)))
