@@ -1,6 +1,6 @@
 """A source that stops waiting (its task cancelled) after submitting: the queued event
 still commits and dispatches once; it is never answered, so its source redelivers it,
-and the redelivery is a duplicate (issue 16: submit awaits its future without a shield)."""
+and the redelivery is a duplicate."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Delivery of committed triggers: per-target lanes with an in-flight cap and a circuit
-breaker, one attempt per task, retries and the backlog kept in the store, dead letters
+breaker, one attempt per task (a batching sink's task, the outbox's, carries up to its
+``batch_max`` triggers in one slot), retries and the backlog kept in the store, dead letters
 only past the retry horizon. Outcomes leave as typed marks (:mod:`scoperouter.runtime.marks`).
 
 Invariant: a trigger reaches the dispatcher only after the transaction that inserted it

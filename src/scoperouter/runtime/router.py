@@ -297,7 +297,7 @@ class Router:
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(Item(inbound, parsed, fut))
         self._unfinished += 1
-        return await fut  # no shield: a cancelled caller's item still commits (done() checked)
+        return await asyncio.shield(fut)
 
     async def _ingest_worker(self) -> None:
         """Batches of light events, each followed by at most one heavy event (a long
