@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import load, write_registry
+from runtime_support import game_day_stream, load, write_registry
+from test_outage import Switch, submit_all, wait_until
+from test_outage_state import counts, make_shared  # noqa: F401 (a fixture)
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
@@ -25,6 +27,7 @@ from scoperouter.runtime.payloads import trigger_bytes
 
 DAY = date(2025, 11, 19)
 PROC = "player_game_summary"
+STREAM = game_day_stream()
 
 
 def trigger(n: int) -> Trigger:
@@ -167,3 +170,46 @@ async def test_outbox_send_batch_appends_in_order(tmp_path: Path, fsync: bool) -
     got = (tmp_path / "outbox.jsonl").read_bytes().splitlines()
     assert got == [trigger_bytes(t) for t in ts]
     assert sink.flushes == (1 if fsync else 0)
+
+
+class BatchSwitch(Switch):
+    """:class:`Switch` with ``send_batch``: down (retryable failure) until ``up`` is set."""
+
+    def __init__(self, batch_max: int) -> None:
+        super().__init__()
+        self.batch_max = batch_max
+        self.sizes: list[int] = []
+
+    async def send_batch(self, items: list[tuple[Trigger, bytes | None]]) -> None:
+        self.sizes.append(len(items))
+        if not self.up:
+            t = items[0][0]
+            raise DispatchError(t.processor, self.name, "target down", trigger_id=t.trigger_id)
+        await asyncio.sleep(0)
+        self.received.extend(t.trigger_id for t, _b in items)
+
+
+async def test_batched_outage_parks_and_redrives_every_trigger_once(
+    tmp_path: Path,
+    make_shared: Any,  # noqa: F811 (test_outage_state's fixture)
+) -> None:
+    """A batching target that is down: nothing dies and deliveries stay under the cap; back up, each trigger is delivered once, in batches of at most batch_max."""
+    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "concurrency": 2}))
+    sink = BatchSwitch(8)
+    r = make_shared(cfg, sink)
+    await r.start()
+    fired = await submit_all(r, STREAM[:200])
+    assert fired > 50
+    peak = 0
+    for _ in range(40):  # a while of outage
+        peak = max(peak, len(r.dispatcher.tasks))
+        await asyncio.sleep(0.02)
+    c = await counts(r)
+    assert c.get("dead", 0) == 0 and sum(c.values()) == fired
+    assert peak <= 2 * len(cfg.registry.processors)
+    sink.up = True
+    assert await wait_until(lambda: len(sink.received) >= fired, 30)
+    assert await r.idle(timeout=30)
+    assert sorted(sink.received) == sorted(set(sink.received)) and len(sink.received) == fired
+    assert await counts(r) == {"done": fired}
+    assert max(sink.sizes) <= 8 and max(sink.sizes) > 1
