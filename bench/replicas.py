@@ -14,6 +14,11 @@ message is routed and every trigger delivered, it checks from what the target re
 * lateness: a monitor reads ``now - min(deadline)`` of the open windows every 50 ms: how
   long after its deadline the most overdue window was still open (fires within
   quiet + 1 s of its deadline <=> this stays <= 1 s).
+* unrouted: events the store never saw (must be 0 once drained). Through Pub/Sub each is
+  held to the replicas' settle lines (DEBUG ``ack``/``nack`` per message id, written before
+  the ack): ``unrouted_acked`` -- acked, never committed -- is a loss and fails
+  ``--check``; one never acked is still Pub/Sub's to deliver (the emulator is slow at it
+  after kills: ``emulator_pushers_after_kills``, bench/emulator_pushers.py).
 
 ``hot`` mode (acceptance 3): ``--hot-rate`` events/s onto ONE processor and date for
 ``--hot`` seconds through the replicas (no kills), then again with every event critical;
@@ -41,6 +46,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,10 +71,19 @@ from runtime_support import GAME_DAY, game_day_stream, players_of, write_registr
 
 PROJECT = "scoperouter-replicas"
 STARTED: list[subprocess.Popen[bytes]] = []  # every replica process, killed at exit
-
+EMULATOR_PID: list[int] = []  # the emulator this script started (its java process)
+# serve with the Pub/Sub source's settle lines on (DEBUG "ack"/"nack" per message, written
+# to the replica's log before the ack is sent: a SIGKILL cannot hide an ack), the rest at
+# --log-level; the same as ``python -m scoperouter.cli``
+SERVE_WITH_SETTLE_LOG = (
+    "import logging, sys; "
+    "logging.getLogger('scoperouter.runtime.pubsub').setLevel(logging.DEBUG); "
+    "from scoperouter.cli import main; sys.exit(main())"
+)
 
 
 # ---------------------------------------------------------------------- infrastructure
+
 
 def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None:
@@ -79,6 +94,20 @@ def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def emulator_pushers() -> int | None:
+    """How many streaming-pull pushers the emulator runs (``jstack``; None without it). The
+    emulator (0.8.20) keeps one pushing for every stream whose subscriber was SIGKILLed:
+    each takes up to 100 messages per pull and holds them for the stream's 10-s ack
+    deadline, so after k kills a message comes back to a live replica only 1 time in
+    (k + replicas) / replicas (docs/deploy-replicas.md)."""
+    if not EMULATOR_PID or shutil.which("jstack") is None:
+        return None
+    out = subprocess.run(
+        ["jstack", str(EMULATOR_PID[0])], capture_output=True, text=True, timeout=60
+    ).stdout
+    return out.count("FakePubsubServer$StreamingPullPusher.run")
 
 
 def left_in_subscription(sub: str, seconds: float = 40.0) -> set[bytes]:
@@ -92,9 +121,7 @@ def left_in_subscription(sub: str, seconds: float = 40.0) -> set[bytes]:
     end = time.monotonic() + seconds
     try:
         while time.monotonic() < end:
-            resp = sc.pull(
-                request={"subscription": sub, "max_messages": 1000}, timeout=5.0
-            )
+            resp = sc.pull(request={"subscription": sub, "max_messages": 1000}, timeout=5.0)
             found.update(m.message.data for m in resp.received_messages)
             if not resp.received_messages:
                 time.sleep(1.0)
@@ -164,7 +191,7 @@ class Replica:
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(self.cfg),
+                sys.executable, "-c", SERVE_WITH_SETTLE_LOG, "serve", "--config", str(self.cfg),
                 "--state", self.dsn, "--state-dir", str(state_dir), "--port", str(self.port),
                 "--as-of", GAME_DAY.isoformat(), "--no-log", "--log-level", "WARNING",
                 "--lease", self.lease,
@@ -405,8 +432,75 @@ def unrouted(dsn: str, cfg: Path, events: list[dict[str, Any]]) -> list[str]:
     return [f"never routed: {i}" for i in ids if i not in seen]
 
 
+def settles(logs: Path) -> dict[str, list[str]]:
+    """Pub/Sub message id -> the settles the replicas logged in ``logs/r*.log``, in order
+    (``ack:accepted``, ``ack:duplicate``, ``nack:unavailable``...; see SERVE_WITH_SETTLE_LOG)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for log in sorted(logs.glob("r*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:  # a line cut short by a SIGKILL
+                continue
+            if e.get("logger") == "scoperouter.runtime.pubsub" and e.get("message") in (
+                "ack",
+                "nack",
+            ):
+                out[str(e["message_id"])].append(f"{e['message']}:{e['outcome']}")
+    return out
+
+
+def settle_evidence(
+    ids: list[str], message_ids: list[str], seen: set[str], settled: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Hold the store to the replicas' settle lines. An ack logged for a message whose event
+    the store never saw is a message acked before (or without) its commit: a loss. An
+    unrouted event with no ack line was never acked: Pub/Sub still owes its delivery."""
+    acked_unseen, nacked_only, never_settled = [], [], []
+    for eid, mid in zip(ids, message_ids, strict=True):
+        if eid in seen:
+            continue
+        marks = settled.get(mid, [])
+        if any(m.startswith("ack:") for m in marks):
+            acked_unseen.append(f"{eid} (message {mid}: {', '.join(marks)})")
+        elif marks:
+            nacked_only.append(eid)
+        else:
+            never_settled.append(eid)
+    every = [m for ms in settled.values() for m in ms]
+    return {
+        "settle_lines": len(every),
+        "acks": sum(m.startswith("ack:") for m in every),
+        "nacks": sum(m.startswith("nack:") for m in every),
+        "messages_acked": sum(any(m.startswith("ack:") for m in ms) for ms in settled.values()),
+        "messages_acked_more_than_once": sum(
+            sum(m.startswith("ack:") for m in ms) > 1 for ms in settled.values()
+        ),
+        "routed_without_ack_line": sum(  # committed, killed before its ack: redelivered
+            eid in seen and not any(m.startswith("ack:") for m in settled.get(mid, []))
+            for eid, mid in zip(ids, message_ids, strict=True)
+        ),
+        "unrouted_acked": len(acked_unseen),  # a loss: must be 0
+        "unrouted_nacked_only": len(nacked_only),
+        "unrouted_never_settled": len(never_settled),
+        "unrouted_acked_examples": acked_unseen[:5],
+    }
+
+
+def store_seen(dsn: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        return {r[0] for r in c.execute("SELECT event_id FROM sr_seen").fetchall()}
+
+
 # ---------------------------------------------------------------------- the runs
-async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> float:
+async def publish(
+    pub: Any, topic: str, events: list[bytes], rate: float
+) -> tuple[float, list[str]]:
+    """Publish at ``rate``; the seconds it took and each event's Pub/Sub message id."""
     t0 = time.monotonic()
     futs = []
     for i, data in enumerate(events):
@@ -414,14 +508,13 @@ async def publish(pub: Any, topic: str, events: list[bytes], rate: float) -> flo
         if delay > 0:
             await asyncio.sleep(delay)
         futs.append(pub.publish(topic, data))
-    for f in futs:
-        await asyncio.to_thread(f.result)
-    return time.monotonic() - t0
+    ids = [str(await asyncio.to_thread(f.result)) for f in futs]
+    return time.monotonic() - t0, ids
 
 
 async def push(
     s: aiohttp.ClientSession, reps: list[Replica], events: list[bytes], rate: float
-) -> float:
+) -> tuple[float, list[str]]:
     """Like a Pub/Sub push subscription: POST each event to a random replica, again (to
     another random one) after a connection error or a non-2xx answer, until one acks it."""
     rng = random.Random(7)
@@ -447,7 +540,7 @@ async def push(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(deliver(data)))
     await asyncio.gather(*tasks)
-    return time.monotonic() - t0
+    return time.monotonic() - t0, []
 
 
 async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, Any]:
@@ -495,8 +588,12 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
             kills += 1
             victim.start()
             restarts.append(await victim.ready(s))
-        published_s = await pub_task
+        published_s, message_ids = await pub_task
+        pushers_after_kills = await asyncio.to_thread(emulator_pushers) if pub else None
+        t_drain = time.monotonic()
         drained = await drain(dsn, len(events), target, args.drain_timeout)
+        drain_s = time.monotonic() - t_drain
+        pushers_after_drain = await asyncio.to_thread(emulator_pushers) if pub else None
         lateness = overdue.stop()
         for r in reps:
             r.stop()
@@ -511,6 +608,12 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         data = await asyncio.to_thread(left_in_subscription, sub)
         held = {eid for eid, d in zip(event_ids(cfg, events), datas, strict=True) if d in data}
     never = [u for u in verdict.unrouted if u.removeprefix("never routed: ") not in held]
+    evidence: dict[str, Any] = {}
+    if sub is not None:
+        evidence = settle_evidence(
+            event_ids(cfg, events), message_ids, await asyncio.to_thread(store_seen, dsn),
+            settles(tmp),
+        )  # fmt: skip
     return {
         "source": args.source,
         "events": len(events),
@@ -523,16 +626,22 @@ async def run_kills(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, 
         if restarts
         else None,
         "drained": drained,
+        "drain_s": round(drain_s, 1),
+        # streaming-pull pushers the emulator runs (3 live replicas + one per killed stream)
+        "emulator_pushers_after_kills": pushers_after_kills,
+        "emulator_pushers_after_drain": pushers_after_drain,
         # unrouted events the emulator still held unacked after the run (never acked)
         "unrouted_still_in_subscription": len(verdict.unrouted) - len(never),
         "unrouted_not_in_subscription": len(never),
+        **evidence,
+        "replica_logs": str(tmp),
         "store": counts,
         "quiet": args.quiet,
         "max_wait": args.max_wait,
         "lease": args.lease,
         **verdict.to_json(),
         **lateness,
-        "ok": verdict.ok() and drained,
+        "ok": verdict.ok() and drained and not evidence.get("unrouted_acked"),
     }
 
 
@@ -586,7 +695,7 @@ async def run_hot(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, An
             overdue = Overdue(dsn)
             overdue.start()
             t0 = time.time()
-            published_s = await publish(
+            published_s, _ids = await publish(
                 pub, topic, [json.dumps(e).encode() for e in events], args.hot_rate
             )
             drained = await drain(dsn, seen_before + n, target, args.drain_timeout)
@@ -629,6 +738,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-replicas-"))
     needs_emulator = args.mode != "kills" or args.source == "pubsub"
     emulator = start_emulator(tmp, wait_s=180) if needs_emulator else None
+    if emulator is not None:
+        EMULATOR_PID.append(emulator.pid)  # the launcher script execs java
     if needs_emulator and not os.environ.get("PUBSUB_EMULATOR_HOST"):
         raise SystemExit("Pub/Sub emulator did not start")
     cluster = None
@@ -669,8 +780,8 @@ def main() -> int:
         choices=("pubsub", "push"),
         default="pubsub",
         help="kills mode: one emulator subscription (streaming pull), or HTTP push with "
-        "retries to a random replica (the emulator redelivers what a killed replica held "
-        "only slowly: minutes after 30 kills)",
+        "retries to a random replica (through the emulator a run after 30 kills drains only "
+        "after ~10 min: see --drain-timeout)",
     )
     p.add_argument("--kills", type=int, default=30)
     p.add_argument("--events", type=int, default=2400)
@@ -681,7 +792,14 @@ def main() -> int:
     p.add_argument("--target-delay", type=float, default=0.05)
     p.add_argument("--hot", type=float, default=30.0, help="seconds of the hot window")
     p.add_argument("--hot-rate", type=float, default=200.0)
-    p.add_argument("--drain-timeout", type=float, default=180.0)
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for every event routed and every trigger delivered; through the "
+        "emulator a kills run needs ~10 min: each killed stream's pusher keeps taking messages "
+        "(emulator_pushers_after_kills, bench/emulator_pushers.py)",
+    )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dsn", help="an existing PostgreSQL (else a throwaway cluster)")
     p.add_argument("--pg-durable", action="store_true", help="throwaway cluster with fsync on")

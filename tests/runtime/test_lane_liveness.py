@@ -119,6 +119,7 @@ def test_a_sweep_that_asks_no_rows_keeps_rows_due_by_the_clock(
     lane.deferred(now + 5.0)
     lane.last_expire = now  # the first sweep was just now
     lane.inflight |= set(range(100, 100 + lane.target.concurrency))  # every slot busy
+    lane.busy = lane.target.concurrency
     now += 60.0  # past a's availability, and a sweep is due (60 pump intervals)
     [rq] = requests([lane], now, 1.0)
     assert rq.slots == 0 and rq.expire_before is not None  # a sweep, no rows asked
@@ -126,6 +127,7 @@ def test_a_sweep_that_asks_no_rows_keeps_rows_due_by_the_clock(
     lane.take_page(pg)
     assert knows(lane, store, now), (lane.has_due, lane.next_due)
     lane.inflight.clear()  # the busy deliveries end: a slot frees
+    lane.busy = 0
     [rq] = requests([lane], now + 0.1, 1.0)
     [pg] = page(store, [], [rq], now + 0.1)
     assert [r.row_id for r in pg.rows] == [a]

@@ -23,7 +23,7 @@ from runtime_support import (
     write_registry,
 )
 
-import scoperouter.runtime.router as router_mod
+import scoperouter.runtime.intake as intake_mod
 from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
@@ -71,13 +71,13 @@ async def test_poison_item_is_dead_lettered_and_the_batch_commits(
     sink = MemorySink()
     r = make_router(zero_cfg, sink)
     if fault == "unserialisable_event":
-        real = router_mod.normalize_event
+        real = intake_mod.normalize_event
 
         def normalize(raw: object, registry: Any, *, message_id: str | None = None) -> Event:
             ev = real(raw, registry, message_id=message_id)
             return _surrogate_ids(ev) if ev.event_id == POISON_ID else ev
 
-        monkeypatch.setattr(router_mod, "normalize_event", normalize)
+        monkeypatch.setattr(intake_mod, "normalize_event", normalize)  # the router normalises there
     await r.start()
     if fault == "book_raises":
         real_add = r.book.add

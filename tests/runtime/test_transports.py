@@ -20,6 +20,7 @@ from runtime_support import GAME_DAY, dry_run_keys, game_day_stream, key_of, loa
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
+from scoperouter.runtime.intake import Settle
 from scoperouter.runtime.router import Inbound, Outcome
 
 PROJECT = "scoperouter-test"
@@ -109,20 +110,28 @@ async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
 
 
 def flaky(d: Daemon, every: int) -> list[int]:
-    """Make every ``every``-th first delivery fail (nack / 503) so it is redelivered."""
-    real = d.router.submit
+    """Make every ``every``-th first delivery fail (nack / 503) so it is redelivered: at
+    ``Router.submit`` (HTTP, push, memory) and at ``Router.enqueue`` (streaming pull)."""
+    real, real_enqueue = d.router.submit, d.router.enqueue
     seen: dict[bytes, int] = {}
     refused = [0]
 
-    async def submit(inbound: Inbound) -> Outcome:
+    def refuse(inbound: Inbound) -> Outcome | None:
         key = inbound.data or json.dumps(inbound.obj).encode()
         n = seen[key] = seen.get(key, 0) + 1
         if n == 1 and hash(key) % every == 0:
             refused[0] += 1
             return Outcome("unavailable", reason="injected")
-        return await real(inbound)
+        return None
+
+    async def submit(inbound: Inbound) -> Outcome:
+        return refuse(inbound) or await real(inbound)
+
+    def enqueue(inbound: Inbound, settle: Settle) -> Outcome | None:
+        return refuse(inbound) or real_enqueue(inbound, settle)
 
     d.router.submit = submit  # type: ignore[method-assign]
+    d.router.enqueue = enqueue  # type: ignore[method-assign]
     return refused
 
 

@@ -4,8 +4,9 @@ one PostgreSQL, 30 random SIGKILLs under a bounded stream delivered like a push 
 through one Pub/Sub emulator subscription -- run by ``bench/replicas.py`` with a small
 budget. Correctness only (nothing lost, no contribution in two triggers); the timing
 figures are the benchmark's to print, not this test's to assert. The kills go through push
-because the emulator hands back what a SIGKILLed subscriber held only minutes later (a
-trickle); ``bench/replicas.py --source pubsub`` runs them through the emulator."""
+because through the emulator they drain only ~10 minutes later: it keeps pushing to every
+stream a killed replica had open (docs/deploy-replicas.md, bench/emulator_pushers.py);
+``bench/replicas.py --source pubsub`` runs them through the emulator."""
 
 from __future__ import annotations
 

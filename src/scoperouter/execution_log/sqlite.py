@@ -33,6 +33,7 @@ from scoperouter.execution_log.rows import (
     Row,
     iso,
 )
+from scoperouter.execution_log.sqlite_links import Link, link_buffered
 from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
@@ -206,7 +207,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._log: list[tuple[Any, ...]] = []
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
-        self._links: list[tuple[str, str, str, str, list[str]]] = []
+        self._links: list[Link] = []
         self._fill: list[str] = []
         self._last_flush = time.monotonic()
 
@@ -253,21 +254,20 @@ class SqliteExecutionLog(RowExecutionLog):
             self._log, self._events, self._completions, self._links, self._fill = [], [], [], [], []
             conn.execute("BEGIN")
             try:
+                buffered: set[str] = set()
                 if events:
+                    before = conn.total_changes
                     conn.executemany(_insert_sql(EVENTS_TABLE, EVENT_COLUMNS), events)
+                    if conn.total_changes - before == len(events):  # every event new here
+                        buffered = {e[0] for e in events}
+                # links to events written in this flush: set on their rows before insert
+                link_params = link_buffered(log, links, buffered) if links else []
                 if log:
                     conn.executemany(_insert_sql(LOG_TABLE, LOG_COLUMNS), log)
                 if comps:
                     conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
-                if links:
-                    conn.executemany(
-                        _LINK_SQL,
-                        [
-                            (tid, ev, proc, start, end)
-                            for tid, proc, start, end, caused in links
-                            for ev in caused
-                        ],
-                    )
+                if link_params:
+                    conn.executemany(_LINK_SQL, link_params)
                 if fill:
                     conn.executemany(_FILL_SQL, [(i,) for i in fill])
                     conn.executemany(_FILL_REQUESTED_SQL, [(i,) for i in fill])

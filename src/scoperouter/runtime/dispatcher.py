@@ -1,5 +1,6 @@
 """Delivery of committed triggers: per-target lanes with an in-flight cap and a circuit
-breaker, one attempt per task, retries and the backlog kept in the store, dead letters
+breaker, one attempt per task (a batching sink's task, the outbox's, carries up to its
+``batch_max`` triggers in one slot), retries and the backlog kept in the store, dead letters
 only past the retry horizon. Outcomes leave as typed marks (:mod:`scoperouter.runtime.marks`).
 
 Invariant: a trigger reaches the dispatcher only after the transaction that inserted it
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -28,24 +30,24 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.dispatch_outcomes import SHADOW, Outcomes
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
+from scoperouter.runtime.marks import MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
-from scoperouter.runtime.sinks import Sink, trigger_bytes, trigger_json
-
-LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
+from scoperouter.runtime.sinks import Sink
 
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
+Row = tuple[int, Trigger, bytes | None, int, float]  # (row id, trigger, body, attempts, created)
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
 
-class Dispatcher:
+class Dispatcher(Outcomes):
     def __init__(
         self,
         registry: CompiledRegistry,
@@ -99,6 +101,7 @@ class Dispatcher:
                     o.backoff_cap_s,
                 ),
                 parse_duration(target.retry_horizon),
+                batch=_batch_of(self.sinks.get(processor) or self.fallback_sink),
             )
             self.lanes[processor] = lane
         return lane
@@ -149,18 +152,32 @@ class Dispatcher:
         the others in the store for the pump (they are pending rows already)."""
         scopes: Counter[str] = Counter()
         now = self.clock()
+        filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         for row_id, t, body in fired:
             scopes[t.scope] += 1
             lane = self.lane(t.processor)
             if self._run_state is None:  # no pump (a caller that pages rows itself): start all
                 self.dispatch(row_id, t, body)
-            elif not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
-                created = t.fired_at.timestamp() if t.fired_at else now
-                self._start(lane, row_id, t, body, 0, created)
+                continue
+            row = (row_id, t, body, 0, t.fired_at.timestamp() if t.fired_at else now)
+            rows = filling.pop(lane.name, None)
+            if rows is not None and len(rows) < lane.batch:  # its slot was free: joins it
+                rows.append(row)
+                filling[lane.name] = rows
+                continue
+            if rows is not None:  # full: it starts, taking its slot, before the next one
+                self._start_rows(lane, rows)
+            if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
+                if lane.batch > 1 and lane.breaker.state == "closed":
+                    filling[lane.name] = [row]
+                else:
+                    self._start_rows(lane, [row])
             else:  # waits in the store (a state store gets the lease back: any replica)
                 self.marks.append(Release(row_id))
                 lane.rows_left()
                 self._wake.set()
+        for name, rows in filling.items():
+            self._start_rows(self.lanes[name], rows)
         for scope, n in scopes.items():
             self.metrics.triggers_fired.labels(scope).inc(n)
 
@@ -179,21 +196,21 @@ class Dispatcher:
         """Start one attempt now, outside the pump and the in-flight cap: for a caller
         that pages rows itself (a leased claim); ``attempts``: failed attempts before."""
         created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
-        self._start(self.lane(trigger.processor), row_id, trigger, body, attempts, created)
+        self._start_rows(self.lane(trigger.processor), [(row_id, trigger, body, attempts, created)])
 
-    def _start(
-        self, lane: Lane, row_id: int, t: Trigger, body: bytes | None, attempts: int, created: float
-    ) -> None:
-        lane.inflight.add(row_id)
-        if self._paging:
-            lane.started.add(row_id)
+    def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
+        """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
+        batching sink, :func:`_batch_of`)."""
+        for r in rows:
+            lane.inflight.add(r[0])
+            if self._paging:
+                lane.started.add(r[0])
+        lane.busy += 1
         probe = lane.breaker.started()
-        self._spawn(self._deliver(lane, row_id, t, body, attempts, created, probe))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if len(rows) == 1:
+            self._spawn(self._deliver(lane, *rows[0], probe))
+        else:
+            self._spawn(self._deliver_batch(lane, rows, probe))
 
     # ------------------------------------------------------------------ pump
     async def _sleep_or_wake(self, delay: float) -> None:
@@ -250,66 +267,22 @@ class Dispatcher:
     def _drain(self, lane: Lane) -> None:
         """Start paged rows while the lane has room (the breaker decides how much)."""
         while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
-            r = lane.buffer.popleft()
-            if r.row_id in lane.inflight:
-                continue
-            try:
-                trig = Trigger.model_validate_json(r.body)
-            except ValueError:  # a row written by an incompatible version: keep it visible
-                logger.exception("pending trigger row %d does not parse; left pending", r.row_id)
-                continue
-            self._start(lane, r.row_id, trig, r.body.encode(), r.attempts, r.created_at)
-
-    def _expired(self, trigger_id: str, processor: str, attempts: int, body: str) -> None:
-        """A parked row passed its retry horizon (already dead in the store)."""
-        self.metrics.dead_lettered.labels("trigger", "retry_horizon").inc()
-        logger.error(
-            "trigger dead-lettered",
-            extra={"trigger_id": trigger_id, "processor": processor, "attempts": attempts,
-                   "reason": "retry_horizon", "error": backlog.HORIZON_DETAIL},
-        )  # fmt: skip
-        with contextlib.suppress(ValueError):
-            trig = Trigger.model_validate_json(body)
-            self.publish_dead_letter(
-                {"kind": "trigger", "reason": "retry_horizon",
-                 "detail": backlog.HORIZON_DETAIL, "trigger": trigger_json(trig)}
-            )  # fmt: skip
-
-    # ------------------------------------------------------------------ delivery
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter: U(0.5, 1.0) x base x 2^(attempt-1), capped."""
-        o = self.options
-        raw = min(o.backoff_cap_s, o.backoff_base_s * (2 ** min(attempt - 1, 60)))
-        return float(raw * (0.5 + 0.5 * self.rng.random()))
-
-    def mode_of(self, processor: str) -> str:
-        """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
-        shadow; else the processor's ``mode`` in routes.yaml (unknown processors: live)."""
-        if self.options.shadow:
-            return SHADOW
-        proc = self.registry.processors.get(processor)
-        return SHADOW if proc is not None and proc.mode == SHADOW else LIVE
-
-    def _shadow(self, row_id: int, trigger: Trigger) -> None:
-        """The one place the shadow decision is taken: the trigger was planned, coalesced,
-        persisted and is logged like a live one, with status ``shadow``; no sink is called."""
-        now = self.clock()
-        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else now
-        m = self.metrics
-        m.dispatch_attempts.labels(trigger.processor, SHADOW, SHADOW).inc()
-        m.triggers_dispatched.labels(trigger.processor, SHADOW).inc()
-        self.marks.append(Done(row_id, 0, now))
-        logger.info(
-            "shadow: trigger logged, not dispatched",
-            extra={
-                "mode": SHADOW,
-                "trigger_id": trigger.trigger_id,
-                "processor": trigger.processor,
-                "scope": trigger.scope,
-                "correlation_id": trigger.correlation_id,
-            },
-        )
-        self.log.dispatch(trigger, SHADOW, 0, max(0.0, now - fired_ts), now, None)
+            n = lane.batch if lane.breaker.state == "closed" else 1  # a probe carries one row
+            rows: list[Row] = []
+            while lane.buffer and len(rows) < n:
+                r = lane.buffer.popleft()
+                if r.row_id in lane.inflight:
+                    continue
+                try:
+                    trig = Trigger.model_validate_json(r.body)
+                except ValueError:  # a row written by an incompatible version: keep it visible
+                    logger.exception(
+                        "pending trigger row %d does not parse; left pending", r.row_id
+                    )
+                    continue
+                rows.append((r.row_id, trig, r.body.encode(), r.attempts, r.created_at))
+            if rows:
+                self._start_rows(lane, rows)
 
     async def _deliver(
         self,
@@ -325,6 +298,7 @@ class Dispatcher:
             await self._attempt(lane, row_id, trigger, body, attempts_before, created, probe)
         finally:
             lane.inflight.discard(row_id)
+            lane.busy -= 1
             if probe:
                 lane.breaker.probing = False
             self._wake.set()
@@ -345,7 +319,6 @@ class Dispatcher:
             self._shadow(row_id, trigger)
             return
         sink = lane.sink
-        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
         m = self.metrics
         attempts = attempts_before + 1
         error: DispatchError | None = None
@@ -362,131 +335,50 @@ class Dispatcher:
                     error = DispatchError.from_exception(trigger.processor, sink.name, exc)
         finally:
             m.inflight.dec()
-        now = self.clock()
-        latency = max(0.0, now - fired_ts)
-        # the target answered (ok, or a permanent refusal): it is up
-        if (error is None or not error.retryable) and lane.breaker.succeeded():
-            self._breaker_closed(lane, now)
-        if error is None:
-            m.child(m.dispatch_attempts, trigger.processor, "ok", LIVE).inc()
-            m.child(m.triggers_dispatched, trigger.processor, LIVE).inc()
-            m.child(m.dispatch_latency, trigger.processor).observe(latency)
-            self.marks.append(Done(row_id, attempts, now))
-            self.log.dispatch(trigger, "ok", attempts, latency, now, None)
+        self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
+
+    async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+        try:
+            await self._attempt_batch(lane, rows, probe)
+        finally:
+            for r in rows:
+                lane.inflight.discard(r[0])
+            lane.busy -= 1
+            if probe:
+                lane.breaker.probing = False
+            self._wake.set()
+        self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
+
+    async def _attempt_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+        """One delivery of several rows through a batching sink (one call): each row's
+        outcome is its own mark, as if each had been sent alone at the same time."""
+        first = rows[0][1]
+        if self.mode_of(first.processor) == SHADOW:
+            for row_id, t, *_rest in rows:
+                self._shadow(row_id, t)
             return
-        if error.retryable:
-            if lane.breaker.failed(now, probe):
-                self._breaker_opened(lane, now, str(error))
-            cap = lane.target.max_attempts
-            if cap is not None and attempts >= cap:
-                reason = "max_attempts"
-            elif now - created >= lane.horizon_s:
-                reason = "retry_horizon"
-            else:
-                self._retry_later(lane, row_id, trigger, attempts, now, error)
-                return
-        else:
-            reason = "permanent_error"
-        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
-        self._dead(row_id, trigger, body, attempts, latency, now, reason, error)
+        sink: Any = lane.sink  # a batching sink (_batch_of)
+        m = self.metrics
+        error: DispatchError | None = None
+        m.inflight.inc(len(rows))
+        try:
+            await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
+        except DispatchError as exc:
+            error = exc
+        except Exception as exc:
+            error = DispatchError.from_exception(first.processor, sink.name, exc)
+        finally:
+            m.inflight.dec(len(rows))
+        for row_id, t, body, attempts_before, created in rows:
+            err = error
+            if err is not None and err.trigger_id not in (None, t.trigger_id):
+                err = dataclasses.replace(err, trigger_id=t.trigger_id)  # names its trigger
+            self._settle(lane, row_id, t, body, attempts_before + 1, created, probe, err)
 
-    def _retry_later(
-        self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError
-    ) -> None:
-        self.metrics.dispatch_attempts.labels(t.processor, "retry", LIVE).inc()
-        delay = self.backoff(attempts)
-        at = now + delay
-        self.marks.append(Retry(row_id, attempts, at, str(error)))  # the row stays pending
-        lane.deferred(at)
-        logger.info(
-            "dispatch failed, retrying",
-            extra={
-                "trigger_id": t.trigger_id,
-                "processor": t.processor,
-                "attempt": attempts,
-                "retry_in_s": round(delay, 3),
-                "error": error.detail,
-                "correlation_id": t.correlation_id,
-            },
-        )
 
-    def _park(self, lane: Lane) -> None:
-        """Paged rows back to the store (given back: a state store's lease is released)."""
-        for r in lane.buffer:  # still pending in the store: paged again after recovery
-            self.marks.append(Release(r.row_id))
-        lane.buffer.clear()
-        lane.rows_left()  # a page out now excluded these rows: its answer must not clear that
-
-    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
-        self._park(lane)
-        self.metrics.circuit_open.labels(lane.name).set(1)
-        logger.log(
-            logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
-            "target failing: circuit open, its backlog waits in the state store",
-            extra={
-                "processor": lane.name,
-                "probe_in_s": round(lane.breaker.open_until - now, 3),
-                "error": error,
-            },
-        )
-
-    def _breaker_closed(self, lane: Lane, now: float) -> None:
-        """The target works again: every deferred row of the lane is due now (redrive)."""
-        self.marks.append(Redrive(lane.name, now))
-        self.metrics.circuit_open.labels(lane.name).set(0)
-        lane.rows_left()
-        self._wake.set()
-        logger.warning("target works again: circuit closed, redriving its backlog",
-                       extra={"processor": lane.name})  # fmt: skip
-
-    def _dead(
-        self,
-        row_id: int,
-        trigger: Trigger,
-        body: bytes | None,
-        attempts: int,
-        latency: float,
-        now: float,
-        reason: str,
-        error: DispatchError,
-    ) -> None:
-        logger.error(
-            "trigger dead-lettered",
-            extra={
-                "trigger_id": trigger.trigger_id,
-                "processor": trigger.processor,
-                "attempts": attempts,
-                "reason": reason,
-                "error": error.detail,
-                "correlation_id": trigger.correlation_id,
-            },
-        )
-        body = body or trigger_bytes(trigger)
-        self.marks.append(Dead(row_id, attempts, now, str(error)))
-        self.marks.append(
-            DeadLetter("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)
-        )
-        self.metrics.dead_lettered.labels("trigger", reason).inc()
-        self.log.dispatch(trigger, "dead_letter", attempts, latency, now, str(error))
-        self.publish_dead_letter(
-            {
-                "kind": "trigger",
-                "reason": reason,
-                "detail": str(error),
-                "trigger": trigger_json(trigger),
-            }
-        )
-
-    def publish_dead_letter(self, payload: dict[str, Any]) -> None:
-        """Copy a dead letter to the dead-letter topic, when one is configured."""
-        pub = self.dead_letter_publisher
-        if pub is None:
-            return
-
-        async def run() -> None:
-            try:
-                await pub(payload)
-            except Exception:
-                logger.exception("could not publish to the dead-letter topic (kept in SQLite)")
-
-        self._spawn(run())
+def _batch_of(sink: Sink | None) -> int:
+    """Rows one delivery to ``sink`` may carry: its ``batch_max`` when it has
+    ``send_batch`` (the outbox: one write and one ``fdatasync`` for all), else 1."""
+    if sink is None or not hasattr(sink, "send_batch"):
+        return 1
+    return max(1, int(getattr(sink, "batch_max", 1)))

@@ -9,7 +9,6 @@ of the store itself fails the whole batch (its sources redeliver).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.intake import Settle
 from scoperouter.runtime.loop_runtime import completion_of as _completion_of
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
@@ -36,7 +36,7 @@ logger = logging.getLogger("scoperouter.runtime")
 class Item:
     inbound: Inbound
     parsed: Event | EventError
-    fut: asyncio.Future[Outcome]
+    fut: Settle  # answered once, after the batch's commit (or its failure)
 
 
 @dataclass

@@ -52,7 +52,9 @@ class Lane:
     sink: Sink | None
     breaker: Breaker
     horizon_s: float
-    inflight: set[int] = field(default_factory=set)
+    inflight: set[int] = field(default_factory=set)  # rows being delivered
+    batch: int = 1  # rows one delivery may carry (a batching sink: the outbox)
+    busy: int = 0  # deliveries in flight (each holds one slot, carrying 1..batch rows)
     has_due: bool = False  # rows may be due now in the store
     next_due: float | None = None  # the next later availability of a waiting row
     last_expire: float = float("-inf")
@@ -65,7 +67,7 @@ class Lane:
 
     @property
     def free(self) -> int:
-        return self.target.concurrency - len(self.inflight)
+        return self.target.concurrency - self.busy
 
     def take_page(self, pg: LanePage) -> None:
         """A page came back: what changed while it was read (new rows, deferred
@@ -91,7 +93,7 @@ class Lane:
 
     def wants_rows(self, slots: int) -> bool:
         """Room to start deliveries and too few paged rows to fill it."""
-        return slots > 0 and len(self.buffer) < self.target.concurrency
+        return slots > 0 and len(self.buffer) < self.target.concurrency * self.batch
 
 
 def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:

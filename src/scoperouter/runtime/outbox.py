@@ -13,12 +13,14 @@ import contextlib
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.payloads import trigger_bytes
 
+BATCH_MAX = 64  # triggers one dispatcher delivery hands over (one write, one fdatasync)
 _Job = tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop]
 
 
@@ -42,6 +44,7 @@ class OutboxSink:
     ) -> None:
         self.path = path
         self.name = f"outbox:{path}"
+        self.batch_max = BATCH_MAX
         self._fsync = fsync
         self.max_bytes = max_bytes
         self.keep = max(1, keep)
@@ -63,20 +66,27 @@ class OutboxSink:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
-        line = (body or trigger_bytes(trigger)) + b"\n"
+        await self.send_batch([(trigger, body)])
+
+    async def send_batch(self, items: Sequence[tuple[Trigger, bytes | None]]) -> None:
+        """Append one line per trigger, in order (``body``: its JSON when the caller has
+        it); returns when all are written (with ``fsync``: on disk) -- one delivery of
+        the dispatcher carrying up to :attr:`batch_max` triggers. An ``OSError`` fails
+        the whole call (:class:`DispatchError` naming the first trigger)."""
+        lines = [(body or trigger_bytes(t)) + b"\n" for t, body in items]
         try:
             if self._fsync:  # written and synced by the sink's thread (group commit)
-                self._queued.append(line)
-                self._written += 1
+                self._queued.extend(lines)
+                self._written += len(lines)
                 await self._durable(self._written)
                 return
-            os.write(self._fd, line)
-            self._written += 1
-            self._add(len(line))
+            for line in lines:
+                os.write(self._fd, line)
+                self._written += 1
+                self._add(len(line))
         except OSError as exc:
-            raise DispatchError(
-                trigger.processor, self.name, str(exc), trigger_id=trigger.trigger_id
-            ) from exc
+            t = items[0][0]
+            raise DispatchError(t.processor, self.name, str(exc), trigger_id=t.trigger_id) from exc
 
     def _add(self, n: int) -> None:
         """``n`` bytes were appended: rotate past ``max_bytes``."""

@@ -2,11 +2,12 @@
 PUBSUB_EMULATOR_HOST).
 
 The client library calls back on its own thread pool; each callback queues the message and
-wakes the event loop (``loop.call_soon_threadsafe``, once per burst), and the message is
-acked only when
-:meth:`Router.submit` reports it durably handled (accepted, duplicate, or dead-lettered);
-otherwise it is nacked and Pub/Sub redelivers it. ``FlowControl`` bounds the messages
-held in memory.
+wakes the event loop (``loop.call_soon_threadsafe``, once per burst). The loop hands the
+burst to the router's ingest queue (:meth:`Router.enqueue`) with one small
+:class:`_Pending` per message and no task or future: the router settles it after the
+message's batch commits, and only then is the message acked -- when the outcome says it is
+durably handled (accepted, duplicate, or dead-lettered); otherwise it is nacked and Pub/Sub
+redelivers it. ``FlowControl`` bounds the messages held in memory.
 
 The subscription is checked at start-up (:func:`check_subscription`: a missing or
 forbidden subscription is a :class:`ConfigError`, exit 1). The streaming pull itself is
@@ -33,7 +34,7 @@ from typing import Any
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.messages.push import attribute
-from scoperouter.runtime.router import Inbound, Router
+from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
 
@@ -81,6 +82,25 @@ def check_subscription(subscription: str, *, client: Any = None, timeout: float 
             client.close()
 
 
+class _Pending:
+    """One pulled message in the router's queue: the router answers it once
+    (:class:`~scoperouter.runtime.intake.Settle`), after its batch commits or fails."""
+
+    __slots__ = ("message", "settled", "source")
+
+    def __init__(self, source: PubSubSource, message: Any) -> None:
+        self.source = source
+        self.message = message
+        self.settled = False
+
+    def done(self) -> bool:
+        return self.settled
+
+    def set_result(self, result: Outcome, /) -> None:
+        self.settled = True
+        self.source._settled(self.message, result)
+
+
 class PubSubSource:
     def __init__(
         self,
@@ -111,7 +131,8 @@ class PubSubSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._future: Any = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._unsettled = 0  # in the router's queue, not answered yet
+        self._all_settled: asyncio.Event | None = None  # set by stop() to wait for them
         self._inbox: collections.deque[Any] = collections.deque()  # from the client's threads
         self._wake_pending = False
         self._stopping = False
@@ -278,33 +299,54 @@ class PubSubSource:
                 self._inbox.popleft().nack()
 
     def _drain(self) -> None:
+        """Hand the burst to the router's queue: no task or future per message."""
         self._wake_pending = False  # first: a message queued from now on wakes us again
-        loop = asyncio.get_running_loop()
-        inbox = self._inbox
+        inbox, enqueue = self._inbox, self.router.enqueue
         while inbox:
-            task = loop.create_task(self._handle(inbox.popleft()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _handle(self, message: Any) -> None:
-        try:
-            outcome = await self.router.submit(
-                Inbound(
+            message = inbox.popleft()
+            try:
+                inbound = Inbound(
                     "pubsub",
                     data=bytes(message.data),
                     message_id=message.message_id,
                     dead_letter_on_reject=True,
                     trigger_id=attribute(message.attributes, "trigger_id"),
                 )
+                refused = enqueue(inbound, _Pending(self, message))
+            except Exception:
+                logger.exception("unexpected error routing a Pub/Sub message; nacking")
+                message.nack()
+                continue
+            if refused is None:
+                self._unsettled += 1
+            else:
+                self._settle(message, refused)
+
+    def _settled(self, message: Any, outcome: Outcome) -> None:
+        """The router's answer for a queued message (event loop, after the commit)."""
+        self._unsettled -= 1
+        if not self._unsettled and self._all_settled is not None:
+            self._all_settled.set()
+        self._settle(message, outcome)
+
+    def _settle(self, message: Any, outcome: Outcome) -> None:
+        if logger.isEnabledFor(logging.DEBUG):  # before the settle: a kill cannot hide an ack
+            logger.debug(
+                "ack" if outcome.ack else "nack",
+                extra={
+                    "message_id": message.message_id,
+                    "outcome": outcome.status,
+                    "event_id": outcome.event_id,
+                    "reason": outcome.reason,
+                },
             )
-        except Exception:
-            logger.exception("unexpected error routing a Pub/Sub message; nacking")
-            message.nack()
-            return
-        if outcome.ack:
-            message.ack()
-        else:
-            message.nack()
+        try:
+            if outcome.ack:
+                message.ack()
+            else:
+                message.nack()
+        except Exception:  # the router settles a whole batch in one loop: never stop it
+            logger.exception("could not settle a Pub/Sub message (it is redelivered)")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop pulling; messages not yet acked are redelivered by Pub/Sub."""
@@ -328,7 +370,9 @@ class PubSubSource:
                 await asyncio.wait_for(loop.run_in_executor(None, fut.result), timeout)
         while self._inbox:  # queued, never handed to the router: redelivered
             self._inbox.popleft().nack()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        if self._unsettled:  # in the router's queue: acked (or nacked) once answered
+            self._all_settled = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_settled.wait(), timeout)
         if client is not None:
             client.close()

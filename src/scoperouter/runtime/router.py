@@ -34,8 +34,6 @@ from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
-from scoperouter.messages.models import Event
-from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
@@ -43,6 +41,7 @@ from scoperouter.runtime import backlog, housekeeping
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
+from scoperouter.runtime.intake import Settle, parse_inbound
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
@@ -267,6 +266,14 @@ class Router:
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        refused = self.enqueue(inbound, fut)
+        return refused if refused is not None else await asyncio.shield(fut)
+
+    def enqueue(self, inbound: Inbound, settle: Settle) -> Outcome | None:
+        """Queue one message without waiting: ``settle`` gets what :meth:`submit` would
+        return, once, after its batch commits (or fails). Returns the answer instead (and
+        never touches ``settle``) when the message is refused at once (not ready, rejected)."""
         if not self._started or self._closing:
             # a failing store still takes submissions: each batch retries it (503 store_error
             # when it fails), and the first one that commits makes the router ready again
@@ -274,19 +281,7 @@ class Router:
                 "unavailable", reason="not_ready" if not self._closing else "shutting_down"
             )
         self.metrics.child(self.metrics.events_received, inbound.origin).inc()
-        parsed: Event | EventError
-        try:
-            if inbound.data is not None:
-                parsed = parse_event_bytes(
-                    inbound.data, self.registry, message_id=inbound.message_id
-                )
-            else:
-                parsed = normalize_event(inbound.obj, self.registry, message_id=inbound.message_id)
-        except EventError as exc:
-            parsed = exc
-        except Exception as exc:  # a normaliser bug must never crash the router
-            logger.exception("normaliser raised unexpectedly")
-            parsed = EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
+        parsed = parse_inbound(inbound, self.registry)
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
@@ -294,10 +289,9 @@ class Router:
         ):
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Item(inbound, parsed, fut))
+        self._queue.put_nowait(Item(inbound, parsed, settle))
         self._unfinished += 1
-        return await asyncio.shield(fut)
+        return None
 
     async def _ingest_worker(self) -> None:
         """Batches of light events, each followed by at most one heavy event (a long

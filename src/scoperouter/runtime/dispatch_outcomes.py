@@ -1,0 +1,247 @@
+"""What a delivery attempt's outcome does (the base of
+:class:`~scoperouter.runtime.dispatcher.Dispatcher`): marks (done, retry later, dead),
+metrics, the execution log, the breaker's transitions, dead-letter copies.
+
+Invariant: an outcome never waits and never touches the store: it appends typed marks
+(:mod:`scoperouter.runtime.marks`) that a later state transaction writes, so a crash
+before that re-dispatches the trigger (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from scoperouter.errors import DispatchError
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.runtime import backlog
+from scoperouter.runtime.lanes import Lane
+from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.outcomes import DeadLetterPublisher
+from scoperouter.runtime.sinks import trigger_bytes, trigger_json
+
+LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
+
+logger = logging.getLogger("scoperouter.runtime")
+
+
+class Outcomes:
+    """The outcome half of the dispatcher (its ``__init__`` sets these attributes)."""
+
+    registry: CompiledRegistry
+    metrics: Metrics
+    options: RouterOptions
+    marks: MarkQueue
+    log: LogBridge
+    dead_letter_publisher: DeadLetterPublisher | None
+    clock: Callable[[], float]
+    rng: random.Random
+    tasks: set[asyncio.Task[None]]
+    _wake: asyncio.Event
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _expired(self, trigger_id: str, processor: str, attempts: int, body: str) -> None:
+        """A parked row passed its retry horizon (already dead in the store)."""
+        self.metrics.dead_lettered.labels("trigger", "retry_horizon").inc()
+        logger.error(
+            "trigger dead-lettered",
+            extra={"trigger_id": trigger_id, "processor": processor, "attempts": attempts,
+                   "reason": "retry_horizon", "error": backlog.HORIZON_DETAIL},
+        )  # fmt: skip
+        with contextlib.suppress(ValueError):
+            trig = Trigger.model_validate_json(body)
+            self.publish_dead_letter(
+                {"kind": "trigger", "reason": "retry_horizon",
+                 "detail": backlog.HORIZON_DETAIL, "trigger": trigger_json(trig)}
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ delivery
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: U(0.5, 1.0) x base x 2^(attempt-1), capped."""
+        o = self.options
+        raw = min(o.backoff_cap_s, o.backoff_base_s * (2 ** min(attempt - 1, 60)))
+        return float(raw * (0.5 + 0.5 * self.rng.random()))
+
+    def mode_of(self, processor: str) -> str:
+        """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
+        shadow; else the processor's ``mode`` in routes.yaml (unknown processors: live)."""
+        if self.options.shadow:
+            return SHADOW
+        proc = self.registry.processors.get(processor)
+        return SHADOW if proc is not None and proc.mode == SHADOW else LIVE
+
+    def _shadow(self, row_id: int, trigger: Trigger) -> None:
+        """The one place the shadow decision is taken: the trigger was planned, coalesced,
+        persisted and is logged like a live one, with status ``shadow``; no sink is called."""
+        now = self.clock()
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else now
+        m = self.metrics
+        m.dispatch_attempts.labels(trigger.processor, SHADOW, SHADOW).inc()
+        m.triggers_dispatched.labels(trigger.processor, SHADOW).inc()
+        self.marks.append(Done(row_id, 0, now))
+        logger.info(
+            "shadow: trigger logged, not dispatched",
+            extra={
+                "mode": SHADOW,
+                "trigger_id": trigger.trigger_id,
+                "processor": trigger.processor,
+                "scope": trigger.scope,
+                "correlation_id": trigger.correlation_id,
+            },
+        )
+        self.log.dispatch(trigger, SHADOW, 0, max(0.0, now - fired_ts), now, None)
+
+    def _settle(
+        self,
+        lane: Lane,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None,
+        attempts: int,
+        created: float,
+        probe: bool,
+        error: DispatchError | None,
+    ) -> None:
+        """The outcome of attempt number ``attempts`` (``error`` None: delivered)."""
+        m = self.metrics
+        fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
+        now = self.clock()
+        latency = max(0.0, now - fired_ts)
+        # the target answered (ok, or a permanent refusal): it is up
+        if (error is None or not error.retryable) and lane.breaker.succeeded():
+            self._breaker_closed(lane, now)
+        if error is None:
+            m.child(m.dispatch_attempts, trigger.processor, "ok", LIVE).inc()
+            m.child(m.triggers_dispatched, trigger.processor, LIVE).inc()
+            m.child(m.dispatch_latency, trigger.processor).observe(latency)
+            self.marks.append(Done(row_id, attempts, now))
+            self.log.dispatch(trigger, "ok", attempts, latency, now, None)
+            return
+        if error.retryable:
+            if lane.breaker.failed(now, probe):
+                self._breaker_opened(lane, now, str(error))
+            cap = lane.target.max_attempts
+            if cap is not None and attempts >= cap:
+                reason = "max_attempts"
+            elif now - created >= lane.horizon_s:
+                reason = "retry_horizon"
+            else:
+                self._retry_later(lane, row_id, trigger, attempts, now, error)
+                return
+        else:
+            reason = "permanent_error"
+        m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
+        self._dead(row_id, trigger, body, attempts, latency, now, reason, error)
+
+    def _retry_later(
+        self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError
+    ) -> None:
+        self.metrics.dispatch_attempts.labels(t.processor, "retry", LIVE).inc()
+        delay = self.backoff(attempts)
+        at = now + delay
+        self.marks.append(Retry(row_id, attempts, at, str(error)))  # the row stays pending
+        lane.deferred(at)
+        logger.info(
+            "dispatch failed, retrying",
+            extra={
+                "trigger_id": t.trigger_id,
+                "processor": t.processor,
+                "attempt": attempts,
+                "retry_in_s": round(delay, 3),
+                "error": error.detail,
+                "correlation_id": t.correlation_id,
+            },
+        )
+
+    def _park(self, lane: Lane) -> None:
+        """Paged rows back to the store (given back: a state store's lease is released)."""
+        for r in lane.buffer:  # still pending in the store: paged again after recovery
+            self.marks.append(Release(r.row_id))
+        lane.buffer.clear()
+        lane.rows_left()  # a page out now excluded these rows: its answer must not clear that
+
+    def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:
+        self._park(lane)
+        self.metrics.circuit_open.labels(lane.name).set(1)
+        logger.log(
+            logging.WARNING if lane.breaker.trips == 1 else logging.INFO,  # re-opened: INFO
+            "target failing: circuit open, its backlog waits in the state store",
+            extra={
+                "processor": lane.name,
+                "probe_in_s": round(lane.breaker.open_until - now, 3),
+                "error": error,
+            },
+        )
+
+    def _breaker_closed(self, lane: Lane, now: float) -> None:
+        """The target works again: every deferred row of the lane is due now (redrive)."""
+        self.marks.append(Redrive(lane.name, now))
+        self.metrics.circuit_open.labels(lane.name).set(0)
+        lane.rows_left()
+        self._wake.set()
+        logger.warning("target works again: circuit closed, redriving its backlog",
+                       extra={"processor": lane.name})  # fmt: skip
+
+    def _dead(
+        self,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None,
+        attempts: int,
+        latency: float,
+        now: float,
+        reason: str,
+        error: DispatchError,
+    ) -> None:
+        logger.error(
+            "trigger dead-lettered",
+            extra={
+                "trigger_id": trigger.trigger_id,
+                "processor": trigger.processor,
+                "attempts": attempts,
+                "reason": reason,
+                "error": error.detail,
+                "correlation_id": trigger.correlation_id,
+            },
+        )
+        body = body or trigger_bytes(trigger)
+        self.marks.append(Dead(row_id, attempts, now, str(error)))
+        self.marks.append(
+            DeadLetter("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)
+        )
+        self.metrics.dead_lettered.labels("trigger", reason).inc()
+        self.log.dispatch(trigger, "dead_letter", attempts, latency, now, str(error))
+        self.publish_dead_letter(
+            {
+                "kind": "trigger",
+                "reason": reason,
+                "detail": str(error),
+                "trigger": trigger_json(trigger),
+            }
+        )
+
+    def publish_dead_letter(self, payload: dict[str, Any]) -> None:
+        """Copy a dead letter to the dead-letter topic, when one is configured."""
+        pub = self.dead_letter_publisher
+        if pub is None:
+            return
+
+        async def run() -> None:
+            try:
+                await pub(payload)
+            except Exception:
+                logger.exception("could not publish to the dead-letter topic (kept in SQLite)")
+
+        self._spawn(run())
