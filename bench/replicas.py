@@ -795,9 +795,10 @@ def main() -> int:
     p.add_argument(
         "--drain-timeout",
         type=float,
-        default=900.0,
-        help="seconds to wait for every event routed and every trigger delivered; through the "
-        "emulator a kills run needs ~10 min: each killed stream's pusher keeps taking messages "
+        default=1800.0,
+        help="seconds to wait for every event routed and every trigger delivered (the run ends "
+        "as soon as it is); through the emulator a kills run has needed 376-882 s: each killed "
+        "stream's pusher keeps taking messages "
         "(emulator_pushers_after_kills, bench/emulator_pushers.py)",
     )
     p.add_argument("--seed", type=int, default=13)
