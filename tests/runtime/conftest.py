@@ -77,4 +77,7 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
         # crashes SQLite)
         if r._started and not r._stopping:
             await r.stop(timeout=1.0)
+        # no state-thread job may run on a closed connection (SQLite segfaults): a router
+        # left half-stopped still has its state thread; wait for its last job first
+        r._state.shutdown(wait=True)
         r.store._db.close()
