@@ -48,6 +48,7 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
     for r in made:
         if r._started and not r._stopping:
             await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)  # no state-thread job runs on a closed store
         with contextlib.suppress(Exception):
             r.state.close()
 

@@ -91,6 +91,7 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
     for r in made:
         if r._started and not r._stopping:  # close_intake alone is not a stop
             await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)  # no state-thread job runs on a closed store
         with contextlib.suppress(Exception):
             r.state.close()
 
