@@ -283,3 +283,19 @@ class MemorySink:
 
     async def close(self) -> None:
         return None
+
+
+def date_trigger(n: int, processor: str = "p", *, fired_at: datetime | None = None) -> Trigger:
+    """Trigger number ``n``: date scope on GAME_DAY, caused by event ``e-n``; its id has a
+    fixed width (every body of one processor has one size below 100,000)."""
+    return Trigger(
+        trigger_id=f"t-{n:05d}",
+        processor=processor,
+        game_date=GAME_DAY,
+        start_date=GAME_DAY,
+        end_date=GAME_DAY,
+        scope="date",
+        reason="date_scope",
+        caused_by=(f"e-{n}",),
+        fired_at=fired_at,
+    )

@@ -22,7 +22,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from runtime_support import RouterFactory, load, write_registry
+from runtime_support import RouterFactory, date_trigger, load, write_registry
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
@@ -76,8 +76,7 @@ def make_dispatcher(cfg: LoadedConfig, clock: Callable[[], float], **options: An
 
 
 def trigger(n: int, processor: str) -> Trigger:
-    return Trigger(trigger_id=f"t-{n:05d}", processor=processor, game_date=DAY, start_date=DAY,
-                   end_date=DAY, scope="date", reason="date_scope")  # fmt: skip
+    return date_trigger(n, processor)
 
 
 def insert(store: Store, n: int, processor: str, now: float) -> tuple[int, Trigger, bytes]:

@@ -6,30 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime_support import date_trigger
 
-from scoperouter.messages.models import Trigger
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.outbox import OutboxSink
 from scoperouter.runtime.payloads import trigger_bytes
 
-
-def trigger(n: int) -> Trigger:
-    day = date(2025, 11, 19)
-    return Trigger(
-        trigger_id=f"t-{n:05d}",
-        processor="p",
-        game_date=day,
-        start_date=day,
-        end_date=day,
-        scope="date",
-        reason="date_scope",
-        caused_by=(f"e-{n}",),
-    )
+trigger = date_trigger  # processor 'p'
 
 
 def lines(tmp_path: Path) -> list[str]:
