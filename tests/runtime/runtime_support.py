@@ -285,11 +285,13 @@ class MemorySink:
         return None
 
 
-def date_trigger(n: int, processor: str = "p", *, fired_at: datetime | None = None) -> Trigger:
+def date_trigger(
+    n: int, processor: str = "p", *, fired_at: datetime | None = None, width: int = 5
+) -> Trigger:
     """Trigger number ``n``: date scope on GAME_DAY, caused by event ``e-n``; its id has a
-    fixed width (every body of one processor has one size below 100,000)."""
+    fixed ``width`` (every body of one processor has one size below 10**width)."""
     return Trigger(
-        trigger_id=f"t-{n:05d}",
+        trigger_id=f"t-{n:0{width}d}",
         processor=processor,
         game_date=GAME_DAY,
         start_date=GAME_DAY,

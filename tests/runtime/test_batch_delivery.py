@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import game_day_stream, load, write_registry
+from runtime_support import date_trigger, game_day_stream, load, write_registry
 from test_outage import Switch, submit_all, wait_until
 from test_outage_state import counts, make_shared  # noqa: F401 (a fixture)
 
@@ -31,17 +31,7 @@ STREAM = game_day_stream()
 
 
 def trigger(n: int) -> Trigger:
-    return Trigger(
-        trigger_id=f"t-{n:04d}",
-        processor=PROC,
-        game_date=DAY,
-        start_date=DAY,
-        end_date=DAY,
-        scope="date",
-        reason="date_scope",
-        caused_by=(f"e-{n}",),
-        fired_at=datetime(2025, 11, 19, 12, tzinfo=UTC),
-    )
+    return date_trigger(n, PROC, fired_at=datetime(2025, 11, 19, 12, tzinfo=UTC), width=4)
 
 
 class Gate:
