@@ -115,3 +115,63 @@ def test_a_pass_that_leaves_a_tail_still_starts_the_wal_over(tmp_path: Path) -> 
     reader.close()
     s.close()
     assert size <= limit and tail_runs == 1
+
+
+def test_a_pass_past_a_quarter_of_the_limit_starts_the_wal_over(tmp_path: Path) -> None:
+    """A pass finding more than a quarter of the limit in the WAL asks for the tail: the
+    WAL starts over at its beginning, so the next commits write over it and its file
+    stops growing (a commit that grows the file costs more)."""
+    from state_support import DAY, batch, contrib
+
+    limit = 1024 * 1024
+    path = tmp_path / "s.db"
+    wal = tmp_path / "s.db-wal"
+    s = SqliteStateStore(path, checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    cp = s._checkpointer
+    side = sqlite3.connect(path, isolation_level=None)
+    day = iter(range(10_000))
+
+    def ingest() -> None:
+        k = next(day)
+        s.ingest(batch(contrib(f"e{k}", day=DAY - timedelta(days=k))), float(k))
+
+    while wal.stat().st_size <= limit // 4 + 64 * 1024:
+        ingest()
+    grown = wal.stat().st_size
+    cp.run_pass(side)
+    for _ in range(8):
+        ingest()
+    size, tail_runs = wal.stat().st_size, cp.tail_runs
+    side.close()
+    s.close()
+    assert tail_runs == 1 and size == grown
+
+
+@pytest.mark.parametrize(
+    ("commits", "wait", "expected"),
+    [
+        (0, 0.4, 0.8),  # an idle WAL: back towards the interval
+        (0, 0.8, 1.0),  # at most the interval
+        (60, 1.0, 0.5),  # past the quarter of the limit: twice as often
+        (60, 0.06, 0.05),  # never below MIN_INTERVAL_S
+    ],
+)
+def test_passes_come_sooner_while_the_wal_fills_fast(
+    tmp_path: Path, commits: int, wait: float, expected: float
+) -> None:
+    """The wait before the next pass halves when a pass finds more than a quarter of the
+    limit in the WAL, and doubles back (up to the interval) when it finds little."""
+    from state_support import DAY, batch, contrib
+
+    path = tmp_path / "s.db"
+    s = SqliteStateStore(path, checkpoint_interval_s=3600, wal_limit_bytes=1024 * 1024)
+    cp = s._checkpointer
+    cp.interval_s = 1.0
+    cp._wait = wait
+    for k in range(commits):
+        s.ingest(batch(contrib(f"e{k}", day=DAY - timedelta(days=k))), float(k))
+    side = sqlite3.connect(path, isolation_level=None)
+    cp.run_pass(side)
+    side.close()
+    s.close()
+    assert cp._wait == pytest.approx(expected)
