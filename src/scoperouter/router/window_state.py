@@ -314,7 +314,12 @@ def merge_decision(
     return w, fire
 
 
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps, built once
+json_string = json.encoder.encode_basestring_ascii  # json.dumps's string encoder (C)
+
+
+def json_strings(items: Iterable[str]) -> str:
+    """The compact JSON array of ``items`` exactly as ``json.dumps`` writes it."""
+    return "[" + ",".join(map(json_string, items)) + "]"
 
 
 def trigger_id(
@@ -326,17 +331,44 @@ def trigger_id(
     caused_by_more: int = 0,
 ) -> str:
     """Deterministic id of a trigger: same window content -> same id (idempotent dispatch)."""
-    parts: list[Any] = [
-        processor,
+    return trigger_id_of_json(
+        json_string(processor),
         day.isoformat(),
         scope,
-        list(ids) if ids is not None else None,
-        list(caused_by),
-    ]
-    if caused_by_more:  # ids of uncapped windows are unchanged
-        parts.append(caused_by_more)
-    payload = _compact_json(parts)
-    return "t-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+        None if ids is None else json_strings(ids),
+        json_strings(caused_by),
+        caused_by_more,
+    )
+
+
+def trigger_id_of_json(
+    processor_json: str,
+    day_iso: str,
+    scope: str,
+    ids_json: str | None,
+    caused_json: str,
+    caused_by_more: int,
+) -> str:
+    """:func:`trigger_id` from the parts already JSON-encoded (a caller writing the body
+    encodes them once): the SHA-256 of the compact JSON array ``[processor, day, scope,
+    ids, caused_by]`` (``caused_by_more`` appended when not 0: ids of uncapped windows are
+    unchanged), byte for byte what ``json.dumps(..., separators=(",", ":"))`` writes."""
+    more = f",{int(caused_by_more)}]" if caused_by_more else "]"
+    ids = "null" if ids_json is None else ids_json
+    payload = f'[{processor_json},"{day_iso}",{json_string(scope)},{ids},{caused_json}{more}'
+    return "t-" + hashlib.sha256(payload.encode("ascii")).hexdigest()[:24]
+
+
+def trigger_scope(
+    entity_ids: frozenset[str] | None, date_reason: str | None, entity_type: str
+) -> tuple[Literal["date", "entities"], tuple[str, ...] | None, str, str | None]:
+    """A fired window's ``(scope, entity_ids, reason, entity_type)`` on its trigger: entity
+    scope with the ids sorted, or date scope (an empty id set cannot happen: a run decision
+    names ids or is date scope)."""
+    if entity_ids is None or not entity_ids:
+        reason = (date_reason if entity_ids is None else None) or "no_entities_in_event"
+        return "date", None, reason, None
+    return "entities", tuple(sorted(entity_ids)), "entity_scope", entity_type or None
 
 
 def to_trigger(
@@ -345,17 +377,7 @@ def to_trigger(
     """The trigger a window fires (``fired_at``: when the driver stamps it, else None);
     ``date_field``: the registry's key of the date on the wire."""
     caused = tuple(w.caused_by)  # sorted, unique
-    if w.entity_ids is None or not w.entity_ids:
-        # an empty id set cannot happen (a run decision names ids or is date scope)
-        scope = "date"
-        ids: tuple[str, ...] | None = None
-        reason: str = (w.date_reason if w.entity_ids is None else None) or "no_entities_in_event"
-        etype: str | None = None
-    else:
-        scope = "entities"
-        ids = tuple(sorted(w.entity_ids))
-        reason = "entity_scope"
-        etype = w.entity_type or None
+    scope, ids, reason, etype = trigger_scope(w.entity_ids, w.date_reason, w.entity_type)
     # every field is built here from typed window state: no second validation
     # (tests/planner/test_trigger_construct.py checks it equals Trigger(...))
     return unchecked(

@@ -13,7 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic_core import to_json
+
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
+from scoperouter.messages.unchecked import unchecked
+from scoperouter.router.window_state import (
+    CAUSED_BY_CAP,
+    json_string,
+    json_strings,
+    trigger_id_of_json,
+    trigger_scope,
+)
 from scoperouter.state.merge import apply, to_trigger
 from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
 
@@ -74,9 +84,103 @@ def fold(
 
 
 def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger, bytes]:
-    """The trigger of a fired window stamped ``fired_at = now``, and its outbox body."""
-    t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
-    return t, trigger_body(t)
+    """The trigger of a fired window stamped ``fired_at = now``, and its outbox body.
+
+    Built once from the window's fields, each string JSON-encoded once for both the trigger
+    id and the body (the same values, id and bytes as :func:`to_trigger` and
+    :func:`trigger_body`: tests/state/test_fired_trigger.py)."""
+    if date_field in _TRIGGER_KEYS:  # the date's key would shadow a field: the long way
+        t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
+        return t, trigger_body(t)
+    at, at_json = _stamp(now)
+    scope, ids, reason, etype = trigger_scope(w.entity_ids, w.date_reason, w.entity_type)
+    every = sorted(w.caused_by)
+    caused = tuple(every[:CAUSED_BY_CAP])
+    more = len(every) - len(caused)
+    processor = json_string(w.processor)
+    day = w.day.isoformat()
+    ids_json = None if ids is None else json_strings(ids)
+    caused_json = json_strings(caused)
+    tid = trigger_id_of_json(processor, day, scope, ids_json, caused_json, more)
+    t = unchecked(
+        Trigger,
+        {
+            "trigger_id": tid,
+            "processor": w.processor,
+            "game_date": w.day,
+            "start_date": w.day,
+            "end_date": w.day,
+            "scope": scope,
+            "entity_type": etype,
+            "entity_ids": ids,
+            "reason": reason,
+            "caused_by": caused,
+            "caused_by_more": more,
+            "correlation_id": w.correlation_id,
+            "priority": w.priority,
+            "fired_at": at,
+            "date_field": date_field,
+        },
+    )
+    date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
+    tail = "}"
+    if date_field != DEFAULT_DATE_FIELD:
+        tail = ',"date_field":' + date_key + "}"
+    if more:
+        tail = f',"caused_by_more":{more}' + tail
+    body = "".join(
+        (
+            '{"trigger_id":"',
+            tid,
+            '","processor":',
+            processor,
+            ",",
+            date_key,
+            ':"',
+            day,
+            '","start_date":"',
+            day,
+            '","end_date":"',
+            day,
+            '","scope":"',
+            scope,
+            '","entity_type":',
+            "null" if etype is None else json_string(etype),
+            ',"entity_ids":',
+            "null" if ids_json is None else ids_json,
+            ',"reason":',
+            json_string(reason),
+            ',"caused_by":',
+            caused_json,
+            ',"correlation_id":',
+            "null" if w.correlation_id is None else json_string(w.correlation_id),
+            ',"priority":',
+            json_string(w.priority),
+            ',"fired_at":',
+            at_json,
+            tail,
+        )
+    )
+    return t, body.encode("ascii")
+
+
+# the Trigger's keys on the wire: a date_field among them takes the long way
+_TRIGGER_KEYS = (frozenset(Trigger.model_fields) | {"caused_by_more"}) - {DEFAULT_DATE_FIELD}
+_DEFAULT_KEY = json_string(DEFAULT_DATE_FIELD)
+_last_stamp: tuple[float, datetime, str] = (float("nan"), datetime.min, "")
+
+
+def _stamp(now: float) -> tuple[datetime, str]:
+    """``fired_at`` for ``now`` and its JSON (pydantic's text of it), computed once per
+    ``now`` (a batch fires its windows at one time)."""
+    global _last_stamp
+    last = _last_stamp
+    if last[0] == now:
+        return last[1], last[2]
+    at = datetime.fromtimestamp(now, UTC)
+    text = to_json(at).decode("ascii")
+    _last_stamp = (now, at, text)
+    return at, text
 
 
 def trigger_body(t: Trigger) -> bytes:
