@@ -175,3 +175,29 @@ def test_passes_come_sooner_while_the_wal_fills_fast(
     side.close()
     s.close()
     assert cp._wait == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_migrated_and_keeps_its_rows(tmp_path: Path, version: int) -> None:
+    """A database written by an older schema opens at the latest version: its outbox rows
+    stay claimable and the unused index on the trigger id is gone (migration 3)."""
+    from scoperouter.state.sqlite_schema import MIGRATIONS
+
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO sr_outbox(trigger_id, processor, body, status, created_at, available_at) "
+        "VALUES ('t-1', 'p', ?, 'pending', 1.0, 1.0)",
+        (b'{"trigger_id":"t-1"}',),
+    )
+    db.execute(f"PRAGMA user_version = {version}")
+    db.close()
+    s = SqliteStateStore(path)
+    indexes = {r[0] for r in s._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    rows = s.outbox_rows()
+    latest = s.pragma("user_version")
+    s.close()
+    assert latest == len(MIGRATIONS) and "sr_outbox_trigger" not in indexes
+    assert [(r.trigger_id, r.status) for r in rows] == [("t-1", "pending")]
