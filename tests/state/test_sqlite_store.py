@@ -68,11 +68,15 @@ def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
 
 def test_wal_stays_bounded_when_the_checkpointer_thread_falls_behind(tmp_path: Path) -> None:
     """Past four times the WAL limit the writer copies the rest after a commit, so the WAL
-    starts over and is cut back: its file stays bounded although the thread never ran."""
+    starts over and is cut back: its file stays bounded although the thread's last pass
+    ended long ago (stuck)."""
+    import time
+
     from state_support import DAY, batch, contrib
 
     limit = 64 * 1024
     s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    s._checkpointer._passed = time.monotonic() - 3 * 3600  # a pass stuck for hours
     assert s.pragma("journal_size_limit") == limit
     for i in range(400):
         s.ingest(batch(contrib(f"e{i}", day=DAY - timedelta(days=i))), float(i))
@@ -241,3 +245,23 @@ def test_only_transactions_that_answer_nobody_skip_the_sync(
     mode = s.pragma("synchronous")
     s.close()
     assert mode == after
+
+
+@pytest.mark.parametrize(("stuck_s", "copied"), [(0.0, False), (3 * 3600.0, True)])
+def test_the_writer_stats_the_wal_only_when_the_thread_is_behind(
+    tmp_path: Path, stuck_s: float, copied: bool
+) -> None:
+    """A WAL past four times its limit is copied by the writer only when the thread's last
+    pass is overdue; while the thread keeps up, a commit does not look at the WAL file."""
+    import time
+
+    from state_support import DAY, batch, contrib
+
+    limit = 16 * 1024
+    s = SqliteStateStore(tmp_path / "s.db", checkpoint_interval_s=3600, wal_limit_bytes=limit)
+    s._checkpointer._passed = time.monotonic() - stuck_s
+    for i in range(40):
+        s.ingest(batch(contrib(f"e{i}", day=DAY - timedelta(days=i))), float(i))
+    tail_runs = s._checkpointer.tail_runs
+    s.close()
+    assert (tail_runs > 0) is copied

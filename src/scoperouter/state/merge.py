@@ -70,48 +70,39 @@ def contributions(
     return tuple(out)
 
 
-def _input(window: WindowState | None, c: Contribution) -> tuple[Input, frozenset[str] | None]:
-    """The transition-table input of contribution ``c`` for ``window`` (None: closed), and
-    for entity ids into an id window the united ids (the rules of
+def _input(
+    have: frozenset[str] | None, limit: int, c: Contribution
+) -> tuple[Input, frozenset[str] | None]:
+    """The transition-table input of contribution ``c`` for a window holding ``have`` (None:
+    full date; a closed window holds none) with threshold ``limit``, and for entity ids
+    into an id window the united ids (the rules of
     :func:`scoperouter.router.window_state.classify`, on a contribution)."""
     if c.entity_ids is None:
         return "date", None
-    have = window.entity_ids if window is not None else frozenset()
     if have is None:
         return "entities", None  # absorbed either way
     union = have.union(c.entity_ids)
-    limit = window.max_entities if window is not None else c.max_entities
     return ("entities_past_max" if len(union) > limit else "entities"), union
+
+
+_NO_IDS: frozenset[str] = frozenset()
 
 
 def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
     read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
-    rules the in-memory book applies too."""
-    phase: Phase = (
-        "closed" if window is None else ("date" if window.entity_ids is None else "entities")
-    )
+    rules the in-memory book applies too. A closed window opens with ``c``'s processor
+    parameters, no ids, no causes and its first reason still unset."""
     if window is None:
-        window = WindowState(
-            processor=c.processor,
-            day=c.day,
-            opened_at=now,
-            last_at=now,
-            entity_ids=frozenset(),
-            entity_type=c.granularity,
-            date_reason=None,
-            caused_by=frozenset(),
-            correlation_id=None,
-            priority="normal",
-            quiet_s=c.quiet_s,
-            max_wait_s=c.max_wait_s,
-            max_entities=c.max_entities,
-        )
-    inp, union = _input(window, c)
+        phase: Phase = "closed"
+        ids: frozenset[str] | None = _NO_IDS
+        etype, reason, limit = c.granularity, None, c.max_entities
+    else:
+        phase = "date" if window.entity_ids is None else "entities"
+        ids, etype, reason = window.entity_ids, window.entity_type, window.date_reason
+        limit = window.max_entities
+    inp, union = _input(ids, limit, c)
     effect = TRANSITIONS[(phase, inp)].effect
-    ids = window.entity_ids
-    etype = window.entity_type
-    reason = window.date_reason
     if effect in ("open_ids", "union"):
         assert union is not None
         ids = union
@@ -124,6 +115,23 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
     elif effect == "to_date":
         ids, reason = None, c.reason
     # "absorb": a full-date window keeps its ids (none) and its first reason
+    critical = c.critical
+    if window is None:
+        return WindowState(
+            processor=c.processor,
+            day=c.day,
+            opened_at=now,
+            last_at=now,
+            entity_ids=ids,
+            entity_type=etype,
+            date_reason=reason,
+            caused_by=frozenset((c.event_id,)),
+            correlation_id=c.correlation_id,
+            priority="critical" if critical else "normal",
+            quiet_s=c.quiet_s,
+            max_wait_s=c.max_wait_s,
+            max_entities=c.max_entities,
+        )
     return WindowState(
         processor=window.processor,
         day=window.day,
@@ -136,7 +144,7 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         correlation_id=window.correlation_id
         if window.correlation_id is not None
         else c.correlation_id,
-        priority="critical" if c.critical or window.priority == "critical" else "normal",
+        priority="critical" if critical or window.priority == "critical" else "normal",
         quiet_s=window.quiet_s,
         max_wait_s=window.max_wait_s,
         max_entities=window.max_entities,

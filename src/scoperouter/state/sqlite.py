@@ -139,6 +139,10 @@ class SqliteStateStore:
         self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
         self._full = sync == "full"
         self._synced = True  # the connection's synchronous mode is the configured one
+        # the earliest window deadline as of the last commit (this process is the only
+        # writer of sr_windows): an ingest that wrote no window row does not read it again
+        self._deadline: float | None = None
+        self._deadline_known = False
 
     def pragma(self, name: str) -> Any:
         """One PRAGMA's value (tests check the durability setting)."""
@@ -181,6 +185,7 @@ class SqliteStateStore:
 
     # ------------------------------------------------------------------ ingest and windows
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
+        known, self._deadline_known = self._deadline_known, False  # until this commits
         with self._tx() as db:
             new_ids: set[str] = set()
             for eid in sorted({a.event_id for a in batch.admissions}):
@@ -193,19 +198,21 @@ class SqliteStateStore:
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
             f = fold(existing, grouped, now)
-            db.executemany(
-                f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_window_params(w) for w in f.write],
-            )
-            db.executemany(
-                "DELETE FROM sr_windows WHERE processor = ? AND day = ?",
-                [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None],
-            )
+            if f.write:
+                db.executemany(
+                    f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_window_params(w) for w in f.write],
+                )
+            gone = [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None]
+            if gone:
+                db.executemany("DELETE FROM sr_windows WHERE processor = ? AND day = ?", gone)
             fired = [self._insert_fired(db, w, now) for w in f.fired]
             letters = tuple(SQLITE.dead_letter(db, d) for d in batch.dead_letters)
             marked = tuple(SQLITE.mark(db, m, self.options.owner) for m in batch.marks)
-            nd = self._next_deadline(db)
+            # no window row written or deleted: the earliest deadline is the one known
+            nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
+        self._deadline, self._deadline_known = nd, True
         return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
 
     @staticmethod
@@ -235,6 +242,7 @@ class SqliteStateStore:
         return OutboxItem(cur.lastrowid, t, body, 0, 1)
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
+        self._deadline_known = False  # rows deleted: the next read finds it
         with self._tx() as db:
             rows = db.execute(
                 f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE deadline <= ? "
@@ -253,7 +261,9 @@ class SqliteStateStore:
         return None if row[0] is None else float(row[0])
 
     def next_deadline(self) -> float | None:
-        return self._next_deadline(self._db)
+        nd = self._next_deadline(self._db)
+        self._deadline, self._deadline_known = nd, True
+        return nd
 
     def open_windows(self) -> list[WindowState]:
         rows = self._db.execute(
@@ -343,6 +353,7 @@ class SqliteStateStore:
         return SQLITE.completion(self._db, trigger_id)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
+        self._deadline_known = False
         with self._tx() as db:
 
             def insert(w: WindowState) -> None:

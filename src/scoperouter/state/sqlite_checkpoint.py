@@ -16,8 +16,8 @@ once the WAL file is past ``wal_limit_bytes`` this thread, after a pass, asks th
 to copy the tail (:meth:`Checkpointer.after_commit`, right after its next commit): only
 the frames committed since the pass ended, with nothing appended meanwhile, so the next
 transaction starts the WAL over and ``journal_size_limit`` cuts the file back to the
-limit. Should this thread fall behind, the writer copies whatever is left once the WAL
-is four times the limit.
+limit. Should this thread fall behind (a pass stuck past its time), the writer copies
+whatever is left once the WAL is four times the limit.
 
 Cheap commits: a commit that writes past the end of the WAL file grows it, and with
 ``synchronous=FULL`` its ``fdatasync`` then also writes the file's new size and blocks
@@ -33,6 +33,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 logger = logging.getLogger("scoperouter.state")
@@ -62,6 +63,7 @@ class Checkpointer:
         self._wal = f"{path}-wal"
         self._tail_wanted = False  # set by this thread, taken by the writer
         self._frame_bytes = 0  # one WAL frame (page + header), read at the first pass
+        self._passed = time.monotonic()  # when the last pass ended (the thread keeps up)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name="scoperouter-sqlite-checkpoint", daemon=True
@@ -103,11 +105,18 @@ class Checkpointer:
             self._wait = min(self.interval_s, self._wait * 2)
         if held > self.restart_bytes or self._wal_bytes() > self.wal_limit_bytes:
             self._tail_wanted = True
+        self._passed = time.monotonic()
 
     def after_commit(self, db: sqlite3.Connection) -> None:
         """Writer thread, between two transactions: copy the WAL's tail when this thread
-        asked for it (or the WAL is four times the limit), so the WAL starts over."""
-        if not self._tail_wanted and self._wal_bytes() <= 4 * self.wal_limit_bytes:
+        asked for it, or when the thread is behind (its last pass ended more than a
+        second after the next one was due) and the WAL is four times the limit, so the
+        WAL starts over. While the thread keeps up a commit costs a flag and a clock
+        read, no ``stat`` of the WAL."""
+        if not self._tail_wanted and (
+            time.monotonic() - self._passed <= self._wait + 1.0
+            or self._wal_bytes() <= 4 * self.wal_limit_bytes
+        ):
             return
         self._tail_wanted = False
         try:  # the transaction committed: a failed checkpoint is only retried later
