@@ -207,46 +207,6 @@ def test_an_older_database_is_migrated_and_keeps_its_rows(tmp_path: Path, versio
     assert [(r.trigger_id, r.status) for r in rows] == [("t-1", "pending")]
 
 
-@pytest.mark.parametrize(
-    ("sync", "call", "after"),
-    [
-        ("full", "ingest", 2),  # acks follow: FULL
-        ("full", "apply_marks", 1),  # answers nobody: NORMAL
-        ("full", "marks_then_ingest", 2),  # back to FULL for the next ingest
-        ("full", "extend_leases", 1),
-        ("full", "rescue_expired", 1),
-        ("full", "fire_due", 2),  # triggers stored before dispatch: FULL
-        ("normal", "ingest", 1),  # a NORMAL store stays NORMAL
-        ("normal", "apply_marks", 1),
-    ],
-)
-def test_only_transactions_that_answer_nobody_skip_the_sync(
-    tmp_path: Path, sync: str, call: str, after: int
-) -> None:
-    """With synchronous=FULL the transactions of marks and leases commit with NORMAL; an
-    ingest or a fire after them commits with FULL again (the connection's setting)."""
-    from state_support import batch, contrib
-
-    from scoperouter.state.model import Done
-
-    s = SqliteStateStore(tmp_path / "s.db", sync=sync)  # type: ignore[arg-type]
-    calls = {
-        "ingest": lambda: s.ingest(batch(contrib("e1")), 1.0),
-        "apply_marks": lambda: s.apply_marks([Done(1, 1, 1.0)]),
-        "marks_then_ingest": lambda: (
-            s.apply_marks([Done(1, 1, 1.0)]),
-            s.ingest(batch(contrib("e2")), 2.0),
-        ),
-        "extend_leases": lambda: s.extend_leases([1], 1.0),
-        "rescue_expired": lambda: s.rescue_expired(1.0),
-        "fire_due": lambda: (s.apply_marks([]), s.fire_due(1.0)),
-    }
-    calls[call]()
-    mode = s.pragma("synchronous")
-    s.close()
-    assert mode == after
-
-
 @pytest.mark.parametrize(("stuck_s", "copied"), [(0.0, False), (3 * 3600.0, True)])
 def test_the_writer_stats_the_wal_only_when_the_thread_is_behind(
     tmp_path: Path, stuck_s: float, copied: bool

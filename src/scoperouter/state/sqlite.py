@@ -8,17 +8,6 @@ nothing but the earliest deadline (no snapshot, no journal to replay).
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
 survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
 run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a commit.
-
-With ``FULL``, the transactions that answer nobody -- dispatch marks, lease claims and
-renewals, rescues (:meth:`claim_lanes`, :meth:`apply_marks`, :meth:`extend_leases`,
-:meth:`rescue_expired`, :meth:`claim`) -- commit with ``NORMAL``: no ``fdatasync`` of
-their own (at 1000 events/s the dispatcher's pages were as many transactions as the
-ingests). Every commit that answers -- an ingest (its events are acked after it), a fire
-(triggers are stored before dispatch), a rejected event's dead letter, a completion, an
-operator's command -- still syncs the WAL, and as the WAL is written in order, that
-``fdatasync`` makes every earlier commit durable too. Power loss can only take the commits
-made after the last synced one: marks and leases, whose loss re-sends a trigger under the
-same id (at-least-once; the trigger id is the idempotency key), never an acked event.
 """
 
 from __future__ import annotations
@@ -137,8 +126,6 @@ class SqliteStateStore:
             self._db.close()
             raise
         self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
-        self._full = sync == "full"
-        self._synced = True  # the connection's synchronous mode is the configured one
         # the earliest window deadline as of the last commit (this process is the only
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
@@ -149,14 +136,8 @@ class SqliteStateStore:
         return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     @contextmanager
-    def _tx(self, answers: bool = True) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; ``answers=False``: nobody is answered
-        after it (marks, leases), so with ``FULL`` it commits with ``NORMAL`` (see the
-        module docstring)."""
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         db = self._db
-        if self._full and answers != self._synced:
-            db.execute("PRAGMA synchronous=FULL" if answers else "PRAGMA synchronous=NORMAL")
-            self._synced = answers
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -280,7 +261,7 @@ class SqliteStateStore:
     # ------------------------------------------------------------------ outbox
     def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
         o = self.options
-        with self._tx(answers=False) as db:
+        with self._tx() as db:
             rows = db.execute(
                 "UPDATE sr_outbox SET status = 'leased', lease_owner = ?, lease_until = ?, "
                 "claims = claims + 1 WHERE id IN (SELECT id FROM sr_outbox WHERE "
@@ -296,22 +277,22 @@ class SqliteStateStore:
 
     def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
         o = self.options
-        with self._tx(answers=False) as db:
+        with self._tx() as db:
             return SQLITE.extend(db, item_ids, now + o.lease_s, o.owner)
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
-        with self._tx(answers=False) as db:
+        with self._tx() as db:
             return tuple(SQLITE.mark(db, m, self.options.owner) for m in marks)
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
-        with self._tx(answers=False) as db:
+        with self._tx() as db:
             return SQLITE.rescue(db, now, all_leases)
 
     def claim_lanes(
         self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
     ) -> tuple[LaneClaimed, ...]:
         o = self.options
-        with self._tx(answers=False) as db:
+        with self._tx() as db:
             for m in marks:
                 SQLITE.mark(db, m, o.owner)
             return SQLITE.claim_lanes(db, claims, o.owner, o.lease_s, now)
