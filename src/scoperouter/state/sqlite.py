@@ -47,6 +47,7 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.shared_sql import SQLITE
+from scoperouter.state.sqlite_bulk import apply_marks, insert_outbox, insert_seen
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
 from scoperouter.state.sqlite_schema import migrate
 
@@ -168,14 +169,7 @@ class SqliteStateStore:
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
         known, self._deadline_known = self._deadline_known, False  # until this commits
         with self._tx() as db:
-            new_ids: set[str] = set()
-            for eid in sorted({a.event_id for a in batch.admissions}):
-                cur = db.execute(
-                    "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (eid, now),
-                )
-                if cur.rowcount > 0:
-                    new_ids.add(eid)
+            new_ids = insert_seen(db, sorted({a.event_id for a in batch.admissions}), now)
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
             f = fold(existing, grouped, now)
@@ -188,9 +182,9 @@ class SqliteStateStore:
             gone = [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None]
             if gone:
                 db.executemany("DELETE FROM sr_windows WHERE processor = ? AND day = ?", gone)
-            fired = [self._insert_fired(db, w, now) for w in f.fired]
+            fired = self._insert_fired(db, f.fired, now)
             letters = tuple(SQLITE.dead_letter(db, d) for d in batch.dead_letters)
-            marked = tuple(SQLITE.mark(db, m, self.options.owner) for m in batch.marks)
+            marked = tuple(apply_marks(db, batch.marks, self.options.owner))
             # no window row written or deleted: the earliest deadline is the one known
             nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
         self._deadline, self._deadline_known = nd, True
@@ -204,23 +198,17 @@ class SqliteStateStore:
         ).fetchone()
         return None if row is None else _window(row)
 
-    def _insert_fired(self, db: sqlite3.Connection, w: WindowState, now: float) -> OutboxItem:
-        t, body = fired_trigger(w, now, self.options.date_field)
-        cur = db.execute(
-            "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
-            "available_at, lease_owner, lease_until) VALUES (?, ?, ?, 'leased', 1, ?, ?, ?, ?)",
-            (
-                t.trigger_id,
-                t.processor,
-                body,
-                now,
-                now,
-                self.options.owner,
-                now + self.options.lease_s,
-            ),
+    def _insert_fired(
+        self, db: sqlite3.Connection, windows: Sequence[WindowState], now: float
+    ) -> list[OutboxItem]:
+        """The fired windows' triggers as outbox rows leased to this owner."""
+        o = self.options
+        made = [fired_trigger(w, now, o.date_field) for w in windows]
+        until = now + o.lease_s
+        ids = insert_outbox(
+            db, [(t.trigger_id, t.processor, body, now, now, o.owner, until) for t, body in made]
         )
-        assert cur.lastrowid is not None
-        return OutboxItem(cur.lastrowid, t, body, 0, 1)
+        return [OutboxItem(i, t, body, 0, 1) for i, (t, body) in zip(ids, made, strict=True)]
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
@@ -234,7 +222,7 @@ class SqliteStateStore:
                 "DELETE FROM sr_windows WHERE processor = ? AND day = ?",
                 [(r[0], r[1]) for r in rows],
             )
-            return [self._insert_fired(db, _window(r), now) for r in rows]
+            return self._insert_fired(db, [_window(r) for r in rows], now)
 
     @staticmethod
     def _next_deadline(db: sqlite3.Connection) -> float | None:
@@ -282,7 +270,7 @@ class SqliteStateStore:
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         with self._tx() as db:
-            return tuple(SQLITE.mark(db, m, self.options.owner) for m in marks)
+            return tuple(apply_marks(db, marks, self.options.owner))
 
     def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
         with self._tx() as db:
@@ -293,8 +281,7 @@ class SqliteStateStore:
     ) -> tuple[LaneClaimed, ...]:
         o = self.options
         with self._tx() as db:
-            for m in marks:
-                SQLITE.mark(db, m, o.owner)
+            apply_marks(db, marks, o.owner)
             return SQLITE.claim_lanes(db, claims, o.owner, o.lease_s, now)
 
     def pending_processors(self, due_at: float = float("inf")) -> list[str]:

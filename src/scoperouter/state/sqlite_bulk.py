@@ -1,0 +1,156 @@
+"""Multi-row statements of the SQLite store's ingest: the batch's seen ids, fired triggers
+and ``Done`` marks in one statement per chunk of rows instead of one per row.
+
+Invariant: each function has the effect and the result of its one-row statement run once
+per row, in order (the caller holds the transaction). Rows go in chunks of the sizes in
+:data:`CHUNKS`, so the statement texts stay few and stay prepared (sqlite3's statement
+cache); fewer rows than the smallest chunk go one by one, where a multi-row statement
+costs more than it saves (``/work/wt/tools`` micro figures: at 20 rows per batch the
+outbox insert goes from ~5 to ~3 us per row, a ``Done`` mark from ~4.2 to ~2.8; below
+about 8 rows the one-row statements are cheaper).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from scoperouter.state.model import Done, Mark
+from scoperouter.state.shared_sql import SQLITE
+
+CHUNKS = (32, 16, 8)
+
+_SEEN_ONE = "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+_OUTBOX_COLS = (
+    "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
+    "available_at, lease_owner, lease_until) VALUES "
+)
+_OUTBOX_ROW = "(?, ?, ?, 'leased', 1, ?, ?, ?, ?)"
+# the SET of shared_sql's one-row "done" statement, its values from the VALUES list
+_DONE_SET = (
+    "status = 'done', attempts = v.column2, finished_at = v.column3, lease_owner = NULL, "
+    "lease_until = NULL, error = NULL"
+)
+
+OutboxRow = tuple[str, str, bytes, float, float, str, float]
+"""(trigger_id, processor, body, created_at, available_at, lease_owner, lease_until)"""
+
+
+def chunks(n: int) -> list[int]:
+    """Sizes covering ``n`` rows in order: the largest chunks first, then single rows."""
+    out: list[int] = []
+    for size in CHUNKS:
+        while n >= size:
+            out.append(size)
+            n -= size
+    return out + [1] * n
+
+
+@cache
+def _seen_many(n: int) -> str:
+    return (
+        "INSERT INTO sr_seen(event_id, seen_at) VALUES "
+        + ", ".join(["(?, ?)"] * n)
+        + " ON CONFLICT DO NOTHING RETURNING event_id"
+    )
+
+
+@cache
+def _outbox_many(n: int) -> str:
+    return _OUTBOX_COLS + ", ".join([_OUTBOX_ROW] * n) + " RETURNING id"
+
+
+@cache
+def _done_many(n: int) -> str:
+    return (
+        "UPDATE sr_outbox SET "
+        + _DONE_SET
+        + " FROM (VALUES "
+        + ", ".join(["(?, ?, ?)"] * n)
+        + ") AS v WHERE sr_outbox.id = v.column1 AND sr_outbox.status IN ('pending', 'leased')"
+        " RETURNING sr_outbox.id"
+    )
+
+
+def insert_seen(db: sqlite3.Connection, event_ids: Sequence[str], now: float) -> set[str]:
+    """Remember ``event_ids`` (distinct) as seen at ``now``; the ids not seen before."""
+    new: set[str] = set()
+    at = 0
+    for size in chunks(len(event_ids)):
+        part = event_ids[at : at + size]
+        at += size
+        if size == 1:
+            if db.execute(_SEEN_ONE, (part[0], now)).rowcount > 0:
+                new.add(part[0])
+            continue
+        params: list[Any] = []
+        for eid in part:
+            params += (eid, now)
+        new.update(r[0] for r in db.execute(_seen_many(size), params).fetchall())
+    return new
+
+
+def insert_outbox(db: sqlite3.Connection, rows: Sequence[OutboxRow]) -> list[int]:
+    """Insert fired triggers leased to their owner; their outbox ids, in ``rows`` order
+    (``AUTOINCREMENT`` numbers a multi-row insert in the order of its rows)."""
+    ids: list[int] = []
+    at = 0
+    for size in chunks(len(rows)):
+        part = rows[at : at + size]
+        at += size
+        if size == 1:
+            cur = db.execute(_OUTBOX_COLS + _OUTBOX_ROW, part[0])
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+            continue
+        params: list[Any] = []
+        for r in part:
+            params += r
+        ids += sorted(r[0] for r in db.execute(_outbox_many(size), params).fetchall())
+    return ids
+
+
+def mark_done(db: sqlite3.Connection, marks: Sequence[Done]) -> list[bool]:
+    """Apply ``Done`` marks of distinct rows; per mark, True when it changed its row (it
+    was pending or leased)."""
+    changed: list[bool] = []
+    at = 0
+    for size in chunks(len(marks)):
+        part = marks[at : at + size]
+        at += size
+        if size == 1:
+            changed.append(SQLITE.mark(db, part[0], ""))
+            continue
+        params: list[Any] = []
+        for m in part:
+            params += (m.item_id, m.attempts, m.at)
+        done = {r[0] for r in db.execute(_done_many(size), params).fetchall()}
+        changed += [m.item_id in done for m in part]
+    return changed
+
+
+def apply_marks(db: sqlite3.Connection, marks: Sequence[Mark], owner: str) -> list[bool]:
+    """Apply dispatch marks in order, as :meth:`Sql.mark` one by one would: each run of
+    ``Done`` marks of distinct rows goes through :func:`mark_done`; per mark, True when it
+    changed its row."""
+    out: list[bool] = []
+    run: list[Done] = []
+    ids: set[int] = set()
+    for m in marks:
+        if type(m) is Done and m.item_id not in ids:
+            run.append(m)
+            ids.add(m.item_id)
+            continue
+        if run:
+            out += mark_done(db, run)
+            run, ids = [], set()
+        if type(m) is Done:  # the same row again: it starts the next run
+            run.append(m)
+            ids.add(m.item_id)
+        else:
+            out.append(SQLITE.mark(db, m, owner))
+    if run:
+        out += mark_done(db, run)
+    return out

@@ -1,0 +1,122 @@
+"""The SQLite store's multi-row statements (state/sqlite_bulk.py) do what the one-row
+statements do, row by row in order: same results, same rows left in the tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoperouter.state.model import Attempted, Dead, Done, Mark, Released, RetryLater
+from scoperouter.state.shared_sql import SQLITE
+from scoperouter.state.sqlite_bulk import (
+    CHUNKS,
+    apply_marks,
+    chunks,
+    insert_outbox,
+    insert_seen,
+)
+from scoperouter.state.sqlite_schema import migrate
+
+OWNER = "me"
+
+
+def fresh(rows: int) -> sqlite3.Connection:
+    """A migrated in-memory store with ``rows`` outbox rows: leased to OWNER, then every
+    third pending, every fifth done."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db)
+    for i in range(1, rows + 1):
+        status = "done" if i % 5 == 0 else "pending" if i % 3 == 0 else "leased"
+        db.execute(
+            "INSERT INTO sr_outbox(trigger_id, processor, body, status, created_at, "
+            "available_at, lease_owner) VALUES (?, 'p', ?, ?, 1.0, 1.0, ?)",
+            (f"t-{i}", f'{{"trigger_id":"t-{i}"}}'.encode(), status, OWNER),
+        )
+    return db
+
+
+def table(db: sqlite3.Connection, name: str) -> list[Any]:
+    return db.execute(f"SELECT * FROM {name} ORDER BY 1").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("n", "sizes"),
+    [
+        (0, []),
+        (3, [1, 1, 1]),
+        (8, [8]),
+        (20, [16, 1, 1, 1, 1]),
+        (64, [32, 32]),
+        (75, [32, 32, 8, 1, 1, 1]),
+    ],
+)
+def test_rows_go_in_the_largest_chunks_first(n: int, sizes: list[int]) -> None:
+    """A batch is cut into the fixed chunk sizes, largest first, the rest one by one."""
+    assert chunks(n) == sizes and sum(sizes) == n and set(sizes) <= {1, *CHUNKS}
+
+
+MARKS = st.lists(
+    st.one_of(
+        st.builds(Done, st.integers(1, 40), st.integers(1, 3), st.floats(2, 3)),
+        st.builds(Attempted, st.integers(1, 40), st.integers(1, 3), st.just("boom")),
+        st.builds(RetryLater, st.integers(1, 40), st.integers(1, 3), st.just(9.0), st.just("e")),
+        st.builds(Released, st.integers(1, 40)),
+        st.builds(
+            Dead, st.integers(1, 40), st.integers(1, 3), st.just(4.0), st.just("r"), st.just("e")
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(marks=MARKS, done_run=st.integers(0, 40))
+def test_marks_in_bulk_equal_marks_one_by_one(marks: list[Mark], done_run: int) -> None:
+    """Any sequence of marks (runs of Done, repeated rows, other kinds between) gives the
+    same per-mark results and the same outbox and dead letters as Sql.mark one by one."""
+    marks = [Done(i, 1, 5.0) for i in range(1, done_run + 1)] + marks
+    one, bulk = fresh(40), fresh(40)
+    want = [SQLITE.mark(one, m, OWNER) for m in marks]
+    got = apply_marks(bulk, marks, OWNER)
+    assert got == want
+    assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
+    assert table(bulk, "sr_dead_letters") == table(one, "sr_dead_letters")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seen=st.sets(st.integers(0, 60), max_size=30),
+    offered=st.sets(st.integers(0, 60), max_size=60),
+)
+def test_seen_in_bulk_equals_one_by_one(seen: set[int], offered: set[int]) -> None:
+    """The new ids and the seen table are those of one insert per id."""
+    one, bulk = fresh(0), fresh(0)
+    for db in (one, bulk):
+        db.executemany("INSERT INTO sr_seen VALUES (?, 1.0)", [(f"e{i}",) for i in seen])
+    ids = sorted(f"e{i}" for i in offered)
+    want = {
+        e
+        for e in ids
+        if one.execute(
+            "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, 2.0) ON CONFLICT DO NOTHING", (e,)
+        ).rowcount
+        > 0
+    }
+    assert insert_seen(bulk, ids, 2.0) == want
+    assert table(bulk, "sr_seen") == table(one, "sr_seen")
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 20, 33, 64, 100])
+def test_outbox_ids_follow_the_rows(n: int) -> None:
+    """Each fired trigger gets the id its row was numbered with, in order, after the
+    rows already there (AUTOINCREMENT numbers a multi-row insert row by row)."""
+    db = fresh(5)
+    rows = [(f"t-new-{k}", "p", f"body-{k}".encode(), 1.0, 1.0, OWNER, 61.0) for k in range(n)]
+    ids = insert_outbox(db, rows)
+    stored = dict(db.execute("SELECT id, trigger_id FROM sr_outbox WHERE id > 5").fetchall())
+    assert ids == list(range(6, 6 + n))
+    assert [stored[i] for i in ids] == [r[0] for r in rows]
