@@ -13,7 +13,6 @@ sources redeliver). The windows live in the store only: nothing here keeps them.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -172,14 +171,17 @@ def process_shared_batch(
             )
         )
     accepted = set(result.accepted)
-    caused = Counter(e for x in result.fired for e in x.trigger.caused_by)  # triggers per event
+    caused: dict[str, int] = {}  # triggers per event (a dict: cheaper than a Counter)
+    for x in result.fired:
+        for e in x.trigger.caused_by:
+            caused[e] = caused.get(e, 0) + 1
     for p in planned:
         eid = p.event.event_id
         if eid not in accepted:
             res.outcomes.append((p.item, Outcome("duplicate", eid)))
             continue
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
-        n = caused[eid]
+        n = caused.get(eid, 0)
         res.decided.append((p.event, p.decisions, p.item.inbound.trigger_id, p.event_json))
         res.outcomes.append((p.item, Outcome("accepted", eid, triggers=n)))
     return res, result.next_deadline

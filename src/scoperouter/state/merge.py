@@ -50,21 +50,21 @@ def contributions(
         max_entities = p.max_entities if p is not None else d.max_entities
         granularity = p.granularity if p is not None else ""
         ids = None if dec.scope == "date" or dec.entity_ids is None else tuple(dec.entity_ids)
-        for day in dec.dates:
+        for day in dec.dates:  # positional (the field order): cheaper than keywords
             out.append(
                 Contribution(
-                    processor=dec.processor,
-                    day=day,
-                    event_id=event.event_id,
-                    correlation_id=event.correlation_id,
-                    critical=event.priority == "critical",
-                    entity_type=dec.entity_type,
-                    entity_ids=ids,
-                    reason=dec.reason,
-                    quiet_s=quiet,
-                    max_wait_s=max_wait,
-                    max_entities=max_entities,
-                    granularity=granularity,
+                    dec.processor,
+                    day,
+                    event.event_id,
+                    event.correlation_id,
+                    event.priority == "critical",
+                    dec.entity_type,
+                    ids,
+                    dec.reason,
+                    quiet,
+                    max_wait,
+                    max_entities,
+                    granularity,
                 )
             )
     return tuple(out)
@@ -116,38 +116,36 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         ids, reason = None, c.reason
     # "absorb": a full-date window keeps its ids (none) and its first reason
     critical = c.critical
-    if window is None:
+    if window is None:  # positional (the field order): cheaper than keywords
         return WindowState(
-            processor=c.processor,
-            day=c.day,
-            opened_at=now,
-            last_at=now,
-            entity_ids=ids,
-            entity_type=etype,
-            date_reason=reason,
-            caused_by=frozenset((c.event_id,)),
-            correlation_id=c.correlation_id,
-            priority="critical" if critical else "normal",
-            quiet_s=c.quiet_s,
-            max_wait_s=c.max_wait_s,
-            max_entities=c.max_entities,
+            c.processor,
+            c.day,
+            now,
+            now,
+            ids,
+            etype,
+            reason,
+            frozenset((c.event_id,)),
+            c.correlation_id,
+            "critical" if critical else "normal",
+            c.quiet_s,
+            c.max_wait_s,
+            c.max_entities,
         )
     return WindowState(
-        processor=window.processor,
-        day=window.day,
-        opened_at=window.opened_at,
-        last_at=now,
-        entity_ids=ids,
-        entity_type=etype,
-        date_reason=reason,
-        caused_by=window.caused_by | {c.event_id},
-        correlation_id=window.correlation_id
-        if window.correlation_id is not None
-        else c.correlation_id,
-        priority="critical" if critical or window.priority == "critical" else "normal",
-        quiet_s=window.quiet_s,
-        max_wait_s=window.max_wait_s,
-        max_entities=window.max_entities,
+        window.processor,
+        window.day,
+        window.opened_at,
+        now,
+        ids,
+        etype,
+        reason,
+        window.caused_by | {c.event_id},
+        window.correlation_id if window.correlation_id is not None else c.correlation_id,
+        "critical" if critical or window.priority == "critical" else "normal",
+        window.quiet_s,
+        window.max_wait_s,
+        window.max_entities,
     )
 
 
