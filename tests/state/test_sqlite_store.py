@@ -225,3 +225,29 @@ def test_the_writer_stats_the_wal_only_when_the_thread_is_behind(
     tail_runs = s._checkpointer.tail_runs
     s.close()
     assert (tail_runs > 0) is copied
+
+
+@pytest.mark.parametrize("fails_at", ["fold", "fired_trigger"])
+def test_a_failing_ingest_leaves_nothing_and_the_next_one_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_at: str
+) -> None:
+    """An exception inside the ingest transaction rolls it back (no seen id, no window,
+    no outbox row) and leaves the connection ready for the next transaction."""
+    from state_support import batch, contrib
+
+    import scoperouter.state.sqlite as sqlite_mod
+
+    s = SqliteStateStore(tmp_path / "s.db")
+
+    def boom(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as m:
+        m.setattr(sqlite_mod, fails_at, boom)
+        with pytest.raises(RuntimeError, match="boom"):
+            s.ingest(batch(contrib("e1", critical=True)), 1.0)
+    left = (s.seen_at("e1"), s.open_window_count(), len(s.outbox_rows()), s._db.in_transaction)
+    s.ingest(batch(contrib("e2")), 2.0)
+    after = s.seen_at("e2")
+    s.close()
+    assert left == (None, 0, 0, False) and after == 2.0

@@ -13,8 +13,7 @@ run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +95,36 @@ def _window_params(w: WindowState) -> tuple[Any, ...]:
     )
 
 
+class _Tx:
+    """The store's transaction as a reusable context manager (transactions never nest: one
+    writer thread; cheaper than a generator-based one per transaction)."""
+
+    __slots__ = ("checkpointer", "db")
+
+    def __init__(self, db: sqlite3.Connection, checkpointer: Checkpointer) -> None:
+        self.db = db
+        self.checkpointer = checkpointer
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> Literal[False]:
+        db = self.db
+        if kind is not None:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            return False
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self.checkpointer.after_commit(db)
+        return False
+
+
 class SqliteStateStore:
     """:class:`~scoperouter.state.api.StateStore` on one SQLite file (single instance)."""
 
@@ -127,6 +156,7 @@ class SqliteStateStore:
             self._db.close()
             raise
         self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
+        self._txn = _Tx(self._db, self._checkpointer)
         # the earliest window deadline as of the last commit (this process is the only
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
@@ -136,23 +166,10 @@ class SqliteStateStore:
         """One PRAGMA's value (tests check the durability setting)."""
         return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        self._checkpointer.after_commit(db)
+    def _tx(self) -> _Tx:
+        """``with self._tx() as db``: one ``BEGIN IMMEDIATE`` transaction, committed (then
+        the checkpointer's turn) or rolled back on an exception."""
+        return self._txn
 
     def close(self) -> None:
         self._checkpointer.stop()
