@@ -5,9 +5,9 @@ Invariant: each function has the effect and the result of its one-row statement 
 per row, in order (the caller holds the transaction). Rows go in chunks of the sizes in
 :data:`CHUNKS`, so the statement texts stay few and stay prepared (sqlite3's statement
 cache); fewer rows than the smallest chunk go one by one, where a multi-row statement
-costs more than it saves (``/work/wt/tools`` micro figures: at 20 rows per batch the
-outbox insert goes from ~5 to ~3 us per row, a ``Done`` mark from ~4.2 to ~2.8; below
-about 8 rows the one-row statements are cheaper).
+costs more than it saves (measured on the store alone: at 20 rows per batch the outbox
+insert goes from ~5 to ~3 us per row, a ``Done`` mark from ~4.2 to ~2.8; below about 8
+rows the one-row statements are cheaper).
 """
 
 from __future__ import annotations

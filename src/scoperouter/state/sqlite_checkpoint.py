@@ -21,7 +21,7 @@ whatever is left once the WAL is four times the limit.
 
 Cheap commits: a commit that writes past the end of the WAL file grows it, and with
 ``synchronous=FULL`` its ``fdatasync`` then also writes the file's new size and blocks
-(ext4: about 30 us more CPU per commit, ``python /work/wt/tools/micro.py 1``). So the WAL
+(ext4: about 30-45 us more CPU per commit at one event per transaction). So the WAL
 starts over well before the limit: a pass that finds more than a quarter of the limit in
 the WAL asks for the tail, and the passes come sooner while the WAL fills fast (down to
 :data:`MIN_INTERVAL_S`), so the WAL writes over its own first quarter instead of growing.
