@@ -28,9 +28,8 @@ from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
-    LIST_COLUMNS,
     LOG_COLUMNS,
-    Row,
+    Values,
     iso,
 )
 from scoperouter.execution_log.sqlite_links import Link, link_buffered
@@ -102,30 +101,15 @@ def _insert_sql(table: str, cols: Sequence[str]) -> str:
     )
 
 
-_LISTS = {
-    cols: tuple(i for i, c in enumerate(cols) if c in LIST_COLUMNS)
-    for cols in (LOG_COLUMNS, EVENT_COLUMNS, COMPLETION_COLUMNS)
-}
-
-
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
 
 
-def _ids_json(ids: list[Any]) -> str:
-    """``json.dumps(ids, separators=(",", ":"))``; a list of strings without the encoder."""
+def _ids_json(ids: Sequence[Any]) -> str:
+    """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
     try:
         return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
     except TypeError:  # not all strings
-        return _compact_json(ids)
-
-
-def _tuple(row: Row, cols: tuple[str, ...]) -> tuple[Any, ...]:
-    """The row's values in column order, id lists as JSON text."""
-    vals = [row[c] for c in cols]
-    for i in _LISTS[cols]:
-        if vals[i] is not None:
-            vals[i] = _ids_json(vals[i])
-    return tuple(vals)
+        return _compact_json(list(ids))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -212,14 +196,18 @@ class SqliteExecutionLog(RowExecutionLog):
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
-    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
-        self._log.extend([_tuple(r, LOG_COLUMNS) for r in rows])
-        self._events.append(_tuple(event, EVENT_COLUMNS))
+    @staticmethod
+    def _ids(ids: Sequence[str]) -> Any:
+        return _ids_json(ids)  # id lists are stored as JSON text
 
-    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
-        self._log.append(_tuple(row, LOG_COLUMNS))
+    def _store_decisions(self, event: Values, rows: list[Values]) -> None:
+        self._log.extend(rows)
+        self._events.append(event)
+
+    def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
+        self._log.append(row)
         if not complete:  # e.g. after a restart: take them from the decision rows
-            self._fill.append(row["decision_id"])
+            self._fill.append(row[0])  # its decision_id
         self._links.append(
             (
                 trigger.trigger_id,
@@ -230,8 +218,8 @@ class SqliteExecutionLog(RowExecutionLog):
             )
         )
 
-    def _store_completion(self, row: Row) -> None:
-        self._completions.append(_tuple(row, COMPLETION_COLUMNS))
+    def _store_completion(self, row: Values) -> None:
+        self._completions.append(row)
 
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:
