@@ -5,6 +5,13 @@ trigger's ``caused_by`` event ids + processor + its date range select the decisi
 (``action = 'run'``, no trigger yet). Dispatch rows carry ``caused_by`` too, so the link
 can always be rebuilt (BigQuery does it in a view, see ``sql/``).
 
+A log row's ``decision_id`` is unique without a unique index over every row (random ids:
+each insert dirtied a page of that index; about a third of the flush's cost): a
+redelivered event's decision rows are not written again because its event row already is
+(``events.event_id`` is the primary key), and dispatch rows are unique through a partial
+index (``kind = 'dispatch'``). Logs created before keep their ``decision_id`` primary key
+and are read and written as they are.
+
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
@@ -55,7 +62,7 @@ def _coltype(c: str) -> str:
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
+  {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id);
 DROP INDEX IF EXISTS ix_log_event;
@@ -69,6 +76,11 @@ CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
 CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
 CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# dispatch rows' ids are unique (a logs created before: its decision_id primary key)
+_DISPATCH_INDEX = (
+    f"CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_id ON {LOG_TABLE} (decision_id) "
+    "WHERE kind = 'dispatch'"
+)
 
 
 _LINK_SQL = (
@@ -87,12 +99,13 @@ _FILL_SQL = (
     f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
     f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
     f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
-    "WHERE decision_id = ?"
+    "WHERE decision_id = ? AND kind = 'dispatch'"
 )
 _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
-    "WHERE decision_id = ? AND scope = 'date' AND entities_requested IS NULL"
+    "WHERE decision_id = ? AND kind = 'dispatch' AND scope = 'date' AND entities_requested IS NULL"
 )
+_KIND, _EVENT, _ID = (LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id"))
 
 
 def _insert_sql(table: str, cols: Sequence[str]) -> str:
@@ -113,11 +126,33 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``)."""
+    """Columns added since a log file was created (``skips``); the dispatch-id index of a
+    log created without the ``decision_id`` primary key."""
     have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    if not any(r[3] == "pk" for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")):
+        conn.execute(_DISPATCH_INDEX)
+
+
+def _first_deliveries(
+    conn: sqlite3.Connection, log: list[tuple[Any, ...]], top: int
+) -> list[tuple[Any, ...]]:
+    """``log`` without the decision rows of events whose row was not inserted by this
+    flush (rowid above ``top``): a redelivered event's decisions are logged once."""
+    new = {
+        r[0] for r in conn.execute(f"SELECT event_id FROM {EVENTS_TABLE} WHERE rowid > ?", (top,))
+    }
+    seen: set[str] = set()
+    out = []
+    for r in log:
+        if r[_KIND] == "decision":
+            if r[_EVENT] not in new or r[_ID] in seen:
+                continue
+            seen.add(r[_ID])
+        out.append(r)
+    return out
 
 
 # (table, time column): what retention prunes
@@ -244,10 +279,13 @@ class SqliteExecutionLog(RowExecutionLog):
             try:
                 buffered: set[str] = set()
                 if events:
+                    top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
                     before = conn.total_changes
                     conn.executemany(_insert_sql(EVENTS_TABLE, EVENT_COLUMNS), events)
                     if conn.total_changes - before == len(events):  # every event new here
                         buffered = {e[0] for e in events}
+                    else:  # a redelivery: write its decision rows only once
+                        log = _first_deliveries(conn, log, top or 0)
                 # links to events written in this flush: set on their rows before insert
                 link_params = link_buffered(log, links, buffered) if links else []
                 if log:
