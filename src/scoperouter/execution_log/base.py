@@ -26,6 +26,9 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 
+DispatchOutcome = tuple[Trigger, str, int, float | None, datetime, str | None]
+"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome."""
+
 _ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
     LOG_COLUMNS.index(c)
     for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
@@ -124,25 +127,32 @@ class RowExecutionLog(ABC):
         dispatched_at: datetime,
         error: str | None = None,
     ) -> None:
+        self.record_dispatches([(trigger, status, attempts, latency_ms, dispatched_at, error)])
+
+    def record_dispatches(self, outcomes: Sequence[DispatchOutcome]) -> None:
+        """:meth:`record_dispatch` for several outcomes at once (one lock, one flush check):
+        ``(trigger, status, attempts, latency_ms, dispatched_at, error)`` each."""
         with self._lock:
-            phase, gran = self._procinfo.get(trigger.processor, (None, None))
-            day = trigger.game_date.isoformat()
-            key = (trigger.processor, day)
-            row = dispatch_row(
-                trigger,
-                status=status,
-                attempts=attempts,
-                latency_ms=latency_ms,
-                dispatched_at=dispatched_at,
-                error=error,
-                phase=phase,
-                granularity=gran,
-                universe=self._universe.get(key),
-                ids=self._ids,
-                game_date_iso=day,
-            )
-            # not complete e.g. after a restart: the decision rows were logged by another process
-            self._store_dispatch(trigger, row, complete=key in self._universe and phase is not None)
+            procinfo, universe, ids = self._procinfo, self._universe, self._ids
+            for trigger, status, attempts, latency_ms, dispatched_at, error in outcomes:
+                phase, gran = procinfo.get(trigger.processor, (None, None))
+                day = trigger.game_date.isoformat()
+                key = (trigger.processor, day)
+                row = dispatch_row(
+                    trigger,
+                    status=status,
+                    attempts=attempts,
+                    latency_ms=latency_ms,
+                    dispatched_at=dispatched_at,
+                    error=error,
+                    phase=phase,
+                    granularity=gran,
+                    universe=universe.get(key),
+                    ids=ids,
+                    game_date_iso=day,
+                )
+                # not complete e.g. after a restart: another process logged the decision rows
+                self._store_dispatch(trigger, row, complete=key in universe and phase is not None)
             self._maybe_flush()
 
     def record_completion(

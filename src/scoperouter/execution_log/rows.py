@@ -114,7 +114,26 @@ def utc(ts: datetime) -> datetime:
 
 
 def iso(ts: datetime | None) -> str | None:
-    return utc(ts).isoformat(timespec="microseconds") if ts is not None else None
+    if ts is None:
+        return None
+    if ts.tzinfo is UTC:  # the common case: no conversion
+        return ts.isoformat(timespec="microseconds")
+    return utc(ts).isoformat(timespec="microseconds")
+
+
+_skips_json: dict[tuple[tuple[str, int], ...], str] = {}
+
+
+def skips_json(skips: dict[str, int]) -> str:
+    """``skips`` as sorted compact JSON, memoised (an event stream repeats a few shapes)."""
+    key = tuple(skips.items())
+    try:
+        return _skips_json[key]
+    except KeyError:
+        if len(_skips_json) >= 4096:
+            _skips_json.clear()
+        text = _skips_json[key] = _sorted_json(skips)
+        return text
 
 
 def mapped_count(
@@ -320,7 +339,7 @@ def event_row(
         compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()
         ),  # event_json
-        _sorted_json(skips) if skips else None,  # skips
+        skips_json(skips) if skips else None,  # skips
     )
 
 

@@ -236,14 +236,25 @@ class LogBridge:
         log = self.log
         if log is None:
             return
-        for trigger, status, attempts, latency_s, now, error in outcomes:
+        rows = [
+            (trigger, status, attempts, latency_s * 1000.0, datetime.fromtimestamp(now, UTC), error)
+            for trigger, status, attempts, latency_s, now, error in outcomes
+        ]
+        many = getattr(log, "record_dispatches", None)
+        if many is not None:
+            try:
+                many(rows)
+                return
+            except Exception:  # one by one below: the good ones are kept (ids dedupe)
+                logger.exception("execution log: record_dispatches failed")
+        for trigger, status, attempts, latency_ms, at, error in rows:
             try:
                 log.record_dispatch(
                     trigger,
                     status=status,
                     attempts=attempts,
-                    latency_ms=latency_s * 1000.0,
-                    dispatched_at=datetime.fromtimestamp(now, UTC),
+                    latency_ms=latency_ms,
+                    dispatched_at=at,
                     error=error,
                 )
             except Exception:
