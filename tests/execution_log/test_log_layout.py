@@ -125,3 +125,35 @@ def test_a_new_log_has_no_unique_index_over_every_row(
     with sqlite3.connect(path) as c:
         got = {r[1] for r in c.execute(f"PRAGMA index_list({LOG_TABLE})")}
     assert got == indexes
+
+
+@pytest.mark.parametrize("events", [1, 3, 4, 5, 9])
+def test_rows_are_inserted_in_chunks_without_losing_one(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    monkeypatch: pytest.MonkeyPatch,
+    events: int,
+) -> None:
+    """Multi-row inserts of 4 rows (the rest one by one): every event, decision and dispatch row is stored once."""
+    import scoperouter.execution_log.sqlite as sqlite_log
+
+    monkeypatch.setattr(sqlite_log, "ROWS_PER_INSERT", 4)
+    path = tmp_path / "l.sqlite"
+    want = 0
+    with SqliteExecutionLog(path) as log:
+        for i in range(events):
+            e = _event(i)
+            want += len(
+                log.record_decisions(
+                    e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+                )
+            )
+            log.record_dispatch(
+                _trigger(i), status="ok", attempts=1, latency_ms=1.0, dispatched_at=T0
+            )
+    data = read_log(path)
+    assert (len(data.events), len(data.decisions), len(data.dispatches)) == (events, want, events)
+    assert sorted(
+        d.trigger_id or "" for d in data.decisions if d.processor == "player_game_summary"
+    ) == sorted(f"t-{i}" for i in range(events))

@@ -1,4 +1,6 @@
-"""SQLite execution log: one file in the state dir, WAL, batched ``executemany`` per transaction.
+"""SQLite execution log: one file in the state dir, WAL, batched inserts per transaction
+(multi-row ``INSERT ... VALUES (...), (...)`` of up to :data:`ROWS_PER_INSERT` rows: one
+statement step -- and one release of the interpreter lock -- per chunk, not per row).
 
 Decision rows get their ``trigger_id`` when the trigger they caused is dispatched: the
 trigger's ``caused_by`` event ids + processor + its date range select the decision rows
@@ -21,6 +23,7 @@ freed pages: the file's size stays flat under a steady stream.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import time
@@ -108,10 +111,30 @@ _FILL_REQUESTED_SQL = (
 _KIND, _EVENT, _ID = (LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id"))
 
 
-def _insert_sql(table: str, cols: Sequence[str]) -> str:
-    return (
-        f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
+    one = f"({', '.join('?' * len(cols))})"
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([one] * rows)
+
+
+ROWS_PER_INSERT = 64
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, cols: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """``executemany(_insert_sql(table, cols), rows)``, ``ROWS_PER_INSERT`` rows a statement
+    (fewer when the build allows fewer bound variables)."""
+    per = max(
+        1, min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(cols))
     )
+    full = len(rows) - len(rows) % per
+    if full:
+        sql = _insert_sql(table, cols, per)
+        chain = itertools.chain.from_iterable
+        for i in range(0, full, per):
+            conn.execute(sql, list(chain(rows[i : i + per])))
+    if full < len(rows):
+        conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
@@ -281,7 +304,7 @@ class SqliteExecutionLog(RowExecutionLog):
                 if events:
                     top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
                     before = conn.total_changes
-                    conn.executemany(_insert_sql(EVENTS_TABLE, EVENT_COLUMNS), events)
+                    _insert(conn, EVENTS_TABLE, EVENT_COLUMNS, events)
                     if conn.total_changes - before == len(events):  # every event new here
                         buffered = {e[0] for e in events}
                     else:  # a redelivery: write its decision rows only once
@@ -289,9 +312,9 @@ class SqliteExecutionLog(RowExecutionLog):
                 # links to events written in this flush: set on their rows before insert
                 link_params = link_buffered(log, links, buffered) if links else []
                 if log:
-                    conn.executemany(_insert_sql(LOG_TABLE, LOG_COLUMNS), log)
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
-                    conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
+                    _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if link_params:
                     conn.executemany(_LINK_SQL, link_params)
                 if fill:
