@@ -108,7 +108,9 @@ _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
     "WHERE decision_id = ? AND kind = 'dispatch' AND scope = 'date' AND entities_requested IS NULL"
 )
-_KIND, _EVENT, _ID = (LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id"))
+_KIND, _EVENT, _ID, _DATE = (
+    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date")
+)
 
 
 def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
@@ -254,9 +256,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
-    @staticmethod
-    def _ids(ids: Sequence[str]) -> Any:
-        return _ids_json(ids)  # id lists are stored as JSON text
+    _ids = staticmethod(_ids_json)  # id lists are stored as JSON text
 
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         self._log.extend(rows)
@@ -266,13 +266,15 @@ class SqliteExecutionLog(RowExecutionLog):
         self._log.append(row)
         if not complete:  # e.g. after a restart: take them from the decision rows
             self._fill.append(row[0])  # its decision_id
+        day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
+        on = row[_DATE]  # the trigger's date as ISO text (most triggers are one day)
         self._links.append(
             (
                 trigger.trigger_id,
                 trigger.processor,
-                trigger.start_date.isoformat(),
-                trigger.end_date.isoformat(),
-                list(trigger.caused_by),
+                on if start == day else start.isoformat(),
+                on if end == day else end.isoformat(),
+                trigger.caused_by,
             )
         )
 
