@@ -62,8 +62,9 @@ class LogBridge:
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
         self.passes = 0  # times the log thread took what was queued
         self._q: deque[_Job | _Outcome] = deque()
-        self._handed = 0  # events/outcomes queued (written by the event loop only)
+        self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
         self._taken = 0  # ... and taken by the log thread (written by it only)
+        self._count = threading.Lock()
         self._wake = threading.Event()  # set: work queued since the thread last looked
         self._stop = threading.Event()
         self._flush_asked = False
@@ -88,11 +89,14 @@ class LogBridge:
 
     # ------------------------------------------------------------------ the log thread
     def _put(self, item: _Job | _Outcome, n: int) -> None:
-        self._handed += n
+        with self._count:
+            self._handed += n
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="scoperouter-log", daemon=True
+                )
+                self._thread.start()
         self._q.append(item)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="scoperouter-log", daemon=True)
-            self._thread.start()
         if not self._wake.is_set():
             self._wake.set()
 
