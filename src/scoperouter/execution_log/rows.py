@@ -116,8 +116,8 @@ def utc(ts: datetime) -> datetime:
 def iso(ts: datetime | None) -> str | None:
     if ts is None:
         return None
-    if ts.tzinfo is UTC:  # the common case: no conversion
-        return ts.isoformat(timespec="microseconds")
+    if ts.tzinfo is UTC:  # the common case: no conversion (nor timespec when not needed)
+        return ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
     return utc(ts).isoformat(timespec="microseconds")
 
 
