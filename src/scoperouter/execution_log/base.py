@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.rows import (
     LOG_COLUMNS,
-    UniverseCache,
     Values,
     completion_row,
     decision_rows,
