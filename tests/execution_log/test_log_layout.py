@@ -32,6 +32,9 @@ OLD_DDL = (
 )
 
 
+OLD_EVENT_INDEX = f"CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id);"
+
+
 def _event(i: int) -> Event:
     return Event.model_validate(
         {"event_id": f"e{i}", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
@@ -73,7 +76,7 @@ def test_repeats_are_logged_once_in_either_layout(
     path = tmp_path / "l.sqlite"
     if layout == "old":
         with sqlite3.connect(path) as c:
-            c.executescript(OLD_DDL)
+            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
     seen: set[str] = set()
     for part in script.split("||"):
         with SqliteExecutionLog(path) as log:
@@ -110,20 +113,20 @@ def test_repeats_are_logged_once_in_either_layout(
 
 
 @pytest.mark.parametrize(("layout", "indexes"), [
-    ("new", {"ix_log_event_id", "ix_log_dispatch_id"}),
-    ("old", {"ix_log_event_id", "sqlite_autoindex_pipeline_execution_log_1"}),
+    ("new", {("ix_log_event_id", 1), ("ix_log_dispatch_id", 1)}),
+    ("old", {("ix_log_event_id", 0), ("sqlite_autoindex_pipeline_execution_log_1", 0)}),
 ])  # fmt: skip
 def test_a_new_log_has_no_unique_index_over_every_row(
     tmp_path: Path, layout: str, indexes: set[str]
 ) -> None:
-    """New logs index event ids and dispatch ids only; an old log keeps its primary key (no extra index)."""
+    """New logs index decision rows' event ids and dispatch ids (partial indexes); an old log keeps its primary key and full event index."""
     path = tmp_path / "l.sqlite"
     if layout == "old":
         with sqlite3.connect(path) as c:
-            c.executescript(OLD_DDL)
+            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
     SqliteExecutionLog(path).close()
     with sqlite3.connect(path) as c:
-        got = {r[1] for r in c.execute(f"PRAGMA index_list({LOG_TABLE})")}
+        got = {(r[1], r[4]) for r in c.execute(f"PRAGMA index_list({LOG_TABLE})")}
     assert got == indexes
 
 

@@ -11,8 +11,10 @@ A log row's ``decision_id`` is unique without a unique index over every row (ran
 each insert dirtied a page of that index; about a third of the flush's cost): a
 redelivered event's decision rows are not written again because its event row already is
 (``events.event_id`` is the primary key), and dispatch rows are unique through a partial
-index (``kind = 'dispatch'``). Logs created before keep their ``decision_id`` primary key
-and are read and written as they are.
+index (``kind = 'dispatch'``); ``event_id`` is indexed for decision rows only (links and
+fills look decision rows up by event; readers scan). Logs created before keep their
+``decision_id`` primary key and full ``event_id`` index and are read and written as they
+are.
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
@@ -67,7 +69,7 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id);
+CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';
 DROP INDEX IF EXISTS ix_log_event;
 DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -91,7 +93,9 @@ _LINK_SQL = (
     "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
 )
 # the decision row of the dispatch's first causing event, same processor and date (found
-# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event)
+# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event;
+# the index holds decision rows only in logs created since issue 16: nothing looks dispatch
+# rows up by event id -- readers scan, links and fills ask for kind = 'decision')
 _SAME = (
     f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
     f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
