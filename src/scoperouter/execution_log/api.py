@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from scoperouter.execution_log.base import RowExecutionLog
-from scoperouter.execution_log.rows import Row
+from scoperouter.execution_log.rows import Values
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -95,13 +95,13 @@ class NullExecutionLog(RowExecutionLog):
     """Discards everything (``serve --no-log``, unit tests of other components). It builds
     the rows like the real logs, so the decision ids it returns are theirs."""
 
-    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
+    def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         return None
 
-    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+    def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         return None
 
-    def _store_completion(self, row: Row) -> None:
+    def _store_completion(self, row: Values) -> None:
         return None
 
     def _maybe_flush(self) -> None:

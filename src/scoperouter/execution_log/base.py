@@ -9,27 +9,42 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
+from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.rows import (
-    Row,
-    UniverseCache,
+    LOG_COLUMNS,
+    Values,
     completion_row,
     decision_rows,
     dispatch_row,
     event_row,
     iso,
-    skip_counts,
 )
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 
+DispatchOutcome = tuple[Trigger, str, int, float | None, datetime, str | None]
+"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome."""
+
+_ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
+    LOG_COLUMNS.index(c)
+    for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
+)
+
 
 class RowExecutionLog(ABC):
-    """An :class:`~scoperouter.execution_log.api.ExecutionLog` that builds rows and hands
-    them to :meth:`_store_decisions` / :meth:`_store_dispatch` / :meth:`_store_completion`
-    (called with ``_lock`` held, then :meth:`_maybe_flush`)."""
+    """An :class:`~scoperouter.execution_log.api.ExecutionLog` that builds rows (tuples in
+    column order, id lists encoded by :attr:`_ids`) and hands them to
+    :meth:`_store_decisions` / :meth:`_store_dispatch` / :meth:`_store_completion` (called
+    with ``_lock`` held, then :meth:`_maybe_flush`)."""
+
+    @staticmethod
+    def _ids(ids: Sequence[str]) -> Any:
+        """How this writer stores a list of ids (a list; SQLite: JSON text)."""
+        return list(ids)
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -71,18 +86,21 @@ class RowExecutionLog(ABC):
         ``decided_at``. Returns the decision ids of the rows written."""
         built = []
         at = iso(decided_at)  # once per batch
+        ids_of, ucache = self._ids, self._ucache
         for event, decisions, ev_json in items:
+            skips: dict[str, int] = {}
             rows = decision_rows(
                 event,
                 decisions,
                 decided_at,
                 registry=registry,
                 relations=relations,
-                universe_cache=self._ucache,
+                universe_cache=ucache,
                 decided_at_iso=at,
+                ids=ids_of,
+                skips=skips,
             )
-            ev = event_row(event, decided_at, as_of, skip_counts(decisions), ev_json, at)
-            built.append((ev, rows))
+            built.append((event_row(event, decided_at, as_of, skips, ev_json, at), rows))
         ids: list[str] = []
         with self._lock:
             if self._procinfo_of is not registry:
@@ -92,9 +110,9 @@ class RowExecutionLog(ABC):
             universe = self._universe
             for ev, rows in built:
                 for r in rows:
-                    if r["action"] == "run" and r["game_date"] is not None:
-                        universe[(r["processor"], r["game_date"])] = r["entities_universe"]
-                    ids.append(r["decision_id"])
+                    if r[_ACTION] == "run" and r[_DATE] is not None:
+                        universe[(r[_PROC], r[_DATE])] = r[_UNIVERSE]
+                    ids.append(r[_ID])
                 self._store_decisions(ev, rows)
             self._maybe_flush()
         return ids
@@ -109,22 +127,32 @@ class RowExecutionLog(ABC):
         dispatched_at: datetime,
         error: str | None = None,
     ) -> None:
+        self.record_dispatches([(trigger, status, attempts, latency_ms, dispatched_at, error)])
+
+    def record_dispatches(self, outcomes: Sequence[DispatchOutcome]) -> None:
+        """:meth:`record_dispatch` for several outcomes at once (one lock, one flush check):
+        ``(trigger, status, attempts, latency_ms, dispatched_at, error)`` each."""
         with self._lock:
-            phase, gran = self._procinfo.get(trigger.processor, (None, None))
-            key = (trigger.processor, trigger.game_date.isoformat())
-            row = dispatch_row(
-                trigger,
-                status=status,
-                attempts=attempts,
-                latency_ms=latency_ms,
-                dispatched_at=dispatched_at,
-                error=error,
-                phase=phase,
-                granularity=gran,
-                universe=self._universe.get(key),
-            )
-            # not complete e.g. after a restart: the decision rows were logged by another process
-            self._store_dispatch(trigger, row, complete=key in self._universe and phase is not None)
+            procinfo, universe, ids = self._procinfo, self._universe, self._ids
+            for trigger, status, attempts, latency_ms, dispatched_at, error in outcomes:
+                phase, gran = procinfo.get(trigger.processor, (None, None))
+                day = trigger.game_date.isoformat()
+                key = (trigger.processor, day)
+                row = dispatch_row(
+                    trigger,
+                    status=status,
+                    attempts=attempts,
+                    latency_ms=latency_ms,
+                    dispatched_at=dispatched_at,
+                    error=error,
+                    phase=phase,
+                    granularity=gran,
+                    universe=universe.get(key),
+                    ids=ids,
+                    game_date_iso=day,
+                )
+                # not complete e.g. after a restart: another process logged the decision rows
+                self._store_dispatch(trigger, row, complete=key in universe and phase is not None)
             self._maybe_flush()
 
     def record_completion(
@@ -151,16 +179,16 @@ class RowExecutionLog(ABC):
 
     # ------------------------------------------------------------------ storage
     @abstractmethod
-    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
+    def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         """Keep one event row and its decision rows."""
 
     @abstractmethod
-    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+    def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         """Keep one dispatch row. ``complete`` is false when phase, granularity or universe
         were unknown here (no decision row of this processor and date was logged by us)."""
 
     @abstractmethod
-    def _store_completion(self, row: Row) -> None:
+    def _store_completion(self, row: Values) -> None:
         """Keep one completion row."""
 
     @abstractmethod

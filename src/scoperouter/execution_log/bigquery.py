@@ -19,7 +19,14 @@ from typing import Any, Protocol
 from scoperouter.errors import ScopeRouterError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.base import RowExecutionLog
-from scoperouter.execution_log.rows import LIST_COLUMNS, Row
+from scoperouter.execution_log.rows import (
+    COMPLETION_COLUMNS,
+    EVENT_COLUMNS,
+    LIST_COLUMNS,
+    LOG_COLUMNS,
+    Row,
+    Values,
+)
 from scoperouter.messages.models import Trigger
 
 log = logging.getLogger(__name__)
@@ -93,16 +100,16 @@ class BigQueryExecutionLog(RowExecutionLog):
         self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
         self._closed = False
 
-    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
-        self._buf[EVENTS_TABLE].append(event)
-        self._buf[LOG_TABLE].extend(rows)
+    def _store_decisions(self, event: Values, rows: list[Values]) -> None:
+        self._buf[EVENTS_TABLE].append(dict(zip(EVENT_COLUMNS, event, strict=True)))
+        self._buf[LOG_TABLE].extend(dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows)
 
-    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
+    def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         # streamed rows are never updated: the view pipeline_execution_log_linked links it
-        self._buf[LOG_TABLE].append(row)
+        self._buf[LOG_TABLE].append(dict(zip(LOG_COLUMNS, row, strict=True)))
 
-    def _store_completion(self, row: Row) -> None:
-        self._buf[COMPLETIONS_TABLE].append(row)
+    def _store_completion(self, row: Values) -> None:
+        self._buf[COMPLETIONS_TABLE].append(dict(zip(COMPLETION_COLUMNS, row, strict=True)))
 
     def _maybe_flush(self) -> None:
         if any(len(b) >= self.batch_size for b in self._buf.values()):

@@ -1,7 +1,9 @@
 """Row builders shared by every writer (SQLite, BigQuery): one place defines the columns.
 
-Rows are plain dicts of JSON-able values (dates and times as ISO strings, id lists as
-lists); each writer adapts them to its storage.
+A row is a tuple of JSON-able values in its table's column order (:data:`LOG_COLUMNS`,
+:data:`EVENT_COLUMNS`, :data:`COMPLETION_COLUMNS`; dates and times as ISO strings), its id
+lists as the writer's ``ids`` encoder makes them (a list by default; JSON text for SQLite),
+so a writer stores it without converting it again (BigQuery zips it into a dict).
 
 Invariant: only rows something reads are written. A skip (``not_an_input``,
 ``unknown_source``, ``irrelevant_fields``...) gets no row of its own: the event row counts
@@ -14,17 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
+from scoperouter.execution_log.entity_counts import UniverseCache, mapped_count
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 
 Row = dict[str, Any]
+Values = tuple[Any, ...]
+"""One row: its values in its table's column order."""
+IdList = Callable[[Sequence[str]], Any]
+"""How a writer stores a list of ids (``list``; SQLite: JSON text)."""
 
 # pipeline_execution_log: SPEC section 5 columns first, then ours (docs/report.md).
 LOG_COLUMNS: tuple[str, ...] = (
@@ -88,6 +95,11 @@ def _h(*parts: object) -> str:
     ]
 
 
+def _sha20(text: str) -> str:
+    """``prefix + _h(a, b, c)`` for ``text = prefix + "a|b|c"`` (2-char prefix), cheaper."""
+    return text[:2] + hashlib.sha1(text[2:].encode()).hexdigest()[:20]
+
+
 def decision_id(event_id: str, processor: str, on: date | None) -> str:
     """Deterministic id of one decision row: a redelivered event does not duplicate rows."""
     return "d-" + _h(event_id, processor, on.isoformat() if on else None)
@@ -103,63 +115,26 @@ def utc(ts: datetime) -> datetime:
 
 
 def iso(ts: datetime | None) -> str | None:
-    return utc(ts).isoformat(timespec="microseconds") if ts is not None else None
-
-
-def mapped_count(
-    registry: CompiledRegistry, relations: RelationStore, event: Event, processor: str, on: date
-) -> int | None:
-    """How many ids of the processor's granularity the event's entities reach on ``on``.
-
-    None when it cannot be known (no entities, unmapped type, unknown id, date
-    granularity, not an input). Mirrors the planner's mapping rule so that date-scope runs
-    (fallback_threshold) still say how many entities really needed the work.
-    """
-    proc = registry.processors.get(processor)
-    if proc is None or proc.granularity == DATE_GRANULARITY or not event.affected_entities:
+    if ts is None:
         return None
-    inp = proc.inputs.get(event.source)
-    if inp is None:
-        return None
-    out: set[str] = set()
-    for key, ids in event.affected_entities.items():
-        etype = registry.entity_type_of_key(key)
-        if etype is None:
-            return None
-        path = inp.paths.get(etype)
-        if path is None:
-            return None
-        for eid in ids:
-            cur = {eid}
-            for rel in path:
-                nxt: set[str] = set()
-                for c in cur:
-                    nxt |= relations.targets(rel, on, c)
-                cur = nxt
-            if not cur:
-                return None
-            out |= cur
-    return len(out)
+    if ts.tzinfo is UTC:  # the common case: no conversion (nor timespec when not needed)
+        return ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
+    return utc(ts).isoformat(timespec="microseconds")
 
 
-class UniverseCache:
-    """``relations.universe(type, date)`` memoised; reset when the relations object changes."""
+_skips_json: dict[tuple[tuple[str, int], ...], str] = {}
 
-    def __init__(self, max_size: int = 50_000) -> None:
-        self._rel: RelationStore | None = None
-        self._map: dict[tuple[str, date], int | None] = {}
-        self.max_size = max_size
 
-    def get(self, relations: RelationStore, etype: str, on: date) -> int | None:
-        if relations is not self._rel or len(self._map) >= self.max_size:
-            self._rel = relations
-            self._map = {}
-        key = (etype, on)
-        try:
-            return self._map[key]
-        except KeyError:
-            v = self._map[key] = relations.universe(etype, on)
-            return v
+def skips_json(skips: dict[str, int]) -> str:
+    """``skips`` as sorted compact JSON, memoised (an event stream repeats a few shapes)."""
+    key = tuple(skips.items())
+    try:
+        return _skips_json[key]
+    except KeyError:
+        if len(_skips_json) >= 4096:
+            _skips_json.clear()
+        text = _skips_json[key] = _sorted_json(skips)
+        return text
 
 
 def decision_rows(
@@ -171,21 +146,33 @@ def decision_rows(
     relations: RelationStore | None,
     universe_cache: UniverseCache | None = None,
     decided_at_iso: str | None = None,
-) -> list[Row]:
-    """One row per run decision per date (skips have none: :func:`skip_counts`).
+    ids: IdList = list,
+    skips: dict[str, int] | None = None,
+) -> list[Values]:
+    """One row per run decision per date, in :data:`LOG_COLUMNS` order (skips have none:
+    with ``skips`` given they are counted into it, as :func:`skip_counts` does).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
-    rows: list[Row] = []
+    rows: list[Values] = []
+    event_id, corr, priority = event.event_id, event.correlation_id, event.priority
     event_date = event.game_date or event.start_date
     dec_at = decided_at_iso or iso(decided_at)
+    processors = registry.processors
     for d in decisions:
-        if d.action == "skip":
-            continue  # counted on the event row (skip_counts)
-        proc = registry.processors.get(d.processor)
+        action = d.action
+        if action == "skip":
+            if skips is not None:  # counted on the event row
+                skips[d.reason] = skips.get(d.reason, 0) + 1
+            continue
+        name = d.processor
+        proc = processors.get(name)
         granularity = proc.granularity if proc is not None else None
         phase = proc.phase if proc is not None else None
         etype = granularity if granularity not in (None, DATE_GRANULARITY) else None
-        dates: Sequence[date | None] = d.dates if d.dates else (event_date,)
+        entity_type = (d.entity_type or etype) if action == "run" else None
+        entity_ids = ids(d.entity_ids) if d.entity_ids is not None else None
+        dated = bool(d.dates)
+        dates: Sequence[date | None] = d.dates if dated else (event_date,)
         for on in dates:
             if relations is None or not etype or on is None:
                 universe = None
@@ -195,7 +182,7 @@ def decision_rows(
                 universe = relations.universe(etype, on)
             requested: int | None
             mapped: int | None
-            if d.action != "run":
+            if action != "run":
                 requested = None
                 mapped = None
             elif d.scope == "entities":
@@ -204,40 +191,39 @@ def decision_rows(
             else:
                 requested = universe
                 mapped = (
-                    mapped_count(registry, relations, event, d.processor, on)
+                    mapped_count(registry, relations, event, name, on)
                     if relations is not None and on is not None and d.reason == "fallback_threshold"
                     else None
                 )
+            on_iso = on.isoformat() if on else None
             rows.append(
-                {
-                    "decision_id": decision_id(
-                        event.event_id, d.processor, on if d.dates else None
-                    ),
-                    "event_id": event.event_id,
-                    "correlation_id": event.correlation_id,
-                    "processor": d.processor,
-                    "phase": phase,
-                    "game_date": on.isoformat() if on else None,
-                    "action": d.action,
-                    "scope": d.scope,
-                    "entity_type": (d.entity_type or etype) if d.action == "run" else None,
-                    "entities_requested": requested,
-                    "entities_universe": universe,
-                    "reason": d.reason,
-                    "trigger_id": None,
-                    "decided_at": dec_at,
-                    "dispatched_at": None,
-                    "dispatch_status": None,
-                    "attempts": None,
-                    "latency_ms": None,
-                    "kind": "decision",
-                    "granularity": granularity,
-                    "entity_ids": list(d.entity_ids) if d.entity_ids is not None else None,
-                    "entities_mapped": mapped,
-                    "priority": event.priority,
-                    "caused_by": None,
-                    "error": None,
-                }
+                (
+                    _sha20(f"d-{event_id}|{name}|{on_iso if dated else ''}"),  # decision_id
+                    event_id,
+                    corr,
+                    name,  # processor
+                    phase,
+                    on_iso,  # game_date
+                    action,
+                    d.scope,
+                    entity_type,
+                    requested,  # entities_requested
+                    universe,  # entities_universe
+                    d.reason,
+                    None,  # trigger_id (set when its trigger is dispatched)
+                    dec_at,  # decided_at
+                    None,  # dispatched_at
+                    None,  # dispatch_status
+                    None,  # attempts
+                    None,  # latency_ms
+                    "decision",  # kind
+                    granularity,
+                    entity_ids,
+                    mapped,  # entities_mapped
+                    priority,
+                    None,  # caused_by
+                    None,  # error
+                )
             )
     return rows
 
@@ -282,23 +268,24 @@ def event_row(
     skips: dict[str, int] | None = None,
     event_json: str | None = None,
     decided_at_iso: str | None = None,
-) -> Row:
-    """The event's row; ``skips`` from :func:`skip_counts`; ``event_json`` when the caller
-    already serialised the event (it is encoded once). ``event_id`` and ``source`` are
-    columns of the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
+) -> Values:
+    """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`;
+    ``event_json`` when the caller already serialised the event (it is encoded once).
+    ``event_id`` and ``source`` are columns of the row, so the stored JSON leaves them out
+    (:func:`compact_event_json`)."""
     on = event.game_date or event.start_date
-    return {
-        "event_id": event.event_id,
-        "correlation_id": event.correlation_id,
-        "source": event.source,
-        "game_date": on.isoformat() if on is not None else None,
-        "decided_at": decided_at_iso or iso(decided_at),
-        "as_of": (as_of or utc(decided_at).date()).isoformat(),
-        "event_json": compact_event_json(
+    return (
+        event.event_id,
+        event.correlation_id,
+        event.source,
+        on.isoformat() if on is not None else None,  # game_date
+        decided_at_iso or iso(decided_at),  # decided_at
+        (as_of or utc(decided_at).date()).isoformat(),  # as_of
+        compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()
-        ),
-        "skips": _sorted_json(skips) if skips else None,
-    }
+        ),  # event_json
+        skips_json(skips) if skips else None,  # skips
+    )
 
 
 def dispatch_row(
@@ -312,8 +299,11 @@ def dispatch_row(
     phase: int | None,
     granularity: str | None,
     universe: int | None,
-) -> Row:
-    """One row per dispatch outcome. ``decided_at`` holds the trigger's ``fired_at``."""
+    ids: IdList = list,
+    game_date_iso: str | None = None,
+) -> Values:
+    """One row per dispatch outcome (:data:`LOG_COLUMNS` order). ``decided_at`` holds the
+    trigger's ``fired_at``."""
     if trigger.scope == "entities":
         requested: int | None = len(trigger.entity_ids or ())
     else:
@@ -321,33 +311,34 @@ def dispatch_row(
     etype = trigger.entity_type or (
         granularity if granularity not in (None, DATE_GRANULARITY) else None
     )
-    return {
-        "decision_id": dispatch_id(trigger.trigger_id, status, attempts),
-        "event_id": trigger.caused_by[0] if trigger.caused_by else None,
-        "correlation_id": trigger.correlation_id,
-        "processor": trigger.processor,
-        "phase": phase,
-        "game_date": trigger.game_date.isoformat(),
-        "action": "dispatch",
-        "scope": trigger.scope,
-        "entity_type": etype,
-        "entities_requested": requested,
-        "entities_universe": universe,
-        "reason": trigger.reason,
-        "trigger_id": trigger.trigger_id,
-        "decided_at": iso(trigger.fired_at),
-        "dispatched_at": iso(dispatched_at),
-        "dispatch_status": status,
-        "attempts": attempts,
-        "latency_ms": latency_ms,
-        "kind": "dispatch",
-        "granularity": granularity,
-        "entity_ids": list(trigger.entity_ids) if trigger.entity_ids is not None else None,
-        "entities_mapped": None,
-        "priority": trigger.priority,
-        "caused_by": list(trigger.caused_by),
-        "error": error,
-    }
+    caused = trigger.caused_by
+    return (
+        _sha20(f"x-{trigger.trigger_id}|{status}|{attempts}"),  # decision_id (dispatch_id)
+        caused[0] if caused else None,  # event_id
+        trigger.correlation_id,
+        trigger.processor,
+        phase,
+        game_date_iso or trigger.game_date.isoformat(),  # game_date
+        "dispatch",  # action
+        trigger.scope,
+        etype,  # entity_type
+        requested,  # entities_requested
+        universe,  # entities_universe
+        trigger.reason,
+        trigger.trigger_id,
+        iso(trigger.fired_at),  # decided_at
+        iso(dispatched_at),
+        status,  # dispatch_status
+        attempts,
+        latency_ms,
+        "dispatch",  # kind
+        granularity,
+        ids(trigger.entity_ids) if trigger.entity_ids is not None else None,  # entity_ids
+        None,  # entities_mapped
+        trigger.priority,
+        ids(caused),  # caused_by
+        error,
+    )
 
 
 def completion_row(
@@ -359,7 +350,8 @@ def completion_row(
     entities_changed: int | None,
     duration_s: float,
     reported_at: datetime | None = None,
-) -> Row:
+) -> Values:
+    """One completion report (:data:`COMPLETION_COLUMNS` order)."""
     at = iso(reported_at or datetime.now(UTC))
     # one completion per (trigger, processor, date): a re-reported run replaces nothing and
     # adds nothing; without a trigger id every report is its own row
@@ -368,13 +360,13 @@ def completion_row(
         if trigger_id
         else _h(processor, game_date, records_processed, entities_changed, duration_s, at)
     )
-    return {
-        "completion_id": "c-" + cid,
-        "processor": processor,
-        "game_date": game_date.isoformat(),
-        "trigger_id": trigger_id,
-        "records_processed": records_processed,
-        "entities_changed": entities_changed,
-        "duration_s": duration_s,
-        "reported_at": at,
-    }
+    return (
+        "c-" + cid,  # completion_id
+        processor,
+        game_date.isoformat(),
+        trigger_id,
+        records_processed,
+        entities_changed,
+        duration_s,
+        at,  # reported_at
+    )

@@ -1,9 +1,20 @@
-"""SQLite execution log: one file in the state dir, WAL, batched ``executemany`` per transaction.
+"""SQLite execution log: one file in the state dir, WAL, batched inserts per transaction
+(multi-row ``INSERT ... VALUES (...), (...)`` of up to :data:`ROWS_PER_INSERT` rows: one
+statement step -- and one release of the interpreter lock -- per chunk, not per row).
 
 Decision rows get their ``trigger_id`` when the trigger they caused is dispatched: the
 trigger's ``caused_by`` event ids + processor + its date range select the decision rows
 (``action = 'run'``, no trigger yet). Dispatch rows carry ``caused_by`` too, so the link
 can always be rebuilt (BigQuery does it in a view, see ``sql/``).
+
+A log row's ``decision_id`` is unique without a unique index over every row (random ids:
+each insert dirtied a page of that index; about a third of the flush's cost): a
+redelivered event's decision rows are not written again because its event row already is
+(``events.event_id`` is the primary key), and dispatch rows are unique through a partial
+index (``kind = 'dispatch'``); ``event_id`` is indexed for decision rows only (links and
+fills look decision rows up by event; readers scan). Logs created before keep their
+``decision_id`` primary key and full ``event_id`` index and are read and written as they
+are.
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
@@ -14,6 +25,7 @@ freed pages: the file's size stays flat under a steady stream.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import time
@@ -28,9 +40,8 @@ from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
-    LIST_COLUMNS,
     LOG_COLUMNS,
-    Row,
+    Values,
     iso,
 )
 from scoperouter.execution_log.sqlite_links import Link, link_buffered
@@ -56,9 +67,9 @@ def _coltype(c: str) -> str:
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS)}
+  {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id);
+CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';
 DROP INDEX IF EXISTS ix_log_event;
 DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -70,6 +81,11 @@ CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
 CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
 CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# dispatch rows' ids are unique (a logs created before: its decision_id primary key)
+_DISPATCH_INDEX = (
+    f"CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_id ON {LOG_TABLE} (decision_id) "
+    "WHERE kind = 'dispatch'"
+)
 
 
 _LINK_SQL = (
@@ -77,7 +93,9 @@ _LINK_SQL = (
     "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
 )
 # the decision row of the dispatch's first causing event, same processor and date (found
-# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event)
+# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event;
+# the index holds decision rows only in logs created since issue 16: nothing looks dispatch
+# rows up by event id -- readers scan, links and fills ask for kind = 'decision')
 _SAME = (
     f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
     f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
@@ -88,52 +106,82 @@ _FILL_SQL = (
     f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
     f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
     f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
-    "WHERE decision_id = ?"
+    "WHERE decision_id = ? AND kind = 'dispatch'"
 )
 _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
-    "WHERE decision_id = ? AND scope = 'date' AND entities_requested IS NULL"
+    "WHERE decision_id = ? AND kind = 'dispatch' AND scope = 'date' AND entities_requested IS NULL"
+)
+_KIND, _EVENT, _ID, _DATE = (
+    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date")
 )
 
 
-def _insert_sql(table: str, cols: Sequence[str]) -> str:
-    return (
-        f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
+    one = f"({', '.join('?' * len(cols))})"
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([one] * rows)
+
+
+ROWS_PER_INSERT = 64
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, cols: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """``executemany(_insert_sql(table, cols), rows)``, ``ROWS_PER_INSERT`` rows a statement
+    (fewer when the build allows fewer bound variables)."""
+    per = max(
+        1, min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(cols))
     )
-
-
-_LISTS = {
-    cols: tuple(i for i, c in enumerate(cols) if c in LIST_COLUMNS)
-    for cols in (LOG_COLUMNS, EVENT_COLUMNS, COMPLETION_COLUMNS)
-}
+    full = len(rows) - len(rows) % per
+    if full:
+        sql = _insert_sql(table, cols, per)
+        chain = itertools.chain.from_iterable
+        for i in range(0, full, per):
+            conn.execute(sql, list(chain(rows[i : i + per])))
+    if full < len(rows):
+        conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
 
 
-def _ids_json(ids: list[Any]) -> str:
-    """``json.dumps(ids, separators=(",", ":"))``; a list of strings without the encoder."""
+def _ids_json(ids: Sequence[Any]) -> str:
+    """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
     try:
         return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
     except TypeError:  # not all strings
-        return _compact_json(ids)
-
-
-def _tuple(row: Row, cols: tuple[str, ...]) -> tuple[Any, ...]:
-    """The row's values in column order, id lists as JSON text."""
-    vals = [row[c] for c in cols]
-    for i in _LISTS[cols]:
-        if vals[i] is not None:
-            vals[i] = _ids_json(vals[i])
-    return tuple(vals)
+        return _compact_json(list(ids))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``)."""
+    """Columns added since a log file was created (``skips``); the dispatch-id index of a
+    log created without the ``decision_id`` primary key."""
     have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    if not any(r[3] == "pk" for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")):
+        conn.execute(_DISPATCH_INDEX)
+
+
+def _first_deliveries(
+    conn: sqlite3.Connection, log: list[tuple[Any, ...]], top: int
+) -> list[tuple[Any, ...]]:
+    """``log`` without the decision rows of events whose row was not inserted by this
+    flush (rowid above ``top``): a redelivered event's decisions are logged once."""
+    new = {
+        r[0] for r in conn.execute(f"SELECT event_id FROM {EVENTS_TABLE} WHERE rowid > ?", (top,))
+    }
+    seen: set[str] = set()
+    out = []
+    for r in log:
+        if r[_KIND] == "decision":
+            if r[_EVENT] not in new or r[_ID] in seen:
+                continue
+            seen.add(r[_ID])
+        out.append(r)
+    return out
 
 
 # (table, time column): what retention prunes
@@ -212,26 +260,30 @@ class SqliteExecutionLog(RowExecutionLog):
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
-    def _store_decisions(self, event: Row, rows: list[Row]) -> None:
-        self._log.extend([_tuple(r, LOG_COLUMNS) for r in rows])
-        self._events.append(_tuple(event, EVENT_COLUMNS))
+    _ids = staticmethod(_ids_json)  # id lists are stored as JSON text
 
-    def _store_dispatch(self, trigger: Trigger, row: Row, *, complete: bool) -> None:
-        self._log.append(_tuple(row, LOG_COLUMNS))
+    def _store_decisions(self, event: Values, rows: list[Values]) -> None:
+        self._log.extend(rows)
+        self._events.append(event)
+
+    def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
+        self._log.append(row)
         if not complete:  # e.g. after a restart: take them from the decision rows
-            self._fill.append(row["decision_id"])
+            self._fill.append(row[0])  # its decision_id
+        day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
+        on = row[_DATE]  # the trigger's date as ISO text (most triggers are one day)
         self._links.append(
             (
                 trigger.trigger_id,
                 trigger.processor,
-                trigger.start_date.isoformat(),
-                trigger.end_date.isoformat(),
-                list(trigger.caused_by),
+                on if start == day else start.isoformat(),
+                on if end == day else end.isoformat(),
+                trigger.caused_by,
             )
         )
 
-    def _store_completion(self, row: Row) -> None:
-        self._completions.append(_tuple(row, COMPLETION_COLUMNS))
+    def _store_completion(self, row: Values) -> None:
+        self._completions.append(row)
 
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:
@@ -256,16 +308,19 @@ class SqliteExecutionLog(RowExecutionLog):
             try:
                 buffered: set[str] = set()
                 if events:
+                    top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
                     before = conn.total_changes
-                    conn.executemany(_insert_sql(EVENTS_TABLE, EVENT_COLUMNS), events)
+                    _insert(conn, EVENTS_TABLE, EVENT_COLUMNS, events)
                     if conn.total_changes - before == len(events):  # every event new here
                         buffered = {e[0] for e in events}
+                    else:  # a redelivery: write its decision rows only once
+                        log = _first_deliveries(conn, log, top or 0)
                 # links to events written in this flush: set on their rows before insert
                 link_params = link_buffered(log, links, buffered) if links else []
                 if log:
-                    conn.executemany(_insert_sql(LOG_TABLE, LOG_COLUMNS), log)
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
-                    conn.executemany(_insert_sql(COMPLETIONS_TABLE, COMPLETION_COLUMNS), comps)
+                    _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if link_params:
                     conn.executemany(_LINK_SQL, link_params)
                 if fill:

@@ -11,11 +11,12 @@ not buffered are returned, in order, for that UPDATE.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from scoperouter.execution_log.rows import LOG_COLUMNS
 
-Link = tuple[str, str, str, str, list[str]]  # (trigger id, processor, start, end, caused_by)
+Link = tuple[str, str, str, str, Sequence[str]]  # (trigger id, processor, start, end, caused_by)
 LinkParams = tuple[str, str, str, str, str]  # (trigger id, event id, processor, start, end)
 
 _EV, _PROC, _DATE, _KIND, _ACTION, _TRIGGER = (

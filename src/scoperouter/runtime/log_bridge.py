@@ -5,18 +5,23 @@ database that may be slow or remote); a failing log call is logged, never raised
 handed over is bounded: at most ``max_pending`` events and dispatch outcomes wait for the
 log thread -- past that :attr:`LogBridge.full` is true and the ingest worker waits
 (:meth:`LogBridge.room`) before it takes the next batch, so a slow log slows intake
-(backpressure) instead of growing a backlog. One hand-off per ingest batch, one per event-
-loop pass for dispatch outcomes. At stop the queue is drained for at most the time left of
-the shutdown budget; what is still queued then is dropped and counted (logged).
+(backpressure) instead of growing a backlog. A hand-off (one per ingest batch, one per
+dispatch outcome) is an append to a deque: it wakes the log thread only when the thread is
+asleep, and the thread then lingers ``linger_s`` before it takes everything queued, so a
+quiet daemon wakes it a few times a second instead of twice per event (the log writes
+what it buffers every ``flush_interval_s`` anyway). Order is kept: a dispatch outcome is
+written after the batch that decided its events. At stop the queue is drained (no linger)
+for at most the time left of the shutdown budget; what is still queued then is dropped
+and counted (logged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
@@ -31,9 +36,12 @@ logger = logging.getLogger("scoperouter.runtime")
 
 Decided = tuple[Event, Sequence[Decision], str | None, str | None]
 """(event, its decisions, the trigger id it reports completing, its JSON or None)."""
-_Job = tuple[Callable[[], None], int]  # (work, how many events/outcomes it carries)
+_Outcome = tuple[Trigger, str, int, float, float, str | None]
+# queued work: a dispatch outcome (a tuple of 6) or (job, how many events it carries)
+_Job = tuple[Callable[[], None], int]
 
 DEFAULT_MAX_PENDING = 20_000
+DEFAULT_LINGER_S = 0.1
 
 
 class LogBridge:
@@ -44,17 +52,22 @@ class LogBridge:
         *,
         max_pending: int = DEFAULT_MAX_PENDING,
         flush_interval_s: float = 1.0,
+        linger_s: float = DEFAULT_LINGER_S,
     ) -> None:
         self.log = log
         self.registry = registry
         self.max_pending = max_pending
         self.flush_interval_s = flush_interval_s
+        self.linger_s = linger_s
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
-        self._q: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.passes = 0  # times the log thread took what was queued
+        self._q: deque[_Job | _Outcome] = deque()
+        self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
+        self._taken = 0  # ... and taken by the log thread (written by it only)
         self._count = threading.Lock()
-        self._pending = 0
-        self._outcomes: list[tuple[Trigger, str, int, float, float, str | None]] = []
-        self._outcomes_scheduled = False
+        self._wake = threading.Event()  # set: work queued since the thread last looked
+        self._stop = threading.Event()
+        self._flush_asked = False
         self._thread: threading.Thread | None = None
         self._closed = False
         self._abandon = False
@@ -63,11 +76,11 @@ class LogBridge:
     @property
     def pending(self) -> int:
         """Events and dispatch outcomes handed over and not yet written."""
-        return self._pending
+        return self._handed - self._taken
 
     @property
     def full(self) -> bool:
-        return self._pending >= self.max_pending
+        return self.pending >= self.max_pending
 
     async def room(self, poll_s: float = 0.005) -> None:
         """Return once the log thread has room (at once when it has)."""
@@ -75,6 +88,18 @@ class LogBridge:
             await asyncio.sleep(poll_s)
 
     # ------------------------------------------------------------------ the log thread
+    def _put(self, item: _Job | _Outcome, n: int) -> None:
+        with self._count:
+            self._handed += n
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="scoperouter-log", daemon=True
+                )
+                self._thread.start()
+        self._q.append(item)
+        if not self._wake.is_set():
+            self._wake.set()
+
     def _submit(self, fn: Callable[[], None], n: int, what: str) -> None:
         def run() -> None:
             try:
@@ -85,32 +110,54 @@ class LogBridge:
         if self._closed:  # after shutdown: synchronously (late dispatch outcomes)
             run()
             return
-        with self._count:
-            self._pending += n
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="scoperouter-log", daemon=True)
-            self._thread.start()
-        self._q.put((run, n))
+        self._put((run, n), n)
 
     def _run(self) -> None:
         last = time.monotonic()
+        q, wake, stop = self._q, self._wake, self._stop
         while True:
-            try:
-                job = self._q.get(timeout=self.flush_interval_s)
-            except queue.Empty:
-                job = (self._safe_flush, 0)  # idle: what the writer buffered goes to disk
-            if job is None:
-                return
-            fn, n = job
+            if not wake.wait(self.flush_interval_s):
+                self._safe_flush()  # idle: what the writer buffered goes to disk
+                last = time.monotonic()
+                continue
+            if not stop.is_set() and self.pending < self.max_pending // 2:
+                stop.wait(self.linger_s)  # let hand-offs gather (stop cuts it short)
+            wake.clear()
+            self.passes += 1
+            while q:
+                self._drain(q)
             if self._abandon:
-                self.dropped += n
-            else:
-                fn()
-            with self._count:
-                self._pending -= n
-            if time.monotonic() - last >= self.flush_interval_s:
+                return
+            if self._flush_asked or time.monotonic() - last >= self.flush_interval_s:
+                self._flush_asked = False
                 last = time.monotonic()
                 self._safe_flush()
+            if stop.is_set() and not q:
+                return
+
+    def _drain(self, q: deque[_Job | _Outcome]) -> None:
+        """Run what is queued, in order; consecutive dispatch outcomes in one go."""
+        outcomes: list[_Outcome] = []
+        while q:
+            item = q[0]
+            if len(item) == 2:  # a job
+                if outcomes:
+                    break
+                q.popleft()
+                fn, n = item
+                if self._abandon:
+                    self.dropped += n
+                else:
+                    fn()
+                self._taken += n
+            else:
+                outcomes.append(q.popleft())  # type: ignore[arg-type]
+        if outcomes:
+            if self._abandon:
+                self.dropped += len(outcomes)
+            else:
+                self._record_outcomes(outcomes)
+            self._taken += len(outcomes)
 
     def _safe_flush(self) -> None:
         try:
@@ -180,65 +227,71 @@ class LogBridge:
         now: float,
         error: str | None,
     ) -> None:
-        """One dispatch outcome; the outcomes of one event-loop pass are handed over together."""
+        """One dispatch outcome (queued; the log thread writes consecutive ones together)."""
         if self.log is None:
             return
-        self._outcomes.append((trigger, status, attempts, latency_s, now, error))
-        if self._outcomes_scheduled:
-            return
-        try:
-            asyncio.get_running_loop().call_soon(self._hand_outcomes)
-            self._outcomes_scheduled = True
-        except RuntimeError:  # no loop (synchronous callers): at once
-            self._hand_outcomes()
+        outcome = (trigger, status, attempts, latency_s, now, error)
+        if self._closed:  # after shutdown: synchronously (late dispatch outcomes)
+            self._record_outcomes([outcome])
+        else:
+            self._put(outcome, 1)
 
-    def _hand_outcomes(self) -> None:
-        self._outcomes_scheduled = False
-        outcomes, self._outcomes = self._outcomes, []
+    def _record_outcomes(self, outcomes: list[_Outcome]) -> None:
         log = self.log
-        if log is None or not outcomes:
+        if log is None:
             return
-
-        def record() -> None:
-            for trigger, status, attempts, latency_s, now, error in outcomes:
-                try:
-                    log.record_dispatch(
-                        trigger,
-                        status=status,
-                        attempts=attempts,
-                        latency_ms=latency_s * 1000.0,
-                        dispatched_at=datetime.fromtimestamp(now, UTC),
-                        error=error,
-                    )
-                except Exception:
-                    logger.exception("execution log: record_dispatch failed")
-
-        self._submit(record, len(outcomes), "record_dispatch")
+        rows = [
+            (trigger, status, attempts, latency_s * 1000.0, datetime.fromtimestamp(now, UTC), error)
+            for trigger, status, attempts, latency_s, now, error in outcomes
+        ]
+        many = getattr(log, "record_dispatches", None)
+        if many is not None:
+            try:
+                many(rows)
+                return
+            except Exception:  # one by one below: the good ones are kept (ids dedupe)
+                logger.exception("execution log: record_dispatches failed")
+        for trigger, status, attempts, latency_ms, at, error in rows:
+            try:
+                log.record_dispatch(
+                    trigger,
+                    status=status,
+                    attempts=attempts,
+                    latency_ms=latency_ms,
+                    dispatched_at=at,
+                    error=error,
+                )
+            except Exception:
+                logger.exception("execution log: record_dispatch failed")
 
     def flush(self) -> None:
+        """Ask the log thread to write what the log buffers (at its next pass)."""
         if self.log is not None and self._thread is not None and not self._closed:
-            self._submit(self._safe_flush, 0, "flush")
+            self._flush_asked = True
+            if not self._wake.is_set():
+                self._wake.set()
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Hand over what is left, drain for at most ``timeout`` seconds (None: until done),
+        """Drain what is queued for at most ``timeout`` seconds (None: until done), flush,
         then stop the thread; what could not be written in time is dropped and counted."""
         if self._closed:
             return
-        self._hand_outcomes()
         self.flush()
         self._closed = True
         thread = self._thread
         if thread is None:
             return
-        self._q.put(None)
+        self._stop.set()
+        self._wake.set()
         thread.join(timeout)
         if thread.is_alive():
             self._abandon = True  # the thread drops what is still queued, then exits
             thread.join(1.0)
+            lost = self.dropped + (self.pending if thread.is_alive() else 0)
             logger.warning(
                 "execution log: shutdown budget exhausted; %d queued events/outcomes not written",
-                self._pending,
-                extra={"dropped": self._pending},
+                lost,
+                extra={"dropped": lost},
             )
 
 

@@ -1,0 +1,125 @@
+"""Benchmark: CPU of the execution log's thread per event, as ``serve`` hands it work.
+
+    python bench/log_thread.py [--events 20000] [--batch 64] [--rate 0] [--json]
+
+Drives the daemon's :class:`~scoperouter.runtime.log_bridge.LogBridge` over a
+:class:`~scoperouter.execution_log.SqliteExecutionLog` the way the router does: one hand-off
+per ingest batch (the events ``bench/daemon.py`` sends, planned against the test registry:
+one run decision each) and the dispatch outcome of each event's trigger from the event
+loop. ``--rate 0`` hands batches over as fast as the bridge takes them (saturation);
+``--rate R`` paces single-event batches at R events/s (each followed by its outcome),
+like a quiet daemon. Reports the log thread's CPU (its own clock) per event, the whole
+run's wall time, and the log's bytes per event at rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
+from runtime_support import GAME_DAY, TEAMS, players_of, write_registry  # noqa: E402
+
+from scoperouter.execution_log import SqliteExecutionLog  # noqa: E402
+from scoperouter.messages.models import Event, Trigger  # noqa: E402
+from scoperouter.processor_registry.loader import load_config  # noqa: E402
+from scoperouter.router.planner import plan  # noqa: E402
+from scoperouter.runtime.log_bridge import LogBridge  # noqa: E402
+
+PLAYERS = [p for t in TEAMS for p in players_of(t)]
+
+
+class MeasuredBridge(LogBridge):
+    """The bridge whose log thread reads its own CPU clock when it exits."""
+
+    cpu_s = 0.0
+
+    def _run(self) -> None:
+        try:
+            super()._run()
+        finally:
+            self.cpu_s = time.thread_time()
+
+
+async def run(events: int, batch: int, rate: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(write_registry(Path(tmp) / "cfg"))
+        reg, rel = cfg.registry, cfg.relations
+        log = SqliteExecutionLog(Path(tmp) / "state" / "execution_log.sqlite")
+        bridge = MeasuredBridge(log, reg)
+        items = []
+        for i in range(events):
+            ev = Event.model_validate(
+                {
+                    "event_id": f"sat-{i}",
+                    "source": "nba_raw.nbac_gamebook_player_stats",
+                    "game_date": GAME_DAY.isoformat(),
+                    "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
+                    "changed_fields": ["minutes"],
+                }
+            )
+            ds = plan(reg, rel, ev, GAME_DAY)
+            run_ = next(d for d in ds if d.action == "run")
+            trig = Trigger(
+                trigger_id=f"t-{i:024x}",
+                processor=run_.processor,
+                game_date=GAME_DAY,
+                start_date=GAME_DAY,
+                end_date=GAME_DAY,
+                scope=run_.scope or "date",
+                entity_type=run_.entity_type,
+                entity_ids=run_.entity_ids,
+                reason=run_.reason,
+                caused_by=(ev.event_id,),
+                fired_at=datetime.now(UTC),
+            )
+            items.append((ev, ds, ev.model_dump_json(exclude_defaults=True), trig))
+        step = batch if not rate else 1
+        start = time.perf_counter()
+        for k in range(0, events, step):
+            chunk = items[k : k + step]
+            await bridge.room()
+            now = time.time()
+            at = datetime.fromtimestamp(now, UTC)
+            bridge.batch([(ev, ds, None, js) for ev, ds, js, _t in chunk], at, GAME_DAY, rel)
+            await asyncio.sleep(0)  # the event loop turns: the triggers are dispatched
+            for _ev, _ds, _js, trig in chunk:
+                bridge.dispatch(trig, "ok", 1, 0.003, now, None)
+            if rate:
+                await asyncio.sleep(max(0.0, start + (k + 1) / rate - time.perf_counter()))
+            else:
+                await asyncio.sleep(0)
+        sent = time.perf_counter() - start
+        bridge.shutdown(timeout=None)
+        cpu = bridge.cpu_s
+        log.close()
+        size = sum(p.stat().st_size for p in (Path(tmp) / "state").glob("execution_log.sqlite*"))
+    return {
+        "events": events,
+        "log_thread_ms_per_event": round(cpu * 1000 / events, 4),
+        "wall_s": round(sent, 2),
+        "bytes_per_event": round(size / events),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--rate", type=float, default=0.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    out = asyncio.run(run(args.events, args.batch, args.rate))
+    print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""The SQLite log's layout: new logs keep ``decision_id`` unique without a unique index over
+every row (a redelivered event's rows once, dispatch rows through a partial index); logs
+created with the ``decision_id`` primary key are written and read the same way."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from logsupport import DAY, T0
+
+from scoperouter.execution_log import SqliteExecutionLog, read_log
+from scoperouter.execution_log.api import EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import EVENT_COLUMNS, LOG_COLUMNS
+from scoperouter.execution_log.sqlite import _coltype
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.planner import plan
+
+# the table as logs created before this layout have it (decision_id the primary key)
+OLD_DDL = (
+    f"CREATE TABLE {LOG_TABLE} ("
+    + ", ".join(
+        f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "decision_id" else "") for c in LOG_COLUMNS
+    )
+    + f"); CREATE TABLE {EVENTS_TABLE} ("
+    + ", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)
+    + ");"
+)
+
+
+OLD_EVENT_INDEX = f"CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id);"
+
+
+def _event(i: int) -> Event:
+    return Event.model_validate(
+        {"event_id": f"e{i}", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
+         "affected_entities": {"players": [f"t0{i}p03"]}, "changed_fields": ["injury_status"]}
+    )  # fmt: skip
+
+
+def _trigger(i: int) -> Trigger:
+    return Trigger(
+        trigger_id=f"t-{i}", processor="player_game_summary", game_date=DAY, start_date=DAY,
+        end_date=DAY, scope="entities", entity_type="player", entity_ids=(f"t0{i}p03",),
+        reason="entity_scope", caused_by=(f"e{i}",), fired_at=T0 + timedelta(seconds=10),
+    )  # fmt: skip
+
+
+def _count(path: Path, sql: str) -> int:
+    with sqlite3.connect(path) as c:
+        return int(c.execute(sql).fetchone()[0])
+
+
+@pytest.mark.parametrize("layout", ["new", "old"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "e1 e2 d1 d2 | e1 d1",  # a redelivery and a repeated outcome in the next flush
+        "e1 e1 d1 d1 e2 d2",  # ... in the same flush
+        "e1 d1 || e1 e2 d1 d2",  # ... after the log was closed and opened again
+        "e1 e2 e3 d3 | d1 d2",  # no repeats: decisions flushed before their dispatches
+    ],
+)
+def test_repeats_are_logged_once_in_either_layout(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    layout: str,
+    script: str,
+) -> None:
+    """A redelivered event's rows and a repeated dispatch outcome are stored once; each event's decision is linked to its trigger."""
+    path = tmp_path / "l.sqlite"
+    if layout == "old":
+        with sqlite3.connect(path) as c:
+            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
+    seen: set[str] = set()
+    for part in script.split("||"):
+        with SqliteExecutionLog(path) as log:
+            for step in part.split():
+                if step == "|":
+                    log.flush()
+                elif step[0] == "e":
+                    e = _event(int(step[1:]))
+                    seen.add(e.event_id)
+                    log.record_decisions(
+                        e,
+                        plan(registry, relations, e, DAY),
+                        T0,
+                        registry=registry,
+                        relations=relations,
+                    )
+                else:
+                    log.record_dispatch(
+                        _trigger(int(step[1:])),
+                        status="ok",
+                        attempts=1,
+                        latency_ms=1.0,
+                        dispatched_at=T0,
+                    )
+    n = len(seen)
+    assert _count(path, f"SELECT count(*) FROM {EVENTS_TABLE}") == n
+    assert _count(path, f"SELECT count(*) FROM {LOG_TABLE} WHERE kind = 'dispatch'") == n
+    data = read_log(path)
+    assert len(data.dispatches) == n
+    ids = [d.decision_id for d in data.decisions]
+    assert len(ids) == len(set(ids)) and {d.event_id for d in data.decisions} == seen
+    runs = [d for d in data.decisions if d.processor == "player_game_summary"]
+    assert sorted(d.trigger_id or "" for d in runs) == sorted("t-" + e[1:] for e in seen)
+
+
+@pytest.mark.parametrize(("layout", "indexes"), [
+    ("new", {("ix_log_event_id", 1), ("ix_log_dispatch_id", 1)}),
+    ("old", {("ix_log_event_id", 0), ("sqlite_autoindex_pipeline_execution_log_1", 0)}),
+])  # fmt: skip
+def test_a_new_log_has_no_unique_index_over_every_row(
+    tmp_path: Path, layout: str, indexes: set[str]
+) -> None:
+    """New logs index decision rows' event ids and dispatch ids (partial indexes); an old log keeps its primary key and full event index."""
+    path = tmp_path / "l.sqlite"
+    if layout == "old":
+        with sqlite3.connect(path) as c:
+            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
+    SqliteExecutionLog(path).close()
+    with sqlite3.connect(path) as c:
+        got = {(r[1], r[4]) for r in c.execute(f"PRAGMA index_list({LOG_TABLE})")}
+    assert got == indexes
+
+
+@pytest.mark.parametrize("events", [1, 3, 4, 5, 9])
+def test_rows_are_inserted_in_chunks_without_losing_one(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    monkeypatch: pytest.MonkeyPatch,
+    events: int,
+) -> None:
+    """Multi-row inserts of 4 rows (the rest one by one): every event, decision and dispatch row is stored once."""
+    import scoperouter.execution_log.sqlite as sqlite_log
+
+    monkeypatch.setattr(sqlite_log, "ROWS_PER_INSERT", 4)
+    path = tmp_path / "l.sqlite"
+    want = 0
+    with SqliteExecutionLog(path) as log:
+        for i in range(events):
+            e = _event(i)
+            want += len(
+                log.record_decisions(
+                    e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+                )
+            )
+            log.record_dispatch(
+                _trigger(i), status="ok", attempts=1, latency_ms=1.0, dispatched_at=T0
+            )
+    data = read_log(path)
+    assert (len(data.events), len(data.decisions), len(data.dispatches)) == (events, want, events)
+    assert sorted(
+        d.trigger_id or "" for d in data.decisions if d.processor == "player_game_summary"
+    ) == sorted(f"t-{i}" for i in range(events))

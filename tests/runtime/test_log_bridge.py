@@ -1,0 +1,97 @@
+"""The execution log's bridge hands work to its thread in order, gathers a quiet daemon's
+hand-offs into few passes, and writes everything at stop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from runtime_support import GAME_DAY, date_trigger
+
+from scoperouter.messages.models import Event
+from scoperouter.runtime.log_bridge import LogBridge
+
+
+class RecordingLog:
+    """An execution log that remembers its calls, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def record_batch(self, items: list[Any], *_: Any, **__: Any) -> list[str]:
+        self.calls.append(("batch", tuple(ev.event_id for ev, _ds, _js in items)))
+        return []
+
+    def record_dispatch(self, trigger: Any, **kw: Any) -> None:
+        self.calls.append(("dispatch", (trigger.trigger_id, kw["status"])))
+
+    def flush(self) -> None:
+        self.calls.append(("flush", None))
+
+
+def _event(i: int) -> Event:
+    return Event.model_validate({"event_id": f"e{i}", "source": "s", "game_date": GAME_DAY})
+
+
+def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
+    """Hand over ``script`` ('b3': a batch of 3 events, 'd': an outcome); the calls expected."""
+    want: list[tuple[str, Any]] = []
+    n = 0
+    for step in script.split():
+        if step[0] == "b":
+            evs = [_event(n + k) for k in range(int(step[1:]))]
+            n += len(evs)
+            bridge.batch([(e, (), None, None) for e in evs], datetime.now(UTC), GAME_DAY, None)  # type: ignore[arg-type]
+            want.append(("batch", tuple(e.event_id for e in evs)))
+        else:
+            t = date_trigger(n)
+            n += 1
+            bridge.dispatch(t, "ok", 1, 0.001, 1.0, None)
+            want.append(("dispatch", (t.trigger_id, "ok")))
+    return want
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "b1 d",
+        "b3 d d d b2 d d",
+        "d d b1 b1 d",
+        "b4 b4 b4",
+    ],
+)
+@pytest.mark.parametrize("linger_s", [0.0, 60.0])
+def test_hand_offs_reach_the_log_in_order_and_stop_writes_them(
+    script: str, linger_s: float
+) -> None:
+    """Every batch and outcome reaches the log in hand-off order; stop (cutting a linger short) writes all, then flushes."""
+    log = RecordingLog()
+    bridge = LogBridge(log, None, linger_s=linger_s)  # type: ignore[arg-type]
+    want = _hand(bridge, script)
+    bridge.shutdown(timeout=30)
+    assert bridge._thread is not None and not bridge._thread.is_alive()
+    assert [c for c in log.calls if c[0] != "flush"] == want
+    assert log.calls[-1] == ("flush", None)
+    assert bridge.pending == 0 and bridge.dropped == 0
+
+
+@pytest.mark.parametrize("script", ["b1 d " * 20, "b5 " * 10 + "d " * 50])
+def test_a_lingering_thread_takes_many_hand_offs_in_one_pass(script: str) -> None:
+    """Hand-offs made while the thread lingers are taken together: one pass, not one per hand-off."""
+    log = RecordingLog()
+    bridge = LogBridge(log, None, linger_s=60.0)  # type: ignore[arg-type]
+    want = _hand(bridge, script)
+    bridge.shutdown(timeout=30)
+    assert bridge.passes == 1
+    assert [c for c in log.calls if c[0] != "flush"] == want
+
+
+def test_outcomes_after_stop_are_written_at_once() -> None:
+    """A dispatch outcome after stop (a late delivery) is written synchronously, not queued."""
+    log = RecordingLog()
+    bridge = LogBridge(log, None)  # type: ignore[arg-type]
+    _hand(bridge, "b1")
+    bridge.shutdown(timeout=30)
+    want = _hand(bridge, "d")
+    assert log.calls[-1] == want[0] and bridge.pending == 0
