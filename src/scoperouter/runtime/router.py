@@ -61,9 +61,36 @@ logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
 
 
-def _retrieve(fut: asyncio.Future[Any]) -> None:  # asyncio logs unretrieved exceptions
-    if not fut.cancelled():
-        fut.exception()
+def _run_job(
+    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], fn: Callable[..., Any], args: Any
+) -> None:
+    """State thread: run one job of :meth:`Router._in_state`, answer its future."""
+    try:
+        result = fn(*args)
+    except BaseException as exc:  # handed to the awaiting caller
+        _answer(loop, fut, _fail, exc)
+    else:
+        _answer(loop, fut, _succeed, result)
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop,
+    fut: asyncio.Future[Any],
+    how: Callable[[asyncio.Future[Any], Any], None],
+    value: Any,
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+        loop.call_soon_threadsafe(how, fut, value)
+
+
+def _succeed(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.done():  # its caller was cancelled (a stop): nobody waits for it
+        fut.set_result(result)
+
+
+def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
 
 
 class Router:
@@ -141,10 +168,14 @@ class Router:
         return self.book.open_count
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
-        fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
-        fut.add_done_callback(_retrieve)  # its caller cancelled (a stop), a failure is no traceback
-        return await asyncio.shield(fut)
+        """Run ``fn`` on the state thread. Never cancelled half-way: a caller cancelled
+        (a stop) stops waiting, the job still runs to its end. One future per job: the
+        state thread answers it with ``call_soon_threadsafe`` (no executor future chained
+        to it, no shield)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_T] = loop.create_future()
+        self._state.submit(_run_job, loop, fut, fn, args)
+        return await fut
 
     # ------------------------------------------------------------------ health
     @property
@@ -268,7 +299,9 @@ class Router:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         refused = self.enqueue(inbound, fut)
-        return refused if refused is not None else await asyncio.shield(fut)
+        # no shield: a cancelled caller cancels only its own future; the queued item is
+        # still committed (its answer is dropped: ``fut.done()``)
+        return refused if refused is not None else await fut
 
     def enqueue(self, inbound: Inbound, settle: Settle) -> Outcome | None:
         """Queue one message without waiting: ``settle`` gets what :meth:`submit` would
