@@ -83,6 +83,7 @@ from scoperouter.messages.event_fields import (
     source_of,
     status_of,
 )
+from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.models import Event
 from scoperouter.messages.triggers import is_routable_trigger, trigger_problem
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -232,6 +233,9 @@ def parse_event_bytes(
     """Decode a JSON event (UTF-8) and normalise it. Raises EventError."""
     if max_bytes is not None and len(data) > max_bytes:
         raise EventError("too_large", f"event is {len(data)} bytes (limit {max_bytes})", message_id)
+    fast = fast_event(data, registry)  # the common canonical event, checked from its bytes
+    if fast is not None:
+        return fast
     try:
         raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
