@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
@@ -210,6 +211,10 @@ class IngressApp:
                 return self._reject(413, "too_large", str(exc))
             except BadEncoding as exc:
                 return self._reject(400, "bad_request", str(exc))
+        event = fast_event(body, self.router.registry)  # the common canonical event
+        if event is not None:  # (never a push envelope: its only keys are an event's)
+            outcome = await self.router.submit(Inbound("http", data=body, event=event))
+            return self._answer(outcome, push=False)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -34,6 +34,8 @@ class Settle(Protocol):
 
 def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | EventError:
     """``inbound``'s raw bytes (or parsed JSON) as an event, or why it is rejected."""
+    if inbound.event is not None:
+        return inbound.event
     try:
         if inbound.data is not None:
             return parse_event_bytes(inbound.data, registry, message_id=inbound.message_id)
