@@ -30,7 +30,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
-from scoperouter.runtime.dispatch_outcomes import SHADOW, Outcomes
+from scoperouter.runtime.dispatch_outcomes import SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import MarkQueue, Release
@@ -42,7 +42,6 @@ from scoperouter.runtime.sinks import Sink
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
-Row = tuple[int, Trigger, bytes | None, int, float]  # (row id, trigger, body, attempts, created)
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
@@ -369,6 +368,9 @@ class Dispatcher(Outcomes):
             error = DispatchError.from_exception(first.processor, sink.name, exc)
         finally:
             m.inflight.dec(len(rows))
+        if error is None:
+            self._settle_ok(lane, rows)
+            return
         for row_id, t, body, attempts_before, created in rows:
             err = error
             if err is not None and err.trigger_id not in (None, t.trigger_id):
