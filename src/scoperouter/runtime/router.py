@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import operator
 import random
 import time
 from collections import Counter, deque
@@ -41,7 +42,7 @@ from scoperouter.runtime import backlog, housekeeping
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
-from scoperouter.runtime.intake import Settle, parse_inbound
+from scoperouter.runtime.intake import IntakeQueue, Settle, parse_inbound
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
@@ -50,6 +51,7 @@ from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
 from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED, Stats, is_heavy
 from scoperouter.runtime.sinks import Sink
+from scoperouter.runtime.state_jobs import in_state
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
 from scoperouter.runtime.undeclared_reads import UndeclaredReads
@@ -59,38 +61,7 @@ __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
-
-
-def _run_job(
-    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], fn: Callable[..., Any], args: Any
-) -> None:
-    """State thread: run one job of :meth:`Router._in_state`, answer its future."""
-    try:
-        result = fn(*args)
-    except BaseException as exc:  # handed to the awaiting caller
-        _answer(loop, fut, _fail, exc)
-    else:
-        _answer(loop, fut, _succeed, result)
-
-
-def _answer(
-    loop: asyncio.AbstractEventLoop,
-    fut: asyncio.Future[Any],
-    how: Callable[[asyncio.Future[Any], Any], None],
-    value: Any,
-) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-        loop.call_soon_threadsafe(how, fut, value)
-
-
-def _succeed(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.done():  # its caller was cancelled (a stop): nobody waits for it
-        fut.set_result(result)
-
-
-def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+_REASON = operator.attrgetter("reason")
 
 
 class Router:
@@ -147,7 +118,7 @@ class Router:
             registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
             self.log_bridge, dead_letter_publisher, now, self.rng,
         )  # fmt: skip
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._queue: IntakeQueue[Item] = IntakeQueue()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
         self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
@@ -168,14 +139,9 @@ class Router:
         return self.book.open_count
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn`` on the state thread. Never cancelled half-way: a caller cancelled
-        (a stop) stops waiting, the job still runs to its end. One future per job: the
-        state thread answers it with ``call_soon_threadsafe`` (no executor future chained
-        to it, no shield)."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[_T] = loop.create_future()
-        self._state.submit(_run_job, loop, fut, fn, args)
-        return await fut
+        """Run ``fn`` on the state thread (never cancelled half-way: see
+        :func:`~scoperouter.runtime.state_jobs.in_state`)."""
+        return await in_state(self._state, fn, *args)
 
     # ------------------------------------------------------------------ health
     @property
@@ -334,11 +300,10 @@ class Router:
         while True:
             await self.log_bridge.room()  # backpressure: the execution log is behind
             if not heavy or not self._queue.empty():
-                items = [await self._queue.get()]
-                while len(items) < self.options.max_batch and not self._queue.empty():
-                    items.append(self._queue.get_nowait())
-                light = [i for i in items if not is_heavy(i)]
-                heavy.extend(i for i in items if is_heavy(i))
+                items = await self._queue.take(self.options.max_batch)
+                light: list[Item] = []
+                for i in items:
+                    (heavy if is_heavy(i) else light).append(i)
                 if light:
                     await self._run_batch(light)
             if heavy:
@@ -364,8 +329,6 @@ class Router:
             self.health.succeeded()
             self._apply_batch(batch, result)
         finally:
-            for _ in batch:
-                self._queue.task_done()
             self._unfinished -= len(batch)
 
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
@@ -388,9 +351,11 @@ class Router:
             m.events_rejected.labels(reason).inc()
             if new:
                 m.dead_lettered.labels("event", reason).inc()
-        reasons = Counter(d.reason for x in res.decided for d in x[1])  # one C count
-        for ev, _decisions, _trigger_id, _js in res.decided:
-            if ev.source not in self.registry.sources:
+        reasons: Counter[str] = Counter()
+        count, sources = reasons.update, self.registry.sources
+        for ev, decisions, _trigger_id, _js in res.decided:
+            count(map(_REASON, decisions))  # counted in C
+            if ev.source not in sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:
                 self.undeclared_reads.observe(self.registry, ev)
@@ -398,7 +363,7 @@ class Router:
         if res.decided:
             m.events_accepted.inc(len(res.decided))
         for reason, n in reasons.items():
-            m.decisions.labels(reason).inc(n)
+            m.child(m.decisions, reason).inc(n)
         dups = 0
         for item, out in res.outcomes:
             dups += out.status == "duplicate"
