@@ -86,18 +86,27 @@ class NoPages:
 
 
 @pytest.mark.parametrize(
-    ("batch_max", "concurrency", "fired", "calls"),
+    ("batch_max", "concurrency", "fired", "calls", "held", "later"),
     [
-        (None, 2, 5, [1, 1]),  # a sink without send_batch: one trigger per delivery
-        (4, 2, 5, [4, 1]),  # one full delivery, then one with the rest
-        (4, 2, 12, [4, 4]),  # both slots full: the other 4 wait in the store
-        (64, 4, 10, [10]),  # one delivery carries the whole commit
+        # a sink without send_batch: one trigger per delivery; 2 held for the next
+        # free slots (one round of deliveries), the 5th waits in the store
+        (None, 2, 5, [1, 1], 2, [1, 1]),
+        (4, 2, 5, [4, 1], 0, []),  # one full delivery, then one with the rest
+        (4, 2, 12, [4, 4], 4, [4]),  # both slots full: the other 4 wait for a free slot
+        (4, 2, 20, [4, 4], 8, [4, 4]),  # one round (2 x 4) held, the last 4 in the store
+        (64, 4, 10, [10], 0, []),  # one delivery carries the whole commit
     ],
 )
 async def test_fired_triggers_share_deliveries(
-    tmp_path: Path, batch_max: int | None, concurrency: int, fired: int, calls: list[int]
+    tmp_path: Path,
+    batch_max: int | None,
+    concurrency: int,
+    fired: int,
+    calls: list[int],
+    held: int,
+    later: list[int],
 ) -> None:
-    """Committed triggers start in deliveries of at most batch_max, one slot each; the rest are released to the store; each delivered row is marked done."""
+    """Committed triggers start in deliveries of at most batch_max, one slot each; one more round waits in memory for free slots, the rest are released to the store; each delivered row is marked done."""
     sink = Gate(batch_max)
     d, marks = dispatcher(tmp_path, sink, concurrency)
     pager = NoPages()
@@ -109,19 +118,22 @@ async def test_fired_triggers_share_deliveries(
         started = sum(calls)
         lane = d.lanes[PROC]
         assert lane.busy == len(calls) and len(lane.inflight) == started
+        assert [r.row_id for r in lane.buffer] == list(range(started, started + held))
         for _ in range(5):  # a page the pump sent out meanwhile carries the marks
             await asyncio.sleep(0)
         written = pager.marks + marks.take()
-        assert written == [Release(i) for i in range(started, fired)]
+        assert written == [Release(i) for i in range(started + held, fired)]
         pager.marks.clear()
         sink.open.set()
         for _ in range(100):
             if not d.tasks:
                 break
             await asyncio.sleep(0.01)
-        assert lane.busy == 0 and not lane.inflight
+        assert lane.busy == 0 and not lane.inflight and not lane.buffer
+        assert [len(c) for c in sink.calls] == calls + later
         done = pager.marks + marks.take()
-        assert sorted(m.row_id for m in done if isinstance(m, Done)) == list(range(started))
+        delivered = started + held
+        assert sorted(m.row_id for m in done if isinstance(m, Done)) == list(range(delivered))
         assert all(m.attempts == 1 for m in done if isinstance(m, Done))
     finally:
         await d.stop_pump()

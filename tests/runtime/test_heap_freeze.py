@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runtime_support import GAME_DAY, load, write_registry
 
-from scoperouter.runtime.daemon import Daemon, DaemonSettings
+from scoperouter.runtime.daemon import GC_GEN0_THRESHOLD, Daemon, DaemonSettings
 
 
 def frozen(obj: object) -> bool:
@@ -34,16 +34,19 @@ def make_daemon(tmp_path: Path) -> Daemon:
 async def test_freeze_heap_then_stop_unfreezes(tmp_path: Path) -> None:
     """freeze_heap moves the registry and relation data out of the collector's reach; stop() brings them back."""
     d = make_daemon(tmp_path)
+    before = gc.get_threshold()
     await d.start()
     try:
         assert not frozen(d.router.relations)
         d.freeze_heap()
         assert gc.get_freeze_count() > 0
         assert frozen(d.router.relations) and frozen(d.registry)
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
     finally:
         await d.stop()
     assert gc.get_freeze_count() == 0
     assert not frozen(d.router.relations)
+    assert gc.get_threshold() == before
 
 
 async def test_reload_freezes_new_relations_and_frees_old(tmp_path: Path) -> None:
@@ -51,15 +54,18 @@ async def test_reload_freezes_new_relations_and_frees_old(tmp_path: Path) -> Non
     d = make_daemon(tmp_path)
     await d.start()
     try:
+        before = gc.get_threshold()
         d.freeze_heap()
         old = weakref.ref(d.router.relations)
         assert await d.reloader.reload()
         assert d.router.relations is not old()
         assert frozen(d.router.relations)
         assert old() is None
+        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
     finally:
         await d.stop()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 async def test_reload_without_freeze_leaves_heap_alone(tmp_path: Path) -> None:

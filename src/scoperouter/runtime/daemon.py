@@ -49,6 +49,8 @@ from scoperouter.state import StateStore, StoreOptions
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
+GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections (freeze_heap)
+
 
 @dataclass
 class DaemonSettings:
@@ -279,6 +281,7 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._heap_frozen = False
+        self._gc_thresholds = gc.get_threshold()  # restored by unfreeze_heap
 
     def _open_state_dir(self, registry: CompiledRegistry, options: StoreOptions) -> None:
         """No ``--state``: the embedded per-window SQLite store in the state dir (the old
@@ -369,15 +372,24 @@ class Daemon:
         are hundreds of thousands of objects that live as long as the process, and a full
         collection walks them all -- a 20-40 ms stop of the event loop a few times a minute
         under load, which dominated the p99 ingest-to-dispatch latency. Frozen objects are
-        still freed by reference counting; only their cycles are no longer looked for."""
+        still freed by reference counting; only their cycles are no longer looked for.
+
+        The youngest generation is collected every ``GC_GEN0_THRESHOLD`` allocations
+        instead of every 700: an event allocates hundreds of short-lived containers that
+        reference counting frees anyway, and scanning them every few events cost ~6% of
+        ``serve``'s CPU per event at saturation (issue 16, ``bench/daemon.py``)."""
         gc.collect()
         gc.freeze()
+        if not self._heap_frozen:
+            self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(GC_GEN0_THRESHOLD, *self._gc_thresholds[1:])
         self._heap_frozen = True
 
     def unfreeze_heap(self) -> None:
         """Undo :meth:`freeze_heap` (at stop)."""
         if self._heap_frozen:
             gc.unfreeze()
+            gc.set_threshold(*self._gc_thresholds)
             self._heap_frozen = False
 
     def _relations_swapped(self) -> None:

@@ -38,6 +38,7 @@ from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink
+from scoperouter.runtime.store import PendingTrigger
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -171,6 +172,13 @@ class Dispatcher(Outcomes):
                     filling[lane.name] = [row]
                 else:
                     self._start_rows(lane, [row])
+            elif lanes.holds_fired(lane):  # every slot busy: it takes the next one free
+                lane.buffer.append(
+                    PendingTrigger(
+                        row_id, t.trigger_id, t.processor, body.decode() if body else "", 0,
+                        0, row[4], t,
+                    )
+                )  # fmt: skip
             else:  # waits in the store (a state store gets the lease back: any replica)
                 self.marks.append(Release(row_id))
                 lane.rows_left()
@@ -272,14 +280,16 @@ class Dispatcher(Outcomes):
                 r = lane.buffer.popleft()
                 if r.row_id in lane.inflight:
                     continue
+                trig = r.trigger
                 try:
-                    trig = Trigger.model_validate_json(r.body)
+                    if trig is None:
+                        trig = Trigger.model_validate_json(r.body)
                 except ValueError:  # a row written by an incompatible version: keep it visible
                     logger.exception(
                         "pending trigger row %d does not parse; left pending", r.row_id
                     )
                     continue
-                rows.append((r.row_id, trig, r.body.encode(), r.attempts, r.created_at))
+                rows.append((r.row_id, trig, r.body.encode() or None, r.attempts, r.created_at))
             if rows:
                 self._start_rows(lane, rows)
 

@@ -27,6 +27,7 @@ PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no s
 #
 #   event                                   has_due             next_due      fresh, local_due
 #   fired, lane has room and nothing due    -                   -             - (row in flight)
+#   fired, slots busy, nothing due, room    -                   -             - (row buffered)
 #   fired otherwise, rows_waiting           True (rows_left)    -             fresh = True
 #   breaker opens (_park gives buffer back) True (rows_left)    -             fresh = True
 #   breaker closes (Redrive mark)           True (rows_left)    -             fresh = True
@@ -94,6 +95,18 @@ class Lane:
     def wants_rows(self, slots: int) -> bool:
         """Room to start deliveries and too few paged rows to fill it."""
         return slots > 0 and len(self.buffer) < self.target.concurrency * self.batch
+
+
+def holds_fired(lane: Lane) -> bool:
+    """A trigger fired here while every slot of ``lane`` is busy waits in the lane's buffer
+    for the next free slot, instead of going back to the store to be paged again (a state
+    transaction, and a store round trip for the row), when nothing of the lane waits in the
+    store before it and the buffer holds less than a full round of deliveries."""
+    return (
+        not lane.has_due
+        and lane.breaker.state == "closed"
+        and len(lane.buffer) < lane.target.concurrency * lane.batch
+    )
 
 
 def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:

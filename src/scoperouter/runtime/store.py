@@ -31,9 +31,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from scoperouter.messages.models import Trigger
 
 SyncMode = Literal["full", "normal"]
 
@@ -97,6 +100,9 @@ class PendingTrigger:
     starts: int  # how many times a dispatch was started before (0 = never)
     attempts: int = 0  # failed delivery attempts recorded so far (they survive restarts)
     created_at: float = 0.0  # when it fired (the retry horizon counts from here)
+    # the body already parsed: a row fired by this process and held for a free slot
+    # (Dispatcher.fired), not read back from the store
+    trigger: Trigger | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
