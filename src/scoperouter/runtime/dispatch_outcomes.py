@@ -49,9 +49,13 @@ class Outcomes:
     rng: random.Random
     tasks: set[asyncio.Task[None]]
     _wake: asyncio.Event
+    _loop: asyncio.AbstractEventLoop | None
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        loop = self._loop
+        if loop is None:  # asked once: get_running_loop makes a getpid system call
+            loop = self._loop = asyncio.get_running_loop()
+        task = loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -72,6 +72,7 @@ class Dispatcher(Outcomes):
         self.clock = clock
         self.rng = rng
         self.tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by _spawn or start
         self.lanes: dict[str, Lane] = {}
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
@@ -136,7 +137,8 @@ class Dispatcher(Outcomes):
             self._store_backoff = store_backoff
         for name in pending_processors:
             self.lane(name).has_due = True
-        self._pump = asyncio.get_running_loop().create_task(self._pump_loop(), name="dispatch")
+        self._loop = asyncio.get_running_loop()
+        self._pump = self._loop.create_task(self._pump_loop(), name="dispatch")
         return self._pump
 
     async def stop_pump(self) -> None:
@@ -223,7 +225,8 @@ class Dispatcher(Outcomes):
     async def _sleep_or_wake(self, delay: float) -> None:
         """Wait ``delay`` seconds or until woken (a timer sets the event: no wait_for task
         to cancel half-way)."""
-        handle = asyncio.get_running_loop().call_later(delay, self._wake.set)
+        assert self._loop is not None  # the pump runs: start() set it
+        handle = self._loop.call_later(delay, self._wake.set)
         try:
             await self._wake.wait()
         finally:

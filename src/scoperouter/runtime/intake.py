@@ -56,11 +56,12 @@ class IntakeQueue(Generic[_T]):
     it costs an append and a pop -- ``asyncio.Queue`` adds a getter future per wait, a
     wake-up list and an unfinished-task count nobody joins."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter")
 
     def __init__(self) -> None:
         self._items: deque[_T] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # its consumer's
 
     def __len__(self) -> int:
         return len(self._items)
@@ -84,7 +85,10 @@ class IntakeQueue(Generic[_T]):
         """The oldest items, at least one (waits for it), at most ``most``."""
         items = self._items
         while not items:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
             await waiter
         if len(items) <= most:
             out = list(items)

@@ -119,6 +119,7 @@ class Router:
             self.log_bridge, dead_letter_publisher, now, self.rng,
         )  # fmt: skip
         self._queue: IntakeQueue[Item] = IntakeQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None  # _running_loop()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
         self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
@@ -141,7 +142,15 @@ class Router:
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn`` on the state thread (never cancelled half-way: see
         :func:`~scoperouter.runtime.state_jobs.in_state`)."""
-        return await in_state(self._state, fn, *args)
+        return await in_state(self._running_loop(), self._state, fn, *args)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a
+        ``getpid`` system call each time)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     # ------------------------------------------------------------------ health
     @property
@@ -263,7 +272,7 @@ class Router:
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Outcome] = self._running_loop().create_future()
         refused = self.enqueue(inbound, fut)
         # no shield: a cancelled caller cancels only its own future; the queued item is
         # still committed (its answer is dropped: ``fut.done()``)

@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
-async def in_state(executor: Executor, fn: Callable[..., _T], *args: Any) -> _T:
-    """``fn(*args)`` on ``executor``'s thread; its result or its exception."""
-    loop = asyncio.get_running_loop()
+async def in_state(
+    loop: asyncio.AbstractEventLoop, executor: Executor, fn: Callable[..., _T], *args: Any
+) -> _T:
+    """``fn(*args)`` on ``executor``'s thread; its result or its exception (``loop``: the
+    running loop, passed in: asking asyncio for it costs a ``getpid`` system call)."""
     fut: asyncio.Future[_T] = loop.create_future()
     executor.submit(_run_job, loop, fut, fn, args)
     return await fut
