@@ -23,7 +23,7 @@ from scoperouter.runtime import backlog
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, observe_many
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import trigger_bytes, trigger_json
@@ -159,14 +159,15 @@ class Outcomes:
         processor = rows[0][1].processor
         m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(len(rows))
         m.child(m.triggers_dispatched, processor, LIVE).inc(len(rows))
-        observe = m.child(m.dispatch_latency, processor).observe
+        latencies: list[float] = []
         append, dispatched = self.marks.append, self.log.dispatch
         for row_id, trigger, _body, attempts_before, created in rows:
             fired = trigger.fired_at
             latency = max(0.0, now - (fired.timestamp() if fired is not None else created))
-            observe(latency)
+            latencies.append(latency)
             append(Done(row_id, attempts_before + 1, now))
             dispatched(trigger, "ok", attempts_before + 1, latency, now, None)
+        observe_many(m.child(m.dispatch_latency, processor), latencies)
 
     def _retry_later(
         self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError

@@ -25,10 +25,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-import operator
 import random
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import backlog, housekeeping
+from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
@@ -61,7 +61,6 @@ __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
-_REASON = operator.attrgetter("reason")
 
 
 class Router:
@@ -247,6 +246,7 @@ class Router:
         # fail anything still queued so its source nacks / answers 503
         while not self._queue.empty() or self._heavy:
             item = self._heavy.popleft() if self._heavy else self._queue.get_nowait()
+            count_received(self.metrics, [item])
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
         try:
@@ -288,13 +288,13 @@ class Router:
             return Outcome(
                 "unavailable", reason="not_ready" if not self._closing else "shutting_down"
             )
-        self.metrics.child(self.metrics.events_received, inbound.origin).inc()
-        parsed = parse_inbound(inbound, self.registry)
+        parsed = parse_inbound(inbound, self.registry)  # received: counted per batch
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
             and not (self._closed_loop() and is_report(inbound))  # a completion report
         ):
+            self.metrics.child(self.metrics.events_received, inbound.origin).inc()
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         self._queue.put_nowait(Item(inbound, parsed, settle))
@@ -320,6 +320,7 @@ class Router:
 
     async def _run_batch(self, batch: list[Item]) -> None:
         """One ingest transaction for ``batch``; answers every item's future."""
+        count_received(self.metrics, batch)
         marks, t0 = self.marks.take(), time.perf_counter()
         try:
             result = await self._in_state(self._process_batch, batch, marks)
@@ -354,34 +355,19 @@ class Router:
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
         """After the commit (event loop): count, ack, dispatch."""
-        m = self.metrics
-        m.ingest_batch.observe(len(batch))
-        for reason, new in res.rejects:
-            m.events_rejected.labels(reason).inc()
-            if new:
-                m.dead_lettered.labels("event", reason).inc()
-        reasons: Counter[str] = Counter()
-        count, sources = reasons.update, self.registry.sources
-        for ev, decisions, _trigger_id, _js in res.decided:
-            count(map(_REASON, decisions))  # counted in C
+        count_committed(self.metrics, len(batch), res)
+        sources = self.registry.sources
+        for ev, _decisions, _trigger_id, _js in res.decided:
             if ev.source not in sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:
                 self.undeclared_reads.observe(self.registry, ev)
         self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
-        if res.decided:
-            m.events_accepted.inc(len(res.decided))
-        for reason, n in reasons.items():
-            m.child(m.decisions, reason).inc(n)
-        dups = 0
         for item, out in res.outcomes:
-            dups += out.status == "duplicate"
             if not item.fut.done():
                 item.fut.set_result(out)
-        if dups:
-            m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
-        m.open_windows.set(self.open_window_count())
+        self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)
