@@ -187,8 +187,9 @@ class Dispatcher(Outcomes):
                 self._wake.set()
         for name, rows in filling.items():
             self._start_rows(self.lanes[name], rows)
+        m = self.metrics
         for scope, n in scopes.items():
-            self.metrics.triggers_fired.labels(scope).inc(n)
+            m.child(m.triggers_fired, scope).inc(n)
 
     def rows_waiting(self, processors: list[str]) -> int:
         """Rows of ``processors`` wait in the store (put there by someone else: another
