@@ -101,14 +101,13 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     entities: dict[str, tuple[str, ...]] | None = None
     given = raw.get("affected_entities")
     if given is not None:
-        if sum(len(v) for v in given.values()) > MAX_EVENT_ENTITIES:
-            return None  # the full path's cap decides
-        entities = {}
+        entities, named = {}, 0
         for etype in sorted(given):
-            ids = _ids(given[etype])
-            if not etype or ids is None:
-                return None
-            entities[etype] = ids
+            ids = given[etype]
+            named += len(ids)
+            if not etype or "" in ids or named > MAX_EVENT_ENTITIES:
+                return None  # past the cap: the full path's cap decides
+            entities[etype] = tuple(sorted(set(ids)))
     fields: tuple[str, ...] | None = None
     if "changed_fields" in raw:
         fields = _ids(raw["changed_fields"])
