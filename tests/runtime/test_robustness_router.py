@@ -154,6 +154,11 @@ def crash(r: Any) -> None:
     r._started = False
 
 
+def timer(r: Any) -> Any:
+    """The router's window timer task."""
+    return next(t for t in r._background if t.get_name() == "windows")
+
+
 async def test_window_fired_after_a_failed_commit_does_not_fire_again_after_a_crash(
     tmp_path: Path, make_router: RouterFactory
 ) -> None:
@@ -165,6 +170,7 @@ async def test_window_fired_after_a_failed_commit_does_not_fire_again_after_a_cr
     flaky = FlakyDb(r1.store._db)
     r1.store._db = flaky  # type: ignore[assignment]
     await r1.start()
+    timer(r1).cancel()  # the test fires by hand: no concurrent fire of the timer task
     out = await r1.submit(Inbound("test", obj=poison_event()))
     assert out.status == "accepted" and r1.book.open_count == 1
     now[0] += 200.0

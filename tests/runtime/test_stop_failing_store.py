@@ -60,6 +60,13 @@ async def test_stop_with_a_failing_store_logs_once_and_loses_nothing(
     r1 = make_router(cfg, sink, mark_flush_interval_s=30.0)  # outcomes stay queued
     wrapped = BrokenWrites(r1.store._db)
     r1.store._db = wrapped  # type: ignore[assignment]
+    deliver = sink.send
+
+    async def send(trigger: Any, **kw: Any) -> None:
+        wrapped.broken = True  # from the delivery on, no outcome can be recorded
+        await deliver(trigger, **kw)
+
+    sink.send = send  # type: ignore[method-assign]
     await r1.start()
     assert (await r1.submit(Inbound("test", obj=EVENT))).triggers == 1
     for _ in range(200):
@@ -67,7 +74,6 @@ async def test_stop_with_a_failing_store_logs_once_and_loses_nothing(
             break
         await asyncio.sleep(0.01)
     assert len(sink.received) == 1
-    wrapped.broken = True
     await r1.stop(timeout=0.5)
     assert not r1.stopped_clean
     errors = [x for x in caplog.records if "store failing at shutdown" in x.getMessage()]

@@ -316,8 +316,9 @@ class Daemon:
             )
             await self._runner.setup()
             runner = self._runner
-            self.ingress.connection_count = lambda: (
-                len(runner.server.connections) if runner.server is not None else 0
+            self.ingress.connection_count = lambda: (  # checked per request: the
+                # ``connections`` property would copy every connection into a list
+                len(runner.server._connections) if runner.server is not None else 0
             )
             site = web.TCPSite(
                 self._runner,

@@ -23,12 +23,15 @@ from scoperouter.runtime import backlog
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, observe_many
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import trigger_bytes, trigger_json
 
 LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
+# one row of a delivery: (row id, trigger, body, attempts before, created); the rows of one
+# delivery belong to one lane, so to one processor
+Row = tuple[int, Trigger, bytes | None, int, float]
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -46,9 +49,13 @@ class Outcomes:
     rng: random.Random
     tasks: set[asyncio.Task[None]]
     _wake: asyncio.Event
+    _loop: asyncio.AbstractEventLoop | None
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        loop = self._loop
+        if loop is None:  # asked once: get_running_loop makes a getpid system call
+            loop = self._loop = asyncio.get_running_loop()
+        task = loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -115,20 +122,16 @@ class Outcomes:
         error: DispatchError | None,
     ) -> None:
         """The outcome of attempt number ``attempts`` (``error`` None: delivered)."""
+        if error is None:
+            self._settle_ok(lane, [(row_id, trigger, body, attempts - 1, created)])
+            return
         m = self.metrics
         fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
         now = self.clock()
         latency = max(0.0, now - fired_ts)
-        # the target answered (ok, or a permanent refusal): it is up
-        if (error is None or not error.retryable) and lane.breaker.succeeded():
+        # the target answered (a permanent refusal): it is up
+        if not error.retryable and lane.breaker.succeeded():
             self._breaker_closed(lane, now)
-        if error is None:
-            m.child(m.dispatch_attempts, trigger.processor, "ok", LIVE).inc()
-            m.child(m.triggers_dispatched, trigger.processor, LIVE).inc()
-            m.child(m.dispatch_latency, trigger.processor).observe(latency)
-            self.marks.append(Done(row_id, attempts, now))
-            self.log.dispatch(trigger, "ok", attempts, latency, now, None)
-            return
         if error.retryable:
             if lane.breaker.failed(now, probe):
                 self._breaker_opened(lane, now, str(error))
@@ -144,6 +147,27 @@ class Outcomes:
             reason = "permanent_error"
         m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
         self._dead(row_id, trigger, body, attempts, latency, now, reason, error)
+
+    def _settle_ok(self, lane: Lane, rows: list[Row]) -> None:
+        """Every row of one delivery was delivered (attempt number ``attempts_before + 1``
+        each): what :meth:`_settle` does for each, with the lane's breaker, clock and
+        counters touched once for the delivery."""
+        m = self.metrics
+        now = self.clock()
+        if lane.breaker.succeeded():
+            self._breaker_closed(lane, now)
+        processor = rows[0][1].processor
+        m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(len(rows))
+        m.child(m.triggers_dispatched, processor, LIVE).inc(len(rows))
+        latencies: list[float] = []
+        append, dispatched = self.marks.append, self.log.dispatch
+        for row_id, trigger, _body, attempts_before, created in rows:
+            fired = trigger.fired_at
+            latency = max(0.0, now - (fired.timestamp() if fired is not None else created))
+            latencies.append(latency)
+            append(Done(row_id, attempts_before + 1, now))
+            dispatched(trigger, "ok", attempts_before + 1, latency, now, None)
+        observe_many(m.child(m.dispatch_latency, processor), latencies)
 
     def _retry_later(
         self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError

@@ -24,13 +24,14 @@ import hmac
 import json
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
@@ -128,7 +129,6 @@ class IngressApp:
         self.app = web.Application(
             client_max_size=max_body_bytes,
             handler_args={"auto_decompress": False},
-            middlewares=[self._connection_cap],
         )
         self.app.router.add_post("/events", self.events)
         self.app.router.add_get("/healthz", self.healthz)
@@ -139,23 +139,19 @@ class IngressApp:
         self.app.router.add_post("/backfills", self.backfill_start)
         self.app.router.add_get("/backfills/{backfill_id}", self.backfill_get)
 
-    @web.middleware
-    async def _connection_cap(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    def _over_cap(self) -> web.Response | None:
         """Beyond ``max_connections`` open connections, work is refused with 503 (and the
-        connection closed) while health checks still pass."""
+        connection closed) while health checks still pass. Called by each work handler
+        (not a middleware: that wraps every request in two more coroutines)."""
         if (
             self.max_connections is not None
             and self.connection_count is not None
-            and request.path not in ("/healthz", "/readyz")
             and self.connection_count() > self.max_connections
         ):
             resp = self._reject(503, "too_many_connections", "server busy: retry later")
             resp.force_close()
             return resp
-        response: web.StreamResponse = await handler(request)
-        return response
+        return None
 
     def add_readiness_check(self, check: Callable[[], str | None]) -> None:
         """``/readyz`` answers 503 with ``check()``'s text while it returns one."""
@@ -175,7 +171,10 @@ class IngressApp:
         return await self.verifier(token.strip())
 
     async def events(self, request: web.Request) -> web.Response:
-        if not await self._authorised(request):
+        busy = self._over_cap()
+        if busy is not None:
+            return busy
+        if self.verifier is not None and not await self._authorised(request):
             return self._reject(401, "unauthorized", "missing or invalid bearer token")
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return self._reject(
@@ -204,14 +203,18 @@ class IngressApp:
             web.RequestPayloadError,
         ) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
-        try:
-            body = decode_body(
-                body, request.headers.get("Content-Encoding", ""), self.max_body_bytes
-            )
-        except BodyTooLarge as exc:
-            return self._reject(413, "too_large", str(exc))
-        except BadEncoding as exc:
-            return self._reject(400, "bad_request", str(exc))
+        coding = request.headers.get("Content-Encoding")
+        if coding:
+            try:
+                body = decode_body(body, coding, self.max_body_bytes)
+            except BodyTooLarge as exc:
+                return self._reject(413, "too_large", str(exc))
+            except BadEncoding as exc:
+                return self._reject(400, "bad_request", str(exc))
+        event = fast_event(body, self.router.registry)  # the common canonical event
+        if event is not None:  # (never a push envelope: its only keys are an event's)
+            outcome = await self.router.submit(Inbound("http", data=body, event=event))
+            return self._answer(outcome, push=False)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -262,6 +265,9 @@ class IngressApp:
 
     async def backfill_start(self, request: web.Request) -> web.Response:
         """Authenticated like /events; the logic is ``backfill.http_api``."""
+        busy = self._over_cap()
+        if busy is not None:
+            return busy
         if not await self._authorised(request):
             return self._reject(401, "unauthorized", "missing or invalid bearer token")
         if self.backfills is None:
@@ -274,6 +280,9 @@ class IngressApp:
         return web.json_response(answer, status=status)
 
     async def backfill_get(self, request: web.Request) -> web.Response:
+        busy = self._over_cap()
+        if busy is not None:
+            return busy
         if not await self._authorised(request):
             return self._reject(401, "unauthorized", "missing or invalid bearer token")
         if self.backfills is None:
@@ -297,6 +306,9 @@ class IngressApp:
         )
 
     async def metrics(self, request: web.Request) -> web.Response:
+        busy = self._over_cap()
+        if busy is not None:
+            return busy
         self.router.metrics.open_windows.set(self.router.open_window_count())
         return web.Response(
             body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE}

@@ -1,17 +1,20 @@
 """What enters the ingest queue (:meth:`Router.enqueue`): the message normalised, and the
-:class:`Settle` its answer goes to.
+:class:`Settle` its answer goes to; the queue itself (:class:`IntakeQueue`).
 
 Invariants: a :class:`Settle` is answered exactly once, after the batch holding its message
 commits (or fails) -- the moment a source may ack; :func:`parse_inbound` never raises -- every message becomes an
 :class:`~scoperouter.messages.models.Event` or the
 :class:`~scoperouter.errors.EventError` that rejects it (a normaliser bug included: it is
-logged and the message rejected as ``invalid_field``, never a crashed router).
+logged and the message rejected as ``invalid_field``, never a crashed router); the queue
+hands items out in arrival order to its one consumer (the ingest worker).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Protocol
+from collections import deque
+from typing import Generic, Protocol, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
@@ -20,6 +23,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.outcomes import Inbound, Outcome
 
 logger = logging.getLogger("scoperouter.runtime")
+_T = TypeVar("_T")
 
 
 class Settle(Protocol):
@@ -34,6 +38,8 @@ class Settle(Protocol):
 
 def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | EventError:
     """``inbound``'s raw bytes (or parsed JSON) as an event, or why it is rejected."""
+    if inbound.event is not None:
+        return inbound.event
     try:
         if inbound.data is not None:
             return parse_event_bytes(inbound.data, registry, message_id=inbound.message_id)
@@ -43,3 +49,49 @@ def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | Event
     except Exception as exc:  # a normaliser bug must never crash the router
         logger.exception("normaliser raised unexpectedly")
         return EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
+
+
+class IntakeQueue(Generic[_T]):
+    """The ingest queue: a deque and at most one waiting future (one consumer). Per message
+    it costs an append and a pop -- ``asyncio.Queue`` adds a getter future per wait, a
+    wake-up list and an unfinished-task count nobody joins."""
+
+    __slots__ = ("_items", "_loop", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[_T] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # its consumer's
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: _T) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # (cancelled: its consumer was stopped)
+                waiter.set_result(None)
+
+    def get_nowait(self) -> _T:
+        """The oldest item (IndexError when empty)."""
+        return self._items.popleft()
+
+    async def take(self, most: int) -> list[_T]:
+        """The oldest items, at least one (waits for it), at most ``most``."""
+        items = self._items
+        while not items:
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            await waiter
+        if len(items) <= most:
+            out = list(items)
+            items.clear()
+            return out
+        return [items.popleft() for _ in range(most)]

@@ -59,6 +59,7 @@ class OutboxSink:
         # flush jobs for the sink's thread (at most one at a time; None stops it)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the senders' (asked once)
         self.flushes = 0
         self.rotations = 0
 
@@ -116,22 +117,24 @@ class OutboxSink:
         """Wait until line ``seq`` is on disk. A flush starts once per event-loop pass
         (``call_soon``), so every line queued during the pass shares it; while one runs
         on the sink's thread, the lines queued meanwhile wait for the next."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # asked once: get_running_loop makes a getpid system call
+            loop = self._loop = asyncio.get_running_loop()
         while self._synced < seq:
             if self._flush is None:
                 self._flush = loop.create_future()
-                loop.call_soon(self._start_flush, self._flush)
+                loop.call_soon(self._start_flush, self._flush, loop)
             # a future of its own (not a shield of the shared one): a cancelled send
             # cancels only itself, for one future instead of shield's two and callbacks
             waiter = loop.create_future()
             self._waiters.append(waiter)
             await waiter
 
-    def _start_flush(self, fut: asyncio.Future[None]) -> None:
+    def _start_flush(self, fut: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         """Hand one flush (the lines queued so far) to the sync thread (a plain thread and a
         C queue: cheaper on the loop than an executor future or a condition); it reports
         back with ``call_soon_threadsafe``."""
-        self._jobs.put((fut, self._written, self._queued, asyncio.get_running_loop()))
+        self._jobs.put((fut, self._written, self._queued, loop))
         self._queued = []
         if self._thread is None:
             self._thread = threading.Thread(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from scoperouter.messages.models import Event
 from scoperouter.messages.push import attribute
 
 __all__ = ["DeadLetterPublisher", "Inbound", "Origin", "Outcome", "attribute", "json_bytes", "safe"]
@@ -34,6 +35,9 @@ class Inbound:
     # the run a processor's completion event reports on (Pub/Sub attribute ``trigger_id``,
     # set by the SDK's CompletionPublisher): its completion row is matched to that run
     trigger_id: str | None = None
+    # the event already normalised by the source (HTTP: the fast path of the common
+    # canonical event, :mod:`scoperouter.messages.fast_event`); ``data`` is its body
+    event: Event | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import functools
 import logging
 import random
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -38,10 +38,11 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import backlog, housekeeping
+from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
-from scoperouter.runtime.intake import Settle, parse_inbound
+from scoperouter.runtime.intake import IntakeQueue, Settle, parse_inbound
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
@@ -50,6 +51,7 @@ from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
 from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED, Stats, is_heavy
 from scoperouter.runtime.sinks import Sink
+from scoperouter.runtime.state_jobs import in_state
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
 from scoperouter.runtime.undeclared_reads import UndeclaredReads
@@ -59,11 +61,6 @@ __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:  # asyncio logs unretrieved exceptions
-    if not fut.cancelled():
-        fut.exception()
 
 
 class Router:
@@ -120,7 +117,8 @@ class Router:
             registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
             self.log_bridge, dead_letter_publisher, now, self.rng,
         )  # fmt: skip
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._queue: IntakeQueue[Item] = IntakeQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None  # _running_loop()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
         self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
@@ -141,10 +139,17 @@ class Router:
         return self.book.open_count
 
     async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn`` on the state thread (never cancelled half-way: shielded)."""
-        fut = asyncio.get_running_loop().run_in_executor(self._state, fn, *args)
-        fut.add_done_callback(_retrieve)  # its caller cancelled (a stop), a failure is no traceback
-        return await asyncio.shield(fut)
+        """Run ``fn`` on the state thread (never cancelled half-way: see
+        :func:`~scoperouter.runtime.state_jobs.in_state`)."""
+        return await in_state(self._running_loop(), self._state, fn, *args)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a
+        ``getpid`` system call each time)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     # ------------------------------------------------------------------ health
     @property
@@ -241,6 +246,7 @@ class Router:
         # fail anything still queued so its source nacks / answers 503
         while not self._queue.empty() or self._heavy:
             item = self._heavy.popleft() if self._heavy else self._queue.get_nowait()
+            count_received(self.metrics, [item])
             if not item.fut.done():
                 item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
         try:
@@ -266,9 +272,11 @@ class Router:
     # ------------------------------------------------------------------ intake
     async def submit(self, inbound: Inbound) -> Outcome:
         """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Outcome] = self._running_loop().create_future()
         refused = self.enqueue(inbound, fut)
-        return refused if refused is not None else await asyncio.shield(fut)
+        # no shield: a cancelled caller cancels only its own future; the queued item is
+        # still committed (its answer is dropped: ``fut.done()``)
+        return refused if refused is not None else await fut
 
     def enqueue(self, inbound: Inbound, settle: Settle) -> Outcome | None:
         """Queue one message without waiting: ``settle`` gets what :meth:`submit` would
@@ -280,13 +288,13 @@ class Router:
             return Outcome(
                 "unavailable", reason="not_ready" if not self._closing else "shutting_down"
             )
-        self.metrics.child(self.metrics.events_received, inbound.origin).inc()
-        parsed = parse_inbound(inbound, self.registry)
+        parsed = parse_inbound(inbound, self.registry)  # received: counted per batch
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
             and not (self._closed_loop() and is_report(inbound))  # a completion report
         ):
+            self.metrics.child(self.metrics.events_received, inbound.origin).inc()
             self.metrics.events_rejected.labels(parsed.reason).inc()
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         self._queue.put_nowait(Item(inbound, parsed, settle))
@@ -301,11 +309,10 @@ class Router:
         while True:
             await self.log_bridge.room()  # backpressure: the execution log is behind
             if not heavy or not self._queue.empty():
-                items = [await self._queue.get()]
-                while len(items) < self.options.max_batch and not self._queue.empty():
-                    items.append(self._queue.get_nowait())
-                light = [i for i in items if not is_heavy(i)]
-                heavy.extend(i for i in items if is_heavy(i))
+                items = await self._queue.take(self.options.max_batch)
+                light: list[Item] = []
+                for i in items:
+                    (heavy if is_heavy(i) else light).append(i)
                 if light:
                     await self._run_batch(light)
             if heavy:
@@ -313,6 +320,7 @@ class Router:
 
     async def _run_batch(self, batch: list[Item]) -> None:
         """One ingest transaction for ``batch``; answers every item's future."""
+        count_received(self.metrics, batch)
         marks, t0 = self.marks.take(), time.perf_counter()
         try:
             result = await self._in_state(self._process_batch, batch, marks)
@@ -331,8 +339,6 @@ class Router:
             self.health.succeeded()
             self._apply_batch(batch, result)
         finally:
-            for _ in batch:
-                self._queue.task_done()
             self._unfinished -= len(batch)
 
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
@@ -349,32 +355,19 @@ class Router:
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
         """After the commit (event loop): count, ack, dispatch."""
-        m = self.metrics
-        m.ingest_batch.observe(len(batch))
-        for reason, new in res.rejects:
-            m.events_rejected.labels(reason).inc()
-            if new:
-                m.dead_lettered.labels("event", reason).inc()
-        reasons = Counter(d.reason for x in res.decided for d in x[1])  # one C count
+        count_committed(self.metrics, len(batch), res)
+        sources = self.registry.sources
         for ev, _decisions, _trigger_id, _js in res.decided:
-            if ev.source not in self.registry.sources:
+            if ev.source not in sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:
                 self.undeclared_reads.observe(self.registry, ev)
         self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
-        if res.decided:
-            m.events_accepted.inc(len(res.decided))
-        for reason, n in reasons.items():
-            m.decisions.labels(reason).inc(n)
-        dups = 0
         for item, out in res.outcomes:
-            dups += out.status == "duplicate"
             if not item.fut.done():
                 item.fut.set_result(out)
-        if dups:
-            m.events_duplicate.inc(dups)
         self.dispatcher.fired(res.fired)
-        m.open_windows.set(self.open_window_count())
+        self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
         for payload in res.dead_payloads:
             self.dispatcher.publish_dead_letter(payload)

@@ -22,8 +22,8 @@ SHUTDOWN_STORE_FAILED = (
 
 def is_heavy(item: Item) -> bool:
     ev = item.parsed
-    if not isinstance(ev, Event) or not ev.is_backfill:
-        return False
+    if not isinstance(ev, Event) or ev.game_date is not None or not ev.is_backfill:
+        return False  # (most events name a date: no property call for them)
     assert ev.start_date is not None and ev.end_date is not None
     return (ev.end_date - ev.start_date).days + 1 > HEAVY_DAYS
 

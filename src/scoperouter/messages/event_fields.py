@@ -1,0 +1,282 @@
+"""Reading one field of a raw event (SPEC section 3) for the normaliser
+(:mod:`scoperouter.messages.normalize`, whose docstring states the rules).
+
+Invariant: each reader returns the field's canonical value or raises the
+:class:`~scoperouter.errors.EventError` (reason code, a one-line detail naming the field)
+that rejects the event; none keeps state beyond the :class:`Ctx` it is given, which carries
+the event id into every error and bounds the entity ids read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from scoperouter.errors import EventError, EventRejectReason
+from scoperouter.messages.models import Priority, Status
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+MAX_EVENT_ENTITIES = 2000
+MAX_ID_CHARS = 512
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+STATUSES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
+PRIORITIES: frozenset[str] = frozenset({"normal", "critical"})
+_MAX_DETAIL = 80
+
+
+def short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+class Ctx:
+    """Carries the event id (once known) into every error raised, and counts entity ids
+    (past :data:`MAX_EVENT_ENTITIES` the rest is not even read: bounded work)."""
+
+    __slots__ = ("event_id", "ids")
+
+    def __init__(self) -> None:
+        self.event_id: str | None = None
+        self.ids = 0
+
+    def over_cap(self) -> bool:
+        """Count one more distinct id; True past the cap (stop reading ids)."""
+        self.ids += 1
+        return self.ids > MAX_EVENT_ENTITIES
+
+    def fail(self, reason: EventRejectReason, detail: str) -> EventError:
+        return EventError(reason, detail, self.event_id)
+
+
+def utf8_text(v: str, key: str, ctx: Ctx) -> str:
+    """``v`` when UTF-8 can encode it; a lone surrogate (a JSON ``\\udc00`` escape) cannot
+    be stored, serialised or forwarded, so it is rejected here (``invalid_field``)."""
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ctx.fail(
+                "invalid_field",
+                f"{key} is not valid UTF-8 text (lone surrogate at index {exc.start})",
+            ) from None
+    return v
+
+
+def opt_str(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
+    v = raw.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise ctx.fail("invalid_field", f"{key} must be a non-empty string, got {short(v)}")
+    return utf8_text(v.strip(), key, ctx)
+
+
+def count_or_none(v: Any) -> int | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v if v >= 0 else None
+    if isinstance(v, float) and v.is_integer() and v >= 0:
+        return int(v)
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None
+
+
+def id_text(v: str, key: str, ctx: Ctx) -> str:
+    """An id exactly as sent (never stripped: ``" e1"`` and ``"e1"`` are two events), at
+    most :data:`MAX_ID_CHARS` characters, without control characters (NUL included)."""
+    if len(v) > MAX_ID_CHARS:
+        raise ctx.fail("invalid_field", f"{key} is longer than {MAX_ID_CHARS} characters")
+    if not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+        raise ctx.fail("invalid_field", f"{key} contains control characters")
+    return utf8_text(v, key, ctx)
+
+
+def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str:
+    # an empty or missing id falls back to the next source; a number is used as text
+    for key in ("event_id", "execution_id"):
+        v = raw.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, str) and v.strip():
+            return id_text(v, key, ctx)
+        if v is not None and not isinstance(v, str):
+            raise ctx.fail("invalid_field", f"{key} must be a string, got {short(v)}")
+    if message_id:
+        return message_id
+    canonical = json.dumps(
+        raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    # surrogatepass: a lone surrogate in a field nobody reads must not break the id
+    return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def source_names(raw: Mapping[str, Any], ctx: Ctx) -> Iterator[str]:
+    """The candidate source names in SPEC order, each checked only when it is reached."""
+    for key in ("source", "source_table", "analytics_table"):
+        name = opt_str(raw, key, ctx)
+        if name is not None:
+            yield name
+    table = opt_str(raw, "output_table", ctx)
+    if table is not None:
+        dataset = opt_str(raw, "output_dataset", ctx)
+        # production's raw processors already qualify their table_name: never prefix twice
+        yield f"{dataset}.{table}" if dataset is not None and "." not in table else table
+
+
+def source_of(raw: Mapping[str, Any], registry: CompiledRegistry, ctx: Ctx) -> str:
+    first: str | None = None
+    for name in source_names(raw, ctx):
+        try:
+            resolved = registry.resolve_source(name)
+        except ValueError as exc:
+            raise ctx.fail("ambiguous_source", str(exc)) from None
+        if resolved is not None:
+            return resolved
+        first = first or name
+    if first is not None:
+        return first
+    if raw.get("output_dataset") is not None:
+        raise ctx.fail("missing_source", "output_dataset without output_table")
+    raise ctx.fail(
+        "missing_source",
+        "no source: expected source, source_table, analytics_table or output_dataset+output_table",
+    )
+
+
+def parse_date(value: object, key: str, ctx: Ctx) -> date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ctx.fail("invalid_date", f"{key} must be a YYYY-MM-DD string, got {short(value)}")
+    text = value.strip()
+    if not text:
+        return None
+    if not DATE_RE.fullmatch(text):
+        raise ctx.fail("invalid_date", f"{key} {short(value)} is not YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ctx.fail("invalid_date", f"{key} {short(value)} is not a real date") from None
+
+
+def parse_datetime(value: object, key: str, ctx: Ctx) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ctx.fail(
+            "invalid_date", f"{key} must be an ISO 8601 time or epoch seconds, got {value!r}"
+        )
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ctx.fail("invalid_date", f"{key} {short(value)} is out of range") from None
+    if not isinstance(value, str):
+        raise ctx.fail("invalid_date", f"{key} must be an ISO 8601 time, got {short(value)}")
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ctx.fail("invalid_date", f"{key} {short(value)} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def merge_entities(
+    value: object, key: str, ctx: Ctx, into: dict[str, set[str]], flat: set[str] | None = None
+) -> bool:
+    """Merge one entity mapping into ``into`` (a flat list of ids into ``flat``, when given).
+    False when the field is absent/null or an empty flat list (no entity information)."""
+    if value is None:
+        return False
+    if flat is not None and isinstance(value, list | tuple):
+        for i in value:
+            if not isinstance(i, str) or not i:
+                raise ctx.fail(
+                    "invalid_field", f"{key} must contain non-empty strings, got {short(i)}"
+                )
+            if i in flat:
+                continue
+            if ctx.over_cap():
+                break
+            flat.add(utf8_text(i, key, ctx))
+        return False
+    if not isinstance(value, Mapping):
+        raise ctx.fail(
+            "invalid_field",
+            f"{key} must be a mapping of entity type to a list of ids, got {short(value)}",
+        )
+    for etype, ids in value.items():
+        if not isinstance(etype, str) or not etype:
+            raise ctx.fail("invalid_field", f"{key} has an invalid entity type key {short(etype)}")
+        utf8_text(etype, f"{key} entity type", ctx)
+        if not isinstance(ids, list | tuple):
+            raise ctx.fail(
+                "invalid_field", f"{key}.{etype} must be a list of strings, got {short(ids)}"
+            )
+        bucket = into.setdefault(etype, set())
+        for i in ids:
+            if not isinstance(i, str) or not i:
+                raise ctx.fail(
+                    "invalid_field",
+                    f"{key}.{etype} must contain non-empty strings, got {short(i)}",
+                )
+            if i in bucket:
+                continue
+            if ctx.over_cap():
+                break
+            bucket.add(utf8_text(i, f"{key}.{etype}", ctx))
+    return True
+
+
+def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, list | tuple):
+        raise ctx.fail("invalid_field", f"{key} must be a list of strings, got {short(value)}")
+    for f in value:
+        if not isinstance(f, str) or not f:
+            raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {short(f)}")
+        into.add(utf8_text(f, key, ctx))
+    return True
+
+
+def status_of(raw: Mapping[str, Any], ctx: Ctx) -> Status:
+    if "status" in raw and raw["status"] is not None:
+        st = raw["status"]
+        if not isinstance(st, str) or st.strip().lower() not in STATUSES:
+            raise ctx.fail(
+                "invalid_status",
+                f"status {short(st)} is not one of success, partial, no_data, failed",
+            )
+        return cast(Status, st.strip().lower())
+    if "success" in raw and raw["success"] is not None:
+        ok = raw["success"]
+        if not isinstance(ok, bool):
+            raise ctx.fail("invalid_status", f"success must be true or false, got {short(ok)}")
+        return "success" if ok else "failed"
+    return "success"
+
+
+def priority_of(raw: Mapping[str, Any], ctx: Ctx) -> Priority:
+    p = raw.get("priority")
+    if p is None:
+        return "normal"
+    if not isinstance(p, str) or p.strip().lower() not in PRIORITIES:
+        raise ctx.fail("invalid_field", f"priority {short(p)} is not normal or critical")
+    return cast(Priority, p.strip().lower())
+
+
+def flag(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str, ctx: Ctx) -> bool:
+    v = raw.get(key, meta.get(key))
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ctx.fail("invalid_field", f"{key} must be true or false, got {short(v)}")
+    return v

@@ -1,0 +1,135 @@
+"""The normaliser's fast path: the common well-formed canonical event, checked straight from
+its bytes (one pydantic ``validate_json``, no ``json.loads`` and no generic field walk).
+
+Invariant: :func:`fast_event` returns exactly what the full path
+(``normalize_event(json.loads(data), registry)``) returns -- an equal :class:`Event` with
+the same fields set -- or None whenever the message is anything but the narrow common case:
+another key than those of :data:`KEYS` (another shape, ``metadata``, a backfill...), a
+value of another JSON type, or a value the full path rejects or rewrites in a rarer way (a
+blank or over-long id, a date that is not ``YYYY-MM-DD``, more than
+:data:`~scoperouter.messages.event_fields.MAX_EVENT_ENTITIES` ids, an ambiguous source).
+Then the full path decides: the fast path never rejects an event.
+``tests/messages/test_fast_event.py`` checks the equality with Hypothesis.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, NotRequired
+
+from pydantic import ConfigDict, TypeAdapter
+from typing_extensions import TypedDict
+
+from scoperouter.messages.event_fields import (
+    DATE_RE,
+    MAX_EVENT_ENTITIES,
+    MAX_ID_CHARS,
+    PRIORITIES,
+    STATUSES,
+)
+from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event
+from scoperouter.messages.unchecked import unchecked
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+__all__ = ["KEYS", "fast_event"]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class _Common(TypedDict):
+    """The common canonical event with its date under ``game_date`` (the default
+    ``date_field``). Strict: every value is of its JSON type, no other key."""
+
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+
+    event_id: str
+    source: str
+    game_date: str
+    affected_entities: NotRequired[dict[str, list[str]]]
+    changed_fields: NotRequired[list[str]]
+    status: NotRequired[str]
+    priority: NotRequired[str]
+    correlation_id: NotRequired[str]
+
+
+KEYS: frozenset[str] = frozenset(_Common.__annotations__) - {"__pydantic_config__"}
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(_Common)
+
+
+def _ids(values: list[str]) -> tuple[str, ...] | None:
+    """Deduplicated and sorted, or None (defer) when one is empty."""
+    return None if "" in values else tuple(sorted(set(values)))
+
+
+def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
+    """``data``'s event when it is the common case, else None (see the module docstring)."""
+    if registry.date_field != DEFAULT_DATE_FIELD:
+        return None  # the schema names game_date: another date_field takes the full path
+    try:
+        # every string it returns is valid Unicode: invalid UTF-8 and lone surrogate
+        # escapes fail validation (the full path then rejects them), so no string here
+        # needs the full path's UTF-8 check
+        raw = _ADAPTER.validate_json(data)
+    except ValueError:  # a ValidationError: not the common case (or not JSON at all)
+        return None
+    eid: str = raw["event_id"]
+    if not eid.strip() or len(eid) > MAX_ID_CHARS or not eid.isprintable():
+        return None
+    name = raw["source"].strip()
+    if not name:
+        return None
+    try:
+        source = registry.resolve_source(name) or name
+    except ValueError:  # ambiguous: the full path says so
+        return None
+    day_text = raw["game_date"].strip()
+    if not DATE_RE.fullmatch(day_text):
+        return None
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        return None
+    status = raw.get("status", "success").strip().lower()
+    priority = raw.get("priority", "normal").strip().lower()
+    if status not in STATUSES or priority not in PRIORITIES:
+        return None
+    correlation = raw.get("correlation_id")
+    if correlation is not None:
+        correlation = correlation.strip()
+        if not correlation:
+            return None
+    entities: dict[str, tuple[str, ...]] | None = None
+    given = raw.get("affected_entities")
+    if given is not None:
+        entities, named = {}, 0
+        for etype in sorted(given):
+            ids = given[etype]
+            named += len(ids)
+            if not etype or "" in ids or named > MAX_EVENT_ENTITIES:
+                return None  # past the cap: the full path's cap decides
+            entities[etype] = tuple(sorted(set(ids)))
+    fields: tuple[str, ...] | None = None
+    if "changed_fields" in raw:
+        fields = _ids(raw["changed_fields"])
+        if fields is None:
+            return None
+    return unchecked(
+        Event,
+        {
+            "event_id": eid,
+            "source": source,
+            "game_date": day,
+            "start_date": None,
+            "end_date": None,
+            "status": status,
+            "affected_entities": entities,
+            "changed_fields": fields,
+            "priority": priority,
+            "correlation_id": correlation,
+            "produced_at": None,
+            "skip_downstream": False,
+            "record_count": None,
+            "referenced_tables": None,
+            "shape": "canonical",
+        },
+    )

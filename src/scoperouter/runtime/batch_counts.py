@@ -1,0 +1,50 @@
+"""The ``/metrics`` counters of one ingest batch, counted once per batch and label instead of
+once per event (a prometheus ``inc`` is four Python calls and a lock; per event they were a
+tenth of the event loop's work at saturation).
+
+Invariant: after each call every counter holds what counting each event on its own would
+have left it at -- the same labels, the same totals; only the moment differs (a message is
+counted as received when the ingest worker takes it, a few milliseconds after it arrived,
+or when it is refused or failed without a batch).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Iterable
+
+from scoperouter.runtime.ingest import BatchResult, Item
+from scoperouter.runtime.metrics import Metrics
+
+_REASON = operator.attrgetter("reason")
+
+
+def count_received(m: Metrics, items: Iterable[Item]) -> None:
+    """``events_received`` by origin for ``items`` (taken off the queue)."""
+    by_origin: dict[str, int] = {}
+    for item in items:
+        by_origin[item.inbound.origin] = by_origin.get(item.inbound.origin, 0) + 1
+    for origin, n in by_origin.items():
+        m.child(m.events_received, origin).inc(n)
+
+
+def count_committed(m: Metrics, size: int, res: BatchResult) -> None:
+    """A committed batch of ``size`` messages: its size, rejects (and the dead letters among
+    them), decisions by reason, accepted and duplicate events."""
+    m.ingest_batch.observe(size)
+    for reason, new in res.rejects:
+        m.child(m.events_rejected, reason).inc()
+        if new:
+            m.child(m.dead_lettered, "event", reason).inc()
+    if res.decided:
+        reasons: Counter[str] = Counter()
+        count = reasons.update
+        for _ev, decisions, _trigger_id, _js in res.decided:
+            count(map(_REASON, decisions))  # counted in C
+        for reason, n in reasons.items():
+            m.child(m.decisions, reason).inc(n)
+        m.events_accepted.inc(len(res.decided))
+    dups = sum(1 for _item, out in res.outcomes if out.status == "duplicate")
+    if dups:
+        m.events_duplicate.inc(dups)
