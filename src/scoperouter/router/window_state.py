@@ -380,22 +380,38 @@ def to_trigger(
     scope, ids, reason, etype = trigger_scope(w.entity_ids, w.date_reason, w.entity_type)
     # every field is built here from typed window state: no second validation
     # (tests/planner/test_trigger_construct.py checks it equals Trigger(...))
+    tid = trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more)
+    return window_trigger(
+        tid, w.processor, w.day, scope, etype, ids, reason, caused, w.caused_by.more,
+        w.correlation_id, w.priority, fired_at, date_field,
+    )  # fmt: skip
+
+
+# fmt: off
+def window_trigger(
+    tid: str, processor: str, day: date, scope: str, etype: str | None,
+    ids: tuple[str, ...] | None, reason: str | None, caused: tuple[str, ...], more: int,
+    correlation_id: str | None, priority: str, fired_at: datetime | None, date_field: str,
+) -> Trigger:
+    # fmt: on
+    """The trigger of a one-day window from fields already checked (no second validation;
+    tests/planner/test_trigger_construct.py checks it equals ``Trigger(...)``)."""
     return unchecked(
         Trigger,
         {
-            "trigger_id": trigger_id(w.processor, w.day, scope, ids, caused, w.caused_by.more),
-            "processor": w.processor,
-            "game_date": w.day,
-            "start_date": w.day,
-            "end_date": w.day,
+            "trigger_id": tid,
+            "processor": processor,
+            "game_date": day,
+            "start_date": day,
+            "end_date": day,
             "scope": scope,
             "entity_type": etype,
             "entity_ids": ids,
             "reason": reason,
             "caused_by": caused,
-            "caused_by_more": w.caused_by.more,
-            "correlation_id": w.correlation_id,
-            "priority": w.priority,
+            "caused_by_more": more,
+            "correlation_id": correlation_id,
+            "priority": priority,
             "fired_at": fired_at,
             "date_field": date_field,
         },

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pydantic_core import to_json
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
-from scoperouter.messages.unchecked import unchecked
 from scoperouter.router.window_state import (
     CAUSED_BY_CAP,
     json_string,
     json_strings,
     trigger_id_of_json,
     trigger_scope,
+    window_trigger,
 )
 from scoperouter.state.merge import apply, to_trigger
 from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
@@ -102,26 +102,10 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     ids_json = None if ids is None else json_strings(ids)
     caused_json = json_strings(caused)
     tid = trigger_id_of_json(processor, day, scope, ids_json, caused_json, more)
-    t = unchecked(
-        Trigger,
-        {
-            "trigger_id": tid,
-            "processor": w.processor,
-            "game_date": w.day,
-            "start_date": w.day,
-            "end_date": w.day,
-            "scope": scope,
-            "entity_type": etype,
-            "entity_ids": ids,
-            "reason": reason,
-            "caused_by": caused,
-            "caused_by_more": more,
-            "correlation_id": w.correlation_id,
-            "priority": w.priority,
-            "fired_at": at,
-            "date_field": date_field,
-        },
-    )
+    t = window_trigger(
+        tid, w.processor, w.day, scope, etype, ids, reason, caused, more, w.correlation_id,
+        w.priority, at, date_field,
+    )  # fmt: skip
     date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
     tail = "}"
     if date_field != DEFAULT_DATE_FIELD:
