@@ -49,6 +49,16 @@ from scoperouter.state import StateStore, StoreOptions
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
+
+def _open_connections(server: Any) -> int:
+    """aiohttp's open connections, checked per request: its private set when it has one
+    (the ``connections`` property copies every connection into a list), else the property."""
+    if server is None:
+        return 0
+    conns = getattr(server, "_connections", None)
+    return len(conns if conns is not None else server.connections)
+
+
 GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections (freeze_heap)
 
 
@@ -316,10 +326,7 @@ class Daemon:
             )
             await self._runner.setup()
             runner = self._runner
-            self.ingress.connection_count = lambda: (  # checked per request: the
-                # ``connections`` property would copy every connection into a list
-                len(runner.server._connections) if runner.server is not None else 0
-            )
+            self.ingress.connection_count = lambda: _open_connections(runner.server)
             site = web.TCPSite(
                 self._runner,
                 self.settings.host,

@@ -396,7 +396,7 @@ class Dispatcher(Outcomes):
             return
         for row_id, t, body, attempts_before, created in rows:
             err = error
-            if err is not None and err.trigger_id not in (None, t.trigger_id):
+            if err.trigger_id not in (None, t.trigger_id):
                 err = dataclasses.replace(err, trigger_id=t.trigger_id)  # names its trigger
             self._settle(lane, row_id, t, body, attempts_before + 1, created, probe, err)
 

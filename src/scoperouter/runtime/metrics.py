@@ -198,10 +198,11 @@ def observe_many(histogram: Any, values: Sequence[float]) -> None:
     bucket touched once: ``observe`` takes the sum's lock and one bucket's per value (the
     hot path observes a whole delivery's latencies at once). The bucket of ``v`` is the
     first whose upper bound is ``>= v``, as in ``observe``."""
-    if len(values) == 1:
-        histogram.observe(values[0])
+    bounds = getattr(histogram, "_upper_bounds", None)  # prometheus_client's internals
+    if len(values) == 1 or bounds is None:  # (gone in another version: the public way)
+        for v in values:
+            histogram.observe(v)
         return
-    bounds = histogram._upper_bounds
     counts = [0] * len(bounds)
     total = 0.0
     for v in values:

@@ -13,14 +13,15 @@ rows the one-row statements are cheaper).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from scoperouter.state.model import Done, Mark
 from scoperouter.state.shared_sql import SQLITE
 
 CHUNKS = (32, 16, 8)
+_R = TypeVar("_R")
 
 _SEEN_ONE = "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _OUTBOX_COLS = (
@@ -46,6 +47,14 @@ def chunks(n: int) -> list[int]:
             out.append(size)
             n -= size
     return out + [1] * n
+
+
+def parts(rows: Sequence[_R]) -> Iterator[Sequence[_R]]:
+    """``rows`` cut in order into the chunks of :func:`chunks` (single rows last)."""
+    at = 0
+    for size in chunks(len(rows)):
+        yield rows[at : at + size]
+        at += size
 
 
 @cache
@@ -77,18 +86,15 @@ def _done_many(n: int) -> str:
 def insert_seen(db: sqlite3.Connection, event_ids: Sequence[str], now: float) -> set[str]:
     """Remember ``event_ids`` (distinct) as seen at ``now``; the ids not seen before."""
     new: set[str] = set()
-    at = 0
-    for size in chunks(len(event_ids)):
-        part = event_ids[at : at + size]
-        at += size
-        if size == 1:
+    for part in parts(event_ids):
+        if len(part) == 1:
             if db.execute(_SEEN_ONE, (part[0], now)).rowcount > 0:
                 new.add(part[0])
             continue
         params: list[Any] = []
         for eid in part:
             params += (eid, now)
-        new.update(r[0] for r in db.execute(_seen_many(size), params).fetchall())
+        new.update(r[0] for r in db.execute(_seen_many(len(part)), params).fetchall())
     return new
 
 
@@ -96,11 +102,8 @@ def insert_outbox(db: sqlite3.Connection, rows: Sequence[OutboxRow]) -> list[int
     """Insert fired triggers leased to their owner; their outbox ids, in ``rows`` order
     (``AUTOINCREMENT`` numbers a multi-row insert in the order of its rows)."""
     ids: list[int] = []
-    at = 0
-    for size in chunks(len(rows)):
-        part = rows[at : at + size]
-        at += size
-        if size == 1:
+    for part in parts(rows):
+        if len(part) == 1:
             cur = db.execute(_OUTBOX_COLS + _OUTBOX_ROW, part[0])
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
@@ -108,7 +111,7 @@ def insert_outbox(db: sqlite3.Connection, rows: Sequence[OutboxRow]) -> list[int
         params: list[Any] = []
         for r in part:
             params += r
-        ids += sorted(r[0] for r in db.execute(_outbox_many(size), params).fetchall())
+        ids += sorted(r[0] for r in db.execute(_outbox_many(len(part)), params).fetchall())
     return ids
 
 
@@ -116,17 +119,14 @@ def mark_done(db: sqlite3.Connection, marks: Sequence[Done]) -> list[bool]:
     """Apply ``Done`` marks of distinct rows; per mark, True when it changed its row (it
     was pending or leased)."""
     changed: list[bool] = []
-    at = 0
-    for size in chunks(len(marks)):
-        part = marks[at : at + size]
-        at += size
-        if size == 1:
+    for part in parts(marks):
+        if len(part) == 1:
             changed.append(SQLITE.mark(db, part[0], ""))
             continue
         params: list[Any] = []
         for m in part:
             params += (m.item_id, m.attempts, m.at)
-        done = {r[0] for r in db.execute(_done_many(size), params).fetchall()}
+        done = {r[0] for r in db.execute(_done_many(len(part)), params).fetchall()}
         changed += [m.item_id in done for m in part]
     return changed
 
