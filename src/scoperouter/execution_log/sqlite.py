@@ -29,11 +29,11 @@ import itertools
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.base import RowExecutionLog
@@ -129,7 +129,7 @@ ROWS_PER_INSERT = 64
 # int (a third of a log row's insert: rows have 3-8 NULLs). Registered, an adapter that gives
 # None back makes it one registry hit (~90 ns) and binds the same NULL. The registry is
 # process-wide: every connection's None binds get cheaper, none changes.
-sqlite3.register_adapter(type(None), {}.get)
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))  # in C
 
 # decision rows never carry the dispatch columns: inserted without them (NULL by default),
 # as rows[:_D1] + rows[_D2:_D3] (bench/log_thread.py: binding a NULL costs more than a value)
