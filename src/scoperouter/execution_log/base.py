@@ -26,8 +26,9 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 
-DispatchOutcome = tuple[Trigger, str, int, float | None, datetime, str | None]
-"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome."""
+DispatchOutcome = tuple[Trigger, str, int, float | None, datetime | float, str | None]
+"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome
+(``dispatched_at`` a datetime or epoch seconds)."""
 
 _ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
     LOG_COLUMNS.index(c)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.base import DispatchOutcome
 from scoperouter.execution_log.completions import completion_from_event
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -240,8 +241,8 @@ class LogBridge:
         log = self.log
         if log is None:
             return
-        rows = [
-            (trigger, status, attempts, latency_s * 1000.0, datetime.fromtimestamp(now, UTC), error)
+        rows: list[DispatchOutcome] = [  # the time as epoch seconds: formatted without a datetime
+            (trigger, status, attempts, latency_s * 1000.0, float(now), error)
             for trigger, status, attempts, latency_s, now, error in outcomes
         ]
         many = getattr(log, "record_dispatches", None)
@@ -258,7 +259,7 @@ class LogBridge:
                     status=status,
                     attempts=attempts,
                     latency_ms=latency_ms,
-                    dispatched_at=at,
+                    dispatched_at=datetime.fromtimestamp(at, UTC) if isinstance(at, float) else at,
                     error=error,
                 )
             except Exception:
