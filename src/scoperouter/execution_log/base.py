@@ -20,6 +20,8 @@ from scoperouter.execution_log.rows import (
     dispatch_row,
     event_row,
     iso,
+    skips_text,
+    utc,
 )
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -87,9 +89,9 @@ class RowExecutionLog(ABC):
         ``decided_at``. Returns the decision ids of the rows written."""
         built = []
         at = iso(decided_at)  # once per batch
+        as_of_iso = (as_of or utc(decided_at).date()).isoformat()
         ids_of, ucache = self._ids, self._ucache
         for event, decisions, ev_json in items:
-            skips: dict[str, int] = {}
             rows = decision_rows(
                 event,
                 decisions,
@@ -99,9 +101,9 @@ class RowExecutionLog(ABC):
                 universe_cache=ucache,
                 decided_at_iso=at,
                 ids=ids_of,
-                skips=skips,
             )
-            built.append((event_row(event, decided_at, as_of, skips, ev_json, at), rows))
+            ev = event_row(event, decided_at, as_of, skips_text(decisions), ev_json, at, as_of_iso)
+            built.append((ev, rows))
         ids: list[str] = []
         with self._lock:
             if self._procinfo_of is not registry:

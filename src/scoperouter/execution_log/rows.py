@@ -172,6 +172,22 @@ def skips_json(skips: dict[str, int]) -> str:
         return text
 
 
+_skips_of: dict[tuple[str, ...], str | None] = {}
+
+
+def skips_text(decisions: Sequence[Decision]) -> str | None:
+    """``skips_json(skip_counts(decisions))`` (None without skips), memoised by the skip
+    reasons in order: one pass over the decisions and a lookup."""
+    key = tuple([d.reason for d in decisions if d.action == "skip"])
+    try:
+        return _skips_of[key]
+    except KeyError:
+        if len(_skips_of) >= 4096:
+            _skips_of.clear()
+        text = _skips_of[key] = skips_json(skip_counts(decisions)) if key else None
+        return text
+
+
 def decision_rows(
     event: Event,
     decisions: Sequence[Decision],
@@ -263,13 +279,19 @@ def decision_rows(
     return rows
 
 
+_source_json: dict[str, str] = {}  # source -> its part of the event JSON's prefix
+
+
 def compact_event_json(event: Event, text: str) -> str:
     """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
     and ``source``, which the events table holds as columns; unchanged when it does not start
     with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
-    prefix = (
-        '{"event_id":' + _text_json(event.event_id) + ',"source":' + _text_json(event.source) + ","
-    )
+    source = _source_json.get(event.source)
+    if source is None:
+        if len(_source_json) >= 4096:
+            _source_json.clear()
+        source = _source_json[event.source] = ',"source":' + _text_json(event.source) + ","
+    prefix = '{"event_id":' + _text_json(event.event_id) + source
     return "{" + text[len(prefix) :] if text.startswith(prefix) else text
 
 
@@ -300,14 +322,16 @@ def event_row(
     event: Event,
     decided_at: datetime,
     as_of: date | None,
-    skips: dict[str, int] | None = None,
+    skips: dict[str, int] | str | None = None,
     event_json: str | None = None,
     decided_at_iso: str | None = None,
+    as_of_iso: str | None = None,
 ) -> Values:
-    """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`;
-    ``event_json`` when the caller already serialised the event (it is encoded once).
-    ``event_id`` and ``source`` are columns of the row, so the stored JSON leaves them out
-    (:func:`compact_event_json`)."""
+    """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`
+    (or already encoded: :func:`skips_text`); ``event_json`` when the caller already
+    serialised the event (it is encoded once); ``decided_at_iso`` / ``as_of_iso``: the
+    times already formatted (once per batch). ``event_id`` and ``source`` are columns of
+    the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
     on = event.game_date or event.start_date
     return (
         event.event_id,
@@ -315,11 +339,11 @@ def event_row(
         event.source,
         on.isoformat() if on is not None else None,  # game_date
         decided_at_iso or iso(decided_at),  # decided_at
-        (as_of or utc(decided_at).date()).isoformat(),  # as_of
+        as_of_iso or (as_of or utc(decided_at).date()).isoformat(),  # as_of
         compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()
         ),  # event_json
-        skips_json(skips) if skips else None,  # skips
+        (skips if isinstance(skips, str) else skips_json(skips)) if skips else None,  # skips
     )
 
 
