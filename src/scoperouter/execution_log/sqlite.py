@@ -44,7 +44,7 @@ from scoperouter.execution_log.rows import (
     Values,
     iso,
 )
-from scoperouter.execution_log.sqlite_links import Link, link_buffered
+from scoperouter.execution_log.sqlite_links import Link, Pending, row_trigger, split_links
 from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
@@ -141,7 +141,9 @@ _DISPATCH_ONLY = (
     "caused_by",
     "error",
 )
-_D1, _D2, _D3 = (LOG_COLUMNS.index(c) for c in ("dispatched_at", "kind", "caused_by"))
+_D1, _D2, _D3, _TRIG = (
+    LOG_COLUMNS.index(c) for c in ("dispatched_at", "kind", "caused_by", "trigger_id")
+)
 DECISION_COLUMNS = LOG_COLUMNS[:_D1] + LOG_COLUMNS[_D2:_D3]
 assert set(LOG_COLUMNS) - set(DECISION_COLUMNS) == set(_DISPATCH_ONLY)
 
@@ -164,15 +166,26 @@ def _insert(
         conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
-def _insert_log(conn: sqlite3.Connection, log: list[tuple[Any, ...]]) -> None:
-    """Decision rows without their NULL dispatch columns, then the other rows, each kind in
-    its order (readers order by ``decided_at, rowid``; a dispatch row's ``decided_at`` -- its
-    trigger's ``fired_at`` -- is never before its decision rows')."""
-    decisions = [r[:_D1] + r[_D2:_D3] for r in log if r[_KIND] == "decision"]
+def _insert_log(conn: sqlite3.Connection, log: list[tuple[Any, ...]], pending: Pending) -> None:
+    """Decision rows without their NULL dispatch columns -- and with the trigger id of the
+    first ``pending`` link that names them (:func:`row_trigger`) -- then the other rows,
+    each kind in its order (readers order by ``decided_at, rowid``; a dispatch row's
+    ``decided_at`` -- its trigger's ``fired_at`` -- is never before its decision rows')."""
+    decisions = []
+    others = []
+    for r in log:
+        if r[_KIND] != "decision":
+            others.append(r)
+            continue
+        tid = row_trigger(r, pending) if pending else None
+        if tid is None:
+            decisions.append(r[:_D1] + r[_D2:_D3])
+        else:
+            decisions.append((*r[:_TRIG], tid, *r[_TRIG + 1 : _D1], *r[_D2:_D3]))
     if decisions:
         _insert(conn, LOG_TABLE, DECISION_COLUMNS, decisions)
-    if len(decisions) < len(log):
-        _insert(conn, LOG_TABLE, LOG_COLUMNS, [r for r in log if r[_KIND] != "decision"])
+    if others:
+        _insert(conn, LOG_TABLE, LOG_COLUMNS, others)
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
@@ -347,10 +360,10 @@ class SqliteExecutionLog(RowExecutionLog):
                         buffered = {e[0] for e in events}
                     else:  # a redelivery: write its decision rows only once
                         log = _first_deliveries(conn, log, top or 0)
-                # links to events written in this flush: set on their rows before insert
-                link_params = link_buffered(log, links, buffered) if links else []
+                # links to events written in this flush: set on their rows as they are inserted
+                pending, link_params = split_links(links, buffered) if links else ({}, [])
                 if log:
-                    _insert_log(conn, log)
+                    _insert_log(conn, log, pending)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if link_params:
