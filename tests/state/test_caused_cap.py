@@ -113,3 +113,38 @@ def test_sqlite_state_file_from_schema_3_opens_with_uncounted_windows(tmp_path) 
     [w] = s.open_windows()
     assert w.caused_by == frozenset({"e1"}) and w.caused_more == 0
     s.close()
+
+
+def test_the_kept_ids_are_the_smallest_in_code_point_order(make_store: StoreFactory) -> None:
+    """Ids past ASCII, capped across two batches (PostgreSQL re-caps the row in SQL): the
+    kept ids are the ones Python's sort keeps, so the trigger is the same on both stores."""
+    s = make_store()
+    base = [f"m{i:04d}" for i in range(CAUSED_BY_CAP - 5)]
+    late = ["é1", "z1", "😀", "Z1", "a1", "~", "ü"]
+    s.ingest(batch(*(contrib(n, ("a",), max_entities=5) for n in base)), T0)
+    s.ingest(batch(*(contrib(n, ("a",), max_entities=5) for n in late)), T0 + 1)
+    [item] = s.fire_due(T0 + 1000)
+    assert list(item.trigger.caused_by) == sorted(base + late)[:CAUSED_BY_CAP]
+    assert item.trigger.caused_by_more == 2
+    assert {"ü", "😀"}.isdisjoint(item.trigger.caused_by)
+
+
+def test_postgres_keeps_code_point_order_under_a_linguistic_collation(pg_location: str) -> None:
+    """The row re-capped in SQL keeps Python's order even where the column's collation is
+    linguistic (ICU: 'a1' < 'Z1', 'é1' next to 'e'), as a database created with a
+    en_US.UTF-8 locale has it; the test cluster's own locale is C."""
+    import psycopg
+
+    from scoperouter.state import StoreOptions, open_state_store
+
+    s = open_state_store(pg_location, StoreOptions(owner="a"), sync="normal")
+    with psycopg.connect(pg_location, autocommit=True) as c:
+        c.execute('ALTER TABLE sr_windows ALTER COLUMN caused_by TYPE text[] COLLATE "und-x-icu"')
+    base = [f"m{i:04d}" for i in range(CAUSED_BY_CAP - 3)]
+    late = ["é1", "z1", "Z1", "a1", "e1"]
+    s.ingest(batch(*(contrib(n, ("a",), max_entities=5) for n in base)), T0)
+    s.ingest(batch(*(contrib(n, ("a",), max_entities=5) for n in late)), T0 + 1)
+    [item] = s.fire_due(T0 + 1000)
+    s.close()
+    assert list(item.trigger.caused_by) == sorted(base + late)[:CAUSED_BY_CAP]
+    assert "é1" not in item.trigger.caused_by and item.trigger.caused_by_more == 2
