@@ -11,7 +11,8 @@ A log row's ``decision_id`` is unique without a unique index over every row (ran
 each insert dirtied a page of that index; about a third of the flush's cost): a
 redelivered event's decision rows are not written again because its event row already is
 (``events.event_id`` is the primary key), and dispatch rows are unique through a partial
-index (``kind = 'dispatch'``); ``event_id`` is indexed for decision rows only (links and
+index (``kind = 'dispatch'``) keyed by their trigger's ``fired_at`` first, so that new keys
+are appended rather than scattered; ``event_id`` is indexed for decision rows only (links and
 fills look decision rows up by event; readers scan). Logs created before keep their
 ``decision_id`` primary key and full ``event_id`` index and are read and written as they
 are.
@@ -81,10 +82,15 @@ CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
 CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
 CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 """
-# dispatch rows' ids are unique (a logs created before: its decision_id primary key)
+# dispatch rows' ids are unique (a log created before: its decision_id primary key), keyed
+# by the trigger's fired_at first: a repeated outcome has the same fired_at and id, and new
+# keys land at the index's right edge -- a key of the random id alone dirtied a page of the
+# index per row, its cost growing with the log (bench: 0.009 -> 0.016 ms/event over 180k
+# events, against 0.008 -> 0.011 keyed by time). NULL fired_at keys as '' (still unique).
+_DISPATCH_KEY = "ifnull(decided_at, '')"
 _DISPATCH_INDEX = (
-    f"CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_id ON {LOG_TABLE} (decision_id) "
-    "WHERE kind = 'dispatch'"
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
+    f"{LOG_TABLE} ({_DISPATCH_KEY}, decision_id) WHERE kind = 'dispatch'"
 )
 
 
@@ -106,14 +112,15 @@ _FILL_SQL = (
     f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
     f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
     f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
-    "WHERE decision_id = ? AND kind = 'dispatch'"
+    f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
 )
 _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
-    "WHERE decision_id = ? AND kind = 'dispatch' AND scope = 'date' AND entities_requested IS NULL"
+    f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
+    "AND entities_requested IS NULL"
 )
-_KIND, _EVENT, _ID, _DATE = (
-    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date")
+_KIND, _EVENT, _ID, _DATE, _AT = (
+    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date", "decided_at")
 )
 
 
@@ -201,13 +208,15 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Columns added since a log file was created (``skips``); the dispatch-id index of a
-    log created without the ``decision_id`` primary key."""
+    log created without the ``decision_id`` primary key (keyed by fired_at and id; one
+    keyed by the id alone is replaced)."""
     have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
     if not any(r[3] == "pk" for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")):
-        conn.execute(_DISPATCH_INDEX)
+        conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
+        conn.execute("DROP INDEX IF EXISTS ix_log_dispatch_id")  # keyed by the random id
 
 
 def _first_deliveries(
@@ -301,7 +310,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
-        self._fill: list[str] = []
+        self._fill: list[tuple[str, str]] = []  # (fired_at or '', decision_id)
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
@@ -314,7 +323,7 @@ class SqliteExecutionLog(RowExecutionLog):
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         self._log.append(row)
         if not complete:  # e.g. after a restart: take them from the decision rows
-            self._fill.append(row[0])  # its decision_id
+            self._fill.append((row[_AT] or "", row[0]))  # its dispatch key
         day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
         on = row[_DATE]  # the trigger's date as ISO text (most triggers are one day)
         self._links.append(
@@ -369,8 +378,8 @@ class SqliteExecutionLog(RowExecutionLog):
                 if link_params:
                     conn.executemany(_LINK_SQL, link_params)
                 if fill:
-                    conn.executemany(_FILL_SQL, [(i,) for i in fill])
-                    conn.executemany(_FILL_REQUESTED_SQL, [(i,) for i in fill])
+                    conn.executemany(_FILL_SQL, fill)
+                    conn.executemany(_FILL_REQUESTED_SQL, fill)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
