@@ -91,12 +91,25 @@ def _d(action: str, reason: str, processor: str = "p") -> Decision:
         [_d("skip", "unknown_source")],
     ],
 )
-def test_skips_text_is_the_json_of_the_skip_counts(decisions: list[Decision]) -> None:
-    """The memoised skips JSON equals encoding the counts (None without skips), twice over."""
+def test_skips_text_is_the_json_of_the_skip_counts(
+    decisions: list[Decision], registry: CompiledRegistry
+) -> None:
+    """The memoised skips JSON equals encoding the counts (None without skips), twice over, also from the reasons decision_rows collects."""
     counts = skip_counts(decisions)
     want = skips_json(counts) if counts else None
     assert skips_text(decisions) == want
     assert skips_text(decisions) == want  # from the memo
+    reasons: list[str] = []
+    decision_rows(
+        Event.model_validate({"event_id": "e", "source": "s", "game_date": DAY}),
+        decisions,
+        T0,
+        registry=registry,
+        relations=None,
+        skip_reasons=reasons,
+    )
+    assert reasons == [d.reason for d in decisions if d.action == "skip"]
+    assert skips_text(decisions, reasons) == want
 
 
 @pytest.mark.parametrize("value", [None, "x", "", 0, 7, 2.5, b"\x00"])

@@ -92,6 +92,7 @@ class RowExecutionLog(ABC):
         as_of_iso = (as_of or utc(decided_at).date()).isoformat()
         ids_of, ucache = self._ids, self._ucache
         for event, decisions, ev_json in items:
+            reasons: list[str] = []
             rows = decision_rows(
                 event,
                 decisions,
@@ -101,8 +102,11 @@ class RowExecutionLog(ABC):
                 universe_cache=ucache,
                 decided_at_iso=at,
                 ids=ids_of,
+                skip_reasons=reasons,
             )
-            ev = event_row(event, decided_at, as_of, skips_text(decisions), ev_json, at, as_of_iso)
+            ev = event_row(
+                event, decided_at, as_of, skips_text(decisions, reasons), ev_json, at, as_of_iso
+            )
             built.append((ev, rows))
         ids: list[str] = []
         with self._lock:

@@ -175,10 +175,12 @@ def skips_json(skips: dict[str, int]) -> str:
 _skips_of: dict[tuple[str, ...], str | None] = {}
 
 
-def skips_text(decisions: Sequence[Decision]) -> str | None:
+def skips_text(decisions: Sequence[Decision], reasons: Sequence[str] | None = None) -> str | None:
     """``skips_json(skip_counts(decisions))`` (None without skips), memoised by the skip
-    reasons in order: one pass over the decisions and a lookup."""
-    key = tuple([d.reason for d in decisions if d.action == "skip"])
+    reasons in order (``reasons`` when the caller collected them: :func:`decision_rows`)."""
+    key = tuple(
+        reasons if reasons is not None else [d.reason for d in decisions if d.action == "skip"]
+    )
     try:
         return _skips_of[key]
     except KeyError:
@@ -199,9 +201,11 @@ def decision_rows(
     decided_at_iso: str | None = None,
     ids: IdList = list,
     skips: dict[str, int] | None = None,
+    skip_reasons: list[str] | None = None,
 ) -> list[Values]:
     """One row per run decision per date, in :data:`LOG_COLUMNS` order (skips have none:
-    with ``skips`` given they are counted into it, as :func:`skip_counts` does).
+    with ``skips`` given they are counted into it, as :func:`skip_counts` does; with
+    ``skip_reasons`` their reasons are appended to it, in order).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
@@ -211,8 +215,10 @@ def decision_rows(
     processors = registry.processors
     for d in decisions:
         action = d.action
-        if action == "skip":
-            if skips is not None:  # counted on the event row
+        if action == "skip":  # counted on the event row
+            if skip_reasons is not None:
+                skip_reasons.append(d.reason)
+            if skips is not None:
                 skips[d.reason] = skips.get(d.reason, 0) + 1
             continue
         name = d.processor
