@@ -4,6 +4,7 @@ registered adapter, decision rows stored without their dispatch columns (issue 1
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from scoperouter.execution_log.rows import (
     skips_json,
     skips_text,
 )
-from scoperouter.execution_log.sqlite import DECISION_COLUMNS
+from scoperouter.execution_log.sqlite import DECISION_COLUMNS, _ids_json
 from scoperouter.execution_log.sqlite_links import Pending, row_trigger
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -201,3 +202,12 @@ def test_decision_rows_are_stored_whole(
         )
     ]
     assert want and _stored(path) == want
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [(), ("a",), ("a", "b"), ("é",), ('q"uote\\n',), ("x", "é", "y"), (1,), (1, "a"), [7]],
+)
+def test_id_lists_encode_as_compact_json(ids: Any) -> None:
+    """The SQLite log's id lists (one id or several, non-ASCII, not strings) are ``json.dumps`` compact."""
+    assert _ids_json(ids) == json.dumps(list(ids), separators=(",", ":"))

@@ -201,6 +201,8 @@ _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
 def _ids_json(ids: Sequence[Any]) -> str:
     """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
     try:
+        if len(ids) == 1:  # the common case (one entity, one causing event): no join
+            return "[" + encode_basestring_ascii(ids[0]) + "]"
         return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
     except TypeError:  # not all strings
         return _compact_json(list(ids))
