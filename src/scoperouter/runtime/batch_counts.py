@@ -13,11 +13,13 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 
 from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.metrics import Metrics
 
 _REASON = operator.attrgetter("reason")
+_DECISIONS = operator.itemgetter(1)  # of a decided (event, decisions, trigger id, JSON)
 
 
 def count_received(m: Metrics, items: Iterable[Item]) -> None:
@@ -38,10 +40,8 @@ def count_committed(m: Metrics, size: int, res: BatchResult) -> None:
         if new:
             m.child(m.dead_lettered, "event", reason).inc()
     if res.decided:
-        reasons: Counter[str] = Counter()
-        count = reasons.update
-        for _ev, decisions, _trigger_id, _js in res.decided:
-            count(map(_REASON, decisions))  # counted in C
+        # one count over the whole batch's decisions, in C
+        reasons = Counter(map(_REASON, chain.from_iterable(map(_DECISIONS, res.decided))))
         for reason, n in reasons.items():
             m.child(m.decisions, reason).inc(n)
         m.events_accepted.inc(len(res.decided))

@@ -236,6 +236,26 @@ class LogBridge:
         else:
             self._put(outcome, 1)
 
+    def dispatch_many(self, outcomes: list[_Outcome]) -> None:
+        """Several dispatch outcomes ``(trigger, status, attempts, latency_s, now, error)``
+        at once: what :meth:`dispatch` does for each, with one hand-off (a delivery of a
+        batching sink settles all its rows together)."""
+        if self.log is None or not outcomes:
+            return
+        if self._closed:
+            self._record_outcomes(outcomes)
+            return
+        with self._count:
+            self._handed += len(outcomes)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="scoperouter-log", daemon=True
+                )
+                self._thread.start()
+        self._q.extend(outcomes)
+        if not self._wake.is_set():
+            self._wake.set()
+
     def _record_outcomes(self, outcomes: list[_Outcome]) -> None:
         log = self.log
         if log is None:
