@@ -19,15 +19,13 @@ from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.metrics import Metrics
 
 _REASON = operator.attrgetter("reason")
+_ORIGIN = operator.attrgetter("inbound.origin")
 _DECISIONS = operator.itemgetter(1)  # of a decided (event, decisions, trigger id, JSON)
 
 
 def count_received(m: Metrics, items: Iterable[Item]) -> None:
     """``events_received`` by origin for ``items`` (taken off the queue)."""
-    by_origin: dict[str, int] = {}
-    for item in items:
-        by_origin[item.inbound.origin] = by_origin.get(item.inbound.origin, 0) + 1
-    for origin, n in by_origin.items():
+    for origin, n in Counter(map(_ORIGIN, items)).items():  # counted in C
         m.child(m.events_received, origin).inc(n)
 
 
