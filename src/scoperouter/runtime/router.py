@@ -279,9 +279,8 @@ class Router:
         return refused if refused is not None else await fut
 
     async def submit_body(self, inbound: Inbound) -> Outcome:
-        """:meth:`submit` for a plain HTTP body not parsed yet: the ingest worker checks it
-        with its batch (:func:`~scoperouter.runtime.intake.check_bodies`). ``NOT_FAST``:
-        not the common event, or the router not taking any -- submit it parsed instead."""
+        """:meth:`submit` of an HTTP body the ingest worker parses (``intake.check_bodies``);
+        ``NOT_FAST``: not the common event, or not taking any -- submit it parsed instead."""
         if not self._started or self._closing:
             return intake.NOT_FAST
         fut: asyncio.Future[Outcome] = self._running_loop().create_future()
