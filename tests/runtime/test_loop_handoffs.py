@@ -113,8 +113,7 @@ CANONICAL = b'{"event_id": "e1", "source": "s", "game_date": "2025-11-19"}'
 def test_check_bodies_parses_the_common_event_and_hands_back_the_rest(
     bodies: list[bytes | None], kept: list[int], tmp_path: Path
 ) -> None:
-    """check_bodies keeps (parsed by fast_event) the common event and items parsed already, in
-    order; any other body is answered NOT_FAST and left out."""
+    """check_bodies keeps the common event (parsed) and parsed items in order; others: NOT_FAST."""
     registry = load(write_registry(tmp_path)).registry
     items = [
         Item(_http_inbound(b, None), UNPARSED, FakeSettle())
