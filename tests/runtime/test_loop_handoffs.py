@@ -1,20 +1,16 @@
 """The event loop's cheap hand-offs equal what they replace: an HTTP or pulled message's
-``Inbound`` built without the dataclass constructor, a delivery's dispatch outcomes handed to
-the execution log in one go, and HTTP bodies checked by the ingest worker batch by batch."""
+``Inbound`` built without the dataclass constructor, and a delivery's dispatch outcomes
+handed to the execution log in one go."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import date_trigger, load, write_registry
+from runtime_support import date_trigger
 
-from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.models import Event
 from scoperouter.runtime.http import _http_inbound
-from scoperouter.runtime.ingest import Item
-from scoperouter.runtime.intake import NOT_FAST, UNPARSED, check_bodies
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.outcomes import Inbound
 from scoperouter.runtime.pubsub import _pulled
@@ -83,49 +79,3 @@ def test_dispatches_writes_what_dispatch_writes(n: int, closed: bool) -> None:
     b_one.shutdown(timeout=5)
     b_many.shutdown(timeout=5)
     assert many.rows == one.rows and len(one.rows) == n
-
-
-class FakeSettle:
-    """A Settle that keeps what it was answered."""
-
-    def __init__(self) -> None:
-        self.result: Any = None
-
-    def done(self) -> bool:
-        return self.result is not None
-
-    def set_result(self, result: Any, /) -> None:
-        self.result = result
-
-
-CANONICAL = b'{"event_id": "e1", "source": "s", "game_date": "2025-11-19"}'
-
-
-@pytest.mark.parametrize(
-    ("bodies", "kept"),
-    [
-        ([CANONICAL], [0]),
-        ([b'{"event_id": "e1", "source": "s", "metadata": {}}'], []),  # another shape
-        ([b"not json", CANONICAL, b"[]"], [1]),
-        ([None, CANONICAL], [0, 1]),  # None: an item parsed already (enqueue)
-    ],
-)
-def test_check_bodies_parses_the_common_event_and_hands_back_the_rest(
-    bodies: list[bytes | None], kept: list[int], tmp_path: Path
-) -> None:
-    """check_bodies keeps the common event (parsed) and parsed items in order; others: NOT_FAST."""
-    registry = load(write_registry(tmp_path)).registry
-    items = [
-        Item(_http_inbound(b, None), UNPARSED, FakeSettle())
-        if b is not None
-        else Item(Inbound("http", data=CANONICAL, event=EVENT), EVENT, FakeSettle())
-        for b in bodies
-    ]
-    out = check_bodies(items, registry)
-    assert [items.index(i) for i in out] == kept
-    for k, item in enumerate(items):
-        if k in kept:
-            want = EVENT if bodies[k] is None else fast_event(CANONICAL, registry)
-            assert item.parsed == want and item.fut.result is None  # type: ignore[attr-defined]
-        else:
-            assert item.fut.result is NOT_FAST  # type: ignore[attr-defined]

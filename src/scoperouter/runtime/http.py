@@ -34,7 +34,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.models import Event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
-from scoperouter.runtime.intake import NOT_FAST
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.router import Inbound, Outcome, Router
@@ -100,7 +99,7 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
 _HTTP_INBOUND = vars(Inbound("http"))  # the defaults of a plain HTTP message's fields
 
 
-def _http_inbound(body: bytes, event: Event | None) -> Inbound:
+def _http_inbound(body: bytes, event: Event) -> Inbound:
     """``Inbound("http", data=body, event=event)``, built without the frozen dataclass's
     ``object.__setattr__`` per field (once per request on the event loop)."""
     inbound = object.__new__(Inbound)
@@ -224,16 +223,10 @@ class IngressApp:
                 return self._reject(413, "too_large", str(exc))
             except BadEncoding as exc:
                 return self._reject(400, "bad_request", str(exc))
-        if b'"message"' not in body:  # not a push envelope: maybe the common canonical
-            # event, which the ingest worker checks with its batch (fast_event)
-            outcome = await self.router.submit_body(_http_inbound(body, None))
-            if outcome is not NOT_FAST:
-                return self._answer(outcome, push=False)
-        else:
-            event = fast_event(body, self.router.registry)  # the common canonical event
-            if event is not None:  # (never a push envelope: its only keys are an event's)
-                outcome = await self.router.submit(_http_inbound(body, event))
-                return self._answer(outcome, push=False)
+        event = fast_event(body, self.router.registry)  # the common canonical event
+        if event is not None:  # (never a push envelope: its only keys are an event's)
+            outcome = await self.router.submit(_http_inbound(body, event))
+            return self._answer(outcome, push=False)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from scoperouter.errors import EventError
-from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.models import Event
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -25,14 +24,6 @@ from scoperouter.runtime.outcomes import Inbound, Outcome
 
 logger = logging.getLogger("scoperouter.runtime")
 _T = TypeVar("_T")
-
-
-# An HTTP body queued before it is parsed (:meth:`Router.submit_body`): the ingest worker
-# checks a whole batch's bodies with the fast path in one loop (cheaper than one check per
-# request between aiohttp's work) and hands NOT_FAST back for a body that is not the common
-# canonical event -- its request then parses it as before. Compared by identity.
-UNPARSED = EventError("not_json", "not parsed yet")
-NOT_FAST = Outcome("unavailable", reason="not_fast")
 
 
 class Settle(Protocol):
@@ -58,23 +49,6 @@ def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | Event
     except Exception as exc:  # a normaliser bug must never crash the router
         logger.exception("normaliser raised unexpectedly")
         return EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
-
-
-def check_bodies(items: list[Any], registry: CompiledRegistry) -> list[Any]:
-    """The ingest worker's pass over the items it took: each :data:`UNPARSED` body gets
-    its event from the fast path, or is answered :data:`NOT_FAST` and left out (never
-    counted: its request submits it again, parsed). Returns the items kept, in order."""
-    kept = []
-    for item in items:
-        if item.parsed is UNPARSED:
-            event = fast_event(item.inbound.data or b"", registry)
-            if event is None:
-                if not item.fut.done():
-                    item.fut.set_result(NOT_FAST)
-                continue
-            item.parsed = event
-        kept.append(item)
-    return kept
 
 
 class IntakeQueue(Generic[_T]):

@@ -37,7 +37,7 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import backlog, housekeeping, intake
+from scoperouter.runtime import backlog, housekeeping
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
@@ -278,16 +278,6 @@ class Router:
         # still committed (its answer is dropped: ``fut.done()``)
         return refused if refused is not None else await fut
 
-    async def submit_body(self, inbound: Inbound) -> Outcome:
-        """:meth:`submit` of an HTTP body the ingest worker parses (``intake.check_bodies``);
-        ``NOT_FAST``: not the common event, or not taking any -- submit it parsed instead."""
-        if not self._started or self._closing:
-            return intake.NOT_FAST
-        fut: asyncio.Future[Outcome] = self._running_loop().create_future()
-        self._queue.put_nowait(Item(inbound, intake.UNPARSED, fut))
-        self._unfinished += 1
-        return await fut
-
     def enqueue(self, inbound: Inbound, settle: Settle) -> Outcome | None:
         """Queue one message without waiting: ``settle`` gets what :meth:`submit` would
         return, once, after its batch commits (or fails). Returns the answer instead (and
@@ -319,9 +309,7 @@ class Router:
         while True:
             await self.log_bridge.room()  # backpressure: the execution log is behind
             if not heavy or not self._queue.empty():
-                taken = await self._queue.take(self.options.max_batch)
-                items = intake.check_bodies(taken, self.registry)
-                self._unfinished -= len(taken) - len(items)
+                items = await self._queue.take(self.options.max_batch)
                 light: list[Item] = []
                 for i in items:
                     (heavy if is_heavy(i) else light).append(i)
