@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import shlex
@@ -57,11 +58,21 @@ TICK = os.sysconf("SC_CLK_TCK")
 CONTESTANTS = ("bare", "serve", "serve_no_log")
 
 
+def event_id(i: int, tag: str) -> str:
+    """Event ``i``'s id, shaped like production's: the pipeline's processors publish their
+    run id, ``str(uuid.uuid4())[:8]`` (data_processors/raw/processor_base.py:369, sent as
+    ``execution_id`` at :1807), so ids arrive in random order, never sorted. Eight hex
+    digits derived from (tag, i) -- random-looking, reproducible -- then ``-i`` so that no
+    two of a run's events collide (32 random bits would, once in ~77k events)."""
+    digest = hashlib.blake2b(f"{tag}-{i}".encode(), digest_size=4).hexdigest()
+    return f"{digest}-{i}"
+
+
 def event(i: int, tag: str) -> bytes:
     """One event that fires exactly one trigger (``player_game_summary``)."""
     return json.dumps(
         {
-            "event_id": f"{tag}-{i}",
+            "event_id": event_id(i, tag),
             "source": "nba_raw.nbac_gamebook_player_stats",
             "game_date": GAME_DAY.isoformat(),
             "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
