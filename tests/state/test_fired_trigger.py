@@ -48,7 +48,7 @@ def reference_trigger(w: WindowState, fired_at: datetime, date_field: str) -> Tr
     """The previous ``to_trigger`` (capped ``caused_by``, scope rules), validated."""
     every = sorted(w.caused_by)
     caused = tuple(every[:CAUSED_BY_CAP])
-    more = max(0, len(every) - CAUSED_BY_CAP)
+    more = max(0, len(every) - CAUSED_BY_CAP) + w.caused_more  # capped in the store too
     if w.entity_ids is None or not w.entity_ids:
         scope, ids, etype = "date", None, None
         reason = (w.date_reason if w.entity_ids is None else None) or "no_entities_in_event"
@@ -106,6 +106,7 @@ WINDOWS = st.builds(
     quiet_s=st.just(0.0),
     max_wait_s=st.just(0.0),
     max_entities=st.just(100),
+    caused_more=st.sampled_from([0, 0, 3]),
 )
 NOW = st.one_of(st.integers(0, 4_000_000_000).map(float), st.floats(0, 4e9))
 DATE_FIELDS = st.sampled_from(["game_date", "business_date", "dé", 'date"\\x'])

@@ -96,7 +96,7 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     scope, ids, reason, etype = trigger_scope(w.entity_ids, w.date_reason, w.entity_type)
     every = sorted(w.caused_by)
     caused = tuple(every[:CAUSED_BY_CAP])
-    more = len(every) - len(caused)
+    more = len(every) - len(caused) + w.caused_more
     processor = json_string(w.processor)
     day = w.day.isoformat()
     ids_json = None if ids is None else json_strings(ids)

@@ -99,6 +99,7 @@ def _windows(book: WindowBook, registry: CompiledRegistry) -> tuple[WindowState,
                 quiet_s=p.quiet_s if p else parse_duration(d.window.quiet),
                 max_wait_s=p.max_wait_s if p else parse_duration(d.window.max_wait),
                 max_entities=p.max_entities if p else d.max_entities,
+                caused_more=int(item.get("caused_by_more", 0)),
             )
         )
     return tuple(out)

@@ -9,7 +9,9 @@ time (a property test checks it), and nothing here reads a clock or does I/O.
 
 * entity sets unite; once the union passes ``max_entities`` the window becomes full date
   (reason ``fallback_threshold``); a full-date decision absorbs entity decisions;
-* ``caused_by`` accumulates event ids; ``correlation_id`` is the first one seen;
+* ``caused_by`` accumulates event ids, at most ``CAUSED_BY_CAP`` of them (the smallest,
+  the ones a trigger lists; ``caused_more`` counts the rest: a hot window's row stays
+  bounded); ``correlation_id`` is the first one seen;
   ``priority`` is critical if any event was;
 * a window fires when an event with ``priority: critical`` joins it, or when its
   deadline (``min(last + quiet, opened + max_wait)``) has passed;
@@ -28,7 +30,13 @@ from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import parse_duration
 from scoperouter.router.decisions import Decision, Reason
-from scoperouter.router.window_state import TRANSITIONS, EventIds, Input, Phase
+from scoperouter.router.window_state import (
+    CAUSED_BY_CAP,
+    TRANSITIONS,
+    EventIds,
+    Input,
+    Phase,
+)
 from scoperouter.router.window_state import WindowState as BookWindow
 from scoperouter.router.window_state import to_trigger as book_trigger
 from scoperouter.state.model import Contribution, WindowState
@@ -88,6 +96,34 @@ def _input(
 _NO_IDS: frozenset[str] = frozenset()
 
 
+def union_causes(
+    a: frozenset[str], a_more: int, b: Iterable[str], b_more: int = 0
+) -> tuple[frozenset[str], int]:
+    """Two windows' causes united and capped: the ``CAUSED_BY_CAP`` smallest ids of the
+    union, and the count of the rest plus both counts carried (the ids a trigger of the
+    uncapped union would list, and its ``caused_by_more``)."""
+    every = a.union(b)
+    if len(every) <= CAUSED_BY_CAP:
+        return every, a_more + b_more
+    kept = sorted(every)[:CAUSED_BY_CAP]
+    return frozenset(kept), a_more + b_more + len(every) - CAUSED_BY_CAP
+
+
+def add_cause(ids: frozenset[str], more: int, event_id: str) -> tuple[frozenset[str], int]:
+    """:func:`union_causes` of one new id, in O(cap): a full set swaps its largest id for a
+    smaller newcomer, and counts one more either way."""
+    if event_id in ids:
+        return ids, more
+    if len(ids) < CAUSED_BY_CAP:
+        return ids.union((event_id,)), more
+    if len(ids) > CAUSED_BY_CAP:  # a row written before the cap: cap it now
+        return union_causes(ids, more, (event_id,))
+    top = max(ids)
+    if event_id < top:
+        return ids.difference((top,)).union((event_id,)), more + 1
+    return ids, more + 1
+
+
 def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
     read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
@@ -132,6 +168,7 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
             c.max_wait_s,
             c.max_entities,
         )
+    causes, more = add_cause(window.caused_by, window.caused_more, c.event_id)
     return WindowState(
         window.processor,
         window.day,
@@ -140,12 +177,13 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         ids,
         etype,
         reason,
-        window.caused_by | {c.event_id},
+        causes,
         window.correlation_id if window.correlation_id is not None else c.correlation_id,
         "critical" if critical or window.priority == "critical" else "normal",
         window.quiet_s,
         window.max_wait_s,
         window.max_entities,
+        more,
     )
 
 
@@ -183,7 +221,7 @@ def to_trigger(
             last_at=w.last_at,
             entity_ids=w.entity_ids,
             date_reason=cast("Reason | None", w.date_reason),  # a string: no typing call
-            caused_by=EventIds(w.caused_by),
+            caused_by=EventIds(w.caused_by, w.caused_more),
             correlation_id=w.correlation_id,
             priority=w.priority,
             quiet_s=w.quiet_s,

@@ -64,6 +64,9 @@ class WindowState:
     quiet_s: float
     max_wait_s: float
     max_entities: int
+    # ``caused_by`` keeps at most CAUSED_BY_CAP ids (the smallest: the ones a trigger
+    # lists); this counts the causes beyond them, so a hot window's row stays bounded
+    caused_more: int = 0
 
     @property
     def key(self) -> WindowKey:

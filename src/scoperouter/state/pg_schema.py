@@ -89,6 +89,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sr_outbox_lane_age ON sr_outbox(processor, created_at)
         WHERE status = 'pending';
     """,
+    # 3: a window keeps at most CAUSED_BY_CAP cause ids and counts the rest (a hot
+    # window's array grew by every event that joined it)
+    """
+    ALTER TABLE sr_windows ADD COLUMN caused_more integer NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -33,8 +33,10 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
+from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.state.core import fired_trigger, fold, split_admissions
 from scoperouter.state.legacy import LegacyState
+from scoperouter.state.merge import union_causes
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -61,11 +63,12 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 _WINDOW_COLS = (
     "processor, day, opened_at, last_at, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
 )
 # lock-or-create every touched window in key order; rev = 0 marks a row created here.
-# caused_by is not returned (a hot window holds thousands of ids): new causes are
-# appended by _UPDATE, and read back only when the window fires.
+# caused_by is not returned (it holds up to CAUSED_BY_CAP ids): new causes are appended
+# (and the row re-capped, counting the rest) by _UPDATE, and read back only when the
+# window fires.
 _LOCK = f"""
 INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids,
     entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
@@ -73,17 +76,27 @@ SELECT k.p, k.d, %(now)s, %(now)s, 'Infinity', '{{}}', '', '{{}}', 'normal', 0, 
 FROM unnest(%(procs)s::text[], %(days)s::date[]) AS k(p, d)
 ORDER BY k.p, k.d
 ON CONFLICT (processor, day) DO UPDATE SET rev = sr_windows.rev + 1
-RETURNING rev, {_WINDOW_COLS.replace("caused_by", "NULL::text[]")}
+RETURNING rev, {_WINDOW_COLS.replace("caused_by", "NULL::text[]").replace("caused_more", "0")}
 """
-_UPDATE = """
-UPDATE sr_windows SET opened_at = %s, last_at = %s, deadline = %s, entity_ids = %s::text[],
-    entity_type = %s, date_reason = %s, correlation_id = %s,
-    priority = %s, quiet_s = %s, max_wait_s = %s, max_entities = %s,
-    caused_by = CASE WHEN %s THEN sr_windows.caused_by || %s::text[] ELSE %s::text[] END
-WHERE processor = %s AND day = %s
+_UPDATE = f"""
+UPDATE sr_windows SET opened_at = %(opened_at)s, last_at = %(last_at)s,
+    deadline = %(deadline)s, entity_ids = %(entity_ids)s::text[],
+    entity_type = %(entity_type)s, date_reason = %(date_reason)s,
+    correlation_id = %(correlation_id)s, priority = %(priority)s, quiet_s = %(quiet_s)s,
+    max_wait_s = %(max_wait_s)s, max_entities = %(max_entities)s,
+    caused_by = CASE WHEN NOT %(cont)s THEN %(causes)s::text[]
+        WHEN cardinality(sr_windows.caused_by) + cardinality(%(causes)s::text[])
+             <= {CAUSED_BY_CAP}
+        THEN sr_windows.caused_by || %(causes)s::text[]
+        ELSE ARRAY(SELECT x FROM unnest(sr_windows.caused_by || %(causes)s::text[]) AS x
+                   ORDER BY x COLLATE "C" LIMIT {CAUSED_BY_CAP}) END,
+    caused_more = CASE WHEN NOT %(cont)s THEN %(more)s
+        ELSE sr_windows.caused_more + %(more)s + greatest(0, cardinality(sr_windows.caused_by)
+             + cardinality(%(causes)s::text[]) - {CAUSED_BY_CAP}) END
+WHERE processor = %(processor)s AND day = %(day)s
 """
 _STORED_CAUSES = """
-SELECT w.processor, w.day, w.caused_by FROM sr_windows w
+SELECT w.processor, w.day, w.caused_by, w.caused_more FROM sr_windows w
 JOIN unnest(%s::text[], %s::date[]) AS k(p, d) ON w.processor = k.p AND w.day = k.d
 """
 _FIRE = f"""
@@ -115,29 +128,37 @@ def _window(row: Sequence[Any]) -> WindowState:
         quiet_s=row[10],
         max_wait_s=row[11],
         max_entities=row[12],
+        caused_more=row[13],
     )
 
 
-def _update_params(w: WindowState, continues: bool) -> tuple[Any, ...]:
-    causes = sorted(w.caused_by)
-    return (
-        w.opened_at,
-        w.last_at,
-        w.deadline,
-        None if w.entity_ids is None else sorted(w.entity_ids),
-        w.entity_type,
-        w.date_reason,
-        w.correlation_id,
-        w.priority,
-        w.quiet_s,
-        w.max_wait_s,
-        w.max_entities,
-        continues,
-        causes,
-        causes,
-        w.processor,
-        w.day,
-    )
+def _with_stored(w: WindowState, ids: frozenset[str], more: int) -> WindowState:
+    """Fired window ``w`` (this batch's causes) with its stored row's causes added back."""
+    causes, total = union_causes(w.caused_by, w.caused_more, ids, more)
+    return replace(w, caused_by=causes, caused_more=total)
+
+
+def _update_params(w: WindowState, continues: bool) -> dict[str, Any]:
+    """``_UPDATE``'s parameters: ``continues`` appends ``w``'s causes to the stored row's
+    (the row is re-capped in SQL, ids in code-point order as Python sorts them)."""
+    return {
+        "opened_at": w.opened_at,
+        "last_at": w.last_at,
+        "deadline": w.deadline,
+        "entity_ids": None if w.entity_ids is None else sorted(w.entity_ids),
+        "entity_type": w.entity_type,
+        "date_reason": w.date_reason,
+        "correlation_id": w.correlation_id,
+        "priority": w.priority,
+        "quiet_s": w.quiet_s,
+        "max_wait_s": w.max_wait_s,
+        "max_entities": w.max_entities,
+        "cont": continues,
+        "causes": sorted(w.caused_by),
+        "more": w.caused_more,
+        "processor": w.processor,
+        "day": w.day,
+    }
 
 
 class PostgresStateStore:
@@ -209,13 +230,13 @@ class PostgresStateStore:
         continued = [w.key for w, cont in zip(f.fired, f.fired_continues, strict=True) if cont]
         if continued:  # fired windows that were stored: their causes are in the row
             stored = {
-                (r[0], r[1]): frozenset(r[2])
+                (r[0], r[1]): (frozenset(r[2]), int(r[3]))
                 for r in c.execute(
                     _STORED_CAUSES, ([k[0] for k in continued], [k[1] for k in continued])
                 )
             }
             f.fired = [
-                replace(w, caused_by=w.caused_by | stored[w.key]) if cont else w
+                _with_stored(w, *stored[w.key]) if cont else w
                 for w, cont in zip(f.fired, f.fired_continues, strict=True)
             ]
         with c.cursor() as cur:

@@ -59,7 +59,7 @@ SyncMode = Literal["full", "normal"]
 
 _WINDOW_COLS = (
     "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities"
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
 )
 
 
@@ -78,6 +78,7 @@ def _window(row: Sequence[Any]) -> WindowState:
         quiet_s=row[11],
         max_wait_s=row[12],
         max_entities=row[13],
+        caused_more=row[14],
     )
 
 
@@ -97,6 +98,7 @@ def _window_params(w: WindowState) -> tuple[Any, ...]:
         w.quiet_s,
         w.max_wait_s,
         w.max_entities,
+        w.caused_more,
     )
 
 
@@ -203,7 +205,7 @@ class SqliteStateStore:
             if f.write:
                 db.executemany(
                     f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [_window_params(w) for w in f.write],
                 )
             gone = [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None]
@@ -354,7 +356,7 @@ class SqliteStateStore:
             def insert(w: WindowState) -> None:
                 db.execute(
                     f"INSERT INTO sr_windows({_WINDOW_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     _window_params(w),
                 )
 

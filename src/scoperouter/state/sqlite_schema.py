@@ -89,6 +89,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX IF EXISTS sr_outbox_trigger;
     """,
+    # 4: a window keeps at most CAUSED_BY_CAP cause ids and counts the rest (a hot
+    # window's row was rewritten whole, every id of it, by every batch that touched it)
+    """
+    ALTER TABLE sr_windows ADD COLUMN caused_more INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
