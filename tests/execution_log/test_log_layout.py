@@ -34,6 +34,22 @@ OLD_DDL = (
 
 OLD_EVENT_INDEX = f"CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id);"
 
+# a log created by the first issue-16 layout: no primary key, dispatch ids unique by id alone
+ISSUE16_DDL = (
+    f"CREATE TABLE {LOG_TABLE} ("
+    + ", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)
+    + f"); CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';"
+    + f"CREATE UNIQUE INDEX ix_log_dispatch_id ON {LOG_TABLE} (decision_id) WHERE kind = 'dispatch';"
+)
+LAYOUTS = {"new": "", "old": OLD_DDL + OLD_EVENT_INDEX, "issue16": ISSUE16_DDL}
+
+
+def _create(path: Path, layout: str) -> None:
+    """An empty log file as ``layout`` created it ('new': none yet)."""
+    if LAYOUTS[layout]:
+        with sqlite3.connect(path) as c:
+            c.executescript(LAYOUTS[layout])
+
 
 def _event(i: int) -> Event:
     return Event.model_validate(
@@ -42,11 +58,12 @@ def _event(i: int) -> Event:
     )  # fmt: skip
 
 
-def _trigger(i: int) -> Trigger:
+def _trigger(i: int, fired: bool = True) -> Trigger:
     return Trigger(
         trigger_id=f"t-{i}", processor="player_game_summary", game_date=DAY, start_date=DAY,
         end_date=DAY, scope="entities", entity_type="player", entity_ids=(f"t0{i}p03",),
-        reason="entity_scope", caused_by=(f"e{i}",), fired_at=T0 + timedelta(seconds=10),
+        reason="entity_scope", caused_by=(f"e{i}",),
+        fired_at=T0 + timedelta(seconds=10) if fired else None,
     )  # fmt: skip
 
 
@@ -55,7 +72,7 @@ def _count(path: Path, sql: str) -> int:
         return int(c.execute(sql).fetchone()[0])
 
 
-@pytest.mark.parametrize("layout", ["new", "old"])
+@pytest.mark.parametrize("layout", ["new", "old", "issue16"])
 @pytest.mark.parametrize(
     "script",
     [
@@ -63,6 +80,7 @@ def _count(path: Path, sql: str) -> int:
         "e1 e1 d1 d1 e2 d2",  # ... in the same flush
         "e1 d1 || e1 e2 d1 d2",  # ... after the log was closed and opened again
         "e1 e2 e3 d3 | d1 d2",  # no repeats: decisions flushed before their dispatches
+        "e1 e2 n1 n2 | n1 || n2",  # repeated outcomes of triggers without a fired_at
     ],
 )
 def test_repeats_are_logged_once_in_either_layout(
@@ -74,9 +92,7 @@ def test_repeats_are_logged_once_in_either_layout(
 ) -> None:
     """A redelivered event's rows and a repeated dispatch outcome are stored once; each event's decision is linked to its trigger."""
     path = tmp_path / "l.sqlite"
-    if layout == "old":
-        with sqlite3.connect(path) as c:
-            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
+    _create(path, layout)
     seen: set[str] = set()
     for part in script.split("||"):
         with SqliteExecutionLog(path) as log:
@@ -95,7 +111,7 @@ def test_repeats_are_logged_once_in_either_layout(
                     )
                 else:
                     log.record_dispatch(
-                        _trigger(int(step[1:])),
+                        _trigger(int(step[1:]), fired=step[0] == "d"),
                         status="ok",
                         attempts=1,
                         latency_ms=1.0,
@@ -113,17 +129,16 @@ def test_repeats_are_logged_once_in_either_layout(
 
 
 @pytest.mark.parametrize(("layout", "indexes"), [
-    ("new", {("ix_log_event_id", 1), ("ix_log_dispatch_id", 1)}),
+    ("new", {("ix_log_event_id", 1), ("ix_log_dispatch_at", 1)}),
     ("old", {("ix_log_event_id", 0), ("sqlite_autoindex_pipeline_execution_log_1", 0)}),
+    ("issue16", {("ix_log_event_id", 1), ("ix_log_dispatch_at", 1)}),  # migrated
 ])  # fmt: skip
 def test_a_new_log_has_no_unique_index_over_every_row(
     tmp_path: Path, layout: str, indexes: set[str]
 ) -> None:
-    """New logs index decision rows' event ids and dispatch ids (partial indexes); an old log keeps its primary key and full event index."""
+    """New logs index decision rows' event ids and dispatch rows by fired_at and id (partial indexes; an issue-16 log's id-only index is replaced); an old log keeps its primary key and full event index."""
     path = tmp_path / "l.sqlite"
-    if layout == "old":
-        with sqlite3.connect(path) as c:
-            c.executescript(OLD_DDL + OLD_EVENT_INDEX)
+    _create(path, layout)
     SqliteExecutionLog(path).close()
     with sqlite3.connect(path) as c:
         got = {(r[1], r[4]) for r in c.execute(f"PRAGMA index_list({LOG_TABLE})")}

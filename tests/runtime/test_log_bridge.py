@@ -35,7 +35,8 @@ def _event(i: int) -> Event:
 
 
 def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
-    """Hand over ``script`` ('b3': a batch of 3 events, 'd': an outcome); the calls expected."""
+    """Hand over ``script`` ('b3': a batch of 3 events, 'd': an outcome, 'D2': a delivery's
+    2 outcomes in one hand-off); the calls expected."""
     want: list[tuple[str, Any]] = []
     n = 0
     for step in script.split():
@@ -44,6 +45,11 @@ def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
             n += len(evs)
             bridge.batch([(e, (), None, None) for e in evs], datetime.now(UTC), GAME_DAY, None)  # type: ignore[arg-type]
             want.append(("batch", tuple(e.event_id for e in evs)))
+        elif step[0] == "D":
+            ts = [date_trigger(n + k) for k in range(int(step[1:]))]
+            n += len(ts)
+            bridge.dispatches([(t, "ok", 1, 0.001, 1.0, None) for t in ts])
+            want += [("dispatch", (t.trigger_id, "ok")) for t in ts]
         else:
             t = date_trigger(n)
             n += 1
@@ -59,6 +65,7 @@ def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
         "b3 d d d b2 d d",
         "d d b1 b1 d",
         "b4 b4 b4",
+        "b3 D3 d b1 D1 D2",
     ],
 )
 @pytest.mark.parametrize("linger_s", [0.0, 60.0])
@@ -76,7 +83,7 @@ def test_hand_offs_reach_the_log_in_order_and_stop_writes_them(
     assert bridge.pending == 0 and bridge.dropped == 0
 
 
-@pytest.mark.parametrize("script", ["b1 d " * 20, "b5 " * 10 + "d " * 50])
+@pytest.mark.parametrize("script", ["b1 d " * 20, "b5 " * 10 + "d " * 50, "b2 D2 " * 20])
 def test_a_lingering_thread_takes_many_hand_offs_in_one_pass(script: str) -> None:
     """Hand-offs made while the thread lingers are taken together: one pass, not one per hand-off."""
     log = RecordingLog()
@@ -87,11 +94,12 @@ def test_a_lingering_thread_takes_many_hand_offs_in_one_pass(script: str) -> Non
     assert [c for c in log.calls if c[0] != "flush"] == want
 
 
-def test_outcomes_after_stop_are_written_at_once() -> None:
+@pytest.mark.parametrize("late", ["d", "D2"])
+def test_outcomes_after_stop_are_written_at_once(late: str) -> None:
     """A dispatch outcome after stop (a late delivery) is written synchronously, not queued."""
     log = RecordingLog()
     bridge = LogBridge(log, None)  # type: ignore[arg-type]
     _hand(bridge, "b1")
     bridge.shutdown(timeout=30)
-    want = _hand(bridge, "d")
-    assert log.calls[-1] == want[0] and bridge.pending == 0
+    want = _hand(bridge, late)
+    assert log.calls[-len(want) :] == want and bridge.pending == 0

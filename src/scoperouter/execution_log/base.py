@@ -20,14 +20,17 @@ from scoperouter.execution_log.rows import (
     dispatch_row,
     event_row,
     iso,
+    skips_text,
+    utc,
 )
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 
-DispatchOutcome = tuple[Trigger, str, int, float | None, datetime, str | None]
-"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome."""
+DispatchOutcome = tuple[Trigger, str, int, float | None, datetime | float, str | None]
+"""(trigger, status, attempts, latency_ms, dispatched_at, error): one dispatch outcome
+(``dispatched_at`` a datetime or epoch seconds)."""
 
 _ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
     LOG_COLUMNS.index(c)
@@ -86,9 +89,10 @@ class RowExecutionLog(ABC):
         ``decided_at``. Returns the decision ids of the rows written."""
         built = []
         at = iso(decided_at)  # once per batch
+        as_of_iso = (as_of or utc(decided_at).date()).isoformat()
         ids_of, ucache = self._ids, self._ucache
         for event, decisions, ev_json in items:
-            skips: dict[str, int] = {}
+            reasons: list[str] = []
             rows = decision_rows(
                 event,
                 decisions,
@@ -98,9 +102,12 @@ class RowExecutionLog(ABC):
                 universe_cache=ucache,
                 decided_at_iso=at,
                 ids=ids_of,
-                skips=skips,
+                skip_reasons=reasons,
             )
-            built.append((event_row(event, decided_at, as_of, skips, ev_json, at), rows))
+            ev = event_row(
+                event, decided_at, as_of, skips_text(decisions, reasons), ev_json, at, as_of_iso
+            )
+            built.append((ev, rows))
         ids: list[str] = []
         with self._lock:
             if self._procinfo_of is not registry:

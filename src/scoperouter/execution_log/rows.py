@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring
@@ -114,12 +115,46 @@ def utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+# the last UTC datetime formatted and its text (one tuple: swapped atomically between
+# threads): a batch's rows share their times (``isoformat`` costs ~0.65 us)
+_iso_last: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+
+
 def iso(ts: datetime | None) -> str | None:
+    global _iso_last
     if ts is None:
         return None
-    if ts.tzinfo is UTC:  # the common case: no conversion (nor timespec when not needed)
-        return ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
+    if ts.tzinfo is UTC and type(ts) is datetime:  # the common case: no conversion
+        last = _iso_last
+        if ts == last[0]:  # both UTC: equal means the same fields
+            return last[1]
+        text = ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
+        _iso_last = (ts, text)
+        return text
     return utc(ts).isoformat(timespec="microseconds")
+
+
+_second_iso: dict[int, str] = {}  # whole epoch second -> "YYYY-MM-DDTHH:MM:SS" (a few kept)
+
+
+def iso_epoch(t: float) -> str:
+    """``iso(datetime.fromtimestamp(t, UTC))`` without building the datetime (``t`` >= 0):
+    the same split of the float (``modf``, microseconds rounded half to even), the date and
+    time of the whole second memoised."""
+    if t < 0:
+        return iso(datetime.fromtimestamp(t, UTC)) or ""
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    sec = int(whole)
+    if us >= 1_000_000:
+        us -= 1_000_000
+        sec += 1
+    head = _second_iso.get(sec)
+    if head is None:
+        if len(_second_iso) >= 64:
+            _second_iso.clear()
+        head = _second_iso[sec] = datetime.fromtimestamp(sec, UTC).isoformat()[:19]
+    return f"{head}.{us:06d}+00:00"
 
 
 _skips_json: dict[tuple[tuple[str, int], ...], str] = {}
@@ -137,6 +172,24 @@ def skips_json(skips: dict[str, int]) -> str:
         return text
 
 
+_skips_of: dict[tuple[str, ...], str | None] = {}
+
+
+def skips_text(decisions: Sequence[Decision], reasons: Sequence[str] | None = None) -> str | None:
+    """``skips_json(skip_counts(decisions))`` (None without skips), memoised by the skip
+    reasons in order (``reasons`` when the caller collected them: :func:`decision_rows`)."""
+    key = tuple(
+        reasons if reasons is not None else [d.reason for d in decisions if d.action == "skip"]
+    )
+    try:
+        return _skips_of[key]
+    except KeyError:
+        if len(_skips_of) >= 4096:
+            _skips_of.clear()
+        text = _skips_of[key] = skips_json(skip_counts(decisions)) if key else None
+        return text
+
+
 def decision_rows(
     event: Event,
     decisions: Sequence[Decision],
@@ -148,9 +201,11 @@ def decision_rows(
     decided_at_iso: str | None = None,
     ids: IdList = list,
     skips: dict[str, int] | None = None,
+    skip_reasons: list[str] | None = None,
 ) -> list[Values]:
     """One row per run decision per date, in :data:`LOG_COLUMNS` order (skips have none:
-    with ``skips`` given they are counted into it, as :func:`skip_counts` does).
+    with ``skips`` given they are counted into it, as :func:`skip_counts` does; with
+    ``skip_reasons`` their reasons are appended to it, in order).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
@@ -160,8 +215,10 @@ def decision_rows(
     processors = registry.processors
     for d in decisions:
         action = d.action
-        if action == "skip":
-            if skips is not None:  # counted on the event row
+        if action == "skip":  # counted on the event row
+            if skip_reasons is not None:
+                skip_reasons.append(d.reason)
+            if skips is not None:
                 skips[d.reason] = skips.get(d.reason, 0) + 1
             continue
         name = d.processor
@@ -228,13 +285,19 @@ def decision_rows(
     return rows
 
 
+_source_json: dict[str, str] = {}  # source -> its part of the event JSON's prefix
+
+
 def compact_event_json(event: Event, text: str) -> str:
     """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
     and ``source``, which the events table holds as columns; unchanged when it does not start
     with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
-    prefix = (
-        '{"event_id":' + _text_json(event.event_id) + ',"source":' + _text_json(event.source) + ","
-    )
+    source = _source_json.get(event.source)
+    if source is None:
+        if len(_source_json) >= 4096:
+            _source_json.clear()
+        source = _source_json[event.source] = ',"source":' + _text_json(event.source) + ","
+    prefix = '{"event_id":' + _text_json(event.event_id) + source
     return "{" + text[len(prefix) :] if text.startswith(prefix) else text
 
 
@@ -265,14 +328,16 @@ def event_row(
     event: Event,
     decided_at: datetime,
     as_of: date | None,
-    skips: dict[str, int] | None = None,
+    skips: dict[str, int] | str | None = None,
     event_json: str | None = None,
     decided_at_iso: str | None = None,
+    as_of_iso: str | None = None,
 ) -> Values:
-    """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`;
-    ``event_json`` when the caller already serialised the event (it is encoded once).
-    ``event_id`` and ``source`` are columns of the row, so the stored JSON leaves them out
-    (:func:`compact_event_json`)."""
+    """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`
+    (or already encoded: :func:`skips_text`); ``event_json`` when the caller already
+    serialised the event (it is encoded once); ``decided_at_iso`` / ``as_of_iso``: the
+    times already formatted (once per batch). ``event_id`` and ``source`` are columns of
+    the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
     on = event.game_date or event.start_date
     return (
         event.event_id,
@@ -280,11 +345,11 @@ def event_row(
         event.source,
         on.isoformat() if on is not None else None,  # game_date
         decided_at_iso or iso(decided_at),  # decided_at
-        (as_of or utc(decided_at).date()).isoformat(),  # as_of
+        as_of_iso or (as_of or utc(decided_at).date()).isoformat(),  # as_of
         compact_event_json(
             event, event_json if event_json is not None else event.model_dump_json()
         ),  # event_json
-        skips_json(skips) if skips else None,  # skips
+        (skips if isinstance(skips, str) else skips_json(skips)) if skips else None,  # skips
     )
 
 
@@ -294,7 +359,7 @@ def dispatch_row(
     status: str,
     attempts: int,
     latency_ms: float | None,
-    dispatched_at: datetime,
+    dispatched_at: datetime | float,
     error: str | None,
     phase: int | None,
     granularity: str | None,
@@ -303,7 +368,7 @@ def dispatch_row(
     game_date_iso: str | None = None,
 ) -> Values:
     """One row per dispatch outcome (:data:`LOG_COLUMNS` order). ``decided_at`` holds the
-    trigger's ``fired_at``."""
+    trigger's ``fired_at``; ``dispatched_at`` a datetime or epoch seconds."""
     if trigger.scope == "entities":
         requested: int | None = len(trigger.entity_ids or ())
     else:
@@ -327,7 +392,7 @@ def dispatch_row(
         trigger.reason,
         trigger.trigger_id,
         iso(trigger.fired_at),  # decided_at
-        iso(dispatched_at),
+        iso_epoch(dispatched_at) if isinstance(dispatched_at, float) else iso(dispatched_at),
         status,  # dispatch_status
         attempts,
         latency_ms,

@@ -6,7 +6,8 @@ Invariant: the result equals running, in order, for every link and every event i
 BETWEEN S AND E2 AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL`` after
 the buffered rows are inserted -- provided no row of a ``buffered`` event was written
 before (the caller passes only events whose own row was new to the log). Links to events
-not buffered are returned, in order, for that UPDATE.
+not buffered are returned, in order, for that UPDATE. A row's trigger is the first link
+(in order) that names its event, processor and date: :func:`row_trigger`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,43 @@ from scoperouter.execution_log.rows import LOG_COLUMNS
 
 Link = tuple[str, str, str, str, Sequence[str]]  # (trigger id, processor, start, end, caused_by)
 LinkParams = tuple[str, str, str, str, str]  # (trigger id, event id, processor, start, end)
+Pending = dict[str, list[tuple[str, str, str, str]]]
+"""A buffered event's links, in order: event id -> [(trigger id, processor, start, end)]."""
 
 _EV, _PROC, _DATE, _KIND, _ACTION, _TRIGGER = (
     LOG_COLUMNS.index(c)
     for c in ("event_id", "processor", "game_date", "kind", "action", "trigger_id")
 )
+
+
+def split_links(links: list[Link], buffered: set[str]) -> tuple[Pending, list[LinkParams]]:
+    """The links to ``buffered`` events by event id, and the UPDATE parameters of the
+    others (both in order)."""
+    pending: Pending = {}
+    out: list[LinkParams] = []
+    for tid, proc, start, end, caused in links:
+        for ev in caused:
+            if ev in buffered:
+                pending.setdefault(ev, []).append((tid, proc, start, end))
+            else:
+                out.append((tid, ev, proc, start, end))
+    return pending, out
+
+
+def row_trigger(r: tuple[Any, ...], pending: Pending) -> str | None:
+    """The trigger id the first pending link gives the log row ``r`` (``LOG_COLUMNS``
+    order), None when none does (or it is not an unlinked run decision)."""
+    mine = pending.get(r[_EV])
+    if mine is None or r[_KIND] != "decision" or r[_ACTION] != "run" or r[_TRIGGER] is not None:
+        return None
+    day = r[_DATE]
+    if day is None:
+        return None
+    proc = r[_PROC]
+    for tid, p, start, end in mine:
+        if p == proc and start <= day <= end:
+            return tid
+    return None
 
 
 def link_buffered(
@@ -31,25 +64,10 @@ def link_buffered(
     """Set ``trigger_id`` on the matching rows of ``log`` (rows in ``LOG_COLUMNS`` order,
     replaced in place) for links to ``buffered`` events; the UPDATE parameters of the
     other links, in order."""
-    rows: dict[str, list[int]] = {}  # a buffered event's unlinked run-decision rows
-    if buffered:
+    pending, out = split_links(links, buffered)
+    if pending:
         for i, r in enumerate(log):
-            if r[_KIND] == "decision" and r[_ACTION] == "run" and r[_EV] in buffered:
-                rows.setdefault(r[_EV], []).append(i)
-    out: list[LinkParams] = []
-    for tid, proc, start, end, caused in links:
-        for ev in caused:
-            if ev not in buffered:
-                out.append((tid, ev, proc, start, end))
-                continue
-            for i in rows.get(ev, ()):
-                r = log[i]
-                day = r[_DATE]
-                if (
-                    r[_TRIGGER] is None
-                    and r[_PROC] == proc
-                    and day is not None
-                    and start <= day <= end
-                ):
-                    log[i] = (*r[:_TRIGGER], tid, *r[_TRIGGER + 1 :])
+            tid = row_trigger(r, pending)
+            if tid is not None:
+                log[i] = (*r[:_TRIGGER], tid, *r[_TRIGGER + 1 :])
     return out

@@ -61,6 +61,26 @@ def _ids(values: list[str]) -> tuple[str, ...] | None:
     return None if "" in values else tuple(sorted(set(values)))
 
 
+_DAYS: dict[str, date] = {}  # date text -> its date (an event stream names few days)
+_DAYS_MAX = 4096
+
+
+def _day(text: str) -> date | None:
+    """``text`` (stripped) as a ``YYYY-MM-DD`` date, or None (defer)."""
+    day = _DAYS.get(text)
+    if day is None:
+        if not DATE_RE.fullmatch(text):
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return None
+        if len(_DAYS) >= _DAYS_MAX:
+            _DAYS.clear()
+        _DAYS[text] = day
+    return day
+
+
 def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     """``data``'s event when it is the common case, else None (see the module docstring)."""
     if registry.date_field != DEFAULT_DATE_FIELD:
@@ -82,17 +102,23 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
         source = registry.resolve_source(name) or name
     except ValueError:  # ambiguous: the full path says so
         return None
-    day_text = raw["game_date"].strip()
-    if not DATE_RE.fullmatch(day_text):
+    day = _day(raw["game_date"].strip())
+    if day is None:
         return None
-    try:
-        day = date.fromisoformat(day_text)
-    except ValueError:
-        return None
-    status = raw.get("status", "success").strip().lower()
-    priority = raw.get("priority", "normal").strip().lower()
-    if status not in STATUSES or priority not in PRIORITIES:
-        return None
+    status = raw.get("status")
+    if status is None:
+        status = "success"
+    else:
+        status = status.strip().lower()
+        if status not in STATUSES:
+            return None
+    priority = raw.get("priority")
+    if priority is None:
+        priority = "normal"
+    else:
+        priority = priority.strip().lower()
+        if priority not in PRIORITIES:
+            return None
     correlation = raw.get("correlation_id")
     if correlation is not None:
         correlation = correlation.strip()
@@ -102,15 +128,16 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     given = raw.get("affected_entities")
     if given is not None:
         entities, named = {}, 0
-        for etype in sorted(given):
+        for etype in sorted(given) if len(given) > 1 else given:
             ids = given[etype]
             named += len(ids)
             if not etype or "" in ids or named > MAX_EVENT_ENTITIES:
                 return None  # past the cap: the full path's cap decides
-            entities[etype] = tuple(sorted(set(ids)))
+            entities[etype] = (ids[0],) if len(ids) == 1 else tuple(sorted(set(ids)))
     fields: tuple[str, ...] | None = None
-    if "changed_fields" in raw:
-        fields = _ids(raw["changed_fields"])
+    changed = raw.get("changed_fields")
+    if changed is not None:
+        fields = _ids(changed)
         if fields is None:
             return None
     return unchecked(

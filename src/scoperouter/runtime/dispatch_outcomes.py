@@ -21,7 +21,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
 from scoperouter.runtime.lanes import Lane
-from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.log_bridge import LogBridge, LogOutcome
 from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
 from scoperouter.runtime.metrics import Metrics, observe_many
 from scoperouter.runtime.options import RouterOptions
@@ -160,13 +160,28 @@ class Outcomes:
         m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(len(rows))
         m.child(m.triggers_dispatched, processor, LIVE).inc(len(rows))
         latencies: list[float] = []
-        append, dispatched = self.marks.append, self.log.dispatch
+        logged = self.log.log is not None
+        append = self.marks.append
+        outcomes: list[LogOutcome] = []  # the log's, in one hand-off
+        last_fired, last_ts = None, 0.0  # the triggers of one batch share their fired_at
         for row_id, trigger, _body, attempts_before, created in rows:
             fired = trigger.fired_at
-            latency = max(0.0, now - (fired.timestamp() if fired is not None else created))
+            if fired is None:
+                ts = created
+            elif fired is last_fired:
+                ts = last_ts
+            else:
+                last_fired, ts = fired, fired.timestamp()
+                last_ts = ts
+            latency = now - ts
+            if latency < 0.0:
+                latency = 0.0
             latencies.append(latency)
             append(Done(row_id, attempts_before + 1, now))
-            dispatched(trigger, "ok", attempts_before + 1, latency, now, None)
+            if logged:
+                outcomes.append((trigger, "ok", attempts_before + 1, latency, now, None))
+        if outcomes:
+            self.log.dispatches(outcomes)
         observe_many(m.child(m.dispatch_latency, processor), latencies)
 
     def _retry_later(

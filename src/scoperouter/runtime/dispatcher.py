@@ -155,13 +155,18 @@ class Dispatcher(Outcomes):
         scopes: Counter[str] = Counter()
         now = self.clock()
         filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
+        lanes_ = self.lanes
+        last_fired, last_ts = None, now  # the triggers of one batch share their fired_at
         for row_id, t, body in fired:
             scopes[t.scope] += 1
-            lane = self.lane(t.processor)
+            lane = lanes_.get(t.processor) or self.lane(t.processor)
             if self._run_state is None:  # no pump (a caller that pages rows itself): start all
                 self.dispatch(row_id, t, body)
                 continue
-            row = (row_id, t, body, 0, t.fired_at.timestamp() if t.fired_at else now)
+            at = t.fired_at
+            if at is not last_fired:
+                last_fired, last_ts = at, at.timestamp() if at else now
+            row = (row_id, t, body, 0, last_ts)
             rows = filling.pop(lane.name, None)
             if rows is not None and len(rows) < lane.batch:  # its slot was free: joins it
                 rows.append(row)

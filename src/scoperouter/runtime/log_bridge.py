@@ -5,9 +5,9 @@ database that may be slow or remote); a failing log call is logged, never raised
 handed over is bounded: at most ``max_pending`` events and dispatch outcomes wait for the
 log thread -- past that :attr:`LogBridge.full` is true and the ingest worker waits
 (:meth:`LogBridge.room`) before it takes the next batch, so a slow log slows intake
-(backpressure) instead of growing a backlog. A hand-off (one per ingest batch, one per
-dispatch outcome) is an append to a deque: it wakes the log thread only when the thread is
-asleep, and the thread then lingers ``linger_s`` before it takes everything queued, so a
+(backpressure) instead of growing a backlog. A hand-off (one per ingest batch, one
+per delivery's dispatch outcomes) is an append to a deque: it wakes the log thread only
+when the thread is asleep, and the thread then lingers ``linger_s`` before it takes everything queued, so a
 quiet daemon wakes it a few times a second instead of twice per event (the log writes
 what it buffers every ``flush_interval_s`` anyway). Order is kept: a dispatch outcome is
 written after the batch that decided its events. At stop the queue is drained (no linger)
@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.base import DispatchOutcome
 from scoperouter.execution_log.completions import completion_from_event
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -36,8 +37,11 @@ logger = logging.getLogger("scoperouter.runtime")
 
 Decided = tuple[Event, Sequence[Decision], str | None, str | None]
 """(event, its decisions, the trigger id it reports completing, its JSON or None)."""
-_Outcome = tuple[Trigger, str, int, float, float, str | None]
-# queued work: a dispatch outcome (a tuple of 6) or (job, how many events it carries)
+LogOutcome = tuple[Trigger, str, int, float, float, str | None]
+"""(trigger, status, attempts, latency_s, now, error): one dispatch outcome handed over."""
+_Outcome = LogOutcome
+# queued work: a dispatch outcome (a tuple of 6), a list of them, or (job, how many events
+# it carries)
 _Job = tuple[Callable[[], None], int]
 
 DEFAULT_MAX_PENDING = 20_000
@@ -61,7 +65,7 @@ class LogBridge:
         self.linger_s = linger_s
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
         self.passes = 0  # times the log thread took what was queued
-        self._q: deque[_Job | _Outcome] = deque()
+        self._q: deque[_Job | _Outcome | list[_Outcome]] = deque()
         self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
         self._taken = 0  # ... and taken by the log thread (written by it only)
         self._count = threading.Lock()
@@ -88,7 +92,7 @@ class LogBridge:
             await asyncio.sleep(poll_s)
 
     # ------------------------------------------------------------------ the log thread
-    def _put(self, item: _Job | _Outcome, n: int) -> None:
+    def _put(self, item: _Job | _Outcome | list[_Outcome], n: int) -> None:
         with self._count:
             self._handed += n
             if self._thread is None:
@@ -135,12 +139,15 @@ class LogBridge:
             if stop.is_set() and not q:
                 return
 
-    def _drain(self, q: deque[_Job | _Outcome]) -> None:
+    def _drain(self, q: deque[_Job | _Outcome | list[_Outcome]]) -> None:
         """Run what is queued, in order; consecutive dispatch outcomes in one go."""
         outcomes: list[_Outcome] = []
         while q:
             item = q[0]
-            if len(item) == 2:  # a job
+            if isinstance(item, list):  # several outcomes (:meth:`dispatches`)
+                outcomes.extend(item)
+                q.popleft()
+            elif len(item) == 2:  # a job
                 if outcomes:
                     break
                 q.popleft()
@@ -236,12 +243,23 @@ class LogBridge:
         else:
             self._put(outcome, 1)
 
+    def dispatches(self, outcomes: list[_Outcome]) -> None:
+        """Several dispatch outcomes, ``(trigger, status, attempts, latency_s, now, error)``
+        each (one delivery's): :meth:`dispatch` for each, in one hand-off. The list is the
+        bridge's from now on."""
+        if self.log is None or not outcomes:
+            return
+        if self._closed:
+            self._record_outcomes(outcomes)
+        else:
+            self._put(outcomes, len(outcomes))
+
     def _record_outcomes(self, outcomes: list[_Outcome]) -> None:
         log = self.log
         if log is None:
             return
-        rows = [
-            (trigger, status, attempts, latency_s * 1000.0, datetime.fromtimestamp(now, UTC), error)
+        rows: list[DispatchOutcome] = [  # the time as epoch seconds: formatted without a datetime
+            (trigger, status, attempts, latency_s * 1000.0, float(now), error)
             for trigger, status, attempts, latency_s, now, error in outcomes
         ]
         many = getattr(log, "record_dispatches", None)
@@ -258,7 +276,7 @@ class LogBridge:
                     status=status,
                     attempts=attempts,
                     latency_ms=latency_ms,
-                    dispatched_at=at,
+                    dispatched_at=datetime.fromtimestamp(at, UTC) if isinstance(at, float) else at,
                     error=error,
                 )
             except Exception:
@@ -311,4 +329,4 @@ def _completion(
     )
 
 
-__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge"]
+__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome"]

@@ -82,6 +82,18 @@ def check_subscription(subscription: str, *, client: Any = None, timeout: float 
             client.close()
 
 
+_PULLED = vars(Inbound("pubsub", dead_letter_on_reject=True))  # a pulled message's defaults
+
+
+def _pulled(data: bytes, message_id: str | None, trigger_id: str | None) -> Inbound:
+    """``Inbound("pubsub", data=..., message_id=..., dead_letter_on_reject=True,
+    trigger_id=...)``, built without the frozen dataclass's ``object.__setattr__`` per
+    field (once per message on the event loop)."""
+    inbound = object.__new__(Inbound)
+    vars(inbound).update(_PULLED, data=data, message_id=message_id, trigger_id=trigger_id)
+    return inbound
+
+
 class _Pending:
     """One pulled message in the router's queue: the router answers it once
     (:class:`~scoperouter.runtime.intake.Settle`), after its batch commits or fails."""
@@ -305,12 +317,10 @@ class PubSubSource:
         while inbox:
             message = inbox.popleft()
             try:
-                inbound = Inbound(
-                    "pubsub",
-                    data=bytes(message.data),
-                    message_id=message.message_id,
-                    dead_letter_on_reject=True,
-                    trigger_id=attribute(message.attributes, "trigger_id"),
+                inbound = _pulled(
+                    bytes(message.data),
+                    message.message_id,
+                    attribute(message.attributes, "trigger_id"),
                 )
                 refused = enqueue(inbound, _Pending(self, message))
             except Exception:
