@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scoperouter.state.model import Attempted, Dead, Done, Mark, Released, RetryLater
 from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import (
-    CHUNKS,
+    MAX_ROWS,
     apply_marks,
     chunks,
     insert_outbox,
@@ -47,16 +47,17 @@ def table(db: sqlite3.Connection, name: str) -> list[Any]:
     ("n", "sizes"),
     [
         (0, []),
-        (3, [1, 1, 1]),
-        (8, [8]),
-        (20, [16, 1, 1, 1, 1]),
-        (64, [32, 32]),
-        (75, [32, 32, 8, 1, 1, 1]),
+        (1, [1]),
+        (3, [3]),
+        (20, [20]),
+        (64, [64]),
+        (65, [64, 1]),
+        (150, [64, 64, 22]),
     ],
 )
-def test_rows_go_in_the_largest_chunks_first(n: int, sizes: list[int]) -> None:
-    """A batch is cut into the fixed chunk sizes, largest first, the rest one by one."""
-    assert chunks(n) == sizes and sum(sizes) == n and set(sizes) <= {1, *CHUNKS}
+def test_rows_go_in_one_statement_per_max_rows(n: int, sizes: list[int]) -> None:
+    """A batch goes in full chunks of MAX_ROWS rows, the rest in one statement."""
+    assert chunks(n) == sizes and sum(sizes) == n and max(sizes, default=1) <= MAX_ROWS
 
 
 MARKS = st.lists(
@@ -74,12 +75,12 @@ MARKS = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(marks=MARKS, done_run=st.integers(0, 40))
+@given(marks=MARKS, done_run=st.integers(0, 80))
 def test_marks_in_bulk_equal_marks_one_by_one(marks: list[Mark], done_run: int) -> None:
     """Any sequence of marks (runs of Done, repeated rows, other kinds between) gives the
     same per-mark results and the same outbox and dead letters as Sql.mark one by one."""
     marks = [Done(i, 1, 5.0) for i in range(1, done_run + 1)] + marks
-    one, bulk = fresh(40), fresh(40)
+    one, bulk = fresh(80), fresh(80)
     want = [SQLITE.mark(one, m, OWNER) for m in marks]
     got = apply_marks(bulk, marks, OWNER)
     assert got == want
@@ -89,8 +90,8 @@ def test_marks_in_bulk_equal_marks_one_by_one(marks: list[Mark], done_run: int) 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    seen=st.sets(st.integers(0, 60), max_size=30),
-    offered=st.sets(st.integers(0, 60), max_size=60),
+    seen=st.sets(st.integers(0, 150), max_size=60),
+    offered=st.sets(st.integers(0, 150), max_size=140),
 )
 def test_seen_in_bulk_equals_one_by_one(seen: set[int], offered: set[int]) -> None:
     """The new ids and the seen table are those of one insert per id."""
@@ -110,7 +111,7 @@ def test_seen_in_bulk_equals_one_by_one(seen: set[int], offered: set[int]) -> No
     assert table(bulk, "sr_seen") == table(one, "sr_seen")
 
 
-@pytest.mark.parametrize("n", [1, 7, 8, 20, 33, 64, 100])
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 20, 33, 64, 65, 100, 130])
 def test_outbox_ids_follow_the_rows(n: int) -> None:
     """Each fired trigger gets the id its row was numbered with, in order, after the
     rows already there (AUTOINCREMENT numbers a multi-row insert row by row)."""

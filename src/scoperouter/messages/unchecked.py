@@ -19,13 +19,20 @@ from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
 _set = object.__setattr__
+_new = object.__new__  # BaseModel has no __new__ of its own
+# every field name of a model: ``values`` names each, so its fields set is a copy of this
+# (copying a set is cheaper than building one from a dict's keys)
+_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
 
 
 def unchecked(cls: type[M], values: dict[str, Any]) -> M:
     """``cls(**values)`` for ``values`` that are already valid (see the module docstring)."""
-    m = cls.__new__(cls)
+    m = _new(cls)
     _set(m, "__dict__", values)
-    _set(m, "__pydantic_fields_set__", set(values))
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(cls.model_fields)
+    _set(m, "__pydantic_fields_set__", set(names if len(values) == len(names) else values))
     _set(m, "__pydantic_extra__", None)
     _set(m, "__pydantic_private__", None)
     return m

@@ -89,12 +89,15 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     return out
 
 
-@dataclass
-class _Planned:
-    item: Item
-    event: Event
-    decisions: tuple[Decision, ...]
-    event_json: str
+# (item, event, decisions, the event's JSON): an accepted event's parts after the commit
+_Planned = tuple[Item, Event, tuple[Decision, ...], str]
+
+
+def event_json(ev: Event) -> str:
+    """``ev.model_dump_json(exclude_defaults=True)`` (the log's copy, log_bridge.batch):
+    the same serialiser call without the wrapper's keyword pass-through (~0.4 us an
+    event)."""
+    return ev.__pydantic_serializer__.to_json(ev, exclude_defaults=True).decode()
 
 
 def process_shared_batch(
@@ -115,6 +118,7 @@ def process_shared_batch(
     letters: list[tuple[Item, DeadLetterIn]] = []
     planned: list[_Planned] = []
     admissions: list[Admission] = []
+    plan, day = planner.plan, res.as_of
     for item in batch:
         ev = item.parsed
         if isinstance(ev, EventError):
@@ -122,12 +126,12 @@ def process_shared_batch(
             continue
         try:
             ev.event_id.encode("utf-8")
-            ev_json = ev.model_dump_json(exclude_defaults=True)  # the log's copy (log_bridge.batch)
+            ev_json = event_json(ev)
         except Exception as exc:
             letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
             continue
         try:
-            decisions = planner.plan(relations, ev, res.as_of)
+            decisions = plan(relations, ev, day)
         except UnicodeEncodeError as exc:
             letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
             continue
@@ -142,7 +146,7 @@ def process_shared_batch(
             logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
             letters.append((item, _letter(item, "internal_error", _detail(exc), now)))
             continue
-        planned.append(_Planned(item, ev, decisions, ev_json))
+        planned.append((item, ev, decisions, ev_json))
         admissions.append(Admission(ev.event_id, contribs))
     result = state.ingest(
         IngestBatch(
@@ -175,15 +179,15 @@ def process_shared_batch(
     for x in result.fired:
         for e in x.trigger.caused_by:
             caused[e] = caused.get(e, 0) + 1
-    for p in planned:
-        eid = p.event.event_id
+    outcomes, decided = res.outcomes, res.decided
+    for item, ev, decisions, ev_json in planned:
+        eid = ev.event_id
         if eid not in accepted:
-            res.outcomes.append((p.item, Outcome("duplicate", eid)))
+            outcomes.append((item, Outcome("duplicate", eid)))
             continue
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
-        n = caused.get(eid, 0)
-        res.decided.append((p.event, p.decisions, p.item.inbound.trigger_id, p.event_json))
-        res.outcomes.append((p.item, Outcome("accepted", eid, triggers=n)))
+        decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
+        outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
     return res, result.next_deadline
 
 

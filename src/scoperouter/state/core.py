@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pydantic_core import to_json
 
@@ -97,8 +97,7 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     every = sorted(w.caused_by)
     caused = tuple(every[:CAUSED_BY_CAP])
     more = len(every) - len(caused) + w.caused_more
-    processor = json_string(w.processor)
-    day = w.day.isoformat()
+    processor, day, middle, tail = _key_parts(w.processor, w.day, date_field)
     ids_json = None if ids is None else json_strings(ids)
     caused_json = json_strings(caused)
     tid = trigger_id_of_json(processor, day, scope, ids_json, caused_json, more)
@@ -106,27 +105,13 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
         tid, w.processor, w.day, scope, etype, ids, reason, caused, more, w.correlation_id,
         w.priority, at, date_field,
     )  # fmt: skip
-    date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
-    tail = "}"
-    if date_field != DEFAULT_DATE_FIELD:
-        tail = ',"date_field":' + date_key + "}"
     if more:
         tail = f',"caused_by_more":{more}' + tail
     body = "".join(
         (
             '{"trigger_id":"',
             tid,
-            '","processor":',
-            processor,
-            ",",
-            date_key,
-            ':"',
-            day,
-            '","start_date":"',
-            day,
-            '","end_date":"',
-            day,
-            '","scope":"',
+            middle,
             scope,
             '","entity_type":',
             "null" if etype is None else json_string(etype),
@@ -152,6 +137,31 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
 _TRIGGER_KEYS = (frozenset(Trigger.model_fields) | {"caused_by_more"}) - {DEFAULT_DATE_FIELD}
 _DEFAULT_KEY = json_string(DEFAULT_DATE_FIELD)
 _last_stamp: tuple[float, datetime, str] = (float("nan"), datetime.min, "")
+_KEY_PARTS: dict[tuple[str, date, str], tuple[str, str, str, str]] = {}
+_KEY_PARTS_MAX = 4096  # window keys remembered (cleared past it: a cache, not a registry)
+
+
+def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, str, str]:
+    """What a trigger's id and body take from its window key and the date field, encoded
+    once per key: the processor's JSON, the ISO day, the body from the trigger id's
+    closing quote to the scope's opening one, and the body's end."""
+    key = (processor, day, date_field)
+    got = _KEY_PARTS.get(key)
+    if got is not None:
+        return got
+    p_json, iso = json_string(processor), day.isoformat()
+    date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
+    middle = "".join(
+        (
+            '","processor":', p_json, ",", date_key, ':"', iso, '","start_date":"', iso,
+            '","end_date":"', iso, '","scope":"',
+        )
+    )  # fmt: skip
+    tail = "}" if date_field == DEFAULT_DATE_FIELD else ',"date_field":' + date_key + "}"
+    if len(_KEY_PARTS) >= _KEY_PARTS_MAX:
+        _KEY_PARTS.clear()
+    got = _KEY_PARTS[key] = (p_json, iso, middle, tail)
+    return got
 
 
 def _stamp(now: float) -> tuple[datetime, str]:

@@ -47,11 +47,13 @@ def contributions(
 ) -> tuple[Contribution, ...]:
     """The window contributions of one planned event: one per run decision and date,
     with the processor's window parameters (the registry's defaults for an unknown one)."""
+    runs = [dec for dec in decisions if dec.action == "run"]  # most are prebuilt skips
+    if not runs:
+        return ()
     d = registry.spec.defaults
+    eid, corr, critical = event.event_id, event.correlation_id, event.priority == "critical"
     out: list[Contribution] = []
-    for dec in decisions:
-        if dec.action != "run":
-            continue
+    for dec in runs:
         p = registry.processors.get(dec.processor)
         quiet = p.quiet_s if p is not None else parse_duration(d.window.quiet)
         max_wait = p.max_wait_s if p is not None else parse_duration(d.window.max_wait)
@@ -63,9 +65,9 @@ def contributions(
                 Contribution(
                     dec.processor,
                     day,
-                    event.event_id,
-                    event.correlation_id,
-                    event.priority == "critical",
+                    eid,
+                    corr,
+                    critical,
                     dec.entity_type,
                     ids,
                     dec.reason,

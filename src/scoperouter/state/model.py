@@ -12,12 +12,14 @@ from datetime import date
 from typing import Literal
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
+from scoperouter.state.frozen import fast_init
 
 WindowKey = tuple[str, date]
 OutboxStatus = Literal["pending", "leased", "done", "dead"]
 CompletionState = Literal["success", "partial", "no_data", "failed"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Contribution:
     """One run decision of one event for one date: what merges into window ``key``.
@@ -44,6 +46,7 @@ class Contribution:
         return (self.processor, self.day)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WindowState:
     """One open coalescing window, as persisted (one row per ``(processor, day)``)."""
@@ -76,6 +79,7 @@ class WindowState:
         return min(self.last_at + self.quiet_s, self.opened_at + self.max_wait_s)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Admission:
     """An event offered to :meth:`StateStore.ingest`: its id and its contributions (empty
@@ -85,6 +89,7 @@ class Admission:
     contributions: tuple[Contribution, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeadLetterIn:
     """A rejected event or an undeliverable trigger. ``(kind, ref)`` is unique when ``ref``
@@ -98,6 +103,7 @@ class DeadLetterIn:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     id: int
@@ -109,6 +115,7 @@ class DeadLetter:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Done:
     """The trigger was delivered (any replica may record it: delivery happened)."""
@@ -118,6 +125,7 @@ class Done:
     at: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attempted:
     """A failed attempt while the lease is kept (retried in process)."""
@@ -127,6 +135,7 @@ class Attempted:
     error: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RetryLater:
     """Give the lease back; the trigger becomes claimable again at ``available_at``."""
@@ -137,6 +146,7 @@ class RetryLater:
     error: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Dead:
     """Give up: the row becomes ``dead`` and a ``trigger`` dead letter is stored with it."""
@@ -148,6 +158,7 @@ class Dead:
     error: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Released:
     """Give the lease back without an attempt: a row this owner fired or claimed but did
@@ -156,6 +167,7 @@ class Released:
     item_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RedriveLane:
     """``processor``'s target works again: its pending rows are all due at ``at``."""
@@ -167,6 +179,7 @@ class RedriveLane:
 Mark = Done | Attempted | RetryLater | Dead | Released | RedriveLane
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IngestBatch:
     """One ingest transaction: admissions in arrival order, dead letters, outcome marks."""
@@ -176,6 +189,7 @@ class IngestBatch:
     marks: tuple[Mark, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     """A trigger row leased to this store's owner, ready to dispatch."""
@@ -187,6 +201,7 @@ class OutboxItem:
     claims: int  # how many times the row was leased, this lease included
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """A trigger row as stored (introspection, tests)."""
@@ -205,6 +220,7 @@ class OutboxRow:
     error: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     """What one ingest transaction committed."""
@@ -217,6 +233,7 @@ class IngestResult:
     next_deadline: float | None  # earliest open window deadline, store-wide
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BacklogRow:
     """An outbox row handed to the dispatcher by :meth:`StateStore.claim_lanes`: leased to
@@ -231,6 +248,7 @@ class BacklogRow:
     created_at: float  # when it fired (or was redriven): the retry horizon counts from here
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LaneClaim:
     """What one target's lane asks for in :meth:`StateStore.claim_lanes`."""
@@ -242,6 +260,7 @@ class LaneClaim:
     expire_limit: int = 500  # at most this many per call (bounded work per transaction)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LaneClaimed:
     """One lane's answer: rows leased to this owner, whether more are due, the next later
@@ -258,6 +277,7 @@ HORIZON_REASON = "retry_horizon"
 HORIZON_DETAIL = "retry horizon passed while the target kept failing"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Completion:
     """The completion ledger's row of one trigger id."""
@@ -269,6 +289,7 @@ class Completion:
     reports: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Retention:
     """Horizons (seconds before ``now``) of :meth:`StateStore.prune`."""
@@ -282,6 +303,7 @@ class Retention:
     letters_s: float = 7 * 86400.0  # dead letters of rejected events
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Pruned:
     seen: int = 0
@@ -291,6 +313,7 @@ class Pruned:
     completions: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StoreOptions:
     """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired

@@ -46,7 +46,12 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.shared_sql import SQLITE
-from scoperouter.state.sqlite_bulk import apply_marks, insert_outbox, insert_seen
+from scoperouter.state.sqlite_bulk import (
+    STATEMENT_CACHE,
+    apply_marks,
+    insert_outbox,
+    insert_seen,
+)
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
 from scoperouter.state.sqlite_schema import migrate
 
@@ -145,7 +150,12 @@ class SqliteStateStore:
         self.options = options or StoreOptions()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            str(self.path),
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=STATEMENT_CACHE,
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
