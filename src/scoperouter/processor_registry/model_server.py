@@ -91,6 +91,9 @@ class ServerSpec(Strict):
     loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
     log_level: _Text | None = _opt("Daemon log level (default INFO)")
     max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
+    ingest_linger: Duration | None = _opt(
+        "Wait for more events to join an ingest transaction (2ms; 0s: no wait)"
+    )
     retry_backoff_base: Duration | None = _opt("First dispatch retry delay (500ms)")
     retry_backoff_cap: Duration | None = _opt("Longest dispatch retry delay (60s)")
     breaker_threshold: PositiveInt | None = _opt(

@@ -145,6 +145,7 @@ _S: list[Setting] = [
     Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),
     Setting("log_level", lambda v: _text(v).upper(), "INFO", "daemon log level", "--log-level"),
     Setting("max_batch", lambda v: _int(v, 1), 512, "events per ingest transaction", router="max_batch"),
+    Setting("ingest_linger", seconds, 0.002, "wait this long for more events to join an ingest transaction (fewer fsyncs; adds up to this to an event's ack)", router="ingest_linger_s"),
     Setting("retry_backoff_base", seconds, 0.5, "first dispatch retry delay", router="backoff_base_s"),
     Setting("retry_backoff_cap", seconds, 60.0, "longest dispatch retry delay", router="backoff_cap_s"),
     Setting("breaker_threshold", lambda v: _int(v, 1), 5, "failed attempts in a row that open a target's circuit", router="breaker_threshold"),

@@ -12,6 +12,9 @@ class RouterOptions:
     as_of: date | None = None  # None = today (UTC) at each batch
     dedup_horizon_s: float = 86400.0
     max_batch: int = 512
+    # the ingest worker waits this long after a batch's first event for more to join it
+    # (group commit: one fsync and one state-thread job for all of them); 0 = no wait
+    ingest_linger_s: float = 0.002
     # serve --shadow: every processor in shadow mode, whatever routes.yaml says
     shadow: bool = False
     backoff_base_s: float = 0.5

