@@ -1,6 +1,7 @@
 """The ingest linger (``server.ingest_linger``): after a batch's first event the ingest
 worker waits that long for more to join its transaction, so events arriving in that time
-share one commit; with no linger each commit takes what was queued when it started."""
+share one commit; with no linger each commit takes what was queued when it started, and a
+batch of ``LINGER_BELOW`` events or more does not wait (it already shares its fsync)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,28 @@ from runtime_support import RouterFactory, game_day_stream
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.ingest import Item
+from scoperouter.runtime.intake import LINGER_BELOW
 from scoperouter.runtime.router import Inbound
 
-EVENTS = game_day_stream(3)
+EVENTS = game_day_stream(LINGER_BELOW + 2)
 
 
 @pytest.mark.parametrize(
-    ("linger", "batches"),
+    ("linger", "first", "batches"),
     [
-        (0.0, [1, 2]),  # the first event commits alone; the next two arrive after it
-        (0.5, [3]),  # the two arrive within the first one's linger: one transaction
+        (0.0, 1, [1, 2]),  # the first event commits alone; the next two arrive after it
+        (0.5, 1, [3]),  # the two arrive within the first one's linger: one transaction
+        (0.5, LINGER_BELOW, [LINGER_BELOW, 2]),  # a big first batch does not wait
     ],
 )
 async def test_events_within_the_linger_share_one_transaction(
-    zero_cfg: LoadedConfig, make_router: RouterFactory, linger: float, batches: list[int]
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    linger: float,
+    first: int,
+    batches: list[int],
 ) -> None:
-    """Events arriving while the worker lingers join the first event's transaction."""
+    """Events arriving while the worker lingers join the first batch's transaction."""
     r = make_router(zero_cfg, ingest_linger_s=linger)
     await r.start()
     sizes: list[int] = []
@@ -37,11 +44,11 @@ async def test_events_within_the_linger_share_one_transaction(
         await run_batch(batch)
 
     r._run_batch = spy  # type: ignore[method-assign]
-    first = asyncio.ensure_future(r.submit(Inbound("test", obj=EVENTS[0])))
-    await asyncio.sleep(0.1)  # the worker has taken the first event (and lingers, or not)
-    rest = [r.submit(Inbound("test", obj=e)) for e in EVENTS[1:]]
-    outs = await asyncio.gather(first, *rest)
-    assert [o.status for o in outs] == ["accepted"] * 3
+    early = [asyncio.ensure_future(r.submit(Inbound("test", obj=e))) for e in EVENTS[:first]]
+    await asyncio.sleep(0.1)  # the worker has taken the first batch (and lingers, or not)
+    late = [r.submit(Inbound("test", obj=e)) for e in EVENTS[first : first + 2]]
+    outs = await asyncio.gather(*early, *late)
+    assert [o.status for o in outs] == ["accepted"] * (first + 2)
     assert sizes == batches
 
 
