@@ -12,7 +12,7 @@ from runtime_support import RouterFactory, game_day_stream
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.ingest import Item
-from scoperouter.runtime.intake import LINGER_BELOW
+from scoperouter.runtime.intake import LINGER_BELOW, IntakeQueue, take_lingering
 from scoperouter.runtime.router import Inbound
 
 EVENTS = game_day_stream(LINGER_BELOW + 2)
@@ -63,3 +63,19 @@ async def test_a_stop_during_a_linger_commits_the_lingering_event(
     await r.stop(timeout=5.0)
     assert (await out).status == "accepted"
     assert r.store.is_seen(EVENTS[0]["event_id"])
+
+
+@pytest.mark.parametrize("queued_after", [0, 2])
+async def test_a_cancelled_linger_puts_its_items_back_first(queued_after: int) -> None:
+    """Cancelled while lingering (a stop), the batch goes back to the queue's front, in
+    order, ahead of what arrived meanwhile: the stop answers them, none is lost."""
+    q: IntakeQueue[int] = IntakeQueue()
+    q.put_nowait(1)
+    task = asyncio.ensure_future(take_lingering(q, 512, 10.0))
+    await asyncio.sleep(0.05)  # it took [1] and lingers
+    for i in range(queued_after):
+        q.put_nowait(10 + i)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [q.get_nowait() for _ in range(len(q))] == [1] + [10 + i for i in range(queued_after)]

@@ -78,6 +78,10 @@ class IntakeQueue(Generic[_T]):
             if not waiter.done():  # (cancelled: its consumer was stopped)
                 waiter.set_result(None)
 
+    def put_back(self, items: list[_T]) -> None:
+        """``items`` (taken last) back at the front, in their order."""
+        self._items.extendleft(reversed(items))
+
     def get_nowait(self) -> _T:
         """The oldest item (IndexError when empty)."""
         return self._items.popleft()
@@ -109,7 +113,11 @@ async def take_lingering(queue: IntakeQueue[_T], most: int, linger: float) -> li
     one fsync and one state-thread job for all of them)."""
     items = await queue.take(most)
     if linger > 0.0 and len(items) < min(most, LINGER_BELOW):
-        await asyncio.sleep(linger)
+        try:
+            await asyncio.sleep(linger)
+        except asyncio.CancelledError:  # a stop: they go back, first, to be answered there
+            queue.put_back(items)
+            raise
         while queue and len(items) < most:
             items.append(queue.get_nowait())
     return items
