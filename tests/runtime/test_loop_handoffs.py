@@ -10,18 +10,18 @@ import pytest
 from runtime_support import date_trigger
 
 from scoperouter.messages.models import Event
-from scoperouter.runtime.http import _http_inbound
+from scoperouter.runtime.http import _HTTP_INBOUND
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.outcomes import Inbound
-from scoperouter.runtime.pubsub import _pulled
+from scoperouter.runtime.outcomes import Inbound, fast_inbound
+from scoperouter.runtime.pubsub import _PULLED
 
 EVENT = Event.model_validate({"event_id": "e1", "source": "s", "game_date": "2025-11-19"})
 
 
 @pytest.mark.parametrize(("body", "event"), [(b"{}", EVENT), (b"", EVENT), (b'{"a": 1}', None)])
 def test_http_inbound_equals_the_constructor(body: bytes, event: Event | None) -> None:
-    """_http_inbound gives the Inbound the constructor gives, field for field."""
-    got = _http_inbound(body, event)  # type: ignore[arg-type]
+    """fast_inbound on HTTP's defaults gives the Inbound the constructor gives, field for field."""
+    got = fast_inbound(_HTTP_INBOUND, data=body, event=event)
     want = Inbound("http", data=body, event=event)
     assert got == want and vars(got) == vars(want)
     with pytest.raises(AttributeError):  # still frozen
@@ -35,8 +35,8 @@ def test_http_inbound_equals_the_constructor(body: bytes, event: Event | None) -
 def test_pulled_inbound_equals_the_constructor(
     data: bytes, message_id: str | None, trigger_id: str | None
 ) -> None:
-    """_pulled gives the Inbound the constructor gives for a pulled Pub/Sub message."""
-    got = _pulled(data, message_id, trigger_id)
+    """fast_inbound on a pulled message's defaults gives the constructor's Inbound."""
+    got = fast_inbound(_PULLED, data=data, message_id=message_id, trigger_id=trigger_id)
     want = Inbound(
         "pubsub",
         data=data,

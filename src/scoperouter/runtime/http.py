@@ -32,10 +32,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
-from scoperouter.messages.models import Event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
+from scoperouter.runtime.outcomes import fast_inbound
 from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.http")
@@ -97,14 +97,6 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
 
 
 _HTTP_INBOUND = vars(Inbound("http"))  # the defaults of a plain HTTP message's fields
-
-
-def _http_inbound(body: bytes, event: Event) -> Inbound:
-    """``Inbound("http", data=body, event=event)``, built without the frozen dataclass's
-    ``object.__setattr__`` per field (once per request on the event loop)."""
-    inbound = object.__new__(Inbound)
-    vars(inbound).update(_HTTP_INBOUND, data=body, event=event)
-    return inbound
 
 
 def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
@@ -225,7 +217,7 @@ class IngressApp:
                 return self._reject(400, "bad_request", str(exc))
         event = fast_event(body, self.router.registry)  # the common canonical event
         if event is not None:  # (never a push envelope: its only keys are an event's)
-            outcome = await self.router.submit(_http_inbound(body, event))
+            outcome = await self.router.submit(fast_inbound(_HTTP_INBOUND, data=body, event=event))
             return self._answer(outcome, push=False)
         try:
             obj = json.loads(body)

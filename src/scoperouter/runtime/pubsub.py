@@ -34,6 +34,7 @@ from typing import Any
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.messages.push import attribute
+from scoperouter.runtime.outcomes import fast_inbound
 from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
@@ -83,15 +84,6 @@ def check_subscription(subscription: str, *, client: Any = None, timeout: float 
 
 
 _PULLED = vars(Inbound("pubsub", dead_letter_on_reject=True))  # a pulled message's defaults
-
-
-def _pulled(data: bytes, message_id: str | None, trigger_id: str | None) -> Inbound:
-    """``Inbound("pubsub", data=..., message_id=..., dead_letter_on_reject=True,
-    trigger_id=...)``, built without the frozen dataclass's ``object.__setattr__`` per
-    field (once per message on the event loop)."""
-    inbound = object.__new__(Inbound)
-    vars(inbound).update(_PULLED, data=data, message_id=message_id, trigger_id=trigger_id)
-    return inbound
 
 
 class _Pending:
@@ -317,10 +309,11 @@ class PubSubSource:
         while inbox:
             message = inbox.popleft()
             try:
-                inbound = _pulled(
-                    bytes(message.data),
-                    message.message_id,
-                    attribute(message.attributes, "trigger_id"),
+                inbound = fast_inbound(
+                    _PULLED,
+                    data=bytes(message.data),
+                    message_id=message.message_id,
+                    trigger_id=attribute(message.attributes, "trigger_id"),
                 )
                 refused = enqueue(inbound, _Pending(self, message))
             except Exception:
