@@ -181,19 +181,20 @@ def test_a_date_key_shadowing_a_field_takes_the_long_way(date_field: str) -> Non
     assert t == old and body == trigger_body(old)
 
 
-def test_key_parts_cache_stays_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The per-window-key encoded parts are cleared past their bound, and a key built
+def test_key_parts_cache_stays_bounded_and_right() -> None:
+    """The per-window-key encoded parts are evicted past their bound, and a key built
     again after that (or under another date field) gives the same bytes."""
     from scoperouter.state import core
 
-    monkeypatch.setattr(core, "_KEY_PARTS_MAX", 8)
-    core._KEY_PARTS.clear()
+    core._key_parts.cache_clear()
+    bound = core._key_parts.cache_info().maxsize
+    assert bound is not None
     w = WindowState("p", date(2025, 11, 19), 1.0, 2.0, None, "x", "r", frozenset({"e"}),
                     None, "normal", 0.0, 0.0, 100)  # fmt: skip
     first = {f: fired_trigger(w, 5.0, f)[1] for f in ("game_date", "business_date")}
-    for i in range(20):
+    for i in range(bound + 20):
         fired_trigger(replace(w, processor=f"p{i}"), 5.0, "game_date")
-        assert len(core._KEY_PARTS) <= 8
+        assert core._key_parts.cache_info().currsize <= bound
     for f, body in first.items():
         assert fired_trigger(w, 5.0, f)[1] == body
         ref = reference_trigger(w, datetime.fromtimestamp(5.0, UTC), f)

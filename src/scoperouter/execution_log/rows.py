@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -134,7 +135,10 @@ def iso(ts: datetime | None) -> str | None:
     return utc(ts).isoformat(timespec="microseconds")
 
 
-_second_iso: dict[int, str] = {}  # whole epoch second -> "YYYY-MM-DDTHH:MM:SS" (a few kept)
+@lru_cache(maxsize=64)  # a few seconds are live at a time
+def _second_iso(sec: int) -> str:
+    """Whole epoch second ``sec`` as ``YYYY-MM-DDTHH:MM:SS`` (UTC)."""
+    return datetime.fromtimestamp(sec, UTC).isoformat()[:19]
 
 
 def iso_epoch(t: float) -> str:
@@ -149,12 +153,7 @@ def iso_epoch(t: float) -> str:
     if us >= 1_000_000:
         us -= 1_000_000
         sec += 1
-    head = _second_iso.get(sec)
-    if head is None:
-        if len(_second_iso) >= 64:
-            _second_iso.clear()
-        head = _second_iso[sec] = datetime.fromtimestamp(sec, UTC).isoformat()[:19]
-    return f"{head}.{us:06d}+00:00"
+    return f"{_second_iso(sec)}.{us:06d}+00:00"
 
 
 _skips_json: dict[tuple[tuple[str, int], ...], str] = {}
@@ -172,22 +171,26 @@ def skips_json(skips: dict[str, int]) -> str:
         return text
 
 
-_skips_of: dict[tuple[str, ...], str | None] = {}
-
-
 def skips_text(decisions: Sequence[Decision], reasons: Sequence[str] | None = None) -> str | None:
     """``skips_json(skip_counts(decisions))`` (None without skips), memoised by the skip
     reasons in order (``reasons`` when the caller collected them: :func:`decision_rows`)."""
-    key = tuple(
-        reasons if reasons is not None else [d.reason for d in decisions if d.action == "skip"]
+    return _skips_of(
+        tuple(
+            reasons if reasons is not None else [d.reason for d in decisions if d.action == "skip"]
+        )
     )
-    try:
-        return _skips_of[key]
-    except KeyError:
-        if len(_skips_of) >= 4096:
-            _skips_of.clear()
-        text = _skips_of[key] = skips_json(skip_counts(decisions)) if key else None
-        return text
+
+
+@lru_cache(maxsize=4096)
+def _skips_of(reasons: tuple[str, ...]) -> str | None:
+    """:func:`skips_json` of the counts of ``reasons`` (what :func:`skip_counts` counts of
+    the decisions they came from, in the same order), None for none."""
+    if not reasons:
+        return None
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return skips_json(counts)
 
 
 def decision_rows(
@@ -285,19 +288,17 @@ def decision_rows(
     return rows
 
 
-_source_json: dict[str, str] = {}  # source -> its part of the event JSON's prefix
+@lru_cache(maxsize=4096)
+def _source_json(source: str) -> str:
+    """``source``'s part of the event JSON's prefix."""
+    return ',"source":' + _text_json(source) + ","
 
 
 def compact_event_json(event: Event, text: str) -> str:
     """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
     and ``source``, which the events table holds as columns; unchanged when it does not start
     with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
-    source = _source_json.get(event.source)
-    if source is None:
-        if len(_source_json) >= 4096:
-            _source_json.clear()
-        source = _source_json[event.source] = ',"source":' + _text_json(event.source) + ","
-    prefix = '{"event_id":' + _text_json(event.event_id) + source
+    prefix = '{"event_id":' + _text_json(event.event_id) + _source_json(event.source)
     return "{" + text[len(prefix) :] if text.startswith(prefix) else text
 
 

@@ -15,6 +15,7 @@ Then the full path decides: the fast path never rejects an event.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter
@@ -61,24 +62,24 @@ def _ids(values: list[str]) -> tuple[str, ...] | None:
     return None if "" in values else tuple(sorted(set(values)))
 
 
-_DAYS: dict[str, date] = {}  # date text -> its date (an event stream names few days)
-_DAYS_MAX = 4096
-
-
+@lru_cache(maxsize=4096)  # an event stream names few days
 def _day(text: str) -> date | None:
     """``text`` (stripped) as a ``YYYY-MM-DD`` date, or None (defer)."""
-    day = _DAYS.get(text)
-    if day is None:
-        if not DATE_RE.fullmatch(text):
-            return None
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            return None
-        if len(_DAYS) >= _DAYS_MAX:
-            _DAYS.clear()
-        _DAYS[text] = day
-    return day
+    if not DATE_RE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _choice(raw: dict[str, Any], key: str, default: str, allowed: frozenset[str]) -> str | None:
+    """``raw[key]`` normalised (absent: ``default``), or None when not one of ``allowed``."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    return value if value in allowed else None
 
 
 def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
@@ -105,20 +106,10 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     day = _day(raw["game_date"].strip())
     if day is None:
         return None
-    status = raw.get("status")
-    if status is None:
-        status = "success"
-    else:
-        status = status.strip().lower()
-        if status not in STATUSES:
-            return None
-    priority = raw.get("priority")
-    if priority is None:
-        priority = "normal"
-    else:
-        priority = priority.strip().lower()
-        if priority not in PRIORITIES:
-            return None
+    status = _choice(raw, "status", "success", STATUSES)
+    priority = _choice(raw, "priority", "normal", PRIORITIES)
+    if status is None or priority is None:
+        return None
     correlation = raw.get("correlation_id")
     if correlation is not None:
         correlation = correlation.strip()

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from pydantic_core import to_json
 
@@ -137,18 +138,13 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
 _TRIGGER_KEYS = (frozenset(Trigger.model_fields) | {"caused_by_more"}) - {DEFAULT_DATE_FIELD}
 _DEFAULT_KEY = json_string(DEFAULT_DATE_FIELD)
 _last_stamp: tuple[float, datetime, str] = (float("nan"), datetime.min, "")
-_KEY_PARTS: dict[tuple[str, date, str], tuple[str, str, str, str]] = {}
-_KEY_PARTS_MAX = 4096  # window keys remembered (cleared past it: a cache, not a registry)
 
 
+@lru_cache(maxsize=4096)  # window keys remembered
 def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, str, str]:
     """What a trigger's id and body take from its window key and the date field, encoded
     once per key: the processor's JSON, the ISO day, the body from the trigger id's
     closing quote to the scope's opening one, and the body's end."""
-    key = (processor, day, date_field)
-    got = _KEY_PARTS.get(key)
-    if got is not None:
-        return got
     p_json, iso = json_string(processor), day.isoformat()
     date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
     middle = "".join(
@@ -158,10 +154,7 @@ def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, st
         )
     )  # fmt: skip
     tail = "}" if date_field == DEFAULT_DATE_FIELD else ',"date_field":' + date_key + "}"
-    if len(_KEY_PARTS) >= _KEY_PARTS_MAX:
-        _KEY_PARTS.clear()
-    got = _KEY_PARTS[key] = (p_json, iso, middle, tail)
-    return got
+    return p_json, iso, middle, tail
 
 
 def _stamp(now: float) -> tuple[datetime, str]:
