@@ -10,7 +10,7 @@ import pytest
 from runtime_support import MemorySink, RouterFactory, game_day_stream
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.metrics import Metrics, observe_many
+from scoperouter.runtime.metrics import Metrics, observe_many, observe_n
 from scoperouter.runtime.router import Inbound
 
 BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -46,6 +46,22 @@ def test_observe_many_equals_one_observe_per_value(values: list[float]) -> None:
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+@pytest.mark.parametrize(
+    ("value", "n"), [(0.003, 1), (0.0005, 4), (0.0, 3), (0.7, 22), (61.0, 2), (1e9, 5)]
+)
+def test_observe_n_equals_n_observes(value: float, n: int) -> None:
+    """observe_n(v, n) leaves the histogram's buckets, count and sum as n observes of v."""
+    each, once = Metrics(), Metrics()
+    for _ in range(n):
+        each.child(each.dispatch_latency, "p").observe(value)
+    observe_n(once.child(once.dispatch_latency, "p"), value, n)
+    want = _samples(each, "scoperouter_dispatch_latency")
+    got = _samples(once, "scoperouter_dispatch_latency")
+    assert got.keys() == want.keys()
+    for key, v in want.items():
+        assert got[key] == pytest.approx(v, rel=1e-12), key
 
 
 def _value(m: Metrics, name: str, **labels: str) -> float:

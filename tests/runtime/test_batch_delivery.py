@@ -19,7 +19,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Done, MarkQueue, Release, Retry
+from scoperouter.runtime.marks import Done, DoneMany, Mark, MarkQueue, Release, Retry
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outbox import OutboxSink
@@ -28,6 +28,11 @@ from scoperouter.runtime.payloads import trigger_bytes
 DAY = date(2025, 11, 19)
 PROC = "player_game_summary"
 STREAM = game_day_stream()
+
+
+def _done(m: Mark) -> list[Done]:
+    """``m``'s Done marks (a delivery's DoneMany: one per row)."""
+    return m.each() if isinstance(m, DoneMany) else [m] if isinstance(m, Done) else []
 
 
 def trigger(n: int) -> Trigger:
@@ -131,10 +136,10 @@ async def test_fired_triggers_share_deliveries(
             await asyncio.sleep(0.01)
         assert lane.busy == 0 and not lane.inflight and not lane.buffer
         assert [len(c) for c in sink.calls] == calls + later
-        done = pager.marks + marks.take()
+        done = [d for m in pager.marks + marks.take() for d in _done(m)]
         delivered = started + held
-        assert sorted(m.row_id for m in done if isinstance(m, Done)) == list(range(delivered))
-        assert all(m.attempts == 1 for m in done if isinstance(m, Done))
+        assert sorted(m.row_id for m in done) == list(range(delivered))
+        assert all(m.attempts == 1 for m in done)
     finally:
         await d.stop_pump()
         pump.cancel()

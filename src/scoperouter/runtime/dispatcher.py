@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import operator
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +44,9 @@ from scoperouter.runtime.store import PendingTrigger
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
+_ROW_ID = operator.itemgetter(0)
+_TRIGGER = operator.itemgetter(1)
+_SCOPE = operator.attrgetter("scope")
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
@@ -152,17 +156,21 @@ class Dispatcher(Outcomes):
     def fired(self, fired: list[Committed]) -> None:
         """Count triggers that just committed; start those whose lane has room now, leave
         the others in the store for the pump (they are pending rows already)."""
-        scopes: Counter[str] = Counter()
+        if not fired:
+            return
+        m = self.metrics
+        for scope, n in Counter(map(_SCOPE, map(_TRIGGER, fired))).items():  # counted in C
+            m.child(m.triggers_fired, scope).inc(n)
+        if self._run_state is None:  # no pump (a caller that pages rows itself): start all
+            for row_id, t, body in fired:
+                self.dispatch(row_id, t, body)
+            return
         now = self.clock()
         filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         lanes_ = self.lanes
         last_fired, last_ts = None, now  # the triggers of one batch share their fired_at
         for row_id, t, body in fired:
-            scopes[t.scope] += 1
             lane = lanes_.get(t.processor) or self.lane(t.processor)
-            if self._run_state is None:  # no pump (a caller that pages rows itself): start all
-                self.dispatch(row_id, t, body)
-                continue
             at = t.fired_at
             if at is not last_fired:
                 last_fired, last_ts = at, at.timestamp() if at else now
@@ -192,9 +200,6 @@ class Dispatcher(Outcomes):
                 self._wake.set()
         for name, rows in filling.items():
             self._start_rows(self.lanes[name], rows)
-        m = self.metrics
-        for scope, n in scopes.items():
-            m.child(m.triggers_fired, scope).inc(n)
 
     def rows_waiting(self, processors: list[str]) -> int:
         """Rows of ``processors`` wait in the store (put there by someone else: another
@@ -216,10 +221,10 @@ class Dispatcher(Outcomes):
     def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
         """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
         batching sink, :func:`_batch_of`)."""
-        for r in rows:
-            lane.inflight.add(r[0])
-            if self._paging:
-                lane.started.add(r[0])
+        ids = list(map(_ROW_ID, rows))
+        lane.inflight.update(ids)
+        if self._paging:
+            lane.started.update(ids)
         lane.busy += 1
         probe = lane.breaker.started()
         if len(rows) == 1:

@@ -29,7 +29,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
@@ -51,7 +50,7 @@ from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
 from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED, Stats, is_heavy
 from scoperouter.runtime.sinks import Sink
-from scoperouter.runtime.state_jobs import in_state
+from scoperouter.runtime.state_jobs import StateThread, in_state
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
 from scoperouter.runtime.undeclared_reads import UndeclaredReads
@@ -121,7 +120,7 @@ class Router:
         self._loop: asyncio.AbstractEventLoop | None = None  # _running_loop()
         self._background: list[asyncio.Task[None]] = []
         self._window_wake = asyncio.Event()
-        self._state = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoperouter-state")
+        self._state = StateThread("scoperouter-state_0")
         self._stopping = False
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._closing = False

@@ -54,7 +54,8 @@ class StateMarks:
 
 
 def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
-    """The dispatcher's marks as state-store marks: ``Done`` -> ``Done``, ``Attempt`` ->
+    """The dispatcher's marks as state-store marks: ``Done`` -> ``Done`` (``DoneMany``: one
+    each), ``Attempt`` ->
     ``Attempted`` (kept under this replica's lease), ``Retry`` -> ``RetryLater`` (the lease
     goes back, the row is claimable at its time), ``Dead`` + its ``trigger`` dead letter
     -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
@@ -67,7 +68,11 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
         if isinstance(m, rm.DeadLetter) and m.kind == "trigger" and m.ref
     }
     for m in marks:
-        if isinstance(m, rm.Done):
+        if isinstance(m, rm.DoneMany):
+            at = m.at
+            out.marks.extend(Done(r, a, at) for r, a in zip(m.row_ids, m.attempts, strict=True))
+            out.finished.update(m.row_ids)
+        elif isinstance(m, rm.Done):
             out.marks.append(Done(m.row_id, m.attempts, m.at))
             out.finished.add(m.row_id)
         elif isinstance(m, rm.Attempt):
