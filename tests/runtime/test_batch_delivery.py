@@ -19,11 +19,12 @@ from scoperouter.messages.models import Trigger
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Done, DoneMany, Mark, MarkQueue, Release, Retry
+from scoperouter.runtime.marks import Done, DoneMany, Mark, MarkQueue, Release, Retry, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outbox import OutboxSink
 from scoperouter.runtime.payloads import trigger_bytes
+from scoperouter.runtime.store import Store
 
 DAY = date(2025, 11, 19)
 PROC = "player_game_summary"
@@ -220,3 +221,28 @@ async def test_batched_outage_parks_and_redrives_every_trigger_once(
     assert sorted(sink.received) == sorted(set(sink.received)) and len(sink.received) == fired
     assert await counts(r) == {"done": fired}
     assert max(sink.sizes) <= 8 and max(sink.sizes) > 1
+
+
+@pytest.mark.parametrize(
+    ("rows", "attempts"), [((1,), (1,)), ((1, 2, 3), (1, 1, 1)), ((2, 3), (4, 1))]
+)
+def test_done_many_writes_what_its_done_marks_write(
+    tmp_path: Path, rows: tuple[int, ...], attempts: tuple[int, ...]
+) -> None:
+    """write_marks of one DoneMany leaves the snapshot + journal store's outbox as its Done marks one by one."""
+    many = DoneMany(rows, attempts, 7.0)
+    stores = []
+    for name, marks in (("many", [many]), ("each", many.each())):
+        s = Store(tmp_path / f"{name}.db")
+        with s.transaction():
+            for i in range(1, 5):
+                s.insert_trigger(f"t{i}", "p", "{}", 1.0)
+            write_marks(s, marks)  # type: ignore[arg-type]
+        stores.append(s)
+    try:
+        rows_of = [s._db.execute("SELECT * FROM triggers ORDER BY id").fetchall() for s in stores]
+        assert rows_of[0] == rows_of[1]
+        assert stores[0].trigger_counts() == {"pending": 4 - len(rows), "done": len(rows)}
+    finally:
+        for s in stores:
+            s.close()
