@@ -326,6 +326,8 @@ class Daemon:
             )
             await self._runner.setup()
             runner = self._runner
+            assert runner.server is not None  # (set up)
+            self.ingress.route_events_first(runner.server)
             self.ingress.connection_count = lambda: _open_connections(runner.server)
             site = web.TCPSite(
                 self._runner,
