@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from itertools import chain
 
 from scoperouter.runtime.ingest import BatchResult, Item
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, observe_n
 
 _REASON = operator.attrgetter("reason")
 _ORIGIN = operator.attrgetter("inbound.origin")
@@ -32,7 +32,7 @@ def count_received(m: Metrics, items: Iterable[Item]) -> None:
 def count_committed(m: Metrics, size: int, res: BatchResult) -> None:
     """A committed batch of ``size`` messages: its size, rejects (and the dead letters among
     them), decisions by reason, accepted and duplicate events."""
-    m.ingest_batch.observe(size)
+    observe_n(m.ingest_batch, size, 1)
     for reason, new in res.rejects:
         m.child(m.events_rejected, reason).inc()
         if new:

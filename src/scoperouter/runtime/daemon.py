@@ -328,7 +328,10 @@ class Daemon:
             runner = self._runner
             assert runner.server is not None  # (set up)
             self.ingress.route_events_first(runner.server)
-            self.ingress.connection_count = lambda: _open_connections(runner.server)
+            conns = getattr(runner.server, "_connections", None)
+            self.ingress.connection_count = (  # per request: the set's len, one C call
+                conns.__len__ if conns is not None else lambda: _open_connections(runner.server)
+            )
             site = web.TCPSite(
                 self._runner,
                 self.settings.host,

@@ -32,7 +32,7 @@ from scoperouter.runtime.store_health import is_store_failure
 logger = logging.getLogger("scoperouter.runtime")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     inbound: Inbound
     parsed: Event | EventError

@@ -45,7 +45,7 @@ from scoperouter.runtime.intake import IntakeQueue, Settle, parse_inbound, take_
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, MarkQueue, write_marks
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, observe_n
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
 from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED, Stats, is_heavy
@@ -287,7 +287,9 @@ class Router:
             return Outcome(
                 "unavailable", reason="not_ready" if not self._closing else "shutting_down"
             )
-        parsed = parse_inbound(inbound, self.registry)  # received: counted per batch
+        # received: counted per batch; ``event`` set: a source's fast path parsed it already
+        ev = inbound.event
+        parsed = ev if ev is not None else parse_inbound(inbound, self.registry)
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
@@ -335,7 +337,7 @@ class Router:
             # the engine may hold uncommitted changes
             await self._reload_windows()
         else:
-            self.metrics.ingest_seconds.observe(time.perf_counter() - t0)
+            observe_n(self.metrics.ingest_seconds, time.perf_counter() - t0, 1)
             self.health.succeeded()
             self._apply_batch(batch, result)
         finally:
