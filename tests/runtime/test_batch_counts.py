@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from runtime_support import MemorySink, RouterFactory, game_day_stream
+from test_outage_state import make_shared  # noqa: F401 (a fixture)
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.metrics import Metrics, observe_many, observe_n
@@ -72,7 +73,7 @@ def _value(m: Metrics, name: str, **labels: str) -> float:
 STREAM = [e for e in game_day_stream(30) if "event_id" in e][:12]
 
 
-@pytest.mark.parametrize(
+PLANS = pytest.mark.parametrize(
     ("plan", "received"),
     [
         # (origin, body) per message; the expected received count by origin
@@ -84,14 +85,11 @@ STREAM = [e for e in game_day_stream(30) if "event_id" in e][:12]
         ),
     ],
 )
-async def test_batch_counts_equal_per_event_counts(
-    zero_cfg: LoadedConfig,
-    make_router: RouterFactory,
-    plan: list[tuple[str, Any]],
-    received: dict[str, int],
+
+
+async def _counts_add_up(
+    r: Any, cfg: LoadedConfig, plan: list[tuple[str, Any]], received: dict[str, int]
 ) -> None:
-    """received, accepted, duplicate, rejected and decision counts add up per message."""
-    r = make_router(zero_cfg, MemorySink())
     await r.start()
     outcomes = []
     for origin, body in plan:
@@ -118,6 +116,44 @@ async def test_batch_counts_equal_per_event_counts(
         for s in fam.samples
         if s.name == "scoperouter_decisions_total"
     )
-    assert decisions == accepted * len(zero_cfg.registry.processors)
+    assert decisions == accepted * len(cfg.registry.processors)
     refused_at_once = sum(1 for o in outcomes if o.status == "rejected" and not o.dead_lettered)
     assert _value(m, "scoperouter_ingest_batch_size_sum") == len(plan) - refused_at_once
+
+
+@PLANS
+async def test_batch_counts_equal_per_event_counts(
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """received, accepted, duplicate, rejected and decision counts add up per message."""
+    await _counts_add_up(make_router(zero_cfg, MemorySink()), zero_cfg, plan, received)
+
+
+@PLANS
+async def test_batch_counts_equal_per_event_counts_on_a_state_store(
+    zero_cfg: LoadedConfig,
+    make_shared: Any,  # noqa: F811 (test_outage_state's fixture)
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """On a state store (the state thread counts reasons and duplicates) the counts add up per message too."""
+    await _counts_add_up(make_shared(zero_cfg, MemorySink()), zero_cfg, plan, received)
+
+
+@PLANS
+async def test_decisions_by_reason_agree_on_both_stores(
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    make_shared: Any,  # noqa: F811 (test_outage_state's fixture)
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """The state thread's decision counts by reason equal the event loop's (the snapshot + journal store's path)."""
+    by_store = []
+    for r in (make_router(zero_cfg, MemorySink()), make_shared(zero_cfg, MemorySink())):
+        await _counts_add_up(r, zero_cfg, plan, received)
+        by_store.append(_samples(r.metrics, "scoperouter_decisions_total"))
+    assert by_store[0] == by_store[1] and len(by_store[0]) > 1

@@ -50,6 +50,10 @@ class BatchResult:
     decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
+    # counted by the state thread while ``decided``'s objects are in its cache (None: the
+    # event loop counts them, batch_counts.count_committed): decisions by reason, duplicates
+    reasons: dict[str, int] | None = None
+    duplicates: int | None = None
 
 
 def process_batch(

@@ -24,6 +24,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
+from scoperouter.runtime.batch_counts import decision_reasons
 from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.outcomes import Outcome, json_bytes, safe
 from scoperouter.state.api import StateStore
@@ -185,14 +186,18 @@ def process_shared_batch(
         for e in x.trigger.caused_by:
             caused[e] = caused.get(e, 0) + 1
     outcomes, decided = res.outcomes, res.decided
+    duplicates = 0
     for item, ev, decisions, ev_json in planned:
         eid = ev.event_id
         if eid not in accepted:
             outcomes.append((item, Outcome("duplicate", eid)))
+            duplicates += 1
             continue
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
         decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
         outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
+    res.reasons = decision_reasons(decided)  # here, not on the event loop (count_committed)
+    res.duplicates = duplicates
     return res, result.next_deadline
 
 
