@@ -54,6 +54,9 @@ class BatchResult:
     # event loop counts them, batch_counts.count_committed): decisions by reason, duplicates
     reasons: dict[str, int] | None = None
     duplicates: int | None = None
+    # the decided events the router notes (an unknown source, referenced tables), found by
+    # the state thread (None: the router looks at every decided event)
+    noted: list[Event] | None = None
 
 
 def process_batch(

@@ -359,7 +359,8 @@ class Router:
         """After the commit (event loop): count, ack, dispatch."""
         count_committed(self.metrics, len(batch), res)
         sources = self.registry.sources
-        for ev, _decisions, _trigger_id, _js in res.decided:
+        noted = res.noted if res.noted is not None else [d[0] for d in res.decided]
+        for ev in noted:
             if ev.source not in sources:
                 self.unknown_sources.observe(ev.source, ev.event_id)
             if ev.referenced_tables:

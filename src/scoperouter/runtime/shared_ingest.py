@@ -198,6 +198,8 @@ def process_shared_batch(
         outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
     res.reasons = decision_reasons(decided)  # here, not on the event loop (count_committed)
     res.duplicates = duplicates
+    sources = registry.sources
+    res.noted = [d[0] for d in decided if d[0].source not in sources or d[0].referenced_tables]
     return res, result.next_deadline
 
 
