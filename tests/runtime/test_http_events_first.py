@@ -81,3 +81,35 @@ async def test_events_first_answers_as_the_application(
             await c.close()
     assert answers[0] == answers[1]
     assert calls == [0, direct]
+
+
+@pytest.mark.parametrize(
+    ("size", "status", "error"),
+    [(1024, 400, "not_json"), (1025, 413, "too_large"), (4096, 413, "too_large")],
+)
+async def test_chunked_body_over_the_limit_is_413(
+    tmp_path: Path,
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    size: int,
+    status: int,
+    error: str,
+) -> None:
+    """A body without Content-Length (chunked) is held to max_body_bytes once read: past it 413 too_large, at it read whole."""
+    r = make_router(zero_cfg, MemorySink())
+    await r.start()
+    app = IngressApp(r, max_body_bytes=1024)
+    c: TestClient[Any, Any] = TestClient(TestServer(app.app))
+    await c.start_server()
+    try:
+        assert c.server.runner is not None and c.server.runner.server is not None
+        app.route_events_first(c.server.runner.server)
+
+        async def chunks() -> Any:
+            yield b"x" * size
+
+        resp = await c.post("/events", data=chunks())
+        assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
+        assert (resp.status, (await resp.json())["error"]) == (status, error)
+    finally:
+        await c.close()

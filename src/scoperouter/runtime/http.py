@@ -208,8 +208,13 @@ class IngressApp:
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
-            if request.content.is_eof():  # the whole body is buffered: read() cannot wait
-                body = await request.read()
+            content = request.content
+            if content.is_eof():  # the whole body is buffered: taken as read() would, at once
+                body = content.read_nowait()  # (no read coroutines, one copy instead of two)
+                if len(body) > self.max_body_bytes:  # read()'s limit (client_max_size)
+                    raise web.HTTPRequestEntityTooLarge(
+                        max_size=self.max_body_bytes, actual_size=len(body)
+                    )
             else:
                 async with asyncio.timeout(self.body_timeout_s):
                     body = await request.read()
