@@ -246,3 +246,36 @@ def test_done_many_writes_what_its_done_marks_write(
     finally:
         for s in stores:
             s.close()
+
+
+@pytest.mark.parametrize("pattern", ["AAAAA", "ABABAB", "AABBBAAAB", "ABBBBBBBA", "BAAAAAAAAAAB"])
+async def test_interleaved_processors_fill_their_own_deliveries(
+    tmp_path: Path, pattern: str
+) -> None:
+    """Triggers of two processors in any order: each lane's deliveries carry its own triggers, in order, batch_max at a time."""
+    gates = {"A": Gate(3), "B": Gate(3)}
+    procs = {"A": PROC, "B": "other_processor"}
+    cfg = load(write_registry(tmp_path, default_target={"outbox": {}, "concurrency": 4}))
+    d = Dispatcher(cfg.registry, {procs[k]: g for k, g in gates.items()}, None, Metrics(),
+                   RouterOptions(), MarkQueue(), LogBridge(None, cfg.registry), None,
+                   lambda: 1_763_560_000.0, random.Random(1))  # fmt: skip
+    pump = d.start(_run, NoPages(), [])
+    try:
+        fired = [
+            (i, date_trigger(i, procs[k], fired_at=trigger(0).fired_at, width=4))
+            for i, k in enumerate(pattern)
+        ]
+        d.fired([(i, t, trigger_bytes(t)) for i, t in fired])
+        await asyncio.sleep(0)
+        for k, gate in gates.items():
+            ids = [t.trigger_id for i, t in fired if pattern[i] == k]
+            assert gate.calls == [ids[j : j + 3] for j in range(0, len(ids), 3)]
+            gate.open.set()
+        for _ in range(100):
+            if not d.tasks:
+                break
+            await asyncio.sleep(0.01)
+        assert not d.tasks
+    finally:
+        await d.stop_pump()
+        pump.cancel()

@@ -169,22 +169,34 @@ class Dispatcher(Outcomes):
         filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         lanes_ = self.lanes
         last_fired, last_ts = None, now  # the triggers of one batch share their fired_at
+        # the delivery being filled by the previous trigger: one of the same processor that
+        # fits joins it without the lane lookups below (what they would decide)
+        cur_name: str | None = None
+        cur_rows: list[Row] = []
+        cur_batch = 0
         for row_id, t, body in fired:
-            lane = lanes_.get(t.processor) or self.lane(t.processor)
             at = t.fired_at
             if at is not last_fired:
                 last_fired, last_ts = at, at.timestamp() if at else now
             row = (row_id, t, body, 0, last_ts)
+            name = t.processor
+            if name == cur_name and len(cur_rows) < cur_batch:
+                cur_rows.append(row)
+                continue
+            cur_name = None
+            lane = lanes_.get(name) or self.lane(name)
             rows = filling.pop(lane.name, None)
             if rows is not None and len(rows) < lane.batch:  # its slot was free: joins it
                 rows.append(row)
                 filling[lane.name] = rows
+                cur_name, cur_rows, cur_batch = name, rows, lane.batch
                 continue
             if rows is not None:  # full: it starts, taking its slot, before the next one
                 self._start_rows(lane, rows)
             if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
                 if lane.batch > 1 and lane.breaker.state == "closed":
-                    filling[lane.name] = [row]
+                    rows = filling[lane.name] = [row]
+                    cur_name, cur_rows, cur_batch = name, rows, lane.batch
                 else:
                     self._start_rows(lane, [row])
             elif lanes.holds_fired(lane):  # every slot busy: it takes the next one free
