@@ -20,8 +20,10 @@ per commit with checkpoints held off): at 30k seen ids 43 frames and ~55 us/even
 16 frames and ~43 us/event staged (sorted ids: 21 frames, ~42 us before). A fold writes
 each ``sr_seen`` page it touches, about ``min(FOLD_AT, leaf pages)`` per fold: next to a
 day of 300k seen ids (~3300 leaves) a fold every 4096 ids left ~29 frames per commit and
-~52 us/event (before: 45 frames, ~58), every 16384 ~19 frames, ~45 us/event. The price is one longer
-commit per fold (~25 ms at 30k seen ids, ~45 ms at 300k) and the ids kept in memory.
+~52 us/event (before: 45 frames, ~58), every 16384 ~19 frames and ~45 us/event. A fold
+never writes more pages than the ids it moves (before: at least one per id), but in one
+longer commit (~25 ms at 30k seen ids, ~45 ms at 300k); the staged ids stay in memory
+(~2 MB at 16384).
 
 The caller holds the transaction of :meth:`RecentSeen.admit` and :meth:`RecentSeen.prune`
 and calls :meth:`RecentSeen.committed` once it committed; a transaction rolled back
