@@ -79,8 +79,7 @@ OPS = st.one_of(
 def test_seen_ids_match_a_dict_of_first_times(
     tmp_path_factory: pytest.TempPathFactory, fold_at: int, ops: list[tuple[str, object]]
 ) -> None:
-    """Any interleaving of batches, failed batches, prunes, reopen and crash: accepted and
-    duplicate ids, seen_at, prune counts and the two tables are a dict's of first times."""
+    """Batches, failed batches, prunes, reopen and crash act on a dict of first times."""
     base = tmp_path_factory.mktemp("seen")
     path = base / "s.db"
     s = open_store(path, fold_at)
@@ -140,8 +139,7 @@ def test_seen_ids_match_a_dict_of_first_times(
 def test_a_reseen_id_is_a_duplicate_across_a_fold_and_a_restart(
     tmp_path: Path, fold_at: int, between: str
 ) -> None:
-    """An id seen before a fold or a restart (closed or killed) is a duplicate after it,
-    keeps its first time, and adds no window."""
+    """An id seen before a fold or a restart is a duplicate with its first time."""
     path = tmp_path / "s.db"
     s = open_store(path, fold_at)
     s.ingest(batch(contrib("e1")), 1.0)
@@ -173,8 +171,7 @@ def v4_database(path: Path, seen: dict[str, float]) -> None:
 
 
 def test_a_version_4_database_keeps_its_seen_ids(tmp_path: Path) -> None:
-    """Migration 5 adds the empty staging table; the old seen ids stay duplicates with
-    their times and new ids are staged."""
+    """Migration 5 keeps v4's seen ids (duplicates, same times) and stages new ones."""
     path = tmp_path / "s.db"
     v4_database(path, {"old1": 5.0, "old2": 6.0})
     s = open_store(path, 4096)
@@ -191,8 +188,7 @@ def test_a_version_4_database_keeps_its_seen_ids(tmp_path: Path) -> None:
 def test_a_store_opened_with_fold_at_staged_ids_folds_them(
     tmp_path: Path, staged: int, fold_at: int, left: int
 ) -> None:
-    """Opened with ``fold_at`` staged ids or more (the bound lowered), the store folds
-    them at open, so the copy in memory stays under the bound; the ids stay seen."""
+    """Opened with fold_at staged ids or more, the store folds them; they stay seen."""
     path = tmp_path / "s.db"
     s = open_store(path, 100)
     s.ingest(seen_only(*(f"e{i}" for i in range(staged))), 1.0)
