@@ -3,7 +3,9 @@
 Invariant: every public method is one ``BEGIN IMMEDIATE`` transaction (SQLite's database
 lock serialises writers, so no row locks are needed); an open window is one row of
 ``sr_windows`` written in the ingest transaction that changed it, so a restart reads
-nothing but the earliest deadline (no snapshot, no journal to replay).
+nothing but the earliest deadline (no snapshot, no journal to replay). Seen ids are staged
+in append order and folded into ``sr_seen`` in sorted runs (:mod:`.sqlite_seen`; the
+staged ids are kept in memory too, so this process must be the only writer of the file).
 
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
 survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
