@@ -5,7 +5,7 @@ lock serialises writers, so no row locks are needed); an open window is one row 
 ``sr_windows`` written in the ingest transaction that changed it, so a restart reads
 nothing but the earliest deadline (no snapshot, no journal to replay). Seen ids are staged
 in append order and folded into ``sr_seen`` in sorted runs (:mod:`.sqlite_seen`; the
-staged ids are kept in memory too, so this process must be the only writer of the file).
+staged ids are kept in memory too, so one process at a time ingests into the file).
 
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
 survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
