@@ -12,10 +12,14 @@ each insert dirtied a page of that index; about a third of the flush's cost): a
 redelivered event's decision rows are not written again because its event row already is
 (``events.event_id`` is the primary key), and dispatch rows are unique through a partial
 index (``kind = 'dispatch'``) keyed by their trigger's ``fired_at`` first, so that new keys
-are appended rather than scattered; ``event_id`` is indexed for decision rows only (links and
-fills look decision rows up by event; readers scan). Logs created before keep their
-``decision_id`` primary key and full ``event_id`` index and are read and written as they
-are.
+are appended rather than scattered. ``event_id`` is indexed only for the run decisions not
+linked to a trigger yet (``ix_log_unlinked``: what the link UPDATE and the fill look up;
+readers scan): a decision linked in memory as it is inserted never enters it, one linked
+later leaves it, so the index holds the open windows' events rather than the whole log and
+its random keys dirty a few pages per flush instead of one per row. A dispatch row filled
+after its decisions were linked (a later outcome of the same trigger) takes the values of
+an earlier outcome of that trigger. Logs created before are migrated when opened (the
+index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it).
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
@@ -70,7 +74,8 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';
+CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
+  WHERE kind = 'decision' AND action = 'run' AND trigger_id IS NULL;
 DROP INDEX IF EXISTS ix_log_event;
 DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -94,25 +99,38 @@ _DISPATCH_INDEX = (
 )
 
 
+_UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
-    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event_id SET trigger_id = ? WHERE event_id = ? AND processor = ? "
-    "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
+    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_unlinked SET trigger_id = ? WHERE event_id = ? "
+    f"AND processor = ? AND game_date BETWEEN ? AND ? AND {_UNLINKED}"
 )
-# the decision row of the dispatch's first causing event, same processor and date (found
-# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event;
-# the index holds decision rows only in logs created since issue 16: nothing looks dispatch
-# rows up by event id -- readers scan, links and fills ask for kind = 'decision')
+# the unlinked run decision rows of the dispatch's first causing event, same processor and
+# date (no (processor, date) index is kept, it cost ~90 bytes per event) -- the fill runs
+# before the flush's links, so a trigger's first outcome finds them; a later outcome, after
+# the link, takes an earlier outcome's values (found by the trigger's fired_at)
 _SAME = (
-    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
-    f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
-    f"AND d.game_date = {LOG_TABLE}.game_date"
+    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_unlinked WHERE d.event_id = {LOG_TABLE}.event_id "
+    f"AND d.processor = {LOG_TABLE}.processor AND d.game_date = {LOG_TABLE}.game_date "
+    f"AND d.{_UNLINKED.replace(' AND ', ' AND d.')}"
 )
+_EARLIER = (
+    f"FROM {LOG_TABLE} AS p INDEXED BY ix_log_dispatch_at "
+    f"WHERE ifnull(p.decided_at, '') = ifnull({LOG_TABLE}.decided_at, '') "
+    f"AND p.kind = 'dispatch' AND p.trigger_id = {LOG_TABLE}.trigger_id "
+    f"AND p.rowid <> {LOG_TABLE}.rowid"
+)
+
+
+def _filled(col: str) -> str:
+    return (
+        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}))"
+    )
+
+
 _FILL_SQL = (
     f"UPDATE {LOG_TABLE} SET "
-    f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
-    f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
-    f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
-    f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
+    + ", ".join(_filled(c) for c in ("entities_universe", "phase", "granularity"))
+    + f" WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
 )
 _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
@@ -209,16 +227,20 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``); the dispatch-id index of a
-    log created without the ``decision_id`` primary key (keyed by fired_at and id; one
-    keyed by the id alone is replaced)."""
+    """Columns added since a log file was created (``skips``); the dispatch index keyed by
+    fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
+    primary key gets it too: the fill looks earlier outcomes up through it); the event-id
+    index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
     have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
-    if not any(r[3] == "pk" for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")):
+    indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
+    if "ix_log_dispatch_at" not in indexes:
         conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
-        conn.execute("DROP INDEX IF EXISTS ix_log_dispatch_id")  # keyed by the random id
+    for old in ("ix_log_dispatch_id", "ix_log_event_id"):  # keyed by random ids
+        if old in indexes:
+            conn.execute(f"DROP INDEX {old}")
 
 
 def _first_deliveries(
@@ -271,14 +293,16 @@ def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: s
 
 class SqliteExecutionLog(RowExecutionLog):
     """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
-    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`).
+    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`): at the
+    daemon's rates a flush a second, whose random keys (the events' primary key) share
+    their index pages -- 2,000-row flushes dirtied most pages several times a second.
     ``retention_s`` (None: keep everything) prunes older rows (see the module doc)."""
 
     def __init__(
         self,
         path: str | Path,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 20_000,
         flush_interval_s: float = 1.0,
         retention_s: float | None = None,
         prune_interval_s: float | None = None,
@@ -377,11 +401,11 @@ class SqliteExecutionLog(RowExecutionLog):
                     _insert_log(conn, log, pending)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
-                if link_params:
-                    conn.executemany(_LINK_SQL, link_params)
-                if fill:
+                if fill:  # before the links: the decision rows are still unlinked
                     conn.executemany(_FILL_SQL, fill)
                     conn.executemany(_FILL_REQUESTED_SQL, fill)
+                if link_params:
+                    conn.executemany(_LINK_SQL, link_params)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
