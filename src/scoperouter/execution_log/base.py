@@ -13,6 +13,7 @@ from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.rows import (
+    DECISION_COLUMNS,
     LOG_COLUMNS,
     Values,
     completion_row,
@@ -36,6 +37,10 @@ _ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
     LOG_COLUMNS.index(c)
     for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
 )
+assert tuple(
+    DECISION_COLUMNS.index(c)
+    for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
+) == (_ID, _PROC, _DATE, _ACTION, _UNIVERSE)  # the same in narrow decision rows
 
 
 class RowExecutionLog(ABC):
@@ -43,6 +48,10 @@ class RowExecutionLog(ABC):
     column order, id lists encoded by :attr:`_ids`) and hands them to
     :meth:`_store_decisions` / :meth:`_store_dispatch` / :meth:`_store_completion` (called
     with ``_lock`` held, then :meth:`_maybe_flush`)."""
+
+    _narrow_decisions = False
+    """True: :meth:`_store_decisions` gets decision rows in ``DECISION_COLUMNS`` order
+    (:func:`~.rows.decision_rows` ``narrow``), else in ``LOG_COLUMNS`` order."""
 
     @staticmethod
     def _ids(ids: Sequence[str]) -> Any:
@@ -90,7 +99,7 @@ class RowExecutionLog(ABC):
         built = []
         at = iso(decided_at)  # once per batch
         as_of_iso = (as_of or utc(decided_at).date()).isoformat()
-        ids_of, ucache = self._ids, self._ucache
+        ids_of, ucache, narrow = self._ids, self._ucache, self._narrow_decisions
         for event, decisions, ev_json in items:
             reasons: list[str] = []
             rows = decision_rows(
@@ -103,6 +112,7 @@ class RowExecutionLog(ABC):
                 decided_at_iso=at,
                 ids=ids_of,
                 skip_reasons=reasons,
+                narrow=narrow,
             )
             ev = event_row(
                 event, decided_at, as_of, skips_text(decisions, reasons), ev_json, at, as_of_iso
@@ -187,7 +197,7 @@ class RowExecutionLog(ABC):
     # ------------------------------------------------------------------ storage
     @abstractmethod
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
-        """Keep one event row and its decision rows."""
+        """Keep one event row and its decision rows (see :attr:`_narrow_decisions`)."""
 
     @abstractmethod
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:

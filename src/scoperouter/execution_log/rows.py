@@ -85,6 +85,17 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
     "reported_at",
 )
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
+DISPATCH_ONLY_COLUMNS: tuple[str, ...] = (
+    "dispatched_at",
+    "dispatch_status",
+    "attempts",
+    "latency_ms",
+    "caused_by",
+    "error",
+)
+DECISION_COLUMNS: tuple[str, ...] = tuple(c for c in LOG_COLUMNS if c not in DISPATCH_ONLY_COLUMNS)
+"""A decision row's columns (:func:`decision_rows` with ``narrow``): the dispatch-only ones
+are always null in it."""
 
 # encoders built once (``json.dumps`` with arguments builds one per call); same output
 _text_json = encode_basestring  # json.dumps(text, ensure_ascii=False) of a str, in C
@@ -205,10 +216,12 @@ def decision_rows(
     ids: IdList = list,
     skips: dict[str, int] | None = None,
     skip_reasons: list[str] | None = None,
+    narrow: bool = False,
 ) -> list[Values]:
     """One row per run decision per date, in :data:`LOG_COLUMNS` order (skips have none:
     with ``skips`` given they are counted into it, as :func:`skip_counts` does; with
-    ``skip_reasons`` their reasons are appended to it, in order).
+    ``skip_reasons`` their reasons are appended to it, in order). ``narrow``: in
+    :data:`DECISION_COLUMNS` order instead (without the dispatch columns, always null here).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
@@ -256,6 +269,31 @@ def decision_rows(
                     else None
                 )
             on_iso = on.isoformat() if on else None
+            if narrow:
+                rows.append(
+                    (
+                        _sha20(f"d-{event_id}|{name}|{on_iso if dated else ''}"),
+                        event_id,
+                        corr,
+                        name,
+                        phase,
+                        on_iso,
+                        action,
+                        d.scope,
+                        entity_type,
+                        requested,
+                        universe,
+                        d.reason,
+                        None,  # trigger_id
+                        dec_at,
+                        "decision",  # kind
+                        granularity,
+                        entity_ids,
+                        mapped,
+                        priority,
+                    )
+                )
+                continue
             rows.append(
                 (
                     _sha20(f"d-{event_id}|{name}|{on_iso if dated else ''}"),  # decision_id

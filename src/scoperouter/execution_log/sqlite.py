@@ -44,12 +44,13 @@ from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_T
 from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
+    DECISION_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
     Values,
     iso,
 )
-from scoperouter.execution_log.sqlite_links import Link, Pending, row_trigger, split_links
+from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
@@ -137,9 +138,10 @@ _FILL_REQUESTED_SQL = (
     f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
     "AND entities_requested IS NULL"
 )
-_KIND, _EVENT, _ID, _DATE, _AT = (
-    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date", "decided_at")
+_EVENT, _ID, _DATE, _AT = (
+    LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
 )
+assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
 
 
 def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
@@ -156,21 +158,8 @@ ROWS_PER_INSERT = 64
 # process-wide: every connection's None binds get cheaper, none changes.
 sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))  # in C
 
-# decision rows never carry the dispatch columns: inserted without them (NULL by default),
-# as rows[:_D1] + rows[_D2:_D3] (bench/log_thread.py: binding a NULL costs more than a value)
-_DISPATCH_ONLY = (
-    "dispatched_at",
-    "dispatch_status",
-    "attempts",
-    "latency_ms",
-    "caused_by",
-    "error",
-)
-_D1, _D2, _D3, _TRIG = (
-    LOG_COLUMNS.index(c) for c in ("dispatched_at", "kind", "caused_by", "trigger_id")
-)
-DECISION_COLUMNS = LOG_COLUMNS[:_D1] + LOG_COLUMNS[_D2:_D3]
-assert set(LOG_COLUMNS) - set(DECISION_COLUMNS) == set(_DISPATCH_ONLY)
+# decision rows never carry the dispatch columns: built (``_narrow_decisions``) and inserted
+# without them, NULL by default (bench/log_thread.py: binding a NULL costs more than a value)
 
 
 def _insert(
@@ -189,28 +178,6 @@ def _insert(
             conn.execute(sql, list(chain(rows[i : i + per])))
     if full < len(rows):
         conn.executemany(_insert_sql(table, cols), rows[full:])
-
-
-def _insert_log(conn: sqlite3.Connection, log: list[tuple[Any, ...]], pending: Pending) -> None:
-    """Decision rows without their NULL dispatch columns -- and with the trigger id of the
-    first ``pending`` link that names them (:func:`row_trigger`) -- then the other rows,
-    each kind in its order (readers order by ``decided_at, rowid``; a dispatch row's
-    ``decided_at`` -- its trigger's ``fired_at`` -- is never before its decision rows')."""
-    decisions = []
-    others = []
-    for r in log:
-        if r[_KIND] != "decision":
-            others.append(r)
-            continue
-        tid = row_trigger(r, pending) if pending else None
-        if tid is None:
-            decisions.append(r[:_D1] + r[_D2:_D3])
-        else:
-            decisions.append((*r[:_TRIG], tid, *r[_TRIG + 1 : _D1], *r[_D2:_D3]))
-    if decisions:
-        _insert(conn, LOG_TABLE, DECISION_COLUMNS, decisions)
-    if others:
-        _insert(conn, LOG_TABLE, LOG_COLUMNS, others)
 
 
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
@@ -244,20 +211,19 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _first_deliveries(
-    conn: sqlite3.Connection, log: list[tuple[Any, ...]], top: int
+    conn: sqlite3.Connection, decisions: list[tuple[Any, ...]], top: int
 ) -> list[tuple[Any, ...]]:
-    """``log`` without the decision rows of events whose row was not inserted by this
-    flush (rowid above ``top``): a redelivered event's decisions are logged once."""
+    """``decisions`` without the rows of events whose row was not inserted by this flush
+    (rowid above ``top``): a redelivered event's decisions are logged once."""
     new = {
         r[0] for r in conn.execute(f"SELECT event_id FROM {EVENTS_TABLE} WHERE rowid > ?", (top,))
     }
     seen: set[str] = set()
     out = []
-    for r in log:
-        if r[_KIND] == "decision":
-            if r[_EVENT] not in new or r[_ID] in seen:
-                continue
-            seen.add(r[_ID])
+    for r in decisions:
+        if r[_EVENT] not in new or r[_ID] in seen:
+            continue
+        seen.add(r[_ID])
         out.append(r)
     return out
 
@@ -332,7 +298,8 @@ class SqliteExecutionLog(RowExecutionLog):
             "INSERT OR IGNORE INTO scoperouter_meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
-        self._log: list[tuple[Any, ...]] = []
+        self._decisions: list[tuple[Any, ...]] = []  # DECISION_COLUMNS order
+        self._log: list[tuple[Any, ...]] = []  # dispatch rows
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
@@ -342,8 +309,10 @@ class SqliteExecutionLog(RowExecutionLog):
     # ------------------------------------------------------------------ storage
     _ids = staticmethod(_ids_json)  # id lists are stored as JSON text
 
+    _narrow_decisions = True
+
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
-        self._log.extend(rows)
+        self._decisions.extend(rows)
         self._events.append(event)
 
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
@@ -367,7 +336,7 @@ class SqliteExecutionLog(RowExecutionLog):
 
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:
-        return len(self._log) + len(self._events) + len(self._completions)
+        return len(self._decisions) + len(self._log) + len(self._events) + len(self._completions)
 
     def _maybe_flush(self) -> None:
         if self._pending() >= self.batch_size or (
@@ -381,9 +350,10 @@ class SqliteExecutionLog(RowExecutionLog):
             self._last_flush = time.monotonic()
             if conn is None or not (self._pending() or self._links):
                 return
-            log, events, comps = self._log, self._events, self._completions
-            links, fill = self._links, self._fill
-            self._log, self._events, self._completions, self._links, self._fill = [], [], [], [], []
+            decisions, log, events = self._decisions, self._log, self._events
+            comps, links, fill = self._completions, self._links, self._fill
+            self._decisions, self._log, self._events = [], [], []
+            self._completions, self._links, self._fill = [], [], []
             conn.execute("BEGIN")
             try:
                 buffered: set[str] = set()
@@ -394,11 +364,16 @@ class SqliteExecutionLog(RowExecutionLog):
                     if conn.total_changes - before == len(events):  # every event new here
                         buffered = {e[0] for e in events}
                     else:  # a redelivery: write its decision rows only once
-                        log = _first_deliveries(conn, log, top or 0)
+                        decisions = _first_deliveries(conn, decisions, top or 0)
                 # links to events written in this flush: set on their rows as they are inserted
                 pending, link_params = split_links(links, buffered) if links else ({}, [])
+                # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
+                # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
+                if decisions:
+                    rows = linked(decisions, pending) if pending else decisions
+                    _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
                 if log:
-                    _insert_log(conn, log, pending)
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if fill:  # before the links: the decision rows are still unlinked
