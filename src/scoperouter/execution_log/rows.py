@@ -152,10 +152,19 @@ def _second_iso(sec: int) -> str:
     return datetime.fromtimestamp(sec, UTC).isoformat()[:19]
 
 
+# the last epoch time formatted and its text (one tuple, swapped atomically): a delivery's
+# dispatch outcomes share their time
+_epoch_last: tuple[float, str] = (math.nan, "")
+
+
 def iso_epoch(t: float) -> str:
     """``iso(datetime.fromtimestamp(t, UTC))`` without building the datetime (``t`` >= 0):
     the same split of the float (``modf``, microseconds rounded half to even), the date and
     time of the whole second memoised."""
+    global _epoch_last
+    last = _epoch_last
+    if t == last[0]:
+        return last[1]
     if t < 0:
         return iso(datetime.fromtimestamp(t, UTC)) or ""
     frac, whole = math.modf(t)
@@ -164,7 +173,9 @@ def iso_epoch(t: float) -> str:
     if us >= 1_000_000:
         us -= 1_000_000
         sec += 1
-    return f"{_second_iso(sec)}.{us:06d}+00:00"
+    text = f"{_second_iso(sec)}.{us:06d}+00:00"
+    _epoch_last = (t, text)
+    return text
 
 
 _skips_json: dict[tuple[tuple[str, int], ...], str] = {}
