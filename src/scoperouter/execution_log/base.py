@@ -43,6 +43,9 @@ assert tuple(
 ) == (_ID, _PROC, _DATE, _ACTION, _UNIVERSE)  # the same in narrow decision rows
 
 
+_MISSING: Any = object()
+
+
 class RowExecutionLog(ABC):
     """An :class:`~scoperouter.execution_log.api.ExecutionLog` that builds rows (tuples in
     column order, id lists encoded by :attr:`_ids`) and hands them to
@@ -151,10 +154,16 @@ class RowExecutionLog(ABC):
         ``(trigger, status, attempts, latency_ms, dispatched_at, error)`` each."""
         with self._lock:
             procinfo, universe, ids = self._procinfo, self._universe, self._ids
+            store, unknown = self._store_dispatch, (None, None)
+            last_day, day = None, ""  # a delivery's triggers share their date
             for trigger, status, attempts, latency_ms, dispatched_at, error in outcomes:
-                phase, gran = procinfo.get(trigger.processor, (None, None))
-                day = trigger.game_date.isoformat()
-                key = (trigger.processor, day)
+                proc = trigger.processor
+                phase, gran = procinfo.get(proc, unknown)
+                if trigger.game_date != last_day:
+                    last_day = trigger.game_date
+                    day = last_day.isoformat()
+                key = (proc, day)
+                n = universe.get(key, _MISSING)
                 row = dispatch_row(
                     trigger,
                     status=status,
@@ -164,12 +173,12 @@ class RowExecutionLog(ABC):
                     error=error,
                     phase=phase,
                     granularity=gran,
-                    universe=universe.get(key),
+                    universe=None if n is _MISSING else n,
                     ids=ids,
                     game_date_iso=day,
                 )
                 # not complete e.g. after a restart: another process logged the decision rows
-                self._store_dispatch(trigger, row, complete=key in universe and phase is not None)
+                store(trigger, row, complete=n is not _MISSING and phase is not None)
             self._maybe_flush()
 
     def record_completion(
