@@ -106,12 +106,14 @@ def test_sqlite_state_file_from_schema_3_opens_with_uncounted_windows(tmp_path) 
     s.ingest(batch(contrib("e1", ("a",))), T0)
     s.close()
     db = sqlite3.connect(path, isolation_level=None)  # back to version 3, column dropped
+    db.execute("INSERT INTO sr_seen SELECT event_id, seen_at FROM sr_seen_recent")
+    db.execute("DROP TABLE sr_seen_recent")  # (migration 5)
     db.execute("ALTER TABLE sr_windows DROP COLUMN caused_more")
     db.execute("PRAGMA user_version = 3")
     db.close()
     s = open_state_store(str(path), StoreOptions(owner="a"), sync="normal")
     [w] = s.open_windows()
-    assert w.caused_by == frozenset({"e1"}) and w.caused_more == 0
+    assert w.caused_by == frozenset({"e1"}) and w.caused_more == 0 and s.seen_at("e1") == T0
     s.close()
 
 

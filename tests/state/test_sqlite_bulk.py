@@ -17,9 +17,9 @@ from scoperouter.state.sqlite_bulk import (
     apply_marks,
     chunks,
     insert_outbox,
-    insert_seen,
 )
 from scoperouter.state.sqlite_schema import migrate
+from scoperouter.state.sqlite_seen import known_seen, stage
 
 OWNER = "me"
 
@@ -93,22 +93,22 @@ def test_marks_in_bulk_equal_marks_one_by_one(marks: list[Mark], done_run: int) 
     seen=st.sets(st.integers(0, 150), max_size=60),
     offered=st.sets(st.integers(0, 150), max_size=140),
 )
-def test_seen_in_bulk_equals_one_by_one(seen: set[int], offered: set[int]) -> None:
-    """The new ids and the seen table are those of one insert per id."""
+def test_seen_lookup_and_staging_in_bulk_equal_one_by_one(
+    seen: set[int], offered: set[int]
+) -> None:
+    """The ids sr_seen holds and the staged rows are those of one statement per id."""
     one, bulk = fresh(0), fresh(0)
     for db in (one, bulk):
         db.executemany("INSERT INTO sr_seen VALUES (?, 1.0)", [(f"e{i}",) for i in seen])
     ids = sorted(f"e{i}" for i in offered)
     want = {
-        e
-        for e in ids
-        if one.execute(
-            "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, 2.0) ON CONFLICT DO NOTHING", (e,)
-        ).rowcount
-        > 0
+        e for e in ids if one.execute("SELECT 1 FROM sr_seen WHERE event_id = ?", (e,)).fetchone()
     }
-    assert insert_seen(bulk, ids, 2.0) == want
-    assert table(bulk, "sr_seen") == table(one, "sr_seen")
+    for e in ids:
+        one.execute("INSERT INTO sr_seen_recent(event_id, seen_at) VALUES (?, 2.0)", (e,))
+    assert known_seen(bulk, ids) == want
+    stage(bulk, ids, 2.0)
+    assert table(bulk, "sr_seen_recent") == table(one, "sr_seen_recent")
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 20, 33, 64, 65, 100, 130])

@@ -60,7 +60,9 @@ def test_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
     while s._checkpointer.runs < runs + 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     main_file_only = sqlite3.connect(f"file:{tmp_path / 's.db'}?immutable=1", uri=True)
-    rows = main_file_only.execute("SELECT event_id FROM sr_seen").fetchall()
+    rows = main_file_only.execute(
+        "SELECT event_id FROM sr_seen UNION ALL SELECT event_id FROM sr_seen_recent"
+    ).fetchall()
     main_file_only.close()
     s.close()
     assert rows == [("e1",)]

@@ -3,7 +3,9 @@
 Invariant: every public method is one ``BEGIN IMMEDIATE`` transaction (SQLite's database
 lock serialises writers, so no row locks are needed); an open window is one row of
 ``sr_windows`` written in the ingest transaction that changed it, so a restart reads
-nothing but the earliest deadline (no snapshot, no journal to replay).
+nothing but the earliest deadline (no snapshot, no journal to replay). Seen ids are staged
+in append order and folded into ``sr_seen`` in sorted runs (:mod:`.sqlite_seen`; the
+staged ids are kept in memory too, so one process at a time ingests into the file).
 
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
 survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
@@ -46,14 +48,10 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.shared_sql import SQLITE
-from scoperouter.state.sqlite_bulk import (
-    STATEMENT_CACHE,
-    apply_marks,
-    insert_outbox,
-    insert_seen,
-)
+from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
 from scoperouter.state.sqlite_schema import migrate
+from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
 
 SyncMode = Literal["full", "normal"]
 
@@ -146,6 +144,7 @@ class SqliteStateStore:
         sync: SyncMode = "full",
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        seen_fold_at: int = FOLD_AT,
     ) -> None:
         self.options = options or StoreOptions()
         self.path = Path(path)
@@ -164,11 +163,16 @@ class SqliteStateStore:
         self._db.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
         try:
             migrate(self._db)
+            self._recent = RecentSeen(self._db, seen_fold_at)
         except BaseException:
             self._db.close()
             raise
         self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
         self._txn = _Tx(self._db, self._checkpointer)
+        if self._recent.over():  # opened with fold_at staged ids or more: bound the memory
+            with self._tx() as db:
+                self._recent.fold_now(db)
+            self._recent.committed()
         # the earliest window deadline as of the last commit (this process is the only
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
@@ -198,7 +202,7 @@ class SqliteStateStore:
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
         known, self._deadline_known = self._deadline_known, False  # until this commits
         with self._tx() as db:
-            new_ids = insert_seen(db, sorted({a.event_id for a in batch.admissions}), now)
+            new_ids = self._recent.admit(db, sorted({a.event_id for a in batch.admissions}), now)
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
             f = fold(existing, grouped, now)
@@ -216,6 +220,7 @@ class SqliteStateStore:
             marked = tuple(apply_marks(db, batch.marks, self.options.owner))
             # no window row written or deleted: the earliest deadline is the one known
             nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
+        self._recent.committed()
         self._deadline, self._deadline_known = nd, True
         return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
 
@@ -273,7 +278,8 @@ class SqliteStateStore:
         return int(self._db.execute("SELECT count(*) FROM sr_windows").fetchone()[0])
 
     def seen_at(self, event_id: str) -> float | None:
-        return SQLITE.seen_at(self._db, event_id)
+        at = self._recent.seen_at(event_id)
+        return at if at is not None else SQLITE.seen_at(self._db, event_id)
 
     # ------------------------------------------------------------------ outbox
     def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
@@ -350,6 +356,8 @@ class SqliteStateStore:
         return SQLITE.completion(self._db, trigger_id)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
+        if self._recent.ids:  # staged seen ids: the store is not empty
+            return False
         self._deadline_known = False
         with self._tx() as db:
 
@@ -365,4 +373,7 @@ class SqliteStateStore:
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
         with self._tx() as db:
-            return SQLITE.prune(db, retention, now)
+            p = SQLITE.prune(db, retention, now)
+            staged = self._recent.prune(db, now - retention.seen_s)
+        self._recent.committed()
+        return Pruned(p.seen + staged, p.done, p.dead, p.dead_letters, p.completions)

@@ -1,5 +1,6 @@
-"""Multi-row statements of the SQLite store's ingest: the batch's seen ids, fired triggers
-and ``Done`` marks in one statement per table and batch instead of one per row.
+"""Multi-row statements of the SQLite store's ingest: the lookup of the batch's ids in
+``sr_seen``, fired triggers and ``Done`` marks in one statement per table and batch instead
+of one per row (the staging of new seen ids: :mod:`scoperouter.state.sqlite_seen`).
 
 Invariant: each function has the effect and the result of its one-row statement run once
 per row, in order (the caller holds the transaction). A batch's rows go in one statement
@@ -36,7 +37,6 @@ MAX_ROWS = 64  # rows per statement at most (outbox rows: 7 parameters each)
 STATEMENT_CACHE = 512  # the store's sqlite3 statement cache: 6 kinds x MAX_ROWS + the rest
 _R = TypeVar("_R")
 
-_SEEN_ONE = "INSERT INTO sr_seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _OUTBOX_COLS = (
     "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
     "available_at, lease_owner, lease_until) VALUES "
@@ -73,17 +73,9 @@ def _marks(n: int) -> str:
 
 
 @cache
-def _seen_known(n: int) -> str:
+def seen_known(n: int) -> str:
+    """The ``SELECT`` of those of ``n`` ids that ``sr_seen`` holds."""
     return f"SELECT event_id FROM sr_seen WHERE event_id IN ({_marks(n)})"
-
-
-@cache
-def _seen_many(n: int) -> str:
-    return (
-        "INSERT INTO sr_seen(event_id, seen_at) VALUES "
-        + ", ".join(["(?, ?)"] * n)
-        + " ON CONFLICT DO NOTHING"
-    )
 
 
 @cache
@@ -109,23 +101,6 @@ def _done_many(n: int, returning: bool) -> str:
         + ") AS v WHERE sr_outbox.id = v.column1 AND sr_outbox.status IN ('pending', 'leased')"
         + (" RETURNING sr_outbox.id" if returning else "")
     )
-
-
-def insert_seen(db: sqlite3.Connection, event_ids: Sequence[str], now: float) -> set[str]:
-    """Remember ``event_ids`` (distinct) as seen at ``now``; the ids not seen before."""
-    new: set[str] = set()
-    for part in parts(event_ids):
-        if len(part) == 1:
-            if db.execute(_SEEN_ONE, (part[0], now)).rowcount > 0:
-                new.add(part[0])
-            continue
-        known = {r[0] for r in db.execute(_seen_known(len(part)), part).fetchall()}
-        params: list[Any] = []
-        for eid in part:
-            params += (eid, now)
-        db.execute(_seen_many(len(part)), params)
-        new.update(part if not known else [e for e in part if e not in known])
-    return new
 
 
 def insert_outbox(db: sqlite3.Connection, rows: Sequence[OutboxRow]) -> list[int]:

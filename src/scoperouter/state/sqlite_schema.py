@@ -94,6 +94,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_windows ADD COLUMN caused_more INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: new seen ids are staged in append order and folded into sr_seen in sorted runs
+    # (state/sqlite_seen.py): a random id took one random sr_seen page into every commit
+    """
+    CREATE TABLE sr_seen_recent (
+        event_id TEXT NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    """,
 )
 
 
