@@ -41,7 +41,20 @@ ISSUE16_DDL = (
     + f"); CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';"
     + f"CREATE UNIQUE INDEX ix_log_dispatch_id ON {LOG_TABLE} (decision_id) WHERE kind = 'dispatch';"
 )
-LAYOUTS = {"new": "", "old": OLD_DDL + OLD_EVENT_INDEX, "issue16": ISSUE16_DDL}
+# a log created before ix_log_unlinked: every decision row's event id indexed
+ISSUE16B_DDL = (
+    f"CREATE TABLE {LOG_TABLE} ("
+    + ", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)
+    + f"); CREATE INDEX ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';"
+    + f"CREATE UNIQUE INDEX ix_log_dispatch_at ON {LOG_TABLE} (ifnull(decided_at, ''), decision_id)"
+    + " WHERE kind = 'dispatch';"
+)
+LAYOUTS = {
+    "new": "",
+    "old": OLD_DDL + OLD_EVENT_INDEX,
+    "issue16": ISSUE16_DDL,
+    "issue16b": ISSUE16B_DDL,
+}
 
 
 def _create(path: Path, layout: str) -> None:
@@ -72,7 +85,7 @@ def _count(path: Path, sql: str) -> int:
         return int(c.execute(sql).fetchone()[0])
 
 
-@pytest.mark.parametrize("layout", ["new", "old", "issue16"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize(
     "script",
     [
@@ -128,15 +141,19 @@ def test_repeats_are_logged_once_in_either_layout(
     assert sorted(d.trigger_id or "" for d in runs) == sorted("t-" + e[1:] for e in seen)
 
 
+NEW_INDEXES = {("ix_log_unlinked", 1), ("ix_log_dispatch_at", 1)}
+
+
 @pytest.mark.parametrize(("layout", "indexes"), [
-    ("new", {("ix_log_event_id", 1), ("ix_log_dispatch_at", 1)}),
-    ("old", {("ix_log_event_id", 0), ("sqlite_autoindex_pipeline_execution_log_1", 0)}),
-    ("issue16", {("ix_log_event_id", 1), ("ix_log_dispatch_at", 1)}),  # migrated
+    ("new", NEW_INDEXES),
+    ("old", NEW_INDEXES | {("sqlite_autoindex_pipeline_execution_log_1", 0)}),  # migrated
+    ("issue16", NEW_INDEXES),  # migrated
+    ("issue16b", NEW_INDEXES),  # migrated
 ])  # fmt: skip
 def test_a_new_log_has_no_unique_index_over_every_row(
     tmp_path: Path, layout: str, indexes: set[str]
 ) -> None:
-    """New logs index decision rows' event ids and dispatch rows by fired_at and id (partial indexes; an issue-16 log's id-only index is replaced); an old log keeps its primary key and full event index."""
+    """Logs index unlinked run decisions' event ids and dispatch rows by fired_at and id (partial indexes; older event and id-only indexes are replaced); an old log keeps its primary key."""
     path = tmp_path / "l.sqlite"
     _create(path, layout)
     SqliteExecutionLog(path).close()
@@ -175,3 +192,55 @@ def test_rows_are_inserted_in_chunks_without_losing_one(
     assert sorted(
         d.trigger_id or "" for d in data.decisions if d.processor == "player_game_summary"
     ) == sorted(f"t-{i}" for i in range(events))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize(
+    "script",
+    [
+        "e1 || r1 o1",  # after a restart: two outcomes of one trigger in one flush
+        "e1 || r1 | o1",  # ... in two flushes (the second after the link)
+        "e1 || r1 || o1",  # ... by two more writers
+        "e1 | r1 o1",  # the same writer: complete rows, nothing to fill
+    ],
+)
+def test_outcomes_logged_after_a_restart_are_filled_and_linked(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    layout: str,
+    script: str,
+) -> None:
+    """Every outcome of a trigger logged without its decisions gets their phase, granularity and universe; the decision is linked once, to that trigger."""
+    path = tmp_path / "l.sqlite"
+    _create(path, layout)
+    outcomes = {"r": ("retry", 1), "o": ("ok", 2)}
+    for part in script.split("||"):
+        with SqliteExecutionLog(path) as log:
+            for step in part.split():
+                if step == "|":
+                    log.flush()
+                elif step[0] == "e":
+                    e = _event(int(step[1:]))
+                    log.record_decisions(
+                        e,
+                        plan(registry, relations, e, DAY),
+                        T0,
+                        registry=registry,
+                        relations=relations,
+                    )
+                else:
+                    status, attempts = outcomes[step[0]]
+                    log.record_dispatch(
+                        _trigger(int(step[1:])), status=status, attempts=attempts,
+                        latency_ms=1.0, dispatched_at=T0 + timedelta(seconds=attempts),
+                    )  # fmt: skip
+    data = read_log(path)
+    (run,) = [d for d in data.decisions if d.processor == "player_game_summary"]
+    assert run.trigger_id == "t-1"
+    got = [
+        (d.dispatch_status, d.phase, d.granularity, d.entities_universe) for d in data.dispatches
+    ]
+    want = (run.phase, run.granularity, run.entities_universe)
+    assert None not in want
+    assert sorted(got) == sorted([("ok", *want), ("retry", *want)])

@@ -13,6 +13,7 @@ from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.rows import (
+    DECISION_COLUMNS,
     LOG_COLUMNS,
     Values,
     completion_row,
@@ -36,6 +37,13 @@ _ID, _PROC, _DATE, _ACTION, _UNIVERSE = (
     LOG_COLUMNS.index(c)
     for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
 )
+assert tuple(
+    DECISION_COLUMNS.index(c)
+    for c in ("decision_id", "processor", "game_date", "action", "entities_universe")
+) == (_ID, _PROC, _DATE, _ACTION, _UNIVERSE)  # the same in narrow decision rows
+
+
+_MISSING: Any = object()
 
 
 class RowExecutionLog(ABC):
@@ -43,6 +51,10 @@ class RowExecutionLog(ABC):
     column order, id lists encoded by :attr:`_ids`) and hands them to
     :meth:`_store_decisions` / :meth:`_store_dispatch` / :meth:`_store_completion` (called
     with ``_lock`` held, then :meth:`_maybe_flush`)."""
+
+    _narrow_decisions = False
+    """True: :meth:`_store_decisions` gets decision rows in ``DECISION_COLUMNS`` order
+    (:func:`~.rows.decision_rows` ``narrow``), else in ``LOG_COLUMNS`` order."""
 
     @staticmethod
     def _ids(ids: Sequence[str]) -> Any:
@@ -90,7 +102,7 @@ class RowExecutionLog(ABC):
         built = []
         at = iso(decided_at)  # once per batch
         as_of_iso = (as_of or utc(decided_at).date()).isoformat()
-        ids_of, ucache = self._ids, self._ucache
+        ids_of, ucache, narrow = self._ids, self._ucache, self._narrow_decisions
         for event, decisions, ev_json in items:
             reasons: list[str] = []
             rows = decision_rows(
@@ -103,6 +115,7 @@ class RowExecutionLog(ABC):
                 decided_at_iso=at,
                 ids=ids_of,
                 skip_reasons=reasons,
+                narrow=narrow,
             )
             ev = event_row(
                 event, decided_at, as_of, skips_text(decisions, reasons), ev_json, at, as_of_iso
@@ -141,10 +154,16 @@ class RowExecutionLog(ABC):
         ``(trigger, status, attempts, latency_ms, dispatched_at, error)`` each."""
         with self._lock:
             procinfo, universe, ids = self._procinfo, self._universe, self._ids
+            store, unknown = self._store_dispatch, (None, None)
+            last_day, day = None, ""  # a delivery's triggers share their date
             for trigger, status, attempts, latency_ms, dispatched_at, error in outcomes:
-                phase, gran = procinfo.get(trigger.processor, (None, None))
-                day = trigger.game_date.isoformat()
-                key = (trigger.processor, day)
+                proc = trigger.processor
+                phase, gran = procinfo.get(proc, unknown)
+                if trigger.game_date != last_day:
+                    last_day = trigger.game_date
+                    day = last_day.isoformat()
+                key = (proc, day)
+                n = universe.get(key, _MISSING)
                 row = dispatch_row(
                     trigger,
                     status=status,
@@ -154,12 +173,12 @@ class RowExecutionLog(ABC):
                     error=error,
                     phase=phase,
                     granularity=gran,
-                    universe=universe.get(key),
+                    universe=None if n is _MISSING else n,
                     ids=ids,
                     game_date_iso=day,
                 )
                 # not complete e.g. after a restart: another process logged the decision rows
-                self._store_dispatch(trigger, row, complete=key in universe and phase is not None)
+                store(trigger, row, complete=n is not _MISSING and phase is not None)
             self._maybe_flush()
 
     def record_completion(
@@ -187,7 +206,7 @@ class RowExecutionLog(ABC):
     # ------------------------------------------------------------------ storage
     @abstractmethod
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
-        """Keep one event row and its decision rows."""
+        """Keep one event row and its decision rows (see :attr:`_narrow_decisions`)."""
 
     @abstractmethod
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:

@@ -85,6 +85,17 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
     "reported_at",
 )
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
+DISPATCH_ONLY_COLUMNS: tuple[str, ...] = (
+    "dispatched_at",
+    "dispatch_status",
+    "attempts",
+    "latency_ms",
+    "caused_by",
+    "error",
+)
+DECISION_COLUMNS: tuple[str, ...] = tuple(c for c in LOG_COLUMNS if c not in DISPATCH_ONLY_COLUMNS)
+"""A decision row's columns (:func:`decision_rows` with ``narrow``): the dispatch-only ones
+are always null in it."""
 
 # encoders built once (``json.dumps`` with arguments builds one per call); same output
 _text_json = encode_basestring  # json.dumps(text, ensure_ascii=False) of a str, in C
@@ -141,10 +152,19 @@ def _second_iso(sec: int) -> str:
     return datetime.fromtimestamp(sec, UTC).isoformat()[:19]
 
 
+# the last epoch time formatted and its text (one tuple, swapped atomically): a delivery's
+# dispatch outcomes share their time
+_epoch_last: tuple[float, str] = (math.nan, "")
+
+
 def iso_epoch(t: float) -> str:
     """``iso(datetime.fromtimestamp(t, UTC))`` without building the datetime (``t`` >= 0):
     the same split of the float (``modf``, microseconds rounded half to even), the date and
     time of the whole second memoised."""
+    global _epoch_last
+    last = _epoch_last
+    if t == last[0]:
+        return last[1]
     if t < 0:
         return iso(datetime.fromtimestamp(t, UTC)) or ""
     frac, whole = math.modf(t)
@@ -153,7 +173,9 @@ def iso_epoch(t: float) -> str:
     if us >= 1_000_000:
         us -= 1_000_000
         sec += 1
-    return f"{_second_iso(sec)}.{us:06d}+00:00"
+    text = f"{_second_iso(sec)}.{us:06d}+00:00"
+    _epoch_last = (t, text)
+    return text
 
 
 _skips_json: dict[tuple[tuple[str, int], ...], str] = {}
@@ -205,10 +227,12 @@ def decision_rows(
     ids: IdList = list,
     skips: dict[str, int] | None = None,
     skip_reasons: list[str] | None = None,
+    narrow: bool = False,
 ) -> list[Values]:
     """One row per run decision per date, in :data:`LOG_COLUMNS` order (skips have none:
     with ``skips`` given they are counted into it, as :func:`skip_counts` does; with
-    ``skip_reasons`` their reasons are appended to it, in order).
+    ``skip_reasons`` their reasons are appended to it, in order). ``narrow``: in
+    :data:`DECISION_COLUMNS` order instead (without the dispatch columns, always null here).
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
@@ -256,6 +280,31 @@ def decision_rows(
                     else None
                 )
             on_iso = on.isoformat() if on else None
+            if narrow:
+                rows.append(
+                    (
+                        _sha20(f"d-{event_id}|{name}|{on_iso if dated else ''}"),
+                        event_id,
+                        corr,
+                        name,
+                        phase,
+                        on_iso,
+                        action,
+                        d.scope,
+                        entity_type,
+                        requested,
+                        universe,
+                        d.reason,
+                        None,  # trigger_id
+                        dec_at,
+                        "decision",  # kind
+                        granularity,
+                        entity_ids,
+                        mapped,
+                        priority,
+                    )
+                )
+                continue
             rows.append(
                 (
                     _sha20(f"d-{event_id}|{name}|{on_iso if dated else ''}"),  # decision_id

@@ -12,10 +12,14 @@ each insert dirtied a page of that index; about a third of the flush's cost): a
 redelivered event's decision rows are not written again because its event row already is
 (``events.event_id`` is the primary key), and dispatch rows are unique through a partial
 index (``kind = 'dispatch'``) keyed by their trigger's ``fired_at`` first, so that new keys
-are appended rather than scattered; ``event_id`` is indexed for decision rows only (links and
-fills look decision rows up by event; readers scan). Logs created before keep their
-``decision_id`` primary key and full ``event_id`` index and are read and written as they
-are.
+are appended rather than scattered. ``event_id`` is indexed only for the run decisions not
+linked to a trigger yet (``ix_log_unlinked``: what the link UPDATE and the fill look up;
+readers scan): a decision linked in memory as it is inserted never enters it, one linked
+later leaves it, so the index holds the open windows' events rather than the whole log and
+its random keys dirty a few pages per flush instead of one per row. A dispatch row filled
+after its decisions were linked (a later outcome of the same trigger) takes the values of
+an earlier outcome of that trigger. Logs created before are migrated when opened (the
+index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it).
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
@@ -40,12 +44,13 @@ from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_T
 from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
+    DECISION_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
     Values,
     iso,
 )
-from scoperouter.execution_log.sqlite_links import Link, Pending, row_trigger, split_links
+from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.messages.models import Trigger
 
 SCHEMA_VERSION = 1
@@ -70,7 +75,8 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
 );
-CREATE INDEX IF NOT EXISTS ix_log_event_id ON {LOG_TABLE} (event_id) WHERE kind = 'decision';
+CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
+  WHERE kind = 'decision' AND action = 'run' AND trigger_id IS NULL;
 DROP INDEX IF EXISTS ix_log_event;
 DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -94,34 +100,48 @@ _DISPATCH_INDEX = (
 )
 
 
+_UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
-    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_event_id SET trigger_id = ? WHERE event_id = ? AND processor = ? "
-    "AND game_date BETWEEN ? AND ? AND kind = 'decision' AND action = 'run' AND trigger_id IS NULL"
+    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_unlinked SET trigger_id = ? WHERE event_id = ? "
+    f"AND processor = ? AND game_date BETWEEN ? AND ? AND {_UNLINKED}"
 )
-# the decision row of the dispatch's first causing event, same processor and date (found
-# through ix_log_event_id: no (processor, date) index is kept, it cost ~90 bytes per event;
-# the index holds decision rows only in logs created since issue 16: nothing looks dispatch
-# rows up by event id -- readers scan, links and fills ask for kind = 'decision')
+# the unlinked run decision rows of the dispatch's first causing event, same processor and
+# date (no (processor, date) index is kept, it cost ~90 bytes per event) -- the fill runs
+# before the flush's links, so a trigger's first outcome finds them; a later outcome, after
+# the link, takes an earlier outcome's values (found by the trigger's fired_at)
 _SAME = (
-    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_event_id WHERE d.event_id = {LOG_TABLE}.event_id "
-    f"AND d.processor = {LOG_TABLE}.processor AND d.kind = 'decision' "
-    f"AND d.game_date = {LOG_TABLE}.game_date"
+    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_unlinked WHERE d.event_id = {LOG_TABLE}.event_id "
+    f"AND d.processor = {LOG_TABLE}.processor AND d.game_date = {LOG_TABLE}.game_date "
+    f"AND d.{_UNLINKED.replace(' AND ', ' AND d.')}"
 )
+_EARLIER = (
+    f"FROM {LOG_TABLE} AS p INDEXED BY ix_log_dispatch_at "
+    f"WHERE ifnull(p.decided_at, '') = ifnull({LOG_TABLE}.decided_at, '') "
+    f"AND p.kind = 'dispatch' AND p.trigger_id = {LOG_TABLE}.trigger_id "
+    f"AND p.rowid <> {LOG_TABLE}.rowid"
+)
+
+
+def _filled(col: str) -> str:
+    return (
+        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}))"
+    )
+
+
 _FILL_SQL = (
     f"UPDATE {LOG_TABLE} SET "
-    f"entities_universe = COALESCE(entities_universe, (SELECT MAX(d.entities_universe) {_SAME})), "
-    f"phase = COALESCE(phase, (SELECT MAX(d.phase) {_SAME})), "
-    f"granularity = COALESCE(granularity, (SELECT MAX(d.granularity) {_SAME})) "
-    f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
+    + ", ".join(_filled(c) for c in ("entities_universe", "phase", "granularity"))
+    + f" WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
 )
 _FILL_REQUESTED_SQL = (
     f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
     f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
     "AND entities_requested IS NULL"
 )
-_KIND, _EVENT, _ID, _DATE, _AT = (
-    LOG_COLUMNS.index(c) for c in ("kind", "event_id", "decision_id", "game_date", "decided_at")
+_EVENT, _ID, _DATE, _AT = (
+    LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
 )
+assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
 
 
 def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
@@ -138,21 +158,8 @@ ROWS_PER_INSERT = 64
 # process-wide: every connection's None binds get cheaper, none changes.
 sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))  # in C
 
-# decision rows never carry the dispatch columns: inserted without them (NULL by default),
-# as rows[:_D1] + rows[_D2:_D3] (bench/log_thread.py: binding a NULL costs more than a value)
-_DISPATCH_ONLY = (
-    "dispatched_at",
-    "dispatch_status",
-    "attempts",
-    "latency_ms",
-    "caused_by",
-    "error",
-)
-_D1, _D2, _D3, _TRIG = (
-    LOG_COLUMNS.index(c) for c in ("dispatched_at", "kind", "caused_by", "trigger_id")
-)
-DECISION_COLUMNS = LOG_COLUMNS[:_D1] + LOG_COLUMNS[_D2:_D3]
-assert set(LOG_COLUMNS) - set(DECISION_COLUMNS) == set(_DISPATCH_ONLY)
+# decision rows never carry the dispatch columns: built (``_narrow_decisions``) and inserted
+# without them, NULL by default (bench/log_thread.py: binding a NULL costs more than a value)
 
 
 def _insert(
@@ -173,28 +180,6 @@ def _insert(
         conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
-def _insert_log(conn: sqlite3.Connection, log: list[tuple[Any, ...]], pending: Pending) -> None:
-    """Decision rows without their NULL dispatch columns -- and with the trigger id of the
-    first ``pending`` link that names them (:func:`row_trigger`) -- then the other rows,
-    each kind in its order (readers order by ``decided_at, rowid``; a dispatch row's
-    ``decided_at`` -- its trigger's ``fired_at`` -- is never before its decision rows')."""
-    decisions = []
-    others = []
-    for r in log:
-        if r[_KIND] != "decision":
-            others.append(r)
-            continue
-        tid = row_trigger(r, pending) if pending else None
-        if tid is None:
-            decisions.append(r[:_D1] + r[_D2:_D3])
-        else:
-            decisions.append((*r[:_TRIG], tid, *r[_TRIG + 1 : _D1], *r[_D2:_D3]))
-    if decisions:
-        _insert(conn, LOG_TABLE, DECISION_COLUMNS, decisions)
-    if others:
-        _insert(conn, LOG_TABLE, LOG_COLUMNS, others)
-
-
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
 
 
@@ -209,33 +194,36 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``); the dispatch-id index of a
-    log created without the ``decision_id`` primary key (keyed by fired_at and id; one
-    keyed by the id alone is replaced)."""
+    """Columns added since a log file was created (``skips``); the dispatch index keyed by
+    fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
+    primary key gets it too: the fill looks earlier outcomes up through it); the event-id
+    index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
     have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
-    if not any(r[3] == "pk" for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")):
+    indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
+    if "ix_log_dispatch_at" not in indexes:
         conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
-        conn.execute("DROP INDEX IF EXISTS ix_log_dispatch_id")  # keyed by the random id
+    for old in ("ix_log_dispatch_id", "ix_log_event_id"):  # keyed by random ids
+        if old in indexes:
+            conn.execute(f"DROP INDEX {old}")
 
 
 def _first_deliveries(
-    conn: sqlite3.Connection, log: list[tuple[Any, ...]], top: int
+    conn: sqlite3.Connection, decisions: list[tuple[Any, ...]], top: int
 ) -> list[tuple[Any, ...]]:
-    """``log`` without the decision rows of events whose row was not inserted by this
-    flush (rowid above ``top``): a redelivered event's decisions are logged once."""
+    """``decisions`` without the rows of events whose row was not inserted by this flush
+    (rowid above ``top``): a redelivered event's decisions are logged once."""
     new = {
         r[0] for r in conn.execute(f"SELECT event_id FROM {EVENTS_TABLE} WHERE rowid > ?", (top,))
     }
     seen: set[str] = set()
     out = []
-    for r in log:
-        if r[_KIND] == "decision":
-            if r[_EVENT] not in new or r[_ID] in seen:
-                continue
-            seen.add(r[_ID])
+    for r in decisions:
+        if r[_EVENT] not in new or r[_ID] in seen:
+            continue
+        seen.add(r[_ID])
         out.append(r)
     return out
 
@@ -271,14 +259,16 @@ def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: s
 
 class SqliteExecutionLog(RowExecutionLog):
     """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
-    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`).
+    ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`): at the
+    daemon's rates a flush a second, whose random keys (the events' primary key) share
+    their index pages -- 2,000-row flushes dirtied most pages several times a second.
     ``retention_s`` (None: keep everything) prunes older rows (see the module doc)."""
 
     def __init__(
         self,
         path: str | Path,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 20_000,
         flush_interval_s: float = 1.0,
         retention_s: float | None = None,
         prune_interval_s: float | None = None,
@@ -308,7 +298,8 @@ class SqliteExecutionLog(RowExecutionLog):
             "INSERT OR IGNORE INTO scoperouter_meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
-        self._log: list[tuple[Any, ...]] = []
+        self._decisions: list[tuple[Any, ...]] = []  # DECISION_COLUMNS order
+        self._log: list[tuple[Any, ...]] = []  # dispatch rows
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
@@ -318,8 +309,10 @@ class SqliteExecutionLog(RowExecutionLog):
     # ------------------------------------------------------------------ storage
     _ids = staticmethod(_ids_json)  # id lists are stored as JSON text
 
+    _narrow_decisions = True
+
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
-        self._log.extend(rows)
+        self._decisions.extend(rows)
         self._events.append(event)
 
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
@@ -343,7 +336,7 @@ class SqliteExecutionLog(RowExecutionLog):
 
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:
-        return len(self._log) + len(self._events) + len(self._completions)
+        return len(self._decisions) + len(self._log) + len(self._events) + len(self._completions)
 
     def _maybe_flush(self) -> None:
         if self._pending() >= self.batch_size or (
@@ -357,9 +350,10 @@ class SqliteExecutionLog(RowExecutionLog):
             self._last_flush = time.monotonic()
             if conn is None or not (self._pending() or self._links):
                 return
-            log, events, comps = self._log, self._events, self._completions
-            links, fill = self._links, self._fill
-            self._log, self._events, self._completions, self._links, self._fill = [], [], [], [], []
+            decisions, log, events = self._decisions, self._log, self._events
+            comps, links, fill = self._completions, self._links, self._fill
+            self._decisions, self._log, self._events = [], [], []
+            self._completions, self._links, self._fill = [], [], []
             conn.execute("BEGIN")
             try:
                 buffered: set[str] = set()
@@ -370,18 +364,23 @@ class SqliteExecutionLog(RowExecutionLog):
                     if conn.total_changes - before == len(events):  # every event new here
                         buffered = {e[0] for e in events}
                     else:  # a redelivery: write its decision rows only once
-                        log = _first_deliveries(conn, log, top or 0)
+                        decisions = _first_deliveries(conn, decisions, top or 0)
                 # links to events written in this flush: set on their rows as they are inserted
                 pending, link_params = split_links(links, buffered) if links else ({}, [])
+                # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
+                # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
+                if decisions:
+                    rows = linked(decisions, pending) if pending else decisions
+                    _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
                 if log:
-                    _insert_log(conn, log, pending)
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
-                if link_params:
-                    conn.executemany(_LINK_SQL, link_params)
-                if fill:
+                if fill:  # before the links: the decision rows are still unlinked
                     conn.executemany(_FILL_SQL, fill)
                     conn.executemany(_FILL_REQUESTED_SQL, fill)
+                if link_params:
+                    conn.executemany(_LINK_SQL, link_params)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

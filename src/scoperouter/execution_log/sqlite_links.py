@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scoperouter.execution_log.rows import LOG_COLUMNS
+from scoperouter.execution_log.rows import DECISION_COLUMNS, LOG_COLUMNS
 
 Link = tuple[str, str, str, str, Sequence[str]]  # (trigger id, processor, start, end, caused_by)
 LinkParams = tuple[str, str, str, str, str]  # (trigger id, event id, processor, start, end)
@@ -26,6 +26,10 @@ _EV, _PROC, _DATE, _KIND, _ACTION, _TRIGGER = (
     LOG_COLUMNS.index(c)
     for c in ("event_id", "processor", "game_date", "kind", "action", "trigger_id")
 )
+assert tuple(
+    DECISION_COLUMNS.index(c)
+    for c in ("event_id", "processor", "game_date", "action", "trigger_id")
+) == (_EV, _PROC, _DATE, _ACTION, _TRIGGER)
 
 
 def split_links(links: list[Link], buffered: set[str]) -> tuple[Pending, list[LinkParams]]:
@@ -56,6 +60,25 @@ def row_trigger(r: tuple[Any, ...], pending: Pending) -> str | None:
         if p == proc and start <= day <= end:
             return tid
     return None
+
+
+def linked(rows: list[tuple[Any, ...]], pending: Pending) -> list[tuple[Any, ...]]:
+    """``rows`` -- decision rows, in ``LOG_COLUMNS`` or ``DECISION_COLUMNS`` order (the
+    columns read and set come first in both) -- each with the trigger id
+    :func:`row_trigger` gives it set."""
+    out = []
+    get = pending.get
+    for r in rows:
+        mine = get(r[_EV])
+        if mine is not None and r[_ACTION] == "run" and r[_TRIGGER] is None:
+            day, proc = r[_DATE], r[_PROC]
+            if day is not None:
+                for tid, p, start, end in mine:
+                    if p == proc and start <= day <= end:
+                        r = r[:_TRIGGER] + (tid,) + r[_TRIGGER + 1 :]  # noqa: RUF005 (faster)
+                        break
+        out.append(r)
+    return out
 
 
 def link_buffered(
