@@ -56,10 +56,9 @@ class StateMarks:
 
 def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     """The dispatcher's marks as state-store marks: ``Done`` -> ``Done`` (``DoneMany``: one
-    each), ``Attempt`` ->
-    ``Attempted`` (kept under this replica's lease), ``Retry`` -> ``RetryLater`` (the lease
-    goes back, the row is claimable at its time), ``Dead`` + its ``trigger`` dead letter
-    -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
+    each), ``Attempt`` -> ``Attempted`` (kept under this replica's lease), ``Retry`` ->
+    ``RetryLater`` (the lease goes back, the row is claimable at its time), ``Dead`` + its
+    ``trigger`` dead letter -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
     ``Release`` -> ``Released`` (a row not started goes back to the store, lease given
     back); ``Redrive`` -> ``RedriveLane``; other dead letters stay dead letters."""
     out = StateMarks()
