@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from runtime_support import MemorySink, RouterFactory, game_day_stream
+from test_outage_state import make_shared  # noqa: F401 (a fixture)
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.metrics import Metrics, observe_many
+from scoperouter.runtime.metrics import Metrics, observe_many, observe_n
 from scoperouter.runtime.router import Inbound
 
 BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -48,6 +49,22 @@ def test_observe_many_equals_one_observe_per_value(values: list[float]) -> None:
         assert got[key] == pytest.approx(value, rel=1e-12), key
 
 
+@pytest.mark.parametrize(
+    ("value", "n"), [(0.003, 1), (0.0005, 4), (0.0, 3), (0.7, 22), (61.0, 2), (1e9, 5)]
+)
+def test_observe_n_equals_n_observes(value: float, n: int) -> None:
+    """observe_n(v, n) leaves the histogram's buckets, count and sum as n observes of v."""
+    each, once = Metrics(), Metrics()
+    for _ in range(n):
+        each.child(each.dispatch_latency, "p").observe(value)
+    observe_n(once.child(once.dispatch_latency, "p"), value, n)
+    want = _samples(each, "scoperouter_dispatch_latency")
+    got = _samples(once, "scoperouter_dispatch_latency")
+    assert got.keys() == want.keys()
+    for key, v in want.items():
+        assert got[key] == pytest.approx(v, rel=1e-12), key
+
+
 def _value(m: Metrics, name: str, **labels: str) -> float:
     v = m.registry.get_sample_value(name, labels)
     return 0.0 if v is None else v
@@ -56,7 +73,7 @@ def _value(m: Metrics, name: str, **labels: str) -> float:
 STREAM = [e for e in game_day_stream(30) if "event_id" in e][:12]
 
 
-@pytest.mark.parametrize(
+PLANS = pytest.mark.parametrize(
     ("plan", "received"),
     [
         # (origin, body) per message; the expected received count by origin
@@ -68,14 +85,11 @@ STREAM = [e for e in game_day_stream(30) if "event_id" in e][:12]
         ),
     ],
 )
-async def test_batch_counts_equal_per_event_counts(
-    zero_cfg: LoadedConfig,
-    make_router: RouterFactory,
-    plan: list[tuple[str, Any]],
-    received: dict[str, int],
+
+
+async def _counts_add_up(
+    r: Any, cfg: LoadedConfig, plan: list[tuple[str, Any]], received: dict[str, int]
 ) -> None:
-    """received, accepted, duplicate, rejected and decision counts add up per message."""
-    r = make_router(zero_cfg, MemorySink())
     await r.start()
     outcomes = []
     for origin, body in plan:
@@ -102,6 +116,44 @@ async def test_batch_counts_equal_per_event_counts(
         for s in fam.samples
         if s.name == "scoperouter_decisions_total"
     )
-    assert decisions == accepted * len(zero_cfg.registry.processors)
+    assert decisions == accepted * len(cfg.registry.processors)
     refused_at_once = sum(1 for o in outcomes if o.status == "rejected" and not o.dead_lettered)
     assert _value(m, "scoperouter_ingest_batch_size_sum") == len(plan) - refused_at_once
+
+
+@PLANS
+async def test_batch_counts_equal_per_event_counts(
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """received, accepted, duplicate, rejected and decision counts add up per message."""
+    await _counts_add_up(make_router(zero_cfg, MemorySink()), zero_cfg, plan, received)
+
+
+@PLANS
+async def test_batch_counts_equal_per_event_counts_on_a_state_store(
+    zero_cfg: LoadedConfig,
+    make_shared: Any,  # noqa: F811 (test_outage_state's fixture)
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """On a state store (the state thread counts reasons and duplicates) the counts add up per message too."""
+    await _counts_add_up(make_shared(zero_cfg, MemorySink()), zero_cfg, plan, received)
+
+
+@PLANS
+async def test_decisions_by_reason_agree_on_both_stores(
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    make_shared: Any,  # noqa: F811 (test_outage_state's fixture)
+    plan: list[tuple[str, Any]],
+    received: dict[str, int],
+) -> None:
+    """The state thread's decision counts by reason equal the event loop's (the snapshot + journal store's path)."""
+    by_store = []
+    for r in (make_router(zero_cfg, MemorySink()), make_shared(zero_cfg, MemorySink())):
+        await _counts_add_up(r, zero_cfg, plan, received)
+        by_store.append(_samples(r.metrics, "scoperouter_decisions_total"))
+    assert by_store[0] == by_store[1] and len(by_store[0]) > 1

@@ -19,15 +19,21 @@ from scoperouter.messages.models import Trigger
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Done, MarkQueue, Release, Retry
+from scoperouter.runtime.marks import Done, DoneMany, Mark, MarkQueue, Release, Retry, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outbox import OutboxSink
 from scoperouter.runtime.payloads import trigger_bytes
+from scoperouter.runtime.store import Store
 
 DAY = date(2025, 11, 19)
 PROC = "player_game_summary"
 STREAM = game_day_stream()
+
+
+def _done(m: Mark) -> list[Done]:
+    """``m``'s Done marks (a delivery's DoneMany: one per row)."""
+    return m.each() if isinstance(m, DoneMany) else [m] if isinstance(m, Done) else []
 
 
 def trigger(n: int) -> Trigger:
@@ -131,10 +137,10 @@ async def test_fired_triggers_share_deliveries(
             await asyncio.sleep(0.01)
         assert lane.busy == 0 and not lane.inflight and not lane.buffer
         assert [len(c) for c in sink.calls] == calls + later
-        done = pager.marks + marks.take()
+        done = [d for m in pager.marks + marks.take() for d in _done(m)]
         delivered = started + held
-        assert sorted(m.row_id for m in done if isinstance(m, Done)) == list(range(delivered))
-        assert all(m.attempts == 1 for m in done if isinstance(m, Done))
+        assert sorted(m.row_id for m in done) == list(range(delivered))
+        assert all(m.attempts == 1 for m in done)
     finally:
         await d.stop_pump()
         pump.cancel()
@@ -215,3 +221,61 @@ async def test_batched_outage_parks_and_redrives_every_trigger_once(
     assert sorted(sink.received) == sorted(set(sink.received)) and len(sink.received) == fired
     assert await counts(r) == {"done": fired}
     assert max(sink.sizes) <= 8 and max(sink.sizes) > 1
+
+
+@pytest.mark.parametrize(
+    ("rows", "attempts"), [((1,), (1,)), ((1, 2, 3), (1, 1, 1)), ((2, 3), (4, 1))]
+)
+def test_done_many_writes_what_its_done_marks_write(
+    tmp_path: Path, rows: tuple[int, ...], attempts: tuple[int, ...]
+) -> None:
+    """write_marks of one DoneMany leaves the snapshot + journal store's outbox as its Done marks one by one."""
+    many = DoneMany(rows, attempts, 7.0)
+    stores = []
+    for name, marks in (("many", [many]), ("each", many.each())):
+        s = Store(tmp_path / f"{name}.db")
+        with s.transaction():
+            for i in range(1, 5):
+                s.insert_trigger(f"t{i}", "p", "{}", 1.0)
+            write_marks(s, marks)  # type: ignore[arg-type]
+        stores.append(s)
+    try:
+        rows_of = [s._db.execute("SELECT * FROM triggers ORDER BY id").fetchall() for s in stores]
+        assert rows_of[0] == rows_of[1]
+        assert stores[0].trigger_counts() == {"pending": 4 - len(rows), "done": len(rows)}
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize("pattern", ["AAAAA", "ABABAB", "AABBBAAAB", "ABBBBBBBA", "BAAAAAAAAAAB"])
+async def test_interleaved_processors_fill_their_own_deliveries(
+    tmp_path: Path, pattern: str
+) -> None:
+    """Triggers of two processors in any order: each lane's deliveries carry its own triggers, in order, batch_max at a time."""
+    gates = {"A": Gate(3), "B": Gate(3)}
+    procs = {"A": PROC, "B": "other_processor"}
+    cfg = load(write_registry(tmp_path, default_target={"outbox": {}, "concurrency": 4}))
+    d = Dispatcher(cfg.registry, {procs[k]: g for k, g in gates.items()}, None, Metrics(),
+                   RouterOptions(), MarkQueue(), LogBridge(None, cfg.registry), None,
+                   lambda: 1_763_560_000.0, random.Random(1))  # fmt: skip
+    pump = d.start(_run, NoPages(), [])
+    try:
+        fired = [
+            (i, date_trigger(i, procs[k], fired_at=trigger(0).fired_at, width=4))
+            for i, k in enumerate(pattern)
+        ]
+        d.fired([(i, t, trigger_bytes(t)) for i, t in fired])
+        await asyncio.sleep(0)
+        for k, gate in gates.items():
+            ids = [t.trigger_id for i, t in fired if pattern[i] == k]
+            assert gate.calls == [ids[j : j + 3] for j in range(0, len(ids), 3)]
+            gate.open.set()
+        for _ in range(100):
+            if not d.tasks:
+                break
+            await asyncio.sleep(0.01)
+        assert not d.tasks
+    finally:
+        await d.stop_pump()
+        pump.cancel()

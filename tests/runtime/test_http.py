@@ -29,9 +29,12 @@ EVENT = {
 ClientFactory = Callable[..., Any]
 
 
-@pytest.fixture
-async def client(zero_cfg: LoadedConfig, make_router: RouterFactory) -> AsyncIterator[ClientFactory]:
-    """Starts a router + ingress app; returns (client, router)."""
+@pytest.fixture(params=["app", "events_first"])
+async def client(
+    request: pytest.FixtureRequest, zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> AsyncIterator[ClientFactory]:
+    """Starts a router + ingress app; returns (client, router). Every test runs twice:
+    through the application's routes, and with the daemon's ``route_events_first``."""
     clients: list[TestClient[Any, Any]] = []
 
     async def make(**kwargs: Any) -> tuple[TestClient[Any, Any], Any]:
@@ -40,6 +43,9 @@ async def client(zero_cfg: LoadedConfig, make_router: RouterFactory) -> AsyncIte
         app = IngressApp(r, **kwargs)
         c: TestClient[Any, Any] = TestClient(TestServer(app.app))
         await c.start_server()
+        if request.param == "events_first":
+            assert c.server.runner is not None and c.server.runner.server is not None
+            app.route_events_first(c.server.runner.server)
         clients.append(c)
         return c, r
 

@@ -36,7 +36,8 @@ def _event(i: int) -> Event:
 
 def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
     """Hand over ``script`` ('b3': a batch of 3 events, 'd': an outcome, 'D2': a delivery's
-    2 outcomes in one hand-off); the calls expected."""
+    2 outcomes in one hand-off, 'K2': a delivery's 2 rows, ``dispatched_ok``); the calls
+    expected."""
     want: list[tuple[str, Any]] = []
     n = 0
     for step in script.split():
@@ -49,6 +50,11 @@ def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
             ts = [date_trigger(n + k) for k in range(int(step[1:]))]
             n += len(ts)
             bridge.dispatches([(t, "ok", 1, 0.001, 1.0, None) for t in ts])
+            want += [("dispatch", (t.trigger_id, "ok")) for t in ts]
+        elif step[0] == "K":
+            ts = [date_trigger(n + k) for k in range(int(step[1:]))]
+            n += len(ts)
+            bridge.dispatched_ok([(k, t, None, 0, 1.0) for k, t in enumerate(ts)], 2.0)
             want += [("dispatch", (t.trigger_id, "ok")) for t in ts]
         else:
             t = date_trigger(n)
@@ -66,6 +72,7 @@ def _hand(bridge: LogBridge, script: str) -> list[tuple[str, Any]]:
         "d d b1 b1 d",
         "b4 b4 b4",
         "b3 D3 d b1 D1 D2",
+        "K2 b1 d K1 D2 K3 b2",
     ],
 )
 @pytest.mark.parametrize("linger_s", [0.0, 60.0])
@@ -83,7 +90,9 @@ def test_hand_offs_reach_the_log_in_order_and_stop_writes_them(
     assert bridge.pending == 0 and bridge.dropped == 0
 
 
-@pytest.mark.parametrize("script", ["b1 d " * 20, "b5 " * 10 + "d " * 50, "b2 D2 " * 20])
+@pytest.mark.parametrize(
+    "script", ["b1 d " * 20, "b5 " * 10 + "d " * 50, "b2 D2 " * 20, "b2 K2 d " * 20]
+)
 def test_a_lingering_thread_takes_many_hand_offs_in_one_pass(script: str) -> None:
     """Hand-offs made while the thread lingers are taken together: one pass, not one per hand-off."""
     log = RecordingLog()
@@ -94,7 +103,7 @@ def test_a_lingering_thread_takes_many_hand_offs_in_one_pass(script: str) -> Non
     assert [c for c in log.calls if c[0] != "flush"] == want
 
 
-@pytest.mark.parametrize("late", ["d", "D2"])
+@pytest.mark.parametrize("late", ["d", "D2", "K2"])
 def test_outcomes_after_stop_are_written_at_once(late: str) -> None:
     """A dispatch outcome after stop (a late delivery) is written synchronously, not queued."""
     log = RecordingLog()
@@ -103,3 +112,49 @@ def test_outcomes_after_stop_are_written_at_once(late: str) -> None:
     bridge.shutdown(timeout=30)
     want = _hand(bridge, late)
     assert log.calls[-len(want) :] == want and bridge.pending == 0
+
+
+class KwLog(RecordingLog):
+    """Remembers every keyword of each dispatch outcome."""
+
+    def record_dispatch(self, trigger: Any, **kw: Any) -> None:
+        self.calls.append(("dispatch", (trigger.trigger_id, kw)))
+
+
+FIRED = datetime(2025, 11, 19, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(1, FIRED, 0, 0.0), (2, FIRED, 0, 0.0)],  # one batch's triggers
+        [(1, None, 0, FIRED.timestamp() - 3.0)],  # no fired_at: from its row's creation
+        [(1, FIRED, 2, 0.0), (2, None, 0, FIRED.timestamp() + 9.0)],  # retried; created later
+        [(1, datetime(2025, 11, 19, 13, tzinfo=UTC), 0, 0.0)],  # fired after now: 0
+    ],
+)
+def test_rows_of_a_delivery_log_what_their_outcomes_would(
+    rows: list[tuple[int, datetime | None, int, float]],
+) -> None:
+    """dispatched_ok(rows, now) writes what dispatches() of each row's (trigger, ok, attempts, latency, now) writes."""
+    now = FIRED.timestamp() + 1.5
+    logs = KwLog(), KwLog()
+    by_rows, by_outcomes = (LogBridge(log, None) for log in logs)  # type: ignore[arg-type]
+    full = [(i, date_trigger(i, fired_at=at), None, before, made) for i, at, before, made in rows]
+    by_rows.dispatched_ok(full, now)
+    by_outcomes.dispatches(
+        [
+            (
+                t,
+                "ok",
+                before + 1,
+                max(0.0, now - (t.fired_at.timestamp() if t.fired_at else made)),
+                now,
+                None,
+            )
+            for _i, t, _b, before, made in full
+        ]
+    )
+    for bridge in (by_rows, by_outcomes):
+        bridge.shutdown(timeout=30)
+    assert logs[0].calls == logs[1].calls and len(logs[0].calls) == len(rows) + 1

@@ -176,6 +176,7 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
     ("marks", "want", "finished"),
     [
         ([rm.Done(7, 1, 5.0)], [Done(7, 1, 5.0)], {7}),
+        ([rm.DoneMany((7, 8), (1, 3), 5.0)], [Done(7, 1, 5.0), Done(8, 3, 5.0)], {7, 8}),
         ([rm.Attempt(7, 2)], [Attempted(7, 2, "")], set()),
         (
             [
@@ -194,7 +195,7 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
 def test_dispatch_marks_map_onto_the_outbox(
     marks: list[rm.Mark], want: list[Any], finished: set[int]
 ) -> None:
-    """Done/Attempt/Dead/Retry/Release/Redrive become the store's marks; a trigger's dead letter rides on its Dead."""
+    """Done/DoneMany/Attempt/Dead/Retry/Release/Redrive become the store's marks; a trigger's dead letter rides on its Dead."""
     sm = state_marks(marks)
     assert (sm.marks, sm.letters, sm.finished) == (want, [], finished)
 

@@ -326,7 +326,12 @@ class Daemon:
             )
             await self._runner.setup()
             runner = self._runner
-            self.ingress.connection_count = lambda: _open_connections(runner.server)
+            assert runner.server is not None  # (set up)
+            self.ingress.route_events_first(runner.server)
+            conns = getattr(runner.server, "_connections", None)
+            self.ingress.connection_count = (  # per request: the set's len, one C call
+                conns.__len__ if conns is not None else lambda: _open_connections(runner.server)
+            )
             site = web.TCPSite(
                 self._runner,
                 self.settings.host,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import random
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +22,18 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
 from scoperouter.runtime.lanes import Lane
-from scoperouter.runtime.log_bridge import LogBridge, LogOutcome
-from scoperouter.runtime.marks import Dead, DeadLetter, Done, MarkQueue, Redrive, Release, Retry
-from scoperouter.runtime.metrics import Metrics, observe_many
+from scoperouter.runtime.log_bridge import LogBridge, ok_latency
+from scoperouter.runtime.marks import (
+    Dead,
+    DeadLetter,
+    Done,
+    DoneMany,
+    MarkQueue,
+    Redrive,
+    Release,
+    Retry,
+)
+from scoperouter.runtime.metrics import Metrics, observe_many, observe_n
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import trigger_bytes, trigger_json
@@ -32,6 +42,11 @@ LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mo
 # one row of a delivery: (row id, trigger, body, attempts before, created); the rows of one
 # delivery belong to one lane, so to one processor
 Row = tuple[int, Trigger, bytes | None, int, float]
+_ROW_ID = operator.itemgetter(0)
+_TRIGGER = operator.itemgetter(1)
+_ATTEMPTS_BEFORE = operator.itemgetter(3)
+_FIRED_AT = operator.attrgetter("fired_at")
+_PLUS_ONE = (1).__add__
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -150,39 +165,29 @@ class Outcomes:
 
     def _settle_ok(self, lane: Lane, rows: list[Row]) -> None:
         """Every row of one delivery was delivered (attempt number ``attempts_before + 1``
-        each): what :meth:`_settle` does for each, with the lane's breaker, clock and
-        counters touched once for the delivery."""
+        each): what :meth:`_settle` does for each, with the lane's breaker, clock, counters,
+        marks (one :class:`DoneMany`) and log hand-off touched once for the delivery; the
+        rows of one ingest batch share their ``fired_at``, so their latency is observed
+        once with their count."""
         m = self.metrics
         now = self.clock()
         if lane.breaker.succeeded():
             self._breaker_closed(lane, now)
         processor = rows[0][1].processor
-        m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(len(rows))
-        m.child(m.triggers_dispatched, processor, LIVE).inc(len(rows))
-        latencies: list[float] = []
-        logged = self.log.log is not None
-        append = self.marks.append
-        outcomes: list[LogOutcome] = []  # the log's, in one hand-off
-        last_fired, last_ts = None, 0.0  # the triggers of one batch share their fired_at
-        for row_id, trigger, _body, attempts_before, created in rows:
-            fired = trigger.fired_at
-            if fired is None:
-                ts = created
-            elif fired is last_fired:
-                ts = last_ts
-            else:
-                last_fired, ts = fired, fired.timestamp()
-                last_ts = ts
-            latency = now - ts
-            if latency < 0.0:
-                latency = 0.0
-            latencies.append(latency)
-            append(Done(row_id, attempts_before + 1, now))
-            if logged:
-                outcomes.append((trigger, "ok", attempts_before + 1, latency, now, None))
-        if outcomes:
-            self.log.dispatches(outcomes)
-        observe_many(m.child(m.dispatch_latency, processor), latencies)
+        n = len(rows)
+        m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(n)
+        m.child(m.triggers_dispatched, processor, LIVE).inc(n)
+        attempts = tuple(map(_PLUS_ONE, map(_ATTEMPTS_BEFORE, rows)))
+        self.marks.append(DoneMany(tuple(map(_ROW_ID, rows)), attempts, now))
+        if self.log.log is not None:
+            self.log.dispatched_ok(rows, now)  # the log thread builds each row's outcome
+        histogram = m.child(m.dispatch_latency, processor)
+        fired = list(map(_FIRED_AT, map(_TRIGGER, rows)))
+        first = fired[0]
+        if first is not None and fired.count(first) == n:
+            observe_n(histogram, max(0.0, now - first.timestamp()), n)
+            return
+        observe_many(histogram, [ok_latency(row, now) for row in rows])
 
     def _retry_later(
         self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError

@@ -24,11 +24,11 @@ import hmac
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
@@ -143,6 +143,27 @@ class IngressApp:
         self.app.router.add_post("/backfills", self.backfill_start)
         self.app.router.add_get("/backfills/{backfill_id}", self.backfill_get)
 
+    def route_events_first(self, server: web.Server) -> None:
+        """Requests of ``server`` (the application's, from its runner) that are exactly
+        ``POST /events`` -- no query, no ``Expect`` header -- go straight to :meth:`events`;
+        every other one through the application as before (its routes, 404 / 405,
+        ``Expect: 100-continue``). Per event this skips the application's route lookup and
+        match info and its ``asyncio.get_event_loop()`` (a ``getpid`` system call); the
+        application has no middleware and no response signal that it would skip."""
+        through_app = server.request_handler
+        events = self.events
+
+        def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+            if (
+                request.raw_path == "/events"
+                and request.method == "POST"
+                and hdrs.EXPECT not in request.headers
+            ):
+                return events(request)  # type: ignore[arg-type]  # a web.Request (the app's factory)
+            return through_app(request)
+
+        server.request_handler = handle
+
     def _over_cap(self) -> web.Response | None:
         """Beyond ``max_connections`` open connections, work is refused with 503 (and the
         connection closed) while health checks still pass. Called by each work handler
@@ -187,8 +208,13 @@ class IngressApp:
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
         try:
-            if request.content.is_eof():  # the whole body is buffered: read() cannot wait
-                body = await request.read()
+            content = request.content
+            if content.is_eof():  # the whole body is buffered: taken as read() would, at once
+                body = content.read_nowait()  # (no read coroutines, one copy instead of two)
+                if len(body) > self.max_body_bytes:  # read()'s limit (client_max_size)
+                    raise web.HTTPRequestEntityTooLarge(
+                        max_size=self.max_body_bytes, actual_size=len(body)
+                    )
             else:
                 async with asyncio.timeout(self.body_timeout_s):
                     body = await request.read()

@@ -32,7 +32,7 @@ from scoperouter.runtime.store_health import is_store_failure
 logger = logging.getLogger("scoperouter.runtime")
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     inbound: Inbound
     parsed: Event | EventError
@@ -50,6 +50,13 @@ class BatchResult:
     decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
     dead_payloads: list[dict[str, Any]] = field(default_factory=list)
+    # counted by the state thread while ``decided``'s objects are in its cache (None: the
+    # event loop counts them, batch_counts.count_committed): decisions by reason, duplicates
+    reasons: dict[str, int] | None = None
+    duplicates: int | None = None
+    # the decided events the router notes (an unknown source, referenced tables), found by
+    # the state thread (None: the router looks at every decided event)
+    noted: list[Event] | None = None
 
 
 def process_batch(

@@ -40,9 +40,34 @@ Decided = tuple[Event, Sequence[Decision], str | None, str | None]
 LogOutcome = tuple[Trigger, str, int, float, float, str | None]
 """(trigger, status, attempts, latency_s, now, error): one dispatch outcome handed over."""
 _Outcome = LogOutcome
-# queued work: a dispatch outcome (a tuple of 6), a list of them, or (job, how many events
-# it carries)
+OkRow = tuple[int, Trigger, bytes | None, int, float]
+"""A delivered row as the dispatcher holds it: (row id, trigger, body, attempts before,
+created)."""
+# queued work: a dispatch outcome (a tuple of 6), a list of them, the rows of one
+# successful delivery (:class:`_OkRows`), or (job, how many events it carries)
 _Job = tuple[Callable[[], None], int]
+
+
+def ok_latency(row: OkRow, now: float) -> float:
+    """Seconds from ``row``'s trigger firing (else its row's creation) to ``now``, >= 0."""
+    fired = row[1].fired_at
+    return max(0.0, now - (fired.timestamp() if fired is not None else row[4]))
+
+
+class _OkRows:
+    """One successful delivery handed over as the dispatcher's rows: the log thread, not
+    the event loop, builds each row's outcome (status ``ok``)."""
+
+    __slots__ = ("now", "rows")
+
+    def __init__(self, rows: Sequence[OkRow], now: float) -> None:
+        self.rows = rows
+        self.now = now
+
+    def outcomes(self) -> list[_Outcome]:
+        now = self.now
+        return [(r[1], "ok", r[3] + 1, ok_latency(r, now), now, None) for r in self.rows]
+
 
 DEFAULT_MAX_PENDING = 20_000
 DEFAULT_LINGER_S = 0.1
@@ -65,7 +90,7 @@ class LogBridge:
         self.linger_s = linger_s
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
         self.passes = 0  # times the log thread took what was queued
-        self._q: deque[_Job | _Outcome | list[_Outcome]] = deque()
+        self._q: deque[_Job | _Outcome | list[_Outcome] | _OkRows] = deque()
         self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
         self._taken = 0  # ... and taken by the log thread (written by it only)
         self._count = threading.Lock()
@@ -92,7 +117,7 @@ class LogBridge:
             await asyncio.sleep(poll_s)
 
     # ------------------------------------------------------------------ the log thread
-    def _put(self, item: _Job | _Outcome | list[_Outcome], n: int) -> None:
+    def _put(self, item: _Job | _Outcome | list[_Outcome] | _OkRows, n: int) -> None:
         with self._count:
             self._handed += n
             if self._thread is None:
@@ -139,13 +164,16 @@ class LogBridge:
             if stop.is_set() and not q:
                 return
 
-    def _drain(self, q: deque[_Job | _Outcome | list[_Outcome]]) -> None:
+    def _drain(self, q: deque[_Job | _Outcome | list[_Outcome] | _OkRows]) -> None:
         """Run what is queued, in order; consecutive dispatch outcomes in one go."""
         outcomes: list[_Outcome] = []
         while q:
             item = q[0]
             if isinstance(item, list):  # several outcomes (:meth:`dispatches`)
                 outcomes.extend(item)
+                q.popleft()
+            elif isinstance(item, _OkRows):  # a delivery's (:meth:`dispatched_ok`)
+                outcomes.extend(item.outcomes())
                 q.popleft()
             elif len(item) == 2:  # a job
                 if outcomes:
@@ -254,6 +282,18 @@ class LogBridge:
         else:
             self._put(outcomes, len(outcomes))
 
+    def dispatched_ok(self, rows: Sequence[OkRow], now: float) -> None:
+        """The rows of one delivery that succeeded at ``now``: :meth:`dispatches` of
+        ``(trigger, "ok", attempts_before + 1, latency, now, None)`` for each, built on the
+        log thread. ``rows`` is the bridge's from now on."""
+        if self.log is None or not rows:
+            return
+        ok = _OkRows(rows, now)
+        if self._closed:
+            self._record_outcomes(ok.outcomes())
+        else:
+            self._put(ok, len(rows))
+
     def _record_outcomes(self, outcomes: list[_Outcome]) -> None:
         log = self.log
         if log is None:
@@ -329,4 +369,4 @@ def _completion(
     )
 
 
-__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome"]
+__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome", "OkRow", "ok_latency"]

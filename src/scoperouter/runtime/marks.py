@@ -23,6 +23,22 @@ class Done:
 
 
 @dataclass(frozen=True, slots=True)
+class DoneMany:
+    """The triggers of ``row_ids`` were delivered at ``at``, row ``row_ids[i]`` after
+    ``attempts[i]`` attempts: one delivery's :class:`Done` marks as one value (built once
+    per delivery on the event loop, not once per trigger)."""
+
+    row_ids: tuple[int, ...]
+    attempts: tuple[int, ...]
+    at: float
+
+    def each(self) -> list[Done]:
+        """The :class:`Done` mark of each row, in order."""
+        at = self.at
+        return [Done(r, a, at) for r, a in zip(self.row_ids, self.attempts, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
 class Dead:
     """The trigger of ``row_id`` failed for good (``error``)."""
 
@@ -80,7 +96,7 @@ class DeadLetter:
     at: float
 
 
-Mark = Done | Dead | Attempt | Retry | Redrive | Release | DeadLetter
+Mark = Done | DoneMany | Dead | Attempt | Retry | Redrive | Release | DeadLetter
 
 
 def write_marks(store: Store, marks: list[Mark]) -> None:
@@ -88,6 +104,9 @@ def write_marks(store: Store, marks: list[Mark]) -> None:
     for m in marks:
         if isinstance(m, Done):
             store.mark_done(m.row_id, m.attempts, m.at)
+        elif isinstance(m, DoneMany):
+            for row_id, attempts in zip(m.row_ids, m.attempts, strict=True):
+                store.mark_done(row_id, attempts, m.at)
         elif isinstance(m, Dead):
             store.mark_dead(m.row_id, m.attempts, m.at, m.error)
         elif isinstance(m, Attempt):

@@ -24,6 +24,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
+from scoperouter.runtime.batch_counts import decision_reasons
 from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.outcomes import Outcome, json_bytes, safe
 from scoperouter.state.api import StateStore
@@ -54,10 +55,10 @@ class StateMarks:
 
 
 def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
-    """The dispatcher's marks as state-store marks: ``Done`` -> ``Done``, ``Attempt`` ->
-    ``Attempted`` (kept under this replica's lease), ``Retry`` -> ``RetryLater`` (the lease
-    goes back, the row is claimable at its time), ``Dead`` + its ``trigger`` dead letter
-    -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
+    """The dispatcher's marks as state-store marks: ``Done`` -> ``Done`` (``DoneMany``: one
+    each), ``Attempt`` -> ``Attempted`` (kept under this replica's lease), ``Retry`` ->
+    ``RetryLater`` (the lease goes back, the row is claimable at its time), ``Dead`` + its
+    ``trigger`` dead letter -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
     ``Release`` -> ``Released`` (a row not started goes back to the store, lease given
     back); ``Redrive`` -> ``RedriveLane``; other dead letters stay dead letters."""
     out = StateMarks()
@@ -67,7 +68,11 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
         if isinstance(m, rm.DeadLetter) and m.kind == "trigger" and m.ref
     }
     for m in marks:
-        if isinstance(m, rm.Done):
+        if isinstance(m, rm.DoneMany):
+            at = m.at
+            out.marks.extend(Done(r, a, at) for r, a in zip(m.row_ids, m.attempts, strict=True))
+            out.finished.update(m.row_ids)
+        elif isinstance(m, rm.Done):
             out.marks.append(Done(m.row_id, m.attempts, m.at))
             out.finished.add(m.row_id)
         elif isinstance(m, rm.Attempt):
@@ -180,14 +185,20 @@ def process_shared_batch(
         for e in x.trigger.caused_by:
             caused[e] = caused.get(e, 0) + 1
     outcomes, decided = res.outcomes, res.decided
+    duplicates = 0
     for item, ev, decisions, ev_json in planned:
         eid = ev.event_id
         if eid not in accepted:
             outcomes.append((item, Outcome("duplicate", eid)))
+            duplicates += 1
             continue
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
         decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
         outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
+    res.reasons = decision_reasons(decided)  # here, not on the event loop (count_committed)
+    res.duplicates = duplicates
+    sources = registry.sources
+    res.noted = [d[0] for d in decided if d[0].source not in sources or d[0].referenced_tables]
     return res, result.next_deadline
 
 

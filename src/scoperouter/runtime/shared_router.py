@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ from scoperouter.state.api import StateStore
 from scoperouter.state.model import OutboxItem, Released, Retention
 
 logger = logging.getLogger("scoperouter.runtime")
+_ROW_ID = operator.itemgetter(0)
 COUNT_EVERY_S = 30.0  # refresh of the open-window gauge (an exact count of the store)
 
 
@@ -207,7 +209,7 @@ class SharedRouter(Router):
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
-        self._leased.update(row for row, _t, _b in res.fired)
+        self._leased.update(map(_ROW_ID, res.fired))
         self.fired_here += len(res.fired)
         super()._apply_batch(batch, res)
         # the timer waits on its own event: woken only when the store-wide deadline this
