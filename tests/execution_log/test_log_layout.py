@@ -5,6 +5,7 @@ created with the ``decision_id`` primary key are written and read the same way."
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,6 +81,34 @@ def _trigger(i: int, fired: bool = True) -> Trigger:
     )  # fmt: skip
 
 
+def _play(
+    path: Path,
+    script: str,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    dispatch: Callable[[SqliteExecutionLog, str], None],
+) -> set[str]:
+    """Run ``script`` on the log at ``path``: ``||`` opens a new writer, ``|`` flushes,
+    ``eN`` records event N's decisions, any other step is ``dispatch(log, step)``; the
+    ids of the events recorded."""
+    seen: set[str] = set()
+    for part in script.split("||"):
+        with SqliteExecutionLog(path) as log:
+            for step in part.split():
+                if step == "|":
+                    log.flush()
+                elif step[0] == "e":
+                    e = _event(int(step[1:]))
+                    seen.add(e.event_id)
+                    log.record_decisions(
+                        e, plan(registry, relations, e, DAY), T0,
+                        registry=registry, relations=relations,
+                    )  # fmt: skip
+                else:
+                    dispatch(log, step)
+    return seen
+
+
 def _count(path: Path, sql: str) -> int:
     with sqlite3.connect(path) as c:
         return int(c.execute(sql).fetchone()[0])
@@ -106,30 +135,17 @@ def test_repeats_are_logged_once_in_either_layout(
     """A redelivered event's rows and a repeated dispatch outcome are stored once; each event's decision is linked to its trigger."""
     path = tmp_path / "l.sqlite"
     _create(path, layout)
-    seen: set[str] = set()
-    for part in script.split("||"):
-        with SqliteExecutionLog(path) as log:
-            for step in part.split():
-                if step == "|":
-                    log.flush()
-                elif step[0] == "e":
-                    e = _event(int(step[1:]))
-                    seen.add(e.event_id)
-                    log.record_decisions(
-                        e,
-                        plan(registry, relations, e, DAY),
-                        T0,
-                        registry=registry,
-                        relations=relations,
-                    )
-                else:
-                    log.record_dispatch(
-                        _trigger(int(step[1:]), fired=step[0] == "d"),
-                        status="ok",
-                        attempts=1,
-                        latency_ms=1.0,
-                        dispatched_at=T0,
-                    )
+
+    def dispatch(log: SqliteExecutionLog, step: str) -> None:
+        log.record_dispatch(
+            _trigger(int(step[1:]), fired=step[0] == "d"),
+            status="ok",
+            attempts=1,
+            latency_ms=1.0,
+            dispatched_at=T0,
+        )
+
+    seen = _play(path, script, registry, relations, dispatch)
     n = len(seen)
     assert _count(path, f"SELECT count(*) FROM {EVENTS_TABLE}") == n
     assert _count(path, f"SELECT count(*) FROM {LOG_TABLE} WHERE kind = 'dispatch'") == n
@@ -215,26 +231,15 @@ def test_outcomes_logged_after_a_restart_are_filled_and_linked(
     path = tmp_path / "l.sqlite"
     _create(path, layout)
     outcomes = {"r": ("retry", 1), "o": ("ok", 2)}
-    for part in script.split("||"):
-        with SqliteExecutionLog(path) as log:
-            for step in part.split():
-                if step == "|":
-                    log.flush()
-                elif step[0] == "e":
-                    e = _event(int(step[1:]))
-                    log.record_decisions(
-                        e,
-                        plan(registry, relations, e, DAY),
-                        T0,
-                        registry=registry,
-                        relations=relations,
-                    )
-                else:
-                    status, attempts = outcomes[step[0]]
-                    log.record_dispatch(
-                        _trigger(int(step[1:])), status=status, attempts=attempts,
-                        latency_ms=1.0, dispatched_at=T0 + timedelta(seconds=attempts),
-                    )  # fmt: skip
+
+    def dispatch(log: SqliteExecutionLog, step: str) -> None:
+        status, attempts = outcomes[step[0]]
+        log.record_dispatch(
+            _trigger(int(step[1:])), status=status, attempts=attempts,
+            latency_ms=1.0, dispatched_at=T0 + timedelta(seconds=attempts),
+        )  # fmt: skip
+
+    _play(path, script, registry, relations, dispatch)
     data = read_log(path)
     (run,) = [d for d in data.decisions if d.processor == "player_game_summary"]
     assert run.trigger_id == "t-1"

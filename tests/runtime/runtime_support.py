@@ -92,6 +92,16 @@ def load(path: Path) -> LoadedConfig:
     return load_config(path)
 
 
+# one injury update of one player on GAME_DAY, as the HTTP tests post it
+INJURY_EVENT: dict[str, Any] = {
+    "event_id": "e-1",
+    "source": "nba_raw.nbac_injury_report",
+    "game_date": "2025-11-19",
+    "affected_entities": {"players": ["lalplayer01"]},
+    "changed_fields": ["injury_status"],
+}
+
+
 RAW_SOURCES = {
     "nba_raw.nbac_gamebook_player_stats": ("players", ["points", "minutes", "rebounds"]),
     "nba_raw.bdl_player_boxscores": ("players", ["points", "assists", "fg_made"]),

@@ -13,18 +13,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from runtime_support import MemorySink, RouterFactory, game_day_stream
+from runtime_support import INJURY_EVENT, MemorySink, RouterFactory, game_day_stream
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.http import IngressApp, bearer_verifier, oidc_verifier
 
-EVENT = {
-    "event_id": "e-1",
-    "source": "nba_raw.nbac_injury_report",
-    "game_date": "2025-11-19",
-    "affected_entities": {"players": ["lalplayer01"]},
-    "changed_fields": ["injury_status"],
-}
+EVENT = INJURY_EVENT
 
 ClientFactory = Callable[..., Any]
 

@@ -42,8 +42,8 @@ LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mo
 # one row of a delivery: (row id, trigger, body, attempts before, created); the rows of one
 # delivery belong to one lane, so to one processor
 Row = tuple[int, Trigger, bytes | None, int, float]
-_ROW_ID = operator.itemgetter(0)
-_TRIGGER = operator.itemgetter(1)
+ROW_ID = operator.itemgetter(0)  # of a Row (and of a committed (row id, trigger, body))
+ROW_TRIGGER = operator.itemgetter(1)
 _ATTEMPTS_BEFORE = operator.itemgetter(3)
 _FIRED_AT = operator.attrgetter("fired_at")
 _PLUS_ONE = (1).__add__
@@ -178,11 +178,11 @@ class Outcomes:
         m.child(m.dispatch_attempts, processor, "ok", LIVE).inc(n)
         m.child(m.triggers_dispatched, processor, LIVE).inc(n)
         attempts = tuple(map(_PLUS_ONE, map(_ATTEMPTS_BEFORE, rows)))
-        self.marks.append(DoneMany(tuple(map(_ROW_ID, rows)), attempts, now))
+        self.marks.append(DoneMany(tuple(map(ROW_ID, rows)), attempts, now))
         if self.log.log is not None:
             self.log.dispatched_ok(rows, now)  # the log thread builds each row's outcome
         histogram = m.child(m.dispatch_latency, processor)
-        fired = list(map(_FIRED_AT, map(_TRIGGER, rows)))
+        fired = list(map(_FIRED_AT, map(ROW_TRIGGER, rows)))
         first = fired[0]
         if first is not None and fired.count(first) == n:
             observe_n(histogram, max(0.0, now - first.timestamp()), n)

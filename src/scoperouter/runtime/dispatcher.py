@@ -31,7 +31,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
-from scoperouter.runtime.dispatch_outcomes import SHADOW, Outcomes, Row
+from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import MarkQueue, Release
@@ -44,8 +44,6 @@ from scoperouter.runtime.store import PendingTrigger
 logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
-_ROW_ID = operator.itemgetter(0)
-_TRIGGER = operator.itemgetter(1)
 _SCOPE = operator.attrgetter("scope")
 _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
@@ -159,7 +157,7 @@ class Dispatcher(Outcomes):
         if not fired:
             return
         m = self.metrics
-        for scope, n in Counter(map(_SCOPE, map(_TRIGGER, fired))).items():  # counted in C
+        for scope, n in Counter(map(_SCOPE, map(ROW_TRIGGER, fired))).items():  # counted in C
             m.child(m.triggers_fired, scope).inc(n)
         if self._run_state is None:  # no pump (a caller that pages rows itself): start all
             for row_id, t, body in fired:
@@ -233,7 +231,7 @@ class Dispatcher(Outcomes):
     def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
         """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
         batching sink, :func:`_batch_of`)."""
-        ids = list(map(_ROW_ID, rows))
+        ids = list(map(ROW_ID, rows))
         lane.inflight.update(ids)
         if self._paging:
             lane.started.update(ids)
