@@ -66,11 +66,16 @@ def fold(
 ) -> Fold:
     """Merge every key's contributions into its current window (keys in sorted order)."""
     out = Fold()
+    get = existing.get
     for key in sorted(grouped):
-        stored = existing.get(key) is not None
-        window, fired = apply(existing.get(key), grouped[key], now)
-        out.fired.extend(fired)
-        out.fired_continues.extend(stored and i == 0 for i in range(len(fired)))
+        prev = get(key)
+        window, fired = apply(prev, grouped[key], now)
+        stored = prev is not None
+        if fired:
+            out.fired.extend(fired)
+            out.fired_continues.append(stored)  # the first only continues the stored row
+            if len(fired) > 1:
+                out.fired_continues.extend([False] * (len(fired) - 1))
         if window is None:
             out.delete.append(key)
         else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from scoperouter.state.model import Done, Mark
 from scoperouter.state.shared_sql import SQLITE
@@ -151,6 +151,10 @@ def apply_marks(db: sqlite3.Connection, marks: Sequence[Mark], owner: str) -> li
     """Apply dispatch marks in order, as :meth:`Sql.mark` one by one would: each run of
     ``Done`` marks of distinct rows goes through :func:`mark_done`; per mark, True when it
     changed its row."""
+    if all(type(m) is Done for m in marks):
+        done = cast("Sequence[Done]", marks)
+        if len({m.item_id for m in done}) == len(done):
+            return mark_done(db, done)  # one run (the usual case: a batch's deliveries)
     out: list[bool] = []
     run: list[Done] = []
     ids: set[int] = set()
