@@ -19,7 +19,7 @@ from scoperouter.state.sqlite_bulk import (
     insert_outbox,
 )
 from scoperouter.state.sqlite_schema import migrate
-from scoperouter.state.sqlite_seen import known_seen, stage
+from scoperouter.state.sqlite_seen import known_seen, stage, stage_unseen
 
 OWNER = "me"
 
@@ -108,6 +108,27 @@ def test_seen_lookup_and_staging_in_bulk_equal_one_by_one(
         one.execute("INSERT INTO sr_seen_recent(event_id, seen_at) VALUES (?, 2.0)", (e,))
     assert known_seen(bulk, ids) == want
     stage(bulk, ids, 2.0)
+    assert table(bulk, "sr_seen_recent") == table(one, "sr_seen_recent")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seen=st.sets(st.integers(0, 150), max_size=60),
+    offered=st.sets(st.integers(0, 150), max_size=140),
+)
+def test_staging_the_unseen_in_bulk_equals_one_by_one(seen: set[int], offered: set[int]) -> None:
+    """stage_unseen stages, and returns in order, exactly the ids sr_seen lacks (a lookup
+    and an insert per id)."""
+    one, bulk = fresh(0), fresh(0)
+    for db in (one, bulk):
+        db.executemany("INSERT INTO sr_seen VALUES (?, 1.0)", [(f"e{i}",) for i in seen])
+    ids = sorted(f"e{i}" for i in offered)
+    want = []
+    for e in ids:
+        if not one.execute("SELECT 1 FROM sr_seen WHERE event_id = ?", (e,)).fetchone():
+            one.execute("INSERT INTO sr_seen_recent(event_id, seen_at) VALUES (?, 2.0)", (e,))
+            want.append(e)
+    assert stage_unseen(bulk, ids, 2.0) == want
     assert table(bulk, "sr_seen_recent") == table(one, "sr_seen_recent")
 
 

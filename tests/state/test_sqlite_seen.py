@@ -179,9 +179,26 @@ def test_a_version_4_database_keeps_its_seen_ids(tmp_path: Path) -> None:
     version = s.pragma("user_version")
     got = (res.accepted, res.duplicates, s.seen_at("old1"), s.seen_at("new1"))
     s.close()
-    assert version == len(MIGRATIONS) == 5
+    assert version == len(MIGRATIONS) == 6
     assert got == (("new1",), ("old2",), 5.0, 10.0)
     assert tables(path) == ({"old1": 5.0, "old2": 6.0}, {"new1": 10.0})
+
+
+def test_migration_6_drops_the_outbox_index_no_statement_used(tmp_path: Path) -> None:
+    """Migration 6 drops sr_outbox_finished; the done-row prune plans the same without it."""
+    path = tmp_path / "s.db"
+    v4_database(path, {})
+    db = sqlite3.connect(path)
+    prune = "EXPLAIN QUERY PLAN DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < 1"
+    before = [row[-1] for row in db.execute(prune)]
+    db.close()
+    open_store(path, 4096).close()
+    db = sqlite3.connect(path)
+    after = [row[-1] for row in db.execute(prune)]
+    names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    db.close()
+    assert before == after == ["SCAN sr_outbox"]
+    assert "sr_outbox_finished" not in names and "sr_outbox_available" in names
 
 
 @pytest.mark.parametrize(("staged", "fold_at", "left"), [(5, 3, 0), (5, 6, 5), (2, 2, 0)])

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import repeat
 
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
@@ -69,8 +70,9 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     }
     for m in marks:
         if isinstance(m, rm.DoneMany):
-            at = m.at
-            out.marks.extend(Done(r, a, at) for r, a in zip(m.row_ids, m.attempts, strict=True))
+            if len(m.row_ids) != len(m.attempts):
+                raise ValueError("DoneMany: row_ids and attempts differ in length")
+            out.marks += map(Done, m.row_ids, m.attempts, repeat(m.at))
             out.finished.update(m.row_ids)
         elif isinstance(m, rm.Done):
             out.marks.append(Done(m.row_id, m.attempts, m.at))

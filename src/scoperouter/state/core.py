@@ -13,18 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from hashlib import sha256
 
 from pydantic_core import to_json
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
-from scoperouter.router.window_state import (
-    CAUSED_BY_CAP,
-    json_string,
-    json_strings,
-    trigger_id_of_json,
-    trigger_scope,
-    window_trigger,
-)
+from scoperouter.messages.unchecked import unchecked
+from scoperouter.router.window_state import CAUSED_BY_CAP, json_string, json_strings
 from scoperouter.state.merge import apply, to_trigger
 from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
 
@@ -71,11 +66,16 @@ def fold(
 ) -> Fold:
     """Merge every key's contributions into its current window (keys in sorted order)."""
     out = Fold()
+    get = existing.get
     for key in sorted(grouped):
-        stored = existing.get(key) is not None
-        window, fired = apply(existing.get(key), grouped[key], now)
-        out.fired.extend(fired)
-        out.fired_continues.extend(stored and i == 0 for i in range(len(fired)))
+        prev = get(key)
+        window, fired = apply(prev, grouped[key], now)
+        stored = prev is not None
+        if fired:
+            out.fired.extend(fired)
+            out.fired_continues.append(stored)  # the first only continues the stored row
+            if len(fired) > 1:
+                out.fired_continues.extend([False] * (len(fired) - 1))
         if window is None:
             out.delete.append(key)
         else:
@@ -88,24 +88,57 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     """The trigger of a fired window stamped ``fired_at = now``, and its outbox body.
 
     Built once from the window's fields, each string JSON-encoded once for both the trigger
-    id and the body (the same values, id and bytes as :func:`to_trigger` and
-    :func:`trigger_body`: tests/state/test_fired_trigger.py)."""
+    id and the body, with the steps of :func:`scoperouter.router.window_state.trigger_scope`,
+    ``trigger_id_of_json`` and ``window_trigger`` written out here (no call per step: a
+    trigger per event at saturation); the same values, id and bytes as :func:`to_trigger`
+    and :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
     if date_field in _TRIGGER_KEYS:  # the date's key would shadow a field: the long way
         t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
         return t, trigger_body(t)
     at, at_json = _stamp(now)
-    scope, ids, reason, etype = trigger_scope(w.entity_ids, w.date_reason, w.entity_type)
-    every = sorted(w.caused_by)
-    caused = tuple(every[:CAUSED_BY_CAP])
-    more = len(every) - len(caused) + w.caused_more
-    processor, day, middle, tail = _key_parts(w.processor, w.day, date_field)
-    ids_json = None if ids is None else json_strings(ids)
-    caused_json = json_strings(caused)
-    tid = trigger_id_of_json(processor, day, scope, ids_json, caused_json, more)
-    t = window_trigger(
-        tid, w.processor, w.day, scope, etype, ids, reason, caused, more, w.correlation_id,
-        w.priority, at, date_field,
-    )  # fmt: skip
+    have = w.entity_ids
+    if not have:  # trigger_scope: full date (None) or no ids at all
+        scope, scope_json, ids, etype, ids_json = "date", '"date"', None, None, "null"
+        reason = (w.date_reason if have is None else None) or "no_entities_in_event"
+    else:
+        scope, scope_json, reason = "entities", '"entities"', "entity_scope"
+        ids, etype = tuple(sorted(have)), w.entity_type or None
+        ids_json = _json_list(ids)
+    causes = w.caused_by
+    if len(causes) <= CAUSED_BY_CAP:
+        caused, more = tuple(sorted(causes)), w.caused_more
+    else:
+        every = sorted(causes)
+        caused = tuple(every[:CAUSED_BY_CAP])
+        more = len(every) - CAUSED_BY_CAP + w.caused_more
+    id_head, middle, tail = _key_parts(w.processor, w.day, date_field)
+    caused_json = _json_list(caused)
+    # trigger_id_of_json: the SHA-256 of [processor, day, scope, ids, caused_by(, more)]
+    payload = "".join(
+        (id_head, scope_json, ",", ids_json, ",", caused_json, f",{more}]" if more else "]")
+    )
+    tid = "t-" + sha256(payload.encode("ascii")).hexdigest()[:24]
+    day, corr, priority = w.day, w.correlation_id, w.priority
+    t = unchecked(
+        Trigger,
+        {  # window_trigger's fields, in its order
+            "trigger_id": tid,
+            "processor": w.processor,
+            "game_date": day,
+            "start_date": day,
+            "end_date": day,
+            "scope": scope,
+            "entity_type": etype,
+            "entity_ids": ids,
+            "reason": reason,
+            "caused_by": caused,
+            "caused_by_more": more,
+            "correlation_id": corr,
+            "priority": priority,
+            "fired_at": at,
+            "date_field": date_field,
+        },
+    )
     if more:
         tail = f',"caused_by_more":{more}' + tail
     body = "".join(
@@ -117,21 +150,29 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
             '","entity_type":',
             "null" if etype is None else json_string(etype),
             ',"entity_ids":',
-            "null" if ids_json is None else ids_json,
+            ids_json,
             ',"reason":',
             json_string(reason),
             ',"caused_by":',
             caused_json,
             ',"correlation_id":',
-            "null" if w.correlation_id is None else json_string(w.correlation_id),
+            "null" if corr is None else json_string(corr),
             ',"priority":',
-            json_string(w.priority),
+            json_string(priority),
             ',"fired_at":',
             at_json,
             tail,
         )
     )
     return t, body.encode("ascii")
+
+
+def _json_list(items: tuple[str, ...]) -> str:
+    """:func:`scoperouter.router.window_state.json_strings` of a tuple (one item: no
+    join)."""
+    if len(items) == 1:
+        return "[" + json_string(items[0]) + "]"
+    return json_strings(items)
 
 
 # the Trigger's keys on the wire: a date_field among them takes the long way
@@ -141,10 +182,10 @@ _last_stamp: tuple[float, datetime, str] = (float("nan"), datetime.min, "")
 
 
 @lru_cache(maxsize=4096)  # window keys remembered
-def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, str, str]:
+def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, str]:
     """What a trigger's id and body take from its window key and the date field, encoded
-    once per key: the processor's JSON, the ISO day, the body from the trigger id's
-    closing quote to the scope's opening one, and the body's end."""
+    once per key: the id's hashed array up to its scope (``[processor,"day",``), the body
+    from the trigger id's closing quote to the scope's opening one, and the body's end."""
     p_json, iso = json_string(processor), day.isoformat()
     date_key = _DEFAULT_KEY if date_field == DEFAULT_DATE_FIELD else json_string(date_field)
     middle = "".join(
@@ -154,7 +195,7 @@ def _key_parts(processor: str, day: date, date_field: str) -> tuple[str, str, st
         )
     )  # fmt: skip
     tail = "}" if date_field == DEFAULT_DATE_FIELD else ',"date_field":' + date_key + "}"
-    return p_json, iso, middle, tail
+    return f'[{p_json},"{iso}",', middle, tail
 
 
 def _stamp(now: float) -> tuple[datetime, str]:

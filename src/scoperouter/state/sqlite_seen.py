@@ -56,6 +56,17 @@ def _recent_many(n: int) -> str:
     return "INSERT INTO sr_seen_recent(event_id, seen_at) VALUES " + ", ".join(["(?, ?)"] * n)
 
 
+@cache
+def _stage_unseen(n: int) -> str:
+    """Stage those of ``n`` ids (the parameters after the time) that ``sr_seen`` does not
+    hold, in their order."""
+    return (
+        "INSERT INTO sr_seen_recent(event_id, seen_at) SELECT v.column1, ?1 FROM (VALUES "
+        + ", ".join(["(?)"] * n)
+        + ") AS v WHERE NOT EXISTS (SELECT 1 FROM sr_seen WHERE sr_seen.event_id = v.column1)"
+    )
+
+
 def known_seen(db: sqlite3.Connection, event_ids: Sequence[str]) -> set[str]:
     """Those of ``event_ids`` that ``sr_seen`` holds (one ``SELECT`` per chunk)."""
     known: set[str] = set()
@@ -74,6 +85,22 @@ def stage(db: sqlite3.Connection, event_ids: Sequence[str], now: float) -> None:
         for eid in part:
             params += (eid, now)
         db.execute(_recent_many(len(part)), params)
+
+
+def stage_unseen(db: sqlite3.Connection, event_ids: Sequence[str], now: float) -> list[str]:
+    """Append those of ``event_ids`` (distinct) that ``sr_seen`` does not hold to the
+    staging table as seen at ``now``; those ids, in order. One statement per chunk: when it
+    stages every id (the usual case) nothing is read back; else the ids ``sr_seen`` holds
+    are looked up (the insert left ``sr_seen`` as it was)."""
+    new: list[str] = []
+    for part in parts(event_ids):
+        n = int(db.execute(_stage_unseen(len(part)), (now, *part)).rowcount)
+        if n == len(part):
+            new += part
+        elif n:
+            known = known_seen(db, part)
+            new += [e for e in part if e not in known]
+    return new
 
 
 def fold(db: sqlite3.Connection) -> None:
@@ -112,10 +139,7 @@ class RecentSeen:
         Folds once the staging table would hold :attr:`fold_at` ids."""
         ids = self.ids
         fresh = [e for e in event_ids if e not in ids]
-        known = known_seen(db, fresh) if fresh else set()
-        new = [e for e in fresh if e not in known] if known else fresh
-        if new:
-            stage(db, new, now)
+        new = stage_unseen(db, fresh, now) if fresh else fresh
         folded = len(ids) + len(new) >= self.fold_at
         if folded:
             fold(db)
