@@ -84,6 +84,7 @@ async def test_events_answers(
     c, _r = await client()
     resp = await c.post("/events", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == status
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
     got = await resp.json()
     assert {k: got.get(k) for k in answer} == answer
     if status >= 400:

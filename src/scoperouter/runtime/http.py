@@ -97,6 +97,8 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
 
 
 _HTTP_INBOUND = vars(Inbound("http"))  # the defaults of a plain HTTP message's fields
+# json_response's header (copied into each response's own headers)
+_JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json; charset=utf-8"}
 
 
 def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
@@ -345,7 +347,7 @@ class IngressApp:
                     f'{{"status": "{o.status}", "event_id": '
                     f'{encode_basestring_ascii(o.event_id)}, "triggers": {o.triggers}}}'
                 )
-                return web.Response(text=text, content_type="application/json")
+                return web.Response(body=text.encode(), headers=_JSON_HEADERS)
             return web.json_response(
                 {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
             )

@@ -53,7 +53,7 @@ class OutboxSink:
         self._size = os.fstat(self._fd).st_size
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
-        self._queued: list[bytes] = []  # with fsync: lines the next flush writes
+        self._queued: list[bytes] = []  # with fsync: lines the next flush writes (no newline)
         self._flush: asyncio.Future[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []  # sends waiting for the next report
         # flush jobs for the sink's thread (at most one at a time; None stops it)
@@ -74,14 +74,15 @@ class OutboxSink:
         it); returns when all are written (with ``fsync``: on disk) -- one delivery of
         the dispatcher carrying up to :attr:`batch_max` triggers. An ``OSError`` fails
         the whole call (:class:`DispatchError` naming the first trigger)."""
-        lines = [(body or trigger_bytes(t)) + b"\n" for t, body in items]
+        bodies = [body or trigger_bytes(t) for t, body in items]
         try:
             if self._fsync:  # written and synced by the sink's thread (group commit)
-                self._queued.extend(lines)
-                self._written += len(lines)
+                self._queued.extend(bodies)  # (their newlines added by that thread)
+                self._written += len(bodies)
                 await self._durable(self._written)
                 return
-            for line in lines:
+            for body in bodies:
+                line = body + b"\n"
                 os.write(self._fd, line)
                 self._written += 1
                 self._add(len(line))
@@ -158,18 +159,23 @@ class OutboxSink:
                 loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
 
     def _write_all(self, queued: list[bytes]) -> None:
-        """The sink's thread: append ``queued`` in order, one ``write`` per run of lines
-        up to the next rotation (a rotation happens after the line that crosses
-        ``max_bytes``, as when each send wrote its own line)."""
+        """The sink's thread: append ``queued`` (lines without their newline) in order, one
+        ``write`` per run of lines up to the next rotation (a rotation happens after the
+        line that crosses ``max_bytes``, as when each send wrote its own line)."""
+        if not self.max_bytes:
+            if queued:
+                _write_fully(self._fd, b"\n".join(queued) + b"\n")
+                self._size += sum(map(len, queued)) + len(queued)
+            return
         start, size = 0, self._size
-        for i, line in enumerate(queued):
-            size += len(line)
-            if self.max_bytes and size >= self.max_bytes:
-                _write_fully(self._fd, b"".join(queued[start : i + 1]))
+        for i, body in enumerate(queued):
+            size += len(body) + 1
+            if size >= self.max_bytes:
+                _write_fully(self._fd, b"\n".join(queued[start : i + 1]) + b"\n")
                 self._rotate()  # the new file starts empty
                 start, size = i + 1, 0
         if start < len(queued):
-            _write_fully(self._fd, b"".join(queued[start:]))
+            _write_fully(self._fd, b"\n".join(queued[start:]) + b"\n")
             self._size = size
 
     def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:

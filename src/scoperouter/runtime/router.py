@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
@@ -314,7 +315,13 @@ class Router:
                 items = await take_lingering(self._queue, o.max_batch, o.ingest_linger_s)
                 light: list[Item] = []
                 for i in items:
-                    (heavy if is_heavy(i) else light).append(i)
+                    ev = i.parsed
+                    # an event with a date is never heavy: no call (and no isinstance on
+                    # a pydantic model, an ABC check) for the common case
+                    if ev.__class__ is Event and ev.game_date is not None:
+                        light.append(i)
+                    else:
+                        (heavy if is_heavy(i) else light).append(i)
                 if light:
                     await self._run_batch(light)
             if heavy:
