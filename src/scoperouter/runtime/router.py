@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
@@ -37,7 +37,7 @@ from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import backlog, housekeeping
+from scoperouter.runtime import backlog, housekeeping, intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
@@ -138,10 +138,10 @@ class Router:
         """Open windows (gauges, :meth:`idle`, logs)."""
         return self.book.open_count
 
-    async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
+    def _in_state(self, fn: Callable[..., _T], *args: Any) -> Awaitable[_T]:
         """Run ``fn`` on the state thread (never cancelled half-way: see
-        :func:`~scoperouter.runtime.state_jobs.in_state`)."""
-        return await in_state(self._running_loop(), self._state, fn, *args)
+        :func:`~scoperouter.runtime.state_jobs.in_state`); await the result."""
+        return in_state(self._running_loop(), self._state, fn, *args)  # (no coroutine of its own)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a
@@ -309,15 +309,18 @@ class Router:
         most, never for a queue of them (issue 18), and heavy ones are never starved."""
         heavy = self._heavy
         while True:
-            await self.log_bridge.room()  # backpressure: the execution log is behind
+            if self.log_bridge.full:  # backpressure: the execution log is behind
+                await self.log_bridge.room()
             if not heavy or not self._queue.empty():
-                o = self.options
-                items = await take_lingering(self._queue, o.max_batch, o.ingest_linger_s)
+                o, q = self.options, self._queue
+                if len(q) >= min(o.max_batch, intake.LINGER_BELOW):  # a batch already: no wait
+                    items = [q.get_nowait() for _ in range(min(len(q), o.max_batch))]
+                else:
+                    items = await take_lingering(q, o.max_batch, o.ingest_linger_s)
                 light: list[Item] = []
                 for i in items:
                     ev = i.parsed
-                    # an event with a date is never heavy: no call (and no isinstance on
-                    # a pydantic model, an ABC check) for the common case
+                    # dated: never heavy (no call, no ABC isinstance on a pydantic model)
                     if ev.__class__ is Event and ev.game_date is not None:
                         light.append(i)
                     else:
