@@ -3,11 +3,15 @@ limit, health and metrics endpoints, and a fuzz run that must never produce a 5x
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import json
 import os
 import random
+import threading
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -49,7 +53,10 @@ async def client(
 
 
 def envelope(data: bytes, mid: str = "m-1") -> dict[str, Any]:
-    return {"message": {"data": base64.b64encode(data).decode(), "messageId": mid}, "subscription": "s"}
+    return {
+        "message": {"data": base64.b64encode(data).decode(), "messageId": mid},
+        "subscription": "s",
+    }
 
 
 @pytest.mark.parametrize(
@@ -57,7 +64,11 @@ def envelope(data: bytes, mid: str = "m-1") -> dict[str, Any]:
     [
         (json.dumps(EVENT).encode(), 200, {"status": "accepted"}),
         (json.dumps(envelope(json.dumps(EVENT).encode())).encode(), 200, {"status": "accepted"}),
-        (json.dumps(envelope(b"{oops")).encode(), 200, {"status": "dead_lettered", "error": "not_json"}),
+        (
+            json.dumps(envelope(b"{oops")).encode(),
+            200,
+            {"status": "dead_lettered", "error": "not_json"},
+        ),
         (b"{oops", 400, {"error": "not_json"}),
         (b"[]", 400, {"error": "not_an_object"}),
         (json.dumps({**EVENT, "game_date": "yesterday"}).encode(), 400, {"error": "invalid_date"}),
@@ -66,11 +77,14 @@ def envelope(data: bytes, mid: str = "m-1") -> dict[str, Any]:
         (json.dumps({"message": {"data": 3}}).encode(), 400, {"error": "invalid_envelope"}),
     ],
 )
-async def test_events_answers(client: ClientFactory, body: bytes, status: int, answer: dict[str, Any]) -> None:
+async def test_events_answers(
+    client: ClientFactory, body: bytes, status: int, answer: dict[str, Any]
+) -> None:
     """POST /events answers each input with the documented status and JSON reason."""
     c, _r = await client()
     resp = await c.post("/events", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == status
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
     got = await resp.json()
     assert {k: got.get(k) for k in answer} == answer
     if status >= 400:
@@ -96,7 +110,13 @@ async def test_body_limit(client: ClientFactory) -> None:
 
 @pytest.mark.parametrize(
     ("header", "status"),
-    [(None, 401), ("Bearer wrong", 401), ("Basic c2VjcmV0", 401), ("Bearer", 401), ("Bearer s3cret", 200)],
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        ("Basic c2VjcmV0", 401),
+        ("Bearer", 401),
+        ("Bearer s3cret", 200),
+    ],
 )
 async def test_bearer_auth(client: ClientFactory, header: str | None, status: int) -> None:
     """With a shared token configured, only requests carrying it are accepted."""
@@ -128,7 +148,9 @@ async def test_oidc_auth(client: ClientFactory, claims: Any, status: int) -> Non
             raise claims
         return dict(claims)
 
-    v = oidc_verifier("https://router.example/events", "push@p.iam.gserviceaccount.com", verify=verify)
+    v = oidc_verifier(
+        "https://router.example/events", "push@p.iam.gserviceaccount.com", verify=verify
+    )
     c, _r = await client(verifier=v)
     resp = await c.post("/events", json=EVENT, headers={"Authorization": "Bearer tok"})
     assert resp.status == status
@@ -159,6 +181,36 @@ async def test_health_ready_metrics(client: ClientFactory) -> None:
     assert (await c.post("/events", json=EVENT)).status == 503
 
 
+@pytest.mark.parametrize(
+    ("encode", "encoding"),
+    [(gzip.compress, "gzip"), (zlib.compress, "deflate"), (lambda b: b, "identity")],
+    ids=["gzip", "deflate", "identity"],
+)
+async def test_encoded_event_is_accepted(
+    client: ClientFactory, encode: Callable[[bytes], bytes], encoding: str
+) -> None:
+    """A correctly encoded body is decoded and the event accepted, on both routes."""
+    c, _r = await client()
+    resp = await c.post(
+        "/events", data=encode(json.dumps(EVENT).encode()), headers={"Content-Encoding": encoding}
+    )
+    assert (resp.status, (await resp.json())["status"]) == (200, "accepted")
+
+
+async def test_client_gone_before_commit_keeps_the_event(client: ClientFactory) -> None:
+    """A client that stops waiting before the commit loses only its answer: the event is still committed once (a repost is a duplicate)."""
+    c, r = await client()
+    release = threading.Event()
+    r._state.submit(release.wait)  # the state thread holds the batch behind this job
+    with pytest.raises(asyncio.TimeoutError):
+        async with asyncio.timeout(0.3):
+            await c.post("/events", json=EVENT)
+    release.set()
+    assert await r.idle()
+    resp = await c.post("/events", json=EVENT)
+    assert (await resp.json())["status"] == "duplicate"
+
+
 def fuzz_request(rng: random.Random, good: list[bytes]) -> tuple[bytes, dict[str, str]]:
     """A fuzz body plus headers: sometimes a Content-Encoding the body does not match."""
     body = fuzz_body(rng, good)
@@ -174,7 +226,9 @@ def fuzz_body(rng: random.Random, good: list[bytes]) -> bytes:
         ev = rng.choice(good)
         body = ev.replace(b'"game_date"', b'"n":' + digits + b',"game_date"', 1)
         if rng.random() < 0.5:
-            return json.dumps({"message": {"data": base64.b64encode(body).decode(), "messageId": "big"}}).encode()
+            return json.dumps(
+                {"message": {"data": base64.b64encode(body).decode(), "messageId": "big"}}
+            ).encode()
         return body
     if kind == 0:
         return rng.randbytes(rng.randrange(0, 300))
@@ -194,15 +248,22 @@ def fuzz_body(rng: random.Random, good: list[bytes]) -> bytes:
         return json.dumps(rng.choice([None, 1, "s", [], [1, {}], True])).encode()
     if kind == 5:
         inner = rng.choice(good) if rng.random() < 0.5 else rng.randbytes(30)
-        msg: Any = {"data": base64.b64encode(inner).decode(), "messageId": str(rng.randrange(10**6))}
+        msg: Any = {
+            "data": base64.b64encode(inner).decode(),
+            "messageId": str(rng.randrange(10**6)),
+        }
         if rng.random() < 0.3:
-            msg = rng.choice([None, 1, "x", [], {"data": None}, {"data": "@@"}, {"data": "", "messageId": {}}])
+            msg = rng.choice(
+                [None, 1, "x", [], {"data": None}, {"data": "@@"}, {"data": "", "messageId": {}}]
+            )
         return json.dumps({"message": msg, "subscription": "s"}).encode()
     if kind == 6:
         return b"[" * rng.randrange(1, 5000)
     if kind == 7:
         return rng.choice(good)
-    return json.dumps({"source": "x" * rng.randrange(1, 200), "game_date": str(rng.random())}).encode()
+    return json.dumps(
+        {"source": "x" * rng.randrange(1, 200), "game_date": str(rng.random())}
+    ).encode()
 
 
 FUZZ_N = int(os.environ.get("SCOPEROUTER_FUZZ_N", "10000"))
@@ -240,7 +301,10 @@ async def test_fuzz_never_5xx_and_counts_rejections(client: ClientFactory) -> No
     assert not [s for s in statuses if s >= 500], statuses
     assert set(statuses) <= {200, 400, 413}, statuses
     rejected = sum(
-        s.value for m in r.metrics.events_rejected.collect() for s in m.samples if s.name.endswith("_total")
+        s.value
+        for m in r.metrics.events_rejected.collect()
+        for s in m.samples
+        if s.name.endswith("_total")
     )
     assert rejected == statuses.get(400, 0) + statuses.get(413, 0) + dead_lettered
     assert (await c.get("/healthz")).status == 200

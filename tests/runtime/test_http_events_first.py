@@ -1,5 +1,5 @@
 """``IngressApp.route_events_first`` (the daemon's server): exactly ``POST /events`` goes
-straight to the events handler, every other request through the application, and each
+straight to the events handler (``events_now``), every other request through the application, and each
 request gets the same answer both ways."""
 
 from __future__ import annotations
@@ -53,13 +53,13 @@ async def test_events_first_answers_as_the_application(
         await r.start()
         app = IngressApp(r, max_body_bytes=1024)
         seen: list[object] = []
-        events = app.events
+        events_now = app.events_now
 
-        async def counted(request: Any, events: Any = events, seen: list[object] = seen) -> Any:
+        def counted(request: Any, events_now: Any = events_now, seen: list[object] = seen) -> Any:
             seen.append(request)
-            return await events(request)
+            return events_now(request)
 
-        app.events = counted  # type: ignore[method-assign]  # what route_events_first calls
+        app.events_now = counted  # type: ignore[method-assign]  # what route_events_first calls
         c: TestClient[Any, Any] = TestClient(TestServer(app.app))
         await c.start_server()
         try:

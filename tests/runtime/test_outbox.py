@@ -132,3 +132,35 @@ async def test_failed_flush_fails_its_sends_and_the_next_flush_works(
     await asyncio.gather(*(sink.send(trigger(i), message_id="m") for i in range(5, 8)))
     await sink.close()
     assert sink.flushes == 1 and lines(tmp_path)[-3:] == [trigger(i).trigger_id for i in (5, 6, 7)]
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+async def test_sends_queued_during_a_flush_get_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancel: bool
+) -> None:
+    """Lines sent while a flush runs wait for the next flush (never acked by one that did not cover them); a cancelled send leaves the others' flushes alone."""
+    import scoperouter.runtime.outbox as outbox_mod
+
+    real, entered, release = outbox_mod._datasync, threading.Event(), threading.Event()
+
+    def slow(fd: int) -> None:
+        entered.set()
+        release.wait(5)
+        real(fd)
+
+    monkeypatch.setattr(outbox_mod, "_datasync", slow)
+    sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=True)
+    first = asyncio.ensure_future(sink.send(trigger(0), message_id="m"))
+    assert await asyncio.to_thread(entered.wait, 5)  # the first flush is syncing
+    later = [asyncio.ensure_future(sink.send(trigger(i), message_id="m")) for i in (1, 2)]
+    await asyncio.sleep(0.05)
+    assert not first.done() and not any(f.done() for f in later)
+    if cancel:
+        later[0].cancel()
+    release.set()
+    await first
+    assert sink.flushes == 1 and not later[1].done()  # its line: not covered by that flush
+    await later[1]
+    await sink.close()
+    assert sink.flushes == 2 and later[0].cancelled() == cancel
+    assert lines(tmp_path) == [trigger(i).trigger_id for i in (0, 1, 2)]

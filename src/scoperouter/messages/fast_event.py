@@ -55,16 +55,14 @@ class _Common(TypedDict):
 
 KEYS: frozenset[str] = frozenset(_Common.__annotations__) - {"__pydantic_config__"}
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(_Common)
-
-
-def _ids(values: list[str]) -> tuple[str, ...] | None:
-    """Deduplicated and sorted, or None (defer) when one is empty."""
-    return None if "" in values else tuple(sorted(set(values)))
+# the core validator itself (TypeAdapter.validate_json adds a Python call and its checks)
+_validate_json = _ADAPTER.validator.validate_json
 
 
 @lru_cache(maxsize=4096)  # an event stream names few days
 def _day(text: str) -> date | None:
-    """``text`` (stripped) as a ``YYYY-MM-DD`` date, or None (defer)."""
+    """``text`` stripped, as a ``YYYY-MM-DD`` date, or None (defer)."""
+    text = text.strip()
     if not DATE_RE.fullmatch(text):
         return None
     try:
@@ -73,13 +71,17 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _choice(raw: dict[str, Any], key: str, default: str, allowed: frozenset[str]) -> str | None:
-    """``raw[key]`` normalised (absent: ``default``), or None when not one of ``allowed``."""
-    value = raw.get(key)
-    if value is None:
-        return default
+def _choice(value: str, allowed: frozenset[str]) -> str | None:
+    """``value`` normalised, or None when not one of ``allowed``."""
     value = value.strip().lower()
     return value if value in allowed else None
+
+
+def _sorted_ids(values: list[str]) -> tuple[str, ...] | None:
+    """Deduplicated and sorted (one id: as is), or None (defer) when one is empty."""
+    if len(values) == 1:
+        return None if values[0] == "" else (values[0],)
+    return None if "" in values else tuple(sorted(set(values)))
 
 
 def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
@@ -90,11 +92,11 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
         # every string it returns is valid Unicode: invalid UTF-8 and lone surrogate
         # escapes fail validation (the full path then rejects them), so no string here
         # needs the full path's UTF-8 check
-        raw = _ADAPTER.validate_json(data)
+        raw = _validate_json(data)
     except ValueError:  # a ValidationError: not the common case (or not JSON at all)
         return None
     eid: str = raw["event_id"]
-    if not eid.strip() or len(eid) > MAX_ID_CHARS or not eid.isprintable():
+    if len(eid) > MAX_ID_CHARS or not eid.isprintable() or not eid.strip():
         return None
     name = raw["source"].strip()
     if not name:
@@ -103,34 +105,42 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
         source = registry.resolve_source(name) or name
     except ValueError:  # ambiguous: the full path says so
         return None
-    day = _day(raw["game_date"].strip())
+    day = _day(raw["game_date"])
     if day is None:
         return None
-    status = _choice(raw, "status", "success", STATUSES)
-    priority = _choice(raw, "priority", "normal", PRIORITIES)
-    if status is None or priority is None:
+    get = raw.get
+    status = get("status")
+    if status is None:
+        status = "success"
+    elif (status := _choice(status, STATUSES)) is None:
         return None
-    correlation = raw.get("correlation_id")
+    priority = get("priority")
+    if priority is None:
+        priority = "normal"
+    elif (priority := _choice(priority, PRIORITIES)) is None:
+        return None
+    correlation = get("correlation_id")
     if correlation is not None:
         correlation = correlation.strip()
         if not correlation:
             return None
     entities: dict[str, tuple[str, ...]] | None = None
-    given = raw.get("affected_entities")
+    given = get("affected_entities")
     if given is not None:
         entities, named = {}, 0
         for etype in sorted(given) if len(given) > 1 else given:
             ids = given[etype]
             named += len(ids)
-            if not etype or "" in ids or named > MAX_EVENT_ENTITIES:
+            if not etype or named > MAX_EVENT_ENTITIES:
                 return None  # past the cap: the full path's cap decides
-            entities[etype] = (ids[0],) if len(ids) == 1 else tuple(sorted(set(ids)))
+            got = _sorted_ids(ids)
+            if got is None:
+                return None
+            entities[etype] = got
     fields: tuple[str, ...] | None = None
-    changed = raw.get("changed_fields")
-    if changed is not None:
-        fields = _ids(changed)
-        if fields is None:
-            return None
+    changed = get("changed_fields")
+    if changed is not None and (fields := _sorted_ids(changed)) is None:
+        return None
     return unchecked(
         Event,
         {

@@ -380,8 +380,37 @@ class Dispatcher(Outcomes):
         self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
 
     async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+        """One delivery of several rows through a batching sink (one call): each row's
+        outcome is its own mark, as if each had been sent alone at the same time (the
+        attempt and its bookkeeping in one coroutine: it runs once per ingest batch)."""
         try:
-            await self._attempt_batch(lane, rows, probe)
+            first = rows[0][1]
+            if self.mode_of(first.processor) == SHADOW:
+                for row_id, t, *_rest in rows:
+                    self._shadow(row_id, t)
+            else:
+                sink: Any = lane.sink  # a batching sink (_batch_of)
+                m = self.metrics
+                error: DispatchError | None = None
+                m.inflight.inc(len(rows))
+                try:
+                    await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
+                except DispatchError as exc:
+                    error = exc
+                except Exception as exc:
+                    error = DispatchError.from_exception(first.processor, sink.name, exc)
+                finally:
+                    m.inflight.dec(len(rows))
+                if error is None:
+                    self._settle_ok(lane, rows)
+                else:
+                    for row_id, t, body, attempts_before, created in rows:
+                        err = error
+                        if err.trigger_id not in (None, t.trigger_id):
+                            err = dataclasses.replace(err, trigger_id=t.trigger_id)  # its own
+                        self._settle(
+                            lane, row_id, t, body, attempts_before + 1, created, probe, err
+                        )
         finally:
             for r in rows:
                 lane.inflight.discard(r[0])
@@ -390,35 +419,6 @@ class Dispatcher(Outcomes):
                 lane.breaker.probing = False
             self._freed(lane)
         self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
-
-    async def _attempt_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
-        """One delivery of several rows through a batching sink (one call): each row's
-        outcome is its own mark, as if each had been sent alone at the same time."""
-        first = rows[0][1]
-        if self.mode_of(first.processor) == SHADOW:
-            for row_id, t, *_rest in rows:
-                self._shadow(row_id, t)
-            return
-        sink: Any = lane.sink  # a batching sink (_batch_of)
-        m = self.metrics
-        error: DispatchError | None = None
-        m.inflight.inc(len(rows))
-        try:
-            await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
-        except DispatchError as exc:
-            error = exc
-        except Exception as exc:
-            error = DispatchError.from_exception(first.processor, sink.name, exc)
-        finally:
-            m.inflight.dec(len(rows))
-        if error is None:
-            self._settle_ok(lane, rows)
-            return
-        for row_id, t, body, attempts_before, created in rows:
-            err = error
-            if err.trigger_id not in (None, t.trigger_id):
-                err = dataclasses.replace(err, trigger_id=t.trigger_id)  # names its trigger
-            self._settle(lane, row_id, t, body, attempts_before + 1, created, probe, err)
 
 
 def _batch_of(sink: Sink | None) -> int:

@@ -97,11 +97,37 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
 
 
 _HTTP_INBOUND = vars(Inbound("http"))  # the defaults of a plain HTTP message's fields
+# json_response's header (copied into each response's own headers)
+_JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json; charset=utf-8"}
 
 
 def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
     body = {"error": reason, "detail": detail, **extra}
     return web.json_response(body, status=status)
+
+
+class _Answer:
+    """Where the router settles one HTTP message (:class:`~scoperouter.runtime.intake.Settle`):
+    its :class:`Outcome` becomes the response the request's handler awaits. A client gone
+    (the handler cancelled, so its future) only drops the answer: the event is still
+    committed."""
+
+    __slots__ = ("fut", "push")
+
+    def __init__(self, fut: asyncio.Future[web.Response], push: bool) -> None:
+        self.fut = fut
+        self.push = push
+
+    def done(self) -> bool:
+        return self.fut.done()
+
+    def set_result(self, outcome: Outcome, /) -> None:
+        try:
+            resp = IngressApp._answer(outcome, push=self.push)
+        except Exception as exc:  # (never expected) the request gets a 500, not the others
+            self.fut.set_exception(exc)
+            return
+        self.fut.set_result(resp)
 
 
 class IngressApp:
@@ -145,13 +171,12 @@ class IngressApp:
 
     def route_events_first(self, server: web.Server) -> None:
         """Requests of ``server`` (the application's, from its runner) that are exactly
-        ``POST /events`` -- no query, no ``Expect`` header -- go straight to :meth:`events`;
-        every other one through the application as before (its routes, 404 / 405,
-        ``Expect: 100-continue``). Per event this skips the application's route lookup and
-        match info and its ``asyncio.get_event_loop()`` (a ``getpid`` system call); the
-        application has no middleware and no response signal that it would skip."""
+        ``POST /events`` -- no query, no ``Expect`` header -- go straight to
+        :meth:`events_now`; every other one through the application as before (its routes,
+        404 / 405, ``Expect: 100-continue``). Per event this skips the application's route
+        lookup and match info and its ``asyncio.get_event_loop()`` (a ``getpid`` system
+        call); the application has no middleware and no response signal that it would skip."""
         through_app = server.request_handler
-        events = self.events
 
         def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
             if (
@@ -159,20 +184,47 @@ class IngressApp:
                 and request.method == "POST"
                 and hdrs.EXPECT not in request.headers
             ):
-                return events(request)  # type: ignore[arg-type]  # a web.Request (the app's factory)
+                return self.events_now(request)  # type: ignore[arg-type]  # a web.Request (the app's factory)
             return through_app(request)
 
         server.request_handler = handle
+
+    def events_now(self, request: web.Request) -> Awaitable[web.Response]:
+        """:meth:`events` without its coroutine when nothing in it would wait: no token to
+        verify, a ``Content-Length`` within the limit and the whole body buffered (what a
+        producer's small POST is) -- the same checks in the same order, then the answer's
+        future straight from :meth:`_routed`. Anything else is :meth:`events` itself."""
+        length = request.content_length
+        content = request.content
+        if (
+            self.verifier is not None
+            or length is None
+            or length > self.max_body_bytes
+            or not content.is_eof()
+            or content.exception() is not None
+            or self._busy()
+        ):
+            return self.events(request)
+        body = content.read_nowait()  # the whole body (as events() takes it)
+        if len(body) > self.max_body_bytes:  # (never: the parser reads Content-Length bytes)
+            return self._now(
+                self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+            )
+        return self._routed(request, body)
+
+    def _busy(self) -> bool:
+        """More than ``max_connections`` connections are open (see :meth:`_over_cap`)."""
+        return (
+            self.max_connections is not None
+            and self.connection_count is not None
+            and self.connection_count() > self.max_connections
+        )
 
     def _over_cap(self) -> web.Response | None:
         """Beyond ``max_connections`` open connections, work is refused with 503 (and the
         connection closed) while health checks still pass. Called by each work handler
         (not a middleware: that wraps every request in two more coroutines)."""
-        if (
-            self.max_connections is not None
-            and self.connection_count is not None
-            and self.connection_count() > self.max_connections
-        ):
+        if self._busy():
             resp = self._reject(503, "too_many_connections", "server busy: retry later")
             resp.force_close()
             return resp
@@ -233,39 +285,58 @@ class IngressApp:
             web.RequestPayloadError,
         ) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+        return await self._routed(request, body)
+
+    def _now(self, resp: web.Response) -> asyncio.Future[web.Response]:
+        """A future already holding ``resp`` (awaiting it does not suspend)."""
+        fut: asyncio.Future[web.Response] = self.router._running_loop().create_future()
+        fut.set_result(resp)
+        return fut
+
+    def _routed(self, request: web.Request, body: bytes) -> asyncio.Future[web.Response]:
+        """The rest of :meth:`events` once the body is read -- decode, parse, queue -- none of
+        which waits: a future of the answer, set by the router once the event is durable
+        (:class:`_Answer`), or at once when it is refused or rejected here."""
         coding = request.headers.get("Content-Encoding")
         if coding:
             try:
                 body = decode_body(body, coding, self.max_body_bytes)
             except BodyTooLarge as exc:
-                return self._reject(413, "too_large", str(exc))
+                return self._now(self._reject(413, "too_large", str(exc)))
             except BadEncoding as exc:
-                return self._reject(400, "bad_request", str(exc))
+                return self._now(self._reject(400, "bad_request", str(exc)))
         event = fast_event(body, self.router.registry)  # the common canonical event
         if event is not None:  # (never a push envelope: its only keys are an event's)
-            outcome = await self.router.submit(fast_inbound(_HTTP_INBOUND, data=body, event=event))
-            return self._answer(outcome, push=False)
+            return self._submit(fast_inbound(_HTTP_INBOUND, data=body, event=event), False)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
+            return self._now(self._reject(400, "not_json", f"invalid JSON: {exc}"[:200]))
         except (
             ValueError
         ) as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
-            return self._reject(400, "not_json", f"invalid JSON: {exc}"[:200])
+            return self._now(self._reject(400, "not_json", f"invalid JSON: {exc}"[:200]))
         except RecursionError:
-            return self._reject(400, "not_json", "invalid JSON: nested too deeply")
+            return self._now(self._reject(400, "not_json", "invalid JSON: nested too deeply"))
         inbound: Inbound
         if isinstance(obj, dict) and "message" in obj:
             inbound_or_err = _from_envelope(obj)
             if isinstance(inbound_or_err, web.Response):
                 self.router.metrics.events_rejected.labels("invalid_envelope").inc()
-                return inbound_or_err
+                return self._now(inbound_or_err)
             inbound = inbound_or_err
         else:
             inbound = Inbound("http", obj=obj)
-        outcome = await self.router.submit(inbound)
-        return self._answer(outcome, push=inbound.origin == "push")
+        return self._submit(inbound, inbound.origin == "push")
+
+    def _submit(self, inbound: Inbound, push: bool) -> asyncio.Future[web.Response]:
+        """:meth:`Router.submit` answered as HTTP: the router settles :class:`_Answer`
+        (after the commit), which sets the future aiohttp awaits -- no coroutine per event."""
+        fut: asyncio.Future[web.Response] = self.router._running_loop().create_future()
+        refused = self.router.enqueue(inbound, _Answer(fut, push))
+        if refused is not None:
+            fut.set_result(self._answer(refused, push=push))
+        return fut
 
     @staticmethod
     def _answer(o: Outcome, *, push: bool) -> web.Response:
@@ -276,7 +347,7 @@ class IngressApp:
                     f'{{"status": "{o.status}", "event_id": '
                     f'{encode_basestring_ascii(o.event_id)}, "triggers": {o.triggers}}}'
                 )
-                return web.Response(text=text, content_type="application/json")
+                return web.Response(body=text.encode(), headers=_JSON_HEADERS)
             return web.json_response(
                 {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
             )

@@ -53,9 +53,10 @@ class OutboxSink:
         self._size = os.fstat(self._fd).st_size
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
-        self._queued: list[bytes] = []  # with fsync: lines the next flush writes
+        self._queued: list[bytes] = []  # with fsync: lines the next flush writes (no newline)
         self._flush: asyncio.Future[None] | None = None
-        self._waiters: list[asyncio.Future[None]] = []  # sends waiting for the next report
+        # sends waiting for their line (the number of lines sent up to it) to be on disk
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         # flush jobs for the sink's thread (at most one at a time; None stops it)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -74,14 +75,15 @@ class OutboxSink:
         it); returns when all are written (with ``fsync``: on disk) -- one delivery of
         the dispatcher carrying up to :attr:`batch_max` triggers. An ``OSError`` fails
         the whole call (:class:`DispatchError` naming the first trigger)."""
-        lines = [(body or trigger_bytes(t)) + b"\n" for t, body in items]
+        bodies = [body or trigger_bytes(t) for t, body in items]
         try:
             if self._fsync:  # written and synced by the sink's thread (group commit)
-                self._queued.extend(lines)
-                self._written += len(lines)
+                self._queued.extend(bodies)  # (their newlines added by that thread)
+                self._written += len(bodies)
                 await self._durable(self._written)
                 return
-            for line in lines:
+            for body in bodies:
+                line = body + b"\n"
                 os.write(self._fd, line)
                 self._written += 1
                 self._add(len(line))
@@ -113,22 +115,22 @@ class OutboxSink:
         finally:
             os.close(old)
 
-    async def _durable(self, seq: int) -> None:
-        """Wait until line ``seq`` is on disk. A flush starts once per event-loop pass
-        (``call_soon``), so every line queued during the pass shares it; while one runs
-        on the sink's thread, the lines queued meanwhile wait for the next."""
+    def _durable(self, seq: int) -> asyncio.Future[None]:
+        """A future done once line ``seq`` is on disk (or failed with the flush's
+        ``OSError``). A flush starts once per event-loop pass (``call_soon``), so every
+        line queued during the pass shares it; while one runs on the sink's thread, the
+        lines queued meanwhile wait for the next (started when it reports). A future of
+        its own per send (not a shield of the flush's): a cancelled send cancels only
+        itself, and awaiting it is one future, no coroutine."""
         loop = self._loop
         if loop is None:  # asked once: get_running_loop makes a getpid system call
             loop = self._loop = asyncio.get_running_loop()
-        while self._synced < seq:
-            if self._flush is None:
-                self._flush = loop.create_future()
-                loop.call_soon(self._start_flush, self._flush, loop)
-            # a future of its own (not a shield of the shared one): a cancelled send
-            # cancels only itself, for one future instead of shield's two and callbacks
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            await waiter
+        waiter = loop.create_future()
+        self._waiters.append((seq, waiter))
+        if self._flush is None:
+            self._flush = loop.create_future()
+            loop.call_soon(self._start_flush, self._flush, loop)
+        return waiter
 
     def _start_flush(self, fut: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         """Hand one flush (the lines queued so far) to the sync thread (a plain thread and a
@@ -158,38 +160,52 @@ class OutboxSink:
                 loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
 
     def _write_all(self, queued: list[bytes]) -> None:
-        """The sink's thread: append ``queued`` in order, one ``write`` per run of lines
-        up to the next rotation (a rotation happens after the line that crosses
-        ``max_bytes``, as when each send wrote its own line)."""
+        """The sink's thread: append ``queued`` (lines without their newline) in order, one
+        ``write`` per run of lines up to the next rotation (a rotation happens after the
+        line that crosses ``max_bytes``, as when each send wrote its own line)."""
+        if not self.max_bytes:
+            if queued:
+                _write_fully(self._fd, b"\n".join(queued) + b"\n")
+                self._size += sum(map(len, queued)) + len(queued)
+            return
         start, size = 0, self._size
-        for i, line in enumerate(queued):
-            size += len(line)
-            if self.max_bytes and size >= self.max_bytes:
-                _write_fully(self._fd, b"".join(queued[start : i + 1]))
+        for i, body in enumerate(queued):
+            size += len(body) + 1
+            if size >= self.max_bytes:
+                _write_fully(self._fd, b"\n".join(queued[start : i + 1]) + b"\n")
                 self._rotate()  # the new file starts empty
                 start, size = i + 1, 0
         if start < len(queued):
-            _write_fully(self._fd, b"".join(queued[start:]))
+            _write_fully(self._fd, b"\n".join(queued[start:]) + b"\n")
             self._size = size
 
     def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:
-        """A flush ended: every waiting send wakes (those its lines did not cover wait for
-        the next flush), or gets its error."""
+        """A flush ended: the sends it covered are done (every waiting send gets its error);
+        the lines queued meanwhile get the next flush."""
         if self._flush is fut:
             self._flush = None
-        waiters, self._waiters = self._waiters, []
         if exc is not None:
-            for w in (fut, *waiters):
+            waiters, self._waiters = self._waiters, []
+            for w in (fut, *(w for _seq, w in waiters)):
                 if not w.done():
                     w.set_exception(exc)
             if not fut.cancelled():
                 fut.exception()  # retrieved: close() may never await it
             return
-        self._synced = max(self._synced, upto)
+        synced = self._synced = max(self._synced, upto)
         self.flushes += 1
-        for w in (fut, *waiters):
-            if not w.done():
+        if not fut.done():
+            fut.set_result(None)
+        left: list[tuple[int, asyncio.Future[None]]] = []
+        for seq, w in self._waiters:
+            if seq > synced:
+                left.append((seq, w))
+            elif not w.done():  # (cancelled: its send was)
                 w.set_result(None)
+        self._waiters = left
+        if left and self._flush is None and self._loop is not None:
+            self._flush = self._loop.create_future()
+            self._loop.call_soon(self._start_flush, self._flush, self._loop)
 
     async def close(self) -> None:
         if self._flush is not None:

@@ -28,15 +28,16 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import backlog, housekeeping
+from scoperouter.runtime import backlog, housekeeping, intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
@@ -137,10 +138,10 @@ class Router:
         """Open windows (gauges, :meth:`idle`, logs)."""
         return self.book.open_count
 
-    async def _in_state(self, fn: Callable[..., _T], *args: Any) -> _T:
+    def _in_state(self, fn: Callable[..., _T], *args: Any) -> Awaitable[_T]:
         """Run ``fn`` on the state thread (never cancelled half-way: see
-        :func:`~scoperouter.runtime.state_jobs.in_state`)."""
-        return await in_state(self._running_loop(), self._state, fn, *args)
+        :func:`~scoperouter.runtime.state_jobs.in_state`); await the result."""
+        return in_state(self._running_loop(), self._state, fn, *args)  # (no coroutine of its own)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a
@@ -308,13 +309,22 @@ class Router:
         most, never for a queue of them (issue 18), and heavy ones are never starved."""
         heavy = self._heavy
         while True:
-            await self.log_bridge.room()  # backpressure: the execution log is behind
+            if self.log_bridge.full:  # backpressure: the execution log is behind
+                await self.log_bridge.room()
             if not heavy or not self._queue.empty():
-                o = self.options
-                items = await take_lingering(self._queue, o.max_batch, o.ingest_linger_s)
+                o, q = self.options, self._queue
+                if len(q) >= min(o.max_batch, intake.LINGER_BELOW):  # a batch already: no wait
+                    items = [q.get_nowait() for _ in range(min(len(q), o.max_batch))]
+                else:
+                    items = await take_lingering(q, o.max_batch, o.ingest_linger_s)
                 light: list[Item] = []
                 for i in items:
-                    (heavy if is_heavy(i) else light).append(i)
+                    ev = i.parsed
+                    # dated: never heavy (no call, no ABC isinstance on a pydantic model)
+                    if ev.__class__ is Event and ev.game_date is not None:
+                        light.append(i)
+                    else:
+                        (heavy if is_heavy(i) else light).append(i)
                 if light:
                     await self._run_batch(light)
             if heavy:
