@@ -21,6 +21,11 @@ after its decisions were linked (a later outcome of the same trigger) takes the 
 an earlier outcome of that trigger. Logs created before are migrated when opened (the
 index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it).
 
+A trigger's first outcome that arrives before its decision row is written is folded into
+that row (:mod:`.sqlite_fold`: two rows an event instead of three; ``fired_at``, a column of
+the SQLite table only, and ``ix_log_folded`` keyed by it); :func:`.reader.stored_log_rows`
+reads a folded row back as the two rows it stands for.
+
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
@@ -50,6 +55,7 @@ from scoperouter.execution_log.rows import (
     Values,
     iso,
 )
+from scoperouter.execution_log.sqlite_fold import FOLDED_COLUMNS, fold, runs_of_width
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.messages.models import Trigger
 
@@ -71,9 +77,14 @@ def _coltype(c: str) -> str:
     return "INTEGER" if c in _INT else "REAL" if c in _REAL else "TEXT"
 
 
+SQLITE_LOG_COLUMNS = (*LOG_COLUMNS, "fired_at")
+"""The SQLite log table's columns: ``fired_at`` is set on folded rows only (see
+:mod:`.sqlite_fold`)."""
+
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
+  {", ".join(f"{c} {_coltype(c)}" for c in SQLITE_LOG_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
   WHERE kind = 'decision' AND action = 'run' AND trigger_id IS NULL;
@@ -100,6 +111,18 @@ _DISPATCH_INDEX = (
 )
 
 
+# folded rows (a decision row holding its trigger's first outcome), by the trigger's fired_at
+# and id: what the fill and the repeated-outcome check look up; keys arrive in time order
+_FOLDED_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS ix_log_folded ON {LOG_TABLE} (fired_at, trigger_id) "
+    "WHERE fired_at IS NOT NULL"
+)
+_REPEAT_SQL = (
+    f"SELECT 1 FROM {LOG_TABLE} INDEXED BY ix_log_folded WHERE fired_at = ? AND trigger_id = ? "
+    "AND dispatch_status = ? AND attempts = ? AND fired_at IS NOT NULL LIMIT 1"
+)
+
+
 _UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
     f"UPDATE {LOG_TABLE} INDEXED BY ix_log_unlinked SET trigger_id = ? WHERE event_id = ? "
@@ -120,11 +143,16 @@ _EARLIER = (
     f"AND p.kind = 'dispatch' AND p.trigger_id = {LOG_TABLE}.trigger_id "
     f"AND p.rowid <> {LOG_TABLE}.rowid"
 )
+_FOLDED = (
+    f"FROM {LOG_TABLE} AS f INDEXED BY ix_log_folded WHERE f.fired_at = {LOG_TABLE}.decided_at "
+    f"AND f.trigger_id = {LOG_TABLE}.trigger_id AND f.fired_at IS NOT NULL"
+)
 
 
 def _filled(col: str) -> str:
     return (
-        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}))"
+        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}), "
+        f"(SELECT MAX(f.{col}) {_FOLDED}))"
     )
 
 
@@ -138,8 +166,18 @@ _FILL_REQUESTED_SQL = (
     f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
     "AND entities_requested IS NULL"
 )
-_EVENT, _ID, _DATE, _AT = (
-    LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
+_EVENT, _ID, _DATE, _AT, _TRIGGER, _STATUS, _ATTEMPTS, _CAUSED = (
+    LOG_COLUMNS.index(c)
+    for c in (
+        "event_id",
+        "decision_id",
+        "game_date",
+        "decided_at",
+        "trigger_id",
+        "dispatch_status",
+        "attempts",
+        "caused_by",
+    )
 )
 assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
 
@@ -194,7 +232,8 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``); the dispatch index keyed by
+    """Columns added since a log file was created (``skips``; the log's ``fired_at`` and
+    ``ix_log_folded``: :mod:`.sqlite_fold`); the dispatch index keyed by
     fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
     primary key gets it too: the fill looks earlier outcomes up through it); the event-id
     index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
@@ -202,12 +241,28 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
+        conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
+    conn.execute(_FOLDED_INDEX)
     indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
     if "ix_log_dispatch_at" not in indexes:
         conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
     for old in ("ix_log_dispatch_id", "ix_log_event_id"):  # keyed by random ids
         if old in indexes:
             conn.execute(f"DROP INDEX {old}")
+
+
+_NARROW = len(DECISION_COLUMNS)
+
+
+def _repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
+    """Whether dispatch row ``x`` repeats an outcome folded by an earlier flush (only one of
+    a single-cause trigger with a fired_at can)."""
+    at = x[_AT]
+    if at is None or x[_CAUSED] != _ids_json((x[_EVENT],)):
+        return False
+    args = (at, x[_TRIGGER], x[_STATUS], x[_ATTEMPTS])
+    return conn.execute(_REPEAT_SQL, args).fetchone() is not None
 
 
 def _first_deliveries(
@@ -304,6 +359,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
         self._fill: list[tuple[str, str]] = []  # (fired_at or '', decision_id)
+        self._foldable: list[bool] = []  # per dispatch row: may fold (:mod:`.sqlite_fold`)
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
@@ -317,6 +373,9 @@ class SqliteExecutionLog(RowExecutionLog):
 
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         self._log.append(row)
+        self._foldable.append(
+            complete and trigger.fired_at is not None and len(trigger.caused_by) == 1
+        )
         if not complete:  # e.g. after a restart: take them from the decision rows
             self._fill.append((row[_AT] or "", row[0]))  # its dispatch key
         day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
@@ -351,9 +410,14 @@ class SqliteExecutionLog(RowExecutionLog):
             if conn is None or not (self._pending() or self._links):
                 return
             decisions, log, events = self._decisions, self._log, self._events
-            comps, links, fill = self._completions, self._links, self._fill
+            comps, links, fill, foldable = (
+                self._completions,
+                self._links,
+                self._fill,
+                self._foldable,
+            )
             self._decisions, self._log, self._events = [], [], []
-            self._completions, self._links, self._fill = [], [], []
+            self._completions, self._links, self._fill, self._foldable = [], [], [], []
             conn.execute("BEGIN")
             try:
                 buffered: set[str] = set()
@@ -371,8 +435,15 @@ class SqliteExecutionLog(RowExecutionLog):
                 # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
                 if decisions:
                     rows = linked(decisions, pending) if pending else decisions
-                    _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
+                    if pending and log:  # outcomes of triggers of events in this flush
+                        rows, log = fold(rows, log, foldable)
+                        for run in runs_of_width(rows):
+                            cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
+                            _insert(conn, LOG_TABLE, cols, run)
+                    else:
+                        _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
                 if log:
+                    log = [x for x in log if not _repeats_folded(conn, x)]
                     _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)

@@ -1,0 +1,110 @@
+"""Folding a dispatch outcome into the decision row it executes, in memory, before either is
+written (the SQLite execution log's flush): most events then write two rows, not three.
+
+Invariant: a folded row reads back (:func:`split_folded`) as exactly the decision row and
+the dispatch row it replaces. A dispatch row is folded only when nothing would be lost: its
+trigger has one causing event and a ``fired_at``, it was built with its decisions known
+(``complete``), and the one run decision row of that event, processor and date is buffered
+in the same flush, linked to that trigger, not folded yet, and agrees with the dispatch row
+on every column they share. The folded row is the decision row (``kind = 'decision'``) with
+the dispatch-only columns set (``dispatched_at``, ``dispatch_status``, ``attempts``,
+``latency_ms``, ``error``) and ``fired_at`` (the dispatch row's ``decided_at``); its
+dispatch id and ``caused_by`` are derived (:func:`~.rows.dispatch_row` builds them from the
+trigger id, status, attempts and the one causing event). A repeated outcome (same dispatch
+id) in the same flush is dropped, as the unique dispatch index drops it across flushes; a
+later, different outcome of the trigger (a retry, then ``ok``) keeps a row of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+from scoperouter.execution_log.rows import DECISION_COLUMNS, LOG_COLUMNS
+
+FOLD_COLUMNS: tuple[str, ...] = (
+    "dispatched_at",
+    "dispatch_status",
+    "attempts",
+    "latency_ms",
+    "error",
+    "fired_at",
+)
+"""What a folded row holds beyond :data:`DECISION_COLUMNS` (``fired_at``: SQLite only)."""
+FOLDED_COLUMNS: tuple[str, ...] = DECISION_COLUMNS + FOLD_COLUMNS
+"""A folded row's columns, in the order :func:`fold` builds it."""
+
+# the columns a decision row and a dispatch row of the same trigger must agree on to fold,
+# as each row orders them (``itemgetter``: one C call a row)
+_SHARED = (
+    "trigger_id",
+    "correlation_id",
+    "phase",
+    "scope",
+    "entity_type",
+    "entities_requested",
+    "entities_universe",
+    "reason",
+    "granularity",
+    "entity_ids",
+    "priority",
+)
+_d_shared = itemgetter(*(DECISION_COLUMNS.index(c) for c in _SHARED))
+_x_shared = itemgetter(*(LOG_COLUMNS.index(c) for c in _SHARED))
+_D_EV, _D_PROC, _D_DATE, _D_ACTION, _D_TRIGGER = (
+    DECISION_COLUMNS.index(c)
+    for c in ("event_id", "processor", "game_date", "action", "trigger_id")
+)
+_X_ID, _X_EV, _X_PROC, _X_DATE = (
+    LOG_COLUMNS.index(c) for c in ("decision_id", "event_id", "processor", "game_date")
+)
+_x_fold = itemgetter(*(LOG_COLUMNS.index(c) for c in (*FOLD_COLUMNS[:-1], "decided_at")))
+"""A dispatch row's values for :data:`FOLD_COLUMNS` (``fired_at``: its ``decided_at``)."""
+
+
+def fold(
+    rows: list[tuple[Any, ...]], log: list[tuple[Any, ...]], foldable: Sequence[bool]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``rows`` (decision rows in ``DECISION_COLUMNS`` order, already linked) with the
+    dispatch rows of ``log`` (``LOG_COLUMNS`` order; ``foldable[i]``: the caller's part of
+    the conditions holds for ``log[i]``) folded in where the module's conditions hold, and
+    the dispatch rows left (in order). Folded rows are ``FOLDED_COLUMNS`` long."""
+    where: dict[tuple[Any, Any, Any], int] | None = None
+    folded_ids: set[str] = set()
+    out_rows = rows
+    left: list[tuple[Any, ...]] = []
+    for x, ok in zip(log, foldable, strict=True):
+        if x[_X_ID] in folded_ids:  # a repeat of an outcome folded in this flush
+            continue
+        if ok:
+            if where is None:  # the linked run decisions, by event, processor and date
+                out_rows = list(rows)
+                where = {
+                    (r[_D_EV], r[_D_PROC], r[_D_DATE]): i
+                    for i, r in enumerate(rows)
+                    if r[_D_TRIGGER] is not None and r[_D_ACTION] == "run"
+                }
+            key = (x[_X_EV], x[_X_PROC], x[_X_DATE])
+            i = where.get(key)
+            if i is not None:
+                r = out_rows[i]
+                if _d_shared(r) == _x_shared(x):
+                    out_rows[i] = r + _x_fold(x)
+                    del where[key]  # folded once
+                    folded_ids.add(x[_X_ID])
+                    continue
+        left.append(x)
+    return out_rows, left
+
+
+def runs_of_width(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` cut into runs of consecutive rows of the same length (order kept)."""
+    out: list[list[tuple[Any, ...]]] = []
+    width = -1
+    for r in rows:
+        if len(r) != width:
+            width = len(r)
+            out.append([])
+        out[-1].append(r)
+    return out
