@@ -55,7 +55,13 @@ from scoperouter.execution_log.rows import (
     Values,
     iso,
 )
-from scoperouter.execution_log.sqlite_fold import FOLDED_COLUMNS, fold, runs_of_width
+from scoperouter.execution_log.sqlite_fold import (
+    FOLDED_COLUMNS,
+    FOLDED_INDEX,
+    fold,
+    repeats_folded,
+    runs_of_width,
+)
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.messages.models import Trigger
 
@@ -111,18 +117,6 @@ _DISPATCH_INDEX = (
 )
 
 
-# folded rows (a decision row holding its trigger's first outcome), by the trigger's fired_at
-# and id: what the fill and the repeated-outcome check look up; keys arrive in time order
-_FOLDED_INDEX = (
-    f"CREATE INDEX IF NOT EXISTS ix_log_folded ON {LOG_TABLE} (fired_at, trigger_id) "
-    "WHERE fired_at IS NOT NULL"
-)
-_REPEAT_SQL = (
-    f"SELECT 1 FROM {LOG_TABLE} INDEXED BY ix_log_folded WHERE fired_at = ? AND trigger_id = ? "
-    "AND dispatch_status = ? AND attempts = ? AND fired_at IS NOT NULL LIMIT 1"
-)
-
-
 _UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
     f"UPDATE {LOG_TABLE} INDEXED BY ix_log_unlinked SET trigger_id = ? WHERE event_id = ? "
@@ -166,18 +160,8 @@ _FILL_REQUESTED_SQL = (
     f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
     "AND entities_requested IS NULL"
 )
-_EVENT, _ID, _DATE, _AT, _TRIGGER, _STATUS, _ATTEMPTS, _CAUSED = (
-    LOG_COLUMNS.index(c)
-    for c in (
-        "event_id",
-        "decision_id",
-        "game_date",
-        "decided_at",
-        "trigger_id",
-        "dispatch_status",
-        "attempts",
-        "caused_by",
-    )
+_EVENT, _ID, _DATE, _AT = (
+    LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
 )
 assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
 
@@ -243,7 +227,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
     if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
         conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
-    conn.execute(_FOLDED_INDEX)
+    conn.execute(FOLDED_INDEX)
     indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
     if "ix_log_dispatch_at" not in indexes:
         conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
@@ -253,16 +237,6 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 _NARROW = len(DECISION_COLUMNS)
-
-
-def _repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
-    """Whether dispatch row ``x`` repeats an outcome folded by an earlier flush (only one of
-    a single-cause trigger with a fired_at can)."""
-    at = x[_AT]
-    if at is None or x[_CAUSED] != _ids_json((x[_EVENT],)):
-        return False
-    args = (at, x[_TRIGGER], x[_STATUS], x[_ATTEMPTS])
-    return conn.execute(_REPEAT_SQL, args).fetchone() is not None
 
 
 def _first_deliveries(
@@ -443,7 +417,7 @@ class SqliteExecutionLog(RowExecutionLog):
                     else:
                         _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
                 if log:
-                    log = [x for x in log if not _repeats_folded(conn, x)]
+                    log = [x for x in log if not repeats_folded(conn, x)]
                     _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)

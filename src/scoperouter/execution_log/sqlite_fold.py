@@ -17,11 +17,25 @@ later, different outcome of the trigger (a retry, then ``ok``) keeps a row of it
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
+from scoperouter.execution_log.api import LOG_TABLE
 from scoperouter.execution_log.rows import DECISION_COLUMNS, LOG_COLUMNS
+
+# folded rows by the trigger's fired_at and id: what the fill of an outcome logged after a
+# restart and the repeated-outcome check look up; keys arrive in time order
+FOLDED_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS ix_log_folded ON {LOG_TABLE} (fired_at, trigger_id) "
+    "WHERE fired_at IS NOT NULL"
+)
+_REPEAT_SQL = (
+    f"SELECT 1 FROM {LOG_TABLE} INDEXED BY ix_log_folded WHERE fired_at = ? AND trigger_id = ? "
+    "AND dispatch_status = ? AND attempts = ? AND fired_at IS NOT NULL LIMIT 1"
+)
 
 FOLD_COLUMNS: tuple[str, ...] = (
     "dispatched_at",
@@ -56,8 +70,19 @@ _D_EV, _D_PROC, _D_DATE, _D_ACTION, _D_TRIGGER = (
     DECISION_COLUMNS.index(c)
     for c in ("event_id", "processor", "game_date", "action", "trigger_id")
 )
-_X_ID, _X_EV, _X_PROC, _X_DATE = (
-    LOG_COLUMNS.index(c) for c in ("decision_id", "event_id", "processor", "game_date")
+_X_ID, _X_EV, _X_PROC, _X_DATE, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
+    LOG_COLUMNS.index(c)
+    for c in (
+        "decision_id",
+        "event_id",
+        "processor",
+        "game_date",
+        "decided_at",
+        "trigger_id",
+        "dispatch_status",
+        "attempts",
+        "caused_by",
+    )
 )
 _x_fold = itemgetter(*(LOG_COLUMNS.index(c) for c in (*FOLD_COLUMNS[:-1], "decided_at")))
 """A dispatch row's values for :data:`FOLD_COLUMNS` (``fired_at``: its ``decided_at``)."""
@@ -96,6 +121,17 @@ def fold(
                     continue
         left.append(x)
     return out_rows, left
+
+
+def repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
+    """Whether dispatch row ``x`` (``LOG_COLUMNS`` order, ids as JSON text) repeats an outcome
+    folded by an earlier flush (only an outcome of a single-cause trigger with a fired_at
+    can)."""
+    at, ev = x[_X_AT], x[_X_EV]
+    if at is None or not isinstance(ev, str) or x[_X_CAUSED] != f"[{encode_basestring_ascii(ev)}]":
+        return False
+    args = (at, x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
+    return conn.execute(_REPEAT_SQL, args).fetchone() is not None
 
 
 def runs_of_width(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
