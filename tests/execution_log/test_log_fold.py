@@ -76,7 +76,10 @@ def _play(path: Path, steps: Sequence[Step], registry: CompiledRegistry, rel: In
 
 @contextmanager
 def _never_fold() -> Iterator[None]:
-    with mock.patch.object(sqlite_log, "fold", lambda rows, log, foldable: (rows, list(log))):
+    def never(rows: Any, log: Any, ids: Any) -> tuple[Any, list[Any]]:
+        return rows, [x if isinstance(x, tuple) else x.row(ids) for x in log]
+
+    with mock.patch.object(sqlite_log, "fold", never):
         yield
 
 

@@ -408,6 +408,17 @@ def event_row(
     )
 
 
+def dispatch_scope(
+    trigger: Trigger, granularity: str | None, universe: int | None
+) -> tuple[str | None, int | None]:
+    """A dispatch row's ``entity_type`` and ``entities_requested``."""
+    requested = len(trigger.entity_ids or ()) if trigger.scope == "entities" else universe
+    etype = trigger.entity_type or (
+        granularity if granularity not in (None, DATE_GRANULARITY) else None
+    )
+    return etype, requested
+
+
 def dispatch_row(
     trigger: Trigger,
     *,
@@ -424,13 +435,7 @@ def dispatch_row(
 ) -> Values:
     """One row per dispatch outcome (:data:`LOG_COLUMNS` order). ``decided_at`` holds the
     trigger's ``fired_at``; ``dispatched_at`` a datetime or epoch seconds."""
-    if trigger.scope == "entities":
-        requested: int | None = len(trigger.entity_ids or ())
-    else:
-        requested = universe
-    etype = trigger.entity_type or (
-        granularity if granularity not in (None, DATE_GRANULARITY) else None
-    )
+    etype, requested = dispatch_scope(trigger, granularity, universe)
     caused = trigger.caused_by
     return (
         dispatch_key(trigger.trigger_id, status, attempts),  # decision_id (dispatch_id)

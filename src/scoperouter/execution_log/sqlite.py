@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.base import RowExecutionLog
+from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     DECISION_COLUMNS,
@@ -328,12 +328,11 @@ class SqliteExecutionLog(RowExecutionLog):
             (str(SCHEMA_VERSION),),
         )
         self._decisions: list[tuple[Any, ...]] = []  # DECISION_COLUMNS order
-        self._log: list[tuple[Any, ...]] = []  # dispatch rows
+        self._log: list[tuple[Any, ...] | PendingOutcome] = []  # dispatch rows / outcomes
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
         self._fill: list[tuple[str, str]] = []  # (fired_at or '', decision_id)
-        self._foldable: list[bool] = []  # per dispatch row: may fold (:mod:`.sqlite_fold`)
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
@@ -345,15 +344,23 @@ class SqliteExecutionLog(RowExecutionLog):
         self._decisions.extend(rows)
         self._events.append(event)
 
+    def _store_outcome(self, o: PendingOutcome, complete: bool) -> None:
+        t = o.trigger
+        if complete and t.fired_at is not None and len(t.caused_by) == 1:
+            self._log.append(o)  # may fold (:mod:`.sqlite_fold`): its row built if not
+            self._link(t, o.day)
+        else:
+            self._store_dispatch(t, o.row(_ids_json), complete=complete)
+
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         self._log.append(row)
-        self._foldable.append(
-            complete and trigger.fired_at is not None and len(trigger.caused_by) == 1
-        )
         if not complete:  # e.g. after a restart: take them from the decision rows
             self._fill.append((row[_AT] or "", row[0]))  # its dispatch key
+        self._link(trigger, row[_DATE])
+
+    def _link(self, trigger: Trigger, on: str) -> None:
+        """The link of ``trigger`` (its date ``on`` as ISO text) to its decisions."""
         day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
-        on = row[_DATE]  # the trigger's date as ISO text (most triggers are one day)
         self._links.append(
             (
                 trigger.trigger_id,
@@ -384,14 +391,9 @@ class SqliteExecutionLog(RowExecutionLog):
             if conn is None or not (self._pending() or self._links):
                 return
             decisions, log, events = self._decisions, self._log, self._events
-            comps, links, fill, foldable = (
-                self._completions,
-                self._links,
-                self._fill,
-                self._foldable,
-            )
+            comps, links, fill = self._completions, self._links, self._fill
             self._decisions, self._log, self._events = [], [], []
-            self._completions, self._links, self._fill, self._foldable = [], [], [], []
+            self._completions, self._links, self._fill = [], [], []
             conn.execute("BEGIN")
             try:
                 buffered: set[str] = set()
@@ -407,18 +409,15 @@ class SqliteExecutionLog(RowExecutionLog):
                 pending, link_params = split_links(links, buffered) if links else ({}, [])
                 # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
                 # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
-                if decisions:
-                    rows = linked(decisions, pending) if pending else decisions
-                    if pending and log:  # outcomes of triggers of events in this flush
-                        rows, log = fold(rows, log, foldable)
-                        for run in runs_of_width(rows):
-                            cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
-                            _insert(conn, LOG_TABLE, cols, run)
-                    else:
-                        _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
-                if log:
-                    log = [x for x in log if not repeats_folded(conn, x)]
-                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
+                rows = linked(decisions, pending) if pending else decisions
+                # outcomes of triggers of events in this flush fold into their decision rows
+                rows, dispatches = fold(rows, log, _ids_json)
+                for run in runs_of_width(rows):
+                    cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
+                    _insert(conn, LOG_TABLE, cols, run)
+                if dispatches:
+                    dispatches = [x for x in dispatches if not repeats_folded(conn, x)]
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if fill:  # before the links: the decision rows are still unlinked

@@ -1,18 +1,21 @@
 """Folding a dispatch outcome into the decision row it executes, in memory, before either is
 written (the SQLite execution log's flush): most events then write two rows, not three.
 
-Invariant: a folded row reads back (:func:`split_folded`) as exactly the decision row and
-the dispatch row it replaces. A dispatch row is folded only when nothing would be lost: its
-trigger has one causing event and a ``fired_at``, it was built with its decisions known
-(``complete``), and the one run decision row of that event, processor and date is buffered
-in the same flush, linked to that trigger, not folded yet, and agrees with the dispatch row
-on every column they share. The folded row is the decision row (``kind = 'decision'``) with
-the dispatch-only columns set (``dispatched_at``, ``dispatch_status``, ``attempts``,
-``latency_ms``, ``error``) and ``fired_at`` (the dispatch row's ``decided_at``); its
-dispatch id and ``caused_by`` are derived (:func:`~.rows.dispatch_row` builds them from the
-trigger id, status, attempts and the one causing event). A repeated outcome (same dispatch
-id) in the same flush is dropped, as the unique dispatch index drops it across flushes; a
-later, different outcome of the trigger (a retry, then ``ok``) keeps a row of its own.
+Invariant: a folded row reads back (:func:`.reader.stored_log_rows`) as exactly the
+decision row and the dispatch row it replaces. An outcome is folded only when nothing would
+be lost: its trigger has one causing event and a ``fired_at``, it was logged with its
+decisions known (``complete``), and the one run decision row of that event, processor and
+date is buffered in the same flush, linked to that trigger, not folded yet, and agrees with
+the outcome's dispatch row on every column they share. The folded row is the decision row
+(``kind = 'decision'``) with the dispatch-only columns set (``dispatched_at``,
+``dispatch_status``, ``attempts``, ``latency_ms``, ``error``) and ``fired_at`` (the dispatch
+row's ``decided_at``); the dispatch row's id and ``caused_by`` are derived from the rest
+(:func:`~.rows.dispatch_row` builds them from the trigger id, status, attempts and the one
+causing event), so an outcome that may fold has its row built only if it does not. A
+repeated outcome (same trigger, status and attempts) of one folded is dropped: in the same
+flush here, in a later one by :func:`repeats_folded` (as the unique dispatch index drops a
+repeated dispatch row); a later, different outcome of the trigger (a retry, then ``ok``)
+keeps a row of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from operator import itemgetter
 from typing import Any
 
 from scoperouter.execution_log.api import LOG_TABLE
-from scoperouter.execution_log.rows import DECISION_COLUMNS, LOG_COLUMNS
+from scoperouter.execution_log.base import PendingOutcome
+from scoperouter.execution_log.rows import (
+    DECISION_COLUMNS,
+    LOG_COLUMNS,
+    IdList,
+    dispatch_scope,
+    iso,
+    iso_epoch,
+)
 
 # folded rows by the trigger's fired_at and id: what the fill of an outcome logged after a
 # restart and the repeated-outcome check look up; keys arrive in time order
@@ -65,61 +76,80 @@ _SHARED = (
     "priority",
 )
 _d_shared = itemgetter(*(DECISION_COLUMNS.index(c) for c in _SHARED))
-_x_shared = itemgetter(*(LOG_COLUMNS.index(c) for c in _SHARED))
 _D_EV, _D_PROC, _D_DATE, _D_ACTION, _D_TRIGGER = (
     DECISION_COLUMNS.index(c)
     for c in ("event_id", "processor", "game_date", "action", "trigger_id")
 )
-_X_ID, _X_EV, _X_PROC, _X_DATE, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
+_X_EV, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
     LOG_COLUMNS.index(c)
-    for c in (
-        "decision_id",
-        "event_id",
-        "processor",
-        "game_date",
-        "decided_at",
-        "trigger_id",
-        "dispatch_status",
-        "attempts",
-        "caused_by",
-    )
+    for c in ("event_id", "decided_at", "trigger_id", "dispatch_status", "attempts", "caused_by")
 )
-_x_fold = itemgetter(*(LOG_COLUMNS.index(c) for c in (*FOLD_COLUMNS[:-1], "decided_at")))
-"""A dispatch row's values for :data:`FOLD_COLUMNS` (``fired_at``: its ``decided_at``)."""
 
 
 def fold(
-    rows: list[tuple[Any, ...]], log: list[tuple[Any, ...]], foldable: Sequence[bool]
+    rows: list[tuple[Any, ...]],
+    log: Sequence[tuple[Any, ...] | PendingOutcome],
+    ids: IdList,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """``rows`` (decision rows in ``DECISION_COLUMNS`` order, already linked) with the
-    dispatch rows of ``log`` (``LOG_COLUMNS`` order; ``foldable[i]``: the caller's part of
-    the conditions holds for ``log[i]``) folded in where the module's conditions hold, and
-    the dispatch rows left (in order). Folded rows are ``FOLDED_COLUMNS`` long."""
+    outcomes of ``log`` folded in where the module's conditions hold, and the dispatch rows
+    left, in order (``log`` holds dispatch rows, never folded, and pending outcomes of
+    single-cause triggers with a fired_at, logged with their decisions known: built with
+    ``ids`` when not folded). Folded rows are ``FOLDED_COLUMNS`` long."""
     where: dict[tuple[Any, Any, Any], int] | None = None
-    folded_ids: set[str] = set()
+    folded: set[tuple[Any, Any, Any]] = set()  # (trigger id, status, attempts)
     out_rows = rows
     left: list[tuple[Any, ...]] = []
-    for x, ok in zip(log, foldable, strict=True):
-        if x[_X_ID] in folded_ids:  # a repeat of an outcome folded in this flush
+    for x in log:
+        if isinstance(x, tuple):  # a row: kept unless it repeats an outcome folded here
+            if not folded or (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS]) not in folded:
+                left.append(x)
             continue
-        if ok:
-            if where is None:  # the linked run decisions, by event, processor and date
-                out_rows = list(rows)
-                where = {
-                    (r[_D_EV], r[_D_PROC], r[_D_DATE]): i
-                    for i, r in enumerate(rows)
-                    if r[_D_TRIGGER] is not None and r[_D_ACTION] == "run"
-                }
-            key = (x[_X_EV], x[_X_PROC], x[_X_DATE])
-            i = where.get(key)
-            if i is not None:
-                r = out_rows[i]
-                if _d_shared(r) == _x_shared(x):
-                    out_rows[i] = r + _x_fold(x)
-                    del where[key]  # folded once
-                    folded_ids.add(x[_X_ID])
-                    continue
-        left.append(x)
+        t = x.trigger
+        key3 = (t.trigger_id, x.status, x.attempts)
+        if key3 in folded:  # a repeat of an outcome folded in this flush
+            continue
+        if where is None:  # the linked run decisions, by event, processor and date
+            out_rows = list(rows)
+            where = {
+                (r[_D_EV], r[_D_PROC], r[_D_DATE]): i
+                for i, r in enumerate(rows)
+                if r[_D_TRIGGER] is not None and r[_D_ACTION] == "run"
+            }
+        key = (t.caused_by[0], t.processor, x.day)
+        i = where.get(key)
+        if i is not None:
+            r = out_rows[i]
+            gran, universe = x.granularity, x.universe
+            etype, requested = dispatch_scope(t, gran, universe)
+            shared = (
+                t.trigger_id,
+                t.correlation_id,
+                x.phase,
+                t.scope,
+                etype,
+                requested,
+                universe,
+                t.reason,
+                gran,
+                ids(t.entity_ids) if t.entity_ids is not None else None,
+                t.priority,
+            )
+            if _d_shared(r) == shared:
+                at = x.dispatched_at
+                out_rows[i] = (
+                    *r,
+                    iso_epoch(at) if isinstance(at, float) else iso(at),
+                    x.status,
+                    x.attempts,
+                    x.latency_ms,
+                    x.error,
+                    iso(t.fired_at),
+                )
+                del where[key]  # folded once
+                folded.add(key3)
+                continue
+        left.append(x.row(ids))
     return out_rows, left
 
 
