@@ -219,6 +219,7 @@ def test_rows_are_inserted_in_chunks_without_losing_one(
         "e1 || r1 | o1",  # ... in two flushes (the second after the link)
         "e1 || r1 || o1",  # ... by two more writers
         "e1 | r1 o1",  # the same writer: complete rows, nothing to fill
+        "e1 r1 || o1",  # the first outcome folded, the second filled from the folded row
     ],
 )
 def test_outcomes_logged_after_a_restart_are_filled_and_linked(
