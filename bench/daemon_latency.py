@@ -72,7 +72,6 @@ def no_bench_gc_pauses() -> Any:
         gc.enable()
 
 
-
 def event(i: int, tag: str, day: date = GAME_DAY) -> bytes:
     return json.dumps(
         {
@@ -297,7 +296,6 @@ async def bench_http(
     else:
         await target.stop()
     return out
-
 
 
 async def bench_emulator(tmp: Path, seconds: float, rate: float, sync: str) -> dict[str, Any]:

@@ -39,7 +39,13 @@ def _reachable(cfg: LoadedConfig, source: str) -> set[str]:
 
 
 INPUTS = sorted(
-    {s for p in load_config(REPO / "routes.yaml", with_relations=False).registry.processors.values() for s in p.inputs}
+    {
+        s
+        for p in load_config(
+            REPO / "routes.yaml", with_relations=False
+        ).registry.processors.values()
+        for s in p.inputs
+    }
 )
 
 
@@ -56,10 +62,17 @@ def test_date_level_event_reaches_the_dag_closure(nba: LoadedConfig, source: str
 def test_hops_follow_publishes(nba: LoadedConfig) -> None:
     """Hop 1 is the planner's runs for the event; every later run was reached by a processor
     of the hop before that publishes a source it reads."""
-    ev = Event(event_id="e", source="nba_raw.nbac_injury_report", game_date=DAY,
-               affected_entities={"players": ("lebronjames",)}, changed_fields=("injury_status",))
+    ev = Event(
+        event_id="e",
+        source="nba_raw.nbac_injury_report",
+        game_date=DAY,
+        affected_entities={"players": ("lebronjames",)},
+        changed_fields=("injury_status",),
+    )
     wave = cascade(nba.registry, nba.relations, ev, DAY)
-    first = {d.processor: d for d in plan(nba.registry, nba.relations, ev, DAY) if d.action == "run"}
+    first = {
+        d.processor: d for d in plan(nba.registry, nba.relations, ev, DAY) if d.action == "run"
+    }
     assert {s.decision.processor: s.decision for s in wave.hops[0].steps} == first
     assert all(s.via == (EVENT_ORIGIN,) for s in wave.hops[0].steps)
     for prev, hop in zip(wave.hops, wave.hops[1:], strict=False):
@@ -75,29 +88,48 @@ def test_hops_follow_publishes(nba: LoadedConfig) -> None:
 
 def test_skip_downstream_and_failed_events_reach_nothing(nba: LoadedConfig) -> None:
     """An event that routes nothing has an empty wave."""
-    for ev in (Event(event_id="s", source="nba_raw.nbac_injury_report", game_date=DAY, skip_downstream=True),
-               Event(event_id="f", source="nba_raw.nbac_injury_report", game_date=DAY, status="failed")):
+    for ev in (
+        Event(
+            event_id="s", source="nba_raw.nbac_injury_report", game_date=DAY, skip_downstream=True
+        ),
+        Event(event_id="f", source="nba_raw.nbac_injury_report", game_date=DAY, status="failed"),
+    ):
         wave = cascade(nba.registry, nba.relations, ev, DAY)
         assert wave.hops == () and wave.reached() == ()
 
 
 def test_backfill_stays_a_backfill_downstream(nba: LoadedConfig) -> None:
     """A backfill's runs publish a backfill range: every hop runs at date scope over it."""
-    ev = Event(event_id="b", source="nba_raw.nbac_gamebook_player_stats",
-               start_date=date(2025, 11, 1), end_date=date(2025, 11, 3))
+    ev = Event(
+        event_id="b",
+        source="nba_raw.nbac_gamebook_player_stats",
+        start_date=date(2025, 11, 1),
+        end_date=date(2025, 11, 3),
+    )
     wave = cascade(nba.registry, nba.relations, ev, DAY)
     steps = list(wave.steps())
     assert len(wave.hops) > 1
     assert {s.decision.reason for s in steps} == {"backfill"}
-    assert {s.decision.dates for s in steps} == {(date(2025, 11, 1), date(2025, 11, 2), date(2025, 11, 3))}
+    assert {s.decision.dates for s in steps} == {
+        (date(2025, 11, 1), date(2025, 11, 2), date(2025, 11, 3))
+    }
 
 
 def test_explain_cascade_text_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """explain --cascade prints the wave after the table; --json adds it under "cascade"
     and keeps "decisions" as it was."""
     f = tmp_path / "e.json"
-    f.write_text(json.dumps({"event_id": "e-1", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
-                             "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["injury_status"]}))
+    f.write_text(
+        json.dumps(
+            {
+                "event_id": "e-1",
+                "source": "nba_raw.nbac_injury_report",
+                "game_date": "2025-11-19",
+                "affected_entities": {"players": ["lebronjames"]},
+                "changed_fields": ["injury_status"],
+            }
+        )
+    )
     args = ["explain", str(f), "--config", str(REPO / "routes.yaml"), "--as-of", "2025-11-19"]
     assert main([*args, "--cascade"]) == 0
     text = capsys.readouterr().out
@@ -111,5 +143,17 @@ def test_explain_cascade_text_and_json(capsys: pytest.CaptureFixture[str], tmp_p
     hops = out["cascade"]["hops"]
     assert hops[0]["hop"] == 1 and hops[0]["sources"] == ["nba_raw.nbac_injury_report"]
     first = hops[0]["decisions"][0]
-    assert set(first) == {"hop", "processor", "action", "scope", "entity_type", "entity_ids", "dates", "reason", "via"}
-    assert sorted(out["cascade"]["reached"] + out["cascade"]["not_reached"]) == sorted(d["processor"] for d in plain["decisions"])
+    assert set(first) == {
+        "hop",
+        "processor",
+        "action",
+        "scope",
+        "entity_type",
+        "entity_ids",
+        "dates",
+        "reason",
+        "via",
+    }
+    assert sorted(out["cascade"]["reached"] + out["cascade"]["not_reached"]) == sorted(
+        d["processor"] for d in plain["decisions"]
+    )

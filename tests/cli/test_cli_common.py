@@ -67,7 +67,11 @@ def test_shared_options_are_the_same_everywhere(command: str) -> None:
     for opt in SHARED[command]:
         a, ref = mine[opt], reference[opt]
         assert (a.dest, a.type, a.default, a.metavar, a.nargs) == (
-            ref.dest, ref.type, ref.default, ref.metavar, ref.nargs
+            ref.dest,
+            ref.type,
+            ref.default,
+            ref.metavar,
+            ref.nargs,
         ), opt
         help_text = (a.help or "").replace("to read", "to append to")
         assert help_text == ref.help, (command, opt)
@@ -79,13 +83,25 @@ def test_default_log_is_the_execution_logs() -> None:
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, **env},
+    )
 
 
 @pytest.mark.parametrize(
     "args",
-    [["validate", "routes.yaml"], ["graph", "--format", "dot"], ["schema", "--check"], ["test"], ["--help"]],
+    [
+        ["validate", "routes.yaml"],
+        ["graph", "--format", "dot"],
+        ["schema", "--check"],
+        ["test"],
+        ["--help"],
+    ],
     ids=["validate", "graph", "schema", "test", "help"],
 )
 def test_a_bad_port_breaks_no_other_command(args: list[str]) -> None:

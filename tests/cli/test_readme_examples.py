@@ -43,8 +43,14 @@ def checkout(tmp_path: Path) -> Path:
 def _run(cmd: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     argv = shlex.split(cmd)
     assert argv[0] == "scoperouter"
-    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *argv[1:]], input=stdin,
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", *argv[1:]],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def test_readme_has_explain_and_replay_examples() -> None:
@@ -72,7 +78,9 @@ def test_readme_command_runs_as_written(checkout: Path, cmd: str) -> None:
 def test_readme_explain_transcript(checkout: Path) -> None:
     """The `$ echo ... | scoperouter explain -` transcript: the command runs as written and
     every line shown (`...` stands for lines left out) is in the output, in order."""
-    m = re.search(r"\$ echo '(.*?)' \\\n\s*\| (scoperouter explain [^\n]*)\n(.*?)\n```", README, re.S)
+    m = re.search(
+        r"\$ echo '(.*?)' \\\n\s*\| (scoperouter explain [^\n]*)\n(.*?)\n```", README, re.S
+    )
     assert m is not None
     event = " ".join(m.group(1).split())
     r = _run(m.group(2), checkout, stdin=event)

@@ -56,7 +56,9 @@ def test_packaged_registry_passes_the_same_route_tests(
 ) -> None:
     """The NBA registry shipped in the package, with relation data generated from the default
     season (as the demo does), passes the repository's route tests."""
-    write_relations(generate_season(DEFAULT_SEED, DEFAULT_GAME_DATE), tmp_path / "data" / "relations")
+    write_relations(
+        generate_season(DEFAULT_SEED, DEFAULT_GAME_DATE), tmp_path / "data" / "relations"
+    )
     shutil.copy(PACKAGED_ROUTES, tmp_path / "routes.yaml")
     rc, out, _ = run(capsys, str(NBA_TESTS), "--config", str(tmp_path / "routes.yaml"))
     assert rc == 0, out
@@ -67,8 +69,13 @@ BROKEN = [
     pytest.param(
         "entity_ids: [LAL]}   # players reach their team",
         "entity_ids: [BOS, LAL]}",
-        ["routes.tests.yaml:66: one player's injury update", "upcoming_team_game_context: entity_ids",
-         "- expected: [BOS, LAL]", "+ actual:   [LAL]", "missing:  BOS"],
+        [
+            "routes.tests.yaml:66: one player's injury update",
+            "upcoming_team_game_context: entity_ids",
+            "- expected: [BOS, LAL]",
+            "+ actual:   [LAL]",
+            "missing:  BOS",
+        ],
         id="entity_ids",
     ),
     pytest.param(
@@ -129,7 +136,9 @@ def test_broken_expectation_fails_with_a_readable_diff(
     text = NBA_TESTS.read_text(encoding="utf-8")
     assert text.count(old) == 1
     (tmp_path / "routes.tests.yaml").write_text(text.replace(old, new), encoding="utf-8")
-    rc, out, _ = run(capsys, str(tmp_path / "routes.tests.yaml"), "--config", str(REPO / "routes.yaml"))
+    rc, out, _ = run(
+        capsys, str(tmp_path / "routes.tests.yaml"), "--config", str(REPO / "routes.yaml")
+    )
     assert rc == 1
     assert out.count("FAIL ") == 1, out
     for line in shown:
@@ -137,7 +146,9 @@ def test_broken_expectation_fails_with_a_readable_diff(
     assert "1 failed" in out.splitlines()[-1]
 
 
-def test_junit_xml_is_read_by_a_junit_parser(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_junit_xml_is_read_by_a_junit_parser(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """--junit writes JUnit XML that junitparser reads: one suite per file, a case per test,
     the failure's message and diff on the failing case, an error for a file that does not load."""
     text = NBA_TESTS.read_text(encoding="utf-8").replace(
@@ -148,16 +159,23 @@ def test_junit_xml_is_read_by_a_junit_parser(capsys: pytest.CaptureFixture[str],
     (tmp_path / "tests" / "routes" / "bad.yaml").write_text("tests:\n  - name: x\n    evnt: {}\n")
     shutil.copy(RETAIL / "routes.tests.yaml", tmp_path / "tests" / "routes" / "retail.yaml")
     junit = tmp_path / "out" / "route-tests.xml"
-    rc, _, _ = run(capsys, str(tmp_path), "--config", str(REPO / "routes.yaml"), "--junit", str(junit))
+    rc, _, _ = run(
+        capsys, str(tmp_path), "--config", str(REPO / "routes.yaml"), "--junit", str(junit)
+    )
     assert rc == 1
     xml = JUnitXml.fromfile(str(junit))
     suites = {s.name: s for s in xml}
-    assert set(suites) == {str(tmp_path / "routes.tests.yaml"), str(tmp_path / "tests/routes/bad.yaml"),
-                           str(tmp_path / "tests/routes/retail.yaml")}
+    assert set(suites) == {
+        str(tmp_path / "routes.tests.yaml"),
+        str(tmp_path / "tests/routes/bad.yaml"),
+        str(tmp_path / "tests/routes/retail.yaml"),
+    }
     nba = suites[str(tmp_path / "routes.tests.yaml")]
     assert nba.tests == 18 and nba.failures == 1 and nba.errors == 0
     failed = [c for c in nba if not c.is_passed]
-    assert [c.name for c in failed] == ["one player's injury update runs that player in every reader, and his team"]
+    assert [c.name for c in failed] == [
+        "one player's injury update runs that player in every reader, and his team"
+    ]
     (failure,) = failed[0].result
     assert isinstance(failure, Failure) and failure.message == "1 mismatch"
     assert "- expected: [BOS]" in (failure.text or "")
@@ -175,18 +193,38 @@ def test_junit_xml_is_read_by_a_junit_parser(capsys: pytest.CaptureFixture[str],
     [
         ("tests:\n  - name: x\n    evnt: {}\n", ":3:5: error: tests[0].evnt", "unknown key 'evnt'"),
         ("tests: []\n", ":1:1: error: tests", "at least 1 item"),
-        ("as_of: 2025-11-19\ntests:\n  - name: x\n    event: {source: nba_raw.nbac_injury_report, game_date: 2025-11-19}\n"
-         "    expect: {player_game_sumary: run}\n",
-         ":5:14: error: tests[0].expect.player_game_sumary", "did you mean 'player_game_summary'?"),
-        ("tests:\n  - name: x\n    event: {source: nba_raw.nbac_injury_report}\n    expect: {player_game_summary: run}\n",
-         ":3:5: error: tests[0].event", "invalid event: missing_date"),
-        ("tests:\n  - name: x\n    event: nope.json\n    expect: {player_game_summary: run}\n",
-         ":3:12: error: tests[0].event", "cannot read nope.json"),
-        ("tests:\n  - name: x\n    event: {}\n    events: []\n    expect: {player_game_summary: run}\n",
-         ":2:5: error: tests[0]", "exactly one of 'event' and 'events'"),
+        (
+            "as_of: 2025-11-19\ntests:\n  - name: x\n    event: {source: nba_raw.nbac_injury_report, game_date: 2025-11-19}\n"
+            "    expect: {player_game_sumary: run}\n",
+            ":5:14: error: tests[0].expect.player_game_sumary",
+            "did you mean 'player_game_summary'?",
+        ),
+        (
+            "tests:\n  - name: x\n    event: {source: nba_raw.nbac_injury_report}\n    expect: {player_game_summary: run}\n",
+            ":3:5: error: tests[0].event",
+            "invalid event: missing_date",
+        ),
+        (
+            "tests:\n  - name: x\n    event: nope.json\n    expect: {player_game_summary: run}\n",
+            ":3:12: error: tests[0].event",
+            "cannot read nope.json",
+        ),
+        (
+            "tests:\n  - name: x\n    event: {}\n    events: []\n    expect: {player_game_summary: run}\n",
+            ":2:5: error: tests[0]",
+            "exactly one of 'event' and 'events'",
+        ),
         ("tests:\n  - name: x\n  event: {}\n", ":3:3: error:", "YAML syntax error"),
     ],
-    ids=["unknown-key", "no-tests", "unknown-processor", "invalid-event", "missing-file", "event-and-events", "yaml"],
+    ids=[
+        "unknown-key",
+        "no-tests",
+        "unknown-processor",
+        "invalid-event",
+        "missing-file",
+        "event-and-events",
+        "yaml",
+    ],
 )
 def test_bad_test_file_is_a_positioned_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, where: str, message: str
@@ -202,21 +240,26 @@ def test_bad_test_file_is_a_positioned_error(
     assert message in line, out
 
 
-def test_no_route_tests_found_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_no_route_tests_found_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """A directory with no routes.tests.yaml nor tests/routes/*.yaml: exit 1, saying what it looked for."""
     rc = main(["test", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 1 and "no route tests" in err and "routes.tests.yaml" in err
 
 
-def test_registry_is_the_nearest_routes_yaml(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_registry_is_the_nearest_routes_yaml(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """tests/routes/*.yaml without config: runs against the routes.yaml two levels up."""
     shutil.copytree(RETAIL, tmp_path / "repo")
     (tmp_path / "repo" / "tests" / "routes").mkdir(parents=True)
     moved = (tmp_path / "repo" / "routes.tests.yaml").read_text(encoding="utf-8")
     (tmp_path / "repo" / "routes.tests.yaml").unlink()
     (tmp_path / "repo" / "tests" / "routes" / "retail.yaml").write_text(
-        moved.replace("events/sales_correction.json", "../../events/sales_correction.json"), encoding="utf-8"
+        moved.replace("events/sales_correction.json", "../../events/sales_correction.json"),
+        encoding="utf-8",
     )
     rc, out, _ = run(capsys, str(tmp_path / "repo"), "-v")
     assert rc == 0, out

@@ -66,7 +66,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         t0 = time.process_time()  # CPU time: the demo's work, not the shared machine's load
         with contextlib.redirect_stdout(buf):
             rc = main(
-                ["demo", "--json", "--html", str(html), "--export-events", str(cwd / "events.jsonl")]
+                [
+                    "demo",
+                    "--json",
+                    "--html",
+                    str(html),
+                    "--export-events",
+                    str(cwd / "events.jsonl"),
+                ]
             )
         seconds = time.process_time() - t0
     return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html, cwd)
@@ -82,9 +89,16 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
     assert list(out["by_processor"]) == list(ORDER)
     assert all(set(v) == PROCESSOR_KEYS for v in out["by_processor"].values())
     for mode in ("date_level", "routed"):  # the per-processor figures add up to the totals
-        assert sum(v[f"{mode}_runs"] for v in out["by_processor"].values()) == out[mode]["processor_runs"]
-        assert sum(v[f"{mode}_rows"] for v in out["by_processor"].values()) == out[mode]["entity_rows"]
-    assert sum(v["minimum_rows"] for v in out["by_processor"].values()) == out["minimum_entity_rows"]
+        assert (
+            sum(v[f"{mode}_runs"] for v in out["by_processor"].values())
+            == out[mode]["processor_runs"]
+        )
+        assert (
+            sum(v[f"{mode}_rows"] for v in out["by_processor"].values()) == out[mode]["entity_rows"]
+        )
+    assert (
+        sum(v["minimum_rows"] for v in out["by_processor"].values()) == out["minimum_entity_rows"]
+    )
     assert (out["seed"], out["game_date"]) == (2025, "2025-11-19")
     assert out["events"] == demo_run.result.comparison.events >= 25
     assert out["work_ratio"] == pytest.approx(
@@ -236,8 +250,7 @@ def readme_figures(j: dict[str, Any]) -> list[str]:
         f"the daily export alone re-runs {bp['daily_predictions_exporter']['routed_runs']} times",
         f"**A single update** reaches every phase in {su['routed_s']:.1f} s",
         f"so it finishes at {su['routed_all_s']:.1f} s",
-        f"work ratio {ratio:.1f}x ({vs_dag:.1f}x against a "
-        "date-level DAG run once per update)",
+        f"work ratio {ratio:.1f}x ({vs_dag:.1f}x against a date-level DAG run once per update)",
         f"routed work {j['routed_vs_minimum']:.2f}x the ground-truth minimum; "
         f"{j['routed_vs_minimum_entity_processors']:.2f}x for entity-granular processors alone; "
         f"{j['routed_vs_end_of_day_minimum']:.2f}x the end-of-day bound",
@@ -266,7 +279,9 @@ def test_readme_figures_come_from_demo_json(demo_run: DemoRun) -> None:
     README; the message lists every sentence to update, as it should read)."""
     readme = _squash((REPO / "README.md").read_text(encoding="utf-8"))
     stale = [f for f in readme_figures(demo_run.out) if _squash(f) not in readme]
-    assert not stale, "README figures differ from demo --json; they should read:\n" + "\n".join(stale)
+    assert not stale, "README figures differ from demo --json; they should read:\n" + "\n".join(
+        stale
+    )
 
 
 def test_exported_events_are_the_shipped_sample(demo_run: DemoRun) -> None:

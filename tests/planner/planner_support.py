@@ -22,7 +22,9 @@ def registry_from(doc: Mapping[str, Any]) -> CompiledRegistry:
     return compile_registry(RoutesSpec.model_validate(doc))
 
 
-def relations_for(registry: CompiledRegistry, rows: Mapping[str, Iterable[Row]]) -> InMemoryRelations:
+def relations_for(
+    registry: CompiledRegistry, rows: Mapping[str, Iterable[Row]]
+) -> InMemoryRelations:
     """InMemoryRelations with the registry's inverse relations and types wired in."""
     rels = registry.relations
     return InMemoryRelations(

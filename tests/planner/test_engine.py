@@ -45,18 +45,41 @@ def ev(eid: str, priority: str = "normal", corr: str | None = None) -> Event:
     return Event(event_id=eid, source="raw.a", game_date=D, priority=priority, correlation_id=corr)  # type: ignore[arg-type]
 
 
-def run(*ids: str, proc: str = "p", etype: str = "player", dates: tuple[date, ...] = (D,)) -> Decision:
+def run(
+    *ids: str, proc: str = "p", etype: str = "player", dates: tuple[date, ...] = (D,)
+) -> Decision:
     if not ids:
-        return Decision(processor=proc, action="run", scope="date", entity_type=None, entity_ids=None,
-                        dates=dates, reason="empty_mapping")
-    return Decision(processor=proc, action="run", scope="entities", entity_type=etype,
-                    entity_ids=tuple(sorted(ids)), dates=dates, reason="entity_scope")
+        return Decision(
+            processor=proc,
+            action="run",
+            scope="date",
+            entity_type=None,
+            entity_ids=None,
+            dates=dates,
+            reason="empty_mapping",
+        )
+    return Decision(
+        processor=proc,
+        action="run",
+        scope="entities",
+        entity_type=etype,
+        entity_ids=tuple(sorted(ids)),
+        dates=dates,
+        reason="entity_scope",
+    )
 
 
 def skip_with_dates() -> Decision:
     # a skip never carries dates in practice; one that does must still not enter a window
-    return Decision.model_construct(processor="p", action="skip", scope=None, entity_type=None,
-                                    entity_ids=None, dates=(D,), reason="irrelevant_fields")
+    return Decision.model_construct(
+        processor="p",
+        action="skip",
+        scope=None,
+        entity_type=None,
+        entity_ids=None,
+        dates=(D,),
+        reason="irrelevant_fields",
+    )
 
 
 def window(phase: str) -> WindowState | None:
@@ -76,7 +99,9 @@ DECISION_FOR = {
 }
 
 
-@pytest.mark.parametrize(("key", "tr"), list(TRANSITIONS.items()), ids=[f"{p}-{i}" for p, i in TRANSITIONS])
+@pytest.mark.parametrize(
+    ("key", "tr"), list(TRANSITIONS.items()), ids=[f"{p}-{i}" for p, i in TRANSITIONS]
+)
 def test_every_table_row_is_what_merge_does(key: tuple[str, str], tr: Any) -> None:
     """Each (window, input) row of TRANSITIONS is the transition merge_decision / the timers make."""
     phase, inp = key
@@ -121,7 +146,10 @@ def test_skip_decisions_never_enter_a_window() -> None:
     eng.apply(ev("s2"), [skip_with_dates()], 5.0)
     eng.book.add(ev("s3"), skip_with_dates(), 6.0)  # the book's own rule, below the engine
     w = eng.book.get(("p", D))
-    assert w is not None and merge_decision(w, ev("s4"), skip_with_dates(), D, 7.0, PARAMS) == (w, False)
+    assert w is not None and merge_decision(w, ev("s4"), skip_with_dates(), D, 7.0, PARAMS) == (
+        w,
+        False,
+    )
     [f] = eng.drain()
     assert f.trigger.caused_by == ("e1",) and f.at == 10.0
 

@@ -17,9 +17,15 @@ RELATIONS = {
     "player_games": "2025-11-19,lebronjames,G1\n2025-11-21,lebronjames,G2\n",
     "league_teams": "".join(f",{a},{b}\n" for a in ("BOS", "LAL") for b in ("BOS", "LAL")),
 }
-CANONICAL = {"event_id": "e-123", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
-             "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["injury_status"],
-             "correlation_id": "c-9", "produced_at": "2025-11-19T18:05:00Z"}
+CANONICAL = {
+    "event_id": "e-123",
+    "source": "nba_raw.nbac_injury_report",
+    "game_date": "2025-11-19",
+    "affected_entities": {"players": ["lebronjames"]},
+    "changed_fields": ["injury_status"],
+    "correlation_id": "c-9",
+    "produced_at": "2025-11-19T18:05:00Z",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +40,17 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "routes.yaml"
 
 
-def cli(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], input=stdin, capture_output=True,
-                          text=True, timeout=60, cwd=cwd)
+def cli(
+    *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
 
 
 def test_explain_json(config: Path, tmp_path: Path) -> None:
@@ -50,22 +64,42 @@ def test_explain_json(config: Path, tmp_path: Path) -> None:
     names = [d["processor"] for d in out["decisions"]]
     assert names == sorted(names) and len(names) == 14
     pgs = next(d for d in out["decisions"] if d["processor"] == "player_game_summary")
-    assert pgs == {"processor": "player_game_summary", "action": "run", "scope": "entities",
-                   "entity_type": "player", "entity_ids": ["lebronjames"], "dates": ["2025-11-19"],
-                   "reason": "entity_scope"}
+    assert pgs == {
+        "processor": "player_game_summary",
+        "action": "run",
+        "scope": "entities",
+        "entity_type": "player",
+        "entity_ids": ["lebronjames"],
+        "dates": ["2025-11-19"],
+        "reason": "entity_scope",
+    }
     assert {tuple(sorted(d)) for d in out["decisions"]} == {tuple(sorted(pgs))}
 
 
 def test_explain_table_from_stdin(config: Path) -> None:
     """explain - reads stdin and prints a readable table with every column."""
-    legacy = {"event_type": "raw_data_loaded", "source_table": "bdl_player_boxscores", "game_date": "2025-11-19",
-              "success": True, "execution_id": "x1"}
-    r = cli("explain", "-", "--config", str(config), "--as-of", "2025-11-30", stdin=json.dumps(legacy))
+    legacy = {
+        "event_type": "raw_data_loaded",
+        "source_table": "bdl_player_boxscores",
+        "game_date": "2025-11-19",
+        "success": True,
+        "execution_id": "x1",
+    }
+    r = cli(
+        "explain", "-", "--config", str(config), "--as-of", "2025-11-30", stdin=json.dumps(legacy)
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[1].split() == ["PROCESSOR", "ACTION", "SCOPE", "COUNT", "DATES", "REASON"]
     row = next(line.split() for line in lines if line.startswith("team_offense_game_summary"))
-    assert row == ["team_offense_game_summary", "run", "date", "all", "2025-11-19", "no_entities_in_event"]
+    assert row == [
+        "team_offense_game_summary",
+        "run",
+        "date",
+        "all",
+        "2025-11-19",
+        "no_entities_in_event",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -75,8 +109,14 @@ def test_explain_table_from_stdin(config: Path) -> None:
         ("[1, 2]", "not_an_object"),
         ('{"source": "nba_raw.nbac_injury_report"}', "missing_date"),
         ('{"source": "nba_raw.nbac_injury_report", "game_date": "2025-13-01"}', "invalid_date"),
-        ('{"source": "s.t", "start_date": "2025-11-03", "end_date": "2025-11-01"}', "invalid_date_range"),
-        ('{"source": "s.t", "game_date": "2025-11-19", "affected_entities": {"players": "x"}}', "invalid_field"),
+        (
+            '{"source": "s.t", "start_date": "2025-11-03", "end_date": "2025-11-01"}',
+            "invalid_date_range",
+        ),
+        (
+            '{"source": "s.t", "game_date": "2025-11-19", "affected_entities": {"players": "x"}}',
+            "invalid_field",
+        ),
         ('{"source": "s.t", "game_date": "2025-11-19", "changed_fields": [1]}', "invalid_field"),
         ('{"source": "s.t", "game_date": "2025-11-19", "status": "ok"}', "invalid_status"),
     ],
@@ -90,7 +130,9 @@ def test_explain_bad_event(config: Path, payload: str, reason: str) -> None:
     assert reason in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize(("payload", "reason"), [("not json", "not_json"), ('{"source": "s.t"}', "missing_date")])
+@pytest.mark.parametrize(
+    ("payload", "reason"), [("not json", "not_json"), ('{"source": "s.t"}', "missing_date")]
+)
 def test_explain_bad_event_json(config: Path, payload: str, reason: str) -> None:
     """With --json a bad event also prints a machine-readable error object on stdout."""
     r = cli("explain", "-", "--config", str(config), "--json", stdin=payload)
@@ -113,7 +155,11 @@ def test_explain_bad_config_json(tmp_path: Path) -> None:
 def test_explain_missing_file(config: Path, tmp_path: Path) -> None:
     """An unreadable EVENT file exits 1 with one line."""
     r = cli("explain", str(tmp_path / "nope.json"), "--config", str(config))
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 1
+        and len(r.stderr.strip().splitlines()) == 1
+        and "Traceback" not in r.stderr
+    )
 
 
 def test_explain_bad_as_of_is_usage_error(config: Path) -> None:
@@ -124,19 +170,45 @@ def test_explain_bad_as_of_is_usage_error(config: Path) -> None:
 
 def _stream() -> str:
     def e(eid: str, player: str, t: str, **kw: object) -> str:
-        return json.dumps({**CANONICAL, "event_id": eid, "affected_entities": {"players": [player]},
-                           "produced_at": f"2025-11-19T18:00:{t}Z", **kw})
+        return json.dumps(
+            {
+                **CANONICAL,
+                "event_id": eid,
+                "affected_entities": {"players": [player]},
+                "produced_at": f"2025-11-19T18:00:{t}Z",
+                **kw,
+            }
+        )
 
-    return "\n".join([e("e1", "lebronjames", "00"), e("e2", "jaysontatum", "05"), "{broken",
-                      e("e3", "anthonydavis", "50", priority="critical"), ""]) + "\n"
+    return (
+        "\n".join(
+            [
+                e("e1", "lebronjames", "00"),
+                e("e2", "jaysontatum", "05"),
+                "{broken",
+                e("e3", "anthonydavis", "50", priority="critical"),
+                "",
+            ]
+        )
+        + "\n"
+    )
 
 
 def test_replay_json_dry_run(config: Path, tmp_path: Path) -> None:
     """replay coalesces on the virtual clock, reports bad lines by number and exits 1; dry run writes nothing."""
     src = tmp_path / "events.jsonl"
     src.write_text(_stream())
-    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--json", "--dry-run",
-            cwd=tmp_path)
+    r = cli(
+        "replay",
+        str(src),
+        "--config",
+        str(config),
+        "--as-of",
+        "2025-11-30",
+        "--json",
+        "--dry-run",
+        cwd=tmp_path,
+    )
     assert r.returncode == 1
     assert "line 3" in r.stderr and "not_json" in r.stderr and "Traceback" not in r.stderr
     triggers = [json.loads(line) for line in r.stdout.splitlines()]
@@ -155,32 +227,63 @@ def test_replay_writes_outbox(config: Path, tmp_path: Path) -> None:
     src = tmp_path / "events.jsonl"
     src.write_text("\n".join(_stream().splitlines()[:2]) + "\n")
     box = tmp_path / "box" / "out.jsonl"
-    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--outbox", str(box),
-            cwd=tmp_path)
+    r = cli(
+        "replay",
+        str(src),
+        "--config",
+        str(config),
+        "--as-of",
+        "2025-11-30",
+        "--outbox",
+        str(box),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     written = [json.loads(line) for line in box.read_text().splitlines()]
     # every processor reading the injury report (routes.yaml: production's readers), a trigger
     # per date for those with a lookback (up to --as-of)
-    readers = {"player_game_summary", "upcoming_team_game_context", "upcoming_player_game_context",
-               "ml_feature_store", "player_prediction_exporter"}
+    readers = {
+        "player_game_summary",
+        "upcoming_team_game_context",
+        "upcoming_player_game_context",
+        "ml_feature_store",
+        "player_prediction_exporter",
+    }
     assert len(written) == len(r.stdout.splitlines()) > len(readers)
     assert {t["processor"] for t in written} == readers
     assert {t["processor"] for t in written if t["end_date"] == "2025-11-19"} == readers
 
 
-@pytest.mark.parametrize(("flags", "logged"), [
-    ((), True),
-    (("--no-log",), False),
-    (("--dry-run",), False),
-], ids=["log", "no-log", "dry-run"])
-def test_replay_execution_log(config: Path, tmp_path: Path, flags: tuple[str, ...], logged: bool) -> None:
+@pytest.mark.parametrize(
+    ("flags", "logged"),
+    [
+        ((), True),
+        (("--no-log",), False),
+        (("--dry-run",), False),
+    ],
+    ids=["log", "no-log", "dry-run"],
+)
+def test_replay_execution_log(
+    config: Path, tmp_path: Path, flags: tuple[str, ...], logged: bool
+) -> None:
     """replay appends its decisions and fired triggers to --log, which report then reads (one
     run per trigger, every triggered processor listed); --no-log and --dry-run write no log."""
     src = tmp_path / "events.jsonl"
     src.write_text(_stream())
     log = tmp_path / "logs" / "x.sqlite"
-    r = cli("replay", str(src), "--config", str(config), "--as-of", "2025-11-30", "--json", "--log", str(log),
-            *flags, cwd=tmp_path)
+    r = cli(
+        "replay",
+        str(src),
+        "--config",
+        str(config),
+        "--as-of",
+        "2025-11-30",
+        "--json",
+        "--log",
+        str(log),
+        *flags,
+        cwd=tmp_path,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr  # line 3 of the stream is broken
     triggers = [json.loads(line) for line in r.stdout.splitlines()]
     assert triggers

@@ -89,26 +89,47 @@ CANONICAL = {
     [
         (
             PHASE2,
-            {"shape": "raw_data_loaded", "event_id": "exec-1", "source": "nba_raw.nbac_injury_report",
-             "status": "success", "correlation_id": "corr-1", "record_count": 450,
-             "affected_entities": None, "changed_fields": None,
-             "produced_at": datetime(2025, 11, 19, 18, 5, tzinfo=UTC)},
+            {
+                "shape": "raw_data_loaded",
+                "event_id": "exec-1",
+                "source": "nba_raw.nbac_injury_report",
+                "status": "success",
+                "correlation_id": "corr-1",
+                "record_count": 450,
+                "affected_entities": None,
+                "changed_fields": None,
+                "produced_at": datetime(2025, 11, 19, 18, 5, tzinfo=UTC),
+            },
         ),
         (
             PHASE3,
-            {"shape": "analytics_complete", "event_id": "exec-2",
-             "source": "nba_analytics.player_game_summary", "status": "success"},
+            {
+                "shape": "analytics_complete",
+                "event_id": "exec-2",
+                "source": "nba_analytics.player_game_summary",
+                "status": "success",
+            },
         ),
         (
             UNIFIED,
-            {"shape": "unified", "event_id": "exec-3", "source": "nba_analytics.player_game_summary",
-             "status": "partial", "changed_fields": ("minutes", "points"),
-             "affected_entities": {"players": ("lebronjames", "stephencurry")}},
+            {
+                "shape": "unified",
+                "event_id": "exec-3",
+                "source": "nba_analytics.player_game_summary",
+                "status": "partial",
+                "changed_fields": ("minutes", "points"),
+                "affected_entities": {"players": ("lebronjames", "stephencurry")},
+            },
         ),
         (
             CANONICAL,
-            {"shape": "canonical", "event_id": "e-123", "priority": "critical",
-             "affected_entities": {"players": ("lebronjames",)}, "changed_fields": ("injury_status",)},
+            {
+                "shape": "canonical",
+                "event_id": "e-123",
+                "priority": "critical",
+                "affected_entities": {"players": ("lebronjames",)},
+                "changed_fields": ("injury_status",),
+            },
         ),
         (
             {**PHASE2, "source_table": "nba_raw.nbac_injury_report"},
@@ -123,18 +144,34 @@ CANONICAL = {
             {"shape": "unified", "source": "nba_analytics.player_game_summary"},
         ),
         (
-            {"source": "x.y", "start_date": "2025-11-01", "end_date": "2025-11-03", "skip_downstream": True},
-            {"game_date": None, "start_date": date(2025, 11, 1), "end_date": date(2025, 11, 3),
-             "skip_downstream": True},
+            {
+                "source": "x.y",
+                "start_date": "2025-11-01",
+                "end_date": "2025-11-03",
+                "skip_downstream": True,
+            },
+            {
+                "game_date": None,
+                "start_date": date(2025, 11, 1),
+                "end_date": date(2025, 11, 3),
+                "skip_downstream": True,
+            },
         ),
         (
-            {"source": "x.y", "game_date": "2025-11-19", "metadata": {"start_date": "2025-11-01",
-                                                               "end_date": "2025-11-02"}},
+            {
+                "source": "x.y",
+                "game_date": "2025-11-19",
+                "metadata": {"start_date": "2025-11-01", "end_date": "2025-11-02"},
+            },
             {"game_date": D, "start_date": date(2025, 11, 1)},
         ),
         (
-            {"source": "x.y", "game_date": "2025-11-19", "affected_entities": {"player": ["b", "a"]},
-             "entities_changed": {"players": ["c"]}},
+            {
+                "source": "x.y",
+                "game_date": "2025-11-19",
+                "affected_entities": {"player": ["b", "a"]},
+                "entities_changed": {"players": ["c"]},
+            },
             {"affected_entities": {"player": ("a", "b"), "players": ("c",)}},
         ),
         (
@@ -150,11 +187,25 @@ CANONICAL = {
             {"changed_fields": ()},
         ),
     ],
-    ids=["phase2", "phase3", "unified", "canonical", "full-source-table", "unknown-bare",
-         "output-table-only", "backfill", "metadata-range", "entity-union", "epoch", "naive-time",
-         "empty-fields"],
+    ids=[
+        "phase2",
+        "phase3",
+        "unified",
+        "canonical",
+        "full-source-table",
+        "unknown-bare",
+        "output-table-only",
+        "backfill",
+        "metadata-range",
+        "entity-union",
+        "epoch",
+        "naive-time",
+        "empty-fields",
+    ],
 )
-def test_shapes_normalise(nba: CompiledRegistry, raw: dict[str, Any], expected: dict[str, Any]) -> None:
+def test_shapes_normalise(
+    nba: CompiledRegistry, raw: dict[str, Any], expected: dict[str, Any]
+) -> None:
     """Every accepted shape normalises to the canonical fields the planner reads."""
     ev = normalize_event(raw, nba)
     for key, value in expected.items():
@@ -172,9 +223,13 @@ def test_shapes_normalise(nba: CompiledRegistry, raw: dict[str, Any], expected: 
         ({"event_id": 12}, "m", "12"),
     ],
 )
-def test_event_id_fallbacks(nba: CompiledRegistry, raw: dict[str, Any], message_id: str, expected: str) -> None:
+def test_event_id_fallbacks(
+    nba: CompiledRegistry, raw: dict[str, Any], message_id: str, expected: str
+) -> None:
     """event_id falls back (when missing or empty) to execution_id, then to the Pub/Sub message id."""
-    ev = normalize_event({"source": "x.y", "game_date": "2025-11-19", **raw}, nba, message_id=message_id)
+    ev = normalize_event(
+        {"source": "x.y", "game_date": "2025-11-19", **raw}, nba, message_id=message_id
+    )
     assert ev.event_id == expected
 
 
@@ -220,22 +275,82 @@ def test_status_rules(nba: CompiledRegistry, fields: dict[str, Any], expected: s
         ({"source": "x.y", "game_date": "2025-02-30"}, "invalid_date", "real date"),
         ({"source": "x.y", "game_date": "19/11/2025"}, "invalid_date", "YYYY-MM-DD"),
         ({"source": "x.y", "game_date": 20251119}, "invalid_date", "game_date"),
-        ({"source": "x.y", "start_date": "2025-11-05", "end_date": "2025-11-01"}, "invalid_date_range", "before"),
-        ({"source": "x.y", "start_date": "1900-01-01", "end_date": "2025-11-01"}, "invalid_date_range", "spans"),
+        (
+            {"source": "x.y", "start_date": "2025-11-05", "end_date": "2025-11-01"},
+            "invalid_date_range",
+            "before",
+        ),
+        (
+            {"source": "x.y", "start_date": "1900-01-01", "end_date": "2025-11-01"},
+            "invalid_date_range",
+            "spans",
+        ),
         ({"source": "x.y", "game_date": "2025-11-19", "status": "done"}, "invalid_status", "done"),
-        ({"source": "x.y", "game_date": "2025-11-19", "success": "yes"}, "invalid_status", "success"),
-        ({"source": "x.y", "game_date": "2025-11-19", "affected_entities": ["a"]}, "invalid_field", "affected_entities"),
-        ({"source": "x.y", "game_date": "2025-11-19", "affected_entities": {"players": "a"}}, "invalid_field", "players"),
-        ({"source": "x.y", "game_date": "2025-11-19", "affected_entities": {"players": [1]}}, "invalid_field", "players"),
-        ({"source": "x.y", "game_date": "2025-11-19", "entities_changed": {"teams": [""]}}, "invalid_field", "teams"),
-        ({"source": "x.y", "game_date": "2025-11-19", "changed_fields": "points"}, "invalid_field", "changed_fields"),
-        ({"source": "x.y", "game_date": "2025-11-19", "metadata": {"changed_fields": [3]}}, "invalid_field", "metadata.changed_fields"),
-        ({"source": "x.y", "game_date": "2025-11-19", "metadata": "m"}, "invalid_field", "metadata"),
-        ({"source": "x.y", "game_date": "2025-11-19", "priority": "urgent"}, "invalid_field", "priority"),
-        ({"source": "x.y", "game_date": "2025-11-19", "skip_downstream": "yes"}, "invalid_field", "skip_downstream"),
-        ({"source": "x.y", "game_date": "2025-11-19", "produced_at": "soon"}, "invalid_date", "produced_at"),
-        ({"source": "x.y", "game_date": "\uff12\uff10\uff12\uff15-11-19"}, "invalid_date", "game_date"),
-        ({"source": "x.y", "game_date": "2025-11-19", "event_id": ["e"]}, "invalid_field", "event_id"),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "success": "yes"},
+            "invalid_status",
+            "success",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "affected_entities": ["a"]},
+            "invalid_field",
+            "affected_entities",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "affected_entities": {"players": "a"}},
+            "invalid_field",
+            "players",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "affected_entities": {"players": [1]}},
+            "invalid_field",
+            "players",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "entities_changed": {"teams": [""]}},
+            "invalid_field",
+            "teams",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "changed_fields": "points"},
+            "invalid_field",
+            "changed_fields",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "metadata": {"changed_fields": [3]}},
+            "invalid_field",
+            "metadata.changed_fields",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "metadata": "m"},
+            "invalid_field",
+            "metadata",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "priority": "urgent"},
+            "invalid_field",
+            "priority",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "skip_downstream": "yes"},
+            "invalid_field",
+            "skip_downstream",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "produced_at": "soon"},
+            "invalid_date",
+            "produced_at",
+        ),
+        (
+            {"source": "x.y", "game_date": "\uff12\uff10\uff12\uff15-11-19"},
+            "invalid_date",
+            "game_date",
+        ),
+        (
+            {"source": "x.y", "game_date": "2025-11-19", "event_id": ["e"]},
+            "invalid_field",
+            "event_id",
+        ),
     ],
 )
 def test_rejections(nba: CompiledRegistry, raw: Any, reason: str, mentions: str) -> None:
@@ -257,7 +372,12 @@ def test_ambiguous_bare_name() -> None:
 
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(b"{", "not_json"), (b"\xff\xfe", "not_json"), (b"[1]", "not_an_object"), (b"[" * 100000, "not_json")],
+    [
+        (b"{", "not_json"),
+        (b"\xff\xfe", "not_json"),
+        (b"[1]", "not_an_object"),
+        (b"[" * 100000, "not_json"),
+    ],
 )
 def test_parse_bytes_rejections(nba: CompiledRegistry, data: bytes, reason: str) -> None:
     """Undecodable bytes are rejected as not_json / not_an_object."""
@@ -277,12 +397,27 @@ def test_parse_bytes_size_limit(nba: CompiledRegistry) -> None:
 
 @pytest.mark.parametrize(
     ("count", "kept"),
-    [(-1, None), ("450", 450), (12.0, 12), (1.5, None), ("many", None), (None, None), (True, None), (0, 0)],
+    [
+        (-1, None),
+        ("450", 450),
+        (12.0, 12),
+        (1.5, None),
+        ("many", None),
+        (None, None),
+        (True, None),
+        (0, 0),
+    ],
 )
 def test_record_count_never_rejects(nba: CompiledRegistry, count: Any, kept: int | None) -> None:
     """A legacy success:true routes whatever its record_count; a usable count is kept."""
-    raw = {"event_type": "raw_data_loaded", "source_table": "nbac_injury_report",
-           "game_date": "2025-11-19", "execution_id": "x-1", "success": True, "record_count": count}
+    raw = {
+        "event_type": "raw_data_loaded",
+        "source_table": "nbac_injury_report",
+        "game_date": "2025-11-19",
+        "execution_id": "x-1",
+        "success": True,
+        "record_count": count,
+    }
     ev = normalize_event(raw, nba)
     assert ev.status == "success"
     assert ev.record_count == kept
@@ -300,7 +435,9 @@ def test_record_count_never_rejects(nba: CompiledRegistry, count: Any, kept: int
         ({"source": "x.\udc00"}, "source"),
     ],
 )
-def test_lone_surrogates_are_invalid_field(nba: CompiledRegistry, fields: dict[str, Any], mentions: str) -> None:
+def test_lone_surrogates_are_invalid_field(
+    nba: CompiledRegistry, fields: dict[str, Any], mentions: str
+) -> None:
     """A JSON string escaping a lone surrogate (not encodable as UTF-8) is rejected as invalid_field."""
     raw = {"source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19", **fields}
     data = json.dumps(raw).encode()  # ensure_ascii: the surrogate travels as a \\uXXXX escape
@@ -333,7 +470,9 @@ BASE_EVENT = {"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19"}
         ("e" * 500_000, "invalid_field"),
     ],
 )
-def test_event_ids_are_exact_bounded_and_printable(nba: CompiledRegistry, event_id: str, outcome: str) -> None:
+def test_event_ids_are_exact_bounded_and_printable(
+    nba: CompiledRegistry, event_id: str, outcome: str
+) -> None:
     """Event ids are used exactly as sent, at most 512 characters, without control characters."""
     raw = {**BASE_EVENT, "event_id": event_id}
     if outcome == "invalid_field":

@@ -37,7 +37,9 @@ KEYS = ("a", "as", "b", "bs", "c", "cs", "zz", "A")
 ALL = "*"  # every entity of a date
 
 SETTINGS = settings(
-    max_examples=300, deadline=None, derandomize=True,
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -73,8 +75,12 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     for i in range(len(pairs)):
         if draw(st.booleans()):
             relations[f"r{i}_inv"] = {"inverse_of": f"r{i}"}
-    doc: dict[str, Any] = {"version": 1, "entities": {t: {} for t in TYPES}, "relations": relations,
-                           "processors": {}}
+    doc: dict[str, Any] = {
+        "version": 1,
+        "entities": {t: {} for t in TYPES},
+        "relations": relations,
+        "processors": {},
+    }
     if draw(st.booleans()):
         doc["defaults"] = {"max_entities": draw(st.integers(1, 6))}
     types = _rel_types(doc)
@@ -85,7 +91,9 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
             inp: dict[str, Any] = {"source": s}
             kind = draw(st.sampled_from(("all", "fields", "ignore_fields")))
             if kind != "all":
-                inp[kind] = draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=2, unique=True))
+                inp[kind] = draw(
+                    st.lists(st.sampled_from(FIELDS), min_size=1, max_size=2, unique=True)
+                )
             if gran != "date":
                 m = {}
                 for et in TYPES:
@@ -103,7 +111,10 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         if lb == "days":
             proc["lookback"] = {"days": draw(st.integers(1, 3))}
         elif lb == "games" and vias:
-            proc["lookback"] = {"games": draw(st.integers(1, 3)), "via": draw(st.sampled_from(vias))}
+            proc["lookback"] = {
+                "games": draw(st.integers(1, 3)),
+                "via": draw(st.sampled_from(vias)),
+            }
         doc["processors"][f"p{j}"] = proc
     return doc
 
@@ -117,22 +128,34 @@ ROW_DATES = (None, None, D, D, *DATES)
 
 
 @st.composite
-def relation_rows(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, list[tuple[date | None, str, str]]]:
+def relation_rows(
+    draw: st.DrawFn, doc: dict[str, Any]
+) -> dict[str, list[tuple[date | None, str, str]]]:
     rows = {}
     for name, r in doc["relations"].items():
         if "inverse_of" in r:
             continue
-        rows[name] = draw(st.lists(
-            st.tuples(st.sampled_from(ROW_DATES), st.sampled_from(POOL[r["from"]]),
-                      st.sampled_from(POOL[r["to"]])), min_size=2, max_size=16))
+        rows[name] = draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(ROW_DATES),
+                    st.sampled_from(POOL[r["from"]]),
+                    st.sampled_from(POOL[r["to"]]),
+                ),
+                min_size=2,
+                max_size=16,
+            )
+        )
     return rows
 
 
 @st.composite
 def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
     read = sorted({i["source"] for p in doc["processors"].values() for i in p["inputs"]})
-    raw: dict[str, Any] = {"event_id": "e-" + str(draw(st.integers(0, 9))),
-                           "source": draw(st.sampled_from((*read, *read, *read, "s.unknown")))}
+    raw: dict[str, Any] = {
+        "event_id": "e-" + str(draw(st.integers(0, 9))),
+        "source": draw(st.sampled_from((*read, *read, *read, "s.unknown"))),
+    }
     if draw(_one_in(10)):
         start = draw(st.sampled_from(DATES[:4]))
         raw["start_date"] = start.isoformat()
@@ -146,13 +169,18 @@ def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
         raw["changed_fields"] = draw(st.lists(st.sampled_from((*FIELDS, "f9")), max_size=3))
     if not draw(_one_in(6)):
         ents = {}
-        keys = draw(st.lists(st.sampled_from(KEYS[:6] * 4 + KEYS[6:]), min_size=1, max_size=3, unique=True))
+        keys = draw(
+            st.lists(st.sampled_from(KEYS[:6] * 4 + KEYS[6:]), min_size=1, max_size=3, unique=True)
+        )
         for key in keys:
             pool = POOL.get(key.rstrip("s"), ("x0",))
             if draw(_one_in(4)):
                 pool = (*pool, "ghost")
-            ents[key] = draw(st.lists(st.sampled_from(pool), min_size=1 if not draw(_one_in(8)) else 0,
-                                      max_size=5))
+            ents[key] = draw(
+                st.lists(
+                    st.sampled_from(pool), min_size=1 if not draw(_one_in(8)) else 0, max_size=5
+                )
+            )
         raw["affected_entities"] = ents
     raw["priority"] = draw(st.sampled_from(("normal", "normal", "critical")))
     return raw
@@ -162,7 +190,9 @@ def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
 class Reference:
     """What each processor must do, from the document and the rows only."""
 
-    def __init__(self, doc: dict[str, Any], rows: dict[str, list[tuple[date | None, str, str]]]) -> None:
+    def __init__(
+        self, doc: dict[str, Any], rows: dict[str, list[tuple[date | None, str, str]]]
+    ) -> None:
         self.doc = doc
         self.types = _rel_types(doc)
         self.rows: dict[str, list[tuple[date | None, str, str]]] = {}
@@ -189,14 +219,20 @@ class Reference:
             k += 1
         return out
 
-    def lookback(self, proc: dict[str, Any], on: date, as_of: date, ents: set[str] | None) -> set[date]:
+    def lookback(
+        self, proc: dict[str, Any], on: date, as_of: date, ents: set[str] | None
+    ) -> set[date]:
         """Dates a change on ``on`` reaches: for the given entities, or (None) every entity."""
         lb = proc.get("lookback")
         out = {on}
         if lb is None:
             return out
         if "days" in lb:
-            return out | {on + timedelta(days=k) for k in range(1, lb["days"] + 1) if on + timedelta(days=k) <= as_of}
+            return out | {
+                on + timedelta(days=k)
+                for k in range(1, lb["days"] + 1)
+                if on + timedelta(days=k) <= as_of
+            }
         who = {f for d, f, _t in self.rows[lb["via"]] if d == on}
         if not who:  # nobody known to play on D: every later date up to as_of
             return out | {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
@@ -220,7 +256,10 @@ class Reference:
             named = {i["source"] for p in self.doc["processors"].values() for i in p["inputs"]}
             named |= {p["publishes"] for p in self.doc["processors"].values() if p.get("publishes")}
             named |= set(self.doc.get("sources", {}))
-            return {"action": "skip", "reason": "not_an_input" if ev.source in named else "unknown_source"}
+            return {
+                "action": "skip",
+                "reason": "not_an_input" if ev.source in named else "unknown_source",
+            }
         if ev.status == "failed":
             return {"action": "skip", "reason": "upstream_failed"}
         if ev.status == "no_data":
@@ -228,14 +267,20 @@ class Reference:
         if ev.skip_downstream:
             return {"action": "skip", "reason": "skip_downstream"}
         changed = set(ev.changed_fields or ())
-        if changed and (("fields" in inp and not changed & set(inp["fields"]))
-                        or ("ignore_fields" in inp and changed <= set(inp["ignore_fields"]))):
+        if changed and (
+            ("fields" in inp and not changed & set(inp["fields"]))
+            or ("ignore_fields" in inp and changed <= set(inp["ignore_fields"]))
+        ):
             return {"action": "skip", "reason": "irrelevant_fields"}
         if ev.game_date is None:
             assert ev.start_date is not None and ev.end_date is not None
             n = (ev.end_date - ev.start_date).days
-            return {"action": "run", "reason": "backfill", "entities": None,
-                    "dates": {ev.start_date + timedelta(days=i) for i in range(n + 1)}}
+            return {
+                "action": "run",
+                "reason": "backfill",
+                "entities": None,
+                "dates": {ev.start_date + timedelta(days=i) for i in range(n + 1)},
+            }
         on = ev.game_date
         gran = proc["granularity"]
         limit = proc.get("max_entities", self.doc.get("defaults", {}).get("max_entities", 100))
@@ -248,20 +293,32 @@ class Reference:
             to = self.types[lb["via"]][0] if gran == "date" else gran
             out: set[str] = set()
             for key, ids in (ev.affected_entities or {}).items():
-                et = key if key in TYPES else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+                et = (
+                    key
+                    if key in TYPES
+                    else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+                )
                 p = self.path(inp if gran != "date" else {}, et, to) if et is not None else None
                 if p is None:
                     continue
                 for x in ids:
                     frontier = {x}
                     for rel in p:
-                        frontier = set().union(*(self.targets(rel, on, y) for y in frontier)) if frontier else set()
+                        frontier = (
+                            set().union(*(self.targets(rel, on, y) for y in frontier))
+                            if frontier
+                            else set()
+                        )
                     out |= frontier
             return out
 
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
-            return {"action": "run", "reason": reason, "entities": None,
-                    "dates": self.lookback(proc, on, as_of, best_effort() if known is None else known)}
+            return {
+                "action": "run",
+                "reason": reason,
+                "entities": None,
+                "dates": self.lookback(proc, on, as_of, best_effort() if known is None else known),
+            }
 
         if gran == "date":
             return whole("date_granularity")
@@ -270,7 +327,11 @@ class Reference:
             return whole("no_entities_in_event")
         paths = {}
         for key in named:
-            et = key if key in TYPES else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+            et = (
+                key
+                if key in TYPES
+                else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
+            )
             p = self.path(inp, et, gran) if et is not None else None
             if p is None:
                 return whole("unmapped_entity_type")
@@ -286,10 +347,22 @@ class Reference:
             reached |= frontier
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
-        return {"action": "run", "reason": "entity_scope", "entities": reached,
-                "dates": self.lookback(proc, on, as_of, reached) if "days" in proc.get("lookback", {})
-                else {on} | set().union(*(self.later(proc["lookback"]["via"], e, on, proc["lookback"]["games"], as_of)
-                                          for e in reached)) if proc.get("lookback") else {on}}
+        return {
+            "action": "run",
+            "reason": "entity_scope",
+            "entities": reached,
+            "dates": self.lookback(proc, on, as_of, reached)
+            if "days" in proc.get("lookback", {})
+            else {on}
+            | set().union(
+                *(
+                    self.later(proc["lookback"]["via"], e, on, proc["lookback"]["games"], as_of)
+                    for e in reached
+                )
+            )
+            if proc.get("lookback")
+            else {on},
+        }
 
 
 # ---------------------------------------------------------------------- properties
@@ -344,15 +417,28 @@ def test_planner_deterministic(data: st.DataObject) -> None:
     assert [x.model_dump() for x in first] == [x.model_dump() for x in again]
 
 
-WIN = registry_from({
-    "version": 1, "entities": {"player": {}},
-    "processors": {
-        "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.one"}], "max_entities": 3,
-              "window": {"quiet": "10s", "max_wait": "40s"}},
-        "q": {"phase": 3, "granularity": "player", "inputs": [{"source": "s.one"}], "max_entities": 5,
-              "window": {"quiet": "0s", "max_wait": "5s"}},
-    },
-})
+WIN = registry_from(
+    {
+        "version": 1,
+        "entities": {"player": {}},
+        "processors": {
+            "p": {
+                "phase": 3,
+                "granularity": "player",
+                "inputs": [{"source": "s.one"}],
+                "max_entities": 3,
+                "window": {"quiet": "10s", "max_wait": "40s"},
+            },
+            "q": {
+                "phase": 3,
+                "granularity": "player",
+                "inputs": [{"source": "s.one"}],
+                "max_entities": 5,
+                "window": {"quiet": "0s", "max_wait": "5s"},
+            },
+        },
+    }
+)
 
 
 @st.composite
@@ -360,15 +446,35 @@ def decisions(draw: st.DrawFn) -> tuple[Event, Decision, float, str]:
     dates = tuple(sorted(draw(st.sets(st.sampled_from(DATES[:3]), min_size=1, max_size=2))))
     proc = draw(st.sampled_from(("p", "q")))
     eid = f"e{draw(st.integers(0, 50))}"
-    ev = Event(event_id=eid, source="s.one", game_date=dates[0],
-               priority=draw(st.sampled_from(("normal", "normal", "normal", "critical"))))
+    ev = Event(
+        event_id=eid,
+        source="s.one",
+        game_date=dates[0],
+        priority=draw(st.sampled_from(("normal", "normal", "normal", "critical"))),
+    )
     if draw(st.integers(0, 4)) == 0:
-        dec = Decision(processor=proc, action="run", scope="date", entity_type=None, entity_ids=None,
-                       dates=dates, reason=draw(st.sampled_from(("empty_mapping", "no_entities_in_event"))))
+        dec = Decision(
+            processor=proc,
+            action="run",
+            scope="date",
+            entity_type=None,
+            entity_ids=None,
+            dates=dates,
+            reason=draw(st.sampled_from(("empty_mapping", "no_entities_in_event"))),
+        )
     else:
-        ids = tuple(sorted(draw(st.sets(st.sampled_from(POOL["a"] + POOL["b"]), min_size=1, max_size=4))))
-        dec = Decision(processor=proc, action="run", scope="entities", entity_type="player", entity_ids=ids,
-                       dates=dates, reason="entity_scope")
+        ids = tuple(
+            sorted(draw(st.sets(st.sampled_from(POOL["a"] + POOL["b"]), min_size=1, max_size=4)))
+        )
+        dec = Decision(
+            processor=proc,
+            action="run",
+            scope="entities",
+            entity_type="player",
+            entity_ids=ids,
+            dates=dates,
+            reason="entity_scope",
+        )
     step = draw(st.sampled_from((0.0, 1.0, 4.0, 9.0, 11.0, 30.0)))
     action = draw(st.sampled_from(("none", "none", "due", "snapshot")))
     return ev, dec, step, action
@@ -376,7 +482,9 @@ def decisions(draw: st.DrawFn) -> tuple[Event, Decision, float, str]:
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(decisions(), min_size=1, max_size=12), st.booleans())
-def test_windows_never_lose_work(stream: list[tuple[Event, Decision, float, str]], drain: bool) -> None:
+def test_windows_never_lose_work(
+    stream: list[tuple[Event, Decision, float, str]], drain: bool
+) -> None:
     """Every entity and date that entered a window leaves in a trigger that names its event."""
     book = WindowBook(WIN)
     fired: list[Trigger] = []
@@ -396,17 +504,25 @@ def test_windows_never_lose_work(stream: list[tuple[Event, Decision, float, str]
     assert book.open_count == 0
     for ev, dec, _step, _action in stream:
         for day in dec.dates:
-            hits = [t for t in fired if (t.processor, t.game_date) == (dec.processor, day)
-                    and ev.event_id in t.caused_by]
+            hits = [
+                t
+                for t in fired
+                if (t.processor, t.game_date) == (dec.processor, day) and ev.event_id in t.caused_by
+            ]
             assert hits, (dec, day)
             if dec.scope == "date":
                 assert any(t.scope == "date" for t in hits)
             else:
-                assert any(t.scope == "date" or set(dec.entity_ids or ()) <= set(t.entity_ids or ()) for t in hits)
+                assert any(
+                    t.scope == "date" or set(dec.entity_ids or ()) <= set(t.entity_ids or ())
+                    for t in hits
+                )
             if ev.priority == "critical":
                 assert any(t.priority == "critical" for t in hits)
     for t in fired:
-        assert t.scope == "date" or len(t.entity_ids or ()) <= WIN.processors[t.processor].max_entities
+        assert (
+            t.scope == "date" or len(t.entity_ids or ()) <= WIN.processors[t.processor].max_entities
+        )
         assert list(t.caused_by) == sorted(set(t.caused_by))
 
 
@@ -417,13 +533,22 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
     for j in range(draw(st.integers(1, 3))):
         lb = (
             {"games": draw(st.integers(1, 3)), "via": "a_games"}
-            if draw(st.booleans()) else {"days": draw(st.integers(1, 3))}
+            if draw(st.booleans())
+            else {"days": draw(st.integers(1, 3))}
         )
-        procs[f"p{j}"] = {"phase": 4, "granularity": draw(st.sampled_from(("a", "a", "date"))),
-                          "inputs": [{"source": "s.one"}], "lookback": lb,
-                          "max_entities": draw(st.integers(1, 4))}
-    return {"version": 1, "entities": {t: {} for t in TYPES},
-            "relations": {"a_games": {"from": "a", "to": "c"}}, "processors": procs}
+        procs[f"p{j}"] = {
+            "phase": 4,
+            "granularity": draw(st.sampled_from(("a", "a", "date"))),
+            "inputs": [{"source": "s.one"}],
+            "lookback": lb,
+            "max_entities": draw(st.integers(1, 4)),
+        }
+    return {
+        "version": 1,
+        "entities": {t: {} for t in TYPES},
+        "relations": {"a_games": {"from": "a", "to": "c"}},
+        "processors": procs,
+    }
 
 
 @SETTINGS
@@ -431,19 +556,34 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
 def test_lookback_matches_reference(data: st.DataObject) -> None:
     """Lookback dates (by days and by games, entity and date scope, capped at as-of) match the reference."""
     doc = data.draw(lookback_documents())
-    rows: dict[str, list[tuple[date | None, str, str]]] = {"a_games": data.draw(st.lists(
-        st.tuples(st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])),
-        min_size=3, max_size=20))}
+    rows: dict[str, list[tuple[date | None, str, str]]] = {
+        "a_games": data.draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])
+                ),
+                min_size=3,
+                max_size=20,
+            )
+        )
+    }
     reg = registry_from(doc)
     ids = data.draw(st.lists(st.sampled_from(POOL["a"]), max_size=4))
-    raw = {"event_id": "e", "source": "s.one", "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
-           "affected_entities": {"as": ids}}
+    raw = {
+        "event_id": "e",
+        "source": "s.one",
+        "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
+        "affected_entities": {"as": ids},
+    }
     ev = normalize_event(raw, reg)
     as_of = data.draw(st.sampled_from(DATES))
     ref = Reference(doc, rows)
     for got in plan(reg, relations_for(reg, rows), ev, as_of):
         want = ref.expect(got.processor, ev, as_of)
         assert (got.action, got.reason, got.scope) == (
-            want["action"], want["reason"], "date" if want["entities"] is None else "entities")
+            want["action"],
+            want["reason"],
+            "date" if want["entities"] is None else "entities",
+        )
         assert set(got.dates) == want["dates"]
         assert set(got.entity_ids or ()) == (want["entities"] or set())

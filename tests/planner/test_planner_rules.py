@@ -42,30 +42,53 @@ MINI = registry_from(
                     {"source": "raw.c", "map": {"game": ["game_teams", "team_players"]}},
                 ],
             },
-            "p_team": {"phase": 3, "granularity": "team", "inputs": [{"source": "raw.a"}, {"source": "raw.c"}]},
+            "p_team": {
+                "phase": 3,
+                "granularity": "team",
+                "inputs": [{"source": "raw.a"}, {"source": "raw.c"}],
+            },
             "p_date": {"phase": 3, "granularity": "date", "inputs": [{"source": "raw.a"}]},
             "p_other": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.z"}]},
             "p_days": {
-                "phase": 4, "granularity": "player", "inputs": [{"source": "raw.a"}],
+                "phase": 4,
+                "granularity": "player",
+                "inputs": [{"source": "raw.a"}],
                 "lookback": {"days": 3},
             },
             "p_games": {
-                "phase": 4, "granularity": "player", "inputs": [{"source": "raw.a"}],
+                "phase": 4,
+                "granularity": "player",
+                "inputs": [{"source": "raw.a"}],
                 "lookback": {"games": 2, "via": "player_games"},
             },
             "p_date_games": {
-                "phase": 4, "granularity": "date", "inputs": [{"source": "raw.a"}],
+                "phase": 4,
+                "granularity": "date",
+                "inputs": [{"source": "raw.a"}],
                 "lookback": {"games": 1, "via": "player_games"},
             },
         },
     }
 )
 MINI_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
-    "team_players": [(None, "T1", "p1"), (None, "T1", "p2"), (None, "T2", "p3"), (D, "T2", "p4"),
-                     (None, "T3", "p5")],
+    "team_players": [
+        (None, "T1", "p1"),
+        (None, "T1", "p2"),
+        (None, "T2", "p3"),
+        (D, "T2", "p4"),
+        (None, "T3", "p5"),
+    ],
     "game_teams": [(D, "G1", "T1"), (D, "G1", "T2"), (D, "G9", "T9"), (d(1), "G2", "T3")],
-    "player_games": [(D, "p1", "G1"), (d(2), "p1", "G3"), (d(5), "p1", "G4"), (d(9), "p1", "G5"),
-                     (d(1), "p5", "G2"), (d(4), "p5", "G6"), (D, "p3", "G1"), (d(3), "p3", "G7")],
+    "player_games": [
+        (D, "p1", "G1"),
+        (d(2), "p1", "G3"),
+        (d(5), "p1", "G4"),
+        (d(9), "p1", "G5"),
+        (d(1), "p5", "G2"),
+        (d(4), "p5", "G6"),
+        (D, "p3", "G1"),
+        (d(3), "p3", "G7"),
+    ],
 }
 MINI_REL = relations_for(MINI, MINI_ROWS)
 # dates after D, up to AS_OF, on which player_games has no rows at all
@@ -81,98 +104,324 @@ def decision(decisions: tuple[Decision, ...], name: str) -> Decision:
 # (event fields, processor, as_of, expected (action, scope, ids, dates, reason))
 CASES: list[tuple[str, dict[str, Any], str, date, tuple[Any, ...]]] = [
     ("not_an_input", A, "p_other", AS_OF, ("skip", None, None, (), "not_an_input")),
-    ("unknown source", {"source": "raw.nobody"}, "p_player", AS_OF, ("skip", None, None, (), "unknown_source")),
-    ("unknown source wins over failed", {"source": "raw.nobody", "status": "failed"}, "p_player", AS_OF,
-     ("skip", None, None, (), "unknown_source")),
-    ("upstream_failed", {**A, "status": "failed"}, "p_player", AS_OF, ("skip", None, None, (), "upstream_failed")),
-    ("legacy failure", {**A, "success": False}, "p_team", AS_OF, ("skip", None, None, (), "upstream_failed")),
+    (
+        "unknown source",
+        {"source": "raw.nobody"},
+        "p_player",
+        AS_OF,
+        ("skip", None, None, (), "unknown_source"),
+    ),
+    (
+        "unknown source wins over failed",
+        {"source": "raw.nobody", "status": "failed"},
+        "p_player",
+        AS_OF,
+        ("skip", None, None, (), "unknown_source"),
+    ),
+    (
+        "upstream_failed",
+        {**A, "status": "failed"},
+        "p_player",
+        AS_OF,
+        ("skip", None, None, (), "upstream_failed"),
+    ),
+    (
+        "legacy failure",
+        {**A, "success": False},
+        "p_team",
+        AS_OF,
+        ("skip", None, None, (), "upstream_failed"),
+    ),
     ("no_data", {**A, "status": "no_data"}, "p_player", AS_OF, ("skip", None, None, (), "no_data")),
-    ("skip_downstream", {**A, "skip_downstream": True}, "p_team", AS_OF, ("skip", None, None, (), "skip_downstream")),
-    ("fields miss", {**A, "changed_fields": ["z"]}, "p_player", AS_OF, ("skip", None, None, (), "irrelevant_fields")),
-    ("fields hit", {**A, "changed_fields": ["z", "y"], "affected_entities": {"players": ["p1"]}}, "p_player", AS_OF,
-     ("run", "entities", ("p1",), (D,), "entity_scope")),
-    ("ignore all", {"source": "raw.b", "changed_fields": ["noise"]}, "p_player", AS_OF,
-     ("skip", None, None, (), "irrelevant_fields")),
-    ("ignore some", {"source": "raw.b", "changed_fields": ["noise", "pts"], "affected_entities": {"player": ["p2"]}},
-     "p_player", AS_OF, ("run", "entities", ("p2",), (D,), "entity_scope")),
-    ("empty fields relevant", {**A, "changed_fields": [], "affected_entities": {"players": ["p1"]}}, "p_player", AS_OF,
-     ("run", "entities", ("p1",), (D,), "entity_scope")),
-    ("backfill", {**A, "start_date": "2025-11-19", "end_date": "2025-11-21"}, "p_team", AS_OF,
-     ("run", "date", None, (D, d(1), d(2)), "backfill")),
-    ("backfill no lookback no cap", {**A, "start_date": "2025-11-19", "end_date": "2025-11-20"}, "p_days", D,
-     ("run", "date", None, (D, d(1)), "backfill")),
-    ("date_granularity", {**A, "affected_entities": {"players": ["p1"]}}, "p_date", AS_OF,
-     ("run", "date", None, (D,), "date_granularity")),
-    ("no_entities_in_event", A, "p_player", AS_OF, ("run", "date", None, (D,), "no_entities_in_event")),
-    ("all lists empty", {**A, "affected_entities": {"players": []}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "no_entities_in_event")),
-    ("undeclared type", {**A, "affected_entities": {"venues": ["v1"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "unmapped_entity_type")),
-    ("case-sensitive key", {**A, "affected_entities": {"Players": ["p1"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "unmapped_entity_type")),
-    ("no path", {**A, "affected_entities": {"games": ["G1"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "unmapped_entity_type")),
-    ("single relation (inverse)", {**A, "affected_entities": {"players": ["p1", "p3"]}}, "p_team", AS_OF,
-     ("run", "entities", ("T1", "T2"), (D,), "entity_scope")),
-    ("single relation", {"source": "raw.c", "affected_entities": {"game": ["G1"]}}, "p_team", AS_OF,
-     ("run", "entities", ("T1", "T2"), (D,), "entity_scope")),
-    ("explicit two-hop map", {"source": "raw.c", "affected_entities": {"games": ["G1"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "fallback_threshold")),
-    ("identity beats map", {"source": "raw.c", "affected_entities": {"players": ["p9"]}}, "p_player", AS_OF,
-     ("run", "entities", ("p9",), (D,), "entity_scope")),
-    ("dated row holds on its date only", {"source": "raw.c", "game_date": "2025-11-20",
-                                          "affected_entities": {"game": ["G2"]}}, "p_player", AS_OF,
-     ("run", "entities", ("p5",), (d(1),), "entity_scope")),
-    ("empty_mapping unknown id", {**A, "affected_entities": {"players": ["p1", "ghost"]}}, "p_team", AS_OF,
-     ("run", "date", None, (D,), "empty_mapping")),
-    ("empty_mapping at second hop", {"source": "raw.c", "affected_entities": {"games": ["G9"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "empty_mapping")),
-    ("relation on other date", {**A, "game_date": "2025-11-20", "affected_entities": {"players": ["p4"]}},
-     "p_team", AS_OF, ("run", "date", None, (d(1),), "empty_mapping")),
-    ("threshold inclusive", {**A, "affected_entities": {"players": ["p1", "p2", "p3"]}}, "p_player", AS_OF,
-     ("run", "entities", ("p1", "p2", "p3"), (D,), "entity_scope")),
-    ("fallback_threshold", {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p4"]}}, "p_player", AS_OF,
-     ("run", "date", None, (D,), "fallback_threshold")),
-    ("types united", {"source": "raw.c", "affected_entities": {"players": ["p1"], "player": ["p1", "p7"],
-                                                               "games": ["G2"]},
-                      "game_date": "2025-11-20"}, "p_player", AS_OF,
-     ("run", "entities", ("p1", "p5", "p7"), (d(1),), "entity_scope")),
-    ("united past threshold", {"source": "raw.c", "affected_entities": {"players": ["p1", "p8", "p9"],
-                                                                         "games": ["G2"]},
-                               "game_date": "2025-11-20"},
-     "p_player", AS_OF, ("run", "date", None, (d(1),), "fallback_threshold")),
-    ("lookback days", {**A, "affected_entities": {"players": ["p1"]}}, "p_days", AS_OF,
-     ("run", "entities", ("p1",), (D, d(1), d(2), d(3)), "entity_scope")),
-    ("lookback days capped", {**A, "affected_entities": {"players": ["p1"]}}, "p_days", d(1),
-     ("run", "entities", ("p1",), (D, d(1)), "entity_scope")),
-    ("cap only on added dates", {**A, "affected_entities": {"players": ["p1"]}}, "p_days", d(-5),
-     ("run", "entities", ("p1",), (D,), "entity_scope")),
-    ("lookback days at date scope", A, "p_days", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3)),
-                                                        "no_entities_in_event")),
-    ("lookback games", {**A, "affected_entities": {"players": ["p1", "p5"]}}, "p_games", AS_OF,
-     ("run", "entities", ("p1", "p5"), (D, d(1), d(2), d(4), d(5)), "entity_scope")),
-    ("lookback games capped", {**A, "affected_entities": {"players": ["p1"]}}, "p_games", d(4),
-     ("run", "entities", ("p1",), (D, d(2)), "entity_scope")),
-    ("games at date scope: entities with a via row on D", A, "p_games", AS_OF,
-     # p3 has one known game after D (fewer than 2), so every later date without any
-     # player_games rows (d6-d8, d10-d30: missing data) up to as-of is covered too
-     ("run", "date", None, (D, d(2), d(3), d(5), *UNKNOWN_DAYS), "no_entities_in_event")),
-    ("games, date granularity", A, "p_date_games", AS_OF, ("run", "date", None, (D, d(2), d(3)), "date_granularity")),
+    (
+        "skip_downstream",
+        {**A, "skip_downstream": True},
+        "p_team",
+        AS_OF,
+        ("skip", None, None, (), "skip_downstream"),
+    ),
+    (
+        "fields miss",
+        {**A, "changed_fields": ["z"]},
+        "p_player",
+        AS_OF,
+        ("skip", None, None, (), "irrelevant_fields"),
+    ),
+    (
+        "fields hit",
+        {**A, "changed_fields": ["z", "y"], "affected_entities": {"players": ["p1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p1",), (D,), "entity_scope"),
+    ),
+    (
+        "ignore all",
+        {"source": "raw.b", "changed_fields": ["noise"]},
+        "p_player",
+        AS_OF,
+        ("skip", None, None, (), "irrelevant_fields"),
+    ),
+    (
+        "ignore some",
+        {
+            "source": "raw.b",
+            "changed_fields": ["noise", "pts"],
+            "affected_entities": {"player": ["p2"]},
+        },
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p2",), (D,), "entity_scope"),
+    ),
+    (
+        "empty fields relevant",
+        {**A, "changed_fields": [], "affected_entities": {"players": ["p1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p1",), (D,), "entity_scope"),
+    ),
+    (
+        "backfill",
+        {**A, "start_date": "2025-11-19", "end_date": "2025-11-21"},
+        "p_team",
+        AS_OF,
+        ("run", "date", None, (D, d(1), d(2)), "backfill"),
+    ),
+    (
+        "backfill no lookback no cap",
+        {**A, "start_date": "2025-11-19", "end_date": "2025-11-20"},
+        "p_days",
+        D,
+        ("run", "date", None, (D, d(1)), "backfill"),
+    ),
+    (
+        "date_granularity",
+        {**A, "affected_entities": {"players": ["p1"]}},
+        "p_date",
+        AS_OF,
+        ("run", "date", None, (D,), "date_granularity"),
+    ),
+    (
+        "no_entities_in_event",
+        A,
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "no_entities_in_event"),
+    ),
+    (
+        "all lists empty",
+        {**A, "affected_entities": {"players": []}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "no_entities_in_event"),
+    ),
+    (
+        "undeclared type",
+        {**A, "affected_entities": {"venues": ["v1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "unmapped_entity_type"),
+    ),
+    (
+        "case-sensitive key",
+        {**A, "affected_entities": {"Players": ["p1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "unmapped_entity_type"),
+    ),
+    (
+        "no path",
+        {**A, "affected_entities": {"games": ["G1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "unmapped_entity_type"),
+    ),
+    (
+        "single relation (inverse)",
+        {**A, "affected_entities": {"players": ["p1", "p3"]}},
+        "p_team",
+        AS_OF,
+        ("run", "entities", ("T1", "T2"), (D,), "entity_scope"),
+    ),
+    (
+        "single relation",
+        {"source": "raw.c", "affected_entities": {"game": ["G1"]}},
+        "p_team",
+        AS_OF,
+        ("run", "entities", ("T1", "T2"), (D,), "entity_scope"),
+    ),
+    (
+        "explicit two-hop map",
+        {"source": "raw.c", "affected_entities": {"games": ["G1"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "fallback_threshold"),
+    ),
+    (
+        "identity beats map",
+        {"source": "raw.c", "affected_entities": {"players": ["p9"]}},
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p9",), (D,), "entity_scope"),
+    ),
+    (
+        "dated row holds on its date only",
+        {"source": "raw.c", "game_date": "2025-11-20", "affected_entities": {"game": ["G2"]}},
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p5",), (d(1),), "entity_scope"),
+    ),
+    (
+        "empty_mapping unknown id",
+        {**A, "affected_entities": {"players": ["p1", "ghost"]}},
+        "p_team",
+        AS_OF,
+        ("run", "date", None, (D,), "empty_mapping"),
+    ),
+    (
+        "empty_mapping at second hop",
+        {"source": "raw.c", "affected_entities": {"games": ["G9"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "empty_mapping"),
+    ),
+    (
+        "relation on other date",
+        {**A, "game_date": "2025-11-20", "affected_entities": {"players": ["p4"]}},
+        "p_team",
+        AS_OF,
+        ("run", "date", None, (d(1),), "empty_mapping"),
+    ),
+    (
+        "threshold inclusive",
+        {**A, "affected_entities": {"players": ["p1", "p2", "p3"]}},
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p1", "p2", "p3"), (D,), "entity_scope"),
+    ),
+    (
+        "fallback_threshold",
+        {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p4"]}},
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (D,), "fallback_threshold"),
+    ),
+    (
+        "types united",
+        {
+            "source": "raw.c",
+            "affected_entities": {"players": ["p1"], "player": ["p1", "p7"], "games": ["G2"]},
+            "game_date": "2025-11-20",
+        },
+        "p_player",
+        AS_OF,
+        ("run", "entities", ("p1", "p5", "p7"), (d(1),), "entity_scope"),
+    ),
+    (
+        "united past threshold",
+        {
+            "source": "raw.c",
+            "affected_entities": {"players": ["p1", "p8", "p9"], "games": ["G2"]},
+            "game_date": "2025-11-20",
+        },
+        "p_player",
+        AS_OF,
+        ("run", "date", None, (d(1),), "fallback_threshold"),
+    ),
+    (
+        "lookback days",
+        {**A, "affected_entities": {"players": ["p1"]}},
+        "p_days",
+        AS_OF,
+        ("run", "entities", ("p1",), (D, d(1), d(2), d(3)), "entity_scope"),
+    ),
+    (
+        "lookback days capped",
+        {**A, "affected_entities": {"players": ["p1"]}},
+        "p_days",
+        d(1),
+        ("run", "entities", ("p1",), (D, d(1)), "entity_scope"),
+    ),
+    (
+        "cap only on added dates",
+        {**A, "affected_entities": {"players": ["p1"]}},
+        "p_days",
+        d(-5),
+        ("run", "entities", ("p1",), (D,), "entity_scope"),
+    ),
+    (
+        "lookback days at date scope",
+        A,
+        "p_days",
+        AS_OF,
+        ("run", "date", None, (D, d(1), d(2), d(3)), "no_entities_in_event"),
+    ),
+    (
+        "lookback games",
+        {**A, "affected_entities": {"players": ["p1", "p5"]}},
+        "p_games",
+        AS_OF,
+        ("run", "entities", ("p1", "p5"), (D, d(1), d(2), d(4), d(5)), "entity_scope"),
+    ),
+    (
+        "lookback games capped",
+        {**A, "affected_entities": {"players": ["p1"]}},
+        "p_games",
+        d(4),
+        ("run", "entities", ("p1",), (D, d(2)), "entity_scope"),
+    ),
+    (
+        "games at date scope: entities with a via row on D",
+        A,
+        "p_games",
+        AS_OF,
+        # p3 has one known game after D (fewer than 2), so every later date without any
+        # player_games rows (d6-d8, d10-d30: missing data) up to as-of is covered too
+        ("run", "date", None, (D, d(2), d(3), d(5), *UNKNOWN_DAYS), "no_entities_in_event"),
+    ),
+    (
+        "games, date granularity",
+        A,
+        "p_date_games",
+        AS_OF,
+        ("run", "date", None, (D, d(2), d(3)), "date_granularity"),
+    ),
     # date scope keeps the later games of the ids the event names (p5 plays d1 and d4)
-    ("games, date granularity keeps named ids' games", {**A, "affected_entities": {"players": ["p5"]}},
-     "p_date_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3)), "date_granularity")),
-    ("games at empty_mapping: ids that did map keep their games",
-     {**A, "affected_entities": {"teams": ["T3", "T9"]}}, "p_games", AS_OF,
-     ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS), "empty_mapping")),
-    ("games at fallback: mapped ids too", {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"]}},
-     "p_games", AS_OF, ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS),
-                        "fallback_threshold")),
+    (
+        "games, date granularity keeps named ids' games",
+        {**A, "affected_entities": {"players": ["p5"]}},
+        "p_date_games",
+        AS_OF,
+        ("run", "date", None, (D, d(1), d(2), d(3)), "date_granularity"),
+    ),
+    (
+        "games at empty_mapping: ids that did map keep their games",
+        {**A, "affected_entities": {"teams": ["T3", "T9"]}},
+        "p_games",
+        AS_OF,
+        ("run", "date", None, (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS), "empty_mapping"),
+    ),
+    (
+        "games at fallback: mapped ids too",
+        {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"]}},
+        "p_games",
+        AS_OF,
+        (
+            "run",
+            "date",
+            None,
+            (D, d(1), d(2), d(3), d(4), d(5), *UNKNOWN_DAYS),
+            "fallback_threshold",
+        ),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("fields", "processor", "as_of", "expected"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_rule(fields: dict[str, Any], processor: str, as_of: date, expected: tuple[Any, ...]) -> None:
+@pytest.mark.parametrize(
+    ("fields", "processor", "as_of", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rule(
+    fields: dict[str, Any], processor: str, as_of: date, expected: tuple[Any, ...]
+) -> None:
     """One rule of SPEC section 2 gives the expected action, scope, ids, dates and reason."""
     got = decision(plan(MINI, MINI_REL, event(MINI, **fields), as_of), processor)
     assert (got.action, got.scope, got.entity_ids, got.dates, got.reason) == expected
@@ -188,22 +437,47 @@ def test_every_reason_code_is_exercised() -> None:
 
 # Reason precedence: the first applicable reason in REASON_ORDER wins.
 PRECEDENCE: list[tuple[dict[str, Any], str, str]] = [
-    ({"source": "raw.nobody", "status": "failed", "skip_downstream": True}, "p_player", "unknown_source"),
+    (
+        {"source": "raw.nobody", "status": "failed", "skip_downstream": True},
+        "p_player",
+        "unknown_source",
+    ),
     ({**A, "status": "failed", "skip_downstream": True}, "p_other", "not_an_input"),
-    ({**A, "status": "failed", "skip_downstream": True, "changed_fields": ["zz"]}, "p_player", "upstream_failed"),
+    (
+        {**A, "status": "failed", "skip_downstream": True, "changed_fields": ["zz"]},
+        "p_player",
+        "upstream_failed",
+    ),
     ({**A, "status": "no_data", "skip_downstream": True}, "p_player", "no_data"),
     ({**A, "skip_downstream": True, "changed_fields": ["zz"]}, "p_player", "skip_downstream"),
-    ({**A, "changed_fields": ["zz"], "start_date": "2025-11-01", "end_date": "2025-11-02"}, "p_player",
-     "irrelevant_fields"),
+    (
+        {**A, "changed_fields": ["zz"], "start_date": "2025-11-01", "end_date": "2025-11-02"},
+        "p_player",
+        "irrelevant_fields",
+    ),
     ({**A, "start_date": "2025-11-01", "end_date": "2025-11-02"}, "p_date", "backfill"),
     ({**A}, "p_date", "date_granularity"),
     ({**A, "affected_entities": {"venues": []}}, "p_player", "no_entities_in_event"),
-    ({**A, "affected_entities": {"venues": ["v"], "players": ["ghost"]}}, "p_team", "unmapped_entity_type"),
-    ({**A, "affected_entities": {"players": ["ghost", "p1", "p2", "p3", "p5"]}}, "p_team", "empty_mapping"),
-    ({**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"], "teams": ["T2"]}}, "p_team",
-     "entity_scope"),
-    ({**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"], "teams": ["T7", "T8"]}}, "p_team",
-     "fallback_threshold"),
+    (
+        {**A, "affected_entities": {"venues": ["v"], "players": ["ghost"]}},
+        "p_team",
+        "unmapped_entity_type",
+    ),
+    (
+        {**A, "affected_entities": {"players": ["ghost", "p1", "p2", "p3", "p5"]}},
+        "p_team",
+        "empty_mapping",
+    ),
+    (
+        {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"], "teams": ["T2"]}},
+        "p_team",
+        "entity_scope",
+    ),
+    (
+        {**A, "affected_entities": {"players": ["p1", "p2", "p3", "p5"], "teams": ["T7", "T8"]}},
+        "p_team",
+        "fallback_threshold",
+    ),
 ]
 
 
@@ -226,7 +500,12 @@ def test_skip_shape() -> None:
     for x in plan(MINI, MINI_REL, event(MINI, **A), AS_OF):
         js = x.to_json()
         if x.action == "skip":
-            assert (js["scope"], js["entity_type"], js["entity_ids"], js["dates"]) == (None, None, None, [])
+            assert (js["scope"], js["entity_type"], js["entity_ids"], js["dates"]) == (
+                None,
+                None,
+                None,
+                [],
+            )
         elif x.scope == "date":
             assert (js["entity_type"], js["entity_ids"]) == (None, None)
 
@@ -252,9 +531,18 @@ TRIGGER_TABLE = {
 def test_phase2_trigger_table(nba: Any, table: str) -> None:
     """Today's Phase 2->3 legacy messages reach at least the processors of today's table."""
     reg, rel = nba
-    raw = {"event_type": "raw_data_loaded", "source_table": table, "game_date": "2025-11-19", "record_count": 450,
-           "execution_id": f"x-{table}", "correlation_id": "c", "timestamp": "2025-11-19T18:00:00Z",
-           "phase": 2, "success": True, "error_message": None}
+    raw = {
+        "event_type": "raw_data_loaded",
+        "source_table": table,
+        "game_date": "2025-11-19",
+        "record_count": 450,
+        "execution_id": f"x-{table}",
+        "correlation_id": "c",
+        "timestamp": "2025-11-19T18:00:00Z",
+        "phase": 2,
+        "success": True,
+        "error_message": None,
+    }
     from scoperouter.messages.normalize import normalize_event
 
     out = plan(reg, rel, normalize_event(raw, reg), AS_OF)
@@ -268,20 +556,53 @@ def test_phase2_trigger_table(nba: Any, table: str) -> None:
 @pytest.mark.parametrize(
     ("fields", "processor", "scope", "ids"),
     [
-        ({"source": "nba_raw.nbac_injury_report", "affected_entities": {"players": ["lebronjames"]},
-          "changed_fields": ["injury_status"]}, "upcoming_team_game_context", "entities", ("LAL",)),
-        ({"source": "nba_raw.odds_api_game_lines", "affected_entities": {"games": ["G1"]}},
-         "upcoming_player_game_context", "entities", ("anthonydavis", "jaylenbrown", "jaysontatum", "lebronjames")),
-        ({"source": "nba_raw.odds_api_game_lines", "affected_entities": {"games": ["G2"]}},
-         "upcoming_player_game_context", "date", None),
-        ({"source": "nba_precompute.team_defense_zone_analysis", "affected_entities": {"teams": ["LAL"]}},
-         "player_composite_factors", "entities", ("jaylenbrown", "jaysontatum")),
-        ({"source": "nba_raw.nbac_gamebook_player_stats", "affected_entities": {"players": ["stephencurry"]},
-          "changed_fields": ["points"]}, "team_defense_game_summary", "entities", ("GSW",)),
+        (
+            {
+                "source": "nba_raw.nbac_injury_report",
+                "affected_entities": {"players": ["lebronjames"]},
+                "changed_fields": ["injury_status"],
+            },
+            "upcoming_team_game_context",
+            "entities",
+            ("LAL",),
+        ),
+        (
+            {"source": "nba_raw.odds_api_game_lines", "affected_entities": {"games": ["G1"]}},
+            "upcoming_player_game_context",
+            "entities",
+            ("anthonydavis", "jaylenbrown", "jaysontatum", "lebronjames"),
+        ),
+        (
+            {"source": "nba_raw.odds_api_game_lines", "affected_entities": {"games": ["G2"]}},
+            "upcoming_player_game_context",
+            "date",
+            None,
+        ),
+        (
+            {
+                "source": "nba_precompute.team_defense_zone_analysis",
+                "affected_entities": {"teams": ["LAL"]},
+            },
+            "player_composite_factors",
+            "entities",
+            ("jaylenbrown", "jaysontatum"),
+        ),
+        (
+            {
+                "source": "nba_raw.nbac_gamebook_player_stats",
+                "affected_entities": {"players": ["stephencurry"]},
+                "changed_fields": ["points"],
+            },
+            "team_defense_game_summary",
+            "entities",
+            ("GSW",),
+        ),
     ],
     ids=["injury-to-team", "game-lines-to-players", "missing-roster", "opponent", "player-to-team"],
 )
-def test_nba_mappings(nba: Any, fields: dict[str, Any], processor: str, scope: str, ids: Any) -> None:
+def test_nba_mappings(
+    nba: Any, fields: dict[str, Any], processor: str, scope: str, ids: Any
+) -> None:
     """The NBA registry maps games, teams and opponents to the right entities."""
     reg, rel = nba
     got = decision(plan(reg, rel, event(reg, **fields), AS_OF), processor)

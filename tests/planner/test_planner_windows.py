@@ -21,8 +21,12 @@ REG = registry_from(
         "defaults": {"max_entities": 3, "window": {"quiet": "10s", "max_wait": "60s"}},
         "processors": {
             "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}]},
-            "q": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}],
-                  "window": {"quiet": "0s", "max_wait": "0s"}},
+            "q": {
+                "phase": 3,
+                "granularity": "player",
+                "inputs": [{"source": "raw.a"}],
+                "window": {"quiet": "0s", "max_wait": "0s"},
+            },
         },
     }
 )
@@ -34,13 +38,29 @@ def ev(eid: str, priority: str = "normal", corr: str | None = None) -> Event:
 
 
 def ents(*ids: str, proc: str = "p", dates: tuple[date, ...] = (D,)) -> Decision:
-    return Decision(processor=proc, action="run", scope="entities", entity_type="player",
-                    entity_ids=tuple(sorted(ids)), dates=dates, reason="entity_scope")
+    return Decision(
+        processor=proc,
+        action="run",
+        scope="entities",
+        entity_type="player",
+        entity_ids=tuple(sorted(ids)),
+        dates=dates,
+        reason="entity_scope",
+    )
 
 
-def full(reason: Any = "no_entities_in_event", proc: str = "p", dates: tuple[date, ...] = (D,)) -> Decision:
-    return Decision(processor=proc, action="run", scope="date", entity_type=None, entity_ids=None,
-                    dates=dates, reason=reason)
+def full(
+    reason: Any = "no_entities_in_event", proc: str = "p", dates: tuple[date, ...] = (D,)
+) -> Decision:
+    return Decision(
+        processor=proc,
+        action="run",
+        scope="date",
+        entity_type=None,
+        entity_ids=None,
+        dates=dates,
+        reason=reason,
+    )
 
 
 def summary(t: Any) -> tuple[Any, ...]:
@@ -77,7 +97,12 @@ def test_max_wait() -> None:
         ([ents("a", "b"), ents("c", "d")], "date", None, "fallback_threshold"),
         ([ents("a"), full("empty_mapping"), ents("z")], "date", None, "empty_mapping"),
         ([full("unmapped_entity_type"), ents("a")], "date", None, "unmapped_entity_type"),
-        ([full("fallback_threshold"), full("no_entities_in_event")], "date", None, "fallback_threshold"),
+        (
+            [full("fallback_threshold"), full("no_entities_in_event")],
+            "date",
+            None,
+            "fallback_threshold",
+        ),
     ],
     ids=["union", "union-past-threshold", "date-absorbs", "date-first", "first-date-reason"],
 )
@@ -110,14 +135,24 @@ def test_several_dates_and_processors() -> None:
     fired = book.due(0.0)
     assert [summary(t)[:4] for t in fired] == [("q", D, "entities", ("b",))]
     fired = book.due(10.0)
-    assert sorted(summary(t)[:4] for t in fired) == [("p", D, "entities", ("a",)), ("p", D2, "entities", ("a",))]
+    assert sorted(summary(t)[:4] for t in fired) == [
+        ("p", D, "entities", ("a",)),
+        ("p", D2, "entities", ("a",)),
+    ]
 
 
 def test_skips_ignored() -> None:
     """Skip decisions open no window."""
     book = WindowBook(REG)
-    skip = Decision(processor="p", action="skip", scope=None, entity_type=None, entity_ids=None, dates=(),
-                    reason="not_an_input")
+    skip = Decision(
+        processor="p",
+        action="skip",
+        scope=None,
+        entity_type=None,
+        entity_ids=None,
+        dates=(),
+        reason="not_an_input",
+    )
     assert book.add(ev("e1"), skip, 0.0) == []
     assert book.open_count == 0
 
@@ -143,9 +178,15 @@ def test_snapshot_restore_roundtrip() -> None:
     assert [t.model_dump() for t in copy.due(1e9)] == [t.model_dump() for t in book.due(1e9)]
 
 
-@pytest.mark.parametrize("snap", [{}, {"version": 99}, {"version": 1, "windows": [{"processor": "p"}]},
-                                  {"version": 1, "windows": [{"processor": "p", "date": "x", "opened_at": 0,
-                                                              "last_at": 0}]}])
+@pytest.mark.parametrize(
+    "snap",
+    [
+        {},
+        {"version": 99},
+        {"version": 1, "windows": [{"processor": "p"}]},
+        {"version": 1, "windows": [{"processor": "p", "date": "x", "opened_at": 0, "last_at": 0}]},
+    ],
+)
 def test_restore_rejects_malformed(snap: dict[str, Any]) -> None:
     """A malformed snapshot raises ValueError instead of restoring half a book."""
     with pytest.raises(ValueError):

@@ -103,7 +103,8 @@ def test_json_output_lists_errors_and_warnings(
 ) -> None:
     """--json prints {"valid", "errors", "warnings"}; each issue carries its position."""
     text = "\n".join(
-        line for line in routes_path.read_text(encoding="utf-8").splitlines()
+        line
+        for line in routes_path.read_text(encoding="utf-8").splitlines()
         if not line.lstrip().startswith("game_players:")
     )
     cfg = with_csvs(tmp_path, text)

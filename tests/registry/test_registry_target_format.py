@@ -38,7 +38,11 @@ TRIGGER = {
 def test_field_table_matches_the_trigger_on_the_wire(date_field: str) -> None:
     """The template's field table is exactly the trigger as sent (Trigger.wire(), the date
     under the registry's date_field), with run reasons."""
-    wire = Trigger.model_validate({**TRIGGER, "entity_ids": ["x"]}).model_copy(update={"date_field": date_field}).wire()
+    wire = (
+        Trigger.model_validate({**TRIGGER, "entity_ids": ["x"]})
+        .model_copy(update={"date_field": date_field})
+        .wire()
+    )
     fields = trigger_fields(["p"], ["player"], date_field)
     assert set(fields) == set(wire)
     assert fields["reason"].values == frozenset(REASON_ORDER) - SKIP_REASONS
@@ -48,7 +52,10 @@ def test_field_table_matches_the_trigger_on_the_wire(date_field: str) -> None:
     ("template", "expected"),
     [
         ("$.game_date", "2025-11-19"),
-        ({"d": "$.start_date", "n": 3, "b": True, "z": None}, {"d": "2025-11-19", "n": 3, "b": True, "z": None}),
+        (
+            {"d": "$.start_date", "n": 3, "b": True, "z": None},
+            {"d": "2025-11-19", "n": 3, "b": True, "z": None},
+        ),
         ("$$.literal", "$.literal"),
         ("plain", "plain"),
         ({"$eq": ["$.reason", "backfill"]}, False),
@@ -58,14 +65,25 @@ def test_field_table_matches_the_trigger_on_the_wire(date_field: str) -> None:
         ({"$and": [{"$eq": ["$.scope", "entities"]}, {"$eq": ["$.priority", "critical"]}]}, True),
         ({"$or": [{"$eq": ["$.scope", "date"]}, {"$eq": ["$.priority", "normal"]}]}, False),
         ({"ids": {"$if": [{"$eq": ["$.scope", "date"]}, "$.entity_ids"]}}, {}),
-        ({"ids": {"$if": [{"$eq": ["$.scope", "entities"]}, "$.entity_ids"]}}, {"ids": ["lebronjames", "stephcurry"]}),
+        (
+            {"ids": {"$if": [{"$eq": ["$.scope", "entities"]}, "$.entity_ids"]}},
+            {"ids": ["lebronjames", "stephcurry"]},
+        ),
         ([1, {"$if": [{"$eq": ["$.scope", "date"]}, 2]}, 3], [1, 3]),
         ({"$if": [{"$eq": ["$.scope", "date"]}, "a", "b"]}, "b"),
         ({"$coalesce": ["$.correlation_id", "$.trigger_id"]}, "t-77"),
         ({"$concat": ["run-", "$.trigger_id", "-", 7]}, "run-t-77-7"),
         ({"$join": ["$.entity_ids", ","]}, "lebronjames,stephcurry"),
         ({"$count": "$.entity_ids"}, 2),
-        ({"$lookup": ["$.processor", {"player_game_summary": "P", "team_offense_game_summary": "T"}]}, "P"),
+        (
+            {
+                "$lookup": [
+                    "$.processor",
+                    {"player_game_summary": "P", "team_offense_game_summary": "T"},
+                ]
+            },
+            "P",
+        ),
         ({"$lookup": ["$.entity_type", {"team": "T"}, "other"]}, "other"),
         ({"$literal": {"$eq": 1}}, {"$eq": 1}),
         ("$", TRIGGER),
@@ -91,19 +109,33 @@ def test_render(template: Any, expected: Any) -> None:
         ({"$not": "$.trigger_id"}, ("$not",), "a condition must be boolean"),
         ({"$concat": ["$.correlation_id"]}, ("$concat", 0), "wrap a nullable field in $coalesce"),
         ({"$join": ["$.trigger_id", ","]}, ("$join", 0), "$join needs a list"),
-        ({"$join": ["$.entity_ids", "$.trigger_id"]}, ("$join", 1), "separator is a literal string"),
+        (
+            {"$join": ["$.entity_ids", "$.trigger_id"]},
+            ("$join", 1),
+            "separator is a literal string",
+        ),
         ({"$count": "$.scope"}, ("$count",), "$count needs a list"),
-        ({"$lookup": ["$.processor", {"player_game_summary": "P"}]}, ("$lookup", 1), "no entry for 'team_offense_game_summary'"),
+        (
+            {"$lookup": ["$.processor", {"player_game_summary": "P"}]},
+            ("$lookup", 1),
+            "no entry for 'team_offense_game_summary'",
+        ),
         ({"$lookup": ["$.entity_ids", {}, 1]}, ("$lookup", 0), "a lookup key is a string"),
         ({"$lookup": "x"}, ("$lookup",), "expects [key, {table}]"),
-        ({"$lookup": ["$.entity_type", {"player": 1, "team": 2}]}, ("$lookup", 0), "entity_type may be null: add a default"),
+        (
+            {"$lookup": ["$.entity_type", {"player": 1, "team": 2}]},
+            ("$lookup", 0),
+            "entity_type may be null: add a default",
+        ),
     ],
 )
 def test_compile_errors(template: Any, path: tuple[Any, ...], message: str) -> None:
     """Every mistake is reported with its path inside the template."""
     with pytest.raises(TemplateError) as exc:
         compile_template(template, FIELDS)
-    assert [(i.path, message in i.message) for i in exc.value.issues] == [(path, True)], exc.value.issues
+    assert [(i.path, message in i.message) for i in exc.value.issues] == [(path, True)], (
+        exc.value.issues
+    )
 
 
 BASE = """\
@@ -121,25 +153,67 @@ processors:
 @pytest.mark.parametrize(
     ("target", "line", "col", "ypath", "message"),
     [
-        ('      http: {url: "http://x"}\n      mapping:\n        body: {d: $.dat}\n', 11, 19,
-         "processors.pgs.target.mapping.body.d", "unknown field 'dat'"),
-        ('      http: {url: "http://x"}\n      mapping:\n        body:\n          b: {$eq: [$.reason, backfil]}\n', 12, 15,
-         "processors.pgs.target.mapping.body.b.$eq", "reason is never 'backfil'"),
-        ('      pubsub: {topic: t, project: p}\n      format: envelope\n', 10, 15,
-         "processors.pgs.target.format", "format 'envelope' is for HTTP targets"),
-        ('      outbox: {}\n      mapping:\n        headers: {X-A: a}\n        body: $\n', 11, 9,
-         "processors.pgs.target.mapping.headers", "headers are for HTTP targets"),
-        ('      http: {url: "http://x"}\n      mapping:\n        headers: {Content-Type: text/plain}\n        body: $\n', 11, 33,
-         "processors.pgs.target.mapping.headers.Content-Type", "set by scoperouter itself"),
-        ('      http: {url: "http://x"}\n      mapping:\n        headers: {X-Ids: $.entity_ids}\n        body: $\n', 11, 26,
-         "processors.pgs.target.mapping.headers.X-Ids", "a header value is a string"),
-        ('      http: {url: "http://x"}\n      mapping:\n        body: {$if: [{$eq: [$.scope, date]}, 1]}\n', 11, 9,
-         "processors.pgs.target.mapping.body", "the body may be left out"),
-        ('      http: {url: "http://x"}\n      format: trigger\n      mapping: {body: $}\n', 8, 5,
-         "processors.pgs.target", "'mapping' is set but format is 'trigger'"),
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        body: {d: $.dat}\n',
+            11,
+            19,
+            "processors.pgs.target.mapping.body.d",
+            "unknown field 'dat'",
+        ),
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        body:\n          b: {$eq: [$.reason, backfil]}\n',
+            12,
+            15,
+            "processors.pgs.target.mapping.body.b.$eq",
+            "reason is never 'backfil'",
+        ),
+        (
+            "      pubsub: {topic: t, project: p}\n      format: envelope\n",
+            10,
+            15,
+            "processors.pgs.target.format",
+            "format 'envelope' is for HTTP targets",
+        ),
+        (
+            "      outbox: {}\n      mapping:\n        headers: {X-A: a}\n        body: $\n",
+            11,
+            9,
+            "processors.pgs.target.mapping.headers",
+            "headers are for HTTP targets",
+        ),
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        headers: {Content-Type: text/plain}\n        body: $\n',
+            11,
+            33,
+            "processors.pgs.target.mapping.headers.Content-Type",
+            "set by scoperouter itself",
+        ),
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        headers: {X-Ids: $.entity_ids}\n        body: $\n',
+            11,
+            26,
+            "processors.pgs.target.mapping.headers.X-Ids",
+            "a header value is a string",
+        ),
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        body: {$if: [{$eq: [$.scope, date]}, 1]}\n',
+            11,
+            9,
+            "processors.pgs.target.mapping.body",
+            "the body may be left out",
+        ),
+        (
+            '      http: {url: "http://x"}\n      format: trigger\n      mapping: {body: $}\n',
+            8,
+            5,
+            "processors.pgs.target",
+            "'mapping' is set but format is 'trigger'",
+        ),
     ],
 )
-def test_validate_positions_mapping_errors(target: str, line: int, col: int, ypath: str, message: str) -> None:
+def test_validate_positions_mapping_errors(
+    target: str, line: int, col: int, ypath: str, message: str
+) -> None:
     """validate names FILE:LINE:COL and the YAML path of a wrong format or mapping."""
     result = check_config_bytes(BASE + target, file="routes.yaml", with_relations=False)
     errors = [i for i in result.issues if i.severity == "error"]
@@ -156,7 +230,10 @@ def test_validate_cli_reports_a_bad_mapping(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "scoperouter.cli", "validate", str(f)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 1
-    assert f"{f}:11:19: error: processors.pgs.target.mapping.body.d: unknown field 'dat'" in proc.stdout + proc.stderr
+    assert (
+        f"{f}:11:19: error: processors.pgs.target.mapping.body.d: unknown field 'dat'"
+        in proc.stdout + proc.stderr
+    )
 
 
 def test_docs_mappings_validate_on_the_reference_registry(tmp_path: Path) -> None:
@@ -178,8 +255,12 @@ def test_docs_mappings_validate_on_the_reference_registry(tmp_path: Path) -> Non
                                      "COORDINATOR_URL": "http://c", "COORDINATOR_API_KEY": "k"})  # fmt: skip
     assert result.valid, [i.format() for i in result.errors]
     # and a lookup table that misses a processor is caught on the real registry
-    spec["processors"]["league_rankings"]["target"] = yaml.safe_load(blocks["precompute_process_date"])["target"]
-    bad = check_config_bytes(yaml.safe_dump(spec), file="r.yaml", base_dir=repo, with_relations=False)
+    spec["processors"]["league_rankings"]["target"] = yaml.safe_load(
+        blocks["precompute_process_date"]
+    )["target"]
+    bad = check_config_bytes(
+        yaml.safe_dump(spec), file="r.yaml", base_dir=repo, with_relations=False
+    )
     assert any("no entry for 'league_rankings'" in i.message for i in bad.errors)
 
 
@@ -199,8 +280,11 @@ triggers = st.fixed_dictionaries({
 # that covers every value or misses one: the checker must prove coverage (and nullability)
 _no_default = st.sampled_from(["processor", "scope", "priority", "reason", "entity_type"]).flatmap(
     lambda f: st.builds(
-        lambda lit, drop: {"$lookup": [f"$.{f}", {v: lit for v in sorted(FIELDS[f].values or ()) if v != drop}]},
-        st.none() | st.booleans() | st.integers(-5, 5), st.none() | st.sampled_from(sorted(FIELDS[f].values or ())),
+        lambda lit, drop: {
+            "$lookup": [f"$.{f}", {v: lit for v in sorted(FIELDS[f].values or ()) if v != drop}]
+        },
+        st.none() | st.booleans() | st.integers(-5, 5),
+        st.none() | st.sampled_from(sorted(FIELDS[f].values or ())),
     )
 )
 _refs = st.sampled_from([f"$.{f}" for f in FIELDS] + ["$"])
@@ -236,7 +320,9 @@ def _kind(v: Any) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(st.recursive(_leaf, _exprs, max_leaves=8), triggers)
-def test_a_template_that_compiles_renders_to_its_checked_type(template: Any, trigger: dict[str, Any]) -> None:
+def test_a_template_that_compiles_renders_to_its_checked_type(
+    template: Any, trigger: dict[str, Any]
+) -> None:
     """Soundness against the checker: whatever random template compiles renders for any
     trigger without error, to a JSON value whose kind the checker allowed."""
     try:

@@ -135,7 +135,11 @@ def test_source_states_ignores_near_miss_column_names(key: str) -> None:
     assert source_states({key.strip().removeprefix("x"): 5})["odds"].rows_found == 5
 
 
-HASHED: dict[str, Any] = {**PREV, "source_nbac_gamebook_hash": "a3f5c2", "source_odds_hash": "b7e2d9"}
+HASHED: dict[str, Any] = {
+    **PREV,
+    "source_nbac_gamebook_hash": "a3f5c2",
+    "source_odds_hash": "b7e2d9",
+}
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     runs = sum(1 for d in decisions if d.action == "run")
     target = (
-        event.game_date.isoformat() if event.game_date else (f"{event.start_date}..{event.end_date}")
+        event.game_date.isoformat()
+        if event.game_date
+        else (f"{event.start_date}..{event.end_date}")
     )
     print(
         f"event {event.event_id} ({event.shape}): {event.source} {target} "

@@ -118,9 +118,7 @@ def compare(where: str, want: DecisionExpect, got: Decision | None) -> list[Mism
     return out
 
 
-def _check_decisions(
-    case: LoadedCase, decisions: Sequence[Decision]
-) -> list[Mismatch]:
+def _check_decisions(case: LoadedCase, decisions: Sequence[Decision]) -> list[Mismatch]:
     by_name = {d.processor: d for d in decisions}
     out: list[Mismatch] = []
     for proc, want in case.spec.expect.items():
@@ -149,7 +147,9 @@ def _check_cascade(case: LoadedCase, steps: Sequence[Step]) -> list[Mismatch]:
     return out
 
 
-def _check_step(where: str, want: CascadeExpect, mine: list[Step], hops: list[int]) -> list[Mismatch]:
+def _check_step(
+    where: str, want: CascadeExpect, mine: list[Step], hops: list[int]
+) -> list[Mismatch]:
     if want.hop is None:
         return compare(where, want, mine[0].decision if mine else None)
     at = [s for s in mine if s.hop == want.hop]

@@ -71,8 +71,7 @@ def discover(paths: Sequence[str], cwd: Path | None = None) -> list[Path]:
             if not here:
                 issues.append(
                     ConfigIssue(
-                        f"no route tests in {arg}: expected {DEFAULT_FILE} or "
-                        f"{DEFAULT_DIR}/*.yaml",
+                        f"no route tests in {arg}: expected {DEFAULT_FILE} or {DEFAULT_DIR}/*.yaml",
                         file=arg,
                         code="no_tests",
                     )
@@ -199,7 +198,9 @@ def _load_case(
                 hint = semantic.close_match(proc, list(names))
                 more = f" (did you mean {hint!r}?)" if hint else ""
                 issues.append(
-                    _issue(path, doc, (*at, key, proc), f"unknown processor {proc!r}{more}", key=True)
+                    _issue(
+                        path, doc, (*at, key, proc), f"unknown processor {proc!r}{more}", key=True
+                    )
                 )
     many = case.event is None
     source = case.events if many else case.event

@@ -252,4 +252,3 @@ class DurableWindows:
         self._journal_rows = 0
         self._last_compact = now
         self._persisted_empty = self.engine.open_count == 0
-

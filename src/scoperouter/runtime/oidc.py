@@ -153,9 +153,7 @@ class CertCache:
             return
         self._last_outcome = "ok"
         self._certs = certs
-        self._expires_at = self._clock() + (
-            max_age if max_age is not None else self.default_ttl_s
-        )
+        self._expires_at = self._clock() + (max_age if max_age is not None else self.default_ttl_s)
 
     async def certs_for(self, kid: str | None) -> dict[str, str]:
         """The certificates to verify a token signed with key ``kid``."""
@@ -176,7 +174,9 @@ class CertCache:
             try:
                 await asyncio.wait_for(asyncio.shield(fut), self.fetch_timeout_s)
             except TimeoutError:
-                logger.warning("OIDC: certificate fetch still running after %.1fs", self.fetch_timeout_s)
+                logger.warning(
+                    "OIDC: certificate fetch still running after %.1fs", self.fetch_timeout_s
+                )
         if self._clock() >= self._expires_at + self.stale_grace_s:
             return {}
         return self._certs

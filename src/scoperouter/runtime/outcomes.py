@@ -14,7 +14,16 @@ from typing import Any, Literal
 from scoperouter.messages.models import Event
 from scoperouter.messages.push import attribute
 
-__all__ = ["DeadLetterPublisher", "Inbound", "Origin", "Outcome", "attribute", "fast_inbound", "json_bytes", "safe"]
+__all__ = [
+    "DeadLetterPublisher",
+    "Inbound",
+    "Origin",
+    "Outcome",
+    "attribute",
+    "fast_inbound",
+    "json_bytes",
+    "safe",
+]
 
 Origin = Literal["http", "push", "pubsub", "test"]
 

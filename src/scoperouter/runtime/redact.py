@@ -26,9 +26,7 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     userinfo = f"{MASK}@" if "@" in parts.netloc else ""
-    query = "&".join(
-        f"{k}={MASK}" for k, _ in parse_qsl(parts.query, keep_blank_values=True)
-    )
+    query = "&".join(f"{k}={MASK}" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit((parts.scheme, f"{userinfo}{host}{port}", parts.path, query, ""))
 
 
