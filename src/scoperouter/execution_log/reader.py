@@ -199,7 +199,9 @@ def event_record(r: RowLike) -> EventRecord | None:
 
 
 # a folded row (:mod:`.sqlite_fold`) holds the dispatch-only columns of its decision's
-# first outcome; read as two rows, in the order the two rows it replaces would have had
+# first outcome; read as two rows, each at its time (the dispatch part's: the trigger's
+# fired_at), among rows of the same time at the folded row's place (an unfolded log has
+# the dispatch row after its flush's decision rows: only ties may come in another order)
 _DISPATCH_ONLY = ("dispatched_at", "dispatch_status", "attempts", "latency_ms", "error")
 
 
