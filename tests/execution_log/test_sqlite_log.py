@@ -20,6 +20,7 @@ from scoperouter.execution_log import (
     read_log,
 )
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.execution_log.reader import stored_log_rows
 from scoperouter.execution_log.rows import compact_event_json, event_from_row_json
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -34,6 +35,16 @@ def rows(path: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
     conn.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def unfolded(path: Path) -> list[dict[str, Any]]:
+    """The log rows as a writer that never folds stores them."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in stored_log_rows(conn)]
     finally:
         conn.close()
 
@@ -182,8 +193,11 @@ def test_dispatch_links_decisions_to_the_trigger(tmp_path: Path, registry: Compi
     linked = rows(path, "SELECT event_id, processor FROM pipeline_execution_log "
                         "WHERE kind = 'decision' AND trigger_id = 't-1'")
     assert linked == [{"event_id": "e1", "processor": "player_game_summary"}]
-    disp = rows(path, "SELECT dispatch_status, attempts, latency_ms, error, entities_universe, phase, caused_by "
-                      "FROM pipeline_execution_log WHERE kind = 'dispatch' ORDER BY attempts")
+    cols = ("dispatch_status", "attempts", "latency_ms", "error", "entities_universe", "phase", "caused_by")
+    disp = sorted(({c: r[c] for c in cols} for r in unfolded(path) if r["kind"] == "dispatch"),
+                  key=lambda r: r["attempts"])
+    # the first outcome is folded into its decision row, the second has a row of its own
+    assert rows(path, "SELECT count(*) AS n FROM pipeline_execution_log WHERE fired_at IS NOT NULL") == [{"n": 1}]
     assert disp == [
         {"dispatch_status": "retry", "attempts": 1, "latency_ms": 5.0, "error": "503",
          "entities_universe": 450, "phase": 3, "caused_by": '["e1"]'},

@@ -22,6 +22,7 @@ from scoperouter.execution_log import (
     SqliteExecutionLog,
 )
 from scoperouter.execution_log.base import RowExecutionLog
+from scoperouter.execution_log.reader import stored_log_rows
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
@@ -59,7 +60,8 @@ def sqlite_rows(path: Path) -> Rows:
         out: Rows = {}
         for table in COLUMNS:
             out[table] = []
-            for r in db.execute(f"SELECT * FROM {table}"):
+            stored = stored_log_rows(db) if table == LOG_TABLE else db.execute(f"SELECT * FROM {table}")
+            for r in stored:
                 row = dict(r)
                 for c in LIST_COLUMNS & row.keys():
                     row[c] = json.loads(row[c]) if row[c] is not None else []  # BigQuery: [] for null

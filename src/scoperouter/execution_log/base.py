@@ -15,6 +15,7 @@ from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
+    IdList,
     Values,
     completion_row,
     decision_rows,
@@ -44,6 +45,64 @@ assert tuple(
 
 
 _MISSING: Any = object()
+
+
+class PendingOutcome:
+    """One dispatch outcome with what its row needs from the writer (phase, granularity,
+    universe, the trigger's date as ISO text), its row not built yet (:meth:`row`)."""
+
+    __slots__ = (
+        "attempts",
+        "day",
+        "dispatched_at",
+        "error",
+        "granularity",
+        "latency_ms",
+        "phase",
+        "status",
+        "trigger",
+        "universe",
+    )
+
+    def __init__(
+        self,
+        trigger: Trigger,
+        status: str,
+        attempts: int,
+        latency_ms: float | None,
+        dispatched_at: datetime | float,
+        error: str | None,
+        phase: int | None,
+        granularity: str | None,
+        universe: int | None,
+        day: str,
+    ) -> None:
+        self.trigger = trigger
+        self.status = status
+        self.attempts = attempts
+        self.latency_ms = latency_ms
+        self.dispatched_at = dispatched_at
+        self.error = error
+        self.phase = phase
+        self.granularity = granularity
+        self.universe = universe
+        self.day = day
+
+    def row(self, ids: IdList) -> Values:
+        """Its dispatch row (:func:`~.rows.dispatch_row`)."""
+        return dispatch_row(
+            self.trigger,
+            status=self.status,
+            attempts=self.attempts,
+            latency_ms=self.latency_ms,
+            dispatched_at=self.dispatched_at,
+            error=self.error,
+            phase=self.phase,
+            granularity=self.granularity,
+            universe=self.universe,
+            ids=ids,
+            game_date_iso=self.day,
+        )
 
 
 class RowExecutionLog(ABC):
@@ -153,8 +212,8 @@ class RowExecutionLog(ABC):
         """:meth:`record_dispatch` for several outcomes at once (one lock, one flush check):
         ``(trigger, status, attempts, latency_ms, dispatched_at, error)`` each."""
         with self._lock:
-            procinfo, universe, ids = self._procinfo, self._universe, self._ids
-            store, unknown = self._store_dispatch, (None, None)
+            procinfo, universe = self._procinfo, self._universe
+            store, unknown = self._store_outcome, (None, None)
             last_day, day = None, ""  # a delivery's triggers share their date
             for trigger, status, attempts, latency_ms, dispatched_at, error in outcomes:
                 proc = trigger.processor
@@ -164,21 +223,22 @@ class RowExecutionLog(ABC):
                     day = last_day.isoformat()
                 key = (proc, day)
                 n = universe.get(key, _MISSING)
-                row = dispatch_row(
-                    trigger,
-                    status=status,
-                    attempts=attempts,
-                    latency_ms=latency_ms,
-                    dispatched_at=dispatched_at,
-                    error=error,
-                    phase=phase,
-                    granularity=gran,
-                    universe=None if n is _MISSING else n,
-                    ids=ids,
-                    game_date_iso=day,
-                )
                 # not complete e.g. after a restart: another process logged the decision rows
-                store(trigger, row, complete=n is not _MISSING and phase is not None)
+                store(
+                    PendingOutcome(
+                        trigger,
+                        status,
+                        attempts,
+                        latency_ms,
+                        dispatched_at,
+                        error,
+                        phase,
+                        gran,
+                        None if n is _MISSING else n,
+                        day,
+                    ),
+                    n is not _MISSING and phase is not None,
+                )
             self._maybe_flush()
 
     def record_completion(
@@ -207,6 +267,11 @@ class RowExecutionLog(ABC):
     @abstractmethod
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         """Keep one event row and its decision rows (see :attr:`_narrow_decisions`)."""
+
+    def _store_outcome(self, o: PendingOutcome, complete: bool) -> None:
+        """Keep one dispatch outcome (``complete``: see :meth:`_store_dispatch`); by default
+        its row, built now."""
+        self._store_dispatch(o.trigger, o.row(self._ids), complete=complete)
 
     @abstractmethod
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import event_from_row_json
+from scoperouter.execution_log.rows import LOG_COLUMNS, dispatch_key, event_from_row_json
 from scoperouter.messages.models import Event
 
 
@@ -198,6 +198,61 @@ def event_record(r: RowLike) -> EventRecord | None:
     return EventRecord(Event.model_validate_json(text), dec, asof, skips)
 
 
+# a folded row (:mod:`.sqlite_fold`) holds the dispatch-only columns of its decision's
+# first outcome; read as two rows, each at its time (the dispatch part's: the trigger's
+# fired_at), among rows of the same time at the folded row's place (an unfolded log has
+# the dispatch row after its flush's decision rows: only ties may come in another order)
+_DISPATCH_ONLY = ("dispatched_at", "dispatch_status", "attempts", "latency_ms", "error")
+
+
+def _folded_select(cond: str) -> str:
+    """Every log row (a folded row without its outcome) and the dispatch part of every
+    folded row, ordered by ``decided_at`` then rowid, as ``SELECT *`` of unfolded rows."""
+    names = [c for c in LOG_COLUMNS if c not in _DISPATCH_ONLY]
+    first = ", ".join(
+        [
+            *names,
+            *(f"CASE WHEN kind = 'decision' THEN NULL ELSE {c} END AS {c}" for c in _DISPATCH_ONLY),
+        ]
+    )
+    part = {"decided_at": "fired_at AS decided_at", "kind": "'dispatch' AS kind",
+            "action": "'dispatch' AS action", "entities_mapped": "NULL AS entities_mapped",
+            "decision_id": "NULL AS decision_id", "caused_by": "NULL AS caused_by"}  # fmt: skip
+    second = ", ".join([*(part.get(c, c) for c in names), *_DISPATCH_ONLY])
+    where = f"{cond} AND" if cond else " WHERE"
+    return (
+        f"SELECT {first}, rowid AS _rid, 0 AS _part FROM {LOG_TABLE}{cond} UNION ALL "
+        f"SELECT {second}, rowid AS _rid, 1 AS _part FROM {LOG_TABLE}{where} fired_at IS NOT NULL "
+        "AND kind = 'decision' ORDER BY decided_at, _rid, _part"
+    )
+
+
+def _folded_dispatch(r: sqlite3.Row) -> dict[str, Any]:
+    """The dispatch row a folded row replaced, as stored (its id and ``caused_by`` derived
+    as :func:`~.rows.dispatch_row` built them)."""
+    row = dict(r)
+    row["decision_id"] = dispatch_key(row["trigger_id"], row["dispatch_status"], row["attempts"])
+    row["caused_by"] = _compact([row["event_id"]])
+    return row
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def stored_log_rows(conn: sqlite3.Connection, since: date | None = None) -> Iterator[RowLike]:
+    """The ``pipeline_execution_log`` rows (``game_date`` on/after ``since`` when given) as
+    a writer that never folds would have stored them, ordered by ``decided_at`` then
+    insertion: a folded row (:mod:`.sqlite_fold`) gives its decision row and its dispatch
+    row. ``conn`` has ``row_factory = sqlite3.Row``."""
+    cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
+    cols = {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}
+    if "fired_at" not in cols:  # written before rows were folded
+        yield from conn.execute(f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args)
+        return
+    for r in conn.execute(_folded_select(cond), args + args):
+        yield r if r["_part"] == 0 else _folded_dispatch(r)
+
+
 def log_data(
     rows: Iterable[LogRow], completions: Iterable[CompletionRow], events: Iterable[EventRecord]
 ) -> LogData:
@@ -243,12 +298,7 @@ def _read(p: Path, since: date | None) -> LogData:
         if LOG_TABLE not in tables:
             return LogData((), (), (), ())
         cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
-        rows = [
-            log_row(r)
-            for r in conn.execute(
-                f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args
-            )
-        ]
+        rows = [log_row(r) for r in stored_log_rows(conn, since)]
         comps: list[CompletionRow] = []
         if COMPLETIONS_TABLE in tables:
             comps = [

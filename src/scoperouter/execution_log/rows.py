@@ -113,6 +113,11 @@ def _sha20(text: str) -> str:
     return text[:2] + hashlib.sha1(text[2:].encode()).hexdigest()[:20]
 
 
+def dispatch_key(trigger_id: str, status: str, attempts: int | None) -> str:
+    """A dispatch row's id (:func:`dispatch_id`, cheaper): unique per outcome."""
+    return _sha20(f"x-{trigger_id}|{status}|{attempts}")
+
+
 def decision_id(event_id: str, processor: str, on: date | None) -> str:
     """Deterministic id of one decision row: a redelivered event does not duplicate rows."""
     return "d-" + _h(event_id, processor, on.isoformat() if on else None)
@@ -403,6 +408,17 @@ def event_row(
     )
 
 
+def dispatch_scope(
+    trigger: Trigger, granularity: str | None, universe: int | None
+) -> tuple[str | None, int | None]:
+    """A dispatch row's ``entity_type`` and ``entities_requested``."""
+    requested = len(trigger.entity_ids or ()) if trigger.scope == "entities" else universe
+    etype = trigger.entity_type or (
+        granularity if granularity not in (None, DATE_GRANULARITY) else None
+    )
+    return etype, requested
+
+
 def dispatch_row(
     trigger: Trigger,
     *,
@@ -419,16 +435,10 @@ def dispatch_row(
 ) -> Values:
     """One row per dispatch outcome (:data:`LOG_COLUMNS` order). ``decided_at`` holds the
     trigger's ``fired_at``; ``dispatched_at`` a datetime or epoch seconds."""
-    if trigger.scope == "entities":
-        requested: int | None = len(trigger.entity_ids or ())
-    else:
-        requested = universe
-    etype = trigger.entity_type or (
-        granularity if granularity not in (None, DATE_GRANULARITY) else None
-    )
+    etype, requested = dispatch_scope(trigger, granularity, universe)
     caused = trigger.caused_by
     return (
-        _sha20(f"x-{trigger.trigger_id}|{status}|{attempts}"),  # decision_id (dispatch_id)
+        dispatch_key(trigger.trigger_id, status, attempts),  # decision_id (dispatch_id)
         caused[0] if caused else None,  # event_id
         trigger.correlation_id,
         trigger.processor,

@@ -21,6 +21,11 @@ after its decisions were linked (a later outcome of the same trigger) takes the 
 an earlier outcome of that trigger. Logs created before are migrated when opened (the
 index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it).
 
+A trigger's first outcome that arrives before its decision row is written is folded into
+that row (:mod:`.sqlite_fold`: two rows an event instead of three; ``fired_at``, a column of
+the SQLite table only, and ``ix_log_folded`` keyed by it); :func:`.reader.stored_log_rows`
+reads a folded row back as the two rows it stands for.
+
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
@@ -41,7 +46,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.base import RowExecutionLog
+from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     DECISION_COLUMNS,
@@ -49,6 +54,13 @@ from scoperouter.execution_log.rows import (
     LOG_COLUMNS,
     Values,
     iso,
+)
+from scoperouter.execution_log.sqlite_fold import (
+    FOLDED_COLUMNS,
+    FOLDED_INDEX,
+    fold,
+    repeats_folded,
+    runs_of_width,
 )
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.messages.models import Trigger
@@ -71,9 +83,14 @@ def _coltype(c: str) -> str:
     return "INTEGER" if c in _INT else "REAL" if c in _REAL else "TEXT"
 
 
+SQLITE_LOG_COLUMNS = (*LOG_COLUMNS, "fired_at")
+"""The SQLite log table's columns: ``fired_at`` is set on folded rows only (see
+:mod:`.sqlite_fold`)."""
+
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" for c in LOG_COLUMNS)}
+  {", ".join(f"{c} {_coltype(c)}" for c in SQLITE_LOG_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
   WHERE kind = 'decision' AND action = 'run' AND trigger_id IS NULL;
@@ -120,11 +137,16 @@ _EARLIER = (
     f"AND p.kind = 'dispatch' AND p.trigger_id = {LOG_TABLE}.trigger_id "
     f"AND p.rowid <> {LOG_TABLE}.rowid"
 )
+_FOLDED = (
+    f"FROM {LOG_TABLE} AS f INDEXED BY ix_log_folded WHERE f.fired_at = {LOG_TABLE}.decided_at "
+    f"AND f.trigger_id = {LOG_TABLE}.trigger_id AND f.fired_at IS NOT NULL"
+)
 
 
 def _filled(col: str) -> str:
     return (
-        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}))"
+        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}), "
+        f"(SELECT MAX(f.{col}) {_FOLDED}))"
     )
 
 
@@ -194,7 +216,8 @@ def _ids_json(ids: Sequence[Any]) -> str:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``); the dispatch index keyed by
+    """Columns added since a log file was created (``skips``; the log's ``fired_at`` and
+    ``ix_log_folded``: :mod:`.sqlite_fold`); the dispatch index keyed by
     fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
     primary key gets it too: the fill looks earlier outcomes up through it); the event-id
     index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
@@ -202,12 +225,18 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
+        conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
+    conn.execute(FOLDED_INDEX)
     indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
     if "ix_log_dispatch_at" not in indexes:
         conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
     for old in ("ix_log_dispatch_id", "ix_log_event_id"):  # keyed by random ids
         if old in indexes:
             conn.execute(f"DROP INDEX {old}")
+
+
+_NARROW = len(DECISION_COLUMNS)
 
 
 def _first_deliveries(
@@ -299,7 +328,7 @@ class SqliteExecutionLog(RowExecutionLog):
             (str(SCHEMA_VERSION),),
         )
         self._decisions: list[tuple[Any, ...]] = []  # DECISION_COLUMNS order
-        self._log: list[tuple[Any, ...]] = []  # dispatch rows
+        self._log: list[tuple[Any, ...] | PendingOutcome] = []  # dispatch rows / outcomes
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
         self._links: list[Link] = []
@@ -315,12 +344,23 @@ class SqliteExecutionLog(RowExecutionLog):
         self._decisions.extend(rows)
         self._events.append(event)
 
+    def _store_outcome(self, o: PendingOutcome, complete: bool) -> None:
+        t = o.trigger
+        if complete and t.fired_at is not None and len(t.caused_by) == 1:
+            self._log.append(o)  # may fold (:mod:`.sqlite_fold`): its row built if not
+            self._link(t, o.day)
+        else:
+            self._store_dispatch(t, o.row(_ids_json), complete=complete)
+
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         self._log.append(row)
         if not complete:  # e.g. after a restart: take them from the decision rows
             self._fill.append((row[_AT] or "", row[0]))  # its dispatch key
+        self._link(trigger, row[_DATE])
+
+    def _link(self, trigger: Trigger, on: str) -> None:
+        """The link of ``trigger`` (its date ``on`` as ISO text) to its decisions."""
         day, start, end = trigger.game_date, trigger.start_date, trigger.end_date
-        on = row[_DATE]  # the trigger's date as ISO text (most triggers are one day)
         self._links.append(
             (
                 trigger.trigger_id,
@@ -369,11 +409,15 @@ class SqliteExecutionLog(RowExecutionLog):
                 pending, link_params = split_links(links, buffered) if links else ({}, [])
                 # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
                 # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
-                if decisions:
-                    rows = linked(decisions, pending) if pending else decisions
-                    _insert(conn, LOG_TABLE, DECISION_COLUMNS, rows)
-                if log:
-                    _insert(conn, LOG_TABLE, LOG_COLUMNS, log)
+                rows = linked(decisions, pending) if pending else decisions
+                # outcomes of triggers of events in this flush fold into their decision rows
+                rows, dispatches = fold(rows, log, _ids_json)
+                for run in runs_of_width(rows):
+                    cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
+                    _insert(conn, LOG_TABLE, cols, run)
+                if dispatches:
+                    dispatches = [x for x in dispatches if not repeats_folded(conn, x)]
+                    _insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
                 if fill:  # before the links: the decision rows are still unlinked

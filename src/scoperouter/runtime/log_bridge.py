@@ -64,9 +64,26 @@ class _OkRows:
         self.rows = rows
         self.now = now
 
-    def outcomes(self) -> list[_Outcome]:
-        now = self.now
-        return [(r[1], "ok", r[3] + 1, ok_latency(r, now), now, None) for r in self.rows]
+    def outcomes(self) -> list[DispatchOutcome]:
+        """Each row's outcome as the log takes it (latency in ms, the time as epoch s)."""
+        now = float(self.now)
+        out: list[DispatchOutcome] = []
+        for r in self.rows:
+            trigger = r[1]
+            fired = trigger.fired_at
+            latency = now - (fired.timestamp() if fired is not None else r[4])  # ok_latency
+            out.append(
+                (trigger, "ok", r[3] + 1, (latency if latency > 0.0 else 0.0) * 1000.0, now, None)
+            )
+        return out
+
+
+def _as_logged(outcomes: list[_Outcome]) -> list[DispatchOutcome]:
+    """Handed-over outcomes as the log takes them (latency in ms, the time as epoch s)."""
+    return [  # the time as epoch seconds: formatted without a datetime
+        (trigger, status, attempts, latency_s * 1000.0, float(now), error)
+        for trigger, status, attempts, latency_s, now, error in outcomes
+    ]
 
 
 DEFAULT_MAX_PENDING = 20_000
@@ -166,11 +183,11 @@ class LogBridge:
 
     def _drain(self, q: deque[_Job | _Outcome | list[_Outcome] | _OkRows]) -> None:
         """Run what is queued, in order; consecutive dispatch outcomes in one go."""
-        outcomes: list[_Outcome] = []
+        outcomes: list[DispatchOutcome] = []
         while q:
             item = q[0]
             if isinstance(item, list):  # several outcomes (:meth:`dispatches`)
-                outcomes.extend(item)
+                outcomes.extend(_as_logged(item))
                 q.popleft()
             elif isinstance(item, _OkRows):  # a delivery's (:meth:`dispatched_ok`)
                 outcomes.extend(item.outcomes())
@@ -186,7 +203,7 @@ class LogBridge:
                     fn()
                 self._taken += n
             else:
-                outcomes.append(q.popleft())  # type: ignore[arg-type]
+                outcomes.extend(_as_logged([q.popleft()]))  # type: ignore[list-item]
         if outcomes:
             if self._abandon:
                 self.dropped += len(outcomes)
@@ -267,7 +284,7 @@ class LogBridge:
             return
         outcome = (trigger, status, attempts, latency_s, now, error)
         if self._closed:  # after shutdown: synchronously (late dispatch outcomes)
-            self._record_outcomes([outcome])
+            self._record_outcomes(_as_logged([outcome]))
         else:
             self._put(outcome, 1)
 
@@ -278,7 +295,7 @@ class LogBridge:
         if self.log is None or not outcomes:
             return
         if self._closed:
-            self._record_outcomes(outcomes)
+            self._record_outcomes(_as_logged(outcomes))
         else:
             self._put(outcomes, len(outcomes))
 
@@ -294,14 +311,11 @@ class LogBridge:
         else:
             self._put(ok, len(rows))
 
-    def _record_outcomes(self, outcomes: list[_Outcome]) -> None:
+    def _record_outcomes(self, rows: list[DispatchOutcome]) -> None:
+        """Write outcomes as the log takes them (:func:`_as_logged`, :meth:`_OkRows.outcomes`)."""
         log = self.log
         if log is None:
             return
-        rows: list[DispatchOutcome] = [  # the time as epoch seconds: formatted without a datetime
-            (trigger, status, attempts, latency_s * 1000.0, float(now), error)
-            for trigger, status, attempts, latency_s, now, error in outcomes
-        ]
         many = getattr(log, "record_dispatches", None)
         if many is not None:
             try:

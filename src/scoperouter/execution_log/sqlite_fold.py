@@ -1,0 +1,176 @@
+"""Folding a dispatch outcome into the decision row it executes, in memory, before either is
+written (the SQLite execution log's flush): most events then write two rows, not three.
+
+Invariant: a folded row reads back (:func:`.reader.stored_log_rows`) as exactly the
+decision row and the dispatch row it replaces. An outcome is folded only when nothing would
+be lost: its trigger has one causing event and a ``fired_at``, it was logged with its
+decisions known (``complete``), and the one run decision row of that event, processor and
+date is buffered in the same flush, linked to that trigger, not folded yet, and agrees with
+the outcome's dispatch row on every column they share. The folded row is the decision row
+(``kind = 'decision'``) with the dispatch-only columns set (``dispatched_at``,
+``dispatch_status``, ``attempts``, ``latency_ms``, ``error``) and ``fired_at`` (the dispatch
+row's ``decided_at``); the dispatch row's id and ``caused_by`` are derived from the rest
+(:func:`~.rows.dispatch_row` builds them from the trigger id, status, attempts and the one
+causing event), so an outcome that may fold has its row built only if it does not. A
+repeated outcome (same trigger, status and attempts) of one folded is dropped: in the same
+flush here, in a later one by :func:`repeats_folded` (as the unique dispatch index drops a
+repeated dispatch row); a later, different outcome of the trigger (a retry, then ``ok``)
+keeps a row of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
+from typing import Any
+
+from scoperouter.execution_log.api import LOG_TABLE
+from scoperouter.execution_log.base import PendingOutcome
+from scoperouter.execution_log.rows import (
+    DECISION_COLUMNS,
+    LOG_COLUMNS,
+    IdList,
+    dispatch_scope,
+    iso,
+    iso_epoch,
+)
+
+# folded rows by the trigger's fired_at and id: what the fill of an outcome logged after a
+# restart and the repeated-outcome check look up; keys arrive in time order
+FOLDED_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS ix_log_folded ON {LOG_TABLE} (fired_at, trigger_id) "
+    "WHERE fired_at IS NOT NULL"
+)
+_REPEAT_SQL = (
+    f"SELECT 1 FROM {LOG_TABLE} INDEXED BY ix_log_folded WHERE fired_at = ? AND trigger_id = ? "
+    "AND dispatch_status = ? AND attempts = ? AND fired_at IS NOT NULL LIMIT 1"
+)
+
+FOLD_COLUMNS: tuple[str, ...] = (
+    "dispatched_at",
+    "dispatch_status",
+    "attempts",
+    "latency_ms",
+    "error",
+    "fired_at",
+)
+"""What a folded row holds beyond :data:`DECISION_COLUMNS` (``fired_at``: SQLite only)."""
+FOLDED_COLUMNS: tuple[str, ...] = DECISION_COLUMNS + FOLD_COLUMNS
+"""A folded row's columns, in the order :func:`fold` builds it."""
+
+# the columns a decision row and a dispatch row of the same trigger must agree on to fold,
+# as each row orders them (``itemgetter``: one C call a row)
+_SHARED = (
+    "trigger_id",
+    "correlation_id",
+    "phase",
+    "scope",
+    "entity_type",
+    "entities_requested",
+    "entities_universe",
+    "reason",
+    "granularity",
+    "entity_ids",
+    "priority",
+)
+_d_shared = itemgetter(*(DECISION_COLUMNS.index(c) for c in _SHARED))
+_D_EV, _D_PROC, _D_DATE, _D_ACTION, _D_TRIGGER = (
+    DECISION_COLUMNS.index(c)
+    for c in ("event_id", "processor", "game_date", "action", "trigger_id")
+)
+_X_EV, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
+    LOG_COLUMNS.index(c)
+    for c in ("event_id", "decided_at", "trigger_id", "dispatch_status", "attempts", "caused_by")
+)
+
+
+def fold(
+    rows: list[tuple[Any, ...]],
+    log: Sequence[tuple[Any, ...] | PendingOutcome],
+    ids: IdList,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``rows`` (decision rows in ``DECISION_COLUMNS`` order, already linked) with the
+    outcomes of ``log`` folded in where the module's conditions hold, and the dispatch rows
+    left, in order (``log`` holds dispatch rows, never folded, and pending outcomes of
+    single-cause triggers with a fired_at, logged with their decisions known: built with
+    ``ids`` when not folded). Folded rows are ``FOLDED_COLUMNS`` long."""
+    where: dict[tuple[Any, Any, Any], int] | None = None
+    folded: set[tuple[Any, Any, Any]] = set()  # (trigger id, status, attempts)
+    out_rows = rows
+    left: list[tuple[Any, ...]] = []
+    for x in log:
+        if isinstance(x, tuple):  # a row: kept unless it repeats an outcome folded here
+            if not folded or (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS]) not in folded:
+                left.append(x)
+            continue
+        t = x.trigger
+        key3 = (t.trigger_id, x.status, x.attempts)
+        if key3 in folded:  # a repeat of an outcome folded in this flush
+            continue
+        if where is None:  # the linked run decisions, by event, processor and date
+            out_rows = list(rows)
+            where = {
+                (r[_D_EV], r[_D_PROC], r[_D_DATE]): i
+                for i, r in enumerate(rows)
+                if r[_D_TRIGGER] is not None and r[_D_ACTION] == "run"
+            }
+        key = (t.caused_by[0], t.processor, x.day)
+        i = where.get(key)
+        if i is not None:
+            r = out_rows[i]
+            gran, universe = x.granularity, x.universe
+            etype, requested = dispatch_scope(t, gran, universe)
+            shared = (
+                t.trigger_id,
+                t.correlation_id,
+                x.phase,
+                t.scope,
+                etype,
+                requested,
+                universe,
+                t.reason,
+                gran,
+                ids(t.entity_ids) if t.entity_ids is not None else None,
+                t.priority,
+            )
+            if _d_shared(r) == shared:
+                at = x.dispatched_at
+                out_rows[i] = (
+                    *r,
+                    iso_epoch(at) if isinstance(at, float) else iso(at),
+                    x.status,
+                    x.attempts,
+                    x.latency_ms,
+                    x.error,
+                    iso(t.fired_at),
+                )
+                del where[key]  # folded once
+                folded.add(key3)
+                continue
+        left.append(x.row(ids))
+    return out_rows, left
+
+
+def repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
+    """Whether dispatch row ``x`` (``LOG_COLUMNS`` order, ids as JSON text) repeats an outcome
+    folded by an earlier flush (only an outcome of a single-cause trigger with a fired_at
+    can)."""
+    at, ev = x[_X_AT], x[_X_EV]
+    if at is None or not isinstance(ev, str) or x[_X_CAUSED] != f"[{encode_basestring_ascii(ev)}]":
+        return False
+    args = (at, x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
+    return conn.execute(_REPEAT_SQL, args).fetchone() is not None
+
+
+def runs_of_width(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` cut into runs of consecutive rows of the same length (order kept)."""
+    out: list[list[tuple[Any, ...]]] = []
+    width = -1
+    for r in rows:
+        if len(r) != width:
+            width = len(r)
+            out.append([])
+        out[-1].append(r)
+    return out
