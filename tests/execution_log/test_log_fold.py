@@ -153,10 +153,25 @@ _steps = st.lists(
         st.just(("||",)),
     ),
     max_size=14,
-)
+).map(lambda steps: _after_their_event(steps))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _after_their_event(steps: list[Step]) -> list[Step]:
+    """``steps`` without the outcomes logged before their events' decisions ever were: the router logs an event's decisions before it fires its
+    triggers (runtime/log_bridge.py), and an outcome logged first could fold in a later
+    flush beside the dispatch row it repeats (the unfolded log keeps that row alone)."""
+    seen: set[int] = set()
+    out: list[Step] = []
+    for step in steps:
+        if step[0] == "e":
+            seen.add(step[1])
+        elif len(step) == 4 and not {step[1], step[2] if step[0] == "m" else step[1]} <= seen:
+            continue
+        out.append(step)
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=_steps)
 def test_any_script_reads_back_the_same_folded_or_not(
     registry: CompiledRegistry, relations: InMemoryRelations, steps: list[Step]

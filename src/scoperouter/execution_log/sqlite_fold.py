@@ -13,7 +13,8 @@ row's ``decided_at``); the dispatch row's id and ``caused_by`` are derived from 
 (:func:`~.rows.dispatch_row` builds them from the trigger id, status, attempts and the one
 causing event), so an outcome that may fold has its row built only if it does not. A
 repeated outcome (same trigger, status and attempts) of one folded is dropped: in the same
-flush here, in a later one by :func:`repeats_folded` (as the unique dispatch index drops a
+flush here (and an outcome that repeats a dispatch row kept earlier in the flush is never
+folded: the first of repeats is the one stored, folded or not), in a later one by :func:`repeats_folded` (as the unique dispatch index drops a
 repeated dispatch row); a later, different outcome of the trigger (a retry, then ``ok``)
 keeps a row of its own.
 """
@@ -100,14 +101,20 @@ def fold(
     folded: set[tuple[Any, Any, Any]] = set()  # (trigger id, status, attempts)
     out_rows = rows
     left: list[tuple[Any, ...]] = []
+    rowed: set[tuple[Any, Any, Any]] = set()  # outcomes of the rows kept so far
     for x in log:
         if isinstance(x, tuple):  # a row: kept unless it repeats an outcome folded here
-            if not folded or (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS]) not in folded:
+            k = (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
+            if k not in folded:
                 left.append(x)
+                rowed.add(k)
             continue
         t = x.trigger
         key3 = (t.trigger_id, x.status, x.attempts)
         if key3 in folded:  # a repeat of an outcome folded in this flush
+            continue
+        if key3 in rowed:  # repeats a row kept above: never folded (the first one stays)
+            left.append(x.row(ids))
             continue
         if where is None:  # the linked run decisions, by event, processor and date
             out_rows = list(rows)
