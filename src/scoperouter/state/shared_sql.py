@@ -114,6 +114,9 @@ _TEMPLATES = {
     "created_at, available_at) VALUES (%s, %s, %s, 'pending', %s, %s, %s)",
     "prune_seen": "DELETE FROM sr_seen WHERE seen_at < %s",
     "prune_done": "DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < %s",
+    # the same among the rows up to an id (SQLite: a rowid range, see SqliteStateStore.prune)
+    "prune_done_upto": "DELETE FROM sr_outbox "
+    "WHERE id <= %s AND status = 'done' AND finished_at < %s",
     "prune_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < %s",
     "prune_letters": "DELETE FROM sr_dead_letters WHERE kind != 'trigger' AND at < %s",
     "prune_trigger_letters": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND at < %s",
@@ -302,7 +305,10 @@ class Sql:
             self.dead_letter(db, d)
         return True
 
-    def prune(self, db: Executes, r: Retention, now: float) -> Pruned:
+    def prune(self, db: Executes, r: Retention, now: float, done_upto: int | None = None) -> Pruned:
+        """One pass of every prune (``done_upto``: done rows only among ids up to it, which
+        must hold every row created before the done horizon; -1: none)."""
+
         def n(key: str, horizon: float) -> int:
             return int(db.execute(self.q[key], (now - horizon,)).rowcount)
 
@@ -312,7 +318,9 @@ class Sql:
             letters = n("prune_trigger_letters", r.dead_s)
         return Pruned(
             seen=n("prune_seen", r.seen_s),
-            done=n("prune_done", r.done_s),
+            done=n("prune_done", r.done_s)
+            if done_upto is None
+            else int(db.execute(self.q["prune_done_upto"], (done_upto, now - r.done_s)).rowcount),
             dead=dead,
             dead_letters=letters + n("prune_letters", r.letters_s),
             completions=n("prune_completions", r.completions_s),

@@ -372,8 +372,35 @@ class SqliteStateStore:
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
+        """Every prune in one transaction. Done outbox rows are looked for among the ids
+        created before the done horizon only (a rowid range: SQLite cannot use an index on
+        status for ``status = 'done'``, and a scan of a week of delivered triggers every
+        housekeeping pass would stall ingest); a done row is finished after it is created,
+        so none past the range is old enough."""
         with self._tx() as db:
-            p = SQLITE.prune(db, retention, now)
+            upto = _created_before(db, now - retention.done_s)
+            p = SQLITE.prune(db, retention, now, done_upto=upto)
             staged = self._recent.prune(db, now - retention.seen_s)
         self._recent.committed()
         return Pruned(p.seen + staged, p.done, p.dead, p.dead_letters, p.completions)
+
+
+def _created_before(db: sqlite3.Connection, horizon: float) -> int:
+    """The largest outbox id whose row was created before ``horizon`` (-1: none), by
+    bisection over ids: ids are given in creation order. A clock stepped back makes it
+    approximate -- rows created before the horizon may then lie past it: they are pruned by
+    a later pass, never an undue row (the prune checks each row's own time)."""
+    lo_row = db.execute("SELECT min(id), max(id) FROM sr_outbox").fetchone()
+    lo, hi = lo_row if lo_row is not None else (None, None)
+    if lo is None:
+        return -1
+    at = "SELECT id, created_at FROM sr_outbox WHERE id >= ? ORDER BY id LIMIT 1"
+    found = -1
+    while lo <= hi:  # invariant: rows before lo are older than horizon, after hi not
+        mid = (lo + hi) // 2
+        row = db.execute(at, (mid,)).fetchone()  # the first row at or after mid
+        if row is not None and row[1] < horizon:
+            found, lo = row[0], row[0] + 1
+        else:  # no row of [mid, hi] is older than the horizon
+            hi = mid - 1
+    return found
