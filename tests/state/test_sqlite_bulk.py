@@ -111,6 +111,23 @@ def test_done_marks_alike_in_bulk_equal_marks_one_by_one(
     assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    marks=st.lists(
+        st.builds(Done, st.integers(1, 90), st.sampled_from([1, 2]), st.sampled_from([5.0, 6.0])),
+        unique_by=lambda m: m.item_id,
+        max_size=140,
+    )
+)
+def test_done_marks_in_few_groups_equal_marks_one_by_one(marks: list[Done]) -> None:
+    """Done marks of a few (attempts, time) pairs (DoneManys: one UPDATE per pair and
+    chunk) give the same per-mark results and outbox as one by one, in mark order."""
+    one, bulk = fresh(80), fresh(80)
+    want = [SQLITE.mark(one, m, OWNER) for m in marks]
+    assert apply_marks(bulk, marks, OWNER) == want
+    assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
+
+
 @pytest.mark.parametrize(
     ("ids", "want"),
     [

@@ -142,20 +142,13 @@ def _done_alike(n: int) -> str:
     )
 
 
-def _alike(part: Sequence[Done]) -> bool:
-    """True when every mark has the first one's ``attempts`` and time (a ``DoneMany``'s
-    rows delivered at their first attempt: the usual case)."""
-    attempts, at = part[0].attempts, part[0].at
-    return all(m.attempts == attempts and m.at == at for m in part)
-
-
 def _done_all_alike(db: sqlite3.Connection, part: Sequence[Done]) -> list[bool] | None:
-    """:func:`_alike` marks in one statement (:func:`_done_alike`); per mark, True when it
-    changed its row, or None when the statement changed nothing (a row done or dead
-    already). It changed every row (the usual case) or, when some do not exist, every one
-    that does. Two thirds of the CPU of the ``VALUES`` join and its guard subquery (which
-    looks every row up once more), in one statement (a savepoint around a plain
-    ``UPDATE`` took two more, each a hand-off of the GIL on the state thread)."""
+    """Marks of one ``attempts`` and time in one statement (:func:`_done_alike`); per
+    mark, True when it changed its row, or None when the statement changed nothing (a row
+    done or dead already). It changed every row (the usual case) or, when some do not
+    exist, every one that does. Two thirds of the CPU of the ``VALUES`` join and its guard
+    subquery (which looks every row up once more), in one statement (a savepoint around a
+    plain ``UPDATE`` took two more, each a hand-off of the GIL on the state thread)."""
     n = len(part)
     ids = [m.item_id for m in part]
     try:
@@ -173,38 +166,55 @@ def _outbox_ids(n: int) -> str:
     return f"SELECT id FROM sr_outbox WHERE id IN ({_marks(n)})"
 
 
-def _done_params(part: Sequence[Done]) -> list[Any]:
-    """The ``VALUES`` of :func:`_done_many`: (id, attempts, time) per mark."""
+def _done_values(
+    db: sqlite3.Connection, part: Sequence[Done], all_or_none: bool = True
+) -> list[bool]:
+    """Marks in one ``VALUES`` join (:func:`_done_many`), all or nothing; when nothing
+    changed (or at once, without ``all_or_none``: a row is known not to change), with
+    ``RETURNING`` (per changed row one step)."""
+    n = len(part)
     params: list[Any] = []
     for m in part:
         params += (m.item_id, m.attempts, m.at)
-    return params
+    ids = [m.item_id for m in part]
+    if all_or_none and db.execute(_done_many(n, False), [*params, *ids]).rowcount:
+        return [True] * n
+    done = {r[0] for r in db.execute(_done_many(n, True), params).fetchall()}
+    return [m.item_id in done for m in part]
+
+
+ALIKE_ROWS = 8  # Done marks per (attempts, time), on average, that take the alike path
 
 
 def mark_done(db: sqlite3.Connection, marks: Sequence[Done]) -> list[bool]:
     """Apply ``Done`` marks of distinct rows; per mark, True when it changed its row (it
-    was pending or leased)."""
+    was pending or leased). The marks of one ``attempts`` and time (a ``DoneMany``'s: a
+    batch delivered at once) go together in :func:`_done_all_alike`, when there are few
+    such groups (:data:`ALIKE_ROWS` marks each on average); else all in
+    :func:`_done_values`. Distinct rows: the order the marks are applied in changes
+    nothing."""
+    groups: dict[tuple[int, float], list[int]] = {}
+    for k, m in enumerate(marks):
+        groups.setdefault((m.attempts, m.at), []).append(k)
     changed: list[bool] = []
-    for part in parts(marks):
-        if len(part) == 1:
-            changed.append(SQLITE.mark(db, part[0], ""))
-            continue
-        n = len(part)
-        # all or nothing: every row changes (the usual case), or none and they go again
-        # with RETURNING (per changed row one step)
-        if _alike(part):
-            alike = _done_all_alike(db, part)
-            if alike is not None:
-                changed += alike
-                continue
-            params = _done_params(part)
-        else:
-            params = _done_params(part)
-            if db.execute(_done_many(n, False), [*params, *[m.item_id for m in part]]).rowcount:
-                changed += [True] * n
-                continue
-        done = {r[0] for r in db.execute(_done_many(n, True), params).fetchall()}
-        changed += [m.item_id in done for m in part]
+    if len(groups) * ALIKE_ROWS > len(marks):  # many small groups: one VALUES join
+        for part in parts(marks):
+            if len(part) == 1:
+                changed.append(SQLITE.mark(db, part[0], ""))
+            else:
+                changed += _done_values(db, part)
+        return changed
+    changed = [False] * len(marks)
+    for where in groups.values():
+        for at in parts(where):
+            part = [marks[k] for k in at]
+            if len(part) == 1:
+                got = [SQLITE.mark(db, part[0], "")]
+            else:
+                alike = _done_all_alike(db, part)
+                got = alike if alike is not None else _done_values(db, part, False)
+            for k, c in zip(at, got, strict=True):
+                changed[k] = c
     return changed
 
 
