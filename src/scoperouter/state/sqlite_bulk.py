@@ -5,16 +5,17 @@ of one per row (the staging of new seen ids: :mod:`scoperouter.state.sqlite_seen
 Invariant: each function has the effect and the result of its one-row statement run once
 per row, in order (the caller holds the transaction). A batch's rows go in one statement
 of exactly their count (chunks of :data:`MAX_ROWS` past it; a single mark or staged id
-takes the one-row statement), so the texts are at most ``MAX_ROWS`` per kind and all stay prepared
-(the store opens its connection with a statement cache larger than their sum).
+takes the one-row statement), so the texts are at most ``MAX_ROWS`` per kind and all stay
+prepared (the store opens its connection with a statement cache larger than their sum).
 
 No statement returns a row per row it writes: sqlite3 steps a statement once per result
 row and gives up the GIL around every step, so ``RETURNING`` on an n-row batch meant n
 hand-offs of the GIL to the busy event loop and back. The new seen ids are the batch's
 minus those a ``SELECT`` finds already there (usually none: one step); the outbox ids
 are the ``len(rows)`` ids ending at the insert's ``lastrowid``; a ``Done`` run is one
-``UPDATE`` that changes all its rows or none (it checks their count itself), and goes
-again with ``RETURNING`` only when some of its rows are not pending or leased.
+``UPDATE`` per (attempts, time) -- a ``DoneMany`` -- or one ``VALUES`` join when there are
+many such pairs, each changing all its rows or none, and goes again with ``RETURNING``
+only when some of its rows are not pending or leased.
 
 Measured on the store alone: at 20 rows per batch the outbox insert goes from ~5 to ~3 us
 per row, a ``Done`` mark from ~4.2 to ~2.8; one statement of 20 rows instead of 16 + 4
