@@ -412,3 +412,41 @@ async def test_ingest_batches_do_not_each_ask_the_store_for_due_windows(
         assert (await r.submit(Inbound("test", obj=e))).status == "accepted"
     await asyncio.sleep(0.05)
     assert calls[0] <= 2  # the start and the timer's first poll
+
+
+@pytest.mark.parametrize(
+    ("queued", "ok", "barrier", "writes", "stopping"),
+    [
+        (1, True, False, [False, False, False, True, False], False),  # unanswered: 3 ticks
+        (0, True, False, [True] * 5, False),  # none unanswered: no batch will take them
+        (1, False, False, [True] * 5, False),  # a failing store: the write probes it
+        (1, True, True, [True] * 5, False),  # a barrier never waits
+        (1, True, False, [True] * 5, True),  # stopping: no batch comes
+    ],
+)
+async def test_mark_flusher_leaves_marks_to_the_next_ingest_batch(
+    zero_cfg: LoadedConfig,
+    make_shared: Factory,
+    queued: int,
+    ok: bool,
+    barrier: bool,
+    writes: list[bool],
+    stopping: bool,
+) -> None:
+    """While events are queued or in a batch (the next batch takes the marks into its own
+    commit) the flusher skips its write, MARKS_RIDE_TICKS ticks in a row at most."""
+    r = make_shared(zero_cfg, MemorySink())
+    written: list[int] = []
+    r._write_marks_tx = lambda marks: written.append(len(marks))  # type: ignore[method-assign]
+    r._unfinished = queued  # events queued or in a batch, not yet answered
+    r.health.ok = ok
+    r._stopping = stopping
+    got = []
+    for k in range(len(writes)):
+        r.marks.append(rm.Done(k + 1, 1, 1.0))
+        before = len(written)
+        await r._flush_marks(barrier=barrier)
+        got.append(len(written) > before)
+    assert got == writes
+    assert sum(written) + len(r.marks.take()) == len(writes)  # no mark lost
+    r._unfinished, r._stopping = 0, False

@@ -88,6 +88,65 @@ def test_marks_in_bulk_equal_marks_one_by_one(marks: list[Mark], done_run: int) 
     assert table(bulk, "sr_dead_letters") == table(one, "sr_dead_letters")
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    ids=st.lists(st.integers(1, 90), unique=True, max_size=140),
+    attempts=st.integers(1, 3),
+    at=st.floats(2, 3),
+)
+def test_done_marks_alike_in_bulk_equal_marks_one_by_one(
+    ids: list[int], attempts: int, at: float
+) -> None:
+    """Done marks of one attempts and time (a DoneMany's: one UPDATE by id, backed out by
+    the status CHECK when a row is done or dead) over rows in any state or missing give
+    the same per-mark results and outbox as one by one; the transaction stays open."""
+    marks = [Done(i, attempts, at) for i in ids]
+    one, bulk = fresh(80), fresh(80)
+    want = [SQLITE.mark(one, m, OWNER) for m in marks]
+    bulk.execute("BEGIN IMMEDIATE")
+    got = apply_marks(bulk, marks, OWNER)
+    assert bulk.in_transaction
+    bulk.execute("COMMIT")
+    assert got == want
+    assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    marks=st.lists(
+        st.builds(Done, st.integers(1, 90), st.sampled_from([1, 2]), st.sampled_from([5.0, 6.0])),
+        unique_by=lambda m: m.item_id,
+        max_size=140,
+    )
+)
+def test_done_marks_in_few_groups_equal_marks_one_by_one(marks: list[Done]) -> None:
+    """Done marks of a few (attempts, time) pairs (DoneManys: one UPDATE per pair and
+    chunk) give the same per-mark results and outbox as one by one, in mark order."""
+    one, bulk = fresh(80), fresh(80)
+    want = [SQLITE.mark(one, m, OWNER) for m in marks]
+    assert apply_marks(bulk, marks, OWNER) == want
+    assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
+
+
+@pytest.mark.parametrize(
+    ("ids", "want"),
+    [
+        ([1, 2, 3, 4], [True] * 4),  # leased and pending: one statement changes all
+        ([1, 2, 81, 4], [True, True, False, True]),  # one missing: the others change
+        ([81, 82], [False, False]),  # none there
+        ([1, 5, 2], [True, False, True]),  # one done already: backed out, then by row
+        ([5, 10], [False, False]),
+    ],
+)
+def test_done_marks_alike_cases(ids: list[int], want: list[bool]) -> None:
+    """Done marks of one attempts and time: per-mark results and rows as one by one."""
+    marks = [Done(i, 2, 7.0) for i in ids]
+    one, bulk = fresh(80), fresh(80)
+    assert [SQLITE.mark(one, m, OWNER) for m in marks] == want
+    assert apply_marks(bulk, marks, OWNER) == want
+    assert table(bulk, "sr_outbox") == table(one, "sr_outbox")
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     seen=st.sets(st.integers(0, 150), max_size=60),
@@ -137,8 +196,14 @@ def test_outbox_ids_follow_the_rows(n: int) -> None:
     """Each fired trigger gets the id its row was numbered with, in order, after the
     rows already there (AUTOINCREMENT numbers a multi-row insert row by row)."""
     db = fresh(5)
-    rows = [(f"t-new-{k}", "p", f"body-{k}".encode(), 1.0, 1.0, OWNER, 61.0) for k in range(n)]
-    ids = insert_outbox(db, rows)
-    stored = dict(db.execute("SELECT id, trigger_id FROM sr_outbox WHERE id > 5").fetchall())
+    rows = [(f"t-new-{k}", "p", f"body-{k}".encode()) for k in range(n)]
+    ids = insert_outbox(db, rows, 1.0, OWNER, 61.0)
+    stored = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT id, trigger_id, processor, body, status, claims, attempts, created_at, "
+            "available_at, lease_owner, lease_until FROM sr_outbox WHERE id > 5"
+        ).fetchall()
+    }
     assert ids == list(range(6, 6 + n))
-    assert [stored[i] for i in ids] == [r[0] for r in rows]
+    assert [stored[i] for i in ids] == [(*r, "leased", 1, 0, 1.0, 1.0, OWNER, 61.0) for r in rows]

@@ -240,7 +240,7 @@ class SqliteStateStore:
         made = [fired_trigger(w, now, o.date_field) for w in windows]
         until = now + o.lease_s
         ids = insert_outbox(
-            db, [(t.trigger_id, t.processor, body, now, now, o.owner, until) for t, body in made]
+            db, [(t.trigger_id, t.processor, body) for t, body in made], now, o.owner, until
         )
         return [OutboxItem(i, t, body, 0, 1) for i, (t, body) in zip(ids, made, strict=True)]
 
