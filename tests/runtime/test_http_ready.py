@@ -1,4 +1,4 @@
-"""The daemon's accepted answers as ready bytes (``http._Ready``): byte for byte what
+"""The daemon's accepted answers as ready bytes (``http_ready.Ready``): byte for byte what
 aiohttp writes for the application's ``web.Response`` (but the ``Date`` value), only for
 keep-alive HTTP/1.1 requests on a server without an access log; every other request and
 outcome gets aiohttp's own response."""
@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 from runtime_support import INJURY_EVENT, MemorySink, RouterFactory
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.http import IngressApp, _Answer, _Ready
+from scoperouter.runtime.http import IngressApp, _Answer
+from scoperouter.runtime.http_ready import Ready
 from scoperouter.runtime.outcomes import Outcome
 
 BODY = json.dumps(INJURY_EVENT).encode()
@@ -63,15 +64,15 @@ async def test_ready_answer_is_the_applications_bytes(
     access_log: bool,
     ready: bool,
 ) -> None:
-    """An accepted then a duplicate answer through route_events_first are the bytes the application writes for them (Date aside); a _Ready is made only for keep-alive HTTP/1.1 without an access log."""
+    """An accepted then a duplicate answer through route_events_first are the bytes the application writes for them (Date aside); a Ready is made only for keep-alive HTTP/1.1 without an access log."""
     made: list[int] = []
-    init = _Ready.__init__
+    init = Ready.__init__
 
-    def counted(self: _Ready, body: str) -> None:
+    def counted(self: Ready, body: str) -> None:
         made.append(1)
         init(self, body)
 
-    monkeypatch.setattr(_Ready, "__init__", counted)
+    monkeypatch.setattr(Ready, "__init__", counted)
     answers: list[list[bytes]] = []
     for first in (False, True):
         r = make_router(zero_cfg, MemorySink(), state_dir=tmp_path / f"s{first}")

@@ -25,16 +25,15 @@ import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.helpers import rfc822_formatted_time
-from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
+from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
+from scoperouter.runtime.http_ready import Ready, ok_text
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.outcomes import fast_inbound
@@ -108,54 +107,12 @@ def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class _Ready:
-    """A 200 answer written as the bytes aiohttp writes for its ``web.Response`` of the
-    same body -- status line, ``Content-Type``, ``Content-Length``, ``Date``, ``Server``, in
-    that order, no ``Connection`` header (so: a keep-alive HTTP/1.1 request only) -- with
-    what aiohttp's server asks of a response (``prepare``, ``write_eof``, ``keep_alive``),
-    without the response's header multidict, its preparation steps and their coroutines per
-    event. Only where nothing else reads the response: no access log, no response signal
-    (the daemon's server, :meth:`IngressApp.route_events_first`)."""
-
-    __slots__ = ("body",)
-    __http_exception__ = False  # (aiohttp asks)
-    keep_alive = True
-    status = 200
-
-    def __init__(self, body: str) -> None:
-        self.body = body  # JSON, ASCII
-
-    def prepare(self, request: web.BaseRequest) -> Awaitable[None]:
-        """Hands the whole answer to the request's writer (which counts its bytes, raises
-        on a closed connection and waits while the transport's buffer is full)."""
-        body = self.body
-        return request.writer.write_eof(
-            f"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nDate: {rfc822_formatted_time()}\r\n"
-            f"Server: {SERVER_SOFTWARE}\r\n\r\n{body}".encode()
-        )
-
-    def write_eof(self) -> Awaitable[None]:
-        return _DONE  # (prepare wrote it all)
-
-
-class _Done:
-    """An awaitable that is done at once."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Any:
-        return iter(())
-
-
-_DONE = _Done()
-
-
 class _Answer:
     """Where the router settles one HTTP message (:class:`~scoperouter.runtime.intake.Settle`):
     its :class:`Outcome` becomes the response the request's handler awaits (``ready``: an
-    accepted or duplicate event's as a :class:`_Ready`). A client gone (the handler
-    cancelled, so its future) only drops the answer: the event is still committed."""
+    accepted or duplicate event's as a :class:`~scoperouter.runtime.http_ready.Ready`). A
+    client gone (the handler cancelled, so its future) only drops the answer: the event is
+    still committed."""
 
     __slots__ = ("fut", "push", "ready")
 
@@ -174,7 +131,7 @@ class _Answer:
             and isinstance(o.event_id, str)
             and type(o.triggers) is int
         ):
-            self.fut.set_result(_Ready(_ok_text(o.status, o.event_id, o.triggers)))
+            self.fut.set_result(Ready(ok_text(o.status, o.event_id, o.triggers)))
             return
         try:
             resp = IngressApp._answer(o, push=self.push)
@@ -182,15 +139,6 @@ class _Answer:
             self.fut.set_exception(exc)
             return
         self.fut.set_result(resp)
-
-
-def _ok_text(status: str, event_id: str, triggers: int) -> str:
-    """The JSON of an accepted or duplicate answer (json_response's text, without building
-    and encoding a dict)."""
-    return (
-        f'{{"status": "{status}", "event_id": {encode_basestring_ascii(event_id)}, '
-        f'"triggers": {triggers}}}'
-    )
 
 
 class IngressApp:
@@ -273,7 +221,7 @@ class IngressApp:
             return self._now(
                 self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
             )
-        # an accepted answer as ready bytes (_Ready): keep-alive HTTP/1.1, no access log
+        # an accepted answer as ready bytes (http_ready): keep-alive HTTP/1.1, no access log
         ready = (
             request.version == HttpVersion11
             and request.keep_alive
@@ -367,7 +315,8 @@ class IngressApp:
     ) -> asyncio.Future[web.Response]:
         """The rest of :meth:`events` once the body is read -- decode, parse, queue -- none of
         which waits: a future of the answer, set by the router once the event is durable
-        (:class:`_Answer`; ``ready``: a 200 as a :class:`_Ready`, which stands in for the
+        (:class:`_Answer`; ``ready``: a 200 as a
+        :class:`~scoperouter.runtime.http_ready.Ready`, which stands in for the
         ``web.Response`` on the daemon's server), or at once when it is refused or rejected
         here."""
         coding = request.headers.get("Content-Encoding")
@@ -417,7 +366,7 @@ class IngressApp:
     def _answer(o: Outcome, *, push: bool) -> web.Response:
         if o.status in ("accepted", "duplicate"):
             if isinstance(o.event_id, str) and type(o.triggers) is int:
-                text = _ok_text(o.status, o.event_id, o.triggers)
+                text = ok_text(o.status, o.event_id, o.triggers)
                 return web.Response(body=text.encode(), headers=_JSON_HEADERS)
             return web.json_response(
                 {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
