@@ -32,14 +32,18 @@ async def client(
     request: pytest.FixtureRequest, zero_cfg: LoadedConfig, make_router: RouterFactory
 ) -> AsyncIterator[ClientFactory]:
     """Starts a router + ingress app; returns (client, router). Every test runs twice:
-    through the application's routes, and with the daemon's ``route_events_first``."""
+    through the application's routes, and as the daemon serves (``route_events_first``, no
+    access log: accepted answers as ready bytes)."""
     clients: list[TestClient[Any, Any]] = []
 
     async def make(**kwargs: Any) -> tuple[TestClient[Any, Any], Any]:
         r = make_router(zero_cfg, MemorySink())
         await r.start()
         app = IngressApp(r, **kwargs)
-        c: TestClient[Any, Any] = TestClient(TestServer(app.app))
+        srv = TestServer(app.app)
+        if request.param == "events_first":
+            await srv.start_server(access_log=None)  # (the daemon's runner)
+        c: TestClient[Any, Any] = TestClient(srv)
         await c.start_server()
         if request.param == "events_first":
             assert c.server.runner is not None and c.server.runner.server is not None

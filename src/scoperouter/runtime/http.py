@@ -25,14 +25,15 @@ import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
+from scoperouter.runtime.http_ready import Ready, ok_text
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.outcomes import fast_inbound
@@ -108,22 +109,32 @@ def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
 
 class _Answer:
     """Where the router settles one HTTP message (:class:`~scoperouter.runtime.intake.Settle`):
-    its :class:`Outcome` becomes the response the request's handler awaits. A client gone
-    (the handler cancelled, so its future) only drops the answer: the event is still
-    committed."""
+    its :class:`Outcome` becomes the response the request's handler awaits (``ready``: an
+    accepted or duplicate event's as a :class:`~scoperouter.runtime.http_ready.Ready`). A
+    client gone (the handler cancelled, so its future) only drops the answer: the event is
+    still committed."""
 
-    __slots__ = ("fut", "push")
+    __slots__ = ("fut", "push", "ready")
 
-    def __init__(self, fut: asyncio.Future[web.Response], push: bool) -> None:
+    def __init__(self, fut: asyncio.Future[Any], push: bool, ready: bool = False) -> None:
         self.fut = fut
         self.push = push
+        self.ready = ready
 
     def done(self) -> bool:
         return self.fut.done()
 
-    def set_result(self, outcome: Outcome, /) -> None:
+    def set_result(self, o: Outcome, /) -> None:
+        if (
+            self.ready
+            and o.status in ("accepted", "duplicate")
+            and isinstance(o.event_id, str)
+            and type(o.triggers) is int
+        ):
+            self.fut.set_result(Ready(ok_text(o.status, o.event_id, o.triggers)))
+            return
         try:
-            resp = IngressApp._answer(outcome, push=self.push)
+            resp = IngressApp._answer(o, push=self.push)
         except Exception as exc:  # (never expected) the request gets a 500, not the others
             self.fut.set_exception(exc)
             return
@@ -210,7 +221,13 @@ class IngressApp:
             return self._now(
                 self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
             )
-        return self._routed(request, body)
+        # an accepted answer as ready bytes (http_ready): keep-alive HTTP/1.1, no access log
+        ready = (
+            request.version == HttpVersion11
+            and request.keep_alive
+            and request.protocol.access_logger is None
+        )
+        return self._routed(request, body, ready)
 
     def _busy(self) -> bool:
         """More than ``max_connections`` connections are open (see :meth:`_over_cap`)."""
@@ -293,10 +310,15 @@ class IngressApp:
         fut.set_result(resp)
         return fut
 
-    def _routed(self, request: web.Request, body: bytes) -> asyncio.Future[web.Response]:
+    def _routed(
+        self, request: web.Request, body: bytes, ready: bool = False
+    ) -> asyncio.Future[web.Response]:
         """The rest of :meth:`events` once the body is read -- decode, parse, queue -- none of
         which waits: a future of the answer, set by the router once the event is durable
-        (:class:`_Answer`), or at once when it is refused or rejected here."""
+        (:class:`_Answer`; ``ready``: a 200 as a
+        :class:`~scoperouter.runtime.http_ready.Ready`, which stands in for the
+        ``web.Response`` on the daemon's server), or at once when it is refused or rejected
+        here."""
         coding = request.headers.get("Content-Encoding")
         if coding:
             try:
@@ -307,7 +329,7 @@ class IngressApp:
                 return self._now(self._reject(400, "bad_request", str(exc)))
         event = fast_event(body, self.router.registry)  # the common canonical event
         if event is not None:  # (never a push envelope: its only keys are an event's)
-            return self._submit(fast_inbound(_HTTP_INBOUND, data=body, event=event), False)
+            return self._submit(fast_inbound(_HTTP_INBOUND, data=body, event=event), False, ready)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -327,13 +349,15 @@ class IngressApp:
             inbound = inbound_or_err
         else:
             inbound = Inbound("http", obj=obj)
-        return self._submit(inbound, inbound.origin == "push")
+        return self._submit(inbound, inbound.origin == "push", ready)
 
-    def _submit(self, inbound: Inbound, push: bool) -> asyncio.Future[web.Response]:
+    def _submit(
+        self, inbound: Inbound, push: bool, ready: bool = False
+    ) -> asyncio.Future[web.Response]:
         """:meth:`Router.submit` answered as HTTP: the router settles :class:`_Answer`
         (after the commit), which sets the future aiohttp awaits -- no coroutine per event."""
         fut: asyncio.Future[web.Response] = self.router._running_loop().create_future()
-        refused = self.router.enqueue(inbound, _Answer(fut, push))
+        refused = self.router.enqueue(inbound, _Answer(fut, push, ready))
         if refused is not None:
             fut.set_result(self._answer(refused, push=push))
         return fut
@@ -342,11 +366,7 @@ class IngressApp:
     def _answer(o: Outcome, *, push: bool) -> web.Response:
         if o.status in ("accepted", "duplicate"):
             if isinstance(o.event_id, str) and type(o.triggers) is int:
-                # json_response's bytes, written without building and encoding a dict
-                text = (
-                    f'{{"status": "{o.status}", "event_id": '
-                    f'{encode_basestring_ascii(o.event_id)}, "triggers": {o.triggers}}}'
-                )
+                text = ok_text(o.status, o.event_id, o.triggers)
                 return web.Response(body=text.encode(), headers=_JSON_HEADERS)
             return web.json_response(
                 {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}

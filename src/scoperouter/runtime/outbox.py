@@ -19,6 +19,7 @@ from pathlib import Path
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.payloads import trigger_bytes
+from scoperouter.runtime.wakeups import no_wakeup_preemption
 
 BATCH_MAX = 64  # triggers one dispatcher delivery hands over (one write, one fdatasync)
 _Job = tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop]
@@ -33,7 +34,8 @@ class OutboxSink:
     Concurrent sends share one ``write`` and one ``fdatasync`` (group commit): each flush
     writes every line queued before it started, then syncs, so the cost is per batch, not
     per trigger. The flush runs on the sink's own thread: the event loop keeps serving
-    while the disk syncs. Without ``fsync`` each send writes its line at once.
+    while the disk syncs (woken, that thread does not preempt the loop:
+    :mod:`~scoperouter.runtime.wakeups`). Without ``fsync`` each send writes its line at once.
 
     Past ``max_bytes`` (0: never) the file rotates: ``outbox.jsonl`` becomes
     ``outbox.jsonl.1`` (``.1`` -> ``.2`` ... up to ``keep`` files) and a new one is started;
@@ -145,6 +147,7 @@ class OutboxSink:
             self._thread.start()
 
     def _sync_loop(self) -> None:  # the sink's thread
+        no_wakeup_preemption()  # woken by a flush job: the loop keeps its CPU (wakeups.py)
         while True:
             job = self._jobs.get()
             if job is None:
