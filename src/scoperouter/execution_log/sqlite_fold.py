@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 from scoperouter.execution_log.api import LOG_TABLE
@@ -81,9 +81,10 @@ _D_TRIGGER, _D_CORR, _D_PHASE, _D_SCOPE, _D_ETYPE, _D_REQUESTED, _D_UNIVERSE = (
     DECISION_COLUMNS.index(c) for c in _SHARED[:7]
 )
 _D_REASON, _D_GRAN, _D_IDS, _D_PRIORITY = (DECISION_COLUMNS.index(c) for c in _SHARED[7:])
-# a trigger's fields the fold reads, in one C call (a pydantic model's attributes are not
-# specialised by the interpreter: each lookup takes the generic path)
-_trigger_fields = attrgetter(
+# a trigger's fields the fold reads, from its ``__dict__`` in one C call (a pydantic model
+# keeps its fields there; its attribute reads take the interpreter's generic path, ~4x the
+# cost of a dict lookup)
+_trigger_fields = itemgetter(
     "trigger_id",
     "caused_by",
     "processor",
@@ -130,7 +131,7 @@ def fold(
                 rowed.add(k)
             continue
         tid, caused, proc, scope, etype, eids, reason, corr, prio, fired = _trigger_fields(
-            x.trigger
+            x.trigger.__dict__
         )
         key3 = (tid, x.status, x.attempts)
         if key3 in folded:  # a repeat of an outcome folded in this flush
