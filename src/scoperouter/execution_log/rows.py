@@ -249,8 +249,9 @@ def decision_rows(
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
-    event_id, corr, priority = event.event_id, event.correlation_id, event.priority
-    event_date = event.game_date or event.start_date
+    e = event.__dict__  # a pydantic model's fields: dict reads, not generic attribute reads
+    event_id, corr, priority = e["event_id"], e["correlation_id"], e["priority"]
+    event_date = e["game_date"] or e["start_date"]
     dec_at = decided_at_iso or iso(decided_at)
     processors = registry.processors
     known = _skip_reasons.get
@@ -271,15 +272,17 @@ def decision_rows(
             if skips is not None:
                 skips[reason] = skips.get(reason, 0) + 1
             continue
-        name = d.processor
+        f = d.__dict__  # (as ``e`` above)
+        name, scope, reason = f["processor"], f["scope"], f["reason"]
+        d_ids, d_dates = f["entity_ids"], f["dates"]
         proc = processors.get(name)
         granularity = proc.granularity if proc is not None else None
         phase = proc.phase if proc is not None else None
         etype = granularity if granularity not in (None, DATE_GRANULARITY) else None
-        entity_type = (d.entity_type or etype) if action == "run" else None
-        entity_ids = ids(d.entity_ids) if d.entity_ids is not None else None
-        dated = bool(d.dates)
-        dates: Sequence[date | None] = d.dates if dated else (event_date,)
+        entity_type = (f["entity_type"] or etype) if action == "run" else None
+        entity_ids = ids(d_ids) if d_ids is not None else None
+        dated = bool(d_dates)
+        dates: Sequence[date | None] = d_dates if dated else (event_date,)
         for on in dates:
             if relations is None or not etype or on is None:
                 universe = None
@@ -292,14 +295,14 @@ def decision_rows(
             if action != "run":
                 requested = None
                 mapped = None
-            elif d.scope == "entities":
-                requested = len(d.entity_ids or ())
+            elif scope == "entities":
+                requested = len(d_ids or ())
                 mapped = requested
             else:
                 requested = universe
                 mapped = (
                     mapped_count(registry, relations, event, name, on)
-                    if relations is not None and on is not None and d.reason == "fallback_threshold"
+                    if relations is not None and on is not None and reason == "fallback_threshold"
                     else None
                 )
             on_iso = on.isoformat() if on else None
@@ -313,11 +316,11 @@ def decision_rows(
                         phase,
                         on_iso,
                         action,
-                        d.scope,
+                        scope,
                         entity_type,
                         requested,
                         universe,
-                        d.reason,
+                        reason,
                         None,  # trigger_id
                         dec_at,
                         "decision",  # kind
@@ -337,11 +340,11 @@ def decision_rows(
                     phase,
                     on_iso,  # game_date
                     action,
-                    d.scope,
+                    scope,
                     entity_type,
                     requested,  # entities_requested
                     universe,  # entities_universe
-                    d.reason,
+                    reason,
                     None,  # trigger_id (set when its trigger is dispatched)
                     dec_at,  # decided_at
                     None,  # dispatched_at
@@ -411,11 +414,12 @@ def event_row(
     serialised the event (it is encoded once); ``decided_at_iso`` / ``as_of_iso``: the
     times already formatted (once per batch). ``event_id`` and ``source`` are columns of
     the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
-    on = event.game_date or event.start_date
+    e = event.__dict__  # a pydantic model's fields: dict reads, not generic attribute reads
+    on = e["game_date"] or e["start_date"]
     return (
-        event.event_id,
-        event.correlation_id,
-        event.source,
+        e["event_id"],
+        e["correlation_id"],
+        e["source"],
         on.isoformat() if on is not None else None,  # game_date
         decided_at_iso or iso(decided_at),  # decided_at
         as_of_iso or (as_of or utc(decided_at).date()).isoformat(),  # as_of
