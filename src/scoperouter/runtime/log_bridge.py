@@ -252,7 +252,8 @@ class LogBridge:
                         ev, ds, at, registry=registry, relations=relations, as_of=as_of
                     )
             for ev, _ds, trigger_id, _js in items:
-                _completion(log, registry, ev, trigger_id)
+                if ev.record_count is not None:  # else no completion (completion_from_event)
+                    _completion(log, registry, ev, trigger_id)
 
         self._submit(record, len(items), "record_batch")
 
