@@ -10,6 +10,7 @@ import pytest
 from logsupport import DAY, T0
 
 import scoperouter.execution_log.rows as rows_mod
+from scoperouter.execution_log import memos
 from scoperouter.execution_log.base import PendingOutcome
 from scoperouter.execution_log.rows import DECISION_COLUMNS, decision_rows, dispatch_row
 from scoperouter.execution_log.sqlite import _ids_json
@@ -48,19 +49,19 @@ def test_skips_read_through_the_memo_give_the_plain_rows(
     ev = _event(1)
     ds = plan(registry, relations, ev, DAY)
     assert any(d.action == "skip" for d in ds)
-    rows_mod._skip_reasons.clear()
+    memos.skip_reasons.clear()
     want = _rows(registry, relations, ev, ds)
     if case == "warm":
         _rows(registry, relations, ev, ds)
     elif case == "full":
-        rows_mod._skip_reasons.clear()
-        for i in range(rows_mod._SKIP_MEMO):
-            rows_mod._skip_reasons[-1 - i] = (ds[0], "x")  # ids no object has
+        memos.skip_reasons.clear()
+        for i in range(memos.MEMO_SIZE):
+            memos.skip_reasons[-1 - i] = (ds[0], "x")  # ids no object has
     elif case == "fresh":
         ds = tuple(_fresh(d) if d.action == "skip" else d for d in ds)
     assert _rows(registry, relations, ev, ds) == want
-    assert len(rows_mod._skip_reasons) <= rows_mod._SKIP_MEMO
-    assert -1 not in rows_mod._skip_reasons  # a full memo is cleared before it grows
+    assert len(memos.skip_reasons) <= memos.MEMO_SIZE
+    assert -1 not in memos.skip_reasons  # a full memo is cleared before it grows
 
 
 def _outcome() -> tuple[PendingOutcome, tuple[Any, ...]]:

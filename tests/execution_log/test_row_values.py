@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from scoperouter.execution_log import memos
+from scoperouter.execution_log.memos import day_iso
 from scoperouter.execution_log.rows import (
     _sha20,
-    day_iso,
     decision_id,
     dispatch_id,
     iso,
@@ -67,14 +68,12 @@ def test_skips_json_is_sorted_compact_and_memoised(skips: dict[str, int], want: 
 )
 def test_day_iso_is_isoformat_cold_warm_and_after_clearing(d: date) -> None:
     """day_iso(d) is d.isoformat() on the first call, the memoised one, and once the full memo is cleared."""
-    import scoperouter.execution_log.rows as rows_mod
-
     want = d.isoformat()
-    rows_mod._day_iso.clear()
+    memos._day_iso.clear()
     assert day_iso(d) == want and day_iso(d) == want
-    for i in range(4096 - len(rows_mod._day_iso)):
-        rows_mod._day_iso[date(2, 1, 1) + timedelta(days=i)] = "x"
+    for i in range(memos.MEMO_SIZE - len(memos._day_iso)):
+        memos._day_iso[date(2, 1, 1) + timedelta(days=i)] = "x"
     assert day_iso(d) == want and day_iso(date(2, 1, 1)) == "x"  # hits (or d not memoised)
     assert day_iso(date(3000, 1, 1)) == "3000-01-01"  # a miss with the memo full: cleared
-    assert rows_mod._day_iso == {date(3000, 1, 1): "3000-01-01"}
+    assert memos._day_iso == {date(3000, 1, 1): "3000-01-01"}
     assert day_iso(d) == want

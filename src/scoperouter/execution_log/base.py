@@ -12,13 +12,13 @@ from datetime import date, datetime
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache
+from scoperouter.execution_log.memos import day_iso
 from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
     IdList,
     Values,
     completion_row,
-    day_iso,
     decision_rows,
     dispatch_row,
     event_row,

@@ -24,6 +24,8 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache, mapped_count
+from scoperouter.execution_log.memos import day_iso, remember_skip
+from scoperouter.execution_log.memos import skip_reasons as _skip_memo
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -151,23 +153,6 @@ def iso(ts: datetime | None) -> str | None:
     return utc(ts).isoformat(timespec="microseconds")
 
 
-# dates' ISO text: ``date.isoformat`` formats through a printf (~3,000 instructions, ~1 us);
-# an event stream names few dates (an entry per date; cleared when full)
-_day_iso: dict[date, str] = {}
-
-
-def day_iso(d: date) -> str:
-    """``d.isoformat()``, memoised for plain dates."""
-    text = _day_iso.get(d)
-    if text is None or type(d) is not date:  # (a datetime equal to a date is not one)
-        text = d.isoformat()
-        if type(d) is date:
-            if len(_day_iso) >= 4096:
-                _day_iso.clear()
-            _day_iso[d] = text
-    return text
-
-
 @lru_cache(maxsize=64)  # a few seconds are live at a time
 def _second_iso(sec: int) -> str:
     """Whole epoch second ``sec`` as ``YYYY-MM-DDTHH:MM:SS`` (UTC)."""
@@ -237,14 +222,6 @@ def _skips_of(reasons: tuple[str, ...]) -> str | None:
     return skips_json(counts)
 
 
-# skip decisions by identity -> (the decision, its reason): the planner builds one skip
-# decision per processor and reason and shares it between events, and a pydantic model's
-# attribute read takes the interpreter's generic path (~0.1 us, two per skip; an event
-# names every processor). The entry holds the decision: its id is not reused while kept.
-_skip_reasons: dict[int, tuple[Decision, str]] = {}
-_SKIP_MEMO = 4096
-
-
 def decision_rows(
     event: Event,
     decisions: Sequence[Decision],
@@ -271,7 +248,7 @@ def decision_rows(
     event_date = e["game_date"] or e["start_date"]
     dec_at = decided_at_iso or iso(decided_at)
     processors = registry.processors
-    known = _skip_reasons.get
+    known = _skip_memo.get  # the planner's shared skip decisions (.memos)
     for d in decisions:
         hit = known(id(d))  # a skip seen before (the planner shares them): no attribute read
         if hit is not None and hit[0] is d:
@@ -280,9 +257,7 @@ def decision_rows(
             action = d.action
             if action == "skip":
                 reason = d.reason
-                if len(_skip_reasons) >= _SKIP_MEMO:
-                    _skip_reasons.clear()
-                _skip_reasons[id(d)] = (d, reason)
+                remember_skip(d, reason)
         if action == "skip":  # counted on the event row
             if skip_reasons is not None:
                 skip_reasons.append(reason)
