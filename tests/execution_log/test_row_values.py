@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from scoperouter.execution_log.rows import _sha20, decision_id, dispatch_id, iso, skips_json
+from scoperouter.execution_log import memos
+from scoperouter.execution_log.memos import day_iso
+from scoperouter.execution_log.rows import (
+    _sha20,
+    decision_id,
+    dispatch_id,
+    iso,
+    skips_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +55,25 @@ def test_hot_path_ids_equal_the_reference_ids(text: str, want: str) -> None:
 def test_skips_json_is_sorted_compact_and_memoised(skips: dict[str, int], want: str) -> None:
     """The skips column is sorted compact JSON, the same text on a repeat."""
     assert skips_json(skips) == want == skips_json(dict(skips))
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        date(2025, 11, 19),
+        date(1, 1, 1),
+        datetime(2025, 11, 19, 10, 0, tzinfo=UTC),  # a datetime: its own isoformat
+        datetime(2025, 11, 19, 5, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_day_iso_is_isoformat_cold_warm_and_after_clearing(d: date) -> None:
+    """day_iso(d) is d.isoformat() on the first call, the memoised one, and once the full memo is cleared."""
+    want = d.isoformat()
+    memos._day_iso.clear()
+    assert day_iso(d) == want and day_iso(d) == want
+    for i in range(memos.MEMO_SIZE - len(memos._day_iso)):
+        memos._day_iso[date(2, 1, 1) + timedelta(days=i)] = "x"
+    assert day_iso(d) == want and day_iso(date(2, 1, 1)) == "x"  # hits (or d not memoised)
+    assert day_iso(date(3000, 1, 1)) == "3000-01-01"  # a miss with the memo full: cleared
+    assert memos._day_iso == {date(3000, 1, 1): "3000-01-01"}
+    assert day_iso(d) == want

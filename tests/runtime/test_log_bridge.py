@@ -3,7 +3,7 @@ hand-offs into few passes, and writes everything at stop."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -131,6 +131,15 @@ FIRED = datetime(2025, 11, 19, 12, tzinfo=UTC)
         [(1, None, 0, FIRED.timestamp() - 3.0)],  # no fired_at: from its row's creation
         [(1, FIRED, 2, 0.0), (2, None, 0, FIRED.timestamp() + 9.0)],  # retried; created later
         [(1, datetime(2025, 11, 19, 13, tzinfo=UTC), 0, 0.0)],  # fired after now: 0
+        # the timestamp of a run of equal fired_at is taken once: a change, a None, the same
+        # instant in another zone, and back
+        [
+            (1, FIRED, 0, 0.0),
+            (2, FIRED - timedelta(seconds=2), 0, 0.0),
+            (3, None, 0, FIRED.timestamp() - 4.0),
+            (4, FIRED.astimezone(timezone(timedelta(hours=-5))), 1, 0.0),
+            (5, FIRED, 0, 0.0),
+        ],
     ],
 )
 def test_rows_of_a_delivery_log_what_their_outcomes_would(

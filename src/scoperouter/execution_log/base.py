@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache
+from scoperouter.execution_log.memos import day_iso
 from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
@@ -160,7 +161,7 @@ class RowExecutionLog(ABC):
         ``decided_at``. Returns the decision ids of the rows written."""
         built = []
         at = iso(decided_at)  # once per batch
-        as_of_iso = (as_of or utc(decided_at).date()).isoformat()
+        as_of_iso = day_iso(as_of or utc(decided_at).date())
         ids_of, ucache, narrow = self._ids, self._ucache, self._narrow_decisions
         for event, decisions, ev_json in items:
             reasons: list[str] = []
@@ -220,7 +221,7 @@ class RowExecutionLog(ABC):
                 phase, gran = procinfo.get(proc, unknown)
                 if trigger.game_date != last_day:
                     last_day = trigger.game_date
-                    day = last_day.isoformat()
+                    day = day_iso(last_day)
                 key = (proc, day)
                 n = universe.get(key, _MISSING)
                 # not complete e.g. after a restart: another process logged the decision rows

@@ -24,6 +24,8 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache, mapped_count
+from scoperouter.execution_log.memos import day_iso, remember_skip
+from scoperouter.execution_log.memos import skip_reasons as _skip_memo
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -241,27 +243,38 @@ def decision_rows(
 
     ``universe_cache`` memoises ``relations.universe`` across calls (per relations object)."""
     rows: list[Values] = []
-    event_id, corr, priority = event.event_id, event.correlation_id, event.priority
-    event_date = event.game_date or event.start_date
+    e = event.__dict__  # a pydantic model's fields: dict reads, not generic attribute reads
+    event_id, corr, priority = e["event_id"], e["correlation_id"], e["priority"]
+    event_date = e["game_date"] or e["start_date"]
     dec_at = decided_at_iso or iso(decided_at)
     processors = registry.processors
+    known = _skip_memo.get  # the planner's shared skip decisions (.memos)
     for d in decisions:
-        action = d.action
+        hit = known(id(d))  # a skip seen before (the planner shares them): no attribute read
+        if hit is not None and hit[0] is d:
+            action, reason = "skip", hit[1]
+        else:
+            action = d.action
+            if action == "skip":
+                reason = d.reason
+                remember_skip(d, reason)
         if action == "skip":  # counted on the event row
             if skip_reasons is not None:
-                skip_reasons.append(d.reason)
+                skip_reasons.append(reason)
             if skips is not None:
-                skips[d.reason] = skips.get(d.reason, 0) + 1
+                skips[reason] = skips.get(reason, 0) + 1
             continue
-        name = d.processor
+        f = d.__dict__  # (as ``e`` above)
+        name, scope, reason = f["processor"], f["scope"], f["reason"]
+        d_ids, d_dates = f["entity_ids"], f["dates"]
         proc = processors.get(name)
         granularity = proc.granularity if proc is not None else None
         phase = proc.phase if proc is not None else None
         etype = granularity if granularity not in (None, DATE_GRANULARITY) else None
-        entity_type = (d.entity_type or etype) if action == "run" else None
-        entity_ids = ids(d.entity_ids) if d.entity_ids is not None else None
-        dated = bool(d.dates)
-        dates: Sequence[date | None] = d.dates if dated else (event_date,)
+        entity_type = (f["entity_type"] or etype) if action == "run" else None
+        entity_ids = ids(d_ids) if d_ids is not None else None
+        dated = bool(d_dates)
+        dates: Sequence[date | None] = d_dates if dated else (event_date,)
         for on in dates:
             if relations is None or not etype or on is None:
                 universe = None
@@ -274,17 +287,17 @@ def decision_rows(
             if action != "run":
                 requested = None
                 mapped = None
-            elif d.scope == "entities":
-                requested = len(d.entity_ids or ())
+            elif scope == "entities":
+                requested = len(d_ids or ())
                 mapped = requested
             else:
                 requested = universe
                 mapped = (
                     mapped_count(registry, relations, event, name, on)
-                    if relations is not None and on is not None and d.reason == "fallback_threshold"
+                    if relations is not None and on is not None and reason == "fallback_threshold"
                     else None
                 )
-            on_iso = on.isoformat() if on else None
+            on_iso = day_iso(on) if on else None
             if narrow:
                 rows.append(
                     (
@@ -295,11 +308,11 @@ def decision_rows(
                         phase,
                         on_iso,
                         action,
-                        d.scope,
+                        scope,
                         entity_type,
                         requested,
                         universe,
-                        d.reason,
+                        reason,
                         None,  # trigger_id
                         dec_at,
                         "decision",  # kind
@@ -319,11 +332,11 @@ def decision_rows(
                     phase,
                     on_iso,  # game_date
                     action,
-                    d.scope,
+                    scope,
                     entity_type,
                     requested,  # entities_requested
                     universe,  # entities_universe
-                    d.reason,
+                    reason,
                     None,  # trigger_id (set when its trigger is dispatched)
                     dec_at,  # decided_at
                     None,  # dispatched_at
@@ -393,12 +406,13 @@ def event_row(
     serialised the event (it is encoded once); ``decided_at_iso`` / ``as_of_iso``: the
     times already formatted (once per batch). ``event_id`` and ``source`` are columns of
     the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
-    on = event.game_date or event.start_date
+    e = event.__dict__  # a pydantic model's fields: dict reads, not generic attribute reads
+    on = e["game_date"] or e["start_date"]
     return (
-        event.event_id,
-        event.correlation_id,
-        event.source,
-        on.isoformat() if on is not None else None,  # game_date
+        e["event_id"],
+        e["correlation_id"],
+        e["source"],
+        day_iso(on) if on is not None else None,  # game_date
         decided_at_iso or iso(decided_at),  # decided_at
         as_of_iso or (as_of or utc(decided_at).date()).isoformat(),  # as_of
         compact_event_json(

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -237,6 +238,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 _NARROW = len(DECISION_COLUMNS)
+# what :meth:`SqliteExecutionLog._store_outcome` reads of a trigger, from its ``__dict__``
+# in one C call (a pydantic model's attribute reads take the interpreter's generic path)
+_outcome_fields = itemgetter(
+    "trigger_id", "processor", "game_date", "start_date", "end_date", "caused_by", "fired_at"
+)
 
 
 def _first_deliveries(
@@ -346,9 +352,19 @@ class SqliteExecutionLog(RowExecutionLog):
 
     def _store_outcome(self, o: PendingOutcome, complete: bool) -> None:
         t = o.trigger
-        if complete and t.fired_at is not None and len(t.caused_by) == 1:
+        tid, proc, day, start, end, caused, fired = _outcome_fields(t.__dict__)
+        if complete and fired is not None and len(caused) == 1:
             self._log.append(o)  # may fold (:mod:`.sqlite_fold`): its row built if not
-            self._link(t, o.day)
+            on = o.day  # :meth:`_link`, the trigger's fields read once
+            self._links.append(
+                (
+                    tid,
+                    proc,
+                    on if start == day else start.isoformat(),
+                    on if end == day else end.isoformat(),
+                    caused,
+                )
+            )
         else:
             self._store_dispatch(t, o.row(_ids_json), complete=complete)
 

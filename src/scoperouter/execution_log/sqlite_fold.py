@@ -33,10 +33,10 @@ from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
     IdList,
-    dispatch_scope,
     iso,
     iso_epoch,
 )
+from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 
 # folded rows by the trigger's fired_at and id: what the fill of an outcome logged after a
 # restart and the repeated-outcome check look up; keys arrive in time order
@@ -61,8 +61,9 @@ FOLD_COLUMNS: tuple[str, ...] = (
 FOLDED_COLUMNS: tuple[str, ...] = DECISION_COLUMNS + FOLD_COLUMNS
 """A folded row's columns, in the order :func:`fold` builds it."""
 
-# the columns a decision row and a dispatch row of the same trigger must agree on to fold,
-# as each row orders them (``itemgetter``: one C call a row)
+# the columns a decision row and a dispatch row of the same trigger must agree on to fold
+# (:func:`fold` compares them one by one, the dispatch row's values as
+# :func:`~.rows.dispatch_row` computes them, without building that row)
 _SHARED = (
     "trigger_id",
     "correlation_id",
@@ -76,10 +77,27 @@ _SHARED = (
     "entity_ids",
     "priority",
 )
-_d_shared = itemgetter(*(DECISION_COLUMNS.index(c) for c in _SHARED))
-_D_EV, _D_PROC, _D_DATE, _D_ACTION, _D_TRIGGER = (
-    DECISION_COLUMNS.index(c)
-    for c in ("event_id", "processor", "game_date", "action", "trigger_id")
+_D_TRIGGER, _D_CORR, _D_PHASE, _D_SCOPE, _D_ETYPE, _D_REQUESTED, _D_UNIVERSE = (
+    DECISION_COLUMNS.index(c) for c in _SHARED[:7]
+)
+_D_REASON, _D_GRAN, _D_IDS, _D_PRIORITY = (DECISION_COLUMNS.index(c) for c in _SHARED[7:])
+# a trigger's fields the fold reads, from its ``__dict__`` in one C call (a pydantic model
+# keeps its fields there; its attribute reads take the interpreter's generic path, ~4x the
+# cost of a dict lookup)
+_trigger_fields = itemgetter(
+    "trigger_id",
+    "caused_by",
+    "processor",
+    "scope",
+    "entity_type",
+    "entity_ids",
+    "reason",
+    "correlation_id",
+    "priority",
+    "fired_at",
+)
+_D_EV, _D_PROC, _D_DATE, _D_ACTION = (
+    DECISION_COLUMNS.index(c) for c in ("event_id", "processor", "game_date", "action")
 )
 _X_EV, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
     LOG_COLUMNS.index(c)
@@ -102,6 +120,9 @@ def fold(
     out_rows = rows
     left: list[tuple[Any, ...]] = []
     rowed: set[tuple[Any, Any, Any]] = set()  # outcomes of the rows kept so far
+    at_last: Any = None  # the last dispatch time and fired_at formatted, and their text
+    fired_last: Any = None
+    at_iso = fired_iso = None
     for x in log:
         if isinstance(x, tuple):  # a row: kept unless it repeats an outcome folded here
             k = (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
@@ -109,8 +130,10 @@ def fold(
                 left.append(x)
                 rowed.add(k)
             continue
-        t = x.trigger
-        key3 = (t.trigger_id, x.status, x.attempts)
+        tid, caused, proc, scope, etype, eids, reason, corr, prio, fired = _trigger_fields(
+            x.trigger.__dict__
+        )
+        key3 = (tid, x.status, x.attempts)
         if key3 in folded:  # a repeat of an outcome folded in this flush
             continue
         if key3 in rowed:  # repeats a row kept above: never folded (the first one stays)
@@ -123,36 +146,34 @@ def fold(
                 for i, r in enumerate(rows)
                 if r[_D_TRIGGER] is not None and r[_D_ACTION] == "run"
             }
-        key = (t.caused_by[0], t.processor, x.day)
+        key = (caused[0], proc, x.day)
         i = where.get(key)
         if i is not None:
             r = out_rows[i]
             gran, universe = x.granularity, x.universe
-            etype, requested = dispatch_scope(t, gran, universe)
-            shared = (
-                t.trigger_id,
-                t.correlation_id,
-                x.phase,
-                t.scope,
-                etype,
-                requested,
-                universe,
-                t.reason,
-                gran,
-                ids(t.entity_ids) if t.entity_ids is not None else None,
-                t.priority,
-            )
-            if _d_shared(r) == shared:
+            # every column shared with the dispatch row (rows.dispatch_row's values)
+            if (
+                r[_D_TRIGGER] == tid
+                and r[_D_UNIVERSE] == universe
+                and r[_D_PHASE] == x.phase
+                and r[_D_GRAN] == gran
+                and r[_D_SCOPE] == scope
+                and r[_D_REASON] == reason
+                and r[_D_CORR] == corr
+                and r[_D_PRIORITY] == prio
+                and r[_D_ETYPE]
+                == (etype or (gran if gran is not None and gran != DATE_GRANULARITY else None))
+                and r[_D_REQUESTED] == (len(eids or ()) if scope == "entities" else universe)
+                and r[_D_IDS] == (ids(eids) if eids is not None else None)
+            ):
                 at = x.dispatched_at
-                out_rows[i] = (
-                    *r,
-                    iso_epoch(at) if isinstance(at, float) else iso(at),
-                    x.status,
-                    x.attempts,
-                    x.latency_ms,
-                    x.error,
-                    iso(t.fired_at),
-                )
+                if at is not at_last:
+                    at_last = at
+                    at_iso = iso_epoch(at) if isinstance(at, float) else iso(at)
+                if fired is not fired_last:
+                    fired_last = fired
+                    fired_iso = iso(fired)
+                out_rows[i] = (*r, at_iso, x.status, x.attempts, x.latency_ms, x.error, fired_iso)
                 del where[key]  # folded once
                 folded.add(key3)
                 continue

@@ -68,10 +68,17 @@ class _OkRows:
         """Each row's outcome as the log takes it (latency in ms, the time as epoch s)."""
         now = float(self.now)
         out: list[DispatchOutcome] = []
+        last: datetime | None = None  # a delivery's rows mostly share their fired_at
+        fired_ts = 0.0
         for r in self.rows:
             trigger = r[1]
             fired = trigger.fired_at
-            latency = now - (fired.timestamp() if fired is not None else r[4])  # ok_latency
+            if fired is None:
+                latency = now - r[4]  # ok_latency
+            else:
+                if fired != last:  # equal datetimes: the same timestamp (~0.2 us saved)
+                    last, fired_ts = fired, fired.timestamp()
+                latency = now - fired_ts
             out.append(
                 (trigger, "ok", r[3] + 1, (latency if latency > 0.0 else 0.0) * 1000.0, now, None)
             )
@@ -245,7 +252,8 @@ class LogBridge:
                         ev, ds, at, registry=registry, relations=relations, as_of=as_of
                     )
             for ev, _ds, trigger_id, _js in items:
-                _completion(log, registry, ev, trigger_id)
+                if ev.record_count is not None:  # else no completion (completion_from_event)
+                    _completion(log, registry, ev, trigger_id)
 
         self._submit(record, len(items), "record_batch")
 
