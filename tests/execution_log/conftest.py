@@ -26,25 +26,43 @@ def relations(registry: CompiledRegistry) -> InMemoryRelations:
     return relations_for(registry)
 
 
-def _record(path: Path, registry: CompiledRegistry, relations: InMemoryRelations, with_completions: bool) -> Path:
+def _record(
+    path: Path, registry: CompiledRegistry, relations: InMemoryRelations, with_completions: bool
+) -> Path:
     with SqliteExecutionLog(path) as log:
-        record_stream(log, registry, relations, game_day_events(), as_of=DAY,
-                      completion=completion if with_completions else None)
+        record_stream(
+            log,
+            registry,
+            relations,
+            game_day_events(),
+            as_of=DAY,
+            completion=completion if with_completions else None,
+        )
     return path
 
 
 @pytest.fixture(scope="session")
-def game_day_log(tmp_path_factory: pytest.TempPathFactory, registry: CompiledRegistry,
-                 relations: InMemoryRelations) -> Path:
+def game_day_log(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+) -> Path:
     """A log of the synthetic game day, dispatched, with completion reports."""
-    return _record(tmp_path_factory.mktemp("log") / "execution_log.sqlite", registry, relations, True)
+    return _record(
+        tmp_path_factory.mktemp("log") / "execution_log.sqlite", registry, relations, True
+    )
 
 
 @pytest.fixture(scope="session")
-def bare_log(tmp_path_factory: pytest.TempPathFactory, registry: CompiledRegistry,
-             relations: InMemoryRelations) -> Path:
+def bare_log(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+) -> Path:
     """The same day without completion reports (waste from the decisions alone)."""
-    return _record(tmp_path_factory.mktemp("log") / "execution_log.sqlite", registry, relations, False)
+    return _record(
+        tmp_path_factory.mktemp("log") / "execution_log.sqlite", registry, relations, False
+    )
 
 
 @pytest.fixture(scope="session")

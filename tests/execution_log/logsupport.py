@@ -25,14 +25,21 @@ def game_id(day: date, i: int) -> str:
 
 def relation_rows(days: int = 20) -> dict[str, list[Row]]:
     """Rosters on every date; 15 games a day for ``days`` days ending 3 days after DAY."""
-    rows: dict[str, list[Row]] = {"team_players": [], "game_teams": [], "team_opponent": [], "player_games": [],
-                                  "league_teams": [(None, a, b) for a in TEAMS for b in TEAMS]}
+    rows: dict[str, list[Row]] = {
+        "team_players": [],
+        "game_teams": [],
+        "team_opponent": [],
+        "player_games": [],
+        "league_teams": [(None, a, b) for a in TEAMS for b in TEAMS],
+    }
     for t in TEAMS:
         rows["team_players"].extend((None, t, p) for p in PLAYERS[t])
     for k in range(days):
         day = DAY + timedelta(days=3 - k)
         shift = k % 29 + 1
-        order = [TEAMS[(i * shift) % 30] for i in range(30)] if shift % 2 or shift % 3 else list(TEAMS)
+        order = (
+            [TEAMS[(i * shift) % 30] for i in range(30)] if shift % 2 or shift % 3 else list(TEAMS)
+        )
         if len(set(order)) != 30:
             order = list(TEAMS)
         for i in range(15):
@@ -57,8 +64,12 @@ def relations_for(registry: CompiledRegistry) -> InMemoryRelations:
 
 
 def _ev(i: int, source: str, minutes: float, **kw: object) -> tuple[Event, datetime]:
-    data: dict[str, object] = {"event_id": f"e-{i:03d}", "source": source, "game_date": DAY,
-                               "correlation_id": f"c-{i // 3}"}
+    data: dict[str, object] = {
+        "event_id": f"e-{i:03d}",
+        "source": source,
+        "game_date": DAY,
+        "correlation_id": f"c-{i // 3}",
+    }
     data.update(kw)
     return Event.model_validate(data), T0 + timedelta(minutes=minutes)
 
@@ -73,31 +84,88 @@ def game_day_events() -> list[tuple[Event, datetime]]:
         ev.append(_ev(i, source, minutes, **kw))
         i += 1
 
-    add("nba_raw.nbac_injury_report", 0, affected_entities={"players": ["t01p03"]},
-        changed_fields=["injury_status"], priority="critical")
-    add("nba_raw.nbac_injury_report", 0.1, affected_entities={"players": ["t02p01", "t02p02", "t05p07"]},
-        changed_fields=["injury_status"])
-    add("nba_raw.odds_api_player_points_props", 10, affected_entities={"players": [PLAYERS[t][0] for t in TEAMS[:20]]},
-        changed_fields=["points_line"])
-    add("nba_raw.odds_api_game_lines", 20, affected_entities={"games": [game_id(DAY, 0)]}, changed_fields=["moneyline"])
-    add("nba_raw.odds_api_game_lines", 20.2, affected_entities={"games": [game_id(DAY, 1)]}, changed_fields=["spread"])
+    add(
+        "nba_raw.nbac_injury_report",
+        0,
+        affected_entities={"players": ["t01p03"]},
+        changed_fields=["injury_status"],
+        priority="critical",
+    )
+    add(
+        "nba_raw.nbac_injury_report",
+        0.1,
+        affected_entities={"players": ["t02p01", "t02p02", "t05p07"]},
+        changed_fields=["injury_status"],
+    )
+    add(
+        "nba_raw.odds_api_player_points_props",
+        10,
+        affected_entities={"players": [PLAYERS[t][0] for t in TEAMS[:20]]},
+        changed_fields=["points_line"],
+    )
+    add(
+        "nba_raw.odds_api_game_lines",
+        20,
+        affected_entities={"games": [game_id(DAY, 0)]},
+        changed_fields=["moneyline"],
+    )
+    add(
+        "nba_raw.odds_api_game_lines",
+        20.2,
+        affected_entities={"games": [game_id(DAY, 1)]},
+        changed_fields=["spread"],
+    )
     add("nba_raw.nbac_schedule", 60)
     for k in range(6):  # a burst of single-player prop moves, coalesced by the windows
-        add("nba_raw.odds_api_player_points_props", 90 + k * 0.05,
-            affected_entities={"players": [PLAYERS[TEAMS[k]][k]]}, changed_fields=["over_price"])
-    add("nba_raw.nbac_gamebook_player_stats", 120, game_date=DAY - timedelta(days=1),
-        affected_entities={"players": [p for t in TEAMS[:12] for p in PLAYERS[t]]}, changed_fields=["points"])
-    add("nba_raw.nbac_scoreboard_v2", 125, game_date=DAY - timedelta(days=1),
-        affected_entities={"games": [game_id(DAY - timedelta(days=1), 2)]}, changed_fields=["status"])
-    add("nba_analytics.player_game_summary", 130, affected_entities={"players": ["t01p03", "t02p01"]})
-    add("nba_analytics.player_game_summary", 131, game_date=DAY - timedelta(days=1),
-        affected_entities={"players": ["t03p03"]})
-    add("nba_analytics.team_defense_game_summary", 135, game_date=DAY - timedelta(days=2),
-        affected_entities={"teams": ["T04", "T05"]})
+        add(
+            "nba_raw.odds_api_player_points_props",
+            90 + k * 0.05,
+            affected_entities={"players": [PLAYERS[TEAMS[k]][k]]},
+            changed_fields=["over_price"],
+        )
+    add(
+        "nba_raw.nbac_gamebook_player_stats",
+        120,
+        game_date=DAY - timedelta(days=1),
+        affected_entities={"players": [p for t in TEAMS[:12] for p in PLAYERS[t]]},
+        changed_fields=["points"],
+    )
+    add(
+        "nba_raw.nbac_scoreboard_v2",
+        125,
+        game_date=DAY - timedelta(days=1),
+        affected_entities={"games": [game_id(DAY - timedelta(days=1), 2)]},
+        changed_fields=["status"],
+    )
+    add(
+        "nba_analytics.player_game_summary",
+        130,
+        affected_entities={"players": ["t01p03", "t02p01"]},
+    )
+    add(
+        "nba_analytics.player_game_summary",
+        131,
+        game_date=DAY - timedelta(days=1),
+        affected_entities={"players": ["t03p03"]},
+    )
+    add(
+        "nba_analytics.team_defense_game_summary",
+        135,
+        game_date=DAY - timedelta(days=2),
+        affected_entities={"teams": ["T04", "T05"]},
+    )
     add("nba_analytics.upcoming_team_game_context", 140, affected_entities={"teams": ["T06"]})
-    add("nba_precompute.player_composite_factors", 150, affected_entities={"players": ["t07p01", "t07p02"]})
+    add(
+        "nba_precompute.player_composite_factors",
+        150,
+        affected_entities={"players": ["t07p01", "t07p02"]},
+    )
     add("nba_predictions.ml_feature_store_v2", 160, affected_entities={"players": ["t07p01"]})
-    add("nba_predictions.player_prop_predictions", 170, affected_entities={"players": ["t07p01", "t08p00"]})
+    add(
+        "nba_predictions.player_prop_predictions",
+        170,
+        affected_entities={"players": ["t07p01", "t08p00"]},
+    )
     add("nba_raw.bdl_standings", 180)
     add("nba_raw.nbac_injury_report", 200, status="failed")
     return ev
@@ -120,7 +188,9 @@ def write_config(routes: Path, directory: Path) -> Path:
             w.writerow(["date", "from", "to"])
             for d, a, b in rows:
                 w.writerow([d.isoformat() if d else "", a, b])
-    text = re.sub(r"csv: \{dir: [^}]*\}", "csv: {dir: relations}", routes.read_text(encoding="utf-8"))
+    text = re.sub(
+        r"csv: \{dir: [^}]*\}", "csv: {dir: relations}", routes.read_text(encoding="utf-8")
+    )
     out = directory / "routes.yaml"
     out.write_text(text, encoding="utf-8")
     return out

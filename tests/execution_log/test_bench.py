@@ -31,5 +31,7 @@ def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert result["seconds"] > 0 and result["target_seconds"] == 5.0, result
     with sqlite3.connect(db) as con:
         # a folded row (a decision holding its first dispatch outcome) stands for two
-        (count,) = con.execute("SELECT COUNT(*) + COUNT(fired_at) FROM pipeline_execution_log").fetchone()
+        (count,) = con.execute(
+            "SELECT COUNT(*) + COUNT(fired_at) FROM pipeline_execution_log"
+        ).fetchone()
     assert count == result["rows"]

@@ -41,8 +41,13 @@ class RecordingClient:
         self.fail = fail
         self.row_errors = row_errors
 
-    def insert_rows_json(self, table: Any, json_rows: Sequence[dict[str, Any]], *,
-                         row_ids: Sequence[str] | None = None) -> Sequence[dict[str, Any]]:
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
         if self.fail:
             self.fail -= 1
             raise ConnectionError("network down")
@@ -54,9 +59,16 @@ class RecordingClient:
 
 
 def event(i: int) -> Event:
-    return Event.model_validate({"event_id": f"e{i}", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
-                                 "affected_entities": {"players": ["t01p03"]}, "changed_fields": ["injury_status"],
-                                 "correlation_id": "c-1"})
+    return Event.model_validate(
+        {
+            "event_id": f"e{i}",
+            "source": "nba_raw.nbac_injury_report",
+            "game_date": DAY,
+            "affected_entities": {"players": ["t01p03"]},
+            "changed_fields": ["injury_status"],
+            "correlation_id": "c-1",
+        }
+    )
 
 
 def test_rows_and_tables(registry: CompiledRegistry, relations: InMemoryRelations) -> None:
@@ -64,7 +76,9 @@ def test_rows_and_tables(registry: CompiledRegistry, relations: InMemoryRelation
     client = RecordingClient()
     log = BigQueryExecutionLog(client, "proj.ds.pipeline_execution_log", batch_size=500)
     e = event(1)
-    ids = log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)
+    ids = log.record_decisions(
+        e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+    )
     assert client.calls == []  # batched
     log.flush()
     tables = [c[0] for c in client.calls]
@@ -73,36 +87,65 @@ def test_rows_and_tables(registry: CompiledRegistry, relations: InMemoryRelation
     assert client.calls[1][2] == ids == [r["decision_id"] for r in log_rows]
     assert set(log_rows[0]) == set(LOG_COLUMNS) and set(ev_rows[0]) == set(EVENT_COLUMNS)
     pgs = [r for r in log_rows if r["processor"] == "player_game_summary"]
-    assert pgs == [{
-        **pgs[0],
-        "event_id": "e1", "correlation_id": "c-1", "phase": 3, "game_date": "2025-11-19", "action": "run",
-        "scope": "entities", "entity_type": "player", "entities_requested": 1, "entities_universe": 450,
-        "reason": "entity_scope", "trigger_id": None, "decided_at": "2025-11-19T15:00:00.000000+00:00",
-        "kind": "decision", "entity_ids": ["t01p03"], "caused_by": [],
-    }]
+    assert pgs == [
+        {
+            **pgs[0],
+            "event_id": "e1",
+            "correlation_id": "c-1",
+            "phase": 3,
+            "game_date": "2025-11-19",
+            "action": "run",
+            "scope": "entities",
+            "entity_type": "player",
+            "entities_requested": 1,
+            "entities_universe": 450,
+            "reason": "entity_scope",
+            "trigger_id": None,
+            "decided_at": "2025-11-19T15:00:00.000000+00:00",
+            "kind": "decision",
+            "entity_ids": ["t01p03"],
+            "caused_by": [],
+        }
+    ]
     assert all(r["caused_by"] == [] for r in log_rows)  # REPEATED columns never null
     assert len(ids) < len(registry.processor_names)  # not_an_input skips have no rows...
-    assert json.loads(ev_rows[0]["skips"]) == {"not_an_input": len(registry.processor_names) - len(ids)}
+    assert json.loads(ev_rows[0]["skips"]) == {
+        "not_an_input": len(registry.processor_names) - len(ids)
+    }
     stored = ev_rows[0]["event_json"]  # event_id and source are columns, not repeated here
     assert '"event_id"' not in stored and '"source"' not in stored
     assert Event.model_validate_json(event_from_row_json(stored, "e1", e.source)) == e
 
 
-def test_batches_split_at_batch_size(registry: CompiledRegistry, relations: InMemoryRelations) -> None:
+def test_batches_split_at_batch_size(
+    registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """A full buffer is sent without waiting for flush, in batches of at most batch_size."""
     client = RecordingClient()
     e0 = event(0)
-    n_proc = len(NullExecutionLog().record_decisions(e0, plan(registry, relations, e0, DAY), T0,
-                                                     registry=registry, relations=relations))
+    n_proc = len(
+        NullExecutionLog().record_decisions(
+            e0, plan(registry, relations, e0, DAY), T0, registry=registry, relations=relations
+        )
+    )
     assert n_proc > 2  # rows per event
     log = BigQueryExecutionLog(client, "ds.pipeline_execution_log", batch_size=n_proc + 1)
-    log.record_decisions(e0, plan(registry, relations, e0, DAY), T0, registry=registry, relations=relations)
+    log.record_decisions(
+        e0, plan(registry, relations, e0, DAY), T0, registry=registry, relations=relations
+    )
     assert client.calls == []  # n_proc rows < batch_size
     e1 = event(1)
-    log.record_decisions(e1, plan(registry, relations, e1, DAY), T0, registry=registry, relations=relations)
-    assert [len(c[1]) for c in client.calls if c[0] == "ds.pipeline_execution_log"] == [n_proc + 1, n_proc - 1]
+    log.record_decisions(
+        e1, plan(registry, relations, e1, DAY), T0, registry=registry, relations=relations
+    )
+    assert [len(c[1]) for c in client.calls if c[0] == "ds.pipeline_execution_log"] == [
+        n_proc + 1,
+        n_proc - 1,
+    ]
     e2 = event(2)
-    log.record_decisions(e2, plan(registry, relations, e2, DAY), T0, registry=registry, relations=relations)
+    log.record_decisions(
+        e2, plan(registry, relations, e2, DAY), T0, registry=registry, relations=relations
+    )
     log.close()
     log_calls = [c for c in client.calls if c[0] == "ds.pipeline_execution_log"]
     assert [len(c[1]) for c in log_calls] == [n_proc + 1, n_proc - 1, n_proc]
@@ -110,42 +153,78 @@ def test_batches_split_at_batch_size(registry: CompiledRegistry, relations: InMe
     assert len(sent) == len(set(sent)) == 3 * n_proc
 
 
-def test_dispatch_and_completion_rows(registry: CompiledRegistry, relations: InMemoryRelations) -> None:
+def test_dispatch_and_completion_rows(
+    registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """Dispatch rows carry the trigger and caused_by; completions go to their own table."""
     client = RecordingClient()
     log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log")
     e = event(1)
-    log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)
-    t = Trigger(trigger_id="t-1", processor="player_game_summary", game_date=DAY, start_date=DAY, end_date=DAY,
-                scope="entities", entity_type="player", entity_ids=("t01p03",), reason="entity_scope",
-                caused_by=("e1",), fired_at=T0 + timedelta(seconds=10))
-    log.record_dispatch(t, status="ok", attempts=1, latency_ms=12.0, dispatched_at=T0 + timedelta(seconds=11))
-    log.record_completion("player_game_summary", DAY, trigger_id="t-1", records_processed=1,
-                          entities_changed=1, duration_s=0.5)
+    log.record_decisions(
+        e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+    )
+    t = Trigger(
+        trigger_id="t-1",
+        processor="player_game_summary",
+        game_date=DAY,
+        start_date=DAY,
+        end_date=DAY,
+        scope="entities",
+        entity_type="player",
+        entity_ids=("t01p03",),
+        reason="entity_scope",
+        caused_by=("e1",),
+        fired_at=T0 + timedelta(seconds=10),
+    )
+    log.record_dispatch(
+        t, status="ok", attempts=1, latency_ms=12.0, dispatched_at=T0 + timedelta(seconds=11)
+    )
+    log.record_completion(
+        "player_game_summary",
+        DAY,
+        trigger_id="t-1",
+        records_processed=1,
+        entities_changed=1,
+        duration_s=0.5,
+    )
     log.flush()
     disp = [r for c in client.calls for r in c[1] if r.get("kind") == "dispatch"]
-    assert [(r["trigger_id"], r["caused_by"], r["dispatch_status"], r["entities_universe"], r["decided_at"])
-            for r in disp] == [("t-1", ["e1"], "ok", 450, "2025-11-19T15:00:10.000000+00:00")]
+    assert [
+        (
+            r["trigger_id"],
+            r["caused_by"],
+            r["dispatch_status"],
+            r["entities_universe"],
+            r["decided_at"],
+        )
+        for r in disp
+    ] == [("t-1", ["e1"], "ok", 450, "2025-11-19T15:00:10.000000+00:00")]
     comp = [c for c in client.calls if c[0] == "p.d.pipeline_execution_completions"]
     assert len(comp) == 1 and set(comp[0][1][0]) == set(COMPLETION_COLUMNS)
 
 
 @pytest.mark.parametrize(("fail", "row_errors"), [(1, False), (0, True)])
-def test_failed_insert_keeps_rows(registry: CompiledRegistry, relations: InMemoryRelations,
-                                  fail: int, row_errors: bool) -> None:
+def test_failed_insert_keeps_rows(
+    registry: CompiledRegistry, relations: InMemoryRelations, fail: int, row_errors: bool
+) -> None:
     """A failed batch raises ExecutionLogError and is sent again by the next flush."""
     client = RecordingClient(fail=fail, row_errors=row_errors)
     log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log")
     e = event(1)
-    log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)
+    log.record_decisions(
+        e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+    )
     with pytest.raises(ExecutionLogError):
         log.flush()
     client.row_errors = False
     log.flush()
     ids = [r["event_id"] for c in client.calls if c[0].endswith("_events") for r in c[1]]
     assert ids[-1] == "e1"
-    want = len(NullExecutionLog().record_decisions(e, plan(registry, relations, e, DAY), T0,
-                                                   registry=registry, relations=relations))
+    want = len(
+        NullExecutionLog().record_decisions(
+            e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+        )
+    )
     assert sum(len(c[1]) for c in client.calls if c[0].endswith("_log")) >= want > 0
 
 
@@ -156,11 +235,14 @@ def _ddl_columns(table: str) -> list[str]:
     return [line.split()[0] for line in m.group(1).strip().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize(("table", "columns"), [
-    ("pipeline_execution_log", LOG_COLUMNS),
-    ("pipeline_execution_events", EVENT_COLUMNS),
-    ("pipeline_execution_completions", COMPLETION_COLUMNS),
-])
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("pipeline_execution_log", LOG_COLUMNS),
+        ("pipeline_execution_events", EVENT_COLUMNS),
+        ("pipeline_execution_completions", COMPLETION_COLUMNS),
+    ],
+)
 def test_ddl_matches_rows(table: str, columns: tuple[str, ...]) -> None:
     """The shipped DDL declares exactly the columns the writers send, in order."""
     assert _ddl_columns(table) == list(columns)
@@ -201,11 +283,17 @@ def test_real_client_payload(registry: CompiledRegistry, relations: InMemoryRela
             return Resp()
 
     session = Session()
-    client = bigquery.Client(project="proj", credentials=AnonymousCredentials(), _http=session,
-                             client_options={"api_endpoint": "http://127.0.0.1:9"})
+    client = bigquery.Client(
+        project="proj",
+        credentials=AnonymousCredentials(),
+        _http=session,
+        client_options={"api_endpoint": "http://127.0.0.1:9"},
+    )
     log = BigQueryExecutionLog(client, "proj.ds.pipeline_execution_log")
     e = event(1)
-    ids = log.record_decisions(e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations)
+    ids = log.record_decisions(
+        e, plan(registry, relations, e, DAY), T0, registry=registry, relations=relations
+    )
     log.close()
     urls = [u.split("?")[0] for _m, u, _d in session.calls]
     assert urls == [

@@ -36,11 +36,15 @@ def demo_log(tmp_path_factory: pytest.TempPathFactory, routes_path: Path) -> Pat
     assert rc == 0
     log = cwd / DEFAULT_LOG_PATH
     if not log.is_file():
-        pytest.skip(f"scoperouter demo wrote no execution log at ./{DEFAULT_LOG_PATH} (not wired in yet)")
+        pytest.skip(
+            f"scoperouter demo wrote no execution log at ./{DEFAULT_LOG_PATH} (not wired in yet)"
+        )
     return log
 
 
-def test_report_json_after_demo(demo_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_json_after_demo(
+    demo_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """report --json shows every processor of the demo; league_rankings is never entity-level."""
     capsys.readouterr()
     assert main(["report", "--log", str(demo_log), "--config", str(routes_path), "--json"]) == 0
@@ -48,7 +52,9 @@ def test_report_json_after_demo(demo_log: Path, routes_path: Path, capsys: pytes
     procs = {p["processor"]: p for p in out["processors"]}
     reg = load_config(routes_path, with_relations=False).registry
     assert set(procs) == set(reg.processor_names)
-    assert all(procs[n]["runs"] > 0 for n in reg.processor_names), {n: p["runs"] for n, p in procs.items()}
+    assert all(procs[n]["runs"] > 0 for n in reg.processor_names), {
+        n: p["runs"] for n, p in procs.items()
+    }
     assert procs["league_rankings"]["recommendation"] != ENTITY_LEVEL
 
 

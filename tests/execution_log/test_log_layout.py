@@ -149,7 +149,13 @@ def test_repeats_are_logged_once_in_either_layout(
     n = len(seen)
     assert _count(path, f"SELECT count(*) FROM {EVENTS_TABLE}") == n
     # each outcome once: a row of its own or folded into its decision row (fired_at set)
-    assert _count(path, f"SELECT count(*) FROM {LOG_TABLE} WHERE kind = 'dispatch' OR fired_at IS NOT NULL") == n
+    assert (
+        _count(
+            path,
+            f"SELECT count(*) FROM {LOG_TABLE} WHERE kind = 'dispatch' OR fired_at IS NOT NULL",
+        )
+        == n
+    )
     data = read_log(path)
     assert len(data.dispatches) == n
     ids = [d.decision_id for d in data.decisions]

@@ -29,11 +29,16 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
 from scoperouter.processor_registry.relations import InMemoryRelations
 
-PERMISSIVE = ReportSpec(waste_pct=0, wasted_hours_per_week=0, payback_weeks=1e9, engineering_hours=1)
+PERMISSIVE = ReportSpec(
+    waste_pct=0, wasted_hours_per_week=0, payback_weeks=1e9, engineering_hours=1
+)
 
 
 def info(registry: CompiledRegistry) -> dict[str, ProcessorInfo]:
-    return {n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours) for n, p in registry.processors.items()}
+    return {
+        n: ProcessorInfo(p.phase, p.granularity, p.spec.engineering_hours)
+        for n, p in registry.processors.items()
+    }
 
 
 @pytest.mark.parametrize("thresholds", [ReportSpec(), PERMISSIVE], ids=["default", "permissive"])
@@ -52,8 +57,9 @@ def test_every_processor_and_date_granularity_never_entity_level(
             assert p.recommendation == ENTITY_LEVEL, p.why
 
 
-def test_waste_uses_completion_reports(game_day_log: Path, registry: CompiledRegistry,
-                                       relations: InMemoryRelations, tmp_path: Path) -> None:
+def test_waste_uses_completion_reports(
+    game_day_log: Path, registry: CompiledRegistry, relations: InMemoryRelations, tmp_path: Path
+) -> None:
     """With completions, waste % = (records processed - entities changed) / records processed."""
     with SqliteExecutionLog(tmp_path / "x.sqlite") as log:
         fired = record_stream(log, registry, relations, game_day_events(), as_of=DAY)
@@ -81,35 +87,84 @@ def test_waste_from_decisions_alone(bare_log: Path, registry: CompiledRegistry) 
     runs = [x for x in data.dispatches if x.processor == "player_game_summary"]
     fallback = [x for x in runs if x.reason == "fallback_threshold"]
     assert len(fallback) == 1
-    mapped = next(d.entities_mapped for d in data.decisions
-                  if d.processor == "player_game_summary" and d.reason == "fallback_threshold")
+    mapped = next(
+        d.entities_mapped
+        for d in data.decisions
+        if d.processor == "player_game_summary" and d.reason == "fallback_threshold"
+    )
     assert mapped is not None and 100 < mapped < 450
     entity_ids = sum(len(x.entity_ids or ()) for x in runs if x.scope == "entities")
     assert pgs.waste_pct == pytest.approx(100.0 * (450 - mapped) / (450 + entity_ids))
     needed = mapped + entity_ids
-    assert pgs.date_level_waste_pct == pytest.approx(100.0 * (450 * len(runs) - needed) / (450 * len(runs)))
-    assert pgs.seconds_per_entity == pytest.approx(30 / 450) and pgs.seconds_per_entity_source == "default"
+    assert pgs.date_level_waste_pct == pytest.approx(
+        100.0 * (450 * len(runs) - needed) / (450 * len(runs))
+    )
+    assert (
+        pgs.seconds_per_entity == pytest.approx(30 / 450)
+        and pgs.seconds_per_entity_source == "default"
+    )
     assert pgs.saved_hours == pytest.approx((450 * (len(runs) - 1) - entity_ids) * 30 / 450 / 3600)
 
 
 def _pr(**kw: object) -> ProcessorReport:
-    base: dict[str, object] = dict(processor="p", phase=3, granularity="player", runs=10, measured_runs=10,
-                                   engineering_hours=16.0)
+    base: dict[str, object] = dict(
+        processor="p",
+        phase=3,
+        granularity="player",
+        runs=10,
+        measured_runs=10,
+        engineering_hours=16.0,
+    )
     base.update(kw)
     return ProcessorReport(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("report", "want", "why_part"), [
-    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2), ENTITY_LEVEL, "pays"),
-    (_pr(date_level_waste_pct=30.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2), DATE_LEVEL, "30% <= 30%"),
-    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=2.0, payback_weeks=3.2), DATE_LEVEL, "2.00 wasted h/week <= 2"),
-    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=8.0), DATE_LEVEL, "payback 8.0 >= 8"),
-    (_pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=0.0, payback_weeks=math.inf), DATE_LEVEL, "never"),
-    (_pr(granularity="date", date_level_waste_pct=99.0, date_level_wasted_hours_per_week=50.0, payback_weeks=0.1),
-     DATE_LEVEL, "granularity is date"),
-    (_pr(measured_runs=0), INSUFFICIENT, "no measurable run"),
-    (_pr(runs=0, measured_runs=0), INSUFFICIENT, "no runs"),
-])
+@pytest.mark.parametrize(
+    ("report", "want", "why_part"),
+    [
+        (
+            _pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2),
+            ENTITY_LEVEL,
+            "pays",
+        ),
+        (
+            _pr(date_level_waste_pct=30.0, date_level_wasted_hours_per_week=5.0, payback_weeks=3.2),
+            DATE_LEVEL,
+            "30% <= 30%",
+        ),
+        (
+            _pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=2.0, payback_weeks=3.2),
+            DATE_LEVEL,
+            "2.00 wasted h/week <= 2",
+        ),
+        (
+            _pr(date_level_waste_pct=80.0, date_level_wasted_hours_per_week=5.0, payback_weeks=8.0),
+            DATE_LEVEL,
+            "payback 8.0 >= 8",
+        ),
+        (
+            _pr(
+                date_level_waste_pct=80.0,
+                date_level_wasted_hours_per_week=0.0,
+                payback_weeks=math.inf,
+            ),
+            DATE_LEVEL,
+            "never",
+        ),
+        (
+            _pr(
+                granularity="date",
+                date_level_waste_pct=99.0,
+                date_level_wasted_hours_per_week=50.0,
+                payback_weeks=0.1,
+            ),
+            DATE_LEVEL,
+            "granularity is date",
+        ),
+        (_pr(measured_runs=0), INSUFFICIENT, "no measurable run"),
+        (_pr(runs=0, measured_runs=0), INSUFFICIENT, "no runs"),
+    ],
+)
 def test_recommendation_rule(report: ProcessorReport, want: str, why_part: str) -> None:
     """Entity-level only when waste > 30 %, wasted hours > 2/week and payback < 8 weeks (strict)."""
     got, why = recommend(report, ReportSpec())
@@ -121,14 +176,25 @@ def test_thresholds_come_from_routes_yaml(game_day_log: Path, registry: Compiled
     data = read_log(game_day_log)
     base = build_report(data, processors=info(registry))
     pgs = next(p for p in base.processors if p.processor == "player_game_summary")
-    custom = {**info(registry), "player_game_summary": ProcessorInfo(3, "player", 2 * pgs.engineering_hours)}
+    custom = {
+        **info(registry),
+        "player_game_summary": ProcessorInfo(3, "player", 2 * pgs.engineering_hours),
+    }
     rep = build_report(data, processors=custom)
     pgs2 = next(p for p in rep.processors if p.processor == "player_game_summary")
-    assert pgs.payback_weeks is not None and pgs2.payback_weeks == pytest.approx(2 * pgs.payback_weeks)
+    assert pgs.payback_weeks is not None and pgs2.payback_weeks == pytest.approx(
+        2 * pgs.payback_weeks
+    )
     th = ReportSpec(waste_pct=0, wasted_hours_per_week=0, payback_weeks=pgs.payback_weeks * 1.5)
-    verdicts = {p.processor: p.recommendation for p in build_report(data, thresholds=th, processors=custom).processors}
+    verdicts = {
+        p.processor: p.recommendation
+        for p in build_report(data, thresholds=th, processors=custom).processors
+    }
     assert verdicts["player_game_summary"] == DATE_LEVEL  # doubled cost: payback now too long
-    verdicts = {p.processor: p.recommendation for p in build_report(data, thresholds=th, processors=info(registry)).processors}
+    verdicts = {
+        p.processor: p.recommendation
+        for p in build_report(data, thresholds=th, processors=info(registry)).processors
+    }
     assert verdicts["player_game_summary"] == ENTITY_LEVEL
 
 
@@ -137,7 +203,10 @@ def test_cli_missing_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     """No log file: exit 1 and say how to get one."""
     path = tmp_path / "nope.sqlite"
     assert main(["report", "--log", str(path)]) == 1
-    assert f"no execution log at {path}; run scoperouter demo or serve first" in capsys.readouterr().err
+    assert (
+        f"no execution log at {path}; run scoperouter demo or serve first"
+        in capsys.readouterr().err
+    )
 
 
 def _foreign_table(path: Path) -> None:
@@ -151,13 +220,27 @@ def _foreign_table(path: Path) -> None:
 
 
 @pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
-@pytest.mark.parametrize(("make", "error", "detail"), [
-    (None, "no_log", "no execution log at"),
-    (lambda p: p.write_bytes(b"not a database " * 40), "invalid_log", "is not a readable SQLite execution log"),
-    (_foreign_table, "invalid_log", "is not a readable SQLite execution log"),
-], ids=["missing", "not-sqlite", "foreign-table"])
-def test_cli_bad_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], object] | None,
-                     error: str, detail: str, json_out: bool) -> None:
+@pytest.mark.parametrize(
+    ("make", "error", "detail"),
+    [
+        (None, "no_log", "no execution log at"),
+        (
+            lambda p: p.write_bytes(b"not a database " * 40),
+            "invalid_log",
+            "is not a readable SQLite execution log",
+        ),
+        (_foreign_table, "invalid_log", "is not a readable SQLite execution log"),
+    ],
+    ids=["missing", "not-sqlite", "foreign-table"],
+)
+def test_cli_bad_log(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], object] | None,
+    error: str,
+    detail: str,
+    json_out: bool,
+) -> None:
     """A missing or unreadable log: exit 1 with one error line (no traceback); --json also
     prints {"error", "detail"} on stdout."""
     path = tmp_path / "garbage.db"
@@ -174,11 +257,15 @@ def test_cli_bad_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], make: C
 
 
 @pytest.mark.parametrize("json_out", [False, True])
-def test_cli_empty_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], routes_path: Path, json_out: bool) -> None:
+def test_cli_empty_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], routes_path: Path, json_out: bool
+) -> None:
     """An empty log: exit 0 and say so plainly."""
     path = tmp_path / "empty.sqlite"
     SqliteExecutionLog(path).close()
-    argv = ["report", "--log", str(path), "--config", str(routes_path)] + (["--json"] if json_out else [])
+    argv = ["report", "--log", str(path), "--config", str(routes_path)] + (
+        ["--json"] if json_out else []
+    )
     assert main(argv) == 0
     out = capsys.readouterr().out
     if json_out:
@@ -187,25 +274,52 @@ def test_cli_empty_log(tmp_path: Path, capsys: pytest.CaptureFixture[str], route
         assert "log is empty" in out
 
 
-def test_cli_json(game_day_log: Path, registry: CompiledRegistry, routes_path: Path,
-                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json(
+    game_day_log: Path,
+    registry: CompiledRegistry,
+    routes_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """--json prints every processor with its figures and recommendation."""
     assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     procs = {p["processor"]: p for p in out["processors"]}
     assert set(procs) == set(registry.processor_names)
     for p in procs.values():
-        for key in ("runs_per_day", "entity_runs", "date_runs", "avg_entities_per_run", "waste_pct",
-                    "saved_hours", "recommendation", "why"):
+        for key in (
+            "runs_per_day",
+            "entity_runs",
+            "date_runs",
+            "avg_entities_per_run",
+            "waste_pct",
+            "saved_hours",
+            "recommendation",
+            "why",
+        ):
             assert key in p
     assert procs["league_rankings"]["recommendation"] != ENTITY_LEVEL
     assert out["summary"]["events"] == len(game_day_events())
 
 
-def test_cli_since_filters(game_day_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_since_filters(
+    game_day_log: Path, routes_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--since keeps game dates on or after it; past every date the log reads as empty."""
-    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json",
-                 "--since", DAY.isoformat()]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(routes_path),
+                "--json",
+                "--since",
+                DAY.isoformat(),
+            ]
+        )
+        == 0
+    )
     runs_since = json.loads(capsys.readouterr().out)["summary"]["runs"]
     assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--json"]) == 0
     runs_all = json.loads(capsys.readouterr().out)["summary"]["runs"]
@@ -215,11 +329,25 @@ def test_cli_since_filters(game_day_log: Path, routes_path: Path, capsys: pytest
     assert "log is empty" in capsys.readouterr().out
 
 
-def test_cli_text_and_html(game_day_log: Path, routes_path: Path, tmp_path: Path,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_text_and_html(
+    game_day_log: Path, routes_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Text output has a line per processor; --html writes one self-contained page with 3 charts."""
     html = tmp_path / "r" / "report.html"
-    assert main(["report", "--log", str(game_day_log), "--config", str(routes_path), "--html", str(html)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(routes_path),
+                "--html",
+                str(html),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "- league_rankings: date-level -- granularity is date" in out
     page = html.read_text(encoding="utf-8")
@@ -237,27 +365,49 @@ def test_cli_usage_errors(game_day_log: Path, bad: list[str]) -> None:
     assert exc.value.code == 2
 
 
-@pytest.mark.parametrize(("event", "want"), [
-    ({"source": "nba_analytics.player_game_summary", "record_count": 3, "affected_entities": {"players": ["a", "b"]}},
-     ("player_game_summary", 3, 2)),
-    ({"source": "nba_analytics.player_game_summary", "record_count": 450}, ("player_game_summary", 450, None)),
-    ({"source": "nba_analytics.player_game_summary"}, None),  # no record_count
-    ({"source": "nba_analytics.player_game_summary", "record_count": 3, "status": "failed"}, None),
-    ({"source": "nba_raw.nbac_injury_report", "record_count": 3}, None),  # not a processor's output
-])
-def test_completion_from_event(registry: CompiledRegistry, event: dict[str, object],
-                               want: tuple[str, int, int | None] | None) -> None:
+@pytest.mark.parametrize(
+    ("event", "want"),
+    [
+        (
+            {
+                "source": "nba_analytics.player_game_summary",
+                "record_count": 3,
+                "affected_entities": {"players": ["a", "b"]},
+            },
+            ("player_game_summary", 3, 2),
+        ),
+        (
+            {"source": "nba_analytics.player_game_summary", "record_count": 450},
+            ("player_game_summary", 450, None),
+        ),
+        ({"source": "nba_analytics.player_game_summary"}, None),  # no record_count
+        (
+            {"source": "nba_analytics.player_game_summary", "record_count": 3, "status": "failed"},
+            None,
+        ),
+        (
+            {"source": "nba_raw.nbac_injury_report", "record_count": 3},
+            None,
+        ),  # not a processor's output
+    ],
+)
+def test_completion_from_event(
+    registry: CompiledRegistry, event: dict[str, object], want: tuple[str, int, int | None] | None
+) -> None:
     """A processor's own completion event gives records processed and entities changed."""
     from scoperouter.execution_log.completions import completion_from_event
     from scoperouter.messages.models import Event
 
-    rep = completion_from_event(registry, Event.model_validate({"event_id": "x", "game_date": DAY, **event}))
+    rep = completion_from_event(
+        registry, Event.model_validate({"event_id": "x", "game_date": DAY, **event})
+    )
     got = (rep.processor, rep.records_processed, rep.entities_changed) if rep else None
     assert got == want
 
 
-def test_without_dispatch_rows_runs_are_decisions(tmp_path: Path, registry: CompiledRegistry,
-                                                  relations: InMemoryRelations) -> None:
+def test_without_dispatch_rows_runs_are_decisions(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """A log with decisions only (dry run) counts every run decision, uncoalesced, and says so."""
     from scoperouter.router.planner import plan
 
@@ -273,8 +423,9 @@ def test_without_dispatch_rows_runs_are_decisions(tmp_path: Path, registry: Comp
     assert rep.to_json()["summary"]["runs_are"] == "run decisions (no dispatch rows)"
 
 
-def test_failed_dispatch_and_unlinked_completion(tmp_path: Path, registry: CompiledRegistry,
-                                                 relations: InMemoryRelations) -> None:
+def test_failed_dispatch_and_unlinked_completion(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """Dead-lettered triggers count as failed runs; a completion without trigger_id is matched
     to the run of the same processor and date; one with no run is reported unmatched."""
     path = tmp_path / "l.sqlite"
@@ -282,15 +433,29 @@ def test_failed_dispatch_and_unlinked_completion(tmp_path: Path, registry: Compi
     with SqliteExecutionLog(path) as log:
         fired = record_stream(log, registry, relations, events, as_of=DAY, status="dead_letter")
         t = fired[0]
-        log.record_completion(t.processor, t.game_date, trigger_id=None, records_processed=10,
-                              entities_changed=4, duration_s=2.0)
-        log.record_completion("league_rankings", DAY, trigger_id=None, records_processed=450,
-                              entities_changed=None, duration_s=30.0)
+        log.record_completion(
+            t.processor,
+            t.game_date,
+            trigger_id=None,
+            records_processed=10,
+            entities_changed=4,
+            duration_s=2.0,
+        )
+        log.record_completion(
+            "league_rankings",
+            DAY,
+            trigger_id=None,
+            records_processed=450,
+            entities_changed=None,
+            duration_s=30.0,
+        )
     rep = build_report(read_log(path), processors=info(registry))
     by = {p.processor: p for p in rep.processors}
     assert sum(p.failed_runs for p in rep.processors) == len(fired) > 0
     assert by[t.processor].runs_with_completion == 1
-    assert by[t.processor].waste_pct is None and by[t.processor].entity_rows_processed == 0  # it never ran
+    assert (
+        by[t.processor].waste_pct is None and by[t.processor].entity_rows_processed == 0
+    )  # it never ran
     assert rep.unmatched_completions == 1
 
 

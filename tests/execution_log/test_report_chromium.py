@@ -18,7 +18,11 @@ from scoperouter.cli import main
 
 SIZE = (1400, 1150)
 CHARTS = ("chart-waste", "chart-runs", "chart-saved")
-COLORS = {"chart-waste": (0x25, 0x63, 0xEB), "chart-runs": (0xEA, 0x58, 0x0C), "chart-saved": (0x16, 0xA3, 0x4A)}
+COLORS = {
+    "chart-waste": (0x25, 0x63, 0xEB),
+    "chart-runs": (0xEA, 0x58, 0x0C),
+    "chart-saved": (0x16, 0xA3, 0x4A),
+}
 
 
 def chromium() -> str:
@@ -33,9 +37,19 @@ def chromium() -> str:
 
 
 def run_chromium(exe: str, profile: Path, *args: str) -> str:
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--no-first-run", f"--user-data-dir={profile}", "--force-device-scale-factor=1",
-           f"--window-size={SIZE[0]},{SIZE[1]}", "--hide-scrollbars", *args]
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--force-device-scale-factor=1",
+        f"--window-size={SIZE[0]},{SIZE[1]}",
+        "--hide-scrollbars",
+        *args,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
@@ -46,8 +60,8 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height, ctype = 8, b"", 0, 0, 0
     while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
         pos += 12 + n
         if kind == b"IHDR":
             width, height, depth, ctype, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
@@ -62,7 +76,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     i = 0
     for _ in range(height):
         f = raw[i]
-        line = bytearray(raw[i + 1:i + 1 + stride])
+        line = bytearray(raw[i + 1 : i + 1 + stride])
         i += 1 + stride
         for x in range(stride):
             a = line[x - bpp] if x >= bpp else 0
@@ -83,24 +97,47 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-def test_html_report_charts_are_drawn(game_day_log: Path, config_path: Path, tmp_path: Path) -> None:
+def test_html_report_charts_are_drawn(
+    game_day_log: Path, config_path: Path, tmp_path: Path
+) -> None:
     """Chromium lays out the three SVG charts with bars/points, and the screenshot shows
     non-blank chart areas in the chart colours."""
     exe = chromium()
     html = tmp_path / "report.html"
-    assert main(["report", "--log", str(game_day_log), "--config", str(config_path), "--html", str(html),
-                 "--what-if", "max_entities=50"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(config_path),
+                "--html",
+                str(html),
+                "--what-if",
+                "max_entities=50",
+            ]
+        )
+        == 0
+    )
     page = html.read_text(encoding="utf-8")
     # a probe copy measures the chart boxes after layout (the report itself has no script)
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", (
-        "<script>document.body.setAttribute('data-boxes', JSON.stringify(Object.fromEntries("
-        "[...document.querySelectorAll('svg.chart-svg')].map(s => {const r = s.getBoundingClientRect();"
-        "return [s.id, {x: r.x, y: r.y, w: r.width, h: r.height, marks: s.querySelectorAll("
-        "'rect.bar, circle.point, polyline.series').length}]}))));</script></body>")), encoding="utf-8")
+    probe.write_text(
+        page.replace(
+            "</body>",
+            (
+                "<script>document.body.setAttribute('data-boxes', JSON.stringify(Object.fromEntries("
+                "[...document.querySelectorAll('svg.chart-svg')].map(s => {const r = s.getBoundingClientRect();"
+                "return [s.id, {x: r.x, y: r.y, w: r.width, h: r.height, marks: s.querySelectorAll("
+                "'rect.bar, circle.point, polyline.series').length}]}))));</script></body>"
+            ),
+        ),
+        encoding="utf-8",
+    )
     dom = run_chromium(exe, tmp_path / "p1", "--dump-dom", probe.as_uri())
-    start = dom.index("data-boxes=\"") + len("data-boxes=\"")
-    boxes = json.loads(dom[start:dom.index("\"", start)].replace("&quot;", "\""))
+    start = dom.index('data-boxes="') + len('data-boxes="')
+    boxes = json.loads(dom[start : dom.index('"', start)].replace("&quot;", '"'))
     assert set(boxes) == set(CHARTS)
     for name, box in boxes.items():
         assert box["w"] > 200 and box["h"] > 100 and box["marks"] >= 2, (name, box)
@@ -113,7 +150,7 @@ def test_html_report_charts_are_drawn(game_day_log: Path, config_path: Path, tmp
     for name, box in boxes.items():
         x0, y0 = int(box["x"]), int(box["y"])
         x1, y1 = int(box["x"] + box["w"]), int(box["y"] + box["h"])
-        pixels = [rows[y][3 * x:3 * x + 3] for y in range(y0, y1, 2) for x in range(x0, x1, 2)]
+        pixels = [rows[y][3 * x : 3 * x + 3] for y in range(y0, y1, 2) for x in range(x0, x1, 2)]
         non_white = sum(1 for p in pixels if min(p) < 235)
         target = bytes(COLORS[name])
         coloured = sum(1 for p in pixels if all(abs(p[k] - target[k]) < 24 for k in range(3)))

@@ -14,10 +14,23 @@ from scoperouter.processor_registry.models import ReportSpec
 TH = ReportSpec(shadow_days=14, wasted_hours_per_week=2, payback_weeks=8, waste_pct=30)
 
 
-def case(days: int = 14, saved: float = 3.0, payback: float = 5.0, waste: float | None = 50.0,
-         mode: str = "shadow", granularity: str = "player") -> tuple[RolloutProcessor, ProcessorReport]:
-    rp = RolloutProcessor("p", mode, days_observed=days, runs=10, saved_hours_per_week=saved,
-                          payback_weeks=payback, baseline="run_history")
+def case(
+    days: int = 14,
+    saved: float = 3.0,
+    payback: float = 5.0,
+    waste: float | None = 50.0,
+    mode: str = "shadow",
+    granularity: str = "player",
+) -> tuple[RolloutProcessor, ProcessorReport]:
+    rp = RolloutProcessor(
+        "p",
+        mode,
+        days_observed=days,
+        runs=10,
+        saved_hours_per_week=saved,
+        payback_weeks=payback,
+        baseline="run_history",
+    )
     pr = ProcessorReport("p", 3, granularity, date_level_waste_pct=waste)
     return rp, pr
 

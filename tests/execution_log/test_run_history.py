@@ -39,10 +39,14 @@ def _camel(name: str) -> str:
 
 
 def _day(reg: CompiledRegistry) -> Any:
-    season = generate_season(2025, DEFAULT_GAME_DATE, season_start=DEFAULT_GAME_DATE - timedelta(days=8))
+    season = generate_season(
+        2025, DEFAULT_GAME_DATE, season_start=DEFAULT_GAME_DATE - timedelta(days=8)
+    )
     inverses = {n: r.base for n, r in reg.relations.items() if r.inverse}
     types = {n: (r.from_type, r.to_type) for n, r in reg.relations.items()}
-    return prepare(season, reg, InMemoryRelations(relation_rows(season), inverses=inverses, types=types))
+    return prepare(
+        season, reg, InMemoryRelations(relation_rows(season), inverses=inverses, types=types)
+    )
 
 
 def _collect(into: Runs) -> Any:
@@ -55,7 +59,9 @@ def _collect(into: Runs) -> Any:
     return on_run
 
 
-def _history_rows(reg: CompiledRegistry, runs: Runs, rows_per_run: dict[tuple[str, date], int]) -> list[dict[str, Any]]:
+def _history_rows(
+    reg: CompiledRegistry, runs: Runs, rows_per_run: dict[tuple[str, date], int]
+) -> list[dict[str, Any]]:
     """Rows as RunHistoryMixin writes them: a 'running' row, then the final 'success' row."""
     out: list[dict[str, Any]] = []
     for (proc, d), durs in sorted(runs.items()):
@@ -73,9 +79,15 @@ def _history_rows(reg: CompiledRegistry, runs: Runs, rows_per_run: dict[tuple[st
                 "trigger_source": "pubsub",
             }
             out.append({**base, "status": "running", "duration_seconds": None})
-            out.append({**base, "status": "success", "duration_seconds": dur,
-                        "records_processed": rows_per_run[(proc, d)],
-                        "processed_at": f"{d}T18:01:00+00:00"})
+            out.append(
+                {
+                    **base,
+                    "status": "success",
+                    "duration_seconds": dur,
+                    "records_processed": rows_per_run[(proc, d)],
+                    "processed_at": f"{d}T18:01:00+00:00",
+                }
+            )
     return out
 
 
@@ -94,19 +106,40 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, routes_path: Path) -> dic
             rows[(job.processor, d)].append(n // len(job.dates))
 
     wh = day.overnight.copy()
-    simulate(wh, day.updates, DateLevelRouter(reg, day.relations, day.game_date), reg,
-             day.game_date, cost, date_level=True, on_run=on_date_run)
+    simulate(
+        wh,
+        day.updates,
+        DateLevelRouter(reg, day.relations, day.game_date),
+        reg,
+        day.game_date,
+        cost,
+        date_level=True,
+        on_run=on_date_run,
+    )
     routed_runs: Runs = defaultdict(list)
     tmp = tmp_path_factory.mktemp("rh")
     log = tmp / "log.sqlite"
     with SqliteExecutionLog(log) as lg:
-        simulate(day.overnight.copy(), day.updates, PlannedRouter(reg, day.relations, day.game_date, lg),
-                 reg, day.game_date, cost, on_run=_collect(routed_runs))
+        simulate(
+            day.overnight.copy(),
+            day.updates,
+            PlannedRouter(reg, day.relations, day.game_date, lg),
+            reg,
+            day.game_date,
+            cost,
+            on_run=_collect(routed_runs),
+        )
     hist = _history_rows(reg, date_runs, {k: max(v) for k, v in rows.items()})
     path = tmp / "processor_run_history.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in hist), encoding="utf-8")
-    return {"log": log, "history": path, "rows": hist, "date_runs": date_runs,
-            "routed_runs": routed_runs, "registry": reg}
+    return {
+        "log": log,
+        "history": path,
+        "rows": hist,
+        "date_runs": date_runs,
+        "routed_runs": routed_runs,
+        "registry": reg,
+    }
 
 
 def _report(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -116,14 +149,27 @@ def _report(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, An
     return out
 
 
-def test_hours_saved_match_a_hand_check(recorded: dict[str, Any], routes_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_hours_saved_match_a_hand_check(
+    recorded: dict[str, Any], routes_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Saved hours from the recorded durations equal (date-level seconds - routed seconds) within 1%."""
-    out = _report(["--log", str(recorded["log"]), "--config", str(routes_path),
-                   "--run-history", str(recorded["history"])], capsys)
+    out = _report(
+        [
+            "--log",
+            str(recorded["log"]),
+            "--config",
+            str(routes_path),
+            "--run-history",
+            str(recorded["history"]),
+        ],
+        capsys,
+    )
     ro = out["rollout"]
     procs = {p["processor"]: p for p in ro["processors"]}
-    hand = (sum(map(sum, recorded["date_runs"].values())) - sum(map(sum, recorded["routed_runs"].values()))) / 3600
+    hand = (
+        sum(map(sum, recorded["date_runs"].values()))
+        - sum(map(sum, recorded["routed_runs"].values()))
+    ) / 3600
     got = sum(p["saved_hours"] for p in procs.values())
     assert hand > 0
     assert abs(got - hand) <= 0.01 * hand, (got, hand)
@@ -131,8 +177,9 @@ def test_hours_saved_match_a_hand_check(recorded: dict[str, Any], routes_path: P
     assert ro["history"]["ignored_by_status"] == {"running": len(recorded["rows"]) // 2}
 
 
-def test_missing_history_falls_back_to_the_fitted_model(recorded: dict[str, Any], routes_path: Path,
-                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_history_falls_back_to_the_fitted_model(
+    recorded: dict[str, Any], routes_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A processor absent from the run history is labelled fitted_model and named in the text."""
     rows = [r for r in recorded["rows"] if r["processor_name"] != "PlayerGameSummaryProcessor"]
     path = tmp_path / "h.csv"
@@ -153,20 +200,46 @@ def test_missing_history_falls_back_to_the_fitted_model(recorded: dict[str, Any]
 @pytest.mark.parametrize(
     ("row", "expect"),
     [
-        ({"processor_name": "PlayerGameSummaryProcessor", "output_table": "player_game_summary",
-          "output_dataset": "nba_analytics"}, "player_game_summary"),
-        ({"processor_name": "Renamed", "output_table": "nba_analytics.player_game_summary",
-          "output_dataset": "nba_analytics"}, "player_game_summary"),
-        ({"processor_name": "PlayerGameSummaryProcessor", "output_table": "", "output_dataset": ""},
-         "player_game_summary"),
-        ({"processor_name": "BdlStandingsProcessor", "output_table": "bdl_standings",
-          "output_dataset": "nba_raw"}, None),
+        (
+            {
+                "processor_name": "PlayerGameSummaryProcessor",
+                "output_table": "player_game_summary",
+                "output_dataset": "nba_analytics",
+            },
+            "player_game_summary",
+        ),
+        (
+            {
+                "processor_name": "Renamed",
+                "output_table": "nba_analytics.player_game_summary",
+                "output_dataset": "nba_analytics",
+            },
+            "player_game_summary",
+        ),
+        (
+            {
+                "processor_name": "PlayerGameSummaryProcessor",
+                "output_table": "",
+                "output_dataset": "",
+            },
+            "player_game_summary",
+        ),
+        (
+            {
+                "processor_name": "BdlStandingsProcessor",
+                "output_table": "bdl_standings",
+                "output_dataset": "nba_raw",
+            },
+            None,
+        ),
     ],
 )
 def test_rows_map_by_output_table_then_class_name(row: dict[str, Any], expect: str | None) -> None:
     """output_dataset.output_table = publishes first (never prefixed twice), then the class name."""
-    h = map_history([{**row, "status": "success", "duration_seconds": 3.0, "data_date": "2025-11-19"}],
-                    {"player_game_summary": "nba_analytics.player_game_summary"})
+    h = map_history(
+        [{**row, "status": "success", "duration_seconds": 3.0, "data_date": "2025-11-19"}],
+        {"player_game_summary": "nba_analytics.player_game_summary"},
+    )
     assert list(h.runs) == ([(expect, date(2025, 11, 19))] if expect else [])
     assert sum(h.unmapped.values()) == (0 if expect else 1)
     assert class_to_name("PlayerGameSummaryProcessor") == "player_game_summary"
@@ -185,15 +258,35 @@ class FakeClient:
 
 def test_bigquery_query_is_parameterised() -> None:
     """The live read names the validated table and passes the dates as DATE parameters."""
-    row = {c: None for c in ("processor_name", "run_id", "status", "duration_seconds", "records_processed",
-                             "data_date", "output_table", "output_dataset", "phase", "trigger_source")}
+    row = {
+        c: None
+        for c in (
+            "processor_name",
+            "run_id",
+            "status",
+            "duration_seconds",
+            "records_processed",
+            "data_date",
+            "output_table",
+            "output_dataset",
+            "phase",
+            "trigger_source",
+        )
+    }
     c = FakeClient([{**row, "status": "success"}])
-    got = read_bigquery(c, "my-project.nba_reference.processor_run_history", date(2025, 11, 1), date(2025, 11, 19))
+    got = read_bigquery(
+        c, "my-project.nba_reference.processor_run_history", date(2025, 11, 1), date(2025, 11, 19)
+    )
     sql, params = c.calls[0]
-    assert "`my-project.nba_reference.processor_run_history`" in sql and "@since" in sql and "@until" in sql
+    assert (
+        "`my-project.nba_reference.processor_run_history`" in sql
+        and "@since" in sql
+        and "@until" in sql
+    )
     assert [(p.name, p.type, p.value) for p in params] == [
-        ("since", "DATE", date(2025, 11, 1)), ("until", "DATE", date(2025, 11, 19))]
+        ("since", "DATE", date(2025, 11, 1)),
+        ("until", "DATE", date(2025, 11, 19)),
+    ]
     assert got[0]["status"] == "success"
     with pytest.raises(Exception, match="invalid BigQuery table id"):
         read_bigquery(c, "x`; DROP", date(2025, 11, 1), date(2025, 11, 19))
-

@@ -23,8 +23,9 @@ from scoperouter.processor_registry.compiled import CompiledRegistry, compile_re
 from scoperouter.processor_registry.relations import InMemoryRelations
 
 
-def test_replay_reproduces_logged_decisions(game_day_log: Path, registry: CompiledRegistry,
-                                            relations: InMemoryRelations) -> None:
+def test_replay_reproduces_logged_decisions(
+    game_day_log: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """Under the log's own settings every logged decision comes back identical, and so do
     the dispatched triggers."""
     data = read_log(game_day_log)
@@ -33,15 +34,20 @@ def test_replay_reproduces_logged_decisions(game_day_log: Path, registry: Compil
     logged = logged_decisions(data)
     skipped = sum(e.skipped for e in data.events)  # aggregated on the event rows
     assert skipped > 0
-    assert sum(len(v) for v in logged.values()) + skipped == len(data.events) * len(registry.processor_names)
+    assert sum(len(v) for v in logged.values()) + skipped == len(data.events) * len(
+        registry.processor_names
+    )
     assert {t.trigger_id for t, _ in r.triggers} == {x.trigger_id for x in data.dispatches}
     fired_at = {x.trigger_id: x.decided_at for x in data.dispatches}
-    assert all(fired_at[t.trigger_id] is not None and fired_at[t.trigger_id].timestamp() == when  # type: ignore[union-attr]
-               for t, when in r.triggers)
+    assert all(
+        fired_at[t.trigger_id] is not None and fired_at[t.trigger_id].timestamp() == when  # type: ignore[union-attr]
+        for t, when in r.triggers
+    )
 
 
-def test_replay_detects_other_settings(game_day_log: Path, registry: CompiledRegistry,
-                                       relations: InMemoryRelations) -> None:
+def test_replay_detects_other_settings(
+    game_day_log: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """Re-planning under different settings is reported as a mismatch (the check can fail)."""
     data = read_log(game_day_log)
     other = compile_registry(apply_what_if(registry.spec, {"max_entities": "5"}))
@@ -49,22 +55,41 @@ def test_replay_detects_other_settings(game_day_log: Path, registry: CompiledReg
     assert diffs and all("replanned" in d for d in diffs)
 
 
-def _summary(registry: CompiledRegistry, relations: InMemoryRelations, log: Path, changes: dict[str, str]) -> dict[str, Any]:
+def _summary(
+    registry: CompiledRegistry, relations: InMemoryRelations, log: Path, changes: dict[str, str]
+) -> dict[str, Any]:
     return what_if(registry, relations, read_log(log), changes)
 
 
-@pytest.mark.parametrize(("changes", "check"), [
-    # a lower threshold: more date runs and more entity rows processed
-    ({"max_entities": "5"}, lambda c, w: w["date_runs"] > c["date_runs"] and w["entity_rows"] > c["entity_rows"]),
-    # a shorter quiet period: less coalescing (more runs), lower latency
-    ({"window.quiet": "1s"}, lambda c, w: w["runs"] > c["runs"] and w["latency_s"]["mean"] < c["latency_s"]["mean"]),
-    # a longer quiet period (max_wait follows): fewer or equal runs, higher latency
-    ({"window.quiet": "10m"}, lambda c, w: w["runs"] <= c["runs"] and w["latency_s"]["mean"] > c["latency_s"]["mean"]),
-    # the log's own settings: identical figures
-    ({"player_game_summary.max_entities": "150"}, lambda c, w: c == w),
-])
-def test_what_if_side_by_side(game_day_log: Path, registry: CompiledRegistry, relations: InMemoryRelations,
-                              changes: dict[str, str], check: Any) -> None:
+@pytest.mark.parametrize(
+    ("changes", "check"),
+    [
+        # a lower threshold: more date runs and more entity rows processed
+        (
+            {"max_entities": "5"},
+            lambda c, w: w["date_runs"] > c["date_runs"] and w["entity_rows"] > c["entity_rows"],
+        ),
+        # a shorter quiet period: less coalescing (more runs), lower latency
+        (
+            {"window.quiet": "1s"},
+            lambda c, w: w["runs"] > c["runs"] and w["latency_s"]["mean"] < c["latency_s"]["mean"],
+        ),
+        # a longer quiet period (max_wait follows): fewer or equal runs, higher latency
+        (
+            {"window.quiet": "10m"},
+            lambda c, w: w["runs"] <= c["runs"] and w["latency_s"]["mean"] > c["latency_s"]["mean"],
+        ),
+        # the log's own settings: identical figures
+        ({"player_game_summary.max_entities": "150"}, lambda c, w: c == w),
+    ],
+)
+def test_what_if_side_by_side(
+    game_day_log: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    changes: dict[str, str],
+    check: Any,
+) -> None:
     """The what-if figures move in the direction the setting implies."""
     s = _summary(registry, relations, game_day_log, changes)
     assert s["current_matches_log"]["mismatches"] == 0
@@ -75,42 +100,105 @@ def test_processor_prefixed_key_changes_only_that_processor(registry: CompiledRe
     """PROCESSOR.max_entities changes one processor; a bare key changes defaults and all."""
     one = apply_what_if(registry.spec, {"player_game_summary.max_entities": "7"})
     assert one.processors["player_game_summary"].max_entities == 7
-    assert one.processors["team_defense_game_summary"].max_entities == registry.spec.processors[
-        "team_defense_game_summary"].max_entities
+    assert (
+        one.processors["team_defense_game_summary"].max_entities
+        == registry.spec.processors["team_defense_game_summary"].max_entities
+    )
     every = apply_what_if(registry.spec, {"max_entities": "7"})
     assert every.defaults.max_entities == 7
     assert {p.max_entities for p in every.processors.values()} == {7}
 
 
-@pytest.mark.parametrize(("changes", "quiet", "max_wait"), [
-    ({"window.quiet": "5m"}, "5m", "5m"),  # max_wait follows a longer quiet
-    ({"window.max_wait": "5s"}, "5s", "5s"),  # quiet follows a shorter max_wait
-    ({"window.quiet": "1s", "window.max_wait": "9m"}, "1s", "9m"),
-])
-def test_window_changes_stay_valid(registry: CompiledRegistry, changes: dict[str, str], quiet: str, max_wait: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "quiet", "max_wait"),
+    [
+        ({"window.quiet": "5m"}, "5m", "5m"),  # max_wait follows a longer quiet
+        ({"window.max_wait": "5s"}, "5s", "5s"),  # quiet follows a shorter max_wait
+        ({"window.quiet": "1s", "window.max_wait": "9m"}, "1s", "9m"),
+    ],
+)
+def test_window_changes_stay_valid(
+    registry: CompiledRegistry, changes: dict[str, str], quiet: str, max_wait: str
+) -> None:
     """Window changes keep max_wait >= quiet for every processor and the defaults."""
     spec = apply_what_if(registry.spec, changes)
-    windows = [spec.defaults.window] + [p.window for p in spec.processors.values() if p.window is not None]
+    windows = [spec.defaults.window] + [
+        p.window for p in spec.processors.values() if p.window is not None
+    ]
     assert {(w.quiet, w.max_wait) for w in windows} == {(quiet, max_wait)}
 
 
-@pytest.mark.parametrize("items", [["max_entities"], ["=5"], ["max_entities=abc"], ["max_entities=0"],
-                                   ["window.quiet=soon"], ["lookback=3"], ["nope.max_entities=3"]])
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["max_entities"],
+        ["=5"],
+        ["max_entities=abc"],
+        ["max_entities=0"],
+        ["window.quiet=soon"],
+        ["lookback=3"],
+        ["nope.max_entities=3"],
+    ],
+)
 def test_bad_what_if_is_a_config_error(registry: CompiledRegistry, items: list[str]) -> None:
     """Malformed or unknown what-if settings raise ConfigError (CLI exit 1)."""
     with pytest.raises(ConfigError):
         apply_what_if(registry.spec, parse_what_if(items))
 
 
-def test_cli_what_if(game_day_log: Path, config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_what_if(
+    game_day_log: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """report --what-if prints current and what-if figures side by side, text and JSON."""
-    assert main(["report", "--log", str(game_day_log), "--config", str(config_path), "--json",
-                 "--what-if", "max_entities=5", "window.quiet=1m"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(config_path),
+                "--json",
+                "--what-if",
+                "max_entities=5",
+                "window.quiet=1m",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["what_if"]["changes"] == {"max_entities": "5", "window.quiet": "1m"}
     assert out["what_if"]["current_matches_log"]["mismatches"] == 0
-    assert main(["report", "--log", str(game_day_log), "--config", str(config_path),
-                 "--what-if", "window.quiet=1s"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(config_path),
+                "--what-if",
+                "window.quiet=1s",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
-    assert "what-if window.quiet=1s" in text and "current settings reproduce the logged decisions" in text
-    assert main(["report", "--log", str(game_day_log), "--config", str(config_path), "--what-if", "bogus=1"]) == 1
+    assert (
+        "what-if window.quiet=1s" in text
+        and "current settings reproduce the logged decisions" in text
+    )
+    assert (
+        main(
+            [
+                "report",
+                "--log",
+                str(game_day_log),
+                "--config",
+                str(config_path),
+                "--what-if",
+                "bogus=1",
+            ]
+        )
+        == 1
+    )

@@ -38,7 +38,11 @@ Rows = dict[str, list[dict[str, Any]]]
 # columns a writer fills after the fact (SQLite links decisions to their trigger on flush;
 # BigQuery leaves that to a view) or from the clock
 LATE = {LOG_TABLE: {"trigger_id"}, EVENTS_TABLE: set(), COMPLETIONS_TABLE: {"reported_at"}}
-COLUMNS = {LOG_TABLE: LOG_COLUMNS, EVENTS_TABLE: EVENT_COLUMNS, COMPLETIONS_TABLE: COMPLETION_COLUMNS}
+COLUMNS = {
+    LOG_TABLE: LOG_COLUMNS,
+    EVENTS_TABLE: EVENT_COLUMNS,
+    COMPLETIONS_TABLE: COMPLETION_COLUMNS,
+}
 
 
 class Client:
@@ -47,9 +51,16 @@ class Client:
     def __init__(self) -> None:
         self.rows: Rows = {}
 
-    def insert_rows_json(self, table: Any, json_rows: Sequence[dict[str, Any]], *,
-                         row_ids: Sequence[str] | None = None) -> Sequence[dict[str, Any]]:
-        self.rows.setdefault(str(table).rsplit(".", 1)[-1], []).extend(json.loads(json.dumps(list(json_rows))))
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        self.rows.setdefault(str(table).rsplit(".", 1)[-1], []).extend(
+            json.loads(json.dumps(list(json_rows)))
+        )
         return []
 
 
@@ -60,11 +71,15 @@ def sqlite_rows(path: Path) -> Rows:
         out: Rows = {}
         for table in COLUMNS:
             out[table] = []
-            stored = stored_log_rows(db) if table == LOG_TABLE else db.execute(f"SELECT * FROM {table}")
+            stored = (
+                stored_log_rows(db) if table == LOG_TABLE else db.execute(f"SELECT * FROM {table}")
+            )
             for r in stored:
                 row = dict(r)
                 for c in LIST_COLUMNS & row.keys():
-                    row[c] = json.loads(row[c]) if row[c] is not None else []  # BigQuery: [] for null
+                    row[c] = (
+                        json.loads(row[c]) if row[c] is not None else []
+                    )  # BigQuery: [] for null
                 out[table].append(row)
         return out
     finally:
@@ -74,19 +89,27 @@ def sqlite_rows(path: Path) -> Rows:
 def comparable(rows: Rows) -> dict[str, list[tuple[Any, ...]]]:
     """Each table's rows without the late columns, sorted."""
     return {
-        t: sorted(tuple(json.dumps(r[c], sort_keys=True) for c in COLUMNS[t] if c not in LATE[t])
-                   for r in rows.get(t, []))
+        t: sorted(
+            tuple(json.dumps(r[c], sort_keys=True) for c in COLUMNS[t] if c not in LATE[t])
+            for r in rows.get(t, [])
+        )
         for t in COLUMNS
     }
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, registry: CompiledRegistry,
-             relations: InMemoryRelations) -> tuple[Rows, Rows]:
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+) -> tuple[Rows, Rows]:
     """The synthetic game day (decisions, dispatches, completions) in SQLite and in BigQuery."""
     path = tmp_path_factory.mktemp("writers") / "l.sqlite"
     client = Client()
-    for log in (SqliteExecutionLog(path), BigQueryExecutionLog(client, "p.d.pipeline_execution_log")):
+    for log in (
+        SqliteExecutionLog(path),
+        BigQueryExecutionLog(client, "p.d.pipeline_execution_log"),
+    ):
         record_stream(log, registry, relations, game_day_events(), as_of=DAY, completion=completion)
         log.close()
     return sqlite_rows(path), client.rows
@@ -101,19 +124,28 @@ def test_sqlite_and_bigquery_build_the_same_rows(recorded: tuple[Rows, Rows], ta
     assert got == comparable(bigquery)[table]
 
 
-def test_null_log_returns_the_stored_decision_ids(recorded: tuple[Rows, Rows], registry: CompiledRegistry,
-                                                  relations: InMemoryRelations) -> None:
+def test_null_log_returns_the_stored_decision_ids(
+    recorded: tuple[Rows, Rows], registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
     """NullExecutionLog returns exactly the decision ids the real writers store."""
     sqlite, _ = recorded
     null = NullExecutionLog()
     ids = [
         i
         for ev, at in game_day_events()
-        for i in null.record_decisions(ev, plan(registry, relations, ev, DAY), at, registry=registry,
-                                       relations=relations, as_of=DAY)
+        for i in null.record_decisions(
+            ev,
+            plan(registry, relations, ev, DAY),
+            at,
+            registry=registry,
+            relations=relations,
+            as_of=DAY,
+        )
     ]
     null.close()
-    assert sorted(ids) == sorted(r["decision_id"] for r in sqlite[LOG_TABLE] if r["kind"] == "decision")
+    assert sorted(ids) == sorted(
+        r["decision_id"] for r in sqlite[LOG_TABLE] if r["kind"] == "decision"
+    )
 
 
 @pytest.mark.parametrize("cls", [SqliteExecutionLog, BigQueryExecutionLog, NullExecutionLog])

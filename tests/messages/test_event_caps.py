@@ -38,21 +38,43 @@ def ids(n: int, prefix: str = "p") -> list[str]:
     [
         ({"players": ids(MAX_EVENT_ENTITIES)}, {}, True),
         ({"players": ids(MAX_EVENT_ENTITIES + 1)}, {}, False),
-        ({"players": ids(MAX_EVENT_ENTITIES // 2), "teams": ids(MAX_EVENT_ENTITIES // 2, "t")}, {}, True),
-        ({"players": ids(MAX_EVENT_ENTITIES // 2), "teams": ids(MAX_EVENT_ENTITIES // 2 + 1, "t")}, {}, False),
+        (
+            {"players": ids(MAX_EVENT_ENTITIES // 2), "teams": ids(MAX_EVENT_ENTITIES // 2, "t")},
+            {},
+            True,
+        ),
+        (
+            {
+                "players": ids(MAX_EVENT_ENTITIES // 2),
+                "teams": ids(MAX_EVENT_ENTITIES // 2 + 1, "t"),
+            },
+            {},
+            False,
+        ),
         ({"players": ids(MAX_EVENT_ENTITIES)}, {"entities_changed": ["extra"]}, False),
         ({"players": ids(100_000)}, {}, False),
         ({"players": ids(MAX_EVENT_ENTITIES) * 3}, {}, True),  # distinct ids are counted
     ],
 )
-def test_entity_cap_turns_huge_events_into_full_date(entities: dict[str, list[str]], extra: dict[str, Any], kept: bool) -> None:
+def test_entity_cap_turns_huge_events_into_full_date(
+    entities: dict[str, list[str]], extra: dict[str, Any], kept: bool
+) -> None:
     """Up to MAX_EVENT_ENTITIES distinct ids (all types together) are kept; more make a full-date event."""
-    raw = {"event_id": "e", "source": "raw.a", "game_date": DAY.isoformat(), "affected_entities": entities, **extra}
+    raw = {
+        "event_id": "e",
+        "source": "raw.a",
+        "game_date": DAY.isoformat(),
+        "affected_entities": entities,
+        **extra,
+    }
     ev = normalize_event(raw, REG)
     assert (ev.affected_entities is not None) == kept
 
 
-@pytest.mark.parametrize(("days", "ok"), [(1, True), (MAX_BACKFILL_DAYS, True), (MAX_BACKFILL_DAYS + 1, False), (3660, False)])
+@pytest.mark.parametrize(
+    ("days", "ok"),
+    [(1, True), (MAX_BACKFILL_DAYS, True), (MAX_BACKFILL_DAYS + 1, False), (3660, False)],
+)
 def test_backfill_range_cap(days: int, ok: bool) -> None:
     """A backfill of up to MAX_BACKFILL_DAYS days is accepted; a longer one is rejected with invalid_date_range."""
     raw = {"event_id": "b", "source": "raw.a", "start_date": DAY.isoformat(),

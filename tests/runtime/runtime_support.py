@@ -27,7 +27,38 @@ GAME_DAY = date(2025, 11, 19)
 # 2-core machine (stress-ng and other jobs) was seen at 25 s; the waits return as soon as
 # it is up, so a generous budget costs nothing.
 STARTUP_BUDGET_S = 120
-TEAMS = ["ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW", "HOU", "IND", "LAC", "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK", "OKC", "ORL", "PHI", "PHX", "POR", "SAC", "SAS", "TOR", "UTA", "WAS"]
+TEAMS = [
+    "ATL",
+    "BOS",
+    "BKN",
+    "CHA",
+    "CHI",
+    "CLE",
+    "DAL",
+    "DEN",
+    "DET",
+    "GSW",
+    "HOU",
+    "IND",
+    "LAC",
+    "LAL",
+    "MEM",
+    "MIA",
+    "MIL",
+    "MIN",
+    "NOP",
+    "NYK",
+    "OKC",
+    "ORL",
+    "PHI",
+    "PHX",
+    "POR",
+    "SAC",
+    "SAS",
+    "TOR",
+    "UTA",
+    "WAS",
+]
 PLAYERS_PER_TEAM = 15
 
 
@@ -55,8 +86,13 @@ def write_relations(d: Path, days: Iterable[date]) -> None:
             opp += [f"{day},{home},{away}", f"{day},{away},{home}"]
             pg += [f"{day},{p},{gid}" for t in (home, away) for p in players_of(t)]
     league = ["date,from,to"] + [f",{a},{b}" for a in TEAMS for b in TEAMS]
-    for name, rows in (("team_players", tp), ("game_teams", gt), ("team_opponent", opp), ("player_games", pg),
-                       ("league_teams", league)):
+    for name, rows in (
+        ("team_players", tp),
+        ("game_teams", gt),
+        ("team_opponent", opp),
+        ("player_games", pg),
+        ("league_teams", league),
+    ):
         (d / f"{name}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
@@ -229,7 +265,9 @@ def key_of(t: Trigger | Mapping[str, Any]) -> TriggerKey:
     )
 
 
-def dry_run_keys(cfg: LoadedConfig, events: list[dict[str, Any]], as_of: date = GAME_DAY) -> list[TriggerKey]:
+def dry_run_keys(
+    cfg: LoadedConfig, events: list[dict[str, Any]], as_of: date = GAME_DAY
+) -> list[TriggerKey]:
     """What ``scoperouter replay --dry-run`` fires for the stream (same code path)."""
     res = replay_events(cfg.registry, cfg.relations, as_lines(events), as_of)
     assert res.rejected == 0

@@ -26,20 +26,33 @@ PROJECT = "local-project"
 
 def completion(event_id: str, **kw: Any) -> dict[str, Any]:
     """A processor's own completion event (player_game_summary publishes this source)."""
-    return {"event_id": event_id, "source": "nba_analytics.player_game_summary",
-            "game_date": GAME_DAY.isoformat(), "record_count": 12,
-            "affected_entities": {"players": ["lalplayer01", "lalplayer02"]}, **kw}
+    return {
+        "event_id": event_id,
+        "source": "nba_analytics.player_game_summary",
+        "game_date": GAME_DAY.isoformat(),
+        "record_count": 12,
+        "affected_entities": {"players": ["lalplayer01", "lalplayer02"]},
+        **kw,
+    }
 
 
 def push(event: dict[str, Any], message_id: str, **attributes: str) -> dict[str, Any]:
     """A Pub/Sub push envelope around ``event`` (the SDK sets attribute ``trigger_id``)."""
     data = base64.b64encode(json.dumps(event).encode()).decode()
-    return {"message": {"data": data, "messageId": message_id, "attributes": attributes},
-            "subscription": "projects/p/subscriptions/s"}
+    return {
+        "message": {"data": data, "messageId": message_id, "attributes": attributes},
+        "subscription": "projects/p/subscriptions/s",
+    }
 
 
-INJURY = {"event_id": "inj-1", "source": "nba_raw.nbac_injury_report", "game_date": GAME_DAY.isoformat(),
-          "affected_entities": {"players": ["lalplayer01"]}, "record_count": 3}
+INJURY = {
+    "event_id": "inj-1",
+    "source": "nba_raw.nbac_injury_report",
+    "game_date": GAME_DAY.isoformat(),
+    "affected_entities": {"players": ["lalplayer01"]},
+    "record_count": 3,
+}
+
 
 def completion_rows(path: Path) -> list[tuple[Any, ...]]:
     db = sqlite3.connect(path)
@@ -52,7 +65,9 @@ def completion_rows(path: Path) -> list[tuple[Any, ...]]:
         db.close()
 
 
-Row = tuple[str, str, str | None, int, int | None]  # processor, game_date, trigger_id, records, changed
+Row = tuple[
+    str, str, str | None, int, int | None
+]  # processor, game_date, trigger_id, records, changed
 PGS: Row = ("player_game_summary", GAME_DAY.isoformat(), None, 12, 2)
 
 
@@ -61,12 +76,21 @@ PGS: Row = ("player_game_summary", GAME_DAY.isoformat(), None, 12, 2)
     [
         pytest.param([completion("c-1")], [PGS], id="completion"),
         pytest.param([completion("c-1")] * 3, [PGS], id="duplicate-not-double-counted"),
-        pytest.param([completion("c-1"), completion("c-2", record_count=40)],
-                     [PGS, ("player_game_summary", GAME_DAY.isoformat(), None, 40, 2)], id="two-runs"),
-        pytest.param([push(completion("c-1"), "m-1", trigger_id="t-9")] * 2,
-                     [("player_game_summary", GAME_DAY.isoformat(), "t-9", 12, 2)], id="push-trigger-id"),
-        pytest.param([completion("c-1", affected_entities=None, record_count=450)],
-                     [("player_game_summary", GAME_DAY.isoformat(), None, 450, None)], id="date-level"),
+        pytest.param(
+            [completion("c-1"), completion("c-2", record_count=40)],
+            [PGS, ("player_game_summary", GAME_DAY.isoformat(), None, 40, 2)],
+            id="two-runs",
+        ),
+        pytest.param(
+            [push(completion("c-1"), "m-1", trigger_id="t-9")] * 2,
+            [("player_game_summary", GAME_DAY.isoformat(), "t-9", 12, 2)],
+            id="push-trigger-id",
+        ),
+        pytest.param(
+            [completion("c-1", affected_entities=None, record_count=450)],
+            [("player_game_summary", GAME_DAY.isoformat(), None, 450, None)],
+            id="date-level",
+        ),
         pytest.param([INJURY], [], id="not-a-processor-completion"),
         pytest.param([completion("c-1", status="failed")], [], id="failed-run"),
         pytest.param([completion("c-1", record_count=None)], [], id="no-record-count"),
@@ -112,35 +136,60 @@ def test_attribute(attributes: object, expected: str | None) -> None:
 
 
 @pytest.mark.emulator
-async def test_sdk_completion_over_pubsub_pull(pubsub_emulator: str, tmp_path: Path, zero_cfg: LoadedConfig) -> None:
+async def test_sdk_completion_over_pubsub_pull(
+    pubsub_emulator: str, tmp_path: Path, zero_cfg: LoadedConfig
+) -> None:
     """A completion published twice by the SDK (same event id) and pulled by the daemon is
     one completion row, carrying the run's trigger id from the message attributes."""
     from google.cloud import pubsub_v1
 
     tag = uuid.uuid4().hex[:8]
-    topic, sub = f"projects/{PROJECT}/topics/done-{tag}", f"projects/{PROJECT}/subscriptions/done-{tag}"
+    topic, sub = (
+        f"projects/{PROJECT}/topics/done-{tag}",
+        f"projects/{PROJECT}/subscriptions/done-{tag}",
+    )
 
     def create() -> None:
         pubsub_v1.PublisherClient().create_topic(name=topic)
         subscriber = pubsub_v1.SubscriberClient()
-        subscriber.create_subscription(request={"name": sub, "topic": topic, "ack_deadline_seconds": 10})
+        subscriber.create_subscription(
+            request={"name": sub, "topic": topic, "ack_deadline_seconds": 10}
+        )
         subscriber.close()
 
     await asyncio.to_thread(create)
     log = open_log(tmp_path / "log.sqlite")
-    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal",
-                              subscription=sub, http_enabled=False)
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s",
+        port=0,
+        as_of=GAME_DAY,
+        sync="normal",
+        subscription=sub,
+        http_enabled=False,
+    )
     d = Daemon(zero_cfg.registry, zero_cfg.relations, settings, log=log)
     await d.start()
-    scope = parse_trigger({"trigger_id": "t-run-7", "processor": "player_game_summary",
-                           "game_date": GAME_DAY.isoformat(), "scope": "entities", "entity_type": "player",
-                           "entity_ids": ["lalplayer01", "lalplayer02", "lalplayer03"], "reason": "entities"})
+    scope = parse_trigger(
+        {
+            "trigger_id": "t-run-7",
+            "processor": "player_game_summary",
+            "game_date": GAME_DAY.isoformat(),
+            "scope": "entities",
+            "entity_type": "player",
+            "entity_ids": ["lalplayer01", "lalplayer02", "lalplayer03"],
+            "reason": "entities",
+        }
+    )
     pub = CompletionPublisher(topic, source="nba_analytics.player_game_summary")
     try:
         for _ in range(2):
             res = await asyncio.to_thread(
-                pub.publish, game_date=GAME_DAY, affected_entities={"players": ["lalplayer02"]},
-                scope=scope, event_id="done-1", record_count=3,
+                pub.publish,
+                game_date=GAME_DAY,
+                affected_entities={"players": ["lalplayer02"]},
+                scope=scope,
+                event_id="done-1",
+                record_count=3,
             )
             assert res.published and res.attributes["trigger_id"] == "t-run-7"
         for _ in range(500):
@@ -152,4 +201,6 @@ async def test_sdk_completion_over_pubsub_pull(pubsub_emulator: str, tmp_path: P
         pub.close()
         await d.stop()
     got = completion_rows(tmp_path / "log.sqlite")
-    assert [tuple(r[:5]) for r in got] == [("player_game_summary", GAME_DAY.isoformat(), "t-run-7", 3, 1)]
+    assert [tuple(r[:5]) for r in got] == [
+        ("player_game_summary", GAME_DAY.isoformat(), "t-run-7", 3, 1)
+    ]

@@ -33,18 +33,45 @@ ROOT = Path(__file__).resolve().parents[2]
         ("http", {}, {"SCOPEROUTER_HTTP": "false"}, {}, False, "$SCOPEROUTER_HTTP"),
         ("log", {}, {}, {"log": False}, False, "server.log"),
         ("dedup_horizon", {}, {}, {"dedup_horizon": "2h"}, 7200.0, "server.dedup_horizon"),
-        ("dedup_horizon", {}, {"SCOPEROUTER_DEDUP_HORIZON": "90"}, {}, 90.0, "$SCOPEROUTER_DEDUP_HORIZON"),
+        (
+            "dedup_horizon",
+            {},
+            {"SCOPEROUTER_DEDUP_HORIZON": "90"},
+            {},
+            90.0,
+            "$SCOPEROUTER_DEDUP_HORIZON",
+        ),
         ("state_dir", {}, {}, {"state_dir": "/srv/s"}, Path("/srv/s"), "server.state_dir"),
-        ("bearer_token", {}, {"SCOPEROUTER_BEARER_TOKEN": "tok"}, {}, "tok", "$SCOPEROUTER_BEARER_TOKEN"),
+        (
+            "bearer_token",
+            {},
+            {"SCOPEROUTER_BEARER_TOKEN": "tok"},
+            {},
+            "tok",
+            "$SCOPEROUTER_BEARER_TOKEN",
+        ),
         ("bearer_token", {}, {}, {"bearer_token": "ignored"}, None, "default"),
         ("max_batch", {}, {}, {"max_batch": 64}, 64, "server.max_batch"),
         ("done_retention", {}, {}, {"done_retention": "1d"}, 86400.0, "server.done_retention"),
         ("mark_flush_interval", {}, {}, {}, 0.05, "default"),
-        ("log_level", {}, {"SCOPEROUTER_LOG_LEVEL": "debug"}, {}, "DEBUG", "$SCOPEROUTER_LOG_LEVEL"),
+        (
+            "log_level",
+            {},
+            {"SCOPEROUTER_LOG_LEVEL": "debug"},
+            {},
+            "DEBUG",
+            "$SCOPEROUTER_LOG_LEVEL",
+        ),
     ],
 )
-def test_precedence(name: str, cli: dict[str, Any], env: dict[str, str], server: dict[str, Any],
-                    value: object, source: str) -> None:
+def test_precedence(
+    name: str,
+    cli: dict[str, Any],
+    env: dict[str, str],
+    server: dict[str, Any],
+    value: object,
+    source: str,
+) -> None:
     """Each setting comes from the first of flag, environment, server:, default that sets it."""
     conf = resolve(cli, env, server)
     assert (conf[name], conf.sources[name]) == (value, source)
@@ -60,8 +87,9 @@ def test_precedence(name: str, cli: dict[str, Any], env: dict[str, str], server:
         ({"host": " "}, {}, {}, "<command line>:1:1: error: --host: expected a non-empty string"),
     ],
 )
-def test_bad_values_name_their_source(cli: dict[str, Any], env: dict[str, str], server: dict[str, Any],
-                                      where: str) -> None:
+def test_bad_values_name_their_source(
+    cli: dict[str, Any], env: dict[str, str], server: dict[str, Any], where: str
+) -> None:
     """A value that does not parse is a ConfigError naming the flag, variable or server: key."""
     with pytest.raises(ConfigError) as info:
         resolve(cli, env, server)
@@ -75,7 +103,9 @@ def test_every_setting_reachable_from_server_section() -> None:
     assert {s.name for s in SETTINGS} - set(YAML_KEYS) == {"bearer_token"}
     routed = {s.router for s in SETTINGS if s.router}
     # shadow: per processor in routes.yaml (`mode`), or every processor with `serve --shadow`
-    assert routed | {"as_of", "dedup_horizon_s", "shadow"} == set(RouterOptions.__dataclass_fields__)
+    assert routed | {"as_of", "dedup_horizon_s", "shadow"} == set(
+        RouterOptions.__dataclass_fields__
+    )
 
 
 def test_defaults_match_router_options() -> None:
@@ -87,8 +117,14 @@ def test_defaults_match_router_options() -> None:
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-m", "scoperouter.cli", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "scoperouter.cli", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_bad_port_does_not_break_other_commands() -> None:
@@ -106,8 +142,16 @@ def test_print_config_shows_sources(tmp_path: Path) -> None:
     text = (ROOT / "routes.yaml").read_text() + "\nserver:\n  max_batch: 32\n  host: 0.0.0.0\n"
     cfg = tmp_path / "routes.yaml"
     cfg.write_text(text.replace("dir: data/relations", f"dir: {ROOT / 'data' / 'relations'}"))
-    out = _cli("serve", "--config", str(cfg), "--print-config", "--json", "--port", "1234",
-               env={"SCOPEROUTER_BEARER_TOKEN": "secret"})
+    out = _cli(
+        "serve",
+        "--config",
+        str(cfg),
+        "--print-config",
+        "--json",
+        "--port",
+        "1234",
+        env={"SCOPEROUTER_BEARER_TOKEN": "secret"},
+    )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["max_batch"] == {"value": 32, "source": "server.max_batch"}

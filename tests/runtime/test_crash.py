@@ -50,14 +50,31 @@ def free_port() -> int:
 def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(state),
-             "--port", str(port), "--as-of", "2025-11-19", "--no-log", "--shutdown-timeout", "5"],
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(state),
+                "--port",
+                str(port),
+                "--as-of",
+                "2025-11-19",
+                "--no-log",
+                "--shutdown-timeout",
+                "5",
+            ],
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
 
 
-async def wait_ready(s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+async def wait_ready(
+    s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path
+) -> None:
     deadline = time.monotonic() + STARTUP_BUDGET_S
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-2000:]
@@ -101,7 +118,10 @@ async def quiesce(s: aiohttp.ClientSession, port: int) -> str:
     while time.monotonic() < deadline:
         async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
             text = await r.text()
-        if metric(text, "scoperouter_open_windows") == 0 and metric(text, "scoperouter_dispatch_inflight") == 0:
+        if (
+            metric(text, "scoperouter_open_windows") == 0
+            and metric(text, "scoperouter_dispatch_inflight") == 0
+        ):
             await asyncio.sleep(0.2)  # outcome marks are flushed every 50 ms
             return text
         await asyncio.sleep(0.05)
@@ -152,7 +172,9 @@ def restart_count(log: str) -> float:
     """Triggers the restart announced as re-dispatched: one WARNING with the count (the
     per-window store; the backlog is never logged row by row)."""
     lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
-    return float(sum(x.get("redispatched", 0) for x in lines if x["message"].startswith("restart:")))
+    return float(
+        sum(x.get("redispatched", 0) for x in lines if x["message"].startswith("restart:"))
+    )
 
 
 async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
@@ -170,9 +192,22 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         assert not missing, f"run {n} (kill after {res['kill_after']:.2f}s): {missing[:5]}"
         ids = [x["trigger_id"] for x in res["lines"]]
         dups = len(ids) - len(set(ids))
-        assert dups <= res["redispatched"], f"run {n}: {dups} duplicates but {res['redispatched']} counted"
+        assert dups <= res["redispatched"], (
+            f"run {n}: {dups} duplicates but {res['redispatched']} counted"
+        )
         assert restart_count(res["log"]) == res["redispatched"]
         assert res["rc"] == 0, res["log"][-2000:]
-        summary.append((round(res["kill_after"], 2), res["acked_before"], len(ids), dups,
-                        int(res["redispatched"]), round(res["stop_s"], 1)))
-    print("runs (kill_after_s, acked_before_kill, triggers, duplicates, redispatched, stop_s):", summary)
+        summary.append(
+            (
+                round(res["kill_after"], 2),
+                res["acked_before"],
+                len(ids),
+                dups,
+                int(res["redispatched"]),
+                round(res["stop_s"], 1),
+            )
+        )
+    print(
+        "runs (kill_after_s, acked_before_kill, triggers, duplicates, redispatched, stop_s):",
+        summary,
+    )

@@ -21,8 +21,13 @@ from scoperouter.errors import ConfigError
 from scoperouter.runtime import logs
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
-EVENT = {"event_id": "d-1", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
-         "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["injury_status"]}
+EVENT = {
+    "event_id": "d-1",
+    "source": "nba_raw.nbac_injury_report",
+    "game_date": "2025-11-19",
+    "affected_entities": {"players": ["lalplayer01"]},
+    "changed_fields": ["injury_status"],
+}
 
 
 def settings(state: Path, **kw: Any) -> DaemonSettings:
@@ -42,13 +47,20 @@ async def test_server_section_configures_auth_and_limits(
     tmp_path: Path, headers: dict[str, str], body: bytes, status: int
 ) -> None:
     """server.auth.bearer_token (with ${ENV}) and server.max_body_bytes apply to /events."""
-    cfg = load(write_registry(tmp_path, server={"auth": {"bearer_token": "${ROUTER_TOKEN}"}, "max_body_bytes": 2048}))
-    d = Daemon(cfg.registry, cfg.relations, settings(tmp_path / "s", env={"ROUTER_TOKEN": "tok-123"}))
+    cfg = load(
+        write_registry(
+            tmp_path, server={"auth": {"bearer_token": "${ROUTER_TOKEN}"}, "max_body_bytes": 2048}
+        )
+    )
+    d = Daemon(
+        cfg.registry, cfg.relations, settings(tmp_path / "s", env={"ROUTER_TOKEN": "tok-123"})
+    )
     await d.start()
     try:
-        async with aiohttp.ClientSession() as s, s.post(
-            f"http://127.0.0.1:{d.port}/events", data=body, headers=headers
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(f"http://127.0.0.1:{d.port}/events", data=body, headers=headers) as r,
+        ):
             assert r.status == status
     finally:
         await d.stop()
@@ -75,14 +87,18 @@ async def test_state_dir_is_locked(tmp_path: Path, zero_cfg: Any) -> None:
     await b.stop()
 
 
-async def test_deleting_lock_file_does_not_let_a_second_daemon_in(tmp_path: Path, zero_cfg: Any) -> None:
+async def test_deleting_lock_file_does_not_let_a_second_daemon_in(
+    tmp_path: Path, zero_cfg: Any
+) -> None:
     """The lock is on the state dir itself: removing <state-dir>/LOCK changes nothing."""
     a = Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s"))
     await a.start()
     try:
         (tmp_path / "s" / "LOCK").unlink()
         with pytest.raises(ConfigError, match="in use"):
-            Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.2))
+            Daemon(
+                zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.2)
+            )
     finally:
         await a.stop()
 
@@ -97,7 +113,9 @@ async def test_deleting_lock_file_does_not_let_a_second_daemon_in(tmp_path: Path
 )
 def test_cloud_logging_json(project: str | None, extra: dict[str, Any], trace: str | None) -> None:
     """Log lines are JSON with severity, message and the trace from correlation_id."""
-    rec = logging.LogRecord("scoperouter.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
+    rec = logging.LogRecord(
+        "scoperouter.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None
+    )
     for k, v in extra.items():
         setattr(rec, k, v)
     line = json.loads(logs.CloudJsonFormatter(project=project or "").format(rec))
@@ -128,9 +146,21 @@ def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
     port_file = tmp_path / "serve.log"
     with port_file.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir",
-             str(tmp_path / "state"), "--port", "0", "--no-log"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--port",
+                "0",
+                "--no-log",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + STARTUP_BUDGET_S

@@ -44,7 +44,9 @@ def _events(cfg: Any, raws: list[dict[str, Any]]) -> list[tuple[Event, float]]:
     return out
 
 
-async def test_every_driver_fires_the_same_triggers(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_every_driver_fires_the_same_triggers(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """One stream (windows 10s/30s, deadlines landing on event times, critical events)
     through all five drivers gives the same triggers, in the same order, at the same times."""
     cfg = load(write_registry(tmp_path / "cfg", quiet="10s", max_wait="30s"))
@@ -57,8 +59,16 @@ async def test_every_driver_fires_the_same_triggers(tmp_path: Path, make_router:
     assert len(replayed) > 40
 
     log = open_log(tmp_path / "log.sqlite")
-    simulated = [_stamp(t) for t in record_stream(
-        log, reg, rel, [(e, datetime.fromtimestamp(at, UTC)) for e, at in events], as_of=GAME_DAY)]
+    simulated = [
+        _stamp(t)
+        for t in record_stream(
+            log,
+            reg,
+            rel,
+            [(e, datetime.fromtimestamp(at, UTC)) for e, at in events],
+            as_of=GAME_DAY,
+        )
+    ]
     log.close()
 
     records = [EventRecord(e, datetime.fromtimestamp(at, UTC), GAME_DAY) for e, at in events]

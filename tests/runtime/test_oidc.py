@@ -30,9 +30,11 @@ def rsa_keys() -> tuple[str, str]:
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -40,8 +42,15 @@ def signed(private_pem: str, kid: str = "k1", **claims: Any) -> str:
     crypt: Any = importlib.import_module("google.auth.crypt")
     jwt: Any = importlib.import_module("google.auth.jwt")
     now = int(time.time())
-    payload = {"iss": "https://accounts.google.com", "aud": AUD, "iat": now, "exp": now + 600,
-               "email": SA, "email_verified": True, **claims}
+    payload = {
+        "iss": "https://accounts.google.com",
+        "aud": AUD,
+        "iat": now,
+        "exp": now + 600,
+        "email": SA,
+        "email_verified": True,
+        **claims,
+    }
     token: bytes = jwt.encode(crypt.RSASigner.from_string(private_pem, key_id=kid), payload)
     return token.decode()
 
@@ -73,7 +82,9 @@ JUNK = [
 
 
 @pytest.mark.parametrize("token", JUNK, ids=[f"junk{i}" for i in range(len(JUNK))])
-async def test_oidc_junk_tokens_are_rejected_without_fetching_certs(rsa_keys: tuple[str, str], token: str) -> None:
+async def test_oidc_junk_tokens_are_rejected_without_fetching_certs(
+    rsa_keys: tuple[str, str], token: str
+) -> None:
     """Tokens that are not RS256 JWTs with a key id are rejected before any certificate fetch or signature work."""
     fake = FakeCerts({"k1": rsa_keys[1]})
     check = oidc_verifier(AUD, SA, certs=CertCache(fake))
@@ -92,7 +103,15 @@ async def test_oidc_junk_tokens_are_rejected_without_fetching_certs(rsa_keys: tu
         ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}, "k1", False),
         ({}, "unknown-kid", False),
     ],
-    ids=["valid", "wrong-email", "unverified-email", "wrong-audience", "wrong-issuer", "expired", "unknown-kid"],
+    ids=[
+        "valid",
+        "wrong-email",
+        "unverified-email",
+        "wrong-audience",
+        "wrong-issuer",
+        "expired",
+        "unknown-kid",
+    ],
 )
 async def test_oidc_verifies_with_cached_certs(
     rsa_keys: tuple[str, str], claims: dict[str, Any], kid: str, ok: bool
@@ -129,7 +148,12 @@ def test_oidc_without_service_account_warns_at_startup(
     """Building an OIDC verifier without service_account logs a WARNING that any Google account passes."""
     with caplog.at_level("WARNING", logger="scoperouter.runtime.http"):
         oidc_verifier(AUD, service_account, certs=CertCache(FakeCerts({})))
-    assert any("service_account" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records) is warned
+    assert (
+        any(
+            "service_account" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records
+        )
+        is warned
+    )
 
 
 class GatedCerts:
@@ -197,7 +221,9 @@ def test_fetch_rules_table_is_what_the_cache_applies(why: str, outcome: str) -> 
     """Each row of FETCH_RULES is the waiting time the cache enforces since the last attempt."""
     cache = CertCache(lambda: ({}, None), min_refresh_s=60, retry_after_failure_s=10)
     cache._last_attempt, cache._last_outcome = 100.0, outcome
-    wait = {"": 0.0, "min_refresh_s": 60.0, "retry_after_failure_s": 10.0}[FETCH_RULES[(why, outcome)]]
+    wait = {"": 0.0, "min_refresh_s": 60.0, "retry_after_failure_s": 10.0}[
+        FETCH_RULES[(why, outcome)]
+    ]
     assert cache._may_fetch(why, 100.0 + wait)
     if wait:
         assert not cache._may_fetch(why, 99.0 + wait)
@@ -207,7 +233,9 @@ def test_fetch_rules_table_is_what_the_cache_applies(why: str, outcome: str) -> 
     ("lifetime_s", "ok"),
     [(600, True), (3600, True), (3600 + 11, False), (10 * 365 * 86400, False)],
 )
-async def test_token_lifetime_is_bounded(rsa_keys: tuple[str, str], lifetime_s: int, ok: bool) -> None:
+async def test_token_lifetime_is_bounded(
+    rsa_keys: tuple[str, str], lifetime_s: int, ok: bool
+) -> None:
     """Tokens valid for longer than Google's one hour are refused, however far their expiry."""
     check = oidc_verifier(AUD, SA, certs=CertCache(FakeCerts({"k1": rsa_keys[1]})))
     now = int(time.time())

@@ -20,7 +20,12 @@ from scoperouter.runtime.router import Inbound, Router
 from scoperouter.runtime.store import Store
 
 STREAM = game_day_stream()
-FAST = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "breaker_threshold": 2, "pump_interval_s": 0.05}
+FAST = {
+    "backoff_base_s": 0.01,
+    "backoff_cap_s": 0.05,
+    "breaker_threshold": 2,
+    "pump_interval_s": 0.05,
+}
 
 
 class Switch:
@@ -143,9 +148,13 @@ async def test_outage_parks_the_backlog_in_the_store_and_redrives_it(
     assert sink.max_inflight <= 2 * lanes
 
 
-async def test_retry_horizon_dead_letters_only_past_it(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_retry_horizon_dead_letters_only_past_it(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """A target that never comes back: its triggers are dead-lettered with reason retry_horizon, not before."""
-    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"}))
+    cfg = load(
+        write_registry(tmp_path / "r", default_target={"outbox": {}, "retry_horizon": "300ms"})
+    )
     sink = Switch()
     r = make_router(cfg, sink, **FAST)
     await r.start()
@@ -184,15 +193,21 @@ async def test_restart_with_a_backlog_starts_bounded_tasks_and_one_warning(
     lanes = len(cfg.registry.processors)
     assert 0 < tasks <= 2 * lanes
     assert r2.metrics.redispatched._value.get() == fired
-    warnings = [x for x in caplog.records if x.levelno >= logging.WARNING and "restart" in x.getMessage()]
-    named = [x for x in caplog.records if "re-dispatching trigger pending at restart" in x.getMessage()]
+    warnings = [
+        x for x in caplog.records if x.levelno >= logging.WARNING and "restart" in x.getMessage()
+    ]
+    named = [
+        x for x in caplog.records if "re-dispatching trigger pending at restart" in x.getMessage()
+    ]
     assert len(warnings) == 1
     assert len(named) == RESTART_LOG_LINES
     await r2.stop(timeout=0.2)  # hanging deliveries are cancelled: they stay pending
     assert r2.store.trigger_counts().get("pending", 0) == fired
 
 
-async def test_dead_triggers_redrive_and_discard(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_dead_triggers_redrive_and_discard(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """Redriving dead triggers makes them pending again (fresh attempts, dead letters gone); discarding deletes both."""
     cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": 1}))
     sink = Switch()
@@ -228,14 +243,23 @@ async def test_dead_triggers_redrive_and_discard(tmp_path: Path, make_router: Ro
         (["discard", "--processor", "b"], {"dead": 2}, 2),
     ],
 )
-def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str, int], letters: int) -> None:
+def test_dead_letters_command(
+    tmp_path: Path, argv: list[str], counts: dict[str, int], letters: int
+) -> None:
     """`scoperouter outbox` lists, redrives or discards dead triggers (all, or one processor's)."""
     s = Store(tmp_path / "state.sqlite3", sync="normal")
     with s.transaction():
         for i, proc in enumerate(["a", "a", "b"]):
             rid = s.insert_trigger(f"t{i}", proc, "{}", 1.0)
             s.mark_dead(rid, 3, 2.0, "boom")
-            s.dead_letter("trigger", f"t{i}#{rid}", "retry_horizon", "boom", f'{{"processor": "{proc}"}}'.encode(), 2.0)
+            s.dead_letter(
+                "trigger",
+                f"t{i}#{rid}",
+                "retry_horizon",
+                "boom",
+                f'{{"processor": "{proc}"}}'.encode(),
+                2.0,
+            )
     s.close()
     assert main(["outbox", *argv, "--state-dir", str(tmp_path)]) == 0
     s = Store(tmp_path / "state.sqlite3", sync="normal")
@@ -246,7 +270,9 @@ def test_dead_letters_command(tmp_path: Path, argv: list[str], counts: dict[str,
         s.close()
 
 
-async def test_small_events_are_not_queued_behind_long_backfills(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_small_events_are_not_queued_behind_long_backfills(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """Backfills longer than HEAVY_DAYS run one per transaction after the light events queued with them: small events answer first."""
     cfg = load(write_registry(tmp_path / "r"))
     r = make_router(cfg, Switch())

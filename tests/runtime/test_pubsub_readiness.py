@@ -111,7 +111,10 @@ class Proxy:
 
 @pytest.mark.emulator
 async def test_readyz_is_503_while_the_emulator_is_unreachable(
-    pubsub_emulator: str, zero_cfg: LoadedConfig, make_router: RouterFactory, monkeypatch: pytest.MonkeyPatch
+    pubsub_emulator: str,
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Pub/Sub unreachable for real (its connections cut, new ones refused): the pull keeps retrying inside the client, the probe makes /readyz 503, and 200 once it is back."""
     from test_robustness_io import create_sub, topic_and_sub

@@ -90,15 +90,37 @@ async def test_failing_targets_leave_no_credential_anywhere(tmp_path: Path) -> N
     state, log_path, port = tmp_path / "state", tmp_path / "serve.log", _free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg),
-             "--state-dir", str(state), "--port", str(port), "--as-of", "2025-11-19",
-             "--shutdown-timeout", "2", "--log-level", "DEBUG"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(state),
+                "--port",
+                str(port),
+                "--as-of",
+                "2025-11-19",
+                "--shutdown-timeout",
+                "2",
+                "--log-level",
+                "DEBUG",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
         )
     try:
-        event = {"event_id": "e-redact", "source": "nba_raw.nbac_injury_report",
-                 "game_date": "2025-11-19", "affected_entities": {"players": ["lalplayer00"]},
-                 "changed_fields": ["injury_status"], "priority": "critical"}
+        event = {
+            "event_id": "e-redact",
+            "source": "nba_raw.nbac_injury_report",
+            "game_date": "2025-11-19",
+            "affected_entities": {"players": ["lalplayer00"]},
+            "changed_fields": ["injury_status"],
+            "priority": "critical",
+        }
         deadline = time.monotonic() + 60
         async with aiohttp.ClientSession() as session:
             while True:

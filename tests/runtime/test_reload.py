@@ -29,8 +29,13 @@ NEW_PLAYER = "newguy01"  # in no roster until the test adds ",LAL,newguy01"
 
 
 def event(event_id: str) -> dict[str, Any]:
-    return {"event_id": event_id, "source": "nba_raw.nbac_gamebook_player_stats", "game_date": str(GAME_DAY),
-            "affected_entities": {"players": [NEW_PLAYER]}, "changed_fields": ["points"]}
+    return {
+        "event_id": event_id,
+        "source": "nba_raw.nbac_gamebook_player_stats",
+        "game_date": str(GAME_DAY),
+        "affected_entities": {"players": [NEW_PLAYER]},
+        "changed_fields": ["points"],
+    }
 
 
 def add_roster_row(relations: Path) -> None:
@@ -56,7 +61,9 @@ def scope_of(outbox: Path, event_id: str) -> tuple[str, tuple[str, ...] | None]:
 
 
 def reloads(d: Daemon, result: str) -> float:
-    value = d.metrics.registry.get_sample_value("scoperouter_relation_reloads_total", {"result": result})
+    value = d.metrics.registry.get_sample_value(
+        "scoperouter_relation_reloads_total", {"result": result}
+    )
     assert value is not None
     return value
 
@@ -92,8 +99,14 @@ async def test_new_roster_row_takes_effect_after_reload(
     with refresh 0 nothing polls and the date scope stays."""
     cfg_path = write_registry(tmp_path / "cfg")
     cfg = load(cfg_path)
-    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal",
-                              http_enabled=False, relations_refresh_s=refresh_s)
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s",
+        port=0,
+        as_of=GAME_DAY,
+        sync="normal",
+        http_enabled=False,
+        relations_refresh_s=refresh_s,
+    )
     d = Daemon(cfg.registry, cfg.relations, settings)
     await d.start()
     try:
@@ -118,8 +131,14 @@ async def test_broken_csv_keeps_old_data(tmp_path: Path, caplog: pytest.LogCaptu
     rel = tmp_path / "cfg" / "relations"
     add_roster_row(rel)
     cfg = load(cfg_path)
-    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal",
-                              http_enabled=False, relations_refresh_s=0.05)
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s",
+        port=0,
+        as_of=GAME_DAY,
+        sync="normal",
+        http_enabled=False,
+        relations_refresh_s=0.05,
+    )
     d = Daemon(cfg.registry, cfg.relations, settings)
     await d.start()
     try:
@@ -127,7 +146,11 @@ async def test_broken_csv_keeps_old_data(tmp_path: Path, caplog: pytest.LogCaptu
         assert await wait_for(lambda: reloads(d, "error") > 0, 3.0)
         await asyncio.sleep(0.3)  # several more polls: the same broken files are not retried
         assert (reloads(d, "ok"), reloads(d, "error")) == (0, 1)
-        errors = [r for r in caplog.records if r.name == "scoperouter.runtime.reload" and r.levelname == "ERROR"]
+        errors = [
+            r
+            for r in caplog.records
+            if r.name == "scoperouter.runtime.reload" and r.levelname == "ERROR"
+        ]
         assert len(errors) == 1 and f"team_players.csv:{bad_line}:" in errors[0].getMessage()
         assert await route(d, "still-old") == ("entities", ("LAL",))
         assert d.router.ready
@@ -155,21 +178,43 @@ def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
     log_file = tmp_path / "serve.log"
     with log_file.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir",
-             str(tmp_path / "state"), "--port", "0", "--no-log", "--relations-refresh", "0",
-             "--as-of", str(GAME_DAY), "--sync", "normal"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--port",
+                "0",
+                "--no-log",
+                "--relations-refresh",
+                "0",
+                "--as-of",
+                str(GAME_DAY),
+                "--sync",
+                "normal",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         port = _wait_port(proc, log_file)
         base = f"http://127.0.0.1:{port}"
-        ok, err = 'scoperouter_relation_reloads_total{result="ok"}', 'scoperouter_relation_reloads_total{result="error"}'
+        ok, err = (
+            'scoperouter_relation_reloads_total{result="ok"}',
+            'scoperouter_relation_reloads_total{result="error"}',
+        )
         bad_line = break_roster(rel)
         proc.send_signal(signal.SIGHUP)
         text = _poll_metrics(base, err, 1.0)
         assert _metric(text, ok) == 0
         assert _get(base + "/readyz")[0] == 200
-        req = urllib.request.Request(base + "/events", data=json.dumps(event("e-1")).encode(), method="POST")
+        req = urllib.request.Request(
+            base + "/events", data=json.dumps(event("e-1")).encode(), method="POST"
+        )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert json.loads(r.read())["status"] == "accepted"
         assert f"team_players.csv:{bad_line}:" in log_file.read_text()
@@ -179,7 +224,9 @@ def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
         text = _poll_metrics(base, ok, 1.0)
         assert _metric(text, err) == 1
         newest = max(p.stat().st_mtime for p in rel.glob("*.csv"))
-        assert _metric(text, "scoperouter_relations_loaded_timestamp_seconds") == pytest.approx(newest)
+        assert _metric(text, "scoperouter_relations_loaded_timestamp_seconds") == pytest.approx(
+            newest
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
@@ -230,7 +277,9 @@ def test_fingerprint_tracks_size_mtime_and_missing_files(tmp_path: Path) -> None
     assert data_timestamp(relation_fingerprint([b])) is None
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("0", 0.0), ("0s", 0.0), ("60s", 60.0), ("5m", 300.0), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0", 0.0), ("0s", 0.0), ("60s", 60.0), ("5m", 300.0), ("250ms", 0.25)]
+)
 def test_relations_refresh_flag_parses_durations(text: str, seconds: float) -> None:
     """--relations-refresh takes a duration or a bare 0 (polling off)."""
     assert _refresh(text) == seconds

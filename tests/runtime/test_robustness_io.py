@@ -48,7 +48,9 @@ Client = tuple[TestClient[Any, Any], Any]
 
 
 @pytest.fixture
-async def ingress(zero_cfg: LoadedConfig, make_router: RouterFactory) -> AsyncIterator[Callable[..., Any]]:
+async def ingress(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> AsyncIterator[Callable[..., Any]]:
     """Starts a router + ingress app on demand; closes the clients at teardown."""
     clients: list[TestClient[Any, Any]] = []
 
@@ -73,9 +75,14 @@ def push(data: Any = None, **message: Any) -> bytes:
 
 
 def rejected_total(router: Any) -> float:
-    return float(sum(
-        s.value for m in router.metrics.events_rejected.collect() for s in m.samples if s.name.endswith("_total")
-    ))
+    return float(
+        sum(
+            s.value
+            for m in router.metrics.events_rejected.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+    )
 
 
 # ---------------------------------------------------------------- finding 6: no 500s
@@ -88,10 +95,24 @@ def rejected_total(router: Any) -> float:
         (EVENT_BYTES, {"Content-Encoding": "deflate"}, 400, "bad_request"),
         (EVENT_BYTES, {"Content-Encoding": "br"}, 400, "bad_request"),
         (gzip.compress(EVENT_BYTES)[:-9], {"Content-Encoding": "gzip"}, 400, "bad_request"),
-        (gzip.compress(b" " * 50_000 + EVENT_BYTES), {"Content-Encoding": "gzip"}, 413, "too_large"),
+        (
+            gzip.compress(b" " * 50_000 + EVENT_BYTES),
+            {"Content-Encoding": "gzip"},
+            413,
+            "too_large",
+        ),
         (push(base64.b64encode(HUGE_INT).decode()), {}, 200, "not_json"),
     ],
-    ids=["huge-int", "huge-int-array", "gzip-plain", "deflate-plain", "br", "gzip-truncated", "gzip-bomb", "push-huge-int"],
+    ids=[
+        "huge-int",
+        "huge-int-array",
+        "gzip-plain",
+        "deflate-plain",
+        "br",
+        "gzip-truncated",
+        "gzip-bomb",
+        "push-huge-int",
+    ],
 )
 async def test_malformed_bodies_are_counted_4xx(
     ingress: Callable[..., Any], body: bytes, headers: dict[str, str], status: int, reason: str
@@ -116,7 +137,9 @@ async def test_malformed_bodies_are_counted_4xx(
     ],
     ids=["gzip", "deflate-zlib", "deflate-raw", "identity"],
 )
-async def test_encoded_bodies_are_accepted(ingress: Callable[..., Any], encode: Callable[[bytes], bytes], encoding: str) -> None:
+async def test_encoded_bodies_are_accepted(
+    ingress: Callable[..., Any], encode: Callable[[bytes], bytes], encoding: str
+) -> None:
     """A body correctly compressed with gzip or deflate (or identity) is decoded and accepted."""
     c, _ = await ingress()
     resp = await c.post("/events", data=encode(EVENT_BYTES), headers={"Content-Encoding": encoding})
@@ -184,9 +207,24 @@ def test_serve_with_missing_subscription_exits_1(pubsub_emulator: str, tmp_path:
     _, sub = topic_and_sub()
     cfg = write_registry(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(tmp_path / "st"),
-         "--subscription", sub, "--no-http", "--no-log"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "scoperouter.cli",
+            "serve",
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(tmp_path / "st"),
+            "--subscription",
+            sub,
+            "--no-http",
+            "--no-log",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert f"Pub/Sub subscription {sub} does not exist" in proc.stderr
@@ -212,16 +250,22 @@ async def test_pull_failure_flips_readiness_and_resubscribes(
         source.start()
         assert (await c.get("/readyz")).status == 200
         await asyncio.get_running_loop().run_in_executor(None, delete_sub, sub)
-        assert await wait_for(lambda: source.readiness() is not None, 30), "pull failure not noticed"
+        assert await wait_for(lambda: source.readiness() is not None, 30), (
+            "pull failure not noticed"
+        )
         resp = await c.get("/readyz")
         assert resp.status == 503 and "Pub/Sub" in (await resp.json())["detail"]
         assert source.failures >= 1
-        await asyncio.get_running_loop().run_in_executor(None, lambda: create_sub(topic, sub, topic_too=False))
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: create_sub(topic, sub, topic_too=False)
+        )
         assert await wait_for(lambda: source.readiness() is None, 30), source.readiness()
         assert (await c.get("/readyz")).status == 200
         pub = pubsub_v1.PublisherClient()
         await asyncio.wrap_future(pub.publish(topic, EVENT_BYTES))
-        assert await wait_for(lambda: r.store.is_seen(EVENT["event_id"]), 30), "no message routed after resubscribe"
+        assert await wait_for(lambda: r.store.is_seen(EVENT["event_id"]), 30), (
+            "no message routed after resubscribe"
+        )
     finally:
         await source.stop(timeout=2)
         await c.close()
@@ -243,7 +287,9 @@ def trigger(processor: str, n: int = 0) -> Trigger:
 
 
 @pytest.mark.parametrize("hung", [8, 64])
-async def test_hanging_processor_does_not_starve_another_on_the_same_host(tmp_path: Path, hung: int) -> None:
+async def test_hanging_processor_does_not_starve_another_on_the_same_host(
+    tmp_path: Path, hung: int
+) -> None:
     """With every connection of a hung processor busy, another processor on the same host still gets through within its timeout."""
     release = asyncio.Event()
     in_flight = 0
@@ -263,13 +309,23 @@ async def test_hanging_processor_does_not_starve_another_on_the_same_host(tmp_pa
     server = TestServer(app)
     await server.start_server()
     f = SinkFactory(tmp_path)
-    slow = f.build("slow", TargetSpec.model_validate(
-        {"http": {"url": str(server.make_url("/hang")), "timeout": "60s"}, "concurrency": hung}))
+    slow = f.build(
+        "slow",
+        TargetSpec.model_validate(
+            {"http": {"url": str(server.make_url("/hang")), "timeout": "60s"}, "concurrency": hung}
+        ),
+    )
     # the fast target's own timeout is the verdict: starved, its send would wait for a
     # connection until `release` (never, here) and fail with a DispatchError; no wall clock
-    fast = f.build("fast", TargetSpec.model_validate(
-        {"http": {"url": str(server.make_url("/ok")), "timeout": "20s"}, "concurrency": 2}))
-    stuck = [asyncio.create_task(slow.send(trigger("slow", i), message_id=f"s{i}")) for i in range(hung)]
+    fast = f.build(
+        "fast",
+        TargetSpec.model_validate(
+            {"http": {"url": str(server.make_url("/ok")), "timeout": "20s"}, "concurrency": 2}
+        ),
+    )
+    stuck = [
+        asyncio.create_task(slow.send(trigger("slow", i), message_id=f"s{i}")) for i in range(hung)
+    ]
     try:
         assert await wait_for(lambda: in_flight == hung, 10), in_flight
         await fast.send(trigger("fast"), message_id="f")  # raises DispatchError if starved
@@ -346,6 +402,8 @@ async def test_outbox_send_returns_after_fdatasync(
     if not fsync:
         assert synced_size == []
         return
-    assert {tid: durable_at_return[tid] >= end for tid, end in ends.items()} == dict.fromkeys(ends, True)
+    assert {tid: durable_at_return[tid] >= end for tid, end in ends.items()} == dict.fromkeys(
+        ends, True
+    )
     if senders > 1:
         assert len(synced_size) < senders  # group commit

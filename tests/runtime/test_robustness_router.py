@@ -53,18 +53,31 @@ async def _submit_batch(r: Any, events: list[dict[str, Any]]) -> list[Any]:
     # all submitted before the ingest worker runs: one batch, one transaction
     return list(
         await asyncio.gather(
-            *(r.submit(Inbound("pubsub", obj=e, message_id=f"m-{e['event_id']}", dead_letter_on_reject=True))
-              for e in events)
+            *(
+                r.submit(
+                    Inbound(
+                        "pubsub", obj=e, message_id=f"m-{e['event_id']}", dead_letter_on_reject=True
+                    )
+                )
+                for e in events
+            )
         )
     )
 
 
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [("surrogate_id", "invalid_field"), ("unserialisable_event", "unserialisable"), ("book_raises", "internal_error")],
+    [
+        ("surrogate_id", "invalid_field"),
+        ("unserialisable_event", "unserialisable"),
+        ("book_raises", "internal_error"),
+    ],
 )
 async def test_poison_item_is_dead_lettered_and_the_batch_commits(
-    zero_cfg: LoadedConfig, make_router: RouterFactory, monkeypatch: pytest.MonkeyPatch, fault: str,
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
     reason: str,
 ) -> None:
     """One item failing inside the batch is dead-lettered (acked); the rest commit and route."""
@@ -245,7 +258,9 @@ class FailThenHang:
         return None
 
 
-async def test_pending_trigger_attempts_survive_a_restart(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_pending_trigger_attempts_survive_a_restart(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """Failed attempts of a pending trigger are persisted: after a restart it is dead-lettered at max_attempts."""
     cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": 3}))
     first = FailThenHang(2)
@@ -278,8 +293,12 @@ async def test_housekeeping_keeps_dead_triggers_prunes_old_done_and_event_dead_l
     s = r.store
     with s.transaction():
         rows = {}
-        for name, status, age in [("old-done", "done", 8), ("old-dead", "dead", 8), ("new-dead", "dead", 1),
-                                  ("old-pending", "pending", 30)]:
+        for name, status, age in [
+            ("old-done", "done", 8),
+            ("old-dead", "dead", 8),
+            ("new-dead", "dead", 1),
+            ("old-pending", "pending", 30),
+        ]:
             rid = s.insert_trigger(name, "p", "{}", now[0] - age * day)
             rows[name] = rid
             if status == "done":
@@ -288,7 +307,14 @@ async def test_housekeeping_keeps_dead_triggers_prunes_old_done_and_event_dead_l
                 s.mark_dead(rid, 3, now[0] - age * day, "boom")
         s.dead_letter("event", "old", "not_json", None, b"x", now[0] - 8 * day)
         s.dead_letter("event", "new", "not_json", None, b"x", now[0] - 1 * day)
-        s.dead_letter("trigger", f"old-dead#{rows['old-dead']}", "retry_horizon", None, b"{}", now[0] - 8 * day)
+        s.dead_letter(
+            "trigger",
+            f"old-dead#{rows['old-dead']}",
+            "retry_horizon",
+            None,
+            b"{}",
+            now[0] - 8 * day,
+        )
     r._prune()
     left = {row[0] for row in s._db.execute("SELECT trigger_id FROM triggers").fetchall()}
     assert left == {"old-dead", "new-dead", "old-pending"}
@@ -325,7 +351,13 @@ def _corrupt_old_database(tmp: Path) -> Path:
 
 @pytest.mark.parametrize(
     "make_state_dir",
-    [_file_as_state_dir, _file_as_parent, _dir_as_database, _corrupt_database, _corrupt_old_database],
+    [
+        _file_as_state_dir,
+        _file_as_parent,
+        _dir_as_database,
+        _corrupt_database,
+        _corrupt_old_database,
+    ],
 )
 def test_unusable_state_dir_is_a_one_line_config_error(
     tmp_path: Path, zero_cfg: LoadedConfig, make_state_dir: Any
@@ -333,8 +365,11 @@ def test_unusable_state_dir_is_a_one_line_config_error(
     """A state dir (or its database) that cannot be used fails start-up with a one-line ConfigError naming it."""
     state = make_state_dir(tmp_path)
     with pytest.raises(ConfigError) as info:
-        Daemon(zero_cfg.registry, zero_cfg.relations,
-               DaemonSettings(state_dir=state, port=0, sync="normal", lock_timeout_s=0.1))
+        Daemon(
+            zero_cfg.registry,
+            zero_cfg.relations,
+            DaemonSettings(state_dir=state, port=0, sync="normal", lock_timeout_s=0.1),
+        )
     text = str(info.value)
     assert "\n" not in text and str(state) in text and "not usable" in text
 
@@ -344,9 +379,25 @@ def test_serve_with_unusable_state_dir_exits_1_with_one_line(tmp_path: Path) -> 
     cfg = write_registry(tmp_path / "cfg")
     state = _file_as_state_dir(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), "--state-dir", str(state),
-         "--no-log", "--port", "0", "--lock-timeout", "0.1"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "scoperouter.cli",
+            "serve",
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(state),
+            "--no-log",
+            "--port",
+            "0",
+            "--lock-timeout",
+            "0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 1
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -43,13 +43,19 @@ BLOCKS = [b for b in parse_blocks(DOC.read_text(encoding="utf-8")) if b.lang in 
 
 
 @pytest.fixture(scope="module")
-def outcomes(pubsub_emulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, tuple[int, str]]]:
+def outcomes(
+    pubsub_emulator: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[int, tuple[int, str]]]:
     """Run every non-skipped block once, in order; stop at the first failure (later blocks
     depend on earlier ones). Kills the guide's daemon afterwards."""
     work = tmp_path_factory.mktemp("rollout-doc")
     env = dict(os.environ)
-    env.update(PUBSUB_EMULATOR_HOST=pubsub_emulator, GOOGLE_CLOUD_PROJECT=f"rollout-{uuid.uuid4().hex[:8]}",
-               SCOPEROUTER_PORT=str(free_port()), PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        PUBSUB_EMULATOR_HOST=pubsub_emulator,
+        GOOGLE_CLOUD_PROJECT=f"rollout-{uuid.uuid4().hex[:8]}",
+        SCOPEROUTER_PORT=str(free_port()),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     results: dict[int, tuple[int, str]] = {}
     try:
@@ -58,17 +64,25 @@ def outcomes(pubsub_emulator: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 continue
             script = work / f"block_{block.index:02d}.{'py' if block.lang == 'python' else 'sh'}"
             script.write_text(block.code, encoding="utf-8")
-            cmd = [sys.executable, script.name] if block.lang == "python" else ["bash", "-euo", "pipefail", script.name]
+            cmd = (
+                [sys.executable, script.name]
+                if block.lang == "python"
+                else ["bash", "-euo", "pipefail", script.name]
+            )
             try:
-                p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=90)
+                p = subprocess.run(
+                    cmd, cwd=work, env=env, capture_output=True, text=True, timeout=90
+                )
                 results[block.index] = (p.returncode, p.stdout + p.stderr)
             except subprocess.TimeoutExpired as exc:
                 results[block.index] = (-1, f"timed out: {exc}")
             if results[block.index][0] != 0:
                 log = work / "serve.log"
                 if log.exists():
-                    results[block.index] = (results[block.index][0],
-                                            results[block.index][1] + "\n--- serve.log ---\n" + log.read_text()[-3000:])
+                    results[block.index] = (
+                        results[block.index][0],
+                        results[block.index][1] + "\n--- serve.log ---\n" + log.read_text()[-3000:],
+                    )
                 break
         yield results
     finally:
@@ -93,7 +107,9 @@ def test_only_cloud_bash_blocks_are_skipped() -> None:
     """Skip markers sit only before bash blocks that talk to a real project; most blocks run."""
     for block in BLOCKS:
         if block.skip:
-            assert block.lang == "bash" and ("gcloud" in block.code or "bq " in block.code), block.line
+            assert block.lang == "bash" and ("gcloud" in block.code or "bq " in block.code), (
+                block.line
+            )
     marks = [ln for ln in DOC.read_text(encoding="utf-8").splitlines() if ln.strip() == SKIP_MARK]
     assert len(marks) == sum(b.skip for b in BLOCKS)
     assert sum(not b.skip for b in BLOCKS) > 3 * sum(b.skip for b in BLOCKS)

@@ -26,11 +26,15 @@ from scoperouter.runtime.router import Inbound, Origin
 STREAM = game_day_stream(500)
 
 
-async def submit_all(router: Any, events: list[dict[str, Any]], origin: Origin = "test") -> list[Any]:
+async def submit_all(
+    router: Any, events: list[dict[str, Any]], origin: Origin = "test"
+) -> list[Any]:
     return list(await asyncio.gather(*(router.submit(Inbound(origin, obj=e)) for e in events)))
 
 
-async def test_stream_routes_like_the_dry_run(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+async def test_stream_routes_like_the_dry_run(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
     """A 500-event game day yields exactly the triggers `replay --dry-run` computes."""
     sink = MemorySink()
     r = make_router(zero_cfg, sink)
@@ -62,7 +66,9 @@ async def test_duplicates_change_nothing(
     assert r.metrics.events_duplicate._value.get() == len(events) * (copies - 1)
 
 
-async def test_duplicate_after_restart_is_recognised(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+async def test_duplicate_after_restart_is_recognised(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
     """Seen ids are durable: a redelivery after a restart changes nothing."""
     sink = MemorySink()
     r1 = make_router(zero_cfg, sink)
@@ -79,7 +85,9 @@ async def test_duplicate_after_restart_is_recognised(zero_cfg: LoadedConfig, mak
     assert len(sink.received) == n
 
 
-async def test_dedup_horizon_expiry_routes_again(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+async def test_dedup_horizon_expiry_routes_again(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
     """Past the dedup horizon, a re-sent event is routed again (and never silently lost)."""
     now = [1_000_000.0]
     sink = MemorySink()
@@ -124,9 +132,14 @@ async def test_open_windows_survive_restart(tmp_path: Path, make_router: RouterF
     from scoperouter.runtime.router import Router, RouterOptions
     from scoperouter.runtime.store import Store
 
-    r3 = Router(cfg.registry, cfg.relations, Store(tmp_path / "ref" / "s.db", sync="normal"),
-                {p: ref for p in cfg.registry.processors},
-                options=RouterOptions(as_of=GAME_DAY), clock=lambda: now[0] - 200.0)
+    r3 = Router(
+        cfg.registry,
+        cfg.relations,
+        Store(tmp_path / "ref" / "s.db", sync="normal"),
+        {p: ref for p in cfg.registry.processors},
+        options=RouterOptions(as_of=GAME_DAY),
+        clock=lambda: now[0] - 200.0,
+    )
     await r3.start()
     await submit_all(r3, events)
     r3.clock = lambda: now[0]
@@ -182,17 +195,29 @@ async def test_pending_triggers_redispatched_and_counted(
     [(0, 3, "done", 1), (2, 3, "done", 3), (3, 3, "dead", 3), (5, 1, "dead", 1)],
 )
 async def test_retries_then_dead_letter(
-    tmp_path: Path, make_router: RouterFactory, fail_first: int, max_attempts: int, final: str, calls: int
+    tmp_path: Path,
+    make_router: RouterFactory,
+    fail_first: int,
+    max_attempts: int,
+    final: str,
+    calls: int,
 ) -> None:
     """Failures are retried with backoff up to max_attempts, then dead-lettered with a reason."""
-    cfg = load(write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": max_attempts}))
+    cfg = load(
+        write_registry(tmp_path / "r", default_target={"outbox": {}, "max_attempts": max_attempts})
+    )
     sink = MemorySink()
     sink.fail_first = fail_first
     r = make_router(cfg, sink, backoff_base_s=0.001, backoff_cap_s=0.01)
     await r.start()
     # minutes only: relevant to player_game_summary alone
-    ev = {"event_id": "one", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19",
-          "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"]}
+    ev = {
+        "event_id": "one",
+        "source": "nba_raw.nbac_gamebook_player_stats",
+        "game_date": "2025-11-19",
+        "affected_entities": {"players": ["lalplayer01"]},
+        "changed_fields": ["minutes"],
+    }
     assert (await r.submit(Inbound("test", obj=ev))).triggers == 1
     assert await r.idle()
     await r._flush_marks()
@@ -225,7 +250,9 @@ async def test_invalid_pubsub_message_is_dead_lettered(
     await r.start()
     out = await r.submit(Inbound("pubsub", data=raw, message_id="m-1", dead_letter_on_reject=True))
     assert out.status == "rejected" and out.reason == reason and out.ack
-    again = await r.submit(Inbound("pubsub", data=raw, message_id="m-1", dead_letter_on_reject=True))
+    again = await r.submit(
+        Inbound("pubsub", data=raw, message_id="m-1", dead_letter_on_reject=True)
+    )
     assert again.ack
     dls = r.store.dead_letters()
     assert [(d.kind, d.ref, d.reason, d.payload) for d in dls] == [("event", "m-1", reason, raw)]
@@ -233,19 +260,30 @@ async def test_invalid_pubsub_message_is_dead_lettered(
     assert r.metrics.dead_lettered.labels("event", reason)._value.get() == 1
 
 
-async def test_unknown_source_routes_nothing(zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+async def test_unknown_source_routes_nothing(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
     """A source no processor reads is accepted with every decision not_an_input."""
     sink = MemorySink()
     r = make_router(zero_cfg, sink)
     await r.start()
-    out = await r.submit(Inbound("test", obj={"source_table": "bdl_standings", "game_date": "2025-11-19", "execution_id": "s1"}))
+    out = await r.submit(
+        Inbound(
+            "test",
+            obj={"source_table": "bdl_standings", "game_date": "2025-11-19", "execution_id": "s1"},
+        )
+    )
     assert out.status == "accepted" and out.triggers == 0
     assert await r.idle()
     assert sink.received == []
-    assert r.metrics.decisions.labels("not_an_input")._value.get() == len(zero_cfg.registry.processors)
+    assert r.metrics.decisions.labels("not_an_input")._value.get() == len(
+        zero_cfg.registry.processors
+    )
 
 
-async def test_slow_processor_does_not_delay_others(tmp_path: Path, make_router: RouterFactory) -> None:
+async def test_slow_processor_does_not_delay_others(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
     """One hanging processor's semaphore never blocks another processor's dispatch."""
     cfg = load(write_registry(tmp_path / "s", default_target={"outbox": {}, "concurrency": 1}))
     hang, fast = MemorySink("hang"), MemorySink("fast")
@@ -277,12 +315,28 @@ class RecordingLog:
         self.decisions.append((event.event_id, len(decisions)))
         return []
 
-    def record_dispatch(self, trigger: Any, *, status: str, attempts: int, latency_ms: Any,
-                        dispatched_at: Any, error: Any = None) -> None:
+    def record_dispatch(
+        self,
+        trigger: Any,
+        *,
+        status: str,
+        attempts: int,
+        latency_ms: Any,
+        dispatched_at: Any,
+        error: Any = None,
+    ) -> None:
         self.dispatches.append((trigger.trigger_id, status, attempts))
 
-    def record_completion(self, processor: str, game_date: Any, *, trigger_id: str | None,
-                          records_processed: int, entities_changed: int | None, duration_s: float) -> None:
+    def record_completion(
+        self,
+        processor: str,
+        game_date: Any,
+        *,
+        trigger_id: str | None,
+        records_processed: int,
+        entities_changed: int | None,
+        duration_s: float,
+    ) -> None:
         self.completions.append((processor, game_date, records_processed, entities_changed))
 
     def flush(self) -> None:
@@ -302,27 +356,44 @@ async def test_execution_log_hook(zero_cfg: LoadedConfig, make_router: RouterFac
 
     log = RecordingLog()
     sink = MemorySink()
-    r = Router(zero_cfg.registry, zero_cfg.relations, Store(":memory:"),
-               {p: sink for p in zero_cfg.registry.processors}, options=RouterOptions(as_of=GAME_DAY), log=log)
+    r = Router(
+        zero_cfg.registry,
+        zero_cfg.relations,
+        Store(":memory:"),
+        {p: sink for p in zero_cfg.registry.processors},
+        options=RouterOptions(as_of=GAME_DAY),
+        log=log,
+    )
     await r.start()
     events = STREAM[:40]
     await submit_all(r, events + events[:5])
     assert await r.idle()
     await r.stop()
     n_proc = len(zero_cfg.registry.processors)
-    assert sorted(e for e, _ in log.decisions) == sorted({ev.get("event_id") or ev["execution_id"] for ev in events})
+    assert sorted(e for e, _ in log.decisions) == sorted(
+        {ev.get("event_id") or ev["execution_id"] for ev in events}
+    )
     assert {n for _, n in log.decisions} == {n_proc}
     assert sorted(t for t, _, _ in log.dispatches) == sorted(t.trigger_id for t in sink.received)
     assert {(s, a) for _, s, a in log.dispatches} == {("ok", 1)}
     assert log.flushes >= 1
     # processors' own completion events (legacy shapes included) become completions, once each
-    reports = [completion_from_event(zero_cfg.registry, normalize_event(ev, zero_cfg.registry)) for ev in events]
-    want = [(c.processor, c.game_date, c.records_processed, c.entities_changed) for c in reports if c is not None]
+    reports = [
+        completion_from_event(zero_cfg.registry, normalize_event(ev, zero_cfg.registry))
+        for ev in events
+    ]
+    want = [
+        (c.processor, c.game_date, c.records_processed, c.entities_changed)
+        for c in reports
+        if c is not None
+    ]
     assert want, "the stream slice holds processor completions"
     assert sorted(log.completions) == sorted(want)
 
 
-async def test_sqlite_execution_log_rows(tmp_path: Path, zero_cfg: LoadedConfig, make_router: RouterFactory) -> None:
+async def test_sqlite_execution_log_rows(
+    tmp_path: Path, zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
     """With the SQLite execution log, dispatched triggers are linked to their decisions."""
     import sqlite3
 
@@ -332,17 +403,33 @@ async def test_sqlite_execution_log_rows(tmp_path: Path, zero_cfg: LoadedConfig,
 
     log = open_log(tmp_path / "log.sqlite")
     sink = MemorySink()
-    r = Router(zero_cfg.registry, zero_cfg.relations, Store(tmp_path / "st.db"),
-               {p: sink for p in zero_cfg.registry.processors}, options=RouterOptions(as_of=GAME_DAY), log=log)
+    r = Router(
+        zero_cfg.registry,
+        zero_cfg.relations,
+        Store(tmp_path / "st.db"),
+        {p: sink for p in zero_cfg.registry.processors},
+        options=RouterOptions(as_of=GAME_DAY),
+        log=log,
+    )
     await r.start()
     await submit_all(r, STREAM[:30])
     assert await r.idle()
     await r.stop()
     log.close()
     db = sqlite3.connect(tmp_path / "log.sqlite")
-    linked = {row[0] for row in db.execute(f"SELECT DISTINCT trigger_id FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL")}
+    linked = {
+        row[0]
+        for row in db.execute(
+            f"SELECT DISTINCT trigger_id FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL"
+        )
+    }
     assert linked == {t.trigger_id for t in sink.received}
-    statuses = {row[0] for row in db.execute(f"SELECT DISTINCT dispatch_status FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL")}
+    statuses = {
+        row[0]
+        for row in db.execute(
+            f"SELECT DISTINCT dispatch_status FROM {LOG_TABLE} WHERE trigger_id IS NOT NULL"
+        )
+    }
     assert statuses - {None} == {"ok"}
 
 
@@ -358,8 +445,14 @@ async def test_live_windows_fire_on_the_real_clock(
     sink = MemorySink()
     r = make_router(cfg, sink)
     await r.start()
-    ev = {"event_id": f"live-{priority}", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19",
-          "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"], "priority": priority}
+    ev = {
+        "event_id": f"live-{priority}",
+        "source": "nba_raw.nbac_gamebook_player_stats",
+        "game_date": "2025-11-19",
+        "affected_entities": {"players": ["lalplayer01"]},
+        "changed_fields": ["minutes"],
+        "priority": priority,
+    }
     t0 = asyncio.get_running_loop().time()
     await r.submit(Inbound("test", obj=ev))
     if priority == "normal":

@@ -70,10 +70,15 @@ async def stub() -> AsyncIterator[Stub]:
     await s.runner.cleanup()
 
 
-def http_registry(tmp: Path, stub: Stub, *, default_mode: str = "live", live: str | None = None) -> tuple[LoadedConfig, Path]:
+def http_registry(
+    tmp: Path, stub: Stub, *, default_mode: str = "live", live: str | None = None
+) -> tuple[LoadedConfig, Path]:
     """The NBA registry, zero windows, an HTTP target per processor on the stub; modes set."""
     cfg0 = load(write_registry(tmp / "base"))
-    targets = {p: {"http": {"url": f"http://127.0.0.1:{stub.port}/{p}", "timeout": "5s"}} for p in cfg0.registry.processors}
+    targets = {
+        p: {"http": {"url": f"http://127.0.0.1:{stub.port}/{p}", "timeout": "5s"}}
+        for p in cfg0.registry.processors
+    }
     path = write_registry(tmp, targets=targets)
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec["defaults"]["mode"] = default_mode
@@ -93,9 +98,14 @@ async def run_day(cfg: LoadedConfig, state: Path, transport: str, *, shadow: boo
 
         topic, sub = names("shadow")
         await asyncio.to_thread(create_topic_and_sub, topic, sub)
-    d = Daemon(cfg.registry, cfg.relations,
-               DaemonSettings(state_dir=state, port=0, subscription=sub, as_of=GAME_DAY, sync="normal", shadow=shadow),
-               log=log)
+    d = Daemon(
+        cfg.registry,
+        cfg.relations,
+        DaemonSettings(
+            state_dir=state, port=0, subscription=sub, as_of=GAME_DAY, sync="normal", shadow=shadow
+        ),
+        log=log,
+    )
     await d.start()
     try:
         payloads = [json.dumps(e).encode() for e in STREAM]
@@ -108,7 +118,9 @@ async def run_day(cfg: LoadedConfig, state: Path, transport: str, *, shadow: boo
             await asyncio.to_thread(publish_all, topic, payloads)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if d.metrics.events_accepted._value.get() >= len(STREAM) and await d.router.idle(timeout=0.1):
+            if d.metrics.events_accepted._value.get() >= len(STREAM) and await d.router.idle(
+                timeout=0.1
+            ):
                 break
             await asyncio.sleep(0.05)
         assert d.metrics.events_accepted._value.get() == len(STREAM)
@@ -124,15 +136,31 @@ async def run_day(cfg: LoadedConfig, state: Path, transport: str, *, shadow: boo
 
 def decisions(path: Path) -> Counter[tuple[Any, ...]]:
     """Decision rows without timestamps and trigger links."""
-    return Counter((r.decision_id, r.processor, r.game_date, r.action, r.scope, r.entity_ids, r.entities_requested,
-                    r.entities_mapped, r.reason) for r in read_log(path).decisions)
+    return Counter(
+        (
+            r.decision_id,
+            r.processor,
+            r.game_date,
+            r.action,
+            r.scope,
+            r.entity_ids,
+            r.entities_requested,
+            r.entities_mapped,
+            r.reason,
+        )
+        for r in read_log(path).decisions
+    )
 
 
 def dispatches(path: Path) -> tuple[Counter[tuple[Any, ...]], Counter[str]]:
     """Dispatch rows without ids and timestamps, and their statuses."""
     rows = read_log(path).dispatches
-    return (Counter((r.processor, r.game_date, r.scope, r.entity_ids, r.reason, r.caused_by) for r in rows),
-            Counter(r.dispatch_status or "" for r in rows))
+    return (
+        Counter(
+            (r.processor, r.game_date, r.scope, r.entity_ids, r.reason, r.caused_by) for r in rows
+        ),
+        Counter(r.dispatch_status or "" for r in rows),
+    )
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -150,17 +178,24 @@ async def test_shadow_logs_what_live_dispatches_and_calls_nothing(
     shadow_log = await run_day(cfg, tmp_path / "shadow", transport, shadow=True)
     assert stub.requests == []
     assert decisions(shadow_log) == decisions(live_log)
-    (live_rows, live_status), (shadow_rows, shadow_status) = dispatches(live_log), dispatches(shadow_log)
+    (live_rows, live_status), (shadow_rows, shadow_status) = (
+        dispatches(live_log),
+        dispatches(shadow_log),
+    )
     assert shadow_rows == live_rows
     assert live_status == Counter({"ok": live_requests})
     assert shadow_status == Counter({"shadow": live_requests})
     metrics = (tmp_path / "shadow.metrics").read_text(encoding="utf-8")
-    assert f'scoperouter_triggers_dispatched_total{{mode="shadow",processor="{LIVE_ONE}"}}' in metrics
+    assert (
+        f'scoperouter_triggers_dispatched_total{{mode="shadow",processor="{LIVE_ONE}"}}' in metrics
+    )
     assert 'mode="live"' not in metrics.replace('scoperouter_processor_mode{mode="live"', "")
     assert f'scoperouter_processor_mode{{mode="shadow",processor="{LIVE_ONE}"}} 1.0' in metrics
 
 
-async def test_one_processor_live_the_rest_shadow(tmp_path: Path, stub: Stub, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_one_processor_live_the_rest_shadow(
+    tmp_path: Path, stub: Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
     """defaults.mode shadow, one processor live: only its target is called; report splits by mode."""
     cfg, cfg_path = http_registry(tmp_path / "cfg", stub, default_mode="shadow", live=LIVE_ONE)
     log = await run_day(cfg, tmp_path / "mixed", "memory", shadow=False)

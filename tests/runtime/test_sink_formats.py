@@ -21,7 +21,11 @@ from scoperouter.runtime.sinks import SinkFactory
 
 MAPPING = {
     "headers": {"X-API-Key": "${KEY}", "X-Trigger": "$.trigger_id", "X-Corr": "$.correlation_id"},
-    "body": {"start_date": "$.start_date", "ids": "$.entity_ids", "backfill": {"$eq": ["$.reason", "backfill"]}},
+    "body": {
+        "start_date": "$.start_date",
+        "ids": "$.entity_ids",
+        "backfill": {"$eq": ["$.reason", "backfill"]},
+    },
 }
 MAPPED = {"start_date": "2025-11-19", "ids": ["lebronjames"], "backfill": False}
 
@@ -54,7 +58,9 @@ async def rec() -> AsyncIterator[Recorder]:
 async def send(tmp: Path, target: dict[str, Any], env: dict[str, str] | None = None) -> None:
     f = SinkFactory(tmp, env=env or {"KEY": "k-1"})
     try:
-        await f.build("player_game_summary", TargetSpec.model_validate(target)).send(TRIGGER, message_id="m-1")
+        await f.build("player_game_summary", TargetSpec.model_validate(target)).send(
+            TRIGGER, message_id="m-1"
+        )
     finally:
         await f.close()
 
@@ -68,7 +74,9 @@ async def test_http_trigger_format_posts_the_bare_trigger(rec: Recorder, tmp_pat
 
 
 @pytest.mark.parametrize("envelope", [False, True])
-async def test_http_mapping_sends_body_and_headers(rec: Recorder, tmp_path: Path, envelope: bool) -> None:
+async def test_http_mapping_sends_body_and_headers(
+    rec: Recorder, tmp_path: Path, envelope: bool
+) -> None:
     """A mapping sends its rendered body (bare, or as envelope data with SPEC attributes)
     and its headers (${ENV} and trigger fields)."""
     await send(tmp_path, {"http": {"url": rec.url()}, "mapping": {**MAPPING, "envelope": envelope}})
@@ -77,7 +85,11 @@ async def test_http_mapping_sends_body_and_headers(rec: Recorder, tmp_path: Path
     assert headers["X-Corr"] == "c-9"
     sent = json.loads(body)
     if envelope:
-        assert sent["message"]["attributes"] == {"processor": "player_game_summary", "game_date": "2025-11-19", "scope": "entities"}
+        assert sent["message"]["attributes"] == {
+            "processor": "player_game_summary",
+            "game_date": "2025-11-19",
+            "scope": "entities",
+        }
         sent = json.loads(base64.b64decode(sent["message"]["data"]))
     assert sent == MAPPED
 
@@ -93,7 +105,9 @@ async def test_pubsub_mapping_shapes_data_not_attributes(tmp_path: Path) -> None
     published: list[tuple[str, bytes, dict[str, str], str | None]] = []
 
     class FakePublisher:
-        async def publish(self, topic: str, data: bytes, attributes: Any, ordering: str | None) -> str:
+        async def publish(
+            self, topic: str, data: bytes, attributes: Any, ordering: str | None
+        ) -> str:
             published.append((topic, data, dict(attributes), ordering))
             return "1"
 
@@ -102,18 +116,30 @@ async def test_pubsub_mapping_shapes_data_not_attributes(tmp_path: Path) -> None
 
     f = SinkFactory(tmp_path, env={})
     f.publisher = FakePublisher()  # type: ignore[assignment]
-    sink = f.build("player_game_summary", TargetSpec.model_validate({"pubsub": {"topic": "projects/p/topics/t"}, "mapping": {"body": MAPPING["body"]}}))
+    sink = f.build(
+        "player_game_summary",
+        TargetSpec.model_validate(
+            {"pubsub": {"topic": "projects/p/topics/t"}, "mapping": {"body": MAPPING["body"]}}
+        ),
+    )
     await sink.send(TRIGGER, message_id="m")
     await f.close()
     ((topic, data, attrs, key),) = published
     assert topic == "projects/p/topics/t" and json.loads(data) == MAPPED
-    assert attrs == {"processor": "player_game_summary", "game_date": "2025-11-19", "scope": "entities"}
+    assert attrs == {
+        "processor": "player_game_summary",
+        "game_date": "2025-11-19",
+        "scope": "entities",
+    }
     assert key == "player_game_summary:2025-11-19"
 
 
 async def test_lookup_miss_is_a_permanent_dispatch_error(rec: Recorder, tmp_path: Path) -> None:
     """A $lookup without default that misses (a key validate cannot enumerate) is not retried."""
-    target = {"http": {"url": rec.url()}, "mapping": {"body": {"$lookup": ["$.trigger_id", {"t-2": 1}]}}}
+    target = {
+        "http": {"url": rec.url()},
+        "mapping": {"body": {"$lookup": ["$.trigger_id", {"t-2": 1}]}},
+    }
     with pytest.raises(DispatchError) as exc:
         await send(tmp_path, target)
     assert exc.value.retryable is False and "no entry for 't-1'" in str(exc.value)
@@ -121,7 +147,9 @@ async def test_lookup_miss_is_a_permanent_dispatch_error(rec: Recorder, tmp_path
 
 
 @pytest.mark.parametrize(("retry_on", "retryable"), [([], False), ([409], True)])
-async def test_retry_on(rec: Recorder, tmp_path: Path, retry_on: list[int], retryable: bool) -> None:
+async def test_retry_on(
+    rec: Recorder, tmp_path: Path, retry_on: list[int], retryable: bool
+) -> None:
     """http.retry_on makes a 4xx retryable (409 from a coordinator mid-batch); others stay permanent."""
     with pytest.raises(DispatchError) as exc:
         await send(tmp_path, {"http": {"url": rec.url(409), "retry_on": retry_on}})
@@ -132,7 +160,10 @@ def test_unset_env_in_a_mapping_fails_at_startup(tmp_path: Path) -> None:
     """${VAR} in a mapping literal is expanded when the sink is built; unset is a config error."""
     f = SinkFactory(tmp_path, env={})
     with pytest.raises(ConfigError, match="KEY"):
-        f.build("player_game_summary", TargetSpec.model_validate({"http": {"url": "http://x"}, "mapping": MAPPING}))
+        f.build(
+            "player_game_summary",
+            TargetSpec.model_validate({"http": {"url": "http://x"}, "mapping": MAPPING}),
+        )
 
 
 async def test_mapping_reads_the_registry_date_field(tmp_path: Path) -> None:
@@ -144,11 +175,20 @@ async def test_mapping_reads_the_registry_date_field(tmp_path: Path) -> None:
     cfg = load_config(repo / "examples" / "retail" / "routes.yaml")
     proc = next(iter(cfg.registry.processors))
     f = SinkFactory(tmp_path, env={})
-    target = TargetSpec.model_validate({"outbox": {}, "mapping": {"body": {"day": "$.business_date", "key": "$.date_field"}}})
+    target = TargetSpec.model_validate(
+        {"outbox": {}, "mapping": {"body": {"day": "$.business_date", "key": "$.date_field"}}}
+    )
     sink = f.build(proc, target, cfg.registry)
     trig = TRIGGER.model_copy(update={"processor": proc, "date_field": "business_date"})
     await sink.send(trig, message_id="m")
     await f.close()
-    assert json.loads((tmp_path / "outbox.jsonl").read_text()) == {"day": "2025-11-19", "key": "business_date"}
+    assert json.loads((tmp_path / "outbox.jsonl").read_text()) == {
+        "day": "2025-11-19",
+        "key": "business_date",
+    }
     with pytest.raises(ConfigError, match="unknown field 'game_date'"):
-        SinkFactory(tmp_path, env={}).build(proc, TargetSpec.model_validate({"outbox": {}, "mapping": {"body": "$.game_date"}}), cfg.registry)
+        SinkFactory(tmp_path, env={}).build(
+            proc,
+            TargetSpec.model_validate({"outbox": {}, "mapping": {"body": "$.game_date"}}),
+            cfg.registry,
+        )

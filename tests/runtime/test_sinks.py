@@ -92,19 +92,27 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def test_http_sink_sends_push_envelope(receiver: Receiver, tmp_path: Path) -> None:
     """HTTP targets get the Pub/Sub push envelope with the trigger as base64 JSON."""
     f = SinkFactory(tmp_path)
-    sink = f.build("player_game_summary", TargetSpec.model_validate({"http": {"url": receiver.url("/ok")}}))
+    sink = f.build(
+        "player_game_summary", TargetSpec.model_validate({"http": {"url": receiver.url("/ok")}})
+    )
     await sink.send(TRIGGER, message_id="t-1-7")
     await f.close()
-    (_, body), = receiver.got
+    ((_, body),) = receiver.got
     msg = body["message"]
     assert json.loads(base64.b64decode(msg["data"])) == TRIGGER.model_dump(mode="json")
-    assert msg["attributes"] == {"processor": "player_game_summary", "game_date": "2025-11-19", "scope": "entities"}
+    assert msg["attributes"] == {
+        "processor": "player_game_summary",
+        "game_date": "2025-11-19",
+        "scope": "entities",
+    }
     assert msg["messageId"] == "t-1-7"
     assert isinstance(body["subscription"], str)
 
 
 @pytest.mark.parametrize(("path", "retryable"), [("/fail", True), ("/bad", False)])
-async def test_http_sink_errors(receiver: Receiver, tmp_path: Path, path: str, retryable: bool) -> None:
+async def test_http_sink_errors(
+    receiver: Receiver, tmp_path: Path, path: str, retryable: bool
+) -> None:
     """5xx is retryable, other 4xx are permanent."""
     f = SinkFactory(tmp_path)
     sink = f.build("p", TargetSpec.model_validate({"http": {"url": receiver.url(path)}}))
@@ -149,7 +157,11 @@ def test_pubsub_limits(attrs: dict[str, str], key: str | None, data_len: int, ok
 
 def test_pubsub_attributes_and_ordering_key() -> None:
     """Pub/Sub triggers carry processor, game_date, scope and a per-processor-date key."""
-    assert trigger_attributes(TRIGGER) == {"processor": "player_game_summary", "game_date": "2025-11-19", "scope": "entities"}
+    assert trigger_attributes(TRIGGER) == {
+        "processor": "player_game_summary",
+        "game_date": "2025-11-19",
+        "scope": "entities",
+    }
     assert ordering_key(TRIGGER) == "player_game_summary:2025-11-19"
 
 
@@ -162,7 +174,9 @@ def test_pubsub_attributes_and_ordering_key() -> None:
         ({"http": {"url": "${U}"}}, {"U": "gopher://x"}, "not an http"),
     ],
 )
-def test_bad_targets_fail_at_startup(tmp_path: Path, target: dict[str, Any], env: dict[str, str], error: str) -> None:
+def test_bad_targets_fail_at_startup(
+    tmp_path: Path, target: dict[str, Any], env: dict[str, str], error: str
+) -> None:
     """Targets come from routes.yaml with ${ENV}; an unusable one is a config error at startup."""
     f = SinkFactory(tmp_path, env=env)
     with pytest.raises(ConfigError, match=error):
@@ -172,7 +186,9 @@ def test_bad_targets_fail_at_startup(tmp_path: Path, target: dict[str, Any], env
 def test_topic_from_env(tmp_path: Path) -> None:
     """${VAR} in a topic is expanded from the environment."""
     f = SinkFactory(tmp_path, env={"PROJ": "prj", "T": "trig"})
-    sink = f.build("p", TargetSpec.model_validate({"pubsub": {"topic": "${T}", "project": "${PROJ}"}}))
+    sink = f.build(
+        "p", TargetSpec.model_validate({"pubsub": {"topic": "${T}", "project": "${PROJ}"}})
+    )
     assert sink.name == "pubsub:projects/prj/topics/trig"
 
 
@@ -185,11 +201,26 @@ async def healthy_latencies(
     if with_failures:
         targets = {
             "player_game_summary": {"http": {"url": rec.url("/fail")}, "max_attempts": 3},
-            "team_offense_game_summary": {"http": {"url": rec.url("/hang"), "timeout": "300ms"}, "max_attempts": 2},
+            "team_offense_game_summary": {
+                "http": {"url": rec.url("/hang"), "timeout": "300ms"},
+                "max_attempts": 2,
+            },
         }
-    cfg = load(write_registry(tmp_path, targets=targets, default_target={"http": {"url": rec.url("/ok")}, "concurrency": 8}))
+    cfg = load(
+        write_registry(
+            tmp_path,
+            targets=targets,
+            default_target={"http": {"url": rec.url("/ok")}, "concurrency": 8},
+        )
+    )
     f = SinkFactory(tmp_path)
-    r = make_router(cfg, sinks=f.build_all(cfg.registry), state_dir=tmp_path, backoff_base_s=0.05, backoff_cap_s=0.2)
+    r = make_router(
+        cfg,
+        sinks=f.build_all(cfg.registry),
+        state_dir=tmp_path,
+        backoff_base_s=0.05,
+        backoff_cap_s=0.2,
+    )
     await r.start()
     for e in events:  # a steady stream, not one burst
         await r.submit(Inbound("test", obj=e))
@@ -211,18 +242,25 @@ async def test_failing_targets_are_isolated(tmp_path: Path, make_router: RouterF
     """A 500-answering and a hanging target are retried then dead-lettered, while healthy
     targets keep their latency (median within 2x of a run without the failing targets)."""
     events = game_day_stream(150, seed=11)
-    base, _r0, _ = await healthy_latencies(tmp_path / "a", make_router, with_failures=False, events=events)
-    lat, r, rec = await healthy_latencies(tmp_path / "b", make_router, with_failures=True, events=events)
+    base, _r0, _ = await healthy_latencies(
+        tmp_path / "a", make_router, with_failures=False, events=events
+    )
+    lat, r, rec = await healthy_latencies(
+        tmp_path / "b", make_router, with_failures=True, events=events
+    )
     counts = r.store.trigger_counts()
     dead = [d for d in r.store.dead_letters() if d.kind == "trigger"]
     procs = {json.loads(d.payload or b"{}")["processor"] for d in dead}
     assert procs == {"player_game_summary", "team_offense_game_summary"}
     assert counts.get("dead", 0) == len(dead) > 0
     assert counts.get("pending", 0) == 0
-    assert rec.fail_calls == 3 * sum(1 for d in dead if b"player_game_summary" in (d.payload or b""))
+    assert rec.fail_calls == 3 * sum(
+        1 for d in dead if b"player_game_summary" in (d.payload or b"")
+    )
     assert {d.reason for d in dead} == {"max_attempts"}
     assert len(lat) == counts.get("done", 0) > 0
     m_base, m_fail = statistics.median(base), statistics.median(lat)
-    print(f"healthy median latency: {m_base * 1000:.1f} ms alone, {m_fail * 1000:.1f} ms with failing targets")
+    print(
+        f"healthy median latency: {m_base * 1000:.1f} ms alone, {m_fail * 1000:.1f} ms with failing targets"
+    )
     assert m_fail <= 2 * m_base
-

@@ -54,10 +54,25 @@ def daemon(tmp_path: Path) -> Any:
     port, log = _free_port(), tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg),
-             "--state-dir", str(tmp_path / "state"), "--port", str(port),
-             "--as-of", "2025-11-19", "--shutdown-timeout", "2"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ},
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--port",
+                str(port),
+                "--as-of",
+                "2025-11-19",
+                "--shutdown-timeout",
+                "2",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
         )
     deadline = time.monotonic() + 60
     while True:
@@ -78,7 +93,10 @@ async def _get(port: int, path: str) -> int:
 
 
 async def _post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}/events", json=body) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"http://127.0.0.1:{port}/events", json=body) as r,
+    ):
         return r.status, await r.json()
 
 
@@ -127,7 +145,11 @@ async def test_connection_cap_answers_503_but_health_passes(daemon: Any) -> None
 async def test_malformed_requests_log_one_json_object_per_line(daemon: Any) -> None:
     """aiohttp's error reports for malformed requests are JSON lines, not tracebacks."""
     port, log = daemon
-    for junk in (b"\x00\x01GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /events HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
+    for junk in (
+        b"\x00\x01GARBAGE\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"POST /events HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    ):
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(junk)
             s.settimeout(10)
@@ -142,7 +164,9 @@ async def test_malformed_requests_log_one_json_object_per_line(daemon: Any) -> N
 
 
 @pytest.fixture
-async def ingress(zero_cfg: LoadedConfig, make_router: RouterFactory) -> AsyncIterator[Callable[..., Any]]:
+async def ingress(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> AsyncIterator[Callable[..., Any]]:
     """An in-process ingress app with the given options; yields its test client."""
     clients: list[TestClient[Any, Any]] = []
 

@@ -123,7 +123,9 @@ def _port() -> int:
 
 
 def _post(port: int, body: dict[str, Any]) -> int:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/events", data=json.dumps(body).encode(), method="POST")
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/events", data=json.dumps(body).encode(), method="POST"
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return int(r.status)

@@ -78,15 +78,23 @@ async def route(
 
 def test_docs_ship_the_three_mappings() -> None:
     """docs/targets.md carries a mapping for each production entry point."""
-    assert sorted(MAPPINGS) == ["analytics_process_date_range", "coordinator_start", "precompute_process_date"]
+    assert sorted(MAPPINGS) == [
+        "analytics_process_date_range",
+        "coordinator_start",
+        "precompute_process_date",
+    ]
 
 
-async def test_analytics_process_date_range_gets_entities(tmp_path: Path, stubs: ServiceStubs) -> None:
+async def test_analytics_process_date_range_gets_entities(
+    tmp_path: Path, stubs: ServiceStubs
+) -> None:
     """An entity-scoped trigger reaches /process-date-range as production's plain JSON: the
     class name, the dates, backfill_mode false and the ids as entities_changed; 200."""
     event = {"event_id": "e-1", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": DAY,
              "affected_entities": {"players": ["lalplayer01", "lalplayer02"]}}  # fmt: skip
-    dead = await route(tmp_path, stubs, {"player_game_summary": MAPPINGS["analytics_process_date_range"]}, [event])
+    dead = await route(
+        tmp_path, stubs, {"player_game_summary": MAPPINGS["analytics_process_date_range"]}, [event]
+    )
     assert stubs.rejected == [] and dead == []
     (call,) = [c for c in stubs.accepted if c.service == "analytics"]
     assert call.opts == {
@@ -135,7 +143,9 @@ async def test_coordinator_start(tmp_path: Path, stubs: ServiceStubs) -> None:
     """A feature-store completion starts the coordinator with a top-level game_date; 202."""
     event = {"event_id": "e-4", "source": "nba_predictions.ml_feature_store_v2", "game_date": DAY,
              "affected_entities": {"players": ["atlplayer00"]}, "correlation_id": "c-4"}  # fmt: skip
-    dead = await route(tmp_path, stubs, {"prediction_coordinator": MAPPINGS["coordinator_start"]}, [event])
+    dead = await route(
+        tmp_path, stubs, {"prediction_coordinator": MAPPINGS["coordinator_start"]}, [event]
+    )
     assert stubs.rejected == [] and dead == []
     (call,) = [c for c in stubs.accepted if c.service == "coordinator"]
     assert call.opts == {"game_date": DAY, "correlation_id": "c-4", "parent_processor": None}
@@ -168,9 +178,19 @@ WRONG = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("service", "processor", "target", "status", "why"), WRONG, ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)])
+@pytest.mark.parametrize(
+    ("service", "processor", "target", "status", "why"),
+    WRONG,
+    ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)],
+)
 async def test_wrong_mapping_is_refused_and_dead_lettered(
-    tmp_path: Path, stubs: ServiceStubs, service: str, processor: str, target: dict[str, Any], status: int, why: str
+    tmp_path: Path,
+    stubs: ServiceStubs,
+    service: str,
+    processor: str,
+    target: dict[str, Any],
+    status: int,
+    why: str,
 ) -> None:
     """Teeth: a mapping that breaks the contract gets 4xx from the stub, is not retried and
     its trigger is dead-lettered (the stubs are not accept-all)."""

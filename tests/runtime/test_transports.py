@@ -29,7 +29,10 @@ STREAM = game_day_stream(500)
 
 def names(prefix: str) -> tuple[str, str]:
     tag = uuid.uuid4().hex[:8]
-    return (f"projects/{PROJECT}/topics/{prefix}-{tag}", f"projects/{PROJECT}/subscriptions/{prefix}-{tag}")
+    return (
+        f"projects/{PROJECT}/topics/{prefix}-{tag}",
+        f"projects/{PROJECT}/subscriptions/{prefix}-{tag}",
+    )
 
 
 def create_topic_and_sub(topic: str, sub: str, *, push_endpoint: str | None = None) -> None:
@@ -98,7 +101,13 @@ async def start_daemon(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
         d = Daemon(
             cfg.registry,
             cfg.relations,
-            DaemonSettings(state_dir=tmp_path / "state", port=0, subscription=subscription, as_of=GAME_DAY, sync="normal"),
+            DaemonSettings(
+                state_dir=tmp_path / "state",
+                port=0,
+                subscription=subscription,
+                as_of=GAME_DAY,
+                sync="normal",
+            ),
         )
         await d.start()
         daemons.append(d)
@@ -136,7 +145,12 @@ def flaky(d: Daemon, every: int) -> list[int]:
 
 
 async def run_transport(
-    transport: str, cfg: LoadedConfig, start_daemon: Any, payloads: list[bytes], *, nack_every: int = 0
+    transport: str,
+    cfg: LoadedConfig,
+    start_daemon: Any,
+    payloads: list[bytes],
+    *,
+    nack_every: int = 0,
 ) -> tuple[Daemon, list[Any], int]:
     sub = None
     topic = None
@@ -154,7 +168,9 @@ async def run_transport(
         await asyncio.to_thread(publish_all, topic, payloads)
     else:
         topic, psub = names("push")
-        await asyncio.to_thread(create_topic_and_sub, topic, psub, push_endpoint=f"http://127.0.0.1:{d.port}/events")
+        await asyncio.to_thread(
+            create_topic_and_sub, topic, psub, push_endpoint=f"http://127.0.0.1:{d.port}/events"
+        )
         await asyncio.to_thread(publish_all, topic, payloads)
     unique = len({p for p in payloads})
     m = d.metrics
@@ -194,7 +210,9 @@ async def test_duplicates_and_redeliveries_dispatch_once(
         request.getfixturevalue("pubsub_emulator")
     events = STREAM[:200]
     payloads = [json.dumps(e).encode() for e in events for _ in range(2)]
-    d, lines, refused = await run_transport(transport, zero_cfg, start_daemon, payloads, nack_every=5)
+    d, lines, refused = await run_transport(
+        transport, zero_cfg, start_daemon, payloads, nack_every=5
+    )
     assert refused > 0
     keys = [key_of(x) for x in lines]
     assert sorted(keys) == dry_run_keys(zero_cfg, events)
@@ -204,7 +222,9 @@ async def test_duplicates_and_redeliveries_dispatch_once(
 
 
 @pytest.mark.emulator
-async def test_pubsub_in_pubsub_out(pubsub_emulator: str, tmp_path: Path, start_daemon: Any) -> None:
+async def test_pubsub_in_pubsub_out(
+    pubsub_emulator: str, tmp_path: Path, start_daemon: Any
+) -> None:
     """Events from a subscription arrive as triggers on per-processor topics, with the
     processor/game_date/scope attributes and the per-processor-date ordering key."""
     from google.cloud import pubsub_v1
@@ -263,13 +283,18 @@ async def test_pubsub_in_pubsub_out(pubsub_emulator: str, tmp_path: Path, start_
     for p, m in got:
         body = json.loads(m.data)
         assert body["processor"] == p
-        assert dict(m.attributes) == {"processor": p, "game_date": body["game_date"], "scope": body["scope"]}
+        assert dict(m.attributes) == {
+            "processor": p,
+            "game_date": body["game_date"],
+            "scope": body["scope"],
+        }
         assert m.ordering_key == f"{p}:{body['game_date']}"
 
 
-
 @pytest.mark.emulator
-async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, tmp_path: Path) -> None:
+async def test_invalid_message_goes_to_dead_letter_topic(
+    pubsub_emulator: str, tmp_path: Path
+) -> None:
     """An invalid pulled message is acked, kept in the state store and published to the dead-letter topic."""
     from google.cloud import pubsub_v1
 
@@ -278,12 +303,23 @@ async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, t
     dl_topic, dl_sub = names("dl-out")
     await asyncio.to_thread(create_topic_and_sub, topic, sub)
     await asyncio.to_thread(create_topic_and_sub, dl_topic, dl_sub)
-    d = Daemon(cfg.registry, cfg.relations, DaemonSettings(
-        state_dir=tmp_path / "state", port=0, subscription=sub, as_of=GAME_DAY, sync="normal",
-        dead_letter_topic=dl_topic))
+    d = Daemon(
+        cfg.registry,
+        cfg.relations,
+        DaemonSettings(
+            state_dir=tmp_path / "state",
+            port=0,
+            subscription=sub,
+            as_of=GAME_DAY,
+            sync="normal",
+            dead_letter_topic=dl_topic,
+        ),
+    )
     await d.start()
     try:
-        await asyncio.to_thread(publish_all, topic, [b"{broken", json.dumps({"game_date": "2025-11-19"}).encode()])
+        await asyncio.to_thread(
+            publish_all, topic, [b"{broken", json.dumps({"game_date": "2025-11-19"}).encode()]
+        )
 
         def pull() -> list[Any]:
             client = pubsub_v1.SubscriberClient()
@@ -292,7 +328,12 @@ async def test_invalid_message_goes_to_dead_letter_topic(pubsub_emulator: str, t
             while len(got) < 2 and time.monotonic() < deadline:
                 resp = client.pull(request={"subscription": dl_sub, "max_messages": 10}, timeout=5)
                 if resp.received_messages:
-                    client.acknowledge(request={"subscription": dl_sub, "ack_ids": [m.ack_id for m in resp.received_messages]})
+                    client.acknowledge(
+                        request={
+                            "subscription": dl_sub,
+                            "ack_ids": [m.ack_id for m in resp.received_messages],
+                        }
+                    )
                 got += [json.loads(m.message.data) for m in resp.received_messages]
             client.close()
             return got
