@@ -13,7 +13,7 @@ import scoperouter.execution_log.rows as rows_mod
 from scoperouter.execution_log import memos
 from scoperouter.execution_log.base import PendingOutcome
 from scoperouter.execution_log.rows import DECISION_COLUMNS, decision_rows, dispatch_row
-from scoperouter.execution_log.sqlite import _ids_json
+from scoperouter.execution_log.rows import ids_json as _ids_json
 from scoperouter.execution_log.sqlite_fold import _SHARED, fold
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry

@@ -23,7 +23,8 @@ from scoperouter.execution_log.rows import (
     skips_json,
     skips_text,
 )
-from scoperouter.execution_log.sqlite import DECISION_COLUMNS, _ids_json
+from scoperouter.execution_log.rows import ids_json as _ids_json
+from scoperouter.execution_log.sqlite import DECISION_COLUMNS
 from scoperouter.execution_log.sqlite_links import Pending, row_trigger
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import LOG_COLUMNS, dispatch_key, event_from_row_json
+from scoperouter.execution_log.rows import LOG_COLUMNS, dispatch_key, event_from_row_json, ids_json
 from scoperouter.messages.models import Event
 
 
@@ -232,11 +232,8 @@ def _folded_dispatch(r: sqlite3.Row) -> dict[str, Any]:
     as :func:`~.rows.dispatch_row` built them)."""
     row = dict(r)
     row["decision_id"] = dispatch_key(row["trigger_id"], row["dispatch_status"], row["attempts"])
-    row["caused_by"] = _compact([row["event_id"]])
+    row["caused_by"] = ids_json([row["event_id"]])
     return row
-
-
-_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def stored_log_rows(conn: sqlite3.Connection, since: date | None = None) -> Iterator[RowLike]:

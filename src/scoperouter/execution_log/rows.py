@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache, mapped_count
@@ -113,6 +113,19 @@ def _h(*parts: object) -> str:
 def _sha20(text: str) -> str:
     """``prefix + _h(a, b, c)`` for ``text = prefix + "a|b|c"`` (2-char prefix), cheaper."""
     return text[:2] + hashlib.sha1(text[2:].encode()).hexdigest()[:20]
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
+
+
+def ids_json(ids: Sequence[Any]) -> str:
+    """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
+    try:
+        if len(ids) == 1:  # the common case (one entity, one causing event): no join
+            return "[" + encode_basestring_ascii(ids[0]) + "]"
+        return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
+    except TypeError:  # not all strings
+        return _compact_json(list(ids))
 
 
 def dispatch_key(trigger_id: str, status: str, attempts: int | None) -> str:

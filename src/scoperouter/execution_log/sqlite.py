@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -54,6 +52,7 @@ from scoperouter.execution_log.rows import (
     EVENT_COLUMNS,
     LOG_COLUMNS,
     Values,
+    ids_json,
     iso,
 )
 from scoperouter.execution_log.sqlite_fold import (
@@ -203,19 +202,6 @@ def _insert(
         conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
-
-
-def _ids_json(ids: Sequence[Any]) -> str:
-    """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
-    try:
-        if len(ids) == 1:  # the common case (one entity, one causing event): no join
-            return "[" + encode_basestring_ascii(ids[0]) + "]"
-        return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
-    except TypeError:  # not all strings
-        return _compact_json(list(ids))
-
-
 def _migrate(conn: sqlite3.Connection) -> None:
     """Columns added since a log file was created (``skips``; the log's ``fired_at`` and
     ``ix_log_folded``: :mod:`.sqlite_fold`); the dispatch index keyed by
@@ -342,7 +328,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------------ storage
-    _ids = staticmethod(_ids_json)  # id lists are stored as JSON text
+    _ids = staticmethod(ids_json)  # id lists are stored as JSON text
 
     _narrow_decisions = True
 
@@ -366,7 +352,7 @@ class SqliteExecutionLog(RowExecutionLog):
                 )
             )
         else:
-            self._store_dispatch(t, o.row(_ids_json), complete=complete)
+            self._store_dispatch(t, o.row(ids_json), complete=complete)
 
     def _store_dispatch(self, trigger: Trigger, row: Values, *, complete: bool) -> None:
         self._log.append(row)
@@ -427,7 +413,7 @@ class SqliteExecutionLog(RowExecutionLog):
                 # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
                 rows = linked(decisions, pending) if pending else decisions
                 # outcomes of triggers of events in this flush fold into their decision rows
-                rows, dispatches = fold(rows, log, _ids_json)
+                rows, dispatches = fold(rows, log, ids_json)
                 for run in runs_of_width(rows):
                     cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
                     _insert(conn, LOG_TABLE, cols, run)

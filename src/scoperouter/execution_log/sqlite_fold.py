@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
@@ -33,6 +32,7 @@ from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
     IdList,
+    ids_json,
     iso,
     iso_epoch,
 )
@@ -186,7 +186,7 @@ def repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
     folded by an earlier flush (only an outcome of a single-cause trigger with a fired_at
     can)."""
     at, ev = x[_X_AT], x[_X_EV]
-    if at is None or not isinstance(ev, str) or x[_X_CAUSED] != f"[{encode_basestring_ascii(ev)}]":
+    if at is None or not isinstance(ev, str) or x[_X_CAUSED] != ids_json([ev]):
         return False
     args = (at, x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
     return conn.execute(_REPEAT_SQL, args).fetchone() is not None

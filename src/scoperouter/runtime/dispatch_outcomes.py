@@ -22,7 +22,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
 from scoperouter.runtime.lanes import Lane
-from scoperouter.runtime.log_bridge import LogBridge, ok_latency
+from scoperouter.runtime.log_bridge import LogBridge, ok_latencies
 from scoperouter.runtime.marks import (
     Dead,
     DeadLetter,
@@ -187,7 +187,7 @@ class Outcomes:
         if first is not None and fired.count(first) == n:
             observe_n(histogram, max(0.0, now - first.timestamp()), n)
             return
-        observe_many(histogram, [ok_latency(row, now) for row in rows])
+        observe_many(histogram, ok_latencies(rows, now))
 
     def _retry_later(
         self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError

@@ -48,10 +48,23 @@ created)."""
 _Job = tuple[Callable[[], None], int]
 
 
-def ok_latency(row: OkRow, now: float) -> float:
-    """Seconds from ``row``'s trigger firing (else its row's creation) to ``now``, >= 0."""
-    fired = row[1].fired_at
-    return max(0.0, now - (fired.timestamp() if fired is not None else row[4]))
+def ok_latencies(rows: Sequence[OkRow], now: float) -> list[float]:
+    """Seconds from each row's trigger firing (else its row's creation) to ``now``, >= 0.
+    A delivery's rows mostly share their ``fired_at``: a run of equal ones is converted to a
+    timestamp once (~0.2 us a row saved)."""
+    out: list[float] = []
+    last: datetime | None = None
+    fired_ts = 0.0
+    for r in rows:
+        fired = r[1].fired_at
+        if fired is None:
+            latency = now - r[4]
+        else:
+            if fired != last:  # equal datetimes: the same timestamp
+                last, fired_ts = fired, fired.timestamp()
+            latency = now - fired_ts
+        out.append(latency if latency > 0.0 else 0.0)
+    return out
 
 
 class _OkRows:
@@ -66,23 +79,11 @@ class _OkRows:
 
     def outcomes(self) -> list[DispatchOutcome]:
         """Each row's outcome as the log takes it (latency in ms, the time as epoch s)."""
-        now = float(self.now)
-        out: list[DispatchOutcome] = []
-        last: datetime | None = None  # a delivery's rows mostly share their fired_at
-        fired_ts = 0.0
-        for r in self.rows:
-            trigger = r[1]
-            fired = trigger.fired_at
-            if fired is None:
-                latency = now - r[4]  # ok_latency
-            else:
-                if fired != last:  # equal datetimes: the same timestamp (~0.2 us saved)
-                    last, fired_ts = fired, fired.timestamp()
-                latency = now - fired_ts
-            out.append(
-                (trigger, "ok", r[3] + 1, (latency if latency > 0.0 else 0.0) * 1000.0, now, None)
-            )
-        return out
+        now, rows = float(self.now), self.rows
+        return [
+            (r[1], "ok", r[3] + 1, latency * 1000.0, now, None)
+            for r, latency in zip(rows, ok_latencies(rows, now), strict=True)
+        ]
 
 
 def _as_logged(outcomes: list[_Outcome]) -> list[DispatchOutcome]:
@@ -391,4 +392,4 @@ def _completion(
     )
 
 
-__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome", "OkRow", "ok_latency"]
+__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome", "OkRow", "ok_latencies"]
