@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
 from scoperouter.router.window_state import CAUSED_BY_CAP, trigger_id
-from scoperouter.state.core import fired_trigger, trigger_body
+from scoperouter.state.core import fired_trigger, fired_triggers, trigger_body
 from scoperouter.state.merge import to_trigger
 from scoperouter.state.model import WindowState
 
@@ -124,6 +124,20 @@ def test_fired_trigger_equals_the_previous_construction(
     assert list(dict(t)) == list(dict(ref))
     assert body == reference_body(ref)
     assert to_trigger(w, ref.fired_at, date_field) == ref  # the in-memory book's builder
+
+
+@settings(max_examples=150, deadline=None)
+@given(ws=st.lists(WINDOWS, max_size=5), now=NOW, date_field=DATE_FIELDS)
+def test_a_batch_of_fired_windows_equals_each_on_its_own(
+    ws: list[WindowState], now: float, date_field: str
+) -> None:
+    """fired_triggers of several windows: the previous construction of each, in order,
+    and its outbox row (trigger id, processor, body)."""
+    triggers, rows = fired_triggers(ws, now, date_field)
+    refs = [reference_trigger(w, datetime.fromtimestamp(now, UTC), date_field) for w in ws]
+    assert triggers == refs
+    assert [t.model_fields_set for t in triggers] == [r.model_fields_set for r in refs]
+    assert rows == [(r.trigger_id, r.processor, reference_body(r)) for r in refs]
 
 
 @settings(max_examples=300, deadline=None)

@@ -232,7 +232,7 @@ def test_the_writer_stats_the_wal_only_when_the_thread_is_behind(
     assert (tail_runs > 0) is copied
 
 
-@pytest.mark.parametrize("fails_at", ["fold", "fired_trigger"])
+@pytest.mark.parametrize("fails_at", ["fold", "fired_triggers"])
 def test_a_failing_ingest_leaves_nothing_and_the_next_one_commits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_at: str
 ) -> None:

@@ -85,86 +85,113 @@ def fold(
 
 
 def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger, bytes]:
-    """The trigger of a fired window stamped ``fired_at = now``, and its outbox body.
+    """The trigger of a fired window stamped ``fired_at = now``, and its outbox body
+    (:func:`fired_triggers` of one window)."""
+    triggers, rows = fired_triggers((w,), now, date_field)
+    return triggers[0], rows[0][2]
 
-    Built once from the window's fields, each string JSON-encoded once for both the trigger
-    id and the body, with the steps of :func:`scoperouter.router.window_state.trigger_scope`,
-    ``trigger_id_of_json`` and ``window_trigger`` written out here (no call per step: a
-    trigger per event at saturation); the same values, id and bytes as :func:`to_trigger`
-    and :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
+
+def fired_triggers(
+    windows: Iterable[WindowState], now: float, date_field: str
+) -> tuple[list[Trigger], list[tuple[str, str, bytes]]]:
+    """The triggers of fired windows stamped ``fired_at = now``, in order, and their outbox
+    rows ``(trigger_id, processor, body)``.
+
+    Built once from each window's fields, each string JSON-encoded once for both the
+    trigger id and the body, with the steps of
+    :func:`scoperouter.router.window_state.trigger_scope`, ``trigger_id_of_json`` and
+    ``window_trigger`` written out here (no call per step: a trigger per event at
+    saturation; what every window of the batch shares -- the stamp, the date key -- is
+    looked up once); the same values, id and bytes as :func:`to_trigger` and
+    :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
+    triggers: list[Trigger] = []
+    rows: list[tuple[str, str, bytes]] = []
     if date_field in _TRIGGER_KEYS:  # the date's key would shadow a field: the long way
-        t = to_trigger(w, datetime.fromtimestamp(now, UTC), date_field)
-        return t, trigger_body(t)
+        at_dt = datetime.fromtimestamp(now, UTC)
+        for w in windows:
+            t = to_trigger(w, at_dt, date_field)
+            triggers.append(t)
+            rows.append((t.trigger_id, t.processor, trigger_body(t)))
+        return triggers, rows
     at, at_json = _stamp(now)
-    have = w.entity_ids
-    if not have:  # trigger_scope: full date (None) or no ids at all
-        scope, scope_json, ids, etype, ids_json = "date", '"date"', None, None, "null"
-        reason = (w.date_reason if have is None else None) or "no_entities_in_event"
-    else:
-        scope, scope_json, reason = "entities", '"entities"', "entity_scope"
-        ids, etype = tuple(sorted(have)), w.entity_type or None
-        ids_json = _json_list(ids)
-    causes = w.caused_by
-    if len(causes) <= CAUSED_BY_CAP:
-        caused, more = tuple(sorted(causes)), w.caused_more
-    else:
-        every = sorted(causes)
-        caused = tuple(every[:CAUSED_BY_CAP])
-        more = len(every) - CAUSED_BY_CAP + w.caused_more
-    id_head, middle, tail = _key_parts(w.processor, w.day, date_field)
-    caused_json = _json_list(caused)
-    # trigger_id_of_json: the SHA-256 of [processor, day, scope, ids, caused_by(, more)]
-    payload = "".join(
-        (id_head, scope_json, ",", ids_json, ",", caused_json, f",{more}]" if more else "]")
-    )
-    tid = "t-" + sha256(payload.encode("ascii")).hexdigest()[:24]
-    day, corr, priority = w.day, w.correlation_id, w.priority
-    t = unchecked(
-        Trigger,
-        {  # window_trigger's fields, in its order
-            "trigger_id": tid,
-            "processor": w.processor,
-            "game_date": day,
-            "start_date": day,
-            "end_date": day,
-            "scope": scope,
-            "entity_type": etype,
-            "entity_ids": ids,
-            "reason": reason,
-            "caused_by": caused,
-            "caused_by_more": more,
-            "correlation_id": corr,
-            "priority": priority,
-            "fired_at": at,
-            "date_field": date_field,
-        },
-    )
-    if more:
-        tail = f',"caused_by_more":{more}' + tail
-    body = "".join(
-        (
-            '{"trigger_id":"',
-            tid,
-            middle,
-            scope,
-            '","entity_type":',
-            "null" if etype is None else json_string(etype),
-            ',"entity_ids":',
-            ids_json,
-            ',"reason":',
-            json_string(reason),
-            ',"caused_by":',
-            caused_json,
-            ',"correlation_id":',
-            "null" if corr is None else json_string(corr),
-            ',"priority":',
-            json_string(priority),
-            ',"fired_at":',
-            at_json,
-            tail,
+    at_tail = ',"fired_at":' + at_json
+    add_trigger, add_row = triggers.append, rows.append
+    key_parts, json_list, js, hash_of = _key_parts, _json_list, json_string, sha256
+    cap, priorities = CAUSED_BY_CAP, _PRIORITY_JSON
+    for w in windows:
+        have = w.entity_ids
+        if not have:  # trigger_scope: full date (None) or no ids at all
+            scope, scope_json, ids, etype, ids_json = "date", '"date"', None, None, "null"
+            reason = (w.date_reason if have is None else None) or "no_entities_in_event"
+            reason_json = js(reason)
+        else:
+            scope, scope_json = "entities", '"entities"'
+            reason, reason_json = "entity_scope", '"entity_scope"'
+            ids, etype = tuple(sorted(have)), w.entity_type or None
+            ids_json = json_list(ids)
+        causes = w.caused_by
+        if len(causes) <= cap:
+            caused, more = tuple(sorted(causes)), w.caused_more
+        else:
+            every = sorted(causes)
+            caused = tuple(every[:cap])
+            more = len(every) - cap + w.caused_more
+        processor, day = w.processor, w.day
+        id_head, middle, tail = key_parts(processor, day, date_field)
+        caused_json = json_list(caused)
+        # trigger_id_of_json: the SHA-256 of [processor, day, scope, ids, caused_by(, more)]
+        payload = "".join(
+            (id_head, scope_json, ",", ids_json, ",", caused_json, f",{more}]" if more else "]")
         )
-    )
-    return t, body.encode("ascii")
+        tid = "t-" + hash_of(payload.encode("ascii")).hexdigest()[:24]
+        corr, priority = w.correlation_id, w.priority
+        t = unchecked(
+            Trigger,
+            {  # window_trigger's fields, in its order
+                "trigger_id": tid,
+                "processor": processor,
+                "game_date": day,
+                "start_date": day,
+                "end_date": day,
+                "scope": scope,
+                "entity_type": etype,
+                "entity_ids": ids,
+                "reason": reason,
+                "caused_by": caused,
+                "caused_by_more": more,
+                "correlation_id": corr,
+                "priority": priority,
+                "fired_at": at,
+                "date_field": date_field,
+            },
+        )
+        add_trigger(t)
+        if more:
+            tail = f',"caused_by_more":{more}' + tail
+        body = "".join(
+            (
+                '{"trigger_id":"',
+                tid,
+                middle,
+                scope,
+                '","entity_type":',
+                "null" if etype is None else js(etype),
+                ',"entity_ids":',
+                ids_json,
+                ',"reason":',
+                reason_json,
+                ',"caused_by":',
+                caused_json,
+                ',"correlation_id":',
+                "null" if corr is None else js(corr),
+                ',"priority":',
+                priorities.get(priority) or js(priority),
+                at_tail,
+                tail,
+            )
+        )
+        add_row((tid, processor, body.encode("ascii")))
+    return triggers, rows
 
 
 def _json_list(items: tuple[str, ...]) -> str:
@@ -178,6 +205,7 @@ def _json_list(items: tuple[str, ...]) -> str:
 # the Trigger's keys on the wire: a date_field among them takes the long way
 _TRIGGER_KEYS = (frozenset(Trigger.model_fields) | {"caused_by_more"}) - {DEFAULT_DATE_FIELD}
 _DEFAULT_KEY = json_string(DEFAULT_DATE_FIELD)
+_PRIORITY_JSON = {p: json_string(p) for p in ("normal", "critical")}
 _last_stamp: tuple[float, datetime, str] = (float("nan"), datetime.min, "")
 
 

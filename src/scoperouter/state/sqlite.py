@@ -14,15 +14,17 @@ run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Sequence
 from datetime import date
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import (
-    fired_trigger,
+    fired_triggers,
     fold,
     ids_from_json,
     ids_json,
@@ -59,6 +61,7 @@ _WINDOW_COLS = (
     "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
     "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
 )
+_BODY = operator.itemgetter(2)  # of an outbox row (trigger_id, processor, body)
 
 
 def _window(row: Sequence[Any]) -> WindowState:
@@ -237,12 +240,9 @@ class SqliteStateStore:
     ) -> list[OutboxItem]:
         """The fired windows' triggers as outbox rows leased to this owner."""
         o = self.options
-        made = [fired_trigger(w, now, o.date_field) for w in windows]
-        until = now + o.lease_s
-        ids = insert_outbox(
-            db, [(t.trigger_id, t.processor, body) for t, body in made], now, o.owner, until
-        )
-        return [OutboxItem(i, t, body, 0, 1) for i, (t, body) in zip(ids, made, strict=True)]
+        triggers, rows = fired_triggers(windows, now, o.date_field)
+        ids = insert_outbox(db, rows, now, o.owner, now + o.lease_s)
+        return list(map(OutboxItem, ids, triggers, map(_BODY, rows), repeat(0), repeat(1)))
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
