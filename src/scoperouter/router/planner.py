@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import weakref
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from scoperouter.messages.models import Event
 from scoperouter.messages.unchecked import unchecked
@@ -180,6 +181,45 @@ class Planner:
         for i, inp in cands:
             out[i] = self._decide(inp, relations, event, as_of, memo)
         return tuple(out)
+
+    def runs(self, event: Event, decisions: tuple[Decision, ...]) -> list[Decision]:
+        """The run decisions of ``decisions``, which :meth:`plan` returned for ``event``,
+        in order: only its source's candidate positions can hold one (the others are
+        prebuilt skips), so only those are read."""
+        cands = self._by_source.get(event.source)
+        if not cands:
+            return []
+        return [d for i, _inp in cands if (d := decisions[i]).action == "run"]
+
+    def reason_counts(self, planned: Iterable[Sequence[Any]]) -> dict[str, int]:
+        """How many decisions of ``planned`` have each reason: items whose first two
+        entries are an event and the decisions :meth:`plan` returned for it (the router's
+        decided tuples). The ``Counter`` of every decision's reason, but
+        only a source's candidate positions are read; every other one is its prebuilt
+        ``not_an_input`` skip, or the whole tuple is the prebuilt ``not_an_input`` or
+        ``unknown_source`` one (per event ~0.3 us instead of ~1 us for 14 processors)."""
+        counts: dict[str, int] = {}
+        get = counts.get
+        by_source, n = self._by_source.get, len(self._names)
+        rest = unknown = 0  # not_an_input skips, unknown_source skips
+        for item in planned:
+            decisions = item[1]
+            cands = by_source(item[0].source)
+            if not cands:
+                if decisions is self._unknown:
+                    unknown += n
+                else:
+                    rest += n
+                continue
+            rest += n - len(cands)
+            for i, _inp in cands:
+                r = decisions[i].reason
+                counts[r] = get(r, 0) + 1
+        if rest:
+            counts["not_an_input"] = get("not_an_input", 0) + rest
+        if unknown:
+            counts["unknown_source"] = get("unknown_source", 0) + unknown
+        return counts
 
     def _decide(
         self,

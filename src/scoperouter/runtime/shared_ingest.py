@@ -25,7 +25,6 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
-from scoperouter.runtime.batch_counts import decision_reasons
 from scoperouter.runtime.ingest import BatchResult, Item
 from scoperouter.runtime.outcomes import Outcome, json_bytes, safe
 from scoperouter.state.api import StateStore
@@ -125,7 +124,7 @@ def process_shared_batch(
     letters: list[tuple[Item, DeadLetterIn]] = []
     planned: list[_Planned] = []
     admissions: list[Admission] = []
-    plan, day = planner.plan, res.as_of
+    plan, runs, day = planner.plan, planner.runs, res.as_of
     for item in batch:
         ev = item.parsed
         if isinstance(ev, EventError):
@@ -148,7 +147,7 @@ def process_shared_batch(
             letters.append((item, _letter(item, "planner_error", detail, now)))
             continue
         try:
-            contribs = contributions(registry, ev, decisions)
+            contribs = contributions(registry, ev, runs(ev, decisions))
         except Exception as exc:
             logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
             letters.append((item, _letter(item, "internal_error", _detail(exc), now)))
@@ -197,7 +196,9 @@ def process_shared_batch(
         accepted.discard(eid)  # a repeat later in the batch is a duplicate
         decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
         outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
-    res.reasons = decision_reasons(decided)  # here, not on the event loop (count_committed)
+    # here, not on the event loop (count_committed); decision_reasons' counts, from the
+    # candidates' decisions only
+    res.reasons = planner.reason_counts(decided)
     res.duplicates = duplicates
     sources = registry.sources
     res.noted = [d[0] for d in decided if d[0].source not in sources or d[0].referenced_tables]
