@@ -12,7 +12,7 @@ from runtime_support import date_trigger
 from scoperouter.messages.models import Event
 from scoperouter.runtime.http import _HTTP_INBOUND
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.outcomes import Inbound, fast_inbound
+from scoperouter.runtime.outcomes import Inbound, Outcome, accepted, fast_inbound
 from scoperouter.runtime.pubsub import _PULLED
 
 EVENT = Event.model_validate({"event_id": "e1", "source": "s", "game_date": "2025-11-19"})
@@ -45,6 +45,17 @@ def test_pulled_inbound_equals_the_constructor(
         trigger_id=trigger_id,
     )
     assert got == want and vars(got) == vars(want)
+
+
+@pytest.mark.parametrize(("event_id", "triggers"), [("e1", 0), ("e-2", 3)])
+def test_accepted_outcome_equals_the_constructor(event_id: str, triggers: int) -> None:
+    """accepted() gives the Outcome the constructor gives: fields, equality, hash, ack."""
+    got = accepted(event_id, triggers)
+    want = Outcome("accepted", event_id, None, None, triggers)
+    assert got == want and vars(got) == vars(want) and hash(got) == hash(want)
+    assert got.ack and repr(got) == repr(want)
+    with pytest.raises(AttributeError):  # still frozen
+        got.triggers = 9  # type: ignore[misc]
 
 
 class RecordingLog:

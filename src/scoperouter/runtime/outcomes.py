@@ -19,6 +19,7 @@ __all__ = [
     "Inbound",
     "Origin",
     "Outcome",
+    "accepted",
     "attribute",
     "fast_inbound",
     "json_bytes",
@@ -87,3 +88,25 @@ def json_bytes(obj: object) -> bytes | None:
         return json.dumps(obj, default=str).encode()
     except (TypeError, ValueError):
         return repr(obj).encode()
+
+
+_set_outcome_fields = Outcome.__dict__["__dict__"].__set__  # a plain (non-slotted) dataclass
+
+
+def accepted(event_id: str, triggers: int) -> Outcome:
+    """``Outcome("accepted", event_id, triggers=triggers)`` without the frozen dataclass's
+    ``object.__setattr__`` per field (once per accepted event on the state thread: ~0.58 ->
+    ~0.34 us); the same fields, so equal and hashed alike."""
+    o = object.__new__(Outcome)
+    _set_outcome_fields(
+        o,
+        {
+            "status": "accepted",
+            "event_id": event_id,
+            "reason": None,
+            "detail": None,
+            "triggers": triggers,
+            "dead_lettered": False,
+        },
+    )
+    return o

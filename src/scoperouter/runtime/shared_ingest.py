@@ -26,7 +26,7 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
 from scoperouter.runtime.ingest import BatchResult, Item
-from scoperouter.runtime.outcomes import Outcome, json_bytes, safe
+from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
 from scoperouter.state.api import StateStore
 from scoperouter.state.merge import contributions
 from scoperouter.state.model import (
@@ -180,22 +180,24 @@ def process_shared_batch(
                 ),
             )
         )
-    accepted = set(result.accepted)
+    new_ids = set(result.accepted)
     caused: dict[str, int] = {}  # triggers per event (a dict: cheaper than a Counter)
+    get = caused.get
     for x in result.fired:
         for e in x.trigger.caused_by:
-            caused[e] = caused.get(e, 0) + 1
-    outcomes, decided = res.outcomes, res.decided
+            caused[e] = get(e, 0) + 1
+    add_outcome, decide = res.outcomes.append, res.decided.append
+    decided = res.decided
     duplicates = 0
     for item, ev, decisions, ev_json in planned:
         eid = ev.event_id
-        if eid not in accepted:
-            outcomes.append((item, Outcome("duplicate", eid)))
+        if eid not in new_ids:
+            add_outcome((item, Outcome("duplicate", eid)))
             duplicates += 1
             continue
-        accepted.discard(eid)  # a repeat later in the batch is a duplicate
-        decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
-        outcomes.append((item, Outcome("accepted", eid, None, None, caused.get(eid, 0))))
+        new_ids.discard(eid)  # a repeat later in the batch is a duplicate
+        decide((ev, decisions, item.inbound.trigger_id, ev_json))
+        add_outcome((item, accepted(eid, get(eid, 0))))
     # here, not on the event loop (count_committed); decision_reasons' counts, from the
     # candidates' decisions only
     res.reasons = planner.reason_counts(decided)

@@ -55,7 +55,7 @@ def split_admissions(
         taken.add(a.event_id)
         accepted.append(a.event_id)
         for c in a.contributions:
-            grouped.setdefault(c.key, []).append(c)
+            grouped.setdefault((c.processor, c.day), []).append(c)  # c.key, without a call
     return accepted, duplicates, grouped
 
 
@@ -127,10 +127,13 @@ def fired_triggers(
         else:
             scope, scope_json = "entities", '"entities"'
             reason, reason_json = "entity_scope", '"entity_scope"'
-            ids, etype = tuple(sorted(have)), w.entity_type or None
+            ids = tuple(have) if len(have) == 1 else tuple(sorted(have))  # one: no list
+            etype = w.entity_type or None
             ids_json = json_list(ids)
         causes = w.caused_by
-        if len(causes) <= cap:
+        if len(causes) == 1:  # a window fired by the event that opened it
+            caused, more = tuple(causes), w.caused_more
+        elif len(causes) <= cap:
             caused, more = tuple(sorted(causes)), w.caused_more
         else:
             every = sorted(causes)
