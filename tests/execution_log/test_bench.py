@@ -35,3 +35,21 @@ def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pa
             "SELECT COUNT(*) + COUNT(fired_at) FROM pipeline_execution_log"
         ).fetchone()
     assert count == result["rows"]
+
+
+LOG_THREAD = Path(__file__).resolve().parents[2] / "bench" / "log_thread.py"
+
+
+@pytest.mark.parametrize("argv", [[], ["--ok-rows"]])
+def test_log_thread_bench_folds_the_outcomes(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """bench/log_thread.py, outcomes handed over one by one or as serve's deliveries: outcomes fold into their decision rows (one log row an event, two unfolded; a flush between a batch and its outcomes on a slow machine may keep a few apart)."""
+    spec = importlib.util.spec_from_file_location("bench_log_thread", LOG_THREAD)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--events", "640", "--json", *argv]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["events"] == 640 and 1.0 <= result["log_rows_per_event"] < 1.5, result
+    assert 0 < result["bytes_per_event"] <= 1024, result
