@@ -4,6 +4,7 @@ suite: a wall-clock bound fails on a loaded machine for reasons that are not bug
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import sqlite3
@@ -35,3 +36,26 @@ def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pa
             "SELECT COUNT(*) + COUNT(fired_at) FROM pipeline_execution_log"
         ).fetchone()
     assert count == result["rows"]
+
+
+LOG_THREAD = Path(__file__).resolve().parents[2] / "bench" / "log_thread.py"
+
+
+@pytest.mark.parametrize("argv", [[], ["--ok-rows"], ["--ok-rows", "--serve-gc"]])
+def test_log_thread_bench_folds_the_outcomes(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """bench/log_thread.py, outcomes handed over one by one or as serve's deliveries: outcomes fold into their decision rows (one log row an event, two unfolded; a flush between a batch and its outcomes on a slow machine may keep a few apart); the stage split is reported and serve's collector settings are undone."""
+    spec = importlib.util.spec_from_file_location("bench_log_thread", LOG_THREAD)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert mod.main(["--events", "640", "--json", *argv]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["events"] == 640 and 1.0 <= result["log_rows_per_event"] < 1.5, result
+    assert 0 < result["bytes_per_event"] <= 1024, result
+    stages = result["stage_ms_per_event"]
+    assert set(stages) == {"decisions", "outcomes", "flush", "bridge"}, stages
+    assert min(stages["decisions"], stages["outcomes"], stages["flush"]) > 0, stages
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == frozen  # restored
