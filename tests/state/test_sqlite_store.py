@@ -172,6 +172,9 @@ def test_passes_come_sooner_while_the_wal_fills_fast(
     path = tmp_path / "s.db"
     s = SqliteStateStore(path, checkpoint_interval_s=3600, wal_limit_bytes=1024 * 1024)
     cp = s._checkpointer
+    # this test runs the passes: the thread's own loop stops first (had it not yet read its
+    # wait, it would wait this test's short one and run a pass of its own in between)
+    cp.stop()
     cp.interval_s = 1.0
     cp._wait = wait
     # never behind: no tail copy after a commit (on a loaded machine the 60 commits can take
