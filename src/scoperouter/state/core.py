@@ -18,8 +18,12 @@ from hashlib import sha256
 from pydantic_core import to_json
 
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
-from scoperouter.messages.unchecked import unchecked
-from scoperouter.router.window_state import CAUSED_BY_CAP, json_string, json_strings
+from scoperouter.router.window_state import (
+    CAUSED_BY_CAP,
+    json_string,
+    json_strings,
+    window_trigger,
+)
 from scoperouter.state.merge import apply, to_trigger
 from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
 
@@ -99,10 +103,11 @@ def fired_triggers(
 
     Built once from each window's fields, each string JSON-encoded once for both the
     trigger id and the body, with the steps of
-    :func:`scoperouter.router.window_state.trigger_scope`, ``trigger_id_of_json`` and
-    ``window_trigger`` written out here (no call per step: a trigger per event at
-    saturation; what every window of the batch shares -- the stamp, the date key -- is
-    looked up once); the same values, id and bytes as :func:`to_trigger` and
+    :func:`scoperouter.router.window_state.trigger_scope` and ``trigger_id_of_json``
+    written out here (no call per step: a trigger per event at saturation; what every
+    window of the batch shares -- the stamp, the date key -- is looked up once), the
+    trigger itself made by ``window_trigger``; the same values, id and bytes as
+    :func:`to_trigger` and
     :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
     triggers: list[Trigger] = []
     rows: list[tuple[str, str, bytes]] = []
@@ -117,6 +122,7 @@ def fired_triggers(
     at_tail = ',"fired_at":' + at_json
     add_trigger, add_row = triggers.append, rows.append
     key_parts, json_list, js, hash_of = _key_parts, _json_list, json_string, sha256
+    make = window_trigger
     cap, priorities = CAUSED_BY_CAP, _PRIORITY_JSON
     for w in windows:
         have = w.entity_ids
@@ -148,26 +154,10 @@ def fired_triggers(
         )
         tid = "t-" + hash_of(payload.encode("ascii")).hexdigest()[:24]
         corr, priority = w.correlation_id, w.priority
-        t = unchecked(
-            Trigger,
-            {  # window_trigger's fields, in its order
-                "trigger_id": tid,
-                "processor": processor,
-                "game_date": day,
-                "start_date": day,
-                "end_date": day,
-                "scope": scope,
-                "entity_type": etype,
-                "entity_ids": ids,
-                "reason": reason,
-                "caused_by": caused,
-                "caused_by_more": more,
-                "correlation_id": corr,
-                "priority": priority,
-                "fired_at": at,
-                "date_field": date_field,
-            },
-        )
+        t = make(
+            tid, processor, day, scope, etype, ids, reason, caused, more, corr, priority, at,
+            date_field,
+        )  # fmt: skip
         add_trigger(t)
         if more:
             tail = f',"caused_by_more":{more}' + tail
