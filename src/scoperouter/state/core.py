@@ -107,8 +107,7 @@ def fired_triggers(
     written out here (no call per step: a trigger per event at saturation; what every
     window of the batch shares -- the stamp, the date key -- is looked up once), the
     trigger itself made by ``window_trigger``; the same values, id and bytes as
-    :func:`to_trigger` and
-    :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
+    :func:`to_trigger` and :func:`trigger_body` (tests/state/test_fired_trigger.py)."""
     triggers: list[Trigger] = []
     rows: list[tuple[str, str, bytes]] = []
     if date_field in _TRIGGER_KEYS:  # the date's key would shadow a field: the long way

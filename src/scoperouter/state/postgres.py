@@ -34,7 +34,7 @@ from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CAUSED_BY_CAP
-from scoperouter.state.core import fired_trigger, fold, split_admissions
+from scoperouter.state.core import fired_triggers, fold, split_admissions
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.merge import union_causes
 from scoperouter.state.model import (
@@ -268,18 +268,15 @@ class PostgresStateStore:
         if not windows:
             return []
         o = self.options
-        made = [fired_trigger(w, now, self.options.date_field) for w in windows]
+        triggers, rows = fired_triggers(windows, now, o.date_field)
         out: list[OutboxItem] = []
         with c.cursor() as cur:
             cur.executemany(
                 _INSERT_FIRED,
-                [
-                    (t.trigger_id, t.processor, body, now, now, o.owner, now + o.lease_s)
-                    for t, body in made
-                ],
+                [(tid, proc, body, now, now, o.owner, now + o.lease_s) for tid, proc, body in rows],
                 returning=True,
             )
-            for t, body in made:
+            for t, (_tid, _proc, body) in zip(triggers, rows, strict=True):
                 row = cur.fetchone()
                 assert row is not None
                 out.append(OutboxItem(int(row[0]), t, body, 0, 1))
