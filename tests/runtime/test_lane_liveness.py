@@ -31,7 +31,7 @@ from scoperouter.runtime.backlog import LanePage, LaneRequest, page
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.lanes import Lane, requests
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Done, MarkQueue, Release, write_marks
+from scoperouter.runtime.marks import Done, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.payloads import trigger_bytes
@@ -89,9 +89,7 @@ def insert(store: Store, n: int, processor: str, now: float) -> tuple[int, Trigg
 def knows(lane: Lane, store: Store, now: float) -> bool:
     """The oracle: the lane will page every row of its target waiting in the store (not in
     flight, not paged) -- it holds it due now, or is woken no later than it comes due."""
-    held = lane.inflight | {r.row_id for r in lane.buffer} | {r.row_id for r in lane.tail}
-    if lane.tail and not lane.has_due:  # a tail waits for the next page: it must come
-        return False
+    held = lane.inflight | {r.row_id for r in lane.buffer}
     waiting = [
         at
         for rid, at in store._db.execute(
@@ -147,113 +145,6 @@ def test_a_page_reports_more_when_it_left_due_rows_out(tmp_path: Path) -> None:
     assert pg.more
 
 
-def _pump_round(d: Stepped, store: Store, now: float) -> None:
-    """One pump turn run to its end: drain, marks and page on the store, the answer."""
-    for ln in d.lanes.values():
-        d._drain(ln)
-    rqs = requests(d.lanes.values(), now, d.options.pump_interval_s)
-    marks = d.marks.take()
-    d.written.extend(marks)
-    with store.transaction():
-        write_marks(store, marks)
-    for pg in page(store, [], rqs, now) if rqs else []:
-        d._apply_page(pg, now)
-    for ln in d.lanes.values():
-        ln.started.clear()
-
-
-def released(d: Dispatcher) -> list[int]:
-    """Rows given back to the store by marks not yet written."""
-    return [m.row_id for m in d.marks._marks if isinstance(m, Release)]
-
-
-def _deliver_all(d: Stepped) -> None:
-    while d.held:
-        with pytest.raises(StopIteration):
-            d.held.pop(0).send(None)
-
-
-def test_a_burst_past_the_lanes_room_stops_costing_store_trips_once_the_store_is_drained(
-    tmp_path: Path, zero_cfg: LoadedConfig
-) -> None:
-    """Triggers fired while a burst waits in the store are held in the lane's tail, start after the burst (first fired, first sent), and once the store is drained a fired trigger starts without a store round trip."""
-    FLAKY.down = False
-    d = make_dispatcher(zero_cfg, lambda: T0)
-    d._run_state = lambda *a: None  # type: ignore[assignment,return-value]  # pump on
-    store = Store(tmp_path / "s.sqlite3", sync="normal")
-    proc = next(iter(zero_cfg.registry.processors))
-    lane = d.lane(proc)
-    room = lane.target.concurrency * lane.batch * 2  # in flight + buffered
-    try:
-        burst = [insert(store, n, proc, T0) for n in range(room + 1)]
-        d.fired(burst)  # one past the lane's room: it goes back to the store
-        assert lane.has_due and released(d) == [burst[-1][0]]
-        later = [insert(store, n, proc, T0) for n in range(100, 103)]
-        d.fired(later)
-        assert [r.row_id for r in lane.tail] == [x[0] for x in later]
-        assert released(d) == [burst[-1][0]], "held in the tail, not given back"
-        for _ in range(20):  # deliver and pump until the lane is quiet
-            _deliver_all(d)
-            _pump_round(d, store, T0)
-            if d.quiet:
-                break
-        assert d.quiet and not lane.tail
-        assert d.order == [x[0] for x in burst + later], "first fired, first sent"
-        back = {m.row_id for m in d.written if isinstance(m, Release)}
-        assert back == {burst[-1][0]}, "the tail went to the buffer: no store round trip"
-        one = insert(store, 200, proc, T0)
-        d.fired([one])
-        assert d.order[-1] == one[0] and not released(d)  # started at once, no store trip
-    finally:
-        for c in d.held:
-            c.close()
-
-
-def test_a_tail_goes_back_to_the_store_behind_rows_still_due_there(
-    tmp_path: Path, zero_cfg: LoadedConfig
-) -> None:
-    """A page that leaves rows due in the store gives the tail back (Release), and every row still starts in the order it fired."""
-    FLAKY.down = False
-    d = make_dispatcher(zero_cfg, lambda: T0)
-    d._run_state = lambda *a: None  # type: ignore[assignment,return-value]  # pump on
-    store = Store(tmp_path / "s.sqlite3", sync="normal")
-    proc = next(iter(zero_cfg.registry.processors))
-    lane = d.lane(proc)
-    room = lane.target.concurrency * lane.batch * 2
-    try:
-        burst = [insert(store, n, proc, T0) for n in range(room + 1)]
-        d.fired(burst)
-        more = [insert(store, n, proc, T0) for n in range(1000, 1000 + lanes_page_rows() + 3)]
-        d.rows_waiting([proc])  # rows another replica gave back: more than one page
-        for _, t, b in more:  # (announced, not fired here)
-            assert t is not None and b
-        later = [insert(store, n, proc, T0) for n in range(5000, 5002)]
-        d.fired(later)
-        tail = [r.row_id for r in lane.tail]
-        assert tail == [x[0] for x in later]
-        _deliver_all(d)
-        _pump_round(d, store, T0)  # its page is full: rows still due in the store
-        assert not lane.tail and lane.has_due
-        assert set(tail) <= set(released(d)), "given back, behind the rows due there"
-        for _ in range(50):
-            _deliver_all(d)
-            _pump_round(d, store, T0)
-            if d.quiet:
-                break
-        assert d.quiet
-        assert d.order == sorted(d.order), "first fired, first sent"
-        assert set(d.order) == {x[0] for x in burst + more + later}
-    finally:
-        for c in d.held:
-            c.close()
-
-
-def lanes_page_rows() -> int:
-    from scoperouter.runtime.lanes import PAGE_ROWS
-
-    return PAGE_ROWS
-
-
 # ------------------------------------------------- a state machine against the oracle
 class FlakySink:
     """Fails (retryable) while ``down``; the test steps each delivery by hand."""
@@ -278,8 +169,6 @@ class Stepped(Dispatcher):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.held: list[Coroutine[Any, Any, None]] = []
-        self.order: list[int] = []  # row ids in the order their deliveries started
-        self.written: list[Any] = []  # marks written by the tests' pump rounds
 
     def _spawn(self, coro: Any) -> None:
         self.held.append(coro)
@@ -289,7 +178,6 @@ class Stepped(Dispatcher):
         assert len(set(ids)) == len(ids) and not lane.inflight.intersection(ids), (
             f"a row started twice at once: {ids} / {sorted(lane.inflight)}"
         )
-        self.order.extend(ids)
         super()._start_rows(lane, rows)
 
 
@@ -420,7 +308,7 @@ class LaneMachine(RuleBasedStateMachine):
     @invariant()
     def no_row_is_held_twice(self) -> None:
         for ln in self.d.lanes.values():
-            held = [r.row_id for r in ln.buffer] + [r.row_id for r in ln.tail]
+            held = [r.row_id for r in ln.buffer]
             assert len(set(held)) == len(held) and not ln.inflight.intersection(held), (
                 ln.name,
                 held,

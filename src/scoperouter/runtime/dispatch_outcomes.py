@@ -211,10 +211,9 @@ class Outcomes:
 
     def _park(self, lane: Lane) -> None:
         """Paged rows back to the store (given back: a state store's lease is released)."""
-        for r in (*lane.buffer, *lane.tail):  # pending in the store: paged after recovery
+        for r in lane.buffer:  # still pending in the store: paged again after recovery
             self.marks.append(Release(r.row_id))
         lane.buffer.clear()
-        lane.tail.clear()
         lane.rows_left()  # a page out now excluded these rows: its answer must not clear that
 
     def _breaker_opened(self, lane: Lane, now: float, error: str) -> None:

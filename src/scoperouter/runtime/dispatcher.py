@@ -113,11 +113,7 @@ class Dispatcher(Outcomes):
     def quiet(self) -> bool:
         """Nothing in flight (no page out either) and nothing known to wait in the store."""
         return not (self.tasks or self._paging) and all(
-            not ln.inflight
-            and not ln.buffer
-            and not ln.tail
-            and not ln.has_due
-            and ln.next_due is None
+            not ln.inflight and not ln.buffer and not ln.has_due and ln.next_due is None
             for ln in self.lanes.values()
         )
 
@@ -208,14 +204,6 @@ class Dispatcher(Outcomes):
                         0, row[4], t,
                     )
                 )  # fmt: skip
-            elif lanes.holds_tail(lane):  # behind the store's due rows: the next page says
-                lane.tail.append(
-                    PendingTrigger(
-                        row_id, t.trigger_id, t.processor, body.decode() if body else "", 0,
-                        0, row[4], t,
-                    )
-                )  # fmt: skip
-                self._wake.set()
             else:  # waits in the store (a state store gets the lease back: any replica)
                 self.marks.append(Release(row_id))
                 lane.rows_left()
@@ -300,11 +288,7 @@ class Dispatcher(Outcomes):
 
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
-        back = lane.take_page(pg)
-        if back:  # rows due in the store before them: they wait behind those, there
-            for r in back:
-                self.marks.append(Release(r.row_id))
-            lane.rows_left()
+        lane.take_page(pg)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:

@@ -1,8 +1,7 @@
 """Per-target lanes of the dispatcher and what the pump asks the store for (pure: no
 I/O, times passed in).
 
-Invariant: a lane never asks for rows it holds (in flight, buffered, in its tail:
-``exclude``), asks
+Invariant: a lane never asks for rows it holds (in flight or buffered: ``exclude``), asks
 only when it has room (or a half-open breaker wants its one probe, which may take a row
 not yet due), keeps what changed while a page was being read (``fresh``, ``local_due``,
 ``started``) and, when a page asks no rows, what the clock made due, so no waiting row is
@@ -38,10 +37,6 @@ PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no s
 #   page answers, rows asked                more or fresh       min(page, local_due)
 #   page answers, none asked                has_due or fresh    min(page, local_due)
 #   attempt done or dead                    -                   -             - (row leaves)
-#   fired, rows due in the store, room      -                   -             - (row in ``tail``)
-#   page answers, rows asked, tail held     (as above)          -             tail -> buffer when
-#                                                                             nothing more is due,
-#                                                                             else given back
 #
 # A page reports only rows due at its ``now`` (``more``) and later ones (``next_due`` >
 # now), so the rule that keeps ``quiet`` honest is: every row of the target pending in the
@@ -70,40 +65,22 @@ class Lane:
     # (their outcome mark is not written yet), they must not start twice
     started: set[int] = field(default_factory=set)
     buffer: deque[PendingTrigger] = field(default_factory=deque)  # paged, not started yet
-    # fired here while rows of the lane waited due in the store: held (not started, not
-    # in the store's due rows) until a page says whether the store still holds due rows
-    # before them -- then they go behind those (given back) or, none left, to the buffer
-    # (:meth:`take_page`). Without it a burst past the lane's room kept the lane paging
-    # every later trigger back from the store for as long as triggers kept firing.
-    tail: deque[PendingTrigger] = field(default_factory=deque)
 
     @property
     def free(self) -> int:
         return self.target.concurrency - self.busy
 
-    def take_page(self, pg: LanePage) -> list[PendingTrigger]:
+    def take_page(self, pg: LanePage) -> None:
         """A page came back: what changed while it was read (new rows, deferred
-        attempts) is kept; its rows join the buffer unless started meanwhile. A page that
-        asked rows settles the :attr:`tail`: behind the page's rows in the buffer when
-        nothing more is due in the store, else returned, to be given back to the store
-        (behind the rows due there: first fired, first sent)."""
+        attempts) is kept; its rows join the buffer unless started meanwhile."""
         self.has_due = (pg.more if pg.asked else self.has_due) or self.fresh
         nd = [t for t in (pg.next_due, self.local_due) if t is not None]
         self.next_due = min(nd) if nd else None
         known = {r.row_id for r in self.buffer}
-        known.update(r.row_id for r in self.tail)  # fired after the request: the tail's
         for r in pg.rows:
             rid = r.row_id
             if rid not in self.inflight and rid not in self.started and rid not in known:
                 self.buffer.append(r)
-        if not (self.tail and pg.asked):
-            return []
-        tail = list(self.tail)
-        self.tail.clear()
-        if self.has_due:
-            return tail
-        self.buffer.extend(tail)
-        return []
 
     def rows_left(self) -> None:
         """Rows of this lane wait due in the store (new, given back, redriven): due now, and
@@ -129,18 +106,6 @@ def holds_fired(lane: Lane) -> bool:
         not lane.has_due
         and lane.breaker.state == "closed"
         and len(lane.buffer) < lane.target.concurrency * lane.batch
-    )
-
-
-def holds_tail(lane: Lane) -> bool:
-    """A trigger fired here while rows of ``lane`` wait due in the store is held in the
-    lane's :attr:`~Lane.tail` (up to a full round of deliveries) instead of being given
-    back to the store at once, so that a lane whose store backlog the next page empties
-    goes back to starting fired triggers without a store round trip."""
-    return (
-        lane.has_due
-        and lane.breaker.state == "closed"
-        and len(lane.tail) < lane.target.concurrency * lane.batch
     )
 
 
@@ -182,11 +147,7 @@ def requests(lanes: Iterable[Lane], now: float, interval: float) -> list[LaneReq
                 LaneRequest(
                     ln.name,
                     (1 if probe else PAGE_ROWS - len(ln.buffer)) if asks else 0,
-                    frozenset(
-                        ln.inflight.union(r.row_id for r in ln.buffer).union(
-                            r.row_id for r in ln.tail
-                        )
-                    ),
+                    frozenset(ln.inflight.union(r.row_id for r in ln.buffer)),
                     now - ln.horizon_s if sweep else None,
                     float("inf") if probe else now,  # a probe takes the oldest row
                 )
