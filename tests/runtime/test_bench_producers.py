@@ -1,0 +1,69 @@
+"""``bench/producers.py``'s pure parts: the per-event / per-batch fit and the histogram
+read from ``/metrics`` (the runs themselves are timing: ``python bench/producers.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_producers", REPO / "bench" / "producers.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+BENCH = bench()
+
+
+@given(
+    a=st.floats(0.0, 1.0),
+    b=st.floats(0.0, 5.0),
+    batches=st.lists(st.integers(1, 512), min_size=2, max_size=8, unique=True),
+)
+def test_fit_recovers_an_exact_line(a: float, b: float, batches: list[int]) -> None:
+    """Points on cpu = a + b / batch give back a (per event) and b (per batch)."""
+    got = BENCH.fit([(1 / n, a + b / n) for n in batches])
+    assert got is not None
+    assert got[0] == pytest.approx(a, abs=1e-6) and got[1] == pytest.approx(b, abs=1e-6)
+
+
+@pytest.mark.parametrize("points", [[], [(0.1, 1.0)], [(0.1, 1.0), (0.1, 2.0)]])
+def test_fit_needs_two_different_batch_sizes(points: list[tuple[float, float]]) -> None:
+    """Fewer than two points, or one batch size only, fit nothing."""
+    assert BENCH.fit(points) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("scoperouter_ingest_batch_size_sum 120.0\nscoperouter_ingest_batch_size_count 4.0\n",
+         (120.0, 4.0)),
+        ("scoperouter_other_sum 1.0\n", (0.0, 0.0)),
+    ],
+)  # fmt: skip
+def test_histogram_reads_sum_and_count(text: str, expected: tuple[float, float]) -> None:
+    """The histogram's _sum and _count lines are read; an absent histogram reads as zero."""
+    assert BENCH.histogram(text, "scoperouter_ingest_batch_size") == expected
+
+
+def test_readme_quotes_the_saved_producers_run() -> None:
+    """The README's per-batch figures are bench/producers.py --summary of the saved run, verbatim."""
+    import json
+    import re
+
+    report = json.loads((REPO / "bench" / "results" / "producers.json").read_text("utf-8"))
+    squash = lambda t: re.sub(r"\s+", " ", t)  # noqa: E731
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert squash(BENCH.summary(report)) in squash(readme)
