@@ -7,6 +7,7 @@ process group so a caller can kill it whole.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 EMULATOR = Path(
     os.environ.get(
@@ -70,3 +72,15 @@ def serve_cmd(
     if not log:
         cmd.append("--no-log")
     return cmd + list(extra)
+
+
+def daemon_bench() -> Any:
+    """``bench/daemon.py`` loaded as a module (its rounds, contestants and helpers), for the
+    scripts that measure one of its figures more closely."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_daemon", Path(__file__).parent / "daemon.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

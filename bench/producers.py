@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import re
 import shutil
@@ -35,14 +34,8 @@ from typing import Any
 import aiohttp
 
 HERE = Path(__file__).resolve().parent
-
-
-def _daemon_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_daemon", HERE / "daemon.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(HERE))  # bench_support, also when loaded by file path
+from bench_support import daemon_bench  # noqa: E402
 
 
 def histogram(text: str, name: str) -> tuple[float, float]:
@@ -129,7 +122,7 @@ async def point(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    bd = _daemon_bench()
+    bd = daemon_bench()
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-producers-"))
     try:
         cfg = bd.write_registry(tmp / "cfg")

@@ -21,7 +21,6 @@ Starts the Pub/Sub emulator itself (as ``bench/daemon.py`` does) unless
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import shutil
@@ -32,17 +31,10 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
-
-
-def _daemon_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_daemon", HERE / "daemon.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(HERE))  # bench_support, also when loaded by file path
+from bench_support import daemon_bench  # noqa: E402
 
 
 def thread_cpu(pid: int, tick: int) -> dict[str, tuple[str, float]]:
@@ -88,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", type=Path, help="py-spy raw profile of the drain to this file")
     ap.add_argument("--gil", action="store_true", help="py-spy samples the GIL holder only")
     args = ap.parse_args(argv)
-    bd = _daemon_bench()
+    bd = daemon_bench()
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-pull-threads-"))
     emu = bd.start_emulator(tmp)
     if emu is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
