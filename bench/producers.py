@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench_support, also when loaded by file path
@@ -40,11 +41,12 @@ from bench_support import daemon_bench  # noqa: E402
 
 def histogram(text: str, name: str) -> tuple[float, float]:
     """(sum, count) of a Prometheus histogram in an exposition ``text`` ((0, 0): absent)."""
-    got = [
-        float(m.group(1)) if m else 0.0
-        for m in (re.search(rf"^{name}_{part} (\S+)$", text, re.M) for part in ("sum", "count"))
-    ]
-    return got[0], got[1]
+    got = {f"{name}_sum": 0.0, f"{name}_count": 0.0}
+    for family in text_string_to_metric_families(text):  # typed or not, by sample name
+        for sample in family.samples:
+            if sample.name in got and not sample.labels:
+                got[sample.name] = sample.value
+    return got[f"{name}_sum"], got[f"{name}_count"]
 
 
 def _span(values: list[float], fmt: str) -> str:
@@ -78,16 +80,11 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float] | None:
     """Least squares ``y = a + b * x`` over ``(x, y)`` points: ``(a, b)``, or None when the
     x values do not differ (here x = 1 / mean batch, y = CPU ms per event: ``a`` is the
     CPU per event, ``b`` the CPU per batch)."""
-    n = len(points)
-    if n < 2:
+    try:
+        b, a = statistics.linear_regression([x for x, _ in points], [y for _, y in points])
+    except statistics.StatisticsError:  # fewer than two points, or one x only
         return None
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    if sxx == 0:
-        return None
-    b = sum((x - mx) * (y - my) for x, y in points) / sxx
-    return my - b * mx, b
+    return a, b
 
 
 async def point(

@@ -4,6 +4,8 @@ read from ``/metrics`` (the runs themselves are timing: ``python bench/producers
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +62,6 @@ def test_histogram_reads_sum_and_count(text: str, expected: tuple[float, float])
 
 def test_readme_quotes_the_saved_producers_run() -> None:
     """The README's per-batch figures are bench/producers.py --summary of the saved run, verbatim."""
-    import json
-    import re
-
     report = json.loads((REPO / "bench" / "results" / "producers.json").read_text("utf-8"))
     squash = lambda t: re.sub(r"\s+", " ", t)  # noqa: E731
     readme = (REPO / "README.md").read_text(encoding="utf-8")
