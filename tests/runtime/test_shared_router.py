@@ -415,26 +415,31 @@ async def test_ingest_batches_do_not_each_ask_the_store_for_due_windows(
 
 
 @pytest.mark.parametrize(
-    ("queued", "ok", "barrier", "writes", "stopping"),
+    ("queued", "arriving", "ok", "barrier", "writes", "stopping"),
     [
-        (1, True, False, [False, False, False, True, False], False),  # unanswered: 3 ticks
-        (0, True, False, [True] * 5, False),  # none unanswered: no batch will take them
-        (1, False, False, [True] * 5, False),  # a failing store: the write probes it
-        (1, True, True, [True] * 5, False),  # a barrier never waits
-        (1, True, False, [True] * 5, True),  # stopping: no batch comes
+        (1, False, True, False, [False, False, False, True, False], False),  # unanswered: 3 ticks
+        # a stream between two batches: messages arrived since the last tick
+        (0, True, True, False, [False, False, False, True, False], False),
+        (0, False, True, False, [True] * 5, False),  # none unanswered or arriving: no batch
+        (1, False, False, False, [True] * 5, False),  # a failing store: the write probes it
+        (0, True, False, False, [True] * 5, False),
+        (1, True, True, True, [True] * 5, False),  # a barrier never waits
+        (1, True, True, False, [True] * 5, True),  # stopping: no batch comes
     ],
 )
 async def test_mark_flusher_leaves_marks_to_the_next_ingest_batch(
     zero_cfg: LoadedConfig,
     make_shared: Factory,
     queued: int,
+    arriving: bool,
     ok: bool,
     barrier: bool,
     writes: list[bool],
     stopping: bool,
 ) -> None:
-    """While events are queued or in a batch (the next batch takes the marks into its own
-    commit) the flusher skips its write, MARKS_RIDE_TICKS ticks in a row at most."""
+    """While events are queued, in a batch or arriving since the last tick (the next batch
+    takes the marks into its own commit) the flusher skips its write, MARKS_RIDE_TICKS
+    ticks in a row at most."""
     r = make_shared(zero_cfg, MemorySink())
     written: list[int] = []
     r._write_marks_tx = lambda marks: written.append(len(marks))  # type: ignore[method-assign]
@@ -444,6 +449,8 @@ async def test_mark_flusher_leaves_marks_to_the_next_ingest_batch(
     got = []
     for k in range(len(writes)):
         r.marks.append(rm.Done(k + 1, 1, 1.0))
+        if arriving:  # a message came in (and was answered) since the last tick
+            r._submitted += 1
         before = len(written)
         await r._flush_marks(barrier=barrier)
         got.append(len(written) > before)

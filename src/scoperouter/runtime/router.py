@@ -124,6 +124,7 @@ class Router:
         self._state = StateThread("scoperouter-state_0")
         self._stopping = False
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
+        self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False
         self._started = False
         self._heavy: deque[Item] = deque()  # heavy events taken off the queue, not yet run
@@ -301,6 +302,7 @@ class Router:
             return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
         self._queue.put_nowait(Item(inbound, parsed, settle))
         self._unfinished += 1
+        self._submitted += 1
         return None
 
     async def _ingest_worker(self) -> None:
