@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
@@ -213,6 +214,18 @@ async def saturate(
     return ok[0], time.perf_counter() - t0
 
 
+async def gc_collections(s: aiohttp.ClientSession, port: int) -> float:
+    """The daemon's garbage collections so far, every generation (``/metrics``)."""
+    async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        text = await r.text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "python_gc_collections_total"
+    )
+
+
 def log_bytes(state: Path) -> int:
     return sum(p.stat().st_size for p in state.glob("execution_log.sqlite*") if p.is_file())
 
@@ -234,10 +247,14 @@ async def http_round(
             c1 = cpu_s(p.pid)
             out["fixed_events"] = n
             out["cpu_ms_per_event"] = (c1 - c0) * 1000 / max(1, n)
+            daemon = name != "bare"
+            g0 = await gc_collections(s, p.port) if daemon else 0.0
             c0 = cpu_s(p.pid)
             n, el = await saturate(s, url, seconds, f"sat{rnd}")
             await asyncio.sleep(0.3)
             c1 = cpu_s(p.pid)
+            if daemon:  # collections during the saturated run (runtime/daemon.py freeze_heap)
+                out["saturation_gc_collections"] = await gc_collections(s, p.port) - g0
             out["saturation_events_per_s"] = n / el
             out["saturation_cpu_ms_per_event"] = (c1 - c0) * 1000 / max(1, n)
             out["rss_mb"] = rss_mb(p.pid)
@@ -506,6 +523,12 @@ async def main(argv: list[str] | None = None) -> int:
                 "log_bytes_per_event": spread(
                     [r["serve"]["log_bytes_per_event"] for r in rounds], 0
                 ),
+                # garbage collections in each saturated run (no ratio: the bare server is
+                # not asked)
+                "saturation_gc_collections": {
+                    name: spread([r[name]["saturation_gc_collections"] for r in rounds], 0)
+                    for name in ("serve", "serve_no_log")
+                },
             }
         if not args.skip_emulator:
             emu = start_emulator(tmp)
@@ -627,6 +650,9 @@ def summary(r: dict[str, Any]) -> str:
                     )
         if sect == "http":
             lines.append(f"execution log bytes/event: {block['log_bytes_per_event']}")
+            gcs = block.get("saturation_gc_collections")
+            if gcs:
+                lines.append(f"garbage collections per saturated run: {gcs}")
     if "soak" in r:
         s = r["soak"]
         lines.append(

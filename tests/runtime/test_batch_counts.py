@@ -3,6 +3,7 @@ counting each event, each latency on its own holds."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -157,3 +158,16 @@ async def test_decisions_by_reason_agree_on_both_stores(
         await _counts_add_up(r, zero_cfg, plan, received)
         by_store.append(_samples(r.metrics, "scoperouter_decisions_total"))
     assert by_store[0] == by_store[1] and len(by_store[0]) > 1
+
+
+def test_metrics_count_the_interpreters_garbage_collections() -> None:
+    """python_gc_collections_total{generation} counts collections (how often the young
+    generation is scanned under load: runtime/daemon.py GC_GEN0_THRESHOLD)."""
+    m = Metrics()
+    before = _samples(m, "python_gc_collections_total")
+    key = ("python_gc_collections_total", (("generation", "0"),))
+    assert key in before
+    gc.collect(0)
+    assert (
+        _samples(m, "python_gc_collections_total")[key] >= before[key] + 1
+    )  # (+ any automatic one)

@@ -59,7 +59,10 @@ def _open_connections(server: Any) -> int:
     return len(conns if conns is not None else server.connections)
 
 
-GC_GEN0_THRESHOLD = 20_000  # allocations between young-generation collections (freeze_heap)
+# allocations between young-generation collections (freeze_heap): above what the execution
+# log holds between two flushes (a second of rows and pending outcomes: 20-30k objects at
+# saturation), so its buffer is freed before a collection would scan it
+GC_GEN0_THRESHOLD = 100_000
 
 
 @dataclass
@@ -390,7 +393,11 @@ class Daemon:
         The youngest generation is collected every ``GC_GEN0_THRESHOLD`` allocations
         instead of every 700: an event allocates hundreds of short-lived containers that
         reference counting frees anyway, and scanning them every few events cost ~6% of
-        ``serve``'s CPU per event at saturation (issue 16, ``bench/daemon.py``)."""
+        ``serve``'s CPU per event at saturation (issue 16, ``bench/daemon.py``). At 20,000
+        a collection still came about once a second at saturation, each scanning the
+        execution log's unflushed rows and outcomes (15-20 ms with the interpreter lock
+        held, ~3% of the CPU per event, measured with ``gc.callbacks``); at 100,000 none
+        came in a saturated run."""
         gc.collect()
         gc.freeze()
         if not self._heap_frozen:

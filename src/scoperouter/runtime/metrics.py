@@ -12,7 +12,14 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -42,6 +49,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        if registry is None:  # (a registry given may hold it already: the default one does)
+            # the interpreter's collections: python_gc_collections_total{generation} and the
+            # objects freed -- process-wide, read at scrape time (gc.get_stats), no callback
+            r.register(GC_COLLECTOR)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # child()
         self.events_received = Counter(
             "scoperouter_events_received", "Messages received, by origin.", ["origin"], registry=r
