@@ -422,7 +422,7 @@ async def test_ingest_batches_do_not_each_ask_the_store_for_due_windows(
         (0, True, True, False, [False, False, False, True, False], False),
         (0, False, True, False, [True] * 5, False),  # none unanswered or arriving: no batch
         (1, False, False, False, [True] * 5, False),  # a failing store: the write probes it
-        (0, True, False, False, [True] * 5, False),
+        (0, True, False, False, [True] * 5, False),  # arriving, but the store fails: probe
         (1, True, True, True, [True] * 5, False),  # a barrier never waits
         (1, True, True, False, [True] * 5, True),  # stopping: no batch comes
     ],
