@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from runtime_support import GAME_DAY, dry_run_keys, game_day_stream, key_of, loa
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.intake import Settle
+from scoperouter.runtime.pubsub import InlineScheduler, PubSubSource
 from scoperouter.runtime.router import Inbound, Outcome
 
 PROJECT = "scoperouter-test"
@@ -219,6 +221,43 @@ async def test_duplicates_and_redeliveries_dispatch_once(
     assert len({x["trigger_id"] for x in lines}) == len(lines)
     assert d.metrics.events_duplicate._value.get() >= len(events)
     assert d.metrics.events_accepted._value.get() == len(events)
+
+
+@pytest.mark.emulator
+async def test_pulled_messages_reach_the_router_from_the_client_s_own_thread(
+    pubsub_emulator: str,
+    zero_cfg: LoadedConfig,
+    start_daemon: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Streaming pull calls the source's callback on the client's consumer thread, never
+    through a thread pool (InlineScheduler), and every event is still routed once."""
+    threads: set[str] = set()
+    real = PubSubSource._callback
+
+    def callback(self: PubSubSource, message: Any) -> None:
+        threads.add(threading.current_thread().name)
+        real(self, message)
+
+    monkeypatch.setattr(PubSubSource, "_callback", callback)
+    events = STREAM[:100]
+    payloads = [json.dumps(e).encode() for e in events]
+    _d, lines, _ = await run_transport("pull", zero_cfg, start_daemon, payloads)
+    assert sorted(key_of(x) for x in lines) == dry_run_keys(zero_cfg, events)
+    assert threads == {"Thread-ConsumeBidirectionalStream"}
+    assert not [t.name for t in threading.enumerate() if "ThreadScheduler" in t.name]
+
+
+def test_inline_scheduler_calls_back_at_once_and_holds_nothing() -> None:
+    """InlineScheduler runs the callback on the scheduling thread before returning, hands
+    acks over on a queue, and has no messages to give back at shutdown."""
+    sched = InlineScheduler()
+    got: list[tuple[Any, ...]] = []
+    sched.schedule(lambda *a, **k: got.append((threading.current_thread().name, a, k)), 1, x=2)
+    assert got == [(threading.current_thread().name, (1,), {"x": 2})]
+    sched.queue.put("ack")
+    assert sched.queue.get_nowait() == "ack"
+    assert sched.shutdown(await_msg_callbacks=True) == []
 
 
 @pytest.mark.emulator

@@ -1,8 +1,9 @@
 """Pub/Sub streaming-pull source (google-cloud-pubsub SubscriberClient, honours
 PUBSUB_EMULATOR_HOST).
 
-The client library calls back on its own thread pool; each callback queues the message and
-wakes the event loop (``loop.call_soon_threadsafe``, once per burst). The loop hands the
+The client library calls back on its own consumer thread (:class:`InlineScheduler`: no
+thread pool); each callback queues the message and wakes the event loop
+(``loop.call_soon_threadsafe``, once per burst). The loop hands the
 burst to the router's ingest queue (:meth:`Router.enqueue`) with one small
 :class:`_Pending` per message and no task or future: the router settles it after the
 message's batch commits, and only then is the message acked -- when the outcome says it is
@@ -28,6 +29,7 @@ import collections
 import contextlib
 import importlib
 import logging
+import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,6 +105,30 @@ class _Pending:
     def set_result(self, result: Outcome, /) -> None:
         self.settled = True
         self.source._settled(self.message, result)
+
+
+class InlineScheduler:
+    """The client library's scheduler (``subscribe(scheduler=...)``) that calls the callback
+    on the library's own consumer thread instead of in a thread pool: the callback here only
+    queues the message and wakes the event loop, so the library's default
+    ``ThreadScheduler`` (a future, a work item and a pool thread's wake-up per message) is
+    pure cost. Its ``queue`` carries the messages' acks and nacks to the library's dispatcher
+    thread, as ``ThreadScheduler``'s does. Nothing is ever held here, so a shutdown has no
+    messages to hand back. (Duck-typed to ``pubsub_v1.subscriber.scheduler.Scheduler``: this
+    module imports the client library only when a source starts.)"""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+
+    @property
+    def queue(self) -> queue.Queue[Any]:
+        return self._queue
+
+    def schedule(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        callback(*args, **kwargs)
+
+    def shutdown(self, await_msg_callbacks: bool = False) -> list[Any]:
+        return []
 
 
 class PubSubSource:
@@ -214,7 +240,12 @@ class PubSubSource:
             max_bytes=self.max_bytes,
             max_duration_per_lease_extension=int(self.lease_extension_s),
         )
-        fut = self._client.subscribe(self.subscription, callback=self._callback, flow_control=flow)
+        fut = self._client.subscribe(
+            self.subscription,
+            callback=self._callback,
+            flow_control=flow,
+            scheduler=InlineScheduler(),  # one per subscribe: a scheduler is not reusable
+        )
         self._future = fut
         self._pull_started = time.monotonic()
         fut.add_done_callback(self._on_pull_done)
@@ -284,7 +315,7 @@ class PubSubSource:
             )
             return
 
-    def _callback(self, message: Any) -> None:  # runs on the client's thread pool
+    def _callback(self, message: Any) -> None:  # the client's consumer thread
         """Queue the message; wake the loop only when no wake-up is pending (a burst of
         messages costs one loop wake-up, not one each)."""
         loop = self._loop
