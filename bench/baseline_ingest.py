@@ -4,10 +4,18 @@ subscriber, for ``bench/daemon.py`` to measure ``scoperouter serve`` against.
 Invariant: each does only what any durable ingest must -- parse the JSON, append one line,
 answer (HTTP 200 / Pub/Sub ack) only after a group-committed ``fdatasync`` covers the line --
 on the same stack as the daemon (aiohttp + uvloop when installed; google-cloud-pubsub
-streaming pull with the daemon's flow control). No routing, no state, no log.
+streaming pull with the daemon's flow control and the daemon's scheduler). No routing, no
+state, no log.
 
     python bench/baseline_ingest.py http --port 8099 --dir /tmp/bare
     python bench/baseline_ingest.py pull --subscription projects/P/subscriptions/S --dir /tmp/bare
+        [--scheduler inline|pool]
+
+``--scheduler``: ``inline`` (default) runs the callback on the client library's consumer
+thread, with the daemon's own ``InlineScheduler`` (runtime/pubsub.py): the floor of the
+stack ``serve`` runs on; ``pool`` keeps the library's default ``ThreadScheduler`` (a thread
+pool: what the baseline used before ``serve`` had its own scheduler, and what Google's
+samples do), for comparison with the figures measured against it.
 
 The HTTP server writes ``ready`` to stdout once listening; both stop on SIGTERM.
 """
@@ -120,10 +128,13 @@ async def serve_http(host: str, port: int, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- streaming pull
-def serve_pull(subscription: str, out: Path) -> None:
+def serve_pull(subscription: str, out: Path, scheduler: str = "inline") -> None:
     """Streaming pull with the daemon's flow control; each message: parse, append, ack once
-    the group-committed ``fdatasync`` covers it (acks run on the syncer thread)."""
+    the group-committed ``fdatasync`` covers it (acks run on the syncer thread).
+    ``scheduler``: ``inline`` (the daemon's) or ``pool`` (the library's default)."""
     from google.cloud import pubsub_v1
+
+    from scoperouter.runtime.pubsub import InlineScheduler
 
     commit = GroupCommit(out / "bare-pull.jsonl")
 
@@ -138,7 +149,8 @@ def serve_pull(subscription: str, out: Path) -> None:
 
     client = pubsub_v1.SubscriberClient()
     flow = pubsub_v1.types.FlowControl(max_messages=MAX_MESSAGES, max_bytes=MAX_BYTES)
-    fut = client.subscribe(subscription, callback=callback, flow_control=flow)
+    sched = InlineScheduler() if scheduler == "inline" else None  # None: ThreadScheduler
+    fut = client.subscribe(subscription, callback=callback, flow_control=flow, scheduler=sched)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -161,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subscription")
     ap.add_argument("--dir", type=Path, required=True)
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    ap.add_argument("--scheduler", choices=("inline", "pool"), default="inline")
     args = ap.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     if args.mode == "pull":
         if not args.subscription:
             ap.error("pull needs --subscription")
-        serve_pull(args.subscription, args.dir)
+        serve_pull(args.subscription, args.dir, args.scheduler)
         return 0
     factory = None
     if args.loop != "asyncio":

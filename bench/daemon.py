@@ -8,7 +8,9 @@ Contestants: ``serve`` on its defaults first (execution log on), then ``serve --
 * HTTP, fixed offered rate (open loop): CPU seconds of the server process per event.
 * HTTP, saturation (closed loop, 64 producers): events/s answered, CPU per event.
 * Pub/Sub: messages published beforehand, then drained (first to last line out): msgs/s
-  and CPU per message.
+  and CPU per message. The bare subscriber runs on ``serve``'s own client-library scheduler
+  (``InlineScheduler``, the floor); ``--bare-scheduler pool``: on the library's default
+  thread pool instead, the baseline of the runs before 2026-12-04.
 * Execution log bytes per event (the default run).
 * ``--soak N``: N events at saturation into ``serve`` (``SOAK_WHO=serve_no_log``: with
   ``--no-log``) with a short log retention, sampling
@@ -138,12 +140,15 @@ class Proc:
             self.proc.wait()
 
 
+BARE_SCHEDULER = ["inline"]  # --bare-scheduler: the bare subscriber's (baseline_ingest.py)
+
+
 def bare_cmd(mode: str, out: Path, *, port: int = 0, subscription: str | None = None) -> list[str]:
     cmd = [sys.executable, str(REPO / "bench" / "baseline_ingest.py"), mode, "--dir", str(out)]
     if mode == "http":
         cmd += ["--port", str(port)]
     else:
-        cmd += ["--subscription", str(subscription)]
+        cmd += ["--subscription", str(subscription), "--scheduler", BARE_SCHEDULER[0]]
     return cmd
 
 
@@ -477,6 +482,13 @@ async def main(argv: list[str] | None = None) -> int:
         help="soak triggers go to a local HTTP target answering after this many ms (a "
         "target slower than ingest: a backlog for the whole run); 0: the outbox",
     )
+    ap.add_argument(
+        "--bare-scheduler",
+        choices=("inline", "pool"),
+        default="inline",
+        help="the bare subscriber's scheduler: inline (serve's own, the floor) or pool (the "
+        "client library's default thread pool, the baseline of runs before 2026-12-04)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
     ap.add_argument(
@@ -487,6 +499,7 @@ async def main(argv: list[str] | None = None) -> int:
         print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
         return 0
     SERVE_ARGS[:] = shlex.split(args.serve_args)
+    BARE_SCHEDULER[0] = args.bare_scheduler
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
@@ -552,6 +565,7 @@ async def main(argv: list[str] | None = None) -> int:
                     loads.append(loadavg())
                     report["pull"] = {
                         "messages": args.pull_messages,
+                        "bare_scheduler": args.bare_scheduler,
                         "drain_msgs_per_s": ratios(prounds, "msgs_per_s"),
                         "cpu_per_msg": ratios(prounds, "cpu_ms_per_msg"),
                     }
@@ -597,6 +611,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"event at a fixed rate, 64 closed-loop producers for saturation)"
         + (
             f", {pull['messages']:,} Pub/Sub messages drained per round"
+            + (
+                f" (bare subscriber's scheduler: {pull['bare_scheduler']})"
+                if "bare_scheduler" in pull
+                else ""
+            )
             if isinstance(pull, dict)
             else ""
         )

@@ -11,6 +11,7 @@ bare subscriber too) from the daemon's (``MainThread``: the event loop; ``scoper
 the ingest transactions; ``scoperouter-outbox``; ``scoperouter-log``).
 
     python bench/pull_threads.py serve [--messages 20000] [--record out.raw [--gil]]
+        [--bare-scheduler inline|pool]
 
 ``--record``: also ``py-spy record --threads --format raw`` over the drain (py-spy's own
 sampling costs CPU: the split is printed from a run without it only when it is absent).
@@ -79,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--record", type=Path, help="py-spy raw profile of the drain to this file")
     ap.add_argument("--gil", action="store_true", help="py-spy samples the GIL holder only")
+    ap.add_argument(
+        "--bare-scheduler", choices=("inline", "pool"), default="inline",
+        help="the bare subscriber's client-library scheduler (as bench/daemon.py's)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     bd = daemon_bench()
+    bd.BARE_SCHEDULER[0] = args.bare_scheduler
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-pull-threads-"))
     emu = bd.start_emulator(tmp)
     if emu is None and not os.environ.get("PUBSUB_EMULATOR_HOST"):
