@@ -7,13 +7,19 @@ on the same stack as the daemon (aiohttp + uvloop when installed; google-cloud-p
 streaming pull with the daemon's flow control and the daemon's scheduler). No routing, no
 state, no log.
 
-    python bench/baseline_ingest.py http --port 8099 --dir /tmp/bare
+    python bench/baseline_ingest.py http --port 8099 --dir /tmp/bare [--answer lean|app]
     python bench/baseline_ingest.py pull --subscription projects/P/subscriptions/S --dir /tmp/bare
         [--scheduler inline|pool]
 
+``--answer``: ``lean`` (default) takes ``POST /events`` the way the daemon does (its
+server's request handler, no route lookup and no coroutine per event, the 200 written as
+the daemon's ready bytes, ``runtime/http_ready.py``); ``app`` answers from an aiohttp
+application's coroutine handler with a ``web.Response``, the baseline of the runs before
+2026-12-04.
+
 ``--scheduler``: ``inline`` (default) runs the callback on the client library's consumer
-thread, with the daemon's own ``InlineScheduler`` (runtime/pubsub.py): the floor of the
-stack ``serve`` runs on; ``pool`` keeps the library's default ``ThreadScheduler`` (a thread
+thread, with the daemon's own ``InlineScheduler`` (runtime/pubsub_scheduler.py): the floor
+of the stack ``serve`` runs on; ``pool`` keeps the library's default ``ThreadScheduler`` (a thread
 pool: what the baseline used before ``serve`` had its own scheduler, and what Google's
 samples do), for comparison with the figures measured against it.
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -36,6 +43,22 @@ from typing import Any
 
 MAX_MESSAGES = 1000  # the daemon's FlowControl (runtime/pubsub.py)
 MAX_BYTES = 100 * 1024 * 1024
+
+
+def daemon_module(rel: str) -> Any:
+    """A module of the installed ``scoperouter`` (``rel``: its path in the package, e.g.
+    ``runtime/http_ready.py``) loaded from its file alone: the same code the daemon runs,
+    without importing the package (whose ``scoperouter.runtime`` would bring the router in,
+    and its memory into the bare server's RSS). The module must import only outside
+    libraries."""
+    pkg = importlib.util.find_spec("scoperouter")  # finds it without running it
+    assert pkg is not None and pkg.origin is not None, "scoperouter is not installed"
+    path = Path(pkg.origin).parent / rel
+    spec = importlib.util.spec_from_file_location(f"bare_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _datasync(fd: int) -> None:
@@ -85,8 +108,15 @@ class GroupCommit:
 
 
 # ---------------------------------------------------------------------------- HTTP
-async def serve_http(host: str, port: int, out: Path) -> None:
+async def serve_http(host: str, port: int, out: Path, answer: str = "lean") -> None:
+    """``answer``: ``lean`` -- ``POST /events`` taken the way ``serve`` takes it
+    (``IngressApp.route_events_first`` / ``events_now``: the request handler of the runner's
+    server, no route lookup, no coroutine per event when the whole body is buffered, the 200
+    written as ``serve``'s ready bytes, ``runtime/http_ready.py``); ``app`` -- an aiohttp
+    application's coroutine handler and ``web.Response`` (the baseline of the runs before
+    2026-12-04)."""
     from aiohttp import web
+    from aiohttp.http import HttpVersion11
 
     commit = GroupCommit(out / "bare-ingest.jsonl")
     loop = asyncio.get_running_loop()
@@ -117,6 +147,8 @@ async def serve_http(host: str, port: int, out: Path) -> None:
     app.router.add_get("/readyz", ready)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if answer == "lean":
+        _lean_events(runner.server, commit, loop, events, HttpVersion11)
     await web.TCPSite(runner, host, port, backlog=2048).start()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -127,6 +159,52 @@ async def serve_http(host: str, port: int, out: Path) -> None:
     commit.close()
 
 
+def _lean_events(
+    server: Any, commit: GroupCommit, loop: asyncio.AbstractEventLoop, events: Any, v11: Any
+) -> None:
+    """``POST /events`` with its whole body buffered answered from a future the syncer
+    settles (as the daemon's ``events_now``); any other request through the application."""
+    from aiohttp import web
+
+    Ready = daemon_module("runtime/http_ready.py").Ready
+
+    through_app = server.request_handler
+    ok = '{"status":"accepted"}'
+
+    def now(resp: web.Response) -> asyncio.Future[Any]:
+        fut = loop.create_future()
+        fut.set_result(resp)
+        return fut
+
+    def handle(request: Any) -> Any:
+        if request.raw_path != "/events" or request.method != "POST":
+            return through_app(request)
+        content, length = request.content, request.content_length
+        if length is None or not content.is_eof() or content.exception() is not None:
+            return events(request)  # a body still arriving: the coroutine waits for it
+        body = content.read_nowait()
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return now(web.Response(status=400))
+        if not isinstance(obj, dict):
+            return now(web.Response(status=400))
+        ready = (
+            request.version == v11 and request.keep_alive and request.protocol.access_logger is None
+        )
+        answer = (
+            Ready(ok) if ready else web.Response(body=ok.encode(), content_type="application/json")
+        )
+        fut = loop.create_future()
+        commit.append(
+            body.replace(b"\n", b" ") + b"\n",
+            lambda: loop.call_soon_threadsafe(fut.set_result, answer),
+        )
+        return fut
+
+    server.request_handler = handle
+
+
 # ---------------------------------------------------------------------------- streaming pull
 def serve_pull(subscription: str, out: Path, scheduler: str = "inline") -> None:
     """Streaming pull with the daemon's flow control; each message: parse, append, ack once
@@ -134,7 +212,7 @@ def serve_pull(subscription: str, out: Path, scheduler: str = "inline") -> None:
     ``scheduler``: ``inline`` (the daemon's) or ``pool`` (the library's default)."""
     from google.cloud import pubsub_v1
 
-    from scoperouter.runtime.pubsub import InlineScheduler
+    InlineScheduler = daemon_module("runtime/pubsub_scheduler.py").InlineScheduler
 
     commit = GroupCommit(out / "bare-pull.jsonl")
 
@@ -174,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, required=True)
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     ap.add_argument("--scheduler", choices=("inline", "pool"), default="inline")
+    ap.add_argument("--answer", choices=("lean", "app"), default="lean")
     args = ap.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     if args.mode == "pull":
@@ -191,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.loop == "uvloop":
                 raise
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve_http(args.host, args.port, args.dir))
+        runner.run(serve_http(args.host, args.port, args.dir, args.answer))
     return 0
 
 

@@ -5,6 +5,10 @@ subscriber (Pub/Sub emulator), measured in the same run, interleaved: each round
 contestant once (the order rotates), and the report gives min / median / max over rounds.
 Contestants: ``serve`` on its defaults first (execution log on), then ``serve --no-log``.
 
+* The bare HTTP server takes ``POST /events`` the way ``serve`` does (``--bare-answer
+  lean``: its server's request handler, no coroutine per event, ready bytes); ``--bare-answer
+  app``: through an aiohttp application and ``web.Response``, the baseline of the runs
+  before 2026-12-04.
 * HTTP, fixed offered rate (open loop): CPU seconds of the server process per event.
 * HTTP, saturation (closed loop, 64 producers): events/s answered, CPU per event.
 * Pub/Sub: messages published beforehand, then drained (first to last line out): msgs/s
@@ -141,12 +145,13 @@ class Proc:
 
 
 BARE_SCHEDULER = ["inline"]  # --bare-scheduler: the bare subscriber's (baseline_ingest.py)
+BARE_ANSWER = ["lean"]  # --bare-answer: how the bare HTTP server answers (baseline_ingest.py)
 
 
 def bare_cmd(mode: str, out: Path, *, port: int = 0, subscription: str | None = None) -> list[str]:
     cmd = [sys.executable, str(REPO / "bench" / "baseline_ingest.py"), mode, "--dir", str(out)]
     if mode == "http":
-        cmd += ["--port", str(port)]
+        cmd += ["--port", str(port), "--answer", BARE_ANSWER[0]]
     else:
         cmd += ["--subscription", str(subscription), "--scheduler", BARE_SCHEDULER[0]]
     return cmd
@@ -489,6 +494,13 @@ async def main(argv: list[str] | None = None) -> int:
         help="the bare subscriber's scheduler: inline (serve's own, the floor) or pool (the "
         "client library's default thread pool, the baseline of runs before 2026-12-04)",
     )
+    ap.add_argument(
+        "--bare-answer",
+        choices=("lean", "app"),
+        default="lean",
+        help="how the bare HTTP server takes POST /events: lean (serve's own way, the floor) "
+        "or app (an aiohttp application's handler, the baseline of runs before 2026-12-04)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
     ap.add_argument(
@@ -500,6 +512,7 @@ async def main(argv: list[str] | None = None) -> int:
         return 0
     SERVE_ARGS[:] = shlex.split(args.serve_args)
     BARE_SCHEDULER[0] = args.bare_scheduler
+    BARE_ANSWER[0] = args.bare_answer
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
@@ -508,6 +521,7 @@ async def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "seconds": args.seconds,
         "rate": args.rate,
+        "bare": {"http_answer": args.bare_answer, "pull_scheduler": args.bare_scheduler},
     }
     if args.serve_args:
         report["serve_args"] = args.serve_args
@@ -565,7 +579,6 @@ async def main(argv: list[str] | None = None) -> int:
                     loads.append(loadavg())
                     report["pull"] = {
                         "messages": args.pull_messages,
-                        "bare_scheduler": args.bare_scheduler,
                         "drain_msgs_per_s": ratios(prounds, "msgs_per_s"),
                         "cpu_per_msg": ratios(prounds, "cpu_ms_per_msg"),
                     }
@@ -611,15 +624,16 @@ def markdown(r: dict[str, Any]) -> str:
         f"event at a fixed rate, 64 closed-loop producers for saturation)"
         + (
             f", {pull['messages']:,} Pub/Sub messages drained per round"
-            + (
-                f" (bare subscriber's scheduler: {pull['bare_scheduler']})"
-                if "bare_scheduler" in pull
-                else ""
-            )
             if isinstance(pull, dict)
             else ""
         )
         + (f", a soak of {r['soak']['events']:,} events" if "soak" in r else "")
+        + (
+            f"; bare baselines: HTTP answers `{r['bare']['http_answer']}`, Pub/Sub scheduler "
+            f"`{r['bare']['pull_scheduler']}`"
+            if "bare" in r
+            else ""
+        )
         + f"; {r['cpus']} CPUs shared with other jobs, 1-minute load average "
         f"{r['loadavg_1min']['min']}-{r['loadavg_1min']['max']}.",
         "",

@@ -22,7 +22,8 @@ from runtime_support import GAME_DAY, dry_run_keys, game_day_stream, key_of, loa
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.intake import Settle
-from scoperouter.runtime.pubsub import InlineScheduler, PubSubSource
+from scoperouter.runtime.pubsub import PubSubSource
+from scoperouter.runtime.pubsub_scheduler import InlineScheduler
 from scoperouter.runtime.router import Inbound, Outcome
 
 PROJECT = "scoperouter-test"

@@ -29,7 +29,6 @@ import collections
 import contextlib
 import importlib
 import logging
-import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.messages.push import attribute
 from scoperouter.runtime.outcomes import fast_inbound
+from scoperouter.runtime.pubsub_scheduler import InlineScheduler
 from scoperouter.runtime.router import Inbound, Outcome, Router
 
 logger = logging.getLogger("scoperouter.runtime.pubsub")
@@ -105,30 +105,6 @@ class _Pending:
     def set_result(self, result: Outcome, /) -> None:
         self.settled = True
         self.source._settled(self.message, result)
-
-
-class InlineScheduler:
-    """The client library's scheduler (``subscribe(scheduler=...)``) that calls the callback
-    on the library's own consumer thread instead of in a thread pool: the callback here only
-    queues the message and wakes the event loop, so the library's default
-    ``ThreadScheduler`` (a future, a work item and a pool thread's wake-up per message) is
-    pure cost. Its ``queue`` carries the messages' acks and nacks to the library's dispatcher
-    thread, as ``ThreadScheduler``'s does. Nothing is ever held here, so a shutdown has no
-    messages to hand back. (Duck-typed to ``pubsub_v1.subscriber.scheduler.Scheduler``: this
-    module imports the client library only when a source starts.)"""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue()
-
-    @property
-    def queue(self) -> queue.Queue[Any]:
-        return self._queue
-
-    def schedule(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        callback(*args, **kwargs)
-
-    def shutdown(self, await_msg_callbacks: bool = False) -> list[Any]:
-        return []
 
 
 class PubSubSource:

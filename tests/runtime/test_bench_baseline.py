@@ -1,0 +1,70 @@
+"""The bare HTTP baseline ``bench/daemon.py`` measures ``serve`` against does its job in both
+ways it can answer (``bench/baseline_ingest.py --answer lean|app``): a valid event is
+answered 200 only once its line is in the file, an invalid body gets a 400 and no line, and
+a keep-alive connection carries many events. A baseline that answered without writing would
+make every ratio meaningless. (Its timing is not measured here: ``bench/``.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["lean", "app"])
+def bare(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """The bare HTTP server on a free loopback port, in one answer mode."""
+    port = free_port()
+    log = (tmp_path / "bare.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "baseline_ingest.py"), "http", "--port",
+         str(port), "--dir", str(tmp_path), "--answer", request.param],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready" not in (tmp_path / "bare.log").read_bytes():
+            assert proc.poll() is None, (tmp_path / "bare.log").read_text()
+            assert time.monotonic() < deadline, "the bare server never became ready"
+            time.sleep(0.02)
+        yield port, tmp_path / "bare-ingest.jsonl"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+async def test_bare_http_answers_after_the_line_is_written(bare: tuple[int, Path]) -> None:
+    """Each 200 comes after its event's line is in the file; junk gets a 400 and no line."""
+    port, out = bare
+    url = f"http://127.0.0.1:{port}/events"
+    async with aiohttp.ClientSession() as s:  # one keep-alive connection pool
+        for i in range(20):
+            body = json.dumps({"event_id": f"e-{i}", "source": "s"}).encode()
+            async with s.post(url, data=body) as r:
+                assert r.status == 200
+                assert await r.json() == {"status": "accepted"}
+            lines = out.read_bytes().splitlines()
+            assert json.loads(lines[-1])["event_id"] == f"e-{i}"
+            assert len(lines) == i + 1
+        for junk in (b"not json", b"[1, 2]"):
+            async with s.post(url, data=junk) as r:
+                assert r.status == 400
+        async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
+            assert r.status == 200
+    assert len(out.read_bytes().splitlines()) == 20
