@@ -19,9 +19,9 @@ application's coroutine handler with a ``web.Response``, the baseline of the run
 
 ``--scheduler``: ``inline`` (default) runs the callback on the client library's consumer
 thread, with the daemon's own ``InlineScheduler`` (runtime/pubsub_scheduler.py): the floor
-of the stack ``serve`` runs on; ``pool`` keeps the library's default ``ThreadScheduler`` (a thread
-pool: what the baseline used before ``serve`` had its own scheduler, and what Google's
-samples do), for comparison with the figures measured against it.
+of the stack ``serve`` runs on; ``pool`` keeps the library's default ``ThreadScheduler``
+(a thread pool: what the baseline used before ``serve`` had its own scheduler, and what
+Google's samples do), for comparison with the figures measured against it.
 
 The HTTP server writes ``ready`` to stdout once listening; both stop on SIGTERM.
 """

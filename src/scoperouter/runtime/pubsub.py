@@ -1,14 +1,14 @@
 """Pub/Sub streaming-pull source (google-cloud-pubsub SubscriberClient, honours
 PUBSUB_EMULATOR_HOST).
 
-The client library calls back on its own consumer thread (:class:`InlineScheduler`: no
-thread pool); each callback queues the message and wakes the event loop
-(``loop.call_soon_threadsafe``, once per burst). The loop hands the
-burst to the router's ingest queue (:meth:`Router.enqueue`) with one small
-:class:`_Pending` per message and no task or future: the router settles it after the
-message's batch commits, and only then is the message acked -- when the outcome says it is
-durably handled (accepted, duplicate, or dead-lettered); otherwise it is nacked and Pub/Sub
-redelivers it. ``FlowControl`` bounds the messages held in memory.
+The client library calls back on its own consumer thread
+(:class:`~scoperouter.runtime.pubsub_scheduler.InlineScheduler`: no thread pool); each
+callback queues the message and wakes the event loop (``loop.call_soon_threadsafe``, once
+per burst). The loop hands the burst to the router's ingest queue (:meth:`Router.enqueue`)
+with one small :class:`_Pending` per message and no task or future: the router settles it
+after the message's batch commits, and only then is the message acked -- when the outcome
+says it is durably handled (accepted, duplicate, or dead-lettered); otherwise it is nacked
+and Pub/Sub redelivers it. ``FlowControl`` bounds the messages held in memory.
 
 The subscription is checked at start-up (:func:`check_subscription`: a missing or
 forbidden subscription is a :class:`ConfigError`, exit 1). The streaming pull itself is
