@@ -10,7 +10,10 @@ Contestants: ``serve`` on its defaults first (execution log on), then ``serve --
   app``: through an aiohttp application and ``web.Response``, the baseline of the runs
   before 2026-12-04.
 * HTTP, fixed offered rate (open loop): CPU seconds of the server process per event.
-* HTTP, saturation (closed loop, 64 producers): events/s answered, CPU per event.
+* HTTP, saturation (closed loop, 64 producers on raw keep-alive HTTP/1.1, cheap enough to
+  saturate the bare server; ``--load-client aiohttp``: the aiohttp client of the runs before
+  2026-12-04, which bound the bare server at about 10,000 events/s): events/s answered, CPU
+  per event.
 * Pub/Sub: messages published beforehand, then drained (first to last line out): msgs/s
   and CPU per message. The bare subscriber runs on ``serve``'s own client-library scheduler
   (``InlineScheduler``, the floor); ``--bare-scheduler pool``: on the library's default
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,10 +209,16 @@ async def fixed_rate(
     return ok[0]
 
 
+LOAD_CLIENT = ["raw"]  # --load-client: what the saturating producers post with
+
+
 async def saturate(
     s: aiohttp.ClientSession, url: str, seconds: float, tag: str, producers: int = 64
 ) -> tuple[int, float]:
-    """Closed loop: ``producers`` concurrent POSTs for ``seconds``; (answered 200, elapsed)."""
+    """Closed loop: ``producers`` concurrent POSTs for ``seconds``; (answered 200, elapsed).
+    With ``--load-client raw``: :func:`saturate_raw` (``s`` unused)."""
+    if LOAD_CLIENT[0] == "raw":
+        return await saturate_raw(url, seconds, tag, producers)
     stop_at = time.perf_counter() + seconds
     ok = [0]
 
@@ -218,6 +229,48 @@ async def saturate(
                 await r.read()
                 ok[0] += r.status == 200
             i += producers
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(producer(k) for k in range(producers)))
+    return ok[0], time.perf_counter() - t0
+
+
+async def saturate_raw(
+    url: str, seconds: float, tag: str, producers: int = 64
+) -> tuple[int, float]:
+    """:func:`saturate` on raw keep-alive HTTP/1.1 connections, one per producer (asyncio
+    streams: a request's bytes written at once, its answer read up to its headers' end,
+    then its ``Content-Length`` bytes): the same closed loop for a fraction of the aiohttp
+    client's CPU, which leaves more of the machine's cores to the server under test."""
+    u = urllib.parse.urlsplit(url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    head = (
+        f"POST {u.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    stop_at = time.perf_counter() + seconds
+    ok = [0]
+
+    async def producer(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        i = k
+        try:
+            while time.perf_counter() < stop_at:
+                body = event(i, tag)
+                writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                answer = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in answer.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                ok[0] += answer[9:12] == b"200"
+                i += producers
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(producer(k) for k in range(producers)))
@@ -501,6 +554,14 @@ async def main(argv: list[str] | None = None) -> int:
         help="how the bare HTTP server takes POST /events: lean (serve's own way, the floor) "
         "or app (an aiohttp application's handler, the baseline of runs before 2026-12-04)",
     )
+    ap.add_argument(
+        "--load-client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="what the saturating producers post with: raw keep-alive HTTP/1.1 on asyncio "
+        "streams (the default: cheap enough to saturate the bare server), or the aiohttp "
+        "client (the runs before 2026-12-04: it bound the bare server at ~10,000 events/s)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
     ap.add_argument(
@@ -513,6 +574,7 @@ async def main(argv: list[str] | None = None) -> int:
     SERVE_ARGS[:] = shlex.split(args.serve_args)
     BARE_SCHEDULER[0] = args.bare_scheduler
     BARE_ANSWER[0] = args.bare_answer
+    LOAD_CLIENT[0] = args.load_client
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
     report: dict[str, Any] = {
@@ -523,6 +585,7 @@ async def main(argv: list[str] | None = None) -> int:
         "rate": args.rate,
         "bare": {"http_answer": args.bare_answer, "pull_scheduler": args.bare_scheduler},
     }
+    report["load_client"] = args.load_client
     if args.serve_args:
         report["serve_args"] = args.serve_args
     loads: list[float] = []
@@ -621,7 +684,9 @@ def markdown(r: dict[str, Any]) -> str:
     out = [
         f"Measured {r['date']} with `python bench/daemon.py`: {r['rounds']} rounds of "
         f"{r['seconds']:g} s per HTTP figure ({r['rate']:g} events/s offered for the CPU per "
-        f"event at a fixed rate, 64 closed-loop producers for saturation)"
+        f"event at a fixed rate, 64 closed-loop producers"
+        + (f" ({r['load_client']} client)" if "load_client" in r else "")
+        + " for saturation)"
         + (
             f", {pull['messages']:,} Pub/Sub messages drained per round"
             if isinstance(pull, dict)

@@ -2,10 +2,12 @@
 ways it can answer (``bench/baseline_ingest.py --answer lean|app``): a valid event is
 answered 200 only once its line is in the file, an invalid body gets a 400 and no line, and
 a keep-alive connection carries many events. A baseline that answered without writing would
-make every ratio meaningless. (Its timing is not measured here: ``bench/``.)"""
+make every ratio meaningless; so would a load generator that miscounted its answers
+(``bench/daemon.py --load-client raw``). Timing is not measured here: ``bench/``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -68,3 +71,26 @@ async def test_bare_http_answers_after_the_line_is_written(bare: tuple[int, Path
         async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
             assert r.status == 200
     assert len(out.read_bytes().splitlines()) == 20
+
+
+def bench_daemon() -> Any:
+    """bench/daemon.py loaded as a module."""
+    spec = importlib.util.spec_from_file_location("bench_daemon", REPO / "bench" / "daemon.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+async def test_raw_load_client_counts_exactly_the_answered_events(bare: tuple[int, Path]) -> None:
+    """bench/daemon.py's raw HTTP/1.1 producers count as answered exactly the events the
+    bare server wrote: none lost, none counted twice, keep-alive across requests."""
+    port, out = bare
+    ok, elapsed = await bench_daemon().saturate_raw(
+        f"http://127.0.0.1:{port}/events", 0.3, "raw", producers=4
+    )
+    assert ok > 4  # several requests per connection
+    assert elapsed > 0
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == ok
+    assert len({json.loads(x)["event_id"] for x in lines}) == ok
