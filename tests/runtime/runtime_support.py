@@ -5,6 +5,7 @@ shape, the reference result computed by the replay code path, and an in-memory s
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +61,15 @@ TEAMS = [
     "WAS",
 ]
 PLAYERS_PER_TEAM = 15
+
+
+def bench_module(name: str) -> Any:
+    """``bench/<name>.py`` loaded as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def players_of(team: str) -> list[str]:

@@ -7,7 +7,6 @@ make every ratio meaningless; so would a load generator that miscounted its answ
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
@@ -15,10 +14,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+from runtime_support import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,20 +72,11 @@ async def test_bare_http_answers_after_the_line_is_written(bare: tuple[int, Path
     assert len(out.read_bytes().splitlines()) == 20
 
 
-def bench_daemon() -> Any:
-    """bench/daemon.py loaded as a module."""
-    spec = importlib.util.spec_from_file_location("bench_daemon", REPO / "bench" / "daemon.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 async def test_raw_load_client_counts_exactly_the_answered_events(bare: tuple[int, Path]) -> None:
     """bench/daemon.py's raw HTTP/1.1 producers count as answered exactly the events the
     bare server wrote: none lost, none counted twice, keep-alive across requests."""
     port, out = bare
-    ok, elapsed = await bench_daemon().saturate_raw(
+    ok, elapsed = await bench_module("daemon").saturate_raw(
         f"http://127.0.0.1:{port}/events", 0.3, "raw", producers=4
     )
     assert ok > 4  # several requests per connection

@@ -4,24 +4,20 @@ run itself is timing and is not repeated here (``python bench/daemon.py --out ..
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime_support import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "daemon.json"
 
 
 def bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_daemon", REPO / "bench" / "daemon.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("daemon")
 
 
 def squash(text: str) -> str:

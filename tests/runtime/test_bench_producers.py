@@ -3,7 +3,6 @@ read from ``/metrics`` (the runs themselves are timing: ``python bench/producers
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,18 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from runtime_support import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def bench() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "bench_producers", REPO / "bench" / "producers.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("producers")
 
 
 BENCH = bench()
