@@ -584,8 +584,8 @@ async def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "rate": args.rate,
         "bare": {"http_answer": args.bare_answer, "pull_scheduler": args.bare_scheduler},
+        "load_client": args.load_client,
     }
-    report["load_client"] = args.load_client
     if args.serve_args:
         report["serve_args"] = args.serve_args
     loads: list[float] = []

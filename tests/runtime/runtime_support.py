@@ -8,6 +8,7 @@ import asyncio
 import importlib.util
 import json
 import random
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,14 @@ TEAMS = [
     "WAS",
 ]
 PLAYERS_PER_TEAM = 15
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def bench_module(name: str) -> Any:

@@ -8,7 +8,6 @@ make every ratio meaningless; so would a load generator that miscounted its answ
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from runtime_support import bench_module
+from runtime_support import bench_module, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(params=["lean", "app"])

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from runtime_support import GAME_DAY, STARTUP_BUDGET_S, write_registry
+from runtime_support import GAME_DAY, STARTUP_BUDGET_S, free_port, write_registry
 
 from scoperouter.runtime.loop_store import FileLoopState
 
@@ -29,15 +29,6 @@ INJURY = {
     "affected_entities": {"players": ["lalplayer01"]},
     "changed_fields": ["injury_status"],
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

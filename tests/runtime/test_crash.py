@@ -24,6 +24,7 @@ from runtime_support import (
     STARTUP_BUDGET_S,
     covers,
     dry_run_keys,
+    free_port,
     game_day_stream,
     key_of,
     load,
@@ -36,15 +37,6 @@ pytestmark = pytest.mark.timeout(900)
 
 RUNS = int(os.environ.get("SCOPEROUTER_CRASH_RUNS", "10"))
 EVENTS = game_day_stream(300, seed=99)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

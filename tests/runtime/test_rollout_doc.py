@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime_support import free_port
 
 import doc_blocks
 from doc_blocks import Block
@@ -30,13 +30,6 @@ SKIP_MARK = "<!-- rollout-test: skip needs-cloud -->"
 def parse_blocks(text: str) -> list[Block]:
     """Every fenced block with a language, and whether this guide's skip mark marks it."""
     return doc_blocks.parse_blocks(text, SKIP_MARK)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 BLOCKS = [b for b in parse_blocks(DOC.read_text(encoding="utf-8")) if b.lang in ("python", "bash")]
