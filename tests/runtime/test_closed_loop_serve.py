@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from runtime_support import GAME_DAY, load, write_registry
+from runtime_support import GAME_DAY, free_port, load, write_registry
 
 from scoperouter.cli import main
 from scoperouter.runtime.loop_store import FileLoopState
@@ -70,13 +69,6 @@ def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text: str = r.read().decode()
@@ -119,7 +111,7 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
     spec["defaults"].update({"run_retries": 1, "retry_backoff": "200ms"})
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     load(path)  # the registry is valid before serve reads it
-    state, port, log_path = tmp_path / "state", _free_port(), tmp_path / "serve.log"
+    state, port, log_path = tmp_path / "state", free_port(), tmp_path / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
