@@ -106,6 +106,23 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+PLACEMENT: dict[str, str] = {}  # contestant -> the CPUs its threads ran on (first seen)
+
+
+def note_cpus(name: str, pid: int) -> None:
+    """Record which CPUs contestant ``name``'s threads may run on (``Cpus_allowed_list`` of
+    every thread, distinct lists joined by ``/``): ``serve`` keeps them on one CPU by
+    default (its ``cpus`` setting), the bare baselines are left to the scheduler."""
+    if name in PLACEMENT:
+        return
+    lists: set[str] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, StopIteration):
+            status = (task / "status").read_text().splitlines()
+            lists.add(next(ln for ln in status if ln.startswith("Cpus_allowed_list:")).split()[1])
+    PLACEMENT[name] = "/".join(sorted(lists))
+
+
 def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -301,6 +318,7 @@ async def http_round(
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128)) as s:
             await p.ready(s)
+            note_cpus(name, p.pid)
             url = f"http://127.0.0.1:{p.port}/events"
             await fixed_rate(s, url, 500, 0.6, f"warm{rnd}")
             await asyncio.sleep(0.5)
@@ -384,6 +402,7 @@ async def pull_round(name: str, tmp: Path, cfg: Path, rnd: int, n: int) -> dict[
             if p.proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{run}: nothing drained\n" + p.log.read_text()[-3000:])
             await asyncio.sleep(0.005)
+        note_cpus(f"pull-{name}", p.pid)
         t0, c0, n0 = time.perf_counter(), cpu_s(p.pid), count_lines(files())
         while (got := count_lines(files())) < n and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -661,6 +680,7 @@ async def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["loadavg_1min"] = spread(loads) if loads else None
+    report["cpus_allowed"] = dict(PLACEMENT)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2) if args.json else summary(report))
@@ -697,6 +717,12 @@ def markdown(r: dict[str, Any]) -> str:
             f"; bare baselines: HTTP answers `{r['bare']['http_answer']}`, Pub/Sub scheduler "
             f"`{r['bare']['pull_scheduler']}`"
             if "bare" in r
+            else ""
+        )
+        + (
+            f"; threads on CPUs: `serve` {r['cpus_allowed']['serve']}, bare "
+            f"{r['cpus_allowed']['bare']}"
+            if "serve" in r.get("cpus_allowed", {}) and "bare" in r.get("cpus_allowed", {})
             else ""
         )
         + f"; {r['cpus']} CPUs shared with other jobs, 1-minute load average "

@@ -145,6 +145,13 @@ def register(sub: Any) -> None:
         choices=("auto", "asyncio", "uvloop"),
         help="event loop: uvloop when installed (auto, default), or the standard asyncio loop",
     )
+    p.add_argument(
+        "--cpus",
+        metavar="auto|all|LIST",
+        help="CPUs the daemon's threads run on: auto (default: one CPU when the process may "
+        "use more -- its threads hand work to each other under the GIL, cheaper on one "
+        "core), all (the scheduler's choice), or a CPU list like 0 or 2-3",
+    )
     p.add_argument("--log-level", help="daemon log level (default INFO)")
     p.set_defaults(func=run)
 
@@ -176,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
     logs.configure(conf["log_level"])
+    _place(conf["cpus"])  # before any thread starts: the ones started later inherit it
     state_dir: Path = conf["state_dir"]
     settings = DaemonSettings(
         state_dir=state_dir,
@@ -228,6 +236,17 @@ def run(args: argparse.Namespace) -> int:
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
     return 0
+
+
+def _place(cpus: str) -> None:
+    """Keep the daemon's threads on the CPUs of the ``cpus`` setting (logged)."""
+    from scoperouter.runtime import affinity
+
+    try:
+        placed = affinity.apply(cpus)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    logging.getLogger("scoperouter.runtime").info(placed.describe())
 
 
 def _relations_fingerprint(config: str) -> Fingerprint | None:

@@ -89,6 +89,10 @@ class ServerSpec(Strict):
     relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
     loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
+    cpus: _Text | None = _opt(
+        "CPUs the daemon's threads run on: auto (one, when it may use more; default), all "
+        "(the scheduler's choice) or a CPU list like 0 or 2-3"
+    )
     log_level: _Text | None = _opt("Daemon log level (default INFO)")
     max_batch: PositiveInt | None = _opt("Events per ingest transaction (512)")
     ingest_linger: Duration | None = _opt(

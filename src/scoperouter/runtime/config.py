@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.models import parse_duration
+from scoperouter.runtime.affinity import parse_cpus
 
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -143,6 +144,7 @@ _S: list[Setting] = [
     Setting("relations_refresh", seconds, 60.0, "poll relation CSV files (0 = only SIGHUP)", "--relations-refresh"),
     Setting("shutdown_timeout", seconds, 8.0, "finish in-flight work on SIGTERM", "--shutdown-timeout"),
     Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),
+    Setting("cpus", parse_cpus, "auto", "CPUs the daemon's threads run on: auto (one, when it may use more), all (the scheduler's choice) or a list like 0 or 2-3", "--cpus"),
     Setting("log_level", lambda v: _text(v).upper(), "INFO", "daemon log level", "--log-level"),
     Setting("max_batch", lambda v: _int(v, 1), 512, "events per ingest transaction", router="max_batch"),
     Setting("ingest_linger", seconds, 0.002, "wait this long for more events to join an ingest transaction (fewer fsyncs; adds up to this to an event's ack)", router="ingest_linger_s"),
