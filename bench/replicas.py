@@ -196,6 +196,9 @@ class Replica:
                 "--as-of", GAME_DAY.isoformat(), "--no-log", "--log-level", "WARNING",
                 "--lease", self.lease,
                 "--replica-id", f"r{self.slot}-{self.starts}", "--loop", "asyncio",
+                # several replicas on one machine: each left to the scheduler, as when the
+                # saved runs were measured (``auto`` could put them all on one CPU)
+                "--cpus", "all",
             ] + (["--subscription", self.sub] if self.sub else []),
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip

@@ -21,6 +21,7 @@ from scoperouter.processor_registry.loader import load_config, relation_csv_path
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 
 if TYPE_CHECKING:
+    from scoperouter.runtime.affinity import Placement
     from scoperouter.runtime.config import ServeConfig
     from scoperouter.runtime.reload import Fingerprint
 
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
     logs.configure(conf["log_level"])
-    _place(conf["cpus"])  # before any thread starts: the ones started later inherit it
+    placed = _place(conf["cpus"])  # before any thread starts: the ones started later inherit it
     state_dir: Path = conf["state_dir"]
     settings = DaemonSettings(
         state_dir=state_dir,
@@ -217,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
 
     # an unusable state dir is a one-line error before the execution log opens in it
     check_state_dir(state_dir)
+    # said once the start-up checks passed: a failing check stays a one-line error
+    logger.info(placed.describe())
     log = None
     if conf["log"]:
         from scoperouter.execution_log import open_log
@@ -238,15 +241,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _place(cpus: str) -> None:
-    """Keep the daemon's threads on the CPUs of the ``cpus`` setting (logged)."""
+def _place(cpus: str) -> Placement:
+    """Keep the daemon's threads on the CPUs of the ``cpus`` setting."""
     from scoperouter.runtime import affinity
 
     try:
-        placed = affinity.apply(cpus)
+        return affinity.apply(cpus)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    logging.getLogger("scoperouter.runtime").info(placed.describe())
 
 
 def _relations_fingerprint(config: str) -> Fingerprint | None:
