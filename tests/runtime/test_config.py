@@ -85,6 +85,8 @@ def test_precedence(
         ({}, {"SCOPEROUTER_LOCK_TIMEOUT": "soon"}, {}, "expected a duration"),
         ({}, {}, {"as_of": "tomorrow"}, "routes.yaml:1:1: error: server.as_of: expected a date"),
         ({"host": " "}, {}, {}, "<command line>:1:1: error: --host: expected a non-empty string"),
+        ({}, {"SCOPEROUTER_CPUS": "one"}, {}, "SCOPEROUTER_CPUS: expected auto, all or a CPU list"),
+        ({}, {}, {"cpus": "3-1"}, "server.cpus: CPU range '3-1' runs backwards"),
     ],
 )
 def test_bad_values_name_their_source(

@@ -89,7 +89,9 @@ class ServerSpec(Strict):
     relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
     loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")
-    cpus: _Text | None = _opt(
+    cpus: (
+        Annotated[str, Field(pattern=r"^(auto|all|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)$")] | None
+    ) = _opt(
         "CPUs the daemon's threads run on: auto (one, when it may use more; default), all "
         "(the scheduler's choice) or a CPU list like 0 or 2-3"
     )
