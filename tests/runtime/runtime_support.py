@@ -9,11 +9,14 @@ import importlib.util
 import json
 import random
 import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from scoperouter.commands.replay import replay_events
@@ -62,6 +65,24 @@ TEAMS = [
     "WAS",
 ]
 PLAYERS_PER_TEAM = 15
+
+
+async def wait_ready(
+    s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Until ``serve`` on ``port`` answers ``/readyz`` 200 (within
+    :data:`STARTUP_BUDGET_S`); AssertionError with its log's tail if it exits or never does."""
+    deadline = time.monotonic() + STARTUP_BUDGET_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        try:
+            async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("daemon not ready:\n" + log.read_text()[-2000:])
 
 
 def free_port() -> int:

@@ -6,14 +6,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from runtime_support import STARTUP_BUDGET_S, free_port, write_registry
+from runtime_support import STARTUP_BUDGET_S, free_port, wait_ready, write_registry
 
 from scoperouter.runtime import affinity
 from scoperouter.runtime.affinity import choose, cpu_list, format_cpus, parse_cpus
@@ -87,19 +86,9 @@ def _allowed_of(pid: int) -> dict[str, frozenset[int]]:
     return out
 
 
-async def _ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_BUDGET_S
+async def _wait(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("daemon not ready:\n" + log.read_text()[-2000:])
+        await wait_ready(s, port, proc, log)
 
 
 def _serve(tmp: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int, Path]:
@@ -122,7 +111,7 @@ def test_serve_threads_stay_where_the_setting_says(tmp_path: Path, setting: str 
         pytest.skip(f"this process may use one CPU only ({format_cpus(mine)}): nothing to pin")
     proc, port, log = _serve(tmp_path, *(["--cpus", setting] if setting else []))
     try:
-        asyncio.run(_ready(port, proc, log))
+        asyncio.run(_wait(port, proc, log))
         threads = _allowed_of(proc.pid)
     finally:
         proc.terminate()

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from runtime_support import GAME_DAY, STARTUP_BUDGET_S, free_port, write_registry
+from runtime_support import GAME_DAY, free_port, wait_ready, write_registry
 
 from scoperouter.runtime.loop_store import FileLoopState
 
@@ -54,22 +54,6 @@ def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[byte
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-
-
-async def ready(
-    s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + STARTUP_BUDGET_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-2000:]
-        try:
-            async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("not ready:\n" + log.read_text()[-2000:])
 
 
 async def post(s: aiohttp.ClientSession, port: int, body: dict[str, Any]) -> None:
@@ -116,7 +100,7 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
     proc = start(cfg, state, port, log)
     try:
         async with aiohttp.ClientSession() as s:
-            await ready(s, port, proc, log)
+            await wait_ready(s, port, proc, log)
             await post(s, port, INJURY)
             before = await until(lambda: (snap := loop_state(state)) and held(snap) and snap)
             assert {"ml_feature_store", "player_prediction_exporter"} <= {
@@ -150,7 +134,7 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
             proc.wait(timeout=30)
             (state / "loop.json").unlink()  # the restarted process rewrites it from its store
             proc = start(cfg, state, port, log)
-            await ready(s, port, proc, log)
+            await wait_ready(s, port, proc, log)
             after = await until(lambda: loop_state(state))
             assert held(after) == held(before)
             assert open_entries(after) == open_entries(before)

@@ -21,13 +21,13 @@ from typing import Any
 import aiohttp
 import pytest
 from runtime_support import (
-    STARTUP_BUDGET_S,
     covers,
     dry_run_keys,
     free_port,
     game_day_stream,
     key_of,
     load,
+    wait_ready,
     write_registry,
 )
 
@@ -62,22 +62,6 @@ def start(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[byte
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-
-
-async def wait_ready(
-    s: aiohttp.ClientSession, port: int, proc: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + STARTUP_BUDGET_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-2000:]
-        try:
-            async with s.get(f"http://127.0.0.1:{port}/readyz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("daemon not ready:\n" + log.read_text()[-2000:])
 
 
 async def send(s: aiohttp.ClientSession, port: int, pending: dict[int, bytes]) -> None:
