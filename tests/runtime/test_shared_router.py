@@ -138,6 +138,28 @@ async def test_other_replica_fires_open_windows(
     assert sorted(key_of(t) for t in sink.received) == dry_run_keys(slow_cfg, CALM)
 
 
+async def test_open_window_gauge_follows_ingest_and_fires(
+    slow_cfg: LoadedConfig, make_shared: Factory
+) -> None:
+    """The open-window gauge: exact after each batch and fire on a single-instance store, 0
+    once nothing is open on any store -- not 30 s stale (the recount of a large book)."""
+    now = [1_763_000_000.0]
+    r = make_shared(slow_cfg, MemorySink(), clock=lambda: now[0])
+    await r.start()
+    assert r.open_window_count() == 0
+    await submit_all(r, CALM[:40])
+    opened = await r._in_state(r.state.open_window_count)
+    assert opened > 0
+    if not r.state.shared:
+        assert r.open_window_count() == opened
+        await submit_all(r, CALM[40:])
+        assert r.open_window_count() == await r._in_state(r.state.open_window_count)
+    now[0] += 3601  # every window due
+    while await r._in_state(r.state.open_window_count):
+        await r.fire_due()
+    assert r.open_window_count() == 0
+
+
 async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_shared: Factory) -> None:
     """Triggers leased to a replica stuck mid-dispatch are re-sent by another once the lease ran out."""
     now = [1_763_000_000.0]

@@ -58,6 +58,9 @@ from scoperouter.state.model import OutboxItem, Released, Retention
 logger = logging.getLogger("scoperouter.runtime")
 _ROW_ID = operator.itemgetter(0)
 COUNT_EVERY_S = 30.0  # refresh of the open-window gauge (an exact count of the store)
+# ... and on a single-instance store after every transaction while the last count was at
+# most this (counting is cheap)
+COUNT_CHEAP = 1_000
 # flusher ticks in a row that dispatch marks may wait for the next ingest batch to take them
 MARKS_RIDE_TICKS = 3
 
@@ -210,6 +213,7 @@ class SharedRouter(Router):
         )
         self._forget(sm)
         self._next_deadline = next_deadline
+        self._count_open(next_deadline, self.clock(), due=False)
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
@@ -260,18 +264,30 @@ class SharedRouter(Router):
                 await asyncio.sleep(backoff)
 
     def _fire(self, now: float) -> tuple[list[OutboxItem], float | None]:
-        """State thread: fire what is due store-wide; the next deadline; every
-        :data:`COUNT_EVERY_S` the open-window count (a gauge: counting 100k rows holds the
-        state thread 10-50 ms, a pause of the ingest behind it)."""
+        """State thread: fire what is due store-wide; the next deadline; the open-window
+        count (a gauge, :meth:`_count_open`: counting 100k rows holds the state thread
+        10-50 ms, a pause of the ingest behind it, so a large count is refreshed every
+        :data:`COUNT_EVERY_S` only)."""
         nd = self.state.next_deadline()
         fired: list[OutboxItem] = []
         if nd is not None and nd <= now:
             fired = self.state.fire_due(now)
             nd = self.state.next_deadline()
-        if now - self._last_count >= COUNT_EVERY_S:
+        self._count_open(nd, now)
+        return fired, nd
+
+    def _count_open(self, nd: float | None, now: float, *, due: bool = True) -> None:
+        """State thread: the open-window gauge after a transaction that left ``nd`` the
+        store's earliest deadline -- none open when it has none, else an exact count when
+        ``due`` and :data:`COUNT_EVERY_S` passed, or on a single-instance store (an
+        in-process query, no round trip) while the last count was small."""
+        if nd is None:  # no window open store-wide
+            self._open = 0
+        elif (not self.state.shared and self._open <= COUNT_CHEAP) or (
+            due and now - self._last_count >= COUNT_EVERY_S
+        ):
             self._open = self.state.open_window_count()
             self._last_count = now
-        return fired, nd
 
     async def fire_due(self) -> int:
         """Fire the windows due now, whoever opened them. Returns the count."""
