@@ -37,19 +37,25 @@ def _poison() -> dict[str, Any]:
 
 
 def _inject(monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
-    """A bug in the code for the poison event only (every engine the router builds has it):
-    in the planner or in the window book."""
-    if fault == "none":
-        return
-    cls, name = {"planner": (RoutingEngine, "plan"), "book": (WindowBook, "add")}[fault]
-    real = getattr(cls, name)
+    """A bug in the code for the poison event only (every engine the router builds has it)."""
+    if fault == "planner":
+        real_plan = RoutingEngine.plan
 
-    def buggy(self: Any, ev: Event, *args: Any) -> Any:
-        if ev.event_id == POISON:
-            raise RuntimeError(f"injected {fault} bug")
-        return real(self, ev, *args)
+        def plan(engine: RoutingEngine, ev: Event, *args: Any) -> Any:
+            if ev.event_id == POISON:
+                raise RuntimeError("injected planner bug")
+            return real_plan(engine, ev, *args)
 
-    monkeypatch.setattr(cls, name, buggy)
+        monkeypatch.setattr(RoutingEngine, "plan", plan)
+    elif fault == "book":
+        real_add = WindowBook.add
+
+        def add(book: WindowBook, ev: Event, *args: Any) -> Any:
+            if ev.event_id == POISON:
+                raise RuntimeError("injected window bug")
+            return real_add(book, ev, *args)
+
+        monkeypatch.setattr(WindowBook, "add", add)
 
 
 async def _submit(r: Router, events: list[dict[str, Any]]) -> list[Any]:
