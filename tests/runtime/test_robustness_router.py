@@ -27,7 +27,6 @@ import scoperouter.runtime.intake as intake_mod
 from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.router import Inbound
 
@@ -94,16 +93,14 @@ async def test_poison_item_is_dead_lettered_and_the_batch_commits(
         monkeypatch.setattr(intake_mod, "normalize_event", normalize)  # the router normalises there
     await r.start()
     if fault == "book_raises":
-        # a bug in the code: every book the router builds has it (ingest rebuilds its
-        # engine from the store when an item fails on the fast path)
-        real_add = WindowBook.add
+        real_add = r.book.add
 
-        def add(book: WindowBook, ev: Event, d: Any, now: float) -> Any:
+        def add(ev: Event, d: Any, now: float) -> Any:
             if ev.event_id == POISON_ID:
                 raise RuntimeError("injected window bug")
-            return real_add(book, ev, d, now)
+            return real_add(ev, d, now)
 
-        monkeypatch.setattr(WindowBook, "add", add)
+        monkeypatch.setattr(r.book, "add", add)
     good = STREAM[:20]
     poison = poison_event("s\udc00" if fault == "surrogate_id" else "lalplayer01")
     outs = await _submit_batch(r, [*good[:10], poison, *good[10:]])

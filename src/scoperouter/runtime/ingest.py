@@ -3,14 +3,8 @@
 Invariant: everything a batch changes -- seen ids, window journal rows, fired triggers in
 the outbox, dead letters and pending dispatch marks -- commits together, before any of its
 messages is acked. One item that cannot be routed (a poison message, a planner or window
-bug) is dead-lettered alone and the others commit; a failure of the store itself fails the
-whole batch (its sources redeliver).
-
-A batch is first routed without a savepoint per item, its duplicates found by the insert
-of their seen ids (one statement per event instead of four: the lookup, ``SAVEPOINT``, the
-insert, ``RELEASE``). When an item fails on that fast path, the attempt is rolled back as a
-whole, the engine rebuilt from the store, and the batch routed again item by item, each in
-its own savepoint: the same outcome as if it had been routed carefully from the start.
+bug) is dead-lettered alone: its savepoint is rolled back and the others commit; a failure
+of the store itself fails the whole batch (its sources redeliver).
 """
 
 from __future__ import annotations
@@ -65,10 +59,6 @@ class BatchResult:
     noted: list[Event] | None = None
 
 
-class _Redo(Exception):
-    """An item failed on the fast path: the batch is routed again, item by item."""
-
-
 def process_batch(
     batch: list[Item],
     *,
@@ -78,44 +68,13 @@ def process_batch(
     as_of: date | None,
     now: float,
     write_marks: Callable[[], None],
-    fast: bool = True,
 ) -> BatchResult:
-    """One transaction for the whole batch (state thread): the fast path, and when an item
-    fails on it, the careful one (module docstring); ``fast=False``: the careful one from
-    the start (the fast path's oracle in the tests)."""
-    windows.ensure()
-    args = (batch, store, windows, relations, as_of, now, write_marks)
-    try:
-        res = _route_batch(*args, careful=not fast)
-    except _Redo:  # rolled back: the engine holds what that attempt changed
-        windows.restore()
-        res = _route_batch(*args, careful=True)
-    for p in res.dead_payloads:  # committed: logged once, whichever path stored them
-        logger.warning(
-            "event dead-lettered",
-            extra={"reason": p["reason"], "detail": p["detail"], "message_id": p["message_id"]},
-        )
-    return res
-
-
-def _route_batch(
-    batch: list[Item],
-    store: Store,
-    windows: DurableWindows,
-    relations: RelationStore,
-    as_of: date | None,
-    now: float,
-    write_marks: Callable[[], None],
-    *,
-    careful: bool,
-) -> BatchResult:
-    """One attempt at the batch's transaction. ``careful``: each item in a savepoint, one
-    that fails dead-lettered alone; else the first item that fails raises :class:`_Redo`
-    (after the transaction's rollback) -- a store failure raises itself either way."""
+    """One transaction for the whole batch (state thread)."""
     now_dt = datetime.fromtimestamp(now, UTC)
     res = BatchResult(now_dt, as_of or now_dt.date(), relations)
     batch_ids: set[str] = set()
     engine = windows.engine
+    windows.ensure()
     dirty = False  # an item failed half-way: the engine is rebuilt after the commit
     with store.transaction():
         write_marks()
@@ -137,22 +96,14 @@ def _route_batch(
                 ev.event_id.encode("utf-8")
                 ev_json = ev.model_dump_json(exclude_defaults=True)  # once: journal and log
             except Exception as exc:
-                if not careful:
-                    raise _Redo from exc
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
-            if (
-                ev.event_id in batch_ids or store.is_seen(ev.event_id)
-                if careful
-                else not store.claim_seen(ev.event_id, now)  # marked seen now, or a duplicate
-            ):
+            if ev.event_id in batch_ids or store.is_seen(ev.event_id):
                 res.outcomes.append((item, Outcome("duplicate", ev.event_id)))
                 continue
             try:
                 decisions = engine.plan(ev, relations, res.as_of)
             except Exception as exc:  # a planner bug: keep the event, never lose it
-                if not careful:
-                    raise _Redo from exc
                 logger.exception("planner raised", extra={"event_id": ev.event_id})
                 detail = f"{type(exc).__name__}: {exc}"
                 res.outcomes.append(
@@ -162,38 +113,26 @@ def _route_batch(
             try:
                 runs = [(d, d.model_dump_json()) for d in decisions if d.action == "run"]
             except Exception as exc:
-                if not careful:
-                    raise _Redo from exc
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
-            flen = len(res.fired)
-            if not careful:
-                try:
-                    _route(windows, res, ev, ev_json, runs, ref, now)
-                except Exception as exc:
-                    if is_store_failure(exc):
-                        raise  # the store itself: the whole batch is retried by its sources
-                    raise _Redo from exc
-            else:
-                jmark = windows.journal_mark()
-                try:
-                    with store.savepoint():
-                        store.mark_seen(ev.event_id, now)
-                        _route(windows, res, ev, ev_json, runs, ref, now)
-                except Exception as exc:
-                    if is_store_failure(exc):
-                        raise  # the store itself: the whole batch is retried by its sources
-                    # this item only: its rows are rolled back, the others commit
-                    logger.exception(
-                        "routing one event failed", extra={"event_id": safe(ev.event_id)}
-                    )
-                    windows.journal_undo(jmark)
-                    del res.fired[flen:]
-                    dirty = True
-                    res.outcomes.append(
-                        (item, _poison(store, res, item, "internal_error", exc, now))
-                    )
-                    continue
+            flen, jmark = len(res.fired), windows.journal_mark()
+            try:
+                with store.savepoint():
+                    store.mark_seen(ev.event_id, now)
+                    fired = windows.accept(ev, ev_json, runs, now)
+                    if ref is not None:
+                        windows.complete(ref, now)
+                    res.fired.extend(windows.persist(fired, now, now_dt))
+            except Exception as exc:
+                if is_store_failure(exc):
+                    raise  # the store itself: the whole batch is retried by its sources
+                # this item only: its rows are rolled back, the others commit
+                logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
+                windows.journal_undo(jmark)
+                del res.fired[flen:]
+                dirty = True
+                res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
+                continue
             batch_ids.add(ev.event_id)
             res.decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
             res.outcomes.append(
@@ -204,22 +143,6 @@ def _route_batch(
         windows.restore()  # exactly what was committed
     windows.after_commit()
     return res
-
-
-def _route(
-    windows: DurableWindows,
-    res: BatchResult,
-    ev: Event,
-    ev_json: str,
-    runs: list[tuple[Decision, str]],
-    ref: CompletionRef | None,
-    now: float,
-) -> None:
-    """The engine's steps for one planned event, its fired triggers into the outbox."""
-    fired = windows.accept(ev, ev_json, runs, now)
-    if ref is not None:
-        windows.complete(ref, now)
-    res.fired.extend(windows.persist(fired, now, res.now_dt))
 
 
 def _poison(
@@ -239,7 +162,10 @@ def dead_letter_event(
     ref = inb.message_id
     new = store.dead_letter("event", ref, reason, detail, payload, now)
     res.rejects.append((reason, new))
-    if new:  # logged once committed (process_batch)
+    if new:
+        logger.warning(
+            "event dead-lettered", extra={"reason": reason, "detail": detail, "message_id": ref}
+        )
         res.dead_payloads.append(
             {
                 "kind": "event",

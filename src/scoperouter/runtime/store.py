@@ -205,14 +205,6 @@ class Store:
             "INSERT OR REPLACE INTO seen(event_id, seen_at) VALUES (?, ?)", (event_id, at)
         )
 
-    def claim_seen(self, event_id: str, at: float) -> bool:
-        """Mark ``event_id`` seen at ``at`` unless it already is: True when it was not (one
-        statement: :meth:`is_seen` and :meth:`mark_seen` in one)."""
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO seen(event_id, seen_at) VALUES (?, ?)", (event_id, at)
-        )
-        return cur.rowcount == 1
-
     def prune_seen(self, older_than: float) -> int:
         cur = self._db.execute("DELETE FROM seen WHERE seen_at < ?", (older_than,))
         return cur.rowcount
