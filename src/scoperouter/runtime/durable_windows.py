@@ -51,6 +51,7 @@ class DurableWindows:
         self.mirror = loop_runtime.LoopMirror(store.path.parent) if self.loop_on else None
         self._mirrored = -1  # the loop version last written to loop.json
         self._mirror_at = float("-inf")
+        self._mirror_every = loop_runtime.MIRROR_MIN_INTERVAL_S  # seconds between rewrites
         self.engine = RoutingEngine(registry, journal=self._journal, loop=self.loop_on)
         self.next_deadline: float | None = None  # read by the event loop's timer
         self.journal_replayed = 0
@@ -168,10 +169,15 @@ class DurableWindows:
         loop = self.engine.loop
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
             now = self.clock()
-            # at most once a second: the request poll's commit writes a skipped change
-            if now - self._mirror_at >= loop_runtime.MIRROR_MIN_INTERVAL_S:
+            # at most once a second, and a large ledger's rewrite at most MIRROR_MAX_SHARE of
+            # the time: a later commit (the request poll's) writes a skipped change
+            if now - self._mirror_at >= self._mirror_every:
                 self._mirrored, self._mirror_at = loop.version, now
                 self.mirror.save(loop.snapshot())
+                took = self.clock() - now
+                self._mirror_every = max(
+                    loop_runtime.MIRROR_MIN_INTERVAL_S, took / loop_runtime.MIRROR_MAX_SHARE
+                )
         try:
             self.compact()
         except Exception:

@@ -26,6 +26,10 @@ from scoperouter.runtime.outcomes import Inbound
 logger = logging.getLogger("scoperouter.runtime")
 REQUEST_POLL_S = 2.0  # how often a running router looks for operator requests
 MIRROR_MIN_INTERVAL_S = 1.0  # loop.json is rewritten at most this often
+# ... and a rewrite (a JSON document of the whole ledger: it grows with the open and the
+# day's closed triggers) takes at most this share of the state thread: the next one waits
+# for its duration divided by this
+MIRROR_MAX_SHARE = 0.05
 
 
 def loop_wanted(registry: CompiledRegistry) -> bool:
