@@ -179,3 +179,25 @@ def test_snapshot_round_trip_keeps_deadlines() -> None:
     b2 = LedgerBook.restore(b.params, b.snapshot())
     assert b2.entries() == b.entries()
     assert b2.next_deadline() == b.next_deadline() == 16.0
+
+
+@pytest.mark.parametrize("n", [1, 3, 200])
+def test_idless_completions_close_the_oldest_open_trigger_first(n: int) -> None:
+    """Completions naming only processor and date close one key's open triggers oldest
+    first, whichever closed in between by id (a list kept by hand as the oracle)."""
+    b = book()
+    oracle = [f"t-{i}" for i in range(n)]
+    for i, tid in enumerate(oracle):
+        b.open(trig(tid), float(i))
+    assert b.open_count == n
+    if n > 2:  # one in the middle closed by its id first
+        b.complete(CompletionRef(outcome="success", trigger_id=oracle[1]), float(n))
+        oracle.remove(oracle[1])
+    closed = []
+    while True:
+        entry, _ = b.complete(CompletionRef(outcome="success", processor="p", day=D), 0.0)
+        if entry is None:
+            break
+        closed.append(entry.trigger.trigger_id)
+    assert closed == oracle
+    assert b.open_count == 0 and not b.busy("p", D)

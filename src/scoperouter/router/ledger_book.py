@@ -46,7 +46,9 @@ class LedgerBook:
     def __init__(self, params: Callable[[str], LoopParams]) -> None:
         self.params = params
         self._entries: dict[str, Entry] = {}
-        self._open: dict[Key, list[str]] = {}  # open trigger ids per key, oldest first
+        # open trigger ids per key, oldest first (a dict as an ordered set: a busy key holds
+        # thousands, and a list's membership test and removal walked them all)
+        self._open: dict[Key, dict[str, None]] = {}
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
@@ -109,7 +111,7 @@ class LedgerBook:
         if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
             ids = self._open.get((ref.processor, ref.day))
             if ids:
-                return self._entries[ids[0]]
+                return self._entries[next(iter(ids))]
         return None
 
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
@@ -214,13 +216,13 @@ class LedgerBook:
         ids = self._open.get(e.key)
         if e.is_open:
             if ids is None:
-                self._open[e.key] = [tid]
+                self._open[e.key] = {tid: None}
             elif tid not in ids:
-                ids.append(tid)
+                ids[tid] = None
             if e.due_at is not None:
                 heapq.heappush(self._heap, (e.due_at, tid))
         elif ids is not None and tid in ids:
-            ids.remove(tid)
+            del ids[tid]
             if not ids:
                 del self._open[e.key]
 
