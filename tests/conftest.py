@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from demo_support import DemoRun, run_demo
+
 # No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
 # is one, so it is off for every property test, whatever the machine's load.
 settings.register_profile("scoperouter", deadline=None)
@@ -87,6 +89,12 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One real ``scoperouter demo`` run for the session (tests/demo_support.py)."""
+    return run_demo(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from demo_support import DemoRun
 from scoperouter.cli import main
 from scoperouter.execution_log import DEFAULT_LOG_PATH
 from scoperouter.execution_log.analysis import ENTITY_LEVEL
@@ -24,17 +25,11 @@ pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
-def demo_log(tmp_path_factory: pytest.TempPathFactory, routes_path: Path) -> Path:
-    """The log ``scoperouter demo`` writes at its default path (run in a fresh directory)."""
-    cwd = tmp_path_factory.mktemp("demo")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(cwd)
-    try:
-        rc = main(["demo", "--config", str(routes_path), "--json"])
-    finally:
-        mp.undo()
-    assert rc == 0
-    log = cwd / DEFAULT_LOG_PATH
+def demo_log(demo_run: DemoRun) -> Path:
+    """The log ``scoperouter demo`` writes at its default path (the session's demo run, in
+    a fresh directory)."""
+    assert demo_run.rc == 0
+    log = demo_run.cwd / DEFAULT_LOG_PATH
     if not log.is_file():
         pytest.skip(
             f"scoperouter demo wrote no execution log at ./{DEFAULT_LOG_PATH} (not wired in yet)"

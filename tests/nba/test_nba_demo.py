@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +10,9 @@ import pytest
 from nba_support import REPO, registry, relations_for
 
 import scoperouter.examples.nba.demo as demo_mod
+from demo_support import DemoRun
 from scoperouter.cli import main
-from scoperouter.examples.nba.demo import DemoResult, relations_from_dir
+from scoperouter.examples.nba.demo import relations_from_dir
 from scoperouter.examples.nba.processors import ORDER
 from scoperouter.examples.nba.season import generate_season, write_relations
 
@@ -34,49 +31,6 @@ SINGLE_KEYS = {"date_level_s", "routed_s", "date_level_all_s", "routed_all_s",
 MODE_KEYS = {"processor_runs", "entity_rows", "simulated_seconds"}
 PROCESSOR_KEYS = {"granularity", "date_level_runs", "date_level_rows", "routed_runs", "routed_rows",
                   "minimum_rows", "minimum_rows_end_of_day"}  # fmt: skip
-
-
-@dataclass
-class DemoRun:
-    rc: int
-    out: dict[str, Any]
-    result: DemoResult
-    seconds: float
-    html: Path
-    cwd: Path
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """One real ``scoperouter demo --json --html`` run (the result object captured on the way)."""
-    captured: list[DemoResult] = []
-    real = demo_mod.run_demo
-
-    def spy(*args: Any, **kwargs: Any) -> DemoResult:
-        res = real(*args, **kwargs)
-        captured.append(res)
-        return res
-
-    cwd = tmp_path_factory.mktemp("demo")  # no ./routes.yaml: the repository's is used
-    html = cwd / "demo.html"
-    buf = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(cwd)
-        mp.setattr(demo_mod, "run_demo", spy)
-        t0 = time.process_time()  # CPU time: the demo's work, not the shared machine's load
-        with contextlib.redirect_stdout(buf):
-            rc = main(
-                [
-                    "demo",
-                    "--json",
-                    "--html",
-                    str(html),
-                    "--export-events",
-                    str(cwd / "events.jsonl"),
-                ]
-            )
-        seconds = time.process_time() - t0
-    return DemoRun(rc, json.loads(buf.getvalue()), captured[0], seconds, html, cwd)
 
 
 def test_demo_json_contract(demo_run: DemoRun) -> None:
