@@ -19,6 +19,8 @@ Contestants: ``serve`` on its defaults first (execution log on), then ``serve --
   (``InlineScheduler``, the floor); ``--bare-scheduler pool``: on the library's default
   thread pool instead, the baseline of the runs before 2026-12-04.
 * Execution log bytes per event (the default run).
+* ``--run-retries N``: ``serve``'s registry with ``run_retries: N``, the closed loop (its
+  ledger and snapshot + journal store, docs/ledger.md) instead of the default store.
 * ``--soak N``: N events at saturation into ``serve`` (``SOAK_WHO=serve_no_log``: with
   ``--no-log``) with a short log retention, sampling
   the execution log's size and the daemon's RSS: both must stay flat.
@@ -57,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
@@ -581,6 +584,13 @@ async def main(argv: list[str] | None = None) -> int:
         "streams (the default: cheap enough to saturate the bare server), or the aiohttp "
         "client (the runs before 2026-12-04: it bound the bare server at ~10,000 events/s)",
     )
+    ap.add_argument(
+        "--run-retries",
+        type=int,
+        default=0,
+        help="defaults.run_retries in serve's registry: above 0 turns the closed loop on "
+        "(its snapshot + journal store and ledger; docs/ledger.md); 0, the default: off",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the JSON report to this file")
     ap.add_argument(
@@ -596,6 +606,10 @@ async def main(argv: list[str] | None = None) -> int:
     LOAD_CLIENT[0] = args.load_client
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
     cfg = write_registry(tmp / "cfg")
+    if args.run_retries:
+        spec = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        spec["defaults"]["run_retries"] = args.run_retries
+        cfg.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "cpus": os.cpu_count(),
@@ -607,6 +621,8 @@ async def main(argv: list[str] | None = None) -> int:
     }
     if args.serve_args:
         report["serve_args"] = args.serve_args
+    if args.run_retries:
+        report["run_retries"] = args.run_retries
     loads: list[float] = []
     try:
         if not args.skip_http:
@@ -713,6 +729,11 @@ def markdown(r: dict[str, Any]) -> str:
             else ""
         )
         + (f", a soak of {r['soak']['events']:,} events" if "soak" in r else "")
+        + (
+            f"; `serve`'s registry with `run_retries: {r['run_retries']}` (the closed loop)"
+            if "run_retries" in r
+            else ""
+        )
         + (
             f"; bare baselines: HTTP answers `{r['bare']['http_answer']}`, Pub/Sub scheduler "
             f"`{r['bare']['pull_scheduler']}`"

@@ -24,9 +24,10 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def test_readme_daemon_table_is_the_saved_run() -> None:
-    """The README quotes bench/daemon.py --markdown of bench/results/daemon.json, verbatim."""
-    table = bench().markdown(json.loads(RESULTS.read_text(encoding="utf-8")))
+@pytest.mark.parametrize("saved", [RESULTS, RESULTS.with_name("daemon-closed-loop.json")])
+def test_readme_daemon_table_is_the_saved_run(saved: Path) -> None:
+    """The README quotes bench/daemon.py --markdown of each saved run it shows, verbatim."""
+    table = bench().markdown(json.loads(saved.read_text(encoding="utf-8")))
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert squash(table) in squash(readme), "README daemon table should read:\n" + table
 
