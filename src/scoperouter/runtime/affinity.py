@@ -108,7 +108,8 @@ class Placement:
 
 
 def _current_cpu() -> int | None:
-    """The CPU this thread last ran on (``/proc/self/stat`` field 39), None if unknown."""
+    """The CPU this thread last ran on (``/proc/thread-self/stat`` field 39), None if
+    unknown."""
     try:
         stat = Path("/proc/thread-self/stat").read_text()
         return int(stat.rsplit(")", 1)[1].split()[36])

@@ -200,7 +200,7 @@ class SharedRouter(Router):
 
     # ------------------------------------------------------------------ ingest
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
-        sm = state_marks(marks)
+        sm, now = state_marks(marks), self.clock()
         res, next_deadline = process_shared_batch(
             batch,
             state=self.state,
@@ -208,12 +208,12 @@ class SharedRouter(Router):
             registry=self.registry,
             relations=self.relations,
             as_of=self.options.as_of,
-            now=self.clock(),
+            now=now,
             marks=sm,
         )
         self._forget(sm)
         self._next_deadline = next_deadline
-        self._count_open(next_deadline, self.clock(), due=False)
+        self._count_open(next_deadline, now, due=False)
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
