@@ -170,10 +170,13 @@ async def ingress(
     """An in-process ingress app with the given options; yields its test client."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(**kwargs: Any) -> TestClient[Any, Any]:
+    async def make(lingering_time: float = 10.0, **kwargs: Any) -> TestClient[Any, Any]:
         r = make_router(zero_cfg, MemorySink())
         await r.start()
-        c: TestClient[Any, Any] = TestClient(TestServer(IngressApp(r, **kwargs).app))
+        server = TestServer(IngressApp(r, **kwargs).app)
+        # lingering_time: aiohttp's (its default, as serve runs it, unless a test says)
+        await server.start_server(lingering_time=lingering_time)
+        c: TestClient[Any, Any] = TestClient(server)
         await c.start_server()
         clients.append(c)
         return c
@@ -184,12 +187,13 @@ async def ingress(
 
 
 async def test_body_timeout_answers_408(ingress: Callable[..., Any]) -> None:
-    """A request whose body stops arriving is answered 408 body_timeout and closed."""
-    client = await ingress(body_timeout_s=0.5)
+    """A request whose body stops arriving is answered 408 body_timeout and closed at once,
+    without aiohttp's lingering close (here an hour: the read to EOF would hang)."""
+    client = await ingress(body_timeout_s=0.5, lingering_time=3600.0)
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(HEAD + b"Content-Length: 1000\r\n\r\n{")
     await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 30)  # liveness bound
+    answer = await asyncio.wait_for(reader.read(), 60)  # liveness bound: EOF, not lingering
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"body_timeout" in answer

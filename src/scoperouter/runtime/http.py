@@ -288,11 +288,7 @@ class IngressApp:
                 async with asyncio.timeout(self.body_timeout_s):
                     body = await request.read()
         except TimeoutError:
-            resp = self._reject(
-                408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
-            )
-            resp.force_close()
-            return resp
+            return await self._timed_out(request)
         except web.HTTPRequestEntityTooLarge:
             return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
         except (
@@ -303,6 +299,24 @@ class IngressApp:
         ) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
         return await self._routed(request, body)
+
+    async def _timed_out(self, request: web.Request) -> web.Response:
+        """The 408 of a body that stopped arriving, written now, then the connection closed.
+        Returned to aiohttp as usual, the answer would be followed by its lingering close:
+        up to ``lingering_time`` (10 s) of reading the rest of a body its client stopped
+        sending, the connection slot held that long after ``body_timeout``. Closed here,
+        once the 408 is in the transport (which sends what it buffered before it closes),
+        aiohttp finds the response written and the connection closing, and does not linger."""
+        resp = self._reject(
+            408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
+        )
+        resp.force_close()  # Connection: close
+        await resp.prepare(request)
+        await resp.write_eof()
+        protocol = request.protocol
+        if protocol is not None:
+            protocol.force_close()
+        return resp
 
     def _now(self, resp: web.Response) -> asyncio.Future[web.Response]:
         """A future already holding ``resp`` (awaiting it does not suspend)."""
