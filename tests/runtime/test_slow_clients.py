@@ -15,10 +15,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from runtime_support import MemorySink, RouterFactory, write_registry
 
 from scoperouter.processor_registry.loader import LoadedConfig
@@ -197,3 +198,30 @@ async def test_body_timeout_answers_408(ingress: Callable[..., Any]) -> None:
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"body_timeout" in answer
+
+
+class _GoneWriter:
+    """A payload writer whose client has gone: every write fails as aiohttp's does."""
+
+    buffer_size = 0
+    output_size = 0
+
+    async def write_headers(self, status_line: str, headers: Any) -> None:
+        raise ConnectionResetError("Cannot write to closing transport")
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        raise ConnectionResetError("Cannot write to closing transport")
+
+
+async def test_body_timeout_with_the_client_gone_closes_quietly(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> None:
+    """A 408 whose client has gone is not written (no exception, so no 500 and no logged
+    error) and its connection is still closed."""
+    r = make_router(zero_cfg, MemorySink())
+    await r.start()
+    protocol = mock.Mock()  # (aiohttp's own stand-in for a connection's protocol)
+    request = make_mocked_request("POST", "/events", writer=_GoneWriter(), protocol=protocol)
+    resp = await IngressApp(r, body_timeout_s=0.5)._timed_out(request)
+    assert resp.status == 408
+    protocol.force_close.assert_called_once_with()

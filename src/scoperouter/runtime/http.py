@@ -20,6 +20,7 @@ in ``scoperouter_events_rejected_total{reason}``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -306,13 +307,15 @@ class IngressApp:
         up to ``lingering_time`` (10 s) of reading the rest of a body its client stopped
         sending, the connection slot held that long after ``body_timeout``. Closed here,
         once the 408 is in the transport (which sends what it buffered before it closes),
-        aiohttp finds the response written and the connection closing, and does not linger."""
+        aiohttp finds the response written and the connection closing, and does not linger.
+        A client gone meanwhile only loses its answer (no 500, no error logged)."""
         resp = self._reject(
             408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
         )
         resp.force_close()  # Connection: close
-        await resp.prepare(request)
-        await resp.write_eof()
+        with contextlib.suppress(ConnectionError):
+            await resp.prepare(request)
+            await resp.write_eof()
         protocol = request.protocol
         if protocol is not None:
             protocol.force_close()
