@@ -308,7 +308,8 @@ class IngressApp:
         sending, the connection slot held that long after ``body_timeout``. Closed here,
         once the 408 is in the transport (which sends what it buffered before it closes),
         aiohttp finds the response written and the connection closing, and does not linger.
-        A client gone meanwhile only loses its answer (no 500, no error logged)."""
+        A client gone meanwhile only loses its answer (no 500, no error logged); one still
+        sending, too slowly, may see the connection reset instead of the 408."""
         resp = self._reject(
             408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
         )
