@@ -77,3 +77,17 @@ async def test_raw_load_client_counts_exactly_the_answered_events(bare: tuple[in
     lines = out.read_bytes().splitlines()
     assert len(lines) == ok
     assert len({json.loads(x)["event_id"] for x in lines}) == ok
+
+
+def test_http_threads_splits_a_saturated_run_by_thread(tmp_path: Path) -> None:
+    """``bench/http_threads.py`` runs its contestant saturated and reports its events and the
+    CPU of each of its threads (here the bare server, briefly; no figure is checked)."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "http_threads.py"), "bare", "--seconds", "0.5",
+         "--warm", "0"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    head, *threads = out.stdout.splitlines()
+    assert head.startswith("bare: ") and int(head.split()[1]) > 0, out.stdout
+    assert threads and all(t.strip().split()[1] == "ms/event" for t in threads), out.stdout
