@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
@@ -605,11 +604,8 @@ async def main(argv: list[str] | None = None) -> int:
     BARE_ANSWER[0] = args.bare_answer
     LOAD_CLIENT[0] = args.load_client
     tmp = Path(tempfile.mkdtemp(prefix="scoperouter-bench-"))
-    cfg = write_registry(tmp / "cfg")
-    if args.run_retries:
-        spec = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-        spec["defaults"]["run_retries"] = args.run_retries
-        cfg.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    retries = {"run_retries": args.run_retries} if args.run_retries else {}
+    cfg = write_registry(tmp / "cfg", defaults=retries)
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "cpus": os.cpu_count(),

@@ -144,9 +144,11 @@ def write_registry(
     targets: Mapping[str, Mapping[str, Any]] | None = None,
     default_target: Mapping[str, Any] | None = None,
     server: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Path:
     """A copy of the repository's routes.yaml with every window set to (quiet, max_wait),
-    targets replaced, and relation data generated under ``tmp/relations``."""
+    targets replaced, ``defaults`` merged into its defaults (e.g. ``{"run_retries": 1}``:
+    the closed loop), and relation data generated under ``tmp/relations``."""
     spec = yaml.safe_load((REPO / "routes.yaml").read_text(encoding="utf-8"))
     spec["defaults"]["window"] = {"quiet": quiet, "max_wait": max_wait}
     spec["defaults"]["target"] = dict(default_target or {"outbox": {}})
@@ -157,6 +159,7 @@ def write_registry(
             p["target"] = dict(targets[name])
     if server is not None:
         spec["server"] = dict(server)
+    spec["defaults"].update(defaults or {})
     spec["relation_data"] = {"csv": {"dir": "relations"}}
     write_relations(tmp / "relations", [GAME_DAY - timedelta(days=k) for k in range(4)])
     path = tmp / "routes.yaml"

@@ -16,7 +16,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from runtime_support import GAME_DAY, free_port, wait_ready, write_registry
 
 from scoperouter.runtime.loop_store import FileLoopState
@@ -90,12 +89,10 @@ def open_entries(snap: dict[str, Any]) -> dict[str, tuple[str, int, float | None
 
 async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> None:
     """Open triggers, held windows and their deadlines survive SIGKILL exactly."""
-    cfg = write_registry(tmp_path)
-    spec = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-    spec["defaults"].update(
-        {"completion_timeout": "1h", "run_retries": 2, "barrier": {"timeout": "2h"}}
+    cfg = write_registry(
+        tmp_path,
+        defaults={"completion_timeout": "1h", "run_retries": 2, "barrier": {"timeout": "2h"}},
     )
-    cfg.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     state, log, port = tmp_path / "state", tmp_path / "serve.log", free_port()
     proc = start(cfg, state, port, log)
     try:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from runtime_support import GAME_DAY, free_port, load, write_registry
 
 from scoperouter.cli import main
@@ -105,11 +104,10 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
     await asyncio.to_thread(_topic, pub, trig_topic, trig_sub)
     await asyncio.to_thread(_topic, pub, in_topic, in_sub)
     path = write_registry(
-        tmp_path, targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}}
+        tmp_path,
+        targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}},
+        defaults={"run_retries": 1, "retry_backoff": "200ms"},
     )
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec["defaults"].update({"run_retries": 1, "retry_backoff": "200ms"})
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     load(path)  # the registry is valid before serve reads it
     state, port, log_path = tmp_path / "state", free_port(), tmp_path / "serve.log"
     with log_path.open("wb") as log:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from runtime_support import (
     GAME_DAY,
     MemorySink,
@@ -101,11 +100,7 @@ async def test_first_default_start_imports_the_old_store_once(
 
 
 def loop_cfg(tmp: Path, loop: dict[str, Any]) -> LoadedConfig:
-    path = write_registry(tmp)
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec["defaults"].update(loop)
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return load(path)
+    return load(write_registry(tmp, defaults=loop))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from runtime_support import GAME_DAY, load, write_registry
 
 from scoperouter.router.closed_loop import ClosedLoop
@@ -40,10 +39,7 @@ def test_mirror_rewrites_take_a_bounded_share(
     """A change every 0.1 s for a minute: rewrites at least 1 s apart, and (cost / share)
     apart once a rewrite took ``cost``; their time stays within the share; the last change
     is written by the commits that follow."""
-    path = write_registry(tmp_path / "cfg")
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec["defaults"]["run_retries"] = 1  # the closed loop
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    path = write_registry(tmp_path / "cfg", defaults={"run_retries": 1})  # the closed loop
     now = [1_764_000_000.0]
     store = Store(tmp_path / "state" / "state.sqlite3", sync="normal")
     dw = DurableWindows(load(path).registry, store, RouterOptions(as_of=GAME_DAY), lambda: now[0])
