@@ -229,16 +229,16 @@ def run(args: argparse.Namespace) -> int:
             retention_s=conf["execution_log_retention"] or None,
         )
 
-    async def main() -> None:
+    async def main() -> int:
         daemon = Daemon(
             cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint
         )
         await daemon.run_forever()
+        return daemon.exit_code  # 1 after an internal error (runtime/supervise.py)
 
     loop_factory = _loop_factory(conf["loop"])
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main())
-    return 0
+        return runner.run(main())
 
 
 def _place(cpus: str) -> Placement:

@@ -291,6 +291,9 @@ class Daemon:
         )
         if self.source is not None:  # /readyz is 503 while the streaming pull is down
             self.ingress.add_readiness_check(self.source.readiness)
+        # a background task of the router that died (supervise): 503 until the restart
+        self.ingress.add_readiness_check(lambda: self.router.supervisor.fatal)
+        self.exit_code = 0  # 1 after an internal error stopped the daemon (run_forever)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._heap_frozen = False
@@ -421,15 +424,22 @@ class Daemon:
             self.freeze_heap()
 
     async def run_forever(self) -> None:
-        """Start, reload relation data on SIGHUP, wait for SIGTERM/SIGINT, stop."""
+        """Start, reload relation data on SIGHUP, wait for SIGTERM/SIGINT -- or for an
+        internal error (a background task of the router died: :mod:`.supervise`), then
+        stop; :attr:`exit_code` is 1 after an internal error."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         with contextlib.suppress(NotImplementedError):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reloader.request_reload)
+        self.router.supervisor.on_fatal = lambda _why: stop.set()
         await self.start()
         self.freeze_heap()
         await stop.wait()
-        logger.info("signal received, shutting down")
+        if self.router.supervisor.fatal is not None:
+            self.exit_code = 1
+            logger.error("shutting down after an internal error (exit status 1)")
+        else:
+            logger.info("signal received, shutting down")
         await self.stop()

@@ -54,6 +54,7 @@ from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.state_jobs import StateThread, in_state
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.supervise import Supervisor
 from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
 
@@ -123,6 +124,8 @@ class Router:
         self._window_wake = asyncio.Event()
         self._state = StateThread("scoperouter-state_0")
         self._stopping = False
+        # the background tasks: one ending on its own is a fatal internal error (supervise)
+        self.supervisor = Supervisor(lambda: self._stopping)
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False
@@ -205,6 +208,7 @@ class Router:
             loop.create_task(self._housekeeping(), name="housekeeping"),
             pump,  # pages waiting triggers from the store (cancelled with the others)
         ]
+        self.supervisor.watch(self._background)
         self._started = True
         logger.info(
             "router started",

@@ -175,6 +175,7 @@ class SharedRouter(Router):
             loop.create_task(self._lease_keeper(), name="leases"),
             pump,  # claims waiting triggers from the store (cancelled with the others)
         ]
+        self.supervisor.watch(self._background)
         self._started = True
         if loop_wanted(self.registry):
             logger.warning(
