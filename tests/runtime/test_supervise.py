@@ -79,6 +79,22 @@ async def test_a_task_ending_on_its_own_is_reported_once(
         assert critical[0].exc_info is not None and "boom" in str(critical[0].exc_info[1])
 
 
+@pytest.mark.parametrize(
+    ("body", "fatal"),
+    [(_returns, None), (_fails, "background task 't' failed: RuntimeError: boom")],
+)
+async def test_a_task_that_may_end_is_reported_only_for_an_exception(
+    body: Any, fatal: str | None
+) -> None:
+    """``failed`` (a delivery's callback): a return is its normal end, an exception is fatal."""
+    sup = Supervisor(lambda: False)
+    task = asyncio.get_running_loop().create_task(body(), name="t")
+    task.add_done_callback(sup.failed)
+    await asyncio.wait([task])
+    await asyncio.sleep(0)
+    assert sup.fatal == fatal
+
+
 async def test_a_second_ending_is_logged_but_not_reported_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -99,21 +115,35 @@ async def test_a_second_ending_is_logged_but_not_reported_again(
     assert [r.levelno for r in caplog.records] == [logging.CRITICAL, logging.ERROR]
 
 
-async def test_daemon_stops_with_status_1_when_its_ingest_worker_dies(
-    tmp_path: Path, zero_cfg: LoadedConfig, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("patched", "fatal"),
+    [
+        # after the commit, handing the fired triggers over: the ingest worker dies
+        ("fired", "background task 'ingest' failed: RuntimeError: dispatch bug"),
+        # a delivery's bookkeeping once the target took the trigger: its task dies
+        # (the target got it, its done mark did not: sent again after the restart, at least once)
+        ("_settle_ok", "background task 'delivery' failed: RuntimeError: dispatch bug"),
+    ],
+)
+async def test_daemon_stops_with_status_1_when_a_task_dies(
+    tmp_path: Path,
+    zero_cfg: LoadedConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    patched: str,
+    fatal: str,
 ) -> None:
-    """A failure after a commit (here: dispatching) kills the ingest worker: /readyz turns 503
-    with the reason, run_forever returns with exit_code 1, and the event stays committed."""
+    """A bug in the ingest worker after a commit, or in a delivery: /readyz turns 503 with
+    the reason, run_forever returns with exit_code 1, and the trigger stays in the outbox."""
     d = Daemon(
         zero_cfg.registry,
         zero_cfg.relations,
         DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal"),
     )
 
-    def broken(_fired: Any) -> None:
+    def broken(*_args: Any) -> None:
         raise RuntimeError("dispatch bug")
 
-    monkeypatch.setattr(d.router.dispatcher, "fired", broken)
+    monkeypatch.setattr(d.router.dispatcher, patched, broken)
     # the first stop step: /readyz is asked while the daemon is going down
     readyz: list[tuple[int, dict[str, Any]]] = []
     stop = d.stop
@@ -142,9 +172,7 @@ async def test_daemon_stops_with_status_1_when_its_ingest_worker_dies(
         except aiohttp.ClientError:
             pass
     assert d.exit_code == 1
-    assert d.router.supervisor.fatal == (
-        "background task 'ingest' failed: RuntimeError: dispatch bug"
-    )
+    assert d.router.supervisor.fatal == fatal
     assert readyz and readyz[0][0] == 503
     assert "dispatch bug" in readyz[0][1]["detail"]
     # committed before the failure: its trigger waits in the outbox for the next start
@@ -153,7 +181,7 @@ async def test_daemon_stops_with_status_1_when_its_ingest_worker_dies(
         counts = st.outbox_counts()
     finally:
         st.close()
-    assert sum(counts.values()) == 1 and not counts.get("done"), counts
+    assert counts == {"pending": 1}
 
 
 def test_serve_exits_1_with_a_critical_line_when_a_background_task_dies(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ class Outcomes:
     clock: Callable[[], float]
     rng: random.Random
     tasks: set[asyncio.Task[None]]
+    on_task_failed: Callable[[asyncio.Task[None]], None] | None
     _wake: asyncio.Event
     _loop: asyncio.AbstractEventLoop | None
 
@@ -70,9 +71,11 @@ class Outcomes:
         loop = self._loop
         if loop is None:  # asked once: get_running_loop makes a getpid system call
             loop = self._loop = asyncio.get_running_loop()
-        task = loop.create_task(coro)
+        task = loop.create_task(coro, name="delivery")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if self.on_task_failed is not None:
+            task.add_done_callback(self.on_task_failed)
 
     def _expired(self, trigger_id: str, processor: str, attempts: int, body: str) -> None:
         """A parked row passed its retry horizon (already dead in the store)."""

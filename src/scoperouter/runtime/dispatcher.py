@@ -74,6 +74,8 @@ class Dispatcher(Outcomes):
         self.clock = clock
         self.rng = rng
         self.tasks: set[asyncio.Task[None]] = set()
+        # a delivery task's escaped exception (a bug): the router's Supervisor.failed
+        self.on_task_failed: Callable[[asyncio.Task[None]], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by _spawn or start
         self.lanes: dict[str, Lane] = {}
         self._wake = asyncio.Event()

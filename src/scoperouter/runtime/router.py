@@ -126,6 +126,7 @@ class Router:
         self._stopping = False
         # the background tasks: one ending on its own is a fatal internal error (supervise)
         self.supervisor = Supervisor(lambda: self._stopping)
+        self.dispatcher.on_task_failed = self.supervisor.failed  # deliveries, too
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False

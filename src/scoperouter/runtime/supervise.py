@@ -7,7 +7,9 @@ once per supervisor: logged at CRITICAL with its traceback, kept in :attr:`Super
 (``/readyz`` answers 503 with it) and handed to :attr:`Supervisor.on_fatal` (the daemon then
 stops and exits 1, so that its platform restarts it: an event is acknowledged only after its
 commit, so what was acknowledged is in the store and what was not is sent again by its
-source). A cancelled task, or any task once the owner is stopping, is never reported.
+source). A task that ends by itself (a delivery: :meth:`Supervisor.failed`) is reported only
+for an exception that escaped it. A cancelled task, or any task once the owner is stopping,
+is never reported.
 
 Why: before, the ingest worker dying of an exception raised after a commit (answering,
 dispatching) left a daemon whose ``/healthz`` and ``/readyz`` still answered 200, whose HTTP
@@ -33,8 +35,15 @@ class Supervisor:
         self.on_fatal: Callable[[str], None] | None = None
 
     def watch(self, tasks: Iterable[asyncio.Task[None]]) -> None:
+        """Tasks meant to run until the stop: ending at all is fatal."""
         for t in tasks:
             t.add_done_callback(self._ended)
+
+    def failed(self, task: asyncio.Task[None]) -> None:
+        """A done callback for a task that ends by itself (a delivery): only an exception
+        that escaped it is fatal."""
+        if not task.cancelled() and task.exception() is not None:
+            self._ended(task)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self.stopping():
