@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -20,6 +21,8 @@ from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.payloads import trigger_bytes
 from scoperouter.runtime.wakeups import no_wakeup_preemption
+
+logger = logging.getLogger("scoperouter.runtime")
 
 BATCH_MAX = 64  # triggers one dispatcher delivery hands over (one write, one fdatasync)
 _Job = tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop]
@@ -153,11 +156,14 @@ class OutboxSink:
             if job is None:
                 return
             fut, upto, queued, loop = job
-            exc: OSError | None = None
+            exc: Exception | None = None
             try:
                 self._write_all(queued)
                 _datasync(self._fd)
             except OSError as e:
+                exc = e
+            except Exception as e:  # a bug: fail the flush's sends (retried), keep the thread
+                logger.exception("outbox: flush failed")
                 exc = e
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
                 loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
@@ -182,7 +188,7 @@ class OutboxSink:
             _write_fully(self._fd, b"\n".join(queued[start:]) + b"\n")
             self._size = size
 
-    def _flushed(self, fut: asyncio.Future[None], upto: int, exc: OSError | None) -> None:
+    def _flushed(self, fut: asyncio.Future[None], upto: int, exc: Exception | None) -> None:
         """A flush ended: the sends it covered are done (every waiting send gets its error);
         the lines queued meanwhile get the next flush."""
         if self._flush is fut:
