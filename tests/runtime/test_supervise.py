@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from runtime_support import GAME_DAY, STARTUP_BUDGET_S, write_registry
 
+from scoperouter.execution_log import open_log
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.state_open import EMBEDDED_STATE
@@ -116,13 +117,15 @@ async def test_a_second_ending_is_logged_but_not_reported_again(
 
 
 @pytest.mark.parametrize(
-    ("patched", "fatal"),
+    ("patched", "fatal", "left"),
     [
         # after the commit, handing the fired triggers over: the ingest worker dies
-        ("fired", "background task 'ingest' failed: RuntimeError: dispatch bug"),
+        ("fired", "background task 'ingest' failed: RuntimeError: dispatch bug", "pending"),
         # a delivery's bookkeeping once the target took the trigger: its task dies
         # (the target got it, its done mark did not: sent again after the restart, at least once)
-        ("_settle_ok", "background task 'delivery' failed: RuntimeError: dispatch bug"),
+        ("_settle_ok", "background task 'delivery' failed: RuntimeError: dispatch bug", "pending"),
+        # the execution log's thread (the trigger itself was delivered)
+        ("log:_drain", "the execution log thread failed: RuntimeError: dispatch bug", "done"),
     ],
 )
 async def test_daemon_stops_with_status_1_when_a_task_dies(
@@ -131,19 +134,23 @@ async def test_daemon_stops_with_status_1_when_a_task_dies(
     monkeypatch: pytest.MonkeyPatch,
     patched: str,
     fatal: str,
+    left: str,
 ) -> None:
-    """A bug in the ingest worker after a commit, or in a delivery: /readyz turns 503 with
-    the reason, run_forever returns with exit_code 1, and the trigger stays in the outbox."""
+    """A bug in the ingest worker after a commit, in a delivery or in the execution log's
+    thread: /readyz turns 503 with the reason, run_forever returns with exit_code 1; the
+    trigger is in the outbox, pending unless it was delivered."""
     d = Daemon(
         zero_cfg.registry,
         zero_cfg.relations,
         DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal"),
+        log=open_log(tmp_path / "log.sqlite"),
     )
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("dispatch bug")
 
-    monkeypatch.setattr(d.router.dispatcher, patched, broken)
+    owner, _, name = patched.rpartition(":")
+    monkeypatch.setattr(d.router.log_bridge if owner else d.router.dispatcher, name, broken)
     # the first stop step: /readyz is asked while the daemon is going down
     readyz: list[tuple[int, dict[str, Any]]] = []
     stop = d.stop
@@ -181,7 +188,7 @@ async def test_daemon_stops_with_status_1_when_a_task_dies(
         counts = st.outbox_counts()
     finally:
         st.close()
-    assert counts == {"pending": 1}
+    assert counts == {left: 1}
 
 
 def test_serve_exits_1_with_a_critical_line_when_a_background_task_dies(tmp_path: Path) -> None:

@@ -125,6 +125,9 @@ class LogBridge:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._abandon = False
+        # an exception escaping the log thread (a bug: each job catches its own), from that
+        # thread: the router's supervisor makes it a fatal internal error
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ backpressure
     @property
@@ -167,6 +170,18 @@ class LogBridge:
         self._put((run, n), n)
 
     def _run(self) -> None:
+        """The log thread (:meth:`_serve`); an exception escaping it ends the thread, what
+        comes later is dropped and counted, and ``on_failure`` is told."""
+        try:
+            self._serve()
+        except Exception as exc:
+            self._abandon = True
+            if self.on_failure is not None:
+                self.on_failure(exc)
+            else:
+                logger.exception("execution log: the log thread failed")
+
+    def _serve(self) -> None:
         last = time.monotonic()
         q, wake, stop = self._q, self._wake, self._stop
         while True:

@@ -127,6 +127,7 @@ class Router:
         # the background tasks: one ending on its own is a fatal internal error (supervise)
         self.supervisor = Supervisor(lambda: self._stopping)
         self.dispatcher.on_task_failed = self.supervisor.failed  # deliveries, too
+        self.log_bridge.on_failure = self._log_thread_failed  # and the log thread
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False
@@ -201,7 +202,7 @@ class Router:
             store_backoff=self.health.backoff,
         )
         self.metrics.open_windows.set(self.open_window_count())
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()  # (known to the log thread's failure report)
         self._background = [
             loop.create_task(self._ingest_worker(), name="ingest"),
             loop.create_task(self._window_timer(), name="windows"),
@@ -219,6 +220,13 @@ class Router:
                 "redispatched": pending,
             },
         )
+
+    def _log_thread_failed(self, exc: BaseException) -> None:
+        """The execution log's thread died (on that thread): a fatal internal error."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.supervisor.report, "the execution log thread", exc)
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop intake, process what is queued, keep open windows durable, wait for

@@ -166,7 +166,7 @@ class SharedRouter(Router):
             on_store_failed=self.health.failed,
             store_backoff=self.health.backoff,
         )
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()  # (known to the log thread's failure report)
         self._background = [
             loop.create_task(self._ingest_worker(), name="ingest"),
             loop.create_task(self._window_timer(), name="windows"),

@@ -1,5 +1,5 @@
-"""The daemon's long-lived tasks: one that ends on its own is a fatal internal error, said
-loudly, never a silent stall.
+"""The daemon's long-lived tasks and threads: one that ends on its own is a fatal internal
+error, said loudly, never a silent stall.
 
 Invariant: a watched task that ends while its owner is not stopping -- by an exception (a
 bug) or by returning, which a loop meant to run until its stop never does -- is reported
@@ -7,7 +7,8 @@ once per supervisor: logged at CRITICAL with its traceback, kept in :attr:`Super
 (``/readyz`` answers 503 with it) and handed to :attr:`Supervisor.on_fatal` (the daemon then
 stops and exits 1, so that its platform restarts it: an event is acknowledged only after its
 commit, so what was acknowledged is in the store and what was not is sent again by its
-source). A task that ends by itself (a delivery: :meth:`Supervisor.failed`) is reported only
+source). A thread reports through :meth:`Supervisor.report` (the execution log's). A task
+that ends by itself (a delivery: :meth:`Supervisor.failed`) is reported only
 for an exception that escaped it. A cancelled task, or any task once the owner is stopping,
 is never reported.
 
@@ -48,13 +49,14 @@ class Supervisor:
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self.stopping():
             return
-        exc = task.exception()
-        name = task.get_name()
-        why = (
-            f"background task {name!r} failed: {type(exc).__name__}: {exc}"
-            if exc is not None
-            else f"background task {name!r} ended"
-        )
+        self.report(f"background task {task.get_name()!r}", task.exception())
+
+    def report(self, what: str, exc: BaseException | None) -> None:
+        """``what`` failed with ``exc`` (None: it ended): fatal unless the owner is stopping
+        (event loop only; a thread hands it over with ``call_soon_threadsafe``)."""
+        if self.stopping():
+            return
+        why = f"{what} failed: {type(exc).__name__}: {exc}" if exc is not None else f"{what} ended"
         if self.fatal is not None:  # one report; later endings are logged only
             logger.error("internal error: %s", why, exc_info=exc)
             return
@@ -63,7 +65,6 @@ class Supervisor:
             "internal error: %s; stopping (exit status 1) so that the daemon is restarted",
             why,
             exc_info=exc,
-            extra={"task": name},
         )
         if self.on_fatal is not None:
             self.on_fatal(why)
