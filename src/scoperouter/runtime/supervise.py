@@ -8,9 +8,9 @@ once per supervisor: logged at CRITICAL with its traceback, kept in :attr:`Super
 stops and exits 1, so that its platform restarts it: an event is acknowledged only after its
 commit, so what was acknowledged is in the store and what was not is sent again by its
 source). A thread reports through :meth:`Supervisor.report` (the execution log's). A task
-that ends by itself (a delivery: :meth:`Supervisor.failed`) is reported only
-for an exception that escaped it. A cancelled task, or any task once the owner is stopping,
-is never reported.
+that ends by itself (a delivery: :meth:`Supervisor.failed`) is reported only for an
+exception that escaped it. A cancelled task, or any task once the owner is stopping, is
+never reported.
 
 Why: before, the ingest worker dying of an exception raised after a commit (answering,
 dispatching) left a daemon whose ``/healthz`` and ``/readyz`` still answered 200, whose HTTP
