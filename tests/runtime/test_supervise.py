@@ -136,9 +136,7 @@ async def test_daemon_stops_with_status_1_when_a_task_dies(
     fatal: str,
     left: str,
 ) -> None:
-    """A bug in the ingest worker after a commit, in a delivery or in the execution log's
-    thread: /readyz turns 503 with the reason, run_forever returns with exit_code 1; the
-    trigger is in the outbox, pending unless it was delivered."""
+    """A bug after a commit, in a delivery or in the log thread: /readyz 503, exit_code 1."""
     d = Daemon(
         zero_cfg.registry,
         zero_cfg.relations,
@@ -192,8 +190,7 @@ async def test_daemon_stops_with_status_1_when_a_task_dies(
 
 
 def test_serve_exits_1_with_a_critical_line_when_a_background_task_dies(tmp_path: Path) -> None:
-    """The `serve` process: a dying ingest worker (a fault injected through sitecustomize)
-    ends the process with exit status 1 and one CRITICAL JSON line naming the task."""
+    """`serve` whose ingest worker dies (injected) exits 1 with one CRITICAL JSON line."""
     cfg = write_registry(tmp_path / "cfg")
     site = tmp_path / "site"
     site.mkdir()
