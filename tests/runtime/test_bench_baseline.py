@@ -91,3 +91,17 @@ def test_http_threads_splits_a_saturated_run_by_thread(tmp_path: Path) -> None:
     head, *threads = out.stdout.splitlines()
     assert head.startswith("bare: ") and int(head.split()[1]) > 0, out.stdout
     assert threads and all(t.strip().split()[1] == "ms/event" for t in threads), out.stdout
+
+
+def test_front_split_runs_the_router_behind_a_front(tmp_path: Path) -> None:
+    """``bench/front_split.py`` answers through its front and splits the CPU by process."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "front_split.py"), "--who", "split",
+         "--rounds", "1", "--seconds", "0.5", "--warm", "0"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    head, router, front = out.stdout.splitlines()
+    assert head.startswith("split: ") and float(head.split()[1]) > 0, out.stdout
+    assert router.strip().startswith("router: ") and "scoperouter-state" in router, out.stdout
+    assert front.strip().startswith("front: "), out.stdout
