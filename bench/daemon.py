@@ -132,10 +132,17 @@ def loadavg() -> float:
 class Proc:
     """A server under test (subprocess); ``ready_url`` answers 200 once it serves."""
 
-    def __init__(self, cmd: list[str], log: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        cmd: list[str],
+        log: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.log = log
-        self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
     @property
     def pid(self) -> int:

@@ -30,7 +30,6 @@ import os
 import shutil
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -202,11 +201,7 @@ async def one_round(bd: Any, who: str, tmp: Path, run: str, args: argparse.Names
         cmd = serve_cmd(cfg, d / "state", rport, bd.GAME_DAY, log=True)
         cmd[1:3] = [str(Path(__file__).resolve()), "router"]
         env = dict(os.environ, SPLIT_SOCK=sock)
-        router = bd.Proc.__new__(bd.Proc)  # a Proc started with an environment of its own
-        router.port, router.log = rport, d / "router.log"
-        router.proc = subprocess.Popen(
-            cmd, stdout=router.log.open("wb"), stderr=subprocess.STDOUT, env=env
-        )
+        router = bd.Proc(cmd, d / "router.log", port=rport, env=env)
         front_cmd = [sys.executable, str(Path(__file__).resolve()), "front", str(fport), sock]
         procs = [router, bd.Proc(front_cmd, d / "front.log", port=fport)]
     else:
