@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from state_support import StoreFactory, batch, contrib
 
-from scoperouter.router.window_state import CAUSED_BY_CAP
+from scoperouter.router.window_state import CAUSED_BY_CAP, EventIds
 from scoperouter.state.merge import add_cause, union_causes
 
 merge_mod = importlib.import_module("scoperouter.state.merge")  # the package exports merge()
+window_mod = importlib.import_module("scoperouter.router.window_state")
 T0 = 1_700_000_000.0
 SMALL_CAP = 4
 IDS = st.text(alphabet="abcdeé", min_size=1, max_size=3)
@@ -66,6 +67,20 @@ def test_union_causes_equals_the_uncapped_union(
     assert got[0] == oracle(a + b)[0]
     if not set(a) & set(b):
         assert got == oracle(a + b, a_more + b_more)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(IDS, max_size=12, unique=True))
+def test_the_window_books_ids_are_the_ones_the_stores_keep(ids: list[str]) -> None:
+    """In any arrival order, EventIds (replay's window book) keeps and counts what add_cause does."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(merge_mod, "CAUSED_BY_CAP", SMALL_CAP)
+        mp.setattr(window_mod, "CAUSED_BY_CAP", SMALL_CAP)
+        node, have, more = EventIds(), frozenset[str](), 0
+        for i in ids:  # distinct: the engine admits an event id once
+            node, (have, more) = node.add(i), add_cause(have, more, i)
+            assert (node.frozen(), node.more) == (have, more)
+    assert (node.frozen(), node.more) == oracle(ids)
 
 
 def test_a_legacy_row_above_the_cap_is_capped_on_its_next_cause() -> None:

@@ -20,6 +20,7 @@ from planner_support import registry_from
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.router.decisions import Decision
+from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.router.windows import WindowBook
 from scoperouter.state.merge import apply, contributions, to_trigger
 from scoperouter.state.model import Admission, IngestBatch, WindowKey, WindowState
@@ -164,3 +165,41 @@ def _random_steps(rng: random.Random) -> list[tuple]:  # type: ignore[type-arg]
             )
         )
     return out
+
+
+HOT_DAY = date(2025, 11, 19)
+
+
+@pytest.mark.parametrize("order", ["ascending", "descending", "shuffled"])
+def test_a_hot_window_fires_the_same_trigger_in_the_book_and_the_store(order: str) -> None:
+    """Past the cap, the window book's trigger (replay) has the store's caused_by and trigger id."""
+    reg = registry_from(
+        {
+            "version": 1,
+            "entities": {"player": {}},
+            "processors": {
+                "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}]}
+            },
+        }
+    )
+    dec = Decision(
+        processor="p", action="run", scope="entities", entity_type="player",
+        entity_ids=("a",), dates=(HOT_DAY,), reason="entity_scope",
+    )  # fmt: skip
+    ids = [f"e{i:05d}" for i in range(CAUSED_BY_CAP + 3)]
+    if order == "descending":
+        ids.reverse()
+    elif order == "shuffled":
+        random.Random(7).shuffle(ids)
+    book, stored = WindowBook(reg), None
+    for eid in ids:
+        ev = Event(event_id=eid, source="raw.a", game_date=HOT_DAY)
+        book.add(ev, dec, 0.0)
+        stored, fired = apply(stored, contributions(reg, ev, [dec]), 0.0)
+        assert not fired
+    assert stored is not None
+    [from_book] = book.flush(1e9)
+    from_store = to_trigger(stored)
+    assert from_book.caused_by == from_store.caused_by == tuple(sorted(ids)[:CAUSED_BY_CAP])
+    assert from_book.caused_by_more == from_store.caused_by_more == 3
+    assert from_book.trigger_id == from_store.trigger_id

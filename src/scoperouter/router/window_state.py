@@ -107,7 +107,9 @@ class EventIds:
     A hot window merges thousands of events; copying a frozenset per merge would make that
     quadratic, so the ids are a persistent chain (each :meth:`add` shares its tail) and
     become a frozenset only when read (:meth:`frozen`, cached per node). At most
-    :data:`CAUSED_BY_CAP` ids are kept (the first added); :attr:`more` counts the rest."""
+    :data:`CAUSED_BY_CAP` ids are kept, the smallest, as the stores keep them
+    (:func:`scoperouter.state.merge.add_cause`: an add past the cap is O(cap) there and here,
+    so replay and ``serve`` list the same ``caused_by``); :attr:`more` counts the rest."""
 
     __slots__ = ("_frozen", "_head", "_n", "_tail", "more")
 
@@ -122,8 +124,13 @@ class EventIds:
     def add(self, event_id: str) -> EventIds:
         node = EventIds.__new__(EventIds)
         node._tail, node._frozen = self, None
-        if self._n >= CAUSED_BY_CAP:  # full: count it only
+        if self._n >= CAUSED_BY_CAP:  # full: keep the smallest ids (as state.merge.add_cause)
+            ids = self.frozen()  # a smaller newcomer takes the largest id's place
             node._head, node._n, node.more = None, self._n, self.more + 1
+            if event_id in ids:
+                node.more = self.more
+            elif event_id < (top := max(ids)):
+                node._tail, node._frozen = None, ids.difference((top,)).union((event_id,))
         else:
             node._head, node._n, node.more = event_id, self._n + 1, self.more
         return node
