@@ -92,6 +92,21 @@ class Outcomes:
                  "detail": backlog.HORIZON_DETAIL, "trigger": trigger_json(trig)}
             )  # fmt: skip
 
+    def _unreadable(
+        self, row_id: int, trigger_id: str, attempts: int, body: str, exc: Exception
+    ) -> None:
+        """A paged row whose body this version cannot read: dead-lettered with its body
+        (visible to `scoperouter outbox list`, redriven after an upgrade), never held."""
+        now = self.clock()
+        detail = f"unreadable trigger row: {type(exc).__name__}"
+        self.marks.append(Dead(row_id, attempts, now, detail))
+        self.marks.append(
+            DeadLetter(
+                "trigger", f"{trigger_id}#{row_id}", "unreadable", detail, body.encode(), now
+            )
+        )
+        self.metrics.dead_lettered.labels("trigger", "unreadable").inc()
+
     # ------------------------------------------------------------------ delivery
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: U(0.5, 1.0) x base x 2^(attempt-1), capped."""

@@ -141,6 +141,11 @@ class Dispatcher(Outcomes):
             self._store_backoff = store_backoff
         for name in pending_processors:
             self.lane(name).has_due = True
+        # a lane for every target from the start: its periodic sweep pages rows that reach
+        # the store from outside this process (`scoperouter outbox redrive` next to a running
+        # daemon) even when no trigger of that processor fired here since the start
+        for name in self.registry.processors:
+            self.lane(name)
         self._loop = asyncio.get_running_loop()
         self._pump = self._loop.create_task(self._pump_loop(), name="dispatch")
         return self._pump
@@ -310,10 +315,11 @@ class Dispatcher(Outcomes):
                 try:
                     if trig is None:
                         trig = Trigger.model_validate_json(r.body)
-                except ValueError:  # a row written by an incompatible version: keep it visible
+                except ValueError as exc:  # a row written by an incompatible version
                     logger.exception(
-                        "pending trigger row %d does not parse; left pending", r.row_id
+                        "pending trigger row %d does not parse; dead-lettered", r.row_id
                     )
+                    self._unreadable(r.row_id, r.trigger_id, r.attempts, r.body, exc)
                     continue
                 rows.append((r.row_id, trig, r.body.encode() or None, r.attempts, r.created_at))
             if rows:
