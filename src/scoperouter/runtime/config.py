@@ -34,7 +34,7 @@ def seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 30s, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
+        if not value >= 0 or value == float("inf"):  # negative, NaN or infinite
             raise ValueError(f"expected a non-negative duration, got {value!r}")
         return float(value)
     text = str(value).strip()
@@ -242,9 +242,9 @@ def resolve(
             continue
         where, raw, origin, path = candidates[0]
         try:
-            # a flag's value is already typed by argparse (strings are still checked)
-            typed = where.startswith("--") and not isinstance(raw, str)
-            values[s.name] = raw if typed else s.parse(raw)
+            # a flag's value may already be typed by argparse (int, float, Path, date):
+            # it is still checked like the same value from the environment or server:
+            values[s.name] = s.parse(raw)
         except ValueError as exc:
             issues.append(ConfigIssue(str(exc), file=origin, path=path))
             continue

@@ -1,0 +1,71 @@
+"""Review 3: bugs found in the CLI and serve configuration (each test fails on f4d049c)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from scoperouter.cli import build_parser, main
+from scoperouter.commands.serve import resolve_settings
+from scoperouter.errors import ConfigError
+
+REGISTRY = """\
+version: 1
+entities:
+  player: {}
+processors:
+  summary:
+    phase: 3
+    granularity: player
+    inputs:
+      - source: raw.box
+"""
+
+
+def _serve_args(*flags: str) -> argparse.Namespace:
+    return build_parser().parse_args(["serve", *flags])
+
+
+@pytest.mark.parametrize(
+    ("flags", "env_equivalent"),
+    [
+        (("--port", "70000"), "PORT=70000"),
+        (("--port", "-1"), "PORT=-1"),
+        (("--max-body-bytes", "0"), "SCOPEROUTER_MAX_BODY_BYTES=0"),
+        (("--outbox-max-bytes", "-5"), "SCOPEROUTER_OUTBOX_MAX_BYTES=-5"),
+        (("--shutdown-timeout", "-3"), "SCOPEROUTER_SHUTDOWN_TIMEOUT=-3"),
+        (("--lock-timeout", "-1"), "SCOPEROUTER_LOCK_TIMEOUT=-1"),
+    ],
+)
+def test_serve_flags_are_checked_like_their_environment_variables(
+    flags: tuple[str, ...], env_equivalent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flag value the environment variable would reject is rejected too (ConfigError
+    naming the flag), not passed through unchecked because argparse already typed it.
+    (``serve --port 70000`` listens on port 4464 -- 70000 mod 65536 -- and says so.)"""
+    var, value = env_equivalent.split("=")
+    for name in ("PORT", "SCOPEROUTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError):  # the environment variable: rejected
+        resolve_settings(_serve_args(), None)
+    monkeypatch.delenv(var)
+    with pytest.raises(ConfigError) as info:  # the same value as a flag: accepted today
+        resolve_settings(_serve_args(*flags), None)
+    assert flags[0] in info.value.issues[0].format()
+
+
+def test_print_config_exits_1_on_an_out_of_range_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve --print-config --port 70000`` shows a port serve cannot use, and exits 0."""
+    for name in ("PORT", "SCOPEROUTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(REGISTRY, encoding="utf-8")
+    rc = main(["serve", "--config", str(cfg), "--print-config", "--port", "70000"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "--port" in err
