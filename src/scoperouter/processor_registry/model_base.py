@@ -61,4 +61,5 @@ def parse_duration(text: str) -> float:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # no populate_by_name: a Python field name (``from_``, ``validate_``) is not a YAML key
+    model_config = ConfigDict(frozen=True, extra="forbid")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictFloat, StrictInt
 
 from .model_base import Duration, Identifier, Strict
 
@@ -42,7 +42,7 @@ class MinCompleteSpec(Strict):
     critical: tuple[Identifier, ...] = Field(
         default=(), description="Upstream processors that must have completed."
     )
-    share: Annotated[float, Field(ge=0, le=1)] = Field(
+    share: Annotated[StrictFloat, Field(ge=0, le=1)] = Field(
         default=1.0,
         description="Share (0-1) of the upstreams busy when the trigger was held that must "
         "have completed.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from .model_base import Duration, PositiveInt, Strict
 
@@ -73,12 +73,12 @@ class ServerSpec(Strict):
     state_poll_interval: Duration | None = _opt("Look for due windows, expired leases (200ms)")
     host: _Text | None = _opt("HTTP bind address (default 127.0.0.1)")
     port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = _opt("HTTP port (default 8080)")
-    http: bool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")
+    http: StrictBool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")
     subscription: _Text | None = _opt("Pub/Sub subscription projects/P/subscriptions/S to pull")
     as_of: _Text | None = _opt("Lookback cap date YYYY-MM-DD (default: today, UTC)")
     sync: Literal["full", "normal"] | None = _opt("SQLite synchronous mode (default full)")
     execution_log: _Text | None = _opt("Execution log (default <state_dir>/execution_log.sqlite)")
-    log: bool | None = _opt("Write the execution log (default true)")
+    log: StrictBool | None = _opt("Write the execution log (default true)")
     execution_log_retention: Duration | None = _opt(
         "Keep execution-log rows this long (30d; 0s: forever)"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, JsonValue, StrictInt, model_validator
+from pydantic import Field, JsonValue, StrictBool, StrictInt, model_validator
 
 from .model_base import Duration, PositiveInt, Strict
 
@@ -16,7 +16,9 @@ from .model_base import Duration, PositiveInt, Strict
 class PubSubTargetSpec(Strict):
     topic: str = Field(min_length=1, description="Topic id or projects/P/topics/T; ${ENV} allowed.")
     project: str | None = Field(default=None, description="GCP project; ${ENV} allowed.")
-    ordering: bool = Field(default=True, description="Use an ordering key per processor and date.")
+    ordering: StrictBool = Field(
+        default=True, description="Use an ordering key per processor and date."
+    )
 
 
 class HttpTargetSpec(Strict):
@@ -62,7 +64,7 @@ class MappingSpec(Strict):
         description="HTTP targets only: header name -> template of a string (a null or "
         "left-out value omits the header); ${ENV} for secrets.",
     )
-    envelope: bool = Field(
+    envelope: StrictBool = Field(
         default=False,
         description="HTTP targets only: send the body as the data of a Pub/Sub push "
         "envelope (for /process endpoints that decode one) instead of as the request body.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, model_validator
+from pydantic import Field, StrictFloat, StrictInt, model_validator
 
 from .model_base import (  # re-exported: the format's public names
     DURATION_PATTERN,
@@ -344,7 +344,7 @@ class ProcessorSpec(Strict):
     lineage: LineageSpec | None = Field(
         default=None, description="Where scoperouter lineage finds the code of this processor."
     )
-    engineering_hours: Annotated[float, Field(ge=0)] | None = Field(
+    engineering_hours: Annotated[StrictFloat, Field(ge=0)] | None = Field(
         default=None, description="Estimated one-off cost to make it entity-level (report)."
     )
 
@@ -352,20 +352,20 @@ class ProcessorSpec(Strict):
 class ReportSpec(Strict):
     """Thresholds of the recommendation rule used by ``scoperouter report``."""
 
-    waste_pct: Annotated[float, Field(ge=0, le=100)] = Field(
+    waste_pct: Annotated[StrictFloat, Field(ge=0, le=100)] = Field(
         default=30.0, description="Recommend entity-level above this average waste (%)."
     )
-    wasted_hours_per_week: Annotated[float, Field(ge=0)] = Field(
+    wasted_hours_per_week: Annotated[StrictFloat, Field(ge=0)] = Field(
         default=2.0, description="... and above this many wasted hours a week."
     )
-    payback_weeks: Annotated[float, Field(gt=0)] = Field(
+    payback_weeks: Annotated[StrictFloat, Field(gt=0)] = Field(
         default=8.0, description="... and when the engineering hours pay back within this."
     )
-    engineering_hours: Annotated[float, Field(ge=0)] = Field(
+    engineering_hours: Annotated[StrictFloat, Field(ge=0)] = Field(
         default=16.0,
         description="One-off cost of making a processor entity-level, unless it sets its own.",
     )
-    seconds_per_entity: Annotated[float, Field(gt=0)] | None = Field(
+    seconds_per_entity: Annotated[StrictFloat, Field(gt=0)] | None = Field(
         default=None,
         description="Cost per entity when the log has too few completions to fit one.",
     )

@@ -1,0 +1,83 @@
+"""Review 3: registry loader bugs (each test fails on f4d049c)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from scoperouter.processor_registry.loader import check_config_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+version: 1
+entities:
+  player: {}
+  team: {}
+relations:
+  team_players: {from: team, to: player}
+relation_data:
+  csv: {dir: rel}
+processors:
+  summary:
+    phase: 3
+    granularity: player
+    inputs:
+      - source: raw.box
+    publishes: analytics.summary
+"""
+
+# (what, registry text, the YAML path the error must name)
+WRONG = [
+    (
+        "python field name 'from_' instead of the key 'from'",
+        BASE.replace("{from: team, to: player}", "{from_: team, to: player}"),
+        "relations.team_players.from_",
+    ),
+    (
+        "python field name 'validate_' instead of the key 'validate'",
+        BASE + "validate_: {ignore: [phase_order]}\n",
+        "validate_",
+    ),
+    (
+        "a quoted number where a number is expected",
+        BASE + "report: {waste_pct: '30'}\n",
+        "report.waste_pct",
+    ),
+    (
+        "a boolean where a number is expected (true became 1.0 week)",
+        BASE + "report: {payback_weeks: true}\n",
+        "report.payback_weeks",
+    ),
+    (
+        "a boolean where hours are expected",
+        BASE.replace(
+            "    publishes: analytics.summary\n",
+            "    publishes: analytics.summary\n    engineering_hours: true\n",
+        ),
+        "processors.summary.engineering_hours",
+    ),
+    (
+        "a number where a boolean is expected",
+        BASE + "defaults: {target: {pubsub: {topic: t, ordering: 0}}}\n",
+        "defaults.target.pubsub.ordering",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "path"), WRONG, ids=[w[0] for w in WRONG])
+def test_strict_models_reject_what_the_json_schema_rejects(
+    what: str, text: str, path: str
+) -> None:
+    """The models are documented frozen *and strict* ("unknown keys are errors"), and the
+    JSON Schema generated from them rejects each of these; ``validate`` accepted them
+    (pydantic's lax coercion and ``populate_by_name``)."""
+    schema = json.loads((ROOT / "schemas" / "routes.schema.json").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(text)))
+    r = check_config_bytes(text, file="routes.yaml", with_relations=False)
+    assert not r.valid, f"{what}: accepted"
+    assert any(i.to_json()["path"] == path for i in r.errors), [i.format() for i in r.errors]
