@@ -70,9 +70,7 @@ WRONG = [
 
 
 @pytest.mark.parametrize(("what", "text", "path"), WRONG, ids=[w[0] for w in WRONG])
-def test_strict_models_reject_what_the_json_schema_rejects(
-    what: str, text: str, path: str
-) -> None:
+def test_strict_models_reject_what_the_json_schema_rejects(what: str, text: str, path: str) -> None:
     """The models are documented frozen *and strict* ("unknown keys are errors"), and the
     JSON Schema generated from them rejects each of these; ``validate`` accepted them
     (pydantic's lax coercion and ``populate_by_name``)."""
