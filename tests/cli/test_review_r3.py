@@ -69,3 +69,62 @@ def test_print_config_exits_1_on_an_out_of_range_port(
     err = capsys.readouterr().err
     assert rc == 1
     assert "--port" in err
+
+
+LOOKBACK_REGISTRY = """\
+version: 1
+entities:
+  player: {}
+processors:
+  summary:
+    phase: 3
+    granularity: player
+    lookback: {days: 2}
+    inputs:
+      - source: raw.box
+"""
+
+
+def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> None:
+    """``serve`` caps lookback dates at today *in UTC* (``server.as_of``: "default: today,
+    UTC"; runtime/ingest.py takes ``now`` in UTC). ``explain`` without ``--as-of`` used the
+    machine's local date, so on a laptop west or east of UTC it showed other dates than
+    serve would run for the same event, for hours every day."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    # a zone whose local date differs from the UTC date right now
+    tz = "Etc/GMT+12" if now.hour < 12 else "Etc/GMT-14"
+    utc_today = now.date()
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(LOOKBACK_REGISTRY, encoding="utf-8")
+    day = utc_today - timedelta(days=1)
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps({"source": "raw.box", "game_date": day.isoformat()}))
+    env = {**os.environ, "TZ": tz, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scoperouter.cli",
+            "explain",
+            str(ev),
+            "--config",
+            str(cfg),
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    if datetime.now(UTC).date() != utc_today:
+        pytest.skip("ran across UTC midnight")
+    (decision,) = json.loads(out.stdout)["decisions"]
+    # serve: D and D+1 (= UTC today); D+2 is after the as-of cap
+    assert decision["dates"] == [day.isoformat(), utc_today.isoformat()], tz

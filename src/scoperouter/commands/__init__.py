@@ -11,7 +11,7 @@ one command's environment (``PORT`` for ``serve``) can never break another.
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 DEFAULT_CONFIG = "routes.yaml"
@@ -77,9 +77,10 @@ def config_path(args: argparse.Namespace) -> str:
 
 
 def as_of(args: argparse.Namespace) -> date:
-    """``--as-of``, else today."""
+    """``--as-of``, else today in UTC -- the date ``serve`` caps lookbacks at (a local
+    date would make ``explain`` disagree with ``serve`` for hours every day)."""
     value: date | None = getattr(args, "as_of", None)
-    return value or date.today()
+    return value or datetime.now(UTC).date()
 
 
 def log_path(args: argparse.Namespace, default: Path = DEFAULT_LOG) -> Path:
