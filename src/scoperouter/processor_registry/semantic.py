@@ -90,10 +90,30 @@ def check(
     check_barriers(spec, r)  # run_retries / completion_timeout / barrier (docs/ledger.md)
     source_checks.check_sources(spec, r, entities)
     source_checks.check_field_columns(spec, r)
+    _check_server(spec, r)
     for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
         r.add(f.path, f.message, code=f.code, severity=f.severity)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
+
+
+def _check_server(spec: RoutesSpec, r: Report) -> None:
+    """Every ``server:`` value written passes the parser ``serve`` resolves it with (a date
+    for ``as_of``, CPU ranges in order, a known log level...), so that ``validate`` rejects,
+    at its line, what ``serve`` would refuse at start-up."""
+    if spec.server is None:
+        return
+    from scoperouter.runtime.config import BY_NAME  # lazy: runtime imports the registry
+
+    for key in sorted(spec.server.model_fields_set):
+        setting = BY_NAME.get(key)
+        value = getattr(spec.server, key)
+        if setting is None or not setting.yaml or value is None:
+            continue
+        try:
+            setting.parse(value)
+        except ValueError as exc:
+            r.add(("server", key), str(exc), code="bad_server_value")
 
 
 def _check_plurals(spec: RoutesSpec, r: Report) -> None:

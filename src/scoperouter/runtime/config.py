@@ -14,6 +14,7 @@ argument parser is built, so ``PORT=abc scoperouter validate`` never fails.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,15 @@ def _text(value: object) -> str:
     return text
 
 
+def _log_level(value: object) -> str:
+    """A logging level name (``debug`` -> ``DEBUG``); ValueError for one logging lacks."""
+    text = _text(value).upper()
+    names = [n for n in logging.getLevelNamesMapping() if n not in ("NOTSET", "WARN", "FATAL")]
+    if text not in names:
+        raise ValueError(f"expected a log level ({', '.join(names)}), got {value!r}")
+    return text
+
+
 def _date(value: object) -> date:
     if isinstance(value, date):
         return value
@@ -145,7 +155,7 @@ _S: list[Setting] = [
     Setting("shutdown_timeout", seconds, 8.0, "finish in-flight work on SIGTERM", "--shutdown-timeout"),
     Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),
     Setting("cpus", parse_cpus, "auto", "CPUs the daemon's threads run on: auto (one, when it may use more), all (the scheduler's choice) or a list like 0 or 2-3", "--cpus"),
-    Setting("log_level", lambda v: _text(v).upper(), "INFO", "daemon log level", "--log-level"),
+    Setting("log_level", _log_level, "INFO", "daemon log level", "--log-level"),
     Setting("max_batch", lambda v: _int(v, 1), 512, "events per ingest transaction", router="max_batch"),
     Setting("ingest_linger", seconds, 0.002, "wait this long for more events to join an ingest transaction (fewer fsyncs; adds up to this to an event's ack)", router="ingest_linger_s"),
     Setting("retry_backoff_base", seconds, 0.5, "first dispatch retry delay", router="backoff_base_s"),

@@ -128,3 +128,35 @@ def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> Non
     (decision,) = json.loads(out.stdout)["decisions"]
     # serve: D and D+1 (= UTC today); D+2 is after the as-of cap
     assert decision["dates"] == [day.isoformat(), utc_today.isoformat()], tz
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("--log-level", "verbose"),
+        ("env", "SCOPEROUTER_LOG_LEVEL=verbose"),
+        ("server", "log_level: LOUD"),
+    ],
+    ids=["flag", "environment", "server"],
+)
+def test_an_unknown_log_level_is_a_config_error_not_a_traceback(
+    where: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --log-level verbose`` (or the same from SCOPEROUTER_LOG_LEVEL or
+    ``server.log_level``) died with ``ValueError: Unknown level: 'VERBOSE'`` and a Python
+    traceback from logging, after the settings had been resolved as valid."""
+    monkeypatch.delenv("SCOPEROUTER_LOG_LEVEL", raising=False)
+    text = REGISTRY
+    flags: list[str] = []
+    if where[0] == "--log-level":
+        flags = [where[0], where[1]]
+    elif where[0] == "env":
+        monkeypatch.setenv(*where[1].split("="))
+    else:
+        text += f"server:\n  {where[1]}\n"
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    state = tmp_path / "state"
+    rc = main(["serve", "--config", str(cfg), "--state-dir", str(state), "--port", "0", *flags])
+    assert rc == 1
+    assert not state.exists()  # refused before anything started

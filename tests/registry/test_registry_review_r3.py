@@ -79,3 +79,26 @@ def test_strict_models_reject_what_the_json_schema_rejects(what: str, text: str,
     r = check_config_bytes(text, file="routes.yaml", with_relations=False)
     assert not r.valid, f"{what}: accepted"
     assert any(i.to_json()["path"] == path for i in r.errors), [i.format() for i in r.errors]
+
+
+@pytest.mark.parametrize(
+    ("line", "path"),
+    [
+        ("as_of: tomorrow", "server.as_of"),
+        ("as_of: 2025-02-30", "server.as_of"),
+        ('cpus: "3-1"', "server.cpus"),
+        ("log_level: LOUD", "server.log_level"),
+    ],
+)
+def test_validate_rejects_server_values_that_serve_rejects(line: str, path: str) -> None:
+    """``validate`` said such a registry was valid; ``serve`` then refused it (or, for the
+    log level, crashed), naming ``routes.yaml:1:1`` rather than the line of the key."""
+    text = BASE + f"server:\n  {line}\n"
+    r = check_config_bytes(text, file="routes.yaml", with_relations=False)
+    assert not r.valid, "accepted"
+    (issue,) = r.errors
+    assert issue.to_json()["path"] == path
+    assert (issue.line, issue.column) == (
+        text.splitlines().index(f"  {line}") + 1,
+        3 + len(line.split(":")[0]) + 2,
+    )
