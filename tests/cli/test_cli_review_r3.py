@@ -160,3 +160,65 @@ def test_an_unknown_log_level_is_a_config_error_not_a_traceback(
     rc = main(["serve", "--config", str(cfg), "--state-dir", str(state), "--port", "0", *flags])
     assert rc == 1
     assert not state.exists()  # refused before anything started
+
+
+def _serve(cfg: Path, tmp_path: Path, *flags: str, timeout: float = 20) -> tuple[int | None, str]:
+    """``scoperouter serve`` in a subprocess: (exit status, stderr); (None, stderr) when it
+    was still running after ``timeout`` seconds (then killed)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    for name in ("PORT", "SCOPEROUTER_PORT", "SCOPEROUTER_STATE"):
+        env.pop(name, None)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg), *flags],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return None, err
+    return out.returncode, out.stderr
+
+
+def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    """Another process already listens on the port: serve printed a Python traceback
+    (``OSError: [Errno 98] ... address already in use``) instead of a one-line error."""
+    import socket
+
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(REGISTRY, encoding="utf-8")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        rc, err = _serve(cfg, tmp_path, "--port", str(port), "--state-dir", str(tmp_path / "s"))
+    assert rc == 1, err
+    assert "Traceback" not in err, err
+    assert str(port) in err and "in use" in err
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["mysql://db.internal/router", "postgresql+psycopg://router@db.internal/router"],
+)
+def test_serve_refuses_a_state_store_url_it_does_not_support(location: str, tmp_path: Path) -> None:
+    """``--state`` takes postgresql://... or sqlite:///path. Any other URL (a typo, or a
+    SQLAlchemy-style DSN) silently became a *local SQLite file* named after the URL
+    (``./mysql:/db.internal/router``): replicas that were meant to share one store each ran
+    on their own, with no error and no warning."""
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(REGISTRY, encoding="utf-8")
+    rc, err = _serve(
+        cfg, tmp_path, "--port", "0", "--state-dir", str(tmp_path / "s"), "--state", location
+    )
+    scheme_dir = tmp_path / (location.split("/")[0])
+    assert not scheme_dir.exists(), f"created {scheme_dir}"
+    assert rc == 1, err
+    assert "state store" in err

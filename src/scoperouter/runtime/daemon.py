@@ -344,7 +344,13 @@ class Daemon:
                 self.settings.port,
                 backlog=limits.listen_backlog or 2048,
             )
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # port in use, unknown host, no permission: one line
+                where = f"{self.settings.host}:{self.settings.port}"
+                raise ConfigError(
+                    [ConfigIssue(f"cannot listen on {where}: {exc.strerror or exc}")]
+                ) from None
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []
             self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
@@ -434,7 +440,11 @@ class Daemon:
                 loop.add_signal_handler(sig, stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reloader.request_reload)
         self.router.supervisor.on_fatal = lambda _why: stop.set()
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # what did start (router, reloader, store, lock) is released
+            raise
         self.freeze_heap()
         await stop.wait()
         if self.router.supervisor.fatal is not None:

@@ -47,6 +47,12 @@ def open_state_store(
 
     if loc.startswith("sqlite:///"):
         loc = loc[len("sqlite:///") :]
+    elif "://" in loc:  # a typo or another database's URL: never a local file named after it
+        scheme = loc.split("://", 1)[0]
+        raise ValueError(
+            f"unsupported state store scheme {scheme + '://'!r}: use postgresql://... "
+            "or sqlite:///path"
+        )
     if sync not in ("full", "normal"):
         raise ValueError(f"sync must be 'full' or 'normal', not {sync!r}")
     return SqliteStateStore(loc, options, sync="full" if sync == "full" else "normal")
