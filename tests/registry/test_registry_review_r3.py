@@ -102,3 +102,24 @@ def test_validate_rejects_server_values_that_serve_rejects(line: str, path: str)
         text.splitlines().index(f"  {line}") + 1,
         3 + len(line.split(":")[0]) + 2,
     )
+
+
+def test_relation_csv_with_a_utf8_bom_loads(tmp_path: Path) -> None:
+    """A relation CSV saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark.
+    routes.yaml may (the loader decodes utf-8-sig); the CSV was rejected with "header must
+    be date,from,to (the first line has 3 column(s) and is not that header)" -- a header
+    that reads exactly date,from,to -- and a hot reload of such a file kept the old rows."""
+    from scoperouter.processor_registry.loader import check_config
+
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(BASE, encoding="utf-8")
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "team_players.csv").write_bytes(
+        b"\xef\xbb\xbfdate,from,to\n,LAL,lebronjames\n"
+    )
+    r = check_config(cfg)
+    assert r.valid, [i.format() for i in r.issues]
+    assert r.config is not None
+    from datetime import date
+
+    assert r.config.relations.targets("team_players", date(2025, 1, 1), "LAL") == {"lebronjames"}

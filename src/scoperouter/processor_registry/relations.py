@@ -148,7 +148,7 @@ def read_relation_csv(path: Path) -> list[Row]:
     rows: list[Row] = []
     fname = str(path)
     try:
-        fh = path.open(newline="", encoding="utf-8")
+        fh = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's BOM is not data
     except OSError as exc:
         raise ConfigError(
             [
