@@ -24,6 +24,13 @@ processors:
 """
 
 
+def _pythonpath() -> str:
+    """The subprocess imports the same scoperouter as this test (PYTHONPATH, else src/)."""
+    import os
+
+    return os.environ.get("PYTHONPATH") or str(Path(__file__).resolve().parents[2] / "src")
+
+
 def _serve_args(*flags: str) -> argparse.Namespace:
     return build_parser().parse_args(["serve", *flags])
 
@@ -105,7 +112,7 @@ def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> Non
     day = utc_today - timedelta(days=1)
     ev = tmp_path / "ev.json"
     ev.write_text(json.dumps({"source": "raw.box", "game_date": day.isoformat()}))
-    env = {**os.environ, "TZ": tz, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    env = {**os.environ, "TZ": tz, "PYTHONPATH": _pythonpath()}
     out = subprocess.run(
         [
             sys.executable,
@@ -169,7 +176,7 @@ def _serve(cfg: Path, tmp_path: Path, *flags: str, timeout: float = 20) -> tuple
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    env = {**os.environ, "PYTHONPATH": _pythonpath()}
     for name in ("PORT", "SCOPEROUTER_PORT", "SCOPEROUTER_STATE"):
         env.pop(name, None)
     try:
