@@ -1,4 +1,6 @@
-"""Review 3: registry loader bugs (each test fails on f4d049c)."""
+"""The registry loader is as strict as its JSON Schema: Python field names are not keys, no
+value is coerced to another type, ``server:`` values are checked as ``serve`` checks them;
+relation CSVs may start with a byte-order mark."""
 
 from __future__ import annotations
 
@@ -71,9 +73,7 @@ WRONG = [
 
 @pytest.mark.parametrize(("what", "text", "path"), WRONG, ids=[w[0] for w in WRONG])
 def test_strict_models_reject_what_the_json_schema_rejects(what: str, text: str, path: str) -> None:
-    """The models are documented frozen *and strict* ("unknown keys are errors"), and the
-    JSON Schema generated from them rejects each of these; ``validate`` accepted them
-    (pydantic's lax coercion and ``populate_by_name``)."""
+    """What the generated JSON Schema rejects, validate rejects, at the key's YAML path."""
     schema = json.loads((ROOT / "schemas" / "routes.schema.json").read_text(encoding="utf-8"))
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(text)))
     r = check_config_bytes(text, file="routes.yaml", with_relations=False)
@@ -91,8 +91,7 @@ def test_strict_models_reject_what_the_json_schema_rejects(what: str, text: str,
     ],
 )
 def test_validate_rejects_server_values_that_serve_rejects(line: str, path: str) -> None:
-    """``validate`` said such a registry was valid; ``serve`` then refused it (or, for the
-    log level, crashed), naming ``routes.yaml:1:1`` rather than the line of the key."""
+    """A server: value serve would refuse is a validate error at the key's line and column."""
     text = BASE + f"server:\n  {line}\n"
     r = check_config_bytes(text, file="routes.yaml", with_relations=False)
     assert not r.valid, "accepted"
@@ -105,10 +104,7 @@ def test_validate_rejects_server_values_that_serve_rejects(line: str, path: str)
 
 
 def test_relation_csv_with_a_utf8_bom_loads(tmp_path: Path) -> None:
-    """A relation CSV saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark.
-    routes.yaml may (the loader decodes utf-8-sig); the CSV was rejected with "header must
-    be date,from,to (the first line has 3 column(s) and is not that header)" -- a header
-    that reads exactly date,from,to -- and a hot reload of such a file kept the old rows."""
+    """A relation CSV saved with a UTF-8 byte-order mark loads."""
     from scoperouter.processor_registry.loader import check_config
 
     cfg = tmp_path / "routes.yaml"

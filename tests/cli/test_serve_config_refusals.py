@@ -1,4 +1,6 @@
-"""Review 3: bugs found in the CLI and serve configuration (each test fails on f4d049c)."""
+"""What ``serve`` and ``explain`` refuse or assume about their settings: a flag checked like its
+environment variable, an unknown log level, a port in use, a state URL of another database, and
+the as-of date ``explain`` defaults to (the UTC date ``serve`` uses)."""
 
 from __future__ import annotations
 
@@ -49,9 +51,7 @@ def _serve_args(*flags: str) -> argparse.Namespace:
 def test_serve_flags_are_checked_like_their_environment_variables(
     flags: tuple[str, ...], env_equivalent: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A flag value the environment variable would reject is rejected too (ConfigError
-    naming the flag), not passed through unchecked because argparse already typed it.
-    (``serve --port 70000`` listens on port 4464 -- 70000 mod 65536 -- and says so.)"""
+    """A flag value its environment variable would be refused for is refused too, naming the flag."""
     var, value = env_equivalent.split("=")
     for name in ("PORT", "SCOPEROUTER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -67,7 +67,7 @@ def test_serve_flags_are_checked_like_their_environment_variables(
 def test_print_config_exits_1_on_an_out_of_range_port(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``serve --print-config --port 70000`` shows a port serve cannot use, and exits 0."""
+    """``serve --print-config --port 70000`` exits 1 naming the flag."""
     for name in ("PORT", "SCOPEROUTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     cfg = tmp_path / "routes.yaml"
@@ -93,10 +93,7 @@ processors:
 
 
 def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> None:
-    """``serve`` caps lookback dates at today *in UTC* (``server.as_of``: "default: today,
-    UTC"; runtime/ingest.py takes ``now`` in UTC). ``explain`` without ``--as-of`` used the
-    machine's local date, so on a laptop west or east of UTC it showed other dates than
-    serve would run for the same event, for hours every day."""
+    """Without --as-of, explain caps lookbacks at the UTC date, as serve does, in any time zone."""
     import json
     import os
     import subprocess
@@ -149,9 +146,7 @@ def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> Non
 def test_an_unknown_log_level_is_a_config_error_not_a_traceback(
     where: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``serve --log-level verbose`` (or the same from SCOPEROUTER_LOG_LEVEL or
-    ``server.log_level``) died with ``ValueError: Unknown level: 'VERBOSE'`` and a Python
-    traceback from logging, after the settings had been resolved as valid."""
+    """An unknown log level from a flag, the environment or server: is a config error, exit 1."""
     monkeypatch.delenv("SCOPEROUTER_LOG_LEVEL", raising=False)
     text = REGISTRY
     flags: list[str] = []
@@ -195,8 +190,7 @@ def _serve(cfg: Path, tmp_path: Path, *flags: str, timeout: float = 20) -> tuple
 
 
 def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
-    """Another process already listens on the port: serve printed a Python traceback
-    (``OSError: [Errno 98] ... address already in use``) instead of a one-line error."""
+    """A port already in use is a one-line error and exit 1, no traceback."""
     import socket
 
     cfg = tmp_path / "routes.yaml"
@@ -216,10 +210,7 @@ def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     ["mysql://db.internal/router", "postgresql+psycopg://router@db.internal/router"],
 )
 def test_serve_refuses_a_state_store_url_it_does_not_support(location: str, tmp_path: Path) -> None:
-    """``--state`` takes postgresql://... or sqlite:///path. Any other URL (a typo, or a
-    SQLAlchemy-style DSN) silently became a *local SQLite file* named after the URL
-    (``./mysql:/db.internal/router``): replicas that were meant to share one store each ran
-    on their own, with no error and no warning."""
+    """A state URL of another database is refused, never made a local SQLite file."""
     cfg = tmp_path / "routes.yaml"
     cfg.write_text(REGISTRY, encoding="utf-8")
     rc, err = _serve(
