@@ -1,0 +1,79 @@
+"""Review r5: backfill progress and HTTP API edge cases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from backfill_support import REPO
+
+from scoperouter.backfill.executor import RunOutcome
+from scoperouter.backfill.http_api import BackfillApi
+from scoperouter.processor_registry.loader import load_config
+from scoperouter.runtime.http import IngressApp
+from scoperouter.runtime.metrics import Metrics
+
+BODY = {"start": "2025-11-01", "end": "2025-11-01", "processors": ["league_rankings"],
+        "max_attempts": 1}  # fmt: skip
+
+
+class Gate:
+    """First invocation: every run fails. Later: runs wait for ``release``."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def execute(self, processor: str, day: date, *, backfill_id: str, attempt: int) -> RunOutcome:
+        if self.failing:
+            return RunOutcome(False, error="boom")
+        self.started.set()
+        await self.release.wait()
+        return RunOutcome(True, rows=1)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> Any:
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    gate = Gate()
+    router = SimpleNamespace(metrics=Metrics())
+    app = IngressApp(router)  # type: ignore[arg-type]
+    app.backfills = BackfillApi(
+        reg, lambda: None, tmp_path, lambda _b: gate, as_of=lambda: date(2025, 11, 30)
+    )
+    c: TestClient[Any, Any] = TestClient(TestServer(app.app))
+    await c.start_server()
+    yield c, gate, app
+    gate.release.set()
+    await app.backfills.close()
+    await c.close()
+
+
+async def _status(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
+    resp = await c.get(f"/backfills/{bid}")
+    got: dict[str, Any] = await resp.json()
+    return got
+
+
+async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any) -> None:
+    """A finished backfill with a failed run, POSTed again, retries it: while that retry
+    runs, GET must say ``running`` (not the previous invocation's ``failed``)."""
+    c, gate, app = api
+    bid = (await (await c.post("/backfills", json=BODY)).json())["backfill_id"]
+    await app.backfills.tasks[bid]
+    assert (await _status(c, bid))["status"] == "failed"
+    gate.failing = False
+    again = await c.post("/backfills", json=BODY)
+    assert again.status == 202 and (await again.json())["resumed"] is True
+    await asyncio.wait_for(gate.started.wait(), 5)
+    st = await _status(c, bid)
+    assert st["status"] == "running", st
+    gate.release.set()
+    await app.backfills.tasks[bid]
+    assert (await _status(c, bid))["status"] == "done"
