@@ -100,6 +100,9 @@ async def run_backfill(
     )
     # a run stored as running/retrying by a killed invocation is back to waiting/ready
     store.apply(bid, _resets(sched))
+    # a resumed backfill (a finished one retrying its failed runs included) runs again:
+    # GET /backfills/ID must not keep answering the previous invocation's done / failed
+    store.set_status(bid, "running", time.time())
     tasks: dict[asyncio.Task[RunOutcome], int] = {}
     while True:
         now = clock()
