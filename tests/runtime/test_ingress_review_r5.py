@@ -1,0 +1,59 @@
+"""Review r5: HTTP ingress edge cases."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from runtime_support import INJURY_EVENT, MemorySink, RouterFactory
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime.http import IngressApp
+
+HEAD = b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+@pytest.fixture
+async def ingress(
+    zero_cfg: LoadedConfig, make_router: RouterFactory
+) -> AsyncIterator[Callable[..., Any]]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**kwargs: Any) -> tuple[TestClient[Any, Any], Any, IngressApp]:
+        r = make_router(zero_cfg, MemorySink())
+        await r.start()
+        app = IngressApp(r, **kwargs)
+        c: TestClient[Any, Any] = TestClient(TestServer(app.app))
+        await c.start_server()
+        clients.append(c)
+        return c, r, app
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+async def test_plain_event_with_a_message_field_is_accepted(ingress: Callable[..., Any]) -> None:
+    c, _r, _app = await ingress()
+    resp = await c.post("/events", json={**INJURY_EVENT, "message": "loaded 450 rows"})
+    assert resp.status == 200, await resp.text()
+
+
+async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..., Any]) -> None:
+    c, _r, _app = await ingress()
+    ev = {k: v for k, v in INJURY_EVENT.items() if k != "event_id"}
+    env = {"message": {"data": base64.b64encode(json.dumps(ev).encode()).decode(),
+                       "attributes": {"a": "b"}, "messageId": "123", "message_id": "123",
+                       "publishTime": "2025-11-19T18:05:00Z", "publish_time": "2025-11-19T18:05:00Z"},
+           "subscription": "projects/p/subscriptions/s"}
+    a = await (await c.post("/events", json=env)).json()
+    b = await (await c.post("/events", json=env)).json()
+    assert (a["status"], b["status"]) == ("accepted", "duplicate"), (a, b)
+    assert a["event_id"] == "123"
