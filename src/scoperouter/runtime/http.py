@@ -33,7 +33,12 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
-from scoperouter.messages.push import PROBLEM_TEXT, PushEnvelopeError, parse_push_envelope
+from scoperouter.messages.push import (
+    PROBLEM_TEXT,
+    PushEnvelopeError,
+    is_push_envelope,
+    parse_push_envelope,
+)
 from scoperouter.runtime.http_ready import Ready, ok_text
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
@@ -359,7 +364,7 @@ class IngressApp:
         except RecursionError:
             return self._now(self._reject(400, "not_json", "invalid JSON: nested too deeply"))
         inbound: Inbound
-        if isinstance(obj, dict) and "message" in obj:
+        if isinstance(obj, dict) and "message" in obj and _envelope_like(obj):
             inbound_or_err = _from_envelope(obj)
             if isinstance(inbound_or_err, web.Response):
                 self.router.metrics.events_rejected.labels("invalid_envelope").inc()
@@ -452,6 +457,18 @@ class IngressApp:
         return web.Response(
             body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
         )
+
+
+_ENVELOPE_KEYS = frozenset({"message", "subscription", "deliveryAttempt"})
+
+
+def _envelope_like(obj: dict[str, Any]) -> bool:
+    """Whether a body with a ``message`` key is (meant as) a push envelope: its ``message``
+    carries Pub/Sub message keys, or the body has nothing but envelope keys (``{"message":
+    "x"}`` is a broken envelope: 400 invalid_envelope). A plain event that merely has a
+    ``message`` field (``"message": "loaded 450 rows"``) is an event, as it is when pulled
+    (push.is_push_envelope: the SDK's rule too)."""
+    return is_push_envelope(obj) or obj.keys() <= _ENVELOPE_KEYS
 
 
 def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
