@@ -57,3 +57,25 @@ async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..
     b = await (await c.post("/events", json=env)).json()
     assert (a["status"], b["status"]) == ("accepted", "duplicate"), (a, b)
     assert a["event_id"] == "123"
+
+
+async def test_backfills_body_that_stops_arriving_is_answered_408(
+    ingress: Callable[..., Any], tmp_path: Path
+) -> None:
+    """POST /backfills reads its body under the same body timeout as /events: a client that
+    stops sending mid-body gets 408 and its connection closed, never a connection held
+    open for as long as the client likes."""
+    from scoperouter.backfill.http_api import BackfillApi
+
+    c, r, app = await ingress(body_timeout_s=0.5)
+    app.backfills = BackfillApi(r.registry, lambda: None, tmp_path, lambda _b: None,
+                                as_of=lambda: date(2025, 11, 30))  # fmt: skip
+    reader, writer = await asyncio.open_connection(c.host, c.port)
+    writer.write(b"POST /backfills " + HEAD + b"Content-Length: 1000\r\n\r\n{")
+    await writer.drain()
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    except TimeoutError:
+        answer = b"(no answer after 5 s)"
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
