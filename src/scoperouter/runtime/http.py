@@ -416,10 +416,28 @@ class IngressApp:
             return self._reject(401, "unauthorized", "missing or invalid bearer token")
         if self.backfills is None:
             return _error(404, "backfills_disabled", "this server runs no backfills")
+        # the body under the same limits as /events: a client that stops sending gets 408
+        # (and its connection closed) after body_timeout, not a connection held for ever
         try:
-            body = await request.json()
+            async with asyncio.timeout(self.body_timeout_s):
+                raw = await request.read()
+        except TimeoutError:
+            return await self._timed_out(request)
+        except web.HTTPRequestEntityTooLarge:
+            return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            HttpProcessingError,
+            web.RequestPayloadError,
+        ) as exc:
+            return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+        try:
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, "not_json", f"invalid JSON: {exc}"[:200])
+        except RecursionError:
+            return _error(400, "not_json", "invalid JSON: nested too deeply")
         status, answer = await self.backfills.start(body)
         return web.json_response(answer, status=status)
 
