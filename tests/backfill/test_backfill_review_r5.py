@@ -77,3 +77,16 @@ async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any)
     gate.release.set()
     await app.backfills.tasks[bid]
     assert (await _status(c, bid))["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"max_attempts": -1}, {"max_attempts": 0}, {"completion": "events"}, {"max_attempts": "2.5"}],
+)
+async def test_invalid_options_are_400_not_silently_replaced(api: Any, extra: dict[str, Any]) -> None:
+    """A max_attempts below 1 or a completion mode other than ack/event is a request that
+    can never mean what it says: 400 invalid_backfill, nothing planned or run."""
+    c, _gate, app = api
+    resp = await c.post("/backfills", json={**BODY, **extra})
+    assert resp.status == 400, await resp.text()
+    assert app.backfills.tasks == {}
