@@ -133,6 +133,13 @@ def _request(body: object) -> tuple[Request, int | None]:
     if not isinstance(procs, list) or not isinstance(frm, list):
         raise ValueError("processors and from are lists of processor names")
     ma = body.get("max_attempts")
+    if ma is not None and (isinstance(ma, bool) or int(ma) < 1):
+        raise ValueError("max_attempts must be a positive integer")
+    completion = body.get("completion", "ack")
+    if completion not in ("ack", "event"):
+        # anything else silently meant "ack": a delivered trigger counted as a finished run,
+        # so downstream runs started before their upstream had finished
+        raise ValueError(f"completion must be 'ack' or 'event', not {completion!r}"[:200])
     return (
         Request(
             date.fromisoformat(str(body["start"])),
