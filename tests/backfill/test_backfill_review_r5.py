@@ -90,3 +90,33 @@ async def test_invalid_options_are_400_not_silently_replaced(api: Any, extra: di
     resp = await c.post("/backfills", json={**BODY, **extra})
     assert resp.status == 400, await resp.text()
     assert app.backfills.tasks == {}
+
+
+class Meter:
+    """Counts runs in flight per processor (each run waits a little)."""
+
+    def __init__(self) -> None:
+        self.now: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    async def execute(self, processor: str, day: date, *, backfill_id: str, attempt: int) -> RunOutcome:
+        self.now[processor] = self.now.get(processor, 0) + 1
+        self.peak[processor] = max(self.peak.get(processor, 0), self.now[processor])
+        await asyncio.sleep(0.02)
+        self.now[processor] -= 1
+        return RunOutcome(True, rows=1)
+
+
+async def test_two_backfills_share_the_targets_concurrency(tmp_path: Path) -> None:
+    """Two backfills running at once in the daemon (two POSTs) send to the same targets:
+    runs in flight to one target stay within its ``concurrency`` (4), not 4 per backfill."""
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    meter = Meter()
+    api = BackfillApi(reg, lambda: None, tmp_path, lambda _b: meter, as_of=lambda: date(2025, 11, 30))
+    a = {"start": "2025-11-01", "end": "2025-11-10", "processors": ["league_rankings"]}
+    b = {"start": "2025-11-11", "end": "2025-11-20", "processors": ["league_rankings"]}
+    for body in (a, b):
+        status, _ = await api.start(body)
+        assert status == 202
+    await asyncio.gather(*api.tasks.values())
+    assert meter.peak["league_rankings"] <= reg.processors["league_rankings"].target.concurrency, meter.peak
