@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scoperouter.backfill.executor import RunExecutor
+from scoperouter.backfill.executor import RunExecutor, RunOutcome
 from scoperouter.backfill.plan import PlanError, Request
 from scoperouter.backfill.service import execute, prepare, status, store_path
 from scoperouter.backfill.store import AlreadyRunning, BackfillStore
@@ -49,6 +49,11 @@ class BackfillApi:
         self.executor = executor
         self.as_of = as_of
         self.tasks: dict[str, asyncio.Task[Any]] = {}
+        # per processor, shared by every backfill of this process: each backfill's scheduler
+        # bounds its own runs by the target's concurrency, these bound them all together
+        self._slots: dict[str, asyncio.Semaphore] = {
+            n: asyncio.Semaphore(p.target.concurrency) for n, p in registry.processors.items()
+        }
 
     async def start(self, body: object) -> Answer:
         try:
@@ -83,7 +88,7 @@ class BackfillApi:
                 await execute(
                     prep,
                     self.registry,
-                    self.executor(body_map),
+                    _Shared(self.executor(body_map), self._slots),
                     max_attempts=max_attempts,
                     lock=False,
                 )
@@ -118,6 +123,28 @@ class BackfillApi:
         for t in self.tasks.values():
             t.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+class _Shared:
+    """An executor whose runs take one of their processor's slots, shared by all the
+    backfills the daemon runs at once (a target's ``concurrency`` is per target)."""
+
+    def __init__(self, inner: RunExecutor, slots: dict[str, asyncio.Semaphore]) -> None:
+        self.inner = inner
+        self.slots = slots
+
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
+        slot = self.slots.get(processor)
+        if slot is None:
+            return await self.inner.execute(
+                processor, day, backfill_id=backfill_id, attempt=attempt
+            )
+        async with slot:
+            return await self.inner.execute(
+                processor, day, backfill_id=backfill_id, attempt=attempt
+            )
 
 
 def _request(body: object) -> tuple[Request, int | None]:
