@@ -120,3 +120,20 @@ async def test_two_backfills_share_the_targets_concurrency(tmp_path: Path) -> No
         assert status == 202
     await asyncio.gather(*api.tasks.values())
     assert meter.peak["league_rankings"] <= reg.processors["league_rankings"].target.concurrency, meter.peak
+
+
+async def test_a_backfill_stopped_with_the_daemon_is_not_reported_running(api: Any) -> None:
+    """The daemon stops (BackfillApi.close) while a run is in flight: that run is cancelled
+    (not left running against closed sinks) and GET no longer answers ``running`` for a
+    backfill nothing runs."""
+    c, gate, app = api
+    gate.failing = False
+    bid = (await (await c.post("/backfills", json=BODY)).json())["backfill_id"]
+    await asyncio.wait_for(gate.started.wait(), 5)
+    before = {t for t in asyncio.all_tasks() if "execute" in repr(t.get_coro())}
+    assert before
+    await app.backfills.close()
+    await asyncio.sleep(0)
+    assert all(t.done() for t in before), "executor runs left running after the stop"
+    st = await _status(c, bid)
+    assert st["status"] != "running", st
