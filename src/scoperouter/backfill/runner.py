@@ -104,47 +104,60 @@ async def run_backfill(
     # GET /backfills/ID must not keep answering the previous invocation's done / failed
     store.set_status(bid, "running", time.time())
     tasks: dict[asyncio.Task[RunOutcome], int] = {}
-    while True:
-        now = clock()
-        started = sched.take(now)
-        store.apply(bid, [Transition(i, "running", sched.attempts[i]) for i in started])
-        for i in started:
-            r = plan.runs[i]
-            summary.executed += 1
-            emit({"event": "run", "run": r.key, "attempt": sched.attempts[i]})
-            task = asyncio.ensure_future(
-                executor.execute(r.processor, r.day, backfill_id=bid, attempt=sched.attempts[i])
-            )
-            tasks[task] = i
-        if not tasks:
+    try:
+        while True:
+            now = clock()
+            started = sched.take(now)
+            store.apply(bid, [Transition(i, "running", sched.attempts[i]) for i in started])
+            for i in started:
+                r = plan.runs[i]
+                summary.executed += 1
+                emit({"event": "run", "run": r.key, "attempt": sched.attempts[i]})
+                task = asyncio.ensure_future(
+                    executor.execute(r.processor, r.day, backfill_id=bid, attempt=sched.attempts[i])
+                )
+                tasks[task] = i
+            if not tasks:
+                nxt = sched.next_retry()
+                if nxt is None:
+                    break
+                await asyncio.sleep(max(0.0, nxt - clock()))
+                continue
             nxt = sched.next_retry()
-            if nxt is None:
-                break
-            await asyncio.sleep(max(0.0, nxt - clock()))
-            continue
-        nxt = sched.next_retry()
-        timeout = None if nxt is None else max(0.0, nxt - clock())
-        finished, _ = await asyncio.wait(tasks, timeout=timeout, return_when="FIRST_COMPLETED")
-        for task in finished:
-            i = tasks.pop(task)
-            r = plan.runs[i]
-            try:
-                out = task.result()
-            except Exception as exc:
-                out = RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-            if out.ok:
-                trans = sched.complete(i)
-                store.apply(bid, trans, measured={i: (out.rows, out.seconds)})
-                summary.rows += out.rows or 0
-                summary.seconds += out.seconds
-            else:
-                trans = sched.fail(i, out.error or "failed", clock())
-                store.apply(bid, trans)
-            for t in trans:
-                ev = _event(plan, t, out.rows if t.index == i else None)
-                if t.index == i and out.skipped:
-                    ev["skipped"] = out.skipped
-                emit(ev)
+            timeout = None if nxt is None else max(0.0, nxt - clock())
+            finished, _ = await asyncio.wait(tasks, timeout=timeout, return_when="FIRST_COMPLETED")
+            for task in finished:
+                i = tasks.pop(task)
+                r = plan.runs[i]
+                try:
+                    out = task.result()
+                except Exception as exc:
+                    out = RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
+                if out.ok:
+                    trans = sched.complete(i)
+                    store.apply(bid, trans, measured={i: (out.rows, out.seconds)})
+                    summary.rows += out.rows or 0
+                    summary.seconds += out.seconds
+                else:
+                    trans = sched.fail(i, out.error or "failed", clock())
+                    store.apply(bid, trans)
+                for t in trans:
+                    ev = _event(plan, t, out.rows if t.index == i else None)
+                    if t.index == i and out.skipped:
+                        ev["skipped"] = out.skipped
+                    emit(ev)
+    except asyncio.CancelledError:
+        # stopped (the daemon's shutdown, Ctrl-C): the runs in flight are cancelled, not
+        # left running, and the backfill says so; the same request resumes it later
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        store.apply(
+            bid, [Transition(i, "waiting", sched.attempts[i], "stopped") for i in tasks.values()]
+        )
+        store.set_status(bid, "stopped", time.time())
+        emit({"event": "stopped", "backfill_id": bid, "counts": sched.counts()})
+        raise
     summary.counts = sched.counts()
     summary.failed_runs = [plan.runs[i].key for i, s in enumerate(sched.state) if s == "failed"]
     store.set_status(bid, "done" if summary.ok else "failed", time.time())
