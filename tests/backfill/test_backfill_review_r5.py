@@ -30,7 +30,9 @@ class Gate:
         self.release = asyncio.Event()
         self.started = asyncio.Event()
 
-    async def execute(self, processor: str, day: date, *, backfill_id: str, attempt: int) -> RunOutcome:
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
         if self.failing:
             return RunOutcome(False, error="boom")
         self.started.set()
@@ -83,7 +85,9 @@ async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any)
     "extra",
     [{"max_attempts": -1}, {"max_attempts": 0}, {"completion": "events"}, {"max_attempts": "2.5"}],
 )
-async def test_invalid_options_are_400_not_silently_replaced(api: Any, extra: dict[str, Any]) -> None:
+async def test_invalid_options_are_400_not_silently_replaced(
+    api: Any, extra: dict[str, Any]
+) -> None:
     """A max_attempts below 1 or a completion mode other than ack/event is a request that
     can never mean what it says: 400 invalid_backfill, nothing planned or run."""
     c, _gate, app = api
@@ -99,7 +103,9 @@ class Meter:
         self.now: dict[str, int] = {}
         self.peak: dict[str, int] = {}
 
-    async def execute(self, processor: str, day: date, *, backfill_id: str, attempt: int) -> RunOutcome:
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int
+    ) -> RunOutcome:
         self.now[processor] = self.now.get(processor, 0) + 1
         self.peak[processor] = max(self.peak.get(processor, 0), self.now[processor])
         await asyncio.sleep(0.02)
@@ -112,14 +118,18 @@ async def test_two_backfills_share_the_targets_concurrency(tmp_path: Path) -> No
     runs in flight to one target stay within its ``concurrency`` (4), not 4 per backfill."""
     reg = load_config(REPO / "routes.yaml", with_relations=False).registry
     meter = Meter()
-    api = BackfillApi(reg, lambda: None, tmp_path, lambda _b: meter, as_of=lambda: date(2025, 11, 30))
+    api = BackfillApi(
+        reg, lambda: None, tmp_path, lambda _b: meter, as_of=lambda: date(2025, 11, 30)
+    )
     a = {"start": "2025-11-01", "end": "2025-11-10", "processors": ["league_rankings"]}
     b = {"start": "2025-11-11", "end": "2025-11-20", "processors": ["league_rankings"]}
     for body in (a, b):
         status, _ = await api.start(body)
         assert status == 202
     await asyncio.gather(*api.tasks.values())
-    assert meter.peak["league_rankings"] <= reg.processors["league_rankings"].target.concurrency, meter.peak
+    assert meter.peak["league_rankings"] <= reg.processors["league_rankings"].target.concurrency, (
+        meter.peak
+    )
 
 
 async def test_a_backfill_stopped_with_the_daemon_is_not_reported_running(api: Any) -> None:

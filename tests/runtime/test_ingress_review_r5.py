@@ -49,10 +49,17 @@ async def test_plain_event_with_a_message_field_is_accepted(ingress: Callable[..
 async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..., Any]) -> None:
     c, _r, _app = await ingress()
     ev = {k: v for k, v in INJURY_EVENT.items() if k != "event_id"}
-    env = {"message": {"data": base64.b64encode(json.dumps(ev).encode()).decode(),
-                       "attributes": {"a": "b"}, "messageId": "123", "message_id": "123",
-                       "publishTime": "2025-11-19T18:05:00Z", "publish_time": "2025-11-19T18:05:00Z"},
-           "subscription": "projects/p/subscriptions/s"}
+    env = {
+        "message": {
+            "data": base64.b64encode(json.dumps(ev).encode()).decode(),
+            "attributes": {"a": "b"},
+            "messageId": "123",
+            "message_id": "123",
+            "publishTime": "2025-11-19T18:05:00Z",
+            "publish_time": "2025-11-19T18:05:00Z",
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
     a = await (await c.post("/events", json=env)).json()
     b = await (await c.post("/events", json=env)).json()
     assert (a["status"], b["status"]) == ("accepted", "duplicate"), (a, b)
