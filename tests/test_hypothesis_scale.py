@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples
+from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples
 
 
 def _counting_property(max_examples: int) -> tuple[Any, list[int]]:
