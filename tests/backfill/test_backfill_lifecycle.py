@@ -1,4 +1,5 @@
-"""Review r5: backfill progress and HTTP API edge cases."""
+"""A daemon's backfills over their life: the status while a retry runs, refused options, the
+targets' concurrency shared by backfills running at once, a stop with runs in flight."""
 
 from __future__ import annotations
 
@@ -64,8 +65,7 @@ async def _status(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
 
 
 async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any) -> None:
-    """A finished backfill with a failed run, POSTed again, retries it: while that retry
-    runs, GET must say ``running`` (not the previous invocation's ``failed``)."""
+    """A failed backfill POSTed again answers running while its retry runs."""
     c, gate, app = api
     bid = (await (await c.post("/backfills", json=BODY)).json())["backfill_id"]
     await app.backfills.tasks[bid]
@@ -88,8 +88,7 @@ async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any)
 async def test_invalid_options_are_400_not_silently_replaced(
     api: Any, extra: dict[str, Any]
 ) -> None:
-    """A max_attempts below 1 or a completion mode other than ack/event is a request that
-    can never mean what it says: 400 invalid_backfill, nothing planned or run."""
+    """max_attempts below 1 or an unknown completion mode is 400, never replaced by a default."""
     c, _gate, app = api
     resp = await c.post("/backfills", json={**BODY, **extra})
     assert resp.status == 400, await resp.text()
@@ -114,8 +113,7 @@ class Meter:
 
 
 async def test_two_backfills_share_the_targets_concurrency(tmp_path: Path) -> None:
-    """Two backfills running at once in the daemon (two POSTs) send to the same targets:
-    runs in flight to one target stay within its ``concurrency`` (4), not 4 per backfill."""
+    """Two backfills at once never put more runs in flight than a target's concurrency."""
     reg = load_config(REPO / "routes.yaml", with_relations=False).registry
     meter = Meter()
     api = BackfillApi(
@@ -133,9 +131,7 @@ async def test_two_backfills_share_the_targets_concurrency(tmp_path: Path) -> No
 
 
 async def test_a_backfill_stopped_with_the_daemon_is_not_reported_running(api: Any) -> None:
-    """The daemon stops (BackfillApi.close) while a run is in flight: that run is cancelled
-    (not left running against closed sinks) and GET no longer answers ``running`` for a
-    backfill nothing runs."""
+    """A daemon stop cancels the runs in flight and stores the backfill stopped, not running."""
     c, gate, app = api
     gate.failing = False
     bid = (await (await c.post("/backfills", json=BODY)).json())["backfill_id"]

@@ -1,4 +1,5 @@
-"""Review r5: HTTP ingress edge cases."""
+"""Edges of the HTTP ingress: an event with a ``message`` field, a push envelope with both id
+spellings, and the body timeout of ``POST /backfills``."""
 
 from __future__ import annotations
 
@@ -41,12 +42,14 @@ async def ingress(
 
 
 async def test_plain_event_with_a_message_field_is_accepted(ingress: Callable[..., Any]) -> None:
+    """A plain event with a string message field is an event, not a broken push envelope."""
     c, _r, _app = await ingress()
     resp = await c.post("/events", json={**INJURY_EVENT, "message": "loaded 450 rows"})
     assert resp.status == 200, await resp.text()
 
 
 async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..., Any]) -> None:
+    """A push envelope with both id spellings is accepted once, its redelivery a duplicate."""
     c, _r, _app = await ingress()
     ev = {k: v for k, v in INJURY_EVENT.items() if k != "event_id"}
     env = {
@@ -69,9 +72,7 @@ async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..
 async def test_backfills_body_that_stops_arriving_is_answered_408(
     ingress: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """POST /backfills reads its body under the same body timeout as /events: a client that
-    stops sending mid-body gets 408 and its connection closed, never a connection held
-    open for as long as the client likes."""
+    """A POST /backfills body that stops arriving gets 408 after the body timeout."""
     from scoperouter.backfill.http_api import BackfillApi
 
     c, r, app = await ingress(body_timeout_s=0.5)
