@@ -92,7 +92,9 @@ class LogData:
 
     @property
     def empty(self) -> bool:
-        return not (self.decisions or self.dispatches or self.completions)
+        """Nothing logged: no rows and no event (an event every processor skipped has no
+        row of its own, its skips are counted on its event row)."""
+        return not (self.decisions or self.dispatches or self.completions or self.events)
 
     @property
     def decision_count(self) -> int:
