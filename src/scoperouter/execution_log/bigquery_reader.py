@@ -236,7 +236,9 @@ def read_bigquery_log(client: QueryClient, table: str, *, since: date | None = N
     evs = sorted(
         ((k, e) for k, e in events if e is not None), key=lambda t: (t[1].decided_at, t[0])
     )
-    return log_data(_link_and_fill(_first_per_id(rows)), _first_per_id(comps), _first_per_id(evs))
+    return log_data(
+        _link_and_fill(_first_per_id(rows)), _first_per_id(comps), _first_per_id(evs), since
+    )
 
 
 _R = TypeVar("_R", LogRow, CompletionRow, EventRecord | None)

@@ -89,6 +89,10 @@ class LogData:
     dispatches: tuple[LogRow, ...]
     completions: tuple[CompletionRow, ...]
     events: tuple[EventRecord, ...]
+    since: date | None = None
+    """The ``since`` the rows were read with: every table is cut by its own ``game_date``,
+    so decision rows of a lookback can be on/after it while their event (an earlier date)
+    is not."""
 
     @property
     def empty(self) -> bool:
@@ -253,7 +257,10 @@ def stored_log_rows(conn: sqlite3.Connection, since: date | None = None) -> Iter
 
 
 def log_data(
-    rows: Iterable[LogRow], completions: Iterable[CompletionRow], events: Iterable[EventRecord]
+    rows: Iterable[LogRow],
+    completions: Iterable[CompletionRow],
+    events: Iterable[EventRecord],
+    since: date | None = None,
 ) -> LogData:
     """Split the log rows into decisions and dispatches (order kept)."""
     rows = tuple(rows)
@@ -262,6 +269,7 @@ def log_data(
         dispatches=tuple(r for r in rows if r.kind == "dispatch"),
         completions=tuple(completions),
         events=tuple(events),
+        since=since,
     )
 
 
@@ -316,4 +324,4 @@ def _read(p: Path, since: date | None) -> LogData:
                     events.append(rec)
     finally:
         conn.close()
-    return log_data(rows, comps, events)
+    return log_data(rows, comps, events, since)
