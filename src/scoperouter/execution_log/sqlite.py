@@ -29,7 +29,9 @@ reads a folded row back as the two rows it stands for.
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
-freed pages: the file's size stays flat under a steady stream.
+freed pages: the file's size stays flat under a steady stream. A folded row whose decision
+is older than the cutoff but whose outcome is not becomes the dispatch row it stands for
+(what is pruned does not depend on whether an outcome was folded).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from scoperouter.execution_log.rows import (
     EVENT_COLUMNS,
     LOG_COLUMNS,
     Values,
+    dispatch_key,
     ids_json,
     iso,
 )
@@ -278,6 +281,32 @@ def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: s
     return lo
 
 
+# a folded row whose decision is older than the cutoff and whose outcome (its trigger's
+# fired_at) is not: the dispatch row it stands for (:func:`.reader.stored_log_rows`) stays
+_NEWER_FOLDED = (
+    f"SELECT rowid, trigger_id, dispatch_status, attempts, event_id FROM {LOG_TABLE} "
+    "WHERE rowid <= ? AND kind = 'decision' AND decided_at < ? AND fired_at >= ?"
+)
+_UNFOLD_SQL = (
+    f"UPDATE OR IGNORE {LOG_TABLE} SET decision_id = ?, kind = 'dispatch', action = 'dispatch', "
+    "decided_at = fired_at, caused_by = ?, entities_mapped = NULL, fired_at = NULL WHERE rowid = ?"
+)
+
+
+def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> None:
+    """Before retention deletes the log's rows up to rowid ``last`` decided before
+    ``cutoff``: a folded row whose outcome is not older becomes the dispatch row it stands
+    for (its decision part goes, as an unfolded log's decision row would)."""
+    rows = conn.execute(_NEWER_FOLDED, (last, cutoff, cutoff)).fetchall()
+    conn.executemany(
+        _UNFOLD_SQL,
+        [
+            (dispatch_key(tid, status, attempts), ids_json([ev]), rid)
+            for rid, tid, status, attempts, ev in rows
+        ],
+    )
+
+
 class SqliteExecutionLog(RowExecutionLog):
     """The default execution log. Thread-safe; batches writes (``batch_size`` rows or
     ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`): at the
@@ -452,6 +481,8 @@ class SqliteExecutionLog(RowExecutionLog):
             try:
                 for table, col in _PRUNED:
                     last = _last_rowid_before(conn, table, col, cutoff)
+                    if last is not None and table == LOG_TABLE:
+                        _unfold_newer_outcomes(conn, last, cutoff)
                     if last is not None:
                         n += conn.execute(
                             f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
