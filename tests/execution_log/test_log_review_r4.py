@@ -41,9 +41,12 @@ def test_what_if_since_does_not_report_lookback_decisions_as_mismatches(
         DAY - timedelta(days=1),
         DAY,
     }  # the lookback reached the later dates
-    assert what_if(registry, relations, whole, {"max_entities": "100"})[
-        "current_matches_log"
-    ]["mismatches"] == 0
+    assert (
+        what_if(registry, relations, whole, {"max_entities": "100"})["current_matches_log"][
+            "mismatches"
+        ]
+        == 0
+    )
     data = read_log(path, since=DAY - timedelta(days=1))
     got = what_if(registry, relations, data, {"max_entities": "100"})["current_matches_log"]
     assert got["mismatches"] == 0, got["examples"]
