@@ -125,6 +125,7 @@ class LogBridge:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._abandon = False
+        self._failed = False  # the log thread died: what is handed over is dropped (counted)
         # an exception escaping the log thread (a bug: each job catches its own), from that
         # thread: the router's supervisor makes it a fatal internal error
         self.on_failure: Callable[[BaseException], None] | None = None
@@ -147,6 +148,9 @@ class LogBridge:
     # ------------------------------------------------------------------ the log thread
     def _put(self, item: _Job | _Outcome | list[_Outcome] | _OkRows, n: int) -> None:
         with self._count:
+            if self._failed:  # no log thread any more: never written
+                self.dropped += n
+                return
             self._handed += n
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -176,6 +180,11 @@ class LogBridge:
             self._serve()
         except Exception as exc:
             self._abandon = True
+            with self._count:  # what was handed over and not written: dropped, counted
+                self._failed = True
+                self.dropped += self._handed - self._taken
+                self._taken = self._handed
+                self._q.clear()
             if self.on_failure is not None:
                 self.on_failure(exc)
             else:
@@ -380,7 +389,13 @@ class LogBridge:
         self._stop.set()
         self._wake.set()
         thread.join(timeout)
-        if thread.is_alive():
+        if self._failed and self.dropped:
+            logger.warning(
+                "execution log: the log thread failed; %d events/outcomes not written",
+                self.dropped,
+                extra={"dropped": self.dropped},
+            )
+        elif thread.is_alive():
             self._abandon = True  # the thread drops what is still queued, then exits
             thread.join(1.0)
             lost = self.dropped + (self.pending if thread.is_alive() else 0)
