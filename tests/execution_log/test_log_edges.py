@@ -1,4 +1,5 @@
-"""review-4: execution log and its readers (bugs found in review, one test each)."""
+"""Edges of the execution log and its readers: a log of skips only, ``--since`` with lookback
+decisions, retention at a folded outcome newer than the cutoff."""
 
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ from scoperouter.router.planner import plan
 def test_what_if_since_does_not_report_lookback_decisions_as_mismatches(
     tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations
 ) -> None:
-    """An event of DAY-2 whose lookback reaches DAY-1 and DAY: ``report --since DAY-1
-    --what-if`` under the log's own settings must match the log (no config changed)."""
+    """report --since --what-if on an unchanged config: lookback decisions after --since are no mismatch."""
     path = tmp_path / "l.sqlite"
     early = Event.model_validate(
         {"event_id": "e-early", "source": "nba_raw.nbac_schedule",
@@ -58,9 +58,7 @@ def test_a_log_of_skipped_events_only_is_not_empty(
     relations: InMemoryRelations,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Every event skipped (an unknown source, a source no processor reads): the decisions
-    are counted on the event rows, and ``report`` lists the unknown source instead of
-    saying the log is empty."""
+    """A log whose events were all skipped is not empty: report shows its decisions."""
     path = tmp_path / "l.sqlite"
     with SqliteExecutionLog(path) as log:
         for i, src in enumerate(["nba_raw.not_in_routes", "nba_raw.bdl_standings"]):
@@ -82,10 +80,7 @@ def test_a_log_of_skipped_events_only_is_not_empty(
 def test_retention_keeps_a_dispatch_newer_than_the_cutoff(
     tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations, fold: bool
 ) -> None:
-    """Decided at T0, its trigger fired and dispatched two hours later; the retention's
-    cutoff falls in between: the decision row goes, the dispatch row (``decided_at`` = the
-    trigger's ``fired_at``, after the cutoff) stays -- whether or not the outcome was folded
-    into the decision row (flushed together or not)."""
+    """Retention keeps an outcome newer than the cutoff whether or not it was folded."""
     path = tmp_path / "l.sqlite"
     e = Event.model_validate(
         {"event_id": "e1", "source": "nba_raw.nbac_injury_report", "game_date": DAY,

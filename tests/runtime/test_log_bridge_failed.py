@@ -1,4 +1,4 @@
-"""review-4: what the log bridge could not write is counted, also after its thread failed."""
+"""What the log bridge could not write is counted, also after its thread failed."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from scoperouter.runtime.log_bridge import LogBridge
 
 
 def test_work_handed_over_after_the_log_thread_failed_is_counted_as_dropped() -> None:
-    """The log thread dies (an exception escaping a job: here a delivery row without a
-    trigger); it and the 3 events and 1 outcome handed over afterwards are never written:
-    at stop ``dropped`` counts them."""
+    """After the log thread died, what was queued and what comes later is counted dropped."""
     log = RecordingLog()
     bridge = LogBridge(log, None, linger_s=0.0)  # type: ignore[arg-type]
     failures: list[BaseException] = []
