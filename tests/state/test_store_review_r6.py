@@ -1,0 +1,38 @@
+"""Review 6: state-store contract cases found missing (every test runs on SQLite and on
+PostgreSQL unless it says otherwise)."""
+
+from __future__ import annotations
+
+import itertools
+
+from state_support import StoreFactory, batch, contrib
+
+from scoperouter.state.api import StateStore
+from scoperouter.state.model import Dead, Done, Retention
+
+T0 = 1_700_000_000.0
+DAY_S = 86400.0
+_EVENTS = itertools.count()
+
+
+def _fire(s: StateStore, processors: str, at: float = T0) -> list[int]:
+    """One critical event per processor letter (fires at once); the outbox ids, in order."""
+    cs = [contrib(f"r6e{next(_EVENTS)}", processor=p, critical=True) for p in processors]
+    return [x.item_id for x in s.ingest(batch(*cs), at).fired]
+
+
+def test_prune_deletes_old_done_rows_past_a_redriven_row(make_store: StoreFactory) -> None:
+    """A dead row redriven long after it fired (its created_at moves to the redrive time)
+    must not keep older done rows with larger ids from their prune: every done row
+    finished before the done horizon goes, as on a scan."""
+    s = make_store("a")
+    ids = _fire(s, "abcdefghi")  # nine rows fired at T0, ids in order
+    middle = ids[4]
+    s.apply_marks([Done(i, 1, T0) for i in ids if i != middle])
+    s.apply_marks([Dead(middle, 3, T0, "max_attempts", "boom")])
+    later = T0 + 8 * DAY_S
+    assert s.redrive_dead(later) == 1  # an operator redrives it a week later
+    keep = Retention(seen_s=1e9, done_s=7 * DAY_S, dead_s=None, completions_s=1e9)
+    p = s.prune(keep, later)
+    assert p.done == 8
+    assert [(r.item_id, r.status) for r in s.outbox_rows()] == [(middle, "pending")]
