@@ -36,3 +36,28 @@ def test_prune_deletes_old_done_rows_past_a_redriven_row(make_store: StoreFactor
     p = s.prune(keep, later)
     assert p.done == 8
     assert [(r.item_id, r.status) for r in s.outbox_rows()] == [(middle, "pending")]
+
+
+def test_an_id_staged_by_another_store_on_the_location_is_a_duplicate(
+    make_store: StoreFactory,
+) -> None:
+    """Two stores on one location (replicas; on SQLite two processes on one file, which
+    ``serve --state sqlite:///path`` does not lock against, e.g. an overlapping restart):
+    an event id admitted by one is a duplicate for the other -- dedupe is store-wide."""
+    a, b = make_store("a"), make_store("b")
+    assert a.ingest(batch(contrib("e1", ("x",))), T0).accepted == ("e1",)
+    r = b.ingest(batch(contrib("e1", ("y",))), T0 + 1)
+    assert (r.accepted, r.duplicates) == ((), ("e1",))
+    [w] = a.open_windows()
+    assert w.entity_ids == frozenset({"x"}) and b.seen_at("e1") == T0
+
+
+def test_next_deadline_of_an_ingest_is_store_wide(make_store: StoreFactory) -> None:
+    """IngestResult.next_deadline is the earliest deadline store-wide: a window opened by
+    another store on the location counts, also when this batch writes no window."""
+    a, b = make_store("a"), make_store("b")
+    assert a.ingest(batch(contrib("e1", processor="p", quiet=50.0)), T0).next_deadline == T0 + 50
+    assert b.ingest(batch(contrib("e2", processor="q", quiet=5.0)), T0).next_deadline == T0 + 5
+    r = a.ingest(batch(contrib("e1", processor="p")), T0 + 1)  # a duplicate: no window written
+    assert r.duplicates == ("e1",)
+    assert r.next_deadline == T0 + 5
