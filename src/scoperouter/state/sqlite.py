@@ -180,6 +180,24 @@ class SqliteStateStore:
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
         self._deadline_known = False
+        # PRAGMA data_version as of this connection's last look: it changes only when
+        # another connection (another store on the file, another process) committed, and
+        # then the staged seen ids and the earliest deadline held here are stale
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _others_wrote(self) -> bool:
+        """True (once) when another connection committed to the file since the last look;
+        the staged seen ids are read again and the deadline is no longer known."""
+        v = self._data_version()
+        if v == self._version:
+            return False
+        self._version = v
+        self._recent.reload(self._db)
+        self._deadline_known = False
+        return True
 
     def pragma(self, name: str) -> Any:
         """One PRAGMA's value (tests check the durability setting)."""
@@ -203,8 +221,9 @@ class SqliteStateStore:
 
     # ------------------------------------------------------------------ ingest and windows
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
-        known, self._deadline_known = self._deadline_known, False  # until this commits
         with self._tx() as db:
+            self._others_wrote()
+            known, self._deadline_known = self._deadline_known, False  # until this commits
             new_ids = self._recent.admit(db, sorted({a.event_id for a in batch.admissions}), now)
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
@@ -278,6 +297,7 @@ class SqliteStateStore:
         return int(self._db.execute("SELECT count(*) FROM sr_windows").fetchone()[0])
 
     def seen_at(self, event_id: str) -> float | None:
+        self._others_wrote()
         at = self._recent.seen_at(event_id)
         return at if at is not None else SQLITE.seen_at(self._db, event_id)
 
@@ -356,10 +376,11 @@ class SqliteStateStore:
         return SQLITE.completion(self._db, trigger_id)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
-        if self._recent.ids:  # staged seen ids: the store is not empty
-            return False
         self._deadline_known = False
         with self._tx() as db:
+            self._others_wrote()
+            if self._recent.ids:  # staged seen ids: the store is not empty
+                return False
 
             def insert(w: WindowState) -> None:
                 db.execute(
@@ -378,6 +399,7 @@ class SqliteStateStore:
         housekeeping pass would stall ingest); a done row is finished after it is created,
         so none past the range is old enough."""
         with self._tx() as db:
+            self._others_wrote()
             upto = _created_before(db, now - retention.done_s)
             p = SQLITE.prune(db, retention, now, done_upto=upto)
             staged = self._recent.prune(db, now - retention.seen_s)

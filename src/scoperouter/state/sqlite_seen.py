@@ -119,11 +119,18 @@ class RecentSeen:
         if fold_at < 1:
             raise ValueError("fold_at must be at least 1")
         self.fold_at = fold_at
-        rows = db.execute("SELECT event_id, seen_at FROM sr_seen_recent").fetchall()
-        self.ids: dict[str, float] = {r[0]: float(r[1]) for r in rows}
+        self.ids: dict[str, float] = {}
         # the change staged by the open transaction: (new ids, their time, folded,
         # prune horizon); applied by committed()
         self._change: tuple[Sequence[str], float, bool, float | None] | None = None
+        self.reload(db)
+
+    def reload(self, db: sqlite3.Connection) -> None:
+        """Read the staging table's rows again (at open, or when another connection
+        committed to the file since this one's last transaction: its staged ids count)."""
+        rows = db.execute("SELECT event_id, seen_at FROM sr_seen_recent").fetchall()
+        self.ids = {r[0]: float(r[1]) for r in rows}
+        self._change = None
 
     def over(self) -> bool:
         """True when the staging table is due a fold (opened with ``fold_at`` ids or more)."""
