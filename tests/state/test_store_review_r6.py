@@ -62,3 +62,21 @@ def test_next_deadline_of_an_ingest_is_store_wide(make_store: StoreFactory) -> N
     r = a.ingest(batch(contrib("e1", processor="p")), T0 + 1)  # a duplicate: no window written
     assert r.duplicates == ("e1",)
     assert r.next_deadline == T0 + 5
+
+
+def test_stale_owner_cannot_kill_a_reclaimed_row(make_store: StoreFactory) -> None:
+    """A replica whose lease ran out and was rescued gives up on the row (Dead) while
+    another replica holds a live lease on it: the row stays the live owner's (a lease is
+    exclusive), and that owner's delivery is recorded as done -- not a dead row, dead
+    letter and later redrive of a trigger that was delivered."""
+    a, b = make_store("a", lease_s=10), make_store("b", lease_s=10)
+    [i] = _fire(a, "p")
+    assert b.rescue_expired(T0 + 11) == 1
+    [got] = b.claim(T0 + 11)
+    assert got.item_id == i
+    assert a.apply_marks([Dead(i, 5, T0 + 12, "max_attempts", "gave up")]) == (False,)
+    [row] = b.outbox_rows()
+    assert (row.status, row.lease_owner) == ("leased", "b")
+    assert [d for d in b.dead_letters() if d.kind == "trigger"] == []
+    assert b.apply_marks([Done(i, 1, T0 + 13)]) == (True,)
+    assert b.outbox_rows()[0].status == "done"
