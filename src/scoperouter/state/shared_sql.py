@@ -62,9 +62,11 @@ _TEMPLATES = {
     "retry": "UPDATE sr_outbox SET status = 'pending', attempts = %s, available_at = %s, "
     "error = %s, lease_owner = NULL, lease_until = NULL WHERE id = %s "
     "AND status = 'leased' AND lease_owner = %s",
+    # giving up needs this owner's lease (or a row nobody holds): a replica whose lease was
+    # rescued and reclaimed must not kill the row under the live owner's delivery
     "dead": "UPDATE sr_outbox SET status = 'dead', attempts = %s, finished_at = %s, error = %s, "
-    "lease_owner = NULL, lease_until = NULL "
-    "WHERE id = %s AND status IN ('pending', 'leased') RETURNING trigger_id, body",
+    "lease_owner = NULL, lease_until = NULL WHERE id = %s AND (status = 'pending' "
+    "OR (status = 'leased' AND lease_owner = %s)) RETURNING trigger_id, body",
     "released": "UPDATE sr_outbox SET status = 'pending', lease_owner = NULL, "
     "lease_until = NULL WHERE id = %s AND status = 'leased' AND lease_owner = %s",
     "redrive_lane": "UPDATE sr_outbox SET available_at = %s WHERE status = 'pending' "
@@ -183,7 +185,7 @@ class Sql:
         elif isinstance(m, RedriveLane):
             cur = db.execute(q["redrive_lane"], (m.at, m.processor, m.at))
         else:
-            row = db.execute(q["dead"], (m.attempts, m.at, m.error, m.item_id)).fetchone()
+            row = db.execute(q["dead"], (m.attempts, m.at, m.error, m.item_id, owner)).fetchone()
             if row is None:
                 return False
             ref = f"{row[0]}#{m.item_id}"
