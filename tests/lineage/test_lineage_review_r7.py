@@ -1,0 +1,106 @@
+"""Review 7: BigQuery statements whose reads were lost or invented (scripting blocks,
+routines, DDL targets, table-valued functions) and bare vs dataset-qualified names."""
+
+from __future__ import annotations
+
+import pytest
+
+from scoperouter.lineage.diff import diff_processor
+from scoperouter.lineage.reads import Origin
+from scoperouter.lineage.sql import sql_reads
+
+from lineage_support import registry
+
+AT = Origin("q.sql", 1)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "BEGIN\n  CREATE TEMP TABLE tmp AS SELECT a FROM nba_raw.x;\n  SELECT a FROM tmp;\nEND",
+        "LOOP\n  SELECT a FROM nba_raw.x;\n  LEAVE;\nEND LOOP;",
+        "WHILE TRUE DO\n  SELECT a FROM nba_raw.x;\nEND WHILE;",
+        "EXECUTE IMMEDIATE 'SELECT a FROM nba_raw.x'",
+        "CALL nba_raw.refresh_x()",
+    ],
+)
+def test_unparsed_script_statement_is_reported_not_skipped(sql: str) -> None:
+    """A statement sqlglot only keeps as an opaque Command (a scripting block, dynamic SQL,
+    a procedure call) reads tables nobody sees: it must be listed as unresolved (or its
+    reads recovered), never dropped in silence."""
+    r = sql_reads(sql, AT)
+    assert "nba_raw.x" in r.tables or r.unresolved, (r.tables, r.unresolved)
+
+
+def test_begin_end_block_keeps_its_reads() -> None:
+    """The reads inside a BEGIN ... END block are found; its temp table is a write."""
+    r = sql_reads(
+        "BEGIN\n  CREATE TEMP TABLE tmp AS SELECT a FROM nba_raw.x;\n  SELECT a FROM tmp;\nEND",
+        AT,
+    )
+    assert "nba_raw.x" in r.tables
+    assert "tmp" in r.writes
+
+
+@pytest.mark.parametrize(
+    ("sql", "not_read"),
+    [
+        ("CREATE TEMP FUNCTION f(x INT64) AS (x + 1);\nSELECT f(a) AS b FROM nba_raw.t", "f"),
+        (
+            "CREATE TEMP FUNCTION g() AS ((SELECT MAX(a) FROM nba_raw.y));\n"
+            "SELECT g() AS m FROM nba_raw.t",
+            "g",
+        ),
+        (
+            "CREATE TABLE FUNCTION nba_analytics.f(d DATE) AS "
+            "SELECT a FROM nba_raw.x WHERE game_date = d",
+            "nba_analytics.f",
+        ),
+        ("DROP TABLE IF EXISTS nba_analytics.tmp", "nba_analytics.tmp"),
+        ("TRUNCATE TABLE nba_analytics.t", "nba_analytics.t"),
+        ("ALTER TABLE nba_analytics.t ADD COLUMN b INT64", "nba_analytics.t"),
+    ],
+)
+def test_routine_names_and_ddl_targets_are_not_reads(sql: str, not_read: str) -> None:
+    """A routine a script defines, and a table it drops, truncates or alters, is not a
+    table the processor reads (a false missing_input error)."""
+    r = sql_reads(sql, AT)
+    assert not_read not in r.tables, r.tables
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM nba_raw.player_tvf('2024-01-01')",
+        "SELECT a FROM ML.PREDICT(MODEL `nba_ml.m`, (SELECT a FROM nba_raw.s))",
+        "SELECT a FROM GAP_FILL(TABLE nba_raw.s, ts_column => 'ts', bucket_width => INTERVAL 1 HOUR)",
+    ],
+)
+def test_table_valued_functions_give_no_nameless_tables(sql: str) -> None:
+    """A table-valued function is never reported as a table with an empty name
+    (``nba_raw.``, ``ML.``, ``""``)."""
+    r = sql_reads(sql, AT)
+    bad = [t for t in r.tables if not t or t.endswith(".") or t.startswith(".")]
+    assert not bad, r.tables
+
+
+def test_user_tvf_is_named_and_unresolved() -> None:
+    """A user table-valued function is read under its own name and listed as unresolved
+    (the tables it reads are unknown)."""
+    r = sql_reads("SELECT a FROM nba_raw.player_tvf('2024-01-01')", AT)
+    assert "nba_raw.player_tvf" in r.tables
+    assert any("player_tvf" in u.what for u in r.unresolved)
+
+
+def test_bare_table_name_matches_the_dataset_qualified_input() -> None:
+    """A query using the job's default dataset (``FROM nbac_schedule``) reads the input
+    ``nba_raw.nbac_schedule``: no missing_input for the bare name, no unused_input for
+    the qualified one."""
+    reg = registry()
+    proc = "upcoming_team_game_context"
+    assert "nba_raw.nbac_schedule" in reg.processors[proc].inputs
+    reads = sql_reads("SELECT game_id, game_date FROM nbac_schedule WHERE game_date = @d", AT)
+    findings = diff_processor(reg, proc, reads)
+    got = {(f.code, f.source) for f in findings}
+    assert ("missing_input", "nbac_schedule") not in got
+    assert ("unused_input", "nba_raw.nbac_schedule") not in got
