@@ -9,6 +9,7 @@ run time (a template placeholder), an ambiguous column or a ``SELECT *`` on a ta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import sqlglot
@@ -193,11 +194,45 @@ def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
             r.table(t)
 
 
+# BigQuery scripting that sqlglot keeps as an opaque ``Command`` (its text unparsed).
+# A block opener's body is plain SQL: it is parsed again (by sqlglot) from its first
+# statement keyword; the regular expression only finds where that statement starts.
+_BLOCK_OPENERS = frozenset({"BEGIN", "LOOP", "REPEAT"})
+_BODY_START = re.compile(r"\b(SELECT|WITH|INSERT|MERGE|CREATE|DELETE|UPDATE|TRUNCATE|DROP)\b", re.I)
+
+
+def _command_reads(
+    cmd: exp.Command, reads: Reads, origin: Origin, schema: Schema, depth: int
+) -> None:
+    """The reads of a statement sqlglot could only keep as text: a BEGIN/LOOP block's body
+    is parsed again; anything else (WHILE, EXECUTE IMMEDIATE, CALL...) is unresolved."""
+    keyword = str(cmd.this or "").strip().upper()
+    arg = cmd.args.get("expression")
+    rest = arg.name if isinstance(arg, exp.Expression) else str(arg or "")
+    if keyword == "END":
+        return  # END / END LOOP / END WHILE / END IF close a block
+    if keyword in _BLOCK_OPENERS and depth < 10:
+        m = _BODY_START.search(rest)
+        if m is not None and not rest[: m.start()].strip():
+            inner = _sql_reads(rest[m.start() :], origin, schema, depth + 1)
+            if inner.parsed:
+                reads.merge(inner)
+                return
+    shown = f"{keyword} {rest}".strip().splitlines()[0][:60]
+    reads.unresolved.append(
+        Unresolved(origin, f"SQL not analysable ({shown}...): the tables it reads are unknown")
+    )
+
+
 def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
     """The reads of ``text`` (one or more statements). A text sqlglot cannot parse is one
     unresolved entry."""
+    return _sql_reads(text, origin, schema or {}, 0)
+
+
+def _sql_reads(text: str, origin: Origin, schema: Schema, depth: int) -> Reads:
     reads = Reads()
-    r = _Resolver(reads, schema or {}, origin)
+    r = _Resolver(reads, schema, origin)
     try:
         statements = sqlglot.parse(text, read="bigquery")
     except SqlglotError as exc:
@@ -208,6 +243,8 @@ def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
     for stmt in statements:
         if not isinstance(stmt, exp.Expression):
             continue
+        for cmd in stmt.find_all(exp.Command):
+            _command_reads(cmd, reads, origin, schema, depth)
         try:
             _statement_reads(stmt, r)
         except SqlglotError as exc:
