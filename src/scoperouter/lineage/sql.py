@@ -181,9 +181,29 @@ def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
         target = w.this
         if isinstance(target, exp.Schema):
             target = target.this
+        if isinstance(target, exp.UserDefinedFunction):
+            # CREATE FUNCTION / TABLE FUNCTION / PROCEDURE: a routine's name, not a table
+            if isinstance(target.this, exp.Table):
+                targets.add(id(target.this))
+            continue
         if isinstance(target, exp.Table):
             targets.add(id(target))
             r.reads.writes.add(table_name(target))
+    # DDL that changes a table without reading it: DROP, TRUNCATE, ALTER targets are writes
+    # (a dropped function, procedure or schema is no table at all)
+    for ddl in stmt.find_all(exp.Drop, exp.TruncateTable, exp.Alter):
+        if isinstance(ddl, exp.Drop):
+            objs = ddl.args.get("tables") or [ddl.this]
+            kind = str(ddl.args.get("kind") or "TABLE").upper()
+            is_table = kind in ("TABLE", "VIEW", "MATERIALIZED VIEW", "EXTERNAL TABLE")
+        else:
+            objs = [ddl.this] if isinstance(ddl, exp.Alter) else ddl.expressions
+            is_table = True
+        for t in objs:
+            if isinstance(t, exp.Table):
+                targets.add(id(t))
+                if is_table:
+                    r.reads.writes.add(table_name(t))
     ctes = {c.alias for c in stmt.find_all(exp.CTE)}
     for scope in traverse_scope(stmt):
         _scope_reads(scope, r)
