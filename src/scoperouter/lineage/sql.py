@@ -28,8 +28,16 @@ def is_placeholder(name: str) -> bool:
 
 
 def table_name(t: exp.Table) -> str:
-    """``dataset.table`` (the project is dropped: sources name dataset.table)."""
-    return f"{t.db}.{t.name}" if t.db else t.name
+    """``dataset.table`` (the project is dropped: sources name dataset.table). A user
+    table-valued function (``ds.fn(...)``) is named ``ds.fn``; a built-in one
+    (``ML.PREDICT``, ``GAP_FILL``...) has no name (``""``): its table arguments are read."""
+    if isinstance(t.this, exp.Anonymous):
+        name = t.this.name
+    elif isinstance(t.this, exp.Func):
+        return ""
+    else:
+        name = t.name
+    return f"{t.db}.{name}" if t.db else name
 
 
 def _line(node: exp.Expression, base: Origin) -> Origin:
@@ -51,7 +59,16 @@ class _Resolver:
                 Unresolved(_line(t, self.base), "table name built at run time")
             )
             return None
+        if not name:
+            return None  # a built-in table-valued function: its arguments are the reads
         self.reads.add_table(name, _line(t, self.base))
+        if isinstance(t.this, exp.Anonymous):
+            self.reads.unresolved.append(
+                Unresolved(
+                    _line(t, self.base),
+                    f"table-valued function {name}: the tables it reads are unknown",
+                )
+            )
         return name
 
     def column(self, source: object, name: str, node: exp.Expression, depth: int = 0) -> None:
@@ -151,7 +168,11 @@ def _scope_reads(scope: Scope, r: _Resolver) -> None:
         for s in getattr(scope.expression, "selects", []):
             star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
             if isinstance(star, exp.Star):
-                tables = [table_name(t) for _a, (_n, t) in sel.items() if isinstance(t, exp.Table)]
+                tables = [
+                    n
+                    for _a, (_n, t) in sel.items()
+                    if isinstance(t, exp.Table) and (n := table_name(t))
+                ]
                 if tables:
                     r.reads.unresolved.append(
                         Unresolved(
