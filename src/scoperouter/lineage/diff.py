@@ -67,6 +67,36 @@ def identity_columns(registry: CompiledRegistry, source: str) -> set[str]:
     return out
 
 
+def _qualify(reads: Reads, known: set[str], registry: CompiledRegistry) -> Reads:
+    """``reads`` with each bare table name (a query run with a default dataset) replaced by
+    the one ``dataset.table`` it stands for: the unique name of ``known`` (the processor's
+    inputs, output and ignored tables) with that table part, else the registry's unique
+    source with it. A bare name its own code writes (a temp table) stays as it is."""
+
+    def full(table: str) -> str:
+        if "." in table or table in reads.writes:
+            return table
+        cands = sorted(k for k in known if k.rsplit(".", 1)[-1] == table)
+        if len(cands) == 1:
+            return cands[0]
+        try:
+            return registry.resolve_source(table) or table
+        except ValueError:  # ambiguous bare name: keep it (reported as read)
+            return table
+
+    if all("." in t for t in reads.tables):
+        return reads
+    out = Reads(columns_known=reads.columns_known, parsed=reads.parsed)
+    for t, cols in reads.tables.items():
+        q = full(t)
+        out.add_table(q, reads.table_origin[t])
+        for c in cols:
+            out.add_column(q, c, reads.column_origin.get((t, c), reads.table_origin[t]))
+    out.writes = set(reads.writes)
+    out.unresolved = list(reads.unresolved)
+    return out
+
+
 def diff_processor(
     registry: CompiledRegistry, name: str, reads: Reads, route: str = "sql"
 ) -> list[Finding]:
@@ -75,6 +105,7 @@ def diff_processor(
     lineage = proc.spec.lineage
     ignored = set(lineage.ignore_tables) if lineage else set()
     own = {proc.publishes} if proc.publishes else set()
+    reads = _qualify(reads, set(proc.inputs) | own | ignored, registry)
     out: list[Finding] = []
     for table in sorted(reads.tables):
         if table in own or table in ignored or table in reads.writes - set(proc.inputs):
