@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
+from scoperouter.messages.event_fields import MAX_ID_CHARS
+from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.scope import Scope
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -78,6 +80,8 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
         if isinstance(ids, str):
             raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
         clean = sorted({str(i) for i in ids})
+        if "" in clean:
+            raise ValueError(f"affected_entities[{key!r}] contains an empty id")
         if clean:
             out[str(key)] = clean
     return out
@@ -124,6 +128,17 @@ def build_completion_event(
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
     if game_date is None and (start_date is None or end_date is None):
         raise ValueError("a completion event needs game_date or start_date and end_date")
+    if game_date is None:
+        assert start_date is not None and end_date is not None
+        if end_date < start_date:
+            raise ValueError(f"end_date {end_date} is before start_date {start_date}")
+        if (end_date - start_date).days + 1 > MAX_BACKFILL_DAYS:
+            raise ValueError(
+                f"{start_date}..{end_date} spans more than {MAX_BACKFILL_DAYS} days, which the "
+                "router rejects: publish one event per shorter range"
+            )
+    if event_id is not None and len(event_id) > MAX_ID_CHARS:
+        raise ValueError(f"event_id is longer than {MAX_ID_CHARS} characters")
     event: dict[str, Any] = {
         "event_id": event_id or f"e-{uuid.uuid4().hex}",
         "source": source,
@@ -142,8 +157,13 @@ def build_completion_event(
         if isinstance(changed_fields, str):
             raise TypeError("changed_fields must be a list of field names, not a string")
         event["changed_fields"] = sorted(set(changed_fields))
+        if "" in event["changed_fields"]:
+            raise ValueError("changed_fields contains an empty field name")
+    # a blank correlation id carries nothing (and the router rejects it): the trigger's
     corr = (
-        correlation_id if correlation_id is not None else (scope.correlation_id if scope else None)
+        correlation_id
+        if correlation_id is not None and correlation_id.strip()
+        else (scope.correlation_id if scope else None)
     )
     if corr is not None:
         event["correlation_id"] = corr
