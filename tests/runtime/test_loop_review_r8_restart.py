@@ -1,0 +1,71 @@
+"""Review r8: the closed loop's snapshot + journal store replayed after a restart whose
+routes.yaml changed a window's durations must not lose a window's content."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
+
+from scoperouter.messages.normalize import normalize_event
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.store import Store
+
+T0 = 1_764_000_000.0
+
+
+def _registry(tmp: Path, quiet: str, max_wait: str, fast: str) -> Path:
+    """Every window (quiet, max_wait), player_game_summary's ``fast`` (both); the loop on."""
+    path = write_registry(tmp, quiet=quiet, max_wait=max_wait, defaults={"run_retries": 1})
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["processors"]["player_game_summary"]["window"] = {"quiet": fast, "max_wait": fast}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _ingest(
+    dw: DurableWindows, store: Store, relations: RelationStore, raw: dict[str, Any], now: float
+) -> None:
+    """One event through the daemon's ingest steps (runtime/ingest.py), one transaction."""
+    ev = normalize_event(raw, dw.registry)
+    decisions = dw.engine.plan(ev, relations, GAME_DAY)
+    runs = [(d, d.model_dump_json()) for d in decisions if d.action == "run"]
+    with store.transaction():
+        store.mark_seen(ev.event_id, now)
+        fired = dw.accept(ev, ev.model_dump_json(exclude_defaults=True), runs, now)
+        dw.persist(fired, now, datetime.fromtimestamp(now, UTC))
+        dw.finish_journal()
+    dw.after_commit()
+
+
+def test_restart_with_shorter_quiet_loses_no_window(tmp_path: Path) -> None:
+    """Windows of 60 s (player_game_summary: 10 s) take an injury update at T0; at T0+10
+    player_game_summary fires (a ``due`` journal row). The process dies; routes.yaml now
+    says 5 s. Every other processor the update reached must still get its trigger."""
+    now = [T0]
+    cfg1 = load(_registry(tmp_path / "a", "60s", "2m", "10s"))
+    store = Store(tmp_path / "state" / "state.sqlite3", sync="normal")
+    dw = DurableWindows(cfg1.registry, store, RouterOptions(as_of=GAME_DAY), lambda: now[0])
+    dw.restore()
+    _ingest(dw, store, cfg1.relations, INJURY_EVENT, T0)
+    reached = {w.processor for w in dw.book.states()}
+    assert "player_game_summary" in reached and len(reached) > 1
+    now[0] = T0 + 10
+    dw.fire_due(lambda: None)
+    assert {t.processor for t in store.pending_triggers()} == {"player_game_summary"}
+    store.close()  # SIGKILL: no snapshot taken at stop
+
+    cfg2 = load(_registry(tmp_path / "b", "5s", "5s", "5s"))
+    store = Store(tmp_path / "state" / "state.sqlite3", sync="normal")
+    dw = DurableWindows(cfg2.registry, store, RouterOptions(as_of=GAME_DAY), lambda: now[0])
+    dw.restore()
+    now[0] = T0 + 1000
+    dw.fire_due(lambda: None)
+    sent = {t.processor for t in store.pending_triggers()}
+    store.close()
+    assert reached <= sent, f"lost at restart: {sorted(reached - sent)}"
