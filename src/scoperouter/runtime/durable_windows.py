@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
-from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
+from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
@@ -32,6 +33,26 @@ from scoperouter.runtime.store import Store
 logger = logging.getLogger("scoperouter.runtime")
 
 JournalRow = tuple[str, float, str | None, str | None]
+
+# The store's meta key holding the registry (its routing part) that wrote the snapshot and
+# the journal: a restart replays them under it, not under a routes.yaml changed meanwhile
+REGISTRY_META = "journal_registry"
+
+
+def replay_spec_json(registry: CompiledRegistry) -> str:
+    """What replaying the journal needs of ``registry``, as JSON: the spec without targets
+    and server settings (URLs and secrets stay out of the state store)."""
+    d = registry.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    d.pop("server", None)
+    d.get("defaults", {}).pop("target", None)
+    for p in d.get("processors", {}).values():
+        p.pop("target", None)
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def replay_registry(text: str) -> CompiledRegistry:
+    """The registry :func:`replay_spec_json` wrote (raises when it no longer loads)."""
+    return compile_registry(RoutesSpec.model_validate_json(text))
 
 
 class DurableWindows:
@@ -63,6 +84,7 @@ class DurableWindows:
         self._last_compact = 0.0
         self._persisted_empty = False  # the store holds an empty book (no journal)
         self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows)
+        self._spec_json: str | None = None  # replay_spec_json(registry), computed once
 
     @property
     def book(self) -> WindowBook:
@@ -206,11 +228,23 @@ class DurableWindows:
         self._on_commit = None
         # unknown until the next commit: the next empty book writes its snapshot again
         self._persisted_empty = False
+        if self._spec_json is None:
+            self._spec_json = replay_spec_json(self.registry)
+        # the snapshot and the journal were written under the registry of that time: they
+        # are replayed under it (a window whose quiet shrank would otherwise fire during the
+        # replay, and the replay's triggers are not sent), then handed to the current one
+        written = self.store.get_meta(REGISTRY_META)
+        registry = self.registry
+        if written is not None and written != self._spec_json:
+            try:
+                registry = replay_registry(written)
+            except Exception:
+                logger.exception("the journal's registry no longer loads: replayed as is")
         snap = self.store.load_snapshot()
         engine = (
-            RoutingEngine.restore(self.registry, snap, loop=self.loop_on)
+            RoutingEngine.restore(registry, snap, loop=self.loop_on)
             if snap is not None
-            else RoutingEngine(self.registry, loop=self.loop_on)
+            else RoutingEngine(registry, loop=self.loop_on)
         )
         replayed = 0
         for e in self.store.journal_entries():
@@ -228,12 +262,22 @@ class DurableWindows:
             elif e.op == "request" and e.event is not None and engine.loop is not None:
                 engine.loop.request(json.loads(e.event), e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
+        if registry is not self.registry:  # from here on the current registry
+            recheck = engine._recheck_at
+            engine = RoutingEngine.restore(self.registry, engine.snapshot(), loop=self.loop_on)
+            engine._recheck_at = recheck
+        journal_rows = replayed
+        if written != self._spec_json:  # a snapshot starts the current registry's journal
+            with self.store.transaction():
+                self.store.save_snapshot(engine.snapshot(), self.clock())
+                self.store.set_meta(REGISTRY_META, self._spec_json)
+            journal_rows = 0
         engine.journal = self._journal
         self.engine = engine
         self.next_deadline = self._deadline()
         self.journal_replayed = replayed
         self.restored_windows = engine.open_count
-        self._journal_rows = replayed
+        self._journal_rows = journal_rows
 
     def ensure(self) -> None:
         """Rebuild the engine when a failed transaction left it dirty and the rebuild
