@@ -120,6 +120,10 @@ class LedgerBook:
         e = self.find(ref)
         if e is None:
             return None, []
+        if ref.event_id is not None and any(a.event_id == ref.event_id for a in e.history):
+            # a report already applied, delivered again (at-least-once): it is about an
+            # earlier attempt, never the one running now
+            return e, []
         p = self.params(e.trigger.processor)
         st = step(e, classify(e, ref, p), now, p, ref)
         if st.effect != "ignore":
