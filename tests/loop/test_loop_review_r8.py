@@ -43,3 +43,24 @@ def test_redelivered_failed_report_does_not_fail_the_next_attempt() -> None:
     assert e is not None
     assert (e.phase, e.attempt, b.dead_letters()) == ("dispatched", 2, ())
 
+
+def test_runs_that_keep_missing_ids_end_as_a_dead_letter() -> None:
+    """A processor whose every run reports ``partial`` missing the same id (say, a player
+    its source does not have) is re-run within ``run_retries`` (at least once, as a
+    timeout), then dead-lettered -- not re-dispatched every 15 minutes forever, its
+    trigger open (and its downstream barriers busy) for good."""
+    b = book(retries=1)
+    b.open(trig(), 0.0)
+    now = 0.0
+    for n in range(10):
+        now += 1.0
+        b.complete(
+            CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id=f"x-{n}"),
+            now,
+        )
+        now += 1000.0
+        b.due(now)
+    e = b.get("t-1")
+    assert e is not None
+    assert e.phase == "dead", (e.phase, e.attempt)
+    assert e.attempt <= 2
