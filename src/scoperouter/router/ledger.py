@@ -34,6 +34,7 @@ Input = Literal[
     "success",
     "partial",
     "partial_missed",
+    "partial_missed_last",
     "failed",
     "failed_last",
     "timeout",
@@ -64,6 +65,11 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     ("dispatched", "partial_missed"): Transition(
         "backoff", "rerun_missed", "partial naming missed ids: re-run those ids (same id)"
     ),
+    ("dispatched", "partial_missed_last"): Transition(
+        "dead",
+        "dead_letter",
+        "missed ids again after its re-runs (at least one, up to `run_retries`): dead letter",
+    ),
     ("dispatched", "failed"): Transition(
         "backoff", "schedule", "failed, retries left: re-dispatch after backoff"
     ),
@@ -85,15 +91,17 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     **{
         (ph, inp): Transition(ph, "ignore", "a closed trigger ignores late reports")
         for ph in ("succeeded",)
-        for inp in ("success", "partial", "partial_missed", "failed", "failed_last")
+        for inp in (
+            "success", "partial", "partial_missed", "partial_missed_last", "failed", "failed_last"
+        )
     },
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
-        for inp in ("partial_missed", "failed", "failed_last")
+        for inp in ("partial_missed", "partial_missed_last", "failed", "failed_last")
     },
     **{
         ("dead", inp): Transition("dead", "ignore", "a dead letter ignores later failures")
-        for inp in ("partial_missed", "failed", "failed_last")
+        for inp in ("partial_missed", "partial_missed_last", "failed", "failed_last")
     },
 }
 
@@ -146,7 +154,10 @@ def classify(e: Entry, ref: CompletionRef, params: LoopParams) -> Input:
     if ref.outcome in ("success", "no_data"):
         return "success"
     if ref.outcome == "partial":
-        return "partial_missed" if ref.missed and e.trigger.scope == "entities" else "partial"
+        if not (ref.missed and e.trigger.scope == "entities"):
+            return "partial"
+        # re-runs of missed ids are bounded like timeouts: at least one, up to run_retries
+        return "partial_missed" if e.retries < max(1, params.run_retries) else "partial_missed_last"
     return "failed" if e.retries < params.run_retries else "failed_last"
 
 
@@ -189,6 +200,7 @@ def step(
         "success": "success",
         "partial": "partial",
         "partial_missed": "partial",
+        "partial_missed_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
         "timeout": "timed_out",
@@ -204,6 +216,7 @@ def step(
         "success": "success",
         "partial": "partial",
         "partial_missed": "partial",
+        "partial_missed_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
         "timeout": "timed_out",
@@ -212,6 +225,8 @@ def step(
     error = ref.error if ref is not None and ref.error else e.error
     if inp in ("timeout", "timeout_last"):
         error = error or "no completion within completion_timeout"
+    if inp == "partial_missed_last" and ref is not None:
+        error = error or f"missed entities after re-runs: {', '.join(ref.missed)}"
     if tr.effect == "close":
         return Step(
             e._replace(phase="succeeded", due_at=None, outcome=outcome, history=hist), "close", None
