@@ -64,3 +64,17 @@ def test_runs_that_keep_missing_ids_end_as_a_dead_letter() -> None:
     assert e is not None
     assert e.phase == "dead", (e.phase, e.attempt)
     assert e.attempt <= 2
+
+
+def test_completion_naming_the_push_message_id_closes_its_trigger() -> None:
+    """An HTTP target receives the Pub/Sub push envelope with ``messageId`` =
+    ``<trigger_id>-<outbox row>`` (runtime/dispatcher.py); production's processors copy
+    that id into ``trigger_message_id`` (docs/ledger.md, rule 2). Nothing records it as an
+    alias, so the completion must still find its trigger -- not be unknown while the
+    trigger times out and is re-run."""
+    b = book(retries=1, timeout=600.0)
+    b.open(trig("t-0123456789abcdef01234567"), 0.0)
+    entry, _ = b.complete(
+        CompletionRef(outcome="success", message_id="t-0123456789abcdef01234567-17"), 5.0
+    )
+    assert entry is not None and entry.phase == "succeeded"
