@@ -108,6 +108,15 @@ class LedgerBook:
                 e = self.get(tid)
                 if e is not None:
                     return e
+        mid = ref.message_id
+        if mid is not None and ref.trigger_id is None:
+            # the push envelope's messageId an HTTP target received: "<trigger_id>-<row>"
+            # (runtime/dispatcher.py), copied by the processor as trigger_message_id
+            head, sep, row = mid.rpartition("-")
+            if sep and row.isdigit():
+                e = self._entries.get(head)
+                if e is not None:
+                    return e
         if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
             ids = self._open.get((ref.processor, ref.day))
             if ids:
