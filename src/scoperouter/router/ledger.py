@@ -92,7 +92,12 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         (ph, inp): Transition(ph, "ignore", "a closed trigger ignores late reports")
         for ph in ("succeeded",)
         for inp in (
-            "success", "partial", "partial_missed", "partial_missed_last", "failed", "failed_last"
+            "success",
+            "partial",
+            "partial_missed",
+            "partial_missed_last",
+            "failed",
+            "failed_last",
         )
     },
     **{

@@ -1,5 +1,5 @@
-"""Review 7: every completion event the SDK builds is one the router's normaliser accepts,
-or the SDK refuses it at once with a clear error (never a dead-lettered completion)."""
+"""Every completion event the SDK builds is one the router's normaliser accepts, or the SDK
+refuses it at once with a clear error (never a dead-lettered completion)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ def reg() -> Any:
     ],
 )
 def test_built_event_is_accepted_or_refused_at_once(reg: Any, kwargs: dict[str, Any]) -> None:
-    """build_completion_event either raises (ValueError/TypeError) or returns an event the
-    router normalises; it never returns an event the router rejects."""
+    """build_completion_event raises at once or returns an event the router normalises."""
     base: dict[str, Any] = {"source": SOURCE, "game_date": DAY, "affected_entities": None}
     try:
         event = build_completion_event(**{**base, **kwargs})

@@ -1,15 +1,14 @@
-"""Review 7: BigQuery statements whose reads were lost or invented (scripting blocks,
-routines, DDL targets, table-valued functions) and bare vs dataset-qualified names."""
+"""BigQuery statements whose reads were lost or invented (scripting blocks, routines, DDL
+targets, table-valued functions) and bare vs dataset-qualified names."""
 
 from __future__ import annotations
 
 import pytest
+from lineage_support import registry
 
 from scoperouter.lineage.diff import diff_processor
 from scoperouter.lineage.reads import Origin
 from scoperouter.lineage.sql import sql_reads
-
-from lineage_support import registry
 
 AT = Origin("q.sql", 1)
 
@@ -25,15 +24,13 @@ AT = Origin("q.sql", 1)
     ],
 )
 def test_unparsed_script_statement_is_reported_not_skipped(sql: str) -> None:
-    """A statement sqlglot only keeps as an opaque Command (a scripting block, dynamic SQL,
-    a procedure call) reads tables nobody sees: it must be listed as unresolved (or its
-    reads recovered), never dropped in silence."""
+    """A statement sqlglot keeps unparsed is listed unresolved, never skipped in silence."""
     r = sql_reads(sql, AT)
     assert "nba_raw.x" in r.tables or r.unresolved, (r.tables, r.unresolved)
 
 
 def test_begin_end_block_keeps_its_reads() -> None:
-    """The reads inside a BEGIN ... END block are found; its temp table is a write."""
+    """A BEGIN ... END block's reads are found; its temp table is not a read."""
     r = sql_reads(
         "BEGIN\n  CREATE TEMP TABLE tmp AS SELECT a FROM nba_raw.x;\n  SELECT a FROM tmp;\nEND",
         AT,
@@ -62,8 +59,7 @@ def test_begin_end_block_keeps_its_reads() -> None:
     ],
 )
 def test_routine_names_and_ddl_targets_are_not_reads(sql: str, not_read: str) -> None:
-    """A routine a script defines, and a table it drops, truncates or alters, is not a
-    table the processor reads (a false missing_input error)."""
+    """A routine's name and a DROP/TRUNCATE/ALTER target are not tables read."""
     r = sql_reads(sql, AT)
     assert not_read not in r.tables, r.tables
 
@@ -77,25 +73,21 @@ def test_routine_names_and_ddl_targets_are_not_reads(sql: str, not_read: str) ->
     ],
 )
 def test_table_valued_functions_give_no_nameless_tables(sql: str) -> None:
-    """A table-valued function is never reported as a table with an empty name
-    (``nba_raw.``, ``ML.``, ``""``)."""
+    """A table-valued function never yields a nameless table."""
     r = sql_reads(sql, AT)
     bad = [t for t in r.tables if not t or t.endswith(".") or t.startswith(".")]
     assert not bad, r.tables
 
 
 def test_user_tvf_is_named_and_unresolved() -> None:
-    """A user table-valued function is read under its own name and listed as unresolved
-    (the tables it reads are unknown)."""
+    """A user table-valued function is read under its name and listed unresolved."""
     r = sql_reads("SELECT a FROM nba_raw.player_tvf('2024-01-01')", AT)
     assert "nba_raw.player_tvf" in r.tables
     assert any("player_tvf" in u.what for u in r.unresolved)
 
 
 def test_bare_table_name_matches_the_dataset_qualified_input() -> None:
-    """A query using the job's default dataset (``FROM nbac_schedule``) reads the input
-    ``nba_raw.nbac_schedule``: no missing_input for the bare name, no unused_input for
-    the qualified one."""
+    """A bare table name compares as the dataset.table input it stands for."""
     reg = registry()
     proc = "upcoming_team_game_context"
     assert "nba_raw.nbac_schedule" in reg.processors[proc].inputs

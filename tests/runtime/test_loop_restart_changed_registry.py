@@ -1,5 +1,5 @@
-"""Review r8: the closed loop's snapshot + journal store replayed after a restart whose
-routes.yaml changed a window's durations must not lose a window's content."""
+"""The closed loop's snapshot + journal replayed after a restart whose routes.yaml changed a
+window's durations loses no window."""
 
 from __future__ import annotations
 
@@ -44,9 +44,7 @@ def _ingest(
 
 
 def test_restart_with_shorter_quiet_loses_no_window(tmp_path: Path) -> None:
-    """Windows of 60 s (player_game_summary: 10 s) take an injury update at T0; at T0+10
-    player_game_summary fires (a ``due`` journal row). The process dies; routes.yaml now
-    says 5 s. Every other processor the update reached must still get its trigger."""
+    """A restart with shorter windows sends every trigger the journal's windows held."""
     now = [T0]
     cfg1 = load(_registry(tmp_path / "a", "60s", "2m", "10s"))
     store = Store(tmp_path / "state" / "state.sqlite3", sync="normal")

@@ -1,4 +1,5 @@
-"""Review r8: the trigger ledger against redelivered reports and runs that keep missing ids."""
+"""The trigger ledger against redelivered reports, runs that keep missing ids and the push
+messageId a processor copies as trigger_message_id."""
 
 from __future__ import annotations
 
@@ -29,9 +30,7 @@ def book(retries: int, timeout: float | None = None) -> LedgerBook:
 
 
 def test_redelivered_failed_report_does_not_fail_the_next_attempt() -> None:
-    """Attempt 1 reports ``failed`` (execution x-1); the re-dispatch goes out; Pub/Sub
-    redelivers the same report (at-least-once; a bare report is not deduplicated by the
-    ingest). That report is about attempt 1: attempt 2 is still running, not a dead letter."""
+    """A redelivered failed report of attempt 1 does not fail the re-dispatched attempt 2."""
     b = book(retries=1)
     b.open(trig(), 0.0)
     report = CompletionRef(outcome="failed", trigger_id="t-1", error="boom", event_id="x-1")
@@ -45,10 +44,7 @@ def test_redelivered_failed_report_does_not_fail_the_next_attempt() -> None:
 
 
 def test_runs_that_keep_missing_ids_end_as_a_dead_letter() -> None:
-    """A processor whose every run reports ``partial`` missing the same id (say, a player
-    its source does not have) is re-run within ``run_retries`` (at least once, as a
-    timeout), then dead-lettered -- not re-dispatched every 15 minutes forever, its
-    trigger open (and its downstream barriers busy) for good."""
+    """Runs that keep missing ids are re-run up to run_retries, then dead-lettered."""
     b = book(retries=1)
     b.open(trig(), 0.0)
     now = 0.0
@@ -67,11 +63,7 @@ def test_runs_that_keep_missing_ids_end_as_a_dead_letter() -> None:
 
 
 def test_completion_naming_the_push_message_id_closes_its_trigger() -> None:
-    """An HTTP target receives the Pub/Sub push envelope with ``messageId`` =
-    ``<trigger_id>-<outbox row>`` (runtime/dispatcher.py); production's processors copy
-    that id into ``trigger_message_id`` (docs/ledger.md, rule 2). Nothing records it as an
-    alias, so the completion must still find its trigger -- not be unknown while the
-    trigger times out and is re-run."""
+    """A completion naming the push messageId <trigger_id>-<row> closes its trigger."""
     b = book(retries=1, timeout=600.0)
     b.open(trig("t-0123456789abcdef01234567"), 0.0)
     entry, _ = b.complete(
