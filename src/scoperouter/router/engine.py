@@ -86,8 +86,12 @@ class RoutingEngine:
         journal: Journal | None = None,
         *,
         loop: bool | LoopOverrides = False,
+        untracked: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
+        # processors whose triggers the ledger does not track (shadow mode: never sent, so
+        # no completion can name them; they must not time out, re-run or hold a barrier)
+        self.untracked = untracked
         self.planner = planner_for(registry)
         self.book = book if book is not None else WindowBook(registry)
         self.journal = journal
@@ -147,7 +151,8 @@ class RoutingEngine:
         loop, df = self.loop, self.registry.date_field
         trig = [(to_trigger(w, df), at, held) for w, at, held in gated]
         for t, at, _h in trig:
-            loop.ledger.open(t, at)
+            if t.processor not in self.untracked:
+                loop.ledger.open(t, at)
         return [Fired(t, at, 1, held, self._busy(t)) for t, at, held in trig]
 
     def _busy(self, t: Trigger) -> tuple[str, ...]:
@@ -220,7 +225,8 @@ class RoutingEngine:
         fired = [Fired(t, now) for t in self.book.flush(now)]
         if self.loop is not None:
             for f in fired:
-                self.loop.ledger.open(f.trigger, now)
+                if f.trigger.processor not in self.untracked:
+                    self.loop.ledger.open(f.trigger, now)
             self.loop.barrier.parked.clear()
             fired.extend(self._fire_released(self.loop.flush(now)))
         if fired and self.journal is not None:
@@ -245,8 +251,11 @@ class RoutingEngine:
         snapshot: dict[str, Any],
         *,
         loop: bool | LoopOverrides = False,
+        untracked: frozenset[str] = frozenset(),
     ) -> RoutingEngine:
-        engine = cls(registry, WindowBook.restore(registry, snapshot), loop=loop)
+        engine = cls(
+            registry, WindowBook.restore(registry, snapshot), loop=loop, untracked=untracked
+        )
         if engine.loop is not None and "loop" in snapshot:
             engine.loop.restore(snapshot["loop"])
         return engine

@@ -73,7 +73,13 @@ class DurableWindows:
         self._mirrored = -1  # the loop version last written to loop.json
         self._mirror_at = float("-inf")
         self._mirror_every = loop_runtime.MIRROR_MIN_INTERVAL_S  # seconds between rewrites
-        self.engine = RoutingEngine(registry, journal=self._journal, loop=self.loop_on)
+        # shadow processors (serve --shadow: all) are never sent a trigger: not in the ledger
+        self.untracked = frozenset(
+            n for n, p in registry.processors.items() if options.shadow or p.mode == "shadow"
+        )
+        self.engine = RoutingEngine(
+            registry, journal=self._journal, loop=self.loop_on, untracked=self.untracked
+        )
         self.next_deadline: float | None = None  # read by the event loop's timer
         self.journal_replayed = 0
         self.restored_windows = 0
@@ -242,9 +248,9 @@ class DurableWindows:
                 logger.exception("the journal's registry no longer loads: replayed as is")
         snap = self.store.load_snapshot()
         engine = (
-            RoutingEngine.restore(registry, snap, loop=self.loop_on)
+            RoutingEngine.restore(registry, snap, loop=self.loop_on, untracked=self.untracked)
             if snap is not None
-            else RoutingEngine(registry, loop=self.loop_on)
+            else RoutingEngine(registry, loop=self.loop_on, untracked=self.untracked)
         )
         replayed = 0
         for e in self.store.journal_entries():
@@ -264,7 +270,9 @@ class DurableWindows:
         # triggers re-fired by the replay were committed with their journal rows: ignored
         if registry is not self.registry:  # from here on the current registry
             recheck = engine._recheck_at
-            engine = RoutingEngine.restore(self.registry, engine.snapshot(), loop=self.loop_on)
+            engine = RoutingEngine.restore(
+                self.registry, engine.snapshot(), loop=self.loop_on, untracked=self.untracked
+            )
             engine._recheck_at = recheck
         journal_rows = replayed
         if written != self._spec_json:  # a snapshot starts the current registry's journal
