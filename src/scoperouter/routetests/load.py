@@ -212,6 +212,9 @@ def _load_case(
         field = "events" if many else "event"
         issues.append(_issue(path, doc, (*at, field), f"cannot read {source}: {exc.strerror}"))
         raws = []
+    else:
+        if not raws:  # an empty events file: the case would check nothing and pass
+            issues.append(_issue(path, doc, (*at, "events"), f"{source} holds no event"))
     for label, where, raw in raws:
         try:
             if isinstance(raw, bytes):
