@@ -257,6 +257,13 @@ class IngressApp:
         """``/readyz`` answers 503 with ``check()``'s text while it returns one."""
         self._readiness.append(check)
 
+    def _refused(self, status: int, reason: str, detail: str) -> web.Response:
+        """A body read and refused here (undecodable, not JSON): received and rejected, as
+        the router counts a message it rejects (received = accepted + duplicate + rejected)."""
+        m = self.router.metrics
+        m.child(m.events_received, "http").inc()
+        return self._reject(status, reason, detail)
+
     def _reject(self, status: int, reason: str, detail: str, **extra: Any) -> web.Response:
         self.router.metrics.events_rejected.labels(reason).inc()
         return _error(status, reason, detail, **extra)
@@ -347,27 +354,29 @@ class IngressApp:
             try:
                 body = decode_body(body, coding, self.max_body_bytes)
             except BodyTooLarge as exc:
-                return self._now(self._reject(413, "too_large", str(exc)))
+                return self._now(self._refused(413, "too_large", str(exc)))
             except BadEncoding as exc:
-                return self._now(self._reject(400, "bad_request", str(exc)))
+                return self._now(self._refused(400, "bad_request", str(exc)))
         event = fast_event(body, self.router.registry)  # the common canonical event
         if event is not None:  # (never a push envelope: its only keys are an event's)
             return self._submit(fast_inbound(_HTTP_INBOUND, data=body, event=event), False, ready)
         try:
             obj = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return self._now(self._reject(400, "not_json", f"invalid JSON: {exc}"[:200]))
+            return self._now(self._refused(400, "not_json", f"invalid JSON: {exc}"[:200]))
         except (
             ValueError
         ) as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
-            return self._now(self._reject(400, "not_json", f"invalid JSON: {exc}"[:200]))
+            return self._now(self._refused(400, "not_json", f"invalid JSON: {exc}"[:200]))
         except RecursionError:
-            return self._now(self._reject(400, "not_json", "invalid JSON: nested too deeply"))
+            return self._now(self._refused(400, "not_json", "invalid JSON: nested too deeply"))
         inbound: Inbound
         if isinstance(obj, dict) and "message" in obj and _envelope_like(obj):
             inbound_or_err = _from_envelope(obj)
             if isinstance(inbound_or_err, web.Response):
-                self.router.metrics.events_rejected.labels("invalid_envelope").inc()
+                m = self.router.metrics
+                m.child(m.events_received, "push").inc()  # as the router counts its rejects
+                m.events_rejected.labels("invalid_envelope").inc()
                 return self._now(inbound_or_err)
             inbound = inbound_or_err
         else:
