@@ -27,8 +27,8 @@ from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 
 def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    """The features (coordinator.py:2140), the current line at prediction time
-    (player_loader.py:662) and the player's baseline (player_loader.py:817-830)."""
+    """The features (predictions/worker/data_loaders.py:940), the current line at prediction
+    time (player_loader.py:662) and the player's baseline (player_loader.py:817-830)."""
     feats = wh.rows(MLFS, day, ids)
     props = wh.rows(PROPS, day, feats)
     ctx = wh.rows(UPGC, day, feats)
