@@ -57,7 +57,7 @@ UPGC_FATIGUE_DAYS = 14
 UPGC_LAST_GAMES = 10
 # data_processors/precompute/player_composite_factors/player_composite_factors_processor.py:551
 PCF_HISTORY_DAYS = 14
-# data_processors/precompute/player_daily_cache/player_daily_cache_processor.py:250 (season)
+# data_processors/precompute/player_daily_cache/player_daily_cache_processor.py:251 (season)
 PDC_SEASON_DAYS = 180
 # .../player_daily_cache/aggregators/stats_aggregator.py:40; player_daily_cache_processor.py:470
 PDC_LAST_GAMES = 10
