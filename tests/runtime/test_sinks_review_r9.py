@@ -1,0 +1,60 @@
+"""Review 9: how triggers leave the router -- redirects, token fetches under the target's
+timeout, ``${ENV}`` in ``$lookup`` tables, outbox lines after a short write."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from test_sinks import TRIGGER
+
+from scoperouter.errors import DispatchError
+from scoperouter.processor_registry.models import TargetSpec
+from scoperouter.runtime.sinks import SinkFactory
+
+
+class Mover:
+    """POST /moved/<status> answers that redirect to /landing, which answers 200 to anything."""
+
+    def __init__(self) -> None:
+        self.landed: list[tuple[str, bytes]] = []
+        app = web.Application()
+        app.router.add_post("/moved/{status}", self.moved)
+        app.router.add_route("*", "/landing", self.landing)
+        self.server = TestServer(app)
+
+    async def moved(self, request: web.Request) -> web.Response:
+        await request.read()
+        status = int(request.match_info["status"])
+        return web.Response(status=status, headers={"Location": "/landing"})
+
+    async def landing(self, request: web.Request) -> web.Response:
+        self.landed.append((request.method, await request.read()))
+        return web.Response(text="a page")
+
+
+@pytest.fixture
+async def mover() -> AsyncIterator[Mover]:
+    m = Mover()
+    await m.server.start_server()
+    yield m
+    await m.server.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+async def test_a_redirect_is_not_a_delivery(mover: Mover, tmp_path: Path, status: int) -> None:
+    """A 301/302/303 answer is a permanent error, not a bodiless GET that counts as delivered."""
+    f = SinkFactory(tmp_path)
+    target: dict[str, Any] = {"http": {"url": str(mover.server.make_url(f"/moved/{status}"))}}
+    try:
+        with pytest.raises(DispatchError) as exc:
+            await f.build("p", TargetSpec.model_validate(target)).send(TRIGGER, message_id="m")
+    finally:
+        await f.close()
+    assert exc.value.retryable is False
+    assert f"HTTP {status}" in exc.value.detail
+    assert mover.landed == []
