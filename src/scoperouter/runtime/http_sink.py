@@ -3,7 +3,8 @@ push envelope by default, the bare trigger, or a mapped body with its headers (o
 wrapped in the envelope) -- and turns the answer into success or a :class:`DispatchError`.
 
 Invariant: 2xx is success; 408, 429 and 5xx, timeouts and connection errors are
-retryable; any other status, and a mapping that cannot render, is permanent.
+retryable; any other status (3xx included: redirects are not followed), and a mapping that
+cannot render, is permanent.
 """
 
 from __future__ import annotations
@@ -110,8 +111,11 @@ class HttpSink:
             if self.audience:
                 headers = {**headers, "Authorization": f"Bearer {await self._id_token()}"}
             session = self._session_factory()
+            # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a
+            # bodiless GET (whose 2xx would count as delivered) and would carry the mapped
+            # headers (API keys) to the new location; a 3xx is a permanent error
             async with session.post(
-                self.url, data=data, headers=headers, timeout=self.timeout
+                self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
             ) as resp:
                 if 200 <= resp.status < 300:
                     return
