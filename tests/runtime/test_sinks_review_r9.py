@@ -3,6 +3,8 @@ timeout, ``${ENV}`` in ``$lookup`` tables, outbox lines after a short write."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -57,4 +59,33 @@ async def test_a_redirect_is_not_a_delivery(mover: Mover, tmp_path: Path, status
         await f.close()
     assert exc.value.retryable is False
     assert f"HTTP {status}" in exc.value.detail
+    assert mover.landed == []
+
+
+async def test_the_target_timeout_bounds_the_id_token_fetch(
+    mover: Mover, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With http.audience, a hanging ID-token fetch fails the send (retryable) within the timeout."""
+    import google.oauth2.id_token
+
+    release = threading.Event()
+
+    def hang(_request: Any, _audience: str) -> str:
+        release.wait(10)
+        return "token"
+
+    monkeypatch.setattr(google.oauth2.id_token, "fetch_id_token", hang)
+    url = str(mover.server.make_url("/landing"))
+    target = {"http": {"url": url, "timeout": "300ms", "audience": "https://svc"}}
+    f = SinkFactory(tmp_path)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(DispatchError) as exc:
+            await f.build("p", TargetSpec.model_validate(target)).send(TRIGGER, message_id="m")
+        took = time.monotonic() - t0
+    finally:
+        release.set()
+        await f.close()
+    assert took < 2.0
+    assert exc.value.retryable is True
     assert mover.landed == []
