@@ -53,9 +53,12 @@ class HttpSink:
         self.audience = audience
         self.subscription = subscription
         self._token: tuple[str, float] | None = None
+        self._fetching: asyncio.Future[str] | None = None
 
     async def _id_token(self) -> str:
-        """A Google-signed identity token for ``audience`` (cached ~50 min)."""
+        """A Google-signed identity token for ``audience`` (cached ~50 min). One fetch at a
+        time (single-flight): a send that gives up waiting (its timeout) leaves the fetch
+        running for the next send instead of starting another thread."""
         assert self.audience is not None
         if self._token is not None and self._token[1] > time.time():
             return self._token[0]
@@ -69,8 +72,14 @@ class HttpSink:
             tok: str = google.oauth2.id_token.fetch_id_token(req, audience)  # type: ignore[no-untyped-call]
             return tok
 
-        token = await asyncio.get_running_loop().run_in_executor(None, fetch)
-        self._token = (token, time.time() + 3000)
+        fut = self._fetching
+        if fut is None or fut.done():
+            fut = self._fetching = asyncio.get_running_loop().run_in_executor(None, fetch)
+            # retrieved even when every waiter timed out
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        token = await asyncio.shield(fut)
+        if fut is self._fetching:
+            self._token = (token, time.time() + 3000)
         return token
 
     def _request(
@@ -108,30 +117,36 @@ class HttpSink:
                 trigger_id=trigger.trigger_id,
             ) from exc
         try:
-            if self.audience:
-                headers = {**headers, "Authorization": f"Bearer {await self._id_token()}"}
-            session = self._session_factory()
-            # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a
-            # bodiless GET (whose 2xx would count as delivered) and would carry the mapped
-            # headers (API keys) to the new location; a 3xx is a permanent error
-            async with session.post(
-                self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
-            ) as resp:
-                if 200 <= resp.status < 300:
-                    return
-                answer = (await resp.read())[:200].decode(errors="replace")
-                retryable = (
-                    resp.status in (408, 429)
-                    or resp.status >= 500
-                    or (resp.status in self.retry_on)
-                )
-                raise DispatchError(
-                    trigger.processor,
-                    self.name,
-                    f"HTTP {resp.status}: {answer}",
-                    retryable=retryable,
-                    trigger_id=trigger.trigger_id,
-                )
+            # the target's timeout bounds the whole send, the ID-token fetch included
+            async with asyncio.timeout(self.timeout.total):
+                if self.audience:
+                    headers = {**headers, "Authorization": f"Bearer {await self._id_token()}"}
+                session = self._session_factory()
+                # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a
+                # bodiless GET (whose 2xx would count as delivered) and would carry the
+                # mapped headers (API keys) to the new location; a 3xx is a permanent error
+                async with session.post(
+                    self.url,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    if 200 <= resp.status < 300:
+                        return
+                    answer = (await resp.read())[:200].decode(errors="replace")
+                    retryable = (
+                        resp.status in (408, 429)
+                        or resp.status >= 500
+                        or (resp.status in self.retry_on)
+                    )
+                    raise DispatchError(
+                        trigger.processor,
+                        self.name,
+                        f"HTTP {resp.status}: {answer}",
+                        retryable=retryable,
+                        trigger_id=trigger.trigger_id,
+                    )
         except DispatchError as exc:
             raise self._scrubbed(exc) from None
         except TimeoutError:
