@@ -3,6 +3,7 @@ timeout, ``${ENV}`` in ``$lookup`` tables, outbox lines after a short write."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from test_sinks import TRIGGER
 
-from scoperouter.errors import DispatchError
+from scoperouter.errors import ConfigError, DispatchError
 from scoperouter.processor_registry.models import TargetSpec
 from scoperouter.runtime.sinks import SinkFactory
 
@@ -89,3 +90,27 @@ async def test_the_target_timeout_bounds_the_id_token_fetch(
     assert took < 2.0
     assert exc.value.retryable is True
     assert mover.landed == []
+
+
+async def test_env_in_a_lookup_table_is_expanded(tmp_path: Path) -> None:
+    """A ``${VAR}`` value in a $lookup table is expanded at startup like every other literal."""
+    lookup = {"$lookup": ["$.processor", {"player_game_summary": "${PGS_KEY}"}]}
+    target = {"outbox": {}, "mapping": {"body": {"key": lookup, "plain": "${PGS_KEY}"}}}
+    f = SinkFactory(tmp_path, env={"PGS_KEY": "k-pgs"}, fsync=False)
+    try:
+        sink = f.build("player_game_summary", TargetSpec.model_validate(target))
+        await sink.send(TRIGGER, message_id="m")
+    finally:
+        await f.close()
+    line = (tmp_path / "outbox.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in line] == [{"key": "k-pgs", "plain": "k-pgs"}]
+
+
+def test_an_unset_env_in_a_lookup_table_fails_at_startup(tmp_path: Path) -> None:
+    """An unset ``${VAR}`` in a $lookup table is a config error, as anywhere in a mapping."""
+    lookup = {"$lookup": ["$.processor", {"player_game_summary": "${PGS_KEY}"}]}
+    target = {"outbox": {}, "mapping": {"body": {"key": lookup}}}
+    with pytest.raises(ConfigError, match="PGS_KEY"):
+        SinkFactory(tmp_path, env={}).build(
+            "player_game_summary", TargetSpec.model_validate(target)
+        )
