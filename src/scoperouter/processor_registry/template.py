@@ -210,6 +210,16 @@ class _Compiler:
             return None
         return [self.node(v, (*where, i)) for i, v in enumerate(arg)]
 
+    def expand(self, value: Any, path: Path) -> Any:
+        """``value`` (a literal) with the literal hook applied to every string in it."""
+        if isinstance(value, str):
+            return self.hook(value, path)
+        if isinstance(value, list):
+            return [self.expand(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.expand(v, (*path, str(k))) for k, v in value.items()}
+        return value
+
     def boolean(self, node: Node, where: Path) -> None:
         if not node.type.only(BOOLEAN):
             self.fail(where, f"a condition must be boolean (this is {node.type.describe()})")
@@ -343,7 +353,8 @@ class _Compiler:
         key = self.node(arg[0], (*where, 0))
         if not key.type.only(STRING, NULL):
             self.fail((*where, 0), f"a lookup key is a string (this is {key.type.describe()})")
-        table = {str(k): v for k, v in arg[1].items()}
+        # the values are literals: ``${VAR}`` in their strings is expanded like any other
+        table = {str(k): self.expand(v, (*where, 1, str(k))) for k, v in arg[1].items()}
         default = self.node(arg[2], (*where, 2)) if len(arg) == 3 else None
         if default is None and NULL in key.type.kinds and key.type.values is not None:
             self.fail((*where, 0), f"{key.ref or 'the key'} may be null: add a default")
