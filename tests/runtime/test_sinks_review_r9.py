@@ -3,7 +3,10 @@ timeout, ``${ENV}`` in ``$lookup`` tables, outbox lines after a short write."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -114,3 +117,44 @@ def test_an_unset_env_in_a_lookup_table_fails_at_startup(tmp_path: Path) -> None
         SinkFactory(tmp_path, env={}).build(
             "player_game_summary", TargetSpec.model_validate(target)
         )
+
+
+class FullDisk:
+    """``os`` for the outbox module whose ``write`` stores ``room`` more bytes, then fails ENOSPC."""
+
+    def __init__(self, room: int) -> None:
+        self.room: int | None = room
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        if self.room is None:
+            return os.write(fd, data)
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = os.write(fd, bytes(data[: self.room]))
+        self.room -= n
+        return n
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+async def test_a_short_write_leaves_no_broken_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    """A write cut short by a full disk leaves every outbox line valid JSON once a retry succeeds."""
+    from scoperouter.runtime import outbox
+
+    disk = FullDisk(room=20)
+    monkeypatch.setattr(outbox, "os", disk)
+    sink = outbox.OutboxSink(tmp_path / "outbox.jsonl", fsync=fsync)
+    try:
+        with contextlib.suppress(DispatchError):  # failing is fine: the dispatcher retries
+            await sink.send(TRIGGER, message_id="m")
+        disk.room = None  # space freed
+        await sink.send(TRIGGER, message_id="m")  # the retry
+        await sink.send(TRIGGER.model_copy(update={"trigger_id": "t-2"}), message_id="m2")
+    finally:
+        await sink.close()
+    lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
+    assert [json.loads(x)["trigger_id"] for x in lines][-2:] == ["t-1", "t-2"]
