@@ -88,19 +88,26 @@ class OutboxSink:
                 await self._durable(self._written)
                 return
             for body in bodies:
-                line = body + b"\n"
-                os.write(self._fd, line)
+                self._append(body + b"\n")
                 self._written += 1
-                self._add(len(line))
+                if self.max_bytes and self._size >= self.max_bytes:
+                    self._rotate()
         except OSError as exc:
             t = items[0][0]
             raise DispatchError(t.processor, self.name, str(exc), trigger_id=t.trigger_id) from exc
 
-    def _add(self, n: int) -> None:
-        """``n`` bytes were appended: rotate past ``max_bytes``."""
-        self._size += n
-        if self.max_bytes and self._size >= self.max_bytes:
-            self._rotate()
+    def _append(self, data: bytes) -> None:
+        """Append ``data`` (whole lines) to the current file, all of it (a short write goes
+        on). A write that fails part-way (a full disk) is cut back to the last whole line,
+        so the retry never glues its line onto a fragment (one writer per file: the size
+        it keeps is the file's, as rotation assumes too)."""
+        try:
+            _write_fully(self._fd, data)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(data)
 
     def _rotate(self) -> None:
         """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file; with
@@ -174,19 +181,17 @@ class OutboxSink:
         line that crosses ``max_bytes``, as when each send wrote its own line)."""
         if not self.max_bytes:
             if queued:
-                _write_fully(self._fd, b"\n".join(queued) + b"\n")
-                self._size += sum(map(len, queued)) + len(queued)
+                self._append(b"\n".join(queued) + b"\n")
             return
         start, size = 0, self._size
         for i, body in enumerate(queued):
             size += len(body) + 1
             if size >= self.max_bytes:
-                _write_fully(self._fd, b"\n".join(queued[start : i + 1]) + b"\n")
+                self._append(b"\n".join(queued[start : i + 1]) + b"\n")
                 self._rotate()  # the new file starts empty
                 start, size = i + 1, 0
         if start < len(queued):
-            _write_fully(self._fd, b"\n".join(queued[start:]) + b"\n")
-            self._size = size
+            self._append(b"\n".join(queued[start:]) + b"\n")
 
     def _flushed(self, fut: asyncio.Future[None], upto: int, exc: Exception | None) -> None:
         """A flush ended: the sends it covered are done (every waiting send gets its error);
