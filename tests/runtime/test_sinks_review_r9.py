@@ -158,3 +158,14 @@ async def test_a_short_write_leaves_no_broken_line(
         await sink.close()
     lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
     assert [json.loads(x)["trigger_id"] for x in lines][-2:] == ["t-1", "t-2"]
+
+
+def test_coalesce_passes_over_a_left_out_value() -> None:
+    """$coalesce takes its fallback when an earlier argument is an $if left out, not the absence."""
+    from scoperouter.processor_registry.target_format import trigger_fields
+    from scoperouter.processor_registry.template import compile_template, render
+
+    ids = {"$if": [{"$eq": ["$.scope", "entities"]}, "$.entity_ids"]}
+    node = compile_template({"ids": {"$coalesce": [ids, []]}}, trigger_fields(["p"], ["player"]))
+    assert render(node, {"scope": "date", "entity_ids": None}) == {"ids": []}
+    assert render(node, {"scope": "entities", "entity_ids": ["a"]}) == {"ids": ["a"]}
