@@ -298,18 +298,22 @@ class _Compiler:
 
     def op_coalesce(self, arg: Any, where: Path) -> Node:
         ns = self.args(arg, where, 1, None, "[value, ..., fallback]") or []
+        # the first value neither null nor left out ($if without else); else the last's
         kinds: set[str] = set()
         for n in ns:
-            kinds |= n.type.kinds - {NULL}
+            kinds |= n.type.kinds - {NULL, ABSENT}
         if not ns or NULL in ns[-1].type.kinds:
             kinds.add(NULL)
+        if ns and ABSENT in ns[-1].type.kinds:
+            kinds.add(ABSENT)
 
         def render(o: Mapping[str, Any]) -> Any:
+            v = None
             for n in ns:
                 v = n.render(o)
-                if v is not None:
+                if v is not None and v is not _ABSENT_VALUE:
                     return v
-            return None
+            return v
 
         return Node(Type(frozenset(kinds)), render)
 
