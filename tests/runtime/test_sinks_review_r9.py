@@ -169,3 +169,21 @@ def test_coalesce_passes_over_a_left_out_value() -> None:
     node = compile_template({"ids": {"$coalesce": [ids, []]}}, trigger_fields(["p"], ["player"]))
     assert render(node, {"scope": "date", "entity_ids": None}) == {"ids": []}
     assert render(node, {"scope": "entities", "entity_ids": ["a"]}) == {"ids": ["a"]}
+
+
+async def test_a_header_that_can_never_be_sent_is_permanent(mover: Mover, tmp_path: Path) -> None:
+    """A mapped header rendering a control character (an event's correlation_id) dead-letters."""
+    url = str(mover.server.make_url("/landing"))
+    target = {
+        "http": {"url": url},
+        "mapping": {"headers": {"X-Corr": "$.correlation_id"}, "body": "$"},
+    }
+    trigger = TRIGGER.model_copy(update={"correlation_id": "c-9\r\nX-Injected: 1"})
+    f = SinkFactory(tmp_path)
+    try:
+        with pytest.raises(DispatchError) as exc:
+            await f.build("p", TargetSpec.model_validate(target)).send(trigger, message_id="m")
+    finally:
+        await f.close()
+    assert exc.value.retryable is False
+    assert mover.landed == []
