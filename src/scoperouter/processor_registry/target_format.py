@@ -11,6 +11,7 @@ is a ``$lookup`` miss without a default, which :class:`~template.RenderError` re
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from scoperouter.processor_registry.template import (
     STRING,
     Node,
     Path,
+    RenderError,
     T,
     TemplateError,
     TemplateIssue,
@@ -36,6 +38,8 @@ from scoperouter.processor_registry.template import (
 # Headers the HTTP client owns; a mapping may not set them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding"})
 DATE_GRANULARITY = "date"
+# what an HTTP header value may not hold (header injection: the client refuses the request)
+_CONTROL = re.compile(r"[\r\n\x00]")
 
 
 def trigger_fields(
@@ -88,7 +92,10 @@ class Shaper:
             v = render(node, trigger_json)
             if v is None:
                 continue
-            out[name] = json.dumps(v) if isinstance(v, bool) else str(v)
+            text = json.dumps(v) if isinstance(v, bool) else str(v)
+            if _CONTROL.search(text):  # the HTTP client refuses it: never sendable
+                raise RenderError(f"header {name!r}: a control character in its value")
+            out[name] = text
         return out
 
 
