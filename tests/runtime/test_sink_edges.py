@@ -1,5 +1,6 @@
-"""Review 9: how triggers leave the router -- redirects, token fetches under the target's
-timeout, ``${ENV}`` in ``$lookup`` tables, outbox lines after a short write."""
+"""How triggers leave the router at the edges: redirects, token fetches under the target's
+timeout, ``${ENV}`` in ``$lookup`` tables, ``$coalesce`` over a left-out value, unsendable
+headers, outbox lines after a short write."""
 
 from __future__ import annotations
 
