@@ -1,0 +1,66 @@
+"""Review r12: replay against the daemon on streams the equivalence test does not cover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runtime_support import GAME_DAY, MemorySink, RouterFactory, as_lines, load, write_registry
+
+from scoperouter.commands.replay import replay_events
+from scoperouter.messages.models import Trigger
+from scoperouter.messages.normalize import parse_event_bytes
+from scoperouter.runtime.router import Inbound
+
+
+def _injury(event_id: str, player: str, when: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "source": "nba_raw.nbac_injury_report",
+        "game_date": "2025-11-19",
+        "affected_entities": {"players": [player]},
+        "changed_fields": ["injury_status"],
+        "produced_at": when,
+    }
+
+
+async def _daemon(cfg: Any, raws: list[dict[str, Any]], make_router: RouterFactory) -> list[Any]:
+    events = [parse_event_bytes(line, cfg.registry) for line in as_lines(raws)]
+    now = [events[0].produced_at.timestamp()]
+    r = make_router(cfg, MemorySink(), clock=lambda: now[0])
+    await r.start()
+    for raw, ev in zip(raws, events, strict=True):
+        at = ev.produced_at.timestamp()
+        while (dl := r.windows.next_deadline) is not None and dl <= at:
+            now[0] = dl
+            await r.fire_due()
+        now[0] = at
+        assert (await r.submit(Inbound("test", obj=raw))).ack
+    while (dl := r.windows.next_deadline) is not None:
+        now[0] = dl
+        await r.fire_due()
+    assert await r.idle()
+    rows = r.store._db.execute("SELECT body FROM triggers ORDER BY id").fetchall()
+    return [_key(Trigger.model_validate_json(b)) for (b,) in rows]
+
+
+def _key(t: Trigger) -> tuple[str, float]:
+    assert t.fired_at is not None
+    return (t.trigger_id, t.fired_at.timestamp())
+
+
+async def test_replay_ignores_a_redelivered_event_like_serve(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """A redelivered event (same event_id, after its window fired) gives serve's triggers in replay: no second run."""
+    cfg = load(write_registry(tmp_path / "cfg", quiet="10s", max_wait="30s"))
+    raws = [
+        _injury("e-1", "lalplayer01", "2025-11-19T18:00:00Z"),
+        _injury("e-1", "lalplayer01", "2025-11-19T18:05:00Z"),  # Pub/Sub redelivery
+    ]
+    replayed = [
+        _key(t)
+        for t in replay_events(cfg.registry, cfg.relations, as_lines(raws), GAME_DAY).triggers
+    ]
+    daemon = await _daemon(cfg, raws, make_router)
+    assert replayed == daemon
