@@ -17,7 +17,10 @@ at its ``fired_at`` (a run for the report; no completions). With ``--dry-run`` n
 is written: no outbox, no log.
 
 A line that is not a valid event is reported on stderr with its line number and reason
-and counted; the replay goes on, and exits 1 at the end if any line was rejected.
+and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
+whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
+virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
+it: counted, never planned, logged or windowed.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
+from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
 
@@ -53,6 +57,13 @@ class ReplayResult:
     events: int
     rejected: int
     triggers: list[Trigger]
+    duplicates: int = 0  # events ignored as already routed (same event_id, within the horizon)
+
+
+def _dedup_horizon_s(registry: CompiledRegistry) -> float:
+    """``server.dedup_horizon`` of the registry (24 h by default), as ``serve`` reads it."""
+    server = registry.spec.server or ServerSpec()
+    return parse_duration(server.dedup_horizon)
 
 
 def replay_events(
@@ -93,9 +104,18 @@ def replay_events(
                 )
 
     clock = first
+    horizon = _dedup_horizon_s(registry)
+    seen: dict[str, float] = {}  # event id -> virtual time it was routed (serve's seen ids)
+    duplicates = 0
     for _n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
+        routed_at = seen.get(event.event_id)
+        if routed_at is not None and clock - routed_at < horizon:
+            duplicates += 1
+            emit(engine.tick(clock))
+            continue
+        seen[event.event_id] = clock
         decisions, now_fired = engine.receive(event, relations, as_of, clock)
         if log is not None:
             log.record_decisions(
@@ -110,7 +130,9 @@ def replay_events(
     emit(engine.drain())
     if log is not None:
         log.flush()
-    return ReplayResult(events=len(parsed), rejected=rejected, triggers=fired)
+    return ReplayResult(
+        events=len(parsed), rejected=rejected, triggers=fired, duplicates=duplicates
+    )
 
 
 def format_trigger(t: Trigger, plurals: Mapping[str, str] | None = None) -> str:
@@ -167,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         where = f"appended to {path}" + ("" if log is None else f", logged to {where_log}")
     print(
         f"replay: {result.events} events, {result.rejected} rejected, "
-        f"{len(result.triggers)} triggers ({where})",
+        f"{result.duplicates} duplicates, {len(result.triggers)} triggers ({where})",
         file=sys.stderr,
     )
     return 1 if result.rejected else 0
