@@ -84,7 +84,8 @@ def _extra(specs: list[str]) -> dict[str, tuple[str, ...]]:
     for s in specs:
         name, sep, glob = s.partition("=")
         if not sep or not name or not glob:
-            raise SystemExit(f"scoperouter lineage: error: --code takes NAME=GLOB, got {s!r}")
+            print(f"scoperouter lineage: error: --code takes NAME=GLOB, got {s!r}", file=sys.stderr)
+            raise SystemExit(2)  # a usage error (SPEC section 4), like argparse's
         out[name] = (*out.get(name, ()), glob)
     return out
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         except (LogMissingError, LogInvalidError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        analysis: Analysis = analyse_runtime(registry, data.events)
+        analysis: Analysis = analyse_runtime(registry, data.events, args.processor)
         route = "runtime"
     elif args.jobs or args.bigquery:
         try:
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot read the JOBS export: {exc}", file=sys.stderr)
             return 1
         where = str(args.jobs) if args.jobs else f"{args.bigquery}:INFORMATION_SCHEMA.JOBS"
-        analysis = analyse_jobs(registry, rows, where, args.label)
+        analysis = analyse_jobs(registry, rows, where, args.label, args.processor)
         route = "jobs"
     else:
         root = args.root or Path(config).resolve().parent

@@ -71,27 +71,43 @@ def analyse_code(
     )
 
 
-def analyse_jobs(
-    registry: CompiledRegistry, rows: Iterable[Mapping[str, Any]], source: str, label: str
+def _limited(
+    registry: CompiledRegistry,
+    reads: Mapping[str, Reads],
+    route: str,
+    only: Iterable[str],
+    unattributed: int = 0,
 ) -> Analysis:
-    reads, unattributed = jobs_reads(rows, registry, source, label)
+    """The analysis of ``reads``, limited to ``only`` (every processor when empty), as
+    :func:`analyse_code` limits it: ``--processor`` means the same on every route."""
+    wanted = set(only)
+    if wanted:
+        reads = {k: v for k, v in reads.items() if k in wanted}
+    scope = wanted or set(registry.processors)
     return Analysis(
-        tuple(diff_all(registry, reads, "jobs")),
+        tuple(diff_all(registry, reads, route)),
         reads,
         tuple(sorted(reads)),
-        tuple(sorted(set(registry.processors) - set(reads))),
+        tuple(sorted(scope - set(reads))),
         unattributed,
     )
 
 
-def analyse_runtime(registry: CompiledRegistry, events: Iterable[Any]) -> Analysis:
+def analyse_jobs(
+    registry: CompiledRegistry,
+    rows: Iterable[Mapping[str, Any]],
+    source: str,
+    label: str,
+    only: Iterable[str] = (),
+) -> Analysis:
+    reads, unattributed = jobs_reads(rows, registry, source, label)
+    return _limited(registry, reads, "jobs", only, unattributed)
+
+
+def analyse_runtime(
+    registry: CompiledRegistry, events: Iterable[Any], only: Iterable[str] = ()
+) -> Analysis:
     """Lineage from the execution log: what runs reported reading (``referenced_tables``)."""
     from scoperouter.lineage.drift import runtime_reads
 
-    reads = runtime_reads(registry, events)
-    return Analysis(
-        tuple(diff_all(registry, reads, "runtime")),
-        reads,
-        tuple(sorted(reads)),
-        tuple(sorted(set(registry.processors) - set(reads))),
-    )
+    return _limited(registry, runtime_reads(registry, events), "runtime", only)
