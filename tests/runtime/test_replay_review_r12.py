@@ -64,3 +64,24 @@ async def test_replay_ignores_a_redelivered_event_like_serve(
     ]
     daemon = await _daemon(cfg, raws, make_router)
     assert replayed == daemon
+
+
+def test_replay_text_counts_every_cause_of_a_capped_window() -> None:
+    """replay's text line counts caused_by_more too: a hot window's trigger names 1,000 ids but had more causes."""
+    from datetime import date
+
+    from scoperouter.commands.replay import format_trigger
+
+    day = date(2025, 11, 19)
+    t = Trigger(
+        trigger_id="t-1",
+        processor="player_game_summary",
+        game_date=day,
+        start_date=day,
+        end_date=day,
+        scope="date",
+        reason="fallback_threshold",
+        caused_by=tuple(f"e-{i:04d}" for i in range(1000)),
+        caused_by_more=250,
+    )
+    assert "caused_by=1250" in format_trigger(t)
