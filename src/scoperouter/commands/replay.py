@@ -145,7 +145,7 @@ def format_trigger(t: Trigger, plurals: Mapping[str, str] | None = None) -> str:
         what = "full date"
     return (
         f"{when}  {t.processor}  {t.game_date}  {what}  reason={t.reason}"
-        f"  caused_by={len(t.caused_by)}{'  CRITICAL' if t.priority == 'critical' else ''}"
+        f"  caused_by={len(t.caused_by) + t.caused_by_more}{'  CRITICAL' if t.priority == 'critical' else ''}"
     )
 
 
