@@ -264,14 +264,34 @@ def resolve(
     return ServeConfig(values, sources)
 
 
+# query parameters of a DSN that hold a credential (libpq: password, sslpassword)
+_SECRET_QUERY_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (a DSN is printed and logged)."""
-    parts = urlsplit(url)
+    """``url`` with its password replaced by ``***`` (a DSN is printed and logged): the
+    userinfo password and the value of a credential query parameter (``?password=``).
+    A URL that does not parse shows only its scheme (its password cannot be found)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # (raises on a malformed port, like urlsplit on a malformed host)
+    except ValueError:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        return f"{scheme}://***" if scheme else "***"
+    pieces = []
+    for piece in parts.query.split("&") if parts.query else ():
+        k, eq, _v = piece.partition("=")
+        pieces.append(f"{k}=***" if eq and _SECRET_QUERY_KEY.search(k) else piece)
+    query = "&".join(pieces)
     if parts.password is None:
-        return url
+        # (urlunsplit would turn sqlite:///x into sqlite:/x: only a masked query is rebuilt)
+        return url if query == parts.query else url.replace(f"?{parts.query}", f"?{query}", 1)
+    parts = parts._replace(query=query)
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None:
+        host = f"{host}:{port}"
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + host))
 

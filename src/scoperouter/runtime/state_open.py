@@ -22,6 +22,7 @@ from pathlib import Path
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.config import redact_url
+from scoperouter.runtime.redact import scrub
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
 
@@ -78,8 +79,10 @@ def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> S
     try:
         return open_state_store(location, options, sync=sync)
     except Exception as exc:
-        where = redact_url(location)
-        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {exc}")]) from None
+        # the driver's message may quote the DSN or a piece of it (libpq: an invalid
+        # percent-encoded token, a malformed URI): its credentials are masked there too
+        where, why = redact_url(location), scrub(str(exc), location)
+        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {why}")]) from None
 
 
 def import_old_state(
