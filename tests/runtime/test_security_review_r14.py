@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from scoperouter.errors import ConfigError
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from test_sinks import TRIGGER
+
+from scoperouter.errors import ConfigError, DispatchError
+from scoperouter.processor_registry.models import TargetSpec
 from scoperouter.runtime.config import resolve
+from scoperouter.runtime.sinks import SinkFactory
 from scoperouter.runtime.state_open import open_shared_state
 from scoperouter.state import StoreOptions
 
 PW = "s3cretPW41"
+API_KEY = "k3y-5ecret-0a9f"
 
 
 # ------------------------------------------------- finding 1: state DSN password shown
@@ -43,3 +53,46 @@ def test_unusable_state_store_error_never_shows_the_password(dsn: str) -> None:
     with pytest.raises(ConfigError) as exc:
         open_shared_state(dsn, StoreOptions(owner="t"), "full")
     assert PW not in str(exc.value)
+
+
+# -------------------------------------- finding 2: mapped header secret echoed by a target
+
+
+class Echo:
+    """POST /run answers 401 quoting the X-API-Key it got, as many APIs do."""
+
+    def __init__(self) -> None:
+        app = web.Application()
+        app.router.add_post("/run", self.run)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def run(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=401, text=f"invalid API key {request.headers.get('X-API-Key')}")
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[Echo]:
+    e = Echo()
+    await e.server.start_server()
+    yield e
+    await e.server.close()
+
+
+async def test_a_mapped_header_secret_echoed_by_the_target_is_not_kept(
+    echo: Echo, tmp_path: Path
+) -> None:
+    """A target's error answer quoting the ${ENV} API key of a mapped header is masked in the dispatch error."""
+    f = SinkFactory(tmp_path, env={"API_KEY": API_KEY})
+    target: dict[str, Any] = {
+        "http": {"url": str(echo.server.make_url("/run"))},
+        "mapping": {"headers": {"X-API-Key": "${API_KEY}"}, "body": {"d": "$.game_date"}},
+    }
+    try:
+        with pytest.raises(DispatchError) as exc:
+            await f.build("p", TargetSpec.model_validate(target)).send(TRIGGER, message_id="m")
+    finally:
+        await f.close()
+    assert "HTTP 401" in exc.value.detail
+    assert API_KEY not in exc.value.detail
+    assert API_KEY not in str(exc.value)
