@@ -22,9 +22,11 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.target_format import Shaper
 from scoperouter.processor_registry.template import RenderError
 from scoperouter.runtime.payloads import trigger_attributes, trigger_bytes, trigger_json
-from scoperouter.runtime.redact import redact_url, scrub
+from scoperouter.runtime.redact import MASK, redact_url, scrub
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# shorter header values (a flag, a count) are not masked in error texts: they would mangle them
+_MIN_HEADER_SECRET = 8
 
 
 class HttpSink:
@@ -116,11 +118,16 @@ class HttpSink:
                 retryable=False,
                 trigger_id=trigger.trigger_id,
             ) from exc
+        # what the request carries besides its URL: a mapped header's ${ENV} API key, the
+        # ID token; a target's error answer may quote it back ("invalid API key ...")
+        sent: list[str] = [v for k, v in headers.items() if k not in _JSON_HEADERS]
         try:
             # the target's timeout bounds the whole send, the ID-token fetch included
             async with asyncio.timeout(self.timeout.total):
                 if self.audience:
-                    headers = {**headers, "Authorization": f"Bearer {await self._id_token()}"}
+                    token = await self._id_token()
+                    sent.append(token)
+                    headers = {**headers, "Authorization": f"Bearer {token}"}
                 session = self._session_factory()
                 # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a
                 # bodiless GET (whose 2xx would count as delivered) and would carry the
@@ -148,7 +155,7 @@ class HttpSink:
                         trigger_id=trigger.trigger_id,
                     )
         except DispatchError as exc:
-            raise self._scrubbed(exc) from None
+            raise self._scrubbed(exc, sent) from None
         except TimeoutError:
             raise DispatchError(
                 trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
@@ -158,14 +165,19 @@ class HttpSink:
             raise self._scrubbed(
                 DispatchError.from_exception(
                     trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
-                )
+                ),
+                sent,
             ) from None
 
-    def _scrubbed(self, exc: DispatchError) -> DispatchError:
+    def _scrubbed(self, exc: DispatchError, sent: list[str]) -> DispatchError:
+        detail = scrub(exc.detail, self.url)
+        for value in sorted(sent, key=len, reverse=True):
+            if len(value) >= _MIN_HEADER_SECRET:
+                detail = detail.replace(value, MASK)
         return DispatchError(
             exc.processor,
             self.name,
-            scrub(exc.detail, self.url),
+            detail,
             retryable=exc.retryable,
             trigger_id=exc.trigger_id,
         )
