@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,38 @@ async def test_a_mapped_header_secret_echoed_by_the_target_is_not_kept(
     assert "HTTP 401" in exc.value.detail
     assert API_KEY not in exc.value.detail
     assert API_KEY not in str(exc.value)
+
+
+# ------------------------------ finding 3: a non-UTF-8 bearer token is a 500, not a 401
+
+
+@pytest.mark.parametrize("path", ["/events", "/backfills"])
+async def test_a_non_utf8_bearer_token_is_refused_as_unauthorized(
+    zero_cfg: Any, make_router: Any, path: str
+) -> None:
+    """An Authorization header holding bytes that are not UTF-8 gets the counted 401, never a 500."""
+    from runtime_support import MemorySink
+
+    from scoperouter.runtime.http import IngressApp, bearer_verifier
+
+    r = make_router(zero_cfg, MemorySink())
+    await r.start()
+    app = IngressApp(r, verifier=bearer_verifier("s3cret"))
+    runner = web.AppRunner(app.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n".encode()
+            + b"Authorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n{}"
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 401 Unauthorized", answer[:200]
+    assert r.metrics.events_rejected.labels("unauthorized")._value.get() == 1
