@@ -55,7 +55,13 @@ def bearer_verifier(expected: str) -> TokenVerifier:
     want = expected.encode()
 
     async def verify(token: str) -> bool:
-        return hmac.compare_digest(token.encode(), want)
+        # the header's bytes as received (aiohttp decodes them with surrogateescape): one
+        # that is not UTF-8 is a wrong token (401), not an exception (500)
+        try:
+            got = token.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return False
+        return hmac.compare_digest(got, want)
 
     return verify
 
