@@ -1,4 +1,4 @@
-"""Review r12: replay against the daemon on streams the equivalence test does not cover."""
+"""``replay`` against the daemon on streams the equivalence test does not cover."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review r12: the lineage CLI wrapper's options and exit codes."""
+"""The lineage CLI wrapper's options and exit codes."""
 
 from __future__ import annotations
 

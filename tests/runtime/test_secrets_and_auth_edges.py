@@ -1,4 +1,4 @@
-"""Security review 14: credentials never shown (state DSNs, mapped target headers)."""
+"""Credentials never shown (state DSNs, mapped target headers) and a non-UTF-8 bearer token."""
 
 from __future__ import annotations
 
