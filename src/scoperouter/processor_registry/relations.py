@@ -12,6 +12,7 @@ reversed.
 from __future__ import annotations
 
 import csv
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,9 @@ from scoperouter.errors import ConfigError, ConfigIssue
 
 Row = tuple[date | None, str, str]
 _EMPTY: frozenset[str] = frozenset()
+# exactly YYYY-MM-DD, like an event's game_date: Python 3.11's date.fromisoformat also takes
+# "20251119" and ISO weeks ("2025-W47" = its Monday), which would be misread silently
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class RelationStore(Protocol):
@@ -213,6 +217,8 @@ def read_relation_csv(path: Path) -> list[Row]:
                 d: date | None = None
                 if ds:
                     try:
+                        if not _DATE_RE.fullmatch(ds):
+                            raise ValueError(ds)
                         d = date.fromisoformat(ds)
                     except ValueError as exc:
                         raise ConfigError(
