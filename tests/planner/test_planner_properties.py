@@ -207,7 +207,12 @@ class Reference:
 
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
-        when fewer than n are known) on which ``via`` has no dated rows (missing data)."""
+        when fewer than n are known) on which ``via`` has no dated rows (missing data).
+        An undated row holds on every date: the next n dates are the entity's games."""
+        if any(d is None and f == e for d, f, _t in self.rows[via]):
+            return {
+                on + timedelta(days=k) for k in range(1, n + 1) if on + timedelta(days=k) <= as_of
+            }
         ds = sorted({d for d, f, _t in self.rows[via] if f == e and d is not None and d > on})
         out = {d for d in ds[:n] if d <= as_of}
         reach = as_of if len(ds) < n else min(ds[n - 1], as_of)
@@ -233,7 +238,7 @@ class Reference:
                 for k in range(1, lb["days"] + 1)
                 if on + timedelta(days=k) <= as_of
             }
-        who = {f for d, f, _t in self.rows[lb["via"]] if d == on}
+        who = {f for d, f, _t in self.rows[lb["via"]] if d == on or d is None}
         if not who:  # nobody known to play on D: every later date up to as_of
             return out | {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
         who |= ents or set()

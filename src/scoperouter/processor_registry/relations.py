@@ -126,6 +126,12 @@ class InMemoryRelations:
         t = self._tables.get(relation)
         return t.dates_by_id.get(entity_id, ()) if t is not None else ()
 
+    def undated_sources(self, relation: str) -> frozenset[str]:
+        """Ids with an undated row of ``relation``: it holds on every date, so as a ``via``
+        relation they have an occurrence on every date (never in :meth:`dates_of`)."""
+        t = self._tables.get(relation)
+        return frozenset(t.always) if t is not None else _EMPTY
+
     def next_dates(self, relation: str, entity_id: str, after: date, n: int) -> tuple[date, ...]:
         """The first ``n`` dates strictly after ``after`` with rows for ``entity_id``."""
         ds = self.dates_of(relation, entity_id)

@@ -359,6 +359,9 @@ class Planner:
             if d >= as_of:
                 return (d,)
             ids: Iterable[str] = relations.sources_on(inp.via, d)
+            every = _undated(relations, inp.via)
+            if every:  # an undated via row holds on D too
+                ids = set(ids) | every
             if not ids:
                 # no via rows on D: who played is unknown, so every later date may hold
                 # one of their next games.
@@ -393,7 +396,14 @@ def _games_after(
 ) -> tuple[date, ...]:
     found: set[date] = {d}
     reach = d  # the last date any entity's lookback reaches
+    every = _undated(relations, via)
     for eid in ids:
+        if eid in every:
+            # an undated via row holds on every date: the next N dates are its next N
+            last = min(d + timedelta(days=n), as_of)
+            found.update(d + timedelta(days=k) for k in range(1, (last - d).days + 1))
+            reach = max(reach, last)
+            continue
         ds = relations.dates_of(via, eid)
         i = bisect_right(ds, d)
         nxt = ds[i : i + n]
@@ -416,6 +426,12 @@ def _games_after(
 
 
 _ONE_DAY = timedelta(days=1)
+
+
+def _undated(relations: RelationStore, via: str) -> frozenset[str]:
+    """Ids with an undated ``via`` row (stores without the method have none)."""
+    get = getattr(relations, "undated_sources", None)
+    return get(via) if get is not None else frozenset()
 
 
 _EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)
