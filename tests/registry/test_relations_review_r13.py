@@ -21,3 +21,29 @@ def test_relation_date_in_another_iso_format_is_reported_with_its_line(
         read_relation_csv(p)
     [issue] = err.value.issues
     assert (issue.file, issue.line) == (str(p), 3)
+
+
+def test_unterminated_quote_does_not_swallow_the_rest_of_the_file(tmp_path: Path) -> None:
+    """An unclosed quote in a relation CSV is an error, not one id holding every later row."""
+    p = tmp_path / "team_players.csv"
+    p.write_text(
+        'date,from,to\n2025-11-19,LAL,"lebronjames\n'
+        "2025-11-19,LAL,anthonydavis\n2025-11-19,BOS,jaysontatum\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        rows = read_relation_csv(p)
+        pytest.fail(f"read as {rows!r}")  # LAL -> one garbage id; anthonydavis, BOS lost
+    [issue] = err.value.issues
+    assert issue.file == str(p)
+    assert issue.line is not None and issue.line >= 2
+
+
+def test_relation_id_spanning_lines_is_reported_at_its_line(tmp_path: Path) -> None:
+    """A quoted id holding a line break is an error at the row's first line, not an id."""
+    p = tmp_path / "team_players.csv"
+    p.write_text('date,from,to\n,LAL,lebronjames\n,"BOS\nX",jaysontatum\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        read_relation_csv(p)
+    [issue] = err.value.issues
+    assert (issue.file, issue.line) == (str(p), 3)
