@@ -168,7 +168,8 @@ def read_relation_csv(path: Path) -> list[Row]:
             ]
         ) from exc
     with fh:
-        reader = csv.reader(fh)
+        # strict: an unclosed quote is an error, never one field holding the rest of the file
+        reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -199,9 +200,10 @@ def read_relation_csv(path: Path) -> list[Row]:
                     )
                 ]
             )
+        line = reader.line_num
         try:
             for rec in reader:
-                line = reader.line_num
+                first, line = line + 1, reader.line_num
                 if not rec or all(not c.strip() for c in rec):
                     continue
                 if len(rec) != 3:
@@ -211,6 +213,17 @@ def read_relation_csv(path: Path) -> list[Row]:
                                 f"expected 3 columns, got {len(rec)}",
                                 file=fname,
                                 line=line,
+                                column=1,
+                            )
+                        ]
+                    )
+                if any("\n" in c or "\r" in c for c in rec):
+                    raise ConfigError(
+                        [
+                            ConfigIssue(
+                                "a quoted field spans lines (an unclosed quote?)",
+                                file=fname,
+                                line=first,
                                 column=1,
                             )
                         ]
@@ -240,7 +253,8 @@ def read_relation_csv(path: Path) -> list[Row]:
                 rows.append((d, src, dst))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ConfigError(
-                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=reader.line_num, column=1)]
+                # the line the bad row starts on (an unclosed quote runs to the end)
+                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=line + 1, column=1)]
             ) from exc
     return rows
 
