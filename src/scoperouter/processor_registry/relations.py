@@ -169,7 +169,8 @@ def read_relation_csv(path: Path) -> list[Row]:
         ) from exc
     with fh:
         # strict: an unclosed quote is an error, never one field holding the rest of the file
-        reader = csv.reader(fh, strict=True)
+        # skipinitialspace: `, "LAL"` is the id LAL, not the id "LAL" with its quotes
+        reader = csv.reader(fh, strict=True, skipinitialspace=True)
         try:
             header = next(reader)
         except StopIteration:
