@@ -1,4 +1,4 @@
-"""Review 13: a games lookback over a via relation that has undated rows."""
+"""A games lookback over a ``via`` relation that has undated rows (they hold on every date)."""
 
 from __future__ import annotations
 

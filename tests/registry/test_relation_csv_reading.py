@@ -1,4 +1,5 @@
-"""Review 13: relation CSV rows whose date is not written YYYY-MM-DD."""
+"""How relation CSV rows are read: dates written YYYY-MM-DD only, quotes strict, a space
+after a comma skipped."""
 
 from __future__ import annotations
 
