@@ -78,18 +78,7 @@ def test_print_config_exits_1_on_an_out_of_range_port(
     assert "--port" in err
 
 
-LOOKBACK_REGISTRY = """\
-version: 1
-entities:
-  player: {}
-processors:
-  summary:
-    phase: 3
-    granularity: player
-    lookback: {days: 2}
-    inputs:
-      - source: raw.box
-"""
+LOOKBACK_REGISTRY = REGISTRY.replace("    inputs:", "    lookback: {days: 2}\n    inputs:")
 
 
 def test_explain_default_as_of_is_the_utc_date_serve_uses(tmp_path: Path) -> None:

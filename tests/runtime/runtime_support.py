@@ -392,3 +392,29 @@ def date_trigger(
         caused_by=(f"e-{n}",),
         fired_at=fired_at,
     )
+
+
+async def daemon_on_clock(
+    make_router: RouterFactory, cfg: LoadedConfig, stream: Iterable[tuple[Mapping[str, Any], float]]
+) -> list[Trigger]:
+    """``stream``'s events (each with its time) through a daemon on a virtual clock: due
+    windows fired before each event at their deadlines, the rest drained at the end. The
+    triggers the daemon committed, in outbox order (``fired_at`` from the virtual clock)."""
+    from scoperouter.runtime.outcomes import Inbound
+
+    items = list(stream)
+    now = [items[0][1]]
+    r = make_router(cfg, MemorySink(), clock=lambda: now[0])
+    await r.start()
+    for raw, at in items:
+        while (dl := r.windows.next_deadline) is not None and dl <= at:
+            now[0] = dl
+            await r.fire_due()
+        now[0] = at
+        assert (await r.submit(Inbound("test", obj=raw))).ack
+    while (dl := r.windows.next_deadline) is not None:
+        now[0] = dl
+        await r.fire_due()
+    assert await r.idle()
+    rows = r.store._db.execute("SELECT body FROM triggers ORDER BY id").fetchall()
+    return [Trigger.model_validate_json(b) for (b,) in rows]

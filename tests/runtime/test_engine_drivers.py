@@ -9,9 +9,9 @@ from typing import Any
 
 from runtime_support import (
     GAME_DAY,
-    MemorySink,
     RouterFactory,
     as_lines,
+    daemon_on_clock,
     game_day_stream,
     load,
     write_registry,
@@ -25,7 +25,6 @@ from scoperouter.execution_log.simulate import record_stream
 from scoperouter.execution_log.whatif import replay as whatif_replay
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
-from scoperouter.runtime.router import Inbound
 
 Key = tuple[str, float]  # (trigger_id, fired at); the id hashes the trigger's whole content
 
@@ -83,21 +82,8 @@ async def test_every_driver_fires_the_same_triggers(
     while (dl := harness.next_deadline()) is not None:
         demo += [(j.run_id, dl) for j in harness.due(dl)]
 
-    now = [events[0][1]]
-    r = make_router(cfg, MemorySink(), clock=lambda: now[0])
-    await r.start()
-    for raw, (_e, at) in zip(raws, events, strict=True):
-        while (dl := r.windows.next_deadline) is not None and dl <= at:
-            now[0] = dl
-            await r.fire_due()
-        now[0] = at
-        assert (await r.submit(Inbound("test", obj=raw))).ack
-    while (dl := r.windows.next_deadline) is not None:
-        now[0] = dl
-        await r.fire_due()
-    assert await r.idle()
-    rows = r.store._db.execute("SELECT body FROM triggers ORDER BY id").fetchall()
-    daemon = [_stamp(Trigger.model_validate_json(b)) for (b,) in rows]
+    stream = [(raw, at) for raw, (_e, at) in zip(raws, events, strict=True)]
+    daemon = [_stamp(t) for t in await daemon_on_clock(make_router, cfg, stream)]
 
     assert simulated == replayed
     assert what_if == replayed

@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime_support import GAME_DAY, MemorySink, RouterFactory, as_lines, load, write_registry
+from runtime_support import (
+    GAME_DAY,
+    RouterFactory,
+    as_lines,
+    daemon_on_clock,
+    load,
+    write_registry,
+)
 
 from scoperouter.commands.replay import replay_events
 from scoperouter.messages.models import Trigger
 from scoperouter.messages.normalize import parse_event_bytes
-from scoperouter.runtime.router import Inbound
 
 
 def _injury(event_id: str, player: str, when: str) -> dict[str, Any]:
@@ -26,22 +32,8 @@ def _injury(event_id: str, player: str, when: str) -> dict[str, Any]:
 
 async def _daemon(cfg: Any, raws: list[dict[str, Any]], make_router: RouterFactory) -> list[Any]:
     events = [parse_event_bytes(line, cfg.registry) for line in as_lines(raws)]
-    now = [events[0].produced_at.timestamp()]
-    r = make_router(cfg, MemorySink(), clock=lambda: now[0])
-    await r.start()
-    for raw, ev in zip(raws, events, strict=True):
-        at = ev.produced_at.timestamp()
-        while (dl := r.windows.next_deadline) is not None and dl <= at:
-            now[0] = dl
-            await r.fire_due()
-        now[0] = at
-        assert (await r.submit(Inbound("test", obj=raw))).ack
-    while (dl := r.windows.next_deadline) is not None:
-        now[0] = dl
-        await r.fire_due()
-    assert await r.idle()
-    rows = r.store._db.execute("SELECT body FROM triggers ORDER BY id").fetchall()
-    return [_key(Trigger.model_validate_json(b)) for (b,) in rows]
+    stream = [(raw, ev.produced_at.timestamp()) for raw, ev in zip(raws, events, strict=True)]
+    return [_key(t) for t in await daemon_on_clock(make_router, cfg, stream)]
 
 
 def _key(t: Trigger) -> tuple[str, float]:

@@ -53,6 +53,10 @@ class Transition:
 
 
 _OPEN: tuple[Phase, ...] = ("dispatched", "backoff")
+# the inputs a completion report makes, and those of them that report a failure
+_FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed", "failed_last")
+_REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
+
 TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     **{
         (ph, "success"): Transition("succeeded", "close", "a success closes it (late ones too)")
@@ -89,24 +93,18 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         "dispatched", "redispatch", "`deadletters redrive`: same trigger id, fresh retries"
     ),
     **{
-        (ph, inp): Transition(ph, "ignore", "a closed trigger ignores late reports")
-        for ph in ("succeeded",)
-        for inp in (
-            "success",
-            "partial",
-            "partial_missed",
-            "partial_missed_last",
-            "failed",
-            "failed_last",
+        ("succeeded", inp): Transition(
+            "succeeded", "ignore", "a closed trigger ignores late reports"
         )
+        for inp in _REPORTS
     },
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
-        for inp in ("partial_missed", "partial_missed_last", "failed", "failed_last")
+        for inp in _FAILURES
     },
     **{
         ("dead", inp): Transition("dead", "ignore", "a dead letter ignores later failures")
-        for inp in ("partial_missed", "partial_missed_last", "failed", "failed_last")
+        for inp in _FAILURES
     },
 }
 

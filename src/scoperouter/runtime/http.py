@@ -295,17 +295,21 @@ class IngressApp:
                 "too_large",
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
             )
+        content = request.content
+        if content.is_eof():  # the whole body is buffered: taken as read() would, at once
+            body = content.read_nowait()  # (no read coroutines, one copy instead of two)
+            if len(body) > self.max_body_bytes:  # read()'s limit (client_max_size)
+                return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+            return await self._routed(request, body)
+        read = await self._read_body(request)
+        return read if isinstance(read, web.Response) else await self._routed(request, read)
+
+    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        """The body still arriving, read under ``body_timeout`` and ``max_body_bytes``, or
+        the answer refusing it: 408 (and the connection closed), 413 or 400."""
         try:
-            content = request.content
-            if content.is_eof():  # the whole body is buffered: taken as read() would, at once
-                body = content.read_nowait()  # (no read coroutines, one copy instead of two)
-                if len(body) > self.max_body_bytes:  # read()'s limit (client_max_size)
-                    raise web.HTTPRequestEntityTooLarge(
-                        max_size=self.max_body_bytes, actual_size=len(body)
-                    )
-            else:
-                async with asyncio.timeout(self.body_timeout_s):
-                    body = await request.read()
+            async with asyncio.timeout(self.body_timeout_s):
+                return await request.read()
         except TimeoutError:
             return await self._timed_out(request)
         except web.HTTPRequestEntityTooLarge:
@@ -317,7 +321,6 @@ class IngressApp:
             web.RequestPayloadError,
         ) as exc:
             return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
-        return await self._routed(request, body)
 
     async def _timed_out(self, request: web.Request) -> web.Response:
         """The 408 of a body that stopped arriving, written now, then the connection closed.
@@ -433,20 +436,9 @@ class IngressApp:
             return _error(404, "backfills_disabled", "this server runs no backfills")
         # the body under the same limits as /events: a client that stops sending gets 408
         # (and its connection closed) after body_timeout, not a connection held for ever
-        try:
-            async with asyncio.timeout(self.body_timeout_s):
-                raw = await request.read()
-        except TimeoutError:
-            return await self._timed_out(request)
-        except web.HTTPRequestEntityTooLarge:
-            return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
-        except (
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            HttpProcessingError,
-            web.RequestPayloadError,
-        ) as exc:
-            return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+        raw = await self._read_body(request)
+        if isinstance(raw, web.Response):
+            return raw
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
