@@ -69,6 +69,10 @@ class ProtocolOnly:
         self.calls += 1
         return self._inner.sources_on(relation, on)
 
+    def undated_sources(self, relation: str) -> frozenset[str]:
+        self.calls += 1
+        return self._inner.undated_sources(relation)
+
     def universe(self, entity_type: str, on: date) -> int | None:
         return self._inner.universe(entity_type, on)
 

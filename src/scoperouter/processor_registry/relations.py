@@ -41,6 +41,9 @@ class RelationStore(Protocol):
     def sources_on(self, relation: str, on: date) -> frozenset[str]:
         """Ids with a row of ``relation`` dated exactly ``on``."""
 
+    def undated_sources(self, relation: str) -> frozenset[str]:
+        """Ids with an undated row of ``relation`` (it holds on every date)."""
+
     def universe(self, entity_type: str, on: date) -> int | None:
         """How many entities of that type exist on that date (None when unknown)."""
 

@@ -259,3 +259,14 @@ class RoutingEngine:
         if engine.loop is not None and "loop" in snapshot:
             engine.loop.restore(snapshot["loop"])
         return engine
+
+    def under(
+        self, registry: CompiledRegistry, *, loop: bool | LoopOverrides = False
+    ) -> RoutingEngine:
+        """This engine's state (windows, loop, a pending re-check) under ``registry``: a
+        journal replayed under the registry that wrote it is handed to the current one."""
+        engine = RoutingEngine.restore(
+            registry, self.snapshot(), loop=loop, untracked=self.untracked
+        )
+        engine._recheck_at = self._recheck_at
+        return engine

@@ -359,7 +359,7 @@ class Planner:
             if d >= as_of:
                 return (d,)
             ids: Iterable[str] = relations.sources_on(inp.via, d)
-            every = _undated(relations, inp.via)
+            every = relations.undated_sources(inp.via)
             if every:  # an undated via row holds on D too
                 ids = set(ids) | every
             if not ids:
@@ -396,7 +396,7 @@ def _games_after(
 ) -> tuple[date, ...]:
     found: set[date] = {d}
     reach = d  # the last date any entity's lookback reaches
-    every = _undated(relations, via)
+    every = relations.undated_sources(via)
     for eid in ids:
         if eid in every:
             # an undated via row holds on every date: the next N dates are its next N
@@ -426,12 +426,6 @@ def _games_after(
 
 
 _ONE_DAY = timedelta(days=1)
-
-
-def _undated(relations: RelationStore, via: str) -> frozenset[str]:
-    """Ids with an undated ``via`` row (stores without the method have none)."""
-    get = getattr(relations, "undated_sources", None)
-    return get(via) if get is not None else frozenset()
 
 
 _EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)

@@ -269,11 +269,7 @@ class DurableWindows:
                 engine.loop.request(json.loads(e.event), e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
         if registry is not self.registry:  # from here on the current registry
-            recheck = engine._recheck_at
-            engine = RoutingEngine.restore(
-                self.registry, engine.snapshot(), loop=self.loop_on, untracked=self.untracked
-            )
-            engine._recheck_at = recheck
+            engine = engine.under(self.registry, loop=self.loop_on)
         journal_rows = replayed
         if written != self._spec_json:  # a snapshot starts the current registry's journal
             with self.store.transaction():
