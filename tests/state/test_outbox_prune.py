@@ -1,17 +1,22 @@
 """The SQLite store prunes done outbox rows within the ids created before the done horizon
-(a rowid range, no scan of the table): it deletes exactly what a scan would, and when the
-clock stepped back, never a row a scan would keep."""
+(a rowid range, no scan of the table): it deletes exactly what a scan would -- also after an
+operator redrove dead rows later --, and when the clock stepped back, never a row a scan
+would keep."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from state_support import batch, contrib
 
-from scoperouter.state.model import Retention
+from scoperouter.state.model import Dead, Done, Retention, StoreOptions
 from scoperouter.state.shared_sql import SQLITE
-from scoperouter.state.sqlite import _created_before
+from scoperouter.state.sqlite import SqliteStateStore
+from scoperouter.state.sqlite_outbox import created_before
 from scoperouter.state.sqlite_schema import migrate
 
 STATUSES = ("pending", "leased", "done", "dead")
@@ -38,7 +43,7 @@ def _store(rows: list[tuple[str, float, float, bool]]) -> sqlite3.Connection:
 
 
 def _left(db: sqlite3.Connection, bounded: bool) -> set[int]:
-    upto = _created_before(db, NOW - DONE_S) if bounded else None
+    upto = created_before(db, NOW - DONE_S) if bounded else None
     SQLITE.prune(db, KEEP, NOW, done_upto=upto)
     return {i for (i,) in db.execute("SELECT id FROM sr_outbox")}
 
@@ -66,5 +71,43 @@ def test_the_done_prune_reads_a_rowid_range() -> None:
 
 def test_nothing_created_before_the_horizon_is_minus_one() -> None:
     """An empty outbox, or one of new rows only, has no id before the horizon."""
-    assert _created_before(_store([]), 10.0) == -1
-    assert _created_before(_store([("done", 50.0, 1.0, False)]), 10.0) == -1
+    assert created_before(_store([]), 10.0) == -1
+    assert created_before(_store([("done", 50.0, 1.0, False)]), 10.0) == -1
+
+
+T0, DAY_S = 1_700_000_000.0, 86400.0
+NINE = "abcdefghi"  # one processor per fired row, in id order
+
+
+@pytest.mark.parametrize(
+    ("dead", "redrive"),
+    [
+        ("e", None),  # the middle row
+        ("bh", None),  # two rows
+        ("ce", "e"),  # one processor's of two dead rows: the other stays dead
+        ("a", None),  # the first row
+        ("i", None),  # the last row
+    ],
+)
+def test_done_rows_are_pruned_whichever_rows_were_redriven(
+    tmp_path: Path, dead: str, redrive: str | None
+) -> None:
+    """Every done row past the horizon is pruned after a redrive, and a redriven row keeps its trigger."""
+    s = SqliteStateStore(tmp_path / "state.db", StoreOptions(owner="a"), sync="normal")
+    try:
+        cs = [contrib(f"e-{p}", processor=p, critical=True) for p in NINE]
+        ids = {x.trigger.processor: x.item_id for x in s.ingest(batch(*cs), T0).fired}
+        s.apply_marks(
+            [Dead(ids[p], 3, T0, "max_attempts", "boom") if p in dead else Done(ids[p], 1, T0)
+             for p in NINE]
+        )  # fmt: skip
+        trigger = {r.processor: r.trigger_id for r in s.outbox_rows()}
+        later = T0 + 8 * DAY_S  # a week after every row finished
+        assert s.redrive_dead(later, redrive) == (len(dead) if redrive is None else 1)
+        keep = Retention(seen_s=1e9, done_s=7 * DAY_S, dead_s=None, completions_s=1e9)
+        assert s.prune(keep, later).done == len(NINE) - len(dead)
+        back = set(dead) if redrive is None else {redrive}
+        left = {r.processor: (r.status, r.trigger_id) for r in s.outbox_rows()}
+        assert left == {p: ("pending" if p in back else "dead", trigger[p]) for p in dead}
+    finally:
+        s.close()

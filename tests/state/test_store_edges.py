@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from state_support import StoreFactory, batch, contrib
 
 from scoperouter.state.api import StateStore
@@ -23,18 +22,8 @@ def _fire(s: StateStore, processors: str, at: float = T0) -> list[int]:
     return [x.item_id for x in s.ingest(batch(*cs), at).fired]
 
 
-def test_prune_deletes_old_done_rows_past_a_redriven_row(
-    make_store: StoreFactory, request: pytest.FixtureRequest
-) -> None:
+def test_prune_deletes_old_done_rows_past_a_redriven_row(make_store: StoreFactory) -> None:
     """Every done row older than the horizon is pruned, also those past a row redriven later."""
-    if "sqlite" in request.node.name:  # known, not fixed: the prune only comes later
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite's done prune bisects ids by created_at, which a redrive moves: "
-                "the older done rows past the redriven row wait until done_s after the redrive",
-            )
-        )
     s = make_store("a")
     ids = _fire(s, "abcdefghi")  # nine rows fired at T0, ids in order
     middle = ids[4]

@@ -134,7 +134,8 @@ class StateStore(Protocol):
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
         attempt count and retry horizon; their ``trigger`` dead letters are deleted.
-        Returns how many rows were redriven."""
+        A redriven row keeps its trigger (id, body), not necessarily its outbox id (SQLite
+        gives it a new one). Returns how many rows were redriven."""
         ...
 
     def discard_dead(self, processor: str | None = None) -> int:

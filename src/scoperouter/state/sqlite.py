@@ -52,6 +52,7 @@ from scoperouter.state.model import (
 from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
+from scoperouter.state.sqlite_outbox import created_before, redrive_dead
 from scoperouter.state.sqlite_schema import migrate
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
 
@@ -346,8 +347,8 @@ class SqliteStateStore:
         return SQLITE.pending_count(self._db)
 
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
-        with self._tx() as db:
-            return SQLITE.redrive_dead(db, now, processor)
+        with self._tx() as db:  # under new ids: the done prune's bound (sqlite_outbox)
+            return redrive_dead(db, now, processor)
 
     def discard_dead(self, processor: str | None = None) -> int:
         with self._tx() as db:
@@ -397,32 +398,12 @@ class SqliteStateStore:
         created before the done horizon only (a rowid range: SQLite cannot use an index on
         status for ``status = 'done'``, and a scan of a week of delivered triggers every
         housekeeping pass would stall ingest); a done row is finished after it is created,
-        so none past the range is old enough."""
+        and ids are in creation order, a redriven row's too (:mod:`.sqlite_outbox`), so
+        none past the range is old enough."""
         with self._tx() as db:
             self._others_wrote()
-            upto = _created_before(db, now - retention.done_s)
+            upto = created_before(db, now - retention.done_s)
             p = SQLITE.prune(db, retention, now, done_upto=upto)
             staged = self._recent.prune(db, now - retention.seen_s)
         self._recent.committed()
         return Pruned(p.seen + staged, p.done, p.dead, p.dead_letters, p.completions)
-
-
-def _created_before(db: sqlite3.Connection, horizon: float) -> int:
-    """The largest outbox id whose row was created before ``horizon`` (-1: none), by
-    bisection over ids: ids are given in creation order. A clock stepped back makes it
-    approximate -- rows created before the horizon may then lie past it: they are pruned by
-    a later pass, never an undue row (the prune checks each row's own time)."""
-    lo_row = db.execute("SELECT min(id), max(id) FROM sr_outbox").fetchone()
-    lo, hi = lo_row if lo_row is not None else (None, None)
-    if lo is None:
-        return -1
-    at = "SELECT id, created_at FROM sr_outbox WHERE id >= ? ORDER BY id LIMIT 1"
-    found = -1
-    while lo <= hi:  # invariant: rows before lo are older than horizon, after hi not
-        mid = (lo + hi) // 2
-        row = db.execute(at, (mid,)).fetchone()  # the first row at or after mid
-        if row is not None and row[1] < horizon:
-            found, lo = row[0], row[0] + 1
-        else:  # no row of [mid, hi] is older than the horizon
-            hi = mid - 1
-    return found
