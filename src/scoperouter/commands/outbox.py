@@ -14,7 +14,8 @@ Where: ``--state`` names a state store (``postgresql://...``, ``sqlite:///path``
 closed loop's), each one present.
 
 Invariant: only dead trigger rows and their ``trigger`` dead letters change, in one
-transaction per store; SQLite's busy timeout makes it safe next to a running daemon.
+transaction per store; SQLite's busy timeout makes it safe next to a running daemon (it
+opens the store without the daemon's instance lock, :mod:`scoperouter.state.sqlite_lock`).
 """
 
 from __future__ import annotations

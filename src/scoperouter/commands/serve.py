@@ -127,7 +127,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--lock-timeout",
         type=float,
-        help="seconds to wait for another daemon to release the state dir (default 30)",
+        help="seconds to wait for another daemon to release the state dir or the SQLite "
+        "state file (default 30)",
     )
     p.add_argument(
         "--relations-refresh",

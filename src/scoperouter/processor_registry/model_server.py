@@ -85,7 +85,7 @@ class ServerSpec(Strict):
     outbox_max_bytes: Annotated[StrictInt, Field(ge=0)] | None = _opt(
         "Rotate outbox.jsonl past this many bytes (268435456; 0: never)"
     )
-    lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir lock (30s)")
+    lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir or SQLite lock (30s)")
     relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")
     loop: Literal["auto", "asyncio", "uvloop"] | None = _opt("Event loop (default auto)")

@@ -150,7 +150,7 @@ _S: list[Setting] = [
     Setting("log", _bool, True, "write the execution log", "--no-log"),
     Setting("execution_log_retention", seconds, 30 * 86400.0, "keep execution-log rows this long (0s: forever)", "--execution-log-retention"),
     Setting("outbox_max_bytes", lambda v: _int(v, 0), 256 * 1024 * 1024, "rotate outbox.jsonl past this size (0: never)", "--outbox-max-bytes"),
-    Setting("lock_timeout", seconds, 30.0, "wait for another daemon to release the state dir", "--lock-timeout"),
+    Setting("lock_timeout", seconds, 30.0, "wait for another daemon to release the state dir or SQLite file", "--lock-timeout"),
     Setting("relations_refresh", seconds, 60.0, "poll relation CSV files (0 = only SIGHUP)", "--relations-refresh"),
     Setting("shutdown_timeout", seconds, 8.0, "finish in-flight work on SIGTERM", "--shutdown-timeout"),
     Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),

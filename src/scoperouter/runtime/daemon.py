@@ -196,9 +196,17 @@ class Daemon:
         )
         if state_loc:
             self.state_store = open_shared_state(
-                _expand(state_loc, env, ("server", "state")), store_opts, settings.sync
+                _expand(state_loc, env, ("server", "state")),
+                store_opts,
+                settings.sync,
+                exclusive=True,  # SQLite: one daemon per file (PostgreSQL: no lock)
+                lock_timeout_s=settings.lock_timeout_s,
             )
-            import_old_state(self.state_store, settings.state_dir / OLD_STATE, registry)
+            try:
+                import_old_state(self.state_store, settings.state_dir / OLD_STATE, registry)
+            except ConfigError:
+                self.state_store.close()  # and its lock: nothing of this daemon runs
+                raise
         else:
             # the state dir is ours only once the configuration is known to be usable
             self._lock_fd = acquire_state_lock(settings.state_dir, settings.lock_timeout_s)
@@ -314,7 +322,13 @@ class Daemon:
             )
             self.store = open_store(state_dir / OLD_STATE, sync)
             return
-        self.state_store = open_embedded_state(state_dir / EMBEDDED_STATE, options, sync)
+        self.state_store = open_embedded_state(
+            state_dir / EMBEDDED_STATE,
+            options,
+            sync,
+            exclusive=True,  # a --state sqlite:/// of another daemon may name the file
+            lock_timeout_s=self.settings.lock_timeout_s,
+        )
         import_old_state(self.state_store, state_dir / OLD_STATE, registry, retire=True)
 
     async def start(self) -> None:

@@ -2,7 +2,8 @@
 the state dir (one daemon at a time under a directory lock) holding the embedded
 per-window SQLite store (:data:`EMBEDDED_STATE`, the default), or the snapshot + journal
 store (:data:`OLD_STATE`, only for the closed loop), or a state store elsewhere
-(``--state``); and the one-time import of the old store into a state store.
+(``--state``; a SQLite file there is one daemon's too, under a lock of the file's own);
+and the one-time import of the old store into a state store.
 
 Invariant: nothing here routes; each function opens, checks or imports state once at start.
 """
@@ -25,6 +26,7 @@ from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.redact import scrub
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
+from scoperouter.state.sqlite_lock import StoreInUse
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -59,10 +61,24 @@ def open_store(path: Path, sync: SyncMode) -> Store:
         raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
 
 
-def open_embedded_state(path: Path, options: StoreOptions, sync: SyncMode) -> StateStore:
-    """The per-window SQLite store at ``path`` (migrated), or a one-line ConfigError."""
+def open_embedded_state(
+    path: Path,
+    options: StoreOptions,
+    sync: SyncMode,
+    *,
+    exclusive: bool = False,
+    lock_timeout_s: float = 0.0,
+) -> StateStore:
+    """The per-window SQLite store at ``path`` (migrated), or a one-line ConfigError.
+    ``exclusive`` (the daemon): the file's instance lock, held until the store is closed
+    (:mod:`scoperouter.state.sqlite_lock`); another daemon holding it for ``lock_timeout_s``
+    is a ConfigError naming the file and that daemon. The offline commands leave it off."""
     try:
-        return open_state_store(path, options, sync=sync)
+        return open_state_store(
+            path, options, sync=sync, exclusive=exclusive, lock_timeout_s=lock_timeout_s
+        )
+    except StoreInUse as exc:
+        raise ConfigError([ConfigIssue(str(exc))]) from None
     except Exception as exc:
         raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
 
@@ -73,11 +89,23 @@ def default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def open_shared_state(location: str, options: StoreOptions, sync: SyncMode) -> StateStore:
+def open_shared_state(
+    location: str,
+    options: StoreOptions,
+    sync: SyncMode,
+    *,
+    exclusive: bool = False,
+    lock_timeout_s: float = 0.0,
+) -> StateStore:
     """The state store at ``location`` with its schema migrated (idempotent, versioned),
-    or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema)."""
+    or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema, a
+    SQLite file another daemon holds: ``exclusive`` as :func:`open_embedded_state`)."""
     try:
-        return open_state_store(location, options, sync=sync)
+        return open_state_store(
+            location, options, sync=sync, exclusive=exclusive, lock_timeout_s=lock_timeout_s
+        )
+    except StoreInUse as exc:  # names the file, no credentials
+        raise ConfigError([ConfigIssue(str(exc))]) from None
     except Exception as exc:
         # the driver's message may quote the DSN or a piece of it (libpq: an invalid
         # percent-encoded token, a malformed URI): its credentials are masked there too

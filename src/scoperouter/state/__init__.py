@@ -3,7 +3,8 @@
 Invariant: the daemon depends on :class:`~scoperouter.state.api.StateStore` only; which
 implementation backs it is decided once, from the ``--state`` location, by
 :func:`open_state_store` -- a path or ``sqlite:///path`` for the embedded SQLite store
-(one instance), ``postgresql://...`` for PostgreSQL (any number of replicas).
+(one instance: the daemon holds a lock on the file), ``postgresql://...`` for PostgreSQL
+(any number of replicas).
 """
 
 from __future__ import annotations
@@ -31,9 +32,18 @@ def is_postgres_url(location: str) -> bool:
 
 
 def open_state_store(
-    location: str | Path, options: StoreOptions | None = None, *, sync: str = "full"
+    location: str | Path,
+    options: StoreOptions | None = None,
+    *,
+    sync: str = "full",
+    exclusive: bool = False,
+    lock_timeout_s: float = 0.0,
 ) -> StateStore:
-    """The store at ``location`` (schema migrated); ``sync`` applies to SQLite only."""
+    """The store at ``location`` (schema migrated). SQLite only: ``sync``, and
+    ``exclusive`` -- the daemon's open: hold the file's instance lock until close, waiting
+    up to ``lock_timeout_s`` for another daemon to let it go, else
+    :class:`~scoperouter.state.sqlite_lock.StoreInUse` (PostgreSQL takes any number of
+    replicas: no lock)."""
     loc = str(location)
     if is_postgres_url(loc):
         try:
@@ -55,4 +65,10 @@ def open_state_store(
         )
     if sync not in ("full", "normal"):
         raise ValueError(f"sync must be 'full' or 'normal', not {sync!r}")
-    return SqliteStateStore(loc, options, sync="full" if sync == "full" else "normal")
+    return SqliteStateStore(
+        loc,
+        options,
+        sync="full" if sync == "full" else "normal",
+        exclusive=exclusive,
+        lock_timeout_s=lock_timeout_s,
+    )

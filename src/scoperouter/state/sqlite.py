@@ -1,5 +1,9 @@
 """The embedded state store: one SQLite database in WAL mode, one process.
 
+The daemon opens it ``exclusive`` (:mod:`.sqlite_lock`): a second daemon on the file is
+refused at open, before it could take the first one's leases (a daemon gives back every
+lease it finds at start: on a single-instance store only a stopped predecessor's).
+
 Invariant: every public method is one ``BEGIN IMMEDIATE`` transaction (SQLite's database
 lock serialises writers, so no row locks are needed); an open window is one row of
 ``sr_windows`` written in the ingest transaction that changed it, so a restart reads
@@ -52,8 +56,9 @@ from scoperouter.state.model import (
 from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
+from scoperouter.state.sqlite_lock import InstanceLock, holder
 from scoperouter.state.sqlite_outbox import created_before, redrive_dead
-from scoperouter.state.sqlite_schema import migrate
+from scoperouter.state.sqlite_schema import open_connection
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
 
 SyncMode = Literal["full", "normal"]
@@ -149,27 +154,28 @@ class SqliteStateStore:
         checkpoint_interval_s: float = 1.0,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
         seen_fold_at: int = FOLD_AT,
+        exclusive: bool = False,
+        lock_timeout_s: float = 0.0,
     ) -> None:
+        """``exclusive``: hold the file's instance lock until :meth:`close` (a daemon),
+        waiting up to ``lock_timeout_s`` for another holder, else
+        :class:`~scoperouter.state.sqlite_lock.StoreInUse`; without it (offline commands,
+        tests) no lock is taken or checked."""
         self.options = options or StoreOptions()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            str(self.path),
-            isolation_level=None,
-            check_same_thread=False,
-            cached_statements=STATEMENT_CACHE,
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
-        # a restarted WAL is cut back to the limit (sqlite_checkpoint: bounded WAL)
-        self._db.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
+        self._lock: InstanceLock | None = None
+        if exclusive:  # before the first statement: a refused daemon changes nothing
+            self._lock = InstanceLock(self.path, holder(self.options.owner), lock_timeout_s)
         try:
-            migrate(self._db)
-            self._recent = RecentSeen(self._db, seen_fold_at)
+            self._db = open_connection(self.path, sync, wal_limit_bytes, STATEMENT_CACHE)
+            try:
+                self._recent = RecentSeen(self._db, seen_fold_at)
+            except BaseException:
+                self._db.close()
+                raise
         except BaseException:
-            self._db.close()
+            self._unlock()
             raise
         self._checkpointer = Checkpointer(self.path, sync, checkpoint_interval_s, wal_limit_bytes)
         self._txn = _Tx(self._db, self._checkpointer)
@@ -209,12 +215,19 @@ class SqliteStateStore:
         the checkpointer's turn) or rolled back on an exception."""
         return self._txn
 
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
     def close(self) -> None:
-        self._checkpointer.stop()
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpointer.stop()
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()
         finally:
-            self._db.close()
+            self._unlock()  # after the last write: the next daemon may start
 
     def ping(self) -> None:
         with self._tx() as db:

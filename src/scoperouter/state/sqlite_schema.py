@@ -1,4 +1,5 @@
-"""Schema of the embedded SQLite state store, versioned by ``PRAGMA user_version``.
+"""Schema of the embedded SQLite state store, versioned by ``PRAGMA user_version``, and
+the store's connection.
 
 Invariant: migrations are applied in order inside one ``BEGIN IMMEDIATE`` transaction at
 open; a database at the latest version is left untouched (idempotent), and a database from
@@ -8,6 +9,7 @@ a newer scoperouter is refused rather than written.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: per-window rows (replaces the snapshot + journal of runtime/store.py)
@@ -133,3 +135,26 @@ def migrate(db: sqlite3.Connection) -> int:
             db.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
+
+
+def open_connection(
+    path: Path, sync: str, wal_limit_bytes: int, statement_cache: int
+) -> sqlite3.Connection:
+    """An autocommit connection to ``path``, migrated: WAL mode, ``synchronous=sync``, no
+    automatic checkpoint (the store's checkpointer thread does it), a restarted WAL cut
+    back to ``wal_limit_bytes`` (``sqlite_checkpoint``: bounded WAL); closed again when any
+    of it fails."""
+    db = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, cached_statements=statement_cache
+    )
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={sync.upper()}")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
