@@ -238,9 +238,10 @@ class Reference:
                 for k in range(1, lb["days"] + 1)
                 if on + timedelta(days=k) <= as_of
             }
-        who = {f for d, f, _t in self.rows[lb["via"]] if d == on or d is None}
-        if not who:  # nobody known to play on D: every later date up to as_of
+        who = {f for d, f, _t in self.rows[lb["via"]] if d == on}
+        if not who:  # no dated row on D, undated rows or not: every later date up to as_of
             return out | {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
+        who |= {f for d, f, _t in self.rows[lb["via"]] if d is None}  # they hold on D too
         who |= ents or set()
         for e in who:
             out |= self.later(lb["via"], e, on, lb["games"], as_of)

@@ -62,3 +62,14 @@ def test_undated_via_row_counts_at_date_scope() -> None:
     ev = event(REG, source="raw.a")
     [dec] = [x for x in plan(REG, rel, ev, d(9)) if x.processor == "p_date_games"]
     assert {d(1), d(2)} <= set(dec.dates), dec.dates
+
+
+def test_undated_rows_do_not_make_a_date_without_dated_rows_known() -> None:
+    """A date with no dated via row is unknown (relation data missing), undated rows or not:
+    a date-scope lookback from it reaches every date up to as_of, never only D+1..D+N."""
+    # p1 may have played on D (its row not loaded yet): its next 2 games are D+4 and D+6
+    rows = [(None, "px", "GX"), (d(-2), "p1", "G0"), (d(4), "p1", "G2"), (d(6), "p1", "G3")]
+    rel = relations_for(REG, {"player_games": rows})
+    ev = event(REG, source="raw.a")
+    [dec] = [x for x in plan(REG, rel, ev, d(9)) if x.processor == "p_date_games"]
+    assert dec.dates == tuple(d(k) for k in range(10)), dec.dates

@@ -9,9 +9,12 @@ Invariants:
   processor's dates are always one contiguous range ``[start, last]``.
 * A run (P, D) depends on the runs of each selected *direct* upstream U (a processor
   publishing a source P reads) on the dates P's lookback reads for D -- ``[D - N, D]``
-  for ``days: N``; from the N-th previous ``via`` date of every entity with a ``via`` row
-  on D for ``occurrences: N`` (the whole range when relation data does not say); ``[D, D]``
-  without a lookback -- clipped to U's planned dates. Edges are stored as date intervals
+  for ``days: N``; from the N-th previous ``via`` occurrence of every entity occurring on D
+  for ``occurrences: N`` (the whole range when relation data does not say); ``[D, D]``
+  without a lookback -- clipped to U's planned dates.
+* Occurrences follow the router's rule, from the same code
+  (:func:`~scoperouter.processor_registry.relations.occurring_on` and its siblings): an
+  undated ``via`` row holds on every date; a date without a dated row is unknown. Edges are stored as date intervals
   (:class:`Dep`), never expanded: a season's 4,930 intervals stand for ~200k (run, run)
   edges.
 * Runs are sorted by (date, topological index): a valid execution order on one worker.
@@ -21,13 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
-from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.processor_registry.relations import (
+    RelationStore,
+    next_occurrences,
+    nth_previous_occurrence,
+    occurring_on,
+)
 
 _DAY = timedelta(days=1)
 
@@ -212,13 +219,11 @@ def _reach(
     reach = up_last
     d = start
     while d <= up_last:
-        ids = relations.sources_on(via, d)
-        if not ids:  # who played is unknown: any later date may read it
+        ids = occurring_on(relations, via, d)
+        if ids is None:  # who played is unknown: any later date may read it
             return as_of
         for eid in ids:
-            ds = relations.dates_of(via, eid)
-            i = bisect_left(ds, d) + 1  # the dates after d
-            nxt = ds[i : i + n]
+            nxt = next_occurrences(relations, via, eid, d, n)
             if len(nxt) < n:
                 return as_of  # fewer than N later games known: up to as_of
             reach = max(reach, nxt[-1])
@@ -238,16 +243,15 @@ def _window_start(
     n, via = lb.count, lb.via
     if not n or via is None or relations is None:
         return start
-    ids = relations.sources_on(via, d)
-    if not ids:
+    ids = occurring_on(relations, via, d)
+    if ids is None:
         return start
     lo = d
     for eid in ids:
-        ds = relations.dates_of(via, eid)
-        i = bisect_left(ds, d)
-        if i < n:
+        first = nth_previous_occurrence(relations, via, eid, d, n)
+        if first is None:
             return start  # fewer than N earlier games: the window reaches back to the start
-        lo = min(lo, ds[i - n])
+        lo = min(lo, first)
     return lo
 
 

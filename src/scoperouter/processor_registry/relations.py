@@ -7,16 +7,23 @@ structure every provider loads into (relation data is small: thousands of rows a
 Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
 date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
 reversed.
+
+Occurrences (``lookback: {occurrences: N, via: R}``), one rule for the router's planner and
+the backfill planner (:func:`occurring_on`, :func:`next_occurrences`,
+:func:`nth_previous_occurrence`): an entity occurs on the dates of its dated ``R`` rows, and
+on every date when it has an undated one. A date without any dated ``R`` row is unknown
+(its relation data is not loaded), undated rows or not: they say nothing about who else
+occurred then, so callers cover every date such a date may reach.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -49,7 +56,7 @@ class RelationStore(Protocol):
 
 
 class _Table:
-    __slots__ = ("always", "by_date", "dates_by_id", "on_date")
+    __slots__ = ("always", "by_date", "dates_by_id", "on_date", "undated")
 
     def __init__(self, rows: Iterable[Row]) -> None:
         always: dict[str, set[str]] = defaultdict(set)
@@ -62,6 +69,7 @@ class _Table:
                 by_date[d][src].add(dst)
                 dates_by_id[src].add(d)
         self.always: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in always.items()}
+        self.undated: frozenset[str] = frozenset(self.always)
         self.by_date: dict[date, dict[str, frozenset[str]]] = {
             d: {k: frozenset(v) for k, v in m.items()} for d, m in by_date.items()
         }
@@ -133,7 +141,7 @@ class InMemoryRelations:
         """Ids with an undated row of ``relation``: it holds on every date, so as a ``via``
         relation they have an occurrence on every date (never in :meth:`dates_of`)."""
         t = self._tables.get(relation)
-        return frozenset(t.always) if t is not None else _EMPTY
+        return t.undated if t is not None else _EMPTY
 
     def next_dates(self, relation: str, entity_id: str, after: date, n: int) -> tuple[date, ...]:
         """The first ``n`` dates strictly after ``after`` with rows for ``entity_id``."""
@@ -154,6 +162,47 @@ class InMemoryRelations:
 
 
 EMPTY_RELATIONS = InMemoryRelations({})
+
+
+def known_on(store: RelationStore, via: str, on: date) -> bool:
+    """Whether ``via`` says who occurs on ``on``: it has a dated row that day (module
+    docstring: undated rows alone leave the date unknown)."""
+    return bool(store.sources_on(via, on))
+
+
+def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | None:
+    """The ids with an occurrence on ``on`` (its dated rows and every undated row), or None
+    when the date is unknown (no dated row)."""
+    dated = store.sources_on(via, on)
+    if not dated:
+        return None
+    every = store.undated_sources(via)
+    return dated | every if every else dated
+
+
+def next_occurrences(
+    store: RelationStore, via: str, entity_id: str, after: date, n: int
+) -> tuple[date, ...]:
+    """The entity's first ``n`` occurrence dates after ``after``: the next ``n`` dates with
+    an undated row (it occurs on every date), else its next dated rows -- fewer than ``n``
+    when the data knows fewer (callers then cover up to their as-of date)."""
+    if entity_id in store.undated_sources(via):
+        return tuple(after + timedelta(days=k) for k in range(1, n + 1))
+    ds = store.dates_of(via, entity_id)
+    i = bisect_right(ds, after)
+    return ds[i : i + n]
+
+
+def nth_previous_occurrence(
+    store: RelationStore, via: str, entity_id: str, on: date, n: int
+) -> date | None:
+    """The date of the entity's ``n``-th occurrence before ``on`` (``on - n`` days with an
+    undated row), or None when fewer than ``n`` are known."""
+    if entity_id in store.undated_sources(via):
+        return on - timedelta(days=n)
+    ds = store.dates_of(via, entity_id)
+    i = bisect_left(ds, on)
+    return ds[i - n] if i >= n else None
 
 
 def read_relation_csv(path: Path) -> list[Row]:

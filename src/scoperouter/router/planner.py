@@ -20,15 +20,16 @@ Readings of the contract (also in the docs):
 * ``skip_downstream: true`` routes nothing, whether or not the event is a backfill.
 * Missing ``via`` rows never lose a lookback date: a later date (up to the last date the
   lookback reaches, or ``as_of`` when some entity found fewer than N games) on which the
-  ``via`` relation has no rows at all is treated as a possible game date and included; and
-  a date-scope lookback from a date D on which ``via`` has no rows at all reaches every
-  date up to ``as_of``.
+  ``via`` relation has no dated row is treated as a possible game date and included; and
+  a date-scope lookback from a date D on which ``via`` has no dated row reaches every date
+  up to ``as_of``. An undated ``via`` row holds on every date (its entity's next N
+  occurrences are D+1..D+N) but does not make a date known. The occurrence rule is
+  :mod:`scoperouter.processor_registry.relations`' (shared with the backfill planner).
 """
 
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -42,7 +43,12 @@ from scoperouter.processor_registry.compiled import (
     CompiledRegistry,
     resolve_path,
 )
-from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.processor_registry.relations import (
+    RelationStore,
+    known_on,
+    next_occurrences,
+    occurring_on,
+)
 from scoperouter.router.decisions import Decision, Reason
 
 _NO_DATES: tuple[date, ...] = ()
@@ -358,13 +364,10 @@ class Planner:
         if inp.lookback_games and inp.via is not None:
             if d >= as_of:
                 return (d,)
-            ids: Iterable[str] = relations.sources_on(inp.via, d)
-            every = relations.undated_sources(inp.via)
-            if every:  # an undated via row holds on D too
-                ids = set(ids) | every
-            if not ids:
-                # no via rows on D: who played is unknown, so every later date may hold
-                # one of their next games.
+            ids: Iterable[str] | None = occurring_on(relations, inp.via, d)
+            if ids is None:
+                # no dated via row on D: who played is unknown (undated rows or not), so
+                # every later date may hold one of their next games.
                 return _days_after(d, (as_of - d).days, as_of)
             if known_ids is not None:
                 ids = set(ids).union(known_ids)
@@ -396,17 +399,9 @@ def _games_after(
 ) -> tuple[date, ...]:
     found: set[date] = {d}
     reach = d  # the last date any entity's lookback reaches
-    every = relations.undated_sources(via)
     for eid in ids:
-        if eid in every:
-            # an undated via row holds on every date: the next N dates are its next N
-            last = min(d + timedelta(days=n), as_of)
-            found.update(d + timedelta(days=k) for k in range(1, (last - d).days + 1))
-            reach = max(reach, last)
-            continue
-        ds = relations.dates_of(via, eid)
-        i = bisect_right(ds, d)
-        nxt = ds[i : i + n]
+        # an undated via row holds on every date: its next N occurrences are D+1..D+N
+        nxt = next_occurrences(relations, via, eid, d, n)
         if len(nxt) < n:
             reach = as_of
         for later in nxt:
@@ -415,11 +410,11 @@ def _games_after(
             found.add(later)
         if nxt:
             reach = max(reach, min(nxt[-1], as_of))
-    # A date with no via rows at all is unknown (relation data missing), not a day off:
+    # A date with no dated via row is unknown (relation data missing), not a day off:
     # it may hold one of the next games, so it is covered too.
     x = d + _ONE_DAY
     while x <= reach:
-        if x not in found and not relations.sources_on(via, x):
+        if x not in found and not known_on(relations, via, x):
             found.add(x)
         x += _ONE_DAY
     return tuple(sorted(found))
