@@ -6,14 +6,20 @@ and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is th
 request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
-for an unknown id; 409 when another process runs the same backfill. Invariant: one task per
-backfill id in this process, holding the backfill's run lock.
+for an unknown id; 409 when another process runs the same backfill. Invariants: one task per
+backfill id in this process, holding the backfill's run lock; a backfill is answered
+``running`` only while a live process holds that lock (one whose process died is
+``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
+is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
+``max_attempts``): the same ``POST`` resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -82,6 +88,9 @@ class BackfillApi:
         except AlreadyRunning as exc:
             prep.store.close()
             return 409, {"error": "already_running", "detail": str(exc)}
+        # running from now on (its task stores it again): a GET before the task's first
+        # step must not answer the previous planned / stopped / interrupted
+        prep.store.set_status(bid, "running", time.time())
 
         async def go() -> None:
             try:
@@ -105,6 +114,33 @@ class BackfillApi:
             "resumed": prep.resumed,
             "runs": len(prep.plan.runs),
         }
+
+    def recover(self) -> list[str]:
+        """On the daemon's start: every backfill stored ``running`` whose process died is
+        stored ``interrupted`` (logged, with how to resume it); their ids."""
+        path = store_path(self.state_dir)
+        if not path.exists():
+            return []
+        try:
+            store = BackfillStore(path)
+        except (sqlite3.Error, OSError):  # a broken backfill store never stops the router
+            logger.exception("cannot check the stored backfills for interrupted ones")
+            return []
+        try:
+            found = store.reconcile_all(time.time())
+        except (sqlite3.Error, OSError):
+            logger.exception("cannot check the stored backfills for interrupted ones")
+            found = []
+        finally:
+            store.close()
+        for bid in found:
+            logger.warning(
+                "backfill %s was interrupted: the process running it died; POST the same "
+                "request to /backfills to resume it (its done runs are not run again)",
+                bid,
+                extra={"backfill_id": bid},
+            )
+        return found
 
     def get(self, bid: str) -> Answer:
         path = store_path(self.state_dir)

@@ -99,8 +99,9 @@ async def execute(
 
 
 def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
-    """What ``GET /backfills/ID`` answers: status, counts, failed runs."""
-    st = store.status(bid)
+    """What ``GET /backfills/ID`` answers: status (reconciled: a backfill whose process died
+    is ``interrupted``, never ``running``), counts, failed runs."""
+    st = store.reconcile(bid, time.time())
     if st is None:
         return None
     runs = store.runs(bid)

@@ -9,6 +9,12 @@ Invariants:
   ``synchronous=FULL``): after a crash, a run stored ``done`` did complete. A run stored
   ``running`` may or may not have; resume runs it again (runs are date-scope replaces,
   idempotent).
+* A backfill's status is ``planned`` until a process runs it; only the holder of its run
+  lock stores ``running``. Stored ``running`` with the lock free means its process died
+  (SIGKILL, OOM kill) or its run ended on an internal error: :meth:`BackfillStore.reconcile`
+  stores it ``interrupted`` (its runs in flight back to ``waiting``), so ``running`` is
+  never reported for a backfill nothing runs. Every status: ``planned``, ``running``, ``done``, ``failed``, ``stopped`` (its
+  process stopped it), ``interrupted``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS backfills (
   id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, request TEXT NOT NULL, as_of TEXT NOT NULL,
   processors TEXT NOT NULL, last_day TEXT NOT NULL, created_at REAL NOT NULL,
-  status TEXT NOT NULL DEFAULT 'running', updated_at REAL NOT NULL
+  status TEXT NOT NULL DEFAULT 'planned', updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS backfill_runs (
   backfill_id TEXT NOT NULL, idx INTEGER NOT NULL, processor TEXT NOT NULL, day TEXT NOT NULL,
@@ -81,7 +87,7 @@ class BackfillStore:
         with self._tx():
             self.db.execute(
                 "INSERT INTO backfills(id, key, request, as_of, processors, last_day, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
                 (
                     bid,
                     key,
@@ -155,6 +161,43 @@ class BackfillStore:
             "UPDATE backfills SET status = ?, updated_at = ? WHERE id = ?", (status, now, bid)
         )
 
+    def reconcile(self, bid: str, now: float) -> str | None:
+        """The backfill's status, made truthful first: stored ``running`` while nobody holds
+        its run lock, it is stored ``interrupted`` and its runs stored ``running`` go back to
+        ``waiting`` (error ``interrupted``, attempts kept), as a stop leaves them. The lock is
+        held while this is written, so a process starting the backfill at that instant is
+        refused (:class:`AlreadyRunning`) rather than marked interrupted while it runs."""
+        st = self.status(bid)
+        if st != "running":
+            return st
+        fd = os.open(self._lock_path(bid), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return "running"  # its process holds the lock: it runs
+            with self._tx():
+                self.db.execute(
+                    "UPDATE backfills SET status = 'interrupted', updated_at = ?"
+                    " WHERE id = ? AND status = 'running'",
+                    (now, bid),
+                )
+                self.db.execute(
+                    "UPDATE backfill_runs SET state = 'waiting', error = 'interrupted'"
+                    " WHERE backfill_id = ? AND state = 'running'",
+                    (bid,),
+                )
+        finally:
+            os.close(fd)  # releases the lock
+        return self.status(bid)
+
+    def reconcile_all(self, now: float) -> list[str]:
+        """:meth:`reconcile` every backfill stored ``running``; the ids found interrupted."""
+        stored = [
+            str(r[0]) for r in self.db.execute("SELECT id FROM backfills WHERE status = 'running'")
+        ]
+        return [bid for bid in stored if self.reconcile(bid, now) == "interrupted"]
+
     # ------------------------------------------------------------------ progress
     def runs(self, bid: str) -> list[StoredRun]:
         return [
@@ -201,8 +244,7 @@ class BackfillStore:
         store) for as long as it runs: a second process running the same backfill gets
         :class:`AlreadyRunning` instead of doing its runs twice. The OS drops the lock when
         the holder dies (SIGKILL included)."""
-        path = self.path.parent / f"backfill-{bid}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self._lock_path(bid), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -214,6 +256,9 @@ class BackfillStore:
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _lock_path(self, bid: str) -> Path:
+        return self.path.parent / f"backfill-{bid}.lock"
 
     def _tx(self) -> _Tx:
         return _Tx(self.db)

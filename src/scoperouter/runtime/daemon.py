@@ -332,6 +332,8 @@ class Daemon:
         import_old_state(self.state_store, state_dir / OLD_STATE, registry, retire=True)
 
     async def start(self) -> None:
+        # backfills stored running by a process that died are interrupted, before any GET
+        await asyncio.to_thread(self.ingress.backfills.recover)
         await self.router.start()
         await self.reloader.start()
         if self.settings.http_enabled:
