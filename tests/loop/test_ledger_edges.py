@@ -1,5 +1,6 @@
-"""The trigger ledger against redelivered reports, runs that keep missing ids and the push
-messageId a processor copies as trigger_message_id."""
+"""The trigger ledger against redelivered reports, runs that keep missing ids, and the
+message ids a processor copies as trigger_message_id (an HTTP target's push messageId, a
+Pub/Sub target's recorded publish ids)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,19 @@ def test_completion_naming_the_push_message_id_closes_its_trigger() -> None:
         CompletionRef(outcome="success", message_id="t-0123456789abcdef01234567-17"), 5.0
     )
     assert entry is not None and entry.phase == "succeeded"
+
+
+def test_pubsub_message_ids_survive_a_snapshot_and_go_with_their_entry() -> None:
+    """Every attempt's Pub/Sub message id names its trigger across a snapshot; forgetting the entry forgets them."""
+    b = book(retries=1)
+    b.open(trig("t-1"), 0.0)
+    b.alias("9001", "t-1")  # attempt 1's publish
+    b.alias("9002", "t-1")  # a re-dispatch is published again, with an id of its own
+    b = LedgerBook.restore(b.params, b.snapshot())
+    for mid in ("9001", "9002"):
+        found = b.find(CompletionRef(outcome="success", message_id=mid))
+        assert found is not None and found.trigger_id == "t-1"
+    b.complete(CompletionRef(outcome="success", message_id="9002"), 5.0)
+    assert b.forget_closed(before=1.0) == 1
+    assert b.snapshot()["aliases"] == {}
+    assert b.find(CompletionRef(outcome="success", message_id="9001")) is None

@@ -1,7 +1,9 @@
 """Issue 14 acceptance 3: through ``scoperouter serve`` (a subprocess, as a user runs it) and
 the Pub/Sub emulator, a failed completion
 re-dispatches the same trigger id; after ``run_retries`` it is a dead letter;
-``scoperouter deadletters redrive`` sends it again, and its completion closes it."""
+``scoperouter deadletters redrive`` sends it again, and its completion closes it. And a
+completion naming only the Pub/Sub message id its processor received
+(``trigger_message_id``, production's field) closes the trigger that message carried."""
 
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ def _publish(topic: str, body: dict[str, Any]) -> None:
     pub.stop()
 
 
-def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
+def _pull_message(sub: str, timeout: float = 60.0) -> tuple[dict[str, Any], str]:
+    """The next message on ``sub`` (acked): its JSON body and its Pub/Sub message id."""
     from google.cloud import pubsub_v1
 
     client = pubsub_v1.SubscriberClient()
@@ -62,10 +65,14 @@ def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
                 m = resp.received_messages[0]
                 client.acknowledge(request={"subscription": sub, "ack_ids": [m.ack_id]})
                 body: dict[str, Any] = json.loads(m.message.data)
-                return body
+                return body, str(m.message.message_id)
         raise AssertionError(f"no message on {sub}")
     finally:
         client.close()
+
+
+def _pull_one(sub: str, timeout: float = 60.0) -> dict[str, Any]:
+    return _pull_message(sub, timeout)[0]
 
 
 def _metrics(port: int) -> str:
@@ -185,6 +192,79 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
         ):
             assert line in text, text
         assert "scoperouter_triggers_open " in text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        finally:
+            pub.stop()
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
+
+
+@pytest.mark.emulator
+@pytest.mark.timeout(300)
+async def test_completion_naming_the_pubsub_message_id_closes_its_trigger(
+    pubsub_emulator: str, tmp_path: Path
+) -> None:
+    """A completion naming only the trigger message's Pub/Sub id closes that trigger: no timeout, no re-dispatch."""
+    from google.cloud import pubsub_v1
+
+    tag = uuid.uuid4().hex[:6]
+    trig_topic, trig_sub = (
+        f"projects/{PROJECT}/topics/pgs-{tag}",
+        f"projects/{PROJECT}/subscriptions/pgs-{tag}",
+    )
+    in_topic, in_sub = (
+        f"projects/{PROJECT}/topics/in-{tag}",
+        f"projects/{PROJECT}/subscriptions/in-{tag}",
+    )
+    pub = pubsub_v1.PublisherClient()
+    await asyncio.to_thread(_topic, pub, trig_topic, trig_sub)
+    await asyncio.to_thread(_topic, pub, in_topic, in_sub)
+    path = write_registry(
+        tmp_path,
+        targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}},
+        # a lost match would time out within the test and be re-dispatched
+        defaults={"run_retries": 1, "retry_backoff": "200ms", "completion_timeout": "5s"},
+    )
+    load(path)
+    state, port, log_path = tmp_path / "state", free_port(), tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
+             "--state-dir", str(state), "--port", str(port), "--subscription", in_sub,
+             "--as-of", GAME_DAY.isoformat(), "--sync", "normal", "--shutdown-timeout", "5"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        )  # fmt: skip
+    try:
+        await asyncio.to_thread(_publish, in_topic, INJURY)
+        trigger, message_id = await asyncio.to_thread(_pull_message, trig_sub)
+        tid = trigger["trigger_id"]
+        assert message_id and tid not in message_id  # the emulator's own id, not ours
+        await asyncio.to_thread(
+            _publish,
+            in_topic,
+            {  # production's report: the message id it ran on, no trigger id
+                "trigger_message_id": message_id,
+                "processor_name": "PlayerGameSummaryProcessor",
+                "processor": PGS,
+                "game_date": GAME_DAY.isoformat(),
+                "status": "success",
+                "execution_id": uuid.uuid4().hex,
+            },
+        )
+
+        def entry() -> dict[str, Any]:
+            snap = FileLoopState(state).load() or {}
+            entries = snap.get("ledger", {}).get("entries", [])
+            got = [e for e in entries if e["trigger"]["trigger_id"] == tid]
+            return got[0] if got else {}
+
+        await _until(lambda: entry().get("phase") == "succeeded")
+        await asyncio.sleep(6.0)  # past completion_timeout: a closed trigger stays closed
+        e = entry()
+        assert (e["phase"], e["attempt"], e["timeouts"]) == ("succeeded", 1, 0)
+        assert [h[1] for h in e["history"]] == ["dispatched", "success"]
     finally:
         proc.terminate()
         try:

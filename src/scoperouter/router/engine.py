@@ -203,6 +203,13 @@ class RoutingEngine:
             self._recheck_at = now
         return entry
 
+    def alias(self, message_id: str, trigger_id: str) -> None:
+        """Trigger ``trigger_id`` was delivered as message ``message_id`` (the id a Pub/Sub
+        publish returned): a completion naming it as ``trigger_message_id`` closes the
+        trigger. A no-op without the loop (the driver journals it as ``alias``)."""
+        if self.loop is not None:
+            self.loop.ledger.alias(message_id, trigger_id)
+
     def redrive(self, trigger_ids: Sequence[str], now: float) -> list[Fired]:
         """Send dead letters again now (same trigger id, fresh retries)."""
         if self.loop is None:

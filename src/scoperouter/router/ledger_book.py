@@ -3,7 +3,8 @@
 Invariant: the book stores entries, indexes open ones by ``(processor, date)`` and orders
 their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
 Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
-until :meth:`LedgerBook.forget_closed` drops succeeded ones older than a horizon.
+until :meth:`LedgerBook.forget_closed` drops succeeded ones older than a horizon, with the
+Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class LedgerBook:
 
     # ------------------------------------------------------------------ inputs
     def alias(self, message_id: str, trigger_id: str) -> None:
-        """Remember the Pub/Sub message id a trigger was published with."""
+        """Remember the Pub/Sub message id a trigger was published with (each attempt's
+        publish gets an id of its own: all of them name the trigger)."""
         self._aliases[message_id] = trigger_id
 
     def open(self, trigger: Trigger, now: float) -> Entry:
@@ -208,6 +210,9 @@ class LedgerBook:
         ]
         for k in drop:
             del self._entries[k]
+        if drop:  # their message ids go with them
+            gone = set(drop)
+            self._aliases = {m: t for m, t in self._aliases.items() if t not in gone}
         return len(drop)
 
     # ------------------------------------------------------------------ internals

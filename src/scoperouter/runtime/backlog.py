@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoperouter.runtime.marks import Mark, write_marks
+from scoperouter.runtime.marks import Alias, Mark, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.store import PendingTrigger, Store
 
@@ -48,12 +48,18 @@ Pager = Callable[[list[Mark], list[LaneRequest], float], list[LanePage]]
 
 
 def page(
-    store: Store, marks: list[Mark], requests: list[LaneRequest], now: float
+    store: Store,
+    marks: list[Mark],
+    requests: list[LaneRequest],
+    now: float,
+    *,
+    on_alias: Callable[[Alias], None] | None = None,
 ) -> list[LanePage]:
-    """State thread: one transaction for ``marks`` and every lane's page."""
+    """State thread: one transaction for ``marks`` (``on_alias``: see
+    :func:`~scoperouter.runtime.marks.write_marks`) and every lane's page."""
     out: list[LanePage] = []
     with store.transaction():
-        write_marks(store, marks)
+        write_marks(store, marks, on_alias)
         for rq in requests:
             expired: list[PendingTrigger] = []
             if rq.expire_before is not None:

@@ -34,7 +34,7 @@ from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import MarkQueue, Release
+from scoperouter.runtime.marks import Alias, MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
@@ -372,19 +372,26 @@ class Dispatcher(Outcomes):
         m = self.metrics
         attempts = attempts_before + 1
         error: DispatchError | None = None
+        sent_as: str | None = None  # the id the target gave the message (Pub/Sub's)
         m.inflight.inc()
         try:
             if sink is None:
                 error = DispatchError(trigger.processor, "<none>", "no target", retryable=False)
             else:
                 try:
-                    await sink.send(trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body)
+                    sent_as = await sink.send(
+                        trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body
+                    )
                 except DispatchError as exc:
                     error = exc
                 except Exception as exc:
                     error = DispatchError.from_exception(trigger.processor, sink.name, exc)
         finally:
             m.inflight.dec()
+        if error is None and isinstance(sent_as, str) and sent_as:
+            # a processor reports its run naming the message it received
+            # (trigger_message_id): the ledger maps that id to the trigger
+            self.marks.append(Alias(trigger.trigger_id, sent_as, self.clock()))
         self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
 
     async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:

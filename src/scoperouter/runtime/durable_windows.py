@@ -2,8 +2,9 @@
 
 Invariant: the store always holds what rebuilds the engine's committed windows exactly --
 the last snapshot plus every engine input journaled since (``add`` with its event and
-decision, ``due`` / ``flush`` with their time), because the engine is a pure state machine
-fed explicit times. Journal rows and fired triggers are written in the caller's
+decision, ``due`` / ``flush`` with their time; with the closed loop also ``complete``,
+``request`` and ``alias``, the Pub/Sub message id a trigger was published as), because the
+engine is a pure state machine fed explicit times. Journal rows and fired triggers are written in the caller's
 transaction; the bookkeeping that depends on the commit (:meth:`DurableWindows.after_commit`)
 runs only after it. A transaction that failed leaves the engine dirty:
 :meth:`DurableWindows.reload` rebuilds it from the store. Runs on the state thread only.
@@ -26,6 +27,7 @@ from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import loop_runtime
 from scoperouter.runtime.dispatcher import Committed
+from scoperouter.runtime.marks import Alias
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.sinks import trigger_bytes
 from scoperouter.runtime.store import Store
@@ -136,6 +138,16 @@ class DurableWindows:
         if self.engine.loop is not None:
             self._jbuf.append(("complete", now, loop_runtime.ref_to_json(ref), None))
             self.engine.complete(ref, now)
+
+    def alias(self, m: Alias) -> None:
+        """A trigger was published as message ``m.message_id``: the ledger maps a completion
+        naming that id to the trigger (caller holds the transaction: the journal row is
+        written now, with the delivery's mark). A no-op without the closed loop."""
+        if self.engine.loop is None:
+            return
+        self.store.journal_many([("alias", m.at, m.message_id, m.trigger_id)])
+        self._journal_rows += 1
+        self.engine.alias(m.message_id, m.trigger_id)
 
     def requests(self, now: float) -> list[Fired]:
         """Operator requests (``deadletters redrive``) not applied yet (journaled)."""
@@ -267,6 +279,8 @@ class DurableWindows:
                 engine.complete(loop_runtime.ref_from_json(e.event), e.now)
             elif e.op == "request" and e.event is not None and engine.loop is not None:
                 engine.loop.request(json.loads(e.event), e.now)
+            elif e.op == "alias" and e.event is not None and e.decision is not None:
+                engine.alias(e.event, e.decision)
         # triggers re-fired by the replay were committed with their journal rows: ignored
         if registry is not self.registry:  # from here on the current registry
             engine = engine.under(self.registry, loop=self.loop_on)

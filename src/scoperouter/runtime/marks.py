@@ -8,6 +8,7 @@ so an outcome is written exactly once or retried, never lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scoperouter.runtime.store import Store
@@ -36,6 +37,17 @@ class DoneMany:
         """The :class:`Done` mark of each row, in order."""
         at = self.at
         return [Done(r, a, at) for r, a in zip(self.row_ids, self.attempts, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """The trigger ``trigger_id`` was delivered as message ``message_id`` (the id a Pub/Sub
+    publish returned), at ``at``: a completion naming that id as ``trigger_message_id``
+    closes the trigger (the closed loop's ledger, journaled with the delivery's mark)."""
+
+    trigger_id: str
+    message_id: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +108,15 @@ class DeadLetter:
     at: float
 
 
-Mark = Done | DoneMany | Dead | Attempt | Retry | Redrive | Release | DeadLetter
+Mark = Done | DoneMany | Alias | Dead | Attempt | Retry | Redrive | Release | DeadLetter
 
 
-def write_marks(store: Store, marks: list[Mark]) -> None:
-    """Apply marks (state thread; the caller holds a transaction)."""
+def write_marks(
+    store: Store, marks: list[Mark], on_alias: Callable[[Alias], None] | None = None
+) -> None:
+    """Apply marks (state thread; the caller holds a transaction). ``on_alias`` records an
+    :class:`Alias` (the router's closed loop, in the same transaction); without it, or
+    without the loop, an alias is dropped (nothing would read it)."""
     for m in marks:
         if isinstance(m, Done):
             store.mark_done(m.row_id, m.attempts, m.at)
@@ -117,6 +133,9 @@ def write_marks(store: Store, marks: list[Mark]) -> None:
             store.redrive_lane(m.processor, m.at)
         elif isinstance(m, Release):
             continue  # the row is pending in this store already
+        elif isinstance(m, Alias):
+            if on_alias is not None:
+                on_alias(m)
         else:
             store.dead_letter(m.kind, m.ref, m.reason, m.detail, m.payload, m.at)
 

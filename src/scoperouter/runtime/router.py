@@ -195,7 +195,7 @@ class Router:
         self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
-            functools.partial(backlog.page, self.store),
+            functools.partial(backlog.page, self.store, on_alias=self.windows.alias),
             self.store.pending_processors(),
             on_store_ok=self.health.succeeded,
             on_store_failed=self.health.failed,
@@ -377,7 +377,7 @@ class Router:
             relations=self.relations,  # one consistent view for the batch
             as_of=self.options.as_of,
             now=self.clock(),
-            write_marks=lambda: write_marks(self.store, marks),
+            write_marks=lambda: write_marks(self.store, marks, self.windows.alias),
         )
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
@@ -424,7 +424,7 @@ class Router:
         marks = self.marks.take()
         try:
             fired = await self._in_state(
-                self.windows.fire_due, lambda: write_marks(self.store, marks)
+                self.windows.fire_due, lambda: write_marks(self.store, marks, self.windows.alias)
             )
         except Exception:
             self.health.failed("could not persist due windows")
@@ -457,7 +457,7 @@ class Router:
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:
         with self.store.transaction():
-            write_marks(self.store, marks)
+            write_marks(self.store, marks, self.windows.alias)
 
     async def _flush_marks(self, barrier: bool = False) -> None:
         marks = self.marks.take()  # barrier: even none, to finish behind a write already out

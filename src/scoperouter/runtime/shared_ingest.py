@@ -60,7 +60,8 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
     ``RetryLater`` (the lease goes back, the row is claimable at its time), ``Dead`` + its
     ``trigger`` dead letter -> one ``Dead`` (the store writes the dead letter with the row, ref ``trigger_id#id``);
     ``Release`` -> ``Released`` (a row not started goes back to the store, lease given
-    back); ``Redrive`` -> ``RedriveLane``; other dead letters stay dead letters."""
+    back); ``Redrive`` -> ``RedriveLane``; ``Alias`` is dropped (the closed loop, which
+    reads it, is not available on a state store); other dead letters stay dead letters."""
     out = StateMarks()
     reasons = {
         m.ref.rsplit("#", 1)[-1]: m.reason
@@ -90,6 +91,8 @@ def state_marks(marks: Sequence[rm.Mark]) -> StateMarks:
             out.finished.add(m.row_id)
         elif isinstance(m, rm.Redrive):  # the target works again: its backlog is due now
             out.marks.append(RedriveLane(m.processor, m.at))
+        elif isinstance(m, rm.Alias):  # for the closed loop, which a state store has not
+            continue
         elif m.kind != "trigger":
             out.letters.append(DeadLetterIn(m.kind, m.ref, m.reason, m.detail, m.payload, m.at))
     return out

@@ -5,7 +5,8 @@
   JSON) per line to a JSONL file (group-committed ``fdatasync``, rotation by size).
 * :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
   registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
-  processor and date; Pub/Sub's attribute limits are checked first.
+  processor and date; Pub/Sub's attribute limits are checked first. ``send`` returns the
+  message id Pub/Sub assigned (the dispatcher records it against the trigger).
 * :class:`~scoperouter.runtime.http_sink.HttpSink` -- POST the Pub/Sub push envelope (what
   ``/process`` endpoints accept), or the bare trigger, or a mapped body and headers
   (``target.format``, docs/targets.md).
@@ -95,8 +96,12 @@ class Sink(Protocol):
 
     name: str
 
-    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
-        """Deliver ``trigger``; ``body`` is its serialised JSON when the caller has it."""
+    async def send(
+        self, trigger: Trigger, *, message_id: str, body: bytes | None = None
+    ) -> str | None:
+        """Deliver ``trigger``; ``body`` is its serialised JSON when the caller has it.
+        Returns the id the target gave the message (a Pub/Sub publish's message id), or
+        None when the target assigns none (``message_id`` is what an HTTP target got)."""
         ...
 
     async def close(self) -> None: ...
@@ -111,7 +116,9 @@ class MappedSink:
         self.shaper = shaper
         self.name = inner.name
 
-    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+    async def send(
+        self, trigger: Trigger, *, message_id: str, body: bytes | None = None
+    ) -> str | None:
         try:
             data = self.shaper.data(trigger_json(trigger))
         except RenderError as exc:
@@ -122,7 +129,7 @@ class MappedSink:
                 retryable=False,
                 trigger_id=trigger.trigger_id,
             ) from exc
-        await self.inner.send(trigger, message_id=message_id, body=data)
+        return await self.inner.send(trigger, message_id=message_id, body=data)
 
     async def close(self) -> None:
         return None  # the factory closes the inner sink
@@ -189,13 +196,15 @@ class PubSubSink:
         self._publisher = publisher
         self._ordering = ordering
 
-    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
+    async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> str:
+        """Publish ``trigger``; returns the message id Pub/Sub assigned (the processor's
+        ``trigger_message_id``: the closed loop records it against the trigger)."""
         data = body or trigger_bytes(trigger)
         attrs = trigger_attributes(trigger)
         key = ordering_key(trigger) if self._ordering else None
         check_pubsub_limits(data, attrs, key, processor=trigger.processor, target=self.name)
         try:
-            await self._publisher.publish(self.topic, data, attrs, key)
+            return await self._publisher.publish(self.topic, data, attrs, key)
         except Exception as exc:
             raise DispatchError.from_exception(
                 trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
