@@ -314,8 +314,9 @@ class Daemon:
         state_dir, sync = self.settings.state_dir, self.settings.sync
         if loop_wanted(registry):
             logger.info(
-                "routes.yaml configures the closed loop (run_retries, completion_timeout or "
-                "barrier), which keeps its state in the snapshot + journal store: using %s, "
+                "routes.yaml configures the closed loop (run_retries, completion_timeout, "
+                "retry_backoff or barrier), which keeps its state in the snapshot + journal "
+                "store: using %s, "
                 "not the per-window store",
                 state_dir / OLD_STATE,
                 extra={"state": str(state_dir / OLD_STATE), "closed_loop": True},

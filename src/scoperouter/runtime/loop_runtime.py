@@ -33,13 +33,24 @@ MIRROR_MAX_SHARE = 0.05
 
 
 def loop_wanted(registry: CompiledRegistry) -> bool:
-    """True when the registry asks for the closed loop (run_retries, completion_timeout or
-    barrier anywhere): otherwise the daemon behaves as before."""
+    """True when the registry asks for the closed loop (run_retries, completion_timeout,
+    retry_backoff or barrier anywhere): otherwise the daemon behaves as before.
+
+    ``defaults.retry_backoff`` always has a value (30s): it counts when routes.yaml writes
+    it (pydantic's ``model_fields_set``), whatever the value."""
     d = registry.spec.defaults
-    if d.run_retries or d.completion_timeout or d.barrier is not None:
+    if (
+        d.run_retries
+        or d.completion_timeout
+        or d.barrier is not None
+        or "retry_backoff" in d.model_fields_set
+    ):
         return True
     return any(
-        p.spec.run_retries or p.spec.completion_timeout or p.spec.barrier is not None
+        p.spec.run_retries
+        or p.spec.completion_timeout
+        or p.spec.barrier is not None
+        or p.spec.retry_backoff is not None
         for p in registry.processors.values()
     )
 

@@ -1,0 +1,79 @@
+"""``retry_backoff`` is a closed-loop setting like ``run_retries``, ``completion_timeout`` and
+``barrier``: a registry that sets it anywhere gets the loop in ``serve`` (docs/ledger.md, "In
+the daemon"), and its re-dispatches wait that backoff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runtime_support import GAME_DAY, INJURY_EVENT, MemorySink, RouterFactory, load, write_registry
+
+from scoperouter.runtime.loop_runtime import loop_wanted
+from scoperouter.runtime.router import Inbound
+
+PGS = "player_game_summary"
+
+
+def _registry(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any]) -> Any:
+    cfg = load(write_registry(tmp_path, defaults=defaults))
+    if not processor:
+        return cfg.registry
+    import yaml
+
+    path = tmp_path / "routes.yaml"
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["processors"][PGS].update(processor)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return load(path).registry
+
+
+@pytest.mark.parametrize(
+    ("defaults", "processor", "wanted"),
+    [
+        pytest.param({}, {}, False, id="nothing"),
+        pytest.param({"run_retries": 2}, {}, True, id="defaults-run_retries"),
+        pytest.param({"completion_timeout": "10m"}, {}, True, id="defaults-completion_timeout"),
+        pytest.param({"barrier": {"timeout": "1h"}}, {}, True, id="defaults-barrier"),
+        pytest.param({"retry_backoff": "5s"}, {}, True, id="defaults-retry_backoff"),
+        pytest.param({"retry_backoff": "30s"}, {}, True, id="defaults-retry_backoff-as-default"),
+        pytest.param({}, {"retry_backoff": "5s"}, True, id="processor-retry_backoff"),
+        pytest.param({}, {"run_retries": 1}, True, id="processor-run_retries"),
+    ],
+)
+def test_loop_wanted_counts_every_loop_setting(
+    tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any], wanted: bool
+) -> None:
+    """Any closed-loop setting written in routes.yaml, retry_backoff included, turns the loop on."""
+    assert loop_wanted(_registry(tmp_path, defaults, processor)) is wanted
+
+
+async def test_retry_backoff_alone_redispatches_missed_ids_after_that_backoff(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """With only retry_backoff: 5s set, a partial run's missed ids are re-sent after exactly 5 s (same trigger id)."""
+    cfg = load(write_registry(tmp_path, defaults={"retry_backoff": "5s"}))
+    now = [1_000_000.0]
+    sink = MemorySink()
+    r = make_router(cfg, sink, clock=lambda: now[0])
+    await r.start()
+    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
+    assert await r.idle()
+    (first,) = [t for t in sink.received if t.processor == PGS]
+    report = {
+        "trigger_id": first.trigger_id,
+        "processor": PGS,
+        "game_date": GAME_DAY.isoformat(),
+        "status": "partial",
+        "missed_entities": ["lalplayer01"],
+        "execution_id": "run-1",
+    }
+    assert (await r.submit(Inbound("test", obj=report))).ack
+    sent: list[list[str]] = []
+    for step in (4.9, 0.1):
+        now[0] += step
+        await r.fire_due()
+        assert await r.idle()
+        sent.append([t.trigger_id for t in sink.received if t.processor == PGS])
+    assert sent == [[first.trigger_id], [first.trigger_id, first.trigger_id]]
