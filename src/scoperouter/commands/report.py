@@ -275,6 +275,11 @@ def render_rollout(r: Rollout) -> str:
         lines.append(
             f"  run history: {h['rows']} rows, {h['runs']} finished date-level runs mapped"
             + (
+                f" ({h['duplicate_rows']} repeated rows of a run counted once)"
+                if h.get("duplicate_rows")
+                else ""
+            )
+            + (
                 f"; unmapped: {', '.join(h['unmapped_processors'])}"
                 if h["unmapped_processors"]
                 else ""

@@ -4,8 +4,10 @@ Invariant: a run-history row becomes a :class:`HistoryRun` only when it is a *fi
 run (``success`` or ``partial``) with a duration, and it is attributed to a registry
 processor only by its output table (``output_dataset.output_table`` = the processor's
 ``publishes``) or, failing that, by its class name (``PlayerGameSummaryProcessor`` ->
-``player_game_summary``). Everything else is counted in :class:`History` (``ignored``,
-``unmapped``), never dropped silently.
+``player_game_summary``). A run counts once: a finished row whose ``run_id`` was already
+mapped (the same row delivered again: a retried streaming insert, an export read twice) is
+counted in ``duplicates``, not as a second run. Everything else is counted in
+:class:`History` (``ignored``, ``unmapped``), never dropped silently.
 
 The production table is BigQuery ``nba_reference.processor_run_history``
 (najicham/nba-stats-scraper ``schemas/bigquery/nba_reference/processor_run_history.sql``:
@@ -80,11 +82,13 @@ class History:
     rows: int = 0
     ignored: Counter[str] = field(default_factory=Counter)  # status -> rows not counted
     unmapped: Counter[str] = field(default_factory=Counter)  # processor_name -> rows
+    duplicates: int = 0  # finished rows of a run_id already mapped (the first one counts)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "runs": sum(len(v) for v in self.runs.values()),
+            "duplicate_rows": self.duplicates,
             "ignored_by_status": dict(sorted(self.ignored.items())),
             "unmapped_processors": dict(sorted(self.unmapped.items())),
         }
@@ -115,6 +119,7 @@ def map_history(rows: Iterable[Mapping[str, Any]], publishes: Mapping[str, str |
     processor -> the table it writes)."""
     by_table = {t: p for p, t in publishes.items() if t}
     h = History()
+    seen: set[str] = set()  # run ids mapped (a row without one is its own run)
     for i, row in enumerate(rows, 1):
         h.rows += 1
         status = str(row.get("status") or "")
@@ -139,6 +144,11 @@ def map_history(rows: Iterable[Mapping[str, Any]], publishes: Mapping[str, str |
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise RunHistoryError(f"run history row {i}: {exc}") from exc
+        if row.get("run_id"):
+            if run.run_id in seen:
+                h.duplicates += 1
+                continue
+            seen.add(run.run_id)
         h.runs.setdefault((name, run.data_date), []).append(run)
     return h
 
