@@ -155,11 +155,15 @@ class WindowSpec(Strict):
     decisions, or ``max_wait`` after it opened."""
 
     quiet: Duration = Field(
-        default="30s", description="Fire after this long without a new decision."
+        default="30s",
+        description="Fire after this long without a new decision. Default 30s, also in a "
+        "processor's window that leaves it out (that window replaces defaults.window whole).",
     )
     max_wait: Duration = Field(
         default="2m",
-        description="Fire at the latest this long after the window opened (>= quiet).",
+        description="Fire at the latest this long after the window opened (>= quiet). "
+        "Default 2m, also in a processor's window that leaves it out (that window replaces "
+        "defaults.window whole).",
     )
 
     @model_validator(mode="after")
@@ -319,7 +323,9 @@ class ProcessorSpec(Strict):
         default=None, description="Later dates a change on D also reaches."
     )
     window: WindowSpec | None = Field(
-        default=None, description="Coalescing window; default: defaults.window."
+        default=None,
+        description="Coalescing window; default: defaults.window. Replaces it whole: a key "
+        "left out takes the built-in default (quiet 30s, max_wait 2m), not defaults.window's.",
     )
     target: TargetSpec | None = Field(
         default=None, description="Where its triggers go; default: defaults.target."
