@@ -62,7 +62,7 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
         if sinks is None:
             the = sink or MemorySink()
             sinks = {p: the for p in cfg.registry.processors}
-        opts = RouterOptions(as_of=GAME_DAY, **options)
+        opts = RouterOptions(**{"as_of": GAME_DAY, **options})  # as_of=None: its clock's date
         kwargs: dict[str, Any] = {"options": opts}
         if clock is not None:
             kwargs["clock"] = clock

@@ -8,6 +8,12 @@ file). Before each event, every window whose deadline has passed fires at its de
 the end of the stream the clock runs on until every window has fired. Each trigger is
 printed with ``fired_at`` (``--json``: one trigger per line, SPEC section 3).
 
+Lookbacks stop at the as-of date: ``--as-of`` when given, else each event's virtual date
+(the UTC date of the clock when it is routed), as ``serve`` without ``--as-of`` stops them
+at the date of its own clock. So a replay of last month's events reaches the dates they
+reached then, not every date up to today. A stream with no time at all (no
+``produced_at``/``timestamp``) has no virtual date: it is routed as of today (UTC).
+
 Without ``--dry-run`` the triggers are also appended to an outbox file (``--outbox``,
 default ``./.scoperouter/replay-outbox.jsonl``) and the replay is appended to the
 execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``; ``--no-log``
@@ -35,7 +41,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from scoperouter.commands import as_of, common, config_path, log_path
+from scoperouter.commands import common, config_path, log_path
 from scoperouter.commands.explain import read_input
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
@@ -70,15 +76,17 @@ def replay_events(
     registry: CompiledRegistry,
     relations: RelationStore,
     lines: list[bytes],
-    as_of: date,
+    as_of: date | None,
     *,
     errors: TextIO | None = None,
     log: ExecutionLog | None = None,
 ) -> ReplayResult:
     """Pure-ish core of ``replay`` (no file output): returns every trigger with ``fired_at``.
 
-    With ``log``, each event's decisions are recorded at the virtual clock and each fired
-    trigger as a dispatch (status :data:`REPLAYED_STATUS`) at its ``fired_at``."""
+    ``as_of`` None: each event is routed as of the UTC date of the virtual clock (today's
+    date when no event carries a time). With ``log``, each event's decisions are recorded at
+    the virtual clock, with that as-of, and each fired trigger as a dispatch (status
+    :data:`REPLAYED_STATUS`) at its ``fired_at``."""
     parsed: list[tuple[int, Event]] = []
     rejected = 0
     for n, line in enumerate(lines, start=1):
@@ -90,7 +98,10 @@ def replay_events(
             rejected += 1
             if errors is not None:
                 print(f"line {n}: rejected: {exc}", file=errors)
-    first = next((e.produced_at.timestamp() for _, e in parsed if e.produced_at is not None), 0.0)
+    first_at = next((e.produced_at for _, e in parsed if e.produced_at is not None), None)
+    first = first_at.timestamp() if first_at is not None else 0.0
+    if as_of is None and first_at is None:  # no virtual date to go by
+        as_of = datetime.now(UTC).date()
     engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
@@ -116,15 +127,12 @@ def replay_events(
             emit(engine.tick(clock))
             continue
         seen[event.event_id] = clock
-        decisions, now_fired = engine.receive(event, relations, as_of, clock)
+        at = datetime.fromtimestamp(clock, tz=UTC)
+        day = as_of if as_of is not None else at.date()  # serve's default: its clock's date
+        decisions, now_fired = engine.receive(event, relations, day, clock)
         if log is not None:
             log.record_decisions(
-                event,
-                decisions,
-                datetime.fromtimestamp(clock, tz=UTC),
-                registry=registry,
-                relations=relations,
-                as_of=as_of,
+                event, decisions, at, registry=registry, relations=relations, as_of=day
             )
         emit(now_fired)
     emit(engine.drain())
@@ -154,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     cfg = load_config(config_path(args))
-    today = as_of(args)
+    fixed: date | None = args.as_of  # None: each event's virtual date (replay_events)
     where_log = log_path(args)
     log: ExecutionLog | None = None
     if not args.dry_run and not args.no_log:
@@ -167,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     try:
         result = replay_events(
-            cfg.registry, cfg.relations, data.splitlines(), today, errors=sys.stderr, log=log
+            cfg.registry, cfg.relations, data.splitlines(), fixed, errors=sys.stderr, log=log
         )
     finally:
         if log is not None:
