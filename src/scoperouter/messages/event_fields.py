@@ -75,6 +75,16 @@ def opt_str(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
     return utf8_text(v.strip(), key, ctx)
 
 
+def opt_id(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
+    """:func:`opt_str` of an id-like field (``correlation_id``), without control characters
+    as :func:`id_text` (NUL included: a PostgreSQL state store cannot keep it, and failed
+    every batch the event joined)."""
+    v = opt_str(raw, key, ctx)
+    if v is not None and not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+        raise ctx.fail("invalid_field", f"{key} contains control characters")
+    return v
+
+
 def count_or_none(v: Any) -> int | None:
     if isinstance(v, bool) or v is None:
         return None
@@ -107,8 +117,8 @@ def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str
             return id_text(v, key, ctx)
         if v is not None and not isinstance(v, str):
             raise ctx.fail("invalid_field", f"{key} must be a string, got {short(v)}")
-    if message_id:
-        return message_id
+    if message_id:  # as checked as an id sent in the event (a push message's id is text)
+        return id_text(message_id, "message id", ctx)
     canonical = json.dumps(
         raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )

@@ -122,7 +122,7 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     correlation = get("correlation_id")
     if correlation is not None:
         correlation = correlation.strip()
-        if not correlation:
+        if not correlation or not correlation.isprintable():  # the full path decides
             return None
     entities: dict[str, tuple[str, ...]] | None = None
     given = get("affected_entities")

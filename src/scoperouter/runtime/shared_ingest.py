@@ -217,7 +217,12 @@ def _detail(exc: Exception) -> str:
 def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    return DeadLetterIn("event", inb.message_id, reason, detail, payload, now)
+    # a NUL in the message id (a push envelope's text) is escaped: PostgreSQL text cannot
+    # keep it, and the failed insert failed the whole batch for ever
+    ref = inb.message_id
+    if ref is not None and "\x00" in ref:
+        ref = ref.replace("\x00", "\\x00")
+    return DeadLetterIn("event", ref, reason, detail, payload, now)
 
 
 def _dead_payload(res: BatchResult, d: DeadLetterIn) -> None:
