@@ -81,7 +81,8 @@ _TEMPLATES = {
     "(%s OR processor = %s))",
     "redrive_dead": "UPDATE sr_outbox SET status = 'pending', attempts = 0, available_at = %s, "
     "created_at = %s, finished_at = NULL, error = NULL WHERE status = 'dead' "
-    "AND (%s OR processor = %s)",
+    "AND (%s OR processor = %s) RETURNING trigger_id, id",
+    "drop_letter": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND ref = %s",
     "discard_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND (%s OR processor = %s)",
     "extend": "UPDATE sr_outbox SET lease_until = %s WHERE id = %s AND status = 'leased' "
     "AND lease_owner = %s",
@@ -237,11 +238,15 @@ class Sql:
 
     def redrive_dead(self, db: Executes, now: float, processor: str | None) -> int:
         """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
-        attempt count and horizon; their dead letters go (caller holds the transaction)."""
+        attempt count and horizon; their dead letters go (caller holds the transaction).
+        The letters dropped are those of the rows the UPDATE redrove (locked, now pending):
+        deleting the letters of the rows dead at an earlier statement's snapshot missed a
+        row that died in between, redriven with its letter left behind."""
         every = processor is None
-        db.execute(self.q["drop_dead_letters"], (every, processor))
-        cur = db.execute(self.q["redrive_dead"], (now, now, every, processor))
-        return int(cur.rowcount)
+        rows = db.execute(self.q["redrive_dead"], (now, now, every, processor)).fetchall()
+        for trigger_id, item_id in rows:
+            db.execute(self.q["drop_letter"], (f"{trigger_id}#{item_id}",))
+        return len(rows)
 
     def discard_dead(self, db: Executes, processor: str | None) -> int:
         """Delete dead rows (of ``processor``, or all) and their dead letters."""
