@@ -143,12 +143,6 @@ class InMemoryRelations:
         t = self._tables.get(relation)
         return t.undated if t is not None else _EMPTY
 
-    def next_dates(self, relation: str, entity_id: str, after: date, n: int) -> tuple[date, ...]:
-        """The first ``n`` dates strictly after ``after`` with rows for ``entity_id``."""
-        ds = self.dates_of(relation, entity_id)
-        i = bisect_right(ds, after)
-        return ds[i : i + n]
-
     def sources_on(self, relation: str, on: date) -> frozenset[str]:
         t = self._tables.get(relation)
         return t.on_date.get(on, _EMPTY) if t is not None else _EMPTY

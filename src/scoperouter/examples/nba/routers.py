@@ -19,7 +19,11 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.compiled import CompiledProcessor, CompiledRegistry
-from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.processor_registry.relations import (
+    InMemoryRelations,
+    next_occurrences,
+    occurring_on,
+)
 from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.loop_params import LoopOverrides
@@ -63,9 +67,17 @@ def lookback_dates(
             if d <= as_of
         )
     assert lb.count is not None and lb.via is not None
+    # the router's occurrence rule (relations.py): undated via rows hold on every date, and
+    # a date without any dated via row is unknown, so every later date up to as-of may hold
+    # one of the next occurrences of whoever occurred on it
+    who = occurring_on(relations, lb.via, day)
+    if who is None:
+        return _date_range(day + timedelta(days=1), as_of) if day < as_of else ()
     later: set[date] = set()
-    for eid in relations.sources_on(lb.via, day):
-        later.update(d for d in relations.next_dates(lb.via, eid, day, lb.count) if d <= as_of)
+    for eid in who:
+        later.update(
+            d for d in next_occurrences(relations, lb.via, eid, day, lb.count) if d <= as_of
+        )
     return tuple(sorted(later))
 
 
