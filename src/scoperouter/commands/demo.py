@@ -21,7 +21,9 @@ really changed (see ``src/scoperouter/examples/nba/README.md``).
 events as JSON Lines, in time order (``examples/events/game-day.jsonl`` is that file). The routed run's decisions, dispatches and
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
 ``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
-they differ (a registry that loses updates) or the config is invalid.
+they differ (a registry that loses updates) or the config is invalid. The date-level side
+is always the registry shipped with the package over the season's relation data, so
+``--config`` is compared with today's behaviour, not with itself.
 ``--faults`` also runs the day with faults (10 % of runs fail, 5 % never report back,
 messages up to 60 s late) routed with the ledger off, on, and with the barrier, plus without
 faults with and without the barrier (``closed_loop`` in ``--json``; docs/ledger.md), and

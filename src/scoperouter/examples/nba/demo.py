@@ -3,7 +3,9 @@
 :func:`run_demo` loads the registry (``./routes.yaml`` if present, else the copy shipped
 with the package), uses its relation data for the default season from ``./routes.yaml`` or
 generates the season's relation CSVs into a temporary directory (any other seed, or the
-packaged registry), runs the game day date level and routed, and returns a
+packaged registry), runs the game day date level (today's behaviour: always the packaged
+registry over the season's relation data, :func:`reference_baseline`) and routed (the
+loaded registry), and returns a
 :class:`DemoResult` with the JSON summary, a text summary and a small HTML page.
 """
 
@@ -11,12 +13,20 @@ from __future__ import annotations
 
 import html
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scoperouter.examples.nba.harness import Comparison, CostModel, compare, prepare
+from scoperouter.examples.nba.harness import (
+    Comparison,
+    CostModel,
+    GameDay,
+    ModeStats,
+    compare,
+    prepare,
+    run_date_level,
+)
 from scoperouter.examples.nba.loop_demo import LoopComparison, compare_loop
 from scoperouter.examples.nba.processors import BY_NAME, ORDER
 from scoperouter.examples.nba.season import (
@@ -24,10 +34,12 @@ from scoperouter.examples.nba.season import (
     DEFAULT_SEED,
     Season,
     generate_season,
+    relation_rows,
     write_relations,
 )
 from scoperouter.examples.nba.single import SingleUpdate, single_update
 from scoperouter.examples.nba.stream import apply_update
+from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
@@ -50,6 +62,19 @@ def relations_from_dir(registry: CompiledRegistry, directory: Path) -> InMemoryR
     inv = {n: r.base for n, r in registry.relations.items() if r.inverse}
     inv_types = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if r.inverse}
     return load_csv_relations(directory, base, inv, inv_types)
+
+
+def reference_baseline(day: GameDay, cost: CostModel) -> tuple[ModeStats, Warehouse]:
+    """Today's behaviour, the date-level side of the comparison: the reference pipeline's
+    own dependencies (the registry shipped with the package) over the season's relation
+    data, whatever registry the day is routed with. Built from the registry under test, a
+    registry missing an input or a lookback would drop the same runs from both sides and
+    compare identical."""
+    ref = load_config(PACKAGED_ROUTES, with_relations=False).registry
+    inverses = {n: r.base for n, r in ref.relations.items() if r.inverse}
+    types = {n: (r.from_type, r.to_type) for n, r in ref.relations.items()}
+    rel = InMemoryRelations(relation_rows(day.season), inverses=inverses, types=types)
+    return run_date_level(replace(day, registry=ref, relations=rel), cost=cost)
 
 
 @dataclass
@@ -277,6 +302,6 @@ def run_demo(
             write_relations(season, Path(tmp))
             relations = relations_from_dir(registry, Path(tmp))
     day = prepare(season, registry, relations)
-    comparison = compare(day, cost=cost, log=log)
+    comparison = compare(day, cost=cost, log=log, baseline=reference_baseline(day, cost))
     loop = compare_loop(day, comparison.date_wh) if faults else None
     return DemoResult(season, comparison, single_update(day, cost), routes, cost, loop)
