@@ -70,7 +70,8 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         columns = columns_by_table(rows, dataset)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        where = f"{args.export}: " if args.export else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
     spec: RoutesSpec | None = None
     if args.config or Path("routes.yaml").is_file():

@@ -21,13 +21,33 @@ from scoperouter.processor_registry.models import RoutesSpec
 
 
 def load_columns_export(path: Path) -> list[dict[str, Any]]:
+    """The rows of an export: a CSV with a header, a JSON array of objects, or JSON lines
+    (one object a line). Raises ValueError naming ``path:line`` at the first bad row."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(io.StringIO(text)))
     stripped = text.lstrip()
     if stripped.startswith("["):
-        return [dict(r) for r in json.loads(stripped)]
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        for i, r in enumerate(rows, 1):
+            if not isinstance(r, dict):
+                raise ValueError(f"{path}: row {i} of the array is not an object")
+        return list(rows)
+    out: list[dict[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{n}: a row must be a JSON object")
+        out.append(row)
+    return out
 
 
 def columns_by_table(
