@@ -7,7 +7,8 @@ trigger and its history; ``redrive`` asks the router to send them again with the
 trigger id (processors stay idempotent) and fresh retries: the request is appended to
 ``<state-dir>/loop-requests.jsonl``, which a running ``serve`` applies once; its completion
 then closes the trigger. ``--reason`` matches the last outcome (``failed``, ``timed_out``) or
-a substring of the error. Exit 0; 1 when nothing matches (or no ledger).
+a substring of the error. Exit 0; 1 when nothing matches (or no ledger), or when an ``ID``
+is not a dead letter (then nothing is requested). With ``--json`` stdout is always JSON.
 
 Invariant: the command never rewrites the ledger (only the router does); a request has a
 unique id and is applied at most once.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -102,11 +104,21 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(json.dumps(body, indent=2))
         return 0
+    unknown = sorted(set(args.ids) - {e.trigger_id for e in dead})
+    if unknown:  # a typo never narrows the request silently: nothing is requested
+        msg = f"not a dead letter: {', '.join(unknown)}; nothing requested"
+        print(f"error: {msg}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": "unknown_ids", "ids": unknown, "detail": msg}))
+        return 1
     chosen = _select(dead, args)
     if not (args.ids or args.reason or args.processor):
         chosen = dead  # redrive with no filter: every dead letter
     if not chosen:
-        print("nothing to redrive")
+        if args.json:
+            print(json.dumps({"error": "nothing_to_redrive", "ids": []}))
+        else:
+            print("nothing to redrive")
         return 1
     from scoperouter.runtime.loop_store import Requests
 

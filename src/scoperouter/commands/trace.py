@@ -7,7 +7,7 @@ timeouts, re-dispatches, dead letters), the downstream events those completions 
 the triggers those joined, and so on to the end of the DAG. A trigger id starts the walk
 at that trigger. With an execution log (``--log``, default
 ``./.scoperouter/execution_log.sqlite``, when present) each event also shows its
-decisions. ``--json`` prints the tree; ``--html`` writes a small timeline.
+decisions. An explicit ``--config`` or ``--log`` must be readable (exit 1 otherwise). ``--json`` prints the tree; ``--html`` writes a small timeline.
 
 Invariant: read-only; every trigger appears once in a trace (a trigger joined by several
 events of the wave is shown at its first one and referred to afterwards).
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,15 +60,20 @@ def load_entries(state_dir: Path) -> list[Entry]:
 
 
 def _phases(args: argparse.Namespace) -> dict[str, int]:
-    path = Path(config_path(args))
-    if not path.is_file():
-        return {}
+    """Each processor's phase, from the registry. Without ``--config``, ``./routes.yaml``
+    is optional (phases show as ``?``); an explicit ``--config`` must load (ConfigError)."""
     from scoperouter.processor_registry.loader import load_config
 
-    try:
+    path = Path(config_path(args))
+    if not args.config:
+        if not path.is_file():
+            return {}
+        try:
+            reg = load_config(path, with_relations=False).registry
+        except ConfigError:
+            return {}
+    else:
         reg = load_config(path, with_relations=False).registry
-    except Exception:
-        return {}
     return {n: p.phase for n, p in reg.processors.items()}
 
 
@@ -77,6 +83,8 @@ def _decisions(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
 
     path = log_path(args)
     if not path.is_file():
+        if args.log is not None:  # asked for: never silently traced without it
+            raise ConfigError(f"no execution log at {path}", file=str(path))
         return {}
     try:
         data = read_log(path)
@@ -289,7 +297,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text(tree))
     if args.html:
-        Path(args.html).write_text(timeline_html(tree), encoding="utf-8")
+        try:
+            Path(args.html).write_text(timeline_html(tree), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.html}: {exc.strerror}", file=sys.stderr)
+            return 1
         if not args.json:
             print(f"html timeline: {args.html}")
     return 0
