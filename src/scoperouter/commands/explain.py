@@ -1,6 +1,7 @@
 """``scoperouter explain EVENT|- [--config C] [--as-of DATE] [--json] [--cascade]``.
 
-One event (a JSON file, or ``-`` for stdin) through the planner: a decision for every
+One event (a JSON file, or ``-`` for stdin; a Pub/Sub push envelope is unwrapped, its
+messageId naming an event without an id, as ``serve``'s ``/events`` does) through the planner: a decision for every
 processor of the registry, sorted by processor name. ``--json`` prints
 ``{"event": {...normalised...}, "decisions": [...]}`` (SPEC section 4). ``--as-of``
 (default: today) caps lookback dates. ``--cascade`` also follows ``publishes`` through the
@@ -20,7 +21,14 @@ from datetime import date
 from typing import Any
 
 from scoperouter.commands import as_of, common, config_path
+from scoperouter.errors import EventError
 from scoperouter.messages.normalize import event_to_json, parse_event_bytes
+from scoperouter.messages.push import (
+    PROBLEM_TEXT,
+    PushEnvelopeError,
+    is_push_envelope,
+    parse_push_envelope,
+)
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.cascade import Wave, cascade
 from scoperouter.router.decisions import Decision
@@ -37,6 +45,28 @@ def read_input(path: str) -> bytes | None:
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return None
+
+
+def unwrap_push(data: bytes) -> tuple[bytes, str | None]:
+    """The event a Pub/Sub push envelope carries, with its messageId (``serve``'s
+    ``/events`` takes both forms, so ``explain`` does); other bytes as they are. A push
+    message ``serve`` would dead-letter (no data, bad base64) raises EventError."""
+    if not data.lstrip().startswith(b"{") or b'"message"' not in data:
+        return data, None  # not an envelope: the event parser says what is wrong
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return data, None
+    if not is_push_envelope(obj):
+        return data, None
+    try:
+        push = parse_push_envelope(obj)
+    except PushEnvelopeError as exc:
+        raise EventError("invalid_envelope", str(exc)) from None
+    if push.problem is not None or push.data is None:
+        problem = PROBLEM_TEXT[push.problem or "no_data"]
+        raise EventError("invalid_envelope", problem, push.message_id)
+    return push.data, push.message_id
 
 
 def format_dates(dates: tuple[date, ...]) -> str:
@@ -110,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     cfg = load_config(config_path(args))
-    event = parse_event_bytes(data, cfg.registry)  # EventError -> main() prints, exit 1
+    data, message_id = unwrap_push(data)  # EventError -> main() prints, exit 1
+    event = parse_event_bytes(data, cfg.registry, message_id=message_id)
     today = as_of(args)
     decisions = plan(cfg.registry, cfg.relations, event, today)
     wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
@@ -149,7 +180,11 @@ def register(subparsers: Any) -> None:
         "hop by hop (a dry run).",
         parents=[common(config=True, as_of=True, json=True)],
     )
-    p.add_argument("event", metavar="EVENT", help="event JSON file, or - for stdin")
+    p.add_argument(
+        "event",
+        metavar="EVENT",
+        help="event JSON file (or a Pub/Sub push envelope), or - for stdin",
+    )
     p.add_argument(
         "--cascade",
         action="store_true",
