@@ -295,8 +295,8 @@ class PubSubSource:
         """Queue the message; wake the loop only when no wake-up is pending (a burst of
         messages costs one loop wake-up, not one each)."""
         loop = self._loop
-        if loop is None or loop.is_closed():
-            message.nack()
+        if loop is None or loop.is_closed() or self._stopping:
+            message.nack()  # stopping: Pub/Sub redelivers it (here or to another replica)
             return
         self._inbox.append(message)
         if self._wake_pending:
@@ -359,7 +359,13 @@ class PubSubSource:
             logger.exception("could not settle a Pub/Sub message (it is redelivered)")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop pulling; messages not yet acked are redelivered by Pub/Sub."""
+        """Stop pulling; messages not yet acked are redelivered by Pub/Sub.
+
+        What the router holds is answered first, while the streaming pull is still open:
+        the client library sends acks and nacks through the pull's dispatcher, which
+        cancelling the pull shuts down -- an ack given after the cancel is dropped and
+        Pub/Sub redelivers an event already committed. Messages arriving meanwhile are
+        nacked at once (:meth:`_callback`)."""
         self._stopping = True
         if self._probe is not None:
             self._probe.cancel()
@@ -371,18 +377,27 @@ class PubSubSource:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recover
             self._recover = None
-        fut, client = self._future, self._client
-        self._future = self._client = None
-        if fut is not None:
-            fut.cancel()
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(Exception, asyncio.CancelledError):  # cancelled / timeout
-                await asyncio.wait_for(loop.run_in_executor(None, fut.result), timeout)
-        while self._inbox:  # queued, never handed to the router: redelivered
-            self._inbox.popleft().nack()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self._unsettled:  # in the router's queue: acked (or nacked) once answered
             self._all_settled = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_settled.wait(), timeout)
+        while self._inbox:  # queued, never handed to the router: redelivered
+            self._inbox.popleft().nack()
+        fut, client = self._future, self._client
+        self._future = self._client = None
+        if fut is not None:
+            fut.cancel()
+            left = max(0.1, deadline - loop.time())
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # cancelled / timeout
+                await asyncio.wait_for(loop.run_in_executor(None, fut.result), left)
+        if self._unsettled:
+            logger.warning(
+                "Pub/Sub source stopped with %d messages unanswered by the router; Pub/Sub "
+                "redelivers them",
+                self._unsettled,
+                extra={"subscription": self.subscription, "unsettled": self._unsettled},
+            )
         if client is not None:
             client.close()

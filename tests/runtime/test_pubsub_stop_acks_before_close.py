@@ -1,0 +1,134 @@
+"""A graceful stop of the Pub/Sub source settles what it holds while the streaming pull is
+still open: the client library sends an ack or a nack through the stream's dispatcher, which
+``StreamingPullFuture.cancel()`` shuts down, so an ack given after the cancel is dropped and
+Pub/Sub redelivers an event that was committed and "acked" (seen with the emulator: all five
+events of a stopped burst came back). Invariant: every message the source held when its stop
+began is acked or nacked before the pull is cancelled (within the stop's timeout), and a
+message that arrives while it stops is nacked at once. The client is a stand-in that drops
+settlements after the cancel, as the library does (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import pytest
+from runtime_support import GAME_DAY, MemorySink, RouterFactory, players_of
+
+from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime import pubsub
+from scoperouter.runtime.pubsub import PubSubSource
+
+
+class Pull:
+    """The streaming pull's future: ``cancel()`` closes the stream and its dispatcher."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def cancel(self) -> bool:
+        self.closed = True
+        return True
+
+    def add_done_callback(self, fn: Any) -> None:
+        pass
+
+    def result(self, timeout: float | None = None) -> None:
+        return None
+
+
+class Client:
+    """``SubscriberClient`` stand-in: ``subscribe`` hands out one :class:`Pull`."""
+
+    def __init__(self) -> None:
+        self.pull = Pull()
+        self.callback: Any = None
+
+    def subscribe(self, subscription: str, **kwargs: Any) -> Pull:
+        self.callback = kwargs["callback"]
+        return self.pull
+
+    def close(self) -> None:
+        pass
+
+
+class Message:
+    """A pulled message; a settlement counts only while the pull is open (else dropped)."""
+
+    def __init__(self, n: int, pull: Pull) -> None:
+        self.data = json.dumps(
+            {
+                "event_id": f"stop-{n}",
+                "source": "nba_raw.nbac_gamebook_player_stats",
+                "game_date": GAME_DAY.isoformat(),
+                "affected_entities": {"players": [players_of("BOS")[n % 15]]},
+                "changed_fields": ["minutes"],
+            }
+        ).encode()
+        self.message_id = f"m-{n}"
+        self.attributes: dict[str, str] = {}
+        self.pull = pull
+        self.sent: list[str] = []  # settlements that reached Pub/Sub
+        self.dropped: list[str] = []  # given after the cancel: never sent
+
+    def ack(self) -> None:
+        (self.dropped if self.pull.closed else self.sent).append("ack")
+
+    def nack(self) -> None:
+        (self.dropped if self.pull.closed else self.sent).append("nack")
+
+
+async def until(cond: Any) -> None:
+    """Yield to the loop until ``cond()`` (bounded by steps, not by time)."""
+    for _ in range(100_000):
+        if cond():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never met")
+
+
+CASES = [
+    # (case, messages held by the router at the stop, messages arriving during it, expected)
+    ("held burst is acked before the cancel", 4, 0, [["ack"]] * 4),
+    ("arrival during the stop is nacked at once", 2, 1, [["ack"]] * 2 + [["nack"]]),
+]
+
+
+@pytest.mark.parametrize(("case", "held", "arriving", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_stop_settles_held_messages_before_cancelling_the_pull(
+    case: str,
+    held: int,
+    arriving: int,
+    expected: list[list[str]],
+    zero_cfg: LoadedConfig,
+    make_router: RouterFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Messages committed while the source stops are acked through the open pull, none dropped."""
+    client = Client()
+    monkeypatch.setattr(pubsub, "_subscriber_client", lambda: client)
+    r = make_router(zero_cfg, MemorySink())
+    await r.start()
+    source = PubSubSource("projects/p/subscriptions/s", r, check=lambda s: None)
+    source.probe_interval_s = 3600.0
+    source.start()
+    gate = threading.Event()
+    r._state.submit(gate.wait)  # the state thread is busy: the burst waits in the router
+    messages = [Message(n, client.pull) for n in range(held)]
+    for m in messages:
+        client.callback(m)
+    await until(lambda: source._unsettled == held)
+    stop = asyncio.create_task(source.stop(timeout=60.0))
+    await until(lambda: source._all_settled is not None)  # the stop waits for them
+    late = [Message(held + n, client.pull) for n in range(arriving)]
+    for m in late:
+        client.callback(m)
+    await asyncio.sleep(0)
+    gate.set()
+    await stop
+    everything = messages + late
+    assert [m.dropped for m in everything] == [[]] * len(everything), case
+    assert [m.sent for m in everything] == expected, case
+    assert client.pull.closed
