@@ -321,9 +321,18 @@ class Router:
     async def _ingest_worker(self) -> None:
         """Batches of light events, each followed by at most one heavy event (a long
         backfill) in a transaction of its own: a small event waits for one heavy event at
-        most, never for a queue of them (issue 18), and heavy ones are never starved."""
+        most, never for a queue of them (issue 18), and heavy ones are never starved.
+        After a failed transaction the next waits the store's backoff: a message nacked
+        for it comes straight back (Pub/Sub redelivers at once), and retrying it at once
+        spun on the failing store."""
         heavy = self._heavy
+        failed = False
         while True:
+            if failed:
+                failed = False
+                backoff = self.health.backoff()
+                if backoff:
+                    await asyncio.sleep(backoff)
             if self.log_bridge.full:  # backpressure: the execution log is behind
                 await self.log_bridge.room()
             if not heavy or not self._queue.empty():
@@ -341,12 +350,13 @@ class Router:
                     else:
                         (heavy if is_heavy(i) else light).append(i)
                 if light:
-                    await self._run_batch(light)
-            if heavy:
-                await self._run_batch([heavy.popleft()])
+                    failed = not await self._run_batch(light)
+            if heavy and not failed:
+                failed = not await self._run_batch([heavy.popleft()])
 
-    async def _run_batch(self, batch: list[Item]) -> None:
-        """One ingest transaction for ``batch``; answers every item's future."""
+    async def _run_batch(self, batch: list[Item]) -> bool:
+        """One ingest transaction for ``batch``; answers every item's future. False when
+        the transaction failed."""
         count_received(self.metrics, batch)
         marks, t0 = self.marks.take(), time.perf_counter()
         try:
@@ -361,10 +371,12 @@ class Router:
                     item.fut.set_result(Outcome("unavailable", reason="store_error"))
             # the engine may hold uncommitted changes
             await self._reload_windows()
+            return False
         else:
             observe_n(self.metrics.ingest_seconds, time.perf_counter() - t0, 1)
             self.health.succeeded()
             self._apply_batch(batch, result)
+            return True
         finally:
             self._unfinished -= len(batch)
 
