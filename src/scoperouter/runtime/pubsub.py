@@ -284,8 +284,16 @@ class PubSubSource:
                 continue
             if self._stopping:
                 return
-            self._failure = None
-            self._subscribe()
+            try:  # (the client starts the stream's threads: it can fail too)
+                self._subscribe()
+            except Exception as exc:
+                self._failure = detail = _describe(exc)  # still not ready; retried
+                logger.error(
+                    "Pub/Sub resubscribe failed",
+                    extra={"subscription": self.subscription, "error": detail},
+                )
+                continue
+            self._failure = None  # only now: a new pull runs
             logger.warning(
                 "Pub/Sub streaming pull resumed", extra={"subscription": self.subscription}
             )
@@ -359,13 +367,10 @@ class PubSubSource:
             logger.exception("could not settle a Pub/Sub message (it is redelivered)")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop pulling; messages not yet acked are redelivered by Pub/Sub.
-
-        What the router holds is answered first, while the streaming pull is still open:
-        the client library sends acks and nacks through the pull's dispatcher, which
-        cancelling the pull shuts down -- an ack given after the cancel is dropped and
-        Pub/Sub redelivers an event already committed. Messages arriving meanwhile are
-        nacked at once (:meth:`_callback`)."""
+        """Stop pulling; messages not yet acked are redelivered by Pub/Sub. What the router
+        holds is answered first, while the pull is open: the client sends acks through the
+        pull's dispatcher, which the cancel shuts down (an ack after it is dropped, and a
+        committed event redelivered). Arrivals meanwhile are nacked (:meth:`_callback`)."""
         self._stopping = True
         if self._probe is not None:
             self._probe.cancel()
@@ -392,12 +397,7 @@ class PubSubSource:
             left = max(0.1, deadline - loop.time())
             with contextlib.suppress(Exception, asyncio.CancelledError):  # cancelled / timeout
                 await asyncio.wait_for(loop.run_in_executor(None, fut.result), left)
-        if self._unsettled:
-            logger.warning(
-                "Pub/Sub source stopped with %d messages unanswered by the router; Pub/Sub "
-                "redelivers them",
-                self._unsettled,
-                extra={"subscription": self.subscription, "unsettled": self._unsettled},
-            )
+        if self._unsettled:  # answered later: their acks are dropped, Pub/Sub redelivers
+            logger.warning("Pub/Sub source stopped, %d messages unanswered", self._unsettled)
         if client is not None:
             client.close()
