@@ -49,17 +49,18 @@ class StoreHealth:
             self._last_log = time.monotonic()
             logger.exception("%s; the store is failing: not ready, retrying with backoff", what)
             return
-        self._unlogged += 1
-        if time.monotonic() - self._last_log >= self.options.store_log_interval_s:
-            self._last_log = time.monotonic()
-            logger.error(
-                "%s; the store is still failing (%d failures so far, %d not logged)",
-                what,
-                self.failures,
-                self._unlogged,
-                exc_info=True,
-            )
-            self._unlogged = 0
+        if time.monotonic() - self._last_log < self.options.store_log_interval_s:
+            self._unlogged += 1  # (counted in the next line: it is not logged itself)
+            return
+        self._last_log = time.monotonic()
+        logger.error(
+            "%s; the store is still failing (%d failures so far, %d not logged)",
+            what,
+            self.failures,
+            self._unlogged,
+            exc_info=True,
+        )
+        self._unlogged = 0
 
     def succeeded(self) -> None:
         if not self.ok:
