@@ -87,10 +87,10 @@ def event(i: int, tag: str) -> bytes:
     return json.dumps(
         {
             "event_id": event_id(i, tag),
-            "source": "nba_raw.nbac_gamebook_player_stats",
+            "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
             "game_date": GAME_DAY.isoformat(),
             "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-            "changed_fields": ["minutes"],
+            "changed_fields": ["injury_reason"],
         }
     ).encode()
 

@@ -17,8 +17,10 @@ Usage::
     python bench/daemon.py [--seconds 10] [--rate 2000] [--skip-emulator] [--sync full|normal]
 
 Prints a small report (and ``--json`` for machine-readable output). Every event fires
-exactly one trigger (``nbac_gamebook_player_stats`` with ``changed_fields: [minutes]``
-reaches ``player_game_summary`` only), so events/s equals triggers/s.
+exactly one trigger (``nbac_injury_report`` with ``changed_fields: [injury_reason]``
+reaches ``player_game_summary`` only), so events/s equals triggers/s. (Runs saved before
+routes.yaml routed the gamebook to ``upcoming_player_game_context`` used
+``nbac_gamebook_player_stats`` with ``[minutes]``, then also one trigger.)
 """
 
 from __future__ import annotations
@@ -76,10 +78,10 @@ def event(i: int, tag: str, day: date = GAME_DAY) -> bytes:
     return json.dumps(
         {
             "event_id": f"{tag}-{i}",
-            "source": "nba_raw.nbac_gamebook_player_stats",
+            "source": "nba_raw.nbac_injury_report",
             "game_date": day.isoformat(),
             "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-            "changed_fields": ["minutes"],
+            "changed_fields": ["injury_reason"],
         }
     ).encode()
 

@@ -116,10 +116,10 @@ async def run(
             ev = Event.model_validate(
                 {
                     "event_id": f"sat-{i}",
-                    "source": "nba_raw.nbac_gamebook_player_stats",
+                    "source": "nba_raw.nbac_injury_report",  # one run: player_game_summary
                     "game_date": GAME_DAY.isoformat(),
                     "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-                    "changed_fields": ["minutes"],
+                    "changed_fields": ["injury_reason"],
                 }
             )
             ds = plan(reg, rel, ev, GAME_DAY)

@@ -56,11 +56,13 @@ import daemon_latency as bd  # (bench/daemon_latency.py: Serve, free_port, PLAYE
 
 
 def event(i: int) -> bytes:
-    """One event, three triggers (player and both team summaries), distinct per ``i``."""
+    """One event, three triggers (player and both team summaries), distinct per ``i``: the
+    NBA.com box scores reach exactly those. (Saved runs used the gamebook, which routes.yaml
+    now also routes to upcoming_player_game_context: four triggers.)"""
     return json.dumps(
         {
             "event_id": f"outage-{i}",
-            "source": "nba_raw.nbac_gamebook_player_stats",
+            "source": "nba_raw.nbac_player_boxscores",
             "game_date": bd.GAME_DAY.isoformat(),
             "affected_entities": {"players": [bd.PLAYERS[i % len(bd.PLAYERS)]]},
             "changed_fields": ["points"],

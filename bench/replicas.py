@@ -655,10 +655,10 @@ def hot_events(n: int, tag: str, critical: bool) -> list[dict[str, Any]]:
     for i in range(n):
         ev: dict[str, Any] = {
             "event_id": f"{tag}-{i:06d}",
-            "source": "nba_raw.nbac_gamebook_player_stats",
+            "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
             "game_date": GAME_DAY.isoformat(),
             "affected_entities": {"players": [players[i % len(players)]]},
-            "changed_fields": ["minutes"],
+            "changed_fields": ["injury_reason"],
         }
         if critical:
             ev["priority"] = "critical"

@@ -59,10 +59,10 @@ PLAYERS = [p for t in ("BOS", "LAL", "MIA", "DEN") for p in players_of(t)]
 def event(i: int, tag: str, days_back: int) -> dict[str, Any]:
     return {
         "event_id": f"{tag}-{i}",
-        "source": "nba_raw.nbac_gamebook_player_stats",
+        "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
         "game_date": (GAME_DAY - timedelta(days=days_back)).isoformat(),
         "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-        "changed_fields": ["minutes"],
+        "changed_fields": ["injury_reason"],
     }
 
 

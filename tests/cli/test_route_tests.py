@@ -171,7 +171,8 @@ def test_junit_xml_is_read_by_a_junit_parser(
         str(tmp_path / "tests/routes/retail.yaml"),
     }
     nba = suites[str(tmp_path / "routes.tests.yaml")]
-    assert nba.tests == 18 and nba.failures == 1 and nba.errors == 0
+    shipped = text.count("\n  - name: ")  # the cases of routes.tests.yaml
+    assert nba.tests == shipped and nba.failures == 1 and nba.errors == 0
     failed = [c for c in nba if not c.is_passed]
     assert [c.name for c in failed] == [
         "one player's injury update runs that player in every reader, and his team"

@@ -190,6 +190,7 @@ def readme_figures(j: dict[str, Any]) -> list[str]:
     vs_dag = j["date_level_dag_entity_rows"] / j["routed"]["entity_rows"]
     return [
         f"**The work ratio** ({ratio:.1f}x)",
+        f"once per message: {j['date_level']['entity_rows'] / 1e6:.2f} million rows",
         f"would do {j['date_level_dag_entity_rows']:,} rows; routing does "
         f"{vs_dag:.1f}x less than that",
         f"**Routed work is {j['routed_vs_minimum']:.2f}x that minimum**",

@@ -38,10 +38,10 @@ def poison_event(player: str = "lalplayer01") -> dict[str, Any]:
     """A canonical event (made poisonous by the player id or by a patched normaliser)."""
     return {
         "event_id": POISON_ID,
-        "source": "nba_raw.nbac_gamebook_player_stats",
+        "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
         "game_date": "2025-11-19",
         "affected_entities": {"players": [player]},
-        "changed_fields": ["minutes"],
+        "changed_fields": ["injury_reason"],
     }
 
 

@@ -210,13 +210,13 @@ async def test_retries_then_dead_letter(
     sink.fail_first = fail_first
     r = make_router(cfg, sink, backoff_base_s=0.001, backoff_cap_s=0.01)
     await r.start()
-    # minutes only: relevant to player_game_summary alone
+    # an injury reason only: relevant to player_game_summary alone
     ev = {
         "event_id": "one",
-        "source": "nba_raw.nbac_gamebook_player_stats",
+        "source": "nba_raw.nbac_injury_report",
         "game_date": "2025-11-19",
         "affected_entities": {"players": ["lalplayer01"]},
-        "changed_fields": ["minutes"],
+        "changed_fields": ["injury_reason"],
     }
     assert (await r.submit(Inbound("test", obj=ev))).triggers == 1
     assert await r.idle()
@@ -447,10 +447,10 @@ async def test_live_windows_fire_on_the_real_clock(
     await r.start()
     ev = {
         "event_id": f"live-{priority}",
-        "source": "nba_raw.nbac_gamebook_player_stats",
+        "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
         "game_date": "2025-11-19",
         "affected_entities": {"players": ["lalplayer01"]},
-        "changed_fields": ["minutes"],
+        "changed_fields": ["injury_reason"],
         "priority": priority,
     }
     t0 = asyncio.get_running_loop().time()

@@ -22,8 +22,9 @@ from runtime_support import MemorySink, RouterFactory, load, write_registry
 
 from scoperouter.runtime.router import Inbound
 
-EVENT = {"event_id": "one", "source": "nba_raw.nbac_gamebook_player_stats", "game_date": "2025-11-19",
-         "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["minutes"]}  # fmt: skip
+# an injury reason only: one trigger (player_game_summary)
+EVENT = {"event_id": "one", "source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19",
+         "affected_entities": {"players": ["lalplayer01"]}, "changed_fields": ["injury_reason"]}  # fmt: skip
 
 
 class BrokenWrites:

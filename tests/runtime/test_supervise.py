@@ -28,10 +28,10 @@ from scoperouter.state import StoreOptions, open_state_store
 
 EVENT = {
     "event_id": "sv-1",
-    "source": "nba_raw.nbac_gamebook_player_stats",
+    "source": "nba_raw.nbac_injury_report",  # injury_reason: player_game_summary alone
     "game_date": "2025-11-19",
     "affected_entities": {"players": ["lalplayer01"]},
-    "changed_fields": ["minutes"],
+    "changed_fields": ["injury_reason"],
 }
 LIVENESS_S = 60.0  # a bound on waiting, never an assertion on time
 

@@ -57,8 +57,10 @@ UPGC_FATIGUE_DAYS = 14
 UPGC_LAST_GAMES = 10
 # data_processors/precompute/player_composite_factors/player_composite_factors_processor.py:551
 PCF_HISTORY_DAYS = 14
-# data_processors/precompute/player_daily_cache/player_daily_cache_processor.py:251 (season)
-PDC_SEASON_DAYS = 180
+# data_processors/precompute/player_daily_cache/player_daily_cache_processor.py:435-444: the
+# season (season_year, game_rank <= 82), October to September (shared/config/nba_season_dates.py:136-160),
+# so at most 365 days; :251's 180 is the dependency check's lookback_days, not a read window
+PDC_SEASON_DAYS = 365
 # .../player_daily_cache/aggregators/stats_aggregator.py:40; player_daily_cache_processor.py:470
 PDC_LAST_GAMES = 10
 # data_processors/precompute/ml_feature_store/feature_extractor.py:661 and :722
