@@ -174,7 +174,9 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """The feature vector: Phase 4 tables (ml_feature_store_processor.py:600-650) plus what
     feature_extractor.py reads directly -- the player's games (:675-722 last 10 in 60 days,
     :762 season), the team's pace (:932 season), today's context (:233), the line (:1020)
-    and the player's injury status (:1439-1460)."""
+    -- and the player's own injury status. Production reads the injury report only for the
+    OUT/DOUBTFUL teammates' freed usage (:1434-1475), which no player event can route to
+    the teammates (routes.yaml); the reference reads the player's own status instead."""
     comp = wh.rows(PCF, day, ids)
     zone = wh.rows(PSZA, day, comp)
     cache = wh.rows(PDC, day, comp)
