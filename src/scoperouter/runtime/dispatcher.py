@@ -160,12 +160,15 @@ class Dispatcher(Outcomes):
 
     def fired(self, fired: list[Committed]) -> None:
         """Count triggers that just committed; start those whose lane has room now, leave
-        the others in the store for the pump (they are pending rows already)."""
+        the others in the store for the pump (they are pending rows already). Once
+        stopped (a batch answered during the stop), none starts: all stay pending."""
         if not fired:
             return
         m = self.metrics
         for scope, n in Counter(map(_SCOPE, map(ROW_TRIGGER, fired))).items():  # counted in C
             m.child(m.triggers_fired, scope).inc(n)
+        if self._stopped:  # (a state store's leases are given back at the stop)
+            return
         if self._run_state is None:  # no pump (a caller that pages rows itself): start all
             for row_id, t, body in fired:
                 self.dispatch(row_id, t, body)

@@ -133,6 +133,7 @@ class Router:
         self._closing = False
         self._started = False
         self._heavy: deque[Item] = deque()  # heavy events taken off the queue, not yet run
+        self._in_batch: asyncio.Task[Any] | None = None  # the ingest worker, in a transaction
         self.stopped_clean = True  # False: the store failed while stopping (logged once)
 
     @property
@@ -229,16 +230,22 @@ class Router:
                 loop.call_soon_threadsafe(self.supervisor.report, "the execution log thread", exc)
 
     async def stop(self, timeout: float = 8.0) -> None:
-        """Stop intake, process what is queued, keep open windows durable, wait for
-        in-flight dispatches (up to ``timeout``); unfinished ones stay pending."""
+        """Stop intake, process what is queued (up to ``timeout``; the batch whose
+        transaction runs then is answered and logged, the rest is answered unavailable),
+        keep open windows durable, wait for in-flight dispatches (up to ``timeout``);
+        unfinished ones stay pending."""
         deadline = time.monotonic() + timeout
         self._closing = True
         # let the ingest worker drain what was already submitted
         while self._unfinished and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        self._stopping = True
+        self._stopping = True  # the ingest worker starts no transaction from now on
         await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         self._window_wake.set()
+        if self._in_batch is not None:  # its transaction cannot be interrupted (the state
+            # thread runs it to its end, and the jobs below wait behind it): let it be
+            # answered (ack / nack) and logged, then the worker ends by itself
+            await asyncio.wait([self._in_batch])
         for t in self._background:
             t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
         for t in self._background:
@@ -259,10 +266,7 @@ class Router:
                 )
         # fail anything still queued so its source nacks / answers 503
         while not self._queue.empty() or self._heavy:
-            item = self._heavy.popleft() if self._heavy else self._queue.get_nowait()
-            count_received(self.metrics, [item])
-            if not item.fut.done():
-                item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
+            self._refuse([self._heavy.popleft() if self._heavy else self._queue.get_nowait()])
         try:
             await self._flush_marks()
             await self._in_state(self._persist_at_stop)
@@ -327,7 +331,7 @@ class Router:
         spun on the failing store."""
         heavy = self._heavy
         failed = False
-        while True:
+        while not self._stopping:  # (a stop waits for the batch in flight: see stop)
             if failed:
                 failed = False
                 backoff = self.health.backoff()
@@ -351,14 +355,19 @@ class Router:
                         (heavy if is_heavy(i) else light).append(i)
                 if light:
                     failed = not await self._run_batch(light)
-            if heavy and not failed:
+            if heavy and not failed and not self._stopping:
                 failed = not await self._run_batch([heavy.popleft()])
 
     async def _run_batch(self, batch: list[Item]) -> bool:
         """One ingest transaction for ``batch``; answers every item's future. False when
-        the transaction failed."""
+        the transaction failed. Past the stop's drain deadline none starts: 503 / nack."""
+        if self._stopping:
+            self._unfinished -= len(batch)
+            self._refuse(batch)
+            return False
         count_received(self.metrics, batch)
         marks, t0 = self.marks.take(), time.perf_counter()
+        self._in_batch = asyncio.current_task()
         try:
             result = await self._in_state(self._process_batch, batch, marks)
         except Exception:
@@ -379,6 +388,14 @@ class Router:
             return True
         finally:
             self._unfinished -= len(batch)
+            self._in_batch = None
+
+    def _refuse(self, items: list[Item]) -> None:
+        """Answer ``items`` ``unavailable`` (shutting down): their sources nack / 503."""
+        count_received(self.metrics, items)
+        for item in items:
+            if not item.fut.done():
+                item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
 
     def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
         """State thread: one transaction for the batch (see :mod:`scoperouter.runtime.ingest`)."""
