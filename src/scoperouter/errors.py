@@ -115,13 +115,16 @@ class EventError(ScopeRouterError):
 
 @dataclass
 class DispatchError(ScopeRouterError):
-    """A trigger could not be delivered to its target."""
+    """A trigger could not be delivered to its target. ``local``: refused by the router
+    before anything was sent (a quota check, a mapping that does not render, no target):
+    it says nothing about the target, so its circuit breaker ignores it."""
 
     processor: str
     target: str
     detail: str
     retryable: bool = True
     trigger_id: str | None = None
+    local: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(str(self))

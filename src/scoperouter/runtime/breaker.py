@@ -4,6 +4,8 @@ Invariant: ``closed`` lets the dispatcher fill every free slot; after ``threshol
 consecutive retryable failures it is ``open`` and lets nothing through until
 ``open_until``; then ``half_open`` lets exactly one probe through. A success (probe or
 not) closes it; a failed probe opens it again for twice as long, capped at ``cap_s``.
+Only the target's answers are reported to it: a delivery the router refused itself before
+sending anything (``DispatchError.local``) is neither a success nor a failure.
 While it is not closed the target's backlog stays in the state store, not in tasks.
 """
 

@@ -162,11 +162,13 @@ class Outcomes:
         fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
         now = self.clock()
         latency = max(0.0, now - fired_ts)
-        # the target answered (a permanent refusal): it is up
-        if not error.retryable and lane.breaker.succeeded():
+        # the target answered (a permanent refusal): it is up; a local refusal (nothing
+        # was sent) says nothing about it: the breaker ignores it (a probe: the next row
+        # probes the target)
+        if not error.retryable and not error.local and lane.breaker.succeeded():
             self._breaker_closed(lane, now)
         if error.retryable:
-            if lane.breaker.failed(now, probe):
+            if not error.local and lane.breaker.failed(now, probe):
                 self._breaker_opened(lane, now, str(error))
             cap = lane.target.max_attempts
             if cap is not None and attempts >= cap:

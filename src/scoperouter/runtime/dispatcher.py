@@ -379,7 +379,9 @@ class Dispatcher(Outcomes):
         m.inflight.inc()
         try:
             if sink is None:
-                error = DispatchError(trigger.processor, "<none>", "no target", retryable=False)
+                error = DispatchError(
+                    trigger.processor, "<none>", "no target", retryable=False, local=True
+                )
             else:
                 try:
                     sent_as = await sink.send(

@@ -117,6 +117,7 @@ class HttpSink:
                 str(exc),
                 retryable=False,
                 trigger_id=trigger.trigger_id,
+                local=True,
             ) from exc
         # what the request carries besides its URL: a mapped header's ${ENV} API key, the
         # ID token; a target's error answer may quote it back ("invalid API key ...")
@@ -180,6 +181,7 @@ class HttpSink:
             detail,
             retryable=exc.retryable,
             trigger_id=exc.trigger_id,
+            local=exc.local,
         )
 
     async def close(self) -> None:

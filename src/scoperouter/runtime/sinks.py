@@ -76,7 +76,7 @@ def check_pubsub_limits(
     """Raise a non-retryable DispatchError when Pub/Sub would refuse the message."""
 
     def fail(why: str) -> DispatchError:
-        return DispatchError(processor, target, why, retryable=False)
+        return DispatchError(processor, target, why, retryable=False, local=True)
 
     if len(attributes) > MAX_ATTRIBUTES:
         raise fail(f"{len(attributes)} attributes (max {MAX_ATTRIBUTES})")
@@ -128,6 +128,7 @@ class MappedSink:
                 str(exc),
                 retryable=False,
                 trigger_id=trigger.trigger_id,
+                local=True,
             ) from exc
         return await self.inner.send(trigger, message_id=message_id, body=data)
 
