@@ -8,6 +8,12 @@ dead letters and up to its free slots of due rows are LEASED to this replica -- 
 reaches the dispatcher only leased, so no other replica sends it meanwhile, and every
 row this replica holds unstarted is given back (``Release``) when its lane cannot start
 it. Memory holds at most the lanes' pages, never the backlog.
+
+Not in that transaction: a dead letter of another kind than ``trigger`` among the marks,
+written after it in one of its own (as the mark flusher writes it). The dispatcher makes
+none today -- its dead letters are its triggers', which the store writes with their
+``Dead`` rows inside the transaction -- so a page is one transaction in practice; a
+mark of a new kind belongs in :meth:`StateStore.claim_lanes`'s transaction.
 """
 
 from __future__ import annotations
@@ -41,9 +47,9 @@ def pending_trigger(r: BacklogRow) -> PendingTrigger:
 def page(
     state: StateStore, marks: list[Mark], requests: list[LaneRequest], now: float
 ) -> tuple[list[LanePage], StateMarks, set[int]]:
-    """State thread: one transaction for ``marks`` and every lane's claim. Returns the
-    pages, the marks as written (the caller forgets finished leases) and the row ids
-    leased by this page."""
+    """State thread: one transaction for ``marks`` and every lane's claim (non-trigger
+    dead letters, none today, after it: see the module). Returns the pages, the marks as
+    written (the caller forgets finished leases) and the row ids leased by this page."""
     sm = state_marks(marks)
     claims = [
         LaneClaim(

@@ -19,7 +19,16 @@ logger = logging.getLogger("scoperouter.runtime")
 
 def is_store_failure(exc: BaseException) -> bool:
     """SQLite failing as a whole (disk full, I/O error, read-only, locked), as opposed to
-    one value it cannot take (an unencodable string, a bad binding)."""
+    one value it cannot take (an unencodable string, a bad binding).
+
+    ``sqlite3.IntegrityError`` counts as the store's failure on purpose: no value taken
+    from an event reaches a constraint in an ingest savepoint (``seen``: ``INSERT OR
+    REPLACE`` on the event id; ``window_journal``, ``triggers``: autoincrement keys, their
+    ``NOT NULL`` columns filled by the router itself -- op names, trigger ids, processor
+    names, bodies, the clock; no ``UNIQUE`` index, no foreign key). A violation there is a
+    schema that does not match the code (a store written by another version), the same for
+    every event: failing the batch (not ready, redelivered by its sources) keeps the
+    events; isolating it would dead-letter, and acknowledge, every one of them."""
     return isinstance(exc, sqlite3.Error) and not isinstance(
         exc, sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError
     )
