@@ -29,12 +29,16 @@ def format_path(path: Sequence[str | int]) -> str:
     return out or "<root>"
 
 
+NO_FILE = "<string>"
+"""A :class:`ConfigIssue`'s ``file`` when it names none (a state dir, an address, text)."""
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One finding about a configuration file, positioned as precisely as we can."""
 
     message: str
-    file: str = "<string>"
+    file: str = NO_FILE
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     path: tuple[str | int, ...] = ()
@@ -42,7 +46,11 @@ class ConfigIssue:
     code: str = "invalid"
 
     def format(self) -> str:
-        """``FILE:LINE:COL: severity: PATH: message`` (line/col default to 1 when unknown)."""
+        """``FILE:LINE:COL: severity: PATH: message`` (line/col default to 1 when unknown);
+        ``severity: [PATH: ]message`` for an issue with neither file nor line."""
+        if self.file == NO_FILE and self.line is None:
+            where = f"{format_path(self.path)}: " if self.path else ""
+            return f"{self.severity}: {where}{self.message}"
         line = self.line if self.line is not None else 1
         col = self.column if self.column is not None else 1
         return (
@@ -51,7 +59,7 @@ class ConfigIssue:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "file": self.file,
+            "file": None if self.file == NO_FILE else self.file,
             "line": self.line,
             "column": self.column,
             "path": format_path(self.path),
@@ -68,7 +76,7 @@ class ScopeRouterError(Exception):
 class ConfigError(ScopeRouterError):
     """The registry or its relation data is invalid. Fix the file."""
 
-    def __init__(self, issues: Sequence[ConfigIssue] | str, *, file: str = "<string>") -> None:
+    def __init__(self, issues: Sequence[ConfigIssue] | str, *, file: str = NO_FILE) -> None:
         if isinstance(issues, str):
             issues = [ConfigIssue(issues, file=file)]
         self.issues: tuple[ConfigIssue, ...] = tuple(issues)

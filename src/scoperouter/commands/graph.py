@@ -3,7 +3,9 @@
 The processor DAG: sources that no processor publishes (raw tables, files...) sit in a
 group of their own, ``sources``, on the left, whatever the phase numbers of the processors;
 processors are grouped by their ``phase``; a processor feeds another when the second reads
-what the first ``publishes``. Relation data is not needed (not read).
+what the first ``publishes``. Relation data is not needed (not read). ``--json`` is
+``--format json``; with another ``--format`` it is a usage error (exit 2), never a silent
+choice of one of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -149,14 +152,23 @@ def register(sub: Any) -> None:
         "grouped by phase.",
         parents=[common(config=True, json=True)],
     )
-    p.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    p.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "json"),
+        default=None,
+        help="default mermaid; --json is --format json (with another format: a usage error)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and args.format not in (None, "json"):  # a usage error, as argparse's
+        why = f"--format {args.format}: not allowed with --json"
+        print(f"scoperouter graph: error: {why}", file=sys.stderr)
+        raise SystemExit(2)
     reg = load_config(config_path(args), with_relations=False).registry
     g = build_graph(reg)
-    fmt = "json" if args.json else args.format
+    fmt = "json" if args.json else args.format or "mermaid"
     text = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt](g)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
