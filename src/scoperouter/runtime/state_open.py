@@ -26,7 +26,7 @@ from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.redact import scrub
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
-from scoperouter.state.sqlite_lock import StoreInUse
+from scoperouter.state.sqlite_lock import StoreInUse, flock_within
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -176,23 +176,16 @@ def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
     directory rather than a file in it means deleting files (``LOCK`` included) cannot
     let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
     fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise ConfigError(
-                    [
-                        ConfigIssue(
-                            f"state dir {state_dir} is in use by another scoperouter "
-                            f"(pid in {state_dir / 'LOCK'})"
-                        )
-                    ]
-                ) from None
-            time.sleep(0.1)
+    if not flock_within(fd, timeout_s):
+        os.close(fd)
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"state dir {state_dir} is in use by another scoperouter "
+                    f"(pid in {state_dir / 'LOCK'})"
+                )
+            ]
+        )
     with contextlib.suppress(OSError):
         (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
     return fd

@@ -30,6 +30,20 @@ LOCK_SUFFIX = "-lock"
 POLL_S = 0.1  # how often a waiting open tries again
 
 
+def flock_within(fd: int, timeout_s: float) -> bool:
+    """Take ``flock(LOCK_EX)`` on ``fd``, trying every :data:`POLL_S` for up to
+    ``timeout_s`` (0: once); False when another holder kept it that long."""
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_S)
+
+
 def holder(owner: str) -> str:
     """Who holds the lock, for the refusal of the next one: this process and replica."""
     return f"pid {os.getpid()} on {socket.gethostname()}, replica {owner}"
@@ -56,22 +70,15 @@ class InstanceLock:
         self.database = database.resolve()
         self.path = lock_path(database)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by execs
-        deadline = time.monotonic() + max(0.0, timeout_s)
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        other = " ".join(os.pread(fd, 512, 0).decode(errors="replace").split())
-                        raise StoreInUse(
-                            f"state database {self.database} is in use "
-                            f"by another scoperouter ({other or 'holder unknown'}; "
-                            f"lock {self.path}): the SQLite state store takes one daemon, "
-                            "several need --state postgresql://... (docs/deploy-replicas.md)"
-                        ) from None
-                    time.sleep(POLL_S)
+            if not flock_within(fd, timeout_s):
+                other = " ".join(os.pread(fd, 512, 0).decode(errors="replace").split())
+                raise StoreInUse(
+                    f"state database {self.database} is in use "
+                    f"by another scoperouter ({other or 'holder unknown'}; "
+                    f"lock {self.path}): the SQLite state store takes one daemon, "
+                    "several need --state postgresql://... (docs/deploy-replicas.md)"
+                )
             line = " ".join(holder.split())  # one line, whatever the replica id holds
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{line}\n".encode(), 0)
