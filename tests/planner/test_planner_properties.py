@@ -1,6 +1,7 @@
 """Property tests: the planner against an independent brute-force reference, and windows.
 
-The reference re-derives, from the registry *document* and the raw relation *rows* (by
+The reference re-derives (``also_map`` included: its path's ids united with the normal
+mapping's), from the registry *document* and the raw relation *rows* (by
 enumerating rows, not through the compiled indexes), what every processor must do for an
 event: which (date, entity) pairs changed, or that the whole date did. The planner must
 cover all of it (no missed work), give exactly one decision per processor, be
@@ -102,6 +103,13 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
                         m[et] = list(draw(st.sampled_from(chains)))
                 if m:
                     inp["map"] = m
+                also = {}
+                for et in TYPES:  # also_map: the type may be the granularity (identity + it)
+                    chains = _chains(types, et, gran)
+                    if chains and draw(_one_in(3)):
+                        also[et] = list(draw(st.sampled_from(chains)))
+                if also:
+                    inp["also_map"] = also
             inputs.append(inp)
         proc: dict[str, Any] = {"phase": 3, "granularity": gran, "inputs": inputs}
         if draw(st.booleans()):
@@ -255,6 +263,15 @@ class Reference:
         single = [n for n, ft in self.types.items() if ft == (et, gran)]
         return (single[0],) if len(single) == 1 else None
 
+    def all_paths(self, inp: dict[str, Any], et: str, gran: str) -> list[tuple[str, ...]] | None:
+        """Every path the type's ids follow: the normal one plus its also_map path (the
+        union of both); None when the normal mapping has none (also_map does not replace it)."""
+        p = self.path(inp, et, gran)
+        if p is None:
+            return None
+        also = inp.get("also_map", {}).get(et) if gran != "date" else None
+        return [p] if also is None else [p, tuple(also)]
+
     def expect(self, pname: str, ev: Event, as_of: date) -> dict[str, Any]:
         proc = self.doc["processors"][pname]
         inp = next((i for i in proc["inputs"] if i["source"] == ev.source), None)
@@ -304,18 +321,21 @@ class Reference:
                     if key in TYPES
                     else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
                 )
-                p = self.path(inp if gran != "date" else {}, et, to) if et is not None else None
-                if p is None:
-                    continue
-                for x in ids:
-                    frontier = {x}
-                    for rel in p:
-                        frontier = (
-                            set().union(*(self.targets(rel, on, y) for y in frontier))
-                            if frontier
-                            else set()
-                        )
-                    out |= frontier
+                ps = (
+                    self.all_paths(inp if gran != "date" else {}, et, to)
+                    if et is not None
+                    else None
+                )
+                for p in ps or ():
+                    for x in ids:
+                        frontier = {x}
+                        for rel in p:
+                            frontier = (
+                                set().union(*(self.targets(rel, on, y) for y in frontier))
+                                if frontier
+                                else set()
+                            )
+                        out |= frontier
             return out
 
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
@@ -338,19 +358,20 @@ class Reference:
                 if key in TYPES
                 else (key[:-1] if key.endswith("s") and key[:-1] in TYPES else None)
             )
-            p = self.path(inp, et, gran) if et is not None else None
-            if p is None:
+            ps = self.all_paths(inp, et, gran) if et is not None else None
+            if ps is None:
                 return whole("unmapped_entity_type")
-            paths[key] = p
+            paths[key] = ps
         reached: set[str] = set()
         for key, ids in named.items():
-            frontier = set(ids)
-            for rel in paths[key]:
-                step = [self.targets(rel, on, x) for x in sorted(frontier)]
-                if any(not s for s in step):
-                    return whole("empty_mapping")
-                frontier = set().union(*step)
-            reached |= frontier
+            for p in paths[key]:  # the normal path and the also_map one: united
+                frontier = set(ids)
+                for rel in p:
+                    step = [self.targets(rel, on, x) for x in sorted(frontier)]
+                    if any(not s for s in step):
+                        return whole("empty_mapping")
+                    frontier = set().union(*step)
+                reached |= frontier
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
         return {

@@ -32,19 +32,20 @@ def mapped_count(
         etype = registry.entity_type_of_key(key)
         if etype is None:
             return None
-        path = inp.paths.get(etype)
-        if path is None:
+        paths = inp.paths_of(etype)  # the normal path, then the also_map one
+        if paths is None:
             return None
-        for eid in ids:
-            cur = {eid}
-            for rel in path:
-                nxt: set[str] = set()
-                for c in cur:
-                    nxt |= relations.targets(rel, on, c)
-                cur = nxt
-            if not cur:
-                return None
-            out |= cur
+        for path in paths:
+            for eid in ids:
+                cur = {eid}
+                for rel in path:
+                    nxt: set[str] = set()
+                    for c in cur:
+                        nxt |= relations.targets(rel, on, c)
+                    cur = nxt
+                if not cur:
+                    return None
+                out |= cur
     return len(out)
 
 

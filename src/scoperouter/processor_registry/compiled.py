@@ -50,6 +50,19 @@ class CompiledInput:
     # or None when no path exists (unmapped_entity_type). Empty tuple = identity.
     paths: Mapping[str, Path_ | None]
     index: int  # position in the processor's inputs (for YAML paths in messages)
+    # event entity type -> the input's also_map path (ids ALSO mapped along it, united with
+    # ``paths``' result); only types with an entry, never for a date-granularity processor
+    also_paths: Mapping[str, Path_] = field(default_factory=lambda: MappingProxyType({}))
+
+    def paths_of(self, etype: str | None) -> tuple[Path_, ...] | None:
+        """Every path the ids of ``etype`` follow: the normal one, then its also_map path.
+        None when the type is unmapped (``unmapped_entity_type``; also_map cannot replace
+        the normal mapping, or the named ids themselves would be lost)."""
+        path = self.paths.get(etype) if etype is not None else None
+        if path is None:
+            return None
+        also = self.also_paths.get(etype) if etype is not None else None
+        return (path,) if also is None else (path, also)
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,11 @@ def compile_registry(
                 et: resolve_path(et, p.granularity, inp.map, relations_between)
                 for et in spec.entities
             }
+            also = (
+                {et: tuple(hops) for et, hops in inp.also_map.items()}
+                if inp.also_map and p.granularity != DATE_GRANULARITY
+                else {}
+            )
             ci = CompiledInput(
                 processor=pname,
                 source=inp.source,
@@ -227,6 +245,7 @@ def compile_registry(
                 else None,
                 paths=MappingProxyType(paths),
                 index=i,
+                also_paths=MappingProxyType(also),
             )
             if inp.source in inputs:
                 raise ConfigError(

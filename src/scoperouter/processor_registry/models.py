@@ -195,6 +195,13 @@ class InputSpec(Strict):
         description="Relation path per event entity type, e.g. {game: [game_teams, "
         "team_players]}; beats the single-relation rule, loses to identity.",
     )
+    also_map: dict[Identifier, tuple[Identifier, ...]] | None = Field(
+        default=None,
+        description="Relation path per event entity type whose result is ALSO scoped, "
+        "united with the normal mapping (identity, map or the single relation), e.g. "
+        "{player: [player_team, team_players]}: an event naming a player also reaches his "
+        "teammates (an extension of SPEC).",
+    )
 
     @model_validator(mode="after")
     def _fields_xor(self) -> InputSpec:

@@ -9,7 +9,8 @@ Errors fail validation; warnings do not:
 
 * an input whose events can name an entity type with no path to the processor's
   granularity (those events run the full date, reason ``unmapped_entity_type``);
-* a ``map`` entry that can never apply (date granularity, or identity);
+* a ``map`` entry that can never apply (date granularity, or identity), or an
+  ``also_map`` entry on a date-granularity processor (``map_ignored``);
 * a target referencing ``${VAR}`` (no default) that is unset in the validating
   environment -- a warning at validate time, because CI and laptops rarely carry production
   variables; ``serve`` resolves targets at start-up and fails there (exit 1);
@@ -253,38 +254,47 @@ def _check_processor(
             )
         else:
             seen[inp.source] = i
-        for etype, hops in (inp.map or {}).items():
-            mpath: YamlPath = (*ipath, "map", etype)
-            if etype not in entities:
-                r.add(
+        for kind, paths in (("map", inp.map), ("also_map", inp.also_map)):
+            for etype, hops in (paths or {}).items():
+                mpath: YamlPath = (*ipath, kind, etype)
+                if etype not in entities:
+                    r.add(
+                        mpath,
+                        f"unknown entity type {etype!r} in {kind}{did_you_mean(etype, entities)}",
+                        code="unknown_entity",
+                        key=True,
+                    )
+                    continue
+                if gran == DATE_GRANULARITY:
+                    r.add(
+                        mpath,
+                        f"{kind} is ignored: the processor has granularity 'date' "
+                        "(never entity-level)",
+                        code="map_ignored",
+                        severity="warning",
+                        key=True,
+                    )
+                    continue
+                if etype == gran and kind == "map":
+                    r.add(
+                        mpath,
+                        f"map is ignored: events naming {etype!r} already match the "
+                        "granularity (identity wins; also_map adds to it)",
+                        code="map_ignored",
+                        severity="warning",
+                        key=True,
+                    )
+                    continue
+                _check_path(
+                    etype,
+                    hops,
+                    gran if gran_ok else None,
                     mpath,
-                    f"unknown entity type {etype!r} in map{did_you_mean(etype, entities)}",
-                    code="unknown_entity",
-                    key=True,
+                    r,
+                    types,
+                    set(spec.relations),
+                    kind=kind,
                 )
-                continue
-            if gran == DATE_GRANULARITY:
-                r.add(
-                    mpath,
-                    "map is ignored: the processor has granularity 'date' (never entity-level)",
-                    code="map_ignored",
-                    severity="warning",
-                    key=True,
-                )
-                continue
-            if etype == gran:
-                r.add(
-                    mpath,
-                    f"map is ignored: events naming {etype!r} already match the granularity "
-                    "(identity wins)",
-                    code="map_ignored",
-                    severity="warning",
-                    key=True,
-                )
-                continue
-            _check_path(
-                etype, hops, gran if gran_ok else None, mpath, r, types, set(spec.relations)
-            )
     if p.lookback is not None and p.lookback.via is not None:
         via = p.lookback.via
         vpath: YamlPath = (*base, "lookback", "via")
@@ -314,6 +324,8 @@ def _check_path(
     r: Report,
     types: Mapping[str, tuple[str, str]],
     declared: set[str],
+    *,
+    kind: str = "map",
 ) -> None:
     if not hops:
         r.add(mpath, "empty relation path: name at least one relation", code="bad_path", key=True)
@@ -333,7 +345,7 @@ def _check_path(
         if f != at:
             if j == 0:
                 msg = (
-                    f"relation {rel!r} goes from {f} to {t}, but the path starts at the map "
+                    f"relation {rel!r} goes from {f} to {t}, but the path starts at the {kind} "
                     f"key's type {etype!r}"
                 )
             else:

@@ -12,6 +12,10 @@ Readings of the contract (also in the docs):
 * ``empty_mapping``: every id at every hop of a relation path must reach something on the
   event's date; one id (or intermediate id) that reaches nothing makes the decision full
   date, because a missing relation row must never lose an update.
+* ``also_map`` (an extension of SPEC): the ids of a type with an ``also_map`` path are
+  also followed along it (same date, same ``empty_mapping`` rule) and the result is united
+  with the normal mapping's; ``max_entities`` counts the union
+  (:mod:`scoperouter.router.entity_mapping`).
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
 * ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
   every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
@@ -50,6 +54,7 @@ from scoperouter.processor_registry.relations import (
     occurring_on,
 )
 from scoperouter.router.decisions import Decision, Reason
+from scoperouter.router.entity_mapping import map_ids, resolve_keys
 
 _NO_DATES: tuple[date, ...] = ()
 
@@ -94,6 +99,7 @@ class _Input:
     fields: frozenset[str] | None
     ignore_fields: frozenset[str] | None
     paths: Mapping[str, tuple[str, ...] | None]
+    also_paths: Mapping[str, tuple[str, ...]]  # also_map: ids ALSO mapped along it
     max_entities: int
     lookback_days: int
     lookback_games: int
@@ -168,6 +174,7 @@ class Planner:
             fields=ci.fields,
             ignore_fields=ci.ignore_fields,
             paths=ci.paths,
+            also_paths=ci.also_paths,
             max_entities=proc.max_entities,
             lookback_days=(lb.days or 0) if lb is not None else 0,
             lookback_games=(lb.count or 0) if lb is not None else 0,
@@ -268,23 +275,17 @@ class Planner:
                 "no_entities_in_event",
             )
 
-        # unmapped_entity_type beats empty_mapping: resolve every key before any lookup
-        resolved: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-        keys = self._entity_keys
-        for key, ids in ents.items():
-            if not ids:
-                continue
-            et = keys.get(key)
-            path = inp.paths.get(et) if et is not None else None
-            if path is None:
-                return _run_date(
-                    inp.processor,
-                    self._later_dates(
-                        inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
-                    ),
-                    "unmapped_entity_type",
-                )
-            resolved.append((key, path, ids))
+        # unmapped_entity_type beats empty_mapping: resolve every key before any lookup;
+        # a type with an also_map path follows it too (entity_mapping), united below
+        resolved = resolve_keys(self._entity_keys, inp.paths, inp.also_paths, ents)
+        if resolved is None:
+            return _run_date(
+                inp.processor,
+                self._later_dates(
+                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
+                ),
+                "unmapped_entity_type",
+            )
 
         # Past max_entities the ids themselves are no longer needed (date scope), unless a
         # games lookback must find their later games; every id is still checked for
@@ -298,7 +299,7 @@ class Planner:
             mk = (key, path)  # ids are fixed per event key, so (key, path) identifies the result
             got = memo.get(mk)
             if got is None or not (got[1] or (limit is not None and len(got[0]) > limit)):
-                got = memo[mk] = _map_ids(relations, path, d, ids, limit)
+                got = memo[mk] = map_ids(relations, path, d, ids, limit)
             if not got[0]:
                 return _run_date(
                     inp.processor,
@@ -343,11 +344,13 @@ class Planner:
             path = inp.via_paths.get(et) if et is not None else None
             if path is None:
                 continue
-            if not path:
-                known.update(ids)
-                continue
-            for x in ids:
-                known.update(_map_ids(relations, path, d, (x,), None)[0])
+            also = inp.also_paths.get(et) if et is not None else None
+            for p in (path,) if also is None else (path, also):
+                if not p:
+                    known.update(ids)
+                    continue
+                for x in ids:
+                    known.update(map_ids(relations, p, d, (x,), None)[0])
         return known
 
     @staticmethod
@@ -421,41 +424,6 @@ def _games_after(
 
 
 _ONE_DAY = timedelta(days=1)
-
-
-_EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)
-
-
-def _map_ids(
-    relations: RelationStore, path: tuple[str, ...], on: date, ids: Iterable[str], limit: int | None
-) -> tuple[frozenset[str], bool]:
-    """Follow ``path`` from ``ids`` on date ``on``.
-
-    Returns (reached ids, complete). An empty set means some id, at some hop, reached
-    nothing (empty_mapping). With ``limit``, the last hop stops collecting once more than
-    ``limit`` ids are reached (complete=False) but still checks that every id reaches
-    something.
-    """
-    frontier: Iterable[str] = ids
-    targets = relations.targets
-    last = len(path) - 1
-    for hop, rel in enumerate(path):
-        nxt: set[str] = set()
-        if hop == last and limit is not None:
-            for x in frontier:
-                t = targets(rel, on, x)
-                if not t:
-                    return _EMPTY_RESULT
-                if len(nxt) <= limit:
-                    nxt.update(t)
-            return frozenset(nxt), len(nxt) <= limit
-        for x in frontier:
-            t = targets(rel, on, x)
-            if not t:
-                return _EMPTY_RESULT
-            nxt.update(t)
-        frontier = nxt
-    return frozenset(frontier), True
 
 
 # ---------------------------------------------------------------------- module API
