@@ -44,6 +44,33 @@ def _topic(client: Any, name: str, sub: str) -> None:
     s.close()
 
 
+def _topics(tag: str) -> tuple[str, str, str, str]:
+    """The trigger topic and subscription ``pgs-<tag>`` and the input pair ``in-<tag>``,
+    created on the emulator: (trigger topic, trigger sub, input topic, input sub)."""
+    from google.cloud import pubsub_v1
+
+    names = [
+        f"projects/{PROJECT}/{kind}/{p}-{tag}"
+        for p in ("pgs", "in")
+        for kind in ("topics", "subscriptions")
+    ]
+    pub = pubsub_v1.PublisherClient()
+    _topic(pub, names[0], names[1])
+    _topic(pub, names[2], names[3])
+    pub.stop()
+    return names[0], names[1], names[2], names[3]
+
+
+def _serve(path: Path, state: Path, port: int, sub: str, log: Any) -> subprocess.Popen[bytes]:
+    """``scoperouter serve`` on ``path`` pulling ``sub``, its output to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
+         "--state-dir", str(state), "--port", str(port), "--subscription", sub,
+         "--as-of", GAME_DAY.isoformat(), "--sync", "normal", "--shutdown-timeout", "5"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+
+
 def _publish(topic: str, body: dict[str, Any]) -> None:
     from google.cloud import pubsub_v1
 
@@ -96,20 +123,8 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
     pubsub_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """fail -> same trigger id again -> fail -> dead letter -> redrive -> success closes it."""
-    from google.cloud import pubsub_v1
-
     tag = uuid.uuid4().hex[:6]
-    trig_topic, trig_sub = (
-        f"projects/{PROJECT}/topics/pgs-{tag}",
-        f"projects/{PROJECT}/subscriptions/pgs-{tag}",
-    )
-    in_topic, in_sub = (
-        f"projects/{PROJECT}/topics/in-{tag}",
-        f"projects/{PROJECT}/subscriptions/in-{tag}",
-    )
-    pub = pubsub_v1.PublisherClient()
-    await asyncio.to_thread(_topic, pub, trig_topic, trig_sub)
-    await asyncio.to_thread(_topic, pub, in_topic, in_sub)
+    _, trig_sub, in_topic, in_sub = await asyncio.to_thread(_topics, tag)
     path = write_registry(
         tmp_path,
         targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}},
@@ -118,12 +133,7 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
     load(path)  # the registry is valid before serve reads it
     state, port, log_path = tmp_path / "state", free_port(), tmp_path / "serve.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
-             "--state-dir", str(state), "--port", str(port), "--subscription", in_sub,
-             "--as-of", GAME_DAY.isoformat(), "--sync", "normal", "--shutdown-timeout", "5"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-        )  # fmt: skip
+        proc = _serve(path, state, port, in_sub, log)
     try:
         await asyncio.to_thread(_publish, in_topic, INJURY)
         first = await asyncio.to_thread(_pull_one, trig_sub)
@@ -194,10 +204,7 @@ async def test_failed_completion_redispatch_dead_letter_redrive(
         assert "scoperouter_triggers_open " in text
     finally:
         proc.terminate()
-        try:
-            proc.wait(30)
-        finally:
-            pub.stop()
+        proc.wait(30)
     assert proc.returncode == 0, log_path.read_text()[-3000:]
 
 
@@ -207,20 +214,8 @@ async def test_completion_naming_the_pubsub_message_id_closes_its_trigger(
     pubsub_emulator: str, tmp_path: Path
 ) -> None:
     """A completion naming only the trigger message's Pub/Sub id closes that trigger: no timeout, no re-dispatch."""
-    from google.cloud import pubsub_v1
-
     tag = uuid.uuid4().hex[:6]
-    trig_topic, trig_sub = (
-        f"projects/{PROJECT}/topics/pgs-{tag}",
-        f"projects/{PROJECT}/subscriptions/pgs-{tag}",
-    )
-    in_topic, in_sub = (
-        f"projects/{PROJECT}/topics/in-{tag}",
-        f"projects/{PROJECT}/subscriptions/in-{tag}",
-    )
-    pub = pubsub_v1.PublisherClient()
-    await asyncio.to_thread(_topic, pub, trig_topic, trig_sub)
-    await asyncio.to_thread(_topic, pub, in_topic, in_sub)
+    _, trig_sub, in_topic, in_sub = await asyncio.to_thread(_topics, tag)
     path = write_registry(
         tmp_path,
         targets={PGS: {"pubsub": {"topic": f"pgs-{tag}", "project": PROJECT}}},
@@ -230,12 +225,7 @@ async def test_completion_naming_the_pubsub_message_id_closes_its_trigger(
     load(path)
     state, port, log_path = tmp_path / "state", free_port(), tmp_path / "serve.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(path),
-             "--state-dir", str(state), "--port", str(port), "--subscription", in_sub,
-             "--as-of", GAME_DAY.isoformat(), "--sync", "normal", "--shutdown-timeout", "5"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-        )  # fmt: skip
+        proc = _serve(path, state, port, in_sub, log)
     try:
         await asyncio.to_thread(_publish, in_topic, INJURY)
         trigger, message_id = await asyncio.to_thread(_pull_message, trig_sub)
@@ -267,8 +257,5 @@ async def test_completion_naming_the_pubsub_message_id_closes_its_trigger(
         assert [h[1] for h in e["history"]] == ["dispatched", "success"]
     finally:
         proc.terminate()
-        try:
-            proc.wait(30)
-        finally:
-            pub.stop()
+        proc.wait(30)
     assert proc.returncode == 0, log_path.read_text()[-3000:]
