@@ -18,6 +18,7 @@ import secrets
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from scoperouter.errors import ConfigError, ConfigIssue
@@ -73,14 +74,7 @@ def open_embedded_state(
     ``exclusive`` (the daemon): the file's instance lock, held until the store is closed
     (:mod:`scoperouter.state.sqlite_lock`); another daemon holding it for ``lock_timeout_s``
     is a ConfigError naming the file and that daemon. The offline commands leave it off."""
-    try:
-        return open_state_store(
-            path, options, sync=sync, exclusive=exclusive, lock_timeout_s=lock_timeout_s
-        )
-    except StoreInUse as exc:
-        raise ConfigError([ConfigIssue(str(exc))]) from None
-    except Exception as exc:
-        raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
+    return _open(path, options, sync, exclusive, lock_timeout_s, f"state database {path}", str)
 
 
 def default_replica_id() -> str:
@@ -100,17 +94,39 @@ def open_shared_state(
     """The state store at ``location`` with its schema migrated (idempotent, versioned),
     or a one-line ConfigError (server down, bad DSN, psycopg missing, newer schema, a
     SQLite file another daemon holds: ``exclusive`` as :func:`open_embedded_state`)."""
+    # the driver's message may quote the DSN or a piece of it (libpq: an invalid
+    # percent-encoded token, a malformed URI): its credentials are masked there too
+    return _open(
+        location,
+        options,
+        sync,
+        exclusive,
+        lock_timeout_s,
+        f"state store {redact_url(location)}",
+        lambda exc: scrub(str(exc), location),
+    )
+
+
+def _open(
+    location: str | Path,
+    options: StoreOptions,
+    sync: SyncMode,
+    exclusive: bool,
+    lock_timeout_s: float,
+    name: str,
+    detail: Callable[[Exception], str],
+) -> StateStore:
+    """:func:`open_state_store`, its failures as one-line ConfigErrors: another daemon's
+    lock as it is (:class:`StoreInUse` names the file, no credentials), anything else as
+    ``<name> is not usable: <detail(exc)>``."""
     try:
         return open_state_store(
             location, options, sync=sync, exclusive=exclusive, lock_timeout_s=lock_timeout_s
         )
-    except StoreInUse as exc:  # names the file, no credentials
+    except StoreInUse as exc:
         raise ConfigError([ConfigIssue(str(exc))]) from None
     except Exception as exc:
-        # the driver's message may quote the DSN or a piece of it (libpq: an invalid
-        # percent-encoded token, a malformed URI): its credentials are masked there too
-        where, why = redact_url(location), scrub(str(exc), location)
-        raise ConfigError([ConfigIssue(f"state store {where} is not usable: {why}")]) from None
+        raise ConfigError([ConfigIssue(f"{name} is not usable: {detail(exc)}")]) from None
 
 
 def import_old_state(
