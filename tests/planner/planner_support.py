@@ -43,6 +43,17 @@ def event(registry: CompiledRegistry, **fields: Any) -> Event:
     return normalize_event(raw, registry)
 
 
+# The entity types and relations of NBA_ROWS, for a registry literal (**NBA_RELATIONS).
+NBA_RELATIONS: dict[str, Any] = {
+    "entities": {"player": {}, "team": {}, "game": {}},
+    "relations": {
+        "team_players": {"from": "team", "to": "player"},
+        "player_team": {"inverse_of": "team_players"},
+        "game_teams": {"from": "game", "to": "team"},
+        "player_games": {"from": "player", "to": "game"},
+    },
+}
+
 # Two games on D: G1 = LAL v BOS, G2 = GSW v PHX. Two players per team; PHX has no roster
 # rows (missing relation data). Later games for lookback on D+2, D+4, D+6.
 NBA_ROWS: dict[str, list[Row]] = {

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from planner_support import D, event, registry_from, relations_for
+from planner_support import NBA_RELATIONS, D, event, registry_from, relations_for
 
 from scoperouter.execution_log.entity_counts import mapped_count
 from scoperouter.router.planner import plan
@@ -19,13 +19,7 @@ AS_OF = D + timedelta(days=10)
 REG = registry_from(
     {
         "version": 1,
-        "entities": {"player": {}, "team": {}, "game": {}},
-        "relations": {
-            "team_players": {"from": "team", "to": "player"},
-            "player_team": {"inverse_of": "team_players"},
-            "game_teams": {"from": "game", "to": "team"},
-            "player_games": {"from": "player", "to": "game"},
-        },
+        **NBA_RELATIONS,
         "processors": {
             # identity + teammates
             "p_mates": {

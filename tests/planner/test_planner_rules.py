@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from planner_support import NBA_ROWS, D, event, registry_from, relations_for
+from planner_support import NBA_RELATIONS, NBA_ROWS, D, event, registry_from, relations_for
 
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.decisions import REASON_ORDER, Decision
@@ -24,13 +24,7 @@ def d(n: int) -> date:
 MINI = registry_from(
     {
         "version": 1,
-        "entities": {"player": {}, "team": {}, "game": {}},
-        "relations": {
-            "team_players": {"from": "team", "to": "player"},
-            "player_team": {"inverse_of": "team_players"},
-            "game_teams": {"from": "game", "to": "team"},
-            "player_games": {"from": "player", "to": "game"},
-        },
+        **NBA_RELATIONS,
         "defaults": {"max_entities": 3},
         "processors": {
             "p_player": {
