@@ -10,6 +10,7 @@ from datetime import date
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.entity_mapping import map_ids
 
 
 def mapped_count(
@@ -35,17 +36,11 @@ def mapped_count(
         paths = inp.paths_of(etype)  # the normal path, then the also_map one
         if paths is None:
             return None
-        for path in paths:
-            for eid in ids:
-                cur = {eid}
-                for rel in path:
-                    nxt: set[str] = set()
-                    for c in cur:
-                        nxt |= relations.targets(rel, on, c)
-                    cur = nxt
-                if not cur:
-                    return None
-                out |= cur
+        for path in paths if ids else ():
+            reached, _ = map_ids(relations, path, on, ids, None)  # the planner's traversal
+            if not reached:  # an id reaching nothing
+                return None
+            out |= reached
     return len(out)
 
 

@@ -62,7 +62,7 @@ class CompiledInput:
         if path is None:
             return None
         also = self.also_paths.get(etype) if etype is not None else None
-        return (path,) if also is None else (path, also)
+        return (path,) if also is None or also == path else (path, also)
 
 
 @dataclass(frozen=True)

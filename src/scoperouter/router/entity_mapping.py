@@ -8,7 +8,7 @@ the result empty (``empty_mapping``, the full date): processing less never loses
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 from scoperouter.processor_registry.relations import RelationStore
@@ -20,26 +20,21 @@ EMPTY_RESULT: tuple[frozenset[str], bool] = (frozenset(), True)
 
 def resolve_keys(
     entity_keys: Mapping[str, str],
-    paths: Mapping[str, Path_ | None],
-    also_paths: Mapping[str, Path_],
+    paths_of: Callable[[str | None], tuple[Path_, ...] | None],
     ents: Mapping[str, tuple[str, ...]],
 ) -> list[tuple[str, Path_, tuple[str, ...]]] | None:
     """(event key, path, ids) for every non-empty key of ``ents`` and every path its ids
-    follow: the normal path, then the ``also_map`` one when the type has it. None when a
-    key's type is unknown or unmapped (``unmapped_entity_type``: an also_map path never
-    stands in for the normal mapping, or the named ids themselves would be left out)."""
+    follow (``paths_of``: the input's normal path, then its ``also_map`` one,
+    :meth:`~scoperouter.processor_registry.compiled.CompiledInput.paths_of`). None when a
+    key's type is unknown or unmapped (``unmapped_entity_type``)."""
     out: list[tuple[str, Path_, tuple[str, ...]]] = []
     for key, ids in ents.items():
         if not ids:
             continue
-        et = entity_keys.get(key)
-        path = paths.get(et) if et is not None else None
-        if path is None:
+        paths = paths_of(entity_keys.get(key))
+        if paths is None:
             return None
-        out.append((key, path, ids))
-        also = also_paths.get(et) if et is not None else None
-        if also is not None and also != path:
-            out.append((key, also, ids))
+        out.extend((key, path, ids) for path in paths)
     return out
 
 

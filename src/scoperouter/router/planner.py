@@ -34,7 +34,7 @@ Readings of the contract (also in the docs):
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -98,7 +98,7 @@ class _Input:
     date_granularity: bool
     fields: frozenset[str] | None
     ignore_fields: frozenset[str] | None
-    paths: Mapping[str, tuple[str, ...] | None]
+    paths_of: Callable[[str | None], tuple[tuple[str, ...], ...] | None]  # CompiledInput's
     also_paths: Mapping[str, tuple[str, ...]]  # also_map: ids ALSO mapped along it
     max_entities: int
     lookback_days: int
@@ -173,7 +173,7 @@ class Planner:
             date_granularity=proc.is_date_granularity,
             fields=ci.fields,
             ignore_fields=ci.ignore_fields,
-            paths=ci.paths,
+            paths_of=ci.paths_of,
             also_paths=ci.also_paths,
             max_entities=proc.max_entities,
             lookback_days=(lb.days or 0) if lb is not None else 0,
@@ -277,7 +277,7 @@ class Planner:
 
         # unmapped_entity_type beats empty_mapping: resolve every key before any lookup;
         # a type with an also_map path follows it too (entity_mapping), united below
-        resolved = resolve_keys(self._entity_keys, inp.paths, inp.also_paths, ents)
+        resolved = resolve_keys(self._entity_keys, inp.paths_of, ents)
         if resolved is None:
             return _run_date(
                 inp.processor,
