@@ -76,6 +76,9 @@ class Dispatcher(Outcomes):
         self.tasks: set[asyncio.Task[None]] = set()
         # a delivery task's escaped exception (a bug): the router's Supervisor.failed
         self.on_task_failed: Callable[[asyncio.Task[None]], None] | None = None
+        # record the message id a target gave each delivery (an Alias mark): only a reader of
+        # them asks (the closed loop's ledger: Router sets it), else no mark per delivery
+        self.record_aliases = False
         self._loop: asyncio.AbstractEventLoop | None = None  # set by _spawn or start
         self.lanes: dict[str, Lane] = {}
         self._wake = asyncio.Event()
@@ -393,7 +396,7 @@ class Dispatcher(Outcomes):
                     error = DispatchError.from_exception(trigger.processor, sink.name, exc)
         finally:
             m.inflight.dec()
-        if error is None and isinstance(sent_as, str) and sent_as:
+        if error is None and self.record_aliases and isinstance(sent_as, str) and sent_as:
             # a processor reports its run naming the message it received
             # (trigger_message_id): the ledger maps that id to the trigger
             self.marks.append(Alias(trigger.trigger_id, sent_as, self.clock()))

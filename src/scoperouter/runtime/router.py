@@ -88,6 +88,7 @@ class Router:
         )  # fmt: skip
         self.store = store
         self.windows = DurableWindows(registry, store, self.options, self._now)
+        self.dispatcher.record_aliases = bool(self.windows.loop_on)  # the ledger reads them
 
     def _now(self) -> float:  # the parts follow a clock replaced later (tests)
         return self.clock()
