@@ -165,7 +165,7 @@ def test_completion_matching(ref: CompletionRef, found: bool) -> None:
     """A completion names its trigger by id, Pub/Sub alias, or processor and date."""
     b = book()
     b.open(trig(), 0.0)
-    b.alias("m-9", "t-1")
+    b.alias("m-9", "t-1", 0.5)
     entry, _ = b.complete(ref, 1.0)
     assert (entry is not None and entry.phase == "succeeded") is found
 

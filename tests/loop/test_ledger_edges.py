@@ -4,11 +4,12 @@ Pub/Sub target's recorded publish ids)."""
 
 from __future__ import annotations
 
+import pytest
 from closed_loop_support import D
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef
-from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.ledger_book import ORPHAN_MAX, ORPHAN_TTL_S, LedgerBook
 from scoperouter.router.loop_params import LoopParams
 
 
@@ -77,8 +78,8 @@ def test_pubsub_message_ids_survive_a_snapshot_and_go_with_their_entry() -> None
     """Every attempt's Pub/Sub message id names its trigger across a snapshot; forgetting the entry forgets them."""
     b = book(retries=1)
     b.open(trig("t-1"), 0.0)
-    b.alias("9001", "t-1")  # attempt 1's publish
-    b.alias("9002", "t-1")  # a re-dispatch is published again, with an id of its own
+    b.alias("9001", "t-1", 1.0)  # attempt 1's publish
+    b.alias("9002", "t-1", 1.0)  # a re-dispatch is published again, with an id of its own
     b = LedgerBook.restore(b.params, b.snapshot())
     for mid in ("9001", "9002"):
         found = b.find(CompletionRef(outcome="success", message_id=mid))
@@ -87,3 +88,59 @@ def test_pubsub_message_ids_survive_a_snapshot_and_go_with_their_entry() -> None
     assert b.forget_closed(before=1.0) == 1
     assert b.snapshot()["aliases"] == {}
     assert b.find(CompletionRef(outcome="success", message_id="9001")) is None
+
+
+def test_completion_overtaking_its_publish_id_closes_the_trigger_when_the_id_arrives() -> None:
+    """A completion naming a Pub/Sub message id not recorded yet closes its trigger once the id is."""
+    b = book(retries=1, timeout=600.0)
+    b.open(trig("t-1"), 0.0)
+    entry, _ = b.complete(CompletionRef(outcome="success", message_id="9001", event_id="c-1"), 1.0)
+    assert entry is None  # the router has not heard back from its publish yet
+    live = b.get("t-1")
+    assert live is not None and live.phase == "dispatched"
+    b.alias("9001", "t-1", 1.5)
+    closed = b.get("t-1")
+    assert closed is not None and closed.phase == "succeeded"
+    assert b.busy("p", D) is False
+
+
+def test_a_parked_completion_survives_a_snapshot() -> None:
+    """A completion waiting for its message id is in the snapshot: a restart in between keeps it."""
+    b = book(retries=1)
+    b.open(trig("t-1"), 0.0)
+    b.complete(CompletionRef(outcome="failed", message_id="9001", error="boom"), 1.0)
+    b = LedgerBook.restore(b.params, b.snapshot())
+    b.alias("9001", "t-1", 2.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff" and e.error == "boom"
+
+
+@pytest.mark.parametrize(
+    ("waited", "closes"),
+    [(ORPHAN_TTL_S - 1.0, True), (ORPHAN_TTL_S + 1.0, False)],
+)
+def test_parked_completions_expire(waited: float, closes: bool) -> None:
+    """A completion whose message id is never recorded is dropped after ORPHAN_TTL_S."""
+    b = book(retries=1)
+    b.open(trig("t-1"), 0.0)
+    b.complete(CompletionRef(outcome="success", message_id="9001"), 1.0)
+    b.alias("9001", "t-1", 1.0 + waited)
+    e = b.get("t-1")
+    assert e is not None and (e.phase == "succeeded") is closes
+
+
+def test_parked_completions_are_bounded() -> None:
+    """At most ORPHAN_MAX completions wait for their message ids; the oldest go first."""
+    b = book(retries=1)
+    b.open(trig("t-1"), 0.0)
+    b.open(trig("t-2"), 0.0)
+    b.complete(CompletionRef(outcome="success", message_id="first"), 1.0)
+    for i in range(ORPHAN_MAX):
+        b.complete(CompletionRef(outcome="success", message_id=f"other-{i}"), 1.0)
+    b.complete(CompletionRef(outcome="success", message_id="last"), 1.0)
+    assert b.parked_count == ORPHAN_MAX
+    b.alias("first", "t-1", 2.0)
+    b.alias("last", "t-2", 2.0)
+    first, last = b.get("t-1"), b.get("t-2")
+    assert first is not None and first.phase == "dispatched"
+    assert last is not None and last.phase == "succeeded"

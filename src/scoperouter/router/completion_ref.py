@@ -49,6 +49,22 @@ class CompletionRef:
     event_id: str | None = None
 
 
+def ref_to_dict(ref: CompletionRef) -> dict[str, Any]:
+    """``ref`` as JSON-ready values (the journal's and the ledger snapshot's form)."""
+    d = {k: getattr(ref, k) for k in ref.__slots__}
+    d["day"] = ref.day.isoformat() if ref.day is not None else None
+    d["missed"] = list(ref.missed)
+    return d
+
+
+def ref_from_dict(d: Mapping[str, Any]) -> CompletionRef:
+    """The inverse of :func:`ref_to_dict`."""
+    v = dict(d)
+    v["day"] = date.fromisoformat(v["day"]) if v.get("day") else None
+    v["missed"] = tuple(v.get("missed") or ())
+    return CompletionRef(**v)
+
+
 def _str(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str) -> str | None:
     v = raw.get(key, meta.get(key))
     return v if isinstance(v, str) and v else None

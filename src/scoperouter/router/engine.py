@@ -203,12 +203,17 @@ class RoutingEngine:
             self._recheck_at = now
         return entry
 
-    def alias(self, message_id: str, trigger_id: str) -> None:
+    def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Trigger ``trigger_id`` was delivered as message ``message_id`` (the id a Pub/Sub
         publish returned): a completion naming it as ``trigger_message_id`` closes the
-        trigger. A no-op without the loop (the driver journals it as ``alias``)."""
-        if self.loop is not None:
-            self.loop.ledger.alias(message_id, trigger_id)
+        trigger, also one that arrived before this (applied now: its entry is returned).
+        A no-op without the loop (the driver journals it as ``alias``)."""
+        if self.loop is None:
+            return None
+        entry = self.loop.ledger.alias(message_id, trigger_id, now)
+        if entry is not None and self.loop.has_held:
+            self._recheck_at = now
+        return entry
 
     def redrive(self, trigger_ids: Sequence[str], now: float) -> list[Fired]:
         """Send dead letters again now (same trigger id, fresh retries)."""

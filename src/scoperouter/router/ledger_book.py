@@ -5,6 +5,12 @@ their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its ta
 Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
 until :meth:`LedgerBook.forget_closed` drops succeeded ones older than a horizon, with the
 Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
+
+A completion naming only a message id the book does not know yet is parked, not dropped:
+its processor may have run before the router heard back from its own publish. When that id
+is recorded (:meth:`LedgerBook.alias`) the completion is applied; a parked completion older
+than :data:`ORPHAN_TTL_S` is dropped, and at most :data:`ORPHAN_MAX` wait (oldest dropped
+first). Parked completions are in the snapshot.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from scoperouter.messages.models import Trigger
-from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.completion_ref import CompletionRef, ref_from_dict, ref_to_dict
 from scoperouter.router.ledger import (
     Attempt,
     Entry,
@@ -30,6 +36,12 @@ from scoperouter.router.ledger import (
 from scoperouter.router.loop_params import LoopParams
 
 SNAPSHOT_VERSION = 1
+ORPHAN_TTL_S = 600.0
+"""How long a completion naming an unknown message id waits for that id to be recorded
+(a publish's answer takes milliseconds; its retries, up to the client's deadline)."""
+ORPHAN_MAX = 10_000
+"""At most this many such completions wait (completions of runs the router never sent, e.g.
+while production's own triggers still run, must not grow the book without bound)."""
 Key = tuple[str, date]
 
 
@@ -51,6 +63,9 @@ class LedgerBook:
         # thousands, and a list's membership test and removal walked them all)
         self._open: dict[Key, dict[str, None]] = {}
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
+        # message id -> (completion naming it, when it arrived), oldest first
+        self._parked: dict[str, tuple[CompletionRef, float]] = {}
+        self.parked_dropped = 0  # parked completions expired or evicted (only counts up)
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
@@ -85,10 +100,23 @@ class LedgerBook:
         return None
 
     # ------------------------------------------------------------------ inputs
-    def alias(self, message_id: str, trigger_id: str) -> None:
+    @property
+    def parked_count(self) -> int:
+        """Completions waiting for the message id they name to be recorded."""
+        return len(self._parked)
+
+    def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Remember the Pub/Sub message id a trigger was published with (each attempt's
-        publish gets an id of its own: all of them name the trigger)."""
+        publish gets an id of its own: all of them name the trigger). A completion that
+        named that id before it was recorded is applied now; returns its entry, if any."""
         self._aliases[message_id] = trigger_id
+        self._expire_parked(now)
+        parked = self._parked.pop(message_id, None)
+        if parked is None:
+            return None
+        self.changes += 1
+        entry, _ = self.complete(parked[0], now)
+        return entry
 
     def open(self, trigger: Trigger, now: float) -> Entry:
         """A trigger was dispatched (its window fired). A trigger id seen before (the same
@@ -130,6 +158,8 @@ class LedgerBook:
         to send at once (nothing today: re-runs wait for their backoff)."""
         e = self.find(ref)
         if e is None:
+            if ref.message_id is not None and ref.trigger_id is None:
+                self._park(ref, now)
             return None, []
         if ref.event_id is not None and any(a.event_id == ref.event_id for a in e.history):
             # a report already applied, delivered again (at-least-once): it is about an
@@ -149,7 +179,9 @@ class LedgerBook:
         self, now: float, may_send: Callable[[Trigger], bool] | None = None
     ) -> list[Redispatch]:
         """Timeouts and re-dispatches due by ``now``, earliest first, each at its time. A
-        re-dispatch ``may_send`` refuses waits in :attr:`deferred` (see :meth:`send_deferred`)."""
+        re-dispatch ``may_send`` refuses waits in :attr:`deferred` (see :meth:`send_deferred`).
+        Parked completions past :data:`ORPHAN_TTL_S` are dropped too."""
+        self._expire_parked(now)
         out: list[Redispatch] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -216,6 +248,25 @@ class LedgerBook:
         return len(drop)
 
     # ------------------------------------------------------------------ internals
+    def _park(self, ref: CompletionRef, now: float) -> None:
+        assert ref.message_id is not None
+        self._expire_parked(now)
+        self._parked.pop(ref.message_id, None)  # a redelivered report moves to the end
+        self._parked[ref.message_id] = (ref, now)
+        while len(self._parked) > ORPHAN_MAX:
+            del self._parked[next(iter(self._parked))]
+            self.parked_dropped += 1
+        self.changes += 1
+
+    def _expire_parked(self, now: float) -> None:
+        parked = self._parked
+        while parked:
+            mid, (_ref, at) = next(iter(parked.items()))
+            if now - at <= ORPHAN_TTL_S:
+                return
+            del parked[mid]
+            self.parked_dropped += 1
+
     def _notice(self, effect: str, e: Entry, at: float) -> None:
         kind = {
             "close": "succeeded",
@@ -250,6 +301,7 @@ class LedgerBook:
             "version": SNAPSHOT_VERSION,
             "entries": [entry_to_json(e) for e in self.entries()],
             "aliases": dict(sorted(self._aliases.items())),
+            "parked": [[m, ref_to_dict(r), at] for m, (r, at) in self._parked.items()],
         }
 
     @classmethod
@@ -260,4 +312,6 @@ class LedgerBook:
         for item in snap.get("entries", []):
             book._put(entry_from_json(item))
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
+        for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
+            book._parked[str(mid)] = (ref_from_dict(ref), float(at))
         return book

@@ -147,7 +147,7 @@ class DurableWindows:
             return
         self.store.journal_many([("alias", m.at, m.message_id, m.trigger_id)])
         self._journal_rows += 1
-        self.engine.alias(m.message_id, m.trigger_id)
+        self.engine.alias(m.message_id, m.trigger_id, m.at)
 
     def requests(self, now: float) -> list[Fired]:
         """Operator requests (``deadletters redrive``) not applied yet (journaled)."""
@@ -280,7 +280,7 @@ class DurableWindows:
             elif e.op == "request" and e.event is not None and engine.loop is not None:
                 engine.loop.request(json.loads(e.event), e.now)
             elif e.op == "alias" and e.event is not None and e.decision is not None:
-                engine.alias(e.event, e.decision)
+                engine.alias(e.event, e.decision, e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
         if registry is not self.registry:  # from here on the current registry
             engine = engine.under(self.registry, loop=self.loop_on)

@@ -19,7 +19,13 @@ from typing import Any
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.router.completion_ref import CompletionRef, completion_ref, is_report_only
+from scoperouter.router.completion_ref import (
+    CompletionRef,
+    completion_ref,
+    is_report_only,
+    ref_from_dict,
+    ref_to_dict,
+)
 from scoperouter.runtime.loop_store import FileLoopState, Requests
 from scoperouter.runtime.outcomes import Inbound
 
@@ -104,19 +110,11 @@ def is_report(inbound: Inbound) -> bool:
 
 
 def ref_to_json(ref: CompletionRef) -> str:
-    d = {k: getattr(ref, k) for k in ref.__slots__}
-    d["day"] = ref.day.isoformat() if ref.day is not None else None
-    d["missed"] = list(ref.missed)
-    return json.dumps(d, separators=(",", ":"))
+    return json.dumps(ref_to_dict(ref), separators=(",", ":"))
 
 
 def ref_from_json(text: str) -> CompletionRef:
-    from datetime import date
-
-    d = json.loads(text)
-    d["day"] = date.fromisoformat(d["day"]) if d.get("day") else None
-    d["missed"] = tuple(d.get("missed") or ())
-    return CompletionRef(**d)
+    return ref_from_dict(json.loads(text))
 
 
 class LoopMirror:

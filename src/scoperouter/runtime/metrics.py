@@ -131,6 +131,16 @@ class Metrics:
         self.triggers_held = Gauge(
             "scoperouter_triggers_held", "Windows held at a fan-in barrier.", registry=r
         )
+        self.completions_parked = Gauge(
+            "scoperouter_completions_parked",
+            "Completions naming a Pub/Sub message id not recorded yet (waiting for it).",
+            registry=r,
+        )
+        self.completions_unmatched = Counter(
+            "scoperouter_completions_unmatched",
+            "Parked completions dropped: their message id was never recorded in time.",
+            registry=r,
+        )
         self.triggers_timed_out = Counter(
             "scoperouter_triggers_timed_out",
             "Triggers without a completion within completion_timeout.",

@@ -130,6 +130,7 @@ class Router:
         self.dispatcher.on_task_failed = self.supervisor.failed  # deliveries, too
         self.log_bridge.on_failure = self._log_thread_failed  # and the log thread
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
+        self._parked_dropped_seen = 0  # the ledger's parked_dropped already counted
         self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False
         self._started = False
@@ -483,6 +484,12 @@ class Router:
                 m.triggers_timed_out.inc()
         m.triggers_open.set(loop.ledger.open_count)
         m.triggers_held.set(len(loop.barrier.held))
+        m.completions_parked.set(loop.ledger.parked_count)
+        # the ledger only counts up (written by the state thread); a rebuilt one starts at 0
+        dropped, seen = loop.ledger.parked_dropped, self._parked_dropped_seen
+        if dropped != seen:
+            m.completions_unmatched.inc(dropped - seen if dropped > seen else dropped)
+            self._parked_dropped_seen = dropped
 
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:
