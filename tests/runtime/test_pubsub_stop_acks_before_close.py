@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from runtime_support import GAME_DAY, MemorySink, RouterFactory, players_of
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime import pubsub
+from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.pubsub import PubSubSource
 
 
@@ -131,4 +133,57 @@ async def test_stop_settles_held_messages_before_cancelling_the_pull(
     everything = messages + late
     assert [m.dropped for m in everything] == [[]] * len(everything), case
     assert [m.sent for m in everything] == expected, case
+    assert client.pull.closed
+
+
+async def test_daemon_stop_acks_a_slow_batch_before_closing_the_pull(
+    zero_cfg: LoadedConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve's stop lets the router finish the batch it holds, acks it, then closes the pull."""
+    client = Client()
+    monkeypatch.setattr(pubsub, "_subscriber_client", lambda: client)
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s",
+        as_of=GAME_DAY,
+        sync="normal",
+        subscription="projects/p/subscriptions/s",
+        http_enabled=False,
+        shutdown_timeout_s=0.3,  # the source's own settle wait (a third of it) runs out
+    )
+    d = Daemon(zero_cfg.registry, zero_cfg.relations, settings)
+    assert d.source is not None
+    d.source._check = lambda s: None
+    d.source.probe_interval_s = 3600.0
+    entered, gate = threading.Event(), threading.Event()
+    real_process = d.router._process_batch
+
+    def slow(batch: list[Any], marks: list[Any]) -> Any:  # the commit waits for the gate
+        entered.set()
+        assert gate.wait(60), "the gate was never opened"
+        return real_process(batch, marks)
+
+    d.router._process_batch = slow  # type: ignore[method-assign]
+    # the gate opens at whichever comes first: the router's stop past its drain deadline
+    # (the batch is then all that is left), or the pull's cancel (the source closed first)
+    real_stop_pump = d.router.dispatcher.stop_pump
+
+    async def stop_pump() -> None:
+        await real_stop_pump()
+        gate.set()
+
+    d.router.dispatcher.stop_pump = stop_pump  # type: ignore[method-assign]
+    real_cancel = client.pull.cancel
+
+    def cancel() -> bool:
+        gate.set()
+        return real_cancel()
+
+    client.pull.cancel = cancel  # type: ignore[method-assign]
+    await d.start()
+    message = Message(0, client.pull)
+    client.callback(message)
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, entered.wait, 60), "the batch never started"
+    await d.stop()
+    assert (message.sent, message.dropped) == (["ack"], []), "acked after the pull closed"
     assert client.pull.closed

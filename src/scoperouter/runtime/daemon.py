@@ -384,13 +384,24 @@ class Daemon:
         budget = self.settings.shutdown_timeout_s
         self.router.close_intake()  # new requests get 503 right away
         await self.reloader.stop()
-        if self.source is not None:
-            await self.source.stop(timeout=min(3.0, budget / 3))
+        if self.source is not None:  # pulled messages are nacked from now on
+            await self.source.stop_pulling()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.ingress.backfills.close()
-        await self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
+        # the router finishes (within the budget) the batches it holds and answers every
+        # message; the source acks / nacks them through its still open pull, and closes it
+        # once they are all answered (an ack after the close is dropped: Pub/Sub would
+        # redeliver a committed message)
+        router_stop = asyncio.ensure_future(
+            self.router.stop(timeout=max(0.5, budget - (time.monotonic() - t0)))
+        )
+        try:
+            if self.source is not None:
+                await self.source.stop(timeout=min(3.0, budget / 3), answered=router_stop)
+        finally:
+            await router_stop
         await self.sinks.close()
         try:
             if self.store is not None:

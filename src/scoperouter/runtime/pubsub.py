@@ -366,11 +366,11 @@ class PubSubSource:
         except Exception:  # the router settles a whole batch in one loop: never stop it
             logger.exception("could not settle a Pub/Sub message (it is redelivered)")
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Stop pulling; messages not yet acked are redelivered by Pub/Sub. What the router
-        holds is answered first, while the pull is open: the client sends acks through the
-        pull's dispatcher, which the cancel shuts down (an ack after it is dropped, and a
-        committed event redelivered). Arrivals meanwhile are nacked (:meth:`_callback`)."""
+    async def stop_pulling(self) -> None:
+        """Take nothing more: from now on an arriving message is nacked at once (Pub/Sub
+        redelivers it, here after a restart or to another replica); the probe and any
+        resubscribe end. The pull itself stays open -- the acks of what the router still
+        holds go through it -- until :meth:`stop`."""
         self._stopping = True
         if self._probe is not None:
             self._probe.cancel()
@@ -382,12 +382,37 @@ class PubSubSource:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._recover
             self._recover = None
+
+    async def stop(
+        self, timeout: float = 5.0, *, answered: asyncio.Future[None] | None = None
+    ) -> None:
+        """Stop pulling; messages not yet acked are redelivered by Pub/Sub. What the router
+        holds is answered first, while the pull is open: the client sends acks through the
+        pull's dispatcher, which the cancel shuts down (an ack after it is dropped, and a
+        committed event redelivered). Arrivals meanwhile are nacked (:meth:`_callback`).
+
+        ``answered``: the router's stop, which answers every message it holds before it
+        ends -- the held messages are then waited for until they are all answered or it
+        ended, whatever their batches take (``serve``: the router finishes its batches
+        within ``--shutdown-timeout``), and ``timeout`` bounds only the pull's close.
+        Without it, ``timeout`` bounds both."""
+        await self.stop_pulling()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if self._unsettled:  # in the router's queue: acked (or nacked) once answered
             self._all_settled = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_settled.wait(), timeout)
+            settled = loop.create_task(self._all_settled.wait())
+            waits: set[asyncio.Future[Any]] = {settled}
+            if answered is not None:
+                waits.add(answered)
+            await asyncio.wait(
+                waits,
+                timeout=None if answered is not None else timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            settled.cancel()
+            if answered is not None:  # the wait had no bound of its own
+                deadline = loop.time() + timeout
         while self._inbox:  # queued, never handed to the router: redelivered
             self._inbox.popleft().nack()
         fut, client = self._future, self._client

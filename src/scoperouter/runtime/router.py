@@ -233,9 +233,10 @@ class Router:
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop intake, process what is queued (up to ``timeout``; the batch whose
-        transaction runs then is answered and logged, the rest is answered unavailable),
-        keep open windows durable, wait for in-flight dispatches (up to ``timeout``);
-        unfinished ones stay pending."""
+        transaction runs then is answered and logged, the rest is answered unavailable:
+        every message is answered before the dispatches are waited for), keep open windows
+        durable, wait for in-flight dispatches (up to ``timeout``); unfinished ones stay
+        pending."""
         deadline = time.monotonic() + timeout
         self._closing = True
         # let the ingest worker drain what was already submitted
@@ -253,6 +254,11 @@ class Router:
         for t in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        # fail anything still queued so its source nacks / answers 503: every message is
+        # answered before the dispatches are waited for (a Pub/Sub source closes its pull
+        # once its messages are answered)
+        while not self._queue.empty() or self._heavy:
+            self._refuse([self._heavy.popleft() if self._heavy else self._queue.get_nowait()])
         inflight = self.dispatcher.tasks
         if inflight:
             left = max(0.1, deadline - time.monotonic())
@@ -266,9 +272,6 @@ class Router:
                     "at the next start",
                     len(still),
                 )
-        # fail anything still queued so its source nacks / answers 503
-        while not self._queue.empty() or self._heavy:
-            self._refuse([self._heavy.popleft() if self._heavy else self._queue.get_nowait()])
         try:
             await self._flush_marks()
             await self._in_state(self._persist_at_stop)
