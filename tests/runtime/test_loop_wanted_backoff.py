@@ -1,6 +1,8 @@
 """``retry_backoff`` is a closed-loop setting like ``run_retries``, ``completion_timeout`` and
 ``barrier``: a registry that sets it anywhere gets the loop in ``serve`` (docs/ledger.md, "In
-the daemon"), and its re-dispatches wait that backoff."""
+the daemon"), and its re-dispatches wait that backoff. A setting counts when it is written,
+whatever its value: ``run_retries: 0`` turns the loop on with no re-dispatch after a failure
+(completions tracked, a failed run a dead letter at once: docs/registry.md ``defaults``)."""
 
 from __future__ import annotations
 
@@ -16,17 +18,22 @@ from scoperouter.runtime.router import Inbound
 PGS = "player_game_summary"
 
 
-def _registry(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any]) -> Any:
+def _config(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any]) -> Any:
+    """The test registry with ``defaults`` and, on player_game_summary, ``processor``."""
     cfg = load(write_registry(tmp_path, defaults=defaults))
     if not processor:
-        return cfg.registry
+        return cfg
     import yaml
 
     path = tmp_path / "routes.yaml"
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec["processors"][PGS].update(processor)
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return load(path).registry
+    return load(path)
+
+
+def _registry(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any]) -> Any:
+    return _config(tmp_path, defaults, processor).registry
 
 
 @pytest.mark.parametrize(
@@ -40,6 +47,8 @@ def _registry(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any
         pytest.param({"retry_backoff": "30s"}, {}, True, id="defaults-retry_backoff-as-default"),
         pytest.param({}, {"retry_backoff": "5s"}, True, id="processor-retry_backoff"),
         pytest.param({}, {"run_retries": 1}, True, id="processor-run_retries"),
+        pytest.param({"run_retries": 0}, {}, True, id="defaults-run_retries-0"),
+        pytest.param({}, {"run_retries": 0}, True, id="processor-run_retries-0"),
     ],
 )
 def test_loop_wanted_counts_every_loop_setting(
@@ -77,3 +86,41 @@ async def test_retry_backoff_alone_redispatches_missed_ids_after_that_backoff(
         assert await r.idle()
         sent.append([t.trigger_id for t in sink.received if t.processor == PGS])
     assert sent == [[first.trigger_id], [first.trigger_id, first.trigger_id]]
+
+
+@pytest.mark.parametrize(
+    ("defaults", "processor"),
+    [
+        pytest.param({"run_retries": 0}, {}, id="defaults"),
+        pytest.param({}, {"run_retries": 0}, id="processor"),
+    ],
+)
+async def test_run_retries_0_alone_dead_letters_a_failed_run_at_once(
+    tmp_path: Path, make_router: RouterFactory, defaults: dict[str, Any], processor: dict[str, Any]
+) -> None:
+    """With only run_retries: 0 written, a failed run is tracked and dead-lettered at once, never re-sent."""
+    cfg = _config(tmp_path, defaults, processor)
+    now = [1_000_000.0]
+    sink = MemorySink()
+    r = make_router(cfg, sink, clock=lambda: now[0])
+    await r.start()
+    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
+    assert await r.idle()
+    (first,) = [t for t in sink.received if t.processor == PGS]
+    report = {
+        "trigger_id": first.trigger_id,
+        "processor": PGS,
+        "game_date": GAME_DAY.isoformat(),
+        "status": "failed",
+        "error_message": "boom",
+        "execution_id": "run-1",
+    }
+    assert (await r.submit(Inbound("test", obj=report))).ack
+    now[0] += 3600.0
+    await r.fire_due()
+    assert await r.idle()
+    loop = r.windows.engine.loop
+    assert loop is not None, "the closed loop is off"
+    dead = [(e.trigger.trigger_id, e.error) for e in loop.ledger.dead_letters()]
+    assert dead == [(first.trigger_id, "boom")]
+    assert [t.trigger_id for t in sink.received if t.processor == PGS] == [first.trigger_id]

@@ -3,7 +3,9 @@ and ``barrier`` per processor (and under ``defaults:``).
 
 Invariant: the defaults keep today's behaviour -- no completion timeout, no barrier, and a
 failed completion re-dispatches nothing (``run_retries: 0``; it is dead-lettered so that
-it is visible). The rules that use these keys live in :mod:`scoperouter.router.ledger`
+it is visible). A key counts as configuring the loop when it is written, whatever its
+value: ``run_retries: 0`` written is the loop without re-dispatches, not the loop off
+(:func:`scoperouter.runtime.loop_runtime.loop_wanted`). The rules that use these keys live in :mod:`scoperouter.router.ledger`
 and :mod:`scoperouter.router.barrier`; docs/ledger.md describes them.
 """
 
@@ -19,7 +21,8 @@ NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 
 RUN_RETRIES_DESCRIPTION = (
     "Re-dispatches of a trigger whose run reports failed (same trigger id, new attempt, "
-    "exponential backoff) before it becomes a dead letter."
+    "exponential backoff) before it becomes a dead letter. Written, 0 included, it turns "
+    "the closed loop on (0: a failed run is a dead letter at once)."
 )
 COMPLETION_TIMEOUT_DESCRIPTION = (
     "How long a dispatched trigger may stay without a completion naming it; then it is "

@@ -42,18 +42,20 @@ def loop_wanted(registry: CompiledRegistry) -> bool:
     """True when the registry asks for the closed loop (run_retries, completion_timeout,
     retry_backoff or barrier anywhere): otherwise the daemon behaves as before.
 
-    ``defaults.retry_backoff`` always has a value (30s): it counts when routes.yaml writes
-    it (pydantic's ``model_fields_set``), whatever the value."""
+    A setting counts when routes.yaml writes it, whatever its value: ``defaults.run_retries``
+    (0) and ``defaults.retry_backoff`` (30s) always have one, so they count when written
+    (pydantic's ``model_fields_set``) -- ``run_retries: 0`` is the loop without re-dispatches
+    after a failure (a failed run is a dead letter at once), not the loop off."""
     d = registry.spec.defaults
     if (
-        d.run_retries
+        "run_retries" in d.model_fields_set
         or d.completion_timeout
         or d.barrier is not None
         or "retry_backoff" in d.model_fields_set
     ):
         return True
     return any(
-        p.spec.run_retries
+        p.spec.run_retries is not None
         or p.spec.completion_timeout
         or p.spec.barrier is not None
         or p.spec.retry_backoff is not None
