@@ -126,3 +126,71 @@ def test_rows_without_a_dataset_are_refused() -> None:
     with pytest.raises(ValueError, match="table_schema"):
         columns_by_table([{"table_name": "t", "column_name": "c"}])
     assert columns_by_table([{"table_name": "t", "column_name": "c"}], "ds") == {"ds.t": ("c",)}
+
+
+# INFORMATION_SCHEMA.COLUMN_FIELD_PATHS: one row per field path, the top-level column in
+# column_name (a STRUCT / ARRAY<STRUCT> column has a row for itself and one per leaf), no
+# ordinal_position; a leaf may share its name with a top-level column (amount)
+FIELD_PATHS = [
+    ("store_id", "store_id"),
+    ("items", "items"),
+    ("items", "items.sku"),
+    ("items", "items.price"),
+    ("items", "items.price.amount"),
+    ("items", "items.price.currency"),
+    ("shipping", "shipping"),
+    ("shipping", "shipping.address"),
+    ("shipping", "shipping.address.city"),
+    ("amount", "amount"),
+]
+ORDINAL = {"store_id": 1, "items": 2, "shipping": 3, "amount": 4}
+
+
+def _field_path_rows(with_ordinal: bool) -> list[dict[str, object]]:
+    """COLUMN_FIELD_PATHS rows of pos.orders; ``with_ordinal``: joined with COLUMNS."""
+    return [
+        {
+            "table_schema": "pos",
+            "table_name": "orders",
+            "column_name": column,
+            "field_path": path,
+            **({"ordinal_position": ORDINAL[column]} if with_ordinal else {}),
+        }
+        for column, path in FIELD_PATHS
+    ]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv"])
+@pytest.mark.parametrize(
+    ("with_ordinal", "expected"),
+    [
+        # no ordinal_position: in name order
+        (False, ["amount", "items", "shipping", "store_id"]),
+        (True, ["store_id", "items", "shipping", "amount"]),
+    ],
+    ids=["field-paths", "field-paths-joined-with-columns"],
+)
+def test_nested_field_paths_import_as_their_top_level_columns(
+    kind: str,
+    with_ordinal: bool,
+    expected: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nested field_path rows give their top-level column once; no leaf becomes a column, none is lost."""
+    monkeypatch.chdir(tmp_path)  # no routes.yaml: every table of the export
+    rows = _field_path_rows(with_ordinal)
+    path = tmp_path / f"paths.{kind}"
+    if kind == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind == "json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    assert main(["sources", "import", str(path)]) == 0
+    block = yaml.safe_load(capsys.readouterr().out)
+    assert block == {"sources": {"pos.orders": {"columns": expected}}}
