@@ -18,12 +18,8 @@ import pytest
 from logsupport import DAY, T0
 
 from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError, NullExecutionLog
-from scoperouter.execution_log.rows import (
-    COMPLETION_COLUMNS,
-    EVENT_COLUMNS,
-    LOG_COLUMNS,
-    event_from_row_json,
-)
+from scoperouter.execution_log.row_values import event_from_row_json
+from scoperouter.execution_log.rows import COMPLETION_COLUMNS, EVENT_COLUMNS, LOG_COLUMNS
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations

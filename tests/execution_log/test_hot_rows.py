@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 from logsupport import DAY, T0
 
-import scoperouter.execution_log.rows as rows_mod
 from scoperouter.execution_log import memos
 from scoperouter.execution_log.base import PendingOutcome
-from scoperouter.execution_log.rows import DECISION_COLUMNS, decision_rows, dispatch_row
-from scoperouter.execution_log.rows import ids_json as _ids_json
+from scoperouter.execution_log.row_values import ids_json as _ids_json
+from scoperouter.execution_log.row_values import iso, iso_epoch
+from scoperouter.execution_log.rows import (
+    DECISION_COLUMNS,
+    LOG_COLUMNS,
+    decision_rows,
+    dispatch_row,
+)
 from scoperouter.execution_log.sqlite_fold import _SHARED, fold
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -70,8 +75,8 @@ def _outcome() -> tuple[PendingOutcome, tuple[Any, ...]]:
                 scope="entities", entity_type="player", entity_ids=("a",), reason="entity_scope",
                 caused_by=("e1",), fired_at=T0, correlation_id="c", priority="critical")  # fmt: skip
     o = PendingOutcome(t, "ok", 1, 2.0, T0.timestamp() + 1, None, 3, "player", 40, DAY.isoformat())
-    x = dict(zip(rows_mod.LOG_COLUMNS, o.row(_ids_json), strict=True))
-    assert x == dict(zip(rows_mod.LOG_COLUMNS, dispatch_row(t, status="ok", attempts=1, latency_ms=2.0, dispatched_at=T0.timestamp() + 1, error=None, phase=3, granularity="player", universe=40, ids=_ids_json, game_date_iso=DAY.isoformat()), strict=True))  # fmt: skip
+    x = dict(zip(LOG_COLUMNS, o.row(_ids_json), strict=True))
+    assert x == dict(zip(LOG_COLUMNS, dispatch_row(t, status="ok", attempts=1, latency_ms=2.0, dispatched_at=T0.timestamp() + 1, error=None, phase=3, granularity="player", universe=40, ids=_ids_json, game_date_iso=DAY.isoformat()), strict=True))  # fmt: skip
     x.update(decision_id="d-1", action="run", kind="decision", entities_mapped=1)
     return o, tuple(x[c] for c in DECISION_COLUMNS)
 
@@ -85,6 +90,6 @@ def test_an_outcome_folds_only_when_every_shared_column_agrees(column: str | Non
         r = (*r[:i], "other" if not isinstance(r[i], int) else r[i] + 1, *r[i + 1 :])
     out, left = fold([r], [o], _ids_json)
     if column is None:
-        assert left == [] and out == [(*r, rows_mod.iso_epoch(T0.timestamp() + 1), "ok", 1, 2.0, None, rows_mod.iso(T0))]  # fmt: skip
+        assert left == [] and out == [(*r, iso_epoch(T0.timestamp() + 1), "ok", 1, 2.0, None, iso(T0))]  # fmt: skip
     else:
         assert out == [r] and left == [o.row(_ids_json)]

@@ -14,16 +14,9 @@ import pytest
 from logsupport import DAY, T0
 
 from scoperouter.execution_log import SqliteExecutionLog
-from scoperouter.execution_log.rows import (
-    LOG_COLUMNS,
-    decision_rows,
-    iso,
-    iso_epoch,
-    skip_counts,
-    skips_json,
-    skips_text,
-)
-from scoperouter.execution_log.rows import ids_json as _ids_json
+from scoperouter.execution_log.row_values import ids_json as _ids_json
+from scoperouter.execution_log.row_values import iso, iso_epoch, skips_json, skips_text
+from scoperouter.execution_log.rows import LOG_COLUMNS, decision_rows, skip_counts
 from scoperouter.execution_log.sqlite import DECISION_COLUMNS
 from scoperouter.execution_log.sqlite_links import Pending, row_trigger
 from scoperouter.messages.models import Event

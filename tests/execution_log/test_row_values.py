@@ -8,7 +8,7 @@ import pytest
 
 from scoperouter.execution_log import memos
 from scoperouter.execution_log.memos import day_iso
-from scoperouter.execution_log.rows import (
+from scoperouter.execution_log.row_values import (
     _sha20,
     decision_id,
     dispatch_id,

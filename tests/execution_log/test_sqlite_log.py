@@ -21,7 +21,7 @@ from scoperouter.execution_log import (
 )
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.execution_log.reader import stored_log_rows
-from scoperouter.execution_log.rows import compact_event_json, event_from_row_json
+from scoperouter.execution_log.row_values import compact_event_json, event_from_row_json
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations

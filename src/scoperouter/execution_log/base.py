@@ -13,6 +13,7 @@ from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache
 from scoperouter.execution_log.memos import day_iso
+from scoperouter.execution_log.row_values import iso, skips_text, utc
 from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
@@ -22,9 +23,6 @@ from scoperouter.execution_log.rows import (
     decision_rows,
     dispatch_row,
     event_row,
-    iso,
-    skips_text,
-    utc,
 )
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry

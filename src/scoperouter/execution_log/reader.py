@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import LOG_COLUMNS, dispatch_key, event_from_row_json, ids_json
+from scoperouter.execution_log.row_values import dispatch_key, event_from_row_json, ids_json
+from scoperouter.execution_log.rows import LOG_COLUMNS
 from scoperouter.messages.models import Event
 
 

@@ -10,22 +10,30 @@ Invariant: only rows something reads are written. A skip (``not_an_input``,
 them per reason (``skips``, JSON ``{"reason": n}``). What reads skips -- ``report
 --what-if``'s verification, the unknown-sources section, the days a processor was seen --
 needs only those counts; replay re-derives which processor skipped from the registry.
+
+The values in a row (ids, times, id lists, skip counts, the event JSON) are encoded by
+:mod:`.row_values`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from functools import lru_cache
-from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from scoperouter.execution_log.entity_counts import UniverseCache, mapped_count
 from scoperouter.execution_log.memos import day_iso, remember_skip
 from scoperouter.execution_log.memos import skip_reasons as _skip_memo
+from scoperouter.execution_log.row_values import (
+    _h,
+    _sha20,
+    compact_event_json,
+    dispatch_key,
+    iso,
+    iso_epoch,
+    skips_json,
+    utc,
+)
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -98,141 +106,6 @@ DISPATCH_ONLY_COLUMNS: tuple[str, ...] = (
 DECISION_COLUMNS: tuple[str, ...] = tuple(c for c in LOG_COLUMNS if c not in DISPATCH_ONLY_COLUMNS)
 """A decision row's columns (:func:`decision_rows` with ``narrow``): the dispatch-only ones
 are always null in it."""
-
-# encoders built once (``json.dumps`` with arguments builds one per call); same output
-_text_json = encode_basestring  # json.dumps(text, ensure_ascii=False) of a str, in C
-_sorted_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-
-
-def _h(*parts: object) -> str:
-    return hashlib.sha1("|".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[
-        :20
-    ]
-
-
-def _sha20(text: str) -> str:
-    """``prefix + _h(a, b, c)`` for ``text = prefix + "a|b|c"`` (2-char prefix), cheaper."""
-    return text[:2] + hashlib.sha1(text[2:].encode()).hexdigest()[:20]
-
-
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # built once
-
-
-def ids_json(ids: Sequence[Any]) -> str:
-    """``json.dumps(list(ids), separators=(",", ":"))``; strings without the encoder."""
-    try:
-        if len(ids) == 1:  # the common case (one entity, one causing event): no join
-            return "[" + encode_basestring_ascii(ids[0]) + "]"
-        return "[" + ",".join(map(encode_basestring_ascii, ids)) + "]"
-    except TypeError:  # not all strings
-        return _compact_json(list(ids))
-
-
-def dispatch_key(trigger_id: str, status: str, attempts: int | None) -> str:
-    """A dispatch row's id (:func:`dispatch_id`, cheaper): unique per outcome."""
-    return _sha20(f"x-{trigger_id}|{status}|{attempts}")
-
-
-def decision_id(event_id: str, processor: str, on: date | None) -> str:
-    """Deterministic id of one decision row: a redelivered event does not duplicate rows."""
-    return "d-" + _h(event_id, processor, on.isoformat() if on else None)
-
-
-def dispatch_id(trigger_id: str, status: str, attempts: int) -> str:
-    return "x-" + _h(trigger_id, status, attempts)
-
-
-def utc(ts: datetime) -> datetime:
-    """A timezone-aware UTC datetime (naive values are taken as UTC)."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-# the last UTC datetime formatted and its text (one tuple: swapped atomically between
-# threads): a batch's rows share their times (``isoformat`` costs ~0.65 us)
-_iso_last: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
-
-
-def iso(ts: datetime | None) -> str | None:
-    global _iso_last
-    if ts is None:
-        return None
-    if ts.tzinfo is UTC and type(ts) is datetime:  # the common case: no conversion
-        last = _iso_last
-        if ts == last[0]:  # both UTC: equal means the same fields
-            return last[1]
-        text = ts.isoformat() if ts.microsecond else ts.isoformat(timespec="microseconds")
-        _iso_last = (ts, text)
-        return text
-    return utc(ts).isoformat(timespec="microseconds")
-
-
-@lru_cache(maxsize=64)  # a few seconds are live at a time
-def _second_iso(sec: int) -> str:
-    """Whole epoch second ``sec`` as ``YYYY-MM-DDTHH:MM:SS`` (UTC)."""
-    return datetime.fromtimestamp(sec, UTC).isoformat()[:19]
-
-
-# the last epoch time formatted and its text (one tuple, swapped atomically): a delivery's
-# dispatch outcomes share their time
-_epoch_last: tuple[float, str] = (math.nan, "")
-
-
-def iso_epoch(t: float) -> str:
-    """``iso(datetime.fromtimestamp(t, UTC))`` without building the datetime (``t`` >= 0):
-    the same split of the float (``modf``, microseconds rounded half to even), the date and
-    time of the whole second memoised."""
-    global _epoch_last
-    last = _epoch_last
-    if t == last[0]:
-        return last[1]
-    if t < 0:
-        return iso(datetime.fromtimestamp(t, UTC)) or ""
-    frac, whole = math.modf(t)
-    us = round(frac * 1e6)
-    sec = int(whole)
-    if us >= 1_000_000:
-        us -= 1_000_000
-        sec += 1
-    text = f"{_second_iso(sec)}.{us:06d}+00:00"
-    _epoch_last = (t, text)
-    return text
-
-
-_skips_json: dict[tuple[tuple[str, int], ...], str] = {}
-
-
-def skips_json(skips: dict[str, int]) -> str:
-    """``skips`` as sorted compact JSON, memoised (an event stream repeats a few shapes)."""
-    key = tuple(skips.items())
-    try:
-        return _skips_json[key]
-    except KeyError:
-        if len(_skips_json) >= 4096:
-            _skips_json.clear()
-        text = _skips_json[key] = _sorted_json(skips)
-        return text
-
-
-def skips_text(decisions: Sequence[Decision], reasons: Sequence[str] | None = None) -> str | None:
-    """``skips_json(skip_counts(decisions))`` (None without skips), memoised by the skip
-    reasons in order (``reasons`` when the caller collected them: :func:`decision_rows`)."""
-    return _skips_of(
-        tuple(
-            reasons if reasons is not None else [d.reason for d in decisions if d.action == "skip"]
-        )
-    )
-
-
-@lru_cache(maxsize=4096)
-def _skips_of(reasons: tuple[str, ...]) -> str | None:
-    """:func:`skips_json` of the counts of ``reasons`` (what :func:`skip_counts` counts of
-    the decisions they came from, in the same order), None for none."""
-    if not reasons:
-        return None
-    counts: dict[str, int] = {}
-    for r in reasons:
-        counts[r] = counts.get(r, 0) + 1
-    return skips_json(counts)
 
 
 def decision_rows(
@@ -368,34 +241,6 @@ def decision_rows(
     return rows
 
 
-@lru_cache(maxsize=4096)
-def _source_json(source: str) -> str:
-    """``source``'s part of the event JSON's prefix."""
-    return ',"source":' + _text_json(source) + ","
-
-
-def compact_event_json(event: Event, text: str) -> str:
-    """``text`` (the event's JSON, fields in model order) without its leading ``event_id``
-    and ``source``, which the events table holds as columns; unchanged when it does not start
-    with exactly those two (the reader accepts both forms: :func:`event_from_row_json`)."""
-    prefix = '{"event_id":' + _text_json(event.event_id) + _source_json(event.source)
-    return "{" + text[len(prefix) :] if text.startswith(prefix) else text
-
-
-def event_from_row_json(text: str, event_id: str, source: str) -> str:
-    """The full event JSON back from a stored (possibly compact) ``event_json``."""
-    if text.startswith('{"event_id":'):
-        return text
-    rest = text[1:]
-    return (
-        '{"event_id":'
-        + _text_json(event_id)
-        + ',"source":'
-        + _text_json(source)
-        + ("," + rest if rest != "}" else "}")
-    )
-
-
 def skip_counts(decisions: Sequence[Decision]) -> dict[str, int]:
     """The aggregated skips of one event: reason -> how many processors."""
     out: dict[str, int] = {}
@@ -415,10 +260,10 @@ def event_row(
     as_of_iso: str | None = None,
 ) -> Values:
     """The event's row (:data:`EVENT_COLUMNS` order); ``skips`` from :func:`skip_counts`
-    (or already encoded: :func:`skips_text`); ``event_json`` when the caller already
+    (or already encoded: :func:`.row_values.skips_text`); ``event_json`` when the caller already
     serialised the event (it is encoded once); ``decided_at_iso`` / ``as_of_iso``: the
     times already formatted (once per batch). ``event_id`` and ``source`` are columns of
-    the row, so the stored JSON leaves them out (:func:`compact_event_json`)."""
+    the row, so the stored JSON leaves them out (:func:`.row_values.compact_event_json`)."""
     e = event.__dict__  # a pydantic model's fields: dict reads, not generic attribute reads
     on = e["game_date"] or e["start_date"]
     return (

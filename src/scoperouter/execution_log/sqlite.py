@@ -48,15 +48,13 @@ from typing import Any, cast
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
+from scoperouter.execution_log.row_values import dispatch_key, ids_json, iso
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
     Values,
-    dispatch_key,
-    ids_json,
-    iso,
 )
 from scoperouter.execution_log.sqlite_fold import (
     FOLDED_COLUMNS,

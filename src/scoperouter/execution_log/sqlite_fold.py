@@ -28,13 +28,11 @@ from typing import Any
 
 from scoperouter.execution_log.api import LOG_TABLE
 from scoperouter.execution_log.base import PendingOutcome
+from scoperouter.execution_log.row_values import ids_json, iso, iso_epoch
 from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     LOG_COLUMNS,
     IdList,
-    ids_json,
-    iso,
-    iso_epoch,
 )
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 
