@@ -15,7 +15,7 @@ from logsupport import DAY, T0
 from scoperouter.execution_log import SqliteExecutionLog, read_log
 from scoperouter.execution_log.api import EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.rows import EVENT_COLUMNS, LOG_COLUMNS
-from scoperouter.execution_log.sqlite import _coltype
+from scoperouter.execution_log.sqlite_schema import _coltype
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations

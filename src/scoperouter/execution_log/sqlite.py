@@ -19,7 +19,8 @@ later leaves it, so the index holds the open windows' events rather than the who
 its random keys dirty a few pages per flush instead of one per row. A dispatch row filled
 after its decisions were linked (a later outcome of the same trigger) takes the values of
 an earlier outcome of that trigger. Logs created before are migrated when opened (the
-index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it).
+index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it):
+the tables, indexes and migrations are :mod:`.sqlite_schema`.
 
 A trigger's first outcome that arrives before its decision row is written is folded into
 that row (:mod:`.sqlite_fold`: two rows an event instead of three; ``fired_at``, a column of
@@ -31,7 +32,7 @@ the flush deletes older rows of all three tables (a rowid range found by bisecti
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
 freed pages: the file's size stays flat under a steady stream. A folded row whose decision
 is older than the cutoff but whose outcome is not becomes the dispatch row it stands for
-(what is pruned does not depend on whether an outcome was folded).
+(what is pruned does not depend on whether an outcome was folded: :mod:`.sqlite_retention`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any, cast
 
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
-from scoperouter.execution_log.row_values import dispatch_key, ids_json, iso
+from scoperouter.execution_log.row_values import ids_json, iso
 from scoperouter.execution_log.rows import (
     COMPLETION_COLUMNS,
     DECISION_COLUMNS,
@@ -58,65 +59,18 @@ from scoperouter.execution_log.rows import (
 )
 from scoperouter.execution_log.sqlite_fold import (
     FOLDED_COLUMNS,
-    FOLDED_INDEX,
     fold,
     repeats_folded,
     runs_of_width,
 )
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
-from scoperouter.messages.models import Trigger
-
-SCHEMA_VERSION = 1
-
-_INT = {
-    "phase",
-    "entities_requested",
-    "entities_universe",
-    "attempts",
-    "entities_mapped",
-    "records_processed",
-    "entities_changed",
-}
-_REAL = {"latency_ms", "duration_s"}
-
-
-def _coltype(c: str) -> str:
-    return "INTEGER" if c in _INT else "REAL" if c in _REAL else "TEXT"
-
-
-SQLITE_LOG_COLUMNS = (*LOG_COLUMNS, "fired_at")
-"""The SQLite log table's columns: ``fired_at`` is set on folded rows only (see
-:mod:`.sqlite_fold`)."""
-
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" for c in SQLITE_LOG_COLUMNS)}
-);
-CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
-  WHERE kind = 'decision' AND action = 'run' AND trigger_id IS NULL;
-DROP INDEX IF EXISTS ix_log_event;
-DROP INDEX IF EXISTS ix_log_proc_date;
-CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
-  {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
-);
-CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "completion_id" else "") for c in COMPLETION_COLUMNS)}
-);
-CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
-CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
-"""
-# dispatch rows' ids are unique (a log created before: its decision_id primary key), keyed
-# by the trigger's fired_at first: a repeated outcome has the same fired_at and id, and new
-# keys land at the index's right edge -- a key of the random id alone dirtied a page of the
-# index per row, its cost growing with the log (bench: 0.009 -> 0.016 ms/event over 180k
-# events, against 0.008 -> 0.011 keyed by time). NULL fired_at keys as '' (still unique).
-_DISPATCH_KEY = "ifnull(decided_at, '')"
-_DISPATCH_INDEX = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
-    f"{LOG_TABLE} ({_DISPATCH_KEY}, decision_id) WHERE kind = 'dispatch'"
+from scoperouter.execution_log.sqlite_retention import (
+    _PRUNED,
+    _last_rowid_before,
+    _unfold_newer_outcomes,
 )
-
+from scoperouter.execution_log.sqlite_schema import _DISPATCH_KEY, SCHEMA, SCHEMA_VERSION, _migrate
+from scoperouter.messages.models import Trigger
 
 _UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
@@ -203,27 +157,6 @@ def _insert(
         conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a log file was created (``skips``; the log's ``fired_at`` and
-    ``ix_log_folded``: :mod:`.sqlite_fold`); the dispatch index keyed by
-    fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
-    primary key gets it too: the fill looks earlier outcomes up through it); the event-id
-    index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
-    have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
-    for c in EVENT_COLUMNS:
-        if c not in have:
-            conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
-    if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
-        conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
-    conn.execute(FOLDED_INDEX)
-    indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
-    if "ix_log_dispatch_at" not in indexes:
-        conn.execute(_DISPATCH_INDEX)  # before the old index goes: no moment without one
-    for old in ("ix_log_dispatch_id", "ix_log_event_id"):  # keyed by random ids
-        if old in indexes:
-            conn.execute(f"DROP INDEX {old}")
-
-
 _NARROW = len(DECISION_COLUMNS)
 # what :meth:`SqliteExecutionLog._store_outcome` reads of a trigger, from its ``__dict__``
 # in one C call (a pydantic model's attribute reads take the interpreter's generic path)
@@ -248,61 +181,6 @@ def _first_deliveries(
         seen.add(r[_ID])
         out.append(r)
     return out
-
-
-# (table, time column): what retention prunes
-_PRUNED = (
-    (LOG_TABLE, "decided_at"),
-    (EVENTS_TABLE, "decided_at"),
-    (COMPLETIONS_TABLE, "reported_at"),
-)
-
-
-def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: str) -> int | None:
-    """The largest rowid whose row (or next row) is older than ``cutoff``, by bisection over
-    rowids (rows are appended in time order; stragglers are filtered by the DELETE)."""
-    lo_hi = conn.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {table}").fetchone()
-    if lo_hi[0] is None:
-        return None
-    lo, hi = int(lo_hi[0]), int(lo_hi[1])
-    q = f"SELECT {col} FROM {table} WHERE rowid >= ? AND {col} IS NOT NULL ORDER BY rowid LIMIT 1"
-    first = conn.execute(q, (lo,)).fetchone()
-    if first is None or first[0] >= cutoff:
-        return None
-    while lo < hi:  # invariant: the first timed row at/after lo is older than cutoff
-        mid = (lo + hi + 1) // 2
-        row = conn.execute(q, (mid,)).fetchone()
-        if row is not None and row[0] < cutoff:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-# a folded row whose decision is older than the cutoff and whose outcome (its trigger's
-# fired_at) is not: the dispatch row it stands for (:func:`.reader.stored_log_rows`) stays
-_NEWER_FOLDED = (
-    f"SELECT rowid, trigger_id, dispatch_status, attempts, event_id FROM {LOG_TABLE} "
-    "WHERE rowid <= ? AND kind = 'decision' AND decided_at < ? AND fired_at >= ?"
-)
-_UNFOLD_SQL = (
-    f"UPDATE OR IGNORE {LOG_TABLE} SET decision_id = ?, kind = 'dispatch', action = 'dispatch', "
-    "decided_at = fired_at, caused_by = ?, entities_mapped = NULL, fired_at = NULL WHERE rowid = ?"
-)
-
-
-def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> None:
-    """Before retention deletes the log's rows up to rowid ``last`` decided before
-    ``cutoff``: a folded row whose outcome is not older becomes the dispatch row it stands
-    for (its decision part goes, as an unfolded log's decision row would)."""
-    rows = conn.execute(_NEWER_FOLDED, (last, cutoff, cutoff)).fetchall()
-    conn.executemany(
-        _UNFOLD_SQL,
-        [
-            (dispatch_key(tid, status, attempts), ids_json([ev]), rid)
-            for rid, tid, status, attempts, ev in rows
-        ],
-    )
 
 
 class SqliteExecutionLog(RowExecutionLog):
