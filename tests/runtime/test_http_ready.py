@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestServer
 from runtime_support import INJURY_EVENT, MemorySink, RouterFactory
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.http import IngressApp, _Answer
+from scoperouter.runtime.http import IngressApp
+from scoperouter.runtime.http_answers import _Answer, outcome_response
 from scoperouter.runtime.http_ready import Ready
 from scoperouter.runtime.outcomes import Outcome
 
@@ -140,7 +141,7 @@ def test_ready_answer_only_for_accepted_or_duplicate(outcome: Outcome) -> None:
     try:
         fut: asyncio.Future[Any] = loop.create_future()
         _Answer(fut, False, True).set_result(outcome)
-        want = IngressApp._answer(outcome, push=False)
+        want = outcome_response(outcome, push=False)
         got = fut.result()
         assert isinstance(got, web.Response)
         assert (got.status, got.body) == (want.status, want.body)

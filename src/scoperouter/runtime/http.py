@@ -15,6 +15,9 @@ in ``scoperouter_events_rejected_total{reason}``):
 * 401 -- auth is configured and the request does not carry a valid token.
 * 413 -- body larger than ``max_body_bytes``.
 * 503 -- not ready / shutting down / store error: retry later (Pub/Sub push retries).
+
+How a body is decoded and an envelope unwrapped is :mod:`.http_request`; how an outcome
+becomes its answer, :mod:`.http_answers`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import contextlib
 import hmac
 import json
 import logging
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,17 +35,18 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
 from scoperouter.messages.fast_event import fast_event
-from scoperouter.messages.push import (
-    PROBLEM_TEXT,
-    PushEnvelopeError,
-    is_push_envelope,
-    parse_push_envelope,
+from scoperouter.runtime.http_answers import _Answer, _error, outcome_response
+from scoperouter.runtime.http_request import (
+    BadEncoding,
+    BodyTooLarge,
+    _envelope_like,
+    _from_envelope,
+    decode_body,
 )
-from scoperouter.runtime.http_ready import Ready, ok_text
 from scoperouter.runtime.metrics import CONTENT_TYPE
 from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.outcomes import fast_inbound
-from scoperouter.runtime.router import Inbound, Outcome, Router
+from scoperouter.runtime.router import Inbound, Router
 
 logger = logging.getLogger("scoperouter.runtime.http")
 
@@ -66,91 +69,7 @@ def bearer_verifier(expected: str) -> TokenVerifier:
     return verify
 
 
-class BadEncoding(Exception):
-    """The body does not match its Content-Encoding, or the encoding is not supported."""
-
-
-class BodyTooLarge(Exception):
-    """The decompressed body exceeds the limit."""
-
-
-_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-
-
-def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (gzip, deflate; identity), never producing more than
-    ``limit`` bytes. Raises :class:`BadEncoding` or :class:`BodyTooLarge`."""
-    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-    for coding in reversed(codings):  # applied in order, so undone in reverse
-        if coding == "identity":
-            continue
-        wbits = _WBITS.get(coding)
-        if wbits is None:
-            raise BadEncoding(
-                f"unsupported Content-Encoding {coding[:40]!r} (gzip, deflate or identity)"
-            )
-        attempts = (
-            [wbits, -zlib.MAX_WBITS] if coding == "deflate" else [wbits]
-        )  # deflate: zlib or raw
-        for i, bits in enumerate(attempts):
-            d = zlib.decompressobj(bits)
-            try:
-                out = d.decompress(body, limit + 1)
-            except zlib.error as exc:
-                if i + 1 < len(attempts):
-                    continue
-                raise BadEncoding(f"body is not valid {coding}: {exc}"[:200]) from None
-            if len(out) > limit or d.unconsumed_tail:
-                raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
-            if not d.eof:
-                raise BadEncoding(f"body is not valid {coding}: truncated")
-            body = out
-            break
-    return body
-
-
 _HTTP_INBOUND = vars(Inbound("http"))  # the defaults of a plain HTTP message's fields
-# json_response's header (copied into each response's own headers)
-_JSON_HEADERS = {hdrs.CONTENT_TYPE: "application/json; charset=utf-8"}
-
-
-def _error(status: int, reason: str, detail: str, **extra: Any) -> web.Response:
-    body = {"error": reason, "detail": detail, **extra}
-    return web.json_response(body, status=status)
-
-
-class _Answer:
-    """Where the router settles one HTTP message (:class:`~scoperouter.runtime.intake.Settle`):
-    its :class:`Outcome` becomes the response the request's handler awaits (``ready``: an
-    accepted or duplicate event's as a :class:`~scoperouter.runtime.http_ready.Ready`). A
-    client gone (the handler cancelled, so its future) only drops the answer: the event is
-    still committed."""
-
-    __slots__ = ("fut", "push", "ready")
-
-    def __init__(self, fut: asyncio.Future[Any], push: bool, ready: bool = False) -> None:
-        self.fut = fut
-        self.push = push
-        self.ready = ready
-
-    def done(self) -> bool:
-        return self.fut.done()
-
-    def set_result(self, o: Outcome, /) -> None:
-        if (
-            self.ready
-            and o.status in ("accepted", "duplicate")
-            and isinstance(o.event_id, str)
-            and type(o.triggers) is int
-        ):
-            self.fut.set_result(Ready(ok_text(o.status, o.event_id, o.triggers)))
-            return
-        try:
-            resp = IngressApp._answer(o, push=self.push)
-        except Exception as exc:  # (never expected) the request gets a 500, not the others
-            self.fut.set_exception(exc)
-            return
-        self.fut.set_result(resp)
 
 
 class IngressApp:
@@ -400,30 +319,8 @@ class IngressApp:
         fut: asyncio.Future[web.Response] = self.router._running_loop().create_future()
         refused = self.router.enqueue(inbound, _Answer(fut, push, ready))
         if refused is not None:
-            fut.set_result(self._answer(refused, push=push))
+            fut.set_result(outcome_response(refused, push=push))
         return fut
-
-    @staticmethod
-    def _answer(o: Outcome, *, push: bool) -> web.Response:
-        if o.status in ("accepted", "duplicate"):
-            if isinstance(o.event_id, str) and type(o.triggers) is int:
-                text = ok_text(o.status, o.event_id, o.triggers)
-                return web.Response(body=text.encode(), headers=_JSON_HEADERS)
-            return web.json_response(
-                {"status": o.status, "event_id": o.event_id, "triggers": o.triggers}
-            )
-        if o.status == "rejected":
-            if o.dead_lettered:
-                return web.json_response(
-                    {
-                        "status": "dead_lettered",
-                        "error": o.reason,
-                        "detail": o.detail,
-                        "event_id": o.event_id,
-                    }
-                )
-            return _error(400, o.reason or "invalid_event", o.detail or "", event_id=o.event_id)
-        return _error(503, o.reason or "unavailable", "retry later")
 
     async def backfill_start(self, request: web.Request) -> web.Response:
         """Authenticated like /events; the logic is ``backfill.http_api``."""
@@ -482,41 +379,3 @@ class IngressApp:
         return web.Response(
             body=self.router.metrics.render(), headers={"Content-Type": CONTENT_TYPE}
         )
-
-
-_ENVELOPE_KEYS = frozenset({"message", "subscription", "deliveryAttempt"})
-
-
-def _envelope_like(obj: dict[str, Any]) -> bool:
-    """Whether a body with a ``message`` key is (meant as) a push envelope: its ``message``
-    carries Pub/Sub message keys, or the body has nothing but envelope keys (``{"message":
-    "x"}`` is a broken envelope: 400 invalid_envelope). A plain event that merely has a
-    ``message`` field (``"message": "loaded 450 rows"``) is an event, as it is when pulled
-    (push.is_push_envelope: the SDK's rule too)."""
-    return is_push_envelope(obj) or obj.keys() <= _ENVELOPE_KEYS
-
-
-def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
-    try:
-        push = parse_push_envelope(obj)
-    except PushEnvelopeError as exc:
-        return _error(400, "invalid_envelope", str(exc))
-    raw = push.data or b""
-    if push.problem is not None:
-        problem = PROBLEM_TEXT[push.problem]
-        if not push.recognisable:
-            return _error(400, "invalid_envelope", problem.removeprefix("push "))
-        # Pub/Sub redelivers anything not acked with a 2xx, so an unusable push message is
-        # dead-lettered (and acked) like any invalid event. The stored payload is the
-        # problem plus the message as received; it is never valid JSON, so the router
-        # rejects it (reason not_json) instead of routing it.
-        raw = (
-            f"{problem}: ".encode() + json.dumps(obj.get("message"), default=str)[:10_000].encode()
-        )
-    return Inbound(
-        "push",
-        data=raw,
-        message_id=push.message_id,
-        dead_letter_on_reject=True,
-        trigger_id=push.attribute("trigger_id"),
-    )
