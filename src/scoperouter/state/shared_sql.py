@@ -83,7 +83,8 @@ _TEMPLATES = {
     "created_at = %s, finished_at = NULL, error = NULL WHERE status = 'dead' "
     "AND (%s OR processor = %s) RETURNING trigger_id, id",
     "drop_letter": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND ref = %s",
-    "discard_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND (%s OR processor = %s)",
+    "discard_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND (%s OR processor = %s) "
+    "RETURNING trigger_id, id",
     "extend": "UPDATE sr_outbox SET lease_until = %s WHERE id = %s AND status = 'leased' "
     "AND lease_owner = %s",
     # a plain UPDATE re-checks its condition on rows changed concurrently (PostgreSQL): a
@@ -249,10 +250,18 @@ class Sql:
         return len(rows)
 
     def discard_dead(self, db: Executes, processor: str | None) -> int:
-        """Delete dead rows (of ``processor``, or all) and their dead letters."""
+        """Delete dead rows (of ``processor``, or all) and their dead letters (caller holds
+        the transaction). As :meth:`redrive_dead`: the letters dropped are those of the rows
+        the DELETE took (locked, gone). Deleting the letters of the rows dead at an earlier
+        statement's snapshot first left the letter of a row that died in between (a
+        replica's ``Dead`` mark committed between the statements, PostgreSQL's READ
+        COMMITTED) behind, its row deleted by the later statement; and a redrive racing it
+        deadlocked (it locked the row, then waited for a letter this discard held)."""
         every = processor is None
-        db.execute(self.q["drop_dead_letters"], (every, processor))
-        return int(db.execute(self.q["discard_dead"], (every, processor)).rowcount)
+        rows = db.execute(self.q["discard_dead"], (every, processor)).fetchall()
+        for trigger_id, item_id in rows:
+            db.execute(self.q["drop_letter"], (f"{trigger_id}#{item_id}",))
+        return len(rows)
 
     def extend(self, db: Executes, ids: Sequence[int], until: float, owner: str) -> int:
         return sum(int(db.execute(self.q["extend"], (until, i, owner)).rowcount) for i in ids)
