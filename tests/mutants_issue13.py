@@ -86,8 +86,8 @@ M = [
         # prunes them at the done retention
         "dead pruned at done retention",
         RT + "housekeeping.py",
-        "store.prune_triggers(now - o.done_retention_s)  # dead rows: kept",
-        "store.prune_triggers(now - o.done_retention_s, now - o.done_retention_s)",
+        "store.prune_triggers(now - o.done_retention_s, limit=limit)  # dead rows: kept",
+        "store.prune_triggers(now - o.done_retention_s, now - o.done_retention_s, limit)",
         "tests/runtime/test_store_teeth.py::test_dead_triggers_outlive_the_done_retention",
     ),
     (

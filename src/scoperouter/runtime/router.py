@@ -531,16 +531,25 @@ class Router:
             self.store.set_meta("probe", repr(self.clock()))
 
     async def _housekeeping(self) -> None:
+        """A bounded prune pass every ``housekeeping_interval_s``; while a pass leaves rows
+        past a horizon (it reached its limit), the next follows after a short pause, each
+        pass one state job (the ingest's jobs queued meanwhile run in between)."""
+        more = False
         while True:
-            await asyncio.sleep(self.options.housekeeping_interval_s)
+            await asyncio.sleep(
+                housekeeping.CATCH_UP_PAUSE_S if more else self.options.housekeeping_interval_s
+            )
             try:
-                pruned = await self._in_state(self._prune)
+                pruned, more = await self._in_state(self._prune)
                 if pruned:
                     logger.info("pruned %d seen ids past the dedup horizon", pruned)
             except Exception:
+                more = False
                 self.health.failed("housekeeping failed")
 
-    def _prune(self) -> int:
+    def _prune(self) -> tuple[int, bool]:
+        """One prune pass: the seen ids pruned, and whether rows past a horizon may be left
+        (a statement deleted its limit)."""
         return housekeeping.prune(self.store, self.options, self.clock())
 
     # ------------------------------------------------------------------ introspection

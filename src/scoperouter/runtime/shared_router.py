@@ -377,7 +377,7 @@ class SharedRouter(Router):
     def _probe_store(self) -> None:
         self.state.ping()
 
-    def _prune(self) -> int:
+    def _prune(self) -> tuple[int, bool]:
         o = self.options
         pruned = self.state.prune(
             Retention(
@@ -389,7 +389,7 @@ class SharedRouter(Router):
             ),
             self.clock(),
         )
-        return pruned.seen
+        return pruned.seen, pruned.more
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued, in flight, or open store-wide (tests)."""

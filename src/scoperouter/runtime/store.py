@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from scoperouter.state.model import PRUNE_LIMIT
+
 if TYPE_CHECKING:
     from scoperouter.messages.models import Trigger
 
@@ -205,8 +207,13 @@ class Store:
             "INSERT OR REPLACE INTO seen(event_id, seen_at) VALUES (?, ?)", (event_id, at)
         )
 
-    def prune_seen(self, older_than: float) -> int:
-        cur = self._db.execute("DELETE FROM seen WHERE seen_at < ?", (older_than,))
+    def prune_seen(self, older_than: float, limit: int = PRUNE_LIMIT) -> int:
+        """Delete at most ``limit`` ids seen before ``older_than``; how many."""
+        cur = self._db.execute(
+            "DELETE FROM seen WHERE event_id IN "
+            "(SELECT event_id FROM seen WHERE seen_at < ? LIMIT ?)",
+            (older_than, limit),
+        )
         return cur.rowcount
 
     def seen_count(self) -> int:
@@ -297,19 +304,19 @@ class Store:
         rows = self._db.execute("SELECT status, count(*) FROM triggers GROUP BY status").fetchall()
         return {str(s): int(n) for s, n in rows}
 
-    def prune_triggers(self, older_than: float, dead_older_than: float | None = None) -> int:
+    def prune_triggers(
+        self, older_than: float, dead_older_than: float | None = None, limit: int = PRUNE_LIMIT
+    ) -> int:
         """Delete ``done`` rows finished before ``older_than`` and ``dead`` rows given up
-        before ``dead_older_than`` (kept when None). Pending rows are never pruned."""
-        cur = self._db.execute(
-            "DELETE FROM triggers WHERE status = 'done' AND dispatched_at < ?", (older_than,)
+        before ``dead_older_than`` (kept when None), at most ``limit`` of each. Pending rows
+        are never pruned."""
+        pick = (
+            "DELETE FROM triggers WHERE id IN (SELECT id FROM triggers "
+            "WHERE status = ? AND dispatched_at < ? LIMIT ?)"
         )
-        n = cur.rowcount
+        n = int(self._db.execute(pick, ("done", older_than, limit)).rowcount)
         if dead_older_than is not None:
-            cur = self._db.execute(
-                "DELETE FROM triggers WHERE status = 'dead' AND dispatched_at < ?",
-                (dead_older_than,),
-            )
-            n += cur.rowcount
+            n += int(self._db.execute(pick, ("dead", dead_older_than, limit)).rowcount)
         return n
 
     def prune_dead_letters(self, older_than: float) -> int:
@@ -429,10 +436,13 @@ class Store:
         cur = self._db.execute(f"DELETE FROM triggers WHERE {where}", args)
         return cur.rowcount
 
-    def prune_event_dead_letters(self, older_than: float) -> int:
-        """Delete rejected-event dead letters past retention (trigger ones are kept)."""
+    def prune_event_dead_letters(self, older_than: float, limit: int = PRUNE_LIMIT) -> int:
+        """Delete at most ``limit`` rejected-event dead letters past retention (trigger ones
+        are kept)."""
         cur = self._db.execute(
-            "DELETE FROM dead_letters WHERE kind != 'trigger' AND at < ?", (older_than,)
+            "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
+            "WHERE kind != 'trigger' AND at < ? LIMIT ?)",
+            (older_than, limit),
         )
         return cur.rowcount
 

@@ -172,5 +172,7 @@ class StateStore(Protocol):
         """Delete seen ids, finished rows, dead letters and ledger rows past their horizon
         (done rows by ``done_s``; dead rows and their dead letters by ``dead_s``, never
         when it is None; other dead letters by ``letters_s``); open windows and
-        unfinished outbox rows are never pruned."""
+        unfinished outbox rows are never pruned. One pass: each of its statements deletes
+        at most ``retention.limit`` rows (a short hold of the write lock however large the
+        backlog); ``Pruned.more`` when one reached it -- call again for the rest."""
         ...

@@ -289,10 +289,19 @@ class Completion:
     reports: int
 
 
+PRUNE_LIMIT = 5000
+"""Rows one prune statement deletes at most (per table and pass). A DELETE holds the
+store's write lock until it ends -- SQLite's one writer, the ingest's too --, so a backlog
+past a horizon (after an outage, a lowered retention, a burst a day ago) goes over several
+passes of bounded length, not in one long statement; what a pass leaves is the next
+pass's (nothing is lost: the rows are still past their horizon)."""
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """Horizons (seconds before ``now``) of :meth:`StateStore.prune`."""
+    """Horizons (seconds before ``now``) of :meth:`StateStore.prune`, and the most rows
+    each of its statements deletes (``limit``, at least 1: :data:`PRUNE_LIMIT`)."""
 
     seen_s: float = 86400.0
     done_s: float = 7 * 86400.0
@@ -301,16 +310,21 @@ class Retention:
     dead_s: float | None = 7 * 86400.0
     completions_s: float = 7 * 86400.0
     letters_s: float = 7 * 86400.0  # dead letters of rejected events
+    limit: int = PRUNE_LIMIT
 
 
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Pruned:
+    """Rows one prune pass deleted; ``more``: some statement deleted its ``limit``, so rows
+    past a horizon may be left for the next pass."""
+
     seen: int = 0
     done: int = 0
     dead: int = 0
     dead_letters: int = 0
     completions: int = 0
+    more: bool = False
 
 
 @fast_init

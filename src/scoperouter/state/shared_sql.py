@@ -53,6 +53,11 @@ class Executes(Protocol):
     def execute(self, sql: Any, params: Sequence[Any] = ...) -> Any: ...
 
 
+def _bounded(table: str, key: str, where: str) -> str:
+    """DELETE at most ``LIMIT`` (the last parameter) of ``table``'s rows matching ``where``."""
+    return f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {where} LIMIT %s)"
+
+
 _TEMPLATES = {
     "done": "UPDATE sr_outbox SET status = 'done', attempts = %s, finished_at = %s, "
     "lease_owner = NULL, lease_until = NULL, error = NULL "
@@ -116,15 +121,18 @@ _TEMPLATES = {
     "import_seen": "INSERT INTO sr_seen(event_id, seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
     "import_pending": "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, "
     "created_at, available_at) VALUES (%s, %s, %s, 'pending', %s, %s, %s)",
-    "prune_seen": "DELETE FROM sr_seen WHERE seen_at < %s",
-    "prune_done": "DELETE FROM sr_outbox WHERE status = 'done' AND finished_at < %s",
+    # each prune deletes at most its LIMIT of rows (Retention.limit): the rows a subquery
+    # picks by their primary key (neither store has DELETE .. LIMIT)
+    "prune_seen": _bounded("sr_seen", "event_id", "seen_at < %s"),
+    "prune_done": _bounded("sr_outbox", "id", "status = 'done' AND finished_at < %s"),
     # the same among the rows up to an id (SQLite: a rowid range, see SqliteStateStore.prune)
-    "prune_done_upto": "DELETE FROM sr_outbox "
-    "WHERE id <= %s AND status = 'done' AND finished_at < %s",
-    "prune_dead": "DELETE FROM sr_outbox WHERE status = 'dead' AND finished_at < %s",
-    "prune_letters": "DELETE FROM sr_dead_letters WHERE kind != 'trigger' AND at < %s",
-    "prune_trigger_letters": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND at < %s",
-    "prune_completions": "DELETE FROM sr_completions WHERE last_at < %s",
+    "prune_done_upto": _bounded(
+        "sr_outbox", "id", "id <= %s AND status = 'done' AND finished_at < %s ORDER BY id"
+    ),
+    "prune_dead": _bounded("sr_outbox", "id", "status = 'dead' AND finished_at < %s"),
+    "prune_letters": _bounded("sr_dead_letters", "id", "kind != 'trigger' AND at < %s"),
+    "prune_trigger_letters": _bounded("sr_dead_letters", "id", "kind = 'trigger' AND at < %s"),
+    "prune_completions": _bounded("sr_completions", "trigger_id", "last_at < %s"),
 }
 
 
@@ -322,25 +330,31 @@ class Sql:
         return True
 
     def prune(self, db: Executes, r: Retention, now: float, done_upto: int | None = None) -> Pruned:
-        """One pass of every prune (``done_upto``: done rows only among ids up to it, which
-        must hold every row created before the done horizon; -1: none)."""
+        """One pass of every prune, each statement deleting at most ``r.limit`` rows
+        (``done_upto``: done rows only among ids up to it, which must hold every row created
+        before the done horizon; -1: none). ``more`` when a statement reached its limit."""
+        if r.limit < 1:
+            raise ValueError(f"prune limit must be at least 1, not {r.limit}")
+        full = False
 
-        def n(key: str, horizon: float) -> int:
-            return int(db.execute(self.q[key], (now - horizon,)).rowcount)
+        def n(key: str, *params: float) -> int:
+            nonlocal full
+            got = int(db.execute(self.q[key], (*params, r.limit)).rowcount)
+            full = full or got >= r.limit
+            return got
 
         dead = letters = 0
         if r.dead_s is not None:
-            dead = n("prune_dead", r.dead_s)
-            letters = n("prune_trigger_letters", r.dead_s)
-        return Pruned(
-            seen=n("prune_seen", r.seen_s),
-            done=n("prune_done", r.done_s)
-            if done_upto is None
-            else int(db.execute(self.q["prune_done_upto"], (done_upto, now - r.done_s)).rowcount),
-            dead=dead,
-            dead_letters=letters + n("prune_letters", r.letters_s),
-            completions=n("prune_completions", r.completions_s),
-        )
+            dead = n("prune_dead", now - r.dead_s)
+            letters = n("prune_trigger_letters", now - r.dead_s)
+        seen = n("prune_seen", now - r.seen_s)
+        if done_upto is None:
+            done = n("prune_done", now - r.done_s)
+        else:
+            done = n("prune_done_upto", done_upto, now - r.done_s)
+        letters += n("prune_letters", now - r.letters_s)
+        completions = n("prune_completions", now - r.completions_s)
+        return Pruned(seen, done, dead, letters, completions, full)
 
 
 PG = Sql("%s", skip_locked=True)

@@ -412,11 +412,13 @@ class SqliteStateStore:
         status for ``status = 'done'``, and a scan of a week of delivered triggers every
         housekeeping pass would stall ingest); a done row is finished after it is created,
         and ids are in creation order, a redriven row's too (:mod:`.sqlite_outbox`), so
-        none past the range is old enough."""
+        none past the range is old enough. Each statement deletes at most
+        ``retention.limit`` rows (the rest goes in the next pass, ``Pruned.more``), but the
+        staged seen ids, at most ``fold_at`` of them (:mod:`.sqlite_seen`)."""
         with self._tx() as db:
             self._others_wrote()
             upto = created_before(db, now - retention.done_s)
             p = SQLITE.prune(db, retention, now, done_upto=upto)
             staged = self._recent.prune(db, now - retention.seen_s)
         self._recent.committed()
-        return Pruned(p.seen + staged, p.done, p.dead, p.dead_letters, p.completions)
+        return Pruned(p.seen + staged, p.done, p.dead, p.dead_letters, p.completions, p.more)
