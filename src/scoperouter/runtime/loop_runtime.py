@@ -84,8 +84,22 @@ def completion_of(
     ref = completion_ref(raw, date_field=registry.date_field) if raw is not None else None
     ev = parsed if isinstance(parsed, Event) else None
     if ref is None and inbound.trigger_id and ev is not None:
-        # the SDK's CompletionPublisher names the run in a Pub/Sub attribute
-        return CompletionRef(outcome=ev.status, trigger_id=inbound.trigger_id, event_id=ev.event_id)
+        # the SDK's CompletionPublisher names the run in a Pub/Sub attribute; a partial
+        # run's change events name the ids it missed (re-run them, whichever of the run's
+        # messages arrives first)
+        named = (
+            completion_ref(
+                {**raw, "trigger_id": inbound.trigger_id}, date_field=registry.date_field
+            )
+            if raw is not None
+            else None
+        )
+        return CompletionRef(
+            outcome=ev.status,
+            trigger_id=inbound.trigger_id,
+            event_id=ev.event_id,
+            missed=named.missed if named is not None else (),
+        )
     if ref is None:
         return None
     if ref.trigger_id is None and ref.message_id is None and ev is not None:

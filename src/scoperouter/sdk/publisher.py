@@ -113,8 +113,13 @@ def build_completion_event(
     end_date: date | None = None,
     date_field: str = "game_date",
     referenced_tables: Iterable[str] | None = None,
+    missed_entities: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``missed_entities``: ids of the trigger the run did not process (a partial run): the
+    event says ``status: partial`` and names them, and the router re-runs them (see
+    :func:`with_missed`).
 
     ``referenced_tables``: the tables the run read (its BigQuery jobs' ``referenced_tables``,
     see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
@@ -175,7 +180,28 @@ def build_completion_event(
         if isinstance(referenced_tables, str):
             raise TypeError("referenced_tables must be a list of table names, not a string")
         event["referenced_tables"] = sorted(set(referenced_tables))
-    return event
+    return with_missed(event, missed_entities)
+
+
+def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:
+    """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
+    stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
+
+    Every message of a partial run must say so: the router takes the first message naming
+    a trigger as the run's outcome, and a ``success`` change event would close the trigger
+    before (or after) a ``partial`` report, so the missed ids would never be re-run."""
+    if isinstance(missed_entities, str):
+        raise TypeError("missed_entities must be a list of ids, not a string")
+    missed = sorted({str(i) for i in missed_entities})
+    out = dict(event)
+    if not missed:
+        return out
+    if "" in missed:
+        raise ValueError("missed_entities contains an empty id")
+    out["missed_entities"] = missed
+    if out.get("status", "success") != "failed":
+        out["status"] = "partial"
+    return out
 
 
 def apply_limits(
@@ -299,6 +325,9 @@ class CompletionPublisher:
         event = dict(event)
         if scope is not None and scope.correlation_id and not event.get("correlation_id"):
             event["correlation_id"] = scope.correlation_id
+        if scope is not None and not scope.trigger_id and scope.message_id:
+            # a trigger without an id (a mapped body): the router knows the message it sent
+            event.setdefault("trigger_message_id", scope.message_id)
         out, fallback = apply_limits(event, self.limits)
         data = encode_event(out)
         attrs = event_attributes(out, scope)
@@ -316,13 +345,23 @@ class CompletionPublisher:
         )
 
     def publish_detected(
-        self, detector: DetectedChanges, scope: Scope | None = None
+        self,
+        detector: DetectedChanges,
+        scope: Scope | None = None,
+        *,
+        missed_entities: Iterable[str] = (),
     ) -> tuple[PublishResult, ...]:
         """Publish the events of a change detector (one per changed date; none when nothing changed).
 
         The trigger's ``trigger_id`` is the run id (a retried trigger that reports the same
         change gets the same event id, which the router deduplicates), and its
         ``priority`` and ``correlation_id`` are carried over.
+
+        ``missed_entities``: the trigger's ids this run did not process. The events then
+        say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
+        them whichever of the run's messages reaches it first. Without them, these events
+        report the run as a success, which closes its trigger (also after a ``report(scope,
+        "partial", missed_entities=...)`` of the same run: the re-run is cancelled).
         """
         events = detector.events(
             run_id=(scope.trigger_id or "") if scope else "",
@@ -330,7 +369,8 @@ class CompletionPublisher:
             correlation_id=scope.correlation_id if scope else None,
             produced_at=datetime.now(UTC),
         )
-        return tuple(self.publish_event(event, scope=scope) for event in events)
+        missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
+        return tuple(self.publish_event(with_missed(e, missed), scope=scope) for e in events)
 
     def report(
         self,
@@ -346,10 +386,17 @@ class CompletionPublisher:
         docs/ledger.md): call it when a run changed nothing (no event was published) or
         failed (``status="failed"``, ``error``), or with ``status="partial"`` and the
         ``missed_entities`` the router should re-run. It names the trigger and no source,
-        so it closes the trigger and routes nothing."""
+        so it closes the trigger and routes nothing.
+
+        A run that published change events reports its missed ids with them
+        (``publish_detected(..., missed_entities=...)``): events that say success close the
+        trigger whether they reach the router before or after this report."""
         day = scope.game_date or scope.start_date
         msg: dict[str, Any] = {
             "trigger_id": scope.trigger_id,
+            # the message the trigger came in: what names it when the body had no id (a
+            # mapped body), instead of the oldest open trigger of the processor on the date
+            "trigger_message_id": scope.message_id,
             "processor": scope.processor,
             "game_date": day.isoformat(),
             "status": status,

@@ -13,7 +13,10 @@ envelope ``{"message": {"data": <base64 JSON>, "attributes": {...}, "messageId":
 
 Backward compatibility: a legacy date-only message (``{"game_date": ...}`` or
 ``{"start_date": ..., "end_date": ...}``) parses as a full-date scope, so a processor that
-ignores the scope keeps doing exactly what it does today.
+ignores the scope keeps doing exactly what it does today. So does a body with neither
+``scope`` nor ``entity_ids`` under a Pub/Sub attribute ``scope: entities`` (a target
+``mapping`` that leaves the ids out): the ids did not reach the processor, so it runs the
+whole date.
 
 Malformed triggers raise :class:`TriggerError` (an :class:`~scoperouter.errors.EventError`)
 with a reason code and a message naming the offending field.
@@ -303,6 +306,10 @@ def _scope_from_dict(
     raw_scope = d.get("scope", attributes.get("scope") if "scope" not in d else None)
     if raw_scope is not None and raw_scope not in ("entities", "date"):
         raise fail("invalid_field", f"'scope' must be 'entities' or 'date', got {raw_scope!r}")
+    if "scope" not in d and d.get("entity_ids") is None:
+        # a body without scope and ids is date-only (a legacy message, or a target mapping
+        # that leaves the ids out): the whole date, whatever the Pub/Sub attribute says
+        raw_scope = None
 
     entity_type = d.get("entity_type")
     if entity_type is not None and (
