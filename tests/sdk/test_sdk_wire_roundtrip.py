@@ -309,3 +309,23 @@ def test_dates_helper_spans_ranges() -> None:
     """A legacy range start..end parses into every date of the range (no collapse)."""
     scope = parse_trigger({"start_date": "2025-11-17", "end_date": "2025-11-19"})
     assert scope.dates == tuple(D - timedelta(days=n) for n in (2, 1, 0)) and scope.is_full_date
+
+
+def test_change_event_of_a_trigger_without_id_names_the_message_it_came_in() -> None:
+    """A mapped trigger's run that changed something: its event closes that trigger."""
+    book = _book()
+    book.open(_entity_trigger("t-1", ("a",)), 0.0)
+    book.open(_entity_trigger("t-2", ("b",)), 0.0)
+    book.alias("ps-2", "t-2", 0.5)
+    body = {"game_date": D.isoformat(), "entity_ids": ["b"], "entity_type": "player"}
+    attrs = {"processor": "p", "game_date": D.isoformat(), "scope": "entities"}
+    scope = parse_trigger(PulledMessage(json.dumps(body).encode(), attrs, "ps-2"))
+    client = FakeClient()
+    pub = CompletionPublisher("done", source=SOURCE, project="x", client=client)
+    pub.publish(game_date=D, affected_entities={"players": ["b"]}, scope=scope)
+    ((data, rattrs),) = client.sent
+    ref = read_back(data, rattrs, "m-9")
+    assert ref is not None
+    book.complete(ref, 1.0)
+    assert book.get("t-2").phase == "succeeded"  # type: ignore[union-attr]
+    assert book.get("t-1").phase == "dispatched"  # type: ignore[union-attr]
