@@ -150,6 +150,17 @@ def test_partial_reruns_only_the_missed_ids() -> None:
     assert r.trigger.trigger_id == "t-1" and r.trigger.entity_ids == ("b",)
 
 
+def test_partial_of_a_full_date_trigger_reruns_its_date() -> None:
+    """A full-date run reporting missed ids is re-run (its whole date, same id), not closed."""
+    b = book()
+    b.open(trig(ids=None), 0.0)
+    b.complete(CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",)), 1.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff"
+    (r,) = b.due(100.0)
+    assert r.trigger.trigger_id == "t-1" and r.trigger.scope == "date"
+
+
 @pytest.mark.parametrize(
     ("ref", "found"),
     [

@@ -67,7 +67,9 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         for ph in (*_OPEN, "dead")
     },
     ("dispatched", "partial_missed"): Transition(
-        "backoff", "rerun_missed", "partial naming missed ids: re-run those ids (same id)"
+        "backoff",
+        "rerun_missed",
+        "partial naming missed ids: re-run those ids (a full-date trigger: its date; same id)",
     ),
     ("dispatched", "partial_missed_last"): Transition(
         "dead",
@@ -157,8 +159,10 @@ def classify(e: Entry, ref: CompletionRef, params: LoopParams) -> Input:
     if ref.outcome in ("success", "no_data"):
         return "success"
     if ref.outcome == "partial":
-        if not (ref.missed and e.trigger.scope == "entities"):
+        if not ref.missed:
             return "partial"
+        # a full-date run that missed ids re-runs its date (the ids alone would need an
+        # entity type the trigger does not have): processing more, never missing them
         # re-runs of missed ids are bounded like timeouts: at least one, up to run_retries
         return "partial_missed" if e.retries < max(1, params.run_retries) else "partial_missed_last"
     return "failed" if e.retries < params.run_retries else "failed_last"
