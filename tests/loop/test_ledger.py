@@ -161,6 +161,30 @@ def test_partial_of_a_full_date_trigger_reruns_its_date() -> None:
     assert r.trigger.trigger_id == "t-1" and r.trigger.scope == "date"
 
 
+@pytest.mark.parametrize("ids", [("a", "b"), None], ids=["entities", "date"])
+def test_partial_report_after_the_runs_success_event_reruns_the_missed_ids(
+    ids: tuple[str, ...] | None,
+) -> None:
+    """A run's success event closed the trigger; its own partial report naming missed ids reopens it."""
+    b = book()
+    b.open(trig(ids=ids), 0.0)
+    b.complete(CompletionRef(outcome="success", trigger_id="t-1", event_id="ev-1"), 1.0)
+    b.complete(
+        CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="rep-1"), 2.0
+    )
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff" and b.busy("p", D)
+    (r,) = b.due(100.0)
+    assert r.trigger.trigger_id == "t-1"
+    assert r.trigger.entity_ids == (("b",) if ids else None)
+    # the same report delivered again changes nothing more
+    b.complete(
+        CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="rep-1"), 101.0
+    )
+    again = b.get("t-1")
+    assert again is not None and again.phase == "dispatched" and again.attempt == 2
+
+
 @pytest.mark.parametrize(
     ("ref", "found"),
     [

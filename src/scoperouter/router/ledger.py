@@ -100,6 +100,15 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         )
         for inp in _REPORTS
     },
+    # a run whose change events said success (closing it) and whose own report names ids it
+    # missed: those ids are stale, so they are re-run -- a late partial of an earlier
+    # attempt does the same (processing more, never missing them)
+    ("succeeded", "partial_missed"): Transition(
+        "backoff", "rerun_missed", "a later report naming missed ids reopens it: re-run them"
+    ),
+    ("succeeded", "partial_missed_last"): Transition(
+        "dead", "dead_letter", "missed ids again after its re-runs: dead letter"
+    ),
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
         for inp in _FAILURES

@@ -187,9 +187,9 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
     stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
 
-    Every message of a partial run must say so: the router takes the first message naming
-    a trigger as the run's outcome, and a ``success`` change event would close the trigger
-    before (or after) a ``partial`` report, so the missed ids would never be re-run."""
+    Every message of a partial run must say so: a ``success`` change event reaching the
+    router after a ``partial`` report closes the trigger and cancels the re-run of the
+    missed ids (one reaching it before is reopened by the report: docs/ledger.md)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
     missed = sorted({str(i) for i in missed_entities})
@@ -360,8 +360,9 @@ class CompletionPublisher:
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
         them whichever of the run's messages reaches it first. Without them, these events
-        report the run as a success, which closes its trigger (also after a ``report(scope,
-        "partial", missed_entities=...)`` of the same run: the re-run is cancelled).
+        report the run as a success, which closes its trigger: a ``report(scope, "partial",
+        missed_entities=...)`` of the same run reaching the router later reopens it, but one
+        reaching it earlier has its re-run cancelled by these events.
         """
         events = detector.events(
             run_id=(scope.trigger_id or "") if scope else "",
@@ -389,8 +390,8 @@ class CompletionPublisher:
         so it closes the trigger and routes nothing.
 
         A run that published change events reports its missed ids with them
-        (``publish_detected(..., missed_entities=...)``): events that say success close the
-        trigger whether they reach the router before or after this report."""
+        (``publish_detected(..., missed_entities=...)``): events that say success and reach
+        the router after this report close the trigger and cancel the re-run."""
         day = scope.game_date or scope.start_date
         msg: dict[str, Any] = {
             "trigger_id": scope.trigger_id,
