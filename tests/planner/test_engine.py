@@ -95,6 +95,7 @@ DECISION_FOR = {
     "skip": skip_with_dates,
     "entities": lambda: run("b"),
     "entities_past_max": lambda: run("b", "c", "d", "e"),
+    "entities_other_type": lambda: run("LAL", etype="team"),
     "date": lambda: run(),
 }
 
@@ -161,6 +162,24 @@ def test_window_entity_type_comes_from_the_decision() -> None:
     book.add(ev("e2"), run("BOS", etype="team"), 0.0)
     got = {t.processor: t.entity_type for t in book.flush(0.0)}
     assert got == {"gone": "team", "p": "team"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("player", "lebronjames"), ("team", "LAL")), (("team", "LAL"), ("player", "lebronjames"))],
+)
+def test_ids_of_another_entity_type_make_the_window_full_date(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """A window holding ids of one type that gets ids of another (the granularity changed
+    over a restart) fires at full date, never one type's ids labelled as the other's."""
+    book = WindowBook(REG)
+    book.add(ev("e1"), run(first[1], etype=first[0]), 0.0)
+    book = WindowBook.restore(REG, json.loads(json.dumps(book.snapshot())))
+    book.add(ev("e2"), run(second[1], etype=second[0]), 1.0)
+    [t] = book.flush(2.0)
+    assert (t.scope, t.entity_ids, t.entity_type) == ("date", None, None)
+    assert (t.reason, t.caused_by) == ("unmapped_entity_type", ("e1", "e2"))
 
 
 def test_restore_keeps_last_decision_time_and_priority() -> None:

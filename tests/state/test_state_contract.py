@@ -82,12 +82,12 @@ def test_window_round_trips_every_field(make_store: StoreFactory) -> None:
     """A reopened store returns each window exactly (times, type, correlation, params)."""
     s = make_store()
     s.ingest(batch(contrib("e1", ("a",), etype="team", correlation="c-1")), T0)
-    s.ingest(batch(contrib("e2", ("b",), correlation="c-2", quiet=99)), T0 + 3)
+    s.ingest(batch(contrib("e2", ("b",), etype="team", correlation="c-2", quiet=99)), T0 + 3)
     before = s.open_windows()
     s.close()
     [w] = make_store().open_windows()
     assert [w] == before
-    assert (w.opened_at, w.last_at, w.entity_type) == (T0, T0 + 3, "player")
+    assert (w.opened_at, w.last_at, w.entity_type) == (T0, T0 + 3, "team")
     assert (w.correlation_id, w.quiet_s, w.max_wait_s, w.max_entities) == ("c-1", 10, 60, 3)
     assert w.deadline == T0 + 13
 
@@ -100,6 +100,20 @@ def test_entity_type_comes_from_the_decision(make_store: StoreFactory) -> None:
     assert w.entity_type == "team"
     [item] = s.fire_due(T0 + 100)
     assert item.trigger.entity_type == "team" and item.trigger.entity_ids == ("LAL",)
+
+
+def test_ids_of_another_entity_type_make_the_window_full_date(make_store: StoreFactory) -> None:
+    """A stored window of player ids that gets team ids (the processor's granularity changed
+    over a restart) fires at full date, never the player ids labelled as team ids."""
+    s = make_store()
+    s.ingest(batch(contrib("e1", ("lebronjames",))), T0)
+    s.close()
+    s = make_store()
+    s.ingest(batch(contrib("e2", ("LAL",), etype="team")), T0 + 1)
+    [item] = s.fire_due(T0 + 100)
+    t = item.trigger
+    assert (t.scope, t.entity_ids, t.entity_type) == ("date", None, None)
+    assert (t.reason, t.caused_by) == ("unmapped_entity_type", ("e1", "e2"))
 
 
 def test_windows_fire_at_their_deadline_only(make_store: StoreFactory) -> None:

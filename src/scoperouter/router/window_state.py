@@ -12,8 +12,13 @@ Window rules, as a state machine per ``(processor, date)``:
 
 * phases ``closed`` (no window), ``entities`` (an id set), ``date`` (full date);
 * inputs: a decision classified by :func:`classify` (``skip``, ``entities``,
-  ``entities_past_max``, ``date``), then ``critical`` when the event was critical, or a
-  timer input (``quiet_elapsed``, ``max_wait_elapsed``) or ``flush``.
+  ``entities_past_max``, ``entities_other_type``, ``date``), then ``critical`` when the
+  event was critical, or a timer input (``quiet_elapsed``, ``max_wait_elapsed``) or
+  ``flush``.
+
+An id set has one entity type: ids of another type (a window opened before a restart that
+changed the processor's granularity) are never united with it -- the window becomes full
+date (``unmapped_entity_type``), so no id goes out labelled with a type it is not.
 
 Every decision that enters a window also adds its event id to ``caused_by`` (sorted,
 unique in the trigger), keeps the first ``correlation_id``, makes the priority critical
@@ -38,13 +43,16 @@ Input = Literal[
     "skip",
     "entities",
     "entities_past_max",
+    "entities_other_type",
     "date",
     "critical",
     "quiet_elapsed",
     "max_wait_elapsed",
     "flush",
 ]
-Effect = Literal["ignore", "open_ids", "union", "to_threshold", "to_date", "absorb", "fire"]
+Effect = Literal[
+    "ignore", "open_ids", "union", "to_threshold", "to_unmapped", "to_date", "absorb", "fire"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +87,20 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     ("entities", "entities_past_max"): Transition(
         "date", "to_threshold", "the union passes `max_entities`: full date (`fallback_threshold`)"
     ),
+    ("entities", "entities_other_type"): Transition(
+        "date",
+        "to_unmapped",
+        "ids of another entity type (the granularity changed): full date (`unmapped_entity_type`)",
+    ),
     ("entities", "date"): Transition(
         "date", "to_date", "a full-date decision absorbs the ids (its reason)"
     ),
     ("date", "skip"): Transition("date", "ignore", "skip decisions never enter a window"),
     ("date", "entities"): Transition("date", "absorb", "full date absorbs entity decisions"),
     ("date", "entities_past_max"): Transition(
+        "date", "absorb", "full date absorbs entity decisions"
+    ),
+    ("date", "entities_other_type"): Transition(
         "date", "absorb", "full date absorbs entity decisions"
     ),
     ("date", "date"): Transition("date", "absorb", "full date stays; the first reason is kept"),
@@ -263,9 +279,17 @@ def _classify(w: WindowState | None, decision: Decision) -> tuple[Input, frozens
     have = w.entity_ids if w is not None else frozenset()
     if have is None:
         return "entities", None  # absorbed either way
+    if have and w is not None and other_type(w.entity_type, decision.entity_type):
+        return "entities_other_type", None
     union = have.union(decision.entity_ids)
     limit = w.max_entities if w is not None else None
     return ("entities_past_max" if limit is not None and len(union) > limit else "entities"), union
+
+
+def other_type(window_type: str, decision_type: str | None) -> bool:
+    """True when ids of ``decision_type`` cannot join ids of ``window_type`` (both known
+    and different)."""
+    return bool(window_type) and bool(decision_type) and window_type != decision_type
 
 
 def merge_decision(
@@ -300,6 +324,8 @@ def merge_decision(
         ids, reason = None, "fallback_threshold"
         if decision.entity_type:
             etype = decision.entity_type
+    elif tr.effect == "to_unmapped":
+        ids, reason = None, "unmapped_entity_type"
     elif tr.effect == "to_date":
         ids, reason = None, decision.reason
     w = WindowState(

@@ -8,7 +8,8 @@ as :class:`scoperouter.router.windows.WindowBook` fed the same decisions at the 
 time (a property test checks it), and nothing here reads a clock or does I/O.
 
 * entity sets unite; once the union passes ``max_entities`` the window becomes full date
-  (reason ``fallback_threshold``); a full-date decision absorbs entity decisions;
+  (reason ``fallback_threshold``); ids of another entity type than the window's make it
+  full date (``unmapped_entity_type``); a full-date decision absorbs entity decisions;
 * ``caused_by`` accumulates event ids, at most ``CAUSED_BY_CAP`` of them (the smallest,
   the ones a trigger lists; ``caused_more`` counts the rest: a hot window's row stays
   bounded); ``correlation_id`` is the first one seen;
@@ -36,6 +37,7 @@ from scoperouter.router.window_state import (
     EventIds,
     Input,
     Phase,
+    other_type,
 )
 from scoperouter.router.window_state import WindowState as BookWindow
 from scoperouter.router.window_state import to_trigger as book_trigger
@@ -81,16 +83,18 @@ def contributions(
 
 
 def _input(
-    have: frozenset[str] | None, limit: int, c: Contribution
+    have: frozenset[str] | None, etype: str, limit: int, c: Contribution
 ) -> tuple[Input, frozenset[str] | None]:
     """The transition-table input of contribution ``c`` for a window holding ``have`` (None:
-    full date; a closed window holds none) with threshold ``limit``, and for entity ids
-    into an id window the united ids (the rules of
+    full date; a closed window holds none) of entity type ``etype`` with threshold
+    ``limit``, and for entity ids into an id window the united ids (the rules of
     :func:`scoperouter.router.window_state.classify`, on a contribution)."""
     if c.entity_ids is None:
         return "date", None
     if have is None:
         return "entities", None  # absorbed either way
+    if have and other_type(etype, c.entity_type):
+        return "entities_other_type", None
     union = have.union(c.entity_ids)
     return ("entities_past_max" if len(union) > limit else "entities"), union
 
@@ -139,7 +143,7 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         phase = "date" if window.entity_ids is None else "entities"
         ids, etype, reason = window.entity_ids, window.entity_type, window.date_reason
         limit = window.max_entities
-    inp, union = _input(ids, limit, c)
+    inp, union = _input(ids, etype, limit, c)
     effect = TRANSITIONS[(phase, inp)].effect
     if effect in ("open_ids", "union"):
         assert union is not None
@@ -150,6 +154,8 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         ids, reason = None, "fallback_threshold"
         if c.entity_type:
             etype = c.entity_type
+    elif effect == "to_unmapped":
+        ids, reason = None, "unmapped_entity_type"
     elif effect == "to_date":
         ids, reason = None, c.reason
     # "absorb": a full-date window keeps its ids (none) and its first reason
