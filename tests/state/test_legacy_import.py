@@ -4,8 +4,9 @@ daemon would have restored; seen ids, pending triggers and dead letters carry ov
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from state_support import StoreFactory
 
@@ -13,8 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "planner"))
 from planner_support import registry_from
 
 from scoperouter.messages.models import Event
+from scoperouter.processor_registry.relations import InMemoryRelations
 from scoperouter.router.decisions import Decision
 from scoperouter.router.windows import WindowBook
+from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
 from scoperouter.state.legacy import read_legacy
 
@@ -104,3 +108,97 @@ def test_legacy_state_imports_once(tmp_path: Path, make_store: StoreFactory) -> 
     assert (dl.kind, dl.ref, dl.payload) == ("event", "m-1", b"{")
     assert s.import_legacy(state, 300.0) is False
     assert len(s.open_windows()) == 2 and len(s.outbox_rows()) == 1
+
+
+def _loop_registry(barrier: bool, p_quiet: str = "10s", **defaults: Any) -> Any:
+    """u (raw.a, fires at once) publishes an.u, which p reads; ``barrier``: p waits for u."""
+    p: dict[str, Any] = {
+        "phase": 4,
+        "granularity": "player",
+        "inputs": [{"source": "an.u"}],
+        "window": {"quiet": p_quiet, "max_wait": "2m"},
+    }
+    if barrier:
+        p["barrier"] = {}
+    return registry_from(
+        {
+            "version": 1,
+            "entities": {"player": {}},
+            "defaults": {"window": {"quiet": "10s", "max_wait": "60s"}, **defaults},
+            "processors": {
+                "u": {
+                    "phase": 3,
+                    "granularity": "player",
+                    "inputs": [{"source": "raw.a"}],
+                    "publishes": "an.u",
+                    "window": {"quiet": "0s", "max_wait": "0s"},
+                },
+                "p": p,
+            },
+        }
+    )
+
+
+T0 = 1_764_000_000.0
+
+
+class _LoopDaemon:
+    """The closed loop's daemon state (snapshot + journal store) driven by hand."""
+
+    def __init__(self, path: Path, registry: Any) -> None:
+        self.now = [T0]
+        self.store = Store(path, sync="normal")
+        self.dw = DurableWindows(registry, self.store, RouterOptions(as_of=D), lambda: self.now[0])
+        self.dw.restore()
+
+    def feed(self, eid: str, source: str, pid: str, at: float) -> None:
+        self.now[0] = at
+        ev = Event(event_id=eid, source=source, game_date=D, affected_entities={"players": (pid,)})
+        dw, store = self.dw, self.store
+        runs = [
+            (d, d.model_dump_json())
+            for d in dw.engine.plan(ev, InMemoryRelations({}), D)
+            if d.action == "run"
+        ]
+        with store.transaction():
+            store.mark_seen(eid, at)
+            fired = dw.accept(ev, ev.model_dump_json(), runs, at)
+            dw.persist(fired, at, datetime.fromtimestamp(at, UTC))
+            dw.finish_journal()
+        dw.after_commit()
+
+
+def test_a_window_held_at_the_barrier_is_imported(tmp_path: Path, make_store: StoreFactory) -> None:
+    """A window the closed loop held at its barrier is imported when the loop is turned off."""
+    old = _LoopDaemon(tmp_path / "old.sqlite3", _loop_registry(barrier=True))
+    old.feed("e1", "raw.a", "a", T0)  # u's trigger goes out at once; no completion: u is busy
+    old.feed("e2", "an.u", "b", T0 + 1)  # p's window opens
+    old.now[0] = T0 + 30
+    old.dw.fire_due(lambda: None)  # p is due, and held: u has open work on the date
+    assert old.dw.engine.loop is not None and list(old.dw.engine.loop.barrier.held) == [("p", D)]
+    old.store.close()
+    state = read_legacy(tmp_path / "old.sqlite3", _loop_registry(barrier=False))
+    got = [(w.processor, w.entity_ids, w.caused_by) for w in state.windows]
+    assert got == [("p", frozenset({"b"}), frozenset({"e2"}))]
+    s = make_store()
+    assert s.import_legacy(state, T0 + 40) is True
+    [item] = s.fire_due(T0 + 40)  # no barrier any more: it goes out
+    assert (item.trigger.entity_ids, item.trigger.caused_by) == (("b",), ("e2",))
+
+
+def test_the_journal_replays_under_the_registry_that_wrote_it(
+    tmp_path: Path, make_store: StoreFactory
+) -> None:
+    """A window open under the old quiet (60 s) is imported, though the new quiet (10 s) has passed."""
+    old = _LoopDaemon(tmp_path / "old.sqlite3", _loop_registry(False, "60s", run_retries=1))
+    old.feed("e2", "an.u", "b", T0)  # p's window: due at T0 + 60 under that registry
+    old.feed("e1", "raw.a", "a", T0 + 30)  # u fires: the journal has a due at T0 + 30
+    assert old.dw.book.keys() == (("p", D),)
+    old.store.close()
+    state = read_legacy(tmp_path / "old.sqlite3", _loop_registry(False, "10s"))
+    got = [(w.processor, w.entity_ids, w.caused_by, w.last_at) for w in state.windows]
+    assert got == [("p", frozenset({"b"}), frozenset({"e2"}), T0)]
+    s = make_store()
+    assert s.import_legacy(state, T0 + 31) is True
+    [item] = s.fire_due(T0 + 31)  # the new quiet applies from here on: due at once
+    assert item.trigger.caused_by == ("e2",)

@@ -19,11 +19,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
-from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
-from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.journal_replay import (
+    REGISTRY_META,
+    JournalRow,
+    rebuild,
+    replay_registry,
+    replay_spec_json,
+)
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import loop_runtime
 from scoperouter.runtime.dispatcher import Committed
@@ -34,27 +40,7 @@ from scoperouter.runtime.store import Store
 
 logger = logging.getLogger("scoperouter.runtime")
 
-JournalRow = tuple[str, float, str | None, str | None]
-
-# The store's meta key holding the registry (its routing part) that wrote the snapshot and
-# the journal: a restart replays them under it, not under a routes.yaml changed meanwhile
-REGISTRY_META = "journal_registry"
-
-
-def replay_spec_json(registry: CompiledRegistry) -> str:
-    """What replaying the journal needs of ``registry``, as JSON: the spec without targets
-    and server settings (URLs and secrets stay out of the state store)."""
-    d = registry.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    d.pop("server", None)
-    d.get("defaults", {}).pop("target", None)
-    for p in d.get("processors", {}).values():
-        p.pop("target", None)
-    return json.dumps(d, sort_keys=True, separators=(",", ":"))
-
-
-def replay_registry(text: str) -> CompiledRegistry:
-    """The registry :func:`replay_spec_json` wrote (raises when it no longer loads)."""
-    return compile_registry(RoutesSpec.model_validate_json(text))
+__all__ = ["REGISTRY_META", "DurableWindows", "replay_registry", "replay_spec_json"]
 
 
 class DurableWindows:
@@ -258,32 +244,15 @@ class DurableWindows:
                 registry = replay_registry(written)
             except Exception:
                 logger.exception("the journal's registry no longer loads: replayed as is")
-        snap = self.store.load_snapshot()
-        engine = (
-            RoutingEngine.restore(registry, snap, loop=self.loop_on, untracked=self.untracked)
-            if snap is not None
-            else RoutingEngine(registry, loop=self.loop_on, untracked=self.untracked)
+        engine, replayed = rebuild(
+            self.registry,
+            registry,
+            self.store.load_snapshot(),
+            ((e.op, e.now, e.event, e.decision) for e in self.store.journal_entries()),
+            loop=self.loop_on,
+            untracked=self.untracked,
         )
-        replayed = 0
-        for e in self.store.journal_entries():
-            replayed += 1
-            if e.op == "add":
-                assert e.event is not None and e.decision is not None
-                ev = Event.model_validate_json(e.event)
-                engine.apply(ev, [Decision.model_validate_json(e.decision)], e.now)
-            elif e.op == "due":
-                engine.tick(e.now)
-            elif e.op == "flush":
-                engine.flush(e.now)
-            elif e.op == "complete" and e.event is not None:
-                engine.complete(loop_runtime.ref_from_json(e.event), e.now)
-            elif e.op == "request" and e.event is not None and engine.loop is not None:
-                engine.loop.request(json.loads(e.event), e.now)
-            elif e.op == "alias" and e.event is not None and e.decision is not None:
-                engine.alias(e.event, e.decision, e.now)
         # triggers re-fired by the replay were committed with their journal rows: ignored
-        if registry is not self.registry:  # from here on the current registry
-            engine = engine.under(self.registry, loop=self.loop_on)
         journal_rows = replayed
         if written != self._spec_json:  # a snapshot starts the current registry's journal
             with self.store.transaction():

@@ -2,9 +2,11 @@
 :class:`~scoperouter.state.api.StateStore`, once, at the first start after an upgrade.
 
 Invariant: the windows imported are exactly the ones the old daemon would have restored
-(its snapshot, then every journaled ``add``/``due``/``flush`` replayed on the pure
-:class:`~scoperouter.router.windows.WindowBook`, triggers re-fired by the replay ignored:
-they were committed with the journal row that fired them); seen ids keep their time,
+and still had to send (its snapshot, then its journal replayed by the daemon's own replay,
+:func:`scoperouter.router.journal_replay.rebuild`: under the registry that wrote it, with the
+closed loop when the file holds its state; the open windows and those held at a barrier,
+triggers re-fired by the replay ignored: they were committed with the journal row that
+fired them); seen ids keep their time,
 pending triggers stay pending with their attempts, dead letters are kept. The target store
 takes the import only while it is empty, so running it again changes nothing.
 """
@@ -12,17 +14,28 @@ takes the import only while it is empty, so running it again changes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import parse_duration
-from scoperouter.router.decisions import Decision
-from scoperouter.router.windows import WindowBook
+from scoperouter.router.engine import RoutingEngine
+from scoperouter.router.journal_replay import (
+    LOOP_OPS,
+    REGISTRY_META,
+    JournalRow,
+    open_windows,
+    rebuild,
+    replay_registry,
+    replay_spec_json,
+)
+from scoperouter.router.window_state import window_to_json
 from scoperouter.state.model import DeadLetterIn, WindowState
+
+logger = logging.getLogger("scoperouter.state")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +59,7 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
     """The old store's state at ``path`` (opened read-only)."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        row = db.execute("SELECT snapshot FROM window_snapshot WHERE id = 1").fetchone()
-        book = WindowBook.restore(registry, json.loads(row[0])) if row else WindowBook(registry)
-        for op, now, event, decision in db.execute(
-            "SELECT op, now, event, decision FROM window_journal ORDER BY seq"
-        ):
-            if op == "add":
-                book.add(
-                    Event.model_validate_json(event), Decision.model_validate_json(decision), now
-                )
-            elif op == "due":
-                book.due(now)
-            elif op == "flush":
-                book.flush(now)
+        engine = _rebuild(db, registry)
         seen = tuple(db.execute("SELECT event_id, seen_at FROM seen ORDER BY event_id"))
         pending = tuple(
             PendingTrigger(t, p, b.encode() if isinstance(b, str) else bytes(b), a, c)
@@ -75,13 +76,43 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
         )
     finally:
         db.close()
-    return LegacyState(seen, _windows(book, registry), pending, letters)
+    return LegacyState(seen, _windows(engine, registry), pending, letters)
 
 
-def _windows(book: WindowBook, registry: CompiledRegistry) -> tuple[WindowState, ...]:
+def _rebuild(db: sqlite3.Connection, registry: CompiledRegistry) -> RoutingEngine:
+    """The old daemon's engine after a restart (:func:`journal_replay.rebuild`): under the
+    registry that wrote the journal when the file names it, with the closed loop when the
+    file holds its state (so a window held at a barrier stays a window to import)."""
+    row = db.execute("SELECT snapshot FROM window_snapshot WHERE id = 1").fetchone()
+    snap = json.loads(row[0]) if row else None
+    rows: list[JournalRow] = list(
+        db.execute("SELECT op, now, event, decision FROM window_journal ORDER BY seq")
+    )
+    writer = registry
+    written = _meta(db, REGISTRY_META)
+    if written is not None and written != replay_spec_json(registry):
+        try:
+            writer = replay_registry(written)
+        except Exception:
+            logger.exception("the old journal's registry no longer loads: replayed as is")
+    loop = (snap is not None and "loop" in snap) or any(r[0] in LOOP_OPS for r in rows)
+    engine, _n = rebuild(registry, writer, snap, rows, loop=loop)
+    return engine
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    """A value of the old file's ``meta`` table (files written before it have none)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else str(row[0])
+
+
+def _windows(engine: RoutingEngine, registry: CompiledRegistry) -> tuple[WindowState, ...]:
     d = registry.spec.defaults
     out = []
-    for item in book.snapshot()["windows"]:  # type: ignore[attr-defined]
+    for item in map(window_to_json, open_windows(engine)):
         p = registry.processors.get(item["processor"])
         ids = item["entity_ids"]
         out.append(
