@@ -23,7 +23,6 @@ from scoperouter.router.completion_ref import (
     CompletionRef,
     completion_ref,
     is_report_only,
-    ref_from_dict,
     ref_to_dict,
 )
 from scoperouter.runtime.loop_store import FileLoopState, Requests
@@ -127,10 +126,6 @@ def is_report(inbound: Inbound) -> bool:
 
 def ref_to_json(ref: CompletionRef) -> str:
     return json.dumps(ref_to_dict(ref), separators=(",", ":"))
-
-
-def ref_from_json(text: str) -> CompletionRef:
-    return ref_from_dict(json.loads(text))
 
 
 class LoopMirror:
