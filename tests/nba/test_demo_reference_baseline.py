@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from nba_support import REPO, ROUTES
+import yaml
+from nba_support import REPO, ROUTES, input_of, routes_data
 
+import scoperouter.examples.nba.demo as demo_mod
 from scoperouter.cli import main
+from scoperouter.examples.nba.demo import DemoResult
+from scoperouter.examples.nba.processors import BY_NAME, INJURY
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -38,3 +43,41 @@ def test_demo_config_without_a_needed_input_fails(
     out = json.loads(capsys.readouterr().out)
     assert (out["outputs_identical"], rc) == (False, 1)
     assert out["missed_updates"] > 0
+
+
+# the two readers of teammates' injury status (routes.yaml: also_map on their injury input)
+MATES = ("upcoming_player_game_context", "ml_feature_store")
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [(), (MATES[0],), (MATES[1],), MATES],
+    ids=["packaged-copy", "no-also_map-upgc", "no-also_map-mlfs", "no-also_map"],
+)
+def test_demo_needs_the_teammates_also_map(
+    dropped: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A routes.yaml copy without the injury input's also_map of either teammates' reader
+    loses updates of exactly that processor's output (exit 1); the unchanged copy does not."""
+    data = routes_data()
+    for proc in dropped:
+        del input_of(data, proc, INJURY)["also_map"]
+    data["relation_data"]["csv"]["dir"] = str(REPO / "data" / "relations")
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    captured: list[DemoResult] = []
+    real = demo_mod.run_demo
+
+    def spy(*args: Any, **kwargs: Any) -> DemoResult:
+        captured.append(real(*args, **kwargs))
+        return captured[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_mod, "run_demo", spy)
+        rc = main(["demo", "--config", str(cfg), "--json", "--no-log"])
+    out = json.loads(capsys.readouterr().out)
+    differing = captured[0].comparison.differing
+    assert set(differing) == {BY_NAME[p].publishes for p in dropped}
+    assert (rc, out["outputs_identical"], out["missed_updates"] > 0) == (
+        (1, False, True) if dropped else (0, True, False)
+    )

@@ -32,6 +32,8 @@ from scoperouter.examples.nba.refbase import (
     f,
     i,
     r,
+    squad_injuries,
+    teammates_out,
 )
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
@@ -206,13 +208,21 @@ def _team_last_games(
 
 
 def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """The context of each rostered player of a team playing on ``day``. ``teammates_out``
+    models production's ``star_teammates_out`` (team_context.py:710-817, computed per team at
+    upcoming_player_game_context_processor.py:1273): the OUT/DOUBTFUL teammates on the date.
+    Production counts only stars (by their player_game_summary history, :749-791) and does
+    not leave the player himself out; the reference counts every teammate but him, so it
+    reads the injury report of his whole team as production does and nothing else."""
     teams = _schedule_teams(wh, day)
     sched = wh.rows(SCHEDULE, day)
     players = sorted(p for t in teams for p in wh.rosters.get(t, ()) if ids is None or p in ids)
     props = wh.rows(PROPS, day, players)
     lines = wh.rows(LINES, day)
     squads = {wh.player_team[p] for p in players}
-    inj = wh.rows(INJURY, day, players)
+    # the player's own status and his teammates' (team_context.py:793-806: the OUT/DOUBTFUL
+    # players of his team on the date)
+    inj = squad_injuries(wh, day, players)
     # the player's own history (player_game_summary, the 30 days before ``day``)
     history = wh.window_sums(
         PGS, players, before(day), UPGC_LAST_GAMES, ("points", "usage_rate"), PLAYED,
@@ -246,6 +256,7 @@ def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str
             "team_spread": None if spread is None else (spread if home else -spread),
             "game_total": line.get("total"),
             "player_status": inj.get(p, {}).get("injury_status"),
+            "teammates_out": teammates_out(wh, inj, p),
             "points_avg_last_10": avg(pts, n),
             "usage_avg_last_10": avg(usage, n),
             "games_last_14": games14,

@@ -11,11 +11,11 @@ from bisect import bisect_left
 from datetime import date, timedelta
 
 from scoperouter.examples.nba.refbase import (
-    INJURY,
     LEAGUE_AVG_ALLOWED,
     MLFS_LAST_GAMES,
     MLFS_RECENT_DAYS,
     MLFS_SEASON_DAYS,
+    OUT_STATUSES,
     PCF,
     PCF_HISTORY_DAYS,
     PDC,
@@ -38,6 +38,8 @@ from scoperouter.examples.nba.refbase import (
     f,
     i,
     r,
+    squad_injuries,
+    teammates_out,
 )
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
@@ -174,16 +176,19 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """The feature vector: Phase 4 tables (ml_feature_store_processor.py:600-650) plus what
     feature_extractor.py reads directly -- the player's games (:675-722 last 10 in 60 days,
     :762 season), the team's pace (:932 season), today's context (:233), the line (:1020)
-    -- and the player's own injury status. Production reads the injury report only for the
-    OUT/DOUBTFUL teammates' freed usage (:1434-1475), which no player event can route to
-    the teammates (routes.yaml); the reference reads the player's own status instead."""
+    -- the player's own injury status, and his OUT/DOUBTFUL teammates: production's feature
+    47 (``teammate_usage_available``, :1423-1484, used at ml_feature_store_processor.py:2058)
+    sums the injured teammates' usage over 30 days; the reference counts them
+    (``teammates_out``), so it reads the injury report of his whole team as production does
+    (routes.yaml: ``also_map``) but not their history. As in production, a player who is
+    himself OUT/DOUBTFUL, or whose team has no one out, gets no value (:1469-1474)."""
     comp = wh.rows(PCF, day, ids)
     zone = wh.rows(PSZA, day, comp)
     cache = wh.rows(PDC, day, comp)
     ctx = wh.rows(UPGC, day, comp)
     props = wh.rows(PROPS, day, comp)
     squads = {str(x["team"]) for x in ctx.values()}
-    inj = wh.rows(INJURY, day, comp)
+    inj = squad_injuries(wh, day, comp)
     defense = wh.rows(TDZA, day, {str(x["opponent"]) for x in comp.values()})
     last10 = wh.window_sums(
         PGS, comp, before(day), MLFS_LAST_GAMES, ("points",), PLAYED,
@@ -206,6 +211,8 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
         n, pts = last10.get(p, (0, 0))
         ns, pts_season = season.get(p, (0, 0))
         n_pace, pace_sum = pace.get(team, (0, 0))
+        own = inj.get(p, {}).get("injury_status")
+        mates = teammates_out(wh, inj, p)
         out[p] = {
             "points_line": props.get(p, {}).get("points_line"),
             "avg_points": z.get("avg_points"),
@@ -219,7 +226,8 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
             "points_avg_last_10": avg(pts, n),
             "points_avg_season": avg(pts_season, ns),
             "home": ctx.get(p, {}).get("home"),
-            "injury_status": inj.get(p, {}).get("injury_status"),
+            "injury_status": own,
+            "teammates_out": mates if mates and own not in OUT_STATUSES else None,
         }
     return out
 

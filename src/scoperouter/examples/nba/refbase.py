@@ -7,7 +7,7 @@ najicham/nba-stats-scraper; ``routes.yaml`` declares lookbacks at least that lon
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -73,6 +73,11 @@ PEXP_LAST_GAMES = 10
 
 LEAGUE_AVG_ALLOWED = 112.0
 
+# The injury statuses production counts a teammate as missing with:
+# data_processors/analytics/upcoming_player_game_context/team_context.py:798 (star_teammates_out)
+# and data_processors/precompute/ml_feature_store/feature_extractor.py:1441 (feature 47)
+OUT_STATUSES = frozenset({"out", "doubtful"})
+
 
 @dataclass(frozen=True)
 class RefProcessor:
@@ -117,3 +122,20 @@ def avg(total: float, n: float) -> float | None:
 
 def before(day: date, days: int = 1) -> date:
     return day - timedelta(days=days)
+
+
+def squad_injuries(wh: Warehouse, day: date, players: Iterable[str]) -> dict[str, RowDict]:
+    """The injury report on ``day`` for every player rostered on the teams of ``players``
+    (their teammates' rows included: the ``also_map`` of the injury inputs in routes.yaml)."""
+    teams = {wh.player_team[p] for p in players}
+    return wh.rows(INJURY, day, [q for t in sorted(teams) for q in wh.rosters[t]])
+
+
+def teammates_out(wh: Warehouse, injuries: Mapping[str, RowDict], player: str) -> int:
+    """How many of ``player``'s teammates (rostered on his team, himself excluded) are OUT or
+    DOUBTFUL in ``injuries`` (the report of one date, see :func:`squad_injuries`)."""
+    return sum(
+        1
+        for q in wh.rosters[wh.player_team[player]]
+        if q != player and injuries.get(q, {}).get("injury_status") in OUT_STATUSES
+    )

@@ -1,7 +1,10 @@
 -- ml_feature_store (phase4.ml_feature_store): the feature vector per player with composite
 -- factors on @game_date: Phase 4 tables, the player's last 10 played games (60 days) and
--- season (365 days), the team's season pace, today's context, the line and the player's
--- injury status. @player_ids: the scope.
+-- season (365 days), the team's season pace, today's context, the line, the player's
+-- injury status and his OUT/DOUBTFUL teammates (feature 47: feature_extractor.py:1434-1475
+-- sums their usage; here, their count; none for a player himself out or doubtful, or with
+-- no teammate out). Rosters are relation data (@rosters: the team_players rows).
+-- @player_ids: the scope.
 WITH comp AS (
   SELECT c.player, c.opponent, c.matchup_factor
   FROM nba_precompute.player_composite_factors AS c
@@ -21,6 +24,16 @@ form AS (
          AVG(games.points) AS points_avg_season
   FROM games GROUP BY games.player
 ),
+mates AS (  -- the teammates' injury report on the date
+  SELECT comp.player,
+         COUNTIF(ti.injury_status IN ('out', 'doubtful')) AS teammates_out
+  FROM comp
+  JOIN UNNEST(@rosters) AS own ON own.player = comp.player
+  JOIN UNNEST(@rosters) AS t ON t.team = own.team AND t.player <> comp.player
+  LEFT JOIN nba_raw.nbac_injury_report AS ti
+    ON ti.player = t.player AND ti.game_date = @game_date
+  GROUP BY comp.player
+),
 team_pace AS (
   SELECT t.team, AVG(t.pace) AS team_pace_season
   FROM nba_analytics.team_offense_game_summary AS t
@@ -32,7 +45,9 @@ SELECT comp.player, pr.points_line, z.avg_points, z.three_rate,
        d.avg_points_allowed AS opp_points_allowed, comp.matchup_factor,
        k.team_pace_last_10 AS team_pace, tp.team_pace_season,
        k.minutes_avg_last_10 AS avg_minutes, k.usage_rate_last_10 AS usage_rate,
-       form.points_avg_last_10, form.points_avg_season, ctx.home, inj.injury_status
+       form.points_avg_last_10, form.points_avg_season, ctx.home, inj.injury_status,
+       IF(m.teammates_out > 0 AND COALESCE(inj.injury_status, '') NOT IN ('out', 'doubtful'),
+          m.teammates_out, NULL) AS teammates_out
 FROM comp
 LEFT JOIN nba_precompute.player_shot_zone_analysis AS z
   ON z.player = comp.player AND z.game_date = @game_date
@@ -46,5 +61,6 @@ LEFT JOIN nba_raw.nbac_injury_report AS inj
   ON inj.player = comp.player AND inj.game_date = @game_date
 LEFT JOIN nba_precompute.team_defense_zone_analysis AS d
   ON d.team = comp.opponent AND d.game_date = @game_date
+LEFT JOIN mates AS m ON m.player = comp.player
 LEFT JOIN form ON form.player = comp.player
 LEFT JOIN team_pace AS tp ON tp.team = ctx.team

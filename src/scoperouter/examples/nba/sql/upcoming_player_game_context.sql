@@ -2,7 +2,8 @@
 -- player of a team on @game_date's schedule. Rosters are relation data (@rosters: the
 -- team_players rows), not a table. History: the player's last 10 played games and 14-day
 -- load before the date; the opponent's pace and points allowed over its last 10 final games
--- (30 days). @player_ids: the scope (NULL = the whole date).
+-- (30 days); the OUT/DOUBTFUL teammates on the date (production's star_teammates_out, every
+-- teammate but the player). @player_ids: the scope (NULL = the whole date).
 WITH sides AS (
   SELECT s.game_id, s.home AS team, s.away AS opponent, 1 AS home, s.start_time
   FROM nba_raw.nbac_schedule AS s WHERE s.game_date = @game_date
@@ -36,6 +37,15 @@ fatigue AS (
   WHERE f.game_date < @game_date AND f.game_date >= DATE_SUB(@game_date, INTERVAL 13 DAY)
   GROUP BY f.player
 ),
+mates AS (  -- the teammates' injury report on the date: team_context.py:793-806
+  SELECT p.player,
+         COUNTIF(ti.injury_status IN ('out', 'doubtful')) AS teammates_out
+  FROM players AS p
+  JOIN UNNEST(@rosters) AS t ON t.team = p.team AND t.player <> p.player
+  LEFT JOIN nba_raw.nbac_injury_report AS ti
+    ON ti.player = t.player AND ti.game_date = @game_date
+  GROUP BY p.player
+),
 opp_pace AS (
   SELECT o.team, AVG(o.pace) AS pace
   FROM nba_analytics.team_offense_game_summary AS o
@@ -54,7 +64,7 @@ SELECT p.player, p.team, p.game_id, p.opponent, p.home, p.start_time,
        pr.points_line, pr.over_price, pr.under_price,
        IF(p.home = 1, gl.spread_home, -gl.spread_home) AS team_spread,
        gl.total AS game_total,
-       inj.injury_status AS player_status,
+       inj.injury_status AS player_status, COALESCE(m.teammates_out, 0) AS teammates_out,
        h.points_avg_last_10, h.usage_avg_last_10,
        f.games_last_14, f.minutes_last_14,
        op.pace AS opp_pace_last_10, od.points_allowed AS opp_points_allowed_last_10
@@ -63,6 +73,7 @@ LEFT JOIN nba_raw.odds_api_player_points_props AS pr
   ON pr.player = p.player AND pr.game_date = @game_date
 LEFT JOIN nba_raw.odds_api_game_lines AS gl ON gl.game_id = p.game_id AND gl.game_date = @game_date
 LEFT JOIN nba_raw.nbac_injury_report AS inj ON inj.player = p.player AND inj.game_date = @game_date
+LEFT JOIN mates AS m ON m.player = p.player
 LEFT JOIN history AS h ON h.player = p.player
 LEFT JOIN fatigue AS f ON f.player = p.player
 LEFT JOIN opp_pace AS op ON op.team = p.opponent
