@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,7 +22,8 @@ from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 from scoperouter.commands.serve import _refresh
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
-from scoperouter.runtime.reload import data_timestamp, relation_fingerprint
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.reload import RelationReloader, data_timestamp, relation_fingerprint
 from scoperouter.runtime.router import Inbound
 
 PROCESSOR = "team_defense_game_summary"  # reads player rows through player_team
@@ -290,3 +292,29 @@ def test_relations_refresh_flag_rejects_garbage(text: str) -> None:
     """Anything else is an argparse error, not a crash at start-up."""
     with pytest.raises(argparse.ArgumentTypeError):
         _refresh(text)
+
+
+async def test_sighup_during_stop_starts_no_reload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SIGHUP that lands once the daemon's graceful stop has stopped the reloader (the
+    signal handler stays installed until ``run_forever`` returns) loads nothing: no task
+    outlives the stop, the router keeps its data, and the log says the request was ignored."""
+    caplog.set_level(logging.INFO, logger="scoperouter.runtime.reload")
+    cfg_path = write_registry(tmp_path / "cfg")
+    cfg = load(cfg_path)
+    loads: list[int] = []
+
+    def loader(_registry: object) -> Any:
+        loads.append(1)
+        return cfg.relations
+
+    router: Any = argparse.Namespace(set_relations=lambda _r: loads.append(2))
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.0, loader=loader)
+    await reloader.start()
+    await reloader.stop()
+    reloader.request_reload()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert loads == [] and not reloader._requests
+    assert any("ignored" in r.getMessage() for r in caplog.records if r.name.endswith("reload"))

@@ -3,7 +3,8 @@
 The registry itself is fixed for the life of the process; only the relation CSV files
 (``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when their
 size or modification time changes (polled every ``interval_s``; 0 disables polling) or on
-request (SIGHUP). Loading runs on a worker thread, never on the event loop; the router then
+request (SIGHUP; ignored once the reloader is stopped, during a graceful stop). Loading
+runs on a worker thread, never on the event loop; the router then
 swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
 file:line and counts ``scoperouter_relation_reloads_total{result="error"}``.
@@ -84,6 +85,7 @@ class RelationReloader:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[bool]] = set()
+        self._stopped = False  # stop() ran: requests are ignored (a SIGHUP during shutdown)
 
     @property
     def polling(self) -> bool:
@@ -106,6 +108,8 @@ class RelationReloader:
             )
 
     async def stop(self) -> None:
+        """Cancel the poller and the reloads under way; later requests are ignored."""
+        self._stopped = True
         tasks = [t for t in (self._poller, *self._requests) if t is not None]
         for t in tasks:
             t.cancel()
@@ -116,7 +120,12 @@ class RelationReloader:
         self._requests.clear()
 
     def request_reload(self, reason: str = "signal") -> None:
-        """Schedule a reload now (the SIGHUP handler; runs on the event loop)."""
+        """Schedule a reload now (the SIGHUP handler; runs on the event loop). Ignored once
+        :meth:`stop` ran: the daemon is shutting down (its handler stays installed until
+        ``run_forever`` returns), and a reload started then would outlive the stop."""
+        if self._stopped:
+            logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
+            return
         task = asyncio.get_running_loop().create_task(
             self.reload(reason), name="relations-reload-now"
         )
