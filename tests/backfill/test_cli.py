@@ -89,7 +89,17 @@ def test_errors(
 
 
 @pytest.mark.parametrize(
-    "argv", [["--phases", "6-3"], ["--phases", "x"], ["--processors", "a", "--from", "b"]]
+    "argv",
+    [
+        ["--phases", "6-3"],
+        ["--phases", "x"],
+        ["--processors", "a", "--from", "b"],
+        # nothing could ever start: the backfill ended at once, stored "done", exit 0
+        ["--max-running", "0"],
+        ["--max-running", "-1"],
+        ["--max-attempts", "0"],
+        ["--max-attempts", "-2"],
+    ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     """Malformed options are argparse usage errors."""

@@ -11,6 +11,7 @@ import pytest
 from backfill_support import REPO
 
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill
+from scoperouter.backfill.runner import Summary
 from scoperouter.backfill.schedule import Policy, Scheduler
 from scoperouter.processor_registry.loader import load_config
 
@@ -126,3 +127,24 @@ def test_complete_and_fail_ignore_runs_not_running() -> None:
     sched = Scheduler(the_plan(), {})
     (i, *_rest) = sched.take(0.0)
     assert sched.complete(i) and sched.complete(i) == [] and sched.fail(i, "x", 0.0) == []
+
+
+@pytest.mark.parametrize(
+    ("policies", "max_running"),
+    [({}, 0), ({}, -1), ({"league_rankings": Policy(concurrency=0)}, 8)],
+)
+def test_limits_that_would_never_start_a_run_are_errors(
+    policies: dict[str, Policy], max_running: int
+) -> None:
+    """A limit under 1 is a ValueError: with it the runner found nothing to start and ended
+    the backfill at once, stored ``done`` (exit 0) with every run still waiting."""
+    with pytest.raises(ValueError, match="at least 1"):
+        Scheduler(the_plan(), policies, max_running=max_running)
+
+
+def test_a_summary_with_runs_left_is_not_ok() -> None:
+    """A backfill that ends with runs neither done, failed nor blocked is not reported done."""
+    counts = dict.fromkeys(("waiting", "running", "retrying", "done", "failed", "blocked"), 0)
+    assert Summary("b", False, {**counts, "done": 3}).ok
+    assert not Summary("b", False, {**counts, "done": 1, "ready": 2}).ok
+    assert Summary("b", False, {**counts, "waiting": 1}).to_json()["status"] == "failed"

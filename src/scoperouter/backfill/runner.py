@@ -38,7 +38,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return self.counts.get("failed", 0) == 0 and self.counts.get("blocked", 0) == 0
+        """Every run done (a run left waiting, ready or retrying is not a success either)."""
+        return all(n == 0 for st, n in self.counts.items() if st != "done")
 
     def to_json(self) -> dict[str, Any]:
         return {

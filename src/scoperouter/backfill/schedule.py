@@ -72,6 +72,12 @@ class Scheduler:
         max_running: int = 8,
         restored: Mapping[int, tuple[State, int]] | None = None,
     ) -> None:
+        # a limit under 1 starts nothing: the runner would end at once, every run waiting
+        if max_running < 1:
+            raise ValueError(f"max_running must be at least 1, got {max_running}")
+        low = sorted(n for n, p in policies.items() if p.concurrency < 1)
+        if low:
+            raise ValueError(f"concurrency must be at least 1 (processors {', '.join(low)})")
         self.plan = plan
         self.policies = dict(policies)
         self.max_running = max_running

@@ -38,6 +38,16 @@ def _phases(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "backfill",
@@ -73,8 +83,10 @@ def register(subparsers: Any) -> None:
         "completion event carrying the trigger id (the execution log, --log)",
     )  # fmt: skip
     p.add_argument("--warehouse", type=Path, default=None, help="reference warehouse file")
-    p.add_argument("--max-attempts", type=int, default=None, help="override per-target attempts")
-    p.add_argument("--max-running", type=int, default=8, help="runs in flight at once")
+    p.add_argument(
+        "--max-attempts", type=_at_least_one, default=None, help="override per-target attempts"
+    )
+    p.add_argument("--max-running", type=_at_least_one, default=8, help="runs in flight at once")
     p.set_defaults(func=run)
 
 
