@@ -168,3 +168,21 @@ def test_runs_are_in_a_valid_order_and_digest_is_stable() -> None:
                 day += timedelta(days=1)
     assert registry_digest(reg()) == registry_digest(reg())
     assert Request(D1, D2).key("x") != Request(D1, D2, phases=(3, 6)).key("x")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (Request(D1, D2, processors=("league_rankings", "player_game_summary")),
+         Request(D1, D2, processors=("player_game_summary", "league_rankings"))),
+        (Request(D1, D2, processors=("league_rankings",)),
+         Request(D1, D2, processors=("league_rankings", "league_rankings"))),
+        (Request(D1, D2, from_=("player_game_summary", "league_rankings")),
+         Request(D1, D2, from_=("league_rankings", "player_game_summary"))),
+    ],
+)  # fmt: skip
+def test_the_same_selection_in_another_order_is_the_same_backfill(a: Request, b: Request) -> None:
+    """The resume key names the selection as a set: `--processors B A` finds the backfill of
+    `--processors A B` (its lock, its done runs) instead of re-running it all beside it."""
+    assert a.key("x") == b.key("x")
+    assert a.key("x") != Request(D1, D2).key("x")

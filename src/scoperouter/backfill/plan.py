@@ -95,8 +95,15 @@ class Request:
         )
 
     def key(self, registry_digest: str) -> str:
-        """The resume key: same request on the same registry -> same backfill."""
-        text = json.dumps({**self.to_json(), "registry": registry_digest}, sort_keys=True)
+        """The resume key: same request on the same registry -> same backfill. The names
+        are a set (sorted, once each): their order on the command line selects nothing.
+        (A request stored with names out of order gets another key: it is planned anew.)"""
+        norm = {
+            **self.to_json(),
+            "processors": sorted(set(self.processors)),
+            "from": sorted(set(self.from_)),
+        }
+        text = json.dumps({**norm, "registry": registry_digest}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
