@@ -318,3 +318,24 @@ async def test_sighup_during_stop_starts_no_reload(
         await asyncio.sleep(0.01)
     assert loads == [] and not reloader._requests
     assert any("ignored" in r.getMessage() for r in caplog.records if r.name.endswith("reload"))
+
+
+async def test_a_change_during_start_up_is_loaded_without_polling(tmp_path: Path) -> None:
+    """`--relations-refresh 0` (SIGHUP only): files changed after serve read them but before
+    the SIGHUP handler was installed (a SIGHUP then is ignored) are loaded once at start --
+    the fingerprint taken before the read says so -- instead of staying stale until the next
+    SIGHUP."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    cfg = load(cfg_path)
+    rel = tmp_path / "cfg" / "relations"
+    before = relation_fingerprint(rel.glob("*.csv"))  # as serve stats them, then reads
+    add_roster_row(rel)  # lands while the daemon starts
+    got: list[Any] = []
+    router: Any = argparse.Namespace(set_relations=got.append)
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.0, fingerprint=before)
+    await reloader.start()
+    try:
+        assert await wait_for(lambda: bool(got), 3.0)
+        assert got[0].targets("player_team", GAME_DAY, NEW_PLAYER)
+    finally:
+        await reloader.stop()

@@ -92,11 +92,18 @@ class RelationReloader:
         return self._poller is not None and not self._poller.done()
 
     async def start(self) -> None:
-        """Record the current files and start polling (unless the interval is 0)."""
+        """Record the current files and start polling (unless the interval is 0); reload
+        at once when the files changed since ``fingerprint`` (the data the router holds)."""
         if not self.paths:
             return
         if self.fingerprint is None:
             self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.paths)
+        else:
+            # files changed since they were read for the router (while the daemon started,
+            # when a SIGHUP is still ignored): load them now, polling or not
+            now = await asyncio.to_thread(relation_fingerprint, self.paths)
+            if now != self.fingerprint:
+                self.request_reload("changed during start-up")
         self._set_timestamp(self.fingerprint)
         if self.interval_s > 0:
             self._poller = asyncio.get_running_loop().create_task(
