@@ -199,3 +199,20 @@ def test_second_process_on_the_same_backfill_is_refused(
     store.close()
     outbox = tmp_path / "outbox.jsonl"
     assert not outbox.exists() or outbox.read_text() == ""
+
+
+def test_resuming_with_a_later_as_of_says_which_dates_the_stored_plan_leaves_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A backfill resumed as of a later date keeps its stored plan and names the dates after its as-of."""
+    args = ["backfill", "--config", str(REPO / "routes.yaml"), "--start", "2025-11-10",
+            "--end", "2025-11-12", "--phases", "3-4", "--state-dir", str(tmp_path), "--dry-run"]  # fmt: skip
+    rc, out, err = _run([*args, "--as-of", "2025-11-22", "--json"], capsys)
+    assert rc == 0 and "stale_after" not in json.loads(out) and "warning" not in err
+    rc, out, err = _run([*args, "--as-of", "2025-11-25", "--json"], capsys)
+    got = json.loads(out)
+    assert rc == 0 and got["resumed"] is True and got["as_of"] == "2025-11-22"
+    assert got["stale_after"] == {"start": "2025-11-23", "end": "2025-11-25"}
+    assert "warning: backfill" in err and "--start 2025-11-23 --end 2025-11-25" in err
+    rc, _out, err = _run([*args, "--as-of", "2025-11-22"], capsys)  # the same as-of again
+    assert rc == 0 and "warning" not in err

@@ -108,12 +108,16 @@ class BackfillApi:
                 prep.store.close()
 
         self.tasks[bid] = asyncio.ensure_future(go())
-        return 202, {
+        answer: dict[str, Any] = {
             "backfill_id": bid,
             "status": "running",
             "resumed": prep.resumed,
             "runs": len(prep.plan.runs),
         }
+        if prep.stale_after is not None:  # see Prepared.stale_after
+            answer["stale_after"] = prep.stale_after_json()
+            logger.warning("%s", prep.stale_after_warning())
+        return 202, answer
 
     def recover(self) -> list[str]:
         """On the daemon's start: every backfill stored ``running`` whose process died is

@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,34 @@ class Prepared:
     backfill_id: str
     plan: BackfillPlan
     resumed: bool
+    # a resumed plan's as-of is its first run's; asked as of a later date, the dates after
+    # it whose lookbacks read the backfill's re-run dates are in no plan: (first, last)
+    stale_after: tuple[date, date] | None = None
+
+    def stale_after_json(self) -> dict[str, str] | None:
+        s = self.stale_after
+        return None if s is None else {"start": s[0].isoformat(), "end": s[1].isoformat()}
+
+    def stale_after_warning(self) -> str | None:
+        """What to tell the user about :attr:`stale_after` (None: nothing left out)."""
+        if self.stale_after is None:
+            return None
+        first, last = self.stale_after
+        r = self.plan.request
+        sel = "".join(
+            [
+                f" --processors {' '.join(r.processors)}" if r.processors else "",
+                f" --from {' '.join(r.from_)}" if r.from_ else "",
+                f" --phases {r.phases[0]}-{r.phases[1]}" if r.phases else "",
+            ]
+        )
+        return (
+            f"warning: backfill {self.backfill_id} resumes its stored plan, as of "
+            f"{self.plan.as_of}: dates after it ({first} .. {last}) whose lookbacks read "
+            "its re-run dates are not in it (the pipeline processed them against the data "
+            "before this backfill); once it is done, bring them up to date with: "
+            f"scoperouter backfill --start {first} --end {last}{sel} --as-of {last}"
+        )
 
 
 def prepare(
@@ -68,7 +96,12 @@ def prepare(
         lambda: plan_backfill(registry, request, as_of=as_of, relations=relations),
         time.time(),
     )
-    return Prepared(store, bid, plan, resumed)
+    stale = None
+    if resumed and plan.as_of < as_of:
+        looks = any(registry.processors[p].lookback is not None for p in plan.processors)
+        if looks:
+            stale = (plan.as_of + timedelta(days=1), as_of)
+    return Prepared(store, bid, plan, resumed, stale)
 
 
 async def execute(

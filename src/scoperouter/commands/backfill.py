@@ -100,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    warning = prep.stale_after_warning()
+    if warning is not None:
+        print(warning, file=sys.stderr)
     try:
         if args.dry_run:
             return _dry_run(args, prep, cfg)
@@ -147,9 +150,11 @@ def _dry_run(args: argparse.Namespace, prep: Prepared, cfg: Any) -> int:
     )
     summ = plan_summary(prep.plan)
     if args.json:
-        print(json.dumps({"backfill_id": prep.backfill_id, "resumed": prep.resumed,
-                          "as_of": prep.plan.as_of.isoformat(), "plan": summ,
-                          "estimate": est.to_json()}))  # fmt: skip
+        out = {"backfill_id": prep.backfill_id, "resumed": prep.resumed,
+               "as_of": prep.plan.as_of.isoformat(), "plan": summ, "estimate": est.to_json()}  # fmt: skip
+        if prep.stale_after is not None:
+            out["stale_after"] = prep.stale_after_json()
+        print(json.dumps(out))
         return 0
     print(_render(prep, summ, est))
     return 0
