@@ -43,7 +43,7 @@ REG = _registry()
 # otherwise (blank, padded, wrong type, null, control characters, surrogates, caps)
 NAME = st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), min_size=1, max_size=10)
 TEXT = st.one_of(
-    st.sampled_from(["", "  ", "\u2028", "a\x00b", "x" * 513, "\ud800", "\x7f"]),
+    st.sampled_from(["", "  ", "\u2028", "a\x00b", "x" * 513, "\ud800", "\x7f", "\u200bx"]),
     st.text(max_size=12),
 )
 ODD = st.one_of(
@@ -126,6 +126,16 @@ def _same(fast: Event, full: Event | EventError) -> None:
 @given(raw=raw_events(), ascii_only=st.booleans())
 @example(raw={"event_id": "e", "source": "a", "game_date": "2025-11-19"}, ascii_only=True)
 @example(raw={"event_id": "\ud800", "source": "raw.a", "game_date": "2025-11-19"}, ascii_only=True)
+@example(
+    raw={"event_id": "e", "source": "raw.a", "game_date": "2025-11-19",
+         "affected_entities": {"players": ["a", "b\x00"]}},
+    ascii_only=True,
+)  # fmt: skip
+@example(
+    raw={"event_id": "e", "source": "raw.a", "game_date": "2025-11-19",
+         "affected_entities": {"players": ["\u200ba"], "team": [" "]}},
+    ascii_only=False,
+)  # fmt: skip
 def test_fast_path_equals_full_path(raw: dict[str, Any], ascii_only: bool) -> None:
     """Whatever the message, the fast path gives the full path's event or defers (None)."""
     data = json.dumps(raw, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
@@ -138,7 +148,10 @@ def test_fast_path_equals_full_path(raw: dict[str, Any], ascii_only: bool) -> No
 @given(
     eid=st.text(st.characters(categories=["L", "N", "P", "S"]), min_size=1, max_size=20),
     source=st.sampled_from(["raw.a", "raw.b", "b", "other.table"]),
-    players=st.lists(st.text(min_size=1, max_size=8), max_size=6),
+    players=st.lists(
+        st.text(st.characters(categories=["L", "N", "P", "S"]), min_size=1, max_size=8),
+        max_size=6,
+    ),
     fields=st.lists(st.text(min_size=1, max_size=8), max_size=4),
 )
 def test_common_events_take_the_fast_path(

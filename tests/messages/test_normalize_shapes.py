@@ -117,12 +117,13 @@ def test_untyped_ids_route_the_full_date() -> None:
     "fields",
     [
         {"source": "mart.p", "metadata": {"entities_changed": [1]}},
-        {"source": "mart.p", "entities_changed": [""]},
+        {"source": "mart.p", "entities_changed": ["a", True]},
+        {"source": "mart.p", "affected_entities": {"players": ["a", None, 7]}},
         {"source": "mart.p", "affected_entities": ["a"]},
     ],
 )
 def test_bad_flat_lists_are_invalid_field(fields: dict[str, Any]) -> None:
-    """Non-string ids are rejected; affected_entities must stay a mapping."""
+    """Ids of another JSON type than string are rejected; affected_entities stays a mapping."""
     with pytest.raises(EventError) as info:
         normalize_event({**DAY, **fields}, REG)
     assert info.value.reason == "invalid_field"
@@ -160,3 +161,39 @@ def test_triggers_are_not_completions(body: dict[str, Any], mentions: str) -> No
 def test_messages_with_a_source_are_not_triggers(body: dict[str, Any]) -> None:
     """A message that names a completed source (or nothing at all) is not called a trigger."""
     assert trigger_problem(body) is None
+
+
+# production's change detector returns SELECT DISTINCT player_lookup over a nullable column
+# (shared/change_detection/change_detector.py:110,247-258; schemas/bigquery/raw/
+# nbac_gamebook_tables.sql:17): a NULL row is an entity nobody can name, published as null
+# in metadata.entities_changed (data_processors/analytics/analytics_base.py:1665)
+UNNAMED = [None, "", "  ", "\t", "lebron\x00james", "\u200blebronjames", "LAL\u00a0", "a\u2028"]
+
+
+@pytest.mark.parametrize("bad", UNNAMED)
+@pytest.mark.parametrize(
+    "where",
+    ["metadata.entities_changed", "entities_changed", "affected_entities", "entities_changed map"],
+)
+def test_an_id_nobody_can_name_routes_the_full_date(bad: object, where: str) -> None:
+    """A null, blank or invisible-character id hides a changed entity: the event routes the
+    full date (no entity information), neither rejected nor narrowed to the ids it can read."""
+    ids = ["stephencurry", bad]
+    fields: dict[str, Any] = {
+        "metadata.entities_changed": {"metadata": {"entities_changed": ids}},
+        "entities_changed": {"entities_changed": ids},
+        "affected_entities": {"affected_entities": {"players": ids, "teams": ["GSW"]}},
+        "entities_changed map": {"entities_changed": {"players": ids}},
+    }[where]
+    ev = normalize_event({**DAY, "source": "mart.p", **fields}, REG)
+    assert ev.affected_entities is None
+
+
+def test_an_unnamed_id_still_makes_a_date_scope_decision() -> None:
+    """The planner runs every consumer of the event at date scope."""
+    from scoperouter.processor_registry.relations import InMemoryRelations
+    from scoperouter.router.planner import plan
+
+    ev = normalize_event({**DAY, "source": "raw.a", "entities_changed": ["a", None]}, REG)
+    [d] = [x for x in plan(REG, InMemoryRelations({}), ev, ev.dates()[0]) if x.processor == "p"]
+    assert (d.action, d.scope, d.reason) == ("run", "date", "no_entities_in_event")

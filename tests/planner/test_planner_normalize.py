@@ -307,7 +307,7 @@ def test_status_rules(nba: CompiledRegistry, fields: dict[str, Any], expected: s
             "players",
         ),
         (
-            {"source": "x.y", "game_date": "2025-11-19", "entities_changed": {"teams": [""]}},
+            {"source": "x.y", "game_date": "2025-11-19", "entities_changed": {"teams": [True]}},
             "invalid_field",
             "teams",
         ),

@@ -52,3 +52,20 @@ async def test_nul_text_is_rejected_not_a_store_error(
     letters = await r._in_state(r.state.dead_letters)
     assert [d.kind for d in letters] == ["event"]
     assert r.health.ok
+
+
+async def test_nul_in_an_entity_id_routes_the_full_date_not_a_store_error(
+    slow_cfg: LoadedConfig,  # noqa: F811
+    make_shared: Factory,  # noqa: F811
+) -> None:
+    """A NUL inside an affected entity id (which the store would keep in a window's
+    entity_ids) makes the event a full-date one: accepted, its batch commits."""
+    r = make_shared(slow_cfg, MemorySink())
+    await r.start()
+    ev: dict[str, Any] = copy.deepcopy(_WITH_IDS[0])
+    ev["affected_entities"] = {k: [f"{v[0]}\u0000"] for k, v in ev["affected_entities"].items()}
+    innocent = Inbound("test", obj=copy.deepcopy(_WITH_IDS[1]))
+    odd, fine = await asyncio.gather(r.submit(Inbound("test", obj=ev)), r.submit(innocent))
+    assert (fine.status, fine.reason) == ("accepted", None)
+    assert (odd.status, odd.reason) == ("accepted", None)
+    assert r.health.ok

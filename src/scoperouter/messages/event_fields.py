@@ -34,14 +34,16 @@ def short(value: object) -> str:
 
 
 class Ctx:
-    """Carries the event id (once known) into every error raised, and counts entity ids
-    (past :data:`MAX_EVENT_ENTITIES` the rest is not even read: bounded work)."""
+    """Carries the event id (once known) into every error raised, counts entity ids (past
+    :data:`MAX_EVENT_ENTITIES` the rest is not even read: bounded work) and notes an id
+    nobody can name (:func:`unnamed_id`)."""
 
-    __slots__ = ("event_id", "ids")
+    __slots__ = ("event_id", "ids", "unnamed")
 
     def __init__(self) -> None:
         self.event_id: str | None = None
         self.ids = 0
+        self.unnamed = False
 
     def over_cap(self) -> bool:
         """Count one more distinct id; True past the cap (stop reading ids)."""
@@ -198,24 +200,49 @@ def parse_datetime(value: object, key: str, ctx: Ctx) -> datetime | None:
     return dt
 
 
+def unnamed_id(v: str) -> bool:
+    """Whether an entity id names no entity anyone can look up: empty, blank, or holding a
+    character that is not printable (a control character -- NUL, which PostgreSQL cannot
+    store --, a zero-width or other invisible format character, a no-break or line
+    separator). Such an id matches no relation row and no processor's row, so reading the
+    others alone would narrow the scope (see :func:`merge_entities`)."""
+    return not v or v.isspace() or not v.isprintable()
+
+
+def _entity_id(i: object, key: str, ctx: Ctx) -> str | None:
+    """One id of an entity list, or None when it names nobody (``null`` or
+    :func:`unnamed_id`, noted in ``ctx``). Another JSON type is rejected."""
+    if i is None:
+        ctx.unnamed = True
+        return None
+    if not isinstance(i, str):
+        raise ctx.fail("invalid_field", f"{key} must contain strings, got {short(i)}")
+    if unnamed_id(utf8_text(i, key, ctx)):
+        ctx.unnamed = True
+        return None
+    return i
+
+
 def merge_entities(
     value: object, key: str, ctx: Ctx, into: dict[str, set[str]], flat: set[str] | None = None
 ) -> bool:
     """Merge one entity mapping into ``into`` (a flat list of ids into ``flat``, when given).
-    False when the field is absent/null or an empty flat list (no entity information)."""
+    False when the field is absent/null or an empty flat list (no entity information).
+
+    An id that names nobody (``null``: production's change detector selects a nullable
+    column; blank; invisible characters, see :func:`unnamed_id`) stands for a changed entity
+    the event cannot name: ``ctx.unnamed`` is set and the caller routes the full date --
+    never the other ids alone (a lost update) and never a rejection (nothing would run)."""
     if value is None:
         return False
     if flat is not None and isinstance(value, list | tuple):
         for i in value:
-            if not isinstance(i, str) or not i:
-                raise ctx.fail(
-                    "invalid_field", f"{key} must contain non-empty strings, got {short(i)}"
-                )
-            if i in flat:
+            got = _entity_id(i, key, ctx)
+            if got is None or got in flat:
                 continue
             if ctx.over_cap():
                 break
-            flat.add(utf8_text(i, key, ctx))
+            flat.add(got)
         return False
     if not isinstance(value, Mapping):
         raise ctx.fail(
@@ -232,16 +259,12 @@ def merge_entities(
             )
         bucket = into.setdefault(etype, set())
         for i in ids:
-            if not isinstance(i, str) or not i:
-                raise ctx.fail(
-                    "invalid_field",
-                    f"{key}.{etype} must contain non-empty strings, got {short(i)}",
-                )
-            if i in bucket:
+            got = _entity_id(i, f"{key}.{etype}", ctx)
+            if got is None or got in bucket:
                 continue
             if ctx.over_cap():
                 break
-            bucket.add(utf8_text(i, f"{key}.{etype}", ctx))
+            bucket.add(got)
     return True
 
 

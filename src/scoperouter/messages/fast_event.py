@@ -6,7 +6,7 @@ Invariant: :func:`fast_event` returns exactly what the full path
 the same fields set -- or None whenever the message is anything but the narrow common case:
 another key than those of :data:`KEYS` (another shape, ``metadata``, a backfill...), a
 value of another JSON type, or a value the full path rejects or rewrites in a rarer way (a
-blank or over-long id, a date that is not ``YYYY-MM-DD``, more than
+blank or over-long id, an entity id that names nobody, a date that is not ``YYYY-MM-DD``, more than
 :data:`~scoperouter.messages.event_fields.MAX_EVENT_ENTITIES` ids, an ambiguous source).
 Then the full path decides: the fast path never rejects an event.
 ``tests/messages/test_fast_event.py`` checks the equality with Hypothesis.
@@ -27,6 +27,7 @@ from scoperouter.messages.event_fields import (
     MAX_ID_CHARS,
     PRIORITIES,
     STATUSES,
+    unnamed_id,
 )
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Event
 from scoperouter.messages.unchecked import unchecked
@@ -84,6 +85,15 @@ def _sorted_ids(values: list[str]) -> tuple[str, ...] | None:
     return None if "" in values else tuple(sorted(set(values)))
 
 
+def _entity_ids(values: list[str]) -> tuple[str, ...] | None:
+    """:func:`_sorted_ids` of entity ids, or None (defer) when one names nobody
+    (:func:`~scoperouter.messages.event_fields.unnamed_id`: the full path routes the date)."""
+    for v in values:
+        if unnamed_id(v):
+            return None
+    return _sorted_ids(values)
+
+
 def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     """``data``'s event when it is the common case, else None (see the module docstring)."""
     if registry.date_field != DEFAULT_DATE_FIELD:
@@ -133,7 +143,7 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
             named += len(ids)
             if not etype or named > MAX_EVENT_ENTITIES:
                 return None  # past the cap: the full path's cap decides
-            got = _sorted_ids(ids)
+            got = _entity_ids(ids)
             if got is None:
                 return None
             entities[etype] = got

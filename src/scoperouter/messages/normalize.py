@@ -28,7 +28,12 @@ Rules (where a reading could differ, the choice is written here):
   ``sources:`` declaration, else the granularity of the processor that publishes it); when
   that is unknown the ids are kept under the key :data:`UNTYPED`, which no entity type can
   be, so every entity-level consumer runs the full date (``unmapped_entity_type``), never a
-  rejection. An empty flat list is no entity information. ``changed_fields`` and ``metadata.changed_fields`` are
+  rejection. An empty flat list is no entity information. An id of another JSON type than
+  string is rejected (``invalid_field``); an id that names nobody -- ``null`` (production's
+  change detector selects a nullable column), blank, or with a character that is not
+  printable (NUL, zero-width, no-break space...) -- makes the event name no entities (full
+  date): the readable ids alone would lose that entity's update, and a NUL cannot be
+  stored. ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted; empty means "unknown" (relevant).
 * ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
@@ -177,8 +182,10 @@ def normalize_event(
     if flat:
         ents.setdefault(registry.entity_type_of_source(source) or UNTYPED, set()).update(flat)
         has_ents = True
-    if ctx.ids > MAX_EVENT_ENTITIES:
-        ents, has_ents = {}, False  # full date: bounded work whatever the event names
+    if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed:
+        # full date: bounded work whatever the event names; an id nobody can name hides a
+        # changed entity (routing the readable ids alone would lose its update)
+        ents, has_ents = {}, False
     fields: set[str] = set()
     has_fields = merge_fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
     has_fields = (
