@@ -197,3 +197,54 @@ def test_an_unnamed_id_still_makes_a_date_scope_decision() -> None:
     ev = normalize_event({**DAY, "source": "raw.a", "entities_changed": ["a", None]}, REG)
     [d] = [x for x in plan(REG, InMemoryRelations({}), ev, ev.dates()[0]) if x.processor == "p"]
     assert (d.action, d.scope, d.reason) == ("run", "date", "no_entities_in_event")
+
+
+@pytest.mark.parametrize(
+    ("fields", "changed"),
+    [
+        ({"changed_fields": [], "metadata": {"changed_fields": ["moneyline"]}}, ()),
+        ({"changed_fields": ["spread"], "metadata": {"changed_fields": []}}, ()),
+        ({"changed_fields": ["b"], "metadata": {"changed_fields": ["a", "b"]}}, ("a", "b")),
+        ({"metadata": {"changed_fields": ["moneyline"]}}, ("moneyline",)),
+        ({"metadata": {"changed_fields": []}}, ()),
+        ({}, None),
+    ],
+    ids=["empty-top", "empty-meta", "united", "meta-only", "meta-empty", "none"],
+)
+def test_an_empty_changed_fields_stays_unknown(
+    fields: dict[str, Any], changed: tuple[str, ...] | None
+) -> None:
+    """An empty changed_fields (either place) means unknown, whatever the other one lists."""
+    assert normalize_event({**DAY, "source": "raw.a", **fields}, REG).changed_fields == changed
+
+
+def test_unknown_changed_fields_are_never_skipped_as_irrelevant() -> None:
+    """changed_fields [] beside metadata.changed_fields [moneyline] still runs the reader
+    that ignores moneyline: one of the two says every field may have changed."""
+    from scoperouter.processor_registry.relations import InMemoryRelations
+    from scoperouter.router.planner import plan
+
+    reg = compile_registry(
+        RoutesSpec.model_validate(
+            {
+                "version": 1,
+                "entities": {"player": {}},
+                "processors": {
+                    "p": {
+                        "phase": 3,
+                        "granularity": "date",
+                        "inputs": [{"source": "raw.lines", "ignore_fields": ["moneyline"]}],
+                    }
+                },
+            }
+        )
+    )
+    body = {
+        **DAY,
+        "source": "raw.lines",
+        "changed_fields": [],
+        "metadata": {"changed_fields": ["moneyline"]},
+    }
+    ev = normalize_event(body, reg)
+    [d] = plan(reg, InMemoryRelations({}), ev, ev.dates()[0])
+    assert (d.action, d.reason) == ("run", "date_granularity")

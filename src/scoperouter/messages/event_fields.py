@@ -268,11 +268,16 @@ def merge_entities(
     return True
 
 
-def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool:
+def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool | None:
+    """Add one changed-fields list to ``into``. False when absent/null, None when present
+    and empty ("unknown", SPEC section 2: the event's changed fields are then unknown
+    whatever another list names), else True."""
     if value is None:
         return False
     if not isinstance(value, list | tuple):
         raise ctx.fail("invalid_field", f"{key} must be a list of strings, got {short(value)}")
+    if not value:
+        return None
     for f in value:
         if not isinstance(f, str) or not f:
             raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {short(f)}")

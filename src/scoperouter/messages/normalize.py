@@ -34,7 +34,8 @@ Rules (where a reading could differ, the choice is written here):
   printable (NUL, zero-width, no-break space...) -- makes the event name no entities (full
   date): the readable ids alone would lose that entity's update, and a NUL cannot be
   stored. ``changed_fields`` and ``metadata.changed_fields`` are
-  united, deduplicated and sorted; empty means "unknown" (relevant).
+  united, deduplicated and sorted; empty means "unknown" (relevant), and one of them empty
+  makes the event's changed fields unknown (``()``) whatever the other lists.
 * ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
   the same id).
@@ -187,11 +188,11 @@ def normalize_event(
         # changed entity (routing the readable ids alone would lose its update)
         ents, has_ents = {}, False
     fields: set[str] = set()
-    has_fields = merge_fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
-    has_fields = (
-        merge_fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields)
-        or has_fields
-    )
+    top = merge_fields(raw.get("changed_fields"), "changed_fields", ctx, fields)
+    nested = merge_fields(meta.get("changed_fields"), "metadata.changed_fields", ctx, fields)
+    has_fields = top is not False or nested is not False
+    if top is None or nested is None:
+        fields.clear()  # an empty list says "unknown": the other list cannot narrow it
 
     # informational only: never a reason to reject (a legacy success:true routes whatever
     # its record_count); kept when it is a usable count, else dropped
