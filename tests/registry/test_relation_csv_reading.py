@@ -59,3 +59,29 @@ def test_quoted_id_after_a_space_is_read_without_its_quotes(tmp_path: Path) -> N
     except ConfigError:
         return  # reported: fine too
     assert [(s, t) for _d, s, t in rows] == [("LAL", "lebronjames")]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (",\u200bLAL,anthonydavis", "from"),  # zero-width space pasted from a web page
+        (",LAL,anthony\u00a0davis", "to"),  # no-break space
+        (",LAL,anthony\x00davis", "to"),  # NUL: no PostgreSQL text column can keep it
+        (",LAL,anthonydavis\ufeff", "to"),  # a BOM of a file concatenated into this one
+        (",LA\x1fL,anthonydavis", "from"),
+    ],
+)
+def test_relation_id_with_an_invisible_character_is_reported_at_its_line(
+    tmp_path: Path, row: str, field: str
+) -> None:
+    """An id holding a character that is not printable is an error at its line, naming it:
+    read as data, the row matches no event id (LAL would reach lebronjames only) or carries a
+    junk id no processor row has."""
+    p = tmp_path / "team_players.csv"
+    p.write_text(f"date,from,to\n,LAL,lebronjames\n{row}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        rows = read_relation_csv(p)
+        pytest.fail(f"read as {rows!r}")
+    [issue] = err.value.issues
+    assert (issue.file, issue.line) == (str(p), 3)
+    assert f"'{field}'" in issue.message and "U+" in issue.message

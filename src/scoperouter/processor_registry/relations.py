@@ -6,7 +6,9 @@ structure every provider loads into (relation data is small: thousands of rows a
 
 Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
 date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
-reversed.
+reversed. Ids are read stripped; an id holding a character that is not printable (a
+zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
+never a row that matches no event id (the team it belongs to would reach fewer players).
 
 Occurrences (``lookback: {occurrences: N, via: R}``), one rule for the router's planner and
 the backfill planner (:func:`occurring_on`, :func:`next_occurrences`,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -199,6 +202,12 @@ def nth_previous_occurrence(
     return ds[i - n] if i >= n else None
 
 
+def _unprintable(value: str) -> str:
+    """The first character of ``value`` that is not printable, named for an error."""
+    c = next(ch for ch in value if not ch.isprintable())
+    return f"the non-printable character U+{ord(c):04X} ({unicodedata.name(c, 'a control')})"
+
+
 def read_relation_csv(path: Path) -> list[Row]:
     """Rows of one ``date,from,to`` CSV. Raises ConfigError naming file:line on bad rows."""
     rows: list[Row] = []
@@ -280,6 +289,19 @@ def read_relation_csv(path: Path) -> list[Row]:
                     raise ConfigError(
                         [ConfigIssue("empty 'from' or 'to'", file=fname, line=line, column=1)]
                     )
+                for name, value in (("from", src), ("to", dst)):
+                    if not value.isprintable():
+                        raise ConfigError(
+                            [
+                                ConfigIssue(
+                                    f"'{name}' id holds {_unprintable(value)}: it would match "
+                                    "no event id and no processor row",
+                                    file=fname,
+                                    line=line,
+                                    column=1,
+                                )
+                            ]
+                        )
                 d: date | None = None
                 if ds:
                     try:
