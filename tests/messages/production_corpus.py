@@ -491,11 +491,13 @@ CASES: list[Case] = [
     ),
     # ------------------------------------------------------------ orchestrators' triggers
     Case(
+        # the ids are every incremental Phase 3 processor's changes united (:1913-1940) and
+        # the same on every table's message: not this table's own -- its processor may have
+        # run in full -- so they never narrow its consumers (full date)
         "trig_p3to4_player_incremental",
-        "orchestration/cloud_functions/phase3_to_phase4/main.py:1953-1976",
+        "orchestration/cloud_functions/phase3_to_phase4/main.py:1913-1976",
         _p3to4("player_game_summary", {"players": PLAYERS, "teams": ["DEN"]}),
         direct=frozenset({"player_daily_cache"}),
-        entity_scope={"player_daily_cache": tuple(sorted(PLAYERS))},
         source="nba_analytics.player_game_summary",
     ),
     Case(

@@ -142,6 +142,15 @@ def test_full_run_is_date_scope(nba: LoadedConfig) -> None:
     }
 
 
+def test_orchestrator_combined_entities_never_narrow(nba: LoadedConfig) -> None:
+    """The Phase 3->4 orchestrator's ids (every incremental processor's, united) route the full date."""
+    [case] = [c for c in CASES if c.name == "trig_p3to4_player_incremental"]
+    ev, decisions = decide(nba, case.body)
+    assert ev.affected_entities is None
+    runs = [d for d in decisions if d.action == "run"]
+    assert runs and all(d.scope == "date" for d in runs)
+
+
 def test_untyped_flat_list_routes_at_date_scope(nba: LoadedConfig) -> None:
     """A flat list from a source whose entity type the registry cannot tell routes the full
     date with unmapped_entity_type, never a rejection."""

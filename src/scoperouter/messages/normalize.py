@@ -33,7 +33,10 @@ Rules (where a reading could differ, the choice is written here):
   change detector selects a nullable column), blank, or with a character that is not
   printable (NUL, zero-width, no-break space...) -- makes the event name no entities (full
   date): the readable ids alone would lose that entity's update, and a NUL cannot be
-  stored. ``changed_fields`` and ``metadata.changed_fields`` are
+  stored. An orchestrator's own trigger (``trigger_source: orchestrator`` and no
+  ``processor_name``) names no entities either: its ids are the changes of several
+  upstreams united (the same list on every table's message), so they cannot scope this
+  source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted; empty means "unknown" (relevant), and one of them empty
   makes the event's changed fields unknown (``()``) whatever the other lists.
 * ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
@@ -183,7 +186,11 @@ def normalize_event(
     if flat:
         ents.setdefault(registry.entity_type_of_source(source) or UNTYPED, set()).update(flat)
         has_ents = True
-    if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed:
+    # an orchestrator's own trigger (no processor names itself in it) carries its
+    # upstreams' changes united, the same ids on every table's message (production:
+    # phase3_to_phase4/main.py:1913-1976): not this source's own, they cannot scope it
+    relayed = raw.get("trigger_source") == "orchestrator" and "processor_name" not in raw
+    if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed or relayed:
         # full date: bounded work whatever the event names; an id nobody can name hides a
         # changed entity (routing the readable ids alone would lose its update)
         ents, has_ents = {}, False
