@@ -112,7 +112,7 @@ def test_render(template: Any, expected: Any) -> None:
         (
             {"$join": ["$.entity_ids", "$.trigger_id"]},
             ("$join", 1),
-            "separator is a literal string",
+            "separator is a non-empty literal string",
         ),
         ({"$count": "$.scope"}, ("$count",), "$count needs a list"),
         (

@@ -4,8 +4,9 @@ trigger, or a declared mapping into a service's own contract (``target.mapping``
 Invariant: the same function (:func:`build_shaper`) compiles a target's mapping for
 ``validate`` (:func:`target_issues`, every problem with its YAML path) and for the sinks,
 against one table of trigger field types (:func:`trigger_fields`), so a mapping that
-validates renders for every trigger the router can fire -- the only render-time failure
-is a ``$lookup`` miss without a default, which :class:`~template.RenderError` reports.
+validates renders for every trigger the router can fire -- the only render-time failures
+are a ``$lookup`` miss without a default and a ``$join`` item holding the separator (it
+would split back into other ids), which :class:`~template.RenderError` reports.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ into the JSON a service expects -- like EventBridge's input transformer, without
 Invariant: a template is compiled once and statically typed against the fields it may
 read, so every unknown field, unknown operator, wrong arity or impossible comparison is a
 :class:`TemplateIssue` (with its path inside the template) *before* anything is sent;
-rendering is pure and total except for ``$lookup`` misses without a default
-(:class:`RenderError`).
+rendering is pure and total except for ``$lookup`` misses without a default and a
+``$join`` item holding the separator (:class:`RenderError`: the joined text would split
+back into other items -- a narrower id list -- so nothing is rendered).
 
 Syntax (any JSON value; objects and arrays are templates element-wise):
 
@@ -68,7 +69,8 @@ class TemplateError(ValueError):
 
 
 class RenderError(ValueError):
-    """A template could not be rendered for this input (a ``$lookup`` miss)."""
+    """A template could not be rendered for this input (a ``$lookup`` miss, a ``$join``
+    item holding the separator)."""
 
 
 class _Absent:
@@ -335,13 +337,30 @@ class _Compiler:
         items, sep = ns
         if not items.type.only(ARRAY, NULL):
             self.fail((*where, 0), f"$join needs a list (this is {items.type.describe()})")
-        if not (sep.is_literal and isinstance(sep.literal, str)):
-            self.fail((*where, 1), "the separator is a literal string")
+        if not (sep.is_literal and isinstance(sep.literal, str) and sep.literal):
+            self.fail(
+                (*where, 1),
+                "the separator is a non-empty literal string (a service splits the text on it)",
+            )
         kinds = {STRING} | ({NULL} & items.type.kinds)
+        text = str(sep.literal)
 
         def render(o: Mapping[str, Any]) -> str | None:
             v = items.render(o)
-            return None if v is None else str(sep.literal).join(str(x) for x in v)
+            if v is None:
+                return None
+            parts = [str(x) for x in v]
+            joined = text.join(parts)
+            # the service splits the text on the separator: an item holding it (or, for a
+            # separator that overlaps itself like "','", two items meeting around it) would
+            # come back as other items -- other ids, fewer of the trigger's
+            if parts and joined.split(text) != parts:
+                bad = next((x for x in parts if text in x), None)
+                raise RenderError(
+                    f"$join: {'the item ' + repr(bad) if bad is not None else 'the items'} "
+                    f"with the separator {text!r} would not split back into the list"
+                )
+            return joined
 
         return Node(Type(frozenset(kinds)), render)
 
