@@ -192,3 +192,49 @@ async def test_mapping_reads_the_registry_date_field(tmp_path: Path) -> None:
             TargetSpec.model_validate({"outbox": {}, "mapping": {"body": "$.game_date"}}),
             cfg.registry,
         )
+
+
+SHARED = """\
+version: 1
+entities: {player: {}, team: {}}
+defaults:
+  target:
+    outbox: {}
+    mapping:
+      body:
+        ids: $.entity_ids
+        summary: {$eq: [$.processor, pgs]}
+        per_team: {$eq: [$.entity_type, team]}
+processors:
+  pgs: {phase: 3, granularity: player, inputs: [{source: nba_raw.x}]}
+  tds: {phase: 3, granularity: team, inputs: [{source: nba_raw.x}]}
+  own:
+    phase: 3
+    granularity: player
+    inputs: [{source: nba_raw.x}]
+    target: {outbox: {path: OWN}, mapping: {body: {p: {$eq: [$.processor, own]}}}}
+"""
+
+
+async def test_a_shared_target_that_validates_builds_for_each_of_its_processors(
+    tmp_path: Path,
+) -> None:
+    """A default target's mapping is compiled at serve against the same fields as validate (every processor using it), so a config validate accepts starts and renders."""
+    from scoperouter.processor_registry.loader import check_config_bytes, load_config_text
+
+    text = SHARED.replace("OWN", str(tmp_path / "own.jsonl"))
+    checked = check_config_bytes(text, file="r.yaml", with_relations=False)
+    assert checked.valid, [i.format() for i in checked.errors]
+    cfg = load_config_text(text, with_relations=False)
+    f = SinkFactory(tmp_path, env={})
+    sinks = f.build_all(cfg.registry)
+    team = TRIGGER.model_copy(
+        update={"processor": "tds", "entity_type": "team", "entity_ids": ("LAL",)}
+    )
+    await sinks["tds"].send(team, message_id="m")
+    await f.close()
+    assert json.loads((tmp_path / "outbox.jsonl").read_text()) == {
+        "ids": ["LAL"],
+        "summary": False,
+        "per_team": True,
+    }

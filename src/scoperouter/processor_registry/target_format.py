@@ -182,13 +182,30 @@ def target_users(spec: RoutesSpec) -> list[tuple[Path, TargetSpec, list[str]]]:
     return out
 
 
+def users_fields(spec: RoutesSpec, users: list[str]) -> dict[str, Type]:
+    """The field table a target used by ``users`` is compiled against (by ``validate`` and
+    by the sinks alike: a mapping that validates builds at ``serve``)."""
+    grans = {spec.processors[u].granularity for u in users} - {DATE_GRANULARITY}
+    return trigger_fields(users, grans, spec.date_field)
+
+
+def target_of(spec: RoutesSpec, processor: str, target: TargetSpec) -> tuple[Path, list[str]]:
+    """The YAML path and the users of ``target`` as ``processor``'s target: the processors
+    sharing the default target when ``processor`` names none and ``target`` is it (as
+    :func:`target_users` lists them), else the processor alone."""
+    proc = spec.processors.get(processor)
+    if proc is not None and proc.target is None and target == spec.defaults.target:
+        for where, _t, users in target_users(spec)[:1]:
+            return where, users
+    return ("processors", processor, "target"), [processor]
+
+
 def target_issues(spec: RoutesSpec) -> list[tuple[Path, str]]:
     """(YAML path, message) for every target whose format or mapping is wrong."""
     found: list[tuple[Path, str]] = []
     for where, target, users in target_users(spec):
-        grans = {spec.processors[u].granularity for u in users} - {DATE_GRANULARITY}
         try:
-            build_shaper(target, trigger_fields(users, grans, spec.date_field), where=where)
+            build_shaper(target, users_fields(spec, users), where=where)
         except TemplateError as exc:
             found += [(i.path, i.message) for i in exc.issues]
     return found

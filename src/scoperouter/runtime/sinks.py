@@ -35,7 +35,13 @@ from scoperouter.errors import ConfigError, ConfigIssue, DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import TargetSpec, parse_duration
-from scoperouter.processor_registry.target_format import Shaper, build_shaper, trigger_fields
+from scoperouter.processor_registry.target_format import (
+    Shaper,
+    build_shaper,
+    target_of,
+    trigger_fields,
+    users_fields,
+)
 from scoperouter.processor_registry.template import RenderError, TemplateError
 from scoperouter.runtime.http_sink import HttpSink
 from scoperouter.runtime.outbox import OutboxSink
@@ -265,15 +271,15 @@ class SinkFactory:
         self, processor: str, target: TargetSpec, registry: CompiledRegistry | None
     ) -> Shaper:
         """The compiled format of ``target`` for ``processor`` (``${ENV}`` expanded in
-        literal strings). ``validate`` has checked it; an error here is a config error."""
+        literal strings), against the fields ``validate`` checked it with (a shared default
+        target: those of every processor using it); an error here is a config error."""
         where: tuple[str | int, ...] = ("processors", processor, "target")
-        cp = registry.processors.get(processor) if registry is not None else None
-        day = registry.date_field if registry is not None else "game_date"
-        fields = (  # a fallback sink serves any processor: no known values
-            trigger_fields([processor], [cp.granularity] if cp.granularity != "date" else [], day)
-            if cp is not None
-            else trigger_fields([], [], day)
-        )
+        if registry is not None and processor in registry.spec.processors:
+            where, users = target_of(registry.spec, processor, target)
+            fields = users_fields(registry.spec, users)
+        else:  # a fallback sink serves any processor: no known values
+            day = registry.date_field if registry is not None else "game_date"
+            fields = trigger_fields([], [], day)
         try:
             return build_shaper(
                 target,
