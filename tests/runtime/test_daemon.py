@@ -176,3 +176,38 @@ def test_serve_exits_zero_on_sigterm(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in port_file.read_text().splitlines() if x.startswith("{")]
     assert any(x["message"] == "stopped" for x in lines)
     assert all("severity" in x for x in lines)
+
+
+async def test_serve_builds_a_mapping_that_reads_the_registry_date_field(tmp_path: Path) -> None:
+    """A mapping reading $.business_date (the registry's date_field), which validate accepts, builds at serve and renders the trigger's date."""
+    from datetime import date
+
+    import yaml
+
+    from scoperouter.messages.models import Trigger
+    from scoperouter.processor_registry.loader import check_config_bytes, load_config_text
+
+    retail = Path(__file__).resolve().parents[2] / "examples" / "retail"
+    spec = yaml.safe_load((retail / "routes.yaml").read_text())
+    proc = next(iter(spec["processors"]))
+    out = tmp_path / "mapped.jsonl"
+    spec["processors"][proc]["target"] = {
+        "outbox": {"path": str(out)},
+        "mapping": {"body": {"day": "$.business_date", "ids": "$.entity_ids"}},
+    }
+    text = yaml.safe_dump(spec)
+    checked = check_config_bytes(text, file="r.yaml", base_dir=retail)
+    assert checked.valid, [i.format() for i in checked.errors]
+    cfg = load_config_text(text, base_dir=retail)
+    d = Daemon(cfg.registry, cfg.relations, settings(tmp_path / "s", env={}))
+    await d.start()
+    try:
+        day = date(2025, 11, 19)
+        trig = Trigger(
+            trigger_id="t-1", processor=proc, game_date=day, start_date=day, end_date=day,
+            scope="date", reason="backfill", date_field="business_date",
+        )  # fmt: skip
+        await d.router.dispatcher.sinks[proc].send(trig, message_id="m")
+    finally:
+        await d.stop()
+    assert json.loads(out.read_text()) == {"day": "2025-11-19", "ids": None}

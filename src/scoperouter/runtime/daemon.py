@@ -159,15 +159,17 @@ class Daemon:
             n: ("shadow" if settings.shadow or p.mode == "shadow" else "live")
             for n, p in registry.processors.items()
         }
+        # compiled against the registry's fields (its date_field, each target's users), as
+        # `validate` checked them: a mapping that validates builds here
         by_processor = {
-            n: self.sinks.build(n, p.target)
+            n: self.sinks.build(n, p.target, registry)
             for n, p in registry.processors.items()
             if self.modes[n] == "live"
         }
         fallback = (
             None
             if settings.shadow
-            else self.sinks.build("<default>", registry.spec.defaults.target)
+            else self.sinks.build("<default>", registry.spec.defaults.target, registry)
         )
         dl_topic = settings.dead_letter_topic or server.dead_letter_topic
         dl_pub = None
