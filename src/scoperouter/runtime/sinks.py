@@ -5,7 +5,9 @@
   JSON) per line to a JSONL file (group-committed ``fdatasync``, rotation by size).
 * :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
   registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
-  processor and date; Pub/Sub's attribute limits are checked first. ``send`` returns the
+  processor and date; Pub/Sub's limits are checked first (attributes, and the size of the
+  whole publish request as the client library counts it: a message it would refuse is a
+  local, permanent refusal -- a dead letter --, never retried). ``send`` returns the
   message id Pub/Sub assigned (the dispatcher records it against the trigger).
 * :class:`~scoperouter.runtime.http_sink.HttpSink` -- POST the Pub/Sub push envelope (what
   ``/process`` endpoints accept), or the bare trigger, or a mapped body and headers
@@ -73,13 +75,51 @@ MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_KEY_BYTES = 256
 MAX_ATTRIBUTE_VALUE_BYTES = 1024
 MAX_ORDERING_KEY_BYTES = 1024
+# a publish request (topic, data, attributes, ordering key), as google-cloud-pubsub checks
+# it before sending (publisher/_batch/thread.py _SERVER_PUBLISH_MAX_BYTES)
 MAX_MESSAGE_BYTES = 10_000_000
 
 
+def _varint_bytes(n: int) -> int:
+    size = 1
+    while n >= 0x80:
+        n >>= 7
+        size += 1
+    return size
+
+
+def _field_bytes(n: int, *, always: bool = False) -> int:
+    """A length-delimited protobuf field of ``n`` bytes (tag, length, bytes); proto3 leaves
+    an empty one out, except in a map entry."""
+    return 1 + _varint_bytes(n) + n if n or always else 0
+
+
+def publish_request_bytes(
+    topic: str, data: bytes, attributes: Mapping[str, str], ordering: str | None
+) -> int:
+    """The size of the Pub/Sub ``PublishRequest`` carrying this one message: what the client
+    library compares with :data:`MAX_MESSAGE_BYTES` (it raises ``MessageTooLargeError``)."""
+    msg = _field_bytes(len(data))
+    for k, v in attributes.items():  # map entries carry both key and value, even empty
+        entry = _field_bytes(len(k.encode()), always=True) + _field_bytes(
+            len(v.encode()), always=True
+        )
+        msg += _field_bytes(entry, always=True)
+    msg += _field_bytes(len((ordering or "").encode()))
+    return _field_bytes(len(topic.encode())) + _field_bytes(msg, always=True)
+
+
 def check_pubsub_limits(
-    data: bytes, attributes: Mapping[str, str], ordering: str | None, *, processor: str, target: str
+    data: bytes,
+    attributes: Mapping[str, str],
+    ordering: str | None,
+    *,
+    processor: str,
+    target: str,
+    topic: str = "",
 ) -> None:
-    """Raise a non-retryable DispatchError when Pub/Sub would refuse the message."""
+    """Raise a non-retryable DispatchError when Pub/Sub would refuse the message (to
+    ``topic``: its name counts towards the request size)."""
 
     def fail(why: str) -> DispatchError:
         return DispatchError(processor, target, why, retryable=False, local=True)
@@ -93,8 +133,11 @@ def check_pubsub_limits(
             raise fail(f"attribute {k!r} exceeds {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
     if ordering is not None and len(ordering.encode()) > MAX_ORDERING_KEY_BYTES:
         raise fail(f"ordering key exceeds {MAX_ORDERING_KEY_BYTES} bytes")
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise fail(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    size = publish_request_bytes(topic, data, attributes, ordering)
+    if size > MAX_MESSAGE_BYTES:
+        raise fail(
+            f"publish request of {size} bytes (data {len(data)}) exceeds {MAX_MESSAGE_BYTES}"
+        )
 
 
 class Sink(Protocol):
@@ -209,10 +252,21 @@ class PubSubSink:
         data = body or trigger_bytes(trigger)
         attrs = trigger_attributes(trigger)
         key = ordering_key(trigger) if self._ordering else None
-        check_pubsub_limits(data, attrs, key, processor=trigger.processor, target=self.name)
+        check_pubsub_limits(
+            data, attrs, key, processor=trigger.processor, target=self.name, topic=self.topic
+        )
         try:
             return await self._publisher.publish(self.topic, data, attrs, key)
         except Exception as exc:
+            if type(exc).__name__ == "MessageTooLargeError":  # the client's own size check
+                raise DispatchError(
+                    trigger.processor,
+                    self.name,
+                    f"{type(exc).__name__}: {exc}",
+                    retryable=False,
+                    trigger_id=trigger.trigger_id,
+                    local=True,
+                ) from exc
             raise DispatchError.from_exception(
                 trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
             ) from exc
