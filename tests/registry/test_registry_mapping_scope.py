@@ -123,3 +123,29 @@ def test_docs_mappings_cover_the_triggers_scope(
     scoped = body.get("entities_changed")
     if scoped:
         assert ids is not None and set(scoped) >= set(ids)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"$coalesce": ["$.entity_type", "none"]},
+        {
+            "$coalesce": [
+                "$.entity_type",
+                {"$lookup": ["$.scope", {"entities": "x", "date": "none"}]},
+            ]
+        },
+        {"$lookup": ["$.scope", {"entities": "player", "date": "none"}]},
+    ],
+)
+def test_a_lookup_key_built_from_known_values_is_checked_for_coverage(key: Any) -> None:
+    """A $lookup without a default whose key derives from fields with known values ($coalesce, a nested $lookup) must cover them at validate, not miss at dispatch for some triggers only."""
+    table = {"$lookup": [key, {"player": 1}]}
+    fields = trigger_fields(["pgs", "tds"], ["player", "team"])
+    with pytest.raises(TemplateError, match="no entry for"):
+        compile_template(table, fields)
+    # and with every value covered it validates and renders for each trigger
+    full = {"$lookup": [key, {"player": 1, "team": 2, "none": 0, "x": 3}]}
+    node = compile_template(full, fields)
+    for etype, ids in (("player", ["a"]), ("team", ["LAL"]), (None, None)):
+        render(node, {**_trigger(ids), "entity_type": etype})

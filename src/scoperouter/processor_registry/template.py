@@ -317,7 +317,7 @@ class _Compiler:
                     return v
             return v
 
-        return Node(Type(frozenset(kinds)), render)
+        return Node(Type(frozenset(kinds), _known_values(ns)), render)
 
     def op_concat(self, arg: Any, where: Path) -> Node:
         ns = self.args(arg, where, 1, None, "[string, ...]") or []
@@ -390,6 +390,7 @@ class _Compiler:
                     f"(values of {key.ref or 'the key'}); add them or a default",
                 )
         kinds = {_kind_of(v) for v in table.values()} | (default.type.kinds if default else set())
+        consts = [_const(v) for v in table.values()]
 
         def render(o: Mapping[str, Any]) -> Any:
             k = key.render(o)
@@ -399,7 +400,21 @@ class _Compiler:
                 raise RenderError(f"$lookup: no entry for {k!r} (and no default)")
             return default.render(o)
 
-        return Node(Type(frozenset(kinds)), render)
+        values = _known_values([*consts, *([default] if default is not None else [])])
+        return Node(Type(frozenset(kinds), values), render)
+
+
+def _known_values(nodes: list[Node]) -> frozenset[str] | None:
+    """The strings one of ``nodes`` may give, when each one's are known (a non-string
+    node -- null, a number -- adds none); None when any string's value is open. A
+    ``$lookup`` keyed by it is then checked for coverage like one keyed by a field."""
+    out: set[str] = set()
+    for n in nodes:
+        if n.type.values is not None:
+            out |= n.type.values
+        elif STRING in n.type.kinds or not n.type.kinds <= {NULL, NUMBER, BOOLEAN, ABSENT}:
+            return None
+    return frozenset(out)
 
 
 def _suggest(name: str, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
