@@ -149,3 +149,26 @@ def test_a_lookup_key_built_from_known_values_is_checked_for_coverage(key: Any) 
     node = compile_template(full, fields)
     for etype, ids in (("player", ["a"]), ("team", ["LAL"]), (None, None)):
         render(node, {**_trigger(ids), "entity_type": etype})
+
+
+@pytest.mark.parametrize(
+    ("template", "ids", "expected"),
+    [
+        ({"$eq": ["$.entity_type", None]}, None, True),
+        ({"$eq": ["$.entity_type", None]}, ["a"], False),
+        ({"$ne": [None, "$.entity_type"]}, ["a"], True),
+        ({"$in": ["$.entity_type", [None, "team"]]}, None, True),
+    ],
+)
+def test_a_nullable_field_with_known_values_compares_with_null(
+    template: Any, ids: list[str] | None, expected: bool
+) -> None:
+    """entity_type is null on a full-date trigger: comparing it with null validates (it is not 'never None') and renders."""
+    node = compile_template(template, trigger_fields(["pgs", "tds"], ["player", "team"]))
+    assert render(node, _trigger(ids)) is expected
+
+
+def test_a_non_nullable_field_is_never_null() -> None:
+    """scope is never null: comparing it with null is still a validate error."""
+    with pytest.raises(TemplateError, match="scope is never None"):
+        compile_template({"$eq": ["$.scope", None]}, FIELDS)

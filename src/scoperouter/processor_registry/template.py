@@ -233,6 +233,7 @@ class _Compiler:
                 and x.type.values is not None
                 and y.is_literal
                 and not (isinstance(y.literal, str) and y.literal in x.type.values)
+                and not (y.literal is None and NULL in x.type.kinds)  # a nullable field
             ):
                 self.fail(
                     where,
