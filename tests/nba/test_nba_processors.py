@@ -203,6 +203,7 @@ def test_production_edges(processor: str, source: str) -> None:
         ("player_shot_zone_analysis", None, refbase.PSZA_TREND_GAMES),
         ("team_defense_zone_analysis", None, refbase.TDZA_GAMES),
         ("upcoming_player_game_context", refbase.UPGC_HISTORY_DAYS, None),
+        ("upcoming_player_game_context", refbase.UPGC_SEASON_DAYS, None),  # star teammates
         ("player_composite_factors", refbase.PCF_HISTORY_DAYS, None),
         ("player_daily_cache", refbase.PDC_SEASON_DAYS, None),
         ("ml_feature_store", refbase.MLFS_SEASON_DAYS, None),

@@ -15,6 +15,7 @@ from scoperouter.examples.nba.refbase import (
     GAMEBOOK,
     INJURY,
     LINES,
+    OUT_STATUSES,
     PBP,
     PGS,
     PROPS,
@@ -26,6 +27,12 @@ from scoperouter.examples.nba.refbase import (
     UPGC_FATIGUE_DAYS,
     UPGC_HISTORY_DAYS,
     UPGC_LAST_GAMES,
+    UPGC_SEASON_DAYS,
+    UPGC_STAR_MIN_GAMES,
+    UPGC_STAR_MINUTES,
+    UPGC_STAR_MINUTES_POINTS,
+    UPGC_STAR_POINTS,
+    UPGC_STAR_RECENT_DAYS,
     Ids,
     avg,
     before,
@@ -207,13 +214,42 @@ def _team_last_games(
     return {t: avg(s[1], s[0]) for t, s in sums.items()}
 
 
+def _stars(wh: Warehouse, day: date, teams: Iterable[str]) -> frozenset[str]:
+    """The STAR players of ``teams`` on ``day`` by their player_game_summary rows before it
+    (team_context.py:749-791): >= 10 played games in the season and, averaged over the last
+    10 days (else the season), >= 18 points or >= 28 minutes with >= 12 points. Production
+    reads the rows of the team (``team_abbr``) of its roster players; rosters are static
+    here, so a player's rows are all his team's."""
+    squad = [p for t in sorted(teams) for p in wh.rosters.get(t, ())]
+    season = wh.window_sums(
+        PGS, squad, before(day), 0, ("points", "minutes"), PLAYED,
+        since=day - timedelta(days=UPGC_SEASON_DAYS),
+    )  # fmt: skip
+    recent = wh.window_sums(
+        PGS, squad, before(day), 0, ("points", "minutes"), "points IS NOT NULL",
+        since=day - timedelta(days=UPGC_STAR_RECENT_DAYS),
+    )  # fmt: skip
+    out: set[str] = set()
+    for p, (n, pts, mins) in season.items():
+        if n < UPGC_STAR_MIN_GAMES:
+            continue
+        rn, rpts, rmins = recent.get(p, (0, 0, 0))
+        points, minutes = (rpts / rn, rmins / rn) if rn else (pts / n, mins / n)
+        if points >= UPGC_STAR_POINTS or (
+            minutes >= UPGC_STAR_MINUTES and points >= UPGC_STAR_MINUTES_POINTS
+        ):
+            out.add(p)
+    return frozenset(out)
+
+
 def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
-    """The context of each rostered player of a team playing on ``day``. ``teammates_out``
-    models production's ``star_teammates_out`` (team_context.py:710-817, computed per team at
-    upcoming_player_game_context_processor.py:1273): the OUT/DOUBTFUL teammates on the date.
-    Production counts only stars (by their player_game_summary history, :749-791) and does
-    not leave the player himself out; the reference counts every teammate but him, so it
-    reads the injury report of his whole team as production does and nothing else."""
+    """The context of each rostered player of a team playing on ``day``. Two columns read
+    the teammates (routes.yaml: ``also_map`` on the injury and player_game_summary inputs):
+    ``star_teammates_out`` is production's (team_context.py:710-817, per team at
+    upcoming_player_game_context_processor.py:1273): the team's STAR players (by their
+    season's points and minutes, :749-791) OUT/DOUBTFUL on the date, the player himself
+    included as there. ``teammates_out`` counts every OUT/DOUBTFUL teammate but him (an
+    injury-only stand-in that the demo's injury updates move more often than stars)."""
     teams = _schedule_teams(wh, day)
     sched = wh.rows(SCHEDULE, day)
     players = sorted(p for t in teams for p in wh.rosters.get(t, ()) if ids is None or p in ids)
@@ -223,6 +259,12 @@ def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str
     # the player's own status and his teammates' (team_context.py:793-806: the OUT/DOUBTFUL
     # players of his team on the date)
     inj = squad_injuries(wh, day, players)
+    stars = _stars(wh, day, squads)
+    stars_out = {
+        t: sum(1 for q in wh.rosters[t] if q in stars
+               and inj.get(q, {}).get("injury_status") in OUT_STATUSES)
+        for t in squads
+    }  # fmt: skip
     # the player's own history (player_game_summary, the 30 days before ``day``)
     history = wh.window_sums(
         PGS, players, before(day), UPGC_LAST_GAMES, ("points", "usage_rate"), PLAYED,
@@ -257,6 +299,7 @@ def upcoming_player_game_context(wh: Warehouse, day: date, ids: Ids) -> dict[str
             "game_total": line.get("total"),
             "player_status": inj.get(p, {}).get("injury_status"),
             "teammates_out": teammates_out(wh, inj, p),
+            "star_teammates_out": stars_out[team],
             "points_avg_last_10": avg(pts, n),
             "usage_avg_last_10": avg(usage, n),
             "games_last_14": games14,

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from scoperouter.examples.nba.refbase import (
     LEAGUE_AVG_ALLOWED,
     MLFS_LAST_GAMES,
+    MLFS_MATE_MIN_MINUTES,
+    MLFS_MATE_USAGE_DAYS,
     MLFS_RECENT_DAYS,
     MLFS_SEASON_DAYS,
     OUT_STATUSES,
@@ -39,7 +41,6 @@ from scoperouter.examples.nba.refbase import (
     i,
     r,
     squad_injuries,
-    teammates_out,
 )
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
@@ -176,12 +177,13 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """The feature vector: Phase 4 tables (ml_feature_store_processor.py:600-650) plus what
     feature_extractor.py reads directly -- the player's games (:675-722 last 10 in 60 days,
     :762 season), the team's pace (:932 season), today's context (:233), the line (:1020)
-    -- the player's own injury status, and his OUT/DOUBTFUL teammates: production's feature
-    47 (``teammate_usage_available``, :1423-1484, used at ml_feature_store_processor.py:2058)
-    sums the injured teammates' usage over 30 days; the reference counts them
-    (``teammates_out``), so it reads the injury report of his whole team as production does
-    (routes.yaml: ``also_map``) but not their history. As in production, a player who is
-    himself OUT/DOUBTFUL, or whose team has no one out, gets no value (:1469-1474)."""
+    -- the player's own injury status, and production's feature 47
+    (``teammate_usage_available``, :1423-1484, used at ml_feature_store_processor.py:2058,
+    though :147 calls it dead): the sum of his OUT/DOUBTFUL teammates' average usage_rate
+    over the 30 days before the date, games with minutes > 10 (:1444-1464), so it reads his
+    whole team's injury report and the injured teammates' box scores (routes.yaml:
+    ``also_map`` on both inputs). As in production, a player who is himself OUT/DOUBTFUL, or
+    whose team has no one out with such games, gets no value (:1465-1474)."""
     comp = wh.rows(PCF, day, ids)
     zone = wh.rows(PSZA, day, comp)
     cache = wh.rows(PDC, day, comp)
@@ -189,6 +191,12 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     props = wh.rows(PROPS, day, comp)
     squads = {str(x["team"]) for x in ctx.values()}
     inj = squad_injuries(wh, day, comp)
+    hurt = sorted(q for q, x in inj.items() if x.get("injury_status") in OUT_STATUSES)
+    hurt_usage = wh.window_sums(
+        PGS, hurt, before(day), 0, ("usage_rate",),
+        f"usage_rate IS NOT NULL AND COALESCE(minutes, 0) > {MLFS_MATE_MIN_MINUTES}",
+        since=day - timedelta(days=MLFS_MATE_USAGE_DAYS),
+    )  # fmt: skip
     defense = wh.rows(TDZA, day, {str(x["opponent"]) for x in comp.values()})
     last10 = wh.window_sums(
         PGS, comp, before(day), MLFS_LAST_GAMES, ("points",), PLAYED,
@@ -212,7 +220,13 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
         ns, pts_season = season.get(p, (0, 0))
         n_pace, pace_sum = pace.get(team, (0, 0))
         own = inj.get(p, {}).get("injury_status")
-        mates = teammates_out(wh, inj, p)
+        freed = [
+            u / n_mate
+            for q in wh.rosters[wh.player_team[p]]
+            if q != p
+            for n_mate, u in (hurt_usage.get(q, (0, 0)),)
+            if n_mate
+        ]
         out[p] = {
             "points_line": props.get(p, {}).get("points_line"),
             "avg_points": z.get("avg_points"),
@@ -227,7 +241,9 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
             "points_avg_season": avg(pts_season, ns),
             "home": ctx.get(p, {}).get("home"),
             "injury_status": own,
-            "teammates_out": mates if mates and own not in OUT_STATUSES else None,
+            "teammate_usage_available": r(sum(freed))
+            if freed and own not in OUT_STATUSES
+            else None,
         }
     return out
 

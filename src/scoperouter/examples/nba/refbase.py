@@ -53,6 +53,17 @@ TDZA_GAMES = 15
 UPGC_HISTORY_DAYS = 30
 # data_processors/analytics/upcoming_player_game_context/player_stats.py:67
 UPGC_FATIGUE_DAYS = 14
+# .../upcoming_player_game_context/team_context.py:749-791 (star_teammates_out): the team's
+# STARS, by their player_game_summary rows: >= 10 played games in the season (:763-776,
+# :786) and, over the last 10 days (:756; else the season, COALESCE), >= 18 points, or >= 28
+# minutes with >= 12 points (:788-790). The season starts at the fixed 2025-10-22 (:771): a
+# season at most, so 365 days here, as the daily cache's.
+UPGC_STAR_RECENT_DAYS = 10
+UPGC_STAR_MIN_GAMES = 10
+UPGC_STAR_POINTS = 18
+UPGC_STAR_MINUTES = 28
+UPGC_STAR_MINUTES_POINTS = 12
+UPGC_SEASON_DAYS = 365
 # .../upcoming_player_game_context/team_context.py:81 (opponent pace, rn <= 10) and :317
 UPGC_LAST_GAMES = 10
 # data_processors/precompute/player_composite_factors/player_composite_factors_processor.py:551
@@ -68,6 +79,10 @@ MLFS_RECENT_DAYS = 60
 MLFS_LAST_GAMES = 10
 # data_processors/precompute/ml_feature_store/feature_extractor.py:677 (season lower bound)
 MLFS_SEASON_DAYS = 365
+# data_processors/precompute/ml_feature_store/feature_extractor.py:1452-1455 (feature 47): the
+# injured teammates' usage over the 30 days before the date, games with minutes > 10
+MLFS_MATE_USAGE_DAYS = 30
+MLFS_MATE_MIN_MINUTES = 10
 # data_processors/publishing/tonight_player_exporter.py:301
 PEXP_LAST_GAMES = 10
 

@@ -1,10 +1,11 @@
 -- ml_feature_store (phase4.ml_feature_store): the feature vector per player with composite
 -- factors on @game_date: Phase 4 tables, the player's last 10 played games (60 days) and
 -- season (365 days), the team's season pace, today's context, the line, the player's
--- injury status and his OUT/DOUBTFUL teammates (feature 47: feature_extractor.py:1434-1475
--- sums their usage; here, their count; none for a player himself out or doubtful, or with
--- no teammate out). Rosters are relation data (@rosters: the team_players rows).
--- @player_ids: the scope.
+-- injury status and feature 47 (teammate_usage_available, feature_extractor.py:1434-1475):
+-- the sum of his OUT/DOUBTFUL teammates' average usage_rate over the 30 days before the
+-- date, games with minutes > 10 (none for a player himself out or doubtful, or with no such
+-- teammate). Rosters are relation data (@rosters: the team_players rows). @player_ids: the
+-- scope.
 WITH comp AS (
   SELECT c.player, c.opponent, c.matchup_factor
   FROM nba_precompute.player_composite_factors AS c
@@ -24,15 +25,25 @@ form AS (
          AVG(games.points) AS points_avg_season
   FROM games GROUP BY games.player
 ),
-mates AS (  -- the teammates' injury report on the date
-  SELECT comp.player,
-         COUNTIF(ti.injury_status IN ('out', 'doubtful')) AS teammates_out
+mates AS (  -- the OUT/DOUBTFUL teammates on the date: fx:1435-1443
+  SELECT comp.player, t.player AS mate
   FROM comp
   JOIN UNNEST(@rosters) AS own ON own.player = comp.player
   JOIN UNNEST(@rosters) AS t ON t.team = own.team AND t.player <> comp.player
-  LEFT JOIN nba_raw.nbac_injury_report AS ti
-    ON ti.player = t.player AND ti.game_date = @game_date
-  GROUP BY comp.player
+  JOIN nba_raw.nbac_injury_report AS ti ON ti.player = t.player AND ti.game_date = @game_date
+  WHERE ti.injury_status IN ('out', 'doubtful')
+),
+mate_usage AS (  -- their usage in the 30 days before the date, minutes > 10: fx:1444-1456
+  SELECT u.player, AVG(u.usage_rate) AS usage_rate
+  FROM nba_analytics.player_game_summary AS u
+  WHERE u.game_date < @game_date AND u.game_date >= DATE_SUB(@game_date, INTERVAL 30 DAY)
+    AND u.usage_rate IS NOT NULL AND COALESCE(u.minutes, 0) > 10
+  GROUP BY u.player
+),
+freed AS (  -- fx:1458-1464
+  SELECT mates.player, SUM(mate_usage.usage_rate) AS teammate_usage_available
+  FROM mates JOIN mate_usage ON mate_usage.player = mates.mate
+  GROUP BY mates.player
 ),
 team_pace AS (
   SELECT t.team, AVG(t.pace) AS team_pace_season
@@ -46,8 +57,8 @@ SELECT comp.player, pr.points_line, z.avg_points, z.three_rate,
        k.team_pace_last_10 AS team_pace, tp.team_pace_season,
        k.minutes_avg_last_10 AS avg_minutes, k.usage_rate_last_10 AS usage_rate,
        form.points_avg_last_10, form.points_avg_season, ctx.home, inj.injury_status,
-       IF(m.teammates_out > 0 AND COALESCE(inj.injury_status, '') NOT IN ('out', 'doubtful'),
-          m.teammates_out, NULL) AS teammates_out
+       IF(COALESCE(inj.injury_status, '') NOT IN ('out', 'doubtful'),
+          fr.teammate_usage_available, NULL) AS teammate_usage_available
 FROM comp
 LEFT JOIN nba_precompute.player_shot_zone_analysis AS z
   ON z.player = comp.player AND z.game_date = @game_date
@@ -61,6 +72,6 @@ LEFT JOIN nba_raw.nbac_injury_report AS inj
   ON inj.player = comp.player AND inj.game_date = @game_date
 LEFT JOIN nba_precompute.team_defense_zone_analysis AS d
   ON d.team = comp.opponent AND d.game_date = @game_date
-LEFT JOIN mates AS m ON m.player = comp.player
+LEFT JOIN freed AS fr ON fr.player = comp.player
 LEFT JOIN form ON form.player = comp.player
 LEFT JOIN team_pace AS tp ON tp.team = ctx.team

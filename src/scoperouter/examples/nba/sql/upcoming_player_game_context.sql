@@ -2,8 +2,11 @@
 -- player of a team on @game_date's schedule. Rosters are relation data (@rosters: the
 -- team_players rows), not a table. History: the player's last 10 played games and 14-day
 -- load before the date; the opponent's pace and points allowed over its last 10 final games
--- (30 days); the OUT/DOUBTFUL teammates on the date (production's star_teammates_out, every
--- teammate but the player). @player_ids: the scope (NULL = the whole date).
+-- (30 days); the OUT/DOUBTFUL teammates on the date (every teammate but the player), and
+-- production's star_teammates_out (team_context.py:710-817): the team's STAR players (>= 10
+-- played games in the season; over the last 10 days, else the season, >= 18 points or >= 28
+-- minutes with >= 12 points) OUT/DOUBTFUL on the date. @player_ids: the scope (NULL = the
+-- whole date).
 WITH sides AS (
   SELECT s.game_id, s.home AS team, s.away AS opponent, 1 AS home, s.start_time
   FROM nba_raw.nbac_schedule AS s WHERE s.game_date = @game_date
@@ -46,6 +49,36 @@ mates AS (  -- the teammates' injury report on the date: team_context.py:793-806
     ON ti.player = t.player AND ti.game_date = @game_date
   GROUP BY p.player
 ),
+season AS (  -- the season's played games: team_context.py:763-776
+  SELECT s.player, COUNT(*) AS games, AVG(s.points) AS points, AVG(s.minutes) AS minutes
+  FROM nba_analytics.player_game_summary AS s
+  WHERE s.game_date < @game_date AND s.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
+    AND COALESCE(s.minutes, 0) > 0
+  GROUP BY s.player
+),
+recent AS (  -- the last 10 days: team_context.py:749-760
+  SELECT rc.player, AVG(rc.points) AS points, AVG(rc.minutes) AS minutes
+  FROM nba_analytics.player_game_summary AS rc
+  WHERE rc.game_date < @game_date AND rc.game_date >= DATE_SUB(@game_date, INTERVAL 10 DAY)
+    AND rc.points IS NOT NULL
+  GROUP BY rc.player
+),
+stars AS (  -- team_context.py:778-791
+  SELECT season.player
+  FROM season LEFT JOIN recent ON recent.player = season.player
+  WHERE season.games >= 10
+    AND (COALESCE(recent.points, season.points) >= 18
+         OR (COALESCE(recent.minutes, season.minutes) >= 28
+             AND COALESCE(recent.points, season.points) >= 12))
+),
+stars_out AS (  -- per team, the stars OUT/DOUBTFUL on the date: team_context.py:793-806
+  SELECT st.team, COUNT(*) AS star_teammates_out
+  FROM UNNEST(@rosters) AS st
+  JOIN stars ON stars.player = st.player
+  JOIN nba_raw.nbac_injury_report AS si ON si.player = st.player AND si.game_date = @game_date
+  WHERE si.injury_status IN ('out', 'doubtful')
+  GROUP BY st.team
+),
 opp_pace AS (
   SELECT o.team, AVG(o.pace) AS pace
   FROM nba_analytics.team_offense_game_summary AS o
@@ -65,6 +98,7 @@ SELECT p.player, p.team, p.game_id, p.opponent, p.home, p.start_time,
        IF(p.home = 1, gl.spread_home, -gl.spread_home) AS team_spread,
        gl.total AS game_total,
        inj.injury_status AS player_status, COALESCE(m.teammates_out, 0) AS teammates_out,
+       COALESCE(so.star_teammates_out, 0) AS star_teammates_out,
        h.points_avg_last_10, h.usage_avg_last_10,
        f.games_last_14, f.minutes_last_14,
        op.pace AS opp_pace_last_10, od.points_allowed AS opp_points_allowed_last_10
@@ -74,6 +108,7 @@ LEFT JOIN nba_raw.odds_api_player_points_props AS pr
 LEFT JOIN nba_raw.odds_api_game_lines AS gl ON gl.game_id = p.game_id AND gl.game_date = @game_date
 LEFT JOIN nba_raw.nbac_injury_report AS inj ON inj.player = p.player AND inj.game_date = @game_date
 LEFT JOIN mates AS m ON m.player = p.player
+LEFT JOIN stars_out AS so ON so.team = p.team
 LEFT JOIN history AS h ON h.player = p.player
 LEFT JOIN fatigue AS f ON f.player = p.player
 LEFT JOIN opp_pace AS op ON op.team = p.opponent
