@@ -87,11 +87,13 @@ def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
     out, res = demo_run.out, demo_run.result
     assert out["outputs_identical"] is True and out["missed_updates"] == 0
     assert out["work_ratio"] >= 20
-    # the fair baseline: the date-level DAG once per update (measured 6.64x)
+    # the fair baseline: the date-level DAG once per update (measured 6.54x)
     assert out["work_ratio_vs_date_level_dag"] >= 5
-    # entity processors alone (measured 2.64x: date scope for a team's form, the legacy
+    # entity processors alone (measured 2.75x: date scope for a team's form, the legacy
     # report, injured players' teammates whose count of OUT/DOUBTFUL teammates did not move,
-    # predictions re-run for features that moved without moving them; 3.02x while the
+    # box-score corrections' teammates (also_map on player_game_summary: 252 rows) whose
+    # star count and injured teammates' usage did not move, predictions re-run for features
+    # that moved without moving them; 2.64x before the box-score also_map, 3.02x while the
     # reference read own injury status only, so also_map's teammate runs changed nothing)
     assert out["routed_vs_minimum_entity_processors"] <= 3
     c = res.comparison
