@@ -73,11 +73,12 @@ def test_writes_are_recorded_not_read() -> None:
 
 
 def test_schema_resolves_unqualified_columns() -> None:
-    """With declared columns, an unqualified column in a join goes to the table that has it."""
+    """With declared columns, an unqualified column in a join goes to the table that has it
+    (the USING column is read from both)."""
     r = sql_reads(
         "SELECT a, b FROM ds.t JOIN ds.u USING (k)", AT, {"ds.t": {"a", "k"}, "ds.u": {"b", "k"}}
     )
-    assert r.tables == {"ds.t": {"a"}, "ds.u": {"b"}} and not r.unresolved
+    assert r.tables == {"ds.t": {"a", "k"}, "ds.u": {"b", "k"}} and not r.unresolved
 
 
 def test_lines_point_at_the_reference() -> None:

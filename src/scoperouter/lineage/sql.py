@@ -2,202 +2,92 @@
 
 Invariant: every table a statement reads and every column it uses from each are derived
 from the parse tree's scopes (CTEs and subqueries resolved to the tables under them);
-written tables (INSERT/MERGE/CREATE/DELETE/UPDATE targets) are not reads; a name built at
-run time (a template placeholder), an ambiguous column or a ``SELECT *`` on a table is an
-:class:`~scoperouter.lineage.reads.Unresolved` entry, never a guess.
+written tables (INSERT/MERGE/CREATE/DELETE/UPDATE targets) are not reads, while the columns
+a MERGE / UPDATE takes from its USING / FROM source are; a name built at run time (a
+template placeholder), an ambiguous column or a ``SELECT *`` reaching the result is an
+:class:`~scoperouter.lineage.reads.Unresolved` entry, never a guess. Per-scope resolution
+is :mod:`scoperouter.lineage.sql_scope`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
+from scoperouter.lineage.sql_scope import (
+    PLACEHOLDER,
+    Resolver,
+    Schema,
+    expose,
+    is_placeholder,
+    line_of,
+    scope_reads,
+    table_name,
+)
 
-PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
-Schema = Mapping[str, frozenset[str] | set[str]]
-
-
-def is_placeholder(name: str) -> bool:
-    return PLACEHOLDER in name
-
-
-def table_name(t: exp.Table) -> str:
-    """``dataset.table`` (the project is dropped: sources name dataset.table). A user
-    table-valued function (``ds.fn(...)``) is named ``ds.fn``; a built-in one
-    (``ML.PREDICT``, ``GAP_FILL``...) has no name (``""``): its table arguments are read."""
-    if isinstance(t.this, exp.Anonymous):
-        name = t.this.name
-    elif isinstance(t.this, exp.Func):
-        return ""
-    else:
-        name = t.name
-    return f"{t.db}.{name}" if t.db else name
-
-
-def _line(node: exp.Expression, base: Origin) -> Origin:
-    meta = getattr(node.this, "meta", None) if isinstance(node.this, exp.Expression) else None
-    line = (meta or {}).get("line") or node.meta.get("line")
-    return Origin(base.file, base.line + int(line) - 1) if line else base
-
-
-class _Resolver:
-    def __init__(self, reads: Reads, schema: Schema, base: Origin) -> None:
-        self.reads = reads
-        self.schema = schema
-        self.base = base
-
-    def table(self, t: exp.Table) -> str | None:
-        name = table_name(t)
-        if is_placeholder(t.name) or is_placeholder(t.db):
-            self.reads.unresolved.append(
-                Unresolved(_line(t, self.base), "table name built at run time")
-            )
-            return None
-        if not name:
-            return None  # a built-in table-valued function: its arguments are the reads
-        self.reads.add_table(name, _line(t, self.base))
-        if isinstance(t.this, exp.Anonymous):
-            self.reads.unresolved.append(
-                Unresolved(
-                    _line(t, self.base),
-                    f"table-valued function {name}: the tables it reads are unknown",
-                )
-            )
-        return name
-
-    def column(self, source: object, name: str, node: exp.Expression, depth: int = 0) -> None:
-        where = _line(node, self.base)
-        if isinstance(source, exp.Table):
-            tname = self.table(source)
-            if tname is not None:
-                self.reads.add_column(tname, name, where)
-            return
-        if not isinstance(source, Scope) or depth > 20:
-            return
-        if isinstance(source.expression, exp.Unnest | exp.Values):
-            return
-        child = source.expression
-        selects = child.selects if isinstance(child, exp.Query) else []
-        if any(s.alias_or_name == name and not isinstance(s, exp.Star) for s in selects):
-            return  # a projection of the child: the child's own scope records its reads
-        for s in selects:
-            star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
-            if not isinstance(star, exp.Star):
-                continue
-            qual = s.table if isinstance(s, exp.Column) else ""
-            if qual and qual in source.selected_sources:
-                self.column(source.selected_sources[qual][1], name, node, depth + 1)
-            elif not qual:
-                self.unqualified(source, name, node, depth + 1)
-            return
-
-    def unqualified(self, scope: Scope, name: str, node: exp.Expression, depth: int = 0) -> None:
-        sel = scope.selected_sources
-        if name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
-            return  # the value of an UNNEST alias
-        candidates: list[exp.Table | Scope] = []
-        for _alias, (_node, src) in sel.items():
-            if isinstance(src, exp.Table):
-                known = self.schema.get(table_name(src))
-                if known is None or name in known:
-                    candidates.append(src)
-            elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
-                projects = {s.alias_or_name for s in src.expression.selects}
-                if name in projects or "*" in projects:
-                    candidates.append(src)
-        if len(candidates) == 1:
-            self.column(candidates[0], name, node, depth)
-            return
-        where = _line(node, self.base)
-        names = sorted(
-            table_name(c) if isinstance(c, exp.Table) else "(subquery)" for c in candidates
-        )
-        what = (
-            f"column {name!r} is ambiguous ({', '.join(names)})"
-            if candidates
-            else f"column {name!r} matches no source of its query"
-        )
-        self.reads.unresolved.append(Unresolved(where, what))
-
-
-def _outer_source(scope: Scope, alias: str) -> object | None:
-    """The source an enclosing scope names ``alias`` (correlated subqueries)."""
-    parent = scope.parent
-    while parent is not None:
-        if alias in parent.selected_sources:
-            return parent.selected_sources[alias][1]
-        parent = parent.parent
-    return None
-
-
-def _scope_reads(scope: Scope, r: _Resolver) -> None:
-    sel = scope.selected_sources
-    for _alias, (_node, src) in sel.items():
-        if isinstance(src, exp.Table):
-            r.table(src)
-    aliases = {
-        s.alias for s in getattr(scope.expression, "selects", []) if isinstance(s, exp.Alias)
-    }
-    for col in scope.columns:
-        name = col.name
-        if is_placeholder(name) or not name:
-            continue
-        qual = col.table
-        if qual and qual in sel:
-            r.column(sel[qual][1], name, col)
-        elif qual:
-            head = col.parts[0].name if col.parts else qual
-            outer = _outer_source(scope, qual)
-            if head in sel and len(col.parts) > 1:  # alias.struct.field
-                r.column(sel[head][1], col.parts[1].name, col)
-            elif outer is not None:  # a correlated subquery naming an outer alias
-                r.column(outer, name, col)
-            else:  # struct.field of an unqualified column
-                r.unqualified(scope, head, col)
-        elif name in aliases:
-            continue  # a projection alias (QUALIFY rn = 1, ORDER BY total)
-        else:
-            r.unqualified(scope, name, col)
-    if scope.is_root:
-        for s in getattr(scope.expression, "selects", []):
-            star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
-            if isinstance(star, exp.Star):
-                tables = [
-                    n
-                    for _a, (_n, t) in sel.items()
-                    if isinstance(t, exp.Table) and (n := table_name(t))
-                ]
-                if tables:
-                    r.reads.unresolved.append(
-                        Unresolved(
-                            _line(s, r.base),
-                            f"SELECT * from {', '.join(sorted(tables))}: columns unknown",
-                        )
-                    )
+__all__ = ["PLACEHOLDER", "Schema", "is_placeholder", "sql_reads", "table_name"]
 
 
 _WRITES = (exp.Insert, exp.Merge, exp.Create, exp.Delete, exp.Update)
 
 
-def _merge_reads(stmt: exp.Merge, r: _Resolver) -> None:
-    """MERGE is no query scope: the USING table's columns named in ON / WHEN clauses."""
-    using = stmt.args.get("using")
-    if not isinstance(using, exp.Table):
-        return  # a subquery: its own scope recorded its reads
-    alias = using.alias_or_name
-    for col in stmt.find_all(exp.Column):
-        if col.find_ancestor(exp.Select) is None and col.table == alias:
-            r.column(using, col.name, col)
+def _source_of(node: exp.Expression, scopes: dict[int, Scope], ctes: dict[str, exp.CTE]) -> object:
+    """What a MERGE USING / UPDATE FROM source stands for: a table, or the scope of its
+    subquery or of the CTE it names."""
+    if isinstance(node, exp.Subquery):
+        return scopes.get(id(node.this)) or scopes.get(id(node))
+    if isinstance(node, exp.Table) and not node.db and node.name in ctes:
+        return scopes.get(id(ctes[node.name].this))
+    return node
 
 
-def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
+def _inserts_row(stmt: exp.Merge) -> bool:
+    """Whether a WHEN NOT MATCHED clause inserts the whole source row (``INSERT ROW``)."""
+    for w in stmt.find_all(exp.When):
+        then = w.args.get("then")
+        if (
+            isinstance(then, exp.Insert)
+            and isinstance(then.this, exp.Var)
+            and then.this.name.upper() == "ROW"
+        ):
+            return True
+    return False
+
+
+def _dml_reads(stmt: exp.Expression, r: Resolver, scopes: dict[int, Scope]) -> None:
+    """MERGE and UPDATE are no query scopes: the columns their ON / WHEN / SET / WHERE
+    clauses take from the USING / FROM source (a table, a subquery, a CTE); a MERGE's
+    ``INSERT ROW`` takes all of them."""
+    ctes = {c.alias: c for c in stmt.find_all(exp.CTE)}
+    sources: dict[str, object] = {}
+    using = stmt.args.get("using") if isinstance(stmt, exp.Merge) else None
+    if isinstance(using, exp.Expression):
+        src = sources[using.alias_or_name] = _source_of(using, scopes, ctes)
+        if isinstance(stmt, exp.Merge) and _inserts_row(stmt):
+            if isinstance(src, Scope):
+                expose(src, r)
+            elif isinstance(src, exp.Table) and (n := table_name(src)):
+                r.reads.unresolved.append(
+                    Unresolved(line_of(using, r.base), f"INSERT ROW from {n}: columns unknown")
+                )
+    from_ = stmt.args.get("from_") if isinstance(stmt, exp.Update) else None
+    if isinstance(from_, exp.From):
+        for node in (from_.this, *(j.this for j in stmt.args.get("joins") or [])):
+            sources[node.alias_or_name] = _source_of(node, scopes, ctes)
+    for col in stmt.find_all(exp.Column) if sources else ():
+        src = sources.get(col.table)
+        if src is not None and col.find_ancestor(exp.Select) is None:
+            r.column(src, col.name, col)
+
+
+def _statement_reads(stmt: exp.Expression, r: Resolver) -> None:
     targets: set[int] = set()
+    r.targets = set()
     for w in stmt.find_all(*_WRITES):
         target = w.this
         if isinstance(target, exp.Schema):
@@ -210,6 +100,7 @@ def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
         if isinstance(target, exp.Table):
             targets.add(id(target))
             r.reads.writes.add(table_name(target))
+            r.targets |= {target.name, target.alias_or_name}
     # DDL that changes a table without reading it: DROP, TRUNCATE, ALTER targets are writes
     # (a dropped function, procedure or schema is no table at all)
     for ddl in stmt.find_all(exp.Drop, exp.TruncateTable, exp.Alter):
@@ -226,10 +117,16 @@ def _statement_reads(stmt: exp.Expression, r: _Resolver) -> None:
                 if is_table:
                     r.reads.writes.add(table_name(t))
     ctes = {c.alias for c in stmt.find_all(exp.CTE)}
-    for scope in traverse_scope(stmt):
-        _scope_reads(scope, r)
-    if isinstance(stmt, exp.Merge):
-        _merge_reads(stmt, r)
+    scopes = traverse_scope(stmt)
+    for scope in scopes:
+        scope_reads(scope, r)
+        if scope.is_root or (
+            scope.scope_type == ScopeType.SUBQUERY
+            and not isinstance(scope.expression.parent, exp.Exists)
+            and not isinstance(stmt, exp.Merge | exp.Update)  # their sources: _dml_reads
+        ):
+            expose(scope, r)
+    _dml_reads(stmt, r, {id(s.expression): s for s in scopes})
     for t in stmt.find_all(exp.Table):  # e.g. MERGE ... USING table
         if id(t) not in targets and not (not t.db and t.name in ctes):
             r.table(t)
@@ -273,7 +170,7 @@ def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
 
 def _sql_reads(text: str, origin: Origin, schema: Schema, depth: int) -> Reads:
     reads = Reads()
-    r = _Resolver(reads, schema, origin)
+    r = Resolver(reads, schema, origin)
     try:
         statements = sqlglot.parse(text, read="bigquery")
     except SqlglotError as exc:

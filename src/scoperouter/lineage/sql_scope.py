@@ -1,0 +1,275 @@
+"""Reads of one sqlglot scope: its tables, and each column resolved through aliases, CTEs
+and subqueries to the table it comes from.
+
+Invariant: a column is attributed to a table only when the SQL names it (a qualified
+column, the only source of its scope that can have it, the only declared source having
+it); a name in SELECT / WHERE / ON is a column even when a projection has its name, and a
+projection alias only in GROUP BY / HAVING / QUALIFY / ORDER BY; a ``SELECT *`` whose
+columns reach the statement's result whole leaves its table's columns unknown
+(:class:`~scoperouter.lineage.reads.Unresolved`), never "none".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
+
+from scoperouter.lineage.reads import Origin, Reads, Unresolved
+
+PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
+Schema = Mapping[str, frozenset[str] | set[str]]
+
+
+def is_placeholder(name: str) -> bool:
+    return PLACEHOLDER in name
+
+
+def table_name(t: exp.Table) -> str:
+    """``dataset.table`` (the project is dropped: sources name dataset.table). A user
+    table-valued function (``ds.fn(...)``) is named ``ds.fn``; a built-in one
+    (``ML.PREDICT``, ``GAP_FILL``...) has no name (``""``): its table arguments are read."""
+    if isinstance(t.this, exp.Anonymous):
+        name = t.this.name
+    elif isinstance(t.this, exp.Func):
+        return ""
+    else:
+        name = t.name
+    return f"{t.db}.{name}" if t.db else name
+
+
+def line_of(node: exp.Expression, base: Origin) -> Origin:
+    meta = getattr(node.this, "meta", None) if isinstance(node.this, exp.Expression) else None
+    line = (meta or {}).get("line") or node.meta.get("line")
+    return Origin(base.file, base.line + int(line) - 1) if line else base
+
+
+class Resolver:
+    def __init__(self, reads: Reads, schema: Schema, base: Origin) -> None:
+        self.reads = reads
+        self.schema = schema
+        self.base = base
+        self.targets: set[str] = set()  # names and aliases of the statement's written tables
+
+    def table(self, t: exp.Table) -> str | None:
+        name = table_name(t)
+        if is_placeholder(t.name) or is_placeholder(t.db):
+            self.reads.unresolved.append(
+                Unresolved(line_of(t, self.base), "table name built at run time")
+            )
+            return None
+        if not name:
+            return None  # a built-in table-valued function: its arguments are the reads
+        self.reads.add_table(name, line_of(t, self.base))
+        if isinstance(t.this, exp.Anonymous):
+            self.reads.unresolved.append(
+                Unresolved(
+                    line_of(t, self.base),
+                    f"table-valued function {name}: the tables it reads are unknown",
+                )
+            )
+        return name
+
+    def column(self, source: object, name: str, node: exp.Expression, depth: int = 0) -> None:
+        where = line_of(node, self.base)
+        if isinstance(source, exp.Table):
+            tname = self.table(source)
+            if tname is not None:
+                self.reads.add_column(tname, name, where)
+            return
+        if not isinstance(source, Scope) or depth > 20:
+            return
+        if isinstance(source.expression, exp.Unnest | exp.Values):
+            return
+        child = source.expression
+        selects = child.selects if isinstance(child, exp.Query) else []
+        if any(s.alias_or_name == name and not isinstance(s, exp.Star) for s in selects):
+            return  # a projection of the child: the child's own scope records its reads
+        for s in selects:
+            star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
+            if not isinstance(star, exp.Star):
+                continue
+            qual = s.table if isinstance(s, exp.Column) else ""
+            if qual and qual in source.selected_sources:
+                self.column(source.selected_sources[qual][1], name, node, depth + 1)
+            elif not qual:
+                self.unqualified(source, name, node, depth + 1)
+            return
+
+    def unqualified(
+        self,
+        scope: Scope,
+        name: str,
+        node: exp.Expression,
+        depth: int = 0,
+        only: set[str] | None = None,
+    ) -> None:
+        """A column naming no source: the one source of ``scope`` (of its sources ``only``,
+        when given) that can have it, else unresolved."""
+        sel = scope.selected_sources
+        if only is None and name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
+            return  # the value of an UNNEST alias
+        candidates: list[exp.Table | Scope] = []
+        for _alias, (_node, src) in sel.items():
+            if only is not None and _alias not in only:
+                continue
+            if isinstance(src, exp.Table):
+                known = self.schema.get(table_name(src))
+                if known is None or name in known:
+                    candidates.append(src)
+            elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
+                projects = {s.alias_or_name for s in src.expression.selects}
+                if name in projects or "*" in projects:
+                    candidates.append(src)
+        if len(candidates) == 1:
+            self.column(candidates[0], name, node, depth)
+            return
+        if not candidates and any(
+            isinstance(src.expression if isinstance(src, Scope) else src, exp.Unnest | exp.Values)
+            for _n, src in sel.values()
+        ):
+            return  # a field of an unnested struct (or a VALUES row): no table's column
+        where = line_of(node, self.base)
+        names = sorted(
+            table_name(c) if isinstance(c, exp.Table) else "(subquery)" for c in candidates
+        )
+        what = (
+            f"column {name!r} is ambiguous ({', '.join(names)})"
+            if candidates
+            else f"column {name!r} matches no source of its query"
+        )
+        self.reads.unresolved.append(Unresolved(where, what))
+
+
+def _outer_source(scope: Scope, alias: str) -> object | None:
+    """The source an enclosing scope names ``alias`` (correlated subqueries)."""
+    parent = scope.parent
+    while parent is not None:
+        if alias in parent.selected_sources:
+            return parent.selected_sources[alias][1]
+        parent = parent.parent
+    return None
+
+
+# Clauses where BigQuery lets a name stand for a projection alias (nowhere else: a name in
+# SELECT, WHERE or ON is a column even when a projection has its name -- SUM(pts) AS pts)
+_ALIAS_CLAUSES = (exp.Group, exp.Having, exp.Qualify, exp.Order)
+
+
+def _alias_visible(col: exp.Column, top: object) -> bool:
+    """Whether ``col`` sits in a clause of ``top`` where projection aliases are visible (a
+    window's own ORDER BY is not the query's: the window's place decides)."""
+    node = col.parent
+    while node is not None and node is not top:
+        if isinstance(node, _ALIAS_CLAUSES) and not (
+            isinstance(node, exp.Order) and isinstance(node.parent, exp.Window)
+        ):
+            return True
+        node = node.parent
+    return False
+
+
+def _scope_columns(scope: Scope) -> list[exp.Column]:
+    """The columns of ``scope``: sqlglot's (with correlated ones of its subqueries) plus the
+    unqualified ones it leaves out in HAVING, QUALIFY and ORDER BY as possible aliases."""
+    cols = list(scope.columns)
+    seen = {id(c) for c in cols}
+    for node in scope.walk():
+        if (
+            type(node) is exp.Column
+            and not isinstance(node.this, exp.Star)
+            and id(node) not in seen
+        ):
+            seen.add(id(node))
+            cols.append(node)
+    return cols
+
+
+def _using_reads(scope: Scope, r: Resolver) -> None:
+    """``JOIN t USING (k)`` reads k from t and from the one source before it having k."""
+    expr = scope.expression
+    sel = scope.selected_sources
+    from_ = expr.args.get("from_") if isinstance(expr, exp.Select) else None
+    if from_ is None:
+        return
+    left = {from_.this.alias_or_name}
+    for join in expr.args.get("joins") or []:
+        right = join.this.alias_or_name
+        for ident in join.args.get("using") or []:
+            name = ident.name
+            if right in sel:
+                r.column(sel[right][1], name, ident if ident.meta else join)
+            r.unqualified(scope, name, join, only=set(left))
+        left.add(right)
+
+
+def scope_reads(scope: Scope, r: Resolver) -> None:
+    sel = scope.selected_sources
+    for _alias, (_node, src) in sel.items():
+        if isinstance(src, exp.Table):
+            r.table(src)
+    aliases = {
+        s.alias for s in getattr(scope.expression, "selects", []) if isinstance(s, exp.Alias)
+    }
+    for col in _scope_columns(scope):
+        name = col.name
+        if is_placeholder(name) or not name:
+            continue
+        qual = col.table
+        if qual and qual in sel:
+            r.column(sel[qual][1], name, col)
+        elif qual:
+            head = col.parts[0].name if col.parts else qual
+            outer = _outer_source(scope, qual)
+            if head in sel and len(col.parts) > 1:  # alias.struct.field
+                r.column(sel[head][1], col.parts[1].name, col)
+            elif outer is not None:  # a correlated subquery naming an outer alias
+                r.column(outer, name, col)
+            elif qual in r.targets:
+                continue  # the written table's own column (UPDATE ... SET a = (SELECT ... t.k))
+            else:  # struct.field of an unqualified column
+                r.unqualified(scope, head, col)
+        elif name in aliases and _alias_visible(col, scope.expression):
+            continue  # a projection alias (QUALIFY rn = 1, ORDER BY total)
+        else:
+            r.unqualified(scope, name, col)
+    _using_reads(scope, r)
+
+
+def _star_of(s: exp.Expression) -> exp.Expression | None:
+    """The star of a projection ``*`` / ``t.*`` (EXCEPT / REPLACE included), else None."""
+    star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
+    return star if isinstance(star, exp.Star) else None
+
+
+def expose(scope: Scope, r: Resolver, depth: int = 0) -> None:
+    """``scope``'s output is taken whole (the statement's result, a UNION branch of it, an IN
+    subquery, a MERGE's INSERT ROW, the source of a ``SELECT *`` taken whole): a star
+    over a table there leaves that table's columns unknown."""
+    if depth > 20:
+        return
+    expr = scope.expression
+    if isinstance(expr, exp.SetOperation):
+        for branch in scope.set_operation_scopes:
+            expose(branch, r, depth + 1)
+        return
+    sel = scope.selected_sources
+    for s in getattr(expr, "selects", []):
+        if _star_of(s) is None:
+            continue
+        qual = s.table if isinstance(s, exp.Column) else ""
+        sources = [sel[qual][1]] if qual in sel else [] if qual else [v[1] for v in sel.values()]
+        tables = []
+        for src in sources:
+            if isinstance(src, exp.Table) and (n := table_name(src)) and not is_placeholder(n):
+                tables.append(n)  # (a table named at run time is unresolved already)
+            elif isinstance(src, Scope):
+                expose(src, r, depth + 1)
+        if tables:
+            r.reads.unresolved.append(
+                Unresolved(
+                    line_of(s, r.base),
+                    f"SELECT * from {', '.join(sorted(tables))}: columns unknown",
+                )
+            )
