@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from scoperouter.lineage.pysrc import sql_literals
+from scoperouter.lineage.pysrc import Literal, sql_literals
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql import Schema, sql_reads
 
@@ -59,21 +59,48 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
         return reads
     for lit in literals:
         where = Origin(shown, lit.line)
-        got = sql_reads(lit.text, where, schema)
-        if not got.parsed and lit.clause_text and lit.clause_text != lit.text:
-            retry = sql_reads(lit.clause_text, where, schema)
-            if retry.parsed:
-                dropped = ", ".join(
-                    "{" + (h if len(h) <= 40 else h[:37] + "...") + "}" for h in lit.holes
+        got = _literal_reads(lit, where, schema)
+        if not got.parsed and lit.alone is not None:
+            got = _literal_reads(lit.alone, where, schema)
+            lines = ", ".join(map(str, lit.appended))
+            got.unresolved.append(
+                Unresolved(
+                    where,
+                    f"SQL appended with += (line {lines}) does not parse with the query: "
+                    "read without it",
                 )
-                retry.unresolved.append(
-                    Unresolved(
-                        where, f"dynamic SQL: read with the clause holes left empty ({dropped})"
-                    )
-                )
-                got = retry
+            )
         reads.merge(got)
     return reads
+
+
+def _literal_reads(lit: Literal, where: Origin, schema: Schema | None) -> Reads:
+    """The reads of one SQL literal (its clause holes left empty when it does not parse
+    otherwise), or of a fragment (unresolved)."""
+    reads = Reads()
+    if lit.fragment:
+        shown_text = " ".join(lit.text.split())[:50]
+        reads.unresolved.append(
+            Unresolved(
+                where,
+                f"SQL fragment ({shown_text}...) assembled at run time: the tables and "
+                "columns it reads are unknown",
+            )
+        )
+        reads.parsed = False
+        return reads
+    got = sql_reads(lit.text, where, schema)
+    if not got.parsed and lit.clause_text and lit.clause_text != lit.text:
+        retry = sql_reads(lit.clause_text, where, schema)
+        if retry.parsed:
+            dropped = ", ".join(
+                "{" + (h if len(h) <= 40 else h[:37] + "...") + "}" for h in lit.holes
+            )
+            retry.unresolved.append(
+                Unresolved(where, f"dynamic SQL: read with the clause holes left empty ({dropped})")
+            )
+            got = retry
+    return got
 
 
 def code_reads(

@@ -1,22 +1,27 @@
 """SQL string literals in Python sources, found with :mod:`ast`.
 
 Invariant: a literal is SQL when it contains the keywords SELECT and FROM (or MERGE / INSERT
-/ DELETE); every template hole -- an f-string expression, a ``str.format`` field -- becomes
-a placeholder identifier, so a table named at run time comes back unresolved rather than
-guessed. Literals adjacent in the source are one literal (Python joins them).
+/ DELETE / UPDATE ... SET); every template hole -- an f-string expression, a ``str.format``
+field, a non-string operand of ``+`` -- becomes a placeholder identifier, so a table named
+at run time comes back unresolved rather than guessed. Literals adjacent in the source, a
+``+`` chain of them, and a ``q = ...`` with the ``q += ...`` after it in its function are one
+literal, each part keeping its source line; a literal that is only a piece of a query
+naming a table is a ``fragment`` (unresolved), never dropped.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scoperouter.lineage.sql import PLACEHOLDER
 
 # Selects candidate literals for the parser; the SQL itself is parsed by sqlglot.
 _SQL_HINT = re.compile(
-    r"\b(select\b[\s\S]*\bfrom|merge\s+(into\s+)?\S|insert\s+into|delete\s+from)\b", re.I
+    r"\b(select\b[\s\S]*\bfrom|merge\s+(into\s+)?\S|insert\s+into|delete\s+from"
+    r"|update\s+`?[\w{}.-]+`?(\s+(as\s+)?\w+)?\s+set)\b",
+    re.I,
 )
 _FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
 
@@ -29,6 +34,11 @@ class Literal:
     # optional filter) left empty instead -- tried when ``text`` does not parse
     clause_text: str = ""
     holes: tuple[str, ...] = ()  # the source of the holes left empty, for messages
+    fragment: bool = False  # a piece of a query assembled at run time (not parsed)
+    # for a query grown with ``+=``: the lines of the appends, and the query without them
+    # (read instead, listed unresolved, when the whole does not parse)
+    appended: tuple[int, ...] = ()
+    alone: Literal | None = None
 
 
 # a hole right after one of these is a name (a table, a column, a value); else a clause
@@ -61,25 +71,100 @@ def _hole_newlines(node: ast.JoinedStr, source: str) -> list[int]:
     return out
 
 
-def _joined(node: ast.JoinedStr, source: str) -> tuple[str, str, tuple[str, ...]]:
-    names: list[str] = []
-    clauses: list[str] = []
-    holes: list[str] = []
+@dataclass(frozen=True)
+class _Hole:
+    src: str  # the hole's source, for messages
+    pad: int = 0  # line breaks its source spans
+
+
+_Seg = str | _Hole
+
+
+def _fstring_segments(node: ast.JoinedStr, source: str) -> list[_Seg]:
+    out: list[_Seg] = []
     breaks = iter(_hole_newlines(node, source))
     for v in node.values:
         if isinstance(v, ast.Constant) and isinstance(v.value, str):
-            names.append(v.value)
-            clauses.append(v.value)
+            out.append(v.value)
         else:
-            hole = f"{PLACEHOLDER}{len(names)}"
             src = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "?"
-            pad = "\n" * next(breaks, 0)  # a hole spanning lines keeps its line breaks
-            names.append(hole + pad)
-            if _NAME_BEFORE.search("".join(clauses)):
-                clauses.append(hole + pad)
-            else:
-                clauses.append(pad)
-                holes.append(src)
+            out.append(_Hole(src, next(breaks, 0)))
+    return out
+
+
+def _is_add(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add)
+
+
+def _leaves(node: ast.expr) -> list[ast.expr]:
+    """The operands of a ``a + b + c`` chain, left to right."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [*_leaves(node.left), *_leaves(node.right)]
+    return [node]
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, str)
+    )
+
+
+def _stringish(node: ast.AST) -> bool:
+    """A string literal, an f-string, ``"...".format(...)``, or a ``+`` chain holding one."""
+    if _is_text(node):
+        return True
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format" and _is_text(node.func.value)
+    return _is_add(node) and any(_is_text(x) for x in _leaves(node))  # type: ignore[arg-type]
+
+
+def _receiver(node: ast.expr) -> ast.expr:
+    """The literal of ``"...".format(...)``, else ``node``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _stringish(node):
+        return node.func.value
+    return node
+
+
+def _segments(node: ast.expr, source: str, line: int) -> tuple[list[_Seg], int]:
+    """The text and holes of a string expression that starts on ``line`` (line breaks added
+    so that each operand keeps its line), and the line it ends on."""
+    out: list[_Seg] = []
+    for leaf in _leaves(node):
+        leaf = _receiver(leaf)
+        if getattr(leaf, "lineno", line) > line and (_is_text(leaf) or out):
+            out.append("\n" * (leaf.lineno - line))
+            line = leaf.lineno
+        if isinstance(leaf, ast.JoinedStr):
+            segs = _fstring_segments(leaf, source)
+        elif isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+            segs = [_format_holes(leaf.value)]
+        else:
+            segs = [_Hole(ast.unparse(leaf))]
+        for seg in segs:
+            line += seg.count("\n") if isinstance(seg, str) else seg.pad
+        out.extend(segs)
+    return out, line
+
+
+def _render(segs: list[_Seg]) -> tuple[str, str, tuple[str, ...]]:
+    """(text with every hole a placeholder name, text with clause holes left empty, the
+    sources of the holes left empty)."""
+    names: list[str] = []
+    clauses: list[str] = []
+    holes: list[str] = []
+    for seg in segs:
+        if isinstance(seg, str):
+            names.append(seg)
+            clauses.append(seg)
+            continue
+        hole = f"{PLACEHOLDER}{len(names)}"
+        pad = "\n" * seg.pad  # a hole spanning lines keeps its line breaks
+        names.append(hole + pad)
+        if _NAME_BEFORE.search("".join(clauses)):
+            clauses.append(hole + pad)
+        else:
+            clauses.append(pad)
+            holes.append(seg.src)
     return "".join(names), "".join(clauses), tuple(dict.fromkeys(holes))
 
 
@@ -88,24 +173,107 @@ def _format_holes(text: str) -> str:
     return _FORMAT_FIELD.sub(lambda _m: f"{PLACEHOLDER}f{next(count)}", text)
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _walk_own(scope: ast.AST) -> list[ast.AST]:
+    """The nodes of ``scope`` outside the functions and classes nested in it."""
+    out: list[ast.AST] = []
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _appends(tree: ast.AST) -> dict[int, list[ast.AugAssign]]:
+    """Per assignment ``q = <string>``: the ``q += <string>`` after it in the same function,
+    before the next ``q = ...`` (a query grown by conditional filters)."""
+    out: dict[int, list[ast.AugAssign]] = {}
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, _SCOPES))]
+    for scope in scopes:
+        events: list[tuple[int, int, str, ast.stmt]] = []
+        for n in _walk_own(scope):
+            if isinstance(n, ast.Assign) and len(n.targets) == 1:
+                target = n.targets[0]
+                if isinstance(target, ast.Name):
+                    events.append((n.lineno, n.col_offset, target.id, n))
+            elif (
+                isinstance(n, ast.AugAssign)
+                and isinstance(n.op, ast.Add)
+                and isinstance(n.target, ast.Name)
+                and _stringish(n.value)
+            ):
+                events.append((n.lineno, n.col_offset, n.target.id, n))
+        last: dict[str, ast.Assign] = {}
+        for _l, _c, name, n in sorted(events, key=lambda e: (e[0], e[1])):
+            if isinstance(n, ast.Assign):
+                if _stringish(n.value):
+                    last[name] = n
+                else:
+                    last.pop(name, None)
+            elif name in last and isinstance(n, ast.AugAssign):
+                out.setdefault(id(_receiver(last[name].value)), []).append(n)
+    return out
+
+
+# a literal that begins like a piece of a query naming a table (``FROM ds.t``, ``JOIN ...``)
+_FRAGMENT = re.compile(
+    r"^\s*(select\b[\s\S]*|((left|right|full|inner|cross)\s+(outer\s+)?)?join\s+|from\s+)"
+    r"`?[\w{}-]+\.[\w{}]",
+    re.I,
+)
+
+
+def _literal(line: int, segs: list[_Seg]) -> Literal | None:
+    """The SQL literal of ``segs``, a fragment, or None (no SQL)."""
+    text, clause_text, holes = _render(segs)
+    if _SQL_HINT.search(text):
+        return Literal(line, text, clause_text, holes)
+    if _FRAGMENT.search(text):
+        return Literal(line, text, fragment=True)
+    return None
+
+
 def sql_literals(source: str) -> list[Literal]:
-    """Every string literal of ``source`` that looks like SQL, in source order. A file that
-    does not parse as Python has none (the caller reports it)."""
+    """Every string expression of ``source`` that looks like SQL, in source order: literals,
+    f-strings, ``+`` chains of them (other operands are holes) and a query grown with
+    ``+=``; a literal that is only a piece of a query naming a table comes back as a
+    ``fragment``. A file that does not parse as Python has none (the caller reports it)."""
     tree = ast.parse(source)
-    out: list[Literal] = []
-    seen: set[int] = set()
+    appends = _appends(tree)
+    inner: set[int] = set()  # parts of a larger string expression
     for node in ast.walk(tree):
-        if isinstance(node, ast.JoinedStr):
-            for v in node.values:
-                seen.add(id(v))
-            text, clause_text, holes = _joined(node, source)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if id(node) in seen:
-                continue
-            text, clause_text, holes = _format_holes(node.value), "", ()
-        else:
+        if _is_add(node) and _stringish(node):
+            for part in (node.left, node.right):  # type: ignore[attr-defined]
+                if _is_add(part):
+                    inner.add(id(part))  # a shorter chain inside this one
+            for leaf in _leaves(node):  # type: ignore[arg-type]
+                inner |= {id(leaf), id(_receiver(leaf))}
+        elif isinstance(node, ast.JoinedStr):
+            inner.update(id(v) for v in node.values)
+    for augs in appends.values():
+        inner.update(i for a in augs for i in (id(a.value), id(_receiver(a.value))))
+    out: list[Literal] = []
+    for node in ast.walk(tree):
+        if id(node) in inner or not isinstance(node, ast.expr) or not _stringish(node):
             continue
-        if _SQL_HINT.search(text):
-            out.append(Literal(node.lineno, text, clause_text, holes))
+        if isinstance(node, ast.Call):
+            continue  # "...".format(...): its literal is visited on its own
+        segs, end = _segments(node, source, node.lineno)
+        alone = _literal(node.lineno, segs)
+        augs = appends.get(id(node), [])
+        for aug in augs:
+            if aug.lineno > end:
+                segs.append("\n" * (aug.lineno - end))
+            more, end = _segments(aug.value, source, max(aug.lineno, end))
+            segs.extend([" ", *more])
+        lit = _literal(node.lineno, segs)
+        if lit is not None and augs:
+            lit = replace(lit, appended=tuple(a.lineno for a in augs), alone=alone)
+        if lit is not None:
+            out.append(lit)
     out.sort(key=lambda lit: lit.line)
     return out

@@ -170,6 +170,25 @@ def _alias_visible(col: exp.Column, top: object) -> bool:
     return False
 
 
+def _hole_is_column(col: exp.Column, top: object) -> bool:
+    """Whether a template hole parsed as a column stands for columns (a projection, a GROUP
+    BY / ORDER BY / PARTITION BY key), not for a value (an operand of a comparison, IN,
+    BETWEEN; anything in WHERE / ON / HAVING / QUALIFY / LIMIT)."""
+    if isinstance(col.parent, exp.Predicate | exp.Interval):
+        return False
+    node: exp.Expr = col
+    while node.parent is not None and node is not top:
+        parent = node.parent
+        if isinstance(parent, exp.Where | exp.Join | exp.Having | exp.Qualify | exp.Limit):
+            return False
+        if isinstance(parent, exp.Group | exp.Order | exp.Window):
+            return True
+        if parent is top:  # a projection of the query
+            return isinstance(top, exp.Select) and node.arg_key == "expressions"
+        node = parent
+    return False
+
+
 def _scope_columns(scope: Scope) -> list[exp.Column]:
     """The columns of ``scope``: sqlglot's (with correlated ones of its subqueries) plus the
     unqualified ones it leaves out in HAVING, QUALIFY and ORDER BY as possible aliases."""
@@ -204,6 +223,26 @@ def _using_reads(scope: Scope, r: Resolver) -> None:
         left.add(right)
 
 
+def _column_hole(scope: Scope, col: exp.Column, r: Resolver) -> None:
+    """A column named at run time: unresolved, unless every source of the scope is a table
+    named at run time (already unresolved as such)."""
+    known = [
+        src
+        for _n, src in scope.selected_sources.values()
+        if not (isinstance(src, exp.Table) and is_placeholder(table_name(src)))
+    ]
+    if not known:
+        return
+    tables = sorted(n for src in known if isinstance(src, exp.Table) and (n := table_name(src)))
+    what = f" of {', '.join(tables)}" if tables else ""
+    r.reads.unresolved.append(
+        Unresolved(
+            line_of(col, r.base),
+            f"column name built at run time: the columns{what} it reads are unknown",
+        )
+    )
+
+
 def scope_reads(scope: Scope, r: Resolver) -> None:
     sel = scope.selected_sources
     for _alias, (_node, src) in sel.items():
@@ -214,6 +253,9 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
     }
     for col in _scope_columns(scope):
         name = col.name
+        if is_placeholder(name) and _hole_is_column(col, scope.expression):
+            _column_hole(scope, col, r)
+            continue
         if is_placeholder(name) or not name:
             continue
         qual = col.table

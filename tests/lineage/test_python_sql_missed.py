@@ -1,0 +1,141 @@
+"""SQL in Python sources the route used to miss in silence: queries concatenated with ``+``
+or grown with ``+=``, ``UPDATE ... FROM`` statements, columns named by a template hole, and
+fragments joined at run time. Production snippets cite najicham/nba-stats-scraper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scoperouter.lineage.collect import file_reads
+from scoperouter.lineage.reads import Reads
+
+
+def _reads(tmp_path: Path, source: str) -> Reads:
+    f = tmp_path / "m.py"
+    f.write_text(source, encoding="utf-8")
+    return file_reads(f, tmp_path)
+
+
+# gamebook_registry_processor.py:60-97 (shortened: the filters appended with +=)
+GAMEBOOK = '''
+def build(self, season_filter, team_filter):
+    query = """
+    SELECT player_name, player_lookup
+    FROM `{project}.nba_raw.nbac_gamebook_player_stats`
+    WHERE player_name IS NOT NULL
+    """.format(project=self.project_id)
+
+    if season_filter:
+        query += " AND season_year = @season_year"
+
+    if team_filter:
+        query += " AND team_abbr = @team_abbr"
+    return query
+'''
+
+# mlb_prediction_grading_processor.py:828-840
+UPDATE_FROM = '''
+def grade(self, game_date):
+    query = f"""
+    UPDATE `{self.project_id}.mlb_raw.bp_pitcher_props` bp
+    SET bp.actual_value = pgs.strikeouts,
+        bp.is_scored = TRUE,
+        bp.is_push = (CAST(pgs.strikeouts AS FLOAT64) = bp.over_line)
+    FROM `{self.project_id}.mlb_analytics.pitcher_game_summary` pgs
+    WHERE bp.player_lookup = REPLACE(pgs.player_lookup, '_', '')
+      AND bp.game_date = pgs.game_date
+      AND bp.market_id = 285
+      AND bp.is_scored = FALSE
+      AND pgs.strikeouts IS NOT NULL
+      AND bp.game_date = '{game_date}'
+    """
+    return query
+'''
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "columns"),
+    [
+        ('q = "SELECT a, b " + "FROM nba_raw.x"\n', "nba_raw.x", {"a", "b"}),
+        (
+            'def f(p, w):\n    q = ("SELECT a, b "\n         + f"FROM `{p}.nba_raw.x` "\n'
+            '         + "WHERE c = 1")\n',
+            "nba_raw.x",
+            {"a", "b", "c"},
+        ),
+        (GAMEBOOK, "nba_raw.nbac_gamebook_player_stats", {"season_year", "team_abbr"}),
+        (UPDATE_FROM, "mlb_analytics.pitcher_game_summary", {"strikeouts", "player_lookup"}),
+    ],
+)
+def test_python_sql_read_is_found(
+    tmp_path: Path, source: str, table: str, columns: set[str]
+) -> None:
+    """The columns the assembled query reads are reads of the table."""
+    r = _reads(tmp_path, source)
+    assert columns <= r.tables.get(table, set()), (r.tables, r.unresolved)
+
+
+def test_appended_filter_points_at_its_line(tmp_path: Path) -> None:
+    """A column of a ``+=`` filter is located on the line that appends it."""
+    r = _reads(tmp_path, GAMEBOOK)
+    at = r.column_origin[("nba_raw.nbac_gamebook_player_stats", "team_abbr")]
+    assert at.line == 1 + GAMEBOOK.splitlines().index(
+        '        query += " AND team_abbr = @team_abbr"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        # columns chosen at run time: the table's columns are unknown, not "none"
+        ('def f(p, cols):\n    return f"SELECT {cols} FROM `{p}.nba_raw.x`"\n', "column"),
+        ('def f(p, c):\n    return f"SELECT a, {c} FROM `{p}.nba_raw.x` GROUP BY 1"\n', "column"),
+        # fragments joined at run time
+        (
+            'PARTS = ["SELECT a", "FROM `p.nba_raw.x`", "WHERE b = 1"]\nQ = "\\n".join(PARTS)\n',
+            "fragment",
+        ),
+    ],
+)
+def test_run_time_sql_is_unresolved(tmp_path: Path, source: str, what: str) -> None:
+    """SQL whose reads are settled at run time is listed unresolved, never read as nothing."""
+    r = _reads(tmp_path, source)
+    assert any(what in u.what for u in r.unresolved), (r.tables, r.unresolved)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # value holes in filters are values, not columns
+        "def f(p, d, s, n):\n    return f\"SELECT a FROM `{p}.nba_raw.x` WHERE game_date = '{d}' "
+        'AND season = {s} AND b IN ({n}) LIMIT {n}"\n',
+        'log = "reading rows from nba_raw.x failed"\n',
+    ],
+)
+def test_no_unresolved_for_values_and_prose(tmp_path: Path, source: str) -> None:
+    """Value holes and prose mentioning a table give no unresolved entry."""
+    r = _reads(tmp_path, source)
+    assert not r.unresolved, r.unresolved
+
+
+def test_append_that_breaks_the_query_keeps_the_query(tmp_path: Path) -> None:
+    """When the ``+=`` pieces make the query unparsable, the query alone is read and the
+    append is listed unresolved at its line."""
+    src = 'def f():\n    q = "SELECT a FROM nba_raw.x WHERE b = 1"\n    q += " GROUP BY GROUP BY"\n'
+    r = _reads(tmp_path, src)
+    assert r.tables == {"nba_raw.x": {"a", "b"}}
+    assert [u.what for u in r.unresolved] == [
+        "SQL appended with += (line 3) does not parse with the query: read without it"
+    ]
+
+
+def test_separate_functions_do_not_share_appends(tmp_path: Path) -> None:
+    """A ``+=`` grows the query assigned in its own function only."""
+    src = (
+        'def f():\n    q = "SELECT a FROM nba_raw.x"\n    return q\n\n'
+        'def g():\n    q = "SELECT b FROM nba_raw.y"\n    q += " WHERE c = 1"\n    return q\n'
+    )
+    r = _reads(tmp_path, src)
+    assert r.tables == {"nba_raw.x": {"a"}, "nba_raw.y": {"b", "c"}} and not r.unresolved
