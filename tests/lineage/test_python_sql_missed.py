@@ -139,3 +139,50 @@ def test_separate_functions_do_not_share_appends(tmp_path: Path) -> None:
     )
     r = _reads(tmp_path, src)
     assert r.tables == {"nba_raw.x": {"a"}, "nba_raw.y": {"b", "c"}} and not r.unresolved
+
+
+# queries/shared_ctes.py:28-59, 62-78, 236-260 (excerpts: helpers returning CTE fragments
+# that the loaders join into one WITH; a CTE names CTEs of other helpers)
+SHARED_CTES = '''
+def games_today_cte(project_id, with_prefix=True):
+    prefix = "WITH " if with_prefix else ""
+    return f"""{prefix}games_today AS (
+            SELECT
+                CONCAT(FORMAT_DATE('%Y%m%d', game_date), '_', away_team_tricode) as game_id,
+                game_date,
+                home_team_tricode as home_team_abbr
+            FROM `{project_id}.nba_raw.v_nbac_schedule_latest`
+            WHERE game_date = @game_date
+        )"""
+
+
+def teams_playing_cte():
+    return """teams_playing AS (
+            SELECT DISTINCT home_team_abbr as team_abbr FROM games_today
+        )"""
+
+
+def players_cte(project_id):
+    return f"""players_with_games AS (
+            SELECT g.player_lookup, g.player_status
+            FROM `{project_id}.nba_raw.nbac_gamebook_player_stats` g
+            JOIN games_today s ON g.game_id = s.game_id
+        ),"""
+'''
+
+
+def test_cte_fragments_of_helper_modules_are_read(tmp_path: Path) -> None:
+    """A helper returning ``name AS (SELECT ...)`` is read as a CTE; the CTEs it names from
+    other helpers of the file are no tables."""
+    r = _reads(tmp_path, SHARED_CTES)
+    assert r.tables == {
+        "nba_raw.v_nbac_schedule_latest": {"game_date", "away_team_tricode", "home_team_tricode"},
+        "nba_raw.nbac_gamebook_player_stats": {"player_lookup", "player_status", "game_id"},
+    }, r.tables
+    assert not r.unresolved, r.unresolved
+
+
+def test_cte_fragment_selecting_star_is_unresolved(tmp_path: Path) -> None:
+    """A CTE fragment's output goes to a query the file does not hold: its star is unknown."""
+    r = _reads(tmp_path, 'def f():\n    return """raw AS (SELECT * FROM nba_raw.x)"""\n')
+    assert any("SELECT * from nba_raw.x" in u.what for u in r.unresolved), r.unresolved

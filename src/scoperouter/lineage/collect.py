@@ -8,6 +8,7 @@ silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -57,11 +58,12 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     except SyntaxError as exc:
         reads.unresolved.append(Unresolved(Origin(shown, exc.lineno or 0), "not Python"))
         return reads
+    ctes = tuple(sorted({n for lit in literals for n in _cte_names(lit)}))
     for lit in literals:
         where = Origin(shown, lit.line)
-        got = _literal_reads(lit, where, schema)
+        got = _literal_reads(lit, where, schema, ctes)
         if not got.parsed and lit.alone is not None:
-            got = _literal_reads(lit.alone, where, schema)
+            got = _literal_reads(lit.alone, where, schema, ctes)
             lines = ", ".join(map(str, lit.appended))
             got.unresolved.append(
                 Unresolved(
@@ -74,9 +76,44 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     return reads
 
 
-def _literal_reads(lit: Literal, where: Origin, schema: Schema | None) -> Reads:
+# a helper's CTE fragment: ``[WITH] name AS (SELECT ...)[, other AS (...)][,]`` (no query)
+_CTE_FRAGMENT = re.compile(r"^\s*(WITH\s+)?([A-Za-z_]\w*)\s+AS\s*\(", re.I)
+_CTE_NAME = re.compile(r"(?:^\s*(?:WITH\s+)?|\)\s*,\s*)([A-Za-z_]\w*)\s+AS\s*\(", re.I)
+
+
+def _fragment_text(lit: Literal) -> str:
+    return lit.clause_text or lit.text
+
+
+def _cte_names(lit: Literal) -> list[str]:
+    """The CTE names a CTE fragment defines (none for other literals)."""
+    text = _fragment_text(lit)
+    if lit.fragment or not _CTE_FRAGMENT.match(text):
+        return []
+    return [m.group(1) for m in _CTE_NAME.finditer(text)]
+
+
+def _cte_fragment_reads(
+    lit: Literal, where: Origin, schema: Schema | None, ctes: tuple[str, ...]
+) -> Reads | None:
+    """The reads of a CTE fragment, parsed as the WITH of a query taking its CTEs whole;
+    the CTEs of the file's other fragments are declared before it (they are CTEs of the
+    assembled query, not tables)."""
+    own = _cte_names(lit)
+    if not own:
+        return None
+    body = _CTE_FRAGMENT.sub(lambda m: m.group(0)[len(m.group(1) or "") :], _fragment_text(lit))
+    body = body.rstrip().rstrip(",")
+    others = "".join(f"{n} AS (SELECT * FROM UNNEST([1])), " for n in ctes if n not in own)
+    got = sql_reads(f"WITH {others}{body} SELECT * FROM {', '.join(own)}", where, schema)
+    return got if got.parsed else None
+
+
+def _literal_reads(
+    lit: Literal, where: Origin, schema: Schema | None, ctes: tuple[str, ...] = ()
+) -> Reads:
     """The reads of one SQL literal (its clause holes left empty when it does not parse
-    otherwise), or of a fragment (unresolved)."""
+    otherwise; a helper's CTE fragment as a CTE), or of a fragment (unresolved)."""
     reads = Reads()
     if lit.fragment:
         shown_text = " ".join(lit.text.split())[:50]
@@ -100,6 +137,8 @@ def _literal_reads(lit: Literal, where: Origin, schema: Schema | None) -> Reads:
                 Unresolved(where, f"dynamic SQL: read with the clause holes left empty ({dropped})")
             )
             got = retry
+    if not got.parsed and (cte := _cte_fragment_reads(lit, where, schema, ctes)) is not None:
+        got = cte
     return got
 
 
