@@ -217,3 +217,9 @@ def test_production_alias_shadowing_reaches_field_not_listed(tmp_path: Path) -> 
     src = "nba_raw.nbac_gamebook_player_stats"
     assert {("team_offense_game_summary", src, c) for c in ("steals", "blocks")} <= got, got
     assert ("team_offense_game_summary", src, "points") not in got  # listed in its fields
+
+
+def test_self_join_column_is_the_table_column() -> None:
+    """An unqualified column of a self-join comes from the one table both sides read."""
+    r = sql_reads("SELECT a FROM nba_raw.x JOIN nba_raw.x AS x2 ON x.k = x2.k", AT)
+    assert r.tables == {"nba_raw.x": {"a", "k"}} and not r.unresolved, (r.tables, r.unresolved)

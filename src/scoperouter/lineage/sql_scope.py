@@ -122,8 +122,13 @@ class Resolver:
                 projects = {s.alias_or_name for s in src.expression.selects}
                 if name in projects or "*" in projects:
                     candidates.append(src)
-        if len(candidates) == 1:
-            self.column(candidates[0], name, node, depth)
+        same = {table_name(c) for c in candidates if isinstance(c, exp.Table)}
+        if len(candidates) == 1 or (
+            len(same) == 1
+            and len(candidates) > 1
+            and all(isinstance(c, exp.Table) for c in candidates)
+        ):
+            self.column(candidates[0], name, node, depth)  # (a self-join: the same table)
             return
         if not candidates and any(
             isinstance(src.expression if isinstance(src, Scope) else src, exp.Unnest | exp.Values)
