@@ -81,16 +81,19 @@ def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
 
 
 CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composite_factors")
+PGS_PCF = ("player_game_summary", "player_composite_factors")
 
 
 @pytest.mark.parametrize(
     ("processors", "processor", "last"),
     [
         ((), "player_game_summary", D2),  # no upstream in the selection: the range only
-        ((), "upcoming_player_game_context", D2 + timedelta(days=30)),  # days: 30 after D2
+        # days: 365 (the star teammates' season) after D2, capped at the as-of date
+        ((), "upcoming_player_game_context", AS_OF),
         ((), "player_shot_zone_analysis", AS_OF),  # occurrences, no relation data: as-of
         ((), "player_composite_factors", AS_OF),  # reads player_shot_zone_analysis
-        (CHAIN, "player_composite_factors", D2 + timedelta(days=30 + 14)),  # upgc's last + 14
+        (CHAIN, "player_composite_factors", AS_OF),  # reads upgc, which reaches the as-of
+        (PGS_PCF, "player_composite_factors", D2 + timedelta(days=14)),  # days: 14 after D2
     ],
 )
 def test_lookback_dates_past_the_end(
