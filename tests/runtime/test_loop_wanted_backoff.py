@@ -36,6 +36,23 @@ def _registry(tmp_path: Path, defaults: dict[str, Any], processor: dict[str, Any
     return _config(tmp_path, defaults, processor).registry
 
 
+async def _first_pgs_run(
+    cfg: Any, make_router: RouterFactory, now: list[float], report: dict[str, Any]
+) -> tuple[Any, MemorySink, Any]:
+    """Start a router on ``cfg``, route the injury event, then send ``report`` (with the
+    first player_game_summary trigger's id) as that run's completion: (router, sink, trigger)."""
+    sink = MemorySink()
+    r = make_router(cfg, sink, clock=lambda: now[0])
+    await r.start()
+    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
+    assert await r.idle()
+    (first,) = [t for t in sink.received if t.processor == PGS]
+    body = {"trigger_id": first.trigger_id, "processor": PGS, "game_date": GAME_DAY.isoformat(),
+            "execution_id": "run-1", **report}  # fmt: skip
+    assert (await r.submit(Inbound("test", obj=body))).ack
+    return r, sink, first
+
+
 @pytest.mark.parametrize(
     ("defaults", "processor", "wanted"),
     [
@@ -64,21 +81,8 @@ async def test_retry_backoff_alone_redispatches_missed_ids_after_that_backoff(
     """With only retry_backoff: 5s set, a partial run's missed ids are re-sent after exactly 5 s (same trigger id)."""
     cfg = load(write_registry(tmp_path, defaults={"retry_backoff": "5s"}))
     now = [1_000_000.0]
-    sink = MemorySink()
-    r = make_router(cfg, sink, clock=lambda: now[0])
-    await r.start()
-    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
-    assert await r.idle()
-    (first,) = [t for t in sink.received if t.processor == PGS]
-    report = {
-        "trigger_id": first.trigger_id,
-        "processor": PGS,
-        "game_date": GAME_DAY.isoformat(),
-        "status": "partial",
-        "missed_entities": ["lalplayer01"],
-        "execution_id": "run-1",
-    }
-    assert (await r.submit(Inbound("test", obj=report))).ack
+    report = {"status": "partial", "missed_entities": ["lalplayer01"]}
+    r, sink, first = await _first_pgs_run(cfg, make_router, now, report)
     sent: list[list[str]] = []
     for step in (4.9, 0.1):
         now[0] += step
@@ -101,21 +105,8 @@ async def test_run_retries_0_alone_dead_letters_a_failed_run_at_once(
     """With only run_retries: 0 written, a failed run is tracked and dead-lettered at once, never re-sent."""
     cfg = _config(tmp_path, defaults, processor)
     now = [1_000_000.0]
-    sink = MemorySink()
-    r = make_router(cfg, sink, clock=lambda: now[0])
-    await r.start()
-    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
-    assert await r.idle()
-    (first,) = [t for t in sink.received if t.processor == PGS]
-    report = {
-        "trigger_id": first.trigger_id,
-        "processor": PGS,
-        "game_date": GAME_DAY.isoformat(),
-        "status": "failed",
-        "error_message": "boom",
-        "execution_id": "run-1",
-    }
-    assert (await r.submit(Inbound("test", obj=report))).ack
+    report = {"status": "failed", "error_message": "boom"}
+    r, sink, first = await _first_pgs_run(cfg, make_router, now, report)
     now[0] += 3600.0
     await r.fire_due()
     assert await r.idle()
