@@ -163,7 +163,7 @@ def check_case(cfg: LoadedConfig, file: str, case: LoadedCase) -> CaseResult:
     for label, event, as_of in case.events:
         decisions = plan(cfg.registry, cfg.relations, event, as_of)
         mismatches = _check_decisions(case, decisions)
-        if case.spec.cascade is not None:
+        if case.spec.cascade is not None or case.spec.cascade_only:
             wave = cascade(cfg.registry, cfg.relations, event, as_of)
             mismatches += _check_cascade(case, tuple(wave.steps()))
         runs.append(EventRun(label, event, as_of, tuple(mismatches)))

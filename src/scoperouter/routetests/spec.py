@@ -1,7 +1,8 @@
 """Pydantic models of a route-test file (``routes.tests.yaml``). Frozen and strict.
 
-Invariant: a field left out of an expectation is not checked; every field given is. The
-models say only what a file may contain; which processors exist, and whether the events
+Invariant: a field left out of an expectation is not checked; every field given is, and
+nothing that checks nothing loads (an empty expectation, an empty ``*_include`` list, a case
+with no expectation): it would pass whatever the registry decides. The models say only what a file may contain; which processors exist, and whether the events
 are valid events, is checked against the registry by :mod:`scoperouter.routetests.load`.
 """
 
@@ -34,15 +35,24 @@ class DecisionExpect(_Strict):
         default=None, description="Exactly these ids, in any order."
     )
     entity_ids_include: tuple[str, ...] | None = Field(
-        default=None, description="At least these ids."
+        default=None, min_length=1, description="At least these ids."
     )
     dates: tuple[date, ...] | None = Field(
         default=None, description="Exactly these dates (YYYY-MM-DD), in any order."
     )
     dates_include: tuple[date, ...] | None = Field(
-        default=None, description="At least these dates."
+        default=None, min_length=1, description="At least these dates."
     )
     reason: Reason | None = Field(default=None, description="The decision's reason code.")
+
+    @model_validator(mode="after")
+    def _expects_something(self) -> DecisionExpect:
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError(
+                "expects nothing: write run or skip, or the fields to check (action, scope, "
+                "entity_ids, dates, reason, ...)"
+            )
+        return self
 
 
 class CascadeExpect(DecisionExpect):
@@ -108,8 +118,10 @@ class RouteTest(_Strict):
     def _one_source(self) -> RouteTest:
         if (self.event is None) == (self.events is None):
             raise ValueError("give exactly one of 'event' and 'events'")
-        if not self.expect and self.cascade is None and not self.only:
-            raise ValueError("expects nothing: add 'expect', 'cascade' or 'only: true'")
+        if not (self.expect or self.cascade or self.only or self.cascade_only):
+            raise ValueError(
+                "expects nothing: add 'expect', 'cascade', 'only: true' or 'cascade_only: true'"
+            )
         if isinstance(self.events, list) and not self.events:
             raise ValueError("'events' is empty")
         return self
