@@ -6,8 +6,8 @@ as-of date fixed and every processor it names known to the registry -- or raises
 here depends on the clock: a case's as-of date is its own, the file's, or its event's date.
 
 Discovery (``scoperouter test [PATH...]``): a file is taken as it is; a directory stands
-for its ``routes.tests.yaml`` and ``tests/routes/*.yaml``; no PATH means the current
-directory. The registry is ``--config``, else the file's ``config:`` (relative to the
+for its ``routes.tests.yaml`` and ``tests/routes/*.yaml`` (``.yml`` too: the pre-commit hook
+fires on both spellings); no PATH means the current directory. The registry is ``--config``, else the file's ``config:`` (relative to the
 file), else the nearest ``routes.yaml`` in the file's directory or above.
 """
 
@@ -36,6 +36,7 @@ from scoperouter.processor_registry.yaml_positions import (
 from scoperouter.routetests.spec import RouteTest, RouteTestFile
 
 DEFAULT_FILE = "routes.tests.yaml"
+DEFAULT_FILES = (DEFAULT_FILE, "routes.tests.yml")  # .yml is run too, never skipped in silence
 DEFAULT_DIR = Path("tests") / "routes"
 REGISTRY_NAME = "routes.yaml"
 
@@ -66,8 +67,8 @@ def discover(paths: Sequence[str], cwd: Path | None = None) -> list[Path]:
         if p.is_file():
             found.append(p)
         elif p.is_dir():
-            here = [p / DEFAULT_FILE] if (p / DEFAULT_FILE).is_file() else []
-            here += sorted((p / DEFAULT_DIR).glob("*.yaml"))
+            here = [p / n for n in DEFAULT_FILES if (p / n).is_file()]
+            here += sorted(f for ext in ("*.yaml", "*.yml") for f in (p / DEFAULT_DIR).glob(ext))
             if not here:
                 issues.append(
                     ConfigIssue(
