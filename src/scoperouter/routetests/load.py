@@ -1,7 +1,8 @@
 """Finding and loading route-test files, checked against the registry they test.
 
-Invariant: a file either loads completely -- every case with its events normalised, its
-as-of date fixed and every processor it names known to the registry -- or raises one
+Invariant: a file either loads completely -- every case with its events normalised, each
+from a source the registry names (unless the case expects ``unknown_source``), its as-of
+date fixed and every processor it names known to the registry -- or raises one
 :class:`ConfigError` listing every problem at its ``FILE:LINE:COL`` and YAML path. Nothing
 here depends on the clock: a case's as-of date is its own, the file's, or its event's date.
 
@@ -182,6 +183,29 @@ def _read_events(
     ]
 
 
+def _states(case: RouteTest, reason: str) -> bool:
+    """Whether an expectation of ``case`` names ``reason``."""
+    wants = [*case.expect.values(), *(case.cascade or {}).values()]
+    return any(w.reason == reason for w in wants)
+
+
+def _unknown_source(label: str, source: str, cfg: LoadedConfig) -> str:
+    """The error of an event from a source the registry names nowhere: every processor would
+    skip it (``unknown_source``), so a case expecting skips would pass on a typo."""
+    names = sorted(cfg.registry.sources)
+    hint = semantic.close_match(source, names)
+    if hint is None:  # a bare table name: compare with the sources' table names
+        tables = {n.rsplit(".", 1)[-1]: n for n in names}
+        table = semantic.close_match(source.rsplit(".", 1)[-1], list(tables))
+        hint = tables[table] if table is not None else None
+    more = f" (did you mean {hint!r}?)" if hint else ""
+    return (
+        f"{label}: the registry names no source {source!r}{more}: every processor would skip "
+        "it (unknown_source); fix the event, declare the source under 'sources:' to test "
+        "that it routes nothing, or expect reason: unknown_source"
+    )
+
+
 def _load_case(
     path: Path,
     doc: PositionedDocument,
@@ -224,6 +248,9 @@ def _load_case(
                 ev = normalize_event(raw, cfg.registry)
         except EventError as exc:
             issues.append(_issue(path, doc, where, f"{label}: invalid event: {exc}"))
+            continue
+        if ev.source not in cfg.registry.sources and not _states(case, "unknown_source"):
+            issues.append(_issue(path, doc, where, _unknown_source(label, ev.source, cfg)))
             continue
         own = ev.game_date or ev.end_date
         as_of = case.as_of or file_as_of or own
