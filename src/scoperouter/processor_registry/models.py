@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictFloat, StrictInt, model_validator
+from pydantic import Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from .model_base import (  # re-exported: the format's public names
     DURATION_PATTERN,
@@ -202,6 +202,17 @@ class InputSpec(Strict):
         "{player: [player_team, team_players]}: an event naming a player also reaches his "
         "teammates (an extension of SPEC).",
     )
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_not_empty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and not v:
+            raise ValueError(
+                "'fields: []' names no field: every event listing its changed fields would "
+                "skip this input (irrelevant_fields); list the relevant fields, or remove "
+                "'fields' to run on every change"
+            )
+        return v
 
     @model_validator(mode="after")
     def _fields_xor(self) -> InputSpec:
