@@ -6,7 +6,8 @@ data from the nodes itself, recording the position of every value and of every m
 under its YAML path (``("processors", "x", "inputs", 0, "map")``). On the way it enforces
 what ``yaml.safe_load`` does not:
 
-* duplicate mapping keys are an error at the duplicate's position;
+* duplicate mapping keys are an error at the duplicate's position (``<<`` included: parsers
+  disagree on which of two merge keys wins);
 * only the standard tags (str, int, float, bool, null, map, seq, merge) are accepted --
   ``!!python/...`` and custom tags are errors, nothing is ever instantiated;
 * alias expansion is bounded: the expanded size and depth of every node are computed on the
@@ -388,6 +389,16 @@ class _Builder:
         merges: list[Node] = []
         for k, v in node.value:
             if isinstance(k, ScalarNode) and k.tag == _MERGE:
+                if merges:  # YAML parsers disagree on which one wins: a duplicate key
+                    fm = first["<<"]
+                    raise YamlLoadError(
+                        f"duplicate key '<<' (first defined at line {fm.line + 1}, column "
+                        f"{fm.column + 1}); merge several mappings with one key: <<: [*a, *b]",
+                        _pos(k.start_mark),
+                        path,
+                        code="duplicate_key",
+                    )
+                first["<<"] = k.start_mark
                 merges.append(v)
                 continue
             name = self.key(k, path)
