@@ -259,6 +259,8 @@ class LedgerBook:
         self.changes += 1
 
     def _expire_parked(self, now: float) -> None:
+        # a state change like any other: the driver journals the tick that dropped them, or
+        # a replay would still hold them for an alias stamped before that tick
         parked = self._parked
         while parked:
             mid, (_ref, at) = next(iter(parked.items()))
@@ -266,6 +268,7 @@ class LedgerBook:
                 return
             del parked[mid]
             self.parked_dropped += 1
+            self.changes += 1
 
     def _notice(self, effect: str, e: Entry, at: float) -> None:
         kind = {
