@@ -144,3 +144,22 @@ def test_parked_completions_are_bounded() -> None:
     first, last = b.get("t-1"), b.get("t-2")
     assert first is not None and first.phase == "dispatched"
     assert last is not None and last.phase == "succeeded"
+
+
+@pytest.mark.parametrize("alias_first", [True, False])
+def test_parked_completions_apply_as_if_the_message_id_had_been_recorded(
+    alias_first: bool,
+) -> None:
+    """A run's success, its partial report and the success redelivered, all before the alias: b is re-run as with the alias first."""
+    b = book(retries=1)
+    b.open(trig(), 0.0)
+    if alias_first:
+        b.alias("9001", "t-1", 0.5)
+    success = CompletionRef(outcome="success", message_id="9001", event_id="ce-1")
+    report = CompletionRef(outcome="partial", message_id="9001", missed=("b",), event_id="r-1")
+    for n, ref in enumerate((success, report, success)):  # at-least-once: ce-1 again
+        b.complete(ref, 1.0 + n)
+    b.alias("9001", "t-1", 5.0)
+    e = b.get("t-1")
+    assert e is not None
+    assert (e.phase, e.trigger.entity_ids) == ("backoff", ("b",))

@@ -43,6 +43,7 @@ class Run:
     # a partial run whose change events say success (production's processors) before its
     # report names the missed ids; after the report, only redeliveries
     mixed: bool = False
+    by_message: bool = False  # its messages name the Pub/Sub message id, not the trigger id
     reported: bool = False
     outcomes: dict[str, str] = field(default_factory=dict)  # event id -> the status it says
 
@@ -95,6 +96,7 @@ class Model:
                 outcome = "success"
             run.fate = (outcome, missed if outcome == "partial" else frozenset())
             run.mixed = outcome == "partial" and bool(pick >> 5 & 1)
+            run.by_message = by_message  # all messages of a run name it the same way
             done = {"success": run.scope, "partial": run.scope - missed, "failed": frozenset()}
             self.processed.setdefault(run.trigger_id, set()).update(done[outcome])
         outcome, missed = run.fate
@@ -110,8 +112,8 @@ class Model:
             run.outcomes[eid] = outcome
         ref = CompletionRef(
             outcome=outcome,  # type: ignore[arg-type]
-            trigger_id=None if by_message else run.trigger_id,
-            message_id=run.message_id if by_message else None,
+            trigger_id=None if run.by_message else run.trigger_id,
+            message_id=run.message_id if run.by_message else None,
             missed=tuple(sorted(missed)) if outcome == "partial" else (),
             event_id=eid,
         )

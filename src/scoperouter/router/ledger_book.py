@@ -8,7 +8,8 @@ Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
 
 A completion naming only a message id the book does not know yet is parked, not dropped:
 its processor may have run before the router heard back from its own publish. When that id
-is recorded (:meth:`LedgerBook.alias`) the completion is applied; a parked completion older
+is recorded (:meth:`LedgerBook.alias`) every completion naming it is applied, in the order
+they came (as if the id had been recorded first); a parked completion older
 than :data:`ORPHAN_TTL_S` is dropped, and at most :data:`ORPHAN_MAX` wait (oldest dropped
 first). Parked completions are in the snapshot.
 """
@@ -63,8 +64,12 @@ class LedgerBook:
         # thousands, and a list's membership test and removal walked them all)
         self._open: dict[Key, dict[str, None]] = {}
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
-        # message id -> (completion naming it, when it arrived), oldest first
-        self._parked: dict[str, tuple[CompletionRef, float]] = {}
+        # every parked completion in arrival order: seq -> (message id, completion, when);
+        # and the seqs naming each message id (all of them are applied, in order, when the
+        # id is recorded: as if it had been recorded before they came)
+        self._parked: dict[int, tuple[str, CompletionRef, float]] = {}
+        self._parked_by_id: dict[str, list[int]] = {}
+        self._parked_seq = 0
         self.parked_dropped = 0  # parked completions expired or evicted (only counts up)
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
@@ -111,11 +116,14 @@ class LedgerBook:
         named that id before it was recorded is applied now; returns its entry, if any."""
         self._aliases[message_id] = trigger_id
         self._expire_parked(now)
-        parked = self._parked.pop(message_id, None)
-        if parked is None:
+        seqs = self._parked_by_id.pop(message_id, None)
+        if seqs is None:
             return None
         self.changes += 1
-        entry, _ = self.complete(parked[0], now)
+        entry = None
+        for seq in seqs:
+            _mid, ref, _at = self._parked.pop(seq)
+            entry, _ = self.complete(ref, now)
         return entry
 
     def open(self, trigger: Trigger, now: float) -> Entry:
@@ -251,11 +259,17 @@ class LedgerBook:
     def _park(self, ref: CompletionRef, now: float) -> None:
         assert ref.message_id is not None
         self._expire_parked(now)
-        self._parked.pop(ref.message_id, None)  # a redelivered report moves to the end
-        self._parked[ref.message_id] = (ref, now)
+        mid = ref.message_id
+        seqs = self._parked_by_id.setdefault(mid, [])
+        if ref.event_id is not None and any(
+            self._parked[q][1].event_id == ref.event_id for q in seqs
+        ):
+            return  # a redelivered report: the ledger would ignore it once the first is applied
+        self._parked_seq += 1
+        seqs.append(self._parked_seq)
+        self._parked[self._parked_seq] = (mid, ref, now)
         while len(self._parked) > ORPHAN_MAX:
-            del self._parked[next(iter(self._parked))]
-            self.parked_dropped += 1
+            self._drop_parked(next(iter(self._parked)))
         self.changes += 1
 
     def _expire_parked(self, now: float) -> None:
@@ -263,12 +277,19 @@ class LedgerBook:
         # a replay would still hold them for an alias stamped before that tick
         parked = self._parked
         while parked:
-            mid, (_ref, at) = next(iter(parked.items()))
+            seq, (_mid, _ref, at) = next(iter(parked.items()))
             if now - at <= ORPHAN_TTL_S:
                 return
-            del parked[mid]
-            self.parked_dropped += 1
-            self.changes += 1
+            self._drop_parked(seq)
+
+    def _drop_parked(self, seq: int) -> None:
+        mid, _ref, _at = self._parked.pop(seq)
+        seqs = self._parked_by_id[mid]
+        seqs.remove(seq)
+        if not seqs:
+            del self._parked_by_id[mid]
+        self.parked_dropped += 1
+        self.changes += 1
 
     def _notice(self, effect: str, e: Entry, at: float) -> None:
         kind = {
@@ -304,7 +325,7 @@ class LedgerBook:
             "version": SNAPSHOT_VERSION,
             "entries": [entry_to_json(e) for e in self.entries()],
             "aliases": dict(sorted(self._aliases.items())),
-            "parked": [[m, ref_to_dict(r), at] for m, (r, at) in self._parked.items()],
+            "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.values()],
         }
 
     @classmethod
@@ -316,5 +337,7 @@ class LedgerBook:
             book._put(entry_from_json(item))
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
-            book._parked[str(mid)] = (ref_from_dict(ref), float(at))
+            book._parked_seq += 1
+            book._parked[book._parked_seq] = (str(mid), ref_from_dict(ref), float(at))
+            book._parked_by_id.setdefault(str(mid), []).append(book._parked_seq)
         return book
