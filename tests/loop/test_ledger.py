@@ -185,6 +185,25 @@ def test_partial_report_after_the_runs_success_event_reruns_the_missed_ids(
     assert again is not None and again.phase == "dispatched" and again.attempt == 2
 
 
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_late_report_of_an_earlier_run_reopens_without_a_dead_letter(retries: int) -> None:
+    """A closed trigger reopened by a late partial report re-runs the ids; it is never dead-lettered for it."""
+    b = book(retries=retries)
+    b.open(trig(), 0.0)
+    b.complete(
+        CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="r1"), 1.0
+    )
+    (rerun,) = b.due(100.0)
+    assert rerun.trigger.entity_ids == ("b",)
+    b.complete(CompletionRef(outcome="success", trigger_id="t-1", event_id="r2"), 101.0)
+    # another message of run 1, late, naming the same missed id (it says nothing of run 2)
+    b.complete(
+        CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="r1-ev"), 102.0
+    )
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff", e.phase
+
+
 @pytest.mark.parametrize(
     ("ref", "found"),
     [

@@ -103,12 +103,16 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     # a run whose change events said success (closing it) and whose own report names ids it
     # missed: those ids are stale, so they are re-run -- a late partial of an earlier
     # attempt does the same (processing more, never missing them)
-    ("succeeded", "partial_missed"): Transition(
-        "backoff", "rerun_missed", "a later report naming missed ids reopens it: re-run them"
-    ),
-    ("succeeded", "partial_missed_last"): Transition(
-        "dead", "dead_letter", "missed ids again after its re-runs: dead letter"
-    ),
+    # never a dead letter from here: reports name no attempt, so a late message of an
+    # earlier run (its ids since processed by a re-run) looks the same -- an extra re-run is
+    # safe, a dead letter for ids already processed is a false alarm; each report reopens
+    # once (its event id is kept), so this ends
+    **{
+        ("succeeded", inp): Transition(
+            "backoff", "rerun_missed", "a later report naming missed ids reopens it: re-run them"
+        )
+        for inp in ("partial_missed", "partial_missed_last")
+    },
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
         for inp in _FAILURES
