@@ -93,6 +93,17 @@ def _day(raw: Mapping[str, Any], date_field: str) -> date | None:
     return None
 
 
+def missed_entities(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids a partial run did not process (``missed_entities``, top level or in
+    ``metadata``), sorted, once each."""
+    meta = raw.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    missed_raw = raw.get("missed_entities", meta.get("missed_entities"))
+    if not isinstance(missed_raw, list):
+        return ()
+    return tuple(sorted({str(x) for x in missed_raw if isinstance(x, str | int)}))
+
+
 def completion_ref(
     raw: Mapping[str, Any],
     *,
@@ -117,10 +128,7 @@ def completion_ref(
         proc = processor_of_class.get(proc, proc)
     if tid is None and mid is None and proc is None:
         return None
-    missed_raw = raw.get("missed_entities", meta.get("missed_entities"))
-    missed: tuple[str, ...] = ()
-    if isinstance(missed_raw, list):
-        missed = tuple(sorted({str(x) for x in missed_raw if isinstance(x, str | int)}))
+    missed = missed_entities(raw)
     err = raw.get("error_message")
     return CompletionRef(
         outcome=outcome,

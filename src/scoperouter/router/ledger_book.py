@@ -260,17 +260,20 @@ class LedgerBook:
         assert ref.message_id is not None
         self._expire_parked(now)
         mid = ref.message_id
-        seqs = self._parked_by_id.setdefault(mid, [])
+        seqs = self._parked_by_id.get(mid, ())
         if ref.event_id is not None and any(
             self._parked[q][1].event_id == ref.event_id for q in seqs
         ):
             return  # a redelivered report: the ledger would ignore it once the first is applied
-        self._parked_seq += 1
-        seqs.append(self._parked_seq)
-        self._parked[self._parked_seq] = (mid, ref, now)
+        self._push_parked(mid, ref, now)
         while len(self._parked) > ORPHAN_MAX:
             self._drop_parked(next(iter(self._parked)))
         self.changes += 1
+
+    def _push_parked(self, mid: str, ref: CompletionRef, at: float) -> None:
+        self._parked_seq += 1
+        self._parked[self._parked_seq] = (mid, ref, at)
+        self._parked_by_id.setdefault(mid, []).append(self._parked_seq)
 
     def _expire_parked(self, now: float) -> None:
         # a state change like any other: the driver journals the tick that dropped them, or
@@ -337,7 +340,5 @@ class LedgerBook:
             book._put(entry_from_json(item))
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
-            book._parked_seq += 1
-            book._parked[book._parked_seq] = (str(mid), ref_from_dict(ref), float(at))
-            book._parked_by_id.setdefault(str(mid), []).append(book._parked_seq)
+            book._push_parked(str(mid), ref_from_dict(ref), float(at))
         return book

@@ -23,6 +23,7 @@ from scoperouter.router.completion_ref import (
     CompletionRef,
     completion_ref,
     is_report_only,
+    missed_entities,
     ref_to_dict,
 )
 from scoperouter.runtime.loop_store import FileLoopState, Requests
@@ -86,18 +87,11 @@ def completion_of(
         # the SDK's CompletionPublisher names the run in a Pub/Sub attribute; a partial
         # run's change events name the ids it missed (re-run them, whichever of the run's
         # messages arrives first)
-        named = (
-            completion_ref(
-                {**raw, "trigger_id": inbound.trigger_id}, date_field=registry.date_field
-            )
-            if raw is not None
-            else None
-        )
         return CompletionRef(
             outcome=ev.status,
             trigger_id=inbound.trigger_id,
             event_id=ev.event_id,
-            missed=named.missed if named is not None else (),
+            missed=missed_entities(raw) if raw is not None else (),
         )
     if ref is None:
         return None
