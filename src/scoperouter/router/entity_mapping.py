@@ -4,6 +4,7 @@ Invariant: every id an event names under a mapped type is followed along every p
 that type -- the normal one (identity, ``map`` or the single relation) and the input's
 ``also_map`` path -- on the event's date, and one id that reaches nothing at any hop makes
 the result empty (``empty_mapping``, the full date): processing less never loses an update.
+The planner also follows the paths on a lookback's later dates (its ``_add_later_rosters``).
 """
 
 from __future__ import annotations

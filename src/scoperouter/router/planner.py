@@ -16,6 +16,10 @@ Readings of the contract (also in the docs):
   also followed along it (same date, same ``empty_mapping`` rule) and the result is united
   with the normal mapping's; ``max_entities`` counts the union
   (:mod:`scoperouter.router.entity_mapping`).
+* Later dates (an extension of SPEC, whose hops use the event's date): an entity-scope
+  decision whose lookback reaches later dates also maps the event's ids on each of them,
+  id by id, and adds what they reach (whoever joins a team later reads its earlier rows);
+  a later date that does not know an id adds nothing, never ``empty_mapping``.
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
 * ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
   every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
@@ -54,7 +58,7 @@ from scoperouter.processor_registry.relations import (
     occurring_on,
 )
 from scoperouter.router.decisions import Decision, Reason
-from scoperouter.router.entity_mapping import map_ids, resolve_keys
+from scoperouter.router.entity_mapping import Path_, map_ids, resolve_keys
 
 _NO_DATES: tuple[date, ...] = ()
 
@@ -309,6 +313,8 @@ class Planner:
                     "empty_mapping",
                 )
             mapped.update(got[0])
+        if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
+            self._add_later_rosters(inp, relations, resolved, d, as_of, limit, mapped)
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor,
@@ -328,6 +334,31 @@ class Planner:
                 "reason": "entity_scope",
             },
         )
+
+    def _add_later_rosters(
+        self,
+        inp: _Input,
+        relations: RelationStore,
+        resolved: list[tuple[str, Path_, tuple[str, ...]]],
+        d: date,
+        as_of: date,
+        limit: int | None,
+        mapped: set[str],
+    ) -> None:
+        """Add to ``mapped`` what the event's ids reach on each later date of the
+        decision (its lookback, from the ids mapped on ``d``): whoever joins a team after
+        the event's date still reads its rows on those dates. A later date whose rows know
+        an id nothing adds nothing (the event's date already decided ``empty_mapping``)."""
+        later = self._entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
+        for on in later:
+            if on == d:
+                continue
+            for _key, path, ids in resolved:
+                if path:  # id by id: one id unknown on that date hides no other id's team
+                    for x in ids:
+                        mapped.update(map_ids(relations, path, on, (x,), limit)[0])
+            if len(mapped) > inp.max_entities:
+                return
 
     # ------------------------------------------------------------------ dates
     def _known_ids(

@@ -1,0 +1,136 @@
+"""An entity-scope decision that reaches later dates (a lookback) also maps the event's ids
+on each of those dates, united with the event date's mapping: a player who joins the team
+after the event's date is reached (production reads the roster of the later date,
+data_processors/analytics/upcoming_player_game_context/team_context.py:735-747, and that
+team's box-score rows, :770-772); a later date whose rows do not know an id adds nothing
+and never turns the decision into a full date.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from planner_support import NBA_RELATIONS, D, event, registry_from, relations_for
+
+from scoperouter.router.planner import plan
+
+AS_OF = D + timedelta(days=10)
+D1, D2, D5 = (D + timedelta(days=n) for n in (1, 2, 5))
+
+
+def _reg(lookback: dict[str, Any] | None, max_entities: int = 10) -> Any:
+    proc: dict[str, Any] = {
+        "phase": 3,
+        "granularity": "player",
+        "inputs": [{"source": "raw.box", "also_map": {"player": ["player_team", "team_players"]}}],
+        "max_entities": max_entities,
+    }
+    if lookback is not None:
+        proc["lookback"] = lookback
+    return registry_from({"version": 1, **NBA_RELATIONS, "processors": {"ctx": proc}})
+
+
+ROWS: dict[str, list[tuple[date | None, str, str]]] = {
+    "team_players": [
+        (D, "T1", "p1"),
+        (D, "T1", "p2"),
+        (D, "T2", "p4"),
+        (D1, "T1", "p1"),
+        (D1, "T1", "p2"),
+        (D1, "T1", "p9"),  # p9 joins T1 the day after D
+        (D1, "T2", "p4"),
+        (D5, "T1", "p1"),
+        (D5, "T1", "p7"),  # p7 joins T1 five days after D; p2 has left
+        # D2: no roster rows at all (relation data not loaded for that date)
+    ],
+    "game_teams": [],
+    "player_games": [(D, "p1", "G1"), (D2, "p1", "G2"), (D5, "p1", "G5")],
+}
+
+CASES = [
+    # (name, lookback, max_entities, event date, event's players, expected (reason, scope, ids))
+    (
+        "no_lookback_event_date_only",
+        None,
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2")),
+    ),
+    (
+        "days_lookback_reaches_later_joiners",
+        {"days": 5},
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
+    ),
+    (
+        "days_lookback_short_of_d5",
+        {"days": 1},
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p9")),
+    ),
+    (
+        # p1's next games are D2 and D5; D1 has no player_games row at all, so it counts
+        # as a possible game date (the planner's missing-via rule) and its roster too
+        "games_lookback_reaches_later_joiners",
+        {"games": 2, "via": "player_games"},
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
+    ),
+    (
+        "later_joiners_count_toward_max_entities",
+        {"days": 5},
+        3,
+        D,
+        ["p1"],
+        ("fallback_threshold", "date", None),
+    ),
+    (
+        # p4 has no roster row on D5: p1's team on D5 is still reached
+        "an_unknown_id_on_a_later_date_hides_no_other",
+        {"days": 5},
+        10,
+        D,
+        ["p1", "p4"],
+        ("entity_scope", "entities", ("p1", "p2", "p4", "p7", "p9")),
+    ),
+    (
+        "event_on_as_of_has_no_later_dates",
+        {"days": 5},
+        10,
+        AS_OF,
+        ["p1"],
+        ("empty_mapping", "date", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "lookback", "max_entities", "day", "players", "expected"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_later_rosters(
+    name: str,
+    lookback: dict[str, Any] | None,
+    max_entities: int,
+    day: date,
+    players: list[str],
+    expected: tuple[str, str, tuple[str, ...] | None],
+) -> None:
+    """Each later date of the decision adds the ids its own relation rows reach."""
+    reg = _reg(lookback, max_entities)
+    rel = relations_for(reg, ROWS)
+    ev = event(
+        reg, source="raw.box", game_date=day.isoformat(), affected_entities={"players": players}
+    )
+    (dec,) = plan(reg, rel, ev, AS_OF)
+    assert (dec.reason, dec.scope, dec.entity_ids) == expected
