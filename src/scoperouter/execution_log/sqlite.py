@@ -30,7 +30,14 @@ reads a folded row back as the two rows it stands for.
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush deletes older rows of all three tables (a rowid range found by bisection --
 rows are appended in time order -- so no time index is needed), and SQLite reuses the
-freed pages: the file's size stays flat under a steady stream. A folded row whose decision
+freed pages: the file's size stays flat under a steady stream. A pass is bounded as the
+state store's housekeeping is: one transaction deleting at most ``prune_limit``
+(:data:`~scoperouter.state.model.PRUNE_LIMIT`) rows a table, so it holds the log's write
+lock -- and the log thread, whose bounded queue backpressures ingest -- for a bounded time
+however much is past the cutoff (after an outage, a lowered retention). A pass that stops
+at a limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the next one at the first
+write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S` later, until nothing older
+than the cutoff is left. A folded row whose decision
 is older than the cutoff but whose outcome is not becomes the dispatch row it stands for
 (what is pruned does not depend on whether an outcome was folded: :mod:`.sqlite_retention`).
 """
@@ -67,10 +74,12 @@ from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.execution_log.sqlite_retention import (
     _PRUNED,
     _last_rowid_before,
+    _pass_end,
     _unfold_newer_outcomes,
 )
 from scoperouter.execution_log.sqlite_schema import _DISPATCH_KEY, SCHEMA, SCHEMA_VERSION, _migrate
 from scoperouter.messages.models import Trigger
+from scoperouter.state.model import CATCH_UP_PAUSE_S, PRUNE_LIMIT
 
 _UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
@@ -188,7 +197,8 @@ class SqliteExecutionLog(RowExecutionLog):
     ``flush_interval_s`` seconds, whichever comes first, and on :meth:`flush`): at the
     daemon's rates a flush a second, whose random keys (the events' primary key) share
     their index pages -- 2,000-row flushes dirtied most pages several times a second.
-    ``retention_s`` (None: keep everything) prunes older rows (see the module doc)."""
+    ``retention_s`` (None: keep everything) prunes older rows, at most ``prune_limit`` a
+    table and pass (see the module doc)."""
 
     def __init__(
         self,
@@ -198,6 +208,7 @@ class SqliteExecutionLog(RowExecutionLog):
         flush_interval_s: float = 1.0,
         retention_s: float | None = None,
         prune_interval_s: float | None = None,
+        prune_limit: int = PRUNE_LIMIT,
     ) -> None:
         super().__init__()
         self.retention_s = retention_s if retention_s else None
@@ -206,7 +217,9 @@ class SqliteExecutionLog(RowExecutionLog):
             if prune_interval_s is not None
             else max(1.0, min(60.0, (retention_s or 240.0) / 4))
         )
+        self.prune_limit = prune_limit
         self.pruned = 0  # rows deleted by retention
+        self.prune_more = False  # the last pass stopped at its limit: rows past the cutoff left
         self._last_prune = 0.0
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,12 +303,15 @@ class SqliteExecutionLog(RowExecutionLog):
             time.monotonic() - self._last_flush >= self.flush_interval_s
         ):
             self.flush()
+        elif self.prune_more:  # catching up: the next pass need not wait for a flush
+            self._maybe_prune()
 
     def flush(self) -> None:
         with self._lock:
             conn = self._conn
             self._last_flush = time.monotonic()
             if conn is None or not (self._pending() or self._links):
+                self._maybe_prune()  # an idle log still prunes
                 return
             decisions, log, events = self._decisions, self._log, self._events
             comps, links, fill = self._completions, self._links, self._fill
@@ -336,38 +352,53 @@ class SqliteExecutionLog(RowExecutionLog):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            if self.retention_s and self._last_flush - self._last_prune >= self.prune_interval_s:
-                self.prune()
+            self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        """A retention pass if one is due: ``prune_interval_s`` after the last pass, or
+        :data:`CATCH_UP_PAUSE_S` after one that stopped at its limit."""
+        if self.retention_s and time.monotonic() - self._last_prune >= (
+            CATCH_UP_PAUSE_S if self.prune_more else self.prune_interval_s
+        ):
+            self.prune()
 
     def prune(self, now: float | None = None) -> int:
-        """Delete rows older than the retention (``now``: epoch seconds, default the clock).
-        Returns how many rows went."""
+        """One retention pass: delete rows older than the retention (``now``: epoch seconds,
+        default the clock), at most ``prune_limit`` a table, in one transaction. Returns how
+        many rows went; :attr:`prune_more` is set when a table's pass stopped at its limit
+        (rows older than the cutoff are left for the next pass)."""
         if not self.retention_s:
             return 0
         with self._lock:
             conn = self._conn
-            self._last_prune = time.monotonic()
             if conn is None:
                 return 0
             t = (time.time() if now is None else now) - self.retention_s
             cutoff = iso(datetime.fromtimestamp(t, UTC))
             assert cutoff is not None
-            n = 0
+            n, more = 0, False
+            self.prune_more = False  # a failed pass is retried prune_interval_s later
             conn.execute("BEGIN")
             try:
                 for table, col in _PRUNED:
-                    last = _last_rowid_before(conn, table, col, cutoff)
-                    if last is not None and table == LOG_TABLE:
-                        _unfold_newer_outcomes(conn, last, cutoff)
-                    if last is not None:
-                        n += conn.execute(
-                            f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
-                            (last, cutoff),
-                        ).rowcount
+                    last = _last_rowid_before(conn, table, col, cutoff, self.prune_limit)
+                    if last is None:
+                        continue
+                    end, short = _pass_end(conn, table, col, last, cutoff, self.prune_limit)
+                    more = more or short
+                    if table == LOG_TABLE:
+                        _unfold_newer_outcomes(conn, end, cutoff)
+                    n += conn.execute(
+                        f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
+                        (end, cutoff),
+                    ).rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._last_prune = time.monotonic()
+            self.prune_more = more
             self.pruned += n
             return n
 

@@ -1,11 +1,15 @@
 """What the SQLite log's retention deletes and how it finds it, without a time index:
 rows are appended in time order, so the rows older than the cutoff are a rowid range found
-by bisection (:func:`_last_rowid_before`); the flush's :meth:`.sqlite.SqliteExecutionLog.prune`
-deletes that range.
+by bisection (:func:`_last_rowid_before`); :meth:`.sqlite.SqliteExecutionLog.prune` deletes
+that range a bounded part at a time (:func:`_pass_end`: at most
+:data:`~scoperouter.state.model.PRUNE_LIMIT` rows a table and pass, as the state store's
+housekeeping).
 
-Invariant: what is pruned does not depend on whether an outcome was folded into its decision
-row: before the log's range goes, a folded row whose outcome is not older than the cutoff
-becomes the dispatch row it stands for (:func:`_unfold_newer_outcomes`).
+Invariants: what is pruned does not depend on whether an outcome was folded into its
+decision row: before a part of the log's range goes, a folded row in it whose outcome is
+not older than the cutoff becomes the dispatch row it stands for
+(:func:`_unfold_newer_outcomes`); and what a bounded pass leaves of the range is the next
+pass's (its rows are still older than the cutoff).
 """
 
 from __future__ import annotations
@@ -23,17 +27,23 @@ _PRUNED = (
 )
 
 
-def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: str) -> int | None:
+def _last_rowid_before(
+    conn: sqlite3.Connection, table: str, col: str, cutoff: str, scan: int
+) -> int | None:
     """The largest rowid whose row (or next row) is older than ``cutoff``, by bisection over
-    rowids (rows are appended in time order; stragglers are filtered by the DELETE)."""
-    lo_hi = conn.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {table}").fetchone()
-    if lo_hi[0] is None:
+    rowids (rows are appended in time order; stragglers are filtered by the DELETE). It
+    starts at the first of the table's first ``scan`` rows that is older: the rows a pass
+    left at the start are newer than its cutoff (an unfolded row's time is its outcome's)
+    and would hide the older rows after them until they age."""
+    first = conn.execute(
+        f"SELECT r FROM (SELECT rowid AS r, {col} AS t FROM {table} ORDER BY rowid LIMIT ?) "
+        "WHERE t < ? ORDER BY r LIMIT 1",
+        (max(1, scan), cutoff),
+    ).fetchone()
+    if first is None:
         return None
-    lo, hi = int(lo_hi[0]), int(lo_hi[1])
+    lo, hi = int(first[0]), int(conn.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()[0])
     q = f"SELECT {col} FROM {table} WHERE rowid >= ? AND {col} IS NOT NULL ORDER BY rowid LIMIT 1"
-    first = conn.execute(q, (lo,)).fetchone()
-    if first is None or first[0] >= cutoff:
-        return None
     while lo < hi:  # invariant: the first timed row at/after lo is older than cutoff
         mid = (lo + hi + 1) // 2
         row = conn.execute(q, (mid,)).fetchone()
@@ -42,6 +52,26 @@ def _last_rowid_before(conn: sqlite3.Connection, table: str, col: str, cutoff: s
         else:
             hi = mid - 1
     return lo
+
+
+_NTH_OLDER = (
+    "SELECT rowid FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?) "
+    "ORDER BY rowid LIMIT 1 OFFSET ?"
+)
+
+
+def _pass_end(
+    conn: sqlite3.Connection, table: str, col: str, last: int, cutoff: str, limit: int
+) -> tuple[int, bool]:
+    """The rowid up to which one pass goes in the range up to ``last`` of ``table``'s rows
+    older than ``cutoff``: that of the ``limit``-th such row (at least 1), or ``last``; and
+    whether the pass stops short of ``last`` (rows past the cutoff are left)."""
+    row = conn.execute(
+        _NTH_OLDER.format(table=table, col=col), (last, cutoff, max(1, limit) - 1)
+    ).fetchone()
+    if row is None or row[0] >= last:
+        return last, False
+    return int(row[0]), True
 
 
 # a folded row whose decision is older than the cutoff and whose outcome (its trigger's

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
+from scoperouter.state.model import CATCH_UP_PAUSE_S as CATCH_UP_PAUSE_S
 from scoperouter.state.model import PRUNE_LIMIT
-
-CATCH_UP_PAUSE_S = 0.05  # between passes while a backlog past a horizon is pruned
 
 
 def prune(

@@ -296,6 +296,10 @@ past a horizon (after an outage, a lowered retention, a burst a day ago) goes ov
 passes of bounded length, not in one long statement; what a pass leaves is the next
 pass's (nothing is lost: the rows are still past their horizon)."""
 
+CATCH_UP_PAUSE_S = 0.05
+"""The pause between prune passes while a backlog past a horizon is pruned (a pass that
+reached :data:`PRUNE_LIMIT`): the writers' transactions are queued in between."""
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)
