@@ -246,3 +246,33 @@ def test_tab_indentation_gets_a_hint() -> None:
     """A tab used to indent is named as such."""
     r = check_config_bytes(BASE.replace("    phase: 3", "\tphase: 3"), with_relations=False)
     assert "indented with a tab" in r.errors[0].message and r.errors[0].line == 5
+
+
+@pytest.mark.parametrize(
+    ("strict", "ignore", "code", "summary"),
+    [
+        ((), (), 0, "valid (1 processors, 0 relations, 1 warning, 1 silenced)"),
+        (("--strict",), (), 1, "strict mode fails on 1 warning (1 processors, 0 relations, 1 silenced)"),
+        ((), ("--ignore", "unmapped_input"), 0,
+         "valid (1 processors, 0 relations, 0 warnings, 2 silenced)"),
+        (("--strict",), ("--ignore", "unmapped_input"), 0,
+         "valid (1 processors, 0 relations, 0 warnings, 2 silenced)"),
+    ],
+)  # fmt: skip
+def test_validate_summary_says_what_the_exit_code_does(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    strict: tuple[str, ...],
+    ignore: tuple[str, ...],
+    code: int,
+    summary: str,
+) -> None:
+    """A file's summary line says valid only when validate passes it: with --strict and
+    warnings it says strict mode fails on them (the exit code was 1 under "valid")."""
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(
+        WARNED.format(box_comment="", topic_comment="  # scoperouter: ignore[env_unset]", extra=""),
+        encoding="utf-8",
+    )
+    assert main(["validate", str(cfg), "--no-relation-data", *strict, *ignore]) == code
+    assert capsys.readouterr().out == f"{cfg}: {summary}\n"

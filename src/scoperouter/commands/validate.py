@@ -2,7 +2,8 @@
 
 Schema and semantic checks of one or more registries (default ``./routes.yaml``). Each
 finding is printed to stderr as ``FILE:LINE:COL: error|warning: PATH: message``; a summary
-line per file goes to stdout. ``--json`` prints one object to stdout instead:
+line per file goes to stdout: ``valid (...)``, ``invalid (...)``, or with ``--strict`` and
+warnings ``strict mode fails on N warnings (...)`` -- "valid" only for a file that passes. ``--json`` prints one object to stdout instead:
 ``{"valid": bool, "errors": [...], "warnings": [...]}`` where every issue has ``file``,
 ``line``, ``column``, ``path``, ``severity``, ``code`` and ``message``.
 
@@ -94,15 +95,16 @@ def run(args: argparse.Namespace) -> int:
         for issue in r.issues:
             print(issue.format(), file=sys.stderr)
         n_err, n_warn = len(r.errors), len(r.warnings)
-        warned = f"{n_warn} warning{'s' * (n_warn != 1)}" + (
-            f", {len(r.silenced)} silenced" if r.silenced else ""
-        )
+        warnings_n = f"{n_warn} warning{'s' * (n_warn != 1)}"
+        silenced = f", {len(r.silenced)} silenced" if r.silenced else ""
+        warned = warnings_n + silenced
         if r.valid and r.config is not None:
             reg = r.config.registry
-            print(
-                f"{r.file}: valid ({len(reg.processors)} processors, {len(reg.relations)} "
-                f"relations, {warned})"
-            )
+            sizes = f"{len(reg.processors)} processors, {len(reg.relations)} relations"
+            if args.strict and n_warn:  # exits 1: never "valid"
+                print(f"{r.file}: strict mode fails on {warnings_n} ({sizes}{silenced})")
+            else:
+                print(f"{r.file}: valid ({sizes}, {warned})")
         else:
             print(f"{r.file}: invalid ({n_err} error{'s' * (n_err != 1)}, {warned})")
     return 0 if valid else 1
