@@ -1,0 +1,96 @@
+"""The values of the template language (:mod:`.template`): JSON kinds, the static
+:class:`Type` of a compiled :class:`Node`, and the errors of compiling and rendering.
+
+Invariant: a node's :class:`Type` covers every value its ``render`` may return (``ABSENT``:
+it may be left out, rendered as :data:`_ABSENT_VALUE`), and its ``values``, when known, are
+every string it may be: what the compiler's checks (comparisons, ``$lookup`` coverage)
+rely on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# JSON kinds a value may have; ABSENT marks "may be left out" ($if without else).
+STRING, NUMBER, BOOLEAN, ARRAY, OBJECT, NULL, ABSENT = (
+    "string", "number", "boolean", "array", "object", "null", "absent",
+)  # fmt: skip
+ANY = frozenset({STRING, NUMBER, BOOLEAN, ARRAY, OBJECT, NULL})
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Type:
+    """What a template may evaluate to: JSON kinds, and the known string values if finite."""
+
+    kinds: frozenset[str]
+    values: frozenset[str] | None = None
+
+    def only(self, *kinds: str) -> bool:
+        return self.kinds <= frozenset(kinds)
+
+    def describe(self) -> str:
+        return "|".join(sorted(self.kinds))
+
+
+def T(*kinds: str, values: frozenset[str] | None = None) -> Type:
+    return Type(frozenset(kinds), values)
+
+
+@dataclass(frozen=True)
+class TemplateIssue:
+    """One error inside a template; ``path`` is relative to the template's root."""
+
+    path: Path
+    message: str
+
+
+class TemplateError(ValueError):
+    def __init__(self, issues: list[TemplateIssue]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(f"{'/'.join(map(str, i.path))}: {i.message}" for i in issues))
+
+
+class RenderError(ValueError):
+    """A template could not be rendered for this input (a ``$lookup`` miss, a ``$join``
+    item holding the separator)."""
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT_VALUE = _Absent()
+
+
+@dataclass(frozen=True)
+class Node:
+    """A compiled template node; ``render`` maps the input object to JSON."""
+
+    type: Type
+    render: Callable[[Mapping[str, Any]], Any] = field(compare=False)
+    ref: str | None = None  # the field name when the node is a plain reference
+    literal: Any = None  # the value when the node is a constant
+    is_literal: bool = False
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int | float):
+        return NUMBER
+    if isinstance(value, str):
+        return STRING
+    if isinstance(value, list | tuple):
+        return ARRAY
+    return OBJECT
+
+
+def _const(value: Any) -> Node:
+    values = frozenset({value}) if isinstance(value, str) else None
+    return Node(T(_kind_of(value), values=values), lambda _o: value, literal=value, is_literal=True)
