@@ -129,7 +129,7 @@ M = [
     ),
     (
         "table row changed (union past max)",
-        R + "window_state.py",
+        R + "window_rules.py",
         """("entities", "entities_past_max"): Transition(
         "date", "to_threshold",""",
         """("entities", "entities_past_max"): Transition(

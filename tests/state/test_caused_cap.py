@@ -18,7 +18,7 @@ from scoperouter.router.window_state import CAUSED_BY_CAP, EventIds
 from scoperouter.state.merge import add_cause, union_causes
 
 merge_mod = importlib.import_module("scoperouter.state.merge")  # the package exports merge()
-window_mod = importlib.import_module("scoperouter.router.window_state")
+window_mod = importlib.import_module("scoperouter.router.event_ids")  # EventIds' cap
 T0 = 1_700_000_000.0
 SMALL_CAP = 4
 IDS = st.text(alphabet="abcdeé", min_size=1, max_size=3)

@@ -1,0 +1,87 @@
+"""A window's ``caused_by``: the event ids that entered it, as an immutable capped set.
+
+Invariant: an :class:`EventIds` never changes (:meth:`EventIds.add` returns a new one
+sharing its tail); it keeps at most :data:`CAUSED_BY_CAP` ids, the smallest, as the stores
+keep them (:func:`scoperouter.state.merge.add_cause`), and :attr:`EventIds.more` counts the
+ids it dropped, so replay and ``serve`` list the same ``caused_by``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+CAUSED_BY_CAP = 1000
+"""Most event ids a window (and its trigger's ``caused_by``) lists; later ones are only
+counted (``caused_by_more``): a hot window's trigger stays small."""
+
+
+class EventIds:
+    """An immutable set of event ids with O(1) :meth:`add` (a window's ``caused_by``).
+
+    A hot window merges thousands of events; copying a frozenset per merge would make that
+    quadratic, so the ids are a persistent chain (each :meth:`add` shares its tail) and
+    become a frozenset only when read (:meth:`frozen`, cached per node). At most
+    :data:`CAUSED_BY_CAP` ids are kept, the smallest, as the stores keep them
+    (:func:`scoperouter.state.merge.add_cause`: an add past the cap is O(cap) there and here,
+    so replay and ``serve`` list the same ``caused_by``); :attr:`more` counts the rest."""
+
+    __slots__ = ("_frozen", "_head", "_n", "_tail", "more")
+
+    def __init__(self, ids: Iterable[str] = (), more: int = 0) -> None:
+        self._head: str | None = None
+        self._tail: EventIds | None = None
+        kept = sorted(set(ids))
+        self._frozen: frozenset[str] | None = frozenset(kept[:CAUSED_BY_CAP])
+        self._n = len(self._frozen)
+        self.more: int = more + max(0, len(kept) - CAUSED_BY_CAP)
+
+    def add(self, event_id: str) -> EventIds:
+        node = EventIds.__new__(EventIds)
+        node._tail, node._frozen = self, None
+        if self._n >= CAUSED_BY_CAP:  # full: keep the smallest ids (as state.merge.add_cause)
+            ids = self.frozen()  # a smaller newcomer takes the largest id's place
+            node._head, node._n, node.more = None, self._n, self.more + 1
+            if event_id in ids:
+                node.more = self.more
+            elif event_id < (top := max(ids)):
+                node._tail, node._frozen = None, ids.difference((top,)).union((event_id,))
+        else:
+            node._head, node._n, node.more = event_id, self._n + 1, self.more
+        return node
+
+    def frozen(self) -> frozenset[str]:
+        """The ids as a frozenset (computed once per node)."""
+        if self._frozen is not None:
+            return self._frozen
+        heads: list[str] = []
+        node: EventIds | None = self
+        while node is not None and node._frozen is None:
+            if node._head is not None:
+                heads.append(node._head)
+            node = node._tail
+        base = node._frozen if node is not None and node._frozen is not None else frozenset()
+        self._frozen = base.union(heads)
+        return self._frozen
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.frozen()))
+
+    def __len__(self) -> int:
+        return len(self.frozen())
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self.frozen()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventIds):
+            return self.frozen() == other.frozen() and self.more == other.more
+        if isinstance(other, frozenset | set):
+            return self.frozen() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.frozen())
+
+    def __repr__(self) -> str:
+        more = f", more={self.more}" if self.more else ""
+        return f"EventIds({sorted(self.frozen())!r}{more})"
