@@ -10,7 +10,6 @@ before that re-dispatches the trigger (at-least-once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import operator
 import random
@@ -77,20 +76,30 @@ class Outcomes:
         if self.on_task_failed is not None:
             task.add_done_callback(self.on_task_failed)
 
-    def _expired(self, trigger_id: str, processor: str, attempts: int, body: str) -> None:
-        """A parked row passed its retry horizon (already dead in the store)."""
+    def _expired(
+        self, trigger_id: str, processor: str, attempts: int, body: str, created: float
+    ) -> None:
+        """A parked row passed its retry horizon (already dead in the store): its outcome
+        reaches the metrics, the log, the execution log and the dead-letter topic as a
+        delivery's dead letter does (:meth:`_dead`)."""
         self.metrics.dead_lettered.labels("trigger", "retry_horizon").inc()
         logger.error(
             "trigger dead-lettered",
             extra={"trigger_id": trigger_id, "processor": processor, "attempts": attempts,
                    "reason": "retry_horizon", "error": backlog.HORIZON_DETAIL},
         )  # fmt: skip
-        with contextlib.suppress(ValueError):
+        try:
             trig = Trigger.model_validate_json(body)
-            self.publish_dead_letter(
-                {"kind": "trigger", "reason": "retry_horizon",
-                 "detail": backlog.HORIZON_DETAIL, "trigger": trigger_json(trig)}
-            )  # fmt: skip
+        except ValueError:  # unreadable here: its dead letter in the store keeps the body
+            return
+        now = self.clock()
+        fired_ts = trig.fired_at.timestamp() if trig.fired_at else created
+        detail = backlog.HORIZON_DETAIL
+        self.log.dispatch(trig, "dead_letter", attempts, max(0.0, now - fired_ts), now, detail)
+        self.publish_dead_letter(
+            {"kind": "trigger", "reason": "retry_horizon", "detail": detail,
+             "trigger": trigger_json(trig)}
+        )  # fmt: skip
 
     def _unreadable(
         self, row_id: int, trigger_id: str, attempts: int, body: str, exc: Exception

@@ -303,7 +303,7 @@ class Dispatcher(Outcomes):
         lane = self.lane(pg.processor)
         lane.take_page(pg)
         for r in pg.expired:
-            self._expired(r.trigger_id, r.processor, r.attempts, r.body)
+            self._expired(r.trigger_id, r.processor, r.attempts, r.body, r.created_at)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
             lane.last_expire = float("-inf")  # a full sweep: the next one right away
         self._drain(lane)
