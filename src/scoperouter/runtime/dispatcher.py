@@ -302,6 +302,11 @@ class Dispatcher(Outcomes):
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
         lane.take_page(pg)
+        if lane.buffer and lane.breaker.state == "open":
+            # the circuit opened while the page was out (_park gave back what the lane held
+            # then): the page's rows wait in the store too, within the horizon sweep's reach
+            # and, on a state store, not leased here until the probe
+            self._park(lane)
         for r in pg.expired:
             self._expired(r.trigger_id, r.processor, r.attempts, r.body, r.created_at)
         if len(pg.expired) >= backlog.EXPIRE_PAGE:

@@ -30,6 +30,7 @@ PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no s
 #   fired, slots busy, nothing due, room    -                   -             - (row buffered)
 #   fired otherwise, rows_waiting           True (rows_left)    -             fresh = True
 #   breaker opens (_park gives buffer back) True (rows_left)    -             fresh = True
+#   page answers while breaker open (_park) True (rows_left)    -             fresh = True
 #   breaker closes (Redrive mark)           True (rows_left)    -             fresh = True
 #   attempt failed, due again at t          -                   min(., t)     local_due min(., t)
 #   request that asks rows                  -                   -             reset
