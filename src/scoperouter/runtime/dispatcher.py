@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import operator
 import random
@@ -34,7 +35,7 @@ from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Alias, MarkQueue, Release
+from scoperouter.runtime.marks import Alias, Mark, MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
@@ -284,8 +285,13 @@ class Dispatcher(Outcomes):
                 continue
             marks = self.marks.take()
             self._paging = True
+            # the page runs to its end on the state thread even if the pump is cancelled
+            job = asyncio.ensure_future(self._run_state(self._page, marks, requests, now))
             try:
-                pages = await self._run_state(self._page, marks, requests, now)
+                pages = await asyncio.shield(job)
+            except asyncio.CancelledError:  # a stop: what the page did is reported when done
+                job.add_done_callback(functools.partial(self._paged_after_stop, marks))
+                raise
             except Exception:
                 self.marks.put_back(marks)
                 self._on_store_failed("could not page pending triggers (will retry)")
@@ -298,6 +304,20 @@ class Dispatcher(Outcomes):
                 self._apply_page(pg, now)
             for ln in self.lanes.values():
                 ln.started.clear()
+
+    def _paged_after_stop(self, marks: list[Mark], job: asyncio.Future[Any]) -> None:
+        """The page out when the pump was cancelled (a stop) ended: the rows it dead-lettered
+        past their horizon (dead in the store) are reported as ever; its rows start nothing
+        (they wait in the store; a state store's leases are given back at the stop). Failed:
+        its marks go back to the queue (a stop's last write takes them)."""
+        if job.cancelled():
+            return
+        if job.exception() is not None:
+            self.marks.put_back(marks)
+            return
+        for pg in job.result():
+            for r in pg.expired:
+                self._expired(r.trigger_id, r.processor, r.attempts, r.body, r.created_at)
 
     def _apply_page(self, pg: backlog.LanePage, now: float) -> None:
         lane = self.lane(pg.processor)
