@@ -9,14 +9,17 @@ Per trigger id, as a state machine:
 
 * phases ``dispatched`` (waiting for its completion), ``backoff`` (a re-dispatch is
   scheduled at ``due_at``), ``succeeded`` and ``dead`` (a dead letter);
-* inputs: a completion (``success``, ``partial`` -- missed ids named or not -- ``failed``),
-  the timers ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``,
-  and ``redrive`` (an operator sends a dead letter again).
+* inputs: a completion (``success``, ``partial`` -- missed ids named or not -- ``failed``,
+  and ``stale``: a success of a run that already reported missed ids or a failure), the
+  timers ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``, and
+  ``redrive`` (an operator sends a dead letter again).
 
 A re-dispatch keeps the trigger id (processors stay idempotent) and counts an attempt;
 ``run_retries`` bounds re-dispatches after failures; a timeout re-dispatches at least once.
 A completion that arrives late (after a timeout, or for a dead letter) still closes the
-trigger: the run did happen.
+trigger: the run did happen -- unless that run itself reported missed ids or a failure
+(its message id is in :attr:`Entry.failed_runs`): then its success is stale and the
+re-run goes on.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ Phase = Literal["dispatched", "backoff", "succeeded", "dead"]
 Input = Literal[
     "success",
     "partial",
+    "stale",
     "partial_missed",
     "partial_missed_last",
     "failed",
@@ -56,6 +60,8 @@ _OPEN: tuple[Phase, ...] = ("dispatched", "backoff")
 # the inputs a completion report makes, and those of them that report a failure
 _FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed", "failed_last")
 _REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
+FAILURE_INPUTS = _FAILURES
+"""The inputs of a report that named missed ids or a failure (its run's success is stale)."""
 
 TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     **{
@@ -65,6 +71,17 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     **{
         (ph, "partial"): Transition("succeeded", "close", "partial naming no missed ids: done")
         for ph in (*_OPEN, "dead")
+    },
+    # a completion names its run by the message id the trigger came in (LedgerBook.alias):
+    # a success of a run whose own report named missed ids or a failure (a change event of
+    # a producer outside the SDK, or one delivered out of order) says nothing new
+    **{
+        (ph, "stale"): Transition(
+            ph,
+            "ignore",
+            "a success of a run that already reported missed ids or a failure: stale, kept as late",
+        )
+        for ph in (*_OPEN, "succeeded", "dead")
     },
     ("dispatched", "partial_missed"): Transition(
         "backoff",
@@ -103,8 +120,9 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     # a run whose change events said success (closing it) and whose own report names ids it
     # missed: those ids are stale, so they are re-run -- a late partial of an earlier
     # attempt does the same (processing more, never missing them)
-    # never a dead letter from here: reports name no attempt, so a late message of an
-    # earlier run (its ids since processed by a re-run) looks the same -- an extra re-run is
+    # never a dead letter from here: many reports name no attempt (no message id), so a
+    # late message of an earlier run (its ids since processed by a re-run) looks the same,
+    # and the table does not tell attempts apart -- an extra re-run is
     # safe, a dead letter for ids already processed is a false alarm; each report reopens
     # once (its event id is kept), so this ends
     **{
@@ -147,6 +165,9 @@ class Entry(NamedTuple):
     error: str | None
     outcome: str | None  # last outcome: success | partial | failed | timed_out
     history: tuple[Attempt, ...]
+    # the message ids (trigger_message_id) of runs that reported missed ids or a failure:
+    # a later success naming one of them is stale
+    failed_runs: tuple[str, ...] = ()
 
     @property
     def trigger_id(self) -> str:
@@ -167,13 +188,15 @@ class Step(NamedTuple):
     redispatch: Trigger | None  # what to send now (redispatch effect)
 
 
-def classify(e: Entry, ref: CompletionRef, params: LoopParams) -> Input:
-    """The table input a completion is for entry ``e``."""
+def classify(e: Entry, ref: CompletionRef, params: LoopParams, *, stale: bool = False) -> Input:
+    """The table input a completion is for entry ``e``; ``stale``: the run it names already
+    reported missed ids or a failure (only a success, ``no_data`` or a partial naming no
+    missed ids is stale then)."""
     if ref.outcome in ("success", "no_data"):
-        return "success"
+        return "stale" if stale else "success"
     if ref.outcome == "partial":
         if not ref.missed:
-            return "partial"
+            return "stale" if stale else "partial"
         # a full-date run that missed ids re-runs its date (the ids alone would need an
         # entity type the trigger does not have): processing more, never missing them
         # re-runs of missed ids are bounded like timeouts: at least one, up to run_retries
@@ -203,9 +226,15 @@ def open_entry(trigger: Trigger, now: float, params: LoopParams) -> Entry:
 
 
 def step(
-    e: Entry, inp: Input, now: float, params: LoopParams, ref: CompletionRef | None = None
+    e: Entry,
+    inp: Input,
+    now: float,
+    params: LoopParams,
+    ref: CompletionRef | None = None,
+    attempt: int | None = None,
 ) -> Step:
-    """Apply one input to ``e`` (pure). A pair missing from :data:`TRANSITIONS` is ignored."""
+    """Apply one input to ``e`` (pure). A pair missing from :data:`TRANSITIONS` is ignored.
+    ``attempt``: the attempt a completion names (its history row), else the current one."""
     tr = TRANSITIONS.get((e.phase, inp))
     if tr is None or tr.effect == "ignore":
         return Step(e, "ignore", None)
@@ -219,6 +248,7 @@ def step(
     what = {
         "success": "success",
         "partial": "partial",
+        "stale": "late",
         "partial_missed": "partial",
         "partial_missed_last": "partial",
         "failed": "failed",
@@ -230,7 +260,13 @@ def step(
     }[inp]
     hist = (
         *e.history,
-        Attempt(now, what, e.attempt, detail, ref.event_id if ref is not None else None),
+        Attempt(
+            now,
+            what,
+            e.attempt if attempt is None else attempt,
+            detail,
+            ref.event_id if ref is not None else None,
+        ),
     )
     outcome = {
         "success": "success",
@@ -325,6 +361,7 @@ def entry_to_json(e: Entry) -> dict[str, Any]:
         "error": e.error,
         "outcome": e.outcome,
         "history": [list(a) for a in e.history],
+        "failed_runs": list(e.failed_runs),
     }
 
 
@@ -344,6 +381,7 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
                 Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
                 for a in item.get("history", [])
             ),
+            tuple(str(m) for m in item.get("failed_runs", ())),  # absent in older snapshots
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed ledger entry: {exc}") from exc

@@ -12,6 +12,15 @@ is recorded (:meth:`LedgerBook.alias`) every completion naming it is applied, in
 they came (as if the id had been recorded first); a parked completion older
 than :data:`ORPHAN_TTL_S` is dropped, and at most :data:`ORPHAN_MAX` wait (oldest dropped
 first). Parked completions are in the snapshot.
+
+Each recorded message id remembers the attempt it was published for (the entry's attempt
+when the id is recorded: the journal replays the same order, so the same attempt). A
+completion naming a message id -- alone, or next to the trigger id, which then says which
+trigger -- is attributed to that attempt (its history row), and a success naming the
+message id of a run that reported missed ids or a failure is stale
+(:data:`~scoperouter.router.ledger.TRANSITIONS`, input ``stale``). Only a message id the
+dispatcher recorded for that trigger (or an HTTP target's ``<trigger_id>-<row>``) can make a
+success stale: an id no run was sent as (``N/A``) attributes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import Any, NamedTuple
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef, ref_from_dict, ref_to_dict
 from scoperouter.router.ledger import (
+    FAILURE_INPUTS,
     Attempt,
     Entry,
     Notice,
@@ -64,6 +74,7 @@ class LedgerBook:
         # thousands, and a list's membership test and removal walked them all)
         self._open: dict[Key, dict[str, None]] = {}
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
+        self._alias_attempt: dict[str, int] = {}  # message id -> the attempt it was sent for
         # every parked completion in arrival order: seq -> (message id, completion, when);
         # and the seqs naming each message id (all of them are applied, in order, when the
         # id is recorded: as if it had been recorded before they came)
@@ -113,8 +124,12 @@ class LedgerBook:
     def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Remember the Pub/Sub message id a trigger was published with (each attempt's
         publish gets an id of its own: all of them name the trigger). A completion that
-        named that id before it was recorded is applied now; returns its entry, if any."""
+        named that id before it was recorded is applied now; returns its entry, if any.
+        The id is stamped with the trigger's attempt now (the first record wins)."""
         self._aliases[message_id] = trigger_id
+        known = self._entries.get(trigger_id)
+        if known is not None and message_id not in self._alias_attempt:
+            self._alias_attempt[message_id] = known.attempt
         self._expire_parked(now)
         seqs = self._parked_by_id.pop(message_id, None)
         if seqs is None:
@@ -161,6 +176,21 @@ class LedgerBook:
                 return self._entries[next(iter(ids))]
         return None
 
+    def attempt_of(self, e: Entry, ref: CompletionRef) -> int | None:
+        """The attempt of ``e`` whose message ``ref`` names (None: unknown)."""
+        mid = ref.message_id
+        if mid is None or self._aliases.get(mid) != e.trigger_id:
+            return None
+        return self._alias_attempt.get(mid)
+
+    def _names_run(self, e: Entry, mid: str) -> bool:
+        """``mid`` is a message a run of ``e`` was sent as: recorded for it, or an HTTP
+        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt)."""
+        if self._aliases.get(mid) == e.trigger_id:
+            return True
+        head, sep, row = mid.rpartition("-")
+        return bool(sep) and row.isdigit() and head == e.trigger_id
+
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
         to send at once (nothing today: re-runs wait for their backoff)."""
@@ -174,13 +204,25 @@ class LedgerBook:
             # earlier attempt, never the one running now
             return e, []
         p = self.params(e.trigger.processor)
-        st = step(e, classify(e, ref, p), now, p, ref)
+        mid = ref.message_id
+        stale = mid is not None and mid in e.failed_runs and self._names_run(e, mid)
+        n = self.attempt_of(e, ref)
+        inp = classify(e, ref, p, stale=stale)
+        st = step(e, inp, now, p, ref, n)
+        entry = st.entry
+        if st.effect == "ignore" and ref.event_id is not None:
+            # a late, stale or duplicate report: kept for the trace
+            late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
+            entry = entry._replace(history=(*entry.history, late))
+        if inp in FAILURE_INPUTS and mid is not None and mid not in entry.failed_runs:
+            # that run's success, arriving later, is stale (also when the id is recorded
+            # after this report: the id must name a run of this trigger when it comes)
+            entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
         if st.effect != "ignore":
-            self._put(st.entry)
-            self._notice(st.effect, st.entry, now)
-        elif ref.event_id is not None:  # a late or duplicate report: kept for the trace
-            late = Attempt(now, "late", e.attempt, ref.outcome, ref.event_id)
-            self._entries[e.trigger_id] = e._replace(history=(*e.history, late))
+            self._put(entry)
+            self._notice(st.effect, entry, now)
+        elif entry is not e:
+            self._entries[e.trigger_id] = entry
         return self._entries[e.trigger_id], []
 
     def due(
@@ -253,6 +295,9 @@ class LedgerBook:
         if drop:  # their message ids go with them
             gone = set(drop)
             self._aliases = {m: t for m, t in self._aliases.items() if t not in gone}
+            self._alias_attempt = {
+                m: n for m, n in self._alias_attempt.items() if m in self._aliases
+            }
         return len(drop)
 
     # ------------------------------------------------------------------ internals
@@ -328,6 +373,7 @@ class LedgerBook:
             "version": SNAPSHOT_VERSION,
             "entries": [entry_to_json(e) for e in self.entries()],
             "aliases": dict(sorted(self._aliases.items())),
+            "alias_attempts": dict(sorted(self._alias_attempt.items())),
             "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.values()],
         }
 
@@ -339,6 +385,10 @@ class LedgerBook:
         for item in snap.get("entries", []):
             book._put(entry_from_json(item))
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
+        # absent in snapshots before attempts were recorded: those ids attribute nothing
+        book._alias_attempt.update(
+            {str(k): int(v) for k, v in snap.get("alias_attempts", {}).items()}
+        )
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
             book._push_parked(str(mid), ref_from_dict(ref), float(at))
         return book

@@ -1,0 +1,199 @@
+"""The ledger attributes a completion to the attempt whose message id it names: a success of a
+run that already reported missed ids or a failure is stale and cancels no re-run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from closed_loop_support import D
+
+from scoperouter.messages.models import Trigger
+from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.loop_params import LoopParams
+
+
+def trig(tid: str = "t-1") -> Trigger:
+    return Trigger(
+        trigger_id=tid,
+        processor="p",
+        game_date=D,
+        start_date=D,
+        end_date=D,
+        scope="entities",
+        entity_type="player",
+        entity_ids=("a", "b"),
+        reason="entity_scope",
+    )
+
+
+def book(retries: int = 1, timeout: float | None = 100.0) -> LedgerBook:
+    return LedgerBook(lambda _p: LoopParams(retries, timeout, None, backoff_base_s=10.0))
+
+
+def names(how: str, mid: str, **kw: Any) -> CompletionRef:
+    """A completion of the run triggered by message ``mid``: by that id alone, or with the
+    trigger id too (the SDK)."""
+    tid = "t-1" if how == "both" else None
+    return CompletionRef(trigger_id=tid, message_id=mid, **kw)
+
+
+FAILURES = {
+    "partial_missed": {"outcome": "partial", "missed": ("b",)},
+    "failed": {"outcome": "failed", "error": "boom"},
+}
+STALE = {
+    "success": {"outcome": "success"},
+    "no_data": {"outcome": "no_data"},
+    "partial": {"outcome": "partial"},
+}
+
+
+@pytest.mark.parametrize("how", ["message_id", "both"])
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize("late", sorted(STALE))
+@pytest.mark.parametrize("rerun_sent", [False, True], ids=["in_backoff", "rerun_running"])
+def test_a_stale_success_of_a_failed_attempt_cancels_no_rerun(
+    how: str, failure: str, late: str, rerun_sent: bool
+) -> None:
+    """Attempt 1 reports missed ids or a failure; its own later success is stale: the re-run goes out and only its success closes."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.complete(names(how, "9001", event_id="rep-1", **FAILURES[failure]), 1.0)
+    if rerun_sent:
+        (r,) = b.due(100.0)
+        assert r.attempt == 2
+        b.alias("9002", "t-1", 100.5)
+    b.complete(names(how, "9001", event_id="ev-1", **STALE[late]), 101.0)
+    e = b.get("t-1")
+    assert e is not None
+    assert e.phase == ("dispatched" if rerun_sent else "backoff"), e.phase
+    assert e.history[-1][1:] == ("late", 1, STALE[late]["outcome"], "ev-1")
+    if not rerun_sent:
+        (r,) = b.due(200.0)
+        assert r.attempt == 2 and r.trigger.entity_ids == (
+            ("b",) if failure == "partial_missed" else ("a", "b")
+        )
+        b.alias("9002", "t-1", 200.5)
+    b.complete(names(how, "9002", event_id="ev-2", outcome="success"), 201.0)
+    closed = b.get("t-1")
+    assert closed is not None and closed.phase == "succeeded"
+    assert closed.history[-1][1:3] == ("success", 2)
+
+
+@pytest.mark.parametrize("how", ["message_id", "both"])
+def test_a_late_success_after_a_timeout_still_closes(how: str) -> None:
+    """Attempt 1 timed out (it reported nothing): its late success closes the trigger, re-run or not."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.due(100.0)  # timed out: backoff
+    (r,) = b.due(120.0)
+    assert r.attempt == 2
+    b.alias("9002", "t-1", 120.5)
+    b.complete(names(how, "9001", event_id="ev-1", outcome="success"), 121.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+    assert e.history[-1][1:3] == ("success", 1)
+
+
+def test_a_success_of_another_attempt_closes() -> None:
+    """Attempt 1 missed ids; attempt 2's success (its own message id) closes, even before attempt 1's stale one."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.complete(names("message_id", "9001", outcome="partial", missed=("b",), event_id="r1"), 1.0)
+    b.due(100.0)
+    b.alias("9002", "t-1", 100.5)
+    b.complete(names("message_id", "9001", outcome="success", event_id="ev-1"), 101.0)
+    b.complete(names("message_id", "9002", outcome="success", event_id="ev-2"), 102.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+
+
+def test_the_trigger_id_names_the_trigger_and_the_message_id_the_attempt() -> None:
+    """A message id recorded for another trigger neither redirects the completion nor makes it stale."""
+    b = book()
+    b.open(trig("t-1"), 0.0)
+    b.open(trig("t-2"), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.alias("9002", "t-2", 0.5)
+    b.complete(CompletionRef(outcome="failed", message_id="9001", event_id="r1"), 1.0)
+    # trigger t-2's success naming t-1's message id: t-2 closes, t-1 keeps its re-run
+    b.complete(
+        CompletionRef(outcome="success", trigger_id="t-2", message_id="9001", event_id="e2"), 2.0
+    )
+    one, two = b.get("t-1"), b.get("t-2")
+    assert one is not None and one.phase == "backoff"
+    assert two is not None and two.phase == "succeeded"
+
+
+def test_a_failure_overtaking_its_publish_id_still_makes_the_success_stale() -> None:
+    """A run's partial report arrives (trigger id and message id) before the router recorded the message id: its later success is stale all the same."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.complete(names("both", "9001", outcome="partial", missed=("b",), event_id="r1"), 1.0)
+    b.alias("9001", "t-1", 1.5)
+    b.complete(names("both", "9001", outcome="success", event_id="ev-1"), 2.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff"
+
+
+def test_an_unrecorded_message_id_is_never_stale() -> None:
+    """A message id the dispatcher never recorded (``N/A``, shared by every run) attributes nothing: the success closes."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.complete(names("both", "N/A", outcome="partial", missed=("b",), event_id="r1"), 1.0)
+    b.due(100.0)
+    b.complete(names("both", "N/A", outcome="success", event_id="ev-2"), 101.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+
+
+def test_a_push_message_id_names_its_attempt() -> None:
+    """An HTTP target's push messageId (<trigger_id>-<row>, one row per attempt) names the run too."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.complete(names("both", "t-1-17", outcome="failed", error="boom", event_id="r1"), 1.0)
+    b.complete(names("both", "t-1-17", outcome="success", event_id="ev-1"), 2.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff"
+    b.due(100.0)
+    b.complete(names("both", "t-1-18", outcome="success", event_id="ev-2"), 101.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+
+
+@pytest.mark.parametrize("restart_before", ["report", "stale_success"])
+def test_attempts_survive_a_snapshot(restart_before: str) -> None:
+    """The attempt of each recorded message id and the runs that failed are in the snapshot."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    if restart_before == "report":
+        b = LedgerBook.restore(b.params, b.snapshot())
+    b.complete(names("message_id", "9001", outcome="failed", event_id="r1"), 1.0)
+    b = LedgerBook.restore(b.params, b.snapshot())
+    b.complete(names("message_id", "9001", outcome="success", event_id="ev-1"), 2.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff"
+    assert b.snapshot()["alias_attempts"] == {"9001": 1}
+
+
+def test_a_snapshot_without_attempts_still_loads() -> None:
+    """A snapshot written before attempts were recorded loads; its message ids name their trigger, unattributed."""
+    b = book()
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    snap = b.snapshot()
+    del snap["alias_attempts"]
+    for item in snap["entries"]:
+        del item["failed_runs"]
+    old = LedgerBook.restore(b.params, snap)
+    assert old.entries() == b.entries()
+    old.complete(names("message_id", "9001", outcome="success", event_id="ev-1"), 1.0)
+    e = old.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+    assert e.history[-1][1:3] == ("success", 1)
