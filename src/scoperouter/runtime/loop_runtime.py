@@ -10,6 +10,7 @@ applied once each (their ids are part of the loop's state).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -95,6 +96,10 @@ def completion_of(
         )
     if ref is None:
         return None
+    if ref.trigger_id is None and inbound.trigger_id:
+        # the SDK's change event: the trigger in the attribute, the attempt (the message id
+        # the trigger came in) in the body -- the trigger id says which trigger
+        ref = dataclasses.replace(ref, trigger_id=inbound.trigger_id)
     if ref.trigger_id is None and ref.message_id is None and ev is not None:
         # production's unified message: the processor is the publisher of its source
         pubs = [p.name for p in registry.processors.values() if p.publishes == ev.source]

@@ -8,9 +8,13 @@ and names only the entities and fields that differ::
     detector = ChangeDetector("nba_analytics.player_game_summary", "player")
     detector.observe(day, before={"lebronjames": {"points": 25}},
                           after={"lebronjames": {"points": 27}})
-    events = detector.events(run_id=trigger.trigger_id, priority=trigger.priority)
+    events = detector.events(run_id=run_id(scope), priority=scope.priority)
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
     #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
+
+``run_id`` is what the event ids derive from: :func:`scoperouter.sdk.publisher.run_id`
+(the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
+a redelivered trigger reports the same ids and a re-dispatched one new ones.
 
 Values are compared field by field with their type (``1`` and ``1.0`` differ, as their
 canonical-JSON digests do; ``None`` is a value like any other). :func:`row_digest` and

@@ -19,6 +19,12 @@
   published unless ``publish_unchanged=True``.
 * Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
   (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
+* The attempt: with a ``scope`` whose trigger came in a message with an id (Pub/Sub, or an
+  HTTP push envelope's ``messageId``), every event and report carries it as
+  ``trigger_message_id`` -- also next to a trigger id: the trigger id names the trigger, the
+  message id the attempt (a re-dispatch keeps the trigger id, but is a new message). The
+  router then treats a success of a run that already reported missed ids or a failure as
+  stale (docs/ledger.md).
 
 The Pub/Sub client is ``google.cloud.pubsub_v1.PublisherClient``, which talks to the
 emulator when ``PUBSUB_EMULATOR_HOST`` is set.
@@ -187,9 +193,11 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
     stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
 
-    Every message of a partial run must say so: a ``success`` change event reaching the
-    router after a ``partial`` report closes the trigger and cancels the re-run of the
-    missed ids (one reaching it before is reopened by the report: docs/ledger.md)."""
+    Every message of a partial run should say so: a ``success`` change event reaching the
+    router after a ``partial`` report is stale only when it names its attempt
+    (``trigger_message_id``, which the publisher adds from the scope); one naming none closes
+    the trigger and cancels the re-run of the missed ids (one reaching it before is reopened
+    by the report: docs/ledger.md)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
     missed = sorted({str(i) for i in missed_entities})
@@ -238,6 +246,14 @@ def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> di
     if scope is not None and scope.trigger_id:
         attrs["trigger_id"] = scope.trigger_id
     return attrs
+
+
+def run_id(scope: Scope) -> str:
+    """What a run's change-event ids derive from: the trigger id and, when known, the message
+    id the trigger came in (a re-dispatch is a new message: new ids; a redelivery of the same
+    message: the same ids). Without a message id, the trigger id alone (as before)."""
+    tid = scope.trigger_id or ""
+    return f"{tid}@{scope.message_id}" if scope.message_id else tid
 
 
 def topic_path(topic: str, project: str | None = None) -> str:
@@ -325,8 +341,9 @@ class CompletionPublisher:
         event = dict(event)
         if scope is not None and scope.correlation_id and not event.get("correlation_id"):
             event["correlation_id"] = scope.correlation_id
-        if scope is not None and not scope.trigger_id and scope.message_id:
-            # a trigger without an id (a mapped body): the router knows the message it sent
+        if scope is not None and scope.message_id:
+            # the message the trigger came in: the attempt (and the trigger, for a mapped
+            # body without a trigger id: the router knows the message it sent)
             event.setdefault("trigger_message_id", scope.message_id)
         out, fallback = apply_limits(event, self.limits)
         data = encode_event(out)
@@ -353,19 +370,23 @@ class CompletionPublisher:
     ) -> tuple[PublishResult, ...]:
         """Publish the events of a change detector (one per changed date; none when nothing changed).
 
-        The trigger's ``trigger_id`` is the run id (a retried trigger that reports the same
-        change gets the same event id, which the router deduplicates), and its
-        ``priority`` and ``correlation_id`` are carried over.
+        The event ids derive from the run (:func:`run_id`: the trigger id and the message
+        id it came in): a redelivery of the same message that reports the same change gets
+        the same event ids, which the router deduplicates, while a re-dispatch of the trigger
+        (a new message) gets new ones -- an idempotent re-run republishing the first run's
+        change is heard and closes its trigger. The trigger's ``priority`` and
+        ``correlation_id`` are carried over.
 
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
         them whichever of the run's messages reaches it first. Without them, these events
         report the run as a success, which closes its trigger: a ``report(scope, "partial",
-        missed_entities=...)`` of the same run reaching the router later reopens it, but one
-        reaching it earlier has its re-run cancelled by these events.
+        missed_entities=...)`` of the same run reaching the router later reopens it; one
+        reaching it earlier makes these events stale when the trigger came in a message with
+        an id (they name that attempt), else its re-run is cancelled by these events.
         """
         events = detector.events(
-            run_id=(scope.trigger_id or "") if scope else "",
+            run_id=run_id(scope) if scope else "",
             priority=scope.priority if scope else "normal",
             correlation_id=scope.correlation_id if scope else None,
             produced_at=datetime.now(UTC),
@@ -391,12 +412,14 @@ class CompletionPublisher:
 
         A run that published change events reports its missed ids with them
         (``publish_detected(..., missed_entities=...)``): events that say success and reach
-        the router after this report close the trigger and cancel the re-run."""
+        the router after this report are stale when they name the attempt (a scope with a
+        ``message_id``), else they close the trigger and cancel the re-run."""
         day = scope.game_date or scope.start_date
         msg: dict[str, Any] = {
             "trigger_id": scope.trigger_id,
-            # the message the trigger came in: what names it when the body had no id (a
-            # mapped body), instead of the oldest open trigger of the processor on the date
+            # the message the trigger came in: the attempt this run is (next to the trigger
+            # id), and what names the trigger when the body had no id (a mapped body),
+            # instead of the oldest open trigger of the processor on the date
             "trigger_message_id": scope.message_id,
             "processor": scope.processor,
             "game_date": day.isoformat(),

@@ -1,0 +1,179 @@
+"""The SDK names the attempt: a run's change events and reports carry the message id its
+trigger came in (``trigger_message_id``) next to the trigger id, and its change events' ids
+derive from both, so a re-dispatch's events are new while a redelivery's are the same."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pytest
+
+from scoperouter.messages.models import Trigger
+from scoperouter.messages.normalize import parse_event_bytes
+from scoperouter.processor_registry.compiled import compile_registry
+from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.loop_params import LoopParams
+from scoperouter.runtime.loop_runtime import completion_of
+from scoperouter.runtime.outcomes import Inbound
+from scoperouter.sdk import ChangeDetector, CompletionPublisher, Scope, parse_trigger
+from scoperouter.sdk.change_detection import completion_event
+
+SOURCE = "an.p"
+D = date(2025, 11, 19)
+REGISTRY = compile_registry(
+    RoutesSpec.model_validate(
+        {
+            "version": 1,
+            "entities": {"player": {}},
+            "processors": {
+                "p": {
+                    "phase": 3,
+                    "granularity": "player",
+                    "inputs": [{"source": "raw.a"}],
+                    "publishes": SOURCE,
+                }
+            },
+        }
+    )
+)
+TRIGGER = {
+    "trigger_id": "t-1",
+    "processor": "p",
+    "game_date": D.isoformat(),
+    "scope": "entities",
+    "entity_type": "player",
+    "entity_ids": ["a", "b"],
+}
+
+
+@dataclass
+class PulledMessage:
+    """The shape of a pulled ``google.cloud.pubsub_v1`` message."""
+
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+    message_id: str = ""
+
+
+class _Future:
+    def __init__(self, mid: str) -> None:
+        self.mid = mid
+
+    def result(self, timeout: float | None = None) -> str:
+        return self.mid
+
+
+class FakeClient:
+    """A PublisherClient that keeps what was published."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, dict[str, str]]] = []
+
+    def publish(self, topic: str, data: bytes, **attrs: str) -> _Future:
+        self.sent.append((data, attrs))
+        return _Future(f"c-{len(self.sent)}")
+
+
+def received(message_id: str | None) -> Scope:
+    """The trigger t-1 as its processor got it: in Pub/Sub message ``message_id``, or as a
+    plain dict (no message id)."""
+    if message_id is None:
+        return parse_trigger(TRIGGER)
+    return parse_trigger(PulledMessage(json.dumps(TRIGGER).encode(), {}, message_id))
+
+
+def detector(changed: tuple[str, ...] = ("a",)) -> ChangeDetector:
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(D, before={i: {"x": 1} for i in changed}, after={i: {"x": 2} for i in changed})
+    return det
+
+
+def published(scope: Scope, **kw: Any) -> list[tuple[bytes, dict[str, str]]]:
+    client = FakeClient()
+    CompletionPublisher("done", source=SOURCE, project="x", client=client).publish_detected(
+        detector(), scope, **kw
+    )
+    return client.sent
+
+
+def read_back(data: bytes, attrs: dict[str, str], mid: str) -> Any:
+    """The completion the daemon reads from one published message (``completion_of``)."""
+    inbound = Inbound("pubsub", data=data, message_id=mid, trigger_id=attrs.get("trigger_id"))
+    try:
+        parsed: Any = parse_event_bytes(data, REGISTRY, message_id=mid)
+    except Exception as exc:  # a bare report is not an event
+        parsed = exc
+    return completion_of(inbound, parsed, REGISTRY)
+
+
+def test_change_events_name_the_attempt_and_are_new_per_attempt() -> None:
+    """Events carry trigger_message_id; a re-dispatch (new message id) gets new event ids, a redelivery the same."""
+    first, again, rerun = (published(received(m)) for m in ("ps-1", "ps-1", "ps-2"))
+    ids = [[json.loads(d)["event_id"] for d, _a in sent] for sent in (first, again, rerun)]
+    assert ids[0] == ids[1] and ids[0] != ids[2]
+    assert [json.loads(d)["trigger_message_id"] for d, _a in first + rerun] == ["ps-1", "ps-2"]
+    assert all(a["trigger_id"] == "t-1" for _d, a in first + rerun)
+
+
+def test_without_a_message_id_event_ids_derive_from_the_trigger_id_as_before() -> None:
+    """A trigger passed as a dict (no message id): the event id derives from the trigger id alone."""
+    ((data, _attrs),) = published(received(None))
+    event = json.loads(data)
+    old = completion_event(
+        source=SOURCE,
+        game_date=D,
+        entity_type="player",
+        changes=detector().changes[D],
+        run_id="t-1",
+    )
+    assert old is not None and event["event_id"] == old["event_id"]
+    assert "trigger_message_id" not in event
+
+
+@pytest.mark.parametrize("kind", ["change_event", "report"])
+def test_the_router_reads_the_trigger_and_the_attempt(kind: str) -> None:
+    """A change event (trigger id as attribute) and a report both read as trigger t-1, message ps-1."""
+    scope = received("ps-1")
+    if kind == "change_event":
+        ((data, attrs),) = published(scope)
+    else:
+        client = FakeClient()
+        CompletionPublisher("done", source=SOURCE, project="x", client=client).report(
+            scope, "partial", missed_entities=["b"]
+        )
+        ((data, attrs),) = client.sent
+    ref = read_back(data, attrs, "c-1")
+    assert ref is not None and (ref.trigger_id, ref.message_id) == ("t-1", "ps-1")
+
+
+def test_a_rerun_republishing_the_same_changes_closes_its_trigger() -> None:
+    """Attempt 1 reports b missed, its change events say success (stale: b is re-run); attempt 2 republishes the same change and closes the trigger."""
+    book = LedgerBook(lambda _p: LoopParams(1, 600.0, None, backoff_base_s=10.0))
+    book.open(
+        Trigger.model_validate(
+            {**TRIGGER, "start_date": D, "end_date": D, "reason": "entity_scope"}
+        ),
+        0.0,
+    )
+    book.alias("ps-1", "t-1", 0.5)
+    one = received("ps-1")
+    client = FakeClient()
+    pub = CompletionPublisher("done", source=SOURCE, project="x", client=client)
+    pub.report(one, "partial", missed_entities=["b"])
+    pub.publish_detected(detector(), one)  # a producer that did not pass the missed ids
+    for i, (data, attrs) in enumerate(client.sent):
+        book.complete(read_back(data, attrs, f"c-{i}"), 1.0 + i)
+    e = book.get("t-1")
+    assert e is not None and e.phase == "backoff", e.phase
+    (rerun,) = book.due(100.0)
+    assert rerun.trigger.entity_ids == ("b",)
+    book.alias("ps-2", "t-1", 100.5)
+    # the idempotent re-run finds nothing new and publishes the first run's change again
+    ((data, attrs),) = published(received("ps-2"))
+    book.complete(read_back(data, attrs, "c-9"), 101.0)
+    e = book.get("t-1")
+    assert e is not None and e.phase == "succeeded", e.phase
