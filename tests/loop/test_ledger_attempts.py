@@ -130,24 +130,39 @@ def test_the_trigger_id_names_the_trigger_and_the_message_id_the_attempt() -> No
     assert two is not None and two.phase == "succeeded"
 
 
-def test_a_failure_overtaking_its_publish_id_still_makes_the_success_stale() -> None:
-    """A run's partial report arrives (trigger id and message id) before the router recorded the message id: its later success is stale all the same."""
+@pytest.mark.parametrize("alias_at", [1.5, 3.0, None], ids=["before", "after", "never"])
+def test_a_failure_overtaking_its_publish_id_still_makes_the_success_stale(
+    alias_at: float | None,
+) -> None:
+    """A run's partial report (trigger id and message id) overtakes the record of its message id, or a crash lost the record: its later success is stale all the same."""
     b = book()
     b.open(trig(), 0.0)
     b.complete(names("both", "9001", outcome="partial", missed=("b",), event_id="r1"), 1.0)
-    b.alias("9001", "t-1", 1.5)
+    if alias_at == 1.5:
+        b.alias("9001", "t-1", alias_at)
     b.complete(names("both", "9001", outcome="success", event_id="ev-1"), 2.0)
+    if alias_at == 3.0:
+        b.alias("9001", "t-1", alias_at)
     e = b.get("t-1")
     assert e is not None and e.phase == "backoff"
 
 
-def test_an_unrecorded_message_id_is_never_stale() -> None:
-    """A message id the dispatcher never recorded (``N/A``, shared by every run) attributes nothing: the success closes."""
+@pytest.mark.parametrize(
+    ("failed_as", "stale_as"),
+    [("9001", "9001"), ("t-1", "t-1"), ("9001", "9002")],
+    ids=["other_trigger", "echoed_trigger_id", "another_message"],
+)
+def test_a_message_id_that_names_no_run_of_the_trigger_is_never_stale(
+    failed_as: str, stale_as: str
+) -> None:
+    """A message id recorded for another trigger, the trigger id echoed as the message id (the same for every attempt), or another message: the success closes."""
     b = book()
-    b.open(trig(), 0.0)
-    b.complete(names("both", "N/A", outcome="partial", missed=("b",), event_id="r1"), 1.0)
-    b.due(100.0)
-    b.complete(names("both", "N/A", outcome="success", event_id="ev-2"), 101.0)
+    b.open(trig("t-1"), 0.0)
+    b.open(trig("t-2"), 0.0)
+    if failed_as == "9001":
+        b.alias("9001", "t-2" if stale_as == "9001" else "t-1", 0.5)
+    b.complete(names("both", failed_as, outcome="partial", missed=("b",), event_id="r1"), 1.0)
+    b.complete(names("both", stale_as, outcome="success", event_id="ev-1"), 2.0)
     e = b.get("t-1")
     assert e is not None and e.phase == "succeeded"
 

@@ -19,8 +19,10 @@ completion naming a message id -- alone, or next to the trigger id, which then s
 trigger -- is attributed to that attempt (its history row), and a success naming the
 message id of a run that reported missed ids or a failure is stale
 (:data:`~scoperouter.router.ledger.TRANSITIONS`, input ``stale``). Only a message id the
-dispatcher recorded for that trigger (or an HTTP target's ``<trigger_id>-<row>``) can make a
-success stale: an id no run was sent as (``N/A``) attributes nothing.
+dispatcher recorded for that trigger, an HTTP target's ``<trigger_id>-<row>``, or an id not
+recorded that the completion names next to the trigger id (the SDK's; the record may come
+later, or a crash lost it) can make a success stale -- not one recorded for another
+trigger, nor the trigger id echoed as a message id.
 """
 
 from __future__ import annotations
@@ -183,13 +185,19 @@ class LedgerBook:
             return None
         return self._alias_attempt.get(mid)
 
-    def _names_run(self, e: Entry, mid: str) -> bool:
-        """``mid`` is a message a run of ``e`` was sent as: recorded for it, or an HTTP
-        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt)."""
-        if self._aliases.get(mid) == e.trigger_id:
-            return True
+    def _names_run(self, e: Entry, mid: str, ref: CompletionRef) -> bool:
+        """``mid`` is a message a run of ``e`` was sent as: recorded for it, an HTTP
+        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt), or an
+        id not recorded (yet: the report overtook the publish's answer, or a crash lost it)
+        that ``ref`` names together with the trigger id -- never the trigger id itself,
+        which a processor may echo for every attempt."""
+        owner = self._aliases.get(mid)
+        if owner is not None:
+            return owner == e.trigger_id
         head, sep, row = mid.rpartition("-")
-        return bool(sep) and row.isdigit() and head == e.trigger_id
+        if sep and row.isdigit() and head == e.trigger_id:
+            return True
+        return ref.trigger_id == e.trigger_id and mid != e.trigger_id
 
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
@@ -205,7 +213,7 @@ class LedgerBook:
             return e, []
         p = self.params(e.trigger.processor)
         mid = ref.message_id
-        stale = mid is not None and mid in e.failed_runs and self._names_run(e, mid)
+        stale = mid is not None and mid in e.failed_runs and self._names_run(e, mid, ref)
         n = self.attempt_of(e, ref)
         inp = classify(e, ref, p, stale=stale)
         st = step(e, inp, now, p, ref, n)
