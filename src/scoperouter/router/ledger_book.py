@@ -248,7 +248,11 @@ class LedgerBook:
             if e is None or not e.is_open or e.due_at != at:
                 continue
             if e.phase == "backoff" and may_send is not None and not may_send(e.trigger):
-                self.deferred.add(tid)
+                if tid not in self.deferred:
+                    # a state change: the driver journals this tick, or a replay would send
+                    # the re-dispatch at its due time instead of when the barrier lets it go
+                    self.deferred.add(tid)
+                    self.changes += 1
                 continue
             out.extend(self._retry(e, at))
         return out
