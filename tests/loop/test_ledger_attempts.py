@@ -3,13 +3,16 @@ run that already reported missed ids or a failure is stale and cancels no re-run
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from closed_loop_support import D
+from closed_loop_support import AS_OF, REL, D, event, registry
 
 from scoperouter.messages.models import Trigger
-from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.completion_ref import CompletionRef, ref_to_dict
+from scoperouter.router.engine import RoutingEngine
+from scoperouter.router.journal_replay import JournalRow, replay_journal
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
 
@@ -39,11 +42,11 @@ def names(how: str, mid: str, **kw: Any) -> CompletionRef:
     return CompletionRef(trigger_id=tid, message_id=mid, **kw)
 
 
-FAILURES = {
+FAILURES: dict[str, dict[str, Any]] = {
     "partial_missed": {"outcome": "partial", "missed": ("b",)},
     "failed": {"outcome": "failed", "error": "boom"},
 }
-STALE = {
+STALE: dict[str, dict[str, Any]] = {
     "success": {"outcome": "success"},
     "no_data": {"outcome": "no_data"},
     "partial": {"outcome": "partial"},
@@ -212,3 +215,39 @@ def test_a_snapshot_without_attempts_still_loads() -> None:
     e = old.get("t-1")
     assert e is not None and e.phase == "succeeded"
     assert e.history[-1][1:3] == ("success", 1)
+
+
+def test_attempts_survive_the_journal_replay() -> None:
+    """Each message id replays to the attempt it was recorded for; the replayed loop ignores attempt 1's stale success like the live one."""
+    reg = registry(run_retries=1, completion_timeout="1h")
+    rows: list[JournalRow] = []
+    live = RoutingEngine(reg, loop=True)
+    live.journal = lambda op, now, ev, d: rows.append(
+        (op, now, ev.model_dump_json() if ev else None, d.model_dump_json() if d else None)
+    )
+
+    def complete(ref: CompletionRef, now: float) -> None:
+        rows.append(("complete", now, json.dumps(ref_to_dict(ref)), None))
+        live.complete(ref, now)
+
+    def alias(mid: str, tid: str, now: float) -> None:
+        rows.append(("alias", now, mid, tid))
+        live.alias(mid, tid, now)
+
+    live.receive(event("e1", "raw.a", "x"), REL, AS_OF, 0.0)
+    (t,) = [f.trigger for f in live.tick(10.0) if f.trigger.processor == "u1"]
+    alias("9001", t.trigger_id, 10.5)
+    complete(CompletionRef(outcome="failed", message_id="9001", event_id="r1"), 11.0)
+    (again,) = [f for f in live.tick(100.0) if f.trigger.trigger_id == t.trigger_id]
+    assert again.attempt == 2
+    alias("9002", t.trigger_id, 100.5)
+    replayed = RoutingEngine(reg, loop=True)
+    replay_journal(replayed, rows)
+    assert live.loop is not None and replayed.loop is not None
+    assert replayed.loop.snapshot() == live.loop.snapshot()
+    assert live.loop.snapshot()["ledger"]["alias_attempts"] == {"9001": 1, "9002": 2}
+    stale = CompletionRef(outcome="success", message_id="9001", event_id="ev-1")
+    for engine in (live, replayed):
+        engine.complete(stale, 101.0)
+        e = engine.loop.ledger.get(t.trigger_id)  # type: ignore[union-attr]
+        assert e is not None and (e.phase, e.attempt) == ("dispatched", 2)

@@ -168,7 +168,8 @@ def test_a_rerun_republishing_the_same_changes_closes_its_trigger() -> None:
     for i, (data, attrs) in enumerate(client.sent):
         book.complete(read_back(data, attrs, f"c-{i}"), 1.0 + i)
     e = book.get("t-1")
-    assert e is not None and e.phase == "backoff", e.phase
+    assert e is not None
+    assert e.phase == "backoff", e.phase
     (rerun,) = book.due(100.0)
     assert rerun.trigger.entity_ids == ("b",)
     book.alias("ps-2", "t-1", 100.5)
@@ -176,4 +177,5 @@ def test_a_rerun_republishing_the_same_changes_closes_its_trigger() -> None:
     ((data, attrs),) = published(received("ps-2"))
     book.complete(read_back(data, attrs, "c-9"), 101.0)
     e = book.get("t-1")
-    assert e is not None and e.phase == "succeeded", e.phase
+    assert e is not None
+    assert e.phase == "succeeded", e.phase
