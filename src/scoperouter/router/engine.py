@@ -206,7 +206,8 @@ class RoutingEngine:
     def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Trigger ``trigger_id`` was delivered as message ``message_id`` (the id a Pub/Sub
         publish returned): a completion naming it as ``trigger_message_id`` closes the
-        trigger, also one that arrived before this (applied now: its entry is returned).
+        trigger, also one that arrived before this (applied now: its entry is returned),
+        and is attributed to the attempt the trigger is at now (the one being sent).
         A no-op without the loop (the driver journals it as ``alias``)."""
         if self.loop is None:
             return None
