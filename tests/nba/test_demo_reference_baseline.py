@@ -49,10 +49,16 @@ def test_demo_config_without_a_needed_input_fails(
 MATES = ("upcoming_player_game_context", "ml_feature_store")
 
 
+# one whole demo each: the default run keeps the copy without both (the demo itself is the
+# unchanged copy's control, tests/nba/test_nba_demo.py); CI's slow step runs the others
 @pytest.mark.parametrize(
     "dropped",
-    [(), (MATES[0],), (MATES[1],), MATES],
-    ids=["packaged-copy", "no-also_map-upgc", "no-also_map-mlfs", "no-also_map"],
+    [
+        pytest.param((), id="packaged-copy", marks=pytest.mark.slow),
+        pytest.param((MATES[0],), id="no-also_map-upgc", marks=pytest.mark.slow),
+        pytest.param((MATES[1],), id="no-also_map-mlfs", marks=pytest.mark.slow),
+        pytest.param(MATES, id="no-also_map"),
+    ],
 )
 def test_demo_needs_the_teammates_also_map(
     dropped: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -141,6 +141,7 @@ def test_packaged_registry_is_the_repository_registry() -> None:
     assert demo_mod.PACKAGED_ROUTES.read_bytes() == (REPO / "routes.yaml").read_bytes()
 
 
+@pytest.mark.slow  # a second whole demo (CI's slow step)
 def test_demo_same_figures_from_repository_or_package(
     demo_run: DemoRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

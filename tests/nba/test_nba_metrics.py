@@ -146,6 +146,7 @@ def test_routed_ratios(base: Comparison) -> None:
     )
 
 
+@pytest.mark.slow  # a second whole comparison (CI's slow step)
 def test_minimum_independent_of_router_windows(day: GameDay, base: Comparison) -> None:
     """Changing the router's windows changes the routed work but not the minimum."""
     slow = compare(replace(day, registry=variant(_slow_windows)))
@@ -166,6 +167,7 @@ def test_single_update_both_latencies(day: GameDay) -> None:
     assert s.routed_slowest in BY_NAME and s.date_level_slowest in BY_NAME
 
 
+@pytest.mark.slow  # a second whole comparison (CI's slow step)
 def test_baseline_needs_lookback_reruns(day: GameDay, base: Comparison) -> None:
     """Without re-running lookback dates the date-level baseline is cheaper but wrong."""
     stats, wh = run_date_level(day, rerun_lookback=False)
