@@ -4,9 +4,11 @@ processor, from the execution log's fitted cost model (the one ``report`` uses:
 
 Invariants: pure (the log is read by the caller into :class:`LogData`). Rows of one run
 (P, D) are, first found: the measured full-date size of P on D (median records of its
-date-scope completions that day), else the median of P's completions on any day, else the
-relation data's entity universe of P's granularity on D, else unknown (counted, never
-guessed). Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
+date-scope completions that day), else the median of P's date-scope completions on any
+day, else the relation data's entity universe of P's granularity on D, else unknown
+(counted, never guessed). A backfill run is a date-scope run: completions of entity-scope
+or failed runs (matched to their dispatch as ``report`` does) are no full-date size; a
+completion whose trigger is not in the log (a backfill's own runs) counts as date scope. Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
 overhead only); wall hours = the makespan of those durations on the scheduler with each
 target's concurrency (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range only* (every selected
 processor on every requested date, no lookback dates): what a per-processor backfill
@@ -26,7 +28,7 @@ from scoperouter.backfill.plan import BackfillPlan, PlannedRun
 from scoperouter.backfill.schedule import Policy
 from scoperouter.backfill.simulate import simulate
 from scoperouter.execution_log.reader import CompletionRow, LogData
-from scoperouter.execution_log.runs import CostModel, fit_cost
+from scoperouter.execution_log.runs import CostModel, attach_completions, build_runs, fit_cost
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 
@@ -110,6 +112,7 @@ def estimate(
     comps: dict[str, list[CompletionRow]] = defaultdict(list)
     for c in log.completions if log is not None else ():
         comps[c.processor].append(c)
+    full = _full_date(log)
     per: dict[str, list[PlannedRun]] = defaultdict(list)
     for r in plan.runs:
         per[r.processor].append(r)
@@ -118,7 +121,7 @@ def estimate(
     for name in plan.processors:
         proc = registry.processors[name]
         cost = fit_cost(comps.get(name, ()), fallback)
-        by_day, overall = _sizes(comps.get(name, ()))
+        by_day, overall = _sizes(full.get(name, ()))
         rows = unknown = 0
         r_runs = r_rows = 0
         r_hours = 0.0
@@ -154,6 +157,24 @@ def estimate(
         )
     wall = simulate(plan, policies or {}, lambda r: seconds[r.key], max_running=max_running)
     return Estimate(tuple(out), wall.makespan / 3600.0)
+
+
+def _full_date(log: LogData | None) -> dict[str, list[CompletionRow]]:
+    """Per processor: the completions of full-date runs (module docstring)."""
+    if log is None:
+        return {}
+    runs, _ = build_runs(log)
+    attach_completions(runs, log.completions)
+    partial = {
+        id(r.completion)
+        for r in runs
+        if r.completion is not None and (r.scope != "date" or r.failed)
+    }
+    out: dict[str, list[CompletionRow]] = defaultdict(list)
+    for c in log.completions:
+        if id(c) not in partial:
+            out[c.processor].append(c)
+    return out
 
 
 def _sizes(comps: Iterable[CompletionRow]) -> tuple[dict[date, int], int | None]:

@@ -1,0 +1,101 @@
+"""The dry-run cost estimate (``scoperouter.backfill.estimate``): its rows are full-date
+sizes, its runs are the runs the backfill then executes, and it says when it has no data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from backfill_support import REPO
+
+from scoperouter.backfill.estimate import estimate
+from scoperouter.backfill.plan import Request, plan_backfill
+from scoperouter.execution_log import SqliteExecutionLog
+from scoperouter.execution_log.reader import read_log
+from scoperouter.messages.models import Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.loader import load_config
+
+PGS = "player_game_summary"
+D1, D2 = date(2025, 11, 1), date(2025, 11, 2)
+AT = datetime(2025, 11, 3, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def registry() -> CompiledRegistry:
+    """The NBA reference registry (routes.yaml)."""
+    return load_config(REPO / "routes.yaml", with_relations=False).registry
+
+
+def _trigger(tid: str, day: date, ids: tuple[str, ...] | None) -> Trigger:
+    return Trigger(
+        trigger_id=tid,
+        processor=PGS,
+        game_date=day,
+        start_date=day,
+        end_date=day,
+        scope="entities" if ids else "date",
+        entity_type="player" if ids else None,
+        entity_ids=ids,
+        reason="entity_scope" if ids else "date_scope",
+    )
+
+
+def _log_run(log: SqliteExecutionLog, tid: str, day: date, ids: tuple[str, ...] | None,
+             records: int) -> None:  # fmt: skip
+    log.record_dispatch(
+        _trigger(tid, day, ids), status="ok", attempts=1, latency_ms=1.0, dispatched_at=AT
+    )
+    log.record_completion(PGS, day, trigger_id=tid, records_processed=records,
+                          entities_changed=None, duration_s=1.0 + records / 15)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("runs", "want"),
+    [
+        # D1: one full-date run (450 rows) among four entity-scope runs of 2-5 players;
+        # D2: only entity-scope runs -> the full-date median of the other days
+        (
+            [
+                ("d1", D1, None, 450),
+                ("e1", D1, ("a", "b"), 2),
+                ("e2", D1, ("a", "b", "c"), 3),
+                ("e3", D1, ("c", "d", "e"), 3),
+                ("e4", D1, ("a", "b", "c", "d", "e"), 5),
+                ("e5", D2, ("a", "b", "c"), 3),
+            ],
+            {D1: (450, "measured"), D2: (450, "measured-median")},
+        ),
+        # only entity-scope runs in the log: no full-date size is known (universe / unknown)
+        (
+            [("e1", D1, ("a", "b"), 2), ("e2", D2, ("a", "b", "c"), 3)],
+            {D1: (0, "unknown"), D2: (0, "unknown")},
+        ),
+        # completions whose trigger is not in the log (e.g. a backfill's own date runs,
+        # sent by its executor) count as full-date runs
+        ([("x1", D1, None, 410)], {D1: (410, "measured"), D2: (410, "measured-median")}),
+    ],
+)
+def test_entity_scope_completions_are_not_full_date_sizes(
+    registry: CompiledRegistry,
+    tmp_path: Path,
+    runs: list[tuple[str, date, tuple[str, ...] | None, int]],
+    want: dict[date, tuple[int, str]],
+) -> None:
+    """A backfill run is a date-scope run: its rows come from the log's date-scope runs,
+    never from the few entities an entity-scope run processed."""
+    path = tmp_path / "log.sqlite"
+    with SqliteExecutionLog(path) as log:
+        for tid, day, ids, records in runs:
+            if tid.startswith("x"):  # a completion with no dispatch row
+                log.record_completion(PGS, day, trigger_id=tid, records_processed=records,
+                                      entities_changed=None, duration_s=30.0)  # fmt: skip
+            else:
+                _log_run(log, tid, day, ids, records)
+    plan = plan_backfill(registry, Request(D1, D2, processors=(PGS,)), as_of=date(2025, 11, 5))
+    (got,) = estimate(plan, registry, read_log(path)).processors
+    assert got.runs == 2
+    assert got.rows == sum(n for n, _ in want.values())
+    assert got.rows_source == "+".join(sorted({s for _, s in want.values()}))
+    assert got.rows_unknown_runs == sum(1 for _, s in want.values() if s == "unknown")
