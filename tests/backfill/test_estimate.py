@@ -3,6 +3,9 @@ sizes, its runs are the runs the backfill then executes, and it says when it has
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -10,7 +13,10 @@ import pytest
 from backfill_support import REPO
 
 from scoperouter.backfill.estimate import estimate
+from scoperouter.backfill.executor import CallableExecutor
 from scoperouter.backfill.plan import Request, plan_backfill
+from scoperouter.backfill.service import execute, prepare
+from scoperouter.cli import main
 from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.execution_log.reader import read_log
 from scoperouter.messages.models import Trigger
@@ -99,3 +105,60 @@ def test_entity_scope_completions_are_not_full_date_sizes(
     assert got.rows == sum(n for n, _ in want.values())
     assert got.rows_source == "+".join(sorted({s for _, s in want.values()}))
     assert got.rows_unknown_runs == sum(1 for _, s in want.values() if s == "unknown")
+
+
+RANGE = ["--start", "2025-11-10", "--end", "2025-11-12", "--phases", "3-4"]
+AS_OF = date(2025, 11, 22)
+
+
+def _dry_run(state: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    args = ["backfill", "--config", str(REPO / "routes.yaml"), "--as-of", AS_OF.isoformat(),
+            *RANGE, "--state-dir", str(state), "--dry-run", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out: dict[str, object] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def _invoke(state: Path, failing: frozenset[str]) -> Counter[str]:
+    """One invocation of the backfill of RANGE (one attempt per run, ``failing`` processors
+    fail); returns the runs it executed per processor."""
+    cfg = load_config(REPO / "routes.yaml")
+    req = Request(date(2025, 11, 10), date(2025, 11, 12), phases=(3, 4))
+    prep = prepare(cfg.registry, cfg.relations, req, state_dir=state, as_of=AS_OF)
+    ran: Counter[str] = Counter()
+
+    def run(processor: str, day: date) -> int:
+        ran[processor] += 1
+        if processor in failing:
+            raise RuntimeError("boom")
+        return 1
+
+    try:
+        asyncio.run(execute(prep, cfg.registry, CallableExecutor(run), max_attempts=1))
+    finally:
+        prep.store.close()
+    return ran
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        pytest.param((), id="new"),
+        pytest.param((frozenset({"upcoming_player_game_context"}),), id="resumed-after-failures"),
+        pytest.param((frozenset(),), id="resumed-all-done"),
+    ],
+)
+def test_estimate_counts_the_runs_the_backfill_then_executes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before: tuple[frozenset[str], ...]
+) -> None:
+    """The dry-run's runs (in total and per processor) are those the same command then
+    executes: a resumed backfill's runs stored done are not run again, nor estimated."""
+    for failing in before:
+        _invoke(tmp_path, failing)
+    est = _dry_run(tmp_path, capsys)["estimate"]
+    assert isinstance(est, dict)
+    ran = _invoke(tmp_path, frozenset())
+    assert est["runs"] == sum(ran.values())
+    assert {p["processor"]: p["runs"] for p in est["processors"] if p["runs"]} == dict(ran)
+    if not ran:
+        assert est["hours"] == est["wall_hours"] == 0

@@ -8,7 +8,10 @@ date-scope completions that day), else the median of P's date-scope completions 
 day, else the relation data's entity universe of P's granularity on D, else unknown
 (counted, never guessed). A backfill run is a date-scope run: completions of entity-scope
 or failed runs (matched to their dispatch as ``report`` does) are no full-date size; a
-completion whose trigger is not in the log (a backfill's own runs) counts as date scope. Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
+completion whose trigger is not in the log (a backfill's own runs) counts as date scope.
+Only the runs still to run are estimated: a resumed backfill's runs stored ``done`` (passed
+in ``done``) are never run again, so they count in ``runs_done`` only and the wall clock
+starts from them done. Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
 overhead only); wall hours = the makespan of those durations on the scheduler with each
 target's concurrency (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range only* (every selected
 processor on every requested date, no lookback dates): what a per-processor backfill
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -46,12 +49,14 @@ class ProcessorEstimate:
     range_hours: float
     cost: CostModel
     rows_source: str
+    done: int = 0  # runs stored done (a resumed backfill): not run again, not estimated
 
     def to_json(self) -> dict[str, Any]:
         return {
             "processor": self.processor,
             "phase": self.phase,
             "runs": self.runs,
+            "runs_done": self.done,
             "entity_rows": self.rows,
             "runs_with_unknown_rows": self.rows_unknown_runs,
             "hours": round(self.hours, 4),
@@ -81,12 +86,17 @@ class Estimate:
         return sum(p.rows for p in self.processors)
 
     @property
+    def done(self) -> int:
+        return sum(p.done for p in self.processors)
+
+    @property
     def hours(self) -> float:
         return sum(p.hours for p in self.processors)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "runs": self.runs,
+            "runs_done": self.done,
             "entity_rows": self.rows,
             "hours": round(self.hours, 4),
             "wall_hours": round(self.wall_hours, 4),
@@ -107,15 +117,21 @@ def estimate(
     *,
     policies: Mapping[str, Policy] | None = None,
     max_running: int = 8,
+    done: Collection[int] = frozenset(),
 ) -> Estimate:
+    """The cost of the runs of ``plan`` still to run (``done``: indexes of runs stored done)."""
     fallback = registry.spec.report.seconds_per_entity
     comps: dict[str, list[CompletionRow]] = defaultdict(list)
     for c in log.completions if log is not None else ():
         comps[c.processor].append(c)
     full = _full_date(log)
     per: dict[str, list[PlannedRun]] = defaultdict(list)
-    for r in plan.runs:
-        per[r.processor].append(r)
+    n_done: dict[str, int] = defaultdict(int)
+    for i, r in enumerate(plan.runs):
+        if i in done:
+            n_done[r.processor] += 1
+        else:
+            per[r.processor].append(r)
     out: list[ProcessorEstimate] = []
     seconds: dict[str, float] = {}
     for name in plan.processors:
@@ -152,10 +168,17 @@ def estimate(
                 r_rows,
                 r_hours,
                 cost,
-                "+".join(sorted(sources)) or "none",
+                "+".join(sorted(sources)) or "done",  # every run of it stored done
+                n_done[name],
             )
         )
-    wall = simulate(plan, policies or {}, lambda r: seconds[r.key], max_running=max_running)
+    wall = simulate(
+        plan,
+        policies or {},
+        lambda r: seconds[r.key],
+        max_running=max_running,
+        restored={i: ("done", 1) for i in done},
+    )
     return Estimate(tuple(out), wall.makespan / 3600.0)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from scoperouter.backfill.plan import BackfillPlan, PlannedRun
-from scoperouter.backfill.schedule import Policy, Scheduler
+from scoperouter.backfill.schedule import Policy, Scheduler, State
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,11 @@ def simulate(
     *,
     fails: Callable[[PlannedRun, int], bool] = lambda _r, _a: False,
     max_running: int = 1_000_000,
+    restored: Mapping[int, tuple[State, int]] | None = None,
 ) -> Timeline:
-    sched = Scheduler(plan, policies, max_running=max_running)
+    """``restored``: run states to start from, as the runner's (its runs stored done are
+    not run again)."""
+    sched = Scheduler(plan, policies, max_running=max_running, restored=restored)
     now = 0.0
     events: list[tuple[float, int, int]] = []  # (end time, seq, run index)
     starts: dict[int, list[float]] = {}

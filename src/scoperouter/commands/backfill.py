@@ -147,6 +147,7 @@ def _dry_run(args: argparse.Namespace, prep: Prepared, cfg: Any) -> int:
         cfg.relations,
         policies=policies(cfg.registry, args.max_attempts),
         max_running=args.max_running,
+        done={r.index for r in prep.store.runs(prep.backfill_id) if r.state == "done"},
     )
     summ = plan_summary(prep.plan)
     if args.json:
@@ -166,7 +167,8 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
         f"backfill {prep.backfill_id} ({'stored, would resume' if prep.resumed else 'new'}): "
         f"{r.start} .. {r.end}, as of {prep.plan.as_of}",
         f"{summ['runs']} runs ({summ['lookback_runs']} on later dates lookbacks read), "
-        f"{summ['edges']} dependency intervals",
+        f"{summ['edges']} dependency intervals"
+        + (f"; {est.done} stored done, not run again: {est.runs} to run" if est.done else ""),
         "",
         f"{'processor':<30} {'ph':>2} {'runs':>5} {'rows':>9} {'hours':>8}   "
         f"{'range-only runs':>15} {'rows':>9} {'hours':>8}  cost model",
