@@ -162,3 +162,68 @@ def test_estimate_counts_the_runs_the_backfill_then_executes(
     assert {p["processor"]: p["runs"] for p in est["processors"] if p["runs"]} == dict(ran)
     if not ran:
         assert est["hours"] == est["wall_hours"] == 0
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(["backfill", "--config", str(REPO / "routes.yaml"), "--as-of", AS_OF.isoformat(),
+               *args])  # fmt: skip
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    ("log", "at_default", "err"),
+    [
+        pytest.param("missing.sqlite", False, "no execution log at", id="--log-missing"),
+        pytest.param("garbage.sqlite", False, "not a readable SQLite", id="--log-invalid"),
+        pytest.param("garbage.sqlite", True, "not a readable SQLite", id="default-log-invalid"),
+    ],
+)
+def test_dry_run_fails_on_a_log_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log: str, at_default: bool, err: str
+) -> None:
+    """A --log that does not exist, or a log that is not one, is an error (exit 1, nothing
+    planned), not an estimate from the default cost as if there were no history."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / "execution_log.sqlite" if at_default else tmp_path / log
+    if log.startswith("garbage"):
+        path.write_bytes(b"not a database" * 100)
+    extra = [] if at_default else ["--log", str(path)]
+    rc, out, stderr = _cli([*RANGE, "--state-dir", str(state), "--dry-run", *extra], capsys)
+    assert (rc, out) == (1, "")
+    assert stderr.startswith("error: ") and err in stderr
+    assert not (state / "backfills.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("processors", "unknown"),
+    [
+        pytest.param(["league_rankings"], 2, id="date-granularity"),
+        pytest.param(["league_rankings", "player_game_summary"], 2, id="mixed"),
+        pytest.param(["player_game_summary"], 0, id="all-known"),
+    ],
+)
+def test_dry_run_says_when_rows_are_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], processors: list[str], unknown: int
+) -> None:
+    """Runs with no size data (no completions, no entity universe: a date-granularity
+    processor) are counted in the totals' runs_with_unknown_rows and named in the text, so
+    rows and hours are not read as complete figures; no execution log is said too."""
+    base = ["--start", "2025-11-10", "--end", "2025-11-11", "--processors", *processors,
+            "--state-dir", str(tmp_path), "--dry-run"]  # fmt: skip
+    rc, out, _ = _cli([*base, "--json"], capsys)
+    assert rc == 0
+    got = json.loads(out)
+    assert got["estimate"]["runs_with_unknown_rows"] == unknown
+    assert got["log"] is None
+    rc, out, _ = _cli(base, capsys)
+    assert rc == 0
+    assert f"no execution log at {tmp_path / 'execution_log.sqlite'}" in out
+    notes = [line for line in out.splitlines() if "unknown rows" in line]
+    if unknown:
+        (note,) = notes
+        assert note.startswith(f"{unknown} runs with unknown rows (league_rankings)")
+        assert "lower bound" in note
+    else:
+        assert notes == []

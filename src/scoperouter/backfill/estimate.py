@@ -86,6 +86,10 @@ class Estimate:
         return sum(p.rows for p in self.processors)
 
     @property
+    def rows_unknown_runs(self) -> int:
+        return sum(p.rows_unknown_runs for p in self.processors)
+
+    @property
     def done(self) -> int:
         return sum(p.done for p in self.processors)
 
@@ -98,6 +102,7 @@ class Estimate:
             "runs": self.runs,
             "runs_done": self.done,
             "entity_rows": self.rows,
+            "runs_with_unknown_rows": self.rows_unknown_runs,
             "hours": round(self.hours, 4),
             "wall_hours": round(self.wall_hours, 4),
             "range_only": {

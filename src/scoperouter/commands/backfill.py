@@ -93,6 +93,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(config_path(args))
     req = Request(args.start, args.end, tuple(args.processors), tuple(args.from_), args.phases)
+    log: tuple[Path, LogData | None] | None = None
+    if args.dry_run:  # before planning: an unreadable log stores no plan
+        got = _log(args)
+        if isinstance(got, str):
+            print(f"error: {got}", file=sys.stderr)
+            return 1
+        log = got
     try:
         prep = prepare(
             cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args)
@@ -104,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if warning is not None:
         print(warning, file=sys.stderr)
     try:
-        if args.dry_run:
-            return _dry_run(args, prep, cfg)
+        if log is not None:
+            return _dry_run(args, prep, cfg, *log)
         made = _executor(args, cfg)
         if made is None:
             return 1
@@ -131,19 +138,28 @@ def run(args: argparse.Namespace) -> int:
         prep.store.close()
 
 
-def _log(args: argparse.Namespace) -> LogData | None:
-    path = args.log or args.state_dir / "execution_log.sqlite"
+def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:
+    """The execution log the estimate reads: (its path, its data -- None when there is none
+    at the default path), or why it cannot be read (a missing ``--log``, a file that is not
+    an execution log): an estimate from the default cost is not one from that log."""
+    path: Path = args.log or args.state_dir / "execution_log.sqlite"
     try:
-        return read_log(path)
-    except (LogMissingError, LogInvalidError):
-        return None
+        return path, read_log(path)
+    except LogMissingError:
+        if args.log is not None:
+            return f"no execution log at {path} (--log)"
+        return path, None
+    except LogInvalidError as exc:
+        return str(exc)
 
 
-def _dry_run(args: argparse.Namespace, prep: Prepared, cfg: Any) -> int:
+def _dry_run(
+    args: argparse.Namespace, prep: Prepared, cfg: Any, log_path: Path, log: LogData | None
+) -> int:
     est = estimate(
         prep.plan,
         cfg.registry,
-        _log(args),
+        log,
         cfg.relations,
         policies=policies(cfg.registry, args.max_attempts),
         max_running=args.max_running,
@@ -152,16 +168,17 @@ def _dry_run(args: argparse.Namespace, prep: Prepared, cfg: Any) -> int:
     summ = plan_summary(prep.plan)
     if args.json:
         out = {"backfill_id": prep.backfill_id, "resumed": prep.resumed,
-               "as_of": prep.plan.as_of.isoformat(), "plan": summ, "estimate": est.to_json()}  # fmt: skip
+               "as_of": prep.plan.as_of.isoformat(), "plan": summ, "estimate": est.to_json(),
+               "log": None if log is None else str(log_path)}  # fmt: skip
         if prep.stale_after is not None:
             out["stale_after"] = prep.stale_after_json()
         print(json.dumps(out))
         return 0
-    print(_render(prep, summ, est))
+    print(_render(prep, summ, est, None if log is not None else log_path))
     return 0
 
 
-def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
+def _render(prep: Prepared, summ: dict[str, Any], est: Estimate, no_log: Path | None = None) -> str:
     r = prep.plan.request
     lines = [
         f"backfill {prep.backfill_id} ({'stored, would resume' if prep.resumed else 'new'}): "
@@ -189,6 +206,19 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate) -> str:
         f"wall clock: about {est.wall_hours:.2f} h with the targets' concurrency and the "
         "plan's edges (retries aside)"
     )
+    unknown = [p.processor for p in est.processors if p.rows_unknown_runs]
+    if unknown:
+        lines.append(
+            f"{est.rows_unknown_runs} runs with unknown rows ({', '.join(unknown)}): no "
+            "completions in the execution log and no entity universe; their rows are not "
+            "counted and their hours are the per-run overhead only: rows, hours and wall "
+            "clock are a lower bound"
+        )
+    if no_log is not None:
+        lines.append(
+            f"no execution log at {no_log}: rows from the relation data, hours from the "
+            "default cost (--log to read one)"
+        )
     return "\n".join(lines)
 
 
