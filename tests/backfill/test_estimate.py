@@ -227,3 +227,23 @@ def test_dry_run_says_when_rows_are_unknown(
         assert "lower bound" in note
     else:
         assert notes == []
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -5.0, 0.0])
+def test_estimate_is_finite_with_a_bad_duration_in_the_log(
+    registry: CompiledRegistry, tmp_path: Path, bad: float
+) -> None:
+    """A completion with a duration that is no measurement (infinite, NaN, negative, 0 =
+    unknown) is left out of the fit: hours stay finite and non-negative, as without it."""
+    path = tmp_path / "log.sqlite"
+    with SqliteExecutionLog(path) as log:
+        for n, secs in ((100, 12.0), (300, bad), (450, 47.0), (200, 22.0)):
+            log.record_completion(PGS, D1, trigger_id=None, records_processed=n,
+                                  entities_changed=None, duration_s=secs)  # fmt: skip
+    plan = plan_backfill(registry, Request(D1, D2, processors=(PGS,)), as_of=date(2025, 11, 5))
+    est = estimate(plan, registry, read_log(path))
+    (p,) = est.processors
+    assert p.cost.overhead_s == pytest.approx(2.0)
+    assert p.cost.seconds_per_entity == pytest.approx(0.1)
+    assert 0 <= est.hours < float("inf") and 0 <= est.wall_hours < float("inf")
+    assert "NaN" not in json.dumps(est.to_json()) and "Infinity" not in json.dumps(est.to_json())

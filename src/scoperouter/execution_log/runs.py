@@ -8,6 +8,7 @@ analysis module's docstring (and docs/report.md).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -189,12 +190,12 @@ class CostModel:
 
 def fit_cost(completions: Iterable[CompletionRow], fallback: float | None = None) -> CostModel:
     """Least-squares fit of duration = overhead + per_entity x records over the completions
-    with ``duration_s > 0`` (both clamped >= 0); needs two distinct record counts, else
+    with a finite ``duration_s > 0`` (both clamped >= 0); needs two distinct record counts, else
     ``fallback`` (routes.yaml ``report.seconds_per_entity``, else 30 s / 450) with no overhead."""
     pts = [
         (float(c.records_processed), c.duration_s)
         for c in completions
-        if c.duration_s > 0 and c.records_processed >= 0
+        if 0 < c.duration_s < math.inf and c.records_processed >= 0  # inf: no measurement
     ]
     if len({x for x, _ in pts}) < 2:
         if fallback is not None:
