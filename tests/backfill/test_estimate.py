@@ -247,3 +247,20 @@ def test_estimate_is_finite_with_a_bad_duration_in_the_log(
     assert p.cost.seconds_per_entity == pytest.approx(0.1)
     assert 0 <= est.hours < float("inf") and 0 <= est.wall_hours < float("inf")
     assert "NaN" not in json.dumps(est.to_json()) and "Infinity" not in json.dumps(est.to_json())
+
+
+@pytest.mark.parametrize(("max_running", "serial"), [(1, True), (8, False)])
+def test_wall_clock_honours_max_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], max_running: int, serial: bool
+) -> None:
+    """--max-running reaches the wall-clock simulation: one run at a time takes the sum of
+    the runs' hours; eight in flight take less."""
+    rc, out, _ = _cli([*RANGE, "--state-dir", str(tmp_path), "--dry-run", "--json",
+                       "--max-running", str(max_running)], capsys)  # fmt: skip
+    assert rc == 0
+    est = json.loads(out)["estimate"]
+    assert est["hours"] > 0
+    if serial:
+        assert est["wall_hours"] == pytest.approx(est["hours"], abs=1e-3)
+    else:
+        assert 0 < est["wall_hours"] < est["hours"] / 2
