@@ -1,0 +1,157 @@
+"""What every part of the router shares: its parts built once, the state thread, and the
+window views and closed-loop gauges both the ingest and the timers update.
+
+Invariant: every engine and store operation runs on the one state thread
+(:meth:`RouterCore._in_state`), in submission order, and is never cancelled half-way; after a
+failed transaction the engine's uncommitted changes are dropped (:meth:`_reload_windows`)
+before the next one. The parts' clock is the router's own (``_now``), so a clock replaced
+later is followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.windows import WindowBook
+from scoperouter.runtime.dispatcher import Dispatcher
+from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.ingest import Item
+from scoperouter.runtime.intake import IntakeQueue
+from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.marks import MarkQueue
+from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.outcomes import DeadLetterPublisher
+from scoperouter.runtime.router_parts import Stats
+from scoperouter.runtime.sinks import Sink
+from scoperouter.runtime.state_jobs import StateThread, in_state
+from scoperouter.runtime.store import Store
+from scoperouter.runtime.store_health import StoreHealth
+from scoperouter.runtime.supervise import Supervisor
+from scoperouter.runtime.undeclared_reads import UndeclaredReads
+from scoperouter.runtime.unknown_sources import UnknownSources
+
+_T = TypeVar("_T")
+
+
+class RouterCore:
+    """The base of :class:`~scoperouter.runtime.router.Router`: its parts and the state thread
+    (``store`` and ``windows`` are set by the router's ``__init__``)."""
+
+    store: Store
+    windows: DurableWindows
+
+    def _now(self) -> float:  # the parts follow a clock replaced later (tests)
+        return self.clock()
+
+    # fmt: off
+    def _setup(self, registry: CompiledRegistry, relations: RelationStore,
+               sinks: Mapping[str, Sink], fallback_sink: Sink | None, metrics: Metrics | None,
+               options: RouterOptions | None, log: ExecutionLog | None,
+               dead_letter_publisher: DeadLetterPublisher | None, clock: Callable[[], float],
+               rng: random.Random | None) -> None:
+        # fmt: on
+        """Everything but the state (shared with :class:`~scoperouter.runtime.shared_router.SharedRouter`)."""
+        self.registry = registry
+        self.relations = relations  # replaced whole by set_relations (hot reload)
+        self.metrics = metrics or Metrics()
+        self.options = options or RouterOptions()
+        self.log = log
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.unknown_sources = UnknownSources(self.metrics, clock)
+        self.undeclared_reads = UndeclaredReads(self.metrics, clock)
+        self.stats = Stats()
+        self.health = StoreHealth(self.options, self.rng)
+        now = self._now
+        self.log_bridge = LogBridge(log, registry)
+        self.marks = MarkQueue()
+        self.dispatcher = Dispatcher(
+            registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
+            self.log_bridge, dead_letter_publisher, now, self.rng,
+        )  # fmt: skip
+        self._queue: IntakeQueue[Item] = IntakeQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None  # _running_loop()
+        self._background: list[asyncio.Task[None]] = []
+        self._window_wake = asyncio.Event()
+        self._state = StateThread("scoperouter-state_0")
+        self._stopping = False
+        # the background tasks: one ending on its own is a fatal internal error (supervise)
+        self.supervisor = Supervisor(lambda: self._stopping)
+        self.dispatcher.on_task_failed = self.supervisor.failed  # deliveries, too
+        self.log_bridge.on_failure = self._log_thread_failed  # and the log thread
+        self._unfinished = 0  # submitted to the ingest queue, not yet answered
+        self._parked_dropped_seen = 0  # the ledger's parked_dropped already counted
+        self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
+        self._closing = False
+        self._started = False
+        self._heavy: deque[Item] = deque()  # heavy events taken off the queue, not yet run
+        self._in_batch: asyncio.Task[Any] | None = None  # the ingest worker, in a transaction
+        self.stopped_clean = True  # False: the store failed while stopping (logged once)
+
+    @property
+    def book(self) -> WindowBook:
+        """The open windows (read on the event loop for gauges and tests only)."""
+        return self.windows.book
+
+    def open_window_count(self) -> int:
+        """Open windows (gauges, :meth:`idle`, logs)."""
+        return self.book.open_count
+
+    def _in_state(self, fn: Callable[..., _T], *args: Any) -> Awaitable[_T]:
+        """Run ``fn`` on the state thread (never cancelled half-way: see
+        :func:`~scoperouter.runtime.state_jobs.in_state`); await the result."""
+        return in_state(self._running_loop(), self._state, fn, *args)  # (no coroutine of its own)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a
+        ``getpid`` system call each time)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def _log_thread_failed(self, exc: BaseException) -> None:
+        """The execution log's thread died (on that thread): a fatal internal error."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.supervisor.report, "the execution log thread", exc)
+
+    async def _reload_windows(self) -> None:
+        """After a failed transaction: drop the engine's uncommitted changes."""
+        try:
+            await self._in_state(self.windows.restore)
+        except Exception:
+            self.windows.stale = True  # retried before the next transaction
+            self.health.failed("could not reload windows from the store")
+    def _closed_loop(self) -> bool:
+        """True when the closed loop (docs/ledger.md) runs: completion reports are routed."""
+        return bool(self.windows.loop_on)
+
+    def _loop_metrics(self) -> None:
+        """The closed loop's gauges and counters (docs/ledger.md)."""
+        loop = self.windows.engine.loop
+        if loop is None:
+            return
+        m = self.metrics
+        for n in self.windows.take_notices():
+            m.trigger_outcomes.labels(n.kind).inc()
+            if n.kind == "timed_out":
+                m.triggers_timed_out.inc()
+        m.triggers_open.set(loop.ledger.open_count)
+        m.triggers_held.set(len(loop.barrier.held))
+        m.completions_parked.set(loop.ledger.parked_count)
+        # the ledger only counts up (written by the state thread); a rebuilt one starts at 0
+        dropped, seen = loop.ledger.parked_dropped, self._parked_dropped_seen
+        if dropped != seen:
+            m.completions_unmatched.inc(dropped - seen if dropped > seen else dropped)
+            self._parked_dropped_seen = dropped

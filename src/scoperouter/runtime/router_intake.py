@@ -1,0 +1,174 @@
+"""The router's intake on the event loop: :meth:`RouterIntake.submit` and
+:meth:`RouterIntake.enqueue` queue a message, the ingest worker runs batches of them in one
+state transaction each, and answers them (a mixin of :class:`~scoperouter.runtime.router.Router`).
+
+Invariant: a message is answered exactly once, and ``ack`` only after the transaction that
+recorded it (seen-id, windows, fired triggers in the outbox) committed; a failed transaction
+answers its batch ``unavailable`` (the source redelivers) and puts its marks back; committed
+triggers reach the dispatcher only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from scoperouter.errors import EventError
+from scoperouter.messages.models import Event
+from scoperouter.runtime import intake
+from scoperouter.runtime.batch_counts import count_committed, count_received
+from scoperouter.runtime.ingest import BatchResult, Item, process_batch
+from scoperouter.runtime.intake import Settle, parse_inbound, take_lingering
+from scoperouter.runtime.loop_runtime import is_report
+from scoperouter.runtime.marks import Mark, write_marks
+from scoperouter.runtime.metrics import observe_n
+from scoperouter.runtime.outcomes import Inbound, Outcome
+from scoperouter.runtime.router_core import RouterCore
+from scoperouter.runtime.router_parts import is_heavy
+
+
+class RouterIntake(RouterCore):
+    """Submission, the ingest worker and its batch transactions."""
+
+    # ------------------------------------------------------------------ intake
+    async def submit(self, inbound: Inbound) -> Outcome:
+        """Route one message; returns once it is durably handled (see :class:`Outcome`)."""
+        fut: asyncio.Future[Outcome] = self._running_loop().create_future()
+        refused = self.enqueue(inbound, fut)
+        # no shield: a cancelled caller cancels only its own future; the queued item is
+        # still committed (its answer is dropped: ``fut.done()``)
+        return refused if refused is not None else await fut
+
+    def enqueue(self, inbound: Inbound, settle: Settle) -> Outcome | None:
+        """Queue one message without waiting: ``settle`` gets what :meth:`submit` would
+        return, once, after its batch commits (or fails). Returns the answer instead (and
+        never touches ``settle``) when the message is refused at once (not ready, rejected)."""
+        if not self._started or self._closing:
+            # a failing store still takes submissions: each batch retries it (503 store_error
+            # when it fails), and the first one that commits makes the router ready again
+            return Outcome(
+                "unavailable", reason="not_ready" if not self._closing else "shutting_down"
+            )
+        # received: counted per batch; ``event`` set: a source's fast path parsed it already
+        ev = inbound.event
+        parsed = ev if ev is not None else parse_inbound(inbound, self.registry)
+        if (
+            isinstance(parsed, EventError)
+            and not inbound.dead_letter_on_reject
+            and not (self._closed_loop() and is_report(inbound))  # a completion report
+        ):
+            self.metrics.child(self.metrics.events_received, inbound.origin).inc()
+            self.metrics.events_rejected.labels(parsed.reason).inc()
+            return Outcome("rejected", parsed.event_id, parsed.reason, parsed.detail)
+        self._queue.put_nowait(Item(inbound, parsed, settle))
+        self._unfinished += 1
+        self._submitted += 1
+        return None
+
+    async def _ingest_worker(self) -> None:
+        """Batches of light events, each followed by at most one heavy event (a long
+        backfill) in a transaction of its own: a small event waits for one heavy event at
+        most, never for a queue of them (issue 18), and heavy ones are never starved.
+        After a failed transaction the next waits the store's backoff: a message nacked
+        for it comes straight back (Pub/Sub redelivers at once), and retrying it at once
+        spun on the failing store."""
+        heavy = self._heavy
+        failed = False
+        while not self._stopping:  # (a stop waits for the batch in flight: see stop)
+            if failed:
+                failed = False
+                backoff = self.health.backoff()
+                if backoff:
+                    await asyncio.sleep(backoff)
+            if self.log_bridge.full:  # backpressure: the execution log is behind
+                await self.log_bridge.room()
+            if not heavy or not self._queue.empty():
+                o, q = self.options, self._queue
+                if len(q) >= min(o.max_batch, intake.LINGER_BELOW):  # a batch already: no wait
+                    items = [q.get_nowait() for _ in range(min(len(q), o.max_batch))]
+                else:
+                    items = await take_lingering(q, o.max_batch, o.ingest_linger_s)
+                light: list[Item] = []
+                for i in items:
+                    ev = i.parsed
+                    # dated: never heavy (no call, no ABC isinstance on a pydantic model)
+                    if ev.__class__ is Event and ev.game_date is not None:
+                        light.append(i)
+                    else:
+                        (heavy if is_heavy(i) else light).append(i)
+                if light:
+                    failed = not await self._run_batch(light)
+            if heavy and not failed and not self._stopping:
+                failed = not await self._run_batch([heavy.popleft()])
+
+    async def _run_batch(self, batch: list[Item]) -> bool:
+        """One ingest transaction for ``batch``; answers every item's future. False when
+        the transaction failed. Past the stop's drain deadline none starts: 503 / nack."""
+        if self._stopping:
+            self._unfinished -= len(batch)
+            self._refuse(batch)
+            return False
+        count_received(self.metrics, batch)
+        marks, t0 = self.marks.take(), time.perf_counter()
+        self._in_batch = asyncio.current_task()
+        try:
+            result = await self._in_state(self._process_batch, batch, marks)
+        except Exception:
+            self.health.failed(
+                "ingest transaction failed; messages will be retried by their source"
+            )
+            self.marks.put_back(marks)
+            for item in batch:
+                if not item.fut.done():
+                    item.fut.set_result(Outcome("unavailable", reason="store_error"))
+            # the engine may hold uncommitted changes
+            await self._reload_windows()
+            return False
+        else:
+            observe_n(self.metrics.ingest_seconds, time.perf_counter() - t0, 1)
+            self.health.succeeded()
+            self._apply_batch(batch, result)
+            return True
+        finally:
+            self._unfinished -= len(batch)
+            self._in_batch = None
+
+    def _refuse(self, items: list[Item]) -> None:
+        """Answer ``items`` ``unavailable`` (shutting down): their sources nack / 503."""
+        count_received(self.metrics, items)
+        for item in items:
+            if not item.fut.done():
+                item.fut.set_result(Outcome("unavailable", reason="shutting_down"))
+
+    def _process_batch(self, batch: list[Item], marks: list[Mark]) -> BatchResult:
+        """State thread: one transaction for the batch (see :mod:`scoperouter.runtime.ingest`)."""
+        return process_batch(
+            batch,
+            store=self.store,
+            windows=self.windows,
+            relations=self.relations,  # one consistent view for the batch
+            as_of=self.options.as_of,
+            now=self.clock(),
+            write_marks=lambda: write_marks(self.store, marks, self.windows.alias),
+        )
+
+    def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
+        """After the commit (event loop): count, ack, dispatch."""
+        count_committed(self.metrics, len(batch), res)
+        sources = self.registry.sources
+        noted = res.noted if res.noted is not None else [d[0] for d in res.decided]
+        for ev in noted:
+            if ev.source not in sources:
+                self.unknown_sources.observe(ev.source, ev.event_id)
+            if ev.referenced_tables:
+                self.undeclared_reads.observe(self.registry, ev)
+        self.log_bridge.batch(res.decided, res.now_dt, res.as_of, res.relations)  # one hand-off
+        for item, out in res.outcomes:
+            if not item.fut.done():
+                item.fut.set_result(out)
+        self.dispatcher.fired(res.fired)
+        self.metrics.open_windows.set(self.open_window_count())
+        self._loop_metrics()
+        for payload in res.dead_payloads:
+            self.dispatcher.publish_dead_letter(payload)
+        self._window_wake.set()
