@@ -2,6 +2,8 @@
 breaker, one attempt per task (a batching sink's task, the outbox's, carries up to its
 ``batch_max`` triggers in one slot), retries and the backlog kept in the store, dead letters
 only past the retry horizon. Outcomes leave as typed marks (:mod:`scoperouter.runtime.marks`).
+Here: the lanes, committed triggers taken in, the pump; one delivery is
+:mod:`~scoperouter.runtime.dispatch_delivery`, its outcome :mod:`~scoperouter.runtime.dispatch_outcomes`.
 
 Invariant: a trigger reaches the dispatcher only after the transaction that inserted it
 into the outbox committed; its row is marked done, deferred (``Retry``: still pending,
@@ -17,32 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
-import logging
 import operator
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
-from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, SHADOW, Outcomes, Row
+from scoperouter.runtime.dispatch_delivery import Delivery, _batch_of
+from scoperouter.runtime.dispatch_outcomes import ROW_TRIGGER, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Alias, Mark, MarkQueue, Release
+from scoperouter.runtime.marks import Mark, MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import PendingTrigger
-
-logger = logging.getLogger("scoperouter.runtime")
 
 Committed = tuple[int, Trigger, bytes]  # (outbox row id, trigger with fired_at, its body)
 _SCOPE = operator.attrgetter("scope")
@@ -50,7 +48,7 @@ _T = TypeVar("_T")
 StateRunner = Callable[..., Awaitable[Any]]  # runs a function on the state thread
 
 
-class Dispatcher(Outcomes):
+class Dispatcher(Delivery):
     def __init__(
         self,
         registry: CompiledRegistry,
@@ -242,20 +240,6 @@ class Dispatcher(Outcomes):
         created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
         self._start_rows(self.lane(trigger.processor), [(row_id, trigger, body, attempts, created)])
 
-    def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
-        """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
-        batching sink, :func:`_batch_of`)."""
-        ids = list(map(ROW_ID, rows))
-        lane.inflight.update(ids)
-        if self._paging:
-            lane.started.update(ids)
-        lane.busy += 1
-        probe = lane.breaker.started()
-        if len(rows) == 1:
-            self._spawn(self._deliver(lane, *rows[0], probe))
-        else:
-            self._spawn(self._deliver_batch(lane, rows, probe))
-
     # ------------------------------------------------------------------ pump
     async def _sleep_or_wake(self, delay: float) -> None:
         """Wait ``delay`` seconds or until woken (a timer sets the event: no wait_for task
@@ -332,146 +316,3 @@ class Dispatcher(Outcomes):
         if len(pg.expired) >= backlog.EXPIRE_PAGE:
             lane.last_expire = float("-inf")  # a full sweep: the next one right away
         self._drain(lane)
-
-    def _drain(self, lane: Lane) -> None:
-        """Start paged rows while the lane has room (the breaker decides how much)."""
-        while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
-            n = lane.batch if lane.breaker.state == "closed" else 1  # a probe carries one row
-            rows: list[Row] = []
-            while lane.buffer and len(rows) < n:
-                r = lane.buffer.popleft()
-                if r.row_id in lane.inflight:
-                    continue
-                trig = r.trigger
-                try:
-                    if trig is None:
-                        trig = Trigger.model_validate_json(r.body)
-                except ValueError as exc:  # a row written by an incompatible version
-                    logger.exception(
-                        "pending trigger row %d does not parse; dead-lettered", r.row_id
-                    )
-                    self._unreadable(r.row_id, r.trigger_id, r.attempts, r.body, exc)
-                    continue
-                rows.append((r.row_id, trig, r.body.encode() or None, r.attempts, r.created_at))
-            if rows:
-                self._start_rows(lane, rows)
-
-    def _freed(self, lane: Lane) -> None:
-        """A delivery of ``lane`` ended (its slot is free). The pump is woken only when it
-        has something to do for the lane: rows due in the store (or due later: a retry
-        deferred, its sleep shortens) or a breaker not closed. Else the delivery's own
-        :meth:`_drain` starts what the lane buffers, and the pump sleeps on (one pump pass
-        per delivery was most of its cost at 1000 events/s)."""
-        if lane.has_due or lane.next_due is not None or lane.breaker.state != "closed":
-            self._wake.set()
-
-    async def _deliver(
-        self,
-        lane: Lane,
-        row_id: int,
-        trigger: Trigger,
-        body: bytes | None,
-        attempts_before: int,
-        created: float,
-        probe: bool,
-    ) -> None:
-        try:
-            await self._attempt(lane, row_id, trigger, body, attempts_before, created, probe)
-        finally:
-            lane.inflight.discard(row_id)
-            lane.busy -= 1
-            if probe:
-                lane.breaker.probing = False
-            self._freed(lane)
-        self._drain(lane)  # the freed slot takes the next paged row (not when cancelled)
-
-    async def _attempt(
-        self,
-        lane: Lane,
-        row_id: int,
-        trigger: Trigger,
-        body: bytes | None,
-        attempts_before: int,
-        created: float,
-        probe: bool,
-    ) -> None:
-        """One delivery attempt; its outcome is a mark (done, retry later, or dead)."""
-        if self.mode_of(trigger.processor) == SHADOW:
-            self._shadow(row_id, trigger)
-            return
-        sink = lane.sink
-        m = self.metrics
-        attempts = attempts_before + 1
-        error: DispatchError | None = None
-        sent_as: str | None = None  # the id the target gave the message (Pub/Sub's)
-        m.inflight.inc()
-        try:
-            if sink is None:
-                error = DispatchError(
-                    trigger.processor, "<none>", "no target", retryable=False, local=True
-                )
-            else:
-                try:
-                    sent_as = await sink.send(
-                        trigger, message_id=f"{trigger.trigger_id}-{row_id}", body=body
-                    )
-                except DispatchError as exc:
-                    error = exc
-                except Exception as exc:
-                    error = DispatchError.from_exception(trigger.processor, sink.name, exc)
-        finally:
-            m.inflight.dec()
-        if error is None and self.record_aliases and isinstance(sent_as, str) and sent_as:
-            # a processor reports its run naming the message it received
-            # (trigger_message_id): the ledger maps that id to the trigger
-            self.marks.append(Alias(trigger.trigger_id, sent_as, self.clock()))
-        self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
-
-    async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
-        """One delivery of several rows through a batching sink (one call): each row's
-        outcome is its own mark, as if each had been sent alone at the same time (the
-        attempt and its bookkeeping in one coroutine: it runs once per ingest batch)."""
-        try:
-            first = rows[0][1]
-            if self.mode_of(first.processor) == SHADOW:
-                for row_id, t, *_rest in rows:
-                    self._shadow(row_id, t)
-            else:
-                sink: Any = lane.sink  # a batching sink (_batch_of)
-                m = self.metrics
-                error: DispatchError | None = None
-                m.inflight.inc(len(rows))
-                try:
-                    await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
-                except DispatchError as exc:
-                    error = exc
-                except Exception as exc:
-                    error = DispatchError.from_exception(first.processor, sink.name, exc)
-                finally:
-                    m.inflight.dec(len(rows))
-                if error is None:
-                    self._settle_ok(lane, rows)
-                else:
-                    for row_id, t, body, attempts_before, created in rows:
-                        err = error
-                        if err.trigger_id not in (None, t.trigger_id):
-                            err = dataclasses.replace(err, trigger_id=t.trigger_id)  # its own
-                        self._settle(
-                            lane, row_id, t, body, attempts_before + 1, created, probe, err
-                        )
-        finally:
-            for r in rows:
-                lane.inflight.discard(r[0])
-            lane.busy -= 1
-            if probe:
-                lane.breaker.probing = False
-            self._freed(lane)
-        self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
-
-
-def _batch_of(sink: Sink | None) -> int:
-    """Rows one delivery to ``sink`` may carry: its ``batch_max`` when it has
-    ``send_batch`` (the outbox: one write and one ``fdatasync`` for all), else 1."""
-    if sink is None or not hasattr(sink, "send_batch"):
-        return 1
-    return max(1, int(getattr(sink, "batch_max", 1)))
