@@ -27,13 +27,13 @@
   stale (docs/ledger.md).
 
 The Pub/Sub client is ``google.cloud.pubsub_v1.PublisherClient``, which talks to the
-emulator when ``PUBSUB_EMULATOR_HOST`` is set.
+emulator when ``PUBSUB_EMULATOR_HOST`` is set. The event itself is built by
+:mod:`scoperouter.sdk.events` (pure: no client; its names are re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -41,24 +41,34 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS
-from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
+from scoperouter.sdk.events import (
+    PublishLimits,
+    Status,
+    apply_limits,
+    build_completion_event,
+    encode_event,
+    event_attributes,
+    is_unchanged,
+    run_id,
+    with_missed,
+)
 from scoperouter.sdk.scope import Scope
 
-Status = Literal["success", "partial", "no_data", "failed"]
-_STATUSES = ("success", "partial", "no_data", "failed")
-
-
-@dataclass(frozen=True)
-class PublishLimits:
-    """Above either limit the event falls back to date level. Both are inclusive."""
-
-    max_entities: int = 100
-    max_bytes: int = 64 * 1024
-
-    def __post_init__(self) -> None:
-        if self.max_entities < 1 or self.max_bytes < 1:
-            raise ValueError("publish limits must be positive")
+__all__ = [
+    "CompletionPublisher",
+    "DetectedChanges",
+    "PublishLimits",
+    "PublishResult",
+    "Status",
+    "apply_limits",
+    "build_completion_event",
+    "encode_event",
+    "event_attributes",
+    "is_unchanged",
+    "run_id",
+    "topic_path",
+    "with_missed",
+]
 
 
 @dataclass(frozen=True)
@@ -73,187 +83,6 @@ class PublishResult:
     fell_back: bool = False
     fallback_reason: Literal["max_entities", "max_bytes"] | None = None
     size_bytes: int = 0
-
-
-def encode_event(event: Mapping[str, Any]) -> bytes:
-    """The exact bytes published: compact JSON, keys sorted."""
-    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
-
-
-def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, ids in affected.items():
-        if isinstance(ids, str):
-            raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
-        clean = sorted({str(i) for i in ids})
-        if "" in clean:
-            raise ValueError(f"affected_entities[{key!r}] contains an empty id")
-        if clean:
-            out[str(key)] = clean
-    return out
-
-
-def is_unchanged(event: Mapping[str, Any]) -> bool:
-    """True when ``event`` says nothing changed: an empty entity set or empty changed_fields."""
-    affected = event.get("affected_entities")
-    if affected is not None and not any(affected.values()):
-        return True
-    fields = event.get("changed_fields")
-    return fields is not None and len(fields) == 0
-
-
-def build_completion_event(
-    *,
-    source: str,
-    game_date: date | None,
-    affected_entities: Mapping[str, Iterable[str]] | None,
-    changed_fields: Iterable[str] | None = None,
-    scope: Scope | None = None,
-    status: Status = "success",
-    event_id: str | None = None,
-    correlation_id: str | None = None,
-    priority: Literal["normal", "critical"] | None = None,
-    record_count: int | None = None,
-    produced_at: datetime | None = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
-    date_field: str = "game_date",
-    referenced_tables: Iterable[str] | None = None,
-    missed_entities: Iterable[str] = (),
-) -> dict[str, Any]:
-    """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
-
-    ``missed_entities``: ids of the trigger the run did not process (a partial run): the
-    event says ``status: partial`` and names them, and the router re-runs them (see
-    :func:`with_missed`).
-
-    ``referenced_tables``: the tables the run read (its BigQuery jobs' ``referenced_tables``,
-    see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
-    routes.yaml does not declare (drift).
-
-    The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
-
-    ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
-    """
-    if status not in _STATUSES:
-        raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
-    if game_date is None and (start_date is None or end_date is None):
-        raise ValueError("a completion event needs game_date or start_date and end_date")
-    if game_date is None:
-        assert start_date is not None and end_date is not None
-        if end_date < start_date:
-            raise ValueError(f"end_date {end_date} is before start_date {start_date}")
-        if (end_date - start_date).days + 1 > MAX_BACKFILL_DAYS:
-            raise ValueError(
-                f"{start_date}..{end_date} spans more than {MAX_BACKFILL_DAYS} days, which the "
-                "router rejects: publish one event per shorter range"
-            )
-    if event_id is not None and len(event_id) > MAX_ID_CHARS:
-        raise ValueError(f"event_id is longer than {MAX_ID_CHARS} characters")
-    event: dict[str, Any] = {
-        "event_id": event_id or f"e-{uuid.uuid4().hex}",
-        "source": source,
-        "status": status,
-        "produced_at": (produced_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-    }
-    if game_date is not None:
-        event[date_field] = game_date.isoformat()
-    else:
-        assert start_date is not None and end_date is not None
-        event["start_date"] = start_date.isoformat()
-        event["end_date"] = end_date.isoformat()
-    if affected_entities is not None:
-        event["affected_entities"] = _ids(affected_entities)
-    if changed_fields is not None:
-        if isinstance(changed_fields, str):
-            raise TypeError("changed_fields must be a list of field names, not a string")
-        event["changed_fields"] = sorted(set(changed_fields))
-        if "" in event["changed_fields"]:
-            raise ValueError("changed_fields contains an empty field name")
-    # a blank correlation id carries nothing (and the router rejects it): the trigger's
-    corr = (
-        correlation_id
-        if correlation_id is not None and correlation_id.strip()
-        else (scope.correlation_id if scope else None)
-    )
-    if corr is not None:
-        event["correlation_id"] = corr
-    prio = priority if priority is not None else (scope.priority if scope else "normal")
-    event["priority"] = prio
-    if record_count is not None:
-        event["record_count"] = record_count
-    if referenced_tables is not None:
-        if isinstance(referenced_tables, str):
-            raise TypeError("referenced_tables must be a list of table names, not a string")
-        event["referenced_tables"] = sorted(set(referenced_tables))
-    return with_missed(event, missed_entities)
-
-
-def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:
-    """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
-    stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
-
-    Every message of a partial run should say so: a ``success`` change event reaching the
-    router after a ``partial`` report is stale only when it names its attempt
-    (``trigger_message_id``, which the publisher adds from the scope); one naming none closes
-    the trigger and cancels the re-run of the missed ids (one reaching it before is reopened
-    by the report: docs/ledger.md)."""
-    if isinstance(missed_entities, str):
-        raise TypeError("missed_entities must be a list of ids, not a string")
-    missed = sorted({str(i) for i in missed_entities})
-    out = dict(event)
-    if not missed:
-        return out
-    if "" in missed:
-        raise ValueError("missed_entities contains an empty id")
-    out["missed_entities"] = missed
-    if out.get("status", "success") != "failed":
-        out["status"] = "partial"
-    return out
-
-
-def apply_limits(
-    event: Mapping[str, Any], limits: PublishLimits
-) -> tuple[dict[str, Any], Literal["max_entities", "max_bytes"] | None]:
-    """``(event, fallback_reason)``: ``event`` without ``affected_entities`` when it is over a limit."""
-    out = dict(event)
-    affected = out.get("affected_entities")
-    if not affected:
-        return out, None
-    count = sum(len(v) for v in affected.values())
-    reason: Literal["max_entities", "max_bytes"] | None = None
-    if count > limits.max_entities:
-        reason = "max_entities"
-    elif len(encode_event(out)) > limits.max_bytes:
-        reason = "max_bytes"
-    if reason is not None:
-        del out["affected_entities"]
-    return out, reason
-
-
-def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> dict[str, str]:
-    """The Pub/Sub attributes of a completion event (strings only)."""
-    attrs = {
-        "source": str(event["source"]),
-        "game_date": str(event.get("game_date") or event.get("start_date") or ""),
-        "event_id": str(event["event_id"]),
-        "status": str(event.get("status", "success")),
-        "scope": "entities" if event.get("affected_entities") else "date",
-        "priority": str(event.get("priority", "normal")),
-    }
-    if event.get("correlation_id"):
-        attrs["correlation_id"] = str(event["correlation_id"])
-    if scope is not None and scope.trigger_id:
-        attrs["trigger_id"] = scope.trigger_id
-    return attrs
-
-
-def run_id(scope: Scope) -> str:
-    """What a run's change-event ids derive from: the trigger id and, when known, the message
-    id the trigger came in (a re-dispatch is a new message: new ids; a redelivery of the same
-    message: the same ids). Without a message id, the trigger id alone (as before)."""
-    tid = scope.trigger_id or ""
-    return f"{tid}@{scope.message_id}" if scope.message_id else tid
 
 
 def topic_path(topic: str, project: str | None = None) -> str:
