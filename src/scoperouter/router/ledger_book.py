@@ -166,7 +166,7 @@ class LedgerBook:
         mid = ref.message_id
         if mid is not None and ref.trigger_id is None:
             # the push envelope's messageId an HTTP target received: "<trigger_id>-<row>"
-            # (runtime/dispatcher.py), copied by the processor as trigger_message_id
+            # (runtime/dispatch_delivery.py), copied by the processor as trigger_message_id
             head, sep, row = mid.rpartition("-")
             if sep and row.isdigit():
                 e = self._entries.get(head)
