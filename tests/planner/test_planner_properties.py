@@ -372,24 +372,40 @@ class Reference:
                         return whole("empty_mapping")
                     frontier = set().union(*step)
                 reached |= frontier
+        if proc.get("lookback") and len(reached) <= limit:
+            # each later date of the decision (from the ids the event's date reached) adds
+            # what every id reaches on it, id by id; an id unknown there adds nothing
+            for later in sorted(self.entity_dates(proc, on, as_of, reached) - {on}):
+                for key, ids in named.items():
+                    for p in paths[key]:
+                        for x in sorted(ids):
+                            frontier = {x}
+                            for rel in p:
+                                frontier = set().union(
+                                    *(self.targets(rel, later, y) for y in sorted(frontier))
+                                )
+                            reached |= frontier
+                if len(reached) > limit:
+                    break
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
         return {
             "action": "run",
             "reason": "entity_scope",
             "entities": reached,
-            "dates": self.lookback(proc, on, as_of, reached)
-            if "days" in proc.get("lookback", {})
-            else {on}
-            | set().union(
-                *(
-                    self.later(proc["lookback"]["via"], e, on, proc["lookback"]["games"], as_of)
-                    for e in reached
-                )
-            )
-            if proc.get("lookback")
-            else {on},
+            "dates": self.entity_dates(proc, on, as_of, reached),
         }
+
+    def entity_dates(
+        self, proc: dict[str, Any], on: date, as_of: date, ents: set[str]
+    ) -> set[date]:
+        """The dates of an entity-scope decision for ``ents``."""
+        lb = proc.get("lookback")
+        if not lb:
+            return {on}
+        if "days" in lb:
+            return self.lookback(proc, on, as_of, ents)
+        return {on} | set().union(*(self.later(lb["via"], e, on, lb["games"], as_of) for e in ents))
 
 
 # ---------------------------------------------------------------------- properties
@@ -555,7 +571,9 @@ def test_windows_never_lose_work(
 
 @st.composite
 def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
-    """Registries focused on lookback: games via a dated relation, thresholds, caps."""
+    """Registries focused on lookback: games via a dated relation, thresholds, caps; an
+    input may also map its ids through a dated relation (``a_mates``: a roster, whose later
+    dates' rows the decision adds)."""
     procs: dict[str, Any] = {}
     for j in range(draw(st.integers(1, 3))):
         lb = (
@@ -563,17 +581,23 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans())
             else {"days": draw(st.integers(1, 3))}
         )
+        inp: dict[str, Any] = {"source": "s.one"}
+        if draw(st.booleans()):
+            inp["also_map"] = {"a": ["a_mates"]}
         procs[f"p{j}"] = {
             "phase": 4,
             "granularity": draw(st.sampled_from(("a", "a", "date"))),
-            "inputs": [{"source": "s.one"}],
+            "inputs": [inp],
             "lookback": lb,
-            "max_entities": draw(st.integers(1, 4)),
+            # the four ids of POOL["a"] would reach the cap before a later date adds one
+            "max_entities": draw(
+                st.sampled_from((2, 8)) if "also_map" in inp else st.integers(1, 4)
+            ),
         }
     return {
         "version": 1,
         "entities": {t: {} for t in TYPES},
-        "relations": {"a_games": {"from": "a", "to": "c"}},
+        "relations": {"a_games": {"from": "a", "to": "c"}, "a_mates": {"from": "a", "to": "a"}},
         "processors": procs,
     }
 
@@ -581,7 +605,8 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
 @SETTINGS
 @given(st.data())
 def test_lookback_matches_reference(data: st.DataObject) -> None:
-    """Lookback dates (by days and by games, entity and date scope, capped at as-of) match the reference."""
+    """Lookback dates (by days and by games, entity and date scope, capped at as-of) and the
+    ids a later date's rows add match the reference."""
     doc = data.draw(lookback_documents())
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
@@ -592,7 +617,14 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
                 min_size=3,
                 max_size=20,
             )
-        )
+        ),
+        # a roster per date, a few rows missing (an id unknown on a date), rarely undated
+        "a_mates": [
+            (d, x, data.draw(st.sampled_from(POOL["a"])))
+            for d in (None, *DATES)
+            for x in POOL["a"]
+            if data.draw(_one_in(6) if d is None else st.sampled_from((True,) * 4 + (False,)))
+        ],
     }
     reg = registry_from(doc)
     ids = data.draw(st.lists(st.sampled_from(POOL["a"]), max_size=4))
