@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from nba_support import registry, short_day
+from production_reads import IDENTITY, IDENTITY_OF, METADATA, MONITORING_ONLY, PRODUCTION_READS
 
 from scoperouter.examples.nba import refbase
 from scoperouter.examples.nba.harness import GameDay
@@ -83,8 +84,8 @@ def test_processor_agrees_with_registry(name: str) -> None:
 
 def test_registry_field_names_are_real_columns() -> None:
     """Every ``fields`` / ``ignore_fields`` name in routes.yaml is a column of the source
-    table (``ignore_fields: [moneyline]`` on a table whose columns are ``moneyline_home`` and
-    ``moneyline_away`` silently ignored nothing)."""
+    table, the reference warehouse's or production's (``ignore_fields: [moneyline]`` on a table
+    whose columns are ``moneyline_home`` and ``moneyline_away`` silently ignored nothing)."""
     tables = new_warehouse({}).defs
     wrong = []
     for name in REG.processor_names:
@@ -92,7 +93,36 @@ def test_registry_field_names_are_real_columns() -> None:
             if source not in tables:
                 continue  # a source the reference warehouse does not store
             names = (ci.fields or frozenset()) | (ci.ignore_fields or frozenset())
-            wrong += [(name, source, f) for f in sorted(names - set(tables[source].all_columns))]
+            known = set(tables[source].all_columns) | _production_reads(name, source)
+            wrong += [(name, source, f) for f in sorted(names - known)]
+    assert not wrong
+
+
+def _production_reads(processor: str, source: str) -> set[str]:
+    cols = PRODUCTION_READS.get((processor, source), {}).values()
+    return {c for group in cols for c in group.split()}
+
+
+@pytest.mark.parametrize(("processor", "source"), sorted(PRODUCTION_READS))
+def test_fields_cover_production_reads(processor: str, source: str) -> None:
+    """The input's ``fields`` lists every column production's code reads of it, under
+    production's name: an event changing only that column is not skipped."""
+    fields = REG.processors[processor].inputs[source].fields
+    assert fields is not None
+    assert not _production_reads(processor, source) - fields
+
+
+def test_fields_list_no_identity_or_write_metadata() -> None:
+    """No ``fields`` list names a row's identity columns, write metadata (``processed_at``
+    would make every rewrite relevant) or a column production reads only for monitoring."""
+    monitoring = {(p, s, c) for p, s, c, _ in MONITORING_ONLY}
+    wrong = [
+        (name, source, f)
+        for name in REG.processor_names
+        for source, ci in REG.processors[name].inputs.items()
+        for f in sorted(ci.fields or ())
+        if f in IDENTITY | METADATA or (source, f) in IDENTITY_OF or (name, source, f) in monitoring
+    ]
     assert not wrong
 
 
