@@ -24,7 +24,8 @@ pytestmark = pytest.mark.timeout(900)
 USAGE_RATE_INPUT = (
     "      - source: nba_analytics.team_offense_game_summary  # usage rate: pgs:331 (critical), "
     "pgs:1167; team runs first (svc:703-726)\n"
-    "        fields: [fg_attempted, turnovers, possessions]\n"
+    "        # production's column names: pgs:1147-1151\n"
+    "        fields: [fg_attempted, turnovers, possessions, fg_attempts, ft_attempts, quality_tier]\n"
 )
 
 
