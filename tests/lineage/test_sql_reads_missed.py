@@ -6,9 +6,10 @@ source of an ``UPDATE ... FROM``. Production snippets cite najicham/nba-stats-sc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from lineage_support import codes, registry
+from lineage_support import codes, variant
 
 from scoperouter.lineage.analyse import analyse_code
 from scoperouter.lineage.reads import Origin
@@ -203,12 +204,20 @@ def _reconstruct_team_from_players(self, start_date, end_date):
 '''
 
 
+def _togs_gamebook_without_steals_blocks(data: dict[str, Any]) -> None:
+    for inp in data["processors"]["team_offense_game_summary"]["inputs"]:
+        if inp["source"] == "nba_raw.nbac_gamebook_player_stats":
+            inp["fields"] = [f for f in inp["fields"] if f not in ("steals", "blocks")]
+
+
 def test_production_alias_shadowing_reaches_field_not_listed(tmp_path: Path) -> None:
-    """On the repository's registry, production's team offense SQL reading steals through
-    ``COALESCE(steals, 0) as steals`` is a field_not_listed error on the gamebook input."""
+    """On a copy of the repository's registry whose gamebook input of the team offense
+    leaves out steals and blocks (as routes.yaml did before it listed production's reads),
+    production's SQL reading steals through ``COALESCE(steals, 0) as steals`` is a
+    field_not_listed error on that input."""
     (tmp_path / "togs.py").write_text(TOGS, encoding="utf-8")
     a = analyse_code(
-        registry(),
+        variant(_togs_gamebook_without_steals_blocks),
         tmp_path,
         {"team_offense_game_summary": ("togs.py",)},
         ["team_offense_game_summary"],

@@ -62,6 +62,25 @@ def variant(mutate: Callable[[dict[str, Any]], None]) -> CompiledRegistry:
     return load_config_text(yaml.safe_dump(data), base_dir=REPO, with_relations=False).registry
 
 
+# Production's feature store reads the upcoming context's player_status, star_teammates_out
+# and game_total (feature_extractor.py:237, :619-623); the reference's does not. A completion
+# names one changed_fields list for all its ids, so the upcoming context's run for an injury
+# (the player's player_status, his teammates' teammates_out) sends the teammates on through
+# them: in the demo that path reaches the injured player's teammates too. Production's upcoming
+# context names a teammate only when his star count moves (team_context.py:710-1036), so there
+# the feature store's own injury input and its also_map are what reach them (feature 47 sums
+# every OUT/DOUBTFUL teammate's usage, feature_extractor.py:1423-1484). A copy of routes.yaml
+# that tests that input drops these three names too, which the reference never needs.
+UNMODELLED_FEATURE_STORE_READS = ("player_status", "star_teammates_out", "game_total")
+
+
+def drop_unmodelled_feature_store_reads(data: dict[str, Any]) -> None:
+    """Remove the feature store's reads of the upcoming context the reference does not model."""
+    inp = input_of(data, "ml_feature_store", "nba_analytics.upcoming_player_game_context")
+    assert set(UNMODELLED_FEATURE_STORE_READS) <= set(inp["fields"])
+    inp["fields"] = [f for f in inp["fields"] if f not in UNMODELLED_FEATURE_STORE_READS]
+
+
 def input_of(data: dict[str, Any], processor: str, source: str) -> dict[str, Any]:
     for inp in data["processors"][processor]["inputs"]:
         if inp["source"] == source:

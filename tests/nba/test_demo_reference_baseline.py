@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from nba_support import REPO, ROUTES, input_of, routes_data
+from nba_support import REPO, ROUTES, drop_unmodelled_feature_store_reads, input_of, routes_data
 
 import scoperouter.examples.nba.demo as demo_mod
 from scoperouter.cli import main
@@ -69,6 +69,8 @@ def test_demo_needs_the_teammates_also_map(
     data = routes_data()
     for proc in dropped:
         del input_of(data, proc, INJURY)["also_map"]
+    if "ml_feature_store" in dropped:
+        drop_unmodelled_feature_store_reads(data)  # the path the demo takes instead
     data["relation_data"]["csv"]["dir"] = str(REPO / "data" / "relations")
     cfg = tmp_path / "routes.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

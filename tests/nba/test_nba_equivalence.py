@@ -10,7 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from nba_support import check_seed, input_of, registry, short_day, variant
+from nba_support import (
+    check_seed,
+    drop_unmodelled_feature_store_reads,
+    input_of,
+    registry,
+    short_day,
+    variant,
+)
 
 from scoperouter.examples.nba.harness import GameDay, ModeStats, compare, run_date_level, truth
 from scoperouter.examples.nba.season import relation_rows
@@ -120,6 +127,7 @@ def _player_summary_misses_team_offense(data: dict[str, Any]) -> None:
 def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
     # feature_extractor.py:1439 reads the injury report directly
     _drop_input(data, "ml_feature_store", "nba_raw.nbac_injury_report")
+    drop_unmodelled_feature_store_reads(data)  # the path the demo takes instead (nba_support)
 
 
 @pytest.mark.parametrize(
