@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from scoperouter.examples.nba.harness import GameDay, prepare
+from scoperouter.examples.nba.harness import Comparison, GameDay, prepare
 from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
     Season,
@@ -62,23 +62,42 @@ def variant(mutate: Callable[[dict[str, Any]], None]) -> CompiledRegistry:
     return load_config_text(yaml.safe_dump(data), base_dir=REPO, with_relations=False).registry
 
 
-# Production's feature store reads the upcoming context's player_status, star_teammates_out
-# and game_total (feature_extractor.py:237, :619-623); the reference's does not. A completion
-# names one changed_fields list for all its ids, so the upcoming context's run for an injury
-# (the player's player_status, his teammates' teammates_out) sends the teammates on through
-# them: in the demo that path reaches the injured player's teammates too. Production's upcoming
-# context names a teammate only when his star count moves (team_context.py:710-1036), so there
-# the feature store's own injury input and its also_map are what reach them (feature 47 sums
-# every OUT/DOUBTFUL teammate's usage, feature_extractor.py:1423-1484). A copy of routes.yaml
-# that tests that input drops these three names too, which the reference never needs.
-UNMODELLED_FEATURE_STORE_READS = ("player_status", "star_teammates_out", "game_total")
+# Production's feature store reads the upcoming context's player_status (feature 10,
+# injury_risk: feature_extractor.py:619, feature_calculator.py:77-113), and so does the
+# reference's. A completion names one changed_fields list for all its ids, so the reference
+# context's run for an injury (the player's player_status, his teammates' teammates_out, a
+# reference stand-in) sends the teammates on to the feature store through that read: in the
+# demo it reaches the injured player's teammates, and the feature store's injury input and
+# its also_map are redundant there (a copy of routes.yaml without that input keeps the demo's
+# outputs identical). Production's upcoming context names a teammate only when his star count
+# moves (team_context.py:710-1036), so there the feature store's own injury input and its
+# also_map are what reach them (feature 47 sums every OUT/DOUBTFUL teammate's usage,
+# feature_extractor.py:1423-1484). A copy that tests that input also drops player_status; it
+# then misses injury_risk too (the feature store's run for the injury can read the context
+# before the context's rerun), so those teeth name the columns that differ: injury_status and
+# teammate_usage_available read the injury report, not the context.
+FEATURE_STORE_STATUS = "player_status"
 
 
-def drop_unmodelled_feature_store_reads(data: dict[str, Any]) -> None:
-    """Remove the feature store's reads of the upcoming context the reference does not model."""
+def drop_feature_store_player_status(data: dict[str, Any]) -> None:
+    """Remove the feature store's read of the upcoming context's player_status (the path the
+    reference's injuries take to the injured player's teammates)."""
     inp = input_of(data, "ml_feature_store", "nba_analytics.upcoming_player_game_context")
-    assert set(UNMODELLED_FEATURE_STORE_READS) <= set(inp["fields"])
-    inp["fields"] = [f for f in inp["fields"] if f not in UNMODELLED_FEATURE_STORE_READS]
+    assert FEATURE_STORE_STATUS in inp["fields"]
+    inp["fields"] = [f for f in inp["fields"] if f != FEATURE_STORE_STATUS]
+
+
+def differing_columns(c: Comparison, source: str) -> set[str]:
+    """The columns of ``source`` whose values differ between the date-level and routed runs."""
+    names = c.date_wh.defs[source].all_columns
+    a, b = c.date_wh.dump([source])[source], c.routed_wh.dump([source])[source]
+    out: set[str] = set()
+    for key in c.differing.get(source, []):
+        if key not in a or key not in b:
+            out.add("<row>")
+            continue
+        out |= {n for n, x, y in zip(names, a[key], b[key], strict=True) if x != y}
+    return out
 
 
 def input_of(data: dict[str, Any], processor: str, source: str) -> dict[str, Any]:

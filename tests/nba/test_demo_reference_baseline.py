@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
-from nba_support import REPO, ROUTES, drop_unmodelled_feature_store_reads, input_of, routes_data
+from nba_support import (
+    REPO,
+    ROUTES,
+    differing_columns,
+    drop_feature_store_player_status,
+    input_of,
+    routes_data,
+)
 
 import scoperouter.examples.nba.demo as demo_mod
 from scoperouter.cli import main
@@ -65,12 +72,13 @@ def test_demo_needs_the_teammates_also_map(
     dropped: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A routes.yaml copy without the injury input's also_map of either teammates' reader
-    loses updates of exactly that processor's output (exit 1); the unchanged copy does not."""
+    loses updates of exactly that processor's output (exit 1), the feature store's in the
+    column the teammates' injuries feed; the unchanged copy does not."""
     data = routes_data()
     for proc in dropped:
         del input_of(data, proc, INJURY)["also_map"]
     if "ml_feature_store" in dropped:
-        drop_unmodelled_feature_store_reads(data)  # the path the demo takes instead
+        drop_feature_store_player_status(data)  # the path the demo takes instead (nba_support)
     data["relation_data"]["csv"]["dir"] = str(REPO / "data" / "relations")
     cfg = tmp_path / "routes.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -87,6 +95,13 @@ def test_demo_needs_the_teammates_also_map(
     out = json.loads(capsys.readouterr().out)
     differing = captured[0].comparison.differing
     assert set(differing) == {BY_NAME[p].publishes for p in dropped}
+    if "ml_feature_store" in dropped:
+        # injury_risk is the dropped player_status's; feature 47 is the also_map's
+        mlfs = BY_NAME["ml_feature_store"].publishes
+        assert differing_columns(captured[0].comparison, mlfs) == {
+            "injury_risk",
+            "teammate_usage_available",
+        }
     assert (rc, out["outputs_identical"], out["missed_updates"] > 0) == (
         (1, False, True) if dropped else (0, True, False)
     )

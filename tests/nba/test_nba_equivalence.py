@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from nba_support import (
     check_seed,
-    drop_unmodelled_feature_store_reads,
+    differing_columns,
+    drop_feature_store_player_status,
     input_of,
     registry,
     short_day,
@@ -124,12 +125,6 @@ def _player_summary_misses_team_offense(data: dict[str, Any]) -> None:
     _drop_input(data, "player_game_summary", "nba_analytics.team_offense_game_summary")
 
 
-def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
-    # feature_extractor.py:1439 reads the injury report directly
-    _drop_input(data, "ml_feature_store", "nba_raw.nbac_injury_report")
-    drop_unmodelled_feature_store_reads(data)  # the path the demo takes instead (nba_support)
-
-
 @pytest.mark.parametrize(
     "mutate",
     [
@@ -138,7 +133,6 @@ def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
         _no_lookback,
         _offense_misses_gamebook,
         _player_summary_misses_team_offense,
-        _feature_store_misses_injuries,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )
@@ -154,6 +148,49 @@ def test_broken_registry_misses_updates(
     assert c.missed_updates > 0
     good = compare(day, baseline=baseline)
     assert good.outputs_identical and good.missed_updates == 0
+
+
+MLFS_INJURY = "nba_raw.nbac_injury_report"
+
+
+def _feature_store_status_only(data: dict[str, Any]) -> None:
+    drop_feature_store_player_status(data)  # the path the reference takes instead (nba_support)
+
+
+def _feature_store_misses_mates(data: dict[str, Any]) -> None:
+    drop_feature_store_player_status(data)
+    del input_of(data, "ml_feature_store", MLFS_INJURY)["also_map"]
+
+
+def _feature_store_misses_injuries(data: dict[str, Any]) -> None:
+    # feature_extractor.py:1439 reads the injury report directly
+    drop_feature_store_player_status(data)
+    _drop_input(data, "ml_feature_store", MLFS_INJURY)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "columns"),
+    [
+        (_feature_store_status_only, {"injury_risk"}),
+        (_feature_store_misses_mates, {"injury_risk", "teammate_usage_available"}),
+        (
+            _feature_store_misses_injuries,
+            {"injury_risk", "injury_status", "teammate_usage_available"},
+        ),
+    ],
+    ids=lambda x: x.__name__.strip("_") if callable(x) else "",
+)
+def test_feature_store_injury_input_teeth(
+    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], mutate: Any, columns: set[str]
+) -> None:
+    """Without the upcoming context's player_status (which reaches the injured player's
+    teammates in the reference), a copy of routes.yaml loses exactly the feature store's
+    columns its injury input (injury_status, teammate_usage_available: the teammates through
+    also_map) and that read (injury_risk) carry, and nothing downstream."""
+    day, baseline = teeth_day
+    c = compare(replace(day, registry=variant(mutate)), baseline=baseline)
+    assert set(c.differing) == {"nba_predictions.ml_feature_store_v2"}
+    assert differing_columns(c, "nba_predictions.ml_feature_store_v2") == columns
 
 
 def _holes(day: GameDay, relation: str) -> GameDay:

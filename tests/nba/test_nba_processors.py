@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from nba_support import registry, short_day
 from production_reads import IDENTITY, IDENTITY_OF, METADATA, MONITORING_ONLY, PRODUCTION_READS
 
-from scoperouter.examples.nba import refbase
+from scoperouter.examples.nba import phase3, refbase
 from scoperouter.examples.nba.harness import GameDay
 from scoperouter.examples.nba.processors import BY_NAME, PROCESSORS, new_warehouse, run
+from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.router.planner import plan
 
@@ -273,3 +274,89 @@ def test_team_form_reaches_every_later_opponent(day: GameDay, source: str) -> No
     upgc = got["upcoming_player_game_context"]
     assert (upgc.action, upgc.scope, upgc.reason) == ("run", "date", "fallback_threshold")
     assert upgc.dates == (ev.game_date, day.game_date)
+
+
+# The upcoming context's columns that production's feature store, coordinator and composite
+# factors read (feature_extractor.py:237, :619-623; player_loader.py:338-344;
+# player_composite_factors_processor.py:351): the reference context produces them and names
+# them in its run's changed fields, and its readers' rows move with them.
+def _star_out(wh: Warehouse, d: date) -> tuple[str, str]:
+    """A STAR player of a team playing on ``d`` who is not OUT/DOUBTFUL, and a teammate."""
+    ctx = wh.rows(refbase.UPGC, d)
+    teams = sorted({str(x["team"]) for x in ctx.values()})
+    stars = phase3._stars(wh, d, teams)
+    inj = wh.rows(refbase.INJURY, d)
+    star = next(
+        s
+        for s in sorted(stars)
+        if s in ctx and inj.get(s, {}).get("injury_status") not in refbase.OUT_STATUSES
+    )
+    mate = next(q for q in sorted(wh.rosters[wh.player_team[star]]) if q != star and q in ctx)
+    return star, mate
+
+
+@pytest.mark.parametrize("column", ["player_status", "star_teammates_out", "game_total"])
+def test_upcoming_context_names_the_read_columns(
+    day: GameDay, column: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw change the context's column follows (an injury, a star out, a total) changes it
+    on the reference's rerun and is in the run's changed fields."""
+    wh = day.overnight.copy()
+    d = day.game_date
+    if column == "star_teammates_out":
+        # the short season has no player with a STAR's 10 games: any player who played is one
+        monkeypatch.setattr(phase3, "UPGC_STAR_MIN_GAMES", 1)
+        monkeypatch.setattr(phase3, "UPGC_STAR_POINTS", 0)
+        star, p = _star_out(wh, d)
+        run(wh, BY_NAME["upcoming_player_game_context"], d, frozenset({p}))  # those stars
+    ctx = wh.rows(refbase.UPGC, d)
+    change: dict[str, object]
+    row: dict[str, object]
+    if column == "star_teammates_out":
+        raw, key, row = refbase.INJURY, star, {"team": wh.player_team[star]}
+        change = {"injury_status": "out", "injury_reason": "test"}
+    elif column == "player_status":
+        p = next(q for q in sorted(ctx) if ctx[q]["player_status"] is None)
+        raw, key, row = refbase.INJURY, p, {"team": wh.player_team[p]}
+        change = {"injury_status": "out", "injury_reason": "test"}
+    else:
+        p = sorted(ctx)[0]
+        raw, key = refbase.LINES, str(ctx[p]["game_id"])
+        row = wh.rows(raw, d)[key]
+        change = {"total": float(str(row["total"])) + 7.0}
+    wh.replace(raw, d, [key], {key: {**row, **change}})
+    res = run(wh, BY_NAME["upcoming_player_game_context"], d, frozenset({p}))
+    assert res.changes.entities == (p,)
+    assert column in res.changes.fields
+    assert wh.rows(refbase.UPGC, d)[p][column] != ctx[p][column]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reader", "output"),
+    [
+        ("player_status", "questionable", "ml_feature_store", "injury_risk"),  # feature 10
+        ("player_status", "out", "prediction_coordinator", "predicted_points"),
+        ("star_teammates_out", 2, "ml_feature_store", "star_teammates_out"),  # feature 37
+        ("star_teammates_out", 2, "player_composite_factors", "star_teammates_out"),
+        ("game_total", 251.5, "ml_feature_store", "game_total"),  # feature 38
+    ],
+)
+def test_context_reads_move_the_readers_rows(
+    day: GameDay, column: str, value: object, reader: str, output: str
+) -> None:
+    """A change of the context's column alone changes the reading processor's row for that
+    player (the column its run reports): the reference reads it as production does."""
+    wh = day.overnight.copy()
+    d = day.game_date
+    ctx = wh.rows(refbase.UPGC, d)
+    ref = BY_NAME[reader]
+    before = wh.rows(ref.publishes, d)
+    p = next(
+        q
+        for q in sorted(before)
+        if q in ctx and ctx[q][column] != value and before[q].get("predicted_points") != 0
+    )
+    wh.replace(refbase.UPGC, d, [p], {p: {**ctx[p], column: value}})
+    res = run(wh, ref, d, frozenset({p}))
+    assert res.changes.entities == (p,)
+    assert output in res.changes.fields

@@ -6,7 +6,10 @@ upcoming_player_game_context/team_context.py:749-791) and ``ml_feature_store``'s
 feature_extractor.py:1444-1456). The demo's stream corrects points by a few (no star flips)
 and moves usage only through a team's totals (every teammate named), so these cases make
 the corrections that matter: a routes.yaml copy without the player_game_summary input's
-``also_map`` of either reader loses exactly that processor's updates."""
+``also_map`` of either reader loses exactly that processor's updates, and the upcoming
+context's lost star counts those of its readers of ``star_teammates_out`` too (the feature
+store's feature 37 and the composite factors' usage context, as production reads it:
+ml_feature_store_processor.py:1982, usage_spike_factor.py:85)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from scoperouter.examples.nba.warehouse import Warehouse
 
 REG = registry()
 MATES = ("upcoming_player_game_context", "ml_feature_store")
+STAR_READERS = ("player_composite_factors", "ml_feature_store")  # star_teammates_out
 HISTORY_DAYS = 24  # a dozen games a team: enough for star status (>= 10 played games)
 
 
@@ -96,7 +100,8 @@ def test_box_score_corrections_need_the_teammates_also_map(
     mates_day: tuple[GameDay, tuple[ModeStats, Warehouse]], dropped: tuple[str, ...]
 ) -> None:
     """Without the player_game_summary input's also_map of a teammates' reader, exactly that
-    processor's output differs from date level; routes.yaml as it is loses nothing."""
+    processor's output (and the upcoming context's star count's readers) differs from date
+    level; routes.yaml as it is loses nothing."""
     day, baseline = mates_day
 
     def drop(data: dict[str, object]) -> None:
@@ -105,5 +110,6 @@ def test_box_score_corrections_need_the_teammates_also_map(
 
     c = compare(GameDay(day.season, day.overnight, day.updates, variant(drop), day.relations),
                 baseline=baseline)  # fmt: skip
-    assert set(c.differing) == {BY_NAME[p].publishes for p in dropped}
+    stale = set(dropped) | (set(STAR_READERS) if MATES[0] in dropped else set())
+    assert set(c.differing) == {BY_NAME[p].publishes for p in stale}
     assert (c.outputs_identical, c.missed_updates > 0) == (not dropped, bool(dropped))

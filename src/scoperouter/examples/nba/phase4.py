@@ -45,6 +45,9 @@ from scoperouter.examples.nba.refbase import (
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 PLAYED = "COALESCE(minutes, 0) > 0"
+# feature 10: player_status -> risk, unknown or no status 0.0 (feature_calculator.py:97-106)
+INJURY_RISK = {"available": 0.0, "probable": 1.0, "questionable": 2.0, "doubtful": 3.0,
+               "out": 3.0}  # fmt: skip
 FINAL_PACE = "status = 'final' AND pace IS NOT NULL"
 
 
@@ -109,6 +112,9 @@ def player_composite_factors(wh: Warehouse, day: date, ids: Ids) -> dict[str, Ro
     )  # fmt: skip
     yesterday = wh.rows(PGS, before(day), ctx)
     out: dict[str, RowDict] = {}
+    # the usage-spike factor's context (usage_context_json, written at
+    # player_composite_factors_processor.py:1627) carries the context's star_teammates_out
+    # (:351; usage_spike_factor.py:85, :99); its score needs the projected usage, not modelled
     for p in sorted(ctx):
         c = ctx[p]
         tc = tctx.get(str(c["team"]), {})
@@ -134,6 +140,7 @@ def player_composite_factors(wh: Warehouse, day: date, ids: Ids) -> dict[str, Ro
             "games_last_14": games,
             "minutes_last_14": minutes,
             "back_to_back": int(b2b),
+            "star_teammates_out": i(c.get("star_teammates_out")),
             "matchup_factor": r(factor, 3),
         }
     return out
@@ -183,7 +190,12 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     over the 30 days before the date, games with minutes > 10 (:1444-1464), so it reads his
     whole team's injury report and the injured teammates' box scores (routes.yaml:
     ``also_map`` on both inputs). As in production, a player who is himself OUT/DOUBTFUL, or
-    whose team has no one out with such games, gets no value (:1465-1474)."""
+    whose team has no one out with such games, gets no value (:1465-1474). Three features
+    read today's context as production's do (the context's columns: feature_extractor.py:
+    619-623): feature 10 ``injury_risk`` from ``player_status`` (feature_calculator.py:77-113,
+    called at ml_feature_store_processor.py:1822), feature 37 ``star_teammates_out`` (0.0 when
+    missing, ml_feature_store_processor.py:1979-1984) and feature 38 ``game_total``
+    (:1986-1990)."""
     comp = wh.rows(PCF, day, ids)
     zone = wh.rows(PSZA, day, comp)
     cache = wh.rows(PDC, day, comp)
@@ -220,6 +232,8 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
         ns, pts_season = season.get(p, (0, 0))
         n_pace, pace_sum = pace.get(team, (0, 0))
         own = inj.get(p, {}).get("injury_status")
+        cx = ctx.get(p, {})
+        stars_out, total = cx.get("star_teammates_out"), f(cx.get("game_total"))
         freed = [
             u / n_mate
             for q in wh.rosters[wh.player_team[p]]
@@ -239,8 +253,11 @@ def ml_feature_store(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
             "usage_rate": k.get("usage_rate_last_10"),
             "points_avg_last_10": avg(pts, n),
             "points_avg_season": avg(pts_season, ns),
-            "home": ctx.get(p, {}).get("home"),
+            "home": cx.get("home"),
             "injury_status": own,
+            "injury_risk": INJURY_RISK.get(str(cx.get("player_status") or "").lower(), 0.0),
+            "star_teammates_out": 0.0 if stars_out is None else float(i(stars_out)),
+            "game_total": total,
             "teammate_usage_available": r(sum(freed))
             if freed and own not in OUT_STATUSES
             else None,

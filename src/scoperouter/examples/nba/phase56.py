@@ -28,13 +28,17 @@ from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """The features (predictions/worker/data_loaders.py:940), the current line at prediction
-    time (player_loader.py:662) and the player's baseline (player_loader.py:817-830)."""
+    time (player_loader.py:662), the player's baseline (player_loader.py:817-830) and his
+    injury status from today's context (``player_status as injury_status``,
+    player_loader.py:338, put in his prediction request at :374; production leaves OUT and
+    DOUBTFUL players out at :343, the reference predicts them 0 and 80%)."""
     feats = wh.rows(MLFS, day, ids)
     props = wh.rows(PROPS, day, feats)
     ctx = wh.rows(UPGC, day, feats)
     out: dict[str, RowDict] = {}
     for p in sorted(feats):
         x = feats[p]
+        status = ctx.get(p, {}).get("player_status")
         mean = f(x["avg_points"]) or 0.0
         recent = f(x["points_avg_last_10"]) or mean
         baseline = f(ctx.get(p, {}).get("points_avg_last_10")) or recent
@@ -48,13 +52,13 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
             + 0.2 * mean * allowed / LEAGUE_AVG_ALLOWED
         )
         pred += 0.05 * (pace - 100.0)
-        if x["injury_status"] == "out":
+        if status == "out":
             pred = 0.0
-        elif x["injury_status"] in ("doubtful", "questionable"):
+        elif status in ("doubtful", "questionable"):
             pred *= 0.8
         line = f(props.get(p, {}).get("points_line"))
         edge = None if line is None else round(pred - line, 1)
-        if x["injury_status"] == "out" or edge is None or abs(edge) < 1.5:
+        if status == "out" or edge is None or abs(edge) < 1.5:
             rec = "PASS"
         else:
             rec = "OVER" if edge > 0 else "UNDER"

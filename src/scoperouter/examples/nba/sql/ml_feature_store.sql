@@ -1,6 +1,7 @@
 -- ml_feature_store (phase4.ml_feature_store): the feature vector per player with composite
 -- factors on @game_date: Phase 4 tables, the player's last 10 played games (60 days) and
--- season (365 days), the team's season pace, today's context, the line, the player's
+-- season (365 days), the team's season pace, today's context (home; player_status,
+-- star_teammates_out, game_total: features 10, 37, 38), the line, the player's
 -- injury status and feature 47 (teammate_usage_available, feature_extractor.py:1434-1475):
 -- the sum of his OUT/DOUBTFUL teammates' average usage_rate over the 30 days before the
 -- date, games with minutes > 10 (none for a player himself out or doubtful, or with no such
@@ -58,7 +59,14 @@ SELECT comp.player, pr.points_line, z.avg_points, z.three_rate,
        k.minutes_avg_last_10 AS avg_minutes, k.usage_rate_last_10 AS usage_rate,
        form.points_avg_last_10, form.points_avg_season, ctx.home, inj.injury_status,
        IF(COALESCE(inj.injury_status, '') NOT IN ('out', 'doubtful'),
-          fr.teammate_usage_available, NULL) AS teammate_usage_available
+          fr.teammate_usage_available, NULL) AS teammate_usage_available,
+       -- features 10, 37, 38 from today's context (feature_calculator.py:97-106;
+       -- ml_feature_store_processor.py:1982-1983, :1989-1990)
+       CASE LOWER(COALESCE(ctx.player_status, '')) WHEN 'probable' THEN 1.0
+            WHEN 'questionable' THEN 2.0 WHEN 'doubtful' THEN 3.0 WHEN 'out' THEN 3.0
+            ELSE 0.0 END AS injury_risk,
+       CAST(COALESCE(ctx.star_teammates_out, 0) AS FLOAT64) AS star_teammates_out,
+       ctx.game_total
 FROM comp
 LEFT JOIN nba_precompute.player_shot_zone_analysis AS z
   ON z.player = comp.player AND z.game_date = @game_date

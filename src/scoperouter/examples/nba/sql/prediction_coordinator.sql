@@ -1,14 +1,14 @@
 -- prediction_coordinator (phase56.prediction_coordinator): per player with features on
--- @game_date, the prediction from the features, the player's baseline from today's context
--- and the current line. @player_ids: the scope.
+-- @game_date, the prediction from the features, the player's baseline and injury status
+-- from today's context and the current line. @player_ids: the scope.
 WITH feats AS (
   SELECT f.player, f.avg_points, f.points_avg_last_10, f.opp_points_allowed, f.matchup_factor,
-         f.team_pace, f.injury_status
+         f.team_pace
   FROM nba_predictions.ml_feature_store_v2 AS f
   WHERE f.game_date = @game_date AND (@player_ids IS NULL OR f.player IN UNNEST(@player_ids))
 ),
 pred AS (
-  SELECT feats.player, feats.injury_status,
+  SELECT feats.player, ctx.player_status AS injury_status,  -- player_loader.py:338
          (0.3 * COALESCE(feats.avg_points, 0)
           + 0.1 * COALESCE(feats.points_avg_last_10, feats.avg_points, 0)
           + 0.1 * COALESCE(ctx.points_avg_last_10, feats.points_avg_last_10, feats.avg_points, 0)
