@@ -5,16 +5,14 @@ derive from both, so a re-dispatch's events are new while a redelivery's are the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pytest
+from sdk_fakes import REGISTRY, SOURCE, FakeClient, PulledMessage
 
 from scoperouter.messages.models import Trigger
 from scoperouter.messages.normalize import parse_event_bytes
-from scoperouter.processor_registry.compiled import compile_registry
-from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
 from scoperouter.runtime.loop_runtime import completion_of
@@ -22,24 +20,7 @@ from scoperouter.runtime.outcomes import Inbound
 from scoperouter.sdk import ChangeDetector, CompletionPublisher, Scope, parse_trigger
 from scoperouter.sdk.change_detection import completion_event
 
-SOURCE = "an.p"
 D = date(2025, 11, 19)
-REGISTRY = compile_registry(
-    RoutesSpec.model_validate(
-        {
-            "version": 1,
-            "entities": {"player": {}},
-            "processors": {
-                "p": {
-                    "phase": 3,
-                    "granularity": "player",
-                    "inputs": [{"source": "raw.a"}],
-                    "publishes": SOURCE,
-                }
-            },
-        }
-    )
-)
 TRIGGER = {
     "trigger_id": "t-1",
     "processor": "p",
@@ -48,34 +29,6 @@ TRIGGER = {
     "entity_type": "player",
     "entity_ids": ["a", "b"],
 }
-
-
-@dataclass
-class PulledMessage:
-    """The shape of a pulled ``google.cloud.pubsub_v1`` message."""
-
-    data: bytes
-    attributes: dict[str, str] = field(default_factory=dict)
-    message_id: str = ""
-
-
-class _Future:
-    def __init__(self, mid: str) -> None:
-        self.mid = mid
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.mid
-
-
-class FakeClient:
-    """A PublisherClient that keeps what was published."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, dict[str, str]]] = []
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> _Future:
-        self.sent.append((data, attrs))
-        return _Future(f"c-{len(self.sent)}")
 
 
 def received(message_id: str | None) -> Scope:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,11 +13,10 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sdk_fakes import REGISTRY, SOURCE, FakeClient, PulledMessage
 
 from scoperouter.messages.models import Trigger
 from scoperouter.messages.normalize import parse_event_bytes
-from scoperouter.processor_registry.compiled import compile_registry
-from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.target_format import Shaper
 from scoperouter.router.completion_ref import completion_ref
 from scoperouter.router.ledger_book import LedgerBook
@@ -29,24 +27,6 @@ from scoperouter.runtime.outcomes import Inbound
 from scoperouter.runtime.payloads import trigger_bytes
 from scoperouter.runtime.sinks import PubSubSink
 from scoperouter.sdk import ChangeDetector, CompletionPublisher, Scope, parse_trigger
-
-SOURCE = "an.p"
-REGISTRY = compile_registry(
-    RoutesSpec.model_validate(
-        {
-            "version": 1,
-            "entities": {"player": {}},
-            "processors": {
-                "p": {
-                    "phase": 3,
-                    "granularity": "player",
-                    "inputs": [{"source": "raw.a"}],
-                    "publishes": SOURCE,
-                }
-            },
-        }
-    )
-)
 
 _ID = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.:", min_size=1, max_size=12)
 _NAME = st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True)
@@ -75,15 +55,6 @@ def triggers(draw: st.DrawFn) -> Trigger:
         priority=draw(st.sampled_from(["normal", "critical"])),
         date_field=draw(st.sampled_from(["game_date", "business_date", "analysis_date"])),
     )
-
-
-@dataclass
-class PulledMessage:
-    """The shape of a pulled ``google.cloud.pubsub_v1`` message."""
-
-    data: bytes
-    attributes: dict[str, str] = field(default_factory=dict)
-    message_id: str = ""
 
 
 class _Publisher:
@@ -140,25 +111,6 @@ def test_every_rendered_trigger_parses_into_exactly_its_scope(t: Trigger, how: s
         t.caused_by,
     )
     assert s.covers("not-an-id-of-the-trigger") is (t.scope == "date")
-
-
-class _Future:
-    def __init__(self, mid: str) -> None:
-        self.mid = mid
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.mid
-
-
-class FakeClient:
-    """A PublisherClient that keeps what was published."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, dict[str, str]]] = []
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> _Future:
-        self.sent.append((data, attrs))
-        return _Future(f"c-{len(self.sent)}")
 
 
 def _scope(t: Trigger) -> Scope:
