@@ -587,12 +587,30 @@ def test_phase2_trigger_table(nba: Any, table: str) -> None:
                 "affected_entities": {"players": ["stephencurry"]},
                 "changed_fields": ["points"],
             },
-            "team_defense_game_summary",
+            "team_offense_game_summary",
             "entities",
             ("GSW",),
         ),
+        (
+            # the defense of a team is its opponent's rows (tdgs:680-700): both teams
+            {
+                "source": "nba_raw.nbac_gamebook_player_stats",
+                "affected_entities": {"players": ["stephencurry"]},
+                "changed_fields": ["points"],
+            },
+            "team_defense_game_summary",
+            "entities",
+            ("GSW", "PHX"),
+        ),
     ],
-    ids=["injury-to-team", "game-lines-to-players", "missing-roster", "opponent", "player-to-team"],
+    ids=[
+        "injury-to-team",
+        "game-lines-to-players",
+        "missing-roster",
+        "opponent",
+        "player-to-team",
+        "player-to-both-defenses",
+    ],
 )
 def test_nba_mappings(
     nba: Any, fields: dict[str, Any], processor: str, scope: str, ids: Any

@@ -26,7 +26,7 @@ from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.reload import RelationReloader, data_timestamp, relation_fingerprint
 from scoperouter.runtime.router import Inbound
 
-PROCESSOR = "team_defense_game_summary"  # reads player rows through player_team
+PROCESSOR = "team_offense_game_summary"  # reads player rows through player_team
 NEW_PLAYER = "newguy01"  # in no roster until the test adds ",LAL,newguy01"
 
 
