@@ -63,3 +63,18 @@ def event(eid: str, source: str, *ids: str) -> Event:
 
 def done(t: Trigger, outcome: str = "success", **kw: Any) -> CompletionRef:
     return CompletionRef(outcome=outcome, trigger_id=t.trigger_id, **kw)  # type: ignore[arg-type]
+
+
+def trig(tid: str = "t-1", ids: tuple[str, ...] | None = ("a", "b")) -> Trigger:
+    """A trigger of processor ``p`` on D for the ledger's tests: those ids, or the full date."""
+    return Trigger(
+        trigger_id=tid,
+        processor="p",
+        game_date=D,
+        start_date=D,
+        end_date=D,
+        scope="entities" if ids else "date",
+        entity_type="player" if ids else None,
+        entity_ids=ids,
+        reason="entity_scope" if ids else "fallback_threshold",
+    )

@@ -6,29 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from closed_loop_support import D
+from closed_loop_support import D, trig
 
-from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.ledger import TRANSITIONS, transition_table_markdown
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def trig(tid: str = "t-1", ids: tuple[str, ...] | None = ("a", "b")) -> Trigger:
-    return Trigger(
-        trigger_id=tid,
-        processor="p",
-        game_date=D,
-        start_date=D,
-        end_date=D,
-        scope="entities" if ids else "date",
-        entity_type="player" if ids else None,
-        entity_ids=ids,
-        reason="entity_scope" if ids else "fallback_threshold",
-    )
 
 
 def book(retries: int = 2, timeout: float | None = 100.0) -> LedgerBook:

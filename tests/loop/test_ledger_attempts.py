@@ -7,28 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from closed_loop_support import AS_OF, REL, D, event, registry
+from closed_loop_support import AS_OF, REL, event, registry, trig
 
-from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef, ref_to_dict
 from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.journal_replay import JournalRow, replay_journal
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
-
-
-def trig(tid: str = "t-1") -> Trigger:
-    return Trigger(
-        trigger_id=tid,
-        processor="p",
-        game_date=D,
-        start_date=D,
-        end_date=D,
-        scope="entities",
-        entity_type="player",
-        entity_ids=("a", "b"),
-        reason="entity_scope",
-    )
 
 
 def book(retries: int = 1, timeout: float | None = 100.0) -> LedgerBook:

@@ -5,26 +5,11 @@ Pub/Sub target's recorded publish ids)."""
 from __future__ import annotations
 
 import pytest
-from closed_loop_support import D
+from closed_loop_support import D, trig
 
-from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.ledger_book import ORPHAN_MAX, ORPHAN_TTL_S, LedgerBook
 from scoperouter.router.loop_params import LoopParams
-
-
-def trig(tid: str = "t-1") -> Trigger:
-    return Trigger(
-        trigger_id=tid,
-        processor="p",
-        game_date=D,
-        start_date=D,
-        end_date=D,
-        scope="entities",
-        entity_type="player",
-        entity_ids=("a", "b"),
-        reason="entity_scope",
-    )
 
 
 def book(retries: int, timeout: float | None = None) -> LedgerBook:
