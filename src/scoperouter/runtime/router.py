@@ -13,7 +13,7 @@ Flow (one job per module)::
     (plan, windows), journal (durable_windows), fired triggers into the outbox] -> commit
     -> ack -> dispatcher
     timer -> durable_windows.fire_due [transaction: journal, outbox] -> dispatcher
-    dispatcher -> mode shadow? -> logged as 'shadow', no sink (Dispatcher._deliver, the one place)
+    dispatcher -> mode shadow? -> logged as 'shadow', no sink (dispatch_delivery.Delivery._deliver, the one place)
                -> per-processor semaphore -> sink.send with backoff -> marks (done | dead)
     marks, housekeeping -> state transactions; store_health -> /readyz; log_bridge -> log
 
