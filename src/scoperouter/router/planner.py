@@ -313,8 +313,12 @@ class Planner:
                     "empty_mapping",
                 )
             mapped.update(got[0])
+        dates: tuple[date, ...] | None = None  # the decision's, when already known
         if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
-            self._add_later_rosters(inp, relations, resolved, d, as_of, limit, mapped)
+            before = len(mapped)
+            dates = self._add_later_rosters(inp, relations, resolved, d, as_of, limit, mapped)
+            if inp.lookback_games and len(mapped) != before:
+                dates = None  # a games lookback also covers the added ids' games
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor,
@@ -330,7 +334,9 @@ class Planner:
                 "scope": "entities",
                 "entity_type": inp.granularity,
                 "entity_ids": ids_sorted,
-                "dates": self._entity_dates(inp, relations, d, as_of, ids_sorted),
+                "dates": dates
+                if dates is not None
+                else self._entity_dates(inp, relations, d, as_of, ids_sorted),
                 "reason": "entity_scope",
             },
         )
@@ -344,11 +350,12 @@ class Planner:
         as_of: date,
         limit: int | None,
         mapped: set[str],
-    ) -> None:
+    ) -> tuple[date, ...]:
         """Add to ``mapped`` what the event's ids reach on each later date of the
         decision (its lookback, from the ids mapped on ``d``): whoever joins a team after
         the event's date still reads its rows on those dates. A later date whose rows know
-        an id nothing adds nothing (the event's date already decided ``empty_mapping``)."""
+        an id nothing adds nothing (the event's date already decided ``empty_mapping``).
+        Returns those dates (the decision's, unless a games lookback added ids)."""
         later = self._entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
         for on in later:
             if on == d:
@@ -358,7 +365,8 @@ class Planner:
                     for x in ids:
                         mapped.update(map_ids(relations, path, on, (x,), limit)[0])
             if len(mapped) > inp.max_entities:
-                return
+                break
+        return later
 
     # ------------------------------------------------------------------ dates
     def _known_ids(
