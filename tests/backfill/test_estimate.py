@@ -264,3 +264,97 @@ def test_wall_clock_honours_max_running(
         assert est["wall_hours"] == pytest.approx(est["hours"], abs=1e-3)
     else:
         assert 0 < est["wall_hours"] < est["hours"] / 2
+
+
+def _shadow_config(tmp: Path, shadow: tuple[str, ...]) -> Path:
+    """The repository's routes.yaml (and its relation data) in ``tmp``, with ``shadow``
+    processors in ``mode: shadow``."""
+    import shutil
+
+    text = (REPO / "routes.yaml").read_text()
+    for name in shadow:
+        head = f"\n  {name}:\n"
+        assert text.count(head) == 1, name
+        text = text.replace(head, f"{head}    mode: shadow\n")
+    (tmp / "routes.yaml").write_text(text)
+    shutil.copytree(REPO / "data", tmp / "data")
+    return tmp / "routes.yaml"
+
+
+SHADOW = ("player_game_summary", "team_defense_zone_analysis")
+
+
+@pytest.mark.parametrize(
+    ("executor", "shadow_counted"),
+    [
+        pytest.param("targets", False, id="targets-skips-shadow"),
+        pytest.param("reference", True, id="reference-runs-every-processor"),
+    ],
+)
+def test_dry_run_leaves_out_shadow_processors_the_executor_skips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], executor: str, shadow_counted: bool
+) -> None:
+    """Shadow processors, which the targets executor marks done without sending anything,
+    are reported apart (runs_shadow), not in the runs, rows or hours to run."""
+    config = _shadow_config(tmp_path, SHADOW)
+    argv = ["backfill", "--config", str(config), "--as-of", AS_OF.isoformat(), *RANGE,
+            "--state-dir", str(tmp_path / "state"), "--executor", executor,
+            "--dry-run", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    got = json.loads(capsys.readouterr().out)
+    est, per_plan = got["estimate"], got["plan"]["per_processor"]
+    by = {p["processor"]: p for p in est["processors"]}
+    shadow_runs = sum(per_plan[n] for n in SHADOW)
+    if shadow_counted:
+        assert est["runs"] == got["plan"]["runs"] and est["runs_shadow"] == 0
+        assert est["shadow_processors"] == []
+    else:
+        assert est["runs"] == got["plan"]["runs"] - shadow_runs
+        assert est["runs_shadow"] == shadow_runs
+        assert est["shadow_processors"] == sorted(SHADOW)
+        for n in SHADOW:
+            assert (by[n]["runs"], by[n]["runs_shadow"]) == (0, per_plan[n])
+            assert by[n]["entity_rows"] == by[n]["hours"] == by[n]["range_only"]["runs"] == 0
+    assert est["range_only"]["runs"] == 3 * (len(by) - (0 if shadow_counted else len(SHADOW)))
+
+
+def test_estimate_runs_are_the_triggers_a_backfill_with_shadow_processors_sends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Targets executor: a shadow processor's runs are done at once, skipped, sent nothing;
+    the dry run's runs are exactly the triggers sent and its shadow runs the skipped ones."""
+    config = _shadow_config(tmp_path, SHADOW)
+    state = tmp_path / "state"
+    argv = ["backfill", "--config", str(config), "--as-of", AS_OF.isoformat(), *RANGE,
+            "--state-dir", str(state), "--json"]  # fmt: skip
+    assert main([*argv, "--dry-run"]) == 0
+    est = json.loads(capsys.readouterr().out)["estimate"]
+    assert main(argv) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    sent = Counter(
+        json.loads(x)["processor"] for x in (state / "outbox.jsonl").read_text().splitlines()
+    )
+    skipped = Counter(e["run"].split("@")[0] for e in events if e.get("skipped") == "shadow")
+    assert set(skipped) == set(SHADOW) and not set(sent) & set(SHADOW)
+    assert est["runs"] == sum(sent.values())
+    assert {p["processor"]: p["runs"] for p in est["processors"] if p["runs"]} == dict(sent)
+    assert est["runs_shadow"] == sum(skipped.values())
+    assert {p["processor"]: p["runs_shadow"] for p in est["processors"] if p["runs_shadow"]} == (
+        dict(skipped)
+    )
+
+
+def test_dry_run_text_names_the_shadow_processors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text estimate says, on a line of its own, which shadow processors are not run."""
+    config = _shadow_config(tmp_path, SHADOW)
+    argv = ["backfill", "--config", str(config), "--as-of", AS_OF.isoformat(), *RANGE,
+            "--state-dir", str(tmp_path / "state"), "--dry-run"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (note,) = [line for line in out.splitlines() if "shadow processors not run" in line]
+    assert note.startswith(f"2 shadow processors not run ({', '.join(sorted(SHADOW))})")
+    for n in SHADOW:
+        (line,) = [x for x in out.splitlines() if x.startswith(f"{n} ")]
+        assert line.split()[2:5] == ["0", "0", "0.00"] and line.endswith("shadow (not run)")

@@ -11,11 +11,15 @@ or failed runs (matched to their dispatch as ``report`` does) are no full-date s
 completion whose trigger is not in the log (a backfill's own runs) counts as date scope.
 Only the runs still to run are estimated: a resumed backfill's runs stored ``done`` (passed
 in ``done``) are never run again, so they count in ``runs_done`` only and the wall clock
-starts from them done. Hours = ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the
-overhead only); wall hours = the makespan of those durations on the scheduler with each
-target's concurrency (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range only* (every selected
-processor on every requested date, no lookback dates): what a per-processor backfill
-script runs, and what it misses.
+starts from them done. Processors in ``shadow`` (those the executor marks done at once and
+sends nothing: :class:`~scoperouter.backfill.daemon_executor.TargetExecutor`) are not run
+either: their runs still to run count in ``runs_shadow`` only (no rows, no hours, no
+range-only figures; in the wall clock they take no time, as in the runner). Hours =
+``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the overhead only); wall
+hours = the makespan of those durations on the scheduler with each target's concurrency
+(:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range
+only* (every selected processor on every requested date, no lookback dates): what a
+per-processor backfill script runs, and what it misses.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class ProcessorEstimate:
     cost: CostModel
     rows_source: str
     done: int = 0  # runs stored done (a resumed backfill): not run again, not estimated
+    shadow_runs: int = 0  # runs of a shadow processor: done at once, sent nothing, not estimated
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,7 @@ class ProcessorEstimate:
             "phase": self.phase,
             "runs": self.runs,
             "runs_done": self.done,
+            "runs_shadow": self.shadow_runs,
             "entity_rows": self.rows,
             "runs_with_unknown_rows": self.rows_unknown_runs,
             "hours": round(self.hours, 4),
@@ -94,6 +100,15 @@ class Estimate:
         return sum(p.done for p in self.processors)
 
     @property
+    def shadow_runs(self) -> int:
+        return sum(p.shadow_runs for p in self.processors)
+
+    @property
+    def shadow_processors(self) -> tuple[str, ...]:
+        """The shadow processors with runs still to run (sorted)."""
+        return tuple(sorted(p.processor for p in self.processors if p.shadow_runs))
+
+    @property
     def hours(self) -> float:
         return sum(p.hours for p in self.processors)
 
@@ -101,10 +116,12 @@ class Estimate:
         return {
             "runs": self.runs,
             "runs_done": self.done,
+            "runs_shadow": self.shadow_runs,
             "entity_rows": self.rows,
             "runs_with_unknown_rows": self.rows_unknown_runs,
             "hours": round(self.hours, 4),
             "wall_hours": round(self.wall_hours, 4),
+            "shadow_processors": list(self.shadow_processors),
             "range_only": {
                 "runs": sum(p.range_runs for p in self.processors),
                 "entity_rows": sum(p.range_rows for p in self.processors),
@@ -123,8 +140,10 @@ def estimate(
     policies: Mapping[str, Policy] | None = None,
     max_running: int = 8,
     done: Collection[int] = frozenset(),
+    shadow: Collection[str] = frozenset(),
 ) -> Estimate:
-    """The cost of the runs of ``plan`` still to run (``done``: indexes of runs stored done)."""
+    """The cost of the runs of ``plan`` still to run (``done``: indexes of runs stored done;
+    ``shadow``: processors the executor skips, module docstring)."""
     fallback = registry.spec.report.seconds_per_entity
     comps: dict[str, list[CompletionRow]] = defaultdict(list)
     for c in log.completions if log is not None else ():
@@ -132,13 +151,16 @@ def estimate(
     full = _full_date(log)
     per: dict[str, list[PlannedRun]] = defaultdict(list)
     n_done: dict[str, int] = defaultdict(int)
+    n_shadow: dict[str, int] = defaultdict(int)
     for i, r in enumerate(plan.runs):
         if i in done:
             n_done[r.processor] += 1
+        elif r.processor in shadow:
+            n_shadow[r.processor] += 1
         else:
             per[r.processor].append(r)
     out: list[ProcessorEstimate] = []
-    seconds: dict[str, float] = {}
+    seconds: dict[str, float] = {}  # run key -> duration; a shadow run: none (0)
     for name in plan.processors:
         proc = registry.processors[name]
         cost = fit_cost(comps.get(name, ()), fallback)
@@ -173,14 +195,15 @@ def estimate(
                 r_rows,
                 r_hours,
                 cost,
-                "+".join(sorted(sources)) or "done",  # every run of it stored done
+                "+".join(sorted(sources)) or ("shadow" if n_shadow[name] else "done"),
                 n_done[name],
+                n_shadow[name],
             )
         )
     wall = simulate(
         plan,
         policies or {},
-        lambda r: seconds[r.key],
+        lambda r: 0.0 if r.processor in shadow else seconds[r.key],
         max_running=max_running,
         restored={i: ("done", 1) for i in done},
     )

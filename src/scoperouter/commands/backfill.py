@@ -164,6 +164,9 @@ def _dry_run(
         policies=policies(cfg.registry, args.max_attempts),
         max_running=args.max_running,
         done={r.index for r in prep.store.runs(prep.backfill_id) if r.state == "done"},
+        # what the run's executor skips: the targets executor marks a shadow processor's
+        # runs done and sends nothing (_executor); the reference executor runs them all
+        shadow=shadow_processors(cfg.registry) if args.executor == "targets" else frozenset(),
     )
     summ = plan_summary(prep.plan)
     if args.json:
@@ -191,6 +194,12 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate, no_log: Path | 
         f"{'range-only runs':>15} {'rows':>9} {'hours':>8}  cost model",
     ]
     for p in est.processors:
+        if p.shadow_runs:  # none of its runs is run (runs 0)
+            lines.append(
+                f"{p.processor:<30} {p.phase:>2} {0:>5} {0:>9} {0.0:>8.2f}   "
+                f"{0:>15} {0:>9} {0.0:>8.2f}  shadow (not run)"
+            )
+            continue
         lines.append(
             f"{p.processor:<30} {p.phase:>2} {p.runs:>5} {p.rows:>9} {p.hours:>8.2f}   "
             f"{p.range_runs:>15} {p.range_rows:>9} {p.range_hours:>8.2f}  {p.cost.source}"
@@ -206,6 +215,14 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate, no_log: Path | 
         f"wall clock: about {est.wall_hours:.2f} h with the targets' concurrency and the "
         "plan's edges (retries aside)"
     )
+    if est.shadow_runs:
+        names = est.shadow_processors
+        lines.append(
+            f"{len(names)} shadow processor{'s' if len(names) != 1 else ''} not run "
+            f"({', '.join(names)}): mode shadow in routes.yaml, their {est.shadow_runs} runs "
+            "are marked done at once and sent nothing (production still runs them); not in "
+            "the runs, rows, hours or wall clock"
+        )
     unknown = [p.processor for p in est.processors if p.rows_unknown_runs]
     if unknown:
         lines.append(
