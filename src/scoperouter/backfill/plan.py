@@ -15,7 +15,7 @@ Invariants:
 * Occurrences follow the router's rule, from the same code
   (:func:`~scoperouter.processor_registry.relations.occurring_on` and its siblings): an
   undated ``via`` row holds on every date; a date without a dated row is unknown. Edges are stored as date intervals
-  (:class:`Dep`), never expanded: a season's 4,930 intervals stand for ~200k (run, run)
+  (:class:`Dep`), never expanded: a season's 5,100 intervals stand for ~237k (run, run)
   edges.
 * Runs are sorted by (date, topological index): a valid execution order on one worker.
 """
