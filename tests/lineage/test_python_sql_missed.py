@@ -186,3 +186,51 @@ def test_cte_fragment_selecting_star_is_unresolved(tmp_path: Path) -> None:
     """A CTE fragment's output goes to a query the file does not hold: its star is unknown."""
     r = _reads(tmp_path, 'def f():\n    return """raw AS (SELECT * FROM nba_raw.x)"""\n')
     assert any("SELECT * from nba_raw.x" in u.what for u in r.unresolved), r.unresolved
+
+
+# queries/shared_ctes.py:296-322 (excerpt): the final SELECT a loader appends to the WITH it
+# assembles from the helpers' CTE fragments; its FROM names those CTEs, bare
+FINAL_SELECT = '''
+def players_cte(project_id):
+    return f"""players_with_games AS (
+            SELECT g.player_lookup, g.team_abbr
+            FROM `{project_id}.nba_raw.nbac_gamebook_player_stats` g
+        )"""
+
+
+def injuries_cte(project_id):
+    return f"""injuries AS (
+            SELECT player_lookup, injury_status
+            FROM `{project_id}.nba_raw.nbac_injury_report`
+        )"""
+
+
+def final_select():
+    return """SELECT
+            p.player_lookup,
+            p.team_abbr,
+            i.injury_status
+        FROM players_with_games p
+        LEFT JOIN injuries i ON p.player_lookup = i.player_lookup
+        WHERE i.injury_status IS NULL
+        """
+'''
+
+
+def test_query_naming_the_files_cte_fragments_reads_no_table_of_their_names(
+    tmp_path: Path,
+) -> None:
+    """A whole query whose bare FROM names the CTEs of the file's fragments reads the CTEs."""
+    r = _reads(tmp_path, FINAL_SELECT)
+    assert r.tables == {
+        "nba_raw.nbac_gamebook_player_stats": {"player_lookup", "team_abbr"},
+        "nba_raw.nbac_injury_report": {"player_lookup", "injury_status"},
+    }, r.tables
+    assert not r.unresolved, r.unresolved
+
+
+def test_bare_table_named_by_no_fragment_is_still_a_table(tmp_path: Path) -> None:
+    """Only the names the file's CTE fragments define are CTEs: another bare name is read."""
+    src = FINAL_SELECT.replace("LEFT JOIN injuries i", "LEFT JOIN injury_table i")
+    r = _reads(tmp_path, src)
+    assert r.tables["injury_table"] == {"player_lookup", "injury_status"}, r.tables

@@ -72,7 +72,7 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
                     "read without it",
                 )
             )
-        reads.merge(got)
+        reads.merge(_without_fragment_ctes(got, ctes))
     return reads
 
 
@@ -91,6 +91,18 @@ def _cte_names(lit: Literal) -> list[str]:
     if lit.fragment or not _CTE_FRAGMENT.match(text):
         return []
     return [m.group(1) for m in _CTE_NAME.finditer(text)]
+
+
+def _without_fragment_ctes(got: Reads, ctes: tuple[str, ...]) -> Reads:
+    """``got`` less its bare tables named as a CTE by the file's fragments: a whole query
+    appended to the WITH those fragments assemble (a loader's final SELECT) reads the CTEs,
+    whose own reads are the fragments'."""
+    for name in set(ctes) & set(got.tables):
+        del got.tables[name]
+        del got.table_origin[name]
+        for key in [k for k in got.column_origin if k[0] == name]:
+            del got.column_origin[key]
+    return got
 
 
 def _cte_fragment_reads(
