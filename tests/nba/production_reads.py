@@ -278,6 +278,24 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
     ("player_prediction_exporter", "nba_raw.nbac_injury_report"): {
         f"{PUB}tonight_player_exporter.py:179": "reason",
     },
+    # the inputs tests/nba/production_tables.py classifies "input" (added with it)
+    ("ml_feature_store", "nba_predictions.prediction_accuracy"): {
+        f"{FX}:1704-1708": "line_value recommendation",
+    },
+    ("prediction_coordinator", "nba_raw.kalshi_player_props"): {
+        f"{COORD}player_loader.py:885-899": (
+            "line_value yes_bid no_bid liquidity_score market_ticker total_volume prop_type "
+            "market_status"
+        ),
+    },
+    ("player_prediction_exporter", "nba_precompute.player_composite_factors"): {
+        f"{PUB}tonight_player_exporter.py:229-230": "fatigue_score fatigue_context_json",
+    },
+    ("player_prediction_exporter", "nba_precompute.team_defense_zone_analysis"): {
+        f"{PUB}tonight_player_exporter.py:533-534": (
+            "opponent_points_per_game defensive_rating_last_15"
+        ),
+    },
     ("daily_predictions_exporter", "nba_predictions.player_prop_predictions"): {
         f"{PUB}predictions_exporter.py:86-105": (
             "confidence_score current_points_line is_active pace_adjustment similar_games_count"

@@ -56,6 +56,14 @@ NOT_MODELLED = {
     # feeds its async variant's history (upcoming_player_game_context_processor.py:614-633,
     # queries/shared_ctes.py:277-293, async_upcoming_player_game_context_processor.py:432-457)
     ("upcoming_player_game_context", "nba_raw.nbac_gamebook_player_stats"),
+    # missed updates of production's (tests/nba/production_tables.py): graded lines, features
+    # 55-56 (feature_extractor.py:1705); the Kalshi line of each prediction
+    # (predictions/coordinator/player_loader.py:895); the fatigue and the opponent's defense
+    # tier the export shows (tonight_player_exporter.py:232, :536)
+    ("ml_feature_store", "nba_predictions.prediction_accuracy"),
+    ("prediction_coordinator", "nba_raw.kalshi_player_props"),
+    ("player_prediction_exporter", "nba_precompute.player_composite_factors"),
+    ("player_prediction_exporter", "nba_precompute.team_defense_zone_analysis"),
 }
 
 

@@ -1,0 +1,54 @@
+"""routes.yaml against production's unrouted table reads (tests/nba/production_tables.py):
+each missed update is an input, each deliberate read is in ``lineage.ignore_tables``."""
+
+from __future__ import annotations
+
+import pytest
+from nba_support import registry
+from production_tables import FALSE_POSITIVE, IGNORED, INPUT, PRODUCTION_TABLES, ROUTED_AS
+
+REG = registry()
+
+
+def _ignored(processor: str) -> set[str]:
+    lineage = REG.processors[processor].spec.lineage
+    return set(lineage.ignore_tables) if lineage else set()
+
+
+@pytest.mark.parametrize(
+    ("processor", "table"), sorted(k for k, v in PRODUCTION_TABLES.items() if v[1] == INPUT)
+)
+def test_missed_update_is_routed(processor: str, table: str) -> None:
+    """A table whose change changes the output is an input with ``fields`` and a declared
+    source (a view: the table under it, the view's own name ignored)."""
+    routed = ROUTED_AS.get(table, table)
+    ci = REG.processors[processor].inputs.get(routed)
+    assert ci is not None, f"{processor} does not route {routed}"
+    assert ci.fields is not None or routed != table
+    assert routed in REG.spec.sources
+    assert (table in _ignored(processor)) == (routed != table)
+
+
+@pytest.mark.parametrize(
+    ("processor", "table"), sorted(k for k, v in PRODUCTION_TABLES.items() if v[1] == IGNORED)
+)
+def test_deliberate_read_is_ignored(processor: str, table: str) -> None:
+    """A read production makes on purpose without routing on it is in ``ignore_tables``."""
+    assert table in _ignored(processor)
+    assert table not in REG.processors[processor].inputs
+
+
+@pytest.mark.parametrize(
+    ("processor", "table"),
+    sorted(k for k, v in PRODUCTION_TABLES.items() if v[1] == FALSE_POSITIVE),
+)
+def test_false_positive_is_neither_routed_nor_ignored(processor: str, table: str) -> None:
+    """A CTE lineage once took for a table is no table: neither an input nor ignored."""
+    assert table not in REG.processors[processor].inputs
+    assert table not in _ignored(processor)
+
+
+def test_every_ignored_table_is_classified() -> None:
+    """Every ``lineage.ignore_tables`` entry of routes.yaml has its reason here."""
+    listed = {(p, t) for p in REG.processor_names for t in _ignored(p)}
+    assert listed <= set(PRODUCTION_TABLES), sorted(listed - set(PRODUCTION_TABLES))
