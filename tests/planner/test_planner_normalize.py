@@ -136,8 +136,14 @@ CANONICAL = {
             {"source": "nba_raw.nbac_injury_report"},
         ),
         (
+            # a production raw table routes.yaml does not name
+            # (data_processors/raw/nbacom/nbac_referee_processor.py:45): left bare
+            {"source": "nbac_referee_game_assignments", "game_date": "2025-11-19"},
+            {"source": "nbac_referee_game_assignments", "status": "success"},
+        ),
+        (
             {"source": "kalshi_player_props", "game_date": "2025-11-19"},
-            {"source": "kalshi_player_props", "status": "success"},
+            {"source": "nba_raw.kalshi_player_props", "status": "success"},
         ),
         (
             {"output_table": "player_game_summary", "game_date": "2025-11-19"},
@@ -194,6 +200,7 @@ CANONICAL = {
         "canonical",
         "full-source-table",
         "unknown-bare",
+        "known-bare",
         "output-table-only",
         "backfill",
         "metadata-range",
