@@ -40,7 +40,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from scoperouter.messages.models import Event
@@ -51,14 +51,10 @@ from scoperouter.processor_registry.compiled import (
     CompiledRegistry,
     resolve_path,
 )
-from scoperouter.processor_registry.relations import (
-    RelationStore,
-    known_on,
-    next_occurrences,
-    occurring_on,
-)
+from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision, Reason
 from scoperouter.router.entity_mapping import Path_, map_ids, resolve_keys
+from scoperouter.router.lookback_dates import entity_dates, later_dates
 
 _NO_DATES: tuple[date, ...] = ()
 
@@ -266,16 +262,14 @@ class Planner:
         if inp.date_granularity:
             return _run_date(
                 inp.processor,
-                self._later_dates(
-                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
-                ),
+                later_dates(inp, relations, d, as_of, self._known_ids(inp, relations, event, d)),
                 "date_granularity",
             )
         ents = event.affected_entities
         if not ents or not any(ents.values()):
             return _run_date(
                 inp.processor,
-                self._later_dates(inp, relations, d, as_of, None),
+                later_dates(inp, relations, d, as_of, None),
                 "no_entities_in_event",
             )
 
@@ -285,9 +279,7 @@ class Planner:
         if resolved is None:
             return _run_date(
                 inp.processor,
-                self._later_dates(
-                    inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
-                ),
+                later_dates(inp, relations, d, as_of, self._known_ids(inp, relations, event, d)),
                 "unmapped_entity_type",
             )
 
@@ -307,7 +299,7 @@ class Planner:
             if not got[0]:
                 return _run_date(
                     inp.processor,
-                    self._later_dates(
+                    later_dates(
                         inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
                     ),
                     "empty_mapping",
@@ -322,7 +314,7 @@ class Planner:
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor,
-                self._later_dates(inp, relations, d, as_of, mapped),
+                later_dates(inp, relations, d, as_of, mapped),
                 "fallback_threshold",
             )
         ids_sorted = tuple(sorted(mapped))
@@ -336,7 +328,7 @@ class Planner:
                 "entity_ids": ids_sorted,
                 "dates": dates
                 if dates is not None
-                else self._entity_dates(inp, relations, d, as_of, ids_sorted),
+                else entity_dates(inp, relations, d, as_of, ids_sorted),
                 "reason": "entity_scope",
             },
         )
@@ -356,7 +348,7 @@ class Planner:
         the event's date still reads its rows on those dates. A later date whose rows know
         an id nothing adds nothing (the event's date already decided ``empty_mapping``).
         Returns those dates (the decision's, unless a games lookback added ids)."""
-        later = self._entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
+        later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
         for on in later:
             if on == d:
                 continue
@@ -369,6 +361,7 @@ class Planner:
         return later
 
     # ------------------------------------------------------------------ dates
+    # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)
     def _known_ids(
         self, inp: _Input, relations: RelationStore, event: Event, d: date
     ) -> set[str] | None:
@@ -391,78 +384,6 @@ class Planner:
                 for x in ids:
                     known.update(map_ids(relations, p, d, (x,), None)[0])
         return known
-
-    @staticmethod
-    def _later_dates(
-        inp: _Input,
-        relations: RelationStore,
-        d: date,
-        as_of: date,
-        known_ids: Iterable[str] | None,
-    ) -> tuple[date, ...]:
-        """D plus the lookback dates of a date-scope decision."""
-        if inp.lookback_days:
-            return _days_after(d, inp.lookback_days, as_of)
-        if inp.lookback_games and inp.via is not None:
-            if d >= as_of:
-                return (d,)
-            ids: Iterable[str] | None = occurring_on(relations, inp.via, d)
-            if ids is None:
-                # no dated via row on D: who played is unknown (undated rows or not), so
-                # every later date may hold one of their next games.
-                return _days_after(d, (as_of - d).days, as_of)
-            if known_ids is not None:
-                ids = set(ids).union(known_ids)
-            return _games_after(relations, inp.via, ids, d, inp.lookback_games, as_of)
-        return (d,)
-
-    @staticmethod
-    def _entity_dates(
-        inp: _Input, relations: RelationStore, d: date, as_of: date, ids: tuple[str, ...]
-    ) -> tuple[date, ...]:
-        if inp.lookback_days:
-            return _days_after(d, inp.lookback_days, as_of)
-        if inp.lookback_games and inp.via is not None:
-            if d >= as_of:
-                return (d,)
-            return _games_after(relations, inp.via, ids, d, inp.lookback_games, as_of)
-        return (d,)
-
-
-def _days_after(d: date, n: int, as_of: date) -> tuple[date, ...]:
-    days = min(n, (as_of - d).days)
-    if days <= 0:
-        return (d,)
-    return tuple(d + timedelta(days=i) for i in range(days + 1))
-
-
-def _games_after(
-    relations: RelationStore, via: str, ids: Iterable[str], d: date, n: int, as_of: date
-) -> tuple[date, ...]:
-    found: set[date] = {d}
-    reach = d  # the last date any entity's lookback reaches
-    for eid in ids:
-        # an undated via row holds on every date: its next N occurrences are D+1..D+N
-        nxt = next_occurrences(relations, via, eid, d, n)
-        if len(nxt) < n:
-            reach = as_of
-        for later in nxt:
-            if later > as_of:
-                break
-            found.add(later)
-        if nxt:
-            reach = max(reach, min(nxt[-1], as_of))
-    # A date with no dated via row is unknown (relation data missing), not a day off:
-    # it may hold one of the next games, so it is covered too.
-    x = d + _ONE_DAY
-    while x <= reach:
-        if x not in found and not known_on(relations, via, x):
-            found.add(x)
-        x += _ONE_DAY
-    return tuple(sorted(found))
-
-
-_ONE_DAY = timedelta(days=1)
 
 
 # ---------------------------------------------------------------------- module API
