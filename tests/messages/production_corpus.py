@@ -307,7 +307,9 @@ CASES: list[Case] = [
         source="nba_raw.bdl_injuries",
     ),
     Case(
-        "p2_kalshi_unknown",
+        # an input of the coordinator since production_tables.py (player_loader.py:895);
+        # production's trigger tables run nothing on it
+        "p2_kalshi",
         "data_processors/raw/kalshi/kalshi_props_processor.py:62",
         _raw(
             "KalshiPropsProcessor",
@@ -316,8 +318,14 @@ CASES: list[Case] = [
             trigger_source="manual",
             parent_processor="KalshiPropsScraper",
         ),
-        skip_reason="unknown_source",
         source="nba_raw.kalshi_player_props",
+    ),
+    Case(
+        "p2_referee_unknown",
+        "data_processors/raw/nbacom/nbac_referee_processor.py:25, :45",
+        _raw("NbacRefereeProcessor", "nba_raw.nbac_referee_game_assignments", rows=33),
+        skip_reason="unknown_source",
+        source="nba_raw.nbac_referee_game_assignments",
     ),
     Case(
         "p2_bdb_retry_phase2_shape",

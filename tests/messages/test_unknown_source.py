@@ -26,7 +26,7 @@ from scoperouter.runtime.unknown_sources import OTHER, UnknownSources
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTES = REPO / "routes.yaml"
-[KALSHI] = [c for c in CASES if c.name == "p2_kalshi_unknown"]
+[REFEREE] = [c for c in CASES if c.name == "p2_referee_unknown"]
 [STANDINGS] = [c for c in CASES if c.name == "p2_standings_routes_nothing"]
 
 
@@ -48,11 +48,11 @@ def test_explain_prints_unknown_source(as_json: bool) -> None:
     args = ["explain", "-", "--config", str(ROUTES), "--as-of", DAY] + (
         ["--json"] if as_json else []
     )
-    out = cli(*args, stdin=json.dumps(KALSHI.body))
+    out = cli(*args, stdin=json.dumps(REFEREE.body))
     assert out.returncode == 0, out.stderr
     if as_json:
         doc = json.loads(out.stdout)
-        assert doc["event"]["source"] == "nba_raw.kalshi_player_props"
+        assert doc["event"]["source"] == "nba_raw.nbac_referee_game_assignments"
         assert {d["reason"] for d in doc["decisions"]} == {"unknown_source"}
     else:
         rows = [ln for ln in out.stdout.splitlines()[2:] if ln.strip()]
@@ -125,7 +125,7 @@ def _log_corpus(path: Path) -> None:
             decisions = plan(cfg.registry, cfg.relations, ev, at.date())
             log.record_decisions(ev, decisions, at, registry=cfg.registry, relations=cfg.relations)
         # a second event from the same unknown source
-        ev = normalize_event({**case_body("p2_kalshi_unknown"), "execution_id": "k2"}, cfg.registry)
+        ev = normalize_event({**case_body("p2_referee_unknown"), "execution_id": "k2"}, cfg.registry)
         log.record_decisions(
             ev,
             plan(cfg.registry, cfg.relations, ev, at.date()),
@@ -145,21 +145,21 @@ def test_report_lists_unknown_sources(tmp_path: Path, capsys: pytest.CaptureFixt
     log = tmp_path / "log.sqlite"
     _log_corpus(log)
     got = {u.source: u.events for u in unknown_sources(read_log(log))}
-    assert got == {"nba_raw.kalshi_player_props": 2, "nba_raw.bdl_injuries": 1}
+    assert got == {"nba_raw.nbac_referee_game_assignments": 2, "nba_raw.bdl_injuries": 1}
     html = tmp_path / "r.html"
     assert main(["report", "--log", str(log), "--config", str(ROUTES), "--html", str(html)]) == 0
     text = capsys.readouterr().out
     assert "unknown sources (3 events)" in text
     assert [ln.split()[:2] for ln in text.splitlines() if ln.startswith("  nba_raw.")] == [
-        ["nba_raw.kalshi_player_props", "2"],
+        ["nba_raw.nbac_referee_game_assignments", "2"],
         ["nba_raw.bdl_injuries", "1"],
     ]
     page = html.read_text(encoding="utf-8")
-    assert 'id="unknown-sources"' in page and "nba_raw.kalshi_player_props</td><td>2<" in page
+    assert 'id="unknown-sources"' in page and "nba_raw.nbac_referee_game_assignments</td><td>2<" in page
     assert main(["report", "--log", str(log), "--config", str(ROUTES), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [(u["source"], u["events"]) for u in doc["unknown_sources"]] == [
-        ("nba_raw.kalshi_player_props", 2),
+        ("nba_raw.nbac_referee_game_assignments", 2),
         ("nba_raw.bdl_injuries", 1),
     ]
 
