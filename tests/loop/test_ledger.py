@@ -37,13 +37,16 @@ def test_every_open_phase_answers_every_completion() -> None:
 # (script of (time, input), expected phase, attempts, dead letters, re-dispatch times)
 CASES = [
     ("success closes", [(5, "success")], "succeeded", 1, 0, []),
+    ("failed re-runs after backoff", [(5, "failed"), (15, "tick")], "dispatched", 2, 0, [15]),
     (
-        "failed re-runs after backoff",
-        [(5, "failed"), (15, "tick"), (20, "success")],
-        "succeeded",
-        2,
-        0,
-        [15],
+        # these completions name no attempt (only the trigger id): after a failure, the
+        # re-run's success may be the failed run's -- re-run once more, then a dead letter
+        "a success naming no attempt after a failure re-runs, then dead letters",
+        [(5, "failed"), (15, "tick"), (20, "success"), (40, "tick"), (41, "success")],
+        "dead",
+        3,
+        1,
+        [15, 40],
     ),
     (
         "failures exhaust run_retries",
@@ -70,7 +73,22 @@ CASES = [
         [],
     ),
     (
-        "success closes a dead letter",
+        "late success closes a dead letter of timeouts",
+        [
+            (100, "tick"),
+            (110, "tick"),
+            (210, "tick"),
+            (230, "tick"),
+            (330, "tick"),
+            (340, "success"),
+        ],
+        "succeeded",
+        3,
+        0,
+        [110, 230],
+    ),
+    (
+        "a success naming no attempt leaves a dead letter of failures dead",
         [
             (5, "failed"),
             (15, "tick"),
@@ -79,9 +97,9 @@ CASES = [
             (37, "failed"),
             (50, "success"),
         ],
-        "succeeded",
+        "dead",
         3,
-        0,
+        1,
         [15, 36],
     ),
     ("a failure after success is ignored", [(5, "success"), (6, "failed")], "succeeded", 1, 0, []),
@@ -180,7 +198,13 @@ def test_a_late_report_of_an_earlier_run_reopens_without_a_dead_letter(retries: 
     )
     (rerun,) = b.due(100.0)
     assert rerun.trigger.entity_ids == ("b",)
-    b.complete(CompletionRef(outcome="success", trigger_id="t-1", event_id="r2"), 101.0)
+    b.alias("9002", "t-1", 100.5)  # the re-run's success names its attempt: it closes
+    b.complete(
+        CompletionRef(outcome="success", trigger_id="t-1", message_id="9002", event_id="r2"),
+        101.0,
+    )
+    closed = b.get("t-1")
+    assert closed is not None and closed.phase == "succeeded"
     # another message of run 1, late, naming the same missed id (it says nothing of run 2)
     b.complete(
         CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="r1-ev"), 102.0

@@ -140,19 +140,23 @@ def test_a_failure_overtaking_its_publish_id_still_makes_the_success_stale(
     [("9001", "9001"), ("t-1", "t-1"), ("9001", "9002")],
     ids=["other_trigger", "echoed_trigger_id", "another_message"],
 )
-def test_a_message_id_that_names_no_run_of_the_trigger_is_never_stale(
-    failed_as: str, stale_as: str
+@pytest.mark.parametrize("reported", [True, False], ids=["after_a_failure", "after_a_timeout"])
+def test_a_message_id_that_names_no_run_of_the_trigger_names_no_attempt(
+    failed_as: str, stale_as: str, reported: bool
 ) -> None:
-    """A message id recorded for another trigger, the trigger id echoed as the message id (the same for every attempt), or another message: the success closes."""
+    """A message id recorded for another trigger, the trigger id echoed (the same for every attempt), or a message never recorded: no attempt -- after a failure the success is stale while the re-run waits, after a timeout it closes."""
     b = book()
     b.open(trig("t-1"), 0.0)
     b.open(trig("t-2"), 0.0)
     if failed_as == "9001":
         b.alias("9001", "t-2" if stale_as == "9001" else "t-1", 0.5)
-    b.complete(names("both", failed_as, outcome="partial", missed=("b",), event_id="r1"), 1.0)
-    b.complete(names("both", stale_as, outcome="success", event_id="ev-1"), 2.0)
+    if reported:
+        b.complete(names("both", failed_as, outcome="partial", missed=("b",), event_id="r1"), 1.0)
+    else:
+        b.due(100.0)  # attempt 1 timed out: backoff
+    b.complete(names("both", stale_as, outcome="success", event_id="ev-1"), 101.0)
     e = b.get("t-1")
-    assert e is not None and e.phase == "succeeded"
+    assert e is not None and e.phase == ("backoff" if reported else "succeeded")
 
 
 def test_a_push_message_id_names_its_attempt() -> None:

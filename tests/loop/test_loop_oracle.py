@@ -5,10 +5,13 @@ message id the dispatcher records later (an alias, maybe after the completion: p
 by both (the SDK: the trigger id says which trigger, the message id which attempt); the
 router crashes and replays its journal at any point.
 
-A run that names its attempt (a message id) may also send change events saying success
-after its report named missed ids or a failure (a producer outside the SDK, out-of-order
-delivery): they are stale and must cancel no re-run. A run naming only its trigger id sends
-them only before its report (the ledger cannot tell whose they are after it).
+A run whose report named missed ids or a failure may also send change events saying
+success after it (a producer outside the SDK, out-of-order delivery), however it names
+itself: they must cancel no re-run -- stale when they name the attempt, and when they name
+none (only the trigger id, or a message id not recorded yet) the ledger must not trust them
+either. A partial run's may also come before its report. The one assumption: a run naming
+no attempt sends no more of them once an operator redrove its trigger (a redrive starts
+afresh, docs/ledger.md).
 
 Properties: a trigger the ledger closes had every id of its scope processed by some run; the
 journal replayed after a crash rebuilds the live ledger exactly; once the runs stop failing
@@ -51,6 +54,7 @@ class Run:
     mixed: bool = False
     naming: str = "trigger"  # its messages name: trigger (id) | message (id) | both
     reported: bool = False
+    quiet: bool = False  # its trigger was redriven since its report: no more stale successes
     outcomes: dict[str, str] = field(default_factory=dict)  # event id -> the status it says
 
 
@@ -103,12 +107,9 @@ class Model:
             run.fate = (outcome, missed if outcome == "partial" else frozenset())
             run.naming = naming  # all messages of a run name it the same way
             # a run whose messages say success besides its report: a partial one (before
-            # the report, and after it when it names its attempt), a failed one naming its
-            # attempt (after the report only: before it, it would be a lie that closes)
-            attempt = naming != "trigger"
-            run.mixed = (outcome == "partial" or (outcome == "failed" and attempt)) and bool(
-                pick >> 5 & 1
-            )
+            # the report and after it), a failed one (after the report only: before it, it
+            # would be a lie that closes)
+            run.mixed = outcome in ("partial", "failed") and bool(pick >> 5 & 1)
             done = {"success": run.scope, "partial": run.scope - missed, "failed": frozenset()}
             self.processed.setdefault(run.trigger_id, set()).update(done[outcome])
         outcome, missed = run.fate
@@ -121,8 +122,8 @@ class Model:
             if run.mixed and not pick & 1:
                 if not run.reported and run.fate[0] == "partial":
                     outcome = "success"  # a change event, before the run's report
-                elif run.reported and run.naming != "trigger":
-                    outcome = "success"  # a stale one, after it: names its attempt
+                elif run.reported and not run.quiet:
+                    outcome = "success"  # a stale one, after it
             run.reported = run.reported or outcome == run.fate[0]
             run.outcomes[eid] = outcome
         ref = CompletionRef(
@@ -139,7 +140,15 @@ class Model:
         loop = self.engine.loop
         assert loop is not None
         req = {"id": f"q{self.n}", "op": "redrive"}
-        req["trigger_ids"] = [e.trigger_id for e in loop.ledger.dead_letters()]  # type: ignore[assignment]
+        dead = [e.trigger_id for e in loop.ledger.dead_letters()]
+        req["trigger_ids"] = dead  # type: ignore[assignment]
+        pending = {mid for mid, _tid, _at in self.pending_alias}
+        for r in self.runs:
+            # a redrive starts afresh: a run that reported before it, naming no attempt the
+            # ledger knows (no message id, or one not recorded yet), sends no stale success
+            unnamed = r.naming == "trigger" or (r.naming == "both" and r.message_id in pending)
+            if r.trigger_id in dead and r.reported and unnamed:
+                r.quiet = True
         self.rows.append(("request", self.now, json.dumps(req), None))
         got = loop.request(req, self.now)
         self.sent([Fired(r.trigger, r.at, r.attempt) for r in got])
@@ -194,7 +203,7 @@ def _drive(kind: str, steps: list[tuple[str, int, int, str, bool, float]]) -> Mo
             # mostly a run that has not reported yet; else another message of any run
             fresh = [r for r in m.runs if r.fate is None]
             pool = fresh if fresh and not b2 else m.runs
-            m.report(pool[k % len(pool)], j, naming, b2 and k % 2 == 0)
+            m.report(pool[(k // 2 if b2 else k) % len(pool)], j, naming, b2 and k % 2 == 0)
             m.tick()
         elif what == "alias" and m.pending_alias:
             m.alias(k)
@@ -247,9 +256,30 @@ _DEFERRED_UNJOURNALED = [
 ]
 
 
+# a run naming only its trigger id fails, then one of its messages says success (another
+# message of the run: k odd, b2): while the re-run waits (it closed the trigger, the re-run
+# was never sent), once the re-run is out (it closed the trigger, the re-run failed after),
+# and for a dead letter (run_retries 0: it closed the dead letter)
+_STALE_BEFORE_RERUN = [
+    ("event", 1, 0, "trigger", False, 1.0),
+    ("tick", 0, 0, "trigger", False, 20.0),
+    ("report", 0, 35, "trigger", False, 1.0),
+    ("report", 1, 2, "trigger", True, 1.0),
+]
+_STALE_AFTER_RERUN = [
+    *_STALE_BEFORE_RERUN[:3],
+    ("tick", 0, 0, "trigger", False, 45.0),
+    ("report", 1, 2, "trigger", True, 1.0),
+    ("report", 0, 3, "trigger", False, 1.0),
+]
+
+
 @settings(max_examples=1000)
 @given(st.sampled_from(sorted(REGS)), st.lists(step, max_size=60))
 @example("barrier", _DEFERRED_UNJOURNALED)
+@example("retries1", _STALE_BEFORE_RERUN)
+@example("barrier", _STALE_AFTER_RERUN)
+@example("retries0", _STALE_BEFORE_RERUN)
 def test_closed_means_processed_and_replay_is_the_live_run(kind: str, steps: list[Any]) -> None:
     """A closed trigger's ids were all processed; replay equals live; the loop drains."""
     m = _drive(kind, steps)

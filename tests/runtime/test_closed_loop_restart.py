@@ -114,6 +114,8 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
                 port,
                 {
                     "trigger_id": pgs["trigger"]["trigger_id"],
+                    # the attempt, as an HTTP target's push messageId <trigger_id>-<row>
+                    "trigger_message_id": f"{pgs['trigger']['trigger_id']}-1",
                     "processor": "player_game_summary",
                     "game_date": GAME_DAY.isoformat(),
                     "status": "failed",
@@ -136,20 +138,23 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
             assert held(after) == held(before)
             assert open_entries(after) == open_entries(before)
             # the barrier still works: complete every dispatched run until nothing is held
-            done: set[str] = set()
-            for _round in range(120):
+            # (the failed one's re-run too, once its backoff is over: a success before it
+            # could only be the failed run's, which closes nothing)
+            done: set[tuple[str, int]] = set()
+            for _round in range(240):
                 snap = loop_state(state)
                 if not held(snap):
                     break
                 for e in snap["ledger"]["entries"]:
-                    tid = e["trigger"]["trigger_id"]
-                    if e["phase"] in ("dispatched", "backoff") and tid not in done:
-                        done.add(tid)
+                    tid, attempt = e["trigger"]["trigger_id"], e["attempt"]
+                    if e["phase"] == "dispatched" and (tid, attempt) not in done:
+                        done.add((tid, attempt))
                         await post(
                             s,
                             port,
                             {
                                 "trigger_id": tid,
+                                "trigger_message_id": f"{tid}-{attempt}",
                                 "processor": e["trigger"]["processor"],
                                 "game_date": GAME_DAY.isoformat(),
                                 "status": "success",

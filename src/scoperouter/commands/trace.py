@@ -26,7 +26,8 @@ from typing import Any
 
 from scoperouter.commands import common, config_path, log_path
 from scoperouter.errors import ConfigError
-from scoperouter.router.ledger import Entry, entry_from_json
+from scoperouter.router.ledger import Entry
+from scoperouter.router.ledger_json import entry_from_json
 
 DEFAULT_STATE_DIR = Path(".scoperouter")
 

@@ -10,8 +10,9 @@ Per trigger id, as a state machine:
 * phases ``dispatched`` (waiting for its completion), ``backoff`` (a re-dispatch is
   scheduled at ``due_at``), ``succeeded`` and ``dead`` (a dead letter);
 * inputs: a completion (``success``, ``partial`` -- missed ids named or not -- ``failed``,
-  and ``stale``: a success of a run that already reported missed ids or a failure), the
-  timers ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``, and
+  ``stale``: a success of a run that already reported missed ids or a failure, and
+  ``unattributed``: a success naming no attempt after some run did), the timers
+  ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``, and
   ``redrive`` (an operator sends a dead letter again).
 
 A re-dispatch keeps the trigger id (processors stay idempotent) and counts an attempt;
@@ -19,14 +20,15 @@ A re-dispatch keeps the trigger id (processors stay idempotent) and counts an at
 A completion that arrives late (after a timeout, or for a dead letter) still closes the
 trigger: the run did happen -- unless that run itself reported missed ids or a failure
 (its message id is in :attr:`Entry.failed_runs`): then its success is stale and the
-re-run goes on.
+re-run goes on. A success naming no attempt (:attr:`Entry.reported_failure`) never closes
+an entry a run reported a failure for since its last (re)drive: it may be that run's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef
@@ -37,6 +39,8 @@ Input = Literal[
     "success",
     "partial",
     "stale",
+    "unattributed",
+    "unattributed_last",
     "partial_missed",
     "partial_missed_last",
     "failed",
@@ -60,8 +64,13 @@ _OPEN: tuple[Phase, ...] = ("dispatched", "backoff")
 # the inputs a completion report makes, and those of them that report a failure
 _FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed", "failed_last")
 _REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
+_UNATTRIBUTED: tuple[Input, ...] = ("unattributed", "unattributed_last")
 FAILURE_INPUTS = _FAILURES
 """The inputs of a report that named missed ids or a failure (its run's success is stale)."""
+UNATTRIBUTED_ERROR = (
+    "a success that names no attempt after a run reported missed ids or a failure (it may be"
+    " that run's): name the attempt (trigger_message_id), or redrive once the runs are done"
+)
 
 TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     **{
@@ -82,6 +91,35 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
             "a success of a run that already reported missed ids or a failure: stale, kept as late",
         )
         for ph in (*_OPEN, "succeeded", "dead")
+    },
+    # a success naming no attempt (no message id, the trigger id echoed, an id never recorded
+    # for this trigger, only processor and date) after a run reported missed ids or a
+    # failure (Entry.reported_failure, since the last (re)drive): it may be that run's
+    **{
+        ("backoff", inp): Transition(
+            "backoff",
+            "ignore",
+            "a success naming no attempt after a failure, the re-run not sent: an earlier"
+            " run's, stale (kept as late)",
+        )
+        for inp in _UNATTRIBUTED
+    },
+    ("dispatched", "unattributed"): Transition(
+        "backoff",
+        "schedule",
+        "a success naming no attempt after a failure, the re-run out: maybe the failed run's;"
+        " re-run once more, never a silent close",
+    ),
+    ("dispatched", "unattributed_last"): Transition(
+        "dead",
+        "dead_letter",
+        "the same after its re-runs (at least one, up to `run_retries`): dead letter",
+    ),
+    **{
+        ("dead", inp): Transition(
+            "dead", "ignore", "a dead letter after a failure: maybe the failed run's; stays dead"
+        )
+        for inp in _UNATTRIBUTED
     },
     ("dispatched", "partial_missed"): Transition(
         "backoff",
@@ -115,7 +153,7 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         ("succeeded", inp): Transition(
             "succeeded", "ignore", "a closed trigger ignores late reports"
         )
-        for inp in _REPORTS
+        for inp in (*_REPORTS, *_UNATTRIBUTED)
     },
     # a run whose change events said success (closing it) and whose own report names ids it
     # missed: those ids are stale, so they are re-run -- a late partial of an earlier
@@ -146,7 +184,9 @@ class Attempt(NamedTuple):
     """One thing that happened to a trigger (the trace and ``deadletters show``)."""
 
     at: float
-    what: str  # dispatched | success | partial | failed | timed_out | dead_letter | redrive
+    # dispatched | success | partial | failed | timed_out | dead_letter | redrive | late
+    # | unattributed (a success naming no attempt that re-ran or dead-lettered the trigger)
+    what: str
     attempt: int
     detail: str | None = None
     event_id: str | None = None  # the completion message (its downstream events, the trace)
@@ -168,6 +208,9 @@ class Entry(NamedTuple):
     # the message ids (trigger_message_id) of runs that reported missed ids or a failure:
     # a later success naming one of them is stale
     failed_runs: tuple[str, ...] = ()
+    # a run reported missed ids or a failure since the trigger was (re)driven: a success
+    # naming no attempt may be that run's and closes nothing (TRANSITIONS, unattributed)
+    reported_failure: bool = False
 
     @property
     def trigger_id(self) -> str:
@@ -188,15 +231,26 @@ class Step(NamedTuple):
     redispatch: Trigger | None  # what to send now (redispatch effect)
 
 
-def classify(e: Entry, ref: CompletionRef, params: LoopParams, *, stale: bool = False) -> Input:
+def classify(
+    e: Entry,
+    ref: CompletionRef,
+    params: LoopParams,
+    *,
+    stale: bool = False,
+    unattributed: bool = False,
+) -> Input:
     """The table input a completion is for entry ``e``; ``stale``: the run it names already
-    reported missed ids or a failure (only a success, ``no_data`` or a partial naming no
-    missed ids is stale then)."""
-    if ref.outcome in ("success", "no_data"):
-        return "stale" if stale else "success"
+    reported missed ids or a failure; ``unattributed``: it names no run of ``e`` and one
+    reported a failure (only a success, ``no_data`` or a partial naming no missed ids is
+    stale or unattributed then; re-runs for those are bounded like timeouts)."""
+    if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
+        if stale:
+            return "stale"
+        if unattributed:
+            last = e.retries >= max(1, params.run_retries)
+            return "unattributed_last" if last else "unattributed"
+        return "success" if ref.outcome != "partial" else "partial"
     if ref.outcome == "partial":
-        if not ref.missed:
-            return "stale" if stale else "partial"
         # a full-date run that missed ids re-runs its date (the ids alone would need an
         # entity type the trigger does not have): processing more, never missing them
         # re-runs of missed ids are bounded like timeouts: at least one, up to run_retries
@@ -249,6 +303,8 @@ def step(
         "success": "success",
         "partial": "partial",
         "stale": "late",
+        "unattributed": "unattributed",
+        "unattributed_last": "unattributed",
         "partial_missed": "partial",
         "partial_missed_last": "partial",
         "failed": "failed",
@@ -283,6 +339,8 @@ def step(
         error = error or "no completion within completion_timeout"
     if inp == "partial_missed_last" and ref is not None:
         error = error or f"missed entities after re-runs: {', '.join(ref.missed)}"
+    if inp == "unattributed_last":
+        error = f"{UNATTRIBUTED_ERROR} (last error: {error})" if error else UNATTRIBUTED_ERROR
     if tr.effect == "close":
         return Step(
             e._replace(phase="succeeded", due_at=None, outcome=outcome, history=hist), "close", None
@@ -328,6 +386,7 @@ def step(
         attempt=n,
         retries=0 if fresh else e.retries,
         timeouts=0 if fresh else e.timeouts,
+        reported_failure=e.reported_failure and not fresh,
         due_at=_deadline(params, now),
         history=(*e.history, *marks, Attempt(now, "dispatched", n)),
     )
@@ -347,44 +406,6 @@ class Notice:
     kind: str
     entry: Entry
     at: float
-
-
-def entry_to_json(e: Entry) -> dict[str, Any]:
-    return {
-        "trigger": e.trigger.model_dump(mode="json") | {"date_field": e.trigger.date_field},
-        "phase": e.phase,
-        "attempt": e.attempt,
-        "retries": e.retries,
-        "timeouts": e.timeouts,
-        "opened_at": e.opened_at,
-        "due_at": e.due_at,
-        "error": e.error,
-        "outcome": e.outcome,
-        "history": [list(a) for a in e.history],
-        "failed_runs": list(e.failed_runs),
-    }
-
-
-def entry_from_json(item: dict[str, Any]) -> Entry:
-    try:
-        return Entry(
-            Trigger.model_validate(item["trigger"]),
-            item["phase"],
-            int(item["attempt"]),
-            int(item["retries"]),
-            int(item["timeouts"]),
-            float(item["opened_at"]),
-            None if item.get("due_at") is None else float(item["due_at"]),
-            item.get("error"),
-            item.get("outcome"),
-            tuple(
-                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
-                for a in item.get("history", [])
-            ),
-            tuple(str(m) for m in item.get("failed_runs", ())),  # absent in older snapshots
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"malformed ledger entry: {exc}") from exc
 
 
 def transition_table_markdown() -> str:

@@ -19,10 +19,13 @@ completion naming a message id -- alone, or next to the trigger id, which then s
 trigger -- is attributed to that attempt (its history row), and a success naming the
 message id of a run that reported missed ids or a failure is stale
 (:data:`~scoperouter.router.ledger.TRANSITIONS`, input ``stale``). Only a message id the
-dispatcher recorded for that trigger, an HTTP target's ``<trigger_id>-<row>``, or an id not
-recorded that the completion names next to the trigger id (the SDK's; the record may come
-later, or a crash lost it) can make a success stale -- not one recorded for another
-trigger, nor the trigger id echoed as a message id.
+dispatcher recorded for that trigger or an HTTP target's ``<trigger_id>-<row>`` names an
+attempt. A completion naming none -- no message id, the trigger id echoed as one, an id
+recorded for another trigger, or one never recorded (it may be recorded later, a crash may
+have lost the record, or the processor made it up and echoes it on every attempt) -- is a
+success of no known run: after a run reported a failure (since the last (re)drive) it is
+``unattributed`` and closes nothing (an earlier run's while the re-run waits, maybe the
+failed run's once it is out: re-run, then a dead letter).
 """
 
 from __future__ import annotations
@@ -40,12 +43,11 @@ from scoperouter.router.ledger import (
     Entry,
     Notice,
     classify,
-    entry_from_json,
-    entry_to_json,
     open_entry,
     step,
     timeout_input,
 )
+from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.loop_params import LoopParams
 
 SNAPSHOT_VERSION = 1
@@ -185,19 +187,19 @@ class LedgerBook:
             return None
         return self._alias_attempt.get(mid)
 
-    def _names_run(self, e: Entry, mid: str, ref: CompletionRef) -> bool:
-        """``mid`` is a message a run of ``e`` was sent as: recorded for it, an HTTP
-        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt), or an
-        id not recorded (yet: the report overtook the publish's answer, or a crash lost it)
-        that ``ref`` names together with the trigger id -- never the trigger id itself,
-        which a processor may echo for every attempt."""
+    def _names_run(self, e: Entry, mid: str | None) -> bool:
+        """``mid`` is a message a run of ``e`` was sent as: recorded for it, or an HTTP
+        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt) --
+        never the trigger id itself, which a processor may echo for every attempt, nor an
+        id not recorded (it may be recorded later; or it is made up, the same on every
+        attempt): those name no attempt."""
+        if mid is None:
+            return False
         owner = self._aliases.get(mid)
         if owner is not None:
             return owner == e.trigger_id
         head, sep, row = mid.rpartition("-")
-        if sep and row.isdigit() and head == e.trigger_id:
-            return True
-        return ref.trigger_id == e.trigger_id and mid != e.trigger_id
+        return bool(sep and row.isdigit() and head == e.trigger_id)
 
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
@@ -213,22 +215,28 @@ class LedgerBook:
             return e, []
         p = self.params(e.trigger.processor)
         mid = ref.message_id
-        stale = mid is not None and mid in e.failed_runs and self._names_run(e, mid, ref)
+        named = self._names_run(e, mid)
+        stale = named and mid in e.failed_runs
         n = self.attempt_of(e, ref)
-        inp = classify(e, ref, p, stale=stale)
+        inp = classify(e, ref, p, stale=stale, unattributed=not named and e.reported_failure)
         st = step(e, inp, now, p, ref, n)
         entry = st.entry
         if st.effect == "ignore" and ref.event_id is not None:
             # a late, stale or duplicate report: kept for the trace
             late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
             entry = entry._replace(history=(*entry.history, late))
-        if inp in FAILURE_INPUTS and mid is not None and mid not in entry.failed_runs:
-            # that run's success, arriving later, is stale (also when the id is recorded
-            # after this report: the id must name a run of this trigger when it comes)
-            entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
+        if inp in FAILURE_INPUTS:
+            # a success naming no attempt may be this run's from now on (until a redrive)
+            if not entry.reported_failure:
+                entry = entry._replace(reported_failure=True)
+            if mid is not None and mid not in entry.failed_runs:
+                # that run's success, arriving later, is stale (also when the id is recorded
+                # after this report: the id must name a run of this trigger when it comes)
+                entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
         if st.effect != "ignore":
             self._put(entry)
-            self._notice(st.effect, entry, now)
+            rerun = st.effect == "schedule" and inp == "unattributed"
+            self._notice("unattributed" if rerun else st.effect, entry, now)
         elif entry is not e:
             self._entries[e.trigger_id] = entry
         return self._entries[e.trigger_id], []

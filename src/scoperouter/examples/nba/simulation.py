@@ -104,7 +104,10 @@ def simulate(
 
     With ``faults`` (routed runs only), runs fail, lose their messages or report late
     (:mod:`scoperouter.examples.nba.faults`). With the router's closed loop on, every run
-    reports its completion naming its trigger id (a bare report when nothing changed), a
+    reports its completion naming its trigger id and its attempt (a bare report when nothing
+    changed; the attempt as an HTTP target's processor copies it: the push messageId
+    ``<trigger_id>-<n>`` as ``trigger_message_id``, without which a success after a failure
+    could be the failed run's and closes nothing, docs/ledger.md), a
     processor that receives a trigger id it already ran republishes that run's changes
     (idempotency), and at the end an operator redrives the dead letters (``redrive_dead``)."""
     stats = ModeStats()
@@ -127,9 +130,13 @@ def simulate(
 
     memo: dict[tuple[str, date], tuple[tuple[int, ...], int]] = {}
 
+    def attempt_id(job: Job) -> str:
+        return f"{job.run_id}-{job.attempt}"
+
     def report(job: Job, status: str, rows: int, error: str | None = None) -> dict[str, Any]:
         msg: dict[str, Any] = {
             "trigger_id": job.run_id,
+            "trigger_message_id": attempt_id(job),
             "processor": job.processor,
             "game_date": job.dates[0].isoformat(),
             "status": status,
@@ -221,7 +228,10 @@ def simulate(
             have = {e["event_id"] for e in events}
             events = [*(e for e in prev if e["event_id"] not in have), *events]
             published[job.run_id] = events
-            events = [{**e, "trigger_id": job.run_id} for e in events]
+            events = [
+                {**e, "trigger_id": job.run_id, "trigger_message_id": attempt_id(job)}
+                for e in events
+            ]
             if not events:
                 events = [report(job, "success", rows)]
         if fate == "lost":

@@ -1,0 +1,57 @@
+"""A ledger entry as JSON: the ledger snapshot's and ``trace``'s form of
+:class:`~scoperouter.router.ledger.Entry`.
+
+Invariant: :func:`entry_from_json` inverts :func:`entry_to_json` and loads every older
+snapshot's entries (a field added later is derived or defaulted when absent); a malformed
+entry raises ValueError, nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoperouter.messages.models import Trigger
+from scoperouter.router.ledger import Attempt, Entry
+
+
+def entry_to_json(e: Entry) -> dict[str, Any]:
+    return {
+        "trigger": e.trigger.model_dump(mode="json") | {"date_field": e.trigger.date_field},
+        "phase": e.phase,
+        "attempt": e.attempt,
+        "retries": e.retries,
+        "timeouts": e.timeouts,
+        "opened_at": e.opened_at,
+        "due_at": e.due_at,
+        "error": e.error,
+        "outcome": e.outcome,
+        "history": [list(a) for a in e.history],
+        "failed_runs": list(e.failed_runs),
+        "reported_failure": e.reported_failure,
+    }
+
+
+def entry_from_json(item: dict[str, Any]) -> Entry:
+    try:
+        phase, outcome = item["phase"], item.get("outcome")
+        # absent in older snapshots: an entry still open (or dead) after a failure had one
+        derived = phase != "succeeded" and outcome in ("partial", "failed")
+        return Entry(
+            Trigger.model_validate(item["trigger"]),
+            item["phase"],
+            int(item["attempt"]),
+            int(item["retries"]),
+            int(item["timeouts"]),
+            float(item["opened_at"]),
+            None if item.get("due_at") is None else float(item["due_at"]),
+            item.get("error"),
+            item.get("outcome"),
+            tuple(
+                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
+                for a in item.get("history", [])
+            ),
+            tuple(str(m) for m in item.get("failed_runs", ())),  # absent in older snapshots
+            bool(item.get("reported_failure", derived)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed ledger entry: {exc}") from exc
