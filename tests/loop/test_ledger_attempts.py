@@ -240,3 +240,42 @@ def test_attempts_survive_the_journal_replay() -> None:
         engine.complete(stale, 101.0)
         e = engine.loop.ledger.get(t.trigger_id)  # type: ignore[union-attr]
         assert e is not None and (e.phase, e.attempt) == ("dispatched", 2)
+
+
+@pytest.mark.parametrize("how", ["message_id", "both"])
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_an_earlier_attempts_failure_does_not_count_against_the_running_one(
+    how: str, failure: str
+) -> None:
+    """Attempt 1 timed out, attempt 2 runs: attempt 1's late failure (naming its attempt) neither re-runs nor dead-letters attempt 2; its success stays stale, attempt 2's closes."""
+    b = book(retries=1)
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.due(100.0)  # attempt 1 timed out: its one re-run (run_retries 1) is spent
+    (r,) = b.due(120.0)
+    assert r.attempt == 2
+    b.alias("9002", "t-1", 120.5)
+    b.complete(names(how, "9001", event_id="rep-1", **FAILURES[failure]), 121.0)
+    e = b.get("t-1")
+    assert e is not None and (e.phase, e.attempt, e.retries) == ("dispatched", 2, 1), e.phase
+    assert e.history[-1][1:] == ("late", 1, FAILURES[failure]["outcome"], "rep-1")
+    b.complete(names(how, "9001", event_id="ev-1", outcome="success"), 122.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dispatched"  # attempt 1's success: stale
+    b.complete(names(how, "9002", event_id="ev-2", outcome="success"), 123.0)
+    e = b.get("t-1")
+    assert e is not None and (e.phase, e.history[-1][1:3]) == ("succeeded", ("success", 2))
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_the_running_attempts_own_failure_still_counts(failure: str) -> None:
+    """Attempt 2's own failure (its message id) after attempt 1 timed out: a dead letter once run_retries are spent."""
+    b = book(retries=1)
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.due(100.0)
+    b.due(120.0)
+    b.alias("9002", "t-1", 120.5)
+    b.complete(names("both", "9002", event_id="rep-2", **FAILURES[failure]), 121.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dead"

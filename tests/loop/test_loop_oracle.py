@@ -273,6 +273,19 @@ _STALE_AFTER_RERUN = [
     ("report", 0, 3, "trigger", False, 1.0),
 ]
 
+# attempt 1 (its message id recorded) times out, attempt 2 runs, attempt 1's partial report
+# comes late: an earlier attempt's failure, not counted against attempt 2 (the random
+# search does not reach it)
+_EARLIER_FAILURE = [
+    ("event", 1, 0, "trigger", False, 1.0),
+    ("tick", 0, 0, "trigger", False, 20.0),
+    ("alias", 0, 0, "trigger", False, 1.0),
+    ("tick", 0, 0, "trigger", False, 200.0),
+    ("tick", 0, 0, "trigger", False, 200.0),
+    ("report", 0, 5, "both", False, 1.0),
+    ("report", 0, 0, "both", False, 1.0),
+]
+
 
 @settings(max_examples=1000)
 @given(st.sampled_from(sorted(REGS)), st.lists(step, max_size=60))
@@ -280,6 +293,7 @@ _STALE_AFTER_RERUN = [
 @example("retries1", _STALE_BEFORE_RERUN)
 @example("barrier", _STALE_AFTER_RERUN)
 @example("retries0", _STALE_BEFORE_RERUN)
+@example("retries1", _EARLIER_FAILURE)
 def test_closed_means_processed_and_replay_is_the_live_run(kind: str, steps: list[Any]) -> None:
     """A closed trigger's ids were all processed; replay equals live; the loop drains."""
     m = _drive(kind, steps)

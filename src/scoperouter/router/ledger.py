@@ -45,6 +45,7 @@ Input = Literal[
     "partial_missed_last",
     "failed",
     "failed_last",
+    "earlier_failure",
     "timeout",
     "timeout_last",
     "retry_due",
@@ -136,6 +137,16 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     ),
     ("dispatched", "failed_last"): Transition(
         "dead", "dead_letter", "failed after `run_retries` re-dispatches: dead letter"
+    ),
+    # the report's message id names an earlier attempt than the one running (LedgerBook.alias
+    # stamps each id with its attempt): the running one re-runs the same trigger (ids only
+    # narrowed by reports whose runs processed the rest), so counting it would only cost an
+    # extra re-run or an early dead letter
+    ("dispatched", "earlier_failure"): Transition(
+        "dispatched",
+        "ignore",
+        "missed ids or a failure of an earlier attempt (its message id): the running attempt"
+        " re-runs them; kept as late",
     ),
     ("dispatched", "timeout"): Transition(
         "backoff", "schedule", "no completion within `completion_timeout`: re-dispatch"
@@ -238,11 +249,14 @@ def classify(
     *,
     stale: bool = False,
     unattributed: bool = False,
+    earlier: bool = False,
 ) -> Input:
     """The table input a completion is for entry ``e``; ``stale``: the run it names already
     reported missed ids or a failure; ``unattributed``: it names no run of ``e`` and one
     reported a failure (only a success, ``no_data`` or a partial naming no missed ids is
-    stale or unattributed then; re-runs for those are bounded like timeouts)."""
+    stale or unattributed then; re-runs for those are bounded like timeouts); ``earlier``:
+    it names an attempt before ``e``'s (a failure of one is ``earlier_failure`` while a
+    later attempt is dispatched)."""
     if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
         if stale:
             return "stale"
@@ -250,6 +264,8 @@ def classify(
             last = e.retries >= max(1, params.run_retries)
             return "unattributed_last" if last else "unattributed"
         return "success" if ref.outcome != "partial" else "partial"
+    if earlier and e.phase == "dispatched":
+        return "earlier_failure"
     if ref.outcome == "partial":
         # a full-date run that missed ids re-runs its date (the ids alone would need an
         # entity type the trigger does not have): processing more, never missing them
@@ -309,6 +325,7 @@ def step(
         "partial_missed_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
+        "earlier_failure": "late",
         "timeout": "timed_out",
         "timeout_last": "timed_out",
         "retry_due": "dispatched",

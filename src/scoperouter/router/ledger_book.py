@@ -218,14 +218,21 @@ class LedgerBook:
         named = self._names_run(e, mid)
         stale = named and mid in e.failed_runs
         n = self.attempt_of(e, ref)
-        inp = classify(e, ref, p, stale=stale, unattributed=not named and e.reported_failure)
+        inp = classify(
+            e,
+            ref,
+            p,
+            stale=stale,
+            unattributed=not named and e.reported_failure,
+            earlier=n is not None and n < e.attempt,
+        )
         st = step(e, inp, now, p, ref, n)
         entry = st.entry
         if st.effect == "ignore" and ref.event_id is not None:
             # a late, stale or duplicate report: kept for the trace
             late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
             entry = entry._replace(history=(*entry.history, late))
-        if inp in FAILURE_INPUTS:
+        if inp in FAILURE_INPUTS or inp == "earlier_failure":
             # a success naming no attempt may be this run's from now on (until a redrive)
             if not entry.reported_failure:
                 entry = entry._replace(reported_failure=True)
