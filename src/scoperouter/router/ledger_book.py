@@ -25,7 +25,9 @@ recorded for another trigger, or one never recorded (it may be recorded later, a
 have lost the record, or the processor made it up and echoes it on every attempt) -- is a
 success of no known run: after a run reported a failure (since the last (re)drive) it is
 ``unattributed`` and closes nothing (an earlier run's while the re-run waits, maybe the
-failed run's once it is out: re-run, then a dead letter).
+failed run's once it is out: re-run, then a dead letter). A report of missed ids or a
+failure naming an attempt before the dispatched one is ``earlier_failure`` and does not
+count against it.
 """
 
 from __future__ import annotations

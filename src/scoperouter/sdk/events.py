@@ -157,10 +157,11 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
 
     Every message of a partial run should say so: a ``success`` change event reaching the
-    router after a ``partial`` report is stale only when it names its attempt
+    router after a ``partial`` report is stale when it names its attempt
     (``trigger_message_id``, which the publisher adds from the scope); one naming none closes
-    the trigger and cancels the re-run of the missed ids (one reaching it before is reopened
-    by the report: docs/ledger.md)."""
+    nothing either, but neither can the re-run's success when it names none: after the
+    failure such a trigger ends in extra runs and a dead letter (one reaching it before the
+    report is reopened by the report: docs/ledger.md)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
     missed = sorted({str(i) for i in missed_entities})

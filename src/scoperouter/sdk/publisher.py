@@ -24,7 +24,9 @@
   ``trigger_message_id`` -- also next to a trigger id: the trigger id names the trigger, the
   message id the attempt (a re-dispatch keeps the trigger id, but is a new message). The
   router then treats a success of a run that already reported missed ids or a failure as
-  stale (docs/ledger.md).
+  stale, and closes a re-run on its own success. Without it (a trigger passed as a dict)
+  a success names no attempt: after a failure it closes nothing -- extra runs, then a dead
+  letter (docs/ledger.md).
 
 The Pub/Sub client is ``google.cloud.pubsub_v1.PublisherClient``, which talks to the
 emulator when ``PUBSUB_EMULATOR_HOST`` is set. The event itself is built by
@@ -242,7 +244,8 @@ class CompletionPublisher:
         A run that published change events reports its missed ids with them
         (``publish_detected(..., missed_entities=...)``): events that say success and reach
         the router after this report are stale when they name the attempt (a scope with a
-        ``message_id``), else they close the trigger and cancel the re-run."""
+        ``message_id``); else they name no attempt, and after a failure neither they nor
+        the re-run's success close the trigger (extra runs, then a dead letter)."""
         day = scope.game_date or scope.start_date
         msg: dict[str, Any] = {
             "trigger_id": scope.trigger_id,
