@@ -10,6 +10,7 @@ import pytest
 from closed_loop_support import trig
 
 from scoperouter.router.completion_ref import CompletionRef
+from scoperouter.router.ledger import UNATTRIBUTED_ERROR
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
 
@@ -97,6 +98,22 @@ def test_after_the_rerun_went_out_a_success_naming_no_attempt_reruns_then_dead_l
     b.complete(ref(UNNAMED[how], "ev-redrive", outcome="success"), now + 11.0)
     e = b.get("t-1")
     assert e is not None and e.phase == "succeeded" and again.attempt == 4
+
+
+def test_a_second_unattributed_dead_letter_says_why_once() -> None:
+    """Dead-lettered by a success naming no attempt, redriven, failed without an error and dead-lettered so again: the error says why once."""
+    b = book(retries=1, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed", error="boom"), 1.0)
+    b.due(100.0)
+    b.complete(ref(None, "ev-1", outcome="success"), 101.0)
+    b.redrive(["t-1"], 200.0)
+    b.complete(ref(None, "rep-2", outcome="failed"), 201.0)
+    b.due(300.0)
+    b.complete(ref(None, "ev-2", outcome="success"), 301.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dead" and e.attempt == 4
+    assert e.error is not None and e.error.count(UNATTRIBUTED_ERROR) == 1, e.error
 
 
 @pytest.mark.parametrize("how", sorted(UNNAMED))

@@ -356,7 +356,7 @@ def step(
         error = error or "no completion within completion_timeout"
     if inp == "partial_missed_last" and ref is not None:
         error = error or f"missed entities after re-runs: {', '.join(ref.missed)}"
-    if inp == "unattributed_last":
+    if inp == "unattributed_last" and UNATTRIBUTED_ERROR not in (error or ""):
         error = f"{UNATTRIBUTED_ERROR} (last error: {error})" if error else UNATTRIBUTED_ERROR
     if tr.effect == "close":
         return Step(
