@@ -40,13 +40,23 @@ CASES = [
     ("failed re-runs after backoff", [(5, "failed"), (15, "tick")], "dispatched", 2, 0, [15]),
     (
         # these completions name no attempt (only the trigger id): after a failure, the
-        # re-run's success may be the failed run's -- re-run once more, then a dead letter
-        "a success naming no attempt after a failure re-runs, then dead letters",
+        # re-run's success may be the failed run's -- re-run once more; the second success
+        # cannot be (a run sends one): it closes
+        "a success naming no attempt after a failure re-runs once, the second closes",
         [(5, "failed"), (15, "tick"), (20, "success"), (40, "tick"), (41, "success")],
+        "succeeded",
+        3,
+        0,
+        [15, 40],
+    ),
+    (
+        # two failed runs: the one success may be either's -- run_retries spent, dead letter
+        "a success naming no attempt after two failures dead letters",
+        [(5, "failed"), (15, "tick"), (16, "failed"), (36, "tick"), (37, "success")],
         "dead",
         3,
         1,
-        [15, 40],
+        [15, 36],
     ),
     (
         "failures exhaust run_retries",
@@ -125,7 +135,9 @@ def test_ledger_scripts(
         if what == "tick":
             times.extend(r.at for r in b.due(at))
         else:
-            b.complete(CompletionRef(outcome=what, trigger_id="t-1", error="boom"), at)  # type: ignore[arg-type]
+            # each message its own event id (a redelivery would repeat one)
+            done = CompletionRef(outcome=what, trigger_id="t-1", error="boom", event_id=f"ev-{at}")  # type: ignore[arg-type]
+            b.complete(done, at)
     e = b.get("t-1")
     assert e is not None
     assert (e.phase, e.attempt, len(b.dead_letters()), times) == (phase, attempts, dead, sent)

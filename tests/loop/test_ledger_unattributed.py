@@ -72,24 +72,29 @@ def test_before_the_rerun_goes_out_a_success_naming_no_attempt_is_stale(
 def test_after_the_rerun_went_out_a_success_naming_no_attempt_reruns_then_dead_letters(
     how: str, failure: str, timeout: float | None
 ) -> None:
-    """The re-run is out: a success naming no attempt may be the failed run's -- it closes nothing, re-runs the missed ids once more, then is a dead letter saying why (with or without completion_timeout: the trigger is not kept open)."""
-    b = book(retries=2, timeout=timeout)
+    """The re-run is out: a success naming no attempt may be a failed run's (two failed: attempts 1 and 2) -- it closes nothing, re-runs the missed ids once more, then is a dead letter saying why (with or without completion_timeout: the trigger is not kept open)."""
+    b = book(retries=3, timeout=timeout)
     b.open(trig(), 0.0)
     b.complete(ref(UNNAMED[how], "rep-1", **FAILURES[failure]), 1.0)
     missed = ("b",) if failure == "partial_missed" else ("a", "b")
-    now = 1.0
-    for attempt in (2, 3):
+    (r,) = b.due(100.0)
+    assert (r.attempt, r.trigger.entity_ids) == (2, missed)
+    b.complete(ref(UNNAMED[how], "rep-2", **FAILURES[failure]), 101.0)
+    now = 101.0
+    for attempt in (3, 4):
         now += 100.0
         (r,) = b.due(now)
         assert (r.attempt, r.trigger.entity_ids) == (attempt, missed)
         b.complete(ref(UNNAMED[how], f"ev-{attempt}", outcome="success"), now + 1.0)
         e = b.get("t-1")
         assert e is not None
-        assert e.phase == ("backoff" if attempt == 2 else "dead"), (attempt, e.phase)
-        assert e.history[-1 if attempt == 2 else -2][1:3] == ("unattributed", attempt)
+        assert e.phase == ("backoff" if attempt == 3 else "dead"), (attempt, e.phase)
+        assert e.history[-1 if attempt == 3 else -2][1:3] == ("unattributed", attempt)
     dead = b.get("t-1")
     assert dead is not None and dead.error is not None and "names no attempt" in dead.error
-    # a dead letter stays dead for the same kind of success (it may still be the failed run's)
+    # a dead letter stays dead for the same kind of success while it may be a failed run's
+    # (a third failure report came late: three failed runs may each send one)
+    b.complete(ref(UNNAMED[how], "rep-late", outcome="failed"), now + 4.0)
     b.complete(ref(UNNAMED[how], "ev-late", outcome="success"), now + 5.0)
     still = b.get("t-1")
     assert still is not None and still.phase == "dead"
@@ -97,7 +102,7 @@ def test_after_the_rerun_went_out_a_success_naming_no_attempt_reruns_then_dead_l
     (again,) = b.redrive(["t-1"], now + 10.0)
     b.complete(ref(UNNAMED[how], "ev-redrive", outcome="success"), now + 11.0)
     e = b.get("t-1")
-    assert e is not None and e.phase == "succeeded" and again.attempt == 4
+    assert e is not None and e.phase == "succeeded" and again.attempt == 5
 
 
 def test_a_second_unattributed_dead_letter_says_why_once() -> None:
@@ -164,7 +169,7 @@ def test_a_made_up_message_id_on_every_attempt_does_not_keep_the_trigger_open() 
 
 @pytest.mark.parametrize("when", ["backoff", "rerun_running", "dead"])
 def test_the_failure_record_survives_a_snapshot(when: str) -> None:
-    """Whether a run reported a failure is in the snapshot (and derived for a snapshot written before it was)."""
+    """Whether a run reported a failure is in the snapshot (derived for a snapshot written before it was: every attempt counts as a failed run)."""
     b = book(retries=1)
     b.open(trig(), 0.0)
     b.complete(ref(None, "rep-1", outcome="failed"), 1.0)
@@ -174,11 +179,194 @@ def test_the_failure_record_survives_a_snapshot(when: str) -> None:
         b.complete(ref(None, "rep-2", outcome="failed"), 101.0)
     snap = b.snapshot()
     old = {**snap, "entries": [{**i} for i in snap["entries"]]}
-    for item in old["entries"]:
-        del item["reported_failure"]
+    for item in old["entries"]:  # the oldest: no record at all (derived from the outcome)
+        del item["failures"], item["unattributed"]
     for s in (snap, old):
         r = LedgerBook.restore(b.params, s)
-        assert r.entries() == b.entries()
+        want = (
+            b.entries() if s is snap else tuple(e._replace(failures=e.attempt) for e in b.entries())
+        )
+        assert r.entries() == want
         r.complete(ref(None, "ev-9", outcome="success"), 102.0)
         e = r.get("t-1")
         assert e is not None and e.phase != "succeeded", (when, e.phase)
+
+
+# -- once a success cannot be a failed run's, it closes ------------------------------------
+# A run sends at most one success (a redelivery has its event id): after F failure reports
+# at most F successes naming no attempt can be the failed runs'; the (F+1)-th is a run's
+# that reported none -- it processed everything.
+
+
+def rerun(b: LedgerBook, now: float, attempt: int) -> None:
+    """The re-run (attempt ``attempt``) goes out at ``now``."""
+    (r,) = b.due(now)
+    assert r.attempt == attempt
+
+
+@pytest.mark.parametrize("how", sorted(UNNAMED))
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize("retries", [2, 3])
+def test_one_failure_then_two_successes_naming_no_attempt_close_after_one_extra_run(
+    how: str, failure: str, retries: int
+) -> None:
+    """A processor naming only its trigger: attempt 1 fails, attempts 2 and 3 succeed -- the second success closes it, after exactly one extra run."""
+    b = book(retries=retries, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(UNNAMED[how], "rep-1", **FAILURES[failure]), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(UNNAMED[how], "ev-2", outcome="success"), 101.0)  # may be attempt 1's
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff", e.phase
+    rerun(b, 1000.0, 3)  # the one extra run
+    b.complete(ref(UNNAMED[how], "ev-3", outcome="success"), 1001.0)
+    e = b.get("t-1")
+    assert e is not None and (e.phase, e.attempt) == ("succeeded", 3), (e.phase, e.attempt)
+    assert e.history[-1][1:3] == ("success", 3)
+    assert b.due(1e9) == [] and b.open_count == 0
+
+
+@pytest.mark.parametrize("in_backoff", [True, False], ids=["stale_in_backoff", "rerun_out"])
+def test_two_failures_need_three_successes_naming_no_attempt(in_backoff: bool) -> None:
+    """Two failure reports (F=2): two successes naming no attempt may both be the failed runs'; the third closes."""
+    b = book(retries=5, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed", error="boom"), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(None, "rep-2", outcome="partial", missed=("b",)), 101.0)
+    now, attempt = 101.0, 2
+    for k in (1, 2):
+        if not in_backoff:
+            now += 1000.0
+            attempt += 1
+            rerun(b, now, attempt)
+        b.complete(ref(None, f"ev-{k}", outcome="success"), now + 1.0)  # maybe a failed run's
+        e = b.get("t-1")
+        assert e is not None and e.phase == "backoff", (k, e.phase)
+    rerun(b, now + 1000.0, attempt + 1)
+    b.complete(ref(None, "ev-3", outcome="success"), now + 1001.0)
+    e = b.get("t-1")
+    assert e is not None and (e.phase, e.attempt) == ("succeeded", attempt + 1)
+    assert b.due(1e9) == []
+
+
+@pytest.mark.parametrize("retries", [1, 2])
+@pytest.mark.parametrize("timeout", [100.0, None], ids=["timeout", "no_timeout"])
+def test_a_failed_runs_stale_success_and_a_lost_rerun_never_close(
+    retries: int, timeout: float | None
+) -> None:
+    """Attempt 1 fails, its stale success (naming no attempt) comes once the re-run is out, and no re-run ever reports: re-runs, then a dead letter (without completion_timeout: the last re-run stays open) -- never a close."""
+    b = book(retries=retries, timeout=timeout)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed", error="boom"), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(None, "ev-1", outcome="success"), 101.0)  # attempt 1's
+    for now in range(200, 20000, 100):
+        b.due(float(now))  # every re-run is lost: only timeouts
+    e = b.get("t-1")
+    assert e is not None
+    assert e.phase == ("dead" if timeout or retries == 1 else "dispatched"), e.phase
+    assert not any(a[1] == "success" for a in e.history)
+
+
+def test_an_earlier_attempts_failure_counts() -> None:
+    """An earlier attempt's failure (earlier_failure, not counted against the running one) still counts: its run's success naming no attempt closes nothing."""
+    b = book(retries=2)
+    b.open(trig(), 0.0)
+    b.alias("9001", "t-1", 0.5)
+    b.due(100.0)  # attempt 1 timed out
+    rerun(b, 200.0, 2)
+    b.complete(ref("9001", "rep-1", outcome="failed", error="boom"), 201.0)  # attempt 1's
+    b.complete(ref(None, "ev-1", outcome="success"), 202.0)  # attempt 1's too, maybe
+    e = b.get("t-1")
+    assert e is not None and e.phase != "succeeded", e.phase
+    assert e.failures == 1 and e.unattributed == 1
+
+
+def test_a_failure_ignored_in_backoff_counts() -> None:
+    """Attempt 1 timed out, attempt 2 failed, attempt 1's failure comes in backoff (ignored): two failed runs, so their two successes naming no attempt close nothing."""
+    b = book(retries=3)
+    b.open(trig(), 0.0)
+    b.due(100.0)  # attempt 1 timed out
+    rerun(b, 200.0, 2)
+    b.complete(ref(None, "rep-2", outcome="failed", error="boom"), 201.0)
+    b.complete(ref(None, "rep-1", outcome="failed", error="late"), 202.0)  # ignored, counted
+    b.complete(ref(None, "ev-1", outcome="success"), 203.0)
+    b.complete(ref(None, "ev-2", outcome="success"), 204.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "backoff", e.phase
+    assert (e.failures, e.unattributed) == (2, 2)
+    rerun(b, 300.0, 3)
+    b.complete(ref(None, "ev-3", outcome="success"), 301.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+
+
+def test_a_redrive_starts_the_counts_afresh() -> None:
+    """A redrive clears both counts: the redriven run's success closes; successes before it do not carry over."""
+    b = book(retries=1, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed"), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(None, "ev-1", outcome="success"), 101.0)  # dead: run_retries 1
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dead" and (e.failures, e.unattributed) == (1, 1)
+    b.redrive(["t-1"], 200.0)
+    e = b.get("t-1")
+    assert e is not None and (e.failures, e.unattributed) == (0, 0)
+    b.complete(ref(None, "rep-3", outcome="failed"), 201.0)
+    rerun(b, 300.0, 4)
+    b.complete(ref(None, "ev-2", outcome="success"), 301.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dead"  # one failure, one success: still ambiguous
+
+
+def test_the_success_that_cannot_be_a_failed_runs_closes_a_dead_letter() -> None:
+    """run_retries 1: attempt 2's success (naming no attempt) dead-letters it; a further one cannot be the failed run's and closes the dead letter, like any late success."""
+    b = book(retries=1, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed"), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(None, "ev-1", outcome="success"), 101.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "dead"
+    b.complete(ref(None, "ev-2", outcome="success"), 102.0)
+    e = b.get("t-1")
+    assert e is not None and e.phase == "succeeded"
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["snapshot", "older_snapshot"])
+def test_the_counts_survive_a_snapshot(old: bool) -> None:
+    """Both counts are in the snapshot; one written before them counts no success and takes every attempt since the (re)drive for a failed run (closing nothing it would not have)."""
+    b = book(retries=3, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed"), 1.0)
+    rerun(b, 100.0, 2)
+    b.complete(ref(None, "ev-1", outcome="success"), 101.0)
+    snap = b.snapshot()
+    if old:
+        for item in snap["entries"]:
+            del item["failures"], item["unattributed"]
+            item["reported_failure"] = True
+    r = LedgerBook.restore(b.params, snap)
+    e = r.get("t-1")
+    assert e is not None
+    assert (e.failures, e.unattributed) == ((2, 0) if old else (1, 1))
+    if not old:
+        assert r.entries() == b.entries()
+    rerun(r, 1000.0, 3)
+    r.complete(ref(None, "ev-3", outcome="success"), 1001.0)
+    e = r.get("t-1")
+    assert e is not None and e.phase == ("backoff" if old else "succeeded"), e.phase
+
+
+def test_a_success_without_an_event_id_never_outnumbers_the_failures() -> None:
+    """A success naming no attempt and carrying no event id (nor execution id) may be a redelivery: it is not counted and never closes after a failure."""
+    b = book(retries=3, timeout=None)
+    b.open(trig(), 0.0)
+    b.complete(ref(None, "rep-1", outcome="failed"), 1.0)
+    rerun(b, 100.0, 2)
+    for k in range(3):  # the failed run's success, delivered three times
+        b.complete(CompletionRef(trigger_id="t-1", outcome="success"), 101.0 + k)
+    e = b.get("t-1")
+    assert e is not None and e.phase != "succeeded" and e.unattributed == 0, e.phase

@@ -5,13 +5,16 @@ message id the dispatcher records later (an alias, maybe after the completion: p
 by both (the SDK: the trigger id says which trigger, the message id which attempt); the
 router crashes and replays its journal at any point.
 
-A run whose report named missed ids or a failure may also send change events saying
+A run whose report named missed ids or a failure may also send a change event saying
 success after it (a producer outside the SDK, out-of-order delivery), however it names
-itself: they must cancel no re-run -- stale when they name the attempt, and when they name
-none (only the trigger id, or a message id not recorded yet) the ledger must not trust them
-either. A partial run's may also come before its report. The one assumption: a run naming
-no attempt sends no more of them once an operator redrove its trigger (a redrive starts
-afresh, docs/ledger.md).
+itself: it must cancel no re-run -- stale when it names the attempt, and when it names none
+(only the trigger id, or a message id not recorded yet) the ledger must not trust it either
+while it may be a failed run's. A partial run's may also come before its report. The
+assumptions (docs/ledger.md): such a run sends at most one message saying success
+(redeliveries aside: they keep its event id), so once the successes naming no attempt
+outnumber the failure reports one of them is a run's that processed everything; and a run
+naming no attempt sends no more of them once an operator redrove its trigger (a redrive
+starts afresh).
 
 Properties: a trigger the ledger closes had every id of its scope processed by some run; the
 journal replayed after a crash rebuilds the live ledger exactly; once the runs stop failing
@@ -55,6 +58,7 @@ class Run:
     naming: str = "trigger"  # its messages name: trigger (id) | message (id) | both
     reported: bool = False
     quiet: bool = False  # its trigger was redriven since its report: no more stale successes
+    said_success: bool = False  # a partial or failed run says success in one message at most
     outcomes: dict[str, str] = field(default_factory=dict)  # event id -> the status it says
 
 
@@ -119,11 +123,12 @@ class Model:
         else:
             eid = f"{run.message_id}-{len(run.sent)}"
             run.sent.append(eid)
-            if run.mixed and not pick & 1:
+            if run.mixed and not pick & 1 and not run.said_success:
                 if not run.reported and run.fate[0] == "partial":
                     outcome = "success"  # a change event, before the run's report
                 elif run.reported and not run.quiet:
                     outcome = "success"  # a stale one, after it
+                run.said_success = outcome == "success"
             run.reported = run.reported or outcome == run.fate[0]
             run.outcomes[eid] = outcome
         ref = CompletionRef(
@@ -272,6 +277,10 @@ _STALE_AFTER_RERUN = [
     ("report", 1, 2, "trigger", True, 1.0),
     ("report", 0, 3, "trigger", False, 1.0),
 ]
+# the same, but the re-run succeeds naming only its trigger: the second success naming no
+# attempt after one failure closes the trigger (barrier: run_retries 2; retries1: the first
+# dead-lettered it, the second closes the dead letter)
+_UNATTRIBUTED_ENOUGH = [*_STALE_AFTER_RERUN[:5], ("report", 0, 0, "trigger", False, 1.0)]
 
 # attempt 1 (its message id recorded) times out, attempt 2 runs, attempt 1's partial report
 # comes late: an earlier attempt's failure, not counted against attempt 2 (the random
@@ -294,6 +303,8 @@ _EARLIER_FAILURE = [
 @example("barrier", _STALE_AFTER_RERUN)
 @example("retries0", _STALE_BEFORE_RERUN)
 @example("retries1", _EARLIER_FAILURE)
+@example("barrier", _UNATTRIBUTED_ENOUGH)
+@example("retries1", _UNATTRIBUTED_ENOUGH)
 def test_closed_means_processed_and_replay_is_the_live_run(kind: str, steps: list[Any]) -> None:
     """A closed trigger's ids were all processed; replay equals live; the loop drains."""
     m = _drive(kind, steps)

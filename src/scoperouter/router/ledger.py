@@ -10,8 +10,9 @@ Per trigger id, as a state machine:
 * phases ``dispatched`` (waiting for its completion), ``backoff`` (a re-dispatch is
   scheduled at ``due_at``), ``succeeded`` and ``dead`` (a dead letter);
 * inputs: a completion (``success``, ``partial`` -- missed ids named or not -- ``failed``,
-  ``stale``: a success of a run that already reported missed ids or a failure, and
-  ``unattributed``: a success naming no attempt after some run did), the timers
+  ``stale``: a success of a run that already reported missed ids or a failure,
+  ``unattributed``: a success naming no attempt after some run did, and
+  ``unattributed_enough``: one that outnumbers the failure reports), the timers
   ``timeout`` (no completion within ``completion_timeout``) and ``retry_due``, and
   ``redrive`` (an operator sends a dead letter again).
 
@@ -20,8 +21,9 @@ A re-dispatch keeps the trigger id (processors stay idempotent) and counts an at
 A completion that arrives late (after a timeout, or for a dead letter) still closes the
 trigger: the run did happen -- unless that run itself reported missed ids or a failure
 (its message id is in :attr:`Entry.failed_runs`): then its success is stale and the
-re-run goes on. A success naming no attempt (:attr:`Entry.reported_failure`) never closes
-an entry a run reported a failure for since its last (re)drive: it may be that run's.
+re-run goes on. A success naming no attempt closes an entry a run reported a failure for
+since its last (re)drive only once such successes outnumber the failure reports
+(:attr:`Entry.failures`, :attr:`Entry.unattributed`): until then it may be a failed run's.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ Input = Literal[
     "stale",
     "unattributed",
     "unattributed_last",
+    "unattributed_enough",
     "partial_missed",
     "partial_missed_last",
     "failed",
@@ -66,8 +69,11 @@ _OPEN: tuple[Phase, ...] = ("dispatched", "backoff")
 _FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed", "failed_last")
 _REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
 _UNATTRIBUTED: tuple[Input, ...] = ("unattributed", "unattributed_last")
+_UNATTRIBUTED_ALL: tuple[Input, ...] = (*_UNATTRIBUTED, "unattributed_enough")
 FAILURE_INPUTS = _FAILURES
 """The inputs of a report that named missed ids or a failure (its run's success is stale)."""
+UNATTRIBUTED_INPUTS = _UNATTRIBUTED_ALL
+"""The inputs of a success naming no attempt after a failure report (counted per entry)."""
 UNATTRIBUTED_ERROR = (
     "a success that names no attempt after a run reported missed ids or a failure (it may be"
     " that run's): name the attempt (trigger_message_id), or redrive once the runs are done"
@@ -95,7 +101,7 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
     },
     # a success naming no attempt (no message id, the trigger id echoed, an id never recorded
     # for this trigger, only processor and date) after a run reported missed ids or a
-    # failure (Entry.reported_failure, since the last (re)drive): it may be that run's
+    # failure (Entry.failures, since the last (re)drive): it may be that run's
     **{
         ("backoff", inp): Transition(
             "backoff",
@@ -121,6 +127,18 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
             "dead", "ignore", "a dead letter after a failure: maybe the failed run's; stays dead"
         )
         for inp in _UNATTRIBUTED
+    },
+    # a run sends at most one success (a redelivery keeps its event id): after F failure
+    # reports (Entry.failures) at most F successes naming no attempt are the failed runs';
+    # one more (Entry.unattributed) is a run's that reported none -- it processed everything
+    **{
+        (ph, "unattributed_enough"): Transition(
+            "succeeded",
+            "close",
+            "a success naming no attempt that outnumbers the failure reports since the"
+            " (re)drive: not a failed run's (one success per run), closes it",
+        )
+        for ph in (*_OPEN, "dead")
     },
     ("dispatched", "partial_missed"): Transition(
         "backoff",
@@ -164,7 +182,7 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         ("succeeded", inp): Transition(
             "succeeded", "ignore", "a closed trigger ignores late reports"
         )
-        for inp in (*_REPORTS, *_UNATTRIBUTED)
+        for inp in (*_REPORTS, *_UNATTRIBUTED_ALL)
     },
     # a run whose change events said success (closing it) and whose own report names ids it
     # missed: those ids are stale, so they are re-run -- a late partial of an earlier
@@ -219,13 +237,26 @@ class Entry(NamedTuple):
     # the message ids (trigger_message_id) of runs that reported missed ids or a failure:
     # a later success naming one of them is stale
     failed_runs: tuple[str, ...] = ()
-    # a run reported missed ids or a failure since the trigger was (re)driven: a success
-    # naming no attempt may be that run's and closes nothing (TRANSITIONS, unattributed)
-    reported_failure: bool = False
+    # reports of missed ids or a failure since the trigger was (re)driven, every one of them
+    # (ignored ones too: in backoff, for a dead letter, closed, an earlier attempt's): each
+    # is a run that may still send one success naming no attempt. Reports, not runs: two of
+    # one run (its change events and its report) count twice -- an extra re-run, never a
+    # close too early; a timeout is none (its run's late success processed everything)
+    failures: int = 0
+    # successes naming no attempt after a failure report since the (re)drive (classify's
+    # unattributed*, in any phase): more of them than ``failures`` -> one is not a failed
+    # run's (TRANSITIONS, unattributed_enough)
+    unattributed: int = 0
 
     @property
     def trigger_id(self) -> str:
         return self.trigger.trigger_id
+
+    @property
+    def reported_failure(self) -> bool:
+        """A run reported missed ids or a failure since the (re)drive: a success naming no
+        attempt may be that run's."""
+        return self.failures > 0
 
     @property
     def key(self) -> tuple[str, date]:
@@ -254,13 +285,19 @@ def classify(
     """The table input a completion is for entry ``e``; ``stale``: the run it names already
     reported missed ids or a failure; ``unattributed``: it names no run of ``e`` and one
     reported a failure (only a success, ``no_data`` or a partial naming no missed ids is
-    stale or unattributed then; re-runs for those are bounded like timeouts); ``earlier``:
+    stale or unattributed then; re-runs for those are bounded like timeouts) --
+    ``unattributed_enough`` when it outnumbers the failure reports (and has an event id);
+    ``earlier``:
     it names an attempt before ``e``'s (a failure of one is ``earlier_failure`` while a
     later attempt is dispatched)."""
     if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
         if stale:
             return "stale"
         if unattributed:
+            # one without an event id may be a redelivery (nothing to drop it by): never the
+            # one too many (LedgerBook counts only those with one)
+            if ref.event_id is not None and e.unattributed + 1 > e.failures:
+                return "unattributed_enough"
             last = e.retries >= max(1, params.run_retries)
             return "unattributed_last" if last else "unattributed"
         return "success" if ref.outcome != "partial" else "partial"
@@ -321,6 +358,7 @@ def step(
         "stale": "late",
         "unattributed": "unattributed",
         "unattributed_last": "unattributed",
+        "unattributed_enough": "success" if ref is None or ref.outcome != "partial" else "partial",
         "partial_missed": "partial",
         "partial_missed_last": "partial",
         "failed": "failed",
@@ -344,6 +382,7 @@ def step(
     outcome = {
         "success": "success",
         "partial": "partial",
+        "unattributed_enough": what,
         "partial_missed": "partial",
         "partial_missed_last": "partial",
         "failed": "failed",
@@ -403,7 +442,8 @@ def step(
         attempt=n,
         retries=0 if fresh else e.retries,
         timeouts=0 if fresh else e.timeouts,
-        reported_failure=e.reported_failure and not fresh,
+        failures=0 if fresh else e.failures,
+        unattributed=0 if fresh else e.unattributed,
         due_at=_deadline(params, now),
         history=(*e.history, *marks, Attempt(now, "dispatched", n)),
     )

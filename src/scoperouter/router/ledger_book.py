@@ -25,8 +25,11 @@ recorded for another trigger, or one never recorded (it may be recorded later, a
 have lost the record, or the processor made it up and echoes it on every attempt) -- is a
 success of no known run: after a run reported a failure (since the last (re)drive) it is
 ``unattributed`` and closes nothing (an earlier run's while the re-run waits, maybe the
-failed run's once it is out: re-run, then a dead letter). A report of missed ids or a
-failure naming an attempt before the dispatched one is ``earlier_failure`` and does not
+failed run's once it is out: re-run, then a dead letter) -- until such successes outnumber
+the failure reports (``unattributed_enough``: a run sends one success, so one of them is a
+run's that reported no failure; both counts are in the entry and the snapshot; one without
+an event id may be a redelivery and counts for nothing). A report of missed ids or a failure
+naming an attempt before the dispatched one is ``earlier_failure`` and does not
 count against it.
 """
 
@@ -41,6 +44,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef, ref_from_dict, ref_to_dict
 from scoperouter.router.ledger import (
     FAILURE_INPUTS,
+    UNATTRIBUTED_INPUTS,
     Attempt,
     Entry,
     Notice,
@@ -234,10 +238,15 @@ class LedgerBook:
             # a late, stale or duplicate report: kept for the trace
             late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
             entry = entry._replace(history=(*entry.history, late))
+        if inp in UNATTRIBUTED_INPUTS and ref.event_id is not None:
+            # one more success naming no attempt (a run sends one: its redelivery was dropped
+            # above by its event id; one without cannot be told from a redelivery and is not
+            # counted), counted whatever it did: ignored, re-run, dead-lettered or closed
+            entry = entry._replace(unattributed=entry.unattributed + 1)
         if inp in FAILURE_INPUTS or inp == "earlier_failure":
-            # a success naming no attempt may be this run's from now on (until a redrive)
-            if not entry.reported_failure:
-                entry = entry._replace(reported_failure=True)
+            # a success naming no attempt may be this run's from now on (until a redrive):
+            # counted in every phase, for this run may still send it
+            entry = entry._replace(failures=entry.failures + 1)
             if mid is not None and mid not in entry.failed_runs:
                 # that run's success, arriving later, is stale (also when the id is recorded
                 # after this report: the id must name a run of this trigger when it comes)

@@ -27,15 +27,40 @@ def entry_to_json(e: Entry) -> dict[str, Any]:
         "outcome": e.outcome,
         "history": [list(a) for a in e.history],
         "failed_runs": list(e.failed_runs),
-        "reported_failure": e.reported_failure,
+        "failures": e.failures,
+        "unattributed": e.unattributed,
     }
+
+
+def _failures_unknown(history: tuple[Attempt, ...]) -> int:
+    """For a snapshot that recorded only *that* a run reported a failure, not how many
+    reports: the attempts dispatched since the last redrive (at least 1) -- every report
+    counted is of one of those runs, and each sends one success, so a success naming no
+    attempt never closes the entry earlier than it would with the count."""
+    since = 0
+    for a in history:
+        if a.what == "redrive":
+            since = 0
+        elif a.what == "dispatched":
+            since += 1
+    return max(1, since)
 
 
 def entry_from_json(item: dict[str, Any]) -> Entry:
     try:
         phase, outcome = item["phase"], item.get("outcome")
-        # absent in older snapshots: an entry still open (or dead) after a failure had one
-        derived = phase != "succeeded" and outcome in ("partial", "failed")
+        history = tuple(
+            Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
+            for a in item.get("history", [])
+        )
+        if "failures" in item:
+            failures = int(item["failures"])
+        else:
+            # older snapshots: whether a run reported a failure (absent in the oldest: an
+            # entry still open, or dead, after a failure had one), not how many
+            derived = phase != "succeeded" and outcome in ("partial", "failed")
+            failed = bool(item.get("reported_failure", derived))
+            failures = _failures_unknown(history) if failed else 0
         return Entry(
             Trigger.model_validate(item["trigger"]),
             item["phase"],
@@ -46,12 +71,10 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
             None if item.get("due_at") is None else float(item["due_at"]),
             item.get("error"),
             item.get("outcome"),
-            tuple(
-                Attempt(float(a[0]), str(a[1]), int(a[2]), a[3], a[4] if len(a) > 4 else None)
-                for a in item.get("history", [])
-            ),
+            history,
             tuple(str(m) for m in item.get("failed_runs", ())),  # absent in older snapshots
-            bool(item.get("reported_failure", derived)),
+            failures,
+            int(item.get("unattributed", 0)),  # absent in older snapshots: none counted
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed ledger entry: {exc}") from exc

@@ -159,9 +159,9 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     Every message of a partial run should say so: a ``success`` change event reaching the
     router after a ``partial`` report is stale when it names its attempt
     (``trigger_message_id``, which the publisher adds from the scope); one naming none closes
-    nothing either, but neither can the re-run's success when it names none: after the
-    failure such a trigger ends in extra runs and a dead letter (one reaching it before the
-    report is reopened by the report: docs/ledger.md)."""
+    nothing either until such successes outnumber the failure reports, so the re-run's own
+    success may not close it at once: extra runs, at worst a dead letter (one reaching it
+    before the report is reopened by the report: docs/ledger.md)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
     missed = sorted({str(i) for i in missed_entities})

@@ -25,8 +25,9 @@
   message id the attempt (a re-dispatch keeps the trigger id, but is a new message). The
   router then treats a success of a run that already reported missed ids or a failure as
   stale, and closes a re-run on its own success. Without it (a trigger passed as a dict)
-  a success names no attempt: after a failure it closes nothing -- extra runs, then a dead
-  letter (docs/ledger.md).
+  a success names no attempt: after a failure it closes the trigger only once such
+  successes outnumber the failure reports -- extra runs, at worst a dead letter
+  (docs/ledger.md).
 
 The Pub/Sub client is ``google.cloud.pubsub_v1.PublisherClient``, which talks to the
 emulator when ``PUBSUB_EMULATOR_HOST`` is set. The event itself is built by
@@ -244,8 +245,9 @@ class CompletionPublisher:
         A run that published change events reports its missed ids with them
         (``publish_detected(..., missed_entities=...)``): events that say success and reach
         the router after this report are stale when they name the attempt (a scope with a
-        ``message_id``); else they name no attempt, and after a failure neither they nor
-        the re-run's success close the trigger (extra runs, then a dead letter)."""
+        ``message_id``); else they name no attempt, and after a failure they close the
+        trigger only once they outnumber the failure reports (extra runs, at worst a dead
+        letter)."""
         day = scope.game_date or scope.start_date
         msg: dict[str, Any] = {
             "trigger_id": scope.trigger_id,
