@@ -125,7 +125,9 @@ def _log_corpus(path: Path) -> None:
             decisions = plan(cfg.registry, cfg.relations, ev, at.date())
             log.record_decisions(ev, decisions, at, registry=cfg.registry, relations=cfg.relations)
         # a second event from the same unknown source
-        ev = normalize_event({**case_body("p2_referee_unknown"), "execution_id": "k2"}, cfg.registry)
+        ev = normalize_event(
+            {**case_body("p2_referee_unknown"), "execution_id": "k2"}, cfg.registry
+        )
         log.record_decisions(
             ev,
             plan(cfg.registry, cfg.relations, ev, at.date()),
@@ -155,7 +157,10 @@ def test_report_lists_unknown_sources(tmp_path: Path, capsys: pytest.CaptureFixt
         ["nba_raw.bdl_injuries", "1"],
     ]
     page = html.read_text(encoding="utf-8")
-    assert 'id="unknown-sources"' in page and "nba_raw.nbac_referee_game_assignments</td><td>2<" in page
+    assert (
+        'id="unknown-sources"' in page
+        and "nba_raw.nbac_referee_game_assignments</td><td>2<" in page
+    )
     assert main(["report", "--log", str(log), "--config", str(ROUTES), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [(u["source"], u["events"]) for u in doc["unknown_sources"]] == [
