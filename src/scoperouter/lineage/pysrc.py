@@ -3,10 +3,13 @@
 Invariant: a literal is SQL when it contains the keywords SELECT and FROM (or MERGE / INSERT
 / DELETE / UPDATE ... SET); every template hole -- an f-string expression, a ``str.format``
 field, a non-string operand of ``+`` -- becomes a placeholder identifier, so a table named
-at run time comes back unresolved rather than guessed. Literals adjacent in the source, a
+at run time comes back unresolved rather than guessed; only a name of a module-level string
+constant of the same file (bound once in the whole file, so no scope can shadow it) is put
+in as its text. Literals adjacent in the source, a
 ``+`` chain of them, and a ``q = ...`` with the ``q += ...`` after it in its function are one
 literal, each part keeping its source line; a literal that is only a piece of a query
-naming a table is a ``fragment`` (unresolved), never dropped.
+naming a table is a ``fragment`` (unresolved), never dropped. A string statement (a
+docstring) is no SQL: it is never run.
 """
 
 from __future__ import annotations
@@ -80,15 +83,82 @@ class _Hole:
 _Seg = str | _Hole
 
 
-def _fstring_segments(node: ast.JoinedStr, source: str) -> list[_Seg]:
+Consts = dict[str, str]
+
+
+def _bound_names(tree: ast.AST) -> dict[str, int]:
+    """How many times each name is bound anywhere in ``tree`` (assignments, parameters,
+    imports, definitions, ``global``, ``except ... as``, match captures)."""
+    count: dict[str, int] = {}
+    for n in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            names = [n.id]
+        elif isinstance(n, ast.arg):
+            names = [n.arg]
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names = [n.name]
+        elif isinstance(n, ast.Import | ast.ImportFrom):
+            names = [(a.asname or a.name).split(".")[0] for a in n.names]
+        elif isinstance(n, ast.Global | ast.Nonlocal):
+            names = list(n.names)
+        elif isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and n.name:
+            names = [n.name]
+        for name in names:
+            count[name] = count.get(name, 0) + 1
+    return count
+
+
+def _module_constants(tree: ast.Module) -> Consts:
+    """The module-level string constants of ``tree``: a name bound once in the whole file,
+    at module level, to a string literal or to an f-string whose every hole is such a
+    constant (``TABLE = f"{PROJECT}.ds.t"``)."""
+    bound = _bound_names(tree)
+    out: Consts = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if not isinstance(target, ast.Name) or bound.get(target.id) != 1:
+            continue
+        text = _constant_text(value, out)
+        if text is not None:
+            out[target.id] = text
+    return out
+
+
+def _constant_text(node: ast.expr, consts: Consts) -> str | None:
+    """The text of a string literal, a name of ``consts``, or an f-string made of them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return consts.get(node.id)
+    if isinstance(node, ast.FormattedValue):
+        plain = node.conversion == -1 and node.format_spec is None
+        return _constant_text(node.value, consts) if plain else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_constant_text(v, consts) for v in node.values]
+        return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
+    return None
+
+
+def _fstring_segments(node: ast.JoinedStr, source: str, consts: Consts) -> list[_Seg]:
     out: list[_Seg] = []
     breaks = iter(_hole_newlines(node, source))
     for v in node.values:
         if isinstance(v, ast.Constant) and isinstance(v.value, str):
             out.append(v.value)
-        else:
-            src = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "?"
-            out.append(_Hole(src, next(breaks, 0)))
+            continue
+        pad = next(breaks, 0)
+        text = _constant_text(v, consts) if isinstance(v, ast.FormattedValue) else None
+        if text is not None and not pad:
+            out.append(text)  # a module-level string constant of the file
+            continue
+        src = ast.unparse(v.value) if isinstance(v, ast.FormattedValue) else "?"
+        out.append(_Hole(src, pad))
     return out
 
 
@@ -125,9 +195,10 @@ def _receiver(node: ast.expr) -> ast.expr:
     return node
 
 
-def _segments(node: ast.expr, source: str, line: int) -> tuple[list[_Seg], int]:
+def _segments(node: ast.expr, source: str, line: int, consts: Consts) -> tuple[list[_Seg], int]:
     """The text and holes of a string expression that starts on ``line`` (line breaks added
-    so that each operand keeps its line), and the line it ends on."""
+    so that each operand keeps its line; a name of ``consts`` is its text), and the line it
+    ends on."""
     out: list[_Seg] = []
     for leaf in _leaves(node):
         leaf = _receiver(leaf)
@@ -135,9 +206,11 @@ def _segments(node: ast.expr, source: str, line: int) -> tuple[list[_Seg], int]:
             out.append("\n" * (leaf.lineno - line))
             line = leaf.lineno
         if isinstance(leaf, ast.JoinedStr):
-            segs = _fstring_segments(leaf, source)
+            segs = _fstring_segments(leaf, source, consts)
         elif isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
             segs = [_format_holes(leaf.value)]
+        elif isinstance(leaf, ast.Name) and leaf.id in consts:
+            segs = [consts[leaf.id]]
         else:
             segs = [_Hole(ast.unparse(leaf))]
         for seg in segs:
@@ -241,8 +314,9 @@ def sql_literals(source: str) -> list[Literal]:
     """Every string expression of ``source`` that looks like SQL, in source order: literals,
     f-strings, ``+`` chains of them (other operands are holes) and a query grown with
     ``+=``; a literal that is only a piece of a query naming a table comes back as a
-    ``fragment``. A file that does not parse as Python has none (the caller reports it)."""
+    ``fragment``. Docstrings and other string statements are skipped. A file that does not parse as Python has none (the caller reports it)."""
     tree = ast.parse(source)
+    consts = _module_constants(tree)
     appends = _appends(tree)
     inner: set[int] = set()  # parts of a larger string expression
     for node in ast.walk(tree):
@@ -256,19 +330,21 @@ def sql_literals(source: str) -> list[Literal]:
             inner.update(id(v) for v in node.values)
     for augs in appends.values():
         inner.update(i for a in augs for i in (id(a.value), id(_receiver(a.value))))
+    # a string statement (a docstring) is never run: prose, however SQL-like its words
+    inner.update(id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr))
     out: list[Literal] = []
     for node in ast.walk(tree):
         if id(node) in inner or not isinstance(node, ast.expr) or not _stringish(node):
             continue
         if isinstance(node, ast.Call):
             continue  # "...".format(...): its literal is visited on its own
-        segs, end = _segments(node, source, node.lineno)
+        segs, end = _segments(node, source, node.lineno, consts)
         alone = _literal(node.lineno, segs)
         augs = appends.get(id(node), [])
         for aug in augs:
             if aug.lineno > end:
                 segs.append("\n" * (aug.lineno - end))
-            more, end = _segments(aug.value, source, max(aug.lineno, end))
+            more, end = _segments(aug.value, source, max(aug.lineno, end), consts)
             segs.extend([" ", *more])
         lit = _literal(node.lineno, segs)
         if lit is not None and augs:
