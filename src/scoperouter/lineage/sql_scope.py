@@ -4,7 +4,10 @@ and subqueries to the table it comes from.
 Invariant: a column is attributed to a table only when the SQL names it (a qualified
 column, the only source of its scope that can have it, the only declared source having
 it); a name in SELECT / WHERE / ON is a column even when a projection has its name, and a
-projection alias only in GROUP BY / HAVING / QUALIFY / ORDER BY; a ``SELECT *`` whose
+projection alias only in GROUP BY / HAVING / QUALIFY / ORDER BY; a column of a UNION is
+the first branch's column of its name and each other branch's at the same place (unresolved
+where that place is unknown); an unqualified column of a subquery is the innermost scope's
+that can have it (correlated only when no source of the subquery can); a ``SELECT *`` whose
 columns reach the statement's result whole leaves its table's columns unknown
 (:class:`~scoperouter.lineage.reads.Unresolved`), never "none".
 """
@@ -17,6 +20,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
+from scoperouter.lineage.sql_shape import branches, output_names, star_of
 
 PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
 Schema = Mapping[str, frozenset[str] | set[str]]
@@ -82,6 +86,9 @@ class Resolver:
             return
         if isinstance(source.expression, exp.Unnest | exp.Values):
             return
+        if isinstance(source.expression, exp.SetOperation):
+            self.set_column(source, name, node, depth)
+            return
         child = source.expression
         selects = child.selects if isinstance(child, exp.Query) else []
         if any(s.alias_or_name == name and not isinstance(s, exp.Star) for s in selects):
@@ -97,6 +104,73 @@ class Resolver:
                 self.unqualified(source, name, node, depth + 1)
             return
 
+    def set_column(self, source: Scope, name: str, node: exp.Expression, depth: int) -> None:
+        """Column ``name`` of a UNION / INTERSECT / EXCEPT: the first branch's column of that
+        name and each other branch's column at the same place (only a branch selecting
+        ``*`` needs it: a named projection is read by the branch's own scope)."""
+        parts = branches(source)
+        first = output_names(parts[0])
+        place = first.index(name) if first is not None and name in first else None
+        self.column(parts[0], name, node, depth + 1)
+        for branch in parts[1:]:
+            selects = getattr(branch.expression, "selects", [])
+            if not any(star_of(s) is not None for s in selects):
+                continue
+            names = output_names(branch)
+            if place is not None and names is not None and place < len(names):
+                self.column(branch, names[place], node, depth + 1)
+                continue
+            if names is None:
+                stars = sorted(
+                    table_name(src)
+                    for _n, src in branch.selected_sources.values()
+                    if isinstance(src, exp.Table)
+                )
+                why = f"its branch selecting * from {', '.join(stars) or 'a subquery'}"
+                why += " has unknown columns"
+            else:
+                why = "its place in the first branch is unknown"
+            self.reads.unresolved.append(
+                Unresolved(line_of(node, self.base), f"column {name!r} of a UNION: {why}")
+            )
+
+    def candidates(
+        self, scope: Scope, name: str, only: set[str] | None = None
+    ) -> list[exp.Table | Scope]:
+        """The sources of ``scope`` (of its sources ``only``) that can have column ``name``:
+        a table whose columns are unknown or include it, a subquery projecting it or ``*``."""
+        candidates: list[exp.Table | Scope] = []
+        for _alias, (_node, src) in scope.selected_sources.items():
+            if only is not None and _alias not in only:
+                continue
+            if isinstance(src, exp.Table):
+                known = self.schema.get(table_name(src))
+                if known is None or name in known:
+                    candidates.append(src)
+            elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
+                projects = {s.alias_or_name for s in src.expression.selects}
+                if name in projects or "*" in projects:
+                    candidates.append(src)
+        return candidates
+
+    def can_have(self, scope: Scope, name: str) -> bool:
+        """Whether an unqualified ``name`` in ``scope`` is its own: a source's column, an
+        UNNEST value or struct field, or a projection alias."""
+        sel = scope.selected_sources
+        if name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
+            return True
+        if self.candidates(scope, name):
+            return True
+        if any(
+            isinstance(src.expression if isinstance(src, Scope) else src, exp.Unnest | exp.Values)
+            for _n, src in sel.values()
+        ):
+            return True
+        return any(
+            isinstance(s, exp.Alias) and s.alias == name
+            for s in getattr(scope.expression, "selects", [])
+        )
+
     def unqualified(
         self,
         scope: Scope,
@@ -110,18 +184,7 @@ class Resolver:
         sel = scope.selected_sources
         if only is None and name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
             return  # the value of an UNNEST alias
-        candidates: list[exp.Table | Scope] = []
-        for _alias, (_node, src) in sel.items():
-            if only is not None and _alias not in only:
-                continue
-            if isinstance(src, exp.Table):
-                known = self.schema.get(table_name(src))
-                if known is None or name in known:
-                    candidates.append(src)
-            elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
-                projects = {s.alias_or_name for s in src.expression.selects}
-                if name in projects or "*" in projects:
-                    candidates.append(src)
+        candidates = self.candidates(scope, name, only)
         same = {table_name(c) for c in candidates if isinstance(c, exp.Table)}
         if len(candidates) == 1 or (
             len(same) == 1
@@ -248,8 +311,30 @@ def _column_hole(scope: Scope, col: exp.Column, r: Resolver) -> None:
     )
 
 
+def _read_elsewhere(scope: Scope, col: exp.Column, r: Resolver, inner: dict[int, Scope]) -> bool:
+    """Whether an unqualified column sqlglot lists in ``scope`` is another scope's read: in a
+    subquery of ``scope`` (sqlglot lists its unqualified columns as possibly correlated),
+    the innermost scope having it reads it; in a subquery none of whose sources has it, the
+    enclosing query having it does (a correlated column)."""
+    owner = inner.get(id(col.find_ancestor(exp.Select)))
+    if owner is not None and owner is not scope:
+        s: Scope | None = owner
+        while s is not None and s is not scope:
+            if r.can_have(s, col.name):
+                return True
+            s = s.parent
+        return False
+    s = scope
+    while s.is_subquery and s.parent is not None and not r.can_have(s, col.name):
+        s = s.parent
+        if r.can_have(s, col.name):
+            return True
+    return False
+
+
 def scope_reads(scope: Scope, r: Resolver) -> None:
     sel = scope.selected_sources
+    inner = {id(s.expression): s for s in scope.traverse()}
     for _alias, (_node, src) in sel.items():
         if isinstance(src, exp.Table):
             r.table(src)
@@ -264,6 +349,8 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
         if is_placeholder(name) or not name:
             continue
         qual = col.table
+        if not qual and _read_elsewhere(scope, col, r, inner):
+            continue
         if qual and qual in sel:
             r.column(sel[qual][1], name, col)
         elif qual:
@@ -284,12 +371,6 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
     _using_reads(scope, r)
 
 
-def _star_of(s: exp.Expression) -> exp.Expression | None:
-    """The star of a projection ``*`` / ``t.*`` (EXCEPT / REPLACE included), else None."""
-    star = s if isinstance(s, exp.Star) else s.this if isinstance(s, exp.Column) else None
-    return star if isinstance(star, exp.Star) else None
-
-
 def expose(scope: Scope, r: Resolver, depth: int = 0) -> None:
     """``scope``'s output is taken whole (the statement's result, a UNION branch of it, an IN
     subquery, a MERGE's INSERT ROW, the source of a ``SELECT *`` taken whole): a star
@@ -303,7 +384,7 @@ def expose(scope: Scope, r: Resolver, depth: int = 0) -> None:
         return
     sel = scope.selected_sources
     for s in getattr(expr, "selects", []):
-        if _star_of(s) is None:
+        if star_of(s) is None:
             continue
         qual = s.table if isinstance(s, exp.Column) else ""
         sources = [sel[qual][1]] if qual in sel else [] if qual else [v[1] for v in sel.values()]
