@@ -13,6 +13,11 @@ docs/lineage.md) against the registry before these entries, checked by hand at i
 * ``FALSE_POSITIVE``: no table at all (a CTE of SQL fragments composed in Python), which
   lineage no longer reports (tests/lineage/test_python_sql_missed.py); neither an input nor
   ignored.
+
+``RUNTIME_TABLES`` does the same for the reads lineage lists ``unresolved: table name built at
+run time``: each resolved by hand to its table (citing the constant that names it) and found
+already an input, a deliberate read (``lineage.ignore_tables``), the processor's own output,
+or a CTE.
 """
 
 from __future__ import annotations
@@ -186,3 +191,154 @@ PRODUCTION_TABLES: dict[tuple[str, str], tuple[str, Class, str]] = {
 # A view read: the table production's raw processor writes under it, routed instead (the
 # view itself is in ignore_tables, as lineage sees its name).
 ROUTED_AS = {VIEW: SCHEDULE}
+
+# ---------------------------------------------------------------- tables named at run time
+# The reads ``scoperouter lineage`` leaves ``unresolved: table name built at run time`` over
+# production's code (the same run, after lineage reads a hole naming a module-level string
+# constant: signal_calculator.py:24's SIGNALS_TABLE), each read at its ``path:line`` with
+# the table its name resolves to (the line of the dataset or table constant in ``why``).
+# ``ALREADY_INPUT``: an input of the processor; ``IGNORED``: a deliberate read, the table
+# in ``lineage.ignore_tables``; ``OWN``: the processor's own output (or a staging copy of it)
+# read back; ``NO_TABLE``: the hole names a CTE of the same query. No missed update is here.
+Kind = Literal["already_input", "ignored", "own", "no_table"]
+ALREADY_INPUT: Kind = "already_input"
+OWN: Kind = "own"
+NO_TABLE: Kind = "no_table"
+COORDS = "predictions/coordinator/"
+WORKER = "predictions/worker/data_loaders.py"
+FEATURES = "nba_predictions.ml_feature_store_v2"
+UPCOMING = "nba_analytics.upcoming_player_game_context"
+BOX = "nba_analytics.player_game_summary"
+SIMILARITY = (
+    "the player's history for the similarity system, decommissioned (predictions/worker/"
+    "worker.py:296-299): the worker only counts it for its execution log (:1543-1558, :985)"
+)
+
+# path:line -> (processor, table the name resolves to, kind, why)
+RUNTIME_TABLES: dict[str, tuple[str, str, Kind, str]] = {
+    f"{WORKER}:161": (
+        "prediction_coordinator",
+        FEATURES,
+        ALREADY_INPUT,
+        "the feature version of the date; dataset: data_loaders.py:72",
+    ),
+    f"{WORKER}:401": (
+        "prediction_coordinator",
+        BOX,
+        IGNORED,
+        f"{SIMILARITY}; dataset: data_loaders.py:73",
+    ),
+    f"{WORKER}:626": (
+        "prediction_coordinator",
+        UPCOMING,
+        ALREADY_INPUT,
+        "load_game_context_batch, dead code (load_game_context, :547, has no caller); "
+        "dataset: data_loaders.py:73",
+    ),
+    f"{WORKER}:740": (
+        "prediction_coordinator",
+        BOX,
+        IGNORED,
+        f"{SIMILARITY}; the coordinator's batch of it, coordinator.py:1164; "
+        "dataset: data_loaders.py:73",
+    ),
+    f"{WORKER}:940": (
+        "prediction_coordinator",
+        FEATURES,
+        ALREADY_INPUT,
+        "the features of each prediction; dataset: data_loaders.py:72",
+    ),
+    f"{WORKER}:1129": (
+        "prediction_coordinator",
+        FEATURES,
+        ALREADY_INPUT,
+        "the players of the date; dataset: data_loaders.py:72",
+    ),
+    f"{COORDS}quality_gate.py:139": (
+        "prediction_coordinator",
+        "nba_predictions.player_prop_predictions",
+        OWN,
+        "the players already predicted; dataset: quality_gate.py:135",
+    ),
+    f"{COORDS}quality_gate.py:193": (
+        "prediction_coordinator",
+        FEATURES,
+        ALREADY_INPUT,
+        "the feature quality gate; dataset: quality_gate.py:182",
+    ),
+    f"{COORDS}quality_gate.py:534": (
+        "prediction_coordinator",
+        BOX,
+        IGNORED,
+        "yesterday's analytics quality: a warning only, never blocks (coordinator.py:1271-1297); "
+        "dataset: quality_gate.py:526",
+    ),
+    f"{COORDS}coordinator.py:442": (
+        "prediction_coordinator",
+        FEATURES,
+        ALREADY_INPUT,
+        "the vegas-line source coverage check; dataset: coordinator.py:433",
+    ),
+    f"{COORDS}player_loader.py:341": (
+        "prediction_coordinator",
+        UPCOMING,
+        ALREADY_INPUT,
+        "the players of the date and their baselines; dataset: player_loader.py:321",
+    ),
+    f"{COORDS}run_history.py:348": (
+        "prediction_coordinator",
+        "nba_reference.processor_run_history",
+        IGNORED,
+        "its own run bookkeeping (start_batch / complete_batch write it, run_history.py:168, "
+        ":262); the read, check_already_running (:333), has no caller; table: run_history.py:57",
+    ),
+    f"{COORDS}signal_calculator.py:176": (
+        "prediction_coordinator",
+        "nba_predictions.daily_prediction_signals",
+        IGNORED,
+        "the Slack signal alert reads back what calculate_daily_signals wrote (:58, :73); "
+        "table: signal_calculator.py:24 (lineage resolves it now)",
+    ),
+    f"{COORDS}signal_calculator.py:334": (
+        "prediction_coordinator",
+        "nba_predictions.daily_prediction_signals",
+        IGNORED,
+        "get_daily_signal, the signal-check endpoint; table: signal_calculator.py:24 "
+        "(lineage resolves it now)",
+    ),
+    f"{P}ml_feature_store/batch_writer.py:393": (
+        "ml_feature_store",
+        FEATURES,
+        OWN,
+        "the MERGE from its staging copy ({table_id}_temp_..., batch_writer.py:75, :89) into "
+        "its output; table: ml_feature_store_processor.py:466-467, passed at :2387-2391",
+    ),
+    f"{MLFS}:2434": (
+        "ml_feature_store",
+        FEATURES,
+        OWN,
+        "post-write validation of the rows just written; table: "
+        "ml_feature_store_processor.py:466-467",
+    ),
+    f"{PGS}:1036": (
+        "player_game_summary",
+        "nba_com_data",
+        NO_TABLE,
+        "SELECT * FROM the CTE nbac_boxscore_data or nba_com_data, picked by "
+        "_use_boxscore_fallback (CTEs of the same query)",
+    ),
+    f"{P}team_defense_zone_analysis/team_defense_zone_analysis_processor.py:280": (
+        "team_defense_zone_analysis",
+        "nba_analytics.team_defense_game_summary",
+        ALREADY_INPUT,
+        "the per-team game-count dependency check; table: get_dependencies' key, "
+        "team_defense_zone_analysis_processor.py:217",
+    ),
+    f"{A}upcoming_team_game_context/upcoming_team_game_context_processor.py:1697": (
+        "upcoming_team_game_context",
+        "nba_analytics.upcoming_team_game_context",
+        OWN,
+        "the MERGE from its staging copy (:1624) into its output; table: :1607 "
+        "(table_name :167, dataset_id analytics_base.py:298)",
+    ),
+}

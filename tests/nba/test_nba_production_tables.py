@@ -1,11 +1,23 @@
 """routes.yaml against production's unrouted table reads (tests/nba/production_tables.py):
-each missed update is an input, each deliberate read is in ``lineage.ignore_tables``."""
+each missed update is an input, each deliberate read is in ``lineage.ignore_tables``; each
+read whose table is named at run time resolves to an input, an ignored table, the
+processor's own output or a CTE."""
 
 from __future__ import annotations
 
 import pytest
 from nba_support import registry
-from production_tables import FALSE_POSITIVE, IGNORED, INPUT, PRODUCTION_TABLES, ROUTED_AS
+from production_tables import (
+    ALREADY_INPUT,
+    FALSE_POSITIVE,
+    IGNORED,
+    INPUT,
+    NO_TABLE,
+    OWN,
+    PRODUCTION_TABLES,
+    ROUTED_AS,
+    RUNTIME_TABLES,
+)
 
 REG = registry()
 
@@ -48,7 +60,39 @@ def test_false_positive_is_neither_routed_nor_ignored(processor: str, table: str
     assert table not in _ignored(processor)
 
 
+def _runtime(kind: str) -> list[tuple[str, str, str]]:
+    return sorted((at, p, t) for at, (p, t, k, _why) in RUNTIME_TABLES.items() if k == kind)
+
+
+@pytest.mark.parametrize(("at", "processor", "table"), _runtime(ALREADY_INPUT))
+def test_run_time_name_of_an_input(at: str, processor: str, table: str) -> None:
+    """A table named at run time that the processor routes on: nothing to add."""
+    assert table in REG.processors[processor].inputs, at
+
+
+@pytest.mark.parametrize(("at", "processor", "table"), _runtime(IGNORED))
+def test_run_time_name_of_a_deliberate_read(at: str, processor: str, table: str) -> None:
+    """A table named at run time and read on purpose without routing: ignored, no input."""
+    assert table in _ignored(processor), at
+    assert table not in REG.processors[processor].inputs
+
+
+@pytest.mark.parametrize(("at", "processor", "table"), _runtime(OWN))
+def test_run_time_name_of_the_own_output(at: str, processor: str, table: str) -> None:
+    """A table named at run time that is the processor's own output: nothing to route."""
+    assert REG.processors[processor].spec.publishes == table, at
+
+
+@pytest.mark.parametrize(("at", "processor", "table"), _runtime(NO_TABLE))
+def test_run_time_name_of_a_cte(at: str, processor: str, table: str) -> None:
+    """A CTE picked at run time is no table: neither an input nor ignored."""
+    assert table not in REG.processors[processor].inputs, at
+    assert table not in _ignored(processor)
+
+
 def test_every_ignored_table_is_classified() -> None:
     """Every ``lineage.ignore_tables`` entry of routes.yaml has its reason here."""
     listed = {(p, t) for p in REG.processor_names for t in _ignored(p)}
-    assert listed <= set(PRODUCTION_TABLES), sorted(listed - set(PRODUCTION_TABLES))
+    runtime = {(p, t) for p, t, k, _w in RUNTIME_TABLES.values() if k == IGNORED}
+    known = set(PRODUCTION_TABLES) | runtime
+    assert listed <= known, sorted(listed - known)
