@@ -9,8 +9,8 @@ import pytest
 from closed_loop_support import D, trig
 
 from scoperouter.router.completion_ref import CompletionRef
-from scoperouter.router.ledger import TRANSITIONS, transition_table_markdown
 from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.ledger_table import TRANSITIONS, transition_table_markdown
 from scoperouter.router.loop_params import LoopParams
 
 ROOT = Path(__file__).resolve().parents[2]

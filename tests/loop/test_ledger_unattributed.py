@@ -10,8 +10,8 @@ import pytest
 from closed_loop_support import trig
 
 from scoperouter.router.completion_ref import CompletionRef
-from scoperouter.router.ledger import UNATTRIBUTED_ERROR
 from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.ledger_table import UNATTRIBUTED_ERROR
 from scoperouter.router.loop_params import LoopParams
 
 

@@ -18,7 +18,7 @@ when the id is recorded: the journal replays the same order, so the same attempt
 completion naming a message id -- alone, or next to the trigger id, which then says which
 trigger -- is attributed to that attempt (its history row), and a success naming the
 message id of a run that reported missed ids or a failure is stale
-(:data:`~scoperouter.router.ledger.TRANSITIONS`, input ``stale``). Only a message id the
+(:data:`~scoperouter.router.ledger_table.TRANSITIONS`, input ``stale``). Only a message id the
 dispatcher recorded for that trigger or an HTTP target's ``<trigger_id>-<row>`` names an
 attempt. A completion naming none -- no message id, the trigger id echoed as one, an id
 recorded for another trigger, or one never recorded (it may be recorded later, a crash may
@@ -43,8 +43,6 @@ from typing import Any, NamedTuple
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef, ref_from_dict, ref_to_dict
 from scoperouter.router.ledger import (
-    FAILURE_INPUTS,
-    UNATTRIBUTED_INPUTS,
     Attempt,
     Entry,
     Notice,
@@ -54,6 +52,7 @@ from scoperouter.router.ledger import (
     timeout_input,
 )
 from scoperouter.router.ledger_json import entry_from_json, entry_to_json
+from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
 from scoperouter.router.loop_params import LoopParams
 
 SNAPSHOT_VERSION = 1
