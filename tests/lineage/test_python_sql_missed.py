@@ -234,3 +234,45 @@ def test_bare_table_named_by_no_fragment_is_still_a_table(tmp_path: Path) -> Non
     src = FINAL_SELECT.replace("LEFT JOIN injuries i", "LEFT JOIN injury_table i")
     r = _reads(tmp_path, src)
     assert r.tables["injury_table"] == {"player_lookup", "injury_status"}, r.tables
+
+
+# a query of the same file that cannot be the final SELECT appended to the fragments' WITH
+# (a MERGE, a query with its own WITH) reads a bare name as a table (a default dataset,
+# completeness_checker.py:336's QueryJobConfig(default_dataset=...)), as does a fragment's
+# CTE reading the table it is named after (BigQuery: a non-recursive CTE cannot reference
+# itself, so the name in its body is the table)
+REFRESH_MERGE = '''
+def refresh():
+    return """MERGE nba_analytics.injury_latest t
+        USING (SELECT player_lookup, injury_status FROM injuries) s
+        ON t.player_lookup = s.player_lookup
+        WHEN MATCHED THEN UPDATE SET injury_status = s.injury_status"""
+'''
+OWN_WITH = '''
+def latest():
+    return """WITH latest AS (SELECT player_lookup, injury_status FROM injuries)
+        SELECT player_lookup FROM latest"""
+'''
+SELF_NAMED = '''
+def injuries_cte():
+    return """injuries AS (
+            SELECT player_lookup, injury_status FROM injuries WHERE report_date = @d
+        )"""
+'''
+
+
+@pytest.mark.parametrize(
+    ("source", "columns"),
+    [
+        (FINAL_SELECT + REFRESH_MERGE, {"player_lookup", "injury_status"}),
+        (FINAL_SELECT + OWN_WITH, {"player_lookup", "injury_status"}),
+        (SELF_NAMED, {"player_lookup", "injury_status", "report_date"}),
+    ],
+    ids=["merge", "own-with", "self-named-fragment"],
+)
+def test_bare_table_named_like_a_fragment_cte_is_read_where_it_cannot_be_the_cte(
+    tmp_path: Path, source: str, columns: set[str]
+) -> None:
+    """A bare name in a query that cannot follow the fragments' WITH is the table."""
+    r = _reads(tmp_path, source)
+    assert r.tables.get("injuries") == columns, r.tables

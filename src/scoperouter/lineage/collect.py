@@ -14,7 +14,7 @@ from pathlib import Path
 
 from scoperouter.lineage.pysrc import Literal, sql_literals
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
-from scoperouter.lineage.sql import Schema, sql_reads
+from scoperouter.lineage.sql import PLACEHOLDER, Schema, sql_reads
 
 
 def _display(path: Path, root: Path) -> str:
@@ -72,7 +72,9 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
                     "read without it",
                 )
             )
-        reads.merge(_without_fragment_ctes(got, ctes))
+        if _appendable(lit):
+            got = _without_fragment_ctes(got, ctes)
+        reads.merge(got)
     return reads
 
 
@@ -91,6 +93,22 @@ def _cte_names(lit: Literal) -> list[str]:
     if lit.fragment or not _CTE_FRAGMENT.match(text):
         return []
     return [m.group(1) for m in _CTE_NAME.finditer(text)]
+
+
+# a query that can follow the WITH the fragments assemble: a bare SELECT (holes before it
+# left out), not a MERGE / INSERT / UPDATE / DELETE nor a query with a WITH of its own
+_APPENDABLE = re.compile(
+    rf"^\s*(?:(?:--[^\n]*|#[^\n]*|{PLACEHOLDER}\w*)\s*)*\(*\s*SELECT\b", re.I
+)
+
+
+def _appendable(lit: Literal) -> bool:
+    """Whether ``lit`` is a whole query that may be the final SELECT appended to the WITH
+    the file's fragments assemble (a fragment is not: a name in its CTE body is no CTE of
+    its own, BigQuery's non-recursive CTEs not referencing themselves)."""
+    return not _cte_names(lit) and any(
+        _APPENDABLE.match(t) for t in (lit.text, lit.clause_text) if t
+    )
 
 
 def _without_fragment_ctes(got: Reads, ctes: tuple[str, ...]) -> Reads:
