@@ -132,3 +132,29 @@ def test_subquery_column_is_its_own_sources(sql: str, tables: dict[str, set[str]
     it; only a name none of them has is the enclosing query's (correlated)."""
     r = sql_reads(sql, AT)
     assert (r.tables, r.unresolved) == (tables, [])
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables"),
+    [
+        # an array's elements filtered by the row's own threshold (a common BigQuery idiom)
+        (
+            "SELECT g.game_id, (SELECT COUNT(*) FROM UNNEST(g.players) p WHERE p.pts > min_pts)"
+            " AS n FROM ds.games g",
+            {"ds.games": {"game_id", "players", "min_pts"}},
+        ),
+        (
+            "SELECT player_lookup FROM ds.props pr "
+            "WHERE EXISTS (SELECT 1 FROM UNNEST(pr.books) b WHERE b = preferred_book)",
+            {"ds.props": {"player_lookup", "books", "preferred_book"}},
+        ),
+    ],
+    ids=["scalar-over-unnest", "exists-over-unnest"],
+)
+def test_correlated_column_of_a_subquery_over_unnest_is_read(
+    sql: str, tables: dict[str, set[str]]
+) -> None:
+    """A subquery whose only source is an UNNEST has no table: a name its projections and
+    aliases lack is the enclosing query's column, read there (not a struct field dropped)."""
+    r = sql_reads(sql, AT)
+    assert (r.tables, r.unresolved) == (tables, [])

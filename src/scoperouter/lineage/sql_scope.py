@@ -7,7 +7,8 @@ it); a name in SELECT / WHERE / ON is a column even when a projection has its na
 projection alias only in GROUP BY / HAVING / QUALIFY / ORDER BY; a column of a UNION is
 the first branch's column of its name and each other branch's at the same place (unresolved
 where that place is unknown); an unqualified column of a subquery is the innermost scope's
-that can have it (correlated only when no source of the subquery can); a ``SELECT *`` whose
+that can have it (correlated only when no source of the subquery can: an UNNEST's struct
+fields, unknown, do not hide a column of the enclosing query's tables); a ``SELECT *`` whose
 columns reach the statement's result whole leaves its table's columns unknown
 (:class:`~scoperouter.lineage.reads.Unresolved`), never "none".
 """
@@ -153,15 +154,16 @@ class Resolver:
                     candidates.append(src)
         return candidates
 
-    def can_have(self, scope: Scope, name: str) -> bool:
+    def can_have(self, scope: Scope, name: str, fields: bool = True) -> bool:
         """Whether an unqualified ``name`` in ``scope`` is its own: a source's column, an
-        UNNEST value or struct field, or a projection alias."""
+        UNNEST value, a projection alias, or (``fields``) maybe a field of an UNNEST's
+        struct or a VALUES row -- any name, so no evidence against an enclosing column."""
         sel = scope.selected_sources
         if name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
             return True
         if self.candidates(scope, name):
             return True
-        if any(
+        if fields and any(
             isinstance(src.expression if isinstance(src, Scope) else src, exp.Unnest | exp.Values)
             for _n, src in sel.values()
         ):
@@ -319,11 +321,15 @@ def _read_elsewhere(scope: Scope, col: exp.Column, r: Resolver, inner: dict[int,
     owner = inner.get(id(col.find_ancestor(exp.Select)))
     if owner is not None and owner is not scope:
         s: Scope | None = owner
+        field = False  # maybe a field of an UNNEST / VALUES of a subquery in between
         while s is not None and s is not scope:
-            if r.can_have(s, col.name):
+            if r.can_have(s, col.name, fields=False):
                 return True
+            field = field or r.can_have(s, col.name)
             s = s.parent
-        return False
+        # a subquery over an UNNEST: the name is this query's column when a source of it
+        # can have it (as BigQuery reads it unless the struct has such a field), else the field
+        return field and not r.can_have(scope, col.name, fields=False)
     s = scope
     while s.is_subquery and s.parent is not None and not r.can_have(s, col.name):
         s = s.parent
