@@ -158,3 +158,18 @@ def test_correlated_column_of_a_subquery_over_unnest_is_read(
     aliases lack is the enclosing query's column, read there (not a struct field dropped)."""
     r = sql_reads(sql, AT)
     assert (r.tables, r.unresolved) == (tables, [])
+
+
+def test_subquery_name_only_assumed_of_an_unknown_table_is_unresolved() -> None:
+    """A subquery's name that only an undeclared table may have, while the enclosing query's
+    declared source has it, stays the subquery's read but is unresolved (maybe correlated)."""
+    r = sql_reads(
+        "SELECT a.k, (SELECT MAX(v) FROM ds.b WHERE b.k = a.k AND flag) AS m FROM ds.a a",
+        AT,
+        {"ds.a": frozenset({"k", "flag"})},
+    )
+    assert r.tables == {"ds.a": {"k"}, "ds.b": {"k", "v", "flag"}}
+    assert [u.what for u in r.unresolved] == [
+        "column 'flag' of a subquery: taken as ds.b's, whose columns are unknown; the "
+        "enclosing query's ds.a has it (a correlated read if ds.b lacks it)"
+    ]

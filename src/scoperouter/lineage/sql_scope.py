@@ -313,6 +313,36 @@ def _column_hole(scope: Scope, col: exp.Column, r: Resolver) -> None:
     )
 
 
+def _assumed_inner(inner: Scope, scope: Scope, col: exp.Column, r: Resolver) -> None:
+    """Unresolved when ``inner`` has ``col`` only as a table of unknown columns while a
+    declared table of ``scope`` has it: BigQuery reads the enclosing one if that table lacks it."""
+    name = col.name
+    own = r.candidates(inner, name)
+    if not own or not all(isinstance(c, exp.Table) and table_name(c) not in r.schema for c in own):
+        return
+    if name in inner.selected_sources or any(
+        isinstance(p, exp.Alias) and p.alias == name
+        for p in getattr(inner.expression, "selects", [])
+    ):
+        return
+    outer = sorted(
+        table_name(c)
+        for c in r.candidates(scope, name)
+        if isinstance(c, exp.Table) and name in r.schema.get(table_name(c), ())
+    )
+    if not outer:
+        return
+    mine = ", ".join(sorted({table_name(c) for c in own if isinstance(c, exp.Table)}))
+    r.reads.unresolved.append(
+        Unresolved(
+            line_of(col, r.base),
+            f"column {name!r} of a subquery: taken as {mine}'s, whose columns are unknown; "
+            f"the enclosing query's {', '.join(outer)} has it (a correlated read if {mine} "
+            "lacks it)",
+        )
+    )
+
+
 def _read_elsewhere(scope: Scope, col: exp.Column, r: Resolver, inner: dict[int, Scope]) -> bool:
     """Whether an unqualified column sqlglot lists in ``scope`` is another scope's read: in a
     subquery of ``scope`` (sqlglot lists its unqualified columns as possibly correlated),
@@ -324,6 +354,7 @@ def _read_elsewhere(scope: Scope, col: exp.Column, r: Resolver, inner: dict[int,
         field = False  # maybe a field of an UNNEST / VALUES of a subquery in between
         while s is not None and s is not scope:
             if r.can_have(s, col.name, fields=False):
+                _assumed_inner(s, scope, col, r)
                 return True
             field = field or r.can_have(s, col.name)
             s = s.parent
