@@ -116,6 +116,11 @@ def test_hole_naming_a_module_constant_is_its_text(
         # bound again by an except clause
         'T = "nba_raw.x"\ntry:\n    pass\nexcept E as T:\n    pass\n'
         'def f():\n    return f"SELECT a FROM {T}"\n',
+        # rebound by a star import, through globals(), or by setattr on the module
+        'T = "nba_raw.x"\nfrom settings import *\ndef f():\n    return f"SELECT a FROM {T}"\n',
+        'T = "nba_raw.x"\nglobals()["T"] = env("T")\ndef f():\n    return f"SELECT a FROM {T}"\n',
+        'import sys\nT = "nba_raw.x"\nsetattr(sys.modules[__name__], "T", env("T"))\n'
+        'def f():\n    return f"SELECT a FROM {T}"\n',
     ],
     ids=[
         "parameter",
@@ -125,6 +130,9 @@ def test_hole_naming_a_module_constant_is_its_text(
         "class-attribute",
         "conversion",
         "except-as",
+        "star-import",
+        "globals",
+        "setattr-module",
     ],
 )
 def test_hole_naming_no_single_constant_stays_unresolved(tmp_path: Path, source: str) -> None:

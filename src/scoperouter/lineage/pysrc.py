@@ -4,8 +4,9 @@ Invariant: a literal is SQL when it contains the keywords SELECT and FROM (or ME
 / DELETE / UPDATE ... SET); every template hole -- an f-string expression, a ``str.format``
 field, a non-string operand of ``+`` -- becomes a placeholder identifier, so a table named
 at run time comes back unresolved rather than guessed; only a name of a module-level string
-constant of the same file (bound once in the whole file, so no scope can shadow it) is put
-in as its text. Literals adjacent in the source, a
+constant of the same file (bound once in the whole file, so no scope can shadow it, and
+none when the file may bind names unseen: a star import, ``globals()``, ...) is put in as
+its text. Literals adjacent in the source, a
 ``+`` chain of them, and a ``q = ...`` with the ``q += ...`` after it in its function are one
 literal, each part keeping its source line; a literal that is only a piece of a query
 naming a table is a ``fragment`` (unresolved), never dropped. A string statement (a
@@ -113,6 +114,8 @@ def _module_constants(tree: ast.Module) -> Consts:
     """The module-level string constants of ``tree``: a name bound once in the whole file,
     at module level, to a string literal or to an f-string whose every hole is such a
     constant (``TABLE = f"{PROJECT}.ds.t"``)."""
+    if _rebinds_dynamically(tree):
+        return {}
     bound = _bound_names(tree)
     out: Consts = {}
     for stmt in tree.body:
@@ -128,6 +131,20 @@ def _module_constants(tree: ast.Module) -> Consts:
         if text is not None:
             out[target.id] = text
     return out
+
+
+def _rebinds_dynamically(tree: ast.Module) -> bool:
+    """Whether ``tree`` may bind module names no assignment shows: a star import, a call of
+    ``globals()`` / ``vars()`` / ``exec``, or ``setattr`` on ``sys.modules[...]``."""
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names):
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            if n.func.id in {"globals", "vars", "exec"}:
+                return True
+            if n.func.id == "setattr" and n.args and "sys.modules" in ast.unparse(n.args[0]):
+                return True
+    return False
 
 
 def _constant_text(node: ast.expr, consts: Consts) -> str | None:
