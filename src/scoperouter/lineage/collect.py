@@ -97,9 +97,7 @@ def _cte_names(lit: Literal) -> list[str]:
 
 # a query that can follow the WITH the fragments assemble: a bare SELECT (holes before it
 # left out), not a MERGE / INSERT / UPDATE / DELETE nor a query with a WITH of its own
-_APPENDABLE = re.compile(
-    rf"^\s*(?:(?:--[^\n]*|#[^\n]*|{PLACEHOLDER}\w*)\s*)*\(*\s*SELECT\b", re.I
-)
+_APPENDABLE = re.compile(rf"^\s*(?:(?:--[^\n]*|#[^\n]*|{PLACEHOLDER}\w*)\s*)*\(*\s*SELECT\b", re.I)
 
 
 def _appendable(lit: Literal) -> bool:

@@ -19,16 +19,14 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
-from scoperouter.lineage.sql_scope import (
+from scoperouter.lineage.sql_names import (
     PLACEHOLDER,
-    Resolver,
     Schema,
-    expose,
     is_placeholder,
     line_of,
-    scope_reads,
     table_name,
 )
+from scoperouter.lineage.sql_scope import Resolver, expose, scope_reads
 
 __all__ = ["PLACEHOLDER", "Schema", "is_placeholder", "sql_reads", "table_name"]
 

@@ -15,39 +15,13 @@ columns reach the statement's result whole leaves its table's columns unknown
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
+from scoperouter.lineage.sql_names import Schema, is_placeholder, line_of, table_name
+from scoperouter.lineage.sql_owner import read_elsewhere
 from scoperouter.lineage.sql_shape import branches, output_names, star_of
-
-PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
-Schema = Mapping[str, frozenset[str] | set[str]]
-
-
-def is_placeholder(name: str) -> bool:
-    return PLACEHOLDER in name
-
-
-def table_name(t: exp.Table) -> str:
-    """``dataset.table`` (the project is dropped: sources name dataset.table). A user
-    table-valued function (``ds.fn(...)``) is named ``ds.fn``; a built-in one
-    (``ML.PREDICT``, ``GAP_FILL``...) has no name (``""``): its table arguments are read."""
-    if isinstance(t.this, exp.Anonymous):
-        name = t.this.name
-    elif isinstance(t.this, exp.Func):
-        return ""
-    else:
-        name = t.name
-    return f"{t.db}.{name}" if t.db else name
-
-
-def line_of(node: exp.Expression, base: Origin) -> Origin:
-    meta = getattr(node.this, "meta", None) if isinstance(node.this, exp.Expression) else None
-    line = (meta or {}).get("line") or node.meta.get("line")
-    return Origin(base.file, base.line + int(line) - 1) if line else base
 
 
 class Resolver:
@@ -313,62 +287,6 @@ def _column_hole(scope: Scope, col: exp.Column, r: Resolver) -> None:
     )
 
 
-def _assumed_inner(inner: Scope, scope: Scope, col: exp.Column, r: Resolver) -> None:
-    """Unresolved when ``inner`` has ``col`` only as a table of unknown columns while a
-    declared table of ``scope`` has it: BigQuery reads the enclosing one if that table lacks it."""
-    name = col.name
-    own = r.candidates(inner, name)
-    if not own or not all(isinstance(c, exp.Table) and table_name(c) not in r.schema for c in own):
-        return
-    if name in inner.selected_sources or any(
-        isinstance(p, exp.Alias) and p.alias == name
-        for p in getattr(inner.expression, "selects", [])
-    ):
-        return
-    outer = sorted(
-        table_name(c)
-        for c in r.candidates(scope, name)
-        if isinstance(c, exp.Table) and name in r.schema.get(table_name(c), ())
-    )
-    if not outer:
-        return
-    mine = ", ".join(sorted({table_name(c) for c in own if isinstance(c, exp.Table)}))
-    r.reads.unresolved.append(
-        Unresolved(
-            line_of(col, r.base),
-            f"column {name!r} of a subquery: taken as {mine}'s, whose columns are unknown; "
-            f"the enclosing query's {', '.join(outer)} has it (a correlated read if {mine} "
-            "lacks it)",
-        )
-    )
-
-
-def _read_elsewhere(scope: Scope, col: exp.Column, r: Resolver, inner: dict[int, Scope]) -> bool:
-    """Whether an unqualified column sqlglot lists in ``scope`` is another scope's read: in a
-    subquery of ``scope`` (sqlglot lists its unqualified columns as possibly correlated),
-    the innermost scope having it reads it; in a subquery none of whose sources has it, the
-    enclosing query having it does (a correlated column)."""
-    owner = inner.get(id(col.find_ancestor(exp.Select)))
-    if owner is not None and owner is not scope:
-        s: Scope | None = owner
-        field = False  # maybe a field of an UNNEST / VALUES of a subquery in between
-        while s is not None and s is not scope:
-            if r.can_have(s, col.name, fields=False):
-                _assumed_inner(s, scope, col, r)
-                return True
-            field = field or r.can_have(s, col.name)
-            s = s.parent
-        # a subquery over an UNNEST: the name is this query's column when a source of it
-        # can have it (as BigQuery reads it unless the struct has such a field), else the field
-        return field and not r.can_have(scope, col.name, fields=False)
-    s = scope
-    while s.is_subquery and s.parent is not None and not r.can_have(s, col.name):
-        s = s.parent
-        if r.can_have(s, col.name):
-            return True
-    return False
-
-
 def scope_reads(scope: Scope, r: Resolver) -> None:
     sel = scope.selected_sources
     inner = {id(s.expression): s for s in scope.traverse()}
@@ -386,7 +304,7 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
         if is_placeholder(name) or not name:
             continue
         qual = col.table
-        if not qual and _read_elsewhere(scope, col, r, inner):
+        if not qual and read_elsewhere(scope, col, r, inner):
             continue
         if qual and qual in sel:
             r.column(sel[qual][1], name, col)

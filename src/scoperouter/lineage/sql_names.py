@@ -1,0 +1,40 @@
+"""How the SQL route names what it reads: a table as ``dataset.table``, a template hole as a
+placeholder identifier, a node's place as a line of its file.
+
+Invariant: a name built at run time is recognisable by its placeholder (never taken for a
+real table); a table's name never carries its project (sources name dataset.table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from scoperouter.lineage.reads import Origin
+
+PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
+Schema = Mapping[str, frozenset[str] | set[str]]
+
+
+def is_placeholder(name: str) -> bool:
+    return PLACEHOLDER in name
+
+
+def table_name(t: exp.Table) -> str:
+    """``dataset.table`` (the project is dropped: sources name dataset.table). A user
+    table-valued function (``ds.fn(...)``) is named ``ds.fn``; a built-in one
+    (``ML.PREDICT``, ``GAP_FILL``...) has no name (``""``): its table arguments are read."""
+    if isinstance(t.this, exp.Anonymous):
+        name = t.this.name
+    elif isinstance(t.this, exp.Func):
+        return ""
+    else:
+        name = t.name
+    return f"{t.db}.{name}" if t.db else name
+
+
+def line_of(node: exp.Expression, base: Origin) -> Origin:
+    meta = getattr(node.this, "meta", None) if isinstance(node.this, exp.Expression) else None
+    line = (meta or {}).get("line") or node.meta.get("line")
+    return Origin(base.file, base.line + int(line) - 1) if line else base
