@@ -140,3 +140,19 @@ def test_hole_naming_no_single_constant_stays_unresolved(tmp_path: Path, source:
     r = _reads(tmp_path, source)
     assert r.tables == {}, r.tables
     assert [u.what for u in r.unresolved] == ["table name built at run time"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'def f(client):\n    client.query("""SELECT a FROM nba_raw.x""")\n',
+        'def f(client):\n    client.query("SELECT a " "FROM nba_raw.x").result()\n',
+        'async def f(client):\n    await client.query("SELECT a FROM nba_raw.x")\n',
+        'def f(client):\n    client.query(("SELECT a FROM " + "nba_raw.x"))\n',
+    ],
+    ids=["call", "chained-call", "await", "plus-argument"],
+)
+def test_query_run_by_an_expression_statement_is_read(tmp_path: Path, source: str) -> None:
+    """Only a bare string statement is prose: a statement running a query still reads it."""
+    r = _reads(tmp_path, source)
+    assert (r.tables, r.unresolved) == ({"nba_raw.x": {"a"}}, [])

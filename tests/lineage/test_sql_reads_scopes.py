@@ -173,3 +173,18 @@ def test_subquery_name_only_assumed_of_an_unknown_table_is_unresolved() -> None:
         "column 'flag' of a subquery: taken as ds.b's, whose columns are unknown; the "
         "enclosing query's ds.a has it (a correlated read if ds.b lacks it)"
     ]
+
+
+@pytest.mark.parametrize(
+    "setop",
+    ["UNION ALL", "UNION ALL BY NAME", "UNION DISTINCT", "INTERSECT DISTINCT"],
+)
+def test_union_branch_in_another_column_order_loses_no_read(setop: str) -> None:
+    """A later branch whose columns come in another order (or match by name) still reads
+    every column its own projections name: the place mapping adds reads, never drops one."""
+    r = sql_reads(
+        f"SELECT x FROM (SELECT a AS x, b FROM ds.t1 {setop} "
+        "SELECT * FROM (SELECT b, a FROM ds.t2))",
+        AT,
+    )
+    assert (r.tables, r.unresolved) == ({"ds.t1": {"a", "b"}, "ds.t2": {"a", "b"}}, [])
