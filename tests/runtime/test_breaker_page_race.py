@@ -15,6 +15,7 @@ from test_outage import STREAM, Switch, submit_all
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime import lanes
 from scoperouter.runtime.backlog import LanePage
+from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import MarkQueue, Release
@@ -36,7 +37,7 @@ def test_rows_paged_after_the_circuit_opened_go_back_to_the_store(
     [rq] = lanes.requests([lane], 100.0, 1.0)  # a page asking rows goes out
     assert rq.slots > 0
     # meanwhile the deliveries in flight fail: the circuit opens (and parks what the lane held)
-    while not lane.breaker.failed(100.0, probe=False):
+    while not lane.breaker.failed(100.0, Start(False, lane.breaker.epoch)):
         pass
     d._breaker_opened(lane, 100.0, "boom")
     assert lane.breaker.state == "open"

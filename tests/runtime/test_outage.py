@@ -15,7 +15,7 @@ from scoperouter.cli import main
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.backlog import RESTART_LOG_LINES
-from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.breaker import Breaker, Start
 from scoperouter.runtime.router import Inbound, Router
 from scoperouter.runtime.store import Store
 
@@ -89,16 +89,19 @@ def test_breaker_states(steps: list[str], state: str, slots: int) -> None:
     """The breaker opens after threshold failures in a row, lets one probe through when half-open, closes on success."""
     b = Breaker(threshold=2, base_s=1.0, cap_s=8.0)
     now = 0.0
+    probe = None
     for s in steps:
         if s == "fail":
-            b.failed(now, probe=False)
+            b.failed(now, Start(False, b.epoch))
         elif s == "wait":
             now = b.open_until
         elif s == "probe":
             b.slots(now, 4)
-            assert b.started()
+            probe = b.started()
+            assert probe.probe
         elif s == "probe_fail":
-            b.failed(now, probe=True)
+            assert probe is not None
+            b.failed(now, probe)
         elif s == "ok":
             b.succeeded()
     assert b.slots(now, 4) == slots
@@ -109,13 +112,12 @@ def test_breaker_probe_interval_doubles_up_to_the_cap() -> None:
     """Each failed probe opens the breaker twice as long as before, never longer than the cap."""
     b = Breaker(threshold=1, base_s=1.0, cap_s=5.0)
     now, waits = 0.0, []
-    b.failed(now, probe=False)
+    b.failed(now, Start(False, b.epoch))
     for _ in range(5):
         waits.append(b.open_until - now)
         now = b.open_until
         b.slots(now, 1)
-        b.started()
-        b.failed(now, probe=True)
+        b.failed(now, b.started())
     assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
 
 

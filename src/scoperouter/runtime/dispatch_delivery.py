@@ -19,6 +19,7 @@ from typing import Any
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
+from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.marks import Alias
@@ -42,11 +43,11 @@ class Delivery(Outcomes):
         if self._paging:
             lane.started.update(ids)
         lane.busy += 1
-        probe = lane.breaker.started()
+        start = lane.breaker.started()
         if len(rows) == 1:
-            self._spawn(self._deliver(lane, *rows[0], probe))
+            self._spawn(self._deliver(lane, *rows[0], start))
         else:
-            self._spawn(self._deliver_batch(lane, rows, probe))
+            self._spawn(self._deliver_batch(lane, rows, start))
 
     def _drain(self, lane: Lane) -> None:
         """Start paged rows while the lane has room (the breaker decides how much)."""
@@ -88,15 +89,14 @@ class Delivery(Outcomes):
         body: bytes | None,
         attempts_before: int,
         created: float,
-        probe: bool,
+        start: Start,
     ) -> None:
         try:
-            await self._attempt(lane, row_id, trigger, body, attempts_before, created, probe)
+            await self._attempt(lane, row_id, trigger, body, attempts_before, created, start)
         finally:
             lane.inflight.discard(row_id)
             lane.busy -= 1
-            if probe:
-                lane.breaker.probing = False
+            lane.breaker.ended(start)
             self._freed(lane)
         self._drain(lane)  # the freed slot takes the next paged row (not when cancelled)
 
@@ -108,7 +108,7 @@ class Delivery(Outcomes):
         body: bytes | None,
         attempts_before: int,
         created: float,
-        probe: bool,
+        start: Start,
     ) -> None:
         """One delivery attempt; its outcome is a mark (done, retry later, or dead)."""
         if self.mode_of(trigger.processor) == SHADOW:
@@ -140,12 +140,13 @@ class Delivery(Outcomes):
             # a processor reports its run naming the message it received
             # (trigger_message_id): the ledger maps that id to the trigger
             self.marks.append(Alias(trigger.trigger_id, sent_as, self.clock()))
-        self._settle(lane, row_id, trigger, body, attempts, created, probe, error)
+        self._settle(lane, row_id, trigger, body, attempts, created, start, error)
 
-    async def _deliver_batch(self, lane: Lane, rows: list[Row], probe: bool) -> None:
+    async def _deliver_batch(self, lane: Lane, rows: list[Row], start: Start) -> None:
         """One delivery of several rows through a batching sink (one call): each row's
-        outcome is its own mark, as if each had been sent alone at the same time (the
-        attempt and its bookkeeping in one coroutine: it runs once per ingest batch)."""
+        outcome is its own mark, as if each had been sent alone at the same time, and the
+        breaker hears the call's answer once (the attempt and its bookkeeping in one
+        coroutine: it runs once per ingest batch)."""
         try:
             first = rows[0][1]
             if self.mode_of(first.processor) == SHADOW:
@@ -167,19 +168,17 @@ class Delivery(Outcomes):
                 if error is None:
                     self._settle_ok(lane, rows)
                 else:
+                    self._heard(lane, start, error, self.clock())  # one call: one failure
                     for row_id, t, body, attempts_before, created in rows:
                         err = error
                         if err.trigger_id not in (None, t.trigger_id):
                             err = dataclasses.replace(err, trigger_id=t.trigger_id)  # its own
-                        self._settle(
-                            lane, row_id, t, body, attempts_before + 1, created, probe, err
-                        )
+                        self._settle(lane, row_id, t, body, attempts_before + 1, created, None, err)
         finally:
             for r in rows:
                 lane.inflight.discard(r[0])
             lane.busy -= 1
-            if probe:
-                lane.breaker.probing = False
+            lane.breaker.ended(start)
             self._freed(lane)
         self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
 

@@ -20,6 +20,7 @@ from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
+from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge, ok_latencies
 from scoperouter.runtime.marks import (
@@ -160,10 +161,12 @@ class Outcomes:
         body: bytes | None,
         attempts: int,
         created: float,
-        probe: bool,
+        start: Start | None,
         error: DispatchError | None,
     ) -> None:
-        """The outcome of attempt number ``attempts`` (``error`` None: delivered)."""
+        """The outcome of attempt number ``attempts`` (``error`` None: delivered); ``start``
+        None: the breaker has heard the call's answer already (:meth:`_heard`: a batch's
+        failed call, once for all its rows)."""
         if error is None:
             self._settle_ok(lane, [(row_id, trigger, body, attempts - 1, created)])
             return
@@ -171,14 +174,9 @@ class Outcomes:
         fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else created
         now = self.clock()
         latency = max(0.0, now - fired_ts)
-        # the target answered (a permanent refusal): it is up; a local refusal (nothing
-        # was sent) says nothing about it: the breaker ignores it (a probe: the next row
-        # probes the target)
-        if not error.retryable and not error.local and lane.breaker.succeeded():
-            self._breaker_closed(lane, now)
+        if start is not None:
+            self._heard(lane, start, error, now)
         if error.retryable:
-            if not error.local and lane.breaker.failed(now, probe):
-                self._breaker_opened(lane, now, str(error))
             cap = lane.target.max_attempts
             if cap is not None and attempts >= cap:
                 reason = "max_attempts"
@@ -191,6 +189,19 @@ class Outcomes:
             reason = "permanent_error"
         m.dispatch_attempts.labels(trigger.processor, "failed", LIVE).inc()
         self._dead(row_id, trigger, body, attempts, latency, now, reason, error)
+
+    def _heard(self, lane: Lane, start: Start, error: DispatchError, now: float) -> None:
+        """What one failed call tells the lane's breaker (once per call, whatever the rows
+        it carried: the threshold counts failed attempts of the target). The target
+        answered a permanent refusal: it is up; a local refusal (nothing was sent) says
+        nothing about it: the breaker ignores it (a probe: the next row probes the target)."""
+        if error.local:
+            return
+        if not error.retryable:
+            if lane.breaker.succeeded():
+                self._breaker_closed(lane, now)
+        elif lane.breaker.failed(now, start):
+            self._breaker_opened(lane, now, str(error))
 
     def _settle_ok(self, lane: Lane, rows: list[Row]) -> None:
         """Every row of one delivery was delivered (attempt number ``attempts_before + 1``
