@@ -31,7 +31,7 @@ from scoperouter.runtime.backlog import LanePage, LaneRequest, page
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.lanes import Lane, requests
 from scoperouter.runtime.log_bridge import LogBridge
-from scoperouter.runtime.marks import Done, MarkQueue, write_marks
+from scoperouter.runtime.marks import Dead, Done, DoneMany, Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.payloads import trigger_bytes
@@ -71,7 +71,7 @@ DAY = date(2025, 11, 19)
 def make_dispatcher(cfg: LoadedConfig, clock: Callable[[], float], **options: Any) -> Stepped:
     reg = cfg.registry
     return Stepped(reg, {p: FLAKY for p in reg.processors}, None, Metrics(),
-                   RouterOptions(**options), MarkQueue(), LogBridge(None, reg), None, clock,
+                   RouterOptions(**options), Finishing(), LogBridge(None, reg), None, clock,
                    random.Random(7))  # fmt: skip
 
 
@@ -163,8 +163,25 @@ class FlakySink:
 FLAKY = FlakySink()
 
 
+class Finishing(MarkQueue):
+    """The dispatcher's marks, remembering every row a Done or Dead mark finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: set[int] = set()
+
+    def append(self, mark: Mark) -> None:
+        if isinstance(mark, DoneMany):
+            self.finished.update(mark.row_ids)
+        elif isinstance(mark, Done | Dead):
+            self.finished.add(mark.row_id)
+        super().append(mark)
+
+
 class Stepped(Dispatcher):
     """The dispatcher with its delivery tasks held: the test runs each when it chooses."""
+
+    marks: Finishing
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -178,6 +195,8 @@ class Stepped(Dispatcher):
         assert len(set(ids)) == len(ids) and not lane.inflight.intersection(ids), (
             f"a row started twice at once: {ids} / {sorted(lane.inflight)}"
         )
+        again = self.marks.finished.intersection(ids)
+        assert not again, f"a row started again after its outcome: {sorted(again)}"
         super()._start_rows(lane, rows)
 
 
@@ -225,7 +244,10 @@ class LaneMachine(RuleBasedStateMachine):
     def _request(self) -> None:
         for ln in self.d.lanes.values():
             self.d._drain(ln)
-        rqs = requests(self.d.lanes.values(), self.now, self.d.options.pump_interval_s)
+        rqs = requests(
+            self.d.lanes.values(), self.now, self.d.options.pump_interval_s,
+            self.d.marks.unwritten(),
+        )  # fmt: skip
         if rqs:
             self.d._paging = True
             self.page_out = (self.now, None)
@@ -236,9 +258,13 @@ class LaneMachine(RuleBasedStateMachine):
         if kind == "marks":
             with self.store.transaction():
                 write_marks(self.store, job)
+            self.d.marks.written(job)
+        elif kind == "failing marks":  # its transaction fails: the marks go back to the queue
+            self.d.marks.put_back(job)
         else:
             assert self.page_out is not None
             self.page_out = (self.page_out[0], page(self.store, *job))
+            self.d.marks.written(job[0])
 
     def _apply(self) -> None:
         assert self.page_out is not None and self.page_out[1] is not None
@@ -257,10 +283,11 @@ class LaneMachine(RuleBasedStateMachine):
         self._request()
 
     @precondition(lambda self: bool(self.d.marks))
-    @rule()
-    def flush_marks(self) -> None:
-        """The mark flusher's write goes to the state thread."""
-        self.jobs.append(("marks", self.d.marks.take()))
+    @rule(fails=st.booleans())
+    def flush_marks(self, fails: bool) -> None:
+        """The mark flusher's write goes to the state thread (``fails``: its transaction
+        will fail, as on a full disk, while a page that writes nothing succeeds)."""
+        self.jobs.append(("failing marks" if fails else "marks", self.d.marks.take()))
 
     @precondition(lambda self: bool(self.jobs))
     @rule()
@@ -321,6 +348,61 @@ class LaneMachine(RuleBasedStateMachine):
             return  # the store is not settled: marks are queued or a page is out
         for ln in self.d.lanes.values():
             assert knows(ln, self.store, self.now), (ln.name, ln.has_due, ln.next_due)
+
+
+# step sequences the search found once a mark flusher's write could fail (its marks put
+# back): each step is a rule of LaneMachine, with the invariants checked after it
+FAILED_WRITES = {
+    "a delivered row whose Done mark failed is not paged again": [
+        ("new_row", {"outside": False, "which": 0}), ("deliver", {"down": False, "pick": 0}),
+        ("flush_marks", {"fails": True}), ("pump_round", {}), ("flush_round", {}),
+    ],
+    "a retried row whose Retry mark failed stays known when due": [
+        ("new_row", {"outside": False, "which": 0}), ("deliver", {"down": True, "pick": 0}),
+        ("flush_marks", {"fails": True}), ("pump_round", {}), ("flush_round", {}),
+    ],
+    "a busy lane's sweep keeps the time of a row whose Retry mark failed": [
+        ("new_row", {"outside": False, "which": 0}), ("new_row", {"outside": False, "which": 0}),
+        ("deliver", {"down": True, "pick": 0}), ("new_row", {"outside": False, "which": 0}),
+        ("flush_marks", {"fails": True}), ("pump_round", {}), ("flush_round", {}),
+    ],
+    "a lane whose Redrive mark failed stays due": [
+        ("new_row", {"outside": False, "which": 0}), ("pump_request", {}),
+        ("deliver", {"down": True, "pick": 0}), ("flush_round", {}), ("pump_apply", {}),
+        ("new_row", {"outside": False, "which": 0}), ("new_row", {"outside": False, "which": 0}),
+        ("deliver", {"down": True, "pick": 0}), ("deliver", {"down": False, "pick": 0}),
+        ("flush_marks", {"fails": True}), ("pump_round", {}), ("flush_round", {}),
+    ],
+    "a retried row whose Retry mark is out, then redriven, is paged when due": [
+        ("new_row", {"outside": False, "which": 1}), ("pump_request", {}),
+        ("new_row", {"outside": False, "which": 0}), ("flush_round", {}), ("pump_apply", {}),
+        ("new_row", {"outside": True, "which": 1}), ("pump_request", {}),
+        ("deliver", {"down": False, "pick": 1}), ("deliver", {"down": True, "pick": 0}),
+        ("new_row", {"outside": False, "which": 0}), ("new_row", {"outside": False, "which": 1}),
+        ("flush_marks", {"fails": True}), ("flush_round", {}),
+        ("deliver", {"down": False, "pick": 0}), ("pump_apply", {}),
+        ("flush_marks", {"fails": False}), ("deliver", {"down": True, "pick": 0}),
+        ("deliver", {"down": False, "pick": 0}), ("pump_round", {}),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("steps", FAILED_WRITES.values(), ids=list(FAILED_WRITES))
+def test_a_failed_mark_write_neither_restarts_nor_hides_a_row(
+    tmp_path: Path, steps: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Outcome marks a failed write put back: no row starts again after its outcome, and no lane forgets a row that waits (the state machine's invariants after each step)."""
+    LaneMachine.cfg = load(
+        write_registry(tmp_path, default_target={"outbox": {}, "concurrency": 2})
+    )
+    m = LaneMachine()
+    try:
+        for rule_name, kwargs in steps:
+            getattr(m, rule_name)(**kwargs)
+            m.no_row_is_held_twice()
+            m.no_lane_forgets_a_waiting_row()
+    finally:
+        m.teardown()
 
 
 @pytest.mark.timeout(600)  # ~10 s on an idle core

@@ -209,7 +209,7 @@ async def test_dead_replicas_lease_is_rescued(zero_cfg: LoadedConfig, make_share
             {7},
         ),
         ([rm.Dead(8, 3, 5.0, "boom")], [Dead(8, 3, 5.0, "max_attempts", "boom")], {8}),
-        ([rm.Retry(9, 2, 30.0, "503")], [RetryLater(9, 2, 30.0, "503")], {9}),
+        ([rm.Retry(9, 2, 30.0, "503", "p")], [RetryLater(9, 2, 30.0, "503")], {9}),
         ([rm.Redrive("p", 5.0)], [RedriveLane("p", 5.0)], set()),
         ([rm.Release(7)], [Released(7)], {7}),
     ],

@@ -235,7 +235,7 @@ class Outcomes:
         self.metrics.dispatch_attempts.labels(t.processor, "retry", LIVE).inc()
         delay = self.backoff(attempts)
         at = now + delay
-        self.marks.append(Retry(row_id, attempts, at, str(error)))  # the row stays pending
+        self.marks.append(Retry(row_id, attempts, at, str(error), t.processor))  # stays pending
         lane.deferred(at)
         logger.info(
             "dispatch failed, retrying",

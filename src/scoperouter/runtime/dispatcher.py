@@ -263,7 +263,9 @@ class Dispatcher(Delivery):
                 await self._sleep_or_wake(delay)
             self._wake.clear()
             now = self.clock()
-            requests = lanes.requests(self.lanes.values(), now, self.options.pump_interval_s)
+            requests = lanes.requests(
+                self.lanes.values(), now, self.options.pump_interval_s, self.marks.unwritten()
+            )
             if not requests:
                 await asyncio.sleep(0)
                 continue
@@ -283,6 +285,7 @@ class Dispatcher(Delivery):
                 continue
             finally:
                 self._paging = False
+            self.marks.written(marks)
             self._on_store_ok()
             for pg in pages:
                 self._apply_page(pg, now)
@@ -294,11 +297,13 @@ class Dispatcher(Delivery):
         past their horizon (dead in the store) are reported as ever; its rows start nothing
         (they wait in the store; a state store's leases are given back at the stop). Failed:
         its marks go back to the queue (a stop's last write takes them)."""
-        if job.cancelled():
+        if job.cancelled():  # its end is unknown
+            self.marks.written(marks)
             return
         if job.exception() is not None:
             self.marks.put_back(marks)
             return
+        self.marks.written(marks)
         for pg in job.result():
             for r in pg.expired:
                 self._expired(r.trigger_id, r.processor, r.attempts, r.body, r.created_at)

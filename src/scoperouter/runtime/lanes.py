@@ -1,11 +1,12 @@
 """Per-target lanes of the dispatcher and what the pump asks the store for (pure: no
 I/O, times passed in).
 
-Invariant: a lane never asks for rows it holds (in flight or buffered: ``exclude``), asks
-only when it has room (or a half-open breaker wants its one probe, which may take a row
-not yet due), keeps what changed while a page was being read (``fresh``, ``local_due``,
-``started``) and, when a page asks no rows, what the clock made due, so no waiting row is
-forgotten and none starts twice.
+Invariant: a lane never asks for rows it holds (in flight or buffered: ``exclude``) nor
+rows done or dead whose mark another state job is writing (``unwritten``), asks only
+when it has room (or a half-open breaker wants its one probe, which may take a row not
+yet due), keeps what changed while a page was being read (``fresh``, ``local_due``,
+``started``) and, when a page asks no rows, what the clock made due, so no waiting row
+is forgotten and none starts twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from scoperouter.processor_registry.model_targets import TargetSpec
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.breaker import Breaker
+from scoperouter.runtime.marks import NOTHING_UNWRITTEN, Unwritten
 from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import PendingTrigger
 
@@ -33,11 +35,15 @@ PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no s
 #   page answers while breaker open (_park) True (rows_left)    -             fresh = True
 #   breaker closes (Redrive mark)           True (rows_left)    -             fresh = True
 #   attempt failed, due again at t          -                   min(., t)     local_due min(., t)
-#   request that asks rows                  -                   -             reset
-#   request that asks none (a busy sweep)   |= next_due <= now  -             reset
+#   request that asks rows                  -                   -             reset (*)
+#   request that asks none (a busy sweep)   |= next_due <= now  -             reset (*)
 #   page answers, rows asked                more or fresh       min(page, local_due)
 #   page answers, none asked                has_due or fresh    min(page, local_due)
 #   attempt done or dead                    -                   -             - (row leaves)
+#
+# (*) what another state job took and has not written yet (``unwritten``) the page cannot
+# see in the store: local_due is reset to the lane's earliest such retry, and fresh stays
+# True while such a Redrive of the lane is out.
 #
 # A page reports only rows due at its ``now`` (``more``) and later ones (``next_due`` >
 # now), so the rule that keeps ``quiet`` honest is: every row of the target pending in the
@@ -126,8 +132,14 @@ def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:
     return max(0.0, delay)
 
 
-def requests(lanes: Iterable[Lane], now: float, interval: float) -> list[LaneRequest]:
-    """What to page now, per lane (and every 60 intervals a sweep of each lane)."""
+def requests(
+    lanes: Iterable[Lane], now: float, interval: float, unwritten: Unwritten = NOTHING_UNWRITTEN
+) -> list[LaneRequest]:
+    """What to page now, per lane (and every 60 intervals a sweep of each lane);
+    ``unwritten``: outcomes decided but still being written by another state job, which
+    the page cannot see in the snapshot + journal store: rows done or dead are excluded
+    like the rows a lane holds, a deferred row's time stays known (``local_due``) and a
+    redriven lane stays due (``fresh``)."""
     out = []
     for ln in lanes:
         slots = ln.breaker.slots(now, ln.free)
@@ -143,12 +155,13 @@ def requests(lanes: Iterable[Lane], now: float, interval: float) -> list[LaneReq
             # ones (``next_due`` > now): rows that came due by the clock stay known as due
             if not asks:
                 ln.has_due = due_now
-            ln.fresh, ln.local_due = False, None
+            ln.fresh = ln.name in unwritten.redriven
+            ln.local_due = unwritten.due.get(ln.name)
             out.append(
                 LaneRequest(
                     ln.name,
                     (1 if probe else PAGE_ROWS - len(ln.buffer)) if asks else 0,
-                    frozenset(ln.inflight.union(r.row_id for r in ln.buffer)),
+                    frozenset(ln.inflight.union((r.row_id for r in ln.buffer), unwritten.rows)),
                     now - ln.horizon_s if sweep else None,
                     float("inf") if probe else now,  # a probe takes the oldest row
                 )

@@ -3,12 +3,19 @@ transaction.
 
 Invariant: a mark is a value; :class:`MarkQueue` hands a batch over with :meth:`take`
 and gets it back with :meth:`put_back` when the transaction that was to write it failed,
-so an outcome is written exactly once or retried, never lost.
+so an outcome is written exactly once or retried, never lost. Until the job that took a
+batch has written it (:meth:`MarkQueue.written`) or put it back, what its ``Done``,
+``Dead``, ``Retry`` and ``Redrive`` marks settle is :meth:`MarkQueue.unwritten`: the
+snapshot + journal store does not show it yet, so the dispatcher's pump neither pages a
+row done or dead (nor sweeps it past its horizon: its outcome is decided, only its write
+waits) nor forgets when a deferred row is due, nor that a redriven lane's rows are due. (A
+deferred row is not held back: if the write fails, the page may start it before its
+time, one attempt early, never twice at once.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from scoperouter.runtime.store import Store
@@ -70,13 +77,15 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Attempt ``attempts`` failed (``error``): the row stays pending in the store and is
-    due again at ``available_at`` (the backlog lives in the store, not in tasks)."""
+    """Attempt ``attempts`` failed (``error``): the row (of ``processor``) stays pending in
+    the store and is due again at ``available_at`` (the backlog lives in the store, not in
+    tasks)."""
 
     row_id: int
     attempts: int
     available_at: float
     error: str
+    processor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +118,20 @@ class DeadLetter:
 
 
 Mark = Done | DoneMany | Alias | Dead | Attempt | Retry | Redrive | Release | DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
+class Unwritten:
+    """Outcomes taken by a state job that has not ended (:meth:`MarkQueue.unwritten`):
+    the ``rows`` done or dead, per processor the earliest time a deferred row is due
+    (``due``), and the processors whose deferred rows a ``Redrive`` makes due now."""
+
+    rows: frozenset[int]
+    due: Mapping[str, float]
+    redriven: frozenset[str] = frozenset()
+
+
+NOTHING_UNWRITTEN = Unwritten(frozenset(), {})
 
 
 def write_marks(
@@ -145,6 +168,7 @@ class MarkQueue:
 
     def __init__(self) -> None:
         self._marks: list[Mark] = []
+        self._out: list[list[Mark]] = []  # batches taken by jobs that have not ended
 
     def __bool__(self) -> bool:
         return bool(self._marks)
@@ -153,10 +177,49 @@ class MarkQueue:
         self._marks.append(mark)
 
     def take(self) -> list[Mark]:
-        """Hand the queued marks over to a state-thread job."""
+        """Hand the queued marks over to a state-thread job; it ends with :meth:`written`
+        or :meth:`put_back`."""
         marks, self._marks = self._marks, []
+        if marks:
+            self._out.append(marks)
         return marks
+
+    def written(self, marks: list[Mark]) -> None:
+        """The job that took ``marks`` (this very list) wrote them; also when its end is
+        unknown (its caller stopped waiting): the rows are no longer held back, at worst
+        one is dispatched again (at-least-once), never held back for good."""
+        self._forget(marks)
 
     def put_back(self, marks: list[Mark]) -> None:
         """The job that was to write ``marks`` failed: keep them first in line."""
+        self._forget(marks)
         self._marks[:0] = marks
+
+    def unwritten(self) -> Unwritten:
+        """What the ``Done``, ``Dead``, ``Retry`` and ``Redrive`` marks taken by jobs not
+        yet ended settle (a queued mark is not: the job that takes it writes it before it
+        reads)."""
+        if not self._out:
+            return NOTHING_UNWRITTEN
+        rows: set[int] = set()
+        due: dict[str, float] = {}
+        redriven: set[str] = set()
+        for batch in self._out:
+            for m in batch:
+                if isinstance(m, DoneMany):
+                    rows.update(m.row_ids)
+                elif isinstance(m, Done | Dead):
+                    rows.add(m.row_id)
+                elif isinstance(m, Retry):
+                    at = due.get(m.processor)
+                    due[m.processor] = m.available_at if at is None else min(at, m.available_at)
+                elif isinstance(m, Redrive):
+                    redriven.add(m.processor)
+        return Unwritten(frozenset(rows), due, frozenset(redriven))
+
+    def _forget(self, marks: list[Mark]) -> None:
+        out = self._out
+        for i, batch in enumerate(out):
+            if batch is marks:
+                del out[i]
+                return

@@ -130,6 +130,7 @@ class RouterIntake(RouterCore):
             self._apply_batch(batch, result)
             return True
         finally:
+            self.marks.written(marks)  # (after a put_back: nothing left to forget)
             self._unfinished -= len(batch)
             self._in_batch = None
 

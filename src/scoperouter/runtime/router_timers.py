@@ -54,6 +54,8 @@ class RouterTimers(RouterCore):
             self.marks.put_back(marks)
             await self._reload_windows()
             return 0
+        finally:
+            self.marks.written(marks)  # (after a put_back: nothing left to forget)
         self.health.succeeded()
         self.dispatcher.fired(fired)
         self.metrics.open_windows.set(self.open_window_count())
@@ -74,6 +76,7 @@ class RouterTimers(RouterCore):
         except BaseException:
             self.marks.put_back(marks)
             raise
+        self.marks.written(marks)
 
     async def _mark_flusher(self) -> None:
         last_log_flush = time.monotonic()
