@@ -135,17 +135,6 @@ def test_a_dict_trigger_rerun_republishing_its_change_closes_after_one_failure(
     assert e.history[-1][1:3] == ("success", e.attempt) and e.attempt >= 2, e.history[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a completion naming its trigger id and a message id not recorded yet (it overtook "
-        "the dispatcher's alias record, docs/ledger.md) is applied at once as naming no "
-        "attempt, never parked: after a failure the re-run's own success re-runs or "
-        "dead-letters it, and recording the id later does not revisit it. Fixing it needs the "
-        "book to keep such a success's message id and re-apply it when the id is recorded "
-        "(past its event-id dedupe): not small, see the report"
-    ),
-)
 @pytest.mark.parametrize("retries", [1, 2])
 def test_a_rerun_success_overtaking_its_alias_record_closes_once_recorded(retries: int) -> None:
     """An SDK processor on a Pub/Sub target names trigger and attempt: attempt 1 failed, attempt 2's success overtakes the record of its message id; once recorded, the trigger is closed, nothing more sent."""

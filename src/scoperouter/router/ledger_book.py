@@ -192,19 +192,29 @@ class LedgerBook:
             return None
         return self._alias_attempt.get(mid)
 
-    def _names_run(self, e: Entry, mid: str | None) -> bool:
-        """``mid`` is a message a run of ``e`` was sent as: recorded for it, or an HTTP
-        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt) --
-        never the trigger id itself, which a processor may echo for every attempt, nor an
-        id not recorded (it may be recorded later; or it is made up, the same on every
-        attempt): those name no attempt."""
+    def _names_run(self, e: Entry, mid: str | None, ref: CompletionRef) -> bool:
+        """``mid`` is a message a run of ``e`` was sent as: recorded for it, an HTTP
+        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt), or an
+        id not recorded (yet: the completion overtook the dispatcher's record of the
+        publish's answer) that ``ref`` names next to the trigger id while a run is out
+        (``dispatched``: the running attempt's) and that no failure report named -- never the trigger id itself, which a processor may echo for every
+        attempt, nor an id recorded for another trigger. An unrecorded id a failure report
+        named (made up and echoed on every attempt, or a failed run's whose record a crash
+        lost) names no attempt: its success may be the failed run's."""
         if mid is None:
             return False
         owner = self._aliases.get(mid)
         if owner is not None:
             return owner == e.trigger_id
         head, sep, row = mid.rpartition("-")
-        return bool(sep and row.isdigit() and head == e.trigger_id)
+        if sep and row.isdigit() and head == e.trigger_id:
+            return True
+        return (
+            e.phase == "dispatched"
+            and ref.trigger_id == e.trigger_id
+            and mid != e.trigger_id
+            and mid not in e.failed_runs
+        )
 
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
@@ -220,7 +230,7 @@ class LedgerBook:
             return e, []
         p = self.params(e.trigger.processor)
         mid = ref.message_id
-        named = self._names_run(e, mid)
+        named = self._names_run(e, mid, ref)
         stale = named and mid in e.failed_runs
         n = self.attempt_of(e, ref)
         inp = classify(
