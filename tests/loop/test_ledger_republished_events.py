@@ -1,6 +1,6 @@
-"""Sequences where the unattributed rule turns a run that processed everything into extra
-runs, a dead letter or a trigger left open: the re-run's success must be heard as that run's
-(an SDK dict trigger republishing its change; a success overtaking its alias record)."""
+"""Sequences where the unattributed rule could turn a run that processed everything into
+extra runs, a dead letter or a trigger left open: the re-run's success must be heard as that
+run's (an SDK dict trigger republishing its change; a success overtaking its alias record)."""
 
 from __future__ import annotations
 
@@ -101,16 +101,6 @@ def _run(router: _Router, scope: Scope, what: str, now: float) -> None:
     router.hear(client, now)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the SDK derives a dict trigger's change-event ids from the trigger id alone "
-        "(sdk/events.py run_id), so every run's events are the same message to the router: "
-        "the unattributed re-run's success is dropped as a redelivery -- open with no timer "
-        "without completion_timeout, else timeouts and a false dead letter. Fixing it needs a "
-        "per-run identity for a dict trigger in the SDK (a design change, see the report)"
-    ),
-)
 @pytest.mark.parametrize("first", ["failed", "partial"])
 @pytest.mark.parametrize("timeout", [None, 50.0], ids=["no_timeout", "timeout"])
 def test_a_dict_trigger_rerun_republishing_its_change_closes_after_one_failure(
@@ -126,8 +116,8 @@ def test_a_dict_trigger_rerun_republishing_its_change_closes_after_one_failure(
         at = router.book.next_deadline()
         if at is None:
             break
-        for _r in router.book.due(at):
-            _run(router, scope, "ok", at + 1.0)
+        for _r in router.book.due(at):  # each run parses the trigger it is given
+            _run(router, parse_trigger(TRIGGER), "ok", at + 1.0)
     e = router.book.get("t-1")
     assert e is not None
     assert e.phase == "succeeded", (e.phase, e.attempt, [a[1] for a in e.history])

@@ -72,10 +72,16 @@ def test_change_events_name_the_attempt_and_are_new_per_attempt() -> None:
     assert all(a["trigger_id"] == "t-1" for _d, a in first + rerun)
 
 
-def test_without_a_message_id_event_ids_derive_from_the_trigger_id_as_before() -> None:
-    """A trigger passed as a dict (no message id): the event id derives from the trigger id alone."""
-    ((data, _attrs),) = published(received(None))
-    event = json.loads(data)
+def test_without_a_message_id_each_run_gets_new_event_ids() -> None:
+    """A trigger passed as a dict (no message id): each parse is a run of its own (new event ids, so a re-run is heard), its publishes the same ids; no message id is named."""
+    run1, run2 = received(None), received(None)
+    assert run1.run_nonce and run2.run_nonce and run1.run_nonce != run2.run_nonce
+    ids = [[json.loads(d)["event_id"] for d, _a in published(s)] for s in (run1, run1, run2)]
+    assert ids[0] == ids[1] and ids[0] != ids[2]
+    ((data, _attrs),) = published(run1)
+    assert "trigger_message_id" not in json.loads(data)
+    built = Scope(**{**run1.model_dump(), "run_nonce": None})  # built by hand: as before
+    ((data, _attrs),) = published(built)
     old = completion_event(
         source=SOURCE,
         game_date=D,
@@ -83,8 +89,7 @@ def test_without_a_message_id_event_ids_derive_from_the_trigger_id_as_before() -
         changes=detector().changes[D],
         run_id="t-1",
     )
-    assert old is not None and event["event_id"] == old["event_id"]
-    assert "trigger_message_id" not in event
+    assert old is not None and json.loads(data)["event_id"] == old["event_id"]
 
 
 @pytest.mark.parametrize("kind", ["change_event", "report"])

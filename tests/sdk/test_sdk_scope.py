@@ -31,6 +31,11 @@ TRIGGER: dict[str, Any] = {
 }
 
 
+def same_work(a: Scope, b: Scope) -> bool:
+    """Two scopes ask for the same work (the nonce of each parse's run aside)."""
+    return a.model_copy(update={"run_nonce": None}) == b.model_copy(update={"run_nonce": None})
+
+
 def envelope(
     payload: object, *, attributes: dict[str, str] | None = None, mid: str = "m-1"
 ) -> dict[str, Any]:
@@ -149,7 +154,7 @@ def test_entity_scope_covers_only_its_ids() -> None:
 def test_round_trip_to_trigger_dict() -> None:
     """to_trigger_dict() parses back to the same Scope."""
     scope = parse_trigger(TRIGGER)
-    assert parse_trigger(scope.to_trigger_dict()) == scope
+    assert same_work(parse_trigger(scope.to_trigger_dict()), scope)
 
 
 BAD: list[tuple[str, object, str, str]] = [
@@ -329,7 +334,7 @@ def test_plain_trigger_with_message_field_is_not_an_envelope(message: object) ->
     """A plain trigger dict with a non-envelope 'message' key parses as that trigger."""
     raw = {**TRIGGER, "message": message}
     scope = parse_trigger(raw)
-    assert scope == parse_trigger(TRIGGER)
+    assert same_work(scope, parse_trigger(TRIGGER))
     assert scope.entity_ids == tuple(sorted(TRIGGER["entity_ids"]))
 
 

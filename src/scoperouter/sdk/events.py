@@ -215,6 +215,12 @@ def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> di
 def run_id(scope: Scope) -> str:
     """What a run's change-event ids derive from: the trigger id and, when known, the message
     id the trigger came in (a re-dispatch is a new message: new ids; a redelivery of the same
-    message: the same ids). Without a message id, the trigger id alone (as before)."""
+    message: the same ids). A trigger parsed from a dict (no message id) has its run's nonce
+    instead (:attr:`Scope.run_nonce`, one per :func:`parse_trigger`): each run's events are
+    new events -- else a re-run republishing the same change repeats the earlier run's ids,
+    the router drops them as a redelivery and never hears the re-run (docs/ledger.md). A
+    scope built without either: the trigger id alone."""
     tid = scope.trigger_id or ""
-    return f"{tid}@{scope.message_id}" if scope.message_id else tid
+    if scope.message_id:
+        return f"{tid}@{scope.message_id}"
+    return f"{tid}#{scope.run_nonce}" if scope.run_nonce else tid

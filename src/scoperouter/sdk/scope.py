@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -75,6 +76,9 @@ class Scope(BaseModel):
     correlation_id: str | None = None
     priority: Priority = "normal"
     message_id: str | None = None
+    # set by parse_trigger when no message id came with the trigger (a dict): this run's
+    # identity, so a re-run's change events are new events (sdk/events.py run_id)
+    run_nonce: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     legacy: bool = False
 
@@ -379,6 +383,7 @@ def _scope_from_dict(
         correlation_id=correlation_id,
         priority=priority,
         message_id=message_id,
+        run_nonce=None if message_id else uuid.uuid4().hex[:12],
         attributes=tuple(sorted(attributes.items())),
         legacy="scope" not in d,
     )
