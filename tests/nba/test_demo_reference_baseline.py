@@ -36,6 +36,9 @@ USAGE_RATE_INPUT = (
 )
 
 
+# a whole demo (about 20 s): the default run keeps the also_map ablation below, which checks
+# the same exit-1 path; CI's slow step runs this one
+@pytest.mark.slow
 def test_demo_config_without_a_needed_input_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,7 +91,15 @@ async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> No
     """Open triggers, held windows and their deadlines survive SIGKILL exactly."""
     cfg = write_registry(
         tmp_path,
-        defaults={"completion_timeout": "1h", "run_retries": 2, "barrier": {"timeout": "2h"}},
+        # retry_backoff: the failed run's re-run comes due 12 s after its report (the
+        # default 30 s made the test wait that long): long enough for the SIGKILL and the
+        # restart to find it still in backoff, short for the completions after
+        defaults={
+            "completion_timeout": "1h",
+            "run_retries": 2,
+            "barrier": {"timeout": "2h"},
+            "retry_backoff": "12s",
+        },
     )
     state, log, port = tmp_path / "state", tmp_path / "serve.log", free_port()
     proc = start(cfg, state, port, log)
