@@ -36,8 +36,7 @@ USAGE_RATE_INPUT = (
 )
 
 
-# a whole demo (about 20 s): the default run keeps the also_map ablation below, which checks
-# the same exit-1 path; CI's slow step runs this one
+# a whole demo (about 20 s): CI's slow step runs it
 @pytest.mark.slow
 def test_demo_config_without_a_needed_input_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -60,14 +59,17 @@ def test_demo_config_without_a_needed_input_fails(
 MATES = ("upcoming_player_game_context", "ml_feature_store")
 
 
-# one whole demo each: the default run keeps the copy without both (the demo itself is the
-# unchanged copy's control, tests/nba/test_nba_demo.py); CI's slow step runs the others
+# one whole demo each (about 20 s): CI's slow step runs them; the default run has the
+# smaller proofs that the teammates' also_map is needed (tests/nba/test_teammates_box_scores.py,
+# the planner's route tests) and the demo itself as the unchanged copy's control
+# (tests/nba/test_nba_demo.py)
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "dropped",
     [
-        pytest.param((), id="packaged-copy", marks=pytest.mark.slow),
-        pytest.param((MATES[0],), id="no-also_map-upgc", marks=pytest.mark.slow),
-        pytest.param((MATES[1],), id="no-also_map-mlfs", marks=pytest.mark.slow),
+        pytest.param((), id="packaged-copy"),
+        pytest.param((MATES[0],), id="no-also_map-upgc"),
+        pytest.param((MATES[1],), id="no-also_map-mlfs"),
         pytest.param(MATES, id="no-also_map"),
     ],
 )
