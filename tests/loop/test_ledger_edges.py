@@ -8,7 +8,8 @@ import pytest
 from closed_loop_support import D, trig
 
 from scoperouter.router.completion_ref import CompletionRef
-from scoperouter.router.ledger_book import ORPHAN_MAX, ORPHAN_TTL_S, LedgerBook
+from scoperouter.router.ledger_book import LedgerBook
+from scoperouter.router.ledger_parked import ORPHAN_MAX, ORPHAN_TTL_S
 from scoperouter.router.loop_params import LoopParams
 
 

@@ -10,7 +10,7 @@ from closed_loop_support import AS_OF, REL, event, registry
 from scoperouter.router.completion_ref import CompletionRef, ref_to_dict
 from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.journal_replay import JournalRow, replay_journal
-from scoperouter.router.ledger_book import ORPHAN_TTL_S
+from scoperouter.router.ledger_parked import ORPHAN_TTL_S
 
 
 def test_parked_completion_expired_live_is_expired_in_the_replay() -> None:

@@ -14,7 +14,7 @@ from runtime_support import GAME_DAY, INJURY_EVENT, MemorySink, RouterFactory, l
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.completion_ref import CompletionRef
-from scoperouter.router.ledger_book import ORPHAN_TTL_S
+from scoperouter.router.ledger_parked import ORPHAN_TTL_S
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.marks import Alias
 from scoperouter.runtime.options import RouterOptions

@@ -9,9 +9,10 @@ Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
 A completion naming only a message id the book does not know yet is parked, not dropped:
 its processor may have run before the router heard back from its own publish. When that id
 is recorded (:meth:`LedgerBook.alias`) every completion naming it is applied, in the order
-they came (as if the id had been recorded first); a parked completion older
-than :data:`ORPHAN_TTL_S` is dropped, and at most :data:`ORPHAN_MAX` wait (oldest dropped
-first). Parked completions are in the snapshot.
+they came (as if the id had been recorded first); a parked completion older than
+:data:`~.ledger_parked.ORPHAN_TTL_S` is dropped, and at most
+:data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
+Parked completions are in the snapshot.
 
 Each recorded message id remembers the attempt it was published for (the entry's attempt
 when the id is recorded: the journal replays the same order, so the same attempt). A
@@ -52,16 +53,11 @@ from scoperouter.router.ledger import (
     timeout_input,
 )
 from scoperouter.router.ledger_json import entry_from_json, entry_to_json
+from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
 from scoperouter.router.loop_params import LoopParams
 
 SNAPSHOT_VERSION = 1
-ORPHAN_TTL_S = 600.0
-"""How long a completion naming an unknown message id waits for that id to be recorded
-(a publish's answer takes milliseconds; its retries, up to the client's deadline)."""
-ORPHAN_MAX = 10_000
-"""At most this many such completions wait (completions of runs the router never sent, e.g.
-while production's own triggers still run, must not grow the book without bound)."""
 Key = tuple[str, date]
 
 
@@ -84,13 +80,9 @@ class LedgerBook:
         self._open: dict[Key, dict[str, None]] = {}
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
         self._alias_attempt: dict[str, int] = {}  # message id -> the attempt it was sent for
-        # every parked completion in arrival order: seq -> (message id, completion, when);
-        # and the seqs naming each message id (all of them are applied, in order, when the
-        # id is recorded: as if it had been recorded before they came)
-        self._parked: dict[int, tuple[str, CompletionRef, float]] = {}
-        self._parked_by_id: dict[str, list[int]] = {}
-        self._parked_seq = 0
-        self.parked_dropped = 0  # parked completions expired or evicted (only counts up)
+        # completions naming a message id not recorded yet (all of them are applied, in
+        # order, when the id is recorded: as if it had been recorded before they came)
+        self._parked = ParkedCompletions()
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
@@ -130,6 +122,11 @@ class LedgerBook:
         """Completions waiting for the message id they name to be recorded."""
         return len(self._parked)
 
+    @property
+    def parked_dropped(self) -> int:
+        """Parked completions expired or evicted (only counts up)."""
+        return self._parked.dropped
+
     def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Remember the Pub/Sub message id a trigger was published with (each attempt's
         publish gets an id of its own: all of them name the trigger). A completion that
@@ -139,14 +136,13 @@ class LedgerBook:
         known = self._entries.get(trigger_id)
         if known is not None and message_id not in self._alias_attempt:
             self._alias_attempt[message_id] = known.attempt
-        self._expire_parked(now)
-        seqs = self._parked_by_id.pop(message_id, None)
-        if seqs is None:
+        self.changes += self._parked.expire(now)
+        refs = self._parked.take(message_id)
+        if refs is None:
             return None
         self.changes += 1
         entry = None
-        for seq in seqs:
-            _mid, ref, _at = self._parked.pop(seq)
+        for ref in refs:
             entry, _ = self.complete(ref, now)
         return entry
 
@@ -222,7 +218,7 @@ class LedgerBook:
         e = self.find(ref)
         if e is None:
             if ref.message_id is not None and ref.trigger_id is None:
-                self._park(ref, now)
+                self.changes += self._parked.park(ref, now)
             return None, []
         if ref.event_id is not None and any(a.event_id == ref.event_id for a in e.history):
             # a report already applied, delivered again (at-least-once): it is about an
@@ -273,8 +269,8 @@ class LedgerBook:
     ) -> list[Redispatch]:
         """Timeouts and re-dispatches due by ``now``, earliest first, each at its time. A
         re-dispatch ``may_send`` refuses waits in :attr:`deferred` (see :meth:`send_deferred`).
-        Parked completions past :data:`ORPHAN_TTL_S` are dropped too."""
-        self._expire_parked(now)
+        Parked completions past :data:`~.ledger_parked.ORPHAN_TTL_S` are dropped too."""
+        self.changes += self._parked.expire(now)
         out: list[Redispatch] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -348,44 +344,6 @@ class LedgerBook:
         return len(drop)
 
     # ------------------------------------------------------------------ internals
-    def _park(self, ref: CompletionRef, now: float) -> None:
-        assert ref.message_id is not None
-        self._expire_parked(now)
-        mid = ref.message_id
-        seqs = self._parked_by_id.get(mid, ())
-        if ref.event_id is not None and any(
-            self._parked[q][1].event_id == ref.event_id for q in seqs
-        ):
-            return  # a redelivered report: the ledger would ignore it once the first is applied
-        self._push_parked(mid, ref, now)
-        while len(self._parked) > ORPHAN_MAX:
-            self._drop_parked(next(iter(self._parked)))
-        self.changes += 1
-
-    def _push_parked(self, mid: str, ref: CompletionRef, at: float) -> None:
-        self._parked_seq += 1
-        self._parked[self._parked_seq] = (mid, ref, at)
-        self._parked_by_id.setdefault(mid, []).append(self._parked_seq)
-
-    def _expire_parked(self, now: float) -> None:
-        # a state change like any other: the driver journals the tick that dropped them, or
-        # a replay would still hold them for an alias stamped before that tick
-        parked = self._parked
-        while parked:
-            seq, (_mid, _ref, at) = next(iter(parked.items()))
-            if now - at <= ORPHAN_TTL_S:
-                return
-            self._drop_parked(seq)
-
-    def _drop_parked(self, seq: int) -> None:
-        mid, _ref, _at = self._parked.pop(seq)
-        seqs = self._parked_by_id[mid]
-        seqs.remove(seq)
-        if not seqs:
-            del self._parked_by_id[mid]
-        self.parked_dropped += 1
-        self.changes += 1
-
     def _notice(self, effect: str, e: Entry, at: float) -> None:
         kind = {
             "close": "succeeded",
@@ -421,7 +379,7 @@ class LedgerBook:
             "entries": [entry_to_json(e) for e in self.entries()],
             "aliases": dict(sorted(self._aliases.items())),
             "alias_attempts": dict(sorted(self._alias_attempt.items())),
-            "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.values()],
+            "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.items()],
         }
 
     @classmethod
@@ -437,5 +395,5 @@ class LedgerBook:
             {str(k): int(v) for k, v in snap.get("alias_attempts", {}).items()}
         )
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
-            book._push_parked(str(mid), ref_from_dict(ref), float(at))
+            book._parked.push(str(mid), ref_from_dict(ref), float(at))
         return book
