@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from closed_loop_support import D, done, registry, trig
 
+from pubsub_fakes import FakeClient
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.loop_params import LoopParams
@@ -29,25 +30,6 @@ TRIGGER = {
 }
 
 
-class _Future:
-    def __init__(self, mid: str) -> None:
-        self.mid = mid
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.mid
-
-
-class _Client:
-    """A PublisherClient keeping what was published."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, dict[str, str]]] = []
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> _Future:
-        self.sent.append((data, attrs))
-        return _Future(f"c-{len(self.sent)}")
-
-
 def _detector(day: date) -> ChangeDetector:
     det = ChangeDetector("pre.p", "player")
     det.observe(day, before={"a": {"x": 1}}, after={"a": {"x": 2}})
@@ -63,7 +45,7 @@ class _Router:
         self.seen: set[str] = set()
         self.n = 0
 
-    def hear(self, client: _Client, now: float) -> None:
+    def hear(self, client: FakeClient, now: float) -> None:
         for data, attrs in client.sent:
             self.n += 1
             mid = f"in-{self.n}"
@@ -89,7 +71,7 @@ def _run(router: _Router, scope: Scope, what: str, now: float) -> None:
     """One run of t-1 by an SDK processor: ``failed`` (a report), ``partial`` (a report of b
     missed, then its change events saying success), ``ok`` (its change events; a re-run
     finds nothing new and republishes the trigger's change, as it must)."""
-    client = _Client()
+    client = FakeClient()
     pub = CompletionPublisher("done", source="pre.p", project="x", client=client)
     if what == "failed":
         pub.report(scope, "failed", error="boom")

@@ -1,6 +1,7 @@
 """Shared in-memory stand-ins of the SDK's wire tests (test_sdk_wire_roundtrip.py,
 test_sdk_attempts.py): a one-processor registry whose processor publishes ``SOURCE``, a
-pulled Pub/Sub message, and a PublisherClient that keeps what was published.
+pulled Pub/Sub message, and (from tests/pubsub_fakes.py, shared with tests/loop) a
+PublisherClient that keeps what was published.
 
 Not a test module: no fixtures and no assertions here.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pubsub_fakes import FakeClient
 from scoperouter.processor_registry.compiled import compile_registry
 from scoperouter.processor_registry.models import RoutesSpec
 
@@ -40,22 +42,4 @@ class PulledMessage:
     message_id: str = ""
 
 
-class PublishFuture:
-    """A publish's future, already answered with its message id."""
-
-    def __init__(self, mid: str) -> None:
-        self.mid = mid
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.mid
-
-
-class FakeClient:
-    """A PublisherClient that keeps what was published (message ids c-1, c-2, ...)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, dict[str, str]]] = []
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> PublishFuture:
-        self.sent.append((data, attrs))
-        return PublishFuture(f"c-{len(self.sent)}")
+__all__ = ["REGISTRY", "SOURCE", "FakeClient", "PulledMessage"]

@@ -2,8 +2,8 @@
 
 Invariant: an :class:`Entry` is an immutable value and changes only through
 :func:`step`, whose outcome is read from :data:`TRANSITIONS` (:mod:`.ledger_table`;
-docs/ledger.md prints the table, a test checks they agree). :class:`TriggerLedger` only stores entries and orders
-their deadlines; nothing here reads a clock or does I/O (times are floats passed in).
+docs/ledger.md prints the table, a test checks they agree). :class:`TriggerLedger` only
+stores entries and orders their deadlines; nothing here reads a clock or does I/O (times are floats passed in).
 
 Per trigger id, as a state machine:
 
