@@ -62,3 +62,17 @@ def test_a_broken_push_envelope_is_a_one_line_error(
     rc, out, err = _explain(tmp_path, {"message": message, "subscription": "s"}, capsys)
     assert rc == 1 and out == ""
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_push_envelope_behind_a_byte_order_mark_explains_as_its_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An envelope file with a UTF-8 BOM is unwrapped as serve's /events reads that body."""
+    rc, plain, _ = _explain(tmp_path, {**EVENT, "event_id": "m-1"}, capsys, "--json")
+    f = tmp_path / "bom.json"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps(_envelope(EVENT, messageId="m-1")).encode())
+    cfg = str(REPO / "routes.yaml")
+    rc = main(["explain", str(f), "--config", cfg, "--as-of", "2025-11-19", "--json"])
+    out = capsys.readouterr()
+    assert (rc, out.err) == (0, "")
+    assert json.loads(out.out) == json.loads(plain)

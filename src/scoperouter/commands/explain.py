@@ -22,7 +22,7 @@ from typing import Any
 
 from scoperouter.commands import as_of, common, config_path
 from scoperouter.errors import EventError
-from scoperouter.messages.normalize import event_to_json, parse_event_bytes
+from scoperouter.messages.normalize import event_to_json, loads_event_json, parse_event_bytes
 from scoperouter.messages.push import (
     PROBLEM_TEXT,
     PushEnvelopeError,
@@ -51,13 +51,15 @@ def unwrap_push(data: bytes) -> tuple[bytes, str | None]:
     """The event a Pub/Sub push envelope carries, with its messageId (``serve``'s
     ``/events`` takes both forms, so ``explain`` does); other bytes as they are. A push
     message ``serve`` would dead-letter (no data, bad base64) raises EventError."""
-    if not data.lstrip().startswith(b"{") or b'"message"' not in data:
+    if not data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{") or (
+        b'"message"' not in data
+    ):
         return data, None  # not an envelope: the event parser says what is wrong
     try:
-        obj = json.loads(data)
-    except ValueError:
+        obj = loads_event_json(data)  # as serve reads a body (a BOM ignored)
+    except EventError:
         return data, None
-    if not is_push_envelope(obj):
+    if not isinstance(obj, dict) or not is_push_envelope(obj):
         return data, None
     try:
         push = parse_push_envelope(obj)

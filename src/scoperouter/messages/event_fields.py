@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -114,6 +115,10 @@ def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str
     for key in ("event_id", "execution_id"):
         v = raw.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool):
+            if isinstance(v, float) and not math.isfinite(v):
+                # NaN, Infinity or a number beyond a double: as text ("nan", "inf") every
+                # such event would share one id, all but the first answered as duplicates
+                raise ctx.fail("invalid_field", f"{key} must be a finite number, got {v!r}")
             return str(v)
         if isinstance(v, str) and v.strip():
             return id_text(v, key, ctx)

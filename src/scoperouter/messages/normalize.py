@@ -41,7 +41,8 @@ Rules (where a reading could differ, the choice is written here):
   makes the event's changed fields unknown (``()``) whatever the other lists.
 * ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
-  the same id).
+  the same id). A numeric id is its text; a NaN or infinite one is ``invalid_field``.
+* Bytes (:func:`loads_event_json`, every path): UTF-8, a leading byte order mark ignored.
 * Status: ``status`` when present (``success|partial|no_data|failed``, anything else is
   ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
   ``record_count`` says); else success. ``record_count`` is informational and never
@@ -103,6 +104,7 @@ __all__ = [
     "UNTYPED",
     "detect_shape",
     "event_to_json",
+    "loads_event_json",
     "normalize_event",
     "parse_event_bytes",
 ]
@@ -251,12 +253,26 @@ def parse_event_bytes(
     fast = fast_event(data, registry)  # the common canonical event, checked from its bytes
     if fast is not None:
         return fast
+    return normalize_event(loads_event_json(data, message_id), registry, message_id=message_id)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def loads_event_json(data: bytes, message_id: str | None = None) -> object:
+    """``data`` as JSON, read the one way every path reads an event (push, pull, ``explain``,
+    ``replay``, a plain ``POST /events`` body): UTF-8, a leading byte order mark ignored
+    (RFC 8259 8.1 allows it; Windows tools write one), any other encoding rejected -- so one
+    body is never routed on one path and dead-lettered on another. Raises EventError
+    ``not_json``."""
     try:
-        raw = json.loads(data.decode("utf-8"))
+        text = data.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EventError(
             "not_json", f"not UTF-8: {exc.reason} at byte {exc.start}", message_id
         ) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise EventError(
             "not_json",
@@ -267,7 +283,6 @@ def parse_event_bytes(
         raise EventError("not_json", f"invalid JSON: {exc}"[:200], message_id) from None
     except RecursionError:
         raise EventError("not_json", "invalid JSON: nested too deeply", message_id) from None
-    return normalize_event(raw, registry, message_id=message_id)
 
 
 def event_to_json(event: Event, date_field: str = "game_date") -> dict[str, object]:

@@ -34,7 +34,9 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
+from scoperouter.errors import EventError
 from scoperouter.messages.fast_event import fast_event
+from scoperouter.messages.normalize import loads_event_json
 from scoperouter.runtime.http_answers import _Answer, _error, outcome_response
 from scoperouter.runtime.http_request import (
     BadEncoding,
@@ -289,15 +291,11 @@ class IngressApp:
         if event is not None:  # (never a push envelope: its only keys are an event's)
             return self._submit(fast_inbound(_HTTP_INBOUND, data=body, event=event), False, ready)
         try:
-            obj = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return self._now(self._refused(400, "not_json", f"invalid JSON: {exc}"[:200]))
-        except (
-            ValueError
-        ) as exc:  # e.g. an integer of more than sys.get_int_max_str_digits() digits
-            return self._now(self._refused(400, "not_json", f"invalid JSON: {exc}"[:200]))
-        except RecursionError:
-            return self._now(self._refused(400, "not_json", "invalid JSON: nested too deeply"))
+            # read as a pushed or pulled event's bytes are (UTF-8, a BOM ignored): one body,
+            # one verdict whatever the path
+            obj = loads_event_json(body)
+        except EventError as exc:
+            return self._now(self._refused(400, "not_json", exc.detail[:200]))
         inbound: Inbound
         if isinstance(obj, dict) and "message" in obj and _envelope_like(obj):
             inbound_or_err = _from_envelope(obj)
