@@ -13,6 +13,8 @@ in ``scoperouter_events_rejected_total{reason}``):
   retention expires.
 * 400 -- malformed request or invalid plain event (reason code of :class:`EventError`).
 * 401 -- auth is configured and the request does not carry a valid token.
+* 503 ``auth_unavailable`` -- OIDC: the token's key cannot be looked up now (Google's
+  certificates unavailable): not a verdict on the token, retry.
 * 413 -- body larger than ``max_body_bytes``.
 * 503 -- not ready / shutting down / store error: retry later (Pub/Sub push retries).
 
@@ -46,7 +48,7 @@ from scoperouter.runtime.http_request import (
     decode_body,
 )
 from scoperouter.runtime.metrics import CONTENT_TYPE
-from scoperouter.runtime.oidc import CertCache, TokenVerifier, oidc_verifier
+from scoperouter.runtime.oidc import AuthUnavailable, CertCache, TokenVerifier, oidc_verifier
 from scoperouter.runtime.outcomes import fast_inbound
 from scoperouter.runtime.router import Inbound, Router
 
@@ -195,21 +197,28 @@ class IngressApp:
         self.router.metrics.events_rejected.labels(reason).inc()
         return _error(status, reason, detail, **extra)
 
-    async def _authorised(self, request: web.Request) -> bool:
+    async def _auth_refusal(self, request: web.Request) -> web.Response | None:
+        """None when the request may proceed; else 401 (no valid token) or 503 (the token
+        cannot be checked now: :class:`~scoperouter.runtime.oidc.AuthUnavailable`, retry)."""
         if self.verifier is None:
-            return True
+            return None
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return False
-        return await self.verifier(token.strip())
+        try:
+            if scheme.lower() == "bearer" and token.strip() and await self.verifier(token.strip()):
+                return None
+        except AuthUnavailable as exc:
+            return self._reject(503, "auth_unavailable", f"{exc}: retry later")
+        return self._reject(401, "unauthorized", "missing or invalid bearer token")
 
     async def events(self, request: web.Request) -> web.Response:
         busy = self._over_cap()
         if busy is not None:
             return busy
-        if self.verifier is not None and not await self._authorised(request):
-            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        if self.verifier is not None:
+            refused = await self._auth_refusal(request)
+            if refused is not None:  # (a response's truth is its state mapping's)
+                return refused
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return self._reject(
                 413,
@@ -325,8 +334,9 @@ class IngressApp:
         busy = self._over_cap()
         if busy is not None:
             return busy
-        if not await self._authorised(request):
-            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        refused = await self._auth_refusal(request)
+        if refused is not None:
+            return refused
         if self.backfills is None:
             return _error(404, "backfills_disabled", "this server runs no backfills")
         # the body under the same limits as /events: a client that stops sending gets 408
@@ -347,8 +357,9 @@ class IngressApp:
         busy = self._over_cap()
         if busy is not None:
             return busy
-        if not await self._authorised(request):
-            return self._reject(401, "unauthorized", "missing or invalid bearer token")
+        refused = await self._auth_refusal(request)
+        if refused is not None:
+            return refused
         if self.backfills is None:
             return _error(404, "backfills_disabled", "this server runs no backfills")
         status, answer = self.backfills.get(request.match_info["backfill_id"])

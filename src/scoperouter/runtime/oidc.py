@@ -5,7 +5,9 @@ Google's certificate endpoint. Fetches are single-flight (one at a time, on a de
 thread, with a timeout), and how often one may start is a table (:data:`FETCH_RULES`):
 junk or unknown key ids cost at most one fetch per interval, whether the last fetch
 succeeded or failed (negative caching). Tokens valid for longer than
-``max_lifetime_s`` (Google's ID tokens last one hour) are refused.
+``max_lifetime_s`` (Google's ID tokens last one hour) are refused. A token whose key id is
+not in a current certificate set (:meth:`CertCache.current`: fetched, not expired) is not
+judged: :class:`AuthUnavailable` (503, retried), never a refusal (401, permanent).
 """
 
 from __future__ import annotations
@@ -91,6 +93,13 @@ def google_certs_fetcher(url: str = GOOGLE_CERTS_URL, timeout_s: float = 5.0) ->
         return certs, max_age
 
     return fetch
+
+
+class AuthUnavailable(Exception):
+    """The token cannot be checked now: the certificate for its key id cannot be had (the
+    endpoint failing or hanging, the keys in hand expired). Not a verdict on the token: the
+    request is answered 503 and its sender retries (a 401 is permanent to most clients,
+    the router's own HTTP targets included)."""
 
 
 class CertCache:
@@ -181,6 +190,12 @@ class CertCache:
             return {}
         return self._certs
 
+    def current(self) -> bool:
+        """Whether the certificates in hand are the endpoint's answer and not expired: a key
+        id they lack is not Google's (401). Otherwise a key id not in hand may be a rotated
+        key nobody could fetch (:class:`AuthUnavailable`)."""
+        return self._last_outcome == "ok" and self._clock() < self._expires_at
+
     async def settle(self) -> None:
         """Wait for the in-flight fetch, if any (tests and shutdown)."""
         if self._inflight is not None:
@@ -241,9 +256,15 @@ def oidc_verifier(
                     return False
                 keys = await cache.certs_for(header["kid"])
                 if header["kid"] not in keys:
+                    if not cache.current():  # a rotated key, maybe: nobody can tell now
+                        raise AuthUnavailable("Google's signing certificates are unavailable")
                     logger.info("OIDC token rejected: unknown key id")
                     return False
                 claims = await loop.run_in_executor(None, google_verify, token, audience, keys)
+        except AuthUnavailable:
+            # (INFO: the failed fetch itself is the WARNING, once per attempt)
+            logger.info("OIDC token not checked: Google's certificates are unavailable")
+            raise
         except Exception as exc:  # invalid signature, expired, wrong audience, lifetime...
             logger.info("OIDC token rejected: %s", type(exc).__name__)
             return False
