@@ -1,6 +1,11 @@
 #!/bin/sh
 # Example: a push subscription delivering completion events to the router with an OIDC
 # token (verified by server.auth.oidc in routes.yaml). Replace PROJECT and URL.
+# The router acks (200 dead_lettered) an event it can never route; a 503 (store failing,
+# stopping, certificates unavailable) asks for a retry: the retry policy and 100 attempts
+# keep such a message coming back for about 16 hours before the dead-letter policy takes
+# it (10 immediate attempts lasted minutes). A 400/401/413 (a broken envelope, a wrong
+# token, a body over max_body_bytes) ends there too, after those 16 hours.
 set -eu
 PROJECT=${PROJECT:?set PROJECT}
 URL=${URL:?set URL, e.g. https://scoperouter-xxxx.a.run.app}
@@ -11,4 +16,5 @@ gcloud pubsub subscriptions create scoperouter-push \
   --push-auth-service-account "scoperouter-push@$PROJECT.iam.gserviceaccount.com" \
   --push-auth-token-audience "$URL/events" \
   --ack-deadline 30 \
-  --dead-letter-topic scoperouter-dead-letter --max-delivery-attempts 10
+  --min-retry-delay 10s --max-retry-delay 600s \
+  --dead-letter-topic scoperouter-dead-letter --max-delivery-attempts 100
