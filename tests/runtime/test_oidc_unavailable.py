@@ -95,3 +95,22 @@ async def test_bad_token_while_certificates_cannot_be_fetched_is_still_401(
     """What fails before any certificate is needed (not a JWT) is 401 whatever the endpoint."""
     status, answer = await post(CertCache(failing()), "not-a-jwt")
     assert (status, answer["error"]) == (401, "unauthorized")
+
+
+async def test_unknown_key_id_while_its_fetch_is_still_running_is_503(
+    post: Callable[..., Any], rsa_keys: tuple[str, str]
+) -> None:
+    """A new key id sends a refresh that is still running when the wait for it ends: the
+    fresh-but-older certificate set cannot say the key is not Google's: 503, not 401."""
+    now = [1000.0]
+    gate = GatedCerts({"k1": rsa_keys[1]}, max_age=300)
+    cache = CertCache(gate, clock=lambda: now[0], min_refresh_s=60, fetch_timeout_s=0.2)
+    assert await oidc_verifier(AUD, SA, certs=cache)(signed(rsa_keys[0], kid="k1"))
+    gate.hang.set()  # the next fetch hangs (then fails)
+    now[0] += 61  # a refresh for an unknown key id may start; k1's set is still fresh
+    try:
+        status, answer = await post(cache, signed(rsa_keys[0], kid="k2"))
+    finally:
+        gate.release.set()
+        await cache.settle()
+    assert (status, answer["error"]) == (503, "auth_unavailable")

@@ -191,10 +191,12 @@ class CertCache:
         return self._certs
 
     def current(self) -> bool:
-        """Whether the certificates in hand are the endpoint's answer and not expired: a key
-        id they lack is not Google's (401). Otherwise a key id not in hand may be a rotated
-        key nobody could fetch (:class:`AuthUnavailable`)."""
-        return self._last_outcome == "ok" and self._clock() < self._expires_at
+        """Whether the certificates in hand are the endpoint's last answer, not expired, and
+        no newer one is being fetched: a key id they lack is not Google's (401). Otherwise a
+        key id not in hand may be a rotated key nobody could fetch yet
+        (:class:`AuthUnavailable`)."""
+        fetching = self._inflight is not None and not self._inflight.done()
+        return self._last_outcome == "ok" and self._clock() < self._expires_at and not fetching
 
     async def settle(self) -> None:
         """Wait for the in-flight fetch, if any (tests and shutdown)."""
