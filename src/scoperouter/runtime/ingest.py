@@ -159,7 +159,11 @@ def dead_letter_event(
     """Store a rejected event in the dead-letter table (caller holds the transaction)."""
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    ref = inb.message_id
+    # text from the message (a push envelope's messageId) escaped where UTF-8 cannot take
+    # it (a lone surrogate): the store could not keep it, and the failed write failed the
+    # whole batch, with every redelivery
+    ref = safe(inb.message_id) if inb.message_id is not None else None
+    detail = safe(detail)
     new = store.dead_letter("event", ref, reason, detail, payload, now)
     res.rejects.append((reason, new))
     if new:

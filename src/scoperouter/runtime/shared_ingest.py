@@ -217,12 +217,13 @@ def _detail(exc: Exception) -> str:
 def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    # a NUL in the message id (a push envelope's text) is escaped: PostgreSQL text cannot
-    # keep it, and the failed insert failed the whole batch for ever
-    ref = inb.message_id
+    # a NUL or a lone surrogate in the message id (a push envelope's text) is escaped:
+    # PostgreSQL text cannot keep a NUL, no store UTF-8 cannot encode, and the failed
+    # insert failed the whole batch for ever
+    ref = safe(inb.message_id) if inb.message_id is not None else None
     if ref is not None and "\x00" in ref:
         ref = ref.replace("\x00", "\\x00")
-    return DeadLetterIn("event", ref, reason, detail, payload, now)
+    return DeadLetterIn("event", ref, reason, safe(detail), payload, now)
 
 
 def _dead_payload(res: BatchResult, d: DeadLetterIn) -> None:
