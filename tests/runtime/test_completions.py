@@ -125,6 +125,8 @@ async def test_completion_event_becomes_completion_row(
         ({"trigger_id": "t-1"}, "t-1"),
         ({"trigger_id": ""}, None),
         ({"trigger_id": 5}, None),
+        ({"trigger_id": "t-\ud800"}, None),  # a lone surrogate: no id anyone issued
+        ({"trigger_id": "t-é"}, "t-é"),
         ({}, None),
         (None, None),
         ("trigger_id", None),

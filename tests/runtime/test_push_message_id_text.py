@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import INJURY_EVENT, MemorySink, RouterFactory
+from runtime_support import GAME_DAY, INJURY_EVENT, MemorySink, RouterFactory
+from test_completions import completion, completion_rows, push
 from test_shared_router import Factory, make_shared, slow_cfg  # noqa: F401  (fixtures)
 
+from scoperouter.execution_log import open_log
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.http_request import _from_envelope
-from scoperouter.runtime.router import Inbound
+from scoperouter.runtime.router import Inbound, Router, RouterOptions
+from scoperouter.runtime.store import Store
 
 SURROGATE_ID = json.loads('"m-\\ud800"')
 
@@ -64,3 +68,32 @@ async def test_surrogate_message_id_on_the_state_stores(
 ) -> None:
     """The per-window stores (SQLite, PostgreSQL): the poison is kept, its batch commits."""
     await _poison_and_innocent(make_shared(slow_cfg, MemorySink()), case)
+
+
+async def test_surrogate_trigger_id_attribute_does_not_lose_its_batch_log(
+    tmp_path: Path, zero_cfg: LoadedConfig
+) -> None:
+    """A pushed completion whose ``trigger_id`` attribute is a lone surrogate (no trigger
+    the router issued) reads as having none: the execution log keeps every completion of
+    its batch (the log's insert raised on it and lost the whole batch's rows)."""
+    log = open_log(tmp_path / "log.sqlite")
+    store = Store(tmp_path / "state.sqlite3", sync="normal")
+    sink = MemorySink()
+    r = Router(
+        zero_cfg.registry, zero_cfg.relations, store, dict.fromkeys(zero_cfg.registry.processors, sink),
+        options=RouterOptions(as_of=GAME_DAY), log=log,
+    )  # fmt: skip
+    await r.start()
+    try:
+        bad = _from_envelope(push(completion("c-bad"), "m-1", trigger_id=SURROGATE_ID))
+        good = _from_envelope(push(completion("c-good", record_count=40), "m-2", trigger_id="t-2"))
+        assert isinstance(bad, Inbound) and isinstance(good, Inbound)
+        outcomes = await asyncio.gather(r.submit(bad), r.submit(good))  # one batch
+        assert [o.status for o in outcomes] == ["accepted", "accepted"]
+        assert await r.idle()
+    finally:
+        await r.stop(timeout=2.0)
+        store._db.close()
+        log.close()
+    got = [(row[2], row[3]) for row in completion_rows(tmp_path / "log.sqlite")]
+    assert got == [(None, 12), ("t-2", 40)]

@@ -86,8 +86,18 @@ def parse_push_envelope(obj: Mapping[Any, Any]) -> PushMessage:
 
 
 def attribute(attributes: object, key: str) -> str | None:
-    """One non-empty string attribute of a Pub/Sub message (pulled or pushed), else None."""
+    """One non-empty string attribute of a Pub/Sub message (pulled or pushed), else None.
+    A pushed value UTF-8 cannot encode (a lone surrogate escape in the envelope's JSON; no
+    id the router issued, none Pub/Sub delivers) reads as absent: stores and the execution
+    log cannot keep it (the log lost the whole batch's rows on one)."""
     if attributes is None or not hasattr(attributes, "get"):
         return None
     value = attributes.get(key)
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return value
