@@ -88,3 +88,20 @@ def test_non_finite_numeric_id_is_refused(key: str, text: str) -> None:
 def test_finite_numeric_ids_are_their_text(value: float, want: str) -> None:
     """A finite numeric id is still used as its text."""
     assert normalize_event({**EVENT, "event_id": value}, REG).event_id == want
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [
+        ["raw.a", "raw.x\ud800"],
+        ["raw.a", {"projectId": "p", "datasetId": "d\ud800", "tableId": "t"}],
+    ],
+    ids=["name", "bigquery-reference"],
+)
+def test_a_referenced_table_utf8_cannot_encode_is_skipped(tables: list[Any]) -> None:
+    """referenced_tables is informational: a name with a lone surrogate is skipped like a
+    name that names no table, so the event stays serialisable (journal, log) and routes
+    instead of being dead-lettered ``unserialisable``."""
+    ev = normalize_event({**EVENT, "referenced_tables": tables}, REG)
+    assert ev.referenced_tables == ("raw.a",)
+    ev.model_dump_json()  # what ingest does first: it raised

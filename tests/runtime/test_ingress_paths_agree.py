@@ -87,3 +87,13 @@ async def test_non_finite_ids_are_not_duplicates_of_each_other(
         resp = await client.post("/events", data=body)
         answers.append((resp.status, (await resp.json()).get("error")))
     assert answers == [(400, "invalid_field"), (400, "invalid_field")]
+
+
+async def test_an_unencodable_referenced_table_does_not_stop_routing(
+    client: TestClient[Any, Any],
+) -> None:
+    """An event whose informational referenced_tables holds a lone surrogate is routed
+    (it was dead-lettered ``unserialisable``: never routed)."""
+    body = json.dumps({**INJURY_EVENT, "event_id": "rt-1", "referenced_tables": ["x.y\ud800"]})
+    resp = await client.post("/events", data=body.encode())
+    assert (resp.status, (await resp.json())["status"]) == (200, "accepted")

@@ -18,6 +18,16 @@ MAX_TABLES = 1000  # a completion event naming more is truncated, never a reject
 
 
 def _name(t: Any) -> str | None:
+    name = _table(t)
+    if name is not None and not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape: no table, and no store,
+            return None  # log or journal could keep the event with it (never a rejection)
+    return name
+
+
+def _table(t: Any) -> str | None:
     if isinstance(t, str):
         parts = [p for p in t.strip("`").replace(":", ".").split(".") if p]
         return ".".join(parts[-2:]) if len(parts) >= 2 else None
@@ -32,7 +42,8 @@ def _name(t: Any) -> str | None:
 def parse_referenced(raw: Any) -> tuple[str, ...] | None:
     """``referenced_tables`` of an event: ``dataset.table`` names (a project prefix is dropped;
     BigQuery's ``{project_id, dataset_id, table_id}`` objects are accepted), deduplicated and
-    sorted; ``None`` when absent or not a list. Entries that name no table are skipped."""
+    sorted; ``None`` when absent or not a list. Entries that name no table (or hold text
+    UTF-8 cannot encode) are skipped."""
     if not isinstance(raw, list):
         return None
     names = {n for n in (_name(t) for t in raw[:MAX_TABLES]) if n}
