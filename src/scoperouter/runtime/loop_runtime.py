@@ -19,6 +19,7 @@ from typing import Any
 
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
+from scoperouter.messages.normalize import loads_event_json
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.router.completion_ref import (
     CompletionRef,
@@ -65,14 +66,17 @@ def loop_wanted(registry: CompiledRegistry) -> bool:
 
 
 def raw_of(inbound: Inbound) -> Mapping[str, Any] | None:
-    """The message as a JSON object (None when it is not one)."""
+    """The message as a JSON object (None when it is not one), its bytes read the one way
+    every path reads an event (:func:`~scoperouter.messages.normalize.loads_event_json`:
+    UTF-8, a leading byte order mark ignored): a body the router rejects as ``not_json``
+    reports no completion either."""
     if isinstance(inbound.obj, Mapping):
         return inbound.obj
     if inbound.data is None:
         return None
     try:
-        obj = json.loads(inbound.data)
-    except (ValueError, UnicodeDecodeError):
+        obj = loads_event_json(inbound.data)
+    except EventError:
         return None
     return obj if isinstance(obj, Mapping) else None
 
