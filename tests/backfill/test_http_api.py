@@ -185,3 +185,33 @@ async def test_shadow_processors_get_nothing(tmp_path: Path) -> None:
                         ack_is_completion=True, shadow=frozenset({"player_game_summary"}))  # fmt: skip
     out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
     assert out.ok and out.skipped == "shadow" and sink.sent == []
+
+
+async def test_identical_posts_racing_on_a_new_backfill_are_one_backfill(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two identical POSTs planning at once store one backfill: the second is its resume, not a 500."""
+    from scoperouter.backfill import service
+    from scoperouter.backfill.plan import Request, plan_backfill
+
+    c, calls, app = client
+    other: list[str] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        # the other POST's planning thread stores the same request first (found nothing yet)
+        if not other:
+            other.append("")
+            req = Request(date(2025, 11, 1), date(2025, 11, 2), tuple(BODY["processors"]))
+            prep = service.prepare(app.backfills.registry, None, req, state_dir=tmp_path,
+                                   as_of=date(2025, 11, 30))  # fmt: skip
+            other[0] = prep.backfill_id
+            prep.store.close()
+        return plan_backfill(*args, **kwargs)
+
+    monkeypatch.setattr("scoperouter.backfill.service.plan_backfill", racing)
+    resp = await c.post("/backfills", headers=AUTH, json=BODY)
+    assert resp.status == 202, await resp.text()
+    got = await resp.json()
+    assert got["backfill_id"] == other[0] and got["resumed"] is True
+    assert (await _wait_done(c, other[0]))["counts"] == {"done": 4}
+    assert len(calls) == 4

@@ -13,6 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,12 +58,20 @@ class Summary:
 def open_backfill(
     store: BackfillStore, key: str, make_plan: Callable[[], BackfillPlan], now: float
 ) -> tuple[str, BackfillPlan, bool]:
-    """(id, plan, resumed): the stored backfill of ``key``, else a new one."""
+    """(id, plan, resumed): the stored backfill of ``key``, else a new one. Two processes
+    (two identical ``POST``s, the CLI next to the daemon) may both find nothing and plan:
+    the second to store its plan finds the first's (the key is unique) and resumes that."""
     bid = store.find(key)
     if bid is not None:
         return bid, store.load_plan(bid), True
     plan = make_plan()
-    return store.create(key, plan, now), plan, False
+    try:
+        return store.create(key, plan, now), plan, False
+    except sqlite3.IntegrityError:
+        bid = store.find(key)
+        if bid is None:  # not the key's uniqueness: a real error
+            raise
+        return bid, store.load_plan(bid), True
 
 
 def restore(store: BackfillStore, bid: str) -> dict[int, tuple[State, int]]:
