@@ -73,6 +73,7 @@ def test_dry_run_uses_the_fitted_cost_model(
     [
         (["--start", "2025-11-10", "--end", "2025-11-09"], 2, "before --start"),
         (["--start", "2025-11-10", "--end", "2025-11-11", "--processors", "nope"], 2, "unknown"),
+        (["--start", "1025-11-10", "--end", "2025-11-11", "--dry-run"], 2, "more than 3660 days"),
         (
             ["--start", "2025-11-10", "--end", "2025-11-11", "--executor", "reference"],
             1,

@@ -72,6 +72,7 @@ async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
         ("post", "/backfills", AUTH, {"start": "2025-11-01"}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "processors": ["nope"]}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, [1], 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "start": "2010-01-01"}, 400, "invalid_backfill"),
     ],
 )
 async def test_rejections(client: Any, method: str, path: str, headers: dict[str, str],
