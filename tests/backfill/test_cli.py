@@ -217,3 +217,20 @@ def test_resuming_with_a_later_as_of_says_which_dates_the_stored_plan_leaves_out
     assert "warning: backfill" in err and "--start 2025-11-23 --end 2025-11-25" in err
     rc, _out, err = _run([*args, "--as-of", "2025-11-22"], capsys)  # the same as-of again
     assert rc == 0 and "warning" not in err
+
+
+def test_resuming_with_a_later_as_of_names_the_requested_dates_the_stored_plan_cut_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Requested dates past the stored plan's as-of are named on resume, lookbacks or not."""
+    args = ["backfill", "--config", str(REPO / "routes.yaml"), "--start", "2025-11-10",
+            "--end", "2025-11-20", "--processors", "player_game_summary", "league_rankings",
+            "--state-dir", str(tmp_path), "--dry-run", "--json"]  # fmt: skip
+    rc, out, err = _run([*args, "--as-of", "2025-11-15"], capsys)
+    first = json.loads(out)
+    assert rc == 0 and first["plan"]["last_day"]["player_game_summary"] == "2025-11-15"
+    rc, out, err = _run([*args, "--as-of", "2025-11-25"], capsys)
+    got = json.loads(out)
+    assert rc == 0 and got["resumed"] is True and got["as_of"] == "2025-11-15"
+    assert got["stale_after"] == {"start": "2025-11-16", "end": "2025-11-20"}
+    assert "warning: backfill" in err and "--start 2025-11-16 --end 2025-11-20" in err

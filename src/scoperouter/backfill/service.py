@@ -2,7 +2,10 @@
 plan (or resume), policies from the registry, run, summarise.
 
 Invariant: the resume key is the request plus the registry digest; everything else
-(as-of, relations) is fixed when the backfill is first planned and stored with it.
+(as-of, relations) is fixed when the backfill is first planned and stored with it. Resumed
+as of a later date, every date the stored plan leaves out is named
+(:attr:`Prepared.stale_after`): the requested dates its as-of cut off and, with lookbacks,
+the later dates that read the re-run dates.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class Prepared:
     plan: BackfillPlan
     resumed: bool
     # a resumed plan's as-of is its first run's; asked as of a later date, the dates after
-    # it whose lookbacks read the backfill's re-run dates are in no plan: (first, last)
+    # it are in no plan -- requested dates its as-of cut off (--end past it), and the dates
+    # whose lookbacks read the backfill's re-run dates: (first, last)
     stale_after: tuple[date, date] | None = None
 
     def stale_after_json(self) -> dict[str, str] | None:
@@ -70,11 +74,18 @@ class Prepared:
                 f" --phases {r.phases[0]}-{r.phases[1]}" if r.phases else "",
             ]
         )
+        what = []
+        if r.end > self.plan.as_of:
+            what.append(f"requested dates up to --end {r.end} that its as-of cut off")
+        if last > r.end or r.end <= self.plan.as_of:
+            what.append(
+                "dates whose lookbacks read its re-run dates (the pipeline processed them "
+                "against the data before this backfill)"
+            )
         return (
             f"warning: backfill {self.backfill_id} resumes its stored plan, as of "
-            f"{self.plan.as_of}: dates after it ({first} .. {last}) whose lookbacks read "
-            "its re-run dates are not in it (the pipeline processed them against the data "
-            "before this backfill); once it is done, bring them up to date with: "
+            f"{self.plan.as_of}: dates after it ({first} .. {last}) are not in it -- "
+            f"{' and '.join(what)}; once it is done, bring them up to date with: "
             f"scoperouter backfill --start {first} --end {last}{sel} --as-of {last}"
         )
 
@@ -98,9 +109,12 @@ def prepare(
     )
     stale = None
     if resumed and plan.as_of < as_of:
+        first = plan.as_of + timedelta(days=1)
         looks = any(registry.processors[p].lookback is not None for p in plan.processors)
-        if looks:
-            stale = (plan.as_of + timedelta(days=1), as_of)
+        if looks:  # any later date may read the re-run dates
+            stale = (first, as_of)
+        elif plan.request.end > plan.as_of:  # the requested dates its as-of cut off
+            stale = (first, min(plan.request.end, as_of))
     return Prepared(store, bid, plan, resumed, stale)
 
 
