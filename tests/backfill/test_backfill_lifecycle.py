@@ -83,12 +83,23 @@ async def test_a_resumed_failed_backfill_reports_running_while_it_runs(api: Any)
 
 @pytest.mark.parametrize(
     "extra",
-    [{"max_attempts": -1}, {"max_attempts": 0}, {"completion": "events"}, {"max_attempts": "2.5"}],
+    [
+        {"max_attempts": -1},
+        {"max_attempts": 0},
+        {"completion": "events"},
+        {"max_attempts": "2.5"},
+        {"max_attempts": 2.5},  # was truncated to 2
+        {"max_attempts": True},
+        # a misspelt key was ignored: {"processor": [...]} backfilled every processor
+        {"processor": ["league_rankings"]},
+        {"phase": "4"},
+        {"phases": "6-3"},
+    ],
 )
 async def test_invalid_options_are_400_not_silently_replaced(
     api: Any, extra: dict[str, Any]
 ) -> None:
-    """max_attempts below 1 or an unknown completion mode is 400, never replaced by a default."""
+    """Bad max_attempts, completion or phases, or an unknown key, is 400, never a default."""
     c, _gate, app = api
     resp = await c.post("/backfills", json={**BODY, **extra})
     assert resp.status == 400, await resp.text()

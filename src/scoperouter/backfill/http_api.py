@@ -2,7 +2,9 @@
 and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is the logic).
 
 ``POST`` body: ``{"start": "YYYY-MM-DD", "end": ..., "processors": [...] | "from": [...],
-"phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI). It plans (or finds the stored backfill of the same
+"phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI; any other
+key is a 400, as an unknown option is a usage error: a misspelt selection must not select
+every processor). It plans (or finds the stored backfill of the same
 request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
@@ -187,9 +189,16 @@ class _Shared:
             )
 
 
+_KEYS = frozenset({"start", "end", "processors", "from", "phases", "max_attempts", "completion"})
+
+
 def _request(body: object) -> tuple[Request, int | None]:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
+    # a misspelt key ("processor", "phase") was ignored: the backfill ran every processor
+    unknown = sorted(str(k) for k in body if k not in _KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
     phases = body.get("phases")
     ph: tuple[int, int] | None = None
     if phases is not None:
@@ -200,7 +209,8 @@ def _request(body: object) -> tuple[Request, int | None]:
     if not isinstance(procs, list) or not isinstance(frm, list):
         raise ValueError("processors and from are lists of processor names")
     ma = body.get("max_attempts")
-    if ma is not None and (isinstance(ma, bool) or int(ma) < 1):
+    # a float was truncated (2.5 -> 2 attempts): only an integer (or its digits) is one
+    if ma is not None and (isinstance(ma, bool | float) or int(ma) < 1):
         raise ValueError("max_attempts must be a positive integer")
     completion = body.get("completion", "ack")
     if completion not in ("ack", "event"):
