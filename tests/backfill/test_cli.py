@@ -209,14 +209,14 @@ def test_resuming_with_a_later_as_of_says_which_dates_the_stored_plan_leaves_out
     args = ["backfill", "--config", str(REPO / "routes.yaml"), "--start", "2025-11-10",
             "--end", "2025-11-12", "--phases", "3-4", "--state-dir", str(tmp_path), "--dry-run"]  # fmt: skip
     rc, out, err = _run([*args, "--as-of", "2025-11-22", "--json"], capsys)
-    assert rc == 0 and "stale_after" not in json.loads(out) and "warning" not in err
+    assert rc == 0 and "stale_after" not in json.loads(out) and "warning: backfill" not in err
     rc, out, err = _run([*args, "--as-of", "2025-11-25", "--json"], capsys)
     got = json.loads(out)
     assert rc == 0 and got["resumed"] is True and got["as_of"] == "2025-11-22"
     assert got["stale_after"] == {"start": "2025-11-23", "end": "2025-11-25"}
     assert "warning: backfill" in err and "--start 2025-11-23 --end 2025-11-25" in err
     rc, _out, err = _run([*args, "--as-of", "2025-11-22"], capsys)  # the same as-of again
-    assert rc == 0 and "warning" not in err
+    assert rc == 0 and "warning: backfill" not in err
 
 
 def test_resuming_with_a_later_as_of_names_the_requested_dates_the_stored_plan_cut_off(
@@ -234,3 +234,25 @@ def test_resuming_with_a_later_as_of_names_the_requested_dates_the_stored_plan_c
     assert rc == 0 and got["resumed"] is True and got["as_of"] == "2025-11-15"
     assert got["stale_after"] == {"start": "2025-11-16", "end": "2025-11-20"}
     assert "warning: backfill" in err and "--start 2025-11-16 --end 2025-11-20" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ([], True),  # routes.yaml's targets are the outbox: queued, not run
+        (["--completion", "ack"], True),
+        (["--completion", "event"], False),
+        (["--executor", "reference"], False),
+    ],
+)
+def test_ack_with_targets_that_only_queue_the_trigger_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], warned: bool
+) -> None:
+    """Completion ack on Pub/Sub or outbox targets says that done means sent, not run."""
+    argv = [*BASE, "--state-dir", str(tmp_path), "--start", "2025-11-10", "--end",
+            "2025-11-11", "--from", "player_composite_factors", "--dry-run", "--json", *extra]  # fmt: skip
+    rc, _out, err = _run(argv, capsys)
+    assert rc == 0
+    assert ("completion 'ack' with targets that only queue" in err) is warned, err
+    if warned:
+        assert "player_composite_factors" in err and "ml_feature_store" in err

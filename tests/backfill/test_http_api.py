@@ -216,3 +216,23 @@ async def test_identical_posts_racing_on_a_new_backfill_are_one_backfill(
     assert got["backfill_id"] == other[0] and got["resumed"] is True
     assert (await _wait_done(c, other[0]))["counts"] == {"done": 4}
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize(
+    ("completion", "shadow", "warned"),
+    [("ack", False, True), ("event", False, False), ("ack", True, False)],
+)
+async def test_ack_with_queued_targets_is_answered_with_a_warning(
+    tmp_path: Path, completion: str, shadow: bool, warned: bool
+) -> None:
+    """POST with completion ack on outbox / Pub/Sub targets warns that done means sent, not run."""
+    from scoperouter.backfill.http_api import backfill_api
+
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    api = backfill_api(reg, lambda: None, tmp_path, {}, date(2025, 11, 30), shadow=shadow)
+    code, got = await api.start({**BODY, "completion": completion, "max_attempts": 1})
+    await api.close()
+    assert code == 202
+    assert ("warning" in got) is warned, got
+    if warned:
+        assert "player_game_summary, league_rankings" in got["warning"]

@@ -29,7 +29,14 @@ from typing import Any
 
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
 from scoperouter.backfill.plan import PlanError, Request
-from scoperouter.backfill.service import execute, prepare, status, store_path
+from scoperouter.backfill.service import (
+    ack_warning,
+    execute,
+    prepare,
+    queued_targets,
+    status,
+    store_path,
+)
 from scoperouter.backfill.store import AlreadyRunning, BackfillStore
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -48,8 +55,12 @@ class BackfillApi:
         executor: Callable[[Mapping[str, Any]], RunExecutor],
         *,
         as_of: Callable[[], date] = date.today,
+        queued: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
+        # processors whose target only queues a trigger: completion "ack" is then not "run"
+        # (service.queued_targets); such a backfill is answered with a warning
+        self.queued = queued
         # a getter, not the data: a relation reload swaps the daemon's data and the old
         # copy must be freed (tests/runtime/test_heap_freeze.py); plans use the current one
         self.relations = relations
@@ -119,6 +130,11 @@ class BackfillApi:
         if prep.stale_after is not None:  # see Prepared.stale_after
             answer["stale_after"] = prep.stale_after_json()
             logger.warning("%s", prep.stale_after_warning())
+        if body_map.get("completion", "ack") == "ack":
+            queued = ack_warning(prep.plan, self.queued)
+            if queued is not None:
+                answer["warning"] = queued.removeprefix("warning: ")
+                logger.warning("backfill %s: %s", bid, answer["warning"])
         return 202, answer
 
     def recover(self) -> list[str]:
@@ -259,6 +275,14 @@ def backfill_api(
             shadow=frozenset(registry.processor_names) if shadow else shadow_processors(registry),
         )
 
+    from scoperouter.backfill.daemon_executor import shadow_processors
+
+    shadowed = frozenset(registry.processor_names) if shadow else shadow_processors(registry)
     return BackfillApi(
-        registry, relations, state_dir, executor, as_of=(lambda: as_of) if as_of else date.today
+        registry,
+        relations,
+        state_dir,
+        executor,
+        as_of=(lambda: as_of) if as_of else date.today,
+        queued=queued_targets(registry, shadowed),
     )

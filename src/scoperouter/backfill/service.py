@@ -46,6 +46,32 @@ def policies(registry: CompiledRegistry, max_attempts: int | None = None) -> dic
     }
 
 
+def queued_targets(
+    registry: CompiledRegistry, shadow: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """The processors sent a trigger (not ``shadow``) whose target only queues it (Pub/Sub,
+    outbox): acknowledged is not run. Under ``completion: ack`` each of their runs counts
+    done once its trigger is queued, before the processor ran."""
+    return frozenset(
+        n for n, p in registry.processors.items() if n not in shadow and p.target.http is None
+    )
+
+
+def ack_warning(plan: BackfillPlan, queued: frozenset[str]) -> str | None:
+    """What to tell a backfill run with ``completion: ack`` whose plan has processors in
+    ``queued`` (:func:`queued_targets`), else None."""
+    names = [p for p in plan.processors if p in queued]
+    if not names:
+        return None
+    return (
+        "warning: completion 'ack' with targets that only queue the trigger (Pub/Sub or "
+        f"outbox: {', '.join(names)}): each of their runs counts done once its trigger is "
+        "queued, before the processor ran -- the runs that read it are sent before it has "
+        "run, and 'done' means sent, not run. Use HTTP targets that run the processor "
+        "before they answer (/process-date-range), or completion 'event'"
+    )
+
+
 @dataclass
 class Prepared:
     store: BackfillStore

@@ -20,7 +20,14 @@ from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import PlanError, Request, plan_summary
 from scoperouter.backfill.progress import Progress
-from scoperouter.backfill.service import Prepared, execute, policies, prepare
+from scoperouter.backfill.service import (
+    Prepared,
+    ack_warning,
+    execute,
+    policies,
+    prepare,
+    queued_targets,
+)
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.commands import as_of, common, config_path, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
@@ -110,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
     warning = prep.stale_after_warning()
     if warning is not None:
         print(warning, file=sys.stderr)
+    if args.executor == "targets" and args.completion == "ack":
+        queued = ack_warning(
+            prep.plan, queued_targets(cfg.registry, shadow_processors(cfg.registry))
+        )
+        if queued is not None:
+            print(queued, file=sys.stderr)
     try:
         if log is not None:
             return _dry_run(args, prep, cfg, *log)
