@@ -8,8 +8,11 @@ every processor). It plans (or finds the stored backfill of the same
 request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
-for an unknown id; 409 when another process runs the same backfill. Invariants: one task per
-backfill id in this process, holding the backfill's run lock; a backfill is answered
+for an unknown id; 409 when another process runs the same backfill, and 409
+``overlapping_backfill`` when a backfill this process runs rewrites what the new one's runs
+read or write (:mod:`scoperouter.backfill.overlap`). Invariants: one task per
+backfill id in this process, holding the backfill's run lock; no two conflicting backfills
+run in this process at once; a backfill is answered
 ``running`` only while a live process holds that lock (one whose process died is
 ``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
-from scoperouter.backfill.plan import PlanError, Request
+from scoperouter.backfill.overlap import conflict, reach_back
+from scoperouter.backfill.plan import BackfillPlan, PlanError, Request
 from scoperouter.backfill.service import (
     ack_warning,
     execute,
@@ -68,6 +72,8 @@ class BackfillApi:
         self.executor = executor
         self.as_of = as_of
         self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.plans: dict[str, BackfillPlan] = {}  # of the backfills in self.tasks
+        self._reach = reach_back(registry)
         # per processor, shared by every backfill of this process: each backfill's scheduler
         # bounds its own runs by the target's concurrency, these bound them all together
         self._slots: dict[str, asyncio.Semaphore] = {
@@ -95,6 +101,22 @@ class BackfillApi:
             prep.store.close()
             return 200, {"backfill_id": bid, "status": "running", "resumed": True}
 
+        # another backfill of this process rewrites what this one's runs read (or write):
+        # nothing orders the runs of two backfills, so a stale run could finish last
+        for other, plan in self.plans.items():
+            task = self.tasks.get(other)
+            if other == bid or task is None or task.done():
+                continue
+            hit = conflict(self._reach, prep.plan, plan)
+            if hit is not None:
+                prep.store.close()
+                return 409, {
+                    "error": "overlapping_backfill",
+                    "backfill_id": other,
+                    "detail": f"backfill {other} is running and rewrites what this one's "
+                    f"{hit[0]} runs read or write ({hit[1]}, overlapping dates); POST again "
+                    "once it has ended",
+                }
         lock = prep.store.running(bid)
         try:
             lock.__enter__()  # held by the task below until the backfill ends
@@ -121,6 +143,7 @@ class BackfillApi:
                 prep.store.close()
 
         self.tasks[bid] = asyncio.ensure_future(go())
+        self.plans[bid] = prep.plan
         answer: dict[str, Any] = {
             "backfill_id": bid,
             "status": "running",
