@@ -53,6 +53,8 @@ async def test_daemon_runs_a_backfill_through_its_sinks(tmp_path: Path, shadow: 
     finally:
         await d.stop()
     assert status == 200 and got["status"] == "done" and got["counts"] == {"done": got["runs"]}
+    # shadow: every run done without being sent, and GET says so
+    assert got["skipped"] == ({"shadow": got["runs"]} if shadow else {})
     outbox = tmp_path / "s" / "outbox.jsonl"
     sent = [json.loads(x) for x in outbox.read_text().splitlines()] if outbox.exists() else []
     if shadow:

@@ -236,3 +236,55 @@ async def test_ack_with_queued_targets_is_answered_with_a_warning(
     assert ("warning" in got) is warned, got
     if warned:
         assert "player_game_summary, league_rankings" in got["warning"]
+
+
+async def test_shadow_runs_are_reported_skipped_not_plain_done(tmp_path: Path) -> None:
+    """Runs done without work (shadow) are counted apart: summary, end line, GET, on resume."""
+    import io
+
+    from scoperouter.backfill.plan import Request, plan_backfill
+    from scoperouter.backfill.progress import Progress
+    from scoperouter.backfill.runner import open_backfill, run_backfill
+    from scoperouter.backfill.service import status
+    from scoperouter.backfill.store import BackfillStore
+
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    req = Request(date(2025, 11, 1), date(2025, 11, 2), ("player_game_summary", "league_rankings"))
+    store = BackfillStore(tmp_path / "backfills.sqlite")
+    bid, plan, _ = open_backfill(
+        store, "k", lambda: plan_backfill(reg, req, as_of=date(2025, 11, 30)), 0.0
+    )
+    sink = Sink()
+    ex = TargetExecutor({"league_rankings": sink}, log_completions(tmp_path / "none.sqlite"),
+                        ack_is_completion=True, shadow=frozenset({"player_game_summary"}))  # fmt: skip
+    out = io.StringIO()
+    summary = await run_backfill(store, bid, plan, ex, {}, on_event=Progress(plan, mode="plain",
+                                                                             out=out))  # fmt: skip
+    assert summary.ok and summary.skipped == {"shadow": 2} and len(sink.sent) == 2
+    assert summary.to_json()["skipped"] == {"shadow": 2}
+    assert "4 done, 2 of them shadow (sent nothing), 0 failed" in out.getvalue()
+    got = status(store, bid)
+    assert got is not None and got["counts"] == {"done": 4} and got["skipped"] == {"shadow": 2}
+    again = await run_backfill(store, bid, plan, ex, {}, resumed=True)
+    assert again.executed == 0 and again.skipped == {"shadow": 2}
+    store.close()
+
+
+def test_a_store_from_before_the_skipped_column_opens(tmp_path: Path) -> None:
+    """A backfills.sqlite written without the skipped column gains it; its runs still read."""
+    import sqlite3
+
+    from scoperouter.backfill.store import SCHEMA, BackfillStore
+
+    path = tmp_path / "backfills.sqlite"
+    db = sqlite3.connect(path)
+    old_schema = SCHEMA.replace(" skipped TEXT,", "")
+    assert "skipped" not in old_schema
+    db.executescript(old_schema)
+    db.execute("INSERT INTO backfill_runs(backfill_id, idx, processor, day, phase, deps)"
+               " VALUES ('b', 0, 'league_rankings', '2025-11-01', 4, '[]')")  # fmt: skip
+    db.commit()
+    db.close()
+    store = BackfillStore(path)
+    assert [(r.state, r.skipped) for r in store.runs("b")] == [("waiting", None)]
+    store.close()

@@ -67,8 +67,11 @@ class Progress:
             if self.mode == "tty":
                 print(file=self.out)
             c = ev["counts"]
+            sk = ev.get("skipped") or {}
+            # runs done without work (shadow: sent nothing) are said so, not plain "done"
+            none = "".join(f", {n} of them {why} (sent nothing)" for why, n in sorted(sk.items()))
             print(
-                f"backfill {ev['backfill_id']} {ev['status']}: {c['done']} done, "
+                f"backfill {ev['backfill_id']} {ev['status']}: {c['done']} done{none}, "
                 f"{c['failed']} failed, {c['blocked']} blocked; {ev['rows']} entity rows, "
                 f"{ev['seconds']:.1f} s of runs",
                 file=self.out,

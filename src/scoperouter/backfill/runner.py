@@ -36,6 +36,8 @@ class Summary:
     seconds: float = 0.0
     executed: int = 0  # attempts started by this invocation
     failed_runs: list[str] = field(default_factory=list)
+    # runs done without work, per reason ("shadow": sent nothing), stored ones included
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +54,7 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "executed": self.executed,
             "failed_runs": self.failed_runs,
+            "skipped": self.skipped,
         }
 
 
@@ -92,8 +95,13 @@ async def run_backfill(
 ) -> Summary:
     """Run every remaining run of the backfill; returns when none can make progress."""
     emit = on_event or (lambda _e: None)
-    sched = Scheduler(plan, policies, max_running=max_running, restored=restore(store, bid))
+    stored = store.runs(bid)
+    restored = {r.index: (r.state, r.attempts) for r in stored}
+    sched = Scheduler(plan, policies, max_running=max_running, restored=restored)
     summary = Summary(bid, resumed, sched.counts())
+    for sr in stored:
+        if sr.skipped is not None and sched.state[sr.index] == "done":
+            summary.skipped[sr.skipped] = summary.skipped.get(sr.skipped, 0) + 1
     done_by_phase: dict[int, int] = {}
     for i, st in enumerate(sched.state):
         if st == "done":
@@ -145,7 +153,15 @@ async def run_backfill(
                     out = RunOutcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
                 if out.ok:
                     trans = sched.complete(i)
-                    store.apply(bid, trans, measured={i: (out.rows, out.seconds)})
+                    why = out.skipped if trans else None  # done without work, and why
+                    store.apply(
+                        bid,
+                        trans,
+                        measured={i: (out.rows, out.seconds)},
+                        skipped={i: why} if why else None,
+                    )
+                    if why:
+                        summary.skipped[why] = summary.skipped.get(why, 0) + 1
                     summary.rows += out.rows or 0
                     summary.seconds += out.seconds
                 else:

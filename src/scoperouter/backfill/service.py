@@ -179,8 +179,11 @@ def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
         return None
     runs = store.runs(bid)
     counts: dict[str, int] = {}
+    skipped: dict[str, int] = {}  # done without work, per reason: "shadow" sent nothing
     for r in runs:
         counts[r.state] = counts.get(r.state, 0) + 1
+        if r.state == "done" and r.skipped is not None:
+            skipped[r.skipped] = skipped.get(r.skipped, 0) + 1
     return {
         "backfill_id": bid,
         "status": st,
@@ -188,4 +191,5 @@ def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
         "counts": counts,
         "rows": sum(r.rows or 0 for r in runs),
         "failed_runs": [f"{r.processor}@{r.day.isoformat()}" for r in runs if r.state == "failed"],
+        "skipped": skipped,
     }

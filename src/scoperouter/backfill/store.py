@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS backfill_runs (
   backfill_id TEXT NOT NULL, idx INTEGER NOT NULL, processor TEXT NOT NULL, day TEXT NOT NULL,
   phase INTEGER NOT NULL, deps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'waiting',
   attempts INTEGER NOT NULL DEFAULT 0, error TEXT, rows INTEGER, seconds REAL,
-  completions INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (backfill_id, idx)
+  completions INTEGER NOT NULL DEFAULT 0, skipped TEXT, PRIMARY KEY (backfill_id, idx)
 );
 """
 
@@ -63,6 +63,7 @@ class StoredRun:
     rows: int | None
     seconds: float | None
     completions: int  # how many times it was recorded done (resume proof: never above 1)
+    skipped: str | None = None  # done without work, and why ("shadow": sent nothing)
 
 
 class BackfillStore:
@@ -73,6 +74,9 @@ class BackfillStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(backfill_runs)")}
+        if "skipped" not in cols:  # a store created before the column
+            self.db.execute("ALTER TABLE backfill_runs ADD COLUMN skipped TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -201,10 +205,10 @@ class BackfillStore:
     # ------------------------------------------------------------------ progress
     def runs(self, bid: str) -> list[StoredRun]:
         return [
-            StoredRun(i, p, date.fromisoformat(d), st, a, e, rows, s, c)
-            for i, p, d, st, a, e, rows, s, c in self.db.execute(
-                "SELECT idx, processor, day, state, attempts, error, rows, seconds, completions"
-                " FROM backfill_runs WHERE backfill_id = ? ORDER BY idx",
+            StoredRun(i, p, date.fromisoformat(d), st, a, e, rows, s, c, sk)
+            for i, p, d, st, a, e, rows, s, c, sk in self.db.execute(
+                "SELECT idx, processor, day, state, attempts, error, rows, seconds, completions,"
+                " skipped FROM backfill_runs WHERE backfill_id = ? ORDER BY idx",
                 (bid,),
             )
         ]
@@ -215,17 +219,20 @@ class BackfillStore:
         transitions: Iterable[Transition],
         *,
         measured: dict[int, tuple[int | None, float]] | None = None,
+        skipped: dict[int, str] | None = None,
     ) -> None:
         """Persist state changes in one transaction (``measured``: rows and seconds of
-        the runs that completed)."""
+        the runs that completed; ``skipped``: why a run completed without work)."""
         measured = measured or {}
+        skipped = skipped or {}
         with self._tx():
             for t in transitions:
                 rows, secs = measured.get(t.index, (None, None))
                 self.db.execute(
                     "UPDATE backfill_runs SET state = ?, attempts = ?, error = ?,"
                     " rows = COALESCE(?, rows), seconds = COALESCE(?, seconds),"
-                    " completions = completions + ? WHERE backfill_id = ? AND idx = ?",
+                    " completions = completions + ?, skipped = ?"
+                    " WHERE backfill_id = ? AND idx = ?",
                     (
                         t.state,
                         t.attempts,
@@ -233,6 +240,7 @@ class BackfillStore:
                         rows,
                         secs,
                         1 if t.state == "done" else 0,
+                        skipped.get(t.index),
                         bid,
                         t.index,
                     ),
