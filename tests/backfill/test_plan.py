@@ -116,6 +116,33 @@ def test_lookback_dates_past_the_end(
     assert days == [D1 + timedelta(days=i) for i in range((last - D1).days + 1)]
 
 
+@pytest.mark.parametrize(
+    ("req", "processor", "last"),
+    [
+        # player_game_summary (phase 3) changed on D1..D2, re-run outside this backfill:
+        # the 20-game shot zones of the later dates read it
+        (Request(D1, D2, from_=("player_game_summary",), phases=(4, 6)),
+         "player_shot_zone_analysis", AS_OF),
+        # the 14-day composite factors, through the excluded upcoming context (days: 365)
+        (Request(D1, D2, from_=("player_game_summary",), phases=(4, 6)),
+         "player_composite_factors", AS_OF),
+        # no lookback: the range only
+        (Request(D1, D2, from_=("player_game_summary",), phases=(4, 6)), "league_rankings", D2),
+        # a --from root the phases keep: as before
+        (Request(D1, D2, from_=("player_shot_zone_analysis",), phases=(4, 4)),
+         "player_shot_zone_analysis", D2),
+    ],
+)  # fmt: skip
+def test_from_roots_the_phases_leave_out_still_reach_the_lookback_dates(
+    req: Request, processor: str, last: date
+) -> None:
+    """--from P --phases A-B: P's closure outside the phases counts as re-run, so lookback dates stay."""
+    p = plan(req)
+    assert "player_game_summary" not in p.processors
+    assert p.last_day[processor] == last
+    assert all(d.upstream != "player_game_summary" for r in p.runs for d in r.deps)
+
+
 def test_as_of_caps_every_date() -> None:
     """No run is planned after as-of, and the range's end is capped too."""
     cap = D2 + timedelta(days=3)

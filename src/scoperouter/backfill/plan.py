@@ -6,7 +6,10 @@ Invariants:
 
 * Every selected processor runs on every date of ``[start, end]``, plus the later dates
   (up to ``as_of``) whose lookback window reads a date a selected upstream re-runs: a
-  processor's dates are always one contiguous range ``[start, last]``.
+  processor's dates are always one contiguous range ``[start, last]``. With ``--from``,
+  the processors of its closure that ``--phases`` leaves out count as re-run (elsewhere)
+  on the dates they would have had: they have no runs and no edges, but the later dates
+  reading them are planned.
 * A run (P, D) depends on the runs of each selected *direct* upstream U (a processor
   publishing a source P reads) on the dates P's lookback reads for D -- ``[D - N, D]``
   for ``days: N``; from the N-th previous ``via`` occurrence of every entity occurring on D
@@ -138,6 +141,18 @@ def registry_digest(registry: CompiledRegistry) -> str:
 
 def select(registry: CompiledRegistry, request: Request) -> tuple[str, ...]:
     """The selected processors, upstream first (topological order of the registry)."""
+    chosen = _named(registry, request)
+    if request.phases is not None:
+        lo, hi = request.phases
+        chosen = {n for n in chosen if lo <= registry.processors[n].phase <= hi}
+    out = tuple(n for n in registry.topo_order if n in chosen)
+    if not out:
+        raise PlanError("the selection names no processor")
+    return out
+
+
+def _named(registry: CompiledRegistry, request: Request) -> set[str]:
+    """The processors the request names, before ``--phases`` filters them."""
     named = set(request.processors) | set(request.from_)
     unknown = sorted(named - set(registry.processor_names))
     if unknown:
@@ -156,13 +171,7 @@ def select(registry: CompiledRegistry, request: Request) -> tuple[str, ...]:
                 todo.extend(registry.downstream_of.get(n, ()))
     else:
         chosen = set(registry.processor_names)
-    if request.phases is not None:
-        lo, hi = request.phases
-        chosen = {n for n in chosen if lo <= registry.processors[n].phase <= hi}
-    out = tuple(n for n in registry.topo_order if n in chosen)
-    if not out:
-        raise PlanError("the selection names no processor")
-    return out
+    return chosen
 
 
 def plan_backfill(
@@ -185,12 +194,18 @@ def plan_backfill(
         )
     chosen = select(registry, request)
     selected = set(chosen)
+    # what changes on the range: the selection; with --from, its whole closure -- the
+    # processors --phases leaves out were re-run elsewhere (why else name them), and the
+    # later dates whose lookbacks read them are re-run all the same (no runs of their own)
+    changed = _named(registry, request) if request.from_ else selected
     last: dict[str, date] = {}
-    for name in chosen:  # upstream first: every upstream's last day is known
+    for name in registry.topo_order:  # upstream first: every upstream's last day is known
+        if name not in changed:
+            continue
         proc = registry.processors[name]
         reach = end
         for up in registry.upstream_of.get(name, ()):
-            if up in selected:
+            if up in changed:
                 reach = max(reach, _reach(proc, start, last[up], as_of, relations))
         last[name] = min(reach, as_of)
     topo = {n: i for i, n in enumerate(chosen)}
@@ -211,7 +226,7 @@ def plan_backfill(
         request=request,
         as_of=as_of,
         processors=chosen,
-        last_day=last,
+        last_day={n: last[n] for n in chosen},
         runs=tuple(runs),
         index={r.key: i for i, r in enumerate(runs)},
     )
