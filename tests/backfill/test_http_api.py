@@ -288,3 +288,27 @@ def test_a_store_from_before_the_skipped_column_opens(tmp_path: Path) -> None:
     store = BackfillStore(path)
     assert [(r.state, r.skipped) for r in store.runs("b")] == [("waiting", None)]
     store.close()
+
+
+def test_the_daemon_plans_as_of_today_in_utc_like_the_router_and_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --as-of, POST /backfills plans as of today in UTC, whatever the host's zone."""
+    import time
+    from datetime import UTC, datetime
+
+    from scoperouter.backfill.http_api import backfill_api
+
+    # a zone whose date differs from UTC's right now (UTC+14 from 12:00 UTC, else UTC-12)
+    zone = "Etc/GMT-14" if datetime.now(UTC).hour >= 12 else "Etc/GMT+12"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+        api = backfill_api(reg, lambda: None, tmp_path, {}, None)
+        before = datetime.now(UTC).date()
+        got = api.as_of()
+        assert got in (before, datetime.now(UTC).date()), (zone, got)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -26,7 +26,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,13 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.sinks import Sink
 
 Answer = tuple[int, dict[str, Any]]
+
+
+def utc_today() -> date:
+    """The default as-of: today in UTC (``commands.as_of``, the router's ``as_of=None``)."""
+    return datetime.now(UTC).date()
+
+
 logger = logging.getLogger("scoperouter.backfill")
 
 
@@ -58,7 +65,7 @@ class BackfillApi:
         state_dir: Path,
         executor: Callable[[Mapping[str, Any]], RunExecutor],
         *,
-        as_of: Callable[[], date] = date.today,
+        as_of: Callable[[], date] | None = None,
         queued: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
@@ -70,7 +77,9 @@ class BackfillApi:
         self.relations = relations
         self.state_dir = state_dir
         self.executor = executor
-        self.as_of = as_of
+        # today in UTC, as the router's as-of and the CLI's (a local date.today() planned
+        # another day than they do for hours every day on a host not in UTC)
+        self.as_of = as_of or utc_today
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.plans: dict[str, BackfillPlan] = {}  # of the backfills in self.tasks
         self._reach = reach_back(registry)
@@ -306,6 +315,6 @@ def backfill_api(
         relations,
         state_dir,
         executor,
-        as_of=(lambda: as_of) if as_of else date.today,
+        as_of=(lambda: as_of) if as_of else None,
         queued=queued_targets(registry, shadowed),
     )
