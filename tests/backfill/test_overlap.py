@@ -123,6 +123,7 @@ async def test_a_backfill_overlapping_a_running_one_is_refused(tmp_path: Path) -
     code, _ = await api.start(reader)  # once the first has ended
     assert code == 202
     await asyncio.gather(*api.tasks.values())
+    assert api.plans == {}  # ended backfills are not kept
     await api.close()
     assert sorted(gate.calls) == sorted(
         [(p, date(2025, 11, d)) for p in ("player_game_summary", "team_defense_game_summary")

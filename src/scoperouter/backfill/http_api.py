@@ -150,6 +150,8 @@ class BackfillApi:
             finally:
                 lock.__exit__(None, None, None)
                 prep.store.close()
+                if self.plans.get(bid) is prep.plan:  # an ended backfill conflicts with none
+                    del self.plans[bid]
 
         self.tasks[bid] = asyncio.ensure_future(go())
         self.plans[bid] = prep.plan
