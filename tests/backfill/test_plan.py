@@ -74,7 +74,7 @@ def test_selection(req: Request, want: list[str]) -> None:
         (Request(AS_OF + timedelta(days=1), AS_OF + timedelta(days=2)), "after the as-of"),
         # a typo'd year (1025 for 2025) must not plan millions of runs: at most 3,660 days
         (Request(date(1025, 11, 1), D2), "3660"),
-        (Request(AS_OF - timedelta(days=3661), AS_OF), "3660"),
+        (Request(AS_OF - timedelta(days=3660), AS_OF), "3660"),  # 3,661 dates
     ],
 )
 def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
@@ -84,10 +84,10 @@ def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
 
 
 def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:
-    """3,660 days up to the as-of date plan (an end past as-of plans nothing after it)."""
-    p = plan(Request(AS_OF - timedelta(days=3660), AS_OF + timedelta(days=400),
+    """3,660 dates up to the as-of date plan (an end past as-of plans nothing after it)."""
+    p = plan(Request(AS_OF - timedelta(days=3659), AS_OF + timedelta(days=400),
                      processors=("player_game_summary",)))  # fmt: skip
-    assert len(p.runs) == 3661
+    assert len(p.runs) == 3660
 
 
 CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composite_factors")

@@ -21,7 +21,7 @@ Invariants:
   (:class:`Dep`), never expanded: a season's 5,100 intervals stand for ~237k (run, run)
   edges.
 * Runs are sorted by (date, topological index): a valid execution order on one worker.
-* A range of more than :data:`MAX_BACKFILL_DAYS` days up to ``as_of`` is a
+* A range of more than :data:`MAX_PLAN_DAYS` dates up to ``as_of`` is a
   :class:`PlanError`: a typo'd year (1025 for 2025) plans no millions of runs.
 """
 
@@ -42,9 +42,10 @@ from scoperouter.processor_registry.relations import (
 )
 
 _DAY = timedelta(days=1)
-# the longest range planned, in days up to the as-of date (about ten years: the SDK's trigger
-# limit, sdk/scope.py MAX_RANGE_DAYS): a typo'd year must be an error, not millions of runs
-MAX_BACKFILL_DAYS = 3660
+# the longest range planned, in dates up to the as-of date (about ten years: the SDK's trigger
+# limit, sdk/scope.py MAX_RANGE_DAYS): a typo'd year must be an error, not millions of runs.
+# Not normalize.MAX_BACKFILL_DAYS (400): that bounds a backfill *event*, fired in one go
+MAX_PLAN_DAYS = 3660
 
 
 class PlanError(ValueError):
@@ -187,9 +188,9 @@ def plan_backfill(
     if request.start > as_of:
         raise PlanError(f"--start {request.start} is after the as-of date {as_of}")
     start, end = request.start, min(request.end, as_of)
-    if (end - start).days > MAX_BACKFILL_DAYS:
+    if (end - start).days + 1 > MAX_PLAN_DAYS:
         raise PlanError(
-            f"{start} .. {end} spans more than {MAX_BACKFILL_DAYS} days (the range up to "
+            f"{start} .. {end} spans more than {MAX_PLAN_DAYS} days (the range up to "
             "the as-of date): split it into several backfills"
         )
     chosen = select(registry, request)
