@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoperouter.runtime.marks import Alias, Mark, write_marks
+from scoperouter.runtime.marks import Alias, Mark, Undelivered, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.store import PendingTrigger, Store
 
@@ -54,12 +54,14 @@ def page(
     now: float,
     *,
     on_alias: Callable[[Alias], None] | None = None,
+    on_dead: Undelivered | None = None,
 ) -> list[LanePage]:
-    """State thread: one transaction for ``marks`` (``on_alias``: see
-    :func:`~scoperouter.runtime.marks.write_marks`) and every lane's page."""
+    """State thread: one transaction for ``marks`` (``on_alias``, ``on_dead``: see
+    :func:`~scoperouter.runtime.marks.write_marks`; a row past its retry horizon is told
+    to ``on_dead`` too) and every lane's page."""
     out: list[LanePage] = []
     with store.transaction():
-        write_marks(store, marks, on_alias)
+        write_marks(store, marks, on_alias, on_dead)
         for rq in requests:
             expired: list[PendingTrigger] = []
             if rq.expire_before is not None:
@@ -77,6 +79,8 @@ def page(
                         r.body.encode(),
                         now,
                     )
+                    if on_dead is not None:
+                        on_dead(r.trigger_id, r.row_id, now, HORIZON_DETAIL)
             rows: list[PendingTrigger] = []
             more = False
             if rq.slots > 0:

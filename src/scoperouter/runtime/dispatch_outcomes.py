@@ -109,7 +109,7 @@ class Outcomes:
         (visible to `scoperouter outbox list`, redriven after an upgrade), never held."""
         now = self.clock()
         detail = f"unreadable trigger row: {type(exc).__name__}"
-        self.marks.append(Dead(row_id, attempts, now, detail))
+        self.marks.append(Dead(row_id, attempts, now, detail, trigger_id))
         self.marks.append(
             DeadLetter(
                 "trigger", f"{trigger_id}#{row_id}", "unreadable", detail, body.encode(), now
@@ -301,7 +301,7 @@ class Outcomes:
             },
         )
         body = body or trigger_bytes(trigger)
-        self.marks.append(Dead(row_id, attempts, now, str(error)))
+        self.marks.append(Dead(row_id, attempts, now, str(error), trigger.trigger_id))
         self.marks.append(
             DeadLetter("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)
         )

@@ -135,6 +135,26 @@ class DurableWindows:
         self._journal_rows += 1
         self.engine.alias(m.message_id, m.trigger_id, m.at)
 
+    def undelivered(self, trigger_id: str, row_id: int, at: float, error: str) -> None:
+        """Outbox row ``row_id`` of ``trigger_id`` is a dead letter, never delivered: no run
+        of it will report, so the ledger hears a failed run of that delivery (re-run within
+        ``run_retries``, else a dead letter -- which ends a downstream barrier's wait, as a
+        ledger dead letter does). Caller holds the transaction: the journal row is written
+        now, with the mark. A no-op without the closed loop, for a trigger the ledger does
+        not hold (shadow, forgotten) and for a row it heard of already (the mark written
+        again after its transaction failed)."""
+        loop = self.engine.loop
+        if loop is None:
+            return
+        row = f"{trigger_id}-{row_id}"  # the delivery's push messageId
+        e = loop.ledger.get(trigger_id)
+        if e is None or row in e.failed_runs:
+            return
+        ref = CompletionRef("failed", trigger_id, row, error=f"undeliverable: {error}")
+        self.store.journal_many([("complete", at, loop_runtime.ref_to_json(ref), None)])
+        self._journal_rows += 1
+        self.engine.complete(ref, at)
+
     def requests(self, now: float) -> list[Fired]:
         """Operator requests (``deadletters redrive``) not applied yet (journaled)."""
         loop, mirror = self.engine.loop, self.mirror

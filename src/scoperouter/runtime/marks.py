@@ -59,12 +59,14 @@ class Alias:
 
 @dataclass(frozen=True, slots=True)
 class Dead:
-    """The trigger of ``row_id`` failed for good (``error``)."""
+    """The trigger of ``row_id`` failed for good (``error``); ``trigger_id`` names it
+    (the closed loop's ledger hears of it: no run of that delivery will ever report)."""
 
     row_id: int
     attempts: int
     at: float
     error: str
+    trigger_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +136,21 @@ class Unwritten:
 NOTHING_UNWRITTEN = Unwritten(frozenset(), {})
 
 
+Undelivered = Callable[[str, int, float, str], None]
+"""Told ``(trigger_id, row_id, at, error)`` of an outbox row dead-lettered undelivered."""
+
+
 def write_marks(
-    store: Store, marks: list[Mark], on_alias: Callable[[Alias], None] | None = None
+    store: Store,
+    marks: list[Mark],
+    on_alias: Callable[[Alias], None] | None = None,
+    on_dead: Undelivered | None = None,
 ) -> None:
     """Apply marks (state thread; the caller holds a transaction). ``on_alias`` records an
     :class:`Alias` (the router's closed loop, in the same transaction); without it, or
-    without the loop, an alias is dropped (nothing would read it)."""
+    without the loop, an alias is dropped (nothing would read it). ``on_dead`` hears of
+    every :class:`Dead` mark naming its trigger (the closed loop's ledger, in the same
+    transaction: a trigger never delivered will never report)."""
     for m in marks:
         if isinstance(m, Done):
             store.mark_done(m.row_id, m.attempts, m.at)
@@ -148,6 +159,8 @@ def write_marks(
                 store.mark_done(row_id, attempts, m.at)
         elif isinstance(m, Dead):
             store.mark_dead(m.row_id, m.attempts, m.at, m.error)
+            if on_dead is not None and m.trigger_id is not None:
+                on_dead(m.trigger_id, m.row_id, m.at, m.error)
         elif isinstance(m, Attempt):
             store.mark_attempts(m.row_id, m.attempts)
         elif isinstance(m, Retry):

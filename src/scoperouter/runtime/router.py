@@ -107,7 +107,12 @@ class Router(RouterIntake, RouterTimers):
         self.stats.redispatched += pending
         pump = self.dispatcher.start(
             self._in_state,
-            functools.partial(backlog.page, self.store, on_alias=self.windows.alias),
+            functools.partial(
+                backlog.page,
+                self.store,
+                on_alias=self.windows.alias,
+                on_dead=self.windows.undelivered,
+            ),
             self.store.pending_processors(),
             on_store_ok=self.health.succeeded,
             on_store_failed=self.health.failed,

@@ -150,7 +150,9 @@ class RouterIntake(RouterCore):
             relations=self.relations,  # one consistent view for the batch
             as_of=self.options.as_of,
             now=self.clock(),
-            write_marks=lambda: write_marks(self.store, marks, self.windows.alias),
+            write_marks=lambda: write_marks(
+                self.store, marks, self.windows.alias, self.windows.undelivered
+            ),
         )
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:

@@ -47,7 +47,10 @@ class RouterTimers(RouterCore):
         marks = self.marks.take()
         try:
             fired = await self._in_state(
-                self.windows.fire_due, lambda: write_marks(self.store, marks, self.windows.alias)
+                self.windows.fire_due,
+                lambda: write_marks(
+                    self.store, marks, self.windows.alias, self.windows.undelivered
+                ),
             )
         except Exception:
             self.health.failed("could not persist due windows")
@@ -65,7 +68,7 @@ class RouterTimers(RouterCore):
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:
         with self.store.transaction():
-            write_marks(self.store, marks, self.windows.alias)
+            write_marks(self.store, marks, self.windows.alias, self.windows.undelivered)
 
     async def _flush_marks(self, barrier: bool = False) -> None:
         marks = self.marks.take()  # barrier: even none, to finish behind a write already out
