@@ -15,9 +15,10 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from state_support import StoreFactory
+from state_support import StoreFactory, batch, contrib
 
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import fold, split_admissions
@@ -216,3 +217,30 @@ def _renamed(c: Contribution, seed: int) -> Contribution:
         c.correlation_id, c.critical, c.entity_type, c.entity_ids, c.reason, c.quiet_s,
         c.max_wait_s, c.max_entities, c.granularity,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("id_sets", "scope"),
+    [
+        ((("a", "b"), ("b", "c")), "entities"),  # 3 distinct ids: at the threshold
+        ((("a", "b", "c"), ("c", "b", "a")), "entities"),  # repeated ids count once
+        ((("a", "b"), ("c", "d")), "date"),  # 4: one over
+        ((("a", "b", "c"), ("d",)), "date"),
+    ],
+    ids=["at-threshold-overlap", "same-ids-twice", "one-over", "one-over-late"],
+)
+def test_the_threshold_counts_distinct_ids_of_the_union(
+    make_store: StoreFactory, id_sets: tuple[tuple[str, ...], ...], scope: str
+) -> None:
+    """``max_entities: 3`` counts the union's distinct ids: 3 stay entity scope, 4 are full date."""
+    s = make_store()
+    cs = [contrib(f"e{k}", ids, max_entities=3) for k, ids in enumerate(id_sets)]
+    for k, c in enumerate(cs):
+        assert not s.ingest(batch(c), T0 + k).fired
+    [item] = s.fire_due(T0 + 1e4)
+    t = item.trigger
+    assert t.scope == scope and t.caused_by == ("e0", "e1")
+    union = sorted({i for ids in id_sets for i in ids})
+    assert (t.entity_ids, t.reason) == (
+        (tuple(union), "entity_scope") if scope == "entities" else (None, "fallback_threshold")
+    )
