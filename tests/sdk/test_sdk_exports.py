@@ -58,7 +58,7 @@ def test_change_detection_from_package_root(
     det = sdk.ChangeDetector("nba_analytics.player_game_summary", "player")
     changes = det.observe(DAY, before, after)
     ev = sdk.completion_event(
-        source=det.source, game_date=DAY, entity_type="player", changes=changes
+        source=det.source, game_date=DAY, entity_type="player", changes=changes, run_id="t-1"
     )
     if entities is None:
         assert ev is None
@@ -67,7 +67,7 @@ def test_change_detection_from_package_root(
         assert ev is not None
         assert ev["affected_entities"] == {"players": entities}
         # the detector's event also says how many entities the run processed on the date
-        assert det.events() == [{**ev, "record_count": len(set(before) | set(after))}]
+        assert det.events(run_id="t-1") == [{**ev, "record_count": len(set(before) | set(after))}]
 
 
 def test_detector_events_become_completion_rows(routes_path: Path) -> None:

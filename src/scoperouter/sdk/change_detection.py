@@ -14,23 +14,33 @@ and names only the entities and fields that differ::
 
 ``run_id`` is what the event ids derive from: :func:`scoperouter.sdk.publisher.run_id`
 (the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
-a redelivered trigger reports the same ids and a re-dispatched one new ones.
+a redelivered trigger reports the same ids and a re-dispatched one new ones. Without one (a
+run no trigger started, e.g. a scheduled raw processor) the ids derive from the detector's
+own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs making the
+same change -- Q->O, later O->Q -- would otherwise share an id, and the router drops the
+second as a redelivery), while the same detector's events repeat their ids (a retry).
 
-Values are compared field by field with their type (``1`` and ``1.0`` differ, as their
-canonical-JSON digests do; ``None`` is a value like any other). :func:`row_digest` and
+Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
+``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
+is a value like any other, and a missing column reads as ``None``). :func:`row_digest` and
 :func:`field_digests` give the same answer as stable hashes, for processors that keep the
 digests of what they wrote instead of re-reading the old rows. An
 entity present on one side only (a row appeared or disappeared) changed in every field
-of the side that has it. Nothing changed -> no event (``None`` / empty list): the router
+of the side that has it. An entity that changed with no field to name (a row of key columns
+or ignored columns only appeared or disappeared) is still announced, its event without
+``changed_fields`` ("unknown": relevant to every reader, SPEC section 2); ``changed_fields:
+[]`` would read as "nothing changed" and never be published. Nothing changed -> no event (``None`` / empty list): the router
 then has nothing to route, which is the whole point.
 
-Everything here is pure (no clock, no I/O) except what the caller passes in.
+Everything here is pure (no clock, no I/O) except what the caller passes in and the
+detector's random run nonce.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -72,18 +82,24 @@ def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
 
 
 def _same(a: object, b: object) -> bool:
-    """Equal with the same type (``1`` and ``1.0`` differ, as their digests do); NaN equals NaN."""
+    """Equal with the same type at every depth (``1``, ``1.0`` and ``True`` differ, as their
+    digests do, also inside a list or a struct); NaN equals NaN."""
     if type(a) is not type(b):
         return False
+    if isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping):
+        assert isinstance(b, Mapping)
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if a == b:
         return True
     return isinstance(a, float) and a != a and b != b  # both NaN
 
 
 def _same_row(a: Row, b: Row) -> bool:
-    if a.keys() != b.keys() or a != b:
-        return False  # (a != b also for NaN fields: the per-field pass then finds no change)
-    return [type(v) for v in a.values()] == [type(b[k]) for k in a]
+    # (a plain a == b would take [1] for [True]: nested values compare with their types)
+    return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
 
 
 @dataclass(frozen=True)
@@ -197,9 +213,10 @@ def completion_event(
         date_field: game_date.isoformat(),
         "status": "success",
         "affected_entities": {entity_key(entity_type, entity_plural): list(changes.entities)},
-        "changed_fields": list(changes.fields),
         "priority": priority,
     }
+    if changes.fields:  # none to name: unknown (relevant), never [] ("nothing changed")
+        event["changed_fields"] = list(changes.fields)
     if correlation_id is not None:
         event["correlation_id"] = correlation_id
     if produced_at is not None:
@@ -231,6 +248,8 @@ class ChangeDetector:
         self.entity_plural = entity_plural
         self.date_field = date_field
         self._ignore = tuple(ignore_fields)
+        #: this run's identity when :meth:`events` gets no ``run_id`` (one per detector)
+        self.run_nonce = uuid.uuid4().hex[:12]
         self._by_date: dict[date, EntityChanges] = {}
         self._processed: dict[date, set[str]] = {}
 
@@ -268,7 +287,11 @@ class ChangeDetector:
         correlation_id: str | None = None,
         produced_at: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """One completion event per date with changes, dates ascending; [] when none."""
+        """One completion event per date with changes, dates ascending; [] when none.
+
+        Without ``run_id`` the ids derive from :attr:`run_nonce`: distinct from any other
+        run's, the same on every call of this detector."""
+        rid = run_id or f"#{self.run_nonce}"
         out: list[dict[str, Any]] = []
         for day in sorted(self._by_date):
             ev = completion_event(
@@ -276,7 +299,7 @@ class ChangeDetector:
                 game_date=day,
                 entity_type=self.entity_type,
                 changes=self._by_date[day],
-                run_id=run_id,
+                run_id=rid,
                 priority=priority,
                 correlation_id=correlation_id,
                 produced_at=produced_at,
