@@ -15,8 +15,10 @@
   date level (no ``affected_entities``) -- the router then runs downstream processors for
   the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
   entity-level.
-* Nothing changed (an empty entity set, or an empty ``changed_fields``): nothing is
-  published unless ``publish_unchanged=True``.
+* Nothing changed (an empty entity set, or an empty ``changed_fields``) in a ``success``:
+  nothing is published unless ``publish_unchanged=True``. A ``failed``, ``partial`` or
+  ``no_data`` event, or one naming ``missed_entities``, is always published: it is the
+  run's outcome (the router re-runs the missed ids, the ledger hears the failure).
 * Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
   (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
 * The attempt: with a ``scope`` whose trigger came in a message with an id (Pub/Sub, or an
@@ -102,6 +104,13 @@ def topic_path(topic: str, project: str | None = None) -> str:
     return f"projects/{project}/topics/{topic}"
 
 
+def _nothing_to_say(event: Mapping[str, Any]) -> bool:
+    """A success that changed nothing: skipped. A failed or partial event (or one naming
+    missed ids) is the run's outcome, which the router must hear, changes or none."""
+    status = event.get("status", "success")
+    return status == "success" and not event.get("missed_entities") and is_unchanged(event)
+
+
 class DetectedChanges(Protocol):
     """What :class:`scoperouter.sdk.change_detection.ChangeDetector` offers the publisher."""
 
@@ -168,7 +177,7 @@ class CompletionPublisher:
         self, event: Mapping[str, Any], *, scope: Scope | None = None
     ) -> PublishResult:
         """Publish a ready canonical event (e.g. from change detection), applying the limits."""
-        if not self.publish_unchanged and is_unchanged(event):
+        if not self.publish_unchanged and _nothing_to_say(event):
             return PublishResult(published=False, reason="nothing_changed", event=dict(event))
         event = dict(event)
         if scope is not None and scope.correlation_id and not event.get("correlation_id"):
@@ -264,7 +273,11 @@ class CompletionPublisher:
             msg["record_count"] = record_count
         if error:
             msg["error_message"] = error[:500]
-        missed = sorted(set(missed_entities))
+        if isinstance(missed_entities, str):
+            raise TypeError("missed_entities must be a list of ids, not a string")
+        missed = sorted({str(i) for i in missed_entities})
+        if "" in missed:
+            raise ValueError("missed_entities contains an empty id")
         if missed:
             msg["missed_entities"] = missed
         msg = {k: v for k, v in msg.items() if v is not None}

@@ -1,0 +1,121 @@
+"""Publishing never hides a run's outcome: failed and partial events are sent even when
+nothing changed, report() takes ids as a list, a retry after a publish failure repeats ids."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits, parse_trigger
+
+SOURCE = "nba_analytics.player_game_summary"
+DAY = date(2025, 11, 19)
+SCOPE = parse_trigger(
+    {
+        "trigger_id": "t-1",
+        "processor": "player_game_summary",
+        "game_date": "2025-11-19",
+        "scope": "entities",
+        "entity_type": "player",
+        "entity_ids": ["a", "b", "c"],
+    }
+)
+
+
+class _Done:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def result(self, timeout: float | None = None) -> str:
+        return self.value
+
+
+class _Client:
+    """Records publish() calls; raises on the calls numbered in ``fail_on`` (1-based)."""
+
+    def __init__(self, fail_on: tuple[int, ...] = ()) -> None:
+        self.calls: list[tuple[dict[str, Any], dict[str, str]]] = []
+        self.attempts = 0
+        self.fail_on = fail_on
+
+    def publish(self, topic: str, data: bytes, **attrs: str) -> _Done:
+        self.attempts += 1
+        if self.attempts in self.fail_on:
+            raise RuntimeError("publish failed")
+        self.calls.append((json.loads(data), attrs))
+        return _Done(str(len(self.calls)))
+
+
+def _publisher(client: _Client, **kwargs: Any) -> CompletionPublisher:
+    return CompletionPublisher("done", source=SOURCE, project="p", client=client, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"affected_entities": {}, "status": "failed"}, "failed"),
+        ({"affected_entities": {"players": []}, "missed_entities": ["b"]}, "partial"),
+        ({"affected_entities": {}, "changed_fields": [], "status": "partial"}, "partial"),
+        (
+            {"affected_entities": {"players": ["a"]}, "changed_fields": [], "status": "failed"},
+            "failed",
+        ),
+    ],
+)
+def test_unsuccessful_event_without_changes_is_published(
+    kwargs: dict[str, Any], status: str
+) -> None:
+    """A failed or partial event that names no change still reaches the router."""
+    client = _Client()
+    result = _publisher(client).publish(game_date=DAY, scope=SCOPE, **kwargs)
+    assert result.published
+    [(event, attrs)] = client.calls
+    assert event["status"] == status and attrs["trigger_id"] == "t-1"
+
+
+def test_success_without_changes_is_not_published() -> None:
+    """A success that changed nothing is not published (the router has nothing to route)."""
+    client = _Client()
+    result = _publisher(client).publish(game_date=DAY, affected_entities={}, scope=SCOPE)
+    assert (result.published, result.reason, client.calls) == (False, "nothing_changed", [])
+
+
+@pytest.mark.parametrize("missed", ["lebronjames", ["a", ""]])
+def test_report_refuses_bad_missed_ids(missed: Any) -> None:
+    """report() refuses a string (it would name each letter) and an empty id, as events do."""
+    client = _Client()
+    with pytest.raises((TypeError, ValueError)):
+        _publisher(client).report(SCOPE, "partial", missed_entities=missed)
+    assert client.calls == []
+
+
+def _detector() -> ChangeDetector:
+    det = ChangeDetector(SOURCE, "player")
+    for i in range(3):
+        det.observe(DAY + timedelta(days=i), {"a": {"pts": i}}, {"a": {"pts": i + 1}})
+    return det
+
+
+@pytest.mark.parametrize("fail_on", [(1,), (2,), (3,), (2, 3)])
+def test_retry_after_publish_failure_loses_nothing(fail_on: tuple[int, ...]) -> None:
+    """A publish failure mid-way raises; retrying the run republishes every date with the same
+    ids (the router deduplicates the ones that went out), each with the trigger_id attribute."""
+    det = _detector()
+    client = _Client(fail_on=fail_on)
+    for _ in range(1 + len(fail_on)):
+        try:
+            _publisher(client, limits=PublishLimits(max_entities=1)).publish_detected(det, SCOPE)
+            break
+        except RuntimeError:
+            continue
+    else:
+        pytest.fail("never published")
+    by_date: dict[str, set[str]] = {}
+    for event, attrs in client.calls:
+        assert attrs["trigger_id"] == "t-1"
+        by_date.setdefault(event["game_date"], set()).add(event["event_id"])
+    assert sorted(by_date) == [(DAY + timedelta(days=i)).isoformat() for i in range(3)]
+    assert all(len(ids) == 1 for ids in by_date.values())  # one id per date, across retries
