@@ -174,3 +174,30 @@ def test_hash_round_trip_and_first_run() -> None:
     assert len(compare_sources(None, HASHED).changed_fields) == 8
     with pytest.raises(ValueError, match="source_x_hash"):
         source_states({"source_x_hash": 5})
+
+
+EMPTY_HASHES: dict[str, Any] = {**HASHED, "source_nbac_gamebook_hash": "", "source_odds_hash": ""}
+
+
+@pytest.mark.parametrize(
+    ("change", "sources"),
+    [
+        # upstream rewritten, no hash either time: the base columns decide, as without a hash
+        ({"source_odds_last_updated": "2025-11-19T18:05:00Z"}, ("odds",)),
+        ({"source_odds_rows_found": 121}, ("odds",)),
+        ({}, ()),
+    ],
+)
+def test_empty_hash_is_no_hash(change: dict[str, Any], sources: tuple[str, ...]) -> None:
+    """An empty hash is none (metadata_mixin.py:246 keeps only truthy hashes): two empty
+    hashes never make a moved upstream look unchanged."""
+    diff = compare_sources(EMPTY_HASHES, {**EMPTY_HASHES, **change})
+    assert diff.changed_sources == sources
+
+
+def test_entity_whose_upstream_disappeared_is_returned() -> None:
+    """An entity tracked by the previous run with no upstream rows now must be reprocessed
+    (its output row is stale): it is returned like a new one."""
+    prev = {"a": PREV, "gone": PREV}
+    cur = {"a": PREV}
+    assert entities_with_upstream_change(prev, cur) == ("gone",)

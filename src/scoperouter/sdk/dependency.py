@@ -25,8 +25,8 @@ not) and which columns changed (``changed_fields`` for its completion event)::
     publisher.publish(..., changed_fields=diff.changed_fields)
 
 A missing previous row (first run) or a source that appears or disappears counts as a
-change. Per entity, :func:`entities_with_upstream_change` keeps only the ids whose
-metadata moved.
+change; an empty hash counts as none. Per entity, :func:`entities_with_upstream_change`
+keeps only the ids whose metadata moved, appeared or disappeared.
 """
 
 from __future__ import annotations
@@ -112,8 +112,10 @@ def _float(value: object, col: str) -> float | None:
 
 
 def _str(value: object, col: str) -> str | None:
+    """A hash; an empty one is none (production keeps only truthy hashes,
+    ``metadata_mixin.py:246``): two empty hashes are no evidence of equal content."""
     if value is None or isinstance(value, str):
-        return value
+        return value or None
     raise ValueError(f"{col}: expected a string hash, got {type(value).__name__}")
 
 
@@ -238,11 +240,13 @@ def entities_with_upstream_change(
     current: Mapping[str, Mapping[str, Any]],
     **kwargs: Any,
 ) -> tuple[str, ...]:
-    """Sorted ids of ``current`` whose dependency columns differ from ``previous`` (or are new)."""
+    """Sorted ids whose dependency columns differ between ``previous`` and ``current``: new
+    ids, and ids of ``previous`` missing from ``current`` (their upstream rows are gone, so
+    their output is stale: a source that disappears is a change)."""
     return tuple(
         sorted(
             eid
-            for eid, row in current.items()
-            if not compare_sources(previous.get(eid), row, **kwargs).skip
+            for eid in set(previous) | set(current)
+            if not compare_sources(previous.get(eid), current.get(eid, {}), **kwargs).skip
         )
     )
