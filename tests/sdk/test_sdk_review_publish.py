@@ -119,3 +119,47 @@ def test_retry_after_publish_failure_loses_nothing(fail_on: tuple[int, ...]) -> 
         by_date.setdefault(event["game_date"], set()).add(event["event_id"])
     assert sorted(by_date) == [(DAY + timedelta(days=i)).isoformat() for i in range(3)]
     assert all(len(ids) == 1 for ids in by_date.values())  # one id per date, across retries
+
+
+@pytest.mark.parametrize(
+    ("status", "reported"), [("success", "partial"), ("no_data", "partial"), ("failed", "failed")]
+)
+def test_report_with_missed_ids_is_not_a_success(status: Any, reported: str) -> None:
+    """report(status, missed_entities=...) says partial (a failure stays failed), as events do:
+    the ledger closes a success or no_data and would never re-run the missed ids."""
+    from scoperouter.router.completion_ref import completion_ref
+
+    client = _Client()
+    _publisher(client).report(SCOPE, status, missed_entities=["b"])
+    [(msg, attrs)] = client.calls
+    ref = completion_ref(msg)
+    assert ref is not None
+    assert (msg["status"], attrs["status"], ref.outcome, ref.missed) == (
+        reported,
+        reported,
+        reported,
+        ("b",),
+    )
+
+
+def test_missed_ids_of_a_run_that_changed_nothing_reach_the_router() -> None:
+    """publish_detected(..., missed_entities=...) of a run with no change publishes its partial
+    report instead of dropping the ids (the result names it: no second report needed)."""
+    client = _Client()
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(DAY, {"a": {"pts": 1}}, {"a": {"pts": 1}})
+    results = _publisher(client).publish_detected(det, SCOPE, missed_entities=["b", "c"])
+    [(msg, attrs)] = client.calls
+    assert [r.event for r in results] == [msg]
+    assert (msg["status"], msg["missed_entities"], attrs["trigger_id"]) == (
+        "partial",
+        ["b", "c"],
+        "t-1",
+    )
+
+
+def test_missed_ids_without_a_scope_are_refused_when_nothing_changed() -> None:
+    """Missed ids with no trigger to name and no event to carry them: a clear error, not silence."""
+    det = ChangeDetector(SOURCE, "player")
+    with pytest.raises(ValueError, match="missed_entities"):
+        _publisher(_Client()).publish_detected(det, missed_entities=["b"])

@@ -220,7 +220,9 @@ class CompletionPublisher:
 
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
-        them whichever of the run's messages reaches it first. Without them, these events
+        them whichever of the run's messages reaches it first. When nothing changed, the
+        run's partial :meth:`report` is published instead (and returned: no second report
+        is needed); without a ``scope`` that is a :class:`ValueError`. Without them, these events
         report the run as a success, which closes its trigger: a ``report(scope, "partial",
         missed_entities=...)`` of the same run reaching the router later reopens it; one
         reaching it earlier makes these events stale when the trigger came in a message with
@@ -233,6 +235,15 @@ class CompletionPublisher:
             produced_at=datetime.now(UTC),
         )
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
+        if not events and missed:
+            # no change event to carry the missed ids: the run's partial report does, else
+            # the router would never re-run them
+            if scope is None:
+                raise ValueError(
+                    "missed_entities of a run that changed nothing need the trigger's scope "
+                    "(report(scope, 'partial', missed_entities=...))"
+                )
+            return (self.report(scope, "partial", missed_entities=missed),)
         return tuple(self.publish_event(with_missed(e, missed), scope=scope) for e in events)
 
     def report(
@@ -248,7 +259,8 @@ class CompletionPublisher:
         """Publish a bare completion report for the trigger of ``scope`` (the closed loop,
         docs/ledger.md): call it when a run changed nothing (no event was published) or
         failed (``status="failed"``, ``error``), or with ``status="partial"`` and the
-        ``missed_entities`` the router should re-run. It names the trigger and no source,
+        ``missed_entities`` the router should re-run (missed ids make any status but
+        ``failed`` a ``partial``, as :func:`with_missed` does for events). It names the trigger and no source,
         so it closes the trigger and routes nothing.
 
         A run that published change events reports its missed ids with them
@@ -280,6 +292,8 @@ class CompletionPublisher:
             raise ValueError("missed_entities contains an empty id")
         if missed:
             msg["missed_entities"] = missed
+            if status != "failed":  # as with_missed: the ledger closes a success or no_data
+                msg["status"] = status = "partial"
         msg = {k: v for k, v in msg.items() if v is not None}
         data = encode_event(msg)
         attrs = {"status": status, "game_date": day.isoformat()}
