@@ -233,3 +233,25 @@ def test_changed_entity_without_nameable_fields_is_published(
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(det)
     [(data, _)] = client.calls
     assert json.loads(data)["affected_entities"] == {"players": ["lebronjames"]}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "ids"),
+    [
+        ({1610612747: {"pts": 1}}, {1610612747: {"pts": 2}}, ("1610612747",)),  # NBA team id
+        ({22500225: {"pts": 1}}, {"LAL": {"pts": 1}}, ("22500225", "LAL")),  # int and str keys
+    ],
+)
+def test_non_string_entity_keys_reach_the_router(
+    routes_path: Any, before: dict[Any, Any], after: dict[Any, Any], ids: tuple[str, ...]
+) -> None:
+    """Rows keyed by an INT64 id column: the event names the ids as strings (SPEC: ids are
+    strings), which the router accepts, instead of a rejected (dead-lettered) event."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry import load_config
+
+    reg = load_config(routes_path, with_relations=False).registry
+    det = ChangeDetector("nba_analytics.player_game_summary", "player")
+    det.observe(DAY, before, after)
+    [raw] = det.events(run_id="r")
+    assert normalize_event(raw, reg).affected_entities == {"players": ids}

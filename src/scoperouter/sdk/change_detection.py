@@ -124,6 +124,8 @@ def diff_rows(
     """Compare two snapshots ``entity id -> row`` field by field.
 
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
+    Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
+    would otherwise make an event the router rejects).
     """
     ignored = frozenset(ignore_fields)
     changed: set[str] = set()
@@ -137,8 +139,8 @@ def diff_rows(
             present = new if new is not None else old
             assert present is not None
             names = {f for f in present if f not in ignored}
-            (added if old is None else removed).append(eid)
-            changed.add(eid)
+            (added if old is None else removed).append(str(eid))
+            changed.add(str(eid))
             fields.update(names)
             continue
         if _same_row(old, new):
@@ -147,7 +149,7 @@ def diff_rows(
             f for f in set(old) | set(new) if f not in ignored and not _same(old.get(f), new.get(f))
         }
         if diff:
-            changed.add(eid)
+            changed.add(str(eid))
             fields.update(diff)
     return EntityChanges(
         entities=tuple(sorted(changed)),
@@ -258,7 +260,7 @@ class ChangeDetector:
     ) -> EntityChanges:
         """Diff one date's rows (only the scope the run rewrote) and remember the result."""
         changes = diff_rows(before, after, ignore_fields=self._ignore)
-        self._processed.setdefault(day, set()).update(before, after)
+        self._processed.setdefault(day, set()).update(map(str, before), map(str, after))
         prev = self._by_date.get(day)
         if prev is not None:
             changes = EntityChanges(
