@@ -201,3 +201,19 @@ def test_entity_whose_upstream_disappeared_is_returned() -> None:
     prev = {"a": PREV, "gone": PREV}
     cur = {"a": PREV}
     assert entities_with_upstream_change(prev, cur) == ("gone",)
+
+
+@pytest.mark.parametrize("name", ["odds", "source_odds"])
+def test_sources_filter_takes_production_field_prefix(name: str) -> None:
+    """sources= accepts get_dependencies()'s field_prefix (``source_odds``,
+    player_game_summary_processor.py:306) as well as the bare prefix: a moved source is seen."""
+    cur = {**PREV, "source_odds_rows_found": 1}
+    diff = compare_sources(PREV, cur, sources=[name])
+    assert (diff.changed_sources, diff.skip) == (("odds",), False)
+
+
+@pytest.mark.parametrize("previous", [PREV, None])
+def test_sources_filter_refuses_an_unknown_source(previous: dict[str, Any] | None) -> None:
+    """A source named in sources= that neither row records is an error, never 'unchanged'."""
+    with pytest.raises(ValueError, match="source_nbac"):
+        compare_sources(previous, PREV, sources=["source_nbac"])

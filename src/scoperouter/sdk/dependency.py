@@ -180,6 +180,26 @@ class UpstreamDiff:
         return "upstream changed: " + ", ".join(self.changed_sources)
 
 
+def _wanted(sources: Iterable[str] | None, known: set[str]) -> set[str] | None:
+    """The prefixes ``sources`` names: bare (``odds``) or as production's ``field_prefix``
+    (``source_odds``, ``get_dependencies()``). A name neither row records raises: filtering
+    to nothing would read as "nothing upstream changed"."""
+    if sources is None:
+        return None
+    if isinstance(sources, str):
+        raise TypeError("sources must be a list of source prefixes, not a string")
+    wanted: set[str] = set()
+    for name in sources:
+        bare = name.removeprefix("source_")
+        prefix = name if name in known else bare if bare in known else None
+        if prefix is None:
+            raise ValueError(
+                f"source {name!r} is recorded by neither row (known: {', '.join(sorted(known))})"
+            )
+        wanted.add(prefix)
+    return wanted
+
+
 def compare_sources(
     previous: Mapping[str, Any] | None,
     current: Mapping[str, Any],
@@ -189,7 +209,8 @@ def compare_sources(
 ) -> UpstreamDiff:
     """Compare two rows (or metadata dicts) of ``source_{prefix}_*`` columns.
 
-    ``sources`` restricts the comparison to some prefixes. ``completeness_tolerance``
+    ``sources`` restricts the comparison to some prefixes (bare, ``odds``, or production's
+    ``field_prefix``, ``source_odds``); one that neither row records raises ValueError. ``completeness_tolerance``
     (percentage points) ignores tiny completeness moves. A column present on one side only
     counts as changed. ``previous=None`` is a first run: not skippable, every column
     of ``current`` listed as changed.
@@ -197,12 +218,12 @@ def compare_sources(
     if completeness_tolerance < 0:
         raise ValueError("completeness_tolerance must be >= 0")
     cur = source_states(current)
-    wanted = set(sources) if sources is not None else None
+    prev = source_states(previous) if previous is not None else {}
+    wanted = _wanted(sources, set(prev) | set(cur))
     if previous is None:
         prefixes = sorted(p for p in cur if wanted is None or p in wanted)
         fields = tuple(column_name(p, s) for p in prefixes for s in _suffixes(cur[p]))
         return UpstreamDiff(changed_sources=tuple(prefixes), changed_fields=fields, first_run=True)
-    prev = source_states(previous)
     changed_sources: list[str] = []
     changed_fields: list[str] = []
     for prefix in sorted(set(prev) | set(cur)):
