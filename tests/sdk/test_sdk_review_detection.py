@@ -255,3 +255,52 @@ def test_non_string_entity_keys_reach_the_router(
     det.observe(DAY, before, after)
     [raw] = det.events(run_id="r")
     assert normalize_event(raw, reg).affected_entities == {"players": ids}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    days=st.lists(st.tuples(_snapshots, _snapshots), min_size=1, max_size=3),
+    max_entities=st.integers(1, 4),
+    data=st.data(),
+)
+def test_every_change_reaches_the_router(
+    routes_path: Any,
+    days: list[tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
+    max_entities: int,
+    data: st.DataObject,
+) -> None:
+    """detector -> publish_detected -> the router's normalize: every date with a change has one
+    event naming each changed entity (or date level) and each changed field (or none: unknown)."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.processor_registry import load_config
+    from scoperouter.sdk import PublishLimits
+
+    reg = load_config(routes_path, with_relations=False).registry
+    source = "nba_analytics.player_game_summary"
+    det = ChangeDetector(source, "player", ignore_fields=["processed_at"])
+    expected: dict[date, EntityChanges] = {}
+    for i, (before, after) in enumerate(days):
+        if data.draw(st.booleans()):
+            after = {**before, **after}
+        day = DAY + timedelta(days=i)
+        det.observe(day, before, after)
+        truth = _brute_force(before, after, frozenset(["processed_at"]))
+        if truth:
+            expected[day] = truth
+    client = _Client()
+    pub = CompletionPublisher(
+        "done", source=source, project="p", client=client, limits=PublishLimits(max_entities)
+    )
+    pub.publish_detected(det)
+    got = {}
+    for raw, _ in client.calls:
+        ev = normalize_event(json.loads(raw), reg)
+        assert ev.game_date is not None and ev.game_date not in got
+        got[ev.game_date] = ev
+    assert set(got) == set(expected)
+    for day, truth in expected.items():
+        ev = got[day]
+        if ev.affected_entities is not None:  # else date level: covers every entity
+            assert ev.affected_entities == {"players": truth.entities}
+        if ev.changed_fields:  # else unknown: relevant to every reader
+            assert set(truth.fields) <= set(ev.changed_fields)
