@@ -215,10 +215,10 @@ def completion_event(
         date_field: game_date.isoformat(),
         "status": "success",
         "affected_entities": {entity_key(entity_type, entity_plural): list(changes.entities)},
+        # none to name: left out, "unknown" (relevant), never [] ("nothing changed")
+        **({"changed_fields": list(changes.fields)} if changes.fields else {}),
         "priority": priority,
     }
-    if changes.fields:  # none to name: unknown (relevant), never [] ("nothing changed")
-        event["changed_fields"] = list(changes.fields)
     if correlation_id is not None:
         event["correlation_id"] = correlation_id
     if produced_at is not None:
