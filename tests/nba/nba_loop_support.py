@@ -1,21 +1,81 @@
-"""One short game day through the closed-loop comparison (picklable, for a process pool)."""
+"""One short game day through the closed-loop comparison (picklable, for a process pool),
+and the default suite's seeds computed once for both of their modules (the date-level run,
+the costliest part, shared by tests/nba/test_nba_equivalence.py's comparison and
+tests/nba/test_nba_closed_loop.py's; the ``fast_seeds`` fixture, tests/nba/conftest.py)."""
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from nba_support import short_day
+from nba_support import registry, seed_summary, short_day
 
-from scoperouter.examples.nba.harness import run_date_level
+from scoperouter.examples.nba.harness import (
+    Comparison,
+    GameDay,
+    ModeStats,
+    compare,
+    run_date_level,
+)
 from scoperouter.examples.nba.loop_demo import compare_loop
+from scoperouter.examples.nba.warehouse import Warehouse
 
 
 def check_loop_seed(seed: int) -> dict[str, Any]:
     """Date level (the reference, no faults) and every closed-loop mode of one seed."""
     day = short_day(seed)
-    dstats, reference = run_date_level(day)
-    c = compare_loop(day, reference)
-    out = c.to_json()
-    out["seed"] = seed
+    return loop_summary(day, run_date_level(day))
+
+
+def loop_summary(day: GameDay, baseline: tuple[ModeStats, Warehouse]) -> dict[str, Any]:
+    """check_loop_seed's result for ``day`` and its date-level run (the reference)."""
+    dstats, reference = baseline
+    out = compare_loop(day, reference).to_json()
+    out["seed"] = day.season.seed
     out["date_rows"] = dstats.entity_rows
     return out
+
+
+def check_fast_seed(seed: int) -> dict[str, dict[str, Any]]:
+    """check_seed's and check_loop_seed's results for one seed, from one date-level run."""
+    day = short_day(seed)
+    baseline = run_date_level(day)
+    return {
+        "equivalence": seed_summary(compare(day, baseline=baseline)),
+        "loop": loop_summary(day, baseline),
+    }
+
+
+FAST_SEEDS = (0, 1)  # the default suite's seasons (the other 18 are the `slow` set)
+LOCAL_SEED = 1  # the season computed in this process: the equivalence teeth's game day
+
+
+@dataclass(frozen=True)
+class FastSeeds:
+    """``results[seed]``: check_fast_seed's summaries ("equivalence", "loop") of every fast
+    seed; ``day``, ``baseline``, ``good``: LOCAL_SEED's game day, its date-level run and its
+    routed comparison (read only: tests derive variants with ``dataclasses.replace``, and
+    every run works on a copy of the overnight warehouse)."""
+
+    results: dict[int, dict[str, dict[str, Any]]]
+    day: GameDay
+    baseline: tuple[ModeStats, Warehouse]
+    good: Comparison
+
+
+def compute_fast_seeds() -> FastSeeds:
+    """FAST_SEEDS, each compared date level, routed and in every closed-loop mode: the other
+    seeds in a spawned worker (no state shared) while LOCAL_SEED runs here, at the same time."""
+    others = [s for s in FAST_SEEDS if s != LOCAL_SEED]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, len(others)), mp_context=ctx) as pool:
+        futures = {s: pool.submit(check_fast_seed, s) for s in others}
+        day = short_day(LOCAL_SEED, registry())
+        baseline = run_date_level(day)
+        good = compare(day, baseline=baseline)
+        local = {"equivalence": seed_summary(good), "loop": loop_summary(day, baseline)}
+        results = {s: f.result() for s, f in futures.items()}
+    results[LOCAL_SEED] = local
+    return FastSeeds(results, day, baseline, good)

@@ -112,7 +112,12 @@ def check_seed(seed: int) -> dict[str, Any]:
     """Run one short game day date level and routed (picklable summary, for a process pool)."""
     from scoperouter.examples.nba.harness import compare
 
-    c = compare(short_day(seed))
+    return seed_summary(compare(short_day(seed)))
+
+
+def seed_summary(c: Comparison) -> dict[str, Any]:
+    """The picklable summary of one short game day's comparison (check_seed's result)."""
+    seed = c.seed
     return {
         "seed": seed,
         "identical": c.outputs_identical,

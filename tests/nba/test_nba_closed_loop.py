@@ -10,9 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-from nba_loop_support import check_loop_seed
+from nba_loop_support import FAST_SEEDS, FastSeeds, check_loop_seed
 
-FAST_SEEDS = (0, 1)
 SLOW_SEEDS = tuple(range(2, 20))
 FAST_BUDGET_S = 300
 SLOW_BUDGET_S = 1500
@@ -25,9 +24,9 @@ def _run(seeds: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def fast_results() -> dict[int, dict[str, Any]]:
-    """The default suite's seasons."""
-    return _run(FAST_SEEDS)
+def fast_results(fast_seeds: FastSeeds) -> dict[int, dict[str, Any]]:
+    """The default suite's seasons (conftest.py: computed once, with test_nba_equivalence's)."""
+    return {s: r["loop"] for s, r in fast_seeds.results.items()}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,10 @@ SEEDS = [
 
 
 def _result(request: pytest.FixtureRequest, seed: int) -> dict[str, Any]:
-    return request.getfixturevalue("slow_results" if seed in SLOW_SEEDS else "fast_results")[seed]
+    results: dict[int, dict[str, Any]] = request.getfixturevalue(
+        "slow_results" if seed in SLOW_SEEDS else "fast_results"
+    )
+    return results[seed]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

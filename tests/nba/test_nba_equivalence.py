@@ -10,17 +10,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from nba_loop_support import FAST_SEEDS, FastSeeds
 from nba_support import (
     check_seed,
     differing_columns,
     drop_feature_store_player_status,
     input_of,
     registry,
-    short_day,
     variant,
 )
 
-from scoperouter.examples.nba.harness import GameDay, ModeStats, compare, run_date_level, truth
+from scoperouter.examples.nba.harness import Comparison, GameDay, ModeStats, compare, truth
 from scoperouter.examples.nba.season import relation_rows
 from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -29,12 +29,11 @@ REG = registry()
 TDZA = "nba_precompute.team_defense_zone_analysis"
 
 
-# Two seasons (one per core) in the default suite; the other 18 are the `slow` set, which
-# CI runs as a step of its own (`pytest -m slow`, .ci/run). Budgets are explicit and sized
-# for a loaded 2-core machine: each item's budget covers its module fixture, which the
-# first item of the set pays for (about 5 s of CPU per seed; 3x that under `stress-ng
-# --cpu 4`, and other jobs on top).
-FAST_SEEDS = (0, 1)
+# Two seasons (one per core) in the default suite (conftest.py's fast_seeds, shared with
+# test_nba_closed_loop.py); the other 18 are the `slow` set, which CI runs as a step of its
+# own (`pytest -m slow`, .ci/run). Budgets are explicit and sized for a loaded 2-core
+# machine: each item's budget covers its fixture, which the first item of the set pays for
+# (about 5 s of CPU per seed; 3x that under `stress-ng --cpu 4`, and other jobs on top).
 SLOW_SEEDS = tuple(range(2, 20))
 FAST_BUDGET_S = 300
 SLOW_BUDGET_S = 1200
@@ -48,9 +47,9 @@ def _check_seeds(seeds: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def fast_seed_results() -> dict[int, dict[str, Any]]:
+def fast_seed_results(fast_seeds: FastSeeds) -> dict[int, dict[str, Any]]:
     """The default suite's seasons."""
-    return _check_seeds(FAST_SEEDS)
+    return {s: r["equivalence"] for s, r in fast_seeds.results.items()}
 
 
 @pytest.fixture(scope="module")
@@ -81,19 +80,24 @@ def test_routed_equals_date_level(request: pytest.FixtureRequest, seed: int) -> 
 
 
 @pytest.fixture(scope="module")
-def teeth_day() -> tuple[GameDay, tuple[ModeStats, Warehouse]]:
-    day = short_day(1, REG)
-    return day, run_date_level(day)
+def teeth_day(fast_seeds: FastSeeds) -> tuple[GameDay, tuple[ModeStats, Warehouse]]:
+    """Season 1's game day and its date-level run (conftest.py: computed once)."""
+    return fast_seeds.day, fast_seeds.baseline
+
+
+@pytest.fixture(scope="module")
+def good(fast_seeds: FastSeeds) -> Comparison:
+    """teeth_day routed with the repository's registry, compared with its date-level run."""
+    return fast_seeds.good
 
 
 def test_both_modes_equal_a_full_rebuild(
-    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]],
+    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], good: Comparison
 ) -> None:
     """Both final warehouses equal recomputing every date from the final raw tables."""
-    day, baseline = teeth_day
-    c = compare(day, baseline=baseline)
-    assert truth(day, c.date_wh) == {}
-    assert truth(day, c.routed_wh) == {}
+    day, _ = teeth_day
+    assert truth(day, good.date_wh) == {}
+    assert truth(day, good.routed_wh) == {}
 
 
 def _no_opponent_in_defense_maps(data: dict[str, Any]) -> None:
@@ -137,7 +141,7 @@ def _player_summary_misses_team_offense(data: dict[str, Any]) -> None:
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_broken_registry_misses_updates(
-    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], mutate: Any
+    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], good: Comparison, mutate: Any
 ) -> None:
     """Removing a needed mapping, relation, lookback, input or field from a copy of
     routes.yaml makes the routed warehouse differ from the date-level one."""
@@ -146,7 +150,6 @@ def test_broken_registry_misses_updates(
     c = compare(broken, baseline=baseline)
     assert not c.outputs_identical
     assert c.missed_updates > 0
-    good = compare(day, baseline=baseline)
     assert good.outputs_identical and good.missed_updates == 0
 
 
@@ -209,13 +212,13 @@ def _holes(day: GameDay, relation: str) -> GameDay:
 
 @pytest.mark.parametrize("relation", ["team_opponent", "team_players"])
 def test_missing_relation_rows_never_lose_updates(
-    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], relation: str
+    teeth_day: tuple[GameDay, tuple[ModeStats, Warehouse]], good: Comparison, relation: str
 ) -> None:
     """Relation rows missing for a mapping cost work (full-date fallback), never correctness."""
     day, baseline = teeth_day
     c = compare(_holes(day, relation), baseline=baseline)
     assert c.outputs_identical and c.missed_updates == 0
-    assert c.routed.entity_rows > compare(day, baseline=baseline).routed.entity_rows
+    assert c.routed.entity_rows > good.routed.entity_rows
 
 
 @pytest.mark.parametrize("relation", ["game_teams", "player_games"])
