@@ -5,15 +5,28 @@ runs of 35-200 s were measured where the idle machine needs 1-15 s.
 
 The default suite's two seasons are computed once per session for the two modules that
 check them (``fast_seeds``, nba_loop_support.py): one in a spawned worker, the other in
-this process at the same time, so that its day and date-level run serve the equivalence
-teeth too."""
+this process at the same time, its day and date-level run also the equivalence teeth's
+(``fast_local_seed``, which alone does not wait for the worker)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
 import pytest
-from nba_loop_support import FastSeeds, compute_fast_seeds
+from nba_loop_support import (
+    FAST_SEEDS,
+    LOCAL_SEED,
+    LocalSeed,
+    check_fast_seed,
+    local_seed,
+    local_summaries,
+    spawn_pool,
+)
 
 NBA_BUDGET_S = 600
+Summaries = dict[str, dict[str, Any]]  # check_fast_seed's: "equivalence", "loop"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,6 +37,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def fast_seeds() -> FastSeeds:
-    """The default suite's seasons (nba_loop_support.FAST_SEEDS), computed once."""
-    return compute_fast_seeds()
+def fast_seed_workers() -> Iterator[dict[int, Future[Summaries]]]:
+    """The fast seeds other than LOCAL_SEED, started in a spawned worker."""
+    with spawn_pool() as pool:
+        yield {s: pool.submit(check_fast_seed, s) for s in FAST_SEEDS if s != LOCAL_SEED}
+
+
+@pytest.fixture(scope="session")
+def fast_local_seed() -> LocalSeed:
+    """LOCAL_SEED's game day, date-level run and routed comparison (the equivalence teeth)."""
+    return local_seed()
+
+
+@pytest.fixture(scope="session")
+def fast_seeds(
+    fast_seed_workers: dict[int, Future[Summaries]], fast_local_seed: LocalSeed
+) -> dict[int, Summaries]:
+    """Every fast seed's check_fast_seed summaries: the workers' (started first, so they run
+    while this process computes LOCAL_SEED) and LOCAL_SEED's."""
+    local = local_summaries(fast_local_seed)
+    results = {s: f.result() for s, f in fast_seed_workers.items()}
+    results[LOCAL_SEED] = local
+    return results

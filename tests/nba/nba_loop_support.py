@@ -53,29 +53,30 @@ LOCAL_SEED = 1  # the season computed in this process: the equivalence teeth's g
 
 
 @dataclass(frozen=True)
-class FastSeeds:
-    """``results[seed]``: check_fast_seed's summaries ("equivalence", "loop") of every fast
-    seed; ``day``, ``baseline``, ``good``: LOCAL_SEED's game day, its date-level run and its
-    routed comparison (read only: tests derive variants with ``dataclasses.replace``, and
-    every run works on a copy of the overnight warehouse)."""
+class LocalSeed:
+    """LOCAL_SEED's game day, its date-level run and its routed comparison (read only: tests
+    derive variants with ``dataclasses.replace``; every run copies the overnight warehouse)."""
 
-    results: dict[int, dict[str, dict[str, Any]]]
     day: GameDay
     baseline: tuple[ModeStats, Warehouse]
     good: Comparison
 
 
-def compute_fast_seeds() -> FastSeeds:
-    """FAST_SEEDS, each compared date level, routed and in every closed-loop mode: the other
-    seeds in a spawned worker (no state shared) while LOCAL_SEED runs here, at the same time."""
-    others = [s for s in FAST_SEEDS if s != LOCAL_SEED]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, len(others)), mp_context=ctx) as pool:
-        futures = {s: pool.submit(check_fast_seed, s) for s in others}
-        day = short_day(LOCAL_SEED, registry())
-        baseline = run_date_level(day)
-        good = compare(day, baseline=baseline)
-        local = {"equivalence": seed_summary(good), "loop": loop_summary(day, baseline)}
-        results = {s: f.result() for s, f in futures.items()}
-    results[LOCAL_SEED] = local
-    return FastSeeds(results, day, baseline, good)
+def local_seed() -> LocalSeed:
+    day = short_day(LOCAL_SEED, registry())
+    baseline = run_date_level(day)
+    return LocalSeed(day, baseline, compare(day, baseline=baseline))
+
+
+def local_summaries(local: LocalSeed) -> dict[str, dict[str, Any]]:
+    """check_fast_seed(LOCAL_SEED), from the day and runs already made."""
+    return {
+        "equivalence": seed_summary(local.good),
+        "loop": loop_summary(local.day, local.baseline),
+    }
+
+
+def spawn_pool() -> ProcessPoolExecutor:
+    """A worker of its own for the other fast seeds (spawned: no state shared with us)."""
+    others = len(FAST_SEEDS) - 1
+    return ProcessPoolExecutor(max_workers=others, mp_context=multiprocessing.get_context("spawn"))

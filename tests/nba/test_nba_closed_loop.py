@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-from nba_loop_support import FAST_SEEDS, FastSeeds, check_loop_seed
+from nba_loop_support import FAST_SEEDS, check_loop_seed
 
 SLOW_SEEDS = tuple(range(2, 20))
 FAST_BUDGET_S = 300
@@ -24,9 +24,9 @@ def _run(seeds: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def fast_results(fast_seeds: FastSeeds) -> dict[int, dict[str, Any]]:
+def fast_results(fast_seeds: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """The default suite's seasons (conftest.py: computed once, with test_nba_equivalence's)."""
-    return {s: r["loop"] for s, r in fast_seeds.results.items()}
+    return {s: r["loop"] for s, r in fast_seeds.items()}
 
 
 @pytest.fixture(scope="module")

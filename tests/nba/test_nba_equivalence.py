@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from nba_loop_support import FAST_SEEDS, FastSeeds
+from nba_loop_support import FAST_SEEDS, LocalSeed
 from nba_support import (
     check_seed,
     differing_columns,
@@ -47,9 +47,9 @@ def _check_seeds(seeds: tuple[int, ...]) -> dict[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def fast_seed_results(fast_seeds: FastSeeds) -> dict[int, dict[str, Any]]:
-    """The default suite's seasons."""
-    return {s: r["equivalence"] for s, r in fast_seeds.results.items()}
+def fast_seed_results(fast_seeds: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The default suite's seasons (conftest.py: computed once, with test_nba_closed_loop's)."""
+    return {s: r["equivalence"] for s, r in fast_seeds.items()}
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +80,15 @@ def test_routed_equals_date_level(request: pytest.FixtureRequest, seed: int) -> 
 
 
 @pytest.fixture(scope="module")
-def teeth_day(fast_seeds: FastSeeds) -> tuple[GameDay, tuple[ModeStats, Warehouse]]:
+def teeth_day(fast_local_seed: LocalSeed) -> tuple[GameDay, tuple[ModeStats, Warehouse]]:
     """Season 1's game day and its date-level run (conftest.py: computed once)."""
-    return fast_seeds.day, fast_seeds.baseline
+    return fast_local_seed.day, fast_local_seed.baseline
 
 
 @pytest.fixture(scope="module")
-def good(fast_seeds: FastSeeds) -> Comparison:
+def good(fast_local_seed: LocalSeed) -> Comparison:
     """teeth_day routed with the repository's registry, compared with its date-level run."""
-    return fast_seeds.good
+    return fast_local_seed.good
 
 
 def test_both_modes_equal_a_full_rebuild(
