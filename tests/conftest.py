@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from demo_support import DemoRun, run_demo
+from demo_support import DemoRun, RecordedDay, run_demo, short_demo_day
 from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples
 
 # No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
@@ -106,6 +106,12 @@ def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """One real ``scoperouter demo`` run for the session (tests/demo_support.py)."""
     return run_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def short_day_2025() -> RecordedDay:
+    """The demo's season with a short history, run date level once (tests/demo_support.py)."""
+    return short_demo_day(ROUTES)
 
 
 @pytest.fixture(scope="session")

@@ -9,44 +9,29 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from demo_support import RecordedDay
 from scoperouter.cli import main
 from scoperouter.examples.nba.harness import (
     CostModel,
-    DateLevelRouter,
     Job,
     PlannedRouter,
-    prepare,
     simulate,
 )
-from scoperouter.examples.nba.season import DEFAULT_GAME_DATE, generate_season, relation_rows
 from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.execution_log.run_history import class_to_name, map_history, read_bigquery
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_config
-from scoperouter.processor_registry.relations import InMemoryRelations
 
 Runs = dict[tuple[str, date], list[float]]
 
 
 def _camel(name: str) -> str:
     return "".join(w.capitalize() for w in name.split("_")) + "Processor"
-
-
-def _day(reg: CompiledRegistry) -> Any:
-    season = generate_season(
-        2025, DEFAULT_GAME_DATE, season_start=DEFAULT_GAME_DATE - timedelta(days=8)
-    )
-    inverses = {n: r.base for n, r in reg.relations.items() if r.inverse}
-    types = {n: (r.from_type, r.to_type) for n, r in reg.relations.items()}
-    return prepare(
-        season, reg, InMemoryRelations(relation_rows(season), inverses=inverses, types=types)
-    )
 
 
 def _collect(into: Runs) -> Any:
@@ -92,30 +77,20 @@ def _history_rows(
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, routes_path: Path) -> dict[str, Any]:
-    """The demo day run date level (its runs become the run history) and routed (into a log)."""
-    reg = load_config(routes_path, with_relations=False).registry
-    day = _day(reg)
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory, short_day_2025: RecordedDay
+) -> dict[str, Any]:
+    """The demo day run date level (its runs become the run history: the session's run,
+    tests/demo_support.py) and routed (into a log)."""
+    day = short_day_2025.day
+    reg = day.registry
     cost = CostModel()
     date_runs: Runs = defaultdict(list)
     rows: dict[tuple[str, date], list[int]] = defaultdict(list)
-
-    def on_date_run(job: Job, now: float, dur: float, n: int, changed: frozenset[str]) -> None:
-        _collect(date_runs)(job, now, dur, n, changed)
+    for job, dur, n in short_day_2025.date_runs:
         for d in job.dates:
+            date_runs[(job.processor, d)].append(dur / len(job.dates))
             rows[(job.processor, d)].append(n // len(job.dates))
-
-    wh = day.overnight.copy()
-    simulate(
-        wh,
-        day.updates,
-        DateLevelRouter(reg, day.relations, day.game_date),
-        reg,
-        day.game_date,
-        cost,
-        date_level=True,
-        on_run=on_date_run,
-    )
     routed_runs: Runs = defaultdict(list)
     tmp = tmp_path_factory.mktemp("rh")
     log = tmp / "log.sqlite"

@@ -9,8 +9,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-from nba_support import short_day, variant
+from nba_support import variant
 
+from demo_support import RecordedDay
 from scoperouter.examples.nba.harness import (
     Comparison,
     GameDay,
@@ -32,15 +33,17 @@ D1, D2 = date(2025, 11, 18), date(2025, 11, 19)
 
 
 @pytest.fixture(scope="module")
-def day() -> GameDay:
-    """A short season's game day with the repository's registry."""
-    return short_day(SEED)
+def day(short_day_2025: RecordedDay) -> GameDay:
+    """A short season's game day with the repository's registry (the session's, shared with
+    tests/execution_log/test_run_history.py: tests/demo_support.py)."""
+    assert short_day_2025.day.season.seed == SEED
+    return short_day_2025.day
 
 
 @pytest.fixture(scope="module")
-def base(day: GameDay) -> Comparison:
-    """The day compared date level and routed."""
-    return compare(day)
+def base(day: GameDay, short_day_2025: RecordedDay) -> Comparison:
+    """The day compared date level (its date-level run, made once) and routed."""
+    return compare(day, baseline=short_day_2025.baseline)
 
 
 def _slow_windows(data: dict[str, Any]) -> None:
@@ -121,12 +124,12 @@ def test_minimum_is_ground_truth(day: GameDay, base: Comparison) -> None:
     assert m.rows(per_day=True) < m.rows()
 
 
-def test_minimum_is_per_update(day: GameDay) -> None:
+def test_minimum_is_per_update(day: GameDay, base: Comparison) -> None:
     """A stream of one update that changes nothing downstream has a zero minimum; the full
     stream's minimum counts every update separately (more than the first update alone)."""
     first = day.updates[0]
     one = minimum_work(replace(day, updates=(first,)))
-    full = minimum_work(day)
+    full = base.minimum  # minimum_work(day), computed once for the module (harness.py)
     assert 0 < one.rows() < full.rows()
     quiet = minimum_work(replace(day, updates=()))
     assert quiet.rows() == quiet.rows(per_day=True) == 0

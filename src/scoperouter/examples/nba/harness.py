@@ -20,6 +20,7 @@ processed (a full Phase 3 run of 450 players takes 30 s). Runs execute when they
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -161,14 +162,24 @@ def run_date_level(
     cost: CostModel | None = None,
     registry: CompiledRegistry | None = None,
     rerun_lookback: bool = True,
+    on_run: Callable[[Job, float, float, int, frozenset[str]], None] | None = None,
 ) -> tuple[ModeStats, Warehouse]:
     """Today's behaviour on a copy of the overnight warehouse. ``rerun_lookback=False``
-    re-runs only the message's date (cheaper, but misses lookback dates: not correct)."""
+    re-runs only the message's date (cheaper, but misses lookback dates: not correct).
+    ``on_run`` sees every run (:func:`simulate`'s callback: job, start, duration, rows,
+    changed ids)."""
     reg = registry or day.registry
     wh = day.overnight.copy()
     router = DateLevelRouter(reg, day.relations, day.game_date, rerun_lookback=rerun_lookback)
     stats = simulate(
-        wh, day.updates, router, reg, day.game_date, cost or CostModel(), date_level=True
+        wh,
+        day.updates,
+        router,
+        reg,
+        day.game_date,
+        cost or CostModel(),
+        date_level=True,
+        on_run=on_run,
     )
     stats.rejected_events = router.rejected
     return stats, wh
