@@ -11,7 +11,7 @@ this process at the same time, its day and date-level run also the equivalence t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -37,10 +37,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def fast_seed_workers() -> Iterator[dict[int, Future[Summaries]]]:
+def fast_seed_workers() -> Iterator[tuple[ProcessPoolExecutor, dict[int, Future[Summaries]]]]:
     """The fast seeds other than LOCAL_SEED, started in a spawned worker."""
     with spawn_pool() as pool:
-        yield {s: pool.submit(check_fast_seed, s) for s in FAST_SEEDS if s != LOCAL_SEED}
+        yield pool, {s: pool.submit(check_fast_seed, s) for s in FAST_SEEDS if s != LOCAL_SEED}
 
 
 @pytest.fixture(scope="session")
@@ -51,11 +51,14 @@ def fast_local_seed() -> LocalSeed:
 
 @pytest.fixture(scope="session")
 def fast_seeds(
-    fast_seed_workers: dict[int, Future[Summaries]], fast_local_seed: LocalSeed
+    fast_seed_workers: tuple[ProcessPoolExecutor, dict[int, Future[Summaries]]],
+    fast_local_seed: LocalSeed,
 ) -> dict[int, Summaries]:
     """Every fast seed's check_fast_seed summaries: the workers' (started first, so they run
-    while this process computes LOCAL_SEED) and LOCAL_SEED's."""
+    while this process computes LOCAL_SEED) and LOCAL_SEED's. The worker ends here."""
+    pool, futures = fast_seed_workers
     local = local_summaries(fast_local_seed)
-    results = {s: f.result() for s, f in fast_seed_workers.items()}
+    results = {s: f.result() for s, f in futures.items()}
+    pool.shutdown()
     results[LOCAL_SEED] = local
     return results
