@@ -239,15 +239,11 @@ async def healthy_latencies(
 
 
 async def test_failing_targets_are_isolated(tmp_path: Path, make_router: RouterFactory) -> None:
-    """A 500-answering and a hanging target are retried then dead-lettered, while healthy
-    targets keep their latency (median within 2x of a run without the failing targets)."""
+    """A 500-answering and a hanging target are retried then dead-lettered, while every
+    trigger of the healthy targets is delivered (no wall-clock bound here: the latency
+    comparison is the slow test below)."""
     events = game_day_stream(150, seed=11)
-    base, _r0, _ = await healthy_latencies(
-        tmp_path / "a", make_router, with_failures=False, events=events
-    )
-    lat, r, rec = await healthy_latencies(
-        tmp_path / "b", make_router, with_failures=True, events=events
-    )
+    lat, r, rec = await healthy_latencies(tmp_path, make_router, with_failures=True, events=events)
     counts = r.store.trigger_counts()
     dead = [d for d in r.store.dead_letters() if d.kind == "trigger"]
     procs = {json.loads(d.payload or b"{}")["processor"] for d in dead}
@@ -259,6 +255,21 @@ async def test_failing_targets_are_isolated(tmp_path: Path, make_router: RouterF
     )
     assert {d.reason for d in dead} == {"max_attempts"}
     assert len(lat) == counts.get("done", 0) > 0
+
+
+@pytest.mark.slow
+async def test_failing_targets_keep_healthy_latency(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """Healthy targets keep their latency next to failing ones (median within 2x of a run
+    without the failing targets): a wall-clock ratio, so in the slow set, not the default."""
+    events = game_day_stream(150, seed=11)
+    base, _r0, _ = await healthy_latencies(
+        tmp_path / "a", make_router, with_failures=False, events=events
+    )
+    lat, _r, _ = await healthy_latencies(
+        tmp_path / "b", make_router, with_failures=True, events=events
+    )
     m_base, m_fail = statistics.median(base), statistics.median(lat)
     print(
         f"healthy median latency: {m_base * 1000:.1f} ms alone, {m_fail * 1000:.1f} ms with failing targets"
