@@ -25,12 +25,13 @@ Rules (where a reading could differ, the choice is written here):
   are united; keys are kept as written (the planner resolves ``players`` -> ``player``);
   ids are deduplicated and sorted. ``entities_changed`` may also be a flat list of ids: its
   type is the registry's entity type of the source (``entity_type_of_source``: the
-  ``sources:`` declaration, else the granularity of the processor that publishes it); when
-  that is unknown the ids are kept under the key :data:`UNTYPED`, which no entity type can
-  be, so every entity-level consumer runs the full date (``unmapped_entity_type``), never a
-  rejection. An empty flat list is no entity information. An id of another JSON type than
-  string is rejected (``invalid_field``); an id that names nobody -- ``null`` (production's
-  change detector selects a nullable column), blank, or with a character that is not
+  ``sources:`` declaration, else the granularity of the processors that publish it, when
+  they all have the same one); when that is unknown the ids are kept under the key
+  :data:`UNTYPED`, which no entity type can be, so every entity-level consumer runs the
+  full date (``unmapped_entity_type``), never a rejection. An empty flat list is no entity
+  information. An id of another JSON type than string is rejected (``invalid_field``); an
+  id that names nobody -- ``null`` (production's change detector selects a nullable
+  column), blank, or with a character that is not
   printable (NUL, zero-width, no-break space...) -- makes the event name no entities (full
   date): the readable ids alone would lose that entity's update, and a NUL cannot be
   stored. An orchestrator's own trigger (``trigger_source: orchestrator`` and no

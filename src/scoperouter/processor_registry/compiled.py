@@ -105,7 +105,8 @@ class CompiledRegistry:
     downstream_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     plurals: Mapping[str, str] = field(default_factory=dict)  # 'person' -> 'people'
     # source -> entity type of the flat id lists its events carry: the ``sources:``
-    # declaration, else the granularity of the processor that publishes it (never 'date')
+    # declaration, else the granularity of the processors that publish it when they all
+    # have the same one (never 'date')
     source_entity: Mapping[str, str] = field(default_factory=dict)
 
     def entity_type_of_source(self, source: str) -> str | None:
@@ -276,10 +277,18 @@ def compile_registry(
             mode=p.mode or d.mode,
         )
 
-    source_entity: dict[str, str] = {}
+    # a flat list's type is its publisher's granularity only when every processor publishing
+    # the source agrees (a `duplicate_publishes` warning allows several): otherwise one
+    # publisher's ids would be read as another's type -- a team's "LAL" as a player
+    publisher_grans: dict[str, set[str]] = defaultdict(set)
     for cp in processors.values():
-        if cp.publishes and not cp.is_date_granularity:
-            source_entity[cp.publishes] = cp.granularity
+        if cp.publishes:
+            publisher_grans[cp.publishes].add(cp.granularity)
+    source_entity: dict[str, str] = {
+        src: next(iter(grans))
+        for src, grans in publisher_grans.items()
+        if len(grans) == 1 and DATE_GRANULARITY not in grans
+    }
     for sname, sspec in spec.sources.items():
         sources.add(sname)
         if sspec.entity is not None:

@@ -1,6 +1,6 @@
 """Checks of source names: the ``sources:`` declarations, and near misses.
 
-* ``sources:`` -- a declared entity exists and agrees with the granularity of the
+* ``sources:`` -- a declared entity exists and agrees with the granularity of every
   processor publishing the source; a declared ``entity_key`` is one of its ``columns``.
 * ``unknown_column`` (error) -- a ``fields`` / ``ignore_fields`` name that is not a column of
   the input's declared source (with a did-you-mean, or the other input of the processor
@@ -25,10 +25,11 @@ from scoperouter.processor_registry.yaml_positions import YamlPath
 
 def check_sources(spec: RoutesSpec, r: Report, entities: set[str]) -> None:
     """``sources:`` declarations: a declared entity exists and agrees with the granularity
-    of the processor publishing the source; a declared entity key is one of its columns."""
-    publisher_gran = {
-        p.publishes: (pname, p.granularity) for pname, p in spec.processors.items() if p.publishes
-    }
+    of every processor publishing the source; a declared entity key is one of its columns."""
+    publishers: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for pname, p in spec.processors.items():
+        if p.publishes:
+            publishers[p.publishes].append((pname, p.granularity))
     for sname, sspec in spec.sources.items():
         base: YamlPath = ("sources", sname)
         if sspec.entity is not None:
@@ -38,9 +39,14 @@ def check_sources(spec: RoutesSpec, r: Report, entities: set[str]) -> None:
                     f"unknown entity type {sspec.entity!r}{did_you_mean(sspec.entity, entities)}",
                     code="unknown_entity",
                 )
-            elif sname in publisher_gran:
-                pname, gran = publisher_gran[sname]
-                if gran != DATE_GRANULARITY and gran != sspec.entity:
+            else:  # every publisher (several only with a duplicate_publishes warning)
+                bad = [
+                    (pname, gran)
+                    for pname, gran in publishers.get(sname, ())
+                    if gran != DATE_GRANULARITY and gran != sspec.entity
+                ]
+                if bad:
+                    pname, gran = bad[0]
                     r.add(
                         (*base, "entity"),
                         f"entity {sspec.entity!r} disagrees with the granularity {gran!r} of "
