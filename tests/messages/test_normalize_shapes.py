@@ -248,3 +248,29 @@ def test_unknown_changed_fields_are_never_skipped_as_irrelevant() -> None:
     ev = normalize_event(body, reg)
     [d] = plan(reg, InMemoryRelations({}), ev, ev.dates()[0])
     assert (d.action, d.reason) == ("run", "date_granularity")
+
+
+_META_BACKFILL = {"start_date": "2025-11-01", "end_date": "2025-11-03"}
+
+
+@pytest.mark.parametrize(
+    ("nulls", "metadata"),
+    [
+        (("start_date",), _META_BACKFILL),
+        (("end_date",), _META_BACKFILL),
+        (("start_date", "end_date"), _META_BACKFILL),
+        (("skip_downstream",), {"skip_downstream": True}),
+        (("referenced_tables",), {"referenced_tables": ["raw.a"]}),
+        (("entities_changed",), {"entities_changed": ["lebronjames"]}),
+        (("changed_fields",), {"changed_fields": ["points"]}),
+    ],
+)
+def test_top_level_nulls_are_dropped_before_metadata_is_read(
+    nulls: tuple[str, ...], metadata: dict[str, Any]
+) -> None:
+    """A top-level null (SPEC 3: dropped) never hides the value its metadata carries."""
+    base: dict[str, Any] = {"event_id": "e-1", "output_table": "raw.a", "metadata": metadata}
+    if "start_date" not in metadata:
+        base["game_date"] = "2025-11-19"
+    with_nulls = {**base, **dict.fromkeys(nulls)}
+    assert normalize_event(with_nulls, REG) == normalize_event(base, REG)

@@ -316,8 +316,15 @@ def priority_of(raw: Mapping[str, Any], ctx: Ctx) -> Priority:
     return cast(Priority, p.strip().lower())
 
 
+def top_or_meta(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str) -> Any:
+    """``raw[key]``, else ``meta[key]``: a top-level ``null`` is absent (SPEC section 3:
+    top-level nulls are dropped), so it never hides the value ``metadata`` carries."""
+    v = raw.get(key)
+    return meta.get(key) if v is None else v
+
+
 def flag(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str, ctx: Ctx) -> bool:
-    v = raw.get(key, meta.get(key))
+    v = top_or_meta(raw, meta, key)
     if v is None:
         return False
     if not isinstance(v, bool):

@@ -60,7 +60,9 @@ Rules (where a reading could differ, the choice is written here):
   events with 100k ids stalled small events from 47 to 590 ms).
 * ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
 * ``priority``: ``normal`` (default) or ``critical``; anything else is rejected.
-* ``skip_downstream``: a boolean (top level, else ``metadata``).
+* ``skip_downstream``: a boolean (top level, else ``metadata``). Wherever a field is read
+  "top level, else ``metadata``", a top-level ``null`` counts as absent (SPEC section 3:
+  top-level nulls are dropped), so it never hides the value ``metadata`` carries.
 * ``referenced_tables`` (top level, else ``metadata``): the tables the run read, for drift
   (``dataset.table`` strings or BigQuery table references); informational, never rejected.
 
@@ -93,6 +95,7 @@ from scoperouter.messages.event_fields import (
     short,
     source_of,
     status_of,
+    top_or_meta,
 )
 from scoperouter.messages.fast_event import fast_event
 from scoperouter.messages.models import Event
@@ -154,8 +157,8 @@ def normalize_event(
 
     date_key = registry.date_field  # the registry's date_field (default game_date)
     game_date = parse_date(raw.get(date_key), date_key, ctx)
-    start = parse_date(raw.get("start_date", meta.get("start_date")), "start_date", ctx)
-    end = parse_date(raw.get("end_date", meta.get("end_date")), "end_date", ctx)
+    start = parse_date(top_or_meta(raw, meta, "start_date"), "start_date", ctx)
+    end = parse_date(top_or_meta(raw, meta, "end_date"), "end_date", ctx)
     if game_date is None:
         if start is None and end is None:
             raise ctx.fail(
@@ -230,9 +233,7 @@ def normalize_event(
             skip_downstream=flag(raw, meta, "skip_downstream", ctx),
             record_count=record_count,
             # informational (drift), never a rejection: top level, else metadata
-            referenced_tables=parse_referenced(
-                raw.get("referenced_tables", meta.get("referenced_tables"))
-            ),
+            referenced_tables=parse_referenced(top_or_meta(raw, meta, "referenced_tables")),
             shape=shape,
         )
     except ValidationError as exc:  # pragma: no cover - every field is checked above
