@@ -145,7 +145,7 @@ class CsvRelationData(Strict):
 
 
 class RelationDataSpec(Strict):
-    """Where relation rows come from (required when any relation is declared)."""
+    """Where relation rows come from (required when any relation is used)."""
 
     csv: CsvRelationData = Field(description="Relation rows from CSV files.")
 

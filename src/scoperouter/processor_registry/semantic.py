@@ -37,6 +37,7 @@ from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
 from scoperouter.processor_registry.loop_checks import check_barriers
 from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.relation_use import used_relations
 from scoperouter.processor_registry.target_checks import target_findings
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
@@ -84,7 +85,7 @@ def check(
         )
     _check_plurals(spec, r)
     types = _check_relations(spec, r, entities)
-    _check_relation_data(spec, r, base_dir, check_files)
+    _check_relation_data(spec, r, base_dir, check_files, types)
     for pname in spec.processors:
         _check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
@@ -183,14 +184,22 @@ def _check_relations(spec: RoutesSpec, r: Report, entities: set[str]) -> dict[st
     return types
 
 
-def _check_relation_data(spec: RoutesSpec, r: Report, base_dir: Path, check_files: bool) -> None:
+def _check_relation_data(
+    spec: RoutesSpec,
+    r: Report,
+    base_dir: Path,
+    check_files: bool,
+    types: Mapping[str, tuple[str, str]],
+) -> None:
     bases = sorted(n for n, rel in spec.relations.items() if rel.inverse_of is None)
     if spec.relation_data is None:
-        if spec.relations:
+        # SPEC: required when any relation is *used* (declared but unused ones need no rows)
+        used = used_relations(spec, types)
+        if used:
             r.add(
                 ("relations",),
-                "relations are declared but 'relation_data' is missing (e.g. "
-                "relation_data: {csv: {dir: data/relations}})",
+                f"relations are used ({', '.join(used)}) but 'relation_data' is missing "
+                "(e.g. relation_data: {csv: {dir: data/relations}})",
                 code="missing_relation_data",
                 key=True,
             )
