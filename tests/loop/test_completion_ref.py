@@ -84,3 +84,23 @@ def test_unified_fields_are_kept() -> None:
 def test_report_only(raw: dict[str, Any], report: bool) -> None:
     """A message without a source is a bare report (closes its trigger, routes nothing)."""
     assert is_report_only(raw) is report
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("trigger_id", "t-1"),
+        ("trigger_message_id", "m-1"),
+        ("processor", "player_game_summary"),
+        ("execution_id", "run-7"),
+        ("parent_processor", "up"),
+        ("event_id", "e-1"),
+        ("missed_entities", ["lebronjames"]),
+    ],
+)
+def test_top_level_null_never_hides_metadata(key: str, value: Any) -> None:
+    """A top-level null (SPEC 3: dropped) reads the metadata value, as if absent."""
+    base: dict[str, Any] = {"status": "partial", "game_date": D, "metadata": {key: value}}
+    if key not in ("trigger_id", "trigger_message_id", "processor"):
+        base["trigger_id"] = "t-0"
+    assert completion_ref({**base, key: None}) == completion_ref(base)

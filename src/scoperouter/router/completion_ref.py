@@ -19,7 +19,9 @@ A completion names its trigger, in this order:
 
 ``execution_id`` (``unified_pubsub_publisher.py:84,192``) identifies the run: recorded per
 attempt. A completion report is a message that names a trigger id, or a ``status`` with a
-processor; one with a ``source`` is also an event and is routed as well.
+processor; one with a ``source`` is also an event and is routed as well. A field read
+"top level or in ``metadata``" takes ``metadata``'s value under a top-level ``null`` (SPEC
+section 3 drops top-level nulls): a null never hides missed ids or the trigger's id.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
+
+from scoperouter.messages.event_fields import top_or_meta
 
 Outcome = Literal["success", "partial", "no_data", "failed"]
 _OUTCOMES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
@@ -66,7 +70,7 @@ def ref_from_dict(d: Mapping[str, Any]) -> CompletionRef:
 
 
 def _str(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str) -> str | None:
-    v = raw.get(key, meta.get(key))
+    v = top_or_meta(raw, meta, key)  # a top-level null is absent (SPEC 3)
     return v if isinstance(v, str) and v else None
 
 
@@ -98,7 +102,7 @@ def missed_entities(raw: Mapping[str, Any]) -> tuple[str, ...]:
     ``metadata``), sorted, once each."""
     meta = raw.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
-    missed_raw = raw.get("missed_entities", meta.get("missed_entities"))
+    missed_raw = top_or_meta(raw, meta, "missed_entities")
     if not isinstance(missed_raw, list):
         return ()
     return tuple(sorted({str(x) for x in missed_raw if isinstance(x, str | int)}))
