@@ -151,8 +151,12 @@ def build_runs(data: LogData) -> tuple[list[Run], bool]:
     return runs, False
 
 
-def _outcome_key(x: LogRow) -> tuple[int, str]:
-    return (x.attempts or 0, x.dispatched_at.isoformat() if x.dispatched_at else "")
+def _outcome_key(x: LogRow) -> tuple[bool, float, int]:
+    """The latest outcome is a trigger's final one (its time first: a redriven dead trigger
+    starts again at attempt 1, ``StateStore.redrive_dead``); the attempt count breaks ties
+    and orders outcomes without a time."""
+    at = x.dispatched_at
+    return (at is not None, at.timestamp() if at is not None else 0.0, x.attempts or 0)
 
 
 def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) -> int:
