@@ -3,15 +3,26 @@ an update stays true after redrives, redeliveries and retention."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from logsupport import DAY, T0
 
-from scoperouter.execution_log import SqliteExecutionLog, read_log
+from scoperouter.execution_log import (
+    BigQueryExecutionLog,
+    ExecutionLogError,
+    SqliteExecutionLog,
+    read_log,
+)
 from scoperouter.execution_log.runs import build_runs
-from scoperouter.messages.models import Trigger
+from scoperouter.messages.models import Event, Trigger
+from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.planner import plan
 
 
 def _trigger(tid: str = "t-1") -> Trigger:
@@ -51,3 +62,86 @@ def test_final_outcome_is_the_latest_not_the_most_attempted(
     assert from_dispatches
     assert [(r.trigger_id, r.status) for r in runs] == [("t-1", final)]
     assert runs[0].failed is (final == "dead_letter")
+
+
+class _SchemaClient:
+    """insert_rows_json as BigQuery answers it (insertAll, skipInvalidRows false): a batch
+    holding a row the table rejects (``reject``: its id) inserts nothing; that row's error is
+    ``invalid``, every other row's ``stopped``. ``down``: calls that fail transiently first."""
+
+    def __init__(self, reject: str, down: int = 0) -> None:
+        self.reject = reject
+        self.down = down
+        self.stored: dict[str, list[str]] = {}
+
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        ids = list(row_ids or ())
+        if self.down:
+            self.down -= 1
+            return [{"index": i, "errors": [{"reason": "backendError"}]} for i in range(len(ids))]
+        if self.reject in ids:
+            return [
+                {"index": i, "errors": [{"reason": "invalid" if x == self.reject else "stopped",
+                                         "message": "no such field: bogus"}]}
+                for i, x in enumerate(ids)
+            ]  # fmt: skip
+        self.stored.setdefault(str(table), []).extend(ids)
+        return []
+
+
+def _bq_events(log: BigQueryExecutionLog, registry: CompiledRegistry, rel: InMemoryRelations, n: int) -> None:  # fmt: skip
+    for i in range(1, n + 1):
+        e = Event.model_validate(
+            {"event_id": f"e{i}", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
+             "affected_entities": {"players": [f"t0{i}p03"]}, "changed_fields": ["injury_status"]}
+        )  # fmt: skip
+        log.record_decisions(e, plan(registry, rel, e, DAY), T0, registry=registry, relations=rel)
+
+
+def test_bigquery_invalid_row_is_dropped_counted_and_does_not_block_the_rest(
+    registry: CompiledRegistry, relations: InMemoryRelations, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row BigQuery rejects as invalid is dropped with a count and a log line; its batch's other rows go."""
+    client = _SchemaClient(reject="e2")
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log")
+    _bq_events(log, registry, relations, 3)
+    with caplog.at_level(logging.ERROR):
+        log.flush()
+    assert client.stored["p.d.pipeline_execution_events"] == ["e1", "e3"]
+    assert len(client.stored["p.d.pipeline_execution_log"]) > 0
+    assert log.dropped == 1
+    assert any("e2" in r.getMessage() and "no such field" in r.getMessage() for r in caplog.records)
+    log.flush()  # nothing left to send, nothing sent twice
+    assert client.stored["p.d.pipeline_execution_events"] == ["e1", "e3"]
+
+
+def test_bigquery_transient_row_errors_keep_every_row(
+    registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
+    """Row errors that are not ``invalid`` (a backend error) keep the batch for the next flush."""
+    client = _SchemaClient(reject="none", down=1)
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log")
+    _bq_events(log, registry, relations, 2)
+    with pytest.raises(ExecutionLogError):
+        log.flush()
+    log.flush()
+    assert client.stored["p.d.pipeline_execution_events"] == ["e1", "e2"]
+    assert log.dropped == 0
+
+
+def test_bigquery_buffer_overflow_is_counted(
+    registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
+    """Rows dropped because the buffer overflowed while BigQuery was down are counted."""
+    client = _SchemaClient(reject="none", down=10)
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log", max_buffer=2)
+    _bq_events(log, registry, relations, 3)
+    with pytest.raises(ExecutionLogError):
+        log.flush()
+    assert log.dropped >= 1  # one event row at least (and log rows past 2)

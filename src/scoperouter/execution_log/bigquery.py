@@ -80,13 +80,37 @@ def _bq_row(row: Row) -> Row:
     return {k: ([] if v is None and k in LIST_COLUMNS else v) for k, v in row.items()}
 
 
+def _invalid_rows(errs: Sequence[dict[str, Any]], n: int) -> dict[int, str] | None:
+    """The rows of a batch of ``n`` that BigQuery rejected for good (reason ``invalid``),
+    index -> error text, when every other error is ``stopped`` (not inserted because of
+    them); None when some error may pass on a retry (a backend error, an unknown shape)."""
+    bad: dict[int, str] = {}
+    for e in errs:
+        i = e.get("index") if isinstance(e, dict) else None
+        details = e.get("errors") if isinstance(e, dict) else None
+        if not isinstance(i, int) or not 0 <= i < n or not isinstance(details, list):
+            return None
+        reasons = {d.get("reason") for d in details if isinstance(d, dict)}
+        if not reasons or not reasons <= {"invalid", "stopped"}:
+            return None
+        if "invalid" in reasons:
+            bad[i] = "; ".join(
+                str(d.get("message") or d.get("reason")) for d in details if isinstance(d, dict)
+            )
+    return bad or None
+
+
 class BigQueryExecutionLog(RowExecutionLog):
     """Buffers rows per table and streams them in batches of ``batch_size``.
 
     Each row's insertId is its primary id (decision_id / event_id / completion_id) so a
     retried batch is deduplicated by BigQuery (best effort, about a minute).
     A failed batch stays buffered (up to ``max_buffer`` rows per table, oldest dropped
-    with a log line) and :meth:`flush` raises :class:`ExecutionLogError`.
+    with a log line) and :meth:`flush` raises :class:`ExecutionLogError`. A row BigQuery
+    rejects as ``invalid`` (it never will take it: schema, size) is dropped with a log line
+    naming it and the error, and the rest of its batch (``stopped``: not inserted because
+    of it) is sent again at once -- one bad row never blocks its table. :attr:`dropped`
+    counts the rows never written (rejected or overflowed).
     """
 
     def __init__(
@@ -99,6 +123,7 @@ class BigQueryExecutionLog(RowExecutionLog):
         self.max_buffer = max_buffer
         self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
         self._closed = False
+        self.dropped = 0  # rows never written: rejected as invalid, or past max_buffer
 
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         self._buf[EVENTS_TABLE].append(dict(zip(EVENT_COLUMNS, event, strict=True)))
@@ -131,8 +156,24 @@ class BigQueryExecutionLog(RowExecutionLog):
                         errors.append(f"{self.tables[key]}: {exc}")
                         break
                     if errs:
-                        errors.append(f"{self.tables[key]}: {len(errs)} row error(s): {errs[:3]}")
-                        break
+                        bad = _invalid_rows(errs, len(batch))
+                        if bad is None:  # transient (or unknown): keep the batch
+                            errors.append(
+                                f"{self.tables[key]}: {len(errs)} row error(s): {errs[:3]}"
+                            )
+                            break
+                        for i in sorted(bad, reverse=True):  # never accepted: drop, resend rest
+                            log.error(
+                                "execution log: BigQuery rejected a %s row, dropped: %s %s: %s",
+                                key,
+                                _ID_COLUMN[key],
+                                ids[i],
+                                bad[i],
+                                extra={"table": self.tables[key], "row_id": ids[i]},
+                            )
+                            del buf[sent + i]
+                        self.dropped += len(bad)
+                        continue
                     sent += len(batch)
                 rest = buf[sent:]
                 if len(rest) > self.max_buffer:
@@ -141,6 +182,7 @@ class BigQueryExecutionLog(RowExecutionLog):
                         len(rest) - self.max_buffer,
                         key,
                     )
+                    self.dropped += len(rest) - self.max_buffer
                     rest = rest[-self.max_buffer :]
                 self._buf[key] = rest
         if errors:
