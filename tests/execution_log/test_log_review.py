@@ -4,6 +4,7 @@ an update stays true after redrives, redeliveries and retention."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from scoperouter.execution_log import (
     SqliteExecutionLog,
     read_log,
 )
+from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.execution_log.runs import build_runs
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -95,7 +97,7 @@ class _SchemaClient:
         return []
 
 
-def _bq_events(log: BigQueryExecutionLog, registry: CompiledRegistry, rel: InMemoryRelations, n: int) -> None:  # fmt: skip
+def _bq_events(log: RowExecutionLog, registry: CompiledRegistry, rel: InMemoryRelations, n: int) -> None:  # fmt: skip
     for i in range(1, n + 1):
         e = Event.model_validate(
             {"event_id": f"e{i}", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
@@ -145,3 +147,51 @@ def test_bigquery_buffer_overflow_is_counted(
     with pytest.raises(ExecutionLogError):
         log.flush()
     assert log.dropped >= 1  # one event row at least (and log rows past 2)
+
+
+def test_sqlite_failed_flush_keeps_its_rows_for_the_next(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
+    """A flush that fails (disk full, locked) rolls back and keeps its rows: the next flush writes them."""
+    path = tmp_path / "log.sqlite"
+    log = SqliteExecutionLog(path)
+    _bq_events(log, registry, relations, 2)
+    log.record_dispatch(
+        _trigger(),
+        status="ok",
+        attempts=1,
+        latency_ms=1.0,
+        dispatched_at=T0 + timedelta(seconds=20),
+    )
+    with sqlite3.connect(path) as c:  # the next insert fails as a full disk would
+        c.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON pipeline_execution_events "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    with pytest.raises(sqlite3.DatabaseError):
+        log.flush()
+    with sqlite3.connect(path) as c:
+        c.execute("DROP TRIGGER boom")
+    log.close()
+    data = read_log(path)
+    assert [e.event.event_id for e in data.events] == ["e1", "e2"]
+    assert {d.event_id for d in data.decisions} == {"e1", "e2"}
+    assert [(x.trigger_id, x.dispatch_status) for x in data.dispatches] == [("t-1", "ok")]
+    assert log.dropped == 0
+
+
+def test_sqlite_failing_log_drops_past_max_buffer_counted(
+    tmp_path: Path, registry: CompiledRegistry, relations: InMemoryRelations
+) -> None:
+    """A log that keeps failing keeps at most max_buffer rows; what it drops is counted."""
+    path = tmp_path / "log.sqlite"
+    log = SqliteExecutionLog(path, max_buffer=3)
+    with sqlite3.connect(path) as c:
+        c.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON pipeline_execution_events "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    _bq_events(log, registry, relations, 2)
+    with pytest.raises(sqlite3.DatabaseError):
+        log.flush()
+    assert log.dropped > 0 and log._pending() == 0

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +81,8 @@ from scoperouter.execution_log.sqlite_retention import (
 from scoperouter.execution_log.sqlite_schema import _DISPATCH_KEY, SCHEMA, SCHEMA_VERSION, _migrate
 from scoperouter.messages.models import Trigger
 from scoperouter.state.model import CATCH_UP_PAUSE_S, PRUNE_LIMIT
+
+logger = logging.getLogger(__name__)
 
 _UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
 _LINK_SQL = (
@@ -198,7 +201,9 @@ class SqliteExecutionLog(RowExecutionLog):
     daemon's rates a flush a second, whose random keys (the events' primary key) share
     their index pages -- 2,000-row flushes dirtied most pages several times a second.
     ``retention_s`` (None: keep everything) prunes older rows, at most ``prune_limit`` a
-    table and pass (see the module doc)."""
+    table and pass (see the module doc). A flush that fails is rolled back and raises; its
+    rows stay buffered for the next one (up to ``max_buffer`` rows; past that a failed
+    flush's rows are dropped, logged and counted in :attr:`dropped`)."""
 
     def __init__(
         self,
@@ -209,8 +214,11 @@ class SqliteExecutionLog(RowExecutionLog):
         retention_s: float | None = None,
         prune_interval_s: float | None = None,
         prune_limit: int = PRUNE_LIMIT,
+        max_buffer: int = 100_000,
     ) -> None:
         super().__init__()
+        self.max_buffer = max_buffer  # rows a failing log keeps for the next flush
+        self.dropped = 0  # rows never written: a failed flush past max_buffer
         self.retention_s = retention_s if retention_s else None
         self.prune_interval_s = (
             prune_interval_s
@@ -317,6 +325,7 @@ class SqliteExecutionLog(RowExecutionLog):
             comps, links, fill = self._completions, self._links, self._fill
             self._decisions, self._log, self._events = [], [], []
             self._completions, self._links, self._fill = [], [], []
+            decisions0 = decisions  # as buffered: kept if the flush fails
             conn.execute("BEGIN")
             try:
                 buffered: set[str] = set()
@@ -351,8 +360,34 @@ class SqliteExecutionLog(RowExecutionLog):
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._keep(decisions0, log, events, comps, links, fill)
                 raise
             self._maybe_prune()
+
+    def _keep(
+        self,
+        decisions: list[tuple[Any, ...]],
+        log: list[tuple[Any, ...] | PendingOutcome],
+        events: list[tuple[Any, ...]],
+        comps: list[tuple[Any, ...]],
+        links: list[Link],
+        fill: list[tuple[str, str]],
+    ) -> None:
+        """A failed flush's rows back in the buffers (before anything buffered since), for
+        the next flush; past ``max_buffer`` pending rows they are dropped, logged and
+        counted (:attr:`dropped`) instead: a log that cannot write does not grow for ever."""
+        n = len(decisions) + len(log) + len(events) + len(comps)
+        if self._pending() + n > self.max_buffer:
+            self.dropped += n
+            logger.error(
+                "execution log: flush failed again with %d rows buffered; %d rows dropped",
+                self._pending() + n,
+                n,
+                extra={"dropped": n},
+            )
+            return
+        self._decisions[:0], self._log[:0], self._events[:0] = decisions, log, events
+        self._completions[:0], self._links[:0], self._fill[:0] = comps, links, fill
 
     def _maybe_prune(self) -> None:
         """A retention pass if one is due: ``prune_interval_s`` after the last pass, or
