@@ -1,0 +1,173 @@
+"""PostgreSQL only: deterministic interleavings of one replica's transaction with another
+replica's (held open on a raw connection): dedupe of one event id, a connection lost
+mid-transaction, a deadlock between a rescue and a replica's marks. Timing only drives the
+interleavings; nothing asserts on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from state_support import batch, contrib, need_psycopg
+
+need_psycopg()
+
+import psycopg  # noqa: E402
+
+from scoperouter.state.model import Attempted, StoreOptions  # noqa: E402
+from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def replicas(pg_location: str) -> Iterator[Callable[..., PostgresStateStore]]:
+    made: list[PostgresStateStore] = []
+
+    def open_(owner: str, lease_s: float = 30.0) -> PostgresStateStore:
+        s = PostgresStateStore(pg_location, StoreOptions(owner=owner, lease_s=lease_s))
+        made.append(s)
+        return s
+
+    yield open_
+    for s in made:
+        s.close()
+
+
+def _raw(dsn: str) -> Any:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _waiting_pids(dsn: str, n: int = 1, timeout: float = 20.0) -> list[int]:
+    """The pids of the store connections waiting on a lock, once ``n`` of them wait."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as c:
+        while time.monotonic() < deadline:
+            rows = c.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name = 'scoperouter' ORDER BY pid"
+            ).fetchall()
+            if len(rows) >= n:
+                return [int(r[0]) for r in rows]
+            time.sleep(0.02)
+    raise AssertionError("no store transaction waited on a lock")
+
+
+@pytest.mark.parametrize(
+    ("first_commits", "accepted", "duplicates"),
+    [
+        (True, ("e2",), ("e1",)),  # the first replica's commit wins: e1 counted there
+        (False, ("e1", "e2"), ()),  # the first replica died before its commit: e1 is new here
+    ],
+)
+def test_same_event_on_two_replicas_counts_once(
+    pg_location: str,
+    replicas: Callable[..., PostgresStateStore],
+    first_commits: bool,
+    accepted: tuple[str, ...],
+    duplicates: tuple[str, ...],
+) -> None:
+    """An id another replica's open transaction inserted: the ingest waits for its outcome."""
+    b = replicas("b")
+    first = _raw(pg_location)
+    pool = ThreadPoolExecutor(1)
+    tx = first.transaction()
+    tx.__enter__()
+    first.execute("INSERT INTO sr_seen(event_id, seen_at) VALUES ('e1', %s)", (T0,))
+    fut = pool.submit(b.ingest, batch(contrib("e1", ("x",)), contrib("e2", ("y",))), T0 + 1)
+    _waiting_pids(pg_location)
+    assert not fut.done()
+    if first_commits:
+        tx.__exit__(None, None, None)
+    else:
+        tx.__exit__(RuntimeError, RuntimeError("killed"), None)
+    result = fut.result(timeout=20)
+    pool.shutdown()
+    first.close()
+    assert (result.accepted, result.duplicates) == (accepted, duplicates)
+    [w] = b.open_windows()
+    assert w.caused_by == set(accepted)
+    assert b.seen_at("e1") == (T0 if first_commits else T0 + 1)
+
+
+def test_connection_lost_mid_ingest_applies_nothing_and_reconnects(
+    pg_location: str, replicas: Callable[..., PostgresStateStore]
+) -> None:
+    """The ingest's backend killed while it waits on a window row: the batch fails whole
+    (no seen id, no merge), and the store's next call reconnects and takes it."""
+    b = replicas("b")
+    b.ingest(batch(contrib("e0", ("x",))), T0)
+    hold = _raw(pg_location)
+    pool = ThreadPoolExecutor(1)
+    with hold.transaction():
+        hold.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
+        fut = pool.submit(b.ingest, batch(contrib("e1", ("y",)), contrib("e2", ("z",))), T0 + 1)
+        [pid] = _waiting_pids(pg_location)
+        hold.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            fut.result(timeout=20)
+        assert (hold.execute("SELECT count(*) FROM sr_seen").fetchone() or (0,))[0] == 1
+    pool.shutdown()
+    hold.close()
+    assert b.seen_at("e1") is None and b.seen_at("e2") is None
+    [w] = b.open_windows()
+    assert (w.caused_by, w.entity_ids) == (frozenset({"e0"}), frozenset({"x"}))
+    again = b.ingest(batch(contrib("e1", ("y",)), contrib("e2", ("z",))), T0 + 1)
+    assert again.accepted == ("e1", "e2")
+    [w] = b.open_windows()
+    assert (w.caused_by, w.entity_ids) == (
+        frozenset({"e0", "e1", "e2"}),
+        frozenset({"x", "y", "z"}),
+    )
+
+
+@pytest.mark.parametrize("retries", [1, PostgresStateStore.retries])
+def test_rescue_deadlocked_with_a_replicas_marks_is_retried(
+    pg_location: str, replicas: Callable[..., PostgresStateStore], retries: int
+) -> None:
+    """A rescue and a transaction marking the same two rows in the other order deadlock;
+    the rescue (the victim: it waited first) is retried whole; without a retry the
+    deadlock surfaces (the interleaving is real) and nothing was rescued."""
+    a = replicas("a", lease_s=5.0)
+    b = replicas("b")
+    b.retries = retries
+    fired = a.ingest(
+        batch(
+            contrib("e1", processor="p1", critical=True),
+            contrib("e2", processor="p2", critical=True),
+        ),
+        T0,
+    ).fired
+    r1, r2 = sorted(x.item_id for x in fired)
+    marks = _raw(pg_location)
+    pool = ThreadPoolExecutor(1)
+    with marks.transaction():
+        # replica a's marks, in arrival order: r2 first
+        marks.execute("UPDATE sr_outbox SET attempts = 1 WHERE id = %s", (r2,))
+        fut = pool.submit(b.rescue_expired, T0 + 100)
+        _waiting_pids(pg_location)  # the rescue took r1 (or nothing yet) and waits on r2
+        try:
+            marks.execute("UPDATE sr_outbox SET attempts = 1 WHERE id = %s", (r1,))
+        except psycopg.errors.DeadlockDetected:  # pragma: no cover - the rescue waited first
+            pytest.fail("the rescue, waiting first, should have been the deadlock's victim")
+        if retries == 1:
+            with pytest.raises(psycopg.errors.DeadlockDetected):
+                fut.result(timeout=30)
+    if retries == 1:
+        pool.shutdown()
+        marks.close()
+        assert {r.status for r in b.outbox_rows()} == {"leased"}
+        return
+    rescued = fut.result(timeout=30)
+    pool.shutdown()
+    marks.close()
+    assert rescued == 2
+    rows = {r.item_id: r for r in b.outbox_rows()}
+    assert [(rows[i].status, rows[i].attempts, rows[i].rescues) for i in (r1, r2)] == [
+        ("pending", 1, 1),
+        ("pending", 1, 1),
+    ]
+    assert a.apply_marks([Attempted(r1, 2, "late")]) == (False,)
