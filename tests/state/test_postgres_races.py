@@ -17,7 +17,7 @@ need_psycopg()
 
 import psycopg  # noqa: E402
 
-from scoperouter.state.model import Attempted, StoreOptions  # noqa: E402
+from scoperouter.state.model import Attempted, Retention, StoreOptions  # noqa: E402
 from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
@@ -171,3 +171,47 @@ def test_rescue_deadlocked_with_a_replicas_marks_is_retried(
         ("pending", 1, 1),
     ]
     assert a.apply_marks([Attempted(r1, 2, "late")]) == (False,)
+
+
+def test_two_replicas_pruning_at_once_delete_each_row_once(
+    pg_location: str, replicas: Callable[..., PostgresStateStore]
+) -> None:
+    """A prune waiting on rows another replica's prune deletes: no error, every old seen id
+    gone exactly once, the recent one kept."""
+    a, b = replicas("a"), replicas("b")
+    a.ingest(batch(*(contrib(f"e{i}", processor=f"p{i}") for i in range(6))), T0)
+    a.ingest(batch(contrib("recent", processor="q")), T0 + 5000)
+    keep = Retention(seen_s=1000.0, limit=100)
+    first = _raw(pg_location)
+    pool = ThreadPoolExecutor(1)
+    with first.transaction():  # replica a's prune, not yet committed
+        got = first.execute(
+            "DELETE FROM sr_seen WHERE seen_at < %s RETURNING event_id", (T0 + 10,)
+        ).fetchall()
+        assert len(got) == 6
+        fut = pool.submit(b.prune, keep, T0 + 5000)
+        _waiting_pids(pg_location)
+    pruned = fut.result(timeout=20)
+    pool.shutdown()
+    first.close()
+    assert (pruned.seen, pruned.more) == (0, False)
+    assert [b.seen_at(f"e{i}") for i in range(6)] == [None] * 6
+    assert b.seen_at("recent") == T0 + 5000
+
+
+def test_connection_lost_while_idle_fails_one_call_whole(
+    pg_location: str, replicas: Callable[..., PostgresStateStore]
+) -> None:
+    """The store's idle backend killed (a failover): the next ingest fails before applying
+    anything (its messages are redelivered), the one after reconnects."""
+    b = replicas("b")
+    b.ping()
+    with _raw(pg_location) as c:
+        c.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(psycopg.OperationalError):
+        b.ingest(batch(contrib("e1")), T0)
+    assert b.seen_at("e1") is None
+    assert b.ingest(batch(contrib("e1")), T0).accepted == ("e1",)
