@@ -15,9 +15,12 @@ Invariants:
 * **Fire** claims due rows with ``FOR UPDATE SKIP LOCKED`` (a row an ingest holds is left
   for the next tick, with its merged contributions), deletes them and inserts their
   triggers in the same transaction. A contribution is therefore in exactly one trigger.
-* **Locks** are taken in one global order (event ids, then window keys, both sorted by the
-  database), fires never wait: no deadlocks between replicas. A serialization failure or
-  deadlock is retried anyway (bounded).
+* **Locks** of ingest are taken in one global order (event ids, then window keys, both
+  sorted by the database), fires and claims never wait: ingests and fires do not deadlock.
+  Outbox rows are not ordered: a rescue (rows in scan order) and a replica's marks or
+  lease renewals (in their own order) can deadlock; the victim's transaction is rolled
+  back whole and retried (bounded), as is a serialization failure
+  (tests/state/test_postgres_races.py).
 * **Leases** (after River / Oban / procrastinate): a fired or claimed trigger is leased to
   this replica until ``now + lease_s``; :meth:`rescue_expired` (any replica) makes rows
   whose lease ran out claimable again, counting ``rescues``.
