@@ -3,7 +3,12 @@
 Invariant: with ``fsync`` a send returns only once its line was written and a
 ``fdatasync`` started after that has completed -- both on the sink's own thread, never on
 the event loop (a ``write`` racing a running ``fdatasync`` on the same file can block for
-tens of microseconds); a rotated file is synced before its descriptor is closed.
+tens of microseconds); a rotated file is synced before its descriptor is closed. Every
+line the sink writes starts on a line of its own: a file opened ending in a torn line (a
+crash mid-write; never synced, so never reported done: its triggers are sent again) gets
+a newline first. The fragment is kept, not cut: another process (``scoperouter backfill``
+next to ``serve``) may be appending to the same file, and what looks torn may be its write
+in progress -- a reader skips a line that does not parse (and an empty one).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class OutboxSink:
         self.keep = max(1, keep)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._open()
+        self.torn_bytes = _end_torn_line(self._fd, path)  # a crash's unfinished last line
         self._size = os.fstat(self._fd).st_size
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
@@ -70,7 +76,7 @@ class OutboxSink:
         self.rotations = 0
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
         await self.send_batch([(trigger, body)])
@@ -232,6 +238,38 @@ class OutboxSink:
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
+
+
+def _tail_fragment(fd: int, chunk: int = 65536) -> int:
+    """The bytes after the last newline of the file open on ``fd`` (0: empty, or it ends
+    with one)."""
+    size = end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - chunk)
+        nl = os.pread(fd, end - start, start).rfind(b"\n")
+        if nl >= 0:
+            return size - (start + nl + 1)
+        end = start
+    return size
+
+
+def _end_torn_line(fd: int, path: Path) -> int:
+    """End a torn last line with a newline so the next line is not glued onto it; returns
+    its length (0: none). Checked again just before the write: a concurrent writer's line
+    completed meanwhile costs at most an empty line, never a line of its."""
+    torn = _tail_fragment(fd)
+    if not torn:
+        return 0
+    size = os.fstat(fd).st_size
+    if os.pread(fd, 1, size - 1) == b"\n":  # completed meanwhile (another writer's line)
+        return 0
+    _write_fully(fd, b"\n")
+    logger.warning(
+        "outbox: its last line (%d bytes) was torn by a crash; ended it with a newline",
+        torn,
+        extra={"path": str(path), "torn_bytes": torn},
+    )
+    return torn
 
 
 def _write_fully(fd: int, data: bytes) -> None:
