@@ -19,11 +19,17 @@ class PublishFuture:
 
 
 class FakeClient:
-    """A PublisherClient that keeps what was published (message ids c-1, c-2, ...)."""
+    """A PublisherClient that keeps what was published (message ids c-1, c-2, ...); the
+    publish calls numbered in ``fail_on`` (1-based, over every call) raise instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_on: tuple[int, ...] = ()) -> None:
         self.sent: list[tuple[bytes, dict[str, str]]] = []
+        self.attempts = 0
+        self.fail_on = fail_on
 
     def publish(self, topic: str, data: bytes, **attrs: str) -> PublishFuture:
+        self.attempts += 1
+        if self.attempts in self.fail_on:
+            raise RuntimeError("publish failed")
         self.sent.append((data, attrs))
         return PublishFuture(f"c-{len(self.sent)}")

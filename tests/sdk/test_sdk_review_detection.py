@@ -13,31 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sdk_fakes import FakeClient
 
 from scoperouter.sdk import ChangeDetector, CompletionPublisher, EntityChanges, diff_rows
 from scoperouter.sdk.events import is_unchanged
 
 DAY = date(2025, 11, 19)
 SOURCE = "nba_raw.nbac_injury_report"
-
-
-class _Done:
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.value
-
-
-class _Client:
-    """Records publish() calls like pubsub_v1.PublisherClient."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> _Done:
-        self.calls.append((data, attrs))
-        return _Done(str(len(self.calls)))
 
 
 def _same(a: object, b: object) -> bool:
@@ -192,9 +174,9 @@ def _run(before: str, after: str) -> list[dict[str, Any]]:
     det.observe(
         DAY, {"lebronjames": {"injury_status": before}}, {"lebronjames": {"injury_status": after}}
     )
-    client = _Client()
+    client = FakeClient()
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(det)
-    return [json.loads(data) for data, _ in client.calls]
+    return [json.loads(data) for data, _ in client.sent]
 
 
 def test_runs_without_trigger_have_distinct_event_ids() -> None:
@@ -229,9 +211,9 @@ def test_changed_entity_without_nameable_fields_is_published(
     [event] = det.events(run_id="r")
     assert event["affected_entities"] == {"players": ["lebronjames"]}
     assert not is_unchanged(event)
-    client = _Client()
+    client = FakeClient()
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(det)
-    [(data, _)] = client.calls
+    [(data, _)] = client.sent
     assert json.loads(data)["affected_entities"] == {"players": ["lebronjames"]}
 
 
@@ -287,13 +269,13 @@ def test_every_change_reaches_the_router(
         truth = _brute_force(before, after, frozenset(["processed_at"]))
         if truth:
             expected[day] = truth
-    client = _Client()
+    client = FakeClient()
     pub = CompletionPublisher(
         "done", source=source, project="p", client=client, limits=PublishLimits(max_entities)
     )
     pub.publish_detected(det)
     got = {}
-    for raw, _ in client.calls:
+    for raw, _ in client.sent:
         ev = normalize_event(json.loads(raw), reg)
         assert ev.game_date is not None and ev.game_date not in got
         got[ev.game_date] = ev

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sdk_fakes import FakeClient
 
 from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits, parse_trigger
 
@@ -25,31 +26,12 @@ SCOPE = parse_trigger(
 )
 
 
-class _Done:
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def result(self, timeout: float | None = None) -> str:
-        return self.value
+def _calls(client: FakeClient) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """What ``client`` published: each message's JSON and its attributes."""
+    return [(json.loads(data), attrs) for data, attrs in client.sent]
 
 
-class _Client:
-    """Records publish() calls; raises on the calls numbered in ``fail_on`` (1-based)."""
-
-    def __init__(self, fail_on: tuple[int, ...] = ()) -> None:
-        self.calls: list[tuple[dict[str, Any], dict[str, str]]] = []
-        self.attempts = 0
-        self.fail_on = fail_on
-
-    def publish(self, topic: str, data: bytes, **attrs: str) -> _Done:
-        self.attempts += 1
-        if self.attempts in self.fail_on:
-            raise RuntimeError("publish failed")
-        self.calls.append((json.loads(data), attrs))
-        return _Done(str(len(self.calls)))
-
-
-def _publisher(client: _Client, **kwargs: Any) -> CompletionPublisher:
+def _publisher(client: FakeClient, **kwargs: Any) -> CompletionPublisher:
     return CompletionPublisher("done", source=SOURCE, project="p", client=client, **kwargs)
 
 
@@ -69,27 +51,27 @@ def test_unsuccessful_event_without_changes_is_published(
     kwargs: dict[str, Any], status: str
 ) -> None:
     """A failed or partial event that names no change still reaches the router."""
-    client = _Client()
+    client = FakeClient()
     result = _publisher(client).publish(game_date=DAY, scope=SCOPE, **kwargs)
     assert result.published
-    [(event, attrs)] = client.calls
+    [(event, attrs)] = _calls(client)
     assert event["status"] == status and attrs["trigger_id"] == "t-1"
 
 
 def test_success_without_changes_is_not_published() -> None:
     """A success that changed nothing is not published (the router has nothing to route)."""
-    client = _Client()
+    client = FakeClient()
     result = _publisher(client).publish(game_date=DAY, affected_entities={}, scope=SCOPE)
-    assert (result.published, result.reason, client.calls) == (False, "nothing_changed", [])
+    assert (result.published, result.reason, _calls(client)) == (False, "nothing_changed", [])
 
 
 @pytest.mark.parametrize("missed", ["lebronjames", ["a", ""]])
 def test_report_refuses_bad_missed_ids(missed: Any) -> None:
     """report() refuses a string (it would name each letter) and an empty id, as events do."""
-    client = _Client()
+    client = FakeClient()
     with pytest.raises((TypeError, ValueError)):
         _publisher(client).report(SCOPE, "partial", missed_entities=missed)
-    assert client.calls == []
+    assert _calls(client) == []
 
 
 def _detector() -> ChangeDetector:
@@ -104,7 +86,7 @@ def test_retry_after_publish_failure_loses_nothing(fail_on: tuple[int, ...]) -> 
     """A publish failure mid-way raises; retrying the run republishes every date with the same
     ids (the router deduplicates the ones that went out), each with the trigger_id attribute."""
     det = _detector()
-    client = _Client(fail_on=fail_on)
+    client = FakeClient(fail_on=fail_on)
     for _ in range(1 + len(fail_on)):
         try:
             _publisher(client, limits=PublishLimits(max_entities=1)).publish_detected(det, SCOPE)
@@ -114,7 +96,7 @@ def test_retry_after_publish_failure_loses_nothing(fail_on: tuple[int, ...]) -> 
     else:
         pytest.fail("never published")
     by_date: dict[str, set[str]] = {}
-    for event, attrs in client.calls:
+    for event, attrs in _calls(client):
         assert attrs["trigger_id"] == "t-1"
         by_date.setdefault(event["game_date"], set()).add(event["event_id"])
     assert sorted(by_date) == [(DAY + timedelta(days=i)).isoformat() for i in range(3)]
@@ -129,9 +111,9 @@ def test_report_with_missed_ids_is_not_a_success(status: Any, reported: str) -> 
     the ledger closes a success or no_data and would never re-run the missed ids."""
     from scoperouter.router.completion_ref import completion_ref
 
-    client = _Client()
+    client = FakeClient()
     _publisher(client).report(SCOPE, status, missed_entities=["b"])
-    [(msg, attrs)] = client.calls
+    [(msg, attrs)] = _calls(client)
     ref = completion_ref(msg)
     assert ref is not None
     assert (msg["status"], attrs["status"], ref.outcome, ref.missed) == (
@@ -145,11 +127,11 @@ def test_report_with_missed_ids_is_not_a_success(status: Any, reported: str) -> 
 def test_missed_ids_of_a_run_that_changed_nothing_reach_the_router() -> None:
     """publish_detected(..., missed_entities=...) of a run with no change publishes its partial
     report instead of dropping the ids (the result names it: no second report needed)."""
-    client = _Client()
+    client = FakeClient()
     det = ChangeDetector(SOURCE, "player")
     det.observe(DAY, {"a": {"pts": 1}}, {"a": {"pts": 1}})
     results = _publisher(client).publish_detected(det, SCOPE, missed_entities=["b", "c"])
-    [(msg, attrs)] = client.calls
+    [(msg, attrs)] = _calls(client)
     assert [r.event for r in results] == [msg]
     assert (msg["status"], msg["missed_entities"], attrs["trigger_id"]) == (
         "partial",
@@ -162,4 +144,4 @@ def test_missed_ids_without_a_scope_are_refused_when_nothing_changed() -> None:
     """Missed ids with no trigger to name and no event to carry them: a clear error, not silence."""
     det = ChangeDetector(SOURCE, "player")
     with pytest.raises(ValueError, match="missed_entities"):
-        _publisher(_Client()).publish_detected(det, missed_entities=["b"])
+        _publisher(FakeClient()).publish_detected(det, missed_entities=["b"])

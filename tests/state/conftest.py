@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -59,3 +59,21 @@ def make_store(store_location: str) -> Iterator[StoreFactory]:
 def pg_location(pg_schema_dsn: str) -> str:
     """A PostgreSQL location only (concurrency tests)."""
     return pg_schema_dsn
+
+
+@pytest.fixture
+def replicas(pg_location: str) -> Iterator[Callable[..., StateStore]]:
+    """Opens PostgreSQL stores on one schema, one per replica (``open_(owner, lease_s)``),
+    closed after the test."""
+    from scoperouter.state.postgres import PostgresStateStore
+
+    made: list[PostgresStateStore] = []
+
+    def open_(owner: str, lease_s: float = 30.0) -> PostgresStateStore:
+        s = PostgresStateStore(pg_location, StoreOptions(owner=owner, lease_s=lease_s))
+        made.append(s)
+        return s
+
+    yield open_
+    for s in made:
+        s.close()

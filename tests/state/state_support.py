@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from scoperouter.state import StateStore
 from scoperouter.state.model import Admission, Contribution, IngestBatch
@@ -62,3 +63,11 @@ def batch(*admissions: Admission | Contribution) -> IngestBatch:
             a if isinstance(a, Admission) else Admission(a.event_id, (a,)) for a in admissions
         )
     )
+
+
+def raw_connection(dsn: str) -> Any:
+    """An autocommit psycopg connection beside the stores (another replica's transactions,
+    held open to drive an interleaving)."""
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)

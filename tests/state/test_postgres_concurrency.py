@@ -7,13 +7,13 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from state_support import DAY, batch, contrib, need_psycopg
+from state_support import DAY, batch, contrib, need_psycopg, raw_connection
 
 need_psycopg()
 
@@ -22,26 +22,6 @@ from scoperouter.state.pg_schema import MIGRATIONS  # noqa: E402
 from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
-
-
-@pytest.fixture
-def replicas(pg_location: str) -> Iterator[Callable[..., PostgresStateStore]]:
-    made: list[PostgresStateStore] = []
-
-    def open_(owner: str, lease_s: float = 30.0) -> PostgresStateStore:
-        s = PostgresStateStore(pg_location, StoreOptions(owner=owner, lease_s=lease_s))
-        made.append(s)
-        return s
-
-    yield open_
-    for s in made:
-        s.close()
-
-
-def _raw(dsn: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(dsn, autocommit=True)
 
 
 def _wait_for_lock_wait(dsn: str, timeout: float = 20.0) -> None:
@@ -67,7 +47,7 @@ def test_ingest_waiting_on_a_firing_row_opens_a_new_window(
     with its contribution (not lost, not added to the fired trigger)."""
     a = replicas("a")
     a.ingest(batch(contrib("e1", ("x",))), T0)
-    fire = _raw(pg_location)
+    fire = raw_connection(pg_location)
     pool = ThreadPoolExecutor(1)
     with fire.transaction():
         gone = fire.execute(
@@ -93,7 +73,7 @@ def test_fire_skips_a_window_an_ingest_holds(
     """A due window locked by an ingest is skipped (not waited for), then fired later."""
     a, b = replicas("a"), replicas("b")
     a.ingest(batch(contrib("e1")), T0)
-    hold = _raw(pg_location)
+    hold = raw_connection(pg_location)
     with hold.transaction():
         hold.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
         with ThreadPoolExecutor(1) as pool:

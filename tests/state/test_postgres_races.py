@@ -6,39 +6,20 @@ interleavings; nothing asserts on it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
-from state_support import batch, contrib, need_psycopg
+from state_support import batch, contrib, need_psycopg, raw_connection
 
 need_psycopg()
 
 import psycopg  # noqa: E402
 
-from scoperouter.state.model import Attempted, Retention, StoreOptions  # noqa: E402
+from scoperouter.state.model import Attempted, Retention  # noqa: E402
 from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
-
-
-@pytest.fixture
-def replicas(pg_location: str) -> Iterator[Callable[..., PostgresStateStore]]:
-    made: list[PostgresStateStore] = []
-
-    def open_(owner: str, lease_s: float = 30.0) -> PostgresStateStore:
-        s = PostgresStateStore(pg_location, StoreOptions(owner=owner, lease_s=lease_s))
-        made.append(s)
-        return s
-
-    yield open_
-    for s in made:
-        s.close()
-
-
-def _raw(dsn: str) -> Any:
-    return psycopg.connect(dsn, autocommit=True)
 
 
 def _waiting_pids(dsn: str, n: int = 1, timeout: float = 20.0) -> list[int]:
@@ -72,7 +53,7 @@ def test_same_event_on_two_replicas_counts_once(
 ) -> None:
     """An id another replica's open transaction inserted: the ingest waits for its outcome."""
     b = replicas("b")
-    first = _raw(pg_location)
+    first = raw_connection(pg_location)
     pool = ThreadPoolExecutor(1)
     tx = first.transaction()
     tx.__enter__()
@@ -100,7 +81,7 @@ def test_connection_lost_mid_ingest_applies_nothing_and_reconnects(
     (no seen id, no merge), and the store's next call reconnects and takes it."""
     b = replicas("b")
     b.ingest(batch(contrib("e0", ("x",))), T0)
-    hold = _raw(pg_location)
+    hold = raw_connection(pg_location)
     pool = ThreadPoolExecutor(1)
     with hold.transaction():
         hold.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
@@ -142,7 +123,7 @@ def test_rescue_deadlocked_with_a_replicas_marks_is_retried(
         T0,
     ).fired
     r1, r2 = sorted(x.item_id for x in fired)
-    marks = _raw(pg_location)
+    marks = raw_connection(pg_location)
     pool = ThreadPoolExecutor(1)
     with marks.transaction():
         # replica a's marks, in arrival order: r2 first
@@ -182,7 +163,7 @@ def test_two_replicas_pruning_at_once_delete_each_row_once(
     a.ingest(batch(*(contrib(f"e{i}", processor=f"p{i}") for i in range(6))), T0)
     a.ingest(batch(contrib("recent", processor="q")), T0 + 5000)
     keep = Retention(seen_s=1000.0, limit=100)
-    first = _raw(pg_location)
+    first = raw_connection(pg_location)
     pool = ThreadPoolExecutor(1)
     with first.transaction():  # replica a's prune, not yet committed
         got = first.execute(
@@ -206,7 +187,7 @@ def test_connection_lost_while_idle_fails_one_call_whole(
     anything (its messages are redelivered), the one after reconnects."""
     b = replicas("b")
     b.ping()
-    with _raw(pg_location) as c:
+    with raw_connection(pg_location) as c:
         c.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
