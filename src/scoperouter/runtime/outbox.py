@@ -9,17 +9,22 @@ crash mid-write; never synced, so never reported done: its triggers are sent aga
 a newline first. The fragment is kept, not cut: another process (``scoperouter backfill``
 next to ``serve``) may be appending to the same file, and what looks torn may be its write
 in progress -- a reader skips a line that does not parse (and an empty one).
+Writers of one file (``serve`` and ``scoperouter backfill`` on one state dir) write and
+rotate under one lock (``flock`` on ``.outbox.jsonl.lock`` beside it), each first reopening
+the file if another rotated it away and taking its size from the file: a line a writer
+reports written is in the current file or a rotated one, like every other line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from scoperouter.errors import DispatchError
@@ -59,9 +64,11 @@ class OutboxSink:
         self.max_bytes = max_bytes
         self.keep = max(1, keep)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # shared by every writer of this file: writes and rotations hold it (module doc)
+        self._lock_fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         self._fd = self._open()
-        self.torn_bytes = _end_torn_line(self._fd, path)  # a crash's unfinished last line
-        self._size = os.fstat(self._fd).st_size
+        with self._locked():
+            self.torn_bytes = _end_torn_line(self._fd, path)  # a crash's unfinished last line
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
         self._queued: list[bytes] = []  # with fsync: lines the next flush writes (no newline)
@@ -78,6 +85,28 @@ class OutboxSink:
     def _open(self) -> int:
         return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the writers' lock; inside it the descriptor is the current file's (reopened
+        when another writer rotated it away; a line written before that was synced by its
+        own flush) and ``_size`` is that file's size (other writers append too)."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            try:
+                st = os.stat(self.path)
+                current = (st.st_ino, st.st_dev)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(self._fd)
+            if current != (mine.st_ino, mine.st_dev):
+                old, self._fd = self._fd, self._open()
+                os.close(old)
+                mine = os.fstat(self._fd)
+            self._size = mine.st_size
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> None:
         await self.send_batch([(trigger, body)])
 
@@ -93,11 +122,12 @@ class OutboxSink:
                 self._written += len(bodies)
                 await self._durable(self._written)
                 return
-            for body in bodies:
-                self._append(body + b"\n")
-                self._written += 1
-                if self.max_bytes and self._size >= self.max_bytes:
-                    self._rotate()
+            with self._locked():
+                for body in bodies:
+                    self._append(body + b"\n")
+                    self._written += 1
+                    if self.max_bytes and self._size >= self.max_bytes:
+                        self._rotate()
         except OSError as exc:
             t = items[0][0]
             raise DispatchError(t.processor, self.name, str(exc), trigger_id=t.trigger_id) from exc
@@ -171,8 +201,9 @@ class OutboxSink:
             fut, upto, queued, loop = job
             exc: Exception | None = None
             try:
-                self._write_all(queued)
-                _datasync(self._fd)
+                with self._locked():
+                    self._write_all(queued)
+                _datasync(self._fd)  # (after a rotation: still the file its lines are in)
             except OSError as e:
                 exc = e
             except Exception as e:  # a bug: fail the flush's sends (retried), keep the thread
@@ -238,6 +269,9 @@ class OutboxSink:
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+        self._lock_fd = -1
 
 
 def _tail_fragment(fd: int, chunk: int = 65536) -> int:
