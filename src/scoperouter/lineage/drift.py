@@ -24,6 +24,8 @@ def _name(t: Any) -> str | None:
             name.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate escape: no table, and no store,
             return None  # log or journal could keep the event with it (never a rejection)
+    # (event_fields.encodable's check, inline: importing scoperouter.messages from here
+    # is circular -- messages.normalize imports this module)
     return name
 
 

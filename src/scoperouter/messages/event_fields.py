@@ -55,6 +55,18 @@ class Ctx:
         return EventError(reason, detail, self.event_id)
 
 
+def encodable(v: str) -> bool:
+    """Whether UTF-8 can encode ``v`` (not when it holds a lone surrogate, a JSON
+    ``\\udc00`` escape: no store, log or journal could keep it)."""
+    if v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def utf8_text(v: str, key: str, ctx: Ctx) -> str:
     """``v`` when UTF-8 can encode it; a lone surrogate (a JSON ``\\udc00`` escape) cannot
     be stored, serialised or forwarded, so it is rejected here (``invalid_field``)."""

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from scoperouter.messages.event_fields import encodable
+
 Problem = Literal["no_data", "data_not_string", "bad_base64"]
 
 PROBLEM_TEXT: dict[Problem, str] = {
@@ -93,11 +95,4 @@ def attribute(attributes: object, key: str) -> str | None:
     if attributes is None or not hasattr(attributes, "get"):
         return None
     value = attributes.get(key)
-    if not isinstance(value, str) or not value:
-        return None
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-    return value
+    return value if isinstance(value, str) and value and encodable(value) else None

@@ -16,6 +16,12 @@ from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 from scoperouter.processor_registry.models import RoutesSpec
 
 
+def relations_from_to(types: Mapping[str, tuple[str, str]], a: str, b: str) -> list[str]:
+    """The relations (base and inverse) from entity type ``a`` to ``b``, sorted: exactly one
+    is the single relation SPEC section 2 follows without a ``map``."""
+    return sorted(n for n, (f, t) in types.items() if f == a and t == b)
+
+
 def used_relations(spec: RoutesSpec, types: Mapping[str, tuple[str, str]]) -> list[str]:
     """The declared relations the registry uses, sorted. ``types``: (from, to) of every
     well-formed relation (base and inverse)."""
@@ -33,10 +39,10 @@ def used_relations(spec: RoutesSpec, types: Mapping[str, tuple[str, str]]) -> li
         for et in spec.entities:
             if et == gran or all(inp.map and et in inp.map for inp in p.inputs):
                 continue
-            single = [n for n, (f, t) in types.items() if f == et and t == gran]
+            single = relations_from_to(types, et, gran)
             if len(single) == 1:
                 used.add(single[0])
     return sorted(used & set(spec.relations))
 
 
-__all__ = ["used_relations"]
+__all__ = ["relations_from_to", "used_relations"]

@@ -37,7 +37,7 @@ from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
 from scoperouter.processor_registry.loop_checks import check_barriers
 from scoperouter.processor_registry.models import RoutesSpec
-from scoperouter.processor_registry.relation_use import used_relations
+from scoperouter.processor_registry.relation_use import relations_from_to, used_relations
 from scoperouter.processor_registry.target_checks import target_findings
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
@@ -229,10 +229,6 @@ def _check_relation_data(
             )
 
 
-def _single(types: Mapping[str, tuple[str, str]], a: str, b: str) -> list[str]:
-    return sorted(n for n, (f, t) in types.items() if f == a and t == b)
-
-
 def _check_processor(
     spec: RoutesSpec,
     pname: str,
@@ -383,10 +379,10 @@ def _warn_unmapped(
         for etype in sorted(spec.entities):
             if etype == gran or (inp.map and etype in inp.map):
                 continue
-            if len(_single(types, etype, gran)) != 1:
+            if len(relations_from_to(types, etype, gran)) != 1:
                 by_type[etype].append(i)
     for etype, idx in sorted(by_type.items()):
-        cands = _single(types, etype, gran)
+        cands = relations_from_to(types, etype, gran)
         why = (
             f"no relation from {etype} to {gran}"
             if not cands
