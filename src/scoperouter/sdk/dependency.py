@@ -184,8 +184,7 @@ def _wanted(sources: Iterable[str] | None, known: set[str]) -> set[str] | None:
     """The prefixes ``sources`` names: bare (``odds``) or as production's ``field_prefix``
     (``source_odds``: ``get_dependencies()``, ``data_processors/analytics/
     player_game_summary/player_game_summary_processor.py:256,306``). A name neither row
-    records raises: filtering
-    to nothing would read as "nothing upstream changed"."""
+    records raises: filtering to nothing would read as "nothing upstream changed"."""
     if sources is None:
         return None
     if isinstance(sources, str):
