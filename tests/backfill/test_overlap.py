@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -123,9 +124,18 @@ async def test_a_backfill_overlapping_a_running_one_is_refused(tmp_path: Path) -
     code, _ = await api.start(reader)  # once the first has ended
     assert code == 202
     await asyncio.gather(*api.tasks.values())
-    assert api.plans == {}  # ended backfills are not kept
     await api.close()
     assert sorted(gate.calls) == sorted(
         [(p, date(2025, 11, d)) for p in ("player_game_summary", "team_defense_game_summary")
          for d in (1, 2)] + [("league_rankings", date(2025, 11, d)) for d in (2, 3)]
     )  # fmt: skip
+
+
+def test_a_stored_plan_with_a_processor_the_registry_lacks_is_compared_by_name() -> None:
+    """A running backfill planned with another routes.yaml: its unknown processor is no KeyError."""
+    other = plan(1, 2, "player_game_summary")
+    retired = replace(
+        other, processors=("retired_summary",), last_day={"retired_summary": date(2025, 11, 2)}
+    )
+    assert conflict(reach(), plan(1, 2, "league_rankings"), retired) is None
+    assert conflict(reach(), plan(1, 2, "league_rankings"), other) is not None

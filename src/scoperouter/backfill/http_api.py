@@ -9,10 +9,11 @@ request: resume) and starts it in the background: 202 ``{"backfill_id", "status"
 "running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
 for an unknown id; 409 when another process runs the same backfill, and 409
-``overlapping_backfill`` when a backfill this process runs rewrites what the new one's runs
-read or write (:mod:`scoperouter.backfill.overlap`). Invariants: one task per
+``overlapping_backfill`` when a backfill running on the same state dir (this process's, the
+CLI's) rewrites what the new one's runs read or write (:mod:`scoperouter.backfill.overlap`,
+checked by :mod:`scoperouter.backfill.claim`). Invariants: one task per
 backfill id in this process, holding the backfill's run lock; no two conflicting backfills
-run in this process at once; a backfill is answered
+run on one state dir at once; a backfill is answered
 ``running`` only while a live process holds that lock (one whose process died is
 ``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
@@ -30,9 +31,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from scoperouter.backfill.claim import Overlap, claim
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
-from scoperouter.backfill.overlap import conflict, reach_back
-from scoperouter.backfill.plan import BackfillPlan, PlanError, Request
+from scoperouter.backfill.overlap import reach_back
+from scoperouter.backfill.plan import PlanError, Request
 from scoperouter.backfill.service import (
     ack_warning,
     execute,
@@ -81,7 +83,6 @@ class BackfillApi:
         # another day than they do for hours every day on a host not in UTC)
         self.as_of = as_of or utc_today
         self.tasks: dict[str, asyncio.Task[Any]] = {}
-        self.plans: dict[str, BackfillPlan] = {}  # of the backfills in self.tasks
         self._reach = reach_back(registry)
         # per processor, shared by every backfill of this process: each backfill's scheduler
         # bounds its own runs by the target's concurrency, these bound them all together
@@ -110,31 +111,24 @@ class BackfillApi:
             prep.store.close()
             return 200, {"backfill_id": bid, "status": "running", "resumed": True}
 
-        # another backfill of this process rewrites what this one's runs read (or write):
-        # nothing orders the runs of two backfills, so a stale run could finish last
-        for other, plan in self.plans.items():
-            task = self.tasks.get(other)
-            if other == bid or task is None or task.done():
-                continue
-            hit = conflict(self._reach, prep.plan, plan)
-            if hit is not None:
-                prep.store.close()
-                return 409, {
-                    "error": "overlapping_backfill",
-                    "backfill_id": other,
-                    "detail": f"backfill {other} is running and rewrites what this one's "
-                    f"{hit[0]} runs read or write ({hit[1]}, overlapping dates); POST again "
-                    "once it has ended",
-                }
-        lock = prep.store.running(bid)
+        # another backfill running on this state dir -- of this process, the CLI, another
+        # daemon -- rewrites what this one's runs read (or write): nothing orders the runs
+        # of two backfills, so a stale run could finish last. Checked and claimed with no
+        # await since the self.tasks check above (the store's start lock is held for
+        # milliseconds by whoever holds it)
         try:
-            lock.__enter__()  # held by the task below until the backfill ends
+            got = claim(prep.store, self._reach, prep.plan, bid, time.time())
         except AlreadyRunning as exc:
             prep.store.close()
             return 409, {"error": "already_running", "detail": str(exc)}
-        # running from now on (its task stores it again): a GET before the task's first
-        # step must not answer the previous planned / stopped / interrupted
-        prep.store.set_status(bid, "running", time.time())
+        if isinstance(got, Overlap):
+            prep.store.close()
+            return 409, {
+                "error": got.reason,
+                "backfill_id": got.backfill_id,
+                "detail": got.detail("POST again"),
+            }
+        claimed = got
 
         async def go() -> None:
             try:
@@ -148,13 +142,10 @@ class BackfillApi:
             except Exception:
                 logger.exception("backfill %s stopped", bid)
             finally:
-                lock.__exit__(None, None, None)
+                claimed.release()
                 prep.store.close()
-                if self.plans.get(bid) is prep.plan:  # an ended backfill conflicts with none
-                    del self.plans[bid]
 
         self.tasks[bid] = asyncio.ensure_future(go())
-        self.plans[bid] = prep.plan
         answer: dict[str, Any] = {
             "backfill_id": bid,
             "status": "running",

@@ -12,7 +12,9 @@ path), and the dates ``b`` is rewritten on, ``[start, last_day[b]]``, meet the d
 runs read of it, ``[start - reach, last_day[a]]``: ``reach`` is the longest sum of ``days``
 lookbacks along a path from ``b`` to ``a`` (0 for the same processor, which writes the same
 dates; unbounded with an ``occurrences`` lookback on the path, whose dates depend on who
-played). Processors unrelated in the DAG never conflict, nor ranges too far apart.
+played). Processors unrelated in the DAG never conflict, nor ranges too far apart. A
+processor the registry does not know (a stored plan made with another routes.yaml) is
+compared by name only: it conflicts with the same processor, never through lineage.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def conflict(reach: Reach, new: BackfillPlan, other: BackfillPlan) -> tuple[str,
     """(a processor of ``new``, one of ``other``) whose runs collide (module docstring), or None."""
     for a in new.processors:
         for b in other.processors:
-            if b in reach[a] and _reads(new, a, other, b, reach[a][b]):
+            if b in reach.get(a, ()) and _reads(new, a, other, b, reach[a][b]):
                 return a, b
-            if a in reach[b] and _reads(other, b, new, a, reach[b][a]):
+            if a in reach.get(b, ()) and _reads(other, b, new, a, reach[b][a]):
                 return a, b
     return None

@@ -15,6 +15,10 @@ Invariants:
   stores it ``interrupted`` (its runs in flight back to ``waiting``), so ``running`` is
   never reported for a backfill nothing runs. Every status: ``planned``, ``running``, ``done``, ``failed``, ``stopped`` (its
   process stopped it), ``interrupted``.
+* A backfill is stored ``running`` at its start only under the store's start lock
+  (:meth:`BackfillStore.starting`), held by one process at a time, so a process checking
+  the others it would overlap (:mod:`scoperouter.backfill.claim`) sees every one started
+  before it.
 """
 
 from __future__ import annotations
@@ -201,6 +205,26 @@ class BackfillStore:
             str(r[0]) for r in self.db.execute("SELECT id FROM backfills WHERE status = 'running'")
         ]
         return [bid for bid in stored if self.reconcile(bid, now) == "interrupted"]
+
+    def live(self, now: float) -> list[str]:
+        """The backfills a live process runs now: stored ``running``, and still so after
+        :meth:`reconcile` (a dead process's record is stored ``interrupted`` instead)."""
+        stored = [
+            str(r[0]) for r in self.db.execute("SELECT id FROM backfills WHERE status = 'running'")
+        ]
+        return [bid for bid in stored if self.reconcile(bid, now) == "running"]
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Hold the store's start lock (``flock`` on ``backfills-start.lock`` next to the
+        store; blocking: its holders only check and take a run lock, milliseconds). The OS
+        drops it when the holder dies."""
+        fd = os.open(self.path.parent / "backfills-start.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     # ------------------------------------------------------------------ progress
     def runs(self, bid: str) -> list[StoredRun]:

@@ -2,7 +2,9 @@
 with progress and a cost estimate (docs/backfill.md).
 
 Exit codes: 0 every run done (or ``--dry-run``), 1 invalid config / some runs failed or
-blocked, 2 usage (bad selection, dates).
+blocked / the backfill already runs / another backfill running on the same state dir (this
+process, another CLI, the daemon) overlaps it (:mod:`scoperouter.backfill.claim`: refused
+before anything runs), 2 usage (bad selection, dates).
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from scoperouter.backfill.claim import Overlap, claim
 from scoperouter.backfill.daemon_executor import shadow_processors
 from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
+from scoperouter.backfill.overlap import reach_back
 from scoperouter.backfill.plan import PlanError, Request, plan_summary
 from scoperouter.backfill.progress import Progress
 from scoperouter.backfill.service import (
@@ -132,21 +137,33 @@ def run(args: argparse.Namespace) -> int:
         executor, close = made
         progress = Progress(prep.plan, mode="json" if args.json else "auto")
 
-        async def go() -> bool:
+        async def go() -> bool | Overlap:
             try:
-                summary = await execute(
-                    prep, cfg.registry, executor, max_attempts=args.max_attempts,
-                    max_running=args.max_running, on_event=progress,
-                )  # fmt: skip
+                got = claim(
+                    prep.store, reach_back(cfg.registry), prep.plan, prep.backfill_id, time.time()
+                )
+                if isinstance(got, Overlap):
+                    return got
+                try:
+                    summary = await execute(
+                        prep, cfg.registry, executor, max_attempts=args.max_attempts,
+                        max_running=args.max_running, on_event=progress, lock=False,
+                    )  # fmt: skip
+                finally:
+                    got.release()
             finally:
                 await close()
             return summary.ok
 
         try:
-            return 0 if asyncio.run(go()) else 1
+            ended = asyncio.run(go())
         except AlreadyRunning as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        if isinstance(ended, Overlap):
+            print(f"error: {ended.detail('run the same command again')}", file=sys.stderr)
+            return 1
+        return 0 if ended else 1
     finally:
         prep.store.close()
 
