@@ -89,6 +89,7 @@ async def test_http_mapping_sends_body_and_headers(
             "processor": "player_game_summary",
             "game_date": "2025-11-19",
             "scope": "entities",
+            "trigger_id": "t-1",
         }
         sent = json.loads(base64.b64decode(sent["message"]["data"]))
     assert sent == MAPPED
@@ -101,7 +102,7 @@ async def test_outbox_mapping_writes_the_mapped_line(tmp_path: Path) -> None:
 
 
 async def test_pubsub_mapping_shapes_data_not_attributes(tmp_path: Path) -> None:
-    """A Pub/Sub mapping shapes the message data; attributes and ordering key stay SPEC's."""
+    """A Pub/Sub mapping shapes the message data; attributes (trigger_id too) and key stay."""
     published: list[tuple[str, bytes, dict[str, str], str | None]] = []
 
     class FakePublisher:
@@ -130,6 +131,7 @@ async def test_pubsub_mapping_shapes_data_not_attributes(tmp_path: Path) -> None
         "processor": "player_game_summary",
         "game_date": "2025-11-19",
         "scope": "entities",
+        "trigger_id": "t-1",  # the dedupe key, though the mapped data dropped it
     }
     assert key == "player_game_summary:2025-11-19"
 

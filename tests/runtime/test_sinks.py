@@ -104,6 +104,7 @@ async def test_http_sink_sends_push_envelope(receiver: Receiver, tmp_path: Path)
         "processor": "player_game_summary",
         "game_date": "2025-11-19",
         "scope": "entities",
+        "trigger_id": "t-1",
     }
     assert msg["messageId"] == "t-1-7"
     assert isinstance(body["subscription"], str)
@@ -156,11 +157,12 @@ def test_pubsub_limits(attrs: dict[str, str], key: str | None, data_len: int, ok
 
 
 def test_pubsub_attributes_and_ordering_key() -> None:
-    """Pub/Sub triggers carry processor, game_date, scope and a per-processor-date key."""
+    """Pub/Sub triggers carry processor, game_date, scope, trigger_id and a per-processor-date key."""
     assert trigger_attributes(TRIGGER) == {
         "processor": "player_game_summary",
         "game_date": "2025-11-19",
         "scope": "entities",
+        "trigger_id": "t-1",
     }
     assert ordering_key(TRIGGER) == "player_game_summary:2025-11-19"
 

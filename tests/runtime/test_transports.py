@@ -327,6 +327,7 @@ async def test_pubsub_in_pubsub_out(
             "processor": p,
             "game_date": body["game_date"],
             "scope": body["scope"],
+            "trigger_id": body["trigger_id"],
         }
         assert m.ordering_key == f"{p}:{body['game_date']}"
 

@@ -142,8 +142,9 @@ async def test_round_trip_through_pubsub_push_to_processor_and_onward(
         "processor": "player_game_summary",
         "game_date": "2025-11-19",
         "scope": "entities",
+        "trigger_id": run.scope.trigger_id,
     }
-    assert run.rows_processed == 2
+    assert run.scope.trigger_id and run.rows_processed == 2
 
     # Hop 2: the completion event names only the player whose output changed.
     completion, attrs = await asyncio.to_thread(pull_one, PEEK_SUB, 20)

@@ -1,5 +1,6 @@
 """What a trigger looks like on the wire: the SPEC section 3 JSON, its bytes, and the
-Pub/Sub attributes and ordering key every Pub/Sub-shaped delivery carries. Pure helpers
+Pub/Sub attributes (SPEC's three and ``trigger_id``) and ordering key every
+Pub/Sub-shaped delivery carries (the Pub/Sub sink, the HTTP push envelope). Pure helpers
 shared by the sinks and the router."""
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ def trigger_bytes(trigger: Trigger) -> bytes:
 
 
 def trigger_attributes(trigger: Trigger) -> dict[str, str]:
+    """SPEC section 3's ``processor``, the date (under ``date_field``) and ``scope``, plus
+    ``trigger_id``: a publish that timed out after Pub/Sub took it is sent again, and the
+    message data may not carry the id (a target ``mapping`` that leaves it out), so the
+    attribute is the dedupe key a subscriber can always read (docs/targets.md)."""
     return {
         "processor": trigger.processor,
         trigger.date_field: trigger.game_date.isoformat(),
         "scope": trigger.scope,
+        "trigger_id": trigger.trigger_id,
     }
 
 

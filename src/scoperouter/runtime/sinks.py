@@ -4,17 +4,17 @@
 * :class:`~scoperouter.runtime.outbox.OutboxSink` -- append one trigger (SPEC section 3
   JSON) per line to a JSONL file (group-committed ``fdatasync``, rotation by size).
 * :class:`PubSubSink` -- publish with attributes ``processor``, the date (keyed by the
-  registry's ``date_field``, default ``game_date``), ``scope`` and an ordering key per
-  processor and date; Pub/Sub's limits are checked first (attributes, and the size of the
-  whole publish request as the client library counts it: a message it would refuse is a
-  local, permanent refusal -- a dead letter --, never retried). ``send`` returns the
-  message id Pub/Sub assigned (the dispatcher records it against the trigger).
+  registry's ``date_field``), ``scope``, ``trigger_id`` (dedupe key, whatever the data
+  carries) and an ordering key per processor and date; Pub/Sub's limits are checked first
+  (attributes, and the size of the whole publish request as the client library counts it:
+  a message it would refuse is a local, permanent refusal -- a dead letter --, never
+  retried). ``send`` returns the message id Pub/Sub assigned (recorded against the trigger).
 * :class:`~scoperouter.runtime.http_sink.HttpSink` -- POST the Pub/Sub push envelope (what
   ``/process`` endpoints accept), or the bare trigger, or a mapped body and headers
   (``target.format``, docs/targets.md).
 
 A target's ``mapping`` reshapes what is sent (:mod:`~scoperouter.processor_registry.
-target_format`): the HTTP body, the Pub/Sub message data (attributes stay SPEC's), the
+target_format`): the HTTP body, the Pub/Sub message data (attributes unchanged), the
 outbox line (:class:`MappedSink`).
 
 A sink raises :class:`DispatchError` (``retryable`` or not); the dispatcher retries with
