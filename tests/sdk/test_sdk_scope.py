@@ -98,6 +98,27 @@ def test_envelope_attributes_and_message_id_are_kept() -> None:
     assert dict(scope.attributes) == {"scope": "entities", "x": "1"}
 
 
+_NO_ID = {k: v for k, v in TRIGGER.items() if k != "trigger_id"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "trigger_id"),
+    [
+        # a target mapping left the id out of the data: the router's attribute carries it
+        (envelope(_NO_ID, attributes={"trigger_id": "t-9"}), "t-9"),
+        (FakeMessage(json.dumps(_NO_ID).encode(), {"trigger_id": "t-9"}), "t-9"),
+        # the data's id wins over the attribute
+        (envelope(TRIGGER, attributes={"trigger_id": "t-other"}), TRIGGER["trigger_id"]),
+        # neither: none (an empty attribute is no id)
+        (envelope(_NO_ID, attributes={"trigger_id": ""}), None),
+        (envelope(_NO_ID), None),
+    ],
+)
+def test_trigger_id_falls_back_to_the_attribute(raw: object, trigger_id: str | None) -> None:
+    """A trigger whose data lacks trigger_id takes it from the message's attribute."""
+    assert parse_trigger(raw).trigger_id == trigger_id
+
+
 @pytest.mark.parametrize(
     ("message", "dates"),
     [

@@ -271,7 +271,9 @@ def _opt_date(d: Mapping[Any, Any], key: str) -> date | None:
 def _scope_from_dict(
     d: Mapping[Any, Any], attributes: Mapping[str, str], message_id: str | None
 ) -> Scope:
-    trigger_id = _opt_str(d, "trigger_id")
+    # the data's id, else the attribute the router sets on every Pub/Sub-shaped delivery
+    # (runtime/payloads.py: a target mapping may leave the id out of the data)
+    trigger_id = _opt_str(d, "trigger_id") or attributes.get("trigger_id") or None
 
     def fail(reason: Any, detail: str) -> TriggerError:
         return TriggerError(reason, detail, event_id=trigger_id or message_id)
