@@ -20,6 +20,7 @@ import pytest
 from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
 from scoperouter.commands.serve import _refresh
+from scoperouter.commands.serve import _relations_fingerprint as _serve_fingerprint
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.metrics import Metrics
@@ -336,6 +337,74 @@ async def test_a_change_during_start_up_is_loaded_without_polling(tmp_path: Path
     await reloader.start()
     try:
         assert await wait_for(lambda: bool(got), 3.0)
+        assert got[0].targets("player_team", GAME_DAY, NEW_PLAYER)
+    finally:
+        await reloader.stop()
+
+
+def with_ready_file(cfg_path: Path, name: str = "_READY") -> None:
+    """Name ``name`` as the registry's ``relation_data.csv.ready_file``."""
+    text = cfg_path.read_text(encoding="utf-8")
+    assert "    dir: relations\n" in text
+    cfg_path.write_text(
+        text.replace("    dir: relations\n", f"    dir: relations\n    ready_file: {name}\n"),
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(
+    ("ready", "touch_csv", "touch_ready", "reloaded"),
+    [
+        (False, True, False, True),  # no ready_file: any CSV change reloads
+        (True, True, False, False),  # a CSV alone: the writer is not done yet
+        (True, True, True, True),  # the ready file touched: every CSV is in place
+        (True, False, True, True),  # the ready file appearing alone also reloads
+    ],
+)
+async def test_a_ready_file_decides_when_relations_reload(
+    tmp_path: Path, ready: bool, touch_csv: bool, touch_ready: bool, reloaded: bool
+) -> None:
+    """With `relation_data.csv.ready_file` only that file's change reloads the relation data
+    (files replaced one by one are never read half old, half new); without it, any CSV's."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    if ready:
+        with_ready_file(cfg_path)
+    cfg = load(cfg_path)
+    rel = tmp_path / "cfg" / "relations"
+    before = _serve_fingerprint(str(cfg_path))  # as serve stats them before reading
+    if touch_csv:
+        add_roster_row(rel)
+    if touch_ready:
+        (rel / "_READY").write_text("2025-11-19T06:00:00Z\n", encoding="utf-8")
+    got: list[Any] = []
+    router: Any = argparse.Namespace(set_relations=got.append)
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.0, fingerprint=before)
+    await reloader.start()  # compares the watched files with ``before`` at once
+    try:
+        assert bool(reloader._requests) == reloaded
+        await asyncio.gather(*reloader._requests)
+        assert bool(got) == reloaded
+        if got:
+            assert bool(got[0].targets("player_team", GAME_DAY, NEW_PLAYER)) == touch_csv
+    finally:
+        await reloader.stop()
+
+
+async def test_a_touched_ready_file_is_picked_up_by_polling(tmp_path: Path) -> None:
+    """The poller reloads once the ready file changes, with the CSVs written before it."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    with_ready_file(cfg_path)
+    cfg = load(cfg_path)
+    rel = tmp_path / "cfg" / "relations"
+    got: list[Any] = []
+    router: Any = argparse.Namespace(set_relations=got.append)
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.05)
+    await reloader.start()
+    try:
+        assert reloader.watched == (rel / "_READY",)
+        add_roster_row(rel)
+        (rel / "_READY").write_text("done\n", encoding="utf-8")
+        assert await wait_for(lambda: bool(got), 5.0)
         assert got[0].targets("player_team", GAME_DAY, NEW_PLAYER)
     finally:
         await reloader.stop()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoperouter.commands import iso_date
 from scoperouter.errors import ConfigError
-from scoperouter.processor_registry.loader import load_config, relation_csv_paths
+from scoperouter.processor_registry.loader import load_config, relation_watch_paths
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ def _place(cpus: str) -> Placement:
 
 
 def _relations_fingerprint(config: str) -> Fingerprint | None:
-    """The relation files' sizes and mtimes *before* they are read, so a change landing
+    """The watched relation files' sizes and mtimes *before* they are read, so a change landing
     while the daemon starts is picked up by the first poll. None if the registry does not
     load (the full load right after reports why)."""
     from scoperouter.runtime.reload import relation_fingerprint
@@ -262,7 +262,7 @@ def _relations_fingerprint(config: str) -> Fingerprint | None:
         registry = load_config(config, with_relations=False).registry
     except ConfigError:
         return None
-    return relation_fingerprint(relation_csv_paths(registry).values())
+    return relation_fingerprint(relation_watch_paths(registry))
 
 
 def _loop_factory(choice: str) -> Any:

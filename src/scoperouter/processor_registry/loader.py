@@ -97,6 +97,18 @@ def relation_csv_paths(registry: CompiledRegistry) -> dict[str, Path]:
     return {n: d / f"{n}.csv" for n, r in registry.relations.items() if not r.inverse}
 
 
+def relation_watch_paths(registry: CompiledRegistry) -> tuple[Path, ...]:
+    """The files whose change makes ``serve`` reload the relation data: the ``ready_file``
+    of ``relation_data.csv`` alone when it names one (its writer touches it once every CSV
+    is in place), else every CSV (:func:`relation_csv_paths`); empty without relation_data."""
+    d = _relation_dir(registry)
+    if d is None:
+        return ()
+    assert registry.spec.relation_data is not None
+    ready = registry.spec.relation_data.csv.ready_file
+    return (d / ready,) if ready else tuple(relation_csv_paths(registry).values())
+
+
 def load_relations(registry: CompiledRegistry) -> InMemoryRelations:
     """Read the relation data a compiled registry points at. Raises ConfigError."""
     d = _relation_dir(registry)

@@ -142,6 +142,13 @@ class CsvRelationData(Strict):
         description="Directory holding <relation>.csv per relation with from/to, header "
         "date,from,to; relative to the directory of routes.yaml.",
     )
+    ready_file: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A file in dir that the job writing the CSVs touches once all of them "
+        "are in place: serve then reloads when it changes, never on a CSV alone (no half-old, "
+        "half-new relations while files are replaced one by one). Default: reload on any CSV.",
+    )
 
 
 class RelationDataSpec(Strict):

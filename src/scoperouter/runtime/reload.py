@@ -1,9 +1,13 @@
 """Hot reload of relation data (rosters, schedules) while the daemon runs.
 
 The registry itself is fixed for the life of the process; only the relation CSV files
-(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when their
-size or modification time changes (polled every ``interval_s``; 0 disables polling) or on
-request (SIGHUP; ignored once the reloader is stopped, during a graceful stop). Loading
+(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the size
+or modification time of a watched file changes (polled every ``interval_s``; 0 disables
+polling) or on request (SIGHUP; ignored once the reloader is stopped, during a graceful
+stop). The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
+registry names one (:func:`~scoperouter.processor_registry.loader.relation_watch_paths`):
+its writer touches it once every CSV is in place, so files replaced one by one are never
+loaded half old, half new. Loading
 runs on a worker thread, never on the event loop; the router then
 swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
@@ -21,7 +25,11 @@ from pathlib import Path
 
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_relations, relation_csv_paths
+from scoperouter.processor_registry.loader import (
+    load_relations,
+    relation_csv_paths,
+    relation_watch_paths,
+)
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.router import Router
@@ -78,7 +86,8 @@ class RelationReloader:
         self.router = router
         self.metrics = metrics
         self.interval_s = interval_s
-        self.paths = tuple(relation_csv_paths(registry).values())
+        self.paths = tuple(relation_csv_paths(registry).values())  # what a reload reads
+        self.watched = relation_watch_paths(registry)  # what decides that it reloads
         self.loader = loader
         self.on_swap = on_swap
         self.fingerprint = fingerprint  # of the files behind the router's current data
@@ -97,11 +106,11 @@ class RelationReloader:
         if not self.paths:
             return
         if self.fingerprint is None:
-            self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.paths)
+            self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.watched)
         else:
             # files changed since they were read for the router (while the daemon started,
             # when a SIGHUP is still ignored): load them now, polling or not
-            now = await asyncio.to_thread(relation_fingerprint, self.paths)
+            now = await asyncio.to_thread(relation_fingerprint, self.watched)
             if now != self.fingerprint:
                 self.request_reload("changed during start-up")
         self._set_timestamp(self.fingerprint)
@@ -111,7 +120,11 @@ class RelationReloader:
             )
             logger.info(
                 "watching relation data for changes",
-                extra={"files": len(self.paths), "interval_s": self.interval_s},
+                extra={
+                    "files": len(self.paths),
+                    "watched": [str(w) for w in self.watched],
+                    "interval_s": self.interval_s,
+                },
             )
 
     async def stop(self) -> None:
@@ -149,7 +162,7 @@ class RelationReloader:
             t0 = time.monotonic()
             # stat before reading: a write landing during the read changes the files
             # again after this fingerprint, so the next poll reloads once more
-            fp = await asyncio.to_thread(relation_fingerprint, self.paths)
+            fp = await asyncio.to_thread(relation_fingerprint, self.watched)
             try:
                 relations = await asyncio.to_thread(self.loader, self.registry)
             except Exception as exc:
@@ -196,11 +209,11 @@ class RelationReloader:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                fp = await asyncio.to_thread(relation_fingerprint, self.paths)
+                fp = await asyncio.to_thread(relation_fingerprint, self.watched)
                 if fp == self.fingerprint:
                     continue
                 await asyncio.sleep(settle)
-                if await asyncio.to_thread(relation_fingerprint, self.paths) != fp:
+                if await asyncio.to_thread(relation_fingerprint, self.watched) != fp:
                     continue  # still being written: look again at the next poll
                 await self.reload("changed")
             except asyncio.CancelledError:
