@@ -77,7 +77,7 @@ def _pass_end(
 # a folded row whose decision is older than the cutoff and whose outcome (its trigger's
 # fired_at) is not: the dispatch row it stands for (:func:`.reader.stored_log_rows`) stays
 _NEWER_FOLDED = (
-    f"SELECT rowid, trigger_id, dispatch_status, attempts, event_id FROM {LOG_TABLE} "
+    f"SELECT rowid, trigger_id, dispatch_status, attempts, dispatched_at, event_id FROM {LOG_TABLE} "
     "WHERE rowid <= ? AND kind = 'decision' AND decided_at < ? AND fired_at >= ?"
 )
 _UNFOLD_SQL = (
@@ -94,7 +94,7 @@ def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> 
     conn.executemany(
         _UNFOLD_SQL,
         [
-            (dispatch_key(tid, status, attempts), ids_json([ev]), rid)
-            for rid, tid, status, attempts, ev in rows
+            (dispatch_key(tid, status, attempts, at), ids_json([ev]), rid)
+            for rid, tid, status, attempts, at, ev in rows
         ],
     )
