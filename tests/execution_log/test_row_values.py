@@ -39,7 +39,10 @@ def test_iso_is_utc_with_microseconds(ts: datetime) -> None:
     [
         ("d-e1|p|2025-11-19", decision_id("e1", "p", date(2025, 11, 19))),
         ("d-e1|p|", decision_id("e1", "p", None)),
-        ("x-t-1|ok|3", dispatch_id("t-1", "ok", 3)),
+        (
+            "x-t-1|ok|3|2025-11-19T15:00:00.000000+00:00",
+            dispatch_id("t-1", "ok", 3, "2025-11-19T15:00:00.000000+00:00"),
+        ),
     ],
 )
 def test_hot_path_ids_equal_the_reference_ids(text: str, want: str) -> None:

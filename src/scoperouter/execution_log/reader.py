@@ -238,7 +238,9 @@ def _folded_dispatch(r: sqlite3.Row) -> dict[str, Any]:
     """The dispatch row a folded row replaced, as stored (its id and ``caused_by`` derived
     as :func:`~.rows.dispatch_row` built them)."""
     row = dict(r)
-    row["decision_id"] = dispatch_key(row["trigger_id"], row["dispatch_status"], row["attempts"])
+    row["decision_id"] = dispatch_key(
+        row["trigger_id"], row["dispatch_status"], row["attempts"], row["dispatched_at"]
+    )
     row["caused_by"] = ids_json([row["event_id"]])
     return row
 

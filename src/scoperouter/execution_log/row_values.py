@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any
+from typing import Any, overload
 
 from scoperouter.messages.models import Event
 from scoperouter.router.decisions import Decision
@@ -52,9 +52,12 @@ def ids_json(ids: Sequence[Any]) -> str:
         return _compact_json(list(ids))
 
 
-def dispatch_key(trigger_id: str, status: str, attempts: int | None) -> str:
-    """A dispatch row's id (:func:`dispatch_id`, cheaper): unique per outcome."""
-    return _sha20(f"x-{trigger_id}|{status}|{attempts}")
+def dispatch_key(trigger_id: str, status: str, attempts: int | None, dispatched_at: str) -> str:
+    """A dispatch row's id (:func:`dispatch_id`, cheaper): unique per outcome -- its
+    trigger, status, attempt count and time (``dispatched_at`` as stored: :func:`iso`), so a
+    redriven trigger that fails again at the same attempt count has a row of its own and the
+    very same outcome delivered twice has one."""
+    return _sha20(f"x-{trigger_id}|{status}|{attempts}|{dispatched_at}")
 
 
 def decision_id(event_id: str, processor: str, on: date | None) -> str:
@@ -62,8 +65,8 @@ def decision_id(event_id: str, processor: str, on: date | None) -> str:
     return "d-" + _h(event_id, processor, on.isoformat() if on else None)
 
 
-def dispatch_id(trigger_id: str, status: str, attempts: int) -> str:
-    return "x-" + _h(trigger_id, status, attempts)
+def dispatch_id(trigger_id: str, status: str, attempts: int, dispatched_at: str) -> str:
+    return "x-" + _h(trigger_id, status, attempts, dispatched_at)
 
 
 def utc(ts: datetime) -> datetime:
@@ -74,6 +77,14 @@ def utc(ts: datetime) -> datetime:
 # the last UTC datetime formatted and its text (one tuple: swapped atomically between
 # threads): a batch's rows share their times (``isoformat`` costs ~0.65 us)
 _iso_last: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+
+
+@overload
+def iso(ts: datetime) -> str: ...
+@overload
+def iso(ts: None) -> None: ...
+@overload
+def iso(ts: datetime | None) -> str | None: ...
 
 
 def iso(ts: datetime | None) -> str | None:

@@ -306,11 +306,15 @@ def dispatch_row(
     game_date_iso: str | None = None,
 ) -> Values:
     """One row per dispatch outcome (:data:`LOG_COLUMNS` order). ``decided_at`` holds the
-    trigger's ``fired_at``; ``dispatched_at`` a datetime or epoch seconds."""
+    trigger's ``fired_at``; ``dispatched_at`` a datetime or epoch seconds. Its id is
+    :func:`.row_values.dispatch_key` of the trigger id, status, attempts and dispatch time:
+    the same outcome delivered again has the same id, another at the same attempt count (a
+    redriven trigger) its own."""
     etype, requested = dispatch_scope(trigger, granularity, universe)
     caused = trigger.caused_by
+    at = iso_epoch(dispatched_at) if isinstance(dispatched_at, float) else iso(dispatched_at)
     return (
-        dispatch_key(trigger.trigger_id, status, attempts),  # decision_id (dispatch_id)
+        dispatch_key(trigger.trigger_id, status, attempts, at),  # decision_id (dispatch_id)
         caused[0] if caused else None,  # event_id
         trigger.correlation_id,
         trigger.processor,
@@ -324,7 +328,7 @@ def dispatch_row(
         trigger.reason,
         trigger.trigger_id,
         iso(trigger.fired_at),  # decided_at
-        iso_epoch(dispatched_at) if isinstance(dispatched_at, float) else iso(dispatched_at),
+        at,  # dispatched_at
         status,  # dispatch_status
         attempts,
         latency_ms,

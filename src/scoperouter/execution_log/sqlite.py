@@ -2,25 +2,21 @@
 (multi-row ``INSERT ... VALUES (...), (...)`` of up to :data:`ROWS_PER_INSERT` rows: one
 statement step -- and one release of the interpreter lock -- per chunk, not per row).
 
-Decision rows get their ``trigger_id`` when the trigger they caused is dispatched: the
-trigger's ``caused_by`` event ids + processor + its date range select the decision rows
-(``action = 'run'``, no trigger yet). Dispatch rows carry ``caused_by`` too, so the link
-can always be rebuilt (BigQuery does it in a view, see ``sql/``).
+Invariant: a flush writes what was buffered in one transaction or nothing (a failed one is
+rolled back and its rows buffered again, up to ``max_buffer``; past that they are dropped,
+logged and counted: :attr:`SqliteExecutionLog.dropped`), and each event, decision and
+dispatch outcome is stored once however often it is delivered.
 
 A log row's ``decision_id`` is unique without a unique index over every row (random ids:
 each insert dirtied a page of that index; about a third of the flush's cost): a
 redelivered event's decision rows are not written again because its event row already is
 (``events.event_id`` is the primary key), and dispatch rows are unique through a partial
 index (``kind = 'dispatch'``) keyed by their trigger's ``fired_at`` first, so that new keys
-are appended rather than scattered. ``event_id`` is indexed only for the run decisions not
-linked to a trigger yet (``ix_log_unlinked``: what the link UPDATE and the fill look up;
-readers scan): a decision linked in memory as it is inserted never enters it, one linked
-later leaves it, so the index holds the open windows' events rather than the whole log and
-its random keys dirty a few pages per flush instead of one per row. A dispatch row filled
-after its decisions were linked (a later outcome of the same trigger) takes the values of
-an earlier outcome of that trigger. Logs created before are migrated when opened (the
-index replaces ``ix_log_event_id``; those with the ``decision_id`` primary key keep it):
-the tables, indexes and migrations are :mod:`.sqlite_schema`.
+are appended rather than scattered. Logs created before are migrated when opened: the
+tables, indexes and migrations are :mod:`.sqlite_schema`. Decision rows are linked to the
+trigger that executes them in memory when buffered in the same flush (:mod:`.sqlite_links`),
+else by an UPDATE; a dispatch row logged without its decisions is filled from them
+(:mod:`.sqlite_fill`).
 
 A trigger's first outcome that arrives before its decision row is written is folded into
 that row (:mod:`.sqlite_fold`: two rows an event instead of three; ``fired_at``, a column of
@@ -28,18 +24,9 @@ the SQLite table only, and ``ix_log_folded`` keyed by it); :func:`.reader.stored
 reads a folded row back as the two rows it stands for.
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
-the flush deletes older rows of all three tables (a rowid range found by bisection --
-rows are appended in time order -- so no time index is needed), and SQLite reuses the
-freed pages: the file's size stays flat under a steady stream. A pass is bounded as the
-state store's housekeeping is: one transaction deleting at most ``prune_limit``
-(:data:`~scoperouter.state.model.PRUNE_LIMIT`) rows a table, so it holds the log's write
-lock -- and the log thread, whose bounded queue backpressures ingest -- for a bounded time
-however much is past the cutoff (after an outage, a lowered retention). A pass that stops
-at a limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the next one at the first
-write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S` later, until nothing older
-than the cutoff is left. A folded row whose decision
-is older than the cutoff but whose outcome is not becomes the dispatch row it stands for
-(what is pruned does not depend on whether an outcome was folded: :mod:`.sqlite_retention`).
+the flush runs a bounded retention pass (:mod:`.sqlite_retention`); a pass that stops at its
+limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the next one at the first
+write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S` later.
 """
 
 from __future__ import annotations
@@ -65,6 +52,7 @@ from scoperouter.execution_log.rows import (
     LOG_COLUMNS,
     Values,
 )
+from scoperouter.execution_log.sqlite_fill import _FILL_REQUESTED_SQL, _FILL_SQL, _LINK_SQL
 from scoperouter.execution_log.sqlite_fold import (
     FOLDED_COLUMNS,
     fold,
@@ -72,61 +60,13 @@ from scoperouter.execution_log.sqlite_fold import (
     runs_of_width,
 )
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
-from scoperouter.execution_log.sqlite_retention import (
-    _PRUNED,
-    _last_rowid_before,
-    _pass_end,
-    _unfold_newer_outcomes,
-)
-from scoperouter.execution_log.sqlite_schema import _DISPATCH_KEY, SCHEMA, SCHEMA_VERSION, _migrate
+from scoperouter.execution_log.sqlite_retention import prune_pass
+from scoperouter.execution_log.sqlite_schema import SCHEMA, SCHEMA_VERSION, _migrate
 from scoperouter.messages.models import Trigger
 from scoperouter.state.model import CATCH_UP_PAUSE_S, PRUNE_LIMIT
 
 logger = logging.getLogger(__name__)
 
-_UNLINKED = "kind = 'decision' AND action = 'run' AND trigger_id IS NULL"  # ix_log_unlinked's rows
-_LINK_SQL = (
-    f"UPDATE {LOG_TABLE} INDEXED BY ix_log_unlinked SET trigger_id = ? WHERE event_id = ? "
-    f"AND processor = ? AND game_date BETWEEN ? AND ? AND {_UNLINKED}"
-)
-# the unlinked run decision rows of the dispatch's first causing event, same processor and
-# date (no (processor, date) index is kept, it cost ~90 bytes per event) -- the fill runs
-# before the flush's links, so a trigger's first outcome finds them; a later outcome, after
-# the link, takes an earlier outcome's values (found by the trigger's fired_at)
-_SAME = (
-    f"FROM {LOG_TABLE} AS d INDEXED BY ix_log_unlinked WHERE d.event_id = {LOG_TABLE}.event_id "
-    f"AND d.processor = {LOG_TABLE}.processor AND d.game_date = {LOG_TABLE}.game_date "
-    f"AND d.{_UNLINKED.replace(' AND ', ' AND d.')}"
-)
-_EARLIER = (
-    f"FROM {LOG_TABLE} AS p INDEXED BY ix_log_dispatch_at "
-    f"WHERE ifnull(p.decided_at, '') = ifnull({LOG_TABLE}.decided_at, '') "
-    f"AND p.kind = 'dispatch' AND p.trigger_id = {LOG_TABLE}.trigger_id "
-    f"AND p.rowid <> {LOG_TABLE}.rowid"
-)
-_FOLDED = (
-    f"FROM {LOG_TABLE} AS f INDEXED BY ix_log_folded WHERE f.fired_at = {LOG_TABLE}.decided_at "
-    f"AND f.trigger_id = {LOG_TABLE}.trigger_id AND f.fired_at IS NOT NULL"
-)
-
-
-def _filled(col: str) -> str:
-    return (
-        f"{col} = COALESCE({col}, (SELECT MAX(d.{col}) {_SAME}), (SELECT MAX(p.{col}) {_EARLIER}), "
-        f"(SELECT MAX(f.{col}) {_FOLDED}))"
-    )
-
-
-_FILL_SQL = (
-    f"UPDATE {LOG_TABLE} SET "
-    + ", ".join(_filled(c) for c in ("entities_universe", "phase", "granularity"))
-    + f" WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch'"
-)
-_FILL_REQUESTED_SQL = (
-    f"UPDATE {LOG_TABLE} SET entities_requested = entities_universe "
-    f"WHERE {_DISPATCH_KEY} = ? AND decision_id = ? AND kind = 'dispatch' AND scope = 'date' "
-    "AND entities_requested IS NULL"
-)
 _EVENT, _ID, _DATE, _AT = (
     LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
 )
@@ -411,26 +351,9 @@ class SqliteExecutionLog(RowExecutionLog):
             t = (time.time() if now is None else now) - self.retention_s
             cutoff = iso(datetime.fromtimestamp(t, UTC))
             assert cutoff is not None
-            n, more = 0, False
             self.prune_more = False  # a failed pass is retried prune_interval_s later
-            conn.execute("BEGIN")
             try:
-                for table, col in _PRUNED:
-                    last = _last_rowid_before(conn, table, col, cutoff, self.prune_limit)
-                    if last is None:
-                        continue
-                    end, short = _pass_end(conn, table, col, last, cutoff, self.prune_limit)
-                    more = more or short
-                    if table == LOG_TABLE:
-                        _unfold_newer_outcomes(conn, end, cutoff)
-                    n += conn.execute(
-                        f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
-                        (end, cutoff),
-                    ).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                n, more = prune_pass(conn, cutoff, self.prune_limit)
             finally:
                 self._last_prune = time.monotonic()
             self.prune_more = more

@@ -10,13 +10,14 @@ the outcome's dispatch row on every column they share. The folded row is the dec
 (``kind = 'decision'``) with the dispatch-only columns set (``dispatched_at``,
 ``dispatch_status``, ``attempts``, ``latency_ms``, ``error``) and ``fired_at`` (the dispatch
 row's ``decided_at``); the dispatch row's id and ``caused_by`` are derived from the rest
-(:func:`~.rows.dispatch_row` builds them from the trigger id, status, attempts and the one
-causing event), so an outcome that may fold has its row built only if it does not. A
-repeated outcome (same trigger, status and attempts) of one folded is dropped: in the same
-flush here (and an outcome that repeats a dispatch row kept earlier in the flush is never
-folded: the first of repeats is the one stored, folded or not), in a later one by :func:`repeats_folded` (as the unique dispatch index drops a
-repeated dispatch row); a later, different outcome of the trigger (a retry, then ``ok``)
-keeps a row of its own.
+(:func:`~.rows.dispatch_row` builds them from the trigger id, status, attempts,
+``dispatched_at`` and the one causing event), so an outcome that may fold has its row built
+only if it does not. A repeated outcome (same trigger, status, attempts and
+``dispatched_at``) of one folded is dropped: in the same flush here (and an outcome that
+repeats a dispatch row kept earlier in the flush is never folded: the first of repeats is
+the one stored, folded or not), in a later one by :func:`repeats_folded` (as the unique dispatch index drops a repeated dispatch row); a
+later, different outcome of the trigger (a retry, then ``ok``; the same status and attempt
+count at another time: a redriven trigger failing again) keeps a row of its own.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ FOLDED_INDEX = (
 )
 _REPEAT_SQL = (
     f"SELECT 1 FROM {LOG_TABLE} INDEXED BY ix_log_folded WHERE fired_at = ? AND trigger_id = ? "
-    "AND dispatch_status = ? AND attempts = ? AND fired_at IS NOT NULL LIMIT 1"
+    "AND dispatch_status = ? AND attempts = ? AND dispatched_at = ? AND fired_at IS NOT NULL "
+    "LIMIT 1"
 )
 
 FOLD_COLUMNS: tuple[str, ...] = (
@@ -97,9 +99,17 @@ _trigger_fields = itemgetter(
 _D_EV, _D_PROC, _D_DATE, _D_ACTION = (
     DECISION_COLUMNS.index(c) for c in ("event_id", "processor", "game_date", "action")
 )
-_X_EV, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED = (
+_X_EV, _X_AT, _X_TRIGGER, _X_STATUS, _X_ATTEMPTS, _X_CAUSED, _X_DISPATCHED = (
     LOG_COLUMNS.index(c)
-    for c in ("event_id", "decided_at", "trigger_id", "dispatch_status", "attempts", "caused_by")
+    for c in (
+        "event_id",
+        "decided_at",
+        "trigger_id",
+        "dispatch_status",
+        "attempts",
+        "caused_by",
+        "dispatched_at",
+    )
 )
 
 
@@ -114,16 +124,16 @@ def fold(
     single-cause triggers with a fired_at, logged with their decisions known: built with
     ``ids`` when not folded). Folded rows are ``FOLDED_COLUMNS`` long."""
     where: dict[tuple[Any, Any, Any], int] | None = None
-    folded: set[tuple[Any, Any, Any]] = set()  # (trigger id, status, attempts)
+    folded: set[tuple[Any, ...]] = set()  # (trigger id, status, attempts, dispatched_at)
     out_rows = rows
     left: list[tuple[Any, ...]] = []
-    rowed: set[tuple[Any, Any, Any]] = set()  # outcomes of the rows kept so far
+    rowed: set[tuple[Any, ...]] = set()  # outcomes of the rows kept so far
     at_last: Any = None  # the last dispatch time and fired_at formatted, and their text
     fired_last: Any = None
     at_iso = fired_iso = None
     for x in log:
         if isinstance(x, tuple):  # a row: kept unless it repeats an outcome folded here
-            k = (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
+            k = (x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS], x[_X_DISPATCHED])
             if k not in folded:
                 left.append(x)
                 rowed.add(k)
@@ -131,10 +141,14 @@ def fold(
         tid, caused, proc, scope, etype, eids, reason, corr, prio, fired = _trigger_fields(
             x.trigger.__dict__
         )
-        key3 = (tid, x.status, x.attempts)
-        if key3 in folded:  # a repeat of an outcome folded in this flush
+        at = x.dispatched_at
+        if at is not at_last:
+            at_last = at
+            at_iso = iso_epoch(at) if isinstance(at, float) else iso(at)
+        key4 = (tid, x.status, x.attempts, at_iso)
+        if key4 in folded:  # a repeat of an outcome folded in this flush
             continue
-        if key3 in rowed:  # repeats a row kept above: never folded (the first one stays)
+        if key4 in rowed:  # repeats a row kept above: never folded (the first one stays)
             left.append(x.row(ids))
             continue
         if where is None:  # the linked run decisions, by event, processor and date
@@ -164,16 +178,12 @@ def fold(
                 and r[_D_REQUESTED] == (len(eids or ()) if scope == "entities" else universe)
                 and r[_D_IDS] == (ids(eids) if eids is not None else None)
             ):
-                at = x.dispatched_at
-                if at is not at_last:
-                    at_last = at
-                    at_iso = iso_epoch(at) if isinstance(at, float) else iso(at)
                 if fired is not fired_last:
                     fired_last = fired
                     fired_iso = iso(fired)
                 out_rows[i] = (*r, at_iso, x.status, x.attempts, x.latency_ms, x.error, fired_iso)
                 del where[key]  # folded once
-                folded.add(key3)
+                folded.add(key4)
                 continue
         left.append(x.row(ids))
     return out_rows, left
@@ -186,7 +196,7 @@ def repeats_folded(conn: sqlite3.Connection, x: tuple[Any, ...]) -> bool:
     at, ev = x[_X_AT], x[_X_EV]
     if at is None or not isinstance(ev, str) or x[_X_CAUSED] != ids_json([ev]):
         return False
-    args = (at, x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS])
+    args = (at, x[_X_TRIGGER], x[_X_STATUS], x[_X_ATTEMPTS], x[_X_DISPATCHED])
     return conn.execute(_REPEAT_SQL, args).fetchone() is not None
 
 

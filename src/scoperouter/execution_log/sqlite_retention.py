@@ -1,9 +1,12 @@
 """What the SQLite log's retention deletes and how it finds it, without a time index:
 rows are appended in time order, so the rows older than the cutoff are a rowid range found
-by bisection (:func:`_last_rowid_before`); :meth:`.sqlite.SqliteExecutionLog.prune` deletes
-that range a bounded part at a time (:func:`_pass_end`: at most
-:data:`~scoperouter.state.model.PRUNE_LIMIT` rows a table and pass, as the state store's
-housekeeping).
+by bisection (:func:`_last_rowid_before`); a pass (:func:`prune_pass`, run by
+:meth:`.sqlite.SqliteExecutionLog.prune`) deletes that range a bounded part at a time
+(:func:`_pass_end`: at most :data:`~scoperouter.state.model.PRUNE_LIMIT` rows a table and
+pass, as the state store's housekeeping), in one transaction, so it holds the log's write
+lock -- and the log thread, whose bounded queue backpressures ingest -- for a bounded time
+however much is past the cutoff (after an outage, a lowered retention); SQLite reuses the
+freed pages, so the file's size stays flat under a steady stream.
 
 Invariants: what is pruned does not depend on whether an outcome was folded into its
 decision row: before a part of the log's range goes, a folded row in it whose outcome is
@@ -77,7 +80,7 @@ def _pass_end(
 # a folded row whose decision is older than the cutoff and whose outcome (its trigger's
 # fired_at) is not: the dispatch row it stands for (:func:`.reader.stored_log_rows`) stays
 _NEWER_FOLDED = (
-    f"SELECT rowid, trigger_id, dispatch_status, attempts, event_id FROM {LOG_TABLE} "
+    f"SELECT rowid, trigger_id, dispatch_status, attempts, dispatched_at, event_id FROM {LOG_TABLE} "
     "WHERE rowid <= ? AND kind = 'decision' AND decided_at < ? AND fired_at >= ?"
 )
 _UNFOLD_SQL = (
@@ -94,7 +97,34 @@ def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> 
     conn.executemany(
         _UNFOLD_SQL,
         [
-            (dispatch_key(tid, status, attempts), ids_json([ev]), rid)
-            for rid, tid, status, attempts, ev in rows
+            (dispatch_key(tid, status, attempts, at), ids_json([ev]), rid)
+            for rid, tid, status, attempts, at, ev in rows
         ],
     )
+
+
+def prune_pass(conn: sqlite3.Connection, cutoff: str, limit: int) -> tuple[int, bool]:
+    """One retention pass over the three tables in one transaction (rolled back if it
+    fails): rows older than ``cutoff`` deleted, at most ``limit`` a table. Returns how many
+    rows went and whether a table's pass stopped at its limit (rows older than the cutoff
+    are left for the next pass)."""
+    n, more = 0, False
+    conn.execute("BEGIN")
+    try:
+        for table, col in _PRUNED:
+            last = _last_rowid_before(conn, table, col, cutoff, limit)
+            if last is None:
+                continue
+            end, short = _pass_end(conn, table, col, last, cutoff, limit)
+            more = more or short
+            if table == LOG_TABLE:
+                _unfold_newer_outcomes(conn, end, cutoff)
+            n += conn.execute(
+                f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
+                (end, cutoff),
+            ).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return n, more

@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 # keys land at the index's right edge -- a key of the random id alone dirtied a page of the
 # index per row, its cost growing with the log (bench: 0.009 -> 0.016 ms/event over 180k
 # events, against 0.008 -> 0.011 keyed by time). NULL fired_at keys as '' (still unique).
+# The id (row_values.dispatch_key) includes the outcome's dispatched_at: a redriven trigger
+# failing again at the same attempt count has a key of its own. Rows written before kept
+# their ids (opening never touches a row): their outcomes read back as they were, and no
+# later outcome collides with them (every new id has the time in it); the index needs no
+# change.
 _DISPATCH_KEY = "ifnull(decided_at, '')"
 _DISPATCH_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
