@@ -121,4 +121,3 @@ def test_the_limit_in_force_decides_the_scope(
     """A window fires under the current registry's max_entities, however it got there."""
     [t] = PATHS[path](before, id_sets, reg(after))
     assert shape(t) == want
-

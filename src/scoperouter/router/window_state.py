@@ -173,10 +173,15 @@ def _classify(w: WindowState | None, decision: Decision) -> tuple[Input, frozens
 
 
 def past_limit(ids: frozenset[str] | None, limit: int) -> bool:
-    """True when an id window holding ``ids`` passes threshold ``limit`` (the registry's
-    ``max_entities`` now; inclusive: exactly ``limit`` ids stay ids). A full-date window
-    (None) never does: full date is final."""
-    return ids is not None and len(ids) > limit
+    """True when an id window holding ``ids`` must become full date under threshold
+    ``limit`` (the registry's ``max_entities`` now; inclusive: exactly ``limit`` ids stay
+    ids), as the table's ``entities_past_max`` makes it. A full-date window (None) never
+    does: full date is final."""
+    return (
+        ids is not None
+        and len(ids) > limit
+        and TRANSITIONS[("entities", "entities_past_max")].effect == "to_threshold"
+    )
 
 
 def relimit(w: WindowState, limit: int) -> WindowState:
@@ -184,10 +189,7 @@ def relimit(w: WindowState, limit: int) -> WindowState:
     ``max_entities`` changed): its ids past the limit make it full date as the table's
     ``entities_past_max`` does (``fallback_threshold``; every id is covered, nothing is
     lost); a full-date window stays full date, a raised limit shrinks nothing."""
-    if (
-        past_limit(w.entity_ids, limit)
-        and TRANSITIONS[(w.phase, "entities_past_max")].effect == "to_threshold"
-    ):
+    if past_limit(w.entity_ids, limit):
         return w._replace(entity_ids=None, date_reason="fallback_threshold", max_entities=limit)
     return w if w.max_entities == limit else w._replace(max_entities=limit)
 

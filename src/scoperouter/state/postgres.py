@@ -28,7 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -58,6 +58,7 @@ from scoperouter.state.model import (
 )
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.shared_sql import PG
+from scoperouter.state.window_limits import apply_limits as _apply_limits
 from scoperouter.state.window_rows import PG_WINDOW_COLS as _WINDOW_COLS
 from scoperouter.state.window_rows import pg_update_params as _update_params
 from scoperouter.state.window_rows import pg_window as _window
@@ -111,6 +112,11 @@ _INSERT_FIRED = """
 INSERT INTO sr_outbox (trigger_id, processor, body, status, claims, created_at, available_at,
     lease_owner, lease_until) VALUES (%s, %s, %s, 'leased', 1, %s, %s, %s, %s) RETURNING id
 """
+
+
+def _ids(value: list[str] | None) -> frozenset[str] | None:
+    """An ``entity_ids`` column value (``text[]``) as a window's ids."""
+    return None if value is None else frozenset(value)
 
 
 class PostgresStateStore:
@@ -342,6 +348,11 @@ class PostgresStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return self._run(lambda c: PG.completion(c, trigger_id))
+
+    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+        return self._run(
+            lambda c: _apply_limits(c, limits, default, _ids, placeholder="%s", lock=True)
+        )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         def run(c: Conn) -> bool:

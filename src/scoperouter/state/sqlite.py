@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
-from scoperouter.state.core import (
-    fired_triggers,
-    fold,
-    split_admissions,
-)
+from scoperouter.state.core import fired_triggers, fold, ids_from_json, split_admissions
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
@@ -57,6 +53,7 @@ from scoperouter.state.sqlite_lock import InstanceLock, holder
 from scoperouter.state.sqlite_outbox import created_before, redrive_dead
 from scoperouter.state.sqlite_schema import open_connection
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
+from scoperouter.state.window_limits import apply_limits as _apply_limits
 from scoperouter.state.window_rows import SQLITE_WINDOW_COLS as _WINDOW_COLS
 from scoperouter.state.window_rows import sqlite_window as _window
 from scoperouter.state.window_rows import sqlite_window_params as _window_params
@@ -345,6 +342,10 @@ class SqliteStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return SQLITE.completion(self._db, trigger_id)
+
+    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+        with self._tx() as db:
+            return _apply_limits(db, limits, default, ids_from_json, placeholder="?", lock=False)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         self._deadline_known = False
