@@ -62,6 +62,8 @@ __all__ = [
     "merge_decision",
     "open_window",
     "other_type",
+    "past_limit",
+    "relimit",
     "to_trigger",
     "transition_table_markdown",
     "trigger_id",
@@ -170,6 +172,28 @@ def _classify(w: WindowState | None, decision: Decision) -> tuple[Input, frozens
     return ("entities_past_max" if limit is not None and len(union) > limit else "entities"), union
 
 
+def past_limit(ids: frozenset[str] | None, limit: int) -> bool:
+    """True when an id window holding ``ids`` must become full date under threshold
+    ``limit`` (the registry's ``max_entities`` now; inclusive: exactly ``limit`` ids stay
+    ids), as the table's ``entities_past_max`` makes it. A full-date window (None) never
+    does: full date is final."""
+    return (
+        ids is not None
+        and len(ids) > limit
+        and TRANSITIONS[("entities", "entities_past_max")].effect == "to_threshold"
+    )
+
+
+def relimit(w: WindowState, limit: int) -> WindowState:
+    """``w`` under threshold ``limit`` (a restart or a hand-over to a registry whose
+    ``max_entities`` changed): its ids past the limit make it full date as the table's
+    ``entities_past_max`` does (``fallback_threshold``; every id is covered, nothing is
+    lost); a full-date window stays full date, a raised limit shrinks nothing."""
+    if past_limit(w.entity_ids, limit):
+        return w._replace(entity_ids=None, date_reason="fallback_threshold", max_entities=limit)
+    return w if w.max_entities == limit else w._replace(max_entities=limit)
+
+
 def other_type(window_type: str, decision_type: str | None) -> bool:
     """True when ids of ``decision_type`` cannot join ids of ``window_type`` (both known
     and different)."""
@@ -251,8 +275,9 @@ def window_to_json(w: WindowState) -> dict[str, Any]:
 
 def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowState:
     """The inverse of :func:`window_to_json`. Durations and threshold come from ``params``
-    (the registry now: a changed registry applies to restored windows). Raises ValueError
-    on a malformed item."""
+    (the registry now: a changed registry applies to restored windows, :func:`relimit`:
+    ids past a lowered ``max_entities`` become full date). Raises ValueError on a malformed
+    item."""
     try:
         day = date.fromisoformat(item["date"])
         reason = item.get("date_reason")
@@ -260,7 +285,7 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
             raise ValueError(f"unknown reason {reason!r}")
         ids = item.get("entity_ids")
         opened = float(item["opened_at"])
-        return WindowState(
+        w = WindowState(
             processor=str(item["processor"]),
             day=day,
             opened_at=opened,
@@ -279,3 +304,4 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed window: {exc}") from exc
+    return relimit(w, params.max_entities)

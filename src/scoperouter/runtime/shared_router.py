@@ -40,7 +40,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import state_backlog
+from scoperouter.runtime import state_backlog, state_open
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
@@ -143,8 +143,8 @@ class SharedRouter(Router):
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Migrated store opened by the caller; give back leases of a single-instance
-        store (they were this process's before it stopped), read the deadline, start the
-        dispatcher's pump on the store's backlog."""
+        store (they were this process's before it stopped), give open windows today's
+        ``max_entities``, read the deadline, start the dispatcher's pump on the backlog."""
         now = self.clock()
         rescued = 0
         if not self.state.shared:
@@ -153,6 +153,7 @@ class SharedRouter(Router):
                 state_backlog.announce_restart, self.state, self.metrics, rescued
             )
             self.stats.redispatched += n
+        await self._in_state(state_open.limit_windows, self.state, self.registry)
         pending = await self._in_state(self.state.pending_processors)
         self._open = await self._in_state(self.state.open_window_count)
         self._last_count = now

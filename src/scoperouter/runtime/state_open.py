@@ -3,7 +3,8 @@ the state dir (one daemon at a time under a directory lock) holding the embedded
 per-window SQLite store (:data:`EMBEDDED_STATE`, the default), or the snapshot + journal
 store (:data:`OLD_STATE`, only for the closed loop), or a state store elsewhere
 (``--state``; a SQLite file there is one daemon's too, under a lock of the file's own);
-and the one-time import of the old store into a state store.
+the one-time import of the old store into a state store; and the registry's
+``max_entities`` given to the windows a state store holds (:func:`limit_windows`).
 
 Invariant: nothing here routes; each function opens, checks or imports state once at start.
 """
@@ -27,6 +28,7 @@ from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.redact import scrub
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
+from scoperouter.state.merge import registry_limits
 from scoperouter.state.sqlite_lock import StoreInUse, flock_within
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
@@ -172,6 +174,23 @@ def import_old_state(
             extra=counts,
         )
     return done
+
+
+def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
+    """At a router's start on ``store`` (its state thread): every open window takes its
+    processor's ``max_entities`` in ``registry`` -- a restart may bring a routes.yaml that
+    changed it -- so that one holding more ids than the limit fires at full date
+    (``fallback_threshold``) even when no event joins it before it fires (an event that
+    joins merges under the registry's threshold anyway). Logged when it changed windows;
+    returns how many."""
+    n = store.apply_limits(*registry_limits(registry))
+    if n:
+        logger.info(
+            "%d open windows took the registry's max_entities (those past it: full date)",
+            n,
+            extra={"relimited_windows": n},
+        )
+    return n
 
 
 def _retire(old: Path) -> None:

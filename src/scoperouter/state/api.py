@@ -23,7 +23,7 @@ Times are epoch seconds given by the caller; no method reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from scoperouter.state.legacy import LegacyState
@@ -87,6 +87,14 @@ class StateStore(Protocol):
         ...
 
     def open_window_count(self) -> int: ...
+
+    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+        """One transaction: every open window takes its processor's ``max_entities`` now
+        (``limits``; ``default`` for a processor not in it); one holding more ids than
+        that becomes full date, reason ``fallback_threshold``; full date stays full date
+        (:mod:`scoperouter.state.window_limits`). Returns how many windows changed. A
+        router runs it at start, for the windows no contribution joins before they fire."""
+        ...
 
     def seen_at(self, event_id: str) -> float | None:
         """When ``event_id`` was first admitted, None when unknown (or pruned)."""

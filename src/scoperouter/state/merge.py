@@ -8,7 +8,10 @@ as :class:`scoperouter.router.windows.WindowBook` fed the same decisions at the 
 time (a property test checks it), and nothing here reads a clock or does I/O.
 
 * entity sets unite; once the union passes ``max_entities`` the window becomes full date
-  (reason ``fallback_threshold``); ids of another entity type than the window's make it
+  (reason ``fallback_threshold``) -- the threshold of the contribution, i.e. the registry
+  in force when it was planned, not the one the window opened with (a restart may have
+  lowered or raised it; :mod:`.window_limits` applies it to the windows no contribution
+  joins); ids of another entity type than the window's make it
   full date (``unmapped_entity_type``); a full-date decision absorbs entity decisions;
 * ``caused_by`` accumulates event ids, at most ``CAUSED_BY_CAP`` of them (the smallest,
   the ones a trigger lists; ``caused_more`` counts the rest: a hot window's row stays
@@ -130,20 +133,27 @@ def add_cause(ids: frozenset[str], more: int, event_id: str) -> tuple[frozenset[
     return ids, more + 1
 
 
+def registry_limits(registry: CompiledRegistry) -> tuple[dict[str, int], int]:
+    """Every processor's ``max_entities`` now, and the defaults' (a processor no longer in
+    the registry): what :meth:`StateStore.apply_limits` takes."""
+    limits = {name: p.max_entities for name, p in registry.processors.items()}
+    return limits, registry.spec.defaults.max_entities
+
+
 def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
     read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
     rules the in-memory book applies too. A closed window opens with ``c``'s processor
-    parameters, no ids, no causes and its first reason still unset."""
+    parameters, no ids, no causes and its first reason still unset. The threshold is
+    ``c``'s (the registry now); the window keeps its durations."""
     if window is None:
         phase: Phase = "closed"
         ids: frozenset[str] | None = _NO_IDS
-        etype, reason, limit = c.granularity, None, c.max_entities
+        etype, reason = c.granularity, None
     else:
         phase = "date" if window.entity_ids is None else "entities"
         ids, etype, reason = window.entity_ids, window.entity_type, window.date_reason
-        limit = window.max_entities
-    inp, union = _input(ids, etype, limit, c)
+    inp, union = _input(ids, etype, c.max_entities, c)
     effect = TRANSITIONS[(phase, inp)].effect
     if effect in ("open_ids", "union"):
         assert union is not None
@@ -190,7 +200,7 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         "critical" if critical or window.priority == "critical" else "normal",
         window.quiet_s,
         window.max_wait_s,
-        window.max_entities,
+        c.max_entities,
         more,
     )
 

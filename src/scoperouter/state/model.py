@@ -26,7 +26,8 @@ class Contribution:
 
     ``entity_ids`` None means full date (the decision's scope is ``date``). The window
     parameters are the processor's, resolved from the registry when the event was planned;
-    a window keeps the parameters it opened with."""
+    a window keeps the durations it opened with, and merges under the contribution's
+    ``max_entities`` (the registry in force, however the window's was set)."""
 
     processor: str
     day: date

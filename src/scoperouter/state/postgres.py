@@ -28,8 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -39,7 +38,6 @@ from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.state.core import fired_triggers, fold, split_admissions
 from scoperouter.state.legacy import LegacyState
-from scoperouter.state.merge import union_causes
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -60,14 +58,15 @@ from scoperouter.state.model import (
 )
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.shared_sql import PG
+from scoperouter.state.window_limits import apply_limits as _apply_limits
+from scoperouter.state.window_rows import PG_WINDOW_COLS as _WINDOW_COLS
+from scoperouter.state.window_rows import pg_update_params as _update_params
+from scoperouter.state.window_rows import pg_window as _window
+from scoperouter.state.window_rows import pg_with_stored as _with_stored
 
 _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
-_WINDOW_COLS = (
-    "processor, day, opened_at, last_at, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
-)
 # lock-or-create every touched window in key order; rev = 0 marks a row created here.
 # caused_by is not returned (it holds up to CAUSED_BY_CAP ids): new causes are appended
 # (and the row re-capped, counting the rest) by _UPDATE, and read back only when the
@@ -115,53 +114,9 @@ INSERT INTO sr_outbox (trigger_id, processor, body, status, claims, created_at, 
 """
 
 
-def _window(row: Sequence[Any]) -> WindowState:
-    ids = row[4]
-    return WindowState(
-        processor=row[0],
-        day=row[1],
-        opened_at=row[2],
-        last_at=row[3],
-        entity_ids=None if ids is None else frozenset(ids),
-        entity_type=row[5],
-        date_reason=row[6],
-        caused_by=frozenset(row[7] or ()),
-        correlation_id=row[8],
-        priority="critical" if row[9] == "critical" else "normal",
-        quiet_s=row[10],
-        max_wait_s=row[11],
-        max_entities=row[12],
-        caused_more=row[13],
-    )
-
-
-def _with_stored(w: WindowState, ids: frozenset[str], more: int) -> WindowState:
-    """Fired window ``w`` (this batch's causes) with its stored row's causes added back."""
-    causes, total = union_causes(w.caused_by, w.caused_more, ids, more)
-    return replace(w, caused_by=causes, caused_more=total)
-
-
-def _update_params(w: WindowState, continues: bool) -> dict[str, Any]:
-    """``_UPDATE``'s parameters: ``continues`` appends ``w``'s causes to the stored row's
-    (the row is re-capped in SQL, ids in code-point order as Python sorts them)."""
-    return {
-        "opened_at": w.opened_at,
-        "last_at": w.last_at,
-        "deadline": w.deadline,
-        "entity_ids": None if w.entity_ids is None else sorted(w.entity_ids),
-        "entity_type": w.entity_type,
-        "date_reason": w.date_reason,
-        "correlation_id": w.correlation_id,
-        "priority": w.priority,
-        "quiet_s": w.quiet_s,
-        "max_wait_s": w.max_wait_s,
-        "max_entities": w.max_entities,
-        "cont": continues,
-        "causes": sorted(w.caused_by),
-        "more": w.caused_more,
-        "processor": w.processor,
-        "day": w.day,
-    }
+def _ids(value: list[str] | None) -> frozenset[str] | None:
+    """An ``entity_ids`` column value (``text[]``) as a window's ids."""
+    return None if value is None else frozenset(value)
 
 
 class PostgresStateStore:
@@ -393,6 +348,11 @@ class PostgresStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return self._run(lambda c: PG.completion(c, trigger_id))
+
+    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+        return self._run(
+            lambda c: _apply_limits(c, limits, default, _ids, placeholder="%s", lock=True)
+        )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         def run(c: Conn) -> bool:

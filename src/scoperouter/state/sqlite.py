@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import operator
 import sqlite3
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
-from scoperouter.state.core import (
-    fired_triggers,
-    fold,
-    ids_from_json,
-    ids_json,
-    split_admissions,
-)
+from scoperouter.state.core import fired_triggers, fold, ids_from_json, split_admissions
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
@@ -60,53 +53,14 @@ from scoperouter.state.sqlite_lock import InstanceLock, holder
 from scoperouter.state.sqlite_outbox import created_before, redrive_dead
 from scoperouter.state.sqlite_schema import open_connection
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
+from scoperouter.state.window_limits import apply_limits as _apply_limits
+from scoperouter.state.window_rows import SQLITE_WINDOW_COLS as _WINDOW_COLS
+from scoperouter.state.window_rows import sqlite_window as _window
+from scoperouter.state.window_rows import sqlite_window_params as _window_params
 
 SyncMode = Literal["full", "normal"]
 
-_WINDOW_COLS = (
-    "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
-)
 _BODY = operator.itemgetter(2)  # of an outbox row (trigger_id, processor, body)
-
-
-def _window(row: Sequence[Any]) -> WindowState:
-    return WindowState(
-        processor=row[0],
-        day=date.fromisoformat(row[1]),
-        opened_at=row[2],
-        last_at=row[3],
-        entity_ids=ids_from_json(row[5]),
-        entity_type=row[6],
-        date_reason=row[7],
-        caused_by=ids_from_json(row[8]) or frozenset(),
-        correlation_id=row[9],
-        priority="critical" if row[10] == "critical" else "normal",
-        quiet_s=row[11],
-        max_wait_s=row[12],
-        max_entities=row[13],
-        caused_more=row[14],
-    )
-
-
-def _window_params(w: WindowState) -> tuple[Any, ...]:
-    return (
-        w.processor,
-        w.day.isoformat(),
-        w.opened_at,
-        w.last_at,
-        w.deadline,
-        ids_json(w.entity_ids),
-        w.entity_type,
-        w.date_reason,
-        ids_json(w.caused_by),
-        w.correlation_id,
-        w.priority,
-        w.quiet_s,
-        w.max_wait_s,
-        w.max_entities,
-        w.caused_more,
-    )
 
 
 class _Tx:
@@ -388,6 +342,10 @@ class SqliteStateStore:
 
     def completion(self, trigger_id: str) -> Completion | None:
         return SQLITE.completion(self._db, trigger_id)
+
+    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+        with self._tx() as db:
+            return _apply_limits(db, limits, default, ids_from_json, placeholder="?", lock=False)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         self._deadline_known = False
