@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from state_support import batch, contrib, need_psycopg, raw_connection
@@ -16,7 +17,13 @@ need_psycopg()
 
 import psycopg  # noqa: E402
 
-from scoperouter.state.model import Attempted, Retention  # noqa: E402
+from scoperouter.state.model import (  # noqa: E402
+    Attempted,
+    IngestBatch,
+    LaneClaim,
+    Released,
+    Retention,
+)
 from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
@@ -196,3 +203,84 @@ def test_connection_lost_while_idle_fails_one_call_whole(
         b.ingest(batch(contrib("e1")), T0)
     assert b.seen_at("e1") is None
     assert b.ingest(batch(contrib("e1")), T0).accepted == ("e1",)
+
+
+LEASE_S = 10.0
+WAITED_S = 100.0  # the stalled replica's lock wait, ten leases long (on its own clock)
+# (the statement another transaction holds the rows with, the call that waits, its leased row)
+Case = tuple[str, Callable[[], Any], Callable[[Any], int]]
+
+
+def _ingest_fires(a: PostgresStateStore) -> Case:
+    """An ingest firing a window whose row another transaction holds."""
+    a.ingest(batch(contrib("e0", ("x",))), T0)
+    return (
+        "SELECT 1 FROM sr_windows FOR UPDATE",
+        lambda: a.ingest(batch(contrib("e1", ("y",), critical=True)), T0),
+        lambda got: got.fired[0].item_id,
+    )
+
+
+def _ingest_marks_wait(a: PostgresStateStore) -> Case:
+    """An ingest firing a new window; its dispatch mark waits on a row another holds."""
+    [old] = a.ingest(batch(contrib("e0", processor="p1", critical=True)), T0).fired
+    marks = (Attempted(old.item_id, 1, "x"),)
+    fires = IngestBatch(
+        admissions=batch(contrib("e1", processor="p2", critical=True)).admissions, marks=marks
+    )
+    return (
+        f"SELECT 1 FROM sr_outbox WHERE id = {old.item_id} FOR UPDATE",
+        lambda: a.ingest(fires, T0),
+        lambda got: got.fired[0].item_id,
+    )
+
+
+def _claim_marks_wait(a: PostgresStateStore) -> Case:
+    """A lane claim whose dispatch mark (same transaction) waits on a row another holds."""
+    both = batch(*(contrib(f"e{p}", processor=p, critical=True) for p in ("p1", "p2")))
+    old, given = (x.item_id for x in a.ingest(both, T0).fired)
+    assert a.apply_marks([Released(given)]) == (True,)
+    return (
+        f"SELECT 1 FROM sr_outbox WHERE id = {old} FOR UPDATE",
+        lambda: a.claim_lanes([LaneClaim("p2", 5, T0)], [Attempted(old, 1, "x")], T0),
+        lambda got: got[0].claimed[0].item_id,
+    )
+
+
+def _renewal_waits(a: PostgresStateStore) -> Case:
+    """A lease renewal waiting on its row, held by another transaction."""
+    [x] = a.ingest(batch(contrib("e0", critical=True)), T0).fired
+    return (
+        f"SELECT 1 FROM sr_outbox WHERE id = {x.item_id} FOR UPDATE",
+        lambda: a.extend_leases([x.item_id], T0),
+        lambda _got: x.item_id,
+    )
+
+
+@pytest.mark.parametrize(
+    "case", [_ingest_fires, _ingest_marks_wait, _claim_marks_wait, _renewal_waits]
+)
+def test_lease_is_stamped_after_the_transactions_lock_waits(
+    pg_location: str,
+    replicas: Callable[..., PostgresStateStore],
+    case: Callable[[PostgresStateStore], Case],
+) -> None:
+    """A lease taken after a lock wait runs ``lease_s`` from the end of the wait, not from the
+    call's ``now``: another replica's rescue, WAITED_S later by its clock, leaves it alone."""
+    a, rival = replicas("a", lease_s=LEASE_S), replicas("b", lease_s=LEASE_S)
+    waited = [0.0]  # a's monotonic clock: the lock wait lasts WAITED_S on it
+    a.monotonic = lambda: waited[0]
+    hold_sql, call, leased_id = case(a)
+    hold = raw_connection(pg_location)
+    pool = ThreadPoolExecutor(1)
+    with hold.transaction():
+        hold.execute(hold_sql).fetchall()
+        fut = pool.submit(call)
+        _waiting_pids(pg_location)
+        waited[0] = WAITED_S
+    item_id = leased_id(fut.result(timeout=20))
+    pool.shutdown()
+    hold.close()
+    rival.rescue_expired(T0 + WAITED_S + LEASE_S / 2)
+    rows = {r.item_id: r for r in rival.outbox_rows()}
+    assert (rows[item_id].status, rows[item_id].lease_owner) == ("leased", "a")

@@ -8,13 +8,16 @@ Invariant: a delivery takes exactly one slot of its lane (``busy``) and its rows
 ``finally``); every row it carries gets exactly one outcome (a mark, through
 :class:`~scoperouter.runtime.dispatch_outcomes.Outcomes`) unless the delivery is cancelled (a
 stop) or dies of a bug (the supervisor's fatal error); a row left without one stays pending
-in the store and is re-dispatched (at-least-once).
+in the store and is re-dispatched (at-least-once). On a state store a queued row starts
+only while this replica's lease on it is confirmed (:mod:`scoperouter.runtime.leases`);
+one that is not leaves the lane, counted and logged, and waits in the store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from scoperouter.errors import DispatchError
@@ -22,6 +25,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, SHADOW, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
+from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.marks import Alias
 from scoperouter.runtime.sinks import Sink
 
@@ -34,6 +38,7 @@ class Delivery(Outcomes):
     record_aliases: bool
     _paging: bool
     _stopped: bool
+    leases: LeaseBook | None  # a state store's leases held here (None: no leases)
 
     def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
         """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
@@ -50,13 +55,21 @@ class Delivery(Outcomes):
             self._spawn(self._deliver_batch(lane, rows, start))
 
     def _drain(self, lane: Lane) -> None:
-        """Start paged rows while the lane has room (the breaker decides how much)."""
+        """Start paged rows while the lane has room (the breaker decides how much); a row
+        whose lease this replica cannot confirm leaves the lane unstarted."""
+        leases = self.leases
+        refused: dict[str, list[int]] = {}
         while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
             n = lane.batch if lane.breaker.state == "closed" else 1  # a probe carries one row
             rows: list[Row] = []
+            now = self.clock()
             while lane.buffer and len(rows) < n:
                 r = lane.buffer.popleft()
                 if r.row_id in lane.inflight:
+                    continue
+                why = None if leases is None else leases.refusal(r.row_id, now)
+                if why is not None:
+                    refused.setdefault(why, []).append(r.row_id)
                     continue
                 trig = r.trigger
                 try:
@@ -71,6 +84,24 @@ class Delivery(Outcomes):
                 rows.append((r.row_id, trig, r.body.encode() or None, r.attempts, r.created_at))
             if rows:
                 self._start_rows(lane, rows)
+        for why, ids in refused.items():
+            self._dropped(lane, ids, why)
+
+    def _dropped(self, lane: Lane, ids: Collection[int], why: str) -> None:
+        """Queued rows of ``lane`` left unstarted: this replica no longer holds (or cannot
+        confirm) their lease; they wait in the store for its holder or a rescue."""
+        if not ids:
+            return
+        if self.leases is not None:
+            self.leases.forget(ids)
+        self.metrics.child(self.metrics.leases_dropped, why).inc(len(ids))
+        logger.warning(
+            "%d queued triggers of %s not started here (%s): another replica sends them",
+            len(ids),
+            lane.name,
+            why,
+            extra={"processor": lane.name, "dropped": len(ids), "reason": why},
+        )
 
     def _freed(self, lane: Lane) -> None:
         """A delivery of ``lane`` ended (its slot is free). The pump is woken only when it

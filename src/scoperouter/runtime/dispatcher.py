@@ -22,8 +22,8 @@ import contextlib
 import functools
 import operator
 import random
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from scoperouter.messages.models import Trigger
@@ -34,6 +34,7 @@ from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.dispatch_delivery import Delivery, _batch_of
 from scoperouter.runtime.dispatch_outcomes import ROW_TRIGGER, Row
 from scoperouter.runtime.lanes import Lane
+from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Mark, MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
@@ -89,6 +90,7 @@ class Dispatcher(Delivery):
         self._on_store_ok: Callable[[], None] = lambda: None
         self._on_store_failed: Callable[[str], None] = lambda what: None
         self._store_backoff: Callable[[], float] = lambda: 0.0
+        self.leases: LeaseBook | None = None  # a state store's (SharedRouter sets it)
 
     # ------------------------------------------------------------------ lanes
     def lane(self, processor: str) -> Lane:
@@ -222,6 +224,19 @@ class Dispatcher(Delivery):
                 self._wake.set()
         for name, rows in filling.items():
             self._start_rows(self.lanes[name], rows)
+
+    def disown(self, ids: Collection[int], why: str) -> int:
+        """Queued rows among ``ids`` leave their lanes unstarted (this replica's lease on
+        them is lost or unconfirmed: ``why``); in-flight ones run on. Returns the count."""
+        gone = set(ids)
+        n = 0
+        for lane in self.lanes.values():
+            if lane.buffer and any(r.row_id in gone for r in lane.buffer):
+                dropped = [r.row_id for r in lane.buffer if r.row_id in gone]
+                lane.buffer = deque(r for r in lane.buffer if r.row_id not in gone)
+                self._dropped(lane, dropped, why)
+                n += len(dropped)
+        return n
 
     def rows_waiting(self, processors: list[str]) -> int:
         """Rows of ``processors`` wait in the store (put there by someone else: another

@@ -164,6 +164,13 @@ class Metrics:
             "Pending triggers dispatched again after a restart (possible duplicates downstream).",
             registry=r,
         )
+        self.leases_dropped = Counter(
+            "scoperouter_leases_dropped",
+            "Queued triggers a replica did not start, its lease on them lost (another "
+            "replica took them) or unconfirmed (renewals failing past its end), by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.inflight = Gauge(
             "scoperouter_dispatch_inflight", "Triggers being dispatched.", registry=r
         )

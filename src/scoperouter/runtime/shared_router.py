@@ -13,7 +13,8 @@ targets have rows waiting. The dispatcher's pump claims each target's rows page 
 page), so a failing target's backlog stays in the store -- its circuit breaker, retry
 horizon and redrive work as on the snapshot + journal store. A lease keeper renews the
 leases of the rows this replica holds every third of ``lease_s``; rows it will not start
-go back (``Release``). A replica that dies leaves its leased triggers to the others once
+go back (``Release``), rows whose lease it cannot confirm are not started
+(:mod:`scoperouter.runtime.leases`). A replica that dies leaves its leased triggers to the others once
 the lease runs out: at-least-once delivery, the trigger id is the idempotency key
 downstream.
 
@@ -40,7 +41,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import state_backlog, state_open
+from scoperouter.runtime import leases, state_backlog, state_open
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
@@ -98,8 +99,8 @@ class SharedRouter(Router):
         self._timer_due = float("-inf")  # when the waiting window timer wakes by itself
         self._timer_wake = asyncio.Event()  # set by an ingest with an earlier deadline
         # outbox ids leased to this replica and not finished or given back (in flight, in
-        # a lane's page, or parked with a Release mark not yet written)
-        self._leased: set[int] = set()
+        # a lane's page, or parked with a Release mark not yet written), until when
+        self._leased = self.dispatcher.leases = leases.LeaseBook(state.options.lease_s)
         self._last_claim = 0.0
         self._last_count = 0.0
         self._marks_waited = 0  # flusher ticks the marks waited for an ingest batch
@@ -132,13 +133,13 @@ class SharedRouter(Router):
         dispatches, unstarted pages) give their leases back at once (``Released``:
         attempts kept, claimable now): another replica, or the next start, sends them
         without waiting for the lease to run out (a kill leaves that to the lease)."""
-        if self._leased:
-            self.state.apply_marks([Released(i) for i in sorted(self._leased)])
-            self._leased.clear()
+        if ids := self._leased.ids():
+            self.state.apply_marks([Released(i) for i in ids])
+            self._leased.forget(ids)
 
     def _forget(self, sm: StateMarks) -> None:
         """Dispatch outcomes written: finished or given-back rows are no longer ours."""
-        self._leased.difference_update(sm.finished)
+        self._leased.forget(sm.finished)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -197,7 +198,7 @@ class SharedRouter(Router):
         """State thread: the dispatcher's page (marks written, lanes claimed)."""
         pages, sm, leased = state_backlog.page(self.state, marks, requests, now)
         self._forget(sm)
-        self._leased.update(leased)
+        self._leased.held(leased, now)
         return pages
 
     # ------------------------------------------------------------------ ingest
@@ -214,12 +215,12 @@ class SharedRouter(Router):
             marks=sm,
         )
         self._forget(sm)
+        self._leased.held(map(_ROW_ID, res.fired), now)
         self._next_deadline = next_deadline
         self._count_open(next_deadline, now, due=False)
         return res
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
-        self._leased.update(map(_ROW_ID, res.fired))
         self.fired_here += len(res.fired)
         super()._apply_batch(batch, res)
         # the timer waits on its own event: woken only when the store-wide deadline this
@@ -274,6 +275,7 @@ class SharedRouter(Router):
         fired: list[OutboxItem] = []
         if nd is not None and nd <= now:
             fired = self.state.fire_due(now)
+            self._leased.held((x.item_id for x in fired), now)
             nd = self.state.next_deadline()
         self._count_open(nd, now)
         return fired, nd
@@ -327,22 +329,13 @@ class SharedRouter(Router):
         """Windows fired here: their rows are leased here; the dispatcher starts those
         its lanes have room for and gives the others back (``Release``)."""
         committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
-        self._leased.update(x.item_id for x in items)
         self.fired_here += len(items)
         self.dispatcher.fired(committed)
 
     async def _lease_keeper(self) -> None:
-        """Renew the leases of this replica's unfinished dispatches."""
-        every = max(0.05, self.state.options.lease_s / 3)
-        while True:
-            await asyncio.sleep(every)
-            ids = sorted(self._leased)
-            if not ids:
-                continue
-            try:
-                await self._in_state(self.state.extend_leases, ids, self.clock())
-            except Exception:
-                self.health.failed("could not renew trigger leases")
+        """Renew this replica's leases (:func:`leases.keep`); rows it lost leave its lanes."""
+        s, d = self.state, self.dispatcher
+        await leases.keep(self._leased, s, self._in_state, self.clock, self.health.failed, d.disown)
 
     # ------------------------------------------------------------------ marks, housekeeping
     async def _flush_marks(self, barrier: bool = False) -> None:

@@ -18,7 +18,9 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   the state, the first report's time is kept, reports are counted.
 
 Methods are synchronous: drive a store from one thread (the daemon's state thread).
-Times are epoch seconds given by the caller; no method reads a clock.
+Times are epoch seconds given by the caller; no method reads the wall clock (PostgreSQL
+moves a lease it writes on by the monotonic time its call waited on locks: see
+:mod:`scoperouter.state.postgres`).
 """
 
 from __future__ import annotations
@@ -105,8 +107,10 @@ class StateStore(Protocol):
         """Lease up to ``limit`` pending triggers available at ``now`` to this owner."""
         ...
 
-    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
-        """Renew this owner's leases on ``item_ids`` to ``now + lease_s``."""
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> frozenset[int]:
+        """Renew this owner's leases on ``item_ids`` to ``now + lease_s`` (PostgreSQL: plus
+        what the call waited); the ids renewed -- a row missing is no longer this owner's
+        (rescued, maybe reclaimed by another replica) or no longer leased."""
         ...
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:

@@ -21,13 +21,18 @@ Invariants:
   lease renewals (in their own order) can deadlock; the victim's transaction is rolled
   back whole and retried (bounded), as is a serialization failure
   (tests/state/test_postgres_races.py).
-* **Leases** (after River / Oban / procrastinate): a fired or claimed trigger is leased to
-  this replica until ``now + lease_s``; :meth:`rescue_expired` (any replica) makes rows
-  whose lease ran out claimable again, counting ``rescues``.
+* **Leases** (after River / Oban / procrastinate): a fired, claimed or renewed trigger is
+  leased to this replica until ``now + waited + lease_s``, ``waited`` the monotonic time
+  the call has taken when the lease is written -- after every statement of its
+  transaction that can wait on a lock (an ingest inserts its triggers last), so a lock
+  wait longer than ``lease_s`` never commits a lease already expired; the stamp stays in
+  the caller's clock, the one every replica's :meth:`rescue_expired` compares with (it
+  makes rows whose lease ran out claimable again, counting ``rescues``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -35,7 +40,6 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
-from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.state.core import fired_triggers, fold, split_admissions
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
@@ -57,61 +61,22 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
+from scoperouter.state.pg_windows import (
+    FIRE_DUE,
+    INSERT_FIRED,
+    LOCK_WINDOWS,
+    STORED_CAUSES,
+    UPDATE_WINDOW,
+    WINDOW_COLS,
+    update_params,
+    window,
+    with_stored,
+)
 from scoperouter.state.shared_sql import PG
 from scoperouter.state.window_limits import apply_limits as _apply_limits
-from scoperouter.state.window_rows import PG_WINDOW_COLS as _WINDOW_COLS
-from scoperouter.state.window_rows import pg_update_params as _update_params
-from scoperouter.state.window_rows import pg_window as _window
-from scoperouter.state.window_rows import pg_with_stored as _with_stored
 
 _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-# lock-or-create every touched window in key order; rev = 0 marks a row created here.
-# caused_by is not returned (it holds up to CAUSED_BY_CAP ids): new causes are appended
-# (and the row re-capped, counting the rest) by _UPDATE, and read back only when the
-# window fires.
-_LOCK = f"""
-INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids,
-    entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
-SELECT k.p, k.d, %(now)s, %(now)s, 'Infinity', '{{}}', '', '{{}}', 'normal', 0, 0, 0
-FROM unnest(%(procs)s::text[], %(days)s::date[]) AS k(p, d)
-ORDER BY k.p, k.d
-ON CONFLICT (processor, day) DO UPDATE SET rev = sr_windows.rev + 1
-RETURNING rev, {_WINDOW_COLS.replace("caused_by", "NULL::text[]").replace("caused_more", "0")}
-"""
-_UPDATE = f"""
-UPDATE sr_windows SET opened_at = %(opened_at)s, last_at = %(last_at)s,
-    deadline = %(deadline)s, entity_ids = %(entity_ids)s::text[],
-    entity_type = %(entity_type)s, date_reason = %(date_reason)s,
-    correlation_id = %(correlation_id)s, priority = %(priority)s, quiet_s = %(quiet_s)s,
-    max_wait_s = %(max_wait_s)s, max_entities = %(max_entities)s,
-    caused_by = CASE WHEN NOT %(cont)s THEN %(causes)s::text[]
-        WHEN cardinality(sr_windows.caused_by) + cardinality(%(causes)s::text[])
-             <= {CAUSED_BY_CAP}
-        THEN sr_windows.caused_by || %(causes)s::text[]
-        ELSE ARRAY(SELECT x FROM unnest(sr_windows.caused_by || %(causes)s::text[]) AS x
-                   ORDER BY x COLLATE "C" LIMIT {CAUSED_BY_CAP}) END,
-    caused_more = CASE WHEN NOT %(cont)s THEN %(more)s
-        ELSE sr_windows.caused_more + %(more)s + greatest(0, cardinality(sr_windows.caused_by)
-             + cardinality(%(causes)s::text[]) - {CAUSED_BY_CAP}) END
-WHERE processor = %(processor)s AND day = %(day)s
-"""
-_STORED_CAUSES = """
-SELECT w.processor, w.day, w.caused_by, w.caused_more FROM sr_windows w
-JOIN unnest(%s::text[], %s::date[]) AS k(p, d) ON w.processor = k.p AND w.day = k.d
-"""
-_FIRE = f"""
-WITH due AS (
-    SELECT processor, day FROM sr_windows WHERE deadline <= %s
-    ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED)
-DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day = due.day
-RETURNING {", ".join("w." + c.strip() for c in _WINDOW_COLS.split(","))}
-"""
-_INSERT_FIRED = """
-INSERT INTO sr_outbox (trigger_id, processor, body, status, claims, created_at, available_at,
-    lease_owner, lease_until) VALUES (%s, %s, %s, 'leased', 1, %s, %s, %s, %s) RETURNING id
-"""
 
 
 def _ids(value: list[str] | None) -> frozenset[str] | None:
@@ -130,6 +95,8 @@ class PostgresStateStore:
     def __init__(self, dsn: str, options: StoreOptions | None = None) -> None:
         self.options = options or StoreOptions()
         self.dsn = dsn
+        self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
+        self._began = 0.0  # monotonic time the current call began
         self._conn = self._connect()
         try:
             migrate(self._conn)
@@ -142,6 +109,7 @@ class PostgresStateStore:
 
     def _run(self, fn: Callable[[Conn], _T]) -> _T:
         """``fn`` in one transaction; retried on serialization failures and deadlocks."""
+        self._began = self.monotonic()
         for attempt in range(self.retries):
             if self._conn.closed:
                 self._conn = self._connect()
@@ -152,6 +120,11 @@ class PostgresStateStore:
                 if attempt == self.retries - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lease_until(self, now: float) -> float:
+        """A lease written now: ``now`` (the call's time) moved on by what the call has
+        waited so far (locks, retries), plus ``lease_s``."""
+        return now + max(0.0, self.monotonic() - self._began) + self.options.lease_s
 
     def close(self) -> None:
         self._conn.close()
@@ -179,30 +152,30 @@ class PostgresStateStore:
         if grouped:
             keys = sorted(grouped)
             rows = c.execute(
-                _LOCK,
+                LOCK_WINDOWS,
                 {"now": now, "procs": [k[0] for k in keys], "days": [k[1] for k in keys]},
             ).fetchall()
             for r in rows:
-                existing[(r[1], r[2])] = None if r[0] == 0 else _window(r[1:])
+                existing[(r[1], r[2])] = None if r[0] == 0 else window(r[1:])
         f = fold(existing, grouped, now)
         continued = [w.key for w, cont in zip(f.fired, f.fired_continues, strict=True) if cont]
         if continued:  # fired windows that were stored: their causes are in the row
             stored = {
                 (r[0], r[1]): (frozenset(r[2]), int(r[3]))
                 for r in c.execute(
-                    _STORED_CAUSES, ([k[0] for k in continued], [k[1] for k in continued])
+                    STORED_CAUSES, ([k[0] for k in continued], [k[1] for k in continued])
                 )
             }
             f.fired = [
-                _with_stored(w, *stored[w.key]) if cont else w
+                with_stored(w, *stored[w.key]) if cont else w
                 for w, cont in zip(f.fired, f.fired_continues, strict=True)
             ]
         with c.cursor() as cur:
             if f.write:
                 cur.executemany(
-                    _UPDATE,
+                    UPDATE_WINDOW,
                     [
-                        _update_params(w, cont)
+                        update_params(w, cont)
                         for w, cont in zip(f.write, f.write_continues, strict=True)
                     ],
                 )
@@ -210,9 +183,9 @@ class PostgresStateStore:
                 cur.executemany(
                     "DELETE FROM sr_windows WHERE processor = %s AND day = %s", f.delete
                 )
-        fired = self._insert_fired(c, f.fired, now)
         letters = tuple(PG.dead_letter(c, d) for d in batch.dead_letters)
         marked = tuple(PG.mark(c, m, self.options.owner) for m in batch.marks)
+        fired = self._insert_fired(c, f.fired, now)  # last: its leases follow every lock wait
         return IngestResult(
             tuple(accepted),
             tuple(duplicates),
@@ -228,10 +201,11 @@ class PostgresStateStore:
         o = self.options
         triggers, rows = fired_triggers(windows, now, o.date_field)
         out: list[OutboxItem] = []
+        until = self._lease_until(now)
         with c.cursor() as cur:
             cur.executemany(
-                _INSERT_FIRED,
-                [(tid, proc, body, now, now, o.owner, now + o.lease_s) for tid, proc, body in rows],
+                INSERT_FIRED,
+                [(tid, proc, body, now, now, o.owner, until) for tid, proc, body in rows],
                 returning=True,
             )
             for t, (_tid, _proc, body) in zip(triggers, rows, strict=True):
@@ -243,8 +217,8 @@ class PostgresStateStore:
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         def run(c: Conn) -> list[OutboxItem]:
-            rows = c.execute(_FIRE, (now, limit)).fetchall()
-            windows = sorted((_window(r) for r in rows), key=lambda w: (w.deadline, w.key))
+            rows = c.execute(FIRE_DUE, (now, limit)).fetchall()
+            windows = sorted((window(r) for r in rows), key=lambda w: (w.deadline, w.key))
             return self._insert_fired(c, windows, now)
 
         return self._run(run)
@@ -260,10 +234,10 @@ class PostgresStateStore:
     def open_windows(self) -> list[WindowState]:
         rows = self._run(
             lambda c: c.execute(
-                f"SELECT {_WINDOW_COLS} FROM sr_windows ORDER BY processor, day"
+                f"SELECT {WINDOW_COLS} FROM sr_windows ORDER BY processor, day"
             ).fetchall()
         )
-        return [_window(r) for r in rows]
+        return [window(r) for r in rows]
 
     def open_window_count(self) -> int:
         return int(self._one("SELECT count(*) FROM sr_windows"))
@@ -285,7 +259,7 @@ class PostgresStateStore:
                 "AND available_at <= %s ORDER BY available_at, id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
                 "RETURNING o.id, o.body, o.attempts, o.claims",
-                (o.owner, now + o.lease_s, now, limit),
+                (o.owner, self._lease_until(now), now, limit),
             ).fetchall()
         )
         rows.sort()
@@ -294,9 +268,18 @@ class PostgresStateStore:
             for r in rows
         ]
 
-    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
-        o = self.options
-        return self._run(lambda c: PG.extend(c, item_ids, now + o.lease_s, o.owner))
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> frozenset[int]:
+        owner = self.options.owner
+
+        def run(c: Conn) -> frozenset[int]:
+            # the rows' locks first (an UPDATE computes its new row before it waits)
+            c.execute(
+                "SELECT 1 FROM sr_outbox WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                (sorted(item_ids),),
+            ).fetchall()
+            return PG.extend(c, item_ids, lambda: self._lease_until(now), owner)
+
+        return self._run(run)
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         owner = self.options.owner
@@ -313,7 +296,7 @@ class PostgresStateStore:
         def run(c: Conn) -> tuple[LaneClaimed, ...]:
             for m in marks:
                 PG.mark(c, m, o.owner)
-            return PG.claim_lanes(c, claims, o.owner, o.lease_s, now)
+            return PG.claim_lanes(c, claims, o.owner, lambda: self._lease_until(now), now)
 
         return self._run(run)
 
@@ -365,7 +348,7 @@ class PostgresStateStore:
                     "max_entities) VALUES (%s, %s, 0, 0, 0, '{}', '', '{}', 'normal', 0, 0, 0)",
                     (w.processor, w.day),
                 )
-                c.execute(_UPDATE, _update_params(w, False))
+                c.execute(UPDATE_WINDOW, update_params(w, False))
 
             return PG.import_legacy(c, state, insert, now)
 

@@ -210,12 +210,13 @@ class Sql:
         db: Executes,
         claims: Sequence[LaneClaim],
         owner: str,
-        lease_s: float,
+        lease_until: Callable[[], float],
         now: float,
     ) -> tuple[LaneClaimed, ...]:
         """Per lane (caller holds the transaction): dead-letter pending rows fired before
         ``expire_before`` (reason ``retry_horizon``), lease up to ``limit`` due rows to
-        ``owner``, and find the next later availability."""
+        ``owner`` until ``lease_until()`` (asked when the lease is written), and find the
+        next later availability."""
         q = self.q
         out = []
         for c in claims:
@@ -231,7 +232,7 @@ class Sql:
                     self.dead_letter(db, letter)
             claimed: tuple[BacklogRow, ...] = ()
             if c.limit > 0:
-                take = (owner, now + lease_s, c.processor, c.due_at, c.limit)
+                take = (owner, lease_until(), c.processor, c.due_at, c.limit)
                 claimed = _backlog_rows(db.execute(q["lane_claim"], take).fetchall())
             row = db.execute(q["next_due"], (c.processor, now)).fetchone()
             nd = None if row is None or row[0] is None else float(row[0])
@@ -271,8 +272,13 @@ class Sql:
             db.execute(self.q["drop_letter"], (f"{trigger_id}#{item_id}",))
         return len(rows)
 
-    def extend(self, db: Executes, ids: Sequence[int], until: float, owner: str) -> int:
-        return sum(int(db.execute(self.q["extend"], (until, i, owner)).rowcount) for i in ids)
+    def extend(
+        self, db: Executes, ids: Sequence[int], until: Callable[[], float], owner: str
+    ) -> frozenset[int]:
+        """Renew ``owner``'s leases on ``ids`` to ``until()`` (asked per row, when its lease
+        is written); the ids renewed (the others are not ``owner``'s, or not leased)."""
+        q = self.q["extend"]
+        return frozenset(i for i in ids if int(db.execute(q, (until(), i, owner)).rowcount) > 0)
 
     def rescue(self, db: Executes, now: float, all_leases: bool) -> int:
         return int(db.execute(self.q["rescue"], (all_leases, now)).rowcount)

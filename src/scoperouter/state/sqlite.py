@@ -286,10 +286,10 @@ class SqliteStateStore:
             for r in rows
         ]
 
-    def extend_leases(self, item_ids: Sequence[int], now: float) -> int:
-        o = self.options
+    def extend_leases(self, item_ids: Sequence[int], now: float) -> frozenset[int]:
+        until = now + self.options.lease_s
         with self._tx() as db:
-            return SQLITE.extend(db, item_ids, now + o.lease_s, o.owner)
+            return SQLITE.extend(db, item_ids, lambda: until, self.options.owner)
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         with self._tx() as db:
@@ -305,7 +305,7 @@ class SqliteStateStore:
         o = self.options
         with self._tx() as db:
             apply_marks(db, marks, o.owner)
-            return SQLITE.claim_lanes(db, claims, o.owner, o.lease_s, now)
+            return SQLITE.claim_lanes(db, claims, o.owner, lambda: now + o.lease_s, now)
 
     def pending_processors(self, due_at: float = float("inf")) -> list[str]:
         return SQLITE.pending_processors(self._db, due_at)

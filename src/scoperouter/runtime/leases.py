@@ -1,0 +1,135 @@
+"""The trigger leases a replica holds on a state store, as its own clock knows them, and
+their renewal (the lease keeper of :class:`~scoperouter.runtime.shared_router.SharedRouter`).
+
+Invariant: a row is confirmed ours only until ``t + lease_s``, ``t`` this replica's clock
+read before the store call that leased (fired, claimed) or renewed it -- never later than
+the store's own stamp, written after that read. The dispatcher starts a queued row only
+while it is confirmed (:meth:`LeaseBook.refusal`); one that is not leaves the lane's queue,
+counted (``scoperouter_leases_dropped_total{reason}``) and logged, and is forgotten here
+(no longer renewed), so its lease runs out and a rescue makes it claimable again: nothing
+is lost. Reasons: ``lease_lost`` (a renewal did not renew it: rescued, maybe reclaimed by
+another replica) and ``lease_unconfirmed`` (renewals failing and its lease ended by this
+replica's clock). A delivery already started is not stopped: it may duplicate the one the
+row's new holder makes (same trigger id, docs/deploy-replicas.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from typing import Any
+
+from scoperouter.state.api import StateStore
+
+LEASE_LOST = "lease_lost"
+LEASE_UNCONFIRMED = "lease_unconfirmed"
+
+
+class LeaseBook:
+    """Row id -> the time (this replica's clock) until which its lease is confirmed.
+    Written on the state thread (leases taken, renewed, finished) and the event loop (rows
+    dropped), read on both: one lock."""
+
+    def __init__(self, lease_s: float) -> None:
+        self.lease_s = lease_s
+        self._until: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._until)
+
+    def held(self, ids: Iterable[int], at: float) -> None:
+        """``ids`` were leased here by a store call whose time was ``at``."""
+        until = at + self.lease_s
+        with self._lock:
+            for i in ids:
+                self._until[i] = until
+
+    def forget(self, ids: Iterable[int]) -> None:
+        """``ids`` are no longer ours (finished, given back, dropped)."""
+        with self._lock:
+            for i in ids:
+                self._until.pop(i, None)
+
+    def renewed(self, asked: Sequence[int], kept: Collection[int], at: float) -> list[int]:
+        """A renewal at ``at`` of ``asked`` renewed ``kept``: those are confirmed on; the
+        others still here are lost (forgotten, returned). A row finished meanwhile was
+        forgotten already and stays so."""
+        until = at + self.lease_s
+        lost = []
+        with self._lock:
+            for i in asked:
+                if i not in self._until:
+                    continue
+                if i in kept:
+                    self._until[i] = max(self._until[i], until)
+                else:
+                    del self._until[i]
+                    lost.append(i)
+        return lost
+
+    def lapsed(self, now: float) -> list[int]:
+        """Rows whose confirmed lease ended by ``now`` (kept: one in flight is still
+        renewed, a queued one is dropped by the dispatcher, which forgets it)."""
+        with self._lock:
+            return sorted(i for i, u in self._until.items() if u <= now)
+
+    def refusal(self, row_id: int, now: float) -> str | None:
+        """Why ``row_id`` must not start now, or None when its lease is confirmed."""
+        until = self._until.get(row_id)
+        if until is None:
+            return LEASE_LOST
+        return None if now < until else LEASE_UNCONFIRMED
+
+
+async def keep(
+    book: LeaseBook,
+    state: StateStore,
+    run_state: Callable[..., Awaitable[Any]],
+    clock: Callable[[], float],
+    failed: Callable[[str], None],
+    disown: Callable[[Collection[int], str], int],
+) -> None:
+    """The lease keeper: :func:`renew` every third of ``lease_s``, for good."""
+    every = max(0.05, book.lease_s / 3)
+    while True:
+        await asyncio.sleep(every)
+        await renew(book, state, run_state, clock, failed, disown)
+
+
+async def renew(
+    book: LeaseBook,
+    state: StateStore,
+    run_state: Callable[..., Awaitable[Any]],
+    clock: Callable[[], float],
+    failed: Callable[[str], None],
+    disown: Callable[[Collection[int], str], int],
+) -> None:
+    """One renewal of every lease in ``book``; rows it no longer holds, or can no longer
+    confirm (the renewal failed and their lease ended by ``clock``), are ``disown``-ed
+    (taken out of the dispatcher's queues)."""
+    ids = book.ids()
+    if not ids:
+        return
+    at = clock()
+    try:
+        lost = await run_state(_renew, book, state, ids, at)
+    except Exception:
+        failed("could not renew trigger leases")
+        lapsed = book.lapsed(clock())
+        if lapsed:
+            disown(lapsed, LEASE_UNCONFIRMED)
+        return
+    if lost:
+        disown(lost, LEASE_LOST)
+
+
+def _renew(book: LeaseBook, state: StateStore, ids: list[int], at: float) -> list[int]:
+    """State thread: renew ``ids``; the rows lost, forgotten in the same job (a page, the
+    next state job, may lease one again)."""
+    return book.renewed(ids, state.extend_leases(ids, at), at)
