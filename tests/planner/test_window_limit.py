@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from planner_support import D, registry_from
+from planner_support import D
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -17,28 +17,13 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.journal_replay import JournalRow, rebuild
 from scoperouter.router.windows import WindowBook
+from window_limit_support import one_processor_registry
 
 LATER = 1e9  # past every deadline
 IdSets = tuple[tuple[str, ...], ...]
 
 
-def reg(max_entities: int) -> CompiledRegistry:
-    """One processor ``p`` (player granularity) with threshold ``max_entities``."""
-    return registry_from(
-        {
-            "version": 1,
-            "entities": {"player": {}},
-            "defaults": {"max_entities": 100, "window": {"quiet": "10s", "max_wait": "60s"}},
-            "processors": {
-                "p": {
-                    "phase": 3,
-                    "granularity": "player",
-                    "inputs": [{"source": "raw.a"}],
-                    "max_entities": max_entities,
-                }
-            },
-        }
-    )
+reg = one_processor_registry
 
 
 def ev(eid: str) -> Event:

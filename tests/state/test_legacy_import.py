@@ -10,6 +10,8 @@ from typing import Any
 
 from state_support import StoreFactory
 
+from window_limit_support import run_ids
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "planner"))
 from planner_support import registry_from
 
@@ -40,15 +42,7 @@ def _ev(eid: str) -> Event:
 
 
 def _dec(*ids: str, day: date = D) -> Decision:
-    return Decision(
-        processor="p",
-        action="run",
-        scope="entities",
-        entity_type="player",
-        entity_ids=ids,
-        dates=(day,),
-        reason="entity_scope",
-    )
+    return run_ids(day, *ids)
 
 
 def _old_store(path: Path) -> WindowBook:

@@ -14,12 +14,11 @@ import pytest
 from state_support import DAY, StoreFactory, batch, contrib
 
 from scoperouter.messages.models import Event
-from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
-from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.router.decisions import Decision
 from scoperouter.router.windows import WindowBook
 from scoperouter.state.merge import contributions, registry_limits
 from scoperouter.state.model import Admission, IngestBatch
+from window_limit_support import one_processor_registry, run_ids
 
 T0 = 1_700_000_000.0
 LATER = T0 + 1e6
@@ -93,36 +92,11 @@ def test_a_contribution_merges_under_its_own_limit(
     assert shape(item.trigger) == want
 
 
-def _registry(max_entities: int) -> CompiledRegistry:
-    return compile_registry(
-        RoutesSpec.model_validate(
-            {
-                "version": 1,
-                "entities": {"player": {}},
-                "defaults": {"max_entities": 100, "window": {"quiet": "10s", "max_wait": "60s"}},
-                "processors": {
-                    "p": {
-                        "phase": 3,
-                        "granularity": "player",
-                        "inputs": [{"source": "raw.a"}],
-                        "max_entities": max_entities,
-                    }
-                },
-            }
-        )
-    )
+_registry = one_processor_registry
 
 
 def _decision(*ids: str) -> Decision:
-    return Decision(
-        processor="p",
-        action="run",
-        scope="entities",
-        entity_type="player",
-        entity_ids=ids,
-        dates=(DAY,),
-        reason="entity_scope",
-    )
+    return run_ids(DAY, *ids)
 
 
 @pytest.mark.parametrize(("before", "after"), [(5, 2), (5, 3), (3, 100), (2, 1)])
