@@ -1,20 +1,9 @@
-"""The router's durable state: one SQLite database in WAL mode.
+"""The router's durable state: one SQLite database in WAL mode (the tables:
+:mod:`.store_schema`).
 
-Tables
-------
-``seen``            event ids already routed (idempotency), pruned after the dedup horizon.
-``window_snapshot`` one row: the last :meth:`WindowBook.snapshot` (compaction point).
-``window_journal``  every WindowBook input since that snapshot (``add`` with its event and
-                    decision, ``due``/``flush`` with their time). Replaying the journal on
-                    the restored snapshot rebuilds the exact in-memory book, because the
-                    book is a pure state machine fed explicit times.
-``triggers``        the outbox: a fired trigger is inserted (``pending``) in the same
-                    transaction as the journal entry that fired it, *before* it is
-                    dispatched, and marked ``done`` / ``dead`` afterwards.
-``dead_letters``    rejected events and undeliverable triggers, with the reason.
-
-Every ingest batch is one transaction: seen ids, journal rows and fired triggers commit
-together, and only then are the messages acked. Triggers re-fired while replaying the
+Invariant: every ingest batch is one transaction -- seen ids, journal rows and fired
+triggers commit together, and only then are the messages acked; a fired trigger is in the
+outbox (``pending``) before it is dispatched. Triggers re-fired while replaying the
 journal are ignored: they were committed with the journal row that produced them.
 
 Durability: ``synchronous=FULL`` by default (each commit fsyncs the WAL, so an acked
@@ -31,100 +20,19 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
+from scoperouter.runtime.store_schema import (
+    SCHEMA,
+    DeadLetter,
+    JournalEntry,
+    PendingTrigger,
+    SyncMode,
+)
 from scoperouter.state.model import PRUNE_LIMIT
 
-if TYPE_CHECKING:
-    from scoperouter.messages.models import Trigger
-
-SyncMode = Literal["full", "normal"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen (
-    event_id TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_at_idx ON seen(seen_at);
-CREATE TABLE IF NOT EXISTS window_snapshot (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    snapshot TEXT NOT NULL,
-    taken_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS window_journal (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    op TEXT NOT NULL,
-    now REAL NOT NULL,
-    event TEXT,
-    decision TEXT
-);
-CREATE TABLE IF NOT EXISTS triggers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    trigger_id TEXT NOT NULL,
-    processor TEXT NOT NULL,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    dispatched_at REAL,
-    starts INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS triggers_pending_idx ON triggers(status) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS triggers_tid_idx ON triggers(trigger_id);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    ref TEXT,
-    reason TEXT NOT NULL,
-    detail TEXT,
-    payload BLOB,
-    at REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_ref_idx ON dead_letters(kind, ref);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class PendingTrigger:
-    """A trigger row not yet acknowledged by its target."""
-
-    row_id: int
-    trigger_id: str
-    processor: str
-    body: str
-    starts: int  # how many times a dispatch was started before (0 = never)
-    attempts: int = 0  # failed delivery attempts recorded so far (they survive restarts)
-    created_at: float = 0.0  # when it fired (the retry horizon counts from here)
-    # the body already parsed: a row fired by this process and held for a free slot
-    # (Dispatcher.fired), not read back from the store
-    trigger: Trigger | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    seq: int
-    op: str
-    now: float
-    event: str | None
-    decision: str | None
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    id: int
-    kind: str
-    ref: str | None
-    reason: str
-    detail: str | None
-    payload: bytes | None
-    at: float
+__all__ = ["DeadLetter", "JournalEntry", "PendingTrigger", "Store", "SyncMode", "now"]
 
 
 class Store:
@@ -141,7 +49,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._migrate_backlog()
         self._in_tx = False
 
