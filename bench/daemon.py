@@ -343,7 +343,7 @@ async def http_round(
             n, el = await saturate(s, url, seconds, f"sat{rnd}")
             await asyncio.sleep(0.3)
             c1 = cpu_s(p.pid)
-            if daemon:  # collections during the saturated run (runtime/daemon.py freeze_heap)
+            if daemon:  # collections during the saturated run (runtime/daemon_run.py freeze_heap)
                 out["saturation_gc_collections"] = await gc_collections(s, p.port) - g0
             out["saturation_events_per_s"] = n / el
             out["saturation_cpu_ms_per_event"] = (c1 - c0) * 1000 / max(1, n)

@@ -101,7 +101,7 @@ async def run(
         cfg = load_config(write_registry(Path(tmp) / "cfg"))
         reg, rel = cfg.registry, cfg.relations
         thresholds = gc.get_threshold()
-        if serve_gc:  # what serve's freeze_heap does once started (runtime/daemon.py)
+        if serve_gc:  # what serve's freeze_heap does once started (runtime/daemon_run.py)
             gc.collect()
             gc.freeze()
             gc.set_threshold(GC_GEN0_THRESHOLD, *thresholds[1:])
