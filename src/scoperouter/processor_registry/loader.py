@@ -1,5 +1,9 @@
 """Load ``routes.yaml`` into a compiled registry plus its relation data.
 
+Invariant: each stage runs only when the previous one passed, so one fault gives one
+message rather than a cascade; ``check_*`` never raise for bad input, ``load_*`` raise
+ConfigError carrying every error (and warning).
+
 Public API (stable; other modules depend on it):
 
 * ``load_config(path, *, with_relations=True) -> LoadedConfig`` -- raises ConfigError.
@@ -13,30 +17,31 @@ duplicate keys rejected, positions for every node) -> pydantic models (errors ma
 to line/column through their ``loc``) -> :mod:`semantic` checks, warnings silenced by
 :mod:`ignores` -> compile -> relation data (CSV files, only with ``with_relations``). A
 YAML syntax error, or a schema error that re-indenting one line fixes, points at the line
-that moved, with a hint (:mod:`indentation`). Each stage runs only when the previous one
-passed, so one fault gives one message rather than a cascade.
+that moved, with a hint (:mod:`indentation`). Schema errors are mapped to positions by
+:mod:`schema_errors`.
 """
 
 from __future__ import annotations
 
-import types as _types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry import ignores, indentation, semantic
 from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
-from scoperouter.processor_registry.models import DURATION_PATTERN, RoutesSpec
+from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.relations import (
     EMPTY_RELATIONS,
     InMemoryRelations,
     load_csv_relations,
 )
+from scoperouter.processor_registry.schema_errors import (
+    EXTENSION_PREFIX as EXTENSION_PREFIX,  # re-exported: scoperouter.schemas imports it here
+)
+from scoperouter.processor_registry.schema_errors import _schema_issues, _schema_valid, _short
 from scoperouter.processor_registry.yaml_positions import (
     MAX_BYTES,
     Pos,
@@ -48,7 +53,6 @@ from scoperouter.processor_registry.yaml_positions import (
 )
 
 SUPPORTED_VERSIONS = (1,)
-EXTENSION_PREFIX = "x-"  # top-level keys ignored by validation (YAML anchors live there)
 
 
 @dataclass(frozen=True)
@@ -118,190 +122,6 @@ def load_relations(registry: CompiledRegistry) -> InMemoryRelations:
     inv = {n: r.base for n, r in registry.relations.items() if r.inverse}
     inv_types = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if r.inverse}
     return load_csv_relations(d, base, inv, inv_types)
-
-
-# ----------------------------------------------------------------------------- schema errors
-
-
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin in (Union, _types.UnionType):
-            args = [a for a in get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        else:
-            return tp
-
-
-def _model_at(path: YamlPath) -> type[BaseModel] | None:
-    """The model class whose keys live at ``path`` in the document (None if not a model)."""
-    tp: Any = RoutesSpec
-    for part in path:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            nxt = None
-            for name, f in tp.model_fields.items():
-                if part in (name, f.alias):
-                    nxt = f.annotation
-                    break
-            if nxt is None:
-                return None
-            tp = nxt
-        elif get_origin(tp) is tuple and isinstance(part, int):
-            tp = get_args(tp)[0]
-        elif get_origin(tp) is dict and isinstance(part, str):
-            tp = get_args(tp)[1]
-        else:
-            return None
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _keys_of(model: type[BaseModel]) -> list[str]:
-    return [f.alias or n for n, f in model.model_fields.items()]
-
-
-def _short(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _clean_loc(err: ErrorDetails, data: object) -> tuple[YamlPath, bool]:
-    """The YAML path of a pydantic error (internal loc parts dropped) and whether it is
-    about a mapping key rather than a value."""
-    path: list[str | int] = []
-    cur: object = data
-    is_key = False
-    loc = err["loc"]
-    for n, part in enumerate(loc):
-        if part == "[key]":
-            is_key = True
-            continue
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:  # noqa: SIM114
-            cur = cur[part]
-            path.append(part)
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            cur = cur[part]
-            path.append(part)
-        elif n == len(loc) - 1 and err["type"] == "missing":
-            path.append(part)
-    return tuple(path), is_key or err["type"] == "extra_forbidden"
-
-
-_PATTERN_HINTS = {
-    DURATION_PATTERN: "invalid duration {v}: expected a number and a unit (ms, s, m, h, d), "
-    "e.g. 0s, 30s, 2m, 1h",
-    r"^[A-Za-z_][A-Za-z0-9_]*$": "invalid name {v}: use letters, digits and underscores, "
-    "not starting with a digit",
-}
-
-
-def _message(err: ErrorDetails, path: YamlPath) -> str:
-    t = err["type"]
-    inp = err.get("input")
-    ctx: Mapping[str, Any] = err.get("ctx") or {}
-    msg = err["msg"]
-    if t == "missing":
-        return f"missing required key {path[-1]!r}"
-    if t == "extra_forbidden":
-        name = str(path[-1]) if path else "?"
-        model = _model_at(path[:-1])
-        hint = semantic.did_you_mean(name, _keys_of(model)) if model else ""
-        if model and not hint.startswith(" (did"):
-            hint = f" (allowed: {', '.join(_keys_of(model))})"
-        return f"unknown key {name!r}{hint}"
-    if t == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        if pattern in _PATTERN_HINTS:
-            return _PATTERN_HINTS[pattern].format(v=_short(inp))
-        if "\\." in pattern:
-            return f"invalid source name {_short(inp)}: expected dataset.table"
-        return f"{msg} (got {_short(inp)})"
-    if t == "greater_than" and ctx.get("gt") == 0:
-        return f"must be positive (got {_short(inp)})"
-    if t == "value_error":
-        return msg.removeprefix("Value error, ")
-    if t in ("int_type", "int_parsing", "int_from_float"):
-        return f"expected an integer, got {_short(inp)}"
-    if t in ("float_type", "float_parsing"):
-        return f"expected a number, got {_short(inp)}"
-    if t == "too_short" and isinstance(inp, dict | list) and not inp:
-        return "must not be empty"
-    return f"{msg} (got {_short(inp)})"
-
-
-def _schema_issues(
-    exc: ValidationError, doc: PositionedDocument, file: str, text: str | None = None
-) -> list[ConfigIssue]:
-    errs = [(err, *_clean_loc(err, doc.data)) for err in exc.errors()]
-    # a misspelled key: report "unknown key 'procesors' (did you mean 'processors'?)" once,
-    # not also "missing required key 'processors'"
-    misspelled: set[YamlPath] = set()
-    for err, path, _ in errs:
-        if err["type"] == "extra_forbidden" and path:
-            model = _model_at(path[:-1])
-            if model is not None:
-                close = semantic.close_match(str(path[-1]), _keys_of(model))
-                if close is not None:
-                    misspelled.add((*path[:-1], close))
-    # "should have at least 1 item" on a collection whose item failed is a cascade
-    deeper = {path[:n] for _, path, _ in errs for n in range(len(path))}
-    out: list[ConfigIssue] = []
-    seen: set[tuple[YamlPath, str]] = set()
-    for err, path, is_key in errs:
-        if err["type"] == "missing" and path in misspelled:
-            continue
-        if err["type"] == "too_short" and path in deeper:
-            continue
-        message = _message(err, path)
-        if (path, message) in seen:
-            continue
-        seen.add((path, message))
-        pos = doc.locate(path, key=is_key)
-        if text is not None and len(out) < _HINTED_SCHEMA_ERRORS:
-            hint = indentation.schema_hint(text, pos.line, _schema_valid)
-            if hint is not None:
-                message, pos = message + hint.text, hint.pos
-        out.append(
-            ConfigIssue(
-                message,
-                file=file,
-                line=pos.line,
-                column=pos.column,
-                path=path,
-                code="schema",
-            )
-        )
-    out.sort(key=lambda i: (i.line or 0, i.column or 0))
-    return out
-
-
-_HINTED_SCHEMA_ERRORS = 3  # re-indentation is tried for the first few schema errors only
-
-
-def _schema_valid(data: object) -> bool:
-    """Whether ``data`` (a parsed registry) passes the pydantic models."""
-    if not isinstance(data, dict):
-        return False
-    try:
-        RoutesSpec.model_validate(
-            {k: v for k, v in data.items() if not str(k).startswith(EXTENSION_PREFIX)}
-        )
-    except ValidationError:
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------- pipeline
