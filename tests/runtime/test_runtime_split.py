@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from runtime_support import GAME_DAY, load, write_registry
+from test_heap_freeze import make_daemon
 
 MOVED = [
     ("scoperouter.runtime.daemon", "scoperouter.runtime.daemon_run", "GC_GEN0_THRESHOLD"),
@@ -32,18 +32,7 @@ async def test_running_daemon_logs_as_the_daemon(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """stop() logs "stopped" from the scoperouter.runtime.daemon logger (log filters name it)."""
-    from scoperouter.runtime.daemon import Daemon, DaemonSettings
-
-    cfg = load(write_registry(tmp_path / "cfg"))
-    settings = DaemonSettings(
-        state_dir=tmp_path / "s",
-        port=0,
-        as_of=GAME_DAY,
-        sync="normal",
-        http_enabled=False,
-        relations_refresh_s=0.0,
-    )
-    d = Daemon(cfg.registry, cfg.relations, settings)
+    d = make_daemon(tmp_path)
     await d.start()
     with caplog.at_level(logging.INFO, logger="scoperouter.runtime.daemon"):
         await d.stop()
