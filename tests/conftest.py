@@ -17,7 +17,7 @@ import pytest
 from hypothesis import settings
 
 from demo_support import DemoRun, RecordedDay, run_demo, short_demo_day
-from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples
+from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples, scale_timeouts
 
 # No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
 # is one, so it is off for every property test, whatever the machine's load.
@@ -29,9 +29,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     scale = hypothesis_scale()
     if scale > 1:
         n = scale_examples(items, scale)
+        scale_timeouts(items, scale, float(config.getini("timeout") or 0))
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"{HYPOTHESIS_SCALE}={scale}: {n} properties, {scale}x examples")
+            reporter.write_line(
+                f"{HYPOTHESIS_SCALE}={scale}: {n} properties, {scale}x examples and timeouts"
+            )
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """``SCOPEROUTER_HYPOTHESIS_SCALE``: the examples multiplier ``tests/conftest.py`` applies to
-every ``@given`` property at collection (a support module: importable from any test
-directory, unlike a ``conftest``)."""
+every ``@given`` property at collection, and to its per-test timeout (a support module:
+importable from any test directory, unlike a ``conftest``)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,21 @@ def scale_examples(items: list[pytest.Item], scale: int) -> int:
             current, max_examples=current.max_examples * scale
         )
     return len(done)
+
+
+def scale_timeouts(items: list[pytest.Item], scale: int, default_s: float) -> int:
+    """Give every item of a ``@given`` property ``scale`` times its pytest-timeout limit (its
+    ``timeout`` marker, else ``default_s``, the ini ``timeout``): ten times the examples take
+    about ten times as long, and the limit set for the examples as written would end a
+    longer search as a failure that no example caused. Returns how many items."""
+    n = 0
+    for item in items:
+        fn = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if getattr(fn, "_hypothesis_internal_use_settings", None) is None:
+            continue
+        marker = item.get_closest_marker("timeout")
+        base = float(marker.args[0]) if marker is not None and marker.args else default_s
+        if base > 0:  # 0: no limit, none to scale
+            item.add_marker(pytest.mark.timeout(base * scale), append=False)  # closest first
+            n += 1
+    return n

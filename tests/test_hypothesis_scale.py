@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples
+from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples, scale_timeouts
 
 
 def _counting_property(max_examples: int) -> tuple[Any, list[int]]:
@@ -56,3 +56,48 @@ def test_scale_from_the_environment(raw: str | None, expected: int | None) -> No
             hypothesis_scale(env)
     else:
         assert hypothesis_scale(env) == expected
+
+
+class _Item:
+    """The part of a pytest item :func:`scale_timeouts` uses: its function and markers."""
+
+    def __init__(self, obj: Any, *markers: pytest.Mark) -> None:
+        self.obj = obj
+        self.markers = list(markers)
+
+    def get_closest_marker(self, name: str) -> pytest.Mark | None:
+        return next((m for m in self.markers if m.name == name), None)
+
+    def add_marker(self, marker: pytest.MarkDecorator, append: bool = True) -> None:
+        self.markers.insert(len(self.markers) if append else 0, marker.mark)
+
+
+@pytest.mark.parametrize(
+    ("own", "default_s", "scale", "expected"),
+    [
+        (None, 120.0, 10, 1200.0),  # the ini limit, scaled
+        (300.0, 120.0, 10, 3000.0),  # a property's own budget marker, scaled
+        (None, 120.0, 1, 120.0),  # scale 1: the same limit
+        (None, 0.0, 10, None),  # no limit at all: none added
+    ],
+)
+def test_scaled_property_gets_its_timeout_times_the_scale(
+    own: float | None, default_s: float, scale: int, expected: float | None
+) -> None:
+    """A scaled property's items get scale x their timeout (own marker, else the ini's)."""
+    prop, _calls = _counting_property(7)
+    marks = () if own is None else (pytest.mark.timeout(own).mark,)
+    item = _Item(prop, *marks)
+    assert scale_timeouts([item], scale, default_s) == (0 if expected is None else 1)  # type: ignore[list-item]
+    got = item.get_closest_marker("timeout")
+    assert (got.args[0] if got is not None and expected is not None else None) == expected
+
+
+def test_plain_tests_keep_their_timeout() -> None:
+    """A test without Hypothesis is not given a scaled timeout."""
+
+    def plain() -> None: ...
+
+    item = _Item(plain)
+    assert scale_timeouts([item], 10, 120.0) == 0  # type: ignore[list-item]
+    assert item.get_closest_marker("timeout") is None
