@@ -87,19 +87,13 @@ class LeaseBook:
         return None if now < until else LEASE_UNCONFIRMED
 
 
-async def keep(
-    book: LeaseBook,
-    state: StateStore,
-    run_state: Callable[..., Awaitable[Any]],
-    clock: Callable[[], float],
-    failed: Callable[[str], None],
-    disown: Callable[[Collection[int], str], int],
-) -> None:
-    """The lease keeper: :func:`renew` every third of ``lease_s``, for good."""
-    every = max(0.05, book.lease_s / 3)
+async def keep(lease_s: float, renew_once: Callable[[], Awaitable[None]]) -> None:
+    """The lease keeper: ``renew_once`` (:func:`renew`, its arguments bound) every third of
+    ``lease_s``, for good."""
+    every = max(0.05, lease_s / 3)
     while True:
         await asyncio.sleep(every)
-        await renew(book, state, run_state, clock, failed, disown)
+        await renew_once()
 
 
 async def renew(

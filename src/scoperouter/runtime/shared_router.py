@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import operator
 import random
@@ -334,8 +335,9 @@ class SharedRouter(Router):
 
     async def _lease_keeper(self) -> None:
         """Renew this replica's leases (:func:`leases.keep`); rows it lost leave its lanes."""
-        s, d = self.state, self.dispatcher
-        await leases.keep(self._leased, s, self._in_state, self.clock, self.health.failed, d.disown)
+        book, d = self._leased, self.dispatcher
+        once = (book, self.state, self._in_state, self.clock, self.health.failed, d.disown)
+        await leases.keep(book.lease_s, functools.partial(leases.renew, *once))
 
     # ------------------------------------------------------------------ marks, housekeeping
     async def _flush_marks(self, barrier: bool = False) -> None:

@@ -74,14 +74,10 @@ from scoperouter.state.pg_windows import (
 )
 from scoperouter.state.shared_sql import PG
 from scoperouter.state.window_limits import apply_limits as _apply_limits
+from scoperouter.state.window_rows import pg_ids
 
 _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-
-def _ids(value: list[str] | None) -> frozenset[str] | None:
-    """An ``entity_ids`` column value (``text[]``) as a window's ids."""
-    return None if value is None else frozenset(value)
 
 
 class PostgresStateStore:
@@ -334,7 +330,7 @@ class PostgresStateStore:
 
     def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
         return self._run(
-            lambda c: _apply_limits(c, limits, default, _ids, placeholder="%s", lock=True)
+            lambda c: _apply_limits(c, limits, default, pg_ids, placeholder="%s", lock=True)
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:

@@ -71,14 +71,18 @@ PG_WINDOW_COLS = (
 )
 
 
+def pg_ids(value: list[str] | None) -> frozenset[str] | None:
+    """An ``entity_ids`` column value (``text[]``) as a window's ids (None: full date)."""
+    return None if value is None else frozenset(value)
+
+
 def pg_window(row: Sequence[Any]) -> WindowState:
-    ids = row[4]
     return WindowState(
         processor=row[0],
         day=row[1],
         opened_at=row[2],
         last_at=row[3],
-        entity_ids=None if ids is None else frozenset(ids),
+        entity_ids=pg_ids(row[4]),
         entity_type=row[5],
         date_reason=row[6],
         caused_by=frozenset(row[7] or ()),
