@@ -104,10 +104,11 @@ async def turns(n: int = 50) -> None:
         await asyncio.sleep(0)
 
 
+@pytest.mark.parametrize("poll_succeeds", [False, True], ids=["store failing", "poll succeeds"])
 async def test_a_failed_ingest_transaction_is_not_retried_before_the_backoff(
-    router: Router,
+    router: Router, poll_succeeds: bool
 ) -> None:
-    """After a failed commit the redelivered message waits the store backoff (one transaction, not a spin)."""
+    """After a failed commit the redelivered message waits the store backoff (one transaction, not a spin), even when another store operation succeeds meanwhile."""
     r = router
     attempts: list[int] = []
 
@@ -116,6 +117,14 @@ async def test_a_failed_ingest_transaction_is_not_retried_before_the_backoff(
         raise sqlite3.OperationalError("database or disk is full")
 
     r._process_batch = failing  # type: ignore[method-assign]
+    if poll_succeeds:  # a read that works (the poll) makes the store healthy meanwhile
+        reload = r._reload_windows
+
+        async def reload_then_poll() -> None:
+            await reload()
+            r.health.succeeded()
+
+        r._reload_windows = reload_then_poll  # type: ignore[method-assign]
     source = PubSubSource("projects/p/subscriptions/s", r)
     source._loop = asyncio.get_running_loop()
     message = Redelivered(source)
@@ -124,7 +133,9 @@ async def test_a_failed_ingest_transaction_is_not_retried_before_the_backoff(
         if message.nacks:
             break
         await asyncio.sleep(0)
-    assert message.nacks == 1 and not r.store_healthy
+    # (the state store's window timer polls every 0.2 s: on a busy machine a poll that
+    # succeeds may already have made the store healthy again -- CI, stop 43)
+    assert message.nacks == 1
     for _ in range(3):  # barriers: a transaction started before one runs before it
         await turns()
         await r._in_state(lambda: None)

@@ -71,13 +71,15 @@ class RouterIntake(RouterCore):
         most, never for a queue of them (issue 18), and heavy ones are never starved.
         After a failed transaction the next waits the store's backoff: a message nacked
         for it comes straight back (Pub/Sub redelivers at once), and retrying it at once
-        spun on the failing store."""
+        spun on the failing store. The backoff grows with the worker's own consecutive
+        failures: a store operation that succeeds in between (the window timer's poll)
+        does not reset it."""
         heavy = self._heavy
-        failed = False
+        fails, failed = 0, False  # consecutive failed transactions; the last one failed
         while not self._stopping:  # (a stop waits for the batch in flight: see stop)
             if failed:
                 failed = False
-                backoff = self.health.backoff()
+                backoff = self.health.retry_delay(fails)
                 if backoff:
                     await asyncio.sleep(backoff)
             if self.log_bridge.full:  # backpressure: the execution log is behind
@@ -98,8 +100,10 @@ class RouterIntake(RouterCore):
                         (heavy if is_heavy(i) else light).append(i)
                 if light:
                     failed = not await self._run_batch(light)
+                    fails = fails + 1 if failed else 0
             if heavy and not failed and not self._stopping:
                 failed = not await self._run_batch([heavy.popleft()])
+                fails = fails + 1 if failed else 0
 
     async def _run_batch(self, batch: list[Item]) -> bool:
         """One ingest transaction for ``batch``; answers every item's future. False when

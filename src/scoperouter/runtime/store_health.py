@@ -80,8 +80,15 @@ class StoreHealth:
 
     def backoff(self) -> float:
         """Seconds to wait before retrying a failing store (0 while it works)."""
-        if self.ok:
+        return 0.0 if self.ok else self.retry_delay(self.failures)
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures of one operation (0 for
+        none): exponential with jitter, capped. The ingest worker counts its own failed
+        transactions: another operation that succeeds meanwhile (a poll that only reads)
+        makes the store healthy again but does not make a failing transaction retry at once."""
+        if failures <= 0:
             return 0.0
         o = self.options
-        raw = min(o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(self.failures - 1, 30)))
+        raw = min(o.store_backoff_cap_s, o.store_backoff_base_s * (2 ** min(failures - 1, 30)))
         return float(raw * (0.5 + 0.5 * self.rng.random()))
