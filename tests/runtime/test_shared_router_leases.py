@@ -1,8 +1,10 @@
-"""Replicas on PostgreSQL: a replica that cannot confirm its trigger leases -- renewals
+"""Replicas on a state store: a replica that cannot confirm its trigger leases -- renewals
 failing past the leases' end by its own clock, or a renewal saying another replica holds
 the rows now -- starts none of the rows it queued (they leave its lanes, counted and
 logged; they wait in the store for the replica that holds or rescues them), while the
-deliveries it had in flight end (the duplicate docs/deploy-replicas.md owns up to)."""
+deliveries it had in flight end (the duplicate docs/deploy-replicas.md owns up to); rows
+it fired itself start at once only while their lease is still confirmed (an event loop
+stalled past ``lease_s`` after the commit leaves them to the replica that rescued them)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, game_day_stream
+from runtime_support import GAME_DAY, MemorySink, game_day_stream
 
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.router import Inbound, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
+from scoperouter.runtime.sinks import Sink
 from scoperouter.state import StateStore, StoreOptions, open_state_store
 
 T = 1_763_000_000.0
@@ -43,24 +46,25 @@ class GateSink:
         return None
 
 
-@pytest.fixture
-async def replica(pg_schema: str, zero_cfg: LoadedConfig) -> AsyncIterator[Any]:
-    """Replica ``a`` (a router, its clock ``now``) and ``b`` (a bare store) on one schema."""
+@contextlib.asynccontextmanager
+async def _replicas(location: str, cfg: LoadedConfig) -> AsyncIterator[Any]:
+    """Replica ``a`` (a router, its clock ``now``) and ``b`` (a bare store) on one state
+    location."""
     made: list[SharedRouter] = []
     stores: list[StateStore] = []
 
-    def open_(owner: str) -> StateStore:
-        o = StoreOptions(owner=owner, lease_s=LEASE_S, date_field=zero_cfg.registry.date_field)
-        stores.append(open_state_store(pg_schema, o))
+    def open_(owner: str, lease_s: float = LEASE_S) -> StateStore:
+        o = StoreOptions(owner=owner, lease_s=lease_s, date_field=cfg.registry.date_field)
+        stores.append(open_state_store(location, o, sync="normal"))
         return stores[-1]
 
-    def router(sink: GateSink, now: list[float]) -> SharedRouter:
+    def router(sink: Sink, now: list[float]) -> SharedRouter:
         made.append(
             SharedRouter(
-                zero_cfg.registry,
-                zero_cfg.relations,
+                cfg.registry,
+                cfg.relations,
                 open_("a"),
-                {p: sink for p in zero_cfg.registry.processors},
+                {p: sink for p in cfg.registry.processors},
                 options=RouterOptions(as_of=GAME_DAY),
                 clock=lambda: now[0],
                 poll_interval_s=0.02,
@@ -68,14 +72,30 @@ async def replica(pg_schema: str, zero_cfg: LoadedConfig) -> AsyncIterator[Any]:
         )
         return made[-1]
 
-    yield router, open_
-    for r in made:
-        if r._started and not r._stopping:
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)
-    for s in stores:
-        with contextlib.suppress(Exception):
-            s.close()
+    try:
+        yield router, open_
+    finally:
+        for r in made:
+            if r._started and not r._stopping:
+                await r.stop(timeout=1.0)
+            r._state.shutdown(wait=True)
+        for s in stores:
+            with contextlib.suppress(Exception):
+                s.close()
+
+
+@pytest.fixture
+async def replica(pg_schema: str, zero_cfg: LoadedConfig) -> AsyncIterator[Any]:
+    """Replicas on one PostgreSQL schema (:func:`_replicas`)."""
+    async with _replicas(pg_schema, zero_cfg) as made:
+        yield made
+
+
+@pytest.fixture
+async def replica_at(location: str, zero_cfg: LoadedConfig) -> AsyncIterator[Any]:
+    """Replicas on one state location, each store kind (:func:`_replicas`)."""
+    async with _replicas(location, zero_cfg) as made:
+        yield made
 
 
 async def _until(cond: Callable[[], bool], what: str) -> None:
@@ -133,6 +153,52 @@ async def test_replica_starts_no_queued_row_whose_lease_it_cannot_confirm(
     rows = {r.item_id: r.trigger_id for r in b.outbox_rows()}
     assert sorted(t.trigger_id for t in sink.received) == sorted(rows[i] for i in inflight)
     assert a.metrics.leases_dropped.labels(reason)._value.get() == len(queued)
+
+
+@pytest.mark.parametrize(
+    ("stall_s", "sender"),
+    [
+        (0.0, "a"),  # the lease still confirmed when the dispatcher gets the rows: a sends
+        (1.0, "b"),  # the loop stalled past lease_s: b rescued and claimed them, b sends
+    ],
+)
+async def test_rows_fired_here_start_only_while_their_lease_is_confirmed(
+    replica_at: Any, stall_s: float, sender: str
+) -> None:
+    """Rows a replica fired are not started by it once another replica may have rescued them."""
+    router, open_ = replica_at
+    now, sink = [T], MemorySink()
+    a: SharedRouter = router(sink, now)
+    b = open_("b", lease_s=300.0)  # what b claims stays b's for the whole test
+    taken: set[int] = set()
+    fired = a.dispatcher.fired
+
+    def stalled(rows: list[Any]) -> None:
+        if stall_s:  # the event loop stalled this long between the commit and fired() ...
+            now[0] += stall_s
+            b.rescue_expired(now[0])  # ... and b's poll meanwhile: a's leases ended
+            taken.update(x.item_id for x in b.claim(now[0], limit=10_000))
+        fired(rows)
+
+    a.dispatcher.fired = stalled  # type: ignore[method-assign]
+    await a.start()
+    outs = await asyncio.gather(*(a.submit(Inbound("t", obj=e)) for e in game_day_stream(40)))
+    assert {o.status for o in outs} == {"accepted"}
+    assert await a.idle()
+    rows = {r.item_id: r for r in b.outbox_rows()}
+    assert rows and a.fired_here == len(rows)
+    sent_by_a = sorted(t.trigger_id for t in sink.received)
+    unconfirmed = a.metrics.leases_dropped.labels("lease_unconfirmed")._value.get()
+    if sender == "a":
+        assert sent_by_a == sorted(r.trigger_id for r in rows.values())
+        assert not taken and unconfirmed == 0
+        assert {r.status for r in rows.values()} == {"done"}
+    else:  # a sent none of them, left them to b (nothing lost) and holds none of them
+        assert sent_by_a == []
+        assert taken == set(rows) and unconfirmed == len(rows)
+        assert {(r.status, r.lease_owner) for r in rows.values()} == {("leased", "b")}
+        assert a._leased.ids() == []
+    assert a.metrics.leases_dropped.labels("lease_lost")._value.get() == 0
 
 
 @pytest.mark.parametrize(

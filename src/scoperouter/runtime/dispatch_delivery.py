@@ -9,8 +9,9 @@ Invariant: a delivery takes exactly one slot of its lane (``busy``) and its rows
 :class:`~scoperouter.runtime.dispatch_outcomes.Outcomes`) unless the delivery is cancelled (a
 stop) or dies of a bug (the supervisor's fatal error); a row left without one stays pending
 in the store and is re-dispatched (at-least-once). On a state store a queued row starts
-only while this replica's lease on it is confirmed (:mod:`scoperouter.runtime.leases`);
-one that is not leaves the lane, counted and logged, and waits in the store.
+only while this replica's lease on it is confirmed (:mod:`scoperouter.runtime.leases`),
+and so does a row fired here; one that is not leaves the lane (is not started), counted
+and logged, and waits in the store.
 """
 
 from __future__ import annotations
@@ -88,15 +89,16 @@ class Delivery(Outcomes):
             self._dropped(lane, ids, why)
 
     def _dropped(self, lane: Lane, ids: Collection[int], why: str) -> None:
-        """Queued rows of ``lane`` left unstarted: this replica no longer holds (or cannot
-        confirm) their lease; they wait in the store for its holder or a rescue."""
+        """Rows of ``lane`` (queued, or fired here) left unstarted: this replica no longer
+        holds (or cannot confirm) their lease; they wait in the store for its holder or a
+        rescue."""
         if not ids:
             return
         if self.leases is not None:
             self.leases.forget(ids)
         self.metrics.child(self.metrics.leases_dropped, why).inc(len(ids))
         logger.warning(
-            "%d queued triggers of %s not started here (%s): another replica sends them",
+            "%d triggers of %s not started here (%s): another replica sends them",
             len(ids),
             lane.name,
             why,

@@ -32,7 +32,7 @@ from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
 from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.dispatch_delivery import Delivery, _batch_of
-from scoperouter.runtime.dispatch_outcomes import ROW_TRIGGER, Row
+from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.log_bridge import LogBridge
@@ -165,7 +165,10 @@ class Dispatcher(Delivery):
     def fired(self, fired: list[Committed]) -> None:
         """Count triggers that just committed; start those whose lane has room now, leave
         the others in the store for the pump (they are pending rows already). Once
-        stopped (a batch answered during the stop), none starts: all stay pending."""
+        stopped (a batch answered during the stop), none starts: all stay pending. On a
+        state store a row whose lease is no longer confirmed by now (the event loop
+        stalled past ``lease_s`` since the commit: another replica may have rescued it)
+        does not start either (:meth:`_refuse`)."""
         if not fired:
             return
         m = self.metrics
@@ -173,11 +176,16 @@ class Dispatcher(Delivery):
             m.child(m.triggers_fired, scope).inc(n)
         if self._stopped:  # (a state store's leases are given back at the stop)
             return
+        now = self.clock()
+        if self.leases is not None:
+            refused = self.leases.refused(map(ROW_ID, fired), now)
+            if refused:
+                fired = self._refuse(fired, refused)
         if self._run_state is None:  # no pump (a caller that pages rows itself): start all
             for row_id, t, body in fired:
-                self.dispatch(row_id, t, body)
+                created = t.fired_at.timestamp() if t.fired_at else now
+                self._start_rows(self.lane(t.processor), [(row_id, t, body, 0, created)])
             return
-        now = self.clock()
         filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         lanes_ = self.lanes
         last_fired, last_ts = None, now  # the triggers of one batch share their fired_at
@@ -225,6 +233,22 @@ class Dispatcher(Delivery):
         for name, rows in filling.items():
             self._start_rows(self.lanes[name], rows)
 
+    def _refuse(self, fired: list[Committed], refused: Mapping[int, str]) -> list[Committed]:
+        """The rows of ``fired`` not in ``refused``; those leave this replica unstarted,
+        as queued rows whose lease is gone do (counted, logged, forgotten in the lease
+        book: their lease runs out, a rescue makes them claimable)."""
+        dropped: dict[tuple[str, str], list[int]] = {}
+        kept: list[Committed] = []
+        for row in fired:
+            why = refused.get(row[0])
+            if why is None:
+                kept.append(row)
+            else:
+                dropped.setdefault((row[1].processor, why), []).append(row[0])
+        for (name, why), ids in dropped.items():
+            self._dropped(self.lane(name), ids, why)
+        return kept
+
     def disown(self, ids: Collection[int], why: str) -> int:
         """Queued rows among ``ids`` leave their lanes unstarted (this replica's lease on
         them is lost or unconfirmed: ``why``); in-flight ones run on. Returns the count."""
@@ -251,9 +275,16 @@ class Dispatcher(Delivery):
         self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
     ) -> None:
         """Start one attempt now, outside the pump and the in-flight cap: for a caller
-        that pages rows itself (a leased claim); ``attempts``: failed attempts before."""
-        created = trigger.fired_at.timestamp() if trigger.fired_at else self.clock()
-        self._start_rows(self.lane(trigger.processor), [(row_id, trigger, body, attempts, created)])
+        that pages rows itself (a leased claim); ``attempts``: failed attempts before. On a
+        state store, only while its lease is confirmed (else it leaves, as in
+        :meth:`_refuse`)."""
+        lane, now = self.lane(trigger.processor), self.clock()
+        why = None if self.leases is None else self.leases.refusal(row_id, now)
+        if why is not None:
+            self._dropped(lane, [row_id], why)
+            return
+        created = trigger.fired_at.timestamp() if trigger.fired_at else now
+        self._start_rows(lane, [(row_id, trigger, body, attempts, created)])
 
     # ------------------------------------------------------------------ pump
     async def _sleep_or_wake(self, delay: float) -> None:

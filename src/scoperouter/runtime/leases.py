@@ -3,14 +3,18 @@ their renewal (the lease keeper of :class:`~scoperouter.runtime.shared_router.Sh
 
 Invariant: a row is confirmed ours only until ``t + lease_s``, ``t`` this replica's clock
 read before the store call that leased (fired, claimed) or renewed it -- never later than
-the store's own stamp, written after that read. The dispatcher starts a queued row only
-while it is confirmed (:meth:`LeaseBook.refusal`); one that is not leaves the lane's queue,
-counted (``scoperouter_leases_dropped_total{reason}``) and logged, and is forgotten here
-(no longer renewed), so its lease runs out and a rescue makes it claimable again: nothing
-is lost. Reasons: ``lease_lost`` (a renewal did not renew it: rescued, maybe reclaimed by
-another replica) and ``lease_unconfirmed`` (renewals failing and its lease ended by this
-replica's clock). A delivery already started is not stopped: it may duplicate the one the
-row's new holder makes (same trigger id, docs/deploy-replicas.md).
+the store's own stamp, written after that read. The dispatcher starts a row only while
+it is confirmed by the dispatcher's clock -- a queued or paged row (:meth:`LeaseBook.refusal`)
+and a row fired here that it would start at once (:meth:`LeaseBook.refused`, the batch's
+rows under one lock: an event loop stalled past ``lease_s`` between the commit and the
+dispatcher leaves them to whoever rescued them). One that is not leaves this replica
+unstarted, counted (``scoperouter_leases_dropped_total{reason}``) and logged, and is
+forgotten here (no longer renewed), so its lease runs out and a rescue makes it claimable
+again: nothing is lost. Reasons: ``lease_lost`` (a renewal did not renew it: rescued,
+maybe reclaimed by another replica) and ``lease_unconfirmed`` (its lease ended by this
+replica's clock: renewals failing, or the process stalled). A delivery already started is
+not stopped: it may duplicate the one the row's new holder makes (same trigger id,
+docs/deploy-replicas.md).
 """
 
 from __future__ import annotations
@@ -85,6 +89,21 @@ class LeaseBook:
         if until is None:
             return LEASE_LOST
         return None if now < until else LEASE_UNCONFIRMED
+
+    def refused(self, ids: Iterable[int], now: float) -> dict[int, str]:
+        """The rows among ``ids`` that must not start now, each with why (as
+        :meth:`refusal`): empty when every lease is confirmed. One lock for the list (the
+        rows of a fired batch)."""
+        out: dict[int, str] = {}
+        until = self._until
+        with self._lock:
+            for i in ids:
+                u = until.get(i)
+                if u is None:
+                    out[i] = LEASE_LOST
+                elif now >= u:
+                    out[i] = LEASE_UNCONFIRMED
+        return out
 
 
 async def keep(lease_s: float, renew_once: Callable[[], Awaitable[None]]) -> None:

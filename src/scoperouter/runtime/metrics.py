@@ -166,8 +166,9 @@ class Metrics:
         )
         self.leases_dropped = Counter(
             "scoperouter_leases_dropped",
-            "Queued triggers a replica did not start, its lease on them lost (another "
-            "replica took them) or unconfirmed (renewals failing past its end), by reason.",
+            "Triggers (queued, or fired here) a replica did not start, its lease on them "
+            "lost (another replica took them) or unconfirmed (ended by its clock: renewals "
+            "failing, or the process stalled), by reason.",
             ["reason"],
             registry=r,
         )
