@@ -34,9 +34,9 @@ from scoperouter.backfill.schedule import Scheduler
 from scoperouter.backfill.store import BackfillStore
 from scoperouter.examples.nba.backfill_executor import ReferenceExecutor
 from scoperouter.examples.nba.demo import relations_from_dir
+from scoperouter.examples.nba.league import Game
 from scoperouter.examples.nba.processors import build_all, new_warehouse
 from scoperouter.examples.nba.season import (
-    Game,
     Season,
     generate_season,
     relation_rows,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from nba_support import REPO
 
+from scoperouter.examples.nba.league import TEAMS
 from scoperouter.examples.nba.season import (
     DEFAULT_GAME_DATE,
     DEFAULT_SEED,
     RAW_SOURCES,
-    TEAMS,
     Season,
     generate_season,
     relation_rows,

@@ -1,5 +1,6 @@
 """The old registry modules still export every name that moved out of them (pure-move
-splits: loader.py -> schema_errors.py, models.py -> model_processor.py)."""
+splits: loader.py -> schema_errors.py, models.py -> model_processor.py,
+yaml_positions.py -> yaml_compose.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ MOVED = [
             "WindowSpec",
         )
     ),
+    *(("yaml_positions", name, "yaml_compose") for name in ("Pos", "YamlLoadError", "YamlPath")),
 ]
 
 

@@ -22,8 +22,9 @@ from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.template import RenderError
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.marks import Redrive
+from scoperouter.runtime.pubsub_sink import MAX_MESSAGE_BYTES
 from scoperouter.runtime.router import Router
-from scoperouter.runtime.sinks import MAX_MESSAGE_BYTES, MappedSink, PubSubSink, Sink
+from scoperouter.runtime.sinks import MappedSink, PubSubSink, Sink
 
 PROCESSOR = "player_game_summary"
 

@@ -15,7 +15,7 @@ import pytest
 from runtime_support import MemorySink, RouterFactory
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime import pubsub
+from scoperouter.runtime import pubsub_health
 from scoperouter.runtime.pubsub import PubSubSource
 
 
@@ -87,7 +87,7 @@ async def test_a_failed_resubscribe_is_retried_and_keeps_the_source_not_ready(
     first, last = Pull(), Pull()
     script: list[Pull | BaseException] = [first, *errors, last]
     client = Client(script)
-    monkeypatch.setattr(pubsub, "_subscriber_client", lambda: client)
+    monkeypatch.setattr(pubsub_health, "subscriber_client", lambda: client)
     r = make_router(zero_cfg, MemorySink())
     await r.start()
     checked: list[str] = []

@@ -114,7 +114,7 @@ def test_the_request_size_is_the_client_librarys(
     topic: str, size: int, attributes: dict[str, str], ordering: str | None
 ) -> None:
     """publish_request_bytes is exactly the client's PublishRequest size (varint lengths included)."""
-    from scoperouter.runtime.sinks import publish_request_bytes
+    from scoperouter.runtime.pubsub_sink import publish_request_bytes
 
     data = _data_of(size)
     assert publish_request_bytes(topic, data, attributes, ordering) == client_request_bytes(

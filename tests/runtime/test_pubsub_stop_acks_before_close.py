@@ -19,7 +19,7 @@ import pytest
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, players_of
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime import pubsub
+from scoperouter.runtime import pubsub_health
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.pubsub import PubSubSource
 
@@ -110,7 +110,7 @@ async def test_stop_settles_held_messages_before_cancelling_the_pull(
 ) -> None:
     """Messages committed while the source stops are acked through the open pull, none dropped."""
     client = Client()
-    monkeypatch.setattr(pubsub, "_subscriber_client", lambda: client)
+    monkeypatch.setattr(pubsub_health, "subscriber_client", lambda: client)
     r = make_router(zero_cfg, MemorySink())
     await r.start()
     source = PubSubSource("projects/p/subscriptions/s", r, check=lambda s: None)
@@ -141,7 +141,7 @@ async def test_daemon_stop_acks_a_slow_batch_before_closing_the_pull(
 ) -> None:
     """serve's stop lets the router finish the batch it holds, acks it, then closes the pull."""
     client = Client()
-    monkeypatch.setattr(pubsub, "_subscriber_client", lambda: client)
+    monkeypatch.setattr(pubsub_health, "subscriber_client", lambda: client)
     settings = DaemonSettings(
         state_dir=tmp_path / "s",
         as_of=GAME_DAY,

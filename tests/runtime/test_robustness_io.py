@@ -31,7 +31,8 @@ from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.models import TargetSpec
 from scoperouter.runtime.http import IngressApp
-from scoperouter.runtime.pubsub import PubSubSource, check_subscription
+from scoperouter.runtime.pubsub import PubSubSource
+from scoperouter.runtime.pubsub_health import check_subscription
 from scoperouter.runtime.sinks import SinkFactory
 
 EVENT = {

@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         state_poll_interval_s=conf["state_poll_interval"],
     )
     if settings.subscription:
-        from scoperouter.runtime.pubsub import check_subscription
+        from scoperouter.runtime.pubsub_health import check_subscription
 
         # a missing or forbidden subscription is a clear error (exit 1), not a silent idle pull
         check_subscription(settings.subscription)

@@ -24,7 +24,8 @@ from scoperouter.processor_registry.relations import (
 
 
 class Lookback(Protocol):
-    """An input's lookback as the planner compiled it (``planner._Input``)."""
+    """An input's lookback as the planner compiled it
+    (:class:`~scoperouter.router.planner_inputs.PlanInput`)."""
 
     @property
     def lookback_days(self) -> int: ...

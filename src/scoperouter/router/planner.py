@@ -1,7 +1,8 @@
 """The planner: one event -> one scoped :class:`Decision` for every processor (SPEC section 2).
 
 Pure and synchronous: no I/O, no clock (``as_of`` is passed in). Everything that depends
-only on the registry is compiled once into a :class:`Planner` (cached per registry), so
+only on the registry is compiled once into a :class:`Planner` (cached per registry; the
+compiled inputs and prebuilt skips: :mod:`~scoperouter.router.planner_inputs`), so
 the per-event cost is proportional to the processors that read the event's source, not to
 the size of the registry: the ``not_an_input`` decisions of every other processor are
 prebuilt and reused, and so are the ``unknown_source`` decisions of an event whose source
@@ -38,40 +39,18 @@ Readings of the contract (also in the docs):
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
 from scoperouter.messages.models import Event
 from scoperouter.messages.unchecked import unchecked
-from scoperouter.processor_registry.compiled import (
-    CompiledInput,
-    CompiledProcessor,
-    CompiledRegistry,
-    resolve_path,
-)
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision, Reason
 from scoperouter.router.entity_mapping import Path_, map_ids, resolve_keys
 from scoperouter.router.lookback_dates import entity_dates, later_dates
-
-_NO_DATES: tuple[date, ...] = ()
-
-
-def _skip(processor: str, reason: Reason) -> Decision:
-    return unchecked(
-        Decision,
-        {
-            "processor": processor,
-            "action": "skip",
-            "scope": None,
-            "entity_type": None,
-            "entity_ids": None,
-            "dates": _NO_DATES,
-            "reason": reason,
-        },
-    )
+from scoperouter.router.planner_inputs import PlanInput, compile_by_source, skip_decision
 
 
 def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decision:
@@ -89,27 +68,6 @@ def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decisi
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Input:
-    """A candidate input with everything the planner needs, compiled once."""
-
-    processor: str
-    granularity: str
-    date_granularity: bool
-    fields: frozenset[str] | None
-    ignore_fields: frozenset[str] | None
-    paths_of: Callable[[str | None], tuple[tuple[str, ...], ...] | None]  # CompiledInput's
-    also_paths: Mapping[str, tuple[str, ...]]  # also_map: ids ALSO mapped along it
-    max_entities: int
-    lookback_days: int
-    lookback_games: int
-    via: str | None
-    # event entity type -> path to the via relation's from-type (games lookback only):
-    # used to keep the later games of the ids an event names when the decision is date scope
-    via_paths: Mapping[str, tuple[str, ...] | None]
-    skips: Mapping[Reason, Decision]
-
-
 class _Unmapped(Exception):
     """An id reached nothing along a path (empty_mapping)."""
 
@@ -124,64 +82,13 @@ class Planner:
         self._names = registry.processor_names
         self._entity_keys = registry.entity_keys
         self._not_an_input: tuple[Decision, ...] = tuple(
-            _skip(n, "not_an_input") for n in self._names
+            skip_decision(n, "not_an_input") for n in self._names
         )
         self._sources = registry.sources
-        self._unknown: tuple[Decision, ...] = tuple(_skip(n, "unknown_source") for n in self._names)
-        by_source: dict[str, tuple[tuple[int, _Input], ...]] = {}
-        index = {n: i for i, n in enumerate(self._names)}
-        for source, inputs in registry.by_source.items():
-            by_source[source] = tuple(
-                sorted(
-                    (
-                        (
-                            index[ci.processor],
-                            self._compile_input(registry, registry.processors[ci.processor], ci),
-                        )
-                        for ci in inputs
-                    ),
-                    key=lambda t: t[0],
-                )
-            )
-        self._by_source = by_source
-
-    @staticmethod
-    def _compile_input(
-        registry: CompiledRegistry, proc: CompiledProcessor, ci: CompiledInput
-    ) -> _Input:
-        lb = proc.lookback
-        via = lb.via if lb is not None and lb.count else None
-        via_paths: Mapping[str, tuple[str, ...] | None] = {}
-        if via is not None and via in registry.relations:
-            if proc.is_date_granularity:
-                via_from = registry.relations[via].from_type
-                via_paths = {
-                    et: resolve_path(et, via_from, None, registry.relations_between)
-                    for et in registry.entity_types
-                }
-            else:
-                via_paths = ci.paths
-        reasons: tuple[Reason, ...] = (
-            "upstream_failed",
-            "no_data",
-            "skip_downstream",
-            "irrelevant_fields",
+        self._unknown: tuple[Decision, ...] = tuple(
+            skip_decision(n, "unknown_source") for n in self._names
         )
-        return _Input(
-            processor=proc.name,
-            granularity=proc.granularity,
-            date_granularity=proc.is_date_granularity,
-            fields=ci.fields,
-            ignore_fields=ci.ignore_fields,
-            paths_of=ci.paths_of,
-            also_paths=ci.also_paths,
-            max_entities=proc.max_entities,
-            lookback_days=(lb.days or 0) if lb is not None else 0,
-            lookback_games=(lb.count or 0) if lb is not None else 0,
-            via=via,
-            via_paths=via_paths,
-            skips={r: _skip(proc.name, r) for r in reasons},
-        )
+        self._by_source = compile_by_source(registry, self._names)
 
     # ------------------------------------------------------------------ per event
     def plan(self, relations: RelationStore, event: Event, as_of: date) -> tuple[Decision, ...]:
@@ -236,7 +143,7 @@ class Planner:
 
     def _decide(
         self,
-        inp: _Input,
+        inp: PlanInput,
         relations: RelationStore,
         event: Event,
         as_of: date,
@@ -335,7 +242,7 @@ class Planner:
 
     def _add_later_rosters(
         self,
-        inp: _Input,
+        inp: PlanInput,
         relations: RelationStore,
         resolved: list[tuple[str, Path_, tuple[str, ...]]],
         d: date,
@@ -363,7 +270,7 @@ class Planner:
     # ------------------------------------------------------------------ dates
     # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)
     def _known_ids(
-        self, inp: _Input, relations: RelationStore, event: Event, d: date
+        self, inp: PlanInput, relations: RelationStore, event: Event, d: date
     ) -> set[str] | None:
         """Best effort, for a date-scope decision with a games lookback: the ids of the
         via relation's from-type that the event's ids reach (ids that reach nothing, and

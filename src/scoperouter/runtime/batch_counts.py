@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from itertools import chain
 
 from scoperouter.runtime.ingest import BatchResult, Item
-from scoperouter.runtime.log_bridge import Decided
+from scoperouter.runtime.log_rows import Decided
 from scoperouter.runtime.metrics import Metrics, observe_n
 
 _REASON = operator.attrgetter("reason")

@@ -22,7 +22,8 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
 from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.lanes import Lane
-from scoperouter.runtime.log_bridge import LogBridge, ok_latencies
+from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.log_rows import ok_latencies
 from scoperouter.runtime.marks import (
     Dead,
     DeadLetter,

@@ -12,7 +12,8 @@ quiet daemon wakes it a few times a second instead of twice per event (the log w
 what it buffers every ``flush_interval_s`` anyway). Order is kept: a dispatch outcome is
 written after the batch that decided its events. At stop the queue is drained (no linger)
 for at most the time left of the shutdown budget; what is still queued then is dropped
-and counted (logged).
+and counted (logged). The records handed over, and their conversion to and writing as log
+rows, are :mod:`log_rows`'s.
 """
 
 from __future__ import annotations
@@ -23,75 +24,30 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.execution_log.base import DispatchOutcome
-from scoperouter.execution_log.completions import completion_from_event
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
+from scoperouter.runtime.log_rows import (
+    Decided,
+    LogOutcome,
+    OkRow,
+    OkRows,
+    as_logged,
+    record_completion,
+    record_outcomes,
+)
 
 logger = logging.getLogger("scoperouter.runtime")
 
-Decided = tuple[Event, Sequence[Decision], str | None, str | None]
-"""(event, its decisions, the trigger id it reports completing, its JSON or None)."""
-LogOutcome = tuple[Trigger, str, int, float, float, str | None]
-"""(trigger, status, attempts, latency_s, now, error): one dispatch outcome handed over."""
 _Outcome = LogOutcome
-OkRow = tuple[int, Trigger, bytes | None, int, float]
-"""A delivered row as the dispatcher holds it: (row id, trigger, body, attempts before,
-created)."""
 # queued work: a dispatch outcome (a tuple of 6), a list of them, the rows of one
-# successful delivery (:class:`_OkRows`), or (job, how many events it carries)
+# successful delivery (:class:`OkRows`), or (job, how many events it carries)
 _Job = tuple[Callable[[], None], int]
-
-
-def ok_latencies(rows: Sequence[OkRow], now: float) -> list[float]:
-    """Seconds from each row's trigger firing (else its row's creation) to ``now``, >= 0.
-    A delivery's rows mostly share their ``fired_at``: a run of equal ones is converted to a
-    timestamp once (~0.2 us a row saved)."""
-    out: list[float] = []
-    last: datetime | None = None
-    fired_ts = 0.0
-    for r in rows:
-        fired = r[1].fired_at
-        if fired is None:
-            latency = now - r[4]
-        else:
-            if fired != last:  # equal datetimes: the same timestamp
-                last, fired_ts = fired, fired.timestamp()
-            latency = now - fired_ts
-        out.append(latency if latency > 0.0 else 0.0)
-    return out
-
-
-class _OkRows:
-    """One successful delivery handed over as the dispatcher's rows: the log thread, not
-    the event loop, builds each row's outcome (status ``ok``)."""
-
-    __slots__ = ("now", "rows")
-
-    def __init__(self, rows: Sequence[OkRow], now: float) -> None:
-        self.rows = rows
-        self.now = now
-
-    def outcomes(self) -> list[DispatchOutcome]:
-        """Each row's outcome as the log takes it (latency in ms, the time as epoch s)."""
-        now, rows = float(self.now), self.rows
-        return [
-            (r[1], "ok", r[3] + 1, latency * 1000.0, now, None)
-            for r, latency in zip(rows, ok_latencies(rows, now), strict=True)
-        ]
-
-
-def _as_logged(outcomes: list[_Outcome]) -> list[DispatchOutcome]:
-    """Handed-over outcomes as the log takes them (latency in ms, the time as epoch s)."""
-    return [  # the time as epoch seconds: formatted without a datetime
-        (trigger, status, attempts, latency_s * 1000.0, float(now), error)
-        for trigger, status, attempts, latency_s, now, error in outcomes
-    ]
 
 
 DEFAULT_MAX_PENDING = 20_000
@@ -115,7 +71,7 @@ class LogBridge:
         self.linger_s = linger_s
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
         self.passes = 0  # times the log thread took what was queued
-        self._q: deque[_Job | _Outcome | list[_Outcome] | _OkRows] = deque()
+        self._q: deque[_Job | _Outcome | list[_Outcome] | OkRows] = deque()
         self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
         self._taken = 0  # ... and taken by the log thread (written by it only)
         self._count = threading.Lock()
@@ -146,7 +102,7 @@ class LogBridge:
             await asyncio.sleep(poll_s)
 
     # ------------------------------------------------------------------ the log thread
-    def _put(self, item: _Job | _Outcome | list[_Outcome] | _OkRows, n: int) -> None:
+    def _put(self, item: _Job | _Outcome | list[_Outcome] | OkRows, n: int) -> None:
         with self._count:
             if self._failed:  # no log thread any more: never written
                 self.dropped += n
@@ -213,15 +169,15 @@ class LogBridge:
             if stop.is_set() and not q:
                 return
 
-    def _drain(self, q: deque[_Job | _Outcome | list[_Outcome] | _OkRows]) -> None:
+    def _drain(self, q: deque[_Job | _Outcome | list[_Outcome] | OkRows]) -> None:
         """Run what is queued, in order; consecutive dispatch outcomes in one go."""
         outcomes: list[DispatchOutcome] = []
         while q:
             item = q[0]
             if isinstance(item, list):  # several outcomes (:meth:`dispatches`)
-                outcomes.extend(_as_logged(item))
+                outcomes.extend(as_logged(item))
                 q.popleft()
-            elif isinstance(item, _OkRows):  # a delivery's (:meth:`dispatched_ok`)
+            elif isinstance(item, OkRows):  # a delivery's (:meth:`dispatched_ok`)
                 outcomes.extend(item.outcomes())
                 q.popleft()
             elif len(item) == 2:  # a job
@@ -235,12 +191,12 @@ class LogBridge:
                     fn()
                 self._taken += n
             else:
-                outcomes.extend(_as_logged([q.popleft()]))  # type: ignore[list-item]
+                outcomes.extend(as_logged([q.popleft()]))  # type: ignore[list-item]
         if outcomes:
             if self._abandon:
                 self.dropped += len(outcomes)
             else:
-                self._record_outcomes(outcomes)
+                record_outcomes(self.log, outcomes)
             self._taken += len(outcomes)
 
     def _safe_flush(self) -> None:
@@ -278,7 +234,7 @@ class LogBridge:
                     )
             for ev, _ds, trigger_id, _js in items:
                 if ev.record_count is not None:  # else no completion (completion_from_event)
-                    _completion(log, registry, ev, trigger_id)
+                    record_completion(log, registry, ev, trigger_id)
 
         self._submit(record, len(items), "record_batch")
 
@@ -301,7 +257,9 @@ class LogBridge:
         if log is None:
             return
         registry = self.registry
-        self._submit(lambda: _completion(log, registry, ev, trigger_id), 1, "record_completion")
+        self._submit(
+            lambda: record_completion(log, registry, ev, trigger_id), 1, "record_completion"
+        )
 
     def dispatch(
         self,
@@ -317,7 +275,7 @@ class LogBridge:
             return
         outcome = (trigger, status, attempts, latency_s, now, error)
         if self._closed:  # after shutdown: synchronously (late dispatch outcomes)
-            self._record_outcomes(_as_logged([outcome]))
+            record_outcomes(self.log, as_logged([outcome]))
         else:
             self._put(outcome, 1)
 
@@ -328,7 +286,7 @@ class LogBridge:
         if self.log is None or not outcomes:
             return
         if self._closed:
-            self._record_outcomes(_as_logged(outcomes))
+            record_outcomes(self.log, as_logged(outcomes))
         else:
             self._put(outcomes, len(outcomes))
 
@@ -338,36 +296,11 @@ class LogBridge:
         log thread. ``rows`` is the bridge's from now on."""
         if self.log is None or not rows:
             return
-        ok = _OkRows(rows, now)
+        ok = OkRows(rows, now)
         if self._closed:
-            self._record_outcomes(ok.outcomes())
+            record_outcomes(self.log, ok.outcomes())
         else:
             self._put(ok, len(rows))
-
-    def _record_outcomes(self, rows: list[DispatchOutcome]) -> None:
-        """Write outcomes as the log takes them (:func:`_as_logged`, :meth:`_OkRows.outcomes`)."""
-        log = self.log
-        if log is None:
-            return
-        many = getattr(log, "record_dispatches", None)
-        if many is not None:
-            try:
-                many(rows)
-                return
-            except Exception:  # one by one below: the good ones are kept (ids dedupe)
-                logger.exception("execution log: record_dispatches failed")
-        for trigger, status, attempts, latency_ms, at, error in rows:
-            try:
-                log.record_dispatch(
-                    trigger,
-                    status=status,
-                    attempts=attempts,
-                    latency_ms=latency_ms,
-                    dispatched_at=datetime.fromtimestamp(at, UTC) if isinstance(at, float) else at,
-                    error=error,
-                )
-            except Exception:
-                logger.exception("execution log: record_dispatch failed")
 
     def flush(self) -> None:
         """Ask the log thread to write what the log buffers (at its next pass)."""
@@ -406,20 +339,4 @@ class LogBridge:
             )
 
 
-def _completion(
-    log: ExecutionLog, registry: CompiledRegistry, ev: Event, trigger_id: str | None
-) -> None:
-    rep = completion_from_event(registry, ev)
-    if rep is None:
-        return
-    log.record_completion(
-        rep.processor,
-        rep.game_date,
-        trigger_id=trigger_id,
-        records_processed=rep.records_processed,
-        entities_changed=rep.entities_changed,
-        duration_s=0.0,  # unknown: not counted towards the measured seconds per entity
-    )
-
-
-__all__ = ["DEFAULT_MAX_PENDING", "Decided", "LogBridge", "LogOutcome", "OkRow", "ok_latencies"]
+__all__ = ["DEFAULT_MAX_PENDING", "LogBridge"]

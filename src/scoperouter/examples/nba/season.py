@@ -6,65 +6,29 @@ season, byte for byte. The season runs from ``season_start`` to ``game_date + da
 day itself has the schedule, the morning injury report, player props and game lines.
 
 Relation rows for ``routes.yaml`` are derived from the same season
-(:func:`relation_rows`, :func:`write_relations`).
+(:func:`relation_rows`, :func:`write_relations`). The teams, rosters and schedule are drawn
+by :mod:`~scoperouter.examples.nba.league`.
 """
 
 from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+
+from scoperouter.examples.nba.league import ROSTER_SIZE, Game, make_rosters, make_schedule
 
 DEFAULT_SEED = 2025
 DEFAULT_GAME_DATE = date(2025, 11, 19)
 DEFAULT_SEASON_START = date(2025, 10, 21)
 DEFAULT_DAYS_AFTER = 3
 
-TEAMS: tuple[str, ...] = (
-    "ATL", "BOS", "BKN", "CHA", "CHI", "CLE", "DAL", "DEN", "DET", "GSW",
-    "HOU", "IND", "LAC", "LAL", "MEM", "MIA", "MIL", "MIN", "NOP", "NYK",
-    "OKC", "ORL", "PHI", "PHX", "POR", "SAC", "SAS", "TOR", "UTA", "WAS",
-)  # fmt: skip
-
-# One well-known face per team so the demo reads naturally; the rest are synthetic.
-STARS: Mapping[str, str] = {
-    "ATL": "traeyoung", "BOS": "jaysontatum", "BKN": "camthomas", "CHA": "lameloball",
-    "CHI": "zachlavine", "CLE": "donovanmitchell", "DAL": "lukadoncic", "DEN": "nikolajokic",
-    "DET": "cadecunningham", "GSW": "stephencurry", "HOU": "alperensengun",
-    "IND": "tyresehaliburton", "LAC": "kawhileonard", "LAL": "lebronjames", "MEM": "jamorant",
-    "MIA": "jimmybutler", "MIL": "giannisantetokounmpo", "MIN": "anthonyedwards",
-    "NOP": "zionwilliamson", "NYK": "jalenbrunson", "OKC": "shaigilgeousalexander",
-    "ORL": "paolobanchero", "PHI": "joelembiid", "PHX": "kevindurant", "POR": "anferneesimons",
-    "SAC": "domantassabonis", "SAS": "victorwembanyama", "TOR": "scottiebarnes",
-    "UTA": "laurimarkkanen", "WAS": "kylekuzma",
-}  # fmt: skip
-
-_FIRST = (
-    "aaron", "alex", "andre", "bam", "ben", "bobby", "brandon", "cam", "chris", "cole", "dante",
-    "darius", "david", "derrick", "devin", "dillon", "eric", "evan", "gary", "grant", "isaiah",
-    "jalen", "jaden", "jamal", "jarrett", "jeremy", "jordan", "josh", "julius", "keegan",
-    "kelly", "kevin", "kyle", "lonnie", "luke", "malik", "marcus", "mason", "max", "mike",
-    "miles", "naz", "nick", "norman", "obi", "pat", "quentin", "reggie", "rui", "russell",
-    "scott", "seth", "shake", "terry", "tre", "trey", "tyler", "walker", "wendell", "zach",
-)  # fmt: skip
-_LAST = (
-    "adams", "allen", "anderson", "bailey", "barnes", "bates", "bell", "bridges", "brooks",
-    "brown", "carter", "clark", "collins", "davis", "dixon", "dunn", "ellis", "evans", "fox",
-    "gordon", "grant", "green", "hall", "harris", "hart", "hayes", "hill", "holiday", "house",
-    "jackson", "james", "johnson", "jones", "king", "lewis", "lopez", "martin", "miller",
-    "mitchell", "moore", "morris", "murray", "nance", "parker", "payton", "porter", "powell",
-    "reed", "roberts", "robinson", "ross", "smart", "smith", "strus", "thomas", "thompson",
-    "turner", "walker", "wallace", "white", "williams", "wilson", "wright", "young",
-)  # fmt: skip
-
 INJURY_REASONS = ("Ankle sprain", "Knee soreness", "Hamstring strain", "Illness", "Back spasms",
                   "Rest", "Hip contusion", "Calf tightness", "Wrist sprain", "Concussion protocol")  # fmt: skip
 INJURY_STATUSES = ("out", "doubtful", "questionable", "probable")
 BROADCASTS = ("ESPN", "TNT", "NBA TV", "League Pass", "Prime Video")
-ROSTER_SIZE = 15
 
 
 def as_int(x: object) -> int:
@@ -83,14 +47,6 @@ def as_float(x: object) -> float:
     if isinstance(x, int | float | str):
         return float(x)
     raise TypeError(f"not a number: {x!r}")
-
-
-@dataclass(frozen=True)
-class Game:
-    game_id: str
-    day: date
-    home: str
-    away: str
 
 
 @dataclass
@@ -118,38 +74,6 @@ class Season:
         """Every date from the season start up to the game date (the pipeline's dates)."""
         n = (self.game_date - self.season_start).days
         return tuple(self.season_start + timedelta(days=i) for i in range(n + 1))
-
-
-def _players(rng: random.Random) -> dict[str, tuple[str, ...]]:
-    used: set[str] = set(STARS.values())
-    rosters: dict[str, tuple[str, ...]] = {}
-    for team in TEAMS:
-        names = [STARS[team]]
-        while len(names) < ROSTER_SIZE:
-            slug = rng.choice(_FIRST) + rng.choice(_LAST)
-            if slug in used:
-                slug = f"{slug}{rng.randint(2, 9)}"
-            if slug in used:
-                continue
-            used.add(slug)
-            names.append(slug)
-        rosters[team] = tuple(names)
-    return rosters
-
-
-def _schedule(rng: random.Random, start: date, end: date) -> tuple[Game, ...]:
-    games: list[Game] = []
-    n = 0
-    day = start
-    while day <= end:
-        k = rng.randint(10, 15)
-        teams = list(TEAMS)
-        rng.shuffle(teams)
-        for i in range(k):
-            n += 1
-            games.append(Game(f"00225{n:05d}", day, teams[2 * i], teams[2 * i + 1]))
-        day += timedelta(days=1)
-    return tuple(games)
 
 
 def _box_rows(
@@ -219,10 +143,10 @@ def generate_season(
     if season_start > game_date:
         raise ValueError("season_start must not be after game_date")
     rng = random.Random(seed)
-    rosters = _players(rng)
+    rosters = make_rosters(rng)
     player_team = {p: t for t, ps in rosters.items() for p in ps}
     end = game_date + timedelta(days=days_after)
-    games = _schedule(rng, season_start, end)
+    games = make_schedule(rng, season_start, end)
     raw: dict[str, list[dict[str, object]]] = {s: [] for s in RAW_SOURCES}
     for g in games:
         if g.day > game_date:
