@@ -68,10 +68,6 @@ def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decisi
     )
 
 
-class _Unmapped(Exception):
-    """An id reached nothing along a path (empty_mapping)."""
-
-
 class Planner:
     """The planner compiled for one registry. Thread-safe (immutable after construction)."""
 
