@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 WT = str(Path(__file__).resolve().parents[1])
-MUT = tempfile.mkdtemp(prefix="scoperouter-mutants-")
 R = "scoperouter/router/"
 RT = "scoperouter/runtime/"
 M = [
@@ -55,8 +54,8 @@ M = [
     ),
     (
         "intermediate empty hop dropped",
-        R + "planner.py",
-        "        for x in frontier:\n            t = targets(rel, on, x)\n            if not t:\n                return _EMPTY_RESULT\n            nxt.update(t)",
+        R + "entity_mapping.py",
+        "        for x in frontier:\n            t = targets(rel, on, x)\n            if not t:\n                return EMPTY_RESULT\n            nxt.update(t)",
         "        for x in frontier:\n            t = targets(rel, on, x)\n            if not t:\n                continue\n            nxt.update(t)",
         "tests/planner/test_planner_teeth.py::test_intermediate_hop_reaching_nothing_forces_date_scope",
     ),
@@ -109,8 +108,8 @@ M = [
     (
         "daemon ignores sync (default store)",
         RT + "daemon.py",
-        "open_embedded_state(state_dir / EMBEDDED_STATE, options, sync)",
-        'open_embedded_state(state_dir / EMBEDDED_STATE, options, "normal")',
+        "            state_dir / EMBEDDED_STATE,\n            options,\n            sync,\n",
+        '            state_dir / EMBEDDED_STATE,\n            options,\n            "normal",\n',
         "tests/runtime/test_default_state.py::test_default_store_takes_the_sync_setting",
     ),
     (
@@ -137,39 +136,47 @@ M = [
         "tests/planner/test_engine.py",
     ),
 ]
-only = sys.argv[1:]
-survived = 0
-for name, f, old, new, test in M:
-    if only and not any(o in name for o in only):
-        continue
+
+
+def main(only: list[str]) -> int:
+    """Apply each mutant named by ``only`` (all when empty); 1 if any survived."""
+    MUT = tempfile.mkdtemp(prefix="scoperouter-mutants-")
+    survived = 0
+    for name, f, old, new, test in M:
+        if only and not any(o in name for o in only):
+            continue
+        shutil.rmtree(MUT, ignore_errors=True)
+        shutil.copytree(WT + "/src", MUT + "/src")
+        p = f"{MUT}/src/{f}"
+        s = Path(p).read_text()
+        assert s.count(old) == 1, (name, s.count(old))
+        Path(p).write_text(s.replace(old, new))
+        env = {**os.environ, "PYTHONPATH": MUT + "/src"}
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
+            cwd=WT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        last = [ln for ln in r.stdout.splitlines() if ln.strip()][-1]
+        survived += r.returncode == 0
+        print(
+            f"{'KILLED' if r.returncode else 'SURVIVED'}  {name}: {test.split('::')[-1]}  [{last}]",
+            flush=True,
+        )
+        # and the test passes on the unmutated tree
+        r0 = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
+            cwd=WT,
+            env={**os.environ, "PYTHONPATH": WT + "/src"},
+            capture_output=True,
+            text=True,
+        )
+        assert r0.returncode == 0, r0.stdout[-2000:]
     shutil.rmtree(MUT, ignore_errors=True)
-    shutil.copytree(WT + "/src", MUT + "/src")
-    p = f"{MUT}/src/{f}"
-    s = Path(p).read_text()
-    assert s.count(old) == 1, (name, s.count(old))
-    Path(p).write_text(s.replace(old, new))
-    env = {**os.environ, "PYTHONPATH": MUT + "/src"}
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
-        cwd=WT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    last = [ln for ln in r.stdout.splitlines() if ln.strip()][-1]
-    survived += r.returncode == 0
-    print(
-        f"{'KILLED' if r.returncode else 'SURVIVED'}  {name}: {test.split('::')[-1]}  [{last}]",
-        flush=True,
-    )
-    # and the test passes on the unmutated tree
-    r0 = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
-        cwd=WT,
-        env={**os.environ, "PYTHONPATH": WT + "/src"},
-        capture_output=True,
-        text=True,
-    )
-    assert r0.returncode == 0, r0.stdout[-2000:]
-shutil.rmtree(MUT, ignore_errors=True)
-sys.exit(1 if survived else 0)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
