@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -329,4 +330,56 @@ async def test_post_answers_503_when_the_shared_store_is_unreachable(tmp_path: P
     code, got = await api.start(BODY)
     assert code == 503 and got["error"] == "state_store_unavailable", got
     assert "s3cretpw" not in got["detail"] and api.tasks == {}
+    await api.close()
+
+
+class SlowClaims:
+    """Shared claims whose claim waits for ``go`` (a slow database round trip); records
+    whether the lease it gave was released."""
+
+    def __init__(self) -> None:
+        self.entered, self.go, self.released = (
+            threading.Event(),
+            threading.Event(),
+            threading.Event(),
+        )
+
+    def claim(self, reach: Reach, plan: object, bid: str) -> SlowLease:
+        self.entered.set()
+        self.go.wait(30)
+        return SlowLease(self, bid)
+
+    def close(self) -> None:
+        pass
+
+
+class SlowLease:
+    def __init__(self, claims: SlowClaims, bid: str) -> None:
+        self.claims, self.backfill_id = claims, bid
+
+    def release(self) -> None:
+        self.claims.released.set()
+
+    async def keep(self) -> str:
+        await asyncio.Event().wait()
+        return LEASE_LOST
+
+
+async def test_a_post_cancelled_while_claiming_gives_the_claim_back(tmp_path: Path) -> None:
+    """A POST cancelled while its shared claim is in flight: the claim, once made, is released
+    (shared and state-dir lock), so the same POST starts the backfill afterwards."""
+    slow = SlowClaims()
+    api = _api(tmp_path, Gated(), slow)  # type: ignore[arg-type]
+    post = asyncio.ensure_future(api.start(BODY))
+    assert await asyncio.to_thread(slow.entered.wait, 30)
+    post.cancel()
+    slow.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await post
+    assert await asyncio.to_thread(slow.released.wait, 30)
+    again = SlowClaims()
+    again.go.set()
+    api.shared = again  # type: ignore[assignment]
+    code, got = await api.start(BODY)
+    assert code == 202, got
     await api.close()

@@ -34,11 +34,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoperouter.backfill.claim import ClaimLost, Overlap, SharedStoreUnavailable, claim
+from scoperouter.backfill.claim import (
+    Claimed,
+    ClaimLost,
+    Overlap,
+    SharedStoreUnavailable,
+    claim,
+)
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
 from scoperouter.backfill.overlap import reach_back
 from scoperouter.backfill.plan import PlanError, Request
 from scoperouter.backfill.service import (
+    Prepared,
     ack_warning,
     execute,
     prepare,
@@ -133,7 +140,7 @@ class BackfillApi:
                 claim, prep.store, self._reach, prep.plan, bid, time.time(), self.shared
             )
             try:
-                got = take() if self.shared is None else await asyncio.to_thread(take)
+                got = take() if self.shared is None else await _off_loop(take, prep)
             except AlreadyRunning as exc:
                 prep.store.close()
                 return 409, {"error": "already_running", "detail": str(exc)}
@@ -237,6 +244,25 @@ class BackfillApi:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         if self.shared is not None:
             self.shared.close()
+
+
+async def _off_loop(take: Callable[[], Claimed | Overlap], prep: Prepared) -> Claimed | Overlap:
+    """``take()`` (a claim) in a thread. Cancelled meanwhile (the daemon stopping), the claim
+    still completes there: it is then given back, and the store closed, not leaked."""
+    fut = asyncio.ensure_future(asyncio.to_thread(take))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+
+        def undo(done: asyncio.Future[Claimed | Overlap]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                got = done.result()
+                if isinstance(got, Claimed):
+                    got.release()
+            prep.store.close()
+
+        fut.add_done_callback(undo)
+        raise
 
 
 class _Shared:
