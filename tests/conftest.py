@@ -10,8 +10,10 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import settings
@@ -152,3 +154,16 @@ def postgres_dsn() -> Iterator[str]:
         yield cluster.dsn
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def pg_schema_dsn(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema (dropped afterwards)."""
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")

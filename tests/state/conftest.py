@@ -4,28 +4,13 @@ SQLite and once on PostgreSQL (a fresh file / a fresh schema per test)."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from state_support import StoreFactory
 
 from scoperouter.state import StateStore, StoreOptions, open_state_store
-
-
-@pytest.fixture
-def pg_schema_dsn(postgres_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh, empty schema (dropped afterwards)."""
-    import psycopg
-
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,10 +10,12 @@ request: resume) and starts it in the background: 202 ``{"backfill_id", "status"
 id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
 for an unknown id; 409 when another process runs the same backfill, and 409
 ``overlapping_backfill`` when a backfill running on the same state dir (this process's, the
-CLI's) rewrites what the new one's runs read or write (:mod:`scoperouter.backfill.overlap`,
-checked by :mod:`scoperouter.backfill.claim`). Invariants: one task per
-backfill id in this process, holding the backfill's run lock; no two conflicting backfills
-run on one state dir at once; a backfill is answered
+CLI's) -- or, on a shared (PostgreSQL) state store, on any replica -- rewrites what the new
+one's runs read or write (:mod:`scoperouter.backfill.overlap`, checked by
+:mod:`scoperouter.backfill.claim` and :mod:`scoperouter.backfill.shared_claim`). Invariants:
+one task per backfill id in this process, holding the backfill's run lock (and its shared
+claim); no two conflicting backfills run on one state dir, or on one shared state store,
+at once; a backfill whose shared claim is lost is stopped (logged); a backfill is answered
 ``running`` only while a live process holds that lock (one whose process died is
 ``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
@@ -23,19 +25,27 @@ is never resumed on its own (the store keeps the request, not the POST's ``compl
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scoperouter.backfill.claim import Overlap, claim
+from scoperouter.backfill.claim import (
+    Claimed,
+    ClaimLost,
+    Overlap,
+    SharedStoreUnavailable,
+    claim,
+)
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
 from scoperouter.backfill.overlap import reach_back
 from scoperouter.backfill.plan import PlanError, Request
 from scoperouter.backfill.service import (
+    Prepared,
     ack_warning,
     execute,
     prepare,
@@ -47,6 +57,9 @@ from scoperouter.backfill.store import AlreadyRunning, BackfillStore
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.sinks import Sink
+
+if TYPE_CHECKING:
+    from scoperouter.backfill.shared_claim import SharedClaims
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -69,8 +82,12 @@ class BackfillApi:
         *,
         as_of: Callable[[], date] | None = None,
         queued: frozenset[str] = frozenset(),
+        shared: SharedClaims | None = None,
     ) -> None:
         self.registry = registry
+        # the shared state store's backfill claims (replicas), None: this state dir only
+        self.shared = shared
+        self._claiming = asyncio.Lock()  # one claim at a time in this process
         # processors whose target only queues a trigger: completion "ack" is then not "run"
         # (service.queued_targets); such a backfill is answered with a warning
         self.queued = queued
@@ -106,46 +123,65 @@ class BackfillApi:
             return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
         bid = prep.backfill_id
         body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
-        running = self.tasks.get(bid)
-        if running is not None and not running.done():
-            prep.store.close()
-            return 200, {"backfill_id": bid, "status": "running", "resumed": True}
-
-        # another backfill running on this state dir -- of this process, the CLI, another
-        # daemon -- rewrites what this one's runs read (or write): nothing orders the runs
-        # of two backfills, so a stale run could finish last. Checked and claimed with no
-        # await since the self.tasks check above (the store's start lock is held for
-        # milliseconds by whoever holds it)
-        try:
-            got = claim(prep.store, self._reach, prep.plan, bid, time.time())
-        except AlreadyRunning as exc:
-            prep.store.close()
-            return 409, {"error": "already_running", "detail": str(exc)}
-        if isinstance(got, Overlap):
-            prep.store.close()
-            return 409, {
-                "error": got.reason,
-                "backfill_id": got.backfill_id,
-                "detail": got.detail("POST again"),
-            }
-        claimed = got
-
-        async def go() -> None:
-            try:
-                await execute(
-                    prep,
-                    self.registry,
-                    _Shared(self.executor(body_map), self._slots),
-                    max_attempts=max_attempts,
-                    lock=False,
-                )
-            except Exception:
-                logger.exception("backfill %s stopped", bid)
-            finally:
-                claimed.release()
+        async with self._claiming:
+            # no other claim of this process between the self.tasks check and the task
+            running = self.tasks.get(bid)
+            if running is not None and not running.done():
                 prep.store.close()
+                return 200, {"backfill_id": bid, "status": "running", "resumed": True}
 
-        self.tasks[bid] = asyncio.ensure_future(go())
+            # another backfill running on this state dir -- of this process, the CLI,
+            # another daemon -- or on any replica of the shared state store rewrites what
+            # this one's runs read (or write): nothing orders the runs of two backfills, so
+            # a stale run could finish last. The store's start lock is held for
+            # milliseconds by whoever holds it; a shared claim is a database round trip,
+            # made off the event loop
+            take = functools.partial(
+                claim, prep.store, self._reach, prep.plan, bid, time.time(), self.shared
+            )
+            try:
+                got = take() if self.shared is None else await _off_loop(take, prep)
+            except AlreadyRunning as exc:
+                prep.store.close()
+                return 409, {"error": "already_running", "detail": str(exc)}
+            except SharedStoreUnavailable as exc:  # nothing started: POST again later
+                prep.store.close()
+                return 503, {"error": "state_store_unavailable", "detail": str(exc)}
+            except Exception:
+                prep.store.close()
+                raise
+            if isinstance(got, Overlap):
+                prep.store.close()
+                return 409, {
+                    "error": got.reason,
+                    "backfill_id": got.backfill_id,
+                    "detail": got.detail("POST again"),
+                }
+            claimed = got
+
+            async def go() -> None:
+                try:
+                    await claimed.run(
+                        execute(
+                            prep,
+                            self.registry,
+                            _Shared(self.executor(body_map), self._slots),
+                            max_attempts=max_attempts,
+                            lock=False,
+                        )
+                    )
+                except ClaimLost as exc:
+                    logger.warning("%s", exc, extra={"backfill_id": bid, "reason": exc.why})
+                except Exception:
+                    logger.exception("backfill %s stopped", bid)
+                finally:
+                    if claimed.lease is None:
+                        claimed.release()
+                    else:  # deletes its shared claim: off the event loop
+                        await asyncio.to_thread(claimed.release)
+                    prep.store.close()
+
+            self.tasks[bid] = asyncio.ensure_future(go())
         answer: dict[str, Any] = {
             "backfill_id": bid,
             "status": "running",
@@ -206,6 +242,27 @@ class BackfillApi:
         for t in self.tasks.values():
             t.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if self.shared is not None:
+            self.shared.close()
+
+
+async def _off_loop(take: Callable[[], Claimed | Overlap], prep: Prepared) -> Claimed | Overlap:
+    """``take()`` (a claim) in a thread. Cancelled meanwhile (the daemon stopping), the claim
+    still completes there: it is then given back, and the store closed, not leaked."""
+    fut = asyncio.ensure_future(asyncio.to_thread(take))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+
+        def undo(done: asyncio.Future[Claimed | Overlap]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                got = done.result()
+                if isinstance(got, Claimed):
+                    got.release()
+            prep.store.close()
+
+        fut.add_done_callback(undo)
+        raise
 
 
 class _Shared:
@@ -279,10 +336,12 @@ def backfill_api(
     log_path: Path | None = None,
     *,
     shadow: bool = False,
+    shared: SharedClaims | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
     from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
-    ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent."""
+    ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
+    the claims of the replicas' shared state store (each backfill is checked against them)."""
 
     def executor(body: Mapping[str, Any]) -> RunExecutor:
         from scoperouter.backfill.daemon_executor import (
@@ -310,4 +369,5 @@ def backfill_api(
         executor,
         as_of=(lambda: as_of) if as_of else None,
         queued=queued_targets(registry, shadowed),
+        shared=shared,
     )

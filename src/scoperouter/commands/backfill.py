@@ -4,7 +4,10 @@ with progress and a cost estimate (docs/backfill.md).
 Exit codes: 0 every run done (or ``--dry-run``), 1 invalid config / some runs failed or
 blocked / the backfill already runs / another backfill running on the same state dir (this
 process, another CLI, the daemon) overlaps it (:mod:`scoperouter.backfill.claim`: refused
-before anything runs), 2 usage (bad selection, dates).
+before anything runs) -- with the targets executor and a shared state store (``--state
+postgresql://...``, else ``$SCOPEROUTER_STATE``, else routes.yaml ``server.state``, as
+``serve`` reads it), one running on any daemon replica too, and 1 when that store cannot be
+asked or the claim on it is lost while the backfill runs -- 2 usage (bad selection, dates).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scoperouter.backfill.claim import Overlap, claim
+from scoperouter.backfill.claim import ClaimLost, Overlap, SharedStoreUnavailable, claim
 from scoperouter.backfill.daemon_executor import shadow_processors
 from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
@@ -36,7 +40,12 @@ from scoperouter.backfill.service import (
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.commands import as_of, common, config_path, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
+from scoperouter.processor_registry.compiled import interpolate_env
 from scoperouter.processor_registry.loader import load_config
+from scoperouter.state import is_postgres_url
+
+if TYPE_CHECKING:
+    from scoperouter.backfill.shared_claim import SharedClaims
 
 
 def _phases(text: str) -> tuple[int, int]:
@@ -82,6 +91,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--state-dir", type=Path, default=Path(".scoperouter"),
         help="where backfills.sqlite lives (default ./.scoperouter)",
+    )  # fmt: skip
+    p.add_argument(
+        "--state", default=None, metavar="URL",
+        help="the daemon replicas' state store (postgresql://...): the backfill is also "
+        "checked against the backfills running on any replica (targets executor; default "
+        "$SCOPEROUTER_STATE, else routes.yaml server.state, as serve reads it)",
     )  # fmt: skip
     p.add_argument(
         "--executor", choices=("targets", "reference"), default="targets",
@@ -131,8 +146,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if log is not None:
             return _dry_run(args, prep, cfg, *log)
+        shared = _shared_claims(args, cfg) if args.executor == "targets" else None
+        if isinstance(shared, str):
+            print(f"error: {shared}", file=sys.stderr)
+            return 1
         made = _executor(args, cfg)
         if made is None:
+            if shared is not None:
+                shared.close()
             return 1
         executor, close = made
         progress = Progress(prep.plan, mode="json" if args.json else "auto")
@@ -140,15 +161,21 @@ def run(args: argparse.Namespace) -> int:
         async def go() -> bool | Overlap:
             try:
                 got = claim(
-                    prep.store, reach_back(cfg.registry), prep.plan, prep.backfill_id, time.time()
+                    prep.store,
+                    reach_back(cfg.registry),
+                    prep.plan,
+                    prep.backfill_id,
+                    time.time(),
+                    shared,
                 )
                 if isinstance(got, Overlap):
                     return got
                 try:
-                    summary = await execute(
+                    run = execute(
                         prep, cfg.registry, executor, max_attempts=args.max_attempts,
                         max_running=args.max_running, on_event=progress, lock=False,
                     )  # fmt: skip
+                    summary = await got.run(run)
                 finally:
                     got.release()
             finally:
@@ -157,15 +184,41 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             ended = asyncio.run(go())
-        except AlreadyRunning as exc:
+        except (AlreadyRunning, SharedStoreUnavailable, ClaimLost) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        finally:
+            if shared is not None:
+                shared.close()
         if isinstance(ended, Overlap):
             print(f"error: {ended.detail('run the same command again')}", file=sys.stderr)
             return 1
         return 0 if ended else 1
     finally:
         prep.store.close()
+
+
+def _shared_claims(args: argparse.Namespace, cfg: Any) -> SharedClaims | str | None:
+    """The replicas' backfill claims when the state store ``serve`` would use is shared
+    (PostgreSQL): ``--state``, ``$SCOPEROUTER_STATE``, routes.yaml ``server.state``. None
+    for any other store (one daemon, on its own state dir); a str: why it cannot be used."""
+    server = cfg.registry.spec.server
+    location = args.state or os.environ.get("SCOPEROUTER_STATE") or (server and server.state)
+    if not location:
+        return None
+    try:
+        location = interpolate_env(str(location))
+    except KeyError as exc:
+        return f"environment variable {exc.args[0]} of the state store location is not set"
+    if not is_postgres_url(location):
+        return None
+    try:
+        from scoperouter.backfill.shared_claim import SharedClaims
+    except ImportError:
+        return "a postgresql:// state store needs psycopg 3: pip install 'scoperouter[postgres]'"
+    from scoperouter.runtime.state_open import default_replica_id
+
+    return SharedClaims(location, f"cli-{default_replica_id()}")  # named in a refusal
 
 
 def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:

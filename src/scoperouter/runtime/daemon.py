@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -48,6 +48,9 @@ from scoperouter.runtime.state_open import (
 )
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions
+
+if TYPE_CHECKING:
+    from scoperouter.backfill.shared_claim import SharedClaims
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -91,6 +94,18 @@ def _expand(text: str, env: Mapping[str, str] | None, path: tuple[str | int, ...
         raise ConfigError(
             [ConfigIssue(f"environment variable {exc.args[0]} is not set", path=path)]
         ) from exc
+
+
+def _backfill_claims(store: StateStore | None, options: StoreOptions) -> SharedClaims | None:
+    """The backfill claims of the replicas sharing ``store`` (PostgreSQL), else None."""
+    if store is None or not store.shared:
+        return None
+    from scoperouter.backfill.shared_claim import SharedClaims
+    from scoperouter.state.postgres import PostgresStateStore
+
+    if not isinstance(store, PostgresStateStore):
+        return None
+    return SharedClaims(store.dsn, options.owner, options.lease_s)
 
 
 class Daemon(DaemonRun):
@@ -275,6 +290,8 @@ class Daemon(DaemonRun):
             by_processor,
             settings.as_of,
             shadow=settings.shadow,
+            # replicas: a backfill is checked against those running on any of them
+            shared=_backfill_claims(self.state_store, store_opts),
         )
         self.source = (
             PubSubSource(

@@ -94,6 +94,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_windows ADD COLUMN caused_more integer NOT NULL DEFAULT 0;
     """,
+    # 4: the backfills running on any replica (scoperouter.backfill.shared_claim): what
+    # each rewrites, checked for overlap by the next one to start, and its holder's lease
+    """
+    CREATE TABLE sr_backfill_claims (
+        backfill_id text PRIMARY KEY,
+        owner text NOT NULL,
+        token text NOT NULL,
+        processors text[] NOT NULL,
+        start_day date NOT NULL,
+        end_day date NOT NULL,
+        last_days jsonb NOT NULL,
+        claimed_at double precision NOT NULL,
+        lease_until double precision NOT NULL
+    );
+    """,
 )
 
 
