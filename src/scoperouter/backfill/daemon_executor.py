@@ -22,7 +22,7 @@ from pathlib import Path
 from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
 from scoperouter.errors import DispatchError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE
-from scoperouter.messages.models import Trigger
+from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.sinks import Sink
 
@@ -60,7 +60,7 @@ def backfill_trigger(
         f"backfill|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
     ).hexdigest()[:24]
     return Trigger(
-        trigger_id=f"bf-{tid}",
+        trigger_id=f"{BACKFILL_TRIGGER_PREFIX}{tid}",
         processor=processor,
         game_date=day,
         start_date=day,

@@ -63,6 +63,11 @@ class Event(BaseModel):
         return ()
 
 
+BACKFILL_TRIGGER_PREFIX = "bf-"
+"""How the id of a trigger a backfill sends begins (``scoperouter.backfill``); the
+completion event naming one routes nothing (:func:`scoperouter.runtime.intake.backfill_completion`)."""
+
+
 class Trigger(BaseModel):
     """What a processor receives (SPEC section 3).
 

@@ -52,6 +52,18 @@ def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | Event
         return EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
 
 
+def backfill_completion(parsed: Event | EventError) -> Event | EventError:
+    """``parsed``, the completion event of a backfill run (its message names a backfill
+    trigger's id, :data:`~scoperouter.messages.models.BACKFILL_TRIGGER_PREFIX`), marked
+    ``skip_downstream``: it routes nothing (every decision ``skip_downstream``) and is
+    recorded as ever (seen id, completion). The backfill runs the downstream processors
+    itself, in order; routing the completion too would run them again (the double
+    cascade production's ``skip_downstream_trigger`` prevents, docs/backfill.md)."""
+    if isinstance(parsed, Event) and not parsed.skip_downstream:
+        return parsed.model_copy(update={"skip_downstream": True})
+    return parsed
+
+
 class IntakeQueue(Generic[_T]):
     """The ingest queue: a deque and at most one waiting future (one consumer). Per message
     it costs an append and a pop -- ``asyncio.Queue`` adds a getter future per wait, a

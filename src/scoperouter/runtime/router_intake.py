@@ -14,11 +14,11 @@ import asyncio
 import time
 
 from scoperouter.errors import EventError
-from scoperouter.messages.models import Event
+from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.runtime import intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
-from scoperouter.runtime.intake import Settle, parse_inbound, take_lingering
+from scoperouter.runtime.intake import Settle, backfill_completion, parse_inbound, take_lingering
 from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.marks import Mark, write_marks
 from scoperouter.runtime.metrics import observe_n
@@ -52,6 +52,9 @@ class RouterIntake(RouterCore):
         # received: counted per batch; ``event`` set: a source's fast path parsed it already
         ev = inbound.event
         parsed = ev if ev is not None else parse_inbound(inbound, self.registry)
+        tid = inbound.trigger_id
+        if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
+            parsed = backfill_completion(parsed)
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
