@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Sequence
 from importlib.util import find_spec
+from typing import Any
 
 from scoperouter.errors import ConfigError, EventError
 
@@ -40,9 +41,19 @@ COMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser that takes no abbreviations: ``--state`` of one command is never read as
+    another's ``--state-dir``, nor a typo as the option it happens to prefix. Subcommands'
+    parsers (nested ones too) are of this class: argparse makes them of their parent's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(names: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     """The parser with the subcommands ``names`` (default: every command)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scoperouter",
         description="Declarative, entity-scoped routing for multi-phase data pipelines.",
     )

@@ -119,3 +119,38 @@ def test_serve_rejects_a_bad_port_in_one_line(tmp_path: Path, port: str) -> None
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "PORT" in lines[0] and "error" in lines[0], r.stderr
     assert not (tmp_path / "state").exists()
+
+
+def _all_parsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``p`` and every parser below it (subcommands of subcommands)."""
+    out = [p]
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for child in dict(a.choices).values():
+                out.extend(_all_parsers(child))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "abbreviated"),
+    [
+        (["validate", "--conf", "routes.yaml"], "--conf"),  # --config
+        (["serve", "--state-d", "x"], "--state-d"),  # --state-dir
+        (["deadletters", "list", "--js"], "--js"),  # --json, a nested command's
+    ],
+)
+def test_an_abbreviated_option_is_a_usage_error(
+    args: list[str], abbreviated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prefix of an option is refused (exit 2), never taken for the option it abbreviates."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(args)
+    assert exc.value.code == 2
+    assert abbreviated in capsys.readouterr().err
+
+
+def test_no_parser_takes_abbreviations() -> None:
+    """Every command's parser, nested ones included, has allow_abbrev off."""
+    parsers = _all_parsers(build_parser())
+    assert len(parsers) > len(COMMANDS)
+    assert [p.prog for p in parsers if p.allow_abbrev] == []
