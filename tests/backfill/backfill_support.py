@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
+from scoperouter.backfill.overlap import Reach, reach_back
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill
 from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
 from scoperouter.backfill.schedule import Policy
@@ -29,6 +31,18 @@ REPO = Path(__file__).resolve().parents[2]
 SEASON_START = date(2025, 10, 21)
 _NOT_NUMERIC = {"status", "opponent", "home", "player_status", "injury_status", "dnp_reason",
                 "injury_reason"}  # fmt: skip
+
+
+@cache
+def repo_registry() -> CompiledRegistry:
+    """The repository's routes.yaml, compiled (no relation data)."""
+    return load_config(REPO / "routes.yaml", with_relations=False).registry
+
+
+@cache
+def repo_reach() -> Reach:
+    """What each of the repository registry's processors reads back (overlap checks)."""
+    return reach_back(repo_registry())
 
 
 @dataclass

@@ -6,30 +6,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date
-from functools import cache
 from pathlib import Path
 
 import pytest
-from backfill_support import REPO
+from backfill_support import repo_reach as reach
+from backfill_support import repo_registry as reg
 
 from scoperouter.backfill.executor import RunOutcome
 from scoperouter.backfill.http_api import BackfillApi
-from scoperouter.backfill.overlap import Reach, conflict, reach_back
+from scoperouter.backfill.overlap import conflict, reach_back
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill
-from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_config
 
 AS_OF = date(2025, 11, 30)
-
-
-@cache
-def reg() -> CompiledRegistry:
-    return load_config(REPO / "routes.yaml", with_relations=False).registry
-
-
-@cache
-def reach() -> Reach:
-    return reach_back(reg())
 
 
 def plan(a: int, b: int, *procs: str) -> BackfillPlan:

@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from datetime import date
-from functools import cache
 from pathlib import Path
 
 import pytest
 from backfill_support import REPO
+from backfill_support import repo_registry as reg
 
 from scoperouter.backfill.executor import RunOutcome
 from scoperouter.backfill.http_api import BackfillApi
@@ -20,16 +20,9 @@ from scoperouter.backfill.plan import Request
 from scoperouter.backfill.service import prepare, store_path
 from scoperouter.backfill.store import BackfillStore
 from scoperouter.cli import main
-from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_config
 
 AS_OF = date(2025, 11, 22)
 PGS = Request(date(2025, 11, 1), date(2025, 11, 2), ("player_game_summary",))
-
-
-@cache
-def reg() -> CompiledRegistry:
-    return load_config(REPO / "routes.yaml", with_relations=False).registry
 
 
 @contextlib.contextmanager

@@ -11,38 +11,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
-from functools import cache
 from pathlib import Path
 
 import pytest
 from backfill_support import REPO
+from backfill_support import repo_reach as reach
+from backfill_support import repo_registry as reg
 
 from scoperouter.backfill.claim import Claimed, ClaimLost, Overlap, claim
 from scoperouter.backfill.executor import RunOutcome
 from scoperouter.backfill.http_api import BackfillApi
-from scoperouter.backfill.overlap import Reach, reach_back
+from scoperouter.backfill.overlap import Reach
 from scoperouter.backfill.plan import Request
 from scoperouter.backfill.service import Prepared, prepare
 from scoperouter.backfill.shared_claim import LEASE_LOST, LEASE_UNCONFIRMED, SharedClaims
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.cli import main
-from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_config
 
 AS_OF = date(2025, 11, 22)
 PGS = Request(date(2025, 11, 1), date(2025, 11, 2), ("player_game_summary",))
 T0 = 1_000_000.0  # the claimers' wall clock (leases are compared with it)
 Claimers = Callable[..., SharedClaims]
-
-
-@cache
-def reg() -> CompiledRegistry:
-    return load_config(REPO / "routes.yaml", with_relations=False).registry
-
-
-@cache
-def reach() -> Reach:
-    return reach_back(reg())
 
 
 def prep(state_dir: Path, req: Request) -> Prepared:

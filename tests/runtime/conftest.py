@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, load, write_registry
@@ -23,16 +21,9 @@ def zero_cfg(tmp_path_factory: pytest.TempPathFactory) -> LoadedConfig:
 
 
 @pytest.fixture
-def pg_schema(postgres_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema (dropped afterwards)."""
-    import psycopg
-
-    schema = "r_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-    yield f"{postgres_dsn}?options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA {schema} CASCADE")
+def pg_schema(pg_schema_dsn: str) -> str:
+    """A DSN whose search_path is a fresh schema, dropped afterwards (tests/conftest.py)."""
+    return pg_schema_dsn
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
