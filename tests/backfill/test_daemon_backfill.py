@@ -6,7 +6,9 @@ the end; ``serve --shadow`` sends nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ import aiohttp
 import pytest
 from backfill_support import REPO
 
+from scoperouter.execution_log import SqliteExecutionLog
+from scoperouter.execution_log.api import EVENTS_TABLE, LOG_TABLE
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
@@ -61,3 +65,75 @@ async def test_daemon_runs_a_backfill_through_its_sinks(tmp_path: Path, shadow: 
         assert sent == []
     else:
         assert len(sent) == got["runs"] and {t["reason"] for t in sent} == {"backfill"}
+
+
+async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path: Path) -> None:
+    """completion "event": the processor's completion (push attribute trigger_id) ends its run, and routes no run downstream."""
+    cfg = load_config(REPO / "routes.yaml")
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=date(2025, 11, 14),
+                              sync="normal")  # fmt: skip
+    log_path = tmp_path / "elsewhere" / "log.sqlite"  # serve --log PATH: not in the state dir
+    d = Daemon(cfg.registry, cfg.relations, settings, log=SqliteExecutionLog(log_path))
+    await d.start()
+    outbox = tmp_path / "s" / "outbox.jsonl"
+    body = {"start": "2025-11-10", "end": "2025-11-10", "processors": ["player_game_summary"],
+            "completion": "event", "max_attempts": 1}  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{d.port}"
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{url}/backfills", json=body) as r:
+                assert r.status == 202, await r.text()
+                bid = (await r.json())["backfill_id"]
+            for _ in range(1000):  # the processor takes its trigger from the outbox ...
+                if outbox.exists() and outbox.read_text().strip():
+                    break
+                await asyncio.sleep(0.01)
+            (trigger,) = [json.loads(x) for x in outbox.read_text().splitlines()]
+            done = {"event_id": "pgs-done-1", "source": "nba_analytics.player_game_summary",
+                    "game_date": "2025-11-10", "status": "success", "record_count": 12}  # fmt: skip
+            data = base64.b64encode(json.dumps(done).encode()).decode()
+            envelope = {
+                "message": {"data": data, "messageId": "m-1",
+                            "attributes": {"trigger_id": trigger["trigger_id"]}},
+                "subscription": "projects/p/subscriptions/s",
+            }  # fmt: skip
+            async with s.post(f"{url}/events", json=envelope) as r:  # ... and reports its run
+                assert r.status == 200, await r.text()
+            for _ in range(1000):
+                async with s.get(f"{url}/backfills/{bid}") as r:
+                    got: dict[str, Any] = await r.json()
+                if got["status"] != "running":
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await d.stop()
+    assert got["status"] == "done" and got["counts"] == {"done": 1}, got
+    db = sqlite3.connect(log_path)
+    try:
+        logged = db.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE event_id = 'pgs-done-1'")
+        runs = db.execute(
+            f"SELECT processor FROM {LOG_TABLE} WHERE event_id = 'pgs-done-1' AND action = 'run'"
+        )
+        assert (logged.fetchone()[0], runs.fetchall()) == (1, [])
+    finally:
+        db.close()
+
+
+async def test_completion_event_needs_the_daemons_execution_log(tmp_path: Path) -> None:
+    """A daemon writing no execution log (serve --no-log) refuses completion "event" with 400, before anything starts."""
+    cfg = load_config(REPO / "routes.yaml")
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=date(2025, 11, 14),
+                              sync="normal")  # fmt: skip
+    d = Daemon(cfg.registry, cfg.relations, settings)
+    await d.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            body = {**BODY, "completion": "event"}
+            async with s.post(f"http://127.0.0.1:{d.port}/backfills", json=body) as r:
+                status, got = r.status, await r.json()
+    finally:
+        await d.stop()
+    assert (status, got["error"]) == (400, "invalid_backfill")
+    assert "execution log" in got["detail"]
+    outbox = tmp_path / "s" / "outbox.jsonl"
+    assert not outbox.exists() or outbox.read_text() == ""  # no trigger sent

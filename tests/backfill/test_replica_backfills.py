@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from backfill_support import REPO
 
+from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 
@@ -51,7 +52,8 @@ async def test_a_post_to_one_replica_overlapping_anothers_backfill_is_refused(
     for name in ("a", "b"):
         settings = DaemonSettings(state_dir=tmp_path / name, port=0, as_of=date(2025, 11, 22),
                                   sync="normal", state=pg_schema_dsn, replica_id=name)  # fmt: skip
-        daemons.append(Daemon(cfg.registry, cfg.relations, settings))
+        log = SqliteExecutionLog(tmp_path / name / "execution_log.sqlite")  # serve's default
+        daemons.append(Daemon(cfg.registry, cfg.relations, settings, log=log))
     a, b = daemons
     await a.start()
     try:

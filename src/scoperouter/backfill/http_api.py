@@ -83,8 +83,12 @@ class BackfillApi:
         as_of: Callable[[], date] | None = None,
         queued: frozenset[str] = frozenset(),
         shared: SharedClaims | None = None,
+        no_event_completions: str | None = None,
     ) -> None:
         self.registry = registry
+        # why completion "event" cannot be waited for here (no execution log to read the
+        # completions from), None: it can
+        self.no_event_completions = no_event_completions
         # the shared state store's backfill claims (replicas), None: this state dir only
         self.shared = shared
         self._claiming = asyncio.Lock()  # one claim at a time in this process
@@ -123,6 +127,9 @@ class BackfillApi:
             return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
         bid = prep.backfill_id
         body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
+        if body_map.get("completion") == "event" and self.no_event_completions:
+            prep.store.close()
+            return 400, {"error": "invalid_backfill", "detail": self.no_event_completions}
         async with self._claiming:
             # no other claim of this process between the self.tasks check and the task
             running = self.tasks.get(bid)
@@ -337,11 +344,13 @@ def backfill_api(
     *,
     shadow: bool = False,
     shared: SharedClaims | None = None,
+    no_event_completions: str | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
     from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
     ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
-    the claims of the replicas' shared state store (each backfill is checked against them)."""
+    the claims of the replicas' shared state store (each backfill is checked against them);
+    ``no_event_completions``: why completion "event" is refused (400), None to take it."""
 
     def executor(body: Mapping[str, Any]) -> RunExecutor:
         from scoperouter.backfill.daemon_executor import (
@@ -370,4 +379,5 @@ def backfill_api(
         as_of=(lambda: as_of) if as_of else None,
         queued=queued_targets(registry, shadowed),
         shared=shared,
+        no_event_completions=no_event_completions,
     )

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from scoperouter.backfill.http_api import backfill_api
 from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
@@ -106,6 +107,13 @@ def _backfill_claims(store: StateStore | None, options: StoreOptions) -> SharedC
     if not isinstance(store, PostgresStateStore):
         return None
     return SharedClaims(store.dsn, options.owner, options.lease_s)
+
+
+NO_LOG = (
+    "completion 'event' waits for each run's completion in the daemon's execution log, and "
+    "this daemon writes no SQLite execution log (serve --no-log, or a BigQuery log): use "
+    "completion 'ack', or the CLI (scoperouter backfill --completion event --log PATH)"
+)
 
 
 class Daemon(DaemonRun):
@@ -289,9 +297,12 @@ class Daemon(DaemonRun):
             settings.state_dir,
             by_processor,
             settings.as_of,
+            # completion "event": the completions this daemon's execution log records
+            log_path=log.path if isinstance(log, SqliteExecutionLog) else None,
             shadow=settings.shadow,
             # replicas: a backfill is checked against those running on any of them
             shared=_backfill_claims(self.state_store, store_opts),
+            no_event_completions=None if isinstance(log, SqliteExecutionLog) else NO_LOG,
         )
         self.source = (
             PubSubSource(
