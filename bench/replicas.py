@@ -727,14 +727,20 @@ async def run_hot(args: argparse.Namespace, tmp: Path, dsn: str) -> dict[str, An
 
 
 def reset_store(dsn: str) -> None:
-    """An empty store: the replicas migrate it again at start."""
+    """An empty store: the replicas migrate it again at start. Every ``sr_`` table goes, the
+    ones later migrations add included (a fixed list left ``sr_backfill_claims`` behind
+    while dropping ``sr_schema_version``: the next start re-ran its migration and failed)."""
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(
-            "DROP TABLE IF EXISTS sr_seen, sr_windows, sr_outbox, sr_dead_letters, "
-            "sr_completions, sr_schema_version CASCADE"
-        )
+        names = c.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename LIKE 'sr\\_%'"
+        ).fetchall()
+        if names:
+            tables = sql.SQL(", ").join(sql.Identifier(n) for (n,) in names)
+            c.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(tables))
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
