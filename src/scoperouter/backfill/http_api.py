@@ -15,11 +15,13 @@ one's runs read or write (:mod:`scoperouter.backfill.overlap`, checked by
 :mod:`scoperouter.backfill.claim` and :mod:`scoperouter.backfill.shared_claim`). Invariants:
 one task per backfill id in this process, holding the backfill's run lock (and its shared
 claim); no two conflicting backfills run on one state dir, or on one shared state store,
-at once; a backfill whose shared claim is lost is stopped (logged); a backfill is answered
-``running`` only while a live process holds that lock (one whose process died is
+at once; a backfill whose shared claim is lost is stopped (logged); a backfill is
+answered ``running`` only while a live process holds that lock (one whose process died is
 ``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
-``max_attempts``): the same ``POST`` resumes it.
+``max_attempts``): the same ``POST`` resumes it. On a shared store, ``GET`` of an id this
+state dir does not know answers from a live claim naming it, 404 only when none does
+(:meth:`BackfillApi.lookup`).
 """
 
 from __future__ import annotations
@@ -232,7 +234,21 @@ class BackfillApi:
             )
         return found
 
+    async def lookup(self, bid: str) -> Answer:
+        """What ``GET /backfills/ID`` answers: this state dir's backfill (:meth:`get`), else,
+        on a shared store, the one a live claim names (a database round trip: off the event
+        loop); 503 when that store cannot be asked, never a 404 it cannot vouch for."""
+        code, answer = self.get(bid)
+        if code != 404 or self.shared is None:
+            return code, answer
+        try:
+            found = await asyncio.to_thread(self.shared.running, bid)
+        except SharedStoreUnavailable as exc:
+            return 503, {"error": "state_store_unavailable", "detail": str(exc)}
+        return (code, answer) if found is None else (200, found.answer())
+
     def get(self, bid: str) -> Answer:
+        """``bid`` as this state dir stores it (its progress), 404 when it does not."""
         path = store_path(self.state_dir)
         if not path.exists():
             return 404, {"error": "unknown_backfill", "detail": bid}
