@@ -179,9 +179,17 @@ class Gated:
         return RunOutcome(True, rows=1)
 
 
-def _api(state_dir: Path, ex: Gated, shared: SharedClaims) -> BackfillApi:
+def _api(
+    state_dir: Path, ex: Gated, shared: SharedClaims, lost: list[str] | None = None
+) -> BackfillApi:
     return BackfillApi(
-        reg(), lambda: None, state_dir, lambda _b: ex, as_of=lambda: AS_OF, shared=shared
+        reg(),
+        lambda: None,
+        state_dir,
+        lambda _b: ex,
+        as_of=lambda: AS_OF,
+        shared=shared,
+        on_claim_lost=None if lost is None else lost.append,
     )
 
 
@@ -233,10 +241,12 @@ def _lose(dsn: str, bid: str, why: str) -> None:
 async def test_a_backfill_whose_claim_is_lost_is_stopped(
     tmp_path: Path, pg_schema_dsn: str, caplog: pytest.LogCaptureFixture, why: str
 ) -> None:
-    """Its claim gone from the store, or not renewed within its lease: the backfill is stopped."""
+    """Its claim gone from the store, or not renewed within its lease: the backfill is stopped,
+    and counted (on_claim_lost, the daemon's metrics) by why."""
     gate = Gated()
     holder = SharedClaims(pg_schema_dsn, "a", 0.3)  # renewed every 0.1 s
-    api = _api(tmp_path / "a", gate, holder)
+    lost: list[str] = []
+    api = _api(tmp_path / "a", gate, holder, lost)
     code, got = await api.start(BODY)
     assert code == 202, got
     bid = got["backfill_id"]
@@ -246,6 +256,7 @@ async def test_a_backfill_whose_claim_is_lost_is_stopped(
         await asyncio.gather(*api.tasks.values())
     assert api.get(bid)[1]["status"] == "stopped"
     assert any(bid in r.getMessage() and why in r.getMessage() for r in caplog.records)
+    assert lost == [why]
     await api.close()
 
 

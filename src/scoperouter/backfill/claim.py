@@ -13,7 +13,8 @@ once, the second sees the first. A record left ``running`` by a dead process is 
 On a shared (PostgreSQL) state store the backfill is also claimed there, under the same
 start lock and before it is stored ``running`` (:mod:`scoperouter.backfill.shared_claim`):
 backfills other processes run on other state dirs -- replicas -- are checked the same way,
-and a backfill whose shared claim is lost is stopped (:meth:`Claimed.run`).
+and a backfill whose shared claim is lost is stopped (:meth:`Claimed.run`). A backfill
+another process runs is known here only by its live shared claim (:class:`RunningElsewhere`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scoperouter.backfill.overlap import Reach, conflict
 from scoperouter.backfill.plan import BackfillPlan
@@ -72,6 +74,45 @@ def overlap(
         *hit,
         where=where,
     )
+
+
+# the owner of the CLI's shared claims (``cli-`` + its host's replica id): a process, not a
+# replica, whose progress is kept in its own state dir
+CLI_OWNER_PREFIX = "cli-"
+
+
+@dataclass(frozen=True)
+class RunningElsewhere:
+    """A backfill a live claim on the shared state store says another process runs."""
+
+    backfill_id: str
+    owner: str  # the replica (or ``cli-HOST``) running it
+    processors: tuple[str, ...]
+    start: date  # its requested dates
+    end: date
+
+    def answer(self) -> dict[str, Any]:
+        """What ``GET /backfills/ID`` answers for it on a replica that does not run it: the
+        fields the claim holds (runs, counts: only its owner knows them)."""
+        if self.owner.startswith(CLI_OWNER_PREFIX):
+            where = (
+                f"running in scoperouter backfill ({self.owner}); its progress is kept in that "
+                "process's state dir"
+            )
+        else:
+            where = (
+                f"running on replica {self.owner}; its progress is kept there: GET it from "
+                "that replica"
+            )
+        return {
+            "backfill_id": self.backfill_id,
+            "status": "running",
+            "replica": self.owner,
+            "processors": list(self.processors),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "detail": where,
+        }
 
 
 class SharedStoreUnavailable(RuntimeError):

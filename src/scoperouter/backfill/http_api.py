@@ -4,22 +4,24 @@ and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is th
 ``POST`` body: ``{"start": "YYYY-MM-DD", "end": ..., "processors": [...] | "from": [...],
 "phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI; any other
 key is a 400, as an unknown option is a usage error: a misspelt selection must not select
-every processor). It plans (or finds the stored backfill of the same
-request: resume) and starts it in the background: 202 ``{"backfill_id", "status":
-"running", "resumed", "runs"}``; the same request while it runs answers 200 with the same
-id. ``GET`` answers the stored progress (:func:`scoperouter.backfill.service.status`), 404
-for an unknown id; 409 when another process runs the same backfill, and 409
-``overlapping_backfill`` when a backfill running on the same state dir (this process's, the
-CLI's) -- or, on a shared (PostgreSQL) state store, on any replica -- rewrites what the new
-one's runs read or write (:mod:`scoperouter.backfill.overlap`, checked by
-:mod:`scoperouter.backfill.claim` and :mod:`scoperouter.backfill.shared_claim`). Invariants:
-one task per backfill id in this process, holding the backfill's run lock (and its shared
-claim); no two conflicting backfills run on one state dir, or on one shared state store,
-at once; a backfill whose shared claim is lost is stopped (logged); a backfill is answered
-``running`` only while a live process holds that lock (one whose process died is
+every processor). It plans (or finds the stored backfill of the same request: resume) and
+starts it in the background: 202 ``{"backfill_id", "status": "running", "resumed",
+"runs"}``; the same request while it runs answers 200 with the same id. ``GET`` answers the
+stored progress (:func:`scoperouter.backfill.service.status`), 404 for an unknown id; 409
+when another process runs the same backfill, and 409 ``overlapping_backfill`` when a
+backfill running on the same state dir (this process's, the CLI's) -- or, on a shared
+(PostgreSQL) state store, on any replica -- rewrites what the new one's runs read or write
+(:mod:`scoperouter.backfill.overlap`, checked by :mod:`scoperouter.backfill.claim` and
+:mod:`scoperouter.backfill.shared_claim`). Invariants: one task per backfill id in this
+process, holding the backfill's run lock (and its shared claim); no two conflicting
+backfills run on one state dir, or on one shared state store, at once; a backfill whose
+shared claim is lost is stopped (logged, and counted: ``on_claim_lost``); a backfill is
+answered ``running`` only while a live process holds that lock (one whose process died is
 ``interrupted``: :meth:`BackfillApi.recover` on the daemon's start, and every ``GET``); it
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
-``max_attempts``): the same ``POST`` resumes it.
+``max_attempts``): the same ``POST`` resumes it. On a shared store, ``GET`` of an id this
+state dir does not know answers from a live claim naming it, 404 only when none does
+(:meth:`BackfillApi.lookup`).
 """
 
 from __future__ import annotations
@@ -84,8 +86,12 @@ class BackfillApi:
         queued: frozenset[str] = frozenset(),
         shared: SharedClaims | None = None,
         no_event_completions: str | None = None,
+        on_claim_lost: Callable[[str], None] | None = None,
     ) -> None:
         self.registry = registry
+        # called with why (lease_lost, lease_unconfirmed) when a backfill is stopped because
+        # its shared claim was lost: the daemon counts it; None: only logged
+        self.on_claim_lost = on_claim_lost
         # why completion "event" cannot be waited for here (no execution log to read the
         # completions from), None: it can
         self.no_event_completions = no_event_completions
@@ -179,6 +185,8 @@ class BackfillApi:
                     )
                 except ClaimLost as exc:
                     logger.warning("%s", exc, extra={"backfill_id": bid, "reason": exc.why})
+                    if self.on_claim_lost is not None:
+                        self.on_claim_lost(exc.why)
                 except Exception:
                     logger.exception("backfill %s stopped", bid)
                 finally:
@@ -232,7 +240,21 @@ class BackfillApi:
             )
         return found
 
+    async def lookup(self, bid: str) -> Answer:
+        """What ``GET /backfills/ID`` answers: this state dir's backfill (:meth:`get`), else,
+        on a shared store, the one a live claim names (a database round trip: off the event
+        loop); 503 when that store cannot be asked, never a 404 it cannot vouch for."""
+        code, answer = self.get(bid)
+        if code != 404 or self.shared is None:
+            return code, answer
+        try:
+            found = await asyncio.to_thread(self.shared.running, bid)
+        except SharedStoreUnavailable as exc:
+            return 503, {"error": "state_store_unavailable", "detail": str(exc)}
+        return (code, answer) if found is None else (200, found.answer())
+
     def get(self, bid: str) -> Answer:
+        """``bid`` as this state dir stores it (its progress), 404 when it does not."""
         path = store_path(self.state_dir)
         if not path.exists():
             return 404, {"error": "unknown_backfill", "detail": bid}
@@ -345,12 +367,14 @@ def backfill_api(
     shadow: bool = False,
     shared: SharedClaims | None = None,
     no_event_completions: str | None = None,
+    on_claim_lost: Callable[[str], None] | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
     from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
     ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
     the claims of the replicas' shared state store (each backfill is checked against them);
-    ``no_event_completions``: why completion "event" is refused (400), None to take it."""
+    ``no_event_completions``: why completion "event" is refused (400), None to take it;
+    ``on_claim_lost``: called with why when a backfill's shared claim is lost (metrics)."""
 
     def executor(body: Mapping[str, Any]) -> RunExecutor:
         from scoperouter.backfill.daemon_executor import (
@@ -380,4 +404,5 @@ def backfill_api(
         queued=queued_targets(registry, shadowed),
         shared=shared,
         no_event_completions=no_event_completions,
+        on_claim_lost=on_claim_lost,
     )

@@ -23,6 +23,9 @@ Invariants:
   :meth:`SharedLease.keep` returns why (:data:`LEASE_LOST`, :data:`LEASE_UNCONFIRMED`) and
   the backfill is stopped (:meth:`scoperouter.backfill.claim.Claimed.run`): another
   process may be running an overlapping one. Runs already in flight are not taken back.
+* A backfill is known to every process on the store only by its live claim
+  (:meth:`SharedClaims.running`: ``GET /backfills/ID`` on a replica that does not run it);
+  its progress stays with its holder.
 """
 
 from __future__ import annotations
@@ -40,7 +43,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from scoperouter.backfill.claim import Overlap, SharedStoreUnavailable, overlap
+from scoperouter.backfill.claim import (
+    Overlap,
+    RunningElsewhere,
+    SharedStoreUnavailable,
+    overlap,
+)
 from scoperouter.backfill.overlap import Reach, conflict
 from scoperouter.backfill.plan import BackfillPlan, Request
 from scoperouter.backfill.store import AlreadyRunning
@@ -83,11 +91,7 @@ class SharedClaims:
         try:
             return self._claim(reach, plan, bid)
         except psycopg.Error as exc:
-            raise SharedStoreUnavailable(
-                f"the shared state store {redact_url(self.dsn)} is not usable, so the backfills "
-                f"running on other replicas cannot be checked: "
-                f"{scrub(str(exc), self.dsn)[:300]}"
-            ) from None
+            raise SharedStoreUnavailable(self._unusable(exc)) from None
 
     def _claim(self, reach: Reach, plan: BackfillPlan, bid: str) -> SharedLease | Overlap:
         at, now, token = self.monotonic(), self.clock(), uuid.uuid4().hex
@@ -128,6 +132,39 @@ class SharedClaims:
                     ),
                 )
         return SharedLease(self, bid, token, at + self.lease_s)
+
+    def running(self, bid: str) -> RunningElsewhere | None:
+        """Backfill ``bid`` as its live claim names it (whichever process holds it), None
+        when no live claim does. Raises :class:`SharedStoreUnavailable` when the store cannot
+        be asked (it cannot tell whether ``bid`` runs)."""
+        try:
+            with self._lock:
+                try:
+                    row = (
+                        self._conn()
+                        .execute(
+                            "SELECT owner, processors, start_day, end_day FROM sr_backfill_claims"
+                            " WHERE backfill_id = %s AND lease_until > %s",
+                            (bid, self.clock()),
+                        )
+                        .fetchone()
+                    )
+                except psycopg.OperationalError:
+                    if self._db is not None:  # reopened by the next call
+                        self._db.close()
+                    raise
+        except psycopg.Error as exc:
+            raise SharedStoreUnavailable(self._unusable(exc)) from None
+        if row is None:
+            return None
+        owner, procs, start, end = row
+        return RunningElsewhere(bid, str(owner), tuple(procs), start, end)
+
+    def _unusable(self, exc: psycopg.Error) -> str:
+        return (
+            f"the shared state store {redact_url(self.dsn)} is not usable, so the backfills "
+            f"running on other replicas cannot be checked: {scrub(str(exc), self.dsn)[:300]}"
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -22,7 +22,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoperouter.backfill.claim import ClaimLost, Overlap, SharedStoreUnavailable, claim
+from scoperouter.backfill.claim import (
+    CLI_OWNER_PREFIX,
+    ClaimLost,
+    Overlap,
+    SharedStoreUnavailable,
+    claim,
+)
 from scoperouter.backfill.daemon_executor import shadow_processors
 from scoperouter.backfill.estimate import Estimate, estimate
 from scoperouter.backfill.executor import RunExecutor
@@ -218,7 +224,8 @@ def _shared_claims(args: argparse.Namespace, cfg: Any) -> SharedClaims | str | N
         return "a postgresql:// state store needs psycopg 3: pip install 'scoperouter[postgres]'"
     from scoperouter.runtime.state_open import default_replica_id
 
-    return SharedClaims(location, f"cli-{default_replica_id()}")  # named in a refusal
+    # named in a refusal, and in GET /backfills/ID on the replicas
+    return SharedClaims(location, f"{CLI_OWNER_PREFIX}{default_replica_id()}")
 
 
 def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:

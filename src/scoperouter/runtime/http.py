@@ -362,7 +362,8 @@ class IngressApp:
             return refused
         if self.backfills is None:
             return _error(404, "backfills_disabled", "this server runs no backfills")
-        status, answer = self.backfills.get(request.match_info["backfill_id"])
+        # this replica's backfill, else (shared state store) one running on another replica
+        status, answer = await self.backfills.lookup(request.match_info["backfill_id"])
         return web.json_response(answer, status=status)
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -172,6 +172,17 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.backfill_claims_lost = Counter(
+            "scoperouter_backfill_claims_lost",
+            "Backfills this replica stopped because their claim on the shared state store was "
+            "lost (gone: it ran out and another process took its place) or unconfirmed (not "
+            "renewed within its lease), so an overlapping backfill may have started elsewhere, "
+            "by reason.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("lease_lost", "lease_unconfirmed"):  # shared_claim.LEASE_*
+            self.backfill_claims_lost.labels(reason)  # exported as 0 before the first
         self.inflight = Gauge(
             "scoperouter_dispatch_inflight", "Triggers being dispatched.", registry=r
         )
