@@ -44,8 +44,9 @@ from scoperouter.backfill.claim import (
     claim,
 )
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
+from scoperouter.backfill.http_body import request_of
 from scoperouter.backfill.overlap import reach_back
-from scoperouter.backfill.plan import PlanError, Request
+from scoperouter.backfill.plan import PlanError
 from scoperouter.backfill.service import (
     Prepared,
     ack_warning,
@@ -119,7 +120,7 @@ class BackfillApi:
 
     async def start(self, body: object) -> Answer:
         try:
-            req, max_attempts = _request(body)
+            req, max_attempts = request_of(body)
             # planning a season takes a fraction of a second: off the event loop
             prep = await asyncio.to_thread(
                 prepare,
@@ -314,46 +315,6 @@ class _Shared:
             return await self.inner.execute(
                 processor, day, backfill_id=backfill_id, attempt=attempt
             )
-
-
-_KEYS = frozenset({"start", "end", "processors", "from", "phases", "max_attempts", "completion"})
-
-
-def _request(body: object) -> tuple[Request, int | None]:
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    # a misspelt key ("processor", "phase") was ignored: the backfill ran every processor
-    unknown = sorted(str(k) for k in body if k not in _KEYS)
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
-    phases = body.get("phases")
-    ph: tuple[int, int] | None = None
-    if phases is not None:
-        lo, _, hi = str(phases).partition("-")
-        ph = (int(lo), int(hi or lo))
-    procs = body.get("processors") or []
-    frm = body.get("from") or []
-    if not isinstance(procs, list) or not isinstance(frm, list):
-        raise ValueError("processors and from are lists of processor names")
-    ma = body.get("max_attempts")
-    # a float was truncated (2.5 -> 2 attempts): only an integer (or its digits) is one
-    if ma is not None and (isinstance(ma, bool | float) or int(ma) < 1):
-        raise ValueError("max_attempts must be a positive integer")
-    completion = body.get("completion", "ack")
-    if completion not in ("ack", "event"):
-        # anything else silently meant "ack": a delivered trigger counted as a finished run,
-        # so downstream runs started before their upstream had finished
-        raise ValueError(f"completion must be 'ack' or 'event', not {completion!r}"[:200])
-    return (
-        Request(
-            date.fromisoformat(str(body["start"])),
-            date.fromisoformat(str(body["end"])),
-            tuple(str(p) for p in procs),
-            tuple(str(p) for p in frm),
-            ph,
-        ),
-        int(ma) if ma is not None else None,
-    )
 
 
 def backfill_api(

@@ -1,0 +1,52 @@
+"""The body of ``POST /backfills``, read into a backfill request.
+
+Invariant: a body is a :class:`~scoperouter.backfill.plan.Request` (and its
+``max_attempts``) only when every key is known and every value means what it says; anything
+else raises ``ValueError``, which the API answers 400 ``invalid_backfill`` -- a misspelt
+selection never selects every processor, and an unknown completion never means ``ack``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from scoperouter.backfill.plan import Request
+
+_KEYS = frozenset({"start", "end", "processors", "from", "phases", "max_attempts", "completion"})
+
+
+def request_of(body: object) -> tuple[Request, int | None]:
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    # a misspelt key ("processor", "phase") was ignored: the backfill ran every processor
+    unknown = sorted(str(k) for k in body if k not in _KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
+    phases = body.get("phases")
+    ph: tuple[int, int] | None = None
+    if phases is not None:
+        lo, _, hi = str(phases).partition("-")
+        ph = (int(lo), int(hi or lo))
+    procs = body.get("processors") or []
+    frm = body.get("from") or []
+    if not isinstance(procs, list) or not isinstance(frm, list):
+        raise ValueError("processors and from are lists of processor names")
+    ma = body.get("max_attempts")
+    # a float was truncated (2.5 -> 2 attempts): only an integer (or its digits) is one
+    if ma is not None and (isinstance(ma, bool | float) or int(ma) < 1):
+        raise ValueError("max_attempts must be a positive integer")
+    completion = body.get("completion", "ack")
+    if completion not in ("ack", "event"):
+        # anything else silently meant "ack": a delivered trigger counted as a finished run,
+        # so downstream runs started before their upstream had finished
+        raise ValueError(f"completion must be 'ack' or 'event', not {completion!r}"[:200])
+    return (
+        Request(
+            date.fromisoformat(str(body["start"])),
+            date.fromisoformat(str(body["end"])),
+            tuple(str(p) for p in procs),
+            tuple(str(p) for p in frm),
+            ph,
+        ),
+        int(ma) if ma is not None else None,
+    )
