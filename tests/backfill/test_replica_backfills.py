@@ -8,6 +8,8 @@ names the replica running it; a backfill stopped because its claim was lost is c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,16 @@ async def _get(port: int, path: str) -> tuple[int, Any]:
         return r.status, await (r.json() if path.startswith("/backfills") else r.text())
 
 
+@contextlib.asynccontextmanager
+async def _started(*daemons: Daemon) -> AsyncIterator[None]:
+    """``daemons`` started in order, stopped in reverse (those started) at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+        for d in daemons:
+            await d.start()
+            stack.push_async_callback(d.stop)
+        yield
+
+
 def _replica(tmp_path: Path, dsn: str, name: str, **extra: Any) -> Daemon:
     cfg = load_config(REPO / "routes.yaml")
     settings = DaemonSettings(state_dir=tmp_path / name, port=0, as_of=date(2025, 11, 22),
@@ -64,18 +76,11 @@ async def test_a_post_to_one_replica_overlapping_anothers_backfill_is_refused(
 ) -> None:
     """Replica b answers 409 naming replica a's running backfill when the POST overlaps it."""
     a, b = (_replica(tmp_path, pg_schema_dsn, name) for name in ("a", "b"))
-    await a.start()
-    try:
-        await b.start()
-        try:
-            assert a.port is not None and b.port is not None
-            status, first = await _post(a.port, RUNNING)
-            assert status == 202, first
-            status, got = await _post(b.port, body)
-        finally:
-            await b.stop()
-    finally:
-        await a.stop()
+    async with _started(a, b):
+        assert a.port is not None and b.port is not None
+        status, first = await _post(a.port, RUNNING)
+        assert status == 202, first
+        status, got = await _post(b.port, body)
     assert status == code, got
     if code == 409:
         assert got["error"] == "overlapping_backfill"
@@ -93,26 +98,19 @@ async def test_get_on_the_other_replica_and_a_lost_claim_counted(
     # lease 3 s: replica a renews its backfill's claim every second (finds it gone within one)
     a = _replica(tmp_path, pg_schema_dsn, "a", lease_s=3.0)
     b = _replica(tmp_path, pg_schema_dsn, "b")
-    await a.start()
-    try:
-        await b.start()
-        try:
-            assert a.port is not None and b.port is not None
-            status, first = await _post(a.port, RUNNING)
-            assert status == 202, first
-            bid = first["backfill_id"]
-            on_b = await _get(b.port, f"/backfills/{bid}")
-            with psycopg.connect(pg_schema_dsn, autocommit=True) as c:  # lost (ran out, taken)
-                c.execute("DELETE FROM sr_backfill_claims WHERE backfill_id = %s", (bid,))
-            assert a.ingress.backfills is not None
-            await asyncio.gather(*a.ingress.backfills.tasks.values())
-            stopped = await _get(a.port, f"/backfills/{bid}")
-            after = await _get(b.port, f"/backfills/{bid}")
-            _, metrics = await _get(a.port, "/metrics")
-        finally:
-            await b.stop()
-    finally:
-        await a.stop()
+    async with _started(a, b):
+        assert a.port is not None and b.port is not None
+        status, first = await _post(a.port, RUNNING)
+        assert status == 202, first
+        bid = first["backfill_id"]
+        on_b = await _get(b.port, f"/backfills/{bid}")
+        with psycopg.connect(pg_schema_dsn, autocommit=True) as c:  # lost (ran out, taken)
+            c.execute("DELETE FROM sr_backfill_claims WHERE backfill_id = %s", (bid,))
+        assert a.ingress.backfills is not None
+        await asyncio.gather(*a.ingress.backfills.tasks.values())
+        stopped = await _get(a.port, f"/backfills/{bid}")
+        after = await _get(b.port, f"/backfills/{bid}")
+        _, metrics = await _get(a.port, "/metrics")
     assert on_b[0] == 200 and on_b[1]["replica"] == "a", on_b
     assert on_b[1]["status"] == "running" and "runs" not in on_b[1]
     assert stopped[1]["status"] == "stopped", stopped
