@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from runtime_support import date_trigger, load, write_registry
 
 from scoperouter.messages.models import Trigger
@@ -140,3 +142,20 @@ def test_lease_book_refuses_a_list_of_rows_at_once(at: float, refused: dict[int,
     book.held([1, 2], T0)
     always = {3: LEASE_LOST}  # never leased here
     assert book.refused([1, 2, 3], at) == {**always, **refused}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.integers(0, 8)), max_size=15),
+    st.lists(st.integers(0, 25), max_size=20),
+    st.integers(0, 12),
+)
+def test_refused_is_refusal_for_each_row(
+    holds: list[tuple[int, int]], ids: list[int], at: int
+) -> None:
+    """``refused`` of a list is exactly ``refusal`` of each of its rows (the brute-force oracle)."""
+    book = LeaseBook(3.0)  # whole seconds: a lease's end and the clock meet exactly
+    for row, t in holds:
+        book.held([row], T0 + t)
+    want = {i: why for i in ids if (why := book.refusal(i, T0 + at)) is not None}
+    assert book.refused(ids, T0 + at) == want
