@@ -10,6 +10,8 @@ import logging
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoperouter.runtime import store_health
 from scoperouter.runtime.options import RouterOptions
@@ -50,3 +52,20 @@ def test_store_failure_lines_count_the_failures_left_out(
     assert [tuple(r.args) for r in records[1:]] == [
         ("ingest transaction failed", *counts) for counts in lines
     ], case
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.floats(0.001, 10.0), st.floats(0.001, 100.0), st.integers(0, 9))
+def test_retry_delay_grows_by_the_failures_counted_and_is_capped(
+    failures: int, base: float, cap: float, seed: int
+) -> None:
+    """retry_delay(n) is 0 for none, else U(0.5, 1) x min(cap, base x 2^(n-1)); backoff() is it for the store's own count."""
+    o = RouterOptions(store_backoff_base_s=base, store_backoff_cap_s=cap)
+    health = StoreHealth(o, random.Random(seed))
+    delay = health.retry_delay(failures)
+    raw = min(cap, base * 2 ** min(failures - 1, 30)) if failures else 0.0
+    assert 0.5 * raw <= delay <= raw
+    assert health.backoff() == 0.0  # healthy: no wait, whatever a caller counted
+    failing = StoreHealth(o, random.Random(seed))  # the same draws as ``health``'s first
+    failing.failures, failing.ok = failures, failures == 0
+    assert failing.backoff() == delay
