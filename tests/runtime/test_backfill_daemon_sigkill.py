@@ -30,7 +30,7 @@ def _serve(cfg: Path, state: Path, port: int, log: Path) -> subprocess.Popen[byt
         return subprocess.Popen(
             [sys.executable, "-m", "scoperouter.cli", "serve", "--config", str(cfg),
              "--state-dir", str(state), "--port", str(port), "--as-of", GAME_DAY.isoformat(),
-             "--no-log", "--shutdown-timeout", "5"],
+             "--shutdown-timeout", "5"],  # (its execution log on: completion "event" reads it)
             stdout=fh, stderr=subprocess.STDOUT,
             # this tree's code, also where the package is installed from another checkout
             env={**os.environ, "PYTHONPATH": str(REPO / "src")},
