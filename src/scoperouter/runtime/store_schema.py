@@ -24,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+# a dead letter has the same columns in this store and in the state stores: one row type
+from scoperouter.state.model import DeadLetter as DeadLetter
+
 if TYPE_CHECKING:
     from scoperouter.messages.models import Trigger
 
@@ -101,14 +104,3 @@ class JournalEntry:
     now: float
     event: str | None
     decision: str | None
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    id: int
-    kind: str
-    ref: str | None
-    reason: str
-    detail: str | None
-    payload: bytes | None
-    at: float
