@@ -49,3 +49,41 @@ def test_saved_run_has_ratios_of_both_serve_modes(section: str, figure: str) -> 
         q = per[name]["ratio_to_bare"]
         assert 0 < q["min"] <= q["median"] <= q["max"], (name, q)
     assert per["bare"]["median"] > 0
+
+
+def history() -> Any:
+    return bench_module("daemon_history")
+
+
+def test_performance_notes_quote_the_run_history() -> None:
+    """docs/performance.md's table of runs is bench/daemon_history.py's rendering of the saved runs, verbatim."""
+    notes = (REPO / "docs" / "performance.md").read_text(encoding="utf-8")
+    table = history().table()
+    assert squash(table) in squash(notes), "docs/performance.md should read:\n" + table
+
+
+def test_readme_table_is_the_last_run_of_the_history() -> None:
+    """The README's daemon table is the newest saved run of the history (daemon.json is its copy)."""
+    h = history()
+    newest = json.loads((RESULTS.parent / f"daemon-{h.RUNS[-1]}.json").read_text("utf-8"))
+    assert json.loads(RESULTS.read_text(encoding="utf-8")) == newest
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bare": {"http_answer": "app", "pull_scheduler": "pool"}}, "not a default run"),
+        ({"load_client": "aiohttp"}, "not a default run"),
+        ({"run_retries": 1}, "not a default run"),
+    ],
+)
+def test_history_refuses_a_run_not_against_the_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], message: str
+) -> None:
+    """A saved run measured against the old baselines, another client or the closed loop is not a row."""
+    h = history()
+    saved = json.loads(RESULTS.read_text(encoding="utf-8")) | change
+    (tmp_path / "daemon-abc1234.json").write_text(json.dumps(saved), encoding="utf-8")
+    monkeypatch.setattr(h, "RESULTS", tmp_path)
+    with pytest.raises(ValueError, match=message):
+        h.table(("abc1234",))

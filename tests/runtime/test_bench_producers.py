@@ -54,9 +54,9 @@ def test_histogram_reads_sum_and_count(text: str, expected: tuple[float, float])
     assert BENCH.histogram(text, "scoperouter_ingest_batch_size") == expected
 
 
-def test_readme_quotes_the_saved_producers_run() -> None:
-    """The README's per-batch figures are bench/producers.py --summary of the saved run, verbatim."""
+def test_performance_notes_quote_the_saved_producers_run() -> None:
+    """docs/performance.md's per-batch figures are bench/producers.py --summary of the saved run, verbatim."""
     report = json.loads((REPO / "bench" / "results" / "producers.json").read_text("utf-8"))
     squash = lambda t: re.sub(r"\s+", " ", t)  # noqa: E731
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert squash(BENCH.summary(report)) in squash(readme)
+    notes = (REPO / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert squash(BENCH.summary(report)) in squash(notes)
