@@ -87,3 +87,14 @@ def test_history_refuses_a_run_not_against_the_floor(
     monkeypatch.setattr(h, "RESULTS", tmp_path)
     with pytest.raises(ValueError, match=message):
         h.table(("abc1234",))
+
+
+def test_readme_soak_figures_are_the_saved_soak() -> None:
+    """The README's acceptance-3 figures (events, log and RSS over the second half) are the saved soak run's."""
+    soak = json.loads((RESULTS.parent / "daemon-soak.json").read_text(encoding="utf-8"))["soak"]
+    readme = squash((REPO / "README.md").read_text(encoding="utf-8"))
+    log_lo, log_hi = soak["log_mb_second_half_min_max"]
+    rss_lo, rss_hi = soak["rss_mb_second_half_min_max"]
+    assert f"{soak['events']:,} events at saturation" in readme
+    assert f"({log_lo:g}-{log_hi:g} MB over the second half of the run)" in readme
+    assert f"({rss_lo:g}-{rss_hi:g} MB over the second half)" in readme
