@@ -10,6 +10,8 @@ otherwise; ``py-spy`` is not among the dependencies): ``MainThread`` (the event 
 ``scoperouter-state`` (planning and the ingest transactions), ``scoperouter-log`` (the
 execution log), ``scoperouter-outbox``; the bare server's ``bare-syncer``. The defaults
 are ``bench/daemon.py``'s: the bare server answers ``lean``, the load client is ``raw``.
+For ``serve``, also its execution log's queue over the measured seconds, from ``/metrics``:
+how long the ingest waited for the log (backpressure) and how much was queued at the end.
 
     python bench/http_threads.py serve [--seconds 5] [--warm 2] [--rounds 1]
         [--record out.raw [--gil]]
@@ -40,6 +42,24 @@ sys.path.insert(0, str(HERE))  # bench_support, pull_threads, also when loaded b
 from bench_support import daemon_bench  # noqa: E402
 from pull_threads import python_names, split, thread_cpu  # noqa: E402
 
+LOG_QUEUE = (  # serve's execution-log queue on /metrics (runtime/metrics.py)
+    "scoperouter_execution_log_backpressure_waits_total",
+    "scoperouter_execution_log_backpressure_seconds_total",
+    "scoperouter_execution_log_pending",
+)
+
+
+async def log_queue(s: aiohttp.ClientSession, port: int) -> dict[str, float]:
+    """``serve``'s execution-log queue figures from its ``/metrics``."""
+    async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in LOG_QUEUE:
+            out[name] = float(value)
+    return out
+
 
 async def one_round(b: Any, who: str, args: argparse.Namespace, tmp: Path, run: str) -> str:
     """One contestant saturated for ``args.seconds`` after ``args.warm``: its report lines."""
@@ -57,10 +77,13 @@ async def one_round(b: Any, who: str, args: argparse.Namespace, tmp: Path, run: 
                 cmd = ["py-spy", "record", "--pid", str(p.pid), "-o", str(args.record)]
                 cmd += ["--format", "raw", "--threads", "-r", "200"] + ["--gil"] * args.gil
                 spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            serve = who != "bare"
+            q0 = await log_queue(s, p.port) if serve else {}
             tick, load0 = b.TICK, b.loadavg()
             k0 = thread_cpu(p.pid, tick)
             n, elapsed = await b.saturate(s, url, args.seconds, f"{run}-sat")
             k1 = thread_cpu(p.pid, tick)
+            q1 = await log_queue(s, p.port) if serve else {}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
@@ -76,6 +99,12 @@ async def one_round(b: Any, who: str, args: argparse.Namespace, tmp: Path, run: 
     for name, cpu in per_thread.most_common():
         if cpu > 0:
             lines.append(f"  {cpu * 1000 / n:.4f} ms/event  {name}")
+    if q1:
+        w, sec = (q1.get(k, 0.0) - q0.get(k, 0.0) for k in LOG_QUEUE[:2])
+        lines.append(
+            f"  execution log queue: the ingest waited {sec:.2f} s in {w:.0f} waits over the "
+            f"{elapsed:.1f} s; {q1.get(LOG_QUEUE[2], 0.0):.0f} queued at the end"
+        )
     return "\n".join(lines)
 
 

@@ -178,6 +178,9 @@ async def test_health_ready_metrics(client: ClientFactory) -> None:
         "scoperouter_open_windows",
         "scoperouter_dead_lettered_total",
         "scoperouter_redispatched_after_restart_total",
+        "scoperouter_execution_log_pending",
+        "scoperouter_execution_log_backpressure_seconds_total",
+        "scoperouter_execution_log_dropped_total",
     ):
         assert name in text
     r.close_intake()

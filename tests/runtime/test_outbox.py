@@ -97,6 +97,49 @@ async def test_log_bridge_is_bounded(max_pending: int, batches: int) -> None:
     assert log.batches == [4] * batches and bridge.pending == 0 and bridge.dropped == 0
 
 
+async def test_log_bridge_counts_the_ingest_waits_for_room() -> None:
+    """A wait for room while the bridge is full is counted, with its duration; a bridge with room is not."""
+    log = SlowLog()
+    bridge = LogBridge(log, None, max_pending=4)  # type: ignore[arg-type]
+    await bridge.room()  # room at once: no wait
+    assert (bridge.waits, bridge.waited_s) == (0, 0.0)
+    bridge.batch([(_event(k), (), None, None) for k in range(4)], None, None, None)  # type: ignore[arg-type]
+    assert bridge.full
+    threading.Timer(0.2, log.release.set).start()
+    await asyncio.wait_for(bridge.room(), 5)
+    assert bridge.waits == 1 and 0.1 < bridge.waited_s < 5
+    bridge.shutdown(timeout=5)
+
+
+def test_metrics_export_the_log_bridge_at_scrape_time() -> None:
+    """/metrics reads the bridge when scraped: queued, its bound, ingest waits and drops."""
+    from scoperouter.runtime.metrics import Metrics
+
+    class Bridge:
+        pending, max_pending, waits, waited_s, dropped = 7, 20, 3, 1.5, 2
+
+    m, b = Metrics(), Bridge()
+    m.watch_log(b)  # type: ignore[arg-type]
+    text = m.render().decode()
+    for line in (
+        "scoperouter_execution_log_pending 7.0",
+        "scoperouter_execution_log_max_pending 20.0",
+        "scoperouter_execution_log_backpressure_waits_total 3.0",
+        "scoperouter_execution_log_backpressure_seconds_total 1.5",
+        "scoperouter_execution_log_dropped_total 2.0",
+    ):
+        assert line in text.splitlines(), line
+    b.pending = 9  # read again at the next scrape
+    assert "scoperouter_execution_log_pending 9.0" in m.render().decode().splitlines()
+    m.watch_log(Bridge())  # type: ignore[arg-type]  # another bridge replaces the first
+    samples = [
+        x
+        for x in m.render().decode().splitlines()
+        if x.startswith("scoperouter_execution_log_pending ")
+    ]
+    assert samples == ["scoperouter_execution_log_pending 7.0"]
+
+
 async def test_log_bridge_drops_what_the_shutdown_budget_cannot_write() -> None:
     """A log stuck past the shutdown budget: stop returns in time and counts what it dropped."""
     log = SlowLog()
@@ -173,3 +216,11 @@ async def test_sends_queued_during_a_flush_get_the_next_one(
     await sink.close()
     assert sink.flushes == 2 and later[0].cancelled() == cancel
     assert lines(tmp_path) == [trigger(i).trigger_id for i in (0, 1, 2)]
+
+
+def test_readme_names_the_log_queue_bound() -> None:
+    """The README's /metrics paragraph gives the execution log queue's real bound."""
+    from scoperouter.runtime.log_bridge import DEFAULT_MAX_PENDING
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"`scoperouter_execution_log_max_pending` ({DEFAULT_MAX_PENDING:,})" in readme

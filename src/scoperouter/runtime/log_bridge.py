@@ -70,6 +70,8 @@ class LogBridge:
         self.flush_interval_s = flush_interval_s
         self.linger_s = linger_s
         self.dropped = 0  # events/outcomes never written (shutdown budget exhausted)
+        self.waits = 0  # times the ingest worker waited for room (room() found it full)
+        self.waited_s = 0.0  # ... and for how long, in all
         self.passes = 0  # times the log thread took what was queued
         self._q: deque[_Job | _Outcome | list[_Outcome] | OkRows] = deque()
         self._handed = 0  # events/outcomes queued (under _count: any thread may hand over)
@@ -97,9 +99,17 @@ class LogBridge:
         return self.pending >= self.max_pending
 
     async def room(self, poll_s: float = 0.005) -> None:
-        """Return once the log thread has room (at once when it has)."""
-        while self.full and not self._closed:
-            await asyncio.sleep(poll_s)
+        """Return once the log thread has room (at once when it has); a wait is counted in
+        :attr:`waits` and :attr:`waited_s` (``/metrics``: the log slowing intake)."""
+        if not self.full or self._closed:
+            return
+        start = time.monotonic()
+        try:
+            while self.full and not self._closed:
+                await asyncio.sleep(poll_s)
+        finally:
+            self.waits += 1
+            self.waited_s += time.monotonic() - start
 
     # ------------------------------------------------------------------ the log thread
     def _put(self, item: _Job | _Outcome | list[_Outcome] | OkRows, n: int) -> None:

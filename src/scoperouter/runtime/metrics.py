@@ -9,8 +9,8 @@ each value in turn would (tests/runtime/test_batch_counts.py checks them against
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -20,6 +20,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -41,6 +43,58 @@ _LATENCY_BUCKETS = (
     30.0,
     60.0,
 )
+
+
+class LogQueue(Protocol):
+    """What ``/metrics`` reads of the execution log's hand-off queue
+    (:class:`~scoperouter.runtime.log_bridge.LogBridge`)."""
+
+    @property
+    def pending(self) -> int: ...
+    @property
+    def max_pending(self) -> int: ...
+    @property
+    def waits(self) -> int: ...
+    @property
+    def waited_s(self) -> float: ...
+    @property
+    def dropped(self) -> int: ...
+
+
+class _LogQueueCollector(Collector):
+    """The execution log's queue, read when ``/metrics`` is scraped: nothing per event."""
+
+    def __init__(self, queue: LogQueue) -> None:
+        self.queue = queue
+
+    def collect(self) -> Iterator[Metric]:
+        q = self.queue
+        yield GaugeMetricFamily(
+            "scoperouter_execution_log_pending",
+            "Events and dispatch outcomes handed to the execution log and not yet written.",
+            value=q.pending,
+        )
+        yield GaugeMetricFamily(
+            "scoperouter_execution_log_max_pending",
+            "The bound of that queue: at it, the ingest waits for the log (backpressure).",
+            value=q.max_pending,
+        )
+        yield CounterMetricFamily(
+            "scoperouter_execution_log_backpressure_waits",
+            "Times the ingest waited for the execution log (its queue full).",
+            value=q.waits,
+        )
+        yield CounterMetricFamily(
+            "scoperouter_execution_log_backpressure_seconds",
+            "Seconds the ingest spent waiting for the execution log (its queue full).",
+            value=q.waited_s,
+        )
+        yield CounterMetricFamily(
+            "scoperouter_execution_log_dropped",
+            "Events and dispatch outcomes never written to the execution log (the log "
+            "thread failed, or the shutdown budget ran out; each is logged).",
+            value=q.dropped,
+        )
 
 
 class Metrics:
@@ -220,6 +274,15 @@ class Metrics:
             "Newest modification time (Unix seconds) of the relation files in use.",
             registry=r,
         )
+
+    def watch_log(self, queue: LogQueue) -> None:
+        """Export ``queue`` (the router's execution-log bridge) on ``/metrics``, read at each
+        scrape; a later call replaces the queue watched."""
+        old = getattr(self, "_log_collector", None)
+        if old is not None:
+            self.registry.unregister(old)
+        self._log_collector = _LogQueueCollector(queue)
+        self.registry.register(self._log_collector)
 
     def child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, cached: the hot path's label sets are few (origins,

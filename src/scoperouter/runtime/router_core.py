@@ -73,6 +73,7 @@ class RouterCore:
         self.health = StoreHealth(self.options, self.rng)
         now = self._now
         self.log_bridge = LogBridge(log, registry)
+        self.metrics.watch_log(self.log_bridge)  # its queue, read at each scrape
         self.marks = MarkQueue()
         self.dispatcher = Dispatcher(
             registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
