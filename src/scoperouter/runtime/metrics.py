@@ -108,6 +108,7 @@ class Metrics:
             # objects freed -- process-wide, read at scrape time (gc.get_stats), no callback
             r.register(GC_COLLECTOR)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # child()
+        self._log_collector: _LogQueueCollector | None = None  # watch_log()
         self.events_received = Counter(
             "scoperouter_events_received", "Messages received, by origin.", ["origin"], registry=r
         )
@@ -278,9 +279,8 @@ class Metrics:
     def watch_log(self, queue: LogQueue) -> None:
         """Export ``queue`` (the router's execution-log bridge) on ``/metrics``, read at each
         scrape; a later call replaces the queue watched."""
-        old = getattr(self, "_log_collector", None)
-        if old is not None:
-            self.registry.unregister(old)
+        if self._log_collector is not None:
+            self.registry.unregister(self._log_collector)
         self._log_collector = _LogQueueCollector(queue)
         self.registry.register(self._log_collector)
 
