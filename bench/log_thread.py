@@ -1,7 +1,11 @@
 """Benchmark: CPU of the execution log's thread per event, as ``serve`` hands it work.
 
     python bench/log_thread.py [--events 20000] [--batch 64] [--rate 0] [--ok-rows]
-        [--serve-gc] [--json]
+        [--serve-gc] [--ids random|sequential] [--json]
+
+``--ids``: the events' ids, shaped like production's and in random order (the default
+since stop 45), or ``sat-<i>`` as before; with random ids the events table's key index
+costs more as the log grows (``docs/performance.md``).
 
 Drives the daemon's :class:`~scoperouter.runtime.log_bridge.LogBridge` over a
 :class:`~scoperouter.execution_log.SqliteExecutionLog` the way the router does: one hand-off
@@ -40,6 +44,8 @@ from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
+sys.path.insert(0, str(REPO / "bench"))  # daemon.py's production-shaped event ids
+from daemon import event_id as daemon_event_id  # noqa: E402
 from runtime_support import GAME_DAY, TEAMS, players_of, write_registry  # noqa: E402
 
 from scoperouter.execution_log import SqliteExecutionLog  # noqa: E402
@@ -94,8 +100,24 @@ class MeasuredLog(SqliteExecutionLog):
         self._timed("flush", super().flush)
 
 
+def event_ids(kind: str) -> Callable[[int], str]:
+    """Event ``i``'s id: ``random``, shaped like production's and in random order
+    (``bench/daemon.py``'s ``event_id``: the pipeline's run ids, ``uuid4`` prefixes), or
+    ``sequential`` (``sat-<i>``, this script's ids before stop 45: each new id lands near
+    the right edge of the events table's key index, so that index's cost did not grow with
+    the log)."""
+    if kind == "sequential":
+        return lambda i: f"sat-{i}"
+    return lambda i: daemon_event_id(i, "log")
+
+
 async def run(
-    events: int, batch: int, rate: float, ok_rows: bool = False, serve_gc: bool = False
+    events: int,
+    batch: int,
+    rate: float,
+    ok_rows: bool = False,
+    serve_gc: bool = False,
+    ids: str = "random",
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(write_registry(Path(tmp) / "cfg"))
@@ -110,12 +132,13 @@ async def run(
         items = []
         step = batch if not rate else 1
         fired = datetime.now(UTC)
+        id_of = event_ids(ids)
         for i in range(events):
             if i % step == 0:  # --ok-rows: a batch's triggers share their fired_at
                 fired = datetime.now(UTC)
             ev = Event.model_validate(
                 {
-                    "event_id": f"sat-{i}",
+                    "event_id": id_of(i),
                     "source": "nba_raw.nbac_injury_report",  # one run: player_game_summary
                     "game_date": GAME_DAY.isoformat(),
                     "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
@@ -169,6 +192,7 @@ async def run(
         size = sum(p.stat().st_size for p in (Path(tmp) / "state").glob("execution_log.sqlite*"))
     return {
         "events": events,
+        "ids": ids,
         "log_thread_ms_per_event": round(cpu * 1000 / events, 4),
         "wall_s": round(sent, 2),
         "bytes_per_event": round(size / events),
@@ -186,9 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--serve-gc", action="store_true", help="collect garbage as serve does (freeze_heap)"
     )
+    ap.add_argument(
+        "--ids",
+        choices=("random", "sequential"),
+        default="random",
+        help="event ids shaped like production's, in random order (default), or sat-<i>",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    out = asyncio.run(run(args.events, args.batch, args.rate, args.ok_rows, args.serve_gc))
+    out = asyncio.run(
+        run(args.events, args.batch, args.rate, args.ok_rows, args.serve_gc, args.ids)
+    )
     print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
     return 0
 

@@ -41,7 +41,9 @@ def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 LOG_THREAD = Path(__file__).resolve().parents[2] / "bench" / "log_thread.py"
 
 
-@pytest.mark.parametrize("argv", [[], ["--ok-rows"], ["--ok-rows", "--serve-gc"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["--ok-rows"], ["--ok-rows", "--serve-gc"], ["--ids", "sequential"]]
+)
 def test_log_thread_bench_folds_the_outcomes(
     capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
