@@ -257,3 +257,61 @@ def test_outcomes_logged_after_a_restart_are_filled_and_linked(
     want = (run.phase, run.granularity, run.entities_universe)
     assert None not in want
     assert sorted(got) == sorted([("ok", *want), ("retry", *want)])
+
+
+@pytest.mark.parametrize(
+    ("layout", "keyed_by_id"),
+    [("new", False), ("old", True), ("issue16", False), ("issue16b", False)],
+)
+def test_events_are_unique_by_date_and_id_not_by_a_random_key_over_the_whole_log(
+    tmp_path: Path, layout: str, keyed_by_id: bool
+) -> None:
+    """New events tables keep an event once through a unique index on (date, id), whose inserts stay in the dates being written; a log created with the event_id primary key keeps it and gets no second index."""
+    path = tmp_path / "l.sqlite"
+    _create(path, layout)
+    SqliteExecutionLog(path).close()
+    with sqlite3.connect(path) as c:
+        pk = [r[1] for r in c.execute(f"PRAGMA table_info({EVENTS_TABLE})") if r[5]]
+        indexes = {r[1]: r[2] for r in c.execute(f"PRAGMA index_list({EVENTS_TABLE})")}
+    if keyed_by_id:
+        assert pk == ["event_id"] and "ix_events_once" not in indexes
+    else:
+        assert pk == [] and indexes == {"ix_events_once": 1}
+
+
+def _range_event(i: int) -> Event:
+    return Event.model_validate(
+        {"event_id": f"r{i}", "source": "nba_raw.nbac_injury_report",
+         "start_date": DAY, "end_date": DAY}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("reopen", [False, True])
+def test_a_redelivered_event_of_a_date_range_is_logged_once(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    layout: str,
+    reopen: bool,
+) -> None:
+    """An event of a date range (no game_date) delivered twice, in one writer or after a reopen, has one event row and one set of decisions."""
+    e = _range_event(1)
+    ds = plan(registry, relations, e, DAY)
+
+    def deliver(path: Path, times: int) -> tuple[int, int]:
+        _create(path, layout)
+        log = SqliteExecutionLog(path)
+        for _ in range(times):
+            log.record_decisions(e, ds, T0, registry=registry, relations=relations)
+            log.flush()
+            if reopen:
+                log.close()
+                log = SqliteExecutionLog(path)
+        log.close()
+        data = read_log(path)
+        return len(data.events), len(data.decisions)
+
+    once = deliver(tmp_path / "once.sqlite", 1)
+    assert once[0] == 1 and once[1] > 0
+    assert deliver(tmp_path / "twice.sqlite", 2) == once

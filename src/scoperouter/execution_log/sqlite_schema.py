@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS ix_log_unlinked ON {LOG_TABLE} (event_id)
 DROP INDEX IF EXISTS ix_log_event;
 DROP INDEX IF EXISTS ix_log_proc_date;
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
-  {", ".join(f"{c} TEXT" + (" PRIMARY KEY" if c == "event_id" else "") for c in EVENT_COLUMNS)}
+  {", ".join(f"{c} TEXT" for c in EVENT_COLUMNS)}
 );
 CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "completion_id" else "") for c in COMPLETION_COLUMNS)}
@@ -68,6 +68,17 @@ CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 # later outcome collides with them (every new id has the time in it); the index needs no
 # change.
 _DISPATCH_KEY = "ifnull(decided_at, '')"
+# an event is kept once by its date and id (its redeliveries and replays carry both; a
+# date range's row has its start date, '' when it has none). Keyed by the date first, new
+# rows land in the part of the index of the dates being written: an index keyed by the
+# random id alone (the events table's primary key until stop 45) had a random page of the
+# whole log's ids dirtied per row, its cost growing with the log (bench/log_growth.py:
+# 3.0 -> 10.4 us a row from 100,000 to 3,000,000 events). A log created with that key
+# keeps it (opening never rebuilds a table) and gets no second index.
+_EVENTS_ONCE = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_once ON "
+    f"{EVENTS_TABLE} (ifnull(game_date, ''), event_id)"
+)
 _DISPATCH_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
     f"{LOG_TABLE} ({_DISPATCH_KEY}, decision_id) WHERE kind = 'dispatch'"
@@ -79,11 +90,15 @@ def _migrate(conn: sqlite3.Connection) -> None:
     ``ix_log_folded``: :mod:`.sqlite_fold`); the dispatch index keyed by
     fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
     primary key gets it too: the fill looks earlier outcomes up through it); the event-id
-    index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`)."""
-    have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
+    index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`);
+    the events' ``ix_events_once`` where the table has no ``event_id`` primary key."""
+    info = list(conn.execute(f"PRAGMA table_info({EVENTS_TABLE})"))
+    have = {r[1] for r in info}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    if not any(r[5] for r in info):  # no event_id primary key: the (date, id) index
+        conn.execute(_EVENTS_ONCE)
     if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
         conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
     conn.execute(FOLDED_INDEX)
