@@ -30,6 +30,7 @@ RUNS = (
     "7bfb941",
     "b0de190",
     "60857cc",
+    "cf3c30e",
 )
 
 TARGETS = {  # issue 16's acceptance, per column (None: no target)
