@@ -13,8 +13,8 @@ import pytest
 from logsupport import DAY, T0
 
 from scoperouter.execution_log import SqliteExecutionLog, read_log
-from scoperouter.execution_log.api import EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import EVENT_COLUMNS, LOG_COLUMNS
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.rows import COMPLETION_COLUMNS, EVENT_COLUMNS, LOG_COLUMNS
 from scoperouter.execution_log.sqlite_schema import _coltype
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -315,3 +315,46 @@ def test_a_redelivered_event_of_a_date_range_is_logged_once(
     once = deliver(tmp_path / "once.sqlite", 1)
     assert once[0] == 1 and once[1] > 0
     assert deliver(tmp_path / "twice.sqlite", 2) == once
+
+
+# the completions table as logs created before stop 45 have it (completion_id the key)
+OLD_COMPLETIONS_DDL = (
+    f"CREATE TABLE {COMPLETIONS_TABLE} ("
+    + ", ".join(
+        f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "completion_id" else "")
+        for c in COMPLETION_COLUMNS
+    )
+    + ");"
+)
+
+
+@pytest.mark.parametrize("old", [False, True])
+@pytest.mark.parametrize("reopen", [False, True])
+def test_a_re_reported_completion_is_stored_once_in_either_layout(
+    tmp_path: Path, old: bool, reopen: bool
+) -> None:
+    """A run reported twice (same trigger, processor, date) is one completion row, whether the completions table is keyed by (date, id) as new logs are or by the completion_id key of older logs, which it keeps."""
+    path = tmp_path / "l.sqlite"
+    if old:
+        with sqlite3.connect(path) as c:
+            c.executescript(OLD_COMPLETIONS_DDL)
+    log = SqliteExecutionLog(path)
+    for _ in range(2):
+        log.record_completion(
+            "player_game_summary", DAY, trigger_id="t-1",
+            records_processed=3, entities_changed=2, duration_s=0.25,
+        )  # fmt: skip
+        log.flush()
+        if reopen:
+            log.close()
+            log = SqliteExecutionLog(path)
+    log.close()
+    with sqlite3.connect(path) as c:
+        (n,) = c.execute(f"SELECT count(*) FROM {COMPLETIONS_TABLE}").fetchone()
+        pk = [r[1] for r in c.execute(f"PRAGMA table_info({COMPLETIONS_TABLE})") if r[5]]
+        unique = {r[1] for r in c.execute(f"PRAGMA index_list({COMPLETIONS_TABLE})") if r[2]}
+    assert n == 1
+    if old:
+        assert pk == ["completion_id"] and "ix_completions_once" not in unique
+    else:
+        assert pk == [] and unique == {"ix_completions_once"}

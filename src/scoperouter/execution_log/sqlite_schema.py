@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
   {", ".join(f"{c} TEXT" for c in EVENT_COLUMNS)}
 );
 CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
-  {", ".join(f"{c} {_coltype(c)}" + (" PRIMARY KEY" if c == "completion_id" else "") for c in COMPLETION_COLUMNS)}
+  {", ".join(f"{c} {_coltype(c)}" for c in COMPLETION_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
 CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -79,6 +79,13 @@ _EVENTS_ONCE = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_once ON "
     f"{EVENTS_TABLE} (ifnull(game_date, ''), event_id)"
 )
+# the same for completions, whose ids are hashes of (processor, date, trigger)
+# (rows.completion_row): a re-reported run is stored once; logs created with the
+# completion_id primary key keep it
+_COMPLETIONS_ONCE = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS ix_completions_once ON "
+    f"{COMPLETIONS_TABLE} (ifnull(game_date, ''), completion_id)"
+)
 _DISPATCH_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
     f"{LOG_TABLE} ({_DISPATCH_KEY}, decision_id) WHERE kind = 'dispatch'"
@@ -91,7 +98,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
     fired_at and id (one keyed by the id alone is replaced; a log with the ``decision_id``
     primary key gets it too: the fill looks earlier outcomes up through it); the event-id
     index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`);
-    the events' ``ix_events_once`` where the table has no ``event_id`` primary key."""
+    the events' ``ix_events_once`` and the completions' ``ix_completions_once`` where their
+    table has no primary key (``event_id``, ``completion_id``)."""
     info = list(conn.execute(f"PRAGMA table_info({EVENTS_TABLE})"))
     have = {r[1] for r in info}
     for c in EVENT_COLUMNS:
@@ -99,6 +107,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
     if not any(r[5] for r in info):  # no event_id primary key: the (date, id) index
         conn.execute(_EVENTS_ONCE)
+    if not any(r[5] for r in conn.execute(f"PRAGMA table_info({COMPLETIONS_TABLE})")):
+        conn.execute(_COMPLETIONS_ONCE)
     if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
         conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
     conn.execute(FOLDED_INDEX)
