@@ -303,16 +303,25 @@ async def saturate_raw(
     return ok[0], time.perf_counter() - t0
 
 
-async def gc_collections(s: aiohttp.ClientSession, port: int) -> float:
-    """The daemon's garbage collections so far, every generation (``/metrics``)."""
+async def metric_sums(
+    s: aiohttp.ClientSession, port: int, names: tuple[str, ...]
+) -> dict[str, float]:
+    """Each sample name of ``names`` on the daemon's ``/metrics``, summed over its labels
+    (0 when absent)."""
     async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
         text = await r.text()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "python_gc_collections_total"
-    )
+    out = dict.fromkeys(names, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in out:
+                out[sample.name] += sample.value
+    return out
+
+
+async def gc_collections(s: aiohttp.ClientSession, port: int) -> float:
+    """The daemon's garbage collections so far, every generation (``/metrics``)."""
+    name = "python_gc_collections_total"
+    return (await metric_sums(s, port, (name,)))[name]
 
 
 def log_bytes(state: Path) -> int:

@@ -49,18 +49,6 @@ LOG_QUEUE = (  # serve's execution-log queue on /metrics (runtime/metrics.py)
 )
 
 
-async def log_queue(s: aiohttp.ClientSession, port: int) -> dict[str, float]:
-    """``serve``'s execution-log queue figures from its ``/metrics``."""
-    async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-        text = await r.text()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in LOG_QUEUE:
-            out[name] = float(value)
-    return out
-
-
 async def one_round(b: Any, who: str, args: argparse.Namespace, tmp: Path, run: str) -> str:
     """One contestant saturated for ``args.seconds`` after ``args.warm``: its report lines."""
     cfg = b.write_registry(tmp / "cfg")
@@ -78,12 +66,12 @@ async def one_round(b: Any, who: str, args: argparse.Namespace, tmp: Path, run: 
                 cmd += ["--format", "raw", "--threads", "-r", "200"] + ["--gil"] * args.gil
                 spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             serve = who != "bare"
-            q0 = await log_queue(s, p.port) if serve else {}
+            q0 = await b.metric_sums(s, p.port, LOG_QUEUE) if serve else {}
             tick, load0 = b.TICK, b.loadavg()
             k0 = thread_cpu(p.pid, tick)
             n, elapsed = await b.saturate(s, url, args.seconds, f"{run}-sat")
             k1 = thread_cpu(p.pid, tick)
-            q1 = await log_queue(s, p.port) if serve else {}
+            q1 = await b.metric_sums(s, p.port, LOG_QUEUE) if serve else {}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)

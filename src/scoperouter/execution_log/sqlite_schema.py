@@ -74,17 +74,12 @@ _DISPATCH_KEY = "ifnull(decided_at, '')"
 # random id alone (the events table's primary key until stop 45) had a random page of the
 # whole log's ids dirtied per row, its cost growing with the log (bench/log_growth.py:
 # 3.0 -> 10.4 us a row from 100,000 to 3,000,000 events). A log created with that key
-# keeps it (opening never rebuilds a table) and gets no second index.
-_EVENTS_ONCE = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS ix_events_once ON "
-    f"{EVENTS_TABLE} (ifnull(game_date, ''), event_id)"
-)
-# the same for completions, whose ids are hashes of (processor, date, trigger)
-# (rows.completion_row): a re-reported run is stored once; logs created with the
-# completion_id primary key keep it
-_COMPLETIONS_ONCE = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS ix_completions_once ON "
-    f"{COMPLETIONS_TABLE} (ifnull(game_date, ''), completion_id)"
+# keeps it (opening never rebuilds a table) and gets no second index. Completions the same
+# way: their ids are hashes of (processor, date, trigger) (rows.completion_row).
+# (table, index, id column) of each table whose rows are kept once by (date, id):
+_ONCE = (
+    (EVENTS_TABLE, "ix_events_once", "event_id"),
+    (COMPLETIONS_TABLE, "ix_completions_once", "completion_id"),
 )
 _DISPATCH_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ix_log_dispatch_at ON "
@@ -100,15 +95,16 @@ def _migrate(conn: sqlite3.Connection) -> None:
     index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`);
     the events' ``ix_events_once`` and the completions' ``ix_completions_once`` where their
     table has no primary key (``event_id``, ``completion_id``)."""
-    info = list(conn.execute(f"PRAGMA table_info({EVENTS_TABLE})"))
-    have = {r[1] for r in info}
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
     for c in EVENT_COLUMNS:
         if c not in have:
             conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
-    if not any(r[5] for r in info):  # no event_id primary key: the (date, id) index
-        conn.execute(_EVENTS_ONCE)
-    if not any(r[5] for r in conn.execute(f"PRAGMA table_info({COMPLETIONS_TABLE})")):
-        conn.execute(_COMPLETIONS_ONCE)
+    for table, index, key in _ONCE:
+        if not any(r[5] for r in conn.execute(f"PRAGMA table_info({table})")):
+            conn.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} "
+                f"(ifnull(game_date, ''), {key})"
+            )
     if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
         conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
     conn.execute(FOLDED_INDEX)
