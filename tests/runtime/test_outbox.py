@@ -106,8 +106,9 @@ async def test_log_bridge_counts_the_ingest_waits_for_room() -> None:
     bridge.batch([(_event(k), (), None, None) for k in range(4)], None, None, None)  # type: ignore[arg-type]
     assert bridge.full
     threading.Timer(0.2, log.release.set).start()
-    await asyncio.wait_for(bridge.room(), 5)
-    assert bridge.waits == 1 and 0.1 < bridge.waited_s < 5
+    await asyncio.wait_for(bridge.room(), 120)  # a budget for a loaded machine
+    # at least until the timer released the log (a lower bound no load can break)
+    assert bridge.waits == 1 and bridge.waited_s >= 0.1
     bridge.shutdown(timeout=5)
 
 
