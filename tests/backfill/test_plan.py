@@ -75,6 +75,9 @@ def test_selection(req: Request, want: list[str]) -> None:
         # a typo'd year (1025 for 2025) must not plan millions of runs: at most 3,660 days
         (Request(date(1025, 11, 1), D2), "3660"),
         (Request(AS_OF - timedelta(days=3660), AS_OF), "3660"),  # 3,661 dates
+        # a short range whose lookback dates reach 3,661 dates up to as-of (occurrences, no
+        # relation data): a typo'd year in both --start and --end planned millions of runs
+        (Request(AS_OF - timedelta(days=3660), AS_OF - timedelta(days=3659)), "3660"),
     ],
 )
 def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
@@ -90,8 +93,17 @@ def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:
     assert len(p.runs) == 3660
 
 
+def test_the_range_limit_counts_the_lookback_dates() -> None:
+    """A short range whose lookback dates reach exactly 3,660 dates up to as-of still plans."""
+    start = AS_OF - timedelta(days=3659)
+    p = plan(Request(start, start, processors=PGS_PSZA))
+    assert p.last_day["player_shot_zone_analysis"] == AS_OF
+    assert len(p.runs) == 1 + 3660
+
+
 CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composite_factors")
 PGS_PCF = ("player_game_summary", "player_composite_factors")
+PGS_PSZA = ("player_game_summary", "player_shot_zone_analysis")
 
 
 @pytest.mark.parametrize(

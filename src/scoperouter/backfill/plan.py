@@ -21,8 +21,10 @@ Invariants:
   (:class:`Dep`), never expanded: a season's 5,100 intervals stand for ~237k (run, run)
   edges.
 * Runs are sorted by (date, topological index): a valid execution order on one worker.
-* A range of more than :data:`MAX_PLAN_DAYS` dates up to ``as_of`` is a
-  :class:`PlanError`: a typo'd year (1025 for 2025) plans no millions of runs.
+* A plan whose dates span more than :data:`MAX_PLAN_DAYS` dates -- the range up to
+  ``as_of``, or a selected processor's ``[start, last]`` with its lookback dates -- is a
+  :class:`PlanError`: a typo'd year (1025 for 2025, in ``--start`` or in both dates) plans
+  no millions of runs.
 """
 
 from __future__ import annotations
@@ -209,6 +211,15 @@ def plan_backfill(
             if up in changed:
                 reach = max(reach, _reach(proc, start, last[up], as_of, relations))
         last[name] = min(reach, as_of)
+        if name in selected and (last[name] - start).days + 1 > MAX_PLAN_DAYS:
+            # checked before the runs are made (and before a downstream's lookback scans
+            # these dates): a typo'd year in --start and --end alike is a short range whose
+            # lookback dates reach the as-of date
+            raise PlanError(
+                f"{start} .. {last[name]} ({name}'s dates: the range and the later dates "
+                f"lookbacks read it on, up to the as-of date {as_of}) spans more than {MAX_PLAN_DAYS} days: check "
+                "the dates (a typo'd year?)"
+            )
     topo = {n: i for i, n in enumerate(chosen)}
     runs: list[PlannedRun] = []
     for name in chosen:
