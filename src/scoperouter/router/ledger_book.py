@@ -236,9 +236,13 @@ class LedgerBook:
             stale=stale,
             unattributed=not named and e.reported_failure,
             earlier=n is not None and n < e.attempt,
+            own=named and mid == e.closed_by,
         )
         st = step(e, inp, now, p, ref, n)
         entry = st.entry
+        if st.effect == "close":
+            # the run that closed it: a report of missed ids naming it later is its own
+            entry = entry._replace(closed_by=mid if named else None)
         if st.effect == "ignore" and ref.event_id is not None:
             # a late, stale or duplicate report: kept for the trace
             late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
