@@ -71,7 +71,7 @@ def test_pubsub_message_ids_survive_a_snapshot_and_go_with_their_entry() -> None
         found = b.find(CompletionRef(outcome="success", message_id=mid))
         assert found is not None and found.trigger_id == "t-1"
     b.complete(CompletionRef(outcome="success", message_id="9002"), 5.0)
-    assert b.forget_closed(before=1.0) == 1
+    assert b.forget_closed(before=6.0) == 1  # closed at 5.0
     assert b.snapshot()["aliases"] == {}
     assert b.find(CompletionRef(outcome="success", message_id="9001")) is None
 
@@ -149,3 +149,35 @@ def test_parked_completions_apply_as_if_the_message_id_had_been_recorded(
     e = b.get("t-1")
     assert e is not None
     assert (e.phase, e.trigger.entity_ids) == ("backoff", ("b",))
+
+
+DAY = 86400.0
+
+
+@pytest.mark.parametrize(
+    ("redriven_at", "snapshot_after", "kept"),
+    [
+        (10.0, 10.0, True),  # opened and closed seconds before the snapshot
+        (2 * DAY, 10.0, True),  # opened two days ago, redriven and closed just now
+        (10.0, DAY + 10.0, False),  # closed over a day before the snapshot: forgotten
+    ],
+)
+def test_forget_closed_counts_from_the_close_so_a_late_partial_report_still_reopens(
+    redriven_at: float, snapshot_after: float, kept: bool
+) -> None:
+    """A succeeded entry is forgotten a day after it closed, not after it opened: its run's late partial report still re-runs the missed ids."""
+    b = book(retries=0)
+    b.open(trig(), 0.0)
+    b.complete(CompletionRef(outcome="failed", trigger_id="t-1", event_id="f-1"), 1.0)
+    assert b.dead_letters()  # run_retries 0: a dead letter at once
+    b.redrive(["t-1"], redriven_at)  # the operator redrives it (maybe the next day)
+    now = redriven_at + 5.0
+    b.complete(CompletionRef(outcome="success", trigger_id="t-1", event_id="ce-2"), now)
+    now += snapshot_after
+    assert b.forget_closed(before=now - DAY) == (0 if kept else 1)  # a snapshot (DurableWindows)
+    report = CompletionRef(outcome="partial", trigger_id="t-1", missed=("b",), event_id="r-2")
+    e, _ = b.complete(report, now + 1.0)  # the same run's report, after its change events
+    if kept:
+        assert e is not None and (e.phase, e.trigger.entity_ids) == ("backoff", ("b",))
+    else:
+        assert e is None

@@ -24,6 +24,10 @@ trigger: the run did happen -- unless that run itself reported missed ids or a f
 re-run goes on. A success naming no attempt closes an entry a run reported a failure for
 since its last (re)drive only once such successes outnumber the failure reports
 (:attr:`Entry.failures`, :attr:`Entry.unattributed`): until then it may be a failed run's.
+A closed trigger reopens for a later report of missed ids, never dead-lettered for it --
+unless the report is of the run whose completion closed it (:attr:`Entry.closed_by`):
+that counts as if it had come first, so a processor that keeps missing an id ends as a
+dead letter instead of being re-run forever.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ class Entry(NamedTuple):
     # unattributed*, in any phase): more of them than ``failures`` -> one is not a failed
     # run's (TRANSITIONS, unattributed_enough)
     unattributed: int = 0
+    # the message id of the run whose completion closed it (succeeded; None: it named no
+    # run): a later report of missed ids naming it is that run's own, counted as if it had
+    # come before the close (TRANSITIONS, partial_missed_own_last)
+    closed_by: str | None = None
 
     @property
     def trigger_id(self) -> str:
@@ -117,6 +125,7 @@ def classify(
     stale: bool = False,
     unattributed: bool = False,
     earlier: bool = False,
+    own: bool = False,
 ) -> Input:
     """The table input a completion is for entry ``e``; ``stale``: the run it names already
     reported missed ids or a failure; ``unattributed``: it names no run of ``e`` and one
@@ -125,7 +134,8 @@ def classify(
     ``unattributed_enough`` when it outnumbers the failure reports (and has an event id);
     ``earlier``:
     it names an attempt before ``e``'s (a failure of one is ``earlier_failure`` while a
-    later attempt is dispatched)."""
+    later attempt is dispatched); ``own``: it names the run whose completion closed ``e``
+    (its missed ids after the re-runs are spent: ``partial_missed_own_last``)."""
     if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
         if stale:
             return "stale"
@@ -143,7 +153,11 @@ def classify(
         # a full-date run that missed ids re-runs its date (the ids alone would need an
         # entity type the trigger does not have): processing more, never missing them
         # re-runs of missed ids are bounded like timeouts: at least one, up to run_retries
-        return "partial_missed" if e.retries < max(1, params.run_retries) else "partial_missed_last"
+        if e.retries < max(1, params.run_retries):
+            return "partial_missed"
+        return (
+            "partial_missed_own_last" if own and e.phase == "succeeded" else "partial_missed_last"
+        )
     return "failed" if e.retries < params.run_retries else "failed_last"
 
 
@@ -197,6 +211,7 @@ def step(
         "unattributed_enough": "success" if ref is None or ref.outcome != "partial" else "partial",
         "partial_missed": "partial",
         "partial_missed_last": "partial",
+        "partial_missed_own_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
         "earlier_failure": "late",
@@ -221,6 +236,7 @@ def step(
         "unattributed_enough": what,
         "partial_missed": "partial",
         "partial_missed_last": "partial",
+        "partial_missed_own_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
         "timeout": "timed_out",
@@ -229,7 +245,7 @@ def step(
     error = ref.error if ref is not None and ref.error else e.error
     if inp in ("timeout", "timeout_last"):
         error = error or "no completion within completion_timeout"
-    if inp == "partial_missed_last" and ref is not None:
+    if inp in ("partial_missed_last", "partial_missed_own_last") and ref is not None:
         error = error or f"missed entities after re-runs: {', '.join(ref.missed)}"
     if inp == "unattributed_last" and UNATTRIBUTED_ERROR not in (error or ""):
         error = f"{UNATTRIBUTED_ERROR} (last error: {error})" if error else UNATTRIBUTED_ERROR

@@ -3,8 +3,8 @@
 Invariant: the book stores entries, indexes open ones by ``(processor, date)`` and orders
 their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
 Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
-until :meth:`LedgerBook.forget_closed` drops succeeded ones older than a horizon, with the
-Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
+until :meth:`LedgerBook.forget_closed` drops succeeded ones closed before a horizon, with
+the Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
 
 A completion naming only a message id the book does not know yet is parked, not dropped:
 its processor may have run before the router heard back from its own publish. When that id
@@ -236,9 +236,13 @@ class LedgerBook:
             stale=stale,
             unattributed=not named and e.reported_failure,
             earlier=n is not None and n < e.attempt,
+            own=named and mid == e.closed_by,
         )
         st = step(e, inp, now, p, ref, n)
         entry = st.entry
+        if st.effect == "close":
+            # the run that closed it: a report of missed ids naming it later is its own
+            entry = entry._replace(closed_by=mid if named else None)
         if st.effect == "ignore" and ref.event_id is not None:
             # a late, stale or duplicate report: kept for the trace
             late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
@@ -329,9 +333,14 @@ class LedgerBook:
         return out
 
     def forget_closed(self, before: float) -> int:
-        """Drop succeeded entries opened before ``before`` (dead letters stay)."""
+        """Drop succeeded entries whose last event (their close, or a late report after it)
+        came before ``before`` (dead letters stay). Counted from the close, not the open: a
+        trigger redriven days after it opened keeps its entry, so its run's report naming
+        missed ids, arriving after the run's change events closed it, still reopens it."""
         drop = [
-            k for k, e in self._entries.items() if e.phase == "succeeded" and e.opened_at < before
+            k
+            for k, e in self._entries.items()
+            if e.phase == "succeeded" and (e.history[-1].at if e.history else e.opened_at) < before
         ]
         for k in drop:
             del self._entries[k]

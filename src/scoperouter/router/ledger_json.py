@@ -29,6 +29,7 @@ def entry_to_json(e: Entry) -> dict[str, Any]:
         "failed_runs": list(e.failed_runs),
         "failures": e.failures,
         "unattributed": e.unattributed,
+        "closed_by": e.closed_by,
     }
 
 
@@ -75,6 +76,8 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
             tuple(str(m) for m in item.get("failed_runs", ())),  # absent in older snapshots
             failures,
             int(item.get("unattributed", 0)),  # absent in older snapshots: none counted
+            # absent in older snapshots: no closing run known (a later report only reopens)
+            None if item.get("closed_by") is None else str(item["closed_by"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed ledger entry: {exc}") from exc

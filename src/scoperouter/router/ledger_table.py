@@ -23,6 +23,7 @@ Input = Literal[
     "unattributed_enough",
     "partial_missed",
     "partial_missed_last",
+    "partial_missed_own_last",
     "failed",
     "failed_last",
     "earlier_failure",
@@ -47,7 +48,7 @@ _FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed
 _REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
 _UNATTRIBUTED: tuple[Input, ...] = ("unattributed", "unattributed_last")
 _UNATTRIBUTED_ALL: tuple[Input, ...] = (*_UNATTRIBUTED, "unattributed_enough")
-FAILURE_INPUTS = _FAILURES
+FAILURE_INPUTS: tuple[Input, ...] = (*_FAILURES, "partial_missed_own_last")
 """The inputs of a report that named missed ids or a failure (its run's success is stale)."""
 OPEN_PHASES = _OPEN
 """The phases of an entry still waiting (a run out, or a re-run scheduled)."""
@@ -177,6 +178,15 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         )
         for inp in ("partial_missed", "partial_missed_last")
     },
+    # ... except the report of the very run whose success closed it (the same message id,
+    # Entry.closed_by): as if it had come before that success -- once the re-runs are spent,
+    # a dead letter, or a processor that keeps missing an id would be re-run forever
+    ("succeeded", "partial_missed_own_last"): Transition(
+        "dead",
+        "dead_letter",
+        "the run that closed it reports missed ids after its re-runs (at least one, up to"
+        " `run_retries`): dead letter",
+    ),
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
         for inp in _FAILURES

@@ -303,7 +303,7 @@ class DurableWindows:
                 return
             if now - self._last_compact < self.options.compact_min_interval_s:
                 return
-        if self.engine.loop is not None:  # succeeded triggers older than a day: forgotten
+        if self.engine.loop is not None:  # triggers that succeeded over a day ago: forgotten
             self.engine.loop.ledger.forget_closed(now - 86400.0)
         self.store.save_snapshot(self.engine.snapshot(), now)
         self._journal_rows = 0
