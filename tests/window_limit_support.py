@@ -1,5 +1,5 @@
 """One-processor registries for the window-threshold tests (tests/planner, tests/state,
-tests/runtime): processor ``p`` of player granularity reading ``raw.a``, its
+tests/runtime): processor ``p`` (player granularity unless given) reading ``raw.a``, its
 ``max_entities`` given, and its entity-scope run decisions."""
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.router.decisions import Decision
 
 
-def one_processor_registry(max_entities: int) -> CompiledRegistry:
-    """Processor ``p`` (player granularity, reads ``raw.a``) with threshold ``max_entities``."""
+def one_processor_registry(max_entities: int, granularity: str = "player") -> CompiledRegistry:
+    """Processor ``p`` (``granularity``, reads ``raw.a``) with threshold ``max_entities``."""
     return compile_registry(
         RoutesSpec.model_validate(
             {
                 "version": 1,
-                "entities": {"player": {}},
+                "entities": {"player": {}, "team": {}},
                 "defaults": {"max_entities": 100, "window": {"quiet": "10s", "max_wait": "60s"}},
                 "processors": {
                     "p": {
                         "phase": 3,
-                        "granularity": "player",
+                        "granularity": granularity,
                         "inputs": [{"source": "raw.a"}],
                         "max_entities": max_entities,
                     }

@@ -1,6 +1,8 @@
-"""A window restored or handed to a registry with another ``max_entities`` follows the
-registry in force (SPEC section 2, Fallback and Windows): more ids than the current limit
-fire at full date (``fallback_threshold``), and a full-date window stays full date."""
+"""A window restored or handed to a registry with another ``max_entities`` or granularity
+follows the registry in force (SPEC section 2, Fallback and Windows): more ids than the
+current limit fire at full date (``fallback_threshold``), ids of another type than the
+granularity now fire at full date (``date_granularity``, ``unmapped_entity_type``), and a
+full-date window stays full date."""
 
 from __future__ import annotations
 
@@ -105,4 +107,21 @@ def test_the_limit_in_force_decides_the_scope(
 ) -> None:
     """A window fires under the current registry's max_entities, however it got there."""
     [t] = PATHS[path](before, id_sets, reg(after))
+    assert shape(t) == want
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize(
+    ("granularity", "want"),
+    [
+        ("player", ("entities", ("a", "b"), "entity_scope", ("e0", "e1"))),
+        ("date", ("date", None, "date_granularity", ("e0", "e1"))),
+        ("team", ("date", None, "unmapped_entity_type", ("e0", "e1"))),
+    ],
+)
+def test_the_granularity_in_force_decides_the_scope(
+    path: str, granularity: str, want: tuple[Any, ...]
+) -> None:
+    """Player ids of a window under a registry whose granularity changed fire full date."""
+    [t] = PATHS[path](5, (("a",), ("b",)), reg(5, granularity))
     assert shape(t) == want

@@ -1,12 +1,16 @@
-"""A router started on a state store whose windows were written under a larger
-``max_entities`` applies the registry's current threshold to them at start (SQLite and
-PostgreSQL, ``location``): a window holding more ids than the new limit fires at full date
-(``fallback_threshold``) with every cause, though no event joins it after the restart."""
+"""A router started on a state store whose windows were written under another registry
+applies the registry's current settings to them at start (SQLite and PostgreSQL,
+``location``), though no event joins them after the restart: a window holding more ids than
+a lowered ``max_entities`` fires at full date (``fallback_threshold``), and one holding ids
+of another type than the processor's granularity now fires at full date too
+(``date_granularity`` when it became ``date``, else ``unmapped_entity_type``), with every
+cause."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from runtime_support import GAME_DAY, MemorySink, load, write_registry
 
@@ -19,11 +23,19 @@ T0 = 1_763_000_000.0
 PROC = "player_game_summary"
 
 
-def _config(tmp: Path, max_entities: int) -> Path:
-    """The repository's routes.yaml, windows of an hour, ``PROC`` at ``max_entities``."""
+def _config(tmp: Path, max_entities: int, granularity: str = "player") -> Path:
+    """The repository's routes.yaml, windows of an hour, ``PROC`` at ``max_entities`` and
+    ``granularity`` (another one than player: its relation paths to players dropped)."""
     path = write_registry(tmp, quiet="3600s", max_wait="3600s")
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec["processors"][PROC]["max_entities"] = max_entities
+    proc = spec["processors"][PROC]
+    proc["max_entities"] = max_entities
+    if granularity != "player":
+        proc["granularity"] = granularity
+        for inp in proc["inputs"]:
+            inp.pop("map", None)
+            inp.pop("also_map", None)
+        proc.pop("lookback", None)
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
 
@@ -62,6 +74,47 @@ async def test_start_applies_the_current_limit_to_stored_windows(
             "fallback_threshold",
             ("e0", "e1", "e2"),
         )
+    finally:
+        await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)
+        st.close()
+
+
+@pytest.mark.parametrize(
+    ("granularity", "want"),
+    [
+        ("player", ("entities", "entity_scope", ("p1", "p2"))),
+        ("date", ("date", "date_granularity", None)),
+        ("team", ("date", "unmapped_entity_type", None)),
+    ],
+)
+async def test_start_applies_the_current_granularity_to_stored_windows(
+    tmp_path: Path, location: str, granularity: str, want: tuple[object, ...]
+) -> None:
+    """Player ids stored, a restart with another granularity: the window fires full date."""
+    cfg = load(_config(tmp_path, 150, granularity))
+    st = open_state_store(location, StoreOptions(owner="a"), sync="normal")
+    for i, pid in enumerate(("p1", "p2")):  # written by the process before the restart
+        c = Contribution(
+            PROC, GAME_DAY, f"e{i}", None, False, "player", (pid,), "entity_scope",
+            3600.0, 3600.0, 150, "player",
+        )  # fmt: skip
+        st.ingest(IngestBatch((Admission(c.event_id, (c,)),)), T0 + i)
+    r = SharedRouter(
+        cfg.registry,
+        cfg.relations,
+        st,
+        {p: MemorySink() for p in cfg.registry.processors},
+        options=RouterOptions(as_of=GAME_DAY),
+        clock=lambda: T0 + 10,
+        poll_interval_s=0.02,
+    )
+    await r.start()
+    try:
+        [item] = await r._in_state(lambda: st.fire_due(T0 + 1e6))
+        t = item.trigger
+        assert (t.scope, t.reason, t.entity_ids) == want
+        assert t.caused_by == ("e0", "e1")
     finally:
         await r.stop(timeout=1.0)
         r._state.shutdown(wait=True)

@@ -2,8 +2,10 @@
 and Windows), on SQLite and PostgreSQL (``make_store``): a window kept over a restart whose
 routes.yaml lowered the threshold fires at full date (``fallback_threshold``) when it holds
 more ids than the new limit -- whether a new contribution joins it or not -- and a raised
-threshold never turns a full-date window back into ids. The store gives the same trigger
-as the in-memory book restored under the same registry."""
+threshold never turns a full-date window back into ids; a window holding ids of another
+type than its processor's granularity now fires at full date (``date_granularity``,
+``unmapped_entity_type``). The store gives the same trigger as the in-memory book
+restored under the same registry."""
 
 from __future__ import annotations
 
@@ -106,6 +108,55 @@ def test_store_and_book_agree_over_a_changed_limit(
     """The same decisions, a restart under another threshold: the store's trigger is the
     in-memory book's (id, scope, reason, causes)."""
     old, new = _registry(before), _registry(after)
+    book = WindowBook(old)
+    s = make_store()
+    for i, ids in enumerate((("a", "b"), ("c",))):
+        ev = Event(event_id=f"e{i}", source="raw.a", game_date=DAY)
+        book.add(ev, _decision(*ids), T0 + i)
+        s.ingest(
+            IngestBatch((Admission(ev.event_id, contributions(old, ev, [_decision(*ids)])),)),
+            T0 + i,
+        )
+    s.close()
+    s = make_store()
+    s.apply_limits(*registry_limits(new))
+    [item] = s.fire_due(LATER)
+    [t] = WindowBook.restore(new, json.loads(json.dumps(book.snapshot()))).due(LATER)
+    assert (item.trigger.trigger_id, shape(item.trigger)) == (t.trigger_id, shape(t))
+
+
+@pytest.mark.parametrize(
+    ("processor", "granularity", "want"),
+    [
+        ("p", "player", ("entities", ("a", "b"), "entity_scope", ("e0", "e1"))),
+        ("p", "date", ("date", None, "date_granularity", ("e0", "e1"))),
+        ("p", "team", ("date", None, "unmapped_entity_type", ("e0", "e1"))),
+        ("gone", "date", ("entities", ("a", "b"), "entity_scope", ("e0", "e1"))),
+    ],
+)
+def test_restart_applies_the_current_granularity_to_stored_windows(
+    make_store: StoreFactory, processor: str, granularity: str, want: tuple[Any, ...]
+) -> None:
+    """Player ids stored, a restart whose registry gives ``p`` another granularity: full
+    date (a processor no longer in the registry keeps its ids)."""
+    s = make_store()
+    for i, ids in enumerate((("a",), ("b",))):
+        s.ingest(batch(contrib(f"e{i}", ids, processor=processor)), T0 + i)
+    s.close()
+    s = make_store()
+    changed = s.apply_limits({"p": 3}, 3, {"p": granularity})
+    assert changed == (want[2] != "entity_scope")
+    [item] = s.fire_due(LATER)
+    assert shape(item.trigger) == want
+
+
+@pytest.mark.parametrize("granularity", ["player", "team", "date"])
+def test_store_and_book_agree_over_a_changed_granularity(
+    make_store: StoreFactory, granularity: str
+) -> None:
+    """The same decisions, a restart under another granularity: the store's trigger is the
+    in-memory book's (id, scope, reason, causes)."""
+    old, new = _registry(5), _registry(5, granularity)
     book = WindowBook(old)
     s = make_store()
     for i, ids in enumerate((("a", "b"), ("c",))):

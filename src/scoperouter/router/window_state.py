@@ -63,6 +63,8 @@ __all__ = [
     "open_window",
     "other_type",
     "past_limit",
+    "regrain",
+    "regrain_reason",
     "relimit",
     "to_trigger",
     "transition_table_markdown",
@@ -194,6 +196,27 @@ def relimit(w: WindowState, limit: int) -> WindowState:
     return w if w.max_entities == limit else w._replace(max_entities=limit)
 
 
+def regrain_reason(ids: frozenset[str] | None, window_type: str, granularity: str) -> Reason | None:
+    """Why an id window holding ``ids`` of ``window_type`` must become full date under the
+    processor's ``granularity`` now (a restart or a hand-over to a registry that changed
+    it), or None when it stays: ``date_granularity`` when the processor is never
+    entity-level now, ``unmapped_entity_type`` when its ids are of another type (as an
+    entity decision of another type joining it makes it, :data:`TRANSITIONS`'s
+    ``entities_other_type``). A full-date or empty window, or a processor no longer in the
+    registry (``granularity`` ""), stays as it is."""
+    if not ids or not other_type(window_type, granularity):
+        return None
+    return "date_granularity" if granularity == "date" else "unmapped_entity_type"
+
+
+def regrain(w: WindowState, granularity: str) -> WindowState:
+    """``w`` under the processor's ``granularity`` now (:func:`regrain_reason`): ids of
+    another type than it takes now are never sent labelled as their old type; every id
+    stays covered (full date)."""
+    reason = regrain_reason(w.entity_ids, w.entity_type, granularity)
+    return w if reason is None else w._replace(entity_ids=None, date_reason=reason)
+
+
 def other_type(window_type: str, decision_type: str | None) -> bool:
     """True when ids of ``decision_type`` cannot join ids of ``window_type`` (both known
     and different)."""
@@ -276,7 +299,8 @@ def window_to_json(w: WindowState) -> dict[str, Any]:
 def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowState:
     """The inverse of :func:`window_to_json`. Durations and threshold come from ``params``
     (the registry now: a changed registry applies to restored windows, :func:`relimit`:
-    ids past a lowered ``max_entities`` become full date). Raises ValueError on a malformed
+    ids past a lowered ``max_entities`` become full date; :func:`regrain`: ids of another
+    type than the granularity now become full date). Raises ValueError on a malformed
     item."""
     try:
         day = date.fromisoformat(item["date"])
@@ -304,4 +328,4 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed window: {exc}") from exc
-    return relimit(w, params.max_entities)
+    return regrain(relimit(w, params.max_entities), params.entity_type)

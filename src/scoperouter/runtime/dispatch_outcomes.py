@@ -127,11 +127,14 @@ class Outcomes:
 
     def mode_of(self, processor: str) -> str:
         """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
-        shadow; else the processor's ``mode`` in routes.yaml (unknown processors: live)."""
+        shadow; else the processor's ``mode`` in routes.yaml; a processor no longer in it
+        (its window or outbox row kept over a restart) takes ``defaults.mode``, as its
+        window takes the defaults and its trigger the default target."""
         if self.options.shadow:
             return SHADOW
         proc = self.registry.processors.get(processor)
-        return SHADOW if proc is not None and proc.mode == SHADOW else LIVE
+        mode = proc.mode if proc is not None else self.registry.spec.defaults.mode
+        return SHADOW if mode == SHADOW else LIVE
 
     def _shadow(self, row_id: int, trigger: Trigger) -> None:
         """The one place the shadow decision is taken: the trigger was planned, coalesced,

@@ -4,7 +4,8 @@ per-window SQLite store (:data:`EMBEDDED_STATE`, the default), or the snapshot +
 store (:data:`OLD_STATE`, only for the closed loop), or a state store elsewhere
 (``--state``; a SQLite file there is one daemon's too, under a lock of the file's own);
 the one-time import of the old store into a state store; and the registry's
-``max_entities`` given to the windows a state store holds (:func:`limit_windows`).
+``max_entities`` and granularity given to the windows a state store holds
+(:func:`limit_windows`).
 
 Invariant: nothing here routes; each function opens, checks or imports state once at start.
 """
@@ -178,15 +179,17 @@ def import_old_state(
 
 def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
     """At a router's start on ``store`` (its state thread): every open window takes its
-    processor's ``max_entities`` in ``registry`` -- a restart may bring a routes.yaml that
-    changed it -- so that one holding more ids than the limit fires at full date
-    (``fallback_threshold``) even when no event joins it before it fires (an event that
-    joins merges under the registry's threshold anyway). Logged when it changed windows;
-    returns how many."""
+    processor's ``max_entities`` and granularity in ``registry`` -- a restart may bring a
+    routes.yaml that changed them -- so that one holding more ids than the limit, or ids of
+    another type than the granularity, fires at full date (``fallback_threshold``;
+    ``date_granularity`` or ``unmapped_entity_type``) even when no event joins it before it
+    fires (an event that joins merges under the registry's rules anyway). Logged when it
+    changed windows; returns how many."""
     n = store.apply_limits(*registry_limits(registry))
     if n:
         logger.info(
-            "%d open windows took the registry's max_entities (those past it: full date)",
+            "%d open windows took the registry's max_entities and granularity (those past "
+            "the limit or holding ids of another type: full date)",
             n,
             extra={"relimited_windows": n},
         )

@@ -90,10 +90,17 @@ class StateStore(Protocol):
 
     def open_window_count(self) -> int: ...
 
-    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+    def apply_limits(
+        self,
+        limits: Mapping[str, int],
+        default: int,
+        granularities: Mapping[str, str] | None = None,
+    ) -> int:
         """One transaction: every open window takes its processor's ``max_entities`` now
         (``limits``; ``default`` for a processor not in it); one holding more ids than
-        that becomes full date, reason ``fallback_threshold``; full date stays full date
+        that becomes full date, reason ``fallback_threshold``; one holding ids of another
+        type than its processor's granularity in ``granularities`` becomes full date,
+        reason ``date_granularity`` or ``unmapped_entity_type``; full date stays full date
         (:mod:`scoperouter.state.window_limits`). Returns how many windows changed. A
         router runs it at start, for the windows no contribution joins before they fire."""
         ...

@@ -133,11 +133,15 @@ def add_cause(ids: frozenset[str], more: int, event_id: str) -> tuple[frozenset[
     return ids, more + 1
 
 
-def registry_limits(registry: CompiledRegistry) -> tuple[dict[str, int], int]:
-    """Every processor's ``max_entities`` now, and the defaults' (a processor no longer in
-    the registry): what :meth:`StateStore.apply_limits` takes."""
+def registry_limits(
+    registry: CompiledRegistry,
+) -> tuple[dict[str, int], int, dict[str, str]]:
+    """Every processor's ``max_entities`` now, the defaults' (a processor no longer in the
+    registry) and every processor's granularity now: what :meth:`StateStore.apply_limits`
+    takes."""
     limits = {name: p.max_entities for name, p in registry.processors.items()}
-    return limits, registry.spec.defaults.max_entities
+    grains = {name: p.granularity for name, p in registry.processors.items()}
+    return limits, registry.spec.defaults.max_entities, grains
 
 
 def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:

@@ -328,9 +328,22 @@ class PostgresStateStore:
     def completion(self, trigger_id: str) -> Completion | None:
         return self._run(lambda c: PG.completion(c, trigger_id))
 
-    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+    def apply_limits(
+        self,
+        limits: Mapping[str, int],
+        default: int,
+        granularities: Mapping[str, str] | None = None,
+    ) -> int:
         return self._run(
-            lambda c: _apply_limits(c, limits, default, pg_ids, placeholder="%s", lock=True)
+            lambda c: _apply_limits(
+                c,
+                limits,
+                default,
+                pg_ids,
+                placeholder="%s",
+                lock=True,
+                granularities=granularities,
+            )
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:

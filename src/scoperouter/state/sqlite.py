@@ -343,9 +343,22 @@ class SqliteStateStore:
     def completion(self, trigger_id: str) -> Completion | None:
         return SQLITE.completion(self._db, trigger_id)
 
-    def apply_limits(self, limits: Mapping[str, int], default: int) -> int:
+    def apply_limits(
+        self,
+        limits: Mapping[str, int],
+        default: int,
+        granularities: Mapping[str, str] | None = None,
+    ) -> int:
         with self._tx() as db:
-            return _apply_limits(db, limits, default, ids_from_json, placeholder="?", lock=False)
+            return _apply_limits(
+                db,
+                limits,
+                default,
+                ids_from_json,
+                placeholder="?",
+                lock=False,
+                granularities=granularities,
+            )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         self._deadline_known = False
