@@ -2,11 +2,13 @@
 and their bearer-token check live in :mod:`scoperouter.runtime.http`; this is the logic).
 
 ``POST`` body: ``{"start": "YYYY-MM-DD", "end": ..., "processors": [...] | "from": [...],
-"phases": "3-6", "max_attempts": N, "completion": "ack" | "event"}`` (as the CLI; any other
-key is a 400, as an unknown option is a usage error: a misspelt selection must not select
-every processor). It plans (or finds the stored backfill of the same request: resume) and
-starts it in the background: 202 ``{"backfill_id", "status": "running", "resumed",
-"runs"}``; the same request while it runs answers 200 with the same id. ``GET`` answers the
+"phases": "3-6", "max_attempts": N, "completion": "ack" | "event", "rerun": false}`` (as the
+CLI; any other key is a 400, as an unknown option is a usage error: a misspelt selection
+must not select every processor). It plans (or finds the stored backfill of the same
+request: resume; ``"rerun": true`` plans it again as a new one, ``"replaces"`` naming the
+stored one) and starts it in the background: 202 ``{"backfill_id", "status": "running",
+"resumed", "runs"}`` (and a ``"note"`` when the backfill resumed had every run done); the
+same request while it runs answers 200 with the same id. ``GET`` answers the
 stored progress (:func:`scoperouter.backfill.service.status`), 404 for an unknown id; 409
 when another process runs the same backfill, and 409 ``overlapping_backfill`` when a
 backfill running on the same state dir (this process's, the CLI's) -- or, on a shared
@@ -44,7 +46,7 @@ from scoperouter.backfill.claim import (
     claim,
 )
 from scoperouter.backfill.executor import RunExecutor, RunOutcome
-from scoperouter.backfill.http_body import request_of
+from scoperouter.backfill.http_body import request_of, rerun_of
 from scoperouter.backfill.overlap import reach_back
 from scoperouter.backfill.plan import PlanError
 from scoperouter.backfill.service import (
@@ -121,6 +123,7 @@ class BackfillApi:
     async def start(self, body: object) -> Answer:
         try:
             req, max_attempts = request_of(body)
+            rerun = rerun_of(body)
             # planning a season takes a fraction of a second: off the event loop
             prep = await asyncio.to_thread(
                 prepare,
@@ -129,9 +132,12 @@ class BackfillApi:
                 req,
                 state_dir=self.state_dir,
                 as_of=self.as_of(),
+                rerun=rerun,
             )
         except (PlanError, ValueError, KeyError, TypeError) as exc:
             return 400, {"error": "invalid_backfill", "detail": str(exc)[:300]}
+        except AlreadyRunning as exc:  # a rerun of the stored backfill while it runs
+            return 409, {"error": "already_running", "detail": str(exc)}
         bid = prep.backfill_id
         body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
         if body_map.get("completion") == "event" and self.no_event_completions:
@@ -204,6 +210,11 @@ class BackfillApi:
             "resumed": prep.resumed,
             "runs": len(prep.plan.runs),
         }
+        if prep.replaced is not None:
+            answer["replaces"] = prep.replaced
+        note = prep.finished_note('"rerun": true')
+        if note is not None:
+            answer["note"] = note.removeprefix("note: ")
         if prep.stale_after is not None:  # see Prepared.stale_after
             answer["stale_after"] = prep.stale_after_json()
             logger.warning("%s", prep.stale_after_warning())

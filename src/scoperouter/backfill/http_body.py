@@ -12,7 +12,9 @@ from datetime import date
 
 from scoperouter.backfill.plan import Request
 
-_KEYS = frozenset({"start", "end", "processors", "from", "phases", "max_attempts", "completion"})
+_KEYS = frozenset(
+    {"start", "end", "processors", "from", "phases", "max_attempts", "completion", "rerun"}
+)
 
 
 def request_of(body: object) -> tuple[Request, int | None]:
@@ -50,3 +52,12 @@ def request_of(body: object) -> tuple[Request, int | None]:
         ),
         int(ma) if ma is not None else None,
     )
+
+
+def rerun_of(body: object) -> bool:
+    """The body's ``rerun`` (default false): only a JSON boolean is one -- ``"false"`` is
+    not false, and a rerun runs a whole backfill again."""
+    rerun = body.get("rerun", False) if isinstance(body, dict) else False
+    if not isinstance(rerun, bool):
+        raise ValueError(f"rerun must be true or false, not {rerun!r}"[:200])
+    return rerun

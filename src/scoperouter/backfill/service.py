@@ -2,7 +2,10 @@
 plan (or resume), policies from the registry, run, summarise.
 
 Invariant: the resume key is the request plus the registry digest; everything else
-(as-of, relations) is fixed when the backfill is first planned and stored with it. Resumed
+(as-of, relations) is fixed when the backfill is first planned and stored with it. A
+finished backfill is resumed too (nothing to run, :attr:`Prepared.finished` says so); only
+``rerun`` plans the same request again, as a new backfill, and never while the stored one
+runs. Resumed
 as of a later date, every date the stored plan leaves out is named
 (:attr:`Prepared.stale_after`): the requested dates its as-of cut off and, with lookbacks,
 the later dates that read the re-run dates.
@@ -22,7 +25,7 @@ from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill, registry_digest
 from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
 from scoperouter.backfill.schedule import Policy
-from scoperouter.backfill.store import BackfillStore
+from scoperouter.backfill.store import AlreadyRunning, BackfillStore
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 
@@ -82,6 +85,21 @@ class Prepared:
     # it are in no plan -- requested dates its as-of cut off (--end past it), and the dates
     # whose lookbacks read the backfill's re-run dates: (first, last)
     stale_after: tuple[date, date] | None = None
+    # the stored backfill of the same request a rerun took the key from (its record stays)
+    replaced: str | None = None
+    # resumed with every run already done: nothing to run (the same request after a fix of
+    # a processor's code runs again only with rerun)
+    finished: bool = False
+
+    def finished_note(self, how: str = "--rerun") -> str | None:
+        """What to tell the user when the backfill resumed has nothing left to run."""
+        if not self.finished:
+            return None
+        return (
+            f"note: backfill {self.backfill_id} of this request already finished (every run "
+            f"done): nothing runs again. {how} plans it again as a new backfill and runs every "
+            "run (after a fix of a processor's code, say)"
+        )
 
     def stale_after_json(self) -> dict[str, str] | None:
         s = self.stale_after
@@ -123,10 +141,24 @@ def prepare(
     *,
     state_dir: Path,
     as_of: date,
+    rerun: bool = False,
 ) -> Prepared:
-    """Find the stored backfill of this request, else plan and store a new one."""
+    """Find the stored backfill of this request, else plan and store a new one. ``rerun``:
+    plan a new one even when one is stored (taken off the key, its record kept); raises
+    :class:`AlreadyRunning` while the stored one runs."""
     store = BackfillStore(store_path(state_dir))
     key = request.key(registry_digest(registry))
+    replaced = store.find(key) if rerun else None
+    if replaced is not None:
+        if store.locked(replaced):
+            store.close()
+            raise AlreadyRunning(
+                f"backfill {replaced} of this request is running: a rerun starts only once it "
+                "has ended (or was stopped)"
+            )
+        # a process resuming it meanwhile still holds its claim: the new backfill's claim
+        # (scoperouter.backfill.claim) is then refused as overlapping it
+        store.retire(replaced, time.time())
     bid, plan, resumed = open_backfill(
         store,
         key,
@@ -141,7 +173,8 @@ def prepare(
             stale = (first, as_of)
         elif plan.request.end > plan.as_of:  # the requested dates its as-of cut off
             stale = (first, min(plan.request.end, as_of))
-    return Prepared(store, bid, plan, resumed, stale)
+    finished = resumed and store.status(bid) == "done"
+    return Prepared(store, bid, plan, resumed, stale, replaced, finished)
 
 
 async def execute(

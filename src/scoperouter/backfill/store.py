@@ -4,7 +4,9 @@ Invariants:
 
 * A backfill is stored once per resume key (request + registry digest): starting the same
   command again finds it and continues; its plan (runs and edges) is the stored one, never
-  re-planned, so a resumed backfill does exactly the rest of the original plan.
+  re-planned, so a resumed backfill does exactly the rest of the original plan. A backfill
+  taken off its key (:meth:`BackfillStore.retire`, ``--rerun``) keeps its record and id;
+  the same request then plans a new backfill.
 * Every state change of a run is committed before the runner acts on the next one (WAL,
   ``synchronous=FULL``): after a crash, a run stored ``done`` did complete. A run stored
   ``running`` may or may not have; resume runs it again (runs are date-scope replaces,
@@ -125,6 +127,14 @@ class BackfillStore:
                 ),
             )
         return bid
+
+    def retire(self, bid: str, now: float) -> None:
+        """Take ``bid`` off its resume key (its record, runs and ``GET`` by id stay): the
+        same request plans a new backfill from then on (``--rerun``)."""
+        self.db.execute(
+            "UPDATE backfills SET key = key || ' retired:' || id, updated_at = ? WHERE id = ?",
+            (now, bid),
+        )
 
     def load_plan(self, bid: str) -> BackfillPlan:
         row = self.db.execute(
@@ -288,6 +298,17 @@ class BackfillStore:
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def locked(self, bid: str) -> bool:
+        """Whether a process holds the backfill's run lock (:meth:`running`) now."""
+        fd = os.open(self._lock_path(bid), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the lock when it was taken
+        return False
 
     def _lock_path(self, bid: str) -> Path:
         return self.path.parent / f"backfill-{bid}.lock"

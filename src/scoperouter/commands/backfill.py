@@ -120,6 +120,11 @@ def register(subparsers: Any) -> None:
         "--max-attempts", type=_at_least_one, default=None, help="override per-target attempts"
     )
     p.add_argument("--max-running", type=_at_least_one, default=8, help="runs in flight at once")
+    p.add_argument(
+        "--rerun", action="store_true",
+        help="plan the request again as a new backfill even when one is stored (finished or "
+        "not): every run runs again; the stored one keeps its record (refused while it runs)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -135,11 +140,23 @@ def run(args: argparse.Namespace) -> int:
         log = got
     try:
         prep = prepare(
-            cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args)
-        )
+            cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args),
+            rerun=args.rerun,
+        )  # fmt: skip
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except AlreadyRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if prep.replaced is not None:
+        print(
+            f"backfill {prep.backfill_id}: a rerun of backfill {prep.replaced} (its record is kept)",
+            file=sys.stderr,
+        )
+    note = prep.finished_note()
+    if note is not None:
+        print(note, file=sys.stderr)
     warning = prep.stale_after_warning()
     if warning is not None:
         print(warning, file=sys.stderr)
@@ -263,6 +280,8 @@ def _dry_run(
         out = {"backfill_id": prep.backfill_id, "resumed": prep.resumed,
                "as_of": prep.plan.as_of.isoformat(), "plan": summ, "estimate": est.to_json(),
                "log": None if log is None else str(log_path)}  # fmt: skip
+        if prep.replaced is not None:
+            out["replaces"] = prep.replaced
         if prep.stale_after is not None:
             out["stale_after"] = prep.stale_after_json()
         print(json.dumps(out))
