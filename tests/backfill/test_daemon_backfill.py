@@ -68,8 +68,12 @@ async def test_daemon_runs_a_backfill_through_its_sinks(tmp_path: Path, shadow: 
         assert len(sent) == got["runs"] and {t["reason"] for t in sent} == {"backfill"}
 
 
-async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path: Path) -> None:
-    """completion "event": the processor's completion (push attribute trigger_id) ends its run, and routes no run downstream."""
+async def _backfill_reported_by(
+    tmp_path: Path, report: dict[str, Any]
+) -> tuple[dict[str, Any], Path]:
+    """One run of player_game_summary with completion "event", its completion ``report``
+    (push attribute trigger_id) posted once its trigger is in the outbox: GET's final answer
+    (still ``running`` after the budget) and the execution log's path."""
     cfg = load_config(REPO / "routes.yaml")
     settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=date(2025, 11, 14),
                               sync="normal")  # fmt: skip
@@ -90,9 +94,7 @@ async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path:
                 assert time.monotonic() < budget, "no trigger in the outbox"
                 await asyncio.sleep(0.01)  # ... takes its trigger from the outbox
             (trigger,) = [json.loads(x) for x in outbox.read_text().splitlines()]
-            done = {"event_id": "pgs-done-1", "source": "nba_analytics.player_game_summary",
-                    "game_date": "2025-11-10", "status": "success", "record_count": 12}  # fmt: skip
-            data = base64.b64encode(json.dumps(done).encode()).decode()
+            data = base64.b64encode(json.dumps(report).encode()).decode()
             envelope = {
                 "message": {"data": data, "messageId": "m-1",
                             "attributes": {"trigger_id": trigger["trigger_id"]}},
@@ -108,6 +110,14 @@ async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path:
                 await asyncio.sleep(0.05)
     finally:
         await d.stop()
+    return got, log_path
+
+
+async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path: Path) -> None:
+    """completion "event": the processor's completion (push attribute trigger_id) ends its run, and routes no run downstream."""
+    done = {"event_id": "pgs-done-1", "source": "nba_analytics.player_game_summary",
+            "game_date": "2025-11-10", "status": "success", "record_count": 12}  # fmt: skip
+    got, log_path = await _backfill_reported_by(tmp_path, done)
     assert got["status"] == "done" and got["counts"] == {"done": 1}, got
     db = sqlite3.connect(log_path)
     try:
@@ -118,6 +128,31 @@ async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path:
         assert (logged.fetchone()[0], runs.fetchall()) == (1, [])
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "record_count", "final", "error"),
+    [
+        pytest.param("no_data", None, "done", None, id="no_data"),
+        pytest.param("success", None, "done", None, id="success-without-record_count"),
+        pytest.param("failed", None, "failed", "completion state failed", id="failed"),
+    ],
+)
+async def test_a_run_ends_with_the_status_its_completion_reports(
+    tmp_path: Path, status: str, record_count: int | None, final: str, error: str | None
+) -> None:
+    """A completion that is no_data, or success without record_count, ends the run done; a failed one fails it at once, the status in its error."""
+    report = {"event_id": "pgs-done-1", "source": "nba_analytics.player_game_summary",
+              "game_date": "2025-11-10", "status": status, "record_count": record_count}  # fmt: skip
+    report = {k: v for k, v in report.items() if v is not None}
+    got, _ = await _backfill_reported_by(tmp_path, report)
+    assert got["status"] == final, got
+    db = sqlite3.connect(tmp_path / "s" / "backfills.sqlite")
+    try:
+        ((state, err),) = db.execute("SELECT state, error FROM backfill_runs").fetchall()
+    finally:
+        db.close()
+    assert (state, err) == (final, error)
 
 
 async def test_completion_event_needs_the_daemons_execution_log(tmp_path: Path) -> None:

@@ -152,6 +152,49 @@ async def test_target_executor_sends_backfill_trigger_and_waits_for_its_completi
     log.close()
 
 
+@pytest.mark.parametrize(
+    ("status", "record_count", "ok", "error"),
+    [
+        pytest.param("no_data", None, True, None, id="no_data"),
+        pytest.param("success", None, True, None, id="success-without-record_count"),
+        pytest.param("failed", None, False, "completion state failed", id="failed"),
+        pytest.param("failed", 0, False, "completion state failed", id="failed-with-record_count"),
+        pytest.param("partial", 7, True, None, id="partial"),
+    ],
+)
+async def test_target_executor_ends_the_run_with_the_status_its_completion_reports(
+    tmp_path: Path, status: str, record_count: int | None, ok: bool, error: str | None
+) -> None:
+    """The processor's completion event for the bf- trigger, logged as the daemon logs it, ends the run at once with its status: ok unless failed, whatever its record_count."""
+    from scoperouter.messages.models import Event
+    from scoperouter.runtime.log_rows import record_completion
+
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    sink = Sink()
+    log_path = tmp_path / "log.sqlite"
+    log = SqliteExecutionLog(log_path)
+    ex = TargetExecutor(  # a timeout the test would notice: the answer comes at once
+        {"player_game_summary": sink}, log_completions(log_path), poll_s=0.01, timeout_s=5
+    )
+    day = date(2025, 11, 3)
+
+    async def report_later() -> None:
+        while not sink.sent:
+            await asyncio.sleep(0.01)
+        ev = Event(event_id="e-1", source="nba_analytics.player_game_summary", game_date=day,
+                   status=status, record_count=record_count)  # type: ignore[arg-type]  # fmt: skip
+        record_completion(log, reg, ev, sink.sent[0].trigger_id)  # as runtime/log_bridge.py
+        log.flush()
+
+    t0 = asyncio.get_running_loop().time()
+    out, _ = await asyncio.gather(
+        ex.execute("player_game_summary", day, backfill_id="b1", attempt=1), report_later()
+    )
+    log.close()
+    assert (out.ok, out.error) == (ok, error)
+    assert asyncio.get_running_loop().time() - t0 < 5  # never the timeout
+
+
 async def test_ack_mode_a_delivered_trigger_is_a_finished_run(tmp_path: Path) -> None:
     """Synchronous targets (/process-date-range): delivery is completion, no log needed."""
     sink = Sink()

@@ -358,3 +358,47 @@ def test_a_re_reported_completion_is_stored_once_in_either_layout(
         assert pk == ["completion_id"] and "ix_completions_once" not in unique
     else:
         assert pk == [] and unique == {"ix_completions_once"}
+
+
+# a log created before the trigger reports table: its three tables as they are today
+BEFORE_TRIGGER_REPORTS_DDL = (
+    f"CREATE TABLE {LOG_TABLE} ({', '.join(f'{c} {_coltype(c)}' for c in LOG_COLUMNS)});"
+    f"CREATE TABLE {EVENTS_TABLE} ({', '.join(f'{c} TEXT' for c in EVENT_COLUMNS)});"
+    f"CREATE TABLE {COMPLETIONS_TABLE} ("
+    + ", ".join(f"{c} {_coltype(c)}" for c in COMPLETION_COLUMNS)
+    + ");"
+)
+
+
+@pytest.mark.parametrize(
+    ("opened", "reported", "expected"),
+    [
+        pytest.param(False, None, {"bf-old": "success", "bf-new": None}, id="read-as-it-is"),
+        pytest.param(True, None, {"bf-old": "success", "bf-new": None}, id="opened"),
+        pytest.param(True, "no_data", {"bf-old": "success", "bf-new": "no_data"}, id="reported"),
+        pytest.param(True, "failed", {"bf-old": "success", "bf-new": "failed"}, id="failed"),
+    ],
+)
+def test_a_log_from_before_trigger_reports_answers_the_backfills_lookup(
+    tmp_path: Path, opened: bool, reported: str | None, expected: dict[str, str | None]
+) -> None:
+    """An old log's completion row with a trigger id is still that run's success; opened by this version the log gains the trigger reports table, and a reported status is found."""
+    from scoperouter.backfill.daemon_executor import log_completions
+    from scoperouter.execution_log.api import TRIGGER_REPORTS_TABLE
+    from scoperouter.execution_log.rows import completion_row
+
+    path = tmp_path / "l.sqlite"
+    row = completion_row("player_game_summary", DAY, trigger_id="bf-old", records_processed=3,
+                         entities_changed=None, duration_s=0.0)  # fmt: skip
+    with sqlite3.connect(path) as c:
+        c.executescript(BEFORE_TRIGGER_REPORTS_DDL)
+        c.execute(f"INSERT INTO {COMPLETIONS_TABLE} VALUES ({', '.join('?' * len(row))})", row)
+    if opened:
+        with SqliteExecutionLog(path) as log:
+            if reported is not None:
+                log.record_trigger_report("bf-new", reported, event_id="e-1")
+    lookup = log_completions(path)
+    assert {tid: lookup(tid) for tid in expected} == expected
+    with sqlite3.connect(path) as c:
+        have = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert (TRIGGER_REPORTS_TABLE in have) is opened

@@ -13,9 +13,19 @@ from logsupport import DAY, T0
 
 from scoperouter.execution_log import SqliteExecutionLog, read_log
 from scoperouter.execution_log import sqlite as sqlite_log
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    EVENTS_TABLE,
+    LOG_TABLE,
+    TRIGGER_REPORTS_TABLE,
+)
 from scoperouter.execution_log.reader import LogData
-from scoperouter.execution_log.rows import COMPLETION_COLUMNS, completion_row
+from scoperouter.execution_log.rows import (
+    COMPLETION_COLUMNS,
+    TRIGGER_REPORT_COLUMNS,
+    completion_row,
+    trigger_report_row,
+)
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import InMemoryRelations
@@ -23,7 +33,7 @@ from scoperouter.router.planner import plan
 from scoperouter.runtime.housekeeping import CATCH_UP_PAUSE_S
 from scoperouter.state.model import PRUNE_LIMIT
 
-TABLES = (LOG_TABLE, EVENTS_TABLE, COMPLETIONS_TABLE)
+TABLES = (LOG_TABLE, EVENTS_TABLE, COMPLETIONS_TABLE, TRIGGER_REPORTS_TABLE)
 RETENTION_S = 3600.0
 
 
@@ -42,7 +52,7 @@ def fill(
     old: int,
     new: int,
 ) -> float:
-    """``old`` events (and completions) decided over the hour before the cutoff, ``new`` in
+    """``old`` events (and completions, and trigger reports) decided over the hour before the cutoff, ``new`` in
     the hour after, and a folded dispatch of the first event fired after the cutoff; the
     ``now`` whose cutoff that is."""
     cutoff = T0 + timedelta(hours=1)
@@ -80,10 +90,16 @@ def fill(
         )
         for i, at in enumerate(times)
     ]
+    reports = [
+        trigger_report_row(f"c{i}", "no_data", event_id=f"e{i}", reported_at=at)
+        for i, at in enumerate(times)
+    ]
     conn = sqlite3.connect(log.path)  # in time order, as the log appends them
     with conn:
         marks = ", ".join("?" * len(COMPLETION_COLUMNS))
         conn.executemany(f"INSERT INTO {COMPLETIONS_TABLE} VALUES ({marks})", comps)
+        marks = ", ".join("?" * len(TRIGGER_REPORT_COLUMNS))
+        conn.executemany(f"INSERT INTO {TRIGGER_REPORTS_TABLE} VALUES ({marks})", reports)
     conn.close()
     log.flush()
     return (cutoff + timedelta(seconds=RETENTION_S)).timestamp()
@@ -137,6 +153,7 @@ def test_prune_deletes_in_bounded_passes_and_keeps_what_retention_keeps(
         assert not log.prune_more  # the pass that deleted nothing says nothing is left
     assert sum(p[EVENTS_TABLE] for p in per_pass) == old
     assert sum(p[COMPLETIONS_TABLE] for p in per_pass) == old
+    assert sum(p[TRIGGER_REPORTS_TABLE] for p in per_pass) == old
     assert len(per_pass) > old // limit  # as many passes as the limit makes it take
     got = read_log(path)
     assert (got.decisions, got.dispatches, got.completions, got.events) == tuple(
@@ -194,4 +211,5 @@ def test_writes_and_flushes_run_the_next_pass_after_the_catch_up_pause(
         assert counts(path)[LOG_TABLE] == left[LOG_TABLE]
     left = counts(path)
     assert left[COMPLETIONS_TABLE] == 10 + writes[0]  # the old ones gone, the written kept
+    assert left[TRIGGER_REPORTS_TABLE] == 10
     assert log.pruned == sum(start.values()) + writes[0] - sum(left.values())

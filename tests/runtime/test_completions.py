@@ -119,6 +119,55 @@ async def test_completion_event_becomes_completion_row(
     assert all(r[5] == 0.0 for r in got)  # unknown duration: not counted towards time per entity
 
 
+BF = "bf-0123456789abcdef01234567"  # a backfill trigger's id (its completion routes nothing)
+
+
+@pytest.mark.parametrize(
+    ("body", "trigger_id", "state", "rows"),
+    [
+        pytest.param(completion("c-1"), BF, "success", 1, id="success"),
+        pytest.param(completion("c-1", status="partial"), BF, "partial", 1, id="partial"),
+        pytest.param(completion("c-1", record_count=None), BF, "success", 0, id="no-record_count"),
+        pytest.param(
+            completion("c-1", status="no_data", record_count=None), BF, "no_data", 0, id="no_data"
+        ),
+        pytest.param(
+            completion("c-1", status="failed", record_count=None), BF, "failed", 0, id="failed"
+        ),
+        pytest.param(completion("c-1", status="failed"), BF, "failed", 0, id="failed-counted"),
+        pytest.param(completion("c-1", status="no_data"), "t-9", "no_data", 0, id="router-trigger"),
+    ],
+)
+async def test_a_completion_naming_a_trigger_logs_its_status_for_that_trigger(
+    tmp_path: Path,
+    zero_cfg: LoadedConfig,
+    body: dict[str, Any],
+    trigger_id: str,
+    state: str,
+    rows: int,
+) -> None:
+    """Whatever its status and record_count, the completion naming a trigger (push attribute trigger_id) is found by that id with its status; completion rows stay success/partial with record_count only."""
+    from scoperouter.backfill.daemon_executor import log_completions
+
+    body = {k: v for k, v in body.items() if v is not None}
+    log = open_log(tmp_path / "log.sqlite")
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal")
+    d = Daemon(zero_cfg.registry, zero_cfg.relations, settings, log=log)
+    await d.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            envelope = push(body, "m-1", trigger_id=trigger_id)
+            async with s.post(f"http://127.0.0.1:{d.port}/events", json=envelope) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["status"] == "accepted"
+        assert await d.router.idle()
+    finally:
+        await d.stop()  # closes (flushes) the execution log
+    lookup = log_completions(tmp_path / "log.sqlite")
+    assert (lookup(trigger_id), lookup("bf-another")) == (state, None)
+    assert len(completion_rows(tmp_path / "log.sqlite")) == rows
+
+
 @pytest.mark.parametrize(
     ("attributes", "expected"),
     [

@@ -2,7 +2,9 @@
 ``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
 then wait for its completion, by trigger id (today: the daemon's execution log).
 
-Invariants: the trigger id is derived from (backfill id, processor, date, attempt), so a
+Invariants: a run ends with the status its completion reported -- ``success``,
+``partial`` and ``no_data`` done, ``failed`` failed at once (the attempt's error names it)
+-- whatever its record_count, or fails after ``timeout_s`` without one; the trigger id is derived from (backfill id, processor, date, attempt), so a
 redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
 the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
 ``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
@@ -21,29 +23,40 @@ from pathlib import Path
 
 from scoperouter.backfill.executor import BACKFILL_REASON, RunOutcome
 from scoperouter.errors import DispatchError
-from scoperouter.execution_log.api import COMPLETIONS_TABLE
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, TRIGGER_REPORTS_TABLE
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.sinks import Sink
 
-# trigger id -> "success" (or another completion state) once its completion is known
+# trigger id -> its completion's status ("success", "partial", "no_data", "failed") once
+# its completion is known, else None
 CompletionLookup = Callable[[str], str | None]
+
+_REPORTED = f"SELECT status FROM {TRIGGER_REPORTS_TABLE} WHERE trigger_id = ?"
+_COMPLETED = f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1"
 
 
 def log_completions(path: Path) -> CompletionLookup:
-    """Completions the daemon records in its execution log: a processor's completion event
-    that carries the trigger id (push attribute ``trigger_id``) becomes a row of the
-    completions table (runtime/log_bridge.py). The trigger ledger of issue 11 can replace
-    this lookup without touching the executor."""
+    """Completions the daemon records in its SQLite execution log: a completion event that
+    carries the trigger id (push attribute ``trigger_id``) has its status kept for that id,
+    whatever its record_count (the trigger reports table: runtime/log_rows.py
+    ``record_completion``). A log written before that table (or a completion row recorded
+    with the trigger id and no report) answers ``success`` for a completion row naming the
+    id, as before. The trigger ledger of issue 11 can replace this lookup without touching
+    the executor."""
 
     def lookup(trigger_id: str) -> str | None:
         if not path.exists():
             return None
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            row = db.execute(
-                f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1", (trigger_id,)
-            ).fetchone()
+            try:
+                reported = db.execute(_REPORTED, (trigger_id,)).fetchone()
+            except sqlite3.OperationalError:  # a log from before the trigger reports
+                reported = None
+            if reported is not None:
+                return str(reported[0])
+            row = db.execute(_COMPLETED, (trigger_id,)).fetchone()
         except sqlite3.OperationalError:
             return None
         finally:
@@ -80,7 +93,8 @@ def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
 
 class TargetExecutor:
     """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
-    report arrives or ``timeout_s`` passes (a failed attempt)."""
+    report arrives (``failed``: a failed attempt at once, ``completion state failed``) or
+    ``timeout_s`` passes (a failed attempt)."""
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from scoperouter.execution_log.api import (
     EVENTS_TABLE,
     FAILED_STATUSES,
     LOG_TABLE,
+    TRIGGER_REPORTS_TABLE,
     ExecutionLog,
     NullExecutionLog,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "EVENTS_TABLE",
     "FAILED_STATUSES",
     "LOG_TABLE",
+    "TRIGGER_REPORTS_TABLE",
     "BigQueryExecutionLog",
     "CompletionReport",
     "ExecutionLog",

@@ -3,7 +3,9 @@
 Every decision and every dispatch outcome becomes a row of ``pipeline_execution_log``;
 the normalised event behind the decisions goes to an ``events`` table (so ``report
 --what-if`` can re-plan it) and processors' own completion reports go to a
-``completions`` table (so waste is measured, not guessed). See ``docs/report.md``.
+``completions`` table (so waste is measured, not guessed). The SQLite log also keeps the
+status each run reported, by trigger id (:data:`TRIGGER_REPORTS_TABLE`: what a backfill
+with completion "event" waits for). See ``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ DEFAULT_LOG_PATH = Path(".scoperouter") / "execution_log.sqlite"
 LOG_TABLE = "pipeline_execution_log"
 EVENTS_TABLE = "pipeline_execution_events"
 COMPLETIONS_TABLE = "pipeline_execution_completions"
+TRIGGER_REPORTS_TABLE = "pipeline_execution_trigger_reports"
+"""SQLite only: the status (success, partial, no_data, failed) the completion event naming a
+trigger reported, whatever its record_count
+(:meth:`.sqlite.SqliteExecutionLog.record_trigger_report`)."""
 
 # dispatch_status values that mean the trigger did not reach its target (final outcome)
 FAILED_STATUSES = frozenset({"failed", "dead_letter", "dead_lettered", "error", "rejected"})

@@ -1,7 +1,8 @@
 """Row builders shared by every writer (SQLite, BigQuery): one place defines the columns.
 
 A row is a tuple of JSON-able values in its table's column order (:data:`LOG_COLUMNS`,
-:data:`EVENT_COLUMNS`, :data:`COMPLETION_COLUMNS`; dates and times as ISO strings), its id
+:data:`EVENT_COLUMNS`, :data:`COMPLETION_COLUMNS`, :data:`TRIGGER_REPORT_COLUMNS`; dates and
+times as ISO strings), its id
 lists as the writer's ``ids`` encoder makes them (a list by default; JSON text for SQLite),
 so a writer stores it without converting it again (BigQuery zips it into a dict).
 
@@ -94,6 +95,8 @@ COMPLETION_COLUMNS: tuple[str, ...] = (
     "duration_s",
     "reported_at",
 )
+TRIGGER_REPORT_COLUMNS: tuple[str, ...] = ("trigger_id", "status", "event_id", "reported_at")
+"""The SQLite log's trigger reports (:func:`trigger_report_row`)."""
 LIST_COLUMNS = frozenset({"entity_ids", "caused_by"})
 DISPATCH_ONLY_COLUMNS: tuple[str, ...] = (
     "dispatched_at",
@@ -371,3 +374,11 @@ def completion_row(
         duration_s,
         at,  # reported_at
     )
+
+
+def trigger_report_row(
+    trigger_id: str, status: str, *, event_id: str, reported_at: datetime | None = None
+) -> Values:
+    """The status the completion event ``event_id`` reported for the run of ``trigger_id``
+    (:data:`TRIGGER_REPORT_COLUMNS` order)."""
+    return (trigger_id, status, event_id, iso(reported_at or datetime.now(UTC)))

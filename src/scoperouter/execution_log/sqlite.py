@@ -23,6 +23,10 @@ that row (:mod:`.sqlite_fold`: two rows an event instead of three; ``fired_at``,
 the SQLite table only, and ``ix_log_folded`` keyed by it); :func:`.reader.stored_log_rows`
 reads a folded row back as the two rows it stands for.
 
+The status a run's completion event reported is kept by trigger id
+(:meth:`SqliteExecutionLog.record_trigger_report`, the trigger reports table; the first
+report of a trigger is kept): what ``backfill.daemon_executor.log_completions`` reads.
+
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush runs a bounded retention pass (:mod:`.sqlite_retention`); a pass that stops at its
 limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the next one at the first
@@ -42,7 +46,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    EVENTS_TABLE,
+    LOG_TABLE,
+    TRIGGER_REPORTS_TABLE,
+)
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
 from scoperouter.execution_log.row_values import ids_json, iso
 from scoperouter.execution_log.rows import (
@@ -50,7 +59,9 @@ from scoperouter.execution_log.rows import (
     DECISION_COLUMNS,
     EVENT_COLUMNS,
     LOG_COLUMNS,
+    TRIGGER_REPORT_COLUMNS,
     Values,
+    trigger_report_row,
 )
 from scoperouter.execution_log.sqlite_fill import _FILL_REQUESTED_SQL, _FILL_SQL, _LINK_SQL
 from scoperouter.execution_log.sqlite_fold import (
@@ -189,6 +200,7 @@ class SqliteExecutionLog(RowExecutionLog):
         self._log: list[tuple[Any, ...] | PendingOutcome] = []  # dispatch rows / outcomes
         self._events: list[tuple[Any, ...]] = []
         self._completions: list[tuple[Any, ...]] = []
+        self._reports: list[tuple[Any, ...]] = []  # TRIGGER_REPORT_COLUMNS order
         self._links: list[Link] = []
         self._fill: list[tuple[str, str]] = []  # (fired_at or '', decision_id)
         self._last_flush = time.monotonic()
@@ -242,8 +254,19 @@ class SqliteExecutionLog(RowExecutionLog):
     def _store_completion(self, row: Values) -> None:
         self._completions.append(row)
 
+    def record_trigger_report(self, trigger_id: str, status: str, *, event_id: str) -> None:
+        """The status (``success``, ``partial``, ``no_data``, ``failed``) that the completion
+        event ``event_id`` reported for the run of ``trigger_id``, whatever its record_count
+        (a completion row needs one). Kept once per trigger: a later report is ignored."""
+        row = trigger_report_row(trigger_id, status, event_id=event_id)
+        with self._lock:
+            self._reports.append(row)
+            self._maybe_flush()
+
     # ------------------------------------------------------------------ batching
     def _pending(self) -> int:
+        # trigger reports (one per run) are not counted -- no extra work per ordinary event;
+        # the next flush writes them (the daemon's log thread flushes every second when idle)
         return len(self._decisions) + len(self._log) + len(self._events) + len(self._completions)
 
     def _maybe_flush(self) -> None:
@@ -258,13 +281,15 @@ class SqliteExecutionLog(RowExecutionLog):
         with self._lock:
             conn = self._conn
             self._last_flush = time.monotonic()
-            if conn is None or not (self._pending() or self._links):
+            if conn is None or not (self._pending() or self._links or self._reports):
                 self._maybe_prune()  # an idle log still prunes
                 return
             decisions, log, events = self._decisions, self._log, self._events
             comps, links, fill = self._completions, self._links, self._fill
+            reports = self._reports
             self._decisions, self._log, self._events = [], [], []
             self._completions, self._links, self._fill = [], [], []
+            self._reports = []
             decisions0 = decisions  # as buffered: kept if the flush fails
             conn.execute("BEGIN")
             try:
@@ -292,6 +317,8 @@ class SqliteExecutionLog(RowExecutionLog):
                     _insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
                 if comps:
                     _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
+                if reports:
+                    _insert(conn, TRIGGER_REPORTS_TABLE, TRIGGER_REPORT_COLUMNS, reports)
                 if fill:  # before the links: the decision rows are still unlinked
                     conn.executemany(_FILL_SQL, fill)
                     conn.executemany(_FILL_REQUESTED_SQL, fill)
@@ -300,7 +327,7 @@ class SqliteExecutionLog(RowExecutionLog):
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
-                self._keep(decisions0, log, events, comps, links, fill)
+                self._keep(decisions0, log, events, comps, links, fill, reports)
                 raise
             self._maybe_prune()
 
@@ -312,12 +339,13 @@ class SqliteExecutionLog(RowExecutionLog):
         comps: list[tuple[Any, ...]],
         links: list[Link],
         fill: list[tuple[str, str]],
+        reports: list[tuple[Any, ...]],
     ) -> None:
         """A failed flush's rows back in the buffers (before anything buffered since), for
         the next flush; past ``max_buffer`` pending rows they are dropped, logged and
         counted (:attr:`dropped`) instead: a log that cannot write does not grow for ever."""
-        n = len(decisions) + len(log) + len(events) + len(comps)
-        if self._pending() + n > self.max_buffer:
+        n = len(decisions) + len(log) + len(events) + len(comps) + len(reports)
+        if self._pending() + len(self._reports) + n > self.max_buffer:
             self.dropped += n
             logger.error(
                 "execution log: flush failed again with %d rows buffered; %d rows dropped",
@@ -328,6 +356,7 @@ class SqliteExecutionLog(RowExecutionLog):
             return
         self._decisions[:0], self._log[:0], self._events[:0] = decisions, log, events
         self._completions[:0], self._links[:0], self._fill[:0] = comps, links, fill
+        self._reports[:0] = reports
 
     def _maybe_prune(self) -> None:
         """A retention pass if one is due: ``prune_interval_s`` after the last pass, or

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    EVENTS_TABLE,
+    LOG_TABLE,
+    TRIGGER_REPORTS_TABLE,
+)
 from scoperouter.execution_log.row_values import dispatch_key, ids_json
 
 # (table, time column): what retention prunes
@@ -27,6 +32,7 @@ _PRUNED = (
     (LOG_TABLE, "decided_at"),
     (EVENTS_TABLE, "decided_at"),
     (COMPLETIONS_TABLE, "reported_at"),
+    (TRIGGER_REPORTS_TABLE, "reported_at"),
 )
 
 
@@ -104,7 +110,7 @@ def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> 
 
 
 def prune_pass(conn: sqlite3.Connection, cutoff: str, limit: int) -> tuple[int, bool]:
-    """One retention pass over the three tables in one transaction (rolled back if it
+    """One retention pass over the tables in one transaction (rolled back if it
     fails): rows older than ``cutoff`` deleted, at most ``limit`` a table. Returns how many
     rows went and whether a table's pass stopped at its limit (rows older than the cutoff
     are left for the next pass)."""

@@ -5,7 +5,8 @@ Invariant: opening is idempotent and never touches a row: :data:`SCHEMA` creates
 is missing, and what it and :func:`_migrate` drop are indexes no longer kept (a replacing
 index is created first); :func:`_migrate` otherwise only adds columns and indexes, so a log
 created by an earlier version is written and read as a new one
-(``tests/execution_log/test_log_layout.py``). The writer that fills these tables is
+(``tests/execution_log/test_log_layout.py``); a table added since (the trigger reports) is
+created by :data:`SCHEMA` when such a log is opened. The writer that fills these tables is
 :mod:`.sqlite`.
 """
 
@@ -13,8 +14,18 @@ from __future__ import annotations
 
 import sqlite3
 
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
-from scoperouter.execution_log.rows import COMPLETION_COLUMNS, EVENT_COLUMNS, LOG_COLUMNS
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    EVENTS_TABLE,
+    LOG_TABLE,
+    TRIGGER_REPORTS_TABLE,
+)
+from scoperouter.execution_log.rows import (
+    COMPLETION_COLUMNS,
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    TRIGGER_REPORT_COLUMNS,
+)
 from scoperouter.execution_log.sqlite_fold import FOLDED_INDEX
 
 SCHEMA_VERSION = 1
@@ -39,6 +50,10 @@ SQLITE_LOG_COLUMNS = (*LOG_COLUMNS, "fired_at")
 """The SQLite log table's columns: ``fired_at`` is set on folded rows only (see
 :mod:`.sqlite_fold`)."""
 
+# trigger reports are keyed by the trigger id alone (a backfill polls it, every 2 s a run):
+# a random key, but one row per run whose completion names its trigger (not one per event;
+# events naming no trigger write none); a second report of the same trigger is ignored
+_TRIGGER_KEY = {"trigger_id": " PRIMARY KEY"}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
@@ -55,6 +70,9 @@ CREATE TABLE IF NOT EXISTS {COMPLETIONS_TABLE} (
   {", ".join(f"{c} {_coltype(c)}" for c in COMPLETION_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS ix_completion_proc_date ON {COMPLETIONS_TABLE} (processor, game_date);
+CREATE TABLE IF NOT EXISTS {TRIGGER_REPORTS_TABLE} (
+  {", ".join(f"{c} TEXT" + _TRIGGER_KEY.get(c, "") for c in TRIGGER_REPORT_COLUMNS)}
+);
 CREATE TABLE IF NOT EXISTS scoperouter_meta (key TEXT PRIMARY KEY, value TEXT);
 """
 # dispatch rows' ids are unique (a log created before: its decision_id primary key), keyed

@@ -220,7 +220,8 @@ class LogBridge:
     def batch(
         self, decided: Sequence[Decided], at: datetime, as_of: date, relations: RelationStore
     ) -> None:
-        """One ingest batch's events and decisions (and the completions they report)."""
+        """One ingest batch's events and decisions (and the completions they report: the
+        status of the run each one naming a trigger reports, its completion row)."""
         log = self.log
         if log is None or not decided:
             return
@@ -243,7 +244,8 @@ class LogBridge:
                         ev, ds, at, registry=registry, relations=relations, as_of=as_of
                     )
             for ev, _ds, trigger_id, _js in items:
-                if ev.record_count is not None:  # else no completion (completion_from_event)
+                # a report for its trigger, or a completion row (else none: no work here)
+                if trigger_id is not None or ev.record_count is not None:
                     record_completion(log, registry, ev, trigger_id)
 
         self._submit(record, len(items), "record_batch")
@@ -261,7 +263,8 @@ class LogBridge:
 
     def completion(self, ev: Event, trigger_id: str | None) -> None:
         """A processor's own completion event (its ``publishes`` source) becomes a completion
-        row, so ``report`` measures waste from what runs really changed. Only accepted events
+        row, so ``report`` measures waste from what runs really changed, and its status is
+        kept for ``trigger_id`` (:func:`.log_rows.record_completion`). Only accepted events
         get here: a redelivered one is a duplicate and is not counted again."""
         log = self.log
         if log is None:

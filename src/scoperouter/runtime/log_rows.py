@@ -4,6 +4,8 @@ Invariant: no queue and no thread here -- the record types handed over, their co
 the rows the log takes (latency in ms, the time as epoch seconds), and the writes of those
 rows, on whichever thread calls them; :func:`record_outcomes` logs a failing write and never
 raises (a failed batch of dispatch outcomes is retried one by one: the good ones are kept).
+A completion event naming a trigger has its status kept for that trigger, whatever its
+record_count (:func:`record_completion`): what a backfill's run waits for.
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ def record_outcomes(log: ExecutionLog | None, rows: list[DispatchOutcome]) -> No
 def record_completion(
     log: ExecutionLog, registry: CompiledRegistry, ev: Event, trigger_id: str | None
 ) -> None:
+    """What an accepted event reports of a run: with a trigger id (the push attribute
+    ``trigger_id``), its status for that trigger, whatever its record_count (a log that
+    keeps such reports: the SQLite log); and a completion row when it is a processor's
+    successful completion with a ``record_count`` (:func:`completion_from_event`)."""
+    if trigger_id is not None:
+        report = getattr(log, "record_trigger_report", None)
+        if report is not None:
+            report(trigger_id, ev.status, event_id=ev.event_id)
+        if ev.record_count is None:
+            return
     rep = completion_from_event(registry, ev)
     if rep is None:
         return
