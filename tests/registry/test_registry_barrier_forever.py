@@ -65,7 +65,7 @@ def _found(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
     barrier_may_wait_forever finding."""
     res = check_config_bytes(text, with_relations=False)
     assert res.errors == (), res.errors
-    out = []
+    out: list[tuple[str, str, tuple[str, ...]]] = []
     for i in res.issues:
         if i.code != CODE:
             continue
