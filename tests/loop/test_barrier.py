@@ -134,3 +134,41 @@ def test_engine_snapshot_keeps_ledger_and_held_windows() -> None:
     assert r.loop.ledger.entries() == e.loop.ledger.entries()
     assert r.next_deadline() == e.next_deadline()
     assert _names(r.drain()) == _names(e.drain())
+
+
+def _u2_completion_lost(**defaults: Any) -> list[Fired]:
+    """The wave above, but u2's completion never arrives (its run crashed without a report,
+    or the message was rejected before the ledger saw it); the clock then runs for 30 days
+    (every timer the engine asks for, then one tick at the end; no drain, which would flush)."""
+    e = RoutingEngine(registry({}, **defaults), loop=True)
+    sent = e.receive(event("e1", "raw.a", "x"), REL, AS_OF, 0.0).fired
+    sent += e.tick(10.0)
+    (u1,) = [f for f in sent if f.trigger.processor == "u1"]
+    sent += e.receive(event("c1", "an.u1", "x"), REL, AS_OF, 12.0).fired
+    e.complete(done(u1.trigger), 12.0)
+    sent += e.tick(22.0)
+    sent += e.tick(30.0)  # u2 fires; nothing ever names it again
+    now = 30.0
+    for _ in range(100):
+        d = e.next_deadline()
+        if d is None or d > 30 * 86400:
+            break
+        now = max(now, d)
+        sent += e.tick(now)
+    return sent + e.tick(30 * 86400.0)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "p_runs"),
+    [({}, 0), ({"completion_timeout": "10m"}, 1)],
+    ids=["no-completion-timeout", "completion-timeout"],
+)
+def test_lost_upstream_completion_holds_a_barrier_without_timeout(
+    defaults: dict[str, Any], p_runs: int
+) -> None:
+    """A barrier with no timeout and an upstream with no completion_timeout: one lost
+    completion holds p for good (validate: barrier_may_wait_forever); with one, u2 times out,
+    is re-dispatched, dead-letters, and p runs."""
+    sent = _u2_completion_lost(**defaults)
+    # attempt 1 only: with a completion_timeout p's own run (never completed here) re-runs
+    assert [(f.trigger.processor, f.attempt) for f in sent].count(("p", 1)) == p_runs

@@ -48,6 +48,7 @@ WarningCode = Literal[
     "similar_source",
     "phase_order",
     "bad_ignore",
+    "barrier_may_wait_forever",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

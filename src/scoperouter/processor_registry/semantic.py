@@ -16,6 +16,8 @@ Errors fail validation; warnings do not:
   variables; ``serve`` resolves targets at start-up and fails there (exit 1);
 * the same source published by two processors; a processor reading the output of a
   processor of a later phase;
+* a barrier that can wait for an upstream with no ``completion_timeout``: one lost
+  completion would hold it forever (``barrier_may_wait_forever``, :mod:`loop_checks`);
 * an input source close to (but more than one edit from) a published one
   (``similar_source``). One edit away from any source the registry names is an error
   (``near_miss_source``) unless the name is declared (:mod:`source_checks`).
@@ -36,7 +38,7 @@ from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
-from scoperouter.processor_registry.loop_checks import check_barriers
+from scoperouter.processor_registry.loop_checks import check_barrier_waits, check_barriers
 from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.processor_checks import check_processor
 from scoperouter.processor_registry.relation_use import used_relations
@@ -92,6 +94,7 @@ def check(
         check_processor(spec, pname, r, entities, types)
     _check_graph(spec, r)
     check_barriers(spec, r)  # run_retries / completion_timeout / barrier (docs/ledger.md)
+    check_barrier_waits(spec, r)  # a barrier no timeout bounds (barrier_may_wait_forever)
     source_checks.check_sources(spec, r, entities)
     source_checks.check_field_columns(spec, r)
     _check_server(spec, r)
