@@ -138,6 +138,11 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
             "opp_mid_range_attempts opp_mid_range_makes opp_paint_attempts "
             "opp_paint_makes opp_three_pt_attempts opp_three_pt_makes"
         ),
+        # the SELECT * of :418-431 (lineage: unresolved), its columns used in pandas
+        f"{TDZA}:1124-1179": (
+            "points_in_paint_allowed blocks_paint blocks_mid_range blocks_three_pt "
+            "defensive_rating opponent_pace"
+        ),
     },
     ("player_shot_zone_analysis", "nba_analytics.player_game_summary"): {
         f"{PSZA}:653-679": (
