@@ -259,6 +259,25 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
         ),
         f"{COORD}player_loader.py:826-828": "l10_games_used points_avg_last_5",
     },
+    # the worker's feature read, run with the feature version as its filter (:943); the
+    # quality gate reads a subset (coordinator/quality_gate.py:185-192). The feature columns'
+    # names are made at run time (lineage cannot see them): FEATURE_STORE_FEATURE_COUNT = 60,
+    # shared/ml/feature_contract.py:29
+    ("prediction_coordinator", "nba_predictions.ml_feature_store_v2"): {
+        "predictions/worker/data_loaders.py:905-912": " ".join(
+            f"feature_{i}_value" for i in range(60)
+        ),
+        "predictions/worker/data_loaders.py:913-939": (
+            "feature_quality_score data_source days_rest expected_games_count "
+            "actual_games_count completeness_percentage missing_games_count is_production_ready "
+            "data_quality_issues backfill_bootstrap_mode processing_decision_reason "
+            "matchup_data_status feature_sources_json is_quality_ready quality_tier "
+            "quality_alert_level matchup_quality_pct player_history_quality_pct "
+            "vegas_quality_pct game_context_quality_pct default_feature_count "
+            "required_default_count default_feature_indices is_training_ready"
+        ),
+        "predictions/worker/data_loaders.py:943": "feature_version",
+    },
     ("prediction_coordinator", "nba_raw.bettingpros_player_points_props"): {
         f"{COORD}player_loader.py:720": "is_active",
     },
@@ -353,16 +372,7 @@ MONITORING_ONLY: tuple[tuple[str, str, str, str], ...] = (
         "completeness_percentage",
         f"{COORD}player_loader.py:220",
     ),
-    (
-        "prediction_coordinator",
-        "nba_predictions.ml_feature_store_v2",
-        "feature_quality_score",
-        f"{COORD}coordinator.py:2138",
-    ),
-    (
-        "prediction_coordinator",
-        "nba_predictions.ml_feature_store_v2",
-        "is_quality_ready",
-        f"{COORD}coordinator.py:2139",
-    ),
+    # (the feature store's feature_quality_score and is_quality_ready are read for the morning
+    # summary too, coordinator.py:2138-2139, but also by the quality gate, which decides
+    # whether a player gets a prediction: quality_gate.py:185-192, :263-295 -- they are inputs)
 )
