@@ -33,8 +33,9 @@ def plan(a: int, b: int, *procs: str) -> BackfillPlan:
         ("player_composite_factors", "upcoming_player_game_context", 14),
         ("ml_feature_store", "upcoming_team_game_context", 365 + 14),  # via composite factors
         ("player_daily_cache", "team_defense_game_summary", 365 + 365),  # via upcoming context
-        ("player_composite_factors", "player_game_summary", None),  # via shot zones (occurrences)
-        ("team_defense_zone_analysis", "team_defense_game_summary", None),  # occurrences
+        ("player_composite_factors", "player_game_summary", 365 + 14),  # via shot zones
+        ("team_defense_zone_analysis", "team_defense_game_summary", 365),
+        ("player_prediction_exporter", "player_game_summary", None),  # occurrences
     ],
 )
 def test_reach_back_sums_the_days_lookbacks_along_the_longest_path(

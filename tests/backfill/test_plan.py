@@ -96,14 +96,14 @@ def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:
 def test_the_range_limit_counts_the_lookback_dates() -> None:
     """A short range whose lookback dates reach exactly 3,660 dates up to as-of still plans."""
     start = AS_OF - timedelta(days=3659)
-    p = plan(Request(start, start, processors=PGS_PSZA))
-    assert p.last_day["player_shot_zone_analysis"] == AS_OF
+    p = plan(Request(start, start, processors=PGS_EXPORTER))
+    assert p.last_day["player_prediction_exporter"] == AS_OF  # occurrences, no relation data
     assert len(p.runs) == 1 + 3660
 
 
 CHAIN = ("player_game_summary", "upcoming_player_game_context", "player_composite_factors")
 PGS_PCF = ("player_game_summary", "player_composite_factors")
-PGS_PSZA = ("player_game_summary", "player_shot_zone_analysis")
+PGS_EXPORTER = ("player_game_summary", "player_prediction_exporter")
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,8 @@ PGS_PSZA = ("player_game_summary", "player_shot_zone_analysis")
         ((), "player_game_summary", D2),  # no upstream in the selection: the range only
         # days: 365 (the star teammates' season) after D2, capped at the as-of date
         ((), "upcoming_player_game_context", AS_OF),
-        ((), "player_shot_zone_analysis", AS_OF),  # occurrences, no relation data: as-of
+        ((), "player_shot_zone_analysis", AS_OF),  # days: 365 (the season), capped at as-of
+        ((), "player_prediction_exporter", AS_OF),  # occurrences, no relation data: as-of
         ((), "player_composite_factors", AS_OF),  # reads player_shot_zone_analysis
         (CHAIN, "player_composite_factors", AS_OF),  # reads upgc, which reaches the as-of
         (PGS_PCF, "player_composite_factors", D2 + timedelta(days=14)),  # days: 14 after D2
@@ -132,7 +133,7 @@ def test_lookback_dates_past_the_end(
     ("req", "processor", "last"),
     [
         # player_game_summary (phase 3) changed on D1..D2, re-run outside this backfill:
-        # the 20-game shot zones of the later dates read it
+        # the shot zones of the later dates read it (a player's last 20 played games)
         (Request(D1, D2, from_=("player_game_summary",), phases=(4, 6)),
          "player_shot_zone_analysis", AS_OF),
         # the 14-day composite factors, through the excluded upcoming context (days: 365)
@@ -189,23 +190,23 @@ def test_dependency_intervals(processor: str, day: date, want: set[Dep]) -> None
 def test_occurrence_windows_follow_relation_data() -> None:
     """With via rows, an occurrences lookback reads back to the N-th previous game of the
     entities playing that day, and reaches forward to their N-th next game."""
-    games = [D1 + timedelta(days=2 * i) for i in range(40)]  # LAL plays every other day
-    other = [d + timedelta(days=1) for d in games]  # BOS on the days between
-    rows = [(d, f"g{i}", "LAL") for i, d in enumerate(games)]
-    rows += [(d, f"h{i}", "BOS") for i, d in enumerate(other)]
+    games = [D1 + timedelta(days=2 * i) for i in range(40)]  # lebron plays every other day
+    other = [d + timedelta(days=1) for d in games]  # tatum on the days between
+    rows = [(d, "lebronjames", f"g{i}") for i, d in enumerate(games)]
+    rows += [(d, "jaysontatum", f"h{i}") for i, d in enumerate(other)]
     rel = InMemoryRelations(
-        {"game_teams": rows},
-        inverses={"team_games": "game_teams"},
-        types={"game_teams": ("game", "team"), "team_games": ("team", "game")},
+        {"player_games": rows},
+        inverses={"game_players": "player_games"},
+        types={"player_games": ("player", "game"), "game_players": ("game", "player")},
     )
     req = Request(
-        games[0], games[20], processors=("team_defense_game_summary", "team_defense_zone_analysis")
+        games[0], games[20], processors=("player_game_summary", "player_prediction_exporter")
     )
     p = plan(req, relations=rel)
-    assert run(p, "team_defense_zone_analysis", games[18]) == (
-        Dep("team_defense_game_summary", games[3], games[18]),  # 15 games back
+    assert run(p, "player_prediction_exporter", games[18]) == (
+        Dep("player_game_summary", games[8], games[18]),  # 10 games back
     )
-    assert p.last_day["team_defense_zone_analysis"] == games[20 + 15]
+    assert p.last_day["player_prediction_exporter"] == games[20 + 10]
 
 
 def test_runs_are_in_a_valid_order_and_digest_is_stable() -> None:

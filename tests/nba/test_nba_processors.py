@@ -241,6 +241,10 @@ def test_production_edges(processor: str, source: str) -> None:
     [
         ("player_shot_zone_analysis", None, refbase.PSZA_TREND_GAMES),
         ("team_defense_zone_analysis", None, refbase.TDZA_GAMES),
+        # league averages over 30 days (team_defense_zone_analysis_processor.py:95, :464)
+        ("team_defense_zone_analysis", 30, None),
+        # the schedule's 30 days before (upcoming_team_game_context/calculators/source_fallback.py:67)
+        ("upcoming_team_game_context", 30, None),
         ("upcoming_player_game_context", refbase.UPGC_HISTORY_DAYS, None),
         ("upcoming_player_game_context", refbase.UPGC_SEASON_DAYS, None),  # star teammates
         ("player_composite_factors", refbase.PCF_HISTORY_DAYS, None),
@@ -257,8 +261,9 @@ def test_lookbacks_cover_production_windows(
     assert lb is not None
     if days is not None:
         assert lb.days is not None and lb.days >= days
-    if games is not None:
-        assert lb.count is not None and lb.count >= games
+    if games is not None:  # N games, or the season's days (a player's played games, the
+        # later of 15 games and 30 days: routes.yaml says why for each)
+        assert (lb.count is not None and lb.count >= games) or (lb.days or 0) >= 365
 
 
 def _team_summary_event(day: GameDay, source: str, team: str) -> dict[str, object]:
