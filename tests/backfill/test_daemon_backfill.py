@@ -155,6 +155,35 @@ async def test_a_run_ends_with_the_status_its_completion_reports(
     assert (state, err) == (final, error)
 
 
+@pytest.mark.parametrize(
+    ("status", "final", "error"),
+    [
+        pytest.param("no_data", "done", None, id="no_data"),
+        pytest.param("success", "done", None, id="success"),
+        pytest.param("failed", "failed", "completion state failed", id="failed"),
+    ],
+)
+async def test_a_bare_report_ends_the_run_too(
+    tmp_path: Path, status: str, final: str, error: str | None
+) -> None:
+    """The SDK's bare report (CompletionPublisher.report: no source, the trigger named) ends a backfill run with its status, instead of being rejected."""
+    report = {"processor": "player_game_summary",  # the trigger id: its push attribute
+              "game_date": "2025-11-10", "status": status, "event_id": "report-1"}  # fmt: skip
+    got, log_path = await _backfill_reported_by(tmp_path, report)
+    assert got["status"] == final, got
+    db = sqlite3.connect(tmp_path / "s" / "backfills.sqlite")
+    try:
+        ((state, err),) = db.execute("SELECT state, error FROM backfill_runs").fetchall()
+    finally:
+        db.close()
+    assert (state, err) == (final, error)
+    db = sqlite3.connect(log_path)
+    try:  # nothing routed or stored as an event: only the run's status
+        assert db.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
 async def test_completion_event_needs_the_daemons_execution_log(tmp_path: Path) -> None:
     """A daemon writing no execution log (serve --no-log) refuses completion "event" with 400, before anything starts."""
     cfg = load_config(REPO / "routes.yaml")

@@ -274,6 +274,17 @@ class LogBridge:
             lambda: record_completion(log, registry, ev, trigger_id), 1, "record_completion"
         )
 
+    def trigger_report(self, trigger_id: str, status: str, event_id: str) -> None:
+        """The status a bare completion report (no source) gives the run of ``trigger_id``
+        (a backfill run's: :meth:`RouterIntake._backfill_report`), for a log that keeps
+        such reports (the SQLite log's ``record_trigger_report``)."""
+        report = getattr(self.log, "record_trigger_report", None)
+        if report is None:
+            return
+        self._submit(
+            lambda: report(trigger_id, status, event_id=event_id), 1, "record_trigger_report"
+        )
+
     def dispatch(
         self,
         trigger: Trigger,

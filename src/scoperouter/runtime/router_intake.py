@@ -5,7 +5,10 @@ state transaction each, and answers them (a mixin of :class:`~scoperouter.runtim
 Invariant: a message is answered exactly once, and ``ack`` only after the transaction that
 recorded it (seen-id, windows, fired triggers in the outbox) committed; a failed transaction
 answers its batch ``unavailable`` (the source redelivers) and puts its marks back; committed
-triggers reach the dispatcher only after the commit.
+triggers reach the dispatcher only after the commit. The one message answered before any
+transaction: a bare completion report (no source) of a backfill run, which the state store
+keeps nothing of (a backfill's triggers are not the ledger's) -- its status goes to the
+execution log, what the backfill's executor waits for (:meth:`RouterIntake._backfill_report`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import time
 
 from scoperouter.errors import EventError
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
+from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.runtime import intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.ingest import BatchResult, Item, process_batch
 from scoperouter.runtime.intake import Settle, backfill_completion, parse_inbound, take_lingering
-from scoperouter.runtime.loop_runtime import is_report
+from scoperouter.runtime.loop_runtime import is_report, raw_of
 from scoperouter.runtime.marks import Mark, write_marks
 from scoperouter.runtime.metrics import observe_n
 from scoperouter.runtime.outcomes import Inbound, Outcome
@@ -55,6 +59,10 @@ class RouterIntake(RouterCore):
         tid = inbound.trigger_id
         if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
             parsed = backfill_completion(parsed)
+        if isinstance(parsed, EventError):  # (a bare report has no source: never an Event)
+            reported = self._backfill_report(inbound)
+            if reported is not None:
+                return reported
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
@@ -67,6 +75,26 @@ class RouterIntake(RouterCore):
         self._unfinished += 1
         self._submitted += 1
         return None
+
+    def _backfill_report(self, inbound: Inbound) -> Outcome | None:
+        """``accepted`` for a bare completion report (no source: the SDK's
+        ``CompletionPublisher.report``, when a run changed nothing or failed) naming a
+        backfill run's trigger, its status handed to the execution log (what a backfill with
+        completion "event" waits for: ``backfill.daemon_executor.log_completions``); None for
+        any other message. Without it such a report was rejected as an event without a
+        source, and the run waited out its timeout. Like the log, not durable: a report lost
+        in a crash makes the run time out and run again."""
+        raw = raw_of(inbound)
+        if raw is None or not is_report_only(raw):
+            return None
+        ref = completion_ref(raw, date_field=self.registry.date_field)
+        tid = inbound.trigger_id or (ref.trigger_id if ref is not None else None)
+        if ref is None or tid is None or not tid.startswith(BACKFILL_TRIGGER_PREFIX):
+            return None
+        self.metrics.child(self.metrics.events_received, inbound.origin).inc()
+        event_id = ref.event_id or inbound.message_id or tid
+        self.log_bridge.trigger_report(tid, ref.outcome, event_id)
+        return Outcome("accepted", event_id)
 
     async def _ingest_worker(self) -> None:
         """Batches of light events, each followed by at most one heavy event (a long
