@@ -122,6 +122,13 @@ class BarrierBook:
         dls = [h.deadline for h in self.held.values() if h.deadline is not None and not h.timed_out]
         return min(dls) if dls else None
 
+    def oldest_held_at(self) -> float | None:
+        """When the longest-held window still held (or parked with its hold) was first held,
+        None when there is none. A copy of the values is taken first: the metrics scrape
+        calls it from another thread than the one holding and releasing windows."""
+        held = [*self.held.values(), *self.parked.values()]
+        return min((h.held_at for h in held), default=None)
+
     def __len__(self) -> int:
         return len(self.held)
 

@@ -186,6 +186,12 @@ class Metrics:
         self.triggers_held = Gauge(
             "scoperouter_triggers_held", "Windows held at a fan-in barrier.", registry=r
         )
+        self.triggers_held_oldest = Gauge(
+            "scoperouter_triggers_held_oldest_seconds",
+            "How long the longest-held window at a fan-in barrier has waited (0: none held); "
+            "one that keeps growing waits for an upstream whose completion was lost.",
+            registry=r,
+        )
         self.completions_parked = Gauge(
             "scoperouter_completions_parked",
             "Completions naming a Pub/Sub message id not recorded yet (waiting for it).",

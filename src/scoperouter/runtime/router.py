@@ -119,6 +119,9 @@ class Router(RouterIntake, RouterTimers):
             store_backoff=self.health.backoff,
         )
         self.metrics.open_windows.set(self.open_window_count())
+        # read at scrape time: a window held with no timeout changes nothing the router
+        # would otherwise wake up for, and its wait must still show as it grows
+        self.metrics.triggers_held_oldest.set_function(self._held_oldest_s)
         loop = self._running_loop()  # (known to the log thread's failure report)
         self._background = [
             loop.create_task(self._ingest_worker(), name="ingest"),

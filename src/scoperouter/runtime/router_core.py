@@ -138,6 +138,13 @@ class RouterCore:
         """True when the closed loop (docs/ledger.md) runs: completion reports are routed."""
         return bool(self.windows.loop_on)
 
+    def _held_oldest_s(self) -> float:
+        """Seconds the longest-held barrier window has waited, by the router's clock (0: none,
+        or no closed loop): ``scoperouter_triggers_held_oldest_seconds``."""
+        loop = self.windows.engine.loop
+        oldest = loop.barrier.oldest_held_at() if loop is not None else None
+        return 0.0 if oldest is None else max(0.0, self.clock() - oldest)
+
     def _loop_metrics(self) -> None:
         """The closed loop's gauges and counters (docs/ledger.md)."""
         loop = self.windows.engine.loop
