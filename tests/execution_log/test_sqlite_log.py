@@ -253,22 +253,22 @@ def test_lookback_dates_are_rows(
     """A decision with several dates (lookback) is one row per date, all with the same ids."""
     event = ev(
         "e1",
-        "nba_analytics.team_defense_game_summary",
+        "nba_analytics.player_game_summary",
         game_date=DAY - timedelta(days=2),
-        affected_entities={"teams": ["T04"]},
+        affected_entities={"players": ["t01p03"]},
     )
     decisions = plan(registry, relations, event, DAY)
-    (d,) = [d for d in decisions if d.processor == "team_defense_zone_analysis"]
+    (d,) = [d for d in decisions if d.processor == "player_shot_zone_analysis"]
     path = tmp_path / "l.sqlite"
     with SqliteExecutionLog(path) as log:
         log.record_decisions(event, decisions, T0, registry=registry, relations=relations)
     got = rows(
         path,
         "SELECT game_date, entity_ids FROM pipeline_execution_log "
-        "WHERE processor = 'team_defense_zone_analysis' ORDER BY game_date",
+        "WHERE processor = 'player_shot_zone_analysis' ORDER BY game_date",
     )
     assert [r["game_date"] for r in got] == [x.isoformat() for x in d.dates]
-    assert len(got) > 1 and {r["entity_ids"] for r in got} == {'["T04"]'}
+    assert len(got) > 1 and {r["entity_ids"] for r in got} == {'["t01p03"]'}
 
 
 def _trigger(tid: str, caused_by: tuple[str, ...], scope: str = "entities") -> Trigger:

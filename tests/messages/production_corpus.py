@@ -412,7 +412,9 @@ CASES: list[Case] = [
         "(opts entities_changed from upstream), :1665",
         _p3("TeamDefenseGameSummaryProcessor", "team_defense_game_summary", ids=["BOS", "LAL"]),
         direct=frozenset({"team_defense_zone_analysis"}),
-        entity_scope={"team_defense_zone_analysis": ("BOS", "LAL")},
+        # no entity scope: the zone analysis averages every team's games into each team's
+        # row (team_defense_zone_analysis_processor.py:464-485, also_map league_teams), so
+        # two teams' changes reach all 30 teams: full date
         source="nba_analytics.team_defense_game_summary",
     ),
     Case(
