@@ -130,6 +130,16 @@ async def test_a_run_reported_by_its_completion_event_cascades_nothing(tmp_path:
         db.close()
 
 
+def _the_run(tmp_path: Path) -> tuple[str, str | None]:
+    """The one run's stored state and error (``_backfill_reported_by``'s backfill)."""
+    db = sqlite3.connect(tmp_path / "s" / "backfills.sqlite")
+    try:
+        ((state, err),) = db.execute("SELECT state, error FROM backfill_runs").fetchall()
+    finally:
+        db.close()
+    return str(state), err
+
+
 @pytest.mark.parametrize(
     ("status", "record_count", "final", "error"),
     [
@@ -147,12 +157,7 @@ async def test_a_run_ends_with_the_status_its_completion_reports(
     report = {k: v for k, v in report.items() if v is not None}
     got, _ = await _backfill_reported_by(tmp_path, report)
     assert got["status"] == final, got
-    db = sqlite3.connect(tmp_path / "s" / "backfills.sqlite")
-    try:
-        ((state, err),) = db.execute("SELECT state, error FROM backfill_runs").fetchall()
-    finally:
-        db.close()
-    assert (state, err) == (final, error)
+    assert _the_run(tmp_path) == (final, error)
 
 
 @pytest.mark.parametrize(
@@ -171,12 +176,7 @@ async def test_a_bare_report_ends_the_run_too(
               "game_date": "2025-11-10", "status": status, "event_id": "report-1"}  # fmt: skip
     got, log_path = await _backfill_reported_by(tmp_path, report)
     assert got["status"] == final, got
-    db = sqlite3.connect(tmp_path / "s" / "backfills.sqlite")
-    try:
-        ((state, err),) = db.execute("SELECT state, error FROM backfill_runs").fetchall()
-    finally:
-        db.close()
-    assert (state, err) == (final, error)
+    assert _the_run(tmp_path) == (final, error)
     db = sqlite3.connect(log_path)
     try:  # nothing routed or stored as an event: only the run's status
         assert db.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()[0] == 0

@@ -16,6 +16,7 @@ import pytest
 from state_support import DAY, StoreFactory, batch, contrib
 
 from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.router.decisions import Decision
 from scoperouter.router.windows import WindowBook
 from scoperouter.state.merge import contributions, registry_limits
@@ -101,13 +102,11 @@ def _decision(*ids: str) -> Decision:
     return run_ids(DAY, *ids)
 
 
-@pytest.mark.parametrize(("before", "after"), [(5, 2), (5, 3), (3, 100), (2, 1)])
-def test_store_and_book_agree_over_a_changed_limit(
-    make_store: StoreFactory, before: int, after: int
+def _store_agrees_with_the_book(
+    make_store: StoreFactory, old: CompiledRegistry, new: CompiledRegistry
 ) -> None:
-    """The same decisions, a restart under another threshold: the store's trigger is the
-    in-memory book's (id, scope, reason, causes)."""
-    old, new = _registry(before), _registry(after)
+    """Two events' windows under ``old``, a restart under ``new``: the store's fired
+    trigger is the in-memory book's (id, scope, reason, causes)."""
     book = WindowBook(old)
     s = make_store()
     for i, ids in enumerate((("a", "b"), ("c",))):
@@ -123,6 +122,16 @@ def test_store_and_book_agree_over_a_changed_limit(
     [item] = s.fire_due(LATER)
     [t] = WindowBook.restore(new, json.loads(json.dumps(book.snapshot()))).due(LATER)
     assert (item.trigger.trigger_id, shape(item.trigger)) == (t.trigger_id, shape(t))
+
+
+@pytest.mark.parametrize(("before", "after"), [(5, 2), (5, 3), (3, 100), (2, 1)])
+def test_store_and_book_agree_over_a_changed_limit(
+    make_store: StoreFactory, before: int, after: int
+) -> None:
+    """The same decisions, a restart under another threshold: the store's trigger is the
+    in-memory book's (id, scope, reason, causes)."""
+    old, new = _registry(before), _registry(after)
+    _store_agrees_with_the_book(make_store, old, new)
 
 
 @pytest.mark.parametrize(
@@ -157,18 +166,4 @@ def test_store_and_book_agree_over_a_changed_granularity(
     """The same decisions, a restart under another granularity: the store's trigger is the
     in-memory book's (id, scope, reason, causes)."""
     old, new = _registry(5), _registry(5, granularity)
-    book = WindowBook(old)
-    s = make_store()
-    for i, ids in enumerate((("a", "b"), ("c",))):
-        ev = Event(event_id=f"e{i}", source="raw.a", game_date=DAY)
-        book.add(ev, _decision(*ids), T0 + i)
-        s.ingest(
-            IngestBatch((Admission(ev.event_id, contributions(old, ev, [_decision(*ids)])),)),
-            T0 + i,
-        )
-    s.close()
-    s = make_store()
-    s.apply_limits(*registry_limits(new))
-    [item] = s.fire_due(LATER)
-    [t] = WindowBook.restore(new, json.loads(json.dumps(book.snapshot()))).due(LATER)
-    assert (item.trigger.trigger_id, shape(item.trigger)) == (t.trigger_id, shape(t))
+    _store_agrees_with_the_book(make_store, old, new)
