@@ -589,7 +589,7 @@ def test_phase2_trigger_table(nba: Any, table: str) -> None:
             },
             "team_offense_game_summary",
             "entities",
-            ("GSW",),
+            ("GSW", "PHX"),  # and its opponent: win_flag, margin (togs:689-705, :934-937)
         ),
         (
             # the defense of a team is its opponent's rows (tdgs:680-700): both teams
@@ -608,7 +608,7 @@ def test_phase2_trigger_table(nba: Any, table: str) -> None:
         "game-lines-to-players",
         "missing-roster",
         "opponent",
-        "player-to-team",
+        "player-to-team-and-opponent",
         "player-to-both-defenses",
     ],
 )

@@ -27,7 +27,8 @@ from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.reload import RelationReloader, data_timestamp, relation_fingerprint
 from scoperouter.runtime.router import Inbound
 
-PROCESSOR = "team_offense_game_summary"  # reads player rows through player_team
+PROCESSOR = "team_offense_game_summary"  # reads player rows through player_team (and its
+# opponent's: team_opponent, from the schedule, which no reload here changes)
 NEW_PLAYER = "newguy01"  # in no roster until the test adds ",LAL,newguy01"
 
 
@@ -89,8 +90,8 @@ async def wait_for(cond: Any, timeout: float) -> bool:
 @pytest.mark.parametrize(
     ("refresh_s", "trigger", "after"),
     [
-        (0.05, "poll", ("entities", ("LAL",))),
-        (0.0, "reload", ("entities", ("LAL",))),
+        (0.05, "poll", ("entities", ("LAL", "MEM"))),
+        (0.0, "reload", ("entities", ("LAL", "MEM"))),
         (0.0, "poll", ("date", None)),  # refresh 0: no polling, the old data stays
     ],
 )
@@ -155,7 +156,7 @@ async def test_broken_csv_keeps_old_data(tmp_path: Path, caplog: pytest.LogCaptu
             if r.name == "scoperouter.runtime.reload" and r.levelname == "ERROR"
         ]
         assert len(errors) == 1 and f"team_players.csv:{bad_line}:" in errors[0].getMessage()
-        assert await route(d, "still-old") == ("entities", ("LAL",))
+        assert await route(d, "still-old") == ("entities", ("LAL", "MEM"))
         assert d.router.ready
     finally:
         await d.stop()
