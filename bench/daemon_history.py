@@ -31,6 +31,7 @@ RUNS = (
     "b0de190",
     "60857cc",
     "cf3c30e",
+    "69373de",
 )
 
 TARGETS = {  # issue 16's acceptance, per column (None: no target)
