@@ -36,12 +36,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "runtime"))  # the test registry/relations generator
 sys.path.insert(0, str(REPO / "bench"))  # log_thread.py's events
-from log_thread import PLAYERS, event_ids  # noqa: E402
-from runtime_support import GAME_DAY, write_registry  # noqa: E402
+from log_thread import event_and_trigger, event_ids  # noqa: E402
+from runtime_support import write_registry  # noqa: E402
 
-from scoperouter.messages.models import Event, Trigger  # noqa: E402
 from scoperouter.processor_registry.loader import load_config  # noqa: E402
-from scoperouter.router.planner import plan  # noqa: E402
 
 # a batch's hand-off: LogBridge.batch's (event, decisions, trigger id, JSON) per event, then
 # LogBridge.dispatched_ok's (row id, trigger, body, attempts before, created) per trigger
@@ -56,34 +54,12 @@ def handoffs(events: int, batch: int) -> list[Handoff]:
     id_of, fired = event_ids("random"), datetime.now(UTC)
     out: list[Handoff] = []
     for k in range(0, events, batch):
-        decided, delivered = [], []
-        for i in range(k, min(k + batch, events)):
-            ev = Event.model_validate(
-                {
-                    "event_id": id_of(i),
-                    "source": "nba_raw.nbac_injury_report",
-                    "game_date": GAME_DAY.isoformat(),
-                    "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-                    "changed_fields": ["injury_reason"],
-                }
-            )
-            ds = tuple(plan(reg, rel, ev, GAME_DAY))
-            run = next(d for d in ds if d.action == "run")
-            trig = Trigger(
-                trigger_id=f"t-{i:024x}",
-                processor=run.processor,
-                game_date=GAME_DAY,
-                start_date=GAME_DAY,
-                end_date=GAME_DAY,
-                scope=run.scope or "date",
-                entity_type=run.entity_type,
-                entity_ids=run.entity_ids,
-                reason=run.reason,
-                caused_by=(ev.event_id,),
-                fired_at=fired,
-            )
-            decided.append((ev, ds, None, ev.model_dump_json(exclude_defaults=True)))
-            delivered.append((i, trig, None, 0, 0.0))
+        made = [
+            event_and_trigger(reg, rel, i, id_of(i), fired)
+            for i in range(k, min(k + batch, events))
+        ]
+        decided = [(ev, tuple(ds), None, js) for ev, ds, js, _t in made]
+        delivered = [(i, t, None, 0, 0.0) for i, (*_rest, t) in enumerate(made, k)]
         out.append((decided, delivered))
     return out
 

@@ -111,6 +111,38 @@ def event_ids(kind: str) -> Callable[[int], str]:
     return lambda i: daemon_event_id(i, "log")
 
 
+def event_and_trigger(
+    reg: Any, rel: Any, i: int, event_id: str, fired_at: datetime
+) -> tuple[Event, list[Any], str, Trigger]:
+    """Event ``i`` as the daemon benchmark sends it (one run decision: player_game_summary),
+    its decisions, its JSON and the trigger its run fires (``fired_at``)."""
+    ev = Event.model_validate(
+        {
+            "event_id": event_id,
+            "source": "nba_raw.nbac_injury_report",  # one run: player_game_summary
+            "game_date": GAME_DAY.isoformat(),
+            "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
+            "changed_fields": ["injury_reason"],
+        }
+    )
+    ds = plan(reg, rel, ev, GAME_DAY)
+    run_ = next(d for d in ds if d.action == "run")
+    trig = Trigger(
+        trigger_id=f"t-{i:024x}",
+        processor=run_.processor,
+        game_date=GAME_DAY,
+        start_date=GAME_DAY,
+        end_date=GAME_DAY,
+        scope=run_.scope or "date",
+        entity_type=run_.entity_type,
+        entity_ids=run_.entity_ids,
+        reason=run_.reason,
+        caused_by=(ev.event_id,),
+        fired_at=fired_at,
+    )
+    return ev, list(ds), ev.model_dump_json(exclude_defaults=True), trig
+
+
 async def run(
     events: int,
     batch: int,
@@ -129,38 +161,16 @@ async def run(
             gc.set_threshold(GC_GEN0_THRESHOLD, *thresholds[1:])
         log = MeasuredLog(Path(tmp) / "state" / "execution_log.sqlite")
         bridge = MeasuredBridge(log, reg)
-        items = []
         step = batch if not rate else 1
-        fired = datetime.now(UTC)
         id_of = event_ids(ids)
-        for i in range(events):
-            if i % step == 0:  # --ok-rows: a batch's triggers share their fired_at
-                fired = datetime.now(UTC)
-            ev = Event.model_validate(
-                {
-                    "event_id": id_of(i),
-                    "source": "nba_raw.nbac_injury_report",  # one run: player_game_summary
-                    "game_date": GAME_DAY.isoformat(),
-                    "affected_entities": {"players": [PLAYERS[i % len(PLAYERS)]]},
-                    "changed_fields": ["injury_reason"],
-                }
-            )
-            ds = plan(reg, rel, ev, GAME_DAY)
-            run_ = next(d for d in ds if d.action == "run")
-            trig = Trigger(
-                trigger_id=f"t-{i:024x}",
-                processor=run_.processor,
-                game_date=GAME_DAY,
-                start_date=GAME_DAY,
-                end_date=GAME_DAY,
-                scope=run_.scope or "date",
-                entity_type=run_.entity_type,
-                entity_ids=run_.entity_ids,
-                reason=run_.reason,
-                caused_by=(ev.event_id,),
-                fired_at=fired if ok_rows else datetime.now(UTC),
-            )
-            items.append((ev, ds, ev.model_dump_json(exclude_defaults=True), trig))
+        stamps: dict[int, datetime] = {}
+
+        def fired(i: int) -> datetime:  # --ok-rows: a batch's triggers share their fired_at
+            if not ok_rows:
+                return datetime.now(UTC)
+            return stamps.setdefault(i - i % step, datetime.now(UTC))
+
+        items = [event_and_trigger(reg, rel, i, id_of(i), fired(i)) for i in range(events)]
         start = time.perf_counter()
         for k in range(0, events, step):
             chunk = items[k : k + step]

@@ -40,6 +40,7 @@ from scoperouter.runtime.log_rows import (
     as_logged,
     record_completion,
     record_outcomes,
+    record_trigger_report,
 )
 
 logger = logging.getLogger("scoperouter.runtime")
@@ -278,11 +279,13 @@ class LogBridge:
         """The status a bare completion report (no source) gives the run of ``trigger_id``
         (a backfill run's: :meth:`RouterIntake._backfill_report`), for a log that keeps
         such reports (the SQLite log's ``record_trigger_report``)."""
-        report = getattr(self.log, "record_trigger_report", None)
-        if report is None:
+        log = self.log
+        if log is None:
             return
         self._submit(
-            lambda: report(trigger_id, status, event_id=event_id), 1, "record_trigger_report"
+            lambda: record_trigger_report(log, trigger_id, status, event_id),
+            1,
+            "record_trigger_report",
         )
 
     def dispatch(

@@ -103,6 +103,15 @@ def record_outcomes(log: ExecutionLog | None, rows: list[DispatchOutcome]) -> No
             logger.exception("execution log: record_dispatch failed")
 
 
+def record_trigger_report(log: ExecutionLog, trigger_id: str, status: str, event_id: str) -> None:
+    """The status a completion (an event or a bare report) gives the run of ``trigger_id``,
+    for a log that keeps such reports (the SQLite log's ``record_trigger_report``; others
+    keep none)."""
+    report = getattr(log, "record_trigger_report", None)
+    if report is not None:
+        report(trigger_id, status, event_id=event_id)
+
+
 def record_completion(
     log: ExecutionLog, registry: CompiledRegistry, ev: Event, trigger_id: str | None
 ) -> None:
@@ -111,9 +120,7 @@ def record_completion(
     keeps such reports: the SQLite log); and a completion row when it is a processor's
     successful completion with a ``record_count`` (:func:`completion_from_event`)."""
     if trigger_id is not None:
-        report = getattr(log, "record_trigger_report", None)
-        if report is not None:
-            report(trigger_id, ev.status, event_id=ev.event_id)
+        record_trigger_report(log, trigger_id, ev.status, ev.event_id)
         if ev.record_count is None:
             return
     rep = completion_from_event(registry, ev)
