@@ -12,6 +12,7 @@ sources redeliver). The windows live in the store only: nothing here keeps them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime
 from itertools import repeat
 
 from scoperouter.errors import EventError
+from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -223,7 +225,20 @@ def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
     ref = safe(inb.message_id) if inb.message_id is not None else None
     if ref is not None and "\x00" in ref:
         ref = ref.replace("\x00", "\\x00")
+    if ref is not None and len(ref) > MAX_ID_CHARS:
+        ref = long_ref(ref)
     return DeadLetterIn("event", ref, reason, safe(detail), payload, now)
+
+
+def long_ref(ref: str) -> str:
+    """A dead letter's ``ref`` longer than :data:`MAX_ID_CHARS` (a push envelope's
+    ``messageId``: text of any length) as its head and a hash of the whole, that many
+    characters in all: the same message gets the same ref, another one another ref.
+    PostgreSQL's unique index on ``(kind, ref)`` takes ~2.7 kB a key: the whole id failed the
+    insert, and with it the batch, answered 503 and redelivered for ever with any innocent
+    event that shared it (the payload keeps the message as received)."""
+    digest = hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{ref[: MAX_ID_CHARS - 26]}~#{digest}"
 
 
 def _dead_payload(res: BatchResult, d: DeadLetterIn) -> None:
