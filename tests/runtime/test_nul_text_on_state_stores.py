@@ -8,8 +8,8 @@ redelivered for ever)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import copy
+import hashlib
 import json
 from typing import Any
 
