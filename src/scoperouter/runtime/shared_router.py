@@ -277,7 +277,21 @@ class SharedRouter(Router):
         if nd is not None and nd <= now:
             fired = self.state.fire_due(now)
             self._leased.held((x.item_id for x in fired), now)
-            nd = self.state.next_deadline()
+            try:
+                nd = self.state.next_deadline()
+            except Exception:
+                if not fired:
+                    raise
+                # committed and leased here: the rows go to the dispatcher all the same.
+                # Raising lost them to it while the lease keeper renewed their leases for
+                # ever (no replica could rescue them); the timer asks again at once.
+                logger.warning(
+                    "could not read the next window deadline after firing %d windows; "
+                    "dispatching them, asking the store again",
+                    len(fired),
+                    exc_info=True,
+                )
+                nd = now
         self._count_open(nd, now)
         return fired, nd
 
@@ -291,7 +305,14 @@ class SharedRouter(Router):
         elif (not self.state.shared and self._open <= COUNT_CHEAP) or (
             due and now - self._last_count >= COUNT_EVERY_S
         ):
-            self._open = self.state.open_window_count()
+            try:
+                self._open = self.state.open_window_count()
+            except Exception:
+                # a gauge, counted after a commit: its failure must not fail the caller,
+                # whose committed rows leased here would never reach the dispatcher (and be
+                # renewed for ever); the last count stands until the next one
+                logger.warning("could not count the open windows", exc_info=True)
+                return
             self._last_count = now
 
     async def fire_due(self) -> int:
