@@ -54,6 +54,8 @@ from scoperouter.backfill.plan import BackfillPlan, Request
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.runtime.redact import redact_url, scrub
 from scoperouter.state.pg_schema import migrate
+from scoperouter.state.pg_session import SessionLimits
+from scoperouter.state.pg_session import connect as pg_connect
 
 # any constant: the advisory lock that serialises backfill claims of every process
 CLAIM_LOCK = 0x5C0DE_0B0F
@@ -75,8 +77,12 @@ class SharedClaims:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        session: SessionLimits | None = None,
     ) -> None:
+        """``session``: the bounds of its connection (lock and idle-in-transaction
+        timeouts, keepalives: :mod:`scoperouter.state.pg_session`), the state store's."""
         self.dsn = dsn
+        self.session = session or SessionLimits()
         self.owner = owner  # shown to whoever is refused (the replica id)
         self.lease_s = lease_s
         self.clock = clock  # wall clock: the leases stored, compared by every process
@@ -180,8 +186,9 @@ class SharedClaims:
             self._db = None
         if self._db is None:
             # bounded waits: a renewal stuck on a dead network must fail within its lease
-            db = psycopg.connect(
+            db = pg_connect(
                 self.dsn,
+                self.session,
                 autocommit=True,
                 application_name="scoperouter-backfill",
                 connect_timeout=max(2, int(self.lease_s / 3)),

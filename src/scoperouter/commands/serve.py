@@ -69,6 +69,20 @@ def register(sub: Any) -> None:
         "another one may re-send it (default 30s; --state only)",
     )
     p.add_argument("--replica-id", help="this replica's name in leases (default host-pid-random)")
+    p.add_argument(
+        "--state-lock-timeout",
+        type=_duration,
+        help="PostgreSQL: a statement waiting this long for a lock (one a frozen or "
+        "partitioned replica holds) fails; the batch is nacked and retried (default 30s; "
+        "0s: no limit; a lock_timeout in the DSN's options wins)",
+    )
+    p.add_argument(
+        "--state-idle-in-transaction-timeout",
+        type=_duration,
+        help="PostgreSQL: the server ends a session idle inside a transaction this long "
+        "(a frozen replica's), releasing its locks (default 60s; 0s: never; the DSN's "
+        "options win)",
+    )
     p.add_argument("--host", help="HTTP bind address (default 127.0.0.1; 0.0.0.0 in containers)")
     p.add_argument(
         "--port", type=int, help="HTTP port (default $PORT, else 8080; 0 = any free port)"
@@ -207,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         outbox_max_bytes=conf["outbox_max_bytes"],
         state=conf["state"],
         lease_s=conf["lease"],
+        state_lock_timeout_s=conf["state_lock_timeout"],
+        state_idle_in_transaction_s=conf["state_idle_in_transaction_timeout"],
         replica_id=conf["replica_id"],
         state_poll_interval_s=conf["state_poll_interval"],
     )

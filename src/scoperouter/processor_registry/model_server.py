@@ -71,6 +71,13 @@ class ServerSpec(Strict):
         "This replica's name in trigger leases (default host-pid-random)"
     )
     state_poll_interval: Duration | None = _opt("Look for due windows, expired leases (200ms)")
+    state_lock_timeout: Duration | None = _opt(
+        "PostgreSQL: a statement waiting this long for a lock fails, retried (30s; 0s: no limit)"
+    )
+    state_idle_in_transaction_timeout: Duration | None = _opt(
+        "PostgreSQL: end a session idle inside a transaction this long, its locks freed "
+        "(60s; 0s: never)"
+    )
     host: _Text | None = _opt("HTTP bind address (default 127.0.0.1)")
     port: Annotated[StrictInt, Field(ge=0, le=65535)] | None = _opt("HTTP port (default 8080)")
     http: StrictBool | None = _opt("Serve HTTP (default true; false: Pub/Sub only)")

@@ -136,6 +136,8 @@ _S: list[Setting] = [
     Setting("lease", seconds, 30.0, "a fired or claimed trigger stays reserved to its replica", "--lease"),
     Setting("replica_id", _text, None, "this replica's name in trigger leases (default host-pid-random)", "--replica-id"),
     Setting("state_poll_interval", seconds, 0.2, "look for due windows and expired leases this often"),
+    Setting("state_lock_timeout", seconds, 30.0, "PostgreSQL: a statement waiting this long for a lock fails (the batch is retried; 0s: waits for ever)", "--state-lock-timeout"),
+    Setting("state_idle_in_transaction_timeout", seconds, 60.0, "PostgreSQL: the server ends a session idle inside a transaction this long (a frozen replica's), releasing its locks (0s: never)", "--state-idle-in-transaction-timeout"),
     Setting("host", _text, "127.0.0.1", "HTTP bind address", "--host"),
     Setting("port", lambda v: _port(v), 8080, "HTTP port (0 = any free port)", "--port", ("PORT",)),
     Setting("http", _bool, True, "serve HTTP (false: Pub/Sub only)", "--no-http"),

@@ -84,6 +84,9 @@ class DaemonSettings:
     # embedded per-window SQLite store in state_dir (else routes.yaml server.state)
     state: str | None = None
     lease_s: float = 30.0
+    # PostgreSQL session bounds (scoperouter.state.pg_session; 0 = off)
+    state_lock_timeout_s: float = 30.0
+    state_idle_in_transaction_s: float = 60.0
     replica_id: str | None = None
     state_poll_interval_s: float = 0.2
 
@@ -106,7 +109,7 @@ def _backfill_claims(store: StateStore | None, options: StoreOptions) -> SharedC
 
     if not isinstance(store, PostgresStateStore):
         return None
-    return SharedClaims(store.dsn, options.owner, options.lease_s)
+    return SharedClaims(store.dsn, options.owner, options.lease_s, session=store.session)
 
 
 NO_LOG = (
@@ -207,6 +210,8 @@ class Daemon(DaemonRun):
             owner=settings.replica_id or default_replica_id(),
             lease_s=settings.lease_s,
             date_field=registry.date_field,
+            lock_timeout_s=settings.state_lock_timeout_s,
+            idle_in_transaction_s=settings.state_idle_in_transaction_s,
         )
         if state_loc:
             self.state_store = open_shared_state(

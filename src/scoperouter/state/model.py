@@ -337,8 +337,13 @@ class Pruned:
 class StoreOptions:
     """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired
     trigger stays reserved to it without :meth:`StateStore.extend_leases`; ``date_field``
-    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``)."""
+    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``).
+    PostgreSQL only (:mod:`scoperouter.state.pg_session`; 0: off): ``lock_timeout_s``, how
+    long a statement waits for one lock; ``idle_in_transaction_s``, how long the server
+    keeps a session idle inside a transaction (a frozen replica's) before ending it."""
 
     owner: str = "local"
     lease_s: float = 60.0
     date_field: str = DEFAULT_DATE_FIELD
+    lock_timeout_s: float = 30.0
+    idle_in_transaction_s: float = 60.0

@@ -61,6 +61,8 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
+from scoperouter.state.pg_session import SessionLimits, busy
+from scoperouter.state.pg_session import connect as pg_connect
 from scoperouter.state.pg_windows import (
     FIRE_DUE,
     INSERT_FIRED,
@@ -89,8 +91,9 @@ class PostgresStateStore:
     retries = 3
 
     def __init__(self, dsn: str, options: StoreOptions | None = None) -> None:
-        self.options = options or StoreOptions()
+        self.options = o = options or StoreOptions()
         self.dsn = dsn
+        self.session = SessionLimits(o.lock_timeout_s, o.idle_in_transaction_s)
         self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
         self._began = 0.0  # monotonic time the current call began
         self._conn = self._connect()
@@ -101,10 +104,15 @@ class PostgresStateStore:
             raise
 
     def _connect(self) -> Conn:
-        return psycopg.connect(self.dsn, autocommit=True, application_name="scoperouter")
+        """A connection with the session bounds (lock and idle-in-transaction timeouts,
+        TCP keepalives: :mod:`scoperouter.state.pg_session`)."""
+        return pg_connect(self.dsn, self.session, autocommit=True, application_name="scoperouter")
 
     def _run(self, fn: Callable[[Conn], _T]) -> _T:
-        """``fn`` in one transaction; retried on serialization failures and deadlocks."""
+        """``fn`` in one transaction; retried on serialization failures and deadlocks. A
+        lock waited for past ``lock_timeout`` fails the call (:class:`StoreBusy`); a
+        connection the server ended (a session idle in a transaction past its timeout, a
+        restart) fails the call it breaks, and the next call opens a new one."""
         self._began = self.monotonic()
         for attempt in range(self.retries):
             if self._conn.closed:
@@ -115,6 +123,8 @@ class PostgresStateStore:
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
                 if attempt == self.retries - 1:
                     raise
+            except pg_errors.LockNotAvailable as exc:
+                raise busy(exc, self.session) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _lease_until(self, now: float) -> float:
