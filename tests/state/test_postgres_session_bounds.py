@@ -1,0 +1,192 @@
+"""PostgreSQL only: the session bounds of every connection the daemon opens
+(:mod:`scoperouter.state.pg_session`) -- a replica frozen (SIGSTOP, a paused VM) or cut off
+in the middle of an ingest transaction holds its window row locks only until the server
+ends its idle session, a statement blocked by a lock gives up after ``lock_timeout``, and a
+store whose session the server ended works again. Timing only drives the interleavings;
+nothing asserts on durations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+from state_support import DAY, batch, contrib, need_psycopg, raw_connection
+
+need_psycopg()
+
+import psycopg  # noqa: E402
+
+from scoperouter.backfill.shared_claim import SharedClaims  # noqa: E402
+from scoperouter.state.model import StoreOptions  # noqa: E402
+from scoperouter.state.pg_session import (  # noqa: E402
+    SessionLimits,
+    StoreBusy,
+    connect,
+    connect_params,
+)
+from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
+
+T0 = 1_700_000_000.0
+WAIT_S = 120.0  # a generous bound on a wait that takes about a second
+SETTINGS = (
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_keepalives_count",
+    "tcp_user_timeout",
+)
+
+
+@pytest.fixture
+def stores(pg_schema_dsn: str) -> Iterator[Callable[..., PostgresStateStore]]:
+    made: list[PostgresStateStore] = []
+
+    def open_(owner: str, dsn: str = pg_schema_dsn, **bounds: float) -> PostgresStateStore:
+        s = PostgresStateStore(dsn, StoreOptions(owner=owner, **bounds))
+        made.append(s)
+        return s
+
+    yield open_
+    for s in made:
+        s.close()
+
+
+def _shown(conn: Any) -> dict[str, str]:
+    return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in SETTINGS}
+
+
+def test_store_connections_carry_the_session_bounds(
+    stores: Callable[..., PostgresStateStore], pg_schema_dsn: str
+) -> None:
+    """Defaults: lock_timeout 30 s, idle-in-transaction 60 s, keepalives both ways; the
+    configured values replace them (0: off); the backfill claims' connection has them too."""
+    s = stores("a")
+    assert _shown(s._conn) == {
+        "lock_timeout": "30s",
+        "idle_in_transaction_session_timeout": "1min",
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "60000",
+    }
+    params = s._conn.info.get_parameters()
+    assert (params["keepalives_idle"], params["keepalives_interval"]) == ("30", "10")
+    assert (params["keepalives_count"], params["tcp_user_timeout"]) == ("3", "60000")
+    tuned = stores("b", lock_timeout_s=2.5, idle_in_transaction_s=0.0)
+    shown = _shown(tuned._conn)
+    assert (shown["lock_timeout"], shown["idle_in_transaction_session_timeout"]) == ("2500ms", "0")
+    # a connection the store reopens has them as well
+    tuned._conn.close()
+    tuned.ping()
+    assert _shown(tuned._conn)["lock_timeout"] == "2500ms"
+    claims = SharedClaims(pg_schema_dsn, "a", 30.0, session=SessionLimits(4.0, 5.0))
+    try:
+        with claims._lock:
+            shown = _shown(claims._conn())
+        assert (shown["lock_timeout"], shown["idle_in_transaction_session_timeout"]) == (
+            "4s",
+            "5s",
+        )
+        assert shown["tcp_keepalives_idle"] == "30"
+    finally:
+        claims.close()
+
+
+def test_the_dsns_own_settings_win(
+    stores: Callable[..., PostgresStateStore], pg_schema_dsn: str
+) -> None:
+    """A setting given in the DSN (its ``options``, a libpq parameter) is kept as given;
+    the other bounds still apply, and the DSN's other options (its search_path) too."""
+    base, _, query = pg_schema_dsn.partition("?options=")
+    theirs = unquote(query) + " -c lock_timeout=7s"
+    s = stores("a", f"{base}?options={quote(theirs)}&keepalives_idle=5")
+    shown = _shown(s._conn)
+    assert shown["lock_timeout"] == "7s"
+    assert shown["idle_in_transaction_session_timeout"] == "1min"
+    assert s._conn.info.get_parameters()["keepalives_idle"] == "5"
+    schema = unquote(query).split("=", 1)[1]
+    assert s._conn.execute("SHOW search_path").fetchone() == (schema,)
+
+
+def test_pgoptions_is_kept_when_the_dsn_has_no_options(postgres_dsn: str) -> None:
+    """An explicit ``options`` parameter replaces ``$PGOPTIONS`` in libpq: its settings
+    are carried over, after ours (so they win)."""
+    env = {"PGOPTIONS": "-c lock_timeout=9s"}
+    params = connect_params(postgres_dsn, SessionLimits(), env)
+    assert params["options"].endswith("-c lock_timeout=9s")
+    with psycopg.connect(postgres_dsn, autocommit=True, **params) as c:
+        assert _shown(c)["lock_timeout"] == "9s"
+    with connect(postgres_dsn, SessionLimits(1.0, 2.0), autocommit=True) as c:
+        shown = _shown(c)  # (the test's own environment: no PGOPTIONS of ours)
+        assert shown["idle_in_transaction_session_timeout"] == "2s"
+
+
+def test_frozen_replicas_locks_are_released_and_its_store_works_again(
+    stores: Callable[..., PostgresStateStore], pg_schema_dsn: str
+) -> None:
+    """Replica a opens a transaction that locks a window row and stops (frozen between
+    two statements). The server ends its session after the idle-in-transaction timeout:
+    replica b's ingest into that window, blocked meanwhile, commits. a's next call fails
+    cleanly (its transaction is gone: its batch would be redelivered), and the one after
+    reconnects and ingests."""
+    a = stores("a", idle_in_transaction_s=1.0)
+    b = stores("b")
+    a.ingest(batch(contrib("e1", ("x",))), T0)
+    frozen = a._conn
+    frozen.execute("BEGIN")
+    locked = frozen.execute(
+        "SELECT processor FROM sr_windows WHERE processor = 'p' AND day = %s FOR UPDATE",
+        (DAY,),
+    ).fetchall()
+    assert locked == [("p",)]
+    # ... and replica a does nothing more: b's ingest into the window waits, then goes on
+    pid = frozen.info.backend_pid
+    with ThreadPoolExecutor(1) as pool:
+        got = pool.submit(b.ingest, batch(contrib("e2", ("y",))), T0 + 1)
+        try:
+            res = got.result(timeout=WAIT_S)
+        except TimeoutError:
+            with raw_connection(pg_schema_dsn) as c:  # (no hang: end it, then fail)
+                c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            raise AssertionError("the frozen session still holds the window row") from None
+    assert res.accepted == ("e2",)
+    with pytest.raises(psycopg.Error):  # the ended session: a's in-flight work fails
+        a.ingest(batch(contrib("e3", ("z",))), T0 + 2)
+    assert a._conn.closed
+    again = a.ingest(batch(contrib("e3", ("z",))), T0 + 2)
+    assert again.accepted == ("e3",)
+    [w] = b.open_windows()
+    assert w.entity_ids == frozenset({"x", "y", "z"})
+    assert {e for e in ("e1", "e2", "e3") if b.seen_at(e) is not None} == {"e1", "e2", "e3"}
+    with raw_connection(pg_schema_dsn) as c:  # no session of a is left holding anything
+        left = c.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'scoperouter' "
+            "AND state LIKE 'idle in transaction%'"
+        ).fetchone()
+        assert left == (0,)
+
+
+def test_an_ingest_blocked_past_lock_timeout_fails_as_store_busy(
+    stores: Callable[..., PostgresStateStore], pg_schema_dsn: str
+) -> None:
+    """Another session holds the window row (idle-in-transaction off there, as on an
+    operator's psql): b's ingest gives up after its lock_timeout with StoreBusy, nothing
+    of its batch written; once the lock is gone the same batch commits."""
+    a = stores("a")
+    b = stores("b", lock_timeout_s=0.3)
+    a.ingest(batch(contrib("e1", ("x",))), T0)
+    with raw_connection(pg_schema_dsn) as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
+        with pytest.raises(StoreBusy, match="lock_timeout"):
+            b.ingest(batch(contrib("e2", ("y",))), T0 + 1)
+        assert b.seen_at("e2") is None  # rolled back whole
+        holder.execute("ROLLBACK")
+    res = b.ingest(batch(contrib("e2", ("y",))), T0 + 1)
+    assert res.accepted == ("e2",)
+    [w] = a.open_windows()
+    assert w.entity_ids == frozenset({"x", "y"})
