@@ -73,6 +73,13 @@ class ScopeRouterError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class StoreBusy(ScopeRouterError):
+    """A state store statement waited longer than ``lock_timeout`` for a lock another
+    session holds (a replica frozen or cut off mid-transaction, a long operator query):
+    the call failed and wrote nothing; retry it later (a batch: its sources redeliver it).
+    See :mod:`scoperouter.state.pg_session`."""
+
+
 class ConfigError(ScopeRouterError):
     """The registry or its relation data is invalid. Fix the file."""
 

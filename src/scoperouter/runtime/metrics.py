@@ -260,6 +260,16 @@ class Metrics:
             registry=r,
         )
 
+        self.ingest_failures = Counter(
+            "scoperouter_ingest_failures",
+            "Ingest transactions that failed, their batch answered 503 / nacked (redelivered "
+            "by its sources), by reason: lock_timeout (a lock held past the state store's "
+            "lock_timeout: a replica frozen or cut off mid-transaction?) or store_error.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("lock_timeout", "store_error"):
+            self.ingest_failures.labels(reason)  # exported as 0 before the first failure
         self.ingest_seconds = Histogram(
             "scoperouter_ingest_transaction_seconds",
             "An ingest batch's wait for its store transaction: queued behind other state "

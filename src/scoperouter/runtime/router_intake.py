@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from scoperouter.errors import EventError
+from scoperouter.errors import EventError, StoreBusy
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.runtime import intake
@@ -148,7 +148,9 @@ class RouterIntake(RouterCore):
         self._in_batch = asyncio.current_task()
         try:
             result = await self._in_state(self._process_batch, batch, marks)
-        except Exception:
+        except Exception as exc:
+            busy = isinstance(exc, StoreBusy)
+            self.metrics.ingest_failures.labels("lock_timeout" if busy else "store_error").inc()
             self.health.failed(
                 "ingest transaction failed; messages will be retried by their source"
             )

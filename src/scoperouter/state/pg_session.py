@@ -42,6 +42,10 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from scoperouter.errors import StoreBusy
+
+__all__ = ["SessionLimits", "StoreBusy", "busy", "connect", "connect_params"]
+
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 # libpq's parameters (client side): a dead server or network is noticed within a minute
@@ -59,12 +63,6 @@ SERVER_KEEPALIVES: Mapping[str, str] = {
     "tcp_keepalives_count": "3",
     "tcp_user_timeout": "60000",
 }
-
-
-class StoreBusy(RuntimeError):
-    """A statement waited longer than ``lock_timeout`` for a lock another session holds
-    (a replica frozen or cut off mid-transaction, a long operator query): the call failed
-    and changed nothing; retry it later (a batch: its sources redeliver it)."""
 
 
 @dataclass(frozen=True, slots=True)
