@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from runtime_support import GAME_DAY, MemorySink
@@ -25,31 +25,51 @@ from scoperouter.state import StoreOptions, open_state_store
 psycopg = pytest.importorskip("psycopg")
 
 
+Factory = Callable[[float], SharedRouter]
+
+
 @pytest.fixture
-async def router(
+async def make(
     slow_cfg: LoadedConfig,  # noqa: F811
     pg_schema: str,
-) -> AsyncIterator[SharedRouter]:
+) -> AsyncIterator[Factory]:
+    """Replicas whose store waits at most ``lock_timeout_s`` for a lock."""
+    made: list[SharedRouter] = []
+
+    def factory(lock_timeout_s: float) -> SharedRouter:
+        st = open_state_store(
+            pg_schema,
+            StoreOptions(
+                owner="a", date_field=slow_cfg.registry.date_field, lock_timeout_s=lock_timeout_s
+            ),
+        )
+        sink = MemorySink()
+        r = SharedRouter(
+            slow_cfg.registry,
+            slow_cfg.relations,
+            st,
+            {p: sink for p in slow_cfg.registry.processors},
+            poll_interval_s=0.02,
+            options=RouterOptions(
+                as_of=GAME_DAY, store_backoff_base_s=0.01, store_backoff_cap_s=0.05
+            ),
+        )
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        if r._started and not r._stopping:
+            await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)
+        with contextlib.suppress(Exception):
+            r.state.close()
+
+
+@pytest.fixture
+def router(make: Factory) -> SharedRouter:
     """A replica whose store waits at most 0.3 s for a lock."""
-    st = open_state_store(
-        pg_schema,
-        StoreOptions(owner="a", date_field=slow_cfg.registry.date_field, lock_timeout_s=0.3),
-    )
-    sink = MemorySink()
-    r = SharedRouter(
-        slow_cfg.registry,
-        slow_cfg.relations,
-        st,
-        {p: sink for p in slow_cfg.registry.processors},
-        poll_interval_s=0.02,
-        options=RouterOptions(as_of=GAME_DAY, store_backoff_base_s=0.01, store_backoff_cap_s=0.05),
-    )
-    yield r
-    if r._started and not r._stopping:
-        await r.stop(timeout=1.0)
-    r._state.shutdown(wait=True)
-    with contextlib.suppress(Exception):
-        st.close()
+    return make(0.3)
 
 
 def _failures(r: SharedRouter, reason: str) -> float:
@@ -87,3 +107,44 @@ async def test_an_ingest_blocked_past_lock_timeout_is_answered_unavailable(
     assert redelivered.status == "accepted"
     assert await r._in_state(r.state.seen_at, "after-the-freeze") is not None
     assert r.health.ok
+
+
+def _lock_waiters(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        row = c.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND application_name = 'scoperouter'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def test_stop_cancels_an_ingest_waiting_on_a_lock(make: Factory, pg_schema: str) -> None:
+    """``--shutdown-timeout`` bounds a stop even while the batch in flight waits on a lock
+    (lock_timeout 30 s here): past the stop's deadline its statement is cancelled, the
+    event answered unavailable (redelivered), and the stop ends."""
+    r = make(30.0)
+    await r.start()
+    first = CALM[0]
+    assert (await r.submit(Inbound("test", obj=first))).status == "accepted"
+    again = copy.deepcopy(first) | {"event_id": "blocked-at-stop"}
+    holder = await asyncio.to_thread(psycopg.connect, pg_schema, autocommit=True)
+    try:
+        holder.execute("BEGIN")
+        assert holder.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
+        answer = asyncio.ensure_future(r.submit(Inbound("test", obj=again)))
+        for _ in range(600):  # the ingest waits on the row (a generous deadline)
+            if await asyncio.to_thread(_lock_waiters, pg_schema):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the ingest never waited on the lock")
+        # far below lock_timeout: only the cancel can end the batch before it
+        await asyncio.wait_for(r.stop(timeout=0.2), 20.0)
+        got = await answer
+        assert got.status == "unavailable"
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    with psycopg.connect(pg_schema, autocommit=True) as c:
+        row = c.execute("SELECT 1 FROM sr_seen WHERE event_id = 'blocked-at-stop'").fetchone()
+    assert row is None  # not committed: its source redelivers it

@@ -155,10 +155,16 @@ class Router(RouterIntake, RouterTimers):
         self._stopping = True  # the ingest worker starts no transaction from now on
         await self.dispatcher.stop_pump()  # nothing new starts; the backlog stays in the store
         self._window_wake.set()
-        if self._in_batch is not None:  # its transaction cannot be interrupted (the state
-            # thread runs it to its end, and the jobs below wait behind it): let it be
-            # answered (ack / nack) and logged, then the worker ends by itself
-            await asyncio.wait([self._in_batch])
+        if self._in_batch is not None:  # the state thread runs its transaction to its end
+            # (the jobs below wait behind it): let it be answered (ack / nack) and logged,
+            # then the worker ends by itself. One still running at the deadline (waiting on
+            # a lock) has its statement cancelled where the store can (PostgreSQL): the
+            # batch fails, nacked, and the stop goes on
+            left = max(0.0, deadline - time.monotonic())
+            _done, running = await asyncio.wait([self._in_batch], timeout=left)
+            if running:
+                await self._interrupt_state()
+                await asyncio.wait(running)
         for t in self._background:
             t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
         for t in self._background:
@@ -192,6 +198,10 @@ class Router(RouterIntake, RouterTimers):
         self._state.shutdown(wait=True)
         self.log_bridge.shutdown(timeout=max(0.1, deadline - time.monotonic()))
         logger.info("router stopped", extra={"open_windows": self.open_window_count()})
+
+    async def _interrupt_state(self) -> None:
+        """Cut short the state-thread job in flight (stop, past its deadline); here
+        nothing: SQLite's own busy timeout bounds a wait."""
 
     def _persist_at_stop(self) -> None:
         """State thread, last job: a window snapshot (the next start replays nothing)."""

@@ -129,6 +129,17 @@ class SharedRouter(Router):
     async def _reload_windows(self) -> None:
         """Nothing to rebuild: no window lives in this process."""
 
+    async def _interrupt_state(self) -> None:
+        """Cancel the store's running statement (PostgreSQL: an ingest waiting on a lock
+        held by a frozen replica past the shutdown timeout); the batch fails, nacked."""
+        interrupt = getattr(self.state, "interrupt", None)
+        if interrupt is not None:
+            logger.warning(
+                "shutdown: the ingest transaction in flight outlasted the shutdown timeout "
+                "(waiting on a lock?); cancelling it, its messages are redelivered"
+            )
+            await asyncio.to_thread(interrupt)
+
     def _persist_at_stop(self) -> None:
         """Nothing to snapshot. Rows still leased here at a graceful stop (unfinished
         dispatches, unstarted pages) give their leases back at once (``Released``:

@@ -32,6 +32,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -134,6 +135,13 @@ class PostgresStateStore:
 
     def close(self) -> None:
         self._conn.close()
+
+    def interrupt(self) -> None:
+        """Cancel the statement running on the connection (from another thread: a
+        shutdown past its deadline); the call running it fails, its transaction rolled
+        back. Nothing when none runs; best effort when the server is unreachable."""
+        with contextlib.suppress(psycopg.Error):
+            self._conn.cancel_safe(timeout=5.0)
 
     def ping(self) -> None:
         self._run(lambda c: c.execute("SELECT 1").fetchone())
