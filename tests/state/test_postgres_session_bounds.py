@@ -190,3 +190,13 @@ def test_an_ingest_blocked_past_lock_timeout_fails_as_store_busy(
     assert res.accepted == ("e2",)
     [w] = a.open_windows()
     assert w.entity_ids == frozenset({"x", "y"})
+
+
+def test_both_bounds_off_send_no_options(postgres_dsn: str) -> None:
+    """With both timeouts off no ``options`` startup parameter goes out (a pooler that
+    refuses it keeps working); the client keepalives stay, the server's defaults apply."""
+    params = connect_params(postgres_dsn, SessionLimits(0.0, 0.0), {"PGOPTIONS": "-c x=1"})
+    assert "options" not in params and params["keepalives_idle"] == "30"
+    with psycopg.connect(postgres_dsn, autocommit=True, **params) as c:
+        shown = _shown(c)
+        assert shown["lock_timeout"] == "0" and shown["idle_in_transaction_session_timeout"] == "0"

@@ -24,7 +24,8 @@ stall. Three bounds, every connection:
   is found dead in about a minute, idle or with data unacknowledged (TCP connections only:
   a Unix socket, the Cloud SQL proxy's, has no keepalives and needs none).
 
-0 turns a timeout off (PostgreSQL's default). A user's explicit setting wins: a libpq
+0 turns a timeout off (PostgreSQL's default); with both off no ``options`` startup
+parameter is sent at all (nor the server's keepalives), for a pooler that refuses it. A user's explicit setting wins: a libpq
 parameter given in the DSN (``?keepalives_idle=5``) is kept as given, and the server
 settings go as ``-c`` startup options *before* the DSN's own ``options`` (or
 ``$PGOPTIONS`` when the DSN has none), so ``?options=-c%20lock_timeout%3D5s`` overrides
@@ -96,6 +97,10 @@ def connect_params(
     given = conninfo_to_dict(dsn)
     env = os.environ if environ is None else environ
     params = {k: v for k, v in CLIENT_KEEPALIVES.items() if k not in given}
+    if not limits.lock_timeout_s and not limits.idle_in_transaction_s:
+        # both bounds off: no startup ``options`` at all (a pooler refusing the parameter,
+        # PgBouncer's default, keeps working; set the bounds on the role instead)
+        return params
     theirs = str(given.get("options") or env.get("PGOPTIONS") or "").strip()
     params["options"] = " ".join([*limits.server_options(), *([theirs] if theirs else [])])
     return params
