@@ -1,7 +1,7 @@
 -- player_daily_cache (phase4.player_daily_cache): per player in today's context, and per
 -- player of production's roster expansion (player_daily_cache_processor.py:477-545: on a team
 -- with context rows on the date, a player_game_summary row in the 30 days before it, no
--- context row; his latest such row's team, no context columns), season (180 days) and
+-- context row; his latest such row's team, no context columns), season (365 days: refbase.PDC_SEASON_DAYS) and
 -- last-10 averages of played games before the date, the team's pace over its last 10 final
 -- games, today's line and the shot-zone average. @player_ids: the scope; the expansion reads
 -- the whole date's context whatever the scope.
@@ -31,7 +31,7 @@ games AS (
   SELECT g.player, g.points, g.minutes, g.usage_rate, COALESCE(g.minutes, 0) > 0 AS played,
          ROW_NUMBER() OVER (PARTITION BY g.player ORDER BY g.game_date DESC) AS rn
   FROM nba_analytics.player_game_summary AS g
-  WHERE g.game_date < @game_date AND g.game_date >= DATE_SUB(@game_date, INTERVAL 180 DAY)
+  WHERE g.game_date < @game_date AND g.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
 ),
 form AS (
   SELECT games.player,
@@ -47,7 +47,7 @@ pace AS (  -- the team's last 10 rows before the date; final games with a pace c
   FROM (
     SELECT o.team, o.status, o.pace
     FROM nba_analytics.team_offense_game_summary AS o
-    WHERE o.game_date < @game_date AND o.game_date >= DATE_SUB(@game_date, INTERVAL 180 DAY)
+    WHERE o.game_date < @game_date AND o.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
     QUALIFY ROW_NUMBER() OVER (PARTITION BY o.team ORDER BY o.game_date DESC) <= 10
   ) AS p
   GROUP BY p.team
