@@ -1,10 +1,10 @@
 -- player_daily_cache (phase4.player_daily_cache): per player in today's context, and per
 -- player of production's roster expansion (player_daily_cache_processor.py:477-545: on a team
 -- with context rows on the date, a player_game_summary row in the 30 days before it, no
--- context row; his latest such row's team, no context columns), season (365 days: refbase.PDC_SEASON_DAYS) and
--- last-10 averages of played games before the date, the team's pace over its last 10 final
--- games, today's line and the shot-zone average. @player_ids: the scope; the expansion reads
--- the whole date's context whatever the scope.
+-- context row; his latest such row's team, no context columns), season (365 days:
+-- refbase.PDC_SEASON_DAYS) and last-10 averages of played games before the date, the team's
+-- pace over its last 10 final games, today's line and the shot-zone average. @player_ids:
+-- the scope; the expansion reads the whole date's context whatever the scope.
 WITH every_ctx AS (  -- player_daily_cache_processor.py:492-508
   SELECT c.player, c.team, c.points_line
   FROM nba_analytics.upcoming_player_game_context AS c
