@@ -24,9 +24,17 @@ from typing import Any, cast
 import pytest
 from nba_support import input_of, registry, relations_for, short_day, variant
 
-from scoperouter.examples.nba.harness import GameDay, ModeStats, compare, prepare, run_date_level
+from demo_support import DemoRun
+from scoperouter.examples.nba.harness import (
+    GameDay,
+    ModeStats,
+    compare,
+    prepare,
+    run_date_level,
+    run_routed,
+)
 from scoperouter.examples.nba.phase4 import _daily_cache_players
-from scoperouter.examples.nba.processors import BY_NAME, INJURY, RefProcessor
+from scoperouter.examples.nba.processors import BY_NAME, INJURY, OUTPUT_SOURCES, RefProcessor
 from scoperouter.examples.nba.refbase import (
     OUT_STATUSES,
     PDC,
@@ -38,9 +46,10 @@ from scoperouter.examples.nba.refbase import (
 )
 from scoperouter.examples.nba.season import DEFAULT_GAME_DATE, generate_season
 from scoperouter.examples.nba.stream import Update
-from scoperouter.examples.nba.warehouse import RowDict, Warehouse
+from scoperouter.examples.nba.warehouse import RowDict, Warehouse, diff_dumps
 
 REG = registry()
+ALSO_MAP_COST = 98  # routed rows the also_map adds to the demo (routes.yaml, the nba README)
 CACHE = "player_daily_cache"
 CONTEXT = "upcoming_player_game_context"
 HISTORY_DAYS = 10  # every team plays in it, so every rostered player has box-score rows
@@ -90,6 +99,11 @@ def test_expansion_caches_a_roster_player_without_context(day: GameDay) -> None:
 
 
 # ---------------------------------------------- a game added to the game day, end to end
+def _add_also_map(data: dict[str, Any]) -> None:
+    """The fix: the cache's context input also reaches the named players' teammates."""
+    input_of(data, CACHE, UPGC)["also_map"] = {"player": ["player_team", "team_players"]}
+
+
 def _daily_mode(orig: RefProcessor) -> RefProcessor:
     """The context as production's daily mode builds it: without the players the injury
     report has OUT/DOUBTFUL on the date (queries/shared_ctes.py:319-321)."""
@@ -150,10 +164,7 @@ def test_new_game_reaches_roster_players_only_with_the_also_map(
     nothing is missed."""
     day, baseline, r = new_game_day
 
-    def add(data: dict[str, object]) -> None:
-        input_of(data, CACHE, UPGC)["also_map"] = {"player": ["player_team", "team_players"]}
-
-    reg = variant(add) if also_map else day.registry
+    reg = variant(_add_also_map) if also_map else day.registry
     with _production_context():
         c = compare(GameDay(day.season, day.overnight, day.updates, reg, day.relations),
                     baseline=baseline)  # fmt: skip
@@ -163,3 +174,18 @@ def test_new_game_reaches_roster_players_only_with_the_also_map(
         assert c.outputs_identical, c.differing
     else:
         assert c.differing == {PDC: [(day.game_date.isoformat(), r)]}
+
+
+def test_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
+    """What the also_map would cost where the gap never shows: on the demo's day the same
+    outputs, and ALSO_MAP_COST more routed rows, all of them the cache's (the prop moves
+    change the reference's points_line, which the cache reads, and reach the whole team)."""
+    c = demo_run.result.comparison
+    stats, wh = run_routed(c.day, registry=variant(_add_also_map))
+    assert not diff_dumps(c.date_wh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
+    extra = {
+        name: runs_rows[1] - c.routed.by_processor.get(name, [0, 0])[1]
+        for name, runs_rows in stats.by_processor.items()
+    }
+    assert {n: x for n, x in extra.items() if x} == {CACHE: ALSO_MAP_COST}
+    assert stats.entity_rows - c.routed.entity_rows == ALSO_MAP_COST
