@@ -157,8 +157,9 @@ def _daily_cache_players(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDic
     :509-537): on the teams those rows name (:510-513), every player with a
     player_game_summary row in the 30 days before the date (:531-533) who has no context row
     (:535), with the team of his latest such row (:520, :536; the team whose pace he gets,
-    :1453-1455) and no context columns (NULL, :523-530; here no ``points_line``). Rosters are static here, so a player's rows are all
-    his roster team's (as :func:`.phase3._stars` says).
+    :1453-1455) and no context columns (NULL, :523-530; here no ``points_line``). Rosters
+    are static here, so a player's rows are all his roster team's (as
+    :func:`.phase3._stars` says).
 
     The expansion reads the WHOLE date's context whatever the scope: whether a teammate has a
     context row decides a roster player's row. In the reference the expansion is empty, as
