@@ -2,7 +2,10 @@
 
 Invariant: a row depends only on input rows that ``routes.yaml`` maps to that entity (on
 ``day``, or on the earlier dates its lookback covers: windows are production's, see
-:mod:`.refbase`), so ``compute(ids)`` returns exactly the full-date rows of ``ids``.
+:mod:`.refbase`), so ``compute(ids)`` returns exactly the full-date rows of ``ids``. One
+exception, empty in the reference: whether ``player_daily_cache`` has a row for a player
+without a context row depends on his teammates' context rows (production's roster
+expansion, :func:`_daily_cache_players`), which routes.yaml maps to them only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from scoperouter.examples.nba.refbase import (
     PCF_HISTORY_DAYS,
     PDC,
     PDC_LAST_GAMES,
+    PDC_ROSTER_DAYS,
     PDC_SEASON_DAYS,
     PGS,
     PROPS,
@@ -146,11 +150,44 @@ def player_composite_factors(wh: Warehouse, day: date, ids: Ids) -> dict[str, Ro
     return out
 
 
+def _daily_cache_players(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
+    """The players production's daily cache processes on ``day``, each with his context row
+    (player_daily_cache_processor.py:477-545, the UNION of :538-540): the date's
+    upcoming_player_game_context rows (:492-508), and the "roster expansion" (:480-482,
+    :509-537): on the teams those rows name (:510-513), every player with a
+    player_game_summary row in the 30 days before the date (:531-533) who has no context row
+    (:535), with the team of his latest such row (:520, :536; the team whose pace he gets,
+    :1453-1455) and no context columns (NULL, :523-530; here no ``points_line``). Rosters
+    are static here, so a player's rows are all his roster team's (as
+    :func:`.phase3._stars` says).
+
+    The expansion reads the WHOLE date's context whatever the scope: whether a teammate has a
+    context row decides a roster player's row. In the reference the expansion is empty, as
+    its context holds every rostered player of a team playing on the date
+    (:func:`.phase3.upcoming_player_game_context`); production's leaves players out -- the
+    OUT/DOUBTFUL ones on the game day (daily mode, upcoming_player_game_context/queries/
+    shared_ctes.py:319-321) and those the gamebook does not list as playing on a played date
+    (backfill mode, shared_ctes.py:277-293) -- and there the teammates' rows matter
+    (routes.yaml, player_daily_cache's upcoming_player_game_context input)."""
+    every = wh.rows(UPGC, day)
+    teams = sorted({str(x["team"]) for x in every.values()})
+    out = {p: x for p, x in every.items() if ids is None or p in ids}
+    roster = [
+        q for t in teams for q in wh.rosters.get(t, ()) if q not in every and (ids is None or q in ids)
+    ]  # fmt: skip
+    recent = wh.window_sums(
+        PGS, roster, before(day), 0, (), since=day - timedelta(days=PDC_ROSTER_DAYS)
+    )
+    out.update({q: {"team": wh.player_team[q], "points_line": None} for q in roster if q in recent})
+    return out
+
+
 def player_daily_cache(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """Season-to-date and last-10 averages from games before ``day``
     (player_daily_cache_processor.py:425-444, stats_aggregator.py:38-56), the team's pace
-    over its last 10 games (:455-470), today's context and shot zones."""
-    ctx = wh.rows(UPGC, day, ids)
+    over its last 10 games (:455-470), today's context and shot zones, for today's context's
+    players and production's roster expansion (:func:`_daily_cache_players`)."""
+    ctx = _daily_cache_players(wh, day, ids)
     since = day - timedelta(days=PDC_SEASON_DAYS)
     season = wh.window_sums(PGS, ctx, before(day), 0, ("points",), PLAYED, since=since)
     last10 = wh.window_sums(

@@ -74,6 +74,9 @@ PCF_HISTORY_DAYS = 14
 PDC_SEASON_DAYS = 365
 # .../player_daily_cache/aggregators/stats_aggregator.py:40; player_daily_cache_processor.py:470
 PDC_LAST_GAMES = 10
+# .../player_daily_cache/player_daily_cache_processor.py:532-533: the roster expansion's players
+# have a player_game_summary row in the 30 days before the date
+PDC_ROSTER_DAYS = 30
 # data_processors/precompute/ml_feature_store/feature_extractor.py:661 and :722
 MLFS_RECENT_DAYS = 60
 MLFS_LAST_GAMES = 10

@@ -1,16 +1,37 @@
--- player_daily_cache (phase4.player_daily_cache): per player in today's context, season
--- (180 days) and last-10 averages of played games before the date, the team's pace over its
--- last 10 final games, today's line and the shot-zone average. @player_ids: the scope.
-WITH ctx AS (
+-- player_daily_cache (phase4.player_daily_cache): per player in today's context, and per
+-- player of production's roster expansion (player_daily_cache_processor.py:477-545: on a team
+-- with context rows on the date, a player_game_summary row in the 30 days before it, no
+-- context row; his latest such row's team, no context columns), season (365 days:
+-- refbase.PDC_SEASON_DAYS) and last-10 averages of played games before the date, the team's
+-- pace over its last 10 final games, today's line and the shot-zone average. @player_ids:
+-- the scope; the expansion reads the whole date's context whatever the scope.
+WITH every_ctx AS (  -- player_daily_cache_processor.py:492-508
   SELECT c.player, c.team, c.points_line
   FROM nba_analytics.upcoming_player_game_context AS c
-  WHERE c.game_date = @game_date AND (@player_ids IS NULL OR c.player IN UNNEST(@player_ids))
+  WHERE c.game_date = @game_date
+),
+roster AS (  -- player_daily_cache_processor.py:509-537
+  SELECT g.player, g.team, CAST(NULL AS FLOAT64) AS points_line
+  FROM nba_analytics.player_game_summary AS g
+  WHERE g.game_date >= DATE_SUB(@game_date, INTERVAL 30 DAY) AND g.game_date < @game_date
+    AND g.team IN (SELECT e.team FROM every_ctx AS e)
+    AND g.player NOT IN (SELECT e.player FROM every_ctx AS e)
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY g.player ORDER BY g.game_date DESC) = 1
+),
+ctx AS (  -- the UNION, :538-540
+  SELECT u.player, u.team, u.points_line
+  FROM (
+    SELECT e.player, e.team, e.points_line FROM every_ctx AS e
+    UNION ALL
+    SELECT r.player, r.team, r.points_line FROM roster AS r
+  ) AS u
+  WHERE @player_ids IS NULL OR u.player IN UNNEST(@player_ids)
 ),
 games AS (
   SELECT g.player, g.points, g.minutes, g.usage_rate, COALESCE(g.minutes, 0) > 0 AS played,
          ROW_NUMBER() OVER (PARTITION BY g.player ORDER BY g.game_date DESC) AS rn
   FROM nba_analytics.player_game_summary AS g
-  WHERE g.game_date < @game_date AND g.game_date >= DATE_SUB(@game_date, INTERVAL 180 DAY)
+  WHERE g.game_date < @game_date AND g.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
 ),
 form AS (
   SELECT games.player,
@@ -26,7 +47,7 @@ pace AS (  -- the team's last 10 rows before the date; final games with a pace c
   FROM (
     SELECT o.team, o.status, o.pace
     FROM nba_analytics.team_offense_game_summary AS o
-    WHERE o.game_date < @game_date AND o.game_date >= DATE_SUB(@game_date, INTERVAL 180 DAY)
+    WHERE o.game_date < @game_date AND o.game_date >= DATE_SUB(@game_date, INTERVAL 365 DAY)
     QUALIFY ROW_NUMBER() OVER (PARTITION BY o.team ORDER BY o.game_date DESC) <= 10
   ) AS p
   GROUP BY p.team
