@@ -3,7 +3,9 @@ graceful shutdown on SIGTERM / SIGINT (the running half: :mod:`.daemon_run`).
 
 Invariant: constructing a :class:`Daemon` builds its parts and opens its state, nothing
 more -- no event is received and no trigger dispatched before :meth:`Daemon.start` -- and a
-shadow processor gets no sink at all (no client, no credentials).
+shadow processor gets no sink (no client, no credentials) until a trigger it fired while it
+was live must still be delivered (a restart made it shadow: the dispatcher builds its
+target then, :mod:`scoperouter.runtime.modes`).
 """
 
 from __future__ import annotations
@@ -276,6 +278,11 @@ class Daemon(DaemonRun):
                 log=log,
                 dead_letter_publisher=dl_pub,
             )
+        # a trigger sent by the mode it fired in: one of a processor in shadow mode now
+        # that fired live goes to its own target, built when the first such row is sent
+        self.router.dispatcher.build_sink = lambda n: self.sinks.build(
+            n, registry.processors[n].target, registry
+        )
         self.reloader = RelationReloader(
             registry,
             self.router,

@@ -31,7 +31,7 @@ from scoperouter.router.journal_replay import (
     replay_spec_json,
 )
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import loop_runtime
+from scoperouter.runtime import loop_runtime, modes
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.marks import Alias
 from scoperouter.runtime.options import RouterOptions
@@ -61,10 +61,10 @@ class DurableWindows:
         self._mirrored = -1  # the loop version last written to loop.json
         self._mirror_at = float("-inf")
         self._mirror_every = loop_runtime.MIRROR_MIN_INTERVAL_S  # seconds between rewrites
+        # the mode each processor's triggers fire in now, stored with each of them
+        self.modes = modes.fire_modes(registry, options.shadow)
         # shadow processors (serve --shadow: all) are never sent a trigger: not in the ledger
-        self.untracked = frozenset(
-            n for n, p in registry.processors.items() if options.shadow or p.mode == "shadow"
-        )
+        self.untracked = frozenset(registry.processors) & self.modes.shadow
         self.engine = RoutingEngine(
             registry, journal=self._journal, loop=self.loop_on, untracked=self.untracked
         )
@@ -167,13 +167,15 @@ class DurableWindows:
         return out
 
     def persist(self, fired: list[Fired], now: float, now_dt: datetime) -> list[Committed]:
-        """Insert fired triggers into the outbox, stamped ``now`` (caller holds the
-        transaction)."""
+        """Insert fired triggers into the outbox, stamped ``now``, each with the mode its
+        processor fires in now (caller holds the transaction)."""
         out: list[Committed] = []
+        of = self.modes.of
         for f in fired:
             t: Trigger = f.trigger.model_copy(update={"fired_at": now_dt})
             body = trigger_bytes(t)
-            row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now)
+            mode = of(t.processor)
+            row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, mode)
             out.append((row, t, body))
         return out
 

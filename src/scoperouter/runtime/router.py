@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.runtime import backlog
+from scoperouter.runtime import backlog, modes
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -105,6 +105,7 @@ class Router(RouterIntake, RouterTimers):
         self.stats.restored_windows = self.windows.restored_windows
         pending = backlog.announce_restart(self.store, self.metrics)
         self.stats.redispatched += pending
+        modes.announce_live_backlog(self.store.live_backlog(), self.dispatcher.modes)
         pump = self.dispatcher.start(
             self._in_state,
             functools.partial(
