@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -185,3 +186,65 @@ async def test_pending_triggers_keep_the_mode_they_fired_in(
             if "pending triggers fired live" in r.getMessage()
         ]
         assert len(lines) == 1 and f"{len(pending)} " in lines[0]
+
+
+def forget_modes(where: str, tmp_path: Path) -> None:
+    """Set every outbox row's mode to NULL: rows as a version before the column wrote them."""
+    if where.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(where, autocommit=True) as c:
+            c.execute("UPDATE sr_outbox SET mode = NULL")
+        return
+    path, table = (
+        (tmp_path / "state.sqlite3", "triggers")
+        if where == "journal"
+        else (Path(where.removeprefix("sqlite:///")), "sr_outbox")
+    )
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(f"UPDATE {table} SET mode = NULL")
+    db.close()
+
+
+@pytest.mark.parametrize(("after", "delivered"), [("shadow", False), ("live", True)])
+async def test_rows_written_before_the_mode_was_stored_take_the_mode_at_dispatch(
+    tmp_path: Path, make: Factory, where: str, after: str, delivered: bool
+) -> None:
+    """A pending row without a stored mode is sent by its processor's mode at dispatch."""
+    now = [T0]
+    r1 = make(config(tmp_path, "live"), FailingSink(), lambda: now[0])
+    await leave_pending(r1, "unstarted", FailingSink())
+    pending = await pending_ids(r1)
+    assert pending
+    forget_modes(where, tmp_path)
+    sink = MemorySink()
+    r2 = make(config(tmp_path, after), sink, lambda: now[0])
+    await r2.start()
+    assert await r2.idle()
+    assert {t.trigger_id for t in sink.received} == (pending if delivered else set())
+    assert (shadowed(r2) == len(pending)) != delivered
+
+
+def test_a_journal_store_from_before_the_mode_column_opens_with_its_rows_unmoded(
+    tmp_path: Path,
+) -> None:
+    """The snapshot + journal store adds ``triggers.mode`` at open; older rows read NULL."""
+    from scoperouter.runtime.store_schema import SCHEMA
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)  # the tables as an older version created them (no mode)
+    db.execute(
+        "INSERT INTO triggers(trigger_id, processor, body, created_at) VALUES ('t-1', 'p', '{}', 1)"
+    )
+    db.commit()
+    db.close()
+    store = Store(path, sync="normal")
+    try:
+        store.insert_trigger("t-2", "p", "{}", 2.0, "shadow")
+        got = [(p.trigger_id, p.mode) for p in store.pending_triggers()]
+        assert got == [("t-1", None), ("t-2", "shadow")]
+        assert store.live_backlog() == {}
+    finally:
+        store.close()
