@@ -36,7 +36,7 @@ from scoperouter.runtime.pubsub import PubSubSource
 from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
-from scoperouter.runtime.sinks import SinkFactory, topic_path
+from scoperouter.runtime.sinks import Sink, SinkFactory, topic_path
 from scoperouter.runtime.state_open import (
     EMBEDDED_STATE,
     OLD_STATE,
@@ -279,10 +279,9 @@ class Daemon(DaemonRun):
                 dead_letter_publisher=dl_pub,
             )
         # a trigger sent by the mode it fired in: one of a processor in shadow mode now
-        # that fired live goes to its own target, built when the first such row is sent
-        self.router.dispatcher.build_sink = lambda n: self.sinks.build(
-            n, registry.processors[n].target, registry
-        )
+        # that fired live goes to its own target (a processor no longer in routes.yaml: the
+        # default one), built when the first such row is sent
+        self.router.dispatcher.build_sink = self._late_sink
         self.reloader = RelationReloader(
             registry,
             self.router,
@@ -336,6 +335,14 @@ class Daemon(DaemonRun):
         self.port: int | None = None
         self._heap_frozen = False
         self._gc_thresholds = gc.get_threshold()  # restored by unfreeze_heap
+
+    def _late_sink(self, processor: str) -> Sink:
+        """The target of ``processor`` built after the start (the dispatcher's
+        ``build_sink``): its own, or the default target for one not in routes.yaml."""
+        proc = self.registry.processors.get(processor)
+        if proc is not None:
+            return self.sinks.build(processor, proc.target, self.registry)
+        return self.sinks.build("<default>", self.registry.spec.defaults.target, self.registry)
 
     def _open_state_dir(self, registry: CompiledRegistry, options: StoreOptions) -> None:
         """No ``--state``: the embedded per-window SQLite store in the state dir (the old

@@ -237,11 +237,12 @@ class Delivery(Outcomes):
 
     def _late_sink(self, lane: Lane) -> Sink | None:
         """The target of a lane without one: a processor that fires in shadow now gets no
-        sink at start (no client, no credentials); a row of it that fired live is still
-        delivered, through its own target, built now by :attr:`build_sink` (once; None:
-        none can be built, the row goes dead "no target")."""
+        sink at start (no client, no credentials; under ``serve --shadow`` no default
+        target either); a row of it that fired live is still delivered, through its own
+        target (the default one for a processor no longer in routes.yaml), built now by
+        :attr:`build_sink` (once; None: none can be built, the row goes dead "no target")."""
         build = self.build_sink
-        if build is None or lane.name not in self.registry.processors:
+        if build is None:
             return None
         try:
             sink = build(lane.name)
