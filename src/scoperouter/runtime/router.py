@@ -10,10 +10,10 @@ any trigger it fired are committed (or the event is in the dead-letter table).
 Flow (one job per module)::
 
     submit -> normalise -> queue -> ingest.process_batch [one transaction: dedup, engine
-    (plan, windows), journal (durable_windows), fired triggers into the outbox] -> commit
-    -> ack -> dispatcher
+    (plan, windows), journal (durable_windows), fired triggers into the outbox, each with
+    the mode it fires in (runtime/modes.py)] -> commit -> ack -> dispatcher
     timer -> durable_windows.fire_due [transaction: journal, outbox] -> dispatcher
-    dispatcher -> mode shadow? -> logged as 'shadow', no sink (dispatch_delivery.Delivery._deliver, the one place)
+    dispatcher -> row's stored mode shadow? -> logged as 'shadow', no sink (Delivery._attempt)
                -> per-processor semaphore -> sink.send with backoff -> marks (done | dead)
     marks, housekeeping -> state transactions; store_health -> /readyz; log_bridge -> log
 
