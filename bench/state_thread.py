@@ -45,6 +45,7 @@ from scoperouter.router.planner import planner_for  # noqa: E402
 from scoperouter.runtime.daemon import GC_GEN0_THRESHOLD  # noqa: E402
 from scoperouter.runtime.ingest import Item  # noqa: E402
 from scoperouter.runtime.intake import parse_inbound  # noqa: E402
+from scoperouter.runtime.modes import fire_modes  # noqa: E402
 from scoperouter.runtime.outcomes import Inbound  # noqa: E402
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch  # noqa: E402
 from scoperouter.state import open_state_store  # noqa: E402
@@ -59,7 +60,10 @@ def one_round(events: int, batch: int, tag: str, profile: int = 0) -> dict[str, 
         reg, rel = cfg.registry, cfg.relations
         store = open_state_store(
             f"sqlite:///{tmp}/state.sqlite",
-            StoreOptions(owner="bench", lease_s=30.0, date_field=reg.date_field),
+            # as serve's SharedRouter sets it: each fired trigger stored with its mode
+            StoreOptions(
+                owner="bench", lease_s=30.0, date_field=reg.date_field, modes=fire_modes(reg)
+            ),
         )
         planner = planner_for(reg)
         items = []

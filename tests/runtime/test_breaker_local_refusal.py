@@ -89,7 +89,7 @@ async def _attempt(r: Router, lane: Lane, n: int, sink: Any, body: bytes | None)
     """One delivery of trigger ``n`` through ``sink``, started as the dispatcher starts
     one (the half-open probe when the breaker lets one through), awaited to its end."""
     lane.sink = sink
-    r.dispatcher._start_rows(lane, [(n, date_trigger(n, PROCESSOR), body, 0, r.clock())])
+    r.dispatcher._start_rows(lane, [(n, date_trigger(n, PROCESSOR), body, 0, r.clock())], "live")
     await asyncio.gather(*r.dispatcher.tasks)
 
 

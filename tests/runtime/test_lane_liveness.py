@@ -190,14 +190,14 @@ class Stepped(Dispatcher):
     def _spawn(self, coro: Any) -> None:
         self.held.append(coro)
 
-    def _start_rows(self, lane: Lane, rows: list[Any]) -> None:
+    def _start_rows(self, lane: Lane, rows: list[Any], mode: str) -> None:
         ids = [r[0] for r in rows]
         assert len(set(ids)) == len(ids) and not lane.inflight.intersection(ids), (
             f"a row started twice at once: {ids} / {sorted(lane.inflight)}"
         )
         again = self.marks.finished.intersection(ids)
         assert not again, f"a row started again after its outcome: {sorted(again)}"
-        super()._start_rows(lane, rows)
+        super()._start_rows(lane, rows, mode)
 
 
 class LaneMachine(RuleBasedStateMachine):

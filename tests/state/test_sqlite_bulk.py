@@ -197,13 +197,16 @@ def test_outbox_ids_follow_the_rows(n: int) -> None:
     rows already there (AUTOINCREMENT numbers a multi-row insert row by row)."""
     db = fresh(5)
     rows = [(f"t-new-{k}", "p", f"body-{k}".encode()) for k in range(n)]
-    ids = insert_outbox(db, rows, 1.0, OWNER, 61.0)
+    modes = [("live", "shadow", None)[k % 3] for k in range(n)]
+    ids = insert_outbox(db, rows, modes, 1.0, OWNER, 61.0)
     stored = {
         r[0]: r[1:]
         for r in db.execute(
-            "SELECT id, trigger_id, processor, body, status, claims, attempts, created_at, "
-            "available_at, lease_owner, lease_until FROM sr_outbox WHERE id > 5"
+            "SELECT id, trigger_id, processor, body, mode, status, claims, attempts, "
+            "created_at, available_at, lease_owner, lease_until FROM sr_outbox WHERE id > 5"
         ).fetchall()
     }
     assert ids == list(range(6, 6 + n))
-    assert [stored[i] for i in ids] == [(*r, "leased", 1, 0, 1.0, 1.0, OWNER, 61.0) for r in rows]
+    assert [stored[i] for i in ids] == [
+        (*r, m, "leased", 1, 0, 1.0, 1.0, OWNER, 61.0) for r, m in zip(rows, modes, strict=True)
+    ]

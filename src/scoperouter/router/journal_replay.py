@@ -39,6 +39,38 @@ snapshot and the journal: a restart replays them under it, not under a routes.ya
 meanwhile."""
 
 
+UNTRACKED_META = "journal_untracked"
+"""The store's meta key holding the processors whose triggers the ledger did not track when
+the snapshot and the journal were written (shadow mode then: they fired in shadow, never
+sent), a JSON list: a restart replays the journal with them, so a trigger that fired live
+keeps its ledger entry after its processor became shadow (it is still delivered: its run
+closes the entry) and one that fired in shadow opens none after it became live (it is
+never sent: no run would close it)."""
+
+
+def untracked_json(untracked: frozenset[str]) -> str:
+    """``untracked`` as :data:`UNTRACKED_META` holds it."""
+    return json.dumps(sorted(untracked), separators=(",", ":"))
+
+
+def written_untracked(
+    text: str | None, writer: CompiledRegistry, shadow_all: bool
+) -> frozenset[str]:
+    """The untracked processors :data:`UNTRACKED_META` names; for a store written before it
+    was kept (or unreadable), the writer registry's shadow processors (all of them when
+    ``shadow_all``, ``serve --shadow`` now: whether it was on then is not known)."""
+    if text is not None:
+        try:
+            got = json.loads(text)
+        except ValueError:
+            got = None
+        if isinstance(got, list):
+            return frozenset(map(str, got))
+    if shadow_all:
+        return frozenset(writer.processors)
+    return frozenset(n for n, p in writer.processors.items() if p.mode == "shadow")
+
+
 def replay_spec_json(registry: CompiledRegistry) -> str:
     """What replaying the journal needs of ``registry``, as JSON: the spec without targets
     and server settings (URLs and secrets stay out of the state store)."""
@@ -84,17 +116,22 @@ def rebuild(
     *,
     loop: bool,
     untracked: frozenset[str] = frozenset(),
+    written_untracked: frozenset[str] | None = None,
 ) -> tuple[RoutingEngine, int]:
     """The engine ``snapshot`` plus ``rows`` rebuild under ``writer`` (the registry that
-    wrote them), handed to ``current``; and the number of journal rows replayed."""
+    wrote them) and the ledger's untracked processors of that time (``written_untracked``,
+    None: ``untracked``), handed to ``current`` and ``untracked``; and the number of
+    journal rows replayed."""
+    then = untracked if written_untracked is None else written_untracked
     engine = (
-        RoutingEngine.restore(writer, snapshot, loop=loop, untracked=untracked)
+        RoutingEngine.restore(writer, snapshot, loop=loop, untracked=then)
         if snapshot is not None
-        else RoutingEngine(writer, loop=loop, untracked=untracked)
+        else RoutingEngine(writer, loop=loop, untracked=then)
     )
     replayed = replay_journal(engine, rows)
     if writer is not current:
         engine = engine.under(current, loop=loop)
+    engine.untracked = untracked  # the triggers fired from now on
     return engine, replayed
 
 

@@ -3,7 +3,9 @@ graceful shutdown on SIGTERM / SIGINT (the running half: :mod:`.daemon_run`).
 
 Invariant: constructing a :class:`Daemon` builds its parts and opens its state, nothing
 more -- no event is received and no trigger dispatched before :meth:`Daemon.start` -- and a
-shadow processor gets no sink at all (no client, no credentials).
+shadow processor gets no sink (no client, no credentials) until a trigger it fired while it
+was live must still be delivered (a restart made it shadow: the dispatcher builds its
+target then, :mod:`scoperouter.runtime.modes`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from scoperouter.runtime.pubsub import PubSubSource
 from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
-from scoperouter.runtime.sinks import SinkFactory, topic_path
+from scoperouter.runtime.sinks import Sink, SinkFactory, topic_path
 from scoperouter.runtime.state_open import (
     EMBEDDED_STATE,
     OLD_STATE,
@@ -281,6 +283,10 @@ class Daemon(DaemonRun):
                 log=log,
                 dead_letter_publisher=dl_pub,
             )
+        # a trigger sent by the mode it fired in: one of a processor in shadow mode now
+        # that fired live goes to its own target (a processor no longer in routes.yaml: the
+        # default one), built when the first such row is sent
+        self.router.dispatcher.build_sink = self._late_sink
         self.reloader = RelationReloader(
             registry,
             self.router,
@@ -334,6 +340,14 @@ class Daemon(DaemonRun):
         self.port: int | None = None
         self._heap_frozen = False
         self._gc_thresholds = gc.get_threshold()  # restored by unfreeze_heap
+
+    def _late_sink(self, processor: str) -> Sink:
+        """The target of ``processor`` built after the start (the dispatcher's
+        ``build_sink``): its own, or the default target for one not in routes.yaml."""
+        proc = self.registry.processors.get(processor)
+        if proc is not None:
+            return self.sinks.build(processor, proc.target, self.registry)
+        return self.sinks.build("<default>", self.registry.spec.defaults.target, self.registry)
 
     def _open_state_dir(self, registry: CompiledRegistry, options: StoreOptions) -> None:
         """No ``--state``: the embedded per-window SQLite store in the state dir (the old

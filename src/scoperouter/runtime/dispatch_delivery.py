@@ -11,23 +11,27 @@ stop) or dies of a bug (the supervisor's fatal error); a row left without one st
 in the store and is re-dispatched (at-least-once). On a state store a queued row starts
 only while this replica's lease on it is confirmed (:mod:`scoperouter.runtime.leases`),
 and so does a row fired here; one that is not leaves the lane (is not started), counted
-and logged, and waits in the store.
+and logged, and waits in the store. A delivery carries rows of one dispatch mode, the one
+each row fired in (:mod:`scoperouter.runtime.modes`): a shadow row is marked done without
+a sink, a live row goes to its processor's own target, also when the processor is in
+shadow mode now (its target built then: :meth:`Delivery._late_sink`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.breaker import Start
-from scoperouter.runtime.dispatch_outcomes import ROW_ID, SHADOW, Outcomes, Row
+from scoperouter.runtime.dispatch_outcomes import ROW_ID, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.marks import Alias
+from scoperouter.runtime.modes import LIVE, SHADOW
 from scoperouter.runtime.sinks import Sink
 
 logger = logging.getLogger("scoperouter.runtime")
@@ -40,10 +44,14 @@ class Delivery(Outcomes):
     _paging: bool
     _stopped: bool
     leases: LeaseBook | None  # a state store's leases held here (None: no leases)
+    sinks: dict[str, Sink]
+    # builds the target of a processor that fires in shadow now, for a row of it that
+    # fired live (None: no such target, the row is dead-lettered "no target")
+    build_sink: Callable[[str], Sink] | None
 
-    def _start_rows(self, lane: Lane, rows: list[Row]) -> None:
+    def _start_rows(self, lane: Lane, rows: list[Row], mode: str) -> None:
         """One delivery (one slot of the lane) carrying ``rows`` (more than one: a
-        batching sink, :func:`_batch_of`)."""
+        batching sink, :func:`_batch_of`), all sent by ``mode`` (the mode they fired in)."""
         ids = list(map(ROW_ID, rows))
         lane.inflight.update(ids)
         if self._paging:
@@ -51,23 +59,32 @@ class Delivery(Outcomes):
         lane.busy += 1
         start = lane.breaker.started()
         if len(rows) == 1:
-            self._spawn(self._deliver(lane, *rows[0], start))
+            self._spawn(self._deliver(lane, *rows[0], start, mode))
         else:
-            self._spawn(self._deliver_batch(lane, rows, start))
+            self._spawn(self._deliver_batch(lane, rows, start, mode))
 
     def _drain(self, lane: Lane) -> None:
-        """Start paged rows while the lane has room (the breaker decides how much); a row
-        whose lease this replica cannot confirm leaves the lane unstarted."""
+        """Start paged rows while the lane has room (the breaker decides how much), one
+        delivery carrying rows of one stored mode; a row whose lease this replica cannot
+        confirm leaves the lane unstarted."""
         leases = self.leases
         refused: dict[str, list[int]] = {}
+        now_mode = self.mode_of(lane.name)  # of the rows stored without a mode
         while not self._stopped and lane.buffer and lane.breaker.slots(self.clock(), lane.free) > 0:
             n = lane.batch if lane.breaker.state == "closed" else 1  # a probe carries one row
             rows: list[Row] = []
+            mode = ""
             now = self.clock()
             while lane.buffer and len(rows) < n:
                 r = lane.buffer.popleft()
                 if r.row_id in lane.inflight:
                     continue
+                m = r.mode or now_mode
+                if m != mode:
+                    if rows:  # the next delivery starts with it
+                        lane.buffer.appendleft(r)
+                        break
+                    mode = m
                 why = None if leases is None else leases.refusal(r.row_id, now)
                 if why is not None:
                     refused.setdefault(why, []).append(r.row_id)
@@ -84,7 +101,7 @@ class Delivery(Outcomes):
                     continue
                 rows.append((r.row_id, trig, r.body.encode() or None, r.attempts, r.created_at))
             if rows:
-                self._start_rows(lane, rows)
+                self._start_rows(lane, rows, mode)
         for why, ids in refused.items():
             self._dropped(lane, ids, why)
 
@@ -123,9 +140,10 @@ class Delivery(Outcomes):
         attempts_before: int,
         created: float,
         start: Start,
+        mode: str,
     ) -> None:
         try:
-            await self._attempt(lane, row_id, trigger, body, attempts_before, created, start)
+            await self._attempt(lane, row_id, trigger, body, attempts_before, created, start, mode)
         finally:
             lane.inflight.discard(row_id)
             lane.busy -= 1
@@ -142,12 +160,14 @@ class Delivery(Outcomes):
         attempts_before: int,
         created: float,
         start: Start,
+        mode: str,
     ) -> None:
-        """One delivery attempt; its outcome is a mark (done, retry later, or dead)."""
-        if self.mode_of(trigger.processor) == SHADOW:
+        """One delivery attempt by the row's ``mode``; its outcome is a mark (done, retry
+        later, or dead)."""
+        if mode == SHADOW:
             self._shadow(row_id, trigger)
             return
-        sink = lane.sink
+        sink = lane.sink if lane.sink is not None else self._late_sink(lane)
         m = self.metrics
         attempts = attempts_before + 1
         error: DispatchError | None = None
@@ -175,14 +195,14 @@ class Delivery(Outcomes):
             self.marks.append(Alias(trigger.trigger_id, sent_as, self.clock()))
         self._settle(lane, row_id, trigger, body, attempts, created, start, error)
 
-    async def _deliver_batch(self, lane: Lane, rows: list[Row], start: Start) -> None:
-        """One delivery of several rows through a batching sink (one call): each row's
-        outcome is its own mark, as if each had been sent alone at the same time, and the
-        breaker hears the call's answer once (the attempt and its bookkeeping in one
-        coroutine: it runs once per ingest batch)."""
+    async def _deliver_batch(self, lane: Lane, rows: list[Row], start: Start, mode: str) -> None:
+        """One delivery of several rows (of one ``mode``) through a batching sink (one
+        call): each row's outcome is its own mark, as if each had been sent alone at the
+        same time, and the breaker hears the call's answer once (the attempt and its
+        bookkeeping in one coroutine: it runs once per ingest batch)."""
         try:
             first = rows[0][1]
-            if self.mode_of(first.processor) == SHADOW:
+            if mode == SHADOW:
                 for row_id, t, *_rest in rows:
                     self._shadow(row_id, t)
             else:
@@ -214,6 +234,30 @@ class Delivery(Outcomes):
             lane.breaker.ended(start)
             self._freed(lane)
         self._drain(lane)  # the freed slot takes the next paged rows (not when cancelled)
+
+    def _late_sink(self, lane: Lane) -> Sink | None:
+        """The target of a lane without one: a processor that fires in shadow now gets no
+        sink at start (no client, no credentials; under ``serve --shadow`` no default
+        target either); a row of it that fired live is still delivered, through its own
+        target (the default one for a processor no longer in routes.yaml), built now by
+        :attr:`build_sink` (once; None: none can be built, the row goes dead "no target")."""
+        build = self.build_sink
+        if build is None:
+            return None
+        try:
+            sink = build(lane.name)
+        except Exception:
+            logger.exception("could not build the target of %s", lane.name)
+            return None
+        self.sinks[lane.name] = lane.sink = sink
+        lane.batch = _batch_of(sink)
+        logger.info(
+            "%s is in shadow mode, but triggers it fired live wait: its target is built to "
+            "deliver them",
+            lane.name,
+            extra={"processor": lane.name, "mode": LIVE},
+        )
+        return sink
 
 
 def _batch_of(sink: Sink | None) -> int:

@@ -35,11 +35,12 @@ from scoperouter.runtime.marks import (
     Retry,
 )
 from scoperouter.runtime.metrics import Metrics, observe_many, observe_n
+from scoperouter.runtime.modes import LIVE, SHADOW
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import trigger_bytes, trigger_json
+from scoperouter.state.model import FireModes
 
-LIVE, SHADOW = "live", "shadow"  # a processor's dispatch mode (routes.yaml ``mode``)
 # one row of a delivery: (row id, trigger, body, attempts before, created); the rows of one
 # delivery belong to one lane, so to one processor
 Row = tuple[int, Trigger, bytes | None, int, float]
@@ -56,6 +57,7 @@ class Outcomes:
     """The outcome half of the dispatcher (its ``__init__`` sets these attributes)."""
 
     registry: CompiledRegistry
+    modes: FireModes  # the mode each processor's triggers fire in now (runtime/modes.py)
     metrics: Metrics
     options: RouterOptions
     marks: MarkQueue
@@ -126,18 +128,16 @@ class Outcomes:
         return float(raw * (0.5 + 0.5 * self.rng.random()))
 
     def mode_of(self, processor: str) -> str:
-        """``shadow`` (plan and log, call no target) or ``live``: ``serve --shadow`` forces
-        shadow; else the processor's ``mode`` in routes.yaml; a processor no longer in it
-        (its window or outbox row kept over a restart) takes ``defaults.mode``, as its
-        window takes the defaults and its trigger the default target."""
-        if self.options.shadow:
-            return SHADOW
-        proc = self.registry.processors.get(processor)
-        mode = proc.mode if proc is not None else self.registry.spec.defaults.mode
-        return SHADOW if mode == SHADOW else LIVE
+        """The mode ``processor``'s triggers fire in now: ``shadow`` (plan and log, call no
+        target) or ``live``: ``serve --shadow`` forces shadow; else the processor's ``mode``
+        in routes.yaml; a processor no longer in it (its window or outbox row kept over a
+        restart) takes ``defaults.mode``, as its window takes the defaults and its trigger
+        the default target. A row is sent by the mode stored with it when it fired; this
+        one only for a row stored without (:func:`~scoperouter.runtime.modes.row_mode`)."""
+        return self.modes.of(processor)
 
     def _shadow(self, row_id: int, trigger: Trigger) -> None:
-        """The one place the shadow decision is taken: the trigger was planned, coalesced,
+        """The one place a shadow row is settled: the trigger was planned, coalesced,
         persisted and is logged like a live one, with status ``shadow``; no sink is called."""
         now = self.clock()
         fired_ts = trigger.fired_at.timestamp() if trigger.fired_at else now

@@ -38,6 +38,7 @@ from scoperouter.runtime.leases import LeaseBook
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Mark, MarkQueue, Release
 from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.modes import LIVE, fire_modes, row_mode
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import Sink
@@ -64,8 +65,10 @@ class Dispatcher(Delivery):
         rng: random.Random,
     ) -> None:
         self.registry = registry
+        self.modes = fire_modes(registry, options.shadow)
         self.sinks = dict(sinks)
         self.fallback_sink = fallback_sink
+        self.build_sink: Callable[[str], Sink] | None = None  # the daemon's (Delivery)
         self.metrics = metrics
         self.options = options
         self.marks = marks
@@ -99,10 +102,15 @@ class Dispatcher(Delivery):
             proc = self.registry.processors.get(processor)
             target = proc.target if proc is not None else self.registry.spec.defaults.target
             o = self.options
+            sink = self.sinks.get(processor)
+            if sink is None and (proc is None or self.mode_of(processor) == LIVE):
+                # a processor of routes.yaml in shadow mode never takes the default target:
+                # a row of it that fired live goes to its own (Delivery._late_sink)
+                sink = self.fallback_sink
             lane = Lane(
                 processor,
                 target,
-                self.sinks.get(processor) or self.fallback_sink,
+                sink,
                 # a target with max_attempts spends each trigger's own attempts: no breaker
                 Breaker(
                     o.breaker_threshold if target.max_attempts is None else 2**31,
@@ -110,7 +118,7 @@ class Dispatcher(Delivery):
                     o.backoff_cap_s,
                 ),
                 parse_duration(target.retry_horizon),
-                batch=_batch_of(self.sinks.get(processor) or self.fallback_sink),
+                batch=_batch_of(sink),
             )
             self.lanes[processor] = lane
         return lane
@@ -181,10 +189,13 @@ class Dispatcher(Delivery):
             refused = self.leases.refused(map(ROW_ID, fired), now)
             if refused:
                 fired = self._refuse(fired, refused)
+        # a row fired now fired in its processor's mode now (the one stored with it)
+        mode_of = self.mode_of
         if self._run_state is None:  # no pump (a caller that pages rows itself): start all
             for row_id, t, body in fired:
                 created = t.fired_at.timestamp() if t.fired_at else now
-                self._start_rows(self.lane(t.processor), [(row_id, t, body, 0, created)])
+                lane = self.lane(t.processor)
+                self._start_rows(lane, [(row_id, t, body, 0, created)], mode_of(lane.name))
             return
         filling: dict[str, list[Row]] = {}  # a batching lane's delivery being filled
         lanes_ = self.lanes
@@ -212,18 +223,18 @@ class Dispatcher(Delivery):
                 cur_name, cur_rows, cur_batch = name, rows, lane.batch
                 continue
             if rows is not None:  # full: it starts, taking its slot, before the next one
-                self._start_rows(lane, rows)
+                self._start_rows(lane, rows, mode_of(lane.name))
             if not lane.has_due and not lane.buffer and lane.breaker.slots(now, lane.free) > 0:
                 if lane.batch > 1 and lane.breaker.state == "closed":
                     rows = filling[lane.name] = [row]
                     cur_name, cur_rows, cur_batch = name, rows, lane.batch
                 else:
-                    self._start_rows(lane, [row])
+                    self._start_rows(lane, [row], mode_of(lane.name))
             elif lanes.holds_fired(lane):  # every slot busy: it takes the next one free
                 lane.buffer.append(
                     PendingTrigger(
                         row_id, t.trigger_id, t.processor, body.decode() if body else "", 0,
-                        0, row[4], t,
+                        0, row[4], mode_of(lane.name), t,
                     )
                 )  # fmt: skip
             else:  # waits in the store (a state store gets the lease back: any replica)
@@ -231,7 +242,7 @@ class Dispatcher(Delivery):
                 lane.rows_left()
                 self._wake.set()
         for name, rows in filling.items():
-            self._start_rows(self.lanes[name], rows)
+            self._start_rows(self.lanes[name], rows, mode_of(name))
 
     def _refuse(self, fired: list[Committed], refused: Mapping[int, str]) -> list[Committed]:
         """The rows of ``fired`` not in ``refused``; those leave this replica unstarted,
@@ -272,10 +283,16 @@ class Dispatcher(Delivery):
         return len(processors)
 
     def dispatch(
-        self, row_id: int, trigger: Trigger, body: bytes | None = None, attempts: int = 0
+        self,
+        row_id: int,
+        trigger: Trigger,
+        body: bytes | None = None,
+        attempts: int = 0,
+        mode: str | None = None,
     ) -> None:
         """Start one attempt now, outside the pump and the in-flight cap: for a caller
-        that pages rows itself (a leased claim); ``attempts``: failed attempts before. On a
+        that pages rows itself (a leased claim); ``attempts``: failed attempts before;
+        ``mode``: the one stored with the row (None: its processor's now). On a
         state store, only while its lease is confirmed (else it leaves, as in
         :meth:`_refuse`)."""
         lane, now = self.lane(trigger.processor), self.clock()
@@ -284,7 +301,8 @@ class Dispatcher(Delivery):
             self._dropped(lane, [row_id], why)
             return
         created = trigger.fired_at.timestamp() if trigger.fired_at else now
-        self._start_rows(lane, [(row_id, trigger, body, attempts, created)])
+        sent_as = row_mode(mode, lane.name, self.modes)
+        self._start_rows(lane, [(row_id, trigger, body, attempts, created)], sent_as)
 
     # ------------------------------------------------------------------ pump
     async def _sleep_or_wake(self, delay: float) -> None:

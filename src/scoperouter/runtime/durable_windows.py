@@ -25,13 +25,16 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.journal_replay import (
     REGISTRY_META,
+    UNTRACKED_META,
     JournalRow,
     rebuild,
     replay_registry,
     replay_spec_json,
+    untracked_json,
+    written_untracked,
 )
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import loop_runtime
+from scoperouter.runtime import loop_runtime, modes
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.marks import Alias
 from scoperouter.runtime.options import RouterOptions
@@ -61,10 +64,12 @@ class DurableWindows:
         self._mirrored = -1  # the loop version last written to loop.json
         self._mirror_at = float("-inf")
         self._mirror_every = loop_runtime.MIRROR_MIN_INTERVAL_S  # seconds between rewrites
-        # shadow processors (serve --shadow: all) are never sent a trigger: not in the ledger
-        self.untracked = frozenset(
-            n for n, p in registry.processors.items() if options.shadow or p.mode == "shadow"
-        )
+        # the mode each processor's triggers fire in now, stored with each of them
+        self.modes = modes.fire_modes(registry, options.shadow)
+        # shadow processors (serve --shadow: all) are never sent a trigger they fire: their
+        # new triggers are not in the ledger (one fired live before a restart that made its
+        # processor shadow stays in it: it is still delivered, see restore)
+        self.untracked = frozenset(registry.processors) & self.modes.shadow
         self.engine = RoutingEngine(
             registry, journal=self._journal, loop=self.loop_on, untracked=self.untracked
         )
@@ -79,6 +84,7 @@ class DurableWindows:
         self._persisted_empty = False  # the store holds an empty book (no journal)
         self._on_commit: tuple[bool, int] | None = None  # (_persisted_empty, _journal_rows)
         self._spec_json: str | None = None  # replay_spec_json(registry), computed once
+        self.waiting: set[str] = set()  # see persist / take_waiting
 
     @property
     def book(self) -> WindowBook:
@@ -167,14 +173,33 @@ class DurableWindows:
         return out
 
     def persist(self, fired: list[Fired], now: float, now_dt: datetime) -> list[Committed]:
-        """Insert fired triggers into the outbox, stamped ``now`` (caller holds the
-        transaction)."""
+        """Insert fired triggers into the outbox, stamped ``now``, each with the mode it
+        fires in: its processor's now, but ``live`` for a re-dispatch by the ledger
+        (attempt 2 on), which holds only triggers that fired live (caller holds the
+        transaction). The rows returned start at once; a re-dispatch of a processor in
+        shadow mode now is not among them: its lane pages it from the store, with its mode
+        (:meth:`take_waiting`)."""
         out: list[Committed] = []
+        of, shadow = self.modes.of, modes.SHADOW
         for f in fired:
             t: Trigger = f.trigger.model_copy(update={"fired_at": now_dt})
             body = trigger_bytes(t)
-            row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now)
+            mode = of(t.processor)
+            if f.attempt > 1 and mode == shadow:
+                self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, "live")
+                self.waiting.add(t.processor)
+                continue
+            row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, mode)
             out.append((row, t, body))
+        return out
+
+    def take_waiting(self) -> list[str]:
+        """Processors with rows :meth:`persist` left to their lanes' pages, since the last
+        call (the dispatcher is told after the commit: ``Dispatcher.rows_waiting``)."""
+        if not self.waiting:
+            return []
+        out = sorted(self.waiting)
+        self.waiting.clear()
         return out
 
     def fire_due(self, write_marks: Callable[[], None]) -> list[Committed]:
@@ -247,7 +272,11 @@ class DurableWindows:
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> None:
-        """Rebuild the engine from the store: the snapshot, then the journal replayed."""
+        """Rebuild the engine from the store: the snapshot, then the journal replayed under
+        the registry and the ledger's untracked processors that wrote them (a trigger that
+        fired live keeps its entry after its processor became shadow: it is still
+        delivered; one that fired in shadow opens none after it became live: it is never
+        sent), handed to the current ones."""
         self._jbuf = []
         self._on_commit = None
         # unknown until the next commit: the next empty book writes its snapshot again
@@ -264,6 +293,8 @@ class DurableWindows:
                 registry = replay_registry(written)
             except Exception:
                 logger.exception("the journal's registry no longer loads: replayed as is")
+        untracked_then = self.store.get_meta(UNTRACKED_META)
+        untracked_now = untracked_json(self.untracked)
         engine, replayed = rebuild(
             self.registry,
             registry,
@@ -271,13 +302,16 @@ class DurableWindows:
             ((e.op, e.now, e.event, e.decision) for e in self.store.journal_entries()),
             loop=self.loop_on,
             untracked=self.untracked,
+            written_untracked=written_untracked(untracked_then, registry, self.options.shadow),
         )
         # triggers re-fired by the replay were committed with their journal rows: ignored
         journal_rows = replayed
-        if written != self._spec_json:  # a snapshot starts the current registry's journal
+        if written != self._spec_json or untracked_then != untracked_now:
+            # a snapshot starts the journal of the current registry and untracked processors
             with self.store.transaction():
                 self.store.save_snapshot(engine.snapshot(), self.clock())
                 self.store.set_meta(REGISTRY_META, self._spec_json)
+                self.store.set_meta(UNTRACKED_META, untracked_now)
             journal_rows = 0
         engine.journal = self._journal
         self.engine = engine

@@ -57,6 +57,9 @@ class BatchResult:
     # the decided events the router notes (an unknown source, referenced tables), found by
     # the state thread (None: the router looks at every decided event)
     noted: list[Event] | None = None
+    # processors with rows fired in this batch left to their lanes' pages (a re-dispatch
+    # that fired live of a processor in shadow mode now: DurableWindows.persist)
+    waiting: list[str] = field(default_factory=list)
 
 
 def process_batch(
@@ -142,6 +145,7 @@ def process_batch(
     if dirty:
         windows.restore()  # exactly what was committed
     windows.after_commit()
+    res.waiting = windows.take_waiting()
     return res
 
 

@@ -10,10 +10,10 @@ any trigger it fired are committed (or the event is in the dead-letter table).
 Flow (one job per module)::
 
     submit -> normalise -> queue -> ingest.process_batch [one transaction: dedup, engine
-    (plan, windows), journal (durable_windows), fired triggers into the outbox] -> commit
-    -> ack -> dispatcher
+    (plan, windows), journal (durable_windows), fired triggers into the outbox, each with
+    the mode it fires in (runtime/modes.py)] -> commit -> ack -> dispatcher
     timer -> durable_windows.fire_due [transaction: journal, outbox] -> dispatcher
-    dispatcher -> mode shadow? -> logged as 'shadow', no sink (dispatch_delivery.Delivery._deliver, the one place)
+    dispatcher -> row's stored mode shadow? -> logged as 'shadow', no sink (Delivery._attempt)
                -> per-processor semaphore -> sink.send with backoff -> marks (done | dead)
     marks, housekeeping -> state transactions; store_health -> /readyz; log_bridge -> log
 
@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.runtime import backlog
+from scoperouter.runtime import backlog, modes
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -105,6 +105,7 @@ class Router(RouterIntake, RouterTimers):
         self.stats.restored_windows = self.windows.restored_windows
         pending = backlog.announce_restart(self.store, self.metrics)
         self.stats.redispatched += pending
+        modes.announce_live_backlog(self.store.live_backlog(), self.dispatcher.modes)
         pump = self.dispatcher.start(
             self._in_state,
             functools.partial(

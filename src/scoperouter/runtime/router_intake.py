@@ -207,6 +207,8 @@ class RouterIntake(RouterCore):
             if not item.fut.done():
                 item.fut.set_result(out)
         self.dispatcher.fired(res.fired)
+        if res.waiting:
+            self.dispatcher.rows_waiting(res.waiting)
         self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
         for payload in res.dead_payloads:

@@ -61,6 +61,9 @@ class RouterTimers(RouterCore):
             self.marks.written(marks)  # (after a put_back: nothing left to forget)
         self.health.succeeded()
         self.dispatcher.fired(fired)
+        waiting = self.windows.take_waiting()
+        if waiting:
+            self.dispatcher.rows_waiting(waiting)
         self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
         return len(fired)

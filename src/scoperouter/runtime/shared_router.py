@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import operator
@@ -42,7 +43,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import leases, state_backlog, state_open
+from scoperouter.runtime import leases, modes, state_backlog, state_open
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
@@ -91,6 +92,8 @@ class SharedRouter(Router):
             registry, relations, sinks, fallback_sink, metrics, options, log,
             dead_letter_publisher, clock, rng,
         )  # fmt: skip
+        # the store writes each trigger it fires with the mode it fires in here
+        state.options = dataclasses.replace(state.options, modes=self.dispatcher.modes)
         self.state = state
         self.planner = planner_for(registry)
         self.poll_interval_s = poll_interval_s
@@ -166,6 +169,8 @@ class SharedRouter(Router):
                 state_backlog.announce_restart, self.state, self.metrics, rescued
             )
             self.stats.redispatched += n
+        live = await self._in_state(self.state.live_backlog)
+        modes.announce_live_backlog(live, self.dispatcher.modes)
         await self._in_state(state_open.limit_windows, self.state, self.registry)
         pending = await self._in_state(self.state.pending_processors)
         self._open = await self._in_state(self.state.open_window_count)

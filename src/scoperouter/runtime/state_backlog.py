@@ -41,6 +41,7 @@ def pending_trigger(r: BacklogRow) -> PendingTrigger:
         r.claims - 1,
         r.attempts,
         r.created_at,
+        r.mode,
     )
 
 

@@ -167,10 +167,14 @@ class Store:
         return data
 
     # ------------------------------------------------------------------ outbox
-    def insert_trigger(self, trigger_id: str, processor: str, body: str, now: float) -> int:
+    def insert_trigger(
+        self, trigger_id: str, processor: str, body: str, now: float, mode: str | None = None
+    ) -> int:
+        """A fired trigger, pending, with the dispatch mode it fired in (None: not known)."""
         cur = self._db.execute(
-            "INSERT INTO triggers(trigger_id, processor, body, created_at) VALUES (?, ?, ?, ?)",
-            (trigger_id, processor, body, now),
+            "INSERT INTO triggers(trigger_id, processor, body, created_at, mode) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (trigger_id, processor, body, now, mode),
         )
         rid = cur.lastrowid
         assert rid is not None
@@ -178,8 +182,7 @@ class Store:
 
     def pending_triggers(self) -> list[PendingTrigger]:
         rows = self._db.execute(
-            "SELECT id, trigger_id, processor, body, starts, attempts, created_at "
-            "FROM triggers WHERE status = 'pending' ORDER BY id"
+            f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' ORDER BY id"
         ).fetchall()
         return [PendingTrigger(*r) for r in rows]
 
@@ -234,12 +237,14 @@ class Store:
     # ------------------------------------------------------------------ backlog (issue 18)
     # The dispatcher pages pending triggers from here instead of holding them in tasks:
     # ``available_at`` is when a pending row may be attempted next (0: now).
-    _PENDING_COLS = "id, trigger_id, processor, body, starts, attempts, created_at"
+    _PENDING_COLS = "id, trigger_id, processor, body, starts, attempts, created_at, mode"
 
     def _migrate_backlog(self) -> None:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(triggers)")}
         if "available_at" not in cols:
             self._db.execute("ALTER TABLE triggers ADD COLUMN available_at REAL NOT NULL DEFAULT 0")
+        if "mode" not in cols:  # rows written before keep NULL: sent by the mode at dispatch
+            self._db.execute("ALTER TABLE triggers ADD COLUMN mode TEXT")
         self._db.execute(
             "CREATE INDEX IF NOT EXISTS triggers_due_idx ON triggers(processor, available_at, id)"
             " WHERE status = 'pending'"
@@ -261,6 +266,14 @@ class Store:
     def mark_all_started(self) -> None:
         """Count one more start on every pending row (one statement, whatever the backlog)."""
         self._db.execute("UPDATE triggers SET starts = starts + 1 WHERE status = 'pending'")
+
+    def live_backlog(self) -> dict[str, int]:
+        """Pending rows stored with mode ``live``, per processor (a start-up count)."""
+        rows = self._db.execute(
+            "SELECT processor, count(*) FROM triggers WHERE status = 'pending' "
+            "AND mode = 'live' GROUP BY processor ORDER BY processor"
+        ).fetchall()
+        return {str(p): int(n) for p, n in rows}
 
     def pending_processors(self) -> list[str]:
         rows = self._db.execute(

@@ -1,9 +1,9 @@
 """The snapshot + journal store's tables (:data:`SCHEMA`) and the rows it reads back.
 
 Invariant: the DDL only creates what is missing (``IF NOT EXISTS``), so opening a store
-written by an earlier version never changes or drops its data (the one later column,
-``triggers.available_at``, is added by :meth:`.store.Store._migrate_backlog`); the rows read
-back are frozen values.
+written by an earlier version never changes or drops its data (the later columns,
+``triggers.available_at`` and ``triggers.mode``, are added by
+:meth:`.store.Store._migrate_backlog`); the rows read back are frozen values.
 
 Tables
 ------
@@ -15,7 +15,9 @@ Tables
                     book is a pure state machine fed explicit times.
 ``triggers``        the outbox: a fired trigger is inserted (``pending``) in the same
                     transaction as the journal entry that fired it, *before* it is
-                    dispatched, and marked ``done`` / ``dead`` afterwards.
+                    dispatched, with the dispatch mode it fired in (``mode``: live or
+                    shadow; NULL in rows written before), and marked ``done`` / ``dead``
+                    afterwards.
 ``dead_letters``    rejected events and undeliverable triggers, with the reason.
 """
 
@@ -92,6 +94,9 @@ class PendingTrigger:
     starts: int  # how many times a dispatch was started before (0 = never)
     attempts: int = 0  # failed delivery attempts recorded so far (they survive restarts)
     created_at: float = 0.0  # when it fired (the retry horizon counts from here)
+    # the dispatch mode it fired in, sent by it (None: a row written before the mode was
+    # kept: the processor's mode at dispatch decides)
+    mode: str | None = None
     # the body already parsed: a row fired by this process and held for a free slot
     # (Dispatcher.fired), not read back from the store
     trigger: Trigger | None = field(default=None, compare=False, repr=False)

@@ -10,7 +10,8 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   :func:`scoperouter.state.merge.apply`. A contribution ends in exactly one fired
   trigger: never lost, never in two triggers, however many replicas ingest and fire.
 * **Outbox.** A fired trigger is inserted in the transaction that fired its window, leased
-  to the firing replica. A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
+  to the firing replica, with the dispatch mode it fired in (``StoreOptions.modes``; kept
+  by every later change of the row, a redrive too). A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
   the row claimable by any replica again. Finished rows (``done``/``dead``) change only
   by an operator's :meth:`redrive_dead` (back to pending) or :meth:`discard_dead`.
 * **Dead letters** are unique per ``(kind, ref)`` (the first is kept).
@@ -148,6 +149,11 @@ class StateStore(Protocol):
 
     def pending_count(self) -> int:
         """Pending rows (not leased, not finished)."""
+        ...
+
+    def live_backlog(self) -> dict[str, int]:
+        """Rows still to send (pending or leased) stored with mode ``live``, per processor:
+        they are delivered whatever their processor's mode is now (a start-up count)."""
         ...
 
     def redrive_dead(self, now: float, processor: str | None = None) -> int:

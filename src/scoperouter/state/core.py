@@ -25,7 +25,13 @@ from scoperouter.router.window_state import (
     window_trigger,
 )
 from scoperouter.state.merge import apply, to_trigger
-from scoperouter.state.model import Admission, Contribution, WindowKey, WindowState
+from scoperouter.state.model import (
+    Admission,
+    Contribution,
+    FireModes,
+    WindowKey,
+    WindowState,
+)
 
 
 @dataclass
@@ -93,6 +99,15 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     (:func:`fired_triggers` of one window)."""
     triggers, rows = fired_triggers((w,), now, date_field)
     return triggers[0], rows[0][2]
+
+
+def fired_modes(modes: FireModes | None, rows: list[tuple[str, str, bytes]]) -> list[str | None]:
+    """The dispatch mode stored with each outbox row of :func:`fired_triggers` (the mode
+    its processor fires in now; None for all when the store was given no modes)."""
+    if modes is None:
+        return [None] * len(rows)
+    of = modes.of
+    return [of(r[1]) for r in rows]
 
 
 def fired_triggers(

@@ -7,7 +7,8 @@ and still had to send (its snapshot, then its journal replayed by the daemon's o
 closed loop when the file holds its state; the open windows and those held at a barrier,
 triggers re-fired by the replay ignored: they were committed with the journal row that
 fired them); seen ids keep their time,
-pending triggers stay pending with their attempts, dead letters are kept. The target store
+pending triggers stay pending with their attempts and the mode they fired in, dead
+letters are kept. The target store
 takes the import only while it is empty, so running it again changes nothing.
 """
 
@@ -45,6 +46,7 @@ class PendingTrigger:
     body: bytes
     attempts: int
     created_at: float
+    mode: str | None = None  # the mode it fired in (None: a file written before it was kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +63,12 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
     try:
         engine = _rebuild(db, registry)
         seen = tuple(db.execute("SELECT event_id, seen_at FROM seen ORDER BY event_id"))
+        mode = "mode" if _has_column(db, "triggers", "mode") else "NULL"
         pending = tuple(
-            PendingTrigger(t, p, b.encode() if isinstance(b, str) else bytes(b), a, c)
-            for t, p, b, a, c in db.execute(
-                "SELECT trigger_id, processor, body, attempts, created_at FROM triggers "
-                "WHERE status = 'pending' ORDER BY id"
+            PendingTrigger(t, p, b.encode() if isinstance(b, str) else bytes(b), a, c, m)
+            for t, p, b, a, c, m in db.execute(
+                f"SELECT trigger_id, processor, body, attempts, created_at, {mode} "
+                "FROM triggers WHERE status = 'pending' ORDER BY id"
             )
         )
         letters = tuple(
@@ -98,6 +101,10 @@ def _rebuild(db: sqlite3.Connection, registry: CompiledRegistry) -> RoutingEngin
     loop = (snap is not None and "loop" in snap) or any(r[0] in LOOP_OPS for r in rows)
     engine, _n = rebuild(registry, writer, snap, rows, loop=loop)
     return engine
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(r[1] == column for r in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _meta(db: sqlite3.Connection, key: str) -> str | None:

@@ -16,6 +16,7 @@ from scoperouter.state.frozen import fast_init
 
 WindowKey = tuple[str, date]
 OutboxStatus = Literal["pending", "leased", "done", "dead"]
+Mode = Literal["live", "shadow"]  # a trigger's dispatch mode (routes.yaml ``mode``)
 CompletionState = Literal["success", "partial", "no_data", "failed"]
 
 
@@ -200,6 +201,7 @@ class OutboxItem:
     body: bytes
     attempts: int  # failed attempts recorded before this lease
     claims: int  # how many times the row was leased, this lease included
+    mode: str | None = None  # the mode it fired in (None: written before modes were stored)
 
 
 @fast_init
@@ -219,6 +221,7 @@ class OutboxRow:
     lease_until: float | None
     finished_at: float | None
     error: str | None
+    mode: str | None = None  # the mode it fired in (None: written before modes were stored)
 
 
 @fast_init
@@ -247,6 +250,7 @@ class BacklogRow:
     attempts: int  # failed attempts recorded so far
     claims: int
     created_at: float  # when it fired (or was redriven): the retry horizon counts from here
+    mode: str | None = None  # the mode it fired in (None: written before modes were stored)
 
 
 @fast_init
@@ -334,16 +338,37 @@ class Pruned:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class FireModes:
+    """The dispatch mode written into each trigger row as it fires (``sr_outbox.mode``):
+    ``shadow`` for the processors in ``shadow``, ``live`` for those in ``live``, ``others``
+    for any other processor (one no longer in routes.yaml: ``defaults.mode``). Built from
+    the registry by :func:`scoperouter.runtime.modes.fire_modes`."""
+
+    shadow: frozenset[str] = frozenset()
+    live: frozenset[str] = frozenset()
+    others: Mode = "live"
+
+    def of(self, processor: str) -> Mode:
+        if processor in self.shadow:
+            return "shadow"
+        return "live" if processor in self.live else self.others
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class StoreOptions:
     """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired
     trigger stays reserved to it without :meth:`StateStore.extend_leases`; ``date_field``
-    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``).
-    PostgreSQL only (:mod:`scoperouter.state.pg_session`; 0: off): ``lock_timeout_s``, how
-    long a statement waits for one lock; ``idle_in_transaction_s``, how long the server
-    keeps a session idle inside a transaction (a frozen replica's) before ending it."""
+    is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``);
+    ``modes`` the dispatch mode stored with each fired trigger (None: none is stored, the
+    dispatcher takes the processor's mode when it sends the row). PostgreSQL only
+    (:mod:`scoperouter.state.pg_session`; 0: off): ``lock_timeout_s``, how long a statement
+    waits for one lock; ``idle_in_transaction_s``, how long the server keeps a session idle
+    inside a transaction (a frozen replica's) before ending it."""
 
     owner: str = "local"
     lease_s: float = 60.0
     date_field: str = DEFAULT_DATE_FIELD
+    modes: FireModes | None = None
     lock_timeout_s: float = 30.0
     idle_in_transaction_s: float = 60.0

@@ -109,6 +109,12 @@ MIGRATIONS: tuple[str, ...] = (
         lease_until double precision NOT NULL
     );
     """,
+    # 5: the dispatch mode a trigger fired in, sent by it whatever the processor's mode is
+    # when the row is dispatched (docs/rollout.md "Flip back"); NULL: a row written before
+    # (the processor's mode at dispatch decides, as it did)
+    """
+    ALTER TABLE sr_outbox ADD COLUMN mode text CHECK (mode IN ('live', 'shadow'));
+    """,
 )
 
 

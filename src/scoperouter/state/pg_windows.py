@@ -71,6 +71,7 @@ DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day =
 RETURNING {", ".join("w." + c.strip() for c in WINDOW_COLS.split(","))}
 """
 INSERT_FIRED = """
-INSERT INTO sr_outbox (trigger_id, processor, body, status, claims, created_at, available_at,
-    lease_owner, lease_until) VALUES (%s, %s, %s, 'leased', 1, %s, %s, %s, %s) RETURNING id
+INSERT INTO sr_outbox (trigger_id, processor, body, mode, status, claims, created_at,
+    available_at, lease_owner, lease_until) VALUES (%s, %s, %s, %s, 'leased', 1, %s, %s, %s, %s)
+RETURNING id
 """

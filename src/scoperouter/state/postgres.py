@@ -41,7 +41,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
-from scoperouter.state.core import fired_triggers, fold, split_admissions
+from scoperouter.state.core import fired_modes, fired_triggers, fold, split_admissions
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
@@ -214,18 +214,22 @@ class PostgresStateStore:
             return []
         o = self.options
         triggers, rows = fired_triggers(windows, now, o.date_field)
+        modes = fired_modes(o.modes, rows)
         out: list[OutboxItem] = []
         until = self._lease_until(now)
         with c.cursor() as cur:
             cur.executemany(
                 INSERT_FIRED,
-                [(tid, proc, body, now, now, o.owner, until) for tid, proc, body in rows],
+                [
+                    (tid, proc, body, mode, now, now, o.owner, until)
+                    for (tid, proc, body), mode in zip(rows, modes, strict=True)
+                ],
                 returning=True,
             )
-            for t, (_tid, _proc, body) in zip(triggers, rows, strict=True):
+            for t, (_tid, _proc, body), mode in zip(triggers, rows, modes, strict=True):
                 row = cur.fetchone()
                 assert row is not None
-                out.append(OutboxItem(int(row[0]), t, body, 0, 1))
+                out.append(OutboxItem(int(row[0]), t, body, 0, 1, mode))
                 cur.nextset()
         return out
 
@@ -272,13 +276,13 @@ class PostgresStateStore:
                 "claims = o.claims + 1 FROM (SELECT id FROM sr_outbox WHERE status = 'pending' "
                 "AND available_at <= %s ORDER BY available_at, id LIMIT %s "
                 "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
-                "RETURNING o.id, o.body, o.attempts, o.claims",
+                "RETURNING o.id, o.body, o.attempts, o.claims, o.mode",
                 (o.owner, self._lease_until(now), now, limit),
             ).fetchall()
         )
         rows.sort()
         return [
-            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3])
+            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3], r[4])
             for r in rows
         ]
 
@@ -319,6 +323,9 @@ class PostgresStateStore:
 
     def pending_count(self) -> int:
         return self._run(PG.pending_count)
+
+    def live_backlog(self) -> dict[str, int]:
+        return self._run(PG.live_backlog)
 
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         return self._run(lambda c: PG.redrive_dead(c, now, processor))

@@ -98,7 +98,8 @@ _TEMPLATES = {
     "lease_until = NULL, rescues = rescues + 1 WHERE status = 'leased' "
     "AND (%s OR lease_until < %s)",
     "outbox_rows": "SELECT id, trigger_id, processor, status, attempts, claims, rescues, "
-    "available_at, lease_owner, lease_until, finished_at, error FROM sr_outbox ORDER BY id",
+    "available_at, lease_owner, lease_until, finished_at, error, mode FROM sr_outbox "
+    "ORDER BY id",
     "outbox_counts": "SELECT status, count(*) FROM sr_outbox GROUP BY status",
     "dead_letter": "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at) "
     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -120,7 +121,10 @@ _TEMPLATES = {
     "(SELECT 1 FROM sr_windows) AND NOT EXISTS (SELECT 1 FROM sr_outbox)",
     "import_seen": "INSERT INTO sr_seen(event_id, seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
     "import_pending": "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, "
-    "created_at, available_at) VALUES (%s, %s, %s, 'pending', %s, %s, %s)",
+    "created_at, available_at, mode) VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s)",
+    # rows still to send that fired live, per processor (a start-up count, no hot path)
+    "live_backlog": "SELECT processor, count(*) FROM sr_outbox WHERE mode = 'live' "
+    "AND status IN ('pending', 'leased') GROUP BY processor ORDER BY processor",
     # each prune deletes at most its LIMIT of rows (Retention.limit): the rows a subquery
     # picks by their primary key (neither store has DELETE .. LIMIT)
     "prune_seen": _bounded("sr_seen", "event_id", "seen_at < %s"),
@@ -136,7 +140,7 @@ _TEMPLATES = {
 }
 
 
-_BACKLOG_COLS = "id, trigger_id, processor, body, attempts, claims, created_at"
+_BACKLOG_COLS = "id, trigger_id, processor, body, attempts, claims, created_at, mode"
 # a lane's rows: leased to the caller (claim) or dead past the horizon (expire)
 _LANE_CLAIM = (
     "status = 'leased', lease_owner = %s, lease_until = %s, claims = claims + 1",
@@ -168,7 +172,7 @@ def _pick(placeholder: str, skip_locked: bool, change: tuple[str, str]) -> str:
 
 def _backlog_rows(rows: list[Any]) -> tuple[BacklogRow, ...]:
     return tuple(
-        BacklogRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4]), int(r[5]), r[6])
+        BacklogRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4]), int(r[5]), r[6], r[7])
         for r in sorted(rows, key=lambda r: r[0])
     )
 
@@ -245,6 +249,10 @@ class Sql:
 
     def pending_count(self, db: Executes) -> int:
         return int(db.execute(self.q["pending_count"]).fetchone()[0])
+
+    def live_backlog(self, db: Executes) -> dict[str, int]:
+        """Rows still to send (pending or leased) that fired live, per processor."""
+        return {str(p): int(n) for p, n in db.execute(self.q["live_backlog"]).fetchall()}
 
     def redrive_dead(self, db: Executes, now: float, processor: str | None) -> int:
         """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
@@ -329,7 +337,7 @@ class Sql:
         for t in state.pending:
             db.execute(
                 self.q["import_pending"],
-                (t.trigger_id, t.processor, t.body, t.attempts, t.created_at, now),
+                (t.trigger_id, t.processor, t.body, t.attempts, t.created_at, now, t.mode),
             )
         for d in state.dead_letters:
             self.dead_letter(db, d)

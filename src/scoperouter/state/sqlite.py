@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
-from scoperouter.state.core import fired_triggers, fold, ids_from_json, split_admissions
+from scoperouter.state.core import (
+    fired_modes,
+    fired_triggers,
+    fold,
+    ids_from_json,
+    split_admissions,
+)
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
@@ -225,11 +231,13 @@ class SqliteStateStore:
     def _insert_fired(
         self, db: sqlite3.Connection, windows: Sequence[WindowState], now: float
     ) -> list[OutboxItem]:
-        """The fired windows' triggers as outbox rows leased to this owner."""
+        """The fired windows' triggers as outbox rows leased to this owner, each with the
+        mode it fired in."""
         o = self.options
         triggers, rows = fired_triggers(windows, now, o.date_field)
-        ids = insert_outbox(db, rows, now, o.owner, now + o.lease_s)
-        return list(map(OutboxItem, ids, triggers, map(_BODY, rows), repeat(0), repeat(1)))
+        modes = fired_modes(o.modes, rows)
+        ids = insert_outbox(db, rows, modes, now, o.owner, now + o.lease_s)
+        return list(map(OutboxItem, ids, triggers, map(_BODY, rows), repeat(0), repeat(1), modes))
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
@@ -277,12 +285,12 @@ class SqliteStateStore:
                 "UPDATE sr_outbox SET status = 'leased', lease_owner = ?, lease_until = ?, "
                 "claims = claims + 1 WHERE id IN (SELECT id FROM sr_outbox WHERE "
                 "status = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?) "
-                "RETURNING id, body, attempts, claims",
+                "RETURNING id, body, attempts, claims, mode",
                 (o.owner, now + o.lease_s, now, limit),
             ).fetchall()
         rows.sort()
         return [
-            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3])
+            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3], r[4])
             for r in rows
         ]
 
@@ -312,6 +320,9 @@ class SqliteStateStore:
 
     def pending_count(self) -> int:
         return SQLITE.pending_count(self._db)
+
+    def live_backlog(self) -> dict[str, int]:
+        return SQLITE.live_backlog(self._db)
 
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         with self._tx() as db:  # under new ids: the done prune's bound (sqlite_outbox)

@@ -34,12 +34,12 @@ from typing import Any, TypeVar, cast
 from scoperouter.state.model import Done, Mark
 from scoperouter.state.shared_sql import SQLITE
 
-MAX_ROWS = 64  # rows per statement at most (outbox rows: 7 parameters each)
+MAX_ROWS = 64  # rows per statement at most (outbox rows: 4 parameters each, 3 shared)
 STATEMENT_CACHE = 640  # the store's sqlite3 statement cache: 8 kinds x MAX_ROWS + the rest
 _R = TypeVar("_R")
 
 _OUTBOX_COLS = (
-    "INSERT INTO sr_outbox(trigger_id, processor, body, status, claims, created_at, "
+    "INSERT INTO sr_outbox(trigger_id, processor, body, mode, status, claims, created_at, "
     "available_at, lease_owner, lease_until) VALUES "
 )
 # the SET of shared_sql's one-row "done" statement, its values from the VALUES list
@@ -81,9 +81,10 @@ def seen_known(n: int) -> str:
 @cache
 def _outbox_many(n: int) -> str:
     """``n`` outbox rows: their time, owner and lease end bound once (``?1``-``?3``), then
-    (trigger_id, processor, body) per row."""
+    (trigger_id, processor, body, mode) per row."""
     return _OUTBOX_COLS + ", ".join(
-        f"(?{k}, ?{k + 1}, ?{k + 2}, 'leased', 1, ?1, ?1, ?2, ?3)" for k in range(4, 4 + 3 * n, 3)
+        f"(?{k}, ?{k + 1}, ?{k + 2}, ?{k + 3}, 'leased', 1, ?1, ?1, ?2, ?3)"
+        for k in range(4, 4 + 4 * n, 4)
     )
 
 
@@ -109,18 +110,27 @@ def _done_many(n: int, returning: bool) -> str:
 
 
 def insert_outbox(
-    db: sqlite3.Connection, rows: Sequence[OutboxRow], now: float, owner: str, until: float
+    db: sqlite3.Connection,
+    rows: Sequence[OutboxRow],
+    modes: Sequence[str | None],
+    now: float,
+    owner: str,
+    until: float,
 ) -> list[int]:
     """Insert fired triggers created and available at ``now``, leased to ``owner`` until
-    ``until``; their outbox ids, in ``rows`` order: ``AUTOINCREMENT`` numbers a multi-row
+    ``until``, each with its dispatch mode (``modes``, parallel to ``rows``); their outbox
+    ids, in ``rows`` order: ``AUTOINCREMENT`` numbers a multi-row
     insert's rows one after the other (each the largest id ever used + 1; the caller's
     transaction is the only writer), so they are the ids ending at the statement's
     ``lastrowid``. The values the rows share are bound once per statement."""
     ids: list[int] = []
+    at = 0
     for part in parts(rows):
         params: list[Any] = [now, owner, until]
-        for r in part:
+        for r, mode in zip(part, modes[at : at + len(part)], strict=True):
             params += r
+            params.append(mode)
+        at += len(part)
         last = db.execute(_outbox_many(len(part)), params).lastrowid
         assert last is not None
         ids += range(last - len(part) + 1, last + 1)

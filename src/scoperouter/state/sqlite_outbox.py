@@ -18,12 +18,12 @@ import sqlite3
 from scoperouter.state.shared_sql import SQLITE
 
 # a dead row back to pending, as shared_sql's "redrive_dead" UPDATE: fresh attempts, due
-# and created now, no error, no finish -- the rest of the row (trigger, body, claims,
-# rescues) as it was; in id order, so the new ids keep the old rows' order
+# and created now, no error, no finish -- the rest of the row (trigger, body, the mode it
+# fired in, claims, rescues) as it was; in id order, so the new ids keep the old rows' order
 _REDRIVE_INSERT = (
-    "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, claims, rescues, "
-    "created_at, available_at) SELECT trigger_id, processor, body, 'pending', 0, claims, "
-    "rescues, ?1, ?1 FROM sr_outbox WHERE status = 'dead' AND (?2 OR processor = ?3) "
+    "INSERT INTO sr_outbox(trigger_id, processor, body, mode, status, attempts, claims, "
+    "rescues, created_at, available_at) SELECT trigger_id, processor, body, mode, 'pending', "
+    "0, claims, rescues, ?1, ?1 FROM sr_outbox WHERE status = 'dead' AND (?2 OR processor = ?3) "
     "ORDER BY id"
 )
 _REDRIVE_DELETE = "DELETE FROM sr_outbox WHERE status = 'dead' AND (?1 OR processor = ?2)"

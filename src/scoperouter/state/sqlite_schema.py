@@ -111,6 +111,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX IF EXISTS sr_outbox_finished;
     """,
+    # 7: the dispatch mode a trigger fired in, sent by it whatever the processor's mode is
+    # when the row is dispatched (docs/rollout.md "Flip back"); NULL: a row written before
+    # (the processor's mode at dispatch decides, as it did)
+    """
+    ALTER TABLE sr_outbox ADD COLUMN mode TEXT CHECK (mode IN ('live', 'shadow'));
+    """,
 )
 
 
