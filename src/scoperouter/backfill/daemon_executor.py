@@ -8,13 +8,18 @@ Invariants: a run ends with the status its completion reported -- ``success``,
 redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
 the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
 ``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
-:1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md).
+:1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md). A run is
+sent by the mode of its first attempt, stored by the runner (``execute(..., mode=)``):
+``shadow`` sends nothing (done, ``skipped: shadow``), ``live`` sends it to its processor's
+target even when the processor is in shadow mode now -- a target built then
+(``build_sink``) when this executor has none for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,6 +32,8 @@ from scoperouter.execution_log.api import COMPLETIONS_TABLE, TRIGGER_REPORTS_TAB
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.sinks import Sink
+
+logger = logging.getLogger("scoperouter.backfill")
 
 # trigger id -> its completion's status ("success", "partial", "no_data", "failed") once
 # its completion is known, else None
@@ -106,6 +113,7 @@ class TargetExecutor:
         timeout_s: float = 3600.0,
         ack_is_completion: bool = False,
         shadow: frozenset[str] = frozenset(),
+        build_sink: Callable[[str], Sink] | None = None,
     ) -> None:
         self.sinks = sinks
         self.completion = completion
@@ -116,16 +124,24 @@ class TargetExecutor:
         # it answers: main_analytics_service.py:1256-1300): a delivered trigger is a finished run
         self.ack_is_completion = ack_is_completion
         # processors in shadow mode (routes.yaml ``mode: shadow``): production still runs
-        # them, so a backfill plans and reports them but sends them nothing
+        # them, so a backfill plans and reports them but sends them nothing -- the runs
+        # first attempted now; a run first sent live is still sent (execute's mode)
         self.shadow = shadow
+        # the target of a processor without a sink here (shadow now: the daemon built it
+        # none), for its runs first sent live; None: such a run fails "no target"
+        self.build_sink = build_sink
+
+    def mode_now(self, processor: str) -> str:
+        """``shadow`` for a processor in :attr:`shadow`, else ``live``."""
+        return "shadow" if processor in self.shadow else "live"
 
     async def execute(
-        self, processor: str, day: date, *, backfill_id: str, attempt: int
+        self, processor: str, day: date, *, backfill_id: str, attempt: int, mode: str | None = None
     ) -> RunOutcome:
-        if processor in self.shadow:
+        if (mode or self.mode_now(processor)) == "shadow":
             return RunOutcome(True, rows=0, skipped="shadow")
         trig = backfill_trigger(backfill_id, processor, day, attempt, date_field=self.date_field)
-        sink = self.sinks.get(processor)
+        sink = self.sinks.get(processor) or self._late_sink(processor)
         if sink is None:
             return RunOutcome(False, error=f"no target for {processor!r}")
         t0 = time.monotonic()
@@ -144,3 +160,22 @@ class TargetExecutor:
                 return RunOutcome(False, seconds=secs, error=f"completion state {state}")
             await asyncio.sleep(self.poll_s)
         return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")
+
+    def _late_sink(self, processor: str) -> Sink | None:
+        """The target of ``processor``, built now by :attr:`build_sink` (once), for a run
+        first sent live of a processor given no sink (in shadow mode now)."""
+        if self.build_sink is None:
+            return None
+        try:
+            sink = self.build_sink(processor)
+        except Exception:
+            logger.exception("could not build the target of %s", processor)
+            return None
+        self.sinks[processor] = sink
+        logger.info(
+            "%s is in shadow mode, but backfill runs first sent live are retried: its target "
+            "is built to send them",
+            processor,
+            extra={"processor": processor, "mode": "live"},
+        )
+        return sink

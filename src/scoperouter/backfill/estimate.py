@@ -14,7 +14,10 @@ in ``done``) are never run again, so they count in ``runs_done`` only and the wa
 starts from them done. Processors in ``shadow`` (those the executor marks done at once and
 sends nothing: :class:`~scoperouter.backfill.daemon_executor.TargetExecutor`) are not run
 either: their runs still to run count in ``runs_shadow`` only (no rows, no hours, no
-range-only figures; in the wall clock they take no time, as in the runner). Hours =
+range-only figures; in the wall clock they take no time, as in the runner) -- except a run
+whose first attempt stored its mode (``modes``), which is run by that mode whatever its
+processor's now: one first sent live is estimated as any run, one first attempted in
+shadow counts in ``runs_shadow``. Hours =
 ``overhead_s + seconds_per_entity x rows`` per run (rows unknown: the overhead only); wall
 hours = the makespan of those durations on the scheduler with each target's concurrency
 (:mod:`scoperouter.backfill.simulate`). Next to the plan, the same figures for the *range
@@ -141,9 +144,17 @@ def estimate(
     max_running: int = 8,
     done: Collection[int] = frozenset(),
     shadow: Collection[str] = frozenset(),
+    modes: Mapping[int, str] | None = None,
 ) -> Estimate:
     """The cost of the runs of ``plan`` still to run (``done``: indexes of runs stored done;
-    ``shadow``: processors the executor skips, module docstring)."""
+    ``shadow``: processors the executor skips; ``modes``: the mode stored with a run's
+    first attempt, by index, which it is run by instead -- module docstring)."""
+    modes = modes or {}
+    skip = {
+        i
+        for i, r in enumerate(plan.runs)
+        if modes.get(i, "shadow" if r.processor in shadow else "live") == "shadow"
+    }
     fallback = registry.spec.report.seconds_per_entity
     comps: dict[str, list[CompletionRow]] = defaultdict(list)
     for c in log.completions if log is not None else ():
@@ -155,7 +166,7 @@ def estimate(
     for i, r in enumerate(plan.runs):
         if i in done:
             n_done[r.processor] += 1
-        elif r.processor in shadow:
+        elif i in skip:
             n_shadow[r.processor] += 1
         else:
             per[r.processor].append(r)
@@ -203,7 +214,7 @@ def estimate(
     wall = simulate(
         plan,
         policies or {},
-        lambda r: 0.0 if r.processor in shadow else seconds[r.key],
+        lambda r: 0.0 if plan.index[r.key] in skip else seconds[r.key],
         max_running=max_running,
         restored={i: ("done", 1) for i in done},
     )

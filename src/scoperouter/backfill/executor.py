@@ -8,6 +8,12 @@ buggy executor fails runs instead of the backfill). Executors here are generic:
   adapter lives in :mod:`scoperouter.examples.nba.backfill_executor`; tests use it too).
 * :class:`scoperouter.backfill.daemon_executor.TargetExecutor` -- a trigger with
   ``reason: backfill`` through the registry's target, then the completion ledger.
+
+An executor with dispatch modes (:class:`ModalExecutor`: the targets one) says which mode a
+processor's run would be sent in now (:meth:`ModalExecutor.mode_now`); the runner stores
+that mode with a run's first attempt and hands the stored one to every attempt
+(``execute(..., mode=)``), which the executor then follows whatever the processor's mode
+now (:mod:`scoperouter.backfill.store`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,22 @@ class RunExecutor(Protocol):
         self, processor: str, day: date, *, backfill_id: str, attempt: int
     ) -> RunOutcome:
         """Run ``processor`` at date scope for ``day``; return when it has finished."""
+        ...
+
+
+@runtime_checkable
+class ModalExecutor(Protocol):
+    """A :class:`RunExecutor` whose runs are sent in a dispatch mode (``live`` / ``shadow``)."""
+
+    def mode_now(self, processor: str) -> str | None:
+        """The mode a first attempt of a run of ``processor`` is sent in now (None: none,
+        the run is executed without one)."""
+        ...
+
+    async def execute(
+        self, processor: str, day: date, *, backfill_id: str, attempt: int, mode: str | None = None
+    ) -> RunOutcome:
+        """As :meth:`RunExecutor.execute`, sent by ``mode`` (None: :meth:`mode_now`)."""
         ...
 
 

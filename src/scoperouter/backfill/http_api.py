@@ -45,7 +45,7 @@ from scoperouter.backfill.claim import (
     SharedStoreUnavailable,
     claim,
 )
-from scoperouter.backfill.executor import RunExecutor, RunOutcome
+from scoperouter.backfill.executor import ModalExecutor, RunExecutor, RunOutcome
 from scoperouter.backfill.http_body import request_of, rerun_of
 from scoperouter.backfill.overlap import reach_back
 from scoperouter.backfill.plan import PlanError
@@ -314,18 +314,29 @@ class _Shared:
         self.inner = inner
         self.slots = slots
 
+    def mode_now(self, processor: str) -> str | None:
+        """The inner executor's (None: it has no modes)."""
+        inner = self.inner
+        return inner.mode_now(processor) if isinstance(inner, ModalExecutor) else None
+
     async def execute(
-        self, processor: str, day: date, *, backfill_id: str, attempt: int
+        self, processor: str, day: date, *, backfill_id: str, attempt: int, mode: str | None = None
     ) -> RunOutcome:
         slot = self.slots.get(processor)
         if slot is None:
-            return await self.inner.execute(
-                processor, day, backfill_id=backfill_id, attempt=attempt
-            )
+            return await self._inner(processor, day, backfill_id, attempt, mode)
         async with slot:
-            return await self.inner.execute(
-                processor, day, backfill_id=backfill_id, attempt=attempt
+            return await self._inner(processor, day, backfill_id, attempt, mode)
+
+    async def _inner(
+        self, processor: str, day: date, backfill_id: str, attempt: int, mode: str | None
+    ) -> RunOutcome:
+        inner = self.inner
+        if mode is not None and isinstance(inner, ModalExecutor):
+            return await inner.execute(
+                processor, day, backfill_id=backfill_id, attempt=attempt, mode=mode
             )
+        return await inner.execute(processor, day, backfill_id=backfill_id, attempt=attempt)
 
 
 def backfill_api(
@@ -340,13 +351,23 @@ def backfill_api(
     shared: SharedClaims | None = None,
     no_event_completions: str | None = None,
     on_claim_lost: Callable[[str], None] | None = None,
+    build_sink: Callable[[str], Sink] | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
     from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
     ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
     the claims of the replicas' shared state store (each backfill is checked against them);
     ``no_event_completions``: why completion "event" is refused (400), None to take it;
-    ``on_claim_lost``: called with why when a backfill's shared claim is lost (metrics)."""
+    ``on_claim_lost``: called with why when a backfill's shared claim is lost (metrics);
+    ``build_sink``: the target of a processor ``sinks`` lacks (shadow now), built for its
+    runs first sent live (once per processor for every backfill of the daemon)."""
+    late: dict[str, Sink] = {}
+
+    def late_sink(processor: str) -> Sink:
+        assert build_sink is not None
+        if processor not in late:
+            late[processor] = build_sink(processor)
+        return late[processor]
 
     def executor(body: Mapping[str, Any]) -> RunExecutor:
         from scoperouter.backfill.daemon_executor import (
@@ -362,6 +383,7 @@ def backfill_api(
             date_field=registry.date_field,
             ack_is_completion=body.get("completion", "ack") != "event",
             shadow=frozenset(registry.processor_names) if shadow else shadow_processors(registry),
+            build_sink=None if build_sink is None else late_sink,
         )
 
     from scoperouter.backfill.daemon_executor import shadow_processors

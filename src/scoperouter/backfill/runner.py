@@ -8,6 +8,10 @@ Invariants:
 * Every transition is committed to the store before the next run is taken, so a crash
   (SIGKILL) loses at most the runs in flight, which resume runs again.
 * Retry timing uses the injected ``clock`` (monotonic seconds); nothing else reads time.
+* A run keeps the mode of its first attempt: with an executor that has modes
+  (:class:`~scoperouter.backfill.executor.ModalExecutor`), the mode it gives a run's
+  processor now is stored with the run's first ``running`` transition, before the run is
+  handed to it, and every attempt is handed the stored one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoperouter.backfill.executor import RunExecutor, RunOutcome
+from scoperouter.backfill.executor import ModalExecutor, RunExecutor, RunOutcome
 from scoperouter.backfill.plan import BackfillPlan
 from scoperouter.backfill.schedule import Policy, Scheduler, State, Transition
 from scoperouter.backfill.store import BackfillStore
@@ -96,6 +100,9 @@ async def run_backfill(
     """Run every remaining run of the backfill; returns when none can make progress."""
     emit = on_event or (lambda _e: None)
     stored = store.runs(bid)
+    modal = executor if isinstance(executor, ModalExecutor) else None
+    # each run's mode, once its first attempt stored it (None: not attempted yet)
+    first_mode = {r.index: r.mode for r in stored}
     restored = {r.index: (r.state, r.attempts) for r in stored}
     sched = Scheduler(plan, policies, max_running=max_running, restored=restored)
     summary = Summary(bid, resumed, sched.counts())
@@ -126,14 +133,22 @@ async def run_backfill(
         while True:
             now = clock()
             started = sched.take(now)
-            store.apply(bid, [Transition(i, "running", sched.attempts[i]) for i in started])
+            modes = _modes(modal, plan, started, first_mode)
+            store.apply(
+                bid, [Transition(i, "running", sched.attempts[i]) for i in started], modes=modes
+            )
+            first_mode.update(modes)
             for i in started:
                 r = plan.runs[i]
                 summary.executed += 1
                 emit({"event": "run", "run": r.key, "attempt": sched.attempts[i]})
-                task = asyncio.ensure_future(
-                    executor.execute(r.processor, r.day, backfill_id=bid, attempt=sched.attempts[i])
+                att = sched.attempts[i]
+                coro = (
+                    modal.execute(r.processor, r.day, backfill_id=bid, attempt=att, mode=modes[i])
+                    if modal is not None and i in modes
+                    else executor.execute(r.processor, r.day, backfill_id=bid, attempt=att)
                 )
+                task = asyncio.ensure_future(coro)
                 tasks[task] = i
             if not tasks:
                 nxt = sched.next_retry()
@@ -189,6 +204,24 @@ async def run_backfill(
     store.set_status(bid, "done" if summary.ok else "failed", time.time())
     emit({"event": "end", **summary.to_json()})
     return summary
+
+
+def _modes(
+    modal: ModalExecutor | None,
+    plan: BackfillPlan,
+    started: list[int],
+    first_mode: Mapping[int, str | None],
+) -> dict[int, str]:
+    """The mode each run in ``started`` is sent in: its first attempt's, else (this is its
+    first, or it was stored before the mode was kept) its processor's now."""
+    if modal is None:
+        return {}
+    out: dict[int, str] = {}
+    for i in started:
+        mode = first_mode.get(i) or modal.mode_now(plan.runs[i].processor)
+        if mode is not None:
+            out[i] = mode
+    return out
 
 
 def _resets(sched: Scheduler) -> list[Transition]:

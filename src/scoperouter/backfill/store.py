@@ -21,6 +21,12 @@ Invariants:
   (:meth:`BackfillStore.starting`), held by one process at a time, so a process checking
   the others it would overlap (:mod:`scoperouter.backfill.claim`) sees every one started
   before it.
+* A run's mode (``live``: sent to its target; ``shadow``: done at once, sent nothing) is
+  stored with its first attempt, in the transaction that stores it ``running`` (before
+  anything is sent), and never changed: every later attempt -- a retry, a resume after a
+  stop, a crash or a restart that flipped its processor's mode -- is sent by it. A run not
+  attempted yet has none (nor has one stored before the column): it takes its processor's
+  mode when it is first attempted.
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ CREATE TABLE IF NOT EXISTS backfill_runs (
   backfill_id TEXT NOT NULL, idx INTEGER NOT NULL, processor TEXT NOT NULL, day TEXT NOT NULL,
   phase INTEGER NOT NULL, deps TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'waiting',
   attempts INTEGER NOT NULL DEFAULT 0, error TEXT, rows INTEGER, seconds REAL,
-  completions INTEGER NOT NULL DEFAULT 0, skipped TEXT, PRIMARY KEY (backfill_id, idx)
+  completions INTEGER NOT NULL DEFAULT 0, skipped TEXT, mode TEXT,
+  PRIMARY KEY (backfill_id, idx)
 );
 """
 
@@ -70,6 +77,9 @@ class StoredRun:
     seconds: float | None
     completions: int  # how many times it was recorded done (resume proof: never above 1)
     skipped: str | None = None  # done without work, and why ("shadow": sent nothing)
+    # the mode of its first attempt ("live" / "shadow"), every later one is sent by; None:
+    # not attempted yet (or only before the column): the mode at its next send
+    mode: str | None = None
 
 
 class BackfillStore:
@@ -83,6 +93,8 @@ class BackfillStore:
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(backfill_runs)")}
         if "skipped" not in cols:  # a store created before the column
             self.db.execute("ALTER TABLE backfill_runs ADD COLUMN skipped TEXT")
+        if "mode" not in cols:  # a store created before the column: its runs' mode NULL
+            self.db.execute("ALTER TABLE backfill_runs ADD COLUMN mode TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -239,10 +251,10 @@ class BackfillStore:
     # ------------------------------------------------------------------ progress
     def runs(self, bid: str) -> list[StoredRun]:
         return [
-            StoredRun(i, p, date.fromisoformat(d), st, a, e, rows, s, c, sk)
-            for i, p, d, st, a, e, rows, s, c, sk in self.db.execute(
+            StoredRun(i, p, date.fromisoformat(d), st, a, e, rows, s, c, sk, m)
+            for i, p, d, st, a, e, rows, s, c, sk, m in self.db.execute(
                 "SELECT idx, processor, day, state, attempts, error, rows, seconds, completions,"
-                " skipped FROM backfill_runs WHERE backfill_id = ? ORDER BY idx",
+                " skipped, mode FROM backfill_runs WHERE backfill_id = ? ORDER BY idx",
                 (bid,),
             )
         ]
@@ -254,18 +266,21 @@ class BackfillStore:
         *,
         measured: dict[int, tuple[int | None, float]] | None = None,
         skipped: dict[int, str] | None = None,
+        modes: dict[int, str] | None = None,
     ) -> None:
         """Persist state changes in one transaction (``measured``: rows and seconds of
-        the runs that completed; ``skipped``: why a run completed without work)."""
+        the runs that completed; ``skipped``: why a run completed without work; ``modes``:
+        the mode a run is sent in, kept only by a run that has none yet -- its first)."""
         measured = measured or {}
         skipped = skipped or {}
+        modes = modes or {}
         with self._tx():
             for t in transitions:
                 rows, secs = measured.get(t.index, (None, None))
                 self.db.execute(
                     "UPDATE backfill_runs SET state = ?, attempts = ?, error = ?,"
                     " rows = COALESCE(?, rows), seconds = COALESCE(?, seconds),"
-                    " completions = completions + ?, skipped = ?"
+                    " completions = completions + ?, skipped = ?, mode = COALESCE(mode, ?)"
                     " WHERE backfill_id = ? AND idx = ?",
                     (
                         t.state,
@@ -275,6 +290,7 @@ class BackfillStore:
                         secs,
                         1 if t.state == "done" else 0,
                         skipped.get(t.index),
+                        modes.get(t.index),
                         bid,
                         t.index,
                     ),

@@ -263,6 +263,8 @@ def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:
 def _dry_run(
     args: argparse.Namespace, prep: Prepared, cfg: Any, log_path: Path, log: LogData | None
 ) -> int:
+    stored = prep.store.runs(prep.backfill_id)
+    targets = args.executor == "targets"
     est = estimate(
         prep.plan,
         cfg.registry,
@@ -270,10 +272,12 @@ def _dry_run(
         cfg.relations,
         policies=policies(cfg.registry, args.max_attempts),
         max_running=args.max_running,
-        done={r.index for r in prep.store.runs(prep.backfill_id) if r.state == "done"},
+        done={r.index for r in stored if r.state == "done"},
         # what the run's executor skips: the targets executor marks a shadow processor's
-        # runs done and sends nothing (_executor); the reference executor runs them all
-        shadow=shadow_processors(cfg.registry) if args.executor == "targets" else frozenset(),
+        # runs done and sends nothing (_executor) -- a run first attempted before keeps
+        # that attempt's mode; the reference executor runs them all
+        shadow=shadow_processors(cfg.registry) if targets else frozenset(),
+        modes={r.index: r.mode for r in stored if r.mode is not None} if targets else None,
     )
     summ = plan_summary(prep.plan)
     if args.json:

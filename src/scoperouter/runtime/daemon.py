@@ -314,6 +314,8 @@ class Daemon(DaemonRun):
             # replicas: a backfill is checked against those running on any of them
             shared=_backfill_claims(self.state_store, store_opts),
             no_event_completions=None if isinstance(log, SqliteExecutionLog) else NO_LOG,
+            # a backfill run first sent live of a processor in shadow mode now: its target
+            build_sink=self._late_sink,
             # a backfill stopped because its shared claim was lost, counted by why
             on_claim_lost=lambda why: self.metrics.child(
                 self.metrics.backfill_claims_lost, why
