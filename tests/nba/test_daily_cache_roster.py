@@ -200,3 +200,26 @@ def test_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
         {CACHE: ALSO_MAP_COST} if ALSO_MAP_COST else {}
     )
     assert c.routed.entity_rows - stats.entity_rows == ALSO_MAP_COST
+
+
+def _drop_reference_fields(data: dict[str, Any]) -> None:
+    """The cache's context input with production's column names only."""
+    inp = input_of(data, CACHE, UPGC)
+    inp["fields"] = [f for f in inp["fields"] if f not in ("games_last_14", "minutes_last_14")]
+
+
+def test_new_game_needs_a_reference_column_in_the_fields(
+    new_game_day: tuple[GameDay, tuple[ModeStats, Warehouse], str],
+) -> None:
+    """The reference's context rows carry none of production's fatigue column names, so a
+    completion naming a new row's columns reaches the cache only through the reference's
+    stand-ins in ``fields`` (``games_last_14``, ``minutes_last_14``, which the reference cache
+    copies): without them the context's input skips it (irrelevant_fields) and the cache
+    misses the new game's players, not only R."""
+    day, baseline, r = new_game_day
+    with _production_context():
+        c = compare(GameDay(day.season, day.overnight, day.updates,
+                            variant(_drop_reference_fields), day.relations),
+                    baseline=baseline)  # fmt: skip
+    missed = c.differing.get(PDC, [])
+    assert (day.game_date.isoformat(), r) in missed and len(missed) > 1
