@@ -2,17 +2,17 @@
 the date's upcoming_player_game_context rows, production caches every player with a
 player_game_summary row in the 30 days before the date on a team that has context rows on
 the date, who has none himself. Whether such a player R gets a row depends on his
-TEAMMATES' context rows, which routes.yaml's player_daily_cache input maps by identity only.
+TEAMMATES' context rows, so routes.yaml's player_daily_cache input carries
+``also_map: {player: [player_team, team_players]}``; by identity only it would miss R.
 
 The reference models the expansion (phase4._daily_cache_players), but in it the expansion is
 empty: its context holds every rostered player of a team that plays. Production's leaves
 out the OUT/DOUBTFUL players on the game day (daily mode, upcoming_player_game_context/
 queries/shared_ctes.py:319-321). With that filter patched in, a game added to the game day
 (its teams' context rows first written by a run of the upcoming context, whose completion
-names the players it wrote, R not among them) shows the missed update: routes.yaml as it is
-never makes R's cache row; an ``also_map: {player: [player_team, team_players]}`` on the
-cache's context input does. The demo's stream changes no team's having context rows on a
-date, so it cannot show it (routes.yaml says so at that input)."""
+names the players it wrote, R not among them) shows it: routes.yaml makes R's cache row;
+without the also_map it never does. No context completion of the demo names a column the
+cache reads, so there the also_map routes no row more (ALSO_MAP_COST)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from scoperouter.examples.nba.stream import Update
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse, diff_dumps
 
 REG = registry()
-ALSO_MAP_COST = 98  # routed rows the also_map adds to the demo (routes.yaml, the nba README)
+ALSO_MAP_COST = 0  # routed rows the also_map adds to the demo (routes.yaml, the nba README)
 CACHE = "player_daily_cache"
 CONTEXT = "upcoming_player_game_context"
 HISTORY_DAYS = 10  # every team plays in it, so every rostered player has box-score rows
@@ -85,23 +85,27 @@ def _without_context_row(day: GameDay) -> tuple[Warehouse, str, list[str]]:
 
 def test_expansion_caches_a_roster_player_without_context(day: GameDay) -> None:
     """A player with no context row, on a team with context rows, with box scores in the 30
-    days before: cached, with no line (no context columns, :523-530), his own form and his
-    team's pace; a run for him alone writes that row, a run for his teammates does not."""
+    days before: cached, with no context columns (:523-530), his own form and his team's
+    pace, and no line (production's cache reads none); a run for him alone writes that row,
+    a run for his teammates does not."""
     wh, r, mates = _without_context_row(day)
     today, proc = day.game_date, BY_NAME[CACHE]
     assert wh.window_sums(PGS, [r], today - timedelta(days=1), 0, (),
                           since=today - timedelta(days=PDC_ROSTER_DAYS))  # fmt: skip
     row = wh.rows(PDC, today)[r]
-    assert row["points_line"] is None and row["team_pace_last_10"] is not None
+    assert "points_line" not in row and row["team_pace_last_10"] is not None
     assert row["games_played_season"] == day.overnight.rows(PDC, today)[r]["games_played_season"]
     assert proc.compute(wh, today, frozenset({r})) == {r: row}
     assert r not in proc.compute(wh, today, frozenset(mates))
 
 
 # ---------------------------------------------- a game added to the game day, end to end
-def _add_also_map(data: dict[str, Any]) -> None:
-    """The fix: the cache's context input also reaches the named players' teammates."""
-    input_of(data, CACHE, UPGC)["also_map"] = {"player": ["player_team", "team_players"]}
+ALSO_MAP = {"player": ["player_team", "team_players"]}
+
+
+def _drop_also_map(data: dict[str, Any]) -> None:
+    """The gap: the cache's context input maps the named players by identity only."""
+    assert input_of(data, CACHE, UPGC).pop("also_map") == ALSO_MAP
 
 
 def _daily_mode(orig: RefProcessor) -> RefProcessor:
@@ -153,18 +157,19 @@ def new_game_day() -> tuple[GameDay, tuple[ModeStats, Warehouse], str]:
         return day, run_date_level(day), r
 
 
-@pytest.mark.parametrize("also_map", [False, True], ids=["routes.yaml", "with-also_map"])
+@pytest.mark.parametrize("also_map", [True, False], ids=["routes.yaml", "without-also_map"])
 def test_new_game_reaches_roster_players_only_with_the_also_map(
     new_game_day: tuple[GameDay, tuple[ModeStats, Warehouse], str], also_map: bool
 ) -> None:
     """The added game's context rows are first written by a run of the upcoming context; its
     completion names the players it wrote, not the OUT player R. The date-level cache caches
-    R (roster expansion); routes.yaml as it is reaches the cache for the named players only
-    and misses exactly R's row; with the teammates' also_map on the cache's context input
-    nothing is missed."""
+    R (roster expansion); routes.yaml, with the teammates' also_map on the cache's context
+    input, misses nothing; without it the cache runs for the named players only and misses
+    exactly R's row."""
     day, baseline, r = new_game_day
 
-    reg = variant(_add_also_map) if also_map else day.registry
+    assert "player" in day.registry.processors[CACHE].inputs[UPGC].also_paths
+    reg = day.registry if also_map else variant(_drop_also_map)
     with _production_context():
         c = compare(GameDay(day.season, day.overnight, day.updates, reg, day.relations),
                     baseline=baseline)  # fmt: skip
@@ -177,15 +182,44 @@ def test_new_game_reaches_roster_players_only_with_the_also_map(
 
 
 def test_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
-    """What the also_map would cost where the gap never shows: on the demo's day the same
-    outputs, and ALSO_MAP_COST more routed rows, all of them the cache's (the prop moves
-    change the reference's points_line, which the cache reads, and reach the whole team)."""
+    """What the also_map costs where the gap never shows: on the demo's day the same outputs
+    without it, and ALSO_MAP_COST more routed rows with it, all of them the cache's. The
+    cache's context input lists the fatigue columns and age (the reference's stand-ins
+    ``games_last_14``, ``minutes_last_14``), no line, and no context completion of the demo
+    names one of them: the input runs nothing, with or without the also_map. (98 rows while
+    the reference cache read the context's points_line: every prop move then re-ran the
+    player's whole team.)"""
     c = demo_run.result.comparison
-    stats, wh = run_routed(c.day, registry=variant(_add_also_map))
+    stats, wh = run_routed(c.day, registry=variant(_drop_also_map))
     assert not diff_dumps(c.date_wh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
     extra = {
-        name: runs_rows[1] - c.routed.by_processor.get(name, [0, 0])[1]
-        for name, runs_rows in stats.by_processor.items()
+        name: runs_rows[1] - stats.by_processor.get(name, [0, 0])[1]
+        for name, runs_rows in c.routed.by_processor.items()
     }
-    assert {n: x for n, x in extra.items() if x} == {CACHE: ALSO_MAP_COST}
-    assert stats.entity_rows - c.routed.entity_rows == ALSO_MAP_COST
+    assert {n: x for n, x in extra.items() if x} == (
+        {CACHE: ALSO_MAP_COST} if ALSO_MAP_COST else {}
+    )
+    assert c.routed.entity_rows - stats.entity_rows == ALSO_MAP_COST
+
+
+def _drop_reference_fields(data: dict[str, Any]) -> None:
+    """The cache's context input with production's column names only."""
+    inp = input_of(data, CACHE, UPGC)
+    inp["fields"] = [f for f in inp["fields"] if f not in ("games_last_14", "minutes_last_14")]
+
+
+def test_new_game_needs_a_reference_column_in_the_fields(
+    new_game_day: tuple[GameDay, tuple[ModeStats, Warehouse], str],
+) -> None:
+    """The reference's context rows carry none of production's fatigue column names, so a
+    completion naming a new row's columns reaches the cache only through the reference's
+    stand-ins in ``fields`` (``games_last_14``, ``minutes_last_14``, which the reference cache
+    copies): without them the context's input skips it (irrelevant_fields) and the cache
+    misses the new game's players, not only R."""
+    day, baseline, r = new_game_day
+    with _production_context():
+        c = compare(GameDay(day.season, day.overnight, day.updates,
+                            variant(_drop_reference_fields), day.relations),
+                    baseline=baseline)  # fmt: skip
+    missed = c.differing.get(PDC, [])
+    assert (day.game_date.isoformat(), r) in missed and len(missed) > 1

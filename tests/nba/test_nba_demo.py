@@ -81,15 +81,21 @@ def test_demo_json_contract(demo_run: DemoRun) -> None:
 
 def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
     """Identical outputs; >= 20x less work (>= 5x against the date-level DAG once per
-    update); routed work within 1.5x of the ground-truth minimum (3.1x for entity processors)
+    update); routed work within 1.5x of the ground-truth minimum (3.15x for entity processors)
     and never below the end-of-day bound; one injury reaches every phase in < 5 s
     routed against >= 30 s date level, and every consumer is done sooner routed."""
     out, res = demo_run.out, demo_run.result
     assert out["outputs_identical"] is True and out["missed_updates"] == 0
     assert out["work_ratio"] >= 20
-    # the fair baseline: the date-level DAG once per update (measured 6.27x)
+    # the fair baseline: the date-level DAG once per update (measured 6.26x)
     assert out["work_ratio_vs_date_level_dag"] >= 5
-    # entity processors alone (measured 3.10x; 3.08x before the shot zones' season lookback
+    # entity processors alone (measured 3.11x, 6,153 / 1,978; our own regression guard, not
+    # an issue's acceptance, which is the 1.5x overall below. 3.10x, 6,160 / 1,985, while the
+    # reference's player_daily_cache read the context's points_line: production's reads no
+    # line (player_daily_cache_processor.py:492-508, aggregators/context_aggregator.py:29-39),
+    # so the prop moves' 7 cache rows left the routed run and the minimum alike and the ratio
+    # rose; the cache's context also_map for the roster expansion (:477-545, routes.yaml)
+    # routes no row more on this day. 3.08x before the shot zones' season lookback
     # and the zone defense's league averages, routes.yaml: date scope for a team's form, the legacy
     # report, injured players' teammates whose count of OUT/DOUBTFUL teammates did not move,
     # box-score corrections' teammates (also_map on player_game_summary: 252 rows) whose
@@ -101,7 +107,7 @@ def test_default_game_day_acceptance(demo_run: DemoRun) -> None:
     # reference's feature store, coordinator and composite factors, add 665 rows, a
     # completion naming one changed_fields list for an injured player's player_status and
     # his teammates' teammates_out; 3.10x while the reference did not read them)
-    assert out["routed_vs_minimum_entity_processors"] <= 3.1
+    assert out["routed_vs_minimum_entity_processors"] <= 3.15
     c = res.comparison
     assert c.routed.entity_rows <= 1.5 * c.minimum.rows()
     assert out["routed_vs_minimum"] <= 1.5

@@ -157,7 +157,7 @@ def _daily_cache_players(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDic
     :509-537): on the teams those rows name (:510-513), every player with a
     player_game_summary row in the 30 days before the date (:531-533) who has no context row
     (:535), with the team of his latest such row (:520, :536; the team whose pace he gets,
-    :1453-1455) and no context columns (NULL, :523-530; here no ``points_line``). Rosters
+    :1453-1455) and no context columns (NULL, :523-530: here the fatigue stand-ins). Rosters
     are static here, so a player's rows are all his roster team's (as
     :func:`.phase3._stars` says).
 
@@ -178,15 +178,21 @@ def _daily_cache_players(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDic
     recent = wh.window_sums(
         PGS, roster, before(day), 0, (), since=day - timedelta(days=PDC_ROSTER_DAYS)
     )
-    out.update({q: {"team": wh.player_team[q], "points_line": None} for q in roster if q in recent})
+    none = {"games_last_14": None, "minutes_last_14": None}
+    out.update({q: {"team": wh.player_team[q], **none} for q in roster if q in recent})
     return out
 
 
 def player_daily_cache(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]:
     """Season-to-date and last-10 averages from games before ``day``
     (player_daily_cache_processor.py:425-444, stats_aggregator.py:38-56), the team's pace
-    over its last 10 games (:455-470), today's context and shot zones, for today's context's
-    players and production's roster expansion (:func:`_daily_cache_players`)."""
+    over its last 10 games (:455-470), today's context's fatigue and the shot zones, for
+    today's context's players and production's roster expansion
+    (:func:`_daily_cache_players`). Production's copies the context's fatigue columns and
+    age (:492-508, aggregators/context_aggregator.py:29-52); the reference copies its
+    context's stand-ins for two of them (``games_last_14``, ``minutes_last_14``:
+    games_in_last_14_days, minutes_in_last_14_days) and, like production's, reads no line
+    (no ``points_line`` in player_daily_cache/)."""
     ctx = _daily_cache_players(wh, day, ids)
     since = day - timedelta(days=PDC_SEASON_DAYS)
     season = wh.window_sums(PGS, ctx, before(day), 0, ("points",), PLAYED, since=since)
@@ -205,7 +211,8 @@ def player_daily_cache(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowDict]
         n, pts, mins, usage = last10.get(p, (0, 0, 0, 0))
         n_pace, pace_sum = pace.get(str(ctx[p]["team"]), (0, 0))
         out[p] = {
-            "points_line": ctx[p]["points_line"],
+            "games_last_14": ctx[p]["games_last_14"],
+            "minutes_last_14": ctx[p]["minutes_last_14"],
             "games_played_season": n_season,
             "points_avg_season": avg(pts_season, n_season),
             "points_avg_last_10": avg(pts, n),
