@@ -32,6 +32,7 @@ RUNS = (
     "60857cc",
     "cf3c30e",
     "69373de",
+    "9e540e4",
 )
 
 TARGETS = {  # issue 16's acceptance, per column (None: no target)
