@@ -119,8 +119,14 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(conn: Any) -> int:
-    """Bring the database behind ``conn`` (a psycopg connection) to the latest version."""
+    """Bring the database behind ``conn`` (a psycopg connection) to the latest version.
+
+    Replicas starting together migrate once: the others wait for the migration lock, and
+    for the locks the DDL takes, however long (``lock_timeout`` is lifted for this
+    transaction only: the session's bound, :mod:`scoperouter.state.pg_session`, is for
+    the ingests, not for a start waiting behind another replica's migration)."""
     with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = 0")
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS sr_schema_version ("
