@@ -112,17 +112,15 @@ def test_the_dsns_own_settings_win(
     assert s._conn.execute("SHOW search_path").fetchone() == (schema,)
 
 
-def test_pgoptions_is_kept_when_the_dsn_has_no_options(postgres_dsn: str) -> None:
-    """An explicit ``options`` parameter replaces ``$PGOPTIONS`` in libpq: its settings
-    are carried over, after ours (so they win)."""
-    env = {"PGOPTIONS": "-c lock_timeout=9s"}
-    params = connect_params(postgres_dsn, SessionLimits(), env)
-    assert params["options"].endswith("-c lock_timeout=9s")
-    with psycopg.connect(postgres_dsn, autocommit=True, **params) as c:
-        assert _shown(c)["lock_timeout"] == "9s"
+def test_pgoptions_settings_win(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setting ``$PGOPTIONS`` gives is kept; the bounds it does not set are ours."""
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=9s")
     with connect(postgres_dsn, SessionLimits(1.0, 2.0), autocommit=True) as c:
-        shown = _shown(c)  # (the test's own environment: no PGOPTIONS of ours)
-        assert shown["idle_in_transaction_session_timeout"] == "2s"
+        shown = _shown(c)
+    assert (shown["lock_timeout"], shown["idle_in_transaction_session_timeout"]) == ("9s", "2s")
+    monkeypatch.delenv("PGOPTIONS")
+    with connect(postgres_dsn, SessionLimits(1.0, 2.0), autocommit=True) as c:
+        assert _shown(c)["lock_timeout"] == "1s"
 
 
 def test_frozen_replicas_locks_are_released_and_its_store_works_again(
@@ -192,11 +190,21 @@ def test_an_ingest_blocked_past_lock_timeout_fails_as_store_busy(
     assert w.entity_ids == frozenset({"x", "y"})
 
 
-def test_both_bounds_off_send_no_options(postgres_dsn: str) -> None:
-    """With both timeouts off no ``options`` startup parameter goes out (a pooler that
-    refuses it keeps working); the client keepalives stay, the server's defaults apply."""
-    params = connect_params(postgres_dsn, SessionLimits(0.0, 0.0), {"PGOPTIONS": "-c x=1"})
+def test_both_bounds_off_set_nothing(postgres_dsn: str) -> None:
+    """With both timeouts off no server setting is made (the role's and database's
+    defaults apply); the client keepalives stay; no ``options`` parameter is ever sent."""
+    params = connect_params(postgres_dsn)
     assert "options" not in params and params["keepalives_idle"] == "30"
-    with psycopg.connect(postgres_dsn, autocommit=True, **params) as c:
-        shown = _shown(c)
-        assert shown["lock_timeout"] == "0" and shown["idle_in_transaction_session_timeout"] == "0"
+    with raw_connection(postgres_dsn) as admin:
+        admin.execute("ALTER ROLE CURRENT_USER SET idle_in_transaction_session_timeout = '42s'")
+        try:
+            with connect(postgres_dsn, SessionLimits(0.0, 0.0), autocommit=True) as c:
+                shown = _shown(c)
+                assert c.info.get_parameters()["keepalives_idle"] == "30"
+            with connect(postgres_dsn, SessionLimits(0.0, 5.0), autocommit=True) as c:
+                one_on = _shown(c)
+        finally:
+            admin.execute("ALTER ROLE CURRENT_USER RESET idle_in_transaction_session_timeout")
+    assert shown["lock_timeout"] == "0" and shown["idle_in_transaction_session_timeout"] == "42s"
+    assert shown["tcp_user_timeout"] == "0"  # the server's default: not ours
+    assert (one_on["lock_timeout"], one_on["idle_in_transaction_session_timeout"]) == ("0", "5s")

@@ -24,18 +24,25 @@ stall. Three bounds, every connection:
   is found dead in about a minute, idle or with data unacknowledged (TCP connections only:
   a Unix socket, the Cloud SQL proxy's, has no keepalives and needs none).
 
-0 turns a timeout off (PostgreSQL's default); with both off no ``options`` startup
-parameter is sent at all (nor the server's keepalives), for a pooler that refuses it. A user's explicit setting wins: a libpq
-parameter given in the DSN (``?keepalives_idle=5``) is kept as given, and the server
-settings go as ``-c`` startup options *before* the DSN's own ``options`` (or
-``$PGOPTIONS`` when the DSN has none), so ``?options=-c%20lock_timeout%3D5s`` overrides
-ours (the server applies the last value of a setting given twice). They override the
-database's and role's defaults (``ALTER ROLE ... SET``), as startup options do.
+The server settings are applied right after connecting, as session settings
+(``set_config(name, value, false)``, one statement), never as the ``options`` startup
+parameter: an explicit ``options`` would replace the one a libpq service file
+(``service=``, ``$PGSERVICE``) or ``$PGOPTIONS`` gives -- its ``search_path`` with it, and
+the daemon would work on another schema -- and poolers refuse it. **A user's explicit
+setting wins**: a server setting the session already got from its startup packet
+(``pg_settings.source = 'client'``: the DSN's ``options``, ``$PGOPTIONS``, a service
+file's ``options``) is left as given; a libpq parameter given in the DSN
+(``?keepalives_idle=5``) is kept as given (one in a service file is not seen: ours
+replace it). Ours override the database's and role's defaults (``ALTER ROLE ... SET``).
+0 turns a timeout off (PostgreSQL's default); with both off nothing is set at all (nor the
+server's keepalives): the role's and database's defaults apply. Behind a pooler in
+transaction mode (PgBouncer ``pool_mode = transaction``) session settings do not stick to
+this client (they stay on whichever server connection ran them): set the bounds on the
+role instead and turn both off here.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +52,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from scoperouter.errors import StoreBusy
 
-__all__ = ["SessionLimits", "StoreBusy", "busy", "connect", "connect_params"]
+__all__ = ["SessionLimits", "StoreBusy", "apply_limits", "busy", "connect", "connect_params"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -73,13 +80,13 @@ class SessionLimits:
     lock_timeout_s: float = 30.0
     idle_in_transaction_s: float = 60.0
 
-    def server_options(self) -> list[str]:
-        """The ``-c name=value`` startup options setting the server side."""
+    def server_settings(self) -> dict[str, str]:
+        """The server settings of the bounds (name: value; durations in ms)."""
         ms = {
             "lock_timeout": _ms(self.lock_timeout_s),
             "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_s),
         }
-        return [f"-c {k}={v}" for k, v in {**ms, **SERVER_KEEPALIVES}.items()]
+        return {**ms, **SERVER_KEEPALIVES}
 
 
 def _ms(seconds: float) -> str:
@@ -88,30 +95,42 @@ def _ms(seconds: float) -> str:
     return str(max(1, round(seconds * 1000)) if seconds > 0 else 0)
 
 
-def connect_params(
-    dsn: str, limits: SessionLimits, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The connection parameters to add to ``dsn`` (module docstring): the client
-    keepalives it does not set itself, and ``options`` -- ours first, then its own (else
-    ``$PGOPTIONS``: an explicit ``options`` parameter would replace it)."""
+def connect_params(dsn: str) -> dict[str, str]:
+    """The libpq parameters to add to ``dsn``: the client keepalives it does not set."""
     given = conninfo_to_dict(dsn)
-    env = os.environ if environ is None else environ
-    params = {k: v for k, v in CLIENT_KEEPALIVES.items() if k not in given}
+    return {k: v for k, v in CLIENT_KEEPALIVES.items() if k not in given}
+
+
+def apply_limits(conn: Conn, limits: SessionLimits) -> dict[str, str]:
+    """Set the server side of ``limits`` on ``conn``'s session (module docstring), but
+    not a setting its startup packet gave (``pg_settings.source = 'client'``); the
+    settings set. Nothing when both bounds are off."""
     if not limits.lock_timeout_s and not limits.idle_in_transaction_s:
-        # both bounds off: no startup ``options`` at all (a pooler refusing the parameter,
-        # PgBouncer's default, keeps working; set the bounds on the role instead)
-        return params
-    theirs = str(given.get("options") or env.get("PGOPTIONS") or "").strip()
-    params["options"] = " ".join([*limits.server_options(), *([theirs] if theirs else [])])
-    return params
+        return {}
+    wanted = limits.server_settings()
+    rows = conn.execute(
+        "SELECT v.name, set_config(v.name, v.setting, false) "
+        "FROM unnest(%s::text[], %s::text[]) AS v(name, setting) "
+        "JOIN pg_settings s ON s.name = v.name WHERE s.source <> 'client'",
+        (list(wanted), list(wanted.values())),
+    ).fetchall()
+    if not conn.autocommit:
+        conn.commit()  # a session setting made in a transaction rolled back is undone
+    return {str(name): wanted[str(name)] for name, _ in rows}
 
 
 def connect(dsn: str, limits: SessionLimits, **kwargs: Any) -> Conn:
     """``psycopg.connect(dsn, **kwargs)`` with the session bounds: ``kwargs`` win over the
-    DSN, the DSN over :func:`connect_params`' defaults."""
-    params: dict[str, Any] = dict(connect_params(dsn, limits))
+    DSN, the DSN over :func:`connect_params`' defaults; then :func:`apply_limits`."""
+    params: dict[str, Any] = dict(connect_params(dsn))
     params.update(kwargs)
-    return psycopg.connect(dsn, **params)
+    conn = psycopg.connect(dsn, **params)
+    try:
+        apply_limits(conn, limits)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def busy(exc: psycopg.errors.LockNotAvailable, limits: SessionLimits) -> StoreBusy:
