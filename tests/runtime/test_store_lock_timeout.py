@@ -148,3 +148,62 @@ async def test_stop_cancels_an_ingest_waiting_on_a_lock(make: Factory, pg_schema
     with psycopg.connect(pg_schema, autocommit=True) as c:
         row = c.execute("SELECT 1 FROM sr_seen WHERE event_id = 'blocked-at-stop'").fetchone()
     assert row is None  # not committed: its source redelivers it
+
+
+async def test_stop_repeats_a_cancel_the_server_ignored(make: Factory, pg_schema: str) -> None:
+    """A cancel that lands while the backend is idle between two statements of the batch
+    is ignored by PostgreSQL (here: the first interrupt does nothing): the stop cancels
+    again while the batch still runs, and ends."""
+    r = make(30.0)
+    calls: list[int] = []
+    forward = r.state.interrupt  # type: ignore[attr-defined]
+
+    def interrupt() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            forward()
+
+    r.state.interrupt = interrupt  # type: ignore[attr-defined]
+    await r.start()
+    first = CALM[0]
+    assert (await r.submit(Inbound("test", obj=first))).status == "accepted"
+    again = copy.deepcopy(first) | {"event_id": "blocked-at-stop"}
+    holder = await asyncio.to_thread(psycopg.connect, pg_schema, autocommit=True)
+    try:
+        holder.execute("BEGIN")
+        assert holder.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
+        answer = asyncio.ensure_future(r.submit(Inbound("test", obj=again)))
+        for _ in range(600):  # the ingest waits on the row (a generous deadline)
+            if await asyncio.to_thread(_lock_waiters, pg_schema):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the ingest never waited on the lock")
+        await asyncio.wait_for(r.stop(timeout=0.2), 20.0)
+        assert (await answer).status == "unavailable"
+        assert len(calls) >= 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_interrupt_falls_back_to_cancel_without_cancel_safe(pg_schema: str) -> None:
+    """On a psycopg without ``Connection.cancel_safe`` (3.1) ``interrupt`` uses
+    ``cancel``, and a failing cancel does not escape."""
+    st = open_state_store(pg_schema, StoreOptions(owner="a"))
+    real = st._conn  # type: ignore[attr-defined]
+
+    class OldConnection:
+        cancelled = 0
+
+        def cancel(self) -> None:
+            self.cancelled += 1
+            raise psycopg.OperationalError("server unreachable")
+
+    try:
+        st._conn = old = OldConnection()  # type: ignore[attr-defined]
+        st.interrupt()  # type: ignore[attr-defined]
+        assert old.cancelled == 1
+    finally:
+        st._conn = real  # type: ignore[attr-defined]
+        st.close()

@@ -160,12 +160,13 @@ class Router(RouterIntake, RouterTimers):
             # (the jobs below wait behind it): let it be answered (ack / nack) and logged,
             # then the worker ends by itself. One still running at the deadline (waiting on
             # a lock) has its statement cancelled where the store can (PostgreSQL): the
-            # batch fails, nacked, and the stop goes on
+            # batch fails, nacked, and the stop goes on. Cancelled again every second while
+            # it runs: PostgreSQL ignores a cancel landing between two of its statements
             left = max(0.0, deadline - time.monotonic())
             _done, running = await asyncio.wait([self._in_batch], timeout=left)
-            if running:
+            while running:
                 await self._interrupt_state()
-                await asyncio.wait(running)
+                _done, running = await asyncio.wait(running, timeout=1.0)
         for t in self._background:
             t.cancel()  # tasks are cancelled between state-thread jobs, never inside one
         for t in self._background:

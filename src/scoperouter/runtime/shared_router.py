@@ -99,6 +99,7 @@ class SharedRouter(Router):
         self.poll_interval_s = poll_interval_s
         self.claim_interval_s = min(5.0, max(0.2, state.options.lease_s / 4))
         self._open = 0
+        self._interrupted = False  # the stop has cancelled the batch in flight once
         self._next_deadline: float | None = None
         self._timer_due = float("-inf")  # when the waiting window timer wakes by itself
         self._timer_wake = asyncio.Event()  # set by an ingest with an earlier deadline
@@ -137,10 +138,12 @@ class SharedRouter(Router):
         held by a frozen replica past the shutdown timeout); the batch fails, nacked."""
         interrupt = getattr(self.state, "interrupt", None)
         if interrupt is not None:
-            logger.warning(
-                "shutdown: the ingest transaction in flight outlasted the shutdown timeout "
-                "(waiting on a lock?); cancelling it, its messages are redelivered"
-            )
+            if not self._interrupted:  # (repeated every second while the batch runs)
+                self._interrupted = True
+                logger.warning(
+                    "shutdown: the ingest transaction in flight outlasted the shutdown "
+                    "timeout (waiting on a lock?); cancelling it, its messages are redelivered"
+                )
             await asyncio.to_thread(interrupt)
 
     def _persist_at_stop(self) -> None:

@@ -139,9 +139,17 @@ class PostgresStateStore:
     def interrupt(self) -> None:
         """Cancel the statement running on the connection (from another thread: a
         shutdown past its deadline); the call running it fails, its transaction rolled
-        back. Nothing when none runs; best effort when the server is unreachable."""
+        back. Nothing when none runs, nor when the backend is between two statements
+        (PostgreSQL ignores the cancel then: the caller repeats it while the call runs);
+        best effort when the server is unreachable. ``cancel_safe`` (psycopg >= 3.2,
+        bounded) where there is one, else ``cancel``."""
+        conn = self._conn
         with contextlib.suppress(psycopg.Error):
-            self._conn.cancel_safe(timeout=5.0)
+            cancel_safe = getattr(conn, "cancel_safe", None)
+            if cancel_safe is not None:
+                cancel_safe(timeout=5.0)
+            else:
+                conn.cancel()
 
     def ping(self) -> None:
         self._run(lambda c: c.execute("SELECT 1").fetchone())
