@@ -44,6 +44,7 @@ from pathlib import Path
 
 from scoperouter.backfill.plan import BackfillPlan, Dep, PlannedRun, Request
 from scoperouter.backfill.schedule import State, Transition
+from scoperouter.state.sqlite_schema import add_columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS backfills (
@@ -90,11 +91,8 @@ class BackfillStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
-        cols = {r[1] for r in self.db.execute("PRAGMA table_info(backfill_runs)")}
-        if "skipped" not in cols:  # a store created before the column
-            self.db.execute("ALTER TABLE backfill_runs ADD COLUMN skipped TEXT")
-        if "mode" not in cols:  # a store created before the column: its runs' mode NULL
-            self.db.execute("ALTER TABLE backfill_runs ADD COLUMN mode TEXT")
+        # a store created before the columns (its runs' mode NULL)
+        add_columns(self.db, "backfill_runs", {"skipped": "skipped TEXT", "mode": "mode TEXT"})
 
     def close(self) -> None:
         self.db.close()

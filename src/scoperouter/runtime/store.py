@@ -31,6 +31,7 @@ from scoperouter.runtime.store_schema import (
     SyncMode,
 )
 from scoperouter.state.model import PRUNE_LIMIT
+from scoperouter.state.sqlite_schema import add_columns
 
 __all__ = ["DeadLetter", "JournalEntry", "PendingTrigger", "Store", "SyncMode", "now"]
 
@@ -240,11 +241,12 @@ class Store:
     _PENDING_COLS = "id, trigger_id, processor, body, starts, attempts, created_at, mode"
 
     def _migrate_backlog(self) -> None:
-        cols = {r[1] for r in self._db.execute("PRAGMA table_info(triggers)")}
-        if "available_at" not in cols:
-            self._db.execute("ALTER TABLE triggers ADD COLUMN available_at REAL NOT NULL DEFAULT 0")
-        if "mode" not in cols:  # rows written before keep NULL: sent by the mode at dispatch
-            self._db.execute("ALTER TABLE triggers ADD COLUMN mode TEXT")
+        # rows written before keep mode NULL: sent by the mode at dispatch
+        add_columns(
+            self._db,
+            "triggers",
+            {"available_at": "available_at REAL NOT NULL DEFAULT 0", "mode": "mode TEXT"},
+        )
         self._db.execute(
             "CREATE INDEX IF NOT EXISTS triggers_due_idx ON triggers(processor, available_at, id)"
             " WHERE status = 'pending'"

@@ -11,6 +11,28 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+
+def table_columns(db: sqlite3.Connection, table: str) -> set[str]:
+    """The names of ``table``'s columns."""
+    return {str(r[1]) for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Add the ``columns`` (name: its ``ADD COLUMN`` definition) ``table`` lacks (a file
+    written before them). Two processes opening the same file for the first time may both
+    see a column missing: the one adding it second is told "duplicate column name", and
+    goes on (the column is there)."""
+    have = table_columns(db, table)
+    for name, definition in columns.items():
+        if name in have:
+            continue
+        try:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column name" not in str(exc):
+                raise
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: per-window rows (replaces the snapshot + journal of runtime/store.py)
     """
