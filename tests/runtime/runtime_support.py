@@ -5,6 +5,7 @@ shape, the reference result computed by the replay code path, and an in-memory s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import random
@@ -418,3 +419,20 @@ async def daemon_on_clock(
     assert await r.idle()
     rows = r.store._db.execute("SELECT body FROM triggers ORDER BY id").fetchall()
     return [Trigger.model_validate_json(b) for (b,) in rows]
+
+
+async def stop_routers(made: Iterable[Any]) -> None:
+    """Stop every router a test did not stop itself, then close its store: a
+    ``close_intake`` alone is not a stop (its dispatcher pump still runs state-thread jobs),
+    and no state-thread job may run on a closed connection (SQLite segfaults), so each
+    router's state thread finishes its last job first."""
+    for r in made:
+        if r._started and not r._stopping:
+            await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)
+        with contextlib.suppress(Exception):
+            state = getattr(r, "state", None)
+            if state is not None:  # a SharedRouter's state store
+                state.close()
+            else:
+                r.store._db.close()

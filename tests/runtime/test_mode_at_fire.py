@@ -7,7 +7,6 @@ shadow, marked done as shadow. On the three stores: the snapshot + journal store
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, INJURY_EVENT, MemorySink, load, write_registry
+from runtime_support import GAME_DAY, INJURY_EVENT, MemorySink, load, stop_routers, write_registry
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
@@ -86,15 +85,7 @@ async def make(where: str, tmp_path: Path) -> AsyncIterator[Factory]:
         return r
 
     yield factory
-    for r in made:
-        if r._started and not r._stopping:
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)
-        with contextlib.suppress(Exception):
-            if isinstance(r, SharedRouter):
-                r.state.close()
-            else:
-                r.store._db.close()
+    await stop_routers(made)
 
 
 def config(tmp: Path, mode: str, **defaults: Any) -> LoadedConfig:

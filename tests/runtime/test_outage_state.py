@@ -8,14 +8,13 @@ discards dead triggers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, game_day_stream, load, write_registry
+from runtime_support import GAME_DAY, game_day_stream, load, stop_routers, write_registry
 from test_outage import FAST, Switch, submit_all, wait_until
 
 from scoperouter.cli import main
@@ -45,12 +44,7 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
         return r
 
     yield factory
-    for r in made:
-        if r._started and not r._stopping:
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)  # no state-thread job runs on a closed store
-        with contextlib.suppress(Exception):
-            r.state.close()
+    await stop_routers(made)
 
 
 async def counts(r: SharedRouter) -> dict[str, int]:

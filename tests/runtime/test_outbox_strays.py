@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, MemorySink
+from runtime_support import GAME_DAY, MemorySink, stop_routers
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.router import RouterOptions
@@ -53,12 +53,7 @@ async def router_on(location: str) -> AsyncIterator[Factory]:
         return r
 
     yield factory
-    for r in made:
-        if r._started and not r._stopping:
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)
-        with contextlib.suppress(Exception):
-            r.state.close()
+    await stop_routers(made)
 
 
 def fire_one(location: str, now: float) -> tuple[int, bytes]:

@@ -6,7 +6,6 @@ mapped onto the outbox."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from runtime_support import (
     game_day_stream,
     key_of,
     load,
+    stop_routers,
     write_registry,
 )
 
@@ -88,12 +88,7 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
         return r
 
     yield factory
-    for r in made:
-        if r._started and not r._stopping:  # close_intake alone is not a stop
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)  # no state-thread job runs on a closed store
-        with contextlib.suppress(Exception):
-            r.state.close()
+    await stop_routers(made)
 
 
 async def submit_all(r: SharedRouter, events: list[dict[str, Any]]) -> list[Any]:

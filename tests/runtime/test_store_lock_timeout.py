@@ -8,13 +8,12 @@ durations."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from runtime_support import GAME_DAY, MemorySink
+from runtime_support import GAME_DAY, MemorySink, stop_routers
 from test_shared_router import CALM, slow_cfg  # noqa: F401  (fixture)
 
 from scoperouter.processor_registry.loader import LoadedConfig
@@ -58,12 +57,7 @@ async def make(
         return r
 
     yield factory
-    for r in made:
-        if r._started and not r._stopping:
-            await r.stop(timeout=1.0)
-        r._state.shutdown(wait=True)
-        with contextlib.suppress(Exception):
-            r.state.close()
+    await stop_routers(made)
 
 
 @pytest.fixture
