@@ -302,7 +302,7 @@ class DurableWindows:
             ((e.op, e.now, e.event, e.decision) for e in self.store.journal_entries()),
             loop=self.loop_on,
             untracked=self.untracked,
-            written_untracked=written_untracked(untracked_then, registry, self.options.shadow),
+            written_untracked=written_untracked(untracked_then, self.untracked),
         )
         # triggers re-fired by the replay were committed with their journal rows: ignored
         journal_rows = replayed
