@@ -6,6 +6,7 @@ the restart replays the journal (a crash: no snapshot at the stop)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.journal_replay import UNTRACKED_META
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
@@ -104,4 +106,64 @@ def test_a_rerun_of_a_live_trigger_is_sent_live_after_its_processor_became_shado
     assert sorted(t.trigger_id for t in rows) == sorted(fired)
     assert {t.mode for t in rows} == {"live"}
     assert dw.take_waiting() == sorted({t.processor for t in rows})
+    dw.store.close()
+
+
+def as_written_before_the_upgrade(path: Path) -> None:
+    """Make the store at ``path`` look written by the version before the mode was kept: no
+    ``journal_untracked`` meta, the pending rows without a mode."""
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("DELETE FROM meta WHERE key = ?", (UNTRACKED_META,))
+        db.execute("UPDATE triggers SET mode = NULL")
+    db.close()
+
+
+def test_first_restart_after_the_upgrade_into_shadow_opens_no_entries_for_unsent_rows(
+    tmp_path: Path,
+) -> None:
+    """A pre-upgrade store restarted into shadow: no entries, nothing re-fired live."""
+    now = [T0]
+    path = tmp_path / "state" / "state.sqlite3"
+    cfg1 = config(tmp_path, "live", completion_timeout="1m")
+    dw = windows(cfg1, path, now, False)
+    fired = ingest(dw, cfg1.relations, T0)
+    assert fired
+    dw.store.close()  # a crash: the journal holds the firing
+    as_written_before_the_upgrade(path)
+
+    dw = windows(config(tmp_path, "shadow", completion_timeout="1m"), path, now, False)
+    assert dw.journal_replayed > 0
+    loop = dw.engine.loop
+    assert loop is not None
+    # the NULL rows are sent by the processor's mode now (shadow): never sent, no entry
+    assert {tid: loop.ledger.get(tid) for tid in fired} == dict.fromkeys(fired)
+    assert loop.ledger.open_count == 0
+    now[0] = T0 + 120  # past the completion timeout
+    assert dw.fire_due(lambda: None) == []
+    assert [t for t in dw.store.pending_triggers() if t.created_at == now[0]] == []
+    assert dw.take_waiting() == []
+    dw.store.close()
+
+
+def test_first_restart_after_the_upgrade_into_live_opens_entries_for_the_rows_sent(
+    tmp_path: Path,
+) -> None:
+    """A pre-upgrade store restarted into live: the rows now sent live get ledger entries."""
+    now = [T0]
+    path = tmp_path / "state" / "state.sqlite3"
+    cfg1 = config(tmp_path, "shadow")
+    dw = windows(cfg1, path, now, False)
+    fired = ingest(dw, cfg1.relations, T0)
+    assert fired
+    dw.store.close()
+    as_written_before_the_upgrade(path)
+
+    dw = windows(config(tmp_path, "live"), path, now, False)
+    assert dw.journal_replayed > 0
+    assert {t.mode for t in dw.store.pending_triggers()} == {None}  # sent by live now
+    loop = dw.engine.loop
+    assert loop is not None
+    entries = {tid: loop.ledger.get(tid) for tid in fired}
+    assert all(e is not None and e.phase == "dispatched" for e in entries.values())
     dw.store.close()

@@ -53,12 +53,14 @@ def untracked_json(untracked: frozenset[str]) -> str:
     return json.dumps(sorted(untracked), separators=(",", ":"))
 
 
-def written_untracked(
-    text: str | None, writer: CompiledRegistry, shadow_all: bool
-) -> frozenset[str]:
+def written_untracked(text: str | None, current: frozenset[str]) -> frozenset[str]:
     """The untracked processors :data:`UNTRACKED_META` names; for a store written before it
-    was kept (or unreadable), the writer registry's shadow processors (all of them when
-    ``shadow_all``, ``serve --shadow`` now: whether it was on then is not known)."""
+    was kept (or unreadable), ``current``, the untracked processors now: such a store's
+    pending rows carry no mode and are sent by their processor's mode now
+    (:func:`~scoperouter.runtime.modes.row_mode`), so the ledger tracks the same ones the
+    dispatcher sends live (a guess from the writer's registry would keep entries for rows
+    settled as shadow after a flip to shadow, and open none for rows sent live after a flip
+    to live)."""
     if text is not None:
         try:
             got = json.loads(text)
@@ -66,9 +68,7 @@ def written_untracked(
             got = None
         if isinstance(got, list):
             return frozenset(map(str, got))
-    if shadow_all:
-        return frozenset(writer.processors)
-    return frozenset(n for n, p in writer.processors.items() if p.mode == "shadow")
+    return current
 
 
 def replay_spec_json(registry: CompiledRegistry) -> str:

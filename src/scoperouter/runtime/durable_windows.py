@@ -195,7 +195,9 @@ class DurableWindows:
 
     def take_waiting(self) -> list[str]:
         """Processors with rows :meth:`persist` left to their lanes' pages, since the last
-        call (the dispatcher is told after the commit: ``Dispatcher.rows_waiting``)."""
+        call (the dispatcher is told after the commit: ``Dispatcher.rows_waiting``). Called
+        on the state thread, in the job whose ``persist`` wrote them (ingest, window timer):
+        ``waiting`` is not guarded by a lock."""
         if not self.waiting:
             return []
         out = sorted(self.waiting)
@@ -302,7 +304,7 @@ class DurableWindows:
             ((e.op, e.now, e.event, e.decision) for e in self.store.journal_entries()),
             loop=self.loop_on,
             untracked=self.untracked,
-            written_untracked=written_untracked(untracked_then, registry, self.options.shadow),
+            written_untracked=written_untracked(untracked_then, self.untracked),
         )
         # triggers re-fired by the replay were committed with their journal rows: ignored
         journal_rows = replayed

@@ -15,6 +15,7 @@ import logging
 import time
 
 from scoperouter.runtime import housekeeping
+from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.marks import Mark, write_marks
 from scoperouter.runtime.router_core import RouterCore
 
@@ -46,12 +47,7 @@ class RouterTimers(RouterCore):
             return 0
         marks = self.marks.take()
         try:
-            fired = await self._in_state(
-                self.windows.fire_due,
-                lambda: write_marks(
-                    self.store, marks, self.windows.alias, self.windows.undelivered
-                ),
-            )
+            fired, waiting = await self._in_state(self._fire_due_job, marks)
         except Exception:
             self.health.failed("could not persist due windows")
             self.marks.put_back(marks)
@@ -61,12 +57,21 @@ class RouterTimers(RouterCore):
             self.marks.written(marks)  # (after a put_back: nothing left to forget)
         self.health.succeeded()
         self.dispatcher.fired(fired)
-        waiting = self.windows.take_waiting()
         if waiting:
             self.dispatcher.rows_waiting(waiting)
         self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
         return len(fired)
+
+    def _fire_due_job(self, marks: list[Mark]) -> tuple[list[Committed], list[str]]:
+        """On the state thread: the windows due now fired (pending ``marks`` first), and the
+        processors with rows left to their lanes' pages -- taken here, as the ingest does,
+        since ``persist`` writes them on this thread (a take on the event loop could lose
+        one added between its sort and its clear)."""
+        fired = self.windows.fire_due(
+            lambda: write_marks(self.store, marks, self.windows.alias, self.windows.undelivered)
+        )
+        return fired, self.windows.take_waiting()
 
     # ------------------------------------------------------------------ marks, housekeeping
     def _write_marks_tx(self, marks: list[Mark]) -> None:
