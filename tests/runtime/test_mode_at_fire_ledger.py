@@ -54,6 +54,23 @@ def ingest(dw: DurableWindows, relations: RelationStore, now: float) -> list[str
     return [f.trigger.trigger_id for f in fired]
 
 
+def fire_and_crash(
+    tmp_path: Path, mode: str, **loop: Any
+) -> tuple[Path, list[float], list[str], set[str | None]]:
+    """Fire the stream's triggers with every processor in ``mode`` and stop as a SIGKILL
+    does (no snapshot: the journal holds the firing): the store's path, the clock, the
+    fired trigger ids (at least one) and the modes stored with the pending rows."""
+    now = [T0]
+    path = tmp_path / "state" / "state.sqlite3"
+    cfg = config(tmp_path, mode, **loop)
+    dw = windows(cfg, path, now, False)
+    fired = ingest(dw, cfg.relations, T0)
+    assert fired
+    stored = {t.mode for t in dw.store.pending_triggers()}
+    dw.store.close()
+    return path, now, fired, stored
+
+
 @pytest.mark.parametrize(
     ("before", "after", "serve_shadow", "tracked"),
     [
@@ -66,14 +83,8 @@ def test_a_crash_restart_keeps_the_entries_of_the_mode_triggers_fired_in(
     tmp_path: Path, before: str, after: str, serve_shadow: bool, tracked: bool
 ) -> None:
     """After a journal replay, live-fired triggers keep their entries; shadow-fired get none."""
-    now = [T0]
-    path = tmp_path / "state" / "state.sqlite3"
-    cfg1 = config(tmp_path, before)
-    dw = windows(cfg1, path, now, False)
-    fired = ingest(dw, cfg1.relations, T0)
-    assert fired
-    assert {t.mode for t in dw.store.pending_triggers()} == {before}
-    dw.store.close()  # SIGKILL: no snapshot at the stop, the journal holds the firing
+    path, now, fired, stored = fire_and_crash(tmp_path, before)
+    assert stored == {before}
 
     dw = windows(config(tmp_path, after), path, now, serve_shadow)
     assert dw.journal_replayed > 0
@@ -91,12 +102,7 @@ def test_a_rerun_of_a_live_trigger_is_sent_live_after_its_processor_became_shado
     tmp_path: Path,
 ) -> None:
     """A timed-out run of a trigger fired live is re-sent live (paged), though shadow now."""
-    now = [T0]
-    path = tmp_path / "state" / "state.sqlite3"
-    cfg1 = config(tmp_path, "live", completion_timeout="1m")
-    dw = windows(cfg1, path, now, False)
-    fired = ingest(dw, cfg1.relations, T0)
-    dw.store.close()
+    path, now, fired, _ = fire_and_crash(tmp_path, "live", completion_timeout="1m")
 
     dw = windows(config(tmp_path, "shadow", completion_timeout="1m"), path, now, False)
     now[0] = T0 + 120  # past the completion timeout: each trigger is re-run once
@@ -123,13 +129,7 @@ def test_first_restart_after_the_upgrade_into_shadow_opens_no_entries_for_unsent
     tmp_path: Path,
 ) -> None:
     """A pre-upgrade store restarted into shadow: no entries, nothing re-fired live."""
-    now = [T0]
-    path = tmp_path / "state" / "state.sqlite3"
-    cfg1 = config(tmp_path, "live", completion_timeout="1m")
-    dw = windows(cfg1, path, now, False)
-    fired = ingest(dw, cfg1.relations, T0)
-    assert fired
-    dw.store.close()  # a crash: the journal holds the firing
+    path, now, fired, _ = fire_and_crash(tmp_path, "live", completion_timeout="1m")
     as_written_before_the_upgrade(path)
 
     dw = windows(config(tmp_path, "shadow", completion_timeout="1m"), path, now, False)
@@ -150,13 +150,7 @@ def test_first_restart_after_the_upgrade_into_live_opens_entries_for_the_rows_se
     tmp_path: Path,
 ) -> None:
     """A pre-upgrade store restarted into live: the rows now sent live get ledger entries."""
-    now = [T0]
-    path = tmp_path / "state" / "state.sqlite3"
-    cfg1 = config(tmp_path, "shadow")
-    dw = windows(cfg1, path, now, False)
-    fired = ingest(dw, cfg1.relations, T0)
-    assert fired
-    dw.store.close()
+    path, now, fired, _ = fire_and_crash(tmp_path, "shadow")
     as_written_before_the_upgrade(path)
 
     dw = windows(config(tmp_path, "live"), path, now, False)

@@ -112,11 +112,10 @@ def _lock_waiters(dsn: str) -> int:
         return int(row[0]) if row else 0
 
 
-async def test_stop_cancels_an_ingest_waiting_on_a_lock(make: Factory, pg_schema: str) -> None:
-    """``--shutdown-timeout`` bounds a stop even while the batch in flight waits on a lock
-    (lock_timeout 30 s here): past the stop's deadline its statement is cancelled, the
-    event answered unavailable (redelivered), and the stop ends."""
-    r = make(30.0)
+async def stop_while_blocked(r: SharedRouter, pg_schema: str) -> str:
+    """Start ``r``, commit one event, then submit another while a session holds the window
+    row its ingest needs and stop ``r`` (deadline 0.2 s, far below lock_timeout) once the
+    ingest waits on the lock; the blocked event's answer status (the lock released after)."""
     await r.start()
     first = CALM[0]
     assert (await r.submit(Inbound("test", obj=first))).status == "accepted"
@@ -132,13 +131,19 @@ async def test_stop_cancels_an_ingest_waiting_on_a_lock(make: Factory, pg_schema
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("the ingest never waited on the lock")
-        # far below lock_timeout: only the cancel can end the batch before it
+        # only the cancel can end the batch before lock_timeout
         await asyncio.wait_for(r.stop(timeout=0.2), 20.0)
-        got = await answer
-        assert got.status == "unavailable"
-        holder.execute("ROLLBACK")
+        return str((await answer).status)
     finally:
+        holder.execute("ROLLBACK")
         holder.close()
+
+
+async def test_stop_cancels_an_ingest_waiting_on_a_lock(make: Factory, pg_schema: str) -> None:
+    """``--shutdown-timeout`` bounds a stop even while the batch in flight waits on a lock
+    (lock_timeout 30 s here): past the stop's deadline its statement is cancelled, the
+    event answered unavailable (redelivered), and the stop ends."""
+    assert await stop_while_blocked(make(30.0), pg_schema) == "unavailable"
     with psycopg.connect(pg_schema, autocommit=True) as c:
         row = c.execute("SELECT 1 FROM sr_seen WHERE event_id = 'blocked-at-stop'").fetchone()
     assert row is None  # not committed: its source redelivers it
@@ -158,27 +163,8 @@ async def test_stop_repeats_a_cancel_the_server_ignored(make: Factory, pg_schema
             forward()
 
     r.state.interrupt = interrupt  # type: ignore[attr-defined]
-    await r.start()
-    first = CALM[0]
-    assert (await r.submit(Inbound("test", obj=first))).status == "accepted"
-    again = copy.deepcopy(first) | {"event_id": "blocked-at-stop"}
-    holder = await asyncio.to_thread(psycopg.connect, pg_schema, autocommit=True)
-    try:
-        holder.execute("BEGIN")
-        assert holder.execute("SELECT 1 FROM sr_windows FOR UPDATE").fetchall()
-        answer = asyncio.ensure_future(r.submit(Inbound("test", obj=again)))
-        for _ in range(600):  # the ingest waits on the row (a generous deadline)
-            if await asyncio.to_thread(_lock_waiters, pg_schema):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the ingest never waited on the lock")
-        await asyncio.wait_for(r.stop(timeout=0.2), 20.0)
-        assert (await answer).status == "unavailable"
-        assert len(calls) >= 2
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    assert await stop_while_blocked(r, pg_schema) == "unavailable"
+    assert len(calls) >= 2
 
 
 def test_interrupt_falls_back_to_cancel_without_cancel_safe(pg_schema: str) -> None:
