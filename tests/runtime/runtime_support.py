@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from aiohttp import web
 
 from scoperouter.commands.replay import replay_events
 from scoperouter.errors import DispatchError
@@ -436,3 +437,28 @@ async def stop_routers(made: Iterable[Any]) -> None:
                 state.close()
             else:
                 r.store._db.close()
+
+
+class LocalTarget:
+    """An HTTP target on a free loopback port that answers ``POST /<name>`` with
+    :meth:`handle` (a subclass's); :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{name}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()

@@ -17,23 +17,22 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
+from runtime_support import GAME_DAY, INJURY_EVENT, LocalTarget, load, write_registry
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.router import Inbound
 
 
-class Target:
+class Target(LocalTarget):
     """An HTTP target per processor (``/<name>``) that is down (503) until told otherwise;
     records the requests it accepted and the paths it was called on."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.up = False
         self.calls: list[str] = []
         self.accepted: set[str] = set()
-        self.runner: web.AppRunner | None = None
-        self.port = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls.append(request.path)
@@ -42,23 +41,13 @@ class Target:
         self.accepted.add(request.path + " " + await request.text())
         return web.Response(text="ok")
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{name}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
 
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
     t = Target()
     await t.start()
     yield t
-    assert t.runner is not None
-    await t.runner.cleanup()
+    await t.stop()
 
 
 def registry(tmp: Path, target: Target, mode: str) -> LoadedConfig:

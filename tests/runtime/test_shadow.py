@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from runtime_support import GAME_DAY, game_day_stream, load, write_registry
+from runtime_support import GAME_DAY, LocalTarget, game_day_stream, load, write_registry
 
 from scoperouter.cli import main
 from scoperouter.execution_log import SqliteExecutionLog
@@ -39,26 +39,16 @@ TRANSPORTS = [
 ]
 
 
-class Stub:
+class Stub(LocalTarget):
     """An HTTP target that records every request (path, parsed push envelope)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[tuple[str, Any]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((request.path, await request.json()))
         return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{name}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -66,8 +56,7 @@ async def stub() -> AsyncIterator[Stub]:
     s = Stub()
     await s.start()
     yield s
-    assert s.runner is not None
-    await s.runner.cleanup()
+    await s.stop()
 
 
 def http_registry(
