@@ -94,14 +94,18 @@ async def _get(state_dir: Path, bid: str) -> tuple[str | None, dict[str, int]]:
     return got["status"], got["counts"]
 
 
-@pytest.mark.parametrize("notice", [_daemon_start, _get], ids=["daemon-start", "get"])
+@pytest.mark.parametrize(
+    ("notice", "left"),
+    [(_daemon_start, "waiting"), (_get, "ready")],  # GET tells the runs that could start
+    ids=["daemon-start", "get"],
+)
 async def test_a_backfill_left_running_by_a_dead_process_is_interrupted(
-    tmp_path: Path, notice: Any
+    tmp_path: Path, notice: Any, left: str
 ) -> None:
     """Stored running with a free lock: interrupted, its in-flight run waiting again."""
     bid = _left_by_a_dead_process(tmp_path)
     status, counts = await notice(tmp_path, bid)
-    assert (status, counts) == ("interrupted", {"done": 1, "waiting": 3})
+    assert (status, counts) == ("interrupted", {"done": 1, left: 3})
     store = BackfillStore(store_path(tmp_path))
     try:
         assert [r.error for r in store.runs(bid)][1] == "interrupted"
@@ -125,7 +129,7 @@ async def test_a_planned_backfill_is_not_reported_running(tmp_path: Path) -> Non
     """A backfill only planned (the CLI's --dry-run) answers planned, not running."""
     prep = prepare(registry(), None, REQUEST, state_dir=tmp_path, as_of=AS_OF)
     prep.store.close()
-    assert await _get(tmp_path, prep.backfill_id) == ("planned", {"waiting": 4})
+    assert await _get(tmp_path, prep.backfill_id) == ("planned", {"ready": 4})  # none waits
 
 
 @pytest.mark.parametrize("left", ["interrupted", "planned"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -204,6 +205,27 @@ async def execute(
         )
 
 
+def ready_runs(plan: BackfillPlan, states: list[str]) -> set[int]:
+    """The runs stored ``waiting`` whose upstream runs are all done: ``ready`` (the store
+    keeps ``waiting`` until a run starts; readiness is the scheduler's, in memory)."""
+    undone: dict[str, list[int]] = {}
+    for r, st in zip(plan.runs, states, strict=True):
+        if st != "done":
+            undone.setdefault(r.processor, []).append(r.day.toordinal())
+    for days in undone.values():
+        days.sort()
+
+    def blocked(i: int) -> bool:
+        for dep in plan.runs[i].deps:
+            days = undone.get(dep.upstream, [])
+            k = bisect_left(days, dep.lo.toordinal())
+            if k < len(days) and days[k] <= dep.hi.toordinal():
+                return True
+        return False
+
+    return {i for i, st in enumerate(states) if st == "waiting" and not blocked(i)}
+
+
 def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
     """What ``GET /backfills/ID`` answers: status (reconciled: a backfill whose process died
     is ``interrupted``, never ``running``), counts, failed runs."""
@@ -211,10 +233,12 @@ def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
     if st is None:
         return None
     runs = store.runs(bid)
+    ready = ready_runs(store.load_plan(bid), [r.state for r in runs])
     counts: dict[str, int] = {}
     skipped: dict[str, int] = {}  # done without work, per reason: "shadow" sent nothing
     for r in runs:
-        counts[r.state] = counts.get(r.state, 0) + 1
+        state = "ready" if r.index in ready else r.state
+        counts[state] = counts.get(state, 0) + 1
         if r.state == "done" and r.skipped is not None:
             skipped[r.skipped] = skipped.get(r.skipped, 0) + 1
     return {
