@@ -66,11 +66,19 @@ def _open(tmp: Path) -> tuple[BackfillStore, str, Any]:
     return store, bid, plan
 
 
+async def _failed_live(tmp: Path) -> tuple[BackfillStore, str, Any, Any]:
+    """A backfill whose runs were attempted live and failed (the target down): the store,
+    its id, its plan and the run's summary."""
+    store, bid, plan = _open(tmp)
+    summary = await run_backfill(
+        store, bid, plan, _executor(tmp, {P: Sink(fail=True)}, shadow=False), ONE
+    )
+    return store, bid, plan, summary
+
+
 async def test_a_run_failed_live_is_sent_after_a_flip_to_shadow(tmp_path: Path) -> None:
     """Failed live, resumed after its processor went shadow: sent to its target, not skipped."""
-    store, bid, plan = _open(tmp_path)
-    first = await run_backfill(store, bid, plan, _executor(tmp_path, {P: Sink(fail=True)},
-                                                           shadow=False), ONE)  # fmt: skip
+    store, bid, plan, first = await _failed_live(tmp_path)
     assert first.counts["failed"] == 2
     sink = Sink()
     again = await run_backfill(store, bid, plan, _executor(tmp_path, {P: sink}, shadow=True), ONE,
@@ -133,9 +141,7 @@ async def test_a_run_stored_before_the_mode_column_is_sent_by_the_mode_at_send(
     tmp_path: Path,
 ) -> None:
     """A store without the mode column gains it; its failed runs take the mode they are retried in."""
-    store, bid, plan = _open(tmp_path)
-    await run_backfill(store, bid, plan, _executor(tmp_path, {P: Sink(fail=True)}, shadow=False),
-                       ONE)  # fmt: skip
+    store, bid, plan, _ = await _failed_live(tmp_path)
     store.close()
     db = sqlite3.connect(tmp_path / "backfills.sqlite")
     db.execute("ALTER TABLE backfill_runs DROP COLUMN mode")
@@ -155,9 +161,7 @@ async def test_a_live_run_of_a_processor_without_a_sink_gets_its_target_built(
     tmp_path: Path,
 ) -> None:
     """Shadow now, so no sink at start (the daemon's): a run stored live builds its target once."""
-    store, bid, plan = _open(tmp_path)
-    await run_backfill(store, bid, plan, _executor(tmp_path, {P: Sink(fail=True)}, shadow=False),
-                       ONE)  # fmt: skip
+    store, bid, plan, _ = await _failed_live(tmp_path)
     built: list[str] = []
     sink = Sink()
 
