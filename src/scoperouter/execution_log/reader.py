@@ -19,6 +19,7 @@ from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_T
 from scoperouter.execution_log.row_values import dispatch_key, event_from_row_json, ids_json
 from scoperouter.execution_log.rows import LOG_COLUMNS
 from scoperouter.messages.models import Event
+from scoperouter.state.sqlite_schema import table_columns
 
 
 class LogMissingError(FileNotFoundError):
@@ -251,8 +252,7 @@ def stored_log_rows(conn: sqlite3.Connection, since: date | None = None) -> Iter
     insertion: a folded row (:mod:`.sqlite_fold`) gives its decision row and its dispatch
     row. ``conn`` has ``row_factory = sqlite3.Row``."""
     cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
-    cols = {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}
-    if "fired_at" not in cols:  # written before rows were folded
+    if "fired_at" not in table_columns(conn, LOG_TABLE):  # written before rows were folded
         yield from conn.execute(f"SELECT * FROM {LOG_TABLE}{cond} ORDER BY decided_at, rowid", args)
         return
     for r in conn.execute(_folded_select(cond), args + args):

@@ -27,6 +27,7 @@ from scoperouter.execution_log.rows import (
     TRIGGER_REPORT_COLUMNS,
 )
 from scoperouter.execution_log.sqlite_fold import FOLDED_INDEX
+from scoperouter.state.sqlite_schema import add_columns
 
 SCHEMA_VERSION = 1
 
@@ -113,18 +114,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
     index of every decision row replaced by ``ix_log_unlinked`` (created by :data:`SCHEMA`);
     the events' ``ix_events_once`` and the completions' ``ix_completions_once`` where their
     table has no primary key (``event_id``, ``completion_id``)."""
-    have = {r[1] for r in conn.execute(f"PRAGMA table_info({EVENTS_TABLE})")}
-    for c in EVENT_COLUMNS:
-        if c not in have:
-            conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {c} TEXT")
+    add_columns(conn, EVENTS_TABLE, {c: f"{c} TEXT" for c in EVENT_COLUMNS})
     for table, index, key in _ONCE:
         if not any(r[5] for r in conn.execute(f"PRAGMA table_info({table})")):
             conn.execute(
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} "
                 f"(ifnull(game_date, ''), {key})"
             )
-    if "fired_at" not in {r[1] for r in conn.execute(f"PRAGMA table_info({LOG_TABLE})")}:
-        conn.execute(f"ALTER TABLE {LOG_TABLE} ADD COLUMN fired_at TEXT")
+    add_columns(conn, LOG_TABLE, {"fired_at": "fired_at TEXT"})
     conn.execute(FOLDED_INDEX)
     indexes = {r[1] for r in conn.execute(f"PRAGMA index_list({LOG_TABLE})")}
     if "ix_log_dispatch_at" not in indexes:

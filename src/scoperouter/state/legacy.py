@@ -35,6 +35,7 @@ from scoperouter.router.journal_replay import (
 )
 from scoperouter.router.window_state import window_to_json
 from scoperouter.state.model import DeadLetterIn, WindowState
+from scoperouter.state.sqlite_schema import table_columns
 
 logger = logging.getLogger("scoperouter.state")
 
@@ -63,7 +64,7 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
     try:
         engine = _rebuild(db, registry)
         seen = tuple(db.execute("SELECT event_id, seen_at FROM seen ORDER BY event_id"))
-        mode = "mode" if _has_column(db, "triggers", "mode") else "NULL"
+        mode = "mode" if "mode" in table_columns(db, "triggers") else "NULL"
         pending = tuple(
             PendingTrigger(t, p, b.encode() if isinstance(b, str) else bytes(b), a, c, m)
             for t, p, b, a, c, m in db.execute(
@@ -101,10 +102,6 @@ def _rebuild(db: sqlite3.Connection, registry: CompiledRegistry) -> RoutingEngin
     loop = (snap is not None and "loop" in snap) or any(r[0] in LOOP_OPS for r in rows)
     engine, _n = rebuild(registry, writer, snap, rows, loop=loop)
     return engine
-
-
-def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(r[1] == column for r in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
