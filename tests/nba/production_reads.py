@@ -299,6 +299,11 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
             "pace_adjustment similar_games_count"
         ),
     },
+    ("prediction_coordinator", "nba_raw.nbac_injury_report"): {
+        # the worker's reads through predictions/shared (the player and his teammates)
+        "predictions/shared/injury_integration.py:242-250": "reason reason_category confidence_score",
+        "predictions/shared/injury_filter.py:154-158": "reason",
+    },
     ("player_prediction_exporter", "nba_raw.nbac_injury_report"): {
         f"{PUB}tonight_player_exporter.py:179": "reason",
     },

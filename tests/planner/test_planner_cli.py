@@ -247,6 +247,7 @@ def test_replay_writes_outbox(config: Path, tmp_path: Path) -> None:
         "upcoming_team_game_context",
         "upcoming_player_game_context",
         "ml_feature_store",
+        "prediction_coordinator",
         "player_prediction_exporter",
     }
     assert len(written) == len(r.stdout.splitlines()) > len(readers)

@@ -13,6 +13,7 @@ from scoperouter.examples.nba.refbase import (
     INJURY,
     LEAGUE_AVG_ALLOWED,
     MLFS,
+    OUT_STATUSES,
     PEXP_LAST_GAMES,
     PGS,
     PRED,
@@ -22,6 +23,7 @@ from scoperouter.examples.nba.refbase import (
     avg,
     before,
     f,
+    squad_injuries,
 )
 from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
@@ -31,13 +33,30 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
     time (player_loader.py:662), the player's baseline (player_loader.py:817-830) and his
     injury status from today's context (``player_status as injury_status``,
     player_loader.py:338, put in his prediction request at :374; production leaves OUT and
-    DOUBTFUL players out at :343, the reference predicts them 0 and 80%)."""
+    DOUBTFUL players out at :343, the reference predicts them 0 and 80%).
+
+    And the worker's direct read of the injury report on the date
+    (predictions/shared/injury_integration.py:239-255, the player's latest row): his
+    teammates' OUT and DOUBTFUL players (:432-443) give the usage boost (OUT teammates,
+    capped at 1.25, :485-526) that scales his points and the opportunity score (15 per OUT
+    teammate, 5 per DOUBTFUL one, capped at 100, :528-551; production also weighs starters
+    and stars, which the reference does not know), both written into the prediction row
+    (predictions/worker/worker.py:1454-1468, :2136-2146). The reference boost is 2% per OUT
+    teammate (production's redistributes the teammates' usage rates)."""
     feats = wh.rows(MLFS, day, ids)
     props = wh.rows(PROPS, day, feats)
     ctx = wh.rows(UPGC, day, feats)
+    squad = squad_injuries(wh, day, (p for p in feats if p in wh.player_team))
     out: dict[str, RowDict] = {}
     for p in sorted(feats):
         x = feats[p]
+        mates = [
+            str(squad.get(q, {}).get("injury_status"))
+            for q in (wh.rosters[wh.player_team[p]] if p in wh.player_team else ())
+            if q != p and squad.get(q, {}).get("injury_status") in OUT_STATUSES
+        ]
+        n_out, n_doubtful = mates.count("out"), mates.count("doubtful")
+        boost = min(1.25, 1.0 + 0.02 * n_out)
         status = ctx.get(p, {}).get("player_status")
         mean = f(x["avg_points"]) or 0.0
         recent = f(x["points_avg_last_10"]) or mean
@@ -52,6 +71,7 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
             + 0.2 * mean * allowed / LEAGUE_AVG_ALLOWED
         )
         pred += 0.05 * (pace - 100.0)
+        pred *= boost
         if status == "out":
             pred = 0.0
         elif status in ("doubtful", "questionable"):
@@ -67,6 +87,8 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
             "points_line": line,
             "edge": edge,
             "recommendation": rec,
+            "teammate_usage_boost": round(boost, 2),
+            "teammate_opportunity_score": float(min(100, 15 * n_out + 5 * n_doubtful)),
         }
     return out
 
