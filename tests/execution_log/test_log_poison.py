@@ -1,21 +1,29 @@
 """One row a log's database cannot take (a count past a 64-bit integer, a lone surrogate, a
-value of no SQL type) is dropped alone, counted and logged with its ids; the rest of its
-flush is written and later flushes are not held back. A failing disk still keeps every row
-for the next flush (tests/execution_log/test_log_review.py)."""
+value of no SQL or JSON type, a request BigQuery refuses whole) is dropped alone, counted and
+logged with its ids; the rest of its flush is written and later flushes are not held back.
+A failing disk or network still keeps every row for the next flush (here and
+tests/execution_log/test_log_review.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from logsupport import DAY, T0
 
-from scoperouter.execution_log import NullExecutionLog, SqliteExecutionLog
+from scoperouter.execution_log import (
+    BigQueryExecutionLog,
+    ExecutionLogError,
+    NullExecutionLog,
+    SqliteExecutionLog,
+)
 from scoperouter.execution_log.base import RowExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -166,3 +174,101 @@ def test_sqlite_disk_error_while_isolating_keeps_every_row(
         )
         assert c.execute("SELECT count(*) FROM pipeline_execution_completions").fetchone() == (0,)
     log.close()
+
+
+class _Client:
+    """insert_rows_json as the real client runs it: the request serialised to JSON first (a
+    value of no JSON type raises TypeError; with ``allow_nan`` false, as ``requests`` does,
+    NaN raises ValueError). ``down``: calls that fail as a network error first;
+    ``bad_table``: every call raises ValueError as a malformed table id does."""
+
+    def __init__(self, *, allow_nan: bool = True, down: int = 0, bad_table: bool = False) -> None:
+        self.allow_nan, self.down, self.bad_table = allow_nan, down, bad_table
+        self.stored: dict[str, list[str]] = {}
+
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        if self.down:
+            self.down -= 1
+            raise ConnectionError("network down")
+        if self.bad_table:
+            raise ValueError(f"table_id must be a fully-qualified ID, got {table!r}")
+        json.dumps({"rows": list(json_rows)}, allow_nan=self.allow_nan)
+        self.stored.setdefault(str(table).rsplit(".", 1)[-1], []).extend(row_ids or ())
+        return []
+
+
+def _bq_completion(duration: float) -> Poison:
+    def poison(log: RowExecutionLog, _reg: CompiledRegistry, _rel: InMemoryRelations) -> None:
+        log.record_completion(
+            "player_game_summary", DAY, trigger_id="t-bad", records_processed=3,
+            entities_changed=1, duration_s=duration,
+        )  # fmt: skip
+
+    return poison
+
+
+@pytest.mark.parametrize(
+    ("poison", "allow_nan", "error"),
+    [
+        (_completion(Decimal(3)), True, "TypeError"),
+        (_bq_completion(float("nan")), False, "ValueError"),
+    ],
+    ids=["no-json-type", "nan-for-a-strict-client"],
+)
+@pytest.mark.parametrize("batch_size", [500, 2])
+def test_bigquery_drops_only_the_row_it_cannot_send(
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    caplog: pytest.LogCaptureFixture,
+    poison: Poison,
+    allow_nan: bool,
+    error: str,
+    batch_size: int,
+) -> None:
+    """A row the client cannot serialise is dropped, counted and logged; its batch's other rows and later flushes go."""
+    client = _Client(allow_nan=allow_nan)
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log", batch_size=batch_size)
+    n = _record(log, registry, relations, "e1")
+    log.record_completion(
+        "player_game_summary", DAY, trigger_id="t-good", records_processed=3,
+        entities_changed=1, duration_s=1.0,
+    )  # fmt: skip
+    poison(log, registry, relations)
+    n += _record(log, registry, relations, "e2")
+    with caplog.at_level(logging.ERROR):
+        log.flush()  # does not raise: BigQuery is up
+    assert client.stored["pipeline_execution_events"] == ["e1", "e2"]
+    assert len(client.stored["pipeline_execution_log"]) == n
+    assert len(client.stored["pipeline_execution_completions"]) == 1
+    assert log.dropped == 1
+    msgs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("completion_id" in m and error in m for m in msgs), msgs
+    _record(log, registry, relations, "e3")
+    log.flush()  # nothing held back by the bad row
+    assert client.stored["pipeline_execution_events"] == ["e1", "e2", "e3"]
+    assert log.dropped == 1
+
+
+@pytest.mark.parametrize(
+    "client",
+    [_Client(down=1), _Client(bad_table=True)],
+    ids=["network-down", "data-error-for-every-row"],
+)
+def test_bigquery_keeps_every_row_unless_a_row_is_at_fault(
+    registry: CompiledRegistry, relations: InMemoryRelations, client: _Client
+) -> None:
+    """A network error, or a data error no row of the batch causes (a bad table id), keeps the batch; nothing dropped."""
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log")
+    _record(log, registry, relations, "e1")
+    with pytest.raises(ExecutionLogError):
+        log.flush()
+    assert log.dropped == 0
+    client.bad_table = False
+    log.flush()
+    assert client.stored["pipeline_execution_events"] == ["e1"] and log.dropped == 0
