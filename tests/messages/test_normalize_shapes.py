@@ -274,3 +274,38 @@ def test_top_level_nulls_are_dropped_before_metadata_is_read(
         base["game_date"] = "2025-11-19"
     with_nulls = {**base, **dict.fromkeys(nulls)}
     assert normalize_event(with_nulls, REG) == normalize_event(base, REG)
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (450, 450),
+        (0, 0),
+        (12.0, 12),
+        ("12", 12),
+        (" 7 ", 7),
+        ("\u0661\u0662", 12),  # Arabic-Indic digits: int() reads them
+        (2**63 - 1, 2**63 - 1),  # the largest a signed 64-bit column stores
+        (-1, None),
+        (True, None),
+        (1.5, None),
+        ("1.5", None),
+        ("-3", None),
+        ("\u00b2", None),  # superscript two: isdigit() but not a decimal int() reads
+        ("\u2460", None),  # circled one: likewise
+        ("9" * 5000, None),  # past int()'s digit limit
+        (2**63, None),  # no SQLite INTEGER / BigQuery INT64 holds it
+        (2**64 - 1, None),
+        (10**20, None),
+        (str(2**63), None),
+        (1e300, None),
+        (float("inf"), None),
+        (float("nan"), None),
+        ([3], None),
+    ],
+    ids=lambda v: repr(v) if len(repr(v)) <= 24 else f"{len(repr(v))}-char {type(v).__name__}",
+)
+def test_record_count_is_kept_only_when_usable(sent: object, kept: int | None) -> None:
+    """record_count never rejects: a count a 64-bit column cannot hold (or no count) is None."""
+    event = normalize_event({**DAY, "source": "raw.a", "record_count": sent}, REG)
+    assert event.record_count == kept

@@ -181,6 +181,7 @@ async def test_health_ready_metrics(client: ClientFactory) -> None:
         "scoperouter_execution_log_pending",
         "scoperouter_execution_log_backpressure_seconds_total",
         "scoperouter_execution_log_dropped_total",
+        "scoperouter_execution_log_rows_dropped_total",
     ):
         assert name in text
     r.close_intake()

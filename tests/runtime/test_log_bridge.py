@@ -1,16 +1,22 @@
 """The execution log's bridge hands work to its thread in order, gathers a quiet daemon's
-hand-offs into few passes, and writes everything at stop."""
+hand-offs into few passes, writes everything at stop, and exports the rows the log itself
+dropped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from runtime_support import GAME_DAY, date_trigger
 
+from scoperouter.execution_log import NullExecutionLog, SqliteExecutionLog
+from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event
 from scoperouter.runtime.log_bridge import LogBridge
+from scoperouter.runtime.metrics import Metrics
 
 
 class RecordingLog:
@@ -167,3 +173,39 @@ def test_rows_of_a_delivery_log_what_their_outcomes_would(
     for bridge in (by_rows, by_outcomes):
         bridge.shutdown(timeout=30)
     assert logs[0].calls == logs[1].calls and len(logs[0].calls) == len(rows) + 1
+
+
+def _sqlite_refusing_one_row(path: Path) -> SqliteExecutionLog:
+    log = SqliteExecutionLog(path / "log.sqlite")
+    log.record_completion(
+        "p", GAME_DAY, trigger_id="t-1", records_processed=2**64, entities_changed=None,
+        duration_s=0.0,
+    )  # fmt: skip
+    log.flush()  # the row SQLite cannot store: dropped, counted in the log's own dropped
+    return log
+
+
+@pytest.mark.parametrize(
+    ("make_log", "dropped"),
+    [
+        (lambda _p: None, 0),
+        (lambda _p: NullExecutionLog(), 0),
+        (lambda p: SqliteExecutionLog(p / "log.sqlite"), 0),
+        (_sqlite_refusing_one_row, 1),
+    ],
+    ids=["no-log", "null-log", "sqlite", "sqlite-refused-a-row"],
+)
+def test_metrics_export_the_rows_the_log_itself_dropped(
+    tmp_path: Path, make_log: Callable[[Path], ExecutionLog | None], dropped: int
+) -> None:
+    """/metrics counts the rows the execution log itself dropped, apart from the bridge's drops."""
+    log = make_log(tmp_path)
+    bridge = LogBridge(log, None)  # type: ignore[arg-type]
+    m = Metrics()
+    m.watch_log(bridge)
+    text = m.render().decode().splitlines()
+    assert f"scoperouter_execution_log_rows_dropped_total {float(dropped)}" in text
+    assert "scoperouter_execution_log_dropped_total 0.0" in text
+    bridge.shutdown(timeout=5)
+    if log is not None:
+        log.close()

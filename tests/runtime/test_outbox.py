@@ -113,11 +113,11 @@ async def test_log_bridge_counts_the_ingest_waits_for_room() -> None:
 
 
 def test_metrics_export_the_log_bridge_at_scrape_time() -> None:
-    """/metrics reads the bridge when scraped: queued, its bound, ingest waits and drops."""
+    """/metrics reads the bridge when scraped: queued, its bound, ingest waits, its drops and the log's."""
     from scoperouter.runtime.metrics import Metrics
 
     class Bridge:
-        pending, max_pending, waits, waited_s, dropped = 7, 20, 3, 1.5, 2
+        pending, max_pending, waits, waited_s, dropped, log_rows_dropped = 7, 20, 3, 1.5, 2, 4
 
     m, b = Metrics(), Bridge()
     m.watch_log(b)  # type: ignore[arg-type]
@@ -128,6 +128,7 @@ def test_metrics_export_the_log_bridge_at_scrape_time() -> None:
         "scoperouter_execution_log_backpressure_waits_total 3.0",
         "scoperouter_execution_log_backpressure_seconds_total 1.5",
         "scoperouter_execution_log_dropped_total 2.0",
+        "scoperouter_execution_log_rows_dropped_total 4.0",
     ):
         assert line in text.splitlines(), line
     b.pending = 9  # read again at the next scrape

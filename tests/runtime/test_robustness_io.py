@@ -103,6 +103,37 @@ def rejected_total(router: Any) -> float:
             "too_large",
         ),
         (push(base64.b64encode(HUGE_INT).decode()), {}, 200, "not_json"),
+        # two gzip members: one body, decided as the same bytes sent plain (two documents)
+        (
+            gzip.compress(EVENT_BYTES) + gzip.compress(b"\n" + EVENT_BYTES),
+            {"Content-Encoding": "gzip"},
+            400,
+            "not_json",
+        ),
+        (
+            gzip.compress(EVENT_BYTES) + b"trailing garbage",
+            {"Content-Encoding": "gzip"},
+            400,
+            "bad_request",
+        ),
+        (
+            gzip.compress(EVENT_BYTES) + b"\x1f\x8b\x08",
+            {"Content-Encoding": "gzip"},
+            400,
+            "bad_request",
+        ),
+        (
+            gzip.compress(b" " * 6_000) + gzip.compress(b" " * 6_000 + EVENT_BYTES),
+            {"Content-Encoding": "gzip"},
+            413,
+            "too_large",
+        ),
+        (
+            zlib.compress(EVENT_BYTES) + b"trailing garbage",
+            {"Content-Encoding": "deflate"},
+            400,
+            "bad_request",
+        ),
     ],
     ids=[
         "huge-int",
@@ -113,6 +144,11 @@ def rejected_total(router: Any) -> float:
         "gzip-truncated",
         "gzip-bomb",
         "push-huge-int",
+        "gzip-two-members-two-documents",
+        "gzip-trailing-garbage",
+        "gzip-truncated-second-member",
+        "gzip-members-bomb",
+        "deflate-trailing-garbage",
     ],
 )
 async def test_malformed_bodies_are_counted_4xx(
@@ -134,9 +170,20 @@ async def test_malformed_bodies_are_counted_4xx(
         (gzip.compress, "gzip"),
         (zlib.compress, "deflate"),
         (lambda b: zlib.compress(b)[2:-4], "deflate"),  # raw deflate
+        (lambda b: gzip.compress(b[:20]) + gzip.compress(b[20:]), "gzip"),  # RFC 1952 members
+        (lambda b: gzip.compress(b"") + gzip.compress(b), "gzip"),  # an empty member first
+        (lambda b: gzip.compress(b"") * 20_000 + gzip.compress(b), "gzip"),  # fed in chunks
         (lambda b: b, "identity"),
     ],
-    ids=["gzip", "deflate-zlib", "deflate-raw", "identity"],
+    ids=[
+        "gzip",
+        "deflate-zlib",
+        "deflate-raw",
+        "gzip-two-members",
+        "gzip-empty-member",
+        "gzip-many-members",
+        "identity",
+    ],
 )
 async def test_encoded_bodies_are_accepted(
     ingress: Callable[..., Any], encode: Callable[[bytes], bytes], encoding: str

@@ -12,6 +12,7 @@ or anything with ``insert_rows_json(table, json_rows, row_ids=...) -> list[error
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -100,6 +101,24 @@ def _invalid_rows(errs: Sequence[dict[str, Any]], n: int) -> dict[int, str] | No
     return bad or None
 
 
+# what serialising a request raises for a value JSON cannot carry (the real client runs
+# ``json.dumps`` on it; ``requests`` refuses NaN): a row's fault only if the row alone
+# raises it too (:func:`_unsendable`)
+_DATA_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+def _unsendable(batch: Sequence[Row]) -> dict[int, Exception]:
+    """The rows of ``batch`` that JSON cannot carry (a value of no JSON type, NaN or an
+    infinity), index -> the error serialising them raises."""
+    bad: dict[int, Exception] = {}
+    for i, row in enumerate(batch):
+        try:
+            json.dumps(row, allow_nan=False)
+        except _DATA_ERRORS as exc:
+            bad[i] = exc
+    return bad
+
+
 class BigQueryExecutionLog(RowExecutionLog):
     """Buffers rows per table and streams them in batches of ``batch_size``.
 
@@ -109,8 +128,11 @@ class BigQueryExecutionLog(RowExecutionLog):
     with a log line) and :meth:`flush` raises :class:`ExecutionLogError`. A row BigQuery
     rejects as ``invalid`` (it never will take it: schema, size) is dropped with a log line
     naming it and the error, and the rest of its batch (``stopped``: not inserted because
-    of it) is sent again at once -- one bad row never blocks its table. :attr:`dropped`
-    counts the rows never written (rejected or overflowed).
+    of it) is sent again at once -- one bad row never blocks its table. So is a row the
+    client cannot even send (serialising the request raises TypeError/ValueError/
+    OverflowError, and that row alone does too: a value of no JSON type, NaN); a data error
+    no row causes keeps the batch as a failure does. :attr:`dropped` counts the rows never
+    written (rejected, unsendable or overflowed).
     """
 
     def __init__(
@@ -123,7 +145,7 @@ class BigQueryExecutionLog(RowExecutionLog):
         self.max_buffer = max_buffer
         self._buf: dict[str, list[Row]] = {k: [] for k in self.tables}
         self._closed = False
-        self.dropped = 0  # rows never written: rejected as invalid, or past max_buffer
+        self.dropped = 0  # rows never written: rejected as invalid, unsendable, past max_buffer
 
     def _store_decisions(self, event: Values, rows: list[Values]) -> None:
         self._buf[EVENTS_TABLE].append(dict(zip(EVENT_COLUMNS, event, strict=True)))
@@ -152,27 +174,28 @@ class BigQueryExecutionLog(RowExecutionLog):
                     ids = [str(r[_ID_COLUMN[key]]) for r in batch]
                     try:
                         errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)
+                    except _DATA_ERRORS as exc:  # serialising the request: a row's value?
+                        bad = _unsendable(batch)
+                        if not bad:  # no row at fault (a malformed table id...): keep them
+                            errors.append(f"{self.tables[key]}: {exc}")
+                            break
+                        for i in sorted(bad, reverse=True):  # never sendable: drop, resend rest
+                            self._drop(key, ids[i], f"{type(bad[i]).__name__}: {bad[i]}")
+                            del buf[sent + i]
+                        continue
                     except Exception as exc:  # network, auth, quota: keep the rows
                         errors.append(f"{self.tables[key]}: {exc}")
                         break
                     if errs:
-                        bad = _invalid_rows(errs, len(batch))
-                        if bad is None:  # transient (or unknown): keep the batch
+                        invalid = _invalid_rows(errs, len(batch))
+                        if invalid is None:  # transient (or unknown): keep the batch
                             errors.append(
                                 f"{self.tables[key]}: {len(errs)} row error(s): {errs[:3]}"
                             )
                             break
-                        for i in sorted(bad, reverse=True):  # never accepted: drop, resend rest
-                            log.error(
-                                "execution log: BigQuery rejected a %s row, dropped: %s %s: %s",
-                                key,
-                                _ID_COLUMN[key],
-                                ids[i],
-                                bad[i],
-                                extra={"table": self.tables[key], "row_id": ids[i]},
-                            )
+                        for i in sorted(invalid, reverse=True):  # never accepted: drop, resend rest
+                            self._drop(key, ids[i], invalid[i])
                             del buf[sent + i]
-                        self.dropped += len(bad)
                         continue
                     sent += len(batch)
                 rest = buf[sent:]
@@ -187,6 +210,18 @@ class BigQueryExecutionLog(RowExecutionLog):
                 self._buf[key] = rest
         if errors:
             raise ExecutionLogError("BigQuery insert failed: " + "; ".join(errors))
+
+    def _drop(self, key: str, row_id: str, why: str) -> None:
+        """One row never written (rejected as invalid, or not sendable): logged, counted."""
+        log.error(
+            "execution log: BigQuery cannot take a %s row, dropped: %s %s: %s",
+            key,
+            _ID_COLUMN[key],
+            row_id,
+            why[:300],
+            extra={"table": self.tables[key], "row_id": row_id},
+        )
+        self.dropped += 1
 
     def close(self) -> None:
         if self._closed:

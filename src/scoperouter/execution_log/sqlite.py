@@ -4,8 +4,12 @@ statement step -- and one release of the interpreter lock -- per chunk, not per 
 
 Invariant: a flush writes what was buffered in one transaction or nothing (a failed one is
 rolled back and its rows buffered again, up to ``max_buffer``; past that they are dropped,
-logged and counted: :attr:`SqliteExecutionLog.dropped`), and each event, decision and
-dispatch outcome is stored once however often it is delivered.
+logged and counted: :attr:`SqliteExecutionLog.dropped`), except a row the database refuses
+for its values (a data error binding it: an int past 64 bits, a lone surrogate, a value of
+no SQL type, one past the length limit): the flush is then written again row by row in one
+transaction, and only the refused rows (an event's with its decision rows) are dropped,
+each logged with its ids and counted -- one bad row never holds back the rows after it. Each
+event, decision and dispatch outcome is stored once however often it is delivered.
 
 A log row's ``decision_id`` is unique without a unique index over every row (random ids:
 each insert dirtied a page of that index; about a third of the flush's cost): a
@@ -42,9 +46,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from scoperouter.execution_log.api import (
     COMPLETIONS_TABLE,
@@ -73,6 +78,7 @@ from scoperouter.execution_log.sqlite_fold import (
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
 from scoperouter.execution_log.sqlite_retention import prune_pass
 from scoperouter.execution_log.sqlite_schema import SCHEMA, SCHEMA_VERSION, _migrate
+from scoperouter.messages.event_fields import encodable
 from scoperouter.messages.models import Trigger
 from scoperouter.state.model import CATCH_UP_PAUSE_S, PRUNE_LIMIT
 
@@ -120,6 +126,107 @@ def _insert(
         conn.executemany(_insert_sql(table, cols), rows[full:])
 
 
+# what binding a row's values raises when the database cannot take a value (not the disk):
+# an int past 64 bits, a str with a lone surrogate, a value of no SQL type, one past the
+# length limit -- that row is refused whatever is retried (:meth:`SqliteExecutionLog._write`)
+_DATA_ERRORS = (
+    OverflowError,
+    ValueError,  # UnicodeEncodeError among them
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+)
+IdCols = tuple[tuple[str, int], ...]
+"""The columns naming a row in a log line: (name, index)."""
+_IDS: dict[str, IdCols] = {
+    EVENTS_TABLE: (("event_id", 0),),
+    # decision, folded and dispatch rows alike (their first 13 columns are LOG_COLUMNS')
+    LOG_TABLE: (("decision_id", 0), ("event_id", 1), ("trigger_id", 12)),
+    COMPLETIONS_TABLE: (("completion_id", 0), ("processor", 1), ("trigger_id", 3)),
+    TRIGGER_REPORTS_TABLE: (("trigger_id", 0), ("event_id", 2)),
+}
+_FILL: IdCols = (("decision_id", 1),)  # a fill's parameters: (dispatch key, decision id)
+_LINKS: IdCols = (("trigger_id", 0), ("event_id", 1))  # LinkParams
+assert LOG_COLUMNS.index("trigger_id") == DECISION_COLUMNS.index("trigger_id") == 12
+
+
+class _Refused(NamedTuple):
+    """A row the database refused (a data error binding it): dropped, counted, logged."""
+
+    table: str
+    ids: tuple[tuple[str, Any], ...]  # (column, value) naming the row
+    error: BaseException
+    rows: int = 1  # rows dropped with it: an event's decision rows too
+
+
+def _refused(table: str, cols: IdCols, row: Sequence[Any], exc: BaseException) -> _Refused:
+    return _Refused(table, tuple((k, row[i]) for k, i in cols if i < len(row)), exc)
+
+
+def _insert_each(
+    conn: sqlite3.Connection,
+    table: str,
+    cols: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    refused: list[_Refused],
+) -> None:
+    """:func:`_insert` row by row: a row that raises a data error is not inserted (a failed
+    statement changes nothing) and is noted in ``refused``."""
+    sql = _insert_sql(table, cols)
+    for r in rows:
+        try:
+            conn.execute(sql, r)
+        except _DATA_ERRORS as exc:
+            refused.append(_refused(table, _IDS[table], r, exc))
+
+
+def _update(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: list[tuple[Any, ...]],
+    ids: IdCols,
+    refused: list[_Refused] | None,
+) -> None:
+    """``executemany(sql, params)``; with ``refused``, one by one (as :func:`_insert_each`)."""
+    if refused is None:
+        conn.executemany(sql, params)
+        return
+    for p in params:
+        try:
+            conn.execute(sql, p)
+        except _DATA_ERRORS as exc:
+            refused.append(_refused(f"{LOG_TABLE} update", ids, p, exc))
+
+
+def _not_repeated(
+    conn: sqlite3.Connection, dispatches: list[tuple[Any, ...]], refused: list[_Refused] | None
+) -> list[tuple[Any, ...]]:
+    """``dispatches`` without those that repeat a folded outcome (:func:`repeats_folded`);
+    with ``refused``, one whose values cannot even be looked up is refused."""
+    if refused is None:
+        return [x for x in dispatches if not repeats_folded(conn, x)]
+    out = []
+    for x in dispatches:
+        try:
+            if not repeats_folded(conn, x):
+                out.append(x)
+        except _DATA_ERRORS as exc:
+            refused.append(_refused(LOG_TABLE, _IDS[LOG_TABLE], x, exc))
+    return out
+
+
+def _refuse_decisions(refused: list[_Refused], decisions: list[tuple[Any, ...]]) -> None:
+    """Count the decision rows of each refused event with it (they are left out with it:
+    :func:`_first_deliveries` keeps only the decisions of events written)."""
+    counts: dict[Any, int] = {}
+    for d in decisions:
+        counts[d[_EVENT]] = counts.get(d[_EVENT], 0) + 1
+    for i, r in enumerate(refused):
+        if r.table == EVENTS_TABLE:
+            refused[i] = r._replace(rows=1 + counts.pop(r.ids[0][1], 0))  # once per event id
+
+
 _NARROW = len(DECISION_COLUMNS)
 # what :meth:`SqliteExecutionLog._store_outcome` reads of a trigger, from its ``__dict__``
 # in one C call (a pydantic model's attribute reads take the interpreter's generic path)
@@ -154,7 +261,9 @@ class SqliteExecutionLog(RowExecutionLog):
     ``retention_s`` (None: keep everything) prunes older rows, at most ``prune_limit`` a
     table and pass (see the module doc). A flush that fails is rolled back and raises; its
     rows stay buffered for the next one (up to ``max_buffer`` rows; past that a failed
-    flush's rows are dropped, logged and counted in :attr:`dropped`)."""
+    flush's rows are dropped, logged and counted in :attr:`dropped`). A row the database
+    refuses for its values is dropped alone (logged, counted in :attr:`dropped`) and the
+    flush's other rows written."""
 
     def __init__(
         self,
@@ -169,7 +278,8 @@ class SqliteExecutionLog(RowExecutionLog):
     ) -> None:
         super().__init__()
         self.max_buffer = max_buffer  # rows a failing log keeps for the next flush
-        self.dropped = 0  # rows never written: a failed flush past max_buffer
+        # rows never written: a failed flush past max_buffer, a row refused for its values
+        self.dropped = 0
         self.retention_s = retention_s if retention_s else None
         self.prune_interval_s = (
             prune_interval_s
@@ -290,46 +400,98 @@ class SqliteExecutionLog(RowExecutionLog):
             self._decisions, self._log, self._events = [], [], []
             self._completions, self._links, self._fill = [], [], []
             self._reports = []
-            decisions0 = decisions  # as buffered: kept if the flush fails
-            conn.execute("BEGIN")
+            taken = (decisions, log, events, comps, links, fill, reports)
             try:
-                buffered: set[str] = set()
-                if events:
-                    top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
-                    before = conn.total_changes
-                    _insert(conn, EVENTS_TABLE, EVENT_COLUMNS, events)
-                    if conn.total_changes - before == len(events):  # every event new here
-                        buffered = {e[0] for e in events}
-                    else:  # a redelivery: write its decision rows only once
-                        decisions = _first_deliveries(conn, decisions, top or 0)
-                # links to events written in this flush: set on their rows as they are inserted
-                pending, link_params = split_links(links, buffered) if links else ({}, [])
-                # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
-                # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
-                rows = linked(decisions, pending) if pending else decisions
-                # outcomes of triggers of events in this flush fold into their decision rows
-                rows, dispatches = fold(rows, log, ids_json)
-                for run in runs_of_width(rows):
-                    cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
-                    _insert(conn, LOG_TABLE, cols, run)
-                if dispatches:
-                    dispatches = [x for x in dispatches if not repeats_folded(conn, x)]
-                    _insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
-                if comps:
-                    _insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
-                if reports:
-                    _insert(conn, TRIGGER_REPORTS_TABLE, TRIGGER_REPORT_COLUMNS, reports)
-                if fill:  # before the links: the decision rows are still unlinked
-                    conn.executemany(_FILL_SQL, fill)
-                    conn.executemany(_FILL_REQUESTED_SQL, fill)
-                if link_params:
-                    conn.executemany(_LINK_SQL, link_params)
-                conn.execute("COMMIT")
+                self._write(conn, *taken, refused=None)
+            except _DATA_ERRORS:
+                # a value the database cannot take (not the disk): written again row by
+                # row, the rows it refuses dropped -- else that one row failed every flush
+                refused: list[_Refused] = []
+                try:
+                    self._write(conn, *taken, refused=refused)
+                except BaseException:
+                    self._keep(*taken)
+                    raise
+                self._dropped_refused(refused)
             except BaseException:
-                conn.execute("ROLLBACK")
-                self._keep(decisions0, log, events, comps, links, fill, reports)
+                self._keep(*taken)
                 raise
             self._maybe_prune()
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        decisions: list[tuple[Any, ...]],
+        log: list[tuple[Any, ...] | PendingOutcome],
+        events: list[tuple[Any, ...]],
+        comps: list[tuple[Any, ...]],
+        links: list[Link],
+        fill: list[tuple[str, str]],
+        reports: list[tuple[Any, ...]],
+        *,
+        refused: list[_Refused] | None,
+    ) -> None:
+        """One flush's rows in one transaction (rolled back if anything raises). With
+        ``refused`` (a list), row by row: a row that raises a data error is left out and
+        noted there (an event's with its decision rows), and the rest is written."""
+        insert = _insert if refused is None else partial(_insert_each, refused=refused)
+        conn.execute("BEGIN")
+        try:
+            buffered: set[str] = set()
+            if events:
+                top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
+                before = conn.total_changes
+                insert(conn, EVENTS_TABLE, EVENT_COLUMNS, events)
+                if conn.total_changes - before == len(events):  # every event new here
+                    buffered = {e[0] for e in events}
+                else:  # a redelivery (or a refused event): write its decision rows only once
+                    if refused:
+                        _refuse_decisions(refused, decisions)
+                    decisions = _first_deliveries(conn, decisions, top or 0)
+            # links to events written in this flush: set on their rows as they are inserted
+            pending, link_params = split_links(links, buffered) if links else ({}, [])
+            # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
+            # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
+            rows = linked(decisions, pending) if pending else decisions
+            # outcomes of triggers of events in this flush fold into their decision rows
+            rows, dispatches = fold(rows, log, ids_json)
+            for run in runs_of_width(rows):
+                cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
+                insert(conn, LOG_TABLE, cols, run)
+            if dispatches:
+                dispatches = _not_repeated(conn, dispatches, refused)
+                insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
+            if comps:
+                insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
+            if reports:
+                insert(conn, TRIGGER_REPORTS_TABLE, TRIGGER_REPORT_COLUMNS, reports)
+            if fill:  # before the links: the decision rows are still unlinked
+                _update(conn, _FILL_SQL, fill, _FILL, refused)
+                _update(conn, _FILL_REQUESTED_SQL, fill, _FILL, refused)
+            if link_params:
+                _update(conn, _LINK_SQL, link_params, _LINKS, refused)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _dropped_refused(self, refused: list[_Refused]) -> None:
+        """Count and log the rows the database refused (each with its ids and error)."""
+        for r in refused:
+            self.dropped += r.rows
+            logger.error(
+                "execution log: a %s row cannot be stored, dropped%s (%s): %s: %s",
+                r.table,
+                f" with its {r.rows - 1} decision rows" if r.rows > 1 else "",
+                ", ".join(f"{k} {v!r}" for k, v in r.ids),
+                type(r.error).__name__,
+                str(r.error)[:200],
+                extra={
+                    "table": r.table,
+                    "dropped": r.rows,
+                    **{k: v if encodable(v) else repr(v) for k, v in r.ids if isinstance(v, str)},
+                },
+            )
 
     def _keep(
         self,

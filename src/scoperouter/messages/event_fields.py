@@ -23,6 +23,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 
 MAX_EVENT_ENTITIES = 2000
 MAX_ID_CHARS = 512
+MAX_COUNT = 2**63 - 1  # a signed 64-bit integer: SQLite INTEGER, BigQuery INT64
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 STATUSES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
 PRIORITIES: frozenset[str] = frozenset({"normal", "critical"})
@@ -101,15 +102,27 @@ def opt_id(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
 
 
 def count_or_none(v: Any) -> int | None:
+    """A usable count (an int, an integral float or a decimal string, from 0 to
+    :data:`MAX_COUNT`), else None: never raises (``record_count`` never rejects an event).
+    A count past a signed 64-bit integer is unusable like a negative one: no SQLite
+    INTEGER or BigQuery INT64 column could store it (one such completion row failed every
+    execution-log flush after it)."""
     if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, int):
-        return v if v >= 0 else None
-    if isinstance(v, float) and v.is_integer() and v >= 0:
-        return int(v)
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
+        n = v
+    elif isinstance(v, float) and v.is_integer():
+        n = int(v)
+    elif isinstance(v, str) and (text := v.strip()).isdecimal():
+        # isdecimal, not isdigit: "²" and "①" are digits int() does not read; and int()
+        # still refuses a string past its digit limit (ValueError)
+        try:
+            n = int(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return n if 0 <= n <= MAX_COUNT else None
 
 
 def id_text(v: str, key: str, ctx: Ctx) -> str:

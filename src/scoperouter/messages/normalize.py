@@ -47,7 +47,9 @@ Rules (where a reading could differ, the choice is written here):
 * Status: ``status`` when present (``success|partial|no_data|failed``, anything else is
   ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
   ``record_count`` says); else success. ``record_count`` is informational and never
-  rejected (kept when it is a usable non-negative count). An empty ``event_id`` falls back.
+  rejected (kept when it is a usable count: a whole number from 0 to 2**63-1, what a 64-bit
+  log column holds, sent as a number or decimal text; else None). An empty ``event_id``
+  falls back.
 * Dates are ``YYYY-MM-DD``. ``game_date`` (the registry's ``date_field``), or ``start_date`` + ``end_date`` (a backfill; also
   read from ``metadata``). A backfill range longer than :data:`MAX_BACKFILL_DAYS` (400:
   a season and then some) is rejected (``invalid_date_range``, 400 / dead letter: split

@@ -4,7 +4,8 @@ and unwrapped into the router's :class:`~scoperouter.runtime.router.Inbound`
 (:func:`_envelope_like`, :func:`_from_envelope`).
 
 Invariant: decoding never produces more than its limit (no zip bombs: the limit bounds the
-decompressed size); a body with a ``message`` key is an envelope only as the pull path
+decompressed size, of all gzip members together) and never ignores a byte of the body (data
+after the last gzip member or the deflate stream is a 400 ``bad_request``); a body with a ``message`` key is an envelope only as the pull path
 reads one (:func:`~scoperouter.messages.push.is_push_envelope`) or when it has nothing but
 envelope keys; a recognisable push message that cannot be used (no ``data``, bad base64)
 becomes an Inbound the router dead-letters and acks (its payload is never valid JSON; a 4xx
@@ -39,11 +40,16 @@ class BodyTooLarge(Exception):
 
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_GZIP_MAGIC = b"\x1f\x8b"  # how a gzip member starts (RFC 1952)
+_CHUNK = 16_384  # input fed to the decompressor at a time (:func:`_inflate`)
 
 
 def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
     """Undo ``Content-Encoding`` (gzip, deflate; identity), never producing more than
-    ``limit`` bytes. Raises :class:`BadEncoding` or :class:`BodyTooLarge`."""
+    ``limit`` bytes. gzip may be several members (RFC 1952: their contents concatenated,
+    the limit on the total); anything after the last member, or after a deflate stream, is
+    not silently ignored (it would drop what it carries): :class:`BadEncoding`. Raises
+    :class:`BadEncoding` or :class:`BodyTooLarge`."""
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     for coding in reversed(codings):  # applied in order, so undone in reverse
         if coding == "identity":
@@ -57,20 +63,44 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
             [wbits, -zlib.MAX_WBITS] if coding == "deflate" else [wbits]
         )  # deflate: zlib or raw
         for i, bits in enumerate(attempts):
-            d = zlib.decompressobj(bits)
             try:
-                out = d.decompress(body, limit + 1)
+                body = _inflate(body, coding, bits, limit)
             except zlib.error as exc:
                 if i + 1 < len(attempts):
                     continue
                 raise BadEncoding(f"body is not valid {coding}: {exc}"[:200]) from None
-            if len(out) > limit or d.unconsumed_tail:
-                raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
-            if not d.eof:
-                raise BadEncoding(f"body is not valid {coding}: truncated")
-            body = out
             break
     return body
+
+
+def _inflate(body: bytes, coding: str, bits: int, limit: int) -> bytes:
+    """``body`` decompressed (``bits``: zlib's wbits), at most ``limit`` bytes in all; each
+    gzip member in turn. Raises zlib.error, :class:`BadEncoding` or :class:`BodyTooLarge`.
+
+    The input is fed :data:`_CHUNK` bytes at a time: what follows a member's end is copied
+    (``unused_data``) from that chunk only, so a body of many tiny members costs linear
+    time, not quadratic."""
+    out: list[bytes] = []
+    size = 0
+    view = memoryview(body)
+    pos = 0
+    while True:
+        d = zlib.decompressobj(bits)
+        while not d.eof and pos < len(view):
+            chunk = view[pos : pos + _CHUNK]
+            out.append(d.decompress(chunk, limit + 1 - size))  # > 0: size <= limit here
+            size += len(out[-1])
+            if size > limit or d.unconsumed_tail:
+                raise BodyTooLarge(f"decompressed body exceeds {limit} bytes")
+            pos += len(chunk) - len(d.unused_data)
+        if not d.eof:
+            raise BadEncoding(f"body is not valid {coding}: truncated")
+        if pos == len(view):
+            return b"".join(out)
+        if bits != _WBITS["gzip"]:  # one deflate stream: nothing may follow it
+            raise BadEncoding(f"body is not valid {coding}: data after the end of the stream")
+        if view[pos : pos + 2] != _GZIP_MAGIC:
+            raise BadEncoding(f"body is not valid {coding}: data after the last member")
 
 
 _ENVELOPE_KEYS = frozenset({"message", "subscription", "deliveryAttempt"})

@@ -96,6 +96,14 @@ class LogBridge:
         return self._handed - self._taken
 
     @property
+    def log_rows_dropped(self) -> int:
+        """Rows the log itself dropped (its ``dropped``: rows its database refused, or past
+        its buffer while failing), apart from :attr:`dropped` (work this bridge never handed
+        over); 0 for a log that counts none."""
+        n = getattr(self.log, "dropped", 0)
+        return n if isinstance(n, int) else 0
+
+    @property
     def full(self) -> bool:
         return self.pending >= self.max_pending
 

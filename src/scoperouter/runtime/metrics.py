@@ -59,6 +59,8 @@ class LogQueue(Protocol):
     def waited_s(self) -> float: ...
     @property
     def dropped(self) -> int: ...
+    @property
+    def log_rows_dropped(self) -> int: ...
 
 
 class _LogQueueCollector(Collector):
@@ -94,6 +96,12 @@ class _LogQueueCollector(Collector):
             "Events and dispatch outcomes never written to the execution log (the log "
             "thread failed, or the shutdown budget ran out; each is logged).",
             value=q.dropped,
+        )
+        yield CounterMetricFamily(
+            "scoperouter_execution_log_rows_dropped",
+            "Rows the execution log itself never wrote: a row its database cannot store (a "
+            "value it refuses), or a failing log's buffer past its bound (each logged).",
+            value=q.log_rows_dropped,
         )
 
 
