@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from planner_support import NBA_RELATIONS, D, event, registry_from, relations_for
 
+from scoperouter.router.cascade import cascade
+from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.planner import plan
 
 AS_OF = D + timedelta(days=10)
@@ -207,3 +209,16 @@ def test_later_rosters_of_gained_dates(
     assert (dec.reason, dec.scope, dec.entity_ids) == (reason, scope, ids)
     if dates is not None:
         assert dec.dates == dates
+
+
+def test_engine_and_cascade_fire_the_joiners_of_gained_dates() -> None:
+    """The engine's triggers and explain --cascade's hop 1 carry the fixpoint's ids and dates."""
+    reg = _reg({"games": 1, "via": "player_games"})
+    rel = relations_for(reg, CHAIN_ROWS)
+    ev = event(reg, source="raw.box", affected_entities={"players": ["p1"]})
+    engine = RoutingEngine(reg)
+    engine.receive(ev, rel, AS_OF, 0.0)
+    fired = {f.trigger.game_date: f.trigger.entity_ids for f in engine.drain()}
+    assert fired == {day: ("p1", "p2", "p3", "p4") for day in (D, D1, D3, D9, D10)}
+    (step,) = cascade(reg, rel, ev, AS_OF).hops[0].steps
+    assert step.decision == plan(reg, rel, ev, AS_OF)[0]
