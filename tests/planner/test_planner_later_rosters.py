@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from planner_support import NBA_RELATIONS, D, event, registry_from, relations_for
 
+from scoperouter.router.cascade import cascade
+from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.planner import plan
 
 AS_OF = D + timedelta(days=10)
@@ -134,3 +136,89 @@ def test_later_rosters(
     )
     (dec,) = plan(reg, rel, ev, AS_OF)
     assert (dec.reason, dec.scope, dec.entity_ids) == expected
+
+
+# A games lookback's dates grow with the ids the later rosters add; each date it gains has
+# a roster of its own, read in turn until a pass adds no id. Every date D..D+10 has a
+# player_games row (filler), so no date is unknown (no blanket coverage up to as_of).
+D3, D9, D10 = (D + timedelta(days=n) for n in (3, 9, 10))
+CHAIN_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
+    "team_players": [
+        (D, "T1", "p1"),
+        (D1, "T1", "p1"),
+        (D1, "T1", "p2"),  # p2 joins T1 on p1's next game (D1)
+        (D3, "T1", "p1"),
+        (D3, "T1", "p2"),
+        (D3, "T1", "p3"),  # p3 joins T1 on p2's next game (D3)
+        (D9, "T1", "p1"),
+        (D9, "T1", "p3"),
+        (D9, "T1", "p4"),  # p4 joins T1 on p3's next game (D9); p2 has left
+        # D10 (p4's next game): no roster rows, so it adds nothing
+    ],
+    "game_teams": [],
+    "player_games": [
+        *((D + timedelta(days=k), "filler", f"G{k}") for k in range(11)),
+        (D, "p1", "G0"),
+        (D1, "p1", "G1"),
+        (D3, "p2", "G3"),
+        (D9, "p3", "G9"),
+        (D10, "p4", "G10"),
+    ],
+}
+
+CHAIN_CASES = [
+    # (name, lookback, max_entities, expected (reason, scope, ids, dates or None: not checked))
+    (
+        "games_lookback_reads_the_rosters_of_the_dates_it_gains",
+        {"games": 1, "via": "player_games"},
+        10,
+        ("entity_scope", "entities", ("p1", "p2", "p3", "p4"), (D, D1, D3, D9, D10)),
+    ),
+    (
+        # p4 is reached only on D9, which only p3 (reached on D3) brings in
+        "joiners_of_gained_dates_count_toward_max_entities",
+        {"games": 1, "via": "player_games"},
+        3,
+        ("fallback_threshold", "date", None, None),
+    ),
+    (
+        "days_lookback_dates_do_not_depend_on_the_ids",
+        {"days": 3},
+        10,
+        ("entity_scope", "entities", ("p1", "p2", "p3"), (D, D1, D + timedelta(days=2), D3)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "lookback", "max_entities", "expected"),
+    CHAIN_CASES,
+    ids=[c[0] for c in CHAIN_CASES],
+)
+def test_later_rosters_of_gained_dates(
+    name: str,
+    lookback: dict[str, Any],
+    max_entities: int,
+    expected: tuple[str, str, tuple[str, ...] | None, tuple[date, ...] | None],
+) -> None:
+    """A later date gained from a later date's roster has its own roster followed too."""
+    reg = _reg(lookback, max_entities)
+    ev = event(reg, source="raw.box", affected_entities={"players": ["p1"]})
+    (dec,) = plan(reg, relations_for(reg, CHAIN_ROWS), ev, AS_OF)
+    reason, scope, ids, dates = expected
+    assert (dec.reason, dec.scope, dec.entity_ids) == (reason, scope, ids)
+    if dates is not None:
+        assert dec.dates == dates
+
+
+def test_engine_and_cascade_fire_the_joiners_of_gained_dates() -> None:
+    """The engine's triggers and explain --cascade's hop 1 carry the fixpoint's ids and dates."""
+    reg = _reg({"games": 1, "via": "player_games"})
+    rel = relations_for(reg, CHAIN_ROWS)
+    ev = event(reg, source="raw.box", affected_entities={"players": ["p1"]})
+    engine = RoutingEngine(reg)
+    engine.receive(ev, rel, AS_OF, 0.0)
+    fired = {f.trigger.game_date: f.trigger.entity_ids for f in engine.drain()}
+    assert fired == {day: ("p1", "p2", "p3", "p4") for day in (D, D1, D3, D9, D10)}
+    (step,) = cascade(reg, rel, ev, AS_OF).hops[0].steps
+    assert step.decision == plan(reg, rel, ev, AS_OF)[0]

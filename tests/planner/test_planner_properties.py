@@ -373,20 +373,27 @@ class Reference:
                     frontier = set().union(*step)
                 reached |= frontier
         if proc.get("lookback") and len(reached) <= limit:
-            # each later date of the decision (from the ids the event's date reached) adds
-            # what every id reaches on it, id by id; an id unknown there adds nothing
-            for later in sorted(self.entity_dates(proc, on, as_of, reached) - {on}):
-                for key, ids in named.items():
-                    for p in paths[key]:
-                        for x in sorted(ids):
-                            frontier = {x}
-                            for rel in p:
-                                frontier = set().union(
-                                    *(self.targets(rel, later, y) for y in sorted(frontier))
-                                )
-                            reached |= frontier
-                if len(reached) > limit:
+            # each later date of the decision adds what every id the event names reaches on
+            # it, id by id (an id unknown there adds nothing); the decision's dates are those
+            # of everything reached, so repeat until its set of dates stops growing
+            walked = {on}
+            while len(reached) <= limit:
+                todo = self.entity_dates(proc, on, as_of, reached) - walked
+                if not todo:
                     break
+                for later in sorted(todo):
+                    walked.add(later)
+                    for key, ids in named.items():
+                        for p in paths[key]:
+                            for x in sorted(ids):
+                                frontier = {x}
+                                for rel in p:
+                                    frontier = set().union(
+                                        *(self.targets(rel, later, y) for y in sorted(frontier))
+                                    )
+                                reached |= frontier
+                    if len(reached) > limit:
+                        break
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
         return {
@@ -634,8 +641,17 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
         "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
         "affected_entities": {"as": ids},
     }
-    ev = normalize_event(raw, reg)
-    as_of = data.draw(st.sampled_from(DATES))
+    _check_lookback(doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(DATES)))
+
+
+def _check_lookback(
+    doc: dict[str, Any],
+    rows: dict[str, list[tuple[date | None, str, str]]],
+    ev: Event,
+    as_of: date,
+) -> None:
+    """Every decision the planner makes for ``ev`` is the reference's: reason, scope, dates, ids."""
+    reg = registry_from(doc)
     ref = Reference(doc, rows)
     for got in plan(reg, relations_for(reg, rows), ev, as_of):
         want = ref.expect(got.processor, ev, as_of)
@@ -646,3 +662,72 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
         )
         assert set(got.dates) == want["dates"]
         assert set(got.entity_ids or ()) == (want["entities"] or set())
+
+
+TEAM_DATES = tuple(D + timedelta(days=k) for k in range(-1, 11))
+
+
+def _team_rows(joins: list[date]) -> list[tuple[date | None, str, str]]:
+    """``a_mates`` rows of one team that the ids of POOL["a"] join on ``joins`` (id by id):
+    on each date, every member's mates are every member; an id not yet joined is unknown."""
+    return [
+        (d, x, y)
+        for d in TEAM_DATES
+        for x, jx in zip(POOL["a"], joins, strict=True)
+        for y, jy in zip(POOL["a"], joins, strict=True)
+        if jx <= d and jy <= d
+    ]
+
+
+@SETTINGS
+@given(st.data())
+def test_joiners_of_gained_dates_match_reference(data: st.DataObject) -> None:
+    """A games lookback follows the rosters of the dates its later rosters' joiners bring."""
+    # One team that ids join on later dates (also_map: every teammate) and a sparse schedule
+    # (up to two games an id), mostly with a game on every date for an id no roster names:
+    # no date is unknown, so the decision's dates are the reached ids' next games only, and
+    # a joiner found on one of them brings dates of its own, whose rosters hold more joiners.
+    doc = {
+        "version": 1,
+        "entities": {t: {} for t in TYPES},
+        "relations": {"a_games": {"from": "a", "to": "c"}, "a_mates": {"from": "a", "to": "a"}},
+        "processors": {
+            "p0": {
+                "phase": 4,
+                "granularity": "a",
+                "inputs": [{"source": "s.one", "also_map": {"a": ["a_mates"]}}],
+                "lookback": {"games": data.draw(st.integers(1, 2)), "via": "a_games"},
+                "max_entities": data.draw(st.sampled_from((2, 3, 8))),
+            }
+        },
+    }
+    on = data.draw(st.sampled_from(TEAM_DATES[:4]))  # the event's date
+    # the first id is on the team by then, the others join on any date (most of them later)
+    joins = [
+        data.draw(st.sampled_from([x for x in TEAM_DATES if x <= on])),
+        *data.draw(st.lists(st.sampled_from(TEAM_DATES[:9]), min_size=3, max_size=3)),
+    ]
+    games = [  # once or twice on or after joining
+        data.draw(
+            st.sets(st.sampled_from([x for x in TEAM_DATES if x >= j]), min_size=1, max_size=2)
+        )
+        for j in joins
+    ]
+    rows: dict[str, list[tuple[date | None, str, str]]] = {
+        "a_games": [(d, x, "c0") for x, ds in zip(POOL["a"], games, strict=True) for d in ds]
+        + ([] if data.draw(_one_in(4)) else [(d, "a9", "c0") for d in TEAM_DATES]),
+        "a_mates": _team_rows(joins),
+    }
+    # mostly ids already on the team on the event's date (one that is not: empty_mapping)
+    members = [x for x, j in zip(POOL["a"], joins, strict=True) if j <= on]
+    named = st.sampled_from(POOL["a"] if data.draw(_one_in(5)) else members)
+    raw = {
+        "event_id": "e",
+        "source": "s.one",
+        "game_date": on.isoformat(),
+        "affected_entities": {"as": data.draw(st.lists(named, min_size=1, max_size=2))},
+    }
+    reg = registry_from(doc)
+    _check_lookback(
+        doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(TEAM_DATES[4:]))
+    )

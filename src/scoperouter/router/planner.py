@@ -20,7 +20,10 @@ Readings of the contract (also in the docs):
 * Later dates (an extension of SPEC, whose hops use the event's date): an entity-scope
   decision whose lookback reaches later dates also maps the event's ids on each of them,
   id by id, and adds what they reach (whoever joins a team later reads its earlier rows);
-  a later date that does not know an id adds nothing, never ``empty_mapping``.
+  a later date that does not know an id adds nothing, never ``empty_mapping``. With a games
+  lookback the ids added bring their own next games, whose rows are followed in turn,
+  until a pass adds no id (a fixpoint; each date is followed once); ``max_entities``
+  counts the union.
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
 * ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
   every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
@@ -210,10 +213,7 @@ class Planner:
             mapped.update(got[0])
         dates: tuple[date, ...] | None = None  # the decision's, when already known
         if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
-            before = len(mapped)
             dates = self._add_later_rosters(inp, relations, resolved, d, as_of, limit, mapped)
-            if inp.lookback_games and len(mapped) != before:
-                dates = None  # a games lookback also covers the added ids' games
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor,
@@ -247,21 +247,31 @@ class Planner:
         mapped: set[str],
     ) -> tuple[date, ...]:
         """Add to ``mapped`` what the event's ids reach on each later date of the
-        decision (its lookback, from the ids mapped on ``d``): whoever joins a team after
-        the event's date still reads its rows on those dates. A later date whose rows know
-        an id nothing adds nothing (the event's date already decided ``empty_mapping``).
-        Returns those dates (the decision's, unless a games lookback added ids)."""
-        later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
-        for on in later:
-            if on == d:
-                continue
-            for _key, path, ids in resolved:
-                if path:  # id by id: one id unknown on that date hides no other id's team
-                    for x in ids:
-                        mapped.update(map_ids(relations, path, on, (x,), limit)[0])
-            if len(mapped) > inp.max_entities:
-                break
-        return later
+        decision: whoever joins a team after the event's date still reads its rows on
+        those dates. A later date whose rows know an id nothing adds nothing (the event's
+        date already decided ``empty_mapping``). A fixpoint: a games lookback's dates are
+        the mapped ids' next games, so an id a later date adds may bring dates of its own,
+        whose rows are followed in turn; it stops when a pass adds no id (so no date), or
+        once ``mapped`` is past ``max_entities`` (the caller falls back to date scope).
+        Returns the lookback dates of the final ``mapped`` (the decision's when it stays
+        entity scope); each date is followed once."""
+        visited = {d}
+        while True:
+            later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
+            before = len(mapped)
+            for on in later:
+                if on in visited:
+                    continue
+                visited.add(on)
+                for _key, path, ids in resolved:
+                    if path:  # id by id: one id unknown on that date hides no other id's team
+                        for x in ids:
+                            mapped.update(map_ids(relations, path, on, (x,), limit)[0])
+                if len(mapped) > inp.max_entities:
+                    return later
+            # a days lookback's dates do not depend on the ids: one pass is the fixpoint
+            if len(mapped) == before or not inp.lookback_games:
+                return later
 
     # ------------------------------------------------------------------ dates
     # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)
