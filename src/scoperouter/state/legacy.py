@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Container
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -213,22 +213,7 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
         ]
     finally:
         db.close()
-    pending: list[PendingTrigger] = []
-    dead: list[DeadTrigger] = []
-    by_ref = {d.ref: d for d in letters if d.kind == "trigger" and d.ref is not None}
-    attached: set[str] = set()  # the refs of dead rows' letters: written with their row
-    for rid, t, p, b, a, c, m, at, status, done_at, err in rows:
-        body = b.encode() if isinstance(b, str) else bytes(b)
-        if status == "pending":
-            pending.append(PendingTrigger(t, p, body, a, c, m, at))
-            continue
-        ref = f"{t}#{rid}"
-        letter = by_ref.get(ref)
-        if letter is not None:
-            attached.add(ref)
-        finished = done_at if done_at is not None else c
-        dead.append(DeadTrigger(t, p, body, a, c, finished, err, m, letter))
-    kept = tuple(d for d in letters if d.kind != "trigger" or d.ref not in attached)
+    pending, dead, kept = outbox_work(rows, letters)
     again, given_up, awaiting = _ledger(
         engine, {t.trigger_id for t in pending}, {d.trigger_id for d in dead}
     )
@@ -240,6 +225,38 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
         (*dead, *given_up),
         awaiting,
     )
+
+
+OutboxRowIn = tuple[
+    int, str, str, str | bytes, int, float, str | None, float, str, float | None, str | None
+]
+"""An outbox row as :func:`outbox_work` reads it: ``(id, trigger_id, processor, body,
+attempts, created_at, mode, available_at, status, finished_at, error)``."""
+
+
+def outbox_work(
+    rows: Iterable[OutboxRowIn], letters: Sequence[DeadLetterIn]
+) -> tuple[list[PendingTrigger], list[DeadTrigger], tuple[DeadLetterIn, ...]]:
+    """A store's outbox rows still to send (any status but ``dead``) and dead, each dead
+    one with its dead letter (``trigger``, ref ``<trigger_id>#<id>``); and the letters no
+    dead row took."""
+    pending: list[PendingTrigger] = []
+    dead: list[DeadTrigger] = []
+    by_ref = {d.ref: d for d in letters if d.kind == "trigger" and d.ref is not None}
+    attached: set[str] = set()  # written with their row, under its new id
+    for rid, t, p, b, a, c, m, due, status, done_at, err in rows:
+        body = b.encode() if isinstance(b, str) else bytes(b)
+        if status != "dead":
+            pending.append(PendingTrigger(t, p, body, a, c, m, due))
+            continue
+        ref = f"{t}#{rid}"
+        letter = by_ref.get(ref)
+        if letter is not None:
+            attached.add(ref)
+        finished = done_at if done_at is not None else c
+        dead.append(DeadTrigger(t, p, body, a, c, finished, err, m, letter))
+    kept = tuple(d for d in letters if d.kind != "trigger" or d.ref not in attached)
+    return pending, dead, kept
 
 
 def _ledger(
