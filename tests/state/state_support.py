@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from scoperouter.router.decisions import Reason
 from scoperouter.state import StateStore
-from scoperouter.state.model import Admission, Contribution, IngestBatch
+from scoperouter.state.model import Admission, Contribution, IngestBatch, WindowState
 
 StoreFactory = Callable[..., StateStore]
 
@@ -71,3 +72,32 @@ def raw_connection(dsn: str) -> Any:
     import psycopg
 
     return psycopg.connect(dsn, autocommit=True)
+
+
+def win(
+    ids: set[str] | None,
+    *,
+    opened: float = 100.0,
+    last: float = 110.0,
+    causes: tuple[str, ...] = ("e1",),
+    etype: str = "player",
+    reason: Reason | None = None,
+    day: date = DAY,
+    corr: str | None = None,
+) -> WindowState:
+    """A stored window of processor p (quiet 10 s, max_wait 60 s, max_entities 3)."""
+    return WindowState(
+        "p",
+        day,
+        opened,
+        last,
+        None if ids is None else frozenset(ids),
+        etype,
+        reason,
+        frozenset(causes),
+        corr,
+        "normal",
+        10.0,
+        60.0,
+        3,
+    )

@@ -17,12 +17,13 @@ from planner_support import registry_from
 
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import InMemoryRelations
+from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
-from scoperouter.state.legacy import read_legacy
+from scoperouter.state.legacy import LOOP_DEAD_REASON, read_legacy
 
 REG = registry_from(
     {
@@ -196,3 +197,94 @@ def test_the_journal_replays_under_the_registry_that_wrote_it(
     assert s.import_legacy(state, T0 + 31) is True
     [item] = s.fire_due(T0 + 31)  # the new quiet applies from here on: due at once
     assert item.trigger.caused_by == ("e2",)
+
+
+def test_dead_and_backing_off_triggers_are_imported_as_they_were(
+    tmp_path: Path, make_store: StoreFactory
+) -> None:
+    """A pending row backing off keeps its due time; a dead row stays dead with its dead letter, which names the new row."""
+    old = Store(tmp_path / "old.sqlite3", sync="normal")
+    with old.transaction():
+        waiting = old.insert_trigger("t-wait", "p", '{"x":1}', 100.0, "live")
+        old.defer(waiting, 3, 500.0, "503")
+        dead = old.insert_trigger("t-dead", "p", '{"x":2}', 100.0, "live")
+        old.mark_dead(dead, 5, 150.0, "410 gone")
+        old.dead_letter("trigger", f"t-dead#{dead}", "refused", "410 gone", b'{"x":2}', 150.0)
+    old.close()
+    state = read_legacy(tmp_path / "old.sqlite3", REG)
+    s = make_store()
+    assert s.import_legacy(state, 200.0) is True
+    rows = {r.trigger_id: r for r in s.outbox_rows()}
+    got = {t: (r.status, r.attempts, r.available_at, r.error) for t, r in rows.items()}
+    assert got["t-wait"] == ("pending", 3, 500.0, None)
+    assert got["t-dead"][:2] == ("dead", 5) and got["t-dead"][3] == "410 gone"
+    [dl] = s.dead_letters()
+    assert (dl.ref, dl.reason, dl.payload) == (
+        f"t-dead#{rows['t-dead'].item_id}",
+        "refused",
+        b'{"x":2}',
+    )
+    assert s.redrive_dead(600.0) == 1 and s.dead_letters() == []  # its letter goes with it
+
+
+def _fail(old: _LoopDaemon, trigger_id: str, at: float) -> None:
+    """A completion reporting the run of ``trigger_id`` failed, at ``at``."""
+    old.now[0] = at
+    with old.store.transaction():
+        old.dw.complete(CompletionRef("failed", trigger_id, f"run-{at}", error="boom"), at)
+        old.dw.finish_journal()
+    old.dw.after_commit()
+
+
+def _delivered(old: _LoopDaemon, at: float) -> None:
+    """Every pending outbox row was delivered (the loop then waits on its completion)."""
+    with old.store.transaction():
+        for row in old.store.pending_triggers():
+            old.store.mark_done(row.row_id, 1, at)
+
+
+def test_the_loop_s_unfinished_work_is_imported_as_outbox_rows(
+    tmp_path: Path, make_store: StoreFactory
+) -> None:
+    """The closed loop turned off: a re-dispatch it scheduled is a pending row due then, a trigger it dead-lettered a dead row with its letter, one it waits on is counted."""
+    old = _LoopDaemon(tmp_path / "old.sqlite3", _loop_registry(False, run_retries=1))
+    for n, pid in enumerate("abc"):
+        old.feed(f"e-{pid}", "raw.a", pid, T0 + n)  # u fires at once: three triggers
+    _delivered(old, T0 + 5)
+    loop = old.dw.engine.loop
+    assert loop is not None
+    tid = {e.trigger.entity_ids[0]: e.trigger_id for e in loop.ledger.entries()}  # type: ignore[index]
+    _fail(old, tid["b"], T0 + 10)  # b backs off (a retry left)
+    (due,) = {e.due_at for e in loop.ledger.entries() if e.phase == "backoff"}
+    assert due is not None
+    old.now[0] = due
+    old.dw.fire_due(lambda: None)  # b re-dispatched
+    _delivered(old, due)
+    _fail(old, tid["b"], due + 1)  # b's retry failed too: a dead letter
+    _fail(old, tid["a"], due + 1)  # a backs off
+    phases = {e.trigger.entity_ids[0]: (e.phase, e.due_at) for e in loop.ledger.entries()}  # type: ignore[index]
+    assert {p: ph for p, (ph, _) in phases.items()} == {
+        "a": "backoff",
+        "b": "dead",
+        "c": "dispatched",
+    }
+    again = phases["a"][1]
+    assert again is not None
+    old.store.close()
+    state = read_legacy(tmp_path / "old.sqlite3", _loop_registry(False))
+    assert state.awaiting == 1  # c: sent, its completion never came
+    s = make_store()
+    assert s.import_legacy(state, due + 2) is True
+    rows = {(r.trigger_id, r.status): r for r in s.outbox_rows()}
+    assert set(rows) == {(tid["a"], "pending"), (tid["b"], "dead")}
+    assert rows[(tid["a"], "pending")].available_at == again
+    assert rows[(tid["a"], "pending")].mode == "live"
+    [dl] = s.dead_letters()
+    assert (dl.kind, dl.ref, dl.reason) == (
+        "trigger",
+        f"{tid['b']}#{rows[(tid['b'], 'dead')].item_id}",
+        LOOP_DEAD_REASON,
+    )
+    assert s.claim(again - 1) == []
+    [item] = s.claim(again)
+    assert (item.trigger.trigger_id, item.trigger.entity_ids) == (tid["a"], ("a",))

@@ -17,7 +17,7 @@ if the event was, and moves ``last_at`` to ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, cast
@@ -57,6 +57,7 @@ __all__ = [
     "deadline",
     "due_input",
     "is_due",
+    "join_windows",
     "json_string",
     "json_strings",
     "merge_decision",
@@ -164,14 +165,48 @@ def _classify(w: WindowState | None, decision: Decision) -> tuple[Input, frozens
         return "skip", None
     if decision.scope == "date" or decision.entity_ids is None:
         return "date", None
+    return _ids_input(w, decision.entity_ids, decision.entity_type)
+
+
+def _ids_input(
+    w: WindowState | None, ids: Iterable[str], etype: str | None
+) -> tuple[Input, frozenset[str] | None]:
+    """The input ids ``ids`` of type ``etype`` are for window ``w`` (None: none yet), and
+    for ids into an id window the united ids."""
     have = w.entity_ids if w is not None else frozenset()
     if have is None:
         return "entities", None  # absorbed either way
-    if have and w is not None and other_type(w.entity_type, decision.entity_type):
+    if have and w is not None and other_type(w.entity_type, etype):
         return "entities_other_type", None
-    union = have.union(decision.entity_ids)
+    union = have.union(ids)
     limit = w.max_entities if w is not None else None
     return ("entities_past_max" if limit is not None and len(union) > limit else "entities"), union
+
+
+def _outcome(
+    w: WindowState,
+    effect: Effect,
+    union: frozenset[str] | None,
+    etype: str | None,
+    reason: Reason | None,
+) -> tuple[frozenset[str] | None, Reason | None, str]:
+    """Window ``w``'s ids, date reason and entity type after ``effect`` of an input of ids
+    of type ``etype`` (``union``: the united ids) or of a full date for ``reason``."""
+    ids, why, wtype = w.entity_ids, w.date_reason, w.entity_type
+    if effect in ("open_ids", "union"):
+        assert union is not None
+        ids = union
+        if etype:
+            wtype = etype
+    elif effect == "to_threshold":
+        ids, why = None, "fallback_threshold"
+        if etype:
+            wtype = etype
+    elif effect == "to_unmapped":
+        ids, why = None, "unmapped_entity_type"
+    elif effect == "to_date":
+        ids, why = None, reason
+    return ids, why, wtype
 
 
 def past_limit(ids: frozenset[str] | None, limit: int) -> bool:
@@ -243,22 +278,7 @@ def merge_decision(
     tr = TRANSITIONS[(phase, inp)]
     if tr.effect == "ignore" or w is None:
         return (None if phase == "closed" else w), False
-    ids: frozenset[str] | None = w.entity_ids
-    reason = w.date_reason
-    etype = w.entity_type
-    if tr.effect in ("open_ids", "union"):
-        assert union is not None
-        ids = union
-        if decision.entity_type:
-            etype = decision.entity_type
-    elif tr.effect == "to_threshold":
-        ids, reason = None, "fallback_threshold"
-        if decision.entity_type:
-            etype = decision.entity_type
-    elif tr.effect == "to_unmapped":
-        ids, reason = None, "unmapped_entity_type"
-    elif tr.effect == "to_date":
-        ids, reason = None, decision.reason
+    ids, reason, etype = _outcome(w, tr.effect, union, decision.entity_type, decision.reason)
     w = WindowState(
         w.processor,
         w.day,
@@ -276,6 +296,44 @@ def merge_decision(
     )
     fire = event.priority == "critical" and TRANSITIONS[(tr.next, "critical")].effect == "fire"
     return w, fire
+
+
+def join_windows(a: WindowState, b: WindowState) -> WindowState:
+    """Two open windows of one key as one (one store's windows handed over into another
+    that holds the key too: the closed loop switched on or off across a restart). The
+    later-opened window joins the earlier one as a decision of its content would, by
+    :data:`TRANSITIONS` (ids unite; past ``max_entities`` or of another type: full date;
+    a full date absorbs ids and keeps its first reason); causes unite (capped, the counts
+    of dropped ones added), the earlier ``opened_at``, the later ``last_at`` and the first
+    ``correlation_id`` are kept, critical when either is; durations and threshold are the
+    earlier window's. Equal windows give that window (a repeated hand-over changes
+    nothing); every id of either stays covered."""
+    if a == b:
+        return a
+    first, then = (a, b) if a.opened_at <= b.opened_at else (b, a)
+    etype = then.entity_type or None
+    inp: Input
+    if then.entity_ids is None:
+        inp, union = "date", None
+    else:
+        inp, union = _ids_input(first, then.entity_ids, etype)
+    effect = TRANSITIONS[(first.phase, inp)].effect
+    ids, reason, wtype = _outcome(first, effect, union, etype, then.date_reason)
+    return WindowState(
+        first.processor,
+        first.day,
+        first.opened_at,
+        max(a.last_at, b.last_at),
+        ids,
+        reason,
+        EventIds((*first.caused_by, *then.caused_by), first.caused_by.more + then.caused_by.more),
+        first.correlation_id if first.correlation_id is not None else then.correlation_id,
+        "critical" if "critical" in (a.priority, b.priority) else "normal",
+        first.quiet_s,
+        first.max_wait_s,
+        first.max_entities,
+        wtype,
+    )
 
 
 # ---------------------------------------------------------------------- persistence

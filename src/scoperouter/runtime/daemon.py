@@ -37,6 +37,7 @@ from scoperouter.runtime.reload import Fingerprint, RelationReloader
 from scoperouter.runtime.router import Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.runtime.sinks import Sink, SinkFactory, topic_path
+from scoperouter.runtime.state_handover import carry_into_loop_store, take_old_state
 from scoperouter.runtime.state_open import (
     EMBEDDED_STATE,
     OLD_STATE,
@@ -51,6 +52,7 @@ from scoperouter.runtime.state_open import (
 )
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions
+from scoperouter.state.sqlite import SqliteStateStore
 
 if TYPE_CHECKING:
     from scoperouter.backfill.shared_claim import SharedClaims
@@ -352,9 +354,11 @@ class Daemon(DaemonRun):
         return self.sinks.build("<default>", self.registry.spec.defaults.target, self.registry)
 
     def _open_state_dir(self, registry: CompiledRegistry, options: StoreOptions) -> None:
-        """No ``--state``: the embedded per-window SQLite store in the state dir (the old
-        snapshot + journal store imported into it once); the old store itself when the
-        registry asks for the closed loop, which keeps its state there only."""
+        """No ``--state``: the embedded per-window SQLite store in the state dir; the
+        snapshot + journal store when the registry asks for the closed loop, which keeps its
+        state there only. The store not opened hands its unfinished work over to the one
+        opened (:mod:`.state_handover`: the loop turned on or off across a restart, or the
+        first start after an upgrade)."""
         state_dir, sync = self.settings.state_dir, self.settings.sync
         if loop_wanted(registry):
             logger.info(
@@ -366,12 +370,26 @@ class Daemon(DaemonRun):
                 extra={"state": str(state_dir / OLD_STATE), "closed_loop": True},
             )
             self.store = open_store(state_dir / OLD_STATE, sync)
+            try:
+                carry_into_loop_store(
+                    self.store,
+                    registry,
+                    options,
+                    sync,
+                    shadow=self.settings.shadow,
+                    lock_timeout_s=self.settings.lock_timeout_s,
+                )
+            except ConfigError:
+                self.store.close()
+                raise
             return
-        self.state_store = open_embedded_state(
+        store = open_embedded_state(
             state_dir / EMBEDDED_STATE,
             options,
             sync,
             exclusive=True,  # a --state sqlite:/// of another daemon may name the file
             lock_timeout_s=self.settings.lock_timeout_s,
         )
-        import_old_state(self.state_store, state_dir / OLD_STATE, registry, retire=True)
+        self.state_store = store
+        assert isinstance(store, SqliteStateStore)
+        take_old_state(store, state_dir / OLD_STATE, registry)

@@ -3,7 +3,8 @@ the state dir (one daemon at a time under a directory lock) holding the embedded
 per-window SQLite store (:data:`EMBEDDED_STATE`, the default), or the snapshot + journal
 store (:data:`OLD_STATE`, only for the closed loop), or a state store elsewhere
 (``--state``; a SQLite file there is one daemon's too, under a lock of the file's own);
-the one-time import of the old store into a state store; and the registry's
+the one-time import of the old store into a state store named by ``--state`` (the state
+dir's two stores hand their work over in :mod:`.state_handover`); and the registry's
 ``max_entities`` and granularity given to the windows a state store holds
 (:func:`limit_windows`).
 
@@ -132,15 +133,13 @@ def _open(
         raise ConfigError([ConfigIssue(f"{name} is not usable: {detail(exc)}")]) from None
 
 
-def import_old_state(
-    store: StateStore, old: Path, registry: CompiledRegistry, *, retire: bool = False
-) -> bool:
-    """The first start on a state store after an upgrade: the snapshot + journal store
-    found at ``old`` (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids,
-    pending triggers, dead letters -- when ``store`` is still empty (else nothing changes,
-    so this runs at every start). ``retire``: once imported, ``old`` is renamed
-    ``state.sqlite3.imported`` (its WAL folded in first), so it is never read again -- not
-    even when the new store is empty again one day. Returns True when it imported."""
+def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -> bool:
+    """``serve --state``: the snapshot + journal store found at ``old``
+    (``<state_dir>/state.sqlite3``) is imported -- open windows, seen ids, pending
+    triggers, dead triggers and letters (:mod:`scoperouter.state.legacy`) -- when ``store``
+    is still empty (else nothing changes, so this runs at every start; what ``old`` still
+    holds then is named in a WARNING). ``old`` stays where it is. Returns True when it
+    imported. (serve's own state dir: :func:`.state_handover.take_old_state`.)"""
     if not old.exists():
         return False
     from scoperouter.state.legacy import read_legacy
@@ -148,19 +147,16 @@ def import_old_state(
     try:
         state = read_legacy(old, registry)
         done = store.import_legacy(state, time.time())
-        if done and retire:
-            _retire(old)
     except Exception as exc:
         why = f"old state database {old} is not usable: could not import it ({exc})"
         raise ConfigError([ConfigIssue(why)]) from None
     counts = {"windows": len(state.windows), "pending": len(state.pending)}
     if done:
         logger.warning(
-            "imported the old state store %s: %d open windows, %d pending triggers%s",
+            "imported the old state store %s: %d open windows, %d pending triggers",
             old,
             counts["windows"],
             counts["pending"],
-            f" (renamed {old.name}{IMPORTED_SUFFIX})" if retire else "",
             extra=counts,
         )
     elif state.windows or state.pending:
@@ -194,16 +190,6 @@ def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
             extra={"relimited_windows": n},
         )
     return n
-
-
-def _retire(old: Path) -> None:
-    """Fold ``old``'s WAL into it (the file then stands alone) and rename it."""
-    db = sqlite3.connect(str(old), isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=DELETE")  # checkpoints and removes -wal / -shm
-    finally:
-        db.close()
-    old.rename(old.with_name(old.name + IMPORTED_SUFFIX))
 
 
 def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:

@@ -30,7 +30,9 @@ from scoperouter.runtime.store_schema import (
     PendingTrigger,
     SyncMode,
 )
-from scoperouter.state.model import PRUNE_LIMIT
+from scoperouter.state import legacy
+from scoperouter.state.legacy import DeadTrigger, LegacyState, carry_rows
+from scoperouter.state.model import PRUNE_LIMIT, DeadLetterIn
 from scoperouter.state.sqlite_schema import add_columns
 
 __all__ = ["DeadLetter", "JournalEntry", "PendingTrigger", "Store", "SyncMode", "now"]
@@ -393,6 +395,13 @@ class Store:
         ).fetchall()
         return [DeadLetter(*r) for r in rows]
 
+    # ------------------------------------------------------------------ hand-over
+    def carry_rows(self, state: LegacyState, now: float) -> tuple[int, int, int, int, int]:
+        """Write the rows of ``state`` (the per-window store's work: the closed loop turned
+        on; its windows go into the snapshot) in the caller's transaction, by
+        :func:`~scoperouter.state.legacy.carry_rows`."""
+        return carry_rows(state, now, _Rows(self))
+
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -405,3 +414,43 @@ class Store:
 def now() -> float:
     """Wall-clock seconds (the windows' clock; persisted, so it must survive restarts)."""
     return time.time()
+
+
+class _Rows:
+    """:class:`~scoperouter.state.legacy.RowSink` on ``triggers``, ``seen`` and
+    ``dead_letters`` (the caller's transaction)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.db = store, store._db
+
+    def add_seen(self, event_id: str, at: float) -> bool:
+        sql = "INSERT INTO seen(event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        return self.db.execute(sql, (event_id, at)).rowcount > 0
+
+    def trigger_ids(self, dead: bool) -> set[str]:
+        sql = "SELECT DISTINCT trigger_id FROM triggers WHERE status = ?"
+        return {str(r[0]) for r in self.db.execute(sql, ("dead" if dead else "pending",))}
+
+    def add_pending(self, t: legacy.PendingTrigger, due: float) -> None:
+        self.db.execute(
+            "INSERT INTO triggers(trigger_id, processor, body, attempts, created_at, "
+            "available_at, mode) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (t.trigger_id, t.processor, t.body.decode(), t.attempts, t.created_at, due, t.mode),
+        )
+
+    def add_dead(self, d: DeadTrigger) -> int:
+        rid = self.db.execute(
+            "INSERT INTO triggers(trigger_id, processor, body, status, attempts, created_at, "
+            "dispatched_at, error, mode) VALUES (?, ?, ?, 'dead', ?, ?, ?, ?, ?)",
+            (d.trigger_id, d.processor, d.body.decode(), d.attempts, d.created_at,
+             d.finished_at, d.error, d.mode),
+        ).lastrowid  # fmt: skip
+        assert rid is not None
+        return rid
+
+    def add_letter(self, d: DeadLetterIn) -> bool:
+        return self.store.dead_letter(d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
+
+    def has_unnamed(self, d: DeadLetterIn) -> bool:
+        sql = "SELECT 1 FROM dead_letters WHERE kind = ? AND ref IS NULL AND reason = ? AND at = ?"
+        return self.db.execute(sql, (d.kind, d.reason, d.at)).fetchone() is not None

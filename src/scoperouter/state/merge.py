@@ -40,6 +40,7 @@ from scoperouter.router.window_state import (
     EventIds,
     Input,
     Phase,
+    join_windows,
     other_type,
 )
 from scoperouter.router.window_state import WindowState as BookWindow
@@ -230,27 +231,55 @@ def apply(
     return window, fired
 
 
+def book_window(w: WindowState) -> BookWindow:
+    """A stored window as the in-memory book's value (the one trigger builder and the
+    window rules take it)."""
+    return BookWindow(
+        processor=w.processor,
+        day=w.day,
+        opened_at=w.opened_at,
+        last_at=w.last_at,
+        entity_ids=w.entity_ids,
+        date_reason=cast("Reason | None", w.date_reason),  # a string: no typing call
+        caused_by=EventIds(w.caused_by, w.caused_more),
+        correlation_id=w.correlation_id,
+        priority=w.priority,
+        quiet_s=w.quiet_s,
+        max_wait_s=w.max_wait_s,
+        max_entities=w.max_entities,
+        entity_type=w.entity_type,
+    )
+
+
+def stored_window(w: BookWindow) -> WindowState:
+    """The inverse of :func:`book_window`."""
+    return WindowState(
+        w.processor,
+        w.day,
+        w.opened_at,
+        w.last_at,
+        w.entity_ids,
+        w.entity_type,
+        w.date_reason,
+        w.caused_by.frozen(),
+        w.correlation_id,
+        w.priority,
+        w.quiet_s,
+        w.max_wait_s,
+        w.max_entities,
+        w.caused_by.more,
+    )
+
+
+def join(a: WindowState, b: WindowState) -> WindowState:
+    """Two stored windows of one key as one, by the book's rule
+    (:func:`scoperouter.router.window_state.join_windows`): a hand-over between stores."""
+    return a if a == b else stored_window(join_windows(book_window(a), book_window(b)))
+
+
 def to_trigger(
     w: WindowState, fired_at: datetime | None = None, date_field: str = DEFAULT_DATE_FIELD
 ) -> Trigger:
     """The trigger a fired window sends (SPEC section 3), built by the one trigger builder
     :func:`scoperouter.router.window_state.to_trigger`; ``fired_at`` stamped."""
-    return book_trigger(
-        BookWindow(
-            processor=w.processor,
-            day=w.day,
-            opened_at=w.opened_at,
-            last_at=w.last_at,
-            entity_ids=w.entity_ids,
-            date_reason=cast("Reason | None", w.date_reason),  # a string: no typing call
-            caused_by=EventIds(w.caused_by, w.caused_more),
-            correlation_id=w.correlation_id,
-            priority=w.priority,
-            quiet_s=w.quiet_s,
-            max_wait_s=w.max_wait_s,
-            max_entities=w.max_entities,
-            entity_type=w.entity_type,
-        ),
-        date_field,
-        fired_at,
-    )
+    return book_trigger(book_window(w), date_field, fired_at)

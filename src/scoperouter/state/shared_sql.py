@@ -11,10 +11,10 @@ store's module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any, Protocol
 
-from scoperouter.state.legacy import LegacyState
+from scoperouter.state.legacy import Carried, DeadTrigger, LegacyState, PendingTrigger, carry_rows
 from scoperouter.state.model import (
     HORIZON_DETAIL,
     HORIZON_REASON,
@@ -122,6 +122,16 @@ _TEMPLATES = {
     "import_seen": "INSERT INTO sr_seen(event_id, seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
     "import_pending": "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, "
     "created_at, available_at, mode) VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s)",
+    "import_dead": "INSERT INTO sr_outbox(trigger_id, processor, body, status, attempts, "
+    "created_at, available_at, finished_at, error, mode) "
+    "VALUES (%s, %s, %s, 'dead', %s, %s, %s, %s, %s, %s) RETURNING id",
+    # the trigger ids of the rows still to send, and of the dead ones (a hand-over writes
+    # a trigger the store holds so already once, not twice)
+    "unfinished_ids": "SELECT DISTINCT trigger_id FROM sr_outbox "
+    "WHERE status IN ('pending', 'leased')",
+    "dead_ids": "SELECT DISTINCT trigger_id FROM sr_outbox WHERE status = 'dead'",
+    "letter_unnamed": "SELECT 1 FROM sr_dead_letters WHERE kind = %s AND ref IS NULL "
+    "AND reason = %s AND at = %s",
     # rows still to send that fired live, per processor (a start-up count, no hot path)
     "live_backlog": "SELECT processor, count(*) FROM sr_outbox WHERE mode = 'live' "
     "AND status IN ('pending', 'leased') GROUP BY processor ORDER BY processor",
@@ -330,18 +340,29 @@ class Sql:
         """Write ``state`` when the store is empty (caller holds the transaction)."""
         if not db.execute(self.q["is_empty"]).fetchone()[0]:
             return False
-        for eid, at in state.seen:
-            db.execute(self.q["import_seen"], (eid, at))
-        for w in state.windows:
+
+        def put(w: WindowState) -> bool:
             insert_window(w)
-        for t in state.pending:
-            db.execute(
-                self.q["import_pending"],
-                (t.trigger_id, t.processor, t.body, t.attempts, t.created_at, now, t.mode),
-            )
-        for d in state.dead_letters:
-            self.dead_letter(db, d)
+            return False
+
+        self.carry(db, state, put, now)
         return True
+
+    def carry(
+        self,
+        db: Executes,
+        state: LegacyState,
+        put_window: Callable[[WindowState], bool],
+        now: float,
+        staged: Container[str] = (),
+    ) -> Carried:
+        """Write ``state`` into the store, whatever it holds (caller holds the transaction):
+        each window by ``put_window`` (True: it joined one of its key), the rows by
+        :func:`~scoperouter.state.legacy.carry_rows` (``staged``: seen ids the store holds
+        elsewhere)."""
+        joined = sum(1 for w in state.windows if put_window(w))
+        rows = carry_rows(state, now, _Rows(self, db), staged)
+        return Carried(len(state.windows), joined, *rows)
 
     def prune(self, db: Executes, r: Retention, now: float, done_upto: int | None = None) -> Pruned:
         """One pass of every prune, each statement deleting at most ``r.limit`` rows
@@ -369,6 +390,37 @@ class Sql:
         letters += n("prune_letters", now - r.letters_s)
         completions = n("prune_completions", now - r.completions_s)
         return Pruned(seen, done, dead, letters, completions, full)
+
+
+class _Rows:
+    """:class:`~scoperouter.state.legacy.RowSink` on ``sr_outbox``, ``sr_seen`` and
+    ``sr_dead_letters`` (a store's transaction)."""
+
+    def __init__(self, sql: Sql, db: Executes) -> None:
+        self.sql, self.db, self.q = sql, db, sql.q
+
+    def add_seen(self, event_id: str, at: float) -> bool:
+        return int(self.db.execute(self.q["import_seen"], (event_id, at)).rowcount) > 0
+
+    def trigger_ids(self, dead: bool) -> set[str]:
+        rows = self.db.execute(self.q["dead_ids" if dead else "unfinished_ids"]).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def add_pending(self, t: PendingTrigger, due: float) -> None:
+        params = (t.trigger_id, t.processor, t.body, t.attempts, t.created_at, due, t.mode)
+        self.db.execute(self.q["import_pending"], params)
+
+    def add_dead(self, d: DeadTrigger) -> int:
+        params = (d.trigger_id, d.processor, d.body, d.attempts, d.created_at, d.finished_at,
+                  d.finished_at, d.error, d.mode)  # fmt: skip
+        return int(self.db.execute(self.q["import_dead"], params).fetchone()[0])
+
+    def add_letter(self, d: DeadLetterIn) -> bool:
+        return self.sql.dead_letter(self.db, d)
+
+    def has_unnamed(self, d: DeadLetterIn) -> bool:
+        params = (d.kind, d.reason, d.at)
+        return self.db.execute(self.q["letter_unnamed"], params).fetchone() is not None
 
 
 PG = Sql("%s", skip_locked=True)

@@ -33,7 +33,8 @@ from scoperouter.state.core import (
     ids_from_json,
     split_admissions,
 )
-from scoperouter.state.legacy import LegacyState
+from scoperouter.state.legacy import Carried, LegacyState, outbox_work
+from scoperouter.state.merge import join
 from scoperouter.state.model import (
     Completion,
     CompletionState,
@@ -386,6 +387,67 @@ class SqliteStateStore:
                 )
 
             return SQLITE.import_legacy(db, state, insert, now)
+
+    # ------------------------------------------------------------------ hand-over
+    # the closed loop switched on or off across a restart: serve's other store in the state
+    # dir (runtime/state_handover.py) hands its work over to the one it opens
+    def carry_over(self, state: LegacyState, now: float) -> Carried:
+        """Write ``state`` (the other store's work) into this store, whatever it holds, in
+        one transaction (:meth:`~scoperouter.state.shared_sql.Sql.carry`); a window of a key
+        this store holds joins it (:func:`~scoperouter.state.merge.join`). Running it again
+        with the same state writes no trigger, dead letter or seen id twice and leaves the
+        windows as they are."""
+        self._deadline_known = False
+        with self._tx() as db:
+            self._others_wrote()
+
+            def put(w: WindowState) -> bool:
+                have = self._read_window(db, w.key)
+                db.execute(
+                    f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _window_params(w if have is None else join(have, w)),
+                )
+                return have is not None
+
+            return SQLITE.carry(db, state, put, now, self._recent.ids)
+
+    def export_state(self) -> LegacyState:
+        """Everything of this store another one must take to go on with its work: seen ids
+        (staged ones too), open windows, the rows to send (pending or leased: a stopped
+        daemon's lease is void) with their attempts, mode and due time, dead rows with their
+        dead letter, and the other dead letters. Done rows and the completion ledger stay."""
+        self._others_wrote()
+        db = self._db
+        seen = tuple(
+            (str(e), float(at))
+            for e, at in db.execute(
+                "SELECT event_id, seen_at FROM sr_seen UNION ALL "
+                "SELECT event_id, seen_at FROM sr_seen_recent ORDER BY 1"
+            )
+        )
+        letters = [
+            DeadLetterIn(d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
+            for d in self.dead_letters()
+        ]
+        rows = db.execute(
+            "SELECT id, trigger_id, processor, body, attempts, created_at, mode, available_at, "
+            "status, finished_at, error FROM sr_outbox "
+            "WHERE status IN ('pending', 'leased', 'dead') ORDER BY id"
+        ).fetchall()
+        pending, dead, kept = outbox_work(rows, letters)
+        return LegacyState(seen, tuple(self.open_windows()), tuple(pending), kept, tuple(dead))
+
+    def drain(self) -> None:
+        """After :meth:`export_state` was carried over into another store: the windows,
+        the rows not done and the dead letters go (one transaction), so nothing is routed,
+        sent or listed from here twice; seen ids, done rows and the completion ledger
+        stay."""
+        self._deadline_known = False
+        with self._tx() as db:
+            db.execute("DELETE FROM sr_windows")
+            db.execute("DELETE FROM sr_outbox WHERE status != 'done'")
+            db.execute("DELETE FROM sr_dead_letters")
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:
