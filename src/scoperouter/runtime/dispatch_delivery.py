@@ -8,17 +8,24 @@ Invariant: a delivery takes exactly one slot of its lane (``busy``) and its rows
 ``finally``); every row it carries gets exactly one outcome (a mark, through
 :class:`~scoperouter.runtime.dispatch_outcomes.Outcomes`) unless the delivery is cancelled (a
 stop) or dies of a bug (the supervisor's fatal error); a row left without one stays pending
-in the store and is re-dispatched (at-least-once). On a state store a queued row starts
-only while this replica's lease on it is confirmed (:mod:`scoperouter.runtime.leases`),
-and so does a row fired here; one that is not leaves the lane (is not started), counted
-and logged, and waits in the store. A delivery carries rows of one dispatch mode, the one
-each row fired in (:mod:`scoperouter.runtime.modes`): a shadow row is marked done without
-a sink, a live row goes to its processor's own target, also when the processor is in
-shadow mode now (its target built then: :meth:`Delivery._late_sink`).
+in the store and is re-dispatched (at-least-once): unless the dispatcher is stopping (the
+stop gives its leases back), such a row is given back at once (``Release``: a state store's
+lease is freed, the lane pages it again) and logged (:meth:`Delivery._unsettled`). A
+``CancelledError`` that a target raises while its delivery is not being cancelled (no stop,
+no ``cancel()`` of the task: a client's own future cancelled elsewhere) is a send failure
+like any other (retryable, counted, logged), not a cancellation. On a state store a queued
+row starts only while this replica's lease on it is confirmed
+(:mod:`scoperouter.runtime.leases`), and so does a row fired here; one that is not leaves
+the lane (is not started), counted and logged, and waits in the store. A delivery carries
+rows of one dispatch mode, the one each row fired in (:mod:`scoperouter.runtime.modes`): a
+shadow row is marked done without a sink, a live row goes to its processor's own target,
+also when the processor is in shadow mode now (its target built then:
+:meth:`Delivery._late_sink`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Collection
@@ -30,7 +37,7 @@ from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, Outcomes, Row
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.leases import LeaseBook
-from scoperouter.runtime.marks import Alias
+from scoperouter.runtime.marks import Alias, Release
 from scoperouter.runtime.modes import LIVE, SHADOW
 from scoperouter.runtime.sinks import Sink
 
@@ -144,12 +151,46 @@ class Delivery(Outcomes):
     ) -> None:
         try:
             await self._attempt(lane, row_id, trigger, body, attempts_before, created, start, mode)
+        except BaseException as exc:  # no outcome: cancelled, or a bug (re-raised)
+            self._unsettled(lane, [row_id], exc)
+            raise
         finally:
             lane.inflight.discard(row_id)
             lane.busy -= 1
             lane.breaker.ended(start)
             self._freed(lane)
         self._drain(lane)  # the freed slot takes the next paged row (not when cancelled)
+
+    def _cancelling(self) -> bool:
+        """The delivery running now is being cancelled for real: the dispatcher stops, or
+        its task was asked to (``cancel()``). Else a ``CancelledError`` its target raised is
+        the target's own (a client's future cancelled elsewhere): a failed send."""
+        if self._stopped:
+            return True
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+
+    def _unsettled(self, lane: Lane, ids: list[int], exc: BaseException) -> None:
+        """A delivery of ``lane`` ended without an outcome for its rows ``ids`` (cancelled,
+        not by a stop; or a bug, which the supervisor reports): the rows are given back to
+        the store at once (``Release``: a state store frees their lease, which its lease
+        keeper would otherwise renew for ever) and the lane pages them again. At a stop
+        nothing here: the stop gives back every lease this replica holds."""
+        if self._stopped:
+            return
+        for row_id in ids:
+            self.marks.append(Release(row_id))
+        lane.rows_left()
+        self._wake.set()
+        logger.warning(
+            "delivery of %d triggers of %s ended without an outcome (%s); given back to the "
+            "store, they are sent again",
+            len(ids),
+            lane.name,
+            type(exc).__name__,
+            extra={"processor": lane.name, "released": len(ids), "reason": "unsettled",
+                   "error": f"{type(exc).__name__}: {exc}"},
+        )  # fmt: skip
 
     async def _attempt(
         self,
@@ -185,6 +226,10 @@ class Delivery(Outcomes):
                     )
                 except DispatchError as exc:
                     error = exc
+                except asyncio.CancelledError as exc:
+                    if self._cancelling():
+                        raise
+                    error = _target_cancelled(trigger.processor, sink.name, exc)
                 except Exception as exc:
                     error = DispatchError.from_exception(trigger.processor, sink.name, exc)
         finally:
@@ -214,6 +259,10 @@ class Delivery(Outcomes):
                     await sink.send_batch([(t, body) for _id, t, body, _a, _c in rows])
                 except DispatchError as exc:
                     error = exc
+                except asyncio.CancelledError as exc:
+                    if self._cancelling():
+                        raise
+                    error = _target_cancelled(first.processor, sink.name, exc)
                 except Exception as exc:
                     error = DispatchError.from_exception(first.processor, sink.name, exc)
                 finally:
@@ -227,6 +276,9 @@ class Delivery(Outcomes):
                         if err.trigger_id not in (None, t.trigger_id):
                             err = dataclasses.replace(err, trigger_id=t.trigger_id)  # its own
                         self._settle(lane, row_id, t, body, attempts_before + 1, created, None, err)
+        except BaseException as exc:  # no outcome: cancelled, or a bug (re-raised)
+            self._unsettled(lane, list(map(ROW_ID, rows)), exc)
+            raise
         finally:
             for r in rows:
                 lane.inflight.discard(r[0])
@@ -258,6 +310,13 @@ class Delivery(Outcomes):
             extra={"processor": lane.name, "mode": LIVE},
         )
         return sink
+
+
+def _target_cancelled(processor: str, target: str, exc: asyncio.CancelledError) -> DispatchError:
+    """A ``CancelledError`` raised by ``target`` while its delivery was not being
+    cancelled: a retryable failure of the send (the breaker hears it)."""
+    why = f": {exc}" if str(exc) else ""
+    return DispatchError(processor, target, f"CancelledError raised by the target, not a stop{why}")
 
 
 def _batch_of(sink: Sink | None) -> int:
