@@ -19,6 +19,12 @@ class PubSubTargetSpec(Strict):
     ordering: StrictBool = Field(
         default=True, description="Use an ordering key per processor and date."
     )
+    timeout: Duration = Field(
+        default="60s",
+        description="Longest wait for Pub/Sub to confirm one publish; then the attempt fails, "
+        "retried like any retryable error (the client library may still deliver it later: "
+        "dedupe on the trigger_id attribute).",
+    )
 
 
 class HttpTargetSpec(Strict):

@@ -5,7 +5,12 @@ carries) and an ordering key per processor and date, through one shared publishe
 Invariant: a message Pub/Sub would refuse (too many or too long attributes, an ordering key
 or a whole publish request over its limits, counted as the client library counts it) is a
 local, permanent refusal -- a non-retryable :class:`DispatchError`, raised before anything
-is sent and never retried; ``send`` returns the message id Pub/Sub assigned.
+is sent and never retried; ``send`` returns the message id Pub/Sub assigned. A publish
+that Pub/Sub does not confirm within the target's ``timeout`` is a retryable failure
+(``timeout``): the client library, whose ordered publisher retries a publish without end,
+never holds a dispatch slot longer than that, and the circuit breaker hears of an
+unreachable Pub/Sub in ``timeout``. The library may still deliver that message later (a
+duplicate of the retry: dedupe on the ``trigger_id`` attribute).
 """
 
 from __future__ import annotations
@@ -127,14 +132,17 @@ class PubSubPublisher:
         kwargs: dict[str, Any] = dict(attributes)
         if ordering:
             kwargs["ordering_key"] = ordering
-        fut = self.client.publish(topic, data, **kwargs)
+        client = self.client
         try:
+            # (inside the try: a key paused by a publish that failed after its sender gave
+            # up waiting, its timeout, refuses at once, and is resumed below)
+            fut = client.publish(topic, data, **kwargs)
             mid: str = await asyncio.wrap_future(fut)
-        except BaseException:
+        except BaseException:  # failed, or cancelled (the sink's timeout, a stop)
             if ordering:
                 # a failed ordered publish pauses its key until resumed
                 with contextlib.suppress(Exception):
-                    self.client.resume_publish(topic, ordering)
+                    client.resume_publish(topic, ordering)
             raise
         return mid
 
@@ -145,12 +153,25 @@ class PubSubPublisher:
             self._client = None
 
 
+DEFAULT_TIMEOUT_S = 60.0  # target.pubsub.timeout's default
+
+
 class PubSubSink:
-    def __init__(self, topic: str, *, publisher: PubSubPublisher, ordering: bool = True) -> None:
+    def __init__(
+        self,
+        topic: str,
+        *,
+        publisher: PubSubPublisher,
+        ordering: bool = True,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self.topic = topic
         self.name = f"pubsub:{topic}"
         self._publisher = publisher
         self._ordering = ordering
+        # the longest wait for Pub/Sub's confirmation of one publish (target.pubsub.timeout):
+        # with message ordering the client library itself retries a publish for ever
+        self.timeout_s = timeout_s
 
     async def send(self, trigger: Trigger, *, message_id: str, body: bytes | None = None) -> str:
         """Publish ``trigger``; returns the message id Pub/Sub assigned (the processor's
@@ -161,8 +182,21 @@ class PubSubSink:
         check_pubsub_limits(
             data, attrs, key, processor=trigger.processor, target=self.name, topic=self.topic
         )
+        deadline = asyncio.timeout(self.timeout_s)
         try:
-            return await self._publisher.publish(self.topic, data, attrs, key)
+            async with deadline:
+                return await self._publisher.publish(self.topic, data, attrs, key)
+        except TimeoutError as exc:
+            if not deadline.expired():  # the client's own (a retryable failure too)
+                raise DispatchError.from_exception(
+                    trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
+                ) from exc
+            raise DispatchError(
+                trigger.processor,
+                self.name,
+                f"timeout: Pub/Sub did not confirm the publish within {self.timeout_s:g}s",
+                trigger_id=trigger.trigger_id,
+            ) from None
         except Exception as exc:
             if type(exc).__name__ == "MessageTooLargeError":  # the client's own size check
                 raise DispatchError(

@@ -205,7 +205,12 @@ class SinkFactory:
                 path = topic_path(topic, project)
             except ValueError as exc:
                 raise ConfigError([ConfigIssue(str(exc), path=(*where, "pubsub"))]) from exc
-            sink: Sink = PubSubSink(path, publisher=self.publisher, ordering=target.pubsub.ordering)
+            sink: Sink = PubSubSink(
+                path,
+                publisher=self.publisher,
+                ordering=target.pubsub.ordering,
+                timeout_s=parse_duration(target.pubsub.timeout),
+            )
         elif target.http is not None:
             url = self._expand(target.http.url, (*where, "http", "url"))
             if not url.startswith(("http://", "https://")):
