@@ -4,7 +4,11 @@ wrapped in the envelope) -- and turns the answer into success or a :class:`Dispa
 
 Invariant: 2xx is success; 408, 429 and 5xx, timeouts and connection errors are
 retryable; any other status (3xx included: redirects are not followed), and a mapping that
-cannot render, is permanent.
+cannot render, is permanent. With an ``audience``, a cached ID token is sent only until
+:data:`TOKEN_REUSE_S` after its fetch and never within :data:`TOKEN_EXPIRY_MARGIN_S` of the
+``exp`` it states. A 401 answered to a token may mean that token expired or was revoked,
+not only a refusal: the send fetches a new token and tries once more with it (when the
+fetch gives back the same token, the 401 stands: permanent).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -21,12 +26,31 @@ from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.target_format import Shaper
 from scoperouter.processor_registry.template import RenderError
+from scoperouter.runtime.oidc import unverified_exp
 from scoperouter.runtime.payloads import trigger_attributes, trigger_bytes, trigger_json
 from scoperouter.runtime.redact import MASK, redact_url, scrub
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 # shorter header values (a flag, a count) are not masked in error texts: they would mangle them
 _MIN_HEADER_SECRET = 8
+# a Google ID token lasts one hour: one fetched is sent for at most this long after its
+# fetch, and never within TOKEN_EXPIRY_MARGIN_S of its own exp (a token source may hand out
+# one well into its hour, e.g. one it cached; and clocks differ)
+TOKEN_REUSE_S = 3000.0
+TOKEN_EXPIRY_MARGIN_S = 60.0
+
+logger = logging.getLogger("scoperouter.runtime")
+
+
+def token_reusable_until(token: str, fetched_at: float) -> float:
+    """Until when (epoch seconds) an ID token fetched at ``fetched_at`` may be sent: the
+    earlier of ``fetched_at + TOKEN_REUSE_S`` and its ``exp`` (read without a signature
+    check) less ``TOKEN_EXPIRY_MARGIN_S``; a token stating no ``exp``: the former."""
+    until = fetched_at + TOKEN_REUSE_S
+    exp = unverified_exp(token)
+    if exp is not None:
+        until = min(until, exp - TOKEN_EXPIRY_MARGIN_S)
+    return until
 
 
 class HttpSink:
@@ -45,6 +69,7 @@ class HttpSink:
         subscription: str = "projects/scoperouter/subscriptions/scoperouter",
         shaper: Shaper | None = None,
         retry_on: tuple[int, ...] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url  # sent to, never stored or logged: see runtime.redact
         self.shaper = shaper or Shaper("envelope", None, wrap=True)
@@ -54,16 +79,22 @@ class HttpSink:
         self._session_factory = session_factory
         self.audience = audience
         self.subscription = subscription
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, float] | None = None  # (ID token, sent until: epoch s)
         self._fetching: asyncio.Future[str] | None = None
+        self._clock = clock  # wall time: a token's exp is
 
-    async def _id_token(self) -> str:
-        """A Google-signed identity token for ``audience`` (cached ~50 min). One fetch at a
-        time (single-flight): a send that gives up waiting (its timeout) leaves the fetch
+    async def _id_token(self, refused: str | None = None) -> str:
+        """A Google-signed identity token for ``audience``, cached until
+        :func:`token_reusable_until` (at most ~50 min, never into its last minute);
+        ``refused``: a token the target answered 401, never handed out again. One fetch at
+        a time (single-flight): a send that gives up waiting (its timeout) leaves the fetch
         running for the next send instead of starting another thread."""
         assert self.audience is not None
-        if self._token is not None and self._token[1] > time.time():
-            return self._token[0]
+        cached = self._token
+        if cached is not None and cached[0] == refused:
+            self._token = cached = None
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
         import google.auth.transport.requests
         import google.oauth2.id_token
 
@@ -81,7 +112,7 @@ class HttpSink:
             fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         token = await asyncio.shield(fut)
         if fut is self._fetching:
-            self._token = (token, time.time() + 3000)
+            self._token = (token, token_reusable_until(token, self._clock()))
         return token
 
     def _request(
@@ -125,36 +156,33 @@ class HttpSink:
         try:
             # the target's timeout bounds the whole send, the ID-token fetch included
             async with asyncio.timeout(self.timeout.total):
-                if self.audience:
-                    token = await self._id_token()
+                token = await self._id_token() if self.audience else None
+                if token is not None:
                     sent.append(token)
-                    headers = {**headers, "Authorization": f"Bearer {token}"}
-                session = self._session_factory()
-                # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a
-                # bodiless GET (whose 2xx would count as delivered) and would carry the
-                # mapped headers (API keys) to the new location; a 3xx is a permanent error
-                async with session.post(
-                    self.url,
-                    data=data,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    if 200 <= resp.status < 300:
-                        return
-                    answer = (await resp.read())[:200].decode(errors="replace")
-                    retryable = (
-                        resp.status in (408, 429)
-                        or resp.status >= 500
-                        or (resp.status in self.retry_on)
-                    )
-                    raise DispatchError(
-                        trigger.processor,
-                        self.name,
-                        f"HTTP {resp.status}: {answer}",
-                        retryable=retryable,
-                        trigger_id=trigger.trigger_id,
-                    )
+                status, answer = await self._post(data, headers, token)
+                if status == 401 and token is not None:
+                    # expired (a token source's clock, one it cached) or revoked: once more
+                    # with a new token; the same token again: the 401 stands
+                    fresh = await self._id_token(refused=token)
+                    if fresh != token:
+                        sent.append(fresh)
+                        logger.info(
+                            "%s answered 401 to an ID token; sending again with a new one",
+                            self.name,
+                            extra={"processor": trigger.processor, "target": self.name,
+                                   "trigger_id": trigger.trigger_id},
+                        )  # fmt: skip
+                        status, answer = await self._post(data, headers, fresh)
+                if 200 <= status < 300:
+                    return
+                retryable = status in (408, 429) or status >= 500 or (status in self.retry_on)
+                raise DispatchError(
+                    trigger.processor,
+                    self.name,
+                    f"HTTP {status}: {answer}",
+                    retryable=retryable,
+                    trigger_id=trigger.trigger_id,
+                )
         except DispatchError as exc:
             raise self._scrubbed(exc, sent) from None
         except TimeoutError:
@@ -169,6 +197,23 @@ class HttpSink:
                 ),
                 sent,
             ) from None
+
+    async def _post(
+        self, data: bytes, headers: dict[str, str], token: str | None
+    ) -> tuple[int, str]:
+        """One POST of ``data``: its status and, unless 2xx, the start of its answer."""
+        if token is not None:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
+        session = self._session_factory()
+        # no redirect is followed: aiohttp turns a POST answered 301/302/303 into a bodiless
+        # GET (whose 2xx would count as delivered) and would carry the mapped headers (API
+        # keys) to the new location; a 3xx is a permanent error
+        async with session.post(
+            self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+        ) as resp:
+            if 200 <= resp.status < 300:
+                return resp.status, ""
+            return resp.status, (await resp.read())[:200].decode(errors="replace")
 
     def _scrubbed(self, exc: DispatchError, sent: list[str]) -> DispatchError:
         detail = scrub(exc.detail, self.url)

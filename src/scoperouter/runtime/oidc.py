@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,23 @@ FETCH_RULES: dict[tuple[str, str], str] = {
 def _b64url_json(segment: str) -> object:
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     return json.loads(raw)
+
+
+def unverified_exp(token: str) -> float | None:
+    """The ``exp`` claim (seconds since the epoch) of a JWT, read without checking its
+    signature: for a token this process fetched for itself (when to stop sending it), never
+    to judge one it received. None when the token is not a JWT or states no finite ``exp``."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = _b64url_json(parts[1])
+    except (ValueError, RecursionError):
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        return None
+    return float(exp)
 
 
 def jwt_shape(token: str) -> tuple[dict[str, Any], str | None]:
