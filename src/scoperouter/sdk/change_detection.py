@@ -20,6 +20,9 @@ own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs
 same change -- Q->O, later O->Q -- would otherwise share an id, and the router drops the
 second as a redelivery), while the same detector's events repeat their ids (a retry).
 
+A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
+``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
+its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
 Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
 ``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
 is a value like any other, and a missing column reads as ``None``). :func:`row_digest` and
@@ -44,14 +47,24 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-Row = Mapping[str, object]
+
+class Row(Protocol):
+    """A row: a mapping of column -> value, or anything with ``keys()`` and ``[column]``
+    (a ``google.cloud.bigquery`` ``Row``). See :func:`as_row`."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __getitem__(self, key: str, /) -> object: ...
+
+
 Priority = Literal["normal", "critical"]
 
 __all__ = [
     "ChangeDetector",
     "EntityChanges",
+    "as_row",
     "completion_event",
     "diff_rows",
     "entity_key",
@@ -70,14 +83,36 @@ def value_digest(value: object) -> str:
     return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
 
 
+def as_row(row: object, entity: object = None) -> dict[str, object]:
+    """``row`` as a dict of column -> value: a mapping, or any row with ``items()`` or
+    ``keys()`` (a ``google.cloud.bigquery`` ``Row``, whose iteration yields its *values*, not
+    its column names). Anything else (a tuple, a list, a scalar) raises TypeError: read as a
+    row it would be diffed by its values and hide the change."""
+    if isinstance(row, Mapping):
+        return dict(row.items())
+    items = getattr(row, "items", None)
+    if callable(items):
+        return dict(items())
+    keys = getattr(row, "keys", None)
+    if callable(keys):
+        return {k: row[k] for k in keys()}  # type: ignore[index]
+    who = "a row" if entity is None else f"the row of entity {entity!r}"
+    raise TypeError(
+        f"{who} is a {type(row).__name__}, not a mapping of column -> value (it has no "
+        "keys()): pass a dict or a BigQuery Row, e.g. dict(zip(columns, values))"
+    )
+
+
 def field_digests(row: Row) -> dict[str, str]:
-    """The digest of every field of a row."""
-    return {k: value_digest(v) for k, v in row.items()}
+    """The digest of every field of a row (a mapping or a BigQuery Row, see :func:`as_row`)."""
+    return {k: value_digest(v) for k, v in as_row(row).items()}
 
 
 def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
     """A digest of a whole row (or of ``fields`` only; missing fields count as None)."""
-    data: dict[str, object] = dict(row) if fields is None else {f: row.get(f) for f in fields}
+    data = as_row(row)
+    if fields is not None:
+        data = {f: data.get(f) for f in fields}
     return value_digest(data)
 
 
@@ -97,7 +132,7 @@ def _same(a: object, b: object) -> bool:
     return isinstance(a, float) and a != a and b != b  # both NaN
 
 
-def _same_row(a: Row, b: Row) -> bool:
+def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
     # (a plain a == b would take [1] for [True]: nested values compare with their types)
     return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
 
@@ -125,16 +160,20 @@ def diff_rows(
 
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
     Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
-    would otherwise make an event the router rejects).
+    would otherwise make an event the router rejects). Each row is read as a dict first
+    (:func:`as_row`: a BigQuery ``Row`` by its columns; a row that has none raises
+    TypeError); a row of ``None`` is no row.
     """
     ignored = frozenset(ignore_fields)
     changed: set[str] = set()
     fields: set[str] = set()
     added: list[str] = []
     removed: list[str] = []
+    olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
+    news = {k: as_row(v, k) for k, v in after.items() if v is not None}
     for eid in set(before) | set(after):
-        old = before.get(eid)
-        new = after.get(eid)
+        old = olds.get(eid)
+        new = news.get(eid)
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None

@@ -1,0 +1,113 @@
+"""Change detection reads the rows and days processors really hand it: every row is read as
+a mapping of column -> value (a BigQuery ``Row`` included, whose iteration yields values),
+and anything that is not one is refused with a clear error, never silently diffed wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from google.cloud.bigquery.table import Row
+
+from scoperouter.sdk import ChangeDetector, diff_rows
+from scoperouter.sdk.change_detection import field_digests, row_digest
+
+DAY = date(2025, 11, 19)
+SOURCE = "nba_analytics.player_game_summary"
+F2I = {"player_lookup": 0, "points": 1, "injury_status": 2}
+
+
+def bq(*values: object) -> Row:
+    """A ``google.cloud.bigquery`` result row of (player_lookup, points, injury_status)."""
+    return Row(values, F2I)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "entities", "fields"),
+    [
+        pytest.param(
+            {"l": bq("l", 25, "available")},
+            {"l": bq("l", 27, "available")},
+            ("l",),
+            ("points",),
+            id="value-changed",
+        ),
+        pytest.param(
+            {"l": bq("l", 25, "available")}, {"l": bq("l", 25, "available")}, (), (), id="same"
+        ),
+        pytest.param(
+            {},
+            {"v": bq("v", 0, "out")},
+            ("v",),
+            ("injury_status", "player_lookup", "points"),
+            id="appeared-names-columns",
+        ),
+        pytest.param(
+            {"v": bq("v", 0, "out")},
+            {},
+            ("v",),
+            ("injury_status", "player_lookup", "points"),
+            id="removed-names-columns",
+        ),
+        pytest.param(
+            {"l": {"player_lookup": "l", "points": 25, "injury_status": "available"}},
+            {"l": bq("l", 25, "available")},
+            (),
+            (),
+            id="dict-vs-row-same",
+        ),
+        pytest.param(
+            {"l": bq("l", 25, "available")},
+            {"l": {"player_lookup": "l", "points": 25, "injury_status": "out"}},
+            ("l",),
+            ("injury_status",),
+            id="row-vs-dict-changed",
+        ),
+    ],
+)
+def test_bigquery_rows_are_diffed_by_column(
+    before: dict[str, Any],
+    after: dict[str, Any],
+    entities: tuple[str, ...],
+    fields: tuple[str, ...],
+) -> None:
+    """BigQuery Rows are diffed column by column, like dicts (their iteration yields values)."""
+    got = diff_rows(before, after)
+    assert (got.entities, got.fields) == (entities, fields)
+
+
+def test_detector_announces_a_change_seen_in_bigquery_rows() -> None:
+    """ChangeDetector fed BigQuery Rows publishes the changed player and field."""
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(DAY, {"l": bq("l", 25, "available")}, {"l": bq("l", 27, "available")})
+    [event] = det.events(run_id="r")
+    assert (list(event["affected_entities"].values()), event["changed_fields"]) == (
+        [["l"]],
+        ["points"],
+    )
+
+
+def test_digests_of_a_bigquery_row_are_those_of_its_dict() -> None:
+    """row_digest and field_digests read a Row by column, as diff_rows does."""
+    row = bq("l", 25, "available")
+    as_dict = dict(row.items())
+    assert row_digest(row) == row_digest(as_dict)
+    assert field_digests(row) == field_digests(as_dict)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(("l", 25), id="tuple"),
+        pytest.param(["l", 25], id="list"),
+        pytest.param("l", id="string"),
+        pytest.param(25, id="int"),
+    ],
+)
+def test_a_row_without_columns_is_refused(row: object) -> None:
+    """A row that is not a mapping of column -> value raises TypeError naming the entity."""
+    with pytest.raises(TypeError, match=r"row of entity 'l' .*column"):
+        diff_rows({"l": {"points": 1}}, {"l": row})
+    with pytest.raises(TypeError, match=r"row of entity 'l' .*column"):
+        ChangeDetector(SOURCE, "player").observe(DAY, {}, {"l": row})
