@@ -102,7 +102,8 @@ def test_publishes_canonical_event_with_attributes() -> None:
     [
         ({"players": []}, ["points"], False, False),
         ({}, None, False, False),
-        ({"players": ["a"]}, [], False, False),
+        ({"players": ["a"]}, [], False, True),  # ids named, fields unknown (SPEC: [] is unknown)
+        (None, [], False, False),  # no entity and no field named
         ({"players": []}, None, True, True),
         (None, None, False, True),
         ({"players": ["a"]}, None, False, True),
@@ -114,7 +115,7 @@ def test_nothing_changed_publishes_nothing(
     publish_unchanged: bool,
     published: bool,
 ) -> None:
-    """Empty entity set or empty changed_fields publishes nothing unless publish_unchanged."""
+    """No id named (or, at date level, an empty changed_fields) publishes nothing unless publish_unchanged."""
     client = FakeClient()
     res = publisher(client, publish_unchanged=publish_unchanged).publish(
         game_date=DAY, affected_entities=affected, changed_fields=fields

@@ -31,9 +31,10 @@ digests of what they wrote instead of re-reading the old rows. An
 entity present on one side only (a row appeared or disappeared) changed in every field
 of the side that has it. An entity that changed with no field to name (a row of key columns
 or ignored columns only appeared or disappeared) is still announced, its event without
-``changed_fields`` ("unknown": relevant to every reader, SPEC section 2); ``changed_fields:
-[]`` would read as "nothing changed" and never be published. Nothing changed -> no event (``None`` / empty list): the router
-then has nothing to route, which is the whole point.
+``changed_fields`` ("unknown": relevant to every reader, SPEC section 2), as
+:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one next to named
+ids. Nothing changed (no entity) -> no event (``None`` / empty list): the router then has
+nothing to route, which is the whole point.
 
 Everything here is pure (no clock, no I/O) except what the caller passes in and the
 detector's random run nonce.

@@ -57,10 +57,16 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
 
 
 def is_unchanged(event: Mapping[str, Any]) -> bool:
-    """True when ``event`` says nothing changed: an empty entity set or empty changed_fields."""
+    """True when ``event`` says nothing changed: its ``affected_entities`` name no id, or it
+    names no entity set at all (date level) and an empty ``changed_fields``.
+
+    An empty ``changed_fields`` next to named entities is *not* "nothing changed": the SPEC
+    and the router read it as "unknown" (relevant to every reader), as
+    :func:`~scoperouter.sdk.change_detection.completion_event` does for an entity that
+    changed with no field to name (:func:`build_completion_event` leaves it out)."""
     affected = event.get("affected_entities")
-    if affected is not None and not any(affected.values()):
-        return True
+    if affected is not None:
+        return not any(affected.values())
     fields = event.get("changed_fields")
     return fields is not None and len(fields) == 0
 
@@ -85,6 +91,10 @@ def build_completion_event(
     missed_entities: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
+    name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
+    ``changed_fields`` is left out of the event: the change is real, its fields unknown.
 
     ``missed_entities``: ids of the trigger the run did not process (a partial run): the
     event says ``status: partial`` and names them, and the router re-runs them (see
@@ -130,9 +140,13 @@ def build_completion_event(
     if changed_fields is not None:
         if isinstance(changed_fields, str):
             raise TypeError("changed_fields must be a list of field names, not a string")
-        event["changed_fields"] = sorted(set(changed_fields))
-        if "" in event["changed_fields"]:
+        fields = sorted(set(changed_fields))
+        if "" in fields:
             raise ValueError("changed_fields contains an empty field name")
+        if fields or not any(event.get("affected_entities", {}).values()):
+            # [] next to named entities would read "nothing changed" here and "unknown" at
+            # the router: left out, the event says unknown to both
+            event["changed_fields"] = fields
     # a blank correlation id carries nothing (and the router rejects it): the trigger's
     corr = (
         correlation_id

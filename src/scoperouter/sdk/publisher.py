@@ -15,8 +15,10 @@
   date level (no ``affected_entities``) -- the router then runs downstream processors for
   the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
   entity-level.
-* Nothing changed (an empty entity set, or an empty ``changed_fields``) in a ``success``:
-  nothing is published unless ``publish_unchanged=True``. A ``failed``, ``partial`` or
+* Nothing changed in a ``success`` (``affected_entities`` naming no id, or none and an
+  empty ``changed_fields``): nothing is published unless ``publish_unchanged=True``. Named
+  entities with an empty ``changed_fields`` are a change whose fields are unknown (the
+  router reads ``[]`` so): published, without ``changed_fields``. A ``failed``, ``partial`` or
   ``no_data`` event, or one naming ``missed_entities``, is always published: it is the
   run's outcome (the router re-runs the missed ids, the ledger hears the failure).
 * Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
