@@ -12,13 +12,16 @@ and names only the entities and fields that differ::
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
     #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
 
-``run_id`` is what the event ids derive from: :func:`scoperouter.sdk.publisher.run_id`
+An event id derives from the change -- its ids, fields and the digest of each changed id's
+new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
 (the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
-a redelivered trigger reports the same ids and a re-dispatched one new ones. Without one (a
-run no trigger started, e.g. a scheduled raw processor) the ids derive from the detector's
-own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs making the
-same change -- Q->O, later O->Q -- would otherwise share an id, and the router drops the
-second as a redelivery), while the same detector's events repeat their ids (a retry).
+a redelivered trigger reporting the same change repeats its ids (the router drops the copy),
+a redelivered one whose upstream was corrected in between reports another change under
+other ids (never deduplicated away), and a re-dispatched one gets new ids. Without a run id
+(a run no trigger started, e.g. a scheduled raw processor) the ids derive from the
+detector's own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs
+making the same change would otherwise share an id, and the router drops the second as a
+redelivery), while the same detector's events repeat their ids (a retry).
 
 A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
 ``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
@@ -46,7 +49,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
@@ -140,15 +143,25 @@ def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
 
 @dataclass(frozen=True)
 class EntityChanges:
-    """What changed between two snapshots of the same scope."""
+    """What changed between two snapshots of the same scope.
+
+    ``digests`` (not compared: which entities and fields changed is the change set) names,
+    per changed id, the row it changed to -- the digest of its new row without the ignored
+    fields, or ``-`` and the removed row's -- so that a completion event's id tells one
+    change from another (:func:`completion_event`)."""
 
     entities: tuple[str, ...]  # sorted ids whose rows differ
     fields: tuple[str, ...]  # sorted union of the fields that differ
     added: tuple[str, ...] = ()  # ids with a row only after
     removed: tuple[str, ...] = ()  # ids with a row only before
+    digests: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, digest)
 
     def __bool__(self) -> bool:
         return bool(self.entities)
+
+
+def _kept(row: dict[str, object], ignored: frozenset[str]) -> dict[str, object]:
+    return {k: v for k, v in row.items() if k not in ignored}
 
 
 def diff_rows(
@@ -170,9 +183,10 @@ def diff_rows(
     fields: set[str] = set()
     added: list[str] = []
     removed: list[str] = []
+    digests: dict[str, str] = {}
     olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
     news = {k: as_row(v, k) for k, v in after.items() if v is not None}
-    for eid in set(before) | set(after):
+    for eid in set(olds) | set(news):
         old = olds.get(eid)
         new = news.get(eid)
         if old is None or new is None:
@@ -182,6 +196,8 @@ def diff_rows(
             (added if old is None else removed).append(str(eid))
             changed.add(str(eid))
             fields.update(names)
+            kept = row_digest(_kept(present, ignored))
+            digests[str(eid)] = kept if new is not None else f"-{kept}"
             continue
         if _same_row(old, new):
             continue
@@ -191,11 +207,13 @@ def diff_rows(
         if diff:
             changed.add(str(eid))
             fields.update(diff)
+            digests[str(eid)] = row_digest(_kept(new, ignored))
     return EntityChanges(
         entities=tuple(sorted(changed)),
         fields=tuple(sorted(fields)),
         added=tuple(sorted(added)),
         removed=tuple(sorted(removed)),
+        digests=tuple(sorted(digests.items())),
     )
 
 
@@ -220,7 +238,7 @@ def completion_event(
     entity_type: str,
     changes: EntityChanges,
     event_id: str | None = None,
-    run_id: str = "",
+    run_id: str | None = None,
     priority: Priority = "normal",
     correlation_id: str | None = None,
     produced_at: datetime | None = None,
@@ -239,14 +257,27 @@ def completion_event(
     ``record_count`` (entities the run processed on that date) lets the router's execution
     log measure waste: processed vs changed.
 
-    ``None`` when nothing changed. Without ``event_id`` the id is derived from the content
-    and ``run_id`` (deterministic: the same run reporting the same change has the same id).
+    ``None`` when nothing changed. Without ``event_id`` the id is derived from the change --
+    the ids, the fields and each changed id's new or removed row (``changes.digests``) --
+    and ``run_id``: the same run reporting the same change has the same id (a redelivery,
+    which the router drops), a different change another one, even in the same run (a
+    redelivered trigger whose upstream was corrected in between). Without ``run_id`` (or
+    an empty one) a random nonce stands for it: each call is a new event, so pass the
+    run's id, or keep the event, to repeat it on a retry.
     """
     if not changes.entities:
         return None
     if event_id is None:
+        rid = run_id or f"#{uuid.uuid4().hex[:12]}"
         payload = _canonical(
-            [source, game_date.isoformat(), list(changes.entities), list(changes.fields), run_id]
+            [
+                source,
+                game_date.isoformat(),
+                list(changes.entities),
+                list(changes.fields),
+                rid,
+                [list(d) for d in changes.digests],
+            ]
         )
         event_id = "ce-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
     event: dict[str, Any] = {
@@ -308,6 +339,8 @@ class ChangeDetector:
                 fields=tuple(sorted(set(prev.fields) | set(changes.fields))),
                 added=tuple(sorted(set(prev.added) | set(changes.added))),
                 removed=tuple(sorted(set(prev.removed) | set(changes.removed))),
+                # an id observed twice on a date: its latest row is what it changed to
+                digests=tuple(sorted({**dict(prev.digests), **dict(changes.digests)}.items())),
             )
         self._by_date[day] = changes
         return changes
