@@ -132,3 +132,31 @@ def test_completion_event_ids(
     a, b = _injury_event(*first, **kwargs), _injury_event(*second, **kwargs)
     assert a is not None and b is not None
     assert (a["event_id"] == b["event_id"]) is same_id
+
+
+@pytest.mark.parametrize(
+    ("attempts", "same_id"),
+    [
+        pytest.param((None, None), True, id="redelivery"),
+        pytest.param(("a1", "a1"), True, id="one-attempt-retrying-its-publish"),
+        pytest.param(("a1", "a2"), False, id="two-attempts"),
+        pytest.param((None, "a2"), False, id="plain-then-attempt"),
+    ],
+)
+def test_attempt_gives_each_attempt_its_ids(
+    attempts: tuple[str | None, str | None], same_id: bool
+) -> None:
+    """publish_detected(attempt=...) adds the attempt to the run id: the same change reported
+    by two attempts of one trigger message gets two ids (both routed), by one attempt one."""
+    ids = []
+    for attempt in attempts:
+        det = ChangeDetector(SOURCE, "player")
+        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
+        client = FakeClient()
+        scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
+        CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(
+            det, scope, attempt=attempt
+        )
+        [(data, _)] = client.sent
+        ids.append(json.loads(data)["event_id"])
+    assert (ids[0] == ids[1]) is same_id
