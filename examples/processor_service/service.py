@@ -15,9 +15,10 @@ push envelope -- and uses the SDK end to end:
    (a legacy date-only message is a full-date scope);
 2. the work is restricted to the scope with :func:`scoperouter.sdk.qmark_filter`
    (BigQuery processors use :func:`scoperouter.sdk.entity_filter` the same way);
-3. the recomputed rows are compared with the stored ones, field by field
-   (:class:`scoperouter.sdk.change_detection.ChangeDetector`), and only changed rows are
-   rewritten;
+3. the recomputed rows are compared with every stored row of the scope, date by date,
+   field by field (:class:`scoperouter.sdk.change_detection.ChangeDetector`): only changed
+   rows are rewritten, and the rows of players whose raw rows disappeared are deleted
+   (and announced);
 4. :meth:`scoperouter.sdk.CompletionPublisher.publish_detected` publishes one completion
    event per date with the players and fields that changed (nothing when nothing
    changed; a date-level event above the size limit) -- *before* the rows are committed.
@@ -177,14 +178,24 @@ class PlayerGameSummary:
                 "available": int(status != "out"),
             }
         detector = ChangeDetector(SOURCE, "player")
-        for day, rows in sorted(after.items()):
-            before = {pid: stored[(pid, day)] for pid in rows if (pid, day) in stored}
-            changes = detector.observe(date.fromisoformat(day), before=before, after=rows)
+        # Every date of the scope, and before = every stored row of the scope on it: a
+        # player whose raw rows disappeared is diffed too (removed: announced, row deleted)
+        for d in scope.dates:
+            day = d.isoformat()
+            rows = after.get(day, {})
+            before = {pid: row for (pid, sday), row in stored.items() if sday == day}
+            changes = detector.observe(d, before=before, after=rows)
             for pid in changes.entities:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO player_game_summary VALUES (?, ?, ?, ?, ?, ?)",
-                    (pid, day, *(rows[pid][f] for f in FIELDS)),
-                )
+                if pid in rows:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO player_game_summary VALUES (?, ?, ?, ?, ?, ?)",
+                        (pid, day, *(rows[pid][f] for f in FIELDS)),
+                    )
+                else:
+                    self.db.execute(
+                        "DELETE FROM player_game_summary WHERE player_lookup = ? AND game_date = ?",
+                        (pid, day),
+                    )
         return len(raw), detector
 
 

@@ -213,3 +213,51 @@ async def test_failed_attempt_loses_no_change(
     assert not {e["event_id"] for e in retry} & {e["event_id"] for e in earlier}
     stored = db.execute("SELECT game_date FROM player_game_summary ORDER BY game_date").fetchall()
     assert [d for (d,) in stored] == (dates if fault == "second-date" else ["2025-11-19"])
+
+
+@pytest.mark.parametrize(
+    ("deleted", "trigger", "announced", "kept"),
+    [
+        pytest.param(
+            "player_lookup = 'draymondgreen'",
+            {"trigger_id": "t-2", "game_date": "2025-11-19"},
+            {"players": ["draymondgreen"]},
+            ["anthonydavis", "lebronjames", "stephencurry"],
+            id="one-player-full-date",
+        ),
+        pytest.param(
+            "player_lookup = 'draymondgreen'",
+            entity_trigger("draymondgreen", "lebronjames"),
+            {"players": ["draymondgreen"]},
+            ["anthonydavis", "lebronjames", "stephencurry"],
+            id="one-player-entity-scope",
+        ),
+        pytest.param(
+            "1 = 1",
+            {"trigger_id": "t-2", "game_date": "2025-11-19"},
+            None,  # four players: over max_entities=3, date level
+            [],
+            id="whole-date",
+        ),
+    ],
+)
+async def test_player_whose_raw_rows_disappeared_is_announced_and_removed(
+    service: Any,
+    deleted: str,
+    trigger: dict[str, Any],
+    announced: dict[str, list[str]] | None,
+    kept: list[str],
+) -> None:
+    """A player whose raw rows were deleted upstream is diffed (removed), announced, and its
+    summary row deleted, for an entity scope or a full date."""
+    client, fake, db = service
+    await client.post("/process", json=push({"game_date": "2025-11-19"}))
+    db.execute(f"DELETE FROM raw_player_stats WHERE {deleted}")
+    db.commit()
+    resp = await client.post("/process", json=push(trigger))
+    assert resp.status == 200
+    [event] = fake.events[1:]
+    assert event["game_date"] == "2025-11-19"
+    assert event.get("affected_entities") == announced
+    stored = db.execute("SELECT player_lookup FROM player_game_summary ORDER BY 1").fetchall()
+    assert [p for (p,) in stored] == kept
