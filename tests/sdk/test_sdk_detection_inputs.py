@@ -5,6 +5,7 @@ and anything that is not one is refused with a clear error, never silently diffe
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from google.cloud.bigquery.table import Row
 from scoperouter.sdk import ChangeDetector, diff_rows
 from scoperouter.sdk.change_detection import field_digests, row_digest
 
+REPO = Path(__file__).resolve().parents[2]
 DAY = date(2025, 11, 19)
 SOURCE = "nba_analytics.player_game_summary"
 F2I = {"player_lookup": 0, "points": 1, "injury_status": 2}
@@ -111,3 +113,75 @@ def test_a_row_without_columns_is_refused(row: object) -> None:
         diff_rows({"l": {"points": 1}}, {"l": row})
     with pytest.raises(TypeError, match=r"row of entity 'l' .*column"):
         ChangeDetector(SOURCE, "player").observe(DAY, {}, {"l": row})
+
+
+@pytest.fixture(scope="module")
+def reg() -> Any:
+    from scoperouter.processor_registry import load_config
+
+    return load_config(REPO / "routes.yaml", with_relations=False).registry
+
+
+UNNAMED = [
+    pytest.param(None, id="null"),
+    pytest.param("", id="empty"),
+    pytest.param("  ", id="blank"),
+    pytest.param("a\u200b", id="zero-width"),
+]
+
+
+@pytest.mark.parametrize("key", UNNAMED)
+@pytest.mark.parametrize("others", [{}, {"l": ({"points": 1}, {"points": 2})}])
+def test_a_changed_row_whose_id_names_nobody_makes_a_date_level_event(
+    reg: Any, key: object, others: dict[str, tuple[dict[str, int], dict[str, int]]]
+) -> None:
+    """A changed row keyed by None or a blank id is never sent as an id ("None"): the event
+    names no entities (full date), as the router reads such an id, with its fields."""
+    from scoperouter.messages.normalize import normalize_event
+
+    before = {key: {"points": 10}, **{k: b for k, (b, _) in others.items()}}
+    after = {key: {"points": 31}, **{k: a for k, (_, a) in others.items()}}
+    changes = diff_rows(before, after)
+    assert changes and changes.unnamed == 1 and changes.entities == tuple(others)
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(DAY, before, after)
+    [event] = det.events(run_id="r")
+    assert "affected_entities" not in event and event["changed_fields"] == ["points"]
+    assert normalize_event(event, reg).affected_entities is None
+
+
+@pytest.mark.parametrize("key", UNNAMED)
+def test_built_event_with_an_id_naming_nobody_is_date_level(reg: Any, key: object) -> None:
+    """build_completion_event given such an id leaves affected_entities out (full date) and
+    keeps the change: an empty changed_fields is left out too (unknown), never published as
+    'nothing changed'."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.sdk import build_completion_event
+    from scoperouter.sdk.events import is_unchanged
+
+    for fields in (["points"], []):
+        event = build_completion_event(
+            source=SOURCE,
+            game_date=DAY,
+            affected_entities={"players": ["lebronjames", key]},
+            changed_fields=fields,
+        )
+        assert "affected_entities" not in event and not is_unchanged(event)
+        assert event.get("changed_fields", []) == fields
+        assert normalize_event(event, reg).affected_entities is None
+
+
+def test_unchanged_row_whose_id_names_nobody_is_no_change() -> None:
+    """A row keyed by None that did not change is not a change."""
+    changes = diff_rows({None: {"points": 1}}, {None: {"points": 1}})
+    assert not changes and changes.unnamed == 0
+
+
+def test_a_missed_id_naming_nobody_is_refused() -> None:
+    """missed_entities with a null id raises (it would be sent as the id 'None')."""
+    from scoperouter.sdk import build_completion_event
+
+    with pytest.raises(ValueError, match="missed_entities"):
+        build_completion_event(
+            source=SOURCE, game_date=DAY, affected_entities=None, missed_entities=[None]
+        )

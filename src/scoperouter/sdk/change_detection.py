@@ -23,6 +23,10 @@ detector's own :attr:`ChangeDetector.run_nonce`: each run's events are new event
 making the same change would otherwise share an id, and the router drops the second as a
 redelivery), while the same detector's events repeat their ids (a retry).
 
+A changed row whose id names nobody (``None`` -- a NULL key --, empty, blank or invisible)
+is never sent as an id (``str(None)`` is a player called "None"): it makes its date's event
+date level, as the router reads such an id (full date).
+
 A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
 ``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
 its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
@@ -52,6 +56,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
+
+from scoperouter.messages.event_fields import unnamed_id
 
 
 class Row(Protocol):
@@ -145,19 +151,32 @@ def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
 class EntityChanges:
     """What changed between two snapshots of the same scope.
 
+    ``unnamed`` counts the changed rows whose id names nobody (``None``, empty, blank or
+    invisible: :func:`unnamed_id`): never sent as ids (``"None"`` would name a player called
+    None), they make the event date level, as the router reads such an id (full date).
+
     ``digests`` (not compared: which entities and fields changed is the change set) names,
     per changed id, the row it changed to -- the digest of its new row without the ignored
     fields, or ``-`` and the removed row's -- so that a completion event's id tells one
     change from another (:func:`completion_event`)."""
 
-    entities: tuple[str, ...]  # sorted ids whose rows differ
+    entities: tuple[str, ...]  # sorted ids whose rows differ (ids naming somebody)
     fields: tuple[str, ...]  # sorted union of the fields that differ
     added: tuple[str, ...] = ()  # ids with a row only after
     removed: tuple[str, ...] = ()  # ids with a row only before
     digests: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, digest)
+    unnamed: int = 0  # changed rows whose id names nobody: the event is date level
 
     def __bool__(self) -> bool:
-        return bool(self.entities)
+        return bool(self.entities) or self.unnamed > 0
+
+
+def _name(key: object) -> str | None:
+    """``key`` as an event id, or None when it names nobody (null, blank, invisible)."""
+    if key is None:
+        return None
+    name = str(key)
+    return None if unnamed_id(name) else name
 
 
 def _kept(row: dict[str, object], ignored: frozenset[str]) -> dict[str, object]:
@@ -174,7 +193,8 @@ def diff_rows(
 
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
     Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
-    would otherwise make an event the router rejects). Each row is read as a dict first
+    would otherwise make an event the router rejects); a changed row whose id names nobody
+    (a NULL key) is counted in ``unnamed`` instead. Each row is read as a dict first
     (:func:`as_row`: a BigQuery ``Row`` by its columns; a row that has none raises
     TypeError); a row of ``None`` is no row.
     """
@@ -184,36 +204,48 @@ def diff_rows(
     added: list[str] = []
     removed: list[str] = []
     digests: dict[str, str] = {}
+    unnamed = 0
     olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
     news = {k: as_row(v, k) for k, v in after.items() if v is not None}
     for eid in set(olds) | set(news):
         old = olds.get(eid)
         new = news.get(eid)
+        name = _name(eid)
+        # an id naming nobody: its digest under a key no named id can be (non-printable)
+        key = name if name is not None else f"\x00{eid!r}"
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None
-            names = {f for f in present if f not in ignored}
-            (added if old is None else removed).append(str(eid))
-            changed.add(str(eid))
-            fields.update(names)
+            fields.update(f for f in present if f not in ignored)
             kept = row_digest(_kept(present, ignored))
-            digests[str(eid)] = kept if new is not None else f"-{kept}"
+            digests[key] = kept if new is not None else f"-{kept}"
+        elif _same_row(old, new):
             continue
-        if _same_row(old, new):
-            continue
-        diff = {
-            f for f in set(old) | set(new) if f not in ignored and not _same(old.get(f), new.get(f))
-        }
-        if diff:
-            changed.add(str(eid))
+        else:
+            diff = {
+                f
+                for f in set(old) | set(new)
+                if f not in ignored and not _same(old.get(f), new.get(f))
+            }
+            if not diff:
+                continue
             fields.update(diff)
-            digests[str(eid)] = row_digest(_kept(new, ignored))
+            digests[key] = row_digest(_kept(new, ignored))
+        if name is None:
+            unnamed += 1
+            continue
+        changed.add(name)
+        if old is None:
+            added.append(name)
+        elif new is None:
+            removed.append(name)
     return EntityChanges(
         entities=tuple(sorted(changed)),
         fields=tuple(sorted(fields)),
         added=tuple(sorted(added)),
         removed=tuple(sorted(removed)),
         digests=tuple(sorted(digests.items())),
+        unnamed=unnamed,
     )
 
 
@@ -265,7 +297,7 @@ def completion_event(
     an empty one) a random nonce stands for it: each call is a new event, so pass the
     run's id, or keep the event, to repeat it on a retry.
     """
-    if not changes.entities:
+    if not changes:
         return None
     if event_id is None:
         rid = run_id or f"#{uuid.uuid4().hex[:12]}"
@@ -285,7 +317,16 @@ def completion_event(
         "source": source,
         date_field: game_date.isoformat(),
         "status": "success",
-        "affected_entities": {entity_key(entity_type, entity_plural): list(changes.entities)},
+        # an id naming nobody changed: date level (the router's reading of such an id)
+        **(
+            {}
+            if changes.unnamed
+            else {
+                "affected_entities": {
+                    entity_key(entity_type, entity_plural): list(changes.entities)
+                }
+            }
+        ),
         # none to name: left out, "unknown" (relevant), never [] ("nothing changed")
         **({"changed_fields": list(changes.fields)} if changes.fields else {}),
         "priority": priority,
@@ -341,6 +382,7 @@ class ChangeDetector:
                 removed=tuple(sorted(set(prev.removed) | set(changes.removed))),
                 # an id observed twice on a date: its latest row is what it changed to
                 digests=tuple(sorted({**dict(prev.digests), **dict(changes.digests)}.items())),
+                unnamed=prev.unnamed + changes.unnamed,
             )
         self._by_date[day] = changes
         return changes
@@ -352,7 +394,7 @@ class ChangeDetector:
 
     @property
     def changed(self) -> bool:
-        return any(c.entities for c in self._by_date.values())
+        return any(self._by_date.values())
 
     def events(
         self,

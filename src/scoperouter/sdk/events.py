@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS
+from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.scope import Scope
 
@@ -43,17 +43,25 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], bool]:
+    """``(ids per key, unnamed)``: ``unnamed`` when an id names nobody (``None``, empty,
+    blank or invisible, :func:`unnamed_id`) -- never sent as an id (``None`` would become
+    the player ``"None"``); the caller makes the event date level, as the router reads it."""
     out: dict[str, list[str]] = {}
+    unnamed = False
     for key, ids in affected.items():
         if isinstance(ids, str):
             raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
-        clean = sorted({str(i) for i in ids})
-        if "" in clean:
-            raise ValueError(f"affected_entities[{key!r}] contains an empty id")
+        clean: set[str] = set()
+        for i in ids:
+            name = None if i is None else str(i)
+            if name is None or unnamed_id(name):
+                unnamed = True
+            else:
+                clean.add(name)
         if clean:
-            out[str(key)] = clean
-    return out
+            out[str(key)] = sorted(clean)
+    return out, unnamed
 
 
 def is_unchanged(event: Mapping[str, Any]) -> bool:
@@ -96,6 +104,10 @@ def build_completion_event(
     name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
     ``changed_fields`` is left out of the event: the change is real, its fields unknown.
 
+    An id that names nobody (``None``, empty, blank, invisible characters) makes the event
+    date level (no ``affected_entities``): the router routes such an id as the full date,
+    and the SDK never sends it as an id (``None`` as the player ``"None"``).
+
     ``missed_entities``: ids of the trigger the run did not process (a partial run): the
     event says ``status: partial`` and names them, and the router re-runs them (see
     :func:`with_missed`).
@@ -135,15 +147,19 @@ def build_completion_event(
         assert start_date is not None and end_date is not None
         event["start_date"] = start_date.isoformat()
         event["end_date"] = end_date.isoformat()
+    named = False  # some entity named (a change), even one whose id names nobody
     if affected_entities is not None:
-        event["affected_entities"] = _ids(affected_entities)
+        ids, unnamed = _ids(affected_entities)
+        named = bool(ids) or unnamed
+        if not unnamed:  # else date level: the full date, as the router reads such an id
+            event["affected_entities"] = ids
     if changed_fields is not None:
         if isinstance(changed_fields, str):
             raise TypeError("changed_fields must be a list of field names, not a string")
         fields = sorted(set(changed_fields))
         if "" in fields:
             raise ValueError("changed_fields contains an empty field name")
-        if fields or not any(event.get("affected_entities", {}).values()):
+        if fields or not named:
             # [] next to named entities would read "nothing changed" here and "unknown" at
             # the router: left out, the event says unknown to both
             event["changed_fields"] = fields
@@ -166,6 +182,16 @@ def build_completion_event(
     return with_missed(event, missed_entities)
 
 
+def missed_ids(missed_entities: Iterable[str]) -> list[str]:
+    """The missed ids, sorted; one that names nobody raises (the router cannot re-run it)."""
+    if isinstance(missed_entities, str):
+        raise TypeError("missed_entities must be a list of ids, not a string")
+    ids = list(missed_entities)
+    if any(i is None or unnamed_id(str(i)) for i in ids):
+        raise ValueError("missed_entities contains an id that names nobody (null or blank)")
+    return sorted({str(i) for i in ids})
+
+
 def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:
     """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
     stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
@@ -176,14 +202,10 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     nothing either until such successes outnumber the failure reports, so the re-run's own
     success may not close it at once: extra runs, at worst a dead letter (one reaching it
     before the report is reopened by the report: docs/ledger.md)."""
-    if isinstance(missed_entities, str):
-        raise TypeError("missed_entities must be a list of ids, not a string")
-    missed = sorted({str(i) for i in missed_entities})
+    missed = missed_ids(missed_entities)
     out = dict(event)
     if not missed:
         return out
-    if "" in missed:
-        raise ValueError("missed_entities contains an empty id")
     out["missed_entities"] = missed
     if out.get("status", "success") != "failed":
         out["status"] = "partial"

@@ -56,6 +56,7 @@ from scoperouter.sdk.events import (
     encode_event,
     event_attributes,
     is_unchanged,
+    missed_ids,
     run_id,
     with_missed,
 )
@@ -300,11 +301,7 @@ class CompletionPublisher:
             msg["record_count"] = record_count
         if error:
             msg["error_message"] = error[:500]
-        if isinstance(missed_entities, str):
-            raise TypeError("missed_entities must be a list of ids, not a string")
-        missed = sorted({str(i) for i in missed_entities})
-        if "" in missed:
-            raise ValueError("missed_entities contains an empty id")
+        missed = missed_ids(missed_entities)
         if missed:
             msg["missed_entities"] = missed
             if status != "failed":  # as with_missed: the ledger closes a success or no_data
