@@ -4,7 +4,7 @@ and anything that is not one is refused with a clear error, never silently diffe
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +185,57 @@ def test_a_missed_id_naming_nobody_is_refused() -> None:
         build_completion_event(
             source=SOURCE, game_date=DAY, affected_entities=None, missed_entities=[None]
         )
+
+
+class Stamp(datetime):
+    """A datetime subclass, as ``pandas.Timestamp`` is."""
+
+
+DAYS = [
+    pytest.param(DAY, id="date"),
+    pytest.param(datetime(2025, 11, 19), id="datetime-midnight"),
+    pytest.param(datetime(2025, 11, 19, 19, 30, tzinfo=UTC), id="aware-datetime"),
+    pytest.param(Stamp(2025, 11, 19), id="timestamp-subclass"),
+]
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_a_datetime_day_is_its_date(reg: Any, day: date) -> None:
+    """A datetime day (a TIMESTAMP column, a pandas Timestamp) is read as its date: the event
+    says game_date YYYY-MM-DD, which the router accepts, and merges with the date's others."""
+    from scoperouter.messages.normalize import normalize_event
+    from scoperouter.sdk import build_completion_event, completion_event
+
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(day, {"l": {"points": 1}}, {"l": {"points": 2}})
+    det.observe(DAY, {"a": {"points": 1}}, {"a": {"points": 2}})
+    assert list(det.changes) == [DAY] and type(next(iter(det.changes))) is date
+    [event] = det.events(run_id="r")
+    built = build_completion_event(source=SOURCE, game_date=day, affected_entities=None)
+    ranged = build_completion_event(
+        source=SOURCE, game_date=None, start_date=day, end_date=day, affected_entities=None
+    )
+    single = completion_event(
+        source=SOURCE, game_date=day, entity_type="player", changes=diff_rows({}, {"l": {}})
+    )
+    assert single is not None
+    for ev in (event, built, single):
+        assert ev["game_date"] == "2025-11-19"
+        assert normalize_event(ev, reg).game_date == DAY
+    assert (ranged["start_date"], ranged["end_date"]) == ("2025-11-19", "2025-11-19")
+
+
+@pytest.mark.parametrize("day", ["2025-11-19", 20251119, None])
+def test_a_day_that_is_not_a_date_is_refused(day: object) -> None:
+    """A day that is not a date (an ISO string, a number) raises TypeError, not a bad event."""
+    from scoperouter.sdk import build_completion_event, completion_event
+
+    with pytest.raises(TypeError, match="date"):
+        ChangeDetector(SOURCE, "player").observe(day, {}, {"l": {"points": 1}})
+    with pytest.raises(TypeError, match="date"):
+        completion_event(
+            source=SOURCE, game_date=day, entity_type="player", changes=diff_rows({}, {"l": {}})
+        )
+    if day is not None:  # None is build_completion_event's "a range instead"
+        with pytest.raises(TypeError, match="date"):
+            build_completion_event(source=SOURCE, game_date=day, affected_entities=None)

@@ -74,6 +74,7 @@ Priority = Literal["normal", "critical"]
 __all__ = [
     "ChangeDetector",
     "EntityChanges",
+    "as_day",
     "as_row",
     "completion_event",
     "diff_rows",
@@ -259,6 +260,21 @@ def entity_key(entity_type: str, plural: str | None = None) -> str:
     return entity_type if entity_type.endswith("s") else entity_type + "s"
 
 
+def as_day(value: object, what: str = "game_date") -> date:
+    """``value`` as a calendar date: a ``datetime`` (a TIMESTAMP or DATETIME column, a
+    ``pandas.Timestamp``) is its ``.date()`` -- in its own time zone -- whose isoformat is
+    the ``YYYY-MM-DD`` the router accepts (a datetime's, ``2025-11-19T00:00:00``, it
+    rejects). Anything that is not a date (an ISO string, a number) raises TypeError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day)  # a plain date, whatever subclass
+    raise TypeError(
+        f"{what} must be a date (or a datetime, read as its date), got "
+        f"{type(value).__name__} {value!r:.40}"
+    )
+
+
 def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
@@ -297,6 +313,7 @@ def completion_event(
     an empty one) a random nonce stands for it: each call is a new event, so pass the
     run's id, or keep the event, to repeat it on a retry.
     """
+    game_date = as_day(game_date, date_field)
     if not changes:
         return None
     if event_id is None:
@@ -370,7 +387,9 @@ class ChangeDetector:
     def observe(
         self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]
     ) -> EntityChanges:
-        """Diff one date's rows (only the scope the run rewrote) and remember the result."""
+        """Diff one date's rows (only the scope the run rewrote) and remember the result.
+        ``day`` may be a datetime (read as its date, :func:`as_day`)."""
+        day = as_day(day, "day")
         changes = diff_rows(before, after, ignore_fields=self._ignore)
         self._processed.setdefault(day, set()).update(map(str, before), map(str, after))
         prev = self._by_date.get(day)

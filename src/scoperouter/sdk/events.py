@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
+from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.scope import Scope
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -117,11 +118,17 @@ def build_completion_event(
     routes.yaml does not declare (drift).
 
     The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
+    A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
+    that is not a date raises TypeError.
 
     ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+    # a datetime (TIMESTAMP column, pandas Timestamp) is its date; not a date: TypeError
+    game_date = None if game_date is None else as_day(game_date, "game_date")
+    start_date = None if start_date is None else as_day(start_date, "start_date")
+    end_date = None if end_date is None else as_day(end_date, "end_date")
     if game_date is None and (start_date is None or end_date is None):
         raise ValueError("a completion event needs game_date or start_date and end_date")
     if game_date is None:
