@@ -239,3 +239,39 @@ def test_a_day_that_is_not_a_date_is_refused(day: object) -> None:
     if day is not None:  # None is build_completion_event's "a range instead"
         with pytest.raises(TypeError, match="date"):
             build_completion_event(source=SOURCE, game_date=day, affected_entities=None)
+
+
+IRREGULAR = """version: 1
+entities:
+  person: {plural: people}
+  player: {}
+processors:
+  p:
+    phase: 3
+    granularity: person
+    inputs: [{source: crm.contacts}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("entity_type", "plural", "etype"),
+    [
+        ("person", None, "person"),  # irregular plural: person+s is no key of the registry
+        ("person", "people", "person"),
+        ("player", None, "player"),
+    ],
+)
+def test_event_key_names_the_entity_type_in_the_registry(
+    tmp_path: Path, entity_type: str, plural: str | None, etype: str
+) -> None:
+    """The detector's affected_entities key is one the registry resolves to the entity type:
+    the declared plural when given, else the singular name (always accepted)."""
+    from scoperouter.processor_registry import load_config
+
+    (tmp_path / "routes.yaml").write_text(IRREGULAR)
+    registry = load_config(tmp_path / "routes.yaml", with_relations=False).registry
+    det = ChangeDetector("crm.contacts", entity_type, entity_plural=plural)
+    det.observe(DAY, {"p1": {"s": 1}}, {"p1": {"s": 2}})
+    [event] = det.events(run_id="r")
+    [key] = event["affected_entities"]
+    assert registry.entity_type_of_key(key) == etype

@@ -10,7 +10,7 @@ and names only the entities and fields that differ::
                           after={"lebronjames": {"points": 27}})
     events = detector.events(run_id=run_id(scope), priority=scope.priority)
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
-    #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
+    #   "affected_entities": {"player": ["lebronjames"]}, "changed_fields": ["points"], ...}]
 
 An event id derives from the change -- its ids, fields and the digest of each changed id's
 new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
@@ -253,11 +253,10 @@ def diff_rows(
 def entity_key(entity_type: str, plural: str | None = None) -> str:
     """The ``affected_entities`` key for an entity type: ``plural`` when given (the
     registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
-    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
-    already ending in ``s`` is kept as is, and the singular is always accepted)."""
-    if plural is not None:
-        return plural
-    return entity_type if entity_type.endswith("s") else entity_type + "s"
+    singular type itself, which the router always accepts -- the name plus ``s`` is no
+    key of a registry declaring an irregular plural (``persons`` for ``person: {plural:
+    people}``: an undeclared type, every consumer runs the full date)."""
+    return plural if plural is not None else entity_type
 
 
 def as_day(value: object, what: str = "game_date") -> date:
