@@ -4,15 +4,16 @@ and anything that is not one is refused with a clear error, never silently diffe
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from google.cloud.bigquery.table import Row
 
 from scoperouter.sdk import ChangeDetector, diff_rows
-from scoperouter.sdk.change_detection import field_digests, row_digest
+from scoperouter.sdk.change_detection import field_digests, row_digest, value_digest
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2025, 11, 19)
@@ -275,3 +276,34 @@ def test_event_key_names_the_entity_type_in_the_registry(
     [event] = det.events(run_id="r")
     [key] = event["affected_entities"]
     assert registry.entity_type_of_key(key) == etype
+
+
+ET = ZoneInfo("America/New_York")
+FOLD0 = datetime(2025, 11, 2, 1, 30, tzinfo=ET)  # 05:30 UTC (EDT)
+T0 = datetime(2025, 11, 19, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "changed"),
+    [
+        pytest.param(FOLD0, FOLD0.replace(fold=1), True, id="dst-fold-an-hour-apart"),
+        pytest.param(FOLD0, FOLD0.astimezone(UTC), False, id="same-instant-other-zone"),
+        pytest.param(
+            FOLD0.replace(fold=1),
+            datetime(2025, 11, 2, 6, 30, tzinfo=UTC),
+            False,
+            id="fold1-is-0630-utc",
+        ),
+        pytest.param(T0, T0.astimezone(timezone(timedelta(hours=-5))), False, id="utc-vs-offset"),
+        pytest.param(T0, T0 + timedelta(microseconds=1), True, id="a-microsecond"),
+        pytest.param(T0, T0.replace(tzinfo=None), True, id="aware-vs-naive"),
+        pytest.param(T0.replace(tzinfo=None), T0.replace(tzinfo=None), False, id="naive-same"),
+    ],
+)
+def test_aware_datetimes_compare_as_instants(old: datetime, new: datetime, changed: bool) -> None:
+    """Aware datetimes are compared by their UTC instants (the DST fold's two 01:30 differ),
+    nested too, and their digests agree with the comparison."""
+    got = diff_rows({"g": {"t": old, "n": [old]}}, {"g": {"t": new, "n": [new]}})
+    assert got.fields == (("n", "t") if changed else ())
+    assert (value_digest(old) != value_digest(new)) is changed
+    assert (row_digest({"t": old}) != row_digest({"t": new})) is changed

@@ -32,7 +32,8 @@ A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
 its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
 Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
 ``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
-is a value like any other, and a missing column reads as ``None``). :func:`row_digest` and
+is a value like any other, and a missing column reads as ``None``; aware datetimes are
+compared, and digested, as UTC instants: the two 01:30 of a DST fold differ). :func:`row_digest` and
 :func:`field_digests` give the same answer as stable hashes, for processors that keep the
 digests of what they wrote instead of re-reading the old rows. An
 entity present on one side only (a row appeared or disappeared) changed in every field
@@ -54,7 +55,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
 from scoperouter.messages.event_fields import unnamed_id
@@ -85,8 +86,21 @@ __all__ = [
 ]
 
 
+def _aware(value: object) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _json_default(value: object) -> str:
+    # an aware datetime is its UTC instant (as _same compares it): the DST fold's two 01:30
+    # differ, one instant written in two zones does not
+    if _aware(value):
+        assert isinstance(value, datetime)
+        return str(value.astimezone(UTC))
+    return str(value)
+
+
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
 def value_digest(value: object) -> str:
@@ -129,7 +143,8 @@ def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
 
 def _same(a: object, b: object) -> bool:
     """Equal with the same type at every depth (``1``, ``1.0`` and ``True`` differ, as their
-    digests do, also inside a list or a struct); NaN equals NaN."""
+    digests do, also inside a list or a struct); NaN equals NaN; aware datetimes are equal
+    when they are the same instant (UTC), whatever their zone or ``fold``."""
     if type(a) is not type(b):
         return False
     if isinstance(a, list | tuple):
@@ -138,6 +153,11 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, Mapping):
         assert isinstance(b, Mapping)
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if _aware(a) and _aware(b):
+        # their UTC instants: == ignores fold between two times of one zone, and the DST
+        # fold's 01:30 EDT and 01:30 EST are an hour apart
+        assert isinstance(a, datetime) and isinstance(b, datetime)
+        return a.astimezone(UTC) == b.astimezone(UTC)
     if a == b:
         return True
     return isinstance(a, float) and a != a and b != b  # both NaN
