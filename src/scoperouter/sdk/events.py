@@ -6,7 +6,9 @@ attributes and the run id its event ids derive from. Published by
 Invariant: pure -- no I/O and no Pub/Sub client; the only defaults taken from outside are a
 fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none. A built
 event is one the router accepts (a bad argument raises here instead), and an event over a
-limit loses only ``affected_entities`` (date level: always safe).
+limit, or naming an id that names nobody (``None``, blank), loses only
+``affected_entities`` (date level: always safe); a change is never built as "nothing
+changed" (:func:`is_unchanged`).
 """
 
 from __future__ import annotations
