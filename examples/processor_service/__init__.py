@@ -9,7 +9,6 @@ from examples.processor_service.service import (
     RunResult,
     connect,
     create_app,
-    publish_changes,
     seed,
 )
 
@@ -22,6 +21,5 @@ __all__ = [
     "RunResult",
     "connect",
     "create_app",
-    "publish_changes",
     "seed",
 ]

@@ -1,5 +1,13 @@
 """An example scoped processor service: ``player_game_summary`` on a tiny sqlite table.
 
+Invariant: no change is committed unannounced. Each run is one transaction: write, publish,
+and only then commit; any exception rolls it back and answers 500, so the redelivered
+trigger finds the same change and announces it again, under event ids of its own attempt
+(a copy repeating the first attempt's ids would be dropped by the router, although the
+first copy announced rows that were rolled back). Committing first would lose the change
+whenever the publish fails: the retry finds the rows already equal and has nothing to
+announce.
+
 It has the shape of today's Cloud Run processors -- ``POST /process`` receives the Pub/Sub
 push envelope -- and uses the SDK end to end:
 
@@ -7,12 +15,13 @@ push envelope -- and uses the SDK end to end:
    (a legacy date-only message is a full-date scope);
 2. the work is restricted to the scope with :func:`scoperouter.sdk.qmark_filter`
    (BigQuery processors use :func:`scoperouter.sdk.entity_filter` the same way);
-3. the recomputed rows are compared with the stored ones, field by field
-   (:class:`scoperouter.sdk.change_detection.ChangeDetector`), and only changed rows are
-   rewritten;
+3. the recomputed rows are compared with every stored row of the scope, date by date,
+   field by field (:class:`scoperouter.sdk.change_detection.ChangeDetector`): only changed
+   rows are rewritten, and the rows of players whose raw rows disappeared are deleted
+   (and announced);
 4. :meth:`scoperouter.sdk.CompletionPublisher.publish_detected` publishes one completion
    event per date with the players and fields that changed (nothing when nothing
-   changed; a date-level event above the size limit).
+   changed; a date-level event above the size limit) -- *before* the rows are committed.
 
 Run it::
 
@@ -23,6 +32,7 @@ Run it::
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -40,6 +50,7 @@ PROCESSOR = "player_game_summary"
 SOURCE = "nba_analytics.player_game_summary"
 #: Output fields compared between runs; they become the event's ``changed_fields``.
 FIELDS = ("points", "minutes", "injury_status", "available")
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS raw_player_stats (
@@ -110,57 +121,85 @@ class RunResult:
 
 
 class PlayerGameSummary:
-    """The processor: recompute summary rows for a scope and report what changed."""
+    """The processor: recompute summary rows for a scope, announce what changed, commit.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    One transaction per run (the module's invariant): the changed rows are written, the
+    events published, and only then committed; an exception anywhere rolls the run back
+    and propagates. A commit that fails after the publish over-announces (the retry
+    publishes the same change again, under its own attempt's ids), which is safe; nothing
+    is ever committed unannounced.
+    """
+
+    def __init__(self, db: sqlite3.Connection, publisher: CompletionPublisher) -> None:
         self.db = db
+        self.publisher = publisher
         self._lock = threading.Lock()
 
     def run(self, scope: Scope) -> RunResult:
+        """Recompute ``scope``, publish its changes, then commit (all or nothing)."""
         with self._lock:
-            # Only the scope's rows are read and rewritten: ids travel as parameters.
-            where, params = qmark_filter(scope, "player_lookup")
-            raw = self.db.execute(
-                "SELECT player_lookup, game_date, points, minutes, injury_status "
-                f"FROM raw_player_stats {where}",
-                params,
-            ).fetchall()
-            stored: dict[tuple[str, str], dict[str, object]] = {
-                (r[0], r[1]): dict(zip(FIELDS, r[2:], strict=True))
-                for r in self.db.execute(
-                    f"SELECT player_lookup, game_date, {', '.join(FIELDS)} "
-                    f"FROM player_game_summary {where}",
-                    params,
+            try:
+                rows_processed, detector = self._write(scope)
+                # publish before commit: a failed publish leaves nothing written. Each
+                # attempt its own event ids: a retry re-reporting a change whose commit
+                # failed is routed again, not dropped as a copy of the first attempt's
+                published = self.publisher.publish_detected(
+                    detector, scope, attempt=detector.run_nonce
                 )
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+            return RunResult(scope, rows_processed, detector, published)
+
+    def _write(self, scope: Scope) -> tuple[int, ChangeDetector]:
+        """Write the scope's changed rows (uncommitted); the rows read and what changed."""
+        # Only the scope's rows are read and rewritten: ids travel as parameters.
+        where, params = qmark_filter(scope, "player_lookup")
+        raw = self.db.execute(
+            "SELECT player_lookup, game_date, points, minutes, injury_status "
+            f"FROM raw_player_stats {where}",
+            params,
+        ).fetchall()
+        stored: dict[tuple[str, str], dict[str, object]] = {
+            (r[0], r[1]): dict(zip(FIELDS, r[2:], strict=True))
+            for r in self.db.execute(
+                f"SELECT player_lookup, game_date, {', '.join(FIELDS)} "
+                f"FROM player_game_summary {where}",
+                params,
+            )
+        }
+        after: dict[str, dict[str, dict[str, object]]] = {}
+        for pid, day, points, minutes, status in raw:
+            after.setdefault(day, {})[pid] = {
+                "points": points,
+                "minutes": minutes,
+                "injury_status": status,
+                "available": int(status != "out"),
             }
-            after: dict[str, dict[str, dict[str, object]]] = {}
-            for pid, day, points, minutes, status in raw:
-                after.setdefault(day, {})[pid] = {
-                    "points": points,
-                    "minutes": minutes,
-                    "injury_status": status,
-                    "available": int(status != "out"),
-                }
-            detector = ChangeDetector(SOURCE, "player")
-            for day, rows in sorted(after.items()):
-                before = {pid: stored[(pid, day)] for pid in rows if (pid, day) in stored}
-                changes = detector.observe(date.fromisoformat(day), before=before, after=rows)
-                for pid in changes.entities:
+        detector = ChangeDetector(SOURCE, "player")
+        # Every date of the scope, and before = every stored row of the scope on it: a
+        # player whose raw rows disappeared is diffed too (removed: announced, row deleted)
+        for d in scope.dates:
+            day = d.isoformat()
+            rows = after.get(day, {})
+            before = {pid: row for (pid, sday), row in stored.items() if sday == day}
+            changes = detector.observe(d, before=before, after=rows)
+            for pid in changes.entities:
+                if pid in rows:
                     self.db.execute(
                         "INSERT OR REPLACE INTO player_game_summary VALUES (?, ?, ?, ?, ?, ?)",
                         (pid, day, *(rows[pid][f] for f in FIELDS)),
                     )
-            self.db.commit()
-            return RunResult(scope=scope, rows_processed=len(raw), detector=detector)
-
-
-def publish_changes(publisher: CompletionPublisher, result: RunResult) -> tuple[PublishResult, ...]:
-    """One completion event per changed date, naming only the changed players and fields."""
-    return publisher.publish_detected(result.detector, result.scope)
+                else:
+                    self.db.execute(
+                        "DELETE FROM player_game_summary WHERE player_lookup = ? AND game_date = ?",
+                        (pid, day),
+                    )
+        return len(raw), detector
 
 
 PROCESSOR_KEY = web.AppKey("processor", PlayerGameSummary)
-PUBLISHER_KEY = web.AppKey("publisher", CompletionPublisher)
 HISTORY_KEY = web.AppKey("history", list[RunResult])
 
 
@@ -173,9 +212,15 @@ async def handle_process(request: web.Request) -> web.Response:
         # 400: Pub/Sub push retries it until the dead-letter policy takes it.
         return web.json_response({"error": exc.reason, "detail": exc.detail}, status=400)
     app = request.app
-    result = await asyncio.to_thread(app[PROCESSOR_KEY].run, scope)
-    published = await asyncio.to_thread(publish_changes, app[PUBLISHER_KEY], result)
-    result = RunResult(result.scope, result.rows_processed, result.detector, published)
+    try:
+        result = await asyncio.to_thread(app[PROCESSOR_KEY].run, scope)
+    except Exception as exc:
+        # rolled back: 500, Pub/Sub push redelivers the trigger and the retry announces the
+        # change (again, under new ids, when the commit failed after the publish)
+        log.exception("run of trigger %s failed", scope.trigger_id)
+        return web.json_response(
+            {"error": "run_failed", "detail": f"{type(exc).__name__}: {exc}"[:500]}, status=500
+        )
     app[HISTORY_KEY].append(result)
     return web.json_response(result.to_json())
 
@@ -187,8 +232,7 @@ async def handle_health(request: web.Request) -> web.Response:
 def create_app(db: sqlite3.Connection, publisher: CompletionPublisher) -> web.Application:
     """The aiohttp application (``POST /process``, ``GET /health``)."""
     app = web.Application()
-    app[PROCESSOR_KEY] = PlayerGameSummary(db)
-    app[PUBLISHER_KEY] = publisher
+    app[PROCESSOR_KEY] = PlayerGameSummary(db, publisher)
     app[HISTORY_KEY] = []
     app.router.add_post("/process", handle_process)
     app.router.add_get("/health", handle_health)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from examples.processor_service import SEED_ROWS, SOURCE, connect, create_app, seed
+from examples.processor_service import service as service_module
 from examples.processor_service.service import HISTORY_KEY
 
-from scoperouter.sdk import CompletionPublisher, PublishLimits
+from pubsub_fakes import FakeClient as PubsubFake
+from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits
 
 
 class Done:
@@ -90,7 +93,7 @@ async def test_entity_trigger_touches_only_its_players(service: Any) -> None:
         "2025-11-19": {"entities": ["lebronjames"], "fields": ["available", "injury_status"]}
     }
     event = fake.events[-1]
-    assert event["affected_entities"] == {"players": ["lebronjames"]}
+    assert event["affected_entities"] == {"player": ["lebronjames"]}
     assert event["changed_fields"] == ["available", "injury_status"]
     assert event["correlation_id"] == "c-1" and event["source"] == SOURCE
     stale = db.execute(
@@ -124,3 +127,137 @@ async def test_bad_trigger_is_400(service: Any, body: bytes, reason: str) -> Non
     assert resp.status == 400
     assert (await resp.json())["error"] == reason
     assert fake.events == []
+
+
+class CommitFails:
+    """The example's sqlite connection whose first ``commit`` raises (a lost connection)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.commits = db, 0
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        return self.db.execute(*args)
+
+    def commit(self) -> None:
+        self.commits += 1
+        if self.commits == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        self.db.commit()
+
+    def rollback(self) -> None:
+        self.db.rollback()
+
+
+class FailsOnSecondDate(ChangeDetector):
+    """A detector whose second ``observe`` raises (a transient error half-way through a run)."""
+
+    calls = 0
+
+    def observe(self, day: Any, before: Any, after: Any) -> Any:
+        FailsOnSecondDate.calls += 1
+        if FailsOnSecondDate.calls == 2:
+            raise RuntimeError("transient error on the second date")
+        return super().observe(day, before, after)
+
+
+TWO_DATES = (
+    ("lebronjames", "2025-11-19", "LAL", 28, 35.5, "available"),
+    ("lebronjames", "2025-11-20", "LAL", 30, 36.0, "available"),
+)
+RANGE = {"trigger_id": "t-2", "start_date": "2025-11-19", "end_date": "2025-11-20"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "rows", "trigger", "dates"),
+    [
+        pytest.param(
+            "publish", SEED_ROWS, entity_trigger("lebronjames"), ["2025-11-19"], id="publish"
+        ),
+        pytest.param(
+            "commit", SEED_ROWS, entity_trigger("lebronjames"), ["2025-11-19"], id="commit"
+        ),
+        pytest.param("second-date", TWO_DATES, RANGE, ["2025-11-19", "2025-11-20"], id="half-way"),
+    ],
+)
+async def test_failed_attempt_loses_no_change(
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    rows: tuple[tuple[Any, ...], ...],
+    trigger: dict[str, Any],
+    dates: list[str],
+) -> None:
+    """An attempt failing at publish, at commit or half-way answers 500 and leaves nothing
+    written unannounced: the redelivery announces every change under ids of its own."""
+    db = connect()
+    seed(db, rows)
+    client = PubsubFake(fail_on=(1,) if fault == "publish" else ())
+    if fault == "second-date":
+        FailsOnSecondDate.calls = 0
+        monkeypatch.setattr(service_module, "ChangeDetector", FailsOnSecondDate)
+    conn: Any = CommitFails(db) if fault == "commit" else db
+    app = create_app(
+        conn, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    async with TestClient(TestServer(app)) as http:
+        first = await http.post("/process", json=push(trigger))
+        assert first.status == 500
+        second = await http.post("/process", json=push(trigger))
+        assert second.status == 200
+    events = [json.loads(data) for data, _ in client.sent]
+    assert sorted({e["game_date"] for e in events}) == dates
+    retry = events[-len(dates) :]
+    assert [e["game_date"] for e in retry] == dates  # the successful attempt's events
+    earlier = events[: -len(dates)]  # a failed attempt's copies (its commit failed)
+    assert len(earlier) == (1 if fault == "commit" else 0)
+    # ... never share an id with the retry's: the router routes the retry's, not a copy
+    assert not {e["event_id"] for e in retry} & {e["event_id"] for e in earlier}
+    stored = db.execute("SELECT game_date FROM player_game_summary ORDER BY game_date").fetchall()
+    assert [d for (d,) in stored] == (dates if fault == "second-date" else ["2025-11-19"])
+
+
+@pytest.mark.parametrize(
+    ("deleted", "trigger", "announced", "kept"),
+    [
+        pytest.param(
+            "player_lookup = 'draymondgreen'",
+            {"trigger_id": "t-2", "game_date": "2025-11-19"},
+            {"player": ["draymondgreen"]},
+            ["anthonydavis", "lebronjames", "stephencurry"],
+            id="one-player-full-date",
+        ),
+        pytest.param(
+            "player_lookup = 'draymondgreen'",
+            entity_trigger("draymondgreen", "lebronjames"),
+            {"player": ["draymondgreen"]},
+            ["anthonydavis", "lebronjames", "stephencurry"],
+            id="one-player-entity-scope",
+        ),
+        pytest.param(
+            "1 = 1",
+            {"trigger_id": "t-2", "game_date": "2025-11-19"},
+            None,  # four players: over max_entities=3, date level
+            [],
+            id="whole-date",
+        ),
+    ],
+)
+async def test_player_whose_raw_rows_disappeared_is_announced_and_removed(
+    service: Any,
+    deleted: str,
+    trigger: dict[str, Any],
+    announced: dict[str, list[str]] | None,
+    kept: list[str],
+) -> None:
+    """A player whose raw rows were deleted upstream is diffed (removed), announced, and its
+    summary row deleted, for an entity scope or a full date."""
+    client, fake, db = service
+    await client.post("/process", json=push({"game_date": "2025-11-19"}))
+    db.execute(f"DELETE FROM raw_player_stats WHERE {deleted}")
+    db.commit()
+    resp = await client.post("/process", json=push(trigger))
+    assert resp.status == 200
+    [event] = fake.events[1:]
+    assert event["game_date"] == "2025-11-19"
+    assert event.get("affected_entities") == announced
+    stored = db.execute("SELECT player_lookup FROM player_game_summary ORDER BY 1").fetchall()
+    assert [p for (p,) in stored] == kept

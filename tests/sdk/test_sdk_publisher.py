@@ -102,7 +102,8 @@ def test_publishes_canonical_event_with_attributes() -> None:
     [
         ({"players": []}, ["points"], False, False),
         ({}, None, False, False),
-        ({"players": ["a"]}, [], False, False),
+        ({"players": ["a"]}, [], False, True),  # ids named, fields unknown (SPEC: [] is unknown)
+        (None, [], False, False),  # no entity and no field named
         ({"players": []}, None, True, True),
         (None, None, False, True),
         ({"players": ["a"]}, None, False, True),
@@ -114,7 +115,7 @@ def test_nothing_changed_publishes_nothing(
     publish_unchanged: bool,
     published: bool,
 ) -> None:
-    """Empty entity set or empty changed_fields publishes nothing unless publish_unchanged."""
+    """No id named (or, at date level, an empty changed_fields) publishes nothing unless publish_unchanged."""
     client = FakeClient()
     res = publisher(client, publish_unchanged=publish_unchanged).publish(
         game_date=DAY, affected_entities=affected, changed_fields=fields
@@ -286,7 +287,7 @@ def test_publish_detected_uses_change_detection() -> None:
     )
     events = [json.loads(data) for _, data, _ in client.calls]
     assert [e["game_date"] for e in events] == ["2025-11-19", "2025-11-21"]
-    assert events[0]["affected_entities"] == {"players": ["b"]} and events[0]["changed_fields"] == [
+    assert events[0]["affected_entities"] == {"player": ["b"]} and events[0]["changed_fields"] == [
         "points"
     ]
     assert "affected_entities" not in events[1] and results[1].fell_back

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from sdk_fakes import FakeClient
 
-from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits, parse_trigger
+from scoperouter.sdk import (
+    ChangeDetector,
+    CompletionPublisher,
+    EntityChanges,
+    PublishLimits,
+    parse_trigger,
+)
 
 SOURCE = "nba_analytics.player_game_summary"
 DAY = date(2025, 11, 19)
@@ -145,3 +151,77 @@ def test_missed_ids_without_a_scope_are_refused_when_nothing_changed() -> None:
     det = ChangeDetector(SOURCE, "player")
     with pytest.raises(ValueError, match="missed_entities"):
         _publisher(FakeClient()).publish_detected(det, missed_entities=["b"])
+
+
+@pytest.mark.parametrize(
+    ("affected", "fields", "published", "sent_fields"),
+    [
+        ({"players": ["x"]}, [], True, None),  # entities named, no field: unknown (relevant)
+        ({"players": ["x"]}, None, True, None),
+        ({"players": ["x"]}, ["points"], True, ["points"]),
+        ({}, None, False, None),  # names no entity: nothing changed
+        ({"players": []}, ["points"], False, None),
+        (None, [], False, None),  # no entity and no field named: nothing changed
+        (None, None, True, None),  # date level, fields unknown
+        (None, ["points"], True, ["points"]),
+    ],
+)
+def test_nothing_changed_only_when_no_entity_is_named(
+    affected: Any, fields: Any, published: bool, sent_fields: list[str] | None
+) -> None:
+    """A success is skipped only when it names no entity (and, at date level, no field); an
+    empty changed_fields next to named entities is left out of the event (SPEC: unknown)."""
+    client = FakeClient()
+    result = _publisher(client).publish(
+        game_date=DAY, affected_entities=affected, changed_fields=fields
+    )
+    assert result.published is published
+    sent = _calls(client)
+    assert len(sent) == int(published)
+    if published:
+        [(event, _)] = sent
+        assert event.get("changed_fields") == sent_fields
+
+
+def test_first_run_of_compare_sources_is_published() -> None:
+    """compare_sources on a first run (no source columns: no field to name) is not skippable,
+    and the event naming its entities is published with its fields unknown."""
+    from scoperouter.sdk import compare_sources
+
+    diff = compare_sources(None, {"points": 3})
+    assert not diff.skip and diff.changed_fields == ()
+    client = FakeClient()
+    result = _publisher(client).publish(
+        game_date=DAY, affected_entities={"players": ["x"]}, changed_fields=diff.changed_fields
+    )
+    [(event, _)] = _calls(client)
+    assert result.published and "changed_fields" not in event
+
+
+@pytest.mark.parametrize(
+    ("changes", "unchanged"),
+    [
+        (EntityChanges(("x",), ()), False),  # a key-only row appeared: fields unknown
+        (EntityChanges(("x",), ("points",)), False),
+        (EntityChanges((), ("points",)), True),
+        (EntityChanges((), ()), True),
+    ],
+)
+def test_is_unchanged_agrees_with_completion_event(changes: EntityChanges, unchanged: bool) -> None:
+    """completion_event and build_completion_event + is_unchanged read a change set alike:
+    nothing changed exactly when no entity changed."""
+    from scoperouter.sdk import build_completion_event, completion_event
+    from scoperouter.sdk.events import is_unchanged
+
+    ev = completion_event(
+        source=SOURCE, game_date=DAY, entity_type="player", changes=changes, run_id="r"
+    )
+    built = build_completion_event(
+        source=SOURCE,
+        game_date=DAY,
+        affected_entities={"players": list(changes.entities)},
+        changed_fields=list(changes.fields),
+    )
+    assert (ev is None, is_unchanged(built)) == (unchanged, unchanged)
+    if ev is not None:
+        assert ev.get("changed_fields") == built.get("changed_fields")

@@ -10,27 +10,39 @@ and names only the entities and fields that differ::
                           after={"lebronjames": {"points": 27}})
     events = detector.events(run_id=run_id(scope), priority=scope.priority)
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
-    #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
+    #   "affected_entities": {"player": ["lebronjames"]}, "changed_fields": ["points"], ...}]
 
-``run_id`` is what the event ids derive from: :func:`scoperouter.sdk.publisher.run_id`
+An event id derives from the change -- its ids, fields and the digest of each changed id's
+new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
 (the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
-a redelivered trigger reports the same ids and a re-dispatched one new ones. Without one (a
-run no trigger started, e.g. a scheduled raw processor) the ids derive from the detector's
-own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs making the
-same change -- Q->O, later O->Q -- would otherwise share an id, and the router drops the
-second as a redelivery), while the same detector's events repeat their ids (a retry).
+a redelivered trigger reporting the same change repeats its ids (the router drops the copy),
+a redelivered one whose upstream was corrected in between reports another change under
+other ids (never deduplicated away), and a re-dispatched one gets new ids. Without a run id
+(a run no trigger started, e.g. a scheduled raw processor) the ids derive from the
+detector's own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs
+making the same change would otherwise share an id, and the router drops the second as a
+redelivery), while the same detector's events repeat their ids (a retry).
 
+A changed row whose id names nobody (``None`` -- a NULL key --, empty, blank or invisible)
+is never sent as an id (``str(None)`` is a player called "None"): it makes its date's event
+date level, as the router reads such an id (full date).
+
+A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
+``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
+its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
 Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
 ``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
-is a value like any other, and a missing column reads as ``None``). :func:`row_digest` and
+is a value like any other, and a missing column reads as ``None``; aware datetimes are
+compared, and digested, as UTC instants: the two 01:30 of a DST fold differ). :func:`row_digest` and
 :func:`field_digests` give the same answer as stable hashes, for processors that keep the
 digests of what they wrote instead of re-reading the old rows. An
 entity present on one side only (a row appeared or disappeared) changed in every field
 of the side that has it. An entity that changed with no field to name (a row of key columns
 or ignored columns only appeared or disappeared) is still announced, its event without
-``changed_fields`` ("unknown": relevant to every reader, SPEC section 2); ``changed_fields:
-[]`` would read as "nothing changed" and never be published. Nothing changed -> no event (``None`` / empty list): the router
-then has nothing to route, which is the whole point.
+``changed_fields`` ("unknown": relevant to every reader, SPEC section 2), as
+:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one next to named
+ids. Nothing changed (no entity) -> no event (``None`` / empty list): the router then has
+nothing to route, which is the whole point.
 
 Everything here is pure (no clock, no I/O) except what the caller passes in and the
 detector's random run nonce.
@@ -42,16 +54,29 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol
 
-Row = Mapping[str, object]
+from scoperouter.messages.event_fields import unnamed_id
+
+
+class Row(Protocol):
+    """A row: a mapping of column -> value, or anything with ``keys()`` and ``[column]``
+    (a ``google.cloud.bigquery`` ``Row``). See :func:`as_row`."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __getitem__(self, key: str, /) -> object: ...
+
+
 Priority = Literal["normal", "critical"]
 
 __all__ = [
     "ChangeDetector",
     "EntityChanges",
+    "as_day",
+    "as_row",
     "completion_event",
     "diff_rows",
     "entity_key",
@@ -61,8 +86,21 @@ __all__ = [
 ]
 
 
+def _aware(value: object) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _json_default(value: object) -> str:
+    # an aware datetime is its UTC instant (as _same compares it): the DST fold's two 01:30
+    # differ, one instant written in two zones does not
+    if _aware(value):
+        assert isinstance(value, datetime)
+        return str(value.astimezone(UTC))
+    return str(value)
+
+
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
 def value_digest(value: object) -> str:
@@ -70,20 +108,43 @@ def value_digest(value: object) -> str:
     return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
 
 
+def as_row(row: object, entity: object = None) -> dict[str, object]:
+    """``row`` as a dict of column -> value: a mapping, or any row with ``items()`` or
+    ``keys()`` (a ``google.cloud.bigquery`` ``Row``, whose iteration yields its *values*, not
+    its column names). Anything else (a tuple, a list, a scalar) raises TypeError: read as a
+    row it would be diffed by its values and hide the change."""
+    if isinstance(row, Mapping):
+        return dict(row.items())
+    items = getattr(row, "items", None)
+    if callable(items):
+        return dict(items())
+    keys = getattr(row, "keys", None)
+    if callable(keys):
+        return {k: row[k] for k in keys()}  # type: ignore[index]
+    who = "a row" if entity is None else f"the row of entity {entity!r}"
+    raise TypeError(
+        f"{who} is a {type(row).__name__}, not a mapping of column -> value (it has no "
+        "keys()): pass a dict or a BigQuery Row, e.g. dict(zip(columns, values))"
+    )
+
+
 def field_digests(row: Row) -> dict[str, str]:
-    """The digest of every field of a row."""
-    return {k: value_digest(v) for k, v in row.items()}
+    """The digest of every field of a row (a mapping or a BigQuery Row, see :func:`as_row`)."""
+    return {k: value_digest(v) for k, v in as_row(row).items()}
 
 
 def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
     """A digest of a whole row (or of ``fields`` only; missing fields count as None)."""
-    data: dict[str, object] = dict(row) if fields is None else {f: row.get(f) for f in fields}
+    data = as_row(row)
+    if fields is not None:
+        data = {f: data.get(f) for f in fields}
     return value_digest(data)
 
 
 def _same(a: object, b: object) -> bool:
     """Equal with the same type at every depth (``1``, ``1.0`` and ``True`` differ, as their
-    digests do, also inside a list or a struct); NaN equals NaN."""
+    digests do, also inside a list or a struct); NaN equals NaN; aware datetimes are equal
+    when they are the same instant (UTC), whatever their zone or ``fold``."""
     if type(a) is not type(b):
         return False
     if isinstance(a, list | tuple):
@@ -92,27 +153,55 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, Mapping):
         assert isinstance(b, Mapping)
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if _aware(a) and _aware(b):
+        # their UTC instants: == ignores fold between two times of one zone, and the DST
+        # fold's 01:30 EDT and 01:30 EST are an hour apart
+        assert isinstance(a, datetime) and isinstance(b, datetime)
+        return a.astimezone(UTC) == b.astimezone(UTC)
     if a == b:
         return True
     return isinstance(a, float) and a != a and b != b  # both NaN
 
 
-def _same_row(a: Row, b: Row) -> bool:
+def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
     # (a plain a == b would take [1] for [True]: nested values compare with their types)
     return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
 
 
 @dataclass(frozen=True)
 class EntityChanges:
-    """What changed between two snapshots of the same scope."""
+    """What changed between two snapshots of the same scope.
 
-    entities: tuple[str, ...]  # sorted ids whose rows differ
+    ``unnamed`` counts the changed rows whose id names nobody (``None``, empty, blank or
+    invisible: :func:`unnamed_id`): never sent as ids (``"None"`` would name a player called
+    None), they make the event date level, as the router reads such an id (full date).
+
+    ``digests`` (not compared: which entities and fields changed is the change set) names,
+    per changed id, the row it changed to -- the digest of its new row without the ignored
+    fields, or ``-`` and the removed row's -- so that a completion event's id tells one
+    change from another (:func:`completion_event`)."""
+
+    entities: tuple[str, ...]  # sorted ids whose rows differ (ids naming somebody)
     fields: tuple[str, ...]  # sorted union of the fields that differ
     added: tuple[str, ...] = ()  # ids with a row only after
     removed: tuple[str, ...] = ()  # ids with a row only before
+    digests: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, digest)
+    unnamed: int = 0  # changed rows whose id names nobody: the event is date level
 
     def __bool__(self) -> bool:
-        return bool(self.entities)
+        return bool(self.entities) or self.unnamed > 0
+
+
+def _name(key: object) -> str | None:
+    """``key`` as an event id, or None when it names nobody (null, blank, invisible)."""
+    if key is None:
+        return None
+    name = str(key)
+    return None if unnamed_id(name) else name
+
+
+def _kept(row: dict[str, object], ignored: frozenset[str]) -> dict[str, object]:
+    return {k: v for k, v in row.items() if k not in ignored}
 
 
 def diff_rows(
@@ -125,48 +214,84 @@ def diff_rows(
 
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
     Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
-    would otherwise make an event the router rejects).
+    would otherwise make an event the router rejects); a changed row whose id names nobody
+    (a NULL key) is counted in ``unnamed`` instead. Each row is read as a dict first
+    (:func:`as_row`: a BigQuery ``Row`` by its columns; a row that has none raises
+    TypeError); a row of ``None`` is no row.
     """
     ignored = frozenset(ignore_fields)
     changed: set[str] = set()
     fields: set[str] = set()
     added: list[str] = []
     removed: list[str] = []
-    for eid in set(before) | set(after):
-        old = before.get(eid)
-        new = after.get(eid)
+    digests: dict[str, str] = {}
+    unnamed = 0
+    olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
+    news = {k: as_row(v, k) for k, v in after.items() if v is not None}
+    for eid in set(olds) | set(news):
+        old = olds.get(eid)
+        new = news.get(eid)
+        name = _name(eid)
+        # an id naming nobody: its digest under a key no named id can be (non-printable)
+        key = name if name is not None else f"\x00{eid!r}"
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None
-            names = {f for f in present if f not in ignored}
-            (added if old is None else removed).append(str(eid))
-            changed.add(str(eid))
-            fields.update(names)
+            fields.update(f for f in present if f not in ignored)
+            kept = row_digest(_kept(present, ignored))
+            digests[key] = kept if new is not None else f"-{kept}"
+        elif _same_row(old, new):
             continue
-        if _same_row(old, new):
-            continue
-        diff = {
-            f for f in set(old) | set(new) if f not in ignored and not _same(old.get(f), new.get(f))
-        }
-        if diff:
-            changed.add(str(eid))
+        else:
+            diff = {
+                f
+                for f in set(old) | set(new)
+                if f not in ignored and not _same(old.get(f), new.get(f))
+            }
+            if not diff:
+                continue
             fields.update(diff)
+            digests[key] = row_digest(_kept(new, ignored))
+        if name is None:
+            unnamed += 1
+            continue
+        changed.add(name)
+        if old is None:
+            added.append(name)
+        elif new is None:
+            removed.append(name)
     return EntityChanges(
         entities=tuple(sorted(changed)),
         fields=tuple(sorted(fields)),
         added=tuple(sorted(added)),
         removed=tuple(sorted(removed)),
+        digests=tuple(sorted(digests.items())),
+        unnamed=unnamed,
     )
 
 
 def entity_key(entity_type: str, plural: str | None = None) -> str:
     """The ``affected_entities`` key for an entity type: ``plural`` when given (the
     registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
-    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
-    already ending in ``s`` is kept as is, and the singular is always accepted)."""
-    if plural is not None:
-        return plural
-    return entity_type if entity_type.endswith("s") else entity_type + "s"
+    singular type itself, which the router always accepts -- the name plus ``s`` is no
+    key of a registry declaring an irregular plural (``persons`` for ``person: {plural:
+    people}``: an undeclared type, every consumer runs the full date)."""
+    return plural if plural is not None else entity_type
+
+
+def as_day(value: object, what: str = "game_date") -> date:
+    """``value`` as a calendar date: a ``datetime`` (a TIMESTAMP or DATETIME column, a
+    ``pandas.Timestamp``) is its ``.date()`` -- in its own time zone -- whose isoformat is
+    the ``YYYY-MM-DD`` the router accepts (a datetime's, ``2025-11-19T00:00:00``, it
+    rejects). Anything that is not a date (an ISO string, a number) raises TypeError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day)  # a plain date, whatever subclass
+    raise TypeError(
+        f"{what} must be a date (or a datetime, read as its date), got "
+        f"{type(value).__name__} {value!r:.40}"
+    )
 
 
 def _iso(ts: datetime) -> str:
@@ -180,7 +305,7 @@ def completion_event(
     entity_type: str,
     changes: EntityChanges,
     event_id: str | None = None,
-    run_id: str = "",
+    run_id: str | None = None,
     priority: Priority = "normal",
     correlation_id: str | None = None,
     produced_at: datetime | None = None,
@@ -199,14 +324,28 @@ def completion_event(
     ``record_count`` (entities the run processed on that date) lets the router's execution
     log measure waste: processed vs changed.
 
-    ``None`` when nothing changed. Without ``event_id`` the id is derived from the content
-    and ``run_id`` (deterministic: the same run reporting the same change has the same id).
+    ``None`` when nothing changed. Without ``event_id`` the id is derived from the change --
+    the ids, the fields and each changed id's new or removed row (``changes.digests``) --
+    and ``run_id``: the same run reporting the same change has the same id (a redelivery,
+    which the router drops), a different change another one, even in the same run (a
+    redelivered trigger whose upstream was corrected in between). Without ``run_id`` (or
+    an empty one) a random nonce stands for it: each call is a new event, so pass the
+    run's id, or keep the event, to repeat it on a retry.
     """
-    if not changes.entities:
+    game_date = as_day(game_date, date_field)
+    if not changes:
         return None
     if event_id is None:
+        rid = run_id or f"#{uuid.uuid4().hex[:12]}"
         payload = _canonical(
-            [source, game_date.isoformat(), list(changes.entities), list(changes.fields), run_id]
+            [
+                source,
+                game_date.isoformat(),
+                list(changes.entities),
+                list(changes.fields),
+                rid,
+                [list(d) for d in changes.digests],
+            ]
         )
         event_id = "ce-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
     event: dict[str, Any] = {
@@ -214,7 +353,16 @@ def completion_event(
         "source": source,
         date_field: game_date.isoformat(),
         "status": "success",
-        "affected_entities": {entity_key(entity_type, entity_plural): list(changes.entities)},
+        # an id naming nobody changed: date level (the router's reading of such an id)
+        **(
+            {}
+            if changes.unnamed
+            else {
+                "affected_entities": {
+                    entity_key(entity_type, entity_plural): list(changes.entities)
+                }
+            }
+        ),
         # none to name: left out, "unknown" (relevant), never [] ("nothing changed")
         **({"changed_fields": list(changes.fields)} if changes.fields else {}),
         "priority": priority,
@@ -258,7 +406,9 @@ class ChangeDetector:
     def observe(
         self, day: date, before: Mapping[str, Row], after: Mapping[str, Row]
     ) -> EntityChanges:
-        """Diff one date's rows (only the scope the run rewrote) and remember the result."""
+        """Diff one date's rows (only the scope the run rewrote) and remember the result.
+        ``day`` may be a datetime (read as its date, :func:`as_day`)."""
+        day = as_day(day, "day")
         changes = diff_rows(before, after, ignore_fields=self._ignore)
         self._processed.setdefault(day, set()).update(map(str, before), map(str, after))
         prev = self._by_date.get(day)
@@ -268,6 +418,9 @@ class ChangeDetector:
                 fields=tuple(sorted(set(prev.fields) | set(changes.fields))),
                 added=tuple(sorted(set(prev.added) | set(changes.added))),
                 removed=tuple(sorted(set(prev.removed) | set(changes.removed))),
+                # an id observed twice on a date: its latest row is what it changed to
+                digests=tuple(sorted({**dict(prev.digests), **dict(changes.digests)}.items())),
+                unnamed=prev.unnamed + changes.unnamed,
             )
         self._by_date[day] = changes
         return changes
@@ -279,7 +432,7 @@ class ChangeDetector:
 
     @property
     def changed(self) -> bool:
-        return any(c.entities for c in self._by_date.values())
+        return any(self._by_date.values())
 
     def events(
         self,

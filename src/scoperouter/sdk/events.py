@@ -6,7 +6,9 @@ attributes and the run id its event ids derive from. Published by
 Invariant: pure -- no I/O and no Pub/Sub client; the only defaults taken from outside are a
 fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none. A built
 event is one the router accepts (a bad argument raises here instead), and an event over a
-limit loses only ``affected_entities`` (date level: always safe).
+limit, or naming an id that names nobody (``None``, blank), loses only
+``affected_entities`` (date level: always safe); a change is never built as "nothing
+changed" (:func:`is_unchanged`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS
+from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
+from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.scope import Scope
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -43,24 +46,38 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _ids(affected: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], bool]:
+    """``(ids per key, unnamed)``: ``unnamed`` when an id names nobody (``None``, empty,
+    blank or invisible, :func:`unnamed_id`) -- never sent as an id (``None`` would become
+    the player ``"None"``); the caller makes the event date level, as the router reads it."""
     out: dict[str, list[str]] = {}
+    unnamed = False
     for key, ids in affected.items():
         if isinstance(ids, str):
             raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
-        clean = sorted({str(i) for i in ids})
-        if "" in clean:
-            raise ValueError(f"affected_entities[{key!r}] contains an empty id")
+        clean: set[str] = set()
+        for i in ids:
+            name = None if i is None else str(i)
+            if name is None or unnamed_id(name):
+                unnamed = True
+            else:
+                clean.add(name)
         if clean:
-            out[str(key)] = clean
-    return out
+            out[str(key)] = sorted(clean)
+    return out, unnamed
 
 
 def is_unchanged(event: Mapping[str, Any]) -> bool:
-    """True when ``event`` says nothing changed: an empty entity set or empty changed_fields."""
+    """True when ``event`` says nothing changed: its ``affected_entities`` name no id, or it
+    names no entity set at all (date level) and an empty ``changed_fields``.
+
+    An empty ``changed_fields`` next to named entities is *not* "nothing changed": the SPEC
+    and the router read it as "unknown" (relevant to every reader), as
+    :func:`~scoperouter.sdk.change_detection.completion_event` does for an entity that
+    changed with no field to name (:func:`build_completion_event` leaves it out)."""
     affected = event.get("affected_entities")
-    if affected is not None and not any(affected.values()):
-        return True
+    if affected is not None:
+        return not any(affected.values())
     fields = event.get("changed_fields")
     return fields is not None and len(fields) == 0
 
@@ -86,6 +103,14 @@ def build_completion_event(
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
 
+    Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
+    name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
+    ``changed_fields`` is left out of the event: the change is real, its fields unknown.
+
+    An id that names nobody (``None``, empty, blank, invisible characters) makes the event
+    date level (no ``affected_entities``): the router routes such an id as the full date,
+    and the SDK never sends it as an id (``None`` as the player ``"None"``).
+
     ``missed_entities``: ids of the trigger the run did not process (a partial run): the
     event says ``status: partial`` and names them, and the router re-runs them (see
     :func:`with_missed`).
@@ -95,11 +120,17 @@ def build_completion_event(
     routes.yaml does not declare (drift).
 
     The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
+    A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
+    that is not a date raises TypeError.
 
     ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+    # a datetime (TIMESTAMP column, pandas Timestamp) is its date; not a date: TypeError
+    game_date = None if game_date is None else as_day(game_date, "game_date")
+    start_date = None if start_date is None else as_day(start_date, "start_date")
+    end_date = None if end_date is None else as_day(end_date, "end_date")
     if game_date is None and (start_date is None or end_date is None):
         raise ValueError("a completion event needs game_date or start_date and end_date")
     if game_date is None:
@@ -125,14 +156,22 @@ def build_completion_event(
         assert start_date is not None and end_date is not None
         event["start_date"] = start_date.isoformat()
         event["end_date"] = end_date.isoformat()
+    named = False  # some entity named (a change), even one whose id names nobody
     if affected_entities is not None:
-        event["affected_entities"] = _ids(affected_entities)
+        ids, unnamed = _ids(affected_entities)
+        named = bool(ids) or unnamed
+        if not unnamed:  # else date level: the full date, as the router reads such an id
+            event["affected_entities"] = ids
     if changed_fields is not None:
         if isinstance(changed_fields, str):
             raise TypeError("changed_fields must be a list of field names, not a string")
-        event["changed_fields"] = sorted(set(changed_fields))
-        if "" in event["changed_fields"]:
+        fields = sorted(set(changed_fields))
+        if "" in fields:
             raise ValueError("changed_fields contains an empty field name")
+        if fields or not named:
+            # [] next to named entities would read "nothing changed" here and "unknown" at
+            # the router: left out, the event says unknown to both
+            event["changed_fields"] = fields
     # a blank correlation id carries nothing (and the router rejects it): the trigger's
     corr = (
         correlation_id
@@ -152,6 +191,16 @@ def build_completion_event(
     return with_missed(event, missed_entities)
 
 
+def missed_ids(missed_entities: Iterable[str]) -> list[str]:
+    """The missed ids, sorted; one that names nobody raises (the router cannot re-run it)."""
+    if isinstance(missed_entities, str):
+        raise TypeError("missed_entities must be a list of ids, not a string")
+    ids = list(missed_entities)
+    if any(i is None or unnamed_id(str(i)) for i in ids):
+        raise ValueError("missed_entities contains an id that names nobody (null or blank)")
+    return sorted({str(i) for i in ids})
+
+
 def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:
     """``event`` of a run that missed ``missed_entities``: ``status: partial`` (a failed run
     stays failed) and the ids under ``missed_entities``; unchanged when none are missed.
@@ -162,14 +211,10 @@ def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dic
     nothing either until such successes outnumber the failure reports, so the re-run's own
     success may not close it at once: extra runs, at worst a dead letter (one reaching it
     before the report is reopened by the report: docs/ledger.md)."""
-    if isinstance(missed_entities, str):
-        raise TypeError("missed_entities must be a list of ids, not a string")
-    missed = sorted({str(i) for i in missed_entities})
+    missed = missed_ids(missed_entities)
     out = dict(event)
     if not missed:
         return out
-    if "" in missed:
-        raise ValueError("missed_entities contains an empty id")
     out["missed_entities"] = missed
     if out.get("status", "success") != "failed":
         out["status"] = "partial"

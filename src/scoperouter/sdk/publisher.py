@@ -15,8 +15,10 @@
   date level (no ``affected_entities``) -- the router then runs downstream processors for
   the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
   entity-level.
-* Nothing changed (an empty entity set, or an empty ``changed_fields``) in a ``success``:
-  nothing is published unless ``publish_unchanged=True``. A ``failed``, ``partial`` or
+* Nothing changed in a ``success`` (``affected_entities`` naming no id, or none and an
+  empty ``changed_fields``): nothing is published unless ``publish_unchanged=True``. Named
+  entities with an empty ``changed_fields`` are a change whose fields are unknown (the
+  router reads ``[]`` so): published, without ``changed_fields``. A ``failed``, ``partial`` or
   ``no_data`` event, or one naming ``missed_entities``, is always published: it is the
   run's outcome (the router re-runs the missed ids, the ledger hears the failure).
 * Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
@@ -54,6 +56,7 @@ from scoperouter.sdk.events import (
     encode_event,
     event_attributes,
     is_unchanged,
+    missed_ids,
     run_id,
     with_missed,
 )
@@ -208,15 +211,25 @@ class CompletionPublisher:
         scope: Scope | None = None,
         *,
         missed_entities: Iterable[str] = (),
+        attempt: str | None = None,
     ) -> tuple[PublishResult, ...]:
         """Publish the events of a change detector (one per changed date; none when nothing changed).
 
-        The event ids derive from the run (:func:`run_id`: the trigger id and the message
-        id it came in): a redelivery of the same message that reports the same change gets
-        the same event ids, which the router deduplicates, while a re-dispatch of the trigger
-        (a new message) gets new ones -- an idempotent re-run republishing the first run's
-        change is heard and closes its trigger. The trigger's ``priority`` and
-        ``correlation_id`` are carried over.
+        Call it *before* committing the rows it announces, and commit only once it returned;
+        roll back on any exception (examples/processor_service). Committed first, a failed
+        publish loses the change: the retry finds the rows already equal and announces
+        nothing. Published first, a failed commit over-announces, which is safe -- when
+        the retry's copy is routed: pass ``attempt`` (an id of this attempt, e.g. the
+        detector's ``run_nonce``), so that a later attempt re-reporting the change gets ids
+        of its own. Without it a redelivery's copy repeats the ids and the router drops it,
+        although downstream may already have run on the rows the failed commit rolled back.
+
+        The event ids derive from the change and the run (:func:`run_id`: the trigger id and
+        the message id it came in; then ``attempt``): a redelivery of the same message that
+        reports the same change gets the same event ids, which the router deduplicates, while
+        a re-dispatch of the trigger (a new message) gets new ones -- an idempotent re-run
+        republishing the first run's change is heard and closes its trigger. The trigger's
+        ``priority`` and ``correlation_id`` are carried over.
 
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
@@ -228,8 +241,11 @@ class CompletionPublisher:
         reaching it earlier makes these events stale when the trigger came in a message with
         an id (they name that attempt), else its re-run is cancelled by these events.
         """
+        rid = run_id(scope) if scope else ""
+        if attempt:
+            rid = f"{rid}~{attempt}"
         events = detector.events(
-            run_id=run_id(scope) if scope else "",
+            run_id=rid,
             priority=scope.priority if scope else "normal",
             correlation_id=scope.correlation_id if scope else None,
             produced_at=datetime.now(UTC),
@@ -285,11 +301,7 @@ class CompletionPublisher:
             msg["record_count"] = record_count
         if error:
             msg["error_message"] = error[:500]
-        if isinstance(missed_entities, str):
-            raise TypeError("missed_entities must be a list of ids, not a string")
-        missed = sorted({str(i) for i in missed_entities})
-        if "" in missed:
-            raise ValueError("missed_entities contains an empty id")
+        missed = missed_ids(missed_entities)
         if missed:
             msg["missed_entities"] = missed
             if status != "failed":  # as with_missed: the ledger closes a success or no_data
