@@ -86,17 +86,17 @@ def test_digest_helpers_agree_with_diff() -> None:
 @pytest.mark.parametrize(
     ("etype", "plural", "key"),
     [
-        ("player", None, "player"),
-        ("team", None, "team"),
-        ("person", None, "person"),  # not 'persons': no key of a registry saying 'people'
+        ("player", None, "players"),
+        ("team", None, "teams"),
+        ("players", None, "players"),
         ("person", "people", "people"),
     ],
 )
-def test_entity_key_is_the_declared_plural_else_the_singular(
+def test_entity_key_is_the_declared_plural_else_name_plus_s(
     etype: str, plural: str | None, key: str
 ) -> None:
     """Events name an entity type by its declared plural (irregular ones included), else by
-    its singular name, which the router always accepts."""
+    the registry's default plural, the name plus 's'."""
     assert entity_key(etype, plural) == key
 
 
@@ -120,7 +120,7 @@ def test_completion_event_is_canonical_and_none_when_unchanged() -> None:
         "source": "nba_analytics.player_game_summary",
         "game_date": "2025-11-19",
         "status": "success",
-        "affected_entities": {"player": ["lebronjames"]},
+        "affected_entities": {"players": ["lebronjames"]},
         "changed_fields": ["injury_status"],
         "priority": "critical",
         "correlation_id": "c-9",
@@ -160,9 +160,9 @@ def test_detector_one_event_per_changed_date() -> None:
     det.observe(d2, {"b": {"w": 1}}, {"b": {"w": 5}})
     events = det.events(run_id="r")
     assert [e["game_date"] for e in events] == ["2025-11-18", "2025-11-19"]
-    assert events[0]["affected_entities"] == {"player": ["a", "b"]}
+    assert events[0]["affected_entities"] == {"players": ["a", "b"]}
     assert events[0]["changed_fields"] == ["v", "w"]
-    assert events[1]["affected_entities"] == {"player": ["c"]}
+    assert events[1]["affected_entities"] == {"players": ["c"]}
     assert det.changed
 
 

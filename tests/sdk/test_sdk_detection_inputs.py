@@ -257,16 +257,15 @@ processors:
 @pytest.mark.parametrize(
     ("entity_type", "plural", "etype"),
     [
-        ("person", None, "person"),  # irregular plural: person+s is no key of the registry
-        ("person", "people", "person"),
-        ("player", None, "player"),
+        ("person", "people", "person"),  # an irregular plural: the caller names it
+        ("player", None, "player"),  # else the registry's default plural, players
     ],
 )
 def test_event_key_names_the_entity_type_in_the_registry(
     tmp_path: Path, entity_type: str, plural: str | None, etype: str
 ) -> None:
     """The detector's affected_entities key is one the registry resolves to the entity type:
-    the declared plural when given, else the singular name (always accepted)."""
+    the declared plural when given, else the default plural (SPEC's ``players``)."""
     from scoperouter.processor_registry import load_config
 
     (tmp_path / "routes.yaml").write_text(IRREGULAR)

@@ -93,7 +93,7 @@ async def test_entity_trigger_touches_only_its_players(service: Any) -> None:
         "2025-11-19": {"entities": ["lebronjames"], "fields": ["available", "injury_status"]}
     }
     event = fake.events[-1]
-    assert event["affected_entities"] == {"player": ["lebronjames"]}
+    assert event["affected_entities"] == {"players": ["lebronjames"]}
     assert event["changed_fields"] == ["available", "injury_status"]
     assert event["correlation_id"] == "c-1" and event["source"] == SOURCE
     stale = db.execute(
@@ -221,14 +221,14 @@ async def test_failed_attempt_loses_no_change(
         pytest.param(
             "player_lookup = 'draymondgreen'",
             {"trigger_id": "t-2", "game_date": "2025-11-19"},
-            {"player": ["draymondgreen"]},
+            {"players": ["draymondgreen"]},
             ["anthonydavis", "lebronjames", "stephencurry"],
             id="one-player-full-date",
         ),
         pytest.param(
             "player_lookup = 'draymondgreen'",
             entity_trigger("draymondgreen", "lebronjames"),
-            {"player": ["draymondgreen"]},
+            {"players": ["draymondgreen"]},
             ["anthonydavis", "lebronjames", "stephencurry"],
             id="one-player-entity-scope",
         ),

@@ -83,7 +83,7 @@ async def test_round_trip_entity_scope_through_processor_and_onward(
     # Hop 2: the completion event names only the player whose output changed.
     completion, attrs = await asyncio.to_thread(pull_one, PEEK_SUB, 30)
     assert completion["source"] == SOURCE
-    assert completion["affected_entities"] == {"player": ["lebronjames"]}
+    assert completion["affected_entities"] == {"players": ["lebronjames"]}
     assert completion["changed_fields"] == ["available", "injury_status"]
     assert completion["correlation_id"] == "c-rt"
     assert attrs["event_id"] == completion["event_id"] and attrs["scope"] == "entities"

@@ -149,7 +149,7 @@ async def test_round_trip_through_pubsub_push_to_processor_and_onward(
     # Hop 2: the completion event names only the player whose output changed.
     completion, attrs = await asyncio.to_thread(pull_one, PEEK_SUB, 20)
     assert completion["source"] == SOURCE
-    assert completion["affected_entities"] == {"player": ["lebronjames"]}
+    assert completion["affected_entities"] == {"players": ["lebronjames"]}
     assert completion["changed_fields"] == ["available", "injury_status"]
     assert completion["correlation_id"] == "c-push"
     assert attrs["event_id"] == completion["event_id"] and attrs["scope"] == "entities"

@@ -10,7 +10,7 @@ and names only the entities and fields that differ::
                           after={"lebronjames": {"points": 27}})
     events = detector.events(run_id=run_id(scope), priority=scope.priority)
     # [{"event_id": ..., "source": ..., "game_date": ..., "status": "success",
-    #   "affected_entities": {"player": ["lebronjames"]}, "changed_fields": ["points"], ...}]
+    #   "affected_entities": {"players": ["lebronjames"]}, "changed_fields": ["points"], ...}]
 
 An event id derives from the change -- its ids, fields and the digest of each changed id's
 new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
@@ -273,10 +273,11 @@ def diff_rows(
 def entity_key(entity_type: str, plural: str | None = None) -> str:
     """The ``affected_entities`` key for an entity type: ``plural`` when given (the
     registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
-    singular type itself, which the router always accepts -- the name plus ``s`` is no
-    key of a registry declaring an irregular plural (``persons`` for ``person: {plural:
-    people}``: an undeclared type, every consumer runs the full date)."""
-    return plural if plural is not None else entity_type
+    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
+    already ending in ``s`` is kept as is, and the singular is always accepted)."""
+    if plural is not None:
+        return plural
+    return entity_type if entity_type.endswith("s") else entity_type + "s"
 
 
 def as_day(value: object, what: str = "game_date") -> date:
@@ -318,7 +319,9 @@ def completion_event(
 
     ``referenced_tables``: the tables the run read (drift: the router counts undeclared ones).
 
-    The ids go under :func:`entity_key` (``entity_plural``, else the singular type); the
+    The ids go under :func:`entity_key` (``entity_plural``, else the registry's default
+    plural, SPEC's ``players``: a registry declaring an irregular plural, ``person:
+    {plural: people}``, needs it named here, or its consumers route the full date); the
     date under ``date_field`` (the registry's ``date_field``, default ``game_date``).
 
     ``record_count`` (entities the run processed on that date) lets the router's execution
