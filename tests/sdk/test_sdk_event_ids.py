@@ -160,3 +160,26 @@ def test_attempt_gives_each_attempt_its_ids(
         [(data, _)] = client.sent
         ids.append(json.loads(data)["event_id"])
     assert (ids[0] == ids[1]) is same_id
+
+
+def test_detected_events_are_what_publish_detected_sends() -> None:
+    """detected_events (for an outbox) builds the events publish_detected sends: the same ids,
+    and publish_event with the trigger's scope publishes them as publish_detected does."""
+    sent = []
+    for outbox in (False, True):
+        det = ChangeDetector(SOURCE, "player")
+        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
+        client = FakeClient()
+        scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
+        publisher = CompletionPublisher("done", source=SOURCE, project="p", client=client)
+        if outbox:
+            stored = json.loads(json.dumps(publisher.detected_events(det, scope)))
+            for event in stored:
+                publisher.publish_event(event, scope=scope)
+        else:
+            publisher.publish_detected(det, scope)
+        [(data, attrs)] = client.sent
+        event = json.loads(data)
+        del event["produced_at"]
+        sent.append((event, attrs))
+    assert sent[0] == sent[1]

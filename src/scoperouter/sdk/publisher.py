@@ -205,6 +205,33 @@ class CompletionPublisher:
             size_bytes=len(data),
         )
 
+    def detected_events(
+        self,
+        detector: DetectedChanges,
+        scope: Scope | None = None,
+        *,
+        missed_entities: Iterable[str] = (),
+        attempt: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The events :meth:`publish_detected` would publish for ``detector``, without
+        publishing them (one per changed date; none when nothing changed): what a
+        transactional outbox stores next to the rows they announce, to hand each one to
+        :meth:`publish_event` (with the same ``scope``) once the rows are committed. Their
+        ids are fixed here, so a re-publish of a stored event is a duplicate the router
+        drops. When it returns none but ``missed_entities`` is not empty, the run's
+        ``report(scope, "partial", missed_entities=...)`` carries the missed ids instead."""
+        rid = run_id(scope) if scope else ""
+        if attempt:
+            rid = f"{rid}~{attempt}"
+        events = detector.events(
+            run_id=rid,
+            priority=scope.priority if scope else "normal",
+            correlation_id=scope.correlation_id if scope else None,
+            produced_at=datetime.now(UTC),
+        )
+        missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
+        return [with_missed(e, missed) for e in events]
+
     def publish_detected(
         self,
         detector: DetectedChanges,
@@ -215,14 +242,20 @@ class CompletionPublisher:
     ) -> tuple[PublishResult, ...]:
         """Publish the events of a change detector (one per changed date; none when nothing changed).
 
-        Call it *before* committing the rows it announces, and commit only once it returned;
-        roll back on any exception (examples/processor_service). Committed first, a failed
-        publish loses the change: the retry finds the rows already equal and announces
-        nothing. Published first, a failed commit over-announces, which is safe -- when
-        the retry's copy is routed: pass ``attempt`` (an id of this attempt, e.g. the
-        detector's ``run_nonce``), so that a later attempt re-reporting the change gets ids
-        of its own. Without it a redelivery's copy repeats the ids and the router drops it,
-        although downstream may already have run on the rows the failed commit rolled back.
+        Announce only committed rows: the router may trigger downstream consumers at once (a
+        ``critical`` event has no quiet window), and a consumer reading the table before the
+        commit landed misses the update. Committing first and then publishing loses the
+        change when the publish fails (the retry finds the rows already equal and announces
+        nothing), so use a transactional outbox (examples/processor_service): take the
+        events from :meth:`detected_events`, write them in the same transaction as the rows,
+        commit, then publish each with :meth:`publish_event` and delete it once published;
+        a failed publish leaves it pending for the next run. Call this method directly only
+        when the rows are already committed and a lost event is acceptable, or with no
+        outbox: publishing before the commit (and rolling back on any exception) loses
+        nothing, but a consumer may read the rows before the commit lands -- then pass
+        ``attempt`` (an id of this attempt, e.g. the detector's ``run_nonce``) so that a
+        retry re-reporting the change after a failed commit gets ids of its own (without
+        it the router drops the retry's copy as a redelivery of the first attempt's).
 
         The event ids derive from the change and the run (:func:`run_id`: the trigger id and
         the message id it came in; then ``attempt``): a redelivery of the same message that
@@ -241,16 +274,8 @@ class CompletionPublisher:
         reaching it earlier makes these events stale when the trigger came in a message with
         an id (they name that attempt), else its re-run is cancelled by these events.
         """
-        rid = run_id(scope) if scope else ""
-        if attempt:
-            rid = f"{rid}~{attempt}"
-        events = detector.events(
-            run_id=rid,
-            priority=scope.priority if scope else "normal",
-            correlation_id=scope.correlation_id if scope else None,
-            produced_at=datetime.now(UTC),
-        )
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
+        events = self.detected_events(detector, scope, missed_entities=missed, attempt=attempt)
         if not events and missed:
             # no change event to carry the missed ids: the run's partial report does, else
             # the router would never re-run them
@@ -260,7 +285,7 @@ class CompletionPublisher:
                     "(report(scope, 'partial', missed_entities=...))"
                 )
             return (self.report(scope, "partial", missed_entities=missed),)
-        return tuple(self.publish_event(with_missed(e, missed), scope=scope) for e in events)
+        return tuple(self.publish_event(e, scope=scope) for e in events)
 
     def report(
         self,
