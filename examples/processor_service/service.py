@@ -1,12 +1,18 @@
 """An example scoped processor service: ``player_game_summary`` on a tiny sqlite table.
 
-Invariant: no change is committed unannounced. Each run is one transaction: write, publish,
-and only then commit; any exception rolls it back and answers 500, so the redelivered
-trigger finds the same change and announces it again, under event ids of its own attempt
-(a copy repeating the first attempt's ids would be dropped by the router, although the
-first copy announced rows that were rolled back). Committing first would lose the change
-whenever the publish fails: the retry finds the rows already equal and has nothing to
-announce.
+Invariant: no change is committed unannounced, and nothing is announced before it is
+committed. A transactional outbox: each run writes the changed rows *and* their completion
+events (into ``pending_events``, same database) in one transaction and commits; only then
+are the pending events published, oldest first, each deleted once its publish returned.
+Any exception before the commit rolls everything back (no rows, no events) and answers 500,
+so the redelivered trigger finds the same change and announces it. A publish failing after
+the commit leaves its events pending and answers 500 too: every run (and the service's
+start) first publishes whatever is still pending, under the event ids computed when the
+rows were written -- a re-published event is a true duplicate, which the router drops.
+Publishing before the commit instead would let the router trigger a downstream consumer
+(at once, for a ``critical`` event) that reads the table before the commit landed; committing
+the rows alone first would lose the change when the publish fails (the retry finds the rows
+already equal and has nothing to announce).
 
 It has the shape of today's Cloud Run processors -- ``POST /process`` receives the Pub/Sub
 push envelope -- and uses the SDK end to end:
@@ -19,9 +25,11 @@ push envelope -- and uses the SDK end to end:
    field by field (:class:`scoperouter.sdk.change_detection.ChangeDetector`): only changed
    rows are rewritten, and the rows of players whose raw rows disappeared are deleted
    (and announced);
-4. :meth:`scoperouter.sdk.CompletionPublisher.publish_detected` publishes one completion
-   event per date with the players and fields that changed (nothing when nothing
-   changed; a date-level event above the size limit) -- *before* the rows are committed.
+4. :meth:`scoperouter.sdk.CompletionPublisher.detected_events` builds one completion event
+   per date with the players and fields that changed (none when nothing changed); they are
+   committed with the rows and then published by
+   :meth:`scoperouter.sdk.CompletionPublisher.publish_event` (a date-level event above the
+   size limit).
 
 Run it::
 
@@ -32,6 +40,7 @@ Run it::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import threading
@@ -61,6 +70,11 @@ CREATE TABLE IF NOT EXISTS player_game_summary (
     player_lookup TEXT NOT NULL, game_date TEXT NOT NULL,
     points INTEGER, minutes REAL, injury_status TEXT, available INTEGER,
     PRIMARY KEY (player_lookup, game_date));
+-- the outbox: completion events committed with the rows they announce, not yet published
+-- (``scope``: the trigger's Scope as JSON, which the publish reads attributes from)
+CREATE TABLE IF NOT EXISTS pending_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+    event TEXT NOT NULL, scope TEXT NOT NULL);
 """
 
 SEED_ROWS = (
@@ -86,7 +100,8 @@ def seed(db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]] = SEED_ROWS) ->
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one trigger did: rows recomputed and, per date, what changed."""
+    """What one trigger did: rows recomputed, per date what changed, and the events this
+    request published (pending events of earlier runs first, then its own)."""
 
     scope: Scope
     rows_processed: int
@@ -121,13 +136,15 @@ class RunResult:
 
 
 class PlayerGameSummary:
-    """The processor: recompute summary rows for a scope, announce what changed, commit.
+    """The processor: recompute summary rows for a scope, commit them with their events, publish.
 
-    One transaction per run (the module's invariant): the changed rows are written, the
-    events published, and only then committed; an exception anywhere rolls the run back
-    and propagates. A commit that fails after the publish over-announces (the retry
-    publishes the same change again, under its own attempt's ids), which is safe; nothing
-    is ever committed unannounced.
+    One transaction per run (the module's invariant): the changed rows and the run's
+    completion events (``pending_events``) are written and committed together; an exception
+    before the commit rolls both back and propagates. Then every pending event is published,
+    oldest first, and deleted once its publish returned; a failed publish propagates and
+    leaves it (and those after it) pending for the next run, which publishes them before it
+    computes anything. A delete whose commit fails re-publishes its event later: a duplicate
+    of the same id, which the router drops.
     """
 
     def __init__(self, db: sqlite3.Connection, publisher: CompletionPublisher) -> None:
@@ -136,21 +153,48 @@ class PlayerGameSummary:
         self._lock = threading.Lock()
 
     def run(self, scope: Scope) -> RunResult:
-        """Recompute ``scope``, publish its changes, then commit (all or nothing)."""
+        """Publish what is pending, recompute ``scope``, commit rows and events, publish them."""
         with self._lock:
+            earlier = self._publish_pending()
             try:
                 rows_processed, detector = self._write(scope)
-                # publish before commit: a failed publish leaves nothing written. Each
-                # attempt its own event ids: a retry re-reporting a change whose commit
-                # failed is routed again, not dropped as a copy of the first attempt's
-                published = self.publisher.publish_detected(
-                    detector, scope, attempt=detector.run_nonce
+                self.db.executemany(
+                    "INSERT INTO pending_events (event_id, event, scope) VALUES (?, ?, ?)",
+                    [
+                        (e["event_id"], json.dumps(e), scope.model_dump_json())
+                        for e in self.publisher.detected_events(detector, scope)
+                    ],
                 )
                 self.db.commit()
             except BaseException:
                 self.db.rollback()
                 raise
-            return RunResult(scope, rows_processed, detector, published)
+            published = self._publish_pending()
+            return RunResult(scope, rows_processed, detector, (*earlier, *published))
+
+    def publish_pending(self) -> tuple[PublishResult, ...]:
+        """Publish every pending event, oldest first (e.g. at the service's start)."""
+        with self._lock:
+            return self._publish_pending()
+
+    def _publish_pending(self) -> tuple[PublishResult, ...]:
+        pending = self.db.execute(
+            "SELECT seq, event, scope FROM pending_events ORDER BY seq"
+        ).fetchall()
+        results = []
+        for seq, event, scope in pending:
+            results.append(
+                self.publisher.publish_event(
+                    json.loads(event), scope=Scope.model_validate_json(scope)
+                )
+            )
+            try:
+                self.db.execute("DELETE FROM pending_events WHERE seq = ?", (seq,))
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+        return tuple(results)
 
     def _write(self, scope: Scope) -> tuple[int, ChangeDetector]:
         """Write the scope's changed rows (uncommitted); the rows read and what changed."""
@@ -215,8 +259,9 @@ async def handle_process(request: web.Request) -> web.Response:
     try:
         result = await asyncio.to_thread(app[PROCESSOR_KEY].run, scope)
     except Exception as exc:
-        # rolled back: 500, Pub/Sub push redelivers the trigger and the retry announces the
-        # change (again, under new ids, when the commit failed after the publish)
+        # 500: Pub/Sub push redelivers the trigger. Failed before the commit: rolled back,
+        # the retry announces the change; failed publishing: the events stay pending and
+        # the retry publishes them first
         log.exception("run of trigger %s failed", scope.trigger_id)
         return web.json_response(
             {"error": "run_failed", "detail": f"{type(exc).__name__}: {exc}"[:500]}, status=500
@@ -229,11 +274,22 @@ async def handle_health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "processor": PROCESSOR})
 
 
+async def publish_pending_at_start(app: web.Application) -> None:
+    """Publish the events a previous process committed but did not publish; a failure is
+    logged, not fatal (the next run publishes them first)."""
+    try:
+        await asyncio.to_thread(app[PROCESSOR_KEY].publish_pending)
+    except Exception:
+        log.exception("publishing the pending events at start failed")
+
+
 def create_app(db: sqlite3.Connection, publisher: CompletionPublisher) -> web.Application:
-    """The aiohttp application (``POST /process``, ``GET /health``)."""
+    """The aiohttp application (``POST /process``, ``GET /health``); it publishes the
+    pending events at start."""
     app = web.Application()
     app[PROCESSOR_KEY] = PlayerGameSummary(db, publisher)
     app[HISTORY_KEY] = []
+    app.on_startup.append(publish_pending_at_start)
     app.router.add_post("/process", handle_process)
     app.router.add_get("/health", handle_health)
     return app

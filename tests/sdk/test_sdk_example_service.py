@@ -10,12 +10,19 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from examples.processor_service import SEED_ROWS, SOURCE, connect, create_app, seed
+from examples.processor_service import (
+    SEED_ROWS,
+    SOURCE,
+    PlayerGameSummary,
+    connect,
+    create_app,
+    seed,
+)
 from examples.processor_service import service as service_module
 from examples.processor_service.service import HISTORY_KEY
 
 from pubsub_fakes import FakeClient as PubsubFake
-from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits
+from scoperouter.sdk import ChangeDetector, CompletionPublisher, PublishLimits, parse_trigger
 
 
 class Done:
@@ -138,6 +145,9 @@ class CommitFails:
     def execute(self, *args: Any) -> sqlite3.Cursor:
         return self.db.execute(*args)
 
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        return self.db.executemany(*args)
+
     def commit(self) -> None:
         self.commits += 1
         if self.commits == 1:
@@ -167,6 +177,17 @@ TWO_DATES = (
 RANGE = {"trigger_id": "t-2", "start_date": "2025-11-19", "end_date": "2025-11-20"}
 
 
+def pending(db: sqlite3.Connection) -> list[str]:
+    """The event ids in the outbox, oldest first."""
+    return [i for (i,) in db.execute("SELECT event_id FROM pending_events ORDER BY seq")]
+
+
+def summary(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    return db.execute(
+        "SELECT player_lookup, game_date FROM player_game_summary ORDER BY 2, 1"
+    ).fetchall()
+
+
 @pytest.mark.parametrize(
     ("fault", "rows", "trigger", "dates"),
     [
@@ -186,8 +207,9 @@ async def test_failed_attempt_loses_no_change(
     trigger: dict[str, Any],
     dates: list[str],
 ) -> None:
-    """An attempt failing at publish, at commit or half-way answers 500 and leaves nothing
-    written unannounced: the redelivery announces every change under ids of its own."""
+    """An attempt failing at publish, at commit or half-way answers 500; the redelivery
+    announces every change exactly once, and no failed attempt published anything it did not
+    commit (a failed commit publishes nothing: the events are published after it)."""
     db = connect()
     seed(db, rows)
     client = PubsubFake(fail_on=(1,) if fault == "publish" else ())
@@ -204,15 +226,124 @@ async def test_failed_attempt_loses_no_change(
         second = await http.post("/process", json=push(trigger))
         assert second.status == 200
     events = [json.loads(data) for data, _ in client.sent]
-    assert sorted({e["game_date"] for e in events}) == dates
-    retry = events[-len(dates) :]
-    assert [e["game_date"] for e in retry] == dates  # the successful attempt's events
-    earlier = events[: -len(dates)]  # a failed attempt's copies (its commit failed)
-    assert len(earlier) == (1 if fault == "commit" else 0)
-    # ... never share an id with the retry's: the router routes the retry's, not a copy
-    assert not {e["event_id"] for e in retry} & {e["event_id"] for e in earlier}
-    stored = db.execute("SELECT game_date FROM player_game_summary ORDER BY game_date").fetchall()
-    assert [d for (d,) in stored] == (dates if fault == "second-date" else ["2025-11-19"])
+    assert [e["game_date"] for e in events] == dates  # once each, no failed attempt's copy
+    assert pending(db) == []
+    assert [d for _, d in summary(db)] == (dates if fault == "second-date" else ["2025-11-19"])
+
+
+async def test_publish_failure_after_commit_leaves_events_pending() -> None:
+    """A publish failing after the commit answers 500 and leaves the run's events pending
+    (rows committed); the next request publishes them first, under the ids computed when the
+    rows were written, then its own: nothing lost, nothing published twice."""
+    db = connect()
+    seed(db)
+    client = PubsubFake(fail_on=(1,))
+    app = create_app(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    async with TestClient(TestServer(app)) as http:
+        first = await http.post("/process", json=push(entity_trigger("lebronjames")))
+        assert first.status == 500
+        assert client.sent == [] and summary(db) == [("lebronjames", "2025-11-19")]
+        [stored_id] = pending(db)
+        db.execute("UPDATE raw_player_stats SET points = 40 WHERE player_lookup = 'stephencurry'")
+        db.commit()
+        second = await http.post("/process", json=push(entity_trigger("stephencurry")))
+        assert second.status == 200
+        body = await second.json()
+    events = [json.loads(data) for data, _ in client.sent]
+    assert [e["affected_entities"] for e in events] == [
+        {"players": ["lebronjames"]},  # the pending event first
+        {"players": ["stephencurry"]},
+    ]
+    assert events[0]["event_id"] == stored_id
+    assert [p["event_id"] for p in body["published"]] == [e["event_id"] for e in events]
+    assert pending(db) == []
+
+
+async def test_failure_half_way_rolls_back_rows_and_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run failing half-way through writing leaves neither rows nor pending events."""
+    db = connect()
+    seed(db, TWO_DATES)
+    FailsOnSecondDate.calls = 0
+    monkeypatch.setattr(service_module, "ChangeDetector", FailsOnSecondDate)
+    client = PubsubFake()
+    app = create_app(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    async with TestClient(TestServer(app)) as http:
+        resp = await http.post("/process", json=push(RANGE))
+        assert resp.status == 500
+    assert summary(db) == [] and pending(db) == [] and client.sent == []
+
+
+@pytest.mark.parametrize("restart", ["service-start", "next-run"])
+async def test_pending_events_survive_a_restart(tmp_path: Any, restart: str) -> None:
+    """Events committed but not published by a process that then died are published by the
+    next one on the same database: at the service's start, or by its first run."""
+    path = str(tmp_path / "pgs.sqlite")
+    db = connect(path)
+    seed(db)
+    failing = PubsubFake(fail_on=(1,))
+    first = PlayerGameSummary(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=failing)
+    )
+    scope = parse_trigger(json.dumps(push(entity_trigger("lebronjames"))).encode())
+    with pytest.raises(RuntimeError, match="publish failed"):
+        first.run(scope)
+    [stored_id] = pending(db)
+    db.close()
+
+    db = connect(path)
+    client = PubsubFake()
+    publisher = CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    if restart == "service-start":
+        async with TestClient(TestServer(create_app(db, publisher))):
+            pass  # no request: the start published them
+    else:
+        result = PlayerGameSummary(db, publisher).run(scope)
+        assert result.changes == {}  # the rows were committed: nothing new to announce
+    [(data, attrs)] = client.sent
+    event = json.loads(data)
+    assert event["event_id"] == attrs["event_id"] == stored_id
+    assert event["affected_entities"] == {"players": ["lebronjames"]}
+    # published as the first process would have: the trigger's attempt and ids
+    assert event["trigger_message_id"] == "1" and attrs["trigger_id"] == "t-1"
+    assert event["correlation_id"] == "c-1"
+    assert pending(db) == []
+
+
+async def test_events_are_published_after_the_rows_are_committed(tmp_path: Any) -> None:
+    """When an event is published, a reader of the database (a downstream processor the router
+    triggers at once) already sees the rows it announces."""
+    path = str(tmp_path / "pgs.sqlite")
+    db = connect(path)
+    seed(db)
+    seen: list[list[tuple[str, int]]] = []
+
+    class Reading(PubsubFake):
+        def publish(self, topic: str, data: bytes, **attrs: str) -> Any:
+            reader = sqlite3.connect(path)
+            try:
+                seen.append(
+                    reader.execute(
+                        "SELECT player_lookup, points FROM player_game_summary"
+                    ).fetchall()
+                )
+            finally:
+                reader.close()
+            return super().publish(topic, data, **attrs)
+
+    client = Reading()
+    app = create_app(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    async with TestClient(TestServer(app)) as http:
+        resp = await http.post("/process", json=push(entity_trigger("lebronjames")))
+        assert resp.status == 200
+    assert seen == [[("lebronjames", 28)]]
 
 
 @pytest.mark.parametrize(
