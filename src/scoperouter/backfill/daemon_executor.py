@@ -4,9 +4,13 @@ then wait for its completion, by trigger id (today: the daemon's execution log).
 
 Invariants: a run ends with the status its completion reported -- ``success``,
 ``partial`` and ``no_data`` done, ``failed`` failed at once (the attempt's error names it)
--- whatever its record_count, or fails after ``timeout_s`` without one; the trigger id is derived from (backfill id, processor, date, attempt), so a
-redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
-the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
+-- whatever its record_count, or fails after ``timeout_s`` without one; the trigger id is
+derived from (backfill id, processor, date, attempt), so a redelivered trigger (a sink's
+retry of one send, Pub/Sub's redelivery) is the same id (targets may dedupe on it) and each
+attempt is distinct -- across invocations too: the runner numbers a resumed run's attempts
+on from the stored count (:mod:`scoperouter.backfill.schedule`), so a run re-sent after a
+failure, a stop or a crash is a new trigger, never answered by an earlier attempt's report
+nor dropped by a target that saw the earlier id; the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
 ``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
 :1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md). A run is
 sent by the mode of its first attempt, stored by the runner (``execute(..., mode=)``):
@@ -76,8 +80,14 @@ def log_completions(path: Path) -> CompletionLookup:
 def backfill_trigger(
     backfill_id: str, processor: str, day: date, attempt: int, *, date_field: str = "game_date"
 ) -> Trigger:
+    """The trigger of attempt ``attempt`` of the run (``processor``, ``day``) of backfill
+    ``backfill_id``: the same four, the same id; another attempt, another id. Attempts are
+    numbered across invocations (module docstring). The hash input is not the one of the
+    numbering that restarted at 1 on every resume (``backfill|...|N``): an attempt numbered
+    N by that code and one numbered N now are different triggers, never taken for each
+    other by a target or by the completion lookup."""
     tid = hashlib.sha256(
-        f"backfill|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
+        f"backfill-attempt|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
     ).hexdigest()[:24]
     return Trigger(
         trigger_id=f"{BACKFILL_TRIGGER_PREFIX}{tid}",
