@@ -1,6 +1,9 @@
 """Run a backfill through the real targets: one date-scope trigger with
 ``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
-then wait for its completion, by trigger id (today: the daemon's execution log).
+then wait for its completion, by trigger id: in the daemon's execution log
+(:func:`log_completions`), or on replicas in the shared state store's completion ledger
+(:meth:`scoperouter.backfill.shared_claim.SharedClaims.completion`), where any replica
+that received the completion recorded it.
 
 Invariants: a run ends with the status its completion reported -- ``success``,
 ``partial`` and ``no_data`` done, ``failed`` failed at once (the attempt's error names it)
@@ -40,7 +43,8 @@ from scoperouter.runtime.sinks import Sink
 logger = logging.getLogger("scoperouter.backfill")
 
 # trigger id -> its completion's status ("success", "partial", "no_data", "failed") once
-# its completion is known, else None
+# its completion is known, else None; may block (a file, a database): called off the event
+# loop. An exception is a failed lookup, asked again at the next poll
 CompletionLookup = Callable[[str], str | None]
 
 _REPORTED = f"SELECT status FROM {TRIGGER_REPORTS_TABLE} WHERE trigger_id = ?"
@@ -109,9 +113,11 @@ def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
 
 
 class TargetExecutor:
-    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
-    report arrives (``failed``: a failed attempt at once, ``completion state failed``) or
-    ``timeout_s`` passes (a failed attempt)."""
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (in a thread)
+    until a report arrives (``failed``: a failed attempt at once, ``completion state
+    failed``) or ``timeout_s`` passes (a failed attempt; a lookup that fails -- the shared
+    store unreachable -- is logged once and asked again at the next poll, its error named
+    in the attempt's if the time runs out)."""
 
     def __init__(
         self,
@@ -161,15 +167,35 @@ class TargetExecutor:
             return RunOutcome(False, error=f"dispatch: {exc}"[:500])
         if self.ack_is_completion:
             return RunOutcome(True, seconds=time.monotonic() - t0)
+        failing: str | None = None  # the last lookup's error while the lookups fail
         while time.monotonic() - t0 < self.timeout_s:
-            state = self.completion(trig.trigger_id)
+            try:
+                state = await asyncio.to_thread(self.completion, trig.trigger_id)
+            except Exception as exc:
+                if failing is None:
+                    logger.warning(
+                        "backfill run %s@%s: cannot look its completion up (%s: %s); asking "
+                        "again every %gs",
+                        processor,
+                        day.isoformat(),
+                        type(exc).__name__,
+                        str(exc)[:300],
+                        self.poll_s,
+                        extra={"backfill_id": backfill_id, "trigger_id": trig.trigger_id},
+                    )
+                failing, state = f"{type(exc).__name__}: {exc}"[:300], None
+            else:
+                failing = None
             if state is not None:
                 secs = time.monotonic() - t0
                 if state in ("success", "partial", "no_data"):
                     return RunOutcome(True, rows=None, seconds=secs)
                 return RunOutcome(False, seconds=secs, error=f"completion state {state}")
             await asyncio.sleep(self.poll_s)
-        return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")
+        why = f"no completion within {self.timeout_s:g}s"
+        if failing is not None:
+            why += f" (its lookup failing: {failing})"
+        return RunOutcome(False, error=why[:500])
 
     def _late_sink(self, processor: str) -> Sink | None:
         """The target of ``processor``, built now by :attr:`build_sink` (once), for a run

@@ -64,6 +64,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.sinks import Sink
 
 if TYPE_CHECKING:
+    from scoperouter.backfill.daemon_executor import CompletionLookup
     from scoperouter.backfill.shared_claim import SharedClaims
 
 Answer = tuple[int, dict[str, Any]]
@@ -352,9 +353,11 @@ def backfill_api(
     no_event_completions: str | None = None,
     on_claim_lost: Callable[[str], None] | None = None,
     build_sink: Callable[[str], Sink] | None = None,
+    completions: CompletionLookup | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
-    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
+    from ``completions`` (replicas: the shared store's completion ledger), else from the
+    execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
     ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
     the claims of the replicas' shared state store (each backfill is checked against them);
     ``no_event_completions``: why completion "event" is refused (400), None to take it;
@@ -376,7 +379,7 @@ def backfill_api(
             shadow_processors,
         )
 
-        lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
+        lookup = completions or log_completions(log_path or state_dir / "execution_log.sqlite")
         return TargetExecutor(
             dict(sinks),
             lookup,

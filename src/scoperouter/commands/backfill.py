@@ -8,6 +8,8 @@ before anything runs) -- with the targets executor and a shared state store (``-
 postgresql://...``, else ``$SCOPEROUTER_STATE``, else routes.yaml ``server.state``, as
 ``serve`` reads it), one running on any daemon replica too, and 1 when that store cannot be
 asked or the claim on it is lost while the backfill runs -- 2 usage (bad selection, dates).
+With that shared store, ``--completion event`` reads the runs' completions from its
+completion ledger (recorded by whichever replica received them), not from ``--log``.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def register(subparsers: Any) -> None:
         "--completion", choices=("ack", "event"), default="ack",
         help="targets executor: 'ack' -- a delivered trigger is a finished run (synchronous "
         "endpoints such as /process-date-range); 'event' -- wait for the processor's "
-        "completion event carrying the trigger id (the execution log, --log)",
+        "completion event carrying the trigger id (the execution log, --log; with a "
+        "postgresql:// state store, its completion ledger, which every replica writes)",
     )  # fmt: skip
     p.add_argument("--warehouse", type=Path, default=None, help="reference warehouse file")
     p.add_argument(
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(shared, str):
             print(f"error: {shared}", file=sys.stderr)
             return 1
-        made = _executor(args, cfg)
+        made = _executor(args, cfg, shared)
         if made is None:
             if shared is not None:
                 shared.close()
@@ -353,9 +356,11 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate, no_log: Path | 
 
 
 def _executor(
-    args: argparse.Namespace, cfg: Any
+    args: argparse.Namespace, cfg: Any, shared: SharedClaims | None = None
 ) -> tuple[RunExecutor, Callable[[], Awaitable[None]]] | None:
-    """The executor and what closes it (sinks, connections), or None (error printed)."""
+    """The executor and what closes it (sinks, connections), or None (error printed).
+    ``shared``: the replicas' store, whose completion ledger answers completion "event"
+    (the replicas receive the completions); without it, the execution log (``--log``)."""
     if args.executor == "reference":
         from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, open_warehouse
 
@@ -368,12 +373,20 @@ def _executor(
             wh.close()
 
         return ReferenceExecutor(wh), close_wh
-    from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
+    from scoperouter.backfill.daemon_executor import (
+        CompletionLookup,
+        TargetExecutor,
+        log_completions,
+    )
     from scoperouter.runtime.sinks import SinkFactory
 
     factory = SinkFactory(args.state_dir)
     sinks = factory.build_all(cfg.registry)
-    lookup = log_completions(args.log or args.state_dir / "execution_log.sqlite")
+    lookup: CompletionLookup = (
+        shared.completion
+        if shared is not None
+        else log_completions(args.log or args.state_dir / "execution_log.sqlite")
+    )
     ex = TargetExecutor(
         sinks,
         lookup,
