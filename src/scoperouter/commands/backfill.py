@@ -10,6 +10,9 @@ postgresql://...``, else ``$SCOPEROUTER_STATE``, else routes.yaml ``server.state
 asked or the claim on it is lost while the backfill runs -- 2 usage (bad selection, dates).
 With that shared store, ``--completion event`` reads the runs' completions from its
 completion ledger (recorded by whichever replica received them), not from ``--log``.
+Warnings go to stderr before anything runs (``--dry-run`` included, whose ``--json`` also
+lists them): ``ack`` over targets that only queue, and live processors reading the runs of
+a shadow upstream, which the targets executor sends nothing (:mod:`scoperouter.backfill.shadow_reads`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from scoperouter.backfill.service import (
     policies,
     prepare,
     queued_targets,
+    shadow_note,
 )
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.commands import as_of, common, config_path, iso_date
@@ -163,15 +167,22 @@ def run(args: argparse.Namespace) -> int:
     warning = prep.stale_after_warning()
     if warning is not None:
         print(warning, file=sys.stderr)
+    warnings: list[str] = []  # printed on stderr; --dry-run --json lists them too
     if args.executor == "targets" and args.completion == "ack":
         queued = ack_warning(
             prep.plan, queued_targets(cfg.registry, shadow_processors(cfg.registry))
         )
         if queued is not None:
-            print(queued, file=sys.stderr)
+            warnings.append(queued)
+    if args.executor == "targets":  # (the reference executor runs every processor)
+        shadowed = shadow_note(prep, shadow_processors(cfg.registry))
+        if shadowed is not None:
+            warnings.append(shadowed)
+    for text in warnings:
+        print(text, file=sys.stderr)
     try:
         if log is not None:
-            return _dry_run(args, prep, cfg, *log)
+            return _dry_run(args, prep, cfg, *log, warnings=warnings)
         shared = _shared_claims(args, cfg) if args.executor == "targets" else None
         if isinstance(shared, str):
             print(f"error: {shared}", file=sys.stderr)
@@ -264,8 +275,16 @@ def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:
 
 
 def _dry_run(
-    args: argparse.Namespace, prep: Prepared, cfg: Any, log_path: Path, log: LogData | None
+    args: argparse.Namespace,
+    prep: Prepared,
+    cfg: Any,
+    log_path: Path,
+    log: LogData | None,
+    *,
+    warnings: list[str] | None = None,
 ) -> int:
+    """Print the plan and its estimate (``--json``: with the ``warnings`` printed on
+    stderr, their ``warning: `` prefix off)."""
     stored = prep.store.runs(prep.backfill_id)
     targets = args.executor == "targets"
     est = estimate(
@@ -291,6 +310,8 @@ def _dry_run(
             out["replaces"] = prep.replaced
         if prep.stale_after is not None:
             out["stale_after"] = prep.stale_after_json()
+        if warnings:
+            out["warnings"] = [w.removeprefix("warning: ") for w in warnings]
         print(json.dumps(out))
         return 0
     print(_render(prep, summ, est, None if log is not None else log_path))
