@@ -28,8 +28,10 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +51,21 @@ CompletionLookup = Callable[[str], str | None]
 
 _REPORTED = f"SELECT status FROM {TRIGGER_REPORTS_TABLE} WHERE trigger_id = ?"
 _COMPLETED = f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1"
+
+
+_LOOKUP_THREADS: ThreadPoolExecutor | None = None
+_LOOKUP_THREADS_LOCK = threading.Lock()
+
+
+def _lookup_threads() -> ThreadPoolExecutor:
+    """The threads completion lookups run on: two, shared by every executor of the process,
+    so lookups stuck on an unreachable database hold these, never the event loop's default
+    threads, which the daemon's other work (relation reloads, its shutdown) needs."""
+    global _LOOKUP_THREADS
+    with _LOOKUP_THREADS_LOCK:
+        if _LOOKUP_THREADS is None:
+            _LOOKUP_THREADS = ThreadPoolExecutor(2, thread_name_prefix="scoperouter-lookup")
+        return _LOOKUP_THREADS
 
 
 def log_completions(path: Path) -> CompletionLookup:
@@ -113,7 +130,8 @@ def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
 
 
 class TargetExecutor:
-    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (in a thread)
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (off the
+    event loop, :func:`_lookup_threads`)
     until a report arrives (``failed``: a failed attempt at once, ``completion state
     failed``) or ``timeout_s`` passes (a failed attempt; a lookup that fails -- the shared
     store unreachable -- is logged once and asked again at the next poll, its error named
@@ -170,7 +188,9 @@ class TargetExecutor:
         failing: str | None = None  # the last lookup's error while the lookups fail
         while time.monotonic() - t0 < self.timeout_s:
             try:
-                state = await asyncio.to_thread(self.completion, trig.trigger_id)
+                state = await asyncio.get_running_loop().run_in_executor(
+                    _lookup_threads(), self.completion, trig.trigger_id
+                )
             except Exception as exc:
                 if failing is None:
                     logger.warning(
