@@ -202,3 +202,50 @@ async def test_completion_event_needs_the_daemons_execution_log(tmp_path: Path) 
     assert "execution log" in got["detail"]
     outbox = tmp_path / "s" / "outbox.jsonl"
     assert not outbox.exists() or outbox.read_text() == ""  # no trigger sent
+
+
+async def test_a_run_failed_by_its_completion_is_retried_by_the_same_post_as_a_new_trigger(
+    tmp_path: Path,
+) -> None:
+    """completion "event": a run failed by its completion, POSTed again, is sent as a new trigger (a new id) and ends with that trigger's completion, not with the old failed one."""
+    cfg = load_config(REPO / "routes.yaml")
+    settings = DaemonSettings(state_dir=tmp_path / "s", port=0, as_of=date(2025, 11, 14),
+                              sync="normal")  # fmt: skip
+    d = Daemon(cfg.registry, cfg.relations, settings, log=SqliteExecutionLog(tmp_path / "l.sqlite"))
+    await d.start()
+    outbox = tmp_path / "s" / "outbox.jsonl"
+    body = {"start": "2025-11-10", "end": "2025-11-10", "processors": ["player_game_summary"],
+            "completion": "event", "max_attempts": 1}  # fmt: skip
+    budget = time.monotonic() + 120  # (a budget for a loaded machine, not a figure)
+    finals: list[dict[str, Any]] = []
+    try:
+        url = f"http://127.0.0.1:{d.port}"
+        async with aiohttp.ClientSession() as s:
+            for n, status in enumerate(("failed", "success"), start=1):
+                async with s.post(f"{url}/backfills", json=body) as r:
+                    assert r.status == 202, await r.text()
+                    bid = (await r.json())["backfill_id"]
+                while len(outbox.read_text().splitlines() if outbox.exists() else []) < n:
+                    assert time.monotonic() < budget, "no trigger in the outbox"
+                    await asyncio.sleep(0.01)
+                trigger = json.loads(outbox.read_text().splitlines()[n - 1])
+                report = {"event_id": f"pgs-{n}", "source": "nba_analytics.player_game_summary",
+                          "game_date": "2025-11-10", "status": status, "record_count": 3}  # fmt: skip
+                envelope = {"message": {"data": base64.b64encode(json.dumps(report).encode()).decode(),
+                                        "messageId": f"m-{n}",
+                                        "attributes": {"trigger_id": trigger["trigger_id"]}},
+                            "subscription": "projects/p/subscriptions/s"}  # fmt: skip
+                async with s.post(f"{url}/events", json=envelope) as r:
+                    assert r.status == 200, await r.text()
+                while True:
+                    async with s.get(f"{url}/backfills/{bid}") as r:
+                        got: dict[str, Any] = await r.json()
+                    if got["status"] != "running" or time.monotonic() > budget:
+                        break
+                    await asyncio.sleep(0.05)
+                finals.append(got)
+    finally:
+        await d.stop()
+    sent = [json.loads(x)["trigger_id"] for x in outbox.read_text().splitlines()]
+    assert len(sent) == len(set(sent)) == 2
+    assert [f["status"] for f in finals] == ["failed", "done"], finals

@@ -195,6 +195,35 @@ async def test_target_executor_ends_the_run_with_the_status_its_completion_repor
     assert asyncio.get_running_loop().time() - t0 < 5  # never the timeout
 
 
+@pytest.mark.parametrize(
+    ("answers", "ok", "error"),
+    [
+        # the store unreachable twice, then the completion: the run ends with it
+        pytest.param([OSError("down"), OSError("down"), "success"], True, None, id="recovers"),
+        # unreachable until the timeout: a failed attempt, naming why it saw nothing
+        pytest.param([OSError("down")], False, "its lookup failing: OSError: down", id="down"),
+    ],
+)
+async def test_a_failing_completion_lookup_is_asked_again_until_the_timeout(
+    answers: list[Any], ok: bool, error: str | None
+) -> None:
+    """A lookup that raises (a shared store unreachable) is logged and asked again at the next poll; the run fails only at its timeout, the lookup's error in its own."""
+    asked: list[str] = []
+
+    def lookup(trigger_id: str) -> str | None:
+        asked.append(trigger_id)
+        answer = answers[min(len(asked), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    ex = TargetExecutor({"player_game_summary": Sink()}, lookup, poll_s=0.01, timeout_s=0.5)
+    out = await ex.execute("player_game_summary", date(2025, 11, 3), backfill_id="b", attempt=1)
+    assert out.ok == ok and (error is None) == (out.error is None)
+    assert error is None or error in (out.error or ""), out.error
+    assert len(asked) >= len(answers)
+
+
 async def test_ack_mode_a_delivered_trigger_is_a_finished_run(tmp_path: Path) -> None:
     """Synchronous targets (/process-date-range): delivery is completion, no log needed."""
     sink = Sink()

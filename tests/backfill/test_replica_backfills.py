@@ -3,13 +3,20 @@ PostgreSQL state store, each with its own state dir. A ``POST /backfills`` to on
 that overlaps a backfill running on the other is refused (409 ``overlapping_backfill``
 naming it); one that overlaps nothing starts; ``GET /backfills/ID`` on the other replica
 names the replica running it; a backfill stopped because its claim was lost is counted on
-``/metrics`` (docs/deploy-replicas.md)."""
+``/metrics``; with completion "event" a run ends with the completion any replica received
+(the shared completion ledger), the CLI given the replicas' store too
+(docs/deploy-replicas.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-from collections.abc import AsyncIterator
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,12 +57,14 @@ async def _started(*daemons: Daemon) -> AsyncIterator[None]:
         yield
 
 
-def _replica(tmp_path: Path, dsn: str, name: str, **extra: Any) -> Daemon:
+def _replica(tmp_path: Path, dsn: str, name: str, *, log: bool = True, **extra: Any) -> Daemon:
+    """Replica ``name`` on the store at ``dsn``; ``log=False``: ``serve --no-log``."""
     cfg = load_config(REPO / "routes.yaml")
     settings = DaemonSettings(state_dir=tmp_path / name, port=0, as_of=date(2025, 11, 22),
                               sync="normal", state=dsn, replica_id=name, **extra)  # fmt: skip
-    log = SqliteExecutionLog(tmp_path / name / "execution_log.sqlite")  # serve's default
-    return Daemon(cfg.registry, cfg.relations, settings, log=log)
+    path = tmp_path / name / "execution_log.sqlite"  # serve's default
+    return Daemon(cfg.registry, cfg.relations, settings,
+                  log=SqliteExecutionLog(path) if log else None)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -117,3 +126,107 @@ async def test_get_on_the_other_replica_and_a_lost_claim_counted(
     assert after[0] == 404, after
     assert 'scoperouter_backfill_claims_lost_total{reason="lease_lost"} 1.0' in metrics
     assert 'scoperouter_backfill_claims_lost_total{reason="lease_unconfirmed"} 0.0' in metrics
+
+
+def _envelope(trigger_id: str, report: dict[str, Any], n: int) -> dict[str, Any]:
+    """A push envelope of ``report`` naming ``trigger_id`` (the SDK's completion publisher)."""
+    body = {"event_id": f"done-{n}", "game_date": "2025-11-10", **report}
+    data = base64.b64encode(json.dumps(body).encode()).decode()
+    return {"message": {"data": data, "messageId": f"m-{n}",
+                        "attributes": {"trigger_id": trigger_id}},
+            "subscription": "projects/p/subscriptions/s"}  # fmt: skip
+
+
+async def _report_each_trigger(
+    outbox: Path, port: int, report: dict[str, Any], done: Callable[[], Awaitable[bool]]
+) -> list[str]:
+    """The processor: each trigger that appears in ``outbox`` is run and its completion
+    ``report`` posted to the replica on ``port``, until ``done()``; the trigger ids sent."""
+    sent: list[str] = []
+    budget = time.monotonic() + 60  # (a budget for a loaded machine, not a figure)
+    async with aiohttp.ClientSession() as s:
+        while not await done():
+            assert time.monotonic() < budget, f"not finished; triggers sent: {sent}"
+            lines = outbox.read_text().splitlines() if outbox.exists() else []
+            for line in lines[len(sent) :]:
+                sent.append(json.loads(line)["trigger_id"])
+                body = _envelope(sent[-1], report, len(sent))
+                async with s.post(f"http://127.0.0.1:{port}/events", json=body) as r:
+                    assert r.status == 200, await r.text()
+            await asyncio.sleep(0.05)
+    return sent
+
+
+PGS = "player_game_summary"
+EVENT_REPORT = {"source": f"nba_analytics.{PGS}", "status": "success", "record_count": 450}
+ONE_RUN = {"start": "2025-11-10", "end": "2025-11-10", "processors": [PGS],
+           "completion": "event", "max_attempts": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("report", "final"),
+    [
+        pytest.param(EVENT_REPORT, "done", id="completion-event"),
+        pytest.param({"processor": PGS, "status": "no_data"}, "done", id="bare-report"),
+        pytest.param({"processor": PGS, "status": "failed"}, "failed", id="bare-report-failed"),
+    ],
+)
+async def test_a_run_ends_with_the_completion_another_replica_received(
+    tmp_path: Path, pg_schema_dsn: str, report: dict[str, Any], final: str
+) -> None:
+    """completion "event" on replicas: replica a's run ends with the status of the completion replica b received (the shared completion ledger), its trigger sent once."""
+    a, b = (_replica(tmp_path, pg_schema_dsn, name) for name in ("a", "b"))
+    async with _started(a, b):
+        assert a.port is not None and b.port is not None
+        status, first = await _post(a.port, ONE_RUN)
+        assert status == 202, first
+        bid = first["backfill_id"]
+        got: dict[str, Any] = {}
+
+        async def ended() -> bool:
+            nonlocal got
+            got = (await _get(a.port or 0, f"/backfills/{bid}"))[1]
+            return got["status"] != "running"
+
+        sent = await _report_each_trigger(tmp_path / "a" / "outbox.jsonl", b.port, report, ended)
+    assert got["status"] == final and len(sent) == 1, (got, sent)
+
+
+async def test_completion_event_on_a_shared_store_needs_no_execution_log(
+    tmp_path: Path, pg_schema_dsn: str
+) -> None:
+    """A replica writing no execution log (serve --no-log) takes completion "event": the completions are read from the shared ledger."""
+    a = _replica(tmp_path, pg_schema_dsn, "a", log=False)
+    async with _started(a):
+        assert a.port is not None
+        status, got = await _post(a.port, ONE_RUN)
+    assert status == 202, got
+
+
+async def test_the_cli_given_the_replicas_store_reads_completions_from_it(
+    tmp_path: Path, pg_schema_dsn: str
+) -> None:
+    """scoperouter backfill --state postgresql://... --completion event: its run ends with the completion a replica received."""
+    b = _replica(tmp_path, pg_schema_dsn, "b")
+    state = tmp_path / "cli"
+    args = ["-m", "scoperouter", "backfill", "--config", str(REPO / "routes.yaml"),
+            "--as-of", "2025-11-22", "--start", "2025-11-10", "--end", "2025-11-10",
+            "--processors", PGS, "--state-dir", str(state), "--state", pg_schema_dsn,
+            "--completion", "event", "--max-attempts", "1"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    async with _started(b):
+        assert b.port is not None
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, *args, env=env, stderr=asyncio.subprocess.PIPE
+        )
+
+        async def ended() -> bool:
+            return cli.returncode is not None
+
+        try:
+            sent = await _report_each_trigger(state / "outbox.jsonl", b.port, EVENT_REPORT, ended)
+        finally:
+            if cli.returncode is None:  # (it waits for its completion for an hour)
+                cli.kill()
+        _, err = await cli.communicate()
+    assert cli.returncode == 0 and len(sent) == 1, (sent, err.decode())

@@ -14,6 +14,7 @@ from scoperouter.state.model import (
     DeadLetterIn,
     Done,
     IngestBatch,
+    Reported,
     Retention,
     RetryLater,
 )
@@ -347,6 +348,36 @@ def test_completion_ledger_latest_report_wins(make_store: StoreFactory) -> None:
     c = s.completion("t-1")
     assert c is not None
     assert (c.state, c.first_at, c.last_at, c.reports) == ("success", T0 + 10, T0 + 20, 3)
+
+
+@pytest.mark.parametrize(
+    ("before", "reports", "want"),
+    [
+        # an admitted event's report is recorded with its batch
+        pytest.param((), [("e1", "failed")], ("failed", 1), id="admitted"),
+        # a redelivered event is a duplicate: its report is not recorded again
+        pytest.param(("e1",), [("e1", "failed")], None, id="duplicate"),
+        # the same event twice in one batch: recorded once
+        pytest.param((), [("e1", "success"), ("e1", "success")], ("success", 1), id="repeated"),
+        # a bare report (no event admitted): recorded whatever came before
+        pytest.param(("e1",), [(None, "no_data")], ("no_data", 1), id="bare-report"),
+    ],
+)
+def test_ingest_records_the_reports_of_its_batch_in_the_ledger(
+    make_store: StoreFactory,
+    before: tuple[str, ...],
+    reports: list[tuple[str | None, str]],
+    want: tuple[str, int] | None,
+) -> None:
+    """A batch's reported completions go into the ledger in its transaction: an event's only when the event is admitted (new), a bare report always."""
+    s = make_store()
+    for eid in before:
+        s.ingest(IngestBatch(admissions=(Admission(eid),)), T0)
+    done = tuple(Reported("bf-1", st, eid) for eid, st in reports)  # type: ignore[arg-type]
+    admitted = tuple(Admission(eid) for eid, _ in reports if eid is not None)
+    s.ingest(IngestBatch(admissions=admitted, completions=done), T0 + 1)
+    c = s.completion("bf-1")
+    assert (None if c is None else (c.state, c.reports)) == want
 
 
 # ---------------------------------------------------------------------- housekeeping

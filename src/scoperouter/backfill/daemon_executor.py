@@ -1,12 +1,19 @@
 """Run a backfill through the real targets: one date-scope trigger with
 ``reason: backfill`` per run, sent through the processor's sink (routes.yaml ``target``),
-then wait for its completion, by trigger id (today: the daemon's execution log).
+then wait for its completion, by trigger id: in the daemon's execution log
+(:func:`log_completions`), or on replicas in the shared state store's completion ledger
+(:meth:`scoperouter.backfill.shared_claim.SharedClaims.completion`), where any replica
+that received the completion recorded it.
 
 Invariants: a run ends with the status its completion reported -- ``success``,
 ``partial`` and ``no_data`` done, ``failed`` failed at once (the attempt's error names it)
--- whatever its record_count, or fails after ``timeout_s`` without one; the trigger id is derived from (backfill id, processor, date, attempt), so a
-redelivered trigger is the same id (targets may dedupe on it) and each attempt is distinct;
-the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
+-- whatever its record_count, or fails after ``timeout_s`` without one; the trigger id is
+derived from (backfill id, processor, date, attempt), so a redelivered trigger (a sink's
+retry of one send, Pub/Sub's redelivery) is the same id (targets may dedupe on it) and each
+attempt is distinct -- across invocations too: the runner numbers a resumed run's attempts
+on from the stored count (:mod:`scoperouter.backfill.schedule`), so a run re-sent after a
+failure, a stop or a crash is a new trigger, never answered by an earlier attempt's report
+nor dropped by a target that saw the earlier id; the executor only sends and polls -- how a target maps ``reason: backfill`` to production's
 ``backfill_mode`` / ``skip_downstream_trigger`` (main_analytics_service.py:1175,
 :1239; analytics_base.py:1567) is the target's ``mapping`` (docs/backfill.md). A run is
 sent by the mode of its first attempt, stored by the runner (``execute(..., mode=)``):
@@ -21,8 +28,10 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -36,11 +45,27 @@ from scoperouter.runtime.sinks import Sink
 logger = logging.getLogger("scoperouter.backfill")
 
 # trigger id -> its completion's status ("success", "partial", "no_data", "failed") once
-# its completion is known, else None
+# its completion is known, else None; may block (a file, a database): called off the event
+# loop. An exception is a failed lookup, asked again at the next poll
 CompletionLookup = Callable[[str], str | None]
 
 _REPORTED = f"SELECT status FROM {TRIGGER_REPORTS_TABLE} WHERE trigger_id = ?"
 _COMPLETED = f"SELECT 1 FROM {COMPLETIONS_TABLE} WHERE trigger_id = ? LIMIT 1"
+
+
+_LOOKUP_THREADS: ThreadPoolExecutor | None = None
+_LOOKUP_THREADS_LOCK = threading.Lock()
+
+
+def _lookup_threads() -> ThreadPoolExecutor:
+    """The threads completion lookups run on: two, shared by every executor of the process,
+    so lookups stuck on an unreachable database hold these, never the event loop's default
+    threads, which the daemon's other work (relation reloads, its shutdown) needs."""
+    global _LOOKUP_THREADS
+    with _LOOKUP_THREADS_LOCK:
+        if _LOOKUP_THREADS is None:
+            _LOOKUP_THREADS = ThreadPoolExecutor(2, thread_name_prefix="scoperouter-lookup")
+        return _LOOKUP_THREADS
 
 
 def log_completions(path: Path) -> CompletionLookup:
@@ -76,8 +101,14 @@ def log_completions(path: Path) -> CompletionLookup:
 def backfill_trigger(
     backfill_id: str, processor: str, day: date, attempt: int, *, date_field: str = "game_date"
 ) -> Trigger:
+    """The trigger of attempt ``attempt`` of the run (``processor``, ``day``) of backfill
+    ``backfill_id``: the same four, the same id; another attempt, another id. Attempts are
+    numbered across invocations (module docstring). The hash input is not the one of the
+    numbering that restarted at 1 on every resume (``backfill|...|N``): an attempt numbered
+    N by that code and one numbered N now are different triggers, never taken for each
+    other by a target or by the completion lookup."""
     tid = hashlib.sha256(
-        f"backfill|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
+        f"backfill-attempt|{backfill_id}|{processor}|{day.isoformat()}|{attempt}".encode()
     ).hexdigest()[:24]
     return Trigger(
         trigger_id=f"{BACKFILL_TRIGGER_PREFIX}{tid}",
@@ -99,9 +130,12 @@ def shadow_processors(registry: CompiledRegistry) -> frozenset[str]:
 
 
 class TargetExecutor:
-    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` until a
-    report arrives (``failed``: a failed attempt at once, ``completion state failed``) or
-    ``timeout_s`` passes (a failed attempt)."""
+    """``sinks[processor].send(trigger)``, then poll ``completion(trigger_id)`` (off the
+    event loop, :func:`_lookup_threads`)
+    until a report arrives (``failed``: a failed attempt at once, ``completion state
+    failed``) or ``timeout_s`` passes (a failed attempt; a lookup that fails -- the shared
+    store unreachable -- is logged once and asked again at the next poll, its error named
+    in the attempt's if the time runs out)."""
 
     def __init__(
         self,
@@ -151,15 +185,37 @@ class TargetExecutor:
             return RunOutcome(False, error=f"dispatch: {exc}"[:500])
         if self.ack_is_completion:
             return RunOutcome(True, seconds=time.monotonic() - t0)
+        failing: str | None = None  # the last lookup's error while the lookups fail
         while time.monotonic() - t0 < self.timeout_s:
-            state = self.completion(trig.trigger_id)
+            try:
+                state = await asyncio.get_running_loop().run_in_executor(
+                    _lookup_threads(), self.completion, trig.trigger_id
+                )
+            except Exception as exc:
+                if failing is None:
+                    logger.warning(
+                        "backfill run %s@%s: cannot look its completion up (%s: %s); asking "
+                        "again every %gs",
+                        processor,
+                        day.isoformat(),
+                        type(exc).__name__,
+                        str(exc)[:300],
+                        self.poll_s,
+                        extra={"backfill_id": backfill_id, "trigger_id": trig.trigger_id},
+                    )
+                failing, state = f"{type(exc).__name__}: {exc}"[:300], None
+            else:
+                failing = None
             if state is not None:
                 secs = time.monotonic() - t0
                 if state in ("success", "partial", "no_data"):
                     return RunOutcome(True, rows=None, seconds=secs)
                 return RunOutcome(False, seconds=secs, error=f"completion state {state}")
             await asyncio.sleep(self.poll_s)
-        return RunOutcome(False, error=f"no completion within {self.timeout_s:g}s")
+        why = f"no completion within {self.timeout_s:g}s"
+        if failing is not None:
+            why += f" (its lookup failing: {failing})"
+        return RunOutcome(False, error=why[:500])
 
     def _late_sink(self, processor: str) -> Sink | None:
         """The target of ``processor``, built now by :attr:`build_sink` (once), for a run

@@ -23,7 +23,10 @@ answered ``running`` only while a live process holds that lock (one whose proces
 is never resumed on its own (the store keeps the request, not the POST's ``completion`` or
 ``max_attempts``): the same ``POST`` resumes it. On a shared store, ``GET`` of an id this
 state dir does not know answers from a live claim naming it, 404 only when none does
-(:meth:`BackfillApi.lookup`).
+(:meth:`BackfillApi.lookup`). With an executor that has modes (the daemon's targets), the
+``POST`` and ``GET`` answers carry ``warnings`` naming each live processor whose runs read
+the runs of a shadow upstream, which are sent nothing (:mod:`scoperouter.backfill.shadow_reads`):
+the runs are not held.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from scoperouter.backfill.service import (
     execute,
     prepare,
     queued_targets,
+    shadow_note,
     status,
     store_path,
 )
@@ -64,6 +68,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.sinks import Sink
 
 if TYPE_CHECKING:
+    from scoperouter.backfill.daemon_executor import CompletionLookup
     from scoperouter.backfill.shared_claim import SharedClaims
 
 Answer = tuple[int, dict[str, Any]]
@@ -90,8 +95,13 @@ class BackfillApi:
         shared: SharedClaims | None = None,
         no_event_completions: str | None = None,
         on_claim_lost: Callable[[str], None] | None = None,
+        shadow: frozenset[str] | None = None,
     ) -> None:
         self.registry = registry
+        # the processors whose runs are sent in shadow (nothing) when first attempted now:
+        # POST and GET warn about the live runs reading their runs; None: the executor has
+        # no modes (every run is run), nothing to warn about
+        self.shadow = shadow
         # called with why (lease_lost, lease_unconfirmed) when a backfill is stopped because
         # its shared claim was lost: the daemon counts it; None: only logged
         self.on_claim_lost = on_claim_lost
@@ -139,6 +149,12 @@ class BackfillApi:
         except AlreadyRunning as exc:  # a rerun of the stored backfill while it runs
             return 409, {"error": "already_running", "detail": str(exc)}
         bid = prep.backfill_id
+        # live runs reading shadow runs (the stored runs' modes: a read of the store)
+        shadowed = (
+            None
+            if self.shadow is None
+            else await asyncio.to_thread(shadow_note, prep, self.shadow, '"rerun": true')
+        )
         body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
         if body_map.get("completion") == "event" and self.no_event_completions:
             prep.store.close()
@@ -218,11 +234,18 @@ class BackfillApi:
         if prep.stale_after is not None:  # see Prepared.stale_after
             answer["stale_after"] = prep.stale_after_json()
             logger.warning("%s", prep.stale_after_warning())
+        warnings: list[str] = []  # every warning; "warning": the ack one alone, as before
         if body_map.get("completion", "ack") == "ack":
             queued = ack_warning(prep.plan, self.queued)
             if queued is not None:
                 answer["warning"] = queued.removeprefix("warning: ")
-                logger.warning("backfill %s: %s", bid, answer["warning"])
+                warnings.append(answer["warning"])
+        if shadowed is not None:
+            warnings.append(shadowed.removeprefix("warning: "))
+        for text in warnings:
+            logger.warning("backfill %s: %s", bid, text)
+        if warnings:
+            answer["warnings"] = warnings
         return 202, answer
 
     def recover(self) -> list[str]:
@@ -272,7 +295,7 @@ class BackfillApi:
             return 404, {"error": "unknown_backfill", "detail": bid}
         store = BackfillStore(path)
         try:
-            st = status(store, bid)
+            st = status(store, bid, self.shadow)
         finally:
             store.close()
         if st is None:
@@ -352,9 +375,11 @@ def backfill_api(
     no_event_completions: str | None = None,
     on_claim_lost: Callable[[str], None] | None = None,
     build_sink: Callable[[str], Sink] | None = None,
+    completions: CompletionLookup | None = None,
 ) -> BackfillApi:
     """The daemon's backfills: triggers through its sinks, completions read (by trigger id)
-    from the execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
+    from ``completions`` (replicas: the shared store's completion ledger), else from the
+    execution log it writes (``log_path``, default <state-dir>/execution_log.sqlite);
     ``shadow`` (``serve --shadow``): every processor is shadow, nothing is sent; ``shared``:
     the claims of the replicas' shared state store (each backfill is checked against them);
     ``no_event_completions``: why completion "event" is refused (400), None to take it;
@@ -376,7 +401,7 @@ def backfill_api(
             shadow_processors,
         )
 
-        lookup = log_completions(log_path or state_dir / "execution_log.sqlite")
+        lookup = completions or log_completions(log_path or state_dir / "execution_log.sqlite")
         return TargetExecutor(
             dict(sinks),
             lookup,
@@ -396,6 +421,7 @@ def backfill_api(
         executor,
         as_of=(lambda: as_of) if as_of else None,
         queued=queued_targets(registry, shadowed),
+        shadow=shadowed,
         shared=shared,
         no_event_completions=no_event_completions,
         on_claim_lost=on_claim_lost,

@@ -6,7 +6,10 @@ Invariants:
 * Resume: the backfill is looked up by its resume key; when found, its stored plan is
   used and its ``done`` runs are never handed out again.
 * Every transition is committed to the store before the next run is taken, so a crash
-  (SIGKILL) loses at most the runs in flight, which resume runs again.
+  (SIGKILL) loses at most the runs in flight, which resume runs again -- as new attempts:
+  an attempt is stored ``running`` with its number before it is handed to the executor,
+  and a resumed run's attempts are numbered on from the stored count (the scheduler's),
+  so no attempt number of a run, nor the trigger id derived from it, is handed out twice.
 * Retry timing uses the injected ``clock`` (monotonic seconds); nothing else reads time.
 * A run keeps the mode of its first attempt: with an executor that has modes
   (:class:`~scoperouter.backfill.executor.ModalExecutor`), the mode it gives a run's
@@ -225,6 +228,8 @@ def _modes(
 
 
 def _resets(sched: Scheduler) -> list[Transition]:
+    """Every run not done, stored as the scheduler starts it (waiting or ready), its
+    attempt count kept: the next attempt is numbered on from it."""
     return [Transition(i, s, sched.attempts[i]) for i, s in enumerate(sched.state) if s != "done"]
 
 

@@ -13,6 +13,10 @@ Invariants:
 * ``done`` is final: ``complete`` on a done run is ignored, and nothing done is handed out
   again (resume restores done runs as done; every other run starts over, so a re-run
   retries what failed).
+* A run's attempts are numbered across invocations: restored with N attempts, its next
+  one is N + 1, so no two attempts of a run ever share a number (the targets executor
+  derives each attempt's trigger id from it). ``max_attempts`` and the backoff count the
+  attempts of this invocation: a re-run gets the processor's attempts afresh.
 * Each processor has at most ``concurrency[processor]`` runs ``running`` at once (its
   target's concurrency), and the whole backfill at most ``max_running``.
 
@@ -83,7 +87,8 @@ class Scheduler:
         self.max_running = max_running
         n = len(plan.runs)
         self.state: list[State] = ["waiting"] * n
-        self.attempts = [0] * n
+        self.attempts = [0] * n  # attempts of each run, earlier invocations' included
+        self._before = [0] * n  # ... of those, made before this invocation (restored)
         self.retry_at: dict[int, float] = {}
         self._ready: list[int] = []  # heap of indexes (plan order)
         self._running_per: dict[str, int] = {}
@@ -97,9 +102,9 @@ class Scheduler:
         restored = restored or {}
         for i, r in enumerate(plan.runs):
             st, att = restored.get(i, ("waiting", 0))
+            self.attempts[i] = self._before[i] = att
             if st == "done":  # final; anything else starts over with fresh attempts
                 self.state[i] = "done"
-                self.attempts[i] = att
             else:
                 insort(self._undone[r.processor], r.day.toordinal())
         for i, _r in enumerate(plan.runs):  # plan order: upstreams are examined first
@@ -198,8 +203,9 @@ class Scheduler:
             return []
         self._stop(i)
         pol = self.policy(self.plan.runs[i].processor)
-        if self.attempts[i] < pol.max_attempts:
-            at = now + pol.delay(self.attempts[i])
+        tried = self.attempts[i] - self._before[i]  # attempts of this invocation
+        if tried < pol.max_attempts:
+            at = now + pol.delay(tried)
             self.state[i] = "retrying"
             self.retry_at[i] = at
             return [Transition(i, "retrying", self.attempts[i], error, at)]

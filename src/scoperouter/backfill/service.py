@@ -26,6 +26,7 @@ from scoperouter.backfill.executor import RunExecutor
 from scoperouter.backfill.plan import BackfillPlan, Request, plan_backfill, registry_digest
 from scoperouter.backfill.runner import Summary, open_backfill, run_backfill
 from scoperouter.backfill.schedule import Policy
+from scoperouter.backfill.shadow_reads import shadow_reads, shadow_warning
 from scoperouter.backfill.store import AlreadyRunning, BackfillStore
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -226,14 +227,33 @@ def ready_runs(plan: BackfillPlan, states: list[str]) -> set[int]:
     return {i for i, st in enumerate(states) if st == "waiting" and not blocked(i)}
 
 
-def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
+def stored_modes(store: BackfillStore, bid: str) -> dict[int, str]:
+    """The mode stored with each run's first attempt, by run index (runs not attempted yet
+    have none)."""
+    return {r.index: r.mode for r in store.runs(bid) if r.mode is not None}
+
+
+def shadow_note(prep: Prepared, shadow: frozenset[str], rerun: str = "--rerun") -> str | None:
+    """The warning about the backfill's live runs that read shadow runs
+    (:func:`scoperouter.backfill.shadow_reads.shadow_reads`), None when none does;
+    ``shadow``: the processors whose runs are first sent in shadow now."""
+    modes = stored_modes(prep.store, prep.backfill_id)
+    return shadow_warning(shadow_reads(prep.plan, modes, shadow), rerun)
+
+
+def status(
+    store: BackfillStore, bid: str, shadow: frozenset[str] | None = None
+) -> dict[str, Any] | None:
     """What ``GET /backfills/ID`` answers: status (reconciled: a backfill whose process died
-    is ``interrupted``, never ``running``), counts, failed runs."""
+    is ``interrupted``, never ``running``), counts, failed runs; with ``shadow`` (the
+    processors whose runs are first sent in shadow now: an executor with modes), the
+    ``warnings`` of its live runs that read shadow runs, when there are any."""
     st = store.reconcile(bid, time.time())
     if st is None:
         return None
     runs = store.runs(bid)
-    ready = ready_runs(store.load_plan(bid), [r.state for r in runs])
+    plan = store.load_plan(bid)
+    ready = ready_runs(plan, [r.state for r in runs])
     counts: dict[str, int] = {}
     skipped: dict[str, int] = {}  # done without work, per reason: "shadow" sent nothing
     for r in runs:
@@ -241,7 +261,7 @@ def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
         counts[state] = counts.get(state, 0) + 1
         if r.state == "done" and r.skipped is not None:
             skipped[r.skipped] = skipped.get(r.skipped, 0) + 1
-    return {
+    answer: dict[str, Any] = {
         "backfill_id": bid,
         "status": st,
         "runs": len(runs),
@@ -250,3 +270,9 @@ def status(store: BackfillStore, bid: str) -> dict[str, Any] | None:
         "failed_runs": [f"{r.processor}@{r.day.isoformat()}" for r in runs if r.state == "failed"],
         "skipped": skipped,
     }
+    if shadow is not None:
+        modes = {r.index: r.mode for r in runs if r.mode is not None}
+        note = shadow_warning(shadow_reads(plan, modes, shadow), '"rerun": true')
+        if note is not None:
+            answer["warnings"] = [note.removeprefix("warning: ")]
+    return answer

@@ -26,6 +26,10 @@ Invariants:
 * A backfill is known to every process on the store only by its live claim
   (:meth:`SharedClaims.running`: ``GET /backfills/ID`` on a replica that does not run it);
   its progress stays with its holder.
+* The completion of a backfill run reported to any replica is in the store's completion
+  ledger (``sr_completions``, recorded by that replica's ingest transaction:
+  :mod:`scoperouter.runtime.shared_ingest`); :meth:`SharedClaims.completion` reads it for
+  the process running the backfill (completion "event").
 """
 
 from __future__ import annotations
@@ -143,33 +147,56 @@ class SharedClaims:
         """Backfill ``bid`` as its live claim names it (whichever process holds it), None
         when no live claim does. Raises :class:`SharedStoreUnavailable` when the store cannot
         be asked (it cannot tell whether ``bid`` runs)."""
-        try:
-            with self._lock:
-                try:
-                    row = (
-                        self._conn()
-                        .execute(
-                            "SELECT owner, processors, start_day, end_day FROM sr_backfill_claims"
-                            " WHERE backfill_id = %s AND lease_until > %s",
-                            (bid, self.clock()),
-                        )
-                        .fetchone()
-                    )
-                except psycopg.OperationalError:
-                    if self._db is not None:  # reopened by the next call
-                        self._db.close()
-                    raise
-        except psycopg.Error as exc:
-            raise SharedStoreUnavailable(self._unusable(exc)) from None
+        row = self._fetchone(
+            "SELECT owner, processors, start_day, end_day FROM sr_backfill_claims"
+            " WHERE backfill_id = %s AND lease_until > %s",
+            (bid, self.clock()),
+        )
         if row is None:
             return None
         owner, procs, start, end = row
         return RunningElsewhere(bid, str(owner), tuple(procs), start, end)
 
-    def _unusable(self, exc: psycopg.Error) -> str:
+    def completion(self, trigger_id: str) -> str | None:
+        """The status the completion ledger keeps for ``trigger_id`` (``success``,
+        ``partial``, ``no_data``, ``failed``: its completion reached some replica), None
+        while none does -- a backfill run's completion lookup on replicas
+        (:class:`scoperouter.backfill.daemon_executor.TargetExecutor`). Raises
+        :class:`SharedStoreUnavailable` when the store cannot be asked."""
+        row = self._fetchone(
+            "SELECT state FROM sr_completions WHERE trigger_id = %s",
+            (trigger_id,),
+            "the completions of backfill runs cannot be read",
+        )
+        return None if row is None else str(row[0])
+
+    def _fetchone(
+        self,
+        sql: str,
+        params: tuple[object, ...],
+        what: str = "the backfills running on other replicas cannot be checked",
+    ) -> tuple[Any, ...] | None:
+        """One row of ``sql`` (None: none); :class:`SharedStoreUnavailable` saying that
+        ``what`` when the store cannot be asked."""
+        try:
+            with self._lock:
+                try:
+                    return self._conn().execute(sql, params).fetchone()
+                except psycopg.OperationalError:
+                    if self._db is not None:  # reopened by the next call
+                        self._db.close()
+                    raise
+        except psycopg.Error as exc:
+            raise SharedStoreUnavailable(self._unusable(exc, what)) from None
+
+    def _unusable(
+        self,
+        exc: psycopg.Error,
+        what: str = "the backfills running on other replicas cannot be checked",
+    ) -> str:
         return (
-            f"the shared state store {redact_url(self.dsn)} is not usable, so the backfills "
-            f"running on other replicas cannot be checked: {scrub(str(exc), self.dsn)[:300]}"
+            f"the shared state store {redact_url(self.dsn)} is not usable, so {what}: "
+            f"{scrub(str(exc), self.dsn)[:300]}"
         )
 
     def close(self) -> None:

@@ -8,6 +8,11 @@ before anything runs) -- with the targets executor and a shared state store (``-
 postgresql://...``, else ``$SCOPEROUTER_STATE``, else routes.yaml ``server.state``, as
 ``serve`` reads it), one running on any daemon replica too, and 1 when that store cannot be
 asked or the claim on it is lost while the backfill runs -- 2 usage (bad selection, dates).
+With that shared store, ``--completion event`` reads the runs' completions from its
+completion ledger (recorded by whichever replica received them), not from ``--log``.
+Warnings go to stderr before anything runs (``--dry-run`` included, whose ``--json`` also
+lists them): ``ack`` over targets that only queue, and live processors reading the runs of
+a shadow upstream, which the targets executor sends nothing (:mod:`scoperouter.backfill.shadow_reads`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from scoperouter.backfill.service import (
     policies,
     prepare,
     queued_targets,
+    shadow_note,
 )
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.commands import as_of, common, config_path, iso_date
@@ -113,7 +119,8 @@ def register(subparsers: Any) -> None:
         "--completion", choices=("ack", "event"), default="ack",
         help="targets executor: 'ack' -- a delivered trigger is a finished run (synchronous "
         "endpoints such as /process-date-range); 'event' -- wait for the processor's "
-        "completion event carrying the trigger id (the execution log, --log)",
+        "completion event carrying the trigger id (the execution log, --log; with a "
+        "postgresql:// state store, its completion ledger, which every replica writes)",
     )  # fmt: skip
     p.add_argument("--warehouse", type=Path, default=None, help="reference warehouse file")
     p.add_argument(
@@ -160,20 +167,27 @@ def run(args: argparse.Namespace) -> int:
     warning = prep.stale_after_warning()
     if warning is not None:
         print(warning, file=sys.stderr)
+    warnings: list[str] = []  # printed on stderr; --dry-run --json lists them too
     if args.executor == "targets" and args.completion == "ack":
         queued = ack_warning(
             prep.plan, queued_targets(cfg.registry, shadow_processors(cfg.registry))
         )
         if queued is not None:
-            print(queued, file=sys.stderr)
+            warnings.append(queued)
+    if args.executor == "targets":  # (the reference executor runs every processor)
+        shadowed = shadow_note(prep, shadow_processors(cfg.registry))
+        if shadowed is not None:
+            warnings.append(shadowed)
+    for text in warnings:
+        print(text, file=sys.stderr)
     try:
         if log is not None:
-            return _dry_run(args, prep, cfg, *log)
+            return _dry_run(args, prep, cfg, *log, warnings=warnings)
         shared = _shared_claims(args, cfg) if args.executor == "targets" else None
         if isinstance(shared, str):
             print(f"error: {shared}", file=sys.stderr)
             return 1
-        made = _executor(args, cfg)
+        made = _executor(args, cfg, shared)
         if made is None:
             if shared is not None:
                 shared.close()
@@ -261,8 +275,16 @@ def _log(args: argparse.Namespace) -> tuple[Path, LogData | None] | str:
 
 
 def _dry_run(
-    args: argparse.Namespace, prep: Prepared, cfg: Any, log_path: Path, log: LogData | None
+    args: argparse.Namespace,
+    prep: Prepared,
+    cfg: Any,
+    log_path: Path,
+    log: LogData | None,
+    *,
+    warnings: list[str] | None = None,
 ) -> int:
+    """Print the plan and its estimate (``--json``: with the ``warnings`` printed on
+    stderr, their ``warning: `` prefix off)."""
     stored = prep.store.runs(prep.backfill_id)
     targets = args.executor == "targets"
     est = estimate(
@@ -288,6 +310,8 @@ def _dry_run(
             out["replaces"] = prep.replaced
         if prep.stale_after is not None:
             out["stale_after"] = prep.stale_after_json()
+        if warnings:
+            out["warnings"] = [w.removeprefix("warning: ") for w in warnings]
         print(json.dumps(out))
         return 0
     print(_render(prep, summ, est, None if log is not None else log_path))
@@ -353,9 +377,11 @@ def _render(prep: Prepared, summ: dict[str, Any], est: Estimate, no_log: Path | 
 
 
 def _executor(
-    args: argparse.Namespace, cfg: Any
+    args: argparse.Namespace, cfg: Any, shared: SharedClaims | None = None
 ) -> tuple[RunExecutor, Callable[[], Awaitable[None]]] | None:
-    """The executor and what closes it (sinks, connections), or None (error printed)."""
+    """The executor and what closes it (sinks, connections), or None (error printed).
+    ``shared``: the replicas' store, whose completion ledger answers completion "event"
+    (the replicas receive the completions); without it, the execution log (``--log``)."""
     if args.executor == "reference":
         from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, open_warehouse
 
@@ -368,12 +394,20 @@ def _executor(
             wh.close()
 
         return ReferenceExecutor(wh), close_wh
-    from scoperouter.backfill.daemon_executor import TargetExecutor, log_completions
+    from scoperouter.backfill.daemon_executor import (
+        CompletionLookup,
+        TargetExecutor,
+        log_completions,
+    )
     from scoperouter.runtime.sinks import SinkFactory
 
     factory = SinkFactory(args.state_dir)
     sinks = factory.build_all(cfg.registry)
-    lookup = log_completions(args.log or args.state_dir / "execution_log.sqlite")
+    lookup: CompletionLookup = (
+        shared.completion
+        if shared is not None
+        else log_completions(args.log or args.state_dir / "execution_log.sqlite")
+    )
     ex = TargetExecutor(
         sinks,
         lookup,

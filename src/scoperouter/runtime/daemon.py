@@ -119,7 +119,8 @@ def _backfill_claims(store: StateStore | None, options: StoreOptions) -> SharedC
 NO_LOG = (
     "completion 'event' waits for each run's completion in the daemon's execution log, and "
     "this daemon writes no SQLite execution log (serve --no-log, or a BigQuery log): use "
-    "completion 'ack', or the CLI (scoperouter backfill --completion event --log PATH)"
+    "completion 'ack', or the CLI (scoperouter backfill --completion event --log PATH); "
+    "replicas on a PostgreSQL state store read the completions from it instead"
 )
 
 
@@ -304,18 +305,23 @@ class Daemon(DaemonRun):
             body_timeout_s=parse_duration(server.body_timeout or "30s"),
             max_connections=server.max_connections or 1000,
         )
+        # replicas: a backfill is checked against those running on any of them
+        claims = _backfill_claims(self.state_store, store_opts)
         self.ingress.backfills = backfill_api(  # POST /backfills (issue 15)
             registry,
             lambda: self.router.relations,
             settings.state_dir,
             by_processor,
             settings.as_of,
-            # completion "event": the completions this daemon's execution log records
+            # completion "event": the completions this daemon's execution log records ...
             log_path=log.path if isinstance(log, SqliteExecutionLog) else None,
+            # ... or, on replicas, the shared completion ledger (any replica records them)
+            completions=None if claims is None else claims.completion,
             shadow=settings.shadow,
-            # replicas: a backfill is checked against those running on any of them
-            shared=_backfill_claims(self.state_store, store_opts),
-            no_event_completions=None if isinstance(log, SqliteExecutionLog) else NO_LOG,
+            shared=claims,
+            no_event_completions=(
+                None if claims is not None or isinstance(log, SqliteExecutionLog) else NO_LOG
+            ),
             # a backfill run first sent live of a processor in shadow mode now: its target
             build_sink=self._late_sink,
             # a backfill stopped because its shared claim was lost, counted by why

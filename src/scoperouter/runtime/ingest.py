@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
@@ -28,8 +28,18 @@ from scoperouter.runtime.loop_runtime import is_report
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
+from scoperouter.state.model import CompletionState
 
 logger = logging.getLogger("scoperouter.runtime")
+
+
+class BareReport(NamedTuple):
+    """A bare completion report (no source) of a backfill run: the run's trigger id, the
+    status it reports, and the event id the message is answered with."""
+
+    trigger_id: str
+    status: CompletionState
+    event_id: str
 
 
 @dataclass(slots=True)
@@ -37,6 +47,9 @@ class Item:
     inbound: Inbound
     parsed: Event | EventError
     fut: Settle  # answered once, after the batch's commit (or its failure)
+    # a bare report queued for a shared store's completion ledger (``parsed`` is then the
+    # EventError of an event without a source: it is never routed nor dead-lettered)
+    report: BareReport | None = None
 
 
 @dataclass

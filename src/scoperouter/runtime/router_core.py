@@ -138,6 +138,12 @@ class RouterCore:
         """True when the closed loop (docs/ledger.md) runs: completion reports are routed."""
         return bool(self.windows.loop_on)
 
+    def _ledger_reports(self) -> bool:
+        """True when the completions reported for backfill runs are recorded in the state
+        store's completion ledger (a shared store: the replica running a backfill reads
+        them there, whichever replica received them); here the execution log keeps them."""
+        return False
+
     def _held_oldest_s(self) -> float:
         """Seconds the longest-held barrier window has waited, by the router's clock (0: none,
         or no closed loop): ``scoperouter_triggers_held_oldest_seconds``."""

@@ -6,9 +6,12 @@ Invariant: a message is answered exactly once, and ``ack`` only after the transa
 recorded it (seen-id, windows, fired triggers in the outbox) committed; a failed transaction
 answers its batch ``unavailable`` (the source redelivers) and puts its marks back; committed
 triggers reach the dispatcher only after the commit. The one message answered before any
-transaction: a bare completion report (no source) of a backfill run, which the state store
-keeps nothing of (a backfill's triggers are not the ledger's) -- its status goes to the
-execution log, what the backfill's executor waits for (:meth:`RouterIntake._backfill_report`).
+transaction: a bare completion report (no source) of a backfill run, whose status goes to
+the execution log, what the backfill's executor waits for (:meth:`RouterIntake._take_report`)
+-- except on a shared state store (replicas), where it is queued and recorded in the
+store's completion ledger by its batch's transaction before it is answered, as the
+completion events of backfill runs are (a run's completion may reach any replica; the
+replica running the backfill reads the ledger).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.runtime import intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
-from scoperouter.runtime.ingest import BatchResult, Item, process_batch
+from scoperouter.runtime.ingest import BareReport, BatchResult, Item, process_batch
 from scoperouter.runtime.intake import Settle, backfill_completion, parse_inbound, take_lingering
 from scoperouter.runtime.loop_runtime import is_report, raw_of
 from scoperouter.runtime.marks import Mark, write_marks
@@ -60,9 +63,9 @@ class RouterIntake(RouterCore):
         if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
             parsed = backfill_completion(parsed)
         if isinstance(parsed, EventError):  # (a bare report has no source: never an Event)
-            reported = self._backfill_report(inbound)
-            if reported is not None:
-                return reported
+            report = self._backfill_report(inbound)
+            if report is not None:
+                return self._take_report(inbound, parsed, report, settle)
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
@@ -76,14 +79,12 @@ class RouterIntake(RouterCore):
         self._submitted += 1
         return None
 
-    def _backfill_report(self, inbound: Inbound) -> Outcome | None:
-        """``accepted`` for a bare completion report (no source: the SDK's
+    def _backfill_report(self, inbound: Inbound) -> BareReport | None:
+        """What a bare completion report (no source: the SDK's
         ``CompletionPublisher.report``, when a run changed nothing or failed) naming a
-        backfill run's trigger, its status handed to the execution log (what a backfill with
-        completion "event" waits for: ``backfill.daemon_executor.log_completions``); None for
-        any other message. Without it such a report was rejected as an event without a
-        source, and the run waited out its timeout. Like the log, not durable: a report lost
-        in a crash makes the run time out and run again."""
+        backfill run's trigger reports; None for any other message. Without it such a
+        report was rejected as an event without a source, and the run waited out its
+        timeout."""
         raw = raw_of(inbound)
         if raw is None or not is_report_only(raw):
             return None
@@ -91,10 +92,25 @@ class RouterIntake(RouterCore):
         tid = inbound.trigger_id or (ref.trigger_id if ref is not None else None)
         if ref is None or tid is None or not tid.startswith(BACKFILL_TRIGGER_PREFIX):
             return None
-        self.metrics.child(self.metrics.events_received, inbound.origin).inc()
-        event_id = ref.event_id or inbound.message_id or tid
-        self.log_bridge.trigger_report(tid, ref.outcome, event_id)
-        return Outcome("accepted", event_id)
+        return BareReport(tid, ref.outcome, ref.event_id or inbound.message_id or tid)
+
+    def _take_report(
+        self, inbound: Inbound, parsed: EventError, report: BareReport, settle: Settle
+    ) -> Outcome | None:
+        """A backfill run's bare report: its status handed to the execution log (what a
+        backfill with completion "event" waits for on one daemon:
+        ``backfill.daemon_executor.log_completions``), answered ``accepted`` at once -- like
+        the log, not durable: a report lost in a crash makes the run time out and run
+        again. On a shared store (:meth:`_ledger_reports`) it is queued instead (None): its
+        batch's transaction records it in the completion ledger before it is answered."""
+        self.log_bridge.trigger_report(report.trigger_id, report.status, report.event_id)
+        if not self._ledger_reports():
+            self.metrics.child(self.metrics.events_received, inbound.origin).inc()
+            return Outcome("accepted", report.event_id)
+        self._queue.put_nowait(Item(inbound, parsed, settle, report))
+        self._unfinished += 1
+        self._submitted += 1
+        return None
 
     async def _ingest_worker(self) -> None:
         """Batches of light events, each followed by at most one heavy event (a long

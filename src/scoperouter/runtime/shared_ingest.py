@@ -7,7 +7,11 @@ so a poison message becomes a dead letter of its own; then ONE
 :meth:`StateStore.ingest` commits the batch's dedupe inserts, window merges, fired
 triggers (leased to this replica), dead letters and pending dispatch marks together,
 before any of its messages is acked. A failure of the store fails the whole batch (its
-sources redeliver). The windows live in the store only: nothing here keeps them.
+sources redeliver). The windows live in the store only: nothing here keeps them. With
+``ledger`` (a shared store), the completions reported for backfill runs -- an event
+naming a backfill trigger (``trigger_id``), a bare report queued for it -- are recorded
+in the store's completion ledger by the same transaction (an event's only when it is
+admitted), so the replica running the backfill finds them whichever replica took them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from itertools import repeat
 
 from scoperouter.errors import EventError
 from scoperouter.messages.event_fields import MAX_ID_CHARS
-from scoperouter.messages.models import Event
+from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
@@ -41,6 +45,7 @@ from scoperouter.state.model import (
     Mark,
     RedriveLane,
     Released,
+    Reported,
     RetryLater,
 )
 
@@ -121,17 +126,24 @@ def process_shared_batch(
     as_of: date | None,
     now: float,
     marks: StateMarks,
+    ledger: bool = False,
 ) -> tuple[BatchResult, float | None]:
     """One store transaction for the whole batch (state thread). Returns what the router
-    applies after the commit, and the store-wide next window deadline."""
+    applies after the commit, and the store-wide next window deadline. ``ledger``: record
+    the completions reported for backfill runs (module docstring)."""
     now_dt = datetime.fromtimestamp(now, UTC)
     res = BatchResult(now_dt, as_of or now_dt.date(), relations)
     letters: list[tuple[Item, DeadLetterIn]] = []
     planned: list[_Planned] = []
     admissions: list[Admission] = []
+    reported: list[Reported] = []  # for the completion ledger
     plan, runs, day = planner.plan, planner.runs, res.as_of
     for item in batch:
         ev = item.parsed
+        if item.report is not None:  # a backfill run's bare report: recorded, not routed
+            reported.append(Reported(item.report.trigger_id, item.report.status))
+            res.outcomes.append((item, Outcome("accepted", item.report.event_id)))
+            continue
         if isinstance(ev, EventError):
             letters.append((item, _letter(item, ev.reason, ev.detail, now)))
             continue
@@ -159,11 +171,16 @@ def process_shared_batch(
             continue
         planned.append((item, ev, decisions, ev_json))
         admissions.append(Admission(ev.event_id, contribs))
+        if ledger:
+            tid = item.inbound.trigger_id
+            if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
+                reported.append(Reported(tid, ev.status, ev.event_id))
     result = state.ingest(
         IngestBatch(
             admissions=tuple(admissions),
             dead_letters=tuple(d for _i, d in letters) + tuple(marks.letters),
             marks=tuple(marks.marks),
+            completions=tuple(reported),
         ),
         now,
     )

@@ -130,6 +130,13 @@ class SharedRouter(Router):
     def _loop_metrics(self) -> None:
         """No closed loop here (see :meth:`_closed_loop`)."""
 
+    def _ledger_reports(self) -> bool:
+        """On a shared store, the completions reported for backfill runs are recorded in
+        its completion ledger (:mod:`scoperouter.runtime.shared_ingest`): a run's
+        completion may reach any replica, and the replica running the backfill reads them
+        there (:meth:`scoperouter.backfill.shared_claim.SharedClaims.completion`)."""
+        return self.state.shared
+
     async def _reload_windows(self) -> None:
         """Nothing to rebuild: no window lives in this process."""
 
@@ -233,6 +240,7 @@ class SharedRouter(Router):
             as_of=self.options.as_of,
             now=now,
             marks=sm,
+            ledger=self.state.shared,
         )
         self._forget(sm)
         self._leased.held(map(_ROW_ID, res.fired), now)

@@ -16,7 +16,10 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   by an operator's :meth:`redrive_dead` (back to pending) or :meth:`discard_dead`.
 * **Dead letters** are unique per ``(kind, ref)`` (the first is kept).
 * **Completion ledger:** one row per trigger id; the latest report (by its time) gives
-  the state, the first report's time is kept, reports are counted.
+  the state, the first report's time is kept, reports are counted. An ingest records its
+  batch's reported completions (``IngestBatch.completions``) in its transaction: an
+  event's only when the batch admits that event (a duplicate is not recorded again), a
+  bare report's always.
 
 Methods are synchronous: drive a store from one thread (the daemon's state thread).
 Times are epoch seconds given by the caller; no method reads the wall clock (PostgreSQL

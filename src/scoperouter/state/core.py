@@ -29,6 +29,7 @@ from scoperouter.state.model import (
     Admission,
     Contribution,
     FireModes,
+    Reported,
     WindowKey,
     WindowState,
 )
@@ -67,6 +68,20 @@ def split_admissions(
         for c in a.contributions:
             grouped.setdefault((c.processor, c.day), []).append(c)  # c.key, without a call
     return accepted, duplicates, grouped
+
+
+def to_record(completions: Iterable[Reported], accepted: Iterable[str]) -> list[Reported]:
+    """The reported completions an ingest records in the ledger: a bare report's, and an
+    event's when the batch admits that event (``accepted``: its first occurrence only)."""
+    admitted = set(accepted)
+    out: list[Reported] = []
+    for r in completions:
+        if r.event_id is None:
+            out.append(r)
+        elif r.event_id in admitted:
+            admitted.discard(r.event_id)  # a repeat later in the batch: a duplicate
+            out.append(r)
+    return out
 
 
 def fold(

@@ -183,12 +183,27 @@ Mark = Done | Attempted | RetryLater | Dead | Released | RedriveLane
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class Reported:
+    """A completion reported for ``trigger_id`` (the completion ledger's input): by the
+    event ``event_id`` -- recorded only when that event is admitted in the same batch, so
+    a redelivered event is not recorded twice -- or, ``event_id`` None, by a bare report
+    (no event to admit: recorded as it comes)."""
+
+    trigger_id: str
+    state: CompletionState
+    event_id: str | None = None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class IngestBatch:
-    """One ingest transaction: admissions in arrival order, dead letters, outcome marks."""
+    """One ingest transaction: admissions in arrival order, dead letters, outcome marks,
+    and the completions reported (:class:`Reported`) for the completion ledger."""
 
     admissions: tuple[Admission, ...] = ()
     dead_letters: tuple[DeadLetterIn, ...] = ()
     marks: tuple[Mark, ...] = ()
+    completions: tuple[Reported, ...] = ()
 
 
 @fast_init

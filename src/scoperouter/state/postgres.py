@@ -41,7 +41,13 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
-from scoperouter.state.core import fired_modes, fired_triggers, fold, split_admissions
+from scoperouter.state.core import (
+    fired_modes,
+    fired_triggers,
+    fold,
+    split_admissions,
+    to_record,
+)
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
     Completion,
@@ -207,6 +213,8 @@ class PostgresStateStore:
                 )
         letters = tuple(PG.dead_letter(c, d) for d in batch.dead_letters)
         marked = tuple(PG.mark(c, m, self.options.owner) for m in batch.marks)
+        for rep in to_record(batch.completions, accepted):
+            PG.record_completion(c, rep.trigger_id, rep.state, now)
         fired = self._insert_fired(c, f.fired, now)  # last: its leases follow every lock wait
         return IngestResult(
             tuple(accepted),

@@ -32,6 +32,7 @@ from scoperouter.state.core import (
     fold,
     ids_from_json,
     split_admissions,
+    to_record,
 )
 from scoperouter.state.legacy import Carried, LegacyState, outbox_work
 from scoperouter.state.merge import join
@@ -215,6 +216,8 @@ class SqliteStateStore:
             fired = self._insert_fired(db, f.fired, now)
             letters = tuple(SQLITE.dead_letter(db, d) for d in batch.dead_letters)
             marked = tuple(apply_marks(db, batch.marks, self.options.owner))
+            for r in to_record(batch.completions, accepted):
+                SQLITE.record_completion(db, r.trigger_id, r.state, now)
             # no window row written or deleted: the earliest deadline is the one known
             nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
         self._recent.committed()
