@@ -12,6 +12,16 @@ from scoperouter.state.model import Admission, Contribution, IngestBatch, Window
 
 StoreFactory = Callable[..., StateStore]
 
+# the registry of the old store's tests (import, hand-over): one player processor on raw.a
+ONE_INPUT_REGISTRY = {
+    "version": 1,
+    "entities": {"player": {}},
+    "defaults": {"max_entities": 3, "window": {"quiet": "10s", "max_wait": "60s"}},
+    "processors": {
+        "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}]},
+    },
+}
+
 
 def need_psycopg() -> None:
     """Skip the module when psycopg is absent (fail when PostgreSQL is required)."""

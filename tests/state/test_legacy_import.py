@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from state_support import StoreFactory
+from state_support import ONE_INPUT_REGISTRY, StoreFactory
 
 from window_limit_support import run_ids
 
@@ -25,16 +25,7 @@ from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
 from scoperouter.state.legacy import LOOP_DEAD_REASON, read_legacy
 
-REG = registry_from(
-    {
-        "version": 1,
-        "entities": {"player": {}},
-        "defaults": {"max_entities": 3, "window": {"quiet": "10s", "max_wait": "60s"}},
-        "processors": {
-            "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}]},
-        },
-    }
-)
+REG = registry_from(ONE_INPUT_REGISTRY)
 D = date(2025, 11, 19)
 
 

@@ -9,7 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from state_support import DAY, batch, contrib, win
+from state_support import DAY, ONE_INPUT_REGISTRY, batch, contrib, win
 
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
@@ -23,16 +23,7 @@ from scoperouter.state.sqlite import SqliteStateStore
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "planner"))
 from planner_support import registry_from
 
-REG = registry_from(
-    {
-        "version": 1,
-        "entities": {"player": {}},
-        "defaults": {"max_entities": 3, "window": {"quiet": "10s", "max_wait": "60s"}},
-        "processors": {
-            "p": {"phase": 3, "granularity": "player", "inputs": [{"source": "raw.a"}]},
-        },
-    }
-)
+REG = registry_from(ONE_INPUT_REGISTRY)
 OWNER = StoreOptions(owner="a")
 LATER = 4e9  # a due time past any test run (2096)
 
