@@ -41,7 +41,7 @@ M = [
     (
         "entity type never set (merge)",
         R + "window_state.py",
-        "        ids = union\n        if decision.entity_type:\n            etype = decision.entity_type\n",
+        "        ids = union\n        if etype:\n            wtype = etype\n",
         "        ids = union\n",
         "tests/planner/test_engine.py::test_window_entity_type_comes_from_the_decision",
     ),
