@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from scoperouter.execution_log.api import (
     COMPLETIONS_TABLE,
@@ -72,10 +72,20 @@ from scoperouter.execution_log.sqlite_fill import _FILL_REQUESTED_SQL, _FILL_SQL
 from scoperouter.execution_log.sqlite_fold import (
     FOLDED_COLUMNS,
     fold,
-    repeats_folded,
     runs_of_width,
 )
 from scoperouter.execution_log.sqlite_links import Link, linked, split_links
+from scoperouter.execution_log.sqlite_refused import (
+    DATA_ERRORS,
+    FILL_IDS,
+    LINK_IDS,
+    Refused,
+    _insert_sql,
+    insert_each,
+    not_repeated,
+    refuse_decisions,
+    update,
+)
 from scoperouter.execution_log.sqlite_retention import prune_pass
 from scoperouter.execution_log.sqlite_schema import SCHEMA, SCHEMA_VERSION, _migrate
 from scoperouter.messages.event_fields import encodable
@@ -88,11 +98,6 @@ _EVENT, _ID, _DATE, _AT = (
     LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
 )
 assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
-
-
-def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
-    one = f"({', '.join('?' * len(cols))})"
-    return f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([one] * rows)
 
 
 ROWS_PER_INSERT = 64
@@ -124,107 +129,6 @@ def _insert(
             conn.execute(sql, list(chain(rows[i : i + per])))
     if full < len(rows):
         conn.executemany(_insert_sql(table, cols), rows[full:])
-
-
-# what binding a row's values raises when the database cannot take a value (not the disk):
-# an int past 64 bits, a str with a lone surrogate, a value of no SQL type, one past the
-# length limit -- that row is refused whatever is retried (:meth:`SqliteExecutionLog._write`)
-_DATA_ERRORS = (
-    OverflowError,
-    ValueError,  # UnicodeEncodeError among them
-    sqlite3.InterfaceError,
-    sqlite3.ProgrammingError,
-    sqlite3.DataError,
-)
-IdCols = tuple[tuple[str, int], ...]
-"""The columns naming a row in a log line: (name, index)."""
-_IDS: dict[str, IdCols] = {
-    EVENTS_TABLE: (("event_id", 0),),
-    # decision, folded and dispatch rows alike (their first 13 columns are LOG_COLUMNS')
-    LOG_TABLE: (("decision_id", 0), ("event_id", 1), ("trigger_id", 12)),
-    COMPLETIONS_TABLE: (("completion_id", 0), ("processor", 1), ("trigger_id", 3)),
-    TRIGGER_REPORTS_TABLE: (("trigger_id", 0), ("event_id", 2)),
-}
-_FILL: IdCols = (("decision_id", 1),)  # a fill's parameters: (dispatch key, decision id)
-_LINKS: IdCols = (("trigger_id", 0), ("event_id", 1))  # LinkParams
-assert LOG_COLUMNS.index("trigger_id") == DECISION_COLUMNS.index("trigger_id") == 12
-
-
-class _Refused(NamedTuple):
-    """A row the database refused (a data error binding it): dropped, counted, logged."""
-
-    table: str
-    ids: tuple[tuple[str, Any], ...]  # (column, value) naming the row
-    error: BaseException
-    rows: int = 1  # rows dropped with it: an event's decision rows too
-
-
-def _refused(table: str, cols: IdCols, row: Sequence[Any], exc: BaseException) -> _Refused:
-    return _Refused(table, tuple((k, row[i]) for k, i in cols if i < len(row)), exc)
-
-
-def _insert_each(
-    conn: sqlite3.Connection,
-    table: str,
-    cols: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    *,
-    refused: list[_Refused],
-) -> None:
-    """:func:`_insert` row by row: a row that raises a data error is not inserted (a failed
-    statement changes nothing) and is noted in ``refused``."""
-    sql = _insert_sql(table, cols)
-    for r in rows:
-        try:
-            conn.execute(sql, r)
-        except _DATA_ERRORS as exc:
-            refused.append(_refused(table, _IDS[table], r, exc))
-
-
-def _update(
-    conn: sqlite3.Connection,
-    sql: str,
-    params: list[tuple[Any, ...]],
-    ids: IdCols,
-    refused: list[_Refused] | None,
-) -> None:
-    """``executemany(sql, params)``; with ``refused``, one by one (as :func:`_insert_each`)."""
-    if refused is None:
-        conn.executemany(sql, params)
-        return
-    for p in params:
-        try:
-            conn.execute(sql, p)
-        except _DATA_ERRORS as exc:
-            refused.append(_refused(f"{LOG_TABLE} update", ids, p, exc))
-
-
-def _not_repeated(
-    conn: sqlite3.Connection, dispatches: list[tuple[Any, ...]], refused: list[_Refused] | None
-) -> list[tuple[Any, ...]]:
-    """``dispatches`` without those that repeat a folded outcome (:func:`repeats_folded`);
-    with ``refused``, one whose values cannot even be looked up is refused."""
-    if refused is None:
-        return [x for x in dispatches if not repeats_folded(conn, x)]
-    out = []
-    for x in dispatches:
-        try:
-            if not repeats_folded(conn, x):
-                out.append(x)
-        except _DATA_ERRORS as exc:
-            refused.append(_refused(LOG_TABLE, _IDS[LOG_TABLE], x, exc))
-    return out
-
-
-def _refuse_decisions(refused: list[_Refused], decisions: list[tuple[Any, ...]]) -> None:
-    """Count the decision rows of each refused event with it (they are left out with it:
-    :func:`_first_deliveries` keeps only the decisions of events written)."""
-    counts: dict[Any, int] = {}
-    for d in decisions:
-        counts[d[_EVENT]] = counts.get(d[_EVENT], 0) + 1
-    for i, r in enumerate(refused):
-        if r.table == EVENTS_TABLE:
-            refused[i] = r._replace(rows=1 + counts.pop(r.ids[0][1], 0))  # once per event id
 
 
 _NARROW = len(DECISION_COLUMNS)
@@ -403,10 +307,10 @@ class SqliteExecutionLog(RowExecutionLog):
             taken = (decisions, log, events, comps, links, fill, reports)
             try:
                 self._write(conn, *taken, refused=None)
-            except _DATA_ERRORS:
+            except DATA_ERRORS:
                 # a value the database cannot take (not the disk): written again row by
                 # row, the rows it refuses dropped -- else that one row failed every flush
-                refused: list[_Refused] = []
+                refused: list[Refused] = []
                 try:
                     self._write(conn, *taken, refused=refused)
                 except BaseException:
@@ -429,12 +333,12 @@ class SqliteExecutionLog(RowExecutionLog):
         fill: list[tuple[str, str]],
         reports: list[tuple[Any, ...]],
         *,
-        refused: list[_Refused] | None,
+        refused: list[Refused] | None,
     ) -> None:
         """One flush's rows in one transaction (rolled back if anything raises). With
         ``refused`` (a list), row by row: a row that raises a data error is left out and
         noted there (an event's with its decision rows), and the rest is written."""
-        insert = _insert if refused is None else partial(_insert_each, refused=refused)
+        insert = _insert if refused is None else partial(insert_each, refused=refused)
         conn.execute("BEGIN")
         try:
             buffered: set[str] = set()
@@ -446,7 +350,7 @@ class SqliteExecutionLog(RowExecutionLog):
                     buffered = {e[0] for e in events}
                 else:  # a redelivery (or a refused event): write its decision rows only once
                     if refused:
-                        _refuse_decisions(refused, decisions)
+                        refuse_decisions(refused, decisions)
                     decisions = _first_deliveries(conn, decisions, top or 0)
             # links to events written in this flush: set on their rows as they are inserted
             pending, link_params = split_links(links, buffered) if links else ({}, [])
@@ -459,23 +363,23 @@ class SqliteExecutionLog(RowExecutionLog):
                 cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
                 insert(conn, LOG_TABLE, cols, run)
             if dispatches:
-                dispatches = _not_repeated(conn, dispatches, refused)
+                dispatches = not_repeated(conn, dispatches, refused)
                 insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
             if comps:
                 insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
             if reports:
                 insert(conn, TRIGGER_REPORTS_TABLE, TRIGGER_REPORT_COLUMNS, reports)
             if fill:  # before the links: the decision rows are still unlinked
-                _update(conn, _FILL_SQL, fill, _FILL, refused)
-                _update(conn, _FILL_REQUESTED_SQL, fill, _FILL, refused)
+                update(conn, _FILL_SQL, fill, FILL_IDS, refused)
+                update(conn, _FILL_REQUESTED_SQL, fill, FILL_IDS, refused)
             if link_params:
-                _update(conn, _LINK_SQL, link_params, _LINKS, refused)
+                update(conn, _LINK_SQL, link_params, LINK_IDS, refused)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def _dropped_refused(self, refused: list[_Refused]) -> None:
+    def _dropped_refused(self, refused: list[Refused]) -> None:
         """Count and log the rows the database refused (each with its ids and error)."""
         for r in refused:
             self.dropped += r.rows
