@@ -24,6 +24,18 @@ Duration = Annotated[
         examples=["30s", "2m"],
     ),
 ]
+# a duration above zero (a timeout: 0s would fail every attempt)
+POSITIVE_DURATION_PATTERN = (
+    r"^(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)(?:ms|s|m|h|d)$"
+)
+PositiveDuration = Annotated[
+    str,
+    Field(
+        pattern=POSITIVE_DURATION_PATTERN,
+        description="A duration above zero such as 500ms, 30s, 2m (units: ms, s, m, h, d).",
+        examples=["30s", "2m"],
+    ),
+]
 Identifier = Annotated[
     str,
     Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="A name: letters, digits, underscore."),

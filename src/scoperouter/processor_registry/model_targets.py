@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, StrictBool, StrictInt, model_validator
 
-from .model_base import Duration, PositiveInt, Strict
+from .model_base import Duration, PositiveDuration, PositiveInt, Strict
 
 
 class PubSubTargetSpec(Strict):
@@ -19,7 +19,7 @@ class PubSubTargetSpec(Strict):
     ordering: StrictBool = Field(
         default=True, description="Use an ordering key per processor and date."
     )
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         default="60s",
         description="Longest wait for Pub/Sub to confirm one publish; then the attempt fails, "
         "retried like any retryable error (the client library may still deliver it later: "
@@ -29,7 +29,9 @@ class PubSubTargetSpec(Strict):
 
 class HttpTargetSpec(Strict):
     url: str = Field(min_length=1, description="http(s) URL receiving the Pub/Sub push envelope.")
-    timeout: Duration = Field(default="60s", description="Timeout of one delivery attempt.")
+    timeout: PositiveDuration = Field(
+        default="60s", description="Timeout of one delivery attempt (above zero)."
+    )
     audience: str | None = Field(default=None, description="OIDC audience for an identity token.")
     retry_on: tuple[Annotated[StrictInt, Field(ge=400, le=499)], ...] = Field(
         default=(),

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import indentation, semantic
+from scoperouter.processor_registry.model_base import POSITIVE_DURATION_PATTERN
 from scoperouter.processor_registry.models import DURATION_PATTERN, RoutesSpec
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
@@ -106,6 +107,8 @@ def _clean_loc(err: ErrorDetails, data: object) -> tuple[YamlPath, bool]:
 _PATTERN_HINTS = {
     DURATION_PATTERN: "invalid duration {v}: expected a number and a unit (ms, s, m, h, d), "
     "e.g. 0s, 30s, 2m, 1h",
+    POSITIVE_DURATION_PATTERN: "invalid duration {v}: expected a number above zero and a unit "
+    "(ms, s, m, h, d), e.g. 500ms, 30s, 2m",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "invalid name {v}: use letters, digits and underscores, "
     "not starting with a digit",
 }
