@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from scoperouter.execution_log.api import (
     COMPLETIONS_TABLE,
@@ -129,6 +129,18 @@ def _insert(
             conn.execute(sql, list(chain(rows[i : i + per])))
     if full < len(rows):
         conn.executemany(_insert_sql(table, cols), rows[full:])
+
+
+class _Taken(NamedTuple):
+    """The rows one flush takes from the buffers: written, or kept when it fails."""
+
+    decisions: list[tuple[Any, ...]]
+    log: list[tuple[Any, ...] | PendingOutcome]
+    events: list[tuple[Any, ...]]
+    comps: list[tuple[Any, ...]]
+    links: list[Link]
+    fill: list[tuple[str, str]]
+    reports: list[tuple[Any, ...]]
 
 
 _NARROW = len(DECISION_COLUMNS)
@@ -304,40 +316,31 @@ class SqliteExecutionLog(RowExecutionLog):
             self._decisions, self._log, self._events = [], [], []
             self._completions, self._links, self._fill = [], [], []
             self._reports = []
-            taken = (decisions, log, events, comps, links, fill, reports)
+            taken = _Taken(decisions, log, events, comps, links, fill, reports)
             try:
-                self._write(conn, *taken, refused=None)
+                self._write(conn, taken, refused=None)
             except DATA_ERRORS:
                 # a value the database cannot take (not the disk): written again row by
                 # row, the rows it refuses dropped -- else that one row failed every flush
                 refused: list[Refused] = []
                 try:
-                    self._write(conn, *taken, refused=refused)
+                    self._write(conn, taken, refused=refused)
                 except BaseException:
-                    self._keep(*taken)
+                    self._keep(taken)
                     raise
                 self._dropped_refused(refused)
             except BaseException:
-                self._keep(*taken)
+                self._keep(taken)
                 raise
             self._maybe_prune()
 
     def _write(
-        self,
-        conn: sqlite3.Connection,
-        decisions: list[tuple[Any, ...]],
-        log: list[tuple[Any, ...] | PendingOutcome],
-        events: list[tuple[Any, ...]],
-        comps: list[tuple[Any, ...]],
-        links: list[Link],
-        fill: list[tuple[str, str]],
-        reports: list[tuple[Any, ...]],
-        *,
-        refused: list[Refused] | None,
+        self, conn: sqlite3.Connection, taken: _Taken, *, refused: list[Refused] | None
     ) -> None:
         """One flush's rows in one transaction (rolled back if anything raises). With
         ``refused`` (a list), row by row: a row that raises a data error is left out and
         noted there (an event's with its decision rows), and the rest is written."""
+        decisions, log, events, comps, links, fill, reports = taken
         insert = _insert if refused is None else partial(insert_each, refused=refused)
         conn.execute("BEGIN")
         try:
@@ -397,19 +400,11 @@ class SqliteExecutionLog(RowExecutionLog):
                 },
             )
 
-    def _keep(
-        self,
-        decisions: list[tuple[Any, ...]],
-        log: list[tuple[Any, ...] | PendingOutcome],
-        events: list[tuple[Any, ...]],
-        comps: list[tuple[Any, ...]],
-        links: list[Link],
-        fill: list[tuple[str, str]],
-        reports: list[tuple[Any, ...]],
-    ) -> None:
+    def _keep(self, taken: _Taken) -> None:
         """A failed flush's rows back in the buffers (before anything buffered since), for
         the next flush; past ``max_buffer`` pending rows they are dropped, logged and
         counted (:attr:`dropped`) instead: a log that cannot write does not grow for ever."""
+        decisions, log, events, comps, links, fill, reports = taken
         n = len(decisions) + len(log) + len(events) + len(comps) + len(reports)
         if self._pending() + len(self._reports) + n > self.max_buffer:
             self.dropped += n
