@@ -70,6 +70,12 @@ SyncMode = Literal["full", "normal"]
 
 _BODY = operator.itemgetter(2)  # of an outbox row (trigger_id, processor, body)
 
+# a window row written whole (every column of window_rows.SQLITE_WINDOW_COLS): replacing the
+# key's row (ingest, hand-over) or, into an empty store, a new one (import)
+_WINDOW_VALUES = "VALUES (" + ", ".join("?" * len(_WINDOW_COLS.split(","))) + ")"
+_PUT_WINDOW = f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) {_WINDOW_VALUES}"
+_NEW_WINDOW = f"INSERT INTO sr_windows({_WINDOW_COLS}) {_WINDOW_VALUES}"
+
 
 class _Tx:
     """The store's transaction as a reusable context manager (transactions never nest: one
@@ -206,8 +212,7 @@ class SqliteStateStore:
             f = fold(existing, grouped, now)
             if f.write:
                 db.executemany(
-                    f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _PUT_WINDOW,
                     [_window_params(w) for w in f.write],
                 )
             gone = [(p, d.isoformat()) for p, d in f.delete if existing.get((p, d)) is not None]
@@ -384,8 +389,7 @@ class SqliteStateStore:
 
             def insert(w: WindowState) -> None:
                 db.execute(
-                    f"INSERT INTO sr_windows({_WINDOW_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _NEW_WINDOW,
                     _window_params(w),
                 )
 
@@ -407,8 +411,7 @@ class SqliteStateStore:
             def put(w: WindowState) -> bool:
                 have = self._read_window(db, w.key)
                 db.execute(
-                    f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _PUT_WINDOW,
                     _window_params(w if have is None else join(have, w)),
                 )
                 return have is not None
