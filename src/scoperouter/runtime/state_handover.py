@@ -83,6 +83,10 @@ def carry_into_loop_store(
     other = open_embedded_state(path, options, sync, exclusive=True, lock_timeout_s=lock_timeout_s)
     try:
         assert isinstance(other, SqliteStateStore)
+        # most starts find it drained (seen ids and done rows only): asked cheaply first,
+        # not by reading every seen id of the dedupe horizon at each start
+        if not _read(path, other.has_unfinished):
+            return None
         state = _read(path, other.export_state)
         if not state.unfinished:
             return None
@@ -210,7 +214,7 @@ def _put(engine: RoutingEngine, windows: tuple[WindowState, ...]) -> int:
     return joined
 
 
-def _read(path: Path, read: Callable[[], LegacyState]) -> LegacyState:
+def _read(path: Path, read: Callable[[], T]) -> T:
     """``read()``, any failure a ConfigError naming ``path``."""
     try:
         return read()

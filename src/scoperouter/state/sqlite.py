@@ -418,6 +418,18 @@ class SqliteStateStore:
 
             return SQLITE.carry(db, state, put, now, self._recent.ids)
 
+    def has_unfinished(self) -> bool:
+        """True when this store holds work a daemon must still do: an open window, or a row
+        to send (pending or leased) -- what :meth:`export_state` would carry as unfinished,
+        asked through the partial indexes instead of reading every seen id."""
+        self._others_wrote()
+        row = self._db.execute(
+            "SELECT EXISTS(SELECT 1 FROM sr_windows)"
+            " OR EXISTS(SELECT 1 FROM sr_outbox WHERE status = 'pending')"
+            " OR EXISTS(SELECT 1 FROM sr_outbox WHERE status = 'leased')"
+        ).fetchone()
+        return bool(row[0])
+
     def export_state(self) -> LegacyState:
         """Everything of this store another one must take to go on with its work: seen ids
         (staged ones too), open windows, the rows to send (pending or leased: a stopped
