@@ -129,3 +129,7 @@ async def test_cancelled_error_outside_a_stop_leaves_no_row_leased(
         for p in cfg.registry.processors
     )
     assert (retries > 0) is retried
+    unsettled = sum(
+        r.metrics.deliveries_unsettled.labels(p)._value.get() for p in cfg.registry.processors
+    )
+    assert (unsettled > 0) is not retried  # given back: counted as well as logged

@@ -10,7 +10,8 @@ Invariant: a delivery takes exactly one slot of its lane (``busy``) and its rows
 stop) or dies of a bug (the supervisor's fatal error); a row left without one stays pending
 in the store and is re-dispatched (at-least-once): unless the dispatcher is stopping (the
 stop gives its leases back), such a row is given back at once (``Release``: a state store's
-lease is freed, the lane pages it again) and logged (:meth:`Delivery._unsettled`). A
+lease is freed, the lane pages it again), counted (``scoperouter_deliveries_unsettled_total``)
+and logged (:meth:`Delivery._unsettled`). A
 ``CancelledError`` that a target raises while its delivery is not being cancelled (no stop,
 no ``cancel()`` of the task: a client's own future cancelled elsewhere) is a send failure
 like any other (retryable, counted, logged), not a cancellation. On a state store a queued
@@ -180,6 +181,7 @@ class Delivery(Outcomes):
             return
         for row_id in ids:
             self.marks.append(Release(row_id))
+        self.metrics.child(self.metrics.deliveries_unsettled, lane.name).inc(len(ids))
         lane.rows_left()
         self._wake.set()
         logger.warning(

@@ -241,6 +241,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.deliveries_unsettled = Counter(
+            "scoperouter_deliveries_unsettled",
+            "Triggers whose delivery ended without an outcome (its task cancelled, not by a "
+            "stop, or a bug): given back to the store and sent again, by processor.",
+            ["processor"],
+            registry=r,
+        )
         self.backfill_claims_lost = Counter(
             "scoperouter_backfill_claims_lost",
             "Backfills this replica stopped because their claim on the shared state store was "
