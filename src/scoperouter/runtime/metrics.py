@@ -182,6 +182,14 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.unknown_processor_work = Gauge(
+            "scoperouter_unknown_processor_work",
+            "Open windows and triggers still to send, found in the state store at start, of "
+            "processors not in routes.yaml (renamed or removed): they fire and go to "
+            "defaults.target, by kind (windows, triggers).",
+            ["kind"],
+            registry=r,
+        )
         self.open_windows = Gauge(
             "scoperouter_open_windows", "Coalescing windows currently open.", registry=r
         )

@@ -30,6 +30,7 @@ import functools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from scoperouter.execution_log.api import ExecutionLog
@@ -39,6 +40,7 @@ from scoperouter.runtime import backlog, modes
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.orphans import announce_unknown
 from scoperouter.runtime.outcomes import DeadLetterPublisher, Inbound, Origin, Outcome, attribute
 from scoperouter.runtime.router_intake import RouterIntake
 from scoperouter.runtime.router_parts import SHUTDOWN_STORE_FAILED
@@ -106,6 +108,7 @@ class Router(RouterIntake, RouterTimers):
         pending = backlog.announce_restart(self.store, self.metrics)
         self.stats.redispatched += pending
         modes.announce_live_backlog(self.store.live_backlog(), self.dispatcher.modes)
+        announce_unknown(self._work_by_processor(), self.registry.processors, self.metrics)
         pump = self.dispatcher.start(
             self._in_state,
             functools.partial(
@@ -141,6 +144,12 @@ class Router(RouterIntake, RouterTimers):
                 "redispatched": pending,
             },
         )
+
+    def _work_by_processor(self) -> dict[str, tuple[int, int]]:
+        """Open windows and pending triggers per processor (a start-up count)."""
+        windows = Counter(w.processor for w in self.book.states())
+        pending = self.store.pending_by_processor()
+        return {p: (windows[p], pending.get(p, 0)) for p in windows.keys() | pending.keys()}
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop intake, process what is queued (up to ``timeout``; the batch whose

@@ -51,6 +51,7 @@ from scoperouter.runtime.loop_runtime import loop_wanted
 from scoperouter.runtime.marks import Mark
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.orphans import announce_unknown
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.router import Router
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
@@ -181,6 +182,8 @@ class SharedRouter(Router):
             self.stats.redispatched += n
         live = await self._in_state(self.state.live_backlog)
         modes.announce_live_backlog(live, self.dispatcher.modes)
+        work = await self._in_state(self.state.work_by_processor)
+        announce_unknown(work, self.registry.processors, self.metrics)
         await self._in_state(state_open.limit_windows, self.state, self.registry)
         pending = await self._in_state(self.state.pending_processors)
         self._open = await self._in_state(self.state.open_window_count)

@@ -279,6 +279,14 @@ class Store:
         ).fetchall()
         return {str(p): int(n) for p, n in rows}
 
+    def pending_by_processor(self) -> dict[str, int]:
+        """Pending rows per processor (a start-up count)."""
+        rows = self._db.execute(
+            "SELECT processor, count(*) FROM triggers WHERE status = 'pending' "
+            "GROUP BY processor ORDER BY processor"
+        ).fetchall()
+        return {str(p): int(n) for p, n in rows}
+
     def pending_processors(self) -> list[str]:
         rows = self._db.execute(
             "SELECT DISTINCT processor FROM triggers WHERE status = 'pending'"

@@ -159,6 +159,11 @@ class StateStore(Protocol):
         they are delivered whatever their processor's mode is now (a start-up count)."""
         ...
 
+    def work_by_processor(self) -> dict[str, tuple[int, int]]:
+        """Open windows and rows still to send (pending or leased), per processor: (windows,
+        rows) (a start-up count: :func:`scoperouter.runtime.modes.announce_unknown`)."""
+        ...
+
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh
         attempt count and retry horizon; their ``trigger`` dead letters are deleted.

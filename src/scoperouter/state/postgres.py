@@ -343,6 +343,9 @@ class PostgresStateStore:
     def live_backlog(self) -> dict[str, int]:
         return self._run(PG.live_backlog)
 
+    def work_by_processor(self) -> dict[str, tuple[int, int]]:
+        return self._run(PG.work_by_processor)
+
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         return self._run(lambda c: PG.redrive_dead(c, now, processor))
 

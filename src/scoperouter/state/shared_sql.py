@@ -135,6 +135,11 @@ _TEMPLATES = {
     # rows still to send that fired live, per processor (a start-up count, no hot path)
     "live_backlog": "SELECT processor, count(*) FROM sr_outbox WHERE mode = 'live' "
     "AND status IN ('pending', 'leased') GROUP BY processor ORDER BY processor",
+    # open windows and rows still to send, per processor (a start-up count, no hot path)
+    "work_by_processor": "SELECT processor, sum(w), sum(t) FROM ("
+    "SELECT processor, 1 AS w, 0 AS t FROM sr_windows UNION ALL "
+    "SELECT processor, 0, 1 FROM sr_outbox WHERE status IN ('pending', 'leased')"
+    ") AS work GROUP BY processor ORDER BY processor",
     # each prune deletes at most its LIMIT of rows (Retention.limit): the rows a subquery
     # picks by their primary key (neither store has DELETE .. LIMIT)
     "prune_seen": _bounded("sr_seen", "event_id", "seen_at < %s"),
@@ -263,6 +268,11 @@ class Sql:
     def live_backlog(self, db: Executes) -> dict[str, int]:
         """Rows still to send (pending or leased) that fired live, per processor."""
         return {str(p): int(n) for p, n in db.execute(self.q["live_backlog"]).fetchall()}
+
+    def work_by_processor(self, db: Executes) -> dict[str, tuple[int, int]]:
+        """Open windows and rows still to send (pending or leased), per processor."""
+        rows = db.execute(self.q["work_by_processor"]).fetchall()
+        return {str(p): (int(w), int(t)) for p, w, t in rows}
 
     def redrive_dead(self, db: Executes, now: float, processor: str | None) -> int:
         """Dead rows (of ``processor``, or all) back to pending, due ``now``, with a fresh

@@ -333,6 +333,9 @@ class SqliteStateStore:
     def live_backlog(self) -> dict[str, int]:
         return SQLITE.live_backlog(self._db)
 
+    def work_by_processor(self) -> dict[str, tuple[int, int]]:
+        return SQLITE.work_by_processor(self._db)
+
     def redrive_dead(self, now: float, processor: str | None = None) -> int:
         with self._tx() as db:  # under new ids: the done prune's bound (sqlite_outbox)
             return redrive_dead(db, now, processor)
