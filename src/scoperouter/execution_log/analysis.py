@@ -297,8 +297,8 @@ def recommend(pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
         if pr.runs == 0:
             return INSUFFICIENT, "no runs in the log"
         return INSUFFICIENT, (
-            "no measurable run: events named no mappable entities and no completion reported "
-            "entities_changed"
+            "no measurable run: events named no mappable entities (or joined a window past "
+            "1,000 events) and no completion reported entities_changed"
         )
     waste = pr.date_level_waste_pct
     hours = pr.date_level_wasted_hours_per_week or 0.0

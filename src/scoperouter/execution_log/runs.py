@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from scoperouter.execution_log.api import FAILED_STATUSES
 from scoperouter.execution_log.reader import CompletionRow, LogData, LogRow
+from scoperouter.router.event_ids import CAUSED_BY_CAP
 
 DEFAULT_SECONDS_PER_ENTITY = 30.0 / 450.0
 
@@ -108,7 +109,10 @@ def build_runs(data: LogData) -> tuple[list[Run], bool]:
                 needed: int | None = requested
             else:
                 requested = x.entities_requested if x.entities_requested is not None else universe
-                needed = _needed_from_decisions(decs, universe)
+                # a hot window's capped caused_by names only some of its events: the rest's
+                # decisions are out of reach, so what it needed is unknown (not measurable)
+                capped = len(x.caused_by) >= CAUSED_BY_CAP
+                needed = None if capped else _needed_from_decisions(decs, universe)
             runs.append(
                 Run(
                     x.processor,
