@@ -57,8 +57,16 @@ processors:
       - source: nba_raw.nbac_team_boxscore
       - source: nba_raw.nbac_gamebook_player_stats
     publishes: nba_analytics.team_offense_game_summary
+  player_points_model:
+    phase: 4
+    granularity: player
+    inputs:
+      - source: nba_analytics.player_game_summary
+    publishes: nba_precompute.player_points_model
 """
-RELATIONS = "date,from,to\n,LAL,lebronjames\n,LAL,anthonydavis\n,BOS,jaysontatum\n,BOS,jaylenbrown\n"
+RELATIONS = (
+    "date,from,to\n,LAL,lebronjames\n,LAL,anthonydavis\n,BOS,jaysontatum\n,BOS,jaylenbrown\n"
+)
 PGS = "player_game_summary"
 GAMEBOOK = "nba_raw.nbac_gamebook_player_stats"
 BOXSCORE = "nba_raw.nbac_team_boxscore"
@@ -85,17 +93,17 @@ def boxscore(k: int) -> dict[str, Any]:
     return {"source": BOXSCORE, "game_date": day(k), "affected_entities": {"teams": ["BOS"]}}
 
 
-def history(days: list[int], runs: int = 3) -> list[dict[str, Any]]:
-    """player_game_summary's date-level runs: ``runs`` finished runs of 30 s on each day."""
+def history(days: list[int], runs: int = 3, proc: str = PGS) -> list[dict[str, Any]]:
+    """A processor's date-level runs: ``runs`` finished runs of 30 s on each day."""
     return [
         {
-            "processor_name": "PlayerGameSummaryProcessor",
-            "run_id": f"r{k}-{i}",
+            "processor_name": "".join(w.capitalize() for w in proc.split("_")) + "Processor",
+            "run_id": f"{proc}-{k}-{i}",
             "status": "success",
             "duration_seconds": 30.0,
             "records_processed": 450,
             "data_date": day(k).isoformat(),
-            "output_table": "player_game_summary",
+            "output_table": proc,
             "output_dataset": "nba_analytics",
         }
         for k in days
@@ -193,6 +201,36 @@ def test_uncovered_days_block_go(
     assert (ro["next_live"] == PGS) == (decision == "go")
     if uncovered:  # production's runs of an uncovered day are not counted as saved
         assert p["date_level_runs"] == 3 * len(hist_days)
+
+
+def summary_done(k: int) -> dict[str, Any]:
+    """player_game_summary's own completion for date k (what its routed run published)."""
+    return {
+        "source": "nba_analytics.player_game_summary",
+        "game_date": day(k),
+        "affected_entities": {"players": ["lebronjames"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("events", "uncovered"),
+    [
+        pytest.param([gamebook(0), summary_done(0), gamebook(1)], [], id="upstream-routed"),
+        pytest.param([gamebook(0), summary_done(0), boxscore(1)], [1], id="upstream-not-routed"),
+    ],
+)
+def test_a_routed_upstream_covers_its_downstream(
+    events: list[dict[str, Any]],
+    uncovered: list[int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A date its routed upstream published nothing for is covered (nothing to run), else not."""
+    hist = history([0, 1]) + history([0, 1], proc="player_points_model")
+    ro = rollout(shadow_log(tmp_path, events, hist), capsys)
+    p = {x["processor"]: x for x in ro["processors"]}["player_points_model"]
+    assert p["runs"] > 0
+    assert p["uncovered_days"] == [day(k).isoformat() for k in uncovered]
 
 
 def test_uncovered_day_saves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,6 +29,7 @@ def case(
         mode,
         days_observed=days,
         runs=runs,
+        date_level_runs=3,
         uncovered_days=list(uncovered),
         saved_hours_per_week=saved,
         payback_weeks=payback,
