@@ -111,13 +111,15 @@ def history(days: list[int], runs: int = 3, proc: str = PGS) -> list[dict[str, A
     ]
 
 
-def shadow_log(tmp: Path, events: list[dict[str, Any]], hist: list[dict[str, Any]]) -> list[str]:
+def shadow_log(
+    tmp: Path, events: list[dict[str, Any]], hist: list[dict[str, Any]], routes: str = ROUTES
+) -> list[str]:
     """The events through the planner and windows into a shadow log; the report's arguments."""
     (tmp / "relations").mkdir(parents=True)
     (tmp / "relations" / "team_players.csv").write_text(RELATIONS, encoding="utf-8")
-    routes = tmp / "routes.yaml"
-    routes.write_text(ROUTES, encoding="utf-8")
-    cfg = load_config(routes)
+    path = tmp / "routes.yaml"
+    path.write_text(routes, encoding="utf-8")
+    cfg = load_config(path)
     stream = [
         (Event.model_validate({"event_id": f"e-{i}", **e}), T0 + timedelta(minutes=i))
         for i, e in enumerate(events)
@@ -127,7 +129,7 @@ def shadow_log(tmp: Path, events: list[dict[str, Any]], hist: list[dict[str, Any
         record_stream(lg, cfg.registry, cfg.relations, stream, as_of=day(1), status="shadow")
     hist_path = tmp / "processor_run_history.json"
     hist_path.write_text(json.dumps(hist), encoding="utf-8")
-    return ["--log", str(log), "--config", str(routes), "--run-history", str(hist_path)]
+    return ["--log", str(log), "--config", str(path), "--run-history", str(hist_path)]
 
 
 def rollout(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
