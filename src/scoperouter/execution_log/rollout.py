@@ -24,8 +24,11 @@ processor live would stop it -- so the date saves nothing and blocks go. A proce
 observed on the days it decided an event of its own (a run, or such a skip).
 
 A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
-it and called no target), else ``live``. Go / no-go: a processor still in shadow is
-**go** when it was routed at least once, has no uncovered day, was observed on at least ``report.shadow_days`` days, saves more than
+it and called no target), else ``live``. A processor's mode is the one its runs show when
+they agree, else the one the daemon logged for it at its last start (``serve --shadow``
+included: it is not in routes.yaml; only the SQLite log keeps it), else, with runs of both
+modes, routes.yaml's, else ``unknown``. Go / no-go: a processor not live is **go** when it
+was routed at least once, has no uncovered day, was observed on at least ``report.shadow_days`` days, saves more than
 ``report.wasted_hours_per_week`` hours a week, pays back its ``engineering_hours`` within
 ``report.payback_weeks`` weeks and (entity processors) wastes more than ``report.waste_pct``
 at date level; the next processor to move live is the go processor saving the most.
@@ -77,7 +80,7 @@ def run_mode(r: Run) -> str:
 @dataclass
 class RolloutProcessor:
     processor: str
-    mode: str  # what the log shows when its runs agree, else routes.yaml
+    mode: str  # its runs' when they agree, else logged at the daemon's start (module doc)
     days_observed: int = 0
     runs: int = 0
     runs_shadow: int = 0
@@ -275,6 +278,7 @@ def build_rollout(
                 hist_by_proc,
                 history,
                 modes,
+                data.modes,
                 th,
                 weeks,
             )
@@ -291,11 +295,14 @@ def build_rollout(
     else:
         why = "no processor in shadow passes the thresholds yet"
     by_mode: dict[str, dict[str, Any]] = {}
-    for mode in (SHADOW, LIVE):
+    present = {p.mode for p in out}
+    for mode in (SHADOW, LIVE, *sorted(present - {SHADOW, LIVE})):  # unknown when there is one
         ps = [p for p in out if p.mode == mode]
         by_mode[mode] = {
             "processors": [p.processor for p in ps],
-            "runs": sum(p.runs_shadow if mode == SHADOW else p.runs_live for p in out),
+            "runs": sum(
+                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0 for p in out
+            ),
             "saved_hours": round(sum(p.saved_hours for p in ps), 4),
             "saved_hours_per_week": round(sum(p.saved_hours_per_week for p in ps), 4),
         }
@@ -317,16 +324,21 @@ def _one(
     hist_by_proc: Mapping[str, list[tuple[float, int]]],
     history: History | None,
     modes: Mapping[str, str] | None,
+    logged_modes: Mapping[str, str] | None,
     th: ReportSpec,
     weeks: float,
 ) -> RolloutProcessor:
     name = pr.processor
     shadow = sum(1 for r in runs if run_mode(r) == SHADOW)
-    configured = (modes or {}).get(name)
+    logged = (logged_modes or {}).get(name)
     if runs and shadow in (0, len(runs)):  # the log shows one mode (serve --shadow included)
         mode = SHADOW if shadow else LIVE
-    else:  # both modes in the log (a processor moved), or no runs: routes.yaml says
-        mode = configured or (LIVE if runs else SHADOW)
+    elif logged is not None:  # the daemon's at its last start (serve --shadow included)
+        mode = logged
+    elif runs:  # both modes in the log (a processor moved): routes.yaml says
+        mode = (modes or {}).get(name) or LIVE
+    else:  # no run and no logged mode: routes.yaml cannot know serve --shadow
+        mode = UNKNOWN
     rp = RolloutProcessor(
         processor=name,
         mode=mode,
