@@ -21,12 +21,16 @@ def case(
     waste: float | None = 50.0,
     mode: str = "shadow",
     granularity: str = "player",
+    runs: int = 10,
+    uncovered: tuple[str, ...] = (),
 ) -> tuple[RolloutProcessor, ProcessorReport]:
     rp = RolloutProcessor(
         "p",
         mode,
         days_observed=days,
-        runs=10,
+        runs=runs,
+        date_level_runs=3,
+        uncovered_days=list(uncovered),
         saved_hours_per_week=saved,
         payback_weeks=payback,
         baseline="run_history",
@@ -46,10 +50,19 @@ def case(
         ({"waste": 30.0}, "no-go", "date-level waste 30% <= 30%"),
         ({"waste": 10.0, "granularity": "date"}, "go", "[run_history]"),
         ({"mode": "live"}, "live", "already live"),
+        ({"runs": 0}, "no-go", "no routed run"),
+        ({"uncovered": ("2025-11-19",)}, "no-go", "1 day(s) uncovered"),
+        (
+            {"uncovered": ("2025-11-17", "2025-11-18", "2025-11-19", "2025-11-20")},
+            "no-go",
+            "4 day(s) uncovered (production ran it; the router neither routed it nor logged a "
+            "skip of it): 2025-11-17, 2025-11-18, 2025-11-19 and 1 more",
+        ),
+        ({"mode": "unknown", "runs": 0}, "no-go", "no routed run"),
     ],
 )
 def test_each_threshold_blocks_on_its_own(kw: dict[str, object], decision: str, says: str) -> None:
-    """Strict comparisons as in the report's rule; shadow_days inclusive; live is not re-judged."""
+    """Strict comparisons; shadow_days inclusive; no run or an uncovered day blocks; live is not re-judged."""
     rp, pr = case(**kw)  # type: ignore[arg-type]
     got, why = _go(rp, pr, TH)
     assert got == decision

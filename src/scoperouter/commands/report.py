@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         report,
         modes={n: p.mode for n, p in cfg.registry.processors.items()} if cfg else None,
         history=history,
+        registry=cfg.registry if cfg is not None else None,
     )
     wi: dict[str, Any] | None = None
     if args.what_if:

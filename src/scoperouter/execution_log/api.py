@@ -33,6 +33,10 @@ TRIGGER_REPORTS_TABLE = "pipeline_execution_trigger_reports"
 trigger reported, whatever its record_count
 (:meth:`.sqlite.SqliteExecutionLog.record_trigger_report`)."""
 
+MODES_KEY = "processor_modes"
+"""SQLite only: the ``scoperouter_meta`` key of each processor's effective mode, kept by
+the daemon at its start (:meth:`.base.RowExecutionLog.record_modes`)."""
+
 # dispatch_status values that mean the trigger did not reach its target (final outcome)
 FAILED_STATUSES = frozenset({"failed", "dead_letter", "dead_lettered", "error", "rejected"})
 

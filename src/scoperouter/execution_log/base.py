@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -127,6 +127,14 @@ class RowExecutionLog(ABC):
         self._universe: dict[tuple[str, str], int | None] = {}
 
     # ------------------------------------------------------------------ recording
+    def record_modes(self, modes: Mapping[str, str], at: datetime | None = None) -> bool:
+        """Keep each processor's effective mode (``live`` / ``shadow``), as the daemon
+        runs them from now (``serve --shadow`` included), replacing the modes kept before;
+        ``report`` reads them for a processor without runs. Returns whether this log keeps
+        them: only the SQLite log does (its ``scoperouter_meta`` table); the BigQuery log has
+        no such table, so a report of it says ``unknown`` for a processor without runs."""
+        return False
+
     def record_decisions(
         self,
         event: Event,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
+from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE, MODES_KEY
 from scoperouter.execution_log.row_values import dispatch_key, event_from_row_json, ids_json
 from scoperouter.execution_log.rows import LOG_COLUMNS
 from scoperouter.messages.models import Event
@@ -95,6 +95,9 @@ class LogData:
     """The ``since`` the rows were read with: every table is cut by its own ``game_date``,
     so decision rows of a lookback can be on/after it while their event (an earlier date)
     is not."""
+    modes: Mapping[str, str] | None = None
+    """Each processor's effective mode as the daemon logged it at its last start (SQLite:
+    ``scoperouter_meta`` :data:`~.api.MODES_KEY`); None when the log keeps none."""
 
     @property
     def empty(self) -> bool:
@@ -264,6 +267,7 @@ def log_data(
     completions: Iterable[CompletionRow],
     events: Iterable[EventRecord],
     since: date | None = None,
+    modes: Mapping[str, str] | None = None,
 ) -> LogData:
     """Split the log rows into decisions and dispatches (order kept)."""
     rows = tuple(rows)
@@ -273,6 +277,7 @@ def log_data(
         completions=tuple(completions),
         events=tuple(events),
         since=since,
+        modes=modes,
     )
 
 
@@ -325,6 +330,13 @@ def _read(p: Path, since: date | None) -> LogData:
                 rec = event_record(r)
                 if rec is not None:
                     events.append(rec)
+        modes = None
+        if "scoperouter_meta" in tables:
+            got = conn.execute(
+                "SELECT value FROM scoperouter_meta WHERE key = ?", (MODES_KEY,)
+            ).fetchone()
+            if got is not None:
+                modes = {str(k): str(v) for k, v in json.loads(got[0])["modes"].items()}
     finally:
         conn.close()
-    return log_data(rows, comps, events, since)
+    return log_data(rows, comps, events, since, modes)

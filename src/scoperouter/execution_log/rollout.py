@@ -11,9 +11,24 @@ mean). Where the history is missing for a processor and date, the figures for th
 fall back to the fitted cost model of :mod:`.analysis` (``saved rows x seconds_per_entity``)
 and the processor's ``baseline`` says so (``run_history``, ``fitted_model`` or both).
 
+A compared date on which the run history has date-level runs of the processor is
+**covered** when the router looked at the processor for it: it routed a run of it there,
+or a decision of its own -- a run, or a skip that says why (``upstream_failed``,
+``no_data``, ``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
+:func:`skip_reason` re-derives it from the registry, the log keeps only skip counts) --
+reached the date (the event's dates and the later ones its lookback may reach), or an
+upstream whose output it reads (a source the log has events of) is covered there (a date
+the upstream published nothing for left nothing to run). Else the date is **uncovered**
+(its topic not subscribed, say): production's work there is not saved -- moving the
+processor live would stop it -- so the date saves nothing and blocks go. A processor is
+observed on the days it decided an event of its own (a run, or such a skip).
+
 A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
-it and called no target), else ``live``. Go / no-go: a processor still in shadow is
-**go** when it was observed on at least ``report.shadow_days`` days, saves more than
+it and called no target), else ``live``. A processor's mode is the one its runs show when
+they agree, else the one the daemon logged for it at its last start (``serve --shadow``
+included: it is not in routes.yaml; only the SQLite log keeps it), else, with runs of both
+modes, routes.yaml's, else ``unknown``. Go / no-go: a processor not live is **go** when it
+was routed at least once, has no uncovered day, was observed on at least ``report.shadow_days`` days, saves more than
 ``report.wasted_hours_per_week`` hours a week, pays back its ``engineering_hours`` within
 ``report.payback_weeks`` weeks and (entity processors) wastes more than ``report.waste_pct``
 at date level; the next processor to move live is the go processor saving the most.
@@ -25,7 +40,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from scoperouter.execution_log.analysis import (
@@ -35,16 +50,25 @@ from scoperouter.execution_log.analysis import (
     attach_completions,
     build_runs,
 )
-from scoperouter.execution_log.reader import LogData
+from scoperouter.execution_log.reader import EventRecord, LogData
 from scoperouter.execution_log.run_history import History
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import CompiledInput, CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
+from scoperouter.router.decisions import SKIP_REASONS
 
 # The compared days of a processor: the game dates the router decided on for it, plus the
-# dates in the log's game-date range on which the date-level pipeline ran it (a date the
-# router never ran it for is work saved, not missing data).
+# dates in the log's game-date range on which the date-level pipeline ran it. Such a date
+# the router did not run it for is work saved only when the router logged a skip of it
+# saying why; else it is uncovered (the router never saw what made production run it).
 
 SHADOW = "shadow"
 LIVE = "live"
+UNKNOWN = "unknown"
+# skips a processor decides itself, for an event of a source it reads (not_an_input and
+# unknown_source say nothing about the processor: the router did not look at it)
+EXPLAINED_SKIPS: frozenset[str] = frozenset(SKIP_REASONS - {"not_an_input", "unknown_source"})
+SHOWN_DAYS = 3  # uncovered days named in ``why`` (all are in ``uncovered_days``)
 RUN_HISTORY = "run_history"
 FITTED = "fitted_model"
 
@@ -56,7 +80,7 @@ def run_mode(r: Run) -> str:
 @dataclass
 class RolloutProcessor:
     processor: str
-    mode: str  # what the log shows when its runs agree, else routes.yaml
+    mode: str  # its runs' when they agree, else logged at the daemon's start (module doc)
     days_observed: int = 0
     runs: int = 0
     runs_shadow: int = 0
@@ -64,10 +88,11 @@ class RolloutProcessor:
     baseline: str = FITTED
     history_days: list[str] = field(default_factory=list)
     missing_history_days: list[str] = field(default_factory=list)
+    uncovered_days: list[str] = field(default_factory=list)  # history runs, no decision
     date_level_runs: int = 0  # recorded in the run history on the compared days
     date_level_hours: float = 0.0  # their recorded duration
     routed_hours: float = 0.0  # the routed runs on those days (measured or estimated)
-    saved_hours: float = 0.0  # recorded days: date_level - routed; other days: fitted model
+    saved_hours: float = 0.0  # recorded days: date_level - routed (uncovered: 0); else fitted
     saved_hours_per_week: float = 0.0
     wasted_hours_per_week: float | None = None
     payback_weeks: float | None = None
@@ -100,6 +125,72 @@ class Rollout:
         }
 
 
+def skip_reason(inp: CompiledInput, event: Event) -> str | None:
+    """The skip ``inp``'s processor decides for ``event`` (of ``inp.source``), or None when
+    it does not skip it: the checks the planner makes first, in its order
+    (:meth:`scoperouter.router.planner.Planner._decide`)."""
+    if event.status == "failed":
+        return "upstream_failed"
+    if event.status == "no_data":
+        return "no_data"
+    if event.skip_downstream:
+        return "skip_downstream"
+    changed = event.changed_fields
+    if changed:
+        if inp.fields is not None and inp.fields.isdisjoint(changed):
+            return "irrelevant_fields"
+        if inp.ignore_fields is not None and inp.ignore_fields.issuperset(changed):
+            return "irrelevant_fields"
+    return None
+
+
+def _reach(registry: CompiledRegistry | None, processor: str, rec: EventRecord) -> list[date]:
+    """The dates a decision of ``processor`` on the logged event reaches: the event's own
+    dates, plus the later ones (up to its ``as_of``) its lookback may reach (``days: N``:
+    N days; a games lookback: every later date, as the planner's when it knows no game)."""
+    proc = registry.processors.get(processor) if registry is not None else None
+    lb = proc.lookback if proc is not None else None
+    out: list[date] = []
+    for d in rec.event.dates():
+        n = (lb.days or 0) if lb is not None else 0
+        if lb is not None and not n and lb.count and lb.via is not None:
+            n = (rec.as_of - d).days
+        out += [d + timedelta(days=i) for i in range(max(0, min(n, (rec.as_of - d).days)) + 1)]
+    return out
+
+
+def _follow_upstreams(
+    looked: dict[str, set[date]],
+    runs: Mapping[str, list[Run]],
+    registry: CompiledRegistry,
+    seen: set[str],
+) -> None:
+    """Each processor also looked at the dates its upstreams were run or looked at (to a
+    fixed point), through every input source that the registry's processors publish and the
+    log has events of (so the router receives it): what such an upstream run published was
+    planned for the processor, and a date it published nothing for left nothing to run."""
+    for name, rs in runs.items():
+        looked[name].update(r.game_date for r in rs if r.game_date is not None)
+    producer = {p.publishes: n for n, p in registry.processors.items() if p.publishes}
+    ups: dict[str, set[str]] = defaultdict(set)
+    for src, inputs in registry.by_source.items():
+        q = producer.get(src)
+        if q is not None and src in seen:
+            for inp in inputs:
+                if inp.processor != q:
+                    ups[inp.processor].add(q)
+    changed = True
+    while changed:
+        changed = False
+        for name, qs in ups.items():
+            mine = looked[name]
+            for q in qs:
+                extra = looked.get(q, set()) - mine
+                if extra:
+                    mine |= extra
+                    changed = True
+
+
 def _routed_seconds(r: Run, overhead: float, rate: float, full: float) -> float:
     c = r.completion
     if c is not None and c.duration_s > 0:
@@ -114,8 +205,11 @@ def build_rollout(
     *,
     modes: Mapping[str, str] | None = None,
     history: History | None = None,
+    registry: CompiledRegistry | None = None,
 ) -> Rollout:
-    """Per processor: mode, measured (or fitted) savings, go / no-go; and the next to go live."""
+    """Per processor: mode, measured (or fitted) savings, go / no-go; and the next to go live.
+    ``registry`` says which processors skipped a logged event and why (without it, every
+    processor counts as observed on every event day and no skip explains a day)."""
     th: ReportSpec = report.thresholds
     weeks = report.days_observed / 7.0
     runs, _ = build_runs(data)
@@ -125,20 +219,43 @@ def build_rollout(
         per_runs[r.processor].append(r)
     days_seen: dict[str, set[date]] = defaultdict(set)
     game_dates: dict[str, set[date]] = defaultdict(set)
+    # the dates the router looked at for a processor: those its own decisions (a run, an
+    # explaining skip) reached, lookback included -- a later date a decision reached but did
+    # not run is a date it found unaffected, as the planner's lookback rule says
+    looked: dict[str, set[date]] = defaultdict(set)
+    by_id = {rec.event.event_id: rec for rec in data.events} if registry is not None else {}
+    reached: set[tuple[str, str]] = set()  # (processor, event id) whose reach is added
     for d in data.decisions:
+        if d.action != "run" and d.reason not in EXPLAINED_SKIPS:
+            continue  # a skip row (logs before skips were aggregated) of a source it ignores
         if d.decided_at is not None:
             days_seen[d.processor].add(d.decided_at.date())
         if d.game_date is not None:
             game_dates[d.processor].add(d.game_date)
-    # every processor decides on every event; skips aggregated on the event row count too
+            looked[d.processor].add(d.game_date)
+        rec = by_id.get(d.event_id) if d.event_id is not None else None
+        if rec is not None and (d.processor, rec.event.event_id) not in reached:
+            reached.add((d.processor, rec.event.event_id))
+            looked[d.processor].update(_reach(registry, d.processor, rec))
+    # skips are aggregated on the event row (counts per reason): the registry says whose
     names = [pr.processor for pr in report.processors]
     for rec in data.events:
-        if rec.skips:
-            on = rec.event.game_date or rec.event.start_date
-            for name in names:
-                days_seen[name].add(rec.decided_at.date())
-                if on is not None:
-                    game_dates[name].add(on)
+        ev = rec.event
+        if registry is None:  # unknown whose: every processor decided on it, none explains
+            if rec.skips:
+                on = ev.game_date or ev.start_date
+                for name in names:
+                    days_seen[name].add(rec.decided_at.date())
+                    if on is not None:
+                        game_dates[name].add(on)
+            continue
+        for inp in registry.by_source.get(ev.source, ()):
+            if skip_reason(inp, ev) is not None:
+                days_seen[inp.processor].add(rec.decided_at.date())
+                game_dates[inp.processor].update(ev.dates())
+                looked[inp.processor].update(_reach(registry, inp.processor, rec))
+    if registry is not None:
+        _follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
     all_dates += [on for rec in data.events if (on := rec.event.game_date or rec.event.start_date)]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
@@ -155,11 +272,13 @@ def build_rollout(
             _one(
                 pr,
                 per_runs.get(pr.processor, []),
+                looked.get(pr.processor, set()),
                 days_seen,
                 game_dates,
                 hist_by_proc,
                 history,
                 modes,
+                data.modes,
                 th,
                 weeks,
             )
@@ -176,11 +295,14 @@ def build_rollout(
     else:
         why = "no processor in shadow passes the thresholds yet"
     by_mode: dict[str, dict[str, Any]] = {}
-    for mode in (SHADOW, LIVE):
+    present = {p.mode for p in out}
+    for mode in (SHADOW, LIVE, *sorted(present - {SHADOW, LIVE})):  # unknown when there is one
         ps = [p for p in out if p.mode == mode]
         by_mode[mode] = {
             "processors": [p.processor for p in ps],
-            "runs": sum(p.runs_shadow if mode == SHADOW else p.runs_live for p in out),
+            "runs": sum(
+                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0 for p in out
+            ),
             "saved_hours": round(sum(p.saved_hours for p in ps), 4),
             "saved_hours_per_week": round(sum(p.saved_hours_per_week for p in ps), 4),
         }
@@ -196,21 +318,27 @@ def build_rollout(
 def _one(
     pr: ProcessorReport,
     runs: list[Run],
+    looked: set[date],
     days_seen: Mapping[str, set[date]],
     game_dates: Mapping[str, set[date]],
     hist_by_proc: Mapping[str, list[tuple[float, int]]],
     history: History | None,
     modes: Mapping[str, str] | None,
+    logged_modes: Mapping[str, str] | None,
     th: ReportSpec,
     weeks: float,
 ) -> RolloutProcessor:
     name = pr.processor
     shadow = sum(1 for r in runs if run_mode(r) == SHADOW)
-    configured = (modes or {}).get(name)
+    logged = (logged_modes or {}).get(name)
     if runs and shadow in (0, len(runs)):  # the log shows one mode (serve --shadow included)
         mode = SHADOW if shadow else LIVE
-    else:  # both modes in the log (a processor moved), or no runs: routes.yaml says
-        mode = configured or (LIVE if runs else SHADOW)
+    elif logged is not None:  # the daemon's at its last start (serve --shadow included)
+        mode = logged
+    elif runs:  # both modes in the log (a processor moved): routes.yaml says
+        mode = (modes or {}).get(name) or LIVE
+    else:  # no run and no logged mode: routes.yaml cannot know serve --shadow
+        mode = UNKNOWN
     rp = RolloutProcessor(
         processor=name,
         mode=mode,
@@ -229,6 +357,7 @@ def _one(
     for r in runs:
         if not r.failed:
             by_date[r.game_date].append(r)
+    covered = looked | {r.game_date for r in runs if r.game_date is not None}
     saved_s = date_s = routed_s = 0.0
     measured = fitted = False
     for d in sorted(game_dates.get(name, set()) | {k for k in by_date if k is not None}):
@@ -239,8 +368,11 @@ def _one(
             rp.history_days.append(d.isoformat())
             rp.date_level_runs += len(hr)
             ds = sum(h.duration_s for h in hr)
-            rt = sum(_routed_seconds(r, overhead, rate, mean_dur) for r in rs)
             date_s += ds
+            if d not in covered:  # production ran it, the router never looked: not saved
+                rp.uncovered_days.append(d.isoformat())
+                continue
+            rt = sum(_routed_seconds(r, overhead, rate, mean_dur) for r in rs)
             routed_s += rt
             saved_s += ds - rt
         elif rs:
@@ -274,6 +406,18 @@ def _weeks(w: float | None) -> str:
     return "never" if w is None or math.isinf(w) else f"{w:.1f}"
 
 
+def _uncovered(days: list[str]) -> str:
+    """The uncovered days for ``why``: how many, the first :data:`SHOWN_DAYS` by date."""
+    if not days:
+        return "no day uncovered"
+    more = len(days) - SHOWN_DAYS
+    return (
+        f"{len(days)} day(s) uncovered (production ran it; the router neither routed it nor "
+        f"logged a skip of it): {', '.join(days[:SHOWN_DAYS])}"
+        + (f" and {more} more" if more > 0 else "")
+    )
+
+
 def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
     if rp.mode == LIVE:
         return "live", "already live"
@@ -281,6 +425,8 @@ def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str,
         return "no-go", "no runs observed"
     payback = rp.payback_weeks if rp.payback_weeks is not None else math.inf
     checks = [
+        (rp.runs > 0, f"{rp.runs} routed runs" if rp.runs else "no routed run"),
+        (not rp.uncovered_days, _uncovered(rp.uncovered_days)),
         (
             rp.days_observed >= th.shadow_days,
             f"{rp.days_observed} day(s) observed {'>=' if rp.days_observed >= th.shadow_days else '<'} {th.shadow_days}",

@@ -30,6 +30,10 @@ reads a folded row back as the two rows it stands for.
 The status a run's completion event reported is kept by trigger id
 (:meth:`SqliteExecutionLog.record_trigger_report`, the trigger reports table; the first
 report of a trigger is kept): what ``backfill.daemon_executor.log_completions`` reads.
+Each processor's effective mode, which the daemon gives at its start
+(:meth:`SqliteExecutionLog.record_modes`), is written at once, not buffered, as one
+``scoperouter_meta`` row replacing the previous start's: what ``report`` reads for a
+processor without runs.
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
 the flush runs a bounded retention pass (:mod:`.sqlite_retention`); a pass that stops at its
@@ -41,10 +45,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
@@ -55,6 +60,7 @@ from scoperouter.execution_log.api import (
     COMPLETIONS_TABLE,
     EVENTS_TABLE,
     LOG_TABLE,
+    MODES_KEY,
     TRIGGER_REPORTS_TABLE,
 )
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
@@ -233,6 +239,21 @@ class SqliteExecutionLog(RowExecutionLog):
 
     # ------------------------------------------------------------------ storage
     _ids = staticmethod(ids_json)  # id lists are stored as JSON text
+
+    def record_modes(self, modes: Mapping[str, str], at: datetime | None = None) -> bool:
+        """Written at once (not buffered) as the ``scoperouter_meta`` row
+        :data:`MODES_KEY`: ``{"at": ISO time, "modes": {processor: mode}}``."""
+        value = json.dumps(
+            {"at": iso(at or datetime.now(UTC)), "modes": dict(sorted(modes.items()))}
+        )
+        with self._lock:
+            if self._conn is None:
+                return False
+            self._conn.execute(
+                "INSERT OR REPLACE INTO scoperouter_meta (key, value) VALUES (?, ?)",
+                (MODES_KEY, value),
+            )
+        return True
 
     _narrow_decisions = True
 

@@ -1,4 +1,5 @@
-"""Runs the assembled daemon (:class:`.daemon.Daemon`): start, graceful stop, the signals
+"""Runs the assembled daemon (:class:`.daemon.Daemon`): start (which first records each
+processor's effective mode in the execution log, for ``report``), graceful stop, the signals
 (SIGTERM / SIGINT stop, SIGHUP reloads relation data), and the heap freeze once started.
 
 Invariant: stop() closes in order -- intake first (new requests get 503), then the router
@@ -60,6 +61,7 @@ class DaemonRun:
     settings: DaemonSettings
     server_spec: ServerSpec
     log: ExecutionLog | None
+    modes: dict[str, str]  # each processor's effective mode (serve --shadow included)
     sinks: SinkFactory
     store: Store | None
     state_store: StateStore | None
@@ -75,6 +77,12 @@ class DaemonRun:
     _gc_thresholds: tuple[int, int, int]
 
     async def start(self) -> None:
+        # the mode each processor runs in from now, for `report` (serve --shadow is not in
+        # routes.yaml): a processor without runs takes it; the registry is not reloaded
+        # while running (a mode change is a restart), so once at start is every change
+        record = getattr(self.log, "record_modes", None)
+        if record is not None and not await asyncio.to_thread(record, self.modes):
+            logger.info("the execution log keeps no processor modes: report says 'unknown'")
         # backfills stored running by a process that died are interrupted, before any GET
         await asyncio.to_thread(self.ingress.backfills.recover)
         await self.router.start()
