@@ -14,7 +14,7 @@ import pytest
 
 from scoperouter.cli import main
 from scoperouter.execution_log import SqliteExecutionLog
-from scoperouter.execution_log.rollout import skip_reason
+from scoperouter.execution_log.rollout_coverage import skip_reason
 from scoperouter.execution_log.simulate import record_stream
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.loader import load_config

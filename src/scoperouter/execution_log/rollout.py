@@ -15,7 +15,7 @@ A compared date on which the run history has date-level runs of the processor is
 **covered** when the router looked at the processor for it: it routed a run of it there,
 or a decision of its own -- a run, or a skip that says why (``upstream_failed``,
 ``no_data``, ``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
-:func:`skip_reason` re-derives it from the registry, the log keeps only skip counts) --
+:func:`.rollout_coverage.skip_reason` re-derives it from the registry, the log keeps only skip counts) --
 reached the date (the event's dates and the later ones its lookback may reach), or an
 upstream whose output it reads (a source the log has events of) is covered there (a date
 the upstream published nothing for left nothing to run). Else the date is **uncovered**
@@ -40,7 +40,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from scoperouter.execution_log.analysis import (
@@ -50,12 +50,16 @@ from scoperouter.execution_log.analysis import (
     attach_completions,
     build_runs,
 )
-from scoperouter.execution_log.reader import EventRecord, LogData
+from scoperouter.execution_log.reader import LogData
+from scoperouter.execution_log.rollout_coverage import (
+    EXPLAINED_SKIPS,
+    follow_upstreams,
+    reach,
+    skip_reason,
+)
 from scoperouter.execution_log.run_history import History
-from scoperouter.messages.models import Event
-from scoperouter.processor_registry.compiled import CompiledInput, CompiledRegistry
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
-from scoperouter.router.decisions import SKIP_REASONS
 
 # The compared days of a processor: the game dates the router decided on for it, plus the
 # dates in the log's game-date range on which the date-level pipeline ran it. Such a date
@@ -65,9 +69,6 @@ from scoperouter.router.decisions import SKIP_REASONS
 SHADOW = "shadow"
 LIVE = "live"
 UNKNOWN = "unknown"
-# skips a processor decides itself, for an event of a source it reads (not_an_input and
-# unknown_source say nothing about the processor: the router did not look at it)
-EXPLAINED_SKIPS: frozenset[str] = frozenset(SKIP_REASONS - {"not_an_input", "unknown_source"})
 SHOWN_DAYS = 3  # uncovered days named in ``why`` (all are in ``uncovered_days``)
 RUN_HISTORY = "run_history"
 FITTED = "fitted_model"
@@ -125,72 +126,6 @@ class Rollout:
         }
 
 
-def skip_reason(inp: CompiledInput, event: Event) -> str | None:
-    """The skip ``inp``'s processor decides for ``event`` (of ``inp.source``), or None when
-    it does not skip it: the checks the planner makes first, in its order
-    (:meth:`scoperouter.router.planner.Planner._decide`)."""
-    if event.status == "failed":
-        return "upstream_failed"
-    if event.status == "no_data":
-        return "no_data"
-    if event.skip_downstream:
-        return "skip_downstream"
-    changed = event.changed_fields
-    if changed:
-        if inp.fields is not None and inp.fields.isdisjoint(changed):
-            return "irrelevant_fields"
-        if inp.ignore_fields is not None and inp.ignore_fields.issuperset(changed):
-            return "irrelevant_fields"
-    return None
-
-
-def _reach(registry: CompiledRegistry | None, processor: str, rec: EventRecord) -> list[date]:
-    """The dates a decision of ``processor`` on the logged event reaches: the event's own
-    dates, plus the later ones (up to its ``as_of``) its lookback may reach (``days: N``:
-    N days; a games lookback: every later date, as the planner's when it knows no game)."""
-    proc = registry.processors.get(processor) if registry is not None else None
-    lb = proc.lookback if proc is not None else None
-    out: list[date] = []
-    for d in rec.event.dates():
-        n = (lb.days or 0) if lb is not None else 0
-        if lb is not None and not n and lb.count and lb.via is not None:
-            n = (rec.as_of - d).days
-        out += [d + timedelta(days=i) for i in range(max(0, min(n, (rec.as_of - d).days)) + 1)]
-    return out
-
-
-def _follow_upstreams(
-    looked: dict[str, set[date]],
-    runs: Mapping[str, list[Run]],
-    registry: CompiledRegistry,
-    seen: set[str],
-) -> None:
-    """Each processor also looked at the dates its upstreams were run or looked at (to a
-    fixed point), through every input source that the registry's processors publish and the
-    log has events of (so the router receives it): what such an upstream run published was
-    planned for the processor, and a date it published nothing for left nothing to run."""
-    for name, rs in runs.items():
-        looked[name].update(r.game_date for r in rs if r.game_date is not None)
-    producer = {p.publishes: n for n, p in registry.processors.items() if p.publishes}
-    ups: dict[str, set[str]] = defaultdict(set)
-    for src, inputs in registry.by_source.items():
-        q = producer.get(src)
-        if q is not None and src in seen:
-            for inp in inputs:
-                if inp.processor != q:
-                    ups[inp.processor].add(q)
-    changed = True
-    while changed:
-        changed = False
-        for name, qs in ups.items():
-            mine = looked[name]
-            for q in qs:
-                extra = looked.get(q, set()) - mine
-                if extra:
-                    mine |= extra
-                    changed = True
-
-
 def _routed_seconds(r: Run, overhead: float, rate: float, full: float) -> float:
     c = r.completion
     if c is not None and c.duration_s > 0:
@@ -236,7 +171,7 @@ def build_rollout(
         rec = by_id.get(d.event_id) if d.event_id is not None else None
         if rec is not None and (d.processor, rec.event.event_id) not in reached:
             reached.add((d.processor, rec.event.event_id))
-            looked[d.processor].update(_reach(registry, d.processor, rec))
+            looked[d.processor].update(reach(registry, d.processor, rec))
     # skips are aggregated on the event row (counts per reason): the registry says whose
     names = [pr.processor for pr in report.processors]
     for rec in data.events:
@@ -253,9 +188,9 @@ def build_rollout(
             if skip_reason(inp, ev) is not None:
                 days_seen[inp.processor].add(rec.decided_at.date())
                 game_dates[inp.processor].update(ev.dates())
-                looked[inp.processor].update(_reach(registry, inp.processor, rec))
+                looked[inp.processor].update(reach(registry, inp.processor, rec))
     if registry is not None:
-        _follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
+        follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
     all_dates += [on for rec in data.events if (on := rec.event.game_date or rec.event.start_date)]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
