@@ -17,7 +17,7 @@ from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.journal_replay import UNTRACKED_META
+from scoperouter.router.journal_replay import MODES_META, UNTRACKED_META
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
@@ -117,10 +117,10 @@ def test_a_rerun_of_a_live_trigger_is_sent_live_after_its_processor_became_shado
 
 def as_written_before_the_upgrade(path: Path) -> None:
     """Make the store at ``path`` look written by the version before the mode was kept: no
-    ``journal_untracked`` meta, the pending rows without a mode."""
+    ``journal_modes`` nor ``journal_untracked`` meta, the pending rows without a mode."""
     db = sqlite3.connect(path)
     with db:
-        db.execute("DELETE FROM meta WHERE key = ?", (UNTRACKED_META,))
+        db.execute("DELETE FROM meta WHERE key IN (?, ?)", (MODES_META, UNTRACKED_META))
         db.execute("UPDATE triggers SET mode = NULL")
     db.close()
 

@@ -379,7 +379,7 @@ class SharedRouter(Router):
         its lanes have room for and gives the others back (``Release``)."""
         committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
         self.fired_here += len(items)
-        self.dispatcher.fired(committed)
+        self.dispatcher.fired(committed, modes.other_modes(items, self.dispatcher.modes))
 
     async def _lease_keeper(self) -> None:
         """Renew this replica's leases (:func:`leases.keep`); rows it lost leave its lanes."""
