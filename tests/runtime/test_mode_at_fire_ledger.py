@@ -161,3 +161,26 @@ def test_first_restart_after_the_upgrade_into_live_opens_entries_for_the_rows_se
     entries = {tid: loop.ledger.get(tid) for tid in fired}
     assert all(e is not None and e.phase == "dispatched" for e in entries.values())
     dw.store.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "rerun"), [("live", "live"), ("shadow", "shadow"), (None, "live")]
+)
+def test_a_rerun_takes_the_mode_of_the_triggers_first_attempt(
+    tmp_path: Path, first: str | None, rerun: str
+) -> None:
+    """A ledger re-dispatch is live only when the first attempt was (an entry a version
+    before opened for a trigger fired in shadow is not sent for real); unknown: live."""
+    path, now, fired, _ = fire_and_crash(tmp_path, "live", completion_timeout="1m")
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE triggers SET mode = ?", (first,))
+    db.close()
+
+    dw = windows(config(tmp_path, "live", completion_timeout="1m"), path, now, False)
+    now[0] = T0 + 120  # past the completion timeout: each trigger is re-run once
+    dw.fire_due(lambda: None)
+    rows = [t for t in dw.store.pending_triggers() if t.created_at == now[0]]
+    assert sorted(t.trigger_id for t in rows) == sorted(fired)
+    assert {t.mode for t in rows} == {rerun}
+    dw.store.close()
