@@ -92,7 +92,8 @@ class SharedRouter(Router):
             registry, relations, sinks, fallback_sink, metrics, options, log,
             dead_letter_publisher, clock, rng,
         )  # fmt: skip
-        # the store writes each trigger it fires with the mode it fires in here
+        # the store marks the windows of processors live here and writes each trigger it
+        # fires with the mode it fires in (live for such a window)
         state.options = dataclasses.replace(state.options, modes=self.dispatcher.modes)
         self.state = state
         self.planner = planner_for(registry)
