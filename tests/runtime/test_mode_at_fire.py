@@ -239,3 +239,56 @@ def test_a_journal_store_from_before_the_mode_column_opens_with_its_rows_unmoded
         assert store.live_backlog() == {}
     finally:
         store.close()
+
+
+def windowed(tmp: Path, mode: str, **defaults: Any) -> LoadedConfig:
+    """The NBA registry, every window open a minute (at most two), every processor in
+    ``mode``."""
+    return load(
+        write_registry(
+            tmp / f"windowed-{mode}", quiet="60s", max_wait="120s",
+            defaults={"mode": mode, **defaults},
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("loop", [{}, {"run_retries": 1}], ids=["no-loop", "loop"])
+@pytest.mark.parametrize(
+    ("before", "after", "serve_shadow", "delivered"),
+    [
+        ("live", "shadow", False, True),  # acked while live: nobody else runs it
+        ("live", "live", True, True),  # serve --shadow after the restart
+        ("shadow", "live", False, True),  # live now: it fires live
+        ("shadow", "shadow", False, False),
+    ],
+)
+async def test_a_window_that_took_an_event_while_live_fires_live_after_a_flip(
+    tmp_path: Path,
+    make: Factory,
+    where: str,
+    loop: dict[str, Any],
+    before: str,
+    after: str,
+    serve_shadow: bool,
+    delivered: bool,
+) -> None:
+    """A window open across a restart into shadow fires live if an event joined it while live."""
+    if loop and where != "journal":
+        pytest.skip("the closed loop keeps its state in the snapshot + journal store only")
+    now = [T0]
+    r1 = make(windowed(tmp_path, before, **loop), MemorySink(), lambda: now[0])
+    await r1.start()
+    out = await r1.submit(Inbound("test", data=json.dumps(INJURY_EVENT).encode()))
+    assert out.status == "accepted"  # acked: committed to an open window
+    await r1.stop(timeout=2.0)
+    assert await pending_ids(r1) == set()  # nothing fired: the windows are open
+    now[0] += 600.0  # past every window's max_wait
+    sink = MemorySink()
+    r2 = make(windowed(tmp_path, after, **loop), sink, lambda: now[0], shadow=serve_shadow)
+    await r2.start()
+    await r2.fire_due()
+    assert await r2.idle()
+    fired = shadowed(r2) + len(sink.received)
+    assert fired > 0
+    assert (len(sink.received) > 0, shadowed(r2) > 0) == (delivered, not delivered)
+    assert await pending_ids(r2) == set()

@@ -17,7 +17,7 @@ from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.journal_replay import UNTRACKED_META
+from scoperouter.router.journal_replay import MODES_META, UNTRACKED_META
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
@@ -117,10 +117,10 @@ def test_a_rerun_of_a_live_trigger_is_sent_live_after_its_processor_became_shado
 
 def as_written_before_the_upgrade(path: Path) -> None:
     """Make the store at ``path`` look written by the version before the mode was kept: no
-    ``journal_untracked`` meta, the pending rows without a mode."""
+    ``journal_modes`` nor ``journal_untracked`` meta, the pending rows without a mode."""
     db = sqlite3.connect(path)
     with db:
-        db.execute("DELETE FROM meta WHERE key = ?", (UNTRACKED_META,))
+        db.execute("DELETE FROM meta WHERE key IN (?, ?)", (MODES_META, UNTRACKED_META))
         db.execute("UPDATE triggers SET mode = NULL")
     db.close()
 
@@ -160,4 +160,27 @@ def test_first_restart_after_the_upgrade_into_live_opens_entries_for_the_rows_se
     assert loop is not None
     entries = {tid: loop.ledger.get(tid) for tid in fired}
     assert all(e is not None and e.phase == "dispatched" for e in entries.values())
+    dw.store.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "rerun"), [("live", "live"), ("shadow", "shadow"), (None, "live")]
+)
+def test_a_rerun_takes_the_mode_of_the_triggers_first_attempt(
+    tmp_path: Path, first: str | None, rerun: str
+) -> None:
+    """A ledger re-dispatch is live only when the first attempt was (an entry a version
+    before opened for a trigger fired in shadow is not sent for real); unknown: live."""
+    path, now, fired, _ = fire_and_crash(tmp_path, "live", completion_timeout="1m")
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE triggers SET mode = ?", (first,))
+    db.close()
+
+    dw = windows(config(tmp_path, "live", completion_timeout="1m"), path, now, False)
+    now[0] = T0 + 120  # past the completion timeout: each trigger is re-run once
+    dw.fire_due(lambda: None)
+    rows = [t for t in dw.store.pending_triggers() if t.created_at == now[0]]
+    assert sorted(t.trigger_id for t in rows) == sorted(fired)
+    assert {t.mode for t in rows} == {rerun}
     dw.store.close()

@@ -93,14 +93,14 @@ async def test_poison_item_is_dead_lettered_and_the_batch_commits(
         monkeypatch.setattr(intake_mod, "normalize_event", normalize)  # the router normalises there
     await r.start()
     if fault == "book_raises":
-        real_add = r.book.add
+        real_add = r.book.add_states
 
-        def add(ev: Event, d: Any, now: float) -> Any:
+        def add(ev: Event, d: Any, now: float, live: bool = False) -> Any:
             if ev.event_id == POISON_ID:
                 raise RuntimeError("injected window bug")
-            return real_add(ev, d, now)
+            return real_add(ev, d, now, live)
 
-        monkeypatch.setattr(r.book, "add", add)
+        monkeypatch.setattr(r.book, "add_states", add)
     good = STREAM[:20]
     poison = poison_event("s\udc00" if fault == "surrogate_id" else "lalplayer01")
     outs = await _submit_batch(r, [*good[:10], poison, *good[10:]])

@@ -170,12 +170,12 @@ async def test_rows_fired_here_start_only_while_their_lease_is_confirmed(
     fired = a.dispatcher.fired
     lanes = a.dispatcher.lanes.values()
 
-    def stalled(rows: list[Any]) -> None:
+    def stalled(rows: list[Any], *rest: Any) -> None:
         if stall_s and rows:  # the event loop stalled this long since the commit ...
             now[0] += stall_s
             b.rescue_expired(now[0])  # ... and b's poll meanwhile: a's leases ended
             taken.update(x.item_id for x in b.claim(now[0], limit=10_000))
-        fired(rows)
+        fired(rows, *rest)
         if stall_s:  # (a delivery starts, or queues, inside fired(): nothing awaits)
             here = {i for ln in lanes for i in ln.inflight}
             here |= {r.row_id for ln in lanes for r in ln.buffer}

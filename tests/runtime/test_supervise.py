@@ -196,7 +196,7 @@ def test_serve_exits_1_with_a_critical_line_when_a_background_task_dies(tmp_path
     site.mkdir()
     (site / "sitecustomize.py").write_text(
         "from scoperouter.runtime import dispatcher\n"
-        "def _broken(self, fired):\n"
+        "def _broken(self, fired, stored=None):\n"
         "    raise RuntimeError('injected dispatch bug')\n"
         "dispatcher.Dispatcher.fired = _broken\n",
         encoding="utf-8",

@@ -115,7 +115,7 @@ def test_a_sqlite_store_from_schema_6_opens_with_its_rows_unmoded(tmp_path: Path
     try:
         version = s.pragma("user_version")
         [row] = s.outbox_rows()
-        assert version == len(MIGRATIONS) == 7
+        assert version == len(MIGRATIONS) == 8
         assert (row.trigger_id, row.status, row.mode) == ("t-1", "pending", None)
     finally:
         s.close()
@@ -145,6 +145,6 @@ def test_a_postgres_store_from_schema_4_opens_with_its_rows_unmoded(pg_location:
     try:
         [row] = s.outbox_rows()
         assert (row.trigger_id, row.status, row.mode) == ("t-1", "pending", None)
-        assert len(MIGRATIONS) == 5
+        assert len(MIGRATIONS) == 6
     finally:
         s.close()

@@ -19,6 +19,11 @@ the demo harness):
 runs the clock on until every window has fired (end of a stream). A :class:`Fired` is a
 trigger with the time it fired at; virtual-clock drivers stamp ``fired_at`` with it, the
 daemon with its wall clock.
+
+Given the dispatch modes (``modes``, the daemon's), a window fires live when a decision
+joined it while its processor fired live (its ``live`` bit), else in its processor's mode
+then; only a trigger fired live opens a ledger entry (one fired in shadow is never sent: no
+completion would close it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -39,6 +44,16 @@ from scoperouter.router.loop_params import LoopOverrides
 from scoperouter.router.planner import planner_for
 from scoperouter.router.window_state import WindowState, to_trigger
 from scoperouter.router.windows import WindowBook
+
+LIVE = "live"
+SHADOW = "shadow"
+
+
+class Modes(Protocol):
+    """The dispatch mode each processor fires in now
+    (:class:`scoperouter.state.model.FireModes`)."""
+
+    def of(self, processor: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,9 @@ class Fired:
     # upstream processors with open work on the date when it was sent (closed loop only):
     # non-empty = the run reads half-updated inputs
     upstream_busy: tuple[str, ...] = ()
+    # the mode a window fired in (attempt 1; None: the engine was given no modes, or a
+    # re-dispatch: the driver sends it as the trigger's first attempt was)
+    mode: str | None = None
 
     @property
     def fired_at(self) -> datetime:
@@ -86,12 +104,14 @@ class RoutingEngine:
         journal: Journal | None = None,
         *,
         loop: bool | LoopOverrides = False,
-        untracked: frozenset[str] = frozenset(),
+        modes: Modes | None = None,
     ) -> None:
         self.registry = registry
-        # processors whose triggers the ledger does not track (shadow mode: never sent, so
-        # no completion can name them; they must not time out, re-run or hold a barrier)
-        self.untracked = untracked
+        # the mode each processor fires in now (None: not known -- no live bit is set, a
+        # window fires in no mode the engine names and the ledger tracks every trigger).
+        # The ledger does not track a trigger fired in shadow (never sent, so no completion
+        # can name it; it must not time out, re-run or hold a barrier)
+        self.modes = modes
         self.planner = planner_for(registry)
         self.book = book if book is not None else WindowBook(registry)
         self.journal = journal
@@ -124,36 +144,52 @@ class RoutingEngine:
         Returns the windows a critical event fired."""
         states: list[tuple[float, WindowState]] = []
         out: list[Fired] = []
-        journal, loop = self.journal, self.loop
+        journal, loop, modes = self.journal, self.loop, self.modes
+        book, df = self.book, self.registry.date_field
         for d in decisions:
             if d.action == "run":
                 if journal is not None:
                     journal("add", now, event, d)
+                live = modes is not None and modes.of(d.processor) == LIVE
                 if loop is None:  # without the loop: the book's triggers, as they fire
-                    out.extend(Fired(t, now) for t in self.book.add(event, d, now))
+                    out.extend(
+                        Fired(to_trigger(w, df), now, mode=self.fire_mode(w))
+                        for w in book.add_states(event, d, now, live)
+                    )
                     continue
                 for day in d.dates:
                     loop.unpark(d.processor, day)
-                states.extend((now, w) for w in self.book.add_states(event, d, now))
+                states.extend((now, w) for w in book.add_states(event, d, now, live))
         return out + self._fire(states) if states else out
+
+    def fire_mode(self, w: WindowState) -> str | None:
+        """The mode window ``w`` fires in now: live when a decision joined it while its
+        processor fired live, else its processor's mode now (None: no modes given)."""
+        if w.live:
+            return LIVE
+        modes = self.modes
+        return None if modes is None else modes.of(w.processor)
 
     def _fire(self, states: list[tuple[float, WindowState]]) -> list[Fired]:
         """Windows the book fired -> triggers (through the barrier, into the ledger)."""
         df = self.registry.date_field
         loop = self.loop
         if loop is None:
-            return [Fired(to_trigger(w, df), at) for at, w in states]
+            return [Fired(to_trigger(w, df), at, mode=self.fire_mode(w)) for at, w in states]
         return self._opened([(g.window, g.at, g.held_s) for g in loop.gate(states)])
 
     def _opened(self, gated: list[tuple[Any, float, float]]) -> list[Fired]:
-        """Open ledger entries for windows sent together; note who was busy upstream."""
+        """Open ledger entries for windows sent together (those fired live: one fired in
+        shadow is never sent); note who was busy upstream."""
         assert self.loop is not None
         loop, df = self.loop, self.registry.date_field
-        trig = [(to_trigger(w, df), at, held) for w, at, held in gated]
-        for t, at, _h in trig:
-            if t.processor not in self.untracked:
+        out: list[Fired] = []
+        for w, at, held in gated:
+            t, mode = to_trigger(w, df), self.fire_mode(w)
+            if mode != SHADOW:
                 loop.ledger.open(t, at)
-        return [Fired(t, at, 1, held, self._busy(t)) for t, at, held in trig]
+            out.append(Fired(t, at, 1, held, self._busy(t), mode))
+        return out
 
     def _busy(self, t: Trigger) -> tuple[str, ...]:
         assert self.loop is not None
@@ -164,8 +200,12 @@ class RoutingEngine:
         """Fire every window due at ``now``, each at its own deadline, earliest first."""
         loop = self.loop
         version = loop.version if loop is not None else 0
-        if loop is None:  # without the loop: exactly the book's due triggers
-            fired = [Fired(t, dl) for dl, t in self.book.due_windows(now)]
+        if loop is None:  # without the loop: exactly the book's due windows
+            df = self.registry.date_field
+            fired = [
+                Fired(to_trigger(w, df), dl, mode=self.fire_mode(w))
+                for dl, w in self.book.due_states(now)
+            ]
         else:
             fired = self._fire(self.book.due_states(now))
         if loop is not None:
@@ -235,10 +275,14 @@ class RoutingEngine:
 
     def flush(self, now: float) -> list[Fired]:
         """Fire every open window now, by key (shutdown)."""
-        fired = [Fired(t, now) for t in self.book.flush(now)]
+        df = self.registry.date_field
+        fired = [
+            Fired(to_trigger(w, df), now, mode=self.fire_mode(w))
+            for w in self.book.flush_states(now)
+        ]
         if self.loop is not None:
             for f in fired:
-                if f.trigger.processor not in self.untracked:
+                if f.mode != SHADOW:
                     self.loop.ledger.open(f.trigger, now)
             self.loop.barrier.parked.clear()
             fired.extend(self._fire_released(self.loop.flush(now)))
@@ -264,11 +308,9 @@ class RoutingEngine:
         snapshot: dict[str, Any],
         *,
         loop: bool | LoopOverrides = False,
-        untracked: frozenset[str] = frozenset(),
+        modes: Modes | None = None,
     ) -> RoutingEngine:
-        engine = cls(
-            registry, WindowBook.restore(registry, snapshot), loop=loop, untracked=untracked
-        )
+        engine = cls(registry, WindowBook.restore(registry, snapshot), loop=loop, modes=modes)
         if engine.loop is not None and "loop" in snapshot:
             engine.loop.restore(snapshot["loop"])
         return engine
@@ -278,8 +320,6 @@ class RoutingEngine:
     ) -> RoutingEngine:
         """This engine's state (windows, loop, a pending re-check) under ``registry``: a
         journal replayed under the registry that wrote it is handed to the current one."""
-        engine = RoutingEngine.restore(
-            registry, self.snapshot(), loop=loop, untracked=self.untracked
-        )
+        engine = RoutingEngine.restore(registry, self.snapshot(), loop=loop, modes=self.modes)
         engine._recheck_at = self._recheck_at
         return engine

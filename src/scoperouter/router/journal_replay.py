@@ -7,23 +7,28 @@ a per-window state store (:mod:`scoperouter.state.legacy`) -- so both see the en
 writer had: its open windows, the windows held at a barrier and the ledger. The snapshot
 and the journal are replayed under the registry that wrote them (a window whose ``quiet``
 shrank since would otherwise fire during the replay, and a replay's triggers are not sent:
-they were committed with the journal row that fired them), then handed to the current one.
-Pure: no clock, no I/O.
+they were committed with the journal row that fired them), and with the dispatch modes that
+wrote them (:data:`MODES_META`: a decision journaled while its processor fired live sets
+its window's ``live`` bit again; a trigger that fired in shadow opens no ledger entry
+again), then handed to the current registry and modes. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry, compile_registry
 from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.router.completion_ref import ref_from_dict
 from scoperouter.router.decisions import Decision
-from scoperouter.router.engine import RoutingEngine
+from scoperouter.router.engine import Modes, RoutingEngine
 from scoperouter.router.window_state import WindowState
+
+if TYPE_CHECKING:  # scoperouter.state imports this module (state.legacy)
+    from scoperouter.state.model import FireModes
 
 JournalRow = tuple[str, float, str | None, str | None]
 """``(op, now, event, decision)``: ``add`` carries the event and decision JSON, ``complete``
@@ -39,35 +44,59 @@ snapshot and the journal: a restart replays them under it, not under a routes.ya
 meanwhile."""
 
 
+MODES_META = "journal_modes"
+"""The store's meta key holding the dispatch modes (:class:`FireModes`, :func:`modes_json`)
+the snapshot and the journal were written under: a restart replays the journal with them,
+so a decision that joined a window while its processor fired live sets the window's
+``live`` bit again (it fires live after its processor became shadow: its update reached
+scoperouter only), a trigger that fired live keeps its ledger entry after its processor
+became shadow (it is still delivered: its run closes the entry) and one that fired in
+shadow opens none after it became live (it is never sent: no run would close it)."""
+
 UNTRACKED_META = "journal_untracked"
-"""The store's meta key holding the processors whose triggers the ledger did not track when
-the snapshot and the journal were written (shadow mode then: they fired in shadow, never
-sent), a JSON list: a restart replays the journal with them, so a trigger that fired live
-keeps its ledger entry after its processor became shadow (it is still delivered: its run
-closes the entry) and one that fired in shadow opens none after it became live (it is
-never sent: no run would close it)."""
+"""What versions before :data:`MODES_META` kept instead: the processors of routes.yaml in
+shadow mode then, a JSON list (read when the store has no :data:`MODES_META`)."""
 
 
-def untracked_json(untracked: frozenset[str]) -> str:
-    """``untracked`` as :data:`UNTRACKED_META` holds it."""
-    return json.dumps(sorted(untracked), separators=(",", ":"))
+def modes_json(modes: FireModes) -> str:
+    """``modes`` as :data:`MODES_META` holds it."""
+    d = {"shadow": sorted(modes.shadow), "live": sorted(modes.live), "others": modes.others}
+    return json.dumps(d, separators=(",", ":"))
 
 
-def written_untracked(text: str | None, current: frozenset[str]) -> frozenset[str]:
-    """The untracked processors :data:`UNTRACKED_META` names; for a store written before it
-    was kept (or unreadable), ``current``, the untracked processors now: such a store's
-    pending rows carry no mode and are sent by their processor's mode now
+def _names(value: object) -> frozenset[str] | None:
+    return frozenset(map(str, value)) if isinstance(value, list) else None
+
+
+def written_modes(
+    text: str | None, untracked: str | None, current: FireModes, writer: CompiledRegistry
+) -> FireModes:
+    """The dispatch modes :data:`MODES_META` (``text``) names. A store written before it
+    was kept: its :data:`UNTRACKED_META` (``untracked``) names the processors of the
+    writer's registry then in shadow mode, the others of it live, any other processor as
+    ``current`` says; without either (or unreadable), ``current``, the modes now: such a
+    store's pending rows carry no mode and are sent by their processor's mode now
     (:func:`~scoperouter.runtime.modes.row_mode`), so the ledger tracks the same ones the
     dispatcher sends live (a guess from the writer's registry would keep entries for rows
     settled as shadow after a flip to shadow, and open none for rows sent live after a flip
-    to live)."""
-    if text is not None:
+    to live), and a window fires in its processor's mode now, as it did."""
+    from scoperouter.state.model import FireModes
+
+    for raw in (text, untracked):
+        if raw is None:
+            continue
         try:
-            got = json.loads(text)
+            got = json.loads(raw)
         except ValueError:
-            got = None
-        if isinstance(got, list):
-            return frozenset(map(str, got))
+            continue
+        if raw is text and isinstance(got, dict):
+            shadow, live = _names(got.get("shadow")), _names(got.get("live"))
+            others = got.get("others")
+            if shadow is not None and live is not None and others in ("live", "shadow"):
+                return FireModes(shadow, live, "shadow" if others == "shadow" else "live")
+        elif raw is untracked and _names(got) is not None:
+            shadow = _names(got) or frozenset()
+            return FireModes(shadow, frozenset(writer.processors) - shadow, current.others)
     return current
 
 
@@ -115,23 +144,22 @@ def rebuild(
     rows: Iterable[JournalRow],
     *,
     loop: bool,
-    untracked: frozenset[str] = frozenset(),
-    written_untracked: frozenset[str] | None = None,
+    modes: Modes | None = None,
+    written_modes: Modes | None = None,
 ) -> tuple[RoutingEngine, int]:
     """The engine ``snapshot`` plus ``rows`` rebuild under ``writer`` (the registry that
-    wrote them) and the ledger's untracked processors of that time (``written_untracked``,
-    None: ``untracked``), handed to ``current`` and ``untracked``; and the number of
-    journal rows replayed."""
-    then = untracked if written_untracked is None else written_untracked
+    wrote them) and the dispatch modes of that time (``written_modes``, None: ``modes``),
+    handed to ``current`` and ``modes``; and the number of journal rows replayed."""
+    then = modes if written_modes is None else written_modes
     engine = (
-        RoutingEngine.restore(writer, snapshot, loop=loop, untracked=then)
+        RoutingEngine.restore(writer, snapshot, loop=loop, modes=then)
         if snapshot is not None
-        else RoutingEngine(writer, loop=loop, untracked=then)
+        else RoutingEngine(writer, loop=loop, modes=then)
     )
     replayed = replay_journal(engine, rows)
     if writer is not current:
         engine = engine.under(current, loop=loop)
-    engine.untracked = untracked  # the triggers fired from now on
+    engine.modes = modes  # the windows joined and fired from now on
     return engine, replayed
 
 

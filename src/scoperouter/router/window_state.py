@@ -12,7 +12,9 @@ its ``caused_by`` is an :class:`~.event_ids.EventIds`; their names are re-export
 
 Every decision that enters a window also adds its event id to ``caused_by`` (sorted,
 unique in the trigger), keeps the first ``correlation_id``, makes the priority critical
-if the event was, and moves ``last_at`` to ``now``.
+if the event was, moves ``last_at`` to ``now`` and, when its processor fires live then,
+sets ``live`` (kept once set: the window fires live, whatever its processor's mode is when
+it fires -- docs/rollout.md "Flip back").
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class WindowParams:
 
 class WindowState(NamedTuple):
     """One open window. ``entity_ids`` None = full date (``date_reason`` says why).
+    ``live``: a decision joined it while its processor fired live (it fires live).
     A named tuple: immutable, cheap to build on every merge, compared by value."""
 
     processor: str
@@ -105,6 +108,7 @@ class WindowState(NamedTuple):
     max_wait_s: float
     max_entities: int
     entity_type: str
+    live: bool = False
 
     @property
     def phase(self) -> Phase:
@@ -265,8 +269,10 @@ def merge_decision(
     day: date,
     now: float,
     params: WindowParams,
+    live: bool = False,
 ) -> tuple[WindowState | None, bool]:
-    """Apply one decision for ``day`` to window ``w`` (None: closed).
+    """Apply one decision for ``day`` to window ``w`` (None: closed); ``live``: its
+    processor fires live now (the window remembers it).
 
     Returns ``(state, fire_now)``: the window after the decision (None: still closed, a
     skip) and whether it must fire at once (a critical event). The transition comes from
@@ -293,6 +299,7 @@ def merge_decision(
         w.max_wait_s,
         w.max_entities,
         etype,
+        live or w.live,
     )
     fire = event.priority == "critical" and TRANSITIONS[(tr.next, "critical")].effect == "fire"
     return w, fire
@@ -305,8 +312,8 @@ def join_windows(a: WindowState, b: WindowState) -> WindowState:
     :data:`TRANSITIONS` (ids unite; past ``max_entities`` or of another type: full date;
     a full date absorbs ids and keeps its first reason); causes unite (capped, the counts
     of dropped ones added), the earlier ``opened_at``, the later ``last_at`` and the first
-    ``correlation_id`` are kept, critical when either is; durations and threshold are the
-    earlier window's. Equal windows give that window (a repeated hand-over changes
+    ``correlation_id`` are kept, critical when either is, live when either is; durations
+    and threshold are the earlier window's. Equal windows give that window (a repeated hand-over changes
     nothing); every id of either stays covered."""
     if a == b:
         return a
@@ -333,13 +340,15 @@ def join_windows(a: WindowState, b: WindowState) -> WindowState:
         first.max_wait_s,
         first.max_entities,
         wtype,
+        a.live or b.live,
     )
 
 
 # ---------------------------------------------------------------------- persistence
 def window_to_json(w: WindowState) -> dict[str, Any]:
-    """The window as one JSON object (the snapshot's item; a store's row)."""
-    return {
+    """The window as one JSON object (the snapshot's item; a store's row); ``live`` only
+    when set (a snapshot written before it was kept reads as not live)."""
+    out: dict[str, Any] = {
         "processor": w.processor,
         "date": w.day.isoformat(),
         "opened_at": w.opened_at,
@@ -352,6 +361,9 @@ def window_to_json(w: WindowState) -> dict[str, Any]:
         "correlation_id": w.correlation_id,
         "priority": w.priority,
     }
+    if w.live:
+        out["live"] = True
+    return out
 
 
 def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowState:
@@ -383,6 +395,7 @@ def window_from_json(item: Mapping[str, Any], params: WindowParams) -> WindowSta
             max_wait_s=params.max_wait_s,
             max_entities=params.max_entities,
             entity_type=str(item["entity_type"]) if item.get("entity_type") else params.entity_type,
+            live=item.get("live") is True,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed window: {exc}") from exc

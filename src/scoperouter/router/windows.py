@@ -94,13 +94,17 @@ class WindowBook:
             to_trigger(w, self.registry.date_field) for w in self.add_states(event, decision, now)
         ]
 
-    def add_states(self, event: Event, decision: Decision, now: float) -> list[WindowState]:
-        """:meth:`add`, answering the windows that fire at once (a barrier may hold them)."""
+    def add_states(
+        self, event: Event, decision: Decision, now: float, live: bool = False
+    ) -> list[WindowState]:
+        """:meth:`add`, answering the windows that fire at once (a barrier may hold them);
+        ``live``: the processor fires live now (its windows remember it)."""
         fired: list[WindowState] = []
         params = self.params(decision.processor)
+        windows = self._windows
         for day in decision.dates:
             key = (decision.processor, day)
-            w, fire = merge_decision(self._windows.get(key), event, decision, day, now, params)
+            w, fire = merge_decision(windows.get(key), event, decision, day, now, params, live)
             if w is None:
                 continue
             if fire:
@@ -137,9 +141,12 @@ class WindowBook:
 
     def flush(self, now: float) -> list[Trigger]:
         """Fire everything still open (shutdown, end of replay), by key order."""
-        fired = [
-            to_trigger(self._windows[k], self.registry.date_field) for k in sorted(self._windows)
-        ]
+        df = self.registry.date_field
+        return [to_trigger(w, df) for w in self.flush_states(now)]
+
+    def flush_states(self, now: float) -> list[WindowState]:
+        """:meth:`flush`, answering the windows."""
+        fired = [self._windows[k] for k in sorted(self._windows)]
         self._windows.clear()
         self._heap.clear()
         return fired

@@ -170,13 +170,14 @@ class Dispatcher(Delivery):
                 await self._pump
             self._pump = None
 
-    def fired(self, fired: list[Committed]) -> None:
+    def fired(self, fired: list[Committed], stored: Mapping[int, str] | None = None) -> None:
         """Count triggers that just committed; start those whose lane has room now, leave
         the others in the store for the pump (they are pending rows already). Once
         stopped (a batch answered during the stop), none starts: all stay pending. On a
         state store a row whose lease is no longer confirmed by now (the event loop
         stalled past ``lease_s`` since the commit: another replica may have rescued it)
-        does not start either (:meth:`_refuse`)."""
+        does not start either (:meth:`_refuse`). ``stored``: the rows stored with another
+        mode than their processor's now, that mode by row id (:meth:`_other_mode`)."""
         if not fired:
             return
         m = self.metrics
@@ -189,6 +190,8 @@ class Dispatcher(Delivery):
             refused = self.leases.refused(map(ROW_ID, fired), now)
             if refused:
                 fired = self._refuse(fired, refused)
+        if stored:
+            fired = self._other_mode(fired, stored, now)
         # a row fired now fired in its processor's mode now (the one stored with it)
         mode_of = self.mode_of
         if self._run_state is None:  # no pump (a caller that pages rows itself): start all
@@ -243,6 +246,31 @@ class Dispatcher(Delivery):
                 self._wake.set()
         for name, rows in filling.items():
             self._start_rows(self.lanes[name], rows, mode_of(name))
+
+    def _other_mode(
+        self, fired: list[Committed], stored: Mapping[int, str], now: float
+    ) -> list[Committed]:
+        """The rows of ``fired`` not in ``stored``. A row in it (a window an event joined
+        while its processor fired live, fired after it became shadow: stored ``live``) is
+        not started as a row of its processor's mode now: it waits in the store (a state
+        store gets the lease back) and its lane pages it with its stored mode; without a
+        pump it starts at once, by that mode."""
+        kept: list[Committed] = []
+        for row in fired:
+            mode = stored.get(row[0])
+            if mode is None:
+                kept.append(row)
+                continue
+            row_id, t, body = row
+            lane = self.lane(t.processor)
+            if self._run_state is None:
+                created = t.fired_at.timestamp() if t.fired_at else now
+                self._start_rows(lane, [(row_id, t, body, 0, created)], mode)
+                continue
+            self.marks.append(Release(row_id))
+            lane.rows_left()
+            self._wake.set()
+        return kept
 
     def _refuse(self, fired: list[Committed], refused: Mapping[int, str]) -> list[Committed]:
         """The rows of ``fired`` not in ``refused``; those leave this replica unstarted,

@@ -24,14 +24,15 @@ from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.journal_replay import (
+    MODES_META,
     REGISTRY_META,
     UNTRACKED_META,
     JournalRow,
+    modes_json,
     rebuild,
     replay_registry,
     replay_spec_json,
-    untracked_json,
-    written_untracked,
+    written_modes,
 )
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import loop_runtime, modes
@@ -64,14 +65,14 @@ class DurableWindows:
         self._mirrored = -1  # the loop version last written to loop.json
         self._mirror_at = float("-inf")
         self._mirror_every = loop_runtime.MIRROR_MIN_INTERVAL_S  # seconds between rewrites
-        # the mode each processor's triggers fire in now, stored with each of them
+        # the mode each processor's triggers fire in now, stored with each of them (a
+        # window a decision joined while its processor fired live fires live); a trigger
+        # fired in shadow is never sent: the ledger does not track it (one fired live
+        # before a restart that made its processor shadow stays in it: it is still
+        # delivered, see restore)
         self.modes = modes.fire_modes(registry, options.shadow)
-        # shadow processors (serve --shadow: all) are never sent a trigger they fire: their
-        # new triggers are not in the ledger (one fired live before a restart that made its
-        # processor shadow stays in it: it is still delivered, see restore)
-        self.untracked = frozenset(registry.processors) & self.modes.shadow
         self.engine = RoutingEngine(
-            registry, journal=self._journal, loop=self.loop_on, untracked=self.untracked
+            registry, journal=self._journal, loop=self.loop_on, modes=self.modes
         )
         self.next_deadline: float | None = None  # read by the event loop's timer
         self.journal_replayed = 0
@@ -174,19 +175,25 @@ class DurableWindows:
 
     def persist(self, fired: list[Fired], now: float, now_dt: datetime) -> list[Committed]:
         """Insert fired triggers into the outbox, stamped ``now``, each with the mode it
-        fires in: its processor's now, but ``live`` for a re-dispatch by the ledger
-        (attempt 2 on), which holds only triggers that fired live (caller holds the
-        transaction). The rows returned start at once; a re-dispatch of a processor in
-        shadow mode now is not among them: its lane pages it from the store, with its mode
-        (:meth:`take_waiting`)."""
+        fires in: the engine's for a window (``live`` when a decision joined it while its
+        processor fired live, else its processor's now), and for a re-dispatch by the
+        ledger (attempt 2 on) the mode of the trigger's first attempt (``live`` when the
+        store no longer holds it: the ledger tracks triggers fired live only) -- caller
+        holds the transaction. The rows returned start at once; a row in another mode than
+        its processor's now is not among them: its lane pages it from the store, with its
+        mode (:meth:`take_waiting`)."""
         out: list[Committed] = []
-        of, shadow = self.modes.of, modes.SHADOW
+        of, shadow, live = self.modes.of, modes.SHADOW, modes.LIVE
         for f in fired:
             t: Trigger = f.trigger.model_copy(update={"fired_at": now_dt})
             body = trigger_bytes(t)
-            mode = of(t.processor)
-            if f.attempt > 1 and mode == shadow:
-                self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, "live")
+            now_mode = of(t.processor)
+            if f.attempt > 1:
+                mode = shadow if self.store.first_mode(t.trigger_id) == shadow else live
+            else:
+                mode = f.mode or now_mode
+            if mode != now_mode:
+                self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, mode)
                 self.waiting.add(t.processor)
                 continue
             row = self.store.insert_trigger(t.trigger_id, t.processor, body.decode(), now, mode)
@@ -275,10 +282,11 @@ class DurableWindows:
     # ------------------------------------------------------------------ restore
     def restore(self) -> None:
         """Rebuild the engine from the store: the snapshot, then the journal replayed under
-        the registry and the ledger's untracked processors that wrote them (a trigger that
-        fired live keeps its entry after its processor became shadow: it is still
-        delivered; one that fired in shadow opens none after it became live: it is never
-        sent), handed to the current ones."""
+        the registry and the dispatch modes that wrote them (a window a decision joined
+        while its processor fired live stays live; a trigger that fired live keeps its
+        entry after its processor became shadow: it is still delivered; one that fired in
+        shadow opens none after it became live: it is never sent), handed to the current
+        ones."""
         self._jbuf = []
         self._on_commit = None
         # unknown until the next commit: the next empty book writes its snapshot again
@@ -295,25 +303,27 @@ class DurableWindows:
                 registry = replay_registry(written)
             except Exception:
                 logger.exception("the journal's registry no longer loads: replayed as is")
-        untracked_then = self.store.get_meta(UNTRACKED_META)
-        untracked_now = untracked_json(self.untracked)
+        modes_then = self.store.get_meta(MODES_META)
+        modes_now = modes_json(self.modes)
         engine, replayed = rebuild(
             self.registry,
             registry,
             self.store.load_snapshot(),
             ((e.op, e.now, e.event, e.decision) for e in self.store.journal_entries()),
             loop=self.loop_on,
-            untracked=self.untracked,
-            written_untracked=written_untracked(untracked_then, self.untracked),
+            modes=self.modes,
+            written_modes=written_modes(
+                modes_then, self.store.get_meta(UNTRACKED_META), self.modes, registry
+            ),
         )
         # triggers re-fired by the replay were committed with their journal rows: ignored
         journal_rows = replayed
-        if written != self._spec_json or untracked_then != untracked_now:
-            # a snapshot starts the journal of the current registry and untracked processors
+        if written != self._spec_json or modes_then != modes_now:
+            # a snapshot starts the journal of the current registry and dispatch modes
             with self.store.transaction():
                 self.store.save_snapshot(engine.snapshot(), self.clock())
                 self.store.set_meta(REGISTRY_META, self._spec_json)
-                self.store.set_meta(UNTRACKED_META, untracked_now)
+                self.store.set_meta(MODES_META, modes_now)
             journal_rows = 0
         engine.journal = self._journal
         self.engine = engine

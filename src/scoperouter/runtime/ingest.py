@@ -70,9 +70,12 @@ class BatchResult:
     # the decided events the router notes (an unknown source, referenced tables), found by
     # the state thread (None: the router looks at every decided event)
     noted: list[Event] | None = None
-    # processors with rows fired in this batch left to their lanes' pages (a re-dispatch
-    # that fired live of a processor in shadow mode now: DurableWindows.persist)
+    # processors with rows fired in this batch left to their lanes' pages (a row that fired
+    # in another mode than its processor's now: DurableWindows.persist)
     waiting: list[str] = field(default_factory=list)
+    # rows of ``fired`` stored with another mode than their processor's now, by row id (a
+    # state store's: Dispatcher.fired's ``stored``)
+    other_modes: dict[int, str] = field(default_factory=dict)
 
 
 def process_batch(

@@ -1,6 +1,10 @@
 """A trigger's dispatch mode -- ``live`` (sent to its target) or ``shadow`` (planned and
 logged, no target called) -- is decided once, when the trigger fires, and stored with its
 outbox row; the dispatcher sends each row by its stored mode (docs/rollout.md "Flip back").
+A window that an event joined while its processor fired live fires live (its ``live``
+bit: that update reached scoperouter only), any other window in its processor's mode when
+it fires; a re-dispatch by the closed loop's ledger is live only when the trigger's first
+attempt was (the ledger tracks triggers fired live only).
 
 Invariant: one function, :func:`fire_modes`, says which mode a processor's triggers fire
 in now (``serve --shadow``: all shadow; else routes.yaml ``mode``; a processor no longer
@@ -9,18 +13,19 @@ in it: ``defaults.mode``), for every writer of outbox rows -- the state stores t
 :class:`~scoperouter.runtime.durable_windows.DurableWindows` -- and for the rows stored
 without one (written before the mode was kept: :func:`row_mode` gives them the processor's
 mode at dispatch, as before). So a restart that flips a processor's mode changes the mode
-of the triggers fired after it only: one fired live is still delivered (its update reached
-scoperouter only), one fired in shadow is marked done as shadow, never sent.
+of the triggers fired after it only, but for the windows events joined while it was live:
+one fired live (or from such a window) is still delivered (its update reached scoperouter
+only), one fired in shadow is marked done as shadow, never sent.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.state.model import FireModes
+from scoperouter.state.model import FireModes, OutboxItem
 
 LIVE: Final = "live"
 SHADOW: Final = "shadow"
@@ -40,6 +45,19 @@ def fire_modes(registry: CompiledRegistry, shadow_all: bool = False) -> FireMode
 def row_mode(stored: str | None, processor: str, modes: FireModes) -> str:
     """The mode a row is sent by: the one stored with it, else its processor's now."""
     return stored if stored is not None else modes.of(processor)
+
+
+def other_modes(items: Iterable[OutboxItem], modes: FireModes) -> dict[int, str]:
+    """The rows among ``items`` (just fired) stored with another mode than their
+    processor's now -- a window an event joined while its processor fired live, fired after
+    it became shadow: ``live`` -- as ``{row id: mode}`` (:meth:`Dispatcher.fired`'s
+    ``stored``); empty when every processor fires live now (no row can differ)."""
+    if not modes.shadow and modes.others != SHADOW:
+        return {}
+    of = modes.of
+    return {
+        x.item_id: x.mode for x in items if x.mode is not None and x.mode != of(x.trigger.processor)
+    }
 
 
 def announce_live_backlog(backlog: Mapping[str, int], modes: FireModes) -> int:

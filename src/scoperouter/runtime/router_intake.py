@@ -222,7 +222,7 @@ class RouterIntake(RouterCore):
         for item, out in res.outcomes:
             if not item.fut.done():
                 item.fut.set_result(out)
-        self.dispatcher.fired(res.fired)
+        self.dispatcher.fired(res.fired, res.other_modes)
         if res.waiting:
             self.dispatcher.rows_waiting(res.waiting)
         self.metrics.open_windows.set(self.open_window_count())

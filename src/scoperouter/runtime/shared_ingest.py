@@ -32,6 +32,7 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
 from scoperouter.runtime.ingest import BatchResult, Item
+from scoperouter.runtime.modes import other_modes
 from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
 from scoperouter.state.api import StateStore
 from scoperouter.state.merge import contributions
@@ -185,6 +186,8 @@ def process_shared_batch(
         now,
     )
     res.fired = [(x.item_id, x.trigger, x.body) for x in result.fired]
+    if result.fired and state.options.modes is not None:
+        res.other_modes = other_modes(result.fired, state.options.modes)
     for (item, letter), new in zip(letters, result.dead_lettered, strict=False):
         res.rejects.append((letter.reason, new))
         if new:

@@ -93,7 +93,8 @@ class SharedRouter(Router):
             registry, relations, sinks, fallback_sink, metrics, options, log,
             dead_letter_publisher, clock, rng,
         )  # fmt: skip
-        # the store writes each trigger it fires with the mode it fires in here
+        # the store marks the windows of processors live here and writes each trigger it
+        # fires with the mode it fires in (live for such a window)
         state.options = dataclasses.replace(state.options, modes=self.dispatcher.modes)
         self.state = state
         self.planner = planner_for(registry)
@@ -382,7 +383,7 @@ class SharedRouter(Router):
         its lanes have room for and gives the others back (``Release``)."""
         committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
         self.fired_here += len(items)
-        self.dispatcher.fired(committed)
+        self.dispatcher.fired(committed, modes.other_modes(items, self.dispatcher.modes))
 
     async def _lease_keeper(self) -> None:
         """Renew this replica's leases (:func:`leases.keep`); rows it lost leave its lanes."""

@@ -183,6 +183,14 @@ class Store:
         assert rid is not None
         return rid
 
+    def first_mode(self, trigger_id: str) -> str | None:
+        """The mode the first outbox row of ``trigger_id`` fired in (None: no row left, or
+        one written before the mode was kept)."""
+        row = self._db.execute(
+            "SELECT mode FROM triggers WHERE trigger_id = ? ORDER BY id LIMIT 1", (trigger_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def pending_triggers(self) -> list[PendingTrigger]:
         rows = self._db.execute(
             f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' ORDER BY id"

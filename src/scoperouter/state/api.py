@@ -7,10 +7,12 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   contributions are ignored (reported as a duplicate).
 * **Windows.** One record per ``(processor, day)``, changed only inside the ingest
   transaction that admits the events contributing to it, merged by
-  :func:`scoperouter.state.merge.apply`. A contribution ends in exactly one fired
+  :func:`scoperouter.state.merge.apply` (``live`` once a contribution joined while its
+  processor fired live, ``StoreOptions.modes``). A contribution ends in exactly one fired
   trigger: never lost, never in two triggers, however many replicas ingest and fire.
 * **Outbox.** A fired trigger is inserted in the transaction that fired its window, leased
-  to the firing replica, with the dispatch mode it fired in (``StoreOptions.modes``; kept
+  to the firing replica, with the dispatch mode it fired in (``live`` for a ``live``
+  window, else its processor's in ``StoreOptions.modes``; kept
   by every later change of the row, a redrive too). A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
   the row claimable by any replica again. Finished rows (``done``/``dead``) change only
   by an operator's :meth:`redrive_dead` (back to pending) or :meth:`discard_dead`.

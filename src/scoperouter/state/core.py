@@ -9,7 +9,7 @@ implementation adds is how it locks and writes rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -88,13 +88,17 @@ def fold(
     existing: Mapping[WindowKey, WindowState | None],
     grouped: Mapping[WindowKey, list[Contribution]],
     now: float,
+    modes: FireModes | None = None,
 ) -> Fold:
-    """Merge every key's contributions into its current window (keys in sorted order)."""
+    """Merge every key's contributions into its current window (keys in sorted order); a
+    window of a processor ``modes`` says fires live now is marked ``live``."""
     out = Fold()
     get = existing.get
+    of = modes.of if modes is not None else None
     for key in sorted(grouped):
         prev = get(key)
-        window, fired = apply(prev, grouped[key], now)
+        live = of is not None and of(key[0]) == "live"
+        window, fired = apply(prev, grouped[key], now, live)
         stored = prev is not None
         if fired:
             out.fired.extend(fired)
@@ -116,13 +120,17 @@ def fired_trigger(w: WindowState, now: float, date_field: str) -> tuple[Trigger,
     return triggers[0], rows[0][2]
 
 
-def fired_modes(modes: FireModes | None, rows: list[tuple[str, str, bytes]]) -> list[str | None]:
-    """The dispatch mode stored with each outbox row of :func:`fired_triggers` (the mode
-    its processor fires in now; None for all when the store was given no modes)."""
+def fired_modes(
+    modes: FireModes | None, windows: Sequence[WindowState], rows: list[tuple[str, str, bytes]]
+) -> list[str | None]:
+    """The dispatch mode stored with each outbox row of :func:`fired_triggers` of
+    ``windows``: ``live`` for a window a contribution joined while its processor fired
+    live, else the mode its processor fires in now (None when the store was given no
+    modes)."""
     if modes is None:
-        return [None] * len(rows)
+        return ["live" if w.live else None for w in windows]
     of = modes.of
-    return [of(r[1]) for r in rows]
+    return ["live" if w.live else of(r[1]) for w, r in zip(windows, rows, strict=True)]
 
 
 def fired_triggers(

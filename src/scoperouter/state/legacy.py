@@ -35,16 +35,19 @@ from scoperouter.processor_registry.models import parse_duration
 from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.journal_replay import (
     LOOP_OPS,
+    MODES_META,
     REGISTRY_META,
+    UNTRACKED_META,
     JournalRow,
     open_windows,
     rebuild,
     replay_registry,
     replay_spec_json,
+    written_modes,
 )
 from scoperouter.router.window_state import window_to_json
 from scoperouter.state.core import trigger_body
-from scoperouter.state.model import DeadLetterIn, WindowState
+from scoperouter.state.model import DeadLetterIn, FireModes, WindowState
 from scoperouter.state.sqlite_schema import table_columns
 
 logger = logging.getLogger("scoperouter.state")
@@ -296,8 +299,10 @@ def _ledger(
 
 def _rebuild(db: sqlite3.Connection, registry: CompiledRegistry) -> RoutingEngine:
     """The old daemon's engine after a restart (:func:`journal_replay.rebuild`): under the
-    registry that wrote the journal when the file names it, with the closed loop when the
-    file holds its state (so a window held at a barrier stays a window to import)."""
+    registry and the dispatch modes that wrote the journal when the file names them (a
+    window a decision joined while its processor fired live stays live), with the closed
+    loop when the file holds its state (so a window held at a barrier stays a window to
+    import)."""
     row = db.execute("SELECT snapshot FROM window_snapshot WHERE id = 1").fetchone()
     snap = json.loads(row[0]) if row else None
     rows: list[JournalRow] = list(
@@ -311,7 +316,14 @@ def _rebuild(db: sqlite3.Connection, registry: CompiledRegistry) -> RoutingEngin
         except Exception:
             logger.exception("the old journal's registry no longer loads: replayed as is")
     loop = (snap is not None and "loop" in snap) or any(r[0] in LOOP_OPS for r in rows)
-    engine, _n = rebuild(registry, writer, snap, rows, loop=loop)
+    # no modes now (nothing fires here): the writer's, when the file names them
+    then = _meta(db, MODES_META)
+    modes = (
+        None
+        if then is None and _meta(db, UNTRACKED_META) is None
+        else written_modes(then, _meta(db, UNTRACKED_META), FireModes(), writer)
+    )
+    engine, _n = rebuild(registry, writer, snap, rows, loop=loop, written_modes=modes)
     return engine
 
 
@@ -346,6 +358,7 @@ def _windows(engine: RoutingEngine, registry: CompiledRegistry) -> tuple[WindowS
                 max_wait_s=p.max_wait_s if p else parse_duration(d.window.max_wait),
                 max_entities=p.max_entities if p else d.max_entities,
                 caused_more=int(item.get("caused_by_more", 0)),
+                live=item.get("live") is True,
             )
         )
     return tuple(out)

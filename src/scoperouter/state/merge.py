@@ -16,7 +16,8 @@ time (a property test checks it), and nothing here reads a clock or does I/O.
 * ``caused_by`` accumulates event ids, at most ``CAUSED_BY_CAP`` of them (the smallest,
   the ones a trigger lists; ``caused_more`` counts the rest: a hot window's row stays
   bounded); ``correlation_id`` is the first one seen;
-  ``priority`` is critical if any event was;
+  ``priority`` is critical if any event was; ``live`` once a contribution joined while
+  its processor fired live (``apply``'s ``live``; the window then fires live);
 * a window fires when an event with ``priority: critical`` joins it, or when its
   deadline (``min(last + quiet, opened + max_wait)``) has passed;
 * a contribution arriving at or after its window's deadline never joins it: the due
@@ -145,12 +146,15 @@ def registry_limits(
     return limits, registry.spec.defaults.max_entities, grains
 
 
-def merge(window: WindowState | None, c: Contribution, now: float) -> WindowState:
+def merge(
+    window: WindowState | None, c: Contribution, now: float, live: bool = False
+) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
     read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
     rules the in-memory book applies too. A closed window opens with ``c``'s processor
     parameters, no ids, no causes and its first reason still unset. The threshold is
-    ``c``'s (the registry now); the window keeps its durations."""
+    ``c``'s (the registry now); the window keeps its durations. ``live``: ``c``'s processor
+    fires live now (the window is ``live`` from then on)."""
     if window is None:
         phase: Phase = "closed"
         ids: frozenset[str] | None = _NO_IDS
@@ -190,6 +194,8 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
             c.quiet_s,
             c.max_wait_s,
             c.max_entities,
+            0,
+            live,
         )
     causes, more = add_cause(window.caused_by, window.caused_more, c.event_id)
     return WindowState(
@@ -207,13 +213,15 @@ def merge(window: WindowState | None, c: Contribution, now: float) -> WindowStat
         window.max_wait_s,
         c.max_entities,
         more,
+        live or window.live,
     )
 
 
 def apply(
-    window: WindowState | None, cs: Sequence[Contribution], now: float
+    window: WindowState | None, cs: Sequence[Contribution], now: float, live: bool = False
 ) -> tuple[WindowState | None, list[WindowState]]:
-    """Merge ``cs`` (one window key, arrival order) into ``window`` at ``now``.
+    """Merge ``cs`` (one window key, arrival order) into ``window`` at ``now``; ``live``:
+    their processor fires live now.
 
     Returns the window left open (None: nothing open) and the windows that fired, in
     order. A window already due at ``now`` fires before anything joins it; a window fires
@@ -224,7 +232,7 @@ def apply(
         fired.append(window)
         window = None
     for c in cs:
-        window = merge(window, c, now)
+        window = merge(window, c, now, live)
         if c.critical or window.deadline <= now:
             fired.append(window)
             window = None
@@ -248,6 +256,7 @@ def book_window(w: WindowState) -> BookWindow:
         max_wait_s=w.max_wait_s,
         max_entities=w.max_entities,
         entity_type=w.entity_type,
+        live=w.live,
     )
 
 
@@ -268,6 +277,7 @@ def stored_window(w: BookWindow) -> WindowState:
         w.max_wait_s,
         w.max_entities,
         w.caused_by.more,
+        w.live,
     )
 
 

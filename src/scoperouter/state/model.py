@@ -69,6 +69,9 @@ class WindowState:
     # ``caused_by`` keeps at most CAUSED_BY_CAP ids (the smallest: the ones a trigger
     # lists); this counts the causes beyond them, so a hot window's row stays bounded
     caused_more: int = 0
+    # a contribution joined it while its processor fired live: it fires live, whatever
+    # its processor's mode is when it fires (docs/rollout.md "Flip back")
+    live: bool = False
 
     @property
     def key(self) -> WindowKey:
@@ -354,9 +357,11 @@ class Pruned:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class FireModes:
-    """The dispatch mode written into each trigger row as it fires (``sr_outbox.mode``):
-    ``shadow`` for the processors in ``shadow``, ``live`` for those in ``live``, ``others``
-    for any other processor (one no longer in routes.yaml: ``defaults.mode``). Built from
+    """The mode each processor fires in now: ``shadow`` for the processors in ``shadow``,
+    ``live`` for those in ``live``, ``others`` for any other processor (one no longer in
+    routes.yaml: ``defaults.mode``). A window a contribution joined while its processor
+    fired live fires live (its ``live`` bit), any other in its processor's mode when it
+    fires; that mode is written into the trigger's row (``sr_outbox.mode``). Built from
     the registry by :func:`scoperouter.runtime.modes.fire_modes`."""
 
     shadow: frozenset[str] = frozenset()
@@ -375,8 +380,10 @@ class StoreOptions:
     """``owner`` names this replica in leases; ``lease_s`` is how long a claimed or fired
     trigger stays reserved to it without :meth:`StateStore.extend_leases`; ``date_field``
     is the registry's key of the date in fired triggers (``CompiledRegistry.date_field``);
-    ``modes`` the dispatch mode stored with each fired trigger (None: none is stored, the
-    dispatcher takes the processor's mode when it sends the row). PostgreSQL only
+    ``modes`` the mode each processor fires in now: a window a contribution joins while
+    its processor fires live is marked ``live``, and each fired trigger is stored with the
+    mode it fires in (None: no window is marked, none is stored but ``live`` for a window
+    marked before -- the dispatcher takes the processor's mode when it sends the row). PostgreSQL only
     (:mod:`scoperouter.state.pg_session`; 0: off): ``lock_timeout_s``, how long a statement
     waits for one lock; ``idle_in_transaction_s``, how long the server keeps a session idle
     inside a transaction (a frozen replica's) before ending it."""

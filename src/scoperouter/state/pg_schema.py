@@ -115,6 +115,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_outbox ADD COLUMN mode text CHECK (mode IN ('live', 'shadow'));
     """,
+    # 6: a window a contribution joined while its processor fired live fires live, whatever
+    # its processor's mode is when it fires (docs/rollout.md "Flip back"); false: a row
+    # written before (it fires in its processor's mode then, as it did)
+    """
+    ALTER TABLE sr_windows ADD COLUMN live boolean NOT NULL DEFAULT false;
+    """,
 )
 
 

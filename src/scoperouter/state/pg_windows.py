@@ -47,7 +47,7 @@ UPDATE sr_windows SET opened_at = %(opened_at)s, last_at = %(last_at)s,
     deadline = %(deadline)s, entity_ids = %(entity_ids)s::text[],
     entity_type = %(entity_type)s, date_reason = %(date_reason)s,
     correlation_id = %(correlation_id)s, priority = %(priority)s, quiet_s = %(quiet_s)s,
-    max_wait_s = %(max_wait_s)s, max_entities = %(max_entities)s,
+    max_wait_s = %(max_wait_s)s, max_entities = %(max_entities)s, live = %(live)s,
     caused_by = CASE WHEN NOT %(cont)s THEN %(causes)s::text[]
         WHEN cardinality(sr_windows.caused_by) + cardinality(%(causes)s::text[])
              <= {CAUSED_BY_CAP}

@@ -185,7 +185,7 @@ class PostgresStateStore:
             ).fetchall()
             for r in rows:
                 existing[(r[1], r[2])] = None if r[0] == 0 else window(r[1:])
-        f = fold(existing, grouped, now)
+        f = fold(existing, grouped, now, self.options.modes)
         continued = [w.key for w, cont in zip(f.fired, f.fired_continues, strict=True) if cont]
         if continued:  # fired windows that were stored: their causes are in the row
             stored = {
@@ -230,7 +230,7 @@ class PostgresStateStore:
             return []
         o = self.options
         triggers, rows = fired_triggers(windows, now, o.date_field)
-        modes = fired_modes(o.modes, rows)
+        modes = fired_modes(o.modes, windows, rows)
         out: list[OutboxItem] = []
         until = self._lease_until(now)
         with c.cursor() as cur:

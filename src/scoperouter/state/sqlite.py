@@ -209,7 +209,7 @@ class SqliteStateStore:
             new_ids = self._recent.admit(db, sorted({a.event_id for a in batch.admissions}), now)
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
-            f = fold(existing, grouped, now)
+            f = fold(existing, grouped, now, self.options.modes)
             if f.write:
                 db.executemany(
                     _PUT_WINDOW,
@@ -244,7 +244,7 @@ class SqliteStateStore:
         mode it fired in."""
         o = self.options
         triggers, rows = fired_triggers(windows, now, o.date_field)
-        modes = fired_modes(o.modes, rows)
+        modes = fired_modes(o.modes, windows, rows)
         ids = insert_outbox(db, rows, modes, now, o.owner, now + o.lease_s)
         return list(map(OutboxItem, ids, triggers, map(_BODY, rows), repeat(0), repeat(1), modes))
 

@@ -139,6 +139,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_outbox ADD COLUMN mode TEXT CHECK (mode IN ('live', 'shadow'));
     """,
+    # 8: a window a contribution joined while its processor fired live fires live, whatever
+    # its processor's mode is when it fires (docs/rollout.md "Flip back"); 0: a row written
+    # before (it fires in its processor's mode then, as it did)
+    """
+    ALTER TABLE sr_windows ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

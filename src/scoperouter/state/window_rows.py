@@ -21,7 +21,7 @@ from scoperouter.state.model import WindowState
 # ---------------------------------------------------------------------- SQLite
 SQLITE_WINDOW_COLS = (
     "processor, day, opened_at, last_at, deadline, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more, live"
 )
 
 
@@ -41,6 +41,7 @@ def sqlite_window(row: Sequence[Any]) -> WindowState:
         max_wait_s=row[12],
         max_entities=row[13],
         caused_more=row[14],
+        live=bool(row[15]),
     )
 
 
@@ -61,13 +62,14 @@ def sqlite_window_params(w: WindowState) -> tuple[Any, ...]:
         w.max_wait_s,
         w.max_entities,
         w.caused_more,
+        int(w.live),
     )
 
 
 # ---------------------------------------------------------------------- PostgreSQL
 PG_WINDOW_COLS = (
     "processor, day, opened_at, last_at, entity_ids, entity_type, date_reason, "
-    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more"
+    "caused_by, correlation_id, priority, quiet_s, max_wait_s, max_entities, caused_more, live"
 )
 
 
@@ -92,6 +94,7 @@ def pg_window(row: Sequence[Any]) -> WindowState:
         max_wait_s=row[11],
         max_entities=row[12],
         caused_more=row[13],
+        live=bool(row[14]),
     )
 
 
@@ -119,6 +122,7 @@ def pg_update_params(w: WindowState, continues: bool) -> dict[str, Any]:
         "cont": continues,
         "causes": sorted(w.caused_by),
         "more": w.caused_more,
+        "live": w.live,
         "processor": w.processor,
         "day": w.day,
     }
