@@ -271,11 +271,14 @@ class SharedRouter(Router):
         """Poll the store: fire due windows (any replica's), rescue and claim triggers.
         An ingest batch wakes it with the store's next deadline: it asks the store only
         when that is due or a poll interval has passed -- not once per batch, a store
-        round trip each that the next batch waited behind on the state thread."""
+        round trip each that the next batch waited behind on the state thread. A poll that
+        fired nothing while the deadline stays due (its row held by another transaction:
+        ``SKIP LOCKED``) waits a poll interval for the next, never asks again at once."""
         last_poll = float("-inf")  # time.monotonic() of the last poll
+        held = False  # the last poll fired nothing; the store's deadline was due all the same
         while not self._stopping:
             wait = max(0.0, last_poll + self.poll_interval_s - time.monotonic())
-            nd = self._next_deadline
+            nd = None if held else self._next_deadline
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
             if wait > 0:
@@ -288,12 +291,14 @@ class SharedRouter(Router):
                 break
             nd = self._next_deadline
             if time.monotonic() - last_poll < self.poll_interval_s and (
-                nd is None or nd > self.clock()
+                held or nd is None or nd > self.clock()
             ):
-                continue  # woken by a batch, nothing due: wait again
+                continue  # woken by a batch, nothing due (or only held rows): wait again
             last_poll = time.monotonic()
             try:
-                await self.fire_due()
+                fired = await self.fire_due()
+                nd = self._next_deadline
+                held = not fired and nd is not None and nd <= self.clock()
                 if self.clock() - self._last_claim >= self.claim_interval_s:
                     await self.claim()
                 self.health.succeeded()
