@@ -1,6 +1,6 @@
-"""Bounds on every PostgreSQL session the daemon opens (the state store's connection, the
-backfill claims' connection): how long a replica that stopped without dying can hold
-locks, and how long a statement waits for them.
+"""Bounds on every PostgreSQL session the daemon opens (the state store's connection, its
+lease renewals', the backfill claims'): how long a replica that stopped without dying can
+hold locks, and how long a statement waits for them.
 
 A replica frozen (SIGSTOP, a paused VM) or cut off by the network in the middle of an
 ingest transaction is not dead to the server: its session keeps the row locks it took
