@@ -235,3 +235,23 @@ def test_lease_book_does_not_call_a_finished_row_lost() -> None:
     book.held([1, 2], 0.0)
     book.forget([1])
     assert book.renewed([1, 2], {2}, 0.2) == [] and book.ids() == [2]
+
+
+@pytest.mark.parametrize(
+    ("leased_again", "lost", "refusal"),
+    [
+        (False, [1], "lease_lost"),  # nothing since the renewal's snapshot: lost
+        (True, [], None),  # a page leased it again meanwhile (renewals off the state thread)
+    ],
+)
+def test_lease_book_keeps_a_row_leased_again_beside_its_renewal(
+    leased_again: bool, lost: list[int], refusal: str | None
+) -> None:
+    """A renewal not renewing a row leased here again after its snapshot leaves the new lease."""
+    book = LeaseBook(LEASE_S)
+    book.held([1], 0.0)
+    ids, mark = book.to_renew()
+    if leased_again:  # rescued by another replica, then claimed here by a page
+        book.held([1], 0.1)
+    assert book.renewed(ids, set(), 0.1, mark) == lost
+    assert book.refusal(1, 0.2) == refusal

@@ -12,8 +12,9 @@ targets have rows waiting. The dispatcher's pump claims each target's rows page 
 (:mod:`scoperouter.runtime.state_backlog`: leased, at most its free slots plus one
 page), so a failing target's backlog stays in the store -- its circuit breaker, retry
 horizon and redrive work as on the snapshot + journal store. A lease keeper renews the
-leases of the rows this replica holds every third of ``lease_s``; rows it will not start
-go back (``Release``), rows whose lease it cannot confirm are not started
+leases of the rows this replica holds every third of ``lease_s`` -- on PostgreSQL on a
+connection and a thread of its own, never behind an ingest waiting on a row lock; rows it
+will not start go back (``Release``), rows whose lease it cannot confirm are not started
 (:mod:`scoperouter.runtime.leases`). A replica that dies leaves its leased triggers to the others once
 the lease runs out: at-least-once delivery, the trigger id is the idempotency key
 downstream.
@@ -108,6 +109,7 @@ class SharedRouter(Router):
         # outbox ids leased to this replica and not finished or given back (in flight, in
         # a lane's page, or parked with a Release mark not yet written), until when
         self._leased = self.dispatcher.leases = leases.LeaseBook(state.options.lease_s)
+        self._renewals = leases.Renewals(state)  # (PostgreSQL: off the state thread)
         self._last_claim = 0.0
         self._last_count = 0.0
         self._marks_waited = 0  # flusher ticks the marks waited for an ingest batch
@@ -225,6 +227,10 @@ class SharedRouter(Router):
             },
         )
 
+    async def stop(self, timeout: float = 8.0) -> None:
+        await super().stop(timeout)
+        await self._renewals.close()  # a renewal running ends before the store may close
+
     def _page(self, marks: list[Mark], requests: list[LaneRequest], now: float) -> list[LanePage]:
         """State thread: the dispatcher's page (marks written, lanes claimed)."""
         pages, sm, leased = state_backlog.page(self.state, marks, requests, now)
@@ -266,11 +272,14 @@ class SharedRouter(Router):
         """Poll the store: fire due windows (any replica's), rescue and claim triggers.
         An ingest batch wakes it with the store's next deadline: it asks the store only
         when that is due or a poll interval has passed -- not once per batch, a store
-        round trip each that the next batch waited behind on the state thread."""
+        round trip each that the next batch waited behind on the state thread. A poll that
+        fired nothing while the deadline stays due (its row held by another transaction:
+        ``SKIP LOCKED``) waits a poll interval for the next, never asks again at once."""
         last_poll = float("-inf")  # time.monotonic() of the last poll
+        held = False  # the last poll fired nothing; the store's deadline was due all the same
         while not self._stopping:
             wait = max(0.0, last_poll + self.poll_interval_s - time.monotonic())
-            nd = self._next_deadline
+            nd = None if held else self._next_deadline
             if nd is not None:
                 wait = max(0.0, min(wait, nd - self.clock()))
             if wait > 0:
@@ -283,12 +292,14 @@ class SharedRouter(Router):
                 break
             nd = self._next_deadline
             if time.monotonic() - last_poll < self.poll_interval_s and (
-                nd is None or nd > self.clock()
+                held or nd is None or nd > self.clock()
             ):
-                continue  # woken by a batch, nothing due: wait again
+                continue  # woken by a batch, nothing due (or only held rows): wait again
             last_poll = time.monotonic()
             try:
-                await self.fire_due()
+                fired = await self.fire_due()
+                nd = self._next_deadline
+                held = not fired and nd is not None and nd <= self.clock()
                 if self.clock() - self._last_claim >= self.claim_interval_s:
                     await self.claim()
                 self.health.succeeded()
@@ -388,7 +399,8 @@ class SharedRouter(Router):
     async def _lease_keeper(self) -> None:
         """Renew this replica's leases (:func:`leases.keep`); rows it lost leave its lanes."""
         book, d = self._leased, self.dispatcher
-        once = (book, self.state, self._in_state, self.clock, self.health.failed, d.disown)
+        run = self._renewals.runner(self._running_loop(), self._in_state)
+        once = (book, self.state, run, self.clock, self.health.failed, d.disown)
         await leases.keep(book.lease_s, functools.partial(leases.renew, *once))
 
     # ------------------------------------------------------------------ marks, housekeeping

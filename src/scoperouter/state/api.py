@@ -23,7 +23,11 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   event's only when the batch admits that event (a duplicate is not recorded again), a
   bare report's always.
 
-Methods are synchronous: drive a store from one thread (the daemon's state thread).
+Methods are synchronous: drive a store from one thread (the daemon's state thread) --
+except :meth:`StateStore.extend_leases` on a store whose optional ``renews_apart`` is true
+(PostgreSQL: a connection of its own), which the lease keeper calls from a thread of its
+own, beside the state thread's call (an ingest waiting on a row lock must not delay the
+renewal of leases other replicas rescue when they run out).
 Times are epoch seconds given by the caller; no method reads the wall clock (PostgreSQL
 moves a lease it writes on by the monotonic time its call waited on locks: see
 :mod:`scoperouter.state.postgres`).

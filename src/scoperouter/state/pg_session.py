@@ -1,6 +1,6 @@
-"""Bounds on every PostgreSQL session the daemon opens (the state store's connection, the
-backfill claims' connection): how long a replica that stopped without dying can hold
-locks, and how long a statement waits for them.
+"""Bounds on every PostgreSQL session the daemon opens (the state store's connection, its
+lease renewals', the backfill claims'): how long a replica that stopped without dying can
+hold locks, and how long a statement waits for them.
 
 A replica frozen (SIGSTOP, a paused VM) or cut off by the network in the middle of an
 ingest transaction is not dead to the server: its session keeps the row locks it took
@@ -43,18 +43,27 @@ role instead and turn both off here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from scoperouter.errors import StoreBusy
 
-__all__ = ["SessionLimits", "StoreBusy", "apply_limits", "busy", "connect", "connect_params"]
+__all__ = [
+    "SessionLimits",
+    "StoreBusy",
+    "apply_limits",
+    "busy",
+    "connect",
+    "connect_params",
+    "transact",
+]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+_T = TypeVar("_T")
 
 # libpq's parameters (client side): a dead server or network is noticed within a minute
 CLIENT_KEEPALIVES: Mapping[str, str] = {
@@ -142,3 +151,19 @@ def busy(exc: psycopg.errors.LockNotAvailable, limits: SessionLimits) -> StoreBu
         f"later (lock_timeout {limits.lock_timeout_s:g}s unless the DSN sets it: "
         f"{str(exc).strip()[:200]})"
     )
+
+
+def transact(conn: Conn, fn: Callable[[Conn], _T], limits: SessionLimits, retries: int) -> _T:
+    """``fn`` in one transaction on ``conn``, run again (up to ``retries`` times in all) when
+    the server rolled it back as a serialization failure or a deadlock victim; a lock
+    waited for past ``lock_timeout`` fails it as :class:`StoreBusy` (:func:`busy`)."""
+    for attempt in range(retries):
+        try:
+            with conn.transaction():
+                return fn(conn)
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+            if attempt == retries - 1:
+                raise
+        except psycopg.errors.LockNotAvailable as exc:
+            raise busy(exc, limits) from exc
+    raise AssertionError("unreachable")  # pragma: no cover

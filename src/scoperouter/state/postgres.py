@@ -28,17 +28,21 @@ Invariants:
   wait longer than ``lease_s`` never commits a lease already expired; the stamp stays in
   the caller's clock, the one every replica's :meth:`rescue_expired` compares with (it
   makes rows whose lease ran out claimable again, counting ``rescues``).
+* **Renewals** (:meth:`extend_leases`) run on a connection of their own
+  (:mod:`scoperouter.state.pg_renewals`) and may be called from another thread while
+  another call runs (``renews_apart``): a call waiting on a lock never delays them. Each
+  call's ``waited`` is its own (per thread).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 
 from scoperouter.messages.models import Trigger
 from scoperouter.state.core import (
@@ -67,8 +71,9 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
+from scoperouter.state.pg_renewals import RenewalSession
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
-from scoperouter.state.pg_session import SessionLimits, busy
+from scoperouter.state.pg_session import SessionLimits, transact
 from scoperouter.state.pg_session import connect as pg_connect
 from scoperouter.state.pg_windows import (
     FIRE_DUE,
@@ -89,12 +94,18 @@ _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
+class _Call(threading.local):
+    began = 0.0  # monotonic time the thread's current call began
+
+
 class PostgresStateStore:
-    """:class:`~scoperouter.state.api.StateStore` on PostgreSQL (one connection per store;
-    run several stores -- replicas -- against one database)."""
+    """:class:`~scoperouter.state.api.StateStore` on PostgreSQL (one connection per store,
+    and one for its lease renewals; run several stores -- replicas -- against one
+    database)."""
 
     kind = "postgresql"
     shared = True
+    renews_apart = True  # extend_leases: its own connection, callable from another thread
     retries = 3
 
     def __init__(self, dsn: str, options: StoreOptions | None = None) -> None:
@@ -102,7 +113,8 @@ class PostgresStateStore:
         self.dsn = dsn
         self.session = SessionLimits(o.lock_timeout_s, o.idle_in_transaction_s)
         self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
-        self._began = 0.0  # monotonic time the current call began
+        self._call = _Call()
+        self._renewals = RenewalSession(self._connect, self.session, self.retries)
         self._conn = self._connect()
         try:
             migrate(self._conn)
@@ -120,27 +132,21 @@ class PostgresStateStore:
         lock waited for past ``lock_timeout`` fails the call (:class:`StoreBusy`); a
         connection the server ended (a session idle in a transaction past its timeout, a
         restart) fails the call it breaks, and the next call opens a new one."""
-        self._began = self.monotonic()
-        for attempt in range(self.retries):
-            if self._conn.closed:
-                self._conn = self._connect()
-            try:
-                with self._conn.transaction():
-                    return fn(self._conn)
-            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
-                if attempt == self.retries - 1:
-                    raise
-            except pg_errors.LockNotAvailable as exc:
-                raise busy(exc, self.session) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        self._call.began = self.monotonic()
+        if self._conn.closed:
+            self._conn = self._connect()
+        return transact(self._conn, fn, self.session, self.retries)
 
     def _lease_until(self, now: float) -> float:
         """A lease written now: ``now`` (the call's time) moved on by what the call has
         waited so far (locks, retries), plus ``lease_s``."""
-        return now + max(0.0, self.monotonic() - self._began) + self.options.lease_s
+        return now + max(0.0, self.monotonic() - self._call.began) + self.options.lease_s
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._renewals.close()
+        finally:
+            self._conn.close()
 
     def interrupt(self) -> None:
         """Cancel the statement running on the connection (from another thread: a
@@ -313,7 +319,8 @@ class PostgresStateStore:
             ).fetchall()
             return PG.extend(c, item_ids, lambda: self._lease_until(now), owner)
 
-        return self._run(run)
+        self._call.began = self.monotonic()  # (this thread's: the renewals' own)
+        return self._renewals.run(run)
 
     def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
         owner = self.options.owner
