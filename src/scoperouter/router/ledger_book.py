@@ -14,6 +14,11 @@ they came (as if the id had been recorded first); a parked completion older than
 :data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
 Parked completions are in the snapshot.
 
+A completion with an event id is taken once: the ids of those taken (applied to an entry,
+or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
+redelivery changes nothing -- also one naming only the processor and the date, which would
+otherwise find the *next* open trigger of that key once the first has closed.
+
 Each recorded message id remembers the attempt it was published for (the entry's attempt
 when the id is recorded: the journal replays the same order, so the same attempt). A
 completion naming a message id -- alone, or next to the trigger id, which then says which
@@ -52,6 +57,7 @@ from scoperouter.router.ledger import (
     step,
     timeout_input,
 )
+from scoperouter.router.ledger_applied import AppliedCompletions
 from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
@@ -83,6 +89,9 @@ class LedgerBook:
         # completions naming a message id not recorded yet (all of them are applied, in
         # order, when the id is recorded: as if it had been recorded before they came)
         self._parked = ParkedCompletions()
+        # the event ids of the completions taken (applied, or matching no trigger): each is
+        # taken once (bounded: .ledger_applied)
+        self._applied = AppliedCompletions()
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
@@ -215,15 +224,29 @@ class LedgerBook:
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
         to send at once (nothing today: re-runs wait for their backoff)."""
+        eid = ref.event_id
+        self._applied.expire(now)
+        taken = self._applied.get(eid) if eid is not None else None
+        if taken is not None:
+            # a completion taken before, delivered again (at-least-once): it changes nothing,
+            # also when it names only the processor and the date (it would find the next
+            # open trigger of that key)
+            return (None if taken[0] is None else self._entries.get(taken[0])), []
         e = self.find(ref)
         if e is None:
             if ref.message_id is not None and ref.trigger_id is None:
-                self.changes += self._parked.park(ref, now)
+                self.changes += self._parked.park(ref, now)  # taken when its id is recorded
+            elif eid is not None:
+                self._applied.add(eid, None, now)
+                self.changes += 1
             return None, []
-        if ref.event_id is not None and any(a.event_id == ref.event_id for a in e.history):
-            # a report already applied, delivered again (at-least-once): it is about an
-            # earlier attempt, never the one running now
-            return e, []
+        if eid is not None:
+            self._applied.add(eid, e.trigger_id, now)
+            self.changes += 1
+            if any(a.event_id == eid for a in e.history):
+                # applied before the ids were kept (a snapshot without them), delivered again:
+                # it is about an earlier attempt, never the one running now
+                return e, []
         p = self.params(e.trigger.processor)
         mid = ref.message_id
         named = self._names_run(e, mid, ref)
@@ -389,6 +412,7 @@ class LedgerBook:
             "aliases": dict(sorted(self._aliases.items())),
             "alias_attempts": dict(sorted(self._alias_attempt.items())),
             "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.items()],
+            "applied": self._applied.items(),
         }
 
     @classmethod
@@ -405,4 +429,8 @@ class LedgerBook:
         )
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
             book._parked.push(str(mid), ref_from_dict(ref), float(at))
+        try:  # absent in snapshots before they were kept: the entries' histories still tell
+            book._applied.load(snap.get("applied", []))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed applied completion ids: {exc}") from exc
         return book
