@@ -91,6 +91,10 @@ class Entry(NamedTuple):
     # run): a later report of missed ids naming it is that run's own, counted as if it had
     # come before the close (TRANSITIONS, partial_missed_own_last)
     closed_by: str | None = None
+    # the order it (re)joined the open triggers of its processor and date (LedgerBook: a
+    # counter bumped by every open, reopen and redrive; 0: not assigned yet): "the oldest
+    # open trigger" a completion naming only processor and date closes, kept by a snapshot
+    opened_seq: int = 0
 
     @property
     def trigger_id(self) -> str:

@@ -1,7 +1,9 @@
 """The book of ledger entries: one :class:`~scoperouter.router.ledger.Entry` per trigger id.
 
-Invariant: the book stores entries, indexes open ones by ``(processor, date)`` and orders
-their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
+Invariant: the book stores entries, indexes open ones by ``(processor, date)`` in the
+order they (re)joined the open set (:attr:`~scoperouter.router.ledger.Entry.opened_seq`,
+kept by the snapshot: a restore rebuilds the same order, not the trigger ids' order) and
+orders their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
 Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
 until :meth:`LedgerBook.forget_closed` drops succeeded ones closed before a horizon, with
 the Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
@@ -84,6 +86,7 @@ class LedgerBook:
         # open trigger ids per key, oldest first (a dict as an ordered set: a busy key holds
         # thousands, and a list's membership test and removal walked them all)
         self._open: dict[Key, dict[str, None]] = {}
+        self._seq = 0  # the last Entry.opened_seq given (an entry joining the open set)
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
         self._alias_attempt: dict[str, int] = {}  # message id -> the attempt it was sent for
         # completions naming a message id not recorded yet (all of them are applied, in
@@ -165,8 +168,7 @@ class LedgerBook:
         e = open_entry(trigger, now, p)
         if old is not None:
             e = e._replace(attempt=old.attempt + 1, history=(*old.history, *e.history))
-        self._put(e)
-        return e
+        return self._put(e)
 
     def find(self, ref: CompletionRef) -> Entry | None:
         """The entry a completion names (trigger id, alias, else oldest open by key)."""
@@ -284,7 +286,7 @@ class LedgerBook:
                 # after this report: the id must name a run of this trigger when it comes)
                 entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
         if st.effect != "ignore":
-            self._put(entry)
+            entry = self._put(entry)
             rerun = st.effect == "schedule" and inp == "unattributed"
             self._notice("unattributed" if rerun else st.effect, entry, now)
         elif entry is not e:
@@ -332,10 +334,10 @@ class LedgerBook:
         p = self.params(e.trigger.processor)
         inp = timeout_input(e, p) if e.phase == "dispatched" else "retry_due"
         st = step(e, inp, at, p)
-        self._put(st.entry)
-        self._notice(st.effect if inp == "retry_due" else "timed_out", st.entry, at)
+        entry = self._put(st.entry)
+        self._notice(st.effect if inp == "retry_due" else "timed_out", entry, at)
         if st.effect == "dead_letter":
-            self._notice("dead_letter", st.entry, at)
+            self._notice("dead_letter", entry, at)
         if st.redispatch is None:
             return []
         return [Redispatch(st.redispatch, st.entry.attempt, at)]
@@ -349,8 +351,7 @@ class LedgerBook:
                 continue
             p = self.params(e.trigger.processor)
             st = step(e, "redrive", now, p)
-            self._put(st.entry)
-            self._notice("redrive", st.entry, now)
+            self._notice("redrive", self._put(st.entry), now)
             assert st.redispatch is not None
             out.append(Redispatch(st.redispatch, st.entry.attempt, now))
         return out
@@ -387,28 +388,39 @@ class LedgerBook:
         self.notices.append(Notice(kind, e, at))
         self.changes += 1
 
-    def _put(self, e: Entry) -> None:
+    def _put(self, e: Entry, *, keep_seq: bool = False) -> Entry:
+        """Store ``e`` (returned as stored); one joining the open set of its key goes last in
+        it and is given the next :attr:`Entry.opened_seq` (``keep_seq``: a restore, the
+        entry keeps its own)."""
         self.changes += 1
         tid = e.trigger_id
-        self._entries[tid] = e
         ids = self._open.get(e.key)
         if e.is_open:
-            if ids is None:
-                self._open[e.key] = {tid: None}
-            elif tid not in ids:
-                ids[tid] = None
+            if ids is None or tid not in ids:
+                if keep_seq:
+                    self._seq = max(self._seq, e.opened_seq)
+                else:
+                    self._seq += 1
+                    e = e._replace(opened_seq=self._seq)
+                if ids is None:
+                    self._open[e.key] = {tid: None}
+                else:
+                    ids[tid] = None
             if e.due_at is not None:
                 heapq.heappush(self._heap, (e.due_at, tid))
-        elif ids is not None and tid in ids:
+        self._entries[tid] = e
+        if not e.is_open and ids is not None and tid in ids:
             del ids[tid]
             if not ids:
                 del self._open[e.key]
+        return e
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> dict[str, Any]:
         return {
             "version": SNAPSHOT_VERSION,
             "entries": [entry_to_json(e) for e in self.entries()],
+            "opened_seq": self._seq,
             "aliases": dict(sorted(self._aliases.items())),
             "alias_attempts": dict(sorted(self._alias_attempt.items())),
             "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.items()],
@@ -420,8 +432,17 @@ class LedgerBook:
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
         book = cls(params)
-        for item in snap.get("entries", []):
-            book._put(entry_from_json(item))
+        book._seq = int(snap.get("opened_seq", 0))
+        # open ones rejoin their key's open set in the order they joined it (opened_seq):
+        # the oldest open trigger stays the one it was, not the smallest id; a snapshot
+        # written before the sequence was kept (every entry 0) orders them by first
+        # dispatch, then trigger id, and numbers them in that order
+        entries = sorted(
+            map(entry_from_json, snap.get("entries", [])),
+            key=lambda e: (e.opened_seq, e.opened_at, e.trigger_id),
+        )
+        for e in entries:
+            book._put(e, keep_seq=e.opened_seq > 0)
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
         # absent in snapshots before attempts were recorded: those ids attribute nothing
         book._alias_attempt.update(
