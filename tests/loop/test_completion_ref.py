@@ -79,10 +79,14 @@ def test_unified_fields_are_kept() -> None:
         ({"trigger_id": "t"}, True),
         ({"trigger_id": "t", "source": "a.b"}, False),
         ({"trigger_id": "t", "output_table": "x"}, False),
+        ({"trigger_id": "t", "source": None}, True),
+        ({"trigger_id": "t", "output_table": None, "output_dataset": None}, True),
+        ({"trigger_id": "t", "output_dataset": "nba_analytics"}, True),
+        ({"trigger_id": "t", "source": None, "source_table": "a.b"}, False),
     ],
 )
 def test_report_only(raw: dict[str, Any], report: bool) -> None:
-    """A message without a source is a bare report (closes its trigger, routes nothing)."""
+    """A message without a source (absent or null, SPEC 3) is a bare report (routes nothing)."""
     assert is_report_only(raw) is report
 
 

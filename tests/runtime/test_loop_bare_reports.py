@@ -96,3 +96,56 @@ async def test_restart_keeps_the_oldest_open_trigger(
     now[0] += 1
     await send(r2, {**REPORT, "execution_id": "run-1"})
     assert [t for t, ph in triggers(r2) if ph == "succeeded"] == [oldest]
+
+
+async def _one_open(tmp_path: Path, make_router: RouterFactory) -> tuple[Router, str]:
+    cfg = load(write_registry(tmp_path / "cfg", defaults={"run_retries": 2}))
+    r = make_router(cfg, MemorySink(), clock=lambda: T0)
+    await r.start()
+    await send(r, injury("e-1", "lalplayer01"))
+    ((tid, phase),) = triggers(r)
+    assert phase == "dispatched"
+    return r, tid
+
+
+@pytest.mark.parametrize(
+    "nulls",
+    [
+        {"source": None},
+        {"output_table": None, "output_dataset": None},
+        {"source": None, "source_table": None, "analytics_table": None, "output_table": None},
+    ],
+)
+async def test_failed_report_with_null_source_is_heard(
+    tmp_path: Path, make_router: RouterFactory, nulls: dict[str, None]
+) -> None:
+    """A failed report whose source keys are null (SPEC 3: dropped) re-runs its trigger."""
+    r, tid = await _one_open(tmp_path, make_router)
+    report = {"trigger_id": tid, "status": "failed", "error_message": "boom", **nulls}
+    assert await send(r, {**report, "execution_id": "x-1"}) == ("accepted", None)
+    assert triggers(r) == [(tid, "backoff")]
+
+
+async def test_production_failure_message_reruns_its_trigger(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """Production's unified failure message, null output fields kept, re-runs the trigger
+    its trigger_message_id names (an HTTP target's push messageId <trigger_id>-<row>)."""
+    r, tid = await _one_open(tmp_path, make_router)
+    # the envelope of shared/publishers/unified_pubsub_publisher.py:188-220 (processor_name
+    # is the class name, data_processors/analytics/analytics_base.py:1640), with the nulls
+    # a producer that does not drop them (its :222-223 does) would send
+    msg = {
+        "processor_name": "PlayerGameSummaryProcessor",
+        "phase": "phase_3_analytics",
+        "execution_id": "x-1",
+        "game_date": GAME_DAY.isoformat(),
+        "status": "failed",
+        "output_table": None,
+        "output_dataset": None,
+        "trigger_message_id": f"{tid}-1",
+        "error_message": "BigQuery quota",
+        "error_type": "QuotaError",
+    }
+    assert await send(r, msg) == ("accepted", None)
+    assert triggers(r) == [(tid, "backoff")]

@@ -19,9 +19,10 @@ A completion names its trigger, in this order:
 
 ``execution_id`` (``unified_pubsub_publisher.py:84,192``) identifies the run: recorded per
 attempt. A completion report is a message that names a trigger id, or a ``status`` with a
-processor; one with a ``source`` is also an event and is routed as well. A field read
-"top level or in ``metadata``" takes ``metadata``'s value under a top-level ``null`` (SPEC
-section 3 drops top-level nulls): a null never hides missed ids or the trigger's id.
+processor; one with a ``source`` (a source key that is not ``null``) is also an event and
+is routed as well. A field read "top level or in ``metadata``" takes ``metadata``'s value
+under a top-level ``null`` (SPEC section 3 drops top-level nulls): a null never hides
+missed ids or the trigger's id.
 """
 
 from __future__ import annotations
@@ -148,7 +149,14 @@ def completion_ref(
     )
 
 
+_SOURCE_KEYS = ("source", "source_table", "analytics_table", "output_table")
+
+
 def is_report_only(raw: Mapping[str, Any]) -> bool:
     """True when ``raw`` is a bare completion report: no source to route (the SDK sends one
-    when a run changed nothing or failed)."""
-    return not any(k in raw for k in ("source", "source_table", "analytics_table", "output_table"))
+    when a run changed nothing or failed). A source key whose value is ``null`` names no
+    source -- SPEC section 3 drops top-level nulls, and the normaliser picks the source among
+    the keys that have a value (``messages.event_fields.source_names``) -- so a report that
+    always writes the key (``"output_table": null`` in a failure) is still a report, not an
+    event dead-lettered ``missing_source`` whose failure never reaches the ledger."""
+    return all(raw.get(k) is None for k in _SOURCE_KEYS)
