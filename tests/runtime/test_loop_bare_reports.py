@@ -149,3 +149,32 @@ async def test_production_failure_message_reruns_its_trigger(
     }
     assert await send(r, msg) == ("accepted", None)
     assert triggers(r) == [(tid, "backoff")]
+
+
+@pytest.mark.parametrize(
+    ("name", "phase", "unmatched"),
+    [
+        ("PlayerGameSummaryProcessor", "backoff", 0),  # production's class name: mapped
+        (P, "backoff", 0),
+        ("NoSuchProcessor", "dispatched", 1),  # names nothing: counted and logged
+        ("no_such_processor", "dispatched", 1),
+    ],
+)
+async def test_processor_date_report_names_a_registry_processor(
+    tmp_path: Path,
+    make_router: RouterFactory,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    phase: str,
+    unmatched: int,
+) -> None:
+    """A processor + date report reads a class name as its processor; an unknown one is counted."""
+    r, tid = await _one_open(tmp_path, make_router)
+    msg = {"processor_name": name, "execution_id": "x-1", "game_date": GAME_DAY.isoformat()}
+    with caplog.at_level("WARNING", logger="scoperouter.runtime"):
+        status, _reason = await send(r, {**msg, "status": "failed", "error_message": "boom"})
+    assert status == "accepted"
+    assert triggers(r) == [(tid, phase)]
+    assert _total(r, "scoperouter_completions_unmatched_total") == unmatched
+    named = [rec for rec in caplog.records if getattr(rec, "processor", None) == name]
+    assert len(named) == unmatched
