@@ -79,10 +79,14 @@ def test_unified_fields_are_kept() -> None:
         ({"trigger_id": "t"}, True),
         ({"trigger_id": "t", "source": "a.b"}, False),
         ({"trigger_id": "t", "output_table": "x"}, False),
+        ({"trigger_id": "t", "source": None}, True),
+        ({"trigger_id": "t", "output_table": None, "output_dataset": None}, True),
+        ({"trigger_id": "t", "output_dataset": "nba_analytics"}, True),
+        ({"trigger_id": "t", "source": None, "source_table": "a.b"}, False),
     ],
 )
 def test_report_only(raw: dict[str, Any], report: bool) -> None:
-    """A message without a source is a bare report (closes its trigger, routes nothing)."""
+    """A message without a source (absent or null, SPEC 3) is a bare report (routes nothing)."""
     assert is_report_only(raw) is report
 
 
@@ -104,3 +108,28 @@ def test_top_level_null_never_hides_metadata(key: str, value: Any) -> None:
     if key not in ("trigger_id", "trigger_message_id", "processor"):
         base["trigger_id"] = "t-0"
     assert completion_ref({**base, key: None}) == completion_ref(base)
+
+
+REGISTRY = ("player_game_summary", "ml_feature_store", "league_rankings")
+
+
+@pytest.mark.parametrize(
+    ("name", "processor"),
+    [
+        # production's processor_name is the class name (najicham/nba-stats-scraper
+        # data_processors/analytics/analytics_base.py:1640, processor_name=self.__class__.__name__)
+        ("PlayerGameSummaryProcessor", "player_game_summary"),
+        # data_processors/precompute/ml_feature_store/ml_feature_store_processor.py:439
+        ("MLFeatureStoreProcessor", "ml_feature_store"),
+        ("player_game_summary", "player_game_summary"),
+        ("TeamDefenseGameSummaryProcessor", "TeamDefenseGameSummaryProcessor"),  # not in it
+        ("PlayerGameSummary", "PlayerGameSummary"),  # no Processor suffix: not a class name
+        ("LeagueRankingsProcessor", "league_rankings"),
+    ],
+)
+def test_class_name_reads_as_its_registry_processor(name: str, processor: str) -> None:
+    """A class name (CamelCase + Processor) is its snake_case processor, only if registered."""
+    raw = {"processor_name": name, "game_date": D, "status": "failed"}
+    ref = completion_ref(raw, processors=REGISTRY)
+    assert ref is not None and ref.processor == processor
+    assert completion_ref(raw) == completion_ref(raw, processors=None)  # no registry: as sent

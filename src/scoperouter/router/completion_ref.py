@@ -13,20 +13,24 @@ A completion names its trigger, in this order:
   It matches a trigger id (a trigger carries its id as ``trigger_message_id``) or a Pub/Sub
   message id the dispatcher recorded as the trigger's alias;
 * else, with no id at all, the processor and the date: ``processor_name`` /
-  ``processor`` or the publisher of the message's source, and ``game_date`` -- the oldest
+  ``processor`` (production's class name, ``PlayerGameSummaryProcessor``, read as the
+  registry processor ``player_game_summary`` when that is one: :func:`processor_of_class`)
+  or the publisher of the message's source, and ``game_date`` -- the oldest
   open trigger of that processor on that date (production's ``parent_processor`` names the
   upstream, not the run: it is kept for the trace, ``unified_pubsub_publisher.py:92,210``).
 
 ``execution_id`` (``unified_pubsub_publisher.py:84,192``) identifies the run: recorded per
 attempt. A completion report is a message that names a trigger id, or a ``status`` with a
-processor; one with a ``source`` is also an event and is routed as well. A field read
-"top level or in ``metadata``" takes ``metadata``'s value under a top-level ``null`` (SPEC
-section 3 drops top-level nulls): a null never hides missed ids or the trigger's id.
+processor; one with a ``source`` (a source key that is not ``null``) is also an event and
+is routed as well. A field read "top level or in ``metadata``" takes ``metadata``'s value
+under a top-level ``null`` (SPEC section 3 drops top-level nulls): a null never hides
+missed ids or the trigger's id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -108,16 +112,32 @@ def missed_entities(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({str(x) for x in missed_raw if isinstance(x, str | int)}))
 
 
+def processor_of_class(name: str, processors: Collection[str]) -> str:
+    """The registry processor a production class name names: CamelCase ending in
+    ``Processor``, minus that suffix, in snake_case (``PlayerGameSummaryProcessor`` ->
+    ``player_game_summary``, ``MLFeatureStoreProcessor`` -> ``ml_feature_store``) -- only
+    when that is one of ``processors``; any other name is returned as it is."""
+    if name in processors or not name.endswith("Processor") or not name[:1].isupper():
+        return name
+    base = name.removesuffix("Processor")
+    snake = _CAMEL.sub("_", base).lower()
+    return snake if snake in processors else name
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def completion_ref(
     raw: Mapping[str, Any],
     *,
     date_field: str = "game_date",
-    processor_of_class: Mapping[str, str] | None = None,
+    processors: Collection[str] | None = None,
 ) -> CompletionRef | None:
     """The completion ``raw`` reports, or None when it names no trigger and no processor.
 
-    ``processor_of_class`` maps production class names (``PlayerGameSummaryProcessor``)
-    to registry names; a name already in the registry's spelling passes through."""
+    ``processors``: the registry's processor names -- a production class name
+    (``processor_name``: ``PlayerGameSummaryProcessor``) reads as the one it names
+    (:func:`processor_of_class`); None: the name as sent."""
     if not isinstance(raw, Mapping):
         return None
     meta = raw.get("metadata")
@@ -128,8 +148,8 @@ def completion_ref(
     tid = _str(raw, meta, "trigger_id")
     mid = _str(raw, meta, "trigger_message_id")
     proc = _str(raw, meta, "processor") or _str(raw, meta, "processor_name")
-    if proc is not None and processor_of_class:
-        proc = processor_of_class.get(proc, proc)
+    if proc is not None and processors is not None:
+        proc = processor_of_class(proc, processors)
     if tid is None and mid is None and proc is None:
         return None
     missed = missed_entities(raw)
@@ -148,7 +168,14 @@ def completion_ref(
     )
 
 
+_SOURCE_KEYS = ("source", "source_table", "analytics_table", "output_table")
+
+
 def is_report_only(raw: Mapping[str, Any]) -> bool:
     """True when ``raw`` is a bare completion report: no source to route (the SDK sends one
-    when a run changed nothing or failed)."""
-    return not any(k in raw for k in ("source", "source_table", "analytics_table", "output_table"))
+    when a run changed nothing or failed). A source key whose value is ``null`` names no
+    source -- SPEC section 3 drops top-level nulls, and the normaliser picks the source among
+    the keys that have a value (``messages.event_fields.source_names``) -- so a report that
+    always writes the key (``"output_table": null`` in a failure) is still a report, not an
+    event dead-lettered ``missing_source`` whose failure never reaches the ledger."""
+    return all(raw.get(k) is None for k in _SOURCE_KEYS)

@@ -27,7 +27,8 @@ since its last (re)drive only once such successes outnumber the failure reports
 A closed trigger reopens for a later report of missed ids, never dead-lettered for it --
 unless the report is of the run whose completion closed it (:attr:`Entry.closed_by`):
 that counts as if it had come first, so a processor that keeps missing an id ends as a
-dead letter instead of being re-run forever.
+dead letter instead of being re-run forever. A later failure reopens it only when it is
+that run's (re-run like missed ids, then a dead letter); another run's is ignored.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ class Entry(NamedTuple):
     # run): a later report of missed ids naming it is that run's own, counted as if it had
     # come before the close (TRANSITIONS, partial_missed_own_last)
     closed_by: str | None = None
+    # the order it (re)joined the open triggers of its processor and date (LedgerBook: a
+    # counter bumped by every open, reopen and redrive; 0: not assigned yet): "the oldest
+    # open trigger" a completion naming only processor and date closes, kept by a snapshot
+    opened_seq: int = 0
 
     @property
     def trigger_id(self) -> str:
@@ -135,7 +140,8 @@ def classify(
     ``earlier``:
     it names an attempt before ``e``'s (a failure of one is ``earlier_failure`` while a
     later attempt is dispatched); ``own``: it names the run whose completion closed ``e``
-    (its missed ids after the re-runs are spent: ``partial_missed_own_last``)."""
+    (its missed ids after the re-runs are spent: ``partial_missed_own_last``; its failure:
+    ``failed_own``, re-run like missed ids, then ``failed_own_last``)."""
     if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
         if stale:
             return "stale"
@@ -158,6 +164,9 @@ def classify(
         return (
             "partial_missed_own_last" if own and e.phase == "succeeded" else "partial_missed_last"
         )
+    if own and e.phase == "succeeded":
+        # the run that closed it failed after all: re-run, bounded like missed ids
+        return "failed_own" if e.retries < max(1, params.run_retries) else "failed_own_last"
     return "failed" if e.retries < params.run_retries else "failed_last"
 
 
@@ -214,6 +223,8 @@ def step(
         "partial_missed_own_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
+        "failed_own": "failed",
+        "failed_own_last": "failed",
         "earlier_failure": "late",
         "timeout": "timed_out",
         "timeout_last": "timed_out",
@@ -239,6 +250,8 @@ def step(
         "partial_missed_own_last": "partial",
         "failed": "failed",
         "failed_last": "failed",
+        "failed_own": "failed",
+        "failed_own_last": "failed",
         "timeout": "timed_out",
         "timeout_last": "timed_out",
     }.get(inp, e.outcome)

@@ -1,7 +1,9 @@
 """The book of ledger entries: one :class:`~scoperouter.router.ledger.Entry` per trigger id.
 
-Invariant: the book stores entries, indexes open ones by ``(processor, date)`` and orders
-their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
+Invariant: the book stores entries, indexes open ones by ``(processor, date)`` in the
+order they (re)joined the open set (:attr:`~scoperouter.router.ledger.Entry.opened_seq`,
+kept by the snapshot: a restore rebuilds the same order, not the trigger ids' order) and
+orders their deadlines; every rule is :func:`scoperouter.router.ledger.step` and its table.
 Nothing here reads a clock or does I/O. Closed entries are kept (the trace, dead letters)
 until :meth:`LedgerBook.forget_closed` drops succeeded ones closed before a horizon, with
 the Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
@@ -13,6 +15,11 @@ they came (as if the id had been recorded first); a parked completion older than
 :data:`~.ledger_parked.ORPHAN_TTL_S` is dropped, and at most
 :data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
 Parked completions are in the snapshot.
+
+A completion with an event id is taken once: the ids of those taken (applied to an entry,
+or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
+redelivery changes nothing -- also one naming only the processor and the date, which would
+otherwise find the *next* open trigger of that key once the first has closed.
 
 Each recorded message id remembers the attempt it was published for (the entry's attempt
 when the id is recorded: the journal replays the same order, so the same attempt). A
@@ -52,6 +59,7 @@ from scoperouter.router.ledger import (
     step,
     timeout_input,
 )
+from scoperouter.router.ledger_applied import AppliedCompletions
 from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
@@ -78,11 +86,15 @@ class LedgerBook:
         # open trigger ids per key, oldest first (a dict as an ordered set: a busy key holds
         # thousands, and a list's membership test and removal walked them all)
         self._open: dict[Key, dict[str, None]] = {}
+        self._seq = 0  # the last Entry.opened_seq given (an entry joining the open set)
         self._aliases: dict[str, str] = {}  # Pub/Sub message id -> trigger id
         self._alias_attempt: dict[str, int] = {}  # message id -> the attempt it was sent for
         # completions naming a message id not recorded yet (all of them are applied, in
         # order, when the id is recorded: as if it had been recorded before they came)
         self._parked = ParkedCompletions()
+        # the event ids of the completions taken (applied, or matching no trigger): each is
+        # taken once (bounded: .ledger_applied)
+        self._applied = AppliedCompletions()
         self._heap: list[tuple[float, str]] = []  # (due_at, trigger id), lazy
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
@@ -156,8 +168,7 @@ class LedgerBook:
         e = open_entry(trigger, now, p)
         if old is not None:
             e = e._replace(attempt=old.attempt + 1, history=(*old.history, *e.history))
-        self._put(e)
-        return e
+        return self._put(e)
 
     def find(self, ref: CompletionRef) -> Entry | None:
         """The entry a completion names (trigger id, alias, else oldest open by key)."""
@@ -215,15 +226,29 @@ class LedgerBook:
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
         to send at once (nothing today: re-runs wait for their backoff)."""
+        eid = ref.event_id
+        self._applied.expire(now)
+        taken = self._applied.get(eid) if eid is not None else None
+        if taken is not None:
+            # a completion taken before, delivered again (at-least-once): it changes nothing,
+            # also when it names only the processor and the date (it would find the next
+            # open trigger of that key)
+            return (None if taken[0] is None else self._entries.get(taken[0])), []
         e = self.find(ref)
         if e is None:
             if ref.message_id is not None and ref.trigger_id is None:
-                self.changes += self._parked.park(ref, now)
+                self.changes += self._parked.park(ref, now)  # taken when its id is recorded
+            elif eid is not None:
+                self._applied.add(eid, None, now)
+                self.changes += 1
             return None, []
-        if ref.event_id is not None and any(a.event_id == ref.event_id for a in e.history):
-            # a report already applied, delivered again (at-least-once): it is about an
-            # earlier attempt, never the one running now
-            return e, []
+        if eid is not None:
+            self._applied.add(eid, e.trigger_id, now)
+            self.changes += 1
+            if any(a.event_id == eid for a in e.history):
+                # applied before the ids were kept (a snapshot without them), delivered again:
+                # it is about an earlier attempt, never the one running now
+                return e, []
         p = self.params(e.trigger.processor)
         mid = ref.message_id
         named = self._names_run(e, mid, ref)
@@ -261,7 +286,7 @@ class LedgerBook:
                 # after this report: the id must name a run of this trigger when it comes)
                 entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
         if st.effect != "ignore":
-            self._put(entry)
+            entry = self._put(entry)
             rerun = st.effect == "schedule" and inp == "unattributed"
             self._notice("unattributed" if rerun else st.effect, entry, now)
         elif entry is not e:
@@ -309,10 +334,10 @@ class LedgerBook:
         p = self.params(e.trigger.processor)
         inp = timeout_input(e, p) if e.phase == "dispatched" else "retry_due"
         st = step(e, inp, at, p)
-        self._put(st.entry)
-        self._notice(st.effect if inp == "retry_due" else "timed_out", st.entry, at)
+        entry = self._put(st.entry)
+        self._notice(st.effect if inp == "retry_due" else "timed_out", entry, at)
         if st.effect == "dead_letter":
-            self._notice("dead_letter", st.entry, at)
+            self._notice("dead_letter", entry, at)
         if st.redispatch is None:
             return []
         return [Redispatch(st.redispatch, st.entry.attempt, at)]
@@ -326,8 +351,7 @@ class LedgerBook:
                 continue
             p = self.params(e.trigger.processor)
             st = step(e, "redrive", now, p)
-            self._put(st.entry)
-            self._notice("redrive", st.entry, now)
+            self._notice("redrive", self._put(st.entry), now)
             assert st.redispatch is not None
             out.append(Redispatch(st.redispatch, st.entry.attempt, now))
         return out
@@ -364,31 +388,43 @@ class LedgerBook:
         self.notices.append(Notice(kind, e, at))
         self.changes += 1
 
-    def _put(self, e: Entry) -> None:
+    def _put(self, e: Entry, *, keep_seq: bool = False) -> Entry:
+        """Store ``e`` (returned as stored); one joining the open set of its key goes last in
+        it and is given the next :attr:`Entry.opened_seq` (``keep_seq``: a restore, the
+        entry keeps its own)."""
         self.changes += 1
         tid = e.trigger_id
-        self._entries[tid] = e
         ids = self._open.get(e.key)
         if e.is_open:
-            if ids is None:
-                self._open[e.key] = {tid: None}
-            elif tid not in ids:
-                ids[tid] = None
+            if ids is None or tid not in ids:
+                if keep_seq:
+                    self._seq = max(self._seq, e.opened_seq)
+                else:
+                    self._seq += 1
+                    e = e._replace(opened_seq=self._seq)
+                if ids is None:
+                    self._open[e.key] = {tid: None}
+                else:
+                    ids[tid] = None
             if e.due_at is not None:
                 heapq.heappush(self._heap, (e.due_at, tid))
-        elif ids is not None and tid in ids:
+        self._entries[tid] = e
+        if not e.is_open and ids is not None and tid in ids:
             del ids[tid]
             if not ids:
                 del self._open[e.key]
+        return e
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> dict[str, Any]:
         return {
             "version": SNAPSHOT_VERSION,
             "entries": [entry_to_json(e) for e in self.entries()],
+            "opened_seq": self._seq,
             "aliases": dict(sorted(self._aliases.items())),
             "alias_attempts": dict(sorted(self._alias_attempt.items())),
             "parked": [[m, ref_to_dict(r), at] for m, r, at in self._parked.items()],
+            "applied": self._applied.items(),
         }
 
     @classmethod
@@ -396,8 +432,17 @@ class LedgerBook:
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
         book = cls(params)
-        for item in snap.get("entries", []):
-            book._put(entry_from_json(item))
+        book._seq = int(snap.get("opened_seq", 0))
+        # open ones rejoin their key's open set in the order they joined it (opened_seq):
+        # the oldest open trigger stays the one it was, not the smallest id; a snapshot
+        # written before the sequence was kept (every entry 0) orders them by first
+        # dispatch, then trigger id, and numbers them in that order
+        entries = sorted(
+            map(entry_from_json, snap.get("entries", [])),
+            key=lambda e: (e.opened_seq, e.opened_at, e.trigger_id),
+        )
+        for e in entries:
+            book._put(e, keep_seq=e.opened_seq > 0)
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
         # absent in snapshots before attempts were recorded: those ids attribute nothing
         book._alias_attempt.update(
@@ -405,4 +450,8 @@ class LedgerBook:
         )
         for mid, ref, at in snap.get("parked", []):  # absent in snapshots before they were kept
             book._parked.push(str(mid), ref_from_dict(ref), float(at))
+        try:  # absent in snapshots before they were kept: the entries' histories still tell
+            book._applied.load(snap.get("applied", []))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed applied completion ids: {exc}") from exc
         return book

@@ -30,6 +30,7 @@ def entry_to_json(e: Entry) -> dict[str, Any]:
         "failures": e.failures,
         "unattributed": e.unattributed,
         "closed_by": e.closed_by,
+        "opened_seq": e.opened_seq,
     }
 
 
@@ -78,6 +79,8 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
             int(item.get("unattributed", 0)),  # absent in older snapshots: none counted
             # absent in older snapshots: no closing run known (a later report only reopens)
             None if item.get("closed_by") is None else str(item["closed_by"]),
+            # absent in older snapshots: 0, the book orders those by opened_at, trigger id
+            int(item.get("opened_seq", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed ledger entry: {exc}") from exc

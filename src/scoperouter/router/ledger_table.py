@@ -26,6 +26,8 @@ Input = Literal[
     "partial_missed_own_last",
     "failed",
     "failed_last",
+    "failed_own",
+    "failed_own_last",
     "earlier_failure",
     "timeout",
     "timeout_last",
@@ -48,7 +50,12 @@ _FAILURES: tuple[Input, ...] = ("partial_missed", "partial_missed_last", "failed
 _REPORTS: tuple[Input, ...] = ("success", "partial", *_FAILURES)
 _UNATTRIBUTED: tuple[Input, ...] = ("unattributed", "unattributed_last")
 _UNATTRIBUTED_ALL: tuple[Input, ...] = (*_UNATTRIBUTED, "unattributed_enough")
-FAILURE_INPUTS: tuple[Input, ...] = (*_FAILURES, "partial_missed_own_last")
+FAILURE_INPUTS: tuple[Input, ...] = (
+    *_FAILURES,
+    "partial_missed_own_last",
+    "failed_own",
+    "failed_own_last",
+)
 """The inputs of a report that named missed ids or a failure (its run's success is stale)."""
 OPEN_PHASES = _OPEN
 """The phases of an entry still waiting (a run out, or a re-run scheduled)."""
@@ -185,6 +192,22 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         "dead",
         "dead_letter",
         "the run that closed it reports missed ids after its re-runs (at least one, up to"
+        " `run_retries`): dead letter",
+    ),
+    # ... and a failure reported by that very run: its change events said success, its
+    # report says the run failed -- as if the report had come first (re-run, bounded like a
+    # report of missed ids: at least one, up to `run_retries`; then a dead letter). A late
+    # failure of any other run stays ignored (above): a later run processed its ids
+    ("succeeded", "failed_own"): Transition(
+        "backoff",
+        "schedule",
+        "the run that closed it reports a failure: reopen and re-run it (at least once, up"
+        " to `run_retries`)",
+    ),
+    ("succeeded", "failed_own_last"): Transition(
+        "dead",
+        "dead_letter",
+        "the run that closed it reports a failure after its re-runs (at least one, up to"
         " `run_retries`): dead letter",
     ),
     **{

@@ -50,6 +50,8 @@ def count_committed(m: Metrics, size: int, res: BatchResult) -> None:
         for reason, n in reasons.items():
             m.child(m.decisions, reason).inc(n)
         m.events_accepted.inc(len(res.decided))
+    if res.unmatched:
+        m.completions_unmatched.inc(res.unmatched)
     dups = res.duplicates
     if dups is None:
         dups = sum(1 for _item, out in res.outcomes if out.status == "duplicate")

@@ -24,7 +24,7 @@ from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.intake import Settle
 from scoperouter.runtime.loop_runtime import completion_of as _completion_of
-from scoperouter.runtime.loop_runtime import is_report
+from scoperouter.runtime.loop_runtime import is_report, unknown_processor
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
@@ -76,6 +76,9 @@ class BatchResult:
     # rows of ``fired`` stored with another mode than their processor's now, by row id (a
     # state store's: Dispatcher.fired's ``stored``)
     other_modes: dict[int, str] = field(default_factory=dict)
+    # completions naming, by processor and date, a processor the registry does not have
+    # (scoperouter_completions_unmatched_total)
+    unmatched: int = 0
 
 
 def process_batch(
@@ -100,6 +103,14 @@ def process_batch(
         for item in batch:
             ev = item.parsed
             ref = completion_of(item, windows)  # the closed loop: which trigger it closes
+            if ref is not None and (name := unknown_processor(ref, windows.registry)):
+                # closes nothing: counted and logged, never silent (a name the registry
+                # spells differently, e.g. a class name that is no registry processor's)
+                logger.warning(
+                    "completion names no registry processor",
+                    extra={"processor": safe(name), "event_id": safe(ref.event_id or "")},
+                )
+                res.unmatched += 1
             if ref is not None and is_report(item.inbound):  # a bare report: not routed
                 windows.complete(ref, now)
                 res.outcomes.append((item, Outcome("accepted", ref.event_id or ref.trigger_id)))

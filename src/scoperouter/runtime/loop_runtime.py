@@ -86,7 +86,11 @@ def completion_of(
 ) -> CompletionRef | None:
     """The completion a message reports (None: it names no trigger and no processor)."""
     raw = raw_of(inbound)
-    ref = completion_ref(raw, date_field=registry.date_field) if raw is not None else None
+    ref = (
+        completion_ref(raw, date_field=registry.date_field, processors=registry.processors)
+        if raw is not None
+        else None
+    )
     ev = parsed if isinstance(parsed, Event) else None
     if ref is None and inbound.trigger_id and ev is not None:
         # the SDK's CompletionPublisher names the run in a Pub/Sub attribute; a partial
@@ -119,6 +123,16 @@ def completion_of(
             event_id=ev.event_id,
         )
     return ref
+
+
+def unknown_processor(ref: CompletionRef, registry: CompiledRegistry) -> str | None:
+    """The processor name a completion matches by (no trigger id, no message id: processor
+    and date) when it is no registry processor -- such a completion can close nothing; the
+    caller counts it (``scoperouter_completions_unmatched_total``) and logs the name."""
+    name = ref.processor
+    if ref.trigger_id is not None or ref.message_id is not None or name is None:
+        return None
+    return None if name in registry.processors else name
 
 
 def is_report(inbound: Inbound) -> bool:

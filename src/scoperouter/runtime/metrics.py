@@ -215,7 +215,8 @@ class Metrics:
         )
         self.completions_unmatched = Counter(
             "scoperouter_completions_unmatched",
-            "Parked completions dropped: their message id was never recorded in time.",
+            "Completions that closed nothing: parked ones whose message id was never recorded"
+            " in time, and ones naming (by processor and date) no registry processor.",
             registry=r,
         )
         self.triggers_timed_out = Counter(
