@@ -122,6 +122,18 @@ class DurableWindows:
         """Forget the journal rows since ``mark`` (their savepoint was rolled back)."""
         del self._jbuf[mark:]
 
+    def undo_item(self, mark: int) -> None:
+        """One item's savepoint was rolled back (caller holds the transaction): forget its
+        journal rows (those since ``mark``), write the ones before it into the transaction
+        and rebuild the engine from the store. What the item did to the engine (windows its
+        tick fired, a window half-merged, a completion) is gone, so the rest of the batch
+        is routed on -- and journaled against -- the state this transaction commits: rows
+        of a later item, replayed on it at a restart, fire nothing the outbox did not get."""
+        self.journal_undo(mark)
+        if self._jbuf:
+            self.store.journal_many(self._jbuf)
+        self.restore()  # reads this transaction's rows; empties the buffer
+
     def tick(self, now: float) -> list[Fired]:
         return self.engine.tick(now) + self.requests(now)
 
