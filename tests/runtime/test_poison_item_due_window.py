@@ -48,7 +48,10 @@ def registry(tmp_path: Path, case: str) -> Any:
     )
     if case == "zero_window_other":
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec["processors"]["team_offense_game_summary"]["window"] = {"quiet": "0s", "max_wait": "0s"}
+        spec["processors"]["team_offense_game_summary"]["window"] = {
+            "quiet": "0s",
+            "max_wait": "0s",
+        }
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return load(path)
 
