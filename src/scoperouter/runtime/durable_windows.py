@@ -33,6 +33,7 @@ from scoperouter.router.journal_replay import (
     untracked_json,
     written_untracked,
 )
+from scoperouter.router.window_state import CLOCK_SLACK_S
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import loop_runtime, modes
 from scoperouter.runtime.dispatcher import Committed
@@ -74,6 +75,7 @@ class DurableWindows:
             registry, journal=self._journal, loop=self.loop_on, untracked=self.untracked
         )
         self.next_deadline: float | None = None  # read by the event loop's timer
+        self.latest_at = float("-inf")  # the open windows' latest last_at, bound (due_at)
         self.journal_replayed = 0
         self.restored_windows = 0
         self.stale = False  # a failed transaction left uncommitted changes in the engine
@@ -251,6 +253,7 @@ class DurableWindows:
             self._persisted_empty, self._journal_rows = self._on_commit
             self._on_commit = None
         self.next_deadline = self._deadline()
+        self.latest_at = self.book.latest
         loop = self.engine.loop
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
             now = self.clock()
@@ -278,11 +281,21 @@ class DurableWindows:
 
     def _deadline(self) -> float | None:
         """The engine's next deadline; with the loop, at most a request poll away."""
-        dl = self.engine.next_deadline()
+        now = self.clock()
+        dl = self.engine.next_deadline(now)
         if self.loop_on:
-            poll = self.clock() + loop_runtime.REQUEST_POLL_S
+            poll = now + loop_runtime.REQUEST_POLL_S
             dl = poll if dl is None else min(dl, poll)
         return dl
+
+    def due_at(self, now: float) -> float | None:
+        """When the window timer has work, asked at ``now`` (on the event loop: it reads what
+        the last commit left): :attr:`next_deadline`, or ``now`` when an open window's last
+        decision lies past ``CLOCK_SLACK_S`` ahead of it -- the wall clock was stepped back
+        since, and that window is due now (:func:`~scoperouter.router.window_state.is_due`)."""
+        if self.latest_at > now + CLOCK_SLACK_S:
+            return now
+        return self.next_deadline
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> None:
@@ -330,6 +343,7 @@ class DurableWindows:
         engine.journal = self._journal
         self.engine = engine
         self.next_deadline = self._deadline()
+        self.latest_at = engine.book.latest
         self.journal_replayed = replayed
         self.restored_windows = engine.open_count
         self._journal_rows = journal_rows
