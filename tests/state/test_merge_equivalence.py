@@ -22,7 +22,7 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.router.decisions import Decision
 from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.router.windows import WindowBook
-from scoperouter.state.merge import apply, contributions, to_trigger
+from scoperouter.state.merge import apply, contributions, is_due, to_trigger
 from scoperouter.state.model import Admission, IngestBatch, WindowKey, WindowState
 
 REG = registry_from(
@@ -46,7 +46,8 @@ Step = tuple[float, str, str, tuple[str, ...] | None, tuple[date, ...], bool]
 
 steps = st.lists(
     st.tuples(
-        st.sampled_from([0.0, 1.0, 5.0, 9.9, 10.0, 30.0, 61.0]),  # time advance
+        # time advance; negative: the wall clock stepped back (within the slack or past it)
+        st.sampled_from([0.0, 1.0, 5.0, 9.9, 10.0, 30.0, 61.0, -30.0, -3600.0]),
         st.sampled_from(["p", "p", "q"]),
         st.sampled_from(["player", "team"]),
         st.one_of(st.none(), st.lists(st.sampled_from("abcde"), min_size=1, max_size=3)),
@@ -121,7 +122,7 @@ def _pure(events: list[tuple[float, Event, Decision]]) -> Counter[str]:
             if w is not None:
                 open_[c.key] = w
         for key in sorted(open_, key=lambda k: open_[k].deadline):
-            if open_[key].deadline <= now:
+            if is_due(open_[key], now):
                 fired[_key(to_trigger(open_.pop(key)))] += 1
     fired.update(_key(to_trigger(w)) for w in open_.values())
     return fired
@@ -156,7 +157,7 @@ def _random_steps(rng: random.Random) -> list[tuple]:  # type: ignore[type-arg]
         ids = None if rng.random() < 0.15 else rng.sample("abcde", rng.randint(1, 2))
         out.append(
             (
-                rng.choice([0.0, 1.0, 5.0, 10.0, 61.0]),
+                rng.choice([0.0, 1.0, 5.0, 10.0, 61.0, -30.0, -3600.0]),
                 rng.choice("ppq"),
                 rng.choice(["player", "team"]),
                 ids,

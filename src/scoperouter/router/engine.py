@@ -7,8 +7,10 @@ One firing order for every driver (daemon, replay, ``report --what-if``, the sim
 the demo harness):
 
 1. :meth:`RoutingEngine.receive` at ``now`` first fires every window whose deadline is
-   ``<= now``, each at its deadline, earliest first (``(deadline, processor, date)``): an
-   event never joins a window that was already due;
+   ``<= now``, each at its deadline, earliest first (``(deadline, processor, date)``), and
+   every window whose last decision lies past
+   :data:`~scoperouter.router.window_state.CLOCK_SLACK_S` ahead of ``now`` (the clock was
+   stepped back), at ``now``: an event never joins a window that was already due;
 2. plans the event (one decision per processor, sorted by processor name) and merges
    each run decision into its window per date (the rules:
    :data:`scoperouter.router.window_state.TRANSITIONS`); a critical event fires the
@@ -223,9 +225,10 @@ class RoutingEngine:
     def _fire_released(self, released: list[Any]) -> list[Fired]:
         return self._opened([(g.window, g.at, g.held_s) for g in released])
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has something to do (None: nothing open)."""
-        dl = self.book.next_deadline()
+    def next_deadline(self, now: float | None = None) -> float | None:
+        """When :meth:`tick` next has something to do (None: nothing open); asked at
+        ``now``, ``now`` when a window lies past ``CLOCK_SLACK_S`` ahead of it."""
+        dl = self.book.next_deadline(now)
         loop = self.loop
         if loop is None:
             return dl

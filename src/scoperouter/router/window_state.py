@@ -15,6 +15,12 @@ unique in the trigger), keeps the first ``correlation_id``, makes the priority c
 if the event was, moves ``last_at`` to ``now`` and, when its processor fires live then,
 sets ``live`` (kept once set: the window fires live, whatever its processor's mode is when
 it fires -- docs/rollout.md "Flip back").
+
+A wall clock stepped back (NTP) since a window's last decision (``now < last_at``): the
+decision moves ``opened_at`` back by the step too (:func:`reopened_at`), so ``max_wait``
+is not stretched by it; and a window whose ``last_at`` lies more than
+:data:`CLOCK_SLACK_S` ahead of ``now`` is due (:func:`is_due`), so one opened while the
+clock was ahead does not wait for the clock to catch up.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from scoperouter.router.window_trigger import (
 
 __all__ = [
     "CAUSED_BY_CAP",
+    "CLOCK_SLACK_S",
     "TRANSITIONS",
     "Effect",
     "EventIds",
@@ -69,11 +76,13 @@ __all__ = [
     "regrain",
     "regrain_reason",
     "relimit",
+    "reopened_at",
     "to_trigger",
     "transition_table_markdown",
     "trigger_id",
     "trigger_id_of_json",
     "trigger_scope",
+    "window_ahead",
     "window_from_json",
     "window_to_json",
     "window_trigger",
@@ -121,13 +130,34 @@ class WindowState(NamedTuple):
         return min(self.last_at + self.quiet_s, self.opened_at + self.max_wait_s)
 
 
+CLOCK_SLACK_S = 60.0
+"""How far (seconds) a window's last decision may lie ahead of ``now`` before the window is
+due at once: further, the wall clock it was merged at has been stepped back since (or was
+ahead then), and its deadline would wait for the clock to catch up. Within it (replicas'
+clocks a little apart, a small NTP step) a window keeps its deadline."""
+
+
 def deadline(w: WindowState) -> float:
     return w.deadline
 
 
+def window_ahead(last_at: float, now: float) -> bool:
+    """True when a window whose last decision came at ``last_at`` lies past
+    :data:`CLOCK_SLACK_S` ahead of ``now`` (a clock stepped back): it is due now."""
+    return last_at > now + CLOCK_SLACK_S
+
+
+def reopened_at(opened_at: float, last_at: float, now: float) -> float:
+    """A window's ``opened_at`` once a decision joins it at ``now``: moved back by the step
+    when the clock went back since its last decision (``now < last_at``), so ``max_wait``
+    counts the time that had passed then, not a second time; else unchanged."""
+    return opened_at + (now - last_at) if now < last_at else opened_at
+
+
 def is_due(w: WindowState, now: float) -> bool:
-    """True when ``w`` fires at ``now`` (its deadline has passed)."""
-    return w.deadline <= now
+    """True when ``w`` fires at ``now``: its deadline has passed, or it lies past
+    :data:`CLOCK_SLACK_S` ahead of ``now`` (:func:`window_ahead`)."""
+    return w.deadline <= now or window_ahead(w.last_at, now)
 
 
 def due_input(w: WindowState, now: float) -> Input | None:
@@ -288,7 +318,7 @@ def merge_decision(
     w = WindowState(
         w.processor,
         w.day,
-        w.opened_at,
+        reopened_at(w.opened_at, w.last_at, now),
         now,
         ids,
         reason,

@@ -3,8 +3,9 @@
 Invariant: the book only stores windows and orders their deadlines; every rule (merge,
 fire at once, due) is applied by the pure functions of :mod:`scoperouter.router.window_state`
 and its transition table. A decision with several dates joins one window per date. Due
-windows fire in ``(deadline, processor, date)`` order; :meth:`WindowBook.flush` fires by
-key order.
+windows fire in ``(deadline, processor, date)`` order; a window lying past
+:data:`~scoperouter.router.window_state.CLOCK_SLACK_S` ahead of ``now`` (a clock stepped
+back) is due too and fires at ``now``; :meth:`WindowBook.flush` fires by key order.
 
 Times are floats (seconds) supplied by the caller: ``replay`` drives the book with a
 virtual clock, the daemon with the wall clock (use epoch seconds so that a
@@ -23,6 +24,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import parse_duration
 from scoperouter.router.decisions import Decision
 from scoperouter.router.window_state import (
+    CLOCK_SLACK_S,
     WindowParams,
     WindowState,
     merge_decision,
@@ -58,6 +60,9 @@ class WindowBook:
         self._windows: dict[WindowKey, WindowState] = {}
         self._heap: list[tuple[float, str, date]] = []  # lazy: stale entries are skipped
         self._params: dict[str, WindowParams] = {}
+        # at least every open window's last_at: only past now + CLOCK_SLACK_S (a clock
+        # stepped back) does due_states look for windows ahead of now
+        self._latest = float("-inf")
 
     def params(self, processor: str) -> WindowParams:
         got = self._params.get(processor)
@@ -81,10 +86,26 @@ class WindowBook:
         """Every open window, by key."""
         return tuple(w for _k, w in sorted(self._windows.items()))
 
-    def next_deadline(self) -> float | None:
-        """When the earliest open window is due (None when nothing is open)."""
+    @property
+    def latest(self) -> float:
+        """At least every open window's ``last_at`` (``-inf``: none opened)."""
+        return self._latest
+
+    def next_deadline(self, now: float | None = None) -> float | None:
+        """When the earliest open window is due (None when nothing is open); asked at
+        ``now``: ``now`` when a window lies past ``CLOCK_SLACK_S`` ahead of it."""
+        if now is not None and self._latest > now + CLOCK_SLACK_S and self._ahead(now):
+            return now
         self._prune()
         return self._heap[0][0] if self._heap else None
+
+    def _ahead(self, now: float) -> list[WindowState]:
+        """The windows lying past ``CLOCK_SLACK_S`` ahead of ``now``, by key; ``_latest``
+        tightened to the open windows' latest ``last_at`` (a scan: a clock stepped back)."""
+        ws = self._windows.values()
+        self._latest = max((w.last_at for w in ws), default=float("-inf"))
+        limit = now + CLOCK_SLACK_S
+        return sorted((w for w in ws if w.last_at > limit), key=lambda w: (w.processor, w.day))
 
     # ------------------------------------------------------------------ input
     def add(self, event: Event, decision: Decision, now: float) -> list[Trigger]:
@@ -113,12 +134,15 @@ class WindowBook:
             else:
                 self._windows[key] = w
                 heapq.heappush(self._heap, (w.deadline, key[0], key[1]))
+                if now > self._latest:
+                    self._latest = now
         return fired
 
     # ------------------------------------------------------------------ output
     def due_windows(self, now: float) -> list[tuple[float, Trigger]]:
         """Fire every window whose deadline is ``<= now``, earliest first, each with the
-        deadline it fired at."""
+        deadline it fired at (and one lying past ``CLOCK_SLACK_S`` ahead of ``now``, at
+        ``now``)."""
         df = self.registry.date_field
         return [(dl, to_trigger(w, df)) for dl, w in self.due_states(now)]
 
@@ -133,6 +157,16 @@ class WindowBook:
                 continue  # stale entry
             del self._windows[(proc, day)]
             fired.append((dl, w))
+        if self._latest > now + CLOCK_SLACK_S:  # a clock stepped back: due now
+            ahead = self._ahead(now)
+            if ahead:
+                for w in ahead:
+                    del self._windows[(w.processor, w.day)]
+                fired.extend((now, w) for w in ahead)
+                fired.sort(key=lambda f: (f[0], f[1].processor, f[1].day))
+                self._latest = max(
+                    (w.last_at for w in self._windows.values()), default=float("-inf")
+                )
         return fired
 
     def due(self, now: float) -> list[Trigger]:
@@ -149,6 +183,7 @@ class WindowBook:
         fired = [self._windows[k] for k in sorted(self._windows)]
         self._windows.clear()
         self._heap.clear()
+        self._latest = float("-inf")
         return fired
 
     def _prune(self) -> None:
@@ -172,6 +207,7 @@ class WindowBook:
         """Hold ``w`` (restore, or a store handing windows over)."""
         self._windows[(w.processor, w.day)] = w
         heapq.heappush(self._heap, (w.deadline, w.processor, w.day))
+        self._latest = max(self._latest, w.last_at)
 
     @classmethod
     def restore(cls, registry: CompiledRegistry, snapshot: dict[str, Any]) -> WindowBook:

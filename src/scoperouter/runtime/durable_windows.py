@@ -34,6 +34,7 @@ from scoperouter.router.journal_replay import (
     replay_spec_json,
     written_modes,
 )
+from scoperouter.router.window_state import CLOCK_SLACK_S
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime import loop_runtime, modes
 from scoperouter.runtime.dispatcher import Committed
@@ -75,6 +76,7 @@ class DurableWindows:
             registry, journal=self._journal, loop=self.loop_on, modes=self.modes
         )
         self.next_deadline: float | None = None  # read by the event loop's timer
+        self.latest_at = float("-inf")  # the open windows' latest last_at, bound (due_at)
         self.journal_replayed = 0
         self.restored_windows = 0
         self.stale = False  # a failed transaction left uncommitted changes in the engine
@@ -122,6 +124,18 @@ class DurableWindows:
     def journal_undo(self, mark: int) -> None:
         """Forget the journal rows since ``mark`` (their savepoint was rolled back)."""
         del self._jbuf[mark:]
+
+    def undo_item(self, mark: int) -> None:
+        """One item's savepoint was rolled back (caller holds the transaction): forget its
+        journal rows (those since ``mark``), write the ones before it into the transaction
+        and rebuild the engine from the store. What the item did to the engine (windows its
+        tick fired, a window half-merged, a completion) is gone, so the rest of the batch
+        is routed on -- and journaled against -- the state this transaction commits: rows
+        of a later item, replayed on it at a restart, fire nothing the outbox did not get."""
+        self.journal_undo(mark)
+        if self._jbuf:
+            self.store.journal_many(self._jbuf)
+        self.restore()  # reads this transaction's rows; empties the buffer
 
     def tick(self, now: float) -> list[Fired]:
         return self.engine.tick(now) + self.requests(now)
@@ -246,6 +260,7 @@ class DurableWindows:
             self._persisted_empty, self._journal_rows = self._on_commit
             self._on_commit = None
         self.next_deadline = self._deadline()
+        self.latest_at = self.book.latest
         loop = self.engine.loop
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
             now = self.clock()
@@ -273,11 +288,21 @@ class DurableWindows:
 
     def _deadline(self) -> float | None:
         """The engine's next deadline; with the loop, at most a request poll away."""
-        dl = self.engine.next_deadline()
+        now = self.clock()
+        dl = self.engine.next_deadline(now)
         if self.loop_on:
-            poll = self.clock() + loop_runtime.REQUEST_POLL_S
+            poll = now + loop_runtime.REQUEST_POLL_S
             dl = poll if dl is None else min(dl, poll)
         return dl
+
+    def due_at(self, now: float) -> float | None:
+        """When the window timer has work, asked at ``now`` (on the event loop: it reads what
+        the last commit left): :attr:`next_deadline`, or ``now`` when an open window's last
+        decision lies past ``CLOCK_SLACK_S`` ahead of it -- the wall clock was stepped back
+        since, and that window is due now (:func:`~scoperouter.router.window_state.is_due`)."""
+        if self.latest_at > now + CLOCK_SLACK_S:
+            return now
+        return self.next_deadline
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> None:
@@ -328,6 +353,7 @@ class DurableWindows:
         engine.journal = self._journal
         self.engine = engine
         self.next_deadline = self._deadline()
+        self.latest_at = engine.book.latest
         self.journal_replayed = replayed
         self.restored_windows = engine.open_count
         self._journal_rows = journal_rows

@@ -3,8 +3,9 @@
 Invariant: everything a batch changes -- seen ids, window journal rows, fired triggers in
 the outbox, dead letters and pending dispatch marks -- commits together, before any of its
 messages is acked. One item that cannot be routed (a poison message, a planner or window
-bug) is dead-lettered alone: its savepoint is rolled back and the others commit; a failure
-of the store itself fails the whole batch (its sources redeliver).
+bug) is dead-lettered alone: its savepoint is rolled back, the engine is rebuilt as the
+transaction wrote it (so the items after it are routed on what commits) and the others
+commit; a failure of the store itself fails the whole batch (its sources redeliver).
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ def process_batch(
     batch_ids: set[str] = set()
     engine = windows.engine
     windows.ensure()
-    dirty = False  # an item failed half-way: the engine is rebuilt after the commit
     with store.transaction():
         write_marks()
         for item in batch:
@@ -158,9 +158,9 @@ def process_batch(
                     raise  # the store itself: the whole batch is retried by its sources
                 # this item only: its rows are rolled back, the others commit
                 logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
-                windows.journal_undo(jmark)
                 del res.fired[flen:]
-                dirty = True
+                # the engine as this transaction wrote it, for the items after this one
+                windows.undo_item(jmark)
                 res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
                 continue
             batch_ids.add(ev.event_id)
@@ -168,9 +168,7 @@ def process_batch(
             res.outcomes.append(
                 (item, Outcome("accepted", ev.event_id, triggers=len(res.fired) - flen))
             )
-        windows.finish_journal(force_journal=dirty)
-    if dirty:
-        windows.restore()  # exactly what was committed
+        windows.finish_journal()
     windows.after_commit()
     res.waiting = windows.take_waiting()
     return res

@@ -28,7 +28,7 @@ class RouterTimers(RouterCore):
     # ------------------------------------------------------------------ windows
     async def _window_timer(self) -> None:
         while not self._stopping:
-            deadline = self.windows.next_deadline
+            deadline = self.windows.due_at(self.clock())
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             if timeout is None or timeout > 0:
                 with contextlib.suppress(TimeoutError):
@@ -42,8 +42,9 @@ class RouterTimers(RouterCore):
 
     async def fire_due(self) -> int:
         """Fire the windows due now (the timer task calls this). Returns the count."""
-        nd = self.windows.next_deadline
-        if nd is None or nd > self.clock():
+        now = self.clock()
+        nd = self.windows.due_at(now)
+        if nd is None or nd > now:
             return 0
         marks = self.marks.take()
         try:

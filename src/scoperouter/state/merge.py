@@ -19,7 +19,10 @@ time (a property test checks it), and nothing here reads a clock or does I/O.
   ``priority`` is critical if any event was; ``live`` once a contribution joined while
   its processor fired live (``apply``'s ``live``; the window then fires live);
 * a window fires when an event with ``priority: critical`` joins it, or when its
-  deadline (``min(last + quiet, opened + max_wait)``) has passed;
+  deadline (``min(last + quiet, opened + max_wait)``) has passed, or when its ``last``
+  lies past ``CLOCK_SLACK_S`` ahead of ``now`` (the wall clock was stepped back: due
+  now, :func:`is_due`); a contribution merged at a time before the window's ``last``
+  moves ``opened`` back by that step (:func:`scoperouter.router.window_state.reopened_at`);
 * a contribution arriving at or after its window's deadline never joins it: the due
   window fires as it is and the contribution opens a new one (the firing order of the
   routing engine, ``router/engine.py``: due windows fire before an event is merged).
@@ -43,6 +46,8 @@ from scoperouter.router.window_state import (
     Phase,
     join_windows,
     other_type,
+    reopened_at,
+    window_ahead,
 )
 from scoperouter.router.window_state import WindowState as BookWindow
 from scoperouter.router.window_state import to_trigger as book_trigger
@@ -201,7 +206,7 @@ def merge(
     return WindowState(
         window.processor,
         window.day,
-        window.opened_at,
+        reopened_at(window.opened_at, window.last_at, now),
         now,
         ids,
         etype,
@@ -217,6 +222,13 @@ def merge(
     )
 
 
+def is_due(w: WindowState, now: float) -> bool:
+    """True when stored window ``w`` fires at ``now``: its deadline has passed, or it lies
+    past ``CLOCK_SLACK_S`` ahead of ``now`` (the book's rule,
+    :func:`scoperouter.router.window_state.is_due`)."""
+    return w.deadline <= now or window_ahead(w.last_at, now)
+
+
 def apply(
     window: WindowState | None, cs: Sequence[Contribution], now: float, live: bool = False
 ) -> tuple[WindowState | None, list[WindowState]]:
@@ -224,11 +236,11 @@ def apply(
     their processor fires live now.
 
     Returns the window left open (None: nothing open) and the windows that fired, in
-    order. A window already due at ``now`` fires before anything joins it; a window fires
-    right after a critical contribution joins it, or once its deadline is ``<= now`` (a
-    zero ``quiet`` fires with the event that opened it)."""
+    order. A window already due at ``now`` (:func:`is_due`) fires before anything joins
+    it; a window fires right after a critical contribution joins it, or once its deadline
+    is ``<= now`` (a zero ``quiet`` fires with the event that opened it)."""
     fired: list[WindowState] = []
-    if window is not None and window.deadline <= now:
+    if window is not None and is_due(window, now):
         fired.append(window)
         window = None
     for c in cs:

@@ -4,8 +4,8 @@ upsert, its update, the fire), apart from :mod:`scoperouter.state.postgres`'s tr
 Invariant: ``LOCK_WINDOWS`` locks-or-creates every touched window in one statement, in
 key order (``rev = 0`` marks a row it created); ``UPDATE_WINDOW`` with ``cont`` appends a
 batch's causes to the stored row's, re-capped at ``CAUSED_BY_CAP`` in code-point order
-with the rest counted; a row read by ``FIRE_DUE`` or ``LOCK_WINDOWS`` becomes a
-:class:`WindowState` through :func:`window` only (the row conversions live in
+with the rest counted; a row read by ``FIRE_DUE``, ``FIRE_AHEAD`` or ``LOCK_WINDOWS``
+becomes a :class:`WindowState` through :func:`window` only (the row conversions live in
 :mod:`scoperouter.state.window_rows`, with the SQLite store's).
 """
 
@@ -18,6 +18,7 @@ from scoperouter.state.window_rows import pg_window as window
 from scoperouter.state.window_rows import pg_with_stored as with_stored
 
 __all__ = [
+    "FIRE_AHEAD",
     "FIRE_DUE",
     "INSERT_FIRED",
     "LOCK_WINDOWS",
@@ -67,6 +68,15 @@ FIRE_DUE = f"""
 WITH due AS (
     SELECT processor, day FROM sr_windows WHERE deadline <= %s
     ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED)
+DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day = due.day
+RETURNING {", ".join("w." + c.strip() for c in WINDOW_COLS.split(","))}
+"""
+# windows a wall clock stepped back left ahead of now (last_at past now + CLOCK_SLACK_S):
+# due now (a scan, run only when the store may hold one: PostgresStateStore.fire_due)
+FIRE_AHEAD = f"""
+WITH due AS (
+    SELECT processor, day FROM sr_windows WHERE last_at > %s AND deadline > %s
+    ORDER BY processor, day FOR UPDATE SKIP LOCKED)
 DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day = due.day
 RETURNING {", ".join("w." + c.strip() for c in WINDOW_COLS.split(","))}
 """

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from scoperouter.messages.models import Trigger
+from scoperouter.router.window_state import CLOCK_SLACK_S
 from scoperouter.state.core import (
     fired_modes,
     fired_triggers,
@@ -76,6 +77,7 @@ from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.pg_session import SessionLimits, transact
 from scoperouter.state.pg_session import connect as pg_connect
 from scoperouter.state.pg_windows import (
+    FIRE_AHEAD,
     FIRE_DUE,
     INSERT_FIRED,
     LOCK_WINDOWS,
@@ -115,6 +117,10 @@ class PostgresStateStore:
         self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
         self._call = _Call()
         self._renewals = RenewalSession(self._connect, self.session, self.retries)
+        # at least the last_at of every window this store wrote (None: not known -- at
+        # open, after an import): fire_due looks for windows a wall clock stepped back
+        # left ahead of now (a scan) only when this is past now + CLOCK_SLACK_S
+        self._latest: float | None = None
         self._conn = self._connect()
         try:
             migrate(self._conn)
@@ -168,7 +174,10 @@ class PostgresStateStore:
 
     # ------------------------------------------------------------------ ingest and windows
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
-        return self._run(lambda c: self._ingest(c, batch, now))
+        res = self._run(lambda c: self._ingest(c, batch, now))
+        if self._latest is not None:
+            self._latest = max(self._latest, now)
+        return res
 
     def _ingest(self, c: Conn, batch: IngestBatch, now: float) -> IngestResult:
         ids = sorted({a.event_id for a in batch.admissions})
@@ -256,12 +265,20 @@ class PostgresStateStore:
         return out
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
+        ahead = self._latest is None or self._latest > now + CLOCK_SLACK_S
+
         def run(c: Conn) -> list[OutboxItem]:
             rows = c.execute(FIRE_DUE, (now, limit)).fetchall()
             windows = sorted((window(r) for r in rows), key=lambda w: (w.deadline, w.key))
+            if ahead:  # a clock stepped back: windows past the slack ahead are due now
+                rows = c.execute(FIRE_AHEAD, (now + CLOCK_SLACK_S, now)).fetchall()
+                windows += sorted((window(r) for r in rows), key=lambda w: w.key)
             return self._insert_fired(c, windows, now)
 
-        return self._run(run)
+        fired = self._run(run)
+        if ahead:  # the windows left (but those another replica writes) are within it
+            self._latest = now + CLOCK_SLACK_S
+        return fired
 
     @staticmethod
     def _next_deadline(c: Conn) -> float | None:
@@ -398,6 +415,8 @@ class PostgresStateStore:
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
+        self._latest = None  # the windows imported: any last_at
+
         def run(c: Conn) -> bool:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
+from scoperouter.router.window_state import CLOCK_SLACK_S
 from scoperouter.state.core import (
     fired_modes,
     fired_triggers,
@@ -155,6 +156,10 @@ class SqliteStateStore:
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
         self._deadline_known = False
+        # at least every open window's last_at (None: not known -- at open, after another
+        # connection wrote or a hand-over): fire_due looks for windows a wall clock stepped
+        # back left ahead of now (a scan) only when this is past now + CLOCK_SLACK_S
+        self._latest: float | None = None
         # PRAGMA data_version as of this connection's last look: it changes only when
         # another connection (another store on the file, another process) committed, and
         # then the staged seen ids and the earliest deadline held here are stale
@@ -172,6 +177,7 @@ class SqliteStateStore:
         self._version = v
         self._recent.reload(self._db)
         self._deadline_known = False
+        self._latest = None
         return True
 
     def pragma(self, name: str) -> Any:
@@ -227,6 +233,8 @@ class SqliteStateStore:
             nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
         self._recent.committed()
         self._deadline, self._deadline_known = nd, True
+        if self._latest is not None and f.write:
+            self._latest = max(self._latest, now)
         return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
 
     @staticmethod
@@ -251,16 +259,27 @@ class SqliteStateStore:
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
         with self._tx() as db:
+            self._others_wrote()
             rows = db.execute(
                 f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE deadline <= ? "
                 "ORDER BY deadline, processor, day LIMIT ?",
                 (now, limit),
             ).fetchall()
+            ahead = self._latest is None or self._latest > now + CLOCK_SLACK_S
+            if ahead:  # a clock stepped back: windows past the slack ahead are due now
+                rows += db.execute(
+                    f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE last_at > ? "
+                    "AND deadline > ? ORDER BY processor, day",
+                    (now + CLOCK_SLACK_S, now),
+                ).fetchall()
             db.executemany(
                 "DELETE FROM sr_windows WHERE processor = ? AND day = ?",
                 [(r[0], r[1]) for r in rows],
             )
-            return self._insert_fired(db, [_window(r) for r in rows], now)
+            fired = self._insert_fired(db, [_window(r) for r in rows], now)
+        if ahead:  # every window left lies within the slack
+            self._latest = now + CLOCK_SLACK_S
+        return fired
 
     @staticmethod
     def _next_deadline(db: sqlite3.Connection) -> float | None:
@@ -384,7 +403,7 @@ class SqliteStateStore:
             )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
-        self._deadline_known = False
+        self._deadline_known, self._latest = False, None
         with self._tx() as db:
             self._others_wrote()
             if self._recent.ids:  # staged seen ids: the store is not empty
@@ -407,7 +426,7 @@ class SqliteStateStore:
         this store holds joins it (:func:`~scoperouter.state.merge.join`). Running it again
         with the same state writes no trigger, dead letter or seen id twice and leaves the
         windows as they are."""
-        self._deadline_known = False
+        self._deadline_known, self._latest = False, None
         with self._tx() as db:
             self._others_wrote()
 
