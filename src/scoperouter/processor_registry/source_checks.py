@@ -5,6 +5,8 @@
 * ``unknown_column`` (error) -- a ``fields`` / ``ignore_fields`` name that is not a column of
   the input's declared source (with a did-you-mean, or the other input of the processor
   that has the column: fields sitting on the wrong input).
+* ``field_case`` (warning) -- a ``fields`` / ``ignore_fields`` name with capitals on an input
+  whose source declares no ``columns``: changed fields are matched exactly.
 * ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
   another source the registry names, unless it is declared (:func:`declared_sources`): a
   typo in a raw source name would otherwise route nothing, silently.
@@ -75,6 +77,7 @@ def check_field_columns(spec: RoutesSpec, r: Report) -> None:
         for i, inp in enumerate(p.inputs):
             known = columns.get(inp.source)
             if known is None:
+                _check_field_case(pname, i, inp.fields, inp.ignore_fields, r)
                 continue
             for key in ("fields", "ignore_fields"):
                 names = getattr(inp, key) or ()
@@ -97,6 +100,30 @@ def check_field_columns(spec: RoutesSpec, r: Report) -> None:
                         f"{key} name {name!r} is not a column of {inp.source!r}{hint}",
                         code="unknown_column",
                     )
+
+
+def _check_field_case(
+    pname: str,
+    i: int,
+    fields: tuple[str, ...] | None,
+    ignore_fields: tuple[str, ...] | None,
+    r: Report,
+) -> None:
+    """``field_case`` warnings: a field name with capitals on an input whose source declares
+    no ``columns`` (nothing vouches for the spelling). Events' changed fields are matched
+    exactly, so ``Points`` never matches an event naming ``points``."""
+    for key, names in (("fields", fields), ("ignore_fields", ignore_fields)):
+        for j, name in enumerate(names or ()):
+            if name == name.lower():
+                continue
+            r.add(
+                ("processors", pname, "inputs", i, key, j),
+                f"{key} name {name!r} has capitals: changed fields are matched exactly "
+                f"(case-sensitive), so an event naming {name.lower()!r} does not match it; "
+                "write it as events carry it, or declare the source's columns under 'sources:'",
+                code="field_case",
+                severity="warning",
+            )
 
 
 def declared_sources(spec: RoutesSpec) -> set[str]:
