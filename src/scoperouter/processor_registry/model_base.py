@@ -96,6 +96,7 @@ WarningCode = Literal[
     "bad_ignore",
     "barrier_may_wait_forever",
     "field_case",
+    "barrier_without_upstream",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 
