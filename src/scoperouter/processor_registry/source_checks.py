@@ -244,7 +244,8 @@ def _check_published_names(
         r.add(
             ("processors", pname, "publishes"),
             f"publishes {pub!r}, which no input reads, is one edit away from {other!r} (read "
-            f"by {readers}): a typo cuts the DAG ({readers} never run after {pname!r}, a "
-            "barrier never waits for it); fix it, or declare it under 'sources:' if it is real",
+            f"by {readers}): a typo cuts the DAG (completions of {pname!r} never trigger "
+            f"{readers}, no barrier waits for it); fix it, or declare it under 'sources:' if "
+            "it is real",
             code="near_miss_source",
         )
