@@ -24,7 +24,7 @@ Errors fail validation; warnings do not:
 * an input source close to (but more than one edit from) a published one
   (``similar_source``). One edit away from any source the registry names is an error
   (``near_miss_source``) unless the name is declared, and so is a ``publishes`` no input
-  reads one edit away from a source an input reads (:mod:`source_checks`).
+  reads one edit away from a read source nothing publishes (:mod:`source_checks`).
 
 Warnings carry a code from :data:`~scoperouter.processor_registry.models.WARNING_CODES`;
 :mod:`~scoperouter.processor_registry.ignores` silences them per line or per code. The checks

@@ -10,9 +10,9 @@
 * ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
   another source the registry names, unless it is declared (:func:`declared_sources`): a
   typo in a raw source name would otherwise route nothing, silently. Likewise a
-  ``publishes`` no input reads, one edit away from a source an input reads (declared or
-  not), unless the published name is itself declared under ``sources:``: a typo there cuts
-  the DAG.
+  ``publishes`` no input reads, one edit away from a source inputs read (declared or not)
+  that no processor publishes, unless the published name is itself declared under
+  ``sources:``: a typo there cuts the DAG.
 * ``similar_source`` (warning) -- further off, but close to a published name in a dataset
   processors publish to.
 """
@@ -210,23 +210,27 @@ def check_source_names(spec: RoutesSpec, r: Report, published: set[str]) -> None
                     code="similar_source",
                     severity="warning",
                 )
-    _check_published_names(spec, r, named, reported)
+    _check_published_names(spec, r, named, published, reported)
 
 
 def _check_published_names(
     spec: RoutesSpec,
     r: Report,
     named: dict[str, list[tuple[str, int]]],
+    published: set[str],
     reported: set[frozenset[str]],
 ) -> None:
-    """A ``publishes`` no input reads, one edit away from a source an input reads (declared
-    or not), is a ``near_miss_source`` error at the ``publishes``: the typo cuts the DAG
-    (the readers never run after it, a barrier never waits for it), and declaring the read
-    source exempts it from the input-side check. Not when declared under ``sources:`` itself,
-    nor for a pair the input-side check already reported."""
+    """A ``publishes`` no input reads, one edit away from a source inputs read (declared or
+    not) that no processor publishes, is a ``near_miss_source`` error at the ``publishes``:
+    the typo cuts the DAG (the readers never run after it, a barrier never waits for it),
+    and declaring the read source exempts it from the input-side check. Not when declared
+    under ``sources:`` itself, nor for a pair the input-side check already reported; a read
+    source another processor publishes already has its edge (meaning it would make two
+    publishers of one source)."""
     by_len: dict[int, list[str]] = defaultdict(list)
     for name in named:
-        by_len[len(name)].append(name)
+        if name not in published:
+            by_len[len(name)].append(name)
     for pname, p in spec.processors.items():
         pub = p.publishes
         if pub is None or pub in named or pub in spec.sources:
