@@ -187,7 +187,7 @@ def test_near_miss_source_is_an_error_unless_declared(
     [
         ("abc", "abc", False), ("abc", "abd", True), ("abc", "acb", True), ("abc", "ab", True),
         ("abc", "xabc", True), ("abc", "cba", False), ("abc", "a", False), ("v1", "v2", False),
-        ("ab1", "abx", True), ("", "a", True),
+        ("ab1", "abx", True), ("", "a", True), ("t00300", "t03000", False), ("a1b", "ab1", True),
     ],
 )  # fmt: skip
 def test_one_edit_apart_matches_a_brute_force_oracle(x: str, y: str, expected: bool) -> None:

@@ -8,7 +8,9 @@ that must wait for an upstream with no ``completion_timeout`` (its own or
 ``defaults.completion_timeout``) -- it has no ``timeout``, holds at it (``on_timeout:
 hold``), or ``min_complete`` still needs that upstream -- is a warning
 (``barrier_may_wait_forever``): that upstream's trigger stays open until a completion names
-it, so one lost completion holds the processor's triggers for that date for good.
+it, so one lost completion holds the processor's triggers for that date for good. A
+barrier with no upstream publisher at all never holds anything, a sign of a cut DAG (a
+``publishes`` typo): a warning (``barrier_without_upstream``).
 """
 
 from __future__ import annotations
@@ -112,6 +114,44 @@ def check_barrier_waits(spec: RoutesSpec, r: Report) -> None:
             ("defaults", "barrier"),
             msg,
             code="barrier_may_wait_forever",
+            severity="warning",
+            key=True,
+        )
+
+
+def check_barrier_upstreams(spec: RoutesSpec, r: Report) -> None:
+    """``barrier_without_upstream`` warnings: a processor's own barrier with no upstream
+    publisher (no processor publishes any of its inputs) never holds anything -- often a
+    ``publishes`` typo that cut the DAG; ``defaults.barrier`` when no processor using it has
+    an upstream (processors reading only raw sources are normal users of it)."""
+    users: list[str] = []
+    default_useful = False
+    for name, p in spec.processors.items():
+        if p.barrier is None:
+            if spec.defaults.barrier is not None:
+                users.append(name)
+                default_useful = default_useful or bool(_upstream(spec, name))
+            continue
+        if _upstream(spec, name):
+            continue
+        sources = ", ".join(repr(i.source) for i in p.inputs)
+        r.add(
+            ("processors", name, "barrier"),
+            f"the barrier of {name!r} has no upstream to wait for: no processor publishes its "
+            f"inputs ({sources}), so it never holds a trigger; check those names against the "
+            "processors' publishes (a typo cuts the DAG), or remove the barrier",
+            code="barrier_without_upstream",
+            severity="warning",
+            key=True,
+        )
+    if users and not default_useful:
+        r.add(
+            ("defaults", "barrier"),
+            f"defaults.barrier has no upstream to wait for in any processor using it "
+            f"({', '.join(users)}): no processor publishes their inputs, so it never holds a "
+            "trigger; check the inputs against the processors' publishes (a typo cuts the "
+            "DAG), or remove it",
+            code="barrier_without_upstream",
             severity="warning",
             key=True,
         )

@@ -49,6 +49,40 @@ SourceName = Annotated[
 ]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 
+# A changed-field name as events carry it: not empty, no surrounding whitespace, no comma.
+# Events never name an empty field and match names exactly, so such an item matches nothing
+# (``fields: [""]`` would skip every event that lists its fields, like ``fields: []``).
+FIELD_NAME_PATTERN = r"^[^\s,](?:[^,]*[^\s,])?$"
+FieldName = Annotated[
+    str,
+    Field(
+        pattern=FIELD_NAME_PATTERN,
+        description="A changed-field name, exactly as events carry it: not empty, no "
+        "surrounding whitespace, no comma (one item per field).",
+    ),
+]
+
+
+def field_name_problem(name: str) -> str:
+    """Why ``name`` cannot be a changed-field name (the message of a FIELD_NAME_PATTERN
+    mismatch)."""
+    if not name:
+        return (
+            "empty field name: no event carries an empty changed field, so it matches nothing "
+            "(alone it would skip every event that lists its changed fields); remove it"
+        )
+    if "," in name:
+        parts = [p.strip() for p in name.split(",") if p.strip()]
+        split = f"; list each as its own item: [{', '.join(parts)}]" if parts else ""
+        return f"field name {name!r} holds a comma: one item names one field{split}"
+    if not name.strip():
+        return f"field name {name!r} is surrounding whitespace only: it matches no event"
+    return (
+        f"field name {name!r} has surrounding whitespace: changed fields are matched "
+        f"exactly, so it never matches {name.strip()!r}; write {name.strip()!r}"
+    )
+
+
 # Codes of the warnings ``scoperouter validate`` can print (docs/registry.md lists them).
 # Only warnings can be silenced: ``validate --ignore CODE``, ``validate: {ignore: [...]}``
 # or a ``# scoperouter: ignore[CODE]`` comment on the reported line.
@@ -61,6 +95,8 @@ WarningCode = Literal[
     "phase_order",
     "bad_ignore",
     "barrier_may_wait_forever",
+    "field_case",
+    "barrier_without_upstream",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

@@ -13,7 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, field_validator, model_validator
 
-from .model_base import Duration, Identifier, PositiveInt, SourceName, Strict, parse_duration
+from .model_base import (
+    Duration,
+    FieldName,
+    Identifier,
+    PositiveInt,
+    SourceName,
+    Strict,
+    parse_duration,
+)
 from .model_loop import (
     BARRIER_DESCRIPTION,
     COMPLETION_TIMEOUT_DESCRIPTION,
@@ -56,12 +64,12 @@ class InputSpec(Strict):
     source: SourceName = Field(
         description="The source whose completion events make this processor a candidate."
     )
-    fields: tuple[str, ...] | None = Field(
+    fields: tuple[FieldName, ...] | None = Field(
         default=None,
         description="Run only when a changed field is in this list (an event without "
         "changed_fields is relevant).",
     )
-    ignore_fields: tuple[str, ...] | None = Field(
+    ignore_fields: tuple[FieldName, ...] | None = Field(
         default=None,
         description="Skip only when every changed field is in this list (not with fields).",
     )

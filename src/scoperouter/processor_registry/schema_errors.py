@@ -20,7 +20,11 @@ from pydantic_core import ErrorDetails
 
 from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import indentation, semantic
-from scoperouter.processor_registry.model_base import POSITIVE_DURATION_PATTERN
+from scoperouter.processor_registry.model_base import (
+    FIELD_NAME_PATTERN,
+    POSITIVE_DURATION_PATTERN,
+    field_name_problem,
+)
 from scoperouter.processor_registry.models import DURATION_PATTERN, RoutesSpec
 from scoperouter.processor_registry.yaml_positions import PositionedDocument, YamlPath
 
@@ -130,6 +134,8 @@ def _message(err: ErrorDetails, path: YamlPath) -> str:
         return f"unknown key {name!r}{hint}"
     if t == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
+        if pattern == FIELD_NAME_PATTERN and isinstance(inp, str):
+            return field_name_problem(inp)
         if pattern in _PATTERN_HINTS:
             return _PATTERN_HINTS[pattern].format(v=_short(inp))
         if "\\." in pattern:

@@ -18,9 +18,13 @@ Errors fail validation; warnings do not:
   processor of a later phase;
 * a barrier that can wait for an upstream with no ``completion_timeout``: one lost
   completion would hold it forever (``barrier_may_wait_forever``, :mod:`loop_checks`);
+* a barrier with no upstream publisher to wait for (``barrier_without_upstream``);
+* a ``fields`` / ``ignore_fields`` name with capitals on a source without declared
+  ``columns`` (``field_case``: changed fields are matched exactly);
 * an input source close to (but more than one edit from) a published one
   (``similar_source``). One edit away from any source the registry names is an error
-  (``near_miss_source``) unless the name is declared (:mod:`source_checks`).
+  (``near_miss_source``) unless the name is declared, and so is a ``publishes`` no input
+  reads one edit away from a read source nothing publishes (:mod:`source_checks`).
 
 Warnings carry a code from :data:`~scoperouter.processor_registry.models.WARNING_CODES`;
 :mod:`~scoperouter.processor_registry.ignores` silences them per line or per code. The checks
@@ -38,7 +42,11 @@ from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import source_checks
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY, find_cycle
 from scoperouter.processor_registry.findings import Report, close_match, did_you_mean
-from scoperouter.processor_registry.loop_checks import check_barrier_waits, check_barriers
+from scoperouter.processor_registry.loop_checks import (
+    check_barrier_upstreams,
+    check_barrier_waits,
+    check_barriers,
+)
 from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.processor_checks import check_processor
 from scoperouter.processor_registry.relation_use import used_relations
@@ -95,6 +103,7 @@ def check(
     _check_graph(spec, r)
     check_barriers(spec, r)  # run_retries / completion_timeout / barrier (docs/ledger.md)
     check_barrier_waits(spec, r)  # a barrier no timeout bounds (barrier_may_wait_forever)
+    check_barrier_upstreams(spec, r)  # a barrier with nothing upstream (barrier_without_upstream)
     source_checks.check_sources(spec, r, entities)
     source_checks.check_field_columns(spec, r)
     _check_server(spec, r)

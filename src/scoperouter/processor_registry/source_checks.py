@@ -5,9 +5,14 @@
 * ``unknown_column`` (error) -- a ``fields`` / ``ignore_fields`` name that is not a column of
   the input's declared source (with a did-you-mean, or the other input of the processor
   that has the column: fields sitting on the wrong input).
+* ``field_case`` (warning) -- a ``fields`` / ``ignore_fields`` name with capitals on an input
+  whose source declares no ``columns``: changed fields are matched exactly.
 * ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
   another source the registry names, unless it is declared (:func:`declared_sources`): a
-  typo in a raw source name would otherwise route nothing, silently.
+  typo in a raw source name would otherwise route nothing, silently. Likewise a
+  ``publishes`` no input reads, one edit away from a source inputs read (declared or not)
+  that no processor publishes, unless the published name is itself declared under
+  ``sources:``: a typo there cuts the DAG.
 * ``similar_source`` (warning) -- further off, but close to a published name in a dataset
   processors publish to.
 """
@@ -75,6 +80,7 @@ def check_field_columns(spec: RoutesSpec, r: Report) -> None:
         for i, inp in enumerate(p.inputs):
             known = columns.get(inp.source)
             if known is None:
+                _check_field_case(pname, i, inp.fields, inp.ignore_fields, r)
                 continue
             for key in ("fields", "ignore_fields"):
                 names = getattr(inp, key) or ()
@@ -99,6 +105,30 @@ def check_field_columns(spec: RoutesSpec, r: Report) -> None:
                     )
 
 
+def _check_field_case(
+    pname: str,
+    i: int,
+    fields: tuple[str, ...] | None,
+    ignore_fields: tuple[str, ...] | None,
+    r: Report,
+) -> None:
+    """``field_case`` warnings: a field name with capitals on an input whose source declares
+    no ``columns`` (nothing vouches for the spelling). Events' changed fields are matched
+    exactly, so ``Points`` never matches an event naming ``points``."""
+    for key, names in (("fields", fields), ("ignore_fields", ignore_fields)):
+        for j, name in enumerate(names or ()):
+            if name == name.lower():
+                continue
+            r.add(
+                ("processors", pname, "inputs", i, key, j),
+                f"{key} name {name!r} has capitals: changed fields are matched exactly "
+                f"(case-sensitive), so an event naming {name.lower()!r} does not match it; "
+                "write it as events carry it, or declare the source's columns under 'sources:'",
+                code="field_case",
+                severity="warning",
+            )
+
+
 def declared_sources(spec: RoutesSpec) -> set[str]:
     """Source names the registry vouches for: every ``publishes`` and every name under
     ``sources:``. The near-miss check never flags these."""
@@ -108,7 +138,8 @@ def declared_sources(spec: RoutesSpec) -> set[str]:
 def one_edit_apart(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` differ by exactly one insertion, deletion, substitution or
     swap of two adjacent characters (Damerau-Levenshtein distance 1) -- except a digit
-    substituted for a digit, which names a version or a year rather than a typo."""
+    substituted for a digit or two adjacent digits swapped, which name a version, a year or
+    a number (``t00300``, ``t03000``) rather than a typo."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False
     i = 0
@@ -118,7 +149,9 @@ def one_edit_apart(a: str, b: str) -> bool:
         if a[i + 1 :] == b[i + 1 :]:
             # one substitution; a digit for a digit is a version (sales_v1, sales_v2), not a typo
             return not (a[i].isdigit() and b[i].isdigit())
-        return a[i + 2 :] == b[i + 2 :] and a[i] == b[i + 1] and a[i + 1] == b[i]
+        swapped = a[i + 2 :] == b[i + 2 :] and a[i] == b[i + 1] and a[i + 1] == b[i]
+        # two digits swapped renumber (t00300, t03000), like a digit for a digit
+        return swapped and not (a[i].isdigit() and a[i + 1].isdigit())
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
     return longer[i + 1 :] == shorter[i:]
 
@@ -138,6 +171,7 @@ def check_source_names(spec: RoutesSpec, r: Report, published: set[str]) -> None
     for name in known:
         by_len[len(name)].append(name)
     datasets = {src.rsplit(".", 1)[0] for src in published if "." in src}
+    reported: set[frozenset[str]] = set()  # pairs a near_miss_source already names
     for src, places in named.items():
         if src in declared:
             continue
@@ -163,6 +197,7 @@ def check_source_names(spec: RoutesSpec, r: Report, published: set[str]) -> None
                     "never be triggered; fix it, or declare it under 'sources:' if it is real",
                     code="near_miss_source",
                 )
+                reported.update(frozenset((src, o)) for o in near)
                 continue
             if src in published or "." not in src or src.rsplit(".", 1)[0] not in datasets:
                 continue
@@ -175,3 +210,46 @@ def check_source_names(spec: RoutesSpec, r: Report, published: set[str]) -> None
                     code="similar_source",
                     severity="warning",
                 )
+    _check_published_names(spec, r, named, published, reported)
+
+
+def _check_published_names(
+    spec: RoutesSpec,
+    r: Report,
+    named: dict[str, list[tuple[str, int]]],
+    published: set[str],
+    reported: set[frozenset[str]],
+) -> None:
+    """A ``publishes`` no input reads, one edit away from a source inputs read (declared or
+    not) that no processor publishes, is a ``near_miss_source`` error at the ``publishes``:
+    the typo cuts the DAG (the readers never run after it, a barrier never waits for it),
+    and declaring the read source exempts it from the input-side check. Not when declared
+    under ``sources:`` itself, nor for a pair the input-side check already reported; a read
+    source another processor publishes already has its edge (meaning it would make two
+    publishers of one source)."""
+    by_len: dict[int, list[str]] = defaultdict(list)
+    for name in named:
+        if name not in published:
+            by_len[len(name)].append(name)
+    for pname, p in spec.processors.items():
+        pub = p.publishes
+        if pub is None or pub in named or pub in spec.sources:
+            continue
+        near = sorted(
+            other
+            for n in (len(pub) - 1, len(pub), len(pub) + 1)
+            for other in by_len.get(n, ())
+            if one_edit_apart(pub, other) and frozenset((pub, other)) not in reported
+        )
+        if not near:
+            continue
+        other = near[0]
+        readers = ", ".join(sorted({q for q, _ in named[other]}))
+        r.add(
+            ("processors", pname, "publishes"),
+            f"publishes {pub!r}, which no input reads, is one edit away from {other!r} (read "
+            f"by {readers}): a typo cuts the DAG (completions of {pname!r} never trigger "
+            f"{readers}, no barrier waits for it); fix it, or declare it under 'sources:' if "
+            "it is real",
+            code="near_miss_source",
+        )

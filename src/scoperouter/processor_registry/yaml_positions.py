@@ -16,7 +16,10 @@ way it enforces what ``yaml.safe_load`` does not:
   errors;
 * nesting depth is bounded while composing (no RecursionError on ``[[[[...``);
 * the caller bounds the input size (:data:`MAX_BYTES`) and decodes with positions
-  (:func:`decode_utf8`).
+  (:func:`decode_utf8`);
+* a number YAML 1.1 and YAML 1.2 read differently is an error at its position: a leading
+  zero (``010``: octal 8 to PyYAML, 10 to YAML 1.2 and JSON Schema editors), a ``0x`` /
+  ``0b`` prefix, a ``_`` or a ``:`` (``1:00``: base 60, i.e. 60) -- write plain decimals.
 
 Timestamps are kept as strings (YAML 1.2 has no timestamp type and the registry has no date
 fields); ``<<`` merge keys work as in YAML 1.1, explicit keys winning over merged ones.
@@ -29,6 +32,7 @@ re-exported here, the module callers load with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -66,6 +70,9 @@ _MAP = _TAG + "map"
 _SEQ = _TAG + "seq"
 _STR = _TAG + "str"
 _TIMESTAMP = _TAG + "timestamp"
+_INT = _TAG + "int"
+_FLOAT = _TAG + "float"
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 _SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 
 
@@ -126,6 +133,42 @@ def decode_utf8(data: bytes) -> str:
         ) from None
 
 
+def _number_problem(node: ScalarNode, value: object) -> str | None:
+    """Why a number scalar must be written otherwise, or None: its YAML 1.1 value (what
+    PyYAML built) differs from what YAML 1.2 and JSON Schema editors read -- a leading zero
+    (octal), a ``0x`` / ``0b`` prefix, a ``_`` or a ``:`` (base 60)."""
+    raw = node.value
+    if node.tag not in (_INT, _FLOAT):
+        return None
+    quote = "; quote it if it is text"
+    body = raw.lstrip("+-")
+    if node.tag == _INT and body[:2].lower() in ("0x", "0b"):
+        if body[1] in "xX":
+            return (
+                f"write {value}, not {raw} (hexadecimal): integers in routes.yaml are plain "
+                f"decimals{quote}"
+            )
+        return f"write {value}, not {raw} (binary to YAML 1.1, the text {raw!r} to YAML 1.2){quote}"
+    shown = repr(value) if isinstance(value, float) else str(value)
+    if ":" in raw:
+        return (
+            f"write {shown}, not {raw} (YAML 1.1 reads it as base 60: {shown}; YAML 1.2 as the "
+            f"text {raw!r}){quote}"
+        )
+    if node.tag == _INT and _LEADING_ZERO.match(raw):
+        decimal = int(raw.replace("_", ""), 10)
+        return (
+            f"write {decimal}, not {raw} (YAML 1.1 reads it as octal {value}, YAML 1.2 as "
+            f"{decimal}){quote}"
+        )
+    if "_" in raw:
+        return (
+            f"write {shown}, not {raw} (YAML 1.1 drops the '_', YAML 1.2 reads the text "
+            f"{raw!r}){quote}"
+        )
+    return None
+
+
 class _Builder:
     def __init__(self) -> None:
         self.nodes: dict[YamlPath, NodeInfo] = {}
@@ -171,7 +214,11 @@ class _Builder:
             ),
         )
         if isinstance(node, ScalarNode):
-            return self.scalar(node, path)
+            value = self.scalar(node, path)
+            problem = _number_problem(node, value)
+            if problem is not None:
+                raise YamlLoadError(problem, pos_of_mark(node.start_mark), path, code="yaml_number")
+            return value
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ:
                 raise YamlLoadError(
