@@ -308,3 +308,45 @@ def test_later_dates_walk_every_hop_tolerantly(
     ev = event(reg, source="raw.box", game_date=day.isoformat(), affected_entities={"teams": teams})
     (dec,) = plan(reg, relations_for(reg, DIVISION_ROWS), ev, AS_OF)
     assert (dec.reason, dec.scope, dec.entity_ids) == expected
+
+
+# A date-scope decision of a games lookback keeps the next games of the ids the event's
+# ids reach on its date (best effort), walked tolerantly too: on D1 PHX has no roster row
+# (empty_mapping), yet LAL's roster (lebron, newguy) still brings newguy's next game (D6).
+# Every date has a player_games row (filler), so no date is unknown.
+GAMES_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
+    **DIVISION_ROWS,
+    "player_games": [
+        *((D + timedelta(days=k), "filler", f"G{k}") for k in range(11)),
+        (D1, "lebron", "G1"),
+        (D + timedelta(days=4), "lebron", "G4"),
+        (D + timedelta(days=6), "newguy", "G6"),
+    ],
+}
+
+KNOWN_CASES = [
+    # (name, event's teams, expected (reason, scope, dates))
+    (
+        "empty_mapping_keeps_the_next_games_of_what_known_rows_reach",
+        ["LAL"],
+        ("empty_mapping", "date", (D1, D2, D + timedelta(days=4), D + timedelta(days=6))),
+    ),
+    (
+        "the_unknown_team_named_reaches_its_rival_roster_too",
+        ["PHX"],
+        ("empty_mapping", "date", (D1, D2, D + timedelta(days=4), D + timedelta(days=6))),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "teams", "expected"), KNOWN_CASES, ids=[c[0] for c in KNOWN_CASES]
+)
+def test_date_scope_known_ids_walk_tolerantly(
+    name: str, teams: list[str], expected: tuple[str, str, tuple[date, ...]]
+) -> None:
+    """A date-scope games lookback covers the next games of every id its known rows reach."""
+    reg = _division_reg({"games": 1, "via": "player_games"})
+    ev = event(reg, source="raw.box", game_date=D1.isoformat(), affected_entities={"teams": teams})
+    (dec,) = plan(reg, relations_for(reg, GAMES_ROWS), ev, AS_OF)
+    assert (dec.reason, dec.scope, dec.dates) == expected

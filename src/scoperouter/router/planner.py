@@ -279,8 +279,9 @@ class Planner:
         self, inp: PlanInput, relations: RelationStore, event: Event, d: date
     ) -> set[str] | None:
         """Best effort, for a date-scope decision with a games lookback: the ids of the
-        via relation's from-type that the event's ids reach (ids that reach nothing, and
-        types with no path, are left out), so their later games are covered too."""
+        via relation's from-type that the event's ids reach (types with no path are left
+        out; each path is walked tolerantly, :func:`reach_ids`: an id with no row at some
+        hop drops only its own branch), so their later games are covered too."""
         if inp.via is None or not event.affected_entities:
             return None
         known: set[str] = set()
@@ -294,8 +295,7 @@ class Planner:
                 if not p:
                     known.update(ids)
                     continue
-                for x in ids:
-                    known.update(map_ids(relations, p, d, (x,), None)[0])
+                known.update(reach_ids(relations, p, d, ids))
         return known
 
 
