@@ -216,7 +216,10 @@ class Reference:
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
         when fewer than n are known) on which ``via`` has no dated rows (missing data).
-        An undated row holds on every date: the next n dates are the entity's games."""
+        An undated row holds on every date: the next n dates are the entity's games. An
+        entity ``via`` has no row for at all has unknown games: every date up to as_of."""
+        if not any(f == e for _d, f, _t in self.rows[via]):
+            return {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
         if any(d is None and f == e for d, f, _t in self.rows[via]):
             return {
                 on + timedelta(days=k) for k in range(1, n + 1) if on + timedelta(days=k) <= as_of

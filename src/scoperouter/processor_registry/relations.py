@@ -15,7 +15,9 @@ the backfill planner (:func:`occurring_on`, :func:`next_occurrences`,
 :func:`nth_previous_occurrence`): an entity occurs on the dates of its dated ``R`` rows, and
 on every date when it has an undated one. A date without any dated ``R`` row is unknown
 (its relation data is not loaded), undated rows or not: they say nothing about who else
-occurred then, so callers cover every date such a date may reach.
+occurred then, so callers cover every date such a date may reach. So is every occurrence
+of an id with no ``R`` row at all (:func:`knows`): the dates ``R`` does cover may be its
+(a player the schedule data does not name yet), so callers cover every later date for it.
 """
 
 from __future__ import annotations
@@ -175,6 +177,13 @@ def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | N
         return None
     every = store.undated_sources(via)
     return dated | every if every else dated
+
+
+def knows(store: RelationStore, via: str, entity_id: str) -> bool:
+    """Whether ``via`` has any row for ``entity_id`` (dated or not). An id it does not know
+    at all has unknown occurrences (module docstring): callers cover every date up to
+    their as-of date for it, as for a date without dated rows."""
+    return bool(store.dates_of(via, entity_id)) or entity_id in store.undated_sources(via)
 
 
 def next_occurrences(

@@ -35,7 +35,8 @@ Readings of the contract (also in the docs):
   lookback reaches, or ``as_of`` when some entity found fewer than N games) on which the
   ``via`` relation has no dated row is treated as a possible game date and included; and
   a date-scope lookback from a date D on which ``via`` has no dated row reaches every date
-  up to ``as_of``. An undated ``via`` row holds on every date (its entity's next N
+  up to ``as_of``, and so does a decision holding an id ``via`` has no row for at all
+  (entity scope, or the ids a date-scope decision keeps the games of). An undated ``via`` row holds on every date (its entity's next N
   occurrences are D+1..D+N) but does not make a date known. The occurrence rule is
   :mod:`scoperouter.processor_registry.relations`' (shared with the backfill planner).
 """
