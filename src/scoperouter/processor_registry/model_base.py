@@ -61,6 +61,7 @@ WarningCode = Literal[
     "phase_order",
     "bad_ignore",
     "barrier_may_wait_forever",
+    "relation_id_case",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 
