@@ -222,3 +222,131 @@ def test_engine_and_cascade_fire_the_joiners_of_gained_dates() -> None:
     assert fired == {day: ("p1", "p2", "p3", "p4") for day in (D, D1, D3, D9, D10)}
     (step,) = cascade(reg, rel, ev, AS_OF).hops[0].steps
     assert step.decision == plan(reg, rel, ev, AS_OF)[0]
+
+
+# A path of two hops (a team's division rivals, then their rosters): on a later date, one
+# rival with no roster row hides nothing the other ids reach there (a tolerant walk: each
+# hop unites the targets of the ids that have rows). The event's own date stays
+# all-or-nothing: it alone decides empty_mapping.
+DIVISION_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
+    "division_teams": [
+        (None, "LAL", "LAL"),
+        (None, "LAL", "PHX"),
+        (None, "PHX", "LAL"),
+        (None, "PHX", "PHX"),
+    ],
+    "team_players": [
+        (D, "LAL", "lebron"),
+        (D, "PHX", "booker"),
+        (D1, "LAL", "lebron"),
+        (D1, "LAL", "newguy"),  # newguy joins LAL on D1; PHX has no roster row on D1
+        (D2, "PHX", "booker"),
+        (D2, "PHX", "rookie"),  # rookie joins PHX on D2; LAL has no roster row on D2
+        (D5, "LAL", "late"),  # past the 3-day lookback
+        (D5, "PHX", "booker"),
+    ],
+}
+
+DIVISION_CASES = [
+    # (name, event date, event's teams, expected (reason, scope, ids))
+    (
+        "a_rival_unknown_on_a_later_date_hides_no_joiner",
+        D,
+        ["LAL"],
+        ("entity_scope", "entities", ("booker", "lebron", "newguy", "rookie")),
+    ),
+    (
+        "the_other_team_named_reaches_the_same",
+        D,
+        ["PHX"],
+        ("entity_scope", "entities", ("booker", "lebron", "newguy", "rookie")),
+    ),
+    (
+        # on D1 PHX has no roster row: the event's date alone decides empty_mapping
+        "a_rival_unknown_on_the_event_date_is_empty_mapping",
+        D1,
+        ["LAL"],
+        ("empty_mapping", "date", None),
+    ),
+]
+
+
+def _division_reg(lookback: dict[str, Any] | None = None) -> Any:
+    return registry_from(
+        {
+            "version": 1,
+            "entities": {"player": {}, "team": {}, "game": {}},
+            "relations": {
+                "team_players": {"from": "team", "to": "player"},
+                "division_teams": {"from": "team", "to": "team"},
+                "player_games": {"from": "player", "to": "game"},
+            },
+            "processors": {
+                "division_form": {
+                    "phase": 4,
+                    "granularity": "player",
+                    "inputs": [
+                        {"source": "raw.box", "map": {"team": ["division_teams", "team_players"]}}
+                    ],
+                    "lookback": lookback or {"days": 3},
+                }
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "day", "teams", "expected"),
+    DIVISION_CASES,
+    ids=[c[0] for c in DIVISION_CASES],
+)
+def test_later_dates_walk_every_hop_tolerantly(
+    name: str, day: date, teams: list[str], expected: tuple[str, str, tuple[str, ...] | None]
+) -> None:
+    """On a later date, an id with no row at a middle hop drops only its own branch."""
+    reg = _division_reg()
+    ev = event(reg, source="raw.box", game_date=day.isoformat(), affected_entities={"teams": teams})
+    (dec,) = plan(reg, relations_for(reg, DIVISION_ROWS), ev, AS_OF)
+    assert (dec.reason, dec.scope, dec.entity_ids) == expected
+
+
+# A date-scope decision of a games lookback keeps the next games of the ids the event's
+# ids reach on its date (best effort), walked tolerantly too: on D1 PHX has no roster row
+# (empty_mapping), yet LAL's roster (lebron, newguy) still brings newguy's next game (D6).
+# Every date has a player_games row (filler), so no date is unknown.
+GAMES_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
+    **DIVISION_ROWS,
+    "player_games": [
+        *((D + timedelta(days=k), "filler", f"G{k}") for k in range(11)),
+        (D1, "lebron", "G1"),
+        (D + timedelta(days=4), "lebron", "G4"),
+        (D + timedelta(days=6), "newguy", "G6"),
+    ],
+}
+
+KNOWN_CASES = [
+    # (name, event's teams, expected (reason, scope, dates))
+    (
+        "empty_mapping_keeps_the_next_games_of_what_known_rows_reach",
+        ["LAL"],
+        ("empty_mapping", "date", (D1, D2, D + timedelta(days=4), D + timedelta(days=6))),
+    ),
+    (
+        "the_unknown_team_named_reaches_its_rival_roster_too",
+        ["PHX"],
+        ("empty_mapping", "date", (D1, D2, D + timedelta(days=4), D + timedelta(days=6))),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "teams", "expected"), KNOWN_CASES, ids=[c[0] for c in KNOWN_CASES]
+)
+def test_date_scope_known_ids_walk_tolerantly(
+    name: str, teams: list[str], expected: tuple[str, str, tuple[date, ...]]
+) -> None:
+    """A date-scope games lookback covers the next games of every id its known rows reach."""
+    reg = _division_reg({"games": 1, "via": "player_games"})
+    ev = event(reg, source="raw.box", game_date=D1.isoformat(), affected_entities={"teams": teams})
+    (dec,) = plan(reg, relations_for(reg, GAMES_ROWS), ev, AS_OF)
+    assert (dec.reason, dec.scope, dec.dates) == expected

@@ -216,7 +216,10 @@ class Reference:
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
         when fewer than n are known) on which ``via`` has no dated rows (missing data).
-        An undated row holds on every date: the next n dates are the entity's games."""
+        An undated row holds on every date: the next n dates are the entity's games. An
+        entity ``via`` has no row for at all has unknown games: every date up to as_of."""
+        if not any(f == e for _d, f, _t in self.rows[via]):
+            return {on + timedelta(days=k) for k in range(1, (as_of - on).days + 1)}
         if any(d is None and f == e for d, f, _t in self.rows[via]):
             return {
                 on + timedelta(days=k) for k in range(1, n + 1) if on + timedelta(days=k) <= as_of
@@ -580,7 +583,7 @@ def test_windows_never_lose_work(
 def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
     """Registries focused on lookback: games via a dated relation, thresholds, caps; an
     input may also map its ids through a dated relation (``a_mates``: a roster, whose later
-    dates' rows the decision adds)."""
+    dates' rows the decision adds), in one hop or two."""
     procs: dict[str, Any] = {}
     for j in range(draw(st.integers(1, 3))):
         lb = (
@@ -590,7 +593,9 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
         )
         inp: dict[str, Any] = {"source": "s.one"}
         if draw(st.booleans()):
-            inp["also_map"] = {"a": ["a_mates"]}
+            # two hops: on a later date an id with no row at the middle hop must drop
+            # only its own branch (the reference walks every hop tolerantly there)
+            inp["also_map"] = {"a": ["a_mates"] * draw(st.integers(1, 2))}
         procs[f"p{j}"] = {
             "phase": 4,
             "granularity": draw(st.sampled_from(("a", "a", "date"))),
@@ -625,12 +630,14 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
                 max_size=20,
             )
         ),
-        # a roster per date, a few rows missing (an id unknown on a date), rarely undated
+        # a roster per date, a few rows missing (an id unknown on a date), rarely undated;
+        # an id may have two mates (a two-hop walk then branches at its middle hop)
         "a_mates": [
-            (d, x, data.draw(st.sampled_from(POOL["a"])))
+            (d, x, y)
             for d in (None, *DATES)
             for x in POOL["a"]
             if data.draw(_one_in(6) if d is None else st.sampled_from((True,) * 4 + (False,)))
+            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
         ],
     }
     reg = registry_from(doc)
@@ -731,3 +738,63 @@ def test_joiners_of_gained_dates_match_reference(data: st.DataObject) -> None:
     _check_lookback(
         doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(TEAM_DATES[4:]))
     )
+
+
+@SETTINGS
+@given(st.data())
+def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> None:
+    """On a lookback's later dates, an id with no row at a middle hop drops only its branch."""
+    # Teams (b) map to players (a) through their division rivals (undated) and then the
+    # rivals' rosters (dated, one missing now and then): on a later date, a rival with no
+    # roster row must not hide what the other rivals' rosters reach.
+    teams = POOL["b"][:3]
+    lb = (
+        {"games": data.draw(st.integers(1, 2)), "via": "a_games"}
+        if data.draw(st.booleans())
+        else {"days": data.draw(st.integers(1, 3))}
+    )
+    doc = {
+        "version": 1,
+        "entities": {t: {} for t in TYPES},
+        "relations": {
+            "a_games": {"from": "a", "to": "c"},
+            "b_rivals": {"from": "b", "to": "b"},
+            "b_members": {"from": "b", "to": "a"},
+        },
+        "processors": {
+            "p0": {
+                "phase": 4,
+                "granularity": "a",
+                "inputs": [{"source": "s.one", "map": {"b": ["b_rivals", "b_members"]}}],
+                "lookback": lb,
+                "max_entities": data.draw(st.sampled_from((2, 3, 8))),
+            }
+        },
+    }
+    rows: dict[str, list[tuple[date | None, str, str]]] = {
+        "a_games": data.draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])
+                ),
+                min_size=3,
+                max_size=20,
+            )
+        ),
+        "b_rivals": [(None, x, y) for x in teams for y in teams],
+        "b_members": [
+            (d, t, y)
+            for d in DATES
+            for t in teams
+            if data.draw(st.sampled_from((True, True, True, False)))
+            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
+        ],
+    }
+    raw = {
+        "event_id": "e",
+        "source": "s.one",
+        "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
+        "affected_entities": {"bs": data.draw(st.lists(st.sampled_from(teams), min_size=1))},
+    }
+    reg = registry_from(doc)
+    _check_lookback(doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(DATES)))

@@ -162,6 +162,87 @@ async def test_broken_csv_keeps_old_data(tmp_path: Path, caplog: pytest.LogCaptu
         await d.stop()
 
 
+@pytest.mark.parametrize(
+    ("row", "warned"),
+    [(",lal,newguy01", True), (",LAL,newguy01", False), (",MEM,LAL", False)],
+    ids=["team_id_in_other_case", "same_spelling", "other_entity_type"],
+)
+async def test_reload_warns_of_ids_differing_only_by_case(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: str, warned: bool
+) -> None:
+    """A reload loading a team id that differs from another only by case logs a WARNING
+    naming file:line of the new spelling; the data is loaded all the same."""
+    cfg_path = write_registry(tmp_path / "cfg")
+    rel = tmp_path / "cfg" / "relations"
+    cfg = load(cfg_path)
+    assert not cfg.relations.warnings
+    settings = DaemonSettings(
+        state_dir=tmp_path / "s", port=0, as_of=GAME_DAY, sync="normal", http_enabled=False
+    )
+    d = Daemon(cfg.registry, cfg.relations, settings)
+    await d.start()
+    try:
+        path = rel / "team_players.csv"
+        line = len(path.read_text(encoding="utf-8").splitlines()) + 1
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(row + "\n")
+        assert await d.reloader.reload()
+        warnings = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "scoperouter.runtime.reload" and r.levelname == "WARNING"
+        ]
+        assert [f"team_players.csv:{line}:" in m for m in warnings] == ([True] if warned else [])
+    finally:
+        await d.stop()
+
+
+def test_serve_start_logs_ids_differing_only_by_case(tmp_path: Path) -> None:
+    """serve's log names file:line of a relation id that differs from another only by case."""
+    cfg = write_registry(tmp_path / "cfg")
+    path = tmp_path / "cfg" / "relations" / "team_players.csv"
+    line = len(path.read_text(encoding="utf-8").splitlines()) + 1
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(",lal,newguy01\n")
+    log_file = tmp_path / "serve.log"
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scoperouter.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--port",
+                "0",
+                "--no-log",
+                "--relations-refresh",
+                "0",
+                "--as-of",
+                str(GAME_DAY),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_port(proc, log_file)
+        warned = [
+            json.loads(x)
+            for x in log_file.read_text().splitlines()
+            if x.startswith("{") and f"team_players.csv:{line}:" in x
+        ]
+        assert [w["severity"] for w in warned] == ["WARNING"], log_file.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.status, r.read().decode()

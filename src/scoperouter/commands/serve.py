@@ -199,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
     logs.configure(conf["log_level"])
+    from scoperouter.runtime.reload import log_relation_warnings
+
+    log_relation_warnings(cfg.relations, "start")
     placed = _place(conf["cpus"])  # before any thread starts: the ones started later inherit it
     state_dir: Path = conf["state_dir"]
     settings = DaemonSettings(

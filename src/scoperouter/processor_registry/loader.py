@@ -221,6 +221,14 @@ def _check_doc(
             for i in exc.issues
         ]
         return CheckResult(file, (*issues, *fixed), silenced=silenced)
+    # relation data warnings point into the CSV files, so only a code silences them (an
+    # ignore comment is a line of routes.yaml)
+    codes = {*spec.validate_.ignore, *ignore}
+    for w in rel.warnings:
+        if w.code in codes:
+            silenced = (*silenced, w)
+        else:
+            issues = (*issues, w)
     warnings = tuple(issues)
     return CheckResult(file, warnings, LoadedConfig(reg, rel, warnings), silenced)
 

@@ -97,6 +97,7 @@ WarningCode = Literal[
     "barrier_may_wait_forever",
     "field_case",
     "barrier_without_upstream",
+    "relation_id_case",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

@@ -9,13 +9,18 @@ date holds on every date; an ``inverse_of`` relation's rows are the base relatio
 reversed. Ids are read stripped; an id holding a character that is not printable (a
 zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
 never a row that matches no event id (the team it belongs to would reach fewer players).
+Ids match exactly, case included; two ids of one entity type that differ only by case
+(``LAL``, ``lal``) load as two entities, with a ``relation_id_case`` warning at the second
+spelling's file:line (:func:`case_clashes`; ``validate`` prints it, ``serve`` logs it).
 
 Occurrences (``lookback: {occurrences: N, via: R}``), one rule for the router's planner and
 the backfill planner (:func:`occurring_on`, :func:`next_occurrences`,
 :func:`nth_previous_occurrence`): an entity occurs on the dates of its dated ``R`` rows, and
 on every date when it has an undated one. A date without any dated ``R`` row is unknown
 (its relation data is not loaded), undated rows or not: they say nothing about who else
-occurred then, so callers cover every date such a date may reach.
+occurred then, so callers cover every date such a date may reach. So is every occurrence
+of an id with no ``R`` row at all (:func:`knows`): the dates ``R`` does cover may be its
+(a player the schedule data does not name yet), so callers cover every later date for it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -103,9 +108,12 @@ class InMemoryRelations:
         *,
         inverses: Mapping[str, str] | None = None,
         types: Mapping[str, tuple[str, str]] | None = None,
+        warnings: Sequence[ConfigIssue] = (),
     ) -> None:
         """``rows`` per base relation; ``inverses`` maps an inverse relation to its base;
-        ``types`` maps every relation (base and inverse) to its (from, to) entity types."""
+        ``types`` maps every relation (base and inverse) to its (from, to) entity types;
+        ``warnings``: what loading found worth saying (:func:`case_clashes`)."""
+        self.warnings: tuple[ConfigIssue, ...] = tuple(warnings)
         materialised = {name: list(r) for name, r in rows.items()}
         self._tables: dict[str, _Table] = {n: _Table(r) for n, r in materialised.items()}
         for inv, base in (inverses or {}).items():
@@ -177,6 +185,13 @@ def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | N
     return dated | every if every else dated
 
 
+def knows(store: RelationStore, via: str, entity_id: str) -> bool:
+    """Whether ``via`` has any row for ``entity_id`` (dated or not). An id it does not know
+    at all has unknown occurrences (module docstring): callers cover every date up to
+    their as-of date for it, as for a date without dated rows."""
+    return bool(store.dates_of(via, entity_id)) or entity_id in store.undated_sources(via)
+
+
 def next_occurrences(
     store: RelationStore, via: str, entity_id: str, after: date, n: int
 ) -> tuple[date, ...]:
@@ -208,8 +223,9 @@ def _unprintable(value: str) -> str:
     return f"the non-printable character U+{ord(c):04X} ({unicodedata.name(c, 'a control')})"
 
 
-def read_relation_csv(path: Path) -> list[Row]:
-    """Rows of one ``date,from,to`` CSV. Raises ConfigError naming file:line on bad rows."""
+def read_relation_csv(path: Path, lines: list[int] | None = None) -> list[Row]:
+    """Rows of one ``date,from,to`` CSV. Raises ConfigError naming file:line on bad rows.
+    ``lines``, when given, receives the line of each row returned, in order."""
     rows: list[Row] = []
     fname = str(path)
     try:
@@ -320,6 +336,8 @@ def read_relation_csv(path: Path) -> list[Row]:
                             ]
                         ) from exc
                 rows.append((d, src, dst))
+                if lines is not None:
+                    lines.append(line)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ConfigError(
                 # the line the bad row starts on (an unclosed quote runs to the end)
@@ -334,8 +352,51 @@ def load_csv_relations(
     inverses: Mapping[str, str],
     inverse_types: Mapping[str, tuple[str, str]],
 ) -> InMemoryRelations:
-    """Load ``<directory>/<relation>.csv`` for every base relation."""
-    rows = {name: read_relation_csv(directory / f"{name}.csv") for name in base_relations}
+    """Load ``<directory>/<relation>.csv`` for every base relation; the result's
+    ``warnings`` name the ids that differ from another only by case (:func:`case_clashes`)."""
+    rows: dict[str, list[Row]] = {}
+    read: list[tuple[str, tuple[str, str], list[Row], list[int]]] = []
+    for name, ends in base_relations.items():
+        path, at = directory / f"{name}.csv", list[int]()
+        rows[name] = read_relation_csv(path, at)
+        read.append((str(path), ends, rows[name], at))
     types = dict(base_relations)
     types.update(inverse_types)
-    return InMemoryRelations(rows, inverses=inverses, types=types)
+    return InMemoryRelations(rows, inverses=inverses, types=types, warnings=case_clashes(read))
+
+
+def case_clashes(
+    files: Iterable[tuple[str, tuple[str, str], Sequence[Row], Sequence[int]]],
+) -> tuple[ConfigIssue, ...]:
+    """A ``relation_id_case`` warning for each id of an entity type that another id of that
+    type equals but for case (``LAL``, then ``lal``): ids match exactly, so they load as two
+    entities and an event naming one never reaches the other's rows. ``files``: (file,
+    (from type, to type), rows, the line of each row), in load order; the warning is at
+    the first line of each later spelling and names the first one's file:line."""
+    first: dict[tuple[str, str], tuple[str, str, int]] = {}  # (type, folded) -> spelling
+    seen: set[tuple[str, str]] = set()  # (type, id) already checked
+    out: list[ConfigIssue] = []
+    for fname, (ftype, ttype), rows, lines in files:
+        for (_d, src, dst), line in zip(rows, lines, strict=True):
+            for etype, value in ((ftype, src), (ttype, dst)):
+                if (etype, value) in seen:
+                    continue
+                seen.add((etype, value))
+                key = (etype, value.casefold())
+                got = first.get(key)
+                if got is None:
+                    first[key] = (value, fname, line)
+                    continue
+                out.append(
+                    ConfigIssue(
+                        f"{etype} id {value!r} differs only by case from {got[0]!r} "
+                        f"({got[1]}:{got[2]}): they load as two {etype}s, so an event naming "
+                        "one never reaches the other's rows",
+                        file=fname,
+                        line=line,
+                        column=1,
+                        severity="warning",
+                        code="relation_id_case",
+                    )
+                )
+    return tuple(out)

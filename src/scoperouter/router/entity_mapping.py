@@ -4,7 +4,8 @@ Invariant: every id an event names under a mapped type is followed along every p
 that type -- the normal one (identity, ``map`` or the single relation) and the input's
 ``also_map`` path -- on the event's date, and one id that reaches nothing at any hop makes
 the result empty (``empty_mapping``, the full date): processing less never loses an update.
-The planner also follows the paths on a lookback's later dates (its ``_add_later_rosters``).
+The planner also follows the paths on a lookback's later dates (its ``_add_later_rosters``),
+tolerantly (:func:`reach_ids`): there an id with no row drops only its own branch.
 """
 
 from __future__ import annotations
@@ -71,4 +72,24 @@ def map_ids(
     return frozenset(frontier), True
 
 
-__all__ = ["EMPTY_RESULT", "map_ids", "resolve_keys"]
+def reach_ids(
+    relations: RelationStore, path: Path_, on: date, ids: Iterable[str]
+) -> frozenset[str]:
+    """Follow ``path`` from ``ids`` on date ``on``, tolerantly: each hop unites the targets
+    of the ids that have rows there, so an id (or intermediate id) with no row drops only
+    its own branch; the walk stops only when nothing is left (an empty result). For the
+    dates that do not decide ``empty_mapping`` (a lookback's later dates), where
+    :func:`map_ids`' all-or-nothing rule would drop what every other id reaches."""
+    frontier: Iterable[str] = ids
+    targets = relations.targets
+    for rel in path:
+        nxt: set[str] = set()
+        for x in frontier:
+            nxt.update(targets(rel, on, x))
+        if not nxt:
+            return frozenset()
+        frontier = nxt
+    return frozenset(frontier)
+
+
+__all__ = ["EMPTY_RESULT", "map_ids", "reach_ids", "resolve_keys"]

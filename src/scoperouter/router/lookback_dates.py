@@ -5,7 +5,9 @@ planner's docstring, :mod:`scoperouter.router.planner`).
 Invariant: pure (relations, D, ``as_of`` and ids in; sorted dates out, no I/O, no clock);
 every date returned is in ``[D, as_of]`` and D is always among them; a later date on which
 the ``via`` relation has no dated row is unknown, not a day off, so it is covered, never
-skipped (missing relation data never loses a lookback date). The occurrence rule is
+skipped (missing relation data never loses a lookback date); and an id the ``via`` relation
+does not know at all (no row, dated or not) covers every date up to ``as_of``, those
+``via`` has rows on included. The occurrence rule is
 :mod:`scoperouter.processor_registry.relations`' (shared with the backfill planner).
 """
 
@@ -18,6 +20,7 @@ from typing import Protocol
 from scoperouter.processor_registry.relations import (
     RelationStore,
     known_on,
+    knows,
     next_occurrences,
     occurring_on,
 )
@@ -86,6 +89,10 @@ def _games_after(
     found: set[date] = {d}
     reach = d  # the last date any entity's lookback reaches
     for eid in ids:
+        if not knows(relations, via, eid):
+            # no via row at all: its next games are unknown, and the dates via does cover
+            # may hold them too (a player the schedule does not name yet): every date
+            return _days_after(d, (as_of - d).days, as_of)
         # an undated via row holds on every date: its next N occurrences are D+1..D+N
         nxt = next_occurrences(relations, via, eid, d, n)
         if len(nxt) < n:

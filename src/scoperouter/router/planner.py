@@ -18,9 +18,10 @@ Readings of the contract (also in the docs):
   with the normal mapping's; ``max_entities`` counts the union
   (:mod:`scoperouter.router.entity_mapping`).
 * Later dates (an extension of SPEC, whose hops use the event's date): an entity-scope
-  decision whose lookback reaches later dates also maps the event's ids on each of them,
-  id by id, and adds what they reach (whoever joins a team later reads its earlier rows);
-  a later date that does not know an id adds nothing, never ``empty_mapping``. With a games
+  decision whose lookback reaches later dates also maps the event's ids on each of them
+  and adds what they reach (whoever joins a team later reads its earlier rows); there the
+  walk is tolerant: an id (at any hop) that a later date does not know drops only its own
+  branch, never what the other ids reach, and never makes ``empty_mapping``. With a games
   lookback the ids added bring their own next games, whose rows are followed in turn,
   until a pass adds no id (a fixpoint; each date is followed once); ``max_entities``
   counts the union.
@@ -34,7 +35,8 @@ Readings of the contract (also in the docs):
   lookback reaches, or ``as_of`` when some entity found fewer than N games) on which the
   ``via`` relation has no dated row is treated as a possible game date and included; and
   a date-scope lookback from a date D on which ``via`` has no dated row reaches every date
-  up to ``as_of``. An undated ``via`` row holds on every date (its entity's next N
+  up to ``as_of``, and so does a decision holding an id ``via`` has no row for at all
+  (entity scope, or the ids a date-scope decision keeps the games of). An undated ``via`` row holds on every date (its entity's next N
   occurrences are D+1..D+N) but does not make a date known. The occurrence rule is
   :mod:`scoperouter.processor_registry.relations`' (shared with the backfill planner).
 """
@@ -51,7 +53,7 @@ from scoperouter.messages.unchecked import unchecked
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision, Reason
-from scoperouter.router.entity_mapping import Path_, map_ids, resolve_keys
+from scoperouter.router.entity_mapping import Path_, map_ids, reach_ids, resolve_keys
 from scoperouter.router.lookback_dates import entity_dates, later_dates
 from scoperouter.router.planner_inputs import PlanInput, compile_by_source, skip_decision
 
@@ -213,7 +215,7 @@ class Planner:
             mapped.update(got[0])
         dates: tuple[date, ...] | None = None  # the decision's, when already known
         if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
-            dates = self._add_later_rosters(inp, relations, resolved, d, as_of, limit, mapped)
+            dates = self._add_later_rosters(inp, relations, resolved, d, as_of, mapped)
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return _run_date(
                 inp.processor,
@@ -243,13 +245,13 @@ class Planner:
         resolved: list[tuple[str, Path_, tuple[str, ...]]],
         d: date,
         as_of: date,
-        limit: int | None,
         mapped: set[str],
     ) -> tuple[date, ...]:
         """Add to ``mapped`` what the event's ids reach on each later date of the
         decision: whoever joins a team after the event's date still reads its rows on
-        those dates. A later date whose rows know an id nothing adds nothing (the event's
-        date already decided ``empty_mapping``). A fixpoint: a games lookback's dates are
+        those dates. Each path is walked tolerantly there (:func:`reach_ids`): an id, at
+        any hop, with no row on that date drops only its own branch, never what the other
+        ids reach (the event's date already decided ``empty_mapping``). A fixpoint: a games lookback's dates are
         the mapped ids' next games, so an id a later date adds may bring dates of its own,
         whose rows are followed in turn; it stops when a pass adds no id (so no date), or
         once ``mapped`` is past ``max_entities`` (the caller falls back to date scope).
@@ -264,9 +266,8 @@ class Planner:
                     continue
                 visited.add(on)
                 for _key, path, ids in resolved:
-                    if path:  # id by id: one id unknown on that date hides no other id's team
-                        for x in ids:
-                            mapped.update(map_ids(relations, path, on, (x,), limit)[0])
+                    if path:  # one id unknown on that date, at any hop, hides no other's
+                        mapped.update(reach_ids(relations, path, on, ids))
                 if len(mapped) > inp.max_entities:
                     return later
             # a days lookback's dates do not depend on the ids: one pass is the fixpoint
@@ -279,8 +280,9 @@ class Planner:
         self, inp: PlanInput, relations: RelationStore, event: Event, d: date
     ) -> set[str] | None:
         """Best effort, for a date-scope decision with a games lookback: the ids of the
-        via relation's from-type that the event's ids reach (ids that reach nothing, and
-        types with no path, are left out), so their later games are covered too."""
+        via relation's from-type that the event's ids reach (types with no path are left
+        out; each path is walked tolerantly, :func:`reach_ids`: an id with no row at some
+        hop drops only its own branch), so their later games are covered too."""
         if inp.via is None or not event.affected_entities:
             return None
         known: set[str] = set()
@@ -294,8 +296,7 @@ class Planner:
                 if not p:
                     known.update(ids)
                     continue
-                for x in ids:
-                    known.update(map_ids(relations, p, d, (x,), None)[0])
+                known.update(reach_ids(relations, p, d, ids))
         return known
 
 

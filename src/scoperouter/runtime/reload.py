@@ -11,7 +11,9 @@ loaded half old, half new. Loading
 runs on a worker thread, never on the event loop; the router then
 swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
-file:line and counts ``scoperouter_relation_reloads_total{result="error"}``.
+file:line and counts ``scoperouter_relation_reloads_total{result="error"}``. What loading
+warns about (ids differing only by case) is logged as a WARNING naming file:line, at start-up
+(``serve``) and after every reload; the data is used all the same.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 RelationLoader = Callable[[CompiledRegistry], RelationStore]
 
 _MAX_SETTLE_S = 1.0
+
+
+def log_relation_warnings(relations: RelationStore, when: str) -> None:
+    """A WARNING per finding the loaded relation data carries (ids of one entity type
+    differing only by case: ``relation_id_case``, naming file:line), at start-up and after
+    every reload: ``serve`` never runs ``validate``, so its log is where they show."""
+    for w in getattr(relations, "warnings", ()):
+        logger.warning("relation data: %s", w.format(), extra={"code": w.code, "when": when})
 
 
 def relation_fingerprint(paths: Iterable[Path]) -> Fingerprint:
@@ -181,6 +191,7 @@ class RelationReloader:
                 )
                 return False
             self.router.set_relations(relations)
+            log_relation_warnings(relations, "reload")
             if self.on_swap is not None:
                 self.on_swap()
             self.fingerprint = fp
