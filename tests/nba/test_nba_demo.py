@@ -266,3 +266,19 @@ def test_exported_events_are_the_shipped_sample(demo_run: DemoRun) -> None:
     stamps = [e.get("produced_at") or e.get("timestamp") for e in events]
     assert stamps == sorted(stamps)
     assert text == (REPO / "examples" / "events" / "game-day.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow  # the game day five more times, with faults (CI's slow step)
+def test_ledger_doc_transcript_is_the_faults_demo_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/ledger.md's `scoperouter demo --faults` table is what the command prints now."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        assert main(["demo", "--faults", "--no-log"]) == 0
+    out = capsys.readouterr().out
+    printed = out[out.index("closed loop: ") :].strip()
+    doc = (REPO / "docs" / "ledger.md").read_text(encoding="utf-8")
+    start = doc.index("closed loop: 10% of runs fail")
+    table = doc[start : doc.index("\n```", start)].strip()
+    assert printed == table
