@@ -205,28 +205,7 @@ def test_serve_start_logs_ids_differing_only_by_case(tmp_path: Path) -> None:
     with path.open("a", encoding="utf-8") as fh:
         fh.write(",lal,newguy01\n")
     log_file = tmp_path / "serve.log"
-    with log_file.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scoperouter.cli",
-                "serve",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--port",
-                "0",
-                "--no-log",
-                "--relations-refresh",
-                "0",
-                "--as-of",
-                str(GAME_DAY),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = _serve(cfg, tmp_path / "state", log_file)
     try:
         _wait_port(proc, log_file)
         warned = [
@@ -261,30 +240,7 @@ def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
     cfg = write_registry(tmp_path / "cfg")
     rel = tmp_path / "cfg" / "relations"
     log_file = tmp_path / "serve.log"
-    with log_file.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scoperouter.cli",
-                "serve",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--port",
-                "0",
-                "--no-log",
-                "--relations-refresh",
-                "0",
-                "--as-of",
-                str(GAME_DAY),
-                "--sync",
-                "normal",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = _serve(cfg, tmp_path / "state", log_file, "--sync", "normal")
     try:
         port = _wait_port(proc, log_file)
         base = f"http://127.0.0.1:{port}"
@@ -318,6 +274,16 @@ def test_sighup_reloads_a_running_serve(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _serve(cfg: Path, state_dir: Path, log_file: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``serve`` on a free port, relations reloaded on SIGHUP only, its log in ``log_file``."""
+    args = ["serve", "--config", str(cfg), "--state-dir", str(state_dir), "--port", "0",
+            "--no-log", "--relations-refresh", "0", "--as-of", str(GAME_DAY), *extra]  # fmt: skip
+    with log_file.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scoperouter.cli", *args], stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def _wait_port(proc: subprocess.Popen[bytes], log_file: Path) -> int:

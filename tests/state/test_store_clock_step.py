@@ -7,17 +7,7 @@ from __future__ import annotations
 import pytest
 from state_support import StoreFactory, batch, contrib
 
-T = 1_763_560_000.0
-FED = [(T, "event")] + [(T - 50.0 + 5.0 * i, "event") for i in range(1, 30)]
-
-# (case, steps as (clock, event | tick), index of the step the first window fires at);
-# windows: quiet 10 s, max_wait 60 s
-CASES = [
-    ("opened_a_day_ahead", [(T + 86400.0, "event"), (T + 15.0, "tick"), (T + 70.0, "tick")], 1),
-    ("stepped_back_while_fed", FED, 13),
-    ("stepped_back_within_slack", [(T, "event"), (T - 30.0, "tick"), (T + 10.0, "tick")], 2),
-    ("opened_ahead_then_fed", [(T + 3600.0, "event"), (T, "event"), (T + 100.0, "tick")], 1),
-]
+from clock_step_cases import CASES, T
 
 
 @pytest.mark.parametrize(("case", "steps", "want"), CASES, ids=[c[0] for c in CASES])
