@@ -16,9 +16,9 @@ if the event was, moves ``last_at`` to ``now`` and, when its processor fires liv
 sets ``live`` (kept once set: the window fires live, whatever its processor's mode is when
 it fires -- docs/rollout.md "Flip back").
 
-A wall clock stepped back (NTP) since a window's last decision (``now < last_at``): the
-decision moves ``opened_at`` back by the step too (:func:`reopened_at`), so ``max_wait``
-is not stretched by it; and a window whose ``last_at`` lies more than
+A wall clock stepped back (NTP) by more than :data:`CLOCK_SLACK_S` since a window's last
+decision: the decision moves ``opened_at`` back by the step too (:func:`reopened_at`), so
+``max_wait`` is not stretched by it; and a window whose ``last_at`` lies more than
 :data:`CLOCK_SLACK_S` ahead of ``now`` is due (:func:`is_due`), so one opened while the
 clock was ahead does not wait for the clock to catch up.
 """
@@ -149,9 +149,12 @@ def window_ahead(last_at: float, now: float) -> bool:
 
 def reopened_at(opened_at: float, last_at: float, now: float) -> float:
     """A window's ``opened_at`` once a decision joins it at ``now``: moved back by the step
-    when the clock went back since its last decision (``now < last_at``), so ``max_wait``
-    counts the time that had passed then, not a second time; else unchanged."""
-    return opened_at + (now - last_at) if now < last_at else opened_at
+    when the clock went back since its last decision by more than :data:`CLOCK_SLACK_S`
+    (``max_wait`` then counts the time that had passed, not a second time); else unchanged.
+    A smaller ``now < last_at`` is no step: replicas' clocks a second apart, or a batch that
+    read its clock before waiting on another replica's lock of the window -- moving the
+    opening back on each of those fired hot windows far before ``max_wait``."""
+    return opened_at + (now - last_at) if last_at - now > CLOCK_SLACK_S else opened_at
 
 
 def is_due(w: WindowState, now: float) -> bool:

@@ -85,6 +85,12 @@ class StateStore(Protocol):
         """One transaction: dedupe, window merges, fires, outbox, dead letters, marks."""
         ...
 
+    def may_hold_ahead(self, now: float) -> bool:
+        """Whether a window this store knows of may lie past ``CLOCK_SLACK_S`` ahead of
+        ``now`` (a wall clock stepped back, or not known yet): the poller then calls
+        :meth:`fire_due` though the earliest deadline is still to come. No I/O."""
+        ...
+
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         """Fire up to ``limit`` windows whose deadline is ``<= now`` (earliest first) that no
         other transaction holds; their triggers are leased to this owner."""

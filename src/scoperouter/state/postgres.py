@@ -264,8 +264,14 @@ class PostgresStateStore:
                 cur.nextset()
         return out
 
+    def may_hold_ahead(self, now: float) -> bool:
+        """Whether a window may lie past ``CLOCK_SLACK_S`` ahead of ``now`` (a wall clock
+        stepped back; not known yet): :meth:`fire_due` then looks for such windows, whatever
+        the earliest deadline says. No I/O."""
+        return self._latest is None or self._latest > now + CLOCK_SLACK_S
+
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
-        ahead = self._latest is None or self._latest > now + CLOCK_SLACK_S
+        ahead = self.may_hold_ahead(now)
 
         def run(c: Conn) -> list[OutboxItem]:
             rows = c.execute(FIRE_DUE, (now, limit)).fetchall()

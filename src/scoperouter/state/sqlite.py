@@ -256,6 +256,12 @@ class SqliteStateStore:
         ids = insert_outbox(db, rows, modes, now, o.owner, now + o.lease_s)
         return list(map(OutboxItem, ids, triggers, map(_BODY, rows), repeat(0), repeat(1), modes))
 
+    def may_hold_ahead(self, now: float) -> bool:
+        """Whether a window may lie past ``CLOCK_SLACK_S`` ahead of ``now`` (a wall clock
+        stepped back; not known yet): :meth:`fire_due` then looks for such windows, whatever
+        the earliest deadline says. No I/O."""
+        return self._latest is None or self._latest > now + CLOCK_SLACK_S
+
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
         with self._tx() as db:
@@ -265,7 +271,7 @@ class SqliteStateStore:
                 "ORDER BY deadline, processor, day LIMIT ?",
                 (now, limit),
             ).fetchall()
-            ahead = self._latest is None or self._latest > now + CLOCK_SLACK_S
+            ahead = self.may_hold_ahead(now)
             if ahead:  # a clock stepped back: windows past the slack ahead are due now
                 rows += db.execute(
                     f"SELECT {_WINDOW_COLS} FROM sr_windows WHERE last_at > ? "
