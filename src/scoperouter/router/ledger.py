@@ -165,8 +165,9 @@ def classify(
             "partial_missed_own_last" if own and e.phase == "succeeded" else "partial_missed_last"
         )
     if own and e.phase == "succeeded":
-        # the run that closed it failed after all: re-run, bounded like missed ids
-        return "failed_own" if e.retries < max(1, params.run_retries) else "failed_own_last"
+        # the run that closed it failed after all: as if its failure had come first, so
+        # bounded like any failure (run_retries: 0 makes it a dead letter either way)
+        return "failed_own" if e.retries < params.run_retries else "failed_own_last"
     return "failed" if e.retries < params.run_retries else "failed_last"
 
 

@@ -195,20 +195,20 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
         " `run_retries`): dead letter",
     ),
     # ... and a failure reported by that very run: its change events said success, its
-    # report says the run failed -- as if the report had come first (re-run, bounded like a
-    # report of missed ids: at least one, up to `run_retries`; then a dead letter). A late
+    # report says the run failed -- as if the report had come first (re-run up to
+    # `run_retries`, as any failure; then a dead letter). A late
     # failure of any other run stays ignored (above): a later run processed its ids
     ("succeeded", "failed_own"): Transition(
         "backoff",
         "schedule",
-        "the run that closed it reports a failure: reopen and re-run it (at least once, up"
-        " to `run_retries`)",
+        "the run that closed it reports a failure: reopen and re-run it (up to"
+        " `run_retries`, as if the failure had come first)",
     ),
     ("succeeded", "failed_own_last"): Transition(
         "dead",
         "dead_letter",
-        "the run that closed it reports a failure after its re-runs (at least one, up to"
-        " `run_retries`): dead letter",
+        "the run that closed it reports a failure after its `run_retries` re-runs (none"
+        " with `run_retries: 0`): dead letter",
     ),
     **{
         ("backoff", inp): Transition("backoff", "ignore", "a failure already scheduled a re-run")
