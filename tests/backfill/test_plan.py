@@ -19,7 +19,7 @@ from scoperouter.backfill.plan import (
     select,
 )
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.loader import load_config
+from scoperouter.processor_registry.loader import load_config, load_config_text
 from scoperouter.processor_registry.relations import InMemoryRelations
 
 D1, D2, AS_OF = date(2025, 11, 1), date(2025, 11, 10), date(2026, 6, 30)
@@ -30,10 +30,28 @@ def reg() -> CompiledRegistry:
     return load_config(REPO / "routes.yaml", with_relations=False).registry
 
 
+EXPORTER_SEASON = "    lookback: {days: 365}\n"
+EXPORTER_GAMES = "    lookback: {occurrences: 10, via: player_games}\n"
+
+
+@cache
+def occurrences_reg() -> CompiledRegistry:
+    """routes.yaml with the player export's lookback its last 10 games (occurrences), as it
+    was before it read the season: the planner's occurrence rules need one such lookback."""
+    text = (REPO / "routes.yaml").read_text(encoding="utf-8")
+    head, sep, tail = text.partition("  player_prediction_exporter:\n")
+    assert sep and tail.count(EXPORTER_SEASON) >= 1
+    tail = tail.replace(EXPORTER_SEASON, EXPORTER_GAMES, 1)
+    return load_config_text(head + sep + tail, with_relations=False).registry
+
+
 def plan(
-    req: Request, as_of: date = AS_OF, relations: InMemoryRelations | None = None
+    req: Request,
+    as_of: date = AS_OF,
+    relations: InMemoryRelations | None = None,
+    registry: CompiledRegistry | None = None,
 ) -> BackfillPlan:
-    return plan_backfill(reg(), req, as_of=as_of, relations=relations)
+    return plan_backfill(registry or reg(), req, as_of=as_of, relations=relations)
 
 
 def run(p: BackfillPlan, name: str, day: date) -> tuple[Dep, ...]:
@@ -83,7 +101,7 @@ def test_selection(req: Request, want: list[str]) -> None:
 def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
     """A selection or range that cannot be planned is a PlanError naming why."""
     with pytest.raises(PlanError, match=error):
-        plan(req)
+        plan(req, registry=occurrences_reg())
 
 
 def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:
@@ -96,7 +114,7 @@ def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:
 def test_the_range_limit_counts_the_lookback_dates() -> None:
     """A short range whose lookback dates reach exactly 3,660 dates up to as-of still plans."""
     start = AS_OF - timedelta(days=3659)
-    p = plan(Request(start, start, processors=PGS_EXPORTER))
+    p = plan(Request(start, start, processors=PGS_EXPORTER), registry=occurrences_reg())
     assert p.last_day["player_prediction_exporter"] == AS_OF  # occurrences, no relation data
     assert len(p.runs) == 1 + 3660
 
@@ -202,7 +220,7 @@ def test_occurrence_windows_follow_relation_data() -> None:
     req = Request(
         games[0], games[20], processors=("player_game_summary", "player_prediction_exporter")
     )
-    p = plan(req, relations=rel)
+    p = plan(req, relations=rel, registry=occurrences_reg())
     assert run(p, "player_prediction_exporter", games[18]) == (
         Dep("player_game_summary", games[8], games[18]),  # 10 games back
     )
