@@ -8,7 +8,8 @@ file). Before each event, every window whose deadline has passed fires at its de
 the end of the stream the clock runs on until every window has fired. Each trigger is
 printed with ``fired_at`` (``--json``: one trigger per line, SPEC section 3).
 
-Lookbacks stop at the as-of date: ``--as-of`` when given, else each event's virtual date
+Lookbacks stop at the as-of date: ``--as-of``, ``$SCOPEROUTER_AS_OF`` or ``routes.yaml``'s
+``server.as_of`` (``serve``'s precedence) when one is set, else each event's virtual date
 (the UTC date of the clock when it is routed), as ``serve`` without ``--as-of`` stops them
 at the date of its own clock. So a replay of last month's events reaches the dates they
 reached then, not every date up to today. A stream with no time at all (no
@@ -41,7 +42,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from scoperouter.commands import common, config_path, log_path
+from scoperouter.commands import common, config_path, configured_as_of, log_path
 from scoperouter.commands.explain import read_input
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     cfg = load_config(config_path(args))
-    fixed: date | None = args.as_of  # None: each event's virtual date (replay_events)
+    fixed = configured_as_of(args, cfg.registry)  # None: each event's virtual date
     where_log = log_path(args)
     log: ExecutionLog | None = None
     if not args.dry_run and not args.no_log:
