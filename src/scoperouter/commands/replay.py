@@ -50,9 +50,9 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
-from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.seen_ids import SeenIds
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
 REPLAYED_STATUS = "replayed"
@@ -65,12 +65,6 @@ class ReplayResult:
     rejected: int
     triggers: list[Trigger]
     duplicates: int = 0  # events ignored as already routed (same event_id, within the horizon)
-
-
-def _dedup_horizon_s(registry: CompiledRegistry) -> float:
-    """``server.dedup_horizon`` of the registry (24 h by default), as ``serve`` reads it."""
-    server = registry.spec.server or ServerSpec()
-    return parse_duration(server.dedup_horizon)
 
 
 def replay_events(
@@ -116,18 +110,15 @@ def replay_events(
                 )
 
     clock = first
-    horizon = _dedup_horizon_s(registry)
-    seen: dict[str, float] = {}  # event id -> virtual time it was routed (serve's seen ids)
+    seen = SeenIds.of(registry)  # serve's seen ids, on the virtual clock
     duplicates = 0
     for _n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
-        routed_at = seen.get(event.event_id)
-        if routed_at is not None and clock - routed_at < horizon:
+        if seen.duplicate(event.event_id, clock):
             duplicates += 1
             emit(engine.tick(clock))
             continue
-        seen[event.event_id] = clock
         at = datetime.fromtimestamp(clock, tz=UTC)
         day = as_of if as_of is not None else at.date()  # serve's default: its clock's date
         decisions, now_fired = engine.receive(event, relations, day, clock)
