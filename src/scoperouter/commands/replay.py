@@ -23,8 +23,11 @@ time they were planned, and every fired trigger as a dispatch with status ``repl
 at its ``fired_at`` (a run for the report; no completions). With ``--dry-run`` nothing
 is written: no outbox, no log.
 
-A line that is not a valid event is reported on stderr with its line number and reason
-and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
+Each line is an event, or a Pub/Sub push body as ``serve``'s ``/events`` takes it (as
+``explain`` reads one): the event it carries, named by its ``messageId`` when it has no
+``event_id``; a push message ``serve`` would dead-letter (no data, bad base64) is a
+rejected line. A line that is not a valid event is reported on stderr with its line number
+and reason and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
 whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
 virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
 it: counted, never planned, logged or windowed.
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from scoperouter.commands import common, config_path, configured_as_of, log_path
-from scoperouter.commands.explain import read_input
+from scoperouter.commands.explain import read_input, unwrap_push
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
@@ -88,7 +91,8 @@ def replay_events(
         if not line.strip():
             continue
         try:
-            parsed.append((n, parse_event_bytes(line, registry)))
+            data, message_id = unwrap_push(line)  # serve's /events takes push bodies too
+            parsed.append((n, parse_event_bytes(data, registry, message_id=message_id)))
         except EventError as exc:
             rejected += 1
             if errors is not None:
