@@ -56,6 +56,7 @@ from scoperouter.processor_registry.loader import load_config
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.seen_ids import SeenIds
+from scoperouter.runtime.loop_runtime import loop_not_modelled
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
 REPLAYED_STATUS = "replayed"
@@ -158,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     cfg = load_config(config_path(args))
+    if (warning := loop_not_modelled(cfg.registry, "replay")) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     fixed = configured_as_of(args, cfg.registry)  # None: each event's virtual date
     where_log = log_path(args)
     log: ExecutionLog | None = None

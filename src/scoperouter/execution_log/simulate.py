@@ -8,6 +8,7 @@ for a trigger (records processed, entities changed, seconds) to fill the complet
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
@@ -17,6 +18,9 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
 from scoperouter.router.seen_ids import SeenIds
+from scoperouter.runtime.loop_runtime import loop_not_modelled
+
+logger = logging.getLogger(__name__)
 
 CompletionFn = Callable[[Trigger], tuple[int, int | None, float] | None]
 
@@ -35,6 +39,8 @@ def record_stream(
     when due and log decisions, dispatches and completions. Returns the fired triggers.
     An event whose id was routed within ``server.dedup_horizon`` before is a redelivery and
     is skipped, unlogged, as ``serve`` and ``replay`` skip it (:class:`SeenIds`)."""
+    if (warning := loop_not_modelled(registry, "the simulation")) is not None:
+        logger.warning(warning)
     engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
