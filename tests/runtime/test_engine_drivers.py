@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runtime_support import (
     GAME_DAY,
     RouterFactory,
@@ -20,7 +21,7 @@ from runtime_support import (
 from scoperouter.commands.replay import replay_events
 from scoperouter.examples.nba.harness import PlannedRouter
 from scoperouter.execution_log import open_log
-from scoperouter.execution_log.reader import EventRecord
+from scoperouter.execution_log.reader import EventRecord, read_log
 from scoperouter.execution_log.simulate import record_stream
 from scoperouter.execution_log.whatif import replay as whatif_replay
 from scoperouter.messages.models import Event, Trigger
@@ -89,3 +90,54 @@ async def test_every_driver_fires_the_same_triggers(
     assert what_if == replayed
     assert demo == replayed
     assert daemon == replayed
+
+
+def _injury(event_id: str, player: str, when: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "source": "nba_raw.nbac_injury_report",
+        "game_date": "2025-11-19",
+        "affected_entities": {"players": [player]},
+        "changed_fields": ["injury_status"],
+        "produced_at": when,
+    }
+
+
+@pytest.mark.parametrize(
+    ("server", "runs"),
+    [
+        (None, 6),  # 5 min later, inside the default 24 h: a duplicate, never windowed
+        # past a 1 min horizon: routed again; serve forgets ids only when its housekeeping
+        # prunes them, so this case is compared with replay's rule alone
+        ({"dedup_horizon": "1m"}, 12),
+    ],
+)
+async def test_simulate_skips_a_redelivered_event_like_serve(
+    tmp_path: Path,
+    make_router: RouterFactory,
+    server: dict[str, str] | None,
+    runs: int,
+) -> None:
+    """A redelivery within server.dedup_horizon is ignored by simulate as by replay and serve."""
+    cfg = load(write_registry(tmp_path / "cfg", quiet="10s", max_wait="30s", server=server))
+    raws = [
+        _injury("e-1", "lalplayer01", "2025-11-19T18:00:00Z"),
+        _injury("e-1", "lalplayer01", "2025-11-19T18:05:00Z"),  # Pub/Sub redelivery
+    ]
+    events = _events(cfg, raws)
+    log = open_log(tmp_path / "log.sqlite")
+    stream = [(e, datetime.fromtimestamp(at, UTC)) for e, at in events]
+    simulated = [
+        _stamp(t) for t in record_stream(log, cfg.registry, cfg.relations, stream, as_of=GAME_DAY)
+    ]
+    log.close()
+    replayed = [
+        _stamp(t)
+        for t in replay_events(cfg.registry, cfg.relations, as_lines(raws), GAME_DAY).triggers
+    ]
+    assert simulated == replayed
+    if server is None:
+        at = [at for _, at in events]
+        daemon = await daemon_on_clock(make_router, cfg, list(zip(raws, at, strict=True)))
+        assert replayed == [_stamp(t) for t in daemon]
+    assert len(read_log(tmp_path / "log.sqlite").dispatches) == runs

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runtime_support import (
     GAME_DAY,
     RouterFactory,
@@ -77,3 +80,40 @@ def test_replay_text_counts_every_cause_of_a_capped_window() -> None:
         caused_by_more=250,
     )
     assert "caused_by=1250" in format_trigger(t)
+
+
+def _envelope(event: dict[str, Any], **message: Any) -> dict[str, Any]:
+    """A Pub/Sub push body, as serve's /events takes it."""
+    data = base64.b64encode(json.dumps(event).encode()).decode()
+    return {"message": {"data": data, **message}, "subscription": "projects/p/subscriptions/s"}
+
+
+def _no_id(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != "event_id"}
+
+
+A = _injury("m-1", "lalplayer01", "2025-11-19T18:00:00Z")
+B = _injury("e-2", "lalplayer02", "2025-11-19T18:00:05Z")
+
+
+@pytest.mark.parametrize(
+    ("lines", "plain", "rejected"),
+    [
+        # an id-less payload takes the envelope's messageId, as serve names it
+        ([_envelope(_no_id(A), messageId="m-1"), B], [A, B], 0),
+        # a payload's own event_id wins over the messageId
+        ([_envelope(B, messageId="m-9"), A], [B, A], 0),
+        # a push message serve would dead-letter is a rejected line; the rest replay
+        ([{"message": {"messageId": "m-2"}, "subscription": "s"}, A], [A], 1),
+        ([{"message": {"data": "%%%", "messageId": "m-3"}}, A], [A], 1),
+    ],
+)
+def test_replay_takes_push_envelopes_like_serve(
+    lines: list[dict[str, Any]], plain: list[dict[str, Any]], rejected: int, zero_cfg: Any
+) -> None:
+    """A stream of serve's HTTP bodies replays as the events they carry."""
+    reg, rel = zero_cfg.registry, zero_cfg.relations
+    got = replay_events(reg, rel, as_lines(lines), GAME_DAY)
+    want = replay_events(reg, rel, as_lines(plain), GAME_DAY)
+    assert [_key(t) for t in got.triggers] == [_key(t) for t in want.triggers]
+    assert (got.events, got.rejected) == (len(plain), rejected)

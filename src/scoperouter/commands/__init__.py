@@ -11,8 +11,13 @@ one command's environment (``PORT`` for ``serve``) can never break another.
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scoperouter.processor_registry.compiled import CompiledRegistry
 
 DEFAULT_CONFIG = "routes.yaml"
 DEFAULT_LOG = Path(".scoperouter") / "execution_log.sqlite"  # = execution_log.DEFAULT_LOG_PATH
@@ -63,7 +68,9 @@ def common(
             metavar="DATE",
             type=iso_date,
             default=None,
-            help="the router's today: lookbacks stop there (default: today)",
+            help="the router's today: lookbacks stop there (default: $SCOPEROUTER_AS_OF, else "
+            "routes.yaml server.as_of, as serve reads them; else today -- replay: each "
+            "event's virtual date)",
         )
     if json:
         g.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -76,11 +83,26 @@ def config_path(args: argparse.Namespace) -> str:
     return str(value) if value else DEFAULT_CONFIG
 
 
-def as_of(args: argparse.Namespace) -> date:
-    """``--as-of``, else today in UTC -- the date ``serve`` caps lookbacks at (a local
-    date would make ``explain`` disagree with ``serve`` for hours every day)."""
-    value: date | None = getattr(args, "as_of", None)
-    return value or datetime.now(UTC).date()
+def configured_as_of(args: argparse.Namespace, registry: CompiledRegistry) -> date | None:
+    """The lookback cap ``serve`` would use, by its precedence: ``--as-of``, else
+    ``$SCOPEROUTER_AS_OF``, else ``routes.yaml``'s ``server.as_of``; None when none is set
+    (a bad value is a ConfigError naming where it came from, as ``serve``'s)."""
+    from scoperouter.runtime.config import resolve
+
+    server = registry.spec.server
+    yaml = server.model_dump(exclude_unset=True, exclude={"auth"}) if server is not None else {}
+    cfg = resolve(
+        {"as_of": getattr(args, "as_of", None)}, os.environ, yaml,
+        file=registry.file, only=("as_of",),
+    )  # fmt: skip
+    value: date | None = cfg["as_of"]
+    return value
+
+
+def as_of(args: argparse.Namespace, registry: CompiledRegistry) -> date:
+    """:func:`configured_as_of`, else today in UTC -- the date ``serve`` caps lookbacks at
+    (a local date would make ``explain`` disagree with ``serve`` for hours every day)."""
+    return configured_as_of(args, registry) or datetime.now(UTC).date()
 
 
 def log_path(args: argparse.Namespace, default: Path = DEFAULT_LOG) -> Path:

@@ -147,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         log = got
     try:
         prep = prepare(
-            cfg.registry, cfg.relations, req, state_dir=args.state_dir, as_of=as_of(args),
-            rerun=args.rerun,
+            cfg.registry, cfg.relations, req, state_dir=args.state_dir,
+            as_of=as_of(args, cfg.registry), rerun=args.rerun,
         )  # fmt: skip
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(config_path(args))
     data, message_id = unwrap_push(data)  # EventError -> main() prints, exit 1
     event = parse_event_bytes(data, cfg.registry, message_id=message_id)
-    today = as_of(args)
+    today = as_of(args, cfg.registry)
     decisions = plan(cfg.registry, cfg.relations, event, today)
     wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
     if args.json:

@@ -8,7 +8,8 @@ file). Before each event, every window whose deadline has passed fires at its de
 the end of the stream the clock runs on until every window has fired. Each trigger is
 printed with ``fired_at`` (``--json``: one trigger per line, SPEC section 3).
 
-Lookbacks stop at the as-of date: ``--as-of`` when given, else each event's virtual date
+Lookbacks stop at the as-of date: ``--as-of``, ``$SCOPEROUTER_AS_OF`` or ``routes.yaml``'s
+``server.as_of`` (``serve``'s precedence) when one is set, else each event's virtual date
 (the UTC date of the clock when it is routed), as ``serve`` without ``--as-of`` stops them
 at the date of its own clock. So a replay of last month's events reaches the dates they
 reached then, not every date up to today. A stream with no time at all (no
@@ -22,8 +23,11 @@ time they were planned, and every fired trigger as a dispatch with status ``repl
 at its ``fired_at`` (a run for the report; no completions). With ``--dry-run`` nothing
 is written: no outbox, no log.
 
-A line that is not a valid event is reported on stderr with its line number and reason
-and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
+Each line is an event, or a Pub/Sub push body as ``serve``'s ``/events`` takes it (as
+``explain`` reads one): the event it carries, named by its ``messageId`` when it has no
+``event_id``; a push message ``serve`` would dead-letter (no data, bad base64) is a
+rejected line. A line that is not a valid event is reported on stderr with its line number
+and reason and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
 whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
 virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
 it: counted, never planned, logged or windowed.
@@ -41,17 +45,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from scoperouter.commands import common, config_path, log_path
-from scoperouter.commands.explain import read_input
+from scoperouter.commands import common, config_path, configured_as_of, log_path
+from scoperouter.commands.explain import read_input, unwrap_push
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
-from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.seen_ids import SeenIds
+from scoperouter.runtime.loop_runtime import loop_not_modelled
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
 REPLAYED_STATUS = "replayed"
@@ -64,12 +69,6 @@ class ReplayResult:
     rejected: int
     triggers: list[Trigger]
     duplicates: int = 0  # events ignored as already routed (same event_id, within the horizon)
-
-
-def _dedup_horizon_s(registry: CompiledRegistry) -> float:
-    """``server.dedup_horizon`` of the registry (24 h by default), as ``serve`` reads it."""
-    server = registry.spec.server or ServerSpec()
-    return parse_duration(server.dedup_horizon)
 
 
 def replay_events(
@@ -93,7 +92,8 @@ def replay_events(
         if not line.strip():
             continue
         try:
-            parsed.append((n, parse_event_bytes(line, registry)))
+            data, message_id = unwrap_push(line)  # serve's /events takes push bodies too
+            parsed.append((n, parse_event_bytes(data, registry, message_id=message_id)))
         except EventError as exc:
             rejected += 1
             if errors is not None:
@@ -115,18 +115,15 @@ def replay_events(
                 )
 
     clock = first
-    horizon = _dedup_horizon_s(registry)
-    seen: dict[str, float] = {}  # event id -> virtual time it was routed (serve's seen ids)
+    seen = SeenIds.of(registry)  # serve's seen ids, on the virtual clock
     duplicates = 0
     for _n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
-        routed_at = seen.get(event.event_id)
-        if routed_at is not None and clock - routed_at < horizon:
+        if seen.duplicate(event.event_id, clock):
             duplicates += 1
             emit(engine.tick(clock))
             continue
-        seen[event.event_id] = clock
         at = datetime.fromtimestamp(clock, tz=UTC)
         day = as_of if as_of is not None else at.date()  # serve's default: its clock's date
         decisions, now_fired = engine.receive(event, relations, day, clock)
@@ -162,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         return 1
     cfg = load_config(config_path(args))
-    fixed: date | None = args.as_of  # None: each event's virtual date (replay_events)
+    if (warning := loop_not_modelled(cfg.registry, "replay")) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
+    fixed = configured_as_of(args, cfg.registry)  # None: each event's virtual date
     where_log = log_path(args)
     log: ExecutionLog | None = None
     if not args.dry_run and not args.no_log:

@@ -210,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
 
         assert cfg is not None
         wi = what_if(cfg.registry, cfg.relations, data, parse_what_if(args.what_if))
+        if wi["loop_not_modelled"] is not None:
+            print(f"warning: {wi['loop_not_modelled']}", file=sys.stderr)
     if args.html is not None:
         from scoperouter.execution_log.html import render_html
 
@@ -385,4 +387,6 @@ def render_text(
             if m == 0
             else f"  note: {m} logged decisions differ under the current settings (config or relation data changed?)"
         )
+        if wi.get("loop_not_modelled"):
+            lines.append(f"  warning: {wi['loop_not_modelled']}")
     return "\n".join(lines)

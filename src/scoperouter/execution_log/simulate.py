@@ -8,6 +8,7 @@ for a trigger (records processed, entities changed, seconds) to fill the complet
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
@@ -16,6 +17,10 @@ from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.engine import Fired, RoutingEngine
+from scoperouter.router.seen_ids import SeenIds
+from scoperouter.runtime.loop_runtime import loop_not_modelled
+
+logger = logging.getLogger(__name__)
 
 CompletionFn = Callable[[Trigger], tuple[int, int | None, float] | None]
 
@@ -31,7 +36,11 @@ def record_stream(
     completion: CompletionFn | None = None,
 ) -> list[Trigger]:
     """Plan each ``(event, decided_at)`` (in order), window the decisions, fire triggers
-    when due and log decisions, dispatches and completions. Returns the fired triggers."""
+    when due and log decisions, dispatches and completions. Returns the fired triggers.
+    An event whose id was routed within ``server.dedup_horizon`` before is a redelivery and
+    is skipped, unlogged, as ``serve`` and ``replay`` skip it (:class:`SeenIds`)."""
+    if (warning := loop_not_modelled(registry, "the simulation")) is not None:
+        logger.warning(warning)
     engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
@@ -54,7 +63,11 @@ def record_stream(
                         duration_s=rep[2],
                     )
 
+    seen = SeenIds.of(registry)  # serve's and replay's dedupe rule
     for event, decided_at in events:
+        if seen.duplicate(event.event_id, decided_at.timestamp()):
+            fire(engine.tick(decided_at.timestamp()))  # a redelivery: only the clock moves
+            continue
         decisions, now_fired = engine.receive(event, relations, as_of, decided_at.timestamp())
         log.record_decisions(
             event, decisions, decided_at, registry=registry, relations=relations, as_of=as_of

@@ -29,6 +29,7 @@ from scoperouter.processor_registry.models import DURATION_RE, RoutesSpec, parse
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.engine import RoutingEngine
+from scoperouter.runtime.loop_runtime import loop_not_modelled
 
 WHAT_IF_KEYS = ("max_entities", "window.quiet", "window.max_wait")
 
@@ -225,6 +226,8 @@ def what_if(
             ),
         },
         "current_matches_log": {"mismatches": len(mism), "examples": mism[:5]},
+        # what serve would do differently: the closed loop is not replayed (None: it is off)
+        "loop_not_modelled": loop_not_modelled(registry, "report --what-if"),
     }
 
 

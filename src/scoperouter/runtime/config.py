@@ -232,14 +232,16 @@ def resolve(
     server: Mapping[str, Any],
     *,
     file: str = "routes.yaml",
+    only: tuple[str, ...] | None = None,
 ) -> ServeConfig:
-    """Resolve every setting. ``cli``: flag values by setting name, None = not given;
-    ``env``: the environment; ``server``: the keys set in ``routes.yaml`` ``server:``
-    (only those actually written). Raises ConfigError naming the source of a bad value."""
+    """Resolve every setting (``only``: just these). ``cli``: flag values by setting name,
+    None = not given; ``env``: the environment; ``server``: the keys set in ``routes.yaml``
+    ``server:`` (only those actually written). Raises ConfigError naming the source of a
+    bad value."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     issues: list[ConfigIssue] = []
-    for s in SETTINGS:
+    for s in SETTINGS if only is None else tuple(BY_NAME[n] for n in only):
         candidates: list[tuple[str, Any, str, tuple[str | int, ...]]] = []
         if s.flag is not None and cli.get(s.name) is not None:
             candidates.append((s.flag, cli[s.name], "<command line>", (s.flag,)))

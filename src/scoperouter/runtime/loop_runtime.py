@@ -65,6 +65,38 @@ def loop_wanted(registry: CompiledRegistry) -> bool:
     )
 
 
+LOOP_SETTINGS = ("run_retries", "completion_timeout", "retry_backoff", "barrier")
+
+
+def loop_settings(registry: CompiledRegistry) -> list[str]:
+    """Where routes.yaml turns the closed loop on, as :func:`loop_wanted` reads it:
+    ``defaults.<key>`` or ``<processor>.<key>`` for each setting written (empty: off)."""
+    d = registry.spec.defaults
+    found = [
+        f"defaults.{k}"
+        for k in LOOP_SETTINGS
+        if (k in d.model_fields_set if k in ("run_retries", "retry_backoff") else getattr(d, k))
+    ]
+    for name, p in sorted(registry.processors.items()):
+        found += [f"{name}.{k}" for k in LOOP_SETTINGS if getattr(p.spec, k) is not None]
+    return found
+
+
+def loop_not_modelled(registry: CompiledRegistry, driver: str) -> str | None:
+    """The warning of a driver that routes without the closed loop (``replay``,
+    ``report --what-if``, the simulation) when ``serve`` would run it: None when it is off."""
+    where = loop_settings(registry) if loop_wanted(registry) else []
+    if not where:
+        return None
+    shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+    return (
+        f"{driver} does not model the closed loop routes.yaml turns on ({shown}): serve "
+        "holds barrier windows until their upstream runs complete, merges what it holds and "
+        f"re-dispatches runs without a completion; {driver}'s triggers are those without "
+        "the loop and can differ from serve's"
+    )
+
+
 def raw_of(inbound: Inbound) -> Mapping[str, Any] | None:
     """The message as a JSON object (None when it is not one), its bytes read the one way
     every path reads an event (:func:`~scoperouter.messages.normalize.loads_event_json`:
