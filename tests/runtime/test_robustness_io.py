@@ -410,7 +410,7 @@ async def test_push_without_usable_data_is_dead_lettered(
         return
     assert answer["status"] == "dead_lettered"
     rows = [(d.ref, (d.payload or b"").decode().split(": ", 1)[0]) for d in r.store.dead_letters()]
-    assert rows == [("m-push", problem)]
+    assert rows == [("projects/p/subscriptions/s#m-push", problem)]  # subscription#messageId
 
 
 # ---------------------------------------------------------------- finding 8: outbox fsync

@@ -319,7 +319,8 @@ def test_concurrent_claims_are_disjoint(make_store: StoreFactory) -> None:
 
 # ---------------------------------------------------------------------- dead letters
 def test_dead_letters_unique_per_kind_and_ref(make_store: StoreFactory) -> None:
-    """The first letter per (kind, ref) is kept; letters without ref are all kept."""
+    """One letter per (kind, ref, payload): the same letter again is skipped, another payload
+    under a taken ref is kept under another ref; letters without ref are all kept."""
     s = make_store()
     letters = (
         DeadLetterIn("event", "m1", "invalid_json", "x", b"{", T0),
@@ -327,14 +328,14 @@ def test_dead_letters_unique_per_kind_and_ref(make_store: StoreFactory) -> None:
         DeadLetterIn("trigger", "m1", "r", None, None, T0),
         DeadLetterIn("event", None, "r", None, None, T0),
         DeadLetterIn("event", None, "r", None, None, T0),
+        DeadLetterIn("event", "m1", "invalid_json", "x", b"{", T0 + 2),  # a redelivery
     )
     r = s.ingest(IngestBatch(dead_letters=letters), T0)
-    assert r.dead_lettered == (True, False, True, True, True)
-    assert s.dead_letter(letters[0]) is False
-    assert [(d.kind, d.ref, d.reason) for d in s.dead_letters()][:2] == [
-        ("event", "m1", "invalid_json"),
-        ("trigger", "m1", "r"),
-    ]
+    assert r.dead_lettered == (True, True, True, True, True, False)
+    assert s.dead_letter(letters[0]) is False and s.dead_letter(letters[1]) is False
+    rows = [(d.kind, d.ref, d.reason) for d in s.dead_letters()][:3]
+    assert rows[0] == ("event", "m1", "invalid_json") and rows[2] == ("trigger", "m1", "r")
+    assert rows[1][0::2] == ("event", "other") and str(rows[1][1]).startswith("m1~")
 
 
 # ---------------------------------------------------------------------- completion ledger

@@ -136,6 +136,7 @@ def _from_envelope(obj: dict[str, Any]) -> Inbound | web.Response:
         "push",
         data=raw,
         message_id=push.message_id,
+        subscription=sub if isinstance(sub := obj.get("subscription"), str) else None,
         dead_letter_on_reject=True,
         trigger_id=push.attribute("trigger_id"),
     )

@@ -29,6 +29,7 @@ from scoperouter.runtime.loop_runtime import is_report, unknown_processor
 from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
+from scoperouter.state import letter_refs
 from scoperouter.state.model import CompletionState
 
 logger = logging.getLogger("scoperouter.runtime")
@@ -188,29 +189,66 @@ def dead_letter_event(
     """Store a rejected event in the dead-letter table (caller holds the transaction)."""
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    # text from the message (a push envelope's messageId) escaped where UTF-8 cannot take
-    # it (a lone surrogate): the store could not keep it, and the failed write failed the
-    # whole batch, with every redelivery
-    ref = safe(inb.message_id) if inb.message_id is not None else None
+    ref = event_ref(inb, payload)
     detail = safe(detail)
     new = store.dead_letter("event", ref, reason, detail, payload, now)
     res.rejects.append((reason, new))
     if new:
-        logger.warning(
-            "event dead-lettered", extra={"reason": reason, "detail": detail, "message_id": ref}
-        )
-        res.dead_payloads.append(
-            {
-                "kind": "event",
-                "reason": reason,
-                "detail": detail,
-                "message_id": ref,
-                "payload": payload.decode("utf-8", errors="replace") if payload else None,
-            }
-        )
+        note_dead_letter(res, inb, ref, reason, detail, payload)
     event_id = item.parsed.event_id
     return Outcome(
         "rejected", safe(event_id) if event_id else None, reason, detail, dead_lettered=True
+    )
+
+
+def event_ref(inbound: Inbound, payload: bytes | None) -> str:
+    """The ref of a rejected event's dead letter: its delivery's name, unique across
+    topics (Pub/Sub message ids are unique per topic only) -- ``<subscription>#<message
+    id>``, or the bare message id from no subscription (as refs were before); without a
+    message id ``sha256:<digest of the payload>`` in its place. Text from the message (a
+    push envelope's messageId and subscription) is escaped where UTF-8 cannot take it (a
+    lone surrogate) and a NUL where PostgreSQL cannot (the failed write failed the whole
+    batch, with every redelivery); a ref past MAX_ID_CHARS is its head and a hash
+    (letter_refs.long_ref). A different message meeting a ref already taken is still
+    stored, under another ref (letter_refs.place)."""
+    mid = inbound.message_id
+    name = safe(mid) if mid is not None else f"sha256:{letter_refs.payload_digest(payload)}"
+    if inbound.subscription is not None:
+        name = f"{safe(inbound.subscription)}#{name}"
+    return letter_refs.bounded(name.replace("\x00", "\\x00"))
+
+
+def note_dead_letter(
+    res: BatchResult,
+    inbound: Inbound,
+    ref: str,
+    reason: str,
+    detail: str,
+    payload: bytes | None,
+) -> None:
+    """A new event dead letter logged, and queued for the dead-letter topic."""
+    mid = None if inbound.message_id is None else safe(inbound.message_id)
+    sub = None if inbound.subscription is None else safe(inbound.subscription)
+    logger.warning(
+        "event dead-lettered",
+        extra={
+            "reason": reason,
+            "detail": detail,
+            "message_id": mid,
+            "subscription": sub,
+            "ref": ref,
+        },
+    )
+    res.dead_payloads.append(
+        {
+            "kind": "event",
+            "reason": reason,
+            "detail": detail,
+            "message_id": mid,
+            "subscription": sub,
+            "ref": ref,
+            "payload": payload.decode("utf-8", errors="replace") if payload else None,
+        }
     )
 
 

@@ -39,6 +39,10 @@ class Inbound:
     data: bytes | None = None
     obj: object = None
     message_id: str | None = None
+    # the Pub/Sub subscription it came from (a push envelope's ``subscription``, a pull
+    # source's subscription path): message ids are unique per topic only, so a dead
+    # letter's ref names the subscription too (ingest.event_ref)
+    subscription: str | None = None
     # Pub/Sub messages (pull or push) cannot be "answered": an invalid one is stored in the
     # dead-letter table and acked. Plain HTTP callers get a 400 instead.
     dead_letter_on_reject: bool = False

@@ -163,6 +163,7 @@ class PubSubSource(PullHealth):
                     _PULLED,
                     data=bytes(message.data),
                     message_id=message.message_id,
+                    subscription=self.subscription,
                     trigger_id=attribute(message.attributes, "trigger_id"),
                 )
                 refused = enqueue(inbound, _Pending(self, message))

@@ -101,6 +101,7 @@ class Router(RouterIntake, RouterTimers):
 
     async def start(self) -> None:
         """Restore windows (snapshot + journal), re-dispatch pending triggers, start tasks."""
+        self.prune_clock.seed(self.clock())
         await self._in_state(self.windows.restore)
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed

@@ -23,6 +23,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
+from scoperouter.runtime.housekeeping import PruneClock
 from scoperouter.runtime.ingest import Item
 from scoperouter.runtime.intake import IntakeQueue
 from scoperouter.runtime.log_bridge import LogBridge
@@ -66,6 +67,9 @@ class RouterCore:
         self.options = options or RouterOptions()
         self.log = log
         self.clock = clock
+        # housekeeping's clock: the wall clock never advancing faster than monotonic time
+        # (seeded by start; ``prune_clock.monotonic`` is replaced by tests)
+        self.prune_clock = PruneClock()
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
         self.undeclared_reads = UndeclaredReads(self.metrics, clock)

@@ -130,5 +130,6 @@ class RouterTimers(RouterCore):
 
     def _prune(self) -> tuple[int, bool]:
         """One prune pass: the seen ids pruned, and whether rows past a horizon may be left
-        (a statement deleted its limit)."""
-        return housekeeping.prune(self.store, self.options, self.clock())
+        (a statement deleted its limit). Horizons are measured back from the prune clock
+        (the wall clock bounded by monotonic time: housekeeping.PruneClock)."""
+        return housekeeping.prune(self.store, self.options, self.prune_clock(self.clock()))

@@ -16,7 +16,6 @@ admitted), so the replica running the backfill finds them whichever replica took
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,14 +23,13 @@ from datetime import UTC, date, datetime
 from itertools import repeat
 
 from scoperouter.errors import EventError
-from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
-from scoperouter.runtime.ingest import BatchResult, Item
+from scoperouter.runtime.ingest import BatchResult, Item, event_ref, note_dead_letter
 from scoperouter.runtime.modes import other_modes
 from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
 from scoperouter.state.api import StateStore
@@ -191,7 +189,14 @@ def process_shared_batch(
     for (item, letter), new in zip(letters, result.dead_lettered, strict=False):
         res.rejects.append((letter.reason, new))
         if new:
-            _dead_payload(res, letter)
+            note_dead_letter(
+                res,
+                item.inbound,
+                letter.ref or "",
+                letter.reason,
+                letter.detail or "",
+                letter.payload,
+            )
         event_id = item.parsed.event_id
         res.outcomes.append(
             (
@@ -239,39 +244,4 @@ def _detail(exc: Exception) -> str:
 def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    # a NUL or a lone surrogate in the message id (a push envelope's text) is escaped:
-    # PostgreSQL text cannot keep a NUL, no store UTF-8 cannot encode, and the failed
-    # insert failed the whole batch for ever
-    ref = safe(inb.message_id) if inb.message_id is not None else None
-    if ref is not None and "\x00" in ref:
-        ref = ref.replace("\x00", "\\x00")
-    if ref is not None and len(ref) > MAX_ID_CHARS:
-        ref = long_ref(ref)
-    return DeadLetterIn("event", ref, reason, safe(detail), payload, now)
-
-
-def long_ref(ref: str) -> str:
-    """A dead letter's ``ref`` longer than :data:`MAX_ID_CHARS` (a push envelope's
-    ``messageId``: text of any length) as its head and a hash of the whole, that many
-    characters in all: the same message gets the same ref, another one another ref.
-    PostgreSQL's unique index on ``(kind, ref)`` takes ~2.7 kB a key: the whole id failed the
-    insert, and with it the batch, answered 503 and redelivered for ever with any innocent
-    event that shared it (the payload keeps the message as received)."""
-    digest = hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    return f"{ref[: MAX_ID_CHARS - 26]}~#{digest}"
-
-
-def _dead_payload(res: BatchResult, d: DeadLetterIn) -> None:
-    logger.warning(
-        "event dead-lettered",
-        extra={"reason": d.reason, "detail": d.detail, "message_id": d.ref},
-    )
-    res.dead_payloads.append(
-        {
-            "kind": "event",
-            "reason": d.reason,
-            "detail": d.detail,
-            "message_id": d.ref,
-            "payload": d.payload.decode("utf-8", errors="replace") if d.payload else None,
-        }
-    )
+    return DeadLetterIn("event", event_ref(inb, payload), reason, safe(detail), payload, now)

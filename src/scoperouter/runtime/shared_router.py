@@ -176,6 +176,7 @@ class SharedRouter(Router):
         store (they were this process's before it stopped), give open windows today's
         ``max_entities``, read the deadline, start the dispatcher's pump on the backlog."""
         now = self.clock()
+        self.prune_clock.seed(now)
         rescued = 0
         if not self.state.shared:
             rescued = await self._in_state(lambda: self.state.rescue_expired(now, all_leases=True))
@@ -449,7 +450,7 @@ class SharedRouter(Router):
                 completions_s=o.done_retention_s,
                 letters_s=o.dead_letter_retention_s,  # rejected events' dead letters
             ),
-            self.clock(),
+            self.prune_clock(self.clock()),  # never ahead of monotonic time (PruneClock)
         )
         return pruned.seen, pruned.more
 

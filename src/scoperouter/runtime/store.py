@@ -30,7 +30,7 @@ from scoperouter.runtime.store_schema import (
     PendingTrigger,
     SyncMode,
 )
-from scoperouter.state import legacy
+from scoperouter.state import legacy, letter_refs
 from scoperouter.state.legacy import DeadTrigger, LegacyState, carry_rows
 from scoperouter.state.model import PRUNE_LIMIT, DeadLetterIn
 from scoperouter.state.sqlite_schema import add_columns
@@ -397,13 +397,28 @@ class Store:
         payload: bytes | None,
         at: float,
     ) -> bool:
-        """Store a dead letter; False when one with the same (kind, ref) already exists."""
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO dead_letters(kind, ref, reason, detail, payload, at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, ref, reason, detail, payload, at),
-        )
-        return cur.rowcount > 0
+        """Store a dead letter; False when the same one is stored already: same (kind, ref)
+        and, but for a trigger's, same payload. Another payload under a taken ref is
+        stored under another ref (:func:`~scoperouter.state.letter_refs.place`)."""
+        db = self._db
+
+        def insert(r: str | None) -> bool:
+            return (
+                db.execute(
+                    "INSERT OR IGNORE INTO dead_letters(kind, ref, reason, detail, payload, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, r, reason, detail, payload, at),
+                ).rowcount
+                > 0
+            )
+
+        def stored_payload(r: str) -> object:
+            row = db.execute(
+                "SELECT payload FROM dead_letters WHERE kind = ? AND ref = ?", (kind, r)
+            ).fetchone()
+            return letter_refs.MISSING if row is None else row[0]
+
+        return letter_refs.place(kind, ref, payload, insert, stored_payload)
 
     def dead_letters(self) -> list[DeadLetter]:
         rows = self._db.execute(

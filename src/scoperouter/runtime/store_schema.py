@@ -18,7 +18,11 @@ Tables
                     dispatched, with the dispatch mode it fired in (``mode``: live or
                     shadow; NULL in rows written before), and marked ``done`` / ``dead``
                     afterwards.
-``dead_letters``    rejected events and undeliverable triggers, with the reason.
+``dead_letters``    rejected events and undeliverable triggers, with the reason; unique per
+                    ``(kind, ref)``: an event's ref names its delivery
+                    (``<subscription>#<message id>``, :func:`.ingest.event_ref`), and
+                    another payload meeting a taken ref is stored under another one
+                    (:mod:`scoperouter.state.letter_refs`): never dropped.
 """
 
 from __future__ import annotations

@@ -196,7 +196,8 @@ class StateStore(Protocol):
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, letter: DeadLetterIn) -> bool:
-        """Store a dead letter; False when ``(kind, ref)`` is already stored."""
+        """Store a dead letter; False when the same one is stored already (same ``(kind, ref)``
+        and payload); another payload under a taken ref goes under another ref."""
         ...
 
     def dead_letters(self) -> list[DeadLetter]: ...

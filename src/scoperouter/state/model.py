@@ -98,7 +98,8 @@ class Admission:
 @dataclass(frozen=True, slots=True)
 class DeadLetterIn:
     """A rejected event or an undeliverable trigger. ``(kind, ref)`` is unique when ``ref``
-    is set: storing the same letter twice keeps the first."""
+    is set: storing the same letter (same payload) twice keeps the first; another payload
+    meeting a taken ref is stored under another ref (:mod:`.letter_refs`)."""
 
     kind: str
     ref: str | None

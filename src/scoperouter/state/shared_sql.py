@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Sequence
 from typing import Any, Protocol
 
+from scoperouter.state import letter_refs
 from scoperouter.state.legacy import Carried, DeadTrigger, LegacyState, PendingTrigger, carry_rows
 from scoperouter.state.model import (
     HORIZON_DETAIL,
@@ -103,6 +104,7 @@ _TEMPLATES = {
     "outbox_counts": "SELECT status, count(*) FROM sr_outbox GROUP BY status",
     "dead_letter": "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at) "
     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "dead_letter_payload": "SELECT payload FROM sr_dead_letters WHERE kind = %s AND ref = %s",
     "dead_letters": "SELECT id, kind, ref, reason, detail, payload, at FROM sr_dead_letters "
     "ORDER BY id",
     "completion": "INSERT INTO sr_completions(trigger_id, state, first_at, last_at, reports) "
@@ -318,8 +320,19 @@ class Sql:
         return {str(s): int(n) for s, n in db.execute(self.q["outbox_counts"]).fetchall()}
 
     def dead_letter(self, db: Executes, d: DeadLetterIn) -> bool:
-        params = (d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
-        return int(db.execute(self.q["dead_letter"], params).rowcount) > 0
+        """Store ``d``; False when the same one is stored already (same ``(kind, ref)`` and,
+        but for a trigger's, same payload): another payload under a taken ref is stored
+        under another ref (:func:`~scoperouter.state.letter_refs.place`)."""
+        q, rest = self.q, (d.reason, d.detail, d.payload, d.at)
+
+        def insert(ref: str | None) -> bool:
+            return int(db.execute(q["dead_letter"], (d.kind, ref, *rest)).rowcount) > 0
+
+        def stored_payload(ref: str) -> object:
+            row = db.execute(q["dead_letter_payload"], (d.kind, ref)).fetchone()
+            return letter_refs.MISSING if row is None else row[0]
+
+        return letter_refs.place(d.kind, d.ref, d.payload, insert, stored_payload)
 
     def dead_letters(self, db: Executes) -> list[DeadLetter]:
         return [
