@@ -428,7 +428,9 @@ async def test_ingest_batches_do_not_each_ask_the_store_for_due_windows(
     for e in CALM[:20]:
         assert (await r.submit(Inbound("test", obj=e))).status == "accepted"
     await asyncio.sleep(0.05)
-    assert calls[0] <= 2  # the start and the timer's first poll
+    # the start and the timer's first poll, which asks twice: it fires once whatever the
+    # deadline (the store may hold a window a clock step left ahead: not known yet)
+    assert calls[0] <= 3
 
 
 @pytest.mark.parametrize(
