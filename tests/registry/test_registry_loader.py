@@ -260,6 +260,7 @@ def test_internal_errors_are_reported_not_raised(
 ROUTES_TEXT = (HERE.parent.parent / "routes.yaml").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # 150 whole-registry loads, ~20 s (CI's slow step; the corpus runs by default)
 @settings(
     max_examples=150,
     deadline=None,

@@ -87,6 +87,7 @@ def open_entries(snap: dict[str, Any]) -> dict[str, tuple[str, int, float | None
     }
 
 
+@pytest.mark.slow  # two daemons, a SIGKILL and a 12 s backoff, ~20 s (CI's slow step)
 async def test_sigkill_keeps_ledger_barriers_and_deadlines(tmp_path: Path) -> None:
     """Open triggers, held windows and their deadlines survive SIGKILL exactly."""
     cfg = write_registry(
