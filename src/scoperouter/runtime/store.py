@@ -281,17 +281,15 @@ class Store:
 
     def live_backlog(self) -> dict[str, int]:
         """Pending rows stored with mode ``live``, per processor (a start-up count)."""
-        rows = self._db.execute(
-            "SELECT processor, count(*) FROM triggers WHERE status = 'pending' "
-            "AND mode = 'live' GROUP BY processor ORDER BY processor"
-        ).fetchall()
-        return {str(p): int(n) for p, n in rows}
+        return self.pending_by_processor(live_only=True)
 
-    def pending_by_processor(self) -> dict[str, int]:
-        """Pending rows per processor (a start-up count)."""
+    def pending_by_processor(self, *, live_only: bool = False) -> dict[str, int]:
+        """Pending rows (``live_only``: stored with mode ``live``) per processor (a start-up
+        count)."""
         rows = self._db.execute(
             "SELECT processor, count(*) FROM triggers WHERE status = 'pending' "
-            "GROUP BY processor ORDER BY processor"
+            + ("AND mode = 'live' " if live_only else "")
+            + "GROUP BY processor ORDER BY processor"
         ).fetchall()
         return {str(p): int(n) for p, n in rows}
 
