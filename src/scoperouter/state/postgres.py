@@ -46,6 +46,7 @@ import psycopg
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CLOCK_SLACK_S
+from scoperouter.state.ahead_bound import AheadBound
 from scoperouter.state.core import (
     fired_modes,
     fired_triggers,
@@ -117,10 +118,9 @@ class PostgresStateStore:
         self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
         self._call = _Call()
         self._renewals = RenewalSession(self._connect, self.session, self.retries)
-        # at least the last_at of every window this store wrote (None: not known -- at
-        # open, after an import): fire_due looks for windows a wall clock stepped back
-        # left ahead of now (a scan) only when this is past now + CLOCK_SLACK_S
-        self._latest: float | None = None
+        # the last_at bound of every window this store wrote (forgotten at an import):
+        # fire_due's scan for windows a clock step left ahead (ahead_bound)
+        self._ahead = AheadBound()
         self._conn = self._connect()
         try:
             migrate(self._conn)
@@ -175,8 +175,7 @@ class PostgresStateStore:
     # ------------------------------------------------------------------ ingest and windows
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
         res = self._run(lambda c: self._ingest(c, batch, now))
-        if self._latest is not None:
-            self._latest = max(self._latest, now)
+        self._ahead.wrote(now)
         return res
 
     def _ingest(self, c: Conn, batch: IngestBatch, now: float) -> IngestResult:
@@ -268,7 +267,7 @@ class PostgresStateStore:
         """Whether a window may lie past ``CLOCK_SLACK_S`` ahead of ``now`` (a wall clock
         stepped back; not known yet): :meth:`fire_due` then looks for such windows, whatever
         the earliest deadline says. No I/O."""
-        return self._latest is None or self._latest > now + CLOCK_SLACK_S
+        return self._ahead.may_hold_ahead(now)
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         ahead = self.may_hold_ahead(now)
@@ -283,7 +282,7 @@ class PostgresStateStore:
 
         fired = self._run(run)
         if ahead:  # the windows left (but those another replica writes) are within it
-            self._latest = now + CLOCK_SLACK_S
+            self._ahead.scanned(now)
         return fired
 
     @staticmethod
@@ -421,7 +420,7 @@ class PostgresStateStore:
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
-        self._latest = None  # the windows imported: any last_at
+        self._ahead.forget()  # the windows imported: any last_at
 
         def run(c: Conn) -> bool:
             c.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

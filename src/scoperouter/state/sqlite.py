@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CLOCK_SLACK_S
+from scoperouter.state.ahead_bound import AheadBound
 from scoperouter.state.core import (
     fired_modes,
     fired_triggers,
@@ -156,10 +157,9 @@ class SqliteStateStore:
         # writer of sr_windows): an ingest that wrote no window row does not read it again
         self._deadline: float | None = None
         self._deadline_known = False
-        # at least every open window's last_at (None: not known -- at open, after another
-        # connection wrote or a hand-over): fire_due looks for windows a wall clock stepped
-        # back left ahead of now (a scan) only when this is past now + CLOCK_SLACK_S
-        self._latest: float | None = None
+        # every open window's last_at bound (forgotten when another connection wrote or at
+        # a hand-over): fire_due's scan for windows a clock step left ahead (ahead_bound)
+        self._ahead = AheadBound()
         # PRAGMA data_version as of this connection's last look: it changes only when
         # another connection (another store on the file, another process) committed, and
         # then the staged seen ids and the earliest deadline held here are stale
@@ -177,7 +177,7 @@ class SqliteStateStore:
         self._version = v
         self._recent.reload(self._db)
         self._deadline_known = False
-        self._latest = None
+        self._ahead.forget()
         return True
 
     def pragma(self, name: str) -> Any:
@@ -233,8 +233,8 @@ class SqliteStateStore:
             nd = self._deadline if known and not (f.write or gone) else self._next_deadline(db)
         self._recent.committed()
         self._deadline, self._deadline_known = nd, True
-        if self._latest is not None and f.write:
-            self._latest = max(self._latest, now)
+        if f.write:
+            self._ahead.wrote(now)
         return IngestResult(tuple(accepted), tuple(duplicates), tuple(fired), letters, marked, nd)
 
     @staticmethod
@@ -260,7 +260,7 @@ class SqliteStateStore:
         """Whether a window may lie past ``CLOCK_SLACK_S`` ahead of ``now`` (a wall clock
         stepped back; not known yet): :meth:`fire_due` then looks for such windows, whatever
         the earliest deadline says. No I/O."""
-        return self._latest is None or self._latest > now + CLOCK_SLACK_S
+        return self._ahead.may_hold_ahead(now)
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         self._deadline_known = False  # rows deleted: the next read finds it
@@ -284,7 +284,7 @@ class SqliteStateStore:
             )
             fired = self._insert_fired(db, [_window(r) for r in rows], now)
         if ahead:  # every window left lies within the slack
-            self._latest = now + CLOCK_SLACK_S
+            self._ahead.scanned(now)
         return fired
 
     @staticmethod
@@ -409,7 +409,8 @@ class SqliteStateStore:
             )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
-        self._deadline_known, self._latest = False, None
+        self._deadline_known = False
+        self._ahead.forget()
         with self._tx() as db:
             self._others_wrote()
             if self._recent.ids:  # staged seen ids: the store is not empty
@@ -432,7 +433,8 @@ class SqliteStateStore:
         this store holds joins it (:func:`~scoperouter.state.merge.join`). Running it again
         with the same state writes no trigger, dead letter or seen id twice and leaves the
         windows as they are."""
-        self._deadline_known, self._latest = False, None
+        self._deadline_known = False
+        self._ahead.forget()
         with self._tx() as db:
             self._others_wrote()
 
