@@ -95,6 +95,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
                 inp[kind] = draw(
                     st.lists(st.sampled_from(FIELDS), min_size=1, max_size=2, unique=True)
                 )
+            if draw(_one_in(4)):
+                inp["ahead"] = {"days": draw(st.integers(1, 2))}
             if gran != "date":
                 m = {}
                 for et in TYPES:
@@ -298,9 +300,10 @@ class Reference:
             or ("ignore_fields" in inp and changed <= set(inp["ignore_fields"]))
         ):
             return {"action": "skip", "reason": "irrelevant_fields"}
+        ahead = inp.get("ahead", {}).get("days", 0)
         if ev.game_date is None:
             assert ev.start_date is not None and ev.end_date is not None
-            n = (ev.end_date - ev.start_date).days
+            n = (ev.end_date - ev.start_date).days + ahead  # the rows of its end reach further
             return {
                 "action": "run",
                 "reason": "backfill",
@@ -308,11 +311,15 @@ class Reference:
                 "dates": {ev.start_date + timedelta(days=i) for i in range(n + 1)},
             }
         on = ev.game_date
+        # ahead: the event is a change on each of on..on+N (past the as-of cap), mapped
+        # strictly on ``on`` and id by id on the others
+        days = [on + timedelta(days=k) for k in range(ahead + 1)]
         gran = proc["granularity"]
         limit = proc.get("max_entities", self.doc.get("defaults", {}).get("max_entities", 100))
 
-        def best_effort() -> set[str]:
-            """Ids of the via relation's from-type that the event's ids reach, id by id."""
+        def best_effort(day: date) -> set[str]:
+            """Ids of the via relation's from-type that the event's ids reach on ``day``,
+            id by id."""
             lb = proc.get("lookback") or {}
             if "via" not in lb:
                 return set()
@@ -334,7 +341,7 @@ class Reference:
                         frontier = {x}
                         for rel in p:
                             frontier = (
-                                set().union(*(self.targets(rel, on, y) for y in frontier))
+                                set().union(*(self.targets(rel, day, y) for y in frontier))
                                 if frontier
                                 else set()
                             )
@@ -342,12 +349,25 @@ class Reference:
             return out
 
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
-            return {
-                "action": "run",
-                "reason": reason,
-                "entities": None,
-                "dates": self.lookback(proc, on, as_of, best_effort() if known is None else known),
-            }
+            # decided on ``on`` alone; its ahead days take what the ids reach on each
+            dates = self.lookback(proc, on, as_of, best_effort(on) if known is None else known)
+            for day in days[1:]:
+                dates |= self.lookback(proc, day, as_of, best_effort(day))
+            return {"action": "run", "reason": reason, "entities": None, "dates": dates}
+
+        def reach_on(day: date) -> set[str]:
+            """What every id the event names reaches on ``day``, id by id."""
+            out: set[str] = set()
+            for key, ids in named.items():
+                for p in paths[key]:
+                    for x in sorted(ids):
+                        frontier = {x}
+                        for rel in p:
+                            frontier = set().union(
+                                *(self.targets(rel, day, y) for y in sorted(frontier))
+                            )
+                        out |= frontier
+            return out
 
         if gran == "date":
             return whole("date_granularity")
@@ -399,11 +419,30 @@ class Reference:
                         break
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
+        if ahead:
+            for day in days[1:]:
+                reached |= reach_on(day)
+            walked = set(days)
+            while proc.get("lookback"):  # every day's later rosters, no limit, to a fixpoint
+                todo = set().union(*(self.entity_dates(proc, x, as_of, reached) for x in days))
+                todo -= walked
+                if not todo:
+                    break
+                for later in todo:
+                    walked.add(later)
+                    reached |= reach_on(later)
+            if len(reached) > limit:
+                return {
+                    "action": "run",
+                    "reason": "fallback_threshold",
+                    "entities": None,
+                    "dates": set().union(*(self.lookback(proc, x, as_of, reached) for x in days)),
+                }
         return {
             "action": "run",
             "reason": "entity_scope",
             "entities": reached,
-            "dates": self.entity_dates(proc, on, as_of, reached),
+            "dates": set().union(*(self.entity_dates(proc, x, as_of, reached) for x in days)),
         }
 
     def entity_dates(

@@ -53,6 +53,9 @@ class CompiledInput:
     # event entity type -> the input's also_map path (ids ALSO mapped along it, united with
     # ``paths``' result); only types with an entry, never for a date-granularity processor
     also_paths: Mapping[str, Path_] = field(default_factory=lambda: MappingProxyType({}))
+    # ``ahead: {days: N}``: the event's rows are dated up to N days after its date, so a
+    # run also covers D+1..D+N (0: no ahead)
+    ahead_days: int = 0
 
     def paths_of(self, etype: str | None) -> tuple[Path_, ...] | None:
         """Every path the ids of ``etype`` follow: the normal one, then its also_map path.
@@ -247,6 +250,7 @@ def compile_registry(
                 paths=MappingProxyType(paths),
                 index=i,
                 also_paths=MappingProxyType(also),
+                ahead_days=inp.ahead.days if inp.ahead is not None else 0,
             )
             if inp.source in inputs:
                 raise ConfigError(

@@ -58,6 +58,14 @@ class WindowSpec(Strict):
         return self
 
 
+class AheadSpec(Strict):
+    """Rows dated after the event: an event dated D changed rows dated D..D+N."""
+
+    days: Annotated[StrictInt, Field(ge=1, le=366)] = Field(
+        description="N: the event's rows are dated D..D+N; runs also cover D+1..D+N."
+    )
+
+
 class InputSpec(Strict):
     """One input of a processor."""
 
@@ -84,6 +92,13 @@ class InputSpec(Strict):
         "united with the normal mapping (identity, map or the single relation), e.g. "
         "{player: [player_team, team_players]}: an event naming a player also reaches his "
         "teammates (an extension of SPEC).",
+    )
+    ahead: AheadSpec | None = Field(
+        default=None,
+        description="The rows of this source that the processor reads are dated up to N "
+        "days after the event's date (an injury report dated D lists the games of D+1, "
+        "read by their game_date): a run also covers D+1..D+N, past the as-of cap, each "
+        "with the processor's lookback (an extension of SPEC).",
     )
 
     @field_validator("fields")

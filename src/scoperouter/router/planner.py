@@ -25,6 +25,13 @@ Readings of the contract (also in the docs):
   lookback the ids added bring their own next games, whose rows are followed in turn,
   until a pass adds no id (a fixpoint; each date is followed once); ``max_entities``
   counts the union.
+* ``ahead: {days: N}`` on an input (an extension of SPEC): the rows of the event's source
+  that this input reads are dated up to N days after the event's date D (an injury report
+  dated D lists the games of D+1), so a run covers D..D+N as if the event were a change on
+  each of them -- past the as-of cap, the rows being dated so -- with each one's lookback
+  dates (as-of capped); the event's ids are mapped strictly on D only (``empty_mapping``)
+  and tolerantly on the others; a backfill range gains the N days after its end
+  (:meth:`Planner._ahead`).
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
 * ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
   every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
@@ -45,7 +52,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from scoperouter.messages.models import Event
@@ -69,6 +76,22 @@ def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decisi
             "entity_ids": None,
             "dates": dates,
             "reason": reason,
+        },
+    )
+
+
+def _with_dates(dec: Decision, dates: tuple[date, ...]) -> Decision:
+    """``dec`` with other dates (every other field as it was)."""
+    return unchecked(
+        Decision,
+        {
+            "processor": dec.processor,
+            "action": dec.action,
+            "scope": dec.scope,
+            "entity_type": dec.entity_type,
+            "entity_ids": dec.entity_ids,
+            "dates": dates,
+            "reason": dec.reason,
         },
     )
 
@@ -100,7 +123,10 @@ class Planner:
         out = list(self._not_an_input)
         memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = {}
         for i, inp in cands:
-            out[i] = self._decide(inp, relations, event, as_of, memo)
+            dec = self._decide(inp, relations, event, as_of, memo)
+            if inp.ahead_days and dec.action == "run":
+                dec = self._ahead(inp, relations, event, as_of, dec)
+            out[i] = dec
         return tuple(out)
 
     def runs(self, event: Event, decisions: tuple[Decision, ...]) -> list[Decision]:
@@ -273,6 +299,80 @@ class Planner:
             # a days lookback's dates do not depend on the ids: one pass is the fixpoint
             if len(mapped) == before or not inp.lookback_games:
                 return later
+
+    def _ahead(
+        self, inp: PlanInput, relations: RelationStore, event: Event, as_of: date, dec: Decision
+    ) -> Decision:
+        """``dec`` (a run for the event's date D) widened for an input whose rows are
+        dated up to N days after D (``ahead: {days: N}``): the event counts as a change on
+        each of D..D+N, past the as-of cap (the rows are dated so), each with the lookback
+        dates it reaches (as-of capped, as every lookback date). At entity scope the
+        event's ids are also followed on each ahead date, tolerantly (:func:`reach_ids`,
+        as a lookback's later dates; D alone decided ``empty_mapping``), and on every later
+        date the lookbacks of D..D+N reach (a fixpoint, as :meth:`_add_later_rosters`);
+        past ``max_entities`` the run is the full dates (``fallback_threshold``, the
+        lookback dates of everything reached).
+        A backfill's range gains the N days after its end."""
+        n = inp.ahead_days
+        d0 = event.game_date
+        if d0 is None:  # a backfill range: the rows of its last date reach N days more
+            last = dec.dates[-1]
+            extra = tuple(last + timedelta(days=k) for k in range(1, n + 1))
+            return _with_dates(dec, (*dec.dates, *extra))
+        days = [d0 + timedelta(days=k) for k in range(n + 1)]
+        if dec.scope == "date":
+            found: set[date] = set(dec.dates)
+            for on in days[1:]:
+                found.update(
+                    later_dates(
+                        inp, relations, on, as_of, self._known_ids(inp, relations, event, on)
+                    )
+                )
+            return _with_dates(dec, tuple(sorted(found)))
+        ents = event.affected_entities or {}
+        resolved = resolve_keys(self._entity_keys, inp.paths_of, ents) or []
+        mapped = set(dec.entity_ids or ())
+        for on in days[1:]:
+            for _key, path, ids in resolved:
+                mapped.update(reach_ids(relations, path, on, ids) if path else ids)
+        if inp.lookback_days or inp.lookback_games:
+            # later rosters from every day, to a fixpoint over all of them: no limit on
+            # the walk, so what it reaches does not depend on the order of the dates
+            walked = set(days)
+            while True:
+                todo: set[date] = set()
+                ids_now = tuple(sorted(mapped))
+                for on in days:
+                    todo.update(entity_dates(inp, relations, on, as_of, ids_now))
+                todo -= walked
+                if not todo:
+                    break
+                for on in sorted(todo):
+                    walked.add(on)
+                    for _key, path, ids in resolved:
+                        if path:
+                            mapped.update(reach_ids(relations, path, on, ids))
+        if len(mapped) > inp.max_entities:
+            found = set()
+            for on in days:
+                found.update(later_dates(inp, relations, on, as_of, mapped))
+            return _run_date(inp.processor, tuple(sorted(found)), "fallback_threshold")
+        ids_sorted = tuple(sorted(mapped))
+        found = set()
+        for on in days:
+            found.update(entity_dates(inp, relations, on, as_of, ids_sorted))
+        return unchecked(
+            Decision,
+            {
+                "processor": inp.processor,
+                "action": "run",
+                "scope": "entities",
+                "entity_type": inp.granularity,
+                "entity_ids": ids_sorted,
+                "dates": tuple(sorted(found)),
+                "reason": dec.reason,
+            },
+        )
 
     # ------------------------------------------------------------------ dates
     # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)

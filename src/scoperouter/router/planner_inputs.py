@@ -59,6 +59,7 @@ class PlanInput:
     # used to keep the later games of the ids an event names when the decision is date scope
     via_paths: Mapping[str, tuple[str, ...] | None]
     skips: Mapping[Reason, Decision]
+    ahead_days: int = 0  # the input's ``ahead: {days: N}`` (0: none)
 
 
 def compile_input(
@@ -97,6 +98,7 @@ def compile_input(
         via=via,
         via_paths=via_paths,
         skips={r: skip_decision(proc.name, r) for r in reasons},
+        ahead_days=ci.ahead_days,
     )
 
 
