@@ -371,7 +371,7 @@ async def test_execution_log_hook(zero_cfg: LoadedConfig, make_router: RouterFac
     await r.stop()
     n_proc = len(zero_cfg.registry.processors)
     assert sorted(e for e, _ in log.decisions) == sorted(
-        {ev.get("event_id") or ev["execution_id"] for ev in events}
+        {normalize_event(ev, zero_cfg.registry).event_id for ev in events}
     )
     assert {n for _, n in log.decisions} == {n_proc}
     assert sorted(t for t, _, _ in log.dispatches) == sorted(t.trigger_id for t in sink.received)

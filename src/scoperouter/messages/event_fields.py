@@ -135,6 +135,30 @@ def id_text(v: str, key: str, ctx: Ctx) -> str:
     return utf8_text(v, key, ctx)
 
 
+def body_digest(raw: Mapping[str, Any], n: int = 24) -> str:
+    """The first ``n`` hex digits of the SHA-256 of ``raw``'s canonical JSON: equal for a
+    redelivered copy (the same body), different for any other body."""
+    canonical = json.dumps(
+        raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    # surrogatepass: a lone surrogate in a field nobody reads must not break the id
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def execution_key(execution_id: str, raw: Mapping[str, Any]) -> str:
+    """The id of a message known by its ``execution_id``: that id plus ``@`` and a digest
+    of the body. Production's execution id names a *run*, not a message: a processor
+    object keeps its ``run_id`` across ``run()`` calls (``analytics_base.py:472-475``) and
+    publishes it as ``execution_id`` for each date it runs (``:1642``, ``:1644``; one
+    cron job runs one object over many dates, ``bin/maintenance/phase3_backfill_check.py:
+    152-169``), and it is 8 hex digits (``raw/processor_base.py:369``), so two runs'
+    ids collide. By the id alone, distinct completions were dropped as duplicates; a
+    redelivery (the same body) still gets the same id."""
+    # top-level nulls are dropped (SPEC section 3): a body with one is the body without it
+    body = {k: v for k, v in raw.items() if v is not None}
+    return f"{execution_id}@{body_digest(body, 16)}"
+
+
 def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str:
     # an empty or missing id falls back to the next source; a number is used as text
     for key in ("event_id", "execution_id"):
@@ -144,18 +168,17 @@ def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str
                 # NaN, Infinity or a number beyond a double: as text ("nan", "inf") every
                 # such event would share one id, all but the first answered as duplicates
                 raise ctx.fail("invalid_field", f"{key} must be a finite number, got {v!r}")
-            return str(v)
-        if isinstance(v, str) and v.strip():
-            return id_text(v, key, ctx)
-        if v is not None and not isinstance(v, str):
+            text = str(v)
+        elif isinstance(v, str) and v.strip():
+            text = id_text(v, key, ctx)
+        elif v is not None and not isinstance(v, str):
             raise ctx.fail("invalid_field", f"{key} must be a string, got {short(v)}")
+        else:
+            continue
+        return text if key == "event_id" else execution_key(text, raw)
     if message_id:  # as checked as an id sent in the event (a push message's id is text)
         return id_text(message_id, "message id", ctx)
-    canonical = json.dumps(
-        raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    # surrogatepass: a lone surrogate in a field nobody reads must not break the id
-    return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return "h-" + body_digest(raw)
 
 
 def source_names(raw: Mapping[str, Any], ctx: Ctx) -> Iterator[str]:

@@ -40,7 +40,9 @@ Rules (where a reading could differ, the choice is written here):
   source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted; empty means "unknown" (relevant), and one of them empty
   makes the event's changed fields unknown (``()``) whatever the other lists.
-* ``event_id``: ``event_id``, else ``execution_id``, else the Pub/Sub message id, else
+* ``event_id``: ``event_id``, else ``execution_id`` + ``@`` + a digest of the body
+  (:func:`~scoperouter.messages.event_fields.execution_key`: production's execution id
+  names a run, reused for every date it processes), else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
   the same id). A numeric id is its text; a NaN or infinite one is ``invalid_field``.
 * Bytes (:func:`loads_event_json`, every path): UTF-8, a leading byte order mark ignored.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import top_or_meta
+from scoperouter.messages.event_fields import execution_key, top_or_meta
 
 Outcome = Literal["success", "partial", "no_data", "failed"]
 _OUTCOMES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
@@ -164,8 +164,19 @@ def completion_ref(
         parent_processor=_str(raw, meta, "parent_processor"),
         error=str(err)[:500] if err else None,
         missed=missed,
-        event_id=_str(raw, meta, "event_id") or _str(raw, meta, "execution_id"),
+        event_id=_completion_id(raw, meta),
     )
+
+
+def _completion_id(raw: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
+    """The id a completion is taken once by: its ``event_id``, else its ``execution_id``
+    with a digest of the body (:func:`execution_key`: production's execution id names a
+    run, which reports several dates under it), else None."""
+    eid = _str(raw, meta, "event_id")
+    if eid is not None:
+        return eid
+    xid = _str(raw, meta, "execution_id")
+    return execution_key(xid, raw) if xid is not None else None
 
 
 _SOURCE_KEYS = ("source", "source_table", "analytics_table", "output_table")
