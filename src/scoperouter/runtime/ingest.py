@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 from scoperouter.errors import EventError
+from scoperouter.messages.event_fields import remembered
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.completion_ref import CompletionRef
@@ -129,7 +130,8 @@ def process_batch(
             except Exception as exc:
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
-            if ev.event_id in batch_ids or store.is_seen(ev.event_id):
+            keep = remembered(ev.event_id)  # not an id made from the body alone
+            if ev.event_id in batch_ids or (keep and store.is_seen(ev.event_id)):
                 res.outcomes.append((item, Outcome("duplicate", ev.event_id)))
                 continue
             try:
@@ -149,7 +151,8 @@ def process_batch(
             flen, jmark = len(res.fired), windows.journal_mark()
             try:
                 with store.savepoint():
-                    store.mark_seen(ev.event_id, now)
+                    if keep:
+                        store.mark_seen(ev.event_id, now)
                     fired = windows.accept(ev, ev_json, runs, now)
                     if ref is not None:
                         windows.complete(ref, now)
