@@ -17,6 +17,7 @@ from backfill_support import REPO
 from scoperouter.backfill.daemon_executor import TargetExecutor, backfill_trigger, log_completions
 from scoperouter.backfill.executor import CallableExecutor
 from scoperouter.backfill.http_api import BackfillApi
+from scoperouter.backfill.store import BackfillStore
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import load_config
@@ -83,6 +84,41 @@ async def test_rejections(client: Any, method: str, path: str, headers: dict[str
     assert resp.status == status
     assert (await resp.json())["error"] == error
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**BODY, "completion": "event"},  # this daemon has no log to read completions from
+        {**BODY, "completion": "sent"},
+        {**BODY, "rerun": "false"},
+        {**BODY, "processors": ["nope"]},
+        {**BODY, "phases": "x"},
+    ],
+)
+async def test_a_refused_post_stores_no_backfill(tmp_path: Path, body: dict[str, Any]) -> None:
+    """A POST answered 400 plans and stores nothing: the same request later is planned anew."""
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    api = BackfillApi(
+        reg,
+        lambda: None,
+        tmp_path,
+        lambda _body: CallableExecutor(lambda _p, _d: 1),
+        as_of=lambda: date(2025, 11, 30),
+        no_event_completions="this daemon writes no SQLite execution log",
+    )
+    try:
+        code, answer = await api.start(body)
+    finally:
+        await api.close()
+    assert (code, answer["error"]) == (400, "invalid_backfill")
+    path = tmp_path / "backfills.sqlite"
+    if path.exists():
+        store = BackfillStore(path)
+        try:
+            assert store.ids() == []
+        finally:
+            store.close()
 
 
 async def test_post_runs_and_get_reports_then_same_request_resumes(client: Any) -> None:
