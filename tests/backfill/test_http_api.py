@@ -74,6 +74,10 @@ async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
         ("post", "/backfills", AUTH, {**BODY, "processors": ["nope"]}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, [1], 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "start": "2010-01-01"}, 400, "invalid_backfill"),
+        # YYYY-MM-DD only, as an event's game_date: not an ISO week, nor the basic format
+        ("post", "/backfills", AUTH, {**BODY, "start": "2025-W44"}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "end": "20251102"}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "end": 20251102}, 400, "invalid_backfill"),
     ],
 )
 async def test_rejections(client: Any, method: str, path: str, headers: dict[str, str],
