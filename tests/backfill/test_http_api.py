@@ -125,6 +125,24 @@ async def test_a_refused_post_stores_no_backfill(tmp_path: Path, body: dict[str,
             store.close()
 
 
+@pytest.mark.parametrize(
+    ("end", "cut_off"),
+    [
+        ("2025-11-30", None),  # the as-of date
+        ("2025-12-02", {"start": "2025-12-01", "end": "2025-12-02"}),
+    ],
+)
+async def test_a_new_backfill_past_as_of_answers_the_dates_it_cut_off(
+    client: Any, end: str, cut_off: dict[str, str] | None
+) -> None:
+    """An end after the daemon's as-of: the answer names the requested dates not planned."""
+    c, _calls, _app = client
+    resp = await c.post("/backfills", headers=AUTH, json={**BODY, "end": end})
+    got = await resp.json()
+    assert resp.status == 202 and got.get("cut_off") == cut_off
+    await _wait_done(c, got["backfill_id"])
+
+
 async def test_post_runs_and_get_reports_then_same_request_resumes(client: Any) -> None:
     """202 with an id; GET shows it done with its counts; the same POST again is the same
     backfill (resumed) and runs nothing more."""

@@ -235,6 +235,9 @@ class BackfillApi:
         if prep.stale_after is not None:  # see Prepared.stale_after
             answer["stale_after"] = prep.stale_after_json()
             logger.warning("%s", prep.stale_after_warning())
+        if prep.cut_off is not None:  # see Prepared.cut_off
+            answer["cut_off"] = prep.cut_off_json()
+            logger.warning("%s", prep.cut_off_warning())
         warnings: list[str] = []  # every warning; "warning": the ack one alone, as before
         if body_map.get("completion", "ack") == "ack":
             queued = ack_warning(prep.plan, self.queued)
