@@ -229,11 +229,50 @@ def test_resuming_with_a_later_as_of_names_the_requested_dates_the_stored_plan_c
     rc, out, err = _run([*args, "--as-of", "2025-11-15"], capsys)
     first = json.loads(out)
     assert rc == 0 and first["plan"]["last_day"]["player_game_summary"] == "2025-11-15"
+    # planned new, the dates its as-of cuts off are named at once (not only on resume)
+    assert first["cut_off"] == {"start": "2025-11-16", "end": "2025-11-20"}
+    assert "--end 2025-11-20 is after the as-of date 2025-11-15" in err
     rc, out, err = _run([*args, "--as-of", "2025-11-25"], capsys)
     got = json.loads(out)
     assert rc == 0 and got["resumed"] is True and got["as_of"] == "2025-11-15"
     assert got["stale_after"] == {"start": "2025-11-16", "end": "2025-11-20"}
+    assert "cut_off" not in got  # resumed: stale_after names them
     assert "warning: backfill" in err and "--start 2025-11-16 --end 2025-11-20" in err
+
+
+@pytest.mark.parametrize(
+    ("end", "as_of", "dry", "cut_off"),
+    [
+        ("2025-11-20", "2025-11-20", True, None),  # the range ends on the as-of date
+        ("2025-11-22", "2025-11-20", True, ("2025-11-21", "2025-11-22")),
+        ("2025-11-22", "2025-11-20", False, ("2025-11-21", "2025-11-22")),  # run, --json events
+        ("2025-11-19", "2025-11-20", False, None),
+    ],
+)
+def test_a_new_backfill_names_the_requested_dates_after_as_of(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    end: str,
+    as_of: str,
+    dry: bool,
+    cut_off: tuple[str, str] | None,
+) -> None:
+    """--end past --as-of: a warning on stderr and cut_off in --json (the dry run's answer,
+    the run's start event), with the command that runs those dates later; none otherwise."""
+    argv = ["backfill", "--config", str(REPO / "routes.yaml"), "--start", "2025-11-18",
+            "--end", end, "--as-of", as_of, "--processors", "league_rankings",
+            "--state-dir", str(tmp_path), "--json", *(["--dry-run"] if dry else [])]  # fmt: skip
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0
+    got = json.loads(out) if dry else json.loads(out.splitlines()[0])
+    assert got.get("cut_off") == (
+        None if cut_off is None else {"start": cut_off[0], "end": cut_off[1]}
+    )
+    if cut_off is None:
+        assert "is after the as-of date" not in err
+    else:
+        assert f"--end {end} is after the as-of date {as_of}" in err
+        assert f"--start {cut_off[0]} --end {cut_off[1]} --processors league_rankings" in err
 
 
 @pytest.mark.parametrize(

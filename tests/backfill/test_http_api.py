@@ -17,6 +17,7 @@ from backfill_support import REPO
 from scoperouter.backfill.daemon_executor import TargetExecutor, backfill_trigger, log_completions
 from scoperouter.backfill.executor import CallableExecutor
 from scoperouter.backfill.http_api import BackfillApi
+from scoperouter.backfill.store import BackfillStore
 from scoperouter.execution_log.sqlite import SqliteExecutionLog
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import load_config
@@ -73,6 +74,10 @@ async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
         ("post", "/backfills", AUTH, {**BODY, "processors": ["nope"]}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, [1], 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "start": "2010-01-01"}, 400, "invalid_backfill"),
+        # YYYY-MM-DD only, as an event's game_date: not an ISO week, nor the basic format
+        ("post", "/backfills", AUTH, {**BODY, "start": "2025-W44"}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "end": "20251102"}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "end": 20251102}, 400, "invalid_backfill"),
     ],
 )
 async def test_rejections(client: Any, method: str, path: str, headers: dict[str, str],
@@ -83,6 +88,59 @@ async def test_rejections(client: Any, method: str, path: str, headers: dict[str
     assert resp.status == status
     assert (await resp.json())["error"] == error
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**BODY, "completion": "event"},  # this daemon has no log to read completions from
+        {**BODY, "completion": "sent"},
+        {**BODY, "rerun": "false"},
+        {**BODY, "processors": ["nope"]},
+        {**BODY, "phases": "x"},
+    ],
+)
+async def test_a_refused_post_stores_no_backfill(tmp_path: Path, body: dict[str, Any]) -> None:
+    """A POST answered 400 plans and stores nothing: the same request later is planned anew."""
+    reg = load_config(REPO / "routes.yaml", with_relations=False).registry
+    api = BackfillApi(
+        reg,
+        lambda: None,
+        tmp_path,
+        lambda _body: CallableExecutor(lambda _p, _d: 1),
+        as_of=lambda: date(2025, 11, 30),
+        no_event_completions="this daemon writes no SQLite execution log",
+    )
+    try:
+        code, answer = await api.start(body)
+    finally:
+        await api.close()
+    assert (code, answer["error"]) == (400, "invalid_backfill")
+    path = tmp_path / "backfills.sqlite"
+    if path.exists():
+        store = BackfillStore(path)
+        try:
+            assert store.ids() == []
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize(
+    ("end", "cut_off"),
+    [
+        ("2025-11-30", None),  # the as-of date
+        ("2025-12-02", {"start": "2025-12-01", "end": "2025-12-02"}),
+    ],
+)
+async def test_a_new_backfill_past_as_of_answers_the_dates_it_cut_off(
+    client: Any, end: str, cut_off: dict[str, str] | None
+) -> None:
+    """An end after the daemon's as-of: the answer names the requested dates not planned."""
+    c, _calls, _app = client
+    resp = await c.post("/backfills", headers=AUTH, json={**BODY, "end": end})
+    got = await resp.json()
+    assert resp.status == 202 and got.get("cut_off") == cut_off
+    await _wait_done(c, got["backfill_id"])
 
 
 async def test_post_runs_and_get_reports_then_same_request_resumes(client: Any) -> None:

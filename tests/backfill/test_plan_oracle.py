@@ -3,12 +3,17 @@
 The oracle knows what each run reads: (P, D) reads its direct upstream U on ``D``
 (no lookback), on ``[D - N, D]`` (``days: N``), or on ``D`` and the last ``N`` dates
 before ``D`` of every player the relation data has playing on ``D`` (``games: N``; an
-undated row is a player playing every day). The runs a backfill must make are the least
-fixed point: every selected processor on ``[start, min(end, as_of)]``, and every later
-(P, D) up to as-of that reads a run made. The plan must hold all of them (over-covering
-is allowed, never fewer), never a run of an unselected processor or after as-of, each
-processor's dates contiguous, and every read of a planned upstream run inside an edge of
-the reader (so it runs after what it reads). The scheduler, failing random runs for good,
+undated row is a player playing every day); with ``ahead: {days: A}`` on P's input from
+U, on each of those dates and the A dates before it (U's run dated X holds rows dated
+X..X+A). The runs a backfill must make are the least fixed point: every selected
+processor on ``[start, min(end, as_of)]``, and every later (P, D) that reads a run made
+-- up to as-of, and past it only by an ahead or on a date of the run made itself (the
+router: an event's own date and its ahead dates are never capped, lookback dates are);
+with ``--from``, the closure's processors ``--phases`` leaves out count as made. The plan
+must hold all of them (over-covering is allowed, never fewer), never a run of an
+unselected processor, nor one after as-of that no ahead (or date of its own) reaches
+from a run made or planned, each processor's dates contiguous, and every read of a planned upstream run inside an edge of the reader
+(so it runs after what it reads). The scheduler, failing random runs for good,
 blocks exactly the runs reaching a failed run through edges, and completes the rest.
 """
 
@@ -46,6 +51,7 @@ def _worlds(draw: st.DrawFn) -> dict[str, Any]:
         name = f"p{i}"
         up = sorted(draw(st.sets(st.sampled_from([f"p{j}" for j in range(i)]))) if i else set())
         ups[name] = up
+        ahead = {u: draw(st.sampled_from((0, 0, 1, 2))) for u in up}
         lb = draw(
             st.one_of(
                 st.none(),
@@ -56,7 +62,8 @@ def _worlds(draw: st.DrawFn) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "phase": draw(st.integers(2, 5)),
             "granularity": "player",
-            "inputs": [{"source": f"raw.r{i}"}] + [{"source": f"an.{u}"} for u in up],
+            "inputs": [{"source": f"raw.r{i}"}]
+            + [{"source": f"an.{u}", **_ahead_key(ahead[u])} for u in up],
             "publishes": f"an.{name}",
         }
         if lb is not None:
@@ -85,6 +92,18 @@ def _worlds(draw: st.DrawFn) -> dict[str, Any]:
     return {"procs": procs, "ups": ups, "rows": rows, "req": req, "as_of": _d(as_of)}
 
 
+def _ahead_key(days: int) -> dict[str, Any]:
+    return {"ahead": {"days": days}} if days else {}
+
+
+def _ahead(spec: dict[str, Any], upstream: str) -> int:
+    """The ahead days of ``spec``'s input from ``upstream`` (0: none)."""
+    for inp in spec["inputs"]:
+        if inp["source"] == f"an.{upstream}":
+            return int(inp.get("ahead", {}).get("days", 0))
+    raise KeyError(upstream)
+
+
 def _registry(procs: dict[str, Any]) -> CompiledRegistry:
     doc = {
         "version": 1,
@@ -103,8 +122,14 @@ def _relations(rows: list[Row]) -> InMemoryRelations:
     )
 
 
-def _reads(spec: dict[str, Any], day: date, rows: list[Row]) -> set[date]:
-    """The dates of a direct upstream run (P, ``day``) reads (module docstring)."""
+def _reads(spec: dict[str, Any], upstream: str, day: date, rows: list[Row]) -> set[date]:
+    """The dates of its direct ``upstream`` run (P, ``day``) reads (module docstring)."""
+    n = _ahead(spec, upstream)
+    return {x - timedelta(days=k) for x in _window(spec, day, rows) for k in range(n + 1)}
+
+
+def _window(spec: dict[str, Any], day: date, rows: list[Row]) -> set[date]:
+    """The dates run (P, ``day``)'s lookback reads, ``day`` included (module docstring)."""
     lb = spec.get("lookback")
     if lb is None:
         return {day}
@@ -123,19 +148,38 @@ def _reads(spec: dict[str, Any], day: date, rows: list[Row]) -> set[date]:
     return out
 
 
+def _changed(world: dict[str, Any], selected: set[str]) -> set[str]:
+    """The processors whose dates are re-run: the selection, with --from its closure."""
+    frm = set(world["req"].from_)
+    if not frm:
+        return selected
+    for name in sorted(world["procs"], key=lambda n: int(n[1:])):
+        if set(world["ups"][name]) & frm:
+            frm.add(name)
+    return frm
+
+
 def _must_run(world: dict[str, Any], selected: set[str]) -> set[tuple[str, date]]:
     req, as_of, rows = world["req"], world["as_of"], world["rows"]
+    changed = _changed(world, selected)
+    # the furthest any chain of ahead days reaches past as-of
+    horizon = as_of + timedelta(days=3 * len(world["procs"]))
     made: set[tuple[str, date]] = set()
     for name in sorted(world["procs"], key=lambda n: int(n[1:])):  # p0, p1, ... is topological
-        if name not in selected:
+        if name not in changed:
             continue
+        spec = world["procs"][name]
         day = req.start
-        while day <= as_of:
-            if day <= req.end or any(
+        while day <= horizon:
+            if day <= min(req.end, as_of) or any(
                 (u, d) in made
                 for u in world["ups"][name]
-                if u in selected
-                for d in _reads(world["procs"][name], day, rows)
+                if u in changed
+                for d in (
+                    _reads(spec, u, day, rows)
+                    if day <= as_of  # past it: no lookback date, only the ahead ones
+                    else {day - timedelta(days=k) for k in range(_ahead(spec, u) + 1)}
+                )
             ):
                 made.add((name, day))
             day += _DAY
@@ -158,9 +202,21 @@ def test_plan_holds_every_run_the_oracle_requires(world: dict[str, Any]) -> None
         return  # a selection the phases filter empties (asserted by test_plan.py)
     selected = set(plan.processors)
     planned = {(r.processor, r.day) for r in plan.runs}
-    missing = _must_run(world, selected) - planned
+    made = _must_run(world, selected)  # with the --from closure's left-out processors
+    missing = {(p, day) for p, day in made if p in selected} - planned
     assert not missing, sorted(missing)
-    assert all(day <= world["as_of"] for _, day in planned)
+    # past as-of only what an ahead (or the date itself) reaches from a run made or
+    # planned (a plan may over-cover up to as-of, and an ahead reaches on from there; a
+    # processor --phases leaves out has no runs to show how far it was over-covered)
+    left_out = _changed(world, selected) - selected
+    for p, day in planned:
+        if day > world["as_of"]:
+            spec = world["procs"][p]
+            assert any(
+                (u, x) in made | planned or (u in left_out and x <= world["as_of"])
+                for u in world["ups"][p]
+                for x in (day - timedelta(days=k) for k in range(_ahead(spec, u) + 1))
+            ), (p, day)
     for name in selected:
         days = sorted(d for p, d in planned if p == name)
         assert days == [world["req"].start + k * _DAY for k in range(len(days))]
@@ -169,7 +225,7 @@ def test_plan_holds_every_run_the_oracle_requires(world: dict[str, Any]) -> None
             if u not in selected:
                 assert not any(d.upstream == u for d in r.deps)
                 continue
-            for day in _reads(world["procs"][r.processor], r.day, world["rows"]):
+            for day in _reads(world["procs"][r.processor], u, r.day, world["rows"]):
                 if (u, day) in planned:
                     assert _covered(plan, i, u, day), (r.key, u, day)
                     assert plan.index[f"{u}@{day.isoformat()}"] < i

@@ -154,3 +154,27 @@ def test_no_parser_takes_abbreviations() -> None:
     parsers = _all_parsers(build_parser())
     assert len(parsers) > len(COMMANDS)
     assert [p.prog for p in parsers if p.allow_abbrev] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("2025-11-17", True),
+        ("2025-W47", False),  # date.fromisoformat: the Monday of ISO week 47
+        ("2025-W47-3", False),
+        ("20251117", False),  # the basic format
+        ("2025-11-17T00:00", False),
+        (" 2025-11-17", False),
+        ("2025-13-01", False),  # the right shape, no such date
+        ("२०२५-११-१७", False),  # Devanagari digits
+    ],
+)
+def test_a_date_option_takes_yyyy_mm_dd_only(text: str, ok: bool) -> None:
+    """--start, --end, --as-of, --since: YYYY-MM-DD, as an event's game_date, nothing else."""
+    from scoperouter.commands import iso_date
+
+    if ok:
+        assert iso_date(text).isoformat() == text
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="expected YYYY-MM-DD"):
+            iso_date(text)

@@ -131,9 +131,14 @@ class BackfillApi:
         }
 
     async def start(self, body: object) -> Answer:
+        # every check of the body comes before prepare, which plans and stores the backfill:
+        # a refused POST stores nothing (the same request later is planned anew, as of then)
+        body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
         try:
             req, max_attempts = request_of(body)
             rerun = rerun_of(body)
+            if body_map.get("completion") == "event" and self.no_event_completions:
+                raise ValueError(self.no_event_completions)
             # planning a season takes a fraction of a second: off the event loop
             prep = await asyncio.to_thread(
                 prepare,
@@ -155,10 +160,6 @@ class BackfillApi:
             if self.shadow is None
             else await asyncio.to_thread(shadow_note, prep, self.shadow, '"rerun": true')
         )
-        body_map: Mapping[str, Any] = body if isinstance(body, dict) else {}
-        if body_map.get("completion") == "event" and self.no_event_completions:
-            prep.store.close()
-            return 400, {"error": "invalid_backfill", "detail": self.no_event_completions}
         async with self._claiming:
             # no other claim of this process between the self.tasks check and the task
             running = self.tasks.get(bid)
@@ -234,6 +235,9 @@ class BackfillApi:
         if prep.stale_after is not None:  # see Prepared.stale_after
             answer["stale_after"] = prep.stale_after_json()
             logger.warning("%s", prep.stale_after_warning())
+        if prep.cut_off is not None:  # see Prepared.cut_off
+            answer["cut_off"] = prep.cut_off_json()
+            logger.warning("%s", prep.cut_off_warning())
         warnings: list[str] = []  # every warning; "warning": the ack one alone, as before
         if body_map.get("completion", "ack") == "ack":
             queued = ack_warning(prep.plan, self.queued)

@@ -3,7 +3,8 @@
 Invariant: a body is a :class:`~scoperouter.backfill.plan.Request` (and its
 ``max_attempts``) only when every key is known and every value means what it says; anything
 else raises ``ValueError``, which the API answers 400 ``invalid_backfill`` -- a misspelt
-selection never selects every processor, and an unknown completion never means ``ack``.
+selection never selects every processor, an unknown completion never means ``ack``, and a
+date is YYYY-MM-DD only (as an event's game_date), never an ISO week.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from scoperouter.backfill.plan import Request
+from scoperouter.messages.event_fields import DATE_RE
 
 _KEYS = frozenset(
     {"start", "end", "processors", "from", "phases", "max_attempts", "completion", "rerun"}
@@ -44,14 +46,23 @@ def request_of(body: object) -> tuple[Request, int | None]:
         raise ValueError(f"completion must be 'ack' or 'event', not {completion!r}"[:200])
     return (
         Request(
-            date.fromisoformat(str(body["start"])),
-            date.fromisoformat(str(body["end"])),
+            _date(body, "start"),
+            _date(body, "end"),
             tuple(str(p) for p in procs),
             tuple(str(p) for p in frm),
             ph,
         ),
         int(ma) if ma is not None else None,
     )
+
+
+def _date(body: dict[object, object], key: str) -> date:
+    """``body[key]``, a YYYY-MM-DD string (as an event's game_date): ``date.fromisoformat``
+    alone also took ``2025-W47`` (a Monday) and ``20251117``."""
+    value = body[key]
+    if not isinstance(value, str) or not DATE_RE.fullmatch(value):
+        raise ValueError(f"{key} must be a date YYYY-MM-DD, not {value!r}"[:200])
+    return date.fromisoformat(value)
 
 
 def rerun_of(body: object) -> bool:

@@ -10,9 +10,10 @@ Invariant: two plans conflict when a processor ``a`` of one and ``b`` of the oth
 same processor, or ``b`` is an ancestor of ``a`` (``a`` reads ``b``'s output, through any
 path), and the dates ``b`` is rewritten on, ``[start, last_day[b]]``, meet the dates ``a``'s
 runs read of it, ``[start - reach, last_day[a]]``: ``reach`` is the longest sum of ``days``
-lookbacks along a path from ``b`` to ``a`` (0 for the same processor, which writes the same
-dates; unbounded with an ``occurrences`` lookback on the path, whose dates depend on who
-played). Processors unrelated in the DAG never conflict, nor ranges too far apart. A
+lookbacks and inputs' ``ahead`` days (a run on D reads the upstream's rows dated D, which
+its runs up to A days earlier wrote) along a path from ``b`` to ``a`` (0 for the same
+processor, which writes the same dates; unbounded with an ``occurrences`` lookback on the
+path, whose dates depend on who played). Processors unrelated in the DAG never conflict, nor ranges too far apart. A
 processor the registry does not know (a stored plan made with another routes.yaml) is
 compared by name only: it conflicts with the same processor, never through lineage.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from scoperouter.backfill.plan import BackfillPlan
+from scoperouter.backfill.plan import BackfillPlan, ahead_days
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 # per processor a: {b: reach in days (None: unbounded)} for b == a and every ancestor of a
@@ -36,8 +37,9 @@ def reach_back(registry: CompiledRegistry) -> Reach:
         own: int | None = 0 if lb is None else (lb.days if lb.days else None)
         back: dict[str, int | None] = {a: 0}
         for u in registry.upstream_of.get(a, ()):
+            step = None if own is None else own + ahead_days(registry, a, u)
             for b, r in out[u].items():
-                cand = None if own is None or r is None else own + r
+                cand = None if step is None or r is None else step + r
                 if b not in back:
                     back[b] = cand
                 else:

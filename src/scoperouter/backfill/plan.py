@@ -6,7 +6,11 @@ Invariants:
 
 * Every selected processor runs on every date of ``[start, end]``, plus the later dates
   (up to ``as_of``) whose lookback window reads a date a selected upstream re-runs: a
-  processor's dates are always one contiguous range ``[start, last]``. With ``--from``,
+  processor's dates are always one contiguous range ``[start, last]``. An input with
+  ``ahead: {days: A}`` (rows dated up to A days after the event's) makes a re-run of its
+  upstream on D a change on D..D+A, as the router routes it: those dates are planned past
+  ``as_of`` (so are a downstream's runs on an upstream's dates past it: an event's own date
+  is never capped), their lookback dates up to ``as_of``. With ``--from``,
   the processors of its closure that ``--phases`` leaves out count as re-run (elsewhere)
   on the dates they would have had: they have no runs and no edges, but the later dates
   reading them are planned.
@@ -14,7 +18,8 @@ Invariants:
   publishing a source P reads) on the dates P's lookback reads for D -- ``[D - N, D]``
   for ``days: N``; from the N-th previous ``via`` occurrence of every entity occurring on D
   for ``occurrences: N`` (the whole range when relation data does not say); ``[D, D]``
-  without a lookback -- clipped to U's planned dates.
+  without a lookback -- moved back by the input's ``ahead`` days (U's run on D - A holds
+  rows dated D), clipped to U's planned dates.
 * Occurrences follow the router's rule, from the same code
   (:func:`~scoperouter.processor_registry.relations.occurring_on` and its siblings): an
   undated ``via`` row holds on every date; a date without a dated row is unknown. Edges are stored as date intervals
@@ -133,12 +138,18 @@ class BackfillPlan:
 
 
 def registry_digest(registry: CompiledRegistry) -> str:
-    """A digest of what the plan depends on: processors, phases, inputs, outputs, lookbacks."""
+    """A digest of what the plan depends on: processors, phases, inputs, outputs, lookbacks
+    and the inputs' ``ahead`` days (named only when a processor has one: the digest of a
+    registry without any is what it was before ``ahead``, and its stored plans resume)."""
     parts = []
     for name in registry.processor_names:
         p = registry.processors[name]
         lb = p.lookback.model_dump(exclude_none=True) if p.lookback is not None else None
-        parts.append([name, p.phase, sorted(p.inputs), p.publishes, lb])
+        part: list[object] = [name, p.phase, sorted(p.inputs), p.publishes, lb]
+        ahead = {src: inp.ahead_days for src, inp in p.inputs.items() if inp.ahead_days}
+        if ahead:
+            part.append({"ahead": ahead})
+        parts.append(part)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -206,11 +217,15 @@ def plan_backfill(
         if name not in changed:
             continue
         proc = registry.processors[name]
-        reach = end
+        reach = end  # <= as_of
         for up in registry.upstream_of.get(name, ()):
             if up in changed:
-                reach = max(reach, _reach(proc, start, last[up], as_of, relations))
-        last[name] = min(reach, as_of)
+                # the dates the upstream's re-run dates change, ahead days and all (never
+                # capped), then the later dates whose lookbacks read them (capped)
+                changes = last[up] + timedelta(days=ahead_days(registry, name, up))
+                looks = min(_reach(proc, start, changes, as_of, relations), as_of)
+                reach = max(reach, changes, looks)
+        last[name] = reach
         if name in selected and (last[name] - start).days + 1 > MAX_PLAN_DAYS:
             # checked before the runs are made (and before a downstream's lookback scans
             # these dates): a typo'd year in --start and --end alike is a short range whose
@@ -225,11 +240,14 @@ def plan_backfill(
     for name in chosen:
         proc = registry.processors[name]
         ups = [u for u in registry.upstream_of.get(name, ()) if u in selected]
+        back = {u: timedelta(days=ahead_days(registry, name, u)) for u in ups}
         d = start
         while d <= last[name]:
             lo = _window_start(proc, d, start, relations)
             deps = tuple(
-                Dep(u, max(lo, start), min(d, last[u])) for u in ups if max(lo, start) <= last[u]
+                Dep(u, max(lo - back[u], start), min(d, last[u]))
+                for u in ups
+                if max(lo - back[u], start) <= last[u]
             )
             runs.append(PlannedRun(name, d, proc.phase, deps))
             d += _DAY
@@ -242,6 +260,13 @@ def plan_backfill(
         runs=tuple(runs),
         index={r.key: i for i, r in enumerate(runs)},
     )
+
+
+def ahead_days(registry: CompiledRegistry, name: str, upstream: str) -> int:
+    """The ``ahead`` days of ``name``'s input from what ``upstream`` publishes (0: none)."""
+    src = registry.processors[upstream].publishes
+    inp = registry.processors[name].inputs.get(src) if src is not None else None
+    return inp.ahead_days if inp is not None else 0
 
 
 def _reach(

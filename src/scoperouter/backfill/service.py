@@ -8,7 +8,9 @@ finished backfill is resumed too (nothing to run, :attr:`Prepared.finished` says
 runs. Resumed
 as of a later date, every date the stored plan leaves out is named
 (:attr:`Prepared.stale_after`): the requested dates its as-of cut off and, with lookbacks,
-the later dates that read the re-run dates.
+the later dates that read the re-run dates. Planned new with ``--end`` past the as-of date,
+the requested dates after it are named too (:attr:`Prepared.cut_off`): no date asked for
+is left out silently.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ class Prepared:
     stale_after: tuple[date, date] | None = None
     # the stored backfill of the same request a rerun took the key from (its record stays)
     replaced: str | None = None
+    # planned new (not resumed) with --end past its as-of: the requested dates the as-of
+    # cut off, (as_of + 1, end); a resumed plan names them in stale_after
+    cut_off: tuple[date, date] | None = None
     # resumed with every run already done: nothing to run (the same request after a fix of
     # a processor's code runs again only with rerun)
     finished: bool = False
@@ -107,19 +112,41 @@ class Prepared:
         s = self.stale_after
         return None if s is None else {"start": s[0].isoformat(), "end": s[1].isoformat()}
 
-    def stale_after_warning(self) -> str | None:
-        """What to tell the user about :attr:`stale_after` (None: nothing left out)."""
-        if self.stale_after is None:
+    def cut_off_json(self) -> dict[str, str] | None:
+        c = self.cut_off
+        return None if c is None else {"start": c[0].isoformat(), "end": c[1].isoformat()}
+
+    def cut_off_warning(self) -> str | None:
+        """What to tell the user about :attr:`cut_off` (None: nothing cut off)."""
+        if self.cut_off is None:
             return None
-        first, last = self.stale_after
+        first, last = self.cut_off
+        return (
+            f"warning: --end {last} is after the as-of date {self.plan.as_of}: backfill "
+            f"{self.backfill_id}'s range stops at the as-of date, the requested dates "
+            f"{first} .. {last} are not in it (they are in the future as of it); once their "
+            f"data is in, run them with: scoperouter backfill --start {first} --end {last}"
+            f"{self._selection()} --as-of {last}"
+        )
+
+    def _selection(self) -> str:
+        """The request's selection as command-line options (after a space), or ''."""
         r = self.plan.request
-        sel = "".join(
+        return "".join(
             [
                 f" --processors {' '.join(r.processors)}" if r.processors else "",
                 f" --from {' '.join(r.from_)}" if r.from_ else "",
                 f" --phases {r.phases[0]}-{r.phases[1]}" if r.phases else "",
             ]
         )
+
+    def stale_after_warning(self) -> str | None:
+        """What to tell the user about :attr:`stale_after` (None: nothing left out)."""
+        if self.stale_after is None:
+            return None
+        first, last = self.stale_after
+        r = self.plan.request
+        sel = self._selection()
         what = []
         if r.end > self.plan.as_of:
             what.append(f"requested dates up to --end {r.end} that its as-of cut off")
@@ -176,7 +203,10 @@ def prepare(
         elif plan.request.end > plan.as_of:  # the requested dates its as-of cut off
             stale = (first, min(plan.request.end, as_of))
     finished = resumed and store.status(bid) == "done"
-    return Prepared(store, bid, plan, resumed, stale, replaced, finished)
+    cut = None
+    if not resumed and request.end > plan.as_of:
+        cut = (plan.as_of + timedelta(days=1), request.end)
+    return Prepared(store, bid, plan, resumed, stale, replaced, finished=finished, cut_off=cut)
 
 
 async def execute(

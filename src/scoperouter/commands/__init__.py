@@ -24,8 +24,13 @@ DEFAULT_LOG = Path(".scoperouter") / "execution_log.sqlite"  # = execution_log.D
 
 
 def iso_date(text: str) -> date:
-    """argparse type: a YYYY-MM-DD date (usage error, exit 2, otherwise)."""
+    """argparse type: a YYYY-MM-DD date (usage error, exit 2, otherwise) -- only that form,
+    as an event's game_date (``date.fromisoformat`` also takes ``2025-W47`` and ``20251117``)."""
+    from scoperouter.messages.event_fields import DATE_RE
+
     try:
+        if not DATE_RE.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None

@@ -11,7 +11,8 @@ asked or the claim on it is lost while the backfill runs -- 2 usage (bad selecti
 With that shared store, ``--completion event`` reads the runs' completions from its
 completion ledger (recorded by whichever replica received them), not from ``--log``.
 Warnings go to stderr before anything runs (``--dry-run`` included, whose ``--json`` also
-lists them): ``ack`` over targets that only queue, and live processors reading the runs of
+lists them): requested dates after ``--as-of`` not in the plan (``cut_off``, and
+``stale_after`` when resumed, also in ``--json``), ``ack`` over targets that only queue, and live processors reading the runs of
 a shadow upstream, which the targets executor sends nothing (:mod:`scoperouter.backfill.shadow_reads`).
 """
 
@@ -164,9 +165,9 @@ def run(args: argparse.Namespace) -> int:
     note = prep.finished_note()
     if note is not None:
         print(note, file=sys.stderr)
-    warning = prep.stale_after_warning()
-    if warning is not None:
-        print(warning, file=sys.stderr)
+    for warning in (prep.stale_after_warning(), prep.cut_off_warning()):
+        if warning is not None:
+            print(warning, file=sys.stderr)
     warnings: list[str] = []  # printed on stderr; --dry-run --json lists them too
     if args.executor == "targets" and args.completion == "ack":
         queued = ack_warning(
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                 shared.close()
             return 1
         executor, close = made
-        progress = Progress(prep.plan, mode="json" if args.json else "auto")
+        progress = _with_cut_off(Progress(prep.plan, mode="json" if args.json else "auto"), prep)
 
         async def go() -> bool | Overlap:
             try:
@@ -233,6 +234,21 @@ def run(args: argparse.Namespace) -> int:
         return 0 if ended else 1
     finally:
         prep.store.close()
+
+
+def _with_cut_off(
+    progress: Callable[[dict[str, Any]], None], prep: Prepared
+) -> Callable[[dict[str, Any]], None]:
+    """``progress`` with the requested dates the as-of cut off (:attr:`Prepared.cut_off`)
+    in the ``start`` event: ``--json`` names them as the dry run's answer does."""
+    cut = prep.cut_off_json()
+    if cut is None:
+        return progress
+
+    def on_event(ev: dict[str, Any]) -> None:
+        progress({**ev, "cut_off": cut} if ev["event"] == "start" else ev)
+
+    return on_event
 
 
 def _shared_claims(args: argparse.Namespace, cfg: Any) -> SharedClaims | str | None:
@@ -310,6 +326,8 @@ def _dry_run(
             out["replaces"] = prep.replaced
         if prep.stale_after is not None:
             out["stale_after"] = prep.stale_after_json()
+        if prep.cut_off is not None:
+            out["cut_off"] = prep.cut_off_json()
         if warnings:
             out["warnings"] = [w.removeprefix("warning: ") for w in warnings]
         print(json.dumps(out))
