@@ -291,3 +291,52 @@ def test_skip_reason_agrees_with_the_planner(
     assert planned[PGS].action == ("skip" if reason else "run")
     if reason:
         assert planned[PGS].reason == reason
+
+
+AHEAD_ROUTES = """\
+version: 1
+entities:
+  player: {}
+processors:
+  by_game_date:
+    phase: 3
+    granularity: player
+    inputs:
+      - source: raw.injuries
+        ahead: {days: 1}
+  by_game_date_lookback:
+    phase: 3
+    granularity: player
+    lookback: {days: 2}
+    inputs:
+      - source: raw.injuries
+        ahead: {days: 1}
+  by_report_date:
+    phase: 3
+    granularity: player
+    inputs:
+      - source: raw.injuries
+"""
+
+
+@pytest.mark.parametrize(
+    ("processor", "as_of", "want"),
+    [
+        ("by_report_date", day(0), [day(0)]),
+        ("by_game_date", day(0), [day(0), day(1)]),  # the ahead day, past as-of
+        ("by_game_date_lookback", day(0), [day(0), day(1)]),
+        ("by_game_date_lookback", day(3), [day(0), day(1), day(2), day(3)]),
+    ],
+)
+def test_reach_covers_ahead_days(
+    tmp_path: Path, processor: str, as_of: date, want: list[date]
+) -> None:
+    """A decision (a skip too) through an input with ahead looked at the ahead days."""
+    from scoperouter.execution_log.reader import EventRecord
+    from scoperouter.execution_log.rollout_coverage import reach
+
+    (tmp_path / "routes.yaml").write_text(AHEAD_ROUTES)
+    registry = load_config(tmp_path / "routes.yaml", with_relations=False).registry
+    ev = Event(event_id="e1", source="raw.injuries", game_date=day(0))
+    rec = EventRecord(ev, T0, as_of, ())
+    assert sorted(set(reach(registry, processor, rec))) == want

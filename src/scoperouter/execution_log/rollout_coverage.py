@@ -44,16 +44,23 @@ def skip_reason(inp: CompiledInput, event: Event) -> str | None:
 
 def reach(registry: CompiledRegistry | None, processor: str, rec: EventRecord) -> list[date]:
     """The dates a decision of ``processor`` on the logged event reaches: the event's own
-    dates, plus the later ones (up to its ``as_of``) its lookback may reach (``days: N``:
-    N days; a games lookback: every later date, as the planner's when it knows no game)."""
+    dates and, through an input with ``ahead: {days: A}``, the A days after each (past
+    ``as_of``, as the planner's), plus the later ones (up to its ``as_of``) the lookback may
+    reach from each (``days: N``: N days; a games lookback: every later date, as the
+    planner's when it knows no game)."""
     proc = registry.processors.get(processor) if registry is not None else None
     lb = proc.lookback if proc is not None else None
+    inp = proc.inputs.get(rec.event.source) if proc is not None else None
+    ahead = inp.ahead_days if inp is not None else 0
     out: list[date] = []
-    for d in rec.event.dates():
-        n = (lb.days or 0) if lb is not None else 0
-        if lb is not None and not n and lb.count and lb.via is not None:
-            n = (rec.as_of - d).days
-        out += [d + timedelta(days=i) for i in range(max(0, min(n, (rec.as_of - d).days)) + 1)]
+    for d0 in rec.event.dates():
+        for k in range(ahead + 1):
+            d = d0 + timedelta(days=k)
+            n = (lb.days or 0) if lb is not None else 0
+            if lb is not None and not n and lb.count and lb.via is not None:
+                n = (rec.as_of - d).days
+            out.append(d)
+            out += [d + timedelta(days=i) for i in range(1, min(n, (rec.as_of - d).days) + 1)]
     return out
 
 
