@@ -406,15 +406,7 @@ class Reference:
                     break
                 for later in sorted(todo):
                     walked.add(later)
-                    for key, ids in named.items():
-                        for p in paths[key]:
-                            for x in sorted(ids):
-                                frontier = {x}
-                                for rel in p:
-                                    frontier = set().union(
-                                        *(self.targets(rel, later, y) for y in sorted(frontier))
-                                    )
-                                reached |= frontier
+                    reached |= reach_on(later)
                     if len(reached) > limit:
                         break
         if len(reached) > limit:

@@ -80,6 +80,23 @@ def _run_date(processor: str, dates: tuple[date, ...], reason: Reason) -> Decisi
     )
 
 
+def _run_entities(
+    inp: PlanInput, ids: tuple[str, ...], dates: tuple[date, ...], reason: Reason
+) -> Decision:
+    return unchecked(
+        Decision,
+        {
+            "processor": inp.processor,
+            "action": "run",
+            "scope": "entities",
+            "entity_type": inp.granularity,
+            "entity_ids": ids,
+            "dates": dates,
+            "reason": reason,
+        },
+    )
+
+
 def _with_dates(dec: Decision, dates: tuple[date, ...]) -> Decision:
     """``dec`` with other dates (every other field as it was)."""
     return unchecked(
@@ -249,20 +266,9 @@ class Planner:
                 "fallback_threshold",
             )
         ids_sorted = tuple(sorted(mapped))
-        return unchecked(
-            Decision,
-            {
-                "processor": inp.processor,
-                "action": "run",
-                "scope": "entities",
-                "entity_type": inp.granularity,
-                "entity_ids": ids_sorted,
-                "dates": dates
-                if dates is not None
-                else entity_dates(inp, relations, d, as_of, ids_sorted),
-                "reason": "entity_scope",
-            },
-        )
+        if dates is None:
+            dates = entity_dates(inp, relations, d, as_of, ids_sorted)
+        return _run_entities(inp, ids_sorted, dates, "entity_scope")
 
     def _add_later_rosters(
         self,
@@ -361,18 +367,7 @@ class Planner:
         found = set()
         for on in days:
             found.update(entity_dates(inp, relations, on, as_of, ids_sorted))
-        return unchecked(
-            Decision,
-            {
-                "processor": inp.processor,
-                "action": "run",
-                "scope": "entities",
-                "entity_type": inp.granularity,
-                "entity_ids": ids_sorted,
-                "dates": tuple(sorted(found)),
-                "reason": dec.reason,
-            },
-        )
+        return _run_entities(inp, ids_sorted, tuple(sorted(found)), dec.reason)
 
     # ------------------------------------------------------------------ dates
     # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)
