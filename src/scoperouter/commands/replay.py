@@ -49,6 +49,7 @@ from scoperouter.commands import common, config_path, configured_as_of, log_path
 from scoperouter.commands.explain import read_input, unwrap_push
 from scoperouter.errors import EventError
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.body_ids import accepted_as
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import parse_event_bytes
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -120,6 +121,7 @@ def replay_events(
     for _n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
+        event = accepted_as(event, clock)  # an id-less message's send: an event of its own
         if seen.duplicate(event.event_id, clock):
             duplicates += 1
             emit(engine.tick(clock))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
 from scoperouter.execution_log.api import ExecutionLog
+from scoperouter.messages.body_ids import accepted_as
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -65,6 +66,7 @@ def record_stream(
 
     seen = SeenIds.of(registry)  # serve's and replay's dedupe rule
     for event, decided_at in events:
+        event = accepted_as(event, decided_at.timestamp())  # an id-less send: its own event
         if seen.duplicate(event.event_id, decided_at.timestamp()):
             fire(engine.tick(decided_at.timestamp()))  # a redelivery: only the clock moves
             continue

@@ -159,20 +159,6 @@ def execution_key(execution_id: str, raw: Mapping[str, Any]) -> str:
     return f"{execution_id}@{body_digest(body, 16)}"
 
 
-_BODY_ID = re.compile(r"h-[0-9a-f]{24}")
-
-
-def remembered(event_id: str) -> bool:
-    """False for an id made from the body alone (``h-`` + 24 hex digits: the message had
-    no ``event_id``, ``execution_id`` or message id). Such an id is never remembered as
-    seen: nothing tells a redelivery from the same body sent again for new data
-    (production's BDB retry re-sends one body for a date every 6 hours as more of its
-    games get data, ``orchestration/cloud_functions/bdb_retry_processor/main.py:184-205``),
-    and a second run is cheaper than a lost update. Copies within one ingest batch are
-    still one event."""
-    return not (len(event_id) == 26 and _BODY_ID.fullmatch(event_id) is not None)
-
-
 def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str:
     # an empty or missing id falls back to the next source; a number is used as text
     for key in ("event_id", "execution_id"):

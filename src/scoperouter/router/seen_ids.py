@@ -2,14 +2,12 @@
 
 Invariant: an event whose ``event_id`` was routed less than ``server.dedup_horizon``
 before the clock is a duplicate (a Pub/Sub redelivery): the driver ignores it -- never
-planned, logged or windowed -- and only lets the clock fire due windows; an id made from the
-body alone (``h-``: no id in the message) is never a duplicate, as in ``serve``. The time kept is
+planned, logged or windowed -- and only lets the clock fire due windows. The time kept is
 when the id was first routed; a duplicate does not extend it.
 """
 
 from __future__ import annotations
 
-from scoperouter.messages.event_fields import remembered
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 
@@ -37,8 +35,6 @@ class SeenIds:
     def duplicate(self, event_id: str, clock: float) -> bool:
         """True: ``event_id`` was routed within the horizon before ``clock`` (ignore it);
         False: it is routed now, at ``clock``."""
-        if not remembered(event_id):  # an id made from the body alone: as serve
-            return False
         routed_at = self._at.get(event_id)
         if routed_at is not None and clock - routed_at < self.horizon_s:
             return True

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 from scoperouter.errors import EventError
-from scoperouter.messages.event_fields import remembered
+from scoperouter.messages.body_ids import accepted_as
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.completion_ref import CompletionRef
@@ -122,6 +122,7 @@ def process_batch(
                     (item, dead_letter_event(store, res, item, ev.reason, ev.detail, now))
                 )
                 continue
+            ev = accepted_as(ev, now)  # an id-less message's send is an event of its own
             # everything that can fail on the event's content happens before it touches
             # the store or the engine: a poison message is dead-lettered, not retried forever
             try:
@@ -130,8 +131,7 @@ def process_batch(
             except Exception as exc:
                 res.outcomes.append((item, _poison(store, res, item, "unserialisable", exc, now)))
                 continue
-            keep = remembered(ev.event_id)  # not an id made from the body alone
-            if ev.event_id in batch_ids or (keep and store.is_seen(ev.event_id)):
+            if ev.event_id in batch_ids or store.is_seen(ev.event_id):
                 res.outcomes.append((item, Outcome("duplicate", ev.event_id)))
                 continue
             try:
@@ -151,8 +151,7 @@ def process_batch(
             flen, jmark = len(res.fired), windows.journal_mark()
             try:
                 with store.savepoint():
-                    if keep:
-                        store.mark_seen(ev.event_id, now)
+                    store.mark_seen(ev.event_id, now)
                     fired = windows.accept(ev, ev_json, runs, now)
                     if ref is not None:
                         windows.complete(ref, now)

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from itertools import repeat
 
 from scoperouter.errors import EventError
+from scoperouter.messages.body_ids import accepted_as
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -146,6 +147,7 @@ def process_shared_batch(
         if isinstance(ev, EventError):
             letters.append((item, _letter(item, ev.reason, ev.detail, now)))
             continue
+        ev = accepted_as(ev, now)  # an id-less message's send is an event of its own
         try:
             ev.event_id.encode("utf-8")
             ev_json = event_json(ev)

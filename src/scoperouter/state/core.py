@@ -17,7 +17,6 @@ from hashlib import sha256
 
 from pydantic_core import to_json
 
-from scoperouter.messages.event_fields import remembered
 from scoperouter.messages.models import DEFAULT_DATE_FIELD, Trigger
 from scoperouter.router.window_state import (
     CAUSED_BY_CAP,
@@ -49,15 +48,6 @@ class Fold:
     # causes to such a row, or reads the stored ones when it fires.
     write_continues: list[bool] = field(default_factory=list)
     fired_continues: list[bool] = field(default_factory=list)
-
-
-def seen_keys(admissions: Iterable[Admission]) -> tuple[list[str], set[str]]:
-    """The distinct ids of ``admissions`` a store remembers as seen (sorted), and those it
-    never does (ids made from the body alone, :func:`~scoperouter.messages.event_fields.
-    remembered`): always new, once per batch."""
-    ids = {a.event_id for a in admissions}
-    never = {i for i in ids if not remembered(i)}
-    return sorted(ids - never) if never else sorted(ids), never
 
 
 def split_admissions(

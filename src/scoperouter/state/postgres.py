@@ -51,7 +51,6 @@ from scoperouter.state.core import (
     fired_modes,
     fired_triggers,
     fold,
-    seen_keys,
     split_admissions,
     to_record,
 )
@@ -180,8 +179,8 @@ class PostgresStateStore:
         return res
 
     def _ingest(self, c: Conn, batch: IngestBatch, now: float) -> IngestResult:
-        ids, never = seen_keys(batch.admissions)
-        new_ids: set[str] = set(never)
+        ids = sorted({a.event_id for a in batch.admissions})
+        new_ids: set[str] = set()
         if ids:
             rows = c.execute(
                 "INSERT INTO sr_seen(event_id, seen_at) SELECT t.id, %s "
@@ -189,7 +188,7 @@ class PostgresStateStore:
                 "ON CONFLICT DO NOTHING RETURNING event_id",
                 (now, ids),
             ).fetchall()
-            new_ids.update(r[0] for r in rows)
+            new_ids = {r[0] for r in rows}
         accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
         existing: dict[WindowKey, WindowState | None] = {}
         if grouped:

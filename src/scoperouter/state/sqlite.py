@@ -33,7 +33,6 @@ from scoperouter.state.core import (
     fired_triggers,
     fold,
     ids_from_json,
-    seen_keys,
     split_admissions,
     to_record,
 )
@@ -213,8 +212,7 @@ class SqliteStateStore:
         with self._tx() as db:
             self._others_wrote()
             known, self._deadline_known = self._deadline_known, False  # until this commits
-            keep, never = seen_keys(batch.admissions)
-            new_ids = self._recent.admit(db, keep, now) | never
+            new_ids = self._recent.admit(db, sorted({a.event_id for a in batch.admissions}), now)
             accepted, duplicates, grouped = split_admissions(batch.admissions, new_ids)
             existing = {key: self._read_window(db, key) for key in sorted(grouped)}
             f = fold(existing, grouped, now, self.options.modes)
