@@ -8,7 +8,10 @@ fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none.
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
 ``affected_entities`` (date level: always safe); a change is never built as "nothing
-changed" (:func:`is_unchanged`).
+changed" (:func:`is_unchanged`); and a change is never built as a range event unless the
+caller asks for a backfill (the router runs a range at date scope with no lookback and
+ignores its ids, SPEC section 2): a change over several dates is one event per date
+(:func:`build_completion_events`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
@@ -100,8 +103,17 @@ def build_completion_event(
     date_field: str = "game_date",
     referenced_tables: Iterable[str] | None = None,
     missed_entities: Iterable[str] = (),
+    backfill: bool = False,
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``start_date``/``end_date`` (with ``game_date=None``) build a range event, which the
+    router reads as a backfill (SPEC section 2): every reader runs at date scope over the
+    range, with no lookback (a rolling-window reader never re-runs the later dates) and the
+    ids ignored. A range naming ``affected_entities`` or ``changed_fields`` therefore raises
+    ValueError unless ``backfill=True`` says that is what is meant; a change over several
+    dates is one event per date (:func:`build_completion_events`,
+    :meth:`~scoperouter.sdk.publisher.CompletionPublisher.publish_each_date`).
 
     Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
     name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
@@ -133,6 +145,14 @@ def build_completion_event(
     end_date = None if end_date is None else as_day(end_date, "end_date")
     if game_date is None and (start_date is None or end_date is None):
         raise ValueError("a completion event needs game_date or start_date and end_date")
+    if backfill and game_date is not None:
+        raise ValueError("backfill=True needs start_date and end_date instead of game_date")
+    if game_date is None and not backfill and (affected_entities is not None or changed_fields):
+        raise ValueError(
+            "a start_date/end_date event is a backfill (date scope over the range, no lookback, "
+            "ids ignored): publish a change over several dates one event per date "
+            "(build_completion_events / publish_each_date), or pass backfill=True"
+        )
     if game_date is None:
         assert start_date is not None and end_date is not None
         if end_date < start_date:
@@ -189,6 +209,30 @@ def build_completion_event(
             raise TypeError("referenced_tables must be a list of table names, not a string")
         event["referenced_tables"] = sorted(set(referenced_tables))
     return with_missed(event, missed_entities)
+
+
+def build_completion_events(
+    *, start_date: date, end_date: date, event_id: str | None = None, **kwargs: Any
+) -> list[dict[str, Any]]:
+    """One single-date completion event per date of ``start_date..end_date`` (ascending), each
+    with the given ids and fields (:func:`build_completion_event`'s other arguments): what
+    a run that changed the same entities on several dates publishes, as
+    :class:`~scoperouter.sdk.change_detection.ChangeDetector` does -- the router scopes each
+    date to the ids and applies its readers' lookback, which a range event (a backfill)
+    does not. A given ``event_id`` gets the date appended (``e-7@2025-11-19``): one id per
+    event."""
+    start = as_day(start_date, "start_date")
+    end = as_day(end_date, "end_date")
+    if end < start:
+        raise ValueError(f"end_date {end} is before start_date {start}")
+    return [
+        build_completion_event(
+            game_date=day,
+            event_id=None if event_id is None else f"{event_id}@{day.isoformat()}",
+            **kwargs,
+        )
+        for day in (start + timedelta(days=n) for n in range((end - start).days + 1))
+    ]
 
 
 def missed_ids(missed_entities: Iterable[str]) -> list[str]:

@@ -53,6 +53,7 @@ from scoperouter.sdk.events import (
     Status,
     apply_limits,
     build_completion_event,
+    build_completion_events,
     encode_event,
     event_attributes,
     is_unchanged,
@@ -70,6 +71,7 @@ __all__ = [
     "Status",
     "apply_limits",
     "build_completion_event",
+    "build_completion_events",
     "encode_event",
     "event_attributes",
     "is_unchanged",
@@ -165,7 +167,9 @@ class CompletionPublisher:
         scope: Scope | None = None,
         **kwargs: Any,
     ) -> PublishResult:
-        """Build the event (see :func:`build_completion_event`) and publish it."""
+        """Build the event (see :func:`build_completion_event`) and publish it. A range
+        (``start_date``/``end_date``) is a backfill: with ids or fields it needs
+        ``backfill=True``; a change over several dates is :meth:`publish_each_date`."""
         event = build_completion_event(
             source=self.source,
             game_date=game_date,
@@ -175,6 +179,31 @@ class CompletionPublisher:
             **kwargs,
         )
         return self.publish_event(event, scope=scope)
+
+    def publish_each_date(
+        self,
+        *,
+        start_date: date,
+        end_date: date,
+        affected_entities: Mapping[str, Iterable[str]] | None,
+        changed_fields: Iterable[str] | None = None,
+        scope: Scope | None = None,
+        **kwargs: Any,
+    ) -> tuple[PublishResult, ...]:
+        """Publish a change over several dates as one event per date, oldest first (see
+        :func:`build_completion_events`): the router scopes each date and applies its
+        readers' lookback, which a range event (a backfill) would not. All events are built
+        before the first is published (a bad argument publishes nothing)."""
+        events = build_completion_events(
+            source=self.source,
+            start_date=start_date,
+            end_date=end_date,
+            affected_entities=affected_entities,
+            changed_fields=changed_fields,
+            scope=scope,
+            **kwargs,
+        )
+        return tuple(self.publish_event(e, scope=scope) for e in events)
 
     def publish_event(
         self, event: Mapping[str, Any], *, scope: Scope | None = None
