@@ -163,12 +163,13 @@ def test_attempt_gives_each_attempt_its_ids(
 
 
 def test_detected_events_are_what_publish_detected_sends() -> None:
-    """detected_events (for an outbox) builds the events publish_detected sends: the same ids,
-    and publish_event with the trigger's scope publishes them as publish_detected does."""
+    """detected_events (for an outbox) builds the events publish_detected sends with the
+    detection's nonce as its attempt: the same ids, and publish_event with the trigger's
+    scope publishes them as publish_detected does."""
     sent = []
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
     for outbox in (False, True):
-        det = ChangeDetector(SOURCE, "player")
-        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
         client = FakeClient()
         scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
         publisher = CompletionPublisher("done", source=SOURCE, project="p", client=client)
@@ -177,9 +178,29 @@ def test_detected_events_are_what_publish_detected_sends() -> None:
             for event in stored:
                 publisher.publish_event(event, scope=scope)
         else:
-            publisher.publish_detected(det, scope)
+            publisher.publish_detected(det, scope, attempt=det.run_nonce)
         [(data, attrs)] = client.sent
         event = json.loads(data)
         del event["produced_at"]
         sent.append((event, attrs))
     assert sent[0] == sent[1]
+
+
+@pytest.mark.parametrize(
+    ("detections", "same_id"),
+    [
+        pytest.param(1, True, id="one-detection-republished"),
+        pytest.param(2, False, id="two-detections-of-one-change"),
+    ],
+)
+def test_outbox_ids_are_per_detection(detections: int, same_id: bool) -> None:
+    """detected_events draws each detection's ids from its own nonce: asked twice of one
+    detector (a stored event republished) the same ids, of two detectors of the same change
+    under one trigger message (a redelivery after an upstream flip-flop) distinct ones."""
+    scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
+    publisher = CompletionPublisher("done", source=SOURCE, project="p", client=FakeClient())
+    dets = [ChangeDetector(SOURCE, "player") for _ in range(detections)]
+    for det in dets:
+        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
+    ids = [publisher.detected_events(dets[i % detections], scope)[0]["event_id"] for i in (0, 1)]
+    assert (ids[0] == ids[1]) is same_id

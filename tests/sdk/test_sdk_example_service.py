@@ -392,3 +392,33 @@ async def test_player_whose_raw_rows_disappeared_is_announced_and_removed(
     assert event.get("affected_entities") == announced
     stored = db.execute("SELECT player_lookup FROM player_game_summary ORDER BY 1").fetchall()
     assert [p for (p,) in stored] == kept
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        pytest.param((30, 28, 30), id="flip-flop-A-B-A"),
+        pytest.param((30, 28, 30, 28), id="flip-flop-twice"),
+    ],
+)
+def test_redelivery_after_upstream_flip_flop_gets_new_ids(points: tuple[int, ...]) -> None:
+    """Each redelivery of one trigger message committing a real change announces it under an
+    id of its own, also when the row returns to an earlier delivery's state (the router would
+    drop a repeated id as a duplicate: a missed update)."""
+    db = connect()
+    seed(db)
+    client = PubsubFake()
+    svc = PlayerGameSummary(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    envelope = json.dumps(push(entity_trigger("lebronjames"))).encode()
+    svc.run(parse_trigger(envelope))
+    client.sent.clear()
+    for pts in points:
+        db.execute(
+            "UPDATE raw_player_stats SET points = ? WHERE player_lookup = 'lebronjames'", (pts,)
+        )
+        db.commit()
+        svc.run(parse_trigger(envelope))  # a redelivery of the same message
+    ids = [json.loads(data)["event_id"] for data, _ in client.sent]
+    assert len(ids) == len(points) == len(set(ids))

@@ -242,13 +242,32 @@ class CompletionPublisher:
         missed_entities: Iterable[str] = (),
         attempt: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The events :meth:`publish_detected` would publish for ``detector``, without
-        publishing them (one per changed date; none when nothing changed): what a
-        transactional outbox stores next to the rows they announce, to hand each one to
-        :meth:`publish_event` (with the same ``scope``) once the rows are committed. Their
-        ids are fixed here, so a re-publish of a stored event is a duplicate the router
-        drops. When it returns none but ``missed_entities`` is not empty, the run's
-        ``report(scope, "partial", missed_entities=...)`` carries the missed ids instead."""
+        """The events of ``detector`` for a transactional outbox (one per changed date; none
+        when nothing changed), built without publishing: stored next to the rows they
+        announce, each is handed to :meth:`publish_event` (with the same ``scope``) once the
+        rows are committed. Their ids are fixed here, so a re-publish of a stored event is a
+        duplicate the router drops. When it returns none but ``missed_entities`` is not
+        empty, the run's ``report(scope, "partial", missed_entities=...)`` carries the
+        missed ids instead.
+
+        The ids are this detection's: ``attempt`` defaults to the detector's ``run_nonce``
+        (one per detector, i.e. per run), so every committed change is a new event -- also a
+        redelivery of the trigger message whose rows went A -> B -> A between deliveries,
+        which without it would repeat an earlier delivery's id and be dropped as a
+        duplicate. Nothing is lost by it: with an outbox a change is detected again only
+        when the earlier detection's rows (and events) were rolled back, never published."""
+        if attempt is None:
+            attempt = getattr(detector, "run_nonce", None)
+        return self._detected(detector, scope, missed_entities, attempt)
+
+    def _detected(
+        self,
+        detector: DetectedChanges,
+        scope: Scope | None,
+        missed_entities: Iterable[str],
+        attempt: str | None,
+    ) -> list[dict[str, Any]]:
+        """The events of ``detector`` under :func:`run_id` of ``scope`` and ``attempt``."""
         rid = run_id(scope) if scope else ""
         if attempt:
             rid = f"{rid}~{attempt}"
@@ -290,8 +309,11 @@ class CompletionPublisher:
         the message id it came in; then ``attempt``): a redelivery of the same message that
         reports the same change gets the same event ids, which the router deduplicates, while
         a re-dispatch of the trigger (a new message) gets new ones -- an idempotent re-run
-        republishing the first run's change is heard and closes its trigger. The trigger's
-        ``priority`` and ``correlation_id`` are carried over.
+        republishing the first run's change is heard and closes its trigger. The same change
+        includes one that came back: a redelivery whose rows went A -> B -> A since an earlier
+        delivery repeats that delivery's ids and is dropped, so where upstream can change
+        between deliveries pass ``attempt=detector.run_nonce`` (what :meth:`detected_events`
+        does by default). The trigger's ``priority`` and ``correlation_id`` are carried over.
 
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
@@ -304,7 +326,7 @@ class CompletionPublisher:
         an id (they name that attempt), else its re-run is cancelled by these events.
         """
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
-        events = self.detected_events(detector, scope, missed_entities=missed, attempt=attempt)
+        events = self._detected(detector, scope, missed, attempt)
         if not events and missed:
             # no change event to carry the missed ids: the run's partial report does, else
             # the router would never re-run them
