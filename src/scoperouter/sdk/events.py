@@ -8,7 +8,8 @@ fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none.
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
 ``affected_entities`` (date level: always safe); a change is never built as "nothing
-changed" (:func:`is_unchanged`); and a change is never built as a range event unless the
+changed" (:func:`is_unchanged`); an id is a str or an int (stringified), any other
+value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and a change is never built as a range event unless the
 caller asks for a backfill (the router runs a range at date scope with no lookback and
 ignores its ids, SPEC section 2): a change over several dates is one event per date
 (:func:`build_completion_events`).
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
+from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
+from scoperouter.sdk.entity_ids import entity_name
 from scoperouter.sdk.scope import Scope
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -51,7 +53,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], bool]:
     """``(ids per key, unnamed)``: ``unnamed`` when an id names nobody (``None``, empty,
-    blank or invisible, :func:`unnamed_id`) -- never sent as an id (``None`` would become
+    blank or invisible, :func:`~scoperouter.messages.event_fields.unnamed_id`) -- never sent as an id (``None`` would become
     the player ``"None"``); the caller makes the event date level, as the router reads it."""
     out: dict[str, list[str]] = {}
     unnamed = False
@@ -60,8 +62,8 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], b
             raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
         clean: set[str] = set()
         for i in ids:
-            name = None if i is None else str(i)
-            if name is None or unnamed_id(name):
+            name = entity_name(i, f"affected_entities[{key!r}] entity id")
+            if name is None:
                 unnamed = True
             else:
                 clean.add(name)
@@ -239,10 +241,10 @@ def missed_ids(missed_entities: Iterable[str]) -> list[str]:
     """The missed ids, sorted; one that names nobody raises (the router cannot re-run it)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
-    ids = list(missed_entities)
-    if any(i is None or unnamed_id(str(i)) for i in ids):
+    names = [entity_name(i, "missed_entities entity id") for i in missed_entities]
+    if any(n is None for n in names):
         raise ValueError("missed_entities contains an id that names nobody (null or blank)")
-    return sorted({str(i) for i in ids})
+    return sorted({n for n in names if n is not None})
 
 
 def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:
