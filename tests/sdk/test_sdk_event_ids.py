@@ -204,3 +204,42 @@ def test_outbox_ids_are_per_detection(detections: int, same_id: bool) -> None:
         det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
     ids = [publisher.detected_events(dets[i % detections], scope)[0]["event_id"] for i in (0, 1)]
     assert (ids[0] == ids[1]) is same_id
+
+
+def _published_id(message_id: str | None, fields: tuple[str, ...], **kwargs: Any) -> str:
+    """The event id publish() sends for a change of L under a trigger parsed from a message."""
+    scope = (
+        None if message_id is None else parse_trigger(PulledMessage(TRIGGER, message_id=message_id))
+    )
+    client = FakeClient()
+    CompletionPublisher("done", source=SOURCE, project="p", client=client).publish(
+        game_date=DAY, affected_entities={"players": [L]}, changed_fields=fields, scope=scope,
+        **kwargs,
+    )  # fmt: skip
+    [(data, _)] = client.sent
+    return str(json.loads(data)["event_id"])
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same_id"),
+    [
+        pytest.param(("m-1", ("points",)), ("m-1", ("points",)), True, id="redelivery"),
+        pytest.param(("m-1", ("points",)), ("m-2", ("points",)), False, id="re-dispatch"),
+        pytest.param(("m-1", ("points",)), ("m-1", ("minutes",)), False, id="other-change"),
+        pytest.param((None, ("points",)), (None, ("points",)), False, id="no-scope"),
+    ],
+)
+def test_publish_with_a_scope_derives_the_id(
+    first: tuple[str | None, tuple[str, ...]],
+    second: tuple[str | None, tuple[str, ...]],
+    same_id: bool,
+) -> None:
+    """publish() without event_id but with the trigger's scope derives the id from the run
+    (run_id) and the event: a redelivery of the message repeats it (the router drops the
+    copy), a re-dispatch or another change gets another; without a scope each call is new."""
+    assert (_published_id(*first) == _published_id(*second)) is same_id
+
+
+def test_publish_keeps_a_given_event_id() -> None:
+    """An explicit event_id wins over the derived one."""
+    assert _published_id("m-1", ("points",), event_id="e-mine") == "e-mine"
