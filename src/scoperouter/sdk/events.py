@@ -4,8 +4,7 @@ attributes and the run id its event ids derive from. Published by
 :class:`~scoperouter.sdk.publisher.CompletionPublisher` (which re-exports these names).
 
 Invariant: pure -- no I/O and no Pub/Sub client; the only defaults taken from outside are a
-fresh ``event_id`` (uuid4: with no trigger ``scope``; with one the id derives from the run and
-the event, :func:`derived_event_id`) and ``produced_at`` (now) when the caller gives none. A built
+fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none. A built
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
 ``affected_entities`` (date level: always safe); a change is never built as "nothing
@@ -18,7 +17,6 @@ ignores its ids, SPEC section 2): a change over several dates is one event per d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -139,9 +137,7 @@ def build_completion_event(
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
 
-    ``correlation_id`` and ``priority`` default to the trigger's (``scope``). Without
-    ``event_id``, a ``scope`` makes the id the run's and the event's
-    (:func:`derived_event_id`: a redelivery repeats it), else it is random.
+    ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
@@ -214,24 +210,7 @@ def build_completion_event(
         if isinstance(referenced_tables, str):
             raise TypeError("referenced_tables must be a list of table names, not a string")
         event["referenced_tables"] = sorted(set(referenced_tables))
-    event = with_missed(event, missed_entities)
-    if event_id is None and scope is not None:
-        event["event_id"] = derived_event_id(event, scope)
-    return event
-
-
-def derived_event_id(event: Mapping[str, Any], scope: Scope) -> str:
-    """The id of ``event`` published by the run of ``scope``: a digest of :func:`run_id` and
-    the event's content (all but ``event_id`` and ``produced_at``), as
-    :func:`~scoperouter.sdk.change_detection.completion_event` derives a detected change's.
-    A redelivery of the trigger message publishing the same event repeats it (the router
-    drops the copy); a re-dispatch (a new message), or another event, gets another. The
-    content names no row values: a redelivery that finds the same ids and fields changed
-    again (upstream corrected in between) repeats the id too -- detect the change
-    (:class:`~scoperouter.sdk.change_detection.ChangeDetector`) or pass ``event_id``."""
-    content = {k: v for k, v in event.items() if k not in ("event_id", "produced_at")}
-    payload = json.dumps([run_id(scope), content], sort_keys=True, separators=(",", ":"))
-    return "pe-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
+    return with_missed(event, missed_entities)
 
 
 def build_completion_events(

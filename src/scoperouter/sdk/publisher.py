@@ -21,10 +21,6 @@
   router reads ``[]`` so): published, without ``changed_fields``. A ``failed``, ``partial`` or
   ``no_data`` event, or one naming ``missed_entities``, is always published: it is the
   run's outcome (the router re-runs the missed ids, the ledger hears the failure).
-* Event ids: with the trigger's ``scope`` and no ``event_id``, :meth:`publish` derives the
-  id from the run and the event (:func:`~scoperouter.sdk.events.derived_event_id`): a
-  redelivery of the trigger message publishing the same event repeats it (the router drops
-  the copy); without a scope it is random.
 * Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
   (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
 * The attempt: with a ``scope`` whose trigger came in a message with an id (Pub/Sub, or an
