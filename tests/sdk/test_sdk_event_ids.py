@@ -39,7 +39,9 @@ def _delivery_event(before: Rows, after: Rows) -> dict[str, Any]:
     client = FakeClient()
     scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(
-        det, scope
+        det,
+        scope,
+        attempt="",  # the run's ids alone (the default adds the detection's nonce)
     )
     [(data, _)] = client.sent
     event: dict[str, Any] = json.loads(data)
@@ -93,8 +95,8 @@ L = "lebronjames"
 def test_redelivered_trigger_ids_follow_the_change(
     first: tuple[Rows, Rows], second: tuple[Rows, Rows], same_id: bool
 ) -> None:
-    """Two deliveries of one trigger message share an event id exactly when they report the
-    same change (same entities, fields and new or removed rows)."""
+    """With the run's ids alone, two deliveries of one trigger message share an event id
+    exactly when they report the same change (same entities, fields and new or removed rows)."""
     a, b = _delivery_event(*first), _delivery_event(*second)
     assert (a["event_id"] == b["event_id"]) is same_id
 
@@ -137,17 +139,20 @@ def test_completion_event_ids(
 @pytest.mark.parametrize(
     ("attempts", "same_id"),
     [
-        pytest.param((None, None), True, id="redelivery"),
+        # the default is the detection's nonce: a redelivery (a new detector) is a new event
+        pytest.param((None, None), False, id="redelivery"),
+        pytest.param(("", ""), True, id="run-ids-alone"),
         pytest.param(("a1", "a1"), True, id="one-attempt-retrying-its-publish"),
         pytest.param(("a1", "a2"), False, id="two-attempts"),
-        pytest.param((None, "a2"), False, id="plain-then-attempt"),
+        pytest.param(("", "a2"), False, id="plain-then-attempt"),
     ],
 )
 def test_attempt_gives_each_attempt_its_ids(
     attempts: tuple[str | None, str | None], same_id: bool
 ) -> None:
-    """publish_detected(attempt=...) adds the attempt to the run id: the same change reported
-    by two attempts of one trigger message gets two ids (both routed), by one attempt one."""
+    """publish_detected adds the attempt (default: the detection's nonce) to the run id: the
+    same change reported by two detections of one trigger message gets two ids (both routed:
+    a flip-flop or a failed commit in between is never dropped), by one attempt one."""
     ids = []
     for attempt in attempts:
         det = ChangeDetector(SOURCE, "player")

@@ -15,13 +15,14 @@ and names only the entities and fields that differ::
 An event id derives from the change -- its ids, fields and the digest of each changed id's
 new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
 (the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
-a redelivered trigger reporting the same change repeats its ids (the router drops the copy)
-and a re-dispatched one gets new ids. "The same change" is the same ids, fields and new
-rows, so a redelivery whose rows went A -> B -> A since an earlier delivery repeats that
-delivery's ids: the outbox path (``CompletionPublisher.detected_events``) therefore adds
-the detector's :attr:`ChangeDetector.run_nonce` to the run id (one nonce per detection,
-stored with the committed rows, so a republish of a stored event keeps its id), and every
-committed change is a new event. Without a run id
+a redelivered trigger reporting the same change under that run id repeats its ids (the
+router drops the copy) and a re-dispatched one gets new ids. "The same change" is the same
+ids, fields and new rows, so a redelivery whose rows went A -> B -> A since an earlier
+delivery would repeat that delivery's ids: ``CompletionPublisher.publish_detected`` and
+``detected_events`` therefore add the detector's :attr:`ChangeDetector.run_nonce` to the run
+id by default (one nonce per detection; stored with the committed rows in an outbox, so a
+republish of a stored event keeps its id), and every detected change is a new event.
+Without a run id
 (a run no trigger started, e.g. a scheduled raw processor) the ids derive from the
 detector's own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs
 making the same change would otherwise share an id, and the router drops the second as a

@@ -300,20 +300,21 @@ class CompletionPublisher:
         a failed publish leaves it pending for the next run. Call this method directly only
         when the rows are already committed and a lost event is acceptable, or with no
         outbox: publishing before the commit (and rolling back on any exception) loses
-        nothing, but a consumer may read the rows before the commit lands -- then pass
-        ``attempt`` (an id of this attempt, e.g. the detector's ``run_nonce``) so that a
-        retry re-reporting the change after a failed commit gets ids of its own (without
-        it the router drops the retry's copy as a redelivery of the first attempt's).
+        nothing, but a consumer may read the rows before the commit lands.
 
         The event ids derive from the change and the run (:func:`run_id`: the trigger id and
-        the message id it came in; then ``attempt``): a redelivery of the same message that
-        reports the same change gets the same event ids, which the router deduplicates, while
-        a re-dispatch of the trigger (a new message) gets new ones -- an idempotent re-run
-        republishing the first run's change is heard and closes its trigger. The same change
-        includes one that came back: a redelivery whose rows went A -> B -> A since an earlier
-        delivery repeats that delivery's ids and is dropped, so where upstream can change
-        between deliveries pass ``attempt=detector.run_nonce`` (what :meth:`detected_events`
-        does by default). The trigger's ``priority`` and ``correlation_id`` are carried over.
+        the message id it came in) and ``attempt``, by default the detector's ``run_nonce``
+        (one per detector, i.e. per run): every detection is a new event, as with
+        :meth:`detected_events`. So a redelivered trigger whose rows went A -> B -> A since an
+        earlier delivery, or a retry re-reporting the change after a failed commit, is heard
+        -- with the ids of an earlier delivery the router would drop it as a redelivery, a
+        lost update -- at the price of an extra downstream run when a redelivery reports a
+        change already announced. ``attempt=""`` gives the run's ids alone (a redelivery
+        reporting the same change repeats them and the router drops the copy): only where
+        upstream cannot change between deliveries and every commit precedes its publish. A
+        re-dispatch of the trigger (a new message) always gets new ids -- an idempotent re-run
+        republishing the first run's change is heard and closes its trigger. The trigger's
+        ``priority`` and ``correlation_id`` are carried over.
 
         ``missed_entities``: the trigger's ids this run did not process. The events then
         say ``status: partial`` and name them (:func:`with_missed`), so the router re-runs
@@ -326,6 +327,8 @@ class CompletionPublisher:
         an id (they name that attempt), else its re-run is cancelled by these events.
         """
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
+        if attempt is None:
+            attempt = getattr(detector, "run_nonce", None)
         events = self._detected(detector, scope, missed, attempt)
         if not events and missed:
             # no change event to carry the missed ids: the run's partial report does, else
