@@ -137,7 +137,10 @@ def build_completion_event(
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
 
-    ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
+    ``correlation_id`` and ``priority`` default to the trigger's (``scope``). Without
+    ``event_id`` each call gets a new random id: a redelivered run announces its change
+    again (an extra downstream run, never a lost one); pass ``event_id`` to make a
+    republish of the same event idempotent.
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
