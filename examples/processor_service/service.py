@@ -29,7 +29,11 @@ push envelope -- and uses the SDK end to end:
    per date with the players and fields that changed (none when nothing changed); they are
    committed with the rows and then published by
    :meth:`scoperouter.sdk.CompletionPublisher.publish_event` (a date-level event above the
-   size limit).
+   size limit);
+5. a run that changed nothing commits a ``success`` report of its trigger instead, with the
+   records it processed, published by :meth:`scoperouter.sdk.CompletionPublisher.report`
+   through the same outbox: every run is reported (docs/ledger.md), so with a
+   ``completion_timeout`` a run that changed nothing is not taken for a lost one.
 
 Run it::
 
@@ -71,7 +75,8 @@ CREATE TABLE IF NOT EXISTS player_game_summary (
     points INTEGER, minutes REAL, injury_status TEXT, available INTEGER,
     PRIMARY KEY (player_lookup, game_date));
 -- the outbox: completion events committed with the rows they announce, not yet published
--- (``scope``: the trigger's Scope as JSON, which the publish reads attributes from)
+-- (``scope``: the trigger's Scope as JSON, which the publish reads attributes from); a run
+-- that changed nothing stores its report instead ({"report": {...}}: report()'s arguments)
 CREATE TABLE IF NOT EXISTS pending_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
     event TEXT NOT NULL, scope TEXT NOT NULL);
@@ -139,7 +144,8 @@ class PlayerGameSummary:
     """The processor: recompute summary rows for a scope, commit them with their events, publish.
 
     One transaction per run (the module's invariant): the changed rows and the run's
-    completion events (``pending_events``) are written and committed together; an exception
+    completion events (``pending_events``; a ``success`` report when nothing changed) are
+    written and committed together; an exception
     before the commit rolls both back and propagates. Then every pending event is published,
     oldest first, and deleted once its publish returned; a failed publish propagates and
     leaves it (and those after it) pending for the next run, which publishes them before it
@@ -158,12 +164,17 @@ class PlayerGameSummary:
             earlier = self._publish_pending()
             try:
                 rows_processed, detector = self._write(scope)
+                events = self.publisher.detected_events(detector, scope)
+                if not events:  # nothing changed: the run is still reported (docs/ledger.md)
+                    report = {
+                        "status": "success",
+                        "record_count": rows_processed,
+                        "execution_id": detector.run_nonce,  # a republish: the same run
+                    }
+                    events = [{"event_id": f"report-{detector.run_nonce}", "report": report}]
                 self.db.executemany(
                     "INSERT INTO pending_events (event_id, event, scope) VALUES (?, ?, ?)",
-                    [
-                        (e["event_id"], json.dumps(e), scope.model_dump_json())
-                        for e in self.publisher.detected_events(detector, scope)
-                    ],
+                    [(e["event_id"], json.dumps(e), scope.model_dump_json()) for e in events],
                 )
                 self.db.commit()
             except BaseException:
@@ -183,11 +194,11 @@ class PlayerGameSummary:
         ).fetchall()
         results = []
         for seq, event, scope in pending:
-            results.append(
-                self.publisher.publish_event(
-                    json.loads(event), scope=Scope.model_validate_json(scope)
-                )
-            )
+            stored, trigger = json.loads(event), Scope.model_validate_json(scope)
+            if "report" in stored:
+                results.append(self.publisher.report(trigger, **stored["report"]))
+            else:
+                results.append(self.publisher.publish_event(stored, scope=trigger))
             try:
                 self.db.execute("DELETE FROM pending_events WHERE seq = ?", (seq,))
                 self.db.commit()

@@ -1,6 +1,7 @@
 """The SDK names the attempt: a run's change events and reports carry the message id its
 trigger came in (``trigger_message_id``) next to the trigger id, and its change events' ids
-derive from both, so a re-dispatch's events are new while a redelivery's are the same."""
+derive from both (and, by default, the detection's nonce), so a re-dispatch's events are new
+while a redelivery's are the same only with the run's ids alone (``attempt=""``)."""
 
 from __future__ import annotations
 
@@ -64,10 +65,14 @@ def read_back(data: bytes, attrs: dict[str, str], mid: str) -> Any:
 
 
 def test_change_events_name_the_attempt_and_are_new_per_attempt() -> None:
-    """Events carry trigger_message_id; a re-dispatch (new message id) gets new event ids, a redelivery the same."""
-    first, again, rerun = (published(received(m)) for m in ("ps-1", "ps-1", "ps-2"))
+    """Events carry trigger_message_id; with the run's ids alone (attempt="") a re-dispatch
+    (new message id) gets new event ids, a redelivery the same; by default (the detection's
+    nonce) a redelivery's detection is new too."""
+    first, again, rerun = (published(received(m), attempt="") for m in ("ps-1", "ps-1", "ps-2"))
     ids = [[json.loads(d)["event_id"] for d, _a in sent] for sent in (first, again, rerun)]
     assert ids[0] == ids[1] and ids[0] != ids[2]
+    default = [json.loads(published(received("ps-1"))[0][0])["event_id"] for _ in range(2)]
+    assert default[0] != default[1] and ids[0][0] not in default
     assert [json.loads(d)["trigger_message_id"] for d, _a in first + rerun] == ["ps-1", "ps-2"]
     assert all(a["trigger_id"] == "t-1" for _d, a in first + rerun)
 
@@ -76,12 +81,15 @@ def test_without_a_message_id_each_run_gets_new_event_ids() -> None:
     """A trigger passed as a dict (no message id): each parse is a run of its own (new event ids, so a re-run is heard), its publishes the same ids; no message id is named."""
     run1, run2 = received(None), received(None)
     assert run1.run_nonce and run2.run_nonce and run1.run_nonce != run2.run_nonce
-    ids = [[json.loads(d)["event_id"] for d, _a in published(s)] for s in (run1, run1, run2)]
+    ids = [
+        [json.loads(d)["event_id"] for d, _a in published(s, attempt="")]
+        for s in (run1, run1, run2)
+    ]
     assert ids[0] == ids[1] and ids[0] != ids[2]
     ((data, _attrs),) = published(run1)
     assert "trigger_message_id" not in json.loads(data)
     built = Scope(**{**run1.model_dump(), "run_nonce": None})  # built by hand: as before
-    ((data, _attrs),) = published(built)
+    ((data, _attrs),) = published(built, attempt="")
     old = completion_event(
         source=SOURCE,
         game_date=D,

@@ -59,7 +59,7 @@ def test_compare_sources(
     """Only real moves of the tracking columns count; equal instants in other zones do not."""
     diff = compare_sources(PREV, {**PREV, **change}, completeness_tolerance=tolerance)
     assert diff.changed_sources == sources
-    assert diff.changed_fields == fields
+    assert diff.changed_columns == fields
     assert diff.skip is (not sources)
 
 
@@ -74,7 +74,7 @@ def test_first_run_is_never_skipped() -> None:
     diff = compare_sources(None, PREV)
     assert diff.first_run and not diff.skip
     assert diff.changed_sources == ("nbac_gamebook", "odds")
-    assert len(diff.changed_fields) == 6
+    assert len(diff.changed_columns) == 6
     assert diff.reason == "no previous run"
 
 
@@ -164,14 +164,14 @@ def test_hash_column_decides_when_both_runs_have_it(
 ) -> None:
     """The fourth column, source_{prefix}_hash, decides as production's should_skip_processing."""
     diff = compare_sources(HASHED, {**HASHED, **change})
-    assert (diff.changed_sources, diff.changed_fields) == (sources, fields)
+    assert (diff.changed_sources, diff.changed_columns) == (sources, fields)
 
 
 def test_hash_round_trip_and_first_run() -> None:
     """dependency_columns writes the hash; a first run lists all four columns per source."""
     state = SourceState(datetime(2025, 1, 1, tzinfo=UTC), 3, 50.0, "abc")
     assert source_states(dependency_columns("odds_api", state)) == {"odds_api": state}
-    assert len(compare_sources(None, HASHED).changed_fields) == 8
+    assert len(compare_sources(None, HASHED).changed_columns) == 8
     with pytest.raises(ValueError, match="source_x_hash"):
         source_states({"source_x_hash": 5})
 
@@ -217,3 +217,38 @@ def test_sources_filter_refuses_an_unknown_source(previous: dict[str, Any] | Non
     """A source named in sources= that neither row records is an error, never 'unchanged'."""
     with pytest.raises(ValueError, match="source_nbac"):
         compare_sources(previous, PREV, sources=["source_nbac"])
+
+
+CORRECTED = {**HASHED, "source_nbac_gamebook_hash": "changed"}
+
+
+@pytest.mark.parametrize(
+    ("previous", "columns"),
+    [
+        (HASHED, ("source_nbac_gamebook_hash",)),
+        (None, tuple(sorted(k for k in HASHED if k.startswith("source_")))),
+    ],
+)
+def test_upstream_diff_names_columns_not_event_fields(
+    previous: dict[str, Any] | None, columns: tuple[str, ...]
+) -> None:
+    """An UpstreamDiff names the tracking columns that moved as changed_columns; it offers no
+    changed_fields (a consumer's fields: would skip an event naming these columns)."""
+    diff = compare_sources(previous, CORRECTED)
+    assert sorted(diff.changed_columns) == sorted(columns)
+    with pytest.raises(AttributeError, match="changed_columns"):
+        diff.changed_fields  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ["README.md", "docs/migration.md", "src/scoperouter/sdk/dependency.py"],
+)
+def test_docs_never_publish_tracking_columns_as_changed_fields(doc: str) -> None:
+    """No doc tells a reader to publish compare_sources' columns as an event's changed_fields."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / doc).read_text()
+    assert "changed_fields=diff." not in text
+    assert "`.changed_fields` otherwise" not in text
+    assert "to fill\n`changed_fields`" not in text

@@ -39,7 +39,9 @@ def _delivery_event(before: Rows, after: Rows) -> dict[str, Any]:
     client = FakeClient()
     scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(
-        det, scope
+        det,
+        scope,
+        attempt="",  # the run's ids alone (the default adds the detection's nonce)
     )
     [(data, _)] = client.sent
     event: dict[str, Any] = json.loads(data)
@@ -93,8 +95,8 @@ L = "lebronjames"
 def test_redelivered_trigger_ids_follow_the_change(
     first: tuple[Rows, Rows], second: tuple[Rows, Rows], same_id: bool
 ) -> None:
-    """Two deliveries of one trigger message share an event id exactly when they report the
-    same change (same entities, fields and new or removed rows)."""
+    """With the run's ids alone, two deliveries of one trigger message share an event id
+    exactly when they report the same change (same entities, fields and new or removed rows)."""
     a, b = _delivery_event(*first), _delivery_event(*second)
     assert (a["event_id"] == b["event_id"]) is same_id
 
@@ -137,17 +139,20 @@ def test_completion_event_ids(
 @pytest.mark.parametrize(
     ("attempts", "same_id"),
     [
-        pytest.param((None, None), True, id="redelivery"),
+        # the default is the detection's nonce: a redelivery (a new detector) is a new event
+        pytest.param((None, None), False, id="redelivery"),
+        pytest.param(("", ""), True, id="run-ids-alone"),
         pytest.param(("a1", "a1"), True, id="one-attempt-retrying-its-publish"),
         pytest.param(("a1", "a2"), False, id="two-attempts"),
-        pytest.param((None, "a2"), False, id="plain-then-attempt"),
+        pytest.param(("", "a2"), False, id="plain-then-attempt"),
     ],
 )
 def test_attempt_gives_each_attempt_its_ids(
     attempts: tuple[str | None, str | None], same_id: bool
 ) -> None:
-    """publish_detected(attempt=...) adds the attempt to the run id: the same change reported
-    by two attempts of one trigger message gets two ids (both routed), by one attempt one."""
+    """publish_detected adds the attempt (default: the detection's nonce) to the run id: the
+    same change reported by two detections of one trigger message gets two ids (both routed:
+    a flip-flop or a failed commit in between is never dropped), by one attempt one."""
     ids = []
     for attempt in attempts:
         det = ChangeDetector(SOURCE, "player")
@@ -163,12 +168,13 @@ def test_attempt_gives_each_attempt_its_ids(
 
 
 def test_detected_events_are_what_publish_detected_sends() -> None:
-    """detected_events (for an outbox) builds the events publish_detected sends: the same ids,
-    and publish_event with the trigger's scope publishes them as publish_detected does."""
+    """detected_events (for an outbox) builds the events publish_detected sends with the
+    detection's nonce as its attempt: the same ids, and publish_event with the trigger's
+    scope publishes them as publish_detected does."""
     sent = []
+    det = ChangeDetector(SOURCE, "player")
+    det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
     for outbox in (False, True):
-        det = ChangeDetector(SOURCE, "player")
-        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
         client = FakeClient()
         scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
         publisher = CompletionPublisher("done", source=SOURCE, project="p", client=client)
@@ -177,9 +183,29 @@ def test_detected_events_are_what_publish_detected_sends() -> None:
             for event in stored:
                 publisher.publish_event(event, scope=scope)
         else:
-            publisher.publish_detected(det, scope)
+            publisher.publish_detected(det, scope, attempt=det.run_nonce)
         [(data, attrs)] = client.sent
         event = json.loads(data)
         del event["produced_at"]
         sent.append((event, attrs))
     assert sent[0] == sent[1]
+
+
+@pytest.mark.parametrize(
+    ("detections", "same_id"),
+    [
+        pytest.param(1, True, id="one-detection-republished"),
+        pytest.param(2, False, id="two-detections-of-one-change"),
+    ],
+)
+def test_outbox_ids_are_per_detection(detections: int, same_id: bool) -> None:
+    """detected_events draws each detection's ids from its own nonce: asked twice of one
+    detector (a stored event republished) the same ids, of two detectors of the same change
+    under one trigger message (a redelivery after an upstream flip-flop) distinct ones."""
+    scope = parse_trigger(PulledMessage(TRIGGER, message_id="m-77"))
+    publisher = CompletionPublisher("done", source=SOURCE, project="p", client=FakeClient())
+    dets = [ChangeDetector(SOURCE, "player") for _ in range(detections)]
+    for det in dets:
+        det.observe(DAY, {L: {"points": 25}}, {L: {"points": 27}})
+    ids = [publisher.detected_events(dets[i % detections], scope)[0]["event_id"] for i in (0, 1)]
+    assert (ids[0] == ids[1]) is same_id

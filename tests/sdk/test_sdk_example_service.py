@@ -109,13 +109,32 @@ async def test_entity_trigger_touches_only_its_players(service: Any) -> None:
     assert stale == ("available",)
 
 
-async def test_unchanged_rerun_publishes_nothing(service: Any) -> None:
-    """Running the same scope twice publishes once: the second run changes nothing."""
-    client, fake, _ = service
+@pytest.mark.parametrize(
+    ("trigger", "records"),
+    [
+        pytest.param(entity_trigger("lebronjames"), 1, id="entities"),
+        pytest.param(
+            {"trigger_id": "t-1", "processor": "player_game_summary", "game_date": "2025-11-19"},
+            4,
+            id="full-date",
+        ),
+    ],
+)
+async def test_unchanged_rerun_reports_success(
+    service: Any, trigger: dict[str, Any], records: int
+) -> None:
+    """A rerun that changes nothing publishes no change event but a success report of its
+    trigger with the records it processed (docs/ledger.md: an SDK processor reports every
+    run), through the outbox like the events."""
+    client, fake, db = service
     for _ in range(2):
-        await client.post("/process", json=push(entity_trigger("lebronjames")))
-    assert len(fake.events) == 1
-    assert [r.rows_processed for r in client.app[HISTORY_KEY]] == [1, 1]
+        await client.post("/process", json=push(trigger))
+    first, report = fake.events
+    assert first["source"] == SOURCE and "source" not in report
+    assert (report["trigger_id"], report["status"]) == ("t-1", "success")
+    assert (report["processor"], report["record_count"]) == ("player_game_summary", records)
+    assert [r.rows_processed for r in client.app[HISTORY_KEY]] == [records, records]
+    assert pending(db) == []
 
 
 @pytest.mark.parametrize(
@@ -225,8 +244,13 @@ async def test_failed_attempt_loses_no_change(
         assert first.status == 500
         second = await http.post("/process", json=push(trigger))
         assert second.status == 200
-    events = [json.loads(data) for data, _ in client.sent]
+    sent = [json.loads(data) for data, _ in client.sent]
+    events = [e for e in sent if "source" in e]
     assert [e["game_date"] for e in events] == dates  # once each, no failed attempt's copy
+    # the retry of a failed publish changed nothing: it reports success
+    assert [r["status"] for r in sent if "source" not in r] == (
+        ["success"] if fault == "publish" else []
+    )
     assert pending(db) == []
     assert [d for _, d in summary(db)] == (dates if fault == "second-date" else ["2025-11-19"])
 
@@ -305,6 +329,8 @@ async def test_pending_events_survive_a_restart(tmp_path: Any, restart: str) -> 
     else:
         result = PlayerGameSummary(db, publisher).run(scope)
         assert result.changes == {}  # the rows were committed: nothing new to announce
+        (_report, report_attrs) = client.sent.pop()  # the run is reported all the same
+        assert report_attrs["status"] == "success"
     [(data, attrs)] = client.sent
     event = json.loads(data)
     assert event["event_id"] == attrs["event_id"] == stored_id
@@ -392,3 +418,33 @@ async def test_player_whose_raw_rows_disappeared_is_announced_and_removed(
     assert event.get("affected_entities") == announced
     stored = db.execute("SELECT player_lookup FROM player_game_summary ORDER BY 1").fetchall()
     assert [p for (p,) in stored] == kept
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        pytest.param((30, 28, 30), id="flip-flop-A-B-A"),
+        pytest.param((30, 28, 30, 28), id="flip-flop-twice"),
+    ],
+)
+def test_redelivery_after_upstream_flip_flop_gets_new_ids(points: tuple[int, ...]) -> None:
+    """Each redelivery of one trigger message committing a real change announces it under an
+    id of its own, also when the row returns to an earlier delivery's state (the router would
+    drop a repeated id as a duplicate: a missed update)."""
+    db = connect()
+    seed(db)
+    client = PubsubFake()
+    svc = PlayerGameSummary(
+        db, CompletionPublisher("projects/p/topics/done", source=SOURCE, client=client)
+    )
+    envelope = json.dumps(push(entity_trigger("lebronjames"))).encode()
+    svc.run(parse_trigger(envelope))
+    client.sent.clear()
+    for pts in points:
+        db.execute(
+            "UPDATE raw_player_stats SET points = ? WHERE player_lookup = 'lebronjames'", (pts,)
+        )
+        db.commit()
+        svc.run(parse_trigger(envelope))  # a redelivery of the same message
+    ids = [json.loads(data)["event_id"] for data, _ in client.sent]
+    assert len(ids) == len(points) == len(set(ids))

@@ -184,15 +184,15 @@ def test_nothing_changed_only_when_no_entity_is_named(
 
 
 def test_first_run_of_compare_sources_is_published() -> None:
-    """compare_sources on a first run (no source columns: no field to name) is not skippable,
-    and the event naming its entities is published with its fields unknown."""
+    """compare_sources on a first run (no source columns) is not skippable, and the event
+    naming its entities is published with its fields unknown (changed_fields=None)."""
     from scoperouter.sdk import compare_sources
 
     diff = compare_sources(None, {"points": 3})
-    assert not diff.skip and diff.changed_fields == ()
+    assert not diff.skip and diff.changed_columns == ()
     client = FakeClient()
     result = _publisher(client).publish(
-        game_date=DAY, affected_entities={"players": ["x"]}, changed_fields=diff.changed_fields
+        game_date=DAY, affected_entities={"players": ["x"]}, changed_fields=None
     )
     [(event, _)] = _calls(client)
     assert result.published and "changed_fields" not in event

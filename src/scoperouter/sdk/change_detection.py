@@ -15,15 +15,23 @@ and names only the entities and fields that differ::
 An event id derives from the change -- its ids, fields and the digest of each changed id's
 new (or removed) row -- and the run: ``run_id``, :func:`scoperouter.sdk.publisher.run_id`
 (the trigger id and the message id the trigger came in; ``publish_detected`` passes it), so
-a redelivered trigger reporting the same change repeats its ids (the router drops the copy),
-a redelivered one whose upstream was corrected in between reports another change under
-other ids (never deduplicated away), and a re-dispatched one gets new ids. Without a run id
+a redelivered trigger reporting the same change under that run id repeats its ids (the
+router drops the copy) and a re-dispatched one gets new ids. "The same change" is the same
+ids, fields and new rows, so a redelivery whose rows went A -> B -> A since an earlier
+delivery would repeat that delivery's ids: ``CompletionPublisher.publish_detected`` and
+``detected_events`` therefore add the detector's :attr:`ChangeDetector.run_nonce` to the run
+id by default (one nonce per detection; stored with the committed rows in an outbox, so a
+republish of a stored event keeps its id), and every detected change is a new event.
+Without a run id
 (a run no trigger started, e.g. a scheduled raw processor) the ids derive from the
 detector's own :attr:`ChangeDetector.run_nonce`: each run's events are new events (two runs
 making the same change would otherwise share an id, and the router drops the second as a
 redelivery), while the same detector's events repeat their ids (a retry).
 
-A changed row whose id names nobody (``None`` -- a NULL key --, empty, blank or invisible)
+A row's key is its entity id: a ``str``, or an ``int`` (sent as its digits); any other key
+(a tuple of several key columns, a float) raises TypeError, never becomes an invented id
+(:mod:`scoperouter.sdk.entity_ids`). A changed row whose id names nobody (``None`` -- a NULL
+key --, empty, blank or invisible)
 is never sent as an id (``str(None)`` is a player called "None"): it makes its date's event
 date level, as the router reads such an id (full date).
 
@@ -58,7 +66,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
-from scoperouter.messages.event_fields import unnamed_id
+from scoperouter.sdk.entity_ids import entity_name
 
 
 class Row(Protocol):
@@ -173,7 +181,7 @@ class EntityChanges:
     """What changed between two snapshots of the same scope.
 
     ``unnamed`` counts the changed rows whose id names nobody (``None``, empty, blank or
-    invisible: :func:`unnamed_id`): never sent as ids (``"None"`` would name a player called
+    invisible: :func:`~scoperouter.messages.event_fields.unnamed_id`): never sent as ids (``"None"`` would name a player called
     None), they make the event date level, as the router reads such an id (full date).
 
     ``digests`` (not compared: which entities and fields changed is the change set) names,
@@ -193,11 +201,9 @@ class EntityChanges:
 
 
 def _name(key: object) -> str | None:
-    """``key`` as an event id, or None when it names nobody (null, blank, invisible)."""
-    if key is None:
-        return None
-    name = str(key)
-    return None if unnamed_id(name) else name
+    """``key`` as an event id, or None when it names nobody (null, blank, invisible); a key
+    that is no str or int raises TypeError (:func:`~scoperouter.sdk.entity_ids.entity_name`)."""
+    return entity_name(key, "row key")
 
 
 def _kept(row: dict[str, object], ignored: frozenset[str]) -> dict[str, object]:
@@ -214,7 +220,8 @@ def diff_rows(
 
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
     Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
-    would otherwise make an event the router rejects); a changed row whose id names nobody
+    would otherwise make an event the router rejects); a key that is no str or int (a
+    tuple, a float) raises TypeError, never a made-up id; a changed row whose id names nobody
     (a NULL key) is counted in ``unnamed`` instead. Each row is read as a dict first
     (:func:`as_row`: a BigQuery ``Row`` by its columns; a row that has none raises
     TypeError); a row of ``None`` is no row.

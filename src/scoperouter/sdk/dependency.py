@@ -1,5 +1,10 @@
 """Interop with today's dependency-tracking columns.
 
+Invariant: the tracking columns are never an event's ``changed_fields``: they are columns
+of this processor's rows, not the output fields its readers' ``fields:`` name, so such an
+event would skip every consumer that lists fields (``irrelevant_fields``). They are
+:attr:`UpstreamDiff.changed_columns`; ``UpstreamDiff`` has no ``changed_fields``.
+
 Production processors record, for each upstream source they read, four columns on their
 output rows (najicham/nba-stats-scraper ``data_processors/analytics/mixins/
 metadata_mixin.py:80-84`` and ``:104-110``; the ``field_prefix`` of ``get_dependencies()``
@@ -17,12 +22,13 @@ columns decide, and a hash that appears or disappears is a change.
 
 :func:`compare_sources` compares the values stored by the previous run with the ones
 observed now and tells the processor whether anything upstream changed (``skip`` when
-not) and which columns changed (``changed_fields`` for its completion event)::
+not) and which tracking columns moved (``changed_columns``, for logs)::
 
     diff = compare_sources(previous_row, current_metadata)
     if diff.skip:
         return  # nothing upstream changed: no work, no event
-    publisher.publish(..., changed_fields=diff.changed_fields)
+    # ... recompute; announce the output fields a row diff found (ChangeDetector), or:
+    publisher.publish(..., changed_fields=None)  # unknown: relevant to every reader
 
 A missing previous row (first run) or a source that appears or disappears counts as a
 change; an empty hash counts as none. Per entity, :func:`entities_with_upstream_change`
@@ -160,11 +166,22 @@ def _suffixes(*states: SourceState | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class UpstreamDiff:
-    """What changed upstream between two runs."""
+    """What changed upstream between two runs: the sources that moved and their tracking
+    columns (``source_{prefix}_*``) that did -- never an event's ``changed_fields``."""
 
     changed_sources: tuple[str, ...]
-    changed_fields: tuple[str, ...]
+    changed_columns: tuple[str, ...]
     first_run: bool = False
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        """Removed (was these columns): publishing them as an event's ``changed_fields``
+        made every reader with ``fields:`` skip the change."""
+        raise AttributeError(
+            "UpstreamDiff.changed_fields is now changed_columns: these are dependency-tracking "
+            "columns, not output fields -- publish changed_fields=None (unknown) or the fields "
+            "a row diff found (ChangeDetector)"
+        )
 
     @property
     def skip(self) -> bool:
@@ -224,9 +241,9 @@ def compare_sources(
     if previous is None:
         prefixes = sorted(p for p in cur if wanted is None or p in wanted)
         fields = tuple(column_name(p, s) for p in prefixes for s in _suffixes(cur[p]))
-        return UpstreamDiff(changed_sources=tuple(prefixes), changed_fields=fields, first_run=True)
+        return UpstreamDiff(changed_sources=tuple(prefixes), changed_columns=fields, first_run=True)
     changed_sources: list[str] = []
-    changed_fields: list[str] = []
+    changed_columns: list[str] = []
     for prefix in sorted(set(prev) | set(cur)):
         if wanted is not None and prefix not in wanted:
             continue
@@ -251,9 +268,9 @@ def compare_sources(
                 moved.append("hash")
         if moved:
             changed_sources.append(prefix)
-            changed_fields.extend(column_name(prefix, s) for s in moved)
+            changed_columns.extend(column_name(prefix, s) for s in moved)
     return UpstreamDiff(
-        changed_sources=tuple(changed_sources), changed_fields=tuple(changed_fields)
+        changed_sources=tuple(changed_sources), changed_columns=tuple(changed_columns)
     )
 
 

@@ -8,7 +8,11 @@ fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none.
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
 ``affected_entities`` (date level: always safe); a change is never built as "nothing
-changed" (:func:`is_unchanged`).
+changed" (:func:`is_unchanged`); an id is a str or an int (stringified), any other
+value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and a change is never built as a range event unless the
+caller asks for a backfill (the router runs a range at date scope with no lookback and
+ignores its ids, SPEC section 2): a change over several dates is one event per date
+(:func:`build_completion_events`).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS, unnamed_id
+from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
+from scoperouter.sdk.entity_ids import entity_name
 from scoperouter.sdk.scope import Scope
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -48,7 +53,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], bool]:
     """``(ids per key, unnamed)``: ``unnamed`` when an id names nobody (``None``, empty,
-    blank or invisible, :func:`unnamed_id`) -- never sent as an id (``None`` would become
+    blank or invisible, :func:`~scoperouter.messages.event_fields.unnamed_id`) -- never sent as an id (``None`` would become
     the player ``"None"``); the caller makes the event date level, as the router reads it."""
     out: dict[str, list[str]] = {}
     unnamed = False
@@ -57,8 +62,8 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], b
             raise TypeError(f"affected_entities[{key!r}] must be a list of ids, not a string")
         clean: set[str] = set()
         for i in ids:
-            name = None if i is None else str(i)
-            if name is None or unnamed_id(name):
+            name = entity_name(i, f"affected_entities[{key!r}] entity id")
+            if name is None:
                 unnamed = True
             else:
                 clean.add(name)
@@ -100,8 +105,17 @@ def build_completion_event(
     date_field: str = "game_date",
     referenced_tables: Iterable[str] | None = None,
     missed_entities: Iterable[str] = (),
+    backfill: bool = False,
 ) -> dict[str, Any]:
     """A canonical completion event dict. ``None`` entities/fields mean "unknown" (date level).
+
+    ``start_date``/``end_date`` (with ``game_date=None``) build a range event, which the
+    router reads as a backfill (SPEC section 2): every reader runs at date scope over the
+    range, with no lookback (a rolling-window reader never re-runs the later dates) and the
+    ids ignored. A range naming ``affected_entities`` or ``changed_fields`` therefore raises
+    ValueError unless ``backfill=True`` says that is what is meant; a change over several
+    dates is one event per date (:func:`build_completion_events`,
+    :meth:`~scoperouter.sdk.publisher.CompletionPublisher.publish_each_date`).
 
     Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
     name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
@@ -123,7 +137,10 @@ def build_completion_event(
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
 
-    ``correlation_id`` and ``priority`` default to the trigger's (``scope``).
+    ``correlation_id`` and ``priority`` default to the trigger's (``scope``). Without
+    ``event_id`` each call gets a new random id: a redelivered run announces its change
+    again (an extra downstream run, never a lost one); pass ``event_id`` to make a
+    republish of the same event idempotent.
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
@@ -133,6 +150,14 @@ def build_completion_event(
     end_date = None if end_date is None else as_day(end_date, "end_date")
     if game_date is None and (start_date is None or end_date is None):
         raise ValueError("a completion event needs game_date or start_date and end_date")
+    if backfill and game_date is not None:
+        raise ValueError("backfill=True needs start_date and end_date instead of game_date")
+    if game_date is None and not backfill and (affected_entities is not None or changed_fields):
+        raise ValueError(
+            "a start_date/end_date event is a backfill (date scope over the range, no lookback, "
+            "ids ignored): publish a change over several dates one event per date "
+            "(build_completion_events / publish_each_date), or pass backfill=True"
+        )
     if game_date is None:
         assert start_date is not None and end_date is not None
         if end_date < start_date:
@@ -191,14 +216,38 @@ def build_completion_event(
     return with_missed(event, missed_entities)
 
 
+def build_completion_events(
+    *, start_date: date, end_date: date, event_id: str | None = None, **kwargs: Any
+) -> list[dict[str, Any]]:
+    """One single-date completion event per date of ``start_date..end_date`` (ascending), each
+    with the given ids and fields (:func:`build_completion_event`'s other arguments): what
+    a run that changed the same entities on several dates publishes, as
+    :class:`~scoperouter.sdk.change_detection.ChangeDetector` does -- the router scopes each
+    date to the ids and applies its readers' lookback, which a range event (a backfill)
+    does not. A given ``event_id`` gets the date appended (``e-7@2025-11-19``): one id per
+    event."""
+    start = as_day(start_date, "start_date")
+    end = as_day(end_date, "end_date")
+    if end < start:
+        raise ValueError(f"end_date {end} is before start_date {start}")
+    return [
+        build_completion_event(
+            game_date=day,
+            event_id=None if event_id is None else f"{event_id}@{day.isoformat()}",
+            **kwargs,
+        )
+        for day in (start + timedelta(days=n) for n in range((end - start).days + 1))
+    ]
+
+
 def missed_ids(missed_entities: Iterable[str]) -> list[str]:
     """The missed ids, sorted; one that names nobody raises (the router cannot re-run it)."""
     if isinstance(missed_entities, str):
         raise TypeError("missed_entities must be a list of ids, not a string")
-    ids = list(missed_entities)
-    if any(i is None or unnamed_id(str(i)) for i in ids):
+    names = [entity_name(i, "missed_entities entity id") for i in missed_entities]
+    if any(n is None for n in names):
         raise ValueError("missed_entities contains an id that names nobody (null or blank)")
-    return sorted({str(i) for i in ids})
+    return sorted({n for n in names if n is not None})
 
 
 def with_missed(event: Mapping[str, Any], missed_entities: Iterable[str]) -> dict[str, Any]:

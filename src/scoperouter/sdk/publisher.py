@@ -53,6 +53,7 @@ from scoperouter.sdk.events import (
     Status,
     apply_limits,
     build_completion_event,
+    build_completion_events,
     encode_event,
     event_attributes,
     is_unchanged,
@@ -70,6 +71,7 @@ __all__ = [
     "Status",
     "apply_limits",
     "build_completion_event",
+    "build_completion_events",
     "encode_event",
     "event_attributes",
     "is_unchanged",
@@ -165,7 +167,9 @@ class CompletionPublisher:
         scope: Scope | None = None,
         **kwargs: Any,
     ) -> PublishResult:
-        """Build the event (see :func:`build_completion_event`) and publish it."""
+        """Build the event (see :func:`build_completion_event`) and publish it. A range
+        (``start_date``/``end_date``) is a backfill: with ids or fields it needs
+        ``backfill=True``; a change over several dates is :meth:`publish_each_date`."""
         event = build_completion_event(
             source=self.source,
             game_date=game_date,
@@ -175,6 +179,31 @@ class CompletionPublisher:
             **kwargs,
         )
         return self.publish_event(event, scope=scope)
+
+    def publish_each_date(
+        self,
+        *,
+        start_date: date,
+        end_date: date,
+        affected_entities: Mapping[str, Iterable[str]] | None,
+        changed_fields: Iterable[str] | None = None,
+        scope: Scope | None = None,
+        **kwargs: Any,
+    ) -> tuple[PublishResult, ...]:
+        """Publish a change over several dates as one event per date, oldest first (see
+        :func:`build_completion_events`): the router scopes each date and applies its
+        readers' lookback, which a range event (a backfill) would not. All events are built
+        before the first is published (a bad argument publishes nothing)."""
+        events = build_completion_events(
+            source=self.source,
+            start_date=start_date,
+            end_date=end_date,
+            affected_entities=affected_entities,
+            changed_fields=changed_fields,
+            scope=scope,
+            **kwargs,
+        )
+        return tuple(self.publish_event(e, scope=scope) for e in events)
 
     def publish_event(
         self, event: Mapping[str, Any], *, scope: Scope | None = None
@@ -213,13 +242,32 @@ class CompletionPublisher:
         missed_entities: Iterable[str] = (),
         attempt: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The events :meth:`publish_detected` would publish for ``detector``, without
-        publishing them (one per changed date; none when nothing changed): what a
-        transactional outbox stores next to the rows they announce, to hand each one to
-        :meth:`publish_event` (with the same ``scope``) once the rows are committed. Their
-        ids are fixed here, so a re-publish of a stored event is a duplicate the router
-        drops. When it returns none but ``missed_entities`` is not empty, the run's
-        ``report(scope, "partial", missed_entities=...)`` carries the missed ids instead."""
+        """The events of ``detector`` for a transactional outbox (one per changed date; none
+        when nothing changed), built without publishing: stored next to the rows they
+        announce, each is handed to :meth:`publish_event` (with the same ``scope``) once the
+        rows are committed. Their ids are fixed here, so a re-publish of a stored event is a
+        duplicate the router drops. When it returns none but ``missed_entities`` is not
+        empty, the run's ``report(scope, "partial", missed_entities=...)`` carries the
+        missed ids instead.
+
+        The ids are this detection's: ``attempt`` defaults to the detector's ``run_nonce``
+        (one per detector, i.e. per run), so every committed change is a new event -- also a
+        redelivery of the trigger message whose rows went A -> B -> A between deliveries,
+        which without it would repeat an earlier delivery's id and be dropped as a
+        duplicate. Nothing is lost by it: with an outbox a change is detected again only
+        when the earlier detection's rows (and events) were rolled back, never published."""
+        if attempt is None:
+            attempt = getattr(detector, "run_nonce", None)
+        return self._detected(detector, scope, missed_entities, attempt)
+
+    def _detected(
+        self,
+        detector: DetectedChanges,
+        scope: Scope | None,
+        missed_entities: Iterable[str],
+        attempt: str | None,
+    ) -> list[dict[str, Any]]:
+        """The events of ``detector`` under :func:`run_id` of ``scope`` and ``attempt``."""
         rid = run_id(scope) if scope else ""
         if attempt:
             rid = f"{rid}~{attempt}"
@@ -252,15 +300,19 @@ class CompletionPublisher:
         a failed publish leaves it pending for the next run. Call this method directly only
         when the rows are already committed and a lost event is acceptable, or with no
         outbox: publishing before the commit (and rolling back on any exception) loses
-        nothing, but a consumer may read the rows before the commit lands -- then pass
-        ``attempt`` (an id of this attempt, e.g. the detector's ``run_nonce``) so that a
-        retry re-reporting the change after a failed commit gets ids of its own (without
-        it the router drops the retry's copy as a redelivery of the first attempt's).
+        nothing, but a consumer may read the rows before the commit lands.
 
         The event ids derive from the change and the run (:func:`run_id`: the trigger id and
-        the message id it came in; then ``attempt``): a redelivery of the same message that
-        reports the same change gets the same event ids, which the router deduplicates, while
-        a re-dispatch of the trigger (a new message) gets new ones -- an idempotent re-run
+        the message id it came in) and ``attempt``, by default the detector's ``run_nonce``
+        (one per detector, i.e. per run): every detection is a new event, as with
+        :meth:`detected_events`. So a redelivered trigger whose rows went A -> B -> A since an
+        earlier delivery, or a retry re-reporting the change after a failed commit, is heard
+        -- with the ids of an earlier delivery the router would drop it as a redelivery, a
+        lost update -- at the price of an extra downstream run when a redelivery reports a
+        change already announced. ``attempt=""`` gives the run's ids alone (a redelivery
+        reporting the same change repeats them and the router drops the copy): only where
+        upstream cannot change between deliveries and every commit precedes its publish. A
+        re-dispatch of the trigger (a new message) always gets new ids -- an idempotent re-run
         republishing the first run's change is heard and closes its trigger. The trigger's
         ``priority`` and ``correlation_id`` are carried over.
 
@@ -275,7 +327,9 @@ class CompletionPublisher:
         an id (they name that attempt), else its re-run is cancelled by these events.
         """
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
-        events = self.detected_events(detector, scope, missed_entities=missed, attempt=attempt)
+        if attempt is None:
+            attempt = getattr(detector, "run_nonce", None)
+        events = self._detected(detector, scope, missed, attempt)
         if not events and missed:
             # no change event to carry the missed ids: the run's partial report does, else
             # the router would never re-run them
