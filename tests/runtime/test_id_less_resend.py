@@ -163,3 +163,65 @@ def test_accepted_as(event_id: str, body_id: bool) -> None:
     assert is_body_id(event_id) is body_id
     assert got.event_id == (f"{event_id}~{round(at * 1000)}" if body_id else event_id)
     assert got.model_dump(exclude={"event_id"}) == ev.model_dump(exclude={"event_id"})
+
+
+# production's unified completion of player_game_summary without execution_id: a completion
+# (processor + date) and an event (its output table) at once
+ID_LESS_REPORT = {
+    "processor_name": "PlayerGameSummaryProcessor",
+    "output_table": "nba_analytics.player_game_summary",
+    "game_date": DAY,
+    "status": "success",
+}
+
+
+def _injury(eid: str, player: str) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "source": "nba_raw.nbac_injury_report",
+        "game_date": DAY,
+        "affected_entities": {"players": [player]},
+        "changed_fields": ["injury_status"],
+    }
+
+
+async def test_closed_loop_takes_each_send_of_an_id_less_completion(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """Two open triggers of one processor and date, each run reporting the same id-less body:
+    both close (the ledger takes each send under its accepted id, as the event is routed),
+    and the downstream triggers' caused_by names the accepted id the ledger recorded."""
+    from runtime_support import load, write_registry
+
+    cfg = load(
+        write_registry(tmp_path / "cfg", defaults={"run_retries": 1, "completion_timeout": "10m"})
+    )
+    now = [1_764_000_000.0]
+    r = make_router(cfg, MemorySink(), clock=lambda: now[0])
+    await r.start()
+
+    async def send(body: dict[str, Any]) -> Any:
+        out = await r.submit(Inbound("test", data=json.dumps(body).encode()))
+        assert await r.idle()
+        return out
+
+    def phases() -> list[str]:
+        ents = r.windows.engine.loop.ledger.entries()
+        return [e.phase for e in ents if e.trigger.processor == "player_game_summary"]
+
+    await send(_injury("e-2", "bosplayer01"))
+    now[0] += 1
+    await send(_injury("e-1", "lalplayer01"))
+    assert phases() == ["dispatched", "dispatched"]
+    now[0] += 5
+    first = await send(ID_LESS_REPORT)
+    now[0] += 60
+    second = await send(ID_LESS_REPORT)
+    ents = r.windows.engine.loop.ledger.entries()
+    taken = [a.event_id for e in ents for a in e.history if a.event_id]
+    caused = {i for e in ents for i in e.trigger.caused_by}
+    await r.stop(timeout=2.0)
+    assert (first.status, second.status) == ("accepted", "accepted")
+    assert phases() == ["succeeded", "succeeded"]
+    assert {first.event_id, second.event_id} <= set(taken)
+    assert first.event_id in caused

@@ -104,7 +104,9 @@ def process_batch(
         write_marks()
         for item in batch:
             ev = item.parsed
-            ref = completion_of(item, windows)  # the closed loop: which trigger it closes
+            if isinstance(ev, Event):  # an id-less message's send is an event of its own,
+                ev = accepted_as(ev, now)  # its completion too (body_ids)
+            ref = completion_of(item, ev, windows)  # the closed loop: which trigger it closes
             if ref is not None and (name := unknown_processor(ref, windows.registry)):
                 # closes nothing: counted and logged, never silent (a name the registry
                 # spells differently, e.g. a class name that is no registry processor's)
@@ -122,7 +124,6 @@ def process_batch(
                     (item, dead_letter_event(store, res, item, ev.reason, ev.detail, now))
                 )
                 continue
-            ev = accepted_as(ev, now)  # an id-less message's send is an event of its own
             # everything that can fail on the event's content happens before it touches
             # the store or the engine: a poison message is dead-lettered, not retried forever
             try:
@@ -254,8 +255,12 @@ def note_dead_letter(
     )
 
 
-def completion_of(item: Item, windows: DurableWindows) -> CompletionRef | None:
-    """The completion an item reports, when the closed loop is on (docs/ledger.md)."""
+def completion_of(
+    item: Item, parsed: Event | EventError, windows: DurableWindows
+) -> CompletionRef | None:
+    """The completion an item reports, when the closed loop is on (docs/ledger.md);
+    ``parsed`` is the item's event as accepted (:func:`~scoperouter.messages.body_ids.
+    accepted_as`)."""
     if not windows.loop_on:
         return None
-    return _completion_of(item.inbound, item.parsed, windows.registry)
+    return _completion_of(item.inbound, parsed, windows.registry)
