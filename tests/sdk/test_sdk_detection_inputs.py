@@ -214,7 +214,12 @@ def test_a_datetime_day_is_its_date(reg: Any, day: date) -> None:
     [event] = det.events(run_id="r")
     built = build_completion_event(source=SOURCE, game_date=day, affected_entities=None)
     ranged = build_completion_event(
-        source=SOURCE, game_date=None, start_date=day, end_date=day, affected_entities=None
+        source=SOURCE,
+        game_date=None,
+        start_date=day,
+        end_date=day,
+        affected_entities=None,
+        backfill=True,
     )
     single = completion_event(
         source=SOURCE, game_date=day, entity_type="player", changes=diff_rows({}, {"l": {}})

@@ -197,6 +197,7 @@ def test_range_event_and_explicit_fields() -> None:
         scope=SCOPE,
         produced_at=produced,
         record_count=7,
+        backfill=True,
     )
     assert event == {
         "event_id": "e-9",

@@ -45,13 +45,37 @@ def test_range_with_a_change_is_refused_unless_a_backfill(change: dict[str, Any]
     assert (event["start_date"], event["end_date"]) == ("2025-11-18", "2025-11-19")
 
 
-@pytest.mark.parametrize("backfill", [False, True])
-def test_date_level_range_is_a_backfill(backfill: bool) -> None:
-    """A range naming no ids and no fields is the backfill shape: built with or without the flag."""
-    event = build_completion_event(
-        source=SOURCE, affected_entities=None, **RANGE, backfill=backfill
-    )
+def test_date_level_range_is_a_backfill_too() -> None:
+    """A date-level range (no ids, no fields) also skips its readers' lookback dates: built only
+    with backfill=True; date level over several dates is one event per date."""
+    with pytest.raises(ValueError, match="backfill"):
+        build_completion_event(source=SOURCE, affected_entities=None, **RANGE)
+    event = build_completion_event(source=SOURCE, affected_entities=None, **RANGE, backfill=True)
     assert "game_date" not in event and event["start_date"] == "2025-11-18"
+    each = build_completion_events(
+        source=SOURCE, affected_entities=None, start_date=D1, end_date=D2
+    )
+    assert [e["game_date"] for e in each] == ["2025-11-18", "2025-11-19"]
+
+
+def test_each_date_takes_iterables_once() -> None:
+    """Generators of ids, fields and missed ids name the change on every date, not the first
+    date only (a generator is used up by the first event)."""
+    each = build_completion_events(
+        source=SOURCE,
+        affected_entities={"players": (p for p in ("lebronjames", "anthonydavis"))},
+        changed_fields=(f for f in ("points", "rebounds")),
+        missed_entities=(m for m in ("jaysontatum",)),
+        start_date=D1,
+        end_date=D2,
+    )
+    assert [(e["affected_entities"], e["changed_fields"], e["missed_entities"]) for e in each] == [
+        (
+            {"players": ["anthonydavis", "lebronjames"]},
+            ["points", "rebounds"],
+            ["jaysontatum"],
+        )
+    ] * 2
 
 
 def test_backfill_flag_needs_a_range() -> None:

@@ -9,7 +9,7 @@ event is one the router accepts (a bad argument raises here instead), and an eve
 limit, or naming an id that names nobody (``None``, blank), loses only
 ``affected_entities`` (date level: always safe); a change is never built as "nothing
 changed" (:func:`is_unchanged`); an id is a str or an int (stringified), any other
-value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and a change is never built as a range event unless the
+value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and no range event is built unless the
 caller asks for a backfill (the router runs a range at date scope with no lookback and
 ignores its ids, SPEC section 2): a change over several dates is one event per date
 (:func:`build_completion_events`).
@@ -112,8 +112,8 @@ def build_completion_event(
     ``start_date``/``end_date`` (with ``game_date=None``) build a range event, which the
     router reads as a backfill (SPEC section 2): every reader runs at date scope over the
     range, with no lookback (a rolling-window reader never re-runs the later dates) and the
-    ids ignored. A range naming ``affected_entities`` or ``changed_fields`` therefore raises
-    ValueError unless ``backfill=True`` says that is what is meant; a change over several
+    ids ignored. A range (date level too) therefore raises ValueError unless
+    ``backfill=True`` says that is what is meant; a change over several
     dates is one event per date (:func:`build_completion_events`,
     :meth:`~scoperouter.sdk.publisher.CompletionPublisher.publish_each_date`).
 
@@ -152,7 +152,9 @@ def build_completion_event(
         raise ValueError("a completion event needs game_date or start_date and end_date")
     if backfill and game_date is not None:
         raise ValueError("backfill=True needs start_date and end_date instead of game_date")
-    if game_date is None and not backfill and (affected_entities is not None or changed_fields):
+    if game_date is None and not backfill:
+        # date level too: a range has no lookback, so a rolling-window reader would never
+        # re-run the later dates whose windows read it
         raise ValueError(
             "a start_date/end_date event is a backfill (date scope over the range, no lookback, "
             "ids ignored): publish a change over several dates one event per date "
@@ -230,6 +232,17 @@ def build_completion_events(
     end = as_day(end_date, "end_date")
     if end < start:
         raise ValueError(f"end_date {end} is before start_date {start}")
+    # iterables taken once, before the first date (a generator would announce the first
+    # date's change only, and every later date as "nothing changed")
+    ents = kwargs.get("affected_entities")
+    if ents is not None and not isinstance(ents, str) and isinstance(ents, Mapping):
+        kwargs["affected_entities"] = {
+            k: v if isinstance(v, str) else list(v) for k, v in ents.items()
+        }
+    for key in ("changed_fields", "missed_entities", "referenced_tables"):
+        v = kwargs.get(key)
+        if v is not None and not isinstance(v, str):
+            kwargs[key] = list(v)
     return [
         build_completion_event(
             game_date=day,
