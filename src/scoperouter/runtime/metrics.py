@@ -219,6 +219,12 @@ class Metrics:
             " in time, and ones naming (by processor and date) no registry processor.",
             registry=r,
         )
+        self.reports_unread = Counter(
+            "scoperouter_reports_unread",
+            "Bare completion reports (no source: the SDK's report()) taken while the closed "
+            "loop is off: accepted, routed nothing, read by nothing.",
+            registry=r,
+        )
         self.triggers_timed_out = Counter(
             "scoperouter_triggers_timed_out",
             "Triggers without a completion within completion_timeout.",

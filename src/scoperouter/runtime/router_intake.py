@@ -66,6 +66,13 @@ class RouterIntake(RouterCore):
             report = self._backfill_report(inbound)
             if report is not None:
                 return self._take_report(inbound, parsed, report, settle)
+            if not self._closed_loop() and is_report(inbound):
+                # a run's bare report (the SDK's report(): a run that changed nothing or
+                # failed) with the closed loop off: nothing reads it -- accepted and counted,
+                # never a dead letter or a 400 (every SDK processor reports every run)
+                self.metrics.child(self.metrics.events_received, inbound.origin).inc()
+                self.metrics.reports_unread.inc()
+                return Outcome("accepted", parsed.event_id, "closed_loop_off")
         if (
             isinstance(parsed, EventError)
             and not inbound.dead_letter_on_reject
