@@ -130,11 +130,12 @@ def _state(r: Any) -> tuple[list[Any], list[str]]:
 
 
 def test_every_dead_letter_of_a_delivery_names_its_trigger(tmp_path: Path) -> None:
-    """A Dead mark and a row expired past its retry horizon both tell on_dead its trigger id and row; a mark without one tells nothing."""
+    """A Dead mark and a row expired past its retry horizon (it failed) both tell on_dead its trigger id and row; a mark without one tells nothing."""
     store = Store(tmp_path / "state.sqlite3", sync="normal")
     try:
         with store.transaction():
             rows = [store.insert_trigger(f"t-{k}", "u", "{}", T0) for k in range(3)]
+            store.defer(rows[2], 1, T0, "HTTP 503")  # failed once: past the horizon, dead
         heard: list[tuple[str, int, float, str]] = []
         marks: list[Any] = [Dead(rows[0], 1, T0 + 1, "HTTP 403", "t-0"), Dead(rows[1], 1, T0, "x")]
         backlog.page(
@@ -148,5 +149,28 @@ def test_every_dead_letter_of_a_delivery_names_its_trigger(tmp_path: Path) -> No
             ("t-0", rows[0], T0 + 1, "HTTP 403"),
             ("t-2", rows[2], T0 + 9, backlog.HORIZON_DETAIL),
         ]
+    finally:
+        store.close()
+
+
+def test_a_row_never_attempted_outlives_the_horizon(tmp_path: Path) -> None:
+    """A pending row past its retry horizon that no attempt failed (a backlog behind a slow
+    target, or pending across a stop longer than the horizon) is claimed, not dead-lettered:
+    the target never failed it (dispatch review, reproduced: all five rows of a restart died
+    with 0 attempts against a healthy target)."""
+    store = Store(tmp_path / "state.sqlite3", sync="normal")
+    try:
+        with store.transaction():
+            row = store.insert_trigger("t-0", "u", "{}", T0)
+        heard: list[Any] = []
+        [page] = backlog.page(
+            store,
+            [],
+            [LaneRequest("u", 1, frozenset(), expire_before=T0 + 5)],
+            T0 + 9,
+            on_dead=lambda *a: heard.append(a),
+        )
+        assert heard == [] and store.expired_triggers("u", T0 + 5, 10) == []
+        assert page.expired == [] and [r.row_id for r in page.rows] == [row]
     finally:
         store.close()

@@ -112,16 +112,30 @@ def test_marks_are_written_before_the_lanes_are_read(make_store: StoreFactory) -
     assert [r.item_id for r in lc.claimed] == [i]
 
 
+def failed(s: StateStore, processors: str, at: float = T0) -> list[int]:
+    """Fired rows whose one attempt failed (pending again, attempts 1)."""
+    ids = fire(s, processors, at)
+    assert s.apply_marks([RetryLater(i, 1, at, "HTTP 503") for i in ids]) == (True,) * len(ids)
+    return ids
+
+
 def test_rows_past_the_horizon_are_dead_lettered(make_store: StoreFactory) -> None:
-    """Pending rows fired before expire_before become dead with a retry_horizon letter (body kept); newer and leased rows stay."""
+    """Pending rows fired before expire_before that failed become dead with a retry_horizon letter (body kept); newer, leased and never-attempted rows stay (a trigger that never reached its target is no target that kept failing)."""
     s = make_store("a")
-    old = pending(s, "pp", T0)
+    old = failed(s, "pp", T0)
+    [untried] = pending(s, "p", T0)
     [leased] = fire(s, "p", T0)
     [new] = pending(s, "p", T0 + 100)
     [lc] = s.claim_lanes([LaneClaim("p", 0, T0 + 200, expire_before=T0 + 50)], [], T0 + 200)
     assert [r.item_id for r in lc.expired] == old and lc.claimed == ()
     status = {r.item_id: r.status for r in s.outbox_rows()}
-    assert [status[k] for k in (*old, leased, new)] == ["dead", "dead", "leased", "pending"]
+    assert [status[k] for k in (*old, untried, leased, new)] == [
+        "dead",
+        "dead",
+        "pending",
+        "leased",
+        "pending",
+    ]
     letters = s.dead_letters()
     assert {(d.kind, d.reason) for d in letters} == {("trigger", "retry_horizon")}
     assert sorted(d.ref for d in letters) == sorted(
@@ -133,7 +147,7 @@ def test_rows_past_the_horizon_are_dead_lettered(make_store: StoreFactory) -> No
 def test_expiry_is_bounded_per_call(make_store: StoreFactory) -> None:
     """At most expire_limit rows die per call (bounded work per transaction); the next call takes the rest."""
     s = make_store("a")
-    ids = pending(s, "ppp")
+    ids = failed(s, "ppp")
     claim = LaneClaim("p", 0, T0 + 9, expire_before=T0 + 1, expire_limit=2)
     [first] = s.claim_lanes([claim], [], T0 + 9)
     [second] = s.claim_lanes([claim], [], T0 + 9)

@@ -321,10 +321,11 @@ class Store:
         self, processor: str, created_before: float, limit: int
     ) -> list[PendingTrigger]:
         """Pending rows of ``processor`` that fired before ``created_before`` (past the
-        retry horizon)."""
+        retry horizon) and failed at least once: a row never attempted (a backlog behind a
+        slow target, or pending across a stop longer than the horizon) waits for its turn."""
         rows = self._db.execute(
             f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' "
-            "AND processor = ? AND created_at < ? ORDER BY id LIMIT ?",
+            "AND processor = ? AND created_at < ? AND attempts > 0 ORDER BY id LIMIT ?",
             (processor, created_before, limit),
         ).fetchall()
         return [PendingTrigger(*r) for r in rows]

@@ -164,10 +164,13 @@ _LANE_CLAIM = (
     "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
     "AND available_at <= %s ORDER BY available_at, id LIMIT %s",
 )
+# only rows that failed at least once: a row never attempted (a backlog waiting for a slow
+# target's slots, or pending across a stop longer than the horizon) is no target "that kept
+# failing" -- killed, it was a trigger that never reached its processor
 _LANE_EXPIRE = (
     "status = 'dead', finished_at = %s, error = %s",
     "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
-    "AND created_at < %s ORDER BY id LIMIT %s",
+    "AND created_at < %s AND attempts > 0 ORDER BY id LIMIT %s",
 )
 
 
