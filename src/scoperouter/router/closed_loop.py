@@ -240,7 +240,10 @@ class ClosedLoop:
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
-        """Load :meth:`snapshot` (into a fresh loop). Raises ValueError when malformed."""
+        """Load :meth:`snapshot` (into a fresh loop). Raises ValueError when malformed.
+        Timers follow this loop's registry, not the one that wrote the snapshot: open
+        triggers' deadlines and backoffs (:func:`~.ledger.retimed`) and held windows'
+        deadlines (:func:`~.barrier.rehold`) are recomputed from the current settings."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported loop snapshot (expected version {SNAPSHOT_VERSION})")
         self.ledger = LedgerBook.restore(self.params, snap.get("ledger", {}))
@@ -257,6 +260,8 @@ class ClosedLoop:
                     frozenset(map(str, item.get("waited_for", []))),
                     bool(item.get("timed_out", False)),
                 )
+                # the deadline follows the registry restored under (barrier.rehold)
+                h = bar.rehold(h, self.params(w.processor).barrier)
                 target = self.barrier.parked if item.get("parked") else self.barrier.held
                 target[(w.processor, w.day)] = h
         except (KeyError, TypeError, ValueError) as exc:

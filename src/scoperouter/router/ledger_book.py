@@ -16,6 +16,10 @@ they came (as if the id had been recorded first); a parked completion older than
 :data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
 Parked completions are in the snapshot.
 
+A restored book recomputes every open entry's timer under the registry it is restored
+under (:func:`~scoperouter.router.ledger.retimed`): the stored ``due_at`` is the old
+registry's, and a restart is how an operator changes ``completion_timeout``.
+
 A completion with an event id is taken once: the ids of those taken (applied to an entry,
 or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
 redelivery changes nothing -- also one naming only the processor and the date, which would
@@ -56,6 +60,7 @@ from scoperouter.router.ledger import (
     Notice,
     classify,
     open_entry,
+    retimed,
     step,
     timeout_input,
 )
@@ -442,7 +447,9 @@ class LedgerBook:
             key=lambda e: (e.opened_seq, e.opened_at, e.trigger_id),
         )
         for e in entries:
-            book._put(e, keep_seq=e.opened_seq > 0)
+            # timers follow the registry restored under (a restart that adds or shortens
+            # completion_timeout / retry_backoff frees triggers waiting under the old one)
+            book._put(retimed(e, params(e.trigger.processor)), keep_seq=e.opened_seq > 0)
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
         # absent in snapshots before attempts were recorded: those ids attribute nothing
         book._alias_attempt.update(
