@@ -406,6 +406,9 @@ class PostgresStateStore:
         limits: Mapping[str, int],
         default: int,
         granularities: Mapping[str, str] | None = None,
+        *,
+        durations: Mapping[str, tuple[float, float]] | None = None,
+        default_durations: tuple[float, float] | None = None,
     ) -> int:
         return self._run(
             lambda c: _apply_limits(
@@ -416,6 +419,8 @@ class PostgresStateStore:
                 placeholder="%s",
                 lock=True,
                 granularities=granularities,
+                durations=durations,
+                default_durations=default_durations,
             )
         )
 

@@ -396,7 +396,11 @@ class SqliteStateStore:
         limits: Mapping[str, int],
         default: int,
         granularities: Mapping[str, str] | None = None,
+        *,
+        durations: Mapping[str, tuple[float, float]] | None = None,
+        default_durations: tuple[float, float] | None = None,
     ) -> int:
+        self._deadline_known = False  # durations may move deadlines
         with self._tx() as db:
             return _apply_limits(
                 db,
@@ -406,6 +410,8 @@ class SqliteStateStore:
                 placeholder="?",
                 lock=False,
                 granularities=granularities,
+                durations=durations,
+                default_durations=default_durations,
             )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
