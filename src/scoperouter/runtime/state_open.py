@@ -181,11 +181,22 @@ def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
     (``fallback_threshold``; ``date_granularity`` or ``unmapped_entity_type``) even when no
     event joins it before it fires (an event that joins merges under the registry's rules
     anyway), and every one is due under the durations now, as the snapshot + journal
-    store's windows are. Logged when it changed windows; returns how many."""
+    store's windows are; and every trigger waiting in the outbox whose ids its processor
+    no longer takes becomes full date (``StateStore.regrain_pending``). Logged when it
+    changed windows or triggers; returns how many windows."""
     spans, default_spans = registry_durations(registry)
     n = store.apply_limits(
         *registry_limits(registry), durations=spans, default_durations=default_spans
     )
+    grains = {name: p.granularity for name, p in registry.processors.items()}
+    sent = store.regrain_pending(grains)
+    if sent:
+        logger.info(
+            "%d waiting triggers became full date: their entity ids are of another type "
+            "than their processor's granularity now (a rollback to granularity: date)",
+            sent,
+            extra={"regrained_triggers": sent},
+        )
     if n:
         logger.info(
             "%d open windows took the registry's max_entities, granularity and window "

@@ -53,6 +53,7 @@ from scoperouter.state.core import (
     fold,
     split_admissions,
     to_record,
+    trigger_body,
 )
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
@@ -73,6 +74,7 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
+from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.pg_renewals import RenewalSession
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.pg_session import SessionLimits, transact
@@ -422,6 +424,11 @@ class PostgresStateStore:
                 durations=durations,
                 default_durations=default_durations,
             )
+        )
+
+    def regrain_pending(self, granularities: Mapping[str, str]) -> int:
+        return self._run(
+            lambda c: regrain_outbox(c, granularities, trigger_body, placeholder="%s", lock=True)
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
