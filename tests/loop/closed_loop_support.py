@@ -16,8 +16,11 @@ AS_OF = date(2025, 12, 31)
 REL = InMemoryRelations({})
 
 
-def registry(barrier: dict[str, Any] | None = None, **defaults: Any) -> Any:
-    """The DAG, with ``barrier`` on p and q and ``defaults`` (run_retries...)."""
+def registry(
+    barrier: dict[str, Any] | None = None, *, grains: dict[str, str] | None = None, **defaults: Any
+) -> Any:
+    """The DAG, with ``barrier`` on p and q, ``defaults`` (run_retries...) and ``grains``
+    (processor -> granularity instead of player)."""
     procs: dict[str, Any] = {
         "u1": {
             "phase": 3,
@@ -40,6 +43,8 @@ def registry(barrier: dict[str, Any] | None = None, **defaults: Any) -> Any:
         },
         "q": {"phase": 5, "granularity": "player", "inputs": [{"source": "pre.p"}]},
     }
+    for name, grain in (grains or {}).items():
+        procs[name]["granularity"] = grain
     if barrier is not None:
         procs["p"]["barrier"] = barrier
         procs["q"]["barrier"] = barrier

@@ -1,5 +1,6 @@
 """The closed loop's snapshot + journal replayed after a restart whose routes.yaml changed a
-window's durations loses no window."""
+window's durations loses no window, and one that adds a timeout frees the work stuck
+without it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from runtime_support import GAME_DAY, INJURY_EVENT, load, write_registry
+from runtime_support import (
+    GAME_DAY,
+    INJURY_EVENT,
+    MemorySink,
+    RouterFactory,
+    load,
+    write_registry,
+)
 
 from scoperouter.messages.normalize import normalize_event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
+from scoperouter.runtime.outcomes import Inbound
 from scoperouter.runtime.store import Store
 
 T0 = 1_764_000_000.0
@@ -67,3 +77,41 @@ def test_restart_with_shorter_quiet_loses_no_window(tmp_path: Path) -> None:
     sent = {t.processor for t in store.pending_triggers()}
     store.close()
     assert reached <= sent, f"lost at restart: {sorted(reached - sent)}"
+
+
+@pytest.mark.parametrize(
+    "added",
+    [{"completion_timeout": "10m"}, {"barrier": {"timeout": "1h"}}],
+    ids=["completion_timeout", "barrier_timeout"],
+)
+async def test_restart_adding_a_timeout_frees_stuck_work(
+    tmp_path: Path, make_router: RouterFactory, added: dict[str, Any]
+) -> None:
+    """Triggers never completed and windows held by a barrier without timeout are freed by a
+    restart whose routes.yaml adds completion_timeout or barrier.timeout (the documented fix)."""
+    now = [T0]
+    before = {"run_retries": 1, "barrier": {}}
+    cfg1 = load(write_registry(tmp_path / "a", defaults=before))
+    r = make_router(cfg1, MemorySink(), clock=lambda: now[0], state_dir=tmp_path)
+    await r.start()
+    assert (await r.submit(Inbound("test", obj=INJURY_EVENT))).ack
+    for _ in range(5):
+        await r.fire_due()
+    assert await r.idle()
+    loop = r.windows.engine.loop
+    assert loop is not None and loop.barrier.held and loop.ledger.open_count
+    await r.stop(timeout=2.0)
+
+    cfg2 = load(write_registry(tmp_path / "b", defaults={**before, **added}))
+    sink = MemorySink()
+    r = make_router(cfg2, sink, clock=lambda: now[0], state_dir=tmp_path)
+    await r.start()
+    for _ in range(12):  # twelve hours on
+        now[0] += 3600
+        await r.fire_due()
+        assert await r.idle()
+    loop = r.windows.engine.loop
+    assert loop is not None and not loop.barrier.held, "still held at the barrier"
+    stuck = [e.trigger.processor for e in loop.ledger.entries() if e.phase == "dispatched"]
+    assert "completion_timeout" not in added or not stuck, f"still waiting: {stuck}"
+    assert sink.calls > 0

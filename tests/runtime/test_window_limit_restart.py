@@ -4,7 +4,7 @@ applies the registry's current settings to them at start (SQLite and PostgreSQL,
 a lowered ``max_entities`` fires at full date (``fallback_threshold``), and one holding ids
 of another type than the processor's granularity now fires at full date too
 (``date_granularity`` when it became ``date``, else ``unmapped_entity_type``), with every
-cause."""
+cause; and every window takes the ``quiet`` / ``max_wait`` now (its deadline with them)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ T0 = 1_763_000_000.0
 PROC = "player_game_summary"
 
 
-def _config(tmp: Path, max_entities: int, granularity: str = "player") -> Path:
-    """The repository's routes.yaml, windows of an hour, ``PROC`` at ``max_entities`` and
-    ``granularity`` (another one than player: its relation paths to players dropped)."""
-    path = write_registry(tmp, quiet="3600s", max_wait="3600s")
+def _config(
+    tmp: Path, max_entities: int, granularity: str = "player", quiet: str = "3600s"
+) -> Path:
+    """The repository's routes.yaml, windows of ``quiet`` (an hour), ``PROC`` at
+    ``max_entities`` and ``granularity`` (another one than player: its relation paths to
+    players dropped)."""
+    path = write_registry(tmp, quiet=quiet, max_wait=quiet)
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     proc = spec["processors"][PROC]
     proc["max_entities"] = max_entities
@@ -115,6 +118,39 @@ async def test_start_applies_the_current_granularity_to_stored_windows(
         t = item.trigger
         assert (t.scope, t.reason, t.entity_ids) == want
         assert t.caused_by == ("e0", "e1")
+    finally:
+        await r.stop(timeout=1.0)
+        r._state.shutdown(wait=True)
+        st.close()
+
+
+async def test_start_applies_the_current_durations_to_stored_windows(
+    tmp_path: Path, location: str
+) -> None:
+    """A window stored under quiet 6h / max_wait 12h, a restart under 60s: due 60 s after its
+    last decision, not 6 h."""
+    cfg = load(_config(tmp_path, 150, quiet="60s"))
+    st = open_state_store(location, StoreOptions(owner="a"), sync="normal")
+    for i in range(2):  # written by the process before the restart
+        c = Contribution(
+            PROC, GAME_DAY, f"e{i}", None, False, "player", (f"p{i}",), "entity_scope",
+            21600.0, 43200.0, 150, "player",
+        )  # fmt: skip
+        st.ingest(IngestBatch((Admission(c.event_id, (c,)),)), T0 + i)
+    r = SharedRouter(
+        cfg.registry,
+        cfg.relations,
+        st,
+        {p: MemorySink() for p in cfg.registry.processors},
+        options=RouterOptions(as_of=GAME_DAY),
+        clock=lambda: T0 + 10,
+        poll_interval_s=0.02,
+    )
+    await r.start()
+    try:
+        [w] = await r._in_state(st.open_windows)
+        assert (w.quiet_s, w.max_wait_s, w.opened_at, w.last_at) == (60.0, 60.0, T0, T0 + 1)
+        assert await r._in_state(st.next_deadline) == T0 + 60
     finally:
         await r.stop(timeout=1.0)
         r._state.shutdown(wait=True)

@@ -107,6 +107,18 @@ def hold(
     return Held(w, now, deadline, busy)
 
 
+def rehold(h: Held, spec: BarrierSpec | None) -> Held:
+    """``h`` with its deadline recomputed under ``spec`` (``held_at`` + the current
+    ``barrier.timeout``, None without one): a restart under a changed registry follows it.
+    A changed deadline clears ``timed_out`` (the next tick sets it again if it passed)."""
+    if spec is None:
+        return h  # the barrier is gone: the next tick releases it
+    deadline = h.held_at + parse_duration(spec.timeout) if spec.timeout is not None else None
+    if deadline == h.deadline:
+        return h
+    return h._replace(deadline=deadline, timed_out=False)
+
+
 class BarrierBook:
     """Held windows by ``(processor, date)``."""
 

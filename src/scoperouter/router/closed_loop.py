@@ -67,6 +67,11 @@ class ClosedLoop:
             got = self._params[processor] = loop_params(self.registry, processor, self.overrides)
         return got
 
+    def _granularity(self, processor: str) -> str:
+        """The processor's granularity now ("" when it is no longer in the registry)."""
+        p = self.registry.processors.get(processor)
+        return "" if p is None else p.granularity
+
     def ancestors(self, processor: str) -> frozenset[str]:
         """Every processor upstream of ``processor`` in the registry's DAG (transitive)."""
         got = self._ancestors.get(processor)
@@ -240,10 +245,15 @@ class ClosedLoop:
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
-        """Load :meth:`snapshot` (into a fresh loop). Raises ValueError when malformed."""
+        """Load :meth:`snapshot` (into a fresh loop). Raises ValueError when malformed.
+        Timers follow this loop's registry, not the one that wrote the snapshot: open
+        triggers' deadlines and backoffs (:func:`~.ledger.retimed`) and held windows'
+        deadlines (:func:`~.barrier.rehold`) are recomputed from the current settings; a
+        trigger not succeeded whose ids its processor no longer takes (a rollback to
+        ``granularity: date``) is re-run as the full-date trigger (``LedgerBook.restore``)."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported loop snapshot (expected version {SNAPSHOT_VERSION})")
-        self.ledger = LedgerBook.restore(self.params, snap.get("ledger", {}))
+        self.ledger = LedgerBook.restore(self.params, snap.get("ledger", {}), self._granularity)
         self.requests_done = set(map(str, snap.get("requests_done", [])))
         try:
             for item in snap.get("held", []):
@@ -257,6 +267,8 @@ class ClosedLoop:
                     frozenset(map(str, item.get("waited_for", []))),
                     bool(item.get("timed_out", False)),
                 )
+                # the deadline follows the registry restored under (barrier.rehold)
+                h = bar.rehold(h, self.params(w.processor).barrier)
                 target = self.barrier.parked if item.get("parked") else self.barrier.held
                 target[(w.processor, w.day)] = h
         except (KeyError, TypeError, ValueError) as exc:

@@ -316,6 +316,26 @@ def step(
     return Step(ent, "redispatch", ent.trigger)
 
 
+# the history rows a step that puts an entry in backoff appends (its re-run is due
+# ``backoff(attempt)`` after it); ignored reports in backoff only add ``late`` rows
+_SCHEDULED = frozenset({"failed", "partial", "timed_out", "unattributed"})
+
+
+def retimed(e: Entry, params: LoopParams) -> Entry:
+    """``e`` with its timer recomputed under ``params`` (a restart under a changed registry
+    follows the current ``completion_timeout`` and ``retry_backoff``): a dispatched entry is
+    due its last dispatch + ``completion_timeout`` (None without one), one in backoff its
+    scheduling row + ``backoff(attempt)``. Pure; the same params give back the same entry."""
+    if e.phase == "dispatched":
+        sent = [a.at for a in e.history if a.what == "dispatched"]
+        return e._replace(due_at=_deadline(params, sent[-1] if sent else e.opened_at))
+    if e.phase == "backoff":
+        rows = [a.at for a in e.history if a.what in _SCHEDULED]
+        if rows:
+            return e._replace(due_at=rows[-1] + params.backoff(e.attempt))
+    return e
+
+
 def timeout_input(e: Entry, params: LoopParams) -> Input:
     """A timed-out attempt is re-dispatched like a failed one, at least once."""
     return "timeout" if e.retries < max(1, params.run_retries) else "timeout_last"

@@ -16,6 +16,10 @@ they came (as if the id had been recorded first); a parked completion older than
 :data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
 Parked completions are in the snapshot.
 
+A restored book recomputes every open entry's timer under the registry it is restored
+under (:func:`~scoperouter.router.ledger.retimed`): the stored ``due_at`` is the old
+registry's, and a restart is how an operator changes ``completion_timeout``.
+
 A completion with an event id is taken once: the ids of those taken (applied to an entry,
 or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
 redelivery changes nothing -- also one naming only the processor and the date, which would
@@ -56,6 +60,7 @@ from scoperouter.router.ledger import (
     Notice,
     classify,
     open_entry,
+    retimed,
     step,
     timeout_input,
 )
@@ -64,6 +69,7 @@ from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
 from scoperouter.router.loop_params import LoopParams
+from scoperouter.router.trigger_regrain import regrained
 
 SNAPSHOT_VERSION = 1
 Key = tuple[str, date]
@@ -183,7 +189,7 @@ class LedgerBook:
             # (runtime/dispatch_delivery.py), copied by the processor as trigger_message_id
             head, sep, row = mid.rpartition("-")
             if sep and row.isdigit():
-                e = self._entries.get(head)
+                e = self.get(head)  # an old id of a regrained trigger names it too
                 if e is not None:
                     return e
         if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
@@ -214,7 +220,7 @@ class LedgerBook:
         if owner is not None:
             return owner == e.trigger_id
         head, sep, row = mid.rpartition("-")
-        if sep and row.isdigit() and head == e.trigger_id:
+        if sep and row.isdigit() and self._aliases.get(head, head) == e.trigger_id:
             return True
         return (
             e.phase == "dispatched"
@@ -233,7 +239,7 @@ class LedgerBook:
             # a completion taken before, delivered again (at-least-once): it changes nothing,
             # also when it names only the processor and the date (it would find the next
             # open trigger of that key)
-            return (None if taken[0] is None else self._entries.get(taken[0])), []
+            return (None if taken[0] is None else self.get(taken[0])), []
         e = self.find(ref)
         if e is None:
             if ref.message_id is not None and ref.trigger_id is None:
@@ -428,7 +434,17 @@ class LedgerBook:
         }
 
     @classmethod
-    def restore(cls, params: Callable[[str], LoopParams], snap: dict[str, Any]) -> LedgerBook:
+    def restore(
+        cls,
+        params: Callable[[str], LoopParams],
+        snap: dict[str, Any],
+        granularity: Callable[[str], str] | None = None,
+    ) -> LedgerBook:
+        """The book :meth:`snapshot` wrote, its timers under ``params`` and, given
+        ``granularity`` (a processor's now; "" for one no longer in the registry), every
+        entry not succeeded whose trigger's ids its processor no longer takes holding the
+        full-date trigger instead (:func:`~.trigger_regrain.regrained`; see
+        :func:`_regrain`)."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
         book = cls(params)
@@ -441,9 +457,17 @@ class LedgerBook:
             map(entry_from_json, snap.get("entries", [])),
             key=lambda e: (e.opened_seq, e.opened_at, e.trigger_id),
         )
+        renamed: dict[str, str] = {}
+        if granularity is not None:
+            entries, renamed = _regrain(entries, granularity)
         for e in entries:
-            book._put(e, keep_seq=e.opened_seq > 0)
+            # timers follow the registry restored under (a restart that adds or shortens
+            # completion_timeout / retry_backoff frees triggers waiting under the old one)
+            book._put(retimed(e, params(e.trigger.processor)), keep_seq=e.opened_seq > 0)
         book._aliases.update({str(k): str(v) for k, v in snap.get("aliases", {}).items()})
+        if renamed:  # message ids of a regrained trigger's runs, and its old id, name it
+            book._aliases = {m: renamed.get(t, t) for m, t in book._aliases.items()}
+            book._aliases.update(renamed)
         # absent in snapshots before attempts were recorded: those ids attribute nothing
         book._alias_attempt.update(
             {str(k): int(v) for k, v in snap.get("alias_attempts", {}).items()}
@@ -455,3 +479,25 @@ class LedgerBook:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"malformed applied completion ids: {exc}") from exc
         return book
+
+
+def _regrain(
+    entries: list[Entry], granularity: Callable[[str], str]
+) -> tuple[list[Entry], dict[str, str]]:
+    """``entries`` with every one not succeeded whose trigger :func:`regrained` changes
+    holding the full-date trigger (a re-run, a redrive send it; its history, attempts and
+    order kept), and the old trigger id -> new one. A full-date trigger of that id already
+    in the book covers the same work: the regrained entry is dropped for it."""
+    renamed: dict[str, str] = {}
+    out: list[Entry] = []
+    have = {e.trigger_id for e in entries}
+    for e in entries:
+        new = None if e.phase == "succeeded" else regrained(e.trigger, granularity(e.key[0]))
+        if new is None:
+            out.append(e)
+            continue
+        renamed[e.trigger_id] = new.trigger_id
+        if new.trigger_id not in have:
+            have.add(new.trigger_id)
+            out.append(e._replace(trigger=new))
+    return out, renamed

@@ -346,10 +346,21 @@ class DurableWindows:
         if written != self._spec_json or modes_then != modes_now:
             # a snapshot starts the journal of the current registry and dispatch modes
             with self.store.transaction():
+                # triggers still waiting in the outbox take the granularities now, as the
+                # ledger's re-runs of them did in the hand-over (same full-date ids)
+                grains = {n: p.granularity for n, p in self.registry.processors.items()}
+                regrained = self.store.regrain_pending(grains)
                 self.store.save_snapshot(engine.snapshot(), self.clock())
                 self.store.set_meta(REGISTRY_META, self._spec_json)
                 self.store.set_meta(MODES_META, modes_now)
             journal_rows = 0
+            if regrained:
+                logger.info(
+                    "%d waiting triggers became full date: their entity ids are of another "
+                    "type than their processor's granularity now",
+                    regrained,
+                    extra={"regrained_triggers": regrained},
+                )
         engine.journal = self._journal
         self.engine = engine
         self.next_deadline = self._deadline()

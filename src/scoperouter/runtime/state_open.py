@@ -30,7 +30,7 @@ from scoperouter.runtime.config import redact_url
 from scoperouter.runtime.redact import scrub
 from scoperouter.runtime.store import Store, SyncMode
 from scoperouter.state import StateStore, StoreOptions, open_state_store
-from scoperouter.state.merge import registry_limits
+from scoperouter.state.merge import registry_durations, registry_limits
 from scoperouter.state.sqlite_lock import StoreInUse, flock_within
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
@@ -175,17 +175,33 @@ def import_old_state(store: StateStore, old: Path, registry: CompiledRegistry) -
 
 def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
     """At a router's start on ``store`` (its state thread): every open window takes its
-    processor's ``max_entities`` and granularity in ``registry`` -- a restart may bring a
-    routes.yaml that changed them -- so that one holding more ids than the limit, or ids of
-    another type than the granularity, fires at full date (``fallback_threshold``;
-    ``date_granularity`` or ``unmapped_entity_type``) even when no event joins it before it
-    fires (an event that joins merges under the registry's rules anyway). Logged when it
-    changed windows; returns how many."""
-    n = store.apply_limits(*registry_limits(registry))
+    processor's ``max_entities``, granularity and ``quiet`` / ``max_wait`` in ``registry``
+    -- a restart may bring a routes.yaml that changed them -- so that one holding more ids
+    than the limit, or ids of another type than the granularity, fires at full date
+    (``fallback_threshold``; ``date_granularity`` or ``unmapped_entity_type``) even when no
+    event joins it before it fires (an event that joins merges under the registry's rules
+    anyway), and every one is due under the durations now, as the snapshot + journal
+    store's windows are; and every trigger waiting in the outbox whose ids its processor
+    no longer takes becomes full date (``StateStore.regrain_pending``). Logged when it
+    changed windows or triggers; returns how many windows."""
+    spans, default_spans = registry_durations(registry)
+    n = store.apply_limits(
+        *registry_limits(registry), durations=spans, default_durations=default_spans
+    )
+    grains = {name: p.granularity for name, p in registry.processors.items()}
+    sent = store.regrain_pending(grains)
+    if sent:
+        logger.info(
+            "%d waiting triggers became full date: their entity ids are of another type "
+            "than their processor's granularity now (a rollback to granularity: date)",
+            sent,
+            extra={"regrained_triggers": sent},
+        )
     if n:
         logger.info(
-            "%d open windows took the registry's max_entities and granularity (those past "
-            "the limit or holding ids of another type: full date)",
+            "%d open windows took the registry's max_entities, granularity and window "
+            "durations (those past the limit or holding ids of another type: full date; "
+            "deadlines from the quiet and max_wait now)",
             n,
             extra={"relimited_windows": n},
         )

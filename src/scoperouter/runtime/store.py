@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from scoperouter.runtime.payloads import trigger_bytes
 from scoperouter.runtime.store_schema import (
     SCHEMA,
     DeadLetter,
@@ -33,6 +34,7 @@ from scoperouter.runtime.store_schema import (
 from scoperouter.state import legacy, letter_refs
 from scoperouter.state.legacy import DeadTrigger, LegacyState, carry_rows
 from scoperouter.state.model import PRUNE_LIMIT, DeadLetterIn
+from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.sqlite_schema import add_columns
 
 __all__ = ["DeadLetter", "JournalEntry", "PendingTrigger", "Store", "SyncMode", "now"]
@@ -182,6 +184,20 @@ class Store:
         rid = cur.lastrowid
         assert rid is not None
         return rid
+
+    def regrain_pending(self, granularities: Mapping[str, str]) -> int:
+        """Every pending trigger of a processor in ``granularities`` whose entity ids are of
+        another type than its granularity there becomes the full-date trigger (new id and
+        body: :mod:`scoperouter.state.outbox_regrain`); returns how many. Run by the
+        caller's transaction at a start under a changed registry."""
+        return regrain_outbox(
+            self._db,
+            granularities,
+            lambda t: trigger_bytes(t).decode(),
+            placeholder="?",
+            lock=False,
+            table="triggers",
+        )
 
     def first_mode(self, trigger_id: str) -> str | None:
         """The mode the first outbox row of ``trigger_id`` fired in (None: no row left, or

@@ -111,14 +111,27 @@ class StateStore(Protocol):
         limits: Mapping[str, int],
         default: int,
         granularities: Mapping[str, str] | None = None,
+        *,
+        durations: Mapping[str, tuple[float, float]] | None = None,
+        default_durations: tuple[float, float] | None = None,
     ) -> int:
         """One transaction: every open window takes its processor's ``max_entities`` now
         (``limits``; ``default`` for a processor not in it); one holding more ids than
         that becomes full date, reason ``fallback_threshold``; one holding ids of another
         type than its processor's granularity in ``granularities`` becomes full date,
-        reason ``date_granularity`` or ``unmapped_entity_type``; full date stays full date
-        (:mod:`scoperouter.state.window_limits`). Returns how many windows changed. A
+        reason ``date_granularity`` or ``unmapped_entity_type``; full date stays full date;
+        every window takes its processor's ``(quiet_s, max_wait_s)`` in ``durations``
+        (``default_durations`` for one not in it; both None: kept) and the deadline they
+        give (:mod:`scoperouter.state.window_limits`). Returns how many windows changed. A
         router runs it at start, for the windows no contribution joins before they fire."""
+        ...
+
+    def regrain_pending(self, granularities: Mapping[str, str]) -> int:
+        """One transaction: every ``pending`` or ``leased`` trigger of a processor in
+        ``granularities`` whose entity ids are of another type than its granularity there
+        (a rollback to ``granularity: date``) becomes the full-date trigger, with the id
+        that content gives (:mod:`scoperouter.state.outbox_regrain`). Returns how many. A
+        router runs it at start, next to :meth:`apply_limits`."""
         ...
 
     def seen_at(self, event_id: str) -> float | None:

@@ -152,15 +152,27 @@ def registry_limits(
     return limits, registry.spec.defaults.max_entities, grains
 
 
+def registry_durations(
+    registry: CompiledRegistry,
+) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
+    """Every processor's window ``(quiet_s, max_wait_s)`` now and the defaults' (a processor
+    no longer in the registry): the durations :meth:`StateStore.apply_limits` gives stored
+    windows (the in-memory book's, :func:`~scoperouter.router.windows.window_params`)."""
+    spans = {name: (p.quiet_s, p.max_wait_s) for name, p in registry.processors.items()}
+    w = registry.spec.defaults.window
+    return spans, (parse_duration(w.quiet), parse_duration(w.max_wait))
+
+
 def merge(
     window: WindowState | None, c: Contribution, now: float, live: bool = False
 ) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
-    read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
-    rules the in-memory book applies too. A closed window opens with ``c``'s processor
-    parameters, no ids, no causes and its first reason still unset. The threshold is
-    ``c``'s (the registry now); the window keeps its durations. ``live``: ``c``'s processor
-    fires live now (the window is ``live`` from then on)."""
+        read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
+        rules the in-memory book applies too. A closed window opens with ``c``'s processor
+        parameters, no ids, no causes and its first reason still unset. The threshold is
+        ``c``'s (the registry now); the window keeps its durations (a router's start gave every
+    stored window the registry's: :mod:`.window_limits`). ``live``: ``c``'s processor
+        fires live now (the window is ``live`` from then on)."""
     if window is None:
         phase: Phase = "closed"
         ids: frozenset[str] | None = _NO_IDS

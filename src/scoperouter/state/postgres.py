@@ -53,6 +53,7 @@ from scoperouter.state.core import (
     fold,
     split_admissions,
     to_record,
+    trigger_body,
 )
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
@@ -73,6 +74,7 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
+from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.pg_renewals import RenewalSession
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.pg_session import SessionLimits, transact
@@ -406,6 +408,9 @@ class PostgresStateStore:
         limits: Mapping[str, int],
         default: int,
         granularities: Mapping[str, str] | None = None,
+        *,
+        durations: Mapping[str, tuple[float, float]] | None = None,
+        default_durations: tuple[float, float] | None = None,
     ) -> int:
         return self._run(
             lambda c: _apply_limits(
@@ -416,7 +421,14 @@ class PostgresStateStore:
                 placeholder="%s",
                 lock=True,
                 granularities=granularities,
+                durations=durations,
+                default_durations=default_durations,
             )
+        )
+
+    def regrain_pending(self, granularities: Mapping[str, str]) -> int:
+        return self._run(
+            lambda c: regrain_outbox(c, granularities, trigger_body, placeholder="%s", lock=True)
         )
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:

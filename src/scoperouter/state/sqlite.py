@@ -35,6 +35,7 @@ from scoperouter.state.core import (
     ids_from_json,
     split_admissions,
     to_record,
+    trigger_body,
 )
 from scoperouter.state.legacy import Carried, LegacyState, outbox_work
 from scoperouter.state.merge import join
@@ -56,6 +57,7 @@ from scoperouter.state.model import (
     WindowKey,
     WindowState,
 )
+from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
@@ -396,7 +398,11 @@ class SqliteStateStore:
         limits: Mapping[str, int],
         default: int,
         granularities: Mapping[str, str] | None = None,
+        *,
+        durations: Mapping[str, tuple[float, float]] | None = None,
+        default_durations: tuple[float, float] | None = None,
     ) -> int:
+        self._deadline_known = False  # durations may move deadlines
         with self._tx() as db:
             return _apply_limits(
                 db,
@@ -406,7 +412,13 @@ class SqliteStateStore:
                 placeholder="?",
                 lock=False,
                 granularities=granularities,
+                durations=durations,
+                default_durations=default_durations,
             )
+
+    def regrain_pending(self, granularities: Mapping[str, str]) -> int:
+        with self._tx() as db:
+            return regrain_outbox(db, granularities, trigger_body, placeholder="?", lock=False)
 
     def import_legacy(self, state: LegacyState, now: float) -> bool:
         self._deadline_known = False
