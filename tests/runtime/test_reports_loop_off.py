@@ -7,6 +7,7 @@ reproduced)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,42 @@ async def test_a_report_with_the_loop_off_is_accepted_not_dead_lettered(
     await stop_routers(made)
     assert (out.status, out.reason, out.dead_lettered) == ("accepted", "closed_loop_off", False)
     assert unread == 1
+
+
+# production's auto-retry request (orchestration/cloud_functions/auto_retry_processor:
+# tests/messages/production_corpus.py, trig_auto_retry_fallback): a request to run
+AUTO_RETRY = {
+    "action": "retry",
+    "processor_name": "PlayerDailyCacheProcessor",
+    "game_date": str(GAME_DAY),
+    "correlation_id": "retry-20260115234107",
+    "retry_count": 1,
+    "trigger_source": "auto_retry",
+}
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["loop-off", "loop-on"])
+async def test_a_trigger_message_is_no_report(
+    tmp_path: Path, make_router: RouterFactory, loop: bool
+) -> None:
+    """A request to run that names a processor and a date (no source) is rejected
+    not_a_completion with the loop off or on; with the loop on it closed the processor's
+    open trigger of that date as a success."""
+    defaults = {"run_retries": 1, "completion_timeout": "10m"} if loop else None
+    cfg = load(write_registry(tmp_path / "cfg", defaults=defaults))
+    r = make_router(cfg, MemorySink())
+    await r.start()
+    injury = {
+        "event_id": "e-1",
+        "source": "nba_raw.nbac_injury_report",
+        "game_date": str(GAME_DAY),
+        "affected_entities": {"players": ["lalplayer01"]},
+    }
+    await r.submit(Inbound("test", data=json.dumps(injury).encode()))
+    assert await r.idle()
+    out = await r.submit(Inbound("test", data=json.dumps(AUTO_RETRY).encode()))
+    assert await r.idle()
+    phases = [e.phase for e in r.windows.engine.loop.ledger.entries()] if loop else []
+    await r.stop(timeout=2.0)
+    assert (out.status, out.reason) == ("rejected", "not_a_completion")
+    assert "succeeded" not in phases

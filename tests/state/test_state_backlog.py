@@ -144,6 +144,15 @@ def test_rows_past_the_horizon_are_dead_lettered(make_store: StoreFactory) -> No
     assert {d.payload for d in letters} == {r.body for r in lc.expired}
 
 
+def test_an_open_circuit_expires_untried_rows_too(make_store: StoreFactory) -> None:
+    """With the target's circuit open (expire_untried) a row never attempted dies past the horizon too: its backlog waits on a target that keeps failing."""
+    s = make_store("a")
+    [untried] = pending(s, "p", T0)
+    claim = LaneClaim("p", 0, T0 + 200, expire_before=T0 + 50, expire_untried=True)
+    [lc] = s.claim_lanes([claim], [], T0 + 200)
+    assert [r.item_id for r in lc.expired] == [untried]
+
+
 def test_expiry_is_bounded_per_call(make_store: StoreFactory) -> None:
     """At most expire_limit rows die per call (bounded work per transaction); the next call takes the rest."""
     s = make_store("a")

@@ -94,9 +94,9 @@ class TargetSpec(Strict):
         description="How long a trigger that keeps failing with retryable errors is retried "
         "(capped exponential backoff; while the target is down its backlog waits in the state "
         "store behind a circuit breaker and is redriven when a probe succeeds). Counted from "
-        "when the trigger fired; only past it, and only once an attempt of it failed, is the "
-        "trigger dead-lettered (retry_horizon): one never attempted (waiting for a slot, "
-        "behind an open circuit, or across a stop) waits for its first attempt.",
+        "when the trigger fired; only past it is the trigger dead-lettered (retry_horizon), "
+        "and while the circuit is closed only once an attempt of it failed: one never "
+        "attempted (waiting for a slot, or pending across a stop) waits for its first attempt.",
     )
     max_attempts: PositiveInt | None = Field(
         default=None,

@@ -36,6 +36,7 @@ from datetime import date
 from typing import Any, Literal
 
 from scoperouter.messages.event_fields import execution_key, top_or_meta
+from scoperouter.messages.triggers import trigger_problem
 
 Outcome = Literal["success", "partial", "no_data", "failed"]
 _OUTCOMES: frozenset[str] = frozenset({"success", "partial", "no_data", "failed"})
@@ -142,6 +143,10 @@ def completion_ref(
         return None
     meta = raw.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
+    if trigger_problem(raw) is not None:
+        # a request to run (an orchestrator's or the auto-retry function's trigger) is no
+        # completion: its processor_name and date would close an open trigger as a success
+        return None
     outcome = _outcome(raw)
     if outcome is None:
         return None

@@ -30,6 +30,9 @@ class LaneRequest:
     exclude: frozenset[int]  # row ids in flight
     expire_before: float | None = None  # dead-letter rows fired before this (None: skip)
     due_at: float = 0.0  # rows available at this time are due (inf: the oldest, a probe)
+    # rows never attempted expire too: the target's circuit is open (its backlog waits on a
+    # target that keeps failing); else only rows an attempt failed die past the horizon
+    expire_untried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,10 @@ def page(
             expired: list[PendingTrigger] = []
             if rq.expire_before is not None:
                 got = store.expired_triggers(
-                    rq.processor, rq.expire_before, EXPIRE_PAGE + len(rq.exclude)
+                    rq.processor,
+                    rq.expire_before,
+                    EXPIRE_PAGE + len(rq.exclude),
+                    untried=rq.expire_untried,
                 )
                 expired = [r for r in got if r.row_id not in rq.exclude][:EXPIRE_PAGE]
                 for r in expired:

@@ -164,6 +164,7 @@ def requests(
                     frozenset(ln.inflight.union((r.row_id for r in ln.buffer), unwritten.rows)),
                     now - ln.horizon_s if sweep else None,
                     float("inf") if probe else now,  # a probe takes the oldest row
+                    ln.breaker.state != "closed",  # untried rows wait on a failing target
                 )
             )
     return out

@@ -59,6 +59,7 @@ def page(
             rq.due_at,
             rq.expire_before,
             EXPIRE_PAGE if rq.expire_before is not None else 0,
+            rq.expire_untried,
         )
         for rq in requests
     ]

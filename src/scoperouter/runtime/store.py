@@ -334,15 +334,17 @@ class Store:
         return None if row[0] is None else float(row[0])
 
     def expired_triggers(
-        self, processor: str, created_before: float, limit: int
+        self, processor: str, created_before: float, limit: int, *, untried: bool = False
     ) -> list[PendingTrigger]:
         """Pending rows of ``processor`` that fired before ``created_before`` (past the
-        retry horizon) and failed at least once: a row never attempted (a backlog behind a
-        slow target, or pending across a stop longer than the horizon) waits for its turn."""
+        retry horizon) and failed at least once -- with ``untried`` (the target's circuit is
+        open: its backlog waits on a target that keeps failing) also those never attempted;
+        else such a row (a backlog behind a slow target, or pending across a stop longer
+        than the horizon) waits for its turn."""
         rows = self._db.execute(
             f"SELECT {self._PENDING_COLS} FROM triggers WHERE status = 'pending' "
-            "AND processor = ? AND created_at < ? AND attempts > 0 ORDER BY id LIMIT ?",
-            (processor, created_before, limit),
+            "AND processor = ? AND created_at < ? AND (attempts > 0 OR ?) ORDER BY id LIMIT ?",
+            (processor, created_before, int(untried), limit),
         ).fetchall()
         return [PendingTrigger(*r) for r in rows]
 

@@ -282,6 +282,9 @@ class LaneClaim:
     due_at: float  # rows available at or before this time (inf: the oldest row, a probe)
     expire_before: float | None = None  # dead-letter pending rows fired before this
     expire_limit: int = 500  # at most this many per call (bounded work per transaction)
+    # rows never attempted expire too (the target's circuit is open); else only rows an
+    # attempt failed
+    expire_untried: bool = False
 
 
 @fast_init

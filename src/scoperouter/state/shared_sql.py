@@ -164,13 +164,14 @@ _LANE_CLAIM = (
     "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
     "AND available_at <= %s ORDER BY available_at, id LIMIT %s",
 )
-# only rows that failed at least once: a row never attempted (a backlog waiting for a slow
-# target's slots, or pending across a stop longer than the horizon) is no target "that kept
-# failing" -- killed, it was a trigger that never reached its processor
+# only rows that failed at least once, or any with the target's circuit open (the last
+# parameter): a row never attempted while the circuit is closed (a backlog waiting for a
+# slow target's slots, or pending across a stop longer than the horizon) is no target "that
+# kept failing" -- killed, it was a trigger that never reached its processor
 _LANE_EXPIRE = (
     "status = 'dead', finished_at = %s, error = %s",
     "SELECT id FROM sr_outbox WHERE status = 'pending' AND processor = %s "
-    "AND created_at < %s AND attempts > 0 ORDER BY id LIMIT %s",
+    "AND created_at < %s AND (attempts > 0 OR %s) ORDER BY id LIMIT %s",
 )
 
 
@@ -246,7 +247,14 @@ class Sql:
         for c in claims:
             expired: tuple[BacklogRow, ...] = ()
             if c.expire_before is not None and c.expire_limit > 0:
-                gone = (now, HORIZON_DETAIL, c.processor, c.expire_before, c.expire_limit)
+                gone = (
+                    now,
+                    HORIZON_DETAIL,
+                    c.processor,
+                    c.expire_before,
+                    c.expire_untried,
+                    c.expire_limit,
+                )
                 expired = _backlog_rows(db.execute(q["lane_expire"], gone).fetchall())
                 for r in expired:
                     ref = f"{r.trigger_id}#{r.item_id}"
