@@ -167,12 +167,12 @@ def merge(
     window: WindowState | None, c: Contribution, now: float, live: bool = False
 ) -> WindowState:
     """``window`` (None: not open) with contribution ``c`` merged at ``now``; the outcome is
-        read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
-        rules the in-memory book applies too. A closed window opens with ``c``'s processor
-        parameters, no ids, no causes and its first reason still unset. The threshold is
-        ``c``'s (the registry now); the window keeps its durations (a router's start gave every
+    read from :data:`scoperouter.router.window_state.TRANSITIONS`, the one table of window
+    rules the in-memory book applies too. A closed window opens with ``c``'s processor
+    parameters, no ids, no causes and its first reason still unset. The threshold is
+    ``c``'s (the registry now); the window keeps its durations (a router's start gave every
     stored window the registry's: :mod:`.window_limits`). ``live``: ``c``'s processor
-        fires live now (the window is ``live`` from then on)."""
+    fires live now (the window is ``live`` from then on)."""
     if window is None:
         phase: Phase = "closed"
         ids: frozenset[str] | None = _NO_IDS
