@@ -20,6 +20,9 @@ EVENT = {
 }
 
 
+SUB_M1 = "projects/p/subscriptions/s#m-1"  # message m-1's event id (push.message_key)
+
+
 def _explain(
     tmp_path: Path, body: object, capsys: pytest.CaptureFixture[str], *flags: str
 ) -> tuple[int, str, str]:
@@ -40,8 +43,9 @@ def _envelope(event: dict[str, object], **message: object) -> dict[str, object]:
 def test_a_push_envelope_explains_as_its_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An envelope's decisions are its payload's, with the messageId as the event id."""
-    rc, plain, _ = _explain(tmp_path, {**EVENT, "event_id": "m-1"}, capsys, "--json")
+    """An envelope's decisions are its payload's, with the messageId (qualified by the
+    subscription, as serve reads it) as the event id."""
+    rc, plain, _ = _explain(tmp_path, {**EVENT, "event_id": SUB_M1}, capsys, "--json")
     assert rc == 0
     rc, wrapped, err = _explain(tmp_path, _envelope(EVENT, messageId="m-1"), capsys, "--json")
     assert (rc, err) == (0, "")
@@ -68,7 +72,7 @@ def test_a_push_envelope_behind_a_byte_order_mark_explains_as_its_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An envelope file with a UTF-8 BOM is unwrapped as serve's /events reads that body."""
-    rc, plain, _ = _explain(tmp_path, {**EVENT, "event_id": "m-1"}, capsys, "--json")
+    rc, plain, _ = _explain(tmp_path, {**EVENT, "event_id": SUB_M1}, capsys, "--json")
     f = tmp_path / "bom.json"
     f.write_bytes(b"\xef\xbb\xbf" + json.dumps(_envelope(EVENT, messageId="m-1")).encode())
     cfg = str(REPO / "routes.yaml")

@@ -23,6 +23,7 @@ from scoperouter.errors import EventError
 from scoperouter.messages.body_ids import is_body_id
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.messages.normalize import normalize_event
+from scoperouter.messages.push import message_key
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
 from scoperouter.router.decisions import Decision
@@ -256,7 +257,9 @@ async def test_serve_gives_explains_decisions(
             answer = await r.json()
         if case.completion:
             assert (r.status, answer["status"]) == (200, "accepted"), (case.name, answer)
-            want = normalize_event(case.body, nba.registry, message_id=mid if push else None)
+            # a push's message id is known with its subscription (messages/push.message_key)
+            key = message_key(mid, "s") if push else None
+            want = normalize_event(case.body, nba.registry, message_id=key)
             if is_body_id(want.event_id):  # no id at all: each acceptance is its own event
                 assert answer["event_id"].startswith(want.event_id + "~")
             else:
@@ -280,7 +283,7 @@ async def test_serve_gives_explains_decisions(
         mid = f"m-{CASES.index(case)}"
         ev, want = decide(nba, case.body)
         if push:
-            ev = normalize_event(case.body, nba.registry, message_id=mid)
+            ev = normalize_event(case.body, nba.registry, message_id=message_key(mid, "s"))
         assert got[ev.source + "|" + ev.event_id] == want, (i, case.name)
     unknown = [c.source for c in COMPLETIONS if c.skip_reason == "unknown_source"]
     async with client.get("/metrics") as r:

@@ -66,7 +66,25 @@ async def test_push_with_publish_time_and_both_id_spellings(ingress: Callable[..
     a = await (await c.post("/events", json=env)).json()
     b = await (await c.post("/events", json=env)).json()
     assert (a["status"], b["status"]) == ("accepted", "duplicate"), (a, b)
-    assert a["event_id"] == "123"
+    # the message id qualified by its subscription (ids are unique per topic only)
+    assert a["event_id"] == "projects/p/subscriptions/s#123"
+
+
+async def test_one_message_id_on_two_subscriptions_is_two_events(
+    ingress: Callable[..., Any],
+) -> None:
+    """A message id another topic's message already used routes: ids are unique per topic."""
+    c, _r, _app = await ingress()
+    ev = {k: v for k, v in INJURY_EVENT.items() if k != "event_id"}
+    data = base64.b64encode(json.dumps(ev).encode()).decode()
+
+    def env(sub: str) -> dict[str, Any]:
+        return {"message": {"data": data, "messageId": "7"}, "subscription": sub}
+
+    subs = ["projects/p/subscriptions/phase2-done", "projects/p/subscriptions/phase3-done"]
+    answers = [await (await c.post("/events", json=env(s))).json() for s in [*subs, subs[0]]]
+    assert [a["status"] for a in answers] == ["accepted", "accepted", "duplicate"], answers
+    assert [a["event_id"] for a in answers] == [f"{s}#7" for s in [*subs, subs[0]]]
 
 
 async def test_backfills_body_that_stops_arriving_is_answered_408(

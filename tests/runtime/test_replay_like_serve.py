@@ -93,6 +93,8 @@ def _no_id(event: dict[str, Any]) -> dict[str, Any]:
 
 
 A = _injury("m-1", "lalplayer01", "2025-11-19T18:00:00Z")
+# A as serve names it from a push: its messageId qualified by the subscription
+A_PUSHED = {**A, "event_id": "projects/p/subscriptions/s#m-1"}
 B = _injury("e-2", "lalplayer02", "2025-11-19T18:00:05Z")
 
 
@@ -100,7 +102,7 @@ B = _injury("e-2", "lalplayer02", "2025-11-19T18:00:05Z")
     ("lines", "plain", "rejected"),
     [
         # an id-less payload takes the envelope's messageId, as serve names it
-        ([_envelope(_no_id(A), messageId="m-1"), B], [A, B], 0),
+        ([_envelope(_no_id(A), messageId="m-1"), B], [A_PUSHED, B], 0),
         # a payload's own event_id wins over the messageId
         ([_envelope(B, messageId="m-9"), A], [B, A], 0),
         # a push message serve would dead-letter is a rejected line; the rest replay

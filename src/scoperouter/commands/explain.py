@@ -27,6 +27,7 @@ from scoperouter.messages.push import (
     PROBLEM_TEXT,
     PushEnvelopeError,
     is_push_envelope,
+    message_key,
     parse_push_envelope,
 )
 from scoperouter.processor_registry.loader import load_config
@@ -48,7 +49,8 @@ def read_input(path: str) -> bytes | None:
 
 
 def unwrap_push(data: bytes) -> tuple[bytes, str | None]:
-    """The event a Pub/Sub push envelope carries, with its messageId (``serve``'s
+    """The event a Pub/Sub push envelope carries, with its messageId qualified by the
+    envelope's subscription as ``serve`` reads it (``push.message_key``; ``serve``'s
     ``/events`` takes both forms, so ``explain`` does); other bytes as they are. A push
     message ``serve`` would dead-letter (no data, bad base64) raises EventError."""
     if not data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{") or (
@@ -68,7 +70,7 @@ def unwrap_push(data: bytes) -> tuple[bytes, str | None]:
     if push.problem is not None or push.data is None:
         problem = PROBLEM_TEXT[push.problem or "no_data"]
         raise EventError("invalid_envelope", problem, push.message_id)
-    return push.data, push.message_id
+    return push.data, message_key(push.message_id, obj.get("subscription"))
 
 
 def format_dates(dates: tuple[date, ...]) -> str:

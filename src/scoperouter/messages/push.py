@@ -28,6 +28,7 @@ PROBLEM_TEXT: dict[Problem, str] = {
 }
 
 _MESSAGE_KEYS = ("data", "messageId", "message_id", "attributes")
+MAX_SUBSCRIPTION_CHARS = 300  # "projects/<30>/subscriptions/<255>" and some room
 
 
 class PushEnvelopeError(ValueError):
@@ -85,6 +86,27 @@ def parse_push_envelope(obj: Mapping[Any, Any]) -> PushMessage:
         problem=problem,
         recognisable=recognisable,
     )
+
+
+def message_key(message_id: str | None, subscription: object) -> str | None:
+    """The id an event without ``event_id`` or ``execution_id`` is known by: its Pub/Sub
+    message id, qualified by the subscription it came through as
+    ``<subscription>#<message id>`` (the form of a rejected message's dead-letter ref).
+    Pub/Sub promises a message id unique within its topic only, and one subscription
+    reads one topic: by the bare id, a message of one topic whose id another topic's
+    message had already used would be answered ``duplicate`` and route nothing. A
+    redelivery comes through the same subscription with the same id, so it keeps its
+    key. A subscription that is not printable text of at most
+    :data:`MAX_SUBSCRIPTION_CHARS` characters (no Pub/Sub name is) is left out."""
+    if (
+        message_id is None
+        or not isinstance(subscription, str)
+        or not subscription
+        or len(subscription) > MAX_SUBSCRIPTION_CHARS
+        or not subscription.isprintable()
+    ):
+        return message_id
+    return f"{subscription}#{message_id}"
 
 
 def attribute(attributes: object, key: str) -> str | None:

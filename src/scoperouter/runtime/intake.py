@@ -20,6 +20,7 @@ from typing import Generic, Protocol, TypeVar
 from scoperouter.errors import EventError
 from scoperouter.messages.models import Event
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
+from scoperouter.messages.push import message_key
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime.outcomes import Inbound, Outcome
 
@@ -41,10 +42,11 @@ def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | Event
     """``inbound``'s raw bytes (or parsed JSON) as an event, or why it is rejected."""
     if inbound.event is not None:
         return inbound.event
+    mid = message_key(inbound.message_id, inbound.subscription)
     try:
         if inbound.data is not None:
-            return parse_event_bytes(inbound.data, registry, message_id=inbound.message_id)
-        return normalize_event(inbound.obj, registry, message_id=inbound.message_id)
+            return parse_event_bytes(inbound.data, registry, message_id=mid)
+        return normalize_event(inbound.obj, registry, message_id=mid)
     except EventError as exc:
         return exc
     except Exception as exc:  # a normaliser bug must never crash the router

@@ -21,6 +21,7 @@ import time
 
 from scoperouter.errors import EventError, StoreBusy
 from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
+from scoperouter.messages.push import message_key
 from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.runtime import intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
@@ -99,7 +100,8 @@ class RouterIntake(RouterCore):
         tid = inbound.trigger_id or (ref.trigger_id if ref is not None else None)
         if ref is None or tid is None or not tid.startswith(BACKFILL_TRIGGER_PREFIX):
             return None
-        return BareReport(tid, ref.outcome, ref.event_id or inbound.message_id or tid)
+        mid = message_key(inbound.message_id, inbound.subscription)
+        return BareReport(tid, ref.outcome, ref.event_id or mid or tid)
 
     def _take_report(
         self, inbound: Inbound, parsed: EventError, report: BareReport, settle: Settle
