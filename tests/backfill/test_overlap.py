@@ -30,10 +30,10 @@ def plan(a: int, b: int, *procs: str) -> BackfillPlan:
         ("league_rankings", "league_rankings", 0),
         ("league_rankings", "player_game_summary", 0),
         ("league_rankings", "team_offense_game_summary", 0),  # through player_game_summary
-        ("player_composite_factors", "upcoming_player_game_context", 14),
-        ("ml_feature_store", "upcoming_team_game_context", 366 + 14),  # via composite factors
+        ("player_composite_factors", "upcoming_player_game_context", 30),
+        ("ml_feature_store", "upcoming_team_game_context", 366 + 30),  # via composite factors
         ("player_daily_cache", "team_defense_game_summary", 365 + 730),  # via upcoming context
-        ("player_composite_factors", "player_game_summary", 730 + 14),  # via upcoming context
+        ("player_composite_factors", "player_game_summary", 730 + 30),  # via upcoming context
         ("team_defense_zone_analysis", "team_defense_game_summary", 365),
         # the export's season, the feature store's year, the daily cache's season, the
         # upcoming context's reads since 2025-10-22

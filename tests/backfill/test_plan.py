@@ -134,7 +134,7 @@ PGS_EXPORTER = ("player_game_summary", "player_prediction_exporter")
         ((), "player_prediction_exporter", AS_OF),  # occurrences, no relation data: as-of
         ((), "player_composite_factors", AS_OF),  # reads player_shot_zone_analysis
         (CHAIN, "player_composite_factors", AS_OF),  # reads upgc, which reaches the as-of
-        (PGS_PCF, "player_composite_factors", D2 + timedelta(days=14)),  # days: 14 after D2
+        (PGS_PCF, "player_composite_factors", D2 + timedelta(days=30)),  # days: 30 after D2
     ],
 )
 def test_lookback_dates_past_the_end(

@@ -31,7 +31,7 @@ AT = datetime(2026, 1, 15, 23, 50, tzinfo=UTC)
 PGS_READS = [
     "nba-props-platform.nba_raw.nbac_gamebook_player_stats",
     "nba_analytics.team_offense_game_summary",
-    "nba_reference.nba_players_registry",  # read, not declared
+    "nba_reference.arena_capacity",  # read, not declared (a made-up table)
 ]
 
 
@@ -60,7 +60,7 @@ def test_sdk_event_carries_referenced_tables() -> None:
     assert body["referenced_tables"] == [
         "nba_analytics.team_offense_game_summary",
         "nba_raw.nbac_gamebook_player_stats",
-        "nba_reference.nba_players_registry",
+        "nba_reference.arena_capacity",
     ]
     schema = json.loads(
         (ROUTES.parent / "schemas" / "event.schema.json").read_text(encoding="utf-8")
@@ -70,7 +70,7 @@ def test_sdk_event_carries_referenced_tables() -> None:
     assert ev.referenced_tables == tuple(body["referenced_tables"])  # type: ignore[arg-type]
     assert undeclared_reads(CFG.registry, ev.source, ev.referenced_tables) == (
         "player_game_summary",
-        ("nba_reference.nba_players_registry",),
+        ("nba_reference.arena_capacity",),
     )
 
 
@@ -97,19 +97,19 @@ def test_router_counter_and_warning(caplog: pytest.LogCaptureFixture) -> None:
     drift = UndeclaredReads(Metrics(), lambda: now[0], interval_s=300.0)
     ev = normalize_event(_event(), CFG.registry)
     with caplog.at_level(logging.WARNING, logger="scoperouter.runtime"):
-        assert drift.observe(CFG.registry, ev) == ("nba_reference.nba_players_registry",)
+        assert drift.observe(CFG.registry, ev) == ("nba_reference.arena_capacity",)
         now[0] += 10
         drift.observe(CFG.registry, ev)
         now[0] += 300
         drift.observe(CFG.registry, ev)
     value = drift.counter.labels(
-        "player_game_summary", "nba_reference.nba_players_registry"
+        "player_game_summary", "nba_reference.arena_capacity"
     )._value.get()
     assert value == 3
     warnings = [r for r in caplog.records if "undeclared_read" in r.getMessage()]
     assert (
         len(warnings) == 2
-        and "player_game_summary read nba_reference.nba_players_registry"
+        and "player_game_summary read nba_reference.arena_capacity"
         in warnings[0].getMessage()
     )
 
@@ -149,15 +149,15 @@ def test_report_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
             )
     rows = undeclared(read_log(log), CFG.registry)
     assert [(u.processor, u.table, u.events) for u in rows] == [
-        ("player_game_summary", "nba_reference.nba_players_registry", 2)
+        ("player_game_summary", "nba_reference.arena_capacity", 2)
     ]
     assert main(["report", "--log", str(log), "--config", str(ROUTES)]) == 0
     text = capsys.readouterr().out
-    assert "undeclared reads" in text and "nba_reference.nba_players_registry" in text
+    assert "undeclared reads" in text and "nba_reference.arena_capacity" in text
     assert main(["report", "--log", str(log), "--config", str(ROUTES), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [(u["processor"], u["table"], u["events"]) for u in doc["undeclared_reads"]] == [
-        ("player_game_summary", "nba_reference.nba_players_registry", 2)
+        ("player_game_summary", "nba_reference.arena_capacity", 2)
     ]
 
 
@@ -177,7 +177,7 @@ def test_lineage_runtime_route(tmp_path: Path, capsys: pytest.CaptureFixture[str
     doc = json.loads(capsys.readouterr().out)
     assert doc["route"] == "runtime" and doc["processors"] == ["player_game_summary"]
     assert [(f["code"], f["source"]) for f in doc["findings"] if f["severity"] == "error"] == [
-        ("missing_input", "nba_reference.nba_players_registry")
+        ("missing_input", "nba_reference.arena_capacity")
     ]
     assert (
         main(

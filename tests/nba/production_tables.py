@@ -342,3 +342,37 @@ RUNTIME_TABLES: dict[str, tuple[str, str, Kind, str]] = {
         "(table_name :167, dataset_id analytics_base.py:298)",
     ),
 }
+
+# ---------------------------------------------------------------- reads in shared code
+# Reads found by hand (an audit, stop 51) in production's shared code that lineage was not
+# run on (``shared/``, not a processor's ``--code``): the table, read for the processor's
+# rows, is in ``lineage.ignore_tables`` because production re-runs those dates out of band
+# and no completion names the table.
+REGISTRY = "nba_reference.nba_players_registry"
+ALIASES = "nba_reference.player_aliases"
+REGISTRY_READ = "shared/utils/player_registry/reader.py:103"
+ALIASES_READ = (
+    "names the registry lacks resolve through the aliases (shared/utils/player_registry/"
+    "reader.py:627-628, :508); re-run by hand as the registry's"
+)
+OUT_OF_BAND: dict[tuple[str, str], tuple[str, str]] = {
+    ("player_game_summary", ALIASES): (
+        f"{A}player_game_summary/sources/player_registry.py:74",
+        ALIASES_READ,
+    ),
+    ("upcoming_player_game_context", ALIASES): (
+        f"{UPGC}upcoming_player_game_context_processor.py:1285",
+        ALIASES_READ,
+    ),
+    ("player_game_summary", REGISTRY): (
+        f"{A}player_game_summary/sources/player_registry.py:36",
+        f"RegistryReader ({REGISTRY_READ}): an unresolved player's row is dropped "
+        f"({PGS}:1962-1981); newly resolved names' dates re-run by hand "
+        "(tools/player_registry/reprocess_resolved.py)",
+    ),
+    ("upcoming_player_game_context", REGISTRY): (
+        f"{UPGC}upcoming_player_game_context_processor.py:1043",
+        f"RegistryReader ({REGISTRY_READ}): an unresolved player's universal_player_id is "
+        "NULL (:1043, :1197); re-run by hand (tools/player_registry/reprocess_resolved.py)",
+    ),
+}

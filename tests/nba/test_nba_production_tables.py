@@ -13,6 +13,7 @@ from production_tables import (
     IGNORED,
     INPUT,
     NO_TABLE,
+    OUT_OF_BAND,
     OWN,
     PRODUCTION_TABLES,
     ROUTED_AS,
@@ -94,5 +95,12 @@ def test_every_ignored_table_is_classified() -> None:
     """Every ``lineage.ignore_tables`` entry of routes.yaml has its reason here."""
     listed = {(p, t) for p in REG.processor_names for t in _ignored(p)}
     runtime = {(p, t) for p, t, k, _w in RUNTIME_TABLES.values() if k == IGNORED}
-    known = set(PRODUCTION_TABLES) | runtime
+    known = set(PRODUCTION_TABLES) | runtime | set(OUT_OF_BAND)
     assert listed <= known, sorted(listed - known)
+
+
+@pytest.mark.parametrize(("processor", "table"), sorted(OUT_OF_BAND))
+def test_a_read_in_shared_code_is_ignored_not_routed(processor: str, table: str) -> None:
+    """A read of shared code re-run out of band is in ignore_tables and is no input."""
+    assert table in _ignored(processor), OUT_OF_BAND[(processor, table)]
+    assert table not in REG.processors[processor].inputs

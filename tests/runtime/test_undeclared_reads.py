@@ -20,7 +20,7 @@ DRIFT = {
     "affected_entities": {"players": ["lebronjames"]},
     "referenced_tables": [
         "nba_raw.nbac_gamebook_player_stats",
-        "nba_reference.nba_players_registry",
+        "nba_reference.arena_capacity",
     ],
 }
 UNKNOWN = {"event_id": "u-1", "source": "nba_raw.no_such_table", "game_date": "2025-11-19"}
@@ -46,7 +46,7 @@ async def test_router_counts_undeclared_reads(
     assert await r.idle()
     counter = r.metrics.undeclared_reads
     assert (
-        counter.labels("player_game_summary", "nba_reference.nba_players_registry")._value.get()
+        counter.labels("player_game_summary", "nba_reference.arena_capacity")._value.get()
         == 1
     )
     assert (
