@@ -44,6 +44,7 @@ def _serve_args(*flags: str) -> argparse.Namespace:
         (("--port", "-1"), "PORT=-1"),
         (("--max-body-bytes", "0"), "SCOPEROUTER_MAX_BODY_BYTES=0"),
         (("--outbox-max-bytes", "-5"), "SCOPEROUTER_OUTBOX_MAX_BYTES=-5"),
+        (("--outbox-keep", "0"), "SCOPEROUTER_OUTBOX_KEEP=0"),
         (("--shutdown-timeout", "-3"), "SCOPEROUTER_SHUTDOWN_TIMEOUT=-3"),
         (("--lock-timeout", "-1"), "SCOPEROUTER_LOCK_TIMEOUT=-1"),
     ],
@@ -209,3 +210,25 @@ def test_serve_refuses_a_state_store_url_it_does_not_support(location: str, tmp_
     assert not scheme_dir.exists(), f"created {scheme_dir}"
     assert rc == 1, err
     assert "state store" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "keep"),
+    [((), {}, 3), (("--outbox-keep", "7"), {}, 7), ((), {"SCOPEROUTER_OUTBOX_KEEP": "5"}, 5)],
+)
+def test_outbox_keep_reaches_the_outbox_sink(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: tuple[str, ...],
+    env: dict[str, str],
+    keep: int,
+) -> None:
+    """``--outbox-keep`` (or its variable) is the number of rotated files the outbox keeps."""
+    from scoperouter.runtime.sinks import SinkFactory
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    conf = resolve_settings(_serve_args(*flags), None)
+    sinks = SinkFactory(tmp_path, outbox_keep=conf["outbox_keep"])
+    assert conf["outbox_keep"] == keep
+    assert sinks.outbox_keep == keep

@@ -102,15 +102,12 @@ def test_router_counter_and_warning(caplog: pytest.LogCaptureFixture) -> None:
         drift.observe(CFG.registry, ev)
         now[0] += 300
         drift.observe(CFG.registry, ev)
-    value = drift.counter.labels(
-        "player_game_summary", "nba_reference.arena_capacity"
-    )._value.get()
+    value = drift.counter.labels("player_game_summary", "nba_reference.arena_capacity")._value.get()
     assert value == 3
     warnings = [r for r in caplog.records if "undeclared_read" in r.getMessage()]
     assert (
         len(warnings) == 2
-        and "player_game_summary read nba_reference.arena_capacity"
-        in warnings[0].getMessage()
+        and "player_game_summary read nba_reference.arena_capacity" in warnings[0].getMessage()
     )
 
 

@@ -136,3 +136,20 @@ def test_trace_shows_the_events_decisions_from_the_log(
     assert sorted(d["processor"] for d in got if d["action"] == "run") == ["u1", "u2"]
     assert main(argv) == 0
     assert "decisions: run u1, u2; 2 skip" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"", 1),  # a new file
+        (b'{"id":"r0","op":"redrive","trigger_ids":["t-0"]}\n', 2),  # whole lines
+        (b'{"id":"r0","op":"redr', 1),  # a crash's torn last line: skipped, not glued on
+    ],
+)
+def test_a_request_after_a_torn_line_is_read(tmp_path: Path, before: bytes, after: int) -> None:
+    """A redrive request appended after a crash's torn last line is still read by the router."""
+    requests = Requests(tmp_path)
+    requests.path.write_bytes(before)
+    requests.append({"id": "r1", "op": "redrive", "trigger_ids": ["t-1"]})
+    read = requests.read()
+    assert len(read) == after and read[-1]["id"] == "r1"

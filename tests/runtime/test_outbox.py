@@ -36,7 +36,12 @@ def lines(tmp_path: Path) -> list[str]:
     ],
 )
 async def test_outbox_rotates_by_size(
-    tmp_path: Path, fsync: bool, max_bytes: int, sends: int, keep: int
+    tmp_path: Path,
+    fsync: bool,
+    max_bytes: int,
+    sends: int,
+    keep: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Past max_bytes outbox.jsonl moves to .1 (.1 to .2 ...); kept files hold every line in order."""
     size = len(trigger_bytes(trigger(0))) + 1  # every line has this size
@@ -51,6 +56,12 @@ async def test_outbox_rotates_by_size(
     assert len(list(tmp_path.glob("outbox.jsonl.*"))) == min(rotations, keep)
     want = [trigger(i).trigger_id for i in range(sends)]
     assert lines(tmp_path) == want[sends - kept_lines :]  # the newest lines, in order
+    # each file deleted past keep is counted and named at WARNING, never silently
+    deleted = max(0, rotations - keep)
+    gone = sum(len(trigger_bytes(trigger(i))) + 1 for i in range(sends - kept_lines))
+    assert (sink.deleted_files, sink.deleted_bytes) == (deleted, gone)
+    warned = [r for r in caplog.records if "outbox rotation deleted" in r.getMessage()]
+    assert len(warned) == deleted and all(r.levelname == "WARNING" for r in warned)
 
 
 class SlowLog:

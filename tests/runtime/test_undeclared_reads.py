@@ -45,10 +45,7 @@ async def test_router_counts_undeclared_reads(
     assert (await r.submit(Inbound("test", obj=DRIFT))).status == "duplicate"
     assert await r.idle()
     counter = r.metrics.undeclared_reads
-    assert (
-        counter.labels("player_game_summary", "nba_reference.arena_capacity")._value.get()
-        == 1
-    )
+    assert counter.labels("player_game_summary", "nba_reference.arena_capacity")._value.get() == 1
     assert (
         counter.labels("player_game_summary", "nba_raw.nbac_gamebook_player_stats")._value.get()
         == 0

@@ -133,6 +133,13 @@ def register(sub: Any) -> None:
         help="rotate outbox.jsonl (to .1, .2, .3) past this size (default 256 MiB; 0: never)",
     )
     p.add_argument(
+        "--outbox-keep",
+        type=int,
+        metavar="N",
+        help="rotated outbox files kept, .1 to .N (default 3); a rotation past them deletes "
+        "the oldest (its delivered triggers' lines), with a WARNING",
+    )
+    p.add_argument(
         "--shadow",
         action="store_true",
         help="every processor in shadow mode: plan, coalesce and log every trigger, call no "
@@ -222,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         router_options=conf.router_options(),
         shadow=bool(getattr(args, "shadow", False)),
         outbox_max_bytes=conf["outbox_max_bytes"],
+        outbox_keep=conf["outbox_keep"],
         state=conf["state"],
         lease_s=conf["lease"],
         state_lock_timeout_s=conf["state_lock_timeout"],

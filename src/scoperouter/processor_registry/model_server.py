@@ -92,6 +92,9 @@ class ServerSpec(Strict):
     outbox_max_bytes: Annotated[StrictInt, Field(ge=0)] | None = _opt(
         "Rotate outbox.jsonl past this many bytes (268435456; 0: never)"
     )
+    outbox_keep: Annotated[StrictInt, Field(ge=1)] | None = _opt(
+        "Rotated outbox files kept, .1 to .N (3); a rotation past them deletes the oldest"
+    )
     lock_timeout: Duration | None = _opt("Wait for another daemon's state-dir or SQLite lock (30s)")
     relations_refresh: Duration | None = _opt("Poll relation files this often (60s; 0s: SIGHUP)")
     shutdown_timeout: Duration | None = _opt("Finish in-flight work on SIGTERM (8s)")

@@ -152,6 +152,7 @@ _S: list[Setting] = [
     Setting("log", _bool, True, "write the execution log", "--no-log"),
     Setting("execution_log_retention", seconds, 30 * 86400.0, "keep execution-log rows this long (0s: forever)", "--execution-log-retention"),
     Setting("outbox_max_bytes", lambda v: _int(v, 0), 256 * 1024 * 1024, "rotate outbox.jsonl past this size (0: never)", "--outbox-max-bytes"),
+    Setting("outbox_keep", lambda v: _int(v, 1), 3, "rotated outbox files kept (outbox.jsonl.1 .. .N); the next rotation deletes the oldest, logged at WARNING", "--outbox-keep"),
     Setting("lock_timeout", seconds, 30.0, "wait for another daemon to release the state dir or SQLite file", "--lock-timeout"),
     Setting("relations_refresh", seconds, 60.0, "poll relation CSV files (0 = only SIGHUP)", "--relations-refresh"),
     Setting("shutdown_timeout", seconds, 8.0, "finish in-flight work on SIGTERM", "--shutdown-timeout"),

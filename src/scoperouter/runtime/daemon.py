@@ -84,6 +84,7 @@ class DaemonSettings:
     shadow: bool = False
     env: Mapping[str, str] | None = None
     outbox_max_bytes: int = 0  # rotate outbox files past this size (0: never)
+    outbox_keep: int = 3  # rotated outbox files kept (.1 .. .N): the oldest past them is deleted
     # serve --state: a state store location (postgresql://..., sqlite:///...); None = the
     # embedded per-window SQLite store in state_dir (else routes.yaml server.state)
     state: str | None = None
@@ -172,6 +173,7 @@ class Daemon(DaemonRun):
             env=env,
             fsync=settings.sync == "full",
             outbox_max_bytes=settings.outbox_max_bytes,
+            outbox_keep=settings.outbox_keep,
         )
         # shadow processors get no sink at all (no client, no credentials): shadow is safe
         # against production; with --shadow not even the default target is built

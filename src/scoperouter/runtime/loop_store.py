@@ -63,9 +63,17 @@ class Requests:
         self.path = Path(state_dir) / REQUESTS_FILE
 
     def append(self, request: dict[str, Any]) -> None:
+        """Append ``request`` as one line, on disk when this returns. A torn last line (a
+        crash while appending) is ended first: glued onto it, this request would be
+        unreadable, skipped by :meth:`read` though the command reported it made."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(request, separators=(",", ":")) + "\n")
+        line = json.dumps(request, separators=(",", ":")) + "\n"
+        with self.path.open("a+b") as fh:
+            if fh.seek(0, os.SEEK_END) > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+            fh.write(line.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
 

@@ -52,7 +52,10 @@ class OutboxSink:
 
     Past ``max_bytes`` (0: never) the file rotates: ``outbox.jsonl`` becomes
     ``outbox.jsonl.1`` (``.1`` -> ``.2`` ... up to ``keep`` files) and a new one is started;
-    a rotated descriptor stays open until a flush has covered its lines."""
+    a rotated descriptor stays open until a flush has covered its lines. The file past
+    ``keep`` is deleted: its lines are delivered triggers (marked done in the state store),
+    whose only copy it may be when the file's reader lags behind; each deletion is logged
+    at WARNING and counted (:attr:`deleted_files`, :attr:`deleted_bytes`)."""
 
     def __init__(
         self, path: Path, *, fsync: bool = False, max_bytes: int = 0, keep: int = 3
@@ -81,6 +84,8 @@ class OutboxSink:
         self._loop: asyncio.AbstractEventLoop | None = None  # the senders' (asked once)
         self.flushes = 0
         self.rotations = 0
+        self.deleted_files = 0  # rotated files deleted past ``keep`` (and their bytes)
+        self.deleted_bytes = 0
 
     def _open(self) -> int:
         return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -149,8 +154,19 @@ class OutboxSink:
         """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file; with
         ``fsync`` (the sink's thread) the old file is synced before it is closed."""
         p = str(self.path)
+        oldest = f"{p}.{self.keep}"
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{p}.{self.keep}")
+            size = os.stat(oldest).st_size
+            os.unlink(oldest)
+            self.deleted_files += 1
+            self.deleted_bytes += size
+            logger.warning(
+                "outbox rotation deleted %s (%d bytes of delivered triggers' lines): %d "
+                "rotated files are kept (outbox_keep); a reader not done with it has lost them",
+                oldest,
+                size,
+                self.keep,
+            )
         for k in range(self.keep - 1, 0, -1):
             with contextlib.suppress(FileNotFoundError):
                 os.rename(f"{p}.{k}", f"{p}.{k + 1}")

@@ -134,14 +134,17 @@ class SinkFactory:
         env: Mapping[str, str] | None = None,
         fsync: bool = True,
         outbox_max_bytes: int = 0,
+        outbox_keep: int = 3,
     ) -> None:
         """``fsync``: outbox sends return only once their line is on disk (group-committed
         ``fdatasync``); the daemon may turn it off with ``--sync normal``.
-        ``outbox_max_bytes``: rotate outbox files past this size (0: never)."""
+        ``outbox_max_bytes``: rotate outbox files past this size (0: never), keeping
+        ``outbox_keep`` rotated files."""
         self.state_dir = state_dir
         self.env = env
         self.fsync = fsync
         self.outbox_max_bytes = outbox_max_bytes
+        self.outbox_keep = outbox_keep
         self.publisher = PubSubPublisher()
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._outboxes: dict[Path, OutboxSink] = {}
@@ -247,7 +250,9 @@ class SinkFactory:
             )
             p = p.resolve()
             if p not in self._outboxes:
-                self._outboxes[p] = OutboxSink(p, fsync=self.fsync, max_bytes=self.outbox_max_bytes)
+                self._outboxes[p] = OutboxSink(
+                    p, fsync=self.fsync, max_bytes=self.outbox_max_bytes, keep=self.outbox_keep
+                )
             sink = self._outboxes[p]
         self._sinks.append(sink)
         if shaper.body is not None and target.http is None:
