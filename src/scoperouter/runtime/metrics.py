@@ -204,6 +204,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.trigger_fields_ignored = Counter(
+            "scoperouter_trigger_fields_ignored",
+            "Outbox rows read with fields this version does not know (a newer replica's): "
+            "the fields are left out of what is logged, the body is sent as stored.",
+            registry=r,
+        )
         self.open_windows = Gauge(
             "scoperouter_open_windows", "Coalescing windows currently open.", registry=r
         )
