@@ -111,3 +111,15 @@ def test_no_processors_no_roster(replicas: StoreFactory) -> None:
     assert s.announce_processors(T0) == frozenset()
     s.ingest(batch(contrib("e1", processor="p_new", day=DAY)), T0)
     assert len(s.fire_due(T0 + 11)) == 1
+
+
+def test_apply_limits_leaves_windows_routed_elsewhere(replicas: StoreFactory) -> None:
+    """An old replica's start gives its own windows its limits and durations, not p_new's
+    (another replica routes p_new: its routes.yaml has them, this one only the defaults)."""
+    old, new = _replica(replicas, "old", OLD), _replica(replicas, "new", NEW)
+    new.announce_processors(T0)
+    deadline = _new_window(new)
+    old.announce_processors(T0 + 1)
+    assert old.apply_limits({"p_old": 100}, 1, durations={}, default_durations=(99.0, 99.0)) == 0
+    [w] = new.open_windows()
+    assert (w.deadline, w.max_entities) == (deadline, 3)

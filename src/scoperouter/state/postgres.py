@@ -349,6 +349,7 @@ class PostgresStateStore(PgOutbox):
                 granularities=granularities,
                 durations=durations,
                 default_durations=default_durations,
+                skip=self._elsewhere,  # (as of the announce a router makes before)
             )
         )
 
