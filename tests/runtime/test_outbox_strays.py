@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import sys
 import time
@@ -117,7 +118,9 @@ async def test_a_row_this_version_cannot_read_is_dead_lettered_with_its_body(
 ) -> None:
     """A row whose body does not parse goes dead with a dead letter keeping the body, not leased."""
     row, body = fire_one(location, time.time())
-    newer = body[:-1] + b',"attempt_no":1}'  # a key Trigger does not know
+    # a key Trigger does not know (alone: read, test_newer_trigger_fields.py) and a scope
+    # it does not know
+    newer = json.dumps({**json.loads(body), "attempt_no": 1, "scope": "team"}).encode()
     set_body(location, row, newer)
     r = router_on(zero_cfg, MemorySink(), lease_s=0.3)  # renewed every 0.1 s while leased
 

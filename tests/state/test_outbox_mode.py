@@ -145,6 +145,6 @@ def test_a_postgres_store_from_schema_4_opens_with_its_rows_unmoded(pg_location:
     try:
         [row] = s.outbox_rows()
         assert (row.trigger_id, row.status, row.mode) == ("t-1", "pending", None)
-        assert len(MIGRATIONS) == 6
+        assert len(MIGRATIONS) >= 6  # migrated on (7: sr_processors)
     finally:
         s.close()

@@ -131,7 +131,7 @@ def test_a_postgres_window_row_from_schema_5_fires_in_the_mode_at_fire(
         )
     s = _open(pg_location, fires)
     try:
-        assert len(MIGRATIONS) == 6
+        assert len(MIGRATIONS) >= 6  # migrated on (7: sr_processors)
         [w] = s.open_windows()
         assert not w.live
         assert [x.mode for x in s.fire_due(10.0)] == [fires]

@@ -100,7 +100,7 @@ class Delivery(Outcomes):
                 trig = r.trigger
                 try:
                     if trig is None:
-                        trig = Trigger.model_validate_json(r.body)
+                        trig = self._read_row(r.row_id, r.body)
                 except ValueError as exc:  # a row written by an incompatible version
                     logger.exception(
                         "pending trigger row %d does not parse; dead-lettered", r.row_id

@@ -18,6 +18,7 @@ from typing import Any
 
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
+from scoperouter.messages.stored import read_stored
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
 from scoperouter.runtime.breaker import Start
@@ -66,6 +67,7 @@ class Outcomes:
     clock: Callable[[], float]
     rng: random.Random
     tasks: set[asyncio.Task[None]]
+    fields_said: set[tuple[str, ...]]  # unknown trigger fields said once (_read_row)
     on_task_failed: Callable[[asyncio.Task[None]], None] | None
     _wake: asyncio.Event
     _loop: asyncio.AbstractEventLoop | None
@@ -93,7 +95,7 @@ class Outcomes:
                    "reason": "retry_horizon", "error": backlog.HORIZON_DETAIL},
         )  # fmt: skip
         try:
-            trig = Trigger.model_validate_json(body)
+            trig = read_stored(body)[0]
         except ValueError:  # unreadable here: its dead letter in the store keeps the body
             return
         now = self.clock()
@@ -104,6 +106,24 @@ class Outcomes:
             {"kind": "trigger", "reason": "retry_horizon", "detail": detail,
              "trigger": trigger_json(trig)}
         )  # fmt: skip
+
+    def _read_row(self, row_id: int, body: str | bytes) -> Trigger:
+        """A paged row's trigger (:func:`~scoperouter.messages.stored.read_stored`): fields
+        a newer version wrote are left out of it (its body is sent as stored), counted,
+        and said once per set of names. Raises ``ValueError`` when it does not parse."""
+        trig, ignored = read_stored(body)
+        if ignored:
+            self.metrics.trigger_fields_ignored.inc()
+            if ignored not in self.fields_said and len(self.fields_said) < 100:
+                self.fields_said.add(ignored)
+                logger.warning(
+                    "trigger row %d has fields this version does not know (written by a "
+                    "newer one?): %s; sent with its body as stored",
+                    row_id,
+                    ", ".join(ignored),
+                    extra={"row_id": row_id, "fields": list(ignored)},
+                )
+        return trig
 
     def _unreadable(
         self, row_id: int, trigger_id: str, attempts: int, body: str, exc: Exception

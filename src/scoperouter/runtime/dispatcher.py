@@ -77,6 +77,7 @@ class Dispatcher(Delivery):
         self.clock = clock
         self.rng = rng
         self.tasks: set[asyncio.Task[None]] = set()
+        self.fields_said: set[tuple[str, ...]] = set()
         # a delivery task's escaped exception (a bug): the router's Supervisor.failed
         self.on_task_failed: Callable[[asyncio.Task[None]], None] | None = None
         # record the message id a target gave each delivery (an Alias mark): only a reader of

@@ -190,6 +190,26 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # a shared store's processors routed by other replicas only (runtime/orphans.py)
+        self.foreign_processors = Gauge(
+            "scoperouter_foreign_processors",
+            "Processors not in routes.yaml that other replicas on the shared store route (a "
+            "rolling deploy): their windows and triggers are left to those replicas.",
+            registry=r,
+        )
+        self.orphan_work = Counter(
+            "scoperouter_orphan_work",
+            "Windows fired and triggers claimed here of processors not in routes.yaml that no "
+            "replica routes (renamed or removed): sent to defaults.target, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.trigger_fields_ignored = Counter(
+            "scoperouter_trigger_fields_ignored",
+            "Outbox rows read with fields this version does not know (a newer replica's): "
+            "the fields are left out of what is logged, the body is sent as stored.",
+            registry=r,
+        )
         self.open_windows = Gauge(
             "scoperouter_open_windows", "Coalescing windows currently open.", registry=r
         )

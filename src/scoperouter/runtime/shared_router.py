@@ -52,7 +52,7 @@ from scoperouter.runtime.loop_runtime import loop_wanted
 from scoperouter.runtime.marks import Mark
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
-from scoperouter.runtime.orphans import announce_unknown
+from scoperouter.runtime.orphans import Roster, announce_unknown
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.router import Router
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
@@ -95,8 +95,13 @@ class SharedRouter(Router):
             dead_letter_publisher, clock, rng,
         )  # fmt: skip
         # the store marks the windows of processors live here and writes each trigger it
-        # fires with the mode it fires in (live for such a window)
-        state.options = dataclasses.replace(state.options, modes=self.dispatcher.modes)
+        # fires with the mode it fires in (live for such a window); it leaves processors
+        # other replicas route to them (runtime/orphans.py)
+        procs = frozenset(registry.processors)
+        o = state.options = dataclasses.replace(
+            state.options, modes=self.dispatcher.modes, processors=procs
+        )
+        self.roster = Roster(procs, self.metrics, o.lease_s)
         self.state = state
         self.planner = planner_for(registry)
         self.poll_interval_s = poll_interval_s
@@ -186,8 +191,10 @@ class SharedRouter(Router):
             self.stats.redispatched += n
         live = await self._in_state(self.state.live_backlog)
         modes.announce_live_backlog(live, self.dispatcher.modes)
+        # the processors routed here, said before anything is fired or paged
+        self.roster.seen(await self._in_state(self.state.announce_processors, now), now)
         work = await self._in_state(self.state.work_by_processor)
-        announce_unknown(work, self.registry.processors, self.metrics)
+        announce_unknown(work, self.registry.processors, self.metrics, self.roster.elsewhere)
         await self._in_state(state_open.limit_windows, self.state, self.registry)
         pending = await self._in_state(self.state.pending_processors)
         self._open = await self._in_state(self.state.open_window_count)
@@ -235,6 +242,7 @@ class SharedRouter(Router):
     def _page(self, marks: list[Mark], requests: list[LaneRequest], now: float) -> list[LanePage]:
         """State thread: the dispatcher's page (marks written, lanes claimed)."""
         pages, sm, leased = state_backlog.page(self.state, marks, requests, now)
+        self.roster.taken((r.processor for pg in pages for r in pg.rows), "triggers")
         self._forget(sm)
         self._leased.held(leased, now)
         return pages
@@ -376,12 +384,18 @@ class SharedRouter(Router):
         self._last_claim = now
         shared = self.state.shared
 
-        def run() -> tuple[int, list[str]]:
+        said = self.roster.due(now)
+
+        def run() -> tuple[int, list[str], frozenset[str]]:
+            # every lease: the processors routed here (the roster's heartbeat), first
+            elsewhere = self.state.announce_processors(now) if said else frozenset()
             rescued = self.state.rescue_expired(now)
             due = self.state.pending_processors(now) if shared or rescued else []
-            return rescued, due
+            return rescued, due, elsewhere
 
-        rescued, due = await self._in_state(run)
+        rescued, due, elsewhere = await self._in_state(run)
+        if said:
+            self.roster.seen(elsewhere, now)
         if rescued:
             self.stats.redispatched += rescued
             self.metrics.redispatched.inc(rescued)
@@ -397,6 +411,7 @@ class SharedRouter(Router):
         its lanes have room for and gives the others back (``Release``)."""
         committed: list[Committed] = [(x.item_id, x.trigger, x.body) for x in items]
         self.fired_here += len(items)
+        self.roster.taken((x.trigger.processor for x in items), "windows")
         self.dispatcher.fired(committed, modes.other_modes(items, self.dispatcher.modes))
 
     async def _lease_keeper(self) -> None:

@@ -93,11 +93,22 @@ class StateStore(Protocol):
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         """Fire up to ``limit`` windows whose deadline is ``<= now`` (earliest first) that no
-        other transaction holds; their triggers are leased to this owner."""
+        other transaction holds (PostgreSQL: not of a processor outside
+        ``options.processors`` another replica routes, :meth:`announce_processors`); their
+        triggers are leased to this owner."""
         ...
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline of any open window (store-wide), None when none is open."""
+        """The earliest deadline of the open windows this store fires (store-wide; on
+        PostgreSQL not those of processors other replicas route), None when none is open."""
+        ...
+
+    def announce_processors(self, now: float) -> frozenset[str]:
+        """Say this replica routes ``options.processors`` (PostgreSQL: the roster,
+        :mod:`scoperouter.state.pg_roster`; a router calls it at start and every lease);
+        returns the processors other replicas route and this one does not. Until another
+        replica has not said so for the grace, this store fires no window, pages and claims
+        no row of theirs. SQLite (one instance): nothing, none."""
         ...
 
     def open_windows(self) -> list[WindowState]:

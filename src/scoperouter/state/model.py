@@ -390,7 +390,9 @@ class StoreOptions:
     marked before -- the dispatcher takes the processor's mode when it sends the row). PostgreSQL only
     (:mod:`scoperouter.state.pg_session`; 0: off): ``lock_timeout_s``, how long a statement
     waits for one lock; ``idle_in_transaction_s``, how long the server keeps a session idle
-    inside a transaction (a frozen replica's) before ending it."""
+    inside a transaction (a frozen replica's) before ending it. ``processors``: the ones
+    this replica routes (routes.yaml); PostgreSQL leaves the others' work to the replicas
+    routing them (:mod:`scoperouter.state.pg_roster`); None: every processor is its own."""
 
     owner: str = "local"
     lease_s: float = 60.0
@@ -398,3 +400,4 @@ class StoreOptions:
     modes: FireModes | None = None
     lock_timeout_s: float = 30.0
     idle_in_transaction_s: float = 60.0
+    processors: frozenset[str] | None = None

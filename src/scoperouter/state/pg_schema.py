@@ -121,6 +121,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_windows ADD COLUMN live boolean NOT NULL DEFAULT false;
     """,
+    # 7: the processors each replica routes, with when one last said so: a replica leaves
+    # the work of a processor only another one routes to it (scoperouter.state.pg_roster)
+    """
+    CREATE TABLE sr_processors (
+        processor text PRIMARY KEY,
+        seen_at double precision NOT NULL
+    );
+    """,
 )
 
 

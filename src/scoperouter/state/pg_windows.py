@@ -12,6 +12,7 @@ becomes a :class:`WindowState` through :func:`window` only (the row conversions 
 from __future__ import annotations
 
 from scoperouter.router.window_state import CAUSED_BY_CAP
+from scoperouter.state.pg_roster import owned
 from scoperouter.state.window_rows import PG_WINDOW_COLS as WINDOW_COLS
 from scoperouter.state.window_rows import pg_update_params as update_params
 from scoperouter.state.window_rows import pg_window as window
@@ -19,7 +20,9 @@ from scoperouter.state.window_rows import pg_with_stored as with_stored
 
 __all__ = [
     "FIRE_AHEAD",
+    "FIRE_AHEAD_OWNED",
     "FIRE_DUE",
+    "FIRE_DUE_OWNED",
     "INSERT_FIRED",
     "LOCK_WINDOWS",
     "STORED_CAUSES",
@@ -80,6 +83,14 @@ WITH due AS (
 DELETE FROM sr_windows w USING due WHERE w.processor = due.processor AND w.day = due.day
 RETURNING {", ".join("w." + c.strip() for c in WINDOW_COLS.split(","))}
 """
+# the same, of the windows this replica may fire (pg_roster.owned: two parameters more,
+# after the deadline's)
+FIRE_DUE_OWNED = FIRE_DUE.replace(
+    "WHERE deadline <= %s", f"WHERE deadline <= %s AND {owned('sr_windows')}"
+)
+FIRE_AHEAD_OWNED = FIRE_AHEAD.replace(
+    "AND deadline > %s", f"AND deadline > %s AND {owned('sr_windows')}"
+)
 INSERT_FIRED = """
 INSERT INTO sr_outbox (trigger_id, processor, body, mode, status, claims, created_at,
     available_at, lease_owner, lease_until) VALUES (%s, %s, %s, %s, 'leased', 1, %s, %s, %s, %s)

@@ -37,15 +37,14 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import psycopg
 
-from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CLOCK_SLACK_S
+from scoperouter.state import pg_roster
 from scoperouter.state.ahead_bound import AheadBound
 from scoperouter.state.core import (
     fired_modes,
@@ -57,17 +56,9 @@ from scoperouter.state.core import (
 )
 from scoperouter.state.legacy import LegacyState
 from scoperouter.state.model import (
-    Completion,
-    CompletionState,
-    DeadLetter,
-    DeadLetterIn,
     IngestBatch,
     IngestResult,
-    LaneClaim,
-    LaneClaimed,
-    Mark,
     OutboxItem,
-    OutboxRow,
     Pruned,
     Retention,
     StoreOptions,
@@ -75,13 +66,16 @@ from scoperouter.state.model import (
     WindowState,
 )
 from scoperouter.state.outbox_regrain import regrain_outbox
+from scoperouter.state.pg_outbox import PgOutbox, _Call
 from scoperouter.state.pg_renewals import RenewalSession
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
 from scoperouter.state.pg_session import SessionLimits, transact
 from scoperouter.state.pg_session import connect as pg_connect
 from scoperouter.state.pg_windows import (
     FIRE_AHEAD,
+    FIRE_AHEAD_OWNED,
     FIRE_DUE,
+    FIRE_DUE_OWNED,
     INSERT_FIRED,
     LOCK_WINDOWS,
     STORED_CAUSES,
@@ -99,11 +93,7 @@ _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-class _Call(threading.local):
-    began = 0.0  # monotonic time the thread's current call began
-
-
-class PostgresStateStore:
+class PostgresStateStore(PgOutbox):
     """:class:`~scoperouter.state.api.StateStore` on PostgreSQL (one connection per store,
     and one for its lease renewals; run several stores -- replicas -- against one
     database)."""
@@ -123,6 +113,10 @@ class PostgresStateStore:
         # the last_at bound of every window this store wrote (forgotten at an import):
         # fire_due's scan for windows a clock step left ahead (ahead_bound)
         self._ahead = AheadBound()
+        # the processors other replicas route, as of the last announce_processors (at its
+        # time): their windows are left out of the earliest deadline (pg_roster)
+        self._elsewhere: frozenset[str] = frozenset()
+        self._roster_at: float | None = None
         self._conn = self._connect()
         try:
             migrate(self._conn)
@@ -273,12 +267,17 @@ class PostgresStateStore:
 
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         ahead = self.may_hold_ahead(now)
+        mine = self.options.processors  # None: any window (pg_roster)
+        owned = () if mine is None else (sorted(mine), pg_roster.live_after(self.options, now))
+        due_sql, ahead_sql = (FIRE_DUE, FIRE_AHEAD) if mine is None else (
+            FIRE_DUE_OWNED, FIRE_AHEAD_OWNED
+        )  # fmt: skip
 
         def run(c: Conn) -> list[OutboxItem]:
-            rows = c.execute(FIRE_DUE, (now, limit)).fetchall()
+            rows = c.execute(due_sql, (now, *owned, limit)).fetchall()
             windows = sorted((window(r) for r in rows), key=lambda w: (w.deadline, w.key))
             if ahead:  # a clock stepped back: windows past the slack ahead are due now
-                rows = c.execute(FIRE_AHEAD, (now + CLOCK_SLACK_S, now)).fetchall()
+                rows = c.execute(ahead_sql, (now + CLOCK_SLACK_S, now, *owned)).fetchall()
                 windows += sorted((window(r) for r in rows), key=lambda w: w.key)
             return self._insert_fired(c, windows, now)
 
@@ -287,10 +286,27 @@ class PostgresStateStore:
             self._ahead.scanned(now)
         return fired
 
-    @staticmethod
-    def _next_deadline(c: Conn) -> float | None:
-        row = c.execute("SELECT min(deadline) FROM sr_windows").fetchone()
+    def _next_deadline(self, c: Conn) -> float | None:
+        """The earliest deadline of the windows this replica fires (but those of processors
+        other replicas routed at the last :meth:`announce_processors`)."""
+        if self._elsewhere:
+            row = c.execute(
+                "SELECT min(deadline) FROM sr_windows WHERE NOT (processor = ANY(%s))",
+                (sorted(self._elsewhere),),
+            ).fetchone()
+        else:
+            row = c.execute("SELECT min(deadline) FROM sr_windows").fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def announce_processors(self, now: float) -> frozenset[str]:
+        """Write this replica's processors to the roster (:mod:`scoperouter.state.pg_roster`);
+        the processors other replicas route and this one does not (none when
+        ``options.processors`` is None: nothing written)."""
+        if self.options.processors is None:
+            return frozenset()
+        self._elsewhere = self._run(lambda c: pg_roster.announce(c, self.options, now))
+        self._roster_at = now
+        return self._elsewhere
 
     def next_deadline(self) -> float | None:
         return self._run(self._next_deadline)
@@ -313,96 +329,6 @@ class PostgresStateStore:
     def seen_at(self, event_id: str) -> float | None:
         return self._run(lambda c: PG.seen_at(c, event_id))
 
-    # ------------------------------------------------------------------ outbox
-    def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
-        o = self.options
-        rows = self._run(
-            lambda c: c.execute(
-                "UPDATE sr_outbox o SET status = 'leased', lease_owner = %s, lease_until = %s, "
-                "claims = o.claims + 1 FROM (SELECT id FROM sr_outbox WHERE status = 'pending' "
-                "AND available_at <= %s ORDER BY available_at, id LIMIT %s "
-                "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
-                "RETURNING o.id, o.body, o.attempts, o.claims, o.mode",
-                (o.owner, self._lease_until(now), now, limit),
-            ).fetchall()
-        )
-        rows.sort()
-        return [
-            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3], r[4])
-            for r in rows
-        ]
-
-    def extend_leases(self, item_ids: Sequence[int], now: float) -> frozenset[int]:
-        owner = self.options.owner
-
-        def run(c: Conn) -> frozenset[int]:
-            # the rows' locks first (an UPDATE computes its new row before it waits)
-            c.execute(
-                "SELECT 1 FROM sr_outbox WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                (sorted(item_ids),),
-            ).fetchall()
-            return PG.extend(c, item_ids, lambda: self._lease_until(now), owner)
-
-        self._call.began = self.monotonic()  # (this thread's: the renewals' own)
-        return self._renewals.run(run)
-
-    def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
-        owner = self.options.owner
-        return self._run(lambda c: tuple(PG.mark(c, m, owner) for m in marks))
-
-    def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
-        return self._run(lambda c: PG.rescue(c, now, all_leases))
-
-    def claim_lanes(
-        self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
-    ) -> tuple[LaneClaimed, ...]:
-        o = self.options
-
-        def run(c: Conn) -> tuple[LaneClaimed, ...]:
-            for m in marks:
-                PG.mark(c, m, o.owner)
-            return PG.claim_lanes(c, claims, o.owner, lambda: self._lease_until(now), now)
-
-        return self._run(run)
-
-    def pending_processors(self, due_at: float = float("inf")) -> list[str]:
-        return self._run(lambda c: PG.pending_processors(c, due_at))
-
-    def pending_count(self) -> int:
-        return self._run(PG.pending_count)
-
-    def live_backlog(self) -> dict[str, int]:
-        return self._run(PG.live_backlog)
-
-    def work_by_processor(self) -> dict[str, tuple[int, int]]:
-        return self._run(PG.work_by_processor)
-
-    def redrive_dead(self, now: float, processor: str | None = None) -> int:
-        return self._run(lambda c: PG.redrive_dead(c, now, processor))
-
-    def discard_dead(self, processor: str | None = None) -> int:
-        return self._run(lambda c: PG.discard_dead(c, processor))
-
-    def outbox_rows(self) -> list[OutboxRow]:
-        return self._run(PG.outbox_rows)
-
-    def outbox_counts(self) -> dict[str, int]:
-        return self._run(PG.outbox_counts)
-
-    # ------------------------------------------------------------------ dead letters
-    def dead_letter(self, letter: DeadLetterIn) -> bool:
-        return self._run(lambda c: PG.dead_letter(c, letter))
-
-    def dead_letters(self) -> list[DeadLetter]:
-        return self._run(PG.dead_letters)
-
-    # ------------------------------------------------------------------ completion ledger
-    def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
-        self._run(lambda c: PG.record_completion(c, trigger_id, state, at))
-
-    def completion(self, trigger_id: str) -> Completion | None:
-        return self._run(lambda c: PG.completion(c, trigger_id))
-
     def apply_limits(
         self,
         limits: Mapping[str, int],
@@ -423,6 +349,7 @@ class PostgresStateStore:
                 granularities=granularities,
                 durations=durations,
                 default_durations=default_durations,
+                skip=self._elsewhere,  # (as of the announce a router makes before)
             )
         )
 

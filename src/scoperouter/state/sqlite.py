@@ -299,6 +299,11 @@ class SqliteStateStore:
         self._deadline, self._deadline_known = nd, True
         return nd
 
+    def announce_processors(self, now: float) -> frozenset[str]:
+        """One instance: no other replica routes anything (a processor it does not route
+        has work here from a previous routes.yaml only: an orphan)."""
+        return frozenset()
+
     def open_windows(self) -> list[WindowState]:
         rows = self._db.execute(
             f"SELECT {_WINDOW_COLS} FROM sr_windows ORDER BY processor, day"

@@ -23,7 +23,7 @@ windows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from scoperouter.router.window_state import past_limit, regrain_reason
@@ -70,8 +70,10 @@ def apply_limits(
     granularities: Mapping[str, str] | None = None,
     durations: Mapping[str, Durations] | None = None,
     default_durations: Durations | None = None,
+    skip: Collection[str] = (),
 ) -> int:
-    """Give every open window its processor's threshold in ``limits`` (``default`` for one
+    """Give every open window (but those of processors in ``skip``: other replicas route
+    them, :mod:`scoperouter.state.pg_roster`) its processor's threshold in ``limits`` (``default`` for one
     not listed), granularity in ``granularities`` (none for one not listed) and durations
     in ``durations`` (``default_durations`` for one not listed; both None: durations kept);
     returns how many windows changed. ``lock``: take the changed rows with ``FOR UPDATE``
@@ -86,6 +88,8 @@ def apply_limits(
     select, reslow = q(_OTHER_LIMIT) + tail, q(_OTHER_DURATIONS) + tail
     changed = 0
     for proc in sorted(str(r[0]) for r in db.execute(_PROCESSORS).fetchall()):
+        if proc in skip:
+            continue
         limit = limits.get(proc, default)
         grain = grains.get(proc, "")
         rows = db.execute(select, (proc, limit, grain, grain)).fetchall()
