@@ -6,6 +6,7 @@ short pause instead of a whole ``housekeeping_interval``. Counted, not timed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 import pytest
 
 from scoperouter.runtime import housekeeping
+from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.router import Router
 from scoperouter.runtime.store import Store
-from scoperouter.state.model import PRUNE_LIMIT
+from scoperouter.state.model import PRUNE_LIMIT, Pruned
 
 NOW, DAY = 7_000_000.0, 86400.0
 OPTIONS = RouterOptions()  # dedup 1 day; done triggers and event dead letters: a week
@@ -63,7 +65,8 @@ def test_each_pass_deletes_at_most_the_limit_per_statement(tmp_path: Path, limit
     more = True
     while more:
         counts = _deleted_per_statement(s)
-        got, more = housekeeping.prune(s, OPTIONS, NOW, limit)
+        pruned = housekeeping.prune(s, OPTIONS, NOW, limit)
+        got, more = pruned.seen, pruned.more
         per_statement += counts()
         seen.append(got)
         assert len(seen) <= n // limit + 2
@@ -83,9 +86,11 @@ def test_the_default_pass_is_bounded(tmp_path: Path) -> None:
         for k in range(PRUNE_LIMIT + 3):
             s.mark_seen(f"e{k}", NOW - 2 * DAY)
     counts = _deleted_per_statement(s)
-    assert housekeeping.prune(s, OPTIONS, NOW) == (PRUNE_LIMIT, True)
+    first = housekeeping.prune(s, OPTIONS, NOW)
+    assert (first.seen, first.more) == (PRUNE_LIMIT, True)
     assert max(counts()) == PRUNE_LIMIT
-    assert housekeeping.prune(s, OPTIONS, NOW) == (3, False)
+    second = housekeeping.prune(s, OPTIONS, NOW)
+    assert (second.seen, second.more) == (3, False)
     assert s.seen_count() == 0
     s.close()
 
@@ -93,17 +98,17 @@ def test_the_default_pass_is_bounded(tmp_path: Path) -> None:
 async def test_router_runs_the_next_pass_at_once_while_rows_are_left() -> None:
     """A pass that left rows is followed by the next after the short catch-up pause, not
     after housekeeping_interval (an hour here); the interval applies again once done."""
-    results = iter([(5, True), (5, True), (2, False)])
+    results = iter([Pruned(seen=5, more=True), Pruned(seen=5, more=True), Pruned(seen=2)])
     calls: list[int] = []
     done = asyncio.Event()
 
-    def prune() -> tuple[int, bool]:
+    def prune() -> Pruned:
         calls.append(1)
         fake.options.housekeeping_interval_s = 3600.0  # after the first pass: an hour
         got = next(results, None)
         if got is None:
             raise AssertionError("a pass ran before the interval after the backlog was gone")
-        if got[1] is False:
+        if not got.more:
             done.set()
         return got
 
@@ -111,7 +116,8 @@ async def test_router_runs_the_next_pass_at_once_while_rows_are_left() -> None:
         return fn(*args)
 
     fake = SimpleNamespace(
-        options=SimpleNamespace(housekeeping_interval_s=0.0),
+        options=SimpleNamespace(housekeeping_interval_s=0.0, dead_letter_retention_s=7 * DAY),
+        metrics=Metrics(),
         _in_state=in_state,
         _prune=prune,
         health=SimpleNamespace(failed=lambda why: pytest.fail(why)),
@@ -123,3 +129,18 @@ async def test_router_runs_the_next_pass_at_once_while_rows_are_left() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("seen", "letters", "levels"),
+    [(0, 0, []), (5, 0, ["INFO"]), (0, 2, ["WARNING"]), (5, 2, ["INFO", "WARNING"])],
+)
+def test_a_pass_says_what_it_pruned(
+    seen: int, letters: int, levels: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pruned dead letters of rejected events are counted and logged at WARNING, never silently."""
+    metrics = Metrics()
+    with caplog.at_level(logging.INFO, logger="scoperouter.runtime"):
+        housekeeping.said(Pruned(seen=seen, dead_letters=letters), 7 * DAY, metrics)
+    assert [r.levelname for r in caplog.records] == levels
+    assert metrics.dead_letters_pruned._value.get() == letters

@@ -315,7 +315,7 @@ async def test_housekeeping_keeps_dead_triggers_prunes_old_done_and_event_dead_l
             b"{}",
             now[0] - 8 * day,
         )
-    r._prune()
+    assert r._prune().dead_letters == 1  # the old event's letter (said by housekeeping.said)
     left = {row[0] for row in s._db.execute("SELECT trigger_id FROM triggers").fetchall()}
     assert left == {"old-dead", "new-dead", "old-pending"}
     assert [d.ref for d in s.dead_letters()] == ["new", f"old-dead#{rows['old-dead']}"]

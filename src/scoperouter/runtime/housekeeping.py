@@ -29,10 +29,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
 from scoperouter.state.model import CATCH_UP_PAUSE_S as CATCH_UP_PAUSE_S
-from scoperouter.state.model import PRUNE_LIMIT
+from scoperouter.state.model import PRUNE_LIMIT, Pruned
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -75,15 +76,31 @@ class PruneClock:
         return bounded
 
 
-def prune(
-    store: Store, options: RouterOptions, now: float, limit: int = PRUNE_LIMIT
-) -> tuple[int, bool]:
+def prune(store: Store, options: RouterOptions, now: float, limit: int = PRUNE_LIMIT) -> Pruned:
     """One transaction of pruning (state thread), each statement deleting at most
-    ``limit`` rows. Returns the seen ids pruned, and whether a statement reached its
-    limit (rows past a horizon may be left for the next pass)."""
+    ``limit`` rows: what it deleted, and whether a statement reached its limit (rows
+    past a horizon may be left for the next pass)."""
     o = options
     with store.transaction():
         seen = store.prune_seen(now - o.dedup_horizon_s, limit)
         done = store.prune_triggers(now - o.done_retention_s, limit=limit)  # dead rows: kept
         letters = store.prune_event_dead_letters(now - o.dead_letter_retention_s, limit)
-    return seen, max(seen, done, letters) >= limit
+    return Pruned(
+        seen=seen, done=done, dead_letters=letters, more=max(seen, done, letters) >= limit
+    )
+
+
+def said(pruned: Pruned, dead_letter_retention_s: float, metrics: Metrics) -> None:
+    """Log a prune pass: the seen ids at INFO; dead letters of rejected events at WARNING
+    and counted (``scoperouter_dead_letters_pruned_total``): a payload no topic received
+    (``dead_letter_topic`` unset) is gone with its letter, seen or not."""
+    if pruned.seen:
+        logger.info("pruned %d seen ids past the dedup horizon", pruned.seen)
+    if pruned.dead_letters:
+        metrics.dead_letters_pruned.inc(pruned.dead_letters)
+        logger.warning(
+            "pruned %d dead letters of rejected events older than dead_letter_retention "
+            "(%gs): their payloads are kept only where dead_letter_topic sent them",
+            pruned.dead_letters,
+            dead_letter_retention_s,
+        )

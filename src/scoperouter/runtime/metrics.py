@@ -263,6 +263,12 @@ class Metrics:
             ["kind", "reason"],
             registry=r,
         )
+        self.dead_letters_pruned = Counter(
+            "scoperouter_dead_letters_pruned",
+            "Dead letters of rejected events deleted past dead_letter_retention (each pass "
+            "logged at WARNING): their payloads survive only where dead_letter_topic sent them.",
+            registry=r,
+        )
         self.redispatched = Counter(
             "scoperouter_redispatched_after_restart",
             "Pending triggers dispatched again after a restart (possible duplicates downstream).",

@@ -18,6 +18,7 @@ from scoperouter.runtime import housekeeping
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.marks import Mark, write_marks
 from scoperouter.runtime.router_core import RouterCore
+from scoperouter.state.model import Pruned
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -121,15 +122,15 @@ class RouterTimers(RouterCore):
                 housekeeping.CATCH_UP_PAUSE_S if more else self.options.housekeeping_interval_s
             )
             try:
-                pruned, more = await self._in_state(self._prune)
-                if pruned:
-                    logger.info("pruned %d seen ids past the dedup horizon", pruned)
+                pruned = await self._in_state(self._prune)
+                more = pruned.more
+                housekeeping.said(pruned, self.options.dead_letter_retention_s, self.metrics)
             except Exception:
                 more = False
                 self.health.failed("housekeeping failed")
 
-    def _prune(self) -> tuple[int, bool]:
-        """One prune pass: the seen ids pruned, and whether rows past a horizon may be left
+    def _prune(self) -> Pruned:
+        """One prune pass: what it deleted, and whether rows past a horizon may be left
         (a statement deleted its limit). Horizons are measured back from the prune clock
         (the wall clock bounded by monotonic time: housekeeping.PruneClock)."""
         return housekeeping.prune(self.store, self.options, self.prune_clock(self.clock()))

@@ -58,7 +58,7 @@ from scoperouter.runtime.router import Router
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
 from scoperouter.runtime.sinks import Sink
 from scoperouter.state.api import StateStore
-from scoperouter.state.model import OutboxItem, Released, Retention
+from scoperouter.state.model import OutboxItem, Pruned, Released, Retention
 
 logger = logging.getLogger("scoperouter.runtime")
 _ROW_ID = operator.itemgetter(0)
@@ -455,7 +455,7 @@ class SharedRouter(Router):
     def _probe_store(self) -> None:
         self.state.ping()
 
-    def _prune(self) -> tuple[int, bool]:
+    def _prune(self) -> Pruned:
         o = self.options
         pruned = self.state.prune(
             Retention(
@@ -467,7 +467,7 @@ class SharedRouter(Router):
             ),
             self.prune_clock(self.clock()),  # never ahead of monotonic time (PruneClock)
         )
-        return pruned.seen, pruned.more
+        return pruned
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued, in flight, or open store-wide (tests)."""
