@@ -59,6 +59,7 @@ from scoperouter.router.ledger import (
     Entry,
     Notice,
     classify,
+    fired_after,
     open_entry,
     retimed,
     step,
@@ -69,7 +70,7 @@ from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
 from scoperouter.router.loop_params import LoopParams
-from scoperouter.router.trigger_regrain import regrained
+from scoperouter.router.trigger_regrain import regrain_entries
 
 SNAPSHOT_VERSION = 1
 Key = tuple[str, date]
@@ -193,9 +194,11 @@ class LedgerBook:
                 if e is not None:
                     return e
         if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
-            ids = self._open.get((ref.processor, ref.day))
-            if ids:
-                return self._entries[next(iter(ids))]
+            # the oldest open one it may report: not one that fired after it was produced
+            for tid in self._open.get((ref.processor, ref.day), ()):
+                e = self._entries[tid]
+                if not fired_after(e, ref):
+                    return e
         return None
 
     def attempt_of(self, e: Entry, ref: CompletionRef) -> int | None:
@@ -264,6 +267,7 @@ class LedgerBook:
             e,
             ref,
             p,
+            superseded=fired_after(e, ref),
             stale=stale,
             unattributed=not named and e.reported_failure,
             earlier=n is not None and n < e.attempt,
@@ -443,8 +447,7 @@ class LedgerBook:
         """The book :meth:`snapshot` wrote, its timers under ``params`` and, given
         ``granularity`` (a processor's now; "" for one no longer in the registry), every
         entry not succeeded whose trigger's ids its processor no longer takes holding the
-        full-date trigger instead (:func:`~.trigger_regrain.regrained`; see
-        :func:`_regrain`)."""
+        full-date trigger instead (:func:`~.trigger_regrain.regrain_entries`)."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
         book = cls(params)
@@ -459,7 +462,7 @@ class LedgerBook:
         )
         renamed: dict[str, str] = {}
         if granularity is not None:
-            entries, renamed = _regrain(entries, granularity)
+            entries, renamed = regrain_entries(entries, granularity)
         for e in entries:
             # timers follow the registry restored under (a restart that adds or shortens
             # completion_timeout / retry_backoff frees triggers waiting under the old one)
@@ -479,25 +482,3 @@ class LedgerBook:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"malformed applied completion ids: {exc}") from exc
         return book
-
-
-def _regrain(
-    entries: list[Entry], granularity: Callable[[str], str]
-) -> tuple[list[Entry], dict[str, str]]:
-    """``entries`` with every one not succeeded whose trigger :func:`regrained` changes
-    holding the full-date trigger (a re-run, a redrive send it; its history, attempts and
-    order kept), and the old trigger id -> new one. A full-date trigger of that id already
-    in the book covers the same work: the regrained entry is dropped for it."""
-    renamed: dict[str, str] = {}
-    out: list[Entry] = []
-    have = {e.trigger_id for e in entries}
-    for e in entries:
-        new = None if e.phase == "succeeded" else regrained(e.trigger, granularity(e.key[0]))
-        if new is None:
-            out.append(e)
-            continue
-        renamed[e.trigger_id] = new.trigger_id
-        if new.trigger_id not in have:
-            have.add(new.trigger_id)
-            out.append(e._replace(trigger=new))
-    return out, renamed
