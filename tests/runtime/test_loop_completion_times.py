@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, load, write_registry
 
+from scoperouter.router import ledger_applied
 from scoperouter.runtime.router import Inbound, Router
 
 T0 = 1_764_000_000.0
@@ -72,4 +74,46 @@ async def test_unified_message_redelivered_past_the_horizon_closes_no_newer_trig
     now[0] += 1
     assert (await send(r, unified))[0] == "accepted"  # routed again: no dedupe is left
     assert phases(r) == [(("lalplayer01",), "succeeded"), (("bosplayer01",), "dispatched")]
+    await r.stop(timeout=2.0)
+
+
+def _total(r: Router, name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for fam in r.metrics.registry.collect()
+        for s in fam.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def test_reports_matching_nothing_never_push_out_an_applied_id(
+    tmp_path: Path,
+    make_router: RouterFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A flood of reports matching nothing is evicted (counted, logged once), never run-1's id."""
+    monkeypatch.setattr(ledger_applied, "APPLIED_MAX", 3)
+    cfg = load(
+        write_registry(tmp_path / "cfg", defaults={"run_retries": 1, "completion_timeout": "10m"})
+    )
+    now = [T0]
+    r = make_router(cfg, MemorySink(), clock=lambda: now[0], state_dir=tmp_path)
+    await r.start()
+    await send(r, injury("e-1", "lalplayer01"))
+    report = {"processor": P, "game_date": GAME_DAY.isoformat(), "status": "success"}
+    now[0] += 1
+    await send(r, {**report, "execution_id": "run-1"})
+    with caplog.at_level("WARNING", logger="scoperouter.runtime"):
+        for i in range(5):  # another date: they match no trigger
+            await send(r, {**report, "game_date": "2025-11-18", "execution_id": f"other-{i}"})
+    now[0] += 1
+    await send(r, injury("e-2", "bosplayer01"))
+    await send(r, {**report, "execution_id": "run-1"})  # redelivered
+    assert phases(r) == [(("lalplayer01",), "succeeded"), (("bosplayer01",), "dispatched")]
+    evicted = "scoperouter_completion_ids_evicted_total"
+    assert _total(r, evicted, memory="unmatched") == 2
+    assert _total(r, evicted, memory="applied") == 0
+    logged = [rec for rec in caplog.records if hasattr(rec, "evicted")]
+    assert [rec.evicted for rec in logged] == [{"unmatched": 1}]  # once a minute at most
     await r.stop(timeout=2.0)

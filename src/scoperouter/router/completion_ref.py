@@ -64,11 +64,15 @@ class CompletionRef:
     # when the message was produced (epoch seconds: ``produced_at``, else ``timestamp``;
     # None: it says not): it is no report of a trigger (re)opened after that (LedgerBook)
     produced_at: float | None = None
+    # also routed as an event (it has a source): the daemon checked and marked its id in
+    # the durable seen ids first, so a redelivery within the dedup horizon never gets here
+    # (the ledger need not remember it when it matches no trigger)
+    routed: bool = False
 
 
 # fields a journal row or snapshot leaves out at their default (rows written before they
 # existed read the same, and a router rolled back to before them still reads new rows)
-_OMITTED_AT_DEFAULT: dict[str, object] = {"produced_at": None}
+_OMITTED_AT_DEFAULT: dict[str, object] = {"produced_at": None, "routed": False}
 
 
 def ref_to_dict(ref: CompletionRef) -> dict[str, Any]:
@@ -210,6 +214,7 @@ def completion_ref(
         missed=missed,
         event_id=_completion_id(raw, meta),
         produced_at=produced_time(raw),
+        routed=not is_report_only(raw),
     )
 
 

@@ -146,6 +146,11 @@ class LedgerBook:
         """Parked completions expired or evicted (only counts up)."""
         return self._parked.dropped
 
+    @property
+    def applied_evicted(self) -> dict[str, int]:
+        """Completion ids dropped for room before their day, per memory (only counts up)."""
+        return dict(self._applied.evicted)
+
     def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Remember the Pub/Sub message id a trigger was published with (each attempt's
         publish gets an id of its own: all of them name the trigger). A completion that
@@ -247,7 +252,8 @@ class LedgerBook:
         if e is None:
             if ref.message_id is not None and ref.trigger_id is None:
                 self.changes += self._parked.park(ref, now)  # taken when its id is recorded
-            elif eid is not None:
+            elif eid is not None and not ref.routed:
+                # (a routed one's redelivery meets the durable seen ids first: not kept)
                 self._applied.add(eid, None, now)
                 self.changes += 1
             return None, []

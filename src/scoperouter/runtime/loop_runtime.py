@@ -134,6 +134,7 @@ def completion_of(
             event_id=ev.event_id,
             missed=missed_entities(raw) if raw is not None else (),
             produced_at=None if ev.produced_at is None else ev.produced_at.timestamp(),
+            routed=True,
         )
     if ref is None:
         return None
@@ -155,6 +156,7 @@ def completion_of(
             missed=ref.missed,
             event_id=ev.event_id,
             produced_at=ref.produced_at,
+            routed=True,
         )
     return ref
 

@@ -219,6 +219,13 @@ class Metrics:
             " in time, and ones naming (by processor and date) no registry processor.",
             registry=r,
         )
+        self.completion_ids_evicted = Counter(
+            "scoperouter_completion_ids_evicted",
+            "Completion event ids the ledger dropped for room before their day was up"
+            " (memory: applied, unmatched): a redelivery of one is applied again.",
+            ["memory"],
+            registry=r,
+        )
         self.reports_unread = Counter(
             "scoperouter_reports_unread",
             "Bare completion reports (no source: the SDK's report()) taken while the closed "
