@@ -74,6 +74,7 @@ async def test_unified_message_redelivered_past_the_horizon_closes_no_newer_trig
     now[0] += 1
     assert (await send(r, unified))[0] == "accepted"  # routed again: no dedupe is left
     assert phases(r) == [(("lalplayer01",), "succeeded"), (("bosplayer01",), "dispatched")]
+    assert _total(r, "scoperouter_completions_unmatched_total") == 1  # and logged
     await r.stop(timeout=2.0)
 
 
@@ -116,4 +117,47 @@ async def test_reports_matching_nothing_never_push_out_an_applied_id(
     assert _total(r, evicted, memory="applied") == 0
     logged = [rec for rec in caplog.records if hasattr(rec, "evicted")]
     assert [rec.evicted for rec in logged] == [{"unmatched": 1}]  # once a minute at most
+    await r.stop(timeout=2.0)
+
+
+@pytest.mark.parametrize(
+    ("trigger_id", "unmatched"),
+    [
+        (None, 1),  # the forgotten trigger's own id
+        ("t-0123456789abcdef01234567", 1),  # a trigger the ledger never held
+        ("bf-0123456789abcdef", 0),  # a backfill run's: the backfill waits for it
+    ],
+)
+async def test_report_for_a_trigger_the_ledger_does_not_hold_is_counted(
+    tmp_path: Path,
+    make_router: RouterFactory,
+    caplog: pytest.LogCaptureFixture,
+    trigger_id: str | None,
+    unmatched: int,
+) -> None:
+    """A partial naming a forgotten (or unknown) trigger re-runs nothing: counted and logged."""
+    cfg = load(write_registry(tmp_path / "cfg", defaults={"run_retries": 2}))
+    now = [T0]
+    sink = MemorySink()
+    r = make_router(cfg, sink, clock=lambda: now[0], state_dir=tmp_path)
+    await r.start()
+    await send(r, injury("e-1", "lalplayer01"))
+    loop = r.windows.engine.loop
+    assert loop is not None
+    (tid,) = [e.trigger_id for e in loop.ledger.entries() if e.trigger.processor == P]
+    now[0] += 5
+    await send(r, {"trigger_id": tid, "status": "success", "execution_id": "x1", "source": None})
+    now[0] += 86400 + 60
+    await r._in_state(lambda: r.windows.compact(force=True))  # forgets it
+    assert r.windows.engine.loop.ledger.get(tid) is None  # type: ignore[union-attr]
+    sent = len(sink.received)
+    report = {"status": "partial", "execution_id": "x1b", "source": None}
+    with caplog.at_level("WARNING", logger="scoperouter.runtime"):
+        out = await send(
+            r, {**report, "trigger_id": trigger_id or tid, "missed_entities": ["lalplayer01"]}
+        )
+    assert out == ("accepted", None) and len(sink.received) == sent  # nothing re-run
+    assert _total(r, "scoperouter_completions_unmatched_total") == unmatched
+    logged = [rec for rec in caplog.records if getattr(rec, "reason", None) == "unknown_trigger"]
+    assert [rec.missed_entities for rec in logged] == [1] * unmatched
     await r.stop(timeout=2.0)

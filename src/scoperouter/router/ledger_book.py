@@ -106,6 +106,11 @@ class LedgerBook:
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
         self.changes = 0  # bumped by every state change (drivers journal when it moves)
+        # why the last complete() matched no trigger: "unknown_trigger" (it names a trigger
+        # the book does not hold: forgotten, or never sent), "fired_after" (every open one
+        # of its processor and date fired after it was produced); None: it matched one, was
+        # parked, was taken before, or names a key with no open trigger (not counted)
+        self.last_unmatched: str | None = None
 
     # ------------------------------------------------------------------ reads
     def get(self, trigger_id: str) -> Entry | None:
@@ -241,6 +246,7 @@ class LedgerBook:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
         to send at once (nothing today: re-runs wait for their backoff)."""
         eid = ref.event_id
+        self.last_unmatched = None
         self._applied.expire(now)
         taken = self._applied.get(eid) if eid is not None else None
         if taken is not None:
@@ -250,6 +256,11 @@ class LedgerBook:
             return (None if taken[0] is None else self.get(taken[0])), []
         e = self.find(ref)
         if e is None:
+            if ref.trigger_id is not None:
+                self.last_unmatched = "unknown_trigger"
+            elif ref.message_id is None and ref.processor and ref.day:
+                # open ones of its key, all fired after it (find skipped them)
+                self.last_unmatched = "fired_after" if self.busy(ref.processor, ref.day) else None
             if ref.message_id is not None and ref.trigger_id is None:
                 self.changes += self._parked.park(ref, now)  # taken when its id is recorded
             elif eid is not None and not ref.routed:

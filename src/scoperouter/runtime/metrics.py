@@ -216,7 +216,9 @@ class Metrics:
         self.completions_unmatched = Counter(
             "scoperouter_completions_unmatched",
             "Completions that closed nothing: parked ones whose message id was never recorded"
-            " in time, and ones naming (by processor and date) no registry processor.",
+            " in time, ones naming (by processor and date) no registry processor, ones naming"
+            " a trigger the ledger does not hold (forgotten, never sent), and ones produced"
+            " before every open trigger of their processor and date fired.",
             registry=r,
         )
         self.completion_ids_evicted = Counter(
