@@ -21,9 +21,11 @@ under (:func:`~scoperouter.router.ledger.retimed`): the stored ``due_at`` is the
 registry's, and a restart is how an operator changes ``completion_timeout``.
 
 A completion with an event id is taken once: the ids of those taken (applied to an entry,
-or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
-redelivery changes nothing -- also one naming only the processor and the date, which would
-otherwise find the *next* open trigger of that key once the first has closed.
+or a bare report matching none; a routed one matching none meets the daemon's seen ids
+first) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a redelivery
+changes nothing -- also one naming only the processor and the date, which would otherwise
+find the *next* open trigger of that key once the first has closed (or one that fired
+after it was produced: never, :func:`~scoperouter.router.ledger.fired_after`).
 
 Each recorded message id remembers the attempt it was published for (the entry's attempt
 when the id is recorded: the journal replays the same order, so the same attempt). A
@@ -106,10 +108,8 @@ class LedgerBook:
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
         self.changes = 0  # bumped by every state change (drivers journal when it moves)
-        # why the last complete() matched no trigger: "unknown_trigger" (it names a trigger
-        # the book does not hold: forgotten, or never sent), "fired_after" (every open one
-        # of its processor and date fired after it was produced); None: it matched one, was
-        # parked, was taken before, or names a key with no open trigger (not counted)
+        # why the last complete() matched no trigger: "unknown_trigger" (forgotten, never
+        # sent), "fired_after" (its key's open ones all fired after it); else None
         self.last_unmatched: str | None = None
 
     # ------------------------------------------------------------------ reads
@@ -188,7 +188,8 @@ class LedgerBook:
         return self._put(e)
 
     def find(self, ref: CompletionRef) -> Entry | None:
-        """The entry a completion names (trigger id, alias, else oldest open by key)."""
+        """The entry a completion names (trigger id, alias, else the oldest open one of its
+        key that did not fire after it was produced)."""
         for tid in (ref.trigger_id, ref.message_id):
             if tid is not None:
                 e = self.get(tid)
@@ -258,8 +259,7 @@ class LedgerBook:
         if e is None:
             if ref.trigger_id is not None:
                 self.last_unmatched = "unknown_trigger"
-            elif ref.message_id is None and ref.processor and ref.day:
-                # open ones of its key, all fired after it (find skipped them)
+            elif ref.message_id is None and ref.processor and ref.day:  # find skipped them
                 self.last_unmatched = "fired_after" if self.busy(ref.processor, ref.day) else None
             if ref.message_id is not None and ref.trigger_id is None:
                 self.changes += self._parked.park(ref, now)  # taken when its id is recorded
