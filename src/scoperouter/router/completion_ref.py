@@ -19,6 +19,10 @@ A completion names its trigger, in this order:
   open trigger of that processor on that date (production's ``parent_processor`` names the
   upstream, not the run: it is kept for the trace, ``unified_pubsub_publisher.py:92,210``).
 
+A completion that says when it was produced (``produced_at``, else ``timestamp``: the
+normaliser's fields, :func:`produced_time`) reports no trigger that fired after that (past
+the clock slack: :func:`scoperouter.router.ledger.fired_after`).
+
 ``execution_id`` (``unified_pubsub_publisher.py:84,192``) identifies the run: recorded per
 attempt. A completion report is a message that names a trigger id, or a ``status`` with a
 processor; one with a ``source`` (a source key that is not ``null``) is also an event and
@@ -29,10 +33,11 @@ missed ids or the trigger's id.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from scoperouter.messages.event_fields import execution_key, top_or_meta
@@ -56,11 +61,27 @@ class CompletionRef:
     error: str | None = None
     missed: tuple[str, ...] = ()  # partial: entity ids the run did not process
     event_id: str | None = None
+    # when the message was produced (epoch seconds: ``produced_at``, else ``timestamp``;
+    # None: it says not): it is no report of a trigger (re)opened after that (LedgerBook)
+    produced_at: float | None = None
+    # also routed as an event (it has a source): the daemon checked and marked its id in
+    # the durable seen ids first, so a redelivery within the dedup horizon never gets here
+    # (the ledger need not remember it when it matches no trigger)
+    routed: bool = False
+
+
+# fields a journal row or snapshot leaves out at their default (rows written before they
+# existed read the same, and a router rolled back to before them still reads new rows)
+_OMITTED_AT_DEFAULT: dict[str, object] = {"produced_at": None, "routed": False}
 
 
 def ref_to_dict(ref: CompletionRef) -> dict[str, Any]:
     """``ref`` as JSON-ready values (the journal's and the ledger snapshot's form)."""
-    d = {k: getattr(ref, k) for k in ref.__slots__}
+    d = {
+        k: getattr(ref, k)
+        for k in ref.__slots__
+        if k not in _OMITTED_AT_DEFAULT or getattr(ref, k) != _OMITTED_AT_DEFAULT[k]
+    }
     d["day"] = ref.day.isoformat() if ref.day is not None else None
     d["missed"] = list(ref.missed)
     return d
@@ -88,6 +109,28 @@ def _outcome(raw: Mapping[str, Any]) -> Outcome | None:
         if isinstance(ok, bool):
             return "success" if ok else "failed"
         return "success"
+    return None
+
+
+def produced_time(raw: Mapping[str, Any]) -> float | None:
+    """When ``raw`` was produced, in epoch seconds: ``produced_at``, else ``timestamp``
+    (top level, as the normaliser reads them), ISO 8601 (a naive time is UTC) or epoch
+    seconds; None when neither is there or readable (never raises: a completion with an
+    unreadable time is one without a time)."""
+    for key in ("produced_at", "timestamp"):
+        v = raw.get(key)
+        if v is None:
+            continue
+        at: float | None = None
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            at = float(v)
+        elif isinstance(v, str):
+            try:
+                dt = datetime.fromisoformat(v.strip())
+            except ValueError:
+                return None
+            at = (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).timestamp()
+        return at if at is not None and math.isfinite(at) else None
     return None
 
 
@@ -170,6 +213,8 @@ def completion_ref(
         error=str(err)[:500] if err else None,
         missed=missed,
         event_id=_completion_id(raw, meta),
+        produced_at=produced_time(raw),
+        routed=not is_report_only(raw),
     )
 
 

@@ -28,7 +28,9 @@ A closed trigger reopens for a later report of missed ids, never dead-lettered f
 unless the report is of the run whose completion closed it (:attr:`Entry.closed_by`):
 that counts as if it had come first, so a processor that keeps missing an id ends as a
 dead letter instead of being re-run forever. A later failure reopens it only when it is
-that run's (re-run like missed ids, then a dead letter); another run's is ignored.
+that run's (re-run like missed ids, then a dead letter); another run's is ignored. A
+completion produced before the trigger last fired (:func:`fired_after`) is ``superseded``:
+a report of an earlier firing, it moves nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from scoperouter.router.ledger_table import (
     Phase,
 )
 from scoperouter.router.loop_params import LoopParams
+from scoperouter.router.window_state import CLOCK_SLACK_S
 
 
 class Attempt(NamedTuple):
@@ -122,11 +125,21 @@ class Step(NamedTuple):
     redispatch: Trigger | None  # what to send now (redispatch effect)
 
 
+def fired_after(e: Entry, ref: CompletionRef) -> bool:
+    """``e`` last fired (:attr:`Entry.opened_at`) more than :data:`CLOCK_SLACK_S` after
+    ``ref`` was produced: ``ref`` cannot report a run of that firing. A re-dispatch and a
+    redrive keep the firing time (the same work: an earlier attempt's report is about it);
+    a completion without a production time may be anyone's (False)."""
+    at = ref.produced_at
+    return at is not None and e.opened_at > at + CLOCK_SLACK_S
+
+
 def classify(
     e: Entry,
     ref: CompletionRef,
     params: LoopParams,
     *,
+    superseded: bool = False,
     stale: bool = False,
     unattributed: bool = False,
     earlier: bool = False,
@@ -141,7 +154,10 @@ def classify(
     it names an attempt before ``e``'s (a failure of one is ``earlier_failure`` while a
     later attempt is dispatched); ``own``: it names the run whose completion closed ``e``
     (its missed ids after the re-runs are spent: ``partial_missed_own_last``; its failure:
-    ``failed_own``, re-run like missed ids, then ``failed_own_last``)."""
+    ``failed_own``, re-run like missed ids, then ``failed_own_last``); ``superseded``: it
+    was produced before ``e`` last fired (:func:`fired_after`), whatever it says."""
+    if superseded:
+        return "superseded"
     if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
         if stale:
             return "stale"
@@ -216,6 +232,7 @@ def step(
         "success": "success",
         "partial": "partial",
         "stale": "late",
+        "superseded": "late",
         "unattributed": "unattributed",
         "unattributed_last": "unattributed",
         "unattributed_enough": "success" if ref is None or ref.outcome != "partial" else "partial",

@@ -21,9 +21,11 @@ under (:func:`~scoperouter.router.ledger.retimed`): the stored ``due_at`` is the
 registry's, and a restart is how an operator changes ``completion_timeout``.
 
 A completion with an event id is taken once: the ids of those taken (applied to an entry,
-or matching none) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a
-redelivery changes nothing -- also one naming only the processor and the date, which would
-otherwise find the *next* open trigger of that key once the first has closed.
+or a bare report matching none; a routed one matching none meets the daemon's seen ids
+first) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a redelivery
+changes nothing -- also one naming only the processor and the date, which would otherwise
+find the *next* open trigger of that key once the first has closed (or one that fired
+after it was produced: never, :func:`~scoperouter.router.ledger.fired_after`).
 
 Each recorded message id remembers the attempt it was published for (the entry's attempt
 when the id is recorded: the journal replays the same order, so the same attempt). A
@@ -59,6 +61,7 @@ from scoperouter.router.ledger import (
     Entry,
     Notice,
     classify,
+    fired_after,
     open_entry,
     retimed,
     step,
@@ -69,7 +72,7 @@ from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
 from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
 from scoperouter.router.loop_params import LoopParams
-from scoperouter.router.trigger_regrain import regrained
+from scoperouter.router.trigger_regrain import regrain_entries
 
 SNAPSHOT_VERSION = 1
 Key = tuple[str, date]
@@ -105,6 +108,9 @@ class LedgerBook:
         self.notices: list[Notice] = []  # drained by the driver
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
         self.changes = 0  # bumped by every state change (drivers journal when it moves)
+        # why the last complete() matched no trigger: "unknown_trigger" (forgotten, never
+        # sent), "fired_after" (its key's open ones all fired after it); else None
+        self.last_unmatched: str | None = None
 
     # ------------------------------------------------------------------ reads
     def get(self, trigger_id: str) -> Entry | None:
@@ -145,6 +151,11 @@ class LedgerBook:
         """Parked completions expired or evicted (only counts up)."""
         return self._parked.dropped
 
+    @property
+    def applied_evicted(self) -> dict[str, int]:
+        """Completion ids dropped for room before their day, per memory (only counts up)."""
+        return dict(self._applied.evicted)
+
     def alias(self, message_id: str, trigger_id: str, now: float) -> Entry | None:
         """Remember the Pub/Sub message id a trigger was published with (each attempt's
         publish gets an id of its own: all of them name the trigger). A completion that
@@ -177,7 +188,8 @@ class LedgerBook:
         return self._put(e)
 
     def find(self, ref: CompletionRef) -> Entry | None:
-        """The entry a completion names (trigger id, alias, else oldest open by key)."""
+        """The entry a completion names (trigger id, alias, else the oldest open one of its
+        key that did not fire after it was produced)."""
         for tid in (ref.trigger_id, ref.message_id):
             if tid is not None:
                 e = self.get(tid)
@@ -193,9 +205,11 @@ class LedgerBook:
                 if e is not None:
                     return e
         if ref.trigger_id is None and ref.message_id is None and ref.processor and ref.day:
-            ids = self._open.get((ref.processor, ref.day))
-            if ids:
-                return self._entries[next(iter(ids))]
+            # the oldest open one it may report: not one that fired after it was produced
+            for tid in self._open.get((ref.processor, ref.day), ()):
+                e = self._entries[tid]
+                if not fired_after(e, ref):
+                    return e
         return None
 
     def attempt_of(self, e: Entry, ref: CompletionRef) -> int | None:
@@ -233,6 +247,7 @@ class LedgerBook:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
         to send at once (nothing today: re-runs wait for their backoff)."""
         eid = ref.event_id
+        self.last_unmatched = None
         self._applied.expire(now)
         taken = self._applied.get(eid) if eid is not None else None
         if taken is not None:
@@ -242,9 +257,14 @@ class LedgerBook:
             return (None if taken[0] is None else self.get(taken[0])), []
         e = self.find(ref)
         if e is None:
+            if ref.trigger_id is not None:
+                self.last_unmatched = "unknown_trigger"
+            elif ref.message_id is None and ref.processor and ref.day:  # find skipped them
+                self.last_unmatched = "fired_after" if self.busy(ref.processor, ref.day) else None
             if ref.message_id is not None and ref.trigger_id is None:
                 self.changes += self._parked.park(ref, now)  # taken when its id is recorded
-            elif eid is not None:
+            elif eid is not None and not ref.routed:
+                # (a routed one's redelivery meets the durable seen ids first: not kept)
                 self._applied.add(eid, None, now)
                 self.changes += 1
             return None, []
@@ -264,6 +284,7 @@ class LedgerBook:
             e,
             ref,
             p,
+            superseded=fired_after(e, ref),
             stale=stale,
             unattributed=not named and e.reported_failure,
             earlier=n is not None and n < e.attempt,
@@ -443,8 +464,7 @@ class LedgerBook:
         """The book :meth:`snapshot` wrote, its timers under ``params`` and, given
         ``granularity`` (a processor's now; "" for one no longer in the registry), every
         entry not succeeded whose trigger's ids its processor no longer takes holding the
-        full-date trigger instead (:func:`~.trigger_regrain.regrained`; see
-        :func:`_regrain`)."""
+        full-date trigger instead (:func:`~.trigger_regrain.regrain_entries`)."""
         if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported ledger snapshot (expected version {SNAPSHOT_VERSION})")
         book = cls(params)
@@ -459,7 +479,7 @@ class LedgerBook:
         )
         renamed: dict[str, str] = {}
         if granularity is not None:
-            entries, renamed = _regrain(entries, granularity)
+            entries, renamed = regrain_entries(entries, granularity)
         for e in entries:
             # timers follow the registry restored under (a restart that adds or shortens
             # completion_timeout / retry_backoff frees triggers waiting under the old one)
@@ -479,25 +499,3 @@ class LedgerBook:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"malformed applied completion ids: {exc}") from exc
         return book
-
-
-def _regrain(
-    entries: list[Entry], granularity: Callable[[str], str]
-) -> tuple[list[Entry], dict[str, str]]:
-    """``entries`` with every one not succeeded whose trigger :func:`regrained` changes
-    holding the full-date trigger (a re-run, a redrive send it; its history, attempts and
-    order kept), and the old trigger id -> new one. A full-date trigger of that id already
-    in the book covers the same work: the regrained entry is dropped for it."""
-    renamed: dict[str, str] = {}
-    out: list[Entry] = []
-    have = {e.trigger_id for e in entries}
-    for e in entries:
-        new = None if e.phase == "succeeded" else regrained(e.trigger, granularity(e.key[0]))
-        if new is None:
-            out.append(e)
-            continue
-        renamed[e.trigger_id] = new.trigger_id
-        if new.trigger_id not in have:
-            have.add(new.trigger_id)
-            out.append(e._replace(trigger=new))
-    return out, renamed

@@ -18,6 +18,7 @@ Input = Literal[
     "success",
     "partial",
     "stale",
+    "superseded",
     "unattributed",
     "unattributed_last",
     "unattributed_enough",
@@ -83,6 +84,19 @@ TRANSITIONS: dict[tuple[Phase, Input], Transition] = {
             ph,
             "ignore",
             "a success of a run that already reported missed ids or a failure: stale, kept as late",
+        )
+        for ph in (*_OPEN, "succeeded", "dead")
+    },
+    # a completion produced (its produced_at / timestamp) more than CLOCK_SLACK_S before the
+    # trigger last fired (Entry.opened_at: a re-dispatch or a redrive keeps it, an `open`
+    # of the same id again moves it) is a report of an earlier firing, whose work the new
+    # firing redoes on newer inputs: whatever it says, it is no report of this one
+    **{
+        (ph, "superseded"): Transition(
+            ph,
+            "ignore",
+            "produced before the trigger last fired (past the clock slack): an earlier"
+            " firing's report, kept as late",
         )
         for ph in (*_OPEN, "succeeded", "dead")
     },

@@ -140,11 +140,15 @@ class DurableWindows:
     def tick(self, now: float) -> list[Fired]:
         return self.engine.tick(now) + self.requests(now)
 
-    def complete(self, ref: CompletionRef, now: float) -> None:
-        """A completion for the ledger (caller holds the transaction; journaled)."""
-        if self.engine.loop is not None:
-            self._jbuf.append(("complete", now, loop_runtime.ref_to_json(ref), None))
-            self.engine.complete(ref, now)
+    def complete(self, ref: CompletionRef, now: float) -> str | None:
+        """A completion for the ledger (caller holds the transaction; journaled). Returns
+        why it matched no trigger, when the ledger says (``LedgerBook.last_unmatched``)."""
+        loop = self.engine.loop
+        if loop is None:
+            return None
+        self._jbuf.append(("complete", now, loop_runtime.ref_to_json(ref), None))
+        self.engine.complete(ref, now)
+        return loop.ledger.last_unmatched
 
     def alias(self, m: Alias) -> None:
         """A trigger was published as message ``m.message_id``: the ledger maps a completion

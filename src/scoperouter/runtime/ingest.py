@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from scoperouter.errors import EventError
 from scoperouter.messages.body_ids import accepted_as
-from scoperouter.messages.models import Event
+from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.decisions import Decision
@@ -116,7 +116,7 @@ def process_batch(
                 )
                 res.unmatched += 1
             if ref is not None and is_report(item.inbound):  # a bare report: not routed
-                windows.complete(ref, now)
+                note_unmatched(res, ref, windows.complete(ref, now))
                 res.outcomes.append((item, Outcome("accepted", ref.event_id or ref.trigger_id)))
                 continue
             if isinstance(ev, EventError):
@@ -154,8 +154,7 @@ def process_batch(
                 with store.savepoint():
                     store.mark_seen(ev.event_id, now)
                     fired = windows.accept(ev, ev_json, runs, now)
-                    if ref is not None:
-                        windows.complete(ref, now)
+                    why = windows.complete(ref, now) if ref is not None else None
                     res.fired.extend(windows.persist(fired, now, now_dt))
             except Exception as exc:
                 if is_store_failure(exc):
@@ -167,6 +166,8 @@ def process_batch(
                 windows.undo_item(jmark)
                 res.outcomes.append((item, _poison(store, res, item, "internal_error", exc, now)))
                 continue
+            if ref is not None:
+                note_unmatched(res, ref, why)
             batch_ids.add(ev.event_id)
             res.decided.append((ev, decisions, item.inbound.trigger_id, ev_json))
             res.outcomes.append(
@@ -176,6 +177,35 @@ def process_batch(
     windows.after_commit()
     res.waiting = windows.take_waiting()
     return res
+
+
+_UNMATCHED = {
+    "unknown_trigger": "completion names a trigger the ledger does not hold (forgotten a day"
+    " after it succeeded, sent before the loop was on, or never sent): it closes nothing,"
+    " and missed ids it names are not re-run (the trigger's body is gone)",
+    "fired_after": "completion was produced before every open trigger of its processor and"
+    " date fired (a redelivery or replay of an earlier run's): it closes none of them",
+}
+
+
+def note_unmatched(res: BatchResult, ref: CompletionRef, why: str | None) -> None:
+    """A completion the ledger matched to no trigger (``why``: its reason, None: nothing to
+    say): counted (``scoperouter_completions_unmatched_total``) and logged -- except one
+    naming a backfill run's trigger, which the backfill, not the ledger, waits for."""
+    if why is None or (ref.trigger_id or "").startswith(BACKFILL_TRIGGER_PREFIX):
+        return
+    logger.warning(
+        _UNMATCHED[why],
+        extra={
+            "reason": why,
+            "trigger_id": safe(ref.trigger_id or ""),
+            "processor": safe(ref.processor or ""),
+            "status": ref.outcome,
+            "missed_entities": len(ref.missed),
+            "event_id": safe(ref.event_id or ""),
+        },
+    )
+    res.unmatched += 1
 
 
 def _poison(

@@ -133,6 +133,8 @@ def completion_of(
             trigger_id=inbound.trigger_id,
             event_id=ev.event_id,
             missed=missed_entities(raw) if raw is not None else (),
+            produced_at=None if ev.produced_at is None else ev.produced_at.timestamp(),
+            routed=True,
         )
     if ref is None:
         return None
@@ -153,6 +155,8 @@ def completion_of(
             error=ref.error,
             missed=ref.missed,
             event_id=ev.event_id,
+            produced_at=ref.produced_at,
+            routed=True,
         )
     return ref
 

@@ -236,7 +236,16 @@ class Metrics:
         self.completions_unmatched = Counter(
             "scoperouter_completions_unmatched",
             "Completions that closed nothing: parked ones whose message id was never recorded"
-            " in time, and ones naming (by processor and date) no registry processor.",
+            " in time, ones naming (by processor and date) no registry processor, ones naming"
+            " a trigger the ledger does not hold (forgotten, never sent), and ones produced"
+            " before every open trigger of their processor and date fired.",
+            registry=r,
+        )
+        self.completion_ids_evicted = Counter(
+            "scoperouter_completion_ids_evicted",
+            "Completion event ids the ledger dropped for room before their day was up"
+            " (memory: applied, unmatched): a redelivery of one is applied again.",
+            ["memory"],
             registry=r,
         )
         self.reports_unread = Counter(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +40,9 @@ from scoperouter.runtime.store_health import StoreHealth
 from scoperouter.runtime.supervise import Supervisor
 from scoperouter.runtime.undeclared_reads import UndeclaredReads
 from scoperouter.runtime.unknown_sources import UnknownSources
+
+logger = logging.getLogger("scoperouter.runtime")
+EVICTION_LOG_EVERY_S = 60.0  # at most one WARNING this often while completion ids are evicted
 
 _T = TypeVar("_T")
 
@@ -95,6 +99,9 @@ class RouterCore:
         self.log_bridge.on_failure = self._log_thread_failed  # and the log thread
         self._unfinished = 0  # submitted to the ingest queue, not yet answered
         self._parked_dropped_seen = 0  # the ledger's parked_dropped already counted
+        self._evicted_seen: dict[str, int] = {}  # the ledger's applied_evicted already counted
+        self._evicted_unlogged: dict[str, int] = {}  # counted, not logged yet
+        self._evicted_logged_at: float | None = None
         self._submitted = 0  # submitted to the ingest queue ever (a stream's activity)
         self._closing = False
         self._started = False
@@ -173,3 +180,25 @@ class RouterCore:
         if dropped != seen:
             m.completions_unmatched.inc(dropped - seen if dropped > seen else dropped)
             self._parked_dropped_seen = dropped
+        self._count_evicted(loop.ledger.applied_evicted)
+
+    def _count_evicted(self, evicted: dict[str, int]) -> None:
+        """Completion ids the ledger dropped for room before their day (its applied-ids
+        memory covers less than its horizon): counted, and logged at most once a minute."""
+        for memory, n in evicted.items():
+            seen = self._evicted_seen.get(memory, 0)
+            if n != seen:  # (a rebuilt ledger starts at 0)
+                new = n - seen if n > seen else n
+                self.metrics.completion_ids_evicted.labels(memory).inc(new)
+                self._evicted_unlogged[memory] = self._evicted_unlogged.get(memory, 0) + new
+                self._evicted_seen[memory] = n
+        now = self.clock()
+        last = self._evicted_logged_at
+        if self._evicted_unlogged and (last is None or now - last >= EVICTION_LOG_EVERY_S):
+            logger.warning(
+                "completion ids dropped from the ledger's memory before their day: a"
+                " redelivery of one is applied again (a report naming only its processor"
+                " and date, without a time, may close a newer trigger)",
+                extra={"evicted": dict(self._evicted_unlogged)},
+            )
+            self._evicted_unlogged, self._evicted_logged_at = {}, now
