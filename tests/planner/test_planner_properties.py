@@ -348,11 +348,30 @@ class Reference:
                         out |= frontier
             return out
 
+        def closed(over: list[date], seed: set[str]) -> set[str]:
+            """What the event's ids reach on the dates ``over``, id by id, and on every
+            later date the reached ids' next games bring, to a fixpoint (no limit): the
+            ids whose later games a full date keeps, as the entity walk would find them."""
+            known = seed.union(*(best_effort(x) for x in over))
+            walked = set(over)
+            while True:
+                todo = set().union(*(self.entity_dates(proc, x, as_of, known) for x in over))
+                todo -= walked
+                if not todo:
+                    return known
+                for later in todo:
+                    walked.add(later)
+                    known |= best_effort(later)
+
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
-            # decided on ``on`` alone; its ahead days take what the ids reach on each
-            dates = self.lookback(proc, on, as_of, best_effort(on) if known is None else known)
-            for day in days[1:]:
-                dates |= self.lookback(proc, day, as_of, best_effort(day))
+            # decided on ``on`` alone (its ids closed under the later rosters); its ahead
+            # days take what the ids reach on every day, closed jointly
+            seed = known or set()
+            dates = self.lookback(proc, on, as_of, closed([on], seed))
+            if ahead:
+                every = closed(days, seed)
+                for day in days:
+                    dates |= self.lookback(proc, day, as_of, every)
             return {"action": "run", "reason": reason, "entities": None, "dates": dates}
 
         def reach_on(day: date) -> set[str]:
