@@ -33,6 +33,10 @@ Readings of the contract (also in the docs):
   and tolerantly on the others; a backfill range gains the N days after its end
   (:meth:`Planner._ahead`).
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
+* An event with ``game_date`` and a range holding other dates (an extension of SPEC, whose
+  backfill is a range without ``game_date``): the game date's run widened to the full
+  date of every date of the range, as a backfill routes them (reason ``backfill``,
+  :mod:`scoperouter.router.event_range`).
 * ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the
   next N ``via`` dates of every entity with a ``via`` row on D (SPEC) **and** of every id
   the event's ids reach on D and, as at entity scope, on the later dates those ids' next
@@ -65,6 +69,7 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.date_scope_ids import lookback_ids
 from scoperouter.router.decisions import Decision, Reason
 from scoperouter.router.entity_mapping import Path_, map_ids, reach_ids, resolve_keys
+from scoperouter.router.event_range import has_other_range_dates, with_range
 from scoperouter.router.lookback_dates import entity_dates, later_dates
 from scoperouter.router.planner_inputs import PlanInput, compile_by_source, skip_decision
 
@@ -143,10 +148,13 @@ class Planner:
             return self._not_an_input if event.source in self._sources else self._unknown
         out = list(self._not_an_input)
         memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = {}
+        ranged = has_other_range_dates(event)  # game_date and a range: rarely
         for i, inp in cands:
             dec = self._decide(inp, relations, event, as_of, memo)
             if inp.ahead_days and dec.action == "run":
                 dec = self._ahead(inp, relations, event, as_of, dec)
+            if ranged and dec.action == "run":
+                dec = with_range(dec, event, inp.ahead_days)
             out[i] = dec
         return tuple(out)
 
