@@ -17,36 +17,38 @@ from datetime import date
 
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.relations import RelationStore
-from scoperouter.router.entity_mapping import reach_ids
+from scoperouter.router.entity_mapping import Path_, reach_ids
 from scoperouter.router.lookback_dates import entity_dates
 from scoperouter.router.planner_inputs import PlanInput
 
 
-def ids_on(
-    entity_keys: Mapping[str, str],
-    inp: PlanInput,
-    relations: RelationStore,
-    event: Event,
-    on: date,
-) -> set[str] | None:
-    """Best effort, for a date-scope decision with a games lookback: the ids of the via
-    relation's from-type that the event's ids reach on ``on`` (types with no path are left
-    out; each path is walked tolerantly: an id with no row at some hop drops only its own
-    branch). None without a ``via`` or without entities."""
+def _walks(
+    entity_keys: Mapping[str, str], inp: PlanInput, event: Event
+) -> list[tuple[Path_, tuple[str, ...]]] | None:
+    """(path to the via relation's from-type, ids) for every key of the event with such a
+    path (its ``also_map`` one too); types with none are left out. None without a ``via``
+    or without entities."""
     if inp.via is None or not event.affected_entities:
         return None
-    known: set[str] = set()
+    out: list[tuple[Path_, tuple[str, ...]]] = []
     for key, ids in event.affected_entities.items():
         et = entity_keys.get(key)
         path = inp.via_paths.get(et) if et is not None else None
         if path is None:
             continue
         also = inp.also_paths.get(et) if et is not None else None
-        for p in (path,) if also is None else (path, also):
-            if not p:
-                known.update(ids)
-                continue
-            known.update(reach_ids(relations, p, on, ids))
+        out.extend((p, ids) for p in ((path,) if also is None else (path, also)))
+    return out
+
+
+def _reach(
+    relations: RelationStore, walks: list[tuple[Path_, tuple[str, ...]]], on: date
+) -> set[str]:
+    """What ``walks`` reach on ``on``, tolerantly (an id with no row at some hop drops only
+    its own branch)."""
+    known: set[str] = set()
+    for path, ids in walks:
+        known.update(reach_ids(relations, path, on, ids) if path else ids)
     return known
 
 
@@ -61,15 +63,17 @@ def lookback_ids(
 ) -> set[str] | None:
     """The ids a date-scope decision over ``days`` (the event's date, and an ``ahead``
     input's next ones) keeps the later games of: ``seed`` (ids already mapped) and what the
-    event's ids reach on each day (:func:`ids_on`), then on every later date those ids'
-    next games reach from any day, to a fixpoint (each date followed once; no limit, so the
-    result does not depend on the order of the dates). None when :func:`ids_on` is."""
-    known = ids_on(entity_keys, inp, relations, event, days[0])
-    if known is None:
+    event's ids reach on each day, then on every later date those ids' next games reach
+    from any day, to a fixpoint (each date followed once; no limit, so the result does not
+    depend on the order of the dates). None without a ``via`` or without entities."""
+    walks = _walks(entity_keys, inp, event)
+    if walks is None:
         return None
-    known.update(seed)
-    for on in days[1:]:
-        known.update(ids_on(entity_keys, inp, relations, event, on) or ())
+    known = set(seed)
+    for on in days:
+        known.update(_reach(relations, walks, on))
+    if not any(path for path, _ids in walks):
+        return known  # identity only: a later date reaches the same ids
     walked = set(days)
     while True:
         todo: set[date] = set()
@@ -82,9 +86,9 @@ def lookback_ids(
         before = len(known)
         for on in todo:
             walked.add(on)
-            known.update(ids_on(entity_keys, inp, relations, event, on) or ())
+            known.update(_reach(relations, walks, on))
         if len(known) == before:  # no id added: the dates cannot grow either
             return known
 
 
-__all__ = ["ids_on", "lookback_ids"]
+__all__ = ["lookback_ids"]
