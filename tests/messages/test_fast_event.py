@@ -136,6 +136,11 @@ def _same(fast: Event, full: Event | EventError) -> None:
          "affected_entities": {"players": ["\u200ba"], "team": [" "]}},
     ascii_only=False,
 )  # fmt: skip
+@example(
+    raw={"event_id": "e", "source": "raw.a", "game_date": "2025-11-19",
+         "affected_entities": {"players": ["lebronjames "], "team": [" LAL"]}},
+    ascii_only=True,
+)  # fmt: skip
 def test_fast_path_equals_full_path(raw: dict[str, Any], ascii_only: bool) -> None:
     """Whatever the message, the fast path gives the full path's event or defers (None)."""
     data = json.dumps(raw, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
@@ -182,6 +187,11 @@ def test_common_events_take_the_fast_path(
         (b'{"event_id":"e","source":"raw.a","game_date":"2025-11-19"', "not JSON"),
         (b'\xef\xbb\xbf{"event_id":"e","source":"raw.a","game_date":"2025-11-19"}', "a BOM"),
         (b'{"source":"raw.a","game_date":"2025-11-19"}', "no event_id (hashed)"),
+        (
+            b'{"event_id":"e","source":"raw.a","game_date":"2025-11-19",'
+            b'"affected_entities":{"players":["a","b "]}}',
+            "a padded id (names nobody)",
+        ),
     ],
 )
 def test_rare_messages_take_the_full_path(body: bytes, why: str) -> None:
@@ -205,3 +215,19 @@ def test_parse_event_bytes_uses_the_fast_path() -> None:
     ev = parse_event_bytes(body, REG)
     assert ev == fast_event(body, REG)
     assert ev.changed_fields == ("a", "b")
+
+
+@pytest.mark.parametrize("padded", ["lebronjames ", " lebronjames", " lebronjames ", "a  "])
+def test_a_padded_id_routes_the_full_date_on_both_paths(padded: str) -> None:
+    """An id with spaces around it names nobody: both paths drop the event's entities."""
+    body = json.dumps(
+        {
+            "event_id": "e",
+            "source": "raw.a",
+            "game_date": "2025-11-19",
+            "affected_entities": {"players": ["stephencurry", padded]},
+        }
+    ).encode()
+    full = _full(body, REG)
+    assert isinstance(full, Event) and full.affected_entities is None
+    assert parse_event_bytes(body, REG) == full

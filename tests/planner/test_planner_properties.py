@@ -172,6 +172,10 @@ def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
         raw["end_date"] = (start + timedelta(days=draw(st.integers(0, 2)))).isoformat()
     else:
         raw["game_date"] = draw(st.sampled_from((D, D, D, *DATES[:5]))).isoformat()
+        if draw(_one_in(12)):  # a game date beside a range (an extension of SPEC)
+            start = draw(st.sampled_from(DATES[:5]))
+            raw["start_date"] = start.isoformat()
+            raw["end_date"] = (start + timedelta(days=draw(st.integers(0, 2)))).isoformat()
     raw["status"] = draw(st.sampled_from(("success",) * 6 + ("partial", "failed", "no_data")))
     if draw(_one_in(12)):
         raw["skip_downstream"] = True
@@ -278,6 +282,21 @@ class Reference:
         return [p] if also is None else [p, tuple(also)]
 
     def expect(self, pname: str, ev: Event, as_of: date) -> dict[str, Any]:
+        """The decision's expectation; a game date beside a range holding another date runs
+        the game date's dates and the range's (with its ahead days) at the full date."""
+        want = self.expect_day(pname, ev, as_of)
+        start, end, day = ev.start_date, ev.end_date, ev.game_date
+        if want["action"] == "skip" or start is None or end is None or day is None:
+            return want
+        if start == end == day:
+            return want
+        inp = next(i for i in self.doc["processors"][pname]["inputs"] if i["source"] == ev.source)
+        n = (end - start).days + inp.get("ahead", {}).get("days", 0)
+        dates = want["dates"] | {start + timedelta(days=i) for i in range(n + 1)}
+        return {"action": "run", "reason": "backfill", "entities": None, "dates": dates}
+
+    def expect_day(self, pname: str, ev: Event, as_of: date) -> dict[str, Any]:
+        """The expectation for the event's game date (or its backfill range) alone."""
         proc = self.doc["processors"][pname]
         inp = next((i for i in proc["inputs"] if i["source"] == ev.source), None)
         if inp is None:
@@ -348,11 +367,30 @@ class Reference:
                         out |= frontier
             return out
 
+        def closed(over: list[date], seed: set[str]) -> set[str]:
+            """What the event's ids reach on the dates ``over``, id by id, and on every
+            later date the reached ids' next games bring, to a fixpoint (no limit): the
+            ids whose later games a full date keeps, as the entity walk would find them."""
+            known = seed.union(*(best_effort(x) for x in over))
+            walked = set(over)
+            while True:
+                todo = set().union(*(self.entity_dates(proc, x, as_of, known) for x in over))
+                todo -= walked
+                if not todo:
+                    return known
+                for later in todo:
+                    walked.add(later)
+                    known |= best_effort(later)
+
         def whole(reason: str, known: set[str] | None = None) -> dict[str, Any]:
-            # decided on ``on`` alone; its ahead days take what the ids reach on each
-            dates = self.lookback(proc, on, as_of, best_effort(on) if known is None else known)
-            for day in days[1:]:
-                dates |= self.lookback(proc, day, as_of, best_effort(day))
+            # decided on ``on`` alone (its ids closed under the later rosters); its ahead
+            # days take what the ids reach on every day, closed jointly
+            seed = known or set()
+            dates = self.lookback(proc, on, as_of, closed([on], seed))
+            if ahead:
+                every = closed(days, seed)
+                for day in days:
+                    dates |= self.lookback(proc, day, as_of, every)
             return {"action": "run", "reason": reason, "entities": None, "dates": dates}
 
         def reach_on(day: date) -> set[str]:

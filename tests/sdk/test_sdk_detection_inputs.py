@@ -128,6 +128,8 @@ UNNAMED = [
     pytest.param("", id="empty"),
     pytest.param("  ", id="blank"),
     pytest.param("a\u200b", id="zero-width"),
+    pytest.param("lebronjames ", id="trailing-space"),
+    pytest.param(" lebronjames", id="leading-space"),
 ]
 
 

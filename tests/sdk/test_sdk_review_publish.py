@@ -71,9 +71,9 @@ def test_success_without_changes_is_not_published() -> None:
     assert (result.published, result.reason, _calls(client)) == (False, "nothing_changed", [])
 
 
-@pytest.mark.parametrize("missed", ["lebronjames", ["a", ""]])
+@pytest.mark.parametrize("missed", ["lebronjames", ["a", ""], ["a", "b "], [" b"]])
 def test_report_refuses_bad_missed_ids(missed: Any) -> None:
-    """report() refuses a string (it would name each letter) and an empty id, as events do."""
+    """report() refuses a string (it would name each letter), an empty or padded id."""
     client = FakeClient()
     with pytest.raises((TypeError, ValueError)):
         _publisher(client).report(SCOPE, "partial", missed_entities=missed)

@@ -33,6 +33,7 @@ from scoperouter.messages.push import (
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.cascade import Wave, cascade
 from scoperouter.router.decisions import Decision
+from scoperouter.router.event_range import has_other_range_dates
 from scoperouter.router.planner import plan
 
 
@@ -164,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         if event.game_date
         else (f"{event.start_date}..{event.end_date}")
     )
+    if event.game_date and has_other_range_dates(event):  # the range runs too
+        target += f" (range {event.start_date}..{event.end_date})"
     print(
         f"event {event.event_id} ({event.shape}): {event.source} {target} "
         f"status={event.status} -> {runs} of {len(decisions)} processors run (as of {today})"

@@ -254,12 +254,14 @@ def parse_datetime(value: object, key: str, ctx: Ctx) -> datetime | None:
 
 
 def unnamed_id(v: str) -> bool:
-    """Whether an entity id names no entity anyone can look up: empty, blank, or holding a
-    character that is not printable (a control character -- NUL, which PostgreSQL cannot
-    store --, a zero-width or other invisible format character, a no-break or line
-    separator). Such an id matches no relation row and no processor's row, so reading the
-    others alone would narrow the scope (see :func:`merge_entities`)."""
-    return not v or v.isspace() or not v.isprintable()
+    """Whether an entity id names no entity anyone can look up: empty, blank, with spaces
+    around it, or holding a character that is not printable (a control character -- NUL,
+    which PostgreSQL cannot store --, a zero-width or other invisible format character, a
+    no-break or line separator). Such an id matches no relation row (relation data is read
+    stripped) and no processor's row (an identity-mapped processor would get it verbatim:
+    ``player_lookup IN ('lebronjames ')``), so reading the others alone would narrow the
+    scope (see :func:`merge_entities`)."""
+    return not v or v[0].isspace() or v[-1].isspace() or not v.isprintable()
 
 
 def _entity_id(i: object, key: str, ctx: Ctx) -> str | None:

@@ -54,13 +54,18 @@ class Event(BaseModel):
         return self.game_date is None and self.start_date is not None and self.end_date is not None
 
     def dates(self) -> tuple[date, ...]:
-        """The event's own dates: game_date, or every date of a backfill range."""
-        if self.game_date is not None:
-            return (self.game_date,)
+        """The event's own dates, sorted: game_date and every date of its range (a backfill
+        has the range alone; a game date with a range runs both:
+        :mod:`scoperouter.router.event_range`)."""
+        days: tuple[date, ...] = ()
         if self.start_date is not None and self.end_date is not None:
             n = (self.end_date - self.start_date).days
-            return tuple(self.start_date + timedelta(days=i) for i in range(n + 1))
-        return ()
+            days = tuple(self.start_date + timedelta(days=i) for i in range(n + 1))
+        if self.game_date is None:
+            return days
+        if not days:
+            return (self.game_date,)
+        return tuple(sorted({self.game_date, *days}))
 
 
 BACKFILL_TRIGGER_PREFIX = "bf-"

@@ -33,10 +33,17 @@ Readings of the contract (also in the docs):
   and tolerantly on the others; a backfill range gains the N days after its end
   (:meth:`Planner._ahead`).
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
-* ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the next N ``via`` dates of
-  every entity with a ``via`` row on D (SPEC) **and** of every id the event did map (when
-  known, e.g. ``fallback_threshold``) -- the SPEC's set alone could miss the later games
-  of a mapped entity that did not play on D.
+* An event with ``game_date`` and a range holding other dates (an extension of SPEC, whose
+  backfill is a range without ``game_date``): the game date's run widened to the full
+  date of every date of the range, as a backfill routes them (reason ``backfill``,
+  :mod:`scoperouter.router.event_range`).
+* ``lookback: {occurrences: N}`` (alias ``games``) at date scope: the later dates are the
+  next N ``via`` dates of every entity with a ``via`` row on D (SPEC) **and** of every id
+  the event's ids reach on D and, as at entity scope, on the later dates those ids' next
+  games bring, to a fixpoint with no limit (:mod:`scoperouter.router.date_scope_ids`) --
+  the SPEC's set alone could miss the later games of a mapped entity that did not play on
+  D, or of one who joins later; a full date never covers fewer dates than the entity
+  scope it replaces.
 * ``skip_downstream: true`` routes nothing, whether or not the event is a backfill.
 * Missing ``via`` rows never lose a lookback date: a later date (up to the last date the
   lookback reaches, or ``as_of`` when some entity found fewer than N games) on which the
@@ -59,8 +66,10 @@ from scoperouter.messages.models import Event
 from scoperouter.messages.unchecked import unchecked
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.date_scope_ids import lookback_ids
 from scoperouter.router.decisions import Decision, Reason
 from scoperouter.router.entity_mapping import Path_, map_ids, reach_ids, resolve_keys
+from scoperouter.router.event_range import has_other_range_dates, with_range
 from scoperouter.router.lookback_dates import entity_dates, later_dates
 from scoperouter.router.planner_inputs import PlanInput, compile_by_source, skip_decision
 
@@ -139,10 +148,13 @@ class Planner:
             return self._not_an_input if event.source in self._sources else self._unknown
         out = list(self._not_an_input)
         memo: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = {}
+        ranged = has_other_range_dates(event)  # game_date and a range: rarely
         for i, inp in cands:
             dec = self._decide(inp, relations, event, as_of, memo)
             if inp.ahead_days and dec.action == "run":
                 dec = self._ahead(inp, relations, event, as_of, dec)
+            if ranged and dec.action == "run":
+                dec = with_range(dec, event, inp.ahead_days)
             out[i] = dec
         return tuple(out)
 
@@ -211,11 +223,7 @@ class Planner:
             # normalisation guarantees a backfill range here
             return _run_date(inp.processor, event.dates(), "backfill")
         if inp.date_granularity:
-            return _run_date(
-                inp.processor,
-                later_dates(inp, relations, d, as_of, self._known_ids(inp, relations, event, d)),
-                "date_granularity",
-            )
+            return self._whole(inp, relations, event, d, as_of, "date_granularity")
         ents = event.affected_entities
         if not ents or not any(ents.values()):
             return _run_date(
@@ -228,11 +236,7 @@ class Planner:
         # a type with an also_map path follows it too (entity_mapping), united below
         resolved = resolve_keys(self._entity_keys, inp.paths_of, ents)
         if resolved is None:
-            return _run_date(
-                inp.processor,
-                later_dates(inp, relations, d, as_of, self._known_ids(inp, relations, event, d)),
-                "unmapped_entity_type",
-            )
+            return self._whole(inp, relations, event, d, as_of, "unmapped_entity_type")
 
         # Past max_entities the ids themselves are no longer needed (date scope), unless a
         # games lookback must find their later games; every id is still checked for
@@ -248,23 +252,13 @@ class Planner:
             if got is None or not (got[1] or (limit is not None and len(got[0]) > limit)):
                 got = memo[mk] = map_ids(relations, path, d, ids, limit)
             if not got[0]:
-                return _run_date(
-                    inp.processor,
-                    later_dates(
-                        inp, relations, d, as_of, self._known_ids(inp, relations, event, d)
-                    ),
-                    "empty_mapping",
-                )
+                return self._whole(inp, relations, event, d, as_of, "empty_mapping")
             mapped.update(got[0])
         dates: tuple[date, ...] | None = None  # the decision's, when already known
         if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
             dates = self._add_later_rosters(inp, relations, resolved, d, as_of, mapped)
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
-            return _run_date(
-                inp.processor,
-                later_dates(inp, relations, d, as_of, mapped),
-                "fallback_threshold",
-            )
+            return self._whole(inp, relations, event, d, as_of, "fallback_threshold", mapped)
         ids_sorted = tuple(sorted(mapped))
         if dates is None:
             dates = entity_dates(inp, relations, d, as_of, ids_sorted)
@@ -327,13 +321,11 @@ class Planner:
             return _with_dates(dec, (*dec.dates, *extra))
         days = [d0 + timedelta(days=k) for k in range(n + 1)]
         if dec.scope == "date":
+            # the ids of every day, closed under the later rosters of them all (as below)
+            known = lookback_ids(self._entity_keys, inp, relations, event, tuple(days), as_of)
             found: set[date] = set(dec.dates)
-            for on in days[1:]:
-                found.update(
-                    later_dates(
-                        inp, relations, on, as_of, self._known_ids(inp, relations, event, on)
-                    )
-                )
+            for on in days if known is not None else days[1:]:
+                found.update(later_dates(inp, relations, on, as_of, known))
             return _with_dates(dec, tuple(sorted(found)))
         ents = event.affected_entities or {}
         resolved = resolve_keys(self._entity_keys, inp.paths_of, ents) or []
@@ -371,28 +363,26 @@ class Planner:
 
     # ------------------------------------------------------------------ dates
     # (the dates themselves: :mod:`scoperouter.router.lookback_dates`)
-    def _known_ids(
-        self, inp: PlanInput, relations: RelationStore, event: Event, d: date
-    ) -> set[str] | None:
-        """Best effort, for a date-scope decision with a games lookback: the ids of the
-        via relation's from-type that the event's ids reach (types with no path are left
-        out; each path is walked tolerantly, :func:`reach_ids`: an id with no row at some
-        hop drops only its own branch), so their later games are covered too."""
-        if inp.via is None or not event.affected_entities:
-            return None
-        known: set[str] = set()
-        for key, ids in event.affected_entities.items():
-            et = self._entity_keys.get(key)
-            path = inp.via_paths.get(et) if et is not None else None
-            if path is None:
-                continue
-            also = inp.also_paths.get(et) if et is not None else None
-            for p in (path,) if also is None else (path, also):
-                if not p:
-                    known.update(ids)
-                    continue
-                known.update(reach_ids(relations, p, d, ids))
-        return known
+    def _whole(
+        self,
+        inp: PlanInput,
+        relations: RelationStore,
+        event: Event,
+        d: date,
+        as_of: date,
+        reason: Reason,
+        seed: Iterable[str] = (),
+    ) -> Decision:
+        """The full-date run of ``d``: its lookback dates from every entity with a ``via``
+        row on D and from the ids the event reaches there and on the later dates they
+        bring (:func:`~scoperouter.router.date_scope_ids.lookback_ids`, no limit), so it
+        never covers fewer dates than the entity-scope decision it replaces."""
+        known = lookback_ids(self._entity_keys, inp, relations, event, (d,), as_of, seed)
+        return _run_date(
+            inp.processor,
+            later_dates(inp, relations, d, as_of, seed if known is None else known),
+            reason,
+        )
 
 
 # ---------------------------------------------------------------------- module API

@@ -21,10 +21,11 @@ SHUTDOWN_STORE_FAILED = (
 
 
 def is_heavy(item: Item) -> bool:
+    """Whether ``item``'s event has a range of more than :data:`HEAVY_DAYS` dates (a
+    backfill, or a game date beside a range: the planner runs every date of it too)."""
     ev = item.parsed
-    if not isinstance(ev, Event) or ev.game_date is not None or not ev.is_backfill:
-        return False  # (most events name a date: no property call for them)
-    assert ev.start_date is not None and ev.end_date is not None
+    if not isinstance(ev, Event) or ev.start_date is None or ev.end_date is None:
+        return False
     return (ev.end_date - ev.start_date).days + 1 > HEAVY_DAYS
 
 

@@ -180,8 +180,8 @@ def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
 class EntityChanges:
     """What changed between two snapshots of the same scope.
 
-    ``unnamed`` counts the changed rows whose id names nobody (``None``, empty, blank or
-    invisible: :func:`~scoperouter.messages.event_fields.unnamed_id`): never sent as ids (``"None"`` would name a player called
+    ``unnamed`` counts the changed rows whose id names nobody (``None``, empty, blank,
+    padded with spaces or invisible: :func:`~scoperouter.messages.event_fields.unnamed_id`): never sent as ids (``"None"`` would name a player called
     None), they make the event date level, as the router reads such an id (full date).
 
     ``digests`` (not compared: which entities and fields changed is the change set) names,

@@ -1,8 +1,9 @@
 """What the SDK sends as an entity id.
 
 Invariant: an id the SDK sends is a ``str`` as given, or an ``int`` (an INT64 key column)
-as its decimal string; ``None`` and a blank or invisible string name nobody (the caller
-makes the event date level); anything else -- a tuple key, a float, a bool, bytes --
+as its decimal string; ``None`` and a blank, padded (spaces around it) or invisible
+string name nobody (the caller makes the event date level; a missed id naming nobody is
+refused): relation data is read stripped, so ``"lebronjames "`` would match no row; anything else -- a tuple key, a float, a bool, bytes --
 raises TypeError naming the key, never ``str()``-ed into an id that names no entity
 (``"('lebronjames', 'draftkings')"``, ``"2544.0"``).
 """

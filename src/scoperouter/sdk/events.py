@@ -53,7 +53,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], bool]:
     """``(ids per key, unnamed)``: ``unnamed`` when an id names nobody (``None``, empty,
-    blank or invisible, :func:`~scoperouter.messages.event_fields.unnamed_id`) -- never sent as an id (``None`` would become
+    blank, padded with spaces or invisible, :func:`~scoperouter.messages.event_fields.unnamed_id`) -- never sent as an id (``None`` would become
     the player ``"None"``); the caller makes the event date level, as the router reads it."""
     out: dict[str, list[str]] = {}
     unnamed = False
@@ -259,7 +259,7 @@ def missed_ids(missed_entities: Iterable[str]) -> list[str]:
         raise TypeError("missed_entities must be a list of ids, not a string")
     names = [entity_name(i, "missed_entities entity id") for i in missed_entities]
     if any(n is None for n in names):
-        raise ValueError("missed_entities contains an id that names nobody (null or blank)")
+        raise ValueError("missed_entities contains an id that names nobody (null, blank or padded)")
     return sorted({n for n in names if n is not None})
 
 
