@@ -341,7 +341,9 @@ def main() -> None:
     )
     t_bp = per_call(lambda: planner.plan(rel, big_players, AS_OF), args.seconds)
     print(
-        f"450-player event with games lookback (player_shot_zone_analysis, 10 games): {t_bp * 1e3:6.2f} ms/event"
+        # (routes.yaml's lookbacks are all days since player_shot_zone_analysis' 10 games
+        # became its season: the label no longer says games)
+        f"450-player event (every processor, routes.yaml's lookbacks): {t_bp * 1e3:6.2f} ms/event"
     )
 
     print("summary:")
