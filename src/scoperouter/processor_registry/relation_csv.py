@@ -1,12 +1,19 @@
 """Reading one relation CSV file (``date,from,to``) into rows, every bad row a ConfigError
 naming file:line (moved out of :mod:`~scoperouter.processor_registry.relations`, which still
-exports these names)."""
+exports these names).
+
+A file whose last line does not end with a newline (unless that line is blank) is an error
+at that line: it is what a reader sees of a file still being written in place, and its last
+row may end in a cut id (``lalp1`` of ``lalp12``) -- a made-up id, its player unreached. A
+writer pausing between whole rows is not seen here: only an atomic replace (a temporary
+file renamed over the old one) or ``relation_data.csv.ready_file`` is safe against that."""
 
 from __future__ import annotations
 
 import csv
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +29,28 @@ def _unprintable(value: str) -> str:
     """The first character of ``value`` that is not printable, named for an error."""
     c = next(ch for ch in value if not ch.isprintable())
     return f"the non-printable character U+{ord(c):04X} ({unicodedata.name(c, 'a control')})"
+
+
+def _whole_lines(lines: Iterable[str], fname: str) -> Iterator[str]:
+    """``lines`` (of a file opened with ``newline=""``: each keeps its line break); a
+    ConfigError at the last one when no newline ends it and it is not blank (module
+    docstring: a file cut short by a writer still at it)."""
+    for n, text in enumerate(lines, 1):
+        if not text.endswith(("\n", "\r")) and text.strip():
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "the last line does not end with a newline: the file is cut short "
+                        "(read while still being written?) and its last id may be cut too; "
+                        "replace relation files atomically (write a temporary file, then "
+                        "rename it) or touch relation_data.csv.ready_file once they are written",
+                        file=fname,
+                        line=n,
+                        column=1,
+                    )
+                ]
+            )
+        yield text
 
 
 def read_relation_csv(path: Path, lines: list[int] | None = None) -> list[Row]:
@@ -42,7 +71,8 @@ def read_relation_csv(path: Path, lines: list[int] | None = None) -> list[Row]:
     with fh:
         # strict: an unclosed quote is an error, never one field holding the rest of the file
         # skipinitialspace: `, "LAL"` is the id LAL, not the id "LAL" with its quotes
-        reader = csv.reader(fh, strict=True, skipinitialspace=True)
+        # a last line without its newline (a file cut short) is an error, never a row
+        reader = csv.reader(_whole_lines(fh, fname), strict=True, skipinitialspace=True)
         try:
             header = next(reader)
         except StopIteration:
