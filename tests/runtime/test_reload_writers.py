@@ -1,16 +1,18 @@
 """Relation files read while a writer is at them: a file cut mid-line is refused (old data
-kept, ERROR, error counter)."""
+kept, ERROR, error counter), and a file replaced with the same size and mtime is still
+seen."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from reload_support import players, recording_router, small_registry
+from reload_support import ROSTER, players, recording_router, small_registry
 
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.runtime.metrics import Metrics
-from scoperouter.runtime.reload import RelationReloader
+from scoperouter.runtime.reload import RelationReloader, relation_fingerprint
 
 LOGGER = "scoperouter.runtime.reload"
 
@@ -48,3 +50,19 @@ async def test_a_file_cut_mid_line_is_refused_until_its_writer_is_done(
         assert players(got[-1]) == {"p1", "p2"}
     finally:
         await reloader.stop()
+
+
+def test_fingerprint_sees_a_file_replaced_with_the_same_size_and_mtime(tmp_path: Path) -> None:
+    """A roster replaced atomically by one of the same size whose mtime was kept (cp -p,
+    rsync -t, tar x) changes the fingerprint: its inode (and ctime) differ."""
+    roster = tmp_path / "team_players.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    st = roster.stat()
+    before = relation_fingerprint([roster])
+    tmp = tmp_path / "team_players.csv.tmp"
+    tmp.write_text(ROSTER.replace("p4", "p9"), encoding="utf-8")
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(tmp, roster)
+    after = roster.stat()
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert relation_fingerprint([roster]) != before

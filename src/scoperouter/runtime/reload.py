@@ -38,8 +38,9 @@ from scoperouter.runtime.router import Router
 
 logger = logging.getLogger("scoperouter.runtime.reload")
 
-# (path, st_mtime_ns, st_size) per file, sorted by path; (path, -1, -1) for a missing file
-Fingerprint = tuple[tuple[str, int, int], ...]
+# (path, st_mtime_ns, st_size, st_ino, st_ctime_ns) per file, sorted by path; -1 for each
+# number of a missing file
+Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 RelationLoader = Callable[[CompiledRegistry], RelationStore]
 
 _MAX_SETTLE_S = 1.0
@@ -54,21 +55,24 @@ def log_relation_warnings(relations: RelationStore, when: str) -> None:
 
 
 def relation_fingerprint(paths: Iterable[Path]) -> Fingerprint:
-    """Size and modification time of every file (blocking: call from a thread)."""
-    out: list[tuple[str, int, int]] = []
+    """Modification time, size, inode and change time of every file (blocking: call from a
+    thread). The inode and ctime see a file replaced by one of the same size whose mtime was
+    kept (``cp -p``, ``rsync -t``, ``tar x``: a rename gives a new inode, ``utime`` a new
+    ctime)."""
+    out: list[tuple[str, int, int, int, int]] = []
     for p in sorted(paths):
         try:
             st = p.stat()
         except OSError:
-            out.append((str(p), -1, -1))
+            out.append((str(p), -1, -1, -1, -1))
         else:
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            out.append((str(p), st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns))
     return tuple(out)
 
 
 def data_timestamp(fingerprint: Fingerprint) -> float | None:
     """The newest modification time (Unix seconds) among the files that exist."""
-    stamps = [mtime for _, mtime, _ in fingerprint if mtime >= 0]
+    stamps = [f[1] for f in fingerprint if f[1] >= 0]
     return max(stamps) / 1e9 if stamps else None
 
 
