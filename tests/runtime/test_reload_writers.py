@@ -1,9 +1,10 @@
 """Relation files read while a writer is at them: a file cut mid-line is refused (old data
-kept, ERROR, error counter), and a file replaced with the same size and mtime is still
-seen."""
+kept, ERROR, error counter), a requested reload (SIGHUP, start-up) waits until the files
+stay unchanged, and a file replaced with the same size and mtime is still seen."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -48,6 +49,70 @@ async def test_a_file_cut_mid_line_is_refused_until_its_writer_is_done(
         roster.write_text("date,from,to\n,LAL,p1\n,LAL,p2\n", encoding="utf-8")
         assert await reloader.reload("changed")
         assert players(got[-1]) == {"p1", "p2"}
+    finally:
+        await reloader.stop()
+
+
+class Writer:
+    """A writer that truncated the roster and wrote its first rows; each settle wait (the
+    reloader's injected sleep) lets it write the next chunk -- or, ``endless``, one more row
+    every time."""
+
+    def __init__(self, path: Path, chunks: list[str], *, endless: bool = False) -> None:
+        self.path, self.chunks, self.endless = path, chunks, endless
+        self.waits: list[float] = []
+        path.write_text(chunks.pop(0) if chunks else ROSTER, encoding="utf-8")
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.chunks or self.endless:
+            text = self.chunks.pop(0) if self.chunks else f",LAL,x{len(self.waits)}\n"
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(text)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "endless", "loaded"),
+    [
+        ([], False, {"p1", "p2", "p3", "p4"}),  # the files are complete: loaded at once
+        (
+            ["date,from,to\n,LAL,p1\n", ",LAL,p2\n,LAL,p3\n,LAL,p4\n"],
+            False,
+            {"p1", "p2", "p3", "p4"},
+        ),
+        (["date,from,to\n,LAL,p1\n", ",LAL,p2\n", ",LAL,p3\n"], False, {"p1", "p2", "p3"}),
+        (["date,from,to\n,LAL,p1\n"], True, None),  # never still: not loaded, an error
+    ],
+    ids=["complete", "finished_during_a_wait", "paused_twice", "still_writing"],
+)
+async def test_a_requested_reload_waits_until_the_files_stay_unchanged(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    chunks: list[str],
+    endless: bool,
+    loaded: set[str] | None,
+) -> None:
+    """A SIGHUP landing while a writer rewrites the roster in place (whole rows, pausing)
+    loads the roster only once it stayed unchanged for a settle wait -- never the rows
+    written so far; files still changing after the longest wait keep the old data (ERROR,
+    error counter)."""
+    cfg = load_config(small_registry(tmp_path))
+    router, got = recording_router()
+    metrics = Metrics()
+    writer = Writer(tmp_path / "rel" / "team_players.csv", chunks, endless=endless)
+    reloader = RelationReloader(
+        cfg.registry, router, metrics, interval_s=0.0, settle_s=0.5, sleep=writer.sleep
+    )
+    await reloader.start()
+    try:
+        reloader.request_reload("signal")  # the SIGHUP handler
+        await asyncio.gather(*reloader._requests)
+        assert [players(r) for r in got] == ([loaded] if loaded else [])
+        assert errors_counted(metrics) == (0 if loaded else 1)
+        assert writer.waits and set(writer.waits) == {0.5}
+        if not loaded:
+            [error] = logged(caplog, "ERROR")
+            assert "still changing" in error
     finally:
         await reloader.stop()
 

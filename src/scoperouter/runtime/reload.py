@@ -1,15 +1,20 @@
 """Hot reload of relation data (rosters, schedules) while the daemon runs.
 
 The registry itself is fixed for the life of the process; only the relation CSV files
-(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the size
-or modification time of a watched file changes (polled every ``interval_s``; 0 disables
-polling) or on request (SIGHUP; ignored once the reloader is stopped, during a graceful
-stop). The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
+(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the
+modification time, size, inode or change time of a watched file changes (polled every
+``interval_s``; 0 disables polling) or on request (SIGHUP, or files changed while the daemon
+started; a request is ignored once the reloader is stopped, during a graceful stop). Either
+way the files are read once they stayed unchanged for ``settle_s`` (a request waits up to
+``_MAX_REQUEST_WAIT_S`` for that). That settle wait only catches a writer pausing for
+less: only an atomic replace (a temporary file renamed over the old one) or a ready file is
+safe against a writer rewriting a file in place; a file cut mid-row (no final newline) is
+refused. The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
 registry names one (:func:`~scoperouter.processor_registry.loader.relation_watch_paths`):
 its writer touches it once every CSV is in place, so files replaced one by one are never
-loaded half old, half new. Loading
-runs on a worker thread, never on the event loop; the router then
-swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
+loaded half old, half new. Loading runs on a worker thread, never on the event loop; the
+router then swaps its ``relations`` reference whole, so each batch is planned with one
+consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
 file:line and counts ``scoperouter_relation_reloads_total{result="error"}``. What loading
 warns about (ids differing only by case) is logged as a WARNING naming file:line, at start-up
@@ -22,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from scoperouter.errors import ConfigError
@@ -42,8 +47,10 @@ logger = logging.getLogger("scoperouter.runtime.reload")
 # number of a missing file
 Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 RelationLoader = Callable[[CompiledRegistry], RelationStore]
+Sleep = Callable[[float], Awaitable[None]]
 
-_MAX_SETTLE_S = 1.0
+_MAX_SETTLE_S = 1.0  # how long the watched files must stay unchanged before a reload reads them
+_MAX_REQUEST_WAIT_S = 30.0  # a requested reload gives up on files still changing after this
 
 
 def log_relation_warnings(relations: RelationStore, when: str) -> None:
@@ -92,10 +99,21 @@ class RelationReloader:
         fingerprint: Fingerprint | None = None,
         loader: RelationLoader = load_relations,
         on_swap: Callable[[], None] | None = None,
+        settle_s: float | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """``on_swap`` runs on the event loop right after the router got new data."""
+        """``on_swap`` runs on the event loop right after the router got new data.
+        ``settle_s``: how long the watched files must stay unchanged before a poll or a
+        request reads them (default ``min(1 s, interval_s / 2)``, 1 s with polling off; 0:
+        no wait); ``sleep`` is awaited for each such wait (tests inject one)."""
         if interval_s < 0:
             raise ValueError(f"relations refresh interval must be >= 0, got {interval_s}")
+        if settle_s is None:
+            settle_s = min(_MAX_SETTLE_S, interval_s / 2) if interval_s > 0 else _MAX_SETTLE_S
+        if settle_s < 0:
+            raise ValueError(f"relations settle wait must be >= 0, got {settle_s}")
+        self.settle_s = settle_s
+        self.sleep = sleep
         self.registry = registry
         self.router = router
         self.metrics = metrics
@@ -161,14 +179,36 @@ class RelationReloader:
             logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
             return
         task = asyncio.get_running_loop().create_task(
-            self.reload(reason), name="relations-reload-now"
+            self._requested(reason), name="relations-reload-now"
         )
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
+    async def _requested(self, reason: str) -> bool:
+        """A reload asked for (SIGHUP, files changed during start-up): once the watched
+        files stayed unchanged for ``settle_s`` -- a writer rewriting a file in place and
+        pausing for less is not read half-way. Files still changing after
+        ``_MAX_REQUEST_WAIT_S`` keep the old data (ERROR, error counted); the poller, if on,
+        loads them once they settle."""
+        waited = await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S)
+        if waited is None:
+            self.metrics.relation_reloads.labels("error").inc()
+            logger.error(
+                "relation files still changing after %.0f s: not reloaded, keeping the "
+                "previous data (%s)",
+                max(_MAX_REQUEST_WAIT_S, self.settle_s),
+                "the poller loads them once they stay unchanged"
+                if self.polling
+                else "send SIGHUP again once their writer is done",
+                extra={"reason": reason, "watched": [str(w) for w in self.watched]},
+            )
+            return False
+        return await self.reload(reason)
+
     async def reload(self, reason: str = "manual") -> bool:
-        """Read the relation files again and hand them to the router. False (old data
-        kept, ERROR logged, error counted) when they cannot be loaded."""
+        """Read the relation files now (no settle wait: :meth:`request_reload` and the
+        poller wait until the files stay unchanged) and hand them to the router. False (old
+        data kept, ERROR logged, error counted) when they cannot be loaded."""
         if not self.paths:
             logger.warning("no relation_data in the registry: nothing to reload")
             return False
@@ -176,7 +216,7 @@ class RelationReloader:
             t0 = time.monotonic()
             # stat before reading: a write landing during the read changes the files
             # again after this fingerprint, so the next poll reloads once more
-            fp = await asyncio.to_thread(relation_fingerprint, self.watched)
+            fp = await self._stat()
             try:
                 relations = await asyncio.to_thread(self.loader, self.registry)
             except Exception as exc:
@@ -216,20 +256,42 @@ class RelationReloader:
         if ts is not None:
             self.metrics.relations_loaded_timestamp.set(ts)
 
+    async def _stat(self) -> Fingerprint:
+        return await asyncio.to_thread(relation_fingerprint, self.watched)
+
+    async def _settled(self, fp: Fingerprint, max_wait_s: float) -> Fingerprint | None:
+        """``fp`` once a stat ``settle_s`` later finds the watched files unchanged (a stat
+        that does not becomes the new ``fp``); None when they still changed at the last
+        stat after ``max_wait_s`` (at least one wait). ``settle_s`` 0: ``fp`` at once."""
+        waited = 0.0
+        while self.settle_s > 0:
+            await self.sleep(self.settle_s)
+            waited += self.settle_s
+            now = await self._stat()
+            if now == fp:
+                break
+            if waited >= max_wait_s:
+                return None
+            fp = now
+        return fp
+
     async def _poll(self) -> None:
-        # a file seen changing is read only once it stayed the same for a short while,
-        # so a copy in progress is not loaded half-written (replace files atomically
-        # all the same: write a temporary file, then rename it)
-        settle = min(_MAX_SETTLE_S, self.interval_s / 2)
+        # a file seen changing is read once it stayed unchanged for settle_s (one wait per
+        # poll; still changing: the next poll looks again). This only catches a writer
+        # pausing for less than settle_s: one that rewrites a file in place and pauses
+        # longer between whole rows is loaded half-written. Only an atomic replace (write a
+        # temporary file, then rename it over the old one) or relation_data.csv.ready_file
+        # is safe against that (deploy/README.md); a file cut mid-row is refused (no final
+        # newline: relation_csv.py).
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                fp = await asyncio.to_thread(relation_fingerprint, self.watched)
+                fp = await self._stat()
                 if fp == self.fingerprint:
                     continue
-                await asyncio.sleep(settle)
-                if await asyncio.to_thread(relation_fingerprint, self.watched) != fp:
-                    continue  # still being written: look again at the next poll
+                if await self._settled(fp, self.settle_s) is None:
+                    logger.debug("relation files still changing: looking again at next poll")
+                    continue
                 await self.reload("changed")
             except asyncio.CancelledError:
                 raise
