@@ -1,10 +1,12 @@
 """Relation files read while a writer is at them: a file cut mid-line is refused (old data
 kept, ERROR, error counter), a requested reload (SIGHUP, start-up) waits until the files
-stay unchanged, and a file replaced with the same size and mtime is still seen."""
+stay unchanged, a file replaced with the same size and mtime is still seen, and polling
+without a ready_file warns at start."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -131,3 +133,27 @@ def test_fingerprint_sees_a_file_replaced_with_the_same_size_and_mtime(tmp_path:
     after = roster.stat()
     assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
     assert relation_fingerprint([roster]) != before
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "ready_file", "warned"),
+    [(60.0, None, True), (60.0, "_READY", False), (0.0, None, False)],
+    ids=["polling", "polling_with_ready_file", "sighup_only"],
+)
+async def test_polling_without_a_ready_file_warns_at_start(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    interval_s: float,
+    ready_file: str | None,
+    warned: bool,
+) -> None:
+    """Polling files a writer may rewrite in place (no ready_file) logs a WARNING at start
+    pointing to deploy/README.md: only an atomic replace or a ready file is safe."""
+    cfg = load_config(small_registry(tmp_path, ready_file=ready_file))
+    router, _ = recording_router()
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=interval_s)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await reloader.start()
+        await reloader.stop()
+    hints = [m for m in logged(caplog, "WARNING") if "deploy/README.md" in m]
+    assert len(hints) == (1 if warned else 0)

@@ -158,6 +158,16 @@ class RelationReloader:
                     "interval_s": self.interval_s,
                 },
             )
+            if self.watched == self.paths:  # no relation_data.csv.ready_file
+                logger.warning(
+                    "relation files polled without relation_data.csv.ready_file: a file its "
+                    "writer rewrites in place, pausing longer than %.1f s between rows, is "
+                    "loaded half-written; replace each file atomically (write a temporary "
+                    "file, then rename it over the old one) or name a ready_file touched once "
+                    "every file is written (deploy/README.md, 'Relation data: hot reload')",
+                    self.settle_s,
+                    extra={"interval_s": self.interval_s, "settle_s": self.settle_s},
+                )
 
     async def stop(self) -> None:
         """Cancel the poller and the reloads under way; later requests are ignored."""
