@@ -137,15 +137,16 @@ class RelationReloader:
         at once when the files changed since ``fingerprint`` (the data the router holds)."""
         if not self.paths:
             return
+        now, read = await asyncio.to_thread(self._stat_files)
         if self.fingerprint is None:
-            self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.watched)
-        else:
+            self.fingerprint = now
+        elif now != self.fingerprint:
             # files changed since they were read for the router (while the daemon started,
             # when a SIGHUP is still ignored): load them now, polling or not
-            now = await asyncio.to_thread(relation_fingerprint, self.watched)
-            if now != self.fingerprint:
-                self.request_reload("changed during start-up")
-        self._set_timestamp(self.fingerprint)
+            self.request_reload("changed during start-up")
+        # the CSVs as of now stand for the data read a moment ago (a change since, without
+        # a ready_file: the reload just requested sets them again)
+        self._set_timestamps(read)
         if self.interval_s > 0:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name="relations-reload"
@@ -226,7 +227,7 @@ class RelationReloader:
             t0 = time.monotonic()
             # stat before reading: a write landing during the read changes the files
             # again after this fingerprint, so the next poll reloads once more
-            fp = await self._stat()
+            fp, read = await asyncio.to_thread(self._stat_files)
             try:
                 relations = await asyncio.to_thread(self.loader, self.registry)
             except Exception as exc:
@@ -250,19 +251,29 @@ class RelationReloader:
                 self.on_swap()
             self.fingerprint = fp
             self.metrics.relation_reloads.labels("ok").inc()
-            self._set_timestamp(fp)
+            self._set_timestamps(read)
             logger.info(
                 "relation data reloaded",
                 extra={
                     "reason": reason,
                     "seconds": round(time.monotonic() - t0, 3),
-                    "data_timestamp": data_timestamp(fp),
+                    "data_timestamp": data_timestamp(read),
                 },
             )
             return True
 
-    def _set_timestamp(self, fp: Fingerprint) -> None:
-        ts = data_timestamp(fp)
+    def _stat_files(self) -> tuple[Fingerprint, Fingerprint]:
+        """(the watched files, the CSVs read): the same with no ready_file (blocking)."""
+        watched = relation_fingerprint(self.watched)
+        return watched, watched if self.watched == self.paths else relation_fingerprint(self.paths)
+
+    def _set_timestamps(self, read: Fingerprint) -> None:
+        """The timestamp gauges from the CSVs read (never from a ready_file: absent, it
+        said 0, i.e. data 55 years old): one per file, and the newest of them."""
+        for path, mtime_ns, *_ in read:
+            if mtime_ns >= 0:  # (gone since it was read: its gauge keeps the figure it had)
+                self.metrics.relation_file_timestamp.labels(Path(path).name).set(mtime_ns / 1e9)
+        ts = data_timestamp(read)
         if ts is not None:
             self.metrics.relations_loaded_timestamp.set(ts)
 
