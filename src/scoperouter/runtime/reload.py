@@ -167,7 +167,11 @@ class RelationReloader:
                     "file, then rename it over the old one) or name a ready_file touched once "
                     "every file is written (deploy/README.md, 'Relation data: hot reload')",
                     self.settle_s,
-                    extra={"interval_s": self.interval_s, "settle_s": self.settle_s},
+                    extra={
+                        "code": "polled_without_ready_file",
+                        "interval_s": self.interval_s,
+                        "settle_s": self.settle_s,
+                    },
                 )
 
     async def stop(self) -> None:
