@@ -187,9 +187,10 @@ class RelationReloader:
         self._requests.clear()
 
     def request_reload(self, reason: str = "signal") -> None:
-        """Schedule a reload now (the SIGHUP handler; runs on the event loop). Ignored once
-        :meth:`stop` ran: the daemon is shutting down (its handler stays installed until
-        ``run_forever`` returns), and a reload started then would outlive the stop."""
+        """Schedule a reload, read once the files stay unchanged (:meth:`_requested`; the
+        SIGHUP handler, runs on the event loop). Ignored once :meth:`stop` ran: the daemon
+        is shutting down (its handler stays installed until ``run_forever`` returns), and a
+        reload started then would outlive the stop."""
         if self._stopped:
             logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
             return
@@ -205,8 +206,7 @@ class RelationReloader:
         pausing for less is not read half-way. Files still changing after
         ``_MAX_REQUEST_WAIT_S`` keep the old data (ERROR, error counted); the poller, if on,
         loads them once they settle."""
-        waited = await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S)
-        if waited is None:
+        if await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S) is None:
             self.metrics.relation_reloads.labels("error").inc()
             logger.error(
                 "relation files still changing after %.0f s: not reloaded, keeping the "
