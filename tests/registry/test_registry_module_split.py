@@ -1,6 +1,6 @@
 """The old registry modules still export every name that moved out of them (pure-move
 splits: loader.py -> schema_errors.py, models.py -> model_processor.py,
-yaml_positions.py -> yaml_compose.py)."""
+yaml_positions.py -> yaml_compose.py, relations.py -> relation_csv.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ MOVED = [
         )
     ),
     *(("yaml_positions", name, "yaml_compose") for name in ("Pos", "YamlLoadError", "YamlPath")),
+    *(("relations", name, "relation_csv") for name in ("Row", "read_relation_csv")),
 ]
 
 

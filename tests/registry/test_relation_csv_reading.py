@@ -85,3 +85,43 @@ def test_relation_id_with_an_invisible_character_is_reported_at_its_line(
     [issue] = err.value.issues
     assert (issue.file, issue.line) == (str(p), 3)
     assert f"'{field}'" in issue.message and "U+" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("date,from,to\n,LAL,lebronjames\n,LAL,anthonyd", 3),  # cut mid-id: a made-up id
+        ("date,from,to\r\n,LAL,lebronjames\r\n,LAL,anthonyd", 3),  # the same, CRLF
+        ("date,from,to\n,LAL,lebronjames", 2),  # cut right before the row's newline
+        ("date,from,to", 1),  # cut right after the header
+    ],
+    ids=["mid_id", "mid_id_crlf", "before_newline", "header_only"],
+)
+def test_relation_file_not_ending_with_a_newline_is_refused(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    """A relation CSV whose last line has no newline (a file read while still being written)
+    is an error at that line, never rows ending in a cut id."""
+    p = tmp_path / "team_players.csv"
+    p.write_text(text, encoding="utf-8", newline="")
+    with pytest.raises(ConfigError) as err:
+        rows = read_relation_csv(p)
+        pytest.fail(f"read as {rows!r}")
+    [issue] = err.value.issues
+    assert (issue.file, issue.line) == (str(p), line)
+    assert "newline" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("newline", "tail"),
+    [("\n", ""), ("\r\n", ""), ("\r", ""), ("\n", "\n\n"), ("\n", "   ")],
+    ids=["lf", "crlf", "cr", "blank_lines", "blank_last_line"],
+)
+def test_relation_file_ending_with_a_newline_is_read(
+    tmp_path: Path, newline: str, tail: str
+) -> None:
+    """Any line ending closes the last row (a blank last line needs none): the rows are read."""
+    p = tmp_path / "team_players.csv"
+    text = f"date,from,to{newline},LAL,lebronjames{newline}{tail}"
+    p.write_text(text, encoding="utf-8", newline="")
+    assert [(s, t) for _d, s, t in read_relation_csv(p)] == [("LAL", "lebronjames")]

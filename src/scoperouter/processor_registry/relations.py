@@ -25,9 +25,6 @@ of an id with no ``R`` row at all (:func:`knows`): the dates ``R`` does cover ma
 
 from __future__ import annotations
 
-import csv
-import re
-import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,13 +32,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.errors import ConfigIssue
+from scoperouter.processor_registry.relation_csv import Row as Row  # re-exported (moved)
+from scoperouter.processor_registry.relation_csv import (
+    read_relation_csv as read_relation_csv,  # re-exported (moved)
+)
 
-Row = tuple[date | None, str, str]
 _EMPTY: frozenset[str] = frozenset()
-# exactly YYYY-MM-DD, like an event's game_date: Python 3.11's date.fromisoformat also takes
-# "20251119" and ISO weeks ("2025-W47" = its Monday), which would be misread silently
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class RelationStore(Protocol):
@@ -215,135 +212,6 @@ def nth_previous_occurrence(
     ds = store.dates_of(via, entity_id)
     i = bisect_left(ds, on)
     return ds[i - n] if i >= n else None
-
-
-def _unprintable(value: str) -> str:
-    """The first character of ``value`` that is not printable, named for an error."""
-    c = next(ch for ch in value if not ch.isprintable())
-    return f"the non-printable character U+{ord(c):04X} ({unicodedata.name(c, 'a control')})"
-
-
-def read_relation_csv(path: Path, lines: list[int] | None = None) -> list[Row]:
-    """Rows of one ``date,from,to`` CSV. Raises ConfigError naming file:line on bad rows.
-    ``lines``, when given, receives the line of each row returned, in order."""
-    rows: list[Row] = []
-    fname = str(path)
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's BOM is not data
-    except OSError as exc:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"cannot read relation data: {exc.strerror}", file=fname, code="relation_data"
-                )
-            ]
-        ) from exc
-    with fh:
-        # strict: an unclosed quote is an error, never one field holding the rest of the file
-        # skipinitialspace: `, "LAL"` is the id LAL, not the id "LAL" with its quotes
-        reader = csv.reader(fh, strict=True, skipinitialspace=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ConfigError(
-                [
-                    ConfigIssue(
-                        "empty relation file: expected header date,from,to",
-                        file=fname,
-                        line=1,
-                        column=1,
-                    )
-                ]
-            ) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=1, column=1)]
-            ) from exc
-        if [h.strip() for h in header] != ["date", "from", "to"]:
-            raise ConfigError(
-                [
-                    ConfigIssue(
-                        # never echo the line: the path may be a symlink to any file
-                        f"header must be date,from,to (the first line has {len(header)} "
-                        "column(s) and is not that header)",
-                        file=fname,
-                        line=1,
-                        column=1,
-                    )
-                ]
-            )
-        line = reader.line_num
-        try:
-            for rec in reader:
-                first, line = line + 1, reader.line_num
-                if not rec or all(not c.strip() for c in rec):
-                    continue
-                if len(rec) != 3:
-                    raise ConfigError(
-                        [
-                            ConfigIssue(
-                                f"expected 3 columns, got {len(rec)}",
-                                file=fname,
-                                line=line,
-                                column=1,
-                            )
-                        ]
-                    )
-                if any("\n" in c or "\r" in c for c in rec):
-                    raise ConfigError(
-                        [
-                            ConfigIssue(
-                                "a quoted field spans lines (an unclosed quote?)",
-                                file=fname,
-                                line=first,
-                                column=1,
-                            )
-                        ]
-                    )
-                ds, src, dst = (c.strip() for c in rec)
-                if not src or not dst:
-                    raise ConfigError(
-                        [ConfigIssue("empty 'from' or 'to'", file=fname, line=line, column=1)]
-                    )
-                for name, value in (("from", src), ("to", dst)):
-                    if not value.isprintable():
-                        raise ConfigError(
-                            [
-                                ConfigIssue(
-                                    f"'{name}' id holds {_unprintable(value)}: it would match "
-                                    "no event id and no processor row",
-                                    file=fname,
-                                    line=line,
-                                    column=1,
-                                )
-                            ]
-                        )
-                d: date | None = None
-                if ds:
-                    try:
-                        if not _DATE_RE.fullmatch(ds):
-                            raise ValueError(ds)
-                        d = date.fromisoformat(ds)
-                    except ValueError as exc:
-                        raise ConfigError(
-                            [
-                                ConfigIssue(
-                                    f"invalid date {ds[:20]!r} (expected YYYY-MM-DD)",
-                                    file=fname,
-                                    line=line,
-                                    column=1,
-                                )
-                            ]
-                        ) from exc
-                rows.append((d, src, dst))
-                if lines is not None:
-                    lines.append(line)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                # the line the bad row starts on (an unclosed quote runs to the end)
-                [ConfigIssue(f"unreadable CSV: {exc}", file=fname, line=line + 1, column=1)]
-            ) from exc
-    return rows
 
 
 def load_csv_relations(

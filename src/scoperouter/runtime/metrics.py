@@ -353,7 +353,19 @@ class Metrics:
             self.relation_reloads.labels(result)  # exported as 0 before the first reload
         self.relations_loaded_timestamp = Gauge(
             "scoperouter_relations_loaded_timestamp_seconds",
-            "Newest modification time (Unix seconds) of the relation files in use.",
+            "Newest modification time (Unix seconds) among the relation CSV files in use, "
+            "as stat'ed when they were read (NaN until relation data is loaded, and without "
+            "relation data). Staleness alerts: the per-file gauge.",
+            registry=r,
+        )
+        # NaN, not 0: `time() - gauge > 2 * 86400` must not fire before anything is loaded
+        self.relations_loaded_timestamp.set(float("nan"))
+        self.relation_file_timestamp = Gauge(
+            "scoperouter_relation_file_timestamp_seconds",
+            "Modification time (Unix seconds) of each relation CSV file in use, by file name, "
+            "as stat'ed when it was read: alert on the oldest (a roster that stopped updating "
+            "while the schedule still does).",
+            ["file"],
             registry=r,
         )
 

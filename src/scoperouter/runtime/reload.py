@@ -1,15 +1,20 @@
 """Hot reload of relation data (rosters, schedules) while the daemon runs.
 
 The registry itself is fixed for the life of the process; only the relation CSV files
-(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the size
-or modification time of a watched file changes (polled every ``interval_s``; 0 disables
-polling) or on request (SIGHUP; ignored once the reloader is stopped, during a graceful
-stop). The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
+(``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the
+modification time, size, inode or change time of a watched file changes (polled every
+``interval_s``; 0 disables polling) or on request (SIGHUP, or files changed while the daemon
+started; a request is ignored once the reloader is stopped, during a graceful stop). Either
+way the files are read once they stayed unchanged for ``settle_s`` (a request waits up to
+``_MAX_REQUEST_WAIT_S`` for that). That settle wait only catches a writer pausing for
+less: only an atomic replace (a temporary file renamed over the old one) or a ready file is
+safe against a writer rewriting a file in place; a file cut mid-row (no final newline) is
+refused. The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
 registry names one (:func:`~scoperouter.processor_registry.loader.relation_watch_paths`):
 its writer touches it once every CSV is in place, so files replaced one by one are never
-loaded half old, half new. Loading
-runs on a worker thread, never on the event loop; the router then
-swaps its ``relations`` reference whole, so each batch is planned with one consistent view.
+loaded half old, half new. Loading runs on a worker thread, never on the event loop; the
+router then swaps its ``relations`` reference whole, so each batch is planned with one
+consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
 file:line and counts ``scoperouter_relation_reloads_total{result="error"}``. What loading
 warns about (ids differing only by case) is logged as a WARNING naming file:line, at start-up
@@ -22,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from scoperouter.errors import ConfigError
@@ -38,11 +43,14 @@ from scoperouter.runtime.router import Router
 
 logger = logging.getLogger("scoperouter.runtime.reload")
 
-# (path, st_mtime_ns, st_size) per file, sorted by path; (path, -1, -1) for a missing file
-Fingerprint = tuple[tuple[str, int, int], ...]
+# (path, st_mtime_ns, st_size, st_ino, st_ctime_ns) per file, sorted by path; -1 for each
+# number of a missing file
+Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 RelationLoader = Callable[[CompiledRegistry], RelationStore]
+Sleep = Callable[[float], Awaitable[None]]
 
-_MAX_SETTLE_S = 1.0
+_MAX_SETTLE_S = 1.0  # how long the watched files must stay unchanged before a reload reads them
+_MAX_REQUEST_WAIT_S = 30.0  # a requested reload gives up on files still changing after this
 
 
 def log_relation_warnings(relations: RelationStore, when: str) -> None:
@@ -54,21 +62,24 @@ def log_relation_warnings(relations: RelationStore, when: str) -> None:
 
 
 def relation_fingerprint(paths: Iterable[Path]) -> Fingerprint:
-    """Size and modification time of every file (blocking: call from a thread)."""
-    out: list[tuple[str, int, int]] = []
+    """Modification time, size, inode and change time of every file (blocking: call from a
+    thread). The inode and ctime see a file replaced by one of the same size whose mtime was
+    kept (``cp -p``, ``rsync -t``, ``tar x``: a rename gives a new inode, ``utime`` a new
+    ctime)."""
+    out: list[tuple[str, int, int, int, int]] = []
     for p in sorted(paths):
         try:
             st = p.stat()
         except OSError:
-            out.append((str(p), -1, -1))
+            out.append((str(p), -1, -1, -1, -1))
         else:
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            out.append((str(p), st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns))
     return tuple(out)
 
 
 def data_timestamp(fingerprint: Fingerprint) -> float | None:
     """The newest modification time (Unix seconds) among the files that exist."""
-    stamps = [mtime for _, mtime, _ in fingerprint if mtime >= 0]
+    stamps = [f[1] for f in fingerprint if f[1] >= 0]
     return max(stamps) / 1e9 if stamps else None
 
 
@@ -88,10 +99,21 @@ class RelationReloader:
         fingerprint: Fingerprint | None = None,
         loader: RelationLoader = load_relations,
         on_swap: Callable[[], None] | None = None,
+        settle_s: float | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """``on_swap`` runs on the event loop right after the router got new data."""
+        """``on_swap`` runs on the event loop right after the router got new data.
+        ``settle_s``: how long the watched files must stay unchanged before a poll or a
+        request reads them (default ``min(1 s, interval_s / 2)``, 1 s with polling off; 0:
+        no wait); ``sleep`` is awaited for each such wait (tests inject one)."""
         if interval_s < 0:
             raise ValueError(f"relations refresh interval must be >= 0, got {interval_s}")
+        if settle_s is None:
+            settle_s = min(_MAX_SETTLE_S, interval_s / 2) if interval_s > 0 else _MAX_SETTLE_S
+        if settle_s < 0:
+            raise ValueError(f"relations settle wait must be >= 0, got {settle_s}")
+        self.settle_s = settle_s
+        self.sleep = sleep
         self.registry = registry
         self.router = router
         self.metrics = metrics
@@ -115,15 +137,16 @@ class RelationReloader:
         at once when the files changed since ``fingerprint`` (the data the router holds)."""
         if not self.paths:
             return
+        now, read = await asyncio.to_thread(self._stat_files)
         if self.fingerprint is None:
-            self.fingerprint = await asyncio.to_thread(relation_fingerprint, self.watched)
-        else:
+            self.fingerprint = now
+        elif now != self.fingerprint:
             # files changed since they were read for the router (while the daemon started,
             # when a SIGHUP is still ignored): load them now, polling or not
-            now = await asyncio.to_thread(relation_fingerprint, self.watched)
-            if now != self.fingerprint:
-                self.request_reload("changed during start-up")
-        self._set_timestamp(self.fingerprint)
+            self.request_reload("changed during start-up")
+        # the CSVs as of now stand for the data read a moment ago (a change since, without
+        # a ready_file: the reload just requested sets them again)
+        self._set_timestamps(read)
         if self.interval_s > 0:
             self._poller = asyncio.get_running_loop().create_task(
                 self._poll(), name="relations-reload"
@@ -136,6 +159,20 @@ class RelationReloader:
                     "interval_s": self.interval_s,
                 },
             )
+            if self.watched == self.paths:  # no relation_data.csv.ready_file
+                logger.warning(
+                    "relation files polled without relation_data.csv.ready_file: a file its "
+                    "writer rewrites in place, pausing longer than %.1f s between rows, is "
+                    "loaded half-written; replace each file atomically (write a temporary "
+                    "file, then rename it over the old one) or name a ready_file touched once "
+                    "every file is written (deploy/README.md, 'Relation data: hot reload')",
+                    self.settle_s,
+                    extra={
+                        "code": "polled_without_ready_file",
+                        "interval_s": self.interval_s,
+                        "settle_s": self.settle_s,
+                    },
+                )
 
     async def stop(self) -> None:
         """Cancel the poller and the reloads under way; later requests are ignored."""
@@ -150,21 +187,43 @@ class RelationReloader:
         self._requests.clear()
 
     def request_reload(self, reason: str = "signal") -> None:
-        """Schedule a reload now (the SIGHUP handler; runs on the event loop). Ignored once
-        :meth:`stop` ran: the daemon is shutting down (its handler stays installed until
-        ``run_forever`` returns), and a reload started then would outlive the stop."""
+        """Schedule a reload, read once the files stay unchanged (:meth:`_requested`; the
+        SIGHUP handler, runs on the event loop). Ignored once :meth:`stop` ran: the daemon
+        is shutting down (its handler stays installed until ``run_forever`` returns), and a
+        reload started then would outlive the stop."""
         if self._stopped:
             logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
             return
         task = asyncio.get_running_loop().create_task(
-            self.reload(reason), name="relations-reload-now"
+            self._requested(reason), name="relations-reload-now"
         )
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
+    async def _requested(self, reason: str) -> bool:
+        """A reload asked for (SIGHUP, files changed during start-up): once the watched
+        files stayed unchanged for ``settle_s`` -- a writer rewriting a file in place and
+        pausing for less is not read half-way. Files still changing after
+        ``_MAX_REQUEST_WAIT_S`` keep the old data (ERROR, error counted); the poller, if on,
+        loads them once they settle."""
+        if await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S) is None:
+            self.metrics.relation_reloads.labels("error").inc()
+            logger.error(
+                "relation files still changing after %.0f s: not reloaded, keeping the "
+                "previous data (%s)",
+                max(_MAX_REQUEST_WAIT_S, self.settle_s),
+                "the poller loads them once they stay unchanged"
+                if self.polling
+                else "send SIGHUP again once their writer is done",
+                extra={"reason": reason, "watched": [str(w) for w in self.watched]},
+            )
+            return False
+        return await self.reload(reason)
+
     async def reload(self, reason: str = "manual") -> bool:
-        """Read the relation files again and hand them to the router. False (old data
-        kept, ERROR logged, error counted) when they cannot be loaded."""
+        """Read the relation files now (no settle wait: :meth:`request_reload` and the
+        poller wait until the files stay unchanged) and hand them to the router. False (old
+        data kept, ERROR logged, error counted) when they cannot be loaded."""
         if not self.paths:
             logger.warning("no relation_data in the registry: nothing to reload")
             return False
@@ -172,7 +231,7 @@ class RelationReloader:
             t0 = time.monotonic()
             # stat before reading: a write landing during the read changes the files
             # again after this fingerprint, so the next poll reloads once more
-            fp = await asyncio.to_thread(relation_fingerprint, self.watched)
+            fp, read = await asyncio.to_thread(self._stat_files)
             try:
                 relations = await asyncio.to_thread(self.loader, self.registry)
             except Exception as exc:
@@ -196,36 +255,68 @@ class RelationReloader:
                 self.on_swap()
             self.fingerprint = fp
             self.metrics.relation_reloads.labels("ok").inc()
-            self._set_timestamp(fp)
+            self._set_timestamps(read)
             logger.info(
                 "relation data reloaded",
                 extra={
                     "reason": reason,
                     "seconds": round(time.monotonic() - t0, 3),
-                    "data_timestamp": data_timestamp(fp),
+                    "data_timestamp": data_timestamp(read),
                 },
             )
             return True
 
-    def _set_timestamp(self, fp: Fingerprint) -> None:
-        ts = data_timestamp(fp)
+    def _stat_files(self) -> tuple[Fingerprint, Fingerprint]:
+        """(the watched files, the CSVs read): the same with no ready_file (blocking)."""
+        watched = relation_fingerprint(self.watched)
+        return watched, watched if self.watched == self.paths else relation_fingerprint(self.paths)
+
+    def _set_timestamps(self, read: Fingerprint) -> None:
+        """The timestamp gauges from the CSVs read (never from a ready_file: absent, it
+        said 0, i.e. data 55 years old): one per file, and the newest of them."""
+        for path, mtime_ns, *_ in read:
+            if mtime_ns >= 0:  # (gone since it was read: its gauge keeps the figure it had)
+                self.metrics.relation_file_timestamp.labels(Path(path).name).set(mtime_ns / 1e9)
+        ts = data_timestamp(read)
         if ts is not None:
             self.metrics.relations_loaded_timestamp.set(ts)
 
+    async def _stat(self) -> Fingerprint:
+        return await asyncio.to_thread(relation_fingerprint, self.watched)
+
+    async def _settled(self, fp: Fingerprint, max_wait_s: float) -> Fingerprint | None:
+        """``fp`` once a stat ``settle_s`` later finds the watched files unchanged (a stat
+        that does not becomes the new ``fp``); None when they still changed at the last
+        stat after ``max_wait_s`` (at least one wait). ``settle_s`` 0: ``fp`` at once."""
+        waited = 0.0
+        while self.settle_s > 0:
+            await self.sleep(self.settle_s)
+            waited += self.settle_s
+            now = await self._stat()
+            if now == fp:
+                break
+            if waited >= max_wait_s:
+                return None
+            fp = now
+        return fp
+
     async def _poll(self) -> None:
-        # a file seen changing is read only once it stayed the same for a short while,
-        # so a copy in progress is not loaded half-written (replace files atomically
-        # all the same: write a temporary file, then rename it)
-        settle = min(_MAX_SETTLE_S, self.interval_s / 2)
+        # a file seen changing is read once it stayed unchanged for settle_s (one wait per
+        # poll; still changing: the next poll looks again). This only catches a writer
+        # pausing for less than settle_s: one that rewrites a file in place and pauses
+        # longer between whole rows is loaded half-written. Only an atomic replace (write a
+        # temporary file, then rename it over the old one) or relation_data.csv.ready_file
+        # is safe against that (deploy/README.md); a file cut mid-row is refused (no final
+        # newline: relation_csv.py).
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                fp = await asyncio.to_thread(relation_fingerprint, self.watched)
+                fp = await self._stat()
                 if fp == self.fingerprint:
                     continue
-                await asyncio.sleep(settle)
-                if await asyncio.to_thread(relation_fingerprint, self.watched) != fp:
-                    continue  # still being written: look again at the next poll
+                if await self._settled(fp, self.settle_s) is None:
+                    logger.debug("relation files still changing: looking again at next poll")
+                    continue
                 await self.reload("changed")
             except asyncio.CancelledError:
                 raise
