@@ -219,6 +219,12 @@ class Reference:
     def targets(self, rel: str, on: date, x: str) -> set[str]:
         return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
 
+    def unknown(self, rel: str, on: date) -> bool:
+        """A relation with dated rows, none of them dated ``on``: that date is not loaded
+        (its undated rows say nothing about who else is related then)."""
+        dated = {d for d, _f, _t in self.rows[rel] if d is not None}
+        return bool(dated) and on not in dated
+
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
         when fewer than n are known) on which ``via`` has no dated rows (missing data).
@@ -429,7 +435,7 @@ class Reference:
                 frontier = set(ids)
                 for rel in p:
                     step = [self.targets(rel, on, x) for x in sorted(frontier)]
-                    if any(not s for s in step):
+                    if any(not s for s in step) or self.unknown(rel, on):
                         return whole("empty_mapping")
                     frontier = set().union(*step)
                 reached |= frontier

@@ -12,7 +12,9 @@ Readings of the contract (also in the docs):
 
 * ``empty_mapping``: every id at every hop of a relation path must reach something on the
   event's date; one id (or intermediate id) that reaches nothing makes the decision full
-  date, because a missing relation row must never lose an update.
+  date, because a missing relation row must never lose an update; so does a hop through a
+  relation with dated rows on a date it has none for (unknown: not loaded), undated rows
+  or not (:func:`~scoperouter.processor_registry.relations.unknown_on`).
 * ``also_map`` (an extension of SPEC): the ids of a type with an ``also_map`` path are
   also followed along it (same date, same ``empty_mapping`` rule) and the result is united
   with the normal mapping's; ``max_entities`` counts the union
