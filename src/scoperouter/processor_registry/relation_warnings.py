@@ -58,7 +58,8 @@ def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
     """A ``relation_mixed_dates`` warning for each file holding dated rows and undated ones,
     at its first undated row (naming its first dated one). Undated rows hold on every date
     (SPEC), but on a date without any dated row the relation is unknown: a map hop through
-    it there is ``empty_mapping`` (the full date), undated rows or not. ``files`` as for :func:`case_clashes`."""
+    it there is ``empty_mapping``, and a later or ahead date ``unknown_relation_date``
+    (the full date), undated rows or not. ``files`` as for :func:`case_clashes`."""
     out: list[ConfigIssue] = []
     for fname, _types, rows, lines in files:
         dated = next(
@@ -71,7 +72,8 @@ def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
             ConfigIssue(
                 f"undated row in a relation with dated rows (first at line {dated}): it holds "
                 "on every date, but a date without any dated row is still unknown (not "
-                "loaded), so an event mapped through it there runs the full date",
+                "loaded), so an event or later date mapped through it there runs the full "
+                "date",
                 file=fname,
                 line=undated,
                 column=1,

@@ -8,8 +8,10 @@ So does a hop through a relation with dated rows on a date it has none for (its 
 date is not loaded, :func:`~scoperouter.processor_registry.relations.unknown_on`): its
 undated rows alone would name only part of who is related then (a reading of SPEC, whose
 undated rows hold on every date; a wholly undated relation still does).
-The planner also follows the paths on a lookback's later dates (its ``_add_later_rosters``),
-tolerantly (:func:`reach_ids`): there an id with no row drops only its own branch.
+The planner also follows the paths on a lookback's later dates
+(:mod:`~scoperouter.router.later_rosters`), tolerantly (:func:`reach_ids`): there an id with
+no row drops only its own branch (a date the relation does not know at all is the caller's
+to check).
 """
 
 from __future__ import annotations
