@@ -127,6 +127,7 @@ class InMemoryRelations:
         for inv, base in (inverses or {}).items():
             base_rows = materialised.get(base, [])
             self._tables[inv] = _Table((d, dst, src) for d, src, dst in base_rows)
+        self._dated = frozenset(n for n, t in self._tables.items() if t.dated)
         self._types = dict(types or {})
         # entity universe per type: ids valid on every date + ids per date
         always: dict[str, set[str]] = defaultdict(set)
@@ -167,8 +168,7 @@ class InMemoryRelations:
         return t.on_date.get(on, _EMPTY) if t is not None else _EMPTY
 
     def has_dated_rows(self, relation: str) -> bool:
-        t = self._tables.get(relation)
-        return t is not None and t.dated
+        return relation in self._dated
 
     def universe(self, entity_type: str, on: date) -> int | None:
         a = self._always_ids.get(entity_type)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
-from scoperouter.processor_registry.relations import RelationStore, unknown_on
+from scoperouter.processor_registry.relations import RelationStore
 
 Path_ = tuple[str, ...]
 
@@ -52,7 +52,8 @@ def map_ids(
     """Follow ``path`` from ``ids`` on date ``on``.
 
     Returns (reached ids, complete). An empty set means some id, at some hop, reached
-    nothing, or a hop's relation does not know ``on`` (:func:`unknown_on`): empty_mapping.
+    nothing, or a hop's relation does not know ``on``
+    (:func:`~scoperouter.processor_registry.relations.unknown_on`): empty_mapping.
     With ``limit``, the last hop stops collecting once more than ``limit`` ids are reached
     (complete=False) but still checks that every id reaches something.
     """
@@ -60,8 +61,8 @@ def map_ids(
     targets = relations.targets
     last = len(path) - 1
     for hop, rel in enumerate(path):
-        if unknown_on(relations, rel, on):
-            return EMPTY_RESULT
+        if relations.has_dated_rows(rel) and not relations.sources_on(rel, on):
+            return EMPTY_RESULT  # unknown_on, inlined (one call per hop)
         nxt: set[str] = set()
         if hop == last and limit is not None:
             for x in frontier:

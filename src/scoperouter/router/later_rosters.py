@@ -26,21 +26,22 @@ from scoperouter.router.planner_inputs import PlanInput
 Resolved = Sequence[tuple[str, Path_, tuple[str, ...]]]
 
 
-class _Unknown:
-    """Whether a date is unknown for a relation of the paths; which dated relations to
-    check is worked out once (a wholly undated relation knows every date)."""
+def _dated(relations: RelationStore, resolved: Resolved) -> tuple[str, ...]:
+    """The relations of the paths that have dated rows: the only ones a date can be unknown
+    for (a wholly undated relation knows every date)."""
+    has = relations.has_dated_rows
+    out: tuple[str, ...] = ()
+    for _key, path, _ids in resolved:
+        for rel in path:
+            if rel not in out and has(rel):
+                out = (*out, rel)
+    return out
 
-    __slots__ = ("_dated", "_sources_on", "seen")
 
-    def __init__(self, relations: RelationStore, resolved: Resolved) -> None:
-        rels = {rel for _key, path, _ids in resolved for rel in path}
-        self._dated = tuple(sorted(r for r in rels if relations.has_dated_rows(r)))
-        self._sources_on = relations.sources_on
-        self.seen = False  # a date walked so far was unknown
-
-    def check(self, on: date) -> None:
-        if not self.seen and self._dated:
-            self.seen = any(not self._sources_on(r, on) for r in self._dated)
+def _unknown(relations: RelationStore, dated: tuple[str, ...], on: date) -> bool:
+    """Whether one of ``dated`` has no row dated ``on`` (that date is not loaded)."""
+    sources_on = relations.sources_on
+    return any(not sources_on(rel, on) for rel in dated)
 
 
 def _reach(relations: RelationStore, resolved: Resolved, on: date, mapped: set[str]) -> None:
@@ -64,7 +65,8 @@ def add_later_rosters(
     past ``max_entities`` (the caller falls back to date scope). Returns the lookback dates
     of the final ``mapped`` (the decision's when it stays entity scope) and whether a date
     it followed is unknown for a relation on the paths (then the full date)."""
-    unknown = _Unknown(relations, resolved)
+    dated = _dated(relations, resolved)
+    unknown = False
     visited = {d}
     while True:
         later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
@@ -73,13 +75,16 @@ def add_later_rosters(
             if on in visited:
                 continue
             visited.add(on)
-            unknown.check(on)
-            _reach(relations, resolved, on, mapped)
+            if dated and not unknown:
+                unknown = _unknown(relations, dated, on)
+            for _key, path, ids in resolved:
+                if path:  # one id unknown on that date, at any hop, hides no other's
+                    mapped.update(reach_ids(relations, path, on, ids))
             if len(mapped) > inp.max_entities:
-                return later, unknown.seen
+                return later, unknown
         # a days lookback's dates do not depend on the ids: one pass is the fixpoint
         if len(mapped) == before or not inp.lookback_games:
-            return later, unknown.seen
+            return later, unknown
 
 
 def add_ahead_rosters(
@@ -95,13 +100,13 @@ def add_ahead_rosters(
     all ``days`` reach, to a fixpoint over them all with no limit (so what it reaches does
     not depend on the order of the dates). Returns whether a date it followed is unknown
     for a relation on the paths (an ahead day whose roster is not loaded yet included)."""
-    unknown = _Unknown(relations, resolved)
+    dated = _dated(relations, resolved)
+    unknown = bool(dated) and any(_unknown(relations, dated, on) for on in days[1:])
     for on in days[1:]:
-        unknown.check(on)
         for _key, path, ids in resolved:
             mapped.update(reach_ids(relations, path, on, ids) if path else ids)
     if not (inp.lookback_days or inp.lookback_games):
-        return unknown.seen
+        return unknown
     walked = set(days)
     while True:
         todo: set[date] = set()
@@ -110,10 +115,11 @@ def add_ahead_rosters(
             todo.update(entity_dates(inp, relations, on, as_of, ids_now))
         todo -= walked
         if not todo:
-            return unknown.seen
+            return unknown
         for on in sorted(todo):
             walked.add(on)
-            unknown.check(on)
+            if dated and not unknown:
+                unknown = _unknown(relations, dated, on)
             _reach(relations, resolved, on, mapped)
 
 
