@@ -73,12 +73,16 @@ class ProtocolOnly:
         self.calls += 1
         return self._inner.undated_sources(relation)
 
+    def has_dated_rows(self, relation: str) -> bool:
+        self.calls += 1
+        return self._inner.has_dated_rows(relation)
+
     def universe(self, entity_type: str, on: date) -> int | None:
         return self._inner.universe(entity_type, on)
 
 
 def test_planner_uses_only_the_protocol() -> None:
-    """Any RelationStore works: the planner calls only targets, dates_of and sources_on."""
+    """Any RelationStore works: the planner calls only the protocol's lookups."""
     reg = load_config(ROUTES, with_relations=False).registry
     inner = relations_for(reg, NBA_ROWS)
     store = ProtocolOnly(inner)

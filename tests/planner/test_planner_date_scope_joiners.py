@@ -18,7 +18,9 @@ D1, D2, D3, D4, D5 = (D + timedelta(days=k) for k in range(1, 6))
 AS_OF = D + timedelta(days=6)
 
 # LAL's roster grows: j joins on a's next game (D1), k on j's next game (D3); z plays on D2
-# and D5 only, so every date up to D5 has a player_games row (none is unknown).
+# and D5 only, so every date up to D5 has a player_games row (none is unknown); BOS's rows
+# keep D4 and D5 loaded for team_players (an unloaded date the walk reaches would make
+# the entity-scope decisions unknown_relation_date).
 ROWS: dict[str, list[tuple[date | None, str, str]]] = {
     "team_players": [
         (D, "LAL", "a"),
@@ -28,6 +30,8 @@ ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (D1, "LAL", "j"),
         (D3, "LAL", "j"),
         (D3, "LAL", "k"),
+        (D4, "BOS", "b"),
+        (D5, "BOS", "b"),
     ],
     "player_games": [
         (D, "a", "g0"),

@@ -3,7 +3,9 @@ on each of those dates, united with the event date's mapping: a player who joins
 after the event's date is reached (production reads the roster of the later date,
 data_processors/analytics/upcoming_player_game_context/team_context.py:735-747, and that
 team's box-score rows, :770-772); a later date whose rows do not know an id adds nothing
-and never turns the decision into a full date.
+and never turns the decision into a full date. A later date whose roster is not loaded at
+all (no dated row of the relation that day) is not "nobody joins": the decision runs the
+full date (``unknown_relation_date``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from scoperouter.router.engine import RoutingEngine
 from scoperouter.router.planner import plan
 
 AS_OF = D + timedelta(days=10)
-D1, D2, D5 = (D + timedelta(days=n) for n in (1, 2, 5))
+D1, D2, D3, D4, D5 = (D + timedelta(days=n) for n in (1, 2, 3, 4, 5))
 
 
 def _reg(lookback: dict[str, Any] | None, max_entities: int = 10) -> Any:
@@ -45,16 +47,30 @@ ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (D1, "T2", "p4"),
         (D5, "T1", "p1"),
         (D5, "T1", "p7"),  # p7 joins T1 five days after D; p2 has left
-        # D2: no roster rows at all (relation data not loaded for that date)
+        (D3, "T2", "p4"),  # D3, D4: loaded, nobody of T1 on them
+        (D4, "T2", "p4"),
+        # D2: no roster rows at all (relation data not loaded for that date). This file
+        # used to expect entity scope across it, as if nobody joined T1 on D2; but whoever
+        # joins on D2 is unknown, so a lookback reaching D2 runs the full date
+        # (unknown_relation_date). LOADED has D2's rows too.
     ],
     "game_teams": [],
     "player_games": [(D, "p1", "G1"), (D2, "p1", "G2"), (D5, "p1", "G5")],
 }
+LOADED: dict[str, list[tuple[date | None, str, str]]] = {  # every date up to AS_OF
+    **ROWS,
+    "team_players": [
+        *ROWS["team_players"],
+        *((D + timedelta(days=k), "T2", "p4") for k in (2, *range(6, 11))),
+    ],
+}
 
 CASES = [
-    # (name, lookback, max_entities, event date, event's players, expected (reason, scope, ids))
+    # (name, rows, lookback, max_entities, event date, event's players,
+    #  expected (reason, scope, ids))
     (
         "no_lookback_event_date_only",
+        ROWS,
         None,
         10,
         D,
@@ -63,6 +79,7 @@ CASES = [
     ),
     (
         "days_lookback_reaches_later_joiners",
+        LOADED,
         {"days": 5},
         10,
         D,
@@ -70,7 +87,17 @@ CASES = [
         ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
     ),
     (
-        "days_lookback_short_of_d5",
+        "days_lookback_over_an_unloaded_date_is_the_full_date",
+        ROWS,
+        {"days": 5},
+        10,
+        D,
+        ["p1"],
+        ("unknown_relation_date", "date", None),
+    ),
+    (
+        "days_lookback_short_of_the_unloaded_date",
+        ROWS,
         {"days": 1},
         10,
         D,
@@ -81,6 +108,7 @@ CASES = [
         # p1's next games are D2 and D5; D1 has no player_games row at all, so it counts
         # as a possible game date (the planner's missing-via rule) and its roster too
         "games_lookback_reaches_later_joiners",
+        LOADED,
         {"games": 2, "via": "player_games"},
         10,
         D,
@@ -88,7 +116,18 @@ CASES = [
         ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
     ),
     (
+        "games_lookback_over_an_unloaded_date_is_the_full_date",
+        ROWS,
+        {"games": 2, "via": "player_games"},
+        10,
+        D,
+        ["p1"],
+        ("unknown_relation_date", "date", None),
+    ),
+    (
+        # past the threshold first: fallback_threshold precedes unknown_relation_date
         "later_joiners_count_toward_max_entities",
+        ROWS,
         {"days": 5},
         3,
         D,
@@ -98,6 +137,7 @@ CASES = [
     (
         # p4 has no roster row on D5: p1's team on D5 is still reached
         "an_unknown_id_on_a_later_date_hides_no_other",
+        LOADED,
         {"days": 5},
         10,
         D,
@@ -106,6 +146,7 @@ CASES = [
     ),
     (
         "event_on_as_of_has_no_later_dates",
+        ROWS,
         {"days": 5},
         10,
         AS_OF,
@@ -116,12 +157,13 @@ CASES = [
 
 
 @pytest.mark.parametrize(
-    ("name", "lookback", "max_entities", "day", "players", "expected"),
+    ("name", "rows", "lookback", "max_entities", "day", "players", "expected"),
     CASES,
     ids=[c[0] for c in CASES],
 )
 def test_later_rosters(
     name: str,
+    rows: dict[str, list[tuple[date | None, str, str]]],
     lookback: dict[str, Any] | None,
     max_entities: int,
     day: date,
@@ -130,7 +172,7 @@ def test_later_rosters(
 ) -> None:
     """Each later date of the decision adds the ids its own relation rows reach."""
     reg = _reg(lookback, max_entities)
-    rel = relations_for(reg, ROWS)
+    rel = relations_for(reg, rows)
     ev = event(
         reg, source="raw.box", game_date=day.isoformat(), affected_entities={"players": players}
     )
@@ -141,7 +183,7 @@ def test_later_rosters(
 # A games lookback's dates grow with the ids the later rosters add; each date it gains has
 # a roster of its own, read in turn until a pass adds no id. Every date D..D+10 has a
 # player_games row (filler), so no date is unknown (no blanket coverage up to as_of).
-D3, D9, D10 = (D + timedelta(days=n) for n in (3, 9, 10))
+D9, D10 = (D + timedelta(days=n) for n in (9, 10))
 CHAIN_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
     "team_players": [
         (D, "T1", "p1"),
@@ -153,7 +195,9 @@ CHAIN_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (D9, "T1", "p1"),
         (D9, "T1", "p3"),
         (D9, "T1", "p4"),  # p4 joins T1 on p3's next game (D9); p2 has left
-        # D10 (p4's next game): no roster rows, so it adds nothing
+        # D10 (p4's next game): no T1 row, so it adds nothing; another team's rows on every
+        # date keep each one loaded (an unloaded one would be unknown_relation_date)
+        *((D + timedelta(days=k), "T0", "z0") for k in range(11)),
     ],
     "game_teams": [],
     "player_games": [
@@ -242,6 +286,7 @@ DIVISION_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (D1, "LAL", "newguy"),  # newguy joins LAL on D1; PHX has no roster row on D1
         (D2, "PHX", "booker"),
         (D2, "PHX", "rookie"),  # rookie joins PHX on D2; LAL has no roster row on D2
+        (D3, "BOS", "tatum"),  # D3 is loaded (no LAL or PHX row on it)
         (D5, "LAL", "late"),  # past the 3-day lookback
         (D5, "PHX", "booker"),
     ],

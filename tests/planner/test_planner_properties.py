@@ -219,6 +219,12 @@ class Reference:
     def targets(self, rel: str, on: date, x: str) -> set[str]:
         return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
 
+    def unknown(self, rel: str, on: date) -> bool:
+        """A relation with dated rows, none of them dated ``on``: that date is not loaded
+        (its undated rows say nothing about who else is related then)."""
+        dated = {d for d, _f, _t in self.rows[rel] if d is not None}
+        return bool(dated) and on not in dated
+
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
         when fewer than n are known) on which ``via`` has no dated rows (missing data).
@@ -429,10 +435,16 @@ class Reference:
                 frontier = set(ids)
                 for rel in p:
                     step = [self.targets(rel, on, x) for x in sorted(frontier)]
-                    if any(not s for s in step):
+                    if any(not s for s in step) or self.unknown(rel, on):
                         return whole("empty_mapping")
                     frontier = set().union(*step)
                 reached |= frontier
+
+        def unknown_day(day: date) -> bool:
+            """A relation on the event's paths has dated rows, none dated ``day``."""
+            return any(self.unknown(rel, day) for ps in paths.values() for p in ps for rel in p)
+
+        unknown = False  # a later (or ahead) date walked that a path's relation does not know
         if proc.get("lookback") and len(reached) <= limit:
             # each later date of the decision adds what every id the event names reaches on
             # it, id by id (an id unknown there adds nothing); the decision's dates are those
@@ -444,13 +456,17 @@ class Reference:
                     break
                 for later in sorted(todo):
                     walked.add(later)
+                    unknown = unknown or unknown_day(later)
                     reached |= reach_on(later)
                     if len(reached) > limit:
                         break
         if len(reached) > limit:
             return whole("fallback_threshold", reached)
+        if unknown:  # a later date not loaded: nobody known to join is not nobody joining
+            return whole("unknown_relation_date", reached)
         if ahead:
             for day in days[1:]:
+                unknown = unknown or unknown_day(day)
                 reached |= reach_on(day)
             walked = set(days)
             while proc.get("lookback"):  # every day's later rosters, no limit, to a fixpoint
@@ -460,11 +476,14 @@ class Reference:
                     break
                 for later in todo:
                     walked.add(later)
+                    unknown = unknown or unknown_day(later)
                     reached |= reach_on(later)
-            if len(reached) > limit:
+            if len(reached) > limit or unknown:
                 return {
                     "action": "run",
-                    "reason": "fallback_threshold",
+                    "reason": "fallback_threshold"
+                    if len(reached) > limit
+                    else "unknown_relation_date",
                     "entities": None,
                     "dates": set().union(*(self.lookback(proc, x, as_of, reached) for x in days)),
                 }
@@ -665,6 +684,8 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
             # two hops: on a later date an id with no row at the middle hop must drop
             # only its own branch (the reference walks every hop tolerantly there)
             inp["also_map"] = {"a": ["a_mates"] * draw(st.integers(1, 2))}
+        if draw(_one_in(4)):  # its ahead days' rosters may not be loaded yet either
+            inp["ahead"] = {"days": draw(st.integers(1, 2))}
         procs[f"p{j}"] = {
             "phase": 4,
             "granularity": draw(st.sampled_from(("a", "a", "date"))),
@@ -689,6 +710,9 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
     """Lookback dates (by days and by games, entity and date scope, capped at as-of) and the
     ids a later date's rows add match the reference."""
     doc = data.draw(lookback_documents())
+    unloaded = data.draw(
+        st.sets(st.sampled_from(DATES), max_size=1) if data.draw(_one_in(3)) else st.just(set())
+    )
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
             st.lists(
@@ -700,10 +724,12 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
             )
         ),
         # a roster per date, a few rows missing (an id unknown on a date), rarely undated;
-        # an id may have two mates (a two-hop walk then branches at its middle hop)
+        # an id may have two mates (a two-hop walk then branches at its middle hop); now and
+        # then a date not loaded at all (unknown: empty_mapping on the event's date, the
+        # full date as a later or ahead one, unknown_relation_date)
         "a_mates": [
             (d, x, y)
-            for d in (None, *DATES)
+            for d in (None, *(x for x in DATES if x not in unloaded))
             for x in POOL["a"]
             if data.draw(_one_in(6) if d is None else st.sampled_from((True,) * 4 + (False,)))
             for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
@@ -840,6 +866,9 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
             }
         },
     }
+    unloaded = data.draw(
+        st.sets(st.sampled_from(DATES), max_size=1) if data.draw(_one_in(3)) else st.just(set())
+    )
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
             st.lists(
@@ -851,9 +880,10 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
             )
         ),
         "b_rivals": [(None, x, y) for x in teams for y in teams],
-        "b_members": [
+        "b_members": [  # now and then a date not loaded at all (unknown)
             (d, t, y)
             for d in DATES
+            if d not in unloaded
             for t in teams
             if data.draw(st.sampled_from((True, True, True, False)))
             for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))

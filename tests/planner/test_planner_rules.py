@@ -55,6 +55,13 @@ MINI = registry_from(
                 "inputs": [{"source": "raw.a"}],
                 "lookback": {"games": 2, "via": "player_games"},
             },
+            "p_game_days": {
+                "phase": 4,
+                "granularity": "player",
+                "inputs": [{"source": "raw.c", "map": {"game": ["game_teams", "team_players"]}}],
+                "lookback": {"days": 2},
+                "max_entities": 10,
+            },
             "p_date_games": {
                 "phase": 4,
                 "granularity": "date",
@@ -71,6 +78,9 @@ MINI_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (None, "T2", "p3"),
         (D, "T2", "p4"),
         (None, "T3", "p5"),
+        # a dated row on d(1) too: without one, d(1) would be unknown for team_players (its
+        # data not loaded), undated rows or not, and every hop through it empty_mapping
+        (d(1), "T7", "q1"),
     ],
     "game_teams": [(D, "G1", "T1"), (D, "G1", "T2"), (D, "G9", "T9"), (d(1), "G2", "T3")],
     "player_games": [
@@ -277,6 +287,22 @@ CASES: list[tuple[str, dict[str, Any], str, date, tuple[Any, ...]]] = [
         "p_player",
         AS_OF,
         ("run", "date", None, (D,), "empty_mapping"),
+    ),
+    (
+        # d(1) is loaded (game_teams and team_players have rows dated then), d(2) is not:
+        # whoever joins a roster on d(2) is unknown, so the full date
+        "later date not loaded",
+        {"source": "raw.c", "affected_entities": {"games": ["G1"]}},
+        "p_game_days",
+        AS_OF,
+        ("run", "date", None, (D, d(1), d(2)), "unknown_relation_date"),
+    ),
+    (
+        "later dates loaded",
+        {"source": "raw.c", "affected_entities": {"games": ["G1"]}},
+        "p_game_days",
+        d(1),
+        ("run", "entities", ("p1", "p2", "p3", "p4"), (D, d(1)), "entity_scope"),
     ),
     (
         "relation on other date",
@@ -504,7 +530,16 @@ def test_skip_shape() -> None:
 @pytest.fixture(scope="module")
 def nba() -> Any:
     reg = load_config(ROUTES, with_relations=False).registry
-    return reg, relations_for(reg, NBA_ROWS)
+    # a game of two other teams on every later date up to AS_OF: the lookbacks' later dates
+    # are loaded (a date without any game_teams or team_opponent row is unknown, so an
+    # entity-scope decision reaching it would run the full date, unknown_relation_date)
+    later = [D + timedelta(days=k) for k in range(1, 31)]
+    rows = {
+        **NBA_ROWS,
+        "game_teams": [*NBA_ROWS["game_teams"], *((x, "G0", "NYK") for x in later)],
+        "team_opponent": [*NBA_ROWS["team_opponent"], *((x, "NYK", "BKN") for x in later)],
+    }
+    return reg, relations_for(reg, rows)
 
 
 TRIGGER_TABLE = {

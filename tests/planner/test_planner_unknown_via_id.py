@@ -64,7 +64,13 @@ ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (d(3), "lebron", "G3"),
         (d(6), "lebron", "G6"),
     ],
-    "team_players": [(D, "LAL", "lebron"), (D, "LAL", "newguy")],
+    # LAL's roster on D; BOS's on every date keeps each later date loaded (an unloaded one
+    # the lookback reaches would make the team's decision unknown_relation_date)
+    "team_players": [
+        (D, "LAL", "lebron"),
+        (D, "LAL", "newguy"),
+        *((d(k), "BOS", "filler") for k in range(11)),
+    ],
 }
 
 CASES: list[tuple[str, str, str, dict[str, Any], tuple[str, str, tuple[date, ...]]]] = [

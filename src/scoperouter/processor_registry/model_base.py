@@ -98,6 +98,7 @@ WarningCode = Literal[
     "field_case",
     "barrier_without_upstream",
     "relation_id_case",
+    "relation_mixed_dates",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

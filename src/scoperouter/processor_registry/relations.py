@@ -6,12 +6,15 @@ structure every provider loads into (relation data is small: thousands of rows a
 
 Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
 date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
-reversed. Ids are read stripped; an id holding a character that is not printable (a
+reversed. A relation with dated rows says nothing about a date none of them is dated on
+(:func:`unknown_on`: not loaded yet), undated rows or not -- a reading of SPEC that the
+mapping and the occurrence rules below share; ``relation_mixed_dates`` warns about a file
+mixing both (:mod:`~scoperouter.processor_registry.relation_warnings`). Ids are read stripped; an id holding a character that is not printable (a
 zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
 never a row that matches no event id (the team it belongs to would reach fewer players).
 Ids match exactly, case included; two ids of one entity type that differ only by case
 (``LAL``, ``lal``) load as two entities, with a ``relation_id_case`` warning at the second
-spelling's file:line (:func:`case_clashes`; ``validate`` prints it, ``serve`` logs it).
+spelling's file:line (``case_clashes``; ``validate`` prints it, ``serve`` logs it).
 
 Occurrences (``lookback: {occurrences: N, via: R}``), one rule for the router's planner and
 the backfill planner (:func:`occurring_on`, :func:`next_occurrences`,
@@ -37,6 +40,7 @@ from scoperouter.processor_registry.relation_csv import Row as Row  # re-exporte
 from scoperouter.processor_registry.relation_csv import (
     read_relation_csv as read_relation_csv,  # re-exported (moved)
 )
+from scoperouter.processor_registry.relation_warnings import case_clashes, mixed_dates
 
 _EMPTY: frozenset[str] = frozenset()
 
@@ -56,12 +60,15 @@ class RelationStore(Protocol):
     def undated_sources(self, relation: str) -> frozenset[str]:
         """Ids with an undated row of ``relation`` (it holds on every date)."""
 
+    def has_dated_rows(self, relation: str) -> bool:
+        """Whether ``relation`` has any dated row (a date without one is then unknown)."""
+
     def universe(self, entity_type: str, on: date) -> int | None:
         """How many entities of that type exist on that date (None when unknown)."""
 
 
 class _Table:
-    __slots__ = ("always", "by_date", "dates_by_id", "on_date", "undated")
+    __slots__ = ("always", "by_date", "dated", "dates_by_id", "on_date", "undated")
 
     def __init__(self, rows: Iterable[Row]) -> None:
         always: dict[str, set[str]] = defaultdict(set)
@@ -84,6 +91,7 @@ class _Table:
         self.dates_by_id: dict[str, tuple[date, ...]] = {
             k: tuple(sorted(v)) for k, v in dates_by_id.items()
         }
+        self.dated = bool(self.by_date)
 
     def targets(self, on: date, entity_id: str) -> frozenset[str]:
         a = self.always.get(entity_id, _EMPTY)
@@ -116,6 +124,7 @@ class InMemoryRelations:
         for inv, base in (inverses or {}).items():
             base_rows = materialised.get(base, [])
             self._tables[inv] = _Table((d, dst, src) for d, src, dst in base_rows)
+        self._dated = frozenset(n for n, t in self._tables.items() if t.dated)
         self._types = dict(types or {})
         # entity universe per type: ids valid on every date + ids per date
         always: dict[str, set[str]] = defaultdict(set)
@@ -155,6 +164,9 @@ class InMemoryRelations:
         t = self._tables.get(relation)
         return t.on_date.get(on, _EMPTY) if t is not None else _EMPTY
 
+    def has_dated_rows(self, relation: str) -> bool:
+        return relation in self._dated
+
     def universe(self, entity_type: str, on: date) -> int | None:
         a = self._always_ids.get(entity_type)
         d = self._dated_ids.get(entity_type, {}).get(on)
@@ -170,6 +182,13 @@ def known_on(store: RelationStore, via: str, on: date) -> bool:
     """Whether ``via`` says who occurs on ``on``: it has a dated row that day (module
     docstring: undated rows alone leave the date unknown)."""
     return bool(store.sources_on(via, on))
+
+
+def unknown_on(store: RelationStore, relation: str, on: date) -> bool:
+    """Whether ``relation`` says nothing about ``on``: it has dated rows, none dated ``on``
+    (that date's data is not loaded; its undated rows say nothing about who else is related
+    then). A wholly undated relation holds on every date (SPEC), so no date is unknown."""
+    return store.has_dated_rows(relation) and not store.sources_on(relation, on)
 
 
 def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | None:
@@ -221,7 +240,8 @@ def load_csv_relations(
     inverse_types: Mapping[str, tuple[str, str]],
 ) -> InMemoryRelations:
     """Load ``<directory>/<relation>.csv`` for every base relation; the result's
-    ``warnings`` name the ids that differ from another only by case (:func:`case_clashes`)."""
+    ``warnings`` name the ids that differ from another only by case (:func:`case_clashes`)
+    and the files mixing dated and undated rows (:func:`mixed_dates`)."""
     rows: dict[str, list[Row]] = {}
     read: list[tuple[str, tuple[str, str], list[Row], list[int]]] = []
     for name, ends in base_relations.items():
@@ -230,41 +250,5 @@ def load_csv_relations(
         read.append((str(path), ends, rows[name], at))
     types = dict(base_relations)
     types.update(inverse_types)
-    return InMemoryRelations(rows, inverses=inverses, types=types, warnings=case_clashes(read))
-
-
-def case_clashes(
-    files: Iterable[tuple[str, tuple[str, str], Sequence[Row], Sequence[int]]],
-) -> tuple[ConfigIssue, ...]:
-    """A ``relation_id_case`` warning for each id of an entity type that another id of that
-    type equals but for case (``LAL``, then ``lal``): ids match exactly, so they load as two
-    entities and an event naming one never reaches the other's rows. ``files``: (file,
-    (from type, to type), rows, the line of each row), in load order; the warning is at
-    the first line of each later spelling and names the first one's file:line."""
-    first: dict[tuple[str, str], tuple[str, str, int]] = {}  # (type, folded) -> spelling
-    seen: set[tuple[str, str]] = set()  # (type, id) already checked
-    out: list[ConfigIssue] = []
-    for fname, (ftype, ttype), rows, lines in files:
-        for (_d, src, dst), line in zip(rows, lines, strict=True):
-            for etype, value in ((ftype, src), (ttype, dst)):
-                if (etype, value) in seen:
-                    continue
-                seen.add((etype, value))
-                key = (etype, value.casefold())
-                got = first.get(key)
-                if got is None:
-                    first[key] = (value, fname, line)
-                    continue
-                out.append(
-                    ConfigIssue(
-                        f"{etype} id {value!r} differs only by case from {got[0]!r} "
-                        f"({got[1]}:{got[2]}): they load as two {etype}s, so an event naming "
-                        "one never reaches the other's rows",
-                        file=fname,
-                        line=line,
-                        column=1,
-                        severity="warning",
-                        code="relation_id_case",
-                    )
-                )
-    return tuple(out)
+    warnings = (*case_clashes(read), *mixed_dates(read))
+    return InMemoryRelations(rows, inverses=inverses, types=types, warnings=warnings)

@@ -3,8 +3,9 @@
 Invariant: a full-date decision never covers fewer dates than the entity-scope decision it
 replaces. So its ids are those the event's ids reach on its date(s), walked tolerantly
 (:func:`~scoperouter.router.entity_mapping.reach_ids`: an id with no row drops only its own
-branch), closed under the planner's later-roster walk (``Planner._add_later_rosters``) but
-with no ``max_entities`` limit: the rows of every later date those ids' next games reach are
+branch), closed under the planner's later-roster walk
+(:func:`~scoperouter.router.later_rosters.add_later_rosters`) but with no ``max_entities``
+limit: the rows of every later date those ids' next games reach are
 followed in turn, until a pass adds no id. Only an input with a games (occurrences)
 lookback ``via`` a relation has them; every other input gets None (its dates do not depend
 on ids).

@@ -20,10 +20,13 @@ Reason = Literal[
     "unmapped_entity_type",
     "empty_mapping",
     "fallback_threshold",
+    "unknown_relation_date",
     "entity_scope",
 ]
 
-# Precedence when several reasons apply (SPEC section 2): first wins.
+# Precedence when several reasons apply (SPEC section 2): first wins. unknown_relation_date
+# (an extension of SPEC): a later or ahead date of an entity-scope decision that a dated
+# relation on its paths has no row for at all (not loaded yet), the full date.
 REASON_ORDER: tuple[Reason, ...] = (
     "unknown_source",
     "not_an_input",
@@ -37,6 +40,7 @@ REASON_ORDER: tuple[Reason, ...] = (
     "unmapped_entity_type",
     "empty_mapping",
     "fallback_threshold",
+    "unknown_relation_date",
     "entity_scope",
 )
 SKIP_REASONS: frozenset[Reason] = frozenset(

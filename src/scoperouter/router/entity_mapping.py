@@ -4,8 +4,14 @@ Invariant: every id an event names under a mapped type is followed along every p
 that type -- the normal one (identity, ``map`` or the single relation) and the input's
 ``also_map`` path -- on the event's date, and one id that reaches nothing at any hop makes
 the result empty (``empty_mapping``, the full date): processing less never loses an update.
-The planner also follows the paths on a lookback's later dates (its ``_add_later_rosters``),
-tolerantly (:func:`reach_ids`): there an id with no row drops only its own branch.
+So does a hop through a relation with dated rows on a date it has none for (its data for that
+date is not loaded, :func:`~scoperouter.processor_registry.relations.unknown_on`): its
+undated rows alone would name only part of who is related then (a reading of SPEC, whose
+undated rows hold on every date; a wholly undated relation still does).
+The planner also follows the paths on a lookback's later dates
+(:mod:`~scoperouter.router.later_rosters`), tolerantly (:func:`reach_ids`): there an id with
+no row drops only its own branch (a date the relation does not know at all is the caller's
+to check).
 """
 
 from __future__ import annotations
@@ -46,14 +52,17 @@ def map_ids(
     """Follow ``path`` from ``ids`` on date ``on``.
 
     Returns (reached ids, complete). An empty set means some id, at some hop, reached
-    nothing (empty_mapping). With ``limit``, the last hop stops collecting once more than
-    ``limit`` ids are reached (complete=False) but still checks that every id reaches
-    something.
+    nothing, or a hop's relation does not know ``on``
+    (:func:`~scoperouter.processor_registry.relations.unknown_on`): empty_mapping.
+    With ``limit``, the last hop stops collecting once more than ``limit`` ids are reached
+    (complete=False) but still checks that every id reaches something.
     """
     frontier: Iterable[str] = ids
     targets = relations.targets
     last = len(path) - 1
     for hop, rel in enumerate(path):
+        if relations.has_dated_rows(rel) and not relations.sources_on(rel, on):
+            return EMPTY_RESULT  # unknown_on, inlined (one call per hop)
         nxt: set[str] = set()
         if hop == last and limit is not None:
             for x in frontier:

@@ -12,7 +12,9 @@ Readings of the contract (also in the docs):
 
 * ``empty_mapping``: every id at every hop of a relation path must reach something on the
   event's date; one id (or intermediate id) that reaches nothing makes the decision full
-  date, because a missing relation row must never lose an update.
+  date, because a missing relation row must never lose an update; so does a hop through a
+  relation with dated rows on a date it has none for (unknown: not loaded), undated rows
+  or not (:func:`~scoperouter.processor_registry.relations.unknown_on`).
 * ``also_map`` (an extension of SPEC): the ids of a type with an ``also_map`` path are
   also followed along it (same date, same ``empty_mapping`` rule) and the result is united
   with the normal mapping's; ``max_entities`` counts the union
@@ -24,14 +26,19 @@ Readings of the contract (also in the docs):
   branch, never what the other ids reach, and never makes ``empty_mapping``. With a games
   lookback the ids added bring their own next games, whose rows are followed in turn,
   until a pass adds no id (a fixpoint; each date is followed once); ``max_entities``
-  counts the union.
+  counts the union (:mod:`scoperouter.router.later_rosters`). A later date that a
+  relation with dated rows on the paths has no dated row for at all is unknown (its data
+  not loaded yet), not "nobody joins": the decision runs the full date
+  (``unknown_relation_date``; ``fallback_threshold`` first when the ids reached pass
+  ``max_entities``), as an unknown event date is ``empty_mapping``.
 * ``ahead: {days: N}`` on an input (an extension of SPEC): the rows of the event's source
   that this input reads are dated up to N days after the event's date D (an injury report
   dated D lists the games of D+1), so a run covers D..D+N as if the event were a change on
   each of them -- past the as-of cap, the rows being dated so -- with each one's lookback
   dates (as-of capped); the event's ids are mapped strictly on D only (``empty_mapping``)
-  and tolerantly on the others; a backfill range gains the N days after its end
-  (:meth:`Planner._ahead`).
+  and tolerantly on the others, where a date unknown for a dated relation on the paths
+  (D+1's roster not loaded yet) makes it the full date (``unknown_relation_date``); a
+  backfill range gains the N days after its end (:meth:`Planner._ahead`).
 * An event whose entity lists are all empty names no entities (``no_entities_in_event``).
 * An event with ``game_date`` and a range holding other dates (an extension of SPEC, whose
   backfill is a range without ``game_date``): the game date's run widened to the full
@@ -68,8 +75,9 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.date_scope_ids import lookback_ids
 from scoperouter.router.decisions import Decision, Reason
-from scoperouter.router.entity_mapping import Path_, map_ids, reach_ids, resolve_keys
+from scoperouter.router.entity_mapping import map_ids, resolve_keys
 from scoperouter.router.event_range import has_other_range_dates, with_range
+from scoperouter.router.later_rosters import add_ahead_rosters, add_later_rosters
 from scoperouter.router.lookback_dates import entity_dates, later_dates
 from scoperouter.router.planner_inputs import PlanInput, compile_by_source, skip_decision
 
@@ -255,50 +263,17 @@ class Planner:
                 return self._whole(inp, relations, event, d, as_of, "empty_mapping")
             mapped.update(got[0])
         dates: tuple[date, ...] | None = None  # the decision's, when already known
+        unknown = False  # a later date a relation of the paths does not know
         if (inp.lookback_days or inp.lookback_games) and len(mapped) <= inp.max_entities:
-            dates = self._add_later_rosters(inp, relations, resolved, d, as_of, mapped)
+            dates, unknown = add_later_rosters(inp, relations, resolved, d, as_of, mapped)
         if len(mapped) > inp.max_entities:  # a truncated result is always past the limit
             return self._whole(inp, relations, event, d, as_of, "fallback_threshold", mapped)
+        if unknown:
+            return self._whole(inp, relations, event, d, as_of, "unknown_relation_date", mapped)
         ids_sorted = tuple(sorted(mapped))
         if dates is None:
             dates = entity_dates(inp, relations, d, as_of, ids_sorted)
         return _run_entities(inp, ids_sorted, dates, "entity_scope")
-
-    def _add_later_rosters(
-        self,
-        inp: PlanInput,
-        relations: RelationStore,
-        resolved: list[tuple[str, Path_, tuple[str, ...]]],
-        d: date,
-        as_of: date,
-        mapped: set[str],
-    ) -> tuple[date, ...]:
-        """Add to ``mapped`` what the event's ids reach on each later date of the
-        decision: whoever joins a team after the event's date still reads its rows on
-        those dates. Each path is walked tolerantly there (:func:`reach_ids`): an id, at
-        any hop, with no row on that date drops only its own branch, never what the other
-        ids reach (the event's date already decided ``empty_mapping``). A fixpoint: a games lookback's dates are
-        the mapped ids' next games, so an id a later date adds may bring dates of its own,
-        whose rows are followed in turn; it stops when a pass adds no id (so no date), or
-        once ``mapped`` is past ``max_entities`` (the caller falls back to date scope).
-        Returns the lookback dates of the final ``mapped`` (the decision's when it stays
-        entity scope); each date is followed once."""
-        visited = {d}
-        while True:
-            later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
-            before = len(mapped)
-            for on in later:
-                if on in visited:
-                    continue
-                visited.add(on)
-                for _key, path, ids in resolved:
-                    if path:  # one id unknown on that date, at any hop, hides no other's
-                        mapped.update(reach_ids(relations, path, on, ids))
-                if len(mapped) > inp.max_entities:
-                    return later
-            # a days lookback's dates do not depend on the ids: one pass is the fixpoint
-            if len(mapped) == before or not inp.lookback_games:
-                return later
 
     def _ahead(
         self, inp: PlanInput, relations: RelationStore, event: Event, as_of: date, dec: Decision
@@ -307,11 +282,14 @@ class Planner:
         dated up to N days after D (``ahead: {days: N}``): the event counts as a change on
         each of D..D+N, past the as-of cap (the rows are dated so), each with the lookback
         dates it reaches (as-of capped, as every lookback date). At entity scope the
-        event's ids are also followed on each ahead date, tolerantly (:func:`reach_ids`,
-        as a lookback's later dates; D alone decided ``empty_mapping``), and on every later
-        date the lookbacks of D..D+N reach (a fixpoint, as :meth:`_add_later_rosters`);
-        past ``max_entities`` the run is the full dates (``fallback_threshold``, the
-        lookback dates of everything reached).
+        event's ids are also followed on each ahead date, tolerantly (as a lookback's
+        later dates; D alone decided ``empty_mapping``), and on every later date the
+        lookbacks of D..D+N reach (a fixpoint,
+        :func:`~scoperouter.router.later_rosters.add_ahead_rosters`); past
+        ``max_entities`` the run is the full dates (``fallback_threshold``, the lookback
+        dates of everything reached), and so it is when one of those dates is unknown for
+        a dated relation on the paths (``unknown_relation_date``: D+1's roster not loaded
+        yet).
         A backfill's range gains the N days after its end."""
         n = inp.ahead_days
         d0 = event.game_date
@@ -330,31 +308,15 @@ class Planner:
         ents = event.affected_entities or {}
         resolved = resolve_keys(self._entity_keys, inp.paths_of, ents) or []
         mapped = set(dec.entity_ids or ())
-        for on in days[1:]:
-            for _key, path, ids in resolved:
-                mapped.update(reach_ids(relations, path, on, ids) if path else ids)
-        if inp.lookback_days or inp.lookback_games:
-            # later rosters from every day, to a fixpoint over all of them: no limit on
-            # the walk, so what it reaches does not depend on the order of the dates
-            walked = set(days)
-            while True:
-                todo: set[date] = set()
-                ids_now = tuple(sorted(mapped))
-                for on in days:
-                    todo.update(entity_dates(inp, relations, on, as_of, ids_now))
-                todo -= walked
-                if not todo:
-                    break
-                for on in sorted(todo):
-                    walked.add(on)
-                    for _key, path, ids in resolved:
-                        if path:
-                            mapped.update(reach_ids(relations, path, on, ids))
-        if len(mapped) > inp.max_entities:
+        unknown = add_ahead_rosters(inp, relations, resolved, days, as_of, mapped)
+        if len(mapped) > inp.max_entities or unknown:
             found = set()
             for on in days:
                 found.update(later_dates(inp, relations, on, as_of, mapped))
-            return _run_date(inp.processor, tuple(sorted(found)), "fallback_threshold")
+            reason: Reason = (
+                "fallback_threshold" if len(mapped) > inp.max_entities else "unknown_relation_date"
+            )
+            return _run_date(inp.processor, tuple(sorted(found)), reason)
         ids_sorted = tuple(sorted(mapped))
         found = set()
         for on in days:

@@ -1,0 +1,87 @@
+"""Warnings about loaded relation data (``validate`` prints them, ``serve`` logs them).
+
+:func:`case_clashes` (``relation_id_case``): two ids of one entity type that differ only by
+case load as two entities. :func:`mixed_dates` (``relation_mixed_dates``): a file with dated
+rows and undated ones, whose undated rows never make a date known (a date without a dated
+row is unknown: :func:`~scoperouter.processor_registry.relations.unknown_on`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from scoperouter.errors import ConfigIssue
+
+Row = tuple[date | None, str, str]
+RelationFile = tuple[str, tuple[str, str], Sequence[Row], Sequence[int]]
+
+
+def case_clashes(
+    files: Iterable[RelationFile],
+) -> tuple[ConfigIssue, ...]:
+    """A ``relation_id_case`` warning for each id of an entity type that another id of that
+    type equals but for case (``LAL``, then ``lal``): ids match exactly, so they load as two
+    entities and an event naming one never reaches the other's rows. ``files``: (file,
+    (from type, to type), rows, the line of each row), in load order; the warning is at
+    the first line of each later spelling and names the first one's file:line."""
+    first: dict[tuple[str, str], tuple[str, str, int]] = {}  # (type, folded) -> spelling
+    seen: set[tuple[str, str]] = set()  # (type, id) already checked
+    out: list[ConfigIssue] = []
+    for fname, (ftype, ttype), rows, lines in files:
+        for (_d, src, dst), line in zip(rows, lines, strict=True):
+            for etype, value in ((ftype, src), (ttype, dst)):
+                if (etype, value) in seen:
+                    continue
+                seen.add((etype, value))
+                key = (etype, value.casefold())
+                got = first.get(key)
+                if got is None:
+                    first[key] = (value, fname, line)
+                    continue
+                out.append(
+                    ConfigIssue(
+                        f"{etype} id {value!r} differs only by case from {got[0]!r} "
+                        f"({got[1]}:{got[2]}): they load as two {etype}s, so an event naming "
+                        "one never reaches the other's rows",
+                        file=fname,
+                        line=line,
+                        column=1,
+                        severity="warning",
+                        code="relation_id_case",
+                    )
+                )
+    return tuple(out)
+
+
+def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
+    """A ``relation_mixed_dates`` warning for each file holding dated rows and undated ones,
+    at its first undated row (naming its first dated one). Undated rows hold on every date
+    (SPEC), but on a date without any dated row the relation is unknown: a map hop through
+    it there is ``empty_mapping``, and a later or ahead date ``unknown_relation_date``
+    (the full date), undated rows or not. ``files`` as for :func:`case_clashes`."""
+    out: list[ConfigIssue] = []
+    for fname, _types, rows, lines in files:
+        dated = next(
+            (ln for (d, _s, _t), ln in zip(rows, lines, strict=True) if d is not None), None
+        )
+        undated = next((ln for (d, _s, _t), ln in zip(rows, lines, strict=True) if d is None), None)
+        if dated is None or undated is None:
+            continue
+        out.append(
+            ConfigIssue(
+                f"undated row in a relation with dated rows (first at line {dated}): it holds "
+                "on every date, but a date without any dated row is still unknown (not "
+                "loaded), so an event or later date mapped through it there runs the full "
+                "date",
+                file=fname,
+                line=undated,
+                column=1,
+                severity="warning",
+                code="relation_mixed_dates",
+            )
+        )
+    return tuple(out)
+
+
+__all__ = ["RelationFile", "case_clashes", "mixed_dates"]

@@ -1,0 +1,126 @@
+"""The later rosters of an entity-scope decision: what the event's ids reach on the later
+dates of its lookback and on an ``ahead`` input's next days. Pure.
+
+Invariant: each later (or ahead) date is walked tolerantly
+(:func:`~scoperouter.router.entity_mapping.reach_ids`: an id, at any hop, with no row on
+that date drops only its own branch, never what the other ids reach), and a date that a
+relation on the paths does not know at all (it has dated rows, none dated that day: its
+data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
+reported, never read as "nobody joins": the planner then runs the full date
+(``unknown_relation_date``), as the event's own date is ``empty_mapping`` (an extension of
+SPEC, whose hops use the event's date only). The walks add the ids they reach to the set
+they are given, to a fixpoint: a games lookback's dates are the ids' next games, so an id a
+later date adds may bring dates of its own, whose rows are followed in turn (each date once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.router.entity_mapping import Path_, reach_ids
+from scoperouter.router.lookback_dates import entity_dates
+from scoperouter.router.planner_inputs import PlanInput
+
+Resolved = Sequence[tuple[str, Path_, tuple[str, ...]]]
+
+
+def _dated(relations: RelationStore, resolved: Resolved) -> tuple[str, ...]:
+    """The relations of the paths that have dated rows: the only ones a date can be unknown
+    for (a wholly undated relation knows every date)."""
+    has = relations.has_dated_rows
+    out: tuple[str, ...] = ()
+    for _key, path, _ids in resolved:
+        for rel in path:
+            if rel not in out and has(rel):
+                out = (*out, rel)
+    return out
+
+
+def _unknown(relations: RelationStore, dated: tuple[str, ...], on: date) -> bool:
+    """Whether one of ``dated`` has no row dated ``on`` (that date is not loaded)."""
+    sources_on = relations.sources_on
+    return any(not sources_on(rel, on) for rel in dated)
+
+
+def _reach(relations: RelationStore, resolved: Resolved, on: date, mapped: set[str]) -> None:
+    """Add to ``mapped`` what the event's ids reach on ``on`` (tolerantly)."""
+    for _key, path, ids in resolved:
+        if path:  # one id unknown on that date, at any hop, hides no other's
+            mapped.update(reach_ids(relations, path, on, ids))
+
+
+def add_later_rosters(
+    inp: PlanInput,
+    relations: RelationStore,
+    resolved: Resolved,
+    d: date,
+    as_of: date,
+    mapped: set[str],
+) -> tuple[tuple[date, ...], bool]:
+    """Add to ``mapped`` what the event's ids reach on each later date of the decision for
+    the event's date ``d``: whoever joins a team after ``d`` still reads its rows on those
+    dates. A fixpoint; it stops when a pass adds no id (so no date), or once ``mapped`` is
+    past ``max_entities`` (the caller falls back to date scope). Returns the lookback dates
+    of the final ``mapped`` (the decision's when it stays entity scope) and whether a date
+    it followed is unknown for a relation on the paths (then the full date)."""
+    dated = _dated(relations, resolved)
+    unknown = False
+    visited = {d}
+    while True:
+        later = entity_dates(inp, relations, d, as_of, tuple(sorted(mapped)))
+        before = len(mapped)
+        for on in later:
+            if on in visited:
+                continue
+            visited.add(on)
+            if dated and not unknown:
+                unknown = _unknown(relations, dated, on)
+            for _key, path, ids in resolved:
+                if path:  # one id unknown on that date, at any hop, hides no other's
+                    mapped.update(reach_ids(relations, path, on, ids))
+            if len(mapped) > inp.max_entities:
+                return later, unknown
+        # a days lookback's dates do not depend on the ids: one pass is the fixpoint
+        if len(mapped) == before or not inp.lookback_games:
+            return later, unknown
+
+
+def add_ahead_rosters(
+    inp: PlanInput,
+    relations: RelationStore,
+    resolved: Resolved,
+    days: Sequence[date],
+    as_of: date,
+    mapped: set[str],
+) -> bool:
+    """Add to ``mapped`` what the event's ids reach on each ahead day (``days[1:]``; the
+    event's date ``days[0]`` was mapped strictly) and on every later date the lookbacks of
+    all ``days`` reach, to a fixpoint over them all with no limit (so what it reaches does
+    not depend on the order of the dates). Returns whether a date it followed is unknown
+    for a relation on the paths (an ahead day whose roster is not loaded yet included)."""
+    dated = _dated(relations, resolved)
+    unknown = bool(dated) and any(_unknown(relations, dated, on) for on in days[1:])
+    for on in days[1:]:
+        for _key, path, ids in resolved:
+            mapped.update(reach_ids(relations, path, on, ids) if path else ids)
+    if not (inp.lookback_days or inp.lookback_games):
+        return unknown
+    walked = set(days)
+    while True:
+        todo: set[date] = set()
+        ids_now = tuple(sorted(mapped))
+        for on in days:
+            todo.update(entity_dates(inp, relations, on, as_of, ids_now))
+        todo -= walked
+        if not todo:
+            return unknown
+        for on in sorted(todo):
+            walked.add(on)
+            if dated and not unknown:
+                unknown = _unknown(relations, dated, on)
+            _reach(relations, resolved, on, mapped)
+
+
+__all__ = ["add_ahead_rosters", "add_later_rosters"]

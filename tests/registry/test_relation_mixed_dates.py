@@ -1,0 +1,80 @@
+"""A relation file with dated rows and undated ones: ``relation_mixed_dates`` warns at its
+first undated row. Its undated rows hold on every date, but a date without any dated row is
+still unknown (not loaded yet), so the undated rows never stand in for a missing date
+(``validate`` prints it, ``--strict`` fails on it, ``validate.ignore`` silences it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scoperouter.cli import main
+from scoperouter.processor_registry.loader import check_config
+
+ROUTES = """\
+version: 1
+entities: {player: {}, team: {}}
+relations:
+  team_players: {from: team, to: player}
+  player_team: {inverse_of: team_players}
+relation_data:
+  csv: {dir: rel}
+processors:
+  p:
+    phase: 3
+    granularity: player
+    inputs: [{source: raw.box, map: {team: [team_players]}}]
+"""
+
+CASES = [
+    # (name, CSV body, expected warning lines)
+    ("dated_only", "2025-11-19,LAL,p1\n2025-11-20,LAL,p1\n", []),
+    ("undated_only", ",LAL,p1\n,BOS,b1\n", []),
+    ("undated_after_dated", "2025-11-19,LAL,p1\n,LAL,newguy\n,BOS,b2\n", [3]),
+    ("undated_first", ",LAL,newguy\n2025-11-19,LAL,p1\n", [2]),
+    ("empty", "", []),
+]
+
+
+def _write(tmp_path: Path, body: str, extra: str = "") -> Path:
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "team_players.csv").write_text("date,from,to\n" + body, "utf-8")
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES + extra, encoding="utf-8")
+    return routes
+
+
+@pytest.mark.parametrize(("name", "body", "lines"), CASES, ids=[c[0] for c in CASES])
+def test_mixed_dated_and_undated_rows_warn(
+    tmp_path: Path, name: str, body: str, lines: list[int]
+) -> None:
+    """One warning per mixed file, at its first undated row."""
+    result = check_config(_write(tmp_path, body))
+    assert result.valid
+    found = [w for w in result.warnings if w.code == "relation_mixed_dates"]
+    assert [(Path(w.file).name, w.line) for w in found] == [("team_players.csv", n) for n in lines]
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "code", "shown"),
+    [
+        ("", [], 0, True),
+        ("", ["--strict"], 1, True),
+        ("validate: {ignore: [relation_mixed_dates]}\n", ["--strict"], 0, False),
+        ("", ["--strict", "--ignore", "relation_mixed_dates"], 0, False),
+    ],
+)
+def test_validate_shows_mixed_dates(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    args: list[str],
+    code: int,
+    shown: bool,
+) -> None:
+    """validate prints the warning (file:line), --strict fails on it, an ignore silences it."""
+    routes = _write(tmp_path, "2025-11-19,LAL,p1\n,LAL,newguy\n", extra)
+    assert main(["validate", *args, str(routes)]) == code
+    err = capsys.readouterr().err
+    assert (f"{tmp_path / 'rel' / 'team_players.csv'}:3:" in err) == shown
