@@ -78,6 +78,42 @@ async def test_unified_message_redelivered_past_the_horizon_closes_no_newer_trig
     await r.stop(timeout=2.0)
 
 
+async def test_routed_report_matching_nothing_redelivered_past_a_short_horizon(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    """A routed report (no time) that matched nothing, redelivered past a 1 h dedup horizon, leaves T2 open."""
+    cfg = load(
+        write_registry(
+            tmp_path / "cfg",
+            server={"dedup_horizon": "1h"},
+            defaults={"run_retries": 1, "completion_timeout": "2d"},
+        )
+    )
+    now = [T0]
+    r = make_router(
+        cfg, MemorySink(), clock=lambda: now[0], state_dir=tmp_path, dedup_horizon_s=3600.0
+    )
+    r.prune_clock.monotonic = lambda: now[0]
+    await r.start()
+    unified = {  # a run the router did not send, as production reports it, without a time
+        "processor_name": "PlayerGameSummaryProcessor",
+        "phase": "phase_3_analytics",
+        "execution_id": "ab12cd34",
+        "game_date": GAME_DAY.isoformat(),
+        "output_table": "player_game_summary",
+        "output_dataset": "nba_analytics",
+        "status": "success",
+    }
+    assert await send(r, unified) == ("accepted", None)  # no trigger open: matches nothing
+    now[0] += 7200  # past the seen ids' hour, within the ledger memory's day
+    await r._in_state(r._prune)
+    await send(r, injury("e-2", "bosplayer01"))
+    now[0] += 1
+    await send(r, unified)
+    assert phases(r) == [(("bosplayer01",), "dispatched")]  # review6: it was closed
+    await r.stop(timeout=2.0)
+
+
 def _total(r: Router, name: str, **labels: str) -> float:
     return sum(
         s.value

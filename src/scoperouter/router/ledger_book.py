@@ -21,8 +21,8 @@ under (:func:`~scoperouter.router.ledger.retimed`): the stored ``due_at`` is the
 registry's, and a restart is how an operator changes ``completion_timeout``.
 
 A completion with an event id is taken once: the ids of those taken (applied to an entry,
-or a bare report matching none; a routed one matching none meets the daemon's seen ids
-first) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a redelivery
+or matching none: a routed one too, since the daemon's seen ids dedupe it only within
+``dedup_horizon``, which may be shorter than a day) are kept, bounded, in the snapshot (:mod:`.ledger_applied`), so a redelivery
 changes nothing -- also one naming only the processor and the date, which would otherwise
 find the *next* open trigger of that key once the first has closed (or one that fired
 after it was produced: never, :func:`~scoperouter.router.ledger.fired_after`).
@@ -263,8 +263,9 @@ class LedgerBook:
                 self.last_unmatched = "fired_after" if self.busy(ref.processor, ref.day) else None
             if ref.message_id is not None and ref.trigger_id is None:
                 self.changes += self._parked.park(ref, now)  # taken when its id is recorded
-            elif eid is not None and not ref.routed:
-                # (a routed one's redelivery meets the durable seen ids first: not kept)
+            elif eid is not None:
+                # a routed one too: the durable seen ids catch its redelivery only within
+                # dedup_horizon, which may be shorter than this memory's day
                 self._applied.add(eid, None, now)
                 self.changes += 1
             return None, []
