@@ -123,3 +123,30 @@ def test_apply_limits_leaves_windows_routed_elsewhere(replicas: StoreFactory) ->
     assert old.apply_limits({"p_old": 100}, 1, durations={}, default_durations=(99.0, 99.0)) == 0
     [w] = new.open_windows()
     assert (w.deadline, w.max_entities) == (deadline, 3)
+
+
+@pytest.mark.parametrize(
+    ("lead", "fired_by_old"),
+    [
+        (GRACE - 1, 0),  # a clock a little ahead: its row is live (within the grace either way)
+        (86_400.0, 1),  # a clock a day ahead: its row is no proof of life (review6)
+    ],
+)
+def test_a_row_from_a_clock_far_ahead_keeps_nothing_live(
+    replicas: StoreFactory, lead: float, fired_by_old: int
+) -> None:
+    """A roster row written by a replica whose clock ran far ahead does not hold a processor's work."""
+    old, fast = _replica(replicas, "old", OLD), _replica(replicas, "fast", NEW)
+    fast.announce_processors(T0 + lead)  # p_new, written with that replica's clock
+    deadline = _new_window(fast)
+    at = deadline + 1  # the old replica's clock: the window is due
+    assert old.announce_processors(at) == (frozenset() if fired_by_old else {"p_new"})
+    assert [x.trigger.processor for x in old.fire_due(at)] == ["p_new"] * fired_by_old
+
+
+def test_the_last_write_wins(replicas: StoreFactory) -> None:
+    """A replica's clock corrected after running ahead rewrites its row (no greatest())."""
+    old, fast = _replica(replicas, "old", OLD), _replica(replicas, "fast", NEW)
+    fast.announce_processors(T0 + GRACE - 1)
+    fast.announce_processors(T0)  # the clock is right again
+    assert old.announce_processors(T0 + GRACE + 1) == frozenset()  # aged out as any row

@@ -29,21 +29,26 @@ orphan (150 s at ``serve``'s 30 s lease): a replica that routes it writes it eve
 ANNOUNCE = """
 INSERT INTO sr_processors (processor, seen_at)
 SELECT p, %s FROM unnest(%s::text[]) AS t(p) ORDER BY p
-ON CONFLICT (processor) DO UPDATE SET seen_at = greatest(sr_processors.seen_at, excluded.seen_at)
+ON CONFLICT (processor) DO UPDATE SET seen_at = excluded.seen_at
 """
+# live: written within the grace of this replica's now, either way -- a row written by a
+# clock far ahead is not live for the grace plus that clock's lead, and the last writer
+# wins (no greatest()): once no replica with such a clock routes it, it ages out as any
 ROUTED_ELSEWHERE = """
-SELECT processor FROM sr_processors WHERE seen_at >= %s AND NOT (processor = ANY(%s))
-ORDER BY processor
+SELECT processor FROM sr_processors WHERE seen_at BETWEEN %s AND %s
+AND NOT (processor = ANY(%s)) ORDER BY processor
 """
-ROUTED = "SELECT processor FROM sr_processors WHERE seen_at >= %s AND processor = ANY(%s)"
+ROUTED = (
+    "SELECT processor FROM sr_processors WHERE seen_at BETWEEN %s AND %s AND processor = ANY(%s)"
+)
 
 
 def owned(table: str) -> str:
     """The condition on a row of ``table`` this replica may fire or claim; parameters:
-    its processors, the roster's live bound (:func:`live_after`)."""
+    its processors, then the roster's live bounds (:func:`live_bounds`)."""
     return (
         f"({table}.processor = ANY(%s) OR NOT EXISTS (SELECT 1 FROM sr_processors r "
-        f"WHERE r.processor = {table}.processor AND r.seen_at >= %s))"
+        f"WHERE r.processor = {table}.processor AND r.seen_at BETWEEN %s AND %s))"
     )
 
 
@@ -52,9 +57,12 @@ def orphan_after_s(options: StoreOptions) -> float:
     return ORPHAN_AFTER_LEASES * options.lease_s
 
 
-def live_after(options: StoreOptions, now: float) -> float:
-    """Roster entries written at or after this are live at ``now``."""
-    return now - orphan_after_s(options)
+def live_bounds(options: StoreOptions, now: float) -> tuple[float, float]:
+    """Roster entries written within these times are live at ``now``: the grace back, and
+    as far ahead (a replica's clock may lead this one's a little; a row from much further
+    ahead is a clock gone wrong and would keep a removed processor live until it passes)."""
+    grace = orphan_after_s(options)
+    return now - grace, now + grace
 
 
 def announce(c: Any, options: StoreOptions, now: float) -> frozenset[str]:
@@ -63,7 +71,7 @@ def announce(c: Any, options: StoreOptions, now: float) -> frozenset[str]:
     mine = sorted(options.processors or ())
     if mine:
         c.execute(ANNOUNCE, (now, mine))
-    rows = c.execute(ROUTED_ELSEWHERE, (live_after(options, now), mine)).fetchall()
+    rows = c.execute(ROUTED_ELSEWHERE, (*live_bounds(options, now), mine)).fetchall()
     return frozenset(str(r[0]) for r in rows)
 
 
@@ -76,7 +84,7 @@ def routed_elsewhere(
     other = sorted(set(processors) - mine) if mine is not None else []
     if not other:
         return set()
-    return {str(r[0]) for r in c.execute(ROUTED, (live_after(options, now), other))}
+    return {str(r[0]) for r in c.execute(ROUTED, (*live_bounds(options, now), other))}
 
 
 def split_claims(

@@ -268,7 +268,7 @@ class PostgresStateStore(PgOutbox):
     def fire_due(self, now: float, limit: int = 1000) -> list[OutboxItem]:
         ahead = self.may_hold_ahead(now)
         mine = self.options.processors  # None: any window (pg_roster)
-        owned = () if mine is None else (sorted(mine), pg_roster.live_after(self.options, now))
+        owned = () if mine is None else (sorted(mine), *pg_roster.live_bounds(self.options, now))
         due_sql, ahead_sql = (FIRE_DUE, FIRE_AHEAD) if mine is None else (
             FIRE_DUE_OWNED, FIRE_AHEAD_OWNED
         )  # fmt: skip
