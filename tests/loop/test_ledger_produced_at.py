@@ -102,6 +102,7 @@ def test_report_of_an_earlier_firing_is_superseded(outcome: str, missed: tuple[s
     e, _ = b.complete(ref, T_OPEN + 5.0)
     assert e is not None and e.phase == "dispatched" and e.failures == 0
     assert (e.history[-1].what, e.history[-1].event_id) == ("late", "old-run")
+    assert b.last_unmatched == "superseded"  # counted and logged by the daemon (review6)
 
 
 def test_late_success_of_a_timed_out_attempt_still_closes() -> None:

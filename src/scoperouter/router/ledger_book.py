@@ -109,7 +109,8 @@ class LedgerBook:
         self.deferred: set[str] = set()  # re-dispatches due but held by a barrier
         self.changes = 0  # bumped by every state change (drivers journal when it moves)
         # why the last complete() matched no trigger: "unknown_trigger" (forgotten, never
-        # sent), "fired_after" (its key's open ones all fired after it); else None
+        # sent), "fired_after" (its key's open ones all fired after it), "superseded" (its
+        # named trigger fired again after it was produced: ignored); else None
         self.last_unmatched: str | None = None
 
     # ------------------------------------------------------------------ reads
@@ -281,11 +282,14 @@ class LedgerBook:
         named = self._names_run(e, mid, ref)
         stale = named and mid in e.failed_runs
         n = self.attempt_of(e, ref)
+        superseded = fired_after(e, ref)
+        if superseded:  # said like a report matching nothing: a producer's clock may be off
+            self.last_unmatched = "superseded"
         inp = classify(
             e,
             ref,
             p,
-            superseded=fired_after(e, ref),
+            superseded=superseded,
             stale=stale,
             unattributed=not named and e.reported_failure,
             earlier=n is not None and n < e.attempt,

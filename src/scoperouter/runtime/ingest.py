@@ -185,6 +185,9 @@ _UNMATCHED = {
     " and missed ids it names are not re-run (the trigger's body is gone)",
     "fired_after": "completion was produced before every open trigger of its processor and"
     " date fired (a redelivery or replay of an earlier run's): it closes none of them",
+    "superseded": "completion names a trigger that fired again after the completion was"
+    " produced (an earlier firing's run, or a producer clock behind the router's by more"
+    " than the slack, or a local time sent without its zone): ignored, the trigger stays open",
 }
 
 
