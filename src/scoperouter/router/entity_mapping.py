@@ -59,9 +59,11 @@ def map_ids(
     """
     frontier: Iterable[str] = ids
     targets = relations.targets
+    dated_span = relations.dated_span
     last = len(path) - 1
     for hop, rel in enumerate(path):
-        if relations.has_dated_rows(rel) and not relations.sources_on(rel, on):
+        span = dated_span(rel)
+        if span is not None and not (span[0] <= on <= span[1]):
             return EMPTY_RESULT  # unknown_on, inlined (one call per hop)
         nxt: set[str] = set()
         if hop == last and limit is not None:
