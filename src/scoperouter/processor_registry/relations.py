@@ -6,9 +6,11 @@ structure every provider loads into (relation data is small: thousands of rows a
 
 Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
 date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
-reversed. A relation with dated rows says nothing about a date none of them is dated on
-(:func:`unknown_on`: not loaded yet), undated rows or not -- a reading of SPEC that the
-mapping and the occurrence rules below share; ``relation_mixed_dates`` warns about a file
+reversed. A relation with dated rows is known from its first dated date to its last: it says
+nothing about a date outside that span (:func:`unknown_on`: not loaded yet), undated rows or
+not, while a date inside it with no dated row relates nobody but by the undated rows (a
+schedule's day without games; also, the residual risk, a daily roster whose job failed that
+day) -- a reading of SPEC for the mapping; the occurrence rules below stay per date; ``relation_mixed_dates`` warns about a file
 mixing both (:mod:`~scoperouter.processor_registry.relation_warnings`). Ids are read stripped; an id holding a character that is not printable (a
 zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
 never a row that matches no event id (the team it belongs to would reach fewer players).

@@ -4,8 +4,8 @@ dates of its lookback and on an ``ahead`` input's next days. Pure.
 Invariant: each later (or ahead) date is walked tolerantly
 (:func:`~scoperouter.router.entity_mapping.reach_ids`: an id, at any hop, with no row on
 that date drops only its own branch, never what the other ids reach), and a date that a
-relation on the paths does not know at all (it has dated rows, none dated that day: its
-data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
+relation on the paths does not know at all (it has dated rows and the date is outside
+their span, after the last or before the first: its data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
 reported, never read as "nobody joins": the planner then runs the full date
 (``unknown_relation_date``), as the event's own date is ``empty_mapping`` (an extension of
 SPEC, whose hops use the event's date only). The walks add the ids they reach to the set
