@@ -73,9 +73,9 @@ class ProtocolOnly:
         self.calls += 1
         return self._inner.undated_sources(relation)
 
-    def has_dated_rows(self, relation: str) -> bool:
+    def dated_span(self, relation: str) -> tuple[date, date] | None:
         self.calls += 1
-        return self._inner.has_dated_rows(relation)
+        return self._inner.dated_span(relation)
 
     def universe(self, entity_type: str, on: date) -> int | None:
         return self._inner.universe(entity_type, on)

@@ -19,8 +19,9 @@ AS_OF = D + timedelta(days=6)
 
 # LAL's roster grows: j joins on a's next game (D1), k on j's next game (D3); z plays on D2
 # and D5 only, so every date up to D5 has a player_games row (none is unknown); BOS's rows
-# keep D4 and D5 loaded for team_players (an unloaded date the walk reaches would make
-# the entity-scope decisions unknown_relation_date).
+# keep team_players' dated span through D5 (a date past it that the walk reaches would
+# make the entity-scope decisions unknown_relation_date; a day inside it with no row is
+# known, nobody on a team).
 ROWS: dict[str, list[tuple[date | None, str, str]]] = {
     "team_players": [
         (D, "LAL", "a"),

@@ -4,8 +4,9 @@ after the event's date is reached (production reads the roster of the later date
 data_processors/analytics/upcoming_player_game_context/team_context.py:735-747, and that
 team's box-score rows, :770-772); a later date whose rows do not know an id adds nothing
 and never turns the decision into a full date. A later date whose roster is not loaded at
-all (no dated row of the relation that day) is not "nobody joins": the decision runs the
-full date (``unknown_relation_date``).
+all (after the relation's last dated row, or before its first) is not "nobody joins": the
+decision runs the full date (``unknown_relation_date``). A date inside that span with no
+row is loaded and relates nobody that day (a schedule's day without games): entity scope.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (D5, "T1", "p7"),  # p7 joins T1 five days after D; p2 has left
         (D3, "T2", "p4"),  # D3, D4: loaded, nobody of T1 on them
         (D4, "T2", "p4"),
-        # D2: no roster rows at all (relation data not loaded for that date). This file
-        # used to expect entity scope across it, as if nobody joined T1 on D2; but whoever
-        # joins on D2 is unknown, so a lookback reaching D2 runs the full date
-        # (unknown_relation_date). LOADED has D2's rows too.
+        # D2: no roster rows at all, inside the loaded span [D, D5]: a known day on which
+        # nobody is on a team (the span rule; it was unknown under the per-date rule of
+        # 693df02). After D5 nothing is loaded: a lookback reaching D6 runs the full date
+        # (unknown_relation_date). LOADED has rows up to AS_OF (and D2's too).
     ],
     "game_teams": [],
     "player_games": [(D, "p1", "G1"), (D2, "p1", "G2"), (D5, "p1", "G5")],
@@ -62,6 +63,14 @@ LOADED: dict[str, list[tuple[date | None, str, str]]] = {  # every date up to AS
     "team_players": [
         *ROWS["team_players"],
         *((D + timedelta(days=k), "T2", "p4") for k in (2, *range(6, 11))),
+    ],
+}
+
+HOLE: dict[str, list[tuple[date | None, str, str]]] = {  # loaded up to AS_OF but D2
+    **ROWS,
+    "team_players": [
+        *ROWS["team_players"],
+        *((D + timedelta(days=k), "T2", "p4") for k in range(6, 11)),
     ],
 }
 
@@ -87,13 +96,31 @@ CASES = [
         ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
     ),
     (
-        "days_lookback_over_an_unloaded_date_is_the_full_date",
+        "days_lookback_over_a_known_empty_day_keeps_entity_scope",
         ROWS,
         {"days": 5},
         10,
         D,
         ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
+    ),
+    (
+        "days_lookback_past_the_last_loaded_date_is_the_full_date",
+        ROWS,
+        {"days": 6},
+        10,
+        D,
+        ["p1"],
         ("unknown_relation_date", "date", None),
+    ),
+    (
+        "days_lookback_past_the_last_loaded_date_when_loaded",
+        LOADED,
+        {"days": 6},
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
     ),
     (
         "days_lookback_short_of_the_unloaded_date",
@@ -116,7 +143,20 @@ CASES = [
         ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
     ),
     (
-        "games_lookback_over_an_unloaded_date_is_the_full_date",
+        # p2, p7, p9 have no player_games row: their games may be any date up to AS_OF
+        # (all loaded in HOLE; D2 a known empty day)
+        "games_lookback_over_a_known_empty_day_keeps_entity_scope",
+        HOLE,
+        {"games": 2, "via": "player_games"},
+        10,
+        D,
+        ["p1"],
+        ("entity_scope", "entities", ("p1", "p2", "p7", "p9")),
+    ),
+    (
+        # p2, p7, p9 have no player_games row: their games may be any date up to AS_OF,
+        # past ROWS' last roster date D5
+        "games_lookback_past_the_last_loaded_date_is_the_full_date",
         ROWS,
         {"games": 2, "via": "player_games"},
         10,

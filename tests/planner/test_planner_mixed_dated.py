@@ -1,11 +1,12 @@
-"""A relation with dated rows and undated ones: a date without any dated row is unknown.
+"""A relation with dated rows and undated ones: a date outside the dated span is unknown.
 
 SPEC says an undated row holds on every date. For a relation that also has dated rows, a
-date none of them is dated on is a date whose data is not loaded yet (a roster file up to
-yesterday), and its undated rows alone would name only part of who is related then: a map
-hop through it on such a date is ``empty_mapping`` (the full date), as it is for a wholly
-dated relation (docs/registry.md, "Entity mapping"). A wholly undated relation still holds
-on every date.
+date before the first of them or after the last is a date whose data is not loaded yet (a
+roster file up to yesterday), and its undated rows alone would name only part of who is
+related then: a map hop through it on such a date is ``empty_mapping`` (the full date), as
+it is for a wholly dated relation (docs/registry.md, "Entity mapping"). A date inside the
+span with no dated row is known: only the undated rows hold then. A wholly undated relation
+still holds on every date.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from scoperouter.execution_log.entity_counts import mapped_count
 from scoperouter.router.planner import plan
 
 D1 = D + timedelta(days=1)
+D2 = D + timedelta(days=2)
 Rows = dict[str, list[tuple[date | None, str, str]]]
 
 DATED = [(D, "LAL", "p1"), (D, "LAL", "p2"), (D, "BOS", "b1")]
 MIXED: Rows = {"team_players": [*DATED, (None, "LAL", "newguy")]}
 UNDATED: Rows = {"team_players": [(None, "LAL", "p1"), (None, "LAL", "newguy")]}
 ONLY_DATED: Rows = {"team_players": DATED}
+# dated on D and D2: D1 is a day inside the span with no dated row (known; undated rows hold)
+SPANNED: Rows = {"team_players": [*DATED, (D2, "LAL", "p1"), (None, "LAL", "newguy")]}
 
 
 def _reg(inp: dict[str, Any]) -> Any:
@@ -51,6 +55,22 @@ CASES = [
         TEAM_INPUT,
         MIXED,
         D1,
+        {"teams": ["LAL"]},
+        ("empty_mapping", "date", None),
+    ),
+    (
+        "mixed_inside_the_span_without_dated_rows_keeps_the_undated_rows",
+        TEAM_INPUT,
+        SPANNED,
+        D1,
+        {"teams": ["LAL"]},
+        ("entity_scope", "entities", ("newguy",)),
+    ),
+    (
+        "mixed_past_the_span_is_empty_mapping",
+        TEAM_INPUT,
+        SPANNED,
+        D + timedelta(days=3),
         {"teams": ["LAL"]},
         ("empty_mapping", "date", None),
     ),
@@ -101,7 +121,8 @@ def test_mixed_relation_dates(
     ents: dict[str, list[str]],
     expected: tuple[str, str, tuple[str, ...] | None],
 ) -> None:
-    """A map hop through a dated relation on a date it has no dated row for is empty_mapping."""
+    """A map hop through a dated relation on a date outside its dated span is empty_mapping;
+    inside the span, a date with no dated row keeps the undated rows only."""
     reg = _reg(inp)
     ev = event(reg, source=inp["source"], game_date=day.isoformat(), affected_entities=ents)
     (dec,) = plan(reg, relations_for(reg, rows), ev, day)

@@ -134,6 +134,22 @@ def _one_in(n: int) -> st.SearchStrategy[bool]:
     return st.sampled_from((False,) * (n - 1) + (True,))
 
 
+def _unloaded(data: st.DataObject) -> set[date]:
+    """Dates of DATES a dated relation has no row on, often: a hole (a date inside its
+    span: a known empty day, e.g. a schedule's day without games), one date at either end
+    (outside the span: not loaded), every date from one on (not loaded yet: the later dates
+    past the span are unknown), or every date up to one (loaded from that date on)."""
+    kind = data.draw(st.sampled_from(("none", "none", "hole", "hole", "end", "tail", "head")))
+    if kind == "none":
+        return set()
+    if kind == "hole":
+        return {data.draw(st.sampled_from(DATES[1:-1]))}
+    if kind == "end":
+        return {data.draw(st.sampled_from((DATES[0], DATES[-1])))}
+    k = data.draw(st.integers(1, len(DATES) - 1))
+    return set(DATES[k:]) if kind == "tail" else set(DATES[:k])
+
+
 ROW_DATES = (None, None, D, D, *DATES)
 
 
@@ -220,10 +236,12 @@ class Reference:
         return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
 
     def unknown(self, rel: str, on: date) -> bool:
-        """A relation with dated rows, none of them dated ``on``: that date is not loaded
-        (its undated rows say nothing about who else is related then)."""
+        """A relation with dated rows and ``on`` before the first of their dates or after
+        the last: that date is not loaded (its undated rows say nothing about who else is
+        related then). A date inside that span with no dated row is known: it relates
+        nobody but by the undated rows (a schedule's day without games)."""
         dated = {d for d, _f, _t in self.rows[rel] if d is not None}
-        return bool(dated) and on not in dated
+        return bool(dated) and not (min(dated) <= on <= max(dated))
 
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
@@ -441,7 +459,7 @@ class Reference:
                 reached |= frontier
 
         def unknown_day(day: date) -> bool:
-            """A relation on the event's paths has dated rows, none dated ``day``."""
+            """A relation on the event's paths has dated rows, ``day`` outside their span."""
             return any(self.unknown(rel, day) for ps in paths.values() for p in ps for rel in p)
 
         unknown = False  # a later (or ahead) date walked that a path's relation does not know
@@ -710,9 +728,7 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
     """Lookback dates (by days and by games, entity and date scope, capped at as-of) and the
     ids a later date's rows add match the reference."""
     doc = data.draw(lookback_documents())
-    unloaded = data.draw(
-        st.sets(st.sampled_from(DATES), max_size=1) if data.draw(_one_in(3)) else st.just(set())
-    )
+    unloaded = _unloaded(data)
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
             st.lists(
@@ -725,8 +741,9 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
         ),
         # a roster per date, a few rows missing (an id unknown on a date), rarely undated;
         # an id may have two mates (a two-hop walk then branches at its middle hop); now and
-        # then a date not loaded at all (unknown: empty_mapping on the event's date, the
-        # full date as a later or ahead one, unknown_relation_date)
+        # then dates with no row at all (_unloaded): inside the dated span a known empty
+        # day, outside it not loaded (unknown: empty_mapping on the event's date, the full
+        # date as a later or ahead one, unknown_relation_date)
         "a_mates": [
             (d, x, y)
             for d in (None, *(x for x in DATES if x not in unloaded))
@@ -866,9 +883,7 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
             }
         },
     }
-    unloaded = data.draw(
-        st.sets(st.sampled_from(DATES), max_size=1) if data.draw(_one_in(3)) else st.just(set())
-    )
+    unloaded = _unloaded(data)
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
             st.lists(
@@ -880,7 +895,7 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
             )
         ),
         "b_rivals": [(None, x, y) for x in teams for y in teams],
-        "b_members": [  # now and then a date not loaded at all (unknown)
+        "b_members": [  # now and then dates with no row: a hole or not loaded (_unloaded)
             (d, t, y)
             for d in DATES
             if d not in unloaded

@@ -78,8 +78,8 @@ MINI_ROWS: dict[str, list[tuple[date | None, str, str]]] = {
         (None, "T2", "p3"),
         (D, "T2", "p4"),
         (None, "T3", "p5"),
-        # a dated row on d(1) too: without one, d(1) would be unknown for team_players (its
-        # data not loaded), undated rows or not, and every hop through it empty_mapping
+        # a dated row on d(1) too: without one, d(1) would be past team_players' dated span
+        # (its data not loaded), undated rows or not, and every hop through it empty_mapping
         (d(1), "T7", "q1"),
     ],
     "game_teams": [(D, "G1", "T1"), (D, "G1", "T2"), (D, "G9", "T9"), (d(1), "G2", "T3")],

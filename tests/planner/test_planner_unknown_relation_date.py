@@ -1,6 +1,6 @@
 """A later date of a lookback, or an ``ahead`` day, that a dated relation on the decision's
-paths has no row for at all (its data not loaded yet: an evening report dated D routed
-before D+1's roster exists) is unknown, not "nobody joins": the decision runs the full date,
+paths does not span (after its last dated row: its data not loaded yet, an evening report
+dated D routed before D+1's roster exists) is unknown, not "nobody joins": the decision runs the full date,
 reason ``unknown_relation_date`` (docs/registry.md, "Later dates of a lookback" and "Rows
 dated after the event"). One id unknown on a loaded date still drops only its own branch;
 a wholly undated relation knows every date; past ``max_entities`` first,

@@ -1,6 +1,6 @@
 """A relation file with dated rows and undated ones: ``relation_mixed_dates`` warns at its
-first undated row. Its undated rows hold on every date, but a date without any dated row is
-still unknown (not loaded yet), so the undated rows never stand in for a missing date
+first undated row. Its undated rows hold on every date, but a date before the first dated row or
+after the last is still unknown (not loaded yet), so the undated rows never stand in for a missing date
 (``validate`` prints it, ``--strict`` fails on it, ``validate.ignore`` silences it)."""
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 :func:`case_clashes` (``relation_id_case``): two ids of one entity type that differ only by
 case load as two entities. :func:`mixed_dates` (``relation_mixed_dates``): a file with dated
-rows and undated ones, whose undated rows never make a date known (a date without a dated
-row is unknown: :func:`~scoperouter.processor_registry.relations.unknown_on`).
+rows and undated ones, whose undated rows never make a date known (a date outside the span of
+its dated rows is unknown: :func:`~scoperouter.processor_registry.relations.unknown_on`).
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def case_clashes(
 def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
     """A ``relation_mixed_dates`` warning for each file holding dated rows and undated ones,
     at its first undated row (naming its first dated one). Undated rows hold on every date
-    (SPEC), but on a date without any dated row the relation is unknown: a map hop through
-    it there is ``empty_mapping``, and a later or ahead date ``unknown_relation_date``
-    (the full date), undated rows or not. ``files`` as for :func:`case_clashes`."""
+    (SPEC), but on a date before its first dated row or after its last the relation is
+    unknown: a map hop through it there is ``empty_mapping``, and a later or ahead date
+    ``unknown_relation_date`` (the full date), undated rows or not. ``files`` as for :func:`case_clashes`."""
     out: list[ConfigIssue] = []
     for fname, _types, rows, lines in files:
         dated = next(
@@ -71,9 +71,9 @@ def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
         out.append(
             ConfigIssue(
                 f"undated row in a relation with dated rows (first at line {dated}): it holds "
-                "on every date, but a date without any dated row is still unknown (not "
-                "loaded), so an event or later date mapped through it there runs the full "
-                "date",
+                "on every date, but a date before the first dated row or after the last is "
+                "still unknown (not loaded), so an event or later date mapped through it "
+                "there runs the full date",
                 file=fname,
                 line=undated,
                 column=1,

@@ -6,9 +6,11 @@ structure every provider loads into (relation data is small: thousands of rows a
 
 Semantics (SPEC section 2): a row with a date holds on that date only; a row with an empty
 date holds on every date; an ``inverse_of`` relation's rows are the base relation's rows
-reversed. A relation with dated rows says nothing about a date none of them is dated on
-(:func:`unknown_on`: not loaded yet), undated rows or not -- a reading of SPEC that the
-mapping and the occurrence rules below share; ``relation_mixed_dates`` warns about a file
+reversed. A relation with dated rows is known from its first dated date to its last: it says
+nothing about a date outside that span (:func:`unknown_on`: not loaded yet), undated rows or
+not, while a date inside it with no dated row relates nobody but by the undated rows (a
+schedule's day without games; also, the residual risk, a daily roster whose job failed that
+day) -- a reading of SPEC for the mapping; the occurrence rules below stay per date; ``relation_mixed_dates`` warns about a file
 mixing both (:mod:`~scoperouter.processor_registry.relation_warnings`). Ids are read stripped; an id holding a character that is not printable (a
 zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
 never a row that matches no event id (the team it belongs to would reach fewer players).
@@ -60,15 +62,16 @@ class RelationStore(Protocol):
     def undated_sources(self, relation: str) -> frozenset[str]:
         """Ids with an undated row of ``relation`` (it holds on every date)."""
 
-    def has_dated_rows(self, relation: str) -> bool:
-        """Whether ``relation`` has any dated row (a date without one is then unknown)."""
+    def dated_span(self, relation: str) -> tuple[date, date] | None:
+        """The first and last dates of ``relation``'s dated rows (None: it has none). A date
+        outside that span is not loaded (unknown); one inside with no row relates nobody."""
 
     def universe(self, entity_type: str, on: date) -> int | None:
         """How many entities of that type exist on that date (None when unknown)."""
 
 
 class _Table:
-    __slots__ = ("always", "by_date", "dated", "dates_by_id", "on_date", "undated")
+    __slots__ = ("always", "by_date", "dates_by_id", "on_date", "span", "undated")
 
     def __init__(self, rows: Iterable[Row]) -> None:
         always: dict[str, set[str]] = defaultdict(set)
@@ -91,7 +94,9 @@ class _Table:
         self.dates_by_id: dict[str, tuple[date, ...]] = {
             k: tuple(sorted(v)) for k, v in dates_by_id.items()
         }
-        self.dated = bool(self.by_date)
+        self.span: tuple[date, date] | None = (
+            (min(self.by_date), max(self.by_date)) if self.by_date else None
+        )
 
     def targets(self, on: date, entity_id: str) -> frozenset[str]:
         a = self.always.get(entity_id, _EMPTY)
@@ -124,7 +129,9 @@ class InMemoryRelations:
         for inv, base in (inverses or {}).items():
             base_rows = materialised.get(base, [])
             self._tables[inv] = _Table((d, dst, src) for d, src, dst in base_rows)
-        self._dated = frozenset(n for n, t in self._tables.items() if t.dated)
+        self._spans: dict[str, tuple[date, date]] = {
+            n: t.span for n, t in self._tables.items() if t.span is not None
+        }
         self._types = dict(types or {})
         # entity universe per type: ids valid on every date + ids per date
         always: dict[str, set[str]] = defaultdict(set)
@@ -164,8 +171,8 @@ class InMemoryRelations:
         t = self._tables.get(relation)
         return t.on_date.get(on, _EMPTY) if t is not None else _EMPTY
 
-    def has_dated_rows(self, relation: str) -> bool:
-        return relation in self._dated
+    def dated_span(self, relation: str) -> tuple[date, date] | None:
+        return self._spans.get(relation)
 
     def universe(self, entity_type: str, on: date) -> int | None:
         a = self._always_ids.get(entity_type)
@@ -185,10 +192,13 @@ def known_on(store: RelationStore, via: str, on: date) -> bool:
 
 
 def unknown_on(store: RelationStore, relation: str, on: date) -> bool:
-    """Whether ``relation`` says nothing about ``on``: it has dated rows, none dated ``on``
-    (that date's data is not loaded; its undated rows say nothing about who else is related
-    then). A wholly undated relation holds on every date (SPEC), so no date is unknown."""
-    return store.has_dated_rows(relation) and not store.sources_on(relation, on)
+    """Whether ``relation`` says nothing about ``on``: it has dated rows and ``on`` is before
+    its first dated date or after its last (that date's data is not loaded; its undated rows
+    say nothing about who else is related then). A date inside that span with no dated row
+    is known: nobody is related that day but by the undated rows (a schedule's day without
+    games). A wholly undated relation holds on every date (SPEC), so no date is unknown."""
+    span = store.dated_span(relation)
+    return span is not None and not (span[0] <= on <= span[1])
 
 
 def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | None:

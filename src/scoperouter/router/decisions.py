@@ -26,7 +26,8 @@ Reason = Literal[
 
 # Precedence when several reasons apply (SPEC section 2): first wins. unknown_relation_date
 # (an extension of SPEC): a later or ahead date of an entity-scope decision that a dated
-# relation on its paths has no row for at all (not loaded yet), the full date.
+# relation on its paths does not span (outside its first..last dated date: not loaded
+# yet), the full date.
 REASON_ORDER: tuple[Reason, ...] = (
     "unknown_source",
     "not_an_input",

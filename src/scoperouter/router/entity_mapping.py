@@ -4,8 +4,10 @@ Invariant: every id an event names under a mapped type is followed along every p
 that type -- the normal one (identity, ``map`` or the single relation) and the input's
 ``also_map`` path -- on the event's date, and one id that reaches nothing at any hop makes
 the result empty (``empty_mapping``, the full date): processing less never loses an update.
-So does a hop through a relation with dated rows on a date it has none for (its data for that
-date is not loaded, :func:`~scoperouter.processor_registry.relations.unknown_on`): its
+So does a hop through a relation with dated rows on a date outside their span (before the
+first dated date or after the last: its data for that date is not loaded,
+:func:`~scoperouter.processor_registry.relations.unknown_on`); a date inside the span with no
+dated row is known and relates nobody but by the undated rows (a day without games). Its
 undated rows alone would name only part of who is related then (a reading of SPEC, whose
 undated rows hold on every date; a wholly undated relation still does).
 The planner also follows the paths on a lookback's later dates
@@ -59,9 +61,11 @@ def map_ids(
     """
     frontier: Iterable[str] = ids
     targets = relations.targets
+    dated_span = relations.dated_span
     last = len(path) - 1
     for hop, rel in enumerate(path):
-        if relations.has_dated_rows(rel) and not relations.sources_on(rel, on):
+        span = dated_span(rel)
+        if span is not None and not (span[0] <= on <= span[1]):
             return EMPTY_RESULT  # unknown_on, inlined (one call per hop)
         nxt: set[str] = set()
         if hop == last and limit is not None:

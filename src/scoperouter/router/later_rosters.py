@@ -4,8 +4,8 @@ dates of its lookback and on an ``ahead`` input's next days. Pure.
 Invariant: each later (or ahead) date is walked tolerantly
 (:func:`~scoperouter.router.entity_mapping.reach_ids`: an id, at any hop, with no row on
 that date drops only its own branch, never what the other ids reach), and a date that a
-relation on the paths does not know at all (it has dated rows, none dated that day: its
-data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
+relation on the paths does not know at all (it has dated rows and the date is outside
+their span, after the last or before the first: its data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
 reported, never read as "nobody joins": the planner then runs the full date
 (``unknown_relation_date``), as the event's own date is ``empty_mapping`` (an extension of
 SPEC, whose hops use the event's date only). The walks add the ids they reach to the set
@@ -26,22 +26,25 @@ from scoperouter.router.planner_inputs import PlanInput
 Resolved = Sequence[tuple[str, Path_, tuple[str, ...]]]
 
 
-def _dated(relations: RelationStore, resolved: Resolved) -> tuple[str, ...]:
-    """The relations of the paths that have dated rows: the only ones a date can be unknown
-    for (a wholly undated relation knows every date)."""
-    has = relations.has_dated_rows
-    out: tuple[str, ...] = ()
+def _dated(relations: RelationStore, resolved: Resolved) -> tuple[date, date] | None:
+    """The dates every relation of the paths knows: the intersection of the dated spans
+    of those that have dated rows (a wholly undated relation knows every date), or None
+    when none has (no date is unknown). Empty (first > last) when two spans do not meet."""
+    span = relations.dated_span
+    first: date | None = None
+    last: date | None = None
     for _key, path, _ids in resolved:
         for rel in path:
-            if rel not in out and has(rel):
-                out = (*out, rel)
-    return out
+            s = span(rel)
+            if s is not None:
+                first = s[0] if first is None or s[0] > first else first
+                last = s[1] if last is None or s[1] < last else last
+    return None if first is None or last is None else (first, last)
 
 
-def _unknown(relations: RelationStore, dated: tuple[str, ...], on: date) -> bool:
-    """Whether one of ``dated`` has no row dated ``on`` (that date is not loaded)."""
-    sources_on = relations.sources_on
-    return any(not sources_on(rel, on) for rel in dated)
+def _unknown(known: tuple[date, date], on: date) -> bool:
+    """Whether ``on`` is outside ``known`` (a relation on the paths has not loaded it)."""
+    return not (known[0] <= on <= known[1])
 
 
 def _reach(relations: RelationStore, resolved: Resolved, on: date, mapped: set[str]) -> None:
@@ -75,8 +78,8 @@ def add_later_rosters(
             if on in visited:
                 continue
             visited.add(on)
-            if dated and not unknown:
-                unknown = _unknown(relations, dated, on)
+            if dated is not None and not unknown:
+                unknown = _unknown(dated, on)
             for _key, path, ids in resolved:
                 if path:  # one id unknown on that date, at any hop, hides no other's
                     mapped.update(reach_ids(relations, path, on, ids))
@@ -101,7 +104,7 @@ def add_ahead_rosters(
     not depend on the order of the dates). Returns whether a date it followed is unknown
     for a relation on the paths (an ahead day whose roster is not loaded yet included)."""
     dated = _dated(relations, resolved)
-    unknown = bool(dated) and any(_unknown(relations, dated, on) for on in days[1:])
+    unknown = dated is not None and any(_unknown(dated, on) for on in days[1:])
     for on in days[1:]:
         for _key, path, ids in resolved:
             mapped.update(reach_ids(relations, path, on, ids) if path else ids)
@@ -118,8 +121,8 @@ def add_ahead_rosters(
             return unknown
         for on in sorted(todo):
             walked.add(on)
-            if dated and not unknown:
-                unknown = _unknown(relations, dated, on)
+            if dated is not None and not unknown:
+                unknown = _unknown(dated, on)
             _reach(relations, resolved, on, mapped)
 
 

@@ -13,8 +13,9 @@ Readings of the contract (also in the docs):
 * ``empty_mapping``: every id at every hop of a relation path must reach something on the
   event's date; one id (or intermediate id) that reaches nothing makes the decision full
   date, because a missing relation row must never lose an update; so does a hop through a
-  relation with dated rows on a date it has none for (unknown: not loaded), undated rows
-  or not (:func:`~scoperouter.processor_registry.relations.unknown_on`).
+  relation with dated rows on a date outside their span (unknown: not loaded), undated
+  rows or not (:func:`~scoperouter.processor_registry.relations.unknown_on`); a date
+  inside the span with no row relates nobody, a row missing like any other.
 * ``also_map`` (an extension of SPEC): the ids of a type with an ``also_map`` path are
   also followed along it (same date, same ``empty_mapping`` rule) and the result is united
   with the normal mapping's; ``max_entities`` counts the union
@@ -27,8 +28,9 @@ Readings of the contract (also in the docs):
   lookback the ids added bring their own next games, whose rows are followed in turn,
   until a pass adds no id (a fixpoint; each date is followed once); ``max_entities``
   counts the union (:mod:`scoperouter.router.later_rosters`). A later date that a
-  relation with dated rows on the paths has no dated row for at all is unknown (its data
-  not loaded yet), not "nobody joins": the decision runs the full date
+  relation with dated rows on the paths does not span (after its last dated date or
+  before its first) is unknown (its data not loaded yet; a day inside the span with no
+  row is known and adds nobody), not "nobody joins": the decision runs the full date
   (``unknown_relation_date``; ``fallback_threshold`` first when the ids reached pass
   ``max_entities``), as an unknown event date is ``empty_mapping``.
 * ``ahead: {days: N}`` on an input (an extension of SPEC): the rows of the event's source
