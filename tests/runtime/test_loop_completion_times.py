@@ -20,6 +20,18 @@ T0 = 1_764_000_000.0
 P = "player_game_summary"
 
 
+# production's unified completion of a player_game_summary run (SPEC section 3's fields)
+UNIFIED = {
+    "processor_name": "PlayerGameSummaryProcessor",
+    "phase": "phase_3_analytics",
+    "execution_id": "ab12cd34",
+    "game_date": GAME_DAY.isoformat(),
+    "output_table": "player_game_summary",
+    "output_dataset": "nba_analytics",
+    "status": "success",
+}
+
+
 def injury(eid: str, player: str) -> dict[str, Any]:
     return {
         "event_id": eid,
@@ -57,16 +69,7 @@ async def test_unified_message_redelivered_past_the_horizon_closes_no_newer_trig
     await r.start()
     await send(r, injury("e-1", "lalplayer01"))
     now[0] += 1
-    unified = {
-        "processor_name": "PlayerGameSummaryProcessor",
-        "phase": "phase_3_analytics",
-        "execution_id": "ab12cd34",
-        "game_date": GAME_DAY.isoformat(),
-        "output_table": "player_game_summary",
-        "output_dataset": "nba_analytics",
-        "status": "success",
-        "timestamp": datetime.fromtimestamp(now[0], UTC).isoformat(),
-    }
+    unified = {**UNIFIED, "timestamp": datetime.fromtimestamp(now[0], UTC).isoformat()}
     assert await send(r, unified) == ("accepted", None)
     now[0] += 86400 + 120  # past the dedup horizon and the applied ids' day
     await r._in_state(r._prune)
@@ -95,15 +98,7 @@ async def test_routed_report_matching_nothing_redelivered_past_a_short_horizon(
     )
     r.prune_clock.monotonic = lambda: now[0]
     await r.start()
-    unified = {  # a run the router did not send, as production reports it, without a time
-        "processor_name": "PlayerGameSummaryProcessor",
-        "phase": "phase_3_analytics",
-        "execution_id": "ab12cd34",
-        "game_date": GAME_DAY.isoformat(),
-        "output_table": "player_game_summary",
-        "output_dataset": "nba_analytics",
-        "status": "success",
-    }
+    unified = UNIFIED  # a run the router did not send, without a time
     assert await send(r, unified) == ("accepted", None)  # no trigger open: matches nothing
     now[0] += 7200  # past the seen ids' hour, within the ledger memory's day
     await r._in_state(r._prune)
