@@ -110,6 +110,23 @@ def add_ahead_rosters(
             mapped.update(reach_ids(relations, path, on, ids) if path else ids)
     if not (inp.lookback_days or inp.lookback_games):
         return unknown
+    return close_over_days(inp, relations, resolved, days, as_of, mapped, dated) or unknown
+
+
+def close_over_days(
+    inp: PlanInput,
+    relations: RelationStore,
+    resolved: Resolved,
+    days: Sequence[date],
+    as_of: date,
+    mapped: set[str],
+    dated: tuple[date, date] | None = None,
+) -> bool:
+    """Add to ``mapped`` what ``resolved``'s ids reach on every later date the lookbacks of
+    all ``days`` reach from ``mapped``, to a fixpoint with no limit (each date followed
+    once, so the result does not depend on their order); ``days`` themselves are the
+    caller's. Returns whether a date it followed lies outside ``dated`` (:func:`_dated`)."""
+    unknown = False
     walked = set(days)
     while True:
         todo: set[date] = set()
@@ -119,11 +136,14 @@ def add_ahead_rosters(
         todo -= walked
         if not todo:
             return unknown
+        before = len(mapped)
         for on in sorted(todo):
             walked.add(on)
             if dated is not None and not unknown:
                 unknown = _unknown(dated, on)
             _reach(relations, resolved, on, mapped)
+        if len(mapped) == before:  # no id added: the dates cannot grow either
+            return unknown
 
 
-__all__ = ["add_ahead_rosters", "add_later_rosters"]
+__all__ = ["add_ahead_rosters", "add_later_rosters", "close_over_days"]
