@@ -5,34 +5,17 @@ redelivery and a restart."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from loop_support import injury, send
 from runtime_support import GAME_DAY, MemorySink, RouterFactory, load, write_registry
 
-from scoperouter.runtime.router import Inbound, Router
+from scoperouter.runtime.router import Router
 
 T0 = 1_764_000_000.0
 P = "player_game_summary"
 REPORT = {"processor": P, "game_date": GAME_DAY.isoformat(), "status": "success"}
-
-
-def injury(eid: str, player: str) -> dict[str, Any]:
-    return {
-        "event_id": eid,
-        "source": "nba_raw.nbac_injury_report",
-        "game_date": GAME_DAY.isoformat(),
-        "affected_entities": {"players": [player]},
-        "changed_fields": ["injury_status"],
-    }
-
-
-async def send(r: Router, body: dict[str, Any]) -> tuple[str, str | None]:
-    out = await r.submit(Inbound("test", data=json.dumps(body).encode()))
-    assert await r.idle()
-    return out.status, out.reason
 
 
 def triggers(r: Router) -> list[tuple[str, str]]:
