@@ -12,7 +12,7 @@ from state_support import DAY, StoreFactory, batch, contrib, need_psycopg
 
 from scoperouter.state import StateStore, StoreOptions
 from scoperouter.state.model import LaneClaim, Released
-from scoperouter.state.pg_roster import ORPHAN_AFTER_LEASES
+from scoperouter.state.pg_roster import FORGET_AFTER_S, ORPHAN_AFTER_LEASES
 
 need_psycopg()
 
@@ -150,3 +150,30 @@ def test_the_last_write_wins(replicas: StoreFactory) -> None:
     fast.announce_processors(T0 + GRACE - 1)
     fast.announce_processors(T0)  # the clock is right again
     assert old.announce_processors(T0 + GRACE + 1) == frozenset()  # aged out as any row
+
+
+@pytest.mark.parametrize(
+    ("age", "kept"),
+    [
+        (FORGET_AFTER_S - 1, True),  # long past live, not yet forgotten
+        (FORGET_AFTER_S + 1, False),  # nobody wrote it for a week: deleted
+    ],
+)
+def test_a_roster_row_nobody_writes_is_forgotten(
+    replicas: StoreFactory, age: float, kept: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A processor no replica has written for FORGET_AFTER_S leaves sr_processors, logged."""
+    gone, live = _replica(replicas, "gone", NEW), _replica(replicas, "live", OLD)
+    gone.announce_processors(T0)  # p_old and p_new; then p_new is renamed away
+    with caplog.at_level("INFO", logger="scoperouter.state"):
+        live.announce_processors(T0 + age)
+    rows = live._run(  # type: ignore[attr-defined]
+        lambda c: c.execute("SELECT processor FROM sr_processors ORDER BY 1").fetchall()
+    )
+    assert [r[0] for r in rows] == (["p_new", "p_old"] if kept else ["p_old"])
+    said = [r.getMessage() for r in caplog.records if "left the roster" in r.getMessage()]
+    assert said == (
+        []
+        if kept
+        else ["state: 1 processors no replica has routed for 7 days left the roster: p_new"]
+    )

@@ -12,19 +12,32 @@ an orphan, taken by any replica for ``defaults.target`` as after a restart
 (:mod:`scoperouter.runtime.orphans`). The check is in each fire's and claim's statement
 (the roster as the transaction sees it); the earliest deadline leaves out the windows of
 processors other replicas route as of the last :func:`announce` (a wake-up only: a window
-that became theirs since is a fire that takes nothing, once).
+that became theirs since is a fire that takes nothing, once). A roster row nobody has
+written for :data:`FORGET_AFTER_S` (a processor renamed or removed long ago) is deleted by
+the next :func:`announce`: it is long past live, so the rule reads the same without it, and
+the table stays as small as the processors routed.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scoperouter.state.model import LaneClaim, LaneClaimed, StoreOptions
 
+logger = logging.getLogger("scoperouter.state")
+
 ORPHAN_AFTER_LEASES = 5
 """A processor no replica has written to the roster for this many ``lease_s`` is an
 orphan (150 s at ``serve``'s 30 s lease): a replica that routes it writes it every lease."""
+
+FORGET_AFTER_S = 7 * 86_400.0
+"""A roster row not written for this long is deleted (:func:`announce`): a week, far past
+any grace, so a replica whose clock runs ahead of the others' by less than that deletes
+nothing live."""
+
+FORGET = "DELETE FROM sr_processors WHERE seen_at < %s RETURNING processor"
 
 ANNOUNCE = """
 INSERT INTO sr_processors (processor, seen_at)
@@ -65,14 +78,29 @@ def live_bounds(options: StoreOptions, now: float) -> tuple[float, float]:
     return now - grace, now + grace
 
 
-def announce(c: Any, options: StoreOptions, now: float) -> frozenset[str]:
-    """Write this replica's processors with ``now``; the processors other replicas route
-    and this one does not (live roster entries outside its own)."""
+def announce(c: Any, options: StoreOptions, now: float) -> tuple[frozenset[str], list[str]]:
+    """Write this replica's processors with ``now`` and delete the rows nobody wrote for
+    :data:`FORGET_AFTER_S`; the processors other replicas route and this one does not (live
+    roster entries outside its own), and those deleted (:func:`said_forgotten` once the
+    transaction committed)."""
     mine = sorted(options.processors or ())
     if mine:
         c.execute(ANNOUNCE, (now, mine))
+    gone = sorted(str(r[0]) for r in c.execute(FORGET, (now - FORGET_AFTER_S,)).fetchall())
     rows = c.execute(ROUTED_ELSEWHERE, (*live_bounds(options, now), mine)).fetchall()
-    return frozenset(str(r[0]) for r in rows)
+    return frozenset(str(r[0]) for r in rows), gone
+
+
+def said_forgotten(gone: list[str]) -> None:
+    """Log the roster rows :func:`announce` deleted (none: nothing)."""
+    if gone:
+        logger.info(
+            "state: %d processors no replica has routed for %d days left the roster: %s",
+            len(gone),
+            FORGET_AFTER_S // 86_400,
+            ", ".join(gone),
+            extra={"forgotten": gone},
+        )
 
 
 def routed_elsewhere(

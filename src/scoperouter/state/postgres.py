@@ -304,8 +304,9 @@ class PostgresStateStore(PgOutbox):
         ``options.processors`` is None: nothing written)."""
         if self.options.processors is None:
             return frozenset()
-        self._elsewhere = self._run(lambda c: pg_roster.announce(c, self.options, now))
+        self._elsewhere, gone = self._run(lambda c: pg_roster.announce(c, self.options, now))
         self._roster_at = now
+        pg_roster.said_forgotten(gone)
         return self._elsewhere
 
     def next_deadline(self) -> float | None:
