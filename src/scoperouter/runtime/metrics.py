@@ -329,7 +329,8 @@ class Metrics:
             "scoperouter_ingest_failures",
             "Ingest transactions that failed, their batch answered 503 / nacked (redelivered "
             "by its sources), by reason: lock_timeout (a lock held past the state store's "
-            "lock_timeout: a replica frozen or cut off mid-transaction?) or store_error.",
+            "lock_timeout: a replica frozen or cut off mid-transaction?; on SQLite, another "
+            "process writing the state file past its busy timeout) or store_error.",
             ["reason"],
             registry=r,
         )

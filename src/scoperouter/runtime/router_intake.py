@@ -17,6 +17,7 @@ replica running the backfill reads the ledger).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 
 from scoperouter.errors import EventError, StoreBusy
@@ -33,6 +34,20 @@ from scoperouter.runtime.metrics import observe_n
 from scoperouter.runtime.outcomes import Inbound, Outcome
 from scoperouter.runtime.router_core import RouterCore
 from scoperouter.runtime.router_parts import is_heavy
+
+_SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def lock_wait(exc: BaseException) -> bool:
+    """Whether a failed ingest transaction waited out a lock another session held: the
+    PostgreSQL store's :class:`StoreBusy`, or SQLite's busy timeout on a state file another
+    process writes (``database is locked``) -- counted as ``lock_timeout``, not
+    ``store_error``."""
+    if isinstance(exc, StoreBusy):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) in _SQLITE_BUSY
+    )
 
 
 class RouterIntake(RouterCore):
@@ -149,8 +164,9 @@ class RouterIntake(RouterCore):
                 light: list[Item] = []
                 for i in items:
                     ev = i.parsed
-                    # dated: never heavy (no call, no ABC isinstance on a pydantic model)
-                    if ev.__class__ is Event and ev.game_date is not None:
+                    # dated without a range: never heavy (no call, no ABC isinstance on a
+                    # pydantic model); a date beside a range runs the range too (is_heavy)
+                    if ev.__class__ is Event and ev.game_date is not None and ev.start_date is None:
                         light.append(i)
                     else:
                         (heavy if is_heavy(i) else light).append(i)
@@ -174,7 +190,7 @@ class RouterIntake(RouterCore):
         try:
             result = await self._in_state(self._process_batch, batch, marks)
         except Exception as exc:
-            busy = isinstance(exc, StoreBusy)
+            busy = lock_wait(exc)
             self.metrics.ingest_failures.labels("lock_timeout" if busy else "store_error").inc()
             self.health.failed(
                 "ingest transaction failed; messages will be retried by their source"
