@@ -1,5 +1,5 @@
 """Housekeeping measures its horizons back from the wall clock bounded by monotonic time
-(housekeeping.PruneClock): a wall clock stepped forward past the dedup horizon (NTP
+(bounded_clock.BoundedClock): a wall clock stepped forward past the dedup horizon (NTP
 correcting a host that booted with a stale clock) must not prune the seen id of an event
 accepted seconds ago -- its Pub/Sub redelivery would be routed again and fire its triggers
 twice -- nor a rejected event's dead letter inside its retention. Journal store, SQLite and
@@ -16,7 +16,7 @@ from runtime_support import INJURY_EVENT, MemorySink
 from test_shared_router import CALM, Factory, make_shared, slow_cfg  # noqa: F401  (fixtures)
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.housekeeping import CLOCK_STEP_WARN_S, PruneClock
+from scoperouter.runtime.bounded_clock import CLOCK_STEP_WARN_S, BoundedClock
 from scoperouter.runtime.router import Inbound, Router
 
 T, DAY = 1_763_575_500.0, 86400.0  # 2025-11-19T18:05Z
@@ -45,7 +45,7 @@ def test_prune_clock_never_runs_ahead_of_monotonic_time(
 ) -> None:
     """Each pass's prune time is min(wall, last + monotonic elapsed)."""
     mono = [0.0]
-    clock = PruneClock(monotonic=lambda: mono[0])
+    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
     clock.seed(T)
     got = []
     for wall, m in passes:
@@ -58,7 +58,7 @@ def test_prune_clock_warns_once_when_the_clocks_disagree(caplog: pytest.LogCaptu
     """A disagreement past CLOCK_STEP_WARN_S is one WARNING, however many passes see it."""
     caplog.set_level(logging.WARNING, "scoperouter.runtime")
     mono = [0.0]
-    clock = PruneClock(monotonic=lambda: mono[0])
+    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
     clock.seed(T)
     for k in range(1, 4):
         mono[0] = 10.0 * k

@@ -112,6 +112,8 @@ async def test_a_row_whose_mark_write_failed_is_not_paged_again(
     t = date_trigger(1, PROC)
     with r.store.transaction():
         r.store.insert_trigger(t.trigger_id, PROC, trigger_bytes(t).decode(), T0 - age)
+    # the target's second is real time: the horizon's monotonic time goes with it
+    r.dispatcher.horizon_clock.monotonic = lambda: now[0]
     await r.start()
     d = r.dispatcher
     await _until(lambda: len(sink.calls) == 1 and not d.tasks and not d._paging)

@@ -21,6 +21,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.messages.stored import read_stored
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.runtime import backlog
+from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.breaker import Start
 from scoperouter.runtime.lanes import Lane
 from scoperouter.runtime.log_bridge import LogBridge
@@ -65,6 +66,7 @@ class Outcomes:
     log: LogBridge
     dead_letter_publisher: DeadLetterPublisher | None
     clock: Callable[[], float]
+    horizon_clock: BoundedClock  # what retry horizons are measured back from (bounded_clock)
     rng: random.Random
     tasks: set[asyncio.Task[None]]
     fields_said: set[tuple[str, ...]]  # unknown trigger fields said once (_read_row)
@@ -204,7 +206,8 @@ class Outcomes:
             cap = lane.target.max_attempts
             if cap is not None and attempts >= cap:
                 reason = "max_attempts"
-            elif now - created >= lane.horizon_s:
+            elif self.horizon_clock.horizon_now(now, lane.horizon_s) - created >= lane.horizon_s:
+                # (a wall clock stepped forward ends no row early: bounded_clock.py)
                 reason = "retry_horizon"
             else:
                 self._retry_later(lane, row_id, trigger, attempts, now, error)

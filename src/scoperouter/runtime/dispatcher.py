@@ -30,6 +30,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.model_base import parse_duration
 from scoperouter.runtime import backlog, lanes
+from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.breaker import Breaker
 from scoperouter.runtime.dispatch_delivery import Delivery, _batch_of
 from scoperouter.runtime.dispatch_outcomes import ROW_ID, ROW_TRIGGER, Row
@@ -75,6 +76,10 @@ class Dispatcher(Delivery):
         self.log = log
         self.dead_letter_publisher = dead_letter_publisher
         self.clock = clock
+        # retry horizons are measured back from the wall clock bounded by monotonic time: a
+        # clock stepped forward ends no trigger early (seeded by start; tests replace its
+        # ``monotonic``)
+        self.horizon_clock = BoundedClock("retry horizons")
         self.rng = rng
         self.tasks: set[asyncio.Task[None]] = set()
         self.fields_said: set[tuple[str, ...]] = set()
@@ -146,6 +151,7 @@ class Dispatcher(Delivery):
         """Start the pump (returned); ``pending_processors`` have rows waiting in the store;
         ``page`` reads the backlog (run on the state thread by ``run_state``)."""
         self._run_state, self._page = run_state, page
+        self.horizon_clock.seed(self.clock())
         if on_store_ok is not None:
             self._on_store_ok = on_store_ok
         if on_store_failed is not None:
@@ -357,7 +363,11 @@ class Dispatcher(Delivery):
             self._wake.clear()
             now = self.clock()
             requests = lanes.requests(
-                self.lanes.values(), now, self.options.pump_interval_s, self.marks.unwritten()
+                self.lanes.values(),
+                now,
+                self.options.pump_interval_s,
+                self.marks.unwritten(),
+                self.horizon_clock.horizon_now,
             )
             if not requests:
                 await asyncio.sleep(0)

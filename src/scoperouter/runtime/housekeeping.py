@@ -15,19 +15,19 @@ the router runs the next one after :data:`CATCH_UP_PAUSE_S` instead of a full
 ``housekeeping_interval``, with the ingest's transactions queued in between, until the
 backlog is gone. Nothing is skipped: what a pass leaves is still past its horizon.
 
-Clock steps: every horizon is measured back from the pass's prune time
-(:class:`PruneClock`), the wall clock bounded by monotonic time -- it never advances faster
-than monotonic time since the router started, so a wall clock stepped forward (NTP
-correcting a host that booted with a stale clock) does not prune the seen ids of events
-accepted moments ago, whose redelivery would be routed again; a disagreement of more than
-:data:`CLOCK_STEP_WARN_S` between the two clocks is logged once (WARNING).
+Clock steps: every horizon is measured back from the pass's prune time (the router's
+``prune_clock``, a :class:`~scoperouter.runtime.bounded_clock.BoundedClock`), the wall clock
+bounded by monotonic time -- it never advances faster than monotonic time since the router
+started, so a wall clock stepped forward (NTP correcting a host that booted with a stale
+clock) does not prune the seen ids of events accepted moments ago, whose redelivery would be
+routed again; a disagreement of more than
+:data:`~scoperouter.runtime.bounded_clock.CLOCK_STEP_WARN_S` between the two clocks is
+logged once (WARNING).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
@@ -36,44 +36,6 @@ from scoperouter.state.model import CATCH_UP_PAUSE_S as CATCH_UP_PAUSE_S
 from scoperouter.state.model import PRUNE_LIMIT, Pruned
 
 logger = logging.getLogger("scoperouter.runtime")
-
-CLOCK_STEP_WARN_S = 300.0  # wall and monotonic time disagreeing by more: logged once
-
-
-class PruneClock:
-    """The time a prune pass measures its horizons back from: the wall clock ``now``, but
-    never further from the last pass's (or the seed's) than monotonic time went since --
-    ``min(now, last + (monotonic() - last_monotonic))``; so each cutoff ``now - H`` is
-    ``min(now - H, last_cutoff + elapsed)``. A wall clock stepped back is followed at
-    once (a later cutoff prunes less, never too much). ``monotonic`` is injectable (tests
-    need no sleeping)."""
-
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.monotonic = monotonic
-        self._last: tuple[float, float] | None = None  # (prune time, monotonic time)
-        self.warned = False
-
-    def seed(self, now: float) -> None:
-        """Start measuring from ``now`` (the router's start; else the first pass)."""
-        self._last = (now, self.monotonic())
-
-    def __call__(self, now: float) -> float:
-        mono = self.monotonic()
-        if self._last is None:
-            self._last = (now, mono)
-            return now
-        last, last_mono = self._last
-        elapsed = max(0.0, mono - last_mono)
-        bounded = min(now, last + elapsed)
-        if not self.warned and abs(now - (last + elapsed)) > CLOCK_STEP_WARN_S:
-            self.warned = True
-            logger.warning(
-                "wall clock and monotonic time disagree: housekeeping prunes by monotonic "
-                "time (dedup horizon and retentions)",
-                extra={"wall_ahead_s": round(now - (last + elapsed), 1)},
-            )
-        self._last = (bounded, mono)
-        return bounded
 
 
 def prune(store: Store, options: RouterOptions, now: float, limit: int = PRUNE_LIMIT) -> Pruned:

@@ -12,7 +12,7 @@ is forgotten and none starts twice.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from scoperouter.processor_registry.model_targets import TargetSpec
@@ -133,9 +133,15 @@ def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:
 
 
 def requests(
-    lanes: Iterable[Lane], now: float, interval: float, unwritten: Unwritten = NOTHING_UNWRITTEN
+    lanes: Iterable[Lane],
+    now: float,
+    interval: float,
+    unwritten: Unwritten = NOTHING_UNWRITTEN,
+    horizon_now: Callable[[float, float], float] = lambda now, horizon: now,
 ) -> list[LaneRequest]:
-    """What to page now, per lane (and every 60 intervals a sweep of each lane);
+    """What to page now, per lane (and every 60 intervals a sweep of each lane: rows
+    created before ``horizon_now(now, lane horizon) - horizon`` are past it; the
+    dispatcher's is its :class:`~scoperouter.runtime.bounded_clock.BoundedClock`'s);
     ``unwritten``: outcomes decided but still being written by another state job, which
     the page cannot see in the snapshot + journal store: rows done or dead are excluded
     like the rows a lane holds, a deferred row's time stays known (``local_due``) and a
@@ -162,7 +168,7 @@ def requests(
                     ln.name,
                     (1 if probe else PAGE_ROWS - len(ln.buffer)) if asks else 0,
                     frozenset(ln.inflight.union((r.row_id for r in ln.buffer), unwritten.rows)),
-                    now - ln.horizon_s if sweep else None,
+                    horizon_now(now, ln.horizon_s) - ln.horizon_s if sweep else None,
                     float("inf") if probe else now,  # a probe takes the oldest row
                     ln.breaker.state != "closed",  # untried rows wait on a failing target
                 )

@@ -13,6 +13,10 @@ Writers of one file (``serve`` and ``scoperouter backfill`` on one state dir) wr
 rotate under one lock (``flock`` on ``.outbox.jsonl.lock`` beside it), each first reopening
 the file if another rotated it away and taking its size from the file: a line a writer
 reports written is in the current file or a rotated one, like every other line.
+A flush that fails fails only the sends whose lines it carried and could not sync (a
+rotation inside it synced the lines before it: those sends are done); sends queued while it
+ran wait for the next flush. A failed send's line may be in the file all the same (written,
+its sync failed): the dispatcher sends it again -- a duplicate line, at-least-once.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class OutboxSink:
             self.torn_bytes = _end_torn_line(self._fd, path)  # a crash's unfinished last line
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
+        self._covered = 0  # the sink's thread: lines of its flush a rotation synced so far
         self._queued: list[bytes] = []  # with fsync: lines the next flush writes (no newline)
         self._flush: asyncio.Future[None] | None = None
         # sends waiting for their line (the number of lines sent up to it) to be on disk
@@ -216,6 +221,7 @@ class OutboxSink:
                 return
             fut, upto, queued, loop = job
             exc: Exception | None = None
+            self._covered = 0
             try:
                 with self._locked():
                     self._write_all(queued)
@@ -225,13 +231,17 @@ class OutboxSink:
             except Exception as e:  # a bug: fail the flush's sends (retried), keep the thread
                 logger.exception("outbox: flush failed")
                 exc = e
+            # failed: the lines a rotation synced before the failure are on disk all the same
+            synced = upto if exc is None else upto - len(queued) + self._covered
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
-                loop.call_soon_threadsafe(self._flushed, fut, upto, exc)
+                loop.call_soon_threadsafe(self._flushed, fut, upto, synced, exc)
 
     def _write_all(self, queued: list[bytes]) -> None:
         """The sink's thread: append ``queued`` (lines without their newline) in order, one
         ``write`` per run of lines up to the next rotation (a rotation happens after the
-        line that crosses ``max_bytes``, as when each send wrote its own line)."""
+        line that crosses ``max_bytes``, as when each send wrote its own line); each
+        rotation syncs the file it closes, so the lines before it count as synced
+        (``_covered``) even if the flush fails later."""
         if not self.max_bytes:
             if queued:
                 self._append(b"\n".join(queued) + b"\n")
@@ -243,32 +253,39 @@ class OutboxSink:
                 self._append(b"\n".join(queued[start : i + 1]) + b"\n")
                 self._rotate()  # the new file starts empty
                 start, size = i + 1, 0
+                self._covered = start
         if start < len(queued):
             self._append(b"\n".join(queued[start:]) + b"\n")
 
-    def _flushed(self, fut: asyncio.Future[None], upto: int, exc: Exception | None) -> None:
-        """A flush ended: the sends it covered are done (every waiting send gets its error);
-        the lines queued meanwhile get the next flush."""
+    def _flushed(
+        self, fut: asyncio.Future[None], upto: int, synced: int, exc: Exception | None
+    ) -> None:
+        """A flush of the lines up to ``upto`` ended, those up to ``synced`` on disk: the
+        sends it covered are done -- on a failure (``exc``) those with a line past
+        ``synced`` get its error (a line of theirs may be in the file all the same, written
+        but not known synced: sent again, it is a duplicate, as at-least-once allows);
+        the sends queued meanwhile (past ``upto``) keep waiting and get the next flush."""
         if self._flush is fut:
             self._flush = None
-        if exc is not None:
-            waiters, self._waiters = self._waiters, []
-            for w in (fut, *(w for _seq, w in waiters)):
-                if not w.done():
-                    w.set_exception(exc)
-            if not fut.cancelled():
-                fut.exception()  # retrieved: close() may never await it
-            return
-        synced = self._synced = max(self._synced, upto)
-        self.flushes += 1
-        if not fut.done():
-            fut.set_result(None)
+        synced = self._synced = max(self._synced, synced)
+        if exc is None:
+            self.flushes += 1
+            if not fut.done():
+                fut.set_result(None)
+        elif not fut.done():
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: close() may never await it
         left: list[tuple[int, asyncio.Future[None]]] = []
         for seq, w in self._waiters:
-            if seq > synced:
+            if seq > upto:
                 left.append((seq, w))
-            elif not w.done():  # (cancelled: its send was)
+            elif w.done():  # cancelled: its send was
+                continue
+            elif seq <= synced:
                 w.set_result(None)
+            else:
+                assert exc is not None  # (a flush that ended well synced up to upto)
+                w.set_exception(exc)
         self._waiters = left
         if left and self._flush is None and self._loop is not None:
             self._flush = self._loop.create_future()

@@ -22,9 +22,9 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.windows import WindowBook
+from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
-from scoperouter.runtime.housekeeping import PruneClock
 from scoperouter.runtime.ingest import Item
 from scoperouter.runtime.intake import IntakeQueue
 from scoperouter.runtime.log_bridge import LogBridge
@@ -73,7 +73,7 @@ class RouterCore:
         self.clock = clock
         # housekeeping's clock: the wall clock never advancing faster than monotonic time
         # (seeded by start; ``prune_clock.monotonic`` is replaced by tests)
-        self.prune_clock = PruneClock()
+        self.prune_clock = BoundedClock("housekeeping (dedup horizon and retentions)")
         self.rng = rng or random.Random()
         self.unknown_sources = UnknownSources(self.metrics, clock)
         self.undeclared_reads = UndeclaredReads(self.metrics, clock)

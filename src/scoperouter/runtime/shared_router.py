@@ -465,7 +465,7 @@ class SharedRouter(Router):
                 completions_s=o.done_retention_s,
                 letters_s=o.dead_letter_retention_s,  # rejected events' dead letters
             ),
-            self.prune_clock(self.clock()),  # never ahead of monotonic time (PruneClock)
+            self.prune_clock(self.clock()),  # never ahead of monotonic time (BoundedClock)
         )
         return pruned
 
