@@ -6,12 +6,19 @@ it; ``serve`` logs it like every relation-data warning)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from scoperouter.cli import main
-from scoperouter.processor_registry.loader import check_config, check_config_bytes
+from scoperouter.processor_registry.loader import (
+    check_config,
+    check_config_bytes,
+    load_config,
+    load_relations,
+)
+from scoperouter.runtime.reload import log_relation_warnings
 
 ROUTES = """\
 version: 1
@@ -188,3 +195,20 @@ def test_validate_shows_missing_days(
     err = capsys.readouterr().err
     assert (f"{tmp_path / 'rel' / 'team_players.csv'}:2:" in err) == shown
     assert ("every_day relation misses 1 day(s)" in err) == shown
+
+
+@pytest.mark.parametrize(
+    ("every_day", "logged"), [(True, 1), (False, 0)], ids=["every_day", "schedule_like"]
+)
+def test_serve_logs_missing_days(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, every_day: bool, logged: int
+) -> None:
+    """serve's relation-data log (start-up and reload) carries the warning, naming file:line."""
+    routes = _write(tmp_path, every_day, _days(19, 21))
+    rel = load_relations(load_config(routes, with_relations=False).registry)
+    assert rel.holes("player_team") == ({date(2025, 11, 20)} if every_day else frozenset())
+    with caplog.at_level("WARNING", logger="scoperouter.runtime.reload"):
+        log_relation_warnings(rel, "start")
+    found = [r for r in caplog.records if getattr(r, "code", None) == "relation_missing_days"]
+    assert len(found) == logged
+    assert all("team_players.csv:2:" in r.getMessage() for r in found)
