@@ -31,6 +31,7 @@ def relations_for(
         {n: list(rows.get(n, ())) for n, r in rels.items() if not r.inverse},
         inverses={n: r.base for n, r in rels.items() if r.inverse},
         types={n: (r.from_type, r.to_type) for n, r in rels.items()},
+        every_day={n for n, r in rels.items() if r.every_day and not r.inverse},
     )
 
 

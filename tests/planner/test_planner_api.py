@@ -77,6 +77,10 @@ class ProtocolOnly:
         self.calls += 1
         return self._inner.dated_span(relation)
 
+    def holes(self, relation: str) -> frozenset[date]:
+        self.calls += 1
+        return self._inner.holes(relation)
+
     def universe(self, entity_type: str, on: date) -> int | None:
         return self._inner.universe(entity_type, on)
 

@@ -74,6 +74,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     pairs = draw(st.lists(st.tuples(st.sampled_from(TYPES), st.sampled_from(TYPES)), max_size=5))
     relations: dict[str, Any] = {f"r{i}": {"from": f, "to": t} for i, (f, t) in enumerate(pairs)}
     for i in range(len(pairs)):
+        if draw(_one_in(3)):  # a daily snapshot: a day of its span without rows is unknown
+            relations[f"r{i}"]["every_day"] = True
         if draw(st.booleans()):
             relations[f"r{i}_inv"] = {"inverse_of": f"r{i}"}
     doc: dict[str, Any] = {
@@ -231,6 +233,12 @@ class Reference:
                 self.rows[name] = [(d, t, f) for d, f, t in rows.get(r["inverse_of"], [])]
             else:
                 self.rows[name] = list(rows.get(name, []))
+        # every_day relations (an inverse inherits its base's): a day of their dated span
+        # without a dated row is a hole, unknown like a day outside the span
+        daily = {n for n, r in doc["relations"].items() if r.get("every_day")}
+        self.every_day = daily | {
+            n for n, r in doc["relations"].items() if r.get("inverse_of") in daily
+        }
 
     def targets(self, rel: str, on: date, x: str) -> set[str]:
         return {t for d, f, t in self.rows[rel] if f == x and (d is None or d == on)}
@@ -238,10 +246,16 @@ class Reference:
     def unknown(self, rel: str, on: date) -> bool:
         """A relation with dated rows and ``on`` before the first of their dates or after
         the last: that date is not loaded (its undated rows say nothing about who else is
-        related then). A date inside that span with no dated row is known: it relates
-        nobody but by the undated rows (a schedule's day without games)."""
+        related then), or a date inside that span with no dated row of an ``every_day``
+        relation (a hole: its daily snapshot is missing). Any other date inside that span
+        with no dated row is known: it relates nobody but by the undated rows (a schedule's
+        day without games)."""
         dated = {d for d, _f, _t in self.rows[rel] if d is not None}
-        return bool(dated) and not (min(dated) <= on <= max(dated))
+        if not dated:
+            return False
+        if not (min(dated) <= on <= max(dated)):
+            return True
+        return rel in self.every_day and on not in dated
 
     def later(self, via: str, e: str, on: date, n: int, as_of: date) -> set[date]:
         """The entity's next n game dates, plus every date up to the last of them (as_of
@@ -459,7 +473,8 @@ class Reference:
                 reached |= frontier
 
         def unknown_day(day: date) -> bool:
-            """A relation on the event's paths has dated rows, ``day`` outside their span."""
+            """A relation on the event's paths has dated rows, ``day`` outside their span or
+            one of its holes (``every_day``)."""
             return any(self.unknown(rel, day) for ps in paths.values() for p in ps for rel in p)
 
         unknown = False  # a later (or ahead) date walked that a path's relation does not know
@@ -714,10 +729,13 @@ def lookback_documents(draw: st.DrawFn) -> dict[str, Any]:
                 st.sampled_from((2, 8)) if "also_map" in inp else st.integers(1, 4)
             ),
         }
+    mates: dict[str, Any] = {"from": "a", "to": "a"}
+    if draw(st.booleans()):  # a daily roster: a hole (_unloaded) is unknown, not empty
+        mates["every_day"] = True
     return {
         "version": 1,
         "entities": {t: {} for t in TYPES},
-        "relations": {"a_games": {"from": "a", "to": "c"}, "a_mates": {"from": "a", "to": "a"}},
+        "relations": {"a_games": {"from": "a", "to": "c"}, "a_mates": mates},
         "processors": procs,
     }
 
@@ -729,6 +747,8 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
     ids a later date's rows add match the reference."""
     doc = data.draw(lookback_documents())
     unloaded = _unloaded(data)
+    # undated rows more often on a daily roster: on a hole they must not stand in for it
+    undated = 2 if doc["relations"]["a_mates"].get("every_day") else 6
     rows: dict[str, list[tuple[date | None, str, str]]] = {
         "a_games": data.draw(
             st.lists(
@@ -743,21 +763,25 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
         # an id may have two mates (a two-hop walk then branches at its middle hop); now and
         # then dates with no row at all (_unloaded): inside the dated span a known empty
         # day, outside it not loaded (unknown: empty_mapping on the event's date, the full
-        # date as a later or ahead one, unknown_relation_date)
+        # date as a later or ahead one, unknown_relation_date); with every_day a hole is
+        # unknown too
         "a_mates": [
             (d, x, y)
             for d in (None, *(x for x in DATES if x not in unloaded))
             for x in POOL["a"]
-            if data.draw(_one_in(6) if d is None else st.sampled_from((True,) * 4 + (False,)))
+            if data.draw(_one_in(undated) if d is None else st.sampled_from((True,) * 4 + (False,)))
             for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
         ],
     }
     reg = registry_from(doc)
     ids = data.draw(st.lists(st.sampled_from(POOL["a"]), max_size=4))
+    # now and then on a date with no dated row (a hole of an every_day roster: its
+    # undated rows must not stand in for the day's missing snapshot)
+    on = data.draw(st.sampled_from((*DATES[:4], *sorted(unloaded)[:2])))
     raw = {
         "event_id": "e",
         "source": "s.one",
-        "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
+        "game_date": on.isoformat(),
         "affected_entities": {"as": ids},
     }
     _check_lookback(doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(DATES)))
@@ -871,7 +895,7 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
         "relations": {
             "a_games": {"from": "a", "to": "c"},
             "b_rivals": {"from": "b", "to": "b"},
-            "b_members": {"from": "b", "to": "a"},
+            "b_members": {"from": "b", "to": "a", "every_day": data.draw(st.booleans())},
         },
         "processors": {
             "p0": {
@@ -909,6 +933,72 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
         "source": "s.one",
         "game_date": data.draw(st.sampled_from(DATES[:4])).isoformat(),
         "affected_entities": {"bs": data.draw(st.lists(st.sampled_from(teams), min_size=1))},
+    }
+    reg = registry_from(doc)
+    _check_lookback(doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(DATES)))
+
+
+@SETTINGS
+@given(st.data())
+def test_every_day_holes_match_reference(data: st.DataObject) -> None:
+    """A hole of an every_day roster is unknown: on the event's date, a later or an ahead one."""
+    # A daily roster (a_mates, every_day) with one or two days missing inside its span, undated
+    # rows often (they must not stand in for a missing day), the event often on a missing day;
+    # its inverse is on the path half the time (it inherits the holes).
+    lb = (
+        {"games": data.draw(st.integers(1, 2)), "via": "a_games"}
+        if data.draw(st.booleans())
+        else {"days": data.draw(st.integers(1, 3))}
+    )
+    path = ["a_mates"] if data.draw(st.booleans()) else ["a_mates_inv"]
+    inp: dict[str, Any] = {"source": "s.one", "also_map": {"a": path}}
+    if data.draw(_one_in(3)):
+        inp["ahead"] = {"days": data.draw(st.integers(1, 2))}
+    doc = {
+        "version": 1,
+        "entities": {t: {} for t in TYPES},
+        "relations": {
+            "a_games": {"from": "a", "to": "c"},
+            "a_mates": {"from": "a", "to": "a", "every_day": data.draw(_one_in(5)) is False},
+            "a_mates_inv": {"inverse_of": "a_mates"},
+        },
+        "processors": {
+            "p0": {
+                "phase": 4,
+                "granularity": "a",
+                "inputs": [inp],
+                "lookback": lb,
+                "max_entities": data.draw(st.sampled_from((2, 8))),
+            }
+        },
+    }
+    holes = data.draw(st.sets(st.sampled_from(DATES[1:-1]), min_size=1, max_size=2))
+    rows: dict[str, list[tuple[date | None, str, str]]] = {
+        "a_games": data.draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(DATES), st.sampled_from(POOL["a"]), st.sampled_from(POOL["c"])
+                ),
+                min_size=3,
+                max_size=20,
+            )
+        ),
+        "a_mates": [
+            (d, x, y)
+            for d in (None, *(x for x in DATES if x not in holes))
+            for x in POOL["a"]
+            if data.draw(st.booleans() if d is None else st.sampled_from((True,) * 4 + (False,)))
+            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
+        ],
+    }
+    on = data.draw(st.sampled_from((*DATES[:4], *sorted(holes), *sorted(holes))))
+    raw = {
+        "event_id": "e",
+        "source": "s.one",
+        "game_date": on.isoformat(),
+        "affected_entities": {
+            "as": data.draw(st.lists(st.sampled_from(POOL["a"]), min_size=1, max_size=3))
+        },
     }
     reg = registry_from(doc)
     _check_lookback(doc, rows, normalize_event(raw, reg), data.draw(st.sampled_from(DATES)))

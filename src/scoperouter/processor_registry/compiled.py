@@ -38,6 +38,7 @@ class CompiledRelation:
     to_type: str
     base: str  # the relation whose rows are stored (itself unless inverse)
     inverse: bool
+    every_day: bool = False  # its dated rows cover every date of their span (the base's)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
     for name, r in spec.relations.items():
         if r.inverse_of is None:
             assert r.from_ is not None and r.to is not None
-            out[name] = CompiledRelation(name, r.from_, r.to, name, False)
+            out[name] = CompiledRelation(name, r.from_, r.to, name, False, r.every_day)
     for name, r in spec.relations.items():
         if r.inverse_of is not None:
             base = out.get(r.inverse_of)
@@ -172,7 +173,9 @@ def _relation_types(spec: RoutesSpec) -> dict[str, CompiledRelation]:
                         )
                     ]
                 )
-            out[name] = CompiledRelation(name, base.to_type, base.from_type, base.name, True)
+            out[name] = CompiledRelation(
+                name, base.to_type, base.from_type, base.name, True, base.every_day
+            )
     return out
 
 

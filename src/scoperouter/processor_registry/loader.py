@@ -121,7 +121,8 @@ def load_relations(registry: CompiledRegistry) -> InMemoryRelations:
     base = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if not r.inverse}
     inv = {n: r.base for n, r in registry.relations.items() if r.inverse}
     inv_types = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if r.inverse}
-    return load_csv_relations(d, base, inv, inv_types)
+    daily = {n for n, r in registry.relations.items() if r.every_day and not r.inverse}
+    return load_csv_relations(d, base, inv, inv_types, every_day=daily)
 
 
 # ----------------------------------------------------------------------------- pipeline

@@ -99,6 +99,7 @@ WarningCode = Literal[
     "barrier_without_upstream",
     "relation_id_case",
     "relation_mixed_dates",
+    "relation_missing_days",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

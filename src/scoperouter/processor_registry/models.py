@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictFloat, model_validator
+from pydantic import Field, StrictBool, StrictFloat, model_validator
 
 from .model_base import (  # re-exported: the format's public names
     DURATION_PATTERN,
@@ -112,7 +112,9 @@ class RelationSpec(Strict):
     """How a change to one entity reaches another, per date.
 
     Either ``from``/``to`` (rows come from relation data) or ``inverse_of`` (the rows of
-    another relation, reversed).
+    another relation, reversed). ``every_day`` (with ``from``/``to`` only; an inverse
+    inherits its base's): the dated rows are a daily snapshot, so a date inside their span
+    with no dated row is not loaded (unknown), not a day that relates nobody.
     """
 
     from_: Identifier | None = Field(
@@ -128,6 +130,13 @@ class RelationSpec(Strict):
         description="Another relation (with from/to) whose rows, reversed, are this "
         "relation's rows; it has no file of its own.",
     )
+    every_day: StrictBool = Field(
+        default=False,
+        description="The dated rows are a daily snapshot (a roster) with rows on every date "
+        "from the first dated date to the last: a date inside that span with no dated row is "
+        "not loaded (unknown, the full date), not a day that relates nobody (a schedule's day "
+        "without games, the default). With from/to only: an inverse_of relation inherits it.",
+    )
     description: str | None = Field(default=None, description="Free text for readers.")
 
     @model_validator(mode="after")
@@ -135,6 +144,11 @@ class RelationSpec(Strict):
         if self.inverse_of is not None:
             if self.from_ is not None or self.to is not None:
                 raise ValueError("a relation has either from/to or inverse_of, not both")
+            if "every_day" in self.model_fields_set:
+                raise ValueError(
+                    "every_day is inherited from the relation an inverse_of names: "
+                    f"set it on {self.inverse_of!r}"
+                )
         elif self.from_ is None or self.to is None:
             raise ValueError("a relation needs both 'from' and 'to' (or 'inverse_of')")
         return self

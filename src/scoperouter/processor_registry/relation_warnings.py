@@ -4,12 +4,14 @@
 case load as two entities. :func:`mixed_dates` (``relation_mixed_dates``): a file with dated
 rows and undated ones, whose undated rows never make a date known (a date outside the span of
 its dated rows is unknown: :func:`~scoperouter.processor_registry.relations.unknown_on`).
+:func:`missing_days` (``relation_missing_days``): an ``every_day`` relation's file with
+dates inside its span that have no dated row (holes: unknown, the full date).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, timedelta
 
 from scoperouter.errors import ConfigIssue
 
@@ -84,4 +86,52 @@ def mixed_dates(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
     return tuple(out)
 
 
-__all__ = ["RelationFile", "case_clashes", "mixed_dates"]
+def missing_dates(dated: Collection[date], span: tuple[date, date]) -> frozenset[date]:
+    """The dates from ``span[0]`` to ``span[1]`` that ``dated`` does not hold."""
+    first, last = span
+    every = (first + timedelta(days=k) for k in range((last - first).days + 1))
+    return frozenset(d for d in every if d not in dated)
+
+
+_SHOWN = 5  # missing days a relation_missing_days warning lists
+
+
+def missing_days(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
+    """A ``relation_missing_days`` warning for each file of an ``every_day`` relation with
+    dates inside the span of its dated rows that have no dated row (a daily job that failed
+    that day): they are not loaded (unknown), so an event mapped through the relation there
+    is ``empty_mapping`` and a later or ahead date ``unknown_relation_date`` (the full date).
+    It says how many, lists the first few, and is at the first line of the last day loaded
+    before the first missing one. ``files`` as for :func:`case_clashes`, every one
+    ``every_day``."""
+    out: list[ConfigIssue] = []
+    for fname, _types, rows, lines in files:
+        first_line: dict[date, int] = {}
+        for (d, _s, _t), ln in zip(rows, lines, strict=True):
+            if d is not None and (d not in first_line or ln < first_line[d]):
+                first_line[d] = ln
+        if not first_line:
+            continue
+        holes = sorted(missing_dates(first_line, (min(first_line), max(first_line))))
+        if not holes:
+            continue
+        before = max(d for d in first_line if d < holes[0])
+        shown = ", ".join(d.isoformat() for d in holes[:_SHOWN])
+        more = f", ... ({len(holes) - _SHOWN} more)" if len(holes) > _SHOWN else ""
+        out.append(
+            ConfigIssue(
+                f"every_day relation misses {len(holes)} day(s) inside its span "
+                f"{min(first_line).isoformat()}..{max(first_line).isoformat()}: {shown}{more}; "
+                "those dates are not loaded (unknown), so an event or later date mapped "
+                "through it there runs the full date",
+                file=fname,
+                line=first_line[before],
+                column=1,
+                severity="warning",
+                code="relation_missing_days",
+            )
+        )
+    return tuple(out)
+
+
+__all__ = ["RelationFile", "case_clashes", "missing_dates", "missing_days", "mixed_dates"]

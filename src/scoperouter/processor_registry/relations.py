@@ -9,9 +9,14 @@ date holds on every date; an ``inverse_of`` relation's rows are the base relatio
 reversed. A relation with dated rows is known from its first dated date to its last: it says
 nothing about a date outside that span (:func:`unknown_on`: not loaded yet), undated rows or
 not, while a date inside it with no dated row relates nobody but by the undated rows (a
-schedule's day without games; also, the residual risk, a daily roster whose job failed that
-day) -- a reading of SPEC for the mapping; the occurrence rules below stay per date; ``relation_mixed_dates`` warns about a file
-mixing both (:mod:`~scoperouter.processor_registry.relation_warnings`). Ids are read stripped; an id holding a character that is not printable (a
+schedule's day without games) -- unless the relation is declared ``every_day`` (a daily
+snapshot such as a roster, whose inverse inherits it): then such a date is a *hole*
+(:meth:`RelationStore.holes`), unknown like a date outside the span (its loading job failed
+that day), never "nobody is on the team". A reading of SPEC for the mapping; the occurrence
+rules below stay per date (a hole has no dated row, so it already is an unknown occurrence
+date of a ``via``); ``relation_mixed_dates`` warns about a file mixing both, and
+``relation_missing_days`` about an ``every_day`` file with holes
+(:mod:`~scoperouter.processor_registry.relation_warnings`). Ids are read stripped; an id holding a character that is not printable (a
 zero-width or no-break space, a stray BOM, NUL or another control) is an error at its line,
 never a row that matches no event id (the team it belongs to would reach fewer players).
 Ids match exactly, case included; two ids of one entity type that differ only by case
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -42,9 +47,15 @@ from scoperouter.processor_registry.relation_csv import Row as Row  # re-exporte
 from scoperouter.processor_registry.relation_csv import (
     read_relation_csv as read_relation_csv,  # re-exported (moved)
 )
-from scoperouter.processor_registry.relation_warnings import case_clashes, mixed_dates
+from scoperouter.processor_registry.relation_warnings import (
+    case_clashes,
+    missing_dates,
+    missing_days,
+    mixed_dates,
+)
 
 _EMPTY: frozenset[str] = frozenset()
+_EMPTY_DATES: frozenset[date] = frozenset()
 
 
 class RelationStore(Protocol):
@@ -64,16 +75,22 @@ class RelationStore(Protocol):
 
     def dated_span(self, relation: str) -> tuple[date, date] | None:
         """The first and last dates of ``relation``'s dated rows (None: it has none). A date
-        outside that span is not loaded (unknown); one inside with no row relates nobody."""
+        outside that span is not loaded (unknown); one inside with no row relates nobody,
+        unless it is one of :meth:`holes`."""
+
+    def holes(self, relation: str) -> frozenset[date]:
+        """The dates inside :meth:`dated_span` with no dated row of an ``every_day``
+        relation (a daily snapshot): not loaded, unknown like a date outside the span. Empty
+        for any other relation (its empty days relate nobody: a day without games)."""
 
     def universe(self, entity_type: str, on: date) -> int | None:
         """How many entities of that type exist on that date (None when unknown)."""
 
 
 class _Table:
-    __slots__ = ("always", "by_date", "dates_by_id", "on_date", "span", "undated")
+    __slots__ = ("always", "by_date", "dates_by_id", "holes", "on_date", "span", "undated")
 
-    def __init__(self, rows: Iterable[Row]) -> None:
+    def __init__(self, rows: Iterable[Row], every_day: bool = False) -> None:
         always: dict[str, set[str]] = defaultdict(set)
         by_date: dict[date, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         dates_by_id: dict[str, set[date]] = defaultdict(set)
@@ -97,6 +114,9 @@ class _Table:
         self.span: tuple[date, date] | None = (
             (min(self.by_date), max(self.by_date)) if self.by_date else None
         )
+        self.holes: frozenset[date] = (
+            missing_dates(self.by_date, self.span) if every_day and self.span else _EMPTY_DATES
+        )
 
     def targets(self, on: date, entity_id: str) -> frozenset[str]:
         a = self.always.get(entity_id, _EMPTY)
@@ -119,18 +139,29 @@ class InMemoryRelations:
         inverses: Mapping[str, str] | None = None,
         types: Mapping[str, tuple[str, str]] | None = None,
         warnings: Sequence[ConfigIssue] = (),
+        every_day: Collection[str] = (),
     ) -> None:
         """``rows`` per base relation; ``inverses`` maps an inverse relation to its base;
         ``types`` maps every relation (base and inverse) to its (from, to) entity types;
-        ``warnings``: what loading found worth saying (:func:`case_clashes`)."""
+        ``warnings``: what loading found worth saying (:func:`case_clashes`);
+        ``every_day``: the base relations whose dated rows are a daily snapshot (their
+        inverses inherit it): a date of their span without a dated row is a hole."""
         self.warnings: tuple[ConfigIssue, ...] = tuple(warnings)
         materialised = {name: list(r) for name, r in rows.items()}
-        self._tables: dict[str, _Table] = {n: _Table(r) for n, r in materialised.items()}
+        daily = frozenset(every_day)
+        self._tables: dict[str, _Table] = {
+            n: _Table(r, n in daily) for n, r in materialised.items()
+        }
         for inv, base in (inverses or {}).items():
             base_rows = materialised.get(base, [])
-            self._tables[inv] = _Table((d, dst, src) for d, src, dst in base_rows)
+            self._tables[inv] = _Table(
+                ((d, dst, src) for d, src, dst in base_rows), base in daily or inv in daily
+            )
         self._spans: dict[str, tuple[date, date]] = {
             n: t.span for n, t in self._tables.items() if t.span is not None
+        }
+        self._holes: dict[str, frozenset[date]] = {
+            n: t.holes for n, t in self._tables.items() if t.holes
         }
         self._types = dict(types or {})
         # entity universe per type: ids valid on every date + ids per date
@@ -174,6 +205,9 @@ class InMemoryRelations:
     def dated_span(self, relation: str) -> tuple[date, date] | None:
         return self._spans.get(relation)
 
+    def holes(self, relation: str) -> frozenset[date]:
+        return self._holes.get(relation, _EMPTY_DATES)
+
     def universe(self, entity_type: str, on: date) -> int | None:
         a = self._always_ids.get(entity_type)
         d = self._dated_ids.get(entity_type, {}).get(on)
@@ -194,11 +228,13 @@ def known_on(store: RelationStore, via: str, on: date) -> bool:
 def unknown_on(store: RelationStore, relation: str, on: date) -> bool:
     """Whether ``relation`` says nothing about ``on``: it has dated rows and ``on`` is before
     its first dated date or after its last (that date's data is not loaded; its undated rows
-    say nothing about who else is related then). A date inside that span with no dated row
-    is known: nobody is related that day but by the undated rows (a schedule's day without
-    games). A wholly undated relation holds on every date (SPEC), so no date is unknown."""
+    say nothing about who else is related then), or ``on`` is a hole of an ``every_day``
+    relation (:meth:`RelationStore.holes`: its daily snapshot of that day is missing). Any
+    other date inside that span with no dated row is known: nobody is related that day but
+    by the undated rows (a schedule's day without games). A wholly undated relation holds
+    on every date (SPEC), so no date is unknown."""
     span = store.dated_span(relation)
-    return span is not None and not (span[0] <= on <= span[1])
+    return span is not None and (not (span[0] <= on <= span[1]) or on in store.holes(relation))
 
 
 def occurring_on(store: RelationStore, via: str, on: date) -> frozenset[str] | None:
@@ -248,10 +284,13 @@ def load_csv_relations(
     base_relations: Mapping[str, tuple[str, str]],
     inverses: Mapping[str, str],
     inverse_types: Mapping[str, tuple[str, str]],
+    every_day: Collection[str] = (),
 ) -> InMemoryRelations:
-    """Load ``<directory>/<relation>.csv`` for every base relation; the result's
-    ``warnings`` name the ids that differ from another only by case (:func:`case_clashes`)
-    and the files mixing dated and undated rows (:func:`mixed_dates`)."""
+    """Load ``<directory>/<relation>.csv`` for every base relation (``every_day``: those
+    whose dated rows are a daily snapshot); the result's ``warnings`` name the ids that
+    differ from another only by case (:func:`case_clashes`), the files mixing dated and
+    undated rows (:func:`mixed_dates`) and the ``every_day`` files with missing days inside
+    their span (:func:`missing_days`)."""
     rows: dict[str, list[Row]] = {}
     read: list[tuple[str, tuple[str, str], list[Row], list[int]]] = []
     for name, ends in base_relations.items():
@@ -260,5 +299,8 @@ def load_csv_relations(
         read.append((str(path), ends, rows[name], at))
     types = dict(base_relations)
     types.update(inverse_types)
-    warnings = (*case_clashes(read), *mixed_dates(read))
-    return InMemoryRelations(rows, inverses=inverses, types=types, warnings=warnings)
+    daily = [f for f, name in zip(read, base_relations, strict=True) if name in every_day]
+    warnings = (*case_clashes(read), *mixed_dates(read), *missing_days(daily))
+    return InMemoryRelations(
+        rows, inverses=inverses, types=types, warnings=warnings, every_day=every_day
+    )

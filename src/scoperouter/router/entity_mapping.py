@@ -6,8 +6,9 @@ that type -- the normal one (identity, ``map`` or the single relation) and the i
 the result empty (``empty_mapping``, the full date): processing less never loses an update.
 So does a hop through a relation with dated rows on a date outside their span (before the
 first dated date or after the last: its data for that date is not loaded,
-:func:`~scoperouter.processor_registry.relations.unknown_on`); a date inside the span with no
-dated row is known and relates nobody but by the undated rows (a day without games). Its
+:func:`~scoperouter.processor_registry.relations.unknown_on`) or on a hole of an
+``every_day`` relation (a day its daily snapshot is missing); any other date inside the span
+with no dated row is known and relates nobody but by the undated rows (a day without games). Its
 undated rows alone would name only part of who is related then (a reading of SPEC, whose
 undated rows hold on every date; a wholly undated relation still does).
 The planner also follows the paths on a lookback's later dates
@@ -62,11 +63,12 @@ def map_ids(
     frontier: Iterable[str] = ids
     targets = relations.targets
     dated_span = relations.dated_span
+    holes = relations.holes
     last = len(path) - 1
     for hop, rel in enumerate(path):
         span = dated_span(rel)
-        if span is not None and not (span[0] <= on <= span[1]):
-            return EMPTY_RESULT  # unknown_on, inlined (one call per hop)
+        if span is not None and (not (span[0] <= on <= span[1]) or on in holes(rel)):
+            return EMPTY_RESULT  # unknown_on, inlined (holes only for a dated relation)
         nxt: set[str] = set()
         if hop == last and limit is not None:
             for x in frontier:

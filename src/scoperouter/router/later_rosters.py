@@ -5,8 +5,9 @@ Invariant: each later (or ahead) date is walked tolerantly
 (:func:`~scoperouter.router.entity_mapping.reach_ids`: an id, at any hop, with no row on
 that date drops only its own branch, never what the other ids reach), and a date that a
 relation on the paths does not know at all (it has dated rows and the date is outside
-their span, after the last or before the first: its data is not loaded yet, :func:`~scoperouter.processor_registry.relations.unknown_on`) is
-reported, never read as "nobody joins": the planner then runs the full date
+their span, after the last or before the first: its data is not loaded yet, or a hole of an
+``every_day`` relation: its daily snapshot of that day is missing,
+:func:`~scoperouter.processor_registry.relations.unknown_on`) is reported, never read as "nobody joins": the planner then runs the full date
 (``unknown_relation_date``), as the event's own date is ``empty_mapping`` (an extension of
 SPEC, whose hops use the event's date only). The walks add the ids they reach to the set
 they are given, to a fixpoint: a games lookback's dates are the ids' next games, so an id a
@@ -24,27 +25,35 @@ from scoperouter.router.lookback_dates import entity_dates
 from scoperouter.router.planner_inputs import PlanInput
 
 Resolved = Sequence[tuple[str, Path_, tuple[str, ...]]]
+# the dates every relation of the paths knows: (first, last, holes inside them)
+Known = tuple[date, date, frozenset[date]]
 
 
-def _dated(relations: RelationStore, resolved: Resolved) -> tuple[date, date] | None:
+def _dated(relations: RelationStore, resolved: Resolved) -> Known | None:
     """The dates every relation of the paths knows: the intersection of the dated spans
-    of those that have dated rows (a wholly undated relation knows every date), or None
-    when none has (no date is unknown). Empty (first > last) when two spans do not meet."""
+    of those that have dated rows (a wholly undated relation knows every date), less the
+    holes of the ``every_day`` ones, or None when none has dated rows (no date is unknown).
+    Empty (first > last) when two spans do not meet."""
     span = relations.dated_span
     first: date | None = None
     last: date | None = None
+    holes: frozenset[date] = frozenset()
     for _key, path, _ids in resolved:
         for rel in path:
             s = span(rel)
             if s is not None:
                 first = s[0] if first is None or s[0] > first else first
                 last = s[1] if last is None or s[1] < last else last
-    return None if first is None or last is None else (first, last)
+                h = relations.holes(rel)
+                if h:
+                    holes = holes | h
+    return None if first is None or last is None else (first, last, holes)
 
 
-def _unknown(known: tuple[date, date], on: date) -> bool:
-    """Whether ``on`` is outside ``known`` (a relation on the paths has not loaded it)."""
-    return not (known[0] <= on <= known[1])
+def _unknown(known: Known, on: date) -> bool:
+    """Whether ``on`` is outside ``known`` or one of its holes (a relation on the paths has
+    not loaded it)."""
+    return not (known[0] <= on <= known[1]) or on in known[2]
 
 
 def _reach(relations: RelationStore, resolved: Resolved, on: date, mapped: set[str]) -> None:
@@ -120,12 +129,13 @@ def close_over_days(
     days: Sequence[date],
     as_of: date,
     mapped: set[str],
-    dated: tuple[date, date] | None = None,
+    dated: Known | None = None,
 ) -> bool:
     """Add to ``mapped`` what ``resolved``'s ids reach on every later date the lookbacks of
     all ``days`` reach from ``mapped``, to a fixpoint with no limit (each date followed
     once, so the result does not depend on their order); ``days`` themselves are the
-    caller's. Returns whether a date it followed lies outside ``dated`` (:func:`_dated`)."""
+    caller's. Returns whether a date it followed lies outside ``dated`` or is one of its holes
+    (:func:`_dated`)."""
     unknown = False
     walked = set(days)
     while True:

@@ -55,7 +55,9 @@ _MAX_REQUEST_WAIT_S = 30.0  # a requested reload gives up on files still changin
 
 def log_relation_warnings(relations: RelationStore, when: str) -> None:
     """A WARNING per finding the loaded relation data carries (ids of one entity type
-    differing only by case: ``relation_id_case``, naming file:line), at start-up and after
+    differing only by case: ``relation_id_case``; a file mixing dated and undated rows:
+    ``relation_mixed_dates``; an ``every_day`` relation missing days inside its span:
+    ``relation_missing_days``; each naming file:line), at start-up and after
     every reload: ``serve`` never runs ``validate``, so its log is where they show."""
     for w in getattr(relations, "warnings", ()):
         logger.warning("relation data: %s", w.format(), extra={"code": w.code, "when": when})

@@ -61,7 +61,8 @@ def relations_from_dir(registry: CompiledRegistry, directory: Path) -> InMemoryR
     base = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if not r.inverse}
     inv = {n: r.base for n, r in registry.relations.items() if r.inverse}
     inv_types = {n: (r.from_type, r.to_type) for n, r in registry.relations.items() if r.inverse}
-    return load_csv_relations(directory, base, inv, inv_types)
+    daily = {n for n, r in registry.relations.items() if r.every_day and not r.inverse}
+    return load_csv_relations(directory, base, inv, inv_types, every_day=daily)
 
 
 def reference_baseline(day: GameDay, cost: CostModel) -> tuple[ModeStats, Warehouse]:
@@ -73,7 +74,10 @@ def reference_baseline(day: GameDay, cost: CostModel) -> tuple[ModeStats, Wareho
     ref = load_config(PACKAGED_ROUTES, with_relations=False).registry
     inverses = {n: r.base for n, r in ref.relations.items() if r.inverse}
     types = {n: (r.from_type, r.to_type) for n, r in ref.relations.items()}
-    rel = InMemoryRelations(relation_rows(day.season), inverses=inverses, types=types)
+    daily = {n for n, r in ref.relations.items() if r.every_day and not r.inverse}
+    rel = InMemoryRelations(
+        relation_rows(day.season), inverses=inverses, types=types, every_day=daily
+    )
     return run_date_level(replace(day, registry=ref, relations=rel), cost=cost)
 
 
