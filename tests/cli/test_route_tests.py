@@ -70,7 +70,7 @@ BROKEN = [
         "entity_ids: [LAL]}   # players reach their team",
         "entity_ids: [BOS, LAL]}",
         [
-            "routes.tests.yaml:66: one player's injury update",
+            "routes.tests.yaml:67: one player's injury update",
             "upcoming_team_game_context: entity_ids",
             "- expected: [BOS, LAL]",
             "+ actual:   [LAL]",

@@ -31,6 +31,7 @@ PSZA = P + "player_shot_zone_analysis/player_shot_zone_analysis_processor.py"
 TDZA = P + "team_defense_zone_analysis/team_defense_zone_analysis_processor.py"
 COORD = "predictions/coordinator/"
 PUB = "data_processors/publishing/"
+CC = "shared/utils/completeness_checker.py"
 
 # (processor, input) -> {path:line where production reads them: the columns, space-separated}
 PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
@@ -198,6 +199,26 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
     },
     ("player_daily_cache", "nba_precompute.player_shot_zone_analysis"): {
         f"{PDC}:637-639": "paint_rate_last_10 primary_scoring_zone three_pt_rate_last_10",
+    },
+    # the completeness check in shared code (CC), read through the schedule view: games
+    # windows (:403, :416) and day windows (:474, :488)
+    ("player_daily_cache", "nba_raw.nbac_schedule"): {
+        f"{CC}:403-488": "game_status",
+    },
+    ("player_daily_cache", "nba_raw.nbac_gamebook_player_stats"): {
+        f"{CC}:632-653": "minutes",
+    },
+    ("team_defense_zone_analysis", "nba_raw.nbac_schedule"): {
+        f"{CC}:330": "game_status",
+    },
+    ("player_shot_zone_analysis", "nba_raw.nbac_schedule"): {
+        f"{CC}:403-416": "game_status",
+    },
+    ("player_composite_factors", "nba_raw.nbac_schedule"): {
+        f"{CC}:403-416": "game_status",
+    },
+    ("ml_feature_store", "nba_raw.nbac_schedule"): {
+        f"{CC}:403-416": "game_status",
     },
     ("ml_feature_store", "nba_analytics.player_game_summary"): {
         f"{FX}:688-697": (

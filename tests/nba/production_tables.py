@@ -376,3 +376,77 @@ OUT_OF_BAND: dict[tuple[str, str], tuple[str, str]] = {
         "NULL (:1043, :1197); re-run by hand (tools/player_registry/reprocess_resolved.py)",
     ),
 }
+
+# ---------------------------------------------------------------- reads lineage does not report
+# Reads found by hand (an audit of phase 4, stop 52) that ``scoperouter lineage`` over the
+# processors' ``--code`` does not report as ``missing_input``: the completeness check's queries
+# are in shared code (``shared/utils/completeness_checker.py``, cc below, called from each
+# processor), the circuit breakers' tables are written by the same code that reads them
+# (lineage excepts tables a processor's own jobs write), and the worker's tables are read by
+# code outside the coordinator's globs or named by a hole. Same classes as PRODUCTION_TABLES.
+CC = "shared/utils/completeness_checker.py"
+PDC = P + "player_daily_cache/"
+PCF = P + "player_composite_factors/player_composite_factors_processor.py"
+TDZA = P + "team_defense_zone_analysis/team_defense_zone_analysis_processor.py"
+ATTEMPTS = "nba_orchestration.reprocess_attempts"
+GAMES_WINDOW = (
+    "the completeness check's expected games, a games window (at most 10 of the team's Final "
+    "games before the date, cc:387-429): a view over nbac_schedule, routed as that input; "
+    "a schedule change alone matters only while the team has fewer than 10 Final games in "
+    "the view before the date"
+)
+LOCKOUT = (
+    "its own retry bookkeeping, read back by its circuit breaker (the 3rd incomplete attempt "
+    "locks the entity out 24 h, shared/config/orchestration_config.py:159); a locked entity "
+    "is skipped and not re-run when the lockout ends (the NBA example's README)"
+)
+HAND_FOUND: dict[tuple[str, str], tuple[str, Class, str]] = {
+    ("player_daily_cache", VIEW): (
+        f"{CC}:401",
+        INPUT,
+        "the completeness windows' expected games (last 5 and 10 games, last 7 and 14 days: "
+        f"{PDC}builders/completeness_checker.py:114-134, on every run, "
+        f"{PDC}player_daily_cache_processor.py:1070): a view over nbac_schedule",
+    ),
+    ("player_daily_cache", "nba_raw.nbac_gamebook_player_stats"): (
+        f"{CC}:633",
+        INPUT,
+        "the DNP games (minutes NULL or '00:00', cc:653) counted out of the expected games "
+        f"(dnp_aware, {PDC}builders/completeness_checker.py:133)",
+    ),
+    ("team_defense_zone_analysis", VIEW): (
+        f"{CC}:326",
+        INPUT,
+        "the completeness check's expected games: the team's Final game dates of the season "
+        f"to the date (cc:304-332, called at {TDZA}:716-725); below 70% no row (:916-939)",
+    ),
+    ("player_shot_zone_analysis", VIEW): (f"{CC}:401", INPUT, GAMES_WINDOW),
+    ("player_composite_factors", VIEW): (f"{CC}:401", INPUT, GAMES_WINDOW),
+    ("ml_feature_store", VIEW): (f"{CC}:401", INPUT, GAMES_WINDOW),
+    ("team_defense_zone_analysis", ATTEMPTS): (f"{TDZA}:583", IGNORED, LOCKOUT),
+    ("player_shot_zone_analysis", ATTEMPTS): (f"{PSZA}:849", IGNORED, LOCKOUT),
+    ("player_daily_cache", ATTEMPTS): (
+        f"{PDC}player_daily_cache_processor.py:826",
+        IGNORED,
+        LOCKOUT,
+    ),
+    ("ml_feature_store", ATTEMPTS): (f"{MLFS}:1115", IGNORED, LOCKOUT),
+    ("player_composite_factors", ATTEMPTS): (
+        f"{PCF}:746",
+        IGNORED,
+        "its circuit breaker's attempts; its writer, _increment_reprocess_count (:816), has no "
+        "caller: no lockout",
+    ),
+    ("prediction_coordinator", "nba_predictions.model_registry"): (
+        "predictions/worker/prediction_systems/catboost_monthly.py:299",
+        IGNORED,
+        "which shadow models run (loaded at the worker's start, predictions/worker/worker.py:"
+        "338, refreshed on a TTL, :378-397): deployment configuration; no completion names it",
+    ),
+    ("prediction_coordinator", "nba_orchestration.circuit_breaker_state"): (
+        "predictions/worker/system_circuit_breaker.py:242",
+        IGNORED,
+        "its own bookkeeping: the per-system circuit breaker (table :61; written :276-411); "
+        "an open system's prediction is skipped for 30 min (predictions/worker/worker.py:1578)",
+    ),
+}

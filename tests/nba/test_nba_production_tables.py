@@ -10,6 +10,7 @@ from nba_support import registry
 from production_tables import (
     ALREADY_INPUT,
     FALSE_POSITIVE,
+    HAND_FOUND,
     IGNORED,
     INPUT,
     NO_TABLE,
@@ -29,7 +30,8 @@ def _ignored(processor: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("processor", "table"), sorted(k for k, v in PRODUCTION_TABLES.items() if v[1] == INPUT)
+    ("processor", "table"),
+    sorted(k for k, v in (PRODUCTION_TABLES | HAND_FOUND).items() if v[1] == INPUT),
 )
 def test_missed_update_is_routed(processor: str, table: str) -> None:
     """A table whose change changes the output is an input with ``fields`` and a declared
@@ -43,7 +45,8 @@ def test_missed_update_is_routed(processor: str, table: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("processor", "table"), sorted(k for k, v in PRODUCTION_TABLES.items() if v[1] == IGNORED)
+    ("processor", "table"),
+    sorted(k for k, v in (PRODUCTION_TABLES | HAND_FOUND).items() if v[1] == IGNORED),
 )
 def test_deliberate_read_is_ignored(processor: str, table: str) -> None:
     """A read production makes on purpose without routing on it is in ``ignore_tables``."""
@@ -91,11 +94,16 @@ def test_run_time_name_of_a_cte(at: str, processor: str, table: str) -> None:
     assert table not in _ignored(processor)
 
 
+def test_hand_found_reads_are_not_lineage_findings() -> None:
+    """HAND_FOUND holds only reads PRODUCTION_TABLES (lineage's findings) does not."""
+    assert not set(HAND_FOUND) & set(PRODUCTION_TABLES)
+
+
 def test_every_ignored_table_is_classified() -> None:
     """Every ``lineage.ignore_tables`` entry of routes.yaml has its reason here."""
     listed = {(p, t) for p in REG.processor_names for t in _ignored(p)}
     runtime = {(p, t) for p, t, k, _w in RUNTIME_TABLES.values() if k == IGNORED}
-    known = set(PRODUCTION_TABLES) | runtime | set(OUT_OF_BAND)
+    known = set(PRODUCTION_TABLES) | set(HAND_FOUND) | runtime | set(OUT_OF_BAND)
     assert listed <= known, sorted(listed - known)
 
 
