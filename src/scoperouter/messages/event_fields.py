@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from scoperouter.errors import EventError, EventRejectReason
-from scoperouter.field_names import field_key
 from scoperouter.messages.models import Priority, Status
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
@@ -325,26 +324,23 @@ def merge_entities(
 
 
 def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool | None:
-    """Add one changed-fields list to ``into``, each name as compared
-    (:func:`~scoperouter.field_names.field_key`: stripped, lower-case -- column names are
-    case-insensitive). False when absent/null, None when present and empty or when a name is
-    blank after stripping ("unknown", SPEC section 2: the event's changed fields are then
-    unknown whatever another list names; a blank name hides a changed field, so it never
-    narrows the event to the others), else True. A name that is not a string is rejected."""
+    """Add one changed-fields list to ``into``, names as sent: :class:`~scoperouter.messages.
+    models.Event` folds them (:func:`~scoperouter.field_names.changed_field_names`: stripped,
+    lower-case; a name blank after stripping, ``""`` included, makes the event's changed
+    fields unknown whatever another list names). False when absent/null, None when present
+    and empty ("unknown", SPEC section 2: likewise), else True. A name that is not a string
+    is rejected."""
     if value is None:
         return False
     if not isinstance(value, list | tuple):
         raise ctx.fail("invalid_field", f"{key} must be a list of strings, got {short(value)}")
-    unknown = not value
+    if not value:
+        return None
     for f in value:
         if not isinstance(f, str):
             raise ctx.fail("invalid_field", f"{key} must contain strings, got {short(f)}")
-        name = field_key(utf8_text(f, key, ctx))
-        if name:
-            into.add(name)
-        else:
-            unknown = True
-    return None if unknown else True
+        into.add(utf8_text(f, key, ctx))
+    return True
 
 
 def status_of(raw: Mapping[str, Any], ctx: Ctx) -> Status:

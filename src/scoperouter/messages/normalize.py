@@ -234,7 +234,8 @@ def normalize_event(
             affected_entities=(
                 {k: tuple(sorted(v)) for k, v in sorted(ents.items())} if has_ents else None
             ),
-            changed_fields=tuple(sorted(fields)) if has_fields else None,
+            # folded, deduplicated and sorted by Event (field_names.changed_field_names)
+            changed_fields=tuple(fields) if has_fields else None,
             priority=priority_of(raw, ctx),
             correlation_id=opt_id(raw, "correlation_id", ctx),
             produced_at=produced_at,
