@@ -24,12 +24,13 @@ def field_key(name: str) -> str:
 def changed_field_names(names: Iterable[str]) -> tuple[str, ...]:
     """An event's changed fields as compared: each :func:`field_key`, deduplicated and sorted;
     ``()`` ("unknown": relevant to every reader, SPEC section 2) when one is blank after
-    stripping -- a name nobody can read hides a changed field, so it never narrows the event
-    to the others (as a blank entity id routes the full date)."""
+    stripping or holds a character that is not printable (a zero-width space, a control)
+    -- a name nobody can read hides a changed field, so it never narrows the event to the
+    others (as a blank or invisible entity id routes the full date)."""
     keys = set()
     for name in names:
         key = name.strip().lower()
-        if not key:
+        if not key or not key.isprintable():
             return ()
         keys.add(key)
     return tuple(sorted(keys))

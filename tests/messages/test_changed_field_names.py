@@ -1,6 +1,7 @@
 """An event's changed-field names are column names (case-insensitive, like BigQuery's): the
 normaliser keeps each stripped and lower-cased, on the full path and the fast path alike,
-and a name blank after stripping makes the event's changed fields unknown (relevant)."""
+and a name blank after stripping or not printable makes the event's changed fields unknown
+(relevant)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ TOP: list[tuple[list[str], tuple[str, ...]]] = [
     ([""], ()),
     (["points", " "], ()),
     (["\u2028"], ()),
+    # not printable (a zero-width space, a control): unknown too, as an invisible entity id
+    (["\u200bpoints"], ()),
+    (["points", "a\u0000b"], ()),
     ([], ()),
 ]
 

@@ -98,10 +98,11 @@ def _entity_ids(values: list[str]) -> tuple[str, ...] | None:
 def _field_names(values: list[str]) -> tuple[str, ...]:
     """The full path's ``changed_fields``
     (:func:`~scoperouter.field_names.changed_field_names`: stripped, lower-case, deduplicated
-    and sorted; ``()`` when one is blank or the list is empty); one name without a loop."""
+    and sorted; ``()`` when one is blank or not printable, or the list is empty); one name
+    without a loop."""
     if len(values) == 1:
         key = values[0].strip().lower()
-        return (key,) if key else ()
+        return (key,) if key and key.isprintable() else ()
     return changed_field_names(values)
 
 
