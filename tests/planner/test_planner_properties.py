@@ -95,7 +95,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
             kind = draw(st.sampled_from(("all", "fields", "ignore_fields")))
             if kind != "all":
                 inp[kind] = draw(
-                    st.lists(st.sampled_from(FIELDS), min_size=1, max_size=2, unique=True)
+                    # a capitalised name matches its lower-case changed field (field_names)
+                    st.lists(st.sampled_from((*FIELDS, "F1")), min_size=1, max_size=2, unique=True)
                 )
             if draw(_one_in(4)):
                 inp["ahead"] = {"days": draw(st.integers(1, 2))}
@@ -198,7 +199,9 @@ def raw_events(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
     if draw(_one_in(12)):
         raw["skip_downstream"] = True
     if draw(st.booleans()):
-        raw["changed_fields"] = draw(st.lists(st.sampled_from((*FIELDS, "f9")), max_size=3))
+        raw["changed_fields"] = draw(
+            st.lists(st.sampled_from((*FIELDS, "f9", "F2", " f3 ", " ")), max_size=3)
+        )
     if not draw(_one_in(6)):
         ents = {}
         keys = draw(
@@ -351,10 +354,13 @@ class Reference:
             return {"action": "skip", "reason": "no_data"}
         if ev.skip_downstream:
             return {"action": "skip", "reason": "skip_downstream"}
-        changed = set(ev.changed_fields or ())
+        # names compare stripped and lower-cased; a blank one makes them unknown (relevant)
+        names = [f.strip().lower() for f in ev.changed_fields or ()]
+        changed = set() if "" in names else set(names)
+        listed = {f.lower() for f in inp.get("fields", inp.get("ignore_fields", ()))}
         if changed and (
-            ("fields" in inp and not changed & set(inp["fields"]))
-            or ("ignore_fields" in inp and changed <= set(inp["ignore_fields"]))
+            ("fields" in inp and not changed & listed)
+            or ("ignore_fields" in inp and changed <= listed)
         ):
             return {"action": "skip", "reason": "irrelevant_fields"}
         ahead = inp.get("ahead", {}).get("days", 0)

@@ -1,7 +1,7 @@
 """``fields`` / ``ignore_fields`` items are names an event can carry: not empty, no
-surrounding whitespace, no comma (an error at the item); a name with capitals on a source
-whose columns are not declared gets a ``field_case`` warning (changed fields are matched
-exactly)."""
+surrounding whitespace, no comma (an error at the item). Changed fields are matched
+ignoring case, so capitals are harmless, declared columns are compared ignoring case, and
+two names of one list differing only by case get a ``field_case`` warning."""
 
 from __future__ import annotations
 
@@ -94,44 +94,55 @@ def test_ordinary_field_names_pass_strict(items: str) -> None:
     assert _check(items, key="ignore_fields") == []
 
 
-# (items, sources:, key, expected findings); a sources: line moves the input to line 10
+# (items, sources:, key, expected findings); a sources: line moves the input to line 10.
+# Changed fields are matched ignoring case (scoperouter.field_names): capitals alone are
+# harmless; two spellings of one name in one list are a field_case warning at the later one.
 CASE = [
-    ("[Points]", "", "fields", [("warning", "field_case", "9:18 processors.p.inputs.0.fields.0")]),
+    ("[Points]", "", "fields", []),
+    ("[points, fgMade]", "", "ignore_fields", []),
+    ("[Points]", "sources: {a.b: {}}\n", "fields", []),
+    ("[points, points]", "", "fields", []),  # an exact repeat is not a case matter
     (
-        "[points, fgMade]",
+        "[points, Points]",
+        "",
+        "fields",
+        [("warning", "field_case", "9:26 processors.p.inputs.0.fields.1")],
+    ),
+    (
+        "[Points, POINTS, rebounds]",
         "",
         "ignore_fields",
         [("warning", "field_case", "9:33 processors.p.inputs.0.ignore_fields.1")],
     ),
-    # declared without columns: still only the warning
-    (
-        "[Points]",
-        "sources: {a.b: {}}\n",
-        "fields",
-        [("warning", "field_case", "10:18 processors.p.inputs.0.fields.0")],
-    ),
-    # declared columns with that exact name: the column check vouches for it
+    # declared columns: compared ignoring case, either side
     ("[Points]", "sources: {a.b: {columns: [Points]}}\n", "fields", []),
-    # declared columns without it: the unknown_column error, not the warning as well
+    ("[Points]", "sources: {a.b: {columns: [points]}}\n", "fields", []),
+    ("[points]", "sources: {a.b: {columns: [POINTS]}}\n", "fields", []),
     (
         "[Points]",
-        "sources: {a.b: {columns: [points]}}\n",
+        "sources: {a.b: {columns: [rebounds]}}\n",
         "fields",
         [("error", "unknown_column", "10:18 processors.p.inputs.0.fields.0")],
+    ),
+    (
+        "[points, Points]",
+        "sources: {a.b: {columns: [points]}}\n",
+        "fields",
+        [("warning", "field_case", "10:26 processors.p.inputs.0.fields.1")],
     ),
 ]
 
 
 @pytest.mark.parametrize(("items", "sources", "key", "expected"), CASE)
-def test_a_capitalised_field_on_a_source_without_columns_is_a_field_case_warning(
+def test_field_names_are_checked_ignoring_case(
     items: str, sources: str, key: str, expected: list[tuple[str, str, str]]
 ) -> None:
-    """Capitals in a field name warn (field_case) unless declared columns settle the name."""
+    """Capitals are harmless; unknown_column ignores case; names equal but for case warn."""
     assert _check(items, key=key, sources=sources) == expected
 
 
-def test_the_field_case_warning_says_names_are_matched_exactly() -> None:
-    """The warning names the field, says matching is exact and shows the lower-case form."""
-    r = check_config_bytes(DOC.format(items="[Points]", key="fields", sources=""))
+def test_the_field_case_warning_names_both_spellings() -> None:
+    """The warning names the two spellings and says matching ignores case."""
+    r = check_config_bytes(DOC.format(items="[points, Points]", key="fields", sources=""))
     (w,) = r.warnings
-    assert "'Points'" in w.message and "exactly" in w.message and "'points'" in w.message
+    assert "'Points'" in w.message and "'points'" in w.message and "ignoring case" in w.message

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from scoperouter.field_names import field_key
 from scoperouter.lineage.reads import Origin, Reads
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
@@ -127,8 +128,9 @@ def diff_processor(
             continue
         skip = identity_columns(registry, table)
         for col in sorted(reads.tables[table] - skip):
-            left_out = ci.fields is not None and col not in ci.fields
-            ignored_f = ci.ignore_fields is not None and col in ci.ignore_fields
+            key = field_key(col)  # compared as the router does: ignoring case (field_names)
+            left_out = ci.fields is not None and key not in ci.fields
+            ignored_f = ci.ignore_fields is not None and key in ci.ignore_fields
             if not (left_out or ignored_f):
                 continue
             at = reads.column_origin.get((table, col), where)

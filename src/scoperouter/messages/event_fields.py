@@ -324,9 +324,12 @@ def merge_entities(
 
 
 def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool | None:
-    """Add one changed-fields list to ``into``. False when absent/null, None when present
-    and empty ("unknown", SPEC section 2: the event's changed fields are then unknown
-    whatever another list names), else True."""
+    """Add one changed-fields list to ``into``, names as sent: :class:`~scoperouter.messages.
+    models.Event` folds them (:func:`~scoperouter.field_names.changed_field_names`: stripped,
+    lower-case; a name blank after stripping, ``""`` included, makes the event's changed
+    fields unknown whatever another list names). False when absent/null, None when present
+    and empty ("unknown", SPEC section 2: likewise), else True. A name that is not a string
+    is rejected."""
     if value is None:
         return False
     if not isinstance(value, list | tuple):
@@ -334,8 +337,8 @@ def merge_fields(value: object, key: str, ctx: Ctx, into: set[str]) -> bool | No
     if not value:
         return None
     for f in value:
-        if not isinstance(f, str) or not f:
-            raise ctx.fail("invalid_field", f"{key} must contain non-empty strings, got {short(f)}")
+        if not isinstance(f, str):
+            raise ctx.fail("invalid_field", f"{key} must contain strings, got {short(f)}")
         into.add(utf8_text(f, key, ctx))
     return True
 

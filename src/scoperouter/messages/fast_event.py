@@ -21,6 +21,7 @@ from typing import Any, NotRequired
 from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import TypedDict
 
+from scoperouter.field_names import changed_field_names
 from scoperouter.messages.event_fields import (
     DATE_RE,
     MAX_EVENT_ENTITIES,
@@ -94,6 +95,17 @@ def _entity_ids(values: list[str]) -> tuple[str, ...] | None:
     return _sorted_ids(values)
 
 
+def _field_names(values: list[str]) -> tuple[str, ...]:
+    """The full path's ``changed_fields``
+    (:func:`~scoperouter.field_names.changed_field_names`: stripped, lower-case, deduplicated
+    and sorted; ``()`` when one is blank or not printable, or the list is empty); one name
+    without a loop."""
+    if len(values) == 1:
+        key = values[0].strip().lower()
+        return (key,) if key and key.isprintable() else ()
+    return changed_field_names(values)
+
+
 def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
     """``data``'s event when it is the common case, else None (see the module docstring)."""
     if registry.date_field != DEFAULT_DATE_FIELD:
@@ -147,10 +159,8 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
             if got is None:
                 return None
             entities[etype] = got
-    fields: tuple[str, ...] | None = None
     changed = get("changed_fields")
-    if changed is not None and (fields := _sorted_ids(changed)) is None:
-        return None
+    fields = None if changed is None else _field_names(changed)
     return unchecked(
         Event,
         {

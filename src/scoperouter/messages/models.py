@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from scoperouter.field_names import changed_field_names
 
 Status = Literal["success", "partial", "no_data", "failed"]
 Priority = Literal["normal", "critical"]
@@ -24,6 +26,11 @@ class Event(BaseModel):
     ``affected_entities`` keeps the keys as the producer wrote them (``players`` or
     ``player``); the planner resolves them against the registry's entity types. Ids are
     deduplicated and sorted. ``None`` means the event names no entities (full date).
+
+    ``changed_fields`` holds the names as compared (:mod:`scoperouter.field_names`: stripped,
+    lower-case, deduplicated, sorted; ``()`` when one was blank), however the event was
+    built -- normalised, or read back from a journal or an execution log written before
+    names were folded. ``None``: the event has no changed-fields list (unknown, relevant).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +55,11 @@ class Event(BaseModel):
         description="Tables the run read (its BigQuery jobs' referenced_tables), for drift.",
     )
     shape: str = Field(default="canonical", description="Which input shape this came from.")
+
+    @field_validator("changed_fields")
+    @classmethod
+    def _fold_changed_fields(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if v is None else changed_field_names(v)
 
     @property
     def is_backfill(self) -> bool:

@@ -38,8 +38,12 @@ Rules (where a reading could differ, the choice is written here):
   ``processor_name``) names no entities either: its ids are the changes of several
   upstreams united (the same list on every table's message), so they cannot scope this
   source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
-  united, deduplicated and sorted; empty means "unknown" (relevant), and one of them empty
-  makes the event's changed fields unknown (``()``) whatever the other lists.
+  united, deduplicated and sorted, each name stripped of surrounding whitespace and
+  lower-cased (:mod:`scoperouter.field_names`: column names are case-insensitive, and the
+  registry's ``fields`` are folded alike); empty means "unknown" (relevant), and one of
+  them empty, or a name blank after stripping (``""``, ``" "``), makes the event's changed
+  fields unknown (``()``) whatever the other lists -- never a rejection, never a skip. A
+  name of another JSON type than string is rejected (``invalid_field``).
 * ``event_id``: ``event_id``, else ``execution_id`` + ``@`` + a digest of the body
   (:func:`~scoperouter.messages.event_fields.execution_key`: production's execution id
   names a run, reused for every date it processes), else the Pub/Sub message id, else
@@ -230,7 +234,8 @@ def normalize_event(
             affected_entities=(
                 {k: tuple(sorted(v)) for k, v in sorted(ents.items())} if has_ents else None
             ),
-            changed_fields=tuple(sorted(fields)) if has_fields else None,
+            # folded, deduplicated and sorted by Event (field_names.changed_field_names)
+            changed_fields=tuple(fields) if has_fields else None,
             priority=priority_of(raw, ctx),
             correlation_id=opt_id(raw, "correlation_id", ctx),
             produced_at=produced_at,

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from scoperouter.errors import ConfigError, ConfigIssue
+from scoperouter.field_names import field_key
 from scoperouter.processor_registry.models import (
     LookbackSpec,
     ProcessorSpec,
@@ -45,6 +46,7 @@ class CompiledRelation:
 class CompiledInput:
     processor: str
     source: str
+    # the names as compared (field_names.field_key: stripped, lower-case), like an Event's
     fields: frozenset[str] | None
     ignore_fields: frozenset[str] | None
     # event entity type (declared name) -> relation path to the processor's granularity,
@@ -246,8 +248,9 @@ def compile_registry(
             ci = CompiledInput(
                 processor=pname,
                 source=inp.source,
-                fields=frozenset(inp.fields) if inp.fields is not None else None,
-                ignore_fields=frozenset(inp.ignore_fields)
+                # folded once here, as the event's names are when read (field_names)
+                fields=frozenset(map(field_key, inp.fields)) if inp.fields is not None else None,
+                ignore_fields=frozenset(map(field_key, inp.ignore_fields))
                 if inp.ignore_fields is not None
                 else None,
                 paths=MappingProxyType(paths),

@@ -49,16 +49,17 @@ SourceName = Annotated[
 ]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 
-# A changed-field name as events carry it: not empty, no surrounding whitespace, no comma.
-# Events never name an empty field and match names exactly, so such an item matches nothing
-# (``fields: [""]`` would skip every event that lists its fields, like ``fields: []``).
+# A changed-field name, written bare: not empty, no surrounding whitespace, no comma. Names
+# are matched stripped and ignoring case (scoperouter.field_names), and an event's blank
+# name makes its fields unknown, so an empty item matches nothing (``fields: [""]`` would
+# skip every event that lists its fields, like ``fields: []``) and padding is never needed.
 FIELD_NAME_PATTERN = r"^[^\s,](?:[^,]*[^\s,])?$"
 FieldName = Annotated[
     str,
     Field(
         pattern=FIELD_NAME_PATTERN,
-        description="A changed-field name, exactly as events carry it: not empty, no "
-        "surrounding whitespace, no comma (one item per field).",
+        description="A changed-field name (a column name, matched ignoring case): not "
+        "empty, no surrounding whitespace, no comma (one item per field).",
     ),
 ]
 
@@ -78,8 +79,8 @@ def field_name_problem(name: str) -> str:
     if not name.strip():
         return f"field name {name!r} is surrounding whitespace only: it matches no event"
     return (
-        f"field name {name!r} has surrounding whitespace: changed fields are matched "
-        f"exactly, so it never matches {name.strip()!r}; write {name.strip()!r}"
+        f"field name {name!r} has surrounding whitespace: write {name.strip()!r} (changed "
+        "fields are matched without their surrounding whitespace)"
     )
 
 

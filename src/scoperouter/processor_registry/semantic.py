@@ -19,8 +19,8 @@ Errors fail validation; warnings do not:
 * a barrier that can wait for an upstream with no ``completion_timeout``: one lost
   completion would hold it forever (``barrier_may_wait_forever``, :mod:`loop_checks`);
 * a barrier with no upstream publisher to wait for (``barrier_without_upstream``);
-* a ``fields`` / ``ignore_fields`` name with capitals on a source without declared
-  ``columns`` (``field_case``: changed fields are matched exactly);
+* two names of one input's ``fields`` / ``ignore_fields`` that differ only by case
+  (``field_case``: changed fields are matched ignoring case, so both name one field);
 * an input source close to (but more than one edit from) a published one
   (``similar_source``). One edit away from any source the registry names is an error
   (``near_miss_source``) unless the name is declared, and so is a ``publishes`` no input

@@ -3,10 +3,12 @@
 * ``sources:`` -- a declared entity exists and agrees with the granularity of every
   processor publishing the source; a declared ``entity_key`` is one of its ``columns``.
 * ``unknown_column`` (error) -- a ``fields`` / ``ignore_fields`` name that is not a column of
-  the input's declared source (with a did-you-mean, or the other input of the processor
-  that has the column: fields sitting on the wrong input).
-* ``field_case`` (warning) -- a ``fields`` / ``ignore_fields`` name with capitals on an input
-  whose source declares no ``columns``: changed fields are matched exactly.
+  the input's declared source, ignoring case as the router does (with a did-you-mean, or
+  the other input of the processor that has the column: fields sitting on the wrong input).
+* ``field_case`` (warning) -- two names of one input's ``fields`` (or ``ignore_fields``) that
+  differ only by case (``[points, Points]``): changed fields are matched ignoring case
+  (:mod:`scoperouter.field_names`), so they name one field twice. Capitals alone are
+  harmless and not reported.
 * ``near_miss_source`` (error) -- an input source one edit (Damerau-Levenshtein) away from
   another source the registry names, unless it is declared (:func:`declared_sources`): a
   typo in a raw source name would otherwise route nothing, silently. Likewise a
@@ -22,6 +24,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
+from scoperouter.field_names import field_key
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 from scoperouter.processor_registry.findings import Report, did_you_mean
 from scoperouter.processor_registry.models import RoutesSpec
@@ -73,30 +76,37 @@ def check_sources(spec: RoutesSpec, r: Report, entities: set[str]) -> None:
 
 def check_field_columns(spec: RoutesSpec, r: Report) -> None:
     """Every ``fields`` / ``ignore_fields`` name of an input whose source declares its
-    ``columns`` is one of them. A name that is a column of another input of the same
-    processor says which: the fields sit on the wrong input."""
-    columns = {name: set(s.columns) for name, s in spec.sources.items() if s.columns is not None}
+    ``columns`` is one of them, compared ignoring case (column names are case-insensitive,
+    and so is the router's matching: :mod:`scoperouter.field_names`). A name that is a
+    column of another input of the same processor says which: the fields sit on the wrong
+    input. On every input, two names differing only by case are a ``field_case`` warning."""
+    columns = {
+        name: {field_key(c) for c in s.columns}
+        for name, s in spec.sources.items()
+        if s.columns is not None
+    }
     for pname, p in spec.processors.items():
         for i, inp in enumerate(p.inputs):
+            _check_field_case(pname, i, inp.fields, inp.ignore_fields, r)
             known = columns.get(inp.source)
             if known is None:
-                _check_field_case(pname, i, inp.fields, inp.ignore_fields, r)
                 continue
+            declared = spec.sources[inp.source].columns or ()
             for key in ("fields", "ignore_fields"):
                 names = getattr(inp, key) or ()
                 for j, name in enumerate(names):
-                    if name in known:
+                    if field_key(name) in known:
                         continue
                     elsewhere = sorted(
                         o.source
                         for o in p.inputs
-                        if o.source != inp.source and name in columns.get(o.source, ())
+                        if o.source != inp.source and field_key(name) in columns.get(o.source, ())
                     )
                     hint = (
                         f"; it is a column of {elsewhere[0]!r}, another input of {pname!r}: "
                         f"the {key} sit on the wrong input?"
                         if elsewhere
-                        else did_you_mean(name, known)
+                        else did_you_mean(name, declared)
                     )
                     r.add(
                         ("processors", pname, "inputs", i, key, j),
@@ -112,18 +122,20 @@ def _check_field_case(
     ignore_fields: tuple[str, ...] | None,
     r: Report,
 ) -> None:
-    """``field_case`` warnings: a field name with capitals on an input whose source declares
-    no ``columns`` (nothing vouches for the spelling). Events' changed fields are matched
-    exactly, so ``Points`` never matches an event naming ``points``."""
+    """``field_case`` warnings: a name of one list spelled like an earlier one but for case
+    (``[points, Points]``). Changed fields are matched ignoring case, so the two name one
+    field: the later one is redundant, or the author meant another column."""
     for key, names in (("fields", fields), ("ignore_fields", ignore_fields)):
+        first: dict[str, tuple[int, str]] = {}
         for j, name in enumerate(names or ()):
-            if name == name.lower():
-                continue
+            seen = first.setdefault(field_key(name), (j, name))
+            if seen[1] == name:
+                continue  # the first spelling (an exact repeat is not a case matter)
             r.add(
                 ("processors", pname, "inputs", i, key, j),
-                f"{key} name {name!r} has capitals: changed fields are matched exactly "
-                f"(case-sensitive), so an event naming {name.lower()!r} does not match it; "
-                "write it as events carry it, or declare the source's columns under 'sources:'",
+                f"{key} name {name!r} differs from {seen[1]!r} (item {seen[0]}) only by case: "
+                "changed fields are matched ignoring case, so both name one field; "
+                "remove one",
                 code="field_case",
                 severity="warning",
             )

@@ -222,6 +222,8 @@ class Planner:
             return inp.skips["no_data"]
         if event.skip_downstream:
             return inp.skips["skip_downstream"]
+        # both sides are folded already (field_names): the event's names when read, the
+        # input's when compiled -- stripped and lower-case, so no per-input work here
         changed = event.changed_fields
         if changed:
             if inp.fields is not None and inp.fields.isdisjoint(changed):
