@@ -74,6 +74,8 @@ def test_field_table_matches_the_trigger_on_the_wire(date_field: str) -> None:
         ({"$coalesce": ["$.correlation_id", "$.trigger_id"]}, "t-77"),
         ({"$concat": ["run-", "$.trigger_id", "-", 7]}, "run-t-77-7"),
         ({"$join": ["$.entity_ids", ","]}, "lebronjames,stephcurry"),
+        ({"$join": [["$.trigger_id", 7], "/"]}, "t-77/7"),
+        ({"$join": [{"$coalesce": ["$.entity_ids", []]}, ","]}, "lebronjames,stephcurry"),
         ({"$count": "$.entity_ids"}, 2),
         (
             {
@@ -114,6 +116,19 @@ def test_render(template: Any, expected: Any) -> None:
             ("$join", 1),
             "separator is a non-empty literal string",
         ),
+        # an object, a list, null or a boolean has no text a service splits back (Hypothesis
+        # found {'0': ..., '00': None} rendered as its Python repr, failing at render)
+        (
+            {"$join": [[{"0": "$.trigger_id", "00": None}], ","]},
+            ("$join", 0),
+            "$join joins a list of strings or numbers (its items may be object)",
+        ),
+        (
+            {"$join": [["$.trigger_id", "$.correlation_id"], ","]},
+            ("$join", 0),
+            "its items may be null|string",
+        ),
+        ({"$join": [[True], ","]}, ("$join", 0), "its items may be boolean"),
         ({"$count": "$.scope"}, ("$count",), "$count needs a list"),
         (
             {"$lookup": ["$.processor", {"player_game_summary": "P"}]},

@@ -120,7 +120,8 @@ class _Compiler(_Operators):
         def render(o: Mapping[str, Any]) -> list[Any]:
             return [v for v in (n.render(o) for n in nodes) if v is not _ABSENT_VALUE]
 
-        return Node(T(ARRAY), render)
+        kinds = frozenset[str]().union(*(n.type.kinds for n in nodes)) - {ABSENT}  # left out
+        return Node(T(ARRAY, items=kinds), render)
 
     def obj(self, data: dict[Any, Any], path: Path) -> Node:
         nodes: list[tuple[str, Node]] = []

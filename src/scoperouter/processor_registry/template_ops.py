@@ -30,6 +30,7 @@ from scoperouter.processor_registry.template_types import (
     Type,
     _const,
     _kind_of,
+    known_items,
 )
 
 OPERATORS = (
@@ -143,7 +144,7 @@ class _Operators(ABC):
             else None
         )
         return Node(
-            Type(then.type.kinds | other.type.kinds, values),
+            Type(then.type.kinds | other.type.kinds, values, known_items([then.type, other.type])),
             lambda o: then.render(o) if cond.render(o) else other.render(o),
         )
 
@@ -166,7 +167,8 @@ class _Operators(ABC):
                     return v
             return v
 
-        return Node(Type(frozenset(kinds), _known_values(ns)), render)
+        items = known_items([n.type for n in ns])
+        return Node(Type(frozenset(kinds), _known_values(ns), items), render)
 
     def op_concat(self, arg: Any, where: Path) -> Node:
         ns = self.args(arg, where, 1, None, "[string, ...]") or []
@@ -186,6 +188,15 @@ class _Operators(ABC):
         items, sep = ns
         if not items.type.only(ARRAY, NULL):
             self.fail((*where, 0), f"$join needs a list (this is {items.type.describe()})")
+        elif ARRAY in items.type.kinds and not (
+            items.type.items is not None and items.type.items <= {STRING, NUMBER}
+        ):
+            # an object, a list, null or a boolean has no text a service splits back
+            held = "|".join(sorted(items.type.items)) if items.type.items is not None else "any"
+            self.fail(
+                (*where, 0),
+                f"$join joins a list of strings or numbers (its items may be {held})",
+            )
         if not (sep.is_literal and isinstance(sep.literal, str) and sep.literal):
             self.fail(
                 (*where, 1),
@@ -249,8 +260,9 @@ class _Operators(ABC):
                 raise RenderError(f"$lookup: no entry for {k!r} (and no default)")
             return default.render(o)
 
-        values = _known_values([*consts, *([default] if default is not None else [])])
-        return Node(Type(frozenset(kinds), values), render)
+        given = [*consts, *([default] if default is not None else [])]
+        values = _known_values(given)
+        return Node(Type(frozenset(kinds), values, known_items([n.type for n in given])), render)
 
 
 def _known_values(nodes: list[Node]) -> frozenset[str] | None:

@@ -2,9 +2,9 @@
 :class:`Type` of a compiled :class:`Node`, and the errors of compiling and rendering.
 
 Invariant: a node's :class:`Type` covers every value its ``render`` may return (``ABSENT``:
-it may be left out, rendered as :data:`_ABSENT_VALUE`), and its ``values``, when known, are
-every string it may be: what the compiler's checks (comparisons, ``$lookup`` coverage)
-rely on.
+it may be left out, rendered as :data:`_ABSENT_VALUE`), its ``values``, when known, are
+every string it may be, and its ``items``, when known, every kind a list it gives may hold:
+what the compiler's checks (comparisons, ``$lookup`` coverage, ``$join``'s items) rely on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class Type:
 
     kinds: frozenset[str]
     values: frozenset[str] | None = None
+    # when ``kinds`` has ARRAY: the kinds its items may have, None when not known
+    items: frozenset[str] | None = None
 
     def only(self, *kinds: str) -> bool:
         return self.kinds <= frozenset(kinds)
@@ -35,8 +37,22 @@ class Type:
         return "|".join(sorted(self.kinds))
 
 
-def T(*kinds: str, values: frozenset[str] | None = None) -> Type:
-    return Type(frozenset(kinds), values)
+def T(
+    *kinds: str, values: frozenset[str] | None = None, items: frozenset[str] | None = None
+) -> Type:
+    return Type(frozenset(kinds), values, items)
+
+
+def known_items(types: list[Type]) -> frozenset[str] | None:
+    """The item kinds of a value that is one of ``types``: the union over those that may be
+    a list, None when any of those lists' items are not known."""
+    out: set[str] = set()
+    for t in types:
+        if ARRAY in t.kinds:
+            if t.items is None:
+                return None
+            out |= t.items
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -93,4 +109,10 @@ def _kind_of(value: Any) -> str:
 
 def _const(value: Any) -> Node:
     values = frozenset({value}) if isinstance(value, str) else None
-    return Node(T(_kind_of(value), values=values), lambda _o: value, literal=value, is_literal=True)
+    items = frozenset(map(_kind_of, value)) if isinstance(value, list | tuple) else None
+    return Node(
+        T(_kind_of(value), values=values, items=items),
+        lambda _o: value,
+        literal=value,
+        is_literal=True,
+    )
