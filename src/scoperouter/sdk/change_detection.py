@@ -401,11 +401,13 @@ class ChangeDetector:
         *,
         ignore_fields: Iterable[str] = (),
         entity_plural: str | None = None,
-        date_field: str = "game_date",
+        date_field: str | None = None,
     ) -> None:
         self.source = source
         self.entity_type = entity_type
         self.entity_plural = entity_plural
+        #: the key of the events' date; None: the one :meth:`events` is given (the
+        #: trigger's, from ``publish_detected``), else ``game_date``
         self.date_field = date_field
         self._ignore = tuple(ignore_fields)
         #: this run's identity when :meth:`events` gets no ``run_id`` (one per detector)
@@ -451,11 +453,22 @@ class ChangeDetector:
         priority: Priority = "normal",
         correlation_id: str | None = None,
         produced_at: datetime | None = None,
+        date_field: str | None = None,
     ) -> list[dict[str, Any]]:
         """One completion event per date with changes, dates ascending; [] when none.
 
         Without ``run_id`` the ids derive from :attr:`run_nonce`: distinct from any other
-        run's, the same on every call of this detector."""
+        run's, the same on every call of this detector.
+
+        The date goes under ``date_field`` (``publish_detected`` passes the trigger's), else
+        the detector's :attr:`date_field`, else ``game_date``; both given and different
+        raise ValueError (one of them is not the registry's: the router rejects the event)."""
+        if date_field is not None and self.date_field is not None and date_field != self.date_field:
+            raise ValueError(
+                f"the detector's date_field {self.date_field!r} contradicts the trigger's "
+                f"date_field {date_field!r} (the registry's)"
+            )
+        key = date_field or self.date_field or "game_date"
         rid = run_id or f"#{self.run_nonce}"
         out: list[dict[str, Any]] = []
         for day in sorted(self._by_date):
@@ -470,7 +483,7 @@ class ChangeDetector:
                 produced_at=produced_at,
                 record_count=len(self._processed.get(day, ())),
                 entity_plural=self.entity_plural,
-                date_field=self.date_field,
+                date_field=key,
             )
             if ev is not None:
                 out.append(ev)

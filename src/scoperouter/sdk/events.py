@@ -28,7 +28,7 @@ from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.entity_ids import entity_name
-from scoperouter.sdk.scope import Scope
+from scoperouter.sdk.scope import Scope, date_key
 
 Status = Literal["success", "partial", "no_data", "failed"]
 _STATUSES = ("success", "partial", "no_data", "failed")
@@ -102,7 +102,7 @@ def build_completion_event(
     produced_at: datetime | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
-    date_field: str = "game_date",
+    date_field: str | None = None,
     referenced_tables: Iterable[str] | None = None,
     missed_entities: Iterable[str] = (),
     backfill: bool = False,
@@ -133,7 +133,10 @@ def build_completion_event(
     see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
     routes.yaml does not declare (drift).
 
-    The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
+    The date goes under ``date_field`` (the registry's ``date_field``): by default the
+    scope's (:attr:`Scope.date_field`, named by the trigger), else ``game_date``; a
+    ``date_field`` other than the scope's raises ValueError (the router would reject the
+    event: ``missing_date``).
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
 
@@ -144,6 +147,7 @@ def build_completion_event(
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+    date_field = date_key(date_field, scope)
     # a datetime (TIMESTAMP column, pandas Timestamp) is its date; not a date: TypeError
     game_date = None if game_date is None else as_day(game_date, "game_date")
     start_date = None if start_date is None else as_day(start_date, "start_date")

@@ -126,6 +126,7 @@ class DetectedChanges(Protocol):
         priority: Literal["normal", "critical"] = "normal",
         correlation_id: str | None = None,
         produced_at: datetime | None = None,
+        date_field: str | None = None,
     ) -> list[dict[str, Any]]: ...
 
 
@@ -276,6 +277,8 @@ class CompletionPublisher:
             priority=scope.priority if scope else "normal",
             correlation_id=scope.correlation_id if scope else None,
             produced_at=datetime.now(UTC),
+            # the trigger's date key (the registry's): a detector naming another one raises
+            date_field=scope.date_field if scope else None,
         )
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
         return [with_missed(e, missed) for e in events]
@@ -372,6 +375,9 @@ class CompletionPublisher:
             # instead of the oldest open trigger of the processor on the date
             "trigger_message_id": scope.message_id,
             "processor": scope.processor,
+            # under game_date whatever the registry's date_field: the router's completion
+            # reader falls back to it, and a report has no source, so a date_field that is
+            # also a trigger marker (analysis_date) would read as a request to run
             "game_date": day.isoformat(),
             "status": status,
             "execution_id": execution_id or uuid.uuid4().hex,

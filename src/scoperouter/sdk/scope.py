@@ -67,6 +67,9 @@ class Scope(BaseModel):
     start_date: date
     end_date: date
     game_date: date | None = None
+    # the key of the date on the wire (the registry's date_field, named by the trigger):
+    # the SDK keys its completion events' date by it (sdk/events.py)
+    date_field: str = "game_date"
     entity_type: str | None = None
     entity_ids: tuple[str, ...] = ()
     processor: str | None = None
@@ -90,6 +93,10 @@ class Scope(BaseModel):
         if self.game_date is not None and not self.start_date <= self.game_date <= self.end_date:
             raise ValueError(
                 f"game_date {self.game_date} lies outside {self.start_date}..{self.end_date}"
+            )
+        if not _NAME_RE.fullmatch(self.date_field):
+            raise ValueError(
+                f"date_field must be a name (letters, digits, _), got {self.date_field!r}"
             )
         if self.entity_type is not None and not _NAME_RE.fullmatch(self.entity_type):
             raise ValueError(
@@ -122,11 +129,12 @@ class Scope(BaseModel):
         return self.is_full_date or entity_id in self.entity_ids
 
     def to_trigger_dict(self) -> dict[str, object]:
-        """The trigger in SPEC section 3 form (JSON-able)."""
-        return {
+        """The trigger in SPEC section 3 form (JSON-able), the date under :attr:`date_field`
+        (named in ``date_field`` when it is not ``game_date``, as the router's trigger is)."""
+        out: dict[str, object] = {
             "trigger_id": self.trigger_id,
             "processor": self.processor,
-            "game_date": self.game_date.isoformat() if self.game_date else None,
+            self.date_field: self.game_date.isoformat() if self.game_date else None,
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
             "scope": self.scope,
@@ -137,6 +145,22 @@ class Scope(BaseModel):
             "correlation_id": self.correlation_id,
             "priority": self.priority,
         }
+        if self.date_field != "game_date":
+            out["date_field"] = self.date_field
+        return out
+
+
+def date_key(date_field: str | None, scope: Scope | None, what: str = "date_field") -> str:
+    """The key of an event's date: ``date_field`` when given, else the scope's (the
+    registry's, named by the trigger), else ``game_date``. A ``date_field`` other than the
+    scope's raises ValueError: the router reads the date under its registry's key only, so
+    such an event would be rejected (``missing_date``)."""
+    if date_field is not None and scope is not None and date_field != scope.date_field:
+        raise ValueError(
+            f"{what} {date_field!r} contradicts the trigger's date_field {scope.date_field!r} "
+            "(the registry's): leave it out to use the scope's"
+        )
+    return date_field or (scope.date_field if scope is not None else "game_date")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -282,6 +306,10 @@ def _scope_from_dict(
         # a registry with another date_field keys the date by it and names it (Trigger.wire)
         key = d.get("date_field")
         key = key if isinstance(key, str) and key else "game_date"
+        if not _NAME_RE.fullmatch(key):
+            raise TriggerError(
+                "invalid_field", f"'date_field' must be a name (letters, digits, _), got {key!r}"
+            )
         game_date = _opt_date(d, key)
         if game_date is None and key not in d and key in attributes:
             game_date = _opt_date(attributes, key)
@@ -376,6 +404,7 @@ def _scope_from_dict(
         start_date=start,
         end_date=end,
         game_date=game_date,
+        date_field=key,
         entity_type=entity_type if kind == "entities" else None,
         entity_ids=ids,
         processor=processor,
