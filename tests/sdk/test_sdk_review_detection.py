@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from sdk_fakes import FakeClient
 
 from scoperouter.sdk import ChangeDetector, CompletionPublisher, EntityChanges, diff_rows
-from scoperouter.sdk.events import is_unchanged
 
 DAY = date(2025, 11, 19)
 SOURCE = "nba_raw.nbac_injury_report"
@@ -210,7 +209,6 @@ def test_changed_entity_without_nameable_fields_is_published(
     det.observe(DAY, before, after)
     [event] = det.events(run_id="r")
     assert event["affected_entities"] == {"players": ["lebronjames"]}
-    assert not is_unchanged(event)
     client = FakeClient()
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(det)
     [(data, _)] = client.sent

@@ -48,9 +48,11 @@ entity present on one side only (a row appeared or disappeared) changed in every
 of the side that has it. An entity that changed with no field to name (a row of key columns
 or ignored columns only appeared or disappeared) is still announced, its event without
 ``changed_fields`` ("unknown": relevant to every reader, SPEC section 2), as
-:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one next to named
-ids. Nothing changed (no entity) -> no event (``None`` / empty list): the router then has
-nothing to route, which is the whole point.
+:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one. Nothing
+changed (no entity) -> no event (``None`` / empty list): the router then has nothing to
+route, which is the whole point. This is the only "nothing changed" the publisher knows
+(``publish_event(None)``, ``publish_detected`` of such a detector): any event built is
+published, as the router routes it.
 
 Everything here is pure (no clock, no I/O) except what the caller passes in and the
 detector's random run nonce.
@@ -373,7 +375,7 @@ def completion_event(
                 }
             }
         ),
-        # none to name: left out, "unknown" (relevant), never [] ("nothing changed")
+        # none to name: left out, "unknown" (relevant, as [] would be: SPEC section 2)
         **({"changed_fields": list(changes.fields)} if changes.fields else {}),
         "priority": priority,
     }

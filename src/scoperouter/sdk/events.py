@@ -7,8 +7,11 @@ Invariant: pure -- no I/O and no Pub/Sub client; the only defaults taken from ou
 fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none. A built
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
-``affected_entities`` (date level: always safe); a change is never built as "nothing
-changed" (:func:`is_unchanged`); an id is a str or an int (stringified), any other
+``affected_entities`` (date level: always safe); an event never says "nothing changed"
+(the router routes every success: an empty entity list is no entity information, an empty
+``changed_fields`` unknown -- SPEC sections 2 and 3 -- so no change is announced by
+building no event, as :func:`~scoperouter.sdk.change_detection.completion_event` does); an
+id is a str or an int (stringified), any other
 value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and no range event is built unless the
 caller asks for a backfill (the router runs a range at date scope with no lookback and
 ignores its ids, SPEC section 2): a change over several dates is one event per date
@@ -72,21 +75,6 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], b
     return out, unnamed
 
 
-def is_unchanged(event: Mapping[str, Any]) -> bool:
-    """True when ``event`` says nothing changed: its ``affected_entities`` name no id, or it
-    names no entity set at all (date level) and an empty ``changed_fields``.
-
-    An empty ``changed_fields`` next to named entities is *not* "nothing changed": the SPEC
-    and the router read it as "unknown" (relevant to every reader), as
-    :func:`~scoperouter.sdk.change_detection.completion_event` does for an entity that
-    changed with no field to name (:func:`build_completion_event` leaves it out)."""
-    affected = event.get("affected_entities")
-    if affected is not None:
-        return not any(affected.values())
-    fields = event.get("changed_fields")
-    return fields is not None and len(fields) == 0
-
-
 def build_completion_event(
     *,
     source: str,
@@ -117,9 +105,11 @@ def build_completion_event(
     dates is one event per date (:func:`build_completion_events`,
     :meth:`~scoperouter.sdk.publisher.CompletionPublisher.publish_each_date`).
 
-    Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
-    name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
-    ``changed_fields`` is left out of the event: the change is real, its fields unknown.
+    Every event built here is a change the router routes (the publisher sends it): an
+    entity list naming no id is no entity information (date level), an empty
+    ``changed_fields`` is left out (unknown: relevant to every reader), SPEC sections 2 and
+    3. A run that changed nothing builds no event (its trigger is closed by
+    :meth:`~scoperouter.sdk.publisher.CompletionPublisher.report`).
 
     An id that names nobody (``None``, empty, blank, invisible characters) makes the event
     date level (no ``affected_entities``): the router routes such an id as the full date,
@@ -187,10 +177,8 @@ def build_completion_event(
         assert start_date is not None and end_date is not None
         event["start_date"] = start_date.isoformat()
         event["end_date"] = end_date.isoformat()
-    named = False  # some entity named (a change), even one whose id names nobody
     if affected_entities is not None:
         ids, unnamed = _ids(affected_entities)
-        named = bool(ids) or unnamed
         if not unnamed:  # else date level: the full date, as the router reads such an id
             event["affected_entities"] = ids
     if changed_fields is not None:
@@ -199,9 +187,7 @@ def build_completion_event(
         fields = sorted(set(changed_fields))
         if "" in fields:
             raise ValueError("changed_fields contains an empty field name")
-        if fields or not named:
-            # [] next to named entities would read "nothing changed" here and "unknown" at
-            # the router: left out, the event says unknown to both
+        if fields:  # [] is "unknown" (SPEC section 2), as a missing list: left out
             event["changed_fields"] = fields
     # a blank correlation id carries nothing (and the router rejects it): the trigger's
     corr = (
@@ -237,7 +223,7 @@ def build_completion_events(
     if end < start:
         raise ValueError(f"end_date {end} is before start_date {start}")
     # iterables taken once, before the first date (a generator would announce the first
-    # date's change only, and every later date as "nothing changed")
+    # date's change only, and every later date as date level: the whole date)
     ents = kwargs.get("affected_entities")
     if ents is not None and not isinstance(ents, str) and isinstance(ents, Mapping):
         kwargs["affected_entities"] = {
