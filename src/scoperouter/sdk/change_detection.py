@@ -69,6 +69,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
 from scoperouter.sdk.entity_ids import entity_name
+from scoperouter.sdk.router_checks import check_event
 
 
 class Row(Protocol):
@@ -336,6 +337,9 @@ def completion_event(
     ``record_count`` (entities the run processed on that date) lets the router's execution
     log measure waste: processed vs changed.
 
+    An ``event_id``, ``correlation_id`` or entity key the router would reject (control
+    characters, a lone surrogate) raises ValueError.
+
     ``None`` when nothing changed. Without ``event_id`` the id is derived from the change --
     the ids, the fields and each changed id's new or removed row (``changes.digests``) --
     and ``run_id``: the same run reporting the same change has the same id (a redelivery,
@@ -387,6 +391,7 @@ def completion_event(
         event["record_count"] = record_count
     if referenced_tables is not None:
         event["referenced_tables"] = sorted(set(referenced_tables))
+    check_event(event)  # the router's field checks: a bad id raises here (ValueError)
     return event
 
 

@@ -31,6 +31,7 @@ from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.entity_ids import entity_name
+from scoperouter.sdk.router_checks import check_event
 from scoperouter.sdk.scope import Scope, date_key
 
 Status = Literal["success", "partial", "no_data", "failed"]
@@ -130,6 +131,10 @@ def build_completion_event(
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
 
+    An ``event_id``, ``correlation_id``, ``source``, entity key or field name the router
+    would reject (control characters, a lone surrogate: its own checks,
+    :func:`scoperouter.sdk.router_checks.check_event`) raises ValueError.
+
     ``correlation_id`` and ``priority`` default to the trigger's (``scope``). Without
     ``event_id`` each call gets a new random id: a redelivered run announces its change
     again (an extra downstream run, never a lost one); pass ``event_id`` to make a
@@ -205,6 +210,9 @@ def build_completion_event(
         if isinstance(referenced_tables, str):
             raise TypeError("referenced_tables must be a list of table names, not a string")
         event["referenced_tables"] = sorted(set(referenced_tables))
+    # the router's own field checks (ids without control characters, UTF-8 text...):
+    # a bad argument raises here, never a dead letter after the publish
+    check_event(event)
     return with_missed(event, missed_entities)
 
 
