@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from scoperouter.messages.event_fields import MAX_EVENT_ENTITIES
 from scoperouter.sdk import (
     CompletionPublisher,
     PublishLimits,
@@ -304,3 +305,25 @@ def test_publish_detected_nothing_changed() -> None:
     client = FakeClient()
     assert publisher(client).publish_detected(detector, SCOPE) == ()
     assert client.calls == []
+
+
+@pytest.mark.parametrize(
+    ("n", "limits", "fell_back"),
+    [
+        (120, None, False),  # the router's per-processor max_entities decide, after mapping
+        (MAX_EVENT_ENTITIES, None, False),
+        (MAX_EVENT_ENTITIES + 1, None, True),  # the router would read it as the full date
+        (120, PublishLimits(max_entities=100), True),  # a caller's own threshold still applies
+    ],
+)
+def test_default_limit_is_the_routers_size_guard(
+    n: int, limits: PublishLimits | None, fell_back: bool
+) -> None:
+    """By default only the router's MAX_EVENT_ENTITIES (and max_bytes) make an event date level."""
+    client = FakeClient()
+    pub = CompletionPublisher("t", source=SOURCE, project="p", client=client, limits=limits)
+    res = pub.publish(game_date=DAY, affected_entities={"players": [f"p{i:05d}" for i in range(n)]})
+    assert (res.fell_back, "affected_entities" not in json.loads(client.calls[0][1])) == (
+        fell_back,
+        fell_back,
+    )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS
+from scoperouter.messages.event_fields import MAX_EVENT_ENTITIES, MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.entity_ids import entity_name
@@ -40,9 +40,15 @@ _STATUSES = ("success", "partial", "no_data", "failed")
 
 @dataclass(frozen=True)
 class PublishLimits:
-    """Above either limit the event falls back to date level. Both are inclusive."""
+    """Above either limit the event falls back to date level. Both are inclusive.
 
-    max_entities: int = 100
+    The defaults are size guards only: ``max_entities`` is the router's own
+    :data:`~scoperouter.messages.event_fields.MAX_EVENT_ENTITIES` (past it the router reads
+    the event as the full date anyway), so the router's per-processor ``max_entities``,
+    which count ids after mapping (120 players may be 8 teams), decide the scope. A smaller
+    ``max_entities`` is a caller's own threshold: every reader then runs the full date."""
+
+    max_entities: int = MAX_EVENT_ENTITIES
     max_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:

@@ -14,7 +14,9 @@
   encoded message would be larger than ``limits.max_bytes``, the event is published at
   date level (no ``affected_entities``) -- the router then runs downstream processors for
   the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
-  entity-level.
+  entity-level. By default ``max_entities`` is the router's own cap
+  (``MAX_EVENT_ENTITIES``, 2000) and ``max_bytes`` 64 KiB: size guards, so the router's
+  per-processor ``max_entities`` (counted after mapping) decide each reader's scope.
 * Nothing changed: only the SDK's change detection says so -- an empty
   :class:`~scoperouter.sdk.change_detection.EntityChanges`, for which
   ``completion_event`` returns ``None`` (``publish_event(None)`` publishes nothing,
