@@ -286,7 +286,7 @@ def test_publish_detected_uses_change_detection() -> None:
     )
     events = [json.loads(data) for _, data, _ in client.calls]
     assert [e["game_date"] for e in events] == ["2025-11-19", "2025-11-21"]
-    assert events[0]["affected_entities"] == {"players": ["b"]} and events[0]["changed_fields"] == [
+    assert events[0]["affected_entities"] == {"player": ["b"]} and events[0]["changed_fields"] == [
         "points"
     ]
     assert "affected_entities" not in events[1] and results[1].fell_back

@@ -208,11 +208,11 @@ def test_changed_entity_without_nameable_fields_is_published(
     det = ChangeDetector(SOURCE, "player", ignore_fields=["processed_at"])
     det.observe(DAY, before, after)
     [event] = det.events(run_id="r")
-    assert event["affected_entities"] == {"players": ["lebronjames"]}
+    assert event["affected_entities"] == {"player": ["lebronjames"]}
     client = FakeClient()
     CompletionPublisher("done", source=SOURCE, project="p", client=client).publish_detected(det)
     [(data, _)] = client.sent
-    assert json.loads(data)["affected_entities"] == {"players": ["lebronjames"]}
+    assert json.loads(data)["affected_entities"] == {"player": ["lebronjames"]}
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_non_string_entity_keys_reach_the_router(
     det = ChangeDetector("nba_analytics.player_game_summary", "player")
     det.observe(DAY, before, after)
     [raw] = det.events(run_id="r")
-    assert normalize_event(raw, reg).affected_entities == {"players": ids}
+    assert normalize_event(raw, reg).affected_entities == {"player": ids}
 
 
 @settings(max_examples=150, deadline=None)
@@ -281,6 +281,6 @@ def test_every_change_reaches_the_router(
     for day, truth in expected.items():
         ev = got[day]
         if ev.affected_entities is not None:  # else date level: covers every entity
-            assert ev.affected_entities == {"players": truth.entities}
+            assert ev.affected_entities == {"player": truth.entities}
         if ev.changed_fields:  # else unknown: relevant to every reader
             assert set(truth.fields) <= set(ev.changed_fields)

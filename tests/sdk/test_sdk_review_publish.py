@@ -208,7 +208,12 @@ def test_built_and_detected_events_name_the_same_fields(changes: EntityChanges) 
     from scoperouter.sdk import build_completion_event, completion_event
 
     ev = completion_event(
-        source=SOURCE, game_date=DAY, entity_type="player", changes=changes, run_id="r"
+        source=SOURCE,
+        game_date=DAY,
+        entity_type="player",
+        changes=changes,
+        run_id="r",
+        entity_plural="players",
     )
     built = build_completion_event(
         source=SOURCE,

@@ -5,7 +5,8 @@ values. Downstream work is proportional to what the completion event names, so t
 sender compares, per entity and per field, what it is about to write with what was there
 and names only the entities and fields that differ::
 
-    detector = ChangeDetector("nba_analytics.player_game_summary", "player")
+    detector = ChangeDetector("nba_analytics.player_game_summary", "player",
+                              entity_plural="players")  # else the singular key "player"
     detector.observe(day, before={"lebronjames": {"points": 25}},
                           after={"lebronjames": {"points": 27}})
     events = detector.events(run_id=run_id(scope), priority=scope.priority)
@@ -282,12 +283,11 @@ def diff_rows(
 
 def entity_key(entity_type: str, plural: str | None = None) -> str:
     """The ``affected_entities`` key for an entity type: ``plural`` when given (the
-    registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
-    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
-    already ending in ``s`` is kept as is, and the singular is always accepted)."""
-    if plural is not None:
-        return plural
-    return entity_type if entity_type.endswith("s") else entity_type + "s"
+    registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``, or ``players``),
+    else the singular type itself, which every registry accepts
+    (:func:`scoperouter.processor_registry.compiled.entity_key_table`) -- a guessed name plus
+    ``s`` is not a key of a registry that declares another plural (``persons``)."""
+    return plural if plural is not None else entity_type
 
 
 def as_day(value: object, what: str = "game_date") -> date:
@@ -329,9 +329,9 @@ def completion_event(
 
     ``referenced_tables``: the tables the run read (drift: the router counts undeclared ones).
 
-    The ids go under :func:`entity_key` (``entity_plural``, else the registry's default
-    plural, SPEC's ``players``: a registry declaring an irregular plural, ``person:
-    {plural: people}``, needs it named here, or its consumers route the full date); the
+    The ids go under :func:`entity_key` (``entity_plural``, e.g. SPEC's ``players`` or a
+    registry's ``people``, else the singular ``entity_type``, which the router always
+    accepts); the
     date under ``date_field`` (the registry's ``date_field``, default ``game_date``).
 
     ``record_count`` (entities the run processed on that date) lets the router's execution
