@@ -16,7 +16,9 @@ Backward compatibility: a legacy date-only message (``{"game_date": ...}`` or
 ignores the scope keeps doing exactly what it does today. So does a body with neither
 ``scope`` nor ``entity_ids`` under a Pub/Sub attribute ``scope: entities`` (a target
 ``mapping`` that leaves the ids out): the ids did not reach the processor, so it runs the
-whole date.
+whole date. Entity ids without their ``entity_type`` (a mapping that sends the ids but not
+the processor's granularity) cannot be scoped either: the full date too, and
+:attr:`Scope.widened` says why.
 
 Malformed triggers raise :class:`TriggerError` (an :class:`~scoperouter.errors.EventError`)
 with a reason code and a message naming the offending field.
@@ -84,6 +86,10 @@ class Scope(BaseModel):
     run_nonce: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     legacy: bool = False
+    # why parse_trigger widened an entity trigger to the full date (None: it did not): a
+    # trigger naming entity ids without their entity_type cannot be scoped, so its dates are
+    # processed whole -- the safe reading (processing more never loses an update)
+    widened: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scope:
@@ -363,6 +369,7 @@ def _scope_from_dict(
         ids = tuple(sorted(set(raw_ids)))
 
     kind: ScopeKind
+    widened: str | None = None
     if raw_scope == "date" or (raw_scope is None and raw_ids is None):
         if ids:
             raise fail("invalid_field", "a 'date' scope must not carry 'entity_ids'")
@@ -371,8 +378,15 @@ def _scope_from_dict(
         if not ids:
             raise fail("invalid_field", "an 'entities' scope needs a non-empty 'entity_ids' list")
         if entity_type is None:
-            raise fail("invalid_field", "an 'entities' scope needs 'entity_type'")
-        kind = "entities"
+            # ids of an unknown type (a target mapping that leaves entity_type out): they
+            # cannot be scoped, so the whole date -- safe, where a refusal dead-letters it
+            widened = (
+                f"{len(ids)} entity id(s) without 'entity_type' (a target mapping that leaves "
+                "it out): processed as the full date"
+            )
+            kind, ids = "date", ()
+        else:
+            kind = "entities"
 
     caused = d.get("caused_by")
     if caused is None:
@@ -417,4 +431,5 @@ def _scope_from_dict(
         run_nonce=None if message_id else uuid.uuid4().hex[:12],
         attributes=tuple(sorted(attributes.items())),
         legacy="scope" not in d,
+        widened=widened,
     )
