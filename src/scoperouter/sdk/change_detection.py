@@ -39,12 +39,19 @@ date level, as the router reads such an id (full date).
 A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
 ``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
 its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
-Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
-``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
-is a value like any other, and a missing column reads as ``None``; aware datetimes are
-compared, and digested, as UTC instants: the two 01:30 of a DST fold differ). :func:`row_digest` and
-:func:`field_digests` give the same answer as stable hashes, for processors that keep the
-digests of what they wrote instead of re-reading the old rows. An
+Values are compared field by field in one canonical form (:func:`canonical`), the one the
+digests hash, so :func:`row_digest` and :func:`field_digests` give the same answer as
+stable hashes, for processors that keep the digests of what they wrote instead of
+re-reading the old rows: JSON's types stay apart at every depth (``1``, ``1.0`` and
+``True`` differ, also inside a list or a struct); ``None`` is a value like any other, and a
+missing column reads as ``None``; an array (a list, a tuple, or an array-like with
+``tolist()``) is compared item by item in full; a set without its order; a mapping keyed by
+non-strings (dates, ints) by its pairs; aware datetimes as UTC instants (the two 01:30 of a
+DST fold differ); other values (dates, ``Decimal``) by their text. The digest of an ordinary
+value (JSON's types, dates, datetimes, decimals, lists and tuples) is what it always was;
+sets, mappings with non-string keys and array-likes got digests that take their type and
+every item into account (their earlier digests were order-dependent, colliding or
+truncated). An
 entity present on one side only (a row appeared or disappeared) changed in every field
 of the side that has it. An entity that changed with no field to name (a row of key columns
 or ignored columns only appeared or disappeared) is still announced, its event without
@@ -89,6 +96,7 @@ __all__ = [
     "EntityChanges",
     "as_day",
     "as_row",
+    "canonical",
     "completion_event",
     "diff_rows",
     "entity_key",
@@ -98,25 +106,59 @@ __all__ = [
 ]
 
 
-def _aware(value: object) -> bool:
-    return isinstance(value, datetime) and value.utcoffset() is not None
+#: tags of the canonical forms JSON has no type for (a NUL first: no column name clashes)
+_SET = "\x00set"
+_MAP = "\x00map"
 
 
-def _json_default(value: object) -> str:
-    # an aware datetime is its UTC instant (as _same compares it): the DST fold's two 01:30
-    # differ, one instant written in two zones does not
-    if _aware(value):
-        assert isinstance(value, datetime)
+def _text(canon: object) -> str:
+    return json.dumps(canon, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(value: object) -> object:
+    """``value`` in the one form values are compared *and* digested in (a JSON value).
+
+    * JSON's own values are themselves, so their digests never changed: ``None``, ``str``,
+      ``bool``, ``int``, ``float`` (``1``, ``1.0`` and ``True`` differ; NaN is NaN; ``-0.0``
+      is not ``0.0``), a mapping with ``str`` keys (a struct) of canonical values.
+    * Arrays: a ``list``, a ``tuple`` or an array-like (any object whose ``tolist()``
+      returns a list, e.g. a REPEATED column read through ``to_dataframe``) is the list of
+      its items, every one of them (never its ``str()``, which elides a long array).
+    * Tagged: a ``set`` is ``{"\\u0000set": items}`` sorted, so its order never matters; a
+      mapping with another key (``int``, ``bool``, a ``date``) is ``{"\\u0000map": [[key,
+      value], ...]}`` sorted, so ``1`` and ``True`` keys differ and a ``date`` key is no
+      error.
+    * An aware datetime is its UTC instant's text (the DST fold's two 01:30 differ, one
+      instant written in two zones does not); any other value (a ``date``, a naive
+      ``datetime``, a ``Decimal``: ``1.0`` and ``1.00`` differ) is its ``str()``, as
+      before."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            return {k: canonical(v) for k, v in value.items()}
+        pairs = [[canonical(k), canonical(v)] for k, v in value.items()]
+        return {_MAP: sorted(pairs, key=_text)}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {_SET: sorted((canonical(v) for v in value), key=_text)}
+    if isinstance(value, datetime) and value.utcoffset() is not None:
         return str(value.astimezone(UTC))
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, bytes | bytearray):
+        items = tolist()
+        if isinstance(items, list):
+            return [canonical(v) for v in items]
     return str(value)
 
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return _text(canonical(value))
 
 
 def value_digest(value: object) -> str:
-    """A stable digest of one value (canonical JSON, sha256, 16 hex digits)."""
+    """A stable digest of one value (its :func:`canonical` JSON, sha256, 16 hex digits)."""
     return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
 
 
@@ -154,25 +196,12 @@ def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
 
 
 def _same(a: object, b: object) -> bool:
-    """Equal with the same type at every depth (``1``, ``1.0`` and ``True`` differ, as their
-    digests do, also inside a list or a struct); NaN equals NaN; aware datetimes are equal
-    when they are the same instant (UTC), whatever their zone or ``fold``."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list | tuple):
-        assert isinstance(b, list | tuple)
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping):
-        assert isinstance(b, Mapping)
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if _aware(a) and _aware(b):
-        # their UTC instants: == ignores fold between two times of one zone, and the DST
-        # fold's 01:30 EDT and 01:30 EST are an hour apart
-        assert isinstance(a, datetime) and isinstance(b, datetime)
-        return a.astimezone(UTC) == b.astimezone(UTC)
-    if a == b:
-        return True
-    return isinstance(a, float) and a != a and b != b  # both NaN
+    """The same :func:`canonical` value -- what the digests compare, so :func:`diff_rows` and
+    :func:`field_digests` always agree (``1``, ``1.0`` and ``True`` differ at every depth;
+    NaN equals NaN; aware datetimes are equal when they are the same instant)."""
+    if type(a) is type(b) and (a is None or isinstance(a, str | int)):
+        return a == b  # the common case, the same answer as the canonical text's (bool too)
+    return _canonical(a) == _canonical(b)
 
 
 def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
