@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_EVENT_ENTITIES, MAX_ID_CHARS
+from scoperouter.messages.event_fields import DATE_RE, MAX_EVENT_ENTITIES, MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.entity_ids import entity_name
@@ -306,11 +306,52 @@ def apply_limits(
     return out, reason
 
 
+#: the keys of a canonical event that are never its date (sdk/events.py builds no other)
+_NOT_THE_DATE = frozenset(
+    {
+        "event_id",
+        "source",
+        "status",
+        "produced_at",
+        "start_date",
+        "end_date",
+        "affected_entities",
+        "changed_fields",
+        "priority",
+        "correlation_id",
+        "record_count",
+        "referenced_tables",
+        "missed_entities",
+        "trigger_message_id",
+        "skip_downstream",
+    }
+)
+
+
+def date_field_of(event: Mapping[str, Any], scope: Scope | None = None) -> str:
+    """The key of ``event``'s date: the scope's ``date_field`` when given, else
+    ``game_date`` when the event has it, else its one other key holding a ``YYYY-MM-DD``
+    string (an event built with ``date_field=``), else ``game_date`` (a range event)."""
+    if scope is not None:
+        return scope.date_field
+    if "game_date" in event:
+        return "game_date"
+    keys = [
+        k
+        for k, v in event.items()
+        if k not in _NOT_THE_DATE and isinstance(v, str) and DATE_RE.fullmatch(v)
+    ]
+    return keys[0] if len(keys) == 1 else "game_date"
+
+
 def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> dict[str, str]:
-    """The Pub/Sub attributes of a completion event (strings only)."""
+    """The Pub/Sub attributes of a completion event (strings only). The date is keyed by the
+    event's date field (:func:`date_field_of`: the registry's ``date_field``, as the router
+    keys its triggers' attributes), its value the date, or a range's ``start_date``."""
+    key = date_field_of(event, scope)
     attrs = {
         "source": str(event["source"]),
-        "game_date": str(event.get("game_date") or event.get("start_date") or ""),
+        key: str(event.get(key) or event.get("start_date") or ""),
         "event_id": str(event["event_id"]),
         "status": str(event.get("status", "success")),
         "scope": "entities" if event.get("affected_entities") else "date",

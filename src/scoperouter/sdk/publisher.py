@@ -28,7 +28,8 @@
   changed nothing publishes no event (``if changes:`` around ``publish``) and closes its
   trigger with :meth:`CompletionPublisher.report`. ``publish_unchanged`` no longer has an
   effect (kept so existing constructors work).
-* Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
+* Pub/Sub attributes: ``source``, the date (keyed by the registry's ``date_field``,
+  ``game_date`` by default), ``event_id``, ``status``, ``scope``
   (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
 * The attempt: with a ``scope`` whose trigger came in a message with an id (Pub/Sub, or an
   HTTP push envelope's ``messageId``), every event and report carries it as
