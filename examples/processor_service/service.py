@@ -232,7 +232,9 @@ class PlayerGameSummary:
                 "injury_status": status,
                 "available": int(status != "out"),
             }
-        detector = ChangeDetector(SOURCE, "player")
+        # the registry's key for several players (routes.yaml: "players"); without it the
+        # SDK sends the singular "player", which every registry accepts too
+        detector = ChangeDetector(SOURCE, "player", entity_plural="players")
         # Every date of the scope, and before = every stored row of the scope on it: a
         # player whose raw rows disappeared is diffed too (removed: announced, row deleted)
         for d in scope.dates:

@@ -104,6 +104,17 @@ class CanonicalEvent(BaseModel):
         description="Tables the run read (dataset.table; its BigQuery jobs' referenced_tables): "
         "the router counts those routes.yaml does not declare (informational; never routes).",
     )
+    trigger_message_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The Pub/Sub message id of the trigger this run answers (its attempt): the "
+        "closed loop attributes the completion to that trigger (never routes).",
+    )
+    missed_entities: list[str] | None = Field(
+        default=None,
+        description="Ids of the trigger this run did not process (status partial): the router "
+        "re-runs them (never routes).",
+    )
 
 
 def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any]:

@@ -86,17 +86,18 @@ def test_digest_helpers_agree_with_diff() -> None:
 @pytest.mark.parametrize(
     ("etype", "plural", "key"),
     [
-        ("player", None, "players"),
-        ("team", None, "teams"),
+        ("player", None, "player"),
+        ("team", None, "team"),
+        ("player", "players", "players"),  # the NBA registry's key (name + s)
         ("players", None, "players"),
         ("person", "people", "people"),
     ],
 )
-def test_entity_key_is_the_declared_plural_else_name_plus_s(
+def test_entity_key_is_the_declared_plural_else_the_singular(
     etype: str, plural: str | None, key: str
 ) -> None:
-    """Events name an entity type by its declared plural (irregular ones included), else by
-    the registry's default plural, the name plus 's'."""
+    """Events name an entity type by the plural given (irregular ones included), else by its
+    singular name, which every registry accepts (a guessed name + 's' may not be its key)."""
     assert entity_key(etype, plural) == key
 
 
@@ -113,6 +114,7 @@ def test_completion_event_is_canonical_and_none_when_unchanged() -> None:
         priority="critical",
         correlation_id="c-9",
         produced_at=ts,
+        entity_plural="players",
     )
     assert ev is not None
     assert ev == {
@@ -152,7 +154,9 @@ def test_completion_event_is_canonical_and_none_when_unchanged() -> None:
 
 def test_detector_one_event_per_changed_date() -> None:
     """ChangeDetector merges observations per date and emits events only for dates that changed."""
-    det = ChangeDetector("nba_precompute.player_shot_zone_analysis", "player")
+    det = ChangeDetector(
+        "nba_precompute.player_shot_zone_analysis", "player", entity_plural="players"
+    )
     d1, d2, d3 = date(2025, 11, 17), date(2025, 11, 18), date(2025, 11, 19)
     det.observe(d2, {"a": {"v": 1}}, {"a": {"v": 2}})
     det.observe(d1, {"a": {"v": 1}}, {"a": {"v": 1}})

@@ -252,3 +252,58 @@ def test_docs_never_publish_tracking_columns_as_changed_fields(doc: str) -> None
     assert "changed_fields=diff." not in text
     assert "`.changed_fields` otherwise" not in text
     assert "to fill\n`changed_fields`" not in text
+
+
+ODDS = {
+    "source_odds_last_updated": "2025-11-19T18:00:00Z",
+    "source_odds_rows_found": 10,
+    "source_odds_completeness_pct": 100.0,
+}
+BOX = {
+    "source_box_last_updated": "2025-11-19T18:00:00Z",
+    "source_box_rows_found": 1,
+    "source_box_completeness_pct": 100.0,
+}
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "sources", "changed"),
+    [
+        # one entity without the source filtered on (a rookie with no odds) is no error
+        (
+            {"a": ODDS, "rookie": BOX},
+            {"a": {**ODDS, "source_odds_rows_found": 11}, "rookie": BOX},
+            ["odds"],
+            ("a",),
+        ),
+        ({"a": ODDS, "rookie": BOX}, {"a": ODDS, "rookie": BOX}, ["source_odds"], ()),
+        # the rookie's odds appear: a change of that source
+        ({"a": ODDS, "rookie": BOX}, {"a": ODDS, "rookie": {**BOX, **ODDS}}, ["odds"], ("rookie",)),
+    ],
+)
+def test_sources_filter_is_checked_against_every_entity(
+    previous: dict[str, Any], current: dict[str, Any], sources: list[str], changed: tuple[str, ...]
+) -> None:
+    """entities_with_upstream_change checks sources= against all rows, not each entity's."""
+    assert entities_with_upstream_change(previous, current, sources=sources) == changed
+
+
+def test_sources_filter_unknown_to_every_entity_raises() -> None:
+    """A source no entity records is still an error, never 'nothing changed'."""
+    with pytest.raises(ValueError, match="nbac"):
+        entities_with_upstream_change({"a": ODDS}, {"a": ODDS}, sources=["nbac"])
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "skip"),
+    [
+        ({"source_odds_rows_found": float("nan")}, {"source_odds_rows_found": 3}, False),
+        ({"source_odds_rows_found": float("nan")}, {"source_odds_rows_found": None}, True),
+        ({"source_odds_rows_found": 3}, {"source_odds_rows_found": float("nan")}, False),
+    ],
+)
+def test_nan_rows_found_is_not_recorded(
+    previous: dict[str, Any], current: dict[str, Any], skip: bool
+) -> None:
+    """A NaN row count (a NULL INT64 read through pandas) reads as not recorded (None)."""
+    assert compare_sources(previous, current).skip is skip

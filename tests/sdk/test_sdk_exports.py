@@ -65,7 +65,7 @@ def test_change_detection_from_package_root(
         assert det.events() == []
     else:
         assert ev is not None
-        assert ev["affected_entities"] == {"players": entities}
+        assert ev["affected_entities"] == {"player": entities}  # the singular: no plural given
         # the detector's event also says how many entities the run processed on the date
         assert det.events(run_id="t-1") == [{**ev, "record_count": len(set(before) | set(after))}]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from scoperouter.messages.event_fields import MAX_EVENT_ENTITIES
 from scoperouter.sdk import (
     CompletionPublisher,
     PublishLimits,
@@ -98,31 +99,28 @@ def test_publishes_canonical_event_with_attributes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("affected", "fields", "publish_unchanged", "published"),
+    ("affected", "fields", "publish_unchanged"),
     [
-        ({"players": []}, ["points"], False, False),
-        ({}, None, False, False),
-        ({"players": ["a"]}, [], False, True),  # ids named, fields unknown (SPEC: [] is unknown)
-        (None, [], False, False),  # no entity and no field named
-        ({"players": []}, None, True, True),
-        (None, None, False, True),
-        ({"players": ["a"]}, None, False, True),
+        ({"players": []}, ["points"], False),
+        ({}, None, False),
+        ({"players": ["a"]}, [], False),  # ids named, fields unknown (SPEC: [] is unknown)
+        (None, [], False),  # date level, fields unknown
+        ({"players": []}, None, True),
+        (None, None, False),
+        ({"players": ["a"]}, None, False),
     ],
 )
-def test_nothing_changed_publishes_nothing(
+def test_every_built_event_is_published(
     affected: dict[str, list[str]] | None,
     fields: list[str] | None,
     publish_unchanged: bool,
-    published: bool,
 ) -> None:
-    """No id named (or, at date level, an empty changed_fields) publishes nothing unless publish_unchanged."""
+    """A built event is always published (the router routes it), publish_unchanged or not."""
     client = FakeClient()
     res = publisher(client, publish_unchanged=publish_unchanged).publish(
         game_date=DAY, affected_entities=affected, changed_fields=fields
     )
-    assert res.published is published
-    assert len(client.calls) == int(published)
-    assert res.reason == ("published" if published else "nothing_changed")
+    assert (res.published, res.reason, len(client.calls)) == (True, "published", 1)
 
 
 @pytest.mark.parametrize(("n", "fell_back"), [(49, False), (50, False), (51, True)])
@@ -288,7 +286,7 @@ def test_publish_detected_uses_change_detection() -> None:
     )
     events = [json.loads(data) for _, data, _ in client.calls]
     assert [e["game_date"] for e in events] == ["2025-11-19", "2025-11-21"]
-    assert events[0]["affected_entities"] == {"players": ["b"]} and events[0]["changed_fields"] == [
+    assert events[0]["affected_entities"] == {"player": ["b"]} and events[0]["changed_fields"] == [
         "points"
     ]
     assert "affected_entities" not in events[1] and results[1].fell_back
@@ -307,3 +305,25 @@ def test_publish_detected_nothing_changed() -> None:
     client = FakeClient()
     assert publisher(client).publish_detected(detector, SCOPE) == ()
     assert client.calls == []
+
+
+@pytest.mark.parametrize(
+    ("n", "limits", "fell_back"),
+    [
+        (120, None, False),  # the router's per-processor max_entities decide, after mapping
+        (MAX_EVENT_ENTITIES, None, False),
+        (MAX_EVENT_ENTITIES + 1, None, True),  # the router would read it as the full date
+        (120, PublishLimits(max_entities=100), True),  # a caller's own threshold still applies
+    ],
+)
+def test_default_limit_is_the_routers_size_guard(
+    n: int, limits: PublishLimits | None, fell_back: bool
+) -> None:
+    """By default only the router's MAX_EVENT_ENTITIES (and max_bytes) make an event date level."""
+    client = FakeClient()
+    pub = CompletionPublisher("t", source=SOURCE, project="p", client=client, limits=limits)
+    res = pub.publish(game_date=DAY, affected_entities={"players": [f"p{i:05d}" for i in range(n)]})
+    assert (res.fell_back, "affected_entities" not in json.loads(client.calls[0][1])) == (
+        fell_back,
+        fell_back,
+    )

@@ -65,9 +65,9 @@ def test_unsuccessful_event_without_changes_is_published(
 
 
 def test_success_without_changes_is_not_published() -> None:
-    """A success that changed nothing is not published (the router has nothing to route)."""
+    """A success that changed nothing (completion_event's None) is not published."""
     client = FakeClient()
-    result = _publisher(client).publish(game_date=DAY, affected_entities={}, scope=SCOPE)
+    result = _publisher(client).publish_event(None, scope=SCOPE)
     assert (result.published, result.reason, _calls(client)) == (False, "nothing_changed", [])
 
 
@@ -154,33 +154,30 @@ def test_missed_ids_without_a_scope_are_refused_when_nothing_changed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("affected", "fields", "published", "sent_fields"),
+    ("affected", "fields", "sent_fields"),
     [
-        ({"players": ["x"]}, [], True, None),  # entities named, no field: unknown (relevant)
-        ({"players": ["x"]}, None, True, None),
-        ({"players": ["x"]}, ["points"], True, ["points"]),
-        ({}, None, False, None),  # names no entity: nothing changed
-        ({"players": []}, ["points"], False, None),
-        (None, [], False, None),  # no entity and no field named: nothing changed
-        (None, None, True, None),  # date level, fields unknown
-        (None, ["points"], True, ["points"]),
+        ({"players": ["x"]}, [], None),  # entities named, no field: unknown (relevant)
+        ({"players": ["x"]}, None, None),
+        ({"players": ["x"]}, ["points"], ["points"]),
+        ({}, None, None),  # names no entity: date level (SPEC: no entity information)
+        ({"players": []}, ["points"], ["points"]),
+        (None, [], None),  # date level, fields unknown (SPEC: [] is unknown)
+        (None, None, None),
+        (None, ["points"], ["points"]),
     ],
 )
-def test_nothing_changed_only_when_no_entity_is_named(
-    affected: Any, fields: Any, published: bool, sent_fields: list[str] | None
+def test_every_built_success_is_published(
+    affected: Any, fields: Any, sent_fields: list[str] | None
 ) -> None:
-    """A success is skipped only when it names no entity (and, at date level, no field); an
-    empty changed_fields next to named entities is left out of the event (SPEC: unknown)."""
+    """A caller-built success is always published (the router routes it); an empty
+    changed_fields is left out of the event (SPEC: unknown, as a missing one)."""
     client = FakeClient()
     result = _publisher(client).publish(
         game_date=DAY, affected_entities=affected, changed_fields=fields
     )
-    assert result.published is published
-    sent = _calls(client)
-    assert len(sent) == int(published)
-    if published:
-        [(event, _)] = sent
-        assert event.get("changed_fields") == sent_fields
+    assert result.published
+    [(event, _)] = _calls(client)
+    assert event.get("changed_fields") == sent_fields
 
 
 def test_first_run_of_compare_sources_is_published() -> None:
@@ -199,22 +196,24 @@ def test_first_run_of_compare_sources_is_published() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "unchanged"),
+    "changes",
     [
-        (EntityChanges(("x",), ()), False),  # a key-only row appeared: fields unknown
-        (EntityChanges(("x",), ("points",)), False),
-        (EntityChanges((), ("points",)), True),
-        (EntityChanges((), ()), True),
+        EntityChanges(("x",), ()),  # a key-only row appeared: fields unknown
+        EntityChanges(("x",), ("points",)),
     ],
 )
-def test_is_unchanged_agrees_with_completion_event(changes: EntityChanges, unchanged: bool) -> None:
-    """completion_event and build_completion_event + is_unchanged read a change set alike:
-    nothing changed exactly when no entity changed."""
+def test_built_and_detected_events_name_the_same_fields(changes: EntityChanges) -> None:
+    """completion_event and build_completion_event read a change set alike: the same
+    affected_entities and changed_fields (none when no field is named)."""
     from scoperouter.sdk import build_completion_event, completion_event
-    from scoperouter.sdk.events import is_unchanged
 
     ev = completion_event(
-        source=SOURCE, game_date=DAY, entity_type="player", changes=changes, run_id="r"
+        source=SOURCE,
+        game_date=DAY,
+        entity_type="player",
+        changes=changes,
+        run_id="r",
+        entity_plural="players",
     )
     built = build_completion_event(
         source=SOURCE,
@@ -222,6 +221,6 @@ def test_is_unchanged_agrees_with_completion_event(changes: EntityChanges, uncha
         affected_entities={"players": list(changes.entities)},
         changed_fields=list(changes.fields),
     )
-    assert (ev is None, is_unchanged(built)) == (unchanged, unchanged)
-    if ev is not None:
-        assert ev.get("changed_fields") == built.get("changed_fields")
+    assert ev is not None
+    assert ev["affected_entities"] == built["affected_entities"]
+    assert ev.get("changed_fields") == built.get("changed_fields")

@@ -218,12 +218,6 @@ BAD: list[tuple[str, object, str, str]] = [
         "invalid_field",
         "non-empty 'entity_ids'",
     ),
-    (
-        "entities_without_type",
-        {**TRIGGER, "entity_type": None},
-        "invalid_field",
-        "needs 'entity_type'",
-    ),
     ("ids_not_strings", {**TRIGGER, "entity_ids": ["a", 3]}, "invalid_field", "'entity_ids'"),
     ("ids_a_string", {**TRIGGER, "entity_ids": "lebronjames"}, "invalid_field", "'entity_ids'"),
     ("date_scope_with_ids", {**TRIGGER, "scope": "date"}, "invalid_field", "must not carry"),

@@ -5,7 +5,8 @@ values. Downstream work is proportional to what the completion event names, so t
 sender compares, per entity and per field, what it is about to write with what was there
 and names only the entities and fields that differ::
 
-    detector = ChangeDetector("nba_analytics.player_game_summary", "player")
+    detector = ChangeDetector("nba_analytics.player_game_summary", "player",
+                              entity_plural="players")  # else the singular key "player"
     detector.observe(day, before={"lebronjames": {"points": 25}},
                           after={"lebronjames": {"points": 27}})
     events = detector.events(run_id=run_id(scope), priority=scope.priority)
@@ -38,19 +39,28 @@ date level, as the router reads such an id (full date).
 A row is a mapping of column -> value; a ``google.cloud.bigquery`` ``Row`` (what
 ``client.query(...).result()`` yields, whose iteration gives values, not columns) is read by
 its columns, and a row without columns (a tuple) raises TypeError (:func:`as_row`).
-Values are compared field by field with their type, at every depth (``1``, ``1.0`` and
-``True`` differ, also inside a list or a struct, as their canonical-JSON digests do; ``None``
-is a value like any other, and a missing column reads as ``None``; aware datetimes are
-compared, and digested, as UTC instants: the two 01:30 of a DST fold differ). :func:`row_digest` and
-:func:`field_digests` give the same answer as stable hashes, for processors that keep the
-digests of what they wrote instead of re-reading the old rows. An
+Values are compared field by field in one canonical form (:func:`canonical`), the one the
+digests hash, so :func:`row_digest` and :func:`field_digests` give the same answer as
+stable hashes, for processors that keep the digests of what they wrote instead of
+re-reading the old rows: JSON's types stay apart at every depth (``1``, ``1.0`` and
+``True`` differ, also inside a list or a struct); ``None`` is a value like any other, and a
+missing column reads as ``None``; an array (a list, a tuple, or an array-like with
+``tolist()``) is compared item by item in full; a set without its order; a mapping keyed by
+non-strings (dates, ints) by its pairs; aware datetimes as UTC instants (the two 01:30 of a
+DST fold differ); other values (dates, ``Decimal``) by their text. The digest of an ordinary
+value (JSON's types, dates, datetimes, decimals, lists and tuples) is what it always was;
+sets, mappings with non-string keys and array-likes got digests that take their type and
+every item into account (their earlier digests were order-dependent, colliding or
+truncated). An
 entity present on one side only (a row appeared or disappeared) changed in every field
 of the side that has it. An entity that changed with no field to name (a row of key columns
 or ignored columns only appeared or disappeared) is still announced, its event without
 ``changed_fields`` ("unknown": relevant to every reader, SPEC section 2), as
-:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one next to named
-ids. Nothing changed (no entity) -> no event (``None`` / empty list): the router then has
-nothing to route, which is the whole point.
+:func:`~scoperouter.sdk.events.build_completion_event` leaves out an empty one. Nothing
+changed (no entity) -> no event (``None`` / empty list): the router then has nothing to
+route, which is the whole point. This is the only "nothing changed" the publisher knows
+(``publish_event(None)``, ``publish_detected`` of such a detector): any event built is
+published, as the router routes it.
 
 Everything here is pure (no clock, no I/O) except what the caller passes in and the
 detector's random run nonce.
@@ -67,6 +77,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
 from scoperouter.sdk.entity_ids import entity_name
+from scoperouter.sdk.router_checks import check_event
 
 
 class Row(Protocol):
@@ -85,6 +96,7 @@ __all__ = [
     "EntityChanges",
     "as_day",
     "as_row",
+    "canonical",
     "completion_event",
     "diff_rows",
     "entity_key",
@@ -94,25 +106,59 @@ __all__ = [
 ]
 
 
-def _aware(value: object) -> bool:
-    return isinstance(value, datetime) and value.utcoffset() is not None
+#: tags of the canonical forms JSON has no type for (a NUL first: no column name clashes)
+_SET = "\x00set"
+_MAP = "\x00map"
 
 
-def _json_default(value: object) -> str:
-    # an aware datetime is its UTC instant (as _same compares it): the DST fold's two 01:30
-    # differ, one instant written in two zones does not
-    if _aware(value):
-        assert isinstance(value, datetime)
+def _text(canon: object) -> str:
+    return json.dumps(canon, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(value: object) -> object:
+    """``value`` in the one form values are compared *and* digested in (a JSON value).
+
+    * JSON's own values are themselves, so their digests never changed: ``None``, ``str``,
+      ``bool``, ``int``, ``float`` (``1``, ``1.0`` and ``True`` differ; NaN is NaN; ``-0.0``
+      is not ``0.0``), a mapping with ``str`` keys (a struct) of canonical values.
+    * Arrays: a ``list``, a ``tuple`` or an array-like (any object whose ``tolist()``
+      returns a list, e.g. a REPEATED column read through ``to_dataframe``) is the list of
+      its items, every one of them (never its ``str()``, which elides a long array).
+    * Tagged: a ``set`` is ``{"\\u0000set": items}`` sorted, so its order never matters; a
+      mapping with another key (``int``, ``bool``, a ``date``) is ``{"\\u0000map": [[key,
+      value], ...]}`` sorted, so ``1`` and ``True`` keys differ and a ``date`` key is no
+      error.
+    * An aware datetime is its UTC instant's text (the DST fold's two 01:30 differ, one
+      instant written in two zones does not); any other value (a ``date``, a naive
+      ``datetime``, a ``Decimal``: ``1.0`` and ``1.00`` differ) is its ``str()``, as
+      before."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            return {k: canonical(v) for k, v in value.items()}
+        pairs = [[canonical(k), canonical(v)] for k, v in value.items()]
+        return {_MAP: sorted(pairs, key=_text)}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {_SET: sorted((canonical(v) for v in value), key=_text)}
+    if isinstance(value, datetime) and value.utcoffset() is not None:
         return str(value.astimezone(UTC))
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, bytes | bytearray):
+        items = tolist()
+        if isinstance(items, list):
+            return [canonical(v) for v in items]
     return str(value)
 
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return _text(canonical(value))
 
 
 def value_digest(value: object) -> str:
-    """A stable digest of one value (canonical JSON, sha256, 16 hex digits)."""
+    """A stable digest of one value (its :func:`canonical` JSON, sha256, 16 hex digits)."""
     return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
 
 
@@ -150,25 +196,12 @@ def row_digest(row: Row, fields: Iterable[str] | None = None) -> str:
 
 
 def _same(a: object, b: object) -> bool:
-    """Equal with the same type at every depth (``1``, ``1.0`` and ``True`` differ, as their
-    digests do, also inside a list or a struct); NaN equals NaN; aware datetimes are equal
-    when they are the same instant (UTC), whatever their zone or ``fold``."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list | tuple):
-        assert isinstance(b, list | tuple)
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping):
-        assert isinstance(b, Mapping)
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if _aware(a) and _aware(b):
-        # their UTC instants: == ignores fold between two times of one zone, and the DST
-        # fold's 01:30 EDT and 01:30 EST are an hour apart
-        assert isinstance(a, datetime) and isinstance(b, datetime)
-        return a.astimezone(UTC) == b.astimezone(UTC)
-    if a == b:
-        return True
-    return isinstance(a, float) and a != a and b != b  # both NaN
+    """The same :func:`canonical` value -- what the digests compare, so :func:`diff_rows` and
+    :func:`field_digests` always agree (``1``, ``1.0`` and ``True`` differ at every depth;
+    NaN equals NaN; aware datetimes are equal when they are the same instant)."""
+    if type(a) is type(b) and (a is None or isinstance(a, str | int)):
+        return a == b  # the common case, the same answer as the canonical text's (bool too)
+    return _canonical(a) == _canonical(b)
 
 
 def _same_row(a: dict[str, object], b: dict[str, object]) -> bool:
@@ -279,12 +312,11 @@ def diff_rows(
 
 def entity_key(entity_type: str, plural: str | None = None) -> str:
     """The ``affected_entities`` key for an entity type: ``plural`` when given (the
-    registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``), else the
-    registry's default plural, the name plus ``s`` (``player`` -> ``players``; a name
-    already ending in ``s`` is kept as is, and the singular is always accepted)."""
-    if plural is not None:
-        return plural
-    return entity_type if entity_type.endswith("s") else entity_type + "s"
+    registry's ``entities.<type>.plural``, e.g. ``people`` for ``person``, or ``players``),
+    else the singular type itself, which every registry accepts
+    (:func:`scoperouter.processor_registry.compiled.entity_key_table`) -- a guessed name plus
+    ``s`` is not a key of a registry that declares another plural (``persons``)."""
+    return plural if plural is not None else entity_type
 
 
 def as_day(value: object, what: str = "game_date") -> date:
@@ -326,13 +358,16 @@ def completion_event(
 
     ``referenced_tables``: the tables the run read (drift: the router counts undeclared ones).
 
-    The ids go under :func:`entity_key` (``entity_plural``, else the registry's default
-    plural, SPEC's ``players``: a registry declaring an irregular plural, ``person:
-    {plural: people}``, needs it named here, or its consumers route the full date); the
+    The ids go under :func:`entity_key` (``entity_plural``, e.g. SPEC's ``players`` or a
+    registry's ``people``, else the singular ``entity_type``, which the router always
+    accepts); the
     date under ``date_field`` (the registry's ``date_field``, default ``game_date``).
 
     ``record_count`` (entities the run processed on that date) lets the router's execution
     log measure waste: processed vs changed.
+
+    An ``event_id``, ``correlation_id`` or entity key the router would reject (control
+    characters, a lone surrogate) raises ValueError.
 
     ``None`` when nothing changed. Without ``event_id`` the id is derived from the change --
     the ids, the fields and each changed id's new or removed row (``changes.digests``) --
@@ -373,7 +408,7 @@ def completion_event(
                 }
             }
         ),
-        # none to name: left out, "unknown" (relevant), never [] ("nothing changed")
+        # none to name: left out, "unknown" (relevant, as [] would be: SPEC section 2)
         **({"changed_fields": list(changes.fields)} if changes.fields else {}),
         "priority": priority,
     }
@@ -385,6 +420,7 @@ def completion_event(
         event["record_count"] = record_count
     if referenced_tables is not None:
         event["referenced_tables"] = sorted(set(referenced_tables))
+    check_event(event)  # the router's field checks: a bad id raises here (ValueError)
     return event
 
 
@@ -401,11 +437,13 @@ class ChangeDetector:
         *,
         ignore_fields: Iterable[str] = (),
         entity_plural: str | None = None,
-        date_field: str = "game_date",
+        date_field: str | None = None,
     ) -> None:
         self.source = source
         self.entity_type = entity_type
         self.entity_plural = entity_plural
+        #: the key of the events' date; None: the one :meth:`events` is given (the
+        #: trigger's, from ``publish_detected``), else ``game_date``
         self.date_field = date_field
         self._ignore = tuple(ignore_fields)
         #: this run's identity when :meth:`events` gets no ``run_id`` (one per detector)
@@ -451,11 +489,22 @@ class ChangeDetector:
         priority: Priority = "normal",
         correlation_id: str | None = None,
         produced_at: datetime | None = None,
+        date_field: str | None = None,
     ) -> list[dict[str, Any]]:
         """One completion event per date with changes, dates ascending; [] when none.
 
         Without ``run_id`` the ids derive from :attr:`run_nonce`: distinct from any other
-        run's, the same on every call of this detector."""
+        run's, the same on every call of this detector.
+
+        The date goes under ``date_field`` (``publish_detected`` passes the trigger's), else
+        the detector's :attr:`date_field`, else ``game_date``; both given and different
+        raise ValueError (one of them is not the registry's: the router rejects the event)."""
+        if date_field is not None and self.date_field is not None and date_field != self.date_field:
+            raise ValueError(
+                f"the detector's date_field {self.date_field!r} contradicts the trigger's "
+                f"date_field {date_field!r} (the registry's)"
+            )
+        key = date_field or self.date_field or "game_date"
         rid = run_id or f"#{self.run_nonce}"
         out: list[dict[str, Any]] = []
         for day in sorted(self._by_date):
@@ -470,7 +519,7 @@ class ChangeDetector:
                 produced_at=produced_at,
                 record_count=len(self._processed.get(day, ())),
                 entity_plural=self.entity_plural,
-                date_field=self.date_field,
+                date_field=key,
             )
             if ev is not None:
                 out.append(ev)

@@ -98,6 +98,8 @@ def _int(value: object, col: str) -> int | None:
         number = float(value)
     except ValueError as exc:
         raise ValueError(f"{col}: expected an integer, got {value!r}") from exc
+    if math.isnan(number):
+        return None  # a NULL INT64 read through pandas: not recorded, as a NaN percentage
     if not number.is_integer():
         raise ValueError(f"{col}: expected an integer, got {value!r}")
     return int(number)
@@ -236,9 +238,19 @@ def compare_sources(
     if completeness_tolerance < 0:
         raise ValueError("completeness_tolerance must be >= 0")
     cur = source_states(current)
-    prev = source_states(previous) if previous is not None else {}
-    wanted = _wanted(sources, set(prev) | set(cur))
-    if previous is None:
+    prev = source_states(previous) if previous is not None else None
+    wanted = _wanted(sources, set(prev or {}) | set(cur))
+    return _compare(prev, cur, wanted, completeness_tolerance)
+
+
+def _compare(
+    prev: Mapping[str, SourceState] | None,
+    cur: Mapping[str, SourceState],
+    wanted: set[str] | None,
+    completeness_tolerance: float,
+) -> UpstreamDiff:
+    """:func:`compare_sources` of parsed states (``prev`` None: a first run)."""
+    if prev is None:
         prefixes = sorted(p for p in cur if wanted is None or p in wanted)
         fields = tuple(column_name(p, s) for p in prefixes for s in _suffixes(cur[p]))
         return UpstreamDiff(changed_sources=tuple(prefixes), changed_columns=fields, first_run=True)
@@ -277,15 +289,28 @@ def compare_sources(
 def entities_with_upstream_change(
     previous: Mapping[str, Mapping[str, Any]],
     current: Mapping[str, Mapping[str, Any]],
-    **kwargs: Any,
+    *,
+    sources: Iterable[str] | None = None,
+    completeness_tolerance: float = 0.0,
 ) -> tuple[str, ...]:
     """Sorted ids whose dependency columns differ between ``previous`` and ``current``: new
     ids, and ids of ``previous`` missing from ``current`` (their upstream rows are gone, so
-    their output is stale: a source that disappears is a change)."""
+    their output is stale: a source that disappears is a change).
+
+    ``sources`` is checked against every entity's rows together (one that no row records
+    raises ValueError): an entity that records none of them (a rookie without odds) is no
+    error, and has no change of theirs."""
+    if completeness_tolerance < 0:
+        raise ValueError("completeness_tolerance must be >= 0")
+    ids = set(previous) | set(current)
+    prev = {eid: source_states(previous[eid]) for eid in ids if eid in previous}
+    cur = {eid: source_states(current.get(eid, {})) for eid in ids}
+    known = {p for states in (*prev.values(), *cur.values()) for p in states}
+    wanted = _wanted(sources, known)
     return tuple(
         sorted(
             eid
-            for eid in set(previous) | set(current)
-            if not compare_sources(previous.get(eid), current.get(eid, {}), **kwargs).skip
+            for eid in ids
+            if not _compare(prev.get(eid), cur[eid], wanted, completeness_tolerance).skip
         )
     )

@@ -7,8 +7,11 @@ Invariant: pure -- no I/O and no Pub/Sub client; the only defaults taken from ou
 fresh ``event_id`` (uuid4) and ``produced_at`` (now) when the caller gives none. A built
 event is one the router accepts (a bad argument raises here instead), and an event over a
 limit, or naming an id that names nobody (``None``, blank), loses only
-``affected_entities`` (date level: always safe); a change is never built as "nothing
-changed" (:func:`is_unchanged`); an id is a str or an int (stringified), any other
+``affected_entities`` (date level: always safe); an event never says "nothing changed"
+(the router routes every success: an empty entity list is no entity information, an empty
+``changed_fields`` unknown -- SPEC sections 2 and 3 -- so no change is announced by
+building no event, as :func:`~scoperouter.sdk.change_detection.completion_event` does); an
+id is a str or an int (stringified), any other
 value raises TypeError (:mod:`scoperouter.sdk.entity_ids`); and no range event is built unless the
 caller asks for a backfill (the router runs a range at date scope with no lookback and
 ignores its ids, SPEC section 2): a change over several dates is one event per date
@@ -24,11 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import MAX_ID_CHARS
+from scoperouter.messages.event_fields import DATE_RE, MAX_EVENT_ENTITIES, MAX_ID_CHARS
 from scoperouter.messages.normalize import MAX_BACKFILL_DAYS
 from scoperouter.sdk.change_detection import as_day
 from scoperouter.sdk.entity_ids import entity_name
-from scoperouter.sdk.scope import Scope
+from scoperouter.sdk.router_checks import check_event
+from scoperouter.sdk.scope import Scope, date_key
 
 Status = Literal["success", "partial", "no_data", "failed"]
 _STATUSES = ("success", "partial", "no_data", "failed")
@@ -36,9 +40,15 @@ _STATUSES = ("success", "partial", "no_data", "failed")
 
 @dataclass(frozen=True)
 class PublishLimits:
-    """Above either limit the event falls back to date level. Both are inclusive."""
+    """Above either limit the event falls back to date level. Both are inclusive.
 
-    max_entities: int = 100
+    The defaults are size guards only: ``max_entities`` is the router's own
+    :data:`~scoperouter.messages.event_fields.MAX_EVENT_ENTITIES` (past it the router reads
+    the event as the full date anyway), so the router's per-processor ``max_entities``,
+    which count ids after mapping (120 players may be 8 teams), decide the scope. A smaller
+    ``max_entities`` is a caller's own threshold: every reader then runs the full date."""
+
+    max_entities: int = MAX_EVENT_ENTITIES
     max_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
@@ -72,21 +82,6 @@ def _ids(affected: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], b
     return out, unnamed
 
 
-def is_unchanged(event: Mapping[str, Any]) -> bool:
-    """True when ``event`` says nothing changed: its ``affected_entities`` name no id, or it
-    names no entity set at all (date level) and an empty ``changed_fields``.
-
-    An empty ``changed_fields`` next to named entities is *not* "nothing changed": the SPEC
-    and the router read it as "unknown" (relevant to every reader), as
-    :func:`~scoperouter.sdk.change_detection.completion_event` does for an entity that
-    changed with no field to name (:func:`build_completion_event` leaves it out)."""
-    affected = event.get("affected_entities")
-    if affected is not None:
-        return not any(affected.values())
-    fields = event.get("changed_fields")
-    return fields is not None and len(fields) == 0
-
-
 def build_completion_event(
     *,
     source: str,
@@ -102,7 +97,7 @@ def build_completion_event(
     produced_at: datetime | None = None,
     start_date: date | None = None,
     end_date: date | None = None,
-    date_field: str = "game_date",
+    date_field: str | None = None,
     referenced_tables: Iterable[str] | None = None,
     missed_entities: Iterable[str] = (),
     backfill: bool = False,
@@ -117,9 +112,11 @@ def build_completion_event(
     dates is one event per date (:func:`build_completion_events`,
     :meth:`~scoperouter.sdk.publisher.CompletionPublisher.publish_each_date`).
 
-    Nothing changed (:func:`is_unchanged`, the publisher skips a success): entities that
-    name no id, or no entities and ``changed_fields=[]``. With ids named, an empty
-    ``changed_fields`` is left out of the event: the change is real, its fields unknown.
+    Every event built here is a change the router routes (the publisher sends it): an
+    entity list naming no id is no entity information (date level), an empty
+    ``changed_fields`` is left out (unknown: relevant to every reader), SPEC sections 2 and
+    3. A run that changed nothing builds no event (its trigger is closed by
+    :meth:`~scoperouter.sdk.publisher.CompletionPublisher.report`).
 
     An id that names nobody (``None``, empty, blank, invisible characters) makes the event
     date level (no ``affected_entities``): the router routes such an id as the full date,
@@ -133,9 +130,16 @@ def build_completion_event(
     see :func:`scoperouter.sdk.bigquery.referenced_tables`); the router counts the ones
     routes.yaml does not declare (drift).
 
-    The date goes under ``date_field`` (the registry's ``date_field``, default game_date).
+    The date goes under ``date_field`` (the registry's ``date_field``): by default the
+    scope's (:attr:`Scope.date_field`, named by the trigger), else ``game_date``; a
+    ``date_field`` other than the scope's raises ValueError (the router would reject the
+    event: ``missing_date``).
     A datetime date (a TIMESTAMP column, a ``pandas.Timestamp``) is read as its date; a value
     that is not a date raises TypeError.
+
+    An ``event_id``, ``correlation_id``, ``source``, entity key or field name the router
+    would reject (control characters, a lone surrogate: its own checks,
+    :func:`scoperouter.sdk.router_checks.check_event`) raises ValueError.
 
     ``correlation_id`` and ``priority`` default to the trigger's (``scope``). Without
     ``event_id`` each call gets a new random id: a redelivered run announces its change
@@ -144,6 +148,7 @@ def build_completion_event(
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+    date_field = date_key(date_field, scope)
     # a datetime (TIMESTAMP column, pandas Timestamp) is its date; not a date: TypeError
     game_date = None if game_date is None else as_day(game_date, "game_date")
     start_date = None if start_date is None else as_day(start_date, "start_date")
@@ -183,10 +188,8 @@ def build_completion_event(
         assert start_date is not None and end_date is not None
         event["start_date"] = start_date.isoformat()
         event["end_date"] = end_date.isoformat()
-    named = False  # some entity named (a change), even one whose id names nobody
     if affected_entities is not None:
         ids, unnamed = _ids(affected_entities)
-        named = bool(ids) or unnamed
         if not unnamed:  # else date level: the full date, as the router reads such an id
             event["affected_entities"] = ids
     if changed_fields is not None:
@@ -195,9 +198,7 @@ def build_completion_event(
         fields = sorted(set(changed_fields))
         if "" in fields:
             raise ValueError("changed_fields contains an empty field name")
-        if fields or not named:
-            # [] next to named entities would read "nothing changed" here and "unknown" at
-            # the router: left out, the event says unknown to both
+        if fields:  # [] is "unknown" (SPEC section 2), as a missing list: left out
             event["changed_fields"] = fields
     # a blank correlation id carries nothing (and the router rejects it): the trigger's
     corr = (
@@ -215,6 +216,9 @@ def build_completion_event(
         if isinstance(referenced_tables, str):
             raise TypeError("referenced_tables must be a list of table names, not a string")
         event["referenced_tables"] = sorted(set(referenced_tables))
+    # the router's own field checks (ids without control characters, UTF-8 text...):
+    # a bad argument raises here, never a dead letter after the publish
+    check_event(event)
     return with_missed(event, missed_entities)
 
 
@@ -233,7 +237,7 @@ def build_completion_events(
     if end < start:
         raise ValueError(f"end_date {end} is before start_date {start}")
     # iterables taken once, before the first date (a generator would announce the first
-    # date's change only, and every later date as "nothing changed")
+    # date's change only, and every later date as date level: the whole date)
     ents = kwargs.get("affected_entities")
     if ents is not None and not isinstance(ents, str) and isinstance(ents, Mapping):
         kwargs["affected_entities"] = {
@@ -302,11 +306,52 @@ def apply_limits(
     return out, reason
 
 
+#: the keys of a canonical event that are never its date (sdk/events.py builds no other)
+_NOT_THE_DATE = frozenset(
+    {
+        "event_id",
+        "source",
+        "status",
+        "produced_at",
+        "start_date",
+        "end_date",
+        "affected_entities",
+        "changed_fields",
+        "priority",
+        "correlation_id",
+        "record_count",
+        "referenced_tables",
+        "missed_entities",
+        "trigger_message_id",
+        "skip_downstream",
+    }
+)
+
+
+def date_field_of(event: Mapping[str, Any], scope: Scope | None = None) -> str:
+    """The key of ``event``'s date: the scope's ``date_field`` when given, else
+    ``game_date`` when the event has it, else its one other key holding a ``YYYY-MM-DD``
+    string (an event built with ``date_field=``), else ``game_date`` (a range event)."""
+    if scope is not None:
+        return scope.date_field
+    if "game_date" in event:
+        return "game_date"
+    keys = [
+        k
+        for k, v in event.items()
+        if k not in _NOT_THE_DATE and isinstance(v, str) and DATE_RE.fullmatch(v)
+    ]
+    return keys[0] if len(keys) == 1 else "game_date"
+
+
 def event_attributes(event: Mapping[str, Any], scope: Scope | None = None) -> dict[str, str]:
-    """The Pub/Sub attributes of a completion event (strings only)."""
+    """The Pub/Sub attributes of a completion event (strings only). The date is keyed by the
+    event's date field (:func:`date_field_of`: the registry's ``date_field``, as the router
+    keys its triggers' attributes), its value the date, or a range's ``start_date``."""
+    key = date_field_of(event, scope)
     attrs = {
         "source": str(event["source"]),
-        "game_date": str(event.get("game_date") or event.get("start_date") or ""),
+        key: str(event.get(key) or event.get("start_date") or ""),
         "event_id": str(event["event_id"]),
         "status": str(event.get("status", "success")),
         "scope": "entities" if event.get("affected_entities") else "date",

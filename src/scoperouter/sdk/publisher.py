@@ -14,14 +14,22 @@
   encoded message would be larger than ``limits.max_bytes``, the event is published at
   date level (no ``affected_entities``) -- the router then runs downstream processors for
   the whole date, which is always safe. Both limits are inclusive: exactly the limit stays
-  entity-level.
-* Nothing changed in a ``success`` (``affected_entities`` naming no id, or none and an
-  empty ``changed_fields``): nothing is published unless ``publish_unchanged=True``. Named
-  entities with an empty ``changed_fields`` are a change whose fields are unknown (the
-  router reads ``[]`` so): published, without ``changed_fields``. A ``failed``, ``partial`` or
-  ``no_data`` event, or one naming ``missed_entities``, is always published: it is the
-  run's outcome (the router re-runs the missed ids, the ledger hears the failure).
-* Pub/Sub attributes: ``source``, ``game_date``, ``event_id``, ``status``, ``scope``
+  entity-level. By default ``max_entities`` is the router's own cap
+  (``MAX_EVENT_ENTITIES``, 2000) and ``max_bytes`` 64 KiB: size guards, so the router's
+  per-processor ``max_entities`` (counted after mapping) decide each reader's scope.
+* Nothing changed: only the SDK's change detection says so -- an empty
+  :class:`~scoperouter.sdk.change_detection.EntityChanges`, for which
+  ``completion_event`` returns ``None`` (``publish_event(None)`` publishes nothing,
+  ``reason="nothing_changed"``) and ``ChangeDetector.events`` none (``publish_detected``
+  publishes nothing). Every event a caller builds is published, whatever it names: the
+  router routes it (SPEC section 2: an empty or missing ``changed_fields`` is unknown,
+  relevant; section 3: an entity list naming no id is no entity information, date scope),
+  so ``affected_entities={"players": []}`` runs every reader for the whole date. A run that
+  changed nothing publishes no event (``if changes:`` around ``publish``) and closes its
+  trigger with :meth:`CompletionPublisher.report`. ``publish_unchanged`` no longer has an
+  effect (kept so existing constructors work).
+* Pub/Sub attributes: ``source``, the date (keyed by the registry's ``date_field``,
+  ``game_date`` by default), ``event_id``, ``status``, ``scope``
   (``entities``/``date``), ``priority`` and, when known, ``correlation_id``, ``trigger_id``.
 * The attempt: with a ``scope`` whose trigger came in a message with an id (Pub/Sub, or an
   HTTP push envelope's ``messageId``), every event and report carries it as
@@ -56,7 +64,6 @@ from scoperouter.sdk.events import (
     build_completion_events,
     encode_event,
     event_attributes,
-    is_unchanged,
     missed_ids,
     run_id,
     with_missed,
@@ -74,7 +81,6 @@ __all__ = [
     "build_completion_events",
     "encode_event",
     "event_attributes",
-    "is_unchanged",
     "run_id",
     "topic_path",
     "with_missed",
@@ -109,13 +115,6 @@ def topic_path(topic: str, project: str | None = None) -> str:
     return f"projects/{project}/topics/{topic}"
 
 
-def _nothing_to_say(event: Mapping[str, Any]) -> bool:
-    """A success that changed nothing: skipped. A failed or partial event (or one naming
-    missed ids) is the run's outcome, which the router must hear, changes or none."""
-    status = event.get("status", "success")
-    return status == "success" and not event.get("missed_entities") and is_unchanged(event)
-
-
 class DetectedChanges(Protocol):
     """What :class:`scoperouter.sdk.change_detection.ChangeDetector` offers the publisher."""
 
@@ -126,6 +125,7 @@ class DetectedChanges(Protocol):
         priority: Literal["normal", "critical"] = "normal",
         correlation_id: str | None = None,
         produced_at: datetime | None = None,
+        date_field: str | None = None,
     ) -> list[dict[str, Any]]: ...
 
 
@@ -139,7 +139,7 @@ class CompletionPublisher:
         source: str,
         project: str | None = None,
         limits: PublishLimits | None = None,
-        publish_unchanged: bool = False,
+        publish_unchanged: bool = False,  # no effect: every event given is published
         client: Any = None,
         timeout: float = 30.0,
     ) -> None:
@@ -206,11 +206,15 @@ class CompletionPublisher:
         return tuple(self.publish_event(e, scope=scope) for e in events)
 
     def publish_event(
-        self, event: Mapping[str, Any], *, scope: Scope | None = None
+        self, event: Mapping[str, Any] | None, *, scope: Scope | None = None
     ) -> PublishResult:
-        """Publish a ready canonical event (e.g. from change detection), applying the limits."""
-        if not self.publish_unchanged and _nothing_to_say(event):
-            return PublishResult(published=False, reason="nothing_changed", event=dict(event))
+        """Publish a ready canonical event (e.g. from change detection), applying the limits.
+
+        ``None`` -- :func:`~scoperouter.sdk.change_detection.completion_event`'s answer when
+        nothing changed -- publishes nothing (``published=False``, ``reason="nothing_changed"``);
+        any event is published (the router routes it, whatever it names)."""
+        if event is None:
+            return PublishResult(published=False, reason="nothing_changed")
         event = dict(event)
         if scope is not None and scope.correlation_id and not event.get("correlation_id"):
             event["correlation_id"] = scope.correlation_id
@@ -276,6 +280,8 @@ class CompletionPublisher:
             priority=scope.priority if scope else "normal",
             correlation_id=scope.correlation_id if scope else None,
             produced_at=datetime.now(UTC),
+            # the trigger's date key (the registry's): a detector naming another one raises
+            date_field=scope.date_field if scope else None,
         )
         missed = missed_entities if isinstance(missed_entities, str) else tuple(missed_entities)
         return [with_missed(e, missed) for e in events]
@@ -372,6 +378,9 @@ class CompletionPublisher:
             # instead of the oldest open trigger of the processor on the date
             "trigger_message_id": scope.message_id,
             "processor": scope.processor,
+            # under game_date whatever the registry's date_field: the router's completion
+            # reader falls back to it, and a report has no source, so a date_field that is
+            # also a trigger marker (analysis_date) would read as a request to run
             "game_date": day.isoformat(),
             "status": status,
             "execution_id": execution_id or uuid.uuid4().hex,
@@ -406,7 +415,7 @@ class CompletionPublisher:
         return await asyncio.to_thread(lambda: self.publish(**kwargs))
 
     async def publish_event_async(
-        self, event: Mapping[str, Any], *, scope: Scope | None = None
+        self, event: Mapping[str, Any] | None, *, scope: Scope | None = None
     ) -> PublishResult:
         return await asyncio.to_thread(lambda: self.publish_event(event, scope=scope))
 

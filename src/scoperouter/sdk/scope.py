@@ -16,7 +16,9 @@ Backward compatibility: a legacy date-only message (``{"game_date": ...}`` or
 ignores the scope keeps doing exactly what it does today. So does a body with neither
 ``scope`` nor ``entity_ids`` under a Pub/Sub attribute ``scope: entities`` (a target
 ``mapping`` that leaves the ids out): the ids did not reach the processor, so it runs the
-whole date.
+whole date. Entity ids without their ``entity_type`` (a mapping that sends the ids but not
+the processor's granularity) cannot be scoped either: the full date too, and
+:attr:`Scope.widened` says why.
 
 Malformed triggers raise :class:`TriggerError` (an :class:`~scoperouter.errors.EventError`)
 with a reason code and a message naming the offending field.
@@ -67,6 +69,9 @@ class Scope(BaseModel):
     start_date: date
     end_date: date
     game_date: date | None = None
+    # the key of the date on the wire (the registry's date_field, named by the trigger):
+    # the SDK keys its completion events' date by it (sdk/events.py)
+    date_field: str = "game_date"
     entity_type: str | None = None
     entity_ids: tuple[str, ...] = ()
     processor: str | None = None
@@ -81,6 +86,10 @@ class Scope(BaseModel):
     run_nonce: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     legacy: bool = False
+    # why parse_trigger widened an entity trigger to the full date (None: it did not): a
+    # trigger naming entity ids without their entity_type cannot be scoped, so its dates are
+    # processed whole -- the safe reading (processing more never loses an update)
+    widened: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scope:
@@ -90,6 +99,10 @@ class Scope(BaseModel):
         if self.game_date is not None and not self.start_date <= self.game_date <= self.end_date:
             raise ValueError(
                 f"game_date {self.game_date} lies outside {self.start_date}..{self.end_date}"
+            )
+        if not _NAME_RE.fullmatch(self.date_field):
+            raise ValueError(
+                f"date_field must be a name (letters, digits, _), got {self.date_field!r}"
             )
         if self.entity_type is not None and not _NAME_RE.fullmatch(self.entity_type):
             raise ValueError(
@@ -122,11 +135,12 @@ class Scope(BaseModel):
         return self.is_full_date or entity_id in self.entity_ids
 
     def to_trigger_dict(self) -> dict[str, object]:
-        """The trigger in SPEC section 3 form (JSON-able)."""
-        return {
+        """The trigger in SPEC section 3 form (JSON-able), the date under :attr:`date_field`
+        (named in ``date_field`` when it is not ``game_date``, as the router's trigger is)."""
+        out: dict[str, object] = {
             "trigger_id": self.trigger_id,
             "processor": self.processor,
-            "game_date": self.game_date.isoformat() if self.game_date else None,
+            self.date_field: self.game_date.isoformat() if self.game_date else None,
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
             "scope": self.scope,
@@ -137,6 +151,22 @@ class Scope(BaseModel):
             "correlation_id": self.correlation_id,
             "priority": self.priority,
         }
+        if self.date_field != "game_date":
+            out["date_field"] = self.date_field
+        return out
+
+
+def date_key(date_field: str | None, scope: Scope | None, what: str = "date_field") -> str:
+    """The key of an event's date: ``date_field`` when given, else the scope's (the
+    registry's, named by the trigger), else ``game_date``. A ``date_field`` other than the
+    scope's raises ValueError: the router reads the date under its registry's key only, so
+    such an event would be rejected (``missing_date``)."""
+    if date_field is not None and scope is not None and date_field != scope.date_field:
+        raise ValueError(
+            f"{what} {date_field!r} contradicts the trigger's date_field {scope.date_field!r} "
+            "(the registry's): leave it out to use the scope's"
+        )
+    return date_field or (scope.date_field if scope is not None else "game_date")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -282,6 +312,10 @@ def _scope_from_dict(
         # a registry with another date_field keys the date by it and names it (Trigger.wire)
         key = d.get("date_field")
         key = key if isinstance(key, str) and key else "game_date"
+        if not _NAME_RE.fullmatch(key):
+            raise TriggerError(
+                "invalid_field", f"'date_field' must be a name (letters, digits, _), got {key!r}"
+            )
         game_date = _opt_date(d, key)
         if game_date is None and key not in d and key in attributes:
             game_date = _opt_date(attributes, key)
@@ -335,6 +369,7 @@ def _scope_from_dict(
         ids = tuple(sorted(set(raw_ids)))
 
     kind: ScopeKind
+    widened: str | None = None
     if raw_scope == "date" or (raw_scope is None and raw_ids is None):
         if ids:
             raise fail("invalid_field", "a 'date' scope must not carry 'entity_ids'")
@@ -343,8 +378,15 @@ def _scope_from_dict(
         if not ids:
             raise fail("invalid_field", "an 'entities' scope needs a non-empty 'entity_ids' list")
         if entity_type is None:
-            raise fail("invalid_field", "an 'entities' scope needs 'entity_type'")
-        kind = "entities"
+            # ids of an unknown type (a target mapping that leaves entity_type out): they
+            # cannot be scoped, so the whole date -- safe, where a refusal dead-letters it
+            widened = (
+                f"{len(ids)} entity id(s) without 'entity_type' (a target mapping that leaves "
+                "it out): processed as the full date"
+            )
+            kind, ids = "date", ()
+        else:
+            kind = "entities"
 
     caused = d.get("caused_by")
     if caused is None:
@@ -376,6 +418,7 @@ def _scope_from_dict(
         start_date=start,
         end_date=end,
         game_date=game_date,
+        date_field=key,
         entity_type=entity_type if kind == "entities" else None,
         entity_ids=ids,
         processor=processor,
@@ -388,4 +431,5 @@ def _scope_from_dict(
         run_nonce=None if message_id else uuid.uuid4().hex[:12],
         attributes=tuple(sorted(attributes.items())),
         legacy="scope" not in d,
+        widened=widened,
     )

@@ -23,7 +23,7 @@ from scoperouter.examples.nba.processors import (
 from scoperouter.examples.nba.routers import Job, PlannedRouter, Router
 from scoperouter.examples.nba.stream import Update, apply_update, produced_at
 from scoperouter.examples.nba.warehouse import Warehouse
-from scoperouter.processor_registry.compiled import CompiledRegistry
+from scoperouter.processor_registry.compiled import CompiledRegistry, plural_of
 from scoperouter.sdk.change_detection import ChangeDetector
 
 FULL_PHASE3_PLAYERS = 450
@@ -169,7 +169,13 @@ def simulate(
         ref = BY_NAME[job.processor]
         proc = registry.processors.get(job.processor)
         publishes = proc.publishes if proc is not None and proc.publishes else ref.publishes
-        detector = ChangeDetector(publishes, ref.entity_type)
+        # the registry's key for several ids of the type (players), as production sends it
+        plural = (
+            plural_of(ref.entity_type, registry.spec)
+            if ref.entity_type in registry.spec.entities
+            else None
+        )
+        detector = ChangeDetector(publishes, ref.entity_type, entity_plural=plural)
         rows = changed = 0
         changed_ids: set[str] = set()
         ids = frozenset(job.ids) if job.ids is not None else None

@@ -34,6 +34,9 @@ from scoperouter.examples.nba.season import (
 from scoperouter.examples.nba.warehouse import Warehouse
 from scoperouter.sdk.change_detection import completion_event, diff_rows
 
+#: the NBA registry's event keys (routes.yaml declares no plural: name + s, SPEC's "players")
+PLURALS = {"player": "players", "team": "teams", "game": "games"}
+
 Priority = Literal["normal", "critical"]
 STANDINGS = "bdl_standings"
 
@@ -257,6 +260,7 @@ def apply_update(wh: Warehouse, upd: Update, game_date: date) -> dict[str, Any] 
         source=upd.source,
         game_date=upd.day,
         entity_type=upd.entity_type,
+        entity_plural=PLURALS[upd.entity_type],
         changes=changes,
         event_id=upd.event_id,
         priority=upd.priority,
