@@ -144,7 +144,9 @@ class RelationSpec(Strict):
         if self.inverse_of is not None:
             if self.from_ is not None or self.to is not None:
                 raise ValueError("a relation has either from/to or inverse_of, not both")
-            if "every_day" in self.model_fields_set:
+            # true only: false is the default (a dumped and re-read registry carries it, as
+            # --what-if does) and the inverse inherits its base's either way
+            if self.every_day:
                 raise ValueError(
                     "every_day is inherited from the relation an inverse_of names: "
                     f"set it on {self.inverse_of!r}"
