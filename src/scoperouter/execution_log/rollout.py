@@ -50,16 +50,16 @@ from scoperouter.execution_log.analysis import (
     attach_completions,
     build_runs,
 )
-from scoperouter.execution_log.reader import LogData
+from scoperouter.execution_log.reader import EventRecord, LogData
 from scoperouter.execution_log.rollout_coverage import (
     EXPLAINED_SKIPS,
     follow_upstreams,
-    reach,
-    skip_reason,
+    skip_dates,
 )
 from scoperouter.execution_log.run_history import History
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
+from scoperouter.processor_registry.relations import RelationStore
 
 # The compared days of a processor: the game dates the router decided on for it, plus the
 # dates in the log's game-date range on which the date-level pipeline ran it. Such a date
@@ -141,10 +141,13 @@ def build_rollout(
     modes: Mapping[str, str] | None = None,
     history: History | None = None,
     registry: CompiledRegistry | None = None,
+    relations: RelationStore | None = None,
 ) -> Rollout:
     """Per processor: mode, measured (or fitted) savings, go / no-go; and the next to go live.
     ``registry`` says which processors skipped a logged event and why (without it, every
-    processor counts as observed on every event day and no skip explains a day)."""
+    processor counts as observed on every event day and no skip explains a day);
+    ``relations`` lets a skip cover the lookback dates the planner would have run for its
+    event (without them, its event's own dates and ahead days only)."""
     th: ReportSpec = report.thresholds
     weeks = report.days_observed / 7.0
     runs, _ = build_runs(data)
@@ -154,12 +157,22 @@ def build_rollout(
         per_runs[r.processor].append(r)
     days_seen: dict[str, set[date]] = defaultdict(set)
     game_dates: dict[str, set[date]] = defaultdict(set)
-    # the dates the router looked at for a processor: those its own decisions (a run, an
-    # explaining skip) reached, lookback included -- a later date a decision reached but did
-    # not run is a date it found unaffected, as the planner's lookback rule says
+    # the dates the router looked at for a processor: those its own decisions decided about
+    # -- a run's rows (one per date the planner's run named, its lookback dates included
+    # only when the planner ran them), an explaining skip's the dates the planner would have
+    # run for its event (:func:`.rollout_coverage.skip_dates`) -- never a date merely below
+    # the lookback's ``as_of`` upper bound (production's own work there is not covered)
     looked: dict[str, set[date]] = defaultdict(set)
     by_id = {rec.event.event_id: rec for rec in data.events} if registry is not None else {}
-    reached: set[tuple[str, str]] = set()  # (processor, event id) whose reach is added
+    skipped: dict[str, dict[str, tuple[date, ...]]] = {}  # event id -> processor -> dates
+
+    def skip_of(rec: EventRecord) -> dict[str, tuple[date, ...]]:
+        got = skipped.get(rec.event.event_id)
+        if got is None:
+            assert registry is not None
+            got = skipped[rec.event.event_id] = skip_dates(registry, relations, rec)
+        return got
+
     for d in data.decisions:
         if d.action != "run" and d.reason not in EXPLAINED_SKIPS:
             continue  # a skip row (logs before skips were aggregated) of a source it ignores
@@ -169,9 +182,8 @@ def build_rollout(
             game_dates[d.processor].add(d.game_date)
             looked[d.processor].add(d.game_date)
         rec = by_id.get(d.event_id) if d.event_id is not None else None
-        if rec is not None and (d.processor, rec.event.event_id) not in reached:
-            reached.add((d.processor, rec.event.event_id))
-            looked[d.processor].update(reach(registry, d.processor, rec))
+        if d.action != "run" and rec is not None:  # a skip row: the planner's dates of it
+            looked[d.processor].update(skip_of(rec).get(d.processor, ()))
     # skips are aggregated on the event row (counts per reason): the registry says whose
     names = [pr.processor for pr in report.processors]
     for rec in data.events:
@@ -184,11 +196,10 @@ def build_rollout(
                     if on is not None:
                         game_dates[name].add(on)
             continue
-        for inp in registry.by_source.get(ev.source, ()):
-            if skip_reason(inp, ev) is not None:
-                days_seen[inp.processor].add(rec.decided_at.date())
-                game_dates[inp.processor].update(ev.dates())
-                looked[inp.processor].update(reach(registry, inp.processor, rec))
+        for name, dates in skip_of(rec).items():
+            days_seen[name].add(rec.decided_at.date())
+            game_dates[name].update(ev.dates())
+            looked[name].update(dates)
     if registry is not None:
         follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
