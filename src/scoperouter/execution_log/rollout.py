@@ -90,6 +90,7 @@ class RolloutProcessor:
     history_days: list[str] = field(default_factory=list)
     missing_history_days: list[str] = field(default_factory=list)
     uncovered_days: list[str] = field(default_factory=list)  # history runs, no decision
+    unseen_sources: list[str] = field(default_factory=list)  # inputs without a logged event
     date_level_runs: int = 0  # recorded in the run history on the compared days
     date_level_hours: float = 0.0  # their recorded duration
     routed_hours: float = 0.0  # the routed runs on those days (measured or estimated)
@@ -200,8 +201,9 @@ def build_rollout(
             days_seen[name].add(rec.decided_at.date())
             game_dates[name].update(ev.dates())
             looked[name].update(dates)
+    seen = {rec.event.source for rec in data.events}
     if registry is not None:
-        follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
+        follow_upstreams(looked, per_runs, registry, seen)
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
     all_dates += [on for rec in data.events if (on := rec.event.game_date or rec.event.start_date)]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
@@ -214,8 +216,11 @@ def build_rollout(
 
     out: list[RolloutProcessor] = []
     for pr in report.processors:
+        proc = registry.processors.get(pr.processor) if registry is not None else None
+        unseen = sorted(set(proc.inputs) - seen) if proc is not None else []
         out.append(
             _one(
+                unseen,
                 pr,
                 per_runs.get(pr.processor, []),
                 looked.get(pr.processor, set()),
@@ -262,6 +267,7 @@ def build_rollout(
 
 
 def _one(
+    unseen: list[str],
     pr: ProcessorReport,
     runs: list[Run],
     looked: set[date],
@@ -292,6 +298,7 @@ def _one(
         runs=len(runs),
         runs_shadow=shadow,
         runs_live=len(runs) - shadow,
+        unseen_sources=unseen,
     )
     hp = hist_by_proc.get(name, [])
     mean_dur = sum(d for d, _ in hp) / len(hp) if hp else 0.0
@@ -364,6 +371,17 @@ def _uncovered(days: list[str]) -> str:
     )
 
 
+def _unseen(sources: list[str]) -> str:
+    """The input sources the log has no event of, for ``why``."""
+    if not sources:
+        return "every input source seen"
+    return (
+        f"no event of input{'s' if len(sources) > 1 else ''} {', '.join(sources)} in the log "
+        "(topic not subscribed?): live, nothing would route its changes, and its runs count "
+        "as saved"
+    )
+
+
 def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
     if rp.mode == LIVE:
         return "live", "already live"
@@ -373,6 +391,7 @@ def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str,
     checks = [
         (rp.runs > 0, f"{rp.runs} routed runs" if rp.runs else "no routed run"),
         (not rp.uncovered_days, _uncovered(rp.uncovered_days)),
+        (not rp.unseen_sources, _unseen(rp.unseen_sources)),
         (
             rp.days_observed >= th.shadow_days,
             f"{rp.days_observed} day(s) observed {'>=' if rp.days_observed >= th.shadow_days else '<'} {th.shadow_days}",
