@@ -71,6 +71,7 @@ LIVE = "live"
 UNKNOWN = "unknown"
 SHOWN_DAYS = 3  # uncovered days named in ``why`` (all are in ``uncovered_days``)
 RUN_HISTORY = "run_history"
+NOT_IN_ROUTES = "not-in-routes"  # a name only the log has: listed, never judged
 FITTED = "fitted_model"
 
 
@@ -234,7 +235,15 @@ def build_rollout(
                 weeks,
             )
         )
-    go = [p for p in out if p.decision == "go"]
+    for p in out:
+        if registry is not None and p.processor not in registry.processors:
+            p.decision = NOT_IN_ROUTES
+            p.why = (
+                "not in routes.yaml (renamed or removed since it was logged): not judged; "
+                "its runs and skips are not the registry processor's evidence"
+            )
+    judged = [p for p in out if p.decision != NOT_IN_ROUTES]
+    go = [p for p in judged if p.decision == "go"]
     nxt = max(go, key=lambda p: p.saved_hours_per_week) if go else None
     if nxt is not None:
         why = (
@@ -246,13 +255,14 @@ def build_rollout(
     else:
         why = "no processor in shadow passes the thresholds yet"
     by_mode: dict[str, dict[str, Any]] = {}
-    present = {p.mode for p in out}
+    present = {p.mode for p in judged}
     for mode in (SHADOW, LIVE, *sorted(present - {SHADOW, LIVE})):  # unknown when there is one
-        ps = [p for p in out if p.mode == mode]
+        ps = [p for p in judged if p.mode == mode]
         by_mode[mode] = {
             "processors": [p.processor for p in ps],
             "runs": sum(
-                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0 for p in out
+                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0
+                for p in judged
             ),
             "saved_hours": round(sum(p.saved_hours for p in ps), 4),
             "saved_hours_per_week": round(sum(p.saved_hours_per_week for p in ps), 4),
