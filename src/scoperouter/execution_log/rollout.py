@@ -12,23 +12,29 @@ fall back to the fitted cost model of :mod:`.analysis` (``saved rows x seconds_p
 and the processor's ``baseline`` says so (``run_history``, ``fitted_model`` or both).
 
 A compared date on which the run history has date-level runs of the processor is
-**covered** when the router looked at the processor for it: it routed a run of it there,
-or a decision of its own -- a run, or a skip that says why (``upstream_failed``,
-``no_data``, ``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
-:func:`.rollout_coverage.skip_reason` re-derives it from the registry, the log keeps only skip counts) --
-reached the date (the event's dates and the later ones its lookback may reach), or an
-upstream whose output it reads (a source the log has events of) is covered there (a date
-the upstream published nothing for left nothing to run). Else the date is **uncovered**
-(its topic not subscribed, say): production's work there is not saved -- moving the
-processor live would stop it -- so the date saves nothing and blocks go. A processor is
-observed on the days it decided an event of its own (a run, or such a skip).
+**covered** when the router looked at the processor for it: a run of it there (the log has
+a row per date the planner's run named: a lookback date counts only when the planner ran
+it), or a skip of its own that says why (``upstream_failed``, ``no_data``,
+``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
+:func:`.rollout_coverage.skip_reason` re-derives it from the registry, the log keeps only
+skip counts) whose event the planner would have run on that date
+(:func:`.rollout_coverage.skip_dates`: re-planned at the event's logged ``as_of``, never
+every date up to it), or an upstream whose output it reads (a source the log has events of)
+is covered there (a date the upstream published nothing for left nothing to run). Else the
+date is **uncovered** (its topic not subscribed, say): production's work there is not
+saved -- moving the processor live would stop it -- so the date saves nothing and blocks
+go. An input source of the processor with no event in the log at all (``unseen_sources``)
+blocks go too: coverage is per date, so another source's events can cover every date while
+that topic's changes would trigger nothing live. A processor is observed on the days it
+decided an event of its own (a run, or such a skip). With the registry, a processor only
+the log names (renamed or removed since) is listed as ``not-in-routes``, never judged.
 
 A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
 it and called no target), else ``live``. A processor's mode is the one its runs show when
 they agree, else the one the daemon logged for it at its last start (``serve --shadow``
 included: it is not in routes.yaml; only the SQLite log keeps it), else, with runs of both
 modes, routes.yaml's, else ``unknown``. Go / no-go: a processor not live is **go** when it
-was routed at least once, has no uncovered day, was observed on at least ``report.shadow_days`` days, saves more than
+was routed at least once, has no uncovered day and no unseen input source, was observed on at least ``report.shadow_days`` days, saves more than
 ``report.wasted_hours_per_week`` hours a week, pays back its ``engineering_hours`` within
 ``report.payback_weeks`` weeks and (entity processors) wastes more than ``report.waste_pct``
 at date level; the next processor to move live is the go processor saving the most.
