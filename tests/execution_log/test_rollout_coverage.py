@@ -320,23 +320,27 @@ processors:
 
 
 @pytest.mark.parametrize(
-    ("processor", "as_of", "want"),
+    ("processor", "as_of", "replan", "want"),
     [
-        ("by_report_date", day(0), [day(0)]),
-        ("by_game_date", day(0), [day(0), day(1)]),  # the ahead day, past as-of
-        ("by_game_date_lookback", day(0), [day(0), day(1)]),
-        ("by_game_date_lookback", day(3), [day(0), day(1), day(2), day(3)]),
+        ("by_report_date", day(0), True, [day(0)]),
+        ("by_game_date", day(0), True, [day(0), day(1)]),  # the ahead day, past as-of
+        ("by_game_date_lookback", day(0), True, [day(0), day(1)]),
+        ("by_game_date_lookback", day(3), True, [day(0), day(1), day(2), day(3)]),
+        ("by_game_date", day(0), False, [day(0), day(1)]),
+        # without the relation data to re-plan: the own and ahead dates, no lookback date
+        ("by_game_date_lookback", day(3), False, [day(0), day(1)]),
     ],
 )
-def test_reach_covers_ahead_days(
-    tmp_path: Path, processor: str, as_of: date, want: list[date]
+def test_skip_dates_cover_ahead_days(
+    tmp_path: Path, processor: str, as_of: date, replan: bool, want: list[date]
 ) -> None:
-    """A decision (a skip too) through an input with ahead looked at the ahead days."""
+    """A skip through an input with ahead looked at the ahead days (the planner's dates)."""
     from scoperouter.execution_log.reader import EventRecord
-    from scoperouter.execution_log.rollout_coverage import reach
+    from scoperouter.execution_log.rollout_coverage import skip_dates
 
     (tmp_path / "routes.yaml").write_text(AHEAD_ROUTES)
-    registry = load_config(tmp_path / "routes.yaml", with_relations=False).registry
-    ev = Event(event_id="e1", source="raw.injuries", game_date=day(0))
+    cfg = load_config(tmp_path / "routes.yaml", with_relations=False)
+    ev = Event(event_id="e1", source="raw.injuries", game_date=day(0), status="no_data")
     rec = EventRecord(ev, T0, as_of, ())
-    assert sorted(set(reach(registry, processor, rec))) == want
+    got = skip_dates(cfg.registry, cfg.relations if replan else None, rec)
+    assert list(got[processor]) == want

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter.commands import common, iso_date, log_path
+from scoperouter.errors import ConfigError
 from scoperouter.execution_log import bigquery_reader
 from scoperouter.execution_log.analysis import ProcessorInfo, Report, build_report
 from scoperouter.execution_log.bigquery import ExecutionLogError
@@ -39,8 +40,9 @@ from scoperouter.execution_log.undeclared_reads import undeclared
 from scoperouter.execution_log.unknown_sources import UnknownSource, unknown_sources
 from scoperouter.execution_log.unknown_sources import render_text as render_unknown
 from scoperouter.execution_log.whatif import what_if_rows
-from scoperouter.processor_registry.loader import LoadedConfig, load_config
+from scoperouter.processor_registry.loader import LoadedConfig, load_config, load_relations
 from scoperouter.processor_registry.models import ReportSpec
+from scoperouter.processor_registry.relations import RelationStore
 
 
 def register(subparsers: Any) -> None:
@@ -203,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         modes={n: p.mode for n, p in cfg.registry.processors.items()} if cfg else None,
         history=history,
         registry=cfg.registry if cfg is not None else None,
+        relations=_coverage_relations(args, cfg, history),
     )
     wi: dict[str, Any] | None = None
     if args.what_if:
@@ -237,6 +240,28 @@ def run(args: argparse.Namespace) -> int:
         if args.html is not None:
             print(f"\nHTML report written to {args.html}")
     return 0
+
+
+def _coverage_relations(
+    args: argparse.Namespace, cfg: LoadedConfig | None, history: History | None
+) -> RelationStore | None:
+    """The relation data the rollout's coverage re-plans skipped events with, when a
+    processor has a lookback or an ahead input (else a skip's dates are its event's own) and
+    a run history is given (coverage is judged only against it); None when it cannot be
+    read (a skip then covers its event's own dates and ahead days only, never less safe)."""
+    if cfg is None or history is None:
+        return None
+    if args.what_if:
+        return cfg.relations
+    procs = cfg.registry.processors.values()
+    if not any(
+        p.lookback is not None or any(i.ahead_days for i in p.inputs.values()) for p in procs
+    ):
+        return None
+    try:
+        return load_relations(cfg.registry)
+    except ConfigError:
+        return None
 
 
 def _history(

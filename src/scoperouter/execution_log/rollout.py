@@ -12,23 +12,29 @@ fall back to the fitted cost model of :mod:`.analysis` (``saved rows x seconds_p
 and the processor's ``baseline`` says so (``run_history``, ``fitted_model`` or both).
 
 A compared date on which the run history has date-level runs of the processor is
-**covered** when the router looked at the processor for it: it routed a run of it there,
-or a decision of its own -- a run, or a skip that says why (``upstream_failed``,
-``no_data``, ``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
-:func:`.rollout_coverage.skip_reason` re-derives it from the registry, the log keeps only skip counts) --
-reached the date (the event's dates and the later ones its lookback may reach), or an
-upstream whose output it reads (a source the log has events of) is covered there (a date
-the upstream published nothing for left nothing to run). Else the date is **uncovered**
-(its topic not subscribed, say): production's work there is not saved -- moving the
-processor live would stop it -- so the date saves nothing and blocks go. A processor is
-observed on the days it decided an event of its own (a run, or such a skip).
+**covered** when the router looked at the processor for it: a run of it there (the log has
+a row per date the planner's run named: a lookback date counts only when the planner ran
+it), or a skip of its own that says why (``upstream_failed``, ``no_data``,
+``skip_downstream``, ``irrelevant_fields``, for an event of a source it reads;
+:func:`.rollout_coverage.skip_reason` re-derives it from the registry, the log keeps only
+skip counts) whose event the planner would have run on that date
+(:func:`.rollout_coverage.skip_dates`: re-planned at the event's logged ``as_of``, never
+every date up to it), or an upstream whose output it reads (a source the log has events of)
+is covered there (a date the upstream published nothing for left nothing to run). Else the
+date is **uncovered** (its topic not subscribed, say): production's work there is not
+saved -- moving the processor live would stop it -- so the date saves nothing and blocks
+go. An input source of the processor with no event in the log at all (``unseen_sources``)
+blocks go too: coverage is per date, so another source's events can cover every date while
+that topic's changes would trigger nothing live. A processor is observed on the days it
+decided an event of its own (a run, or such a skip). With the registry, a processor only
+the log names (renamed or removed since) is listed as ``not-in-routes``, never judged.
 
 A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
 it and called no target), else ``live``. A processor's mode is the one its runs show when
 they agree, else the one the daemon logged for it at its last start (``serve --shadow``
 included: it is not in routes.yaml; only the SQLite log keeps it), else, with runs of both
 modes, routes.yaml's, else ``unknown``. Go / no-go: a processor not live is **go** when it
-was routed at least once, has no uncovered day, was observed on at least ``report.shadow_days`` days, saves more than
+was routed at least once, has no uncovered day and no unseen input source, was observed on at least ``report.shadow_days`` days, saves more than
 ``report.wasted_hours_per_week`` hours a week, pays back its ``engineering_hours`` within
 ``report.payback_weeks`` weeks and (entity processors) wastes more than ``report.waste_pct``
 at date level; the next processor to move live is the go processor saving the most.
@@ -50,16 +56,16 @@ from scoperouter.execution_log.analysis import (
     attach_completions,
     build_runs,
 )
-from scoperouter.execution_log.reader import LogData
+from scoperouter.execution_log.reader import EventRecord, LogData
 from scoperouter.execution_log.rollout_coverage import (
     EXPLAINED_SKIPS,
     follow_upstreams,
-    reach,
-    skip_reason,
+    skip_dates,
 )
 from scoperouter.execution_log.run_history import History
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
+from scoperouter.processor_registry.relations import RelationStore
 
 # The compared days of a processor: the game dates the router decided on for it, plus the
 # dates in the log's game-date range on which the date-level pipeline ran it. Such a date
@@ -71,6 +77,7 @@ LIVE = "live"
 UNKNOWN = "unknown"
 SHOWN_DAYS = 3  # uncovered days named in ``why`` (all are in ``uncovered_days``)
 RUN_HISTORY = "run_history"
+NOT_IN_ROUTES = "not-in-routes"  # a name only the log has: listed, never judged
 FITTED = "fitted_model"
 
 
@@ -90,6 +97,7 @@ class RolloutProcessor:
     history_days: list[str] = field(default_factory=list)
     missing_history_days: list[str] = field(default_factory=list)
     uncovered_days: list[str] = field(default_factory=list)  # history runs, no decision
+    unseen_sources: list[str] = field(default_factory=list)  # inputs without a logged event
     date_level_runs: int = 0  # recorded in the run history on the compared days
     date_level_hours: float = 0.0  # their recorded duration
     routed_hours: float = 0.0  # the routed runs on those days (measured or estimated)
@@ -141,10 +149,13 @@ def build_rollout(
     modes: Mapping[str, str] | None = None,
     history: History | None = None,
     registry: CompiledRegistry | None = None,
+    relations: RelationStore | None = None,
 ) -> Rollout:
     """Per processor: mode, measured (or fitted) savings, go / no-go; and the next to go live.
     ``registry`` says which processors skipped a logged event and why (without it, every
-    processor counts as observed on every event day and no skip explains a day)."""
+    processor counts as observed on every event day and no skip explains a day);
+    ``relations`` lets a skip cover the lookback dates the planner would have run for its
+    event (without them, its event's own dates and ahead days only)."""
     th: ReportSpec = report.thresholds
     weeks = report.days_observed / 7.0
     runs, _ = build_runs(data)
@@ -154,12 +165,22 @@ def build_rollout(
         per_runs[r.processor].append(r)
     days_seen: dict[str, set[date]] = defaultdict(set)
     game_dates: dict[str, set[date]] = defaultdict(set)
-    # the dates the router looked at for a processor: those its own decisions (a run, an
-    # explaining skip) reached, lookback included -- a later date a decision reached but did
-    # not run is a date it found unaffected, as the planner's lookback rule says
+    # the dates the router looked at for a processor: those its own decisions decided about
+    # -- a run's rows (one per date the planner's run named, its lookback dates included
+    # only when the planner ran them), an explaining skip's the dates the planner would have
+    # run for its event (:func:`.rollout_coverage.skip_dates`) -- never a date merely below
+    # the lookback's ``as_of`` upper bound (production's own work there is not covered)
     looked: dict[str, set[date]] = defaultdict(set)
     by_id = {rec.event.event_id: rec for rec in data.events} if registry is not None else {}
-    reached: set[tuple[str, str]] = set()  # (processor, event id) whose reach is added
+    skipped: dict[str, dict[str, tuple[date, ...]]] = {}  # event id -> processor -> dates
+
+    def skip_of(rec: EventRecord) -> dict[str, tuple[date, ...]]:
+        got = skipped.get(rec.event.event_id)
+        if got is None:
+            assert registry is not None
+            got = skipped[rec.event.event_id] = skip_dates(registry, relations, rec)
+        return got
+
     for d in data.decisions:
         if d.action != "run" and d.reason not in EXPLAINED_SKIPS:
             continue  # a skip row (logs before skips were aggregated) of a source it ignores
@@ -169,9 +190,8 @@ def build_rollout(
             game_dates[d.processor].add(d.game_date)
             looked[d.processor].add(d.game_date)
         rec = by_id.get(d.event_id) if d.event_id is not None else None
-        if rec is not None and (d.processor, rec.event.event_id) not in reached:
-            reached.add((d.processor, rec.event.event_id))
-            looked[d.processor].update(reach(registry, d.processor, rec))
+        if d.action != "run" and rec is not None:  # a skip row: the planner's dates of it
+            looked[d.processor].update(skip_of(rec).get(d.processor, ()))
     # skips are aggregated on the event row (counts per reason): the registry says whose
     names = [pr.processor for pr in report.processors]
     for rec in data.events:
@@ -184,13 +204,13 @@ def build_rollout(
                     if on is not None:
                         game_dates[name].add(on)
             continue
-        for inp in registry.by_source.get(ev.source, ()):
-            if skip_reason(inp, ev) is not None:
-                days_seen[inp.processor].add(rec.decided_at.date())
-                game_dates[inp.processor].update(ev.dates())
-                looked[inp.processor].update(reach(registry, inp.processor, rec))
+        for name, dates in skip_of(rec).items():
+            days_seen[name].add(rec.decided_at.date())
+            game_dates[name].update(ev.dates())
+            looked[name].update(dates)
+    seen = {rec.event.source for rec in data.events}
     if registry is not None:
-        follow_upstreams(looked, per_runs, registry, {rec.event.source for rec in data.events})
+        follow_upstreams(looked, per_runs, registry, seen)
     all_dates = [d.game_date for d in data.decisions if d.game_date is not None]
     all_dates += [on for rec in data.events if (on := rec.event.game_date or rec.event.start_date)]
     hist_by_proc: dict[str, list[tuple[float, int]]] = defaultdict(list)
@@ -203,8 +223,11 @@ def build_rollout(
 
     out: list[RolloutProcessor] = []
     for pr in report.processors:
+        proc = registry.processors.get(pr.processor) if registry is not None else None
+        unseen = sorted(set(proc.inputs) - seen) if proc is not None else []
         out.append(
             _one(
+                unseen,
                 pr,
                 per_runs.get(pr.processor, []),
                 looked.get(pr.processor, set()),
@@ -218,7 +241,15 @@ def build_rollout(
                 weeks,
             )
         )
-    go = [p for p in out if p.decision == "go"]
+    for p in out:
+        if registry is not None and p.processor not in registry.processors:
+            p.decision = NOT_IN_ROUTES
+            p.why = (
+                "not in routes.yaml (renamed or removed since it was logged): not judged; "
+                "its runs and skips are not the registry processor's evidence"
+            )
+    judged = [p for p in out if p.decision != NOT_IN_ROUTES]
+    go = [p for p in judged if p.decision == "go"]
     nxt = max(go, key=lambda p: p.saved_hours_per_week) if go else None
     if nxt is not None:
         why = (
@@ -230,13 +261,14 @@ def build_rollout(
     else:
         why = "no processor in shadow passes the thresholds yet"
     by_mode: dict[str, dict[str, Any]] = {}
-    present = {p.mode for p in out}
+    present = {p.mode for p in judged}
     for mode in (SHADOW, LIVE, *sorted(present - {SHADOW, LIVE})):  # unknown when there is one
-        ps = [p for p in out if p.mode == mode]
+        ps = [p for p in judged if p.mode == mode]
         by_mode[mode] = {
             "processors": [p.processor for p in ps],
             "runs": sum(
-                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0 for p in out
+                p.runs_shadow if mode == SHADOW else p.runs_live if mode == LIVE else 0
+                for p in judged
             ),
             "saved_hours": round(sum(p.saved_hours for p in ps), 4),
             "saved_hours_per_week": round(sum(p.saved_hours_per_week for p in ps), 4),
@@ -251,6 +283,7 @@ def build_rollout(
 
 
 def _one(
+    unseen: list[str],
     pr: ProcessorReport,
     runs: list[Run],
     looked: set[date],
@@ -281,6 +314,7 @@ def _one(
         runs=len(runs),
         runs_shadow=shadow,
         runs_live=len(runs) - shadow,
+        unseen_sources=unseen,
     )
     hp = hist_by_proc.get(name, [])
     mean_dur = sum(d for d, _ in hp) / len(hp) if hp else 0.0
@@ -353,6 +387,17 @@ def _uncovered(days: list[str]) -> str:
     )
 
 
+def _unseen(sources: list[str]) -> str:
+    """The input sources the log has no event of, for ``why``."""
+    if not sources:
+        return "every input source seen"
+    return (
+        f"no event of input{'s' if len(sources) > 1 else ''} {', '.join(sources)} in the log "
+        "(topic not subscribed?): live, nothing would route its changes, and its runs count "
+        "as saved"
+    )
+
+
 def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str, str]:
     if rp.mode == LIVE:
         return "live", "already live"
@@ -362,6 +407,7 @@ def _go(rp: RolloutProcessor, pr: ProcessorReport, th: ReportSpec) -> tuple[str,
     checks = [
         (rp.runs > 0, f"{rp.runs} routed runs" if rp.runs else "no routed run"),
         (not rp.uncovered_days, _uncovered(rp.uncovered_days)),
+        (not rp.unseen_sources, _unseen(rp.unseen_sources)),
         (
             rp.days_observed >= th.shadow_days,
             f"{rp.days_observed} day(s) observed {'>=' if rp.days_observed >= th.shadow_days else '<'} {th.shadow_days}",

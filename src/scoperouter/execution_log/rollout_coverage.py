@@ -1,9 +1,12 @@
 """Which dates the router looked at a processor for, from an execution log: the coverage
 rule of the rollout report (:mod:`.rollout`; docs/report.md).
 
-Invariant: pure functions of the log's rows and the registry; a date counts as looked at
-only through a decision of the processor's own (a run, or a skip :func:`skip_reason` says it
-decides itself), the dates its lookback reaches, or an upstream's (:func:`follow_upstreams`).
+Invariant: pure functions of the log's rows, the registry and the relation data; a date
+counts as looked at only through a decision of the processor's own -- a run on the dates the
+log has a row of it for (one row per date the planner's run named, lookback dates included
+only when the planner ran them), or a skip :func:`skip_reason` says it decides itself, on
+the dates the planner would have run for that event (:func:`skip_dates`, the planner asked
+again, never the ``as_of`` upper bound) -- or an upstream's (:func:`follow_upstreams`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from scoperouter.execution_log.analysis import Run
 from scoperouter.execution_log.reader import EventRecord
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledInput, CompiledRegistry
+from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import SKIP_REASONS
+from scoperouter.router.planner import plan
 
 # skips a processor decides itself, for an event of a source it reads (not_an_input and
 # unknown_source say nothing about the processor: the router did not look at it)
@@ -44,25 +49,44 @@ def skip_reason(inp: CompiledInput, event: Event) -> str | None:
     return None
 
 
-def reach(registry: CompiledRegistry | None, processor: str, rec: EventRecord) -> list[date]:
-    """The dates a decision of ``processor`` on the logged event reaches: the event's own
-    dates and, through an input with ``ahead: {days: A}``, the A days after each (past
-    ``as_of``, as the planner's), plus the later ones (up to its ``as_of``) the lookback may
-    reach from each (``days: N``: N days; a games lookback: every later date, as the
-    planner's when it knows no game)."""
+def own_dates(registry: CompiledRegistry | None, processor: str, event: Event) -> list[date]:
+    """The event's own dates and, through an input with ``ahead: {days: A}``, the A days
+    after each (past ``as_of``, as the planner's): what a skip covers when the relation
+    data is not at hand to re-plan it -- never a lookback date (:func:`skip_dates`)."""
     proc = registry.processors.get(processor) if registry is not None else None
-    lb = proc.lookback if proc is not None else None
-    inp = proc.inputs.get(rec.event.source) if proc is not None else None
+    inp = proc.inputs.get(event.source) if proc is not None else None
     ahead = inp.ahead_days if inp is not None else 0
-    out: list[date] = []
-    for d0 in rec.event.dates():
-        for k in range(ahead + 1):
-            d = d0 + timedelta(days=k)
-            n = (lb.days or 0) if lb is not None else 0
-            if lb is not None and not n and lb.count and lb.via is not None:
-                n = (rec.as_of - d).days
-            out.append(d)
-            out += [d + timedelta(days=i) for i in range(1, min(n, (rec.as_of - d).days) + 1)]
+    return [d0 + timedelta(days=k) for d0 in event.dates() for k in range(ahead + 1)]
+
+
+def skip_dates(
+    registry: CompiledRegistry, relations: RelationStore | None, rec: EventRecord
+) -> dict[str, tuple[date, ...]]:
+    """Per processor that skips the logged event with a reason of its own
+    (:func:`skip_reason`), the dates that skip decided about: the dates the planner's run
+    would have named had the event been relevant -- the event re-planned without what made
+    it a skip (``status``, ``skip_downstream``, ``changed_fields``) at the event's logged
+    ``as_of``, so a lookback reaches exactly the dates the planner's rule gives, never the
+    ``as_of`` upper bound. Without ``relations`` (the report did not load the relation
+    data), the event's own dates and ahead days only (:func:`own_dates`)."""
+    ev = rec.event
+    skipping = {
+        inp.processor
+        for inp in registry.by_source.get(ev.source, ())
+        if skip_reason(inp, ev) is not None
+    }
+    if not skipping:
+        return {}
+    if relations is None:
+        return {name: tuple(own_dates(registry, name, ev)) for name in sorted(skipping)}
+    relevant = ev.model_copy(
+        update={"status": "success", "skip_downstream": False, "changed_fields": None}
+    )
+    out: dict[str, tuple[date, ...]] = {}
+    for d in plan(registry, relations, relevant, rec.as_of):
+        if d.processor in skipping:
+            ran = d.dates if d.action == "run" and d.dates else ()
+            out[d.processor] = tuple(ran) or tuple(own_dates(registry, d.processor, ev))
     return out
 
 
