@@ -5,8 +5,9 @@ from the parse tree's scopes (CTEs and subqueries resolved to the tables under t
 written tables (INSERT/MERGE/CREATE/DELETE/UPDATE targets) are not reads, while the columns
 a MERGE / UPDATE takes from its USING / FROM source are; a name built at run time (a
 template placeholder), an ambiguous column or a ``SELECT *`` reaching the result is an
-:class:`~scoperouter.lineage.reads.Unresolved` entry, never a guess. Per-scope resolution
-is :mod:`scoperouter.lineage.sql_scope`.
+:class:`~scoperouter.lineage.reads.Unresolved` entry, never a guess; each statement is parsed
+alone, so one that does not parse leaves only itself unresolved. Per-scope resolution is
+:mod:`scoperouter.lineage.sql_scope`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import re
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
+from sqlglot.tokenizer_core import TokenType
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql_names import (
@@ -31,6 +34,7 @@ from scoperouter.lineage.sql_scope import Resolver, expose, scope_reads
 __all__ = ["PLACEHOLDER", "Schema", "is_placeholder", "sql_reads", "table_name"]
 
 
+_DIALECT = Dialect.get_or_raise("bigquery")
 _WRITES = (exp.Insert, exp.Merge, exp.Create, exp.Delete, exp.Update)
 
 
@@ -161,29 +165,68 @@ def _command_reads(
 
 
 def sql_reads(text: str, origin: Origin, schema: Schema | None = None) -> Reads:
-    """The reads of ``text`` (one or more statements). A text sqlglot cannot parse is one
-    unresolved entry."""
+    """The reads of ``text`` (one or more statements). Each statement is parsed alone: one
+    sqlglot cannot parse is one unresolved entry at its line, the others' reads are kept."""
     return _sql_reads(text, origin, schema or {}, 0)
+
+
+def _unparsed(exc: Exception, where: Origin) -> Unresolved:
+    first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return Unresolved(where, f"SQL that does not parse: {first}")
+
+
+def split_statements(text: str) -> list[tuple[str, int]] | None:
+    """``text``'s statements, split at the semicolons sqlglot's BigQuery tokenizer finds
+    (never one inside a string, a quoted name or a comment): each statement's text, padded
+    with the newlines before it (its parse tree's lines are the whole text's), and its first
+    line; None when the text does not tokenize (an unterminated string...)."""
+    try:
+        tokens = _DIALECT.tokenize(text)
+    except SqlglotError:
+        return None
+    out: list[tuple[str, int]] = []
+    start = 0
+    first: int | None = None
+    for tok in (*tokens, None):
+        if tok is not None and tok.token_type != TokenType.SEMICOLON:
+            if first is None:
+                first = tok.line
+            continue
+        end = tok.start if tok is not None else len(text)
+        if first is not None:
+            out.append(("\n" * text.count("\n", 0, start) + text[start:end], first))
+        start, first = end + 1, None
+    return out
 
 
 def _sql_reads(text: str, origin: Origin, schema: Schema, depth: int) -> Reads:
     reads = Reads()
     r = Resolver(reads, schema, origin)
-    try:
-        statements = sqlglot.parse(text, read="bigquery")
-    except SqlglotError as exc:
-        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        reads.unresolved.append(Unresolved(origin, f"SQL that does not parse: {first}"))
+    chunks = split_statements(text)
+    if chunks is None:  # does not tokenize: nothing of it can be read
+        try:
+            sqlglot.parse(text, read="bigquery")
+            exc: Exception = SqlglotError("SQL that does not tokenize")
+        except SqlglotError as err:
+            exc = err
+        reads.unresolved.append(_unparsed(exc, origin))
         reads.parsed = False
         return reads
-    for stmt in statements:
-        if not isinstance(stmt, exp.Expression):
-            continue
-        for cmd in stmt.find_all(exp.Command):
-            _command_reads(cmd, reads, origin, schema, depth)
+    for chunk, line in chunks:
         try:
-            _statement_reads(stmt, r)
+            statements = sqlglot.parse(chunk, read="bigquery")
         except SqlglotError as exc:
-            reads.unresolved.append(Unresolved(origin, f"SQL not analysable: {exc}"))
+            reads.unresolved.append(_unparsed(exc, Origin(origin.file, origin.line + line - 1)))
+            reads.parsed = False
+            continue
+        for stmt in statements:
+            if not isinstance(stmt, exp.Expression):
+                continue
+            for cmd in stmt.find_all(exp.Command):
+                _command_reads(cmd, reads, origin, schema, depth)
+            try:
+                _statement_reads(stmt, r)
+            except SqlglotError as exc:
+                reads.unresolved.append(Unresolved(origin, f"SQL not analysable: {exc}"))
     reads.unresolved = list(dict.fromkeys(reads.unresolved))  # once per place and reason
     return reads
