@@ -19,7 +19,6 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
-from sqlglot.tokenizer_core import TokenType
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql_names import (
@@ -188,7 +187,7 @@ def split_statements(text: str) -> list[tuple[str, int]] | None:
     start = 0
     first: int | None = None
     for tok in (*tokens, None):
-        if tok is not None and tok.token_type != TokenType.SEMICOLON:
+        if tok is not None and tok.token_type.name != "SEMICOLON":
             if first is None:
                 first = tok.line
             continue
