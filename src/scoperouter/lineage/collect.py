@@ -9,9 +9,10 @@ silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
+from scoperouter.lineage.globs import expand
 from scoperouter.lineage.pysrc import Literal, sql_literals
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql import PLACEHOLDER, Schema, sql_reads
@@ -25,20 +26,6 @@ def _display(path: Path, root: Path) -> str:
             return str(path.relative_to(root))
         except ValueError:
             return str(path)
-
-
-def expand(globs: Iterable[str], root: Path) -> tuple[list[Path], list[str]]:
-    """Files matched by ``globs`` under ``root`` (sorted, unique) and the globs matching none."""
-    files: set[Path] = set()
-    empty: list[str] = []
-    for g in globs:
-        p = Path(g)
-        matched = [p] if p.is_absolute() and p.is_file() else sorted(root.glob(g))
-        matched = [m for m in matched if m.is_file()]
-        if not matched:
-            empty.append(g)
-        files.update(matched)
-    return sorted(files), empty
 
 
 def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
