@@ -100,6 +100,7 @@ WarningCode = Literal[
     "relation_id_case",
     "relation_mixed_dates",
     "relation_missing_days",
+    "lineage_code_missing",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 
