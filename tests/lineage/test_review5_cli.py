@@ -114,3 +114,65 @@ def test_absolute_code_glob(
     out = json.loads(capsys.readouterr().out)
     assert rc == 0, out
     assert out["unresolved"] == 0
+
+
+IGNORE_ROUTES = ROUTES.replace(
+    "lineage: {code: [CODE]}", "lineage: {code: [CODE], ignore_tables: IGNORED, PARTIAL}"
+).replace(
+    "  nba_raw.boxscores: {entity: player, entity_key: player_lookup}\n",
+    "  nba_raw.boxscores: {entity: player, entity_key: player_lookup}\n"
+    "  nba_ref.teams: {entity: player}\n  nba_ref.old: {entity: player}\n",
+)
+
+
+def _ignore_setup(tmp_path: Path, sql: str, ignored: list[str], partial: bool) -> Path:
+    (tmp_path / "p.sql").write_text(sql, encoding="utf-8")
+    cfg = tmp_path / "routes.yaml"
+    text = IGNORE_ROUTES.replace("CODE", "p.sql").replace("IGNORED", json.dumps(ignored))
+    cfg.write_text(text.replace("PARTIAL", f"partial_code: {str(partial).lower()}"), "utf-8")
+    return cfg
+
+
+def test_validate_rejects_an_ignored_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ignore_tables entry naming an input is an error (it silenced field_not_listed)."""
+    cfg = _ignore_setup(tmp_path, "SELECT 1", ["nba_ref.teams", "nba_raw.boxscores"], False)
+    assert main(["validate", "--no-relation-data", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "lineage.ignore_tables[1]" in err and "is an input" in err, err
+
+
+JOIN = (
+    "SELECT b.player_lookup, t.name FROM nba_raw.boxscores b "
+    "JOIN nba_ref.teams t ON t.id = b.team_id"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "ignored", "partial", "unused"),
+    [
+        (JOIN, ["nba_ref.teams"], False, []),  # read: not stale
+        (JOIN, ["nba_ref.teams", "nba_ref.old"], False, ["nba_ref.old"]),  # never read
+        (JOIN, ["nba_ref.teams", "nba_ref.old"], True, []),  # code outside the globs reads it
+        (JOIN + ";\nSELECT FROM (", ["nba_ref.teams", "nba_ref.old"], False, []),  # unparsed
+        ("SELECT x FROM nba_ref.teams, ds.fn(1)", ["nba_ref.teams", "nba_ref.old"], False, []),
+    ],
+)
+def test_unused_ignore(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sql: str,
+    ignored: list[str],
+    partial: bool,
+    unused: list[str],
+) -> None:
+    """An ignore_tables entry no code reads is an unused_ignore warning at its routes.yaml
+    line, only when every read was resolved and the globs are all the code."""
+    cfg = _ignore_setup(tmp_path, sql, ignored, partial)
+    rc = main(["lineage", "--json", "--config", str(cfg)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == int(out["errors"] > 0)
+    found = [f for f in out["findings"] if f["code"] == "unused_ignore"]
+    assert [f["source"] for f in found] == unused, out
+    assert all(f["severity"] == "warning" and f["line"] == 20 for f in found), found

@@ -6,7 +6,10 @@ tables and ``lineage.ignore_tables`` excepted); ``field_not_listed`` (error): a 
 from an input that ``fields`` leaves out or ``ignore_fields`` names (identity columns --
 the date field, the source's ``entity_key`` and ``keys`` -- excepted, since no change event
 names them); ``unused_input`` (warning): an input none of the processor's code reads (not claimed
-when nothing of its code could be resolved);
+when nothing of its code could be resolved); ``unused_ignore`` (warning): a
+``lineage.ignore_tables`` entry none of its code reads (a stale entry would hide a future
+read of the table; claimed only on the SQL route, when every read of the code was resolved,
+and not with ``lineage.partial_code``);
 ``unresolved`` (info): a read the tool could not resolve, listed and never guessed.
 """
 
@@ -24,6 +27,7 @@ CODES: dict[str, Severity] = {
     "missing_input": "error",
     "field_not_listed": "error",
     "unused_input": "warning",
+    "unused_ignore": "warning",
     "unresolved": "info",
 }
 
@@ -108,10 +112,10 @@ def diff_processor(
     reads = _qualify(reads, set(proc.inputs) | own | ignored, registry)
     out: list[Finding] = []
     for table in sorted(reads.tables):
-        if table in own or table in ignored or table in reads.writes - set(proc.inputs):
+        ci = proc.inputs.get(table)  # an input is checked even if ignored (validate rejects it)
+        if ci is None and (table in own or table in ignored or table in reads.writes):
             continue
         where = reads.table_origin.get(table)
-        ci = proc.inputs.get(table)
         if ci is None:
             out.append(
                 Finding(
@@ -158,6 +162,22 @@ def diff_processor(
                 + {"jobs": "jobs references it", "runtime": "runs reported reading it"}.get(
                     route, "code reads it"
                 ),
+                None,
+                route,
+            )
+        )
+    resolved = not reads.unresolved and route == "sql"
+    partial = bool(lineage and lineage.partial_code)
+    for table in sorted(ignored - set(reads.tables) if resolved and not partial else ()):
+        out.append(
+            Finding(
+                "unused_ignore",
+                name,
+                table,
+                None,
+                f"{name} ignores {table} (lineage.ignore_tables), but none of its code reads "
+                "it: remove the stale entry (it would hide a later read of the table), or set "
+                "lineage.partial_code when code outside the globs reads it",
                 None,
                 route,
             )

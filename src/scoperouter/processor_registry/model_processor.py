@@ -214,7 +214,13 @@ class LineageSpec(Strict):
     ignore_tables: tuple[SourceName, ...] = Field(
         default=(),
         description="Tables it reads on purpose without routing on them (reference data, "
-        "its own bookkeeping): no missing_input for them.",
+        "its own bookkeeping): no missing_input for them. Never one of its inputs.",
+    )
+    partial_code: bool = Field(
+        default=False,
+        description="The code globs are not all the code the processor runs (a reference "
+        "model of production's code): an ignore_tables entry they never read is a read of "
+        "the code outside them, not a stale entry (no unused_ignore).",
     )
 
 
