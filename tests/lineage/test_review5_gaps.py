@@ -3,9 +3,12 @@ that does not parse, among others. Each case failed before its fix."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from scoperouter.lineage.reads import Origin
+from scoperouter.lineage.collect import file_reads
+from scoperouter.lineage.reads import Origin, Reads
 from scoperouter.lineage.sql import sql_reads
 
 AT = Origin("q.sql", 1)
@@ -72,3 +75,75 @@ def test_untokenizable_text_is_one_unresolved() -> None:
     r = sql_reads("SELECT a FROM ds.one WHERE s = 'open", AT)
     assert not r.parsed and r.tables == {}
     assert len(r.unresolved) == 1 and "does not parse" in r.unresolved[0].what
+
+
+def _py_reads(tmp_path: Path, source: str) -> Reads:
+    f = tmp_path / "m.py"
+    f.write_text(source, encoding="utf-8")
+    return file_reads(f, tmp_path)
+
+
+BASE = 'def run(c, x):\n    q = "SELECT b.player_lookup, b.points FROM nba_raw.boxscores b"\n'
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "columns", "line"),
+    [
+        # review5 fx2: a query grown by reassigning it, as += grows it
+        (
+            BASE
+            + '    if x:\n        q = q + " LEFT JOIN nba_raw.injuries i USING (player_lookup)"\n',
+            "nba_raw.injuries",
+            {"player_lookup"},
+            4,
+        ),
+        (
+            BASE + '    if x:\n        q = f"{q} LEFT JOIN nba_raw.injuries i ON i.k = b.k"\n',
+            "nba_raw.injuries",
+            {"k"},
+            4,
+        ),
+        (
+            BASE + '    q = q + " JOIN nba_raw.injuries i" + " USING (player_lookup)"\n',
+            "nba_raw.injuries",
+            {"player_lookup"},
+            3,
+        ),
+        # a comma join appended (review5 py/q_comma_fragment.py)
+        (
+            BASE + "    q = q + \", nba_raw.injuries i WHERE i.status = 'out'\"\n",
+            "nba_raw.injuries",
+            {"status"},
+            3,
+        ),
+        # then += after the reassignment still appends to the same query
+        (
+            BASE + '    q = q + " JOIN nba_raw.injuries i USING (k)"\n    q += " WHERE i.s = 1"\n',
+            "nba_raw.injuries",
+            {"k", "s"},
+            3,
+        ),
+    ],
+)
+def test_self_append_is_read(
+    tmp_path: Path, source: str, table: str, columns: set[str], line: int
+) -> None:
+    """``q = q + "..."`` and ``q = f"{q} ..."`` append to the query like ``q += "..."``."""
+    r = _py_reads(tmp_path, source)
+    assert columns <= r.tables.get(table, set()), (r.tables, r.unresolved)
+    assert r.table_origin[table].line == line
+    assert "nba_raw.boxscores" in r.tables
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'def f(q):\n    return f"{q} LEFT JOIN nba_raw.injuries i USING (k)"\n',
+        'def f(q):\n    return q + ", nba_raw.injuries i"\n',
+        'J = ", nba_raw.injuries i"\n',
+    ],
+)
+def test_fragment_after_a_hole_or_comma_is_unresolved(tmp_path: Path, source: str) -> None:
+    """A piece naming a table after a leading hole or comma is an unresolved fragment."""
+    r = _py_reads(tmp_path, source)
+    assert any("SQL fragment" in u.what for u in r.unresolved), r.unresolved
