@@ -30,6 +30,18 @@ class Resolver:
         self.schema = schema
         self.base = base
         self.targets: set[str] = set()  # names and aliases of the statement's written tables
+        self.variables: set[str] = set()  # the script's variables (DECLARE, FOR), lowered
+
+    def variable(self, scope: Scope, name: str) -> bool:
+        """Whether an unqualified ``name`` is a script variable: declared so, and no source of
+        ``scope`` declares a column of that name (a column would take precedence)."""
+        if name.lower() not in self.variables:
+            return False
+        return not any(
+            name in self.schema.get(table_name(src), ())
+            for _n, src in scope.selected_sources.values()
+            if isinstance(src, exp.Table)
+        )
 
     def table(self, t: exp.Table) -> str | None:
         name = table_name(t)
@@ -304,12 +316,14 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
         if is_placeholder(name) or not name:
             continue
         qual = col.table
+        head = col.parts[0].name if col.parts else qual
+        if (head if qual else name) not in sel and r.variable(scope, head if qual else name):
+            continue  # a script variable (d, or d.field of a FOR loop's row)
         if not qual and read_elsewhere(scope, col, r, inner):
             continue
         if qual and qual in sel:
             r.column(sel[qual][1], name, col)
         elif qual:
-            head = col.parts[0].name if col.parts else qual
             outer = _outer_source(scope, qual)
             if head in sel and len(col.parts) > 1:  # alias.struct.field
                 r.column(sel[head][1], col.parts[1].name, col)
