@@ -242,3 +242,71 @@ def test_script_variables(
 ) -> None:
     """DECLAREd names and a FOR loop's variable are variables, not columns."""
     assert sql_reads(sql, AT, schema).tables[table] == columns
+
+
+CASE_ROUTES = """
+version: 1
+date_field: game_date
+entities:
+  player: {description: player}
+sources:
+  nba_raw.box: {entity: player, entity_key: player_lookup, columns: [player_lookup, game_date, points, minutes, team_abbr]}
+  nba_raw.inj: {entity: player, entity_key: player_lookup}
+defaults:
+  max_entities: 50
+  window: {quiet: 10s, max_wait: 1m}
+  target: {outbox: {}}
+processors:
+  p:
+    phase: 1
+    granularity: player
+    inputs:
+      - source: nba_raw.box
+        INPUT
+      - source: nba_raw.inj
+    publishes: an.p
+"""
+
+
+@pytest.mark.parametrize(
+    ("input_", "sql", "findings", "unresolved"),
+    [
+        # ignore_fields names minutes; the SQL reads MINUTES
+        (
+            "ignore_fields: [minutes]",
+            "SELECT player_lookup, SUM(MINUTES) FROM nba_raw.box GROUP BY 1",
+            [("nba_raw.box", "MINUTES")],
+            [],
+        ),
+        # fields leaves points out; POINTS and points are one column, one finding
+        (
+            "fields: [team_abbr]",
+            "SELECT POINTS, points, Team_Abbr FROM nba_raw.box",
+            [("nba_raw.box", "POINTS")],
+            [],
+        ),
+        # a declared column in another case is the declared table's: here ambiguous with
+        # the undeclared table (was attributed to nba_raw.inj alone, silently)
+        (
+            "fields: [team_abbr]",
+            "SELECT b.team_abbr, POINTS FROM nba_raw.box b JOIN nba_raw.inj i USING (player_lookup)",
+            [],
+            ["column 'POINTS' is ambiguous (nba_raw.box, nba_raw.inj)"],
+        ),
+        # identity columns in any case need no field
+        ("fields: [points]", "SELECT PLAYER_LOOKUP, Game_Date, Points FROM nba_raw.box", [], []),
+    ],
+)
+def test_column_case(
+    input_: str, sql: str, findings: list[tuple[str, str]], unresolved: list[str]
+) -> None:
+    """Column names are compared case-insensitively, as BigQuery resolves them."""
+    from scoperouter.lineage.analyse import schema_of
+    from scoperouter.lineage.diff import diff_processor
+    from scoperouter.processor_registry.loader import load_config_text
+
+    reg = load_config_text(CASE_ROUTES.replace("INPUT", input_), with_relations=False).registry
+    reads = sql_reads(sql, AT, schema_of(reg))
+    out = diff_processor(reg, "p", reads)
+    assert [(f.source, f.column) for f in out if f.code == "field_not_listed"] == findings
+    assert [f.message for f in out if f.code == "unresolved"] == unresolved

@@ -129,10 +129,18 @@ def diff_processor(
                 )
             )
             continue
-        skip = identity_columns(registry, table)
-        for col in sorted(reads.tables[table] - skip):
-            left_out = ci.fields is not None and col not in ci.fields
-            ignored_f = ci.ignore_fields is not None and col in ci.ignore_fields
+        # BigQuery column names are case-insensitive: compared casefolded, each once
+        skip = {c.lower() for c in identity_columns(registry, table)}
+        fields = None if ci.fields is None else {f.lower() for f in ci.fields}
+        ignore = {f.lower() for f in ci.ignore_fields or ()}
+        seen: set[str] = set()
+        for col in sorted(reads.tables[table]):
+            key = col.lower()
+            if key in skip or key in seen:
+                continue
+            seen.add(key)
+            left_out = fields is not None and key not in fields
+            ignored_f = key in ignore
             if not (left_out or ignored_f):
                 continue
             at = reads.column_origin.get((table, col), where)

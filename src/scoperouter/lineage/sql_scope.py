@@ -27,7 +27,9 @@ from scoperouter.lineage.sql_shape import branches, output_names, star_of
 class Resolver:
     def __init__(self, reads: Reads, schema: Schema, base: Origin) -> None:
         self.reads = reads
-        self.schema = schema
+        # BigQuery column names are case-insensitive: the declared ones lowered, each name
+        # looked up lowered
+        self.schema: Schema = {t: frozenset(c.lower() for c in cols) for t, cols in schema.items()}
         self.base = base
         self.targets: set[str] = set()  # names and aliases of the statement's written tables
         self.variables: set[str] = set()  # the script's variables (DECLARE, FOR), lowered
@@ -38,7 +40,7 @@ class Resolver:
         if name.lower() not in self.variables:
             return False
         return not any(
-            name in self.schema.get(table_name(src), ())
+            name.lower() in self.schema.get(table_name(src), ())
             for _n, src in scope.selected_sources.values()
             if isinstance(src, exp.Table)
         )
@@ -132,7 +134,7 @@ class Resolver:
                 continue
             if isinstance(src, exp.Table):
                 known = self.schema.get(table_name(src))
-                if known is None or name in known:
+                if known is None or name.lower() in known:  # (columns are lowered)
                     candidates.append(src)
             elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
                 projects = {s.alias_or_name for s in src.expression.selects}
