@@ -176,3 +176,74 @@ def test_unused_ignore(
     found = [f for f in out["findings"] if f["code"] == "unused_ignore"]
     assert [f["source"] for f in found] == unused, out
     assert all(f["severity"] == "warning" and f["line"] == 20 for f in found), found
+
+
+BARE_ROUTES = IGNORE_ROUTES.replace(
+    "  nba_ref.teams: {entity: player}\n",
+    "  nba_ref.teams: {entity: player}\n  nba_raw.injuries: {entity: player}\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "ignored", "ambiguous"),
+    [
+        # 'injuries' is the ignored nba_static.injuries, or the source nba_raw.injuries
+        ("SELECT b.k, i.s FROM nba_raw.boxscores b JOIN injuries i USING (k)", True, True),
+        # no ignored table of that name: the registry's unique source, as before
+        ("SELECT b.k, i.s FROM nba_raw.boxscores b JOIN injuries i USING (k)", False, False),
+        # the qualified ignored table is no bare name
+        (
+            "SELECT b.k, i.s FROM nba_raw.boxscores b JOIN nba_static.injuries i USING (k)",
+            True,
+            False,
+        ),
+    ],
+)
+def test_bare_name_of_an_ignored_table_and_a_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sql: str, ignored: bool, ambiguous: bool
+) -> None:
+    """A bare table name matching an ignored table and another registry source is unresolved
+    (it was taken for the ignored table, hiding a read of the source)."""
+    (tmp_path / "p.sql").write_text(sql, encoding="utf-8")
+    ign = ["nba_static.injuries"] if ignored else []
+    text = BARE_ROUTES.replace("CODE", "p.sql").replace("IGNORED", json.dumps(ign))
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(text.replace("PARTIAL", "partial_code: true"), "utf-8")
+    main(["lineage", "--json", "--config", str(cfg)])
+    out = json.loads(capsys.readouterr().out)
+    msgs = [f["message"] for f in out["findings"] if f["code"] == "unresolved"]
+    assert any("'injuries' is ambiguous" in m for m in msgs) == ambiguous, out["findings"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expect"),
+    [
+        # a source named by an API call, never in SQL
+        (
+            'def f(c):\n    return c.list_rows("nba_raw.injuries")\n',
+            "'nba_raw.injuries' names a source",
+        ),
+        (
+            'def f(c):\n    return c.get_table("my-proj.nba_raw.injuries")\n',
+            "'nba_raw.injuries' names a source",
+        ),
+        # CALL and EXECUTE IMMEDIATE are SQL, unresolved
+        ('def f(c):\n    c.query("CALL nba_raw.refresh()")\n', "SQL not analysable (CALL"),
+        (
+            "def f(c):\n    c.query(\"EXECUTE IMMEDIATE 'SELECT 1'\")\n",
+            "SQL not analysable (EXECUTE",
+        ),
+    ],
+)
+def test_python_reads_without_sql_are_unresolved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, expect: str
+) -> None:
+    """A table a Python file names outside SQL, CALL and EXECUTE IMMEDIATE are unresolved."""
+    (tmp_path / "p.py").write_text(source, encoding="utf-8")
+    text = BARE_ROUTES.replace("CODE", "p.py").replace("IGNORED", "[]")
+    cfg = tmp_path / "routes.yaml"
+    cfg.write_text(text.replace("PARTIAL", "partial_code: false"), "utf-8")
+    main(["lineage", "--json", "--config", str(cfg)])
+    out = json.loads(capsys.readouterr().out)
+    msgs = [f["message"] for f in out["findings"] if f["code"] == "unresolved"]
+    assert any(expect in m for m in msgs), out["findings"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from scoperouter.lineage.globs import expand
-from scoperouter.lineage.pysrc import Literal, sql_literals
+from scoperouter.lineage.pysrc import Literal, sql_literals, table_mentions
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql import PLACEHOLDER, Schema, sql_reads
 
@@ -45,6 +45,8 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     except SyntaxError as exc:
         reads.unresolved.append(Unresolved(Origin(shown, exc.lineno or 0), "not Python"))
         return reads
+    for line, table in table_mentions(text):
+        reads.mentions.setdefault(table, Origin(shown, line))
     ctes = tuple(sorted({n for lit in literals for n in _cte_names(lit)}))
     for lit in literals:
         where = Origin(shown, lit.line)

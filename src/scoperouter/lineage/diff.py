@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from scoperouter.lineage.reads import Origin, Reads
+from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 Severity = Literal["error", "warning", "info"]
@@ -71,17 +71,33 @@ def identity_columns(registry: CompiledRegistry, source: str) -> set[str]:
     return out
 
 
-def _qualify(reads: Reads, known: set[str], registry: CompiledRegistry) -> Reads:
+def _qualify(
+    reads: Reads, known: set[str], registry: CompiledRegistry, ignored: frozenset[str] = frozenset()
+) -> Reads:
     """``reads`` with each bare table name (a query run with a default dataset) replaced by
     the one ``dataset.table`` it stands for: the unique name of ``known`` (the processor's
     inputs, output and ignored tables) with that table part, else the registry's unique
-    source with it. A bare name its own code writes (a temp table) stays as it is."""
+    source with it. A bare name its own code writes (a temp table) stays as it is. A bare
+    name taken for one of ``ignored`` while a source of the registry has that table part too
+    is listed unresolved (the ignored table would hide a read of the source)."""
+
+    unresolved = list(reads.unresolved)
 
     def full(table: str) -> str:
         if "." in table or table in reads.writes:
             return table
         cands = sorted(k for k in known if k.rsplit(".", 1)[-1] == table)
         if len(cands) == 1:
+            others = sorted(set(registry.by_table.get(table, ())) - {cands[0]})
+            if cands[0] in ignored and others:  # an ignored table must not hide a source
+                unresolved.append(
+                    Unresolved(
+                        reads.table_origin[table],
+                        f"bare table name {table!r} is ambiguous: read as {cands[0]} "
+                        f"(lineage.ignore_tables), but {', '.join(others)} "
+                        f"{'is a source' if len(others) == 1 else 'are sources'} too",
+                    )
+                )
             return cands[0]
         try:
             return registry.resolve_source(table) or table
@@ -91,13 +107,13 @@ def _qualify(reads: Reads, known: set[str], registry: CompiledRegistry) -> Reads
     if all("." in t for t in reads.tables):
         return reads
     out = Reads(columns_known=reads.columns_known, parsed=reads.parsed)
+    out.unresolved = unresolved
     for t, cols in reads.tables.items():
         q = full(t)
         out.add_table(q, reads.table_origin[t])
         for c in cols:
             out.add_column(q, c, reads.column_origin.get((t, c), reads.table_origin[t]))
     out.writes = set(reads.writes)
-    out.unresolved = list(reads.unresolved)
     return out
 
 
@@ -109,7 +125,7 @@ def diff_processor(
     lineage = proc.spec.lineage
     ignored = set(lineage.ignore_tables) if lineage else set()
     own = {proc.publishes} if proc.publishes else set()
-    reads = _qualify(reads, set(proc.inputs) | own | ignored, registry)
+    reads = _qualify(reads, set(proc.inputs) | own | ignored, registry, frozenset(ignored))
     out: list[Finding] = []
     for table in sorted(reads.tables):
         ci = proc.inputs.get(table)  # an input is checked even if ignored (validate rejects it)
@@ -157,9 +173,21 @@ def diff_processor(
                     route,
                 )
             )
+    # a string naming a source the code reads no SQL of (client.list_rows("ds.t")): unknown
+    unresolved = list(reads.unresolved)
+    for table, at in sorted(reads.mentions.items()):
+        if table in registry.sources and table not in reads.tables and table not in own:
+            unresolved.append(
+                Unresolved(
+                    at,
+                    f"string {table!r} names a source no SQL of this code reads: an API call "
+                    "may read it (list_rows, read_gbq...); its columns are unknown",
+                )
+            )
     # nothing resolved at all (no file matched, nothing parsed): "unused" would be a guess
     blind = not reads.tables and bool(reads.unresolved)
-    for source in sorted(set(proc.inputs) - set(reads.tables) if not blind else ()):
+    read = set(reads.tables) | set(reads.mentions)  # (a mentioned input: unresolved above)
+    for source in sorted(set(proc.inputs) - read if not blind else ()):
         out.append(
             Finding(
                 "unused_input",
@@ -174,7 +202,7 @@ def diff_processor(
                 route,
             )
         )
-    resolved = not reads.unresolved and route == "sql"
+    resolved = not unresolved and route == "sql"
     partial = bool(lineage and lineage.partial_code)
     for table in sorted(ignored - set(reads.tables) if resolved and not partial else ()):
         out.append(
@@ -190,7 +218,7 @@ def diff_processor(
                 route,
             )
         )
-    for u in dict.fromkeys(reads.unresolved):  # once per place and reason
+    for u in dict.fromkeys(unresolved):  # once per place and reason
         out.append(Finding("unresolved", name, None, None, u.what, u.origin, route))
     return out
 

@@ -25,7 +25,8 @@ from scoperouter.lineage.sql import PLACEHOLDER
 # Selects candidate literals for the parser; the SQL itself is parsed by sqlglot.
 _SQL_HINT = re.compile(
     r"\b(select\b[\s\S]*\bfrom|merge\s+(into\s+)?\S|insert\s+into|delete\s+from"
-    r"|update\s+`?[\w{}.-]+`?(\s+(as\s+)?\w+)?\s+set)\b",
+    r"|update\s+`?[\w{}.-]+`?(\s+(as\s+)?\w+)?\s+set)\b"
+    r"|\bcall\s+`?[\w{}.-]+`?\s*\(|\bexecute\s+immediate\b",
     re.I,
 )
 _FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
@@ -407,3 +408,26 @@ def sql_literals(source: str) -> list[Literal]:
             out.append(lit)
     out.sort(key=lambda lit: lit.line)
     return out
+
+
+# a string that is only a table's name: ``dataset.table`` or ``project.dataset.table``
+_TABLE_NAME = re.compile(r"^`?(?:[A-Za-z0-9_-]+\.)?[A-Za-z_]\w*\.[A-Za-z_]\w*`?$")
+
+
+def table_mentions(source: str) -> list[tuple[int, str]]:
+    """Every string literal of ``source`` that is only a table name (``"nba_raw.t"``,
+    ``"proj.nba_raw.t"``), as (line, ``dataset.table``): a table an API call may read
+    (``client.list_rows``, ``read_gbq``) with no SQL lineage can parse."""
+    tree = ast.parse(source)
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    out: list[tuple[int, str]] = []
+    for n in ast.walk(tree):
+        if (
+            isinstance(n, ast.Constant)
+            and isinstance(n.value, str)
+            and id(n) not in docs
+            and _TABLE_NAME.match(n.value)
+        ):
+            parts = n.value.strip("`").split(".")
+            out.append((n.lineno, ".".join(parts[-2:])))
+    return sorted(set(out))
