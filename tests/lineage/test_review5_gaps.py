@@ -310,3 +310,34 @@ def test_column_case(
     out = diff_processor(reg, "p", reads)
     assert [(f.source, f.column) for f in out if f.code == "field_not_listed"] == findings
     assert [f.message for f in out if f.code == "unresolved"] == unresolved
+
+
+FRAGMENT = (
+    'RECENT = """boxscores AS (\n  SELECT player_lookup, points FROM nba_raw.boxscores_v2\n)"""\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "bare"),
+    [
+        # review5 py/zc: another query reads a column the fragment's CTE does not project
+        (
+            FRAGMENT + 'Q = "SELECT player_lookup, minutes FROM boxscores"\n',
+            {"player_lookup", "minutes"},
+        ),
+        # the loader's final SELECT reads only what the CTE projects: the CTE (unchanged)
+        (FRAGMENT + 'Q = "SELECT player_lookup, points FROM boxscores"\n', None),
+        # review5 py/zd: a whole query with its own WITH defines no file-wide CTE
+        (
+            'Q1 = "WITH boxscores AS (SELECT player_lookup FROM nba_raw.v2) SELECT * FROM boxscores"\n'
+            'Q2 = "SELECT player_lookup, minutes FROM boxscores"\n',
+            {"player_lookup", "minutes"},
+        ),
+    ],
+)
+def test_file_wide_cte_names_keep_other_reads(
+    tmp_path: Path, source: str, bare: set[str] | None
+) -> None:
+    """A bare name is a fragment's CTE only where the query can read it as that CTE."""
+    r = _py_reads(tmp_path, source)
+    assert r.tables.get("boxscores") == bare, (r.tables, r.unresolved)
