@@ -247,3 +247,65 @@ def test_python_reads_without_sql_are_unresolved(
     out = json.loads(capsys.readouterr().out)
     msgs = [f["message"] for f in out["findings"] if f["code"] == "unresolved"]
     assert any(expect in m for m in msgs), out["findings"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "valid"),
+    [
+        ("nba_ref.events_*", True),
+        ("nba_ref.*", True),
+        ("nba_ref.teams", True),
+        ("nba_ref.ev*ents", False),
+        ("*", False),
+        ("nba_ref*", False),
+        ("nba_raw.box*", False),  # covers the input nba_raw.boxscores
+    ],
+)
+def test_validate_ignore_tables_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: str, valid: bool
+) -> None:
+    """An ignore_tables entry may end in * (a wildcard table); one covering an input is an error."""
+    cfg = _ignore_setup(tmp_path, "SELECT 1", [entry], True)
+    assert main(["validate", "--no-relation-data", str(cfg)]) == int(not valid)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("sql", "missing", "unused"),
+    [
+        ("SELECT b.k FROM nba_raw.boxscores b JOIN `p.nba_ref.events_*` e ON e.k = b.k", [], []),
+        ("SELECT b.k FROM nba_raw.boxscores b JOIN nba_ref.events_2024 e ON e.k = b.k", [], []),
+        (
+            "SELECT b.k FROM nba_raw.boxscores b JOIN nba_ref.other e ON e.k = b.k",
+            ["nba_ref.other"],
+            ["nba_ref.events_*"],
+        ),
+    ],
+)
+def test_lineage_ignores_a_wildcard_table(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sql: str,
+    missing: list[str],
+    unused: list[str],
+) -> None:
+    """``ds.events_*`` in ignore_tables covers the wildcard read and each shard."""
+    cfg = _ignore_setup(tmp_path, sql, ["nba_ref.events_*"], False)
+    main(["lineage", "--json", "--config", str(cfg)])
+    out = json.loads(capsys.readouterr().out)
+    got = {
+        c: [f["source"] for f in out["findings"] if f["code"] == c]
+        for c in ("missing_input", "unused_ignore")
+    }
+    assert got == {"missing_input": missing, "unused_ignore": unused}, out["findings"]
+
+
+def test_runtime_undeclared_reads_honour_a_prefix_entry(tmp_path: Path) -> None:
+    """A run reporting a shard of an ignored wildcard table reports no undeclared read."""
+    from scoperouter.lineage.drift import undeclared_reads
+    from scoperouter.processor_registry.loader import load_config
+
+    cfg = _ignore_setup(tmp_path, "SELECT 1", ["nba_ref.events_*"], False)
+    reg = load_config(cfg, with_relations=False).registry
+    got = undeclared_reads(reg, "nba_analytics.p", ("nba_ref.events_2024", "nba_ref.x"))
+    assert got == ("p", ("nba_ref.x",))

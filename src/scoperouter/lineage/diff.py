@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from scoperouter.lineage.globs import ignored as covers
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
@@ -129,7 +130,7 @@ def diff_processor(
     out: list[Finding] = []
     for table in sorted(reads.tables):
         ci = proc.inputs.get(table)  # an input is checked even if ignored (validate rejects it)
-        if ci is None and (table in own or table in ignored or table in reads.writes):
+        if ci is None and (table in own or covers(table, ignored) or table in reads.writes):
             continue
         where = reads.table_origin.get(table)
         if ci is None:
@@ -204,7 +205,8 @@ def diff_processor(
         )
     resolved = not unresolved and route == "sql"
     partial = bool(lineage and lineage.partial_code)
-    for table in sorted(ignored - set(reads.tables) if resolved and not partial else ()):
+    unused = [e for e in ignored if not any(covers(t, (e,)) for t in reads.tables)]
+    for table in sorted(unused if resolved and not partial else ()):
         out.append(
             Finding(
                 "unused_ignore",

@@ -1,5 +1,6 @@
-"""Which files a processor's ``lineage.code`` globs name (shared by ``lineage`` and
-``validate``; imports nothing heavy).
+"""Which files a processor's ``lineage.code`` globs name, and which tables its
+``lineage.ignore_tables`` entries cover (shared by ``lineage`` and ``validate``; imports
+nothing heavy).
 
 Invariant: a glob is relative to one root directory unless it is absolute (then it is
 matched from its anchor); only files count -- a glob matching nothing but directories
@@ -33,3 +34,13 @@ def expand(globs: Iterable[str], root: Path) -> tuple[list[Path], list[str]]:
             empty.append(g)
         files.update(matched)
     return sorted(files), empty
+
+
+def ignored(table: str, entries: Iterable[str]) -> str | None:
+    """The ``lineage.ignore_tables`` entry covering ``table``: the same name, or an entry
+    ending in ``*`` whose prefix starts it (``ds.events_*`` covers ``ds.events_2024`` and
+    the wildcard read ``ds.events_*`` itself); None when none does."""
+    for e in entries:
+        if table == e or (e.endswith("*") and table.startswith(e[:-1])):
+            return e
+    return None

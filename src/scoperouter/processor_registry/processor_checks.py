@@ -117,16 +117,23 @@ def _check_ignore_tables(
     """An ``ignore_tables`` entry naming one of the processor's inputs contradicts it: the
     input is routed on, so lineage must check the columns read of it (``fields``), which
     an ignored table is exempt from."""
-    sources = {inp.source: i for i, inp in enumerate(inputs)}
-    for j, table in enumerate(ignored):
-        if table in sources:
-            r.add(
-                (*base, "lineage", "ignore_tables", j),
-                f"{table!r} is an input (inputs[{sources[table]}]) and in "
-                "lineage.ignore_tables: an input is read for its rows, never ignored; remove "
-                "it from ignore_tables",
-                code="ignored_input",
-            )
+    from scoperouter.lineage.globs import ignored as covers
+
+    for j, entry in enumerate(ignored):
+        for i, inp in enumerate(inputs):
+            if covers(inp.source, (entry,)):
+                named = (
+                    repr(entry)
+                    if entry == inp.source
+                    else f"{entry!r} covers {inp.source!r}, which"
+                )
+                r.add(
+                    (*base, "lineage", "ignore_tables", j),
+                    f"{named} is an input (inputs[{i}]) and in lineage.ignore_tables: an "
+                    "input is read for its rows, never ignored; remove it from ignore_tables",
+                    code="ignored_input",
+                )
+                break
 
 
 def _check_path(
