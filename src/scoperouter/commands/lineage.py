@@ -6,7 +6,9 @@ BigQuery's INFORMATION_SCHEMA.JOBS (an export with ``--jobs``, live with ``--big
 from what runs reported reading (``--runtime``: ``referenced_tables`` in the execution log) --
 and diffs it against the registry: ``missing_input`` and ``field_not_listed`` (errors),
 ``unused_input`` (warning), ``unresolved`` (listed, never guessed). Output: text (default),
-``--json`` or ``--format github`` (workflow annotations). Exit 1 when there is an error.
+``--json`` or ``--format github`` (workflow annotations). Exit 1 when there is an error, or
+with ``--strict`` an unresolved read (a glob matching no file, a file that cannot be read,
+code that does not parse...: what lineage could not check is then no pass).
 Code globs are resolved against ``--root`` (default: the directory of the registry).
 """
 
@@ -66,6 +68,12 @@ def register(sub: Any) -> None:
     p.add_argument("--days", type=int, default=7, help="days of jobs with --bigquery (default: 7)")
     p.add_argument(
         "--label", default="processor", help="job label naming the processor (default: processor)"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="unresolved reads fail too (a glob matching no file, code that cannot be read "
+        "or parsed, a table named at run time...): exit 1",
     )
     p.add_argument(
         "--format",
@@ -146,4 +154,10 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(output.text(findings, analysis.analysed, analysis.skipped, config, route))
-    return 1 if analysis.errors else 0
+    unresolved = sum(f.severity == "info" for f in findings)
+    if args.strict and unresolved:
+        print(
+            f"{config}: strict mode fails on {unresolved} unresolved read{'s' * (unresolved != 1)}",
+            file=sys.stderr,
+        )
+    return 1 if analysis.errors or (args.strict and unresolved) else 0

@@ -64,7 +64,7 @@ def register(sub: Any) -> None:
 
 def _check(path: str, with_relations: bool, ignore: list[str]) -> CheckResult:
     try:
-        return check_config(path, with_relations=with_relations, ignore=ignore)
+        return check_config(path, with_relations=with_relations, ignore=ignore, check_code=True)
     except Exception as exc:  # never a traceback for any input: report and fail
         issue = ConfigIssue(
             f"internal error while validating ({type(exc).__name__}: {exc}); please report it",

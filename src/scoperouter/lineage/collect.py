@@ -9,10 +9,15 @@ silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from scoperouter.lineage.pysrc import Literal, sql_literals
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from scoperouter.lineage.globs import expand
+from scoperouter.lineage.pysrc import Literal, sql_literals, table_mentions
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql import PLACEHOLDER, Schema, sql_reads
 
@@ -25,20 +30,6 @@ def _display(path: Path, root: Path) -> str:
             return str(path.relative_to(root))
         except ValueError:
             return str(path)
-
-
-def expand(globs: Iterable[str], root: Path) -> tuple[list[Path], list[str]]:
-    """Files matched by ``globs`` under ``root`` (sorted, unique) and the globs matching none."""
-    files: set[Path] = set()
-    empty: list[str] = []
-    for g in globs:
-        p = Path(g)
-        matched = [p] if p.is_absolute() and p.is_file() else sorted(root.glob(g))
-        matched = [m for m in matched if m.is_file()]
-        if not matched:
-            empty.append(g)
-        files.update(matched)
-    return sorted(files), empty
 
 
 def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
@@ -58,7 +49,15 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     except SyntaxError as exc:
         reads.unresolved.append(Unresolved(Origin(shown, exc.lineno or 0), "not Python"))
         return reads
+    for line, table in table_mentions(text):
+        reads.mentions.setdefault(table, Origin(shown, line))
     ctes = tuple(sorted({n for lit in literals for n in _cte_names(lit)}))
+    columns: dict[str, frozenset[str] | None] = {}
+    for lit in literals if ctes else ():
+        for name, cols in _cte_columns(lit).items():
+            known = columns.get(name, frozenset())
+            # a name two fragments define: the union of what they project, unknown if either is
+            columns[name] = None if cols is None or known is None else known | cols
     for lit in literals:
         where = Origin(shown, lit.line)
         got = _literal_reads(lit, where, schema, ctes)
@@ -73,7 +72,7 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
                 )
             )
         if _appendable(lit):
-            got = _without_fragment_ctes(got, ctes)
+            got = _without_fragment_ctes(got, ctes, columns)
         reads.merge(got)
     return reads
 
@@ -87,12 +86,41 @@ def _fragment_text(lit: Literal) -> str:
     return lit.clause_text or lit.text
 
 
+def _whole(text: str) -> bool:
+    """Whether ``text`` parses as one statement (``WITH c AS (...) SELECT ...``: a query of
+    its own, no fragment)."""
+    try:
+        return len(sqlglot.parse(text, read="bigquery")) == 1
+    except SqlglotError:
+        return False
+
+
 def _cte_names(lit: Literal) -> list[str]:
-    """The CTE names a CTE fragment defines (none for other literals)."""
+    """The CTE names a CTE fragment defines (none for other literals, nor for a whole query
+    with a WITH of its own: its CTEs are its own)."""
     text = _fragment_text(lit)
-    if lit.fragment or not _CTE_FRAGMENT.match(text):
+    if lit.fragment or not _CTE_FRAGMENT.match(text) or _whole(text):
         return []
     return [m.group(1) for m in _CTE_NAME.finditer(text)]
+
+
+def _cte_columns(lit: Literal) -> dict[str, frozenset[str] | None]:
+    """Per CTE a fragment defines: the names it projects (None when unknown: a ``*``, a
+    fragment that does not parse as a WITH)."""
+    own = _cte_names(lit)
+    body = _CTE_FRAGMENT.sub(lambda m: m.group(0)[len(m.group(1) or "") :], _fragment_text(lit))
+    try:
+        tree = sqlglot.parse_one(f"WITH {body.rstrip().rstrip(',')} SELECT 1", read="bigquery")
+    except SqlglotError:
+        return dict.fromkeys(own)
+    out: dict[str, frozenset[str] | None] = dict.fromkeys(own)
+    for cte in tree.find_all(exp.CTE) if isinstance(tree, exp.Expression) else ():
+        q = cte.this
+        if cte.alias in out and isinstance(q, exp.Query):
+            names = [sel.alias_or_name for sel in q.selects]
+            star = any(isinstance(sel, exp.Star) or sel.is_star for sel in q.selects)
+            out[cte.alias] = None if star else frozenset(n.lower() for n in names)
+    return out
 
 
 # a query that can follow the WITH the fragments assemble: a bare SELECT (holes before it
@@ -109,11 +137,17 @@ def _appendable(lit: Literal) -> bool:
     )
 
 
-def _without_fragment_ctes(got: Reads, ctes: tuple[str, ...]) -> Reads:
+def _without_fragment_ctes(
+    got: Reads, ctes: tuple[str, ...], columns: dict[str, frozenset[str] | None]
+) -> Reads:
     """``got`` less its bare tables named as a CTE by the file's fragments: a whole query
     appended to the WITH those fragments assemble (a loader's final SELECT) reads the CTEs,
-    whose own reads are the fragments'."""
+    whose own reads are the fragments'. A name the query reads a column of that the CTE
+    does not project is no such CTE: a table (a query run alone, with a default dataset)."""
     for name in set(ctes) & set(got.tables):
+        projected = columns.get(name)
+        if projected is not None and not {c.lower() for c in got.tables[name]} <= projected:
+            continue
         del got.tables[name]
         del got.table_origin[name]
         for key in [k for k in got.column_origin if k[0] == name]:

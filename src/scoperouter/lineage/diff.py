@@ -6,7 +6,10 @@ tables and ``lineage.ignore_tables`` excepted); ``field_not_listed`` (error): a 
 from an input that ``fields`` leaves out or ``ignore_fields`` names (identity columns --
 the date field, the source's ``entity_key`` and ``keys`` -- excepted, since no change event
 names them); ``unused_input`` (warning): an input none of the processor's code reads (not claimed
-when nothing of its code could be resolved);
+when nothing of its code could be resolved); ``unused_ignore`` (warning): a
+``lineage.ignore_tables`` entry none of its code reads (a stale entry would hide a future
+read of the table; claimed only on the SQL route, when every read of the code was resolved,
+and not with ``lineage.partial_code``);
 ``unresolved`` (info): a read the tool could not resolve, listed and never guessed.
 """
 
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scoperouter.field_names import field_key
-from scoperouter.lineage.reads import Origin, Reads
+from scoperouter.lineage.globs import ignored as covers
+from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 Severity = Literal["error", "warning", "info"]
@@ -25,6 +29,7 @@ CODES: dict[str, Severity] = {
     "missing_input": "error",
     "field_not_listed": "error",
     "unused_input": "warning",
+    "unused_ignore": "warning",
     "unresolved": "info",
 }
 
@@ -68,17 +73,33 @@ def identity_columns(registry: CompiledRegistry, source: str) -> set[str]:
     return out
 
 
-def _qualify(reads: Reads, known: set[str], registry: CompiledRegistry) -> Reads:
+def _qualify(
+    reads: Reads, known: set[str], registry: CompiledRegistry, ignored: frozenset[str] = frozenset()
+) -> Reads:
     """``reads`` with each bare table name (a query run with a default dataset) replaced by
     the one ``dataset.table`` it stands for: the unique name of ``known`` (the processor's
     inputs, output and ignored tables) with that table part, else the registry's unique
-    source with it. A bare name its own code writes (a temp table) stays as it is."""
+    source with it. A bare name its own code writes (a temp table) stays as it is. A bare
+    name taken for one of ``ignored`` while a source of the registry has that table part too
+    is listed unresolved (the ignored table would hide a read of the source)."""
+
+    unresolved = list(reads.unresolved)
 
     def full(table: str) -> str:
         if "." in table or table in reads.writes:
             return table
         cands = sorted(k for k in known if k.rsplit(".", 1)[-1] == table)
         if len(cands) == 1:
+            others = sorted(set(registry.by_table.get(table, ())) - {cands[0]})
+            if cands[0] in ignored and others:  # an ignored table must not hide a source
+                unresolved.append(
+                    Unresolved(
+                        reads.table_origin[table],
+                        f"bare table name {table!r} is ambiguous: read as {cands[0]} "
+                        f"(lineage.ignore_tables), but {', '.join(others)} "
+                        f"{'is a source' if len(others) == 1 else 'are sources'} too",
+                    )
+                )
             return cands[0]
         try:
             return registry.resolve_source(table) or table
@@ -88,13 +109,13 @@ def _qualify(reads: Reads, known: set[str], registry: CompiledRegistry) -> Reads
     if all("." in t for t in reads.tables):
         return reads
     out = Reads(columns_known=reads.columns_known, parsed=reads.parsed)
+    out.unresolved = unresolved
     for t, cols in reads.tables.items():
         q = full(t)
         out.add_table(q, reads.table_origin[t])
         for c in cols:
             out.add_column(q, c, reads.column_origin.get((t, c), reads.table_origin[t]))
     out.writes = set(reads.writes)
-    out.unresolved = list(reads.unresolved)
     return out
 
 
@@ -106,13 +127,13 @@ def diff_processor(
     lineage = proc.spec.lineage
     ignored = set(lineage.ignore_tables) if lineage else set()
     own = {proc.publishes} if proc.publishes else set()
-    reads = _qualify(reads, set(proc.inputs) | own | ignored, registry)
+    reads = _qualify(reads, set(proc.inputs) | own | ignored, registry, frozenset(ignored))
     out: list[Finding] = []
     for table in sorted(reads.tables):
-        if table in own or table in ignored or table in reads.writes - set(proc.inputs):
+        ci = proc.inputs.get(table)  # an input is checked even if ignored (validate rejects it)
+        if ci is None and (table in own or covers(table, ignored) or table in reads.writes):
             continue
         where = reads.table_origin.get(table)
-        ci = proc.inputs.get(table)
         if ci is None:
             out.append(
                 Finding(
@@ -126,11 +147,19 @@ def diff_processor(
                 )
             )
             continue
-        skip = identity_columns(registry, table)
-        for col in sorted(reads.tables[table] - skip):
-            key = field_key(col)  # compared as the router does: ignoring case (field_names)
-            left_out = ci.fields is not None and key not in ci.fields
-            ignored_f = ci.ignore_fields is not None and key in ci.ignore_fields
+        # compared as the router does (field_names: stripped, ignoring case -- BigQuery
+        # column names are case-insensitive), each column once whatever its cases
+        skip = {field_key(c) for c in identity_columns(registry, table)}
+        fields = ci.fields  # compiled folded (processor_registry.compiled)
+        ignore = ci.ignore_fields or frozenset()
+        seen: set[str] = set()
+        for col in sorted(reads.tables[table]):
+            key = field_key(col)
+            if key in skip or key in seen:
+                continue
+            seen.add(key)
+            left_out = fields is not None and key not in fields
+            ignored_f = key in ignore
             if not (left_out or ignored_f):
                 continue
             at = reads.column_origin.get((table, col), where)
@@ -147,9 +176,21 @@ def diff_processor(
                     route,
                 )
             )
+    # a string naming a source the code reads no SQL of (client.list_rows("ds.t")): unknown
+    unresolved = list(reads.unresolved)
+    for table, at in sorted(reads.mentions.items()):
+        if table in registry.sources and table not in reads.tables and table not in own:
+            unresolved.append(
+                Unresolved(
+                    at,
+                    f"string {table!r} names a source no SQL of this code reads: an API call "
+                    "may read it (list_rows, read_gbq...); its columns are unknown",
+                )
+            )
     # nothing resolved at all (no file matched, nothing parsed): "unused" would be a guess
     blind = not reads.tables and bool(reads.unresolved)
-    for source in sorted(set(proc.inputs) - set(reads.tables) if not blind else ()):
+    read = set(reads.tables) | set(reads.mentions)  # (a mentioned input: unresolved above)
+    for source in sorted(set(proc.inputs) - read if not blind else ()):
         out.append(
             Finding(
                 "unused_input",
@@ -164,7 +205,24 @@ def diff_processor(
                 route,
             )
         )
-    for u in dict.fromkeys(reads.unresolved):  # once per place and reason
+    resolved = not unresolved and route == "sql"
+    partial = bool(lineage and lineage.partial_code)
+    unused = [e for e in ignored if not any(covers(t, (e,)) for t in reads.tables)]
+    for table in sorted(unused if resolved and not partial else ()):
+        out.append(
+            Finding(
+                "unused_ignore",
+                name,
+                table,
+                None,
+                f"{name} ignores {table} (lineage.ignore_tables), but none of its code reads "
+                "it: remove the stale entry (it would hide a later read of the table), or set "
+                "lineage.partial_code when code outside the globs reads it",
+                None,
+                route,
+            )
+        )
+    for u in dict.fromkeys(unresolved):  # once per place and reason
         out.append(Finding("unresolved", name, None, None, u.what, u.origin, route))
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scoperouter.lineage.globs import ignored as covers
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 MAX_TABLES = 1000  # a completion event naming more is truncated, never a rejection
@@ -68,8 +69,9 @@ def undeclared_reads(
         return proc_name, ()
     proc = registry.processors[proc_name]
     lineage = proc.spec.lineage
-    known = set(proc.inputs) | {source} | set(lineage.ignore_tables if lineage else ())
-    return proc_name, tuple(t for t in referenced if t not in known)
+    known = set(proc.inputs) | {source}
+    ignored = lineage.ignore_tables if lineage else ()
+    return proc_name, tuple(t for t in referenced if t not in known and not covers(t, ignored))
 
 
 def runtime_reads(registry: CompiledRegistry, events: Any) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Render lineage findings: text, JSON, and GitHub workflow-command annotations.
 
 Invariant: every finding is rendered in each format with its code, severity, processor and
-location -- where the code reads it, or for ``unused_input`` the input's line in
-routes.yaml; nothing is dropped for being unresolved (those are listed as notices).
+location -- where the code reads it, or for ``unused_input`` / ``unused_ignore`` the
+input's / ignore_tables entry's line in routes.yaml; nothing is dropped for being unresolved (those are listed as notices).
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from scoperouter.processor_registry.yaml_positions import YamlLoadError, load_po
 
 
 def registry_origins(registry: CompiledRegistry, config: str) -> dict[tuple[str, str], Origin]:
-    """(processor, source) -> the input's line in routes.yaml."""
+    """(processor, source) -> the input's line in routes.yaml (or its ignore_tables entry's)."""
     try:
         doc = load_positioned(Path(config).read_text(encoding="utf-8"))
     except (OSError, YamlLoadError):
         return {}
     out: dict[tuple[str, str], Origin] = {}
     for pname, p in registry.processors.items():
+        for j, table in enumerate(p.spec.lineage.ignore_tables if p.spec.lineage else ()):
+            pos = doc.locate(("processors", pname, "lineage", "ignore_tables", j))
+            out[(pname, table)] = Origin(config, pos.line)
         for source, ci in p.inputs.items():
             pos = doc.locate(("processors", pname, "inputs", ci.index, "source"))
             out[(pname, source)] = Origin(config, pos.line)

@@ -7,7 +7,8 @@ at run time comes back unresolved rather than guessed; only a name of a module-l
 constant of the same file (bound once in the whole file, so no scope can shadow it, and
 none when the file may bind names unseen: a star import, ``globals()``, ...) is put in as
 its text. Literals adjacent in the source, a
-``+`` chain of them, and a ``q = ...`` with the ``q += ...`` after it in its function are one
+``+`` chain of them, and a ``q = ...`` with the ``q += ...`` (``q = q + ...``, ``q = f"{q}
+..."``) after it in its function are one
 literal, each part keeping its source line; a literal that is only a piece of a query
 naming a table is a ``fragment`` (unresolved), never dropped. A string statement (a
 docstring) is no SQL: it is never run.
@@ -24,7 +25,8 @@ from scoperouter.lineage.sql import PLACEHOLDER
 # Selects candidate literals for the parser; the SQL itself is parsed by sqlglot.
 _SQL_HINT = re.compile(
     r"\b(select\b[\s\S]*\bfrom|merge\s+(into\s+)?\S|insert\s+into|delete\s+from"
-    r"|update\s+`?[\w{}.-]+`?(\s+(as\s+)?\w+)?\s+set)\b",
+    r"|update\s+`?[\w{}.-]+`?(\s+(as\s+)?\w+)?\s+set)\b"
+    r"|\bcall\s+`?[\w{}.-]+`?\s*\(|\bexecute\s+immediate\b",
     re.I,
 )
 _FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
@@ -278,10 +280,37 @@ def _walk_own(scope: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _appends(tree: ast.AST) -> dict[int, list[ast.AugAssign]]:
+def _self_append(n: ast.Assign, name: str) -> ast.expr | None:
+    """What ``q = q + "..."`` or ``q = f"{q} ..."`` appends to ``q`` (as ``q += ...`` would),
+    else None: the chain's operands after ``q``, the f-string's parts after its ``{q}``."""
+    value = n.value
+    if _is_add(value):
+        leaves = _leaves(value)
+        if isinstance(leaves[0], ast.Name) and leaves[0].id == name and len(leaves) > 1:
+            rest = leaves[1]
+            for leaf in leaves[2:]:
+                rest = ast.copy_location(ast.BinOp(rest, ast.Add(), leaf), leaves[1])
+            return rest if _stringish(rest) else None
+    if isinstance(value, ast.JoinedStr) and len(value.values) > 1:
+        head = value.values[0]
+        if (
+            isinstance(head, ast.FormattedValue)
+            and isinstance(head.value, ast.Name)
+            and head.value.id == name
+            and head.conversion == -1
+            and head.format_spec is None
+        ):
+            return ast.copy_location(ast.JoinedStr(values=value.values[1:]), value)
+    return None
+
+
+def _appends(tree: ast.AST) -> tuple[dict[int, list[ast.AugAssign]], set[int]]:
     """Per assignment ``q = <string>``: the ``q += <string>`` after it in the same function,
-    before the next ``q = ...`` (a query grown by conditional filters)."""
+    before the next ``q = ...`` (a query grown by conditional filters); ``q = q + "..."`` and
+    ``q = f"{q} ..."`` are such appends too. Also the ids of those self-appends' values
+    (parts of the query, never literals of their own)."""
     out: dict[int, list[ast.AugAssign]] = {}
+    consumed: set[int] = set()
     scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, _SCOPES))]
     for scope in scopes:
         events: list[tuple[int, int, str, ast.stmt]] = []
@@ -289,7 +318,14 @@ def _appends(tree: ast.AST) -> dict[int, list[ast.AugAssign]]:
             if isinstance(n, ast.Assign) and len(n.targets) == 1:
                 target = n.targets[0]
                 if isinstance(target, ast.Name):
-                    events.append((n.lineno, n.col_offset, target.id, n))
+                    rest = _self_append(n, target.id)
+                    if rest is not None:
+                        aug = ast.copy_location(ast.AugAssign(target, ast.Add(), rest), n)
+                        aug.end_lineno = n.end_lineno
+                        events.append((n.lineno, n.col_offset, target.id, aug))
+                        consumed.add(id(n.value))
+                    else:
+                        events.append((n.lineno, n.col_offset, target.id, n))
             elif (
                 isinstance(n, ast.AugAssign)
                 and isinstance(n.op, ast.Add)
@@ -306,12 +342,14 @@ def _appends(tree: ast.AST) -> dict[int, list[ast.AugAssign]]:
                     last.pop(name, None)
             elif name in last and isinstance(n, ast.AugAssign):
                 out.setdefault(id(_receiver(last[name].value)), []).append(n)
-    return out
+    return out, consumed
 
 
 # a literal that begins like a piece of a query naming a table (``FROM ds.t``, ``JOIN ...``)
+# (after leading holes: ``f"{q} JOIN ds.t"``), or a comma join (``", ds.t i"``)
 _FRAGMENT = re.compile(
-    r"^\s*(select\b[\s\S]*|((left|right|full|inner|cross)\s+(outer\s+)?)?join\s+|from\s+)"
+    r"^\s*(?:" + PLACEHOLDER + r"\w*\s*)*"
+    r"(,\s*|select\b[\s\S]*|((left|right|full|inner|cross)\s+(outer\s+)?)?join\s+|from\s+)"
     r"`?[\w{}-]+\.[\w{}]",
     re.I,
 )
@@ -334,8 +372,8 @@ def sql_literals(source: str) -> list[Literal]:
     ``fragment``. Docstrings and other string statements are skipped. A file that does not parse as Python has none (the caller reports it)."""
     tree = ast.parse(source)
     consts = _module_constants(tree)
-    appends = _appends(tree)
-    inner: set[int] = set()  # parts of a larger string expression
+    appends, consumed = _appends(tree)
+    inner: set[int] = set(consumed)  # parts of a larger string expression
     for node in ast.walk(tree):
         if _is_add(node) and _stringish(node):
             for part in (node.left, node.right):  # type: ignore[attr-defined]
@@ -370,3 +408,26 @@ def sql_literals(source: str) -> list[Literal]:
             out.append(lit)
     out.sort(key=lambda lit: lit.line)
     return out
+
+
+# a string that is only a table's name: ``dataset.table`` or ``project.dataset.table``
+_TABLE_NAME = re.compile(r"^`?(?:[A-Za-z0-9_-]+\.)?[A-Za-z_]\w*\.[A-Za-z_]\w*`?$")
+
+
+def table_mentions(source: str) -> list[tuple[int, str]]:
+    """Every string literal of ``source`` that is only a table name (``"nba_raw.t"``,
+    ``"proj.nba_raw.t"``), as (line, ``dataset.table``): a table an API call may read
+    (``client.list_rows``, ``read_gbq``) with no SQL lineage can parse."""
+    tree = ast.parse(source)
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    out: list[tuple[int, str]] = []
+    for n in ast.walk(tree):
+        if (
+            isinstance(n, ast.Constant)
+            and isinstance(n.value, str)
+            and id(n) not in docs
+            and _TABLE_NAME.match(n.value)
+        ):
+            parts = n.value.strip("`").split(".")
+            out.append((n.lineno, ".".join(parts[-2:])))
+    return sorted(set(out))

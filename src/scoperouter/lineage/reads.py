@@ -44,6 +44,8 @@ class Reads:
     unresolved: list[Unresolved] = field(default_factory=list)
     columns_known: bool = True  # False for table-level routes (INFORMATION_SCHEMA.JOBS)
     parsed: bool = True  # False when the SQL did not parse
+    # strings of Python code that are only a table's name (dataset.table -> where)
+    mentions: dict[str, Origin] = field(default_factory=dict)
 
     def add_table(self, table: str, origin: Origin) -> None:
         self.tables.setdefault(table, set())
@@ -62,3 +64,5 @@ class Reads:
         self.writes |= other.writes
         self.unresolved.extend(other.unresolved)
         self.columns_known = self.columns_known and other.columns_known
+        for t, where in other.mentions.items():
+            self.mentions.setdefault(t, where)

@@ -37,7 +37,7 @@ def _assumed_inner(inner: Scope, scope: Scope, col: exp.Column, r: Resolver) -> 
     outer = sorted(
         table_name(c)
         for c in r.candidates(scope, name)
-        if isinstance(c, exp.Table) and name in r.schema.get(table_name(c), ())
+        if isinstance(c, exp.Table) and name.lower() in r.schema.get(table_name(c), ())
     )
     if not outer:
         return

@@ -27,9 +27,23 @@ from scoperouter.lineage.sql_shape import branches, output_names, star_of
 class Resolver:
     def __init__(self, reads: Reads, schema: Schema, base: Origin) -> None:
         self.reads = reads
-        self.schema = schema
+        # BigQuery column names are case-insensitive: the declared ones lowered, each name
+        # looked up lowered
+        self.schema: Schema = {t: frozenset(c.lower() for c in cols) for t, cols in schema.items()}
         self.base = base
         self.targets: set[str] = set()  # names and aliases of the statement's written tables
+        self.variables: set[str] = set()  # the script's variables (DECLARE, FOR), lowered
+
+    def variable(self, scope: Scope, name: str) -> bool:
+        """Whether an unqualified ``name`` is a script variable: declared so, and no source of
+        ``scope`` declares a column of that name (a column would take precedence)."""
+        if name.lower() not in self.variables:
+            return False
+        return not any(
+            name.lower() in self.schema.get(table_name(src), ())
+            for _n, src in scope.selected_sources.values()
+            if isinstance(src, exp.Table)
+        )
 
     def table(self, t: exp.Table) -> str | None:
         name = table_name(t)
@@ -120,7 +134,7 @@ class Resolver:
                 continue
             if isinstance(src, exp.Table):
                 known = self.schema.get(table_name(src))
-                if known is None or name in known:
+                if known is None or name.lower() in known:  # (columns are lowered)
                     candidates.append(src)
             elif isinstance(src, Scope) and isinstance(src.expression, exp.Query):
                 projects = {s.alias_or_name for s in src.expression.selects}
@@ -304,12 +318,14 @@ def scope_reads(scope: Scope, r: Resolver) -> None:
         if is_placeholder(name) or not name:
             continue
         qual = col.table
+        head = col.parts[0].name if col.parts else qual
+        if (head if qual else name) not in sel and r.variable(scope, head if qual else name):
+            continue  # a script variable (d, or d.field of a FOR loop's row)
         if not qual and read_elsewhere(scope, col, r, inner):
             continue
         if qual and qual in sel:
             r.column(sel[qual][1], name, col)
         elif qual:
-            head = col.parts[0].name if col.parts else qual
             outer = _outer_source(scope, qual)
             if head in sel and len(col.parts) > 1:  # alias.struct.field
                 r.column(sel[head][1], col.parts[1].name, col)

@@ -146,6 +146,7 @@ def _check_doc(
     env: Mapping[str, str] | None,
     text: str | None = None,
     ignore: Iterable[str] = (),
+    check_code: bool = False,
 ) -> CheckResult:
     data = doc.data
     if data is None:
@@ -194,7 +195,13 @@ def _check_doc(
         return CheckResult(file, tuple(_schema_issues(exc, doc, file, text)))
     found = ignores.apply(
         semantic.check(
-            spec, doc, file=file, base_dir=base_dir, check_files=with_relations, env=env
+            spec,
+            doc,
+            file=file,
+            base_dir=base_dir,
+            check_files=with_relations,
+            env=env,
+            check_code=check_code,
         ),
         text=text,
         file=file,
@@ -242,9 +249,11 @@ def check_config_bytes(
     with_relations: bool = True,
     env: Mapping[str, str] | None = None,
     ignore: Iterable[str] = (),
+    check_code: bool = False,
 ) -> CheckResult:
     """Check a registry given as bytes or text. Never raises for bad input. ``ignore``:
-    warning codes silenced on top of the file's own ``validate.ignore``."""
+    warning codes silenced on top of the file's own ``validate.ignore``; ``check_code``: warn
+    (``lineage_code_missing``) for a ``lineage.code`` glob matching no file."""
     raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     if len(raw) > MAX_BYTES:
         return CheckResult(
@@ -274,6 +283,7 @@ def check_config_bytes(
         env=env,
         text=text,
         ignore=ignore,
+        check_code=check_code,
     )
 
 
@@ -283,6 +293,7 @@ def check_config(
     with_relations: bool = True,
     env: Mapping[str, str] | None = None,
     ignore: Iterable[str] = (),
+    check_code: bool = False,
 ) -> CheckResult:
     """Check a registry file. Never raises for bad input (unreadable files included)."""
     p = Path(path)
@@ -300,7 +311,13 @@ def check_config(
             (_issue(file, f"file larger than {MAX_BYTES} bytes (1 MiB)", code="too_large"),),
         )
     return check_config_bytes(
-        raw, file=file, base_dir=p.parent, with_relations=with_relations, env=env, ignore=ignore
+        raw,
+        file=file,
+        base_dir=p.parent,
+        with_relations=with_relations,
+        env=env,
+        ignore=ignore,
+        check_code=check_code,
     )
 
 

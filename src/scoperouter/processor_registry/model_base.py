@@ -47,6 +47,16 @@ SourceName = Annotated[
         description="A source (usually dataset.table), e.g. nba_raw.nbac_injury_report.",
     ),
 ]
+# A table a processor reads on purpose (lineage.ignore_tables): a source name, or a prefix of
+# table names ending in ``*`` (``ds.events_*``, a BigQuery wildcard table's shards)
+IgnoredTable = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*(\.[A-Za-z_][A-Za-z0-9_\-]*\*|\.\*)?$",
+        description="A source (dataset.table), or dataset.prefix* for every table whose name "
+        "starts with the prefix (a wildcard table such as ds.events_*).",
+    ),
+]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 
 # A changed-field name, written bare: not empty, no surrounding whitespace, no comma. Names
@@ -101,6 +111,7 @@ WarningCode = Literal[
     "relation_id_case",
     "relation_mixed_dates",
     "relation_missing_days",
+    "lineage_code_missing",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

@@ -17,6 +17,7 @@ from .model_base import (
     Duration,
     FieldName,
     Identifier,
+    IgnoredTable,
     PositiveInt,
     SourceName,
     Strict,
@@ -211,10 +212,18 @@ class LineageSpec(Strict):
         "Python sources (.py) whose SQL string literals lineage parses.",
         examples=[["pipeline/processors/orders/*.py"]],
     )
-    ignore_tables: tuple[SourceName, ...] = Field(
+    ignore_tables: tuple[IgnoredTable, ...] = Field(
         default=(),
         description="Tables it reads on purpose without routing on them (reference data, "
-        "its own bookkeeping): no missing_input for them.",
+        "its own bookkeeping): no missing_input for them. Never one of its inputs. An entry "
+        "ending in * (ds.events_*) covers every table whose name starts with what precedes "
+        "it (a wildcard table's shards).",
+    )
+    partial_code: bool = Field(
+        default=False,
+        description="The code globs are not all the code the processor runs (a reference "
+        "model of production's code): an ignore_tables entry they never read is a read of "
+        "the code outside them, not a stale entry (no unused_ignore).",
     )
 
 

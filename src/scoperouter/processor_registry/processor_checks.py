@@ -9,11 +9,11 @@ malformed relation is reported where it is declared, never again at its use.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 from scoperouter.processor_registry.findings import Report, did_you_mean
-from scoperouter.processor_registry.models import RoutesSpec
+from scoperouter.processor_registry.models import InputSpec, RoutesSpec
 from scoperouter.processor_registry.relation_use import relations_from_to
 from scoperouter.processor_registry.yaml_positions import YamlPath
 
@@ -36,6 +36,7 @@ def check_processor(
             f"{did_you_mean(gran, entities | {DATE_GRANULARITY})}",
             code="unknown_entity",
         )
+    _check_ignore_tables(p.lineage.ignore_tables if p.lineage else (), p.inputs, base, r)
     seen: dict[str, int] = {}
     for i, inp in enumerate(p.inputs):
         ipath: YamlPath = (*base, "inputs", i)
@@ -108,6 +109,31 @@ def check_processor(
             )
     if gran_ok and gran != DATE_GRANULARITY:
         _warn_unmapped(spec, pname, r, types)
+
+
+def _check_ignore_tables(
+    ignored: Sequence[str], inputs: Sequence[InputSpec], base: YamlPath, r: Report
+) -> None:
+    """An ``ignore_tables`` entry naming one of the processor's inputs contradicts it: the
+    input is routed on, so lineage must check the columns read of it (``fields``), which
+    an ignored table is exempt from."""
+    from scoperouter.lineage.globs import ignored as covers
+
+    for j, entry in enumerate(ignored):
+        for i, inp in enumerate(inputs):
+            if covers(inp.source, (entry,)):
+                named = (
+                    repr(entry)
+                    if entry == inp.source
+                    else f"{entry!r} covers {inp.source!r}, which"
+                )
+                r.add(
+                    (*base, "lineage", "ignore_tables", j),
+                    f"{named} is an input (inputs[{i}]) and in lineage.ignore_tables: an "
+                    "input is read for its rows, never ignored; remove it from ignore_tables",
+                    code="ignored_input",
+                )
+                break
 
 
 def _check_path(

@@ -76,8 +76,11 @@ def check(
     base_dir: Path,
     check_files: bool = True,
     env: Mapping[str, str] | None = None,
+    check_code: bool = False,
 ) -> list[ConfigIssue]:
-    """All semantic findings (errors and warnings), in document order."""
+    """All semantic findings (errors and warnings), in document order. ``check_code``: each
+    ``lineage.code`` glob matches a file (``validate`` only: the router's deployment need not
+    hold the pipeline's code)."""
     r = Report(doc, file)
     entities = set(spec.entities)
     if DATE_GRANULARITY in entities:
@@ -107,10 +110,29 @@ def check(
     source_checks.check_sources(spec, r, entities)
     source_checks.check_field_columns(spec, r)
     _check_server(spec, r)
+    if check_code:
+        _check_lineage_code(spec, r, base_dir)
     for f in target_findings(spec, r.doc.data, env):  # ${ENV}, URLs, formats, mappings
         r.add(f.path, f.message, code=f.code, severity=f.severity)
     r.issues.sort(key=lambda i: (i.line or 0, i.column or 0))
     return r.issues
+
+
+def _check_lineage_code(spec: RoutesSpec, r: Report, base_dir: Path) -> None:
+    """A ``lineage.code`` glob matching no file (a typo, a moved file) leaves the processor's
+    code unread: ``scoperouter lineage`` could prove nothing about it."""
+    from scoperouter.lineage.globs import matches
+
+    for pname, p in spec.processors.items():
+        for i, glob in enumerate(p.lineage.code if p.lineage else ()):
+            if not matches(glob, base_dir):
+                r.add(
+                    ("processors", pname, "lineage", "code", i),
+                    f"lineage code glob {glob!r} matches no file under {str(base_dir)!r}: "
+                    "scoperouter lineage cannot read this processor's code",
+                    code="lineage_code_missing",
+                    severity="warning",
+                )
 
 
 def _check_server(spec: RoutesSpec, r: Report) -> None:
