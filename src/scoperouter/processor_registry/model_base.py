@@ -101,6 +101,7 @@ WarningCode = Literal[
     "relation_id_case",
     "relation_mixed_dates",
     "relation_missing_days",
+    "insecure_audience",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

@@ -10,12 +10,14 @@ WARNING (anyone who reaches the port may post events and start backfills).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from scoperouter.processor_registry.model_server import AuthSpec
+from scoperouter.processor_registry.target_checks import is_loopback
+
+__all__ = ["AuthMode", "describe_auth", "is_loopback", "log_auth"]
 
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
@@ -63,18 +65,6 @@ def describe_auth(bearer_token: str | None, bearer_source: str, auth: AuthSpec |
     if auth is not None and auth.bearer_token is not None:
         return AuthMode("bearer", "server.auth.bearer_token", {"bearer_token": MASK})
     return AuthMode("none", "default")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` serves this machine only (127.0.0.0/8, ::1, localhost); an
-    empty host or ``0.0.0.0`` binds every interface."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to a public interface
 
 
 def log_auth(auth: AuthMode, host: str) -> None:
