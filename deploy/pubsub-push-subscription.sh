@@ -1,6 +1,9 @@
 #!/bin/sh
 # Example: a push subscription delivering completion events to the router with an OIDC
-# token (verified by server.auth.oidc in routes.yaml). Replace PROJECT and URL.
+# token, verified either by Cloud Run IAM (--no-allow-unauthenticated; then no server.auth in
+# routes.yaml: Cloud Run removes the verified token's signature, SIGNATURE_REMOVED_BY_GOOGLE)
+# or by server.auth.oidc on a service deployed --allow-unauthenticated -- not both
+# (deploy/README.md). Replace PROJECT and URL.
 # The router acks (200 dead_lettered) an event it can never route; a 503 (store failing,
 # stopping, certificates unavailable) asks for a retry: the retry policy and 100 attempts
 # keep such a message coming back for about 16 hours before the dead-letter policy takes

@@ -388,6 +388,42 @@ def test_env_warning_depends_on_environment(target: str, env: dict[str, str], wa
     assert ("env_unset" in _codes(text, env)) is warned
 
 
+@pytest.mark.parametrize(
+    ("url", "audience", "env", "warned"),
+    [
+        ("http://svc.example/run", "https://svc.example", {}, True),  # token in clear text
+        ("https://other.example/run", "https://svc.example", {}, True),  # another host
+        ("https://svc.example:8443/run", "https://svc.example", {}, True),  # another port
+        ("https://svc.example/run", "https://svc.example", {}, False),
+        ("https://SVC.example/run", "https://svc.example/", {}, False),
+        ("https://svc.example:443/run", "https://svc.example", {}, False),
+        ("https://svc.example/run", "my-custom-audience", {}, False),  # not a URL: no origin
+        ("http://svc.example/run", "my-custom-audience", {}, True),  # still clear text
+        ("http://127.0.0.1:8080/run", "http://127.0.0.1:8080", {}, False),  # loopback
+        ("http://localhost:8080/run", "my-custom-audience", {}, False),
+        ("http://[::1]:8080/run", "http://[::1]:8080", {}, False),
+        ("${URL}", "https://svc.example", {"URL": "http://svc.example/run"}, True),
+        ("${URL}", "${AUD}", {"URL": "https://a.example/x", "AUD": "https://b.example"}, True),
+        ("${URL}", "https://svc.example", {}, False),  # unknown here: env_unset says so
+        ("https://svc.example/run", None, {}, False),  # no ID token sent
+        ("http://svc.example/run", None, {}, False),
+    ],
+)
+def test_an_id_token_audience_not_tied_to_its_url_warns(
+    url: str, audience: str | None, env: dict[str, str], warned: bool
+) -> None:
+    """An HTTP target with an audience warns (insecure_audience) when its URL is plain http beyond loopback or another origin than a URL audience."""
+    http = f"url: '{url}'" + (f", audience: '{audience}'" if audience else "")
+    text = SMALL.replace(
+        "    publishes: analytics.summary\n",
+        f"    publishes: analytics.summary\n    target: {{http: {{{http}}}}}\n",
+    )
+    codes = _codes(text, env)
+    assert ("insecure_audience" in codes) is warned, codes
+    if warned:
+        assert codes["insecure_audience"] == ["warning:processors.summary.target.http.audience"]
+
+
 def test_map_removes_unmapped_warning() -> None:
     """Adding a map for the unmapped type silences the warning and validates the path."""
     text = SMALL.replace(

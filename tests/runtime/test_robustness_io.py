@@ -195,6 +195,45 @@ async def test_encoded_bodies_are_accepted(
     assert (await resp.json())["status"] == "accepted"
 
 
+def _layers(body: bytes, n: int, compress: Callable[[bytes], bytes] = gzip.compress) -> bytes:
+    for _ in range(n):
+        body = compress(body)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (_layers(EVENT_BYTES, 2), "gzip, gzip"),
+        (_layers(EVENT_BYTES, 2), "gzip,identity,gzip"),
+        (zlib.compress(gzip.compress(EVENT_BYTES)), "gzip, deflate"),
+        (_layers(EVENT_BYTES, 40), ",".join(["gzip"] * 40)),
+        (EVENT_BYTES, ",".join(["gzip"] * 1600)),  # refused before any decompression
+    ],
+    ids=["gzip-gzip", "gzip-identity-gzip", "gzip-deflate", "40-layers", "1600-codings"],
+)
+async def test_stacked_content_encodings_are_refused(
+    ingress: Callable[..., Any], body: bytes, encoding: str
+) -> None:
+    """More than one non-identity Content-Encoding is a counted 400 naming the limit, never decoded layer by layer."""
+    c, r = await ingress()
+    resp = await c.post("/events", data=body, headers={"Content-Encoding": encoding})
+    answer = await resp.json()
+    assert resp.status == 400, answer
+    assert answer["error"] == "bad_request"
+    assert "one Content-Encoding" in answer["detail"], answer
+    assert rejected_total(r) == 1
+
+
+def test_decode_body_undoes_at_most_one_coding() -> None:
+    """decode_body refuses stacked codings without decompressing a layer (BadEncoding); identity adds none."""
+    from scoperouter.runtime.http_request import BadEncoding, decode_body
+
+    assert decode_body(gzip.compress(b"x"), "identity, gzip, identity", 10) == b"x"
+    with pytest.raises(BadEncoding, match="one Content-Encoding"):
+        decode_body(b"not gzip at all", "gzip, gzip", 10)
+
+
 def test_parse_event_bytes_huge_integer_is_not_json(zero_cfg: LoadedConfig) -> None:
     """parse_event_bytes turns an over-long integer into EventError('not_json'), not a bare ValueError."""
     with pytest.raises(EventError) as info:

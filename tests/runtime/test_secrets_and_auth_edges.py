@@ -132,3 +132,51 @@ async def test_a_non_utf8_bearer_token_is_refused_as_unauthorized(
         await runner.cleanup()
     assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 401 Unauthorized", answer[:200]
     assert r.metrics.events_rejected.labels("unauthorized")._value.get() == 1
+
+
+# --------------------------- review7 1: a secret straddling the kept answer's cut leaks a prefix
+
+
+class Padded:
+    """POST /run answers 401 with ``pad`` filler bytes and then the X-API-Key it got, ``times`` times."""
+
+    def __init__(self, pad: int, times: int) -> None:
+        self.pad, self.times = pad, times
+        app = web.Application()
+        app.router.add_post("/run", self.run)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    async def run(self, request: web.Request) -> web.Response:
+        await request.read()
+        key = request.headers.get("X-API-Key", "")
+        return web.Response(status=401, text=("." * self.pad + key) * self.times + "!" * 300)
+
+
+LONG_KEY = "AKIA-live-0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("pad", "times"),
+    [(p, 1) for p in (150, 170, 180, 190, 195, 199)] + [(60, 4), (100, 3), (80, 5)],
+)
+async def test_a_secret_straddling_the_kept_answers_cut_leaks_no_prefix(
+    tmp_path: Path, pad: int, times: int
+) -> None:
+    """A target quoting the API key across the 200-character cut of its answer: not even a prefix is kept."""
+    target_server = Padded(pad, times)
+    await target_server.server.start_server()
+    f = SinkFactory(tmp_path, env={"API_KEY": LONG_KEY})
+    target: dict[str, Any] = {
+        "http": {"url": str(target_server.server.make_url("/run"))},
+        "mapping": {"headers": {"X-API-Key": "${API_KEY}"}, "body": {"d": "$.game_date"}},
+    }
+    try:
+        with pytest.raises(DispatchError) as exc:
+            await f.build("p", TargetSpec.model_validate(target)).send(TRIGGER, message_id="m")
+    finally:
+        await f.close()
+        await target_server.server.close()
+    detail = exc.value.detail
+    assert detail.startswith("HTTP 401: .")
+    assert "AKIA" not in detail and "AKI" not in detail, detail[-80:]
+    assert len(detail) <= len("HTTP 401: ") + 200

@@ -197,8 +197,16 @@ def run(args: argparse.Namespace) -> int:
         from scoperouter.runtime.config import format_config
 
         reg = load_config(args.config, with_relations=False).registry
+        from scoperouter.runtime.auth_mode import describe_auth
+
         conf = resolve_settings(args, reg.spec.server, reg.file)
-        print(json.dumps(conf.to_json(), indent=2) if args.json else format_config(conf))
+        auth = describe_auth(
+            conf["bearer_token"],
+            conf.sources["bearer_token"],
+            reg.spec.server.auth if reg.spec.server is not None else None,
+        ).to_json()
+        shown = {**conf.to_json(), "auth": auth}
+        print(json.dumps(shown, indent=2) if args.json else format_config(conf, auth=auth))
         return 0
     # a SIGHUP during start-up must not kill the process (the daemon handles it once running)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -221,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=conf["max_body_bytes"],
         dedup_horizon_s=conf["dedup_horizon"],
         bearer_token=conf["bearer_token"],
+        bearer_source=conf.sources["bearer_token"],
         dead_letter_topic=conf["dead_letter_topic"],
         http_enabled=conf["http"],
         shutdown_timeout_s=conf["shutdown_timeout"],

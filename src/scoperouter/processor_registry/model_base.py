@@ -112,6 +112,7 @@ WarningCode = Literal[
     "relation_mixed_dates",
     "relation_missing_days",
     "lineage_code_missing",
+    "insecure_audience",
 ]
 WARNING_CODES: tuple[str, ...] = get_args(WarningCode)
 

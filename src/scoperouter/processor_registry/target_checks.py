@@ -1,16 +1,20 @@
 """Checks of the registry's targets for ``validate``: ``${ENV}`` references (malformed, or
-unset here -- a warning, since ``serve`` resolves them at start-up), HTTP URLs, and each
-target's format and mapping (:mod:`~scoperouter.processor_registry.target_format`).
+unset here -- a warning, since ``serve`` resolves them at start-up), HTTP URLs, an HTTP
+target's ``audience`` against its URL (``insecure_audience``: the ID token would travel in
+clear text or to another origin than the one it is for), and each target's format and
+mapping (:mod:`~scoperouter.processor_registry.target_format`).
 
 Invariant: pure; every finding carries the YAML path the caller positions.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from scoperouter.errors import Severity
 from scoperouter.processor_registry.models import RoutesSpec
@@ -37,6 +41,89 @@ def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
     elif isinstance(data, list):
         for i, v in enumerate(data):
             yield from _strings(v, (*path, i))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or a URL's host) is this machine only: 127.0.0.0/8,
+    ::1, localhost. An empty host, ``0.0.0.0`` or any other name: not."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to a public interface
+
+
+def _expanded(text: str, env: Mapping[str, str]) -> str | None:
+    """``text`` with its ``${VAR}`` / ``${VAR:-default}`` resolved from ``env``; None when
+    one is unset without a default (env_unset reports it)."""
+    missing = False
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal missing
+        value = env.get(m.group(1))
+        if value is None:
+            if m.group(2) is None:
+                missing = True
+                return ""
+            return m.group(2)
+        return value
+
+    out = _ENV_REF.sub(one, text)
+    return None if missing else out
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port with the scheme's default filled in) of an http(s) URL; None for
+    anything else (an audience may be an arbitrary string)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _audience_findings(root: YamlPath, target: object, env: Mapping[str, str]) -> Iterator[Finding]:
+    """``insecure_audience``: an HTTP target whose ID token (``audience``) would go over
+    plain http to a host other than loopback, or to another origin than the audience's
+    when the audience is a URL (a Cloud Run service URL, usually)."""
+    http = target.get("http") if isinstance(target, dict) else None
+    if not isinstance(http, dict):
+        return
+    url, audience = http.get("url"), http.get("audience")
+    if not isinstance(url, str) or not isinstance(audience, str):
+        return
+    url_x, audience_x = _expanded(url, env), _expanded(audience, env)
+    if url_x is None or audience_x is None:
+        return
+    where = _origin(url_x)
+    if where is None:
+        return  # bad_url
+    path = (*root, "http", "audience")
+    if where[0] == "http" and not is_loopback(where[1]):
+        yield Finding(
+            path,
+            f"the ID token for audience {audience_x!r} would be sent in clear text (plain "
+            f"http:// to {where[1]}): use an https:// URL",
+            code="insecure_audience",
+            severity="warning",
+        )
+        return
+    aud = _origin(audience_x)
+    if aud is not None and aud != where:
+        yield Finding(
+            path,
+            f"the ID token for audience {audience_x!r} would be sent to another origin "
+            f"({where[0]}://{where[1]}:{where[2]}): the holder of that service could replay "
+            "it to the audience's; point url and audience at the same service",
+            code="insecure_audience",
+            severity="warning",
+        )
 
 
 def target_findings(spec: RoutesSpec, data: object, env: Mapping[str, str] | None) -> list[Finding]:
@@ -85,5 +172,7 @@ def target_findings(spec: RoutesSpec, data: object, env: Mapping[str, str] | Non
                         path, f"URL must start with http:// or https:// (got {text!r})", "bad_url"
                     )
                 )
+        if root[-1] == "target":
+            found += _audience_findings(root, sub, envmap)
     found += [Finding(p, m, "bad_target_format") for p, m in target_issues(spec)]
     return found

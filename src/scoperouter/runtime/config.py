@@ -310,9 +310,12 @@ def cli_values(args: Any) -> dict[str, Any]:
     return out
 
 
-def format_config(cfg: ServeConfig) -> str:
-    """``serve --print-config``: one ``name = value  (source)`` line per setting."""
+def format_config(cfg: ServeConfig, *, auth: dict[str, Any] | None = None) -> str:
+    """``serve --print-config``: one ``name = value  (source)`` line per setting (``auth``:
+    the ``auth`` line, :meth:`scoperouter.runtime.auth_mode.AuthMode.to_json`)."""
     rows = cfg.to_json()
+    if auth is not None:
+        rows["auth"] = auth
     width = max(len(n) for n in rows)
     return "\n".join(
         f"{name:<{width}} = {r['value']!r}  ({r['source']})" for name, r in rows.items()

@@ -28,6 +28,7 @@ from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 from scoperouter.processor_registry.relations import RelationStore
+from scoperouter.runtime.auth_mode import AuthMode, describe_auth
 from scoperouter.runtime.daemon_run import GC_GEN0_THRESHOLD, DaemonRun
 from scoperouter.runtime.http import IngressApp, TokenVerifier, bearer_verifier, oidc_verifier
 from scoperouter.runtime.loop_runtime import loop_wanted
@@ -74,6 +75,8 @@ class DaemonSettings:
     max_body_bytes: int | None = None
     dedup_horizon_s: float | None = None
     bearer_token: str | None = None
+    # where bearer_token came from (serve: its flag or environment variable)
+    bearer_source: str = "--bearer-token"
     dead_letter_topic: str | None = None
     http_enabled: bool = True
     shutdown_timeout_s: float = 8.0
@@ -150,6 +153,11 @@ class Daemon(DaemonRun):
         horizon = settings.dedup_horizon_s
         if horizon is None:
             horizon = parse_duration(server.dedup_horizon)
+        self.auth = (
+            describe_auth(settings.bearer_token, settings.bearer_source, server.auth)
+            if verifier is None
+            else AuthMode("custom", "verifier")
+        )
         if verifier is None:
             if settings.bearer_token:
                 verifier = bearer_verifier(settings.bearer_token)

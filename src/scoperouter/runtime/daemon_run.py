@@ -22,6 +22,7 @@ from aiohttp import web
 
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.models import parse_duration
+from scoperouter.runtime.auth_mode import AuthMode, log_auth
 from scoperouter.runtime.state_open import release_state_lock
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class DaemonRun:
     server_spec: ServerSpec
     log: ExecutionLog | None
     modes: dict[str, str]  # each processor's effective mode (serve --shadow included)
+    auth: AuthMode  # what authenticates POST /events and POST /backfills (logged at start)
     sinks: SinkFactory
     store: Store | None
     state_store: StateStore | None
@@ -124,6 +126,7 @@ class DaemonRun:
             logger.info(
                 "HTTP ingress listening", extra={"host": self.settings.host, "port": self.port}
             )
+            log_auth(self.auth, self.settings.host)
         if self.source is not None:
             self.source.start()
 

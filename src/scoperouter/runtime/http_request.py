@@ -3,7 +3,8 @@ undone (:func:`decode_body`), and a Pub/Sub push envelope told apart from a plai
 and unwrapped into the router's :class:`~scoperouter.runtime.router.Inbound`
 (:func:`_envelope_like`, :func:`_from_envelope`).
 
-Invariant: decoding never produces more than its limit (no zip bombs: the limit bounds the
+Invariant: at most one non-identity coding is undone (stacked codings are a 400
+``bad_request``, refused before any decompression); decoding never produces more than its limit (no zip bombs: the limit bounds the
 decompressed size, of all gzip members together) and never ignores a byte of the body (data
 after the last gzip member or the deflate stream is a 400 ``bad_request``); a body with a ``message`` key is an envelope only as the pull path
 reads one (:func:`~scoperouter.messages.push.is_push_envelope`) or when it has nothing but
@@ -41,6 +42,7 @@ class BodyTooLarge(Exception):
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _GZIP_MAGIC = b"\x1f\x8b"  # how a gzip member starts (RFC 1952)
+MAX_CODINGS = 1  # non-identity Content-Encodings undone (:func:`decode_body`)
 _CHUNK = 16_384  # input fed to the decompressor at a time (:func:`_inflate`)
 
 
@@ -49,11 +51,20 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
     ``limit`` bytes. gzip may be several members (RFC 1952: their contents concatenated,
     the limit on the total); anything after the last member, or after a deflate stream, is
     not silently ignored (it would drop what it carries): :class:`BadEncoding`. Raises
-    :class:`BadEncoding` or :class:`BodyTooLarge`."""
+    :class:`BadEncoding` or :class:`BodyTooLarge`.
+
+    At most one coding other than identity is undone (:data:`MAX_CODINGS`): each layer is
+    bounded by ``limit`` but decoded on the event loop, so a body of a thousand stacked gzip
+    layers would cost a thousand decompressions; stacked codings are refused before any."""
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if len(codings) > MAX_CODINGS:
+        shown = ", ".join(codings[:4]) + (", ..." if len(codings) > 4 else "")
+        raise BadEncoding(
+            f"at most one Content-Encoding other than identity is accepted "
+            f"(got {len(codings)}: {shown[:80]})"
+        )
     for coding in reversed(codings):  # applied in order, so undone in reverse
-        if coding == "identity":
-            continue
         wbits = _WBITS.get(coding)
         if wbits is None:
             raise BadEncoding(

@@ -28,7 +28,7 @@ from scoperouter.processor_registry.target_format import Shaper
 from scoperouter.processor_registry.template import RenderError
 from scoperouter.runtime.oidc import unverified_exp
 from scoperouter.runtime.payloads import trigger_attributes, trigger_bytes, trigger_json
-from scoperouter.runtime.redact import MASK, redact_url, scrub
+from scoperouter.runtime.redact import MASK, redact_url, scrub, url_secrets
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 # shorter header values (a flag, a count) are not masked in error texts: they would mangle them
@@ -38,6 +38,8 @@ _MIN_HEADER_SECRET = 8
 # one well into its hour, e.g. one it cached; and clocks differ)
 TOKEN_REUSE_S = 3000.0
 TOKEN_EXPIRY_MARGIN_S = 60.0
+# how much of a target's error answer is kept (logs, triggers.error, dead letters)
+ANSWER_KEPT_CHARS = 200
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -159,7 +161,7 @@ class HttpSink:
                 token = await self._id_token() if self.audience else None
                 if token is not None:
                     sent.append(token)
-                status, answer = await self._post(data, headers, token)
+                status, raw, more = await self._post(data, headers, token, self._keep(sent))
                 if status == 401 and token is not None:
                     # expired (a token source's clock, one it cached) or revoked: once more
                     # with a new token; the same token again: the 401 stands
@@ -172,9 +174,10 @@ class HttpSink:
                             extra={"processor": trigger.processor, "target": self.name,
                                    "trigger_id": trigger.trigger_id},
                         )  # fmt: skip
-                        status, answer = await self._post(data, headers, fresh)
+                        status, raw, more = await self._post(data, headers, fresh, self._keep(sent))
                 if 200 <= status < 300:
                     return
+                answer = self._kept_answer(raw, more, sent)
                 retryable = status in (408, 429) or status >= 500 or (status in self.retry_on)
                 raise DispatchError(
                     trigger.processor,
@@ -198,10 +201,45 @@ class HttpSink:
                 sent,
             ) from None
 
+    def _secrets(self, sent: list[str]) -> list[str]:
+        """What an answer must not show: the URL's credentials and the sent header values
+        and ID token of :data:`_MIN_HEADER_SECRET` characters or more; longest first."""
+        found = {v for v in sent if len(v) >= _MIN_HEADER_SECRET} | set(url_secrets(self.url))
+        return sorted(found, key=len, reverse=True)
+
+    def _keep(self, sent: list[str]) -> int:
+        """How many bytes of an error answer to read: the kept characters and, past them,
+        the longest secret (a secret straddling the cut is then read whole and masked)."""
+        longest = max((len(s.encode()) for s in self._secrets(sent)), default=0)
+        return 4 * ANSWER_KEPT_CHARS + longest  # UTF-8: up to 4 bytes a character
+
+    def _kept_answer(self, raw: bytes, more: bool, sent: list[str]) -> str:
+        """The start of an error answer, secrets masked *before* the cut to
+        :data:`ANSWER_KEPT_CHARS`; when the answer was cut, a trailing prefix of a secret at
+        the cut is masked too (its rest lay past the bytes read)."""
+        text = scrub(raw.decode(errors="replace"), self.url)
+        secrets = self._secrets(sent)
+        for value in secrets:
+            text = text.replace(value, MASK)
+        if len(text) > ANSWER_KEPT_CHARS:
+            text, more = text[:ANSWER_KEPT_CHARS], True
+        if more:
+            text = text.rstrip("\ufffd")  # a character cut by the byte limit
+            # the URL itself is not a secret, its credentials (listed apart) are
+            pieces = [s for s in secrets if s != self.url]
+            cut = max(
+                (k for s in pieces for k in range(len(s) - 1, 0, -1) if text.endswith(s[:k])),
+                default=0,
+            )
+            if cut:
+                text = text[:-cut] + MASK
+        return text
+
     async def _post(
-        self, data: bytes, headers: dict[str, str], token: str | None
-    ) -> tuple[int, str]:
-        """One POST of ``data``: its status and, unless 2xx, the start of its answer."""
+        self, data: bytes, headers: dict[str, str], token: str | None, keep: int
+    ) -> tuple[int, bytes, bool]:
+        """One POST of ``data``: its status and, unless 2xx, the first ``keep`` bytes of its
+        answer and whether there were more."""
         if token is not None:
             headers = {**headers, "Authorization": f"Bearer {token}"}
         session = self._session_factory()
@@ -212,8 +250,14 @@ class HttpSink:
             self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
         ) as resp:
             if 200 <= resp.status < 300:
-                return resp.status, ""
-            return resp.status, (await resp.read())[:200].decode(errors="replace")
+                return resp.status, b"", False
+            raw = await resp.content.read(keep + 1)
+            while len(raw) <= keep and not resp.content.at_eof():
+                chunk = await resp.content.read(keep + 1 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+            return resp.status, raw[:keep], len(raw) > keep
 
     def _scrubbed(self, exc: DispatchError, sent: list[str]) -> DispatchError:
         detail = scrub(exc.detail, self.url)

@@ -8,6 +8,14 @@ succeeded or failed (negative caching). Tokens valid for longer than
 ``max_lifetime_s`` (Google's ID tokens last one hour) are refused. A token whose key id is
 not in a current certificate set (:meth:`CertCache.current`: fetched, not expired) is not
 judged: :class:`AuthUnavailable` (503, retried), never a refusal (401, permanent).
+
+Rejections are logged per reason by :class:`Rejections`: the first of a reason at once,
+then at most one line per interval with the count since the previous line (a client
+retrying a bad token does not write a line per request; the 401s stay counted in
+``scoperouter_events_rejected_total{reason="unauthorized"}``). A token whose signature is
+:data:`SIGNATURE_REMOVED` -- Cloud Run's IAM check verified it and removed its signature
+before the container saw it -- is refused like any other unverifiable token (a forged one
+looks the same), with a WARNING that says what to change.
 """
 
 from __future__ import annotations
@@ -32,6 +40,16 @@ GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 MAX_TOKEN_CHARS = 8192
 # Google-signed ID tokens are valid for one hour (iat + 3600 = exp)
 MAX_TOKEN_LIFETIME_S = 3600
+# what Cloud Run puts in place of an ID token's signature once its IAM check verified the
+# token (Cloud Run troubleshooting: https://cloud.google.com/run/docs/troubleshooting#signature-removed)
+SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
+SIGNATURE_REMOVED_PROBLEM = (
+    "Cloud Run already verified this request: its IAM check (--no-allow-unauthenticated) "
+    "removed the ID token's signature (SIGNATURE_REMOVED_BY_GOOGLE), so server.auth.oidc "
+    "cannot verify it and refuses every push. Either let Cloud Run authenticate (grant "
+    "roles/run.invoker to the push service account only and remove server.auth.oidc), or "
+    "deploy with --allow-unauthenticated and keep server.auth.oidc"
+)
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
 
 # When may a fetch start? (why a fetch is wanted, how the last attempt ended) -> the
@@ -222,6 +240,47 @@ class CertCache:
             await asyncio.shield(self._inflight)
 
 
+class Rejections:
+    """Rate-limited log of refused tokens: per reason, the first line at once, later ones
+    at most every ``interval_s`` with the number refused since the previous line (its
+    ``rejected`` field). At most ``max_reasons`` reasons are tracked (the reasons are a
+    fixed set of texts and exception class names; the bound is a backstop)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        interval_s: float = 60.0,
+        max_reasons: int = 64,
+    ) -> None:
+        self.clock = clock
+        self.interval_s = interval_s
+        self.max_reasons = max_reasons
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def observe(self, reason: str, level: int = logging.INFO) -> None:
+        """One refused token, for ``reason``."""
+        now = self.clock()
+        self._since[reason] = self._since.get(reason, 0) + 1
+        last = self._last.get(reason)
+        if last is not None and now - last < self.interval_s:
+            return
+        n = self._since.pop(reason)
+        if len(self._last) >= self.max_reasons and reason not in self._last:
+            oldest = next(iter(self._last))
+            del self._last[oldest]
+            self._since.pop(oldest, None)
+        self._last[reason] = now
+        logger.log(
+            level,
+            "OIDC token rejected: %s (%d since the last line for this reason)",
+            reason,
+            n,
+            extra={"reason": "unauthorized", "auth_problem": reason[:200], "rejected": n},
+        )
+
+
 def oidc_verifier(
     audience: str,
     service_account: str | None,
@@ -230,6 +289,8 @@ def oidc_verifier(
     certs: CertCache | None = None,
     clock_skew_s: int = 10,
     max_lifetime_s: int = MAX_TOKEN_LIFETIME_S,
+    clock: Callable[[], float] = time.monotonic,
+    log_interval_s: float = 60.0,
 ) -> TokenVerifier:
     """Verify a Google-signed OIDC token (Pub/Sub push auth): a cheap JWT-shape check
     first (junk never reaches the executor or the network), then the certificates from a
@@ -238,7 +299,9 @@ def oidc_verifier(
     configured -- the service-account email (which must be verified). Without
     ``service_account`` any Google-signed token for the audience passes, so that is warned
     about at start-up. ``verify`` replaces the whole Google verification (shape check and
-    certificates included) in tests."""
+    certificates included) in tests; ``clock`` and ``log_interval_s`` pace the rejection
+    lines (:class:`Rejections`)."""
+    rejections = Rejections(clock, interval_s=log_interval_s)
     if service_account is None:
         logger.warning(
             "OIDC auth without service_account: ANY Google account's token for audience %s is "
@@ -266,19 +329,23 @@ def oidc_verifier(
 
     async def check(token: str) -> bool:
         loop = asyncio.get_running_loop()
+        if token.rpartition(".")[2] == SIGNATURE_REMOVED:
+            # never accepted: anyone can write these bytes; no fetch, no signature work
+            rejections.observe(SIGNATURE_REMOVED_PROBLEM, logging.WARNING)
+            return False
         try:
             if verify is not None:
                 claims = await loop.run_in_executor(None, verify, token, audience)
             else:
                 header, problem = jwt_shape(token)
                 if problem is not None:
-                    logger.info("OIDC token rejected: %s", problem)
+                    rejections.observe(problem)
                     return False
                 keys = await cache.certs_for(header["kid"])
                 if header["kid"] not in keys:
                     if not cache.current():  # a rotated key, maybe: nobody can tell now
                         raise AuthUnavailable("Google's signing certificates are unavailable")
-                    logger.info("OIDC token rejected: unknown key id")
+                    rejections.observe("unknown key id")
                     return False
                 claims = await loop.run_in_executor(None, google_verify, token, audience, keys)
         except AuthUnavailable:
@@ -286,11 +353,13 @@ def oidc_verifier(
             logger.info("OIDC token not checked: Google's certificates are unavailable")
             raise
         except Exception as exc:  # invalid signature, expired, wrong audience, lifetime...
-            logger.info("OIDC token rejected: %s", type(exc).__name__)
+            rejections.observe(type(exc).__name__)
             return False
-        return not (
-            service_account is not None
-            and (claims.get("email") != service_account or claims.get("email_verified") is not True)
-        )
+        if service_account is not None and (
+            claims.get("email") != service_account or claims.get("email_verified") is not True
+        ):
+            rejections.observe("not the configured service_account (or its email not verified)")
+            return False
+        return True
 
     return check
