@@ -143,6 +143,34 @@ async def test_connection_cap_answers_503_but_health_passes(daemon: Any) -> None
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [b"", HEAD],  # connected and silent; a head that never ends (before the header timeout)
+    ids=["idle", "unfinished_head"],
+)
+async def test_connections_without_a_request_do_not_block_work(daemon: Any, sent: bytes) -> None:
+    """Over max_connections, connections with no request in progress are closed first: /events still answers."""
+    port, log = daemon
+    idle = []
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", port))
+        if sent:
+            s.sendall(sent)
+        idle.append(s)
+    try:
+        await asyncio.sleep(0.5)
+        status, body = await _post(port, {"event_id": "x"})
+        assert status != 503, body  # accepted (or refused on its merits), not over the cap
+        deadline = time.monotonic() + 30  # liveness bound, not a timing figure
+        while sum(_closed_by_peer(s) for s in idle) < 10:  # at least those over the cap
+            assert time.monotonic() < deadline, "no idle connection was closed"
+            await asyncio.sleep(0.1)
+        assert "closed idle connections" in log.read_text()
+    finally:
+        for s in idle:
+            s.close()
+
+
 async def test_malformed_requests_log_one_json_object_per_line(daemon: Any) -> None:
     """aiohttp's error reports for malformed requests are JSON lines, not tracebacks."""
     port, log = daemon

@@ -41,6 +41,41 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scoperouter.runtime.daemon")
 
 
+_IDLE_SAID_EVERY_S = 60.0
+_idle_said = [-_IDLE_SAID_EVERY_S, 0]  # (when last logged, closed since)
+
+
+def _close_idle(server: Any) -> int:
+    """Close aiohttp's connections with no request in progress (an idle keep-alive, a head
+    not yet finished): called only with more than ``max_connections`` open, so that silent
+    sockets cannot hold the cap against real work. Returns how many it closed; logs at
+    most once a minute. Uses aiohttp's private ``_connections`` and
+    ``_request_in_progress`` (as :func:`_open_connections`); without them, none."""
+    conns = getattr(server, "_connections", None) if server is not None else None
+    closed = 0
+    for handler in list(conns or ()):
+        if getattr(handler, "_request_in_progress", True):
+            continue
+        transport = getattr(handler, "transport", None)
+        if transport is None or transport.is_closing():
+            continue
+        handler.force_close()
+        transport.close()
+        closed += 1
+    if closed:
+        _idle_said[1] += closed
+        now = time.monotonic()
+        if now - _idle_said[0] >= _IDLE_SAID_EVERY_S:
+            logger.warning(
+                "over max_connections: closed idle connections (no request in progress) "
+                "to make room: %d since the last such line",
+                _idle_said[1],
+                extra={"closed": _idle_said[1]},
+            )
+            _idle_said[0], _idle_said[1] = now, 0
+    return closed
+
+
 def _open_connections(server: Any) -> int:
     """aiohttp's open connections, checked per request: its private set when it has one
     (the ``connections`` property copies every connection into a list), else the property."""
@@ -107,6 +142,7 @@ class DaemonRun:
             self.ingress.connection_count = (  # per request: the set's len, one C call
                 conns.__len__ if conns is not None else lambda: _open_connections(runner.server)
             )
+            self.ingress.close_idle = lambda: _close_idle(runner.server)
             site = web.TCPSite(
                 self._runner,
                 self.settings.host,

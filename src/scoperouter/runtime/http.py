@@ -96,6 +96,8 @@ class IngressApp:
         self.max_connections = max_connections
         # the server's open connections (set by the daemon once its runner exists)
         self.connection_count = connection_count
+        # closes the connections with no request in progress, returns how many (the daemon's)
+        self.close_idle: Callable[[], int] | None = None
         # extra readiness conditions (e.g. the Pub/Sub pull): each returns None when fine,
         # else why the instance is not ready
         self._readiness: list[Callable[[], str | None]] = []
@@ -165,12 +167,18 @@ class IngressApp:
         return self._routed(request, body, ready)
 
     def _busy(self) -> bool:
-        """More than ``max_connections`` connections are open (see :meth:`_over_cap`)."""
-        return (
-            self.max_connections is not None
-            and self.connection_count is not None
-            and self.connection_count() > self.max_connections
-        )
+        """More than ``max_connections`` connections are open (see :meth:`_over_cap`) once
+        those with no request in progress -- idle keep-alives, heads never finished -- are
+        closed (``close_idle``, only when over the cap): a few hundred silent sockets must
+        not make authenticated work answer 503 while health checks pass."""
+        if self.max_connections is None or self.connection_count is None:
+            return False
+        over = self.connection_count() - self.max_connections
+        if over <= 0:
+            return False
+        if self.close_idle is not None:
+            over -= self.close_idle()
+        return over > 0
 
     def _over_cap(self) -> web.Response | None:
         """Beyond ``max_connections`` open connections, work is refused with 503 (and the
