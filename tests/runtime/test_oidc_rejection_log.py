@@ -8,9 +8,9 @@ import logging
 from typing import Any
 
 import pytest
-from test_oidc import AUD, SA, FakeCerts, b64url, rsa_keys, signed
+from test_oidc import AUD, SA, FakeCerts, GatedCerts, b64url, rsa_keys, signed
 
-from scoperouter.runtime.oidc import CertCache, oidc_verifier
+from scoperouter.runtime.oidc import AuthUnavailable, CertCache, oidc_verifier
 
 __all__ = ["rsa_keys"]  # the module fixture, shared
 
@@ -87,3 +87,22 @@ async def test_different_reasons_are_counted_apart(
         assert await check(stripped()) is False
         assert await check(signed(rsa_keys[0], email="other@p.iam.gserviceaccount.com")) is False
     assert len(_lines(caplog)) == 3
+
+
+async def test_certificates_unavailable_is_paced_too(
+    caplog: pytest.LogCaptureFixture, rsa_keys: tuple[str, str]
+) -> None:
+    """Tokens not checked because Google's certificates are unavailable (503) log one line per interval, not one per token."""
+    now = [1000.0]
+    gate = GatedCerts({"k1": rsa_keys[1]})
+    gate.hang.set()
+    gate.release.set()  # every fetch fails at once
+    cache = CertCache(gate, clock=lambda: now[0], retry_after_failure_s=10)
+    check = oidc_verifier(AUD, SA, certs=cache, clock=lambda: now[0], log_interval_s=60.0)
+    with caplog.at_level(logging.INFO, logger=OIDC_LOGGER):
+        for i in range(30):
+            with pytest.raises(AuthUnavailable):
+                await check(signed(rsa_keys[0], kid=f"k{i}"))
+            await cache.settle()
+    lines = [r for r in _lines(caplog) if "certificates are unavailable" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in lines]

@@ -51,6 +51,7 @@ SIGNATURE_REMOVED_PROBLEM = (
     "deploy with --allow-unauthenticated and keep server.auth.oidc"
 )
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
+UNAVAILABLE_PROBLEM = "not checked: Google's signing certificates are unavailable (answered 503)"
 
 # When may a fetch start? (why a fetch is wanted, how the last attempt ended) -> the
 # CertCache attribute naming the minimum seconds since that attempt. Expired certificates
@@ -349,8 +350,9 @@ def oidc_verifier(
                     return False
                 claims = await loop.run_in_executor(None, google_verify, token, audience, keys)
         except AuthUnavailable:
-            # (INFO: the failed fetch itself is the WARNING, once per attempt)
-            logger.info("OIDC token not checked: Google's certificates are unavailable")
+            # (INFO, paced as the rejections: the failed fetch itself is the WARNING, once
+            # per attempt; a push storm while Google is unreachable is one line a minute)
+            rejections.observe(UNAVAILABLE_PROBLEM)
             raise
         except Exception as exc:  # invalid signature, expired, wrong audience, lifetime...
             rejections.observe(type(exc).__name__)
