@@ -16,7 +16,9 @@ from runtime_support import INJURY_EVENT, MemorySink
 from test_shared_router import CALM, Factory, make_shared, slow_cfg  # noqa: F401  (fixtures)
 
 from scoperouter.processor_registry.loader import LoadedConfig
+from scoperouter.runtime import housekeeping
 from scoperouter.runtime.bounded_clock import CLOCK_STEP_WARN_S, BoundedClock
+from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.router import Inbound, Router
 
 T, DAY = 1_763_575_500.0, 86400.0  # 2025-11-19T18:05Z
@@ -51,6 +53,51 @@ def test_prune_clock_never_runs_ahead_of_monotonic_time(
     for wall, m in passes:
         mono[0] = m
         got.append(clock(wall))
+    assert got == want
+
+
+# (case, (wall, monotonic) of each pass after the seed at (T, 0), the prune times expected);
+# the options' longest horizon is 7 days (done_retention, dead-letter retention)
+CATCH_UP_CASES = [
+    # a two-day step: measured by monotonic time until the step is 7 days old, then the
+    # wall clock again (a row stamped before the step is then past every horizon anyway)
+    (
+        "caught_up_after_the_longest_horizon",
+        [
+            (T + 2 * DAY + 60, 60),
+            (T + 2 * DAY + 7 * DAY, 7 * DAY),
+            (T + 9 * DAY + 120, 7 * DAY + 120),
+        ],
+        [T + 60, T + 7 * DAY, T + 9 * DAY + 120],
+    ),
+    # a day (the dedup horizon) is not enough: done rows and dead letters keep 7 days
+    (
+        "not_after_the_shortest",
+        [(T + 2 * DAY + 60, 60), (T + 3 * DAY + 120, DAY + 120)],
+        [T + 60, T + DAY + 120],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "passes", "want"), CATCH_UP_CASES, ids=[c[0] for c in CATCH_UP_CASES]
+)
+def test_prune_now_catches_up_once_a_step_is_the_longest_horizon_old(
+    case: str, passes: list[tuple[float, float]], want: list[float]
+) -> None:
+    """housekeeping.prune_now follows the bounded clock until a forward step is as old as the longest retention, then the wall clock."""
+    mono = [0.0]
+    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
+    clock.seed(T)
+    options = RouterOptions()
+    assert (
+        max(options.dedup_horizon_s, options.done_retention_s, options.dead_letter_retention_s)
+        == 7 * DAY
+    )
+    got = []
+    for wall, m in passes:
+        mono[0] = m
+        got.append(housekeeping.prune_now(clock, options, wall))
     assert got == want
 
 

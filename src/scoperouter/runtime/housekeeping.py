@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 
+from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.store import Store
@@ -36,6 +37,16 @@ from scoperouter.state.model import CATCH_UP_PAUSE_S as CATCH_UP_PAUSE_S
 from scoperouter.state.model import PRUNE_LIMIT, Pruned
 
 logger = logging.getLogger("scoperouter.runtime")
+
+
+def prune_now(clock: BoundedClock, options: RouterOptions, wall: float) -> float:
+    """The time every horizon of a prune pass is measured back from: the wall clock
+    bounded by monotonic time (a forward step prunes nothing early), back to the wall clock
+    once a step is as old as the longest horizon (then no row stamped before it is pruned
+    early by any, and rows stamped after it are no longer kept longer by the step)."""
+    o = options
+    longest = max(o.dedup_horizon_s, o.done_retention_s, o.dead_letter_retention_s)
+    return clock.horizon_now(wall, longest)
 
 
 def prune(store: Store, options: RouterOptions, now: float, limit: int = PRUNE_LIMIT) -> Pruned:

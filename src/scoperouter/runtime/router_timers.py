@@ -132,5 +132,6 @@ class RouterTimers(RouterCore):
     def _prune(self) -> Pruned:
         """One prune pass: what it deleted, and whether rows past a horizon may be left
         (a statement deleted its limit). Horizons are measured back from the prune clock
-        (the wall clock bounded by monotonic time: bounded_clock.BoundedClock)."""
-        return housekeeping.prune(self.store, self.options, self.prune_clock(self.clock()))
+        (:func:`housekeeping.prune_now`: the wall clock bounded by monotonic time)."""
+        now = housekeeping.prune_now(self.prune_clock, self.options, self.clock())
+        return housekeeping.prune(self.store, self.options, now)

@@ -44,7 +44,7 @@ from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.planner import planner_for
 from scoperouter.router.windows import WindowBook
-from scoperouter.runtime import leases, modes, state_backlog, state_open
+from scoperouter.runtime import housekeeping, leases, modes, state_backlog, state_open
 from scoperouter.runtime.backlog import LanePage, LaneRequest
 from scoperouter.runtime.dispatcher import Committed
 from scoperouter.runtime.ingest import BatchResult, Item
@@ -465,7 +465,7 @@ class SharedRouter(Router):
                 completions_s=o.done_retention_s,
                 letters_s=o.dead_letter_retention_s,  # rejected events' dead letters
             ),
-            self.prune_clock(self.clock()),  # never ahead of monotonic time (BoundedClock)
+            housekeeping.prune_now(self.prune_clock, o, self.clock()),  # bounded_clock
         )
         return pruned
 
