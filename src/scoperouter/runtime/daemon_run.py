@@ -16,6 +16,7 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -42,38 +43,43 @@ logger = logging.getLogger("scoperouter.runtime.daemon")
 
 
 _IDLE_SAID_EVERY_S = 60.0
-_idle_said = [-_IDLE_SAID_EVERY_S, 0]  # (when last logged, closed since)
 
 
-def _close_idle(server: Any) -> int:
-    """Close aiohttp's connections with no request in progress (an idle keep-alive, a head
-    not yet finished): called only with more than ``max_connections`` open, so that silent
-    sockets cannot hold the cap against real work. Returns how many it closed; logs at
-    most once a minute. Uses aiohttp's private ``_connections`` and
-    ``_request_in_progress`` (as :func:`_open_connections`); without them, none."""
-    conns = getattr(server, "_connections", None) if server is not None else None
-    closed = 0
-    for handler in list(conns or ()):
-        if getattr(handler, "_request_in_progress", True):
-            continue
-        transport = getattr(handler, "transport", None)
-        if transport is None or transport.is_closing():
-            continue
-        handler.force_close()
-        transport.close()
-        closed += 1
-    if closed:
-        _idle_said[1] += closed
-        now = time.monotonic()
-        if now - _idle_said[0] >= _IDLE_SAID_EVERY_S:
-            logger.warning(
-                "over max_connections: closed idle connections (no request in progress) "
-                "to make room: %d since the last such line",
-                _idle_said[1],
-                extra={"closed": _idle_said[1]},
-            )
-            _idle_said[0], _idle_said[1] = now, 0
-    return closed
+def idle_closer(server: Any) -> Callable[[], int]:
+    """A function closing aiohttp's connections with no request in progress (an idle
+    keep-alive, a head not yet finished), for :meth:`~scoperouter.runtime.http.IngressApp._busy` to call only with more
+    than ``max_connections`` open, so that silent sockets cannot hold the cap against real
+    work. It returns how many it closed and logs at most once a minute (its own pace: one
+    per server). Uses aiohttp's private ``_connections`` and ``_request_in_progress`` (as
+    :func:`_open_connections`); without them it closes none."""
+    said = [-_IDLE_SAID_EVERY_S, 0]  # (when last logged, closed since)
+
+    def close_idle() -> int:
+        conns = getattr(server, "_connections", None) if server is not None else None
+        closed = 0
+        for handler in list(conns or ()):
+            if getattr(handler, "_request_in_progress", True):
+                continue
+            transport = getattr(handler, "transport", None)
+            if transport is None or transport.is_closing():
+                continue
+            handler.force_close()
+            transport.close()
+            closed += 1
+        if closed:
+            said[1] += closed
+            now = time.monotonic()
+            if now - said[0] >= _IDLE_SAID_EVERY_S:
+                logger.warning(
+                    "over max_connections: closed idle connections (no request in progress) "
+                    "to make room: %d since the last such line",
+                    said[1],
+                    extra={"closed": said[1]},
+                )
+                said[0], said[1] = now, 0
+        return closed
+
+    return close_idle
 
 
 def _open_connections(server: Any) -> int:
@@ -142,7 +148,7 @@ class DaemonRun:
             self.ingress.connection_count = (  # per request: the set's len, one C call
                 conns.__len__ if conns is not None else lambda: _open_connections(runner.server)
             )
-            self.ingress.close_idle = lambda: _close_idle(runner.server)
+            self.ingress.close_idle = idle_closer(runner.server)
             site = web.TCPSite(
                 self._runner,
                 self.settings.host,
