@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from warning_cases import WARNING_CASE_KEYS, warning_cases
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import (
@@ -169,15 +170,7 @@ def test_missing_days_warn(
         assert part in w.message
 
 
-@pytest.mark.parametrize(
-    ("extra", "args", "code", "shown"),
-    [
-        ("", [], 0, True),
-        ("", ["--strict"], 1, True),
-        ("validate: {ignore: [relation_missing_days]}\n", ["--strict"], 0, False),
-        ("", ["--strict", "--ignore", "relation_missing_days"], 0, False),
-    ],
-)
+@pytest.mark.parametrize(WARNING_CASE_KEYS, warning_cases("relation_missing_days"))
 def test_validate_shows_missing_days(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

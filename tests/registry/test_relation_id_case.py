@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from warning_cases import WARNING_CASE_KEYS, warning_cases
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import check_config, load_config
@@ -88,15 +89,7 @@ def test_ids_differing_only_by_case_warn_at_the_second_spelling(
     assert load_config(tmp_path / "routes.yaml").warnings == result.warnings
 
 
-@pytest.mark.parametrize(
-    ("extra", "args", "code", "shown"),
-    [
-        ("", [], 0, True),
-        ("", ["--strict"], 1, True),
-        ("validate: {ignore: [relation_id_case]}\n", ["--strict"], 0, False),
-        ("", ["--strict", "--ignore", "relation_id_case"], 0, False),
-    ],
-)
+@pytest.mark.parametrize(WARNING_CASE_KEYS, warning_cases("relation_id_case"))
 def test_validate_shows_a_case_clash(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

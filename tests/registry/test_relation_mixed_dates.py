@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from warning_cases import WARNING_CASE_KEYS, warning_cases
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import check_config
@@ -56,15 +57,7 @@ def test_mixed_dated_and_undated_rows_warn(
     assert [(Path(w.file).name, w.line) for w in found] == [("team_players.csv", n) for n in lines]
 
 
-@pytest.mark.parametrize(
-    ("extra", "args", "code", "shown"),
-    [
-        ("", [], 0, True),
-        ("", ["--strict"], 1, True),
-        ("validate: {ignore: [relation_mixed_dates]}\n", ["--strict"], 0, False),
-        ("", ["--strict", "--ignore", "relation_mixed_dates"], 0, False),
-    ],
-)
+@pytest.mark.parametrize(WARNING_CASE_KEYS, warning_cases("relation_mixed_dates"))
 def test_validate_shows_mixed_dates(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
