@@ -6,7 +6,7 @@ Invariant: measured as ``bench/daemon.py``'s saturation figure is (its contestan
 the same way, the same 64 closed-loop producers on the same load client, the same events),
 only split by thread: the per-thread user+system CPU from ``/proc/<pid>/task`` over the
 measured seconds, named by the Python thread names ``py-spy dump`` reports (the OS names
-otherwise; ``py-spy`` is not among the dependencies): ``MainThread`` (the event loop),
+otherwise; ``py-spy`` comes with the dev extras): ``MainThread`` (the event loop),
 ``scoperouter-state`` (planning and the ingest transactions), ``scoperouter-log`` (the
 execution log), ``scoperouter-outbox``; the bare server's ``bare-syncer``. The defaults
 are ``bench/daemon.py``'s: the bare server answers ``lean``, the load client is ``raw``.
