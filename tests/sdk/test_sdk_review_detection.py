@@ -21,6 +21,15 @@ DAY = date(2025, 11, 19)
 SOURCE = "nba_raw.nbac_injury_report"
 
 
+@pytest.fixture(scope="module")
+def nba_registry(routes_path: Any) -> Any:
+    """The repository's NBA registry, loaded once (a frozen model; each Hypothesis example
+    loading it again took most of the property's time)."""
+    from scoperouter.processor_registry import load_config
+
+    return load_config(routes_path, with_relations=False).registry
+
+
 def _same(a: object, b: object) -> bool:
     """The oracle: equal with the same type (and a float's sign) at every depth; NaN equals NaN."""
     if type(a) is not type(b):
@@ -227,14 +236,13 @@ def test_changed_entity_without_nameable_fields_is_published(
     ],
 )
 def test_non_string_entity_keys_reach_the_router(
-    routes_path: Any, before: dict[Any, Any], after: dict[Any, Any], ids: tuple[str, ...]
+    nba_registry: Any, before: dict[Any, Any], after: dict[Any, Any], ids: tuple[str, ...]
 ) -> None:
     """Rows keyed by an INT64 id column: the event names the ids as strings (SPEC: ids are
     strings), which the router accepts, instead of a rejected (dead-lettered) event."""
     from scoperouter.messages.normalize import normalize_event
-    from scoperouter.processor_registry import load_config
 
-    reg = load_config(routes_path, with_relations=False).registry
+    reg = nba_registry
     det = ChangeDetector("nba_analytics.player_game_summary", "player")
     det.observe(DAY, before, after)
     [raw] = det.events(run_id="r")
@@ -248,7 +256,7 @@ def test_non_string_entity_keys_reach_the_router(
     data=st.data(),
 )
 def test_every_change_reaches_the_router(
-    routes_path: Any,
+    nba_registry: Any,
     days: list[tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]],
     max_entities: int,
     data: st.DataObject,
@@ -256,10 +264,9 @@ def test_every_change_reaches_the_router(
     """detector -> publish_detected -> the router's normalize: every date with a change has one
     event naming each changed entity (or date level) and each changed field (or none: unknown)."""
     from scoperouter.messages.normalize import normalize_event
-    from scoperouter.processor_registry import load_config
     from scoperouter.sdk import PublishLimits
 
-    reg = load_config(routes_path, with_relations=False).registry
+    reg = nba_registry
     source = "nba_analytics.player_game_summary"
     det = ChangeDetector(source, "player", ignore_fields=["processed_at"])
     expected: dict[date, EntityChanges] = {}
