@@ -6,12 +6,16 @@ it always was (processors persist them)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from scoperouter.sdk.canonical import canonical_text, same
 from scoperouter.sdk.change_detection import diff_rows, field_digests, row_digest, value_digest
 
 
@@ -107,3 +111,19 @@ def test_row_digest_is_stable() -> None:
     """A row of ordinary columns digests as before."""
     row = {"points": 27, "team": "LAL", "game_date": date(2025, 11, 19)}
     assert row_digest(row) == "5940d743f52f81c6"
+
+
+_SCALARS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, math.nan, -math.nan, math.inf, -math.inf, 1.0, 1, True, None]),
+    st.integers(-3, 3),
+    st.text(max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(a=_SCALARS, b=_SCALARS)
+def test_same_is_the_canonical_texts_equality(a: Any, b: Any) -> None:
+    """``same`` (its shortcuts for plain scalars, floats' NaN and signed zeros among them)
+    answers exactly as comparing the canonical texts it stands for."""
+    assert same(a, b) == (canonical_text(a) == canonical_text(b))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
@@ -134,6 +135,12 @@ def same(a: object, b: object) -> bool:
     NaN equals NaN; aware datetimes are equal when they are the same instant)."""
     if type(a) is type(b) and (a is None or isinstance(a, str | int)):
         return a == b  # the common case, the same answer as the canonical text's (bool too)
+    if type(a) is float and type(b) is float:
+        # a float's text is its repr (NaN, Infinity): equal texts are equal values but for
+        # the two zeros, whose signs differ; NaN's text is NaN's
+        if a == b:
+            return a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b)
+        return a != a and b != b
     return canonical_text(a) == canonical_text(b)
 
 
