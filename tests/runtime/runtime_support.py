@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import importlib.util
 import json
 import random
@@ -151,7 +153,7 @@ def write_registry(
     """A copy of the repository's routes.yaml with every window set to (quiet, max_wait),
     targets replaced, ``defaults`` merged into its defaults (e.g. ``{"run_retries": 1}``:
     the closed loop), and relation data generated under ``tmp/relations``."""
-    spec = yaml.safe_load((REPO / "routes.yaml").read_text(encoding="utf-8"))
+    spec = copy.deepcopy(_repo_spec())
     spec["defaults"]["window"] = {"quiet": quiet, "max_wait": max_wait}
     spec["defaults"]["target"] = dict(default_target or {"outbox": {}})
     for name, p in spec["processors"].items():
@@ -165,8 +167,22 @@ def write_registry(
     spec["relation_data"] = {"csv": {"dir": "relations"}}
     write_relations(tmp / "relations", [GAME_DAY - timedelta(days=k) for k in range(4)])
     path = tmp / "routes.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.dump(spec, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
     return path
+
+
+# libyaml's dumper where PyYAML has it (the pure-Python one took most of a registry copy's time)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@functools.cache
+def _repo_spec() -> dict[str, Any]:
+    """The repository's routes.yaml as plain data, read once (copied before each change)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec: dict[str, Any] = yaml.load(
+        (REPO / "routes.yaml").read_text(encoding="utf-8"), Loader=loader
+    )
+    return spec
 
 
 def load(path: Path) -> LoadedConfig:

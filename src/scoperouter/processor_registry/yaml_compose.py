@@ -6,10 +6,17 @@ a document whose alias expansion would exceed :data:`MAX_NODES` values or :data:
 levels from sizes :func:`measure` computes on the shared graph in linear time (a recursive
 alias is an error), so an alias bomb fails before any memory is spent on it. Every failure is
 a :class:`YamlLoadError` carrying a position and a YAML path.
+
+Where PyYAML has libyaml, a text is composed by libyaml's parser first (several times faster
+than the pure-Python one: a registry loads at every ``serve`` start, ``validate`` and test);
+that graph is used only when the parse succeeded and its nesting is within bounds. Anything
+else -- a syntax or reader error, a nesting near the bound -- is composed again by the
+pure-Python loader, so every error, its message and position, is the pure-Python one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -85,8 +92,64 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
     return f"YAML syntax error: {problem}"
 
 
+#: libyaml's parser with SafeLoader's resolver (None: PyYAML built without libyaml)
+_CLoader: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_FALLBACK = object()  # the fast parse says nothing: the pure-Python loader decides
+# what the two parsers read differently (a block scalar's header with no space after it, an
+# explicit key, a tag, tabs, a BOM past the start, the Unicode line breaks, controls,
+# surrogates, non-characters): a text holding one goes to the pure-Python loader
+# (tests/registry/test_yaml_fast_parse.py found each of them)
+_UNUSUAL = re.compile(
+    r"(?:^[ ]*|[:\[{,][ ]*|-[ ]+)[|>][^ \r\n0-9+-]"
+    "|[?!\ufeff\x85\u2028\u2029\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]",
+    re.MULTILINE,
+)
+
+
+def _fast_graph_differs(root: Node, bound: int) -> bool:
+    """Whether the pure-Python loader may read this graph otherwise: it nests deeper than
+    ``bound`` levels as written (an alias a leaf, as the composer counts it; preorder in
+    document order, so a node met again is an alias of the anchor met first), or it holds an
+    empty plain scalar (``key:`` with no value, an empty document), whose position the two
+    parsers put in different places."""
+    seen: set[int] = set()
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > bound:
+            return True
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode) and node.value == "" and not node.style:
+            return True
+        stack.extend((c, depth + 1) for c in reversed(_children(node)))
+    return False
+
+
+def _compose_fast(text: str) -> object:
+    """libyaml's node graph of ``text``, or :data:`_FALLBACK` when it failed (the pure-Python
+    loader then gives the error) or nests near :data:`MAX_DEPTH` (the pure-Python loader
+    bounds nesting while composing: its verdict and message stand)."""
+    if _CLoader is None or _UNUSUAL.search(text, 1 if text.startswith("\ufeff") else 0):
+        return _FALLBACK
+    loader = _CLoader(text)
+    try:
+        node: Node | None = loader.get_single_node()
+    except Exception:  # any failure: the pure-Python loader says what and where
+        return _FALLBACK
+    finally:
+        loader.dispose()
+    if node is not None and _fast_graph_differs(node, MAX_DEPTH - 2):
+        return _FALLBACK
+    return node
+
+
 def compose(text: str) -> Node | None:
     """The node graph of a single-document YAML text (no construction, no expansion)."""
+    fast = _compose_fast(text)
+    if fast is not _FALLBACK:
+        return fast  # type: ignore[return-value]
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
@@ -100,6 +163,13 @@ def compose(text: str) -> Node | None:
             f"invalid character {chr(exc.character)!r} (0x{exc.character:x}) in YAML text",
             pos_of_offset(text, exc.position),
             code="encoding",
+        ) from None
+    except (ValueError, OverflowError) as exc:  # a double-quoted escape past U+10FFFF
+        where = pos_of_mark(loader.get_mark()) if loader is not None else Pos(1, 1)
+        raise YamlLoadError(
+            f"YAML syntax error: invalid escape in a quoted scalar ({exc})",
+            where,
+            code="yaml_syntax",
         ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error is one of the above
         raise YamlLoadError(f"YAML error: {exc}", Pos(1, 1), code="yaml_syntax") from None
