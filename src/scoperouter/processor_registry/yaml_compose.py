@@ -9,9 +9,11 @@ a :class:`YamlLoadError` carrying a position and a YAML path.
 
 Where PyYAML has libyaml, a text is composed by libyaml's parser first (several times faster
 than the pure-Python one: a registry loads at every ``serve`` start, ``validate`` and test);
-that graph is used only when the parse succeeded and its nesting is within bounds. Anything
-else -- a syntax or reader error, a nesting near the bound -- is composed again by the
-pure-Python loader, so every error, its message and position, is the pure-Python one.
+that graph is used only when the parse succeeded, its nesting is within bounds and the text
+holds nothing the two parsers read differently (:data:`_UNUSUAL`, :func:`_fast_graph_differs`).
+Anything else -- a syntax or reader error, a nesting near the bound, a tab or a tag -- is
+composed again by the pure-Python loader, so every error, its message and position, is the
+pure-Python one, and a registry reads the same with or without libyaml.
 """
 
 from __future__ import annotations
