@@ -27,6 +27,7 @@ from scoperouter.commands.replay import replay_events
 from scoperouter.errors import DispatchError
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import LoadedConfig, load_config
+from scoperouter.runtime.bounded_clock import BoundedClock
 
 RouterFactory = Callable[..., Any]  # the make_router fixture (conftest.py)
 
@@ -478,3 +479,12 @@ class LocalTarget:
     async def stop(self) -> None:
         assert self.runner is not None
         await self.runner.cleanup()
+
+
+def seeded_clock(name: str, seed: float) -> tuple[BoundedClock, list[float]]:
+    """A BoundedClock seeded at ``seed`` whose monotonic time is the returned list's one
+    item (a test sets ``mono[0]``), for the clock-step tables."""
+    mono = [0.0]
+    clock = BoundedClock(name, monotonic=lambda: mono[0])
+    clock.seed(seed)
+    return clock, mono

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from runtime_support import INJURY_EVENT, MemorySink
+from runtime_support import INJURY_EVENT, MemorySink, seeded_clock
 from test_shared_router import CALM, Factory, make_shared, slow_cfg  # noqa: F401  (fixtures)
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime import housekeeping
-from scoperouter.runtime.bounded_clock import CLOCK_STEP_WARN_S, BoundedClock
+from scoperouter.runtime.bounded_clock import CLOCK_STEP_WARN_S
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.router import Inbound, Router
 
@@ -46,9 +46,7 @@ def test_prune_clock_never_runs_ahead_of_monotonic_time(
     case: str, passes: list[tuple[float, float]], want: list[float]
 ) -> None:
     """Each pass's prune time is min(wall, last + monotonic elapsed)."""
-    mono = [0.0]
-    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
-    clock.seed(T)
+    clock, mono = seeded_clock("housekeeping", T)
     got = []
     for wall, m in passes:
         mono[0] = m
@@ -86,9 +84,7 @@ def test_prune_now_catches_up_once_a_step_is_the_longest_horizon_old(
     case: str, passes: list[tuple[float, float]], want: list[float]
 ) -> None:
     """housekeeping.prune_now follows the bounded clock until a forward step is as old as the longest retention, then the wall clock."""
-    mono = [0.0]
-    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
-    clock.seed(T)
+    clock, mono = seeded_clock("housekeeping", T)
     options = RouterOptions()
     assert (
         max(options.dedup_horizon_s, options.done_retention_s, options.dead_letter_retention_s)
@@ -104,9 +100,7 @@ def test_prune_now_catches_up_once_a_step_is_the_longest_horizon_old(
 def test_prune_clock_warns_once_when_the_clocks_disagree(caplog: pytest.LogCaptureFixture) -> None:
     """A disagreement past CLOCK_STEP_WARN_S is one WARNING, however many passes see it."""
     caplog.set_level(logging.WARNING, "scoperouter.runtime")
-    mono = [0.0]
-    clock = BoundedClock("housekeeping", monotonic=lambda: mono[0])
-    clock.seed(T)
+    clock, mono = seeded_clock("housekeeping", T)
     for k in range(1, 4):
         mono[0] = 10.0 * k
         clock(T + 10.0 * k + (CLOCK_STEP_WARN_S - 1 if k == 1 else 2 * DAY))

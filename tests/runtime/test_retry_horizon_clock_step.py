@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from runtime_support import GAME_DAY, game_day_stream, load, write_registry
+from runtime_support import GAME_DAY, game_day_stream, load, seeded_clock, write_registry
 from test_outage import Switch
 
 from scoperouter.processor_registry.loader import LoadedConfig
-from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.router import Inbound, Router, RouterOptions
 from scoperouter.runtime.shared_router import SharedRouter
 from scoperouter.state import StoreOptions, open_state_store
@@ -74,9 +73,7 @@ def test_horizon_now_is_bounded_until_a_steady_lag_lasted_a_horizon(
     case: str, calls: list[tuple[float, float]], want: list[float]
 ) -> None:
     """Never ahead of monotonic time, until a step forward is a horizon old."""
-    mono = [0.0]
-    clock = BoundedClock("retry horizons", monotonic=lambda: mono[0])
-    clock.seed(T)
+    clock, mono = seeded_clock("retry horizons", T)
     got = []
     for wall, m in calls:
         mono[0] = m
