@@ -69,6 +69,14 @@ class CompletionRef:
     # (the ledger need not remember it when it matches no trigger)
     routed: bool = False
 
+    @property
+    def says_success(self) -> bool:
+        """Its run processed every id it names: ``success``, ``no_data``, or a ``partial``
+        naming no missed ids (else it reports missed ids or a failure)."""
+        return self.outcome in ("success", "no_data") or (
+            self.outcome == "partial" and not self.missed
+        )
+
 
 # fields a journal row or snapshot leaves out at their default (rows written before they
 # existed read the same, and a router rolled back to before them still reads new rows)

@@ -158,7 +158,7 @@ def classify(
     was produced before ``e`` last fired (:func:`fired_after`), whatever it says."""
     if superseded:
         return "superseded"
-    if ref.outcome in ("success", "no_data") or (ref.outcome == "partial" and not ref.missed):
+    if ref.says_success:
         if stale:
             return "stale"
         if unattributed:

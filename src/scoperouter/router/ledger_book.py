@@ -11,9 +11,10 @@ the Pub/Sub message ids recorded for them (:meth:`LedgerBook.alias`).
 A completion naming only a message id the book does not know yet is parked, not dropped:
 its processor may have run before the router heard back from its own publish. When that id
 is recorded (:meth:`LedgerBook.alias`) every completion naming it is applied, in the order
-they came (as if the id had been recorded first); a parked completion older than
-:data:`~.ledger_parked.ORPHAN_TTL_S` is dropped, and at most
-:data:`~.ledger_parked.ORPHAN_MAX` wait (oldest dropped first: :mod:`.ledger_parked`).
+they came (as if the id had been recorded first); a parked success older than
+:data:`~.ledger_parked.ORPHAN_TTL_S` is dropped (a report of missed ids or a failure is
+not: its run's success parked after it must stay stale), and at most
+:data:`~.ledger_parked.ORPHAN_MAX` wait (successes dropped first: :mod:`.ledger_parked`).
 Parked completions are in the snapshot.
 
 A restored book recomputes every open entry's timer under the registry it is restored
@@ -330,7 +331,7 @@ class LedgerBook:
     ) -> list[Redispatch]:
         """Timeouts and re-dispatches due by ``now``, earliest first, each at its time. A
         re-dispatch ``may_send`` refuses waits in :attr:`deferred` (see :meth:`send_deferred`).
-        Parked completions past :data:`~.ledger_parked.ORPHAN_TTL_S` are dropped too."""
+        Parked successes past :data:`~.ledger_parked.ORPHAN_TTL_S` are dropped too."""
         self.changes += self._parked.expire(now)
         out: list[Redispatch] = []
         heap = self._heap

@@ -3,11 +3,16 @@ dispatcher has not recorded yet (the processor's report overtook the publish's a
 kept until that id is recorded (:meth:`ParkedCompletions.take`) and then applied in
 arrival order, as if the id had been recorded before they came.
 
-Invariant: bounded -- a completion waits at most :data:`ORPHAN_TTL_S` and at most
-:data:`ORPHAN_MAX` wait (oldest dropped first); every drop is counted (``dropped`` only
-counts up) and reported to the caller as a change, so the book's driver journals the tick
-that dropped it. A redelivered report (same event id, same message id) is parked once.
-Pure: times are passed in.
+Invariant: bounded -- at most :data:`ORPHAN_MAX` wait, and a success (``success``,
+``no_data``, a ``partial`` naming no missed ids) waits at most :data:`ORPHAN_TTL_S`; every
+drop is counted (``dropped`` only counts up) and reported to the caller as a change, so the
+book's driver journals the tick that dropped it. A report of missed ids or a failure is
+never dropped for its age, and for room only once no success waits: dropping it could lose
+an update -- its run's success (a change event before the report, or a redelivery of one)
+parked after it would then close the trigger once the id is recorded, where applied after
+the report it is stale (``tests/loop/test_loop_oracle.py``, ``_FAILURE_OUTLIVES_TTL``).
+Dropping a success costs at most a re-run (the trigger times out). A redelivered report
+(same event id, same message id) is parked once. Pure: times are passed in.
 """
 
 from __future__ import annotations
@@ -15,20 +20,24 @@ from __future__ import annotations
 from scoperouter.router.completion_ref import CompletionRef
 
 ORPHAN_TTL_S = 600.0
-"""How long a completion naming an unknown message id waits for that id to be recorded
-(a publish's answer takes milliseconds; its retries, up to the client's deadline)."""
+"""How long a success naming an unknown message id waits for that id to be recorded (a
+publish's answer takes milliseconds; its retries, up to the client's deadline). Reports
+of missed ids or a failure wait until the id is recorded or they are dropped for room."""
 ORPHAN_MAX = 10_000
 """At most this many such completions wait (completions of runs the router never sent, e.g.
-while production's own triggers still run, must not grow the book without bound)."""
+while production's own triggers still run, must not grow the book without bound):
+successes are dropped first, oldest first; then the oldest report of a failure."""
 
 
 class ParkedCompletions:
-    """Every parked completion in arrival order: seq -> (message id, completion, when); and
-    the seqs naming each message id."""
+    """Every parked completion in arrival order: seq -> (message id, completion, when); the
+    seqs naming each message id; and the seqs of the successes, in arrival order (those
+    the age bound drops, and the first dropped for room)."""
 
     def __init__(self) -> None:
         self._by_seq: dict[int, tuple[str, CompletionRef, float]] = {}
         self._by_id: dict[str, list[int]] = {}
+        self._successes: dict[int, None] = {}  # an ordered set of seqs
         self._seq = 0
         self.dropped = 0  # expired or evicted (only counts up)
 
@@ -48,7 +57,7 @@ class ParkedCompletions:
             return changes  # a redelivered report: the ledger ignores it once the first applies
         self.push(mid, ref, now)
         while len(self._by_seq) > ORPHAN_MAX:
-            self._drop(next(iter(self._by_seq)))
+            self._drop(next(iter(self._successes or self._by_seq)))
             changes += 1
         return changes + 1
 
@@ -57,21 +66,25 @@ class ParkedCompletions:
         self._seq += 1
         self._by_seq[self._seq] = (mid, ref, at)
         self._by_id.setdefault(mid, []).append(self._seq)
+        if ref.says_success:
+            self._successes[self._seq] = None
 
     def take(self, mid: str) -> list[CompletionRef] | None:
         """The completions parked under ``mid``, in arrival order, removed; None: none."""
         seqs = self._by_id.pop(mid, None)
         if seqs is None:
             return None
+        for seq in seqs:
+            self._successes.pop(seq, None)
         return [self._by_seq.pop(seq)[1] for seq in seqs]
 
     def expire(self, now: float) -> int:
-        """Drop those older than :data:`ORPHAN_TTL_S`; how many went."""
+        """Drop the successes older than :data:`ORPHAN_TTL_S`; how many went."""
         n = 0
-        parked = self._by_seq
-        while parked:
-            seq, (_mid, _ref, at) = next(iter(parked.items()))
-            if now - at <= ORPHAN_TTL_S:
+        successes, parked = self._successes, self._by_seq
+        while successes:
+            seq = next(iter(successes))
+            if now - parked[seq][2] <= ORPHAN_TTL_S:
                 break
             self._drop(seq)
             n += 1
@@ -83,6 +96,7 @@ class ParkedCompletions:
 
     def _drop(self, seq: int) -> None:
         mid, _ref, _at = self._by_seq.pop(seq)
+        self._successes.pop(seq, None)
         seqs = self._by_id[mid]
         seqs.remove(seq)
         if not seqs:
