@@ -247,13 +247,18 @@ def _drain(m: Model) -> None:
 # a re-dispatch held by the barrier (an upstream still open: its completion is parked for
 # a message id never recorded) was deferred in a tick nothing journaled: the replay sent it
 # at its due time (787 s), the live loop when the barrier let it go (803 s)
+def _events(k: int, n: int = 1, dt: float = 1.0) -> list[tuple[str, int, int, str, bool, float]]:
+    """``n`` event steps of the ids ``k`` picks (bits of UNIVERSE), each ``dt`` after the last."""
+    return [("event", k, 0, "trigger", False, dt)] * n
+
+
 _DEFERRED_UNJOURNALED = [
-    *[("event", 0, 0, "trigger", False, 1.0)] * 10,
-    ("event", 1, 0, "trigger", False, 1.0),
-    ("event", 0, 0, "trigger", False, 650.0),
-    *[("event", 1, 0, "trigger", False, 1.0)] * 3,
+    *_events(0, 10),
+    *_events(1),
+    *_events(0, dt=650.0),
+    *_events(1, 3),
     ("report", 0, 0, "trigger", False, 1.0),
-    ("event", 1, 0, "trigger", False, 90.0),
+    *_events(1, dt=90.0),
     ("report", 0, 0, "trigger", False, 1.0),
     ("report", 62, 3, "trigger", False, 1.0),
     ("report", 0, 0, "message", False, 45.0),
@@ -303,15 +308,15 @@ _EARLIER_FAILURE = [
 # id was recorded the success alone closed the trigger and x was never processed. Reports
 # of missed ids or a failure are no longer dropped for their age (router/ledger_parked.py)
 _FAILURE_OUTLIVES_TTL = [
-    *[("event", 1, 0, "trigger", False, 1.0)] * 6,
-    ("event", 1, 0, "trigger", False, 20.0),
-    ("event", 1, 0, "trigger", False, 1.0),
+    *_events(1, 6),
+    *_events(1, dt=20.0),
+    *_events(1),
     ("report", 31, 0, "trigger", False, 1.0),
-    ("event", 0, 0, "trigger", False, 20.0),
+    *_events(0, dt=20.0),
     ("report", 0, 38, "message", False, 1.0),
     ("report", 1, 0, "trigger", False, 1.0),
-    *[("event", 0, 0, "trigger", False, 1.0)] * 4,
-    ("event", 0, 0, "trigger", False, 650.0),
+    *_events(0, 4),
+    *_events(0, dt=650.0),
     ("report", 2, 0, "trigger", True, 1.0),
 ]
 
