@@ -10,7 +10,6 @@ from closed_loop_support import trig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoperouter.router import ledger_parked
 from scoperouter.router.completion_ref import CompletionRef
 from scoperouter.router.ledger_book import LedgerBook
 from scoperouter.router.ledger_parked import ORPHAN_TTL_S, ParkedCompletions
@@ -43,10 +42,9 @@ def test_only_successes_are_dropped_for_their_age(report: CompletionRef, kept: b
     assert p.dropped == (0 if kept else 1)
 
 
-def test_room_is_made_by_dropping_successes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_room_is_made_by_dropping_successes_first() -> None:
     """Past ORPHAN_MAX the oldest success goes first; a failure only when none is left."""
-    monkeypatch.setattr(ledger_parked, "ORPHAN_MAX", 2)
-    p = ParkedCompletions()
+    p = ParkedCompletions(limit=2)
     p.park(ref("failed", "m1", eid="f1"), 0.0)
     p.park(ref("success", "m2", eid="s2"), 1.0)
     assert p.park(ref("failed", "m3", eid="f3"), 2.0) == 2  # parked, and s2 dropped
@@ -68,35 +66,30 @@ _op = st.tuples(
 @given(st.lists(_op, max_size=40), st.integers(1, 4))
 def test_parked_matches_a_list_model(ops: list[tuple[str, str, str, float]], room: int) -> None:
     """Park, take and expire against a plain list of what waits, scanned in full each time."""
-    old = ledger_parked.ORPHAN_MAX
-    ledger_parked.ORPHAN_MAX = room
-    try:
-        p, now, dropped = ParkedCompletions(), 0.0, 0
-        model: list[tuple[str, CompletionRef, float]] = []
-        for n, (op, mid, outcome, dt) in enumerate(ops):
-            now += dt
-            missed = ("x",) if outcome == "partial_missed" else ()
-            r = ref(outcome.removesuffix("_missed"), mid, missed, f"e{n}")
-            aged = [w for w in model if w[1].says_success and now - w[2] > ORPHAN_TTL_S]
-            if op == "take":
-                assert p.take(mid) == ([w[1] for w in model if w[0] == mid] or None)
-                model = [w for w in model if w[0] != mid]
-                continue
-            model = [w for w in model if w not in aged]
-            dropped += len(aged)
-            if op == "expire":
-                assert p.expire(now) == len(aged)
-                continue
-            assert p.park(r, now) >= 1
-            model.append((mid, r, now))
-            while len(model) > room:
-                successes = [w for w in model if w[1].says_success]
-                model.remove((successes or model)[0])
-                dropped += 1
-            assert p.items() == model
-            assert p.dropped == dropped
-    finally:
-        ledger_parked.ORPHAN_MAX = old
+    p, now, dropped = ParkedCompletions(limit=room), 0.0, 0
+    model: list[tuple[str, CompletionRef, float]] = []
+    for n, (op, mid, outcome, dt) in enumerate(ops):
+        now += dt
+        missed = ("x",) if outcome == "partial_missed" else ()
+        r = ref(outcome.removesuffix("_missed"), mid, missed, f"e{n}")
+        aged = [w for w in model if w[1].says_success and now - w[2] > ORPHAN_TTL_S]
+        if op == "take":
+            assert p.take(mid) == ([w[1] for w in model if w[0] == mid] or None)
+            model = [w for w in model if w[0] != mid]
+            continue
+        model = [w for w in model if w not in aged]
+        dropped += len(aged)
+        if op == "expire":
+            assert p.expire(now) == len(aged)
+            continue
+        assert p.park(r, now) >= 1
+        model.append((mid, r, now))
+        while len(model) > room:
+            successes = [w for w in model if w[1].says_success]
+            model.remove((successes or model)[0])
+            dropped += 1
+        assert p.items() == model
+        assert p.dropped == dropped
 
 
 def test_a_late_recorded_id_applies_the_failure_before_the_success() -> None:

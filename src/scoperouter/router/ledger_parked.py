@@ -34,7 +34,8 @@ class ParkedCompletions:
     seqs naming each message id; and the seqs of the successes, in arrival order (those
     the age bound drops, and the first dropped for room)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = ORPHAN_MAX) -> None:
+        self.limit = limit  # at most this many wait (ORPHAN_MAX; tests give a smaller one)
         self._by_seq: dict[int, tuple[str, CompletionRef, float]] = {}
         self._by_id: dict[str, list[int]] = {}
         self._successes: dict[int, None] = {}  # an ordered set of seqs
@@ -56,7 +57,7 @@ class ParkedCompletions:
         ):
             return changes  # a redelivered report: the ledger ignores it once the first applies
         self.push(mid, ref, now)
-        while len(self._by_seq) > ORPHAN_MAX:
+        while len(self._by_seq) > self.limit:
             self._drop(next(iter(self._successes or self._by_seq)))
             changes += 1
         return changes + 1
