@@ -29,7 +29,7 @@ from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime.backlog import LanePage, LaneRequest, page
 from scoperouter.runtime.dispatcher import Dispatcher
-from scoperouter.runtime.lanes import Lane, requests
+from scoperouter.runtime.lanes import HELD_RETRY_S, Lane, pump_delay, requests
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import Dead, Done, DoneMany, Mark, MarkQueue, write_marks
 from scoperouter.runtime.metrics import Metrics
@@ -130,6 +130,43 @@ def test_a_sweep_that_asks_no_rows_keeps_rows_due_by_the_clock(
     [rq] = requests([lane], now + 0.1, 1.0)
     [pg] = page(store, [], [rq], now + 0.1)
     assert [r.row_id for r in pg.rows] == [a]
+
+
+@pytest.mark.parametrize(
+    ("held_pages", "pause"),
+    [(1, HELD_RETRY_S), (2, 2 * HELD_RETRY_S), (3, 4 * HELD_RETRY_S), (40, 1.0)],
+)
+def test_a_lane_whose_due_rows_were_held_elsewhere_asks_again_after_a_pause(
+    zero_cfg: LoadedConfig, held_pages: int, pause: float
+) -> None:
+    """Pages that left due rows another transaction held keep the lane due with the clock standing still: it asks again after a pause doubling per such page (at most the pump interval), is not quiet meanwhile, and one page with none held ends it."""
+    now = T0
+    d = make_dispatcher(zero_cfg, lambda: now)
+    lane = d.lane(next(iter(zero_cfg.registry.processors)))
+    lane.last_expire = now  # no sweep due
+    for _ in range(held_pages):
+        lane.take_page(LanePage(lane.name, [], False, None, [], asked=True, held=True))
+    assert (lane.has_due, lane.next_due, lane.held) == (False, None, held_pages)
+    assert pump_delay([lane], now, 1.0) == pytest.approx(pause)
+    assert not d.quiet
+    [rq] = requests([lane], now, 1.0)  # the clock stood still: it asks all the same
+    assert rq.slots > 0
+    lane.take_page(LanePage(lane.name, [], False, None, [], asked=True))
+    assert (lane.held, pump_delay([lane], now, 1.0), requests([lane], now, 1.0), d.quiet) == (
+        0,
+        1.0,
+        [],
+        True,
+    )
+
+
+def test_a_sweep_page_keeps_what_the_last_asked_page_held(zero_cfg: LoadedConfig) -> None:
+    """A page that asked no rows (a sweep) says nothing of held rows: the lane still asks again."""
+    d = make_dispatcher(zero_cfg, lambda: T0)
+    lane = d.lane(next(iter(zero_cfg.registry.processors)))
+    lane.take_page(LanePage(lane.name, [], False, None, [], asked=True, held=True))
+    lane.take_page(LanePage(lane.name, [], False, None, [], asked=False))
+    assert lane.held == 1 and [rq.slots > 0 for rq in requests([lane], T0, 1.0)] == [True]
 
 
 def test_a_page_reports_more_when_it_left_due_rows_out(tmp_path: Path) -> None:

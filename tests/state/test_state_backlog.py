@@ -70,12 +70,12 @@ def test_released_row_is_claimable_at_once(make_store: StoreFactory) -> None:
 def test_claim_lanes_takes_one_processors_due_rows(
     make_store: StoreFactory, lane: str, limit: int, want: list[int], more: bool
 ) -> None:
-    """A lane leases up to its limit of its processor's due rows, oldest availability first."""
+    """A lane leases up to its limit of its processor's due rows, oldest availability first; nothing locked elsewhere: none held."""
     s = make_store("a")
     ids = pending(s, "pppq")
     [lc] = s.claim_lanes([LaneClaim(lane, limit, T0)], [], T0)
     assert [r.item_id for r in lc.claimed] == [ids[k] for k in want]
-    assert lc.more is more and lc.next_due is None
+    assert lc.more is more and lc.next_due is None and not lc.held
     assert {r.lease_owner for r in s.outbox_rows() if r.item_id in set(ids[k] for k in want)} <= {
         "a"
     }
@@ -87,7 +87,7 @@ def test_deferred_rows_wait_and_next_due_is_reported(make_store: StoreFactory) -
     i, j = fire(s, "pp")
     s.apply_marks([RetryLater(i, 1, T0 + 30, "503"), RetryLater(j, 1, T0 + 20, "503")])
     [lc] = s.claim_lanes([LaneClaim("p", 5, T0 + 1)], [], T0 + 1)
-    assert (lc.claimed, lc.next_due) == ((), T0 + 20)
+    assert (lc.claimed, lc.next_due, lc.held) == ((), T0 + 20, False)  # later: not held
     [probe] = s.claim_lanes([LaneClaim("p", 1, INF)], [], T0 + 1)
     assert [r.item_id for r in probe.claimed] == [j] and probe.next_due == T0 + 30
 

@@ -43,6 +43,9 @@ class LanePage:
     next_due: float | None  # the next later availability, None when nothing waits
     expired: list[PendingTrigger]
     asked: bool = True  # rows were asked for (False: a sweep only, ``more`` says nothing)
+    # due rows were left pending that another transaction held (a state store's row lock,
+    # skipped, not waited for): the lane asks again after a short pause
+    held: bool = False
 
 
 # one page of the backlog, on the state thread: write the marks, page every lane's request

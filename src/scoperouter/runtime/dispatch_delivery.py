@@ -133,10 +133,11 @@ class Delivery(Outcomes):
     def _freed(self, lane: Lane) -> None:
         """A delivery of ``lane`` ended (its slot is free). The pump is woken only when it
         has something to do for the lane: rows due in the store (or due later: a retry
-        deferred, its sleep shortens) or a breaker not closed. Else the delivery's own
+        deferred, its sleep shortens; or held by another transaction) or a breaker not
+        closed. Else the delivery's own
         :meth:`_drain` starts what the lane buffers, and the pump sleeps on (one pump pass
         per delivery was most of its cost at 1000 events/s)."""
-        if lane.has_due or lane.next_due is not None or lane.breaker.state != "closed":
+        if lane.has_due or lane.held or lane.next_due is not None or lane.breaker.state != "closed":
             self._wake.set()
 
     async def _deliver(

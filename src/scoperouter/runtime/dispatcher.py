@@ -133,7 +133,11 @@ class Dispatcher(Delivery):
     def quiet(self) -> bool:
         """Nothing in flight (no page out either) and nothing known to wait in the store."""
         return not (self.tasks or self._paging) and all(
-            not ln.inflight and not ln.buffer and not ln.has_due and ln.next_due is None
+            not ln.inflight
+            and not ln.buffer
+            and not ln.has_due
+            and not ln.held
+            and ln.next_due is None
             for ln in self.lanes.values()
         )
 

@@ -23,6 +23,11 @@ from scoperouter.runtime.sinks import Sink
 from scoperouter.runtime.store import PendingTrigger
 
 PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no store trip)
+# a page that left due rows another transaction held (a state store's row lock, skipped):
+# the lane asks again after this pause, doubled per such page in a row, at most the pump
+# interval -- the lock is a short transaction's (a lease renewal, another replica's page),
+# and a replica frozen inside one is not paged in a tight loop
+HELD_RETRY_S = 0.05
 
 # What a lane knows of its rows in the store, event by event ("page out": a page job between
 # ``requests`` and ``take_page``; "-": unchanged):
@@ -39,16 +44,20 @@ PAGE_ROWS = 256  # rows paged per target at once (started as slots free up, no s
 #   request that asks none (a busy sweep)   |= next_due <= now  -             reset (*)
 #   page answers, rows asked                more or fresh       min(page, local_due)
 #   page answers, none asked                has_due or fresh    min(page, local_due)
+#   page answers, rows asked, rows held     (as asked)          (as asked)    held += 1
+#   page answers, rows asked, none held     (as asked)          (as asked)    held = 0
 #   attempt done or dead                    -                   -             - (row leaves)
 #
 # (*) what another state job took and has not written yet (``unwritten``) the page cannot
 # see in the store: local_due is reset to the lane's earliest such retry, and fresh stays
 # True while such a Redrive of the lane is out.
 #
-# A page reports only rows due at its ``now`` (``more``) and later ones (``next_due`` >
-# now), so the rule that keeps ``quiet`` honest is: every row of the target pending in the
-# store and not held (in flight, buffered) is covered by has_due, or by a next_due no later
-# than it comes due (tests/runtime/test_lane_liveness.py checks it in every interleaving).
+# A page reports only rows due at its ``now`` (``more``), later ones (``next_due`` >
+# now) and due rows it skipped because another transaction held them (``held``: the lane
+# asks again after ``held_pause``, however the clock moves), so the rule that keeps
+# ``quiet`` honest is: every row of the target pending in the store and not held by the
+# lane (in flight, buffered) is covered by has_due, held, or by a next_due no later than it
+# comes due (tests/runtime/test_lane_liveness.py checks it in every interleaving).
 
 
 @dataclass
@@ -68,6 +77,7 @@ class Lane:
     last_expire: float = float("-inf")
     fresh: bool = False  # rows were left in the store since the last page request
     local_due: float | None = None  # earliest retry deferred since the last page request
+    held: int = 0  # pages in a row that left due rows another transaction held
     # rows started since the last page request: the page may still show them pending
     # (their outcome mark is not written yet), they must not start twice
     started: set[int] = field(default_factory=set)
@@ -81,6 +91,8 @@ class Lane:
         """A page came back: what changed while it was read (new rows, deferred
         attempts) is kept; its rows join the buffer unless started meanwhile."""
         self.has_due = (pg.more if pg.asked else self.has_due) or self.fresh
+        if pg.asked:
+            self.held = self.held + 1 if pg.held else 0
         nd = [t for t in (pg.next_due, self.local_due) if t is not None]
         self.next_due = min(nd) if nd else None
         known = {r.row_id for r in self.buffer}
@@ -116,9 +128,15 @@ def holds_fired(lane: Lane) -> bool:
     )
 
 
+def held_pause(held: int, interval: float) -> float:
+    """Seconds before a lane whose last ``held`` pages left locked due rows asks again."""
+    return min(interval, HELD_RETRY_S * float(2 ** min(held - 1, 16)))
+
+
 def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:
     """Seconds the pump may sleep: 0 when a lane has room and due rows; else until the
-    next breaker probe or deferred row, at most ``interval``."""
+    next breaker probe, deferred row or retry of rows another transaction held, at most
+    ``interval``."""
     delay = interval
     for ln in lanes:
         slots = ln.breaker.slots(now, ln.free)
@@ -127,6 +145,8 @@ def pump_delay(lanes: Iterable[Lane], now: float, interval: float) -> float:
         elif ln.wants_rows(slots):
             if ln.has_due:
                 return 0.0
+            if ln.held:
+                delay = min(delay, held_pause(ln.held, interval))
             if ln.next_due is not None:
                 delay = min(delay, ln.next_due - now)
     return max(0.0, delay)
@@ -153,7 +173,7 @@ def requests(
         sweep = now - ln.last_expire >= interval * 60
         due_now = ln.has_due or (ln.next_due is not None and ln.next_due <= now)
         probe = ln.breaker.state == "half_open"
-        asks = ln.wants_rows(slots) and (due_now or sweep or probe)
+        asks = ln.wants_rows(slots) and (due_now or ln.held > 0 or sweep or probe)
         if asks or sweep:
             if sweep:
                 ln.last_expire = now

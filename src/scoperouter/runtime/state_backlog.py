@@ -78,6 +78,7 @@ def page(
                 lc.next_due,
                 [pending_trigger(r) for r in lc.expired],
                 rq.slots > 0,
+                lc.held,
             )
         )
     return pages, sm, leased

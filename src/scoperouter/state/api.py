@@ -179,7 +179,9 @@ class StateStore(Protocol):
         ``expire_before`` become ``dead`` with a ``retry_horizon`` dead letter, up to
         ``limit`` pending rows available at ``due_at`` (oldest availability first) are
         leased to this owner, and the next later availability is found. Rows another
-        transaction holds are skipped, never waited for."""
+        transaction holds are skipped, never waited for: a claim that took fewer than
+        ``limit`` while due rows stayed pending says so (``held``), so the lane asks again
+        shortly instead of believing nothing is due."""
         ...
 
     def pending_processors(self, due_at: float = float("inf")) -> list[str]:

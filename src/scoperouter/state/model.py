@@ -291,13 +291,16 @@ class LaneClaim:
 @dataclass(frozen=True, slots=True)
 class LaneClaimed:
     """One lane's answer: rows leased to this owner, whether more are due, the next later
-    availability of a pending row, and the rows dead-lettered past the horizon."""
+    availability of a pending row, the rows dead-lettered past the horizon, and whether
+    due rows were left pending that another transaction held (``held``: skipped, not
+    waited for; the lane asks again shortly)."""
 
     processor: str
     claimed: tuple[BacklogRow, ...]
     more: bool
     next_due: float | None
     expired: tuple[BacklogRow, ...]
+    held: bool = False
 
 
 HORIZON_REASON = "retry_horizon"

@@ -79,6 +79,10 @@ _TEMPLATES = {
     "AND processor = %s AND available_at > %s",
     "next_due": "SELECT min(available_at) FROM sr_outbox WHERE status = 'pending' "
     "AND processor = %s AND available_at > %s",
+    # after a claim took fewer rows than it asked: due rows still pending were skipped
+    # (locked by another transaction) or committed since the claim's snapshot
+    "lane_held": "SELECT 1 FROM sr_outbox WHERE status = 'pending' AND processor = %s "
+    "AND available_at <= %s LIMIT 1",
     "pending_processors": "SELECT DISTINCT processor FROM sr_outbox WHERE status = 'pending' "
     "AND available_at <= %s ORDER BY processor",
     "pending_count": "SELECT count(*) FROM sr_outbox WHERE status = 'pending'",
@@ -203,6 +207,7 @@ class Sql:
 
     def __init__(self, placeholder: str, *, skip_locked: bool = False) -> None:
         self.q = {k: v.replace("%s", placeholder) for k, v in _TEMPLATES.items()}
+        self.skip_locked = skip_locked
         self.q["lane_claim"] = _pick(placeholder, skip_locked, _LANE_CLAIM)
         self.q["lane_expire"] = _pick(placeholder, skip_locked, _LANE_EXPIRE)
 
@@ -240,8 +245,9 @@ class Sql:
     ) -> tuple[LaneClaimed, ...]:
         """Per lane (caller holds the transaction): dead-letter pending rows fired before
         ``expire_before`` (reason ``retry_horizon``), lease up to ``limit`` due rows to
-        ``owner`` until ``lease_until()`` (asked when the lease is written), and find the
-        next later availability."""
+        ``owner`` until ``lease_until()`` (asked when the lease is written), find the
+        next later availability and, where rows are skipped when locked, whether due rows
+        were left pending (``held``)."""
         q = self.q
         out = []
         for c in claims:
@@ -263,12 +269,17 @@ class Sql:
                     )
                     self.dead_letter(db, letter)
             claimed: tuple[BacklogRow, ...] = ()
+            held = False
             if c.limit > 0:
                 take = (owner, lease_until(), c.processor, c.due_at, c.limit)
                 claimed = _backlog_rows(db.execute(q["lane_claim"], take).fetchall())
+                if self.skip_locked and len(claimed) < c.limit:
+                    left = db.execute(q["lane_held"], (c.processor, c.due_at)).fetchone()
+                    held = left is not None
             row = db.execute(q["next_due"], (c.processor, now)).fetchone()
             nd = None if row is None or row[0] is None else float(row[0])
-            out.append(LaneClaimed(c.processor, claimed, len(claimed) >= c.limit > 0, nd, expired))
+            more = len(claimed) >= c.limit > 0
+            out.append(LaneClaimed(c.processor, claimed, more, nd, expired, held))
         return tuple(out)
 
     def pending_processors(self, db: Executes, due_at: float) -> list[str]:
