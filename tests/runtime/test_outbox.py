@@ -237,3 +237,32 @@ def test_readme_names_the_log_queue_bound() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"`scoperouter_execution_log_max_pending` ({DEFAULT_MAX_PENDING:,})" in readme
+
+
+async def test_close_waits_for_the_sends_queued_behind_the_running_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() called while a flush runs and sends wait behind it returns only once their flush wrote them too (none left hanging on a closed file)."""
+    import scoperouter.runtime.outbox as outbox_mod
+
+    real, entered, release = outbox_mod._datasync, threading.Event(), threading.Event()
+
+    def slow(fd: int) -> None:
+        entered.set()
+        release.wait(5)
+        real(fd)
+
+    monkeypatch.setattr(outbox_mod, "_datasync", slow)
+    sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=True)
+    first = asyncio.ensure_future(sink.send(trigger(0), message_id="m"))
+    assert await asyncio.to_thread(entered.wait, 5)  # the first flush is syncing
+    later = asyncio.ensure_future(sink.send(trigger(1), message_id="m"))
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(sink.close())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(closing, 10)
+    assert first.done() and later.done(), "a send was left waiting after close()"
+    await first
+    await later
+    assert lines(tmp_path) == [trigger(i).trigger_id for i in (0, 1)]
