@@ -25,7 +25,6 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
-from scoperouter.messages.models import Trigger
 from scoperouter.router.window_state import CLOCK_SLACK_S
 from scoperouter.state.ahead_bound import AheadBound
 from scoperouter.state.core import (
@@ -40,17 +39,10 @@ from scoperouter.state.core import (
 from scoperouter.state.legacy import Carried, LegacyState, outbox_work
 from scoperouter.state.merge import join
 from scoperouter.state.model import (
-    Completion,
-    CompletionState,
-    DeadLetter,
     DeadLetterIn,
     IngestBatch,
     IngestResult,
-    LaneClaim,
-    LaneClaimed,
-    Mark,
     OutboxItem,
-    OutboxRow,
     Pruned,
     Retention,
     StoreOptions,
@@ -62,7 +54,8 @@ from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
 from scoperouter.state.sqlite_lock import InstanceLock, holder
-from scoperouter.state.sqlite_outbox import created_before, redrive_dead
+from scoperouter.state.sqlite_outbox import created_before
+from scoperouter.state.sqlite_outbox_store import SqliteOutbox
 from scoperouter.state.sqlite_schema import open_connection
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
 from scoperouter.state.window_limits import apply_limits as _apply_limits
@@ -111,7 +104,7 @@ class _Tx:
         return False
 
 
-class SqliteStateStore:
+class SqliteStateStore(SqliteOutbox):
     """:class:`~scoperouter.state.api.StateStore` on one SQLite file (single instance)."""
 
     kind = "sqlite"
@@ -317,86 +310,6 @@ class SqliteStateStore:
         self._others_wrote()
         at = self._recent.seen_at(event_id)
         return at if at is not None else SQLITE.seen_at(self._db, event_id)
-
-    # ------------------------------------------------------------------ outbox
-    def claim(self, now: float, limit: int = 100) -> list[OutboxItem]:
-        o = self.options
-        with self._tx() as db:
-            rows = db.execute(
-                "UPDATE sr_outbox SET status = 'leased', lease_owner = ?, lease_until = ?, "
-                "claims = claims + 1 WHERE id IN (SELECT id FROM sr_outbox WHERE "
-                "status = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?) "
-                "RETURNING id, body, attempts, claims, mode",
-                (o.owner, now + o.lease_s, now, limit),
-            ).fetchall()
-        rows.sort()
-        return [
-            OutboxItem(r[0], Trigger.model_validate_json(r[1]), bytes(r[1]), r[2], r[3], r[4])
-            for r in rows
-        ]
-
-    def extend_leases(self, item_ids: Sequence[int], now: float) -> frozenset[int]:
-        until = now + self.options.lease_s
-        with self._tx() as db:
-            return SQLITE.extend(db, item_ids, lambda: until, self.options.owner)
-
-    def apply_marks(self, marks: Sequence[Mark]) -> tuple[bool, ...]:
-        with self._tx() as db:
-            return tuple(apply_marks(db, marks, self.options.owner))
-
-    def rescue_expired(self, now: float, *, all_leases: bool = False) -> int:
-        with self._tx() as db:
-            return SQLITE.rescue(db, now, all_leases)
-
-    def claim_lanes(
-        self, claims: Sequence[LaneClaim], marks: Sequence[Mark], now: float
-    ) -> tuple[LaneClaimed, ...]:
-        o = self.options
-        with self._tx() as db:
-            apply_marks(db, marks, o.owner)
-            return SQLITE.claim_lanes(db, claims, o.owner, lambda: now + o.lease_s, now)
-
-    def pending_processors(self, due_at: float = float("inf")) -> list[str]:
-        return SQLITE.pending_processors(self._db, due_at)
-
-    def pending_count(self) -> int:
-        return SQLITE.pending_count(self._db)
-
-    def live_backlog(self) -> dict[str, int]:
-        return SQLITE.live_backlog(self._db)
-
-    def work_by_processor(self) -> dict[str, tuple[int, int]]:
-        return SQLITE.work_by_processor(self._db)
-
-    def redrive_dead(self, now: float, processor: str | None = None) -> int:
-        with self._tx() as db:  # under new ids: the done prune's bound (sqlite_outbox)
-            return redrive_dead(db, now, processor)
-
-    def discard_dead(self, processor: str | None = None) -> int:
-        with self._tx() as db:
-            return SQLITE.discard_dead(db, processor)
-
-    def outbox_rows(self) -> list[OutboxRow]:
-        return SQLITE.outbox_rows(self._db)
-
-    def outbox_counts(self) -> dict[str, int]:
-        return SQLITE.outbox_counts(self._db)
-
-    # ------------------------------------------------------------------ dead letters
-    def dead_letter(self, letter: DeadLetterIn) -> bool:
-        with self._tx() as db:
-            return SQLITE.dead_letter(db, letter)
-
-    def dead_letters(self) -> list[DeadLetter]:
-        return SQLITE.dead_letters(self._db)
-
-    # ------------------------------------------------------------------ completion ledger
-    def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
-        with self._tx() as db:
-            SQLITE.record_completion(db, trigger_id, state, at)
-
-    def completion(self, trigger_id: str) -> Completion | None:
-        return SQLITE.completion(self._db, trigger_id)
 
     def apply_limits(
         self,
