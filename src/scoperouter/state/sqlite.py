@@ -14,6 +14,10 @@ staged ids are kept in memory too, so one process at a time ingests into the fil
 Durability: ``synchronous=FULL`` by default (a commit survives power loss); ``NORMAL``
 survives a process crash and may lose the last commits on an OS crash. WAL checkpoints
 run on their own thread (:mod:`scoperouter.state.sqlite_checkpoint`), never in a commit.
+
+Here: ingest, windows and housekeeping. The outbox, dead letters and completion ledger are
+:class:`~scoperouter.state.sqlite_outbox_store.SqliteOutbox`'s, the hand-over between
+stores :class:`~scoperouter.state.sqlite_handover.SqliteHandover`'s (both inherited).
 """
 
 from __future__ import annotations
@@ -36,10 +40,7 @@ from scoperouter.state.core import (
     to_record,
     trigger_body,
 )
-from scoperouter.state.legacy import Carried, LegacyState, outbox_work
-from scoperouter.state.merge import join
 from scoperouter.state.model import (
-    DeadLetterIn,
     IngestBatch,
     IngestResult,
     OutboxItem,
@@ -53,12 +54,14 @@ from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.shared_sql import SQLITE
 from scoperouter.state.sqlite_bulk import STATEMENT_CACHE, apply_marks, insert_outbox
 from scoperouter.state.sqlite_checkpoint import WAL_LIMIT_BYTES, Checkpointer
+from scoperouter.state.sqlite_handover import SqliteHandover
 from scoperouter.state.sqlite_lock import InstanceLock, holder
 from scoperouter.state.sqlite_outbox import created_before
 from scoperouter.state.sqlite_outbox_store import SqliteOutbox
 from scoperouter.state.sqlite_schema import open_connection
 from scoperouter.state.sqlite_seen import FOLD_AT, RecentSeen
 from scoperouter.state.window_limits import apply_limits as _apply_limits
+from scoperouter.state.window_rows import SQLITE_PUT_WINDOW as _PUT_WINDOW
 from scoperouter.state.window_rows import SQLITE_WINDOW_COLS as _WINDOW_COLS
 from scoperouter.state.window_rows import sqlite_window as _window
 from scoperouter.state.window_rows import sqlite_window_params as _window_params
@@ -66,12 +69,6 @@ from scoperouter.state.window_rows import sqlite_window_params as _window_params
 SyncMode = Literal["full", "normal"]
 
 _BODY = operator.itemgetter(2)  # of an outbox row (trigger_id, processor, body)
-
-# a window row written whole (every column of window_rows.SQLITE_WINDOW_COLS): replacing the
-# key's row (ingest, hand-over) or, into an empty store, a new one (import)
-_WINDOW_VALUES = "VALUES (" + ", ".join("?" * len(_WINDOW_COLS.split(","))) + ")"
-_PUT_WINDOW = f"INSERT OR REPLACE INTO sr_windows({_WINDOW_COLS}) {_WINDOW_VALUES}"
-_NEW_WINDOW = f"INSERT INTO sr_windows({_WINDOW_COLS}) {_WINDOW_VALUES}"
 
 
 class _Tx:
@@ -104,7 +101,7 @@ class _Tx:
         return False
 
 
-class SqliteStateStore(SqliteOutbox):
+class SqliteStateStore(SqliteOutbox, SqliteHandover):
     """:class:`~scoperouter.state.api.StateStore` on one SQLite file (single instance)."""
 
     kind = "sqlite"
@@ -337,95 +334,6 @@ class SqliteStateStore(SqliteOutbox):
     def regrain_pending(self, granularities: Mapping[str, str]) -> int:
         with self._tx() as db:
             return regrain_outbox(db, granularities, trigger_body, placeholder="?", lock=False)
-
-    def import_legacy(self, state: LegacyState, now: float) -> bool:
-        self._deadline_known = False
-        self._ahead.forget()
-        with self._tx() as db:
-            self._others_wrote()
-            if self._recent.ids:  # staged seen ids: the store is not empty
-                return False
-
-            def insert(w: WindowState) -> None:
-                db.execute(
-                    _NEW_WINDOW,
-                    _window_params(w),
-                )
-
-            return SQLITE.import_legacy(db, state, insert, now)
-
-    # ------------------------------------------------------------------ hand-over
-    # the closed loop switched on or off across a restart: serve's other store in the state
-    # dir (runtime/state_handover.py) hands its work over to the one it opens
-    def carry_over(self, state: LegacyState, now: float) -> Carried:
-        """Write ``state`` (the other store's work) into this store, whatever it holds, in
-        one transaction (:meth:`~scoperouter.state.shared_sql.Sql.carry`); a window of a key
-        this store holds joins it (:func:`~scoperouter.state.merge.join`). Running it again
-        with the same state writes no trigger, dead letter or seen id twice and leaves the
-        windows as they are."""
-        self._deadline_known = False
-        self._ahead.forget()
-        with self._tx() as db:
-            self._others_wrote()
-
-            def put(w: WindowState) -> bool:
-                have = self._read_window(db, w.key)
-                db.execute(
-                    _PUT_WINDOW,
-                    _window_params(w if have is None else join(have, w)),
-                )
-                return have is not None
-
-            return SQLITE.carry(db, state, put, now, self._recent.ids)
-
-    def has_unfinished(self) -> bool:
-        """True when this store holds work a daemon must still do: an open window, or a row
-        to send (pending or leased) -- what :meth:`export_state` would carry as unfinished,
-        asked through the partial indexes instead of reading every seen id."""
-        self._others_wrote()
-        row = self._db.execute(
-            "SELECT EXISTS(SELECT 1 FROM sr_windows)"
-            " OR EXISTS(SELECT 1 FROM sr_outbox WHERE status = 'pending')"
-            " OR EXISTS(SELECT 1 FROM sr_outbox WHERE status = 'leased')"
-        ).fetchone()
-        return bool(row[0])
-
-    def export_state(self) -> LegacyState:
-        """Everything of this store another one must take to go on with its work: seen ids
-        (staged ones too), open windows, the rows to send (pending or leased: a stopped
-        daemon's lease is void) with their attempts, mode and due time, dead rows with their
-        dead letter, and the other dead letters. Done rows and the completion ledger stay."""
-        self._others_wrote()
-        db = self._db
-        seen = tuple(
-            (str(e), float(at))
-            for e, at in db.execute(
-                "SELECT event_id, seen_at FROM sr_seen UNION ALL "
-                "SELECT event_id, seen_at FROM sr_seen_recent ORDER BY 1"
-            )
-        )
-        letters = [
-            DeadLetterIn(d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
-            for d in self.dead_letters()
-        ]
-        rows = db.execute(
-            "SELECT id, trigger_id, processor, body, attempts, created_at, mode, available_at, "
-            "status, finished_at, error FROM sr_outbox "
-            "WHERE status IN ('pending', 'leased', 'dead') ORDER BY id"
-        ).fetchall()
-        pending, dead, kept = outbox_work(rows, letters)
-        return LegacyState(seen, tuple(self.open_windows()), tuple(pending), kept, tuple(dead))
-
-    def drain(self) -> None:
-        """After :meth:`export_state` was carried over into another store: the windows,
-        the rows not done and the dead letters go (one transaction), so nothing is routed,
-        sent or listed from here twice; seen ids, done rows and the completion ledger
-        stay."""
-        self._deadline_known = False
-        with self._tx() as db:
-            db.execute("DELETE FROM sr_windows")
-            db.execute("DELETE FROM sr_outbox WHERE status != 'done'")
-            db.execute("DELETE FROM sr_dead_letters")
 
     # ------------------------------------------------------------------ housekeeping
     def prune(self, retention: Retention, now: float) -> Pruned:

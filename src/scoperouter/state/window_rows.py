@@ -1,6 +1,6 @@
 """The rows of ``sr_windows`` as :class:`~scoperouter.state.model.WindowState` values, for
 both stores (SQLite keeps ids as JSON text and the day as ISO text, PostgreSQL as
-``text[]`` and ``date``).
+``text[]`` and ``date``), and the SQLite statements that write one row whole.
 
 Invariant: a window written by a store's ``*_params`` and read back by its ``*_window``
 is the same value (tests/state/test_state_contract.py round-trips every field); nothing
@@ -64,6 +64,15 @@ def sqlite_window_params(w: WindowState) -> tuple[Any, ...]:
         w.caused_more,
         int(w.live),
     )
+
+
+# a window row written whole (every column of SQLITE_WINDOW_COLS): replacing the key's row
+# (ingest, hand-over) or, into an empty store, a new one (import)
+_SQLITE_WINDOW_VALUES = "VALUES (" + ", ".join("?" * len(SQLITE_WINDOW_COLS.split(","))) + ")"
+SQLITE_PUT_WINDOW = (
+    f"INSERT OR REPLACE INTO sr_windows({SQLITE_WINDOW_COLS}) {_SQLITE_WINDOW_VALUES}"
+)
+SQLITE_NEW_WINDOW = f"INSERT INTO sr_windows({SQLITE_WINDOW_COLS}) {_SQLITE_WINDOW_VALUES}"
 
 
 # ---------------------------------------------------------------------- PostgreSQL
