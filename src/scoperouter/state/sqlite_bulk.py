@@ -42,7 +42,7 @@ _OUTBOX_COLS = (
     "INSERT INTO sr_outbox(trigger_id, processor, body, mode, status, claims, created_at, "
     "available_at, lease_owner, lease_until) VALUES "
 )
-# the SET of shared_sql's one-row "done" statement, its values from the VALUES list
+# the SET of shared_sql_text's one-row "done" statement, its values from the VALUES list
 _DONE_SET = (
     "status = 'done', attempts = v.column2, finished_at = v.column3, lease_owner = NULL, "
     "lease_until = NULL, error = NULL"

@@ -17,7 +17,7 @@ import sqlite3
 
 from scoperouter.state.shared_sql import SQLITE
 
-# a dead row back to pending, as shared_sql's "redrive_dead" UPDATE: fresh attempts, due
+# a dead row back to pending, as shared_sql_text's "redrive_dead" UPDATE: fresh attempts, due
 # and created now, no error, no finish -- the rest of the row (trigger, body, the mode it
 # fired in, claims, rescues) as it was; in id order, so the new ids keep the old rows' order
 _REDRIVE_INSERT = (
