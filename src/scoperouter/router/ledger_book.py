@@ -29,23 +29,9 @@ find the *next* open trigger of that key once the first has closed (or one that 
 after it was produced: never, :func:`~scoperouter.router.ledger.fired_after`).
 
 Each recorded message id remembers the attempt it was published for (the entry's attempt
-when the id is recorded: the journal replays the same order, so the same attempt). A
-completion naming a message id -- alone, or next to the trigger id, which then says which
-trigger -- is attributed to that attempt (its history row), and a success naming the
-message id of a run that reported missed ids or a failure is stale
-(:data:`~scoperouter.router.ledger_table.TRANSITIONS`, input ``stale``). Only a message id the
-dispatcher recorded for that trigger or an HTTP target's ``<trigger_id>-<row>`` names an
-attempt. A completion naming none -- no message id, the trigger id echoed as one, an id
-recorded for another trigger, or one never recorded (it may be recorded later, a crash may
-have lost the record, or the processor made it up and echoes it on every attempt) -- is a
-success of no known run: after a run reported a failure (since the last (re)drive) it is
-``unattributed`` and closes nothing (an earlier run's while the re-run waits, maybe the
-failed run's once it is out: re-run, then a dead letter) -- until such successes outnumber
-the failure reports (``unattributed_enough``: a run sends one success, so one of them is a
-run's that reported no failure; both counts are in the entry and the snapshot; one without
-an event id may be a redelivery and counts for nothing). A report of missed ids or a failure
-naming an attempt before the dispatched one is ``earlier_failure`` and does not
-count against it.
+when the id is recorded: the journal replays the same order, so the same attempt). Which
+run a completion names, the input it is (stale, unattributed, an earlier attempt's) and
+what it counts for its entry: :mod:`.ledger_report`.
 """
 
 from __future__ import annotations
@@ -58,10 +44,8 @@ from typing import Any, NamedTuple
 from scoperouter.messages.models import Trigger
 from scoperouter.router.completion_ref import CompletionRef, ref_from_dict, ref_to_dict
 from scoperouter.router.ledger import (
-    Attempt,
     Entry,
     Notice,
-    classify,
     fired_after,
     open_entry,
     retimed,
@@ -71,7 +55,7 @@ from scoperouter.router.ledger import (
 from scoperouter.router.ledger_applied import AppliedCompletions
 from scoperouter.router.ledger_json import entry_from_json, entry_to_json
 from scoperouter.router.ledger_parked import ParkedCompletions
-from scoperouter.router.ledger_table import FAILURE_INPUTS, UNATTRIBUTED_INPUTS
+from scoperouter.router.ledger_report import account, attempt_of, judge, push_row_trigger
 from scoperouter.router.loop_params import LoopParams
 from scoperouter.router.trigger_regrain import regrain_entries
 
@@ -201,8 +185,8 @@ class LedgerBook:
         if mid is not None and ref.trigger_id is None:
             # the push envelope's messageId an HTTP target received: "<trigger_id>-<row>"
             # (runtime/dispatch_delivery.py), copied by the processor as trigger_message_id
-            head, sep, row = mid.rpartition("-")
-            if sep and row.isdigit():
+            head = push_row_trigger(mid)
+            if head is not None:
                 e = self.get(head)  # an old id of a regrained trigger names it too
                 if e is not None:
                     return e
@@ -216,34 +200,7 @@ class LedgerBook:
 
     def attempt_of(self, e: Entry, ref: CompletionRef) -> int | None:
         """The attempt of ``e`` whose message ``ref`` names (None: unknown)."""
-        mid = ref.message_id
-        if mid is None or self._aliases.get(mid) != e.trigger_id:
-            return None
-        return self._alias_attempt.get(mid)
-
-    def _names_run(self, e: Entry, mid: str | None, ref: CompletionRef) -> bool:
-        """``mid`` is a message a run of ``e`` was sent as: recorded for it, an HTTP
-        target's push messageId ``<trigger_id>-<row>`` (one outbox row per attempt), or an
-        id not recorded (yet: the completion overtook the dispatcher's record of the
-        publish's answer) that ``ref`` names next to the trigger id while a run is out
-        (``dispatched``: the running attempt's) and that no failure report named -- never the trigger id itself, which a processor may echo for every
-        attempt, nor an id recorded for another trigger. An unrecorded id a failure report
-        named (made up and echoed on every attempt, or a failed run's whose record a crash
-        lost) names no attempt: its success may be the failed run's."""
-        if mid is None:
-            return False
-        owner = self._aliases.get(mid)
-        if owner is not None:
-            return owner == e.trigger_id
-        head, sep, row = mid.rpartition("-")
-        if sep and row.isdigit() and self._aliases.get(head, head) == e.trigger_id:
-            return True
-        return (
-            e.phase == "dispatched"
-            and ref.trigger_id == e.trigger_id
-            and mid != e.trigger_id
-            and mid not in e.failed_runs
-        )
+        return attempt_of(e, ref, self._aliases, self._alias_attempt)
 
     def complete(self, ref: CompletionRef, now: float) -> tuple[Entry | None, list[Redispatch]]:
         """Apply a completion. Returns the entry (None: names no known trigger) and what
@@ -279,48 +236,14 @@ class LedgerBook:
                 # it is about an earlier attempt, never the one running now
                 return e, []
         p = self.params(e.trigger.processor)
-        mid = ref.message_id
-        named = self._names_run(e, mid, ref)
-        stale = named and mid in e.failed_runs
-        n = self.attempt_of(e, ref)
-        superseded = fired_after(e, ref)
-        if superseded:  # said like a report matching nothing: a producer's clock may be off
+        v = judge(e, ref, p, self._aliases, self._alias_attempt)
+        if v.superseded:  # said like a report matching nothing: a producer's clock may be off
             self.last_unmatched = "superseded"
-        inp = classify(
-            e,
-            ref,
-            p,
-            superseded=superseded,
-            stale=stale,
-            unattributed=not named and e.reported_failure,
-            earlier=n is not None and n < e.attempt,
-            own=named and mid == e.closed_by,
-        )
-        st = step(e, inp, now, p, ref, n)
-        entry = st.entry
-        if st.effect == "close":
-            # the run that closed it: a report of missed ids naming it later is its own
-            entry = entry._replace(closed_by=mid if named else None)
-        if st.effect == "ignore" and ref.event_id is not None:
-            # a late, stale or duplicate report: kept for the trace
-            late = Attempt(now, "late", e.attempt if n is None else n, ref.outcome, ref.event_id)
-            entry = entry._replace(history=(*entry.history, late))
-        if inp in UNATTRIBUTED_INPUTS and ref.event_id is not None:
-            # one more success naming no attempt (a run sends one: its redelivery was dropped
-            # above by its event id; one without cannot be told from a redelivery and is not
-            # counted), counted whatever it did: ignored, re-run, dead-lettered or closed
-            entry = entry._replace(unattributed=entry.unattributed + 1)
-        if inp in FAILURE_INPUTS or inp == "earlier_failure":
-            # a success naming no attempt may be this run's from now on (until a redrive):
-            # counted in every phase, for this run may still send it
-            entry = entry._replace(failures=entry.failures + 1)
-            if mid is not None and mid not in entry.failed_runs:
-                # that run's success, arriving later, is stale (also when the id is recorded
-                # after this report: the id must name a run of this trigger when it comes)
-                entry = entry._replace(failed_runs=(*entry.failed_runs, mid))
+        st = step(e, v.input, now, p, ref, v.attempt)
+        entry = account(e, st, v, ref, now)
         if st.effect != "ignore":
             entry = self._put(entry)
-            rerun = st.effect == "schedule" and inp == "unattributed"
+            rerun = st.effect == "schedule" and v.input == "unattributed"
             self._notice("unattributed" if rerun else st.effect, entry, now)
         elif entry is not e:
             self._entries[e.trigger_id] = entry
