@@ -3,7 +3,7 @@
 Invariant: the DDL only creates what is missing (``IF NOT EXISTS``), so opening a store
 written by an earlier version never changes or drops its data (the later columns,
 ``triggers.available_at`` and ``triggers.mode``, are added by
-:meth:`.store.Store._migrate_backlog`); the rows read back are frozen values.
+:meth:`.store_backlog.StoreBacklog._migrate_backlog`); the rows read back are frozen values.
 
 Tables
 ------
