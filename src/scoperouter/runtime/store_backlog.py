@@ -128,9 +128,9 @@ class StoreBacklog:
         )
         return cur.rowcount
 
-    def redrive_dead(self, now: float, processor: str | None = None) -> int:
-        """Dead triggers (of ``processor``, or all) back to pending, due ``now``, with a
-        fresh attempt count and horizon; their dead letters go (they are retried)."""
+    def _drop_dead_letters(self, processor: str | None) -> tuple[str, tuple[Any, ...]]:
+        """Delete the dead letters of the dead triggers (of ``processor``, or all); returns
+        the WHERE clause that picks those triggers and its arguments."""
         where = "status = 'dead'" + (" AND processor = ?" if processor else "")
         args: tuple[Any, ...] = (processor,) if processor else ()
         self._db.execute(
@@ -138,6 +138,12 @@ class StoreBacklog:
             f"(SELECT trigger_id || '#' || id FROM triggers WHERE {where})",
             args,
         )
+        return where, args
+
+    def redrive_dead(self, now: float, processor: str | None = None) -> int:
+        """Dead triggers (of ``processor``, or all) back to pending, due ``now``, with a
+        fresh attempt count and horizon; their dead letters go (they are retried)."""
+        where, args = self._drop_dead_letters(processor)
         cur = self._db.execute(
             "UPDATE triggers SET status = 'pending', attempts = 0, available_at = ?, "
             f"created_at = ?, dispatched_at = NULL, error = NULL WHERE {where}",
@@ -147,12 +153,6 @@ class StoreBacklog:
 
     def discard_dead(self, processor: str | None = None) -> int:
         """Delete dead triggers (of ``processor``, or all) and their dead letters."""
-        where = "status = 'dead'" + (" AND processor = ?" if processor else "")
-        args: tuple[Any, ...] = (processor,) if processor else ()
-        self._db.execute(
-            "DELETE FROM dead_letters WHERE kind = 'trigger' AND ref IN "
-            f"(SELECT trigger_id || '#' || id FROM triggers WHERE {where})",
-            args,
-        )
+        where, args = self._drop_dead_letters(processor)
         cur = self._db.execute(f"DELETE FROM triggers WHERE {where}", args)
         return cur.rowcount
