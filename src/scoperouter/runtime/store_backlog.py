@@ -6,8 +6,9 @@ Invariant: every statement here reads or changes ``pending`` rows only -- but
 :meth:`StoreBacklog.redrive_dead` and :meth:`StoreBacklog.discard_dead`, which take
 ``dead`` ones with their trigger dead letters -- and opens no transaction of its own (a
 statement joins the caller's :meth:`~.store.Store.transaction`, else commits alone); a
-pending row is due once its ``available_at`` (0: at once) is at most the time asked about. :meth:`StoreBacklog._migrate_backlog` only adds (the columns when missing, the
-index when absent), so a store written before opens with its rows unchanged.
+pending row is due once its ``available_at`` (0: at once) is at most the time asked
+about. :meth:`StoreBacklog._migrate_backlog` only adds (the columns when missing, the index
+when absent), so a store written before opens with its rows unchanged.
 """
 
 from __future__ import annotations
