@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from logsupport import DAY, T0
 
-import scoperouter.execution_log.sqlite as sqlite_log
+import scoperouter.execution_log.sqlite_write as sqlite_write
 from scoperouter.execution_log import SqliteExecutionLog, read_log
 from scoperouter.execution_log.reader import LogData
 from scoperouter.execution_log.runs import build_runs
@@ -79,7 +79,7 @@ def _never_fold() -> Iterator[None]:
     def never(rows: Any, log: Any, ids: Any) -> tuple[Any, list[Any]]:
         return rows, [x if isinstance(x, tuple) else x.row(ids) for x in log]
 
-    with mock.patch.object(sqlite_log, "fold", never):
+    with mock.patch.object(sqlite_write, "fold", never):
         yield
 
 

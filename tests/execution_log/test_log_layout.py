@@ -194,9 +194,9 @@ def test_rows_are_inserted_in_chunks_without_losing_one(
     events: int,
 ) -> None:
     """Multi-row inserts of 4 rows (the rest one by one): every event, decision and dispatch row is stored once."""
-    import scoperouter.execution_log.sqlite as sqlite_log
+    import scoperouter.execution_log.sqlite_write as sqlite_write
 
-    monkeypatch.setattr(sqlite_log, "ROWS_PER_INSERT", 4)
+    monkeypatch.setattr(sqlite_write, "ROWS_PER_INSERT", 4)
     path = tmp_path / "l.sqlite"
     want = 0
     with SqliteExecutionLog(path) as log:

@@ -20,7 +20,7 @@ from logsupport import DAY, T0
 from test_bigquery_reader import TABLE, FakeQueryClient, InsertRecorder, same_records
 from test_log_layout import LAYOUTS
 
-import scoperouter.execution_log.sqlite as sqlite_log
+import scoperouter.execution_log.sqlite_write as sqlite_write
 from scoperouter.execution_log import BigQueryExecutionLog, SqliteExecutionLog, read_log
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.execution_log.bigquery_reader import read_bigquery_log
@@ -112,7 +112,7 @@ def _folding(on: bool) -> Iterator[None]:
     def never(rows: Any, log: Any, ids: Any) -> tuple[Any, list[Any]]:
         return rows, [x if isinstance(x, tuple) else x.row(ids) for x in log]
 
-    with mock.patch.object(sqlite_log, "fold", never):
+    with mock.patch.object(sqlite_write, "fold", never):
         yield
 
 

@@ -1,6 +1,8 @@
 """SQLite execution log: one file in the state dir, WAL, batched inserts per transaction
 (multi-row ``INSERT ... VALUES (...), (...)`` of up to :data:`ROWS_PER_INSERT` rows: one
-statement step -- and one release of the interpreter lock -- per chunk, not per row).
+statement step -- and one release of the interpreter lock -- per chunk, not per row). This
+module buffers the rows and runs the flush; what a flush writes, and how, is
+:mod:`.sqlite_write`.
 
 Invariant: a flush writes what was buffered in one transaction or nothing (a failed one is
 rolled back and its rows buffered again, up to ``max_buffer``; past that they are dropped,
@@ -44,135 +46,51 @@ write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S` later.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any
 
-from scoperouter.execution_log.api import (
-    COMPLETIONS_TABLE,
-    EVENTS_TABLE,
-    LOG_TABLE,
-    MODES_KEY,
-    TRIGGER_REPORTS_TABLE,
-)
+from scoperouter.execution_log.api import MODES_KEY
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
 from scoperouter.execution_log.row_values import ids_json, iso
 from scoperouter.execution_log.rows import (
-    COMPLETION_COLUMNS,
-    DECISION_COLUMNS,
-    EVENT_COLUMNS,
+    DECISION_COLUMNS as DECISION_COLUMNS,  # re-exported: tests import it here
+)
+from scoperouter.execution_log.rows import (
     LOG_COLUMNS,
-    TRIGGER_REPORT_COLUMNS,
     Values,
     trigger_report_row,
 )
-from scoperouter.execution_log.sqlite_fill import _FILL_REQUESTED_SQL, _FILL_SQL, _LINK_SQL
-from scoperouter.execution_log.sqlite_fold import (
-    FOLDED_COLUMNS,
-    fold,
-    runs_of_width,
-)
-from scoperouter.execution_log.sqlite_links import Link, linked, split_links
-from scoperouter.execution_log.sqlite_refused import (
-    DATA_ERRORS,
-    FILL_IDS,
-    LINK_IDS,
-    Refused,
-    _insert_sql,
-    insert_each,
-    not_repeated,
-    refuse_decisions,
-    update,
-)
+from scoperouter.execution_log.sqlite_links import Link
+from scoperouter.execution_log.sqlite_refused import DATA_ERRORS, Refused
 from scoperouter.execution_log.sqlite_retention import prune_pass
 from scoperouter.execution_log.sqlite_schema import SCHEMA, SCHEMA_VERSION, _migrate
+from scoperouter.execution_log.sqlite_write import (
+    ROWS_PER_INSERT as ROWS_PER_INSERT,  # re-exported (moved)
+)
+from scoperouter.execution_log.sqlite_write import Taken, write_flush
 from scoperouter.messages.event_fields import encodable
 from scoperouter.messages.models import Trigger
 from scoperouter.state.model import CATCH_UP_PAUSE_S, PRUNE_LIMIT
 
 logger = logging.getLogger(__name__)
 
-_EVENT, _ID, _DATE, _AT = (
-    LOG_COLUMNS.index(c) for c in ("event_id", "decision_id", "game_date", "decided_at")
-)
-assert (DECISION_COLUMNS.index("event_id"), DECISION_COLUMNS.index("decision_id")) == (_EVENT, _ID)
-
-
-ROWS_PER_INSERT = 64
-
-# sqlite3 (CPython 3.11) binds None through its adaptation protocol: a key tuple, a failed
-# registry lookup, then attribute lookups -- ~260 ns a value, against ~30 ns for a str or an
-# int (a third of a log row's insert: rows have 3-8 NULLs). Registered, an adapter that gives
-# None back makes it one registry hit (~90 ns) and binds the same NULL. The registry is
-# process-wide: every connection's None binds get cheaper, none changes.
-sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))  # in C
+_DATE, _AT = (LOG_COLUMNS.index(c) for c in ("game_date", "decided_at"))
 
 # decision rows never carry the dispatch columns: built (``_narrow_decisions``) and inserted
 # without them, NULL by default (bench/log_thread.py: binding a NULL costs more than a value)
 
-
-def _insert(
-    conn: sqlite3.Connection, table: str, cols: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """``executemany(_insert_sql(table, cols), rows)``, ``ROWS_PER_INSERT`` rows a statement
-    (fewer when the build allows fewer bound variables)."""
-    per = max(
-        1, min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(cols))
-    )
-    full = len(rows) - len(rows) % per
-    if full:
-        sql = _insert_sql(table, cols, per)
-        chain = itertools.chain.from_iterable
-        for i in range(0, full, per):
-            conn.execute(sql, list(chain(rows[i : i + per])))
-    if full < len(rows):
-        conn.executemany(_insert_sql(table, cols), rows[full:])
-
-
-class _Taken(NamedTuple):
-    """The rows one flush takes from the buffers: written, or kept when it fails."""
-
-    decisions: list[tuple[Any, ...]]
-    log: list[tuple[Any, ...] | PendingOutcome]
-    events: list[tuple[Any, ...]]
-    comps: list[tuple[Any, ...]]
-    links: list[Link]
-    fill: list[tuple[str, str]]
-    reports: list[tuple[Any, ...]]
-
-
-_NARROW = len(DECISION_COLUMNS)
 # what :meth:`SqliteExecutionLog._store_outcome` reads of a trigger, from its ``__dict__``
 # in one C call (a pydantic model's attribute reads take the interpreter's generic path)
 _outcome_fields = itemgetter(
     "trigger_id", "processor", "game_date", "start_date", "end_date", "caused_by", "fired_at"
 )
-
-
-def _first_deliveries(
-    conn: sqlite3.Connection, decisions: list[tuple[Any, ...]], top: int
-) -> list[tuple[Any, ...]]:
-    """``decisions`` without the rows of events whose row was not inserted by this flush
-    (rowid above ``top``): a redelivered event's decisions are logged once."""
-    new = {
-        r[0] for r in conn.execute(f"SELECT event_id FROM {EVENTS_TABLE} WHERE rowid > ?", (top,))
-    }
-    seen: set[str] = set()
-    out = []
-    for r in decisions:
-        if r[_EVENT] not in new or r[_ID] in seen:
-            continue
-        seen.add(r[_ID])
-        out.append(r)
-    return out
 
 
 class SqliteExecutionLog(RowExecutionLog):
@@ -337,15 +255,15 @@ class SqliteExecutionLog(RowExecutionLog):
             self._decisions, self._log, self._events = [], [], []
             self._completions, self._links, self._fill = [], [], []
             self._reports = []
-            taken = _Taken(decisions, log, events, comps, links, fill, reports)
+            taken = Taken(decisions, log, events, comps, links, fill, reports)
             try:
-                self._write(conn, taken, refused=None)
+                write_flush(conn, taken, refused=None)
             except DATA_ERRORS:
                 # a value the database cannot take (not the disk): written again row by
                 # row, the rows it refuses dropped -- else that one row failed every flush
                 refused: list[Refused] = []
                 try:
-                    self._write(conn, taken, refused=refused)
+                    write_flush(conn, taken, refused=refused)
                 except BaseException:
                     self._keep(taken)
                     raise
@@ -354,54 +272,6 @@ class SqliteExecutionLog(RowExecutionLog):
                 self._keep(taken)
                 raise
             self._maybe_prune()
-
-    def _write(
-        self, conn: sqlite3.Connection, taken: _Taken, *, refused: list[Refused] | None
-    ) -> None:
-        """One flush's rows in one transaction (rolled back if anything raises). With
-        ``refused`` (a list), row by row: a row that raises a data error is left out and
-        noted there (an event's with its decision rows), and the rest is written."""
-        decisions, log, events, comps, links, fill, reports = taken
-        insert = _insert if refused is None else partial(insert_each, refused=refused)
-        conn.execute("BEGIN")
-        try:
-            buffered: set[str] = set()
-            if events:
-                top = conn.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}").fetchone()[0]
-                before = conn.total_changes
-                insert(conn, EVENTS_TABLE, EVENT_COLUMNS, events)
-                if conn.total_changes - before == len(events):  # every event new here
-                    buffered = {e[0] for e in events}
-                else:  # a redelivery (or a refused event): write its decision rows only once
-                    if refused:
-                        refuse_decisions(refused, decisions)
-                    decisions = _first_deliveries(conn, decisions, top or 0)
-            # links to events written in this flush: set on their rows as they are inserted
-            pending, link_params = split_links(links, buffered) if links else ({}, [])
-            # decision rows first: readers order by ``decided_at, rowid``, and a dispatch
-            # row's ``decided_at`` (its trigger's ``fired_at``) is never before its decisions'
-            rows = linked(decisions, pending) if pending else decisions
-            # outcomes of triggers of events in this flush fold into their decision rows
-            rows, dispatches = fold(rows, log, ids_json)
-            for run in runs_of_width(rows):
-                cols = FOLDED_COLUMNS if len(run[0]) > _NARROW else DECISION_COLUMNS
-                insert(conn, LOG_TABLE, cols, run)
-            if dispatches:
-                dispatches = not_repeated(conn, dispatches, refused)
-                insert(conn, LOG_TABLE, LOG_COLUMNS, dispatches)
-            if comps:
-                insert(conn, COMPLETIONS_TABLE, COMPLETION_COLUMNS, comps)
-            if reports:
-                insert(conn, TRIGGER_REPORTS_TABLE, TRIGGER_REPORT_COLUMNS, reports)
-            if fill:  # before the links: the decision rows are still unlinked
-                update(conn, _FILL_SQL, fill, FILL_IDS, refused)
-                update(conn, _FILL_REQUESTED_SQL, fill, FILL_IDS, refused)
-            if link_params:
-                update(conn, _LINK_SQL, link_params, LINK_IDS, refused)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _dropped_refused(self, refused: list[Refused]) -> None:
         """Count and log the rows the database refused (each with its ids and error)."""
@@ -421,7 +291,7 @@ class SqliteExecutionLog(RowExecutionLog):
                 },
             )
 
-    def _keep(self, taken: _Taken) -> None:
+    def _keep(self, taken: Taken) -> None:
         """A failed flush's rows back in the buffers (before anything buffered since), for
         the next flush; past ``max_buffer`` pending rows they are dropped, logged and
         counted (:attr:`dropped`) instead: a log that cannot write does not grow for ever."""

@@ -1,5 +1,5 @@
 """The SQLite execution log's refused rows: a flush failing on a data error is written again
-row by row (:meth:`scoperouter.execution_log.sqlite.SqliteExecutionLog._write` with a
+row by row (:func:`scoperouter.execution_log.sqlite_write.write_flush` with a
 ``refused`` list), and the rows the database refuses for their values are noted here.
 
 Invariant: only a data error of a row's own values (an int past 64 bits, a lone surrogate, a
@@ -34,7 +34,7 @@ def _insert_sql(table: str, cols: Sequence[str], rows: int = 1) -> str:
 
 # what binding a row's values raises when the database cannot take a value (not the disk):
 # an int past 64 bits, a str with a lone surrogate, a value of no SQL type, one past the
-# length limit -- that row is refused whatever is retried (:meth:`SqliteExecutionLog._write`)
+# length limit -- that row is refused whatever is retried (:func:`.sqlite_write.write_flush`)
 DATA_ERRORS = (
     OverflowError,
     ValueError,  # UnicodeEncodeError among them
