@@ -1,6 +1,7 @@
 """SQLite execution log: one file in the state dir, WAL, batched inserts per transaction
-(multi-row ``INSERT ... VALUES (...), (...)`` of up to :data:`ROWS_PER_INSERT` rows: one
-statement step -- and one release of the interpreter lock -- per chunk, not per row). This
+(multi-row ``INSERT ... VALUES (...), (...)`` of up to
+:data:`~.sqlite_write.ROWS_PER_INSERT` rows: one statement step -- and one release of the
+interpreter lock -- per chunk, not per row). This
 module buffers the rows and runs the flush; what a flush writes, and how, is
 :mod:`.sqlite_write`.
 
@@ -71,9 +72,6 @@ from scoperouter.execution_log.sqlite_links import Link
 from scoperouter.execution_log.sqlite_refused import DATA_ERRORS, Refused
 from scoperouter.execution_log.sqlite_retention import prune_pass
 from scoperouter.execution_log.sqlite_schema import SCHEMA, SCHEMA_VERSION, _migrate
-from scoperouter.execution_log.sqlite_write import (
-    ROWS_PER_INSERT as ROWS_PER_INSERT,  # re-exported (moved)
-)
 from scoperouter.execution_log.sqlite_write import Taken, write_flush
 from scoperouter.messages.event_fields import encodable
 from scoperouter.messages.models import Trigger

@@ -55,12 +55,6 @@ from scoperouter.runtime.orphans import Roster, announce_unknown
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.router import Router
 from scoperouter.runtime.shared_ingest import StateMarks, process_shared_batch, state_marks
-from scoperouter.runtime.shared_timers import (
-    COUNT_CHEAP as COUNT_CHEAP,  # re-exported (moved)
-)
-from scoperouter.runtime.shared_timers import (
-    COUNT_EVERY_S as COUNT_EVERY_S,  # re-exported (moved)
-)
 from scoperouter.runtime.shared_timers import SharedTimers
 from scoperouter.runtime.sinks import Sink
 from scoperouter.state.api import StateStore
