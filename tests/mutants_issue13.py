@@ -153,7 +153,7 @@ def main(only: list[str]) -> int:
         Path(p).write_text(s.replace(old, new))
         env = {**os.environ, "PYTHONPATH": MUT + "/src"}
         r = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
+            [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-x", test],
             cwd=WT,
             env=env,
             capture_output=True,
@@ -167,7 +167,7 @@ def main(only: list[str]) -> int:
         )
         # and the test passes on the unmutated tree
         r0 = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
+            [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-x", test],
             cwd=WT,
             env={**os.environ, "PYTHONPATH": WT + "/src"},
             capture_output=True,
