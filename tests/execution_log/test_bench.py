@@ -5,26 +5,22 @@ suite: a wall-clock bound fails on a loaded machine for reasons that are not bug
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from bench_support import bench_module
+
 # An explicit budget for a loaded 2-core machine: 100,000 rows (3.5 s idle, 41 s
 # under `stress-ng --cpu 4`).
 pytestmark = pytest.mark.timeout(600)
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "execution_log.py"
-
 
 def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """bench/execution_log.py writes 100,000 rows and prints the figure (time not asserted)."""
-    spec = importlib.util.spec_from_file_location("bench_execution_log", BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bench_module("execution_log")
     db = tmp_path / "bench.sqlite"
     mod.main(["--rows", "100000", "--json", "--path", str(db)])  # exit 1 = over the 5 s target
     result = json.loads(capsys.readouterr().out)
@@ -38,9 +34,6 @@ def test_bench_writes_100k_rows(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert count == result["rows"]
 
 
-LOG_THREAD = Path(__file__).resolve().parents[2] / "bench" / "log_thread.py"
-
-
 @pytest.mark.parametrize(
     "argv", [[], ["--ok-rows"], ["--ok-rows", "--serve-gc"], ["--ids", "sequential"]]
 )
@@ -48,10 +41,7 @@ def test_log_thread_bench_folds_the_outcomes(
     capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     """bench/log_thread.py, outcomes handed over one by one or as serve's deliveries: outcomes fold into their decision rows (one log row an event, two unfolded; a flush between a batch and its outcomes on a slow machine may keep a few apart); the stage split is reported and serve's collector settings are undone."""
-    spec = importlib.util.spec_from_file_location("bench_log_thread", LOG_THREAD)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bench_module("log_thread")
     thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     assert mod.main(["--events", "640", "--json", *argv]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -4,22 +4,17 @@ checked here."""
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "log_growth.py"
+from bench_support import bench_module
 
 
 def bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_log_growth", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("log_growth")
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,19 @@ here: ``tests/nba/test_nba_demo.py`` checks its figures; its CPU time is the ben
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "demo_cpu.py"
+from bench_support import bench_module
 
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_demo_cpu", BENCH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def load() -> Any:
+    return bench_module("demo_cpu")
 
 
 def test_cpu_of_counts_the_childs_cpu_and_fails_loudly(tmp_path: Path) -> None:

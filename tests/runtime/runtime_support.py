@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import copy
 import functools
-import importlib.util
 import json
 import random
 import socket
@@ -96,15 +95,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def bench_module(name: str) -> Any:
-    """``bench/<name>.py`` loaded as a module (the benchmarks are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def players_of(team: str) -> list[str]:

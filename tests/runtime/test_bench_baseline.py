@@ -16,7 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from runtime_support import bench_module, free_port
+from runtime_support import free_port
+
+from bench_support import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from runtime_support import bench_module
 
+from bench_support import bench_module
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.router.decisions import Decision
 

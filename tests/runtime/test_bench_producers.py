@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from runtime_support import bench_module
+
+from bench_support import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from runtime_support import bench_module
+
+from bench_support import bench_module
 
 
 def bench() -> Any:

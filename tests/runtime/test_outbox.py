@@ -199,11 +199,9 @@ async def test_failed_flush_fails_its_sends_and_the_next_flush_works(
     assert sink.flushes == 1 and lines(tmp_path)[-3:] == [trigger(i).trigger_id for i in (5, 6, 7)]
 
 
-@pytest.mark.parametrize("cancel", [False, True])
-async def test_sends_queued_during_a_flush_get_the_next_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancel: bool
-) -> None:
-    """Lines sent while a flush runs wait for the next flush (never acked by one that did not cover them); a cancelled send leaves the others' flushes alone."""
+def held_syncs(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Make the sink's ``fdatasync`` wait: the first event is set once a sync started, the
+    syncs go on once the second is set."""
     import scoperouter.runtime.outbox as outbox_mod
 
     real, entered, release = outbox_mod._datasync, threading.Event(), threading.Event()
@@ -214,6 +212,15 @@ async def test_sends_queued_during_a_flush_get_the_next_one(
         real(fd)
 
     monkeypatch.setattr(outbox_mod, "_datasync", slow)
+    return entered, release
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+async def test_sends_queued_during_a_flush_get_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancel: bool
+) -> None:
+    """Lines sent while a flush runs wait for the next flush (never acked by one that did not cover them); a cancelled send leaves the others' flushes alone."""
+    entered, release = held_syncs(monkeypatch)
     sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=True)
     first = asyncio.ensure_future(sink.send(trigger(0), message_id="m"))
     assert await asyncio.to_thread(entered.wait, 5)  # the first flush is syncing
@@ -243,16 +250,7 @@ async def test_close_waits_for_the_sends_queued_behind_the_running_flush(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """close() called while a flush runs and sends wait behind it returns only once their flush wrote them too (none left hanging on a closed file)."""
-    import scoperouter.runtime.outbox as outbox_mod
-
-    real, entered, release = outbox_mod._datasync, threading.Event(), threading.Event()
-
-    def slow(fd: int) -> None:
-        entered.set()
-        release.wait(5)
-        real(fd)
-
-    monkeypatch.setattr(outbox_mod, "_datasync", slow)
+    entered, release = held_syncs(monkeypatch)
     sink = OutboxSink(tmp_path / "outbox.jsonl", fsync=True)
     first = asyncio.ensure_future(sink.send(trigger(0), message_id="m"))
     assert await asyncio.to_thread(entered.wait, 5)  # the first flush is syncing
