@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 
 # An explicit budget for a loaded 2-core machine: 100,000 rows (3.5 s idle, 41 s
 # under `stress-ng --cpu 4`).

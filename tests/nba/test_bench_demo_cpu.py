@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 
 
 def load() -> Any:

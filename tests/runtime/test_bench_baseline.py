@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from runtime_support import free_port
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "daemon.json"

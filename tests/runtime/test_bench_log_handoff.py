@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.router.decisions import Decision
 

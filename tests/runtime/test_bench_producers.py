@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench_support import bench_module
+from bench_scripts import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 

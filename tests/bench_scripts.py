@@ -1,5 +1,6 @@
 """Loading a ``bench/`` script in a test: the benchmarks are scripts, not a package, and
-each test that checks one (its figures, its report, its exit code) loads it the same way."""
+each test that checks one (its figures, its report, its exit code) loads it the same way.
+(Not ``bench_support``: that is ``bench/bench_support.py``, which the scripts import.)"""
 
 from __future__ import annotations
 
