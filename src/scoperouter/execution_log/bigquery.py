@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from scoperouter.errors import ScopeRouterError
 from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE
@@ -107,6 +107,83 @@ def _invalid_rows(errs: Sequence[dict[str, Any]], n: int) -> dict[int, str] | No
 _DATA_ERRORS = (TypeError, ValueError, OverflowError)
 
 
+def _refused_whole(exc: Exception) -> bool:
+    """BigQuery refused the request as a whole (``google.api_core``'s ``BadRequest``, 400,
+    or ``RequestEntityTooLarge``, 413: its ``code``), not a row of it nor the network."""
+    return getattr(exc, "code", None) in (400, 413)
+
+
+def isolate_budget(n: int) -> int:
+    """Requests :func:`_isolate` may make for a batch of ``n`` rows (500: 80): a bad row
+    costs about two per halving, so a few are found in one flush; a search it stops keeps
+    its rows for the next flush, past the rows it wrote."""
+    return 8 * n.bit_length() + 8
+
+
+class Isolated(NamedTuple):
+    """What :func:`_isolate` did with a batch: the rows that are gone from it (inserted, or
+    dropped: ``bad``, index -> why), and the error that stopped it (the rest is kept)."""
+
+    done: frozenset[int]
+    bad: dict[int, str]
+    error: Exception | None
+
+
+def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str]) -> Isolated:
+    """Send ``batch`` (refused whole) in halves, down to single rows: a row refused alone
+    (400/413) is at fault only when another request of this call went through; a row
+    BigQuery answers ``invalid`` is at fault whatever. Any other failure stops the search
+    (its rows stay, and the error is returned), and so does its budget of requests
+    (:func:`isolate_budget`: a few bad rows cost about two requests per halving; a fault of
+    every request, the table's, must not cost one request per row each flush)."""
+    inserted: list[int] = []
+    bad: dict[int, str] = {}
+    alone: dict[int, str] = {}
+    left = [isolate_budget(len(batch))]
+    refusal = ["refused whole"]  # the last refusal's text
+
+    def go(idx: list[int]) -> Exception | None:
+        if left[0] <= 0:
+            spent = isolate_budget(len(batch))
+            return ExecutionLogError(f"{refusal[0]} (search stopped after {spent} requests)")
+        left[0] -= 1
+        try:
+            errs = client.insert_rows_json(
+                table, [batch[i] for i in idx], row_ids=[ids[i] for i in idx]
+            )
+        except Exception as exc:
+            if not _refused_whole(exc):
+                return exc
+            refusal[0] = str(exc)
+            if len(idx) == 1:
+                alone[idx[0]] = f"refused alone: {exc}"
+                return None
+            return halves(idx)
+        if errs:
+            invalid = _invalid_rows(errs, len(idx))
+            if invalid is None:  # transient: kept, as a batch's are
+                return ExecutionLogError(f"{len(errs)} row error(s): {list(errs)[:3]}")
+            bad.update((idx[j], why) for j, why in invalid.items())
+            rest = [i for j, i in enumerate(idx) if j not in invalid]
+            return go(rest) if rest else None
+        inserted.extend(idx)
+        return None
+
+    def halves(idx: list[int]) -> Exception | None:
+        half = len(idx) // 2
+        return go(idx[:half]) or go(idx[half:])
+
+    error = halves(list(range(len(batch))))  # the whole batch was refused already
+    if inserted:
+        bad.update(alone)
+    elif alone and error is None:
+        error = ExecutionLogError(
+            f"every request refused whole, each row alone too ({len(alone)} rows kept): "
+            + next(iter(alone.values()))
+        )
+    return Isolated(frozenset(inserted) | frozenset(bad), bad, error)
+
+
 def _unsendable(batch: Sequence[Row]) -> dict[int, Exception]:
     """The rows of ``batch`` that JSON cannot carry (a value of no JSON type, NaN or an
     infinity), index -> the error serialising them raises."""
@@ -131,8 +208,12 @@ class BigQueryExecutionLog(RowExecutionLog):
     of it) is sent again at once -- one bad row never blocks its table. So is a row the
     client cannot even send (serialising the request raises TypeError/ValueError/
     OverflowError, and that row alone does too: a value of no JSON type, NaN); a data error
-    no row causes keeps the batch as a failure does. :attr:`dropped` counts the rows never
-    written (rejected, unsendable or overflowed).
+    no row causes keeps the batch as a failure does. A request refused whole (HTTP 400 or
+    413: a row too large for a request, a payload past the limit) is split in halves down
+    to the rows at fault (:func:`_isolate`); such a row is dropped only when a request
+    without it went through in the same flush -- when none did, the fault may be the
+    table's or the request's, and every row is kept. :attr:`dropped` counts the rows never
+    written (rejected, unsendable, refused alone or overflowed).
     """
 
     def __init__(
@@ -184,7 +265,17 @@ class BigQueryExecutionLog(RowExecutionLog):
                             del buf[sent + i]
                         continue
                     except Exception as exc:  # network, auth, quota: keep the rows
-                        errors.append(f"{self.tables[key]}: {exc}")
+                        failed: Exception | None = exc
+                        if _refused_whole(exc) and len(batch) > 1:  # a row too large?
+                            iso = _isolate(self.client, self.tables[key], batch, ids)
+                            for i, why in iso.bad.items():
+                                self._drop(key, ids[i], why)
+                            for i in sorted(iso.done, reverse=True):  # inserted or dropped
+                                del buf[sent + i]
+                            failed = iso.error
+                        if failed is None:
+                            continue
+                        errors.append(f"{self.tables[key]}: {failed}")
                         break
                     if errs:
                         invalid = _invalid_rows(errs, len(batch))

@@ -1,0 +1,160 @@
+"""The BigQuery execution log when BigQuery refuses a request whole (HTTP 400 or 413: a
+row too large for a request, a payload past the limit): the rows at fault are found by
+halving and dropped, counted and logged, the others written once -- and a refusal of every
+request (the table's fault, not a row's) keeps every row, within a bounded number of
+requests per flush."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from google.api_core.exceptions import BadRequest, from_http_status
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from logsupport import DAY, T0
+
+from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError
+from scoperouter.execution_log.bigquery import isolate_budget
+from scoperouter.messages.models import Event
+from scoperouter.processor_registry.compiled import CompiledRegistry
+
+EVENTS = "p.d.pipeline_execution_events"
+
+
+def TOO_LARGE(msg: str) -> Exception:
+    """What google-api-core raises for an HTTP 413 (no class of its own: ``code`` 413)."""
+    return from_http_status(413, msg)
+
+
+class _RefusingClient:
+    """insert_rows_json that refuses a whole request holding a row of ``bad`` (its id),
+    every request when ``refuse_all``, with ``error``; ``down_after``: the request of that
+    number (1-based) fails as a network error instead. Stored ids per table, in order."""
+
+    def __init__(
+        self,
+        bad: Sequence[str] = (),
+        *,
+        error: Callable[[str], Exception] = BadRequest,
+        refuse_all: bool = False,
+        down_after: int | None = None,
+    ) -> None:
+        self.bad, self.error, self.refuse_all = set(bad), error, refuse_all
+        self.down_after = down_after
+        self.requests: dict[str, int] = {}
+        self.stored: dict[str, list[str]] = {}
+
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        ids = list(row_ids or ())
+        n = self.requests[str(table)] = self.requests.get(str(table), 0) + 1
+        if str(table) == EVENTS and n == self.down_after:
+            raise ConnectionError("network down")
+        if self.refuse_all or self.bad & set(ids):
+            raise self.error("Request payload size exceeds the limit: 10485760 bytes.")
+        self.stored.setdefault(str(table), []).extend(ids)
+        return []
+
+
+def _log(client: _RefusingClient, n: int, registry: CompiledRegistry) -> BigQueryExecutionLog:
+    """A log holding ``n`` event rows e1..en (no decisions: one table to follow), one batch."""
+    log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log", batch_size=1000)
+    for i in range(1, n + 1):
+        e = Event.model_validate(
+            {"event_id": f"e{i}", "source": "s", "game_date": DAY, "changed_fields": ["x"]}
+        )
+        log.record_decisions(e, [], T0, registry=registry)
+    return log
+
+
+def _ids(n: int) -> list[str]:
+    return [f"e{i}" for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize(
+    ("n", "bad", "error"),
+    [
+        (6, ["e3"], BadRequest),
+        (6, ["e3"], TOO_LARGE),
+        (7, ["e1", "e7"], BadRequest),
+        (2, ["e2"], BadRequest),
+        (500, ["e250", "e251", "e499"], BadRequest),
+    ],
+)
+def test_rows_refused_alone_are_dropped_and_the_rest_written_once(
+    caplog: pytest.LogCaptureFixture,
+    registry: CompiledRegistry,
+    n: int,
+    bad: list[str],
+    error: Callable[[str], Exception],
+) -> None:
+    """Rows that make BigQuery refuse the whole request are found by halving, dropped with a count and a log line; every other row is written once, in order, within the request budget."""
+    client = _RefusingClient(bad, error=error)
+    log = _log(client, n, registry)
+    with caplog.at_level(logging.ERROR):
+        log.flush()
+    assert client.stored[EVENTS] == [x for x in _ids(n) if x not in bad]
+    assert log.dropped == len(bad)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert all(any(f"event_id {x}:" in m and "refused alone" in m for m in msgs) for x in bad)
+    assert client.requests[EVENTS] <= 1 + isolate_budget(n)
+    log.flush()  # nothing left, nothing sent twice
+    assert client.stored[EVENTS] == [x for x in _ids(n) if x not in bad]
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 500])
+def test_a_refusal_of_every_request_keeps_every_row_in_bounded_requests(
+    registry: CompiledRegistry, n: int
+) -> None:
+    """When every request is refused (the table's fault, or a lone row's that nothing proves), nothing is dropped, the flush fails, at most the budget of requests is spent, and the rows go once BigQuery takes them."""
+    client = _RefusingClient(refuse_all=True)
+    log = _log(client, n, registry)
+    with pytest.raises(ExecutionLogError, match="payload size"):
+        log.flush()
+    assert log.dropped == 0 and EVENTS not in client.stored
+    assert client.requests[EVENTS] <= 1 + isolate_budget(n)
+    client.refuse_all = False
+    log.flush()
+    assert client.stored[EVENTS] == _ids(n) and log.dropped == 0
+
+
+def test_a_network_error_during_the_search_keeps_what_was_not_written(
+    registry: CompiledRegistry,
+) -> None:
+    """A network error while halving stops the search: rows written before it are not sent again, the rest (the bad row too) stay for the next flush."""
+    client = _RefusingClient(["e4"], down_after=3)  # whole, first half (ok), second half: down
+    log = _log(client, 4, registry)
+    with pytest.raises(ExecutionLogError, match="network down"):
+        log.flush()
+    assert client.stored[EVENTS] == ["e1", "e2"] and log.dropped == 0
+    log.flush()
+    assert client.stored[EVENTS] == ["e1", "e2", "e3"] and log.dropped == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 64).flatmap(
+        lambda n: st.tuples(st.just(n), st.sets(st.integers(1, n), max_size=2))
+    )
+)
+def test_halving_finds_exactly_the_refused_rows(
+    registry: CompiledRegistry, case: tuple[int, set[int]]
+) -> None:
+    """Against the plain answer (every row but the refused ones, in order): one flush writes exactly those and drops exactly the refused, when at least one row is good."""
+    n, bad_at = case
+    if len(bad_at) == n:
+        bad_at = set(list(bad_at)[:-1])
+    bad = [f"e{i}" for i in sorted(bad_at)]
+    client = _RefusingClient(bad)
+    log = _log(client, n, registry)
+    log.flush()
+    assert client.stored.get(EVENTS, []) == [x for x in _ids(n) if x not in bad]
+    assert log.dropped == len(bad)
