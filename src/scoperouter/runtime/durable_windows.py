@@ -360,7 +360,7 @@ class DurableWindows:
             journal_rows = 0
             if regrained:
                 logger.info(
-                    "%d waiting triggers became full date: their entity ids are of another "
+                    "%d waiting or dead triggers became full date: their entity ids are of another "
                     "type than their processor's granularity now",
                     regrained,
                     extra={"regrained_triggers": regrained},

@@ -181,7 +181,7 @@ def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
     (``fallback_threshold``; ``date_granularity`` or ``unmapped_entity_type``) even when no
     event joins it before it fires (an event that joins merges under the registry's rules
     anyway), and every one is due under the durations now, as the snapshot + journal
-    store's windows are; and every trigger waiting in the outbox whose ids its processor
+    store's windows are; and every trigger waiting (or dead) in the outbox whose ids its processor
     no longer takes becomes full date (``StateStore.regrain_pending``). Logged when it
     changed windows or triggers; returns how many windows."""
     spans, default_spans = registry_durations(registry)
@@ -192,7 +192,7 @@ def limit_windows(store: StateStore, registry: CompiledRegistry) -> int:
     sent = store.regrain_pending(grains)
     if sent:
         logger.info(
-            "%d waiting triggers became full date: their entity ids are of another type "
+            "%d waiting or dead triggers became full date: their entity ids are of another type "
             "than their processor's granularity now (a rollback to granularity: date)",
             sent,
             extra={"regrained_triggers": sent},

@@ -186,10 +186,11 @@ class Store(StoreBacklog):
         return rid
 
     def regrain_pending(self, granularities: Mapping[str, str]) -> int:
-        """Every pending trigger of a processor in ``granularities`` whose entity ids are of
-        another type than its granularity there becomes the full-date trigger (new id and
-        body: :mod:`scoperouter.state.outbox_regrain`); returns how many. Run by the
-        caller's transaction at a start under a changed registry."""
+        """Every pending or dead trigger of a processor in ``granularities`` whose entity
+        ids are of another type than its granularity there becomes the full-date trigger
+        (new id and body; a dead one's dead letter follows it:
+        :mod:`scoperouter.state.outbox_regrain`); returns how many. Run by the caller's
+        transaction at a start under a changed registry."""
         return regrain_outbox(
             self._db,
             granularities,

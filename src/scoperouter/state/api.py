@@ -138,11 +138,12 @@ class StateStore(Protocol):
         ...
 
     def regrain_pending(self, granularities: Mapping[str, str]) -> int:
-        """One transaction: every ``pending`` or ``leased`` trigger of a processor in
-        ``granularities`` whose entity ids are of another type than its granularity there
+        """One transaction: every ``pending``, ``leased`` or ``dead`` trigger of a processor
+        in ``granularities`` whose entity ids are of another type than its granularity there
         (a rollback to ``granularity: date``) becomes the full-date trigger, with the id
-        that content gives (:mod:`scoperouter.state.outbox_regrain`). Returns how many. A
-        router runs it at start, next to :meth:`apply_limits`."""
+        that content gives (:mod:`scoperouter.state.outbox_regrain`; a dead row's dead
+        letter follows it). Returns how many. A router runs it at start, next to
+        :meth:`apply_limits`."""
         ...
 
     def seen_at(self, event_id: str) -> float | None:
