@@ -96,3 +96,29 @@ def test_bare_table_name_matches_the_dataset_qualified_input() -> None:
     got = {(f.code, f.source) for f in findings}
     assert ("missing_input", "nbac_schedule") not in got
     assert ("unused_input", "nba_raw.nbac_schedule") not in got
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns"),
+    [
+        (  # a wildcard table's suffix
+            "SELECT a FROM `p.nba_raw.x_*` WHERE _TABLE_SUFFIX BETWEEN '20251101' AND '20251130'",
+            {"nba_raw.x_*": {"a"}},
+        ),
+        (  # unqualified beside a join: no ambiguity between the two tables
+            "SELECT x.a FROM `p.nba_raw.x_*` x JOIN nba_raw.y y ON x.k = y.k "
+            "WHERE _TABLE_SUFFIX > '2025' AND x._table_suffix < '2026'",
+            {"nba_raw.x_*": {"a", "k"}, "nba_raw.y": {"k"}},
+        ),
+        (  # ingestion-time partitioning, any case
+            "SELECT a FROM nba_raw.x WHERE _PARTITIONTIME >= '2025-11-01' "
+            "AND _partitiondate = '2025-11-19'",
+            {"nba_raw.x": {"a"}},
+        ),
+        ("SELECT a, _FILE_NAME AS f FROM nba_raw.ext", {"nba_raw.ext": {"a"}}),
+    ],
+)
+def test_pseudo_columns_are_no_reads(sql: str, columns: dict[str, set[str]]) -> None:
+    """BigQuery's pseudo-columns (_TABLE_SUFFIX, _PARTITIONTIME, _PARTITIONDATE, _FILE_NAME) are neither a column read nor ambiguous; their tables are still read."""
+    r = sql_reads(sql, AT)
+    assert r.tables == columns and r.unresolved == []

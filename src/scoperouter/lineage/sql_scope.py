@@ -10,7 +10,9 @@ where that place is unknown); an unqualified column of a subquery is the innermo
 that can have it (correlated only when no source of the subquery can: an UNNEST's struct
 fields, unknown, do not hide a column of the enclosing query's tables); a ``SELECT *`` whose
 columns reach the statement's result whole leaves its table's columns unknown
-(:class:`~scoperouter.lineage.reads.Unresolved`), never "none".
+(:class:`~scoperouter.lineage.reads.Unresolved`), never "none". BigQuery's pseudo-columns
+(:data:`PSEUDO_COLUMNS`: ``_TABLE_SUFFIX`` of a wildcard table, ``_PARTITIONTIME`` ...) are
+no table's columns: never a read, never ambiguous.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql_names import Schema, is_placeholder, line_of, table_name
 from scoperouter.lineage.sql_owner import read_elsewhere
 from scoperouter.lineage.sql_shape import branches, output_names, star_of
+
+# BigQuery pseudo-columns: of a wildcard table, an ingestion-time partitioned table, an
+# external table, a change-history function's result -- read by a query, never a column of
+# the table (https://cloud.google.com/bigquery/docs/querying-wildcard-tables and the pages
+# on partitioned and external tables); upper case, compared upper-cased
+PSEUDO_COLUMNS = frozenset(
+    {"_TABLE_SUFFIX", "_PARTITIONTIME", "_PARTITIONDATE", "_FILE_NAME", "_CHANGE_TYPE",
+     "_CHANGE_TIMESTAMP"}
+)  # fmt: skip
 
 
 class Resolver:
@@ -68,7 +79,7 @@ class Resolver:
         where = line_of(node, self.base)
         if isinstance(source, exp.Table):
             tname = self.table(source)
-            if tname is not None:
+            if tname is not None and name.upper() not in PSEUDO_COLUMNS:
                 self.reads.add_column(tname, name, where)
             return
         if not isinstance(source, Scope) or depth > 20:
@@ -174,6 +185,8 @@ class Resolver:
         sel = scope.selected_sources
         if only is None and name in sel and isinstance(sel[name][1], Scope | exp.Unnest):
             return  # the value of an UNNEST alias
+        if name.upper() in PSEUDO_COLUMNS:
+            return  # no table's column (its tables are read all the same)
         candidates = self.candidates(scope, name, only)
         same = {table_name(c) for c in candidates if isinstance(c, exp.Table)}
         if len(candidates) == 1 or (
