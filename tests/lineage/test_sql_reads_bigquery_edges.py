@@ -122,3 +122,31 @@ def test_pseudo_columns_are_no_reads(sql: str, columns: dict[str, set[str]]) -> 
     """BigQuery's pseudo-columns (_TABLE_SUFFIX, _PARTITIONTIME, _PARTITIONDATE, _FILE_NAME) are neither a column read nor ambiguous; their tables are still read."""
     r = sql_reads(sql, AT)
     assert r.tables == columns and r.unresolved == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns", "unknown"),
+    [
+        (
+            "SELECT predicted_y FROM ML.PREDICT(MODEL nba_ml.m, TABLE nba_raw.x)",
+            {"nba_raw.x": set()},
+            ["columns of nba_raw.x unknown: the model of ML.PREDICT reads them"],
+        ),
+        (
+            "SELECT predicted_y FROM ML.PREDICT(MODEL nba_ml.m, (SELECT a, b FROM nba_raw.x))",
+            {"nba_raw.x": {"a", "b"}},
+            [],
+        ),
+        (
+            "SELECT ml_generate_text_result FROM ML.GENERATE_TEXT(MODEL nba_ml.llm, TABLE nba_raw.x)",
+            {"nba_raw.x": set()},
+            ["columns of nba_raw.x unknown: the model of ML.GENERATE_TEXT reads them"],
+        ),
+    ],
+)
+def test_a_models_table_argument_has_unknown_columns(
+    sql: str, columns: dict[str, set[str]], unknown: list[str]
+) -> None:
+    """ML.PREDICT / ML.GENERATE_TEXT over TABLE t read t's columns the model takes (unknown, never none); over a query, the query's columns; the model is no table read."""
+    r = sql_reads(sql, AT)
+    assert r.tables == columns and [u.what for u in r.unresolved] == unknown
