@@ -227,6 +227,14 @@ def test_bare_name_of_an_ignored_table_and_a_source(
             'def f(c):\n    return c.get_table("my-proj.nba_raw.injuries")\n',
             "'nba_raw.injuries' names a source",
         ),
+        (  # the project at run time, the table written out
+            'def f(c, p):\n    return c.list_rows(f"{p}.nba_raw.injuries")\n',
+            "'nba_raw.injuries' names a source",
+        ),
+        (  # the table at run time
+            'def f(c, p, t):\n    return c.list_rows(f"{p}.nba_raw.{t}")\n',
+            "table name built at run time: {...}.nba_raw.{...}",
+        ),
         # CALL and EXECUTE IMMEDIATE are SQL, unresolved
         ('def f(c):\n    c.query("CALL nba_raw.refresh()")\n', "SQL not analysable (CALL"),
         (

@@ -17,7 +17,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from scoperouter.lineage.globs import expand
-from scoperouter.lineage.pysrc import Literal, sql_literals, table_mentions
+from scoperouter.lineage.pynames import table_mentions
+from scoperouter.lineage.pysrc import Literal, sql_literals
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql import PLACEHOLDER, Schema, sql_reads
 
@@ -49,8 +50,13 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     except SyntaxError as exc:
         reads.unresolved.append(Unresolved(Origin(shown, exc.lineno or 0), "not Python"))
         return reads
-    for line, table in table_mentions(text):
+    mentions, built = table_mentions(text)
+    for line, table in mentions:
         reads.mentions.setdefault(table, Origin(shown, line))
+    for line, name in built:
+        reads.unresolved.append(
+            Unresolved(Origin(shown, line), f"table name built at run time: {name}")
+        )
     ctes = tuple(sorted({n for lit in literals for n in _cte_names(lit)}))
     columns: dict[str, frozenset[str] | None] = {}
     for lit in literals if ctes else ():

@@ -408,26 +408,3 @@ def sql_literals(source: str) -> list[Literal]:
             out.append(lit)
     out.sort(key=lambda lit: lit.line)
     return out
-
-
-# a string that is only a table's name: ``dataset.table`` or ``project.dataset.table``
-_TABLE_NAME = re.compile(r"^`?(?:[A-Za-z0-9_-]+\.)?[A-Za-z_]\w*\.[A-Za-z_]\w*`?$")
-
-
-def table_mentions(source: str) -> list[tuple[int, str]]:
-    """Every string literal of ``source`` that is only a table name (``"nba_raw.t"``,
-    ``"proj.nba_raw.t"``), as (line, ``dataset.table``): a table an API call may read
-    (``client.list_rows``, ``read_gbq``) with no SQL lineage can parse."""
-    tree = ast.parse(source)
-    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
-    out: list[tuple[int, str]] = []
-    for n in ast.walk(tree):
-        if (
-            isinstance(n, ast.Constant)
-            and isinstance(n.value, str)
-            and id(n) not in docs
-            and _TABLE_NAME.match(n.value)
-        ):
-            parts = n.value.strip("`").split(".")
-            out.append((n.lineno, ".".join(parts[-2:])))
-    return sorted(set(out))
