@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from scoperouter.messages.models import Event, Trigger
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -194,3 +196,20 @@ def write_config(routes: Path, directory: Path) -> Path:
     out = directory / "routes.yaml"
     out.write_text(text, encoding="utf-8")
     return out
+
+
+class FakeInsertClient:
+    """``insert_rows_json`` as the BigQuery writer calls it, its arguments handed to
+    :meth:`insert` as plain lists: a test's client answers there (row errors, or raises)."""
+
+    def insert_rows_json(
+        self,
+        table: Any,
+        json_rows: Sequence[dict[str, Any]],
+        *,
+        row_ids: Sequence[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        return self.insert(str(table), list(json_rows), list(row_ids or ()))
+
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        raise NotImplementedError

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0
+from logsupport import DAY, T0, FakeInsertClient
 
 from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError, NullExecutionLog
 from scoperouter.execution_log.row_values import event_from_row_json
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 DDL = REPO / "sql" / "pipeline_execution_log.sql"
 
 
-class RecordingClient:
+class RecordingClient(FakeInsertClient):
     """insert_rows_json that records (table, rows, row_ids) and fails on demand."""
 
     def __init__(self, fail: int = 0, row_errors: bool = False) -> None:
@@ -37,18 +36,12 @@ class RecordingClient:
         self.fail = fail
         self.row_errors = row_errors
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
         if self.fail:
             self.fail -= 1
             raise ConnectionError("network down")
-        json.dumps(list(json_rows))  # must be JSON-serialisable as sent
-        self.calls.append((str(table), list(json_rows), list(row_ids or ())))
+        json.dumps(rows)  # must be JSON-serialisable as sent
+        self.calls.append((table, rows, ids))
         if self.row_errors:
             # transient (an 'invalid' row is dropped, not kept: test_log_review)
             return [{"index": 0, "errors": [{"reason": "backendError"}]}]

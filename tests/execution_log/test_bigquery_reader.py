@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0, completion, game_day_events
+from logsupport import DAY, T0, FakeInsertClient, completion, game_day_events
 
 from scoperouter.cli import main
 from scoperouter.errors import ScopeRouterError
@@ -75,20 +75,14 @@ def as_bigquery(value: Any, bq_type: str) -> Any:
     }[bq_type](value)
 
 
-class InsertRecorder:
+class InsertRecorder(FakeInsertClient):
     """insert_rows_json that keeps the rows as sent (through JSON, like the wire)."""
 
     def __init__(self) -> None:
         self.tables: dict[str, list[dict[str, Any]]] = {}
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
-        self.tables.setdefault(str(table), []).extend(json.loads(json.dumps(list(json_rows))))
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        self.tables.setdefault(table, []).extend(json.loads(json.dumps(rows)))
         return []
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0
+from logsupport import DAY, T0, FakeInsertClient
 
 from scoperouter.execution_log import (
     BigQueryExecutionLog,
@@ -176,7 +176,7 @@ def test_sqlite_disk_error_while_isolating_keeps_every_row(
     log.close()
 
 
-class _Client:
+class _Client(FakeInsertClient):
     """insert_rows_json as the real client runs it: the request serialised to JSON first (a
     value of no JSON type raises TypeError; with ``allow_nan`` false, as ``requests`` does,
     NaN raises ValueError). ``down``: calls that fail as a network error first;
@@ -186,20 +186,14 @@ class _Client:
         self.allow_nan, self.down, self.bad_table = allow_nan, down, bad_table
         self.stored: dict[str, list[str]] = {}
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
         if self.down:
             self.down -= 1
             raise ConnectionError("network down")
         if self.bad_table:
             raise ValueError(f"table_id must be a fully-qualified ID, got {table!r}")
-        json.dumps({"rows": list(json_rows)}, allow_nan=self.allow_nan)
-        self.stored.setdefault(str(table).rsplit(".", 1)[-1], []).extend(row_ids or ())
+        json.dumps({"rows": rows}, allow_nan=self.allow_nan)
+        self.stored.setdefault(table.rsplit(".", 1)[-1], []).extend(ids)
         return []
 
 

@@ -14,7 +14,7 @@ import pytest
 from google.api_core.exceptions import BadRequest, from_http_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logsupport import DAY, T0
+from logsupport import DAY, T0, FakeInsertClient
 
 from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError
 from scoperouter.execution_log.bigquery import isolate_budget
@@ -29,7 +29,7 @@ def TOO_LARGE(msg: str) -> Exception:
     return from_http_status(413, msg)
 
 
-class _RefusingClient:
+class _RefusingClient(FakeInsertClient):
     """insert_rows_json that refuses a whole request holding a row of ``bad`` (its id),
     every request when ``refuse_all``, with ``error``; ``down_after``: the request of that
     number (1-based) fails as a network error instead. Stored ids per table, in order."""
@@ -47,20 +47,13 @@ class _RefusingClient:
         self.requests: dict[str, int] = {}
         self.stored: dict[str, list[str]] = {}
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
-        ids = list(row_ids or ())
-        n = self.requests[str(table)] = self.requests.get(str(table), 0) + 1
-        if str(table) == EVENTS and n == self.down_after:
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        n = self.requests[table] = self.requests.get(table, 0) + 1
+        if table == EVENTS and n == self.down_after:
             raise ConnectionError("network down")
         if self.refuse_all or self.bad & set(ids):
             raise self.error("Request payload size exceeds the limit: 10485760 bytes.")
-        self.stored.setdefault(str(table), []).extend(ids)
+        self.stored.setdefault(table, []).extend(ids)
         return []
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0
+from logsupport import DAY, T0, FakeInsertClient
 
 from scoperouter.execution_log import (
     BigQueryExecutionLog,
@@ -66,7 +65,7 @@ def test_final_outcome_is_the_latest_not_the_most_attempted(
     assert runs[0].failed is (final == "dead_letter")
 
 
-class _SchemaClient:
+class _SchemaClient(FakeInsertClient):
     """insert_rows_json as BigQuery answers it (insertAll, skipInvalidRows false): a batch
     holding a row the table rejects (``reject``: its id) inserts nothing; that row's error is
     ``invalid``, every other row's ``stopped``. ``down``: calls that fail transiently first."""
@@ -76,14 +75,7 @@ class _SchemaClient:
         self.down = down
         self.stored: dict[str, list[str]] = {}
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
-        ids = list(row_ids or ())
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
         if self.down:
             self.down -= 1
             return [{"index": i, "errors": [{"reason": "backendError"}]} for i in range(len(ids))]
@@ -93,7 +85,7 @@ class _SchemaClient:
                                          "message": "no such field: bogus"}]}
                 for i, x in enumerate(ids)
             ]  # fmt: skip
-        self.stored.setdefault(str(table), []).extend(ids)
+        self.stored.setdefault(table, []).extend(ids)
         return []
 
 

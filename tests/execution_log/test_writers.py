@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, completion, game_day_events
+from logsupport import DAY, FakeInsertClient, completion, game_day_events
 
 from scoperouter.execution_log import (
     COMPLETIONS_TABLE,
@@ -45,22 +44,14 @@ COLUMNS = {
 }
 
 
-class Client:
+class Client(FakeInsertClient):
     """insert_rows_json that keeps every row per table."""
 
     def __init__(self) -> None:
         self.rows: Rows = {}
 
-    def insert_rows_json(
-        self,
-        table: Any,
-        json_rows: Sequence[dict[str, Any]],
-        *,
-        row_ids: Sequence[str] | None = None,
-    ) -> Sequence[dict[str, Any]]:
-        self.rows.setdefault(str(table).rsplit(".", 1)[-1], []).extend(
-            json.loads(json.dumps(list(json_rows)))
-        )
+    def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        self.rows.setdefault(table.rsplit(".", 1)[-1], []).extend(json.loads(json.dumps(rows)))
         return []
 
 
