@@ -139,14 +139,14 @@ def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str])
     inserted: list[int] = []
     bad: dict[int, str] = {}
     alone: dict[int, str] = {}
-    left = [isolate_budget(len(batch))]
-    refusal = ["refused whole"]  # the last refusal's text
+    budget = left = isolate_budget(len(batch))
+    refusal = "refused whole"  # the last refusal's text
 
     def go(idx: list[int]) -> Exception | None:
-        if left[0] <= 0:
-            spent = isolate_budget(len(batch))
-            return ExecutionLogError(f"{refusal[0]} (search stopped after {spent} requests)")
-        left[0] -= 1
+        nonlocal left, refusal
+        if left <= 0:
+            return ExecutionLogError(f"{refusal} (search stopped after {budget} requests)")
+        left -= 1
         try:
             errs = client.insert_rows_json(
                 table, [batch[i] for i in idx], row_ids=[ids[i] for i in idx]
@@ -154,7 +154,7 @@ def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str])
         except Exception as exc:
             if not _refused_whole(exc):
                 return exc
-            refusal[0] = str(exc)
+            refusal = str(exc)
             if len(idx) == 1:
                 alone[idx[0]] = f"refused alone: {exc}"
                 return None

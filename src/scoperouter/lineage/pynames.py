@@ -22,6 +22,13 @@ _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _PROJECT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _plain_name(text: str) -> str | None:
+    """``dataset.table`` of a string that is only a table's name, else None."""
+    if not _TABLE_NAME.match(text):
+        return None
+    return ".".join(text.strip("`").split(".")[-2:])
+
+
 def _rendered(node: ast.JoinedStr) -> str | None:
     """The f-string's text, each expression one :data:`_HOLE` (None: a nested format spec)."""
     out = []
@@ -42,9 +49,8 @@ def _fstring_name(node: ast.JoinedStr) -> tuple[str, bool] | None:
     if text is None:
         return None
     if _HOLE not in text:  # an f-string with no expression: a plain string
-        if not _TABLE_NAME.match(text):
-            return None
-        return ".".join(text.strip("`").split(".")[-2:]), True
+        name = _plain_name(text)
+        return None if name is None else (name, True)
     parts = text.strip("`").split(".")
     if len(parts) != 3 or not _IDENT.match(parts[1]):
         return None
@@ -77,8 +83,7 @@ def table_mentions(source: str) -> tuple[list[tuple[int, str]], list[tuple[int, 
             and isinstance(n.value, str)
             and id(n) not in docs
             and id(n) not in pieces
-            and _TABLE_NAME.match(n.value)
+            and (name := _plain_name(n.value)) is not None
         ):
-            parts = n.value.strip("`").split(".")
-            out.add((n.lineno, ".".join(parts[-2:])))
+            out.add((n.lineno, name))
     return sorted(out), sorted(built)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from scoperouter.runtime.marks import Alias, Mark, Undelivered, write_marks
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.store import PendingTrigger, Store
+from scoperouter.state.letter_refs import trigger_ref
 
 logger = logging.getLogger("scoperouter.runtime")
 RESTART_LOG_LINES = 100  # pending triggers named one by one in the restart log
@@ -82,7 +83,7 @@ def page(
                     store.mark_dead(r.row_id, r.attempts, now, HORIZON_DETAIL)
                     store.dead_letter(
                         "trigger",
-                        f"{r.trigger_id}#{r.row_id}",
+                        trigger_ref(r.trigger_id, r.row_id),
                         "retry_horizon",
                         HORIZON_DETAIL,
                         r.body.encode(),

@@ -41,6 +41,7 @@ from scoperouter.runtime.modes import LIVE, SHADOW
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.outcomes import DeadLetterPublisher
 from scoperouter.runtime.sinks import trigger_bytes, trigger_json
+from scoperouter.state.letter_refs import trigger_ref
 from scoperouter.state.model import FireModes
 
 # one row of a delivery: (row id, trigger, body, attempts before, created); the rows of one
@@ -137,7 +138,7 @@ class Outcomes:
         self.marks.append(Dead(row_id, attempts, now, detail, trigger_id))
         self.marks.append(
             DeadLetter(
-                "trigger", f"{trigger_id}#{row_id}", "unreadable", detail, body.encode(), now
+                "trigger", trigger_ref(trigger_id, row_id), "unreadable", detail, body.encode(), now
             )
         )
         self.metrics.dead_lettered.labels("trigger", "unreadable").inc()
@@ -330,7 +331,9 @@ class Outcomes:
         body = body or trigger_bytes(trigger)
         self.marks.append(Dead(row_id, attempts, now, str(error), trigger.trigger_id))
         self.marks.append(
-            DeadLetter("trigger", f"{trigger.trigger_id}#{row_id}", reason, str(error), body, now)
+            DeadLetter(
+                "trigger", trigger_ref(trigger.trigger_id, row_id), reason, str(error), body, now
+            )
         )
         self.metrics.dead_lettered.labels("trigger", reason).inc()
         self.log.dispatch(trigger, "dead_letter", attempts, latency, now, str(error))

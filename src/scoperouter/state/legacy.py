@@ -47,6 +47,7 @@ from scoperouter.router.journal_replay import (
 )
 from scoperouter.router.window_state import window_to_json
 from scoperouter.state.core import trigger_body
+from scoperouter.state.letter_refs import trigger_ref
 from scoperouter.state.model import DeadLetterIn, FireModes, WindowState
 from scoperouter.state.sqlite_schema import table_columns
 
@@ -179,7 +180,7 @@ def carry_rows(
             continue
         row = sink.add_dead(d)
         if d.letter is not None:
-            sink.add_letter(replace(d.letter, ref=f"{d.trigger_id}#{row}"))
+            sink.add_letter(replace(d.letter, ref=trigger_ref(d.trigger_id, row)))
         dead_rows += 1
     letters = sum(
         1
@@ -252,7 +253,7 @@ def outbox_work(
         if status != "dead":
             pending.append(PendingTrigger(t, p, body, a, c, m, due))
             continue
-        ref = f"{t}#{rid}"
+        ref = trigger_ref(t, rid)
         letter = by_ref.get(ref)
         if letter is not None:
             attached.add(ref)

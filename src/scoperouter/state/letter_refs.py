@@ -26,6 +26,12 @@ OTHER_REFS = 8
 MISSING = object()
 
 
+def trigger_ref(trigger_id: str, row_id: int) -> str:
+    """The ref of a ``trigger`` dead letter: the trigger's id and its outbox row's,
+    ``<trigger_id>#<row id>`` (the letter follows its row: redrive, discard, regrain)."""
+    return f"{trigger_id}#{row_id}"
+
+
 def long_ref(ref: str) -> str:
     """A dead letter's ``ref`` longer than :data:`MAX_ID_CHARS` (a push envelope's
     ``messageId``: text of any length) as its head and a hash of the whole, that many

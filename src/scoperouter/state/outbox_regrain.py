@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from scoperouter.messages.models import Trigger
 from scoperouter.router.trigger_regrain import regrained
+from scoperouter.state.letter_refs import trigger_ref
 from scoperouter.state.shared_sql import Executes
 
 _WAITING = (
@@ -72,7 +73,10 @@ def regrain_outbox(
                 db.execute(update, (new.trigger_id, new_body, row_id))
                 if status == "dead":
                     payload = new_body.encode() if isinstance(new_body, str) else new_body
-                    old_ref, new_ref = f"{old_id}#{row_id}", f"{new.trigger_id}#{row_id}"
+                    old_ref, new_ref = (
+                        trigger_ref(old_id, row_id),
+                        trigger_ref(new.trigger_id, row_id),
+                    )
                     db.execute(letter, (new_ref, payload, old_ref))
                 changed += 1
     return changed

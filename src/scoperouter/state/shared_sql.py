@@ -88,7 +88,7 @@ class Sql:
             row = db.execute(q["dead"], (m.attempts, m.at, m.error, m.item_id, owner)).fetchone()
             if row is None:
                 return False
-            ref = f"{row[0]}#{m.item_id}"
+            ref = letter_refs.trigger_ref(row[0], m.item_id)
             self.dead_letter(
                 db, DeadLetterIn("trigger", ref, m.reason, m.error, bytes(row[1]), m.at)
             )
@@ -123,7 +123,7 @@ class Sql:
                 )
                 expired = _backlog_rows(db.execute(q["lane_expire"], gone).fetchall())
                 for r in expired:
-                    ref = f"{r.trigger_id}#{r.item_id}"
+                    ref = letter_refs.trigger_ref(r.trigger_id, r.item_id)
                     letter = DeadLetterIn(
                         "trigger", ref, HORIZON_REASON, HORIZON_DETAIL, r.body, now
                     )
@@ -167,7 +167,7 @@ class Sql:
         every = processor is None
         rows = db.execute(self.q["redrive_dead"], (now, now, every, processor)).fetchall()
         for trigger_id, item_id in rows:
-            db.execute(self.q["drop_letter"], (f"{trigger_id}#{item_id}",))
+            db.execute(self.q["drop_letter"], (letter_refs.trigger_ref(trigger_id, item_id),))
         return len(rows)
 
     def discard_dead(self, db: Executes, processor: str | None) -> int:
@@ -181,7 +181,7 @@ class Sql:
         every = processor is None
         rows = db.execute(self.q["discard_dead"], (every, processor)).fetchall()
         for trigger_id, item_id in rows:
-            db.execute(self.q["drop_letter"], (f"{trigger_id}#{item_id}",))
+            db.execute(self.q["drop_letter"], (letter_refs.trigger_ref(trigger_id, item_id),))
         return len(rows)
 
     def extend(
