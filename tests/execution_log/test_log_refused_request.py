@@ -6,6 +6,7 @@ requests per flush."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -57,14 +58,18 @@ class _RefusingClient(FakeInsertClient):
         return []
 
 
-def _log(client: _RefusingClient, n: int, registry: CompiledRegistry) -> BigQueryExecutionLog:
-    """A log holding ``n`` event rows e1..en (no decisions: one table to follow), one batch."""
+def _log(
+    client: _RefusingClient, n: int, registry: CompiledRegistry, batch: int = 1000
+) -> BigQueryExecutionLog:
+    """A log holding ``n`` event rows e1..en (no decisions: one table to follow), in batches
+    of ``batch`` rows when flushed (none is flushed here: ``n`` below 1000)."""
     log = BigQueryExecutionLog(client, "p.d.pipeline_execution_log", batch_size=1000)
     for i in range(1, n + 1):
         e = Event.model_validate(
             {"event_id": f"e{i}", "source": "s", "game_date": DAY, "changed_fields": ["x"]}
         )
         log.record_decisions(e, [], T0, registry=registry)
+    log.batch_size = batch
     return log
 
 
@@ -115,8 +120,8 @@ def test_a_refusal_of_every_request_keeps_every_row_in_bounded_requests(
     assert log.dropped == 0 and EVENTS not in client.stored
     assert client.requests[EVENTS] <= 1 + isolate_budget(n)
     client.refuse_all = False
-    log.flush()
-    assert client.stored[EVENTS] == _ids(n) and log.dropped == 0
+    log.flush()  # rows the search refused alone went behind the others: BigQuery keeps no order
+    assert sorted(client.stored[EVENTS]) == sorted(_ids(n)) and log.dropped == 0
 
 
 def test_a_network_error_during_the_search_keeps_what_was_not_written(
@@ -150,4 +155,83 @@ def test_halving_finds_exactly_the_refused_rows(
     log = _log(client, n, registry)
     log.flush()
     assert client.stored.get(EVENTS, []) == [x for x in _ids(n) if x not in bad]
+    assert log.dropped == len(bad)
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "bad"),
+    [
+        (5, 1, ["e1"]),  # batch_size 1: the refused row at the head, alone in its request
+        (6, 2, ["e1", "e2"]),  # a head batch of bad rows only, good rows after it
+        (6, 2, ["e2", "e3"]),  # two batches, each proven by the other's good row
+        (3, 1, ["e3"]),  # the last row: proven by the rows written before it
+        (6, 1, ["e1", "e2", "e3"]),  # three bad rows in a row at the head
+    ],
+)
+def test_a_head_batch_refused_row_by_row_is_proven_by_the_next_batch(
+    registry: CompiledRegistry, n: int, batch: int, bad: list[str]
+) -> None:
+    """A batch whose every row BigQuery refuses alone does not block its table: the next batches are sent in the same flush, and once a request goes through the refused rows are dropped and every other row is written once, in order."""
+    client = _RefusingClient(bad)
+    log = _log(client, n, registry, batch)
+    log.flush()
+    assert client.stored[EVENTS] == [x for x in _ids(n) if x not in bad]
+    assert log.dropped == len(bad)
+    log.flush()
+    assert client.stored[EVENTS] == [x for x in _ids(n) if x not in bad]
+
+
+@pytest.mark.parametrize(("n", "batch"), [(5, 1), (6, 2), (999, 1), (999, 3)])
+def test_small_batches_all_refused_keep_every_row_in_bounded_requests(
+    registry: CompiledRegistry, n: int, batch: int
+) -> None:
+    """With small batches too, a refusal of every request drops nothing and sends at most twice one batch's search a flush (not one request per buffered row); once BigQuery takes rows again each is written once (rows set aside went behind: BigQuery keeps no order)."""
+    client = _RefusingClient(refuse_all=True)
+    log = _log(client, n, registry, batch)
+    for _ in range(3):
+        before = client.requests.get(EVENTS, 0)
+        with pytest.raises(ExecutionLogError, match="payload size"):
+            log.flush()
+        assert client.requests[EVENTS] - before <= 2 * (1 + isolate_budget(batch))
+    assert log.dropped == 0 and EVENTS not in client.stored
+    client.refuse_all = False
+    log.flush()
+    assert sorted(client.stored[EVENTS]) == sorted(_ids(n)) and log.dropped == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.integers(1, n), st.sets(st.integers(1, n), max_size=n - 1)
+        )
+    )
+)
+def test_flushes_write_every_good_row_once_whatever_the_batch_size(
+    registry: CompiledRegistry, case: tuple[int, int, set[int]]
+) -> None:
+    """Against the plain answer (every row but the refused ones, once; each refused one dropped): whatever the batch size and wherever the refused rows are, flushes -- with a new good row arriving after each failed one, as in a live log -- get there, each failed flush spending at most its batches and two searches."""
+    n, batch, bad_at = case
+    bad = {f"e{i}" for i in bad_at}
+    client = _RefusingClient(bad)
+    log = _log(client, n, registry, batch)
+    arrived: list[str] = []
+    for _ in range(2 * n + 2):
+        before = client.requests.get(EVENTS, 0)
+        try:
+            log.flush()
+        except ExecutionLogError:
+            sent = client.requests[EVENTS] - before
+            assert sent <= -(-(n + len(arrived)) // batch) + 2 * (1 + isolate_budget(batch))
+            arrived.append(f"g{len(arrived)}")
+            e = Event.model_validate(
+                {"event_id": arrived[-1], "source": "s", "game_date": DAY, "changed_fields": ["x"]}
+            )
+            with contextlib.suppress(ExecutionLogError):  # a full batch flushes (buffered)
+                log.record_decisions(e, [], T0, registry=registry)
+            continue
+        break
+    else:
+        pytest.fail("no flush succeeded")
+    assert sorted(client.stored.get(EVENTS, [])) == sorted(set(_ids(n)) - bad | set(arrived))
     assert log.dropped == len(bad)

@@ -122,11 +122,16 @@ def isolate_budget(n: int) -> int:
 
 class Isolated(NamedTuple):
     """What :func:`_isolate` did with a batch: the rows that are gone from it (inserted, or
-    dropped: ``bad``, index -> why), and the error that stopped it (the rest is kept)."""
+    dropped: ``bad``, index -> why), and the error that stopped it (the rest is kept).
+    ``unproven``: when no request went through, the rows refused alone (index -> why),
+    which a request without them going through would prove at fault; empty otherwise.
+    ``requests``: how many it sent."""
 
     done: frozenset[int]
     bad: dict[int, str]
     error: Exception | None
+    unproven: dict[int, str]
+    requests: int
 
 
 def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str]) -> Isolated:
@@ -174,14 +179,22 @@ def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str])
         return go(idx[:half]) or go(idx[half:])
 
     error = halves(list(range(len(batch))))  # the whole batch was refused already
+    unproven: dict[int, str] = {}
     if inserted:
         bad.update(alone)
-    elif alone and error is None:
-        error = ExecutionLogError(
-            f"every request refused whole, each row alone too ({len(alone)} rows kept): "
-            + next(iter(alone.values()))
-        )
-    return Isolated(frozenset(inserted) | frozenset(bad), bad, error)
+    elif alone:
+        unproven = alone
+        if error is None:
+            error = _unproven_error(alone)
+    return Isolated(frozenset(inserted) | frozenset(bad), bad, error, unproven, budget - left)
+
+
+def _unproven_error(alone: dict[int, str]) -> ExecutionLogError:
+    """The error of rows each refused alone, none proven at fault (nothing went through)."""
+    return ExecutionLogError(
+        f"every request refused whole, each row alone too ({len(alone)} rows kept): "
+        + next(iter(alone.values()))
+    )
 
 
 def _unsendable(batch: Sequence[Row]) -> dict[int, Exception]:
@@ -212,7 +225,8 @@ class BigQueryExecutionLog(RowExecutionLog):
     413: a row too large for a request, a payload past the limit) is split in halves down
     to the rows at fault (:func:`_isolate`); such a row is dropped only when a request
     without it went through in the same flush -- when none did, the fault may be the
-    table's or the request's, and every row is kept. :attr:`dropped` counts the rows never
+    table's or the request's, and every row is kept (a batch of such rows only is set
+    aside while the next is tried: :meth:`_flush_table`). :attr:`dropped` counts the rows never
     written (rejected, unsendable, refused alone or overflowed).
     """
 
@@ -248,59 +262,91 @@ class BigQueryExecutionLog(RowExecutionLog):
         with self._lock:
             # events first: a decision row never references an event that is not stored
             for key in (EVENTS_TABLE, LOG_TABLE, COMPLETIONS_TABLE):
-                buf = self._buf[key]
-                sent = 0
-                while sent < len(buf):
-                    batch = [_bq_row(r) for r in buf[sent : sent + self.batch_size]]
-                    ids = [str(r[_ID_COLUMN[key]]) for r in batch]
-                    try:
-                        errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)
-                    except _DATA_ERRORS as exc:  # serialising the request: a row's value?
-                        bad = _unsendable(batch)
-                        if not bad:  # no row at fault (a malformed table id...): keep them
-                            errors.append(f"{self.tables[key]}: {exc}")
-                            break
-                        for i in sorted(bad, reverse=True):  # never sendable: drop, resend rest
-                            self._drop(key, ids[i], f"{type(bad[i]).__name__}: {bad[i]}")
-                            del buf[sent + i]
-                        continue
-                    except Exception as exc:  # network, auth, quota: keep the rows
-                        failed: Exception | None = exc
-                        if _refused_whole(exc) and len(batch) > 1:  # a row too large?
-                            iso = _isolate(self.client, self.tables[key], batch, ids)
-                            for i, why in iso.bad.items():
-                                self._drop(key, ids[i], why)
-                            for i in sorted(iso.done, reverse=True):  # inserted or dropped
-                                del buf[sent + i]
-                            failed = iso.error
-                        if failed is None:
-                            continue
-                        errors.append(f"{self.tables[key]}: {failed}")
-                        break
-                    if errs:
-                        invalid = _invalid_rows(errs, len(batch))
-                        if invalid is None:  # transient (or unknown): keep the batch
-                            errors.append(
-                                f"{self.tables[key]}: {len(errs)} row error(s): {errs[:3]}"
-                            )
-                            break
-                        for i in sorted(invalid, reverse=True):  # never accepted: drop, resend rest
-                            self._drop(key, ids[i], invalid[i])
-                            del buf[sent + i]
-                        continue
-                    sent += len(batch)
-                rest = buf[sent:]
-                if len(rest) > self.max_buffer:
-                    log.error(
-                        "execution log: dropping %d oldest %s rows",
-                        len(rest) - self.max_buffer,
-                        key,
-                    )
-                    self.dropped += len(rest) - self.max_buffer
-                    rest = rest[-self.max_buffer :]
-                self._buf[key] = rest
+                error = self._flush_table(key)
+                if error is not None:
+                    errors.append(f"{self.tables[key]}: {error}")
         if errors:
             raise ExecutionLogError("BigQuery insert failed: " + "; ".join(errors))
+
+    def _flush_table(self, key: str) -> str | None:
+        """Send one table's buffer in batches; the error that stopped it (its rows kept), or
+        None. Rows refused alone while no request went through are set aside (and, when
+        that emptied their batch, the next batch tried) until a request of this flush goes
+        through -- then the rows set aside are at fault: dropped -- or the flush stops (an
+        error, a search out of budget, or searches that set rows aside having spent
+        ``1 + isolate_budget(batch_size)`` requests): it fails, and the rows set aside go to
+        the buffer's end, so that the next flush tries rows it has not (rows are not
+        ordered in BigQuery; a table refusing every request keeps every row, and costs at
+        most twice that a flush)."""
+        buf = self._buf[key]
+        sent = 0
+        wrote = False  # a request of this table went through in this flush
+        aside: list[tuple[Row, str, str]] = []  # (buffered row, id, why): refused alone
+        spent, allowed = 0, 1 + isolate_budget(self.batch_size)  # on set-aside batches
+        error: str | None = None
+        while sent < len(buf):
+            batch = [_bq_row(r) for r in buf[sent : sent + self.batch_size]]
+            ids = [str(r[_ID_COLUMN[key]]) for r in batch]
+            try:
+                errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)
+            except _DATA_ERRORS as exc:  # serialising the request: a row's value?
+                bad = _unsendable(batch)
+                if not bad:  # no row at fault (a malformed table id...): keep them
+                    error = str(exc)
+                    break
+                for i in sorted(bad, reverse=True):  # never sendable: drop, resend rest
+                    self._drop(key, ids[i], f"{type(bad[i]).__name__}: {bad[i]}")
+                    del buf[sent + i]
+                continue
+            except Exception as exc:  # network, auth, quota: keep the rows
+                if not _refused_whole(exc):
+                    error = str(exc)
+                    break
+                # refused whole (a row too large?): halved down to the rows at fault
+                if len(batch) > 1:
+                    iso = _isolate(self.client, self.tables[key], batch, ids)
+                else:
+                    alone = {0: f"refused alone: {exc}"}
+                    iso = Isolated(frozenset(), {}, _unproven_error(alone), alone, 0)
+                wrote = wrote or len(iso.done) > len(iso.bad)
+                for i, why in iso.bad.items():
+                    self._drop(key, ids[i], why)
+                done = iso.done
+                if iso.unproven:
+                    aside += [(buf[sent + i], ids[i], w) for i, w in iso.unproven.items()]
+                    done |= frozenset(iso.unproven)
+                    spent += 1 + iso.requests
+                for i in sorted(done, reverse=True):  # gone from the buffer (for now)
+                    del buf[sent + i]
+                if iso.error is not None and (len(done) < len(batch) or spent >= allowed):
+                    error = str(iso.error)
+                    break
+                continue
+            if errs:
+                invalid = _invalid_rows(errs, len(batch))
+                if invalid is None:  # transient (or unknown): keep the batch
+                    error = f"{len(errs)} row error(s): {errs[:3]}"
+                    break
+                for i in sorted(invalid, reverse=True):  # never accepted: drop, resend rest
+                    self._drop(key, ids[i], invalid[i])
+                    del buf[sent + i]
+                continue
+            wrote = True
+            sent += len(batch)
+        if wrote:  # BigQuery took other rows of this flush: those set aside are at fault
+            for _row, row_id, why in aside:
+                self._drop(key, row_id, why)
+        elif aside:  # nothing proves them: kept, behind the rows not tried yet
+            if error is None:
+                error = str(_unproven_error({i: a[2] for i, a in enumerate(aside)}))
+            buf.extend(row for row, _id, _why in aside)
+        rest = buf[sent:]
+        if len(rest) > self.max_buffer:
+            log.error("execution log: dropping %d oldest %s rows", len(rest) - self.max_buffer, key)
+            self.dropped += len(rest) - self.max_buffer
+            rest = rest[-self.max_buffer :]
+        self._buf[key] = rest
+        return error
 
     def _drop(self, key: str, row_id: str, why: str) -> None:
         """One row never written (rejected as invalid, or not sendable): logged, counted."""
