@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from itertools import groupby, islice
+from itertools import groupby
 from operator import itemgetter
 
 from scoperouter.examples.nba.season import Season
@@ -175,15 +175,17 @@ class Warehouse:
             return {str(r[0]): tuple(r[1:]) for r in self.conn.execute(grouped, params)}
         cols = "".join(f', "{c}"' for c in sums)
         # the last N rows per key: a plain indexed range read aggregated here is several
-        # times faster than SQLite's ROW_NUMBER() window over the same rows
+        # times faster than SQLite's ROW_NUMBER() window over the same rows; read in the
+        # (key, game_date) index's own order -- descending dates sorted each key's rows in a
+        # temporary B-tree first -- and the last N taken here
         sql = (
             f'SELECT "{t.key}", ({where}){cols} FROM "{t.table}" WHERE {cond} '
-            f'ORDER BY "{t.key}", game_date DESC'
+            f'ORDER BY "{t.key}", game_date'
         )
         out: dict[str, tuple[float, ...]] = {}
         width = range(2, 2 + len(sums))
         for key, grp in groupby(self.conn.execute(sql, params), key=itemgetter(0)):
-            sel = [rec for rec in islice(grp, last) if rec[1]]
+            sel = [rec for rec in list(grp)[-last:] if rec[1]]
             out[str(key)] = (
                 len(sel),
                 *(sum(rec[j] for rec in sel if rec[j] is not None) for j in width),
