@@ -225,9 +225,10 @@ class BigQueryExecutionLog(RowExecutionLog):
     413: a row too large for a request, a payload past the limit) is split in halves down
     to the rows at fault (:func:`_isolate`); such a row is dropped only when a request
     without it went through in the same flush -- when none did, the fault may be the
-    table's or the request's, and every row is kept (a batch of such rows only is set
-    aside while the next is tried: :meth:`_flush_table`). :attr:`dropped` counts the rows never
-    written (rejected, unsendable, refused alone or overflowed).
+    table's or the request's, and every row is kept (rows refused alone before any request
+    went through are set aside while the next batch is tried: :meth:`_flush_table`).
+    :attr:`dropped` counts the rows never written (rejected, unsendable, refused alone or
+    overflowed).
     """
 
     def __init__(
