@@ -177,7 +177,8 @@ class Warehouse:
         # the last N rows per key: a plain indexed range read aggregated here is several
         # times faster than SQLite's ROW_NUMBER() window over the same rows; read in the
         # (key, game_date) index's own order -- descending dates sorted each key's rows in a
-        # temporary B-tree first -- and the last N taken here
+        # temporary B-tree first -- and the last N taken here, newest first as before (the
+        # float sums' order, and so their last bits, unchanged: docs/ledger.md's transcript)
         sql = (
             f'SELECT "{t.key}", ({where}){cols} FROM "{t.table}" WHERE {cond} '
             f'ORDER BY "{t.key}", game_date'
@@ -185,7 +186,7 @@ class Warehouse:
         out: dict[str, tuple[float, ...]] = {}
         width = range(2, 2 + len(sums))
         for key, grp in groupby(self.conn.execute(sql, params), key=itemgetter(0)):
-            sel = [rec for rec in list(grp)[-last:] if rec[1]]
+            sel = [rec for rec in reversed(list(grp)[-last:]) if rec[1]]
             out[str(key)] = (
                 len(sel),
                 *(sum(rec[j] for rec in sel if rec[j] is not None) for j in width),
