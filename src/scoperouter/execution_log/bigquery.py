@@ -134,8 +134,11 @@ class Isolated(NamedTuple):
     requests: int
 
 
-def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str]) -> Isolated:
-    """Send ``batch`` (refused whole) in halves, down to single rows: a row refused alone
+def _isolate(
+    client: InsertClient, table: str, batch: list[Row], ids: list[str], refused: Exception
+) -> Isolated:
+    """Send ``batch`` (refused whole, with ``refused``) in halves, down to single rows (a
+    batch of one is that row refused alone, no request sent): a row refused alone
     (400/413) is at fault only when another request of this call went through; a row
     BigQuery answers ``invalid`` is at fault whatever. Any other failure stops the search
     (its rows stay, and the error is returned), and so does its budget of requests
@@ -145,7 +148,7 @@ def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str])
     bad: dict[int, str] = {}
     alone: dict[int, str] = {}
     budget = left = isolate_budget(len(batch))
-    refusal = "refused whole"  # the last refusal's text
+    refusal = str(refused)  # the last refusal's text
 
     def go(idx: list[int]) -> Exception | None:
         nonlocal left, refusal
@@ -178,7 +181,10 @@ def _isolate(client: InsertClient, table: str, batch: list[Row], ids: list[str])
         half = len(idx) // 2
         return go(idx[:half]) or go(idx[half:])
 
-    error = halves(list(range(len(batch))))  # the whole batch was refused already
+    if len(batch) > 1:
+        error = halves(list(range(len(batch))))  # the whole batch was refused already
+    else:
+        alone[0], error = f"refused alone: {refused}", None
     unproven: dict[int, str] = {}
     if inserted:
         bad.update(alone)
@@ -304,11 +310,7 @@ class BigQueryExecutionLog(RowExecutionLog):
                     error = str(exc)
                     break
                 # refused whole (a row too large?): halved down to the rows at fault
-                if len(batch) > 1:
-                    iso = _isolate(self.client, self.tables[key], batch, ids)
-                else:
-                    alone = {0: f"refused alone: {exc}"}
-                    iso = Isolated(frozenset(), {}, _unproven_error(alone), alone, 0)
+                iso = _isolate(self.client, self.tables[key], batch, ids, exc)
                 wrote = wrote or len(iso.done) > len(iso.bad)
                 for i, why in iso.bad.items():
                     self._drop(key, ids[i], why)
