@@ -87,6 +87,19 @@ def drop_feature_store_player_status(data: dict[str, Any]) -> None:
     inp["fields"] = [f for f in inp["fields"] if f != FEATURE_STORE_STATUS]
 
 
+# player_daily_cache's roster expansion (tests/nba/test_daily_cache_roster.py): the also_map
+# on its upcoming context input, and the routed rows it adds to the demo's day (routes.yaml,
+# the nba README; test_nba_demo.py checks it on the session's demo run).
+CACHE_CONTEXT_ALSO_MAP = {"player": ["player_team", "team_players"]}
+CACHE_ALSO_MAP_COST = 0
+
+
+def drop_cache_context_also_map(data: dict[str, Any]) -> None:
+    """The gap: the cache's context input maps the named players by identity only."""
+    inp = input_of(data, "player_daily_cache", "nba_analytics.upcoming_player_game_context")
+    assert inp.pop("also_map") == CACHE_CONTEXT_ALSO_MAP
+
+
 def differing_columns(c: Comparison, source: str) -> set[str]:
     """The columns of ``source`` whose values differ between the date-level and routed runs."""
     names = c.date_wh.defs[source].all_columns

@@ -12,7 +12,8 @@ queries/shared_ctes.py:319-321). With that filter patched in, a game added to th
 (its teams' context rows first written by a run of the upcoming context, whose completion
 names the players it wrote, R not among them) shows it: routes.yaml makes R's cache row;
 without the also_map it never does. No context completion of the demo names a column the
-cache reads, so there the also_map routes no row more (ALSO_MAP_COST)."""
+cache reads, so there the also_map routes no row more (CACHE_ALSO_MAP_COST; checked on
+the session's demo run in test_nba_demo.py)."""
 
 from __future__ import annotations
 
@@ -22,19 +23,24 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 import pytest
-from nba_support import input_of, registry, relations_for, short_day, variant
+from nba_support import (
+    drop_cache_context_also_map,
+    input_of,
+    registry,
+    relations_for,
+    short_day,
+    variant,
+)
 
-from demo_support import DemoRun
 from scoperouter.examples.nba.harness import (
     GameDay,
     ModeStats,
     compare,
     prepare,
     run_date_level,
-    run_routed,
 )
 from scoperouter.examples.nba.phase4 import _daily_cache_players
-from scoperouter.examples.nba.processors import BY_NAME, INJURY, OUTPUT_SOURCES, RefProcessor
+from scoperouter.examples.nba.processors import BY_NAME, INJURY, RefProcessor
 from scoperouter.examples.nba.refbase import (
     OUT_STATUSES,
     PDC,
@@ -46,10 +52,9 @@ from scoperouter.examples.nba.refbase import (
 )
 from scoperouter.examples.nba.season import DEFAULT_GAME_DATE, generate_season
 from scoperouter.examples.nba.stream import Update
-from scoperouter.examples.nba.warehouse import RowDict, Warehouse, diff_dumps
+from scoperouter.examples.nba.warehouse import RowDict, Warehouse
 
 REG = registry()
-ALSO_MAP_COST = 0  # routed rows the also_map adds to the demo (routes.yaml, the nba README)
 CACHE = "player_daily_cache"
 CONTEXT = "upcoming_player_game_context"
 HISTORY_DAYS = 10  # every team plays in it, so every rostered player has box-score rows
@@ -100,14 +105,6 @@ def test_expansion_caches_a_roster_player_without_context(day: GameDay) -> None:
 
 
 # ---------------------------------------------- a game added to the game day, end to end
-ALSO_MAP = {"player": ["player_team", "team_players"]}
-
-
-def _drop_also_map(data: dict[str, Any]) -> None:
-    """The gap: the cache's context input maps the named players by identity only."""
-    assert input_of(data, CACHE, UPGC).pop("also_map") == ALSO_MAP
-
-
 def _daily_mode(orig: RefProcessor) -> RefProcessor:
     """The context as production's daily mode builds it: without the players the injury
     report has OUT/DOUBTFUL on the date (queries/shared_ctes.py:319-321)."""
@@ -169,7 +166,7 @@ def test_new_game_reaches_roster_players_only_with_the_also_map(
     day, baseline, r = new_game_day
 
     assert "player" in day.registry.processors[CACHE].inputs[UPGC].also_paths
-    reg = day.registry if also_map else variant(_drop_also_map)
+    reg = day.registry if also_map else variant(drop_cache_context_also_map)
     with _production_context():
         c = compare(GameDay(day.season, day.overnight, day.updates, reg, day.relations),
                     baseline=baseline)  # fmt: skip
@@ -179,27 +176,6 @@ def test_new_game_reaches_roster_players_only_with_the_also_map(
         assert c.outputs_identical, c.differing
     else:
         assert c.differing == {PDC: [(day.game_date.isoformat(), r)]}
-
-
-def test_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
-    """What the also_map costs where the gap never shows: on the demo's day the same outputs
-    without it, and ALSO_MAP_COST more routed rows with it, all of them the cache's. The
-    cache's context input lists the fatigue columns and age (the reference's stand-ins
-    ``games_last_14``, ``minutes_last_14``), no line, and no context completion of the demo
-    names one of them: the input runs nothing, with or without the also_map. (98 rows while
-    the reference cache read the context's points_line: every prop move then re-ran the
-    player's whole team.)"""
-    c = demo_run.result.comparison
-    stats, wh = run_routed(c.day, registry=variant(_drop_also_map))
-    assert not diff_dumps(c.date_wh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
-    extra = {
-        name: runs_rows[1] - stats.by_processor.get(name, [0, 0])[1]
-        for name, runs_rows in c.routed.by_processor.items()
-    }
-    assert {n: x for n, x in extra.items() if x} == (
-        {CACHE: ALSO_MAP_COST} if ALSO_MAP_COST else {}
-    )
-    assert c.routed.entity_rows - stats.entity_rows == ALSO_MAP_COST
 
 
 def _drop_reference_fields(data: dict[str, Any]) -> None:

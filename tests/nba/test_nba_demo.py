@@ -7,14 +7,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nba_support import REPO, registry, relations_for
+from nba_support import (
+    CACHE_ALSO_MAP_COST,
+    REPO,
+    drop_cache_context_also_map,
+    registry,
+    relations_for,
+    variant,
+)
 
 import scoperouter.examples.nba.demo as demo_mod
 from demo_support import DemoRun
 from scoperouter.cli import main
 from scoperouter.examples.nba.demo import relations_from_dir
-from scoperouter.examples.nba.processors import ORDER
+from scoperouter.examples.nba.harness import run_routed
+from scoperouter.examples.nba.processors import ORDER, OUTPUT_SOURCES
 from scoperouter.examples.nba.season import generate_season, write_relations
+from scoperouter.examples.nba.warehouse import diff_dumps
 
 # An explicit budget for a loaded 2-core machine: whole demo days (about 15 s each idle),
 # 4-8x that under load.
@@ -280,3 +289,25 @@ def test_ledger_doc_transcript_is_the_faults_demo_output(
     start = doc.index("closed loop: 10% of runs fail")
     table = doc[start : doc.index("\n```", start)].strip()
     assert printed == table
+
+
+def test_daily_cache_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
+    """What player_daily_cache's also_map (test_daily_cache_roster.py) costs where its gap
+    never shows: on the demo's day the same outputs without it, and CACHE_ALSO_MAP_COST more
+    routed rows with it, all of them the cache's. The cache's context input lists the fatigue
+    columns and age (the reference's stand-ins ``games_last_14``, ``minutes_last_14``), no
+    line, and no context completion of the demo names one of them: the input runs nothing,
+    with or without the also_map. (98 rows while the reference cache read the context's
+    points_line: every prop move then re-ran the player's whole team.) Here, not beside the
+    roster tests, so the session's demo run is computed on one worker only."""
+    c = demo_run.result.comparison
+    stats, wh = run_routed(c.day, registry=variant(drop_cache_context_also_map))
+    assert not diff_dumps(c.date_wh.dump(OUTPUT_SOURCES), wh.dump(OUTPUT_SOURCES))
+    extra = {
+        name: runs_rows[1] - stats.by_processor.get(name, [0, 0])[1]
+        for name, runs_rows in c.routed.by_processor.items()
+    }
+    assert {n: x for n, x in extra.items() if x} == (
+        {"player_daily_cache": CACHE_ALSO_MAP_COST} if CACHE_ALSO_MAP_COST else {}
+    )
+    assert c.routed.entity_rows - stats.entity_rows == CACHE_ALSO_MAP_COST
