@@ -41,3 +41,15 @@ def test_a_failing_property_is_reported_and_the_run_goes_on(
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(failed=1, passed=1)
+
+
+def test_only_one_file_reads_the_session_demo_run(request: pytest.FixtureRequest) -> None:
+    """Of the items this session collected, only tests/nba/test_nba_demo.py's ask for the
+    session's ``demo_run`` (a whole demo day per worker that asks: files go whole to one
+    worker under ``--dist loadfile``, so one file means one run)."""
+    files = {
+        item.path
+        for item in request.session.items
+        if "demo_run" in getattr(item, "fixturenames", ())
+    }
+    assert files <= {PYPROJECT.parent / "tests" / "nba" / "test_nba_demo.py"}, sorted(files)

@@ -1,4 +1,9 @@
-"""``scoperouter demo``: the default game day's acceptance numbers and the CLI contract."""
+"""``scoperouter demo``: the default game day's acceptance numbers, the CLI contract, and
+what is read off the session's demo run (its execution log, the cache's also_map cost).
+
+Every test that reads the session's ``demo_run`` lives in this file: the suite distributes
+whole files over its workers (``--dist loadfile``), so the demo is computed once, on one
+worker (about 45 s on a loaded 2-core machine); tests/test_pytest_config.py checks it."""
 
 from __future__ import annotations
 
@@ -24,6 +29,11 @@ from scoperouter.examples.nba.harness import run_routed
 from scoperouter.examples.nba.processors import ORDER, OUTPUT_SOURCES
 from scoperouter.examples.nba.season import generate_season, write_relations
 from scoperouter.examples.nba.warehouse import diff_dumps
+from scoperouter.execution_log import DEFAULT_LOG_PATH
+from scoperouter.execution_log.analysis import ENTITY_LEVEL
+from scoperouter.execution_log.reader import read_log
+from scoperouter.execution_log.whatif import replay, verify_decisions
+from scoperouter.processor_registry.loader import load_config
 
 # An explicit budget for a loaded 2-core machine: whole demo days (about 15 s each idle),
 # 4-8x that under load.
@@ -311,3 +321,30 @@ def test_daily_cache_also_map_cost_on_the_demo_day(demo_run: DemoRun) -> None:
         {"player_daily_cache": CACHE_ALSO_MAP_COST} if CACHE_ALSO_MAP_COST else {}
     )
     assert c.routed.entity_rows - stats.entity_rows == CACHE_ALSO_MAP_COST
+
+
+# ------------------------------------------------------------- the demo's execution log
+def test_demo_report_json_covers_every_processor(
+    demo_run: DemoRun, routes_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report --json on the demo's own log shows every processor of the demo, each with
+    runs; league_rankings is never recommended entity-level."""
+    log = demo_run.cwd / DEFAULT_LOG_PATH
+    capsys.readouterr()
+    assert main(["report", "--log", str(log), "--config", str(routes_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    procs = {p["processor"]: p for p in out["processors"]}
+    reg = load_config(routes_path, with_relations=False).registry
+    assert set(procs) == set(reg.processor_names)
+    assert all(procs[n]["runs"] > 0 for n in reg.processor_names), {
+        n: p["runs"] for n, p in procs.items()
+    }
+    assert procs["league_rankings"]["recommendation"] != ENTITY_LEVEL
+
+
+def test_demo_log_replays_exactly(demo_run: DemoRun, routes_path: Path) -> None:
+    """The demo's logged events re-planned under its own settings give the logged decisions."""
+    cfg = load_config(routes_path)
+    data = read_log(demo_run.cwd / DEFAULT_LOG_PATH)
+    assert data.events
+    assert verify_decisions(data, replay(cfg.registry, cfg.relations, data.events)) == []
