@@ -1,7 +1,8 @@
 """PostgreSQL only: deterministic interleavings of one replica's transaction with another
 replica's (held open on a raw connection): dedupe of one event id, a connection lost
-mid-transaction, a deadlock between a rescue and a replica's marks. Timing only drives the
-interleavings; nothing asserts on it."""
+while idle (no call fails) or in a call (that call fails whole), a deadlock between a
+rescue and a replica's marks. Timing only drives the interleavings; nothing asserts on
+it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from scoperouter.state.model import (  # noqa: E402
     Released,
     Retention,
 )
+from scoperouter.state.pg_session import LostAtBegin  # noqa: E402
 from scoperouter.state.postgres import PostgresStateStore  # noqa: E402
 
 T0 = 1_700_000_000.0
@@ -187,20 +189,77 @@ def test_two_replicas_pruning_at_once_delete_each_row_once(
     assert b.seen_at("recent") == T0 + 5000
 
 
-def test_connection_lost_while_idle_fails_one_call_whole(
-    pg_location: str, replicas: Callable[..., PostgresStateStore]
+def _kill_store_sessions(dsn: str) -> list[int]:
+    """End every store session on the server but the caller's (a failover, a restart)."""
+    with raw_connection(dsn) as c:
+        rows = c.execute(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def test_connection_lost_while_idle_costs_no_call(
+    pg_location: str, replicas: Callable[..., PostgresStateStore], caplog: Any
 ) -> None:
-    """The store's idle backend killed (a failover): the next ingest fails before applying
-    anything (its messages are redelivered), the one after reconnects."""
+    """The store's idle backend killed (a failover): the next ingest finds its connection
+    lost at the BEGIN, before anything of it reached the server, and runs on a new one;
+    the loss is logged, the events stored once; lease renewals alike."""
     b = replicas("b")
     b.ping()
-    with raw_connection(pg_location) as c:
-        c.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
-        )
-    with pytest.raises(psycopg.OperationalError):
+    b.extend_leases([], T0)  # opens the renewal session
+    old, renewals = b._conn.info.backend_pid, b._renewals._conn
+    assert renewals is not None
+    assert {old, renewals.info.backend_pid} <= set(_kill_store_sessions(pg_location))
+    with caplog.at_level("WARNING", logger="scoperouter.state.pg_session"):
+        res = b.ingest(batch(contrib("e1")), T0)
+    assert res.accepted == ("e1",)
+    assert b._conn.info.backend_pid != old
+    assert "running the call on a new connection" in caplog.text
+    assert b.ingest(batch(contrib("e1")), T0).duplicates == ("e1",)
+    assert b.extend_leases([], T0) == frozenset()
+    assert b._renewals._conn is not renewals
+
+
+def test_connection_lost_in_a_call_fails_it_whole(
+    pg_location: str, replicas: Callable[..., PostgresStateStore]
+) -> None:
+    """A connection lost after the call's transaction began (the server gone between two
+    of its statements) fails that call, not run again (whether a COMMIT took is unknown
+    there); nothing of it is kept, and the next call opens a new connection."""
+    b = replicas("b")
+    calls: list[int] = []
+
+    def doomed(c: psycopg.Connection[Any]) -> None:
+        calls.append(1)
+        c.execute("INSERT INTO sr_seen(event_id, seen_at) VALUES ('mid', %s)", (T0,))
+        _kill_store_sessions(pg_location)
+        c.execute("SELECT 1")
+
+    with pytest.raises(psycopg.OperationalError) as err:
+        b._run(doomed)
+    assert calls == [1] and not isinstance(err.value, LostAtBegin)
+    assert b.seen_at("mid") is None
+    assert b.ingest(batch(contrib("e1")), T0).accepted == ("e1",)
+
+
+def test_a_store_that_cannot_reconnect_fails_the_call(
+    pg_location: str, replicas: Callable[..., PostgresStateStore], monkeypatch: Any
+) -> None:
+    """Connection lost while idle and the server still down (connecting fails): the call
+    fails with the connect error, nothing applied; once the server answers, calls work."""
+    b = replicas("b")
+    b.ping()
+    _kill_store_sessions(pg_location)
+    real = b._connect
+
+    def down() -> Any:
+        raise psycopg.OperationalError("connection refused (the server is down)")
+
+    monkeypatch.setattr(b, "_connect", down)
+    with pytest.raises(psycopg.OperationalError, match="server is down"):
         b.ingest(batch(contrib("e1")), T0)
+    monkeypatch.setattr(b, "_connect", real)
     assert b.seen_at("e1") is None
     assert b.ingest(batch(contrib("e1")), T0).accepted == ("e1",)
 

@@ -7,6 +7,7 @@ nothing asserts on durations."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -126,40 +127,49 @@ def test_pgoptions_settings_win(postgres_dsn: str, monkeypatch: pytest.MonkeyPat
 def test_frozen_replicas_locks_are_released_and_its_store_works_again(
     stores: Callable[..., PostgresStateStore], pg_schema_dsn: str
 ) -> None:
-    """Replica a opens a transaction that locks a window row and stops (frozen between
-    two statements). The server ends its session after the idle-in-transaction timeout:
-    replica b's ingest into that window, blocked meanwhile, commits. a's next call fails
-    cleanly (its transaction is gone: its batch would be redelivered), and the one after
-    reconnects and ingests."""
+    """Replica a's call locks a window row and stops (frozen between two statements of its
+    transaction). The server ends its session after the idle-in-transaction timeout:
+    replica b's ingest into that window, blocked meanwhile, commits. When a thaws, its call
+    fails whole (its transaction is gone: its batch would be redelivered; it is not run
+    again, it had begun), and a's next call opens a new connection and ingests."""
     a = stores("a", idle_in_transaction_s=1.0)
     b = stores("b")
     a.ingest(batch(contrib("e1", ("x",))), T0)
-    frozen = a._conn
-    frozen.execute("BEGIN")
-    locked = frozen.execute(
-        "SELECT processor FROM sr_windows WHERE processor = 'p' AND day = %s FOR UPDATE",
-        (DAY,),
-    ).fetchall()
-    assert locked == [("p",)]
-    # ... and replica a does nothing more: b's ingest into the window waits, then goes on
-    pid = frozen.info.backend_pid
-    with ThreadPoolExecutor(1) as pool:
+    locked, thaw = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def frozen(c: psycopg.Connection[Any]) -> None:
+        calls.append(c.info.backend_pid)
+        c.execute(
+            "SELECT processor FROM sr_windows WHERE processor = 'p' AND day = %s FOR UPDATE",
+            (DAY,),
+        )
+        locked.set()
+        thaw.wait(WAIT_S)  # ... and replica a does nothing more
+        c.execute("INSERT INTO sr_seen(event_id, seen_at) VALUES ('frozen', %s)", (T0,))
+
+    with ThreadPoolExecutor(2) as pool:
+        call = pool.submit(a._run, frozen)
+        assert locked.wait(WAIT_S)
         got = pool.submit(b.ingest, batch(contrib("e2", ("y",))), T0 + 1)
         try:
             res = got.result(timeout=WAIT_S)
         except TimeoutError:
             with raw_connection(pg_schema_dsn) as c:  # (no hang: end it, then fail)
-                c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                c.execute("SELECT pg_terminate_backend(%s)", (calls[0],))
             raise AssertionError("the frozen session still holds the window row") from None
-    assert res.accepted == ("e2",)
-    with pytest.raises(psycopg.Error):  # the ended session: a's in-flight work fails
-        a.ingest(batch(contrib("e3", ("z",))), T0 + 2)
-    assert a._conn.closed
+        finally:
+            thaw.set()
+        assert res.accepted == ("e2",)
+        with pytest.raises(psycopg.Error):  # the ended session: a's in-flight call fails
+            call.result(timeout=WAIT_S)
+    assert len(calls) == 1 and a._conn.closed
     again = a.ingest(batch(contrib("e3", ("z",))), T0 + 2)
     assert again.accepted == ("e3",)
     [w] = b.open_windows()
     assert w.entity_ids == frozenset({"x", "y", "z"})
     assert {e for e in ("e1", "e2", "e3") if b.seen_at(e) is not None} == {"e1", "e2", "e3"}
+    assert b.seen_at("frozen") is None
     with raw_connection(pg_schema_dsn) as c:  # no session of a is left holding anything
         left = c.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'scoperouter' "

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from scoperouter.state.pg_session import Conn, SessionLimits, transact
+from scoperouter.state.pg_session import Conn, SessionLimits, run_call
 
 _T = TypeVar("_T")
 
@@ -38,11 +38,15 @@ class RenewalSession:
         self._lock = threading.Lock()  # one renewal at a time on the connection
 
     def run(self, fn: Callable[[Conn], _T]) -> _T:
-        """``fn`` in one transaction on the renewal connection (:func:`transact`)."""
+        """``fn`` in one transaction on the renewal connection (:func:`run_call`: opened
+        again when lost, the call run on the new one when it was lost before it began)."""
         with self._lock:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            return transact(self._conn, fn, self._limits, self._retries)
+            return run_call(self._open, fn, self._limits, self._retries)
+
+    def _open(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -43,6 +43,7 @@ role instead and turn both off here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -53,16 +54,19 @@ from psycopg.conninfo import conninfo_to_dict
 from scoperouter.errors import StoreBusy
 
 __all__ = [
+    "LostAtBegin",
     "SessionLimits",
     "StoreBusy",
     "apply_limits",
     "busy",
     "connect",
     "connect_params",
+    "run_call",
     "transact",
 ]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 # libpq's parameters (client side): a dead server or network is noticed within a minute
@@ -153,17 +157,48 @@ def busy(exc: psycopg.errors.LockNotAvailable, limits: SessionLimits) -> StoreBu
     )
 
 
+class LostAtBegin(psycopg.OperationalError):
+    """The connection was found lost when a call began its transaction (the server
+    restarted or failed over, or ended the session while it sat idle): nothing of the call
+    reached the server. :func:`run_call` runs such a call again on a new connection."""
+
+
 def transact(conn: Conn, fn: Callable[[Conn], _T], limits: SessionLimits, retries: int) -> _T:
     """``fn`` in one transaction on ``conn``, run again (up to ``retries`` times in all) when
     the server rolled it back as a serialization failure or a deadlock victim; a lock
-    waited for past ``lock_timeout`` fails it as :class:`StoreBusy` (:func:`busy`)."""
+    waited for past ``lock_timeout`` fails it as :class:`StoreBusy` (:func:`busy`). A
+    connection found lost at the transaction's BEGIN, before ``fn`` ran (nothing of this
+    attempt reached the server, an earlier one was rolled back), raises
+    :class:`LostAtBegin`; lost later, by ``fn``'s statements or the COMMIT, the error as
+    raised (whether the COMMIT took is unknown: the caller's work is redelivered)."""
     for attempt in range(retries):
+        began = False
         try:
             with conn.transaction():
+                began = True
                 return fn(conn)
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
             if attempt == retries - 1:
                 raise
         except psycopg.errors.LockNotAvailable as exc:
             raise busy(exc, limits) from exc
+        except psycopg.OperationalError as exc:
+            if began or not conn.closed:
+                raise
+            raise LostAtBegin(f"connection lost before the transaction began: {exc}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def run_call(
+    open_conn: Callable[[], Conn], fn: Callable[[Conn], _T], limits: SessionLimits, retries: int
+) -> _T:
+    """:func:`transact` on ``open_conn()`` (the caller's connection, opened again when it
+    is closed); when that connection is found lost at the BEGIN (:class:`LostAtBegin`: a
+    failover, a restart, a session the server ended while idle), once more on the one
+    ``open_conn()`` opens then, so such a loss fails no call of its own. A second loss, or a
+    connection that cannot be opened, fails the call."""
+    try:
+        return transact(open_conn(), fn, limits, retries)
+    except LostAtBegin as exc:
+        log.warning("state store: %s; running the call on a new connection", exc.__cause__)
+    return transact(open_conn(), fn, limits, retries)

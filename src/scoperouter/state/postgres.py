@@ -69,7 +69,7 @@ from scoperouter.state.outbox_regrain import regrain_outbox
 from scoperouter.state.pg_outbox import PgOutbox, _Call
 from scoperouter.state.pg_renewals import RenewalSession
 from scoperouter.state.pg_schema import MIGRATION_LOCK, migrate
-from scoperouter.state.pg_session import SessionLimits, transact
+from scoperouter.state.pg_session import SessionLimits, run_call
 from scoperouter.state.pg_session import connect as pg_connect
 from scoperouter.state.pg_windows import (
     FIRE_AHEAD,
@@ -129,15 +129,21 @@ class PostgresStateStore(PgOutbox):
         TCP keepalives: :mod:`scoperouter.state.pg_session`)."""
         return pg_connect(self.dsn, self.session, autocommit=True, application_name="scoperouter")
 
-    def _run(self, fn: Callable[[Conn], _T]) -> _T:
-        """``fn`` in one transaction; retried on serialization failures and deadlocks. A
-        lock waited for past ``lock_timeout`` fails the call (:class:`StoreBusy`); a
-        connection the server ended (a session idle in a transaction past its timeout, a
-        restart) fails the call it breaks, and the next call opens a new one."""
-        self._call.began = self.monotonic()
+    def _open(self) -> Conn:
+        """The store's connection, opened again when it was closed (lost)."""
         if self._conn.closed:
             self._conn = self._connect()
-        return transact(self._conn, fn, self.session, self.retries)
+        return self._conn
+
+    def _run(self, fn: Callable[[Conn], _T]) -> _T:
+        """``fn`` in one transaction; retried on serialization failures and deadlocks. A
+        lock waited for past ``lock_timeout`` fails the call (:class:`StoreBusy`). A
+        connection found lost when the call begins (a failover or restart while the store
+        was idle) is opened again and the call run on it (:func:`run_call`); one lost in
+        the middle of a call (a session idle in a transaction past its timeout, a server
+        gone mid-call) fails that call, and the next call opens a new one."""
+        self._call.began = self.monotonic()
+        return run_call(self._open, fn, self.session, self.retries)
 
     def _lease_until(self, now: float) -> float:
         """A lease written now: ``now`` (the call's time) moved on by what the call has
