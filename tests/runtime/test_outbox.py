@@ -264,3 +264,37 @@ async def test_close_waits_for_the_sends_queued_behind_the_running_flush(
     await first
     await later
     assert lines(tmp_path) == [trigger(i).trigger_id for i in (0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("reopened", "line"),
+    [
+        (None, None),  # a store that counts no losses (SQLite): nothing exported
+        (0, "scoperouter_state_connections_reopened_total 0.0"),
+        (3, "scoperouter_state_connections_reopened_total 3.0"),
+    ],
+)
+def test_metrics_export_the_store_connections_reopened(
+    reopened: int | None, line: str | None
+) -> None:
+    """/metrics reads a shared store's reopened connections when scraped; a later store
+    replaces the one watched, and a store without the count exports nothing."""
+    from scoperouter.runtime.metrics import Metrics
+
+    class Store:
+        pass
+
+    store = Store()
+    if reopened is not None:
+        store.connections_reopened = reopened  # type: ignore[attr-defined]
+    m = Metrics()
+    m.watch_store(store)
+    samples = [
+        x for x in m.render().decode().splitlines() if x.startswith("scoperouter_state_conn")
+    ]
+    assert samples == ([line] if line else [])
+    if reopened is not None:
+        store.connections_reopened += 1  # type: ignore[attr-defined]
+        assert f"{reopened + 1}.0" in m.render().decode()
+    m.watch_store(Store())  # another store (none counted) replaces the first
+    assert "scoperouter_state_connections_reopened" not in m.render().decode()

@@ -108,6 +108,44 @@ async def test_stream_routes_like_the_dry_run(zero_cfg: LoadedConfig, make_share
     assert await r._in_state(r.state.outbox_counts) == {"done": len(sink.received)}
 
 
+async def test_a_failover_while_idle_fails_no_store_call(
+    zero_cfg: LoadedConfig, make_shared: Factory, location: str, caplog: Any
+) -> None:
+    """The store's sessions ended while the router is idle (a PostgreSQL failover or
+    restart): no store call fails -- neither the next poll nor an ingest: the router never
+    turns not ready, the next events are all accepted -- and /metrics counts the reopened
+    connection; SQLite has no connection to lose, and no such metric."""
+    sink = MemorySink()
+    r = make_shared(zero_cfg, sink)
+    await r.start()
+    first = await submit_all(r, STREAM[:40])
+    assert await r.idle()
+    caplog.set_level("WARNING")
+    caplog.clear()
+    if location.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as c:
+            ended = c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert ended
+    rest = await submit_all(r, STREAM[40:80])
+    assert [o.status for o in first + rest].count("accepted") == 80
+    assert await r.idle()
+    assert sorted(key_of(t) for t in sink.received) == dry_run_keys(zero_cfg, STREAM[:80])
+    await asyncio.sleep(0.2)  # ten polls more
+    assert r.health.ok and not [x for x in caplog.messages if "store is failing" in x]
+    text = r.metrics.render().decode()
+    if location.startswith("postgresql"):
+        assert any("running the call on a new connection" in x for x in caplog.messages)
+        assert "scoperouter_state_connections_reopened_total 0.0" not in text
+        assert "scoperouter_state_connections_reopened_total" in text
+    else:
+        assert "scoperouter_state_connections_reopened" not in text
+
+
 async def test_other_replica_fires_open_windows(
     slow_cfg: LoadedConfig, make_shared: Factory
 ) -> None:

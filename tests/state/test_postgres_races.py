@@ -216,9 +216,11 @@ def test_connection_lost_while_idle_costs_no_call(
     assert res.accepted == ("e1",)
     assert b._conn.info.backend_pid != old
     assert "running the call on a new connection" in caplog.text
+    assert b.connections_reopened == 1  # (/metrics: scoperouter_state_connections_reopened)
     assert b.ingest(batch(contrib("e1")), T0).duplicates == ("e1",)
     assert b.extend_leases([], T0) == frozenset()
     assert b._renewals._conn is not renewals
+    assert b.connections_reopened == 2
 
 
 def test_connection_lost_in_a_call_fails_it_whole(

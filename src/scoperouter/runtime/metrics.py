@@ -105,6 +105,23 @@ class _LogQueueCollector(Collector):
         )
 
 
+class _StoreCollector(Collector):
+    """A shared state store's connection losses, read when ``/metrics`` is scraped (only a
+    store counting them: PostgreSQL's ``connections_reopened``)."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "scoperouter_state_connections_reopened",
+            "State store connections opened again after one was lost (a failover, a "
+            "restart, a session the server ended; lease renewals' included): each is "
+            "logged; a loss found as a call began costs no call.",
+            value=getattr(self.store, "connections_reopened", 0),
+        )
+
+
 class Metrics:
     """Every counter the daemon exposes on ``/metrics``."""
 
@@ -117,6 +134,7 @@ class Metrics:
             r.register(GC_COLLECTOR)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # child()
         self._log_collector: _LogQueueCollector | None = None  # watch_log()
+        self._store_collector: _StoreCollector | None = None  # watch_store()
         self.events_received = Counter(
             "scoperouter_events_received", "Messages received, by origin.", ["origin"], registry=r
         )
@@ -377,6 +395,16 @@ class Metrics:
             self.registry.unregister(self._log_collector)
         self._log_collector = _LogQueueCollector(queue)
         self.registry.register(self._log_collector)
+
+    def watch_store(self, store: object) -> None:
+        """Export ``store``'s connection losses on ``/metrics`` (read at each scrape) when
+        it counts them (``connections_reopened``: PostgreSQL); nothing for another store."""
+        if self._store_collector is not None:  # a later call replaces the store watched
+            self.registry.unregister(self._store_collector)
+            self._store_collector = None
+        if hasattr(store, "connections_reopened"):
+            self._store_collector = _StoreCollector(store)
+            self.registry.register(self._store_collector)
 
     def child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, cached: the hot path's label sets are few (origins,

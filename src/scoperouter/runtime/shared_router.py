@@ -93,6 +93,7 @@ class SharedRouter(SharedTimers, Router):
         # the store marks the windows of processors live here and writes each trigger it
         # fires with the mode it fires in (live for such a window); it leaves processors
         # other replicas route to them (runtime/orphans.py)
+        self.metrics.watch_store(state)  # PostgreSQL: connections reopened
         procs = frozenset(registry.processors)
         o = state.options = dataclasses.replace(
             state.options, modes=self.dispatcher.modes, processors=procs

@@ -35,6 +35,7 @@ class RenewalSession:
         self._limits = limits
         self._retries = retries
         self._conn: Conn | None = None
+        self.reopened = 0  # connections opened after one was lost
         self._lock = threading.Lock()  # one renewal at a time on the connection
 
     def run(self, fn: Callable[[Conn], _T]) -> _T:
@@ -45,6 +46,7 @@ class RenewalSession:
 
     def _open(self) -> Conn:
         if self._conn is None or self._conn.closed:
+            self.reopened += self._conn is not None
             self._conn = self._connect()
         return self._conn
 

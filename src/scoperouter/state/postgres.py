@@ -109,6 +109,7 @@ class PostgresStateStore(PgOutbox):
         self.session = SessionLimits(o.lock_timeout_s, o.idle_in_transaction_s)
         self.monotonic: Callable[[], float] = time.monotonic  # (tests drive their own)
         self._call = _Call()
+        self._reopened = 0  # connections_reopened
         self._renewals = RenewalSession(self._connect, self.session, self.retries)
         # the last_at bound of every window this store wrote (forgotten at an import):
         # fire_due's scan for windows a clock step left ahead (ahead_bound)
@@ -133,7 +134,14 @@ class PostgresStateStore(PgOutbox):
         """The store's connection, opened again when it was closed (lost)."""
         if self._conn.closed:
             self._conn = self._connect()
+            self._reopened += 1
         return self._conn
+
+    @property
+    def connections_reopened(self) -> int:
+        """Connections opened again after one was lost (a failover, a restart, a session
+        the server ended), the lease renewals' included (``/metrics``)."""
+        return self._reopened + self._renewals.reopened
 
     def _run(self, fn: Callable[[Conn], _T]) -> _T:
         """``fn`` in one transaction; retried on serialization failures and deadlocks. A
