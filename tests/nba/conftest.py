@@ -3,15 +3,17 @@ each gets an explicit budget sized for a loaded 2-core machine, unless it sets i
 under `stress-ng --cpu 4` (with other jobs on the same two cores) set-ups of 20-25 s and
 runs of 35-200 s were measured where the idle machine needs 1-15 s.
 
-The default suite's two seasons are computed once per session for the two modules that
-check them (``fast_seeds``, nba_loop_support.py): one in a spawned worker, the other in
-this process at the same time, its day and date-level run also the equivalence teeth's
-(``fast_local_seed``, which alone does not wait for the worker)."""
+The default suite's two seasons are computed once per run for the two modules that check
+them (``fast_seeds``, nba_loop_support.py; shared by the pytest-xdist workers through a
+file): one in a spawned worker, the other in this process at the same time, its day and
+date-level run also the equivalence teeth's (``fast_local_seed``, which alone does not
+wait for the worker)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+import fcntl
+import os
+import pickle
 from typing import Any
 
 import pytest
@@ -37,13 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def fast_seed_workers() -> Iterator[tuple[ProcessPoolExecutor, dict[int, Future[Summaries]]]]:
-    """The fast seeds other than LOCAL_SEED, started in a spawned worker."""
-    with spawn_pool() as pool:
-        yield pool, {s: pool.submit(check_fast_seed, s) for s in FAST_SEEDS if s != LOCAL_SEED}
-
-
-@pytest.fixture(scope="session")
 def fast_local_seed() -> LocalSeed:
     """LOCAL_SEED's game day, date-level run and routed comparison (the equivalence teeth)."""
     return local_seed()
@@ -51,14 +46,34 @@ def fast_local_seed() -> LocalSeed:
 
 @pytest.fixture(scope="session")
 def fast_seeds(
-    fast_seed_workers: tuple[ProcessPoolExecutor, dict[int, Future[Summaries]]],
-    fast_local_seed: LocalSeed,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[int, Summaries]:
-    """Every fast seed's check_fast_seed summaries: the workers' (started first, so they run
-    while this process computes LOCAL_SEED) and LOCAL_SEED's. The worker ends here."""
-    pool, futures = fast_seed_workers
-    local = local_summaries(fast_local_seed)
-    results = {s: f.result() for s, f in futures.items()}
-    pool.shutdown()
+    """Every fast seed's check_fast_seed summaries, computed once per run: under
+    pytest-xdist the first worker to ask computes them and writes them to the run's shared
+    temporary directory, and a worker asking later (test_nba_equivalence.py and
+    test_nba_closed_loop.py may run on different workers) waits for that and reads them --
+    pytest-xdist's how-to for a session fixture run once, with fcntl's lock for its
+    FileLock. Computing: the other seeds in a spawned worker, started first so they run
+    while this process computes LOCAL_SEED (``fast_local_seed``)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:  # one process: pytest's own session caching is enough
+        return _compute_fast_seeds(request)
+    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's
+    path = shared / "nba-fast-seeds.pickle"
+    with (shared / "nba-fast-seeds.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if path.is_file():
+            results: dict[int, Summaries] = pickle.loads(path.read_bytes())
+            return results
+        results = _compute_fast_seeds(request)
+        path.write_bytes(pickle.dumps(results))
+        return results
+
+
+def _compute_fast_seeds(request: pytest.FixtureRequest) -> dict[int, Summaries]:
+    with spawn_pool() as pool:
+        futures = {s: pool.submit(check_fast_seed, s) for s in FAST_SEEDS if s != LOCAL_SEED}
+        local = local_summaries(request.getfixturevalue("fast_local_seed"))
+        results = {s: f.result() for s, f in futures.items()}
     results[LOCAL_SEED] = local
     return results
