@@ -13,13 +13,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 import pytest
 from hypothesis import settings
 
-from demo_support import DemoRun, RecordedDay, run_demo, short_demo_day
+from demo_support import (
+    DemoRun,
+    RecordedDay,
+    run_demo,
+    short_demo_day,
+    with_registry,
+    without_registry,
+)
 from hypothesis_support import HYPOTHESIS_SCALE, hypothesis_scale, scale_examples, scale_timeouts
+from run_once import computed_once
 
 # No wall clock in the default suite: Hypothesis' per-example deadline (200 ms by default)
 # is one, so it is off for every property test, whatever the machine's load.
@@ -114,9 +123,16 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 
 @pytest.fixture(scope="session")
-def short_day_2025() -> RecordedDay:
-    """The demo's season with a short history, run date level once (tests/demo_support.py)."""
-    return short_demo_day(ROUTES)
+def short_day_2025(tmp_path_factory: pytest.TempPathFactory) -> RecordedDay:
+    """The demo's season with a short history, run date level once per run
+    (tests/demo_support.py; shared by the xdist workers: tests/run_once.py)."""
+    return computed_once(
+        tmp_path_factory,
+        "short-day-2025",
+        lambda: short_demo_day(ROUTES),
+        pack=without_registry,
+        unpack=lambda packed: with_registry(cast(RecordedDay, packed), ROUTES),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -25,6 +25,7 @@ from scoperouter.examples.nba.demo import DemoResult
 from scoperouter.examples.nba.harness import GameDay, Job, ModeStats, prepare, run_date_level
 from scoperouter.examples.nba.season import DEFAULT_GAME_DATE, generate_season, relation_rows
 from scoperouter.examples.nba.warehouse import Warehouse
+from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.loader import load_config
 from scoperouter.processor_registry.relations import InMemoryRelations
 
@@ -79,6 +80,18 @@ class RecordedDay:
     day: GameDay
     baseline: tuple[ModeStats, Warehouse]
     date_runs: tuple[tuple[Job, float, int], ...]
+
+
+def without_registry(rec: RecordedDay) -> RecordedDay:
+    """``rec`` with its day's registry left out, to be pickled (a compiled registry holds
+    read-only mappings pickle refuses); :func:`with_registry` puts it back."""
+    return replace(rec, day=replace(rec.day, registry=cast(CompiledRegistry, None)))
+
+
+def with_registry(rec: RecordedDay, routes: Path) -> RecordedDay:
+    """``rec`` with ``routes``' registry compiled again (what :func:`short_demo_day` used)."""
+    reg = load_config(routes, with_relations=False).registry
+    return replace(rec, day=replace(rec.day, registry=reg))
 
 
 def short_demo_day(routes: Path) -> RecordedDay:

@@ -11,9 +11,6 @@ wait for the worker)."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pickle
 from typing import Any
 
 import pytest
@@ -26,6 +23,8 @@ from nba_loop_support import (
     local_summaries,
     spawn_pool,
 )
+
+from run_once import computed_once
 
 NBA_BUDGET_S = 600
 Summaries = dict[str, dict[str, Any]]  # check_fast_seed's: "equivalence", "loop"
@@ -48,26 +47,11 @@ def fast_local_seed() -> LocalSeed:
 def fast_seeds(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[int, Summaries]:
-    """Every fast seed's check_fast_seed summaries, computed once per run: under
-    pytest-xdist the first worker to ask computes them and writes them to the run's shared
-    temporary directory, and a worker asking later (test_nba_equivalence.py and
-    test_nba_closed_loop.py may run on different workers) waits for that and reads them --
-    pytest-xdist's how-to for a session fixture run once, with fcntl's lock for its
-    FileLock. Computing: the other seeds in a spawned worker, started first so they run
-    while this process computes LOCAL_SEED (``fast_local_seed``)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker is None:  # one process: pytest's own session caching is enough
-        return _compute_fast_seeds(request)
-    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's
-    path = shared / "nba-fast-seeds.pickle"
-    with (shared / "nba-fast-seeds.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if path.is_file():
-            results: dict[int, Summaries] = pickle.loads(path.read_bytes())
-            return results
-        results = _compute_fast_seeds(request)
-        path.write_bytes(pickle.dumps(results))
-        return results
+    """Every fast seed's check_fast_seed summaries, computed once per run, not once per
+    xdist worker (test_nba_equivalence.py and test_nba_closed_loop.py may run on different
+    workers: tests/run_once.py). Computing: the other seeds in a spawned worker, started
+    first so they run while this process computes LOCAL_SEED (``fast_local_seed``)."""
+    return computed_once(tmp_path_factory, "nba-fast-seeds", lambda: _compute_fast_seeds(request))
 
 
 def _compute_fast_seeds(request: pytest.FixtureRequest) -> dict[int, Summaries]:

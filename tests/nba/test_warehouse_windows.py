@@ -6,6 +6,7 @@ on them)."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import date, timedelta
 
 from hypothesis import example, given, settings
@@ -105,3 +106,15 @@ def test_last_rows_window_matches_the_oracle_bit_for_bit(
         k: tuple(map(repr, v)) for k, v in want.items()
     }
     wh.close()
+
+
+def test_a_pickled_warehouse_has_the_same_rows_and_is_its_own() -> None:
+    """Pickled and loaded (another process's copy), a warehouse dumps the same rows and
+    knows the same rosters; a write to the copy leaves the original as it was."""
+    wh = Warehouse([_TABLE], {"t1": ("a", "b")})
+    wh.insert(SRC, ({"game_date": DAY0, "player": k, "minutes": 30, "points": 0.1} for k in "ab"))
+    copy = pickle.loads(pickle.dumps(wh))
+    assert copy.dump([SRC]) == wh.dump([SRC]) and len(wh.dump([SRC])[SRC]) == 2
+    assert copy.player_team == wh.player_team == {"a": "t1", "b": "t1"}
+    copy.insert(SRC, [{"game_date": DAY0, "player": "c", "minutes": 1, "points": 1.0}])
+    assert len(copy.dump([SRC])[SRC]) == 3 and len(wh.dump([SRC])[SRC]) == 2

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
 from scoperouter.examples.nba.season import Season
 
@@ -87,6 +88,12 @@ class Warehouse:
         dst = sqlite3.connect(":memory:")
         self.conn.backup(dst)
         return Warehouse(self.defs.values(), self.rosters, conn=dst)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its rows (the database's image, ``sqlite3.Connection.serialize``):
+        a warehouse handed to another process reads and writes as this one."""
+        self.conn.commit()
+        return (_restore, (tuple(self.defs.values()), self.rosters, self.conn.serialize()))
 
     def close(self) -> None:
         self.conn.close()
@@ -268,3 +275,12 @@ def diff_dumps(
         if bad:
             out[s] = bad
     return out
+
+
+def _restore(
+    tables: tuple[TableDef, ...], rosters: Mapping[str, tuple[str, ...]], image: bytes
+) -> Warehouse:
+    """A pickled :class:`Warehouse` (``__reduce__``): its database from its image."""
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(image)
+    return Warehouse(tables, rosters, conn=conn)
