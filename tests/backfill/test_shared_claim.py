@@ -164,6 +164,49 @@ def test_a_renewed_claim_outlives_its_first_lease(
     b.store.close()
 
 
+def _end_claim_sessions(dsn: str) -> int:
+    """End every backfill-claims session on the server (a failover, a restart)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        return len(
+            c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'scoperouter-backfill'"
+            ).fetchall()
+        )
+
+
+def test_a_failover_while_idle_fails_no_claim_call(
+    tmp_path: Path, pg_schema_dsn: str, claimers: Claimers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claims' connection ended while idle before each call: a renewal, a read of the
+    running backfills, a new claim and a release each run on a new connection -- none
+    fails, each logged once."""
+    a, b = prep(tmp_path / "a", PGS), prep(tmp_path / "b", REQUESTS[2][0])
+    holder = claimers("a")
+    lease = holder.claim(reach(), a.plan, a.backfill_id)
+    assert not isinstance(lease, Overlap)
+    caplog.set_level(logging.WARNING, logger="scoperouter")
+    assert _end_claim_sessions(pg_schema_dsn) == 1
+    assert lease.renew()
+    assert _end_claim_sessions(pg_schema_dsn) == 1
+    running = holder.running(a.backfill_id)
+    assert running is not None and running.owner == "a"
+    assert _end_claim_sessions(pg_schema_dsn) == 1
+    other = holder.claim(reach(), b.plan, b.backfill_id)  # unrelated: not refused
+    assert not isinstance(other, Overlap)
+    assert _end_claim_sessions(pg_schema_dsn) == 1
+    lease.release()
+    other.release()
+    assert claimers("c").running(a.backfill_id) is None  # released: nothing left
+    lost = [r for r in caplog.records if "new connection" in r.getMessage()]
+    assert len(lost) == 4, [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if "could not release" in r.getMessage()]
+    a.store.close()
+    b.store.close()
+
+
 class Gated:
     """Runs wait for ``release`` (cancelled when the backfill is stopped)."""
 

@@ -26,6 +26,10 @@ Invariants:
 * A backfill is known to every process on the store only by its live claim
   (:meth:`SharedClaims.running`: ``GET /backfills/ID`` on a replica that does not run it);
   its progress stays with its holder.
+* A connection found lost (a failover or restart while it was idle) costs no call: a claim
+  whose transaction found it lost at its ``BEGIN`` (:func:`~scoperouter.state.pg_session.
+  run_call`), and a renewal, a release or a read whenever they find it lost (one statement
+  each, which a repeat changes no further), run once more on a new connection.
 * The completion of a backfill run reported to any replica is in the store's completion
   ledger (``sr_completions``, recorded by that replica's ingest transaction:
   :mod:`scoperouter.runtime.shared_ingest`); :meth:`SharedClaims.completion` reads it for
@@ -42,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -58,7 +62,7 @@ from scoperouter.backfill.plan import BackfillPlan, Request
 from scoperouter.backfill.store import AlreadyRunning
 from scoperouter.runtime.redact import redact_url, scrub
 from scoperouter.state.pg_schema import migrate
-from scoperouter.state.pg_session import SessionLimits
+from scoperouter.state.pg_session import Conn, SessionLimits, StoreBusy, run_call
 from scoperouter.state.pg_session import connect as pg_connect
 
 # any constant: the advisory lock that serialises backfill claims of every process
@@ -67,6 +71,7 @@ LEASE_LOST = "lease_lost"
 LEASE_UNCONFIRMED = "lease_unconfirmed"
 
 logger = logging.getLogger("scoperouter.backfill")
+_T = TypeVar("_T")
 
 
 class SharedClaims:
@@ -102,46 +107,53 @@ class SharedClaims:
             return self._claim(reach, plan, bid)
         except psycopg.Error as exc:
             raise SharedStoreUnavailable(self._unusable(exc)) from None
+        except StoreBusy as exc:  # the claim lock waited for past lock_timeout
+            raise SharedStoreUnavailable(str(exc)) from None
 
     def _claim(self, reach: Reach, plan: BackfillPlan, bid: str) -> SharedLease | Overlap:
         at, now, token = self.monotonic(), self.clock(), uuid.uuid4().hex
+
+        def body(db: Conn) -> Overlap | None:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
+            db.execute("DELETE FROM sr_backfill_claims WHERE lease_until <= %s", (now,))
+            rows = db.execute(
+                "SELECT backfill_id, owner, processors, start_day, end_day, last_days"
+                " FROM sr_backfill_claims ORDER BY claimed_at, backfill_id"
+            ).fetchall()
+            for other, owner, procs, start, end, last_days in rows:
+                if other == bid:
+                    raise AlreadyRunning(
+                        f"backfill {bid} is running on replica {owner} (its claim on the "
+                        f"shared state store lasts up to {self.lease_s:g}s after its "
+                        "process ended)"
+                    )
+                theirs = _plan(procs, start, end, last_days)
+                hit = conflict(reach, plan, theirs)
+                if hit is not None:
+                    return overlap(other, theirs, hit, where=str(owner))
+            db.execute(
+                "INSERT INTO sr_backfill_claims(backfill_id, owner, token, processors,"
+                " start_day, end_day, last_days, claimed_at, lease_until)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    bid,
+                    self.owner,
+                    token,
+                    list(plan.processors),
+                    plan.request.start,
+                    plan.request.end,
+                    Jsonb({p: d.isoformat() for p, d in plan.last_day.items()}),
+                    now,
+                    now + self.lease_s,
+                ),
+            )
+            return None
+
+        # a connection found lost at the BEGIN (a failover while idle) is opened again
+        # and the claim made on it: nothing of it reached the server
         with self._lock:
-            db = self._conn()
-            with db.transaction():
-                db.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-                db.execute("DELETE FROM sr_backfill_claims WHERE lease_until <= %s", (now,))
-                rows = db.execute(
-                    "SELECT backfill_id, owner, processors, start_day, end_day, last_days"
-                    " FROM sr_backfill_claims ORDER BY claimed_at, backfill_id"
-                ).fetchall()
-                for other, owner, procs, start, end, last_days in rows:
-                    if other == bid:
-                        raise AlreadyRunning(
-                            f"backfill {bid} is running on replica {owner} (its claim on the "
-                            f"shared state store lasts up to {self.lease_s:g}s after its "
-                            "process ended)"
-                        )
-                    theirs = _plan(procs, start, end, last_days)
-                    hit = conflict(reach, plan, theirs)
-                    if hit is not None:
-                        return overlap(other, theirs, hit, where=str(owner))
-                db.execute(
-                    "INSERT INTO sr_backfill_claims(backfill_id, owner, token, processors,"
-                    " start_day, end_day, last_days, claimed_at, lease_until)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        bid,
-                        self.owner,
-                        token,
-                        list(plan.processors),
-                        plan.request.start,
-                        plan.request.end,
-                        Jsonb({p: d.isoformat() for p, d in plan.last_day.items()}),
-                        now,
-                        now + self.lease_s,
-                    ),
-                )
-        return SharedLease(self, bid, token, at + self.lease_s)
+            refused = run_call(self._conn, body, self.session, retries=1)
+        return refused if refused is not None else SharedLease(self, bid, token, at + self.lease_s)
 
     def running(self, bid: str) -> RunningElsewhere | None:
         """Backfill ``bid`` as its live claim names it (whichever process holds it), None
@@ -180,12 +192,7 @@ class SharedClaims:
         ``what`` when the store cannot be asked."""
         try:
             with self._lock:
-                try:
-                    return self._conn().execute(sql, params).fetchone()
-                except psycopg.OperationalError:
-                    if self._db is not None:  # reopened by the next call
-                        self._db.close()
-                    raise
+                return self._statement(lambda db: db.execute(sql, params).fetchone())
         except psycopg.Error as exc:
             raise SharedStoreUnavailable(self._unusable(exc, what)) from None
 
@@ -235,12 +242,27 @@ class SharedClaims:
     def _execute(self, sql: str, params: tuple[object, ...]) -> int:
         """One statement in its own transaction; the rows it changed."""
         with self._lock:
+            return self._statement(lambda db: db.execute(sql, params).rowcount)
+
+    def _statement(self, fn: Callable[[Conn], _T]) -> _T:
+        """``fn``, one statement -- a read, or a renewal or a release by the claim's token,
+        which a repeat changes no further -- on the connection (caller holds ``_lock``):
+        when the connection is found lost (a failover, a restart), once more on a new one.
+        Any such failure closes the connection: the next call opens another."""
+        for last in (False, True):
+            db = self._conn()
             try:
-                return self._conn().execute(sql, params).rowcount
+                return fn(db)
             except psycopg.OperationalError:
-                if self._db is not None:  # reopened by the next call
-                    self._db.close()
-                raise
+                lost = db.closed
+                db.close()
+                if last or not lost:
+                    raise
+            logger.warning(
+                "backfill claims: the connection to the shared state store was lost; "
+                "running the statement on a new connection"
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class SharedLease:
