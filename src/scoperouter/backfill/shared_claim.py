@@ -27,9 +27,9 @@ Invariants:
   (:meth:`SharedClaims.running`: ``GET /backfills/ID`` on a replica that does not run it);
   its progress stays with its holder.
 * A connection found lost (a failover or restart while it was idle) costs no call: a claim
-  whose transaction found it lost at its ``BEGIN`` (:func:`~scoperouter.state.pg_session.
-  run_call`), and a renewal, a release or a read whenever they find it lost (one statement
-  each, which a repeat changes no further), run once more on a new connection.
+  whose transaction found it lost at its ``BEGIN`` (``pg_session.run_call``), and a
+  renewal, a release or a read whenever they find it lost (one statement each, which a
+  repeat changes no further), run once more on a new connection.
 * The completion of a backfill run reported to any replica is in the store's completion
   ledger (``sr_completions``, recorded by that replica's ingest transaction:
   :mod:`scoperouter.runtime.shared_ingest`); :meth:`SharedClaims.completion` reads it for
