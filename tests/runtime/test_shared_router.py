@@ -125,12 +125,14 @@ async def test_a_failover_while_idle_fails_no_store_call(
     if location.startswith("postgresql"):
         import psycopg
 
-        with psycopg.connect(location, autocommit=True) as c:
-            ended = c.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'scoperouter' AND pid <> pg_backend_pid()"
-            ).fetchall()
-        assert ended
+        def end_the_store_session() -> bool:
+            """On the state thread, between two of its store calls: none is in flight."""
+            pid = r.state._conn.info.backend_pid  # type: ignore[attr-defined]
+            with psycopg.connect(location, autocommit=True) as c:
+                row = c.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+            return bool(row and row[0])
+
+        assert await r._in_state(end_the_store_session)
     rest = await submit_all(r, STREAM[40:80])
     assert [o.status for o in first + rest].count("accepted") == 80
     assert await r.idle()
