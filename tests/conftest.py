@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import settings
 
+import bytecode_cache  # noqa: F401  (first: the modules imported after it are cached)
 from demo_support import (
     DemoRun,
     RecordedDay,
