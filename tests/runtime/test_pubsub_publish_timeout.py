@@ -29,6 +29,10 @@ from scoperouter.runtime.sinks import SinkFactory
 
 TOPIC = "projects/p/topics/triggers"
 TIMEOUT_S = 0.1
+# The router test below runs nine sends at once beside the store's writes: a loop stalled
+# past a 0.1 s deadline on a busy machine times out publishes already confirmed (CI, stop
+# 58: three retries, two duplicates), so it waits longer; the hanging publish costs it once.
+ROUTER_TIMEOUT_S = 2.0
 
 
 class HangingClient:
@@ -136,7 +140,7 @@ async def test_timed_out_publish_is_retried_by_the_dispatcher(
 ) -> None:
     """A delivery whose publish times out is retried (counted, logged) and then delivered."""
     client = HangingClient(hang=(1,))
-    sink = PubSubSink(TOPIC, publisher=_publisher(client), timeout_s=TIMEOUT_S)
+    sink = PubSubSink(TOPIC, publisher=_publisher(client), timeout_s=ROUTER_TIMEOUT_S)
     r = make_router(zero_cfg, sinks={p: sink for p in zero_cfg.registry.processors}, **FAST)
     caplog.set_level(logging.INFO, logger="scoperouter.runtime")
     await r.start()
