@@ -10,6 +10,7 @@ deterministic, and the windows must never lose an entity or a date that entered 
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import date, timedelta
 from typing import Any
@@ -69,9 +70,19 @@ def _chains(types: dict[str, tuple[str, str]], src: str, dst: str) -> list[tuple
     return out
 
 
+# documents()'s strategies that do not depend on what it drew: built once, not per draw
+# (a strategy built anew is validated and analysed anew; equal strategies draw equal values)
+_PAIRS = st.lists(st.tuples(st.sampled_from(TYPES), st.sampled_from(TYPES)), max_size=5)
+_GRANULARITY = st.sampled_from((*TYPES, "date"))
+_INPUT_SOURCES = st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)
+_FIELD_KIND = st.sampled_from(("all", "fields", "ignore_fields"))
+# a capitalised name matches its lower-case changed field (field_names)
+_FIELD_NAMES = st.lists(st.sampled_from((*FIELDS, "F1")), min_size=1, max_size=2, unique=True)
+
+
 @st.composite
 def documents(draw: st.DrawFn) -> dict[str, Any]:
-    pairs = draw(st.lists(st.tuples(st.sampled_from(TYPES), st.sampled_from(TYPES)), max_size=5))
+    pairs = draw(_PAIRS)
     relations: dict[str, Any] = {f"r{i}": {"from": f, "to": t} for i, (f, t) in enumerate(pairs)}
     for i in range(len(pairs)):
         if draw(_one_in(3)):  # a daily snapshot: a day of its span without rows is unknown
@@ -88,16 +99,13 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         doc["defaults"] = {"max_entities": draw(st.integers(1, 6))}
     types = _rel_types(doc)
     for j in range(draw(st.integers(1, 5))):
-        gran = draw(st.sampled_from((*TYPES, "date")))
+        gran = draw(_GRANULARITY)
         inputs = []
-        for s in draw(st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)):
+        for s in draw(_INPUT_SOURCES):
             inp: dict[str, Any] = {"source": s}
-            kind = draw(st.sampled_from(("all", "fields", "ignore_fields")))
+            kind = draw(_FIELD_KIND)
             if kind != "all":
-                inp[kind] = draw(
-                    # a capitalised name matches its lower-case changed field (field_names)
-                    st.lists(st.sampled_from((*FIELDS, "F1")), min_size=1, max_size=2, unique=True)
-                )
+                inp[kind] = draw(_FIELD_NAMES)
             if draw(_one_in(4)):
                 inp["ahead"] = {"days": draw(st.integers(1, 2))}
             if gran != "date":
@@ -132,9 +140,18 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+@functools.cache  # one strategy per n: a strategy built anew is analysed anew at each draw
 def _one_in(n: int) -> st.SearchStrategy[bool]:
     """True about once in n draws (integers==0 would be drawn far more often)."""
     return st.sampled_from((False,) * (n - 1) + (True,))
+
+
+# drawn once per roster row: built once, not per draw (a strategy built anew is analysed
+# anew; equal strategies draw equal values, so the examples are unchanged)
+_UNDATED_ROW = st.booleans()
+_DATED_ROW = st.sampled_from((True,) * 4 + (False,))
+_MEMBER_ROW = st.sampled_from((True, True, True, False))
+_MATES = st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2)
 
 
 def _unloaded(data: st.DataObject) -> set[date]:
@@ -156,6 +173,18 @@ def _unloaded(data: st.DataObject) -> set[date]:
 ROW_DATES = (None, None, D, D, *DATES)
 
 
+@functools.cache
+def _relation_rows_of(src: str, dst: str) -> st.SearchStrategy[list[tuple[date | None, str, str]]]:
+    """A relation's rows from ``src`` ids to ``dst`` ids (one strategy per pair of types)."""
+    return st.lists(
+        st.tuples(
+            st.sampled_from(ROW_DATES), st.sampled_from(POOL[src]), st.sampled_from(POOL[dst])
+        ),
+        min_size=2,
+        max_size=16,
+    )
+
+
 @st.composite
 def relation_rows(
     draw: st.DrawFn, doc: dict[str, Any]
@@ -164,17 +193,7 @@ def relation_rows(
     for name, r in doc["relations"].items():
         if "inverse_of" in r:
             continue
-        rows[name] = draw(
-            st.lists(
-                st.tuples(
-                    st.sampled_from(ROW_DATES),
-                    st.sampled_from(POOL[r["from"]]),
-                    st.sampled_from(POOL[r["to"]]),
-                ),
-                min_size=2,
-                max_size=16,
-            )
-        )
+        rows[name] = draw(_relation_rows_of(r["from"], r["to"]))
     return rows
 
 
@@ -775,8 +794,8 @@ def test_lookback_matches_reference(data: st.DataObject) -> None:
             (d, x, y)
             for d in (None, *(x for x in DATES if x not in unloaded))
             for x in POOL["a"]
-            if data.draw(_one_in(undated) if d is None else st.sampled_from((True,) * 4 + (False,)))
-            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
+            if data.draw(_one_in(undated) if d is None else _DATED_ROW)
+            for y in data.draw(_MATES)
         ],
     }
     reg = registry_from(doc)
@@ -930,8 +949,8 @@ def test_later_dates_of_a_two_hop_map_match_reference(data: st.DataObject) -> No
             for d in DATES
             if d not in unloaded
             for t in teams
-            if data.draw(st.sampled_from((True, True, True, False)))
-            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
+            if data.draw(_MEMBER_ROW)
+            for y in data.draw(_MATES)
         ],
     }
     raw = {
@@ -993,8 +1012,8 @@ def test_every_day_holes_match_reference(data: st.DataObject) -> None:
             (d, x, y)
             for d in (None, *(x for x in DATES if x not in holes))
             for x in POOL["a"]
-            if data.draw(st.booleans() if d is None else st.sampled_from((True,) * 4 + (False,)))
-            for y in data.draw(st.sets(st.sampled_from(POOL["a"]), min_size=1, max_size=2))
+            if data.draw(_UNDATED_ROW if d is None else _DATED_ROW)
+            for y in data.draw(_MATES)
         ],
     }
     on = data.draw(st.sampled_from((*DATES[:4], *sorted(holes), *sorted(holes))))
