@@ -4,14 +4,12 @@ with one positioned error. Each file states its expected fault in a header comme
 
 from __future__ import annotations
 
-import resource
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from cli_fork import CliRun, run_cli
 from scoperouter.processor_registry.loader import check_config
 
 BROKEN = Path(__file__).resolve().parent / "broken"
@@ -61,18 +59,11 @@ def expectation(path: Path) -> tuple[int, int, str, str]:
     return line, col, ypath, message
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
-def _run(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", "validate", path.name],
-        cwd=BROKEN,
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_S,
-        preexec_fn=_limit_memory,
+def _run(path: Path) -> CliRun:
+    """``scoperouter validate FILE`` in a process of its own under the memory limit (forked
+    from a server that imported the CLI once: tests/cli_fork.py)."""
+    return run_cli(
+        ["validate", path.name], cwd=BROKEN, budget_s=BUDGET_S, address_space=MEMORY_LIMIT
     )
 
 
