@@ -16,6 +16,7 @@ import io
 import multiprocessing
 import os
 import resource
+import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ from pathlib import Path
 
 # what the server imports once, before it forks a run: this module, the CLI's entry and the
 # commands the fork-run tests call (a command not listed is imported by its run)
-PRELOAD = ("cli_fork", "scoperouter.cli", "scoperouter.commands.validate")
+PRELOAD = (
+    "cli_fork",
+    "scoperouter.cli",
+    "scoperouter.commands.validate",
+    "scoperouter.commands.explain",
+    "scoperouter.commands.replay",
+    "scoperouter.commands.report",
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,14 @@ class CliRun:
 
 
 def _child(
-    argv: list[str], cwd: str, env: dict[str, str], address_space: int | None, conn: Connection
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    stdin: bytes,
+    address_space: int | None,
+    conn: Connection,
 ) -> None:
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     os.environ.clear()  # the caller's, not the server's (started by an earlier run)
     os.environ.update(env)
     if address_space is not None:
@@ -79,15 +93,23 @@ def run_cli(
     budget_s: float,
     address_space: int | None = None,
     env: dict[str, str] | None = None,
+    stdin: str = "",
 ) -> CliRun:
     """``scoperouter ARGV`` run in ``cwd`` in a forked process with ``env`` (default: this
-    process's environment now) and ``address_space`` (its RLIMIT_AS in bytes, if given);
-    raises TimeoutError, the process killed, past ``budget_s``."""
+    process's environment now), ``stdin`` and ``address_space`` (its RLIMIT_AS in bytes, if
+    given); raises TimeoutError, the process killed, past ``budget_s``."""
     ctx = _server()
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=_child,
-        args=(list(argv), str(cwd), dict(os.environ if env is None else env), address_space, send),
+        args=(
+            list(argv),
+            str(cwd),
+            dict(os.environ if env is None else env),
+            stdin.encode(),
+            address_space,
+            send,
+        ),
     )
     proc.start()
     send.close()  # the child's end: EOF here once the child is gone

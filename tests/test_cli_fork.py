@@ -14,25 +14,34 @@ from cli_fork import run_cli
 BROKEN = Path(__file__).resolve().parent / "registry" / "broken"
 
 
+REPO = Path(__file__).resolve().parents[1]
+EVENT = '{"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19", "event_id": "e"}'
+
+
 @pytest.mark.parametrize(
-    ("argv", "cwd"),
+    ("argv", "cwd", "stdin"),
     [
-        (["validate", "duplicate_key.yaml"], BROKEN),  # a finding: exit 1, one error
-        (["validate", "no_such_file.yaml"], BROKEN),  # a missing file
-        (["validate", "--no-such-option"], BROKEN),  # argparse's usage error: exit 2
-        (["validate", "routes.yaml"], Path(__file__).resolve().parents[1]),  # a valid one
+        (["validate", "duplicate_key.yaml"], BROKEN, ""),  # a finding: exit 1, one error
+        (["validate", "no_such_file.yaml"], BROKEN, ""),  # a missing file
+        (["validate", "--no-such-option"], BROKEN, ""),  # argparse's usage error: exit 2
+        (["validate", "routes.yaml"], REPO, ""),  # a valid one
+        (["explain", "-", "--as-of", "2025-11-30", "--json"], REPO, EVENT),  # stdin read
+        (["explain", "-"], REPO, "{not json"),  # stdin unreadable as an event
     ],
 )
-def test_a_forked_run_reports_what_a_started_process_does(argv: list[str], cwd: Path) -> None:
+def test_a_forked_run_reports_what_a_started_process_does(
+    argv: list[str], cwd: Path, stdin: str
+) -> None:
     """Exit code, stdout and stderr of a forked run equal those of `python -m scoperouter.cli`."""
     started = subprocess.run(
         [sys.executable, "-m", "scoperouter.cli", *argv],
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    forked = run_cli(argv, cwd=cwd, budget_s=120)
+    forked = run_cli(argv, cwd=cwd, budget_s=120, stdin=stdin)
     assert (forked.returncode, forked.stdout, forked.stderr) == (
         started.returncode,
         started.stdout,
@@ -57,10 +66,9 @@ def test_a_run_sees_the_callers_environment_not_the_servers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The environment at the call reaches the run, though the server started before it."""
-    repo = Path(__file__).resolve().parents[1]
     event = tmp_path / "event.json"
     event.write_text('{"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19"}')
-    argv = ["explain", "--config", str(repo / "routes.yaml"), str(event)]
+    argv = ["explain", "--config", str(REPO / "routes.yaml"), str(event)]
     monkeypatch.delenv("SCOPEROUTER_AS_OF", raising=False)
     assert run_cli(argv, cwd=tmp_path, budget_s=120).returncode == 0  # the server is up
     monkeypatch.setenv("SCOPEROUTER_AS_OF", "not-a-date")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_fork import CliRun, run_cli
 from scoperouter.cli import COMMANDS, build_parser
 from scoperouter.commands import DEFAULT_LOG
 from scoperouter.execution_log import DEFAULT_LOG_PATH
@@ -82,15 +81,9 @@ def test_default_log_is_the_execution_logs() -> None:
     assert DEFAULT_LOG == DEFAULT_LOG_PATH
 
 
-def _cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, **env},
-    )
+def _cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> CliRun:
+    """The CLI in a process of its own with ``env`` added (tests/cli_fork.py)."""
+    return run_cli(args, cwd=cwd, budget_s=120, env={**os.environ, **env})
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from production_corpus import CASES, DAY
 
+from cli_fork import CliRun, run_cli
 from scoperouter.cli import main
 from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.execution_log.reader import read_log
@@ -30,15 +29,9 @@ ROUTES = REPO / "routes.yaml"
 [STANDINGS] = [c for c in CASES if c.name == "p2_standings_routes_nothing"]
 
 
-def cli(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def cli(*args: str, stdin: str) -> CliRun:
+    """The CLI in a process of its own (tests/cli_fork.py)."""
+    return run_cli(args, cwd=Path.cwd(), budget_s=60, stdin=stdin)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])

@@ -1,13 +1,14 @@
-"""``scoperouter explain`` and ``replay`` as subprocesses: output contracts and exit codes."""
+"""``scoperouter explain`` and ``replay`` in processes of their own (forked from a server
+that imported the CLI once: tests/cli_fork.py): output contracts and exit codes."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_fork import CliRun, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 RELATIONS = {
@@ -40,17 +41,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "routes.yaml"
 
 
-def cli(
-    *args: str, stdin: str | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-    )
+def cli(*args: str, stdin: str = "", cwd: Path | None = None) -> CliRun:
+    return run_cli(args, cwd=cwd or Path.cwd(), budget_s=60, stdin=stdin)
 
 
 def test_explain_json(config: Path, tmp_path: Path) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_fork import CliRun, run_cli
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.models import ServerSpec
 from scoperouter.runtime.config import SETTINGS, YAML_KEYS, resolve
@@ -117,16 +116,9 @@ def test_defaults_match_router_options() -> None:
     assert opts == RouterOptions()
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env}
-    return subprocess.run(
-        [sys.executable, "-m", "scoperouter.cli", *args],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _cli(*args: str, env: dict[str, str]) -> CliRun:
+    """The CLI in a process of its own with ``env`` added (tests/cli_fork.py)."""
+    return run_cli(args, cwd=ROOT, budget_s=60, env={**os.environ, **env})
 
 
 def test_bad_port_does_not_break_other_commands() -> None:
