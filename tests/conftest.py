@@ -20,6 +20,7 @@ import pytest
 from hypothesis import settings
 
 import bytecode_cache  # noqa: F401  (first: the modules imported after it are cached)
+import xdist_order
 from demo_support import (
     DemoRun,
     RecordedDay,
@@ -38,6 +39,8 @@ settings.load_profile("scoperouter")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker alike: the costliest files first
+        items[:] = xdist_order.order(items)
     scale = hypothesis_scale()
     if scale > 1:
         n = scale_examples(items, scale)

@@ -47,7 +47,6 @@ def outcomes(
         PUBSUB_EMULATOR_HOST=pubsub_emulator,
         GOOGLE_CLOUD_PROJECT=f"rollout-{uuid.uuid4().hex[:8]}",
         SCOPEROUTER_PORT=str(free_port()),
-        PYTHONDONTWRITEBYTECODE="1",
     )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     results: dict[int, tuple[int, str]] = {}

@@ -44,7 +44,6 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Outcome]:
     """Run every non-skipped block once, in document order, in one fresh directory."""
     work = tmp_path_factory.mktemp("migration-doc")
     env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST",)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     results: dict[int, Outcome] = {}
     for block in BLOCKS:

@@ -1,0 +1,133 @@
+"""The order in which pytest-xdist hands test files to its workers: the costliest first.
+
+With ``--dist loadfile`` a worker runs a whole file; pytest-xdist's default order (most
+tests first, ``--loadscope-reorder``) leaves the files of one or two long tests -- a SIGKILL
+run, a season, a stateful search -- to the end, where one worker runs them while the other
+has nothing left. ``--no-loadscope-reorder`` (pyproject.toml) keeps the collection order,
+and ``order`` puts the files measured costliest first (``COSTS``, seconds a file took in a
+two-worker run); the many cheap files then even out the end.
+
+Invariant: only the order of files changes, never which tests run or the order of the tests
+within a file; a file not in ``COSTS`` keeps its collection order, after the listed ones.
+
+``python tests/xdist_order.py JUNIT.xml`` prints ``COSTS`` afresh from a run's
+``--junitxml`` report (files of 5 s or more)."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol
+
+# seconds per file (setup included), two workers on a loaded 2-core machine: stop 59's
+# first run, the two files made cheaper since then at their new cost
+COSTS: dict[str, float] = {
+    "tests/nba/test_nba_equivalence.py": 127,
+    "tests/nba/test_nba_demo.py": 87,
+    "tests/backfill/test_reference_backfill.py": 86,
+    "tests/nba/test_nba_metrics.py": 77,
+    "tests/planner/test_planner_properties.py": 50,
+    "tests/runtime/test_lane_liveness.py": 63,
+    "tests/runtime/test_crash.py": 47,
+    "tests/runtime/test_transports.py": 44,
+    "tests/runtime/test_http.py": 40,
+    "tests/runtime/test_rollout_doc.py": 33,
+    "tests/lineage/test_reference_lineage.py": 29,
+    "tests/backfill/test_replica_backfills.py": 28,
+    "tests/planner/test_planner_cli.py": 27,
+    "tests/backfill/test_daemon_backfill.py": 27,
+    "tests/backfill/test_resume.py": 25,
+    "tests/runtime/test_mode_at_fire.py": 23,
+    "tests/sdk/test_sdk_migration_doc.py": 21,
+    "tests/runtime/test_shared_router.py": 20,
+    "tests/runtime/test_closed_loop_serve.py": 20,
+    "tests/runtime/test_reload.py": 19,
+    "tests/execution_log/test_log_fold.py": 19,
+    "tests/nba/test_teammates_box_scores.py": 17,
+    "tests/runtime/test_outage_state.py": 17,
+    "tests/sdk/test_sdk_review_detection.py": 17,
+    "tests/backfill/test_cli.py": 16,
+    "tests/planner/test_planner_monotone.py": 15,
+    "tests/state/test_sqlite_bulk.py": 15,
+    "tests/cli/test_cli_common.py": 14,
+    "tests/runtime/test_slow_clients.py": 14,
+    "tests/backfill/test_estimate.py": 13,
+    "tests/state/test_store_window_coverage.py": 13,
+    "tests/runtime/test_shadow.py": 12,
+    "tests/cli/test_route_tests.py": 12,
+    "tests/backfill/test_plan_oracle.py": 11,
+    "tests/state/test_fired_trigger.py": 11,
+    "tests/nba/test_daily_cache_roster.py": 11,
+    "tests/runtime/test_robustness_io.py": 11,
+    "tests/runtime/test_pubsub_readiness.py": 11,
+    "tests/runtime/test_router.py": 10,
+    "tests/runtime/test_bench_baseline.py": 10,
+    "tests/cli/test_serve_config_refusals.py": 9,
+    "tests/messages/test_fast_event.py": 9,
+    "tests/runtime/test_sinks.py": 9,
+    "tests/loop/test_loop_oracle.py": 8,
+    "tests/state/test_merge_equivalence.py": 7,
+    "tests/state/test_state_contract.py": 7,
+    "tests/registry/test_registry_schemas.py": 7,
+    "tests/runtime/test_batch_delivery.py": 7,
+    "tests/registry/test_yaml_fast_parse.py": 7,
+    "tests/runtime/test_outage.py": 7,
+    "tests/nba/test_coordinator_injury_read.py": 7,
+    "tests/state/test_sqlite_seen.py": 6,
+    "tests/execution_log/test_run_history.py": 6,
+    "tests/execution_log/test_report_chromium.py": 6,
+    "tests/execution_log/test_log_retention_bounded.py": 6,
+    "tests/execution_log/test_bench.py": 6,
+    "tests/runtime/test_window_limit_restart.py": 6,
+    "tests/cli/test_readme_examples.py": 6,
+    "tests/runtime/test_supervise.py": 6,
+    "tests/messages/test_unknown_source.py": 6,
+    "tests/registry/test_registry_target_format.py": 6,
+    "tests/runtime/test_mode_at_fire_ledger.py": 6,
+    "tests/registry/test_registry_limits.py": 6,
+    "tests/backfill/test_overlap_store.py": 5,
+    "tests/runtime/test_affinity.py": 5,
+    "tests/planner/test_window_coverage.py": 5,
+    "tests/runtime/test_daemon.py": 5,
+    "tests/sdk/test_sdk_wire_roundtrip.py": 5,
+    "tests/backfill/test_http_api.py": 5,
+    "tests/runtime/test_loop_wanted_backoff.py": 5,
+    "tests/runtime/test_config.py": 5,
+    "tests/runtime/test_target_contracts_serve.py": 5,
+    "tests/backfill/test_backfill_mode.py": 5,
+    "tests/state/test_postgres_races.py": 5,
+}
+
+
+class _Item(Protocol):
+    nodeid: str
+
+
+def file_of(item: _Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def order(items: Sequence[_Item], costs: dict[str, float] = COSTS) -> list[_Item]:
+    """``items`` with the files of ``costs`` first, costliest first; the rest after, as
+    collected; the tests of a file in their order."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(file_of(item), i)
+    return sorted(items, key=lambda it: (-costs.get(file_of(it), 0.0), first[file_of(it)]))
+
+
+def costs_from_junit(path: str, floor_s: float = 5.0) -> dict[str, float]:
+    """Seconds per test file in a ``--junitxml`` report (setup and teardown included),
+    files of ``floor_s`` or more, costliest first."""
+    per_file: Counter[str] = Counter()
+    for case in ET.parse(path).iter("testcase"):
+        name = case.get("file") or (case.get("classname") or "").replace(".", "/") + ".py"
+        per_file[name] += float(case.get("time") or 0.0)
+    return {f: round(s) for f, s in per_file.most_common() if s >= floor_s}
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintenance aid
+    for name, seconds in costs_from_junit(sys.argv[1]).items():
+        print(f'    "{name}": {seconds},')
