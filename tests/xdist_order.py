@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import sys
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 # seconds per file (setup included), two workers on a loaded 2-core machine: stop 59's
 # first run, the two files made cheaper since then at their new cost
@@ -102,14 +102,18 @@ COSTS: dict[str, float] = {
 
 
 class _Item(Protocol):
-    nodeid: str
+    @property
+    def nodeid(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Item)
 
 
 def file_of(item: _Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-def order(items: Sequence[_Item], costs: dict[str, float] = COSTS) -> list[_Item]:
+def order(items: Sequence[T], costs: dict[str, float] = COSTS) -> list[T]:
     """``items`` with the files of ``costs`` first, costliest first; the rest after, as
     collected; the tests of a file in their order."""
     first: dict[str, int] = {}
@@ -121,11 +125,12 @@ def order(items: Sequence[_Item], costs: dict[str, float] = COSTS) -> list[_Item
 def costs_from_junit(path: str, floor_s: float = 5.0) -> dict[str, float]:
     """Seconds per test file in a ``--junitxml`` report (setup and teardown included),
     files of ``floor_s`` or more, costliest first."""
-    per_file: Counter[str] = Counter()
+    per_file: defaultdict[str, float] = defaultdict(float)
     for case in ET.parse(path).iter("testcase"):
         name = case.get("file") or (case.get("classname") or "").replace(".", "/") + ".py"
         per_file[name] += float(case.get("time") or 0.0)
-    return {f: round(s) for f, s in per_file.most_common() if s >= floor_s}
+    ranked = sorted(per_file.items(), key=lambda kv: -kv[1])
+    return {f: round(s) for f, s in ranked if s >= floor_s}
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance aid
