@@ -66,7 +66,11 @@ def _child(
         try:
             rc = main(argv)
         except SystemExit as exc:  # argparse's usage errors (2), an explicit exit
-            rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            if isinstance(exc.code, int) or exc.code is None:
+                rc = exc.code or 0
+            else:  # sys.exit("message"): printed, exit code 1, as the interpreter does
+                print(exc.code, file=sys.stderr)
+                rc = 1
         except BaseException:  # what the interpreter would print, and its exit code
             traceback.print_exc()
             rc = 1

@@ -147,7 +147,7 @@ def _one_in(n: int) -> st.SearchStrategy[bool]:
 
 
 # drawn once per roster row: built once, not per draw (a strategy built anew is analysed
-# anew; equal strategies draw equal values, so the examples are unchanged)
+# anew; equal strategies draw equal values from the same choices)
 _UNDATED_ROW = st.booleans()
 _DATED_ROW = st.sampled_from((True,) * 4 + (False,))
 _MEMBER_ROW = st.sampled_from((True, True, True, False))
