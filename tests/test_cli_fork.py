@@ -12,8 +12,6 @@ import pytest
 from cli_fork import run_cli
 
 BROKEN = Path(__file__).resolve().parent / "registry" / "broken"
-
-
 REPO = Path(__file__).resolve().parents[1]
 EVENT = '{"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19", "event_id": "e"}'
 
@@ -67,7 +65,7 @@ def test_a_run_sees_the_callers_environment_not_the_servers(
 ) -> None:
     """The environment at the call reaches the run, though the server started before it."""
     event = tmp_path / "event.json"
-    event.write_text('{"source": "nba_raw.nbac_injury_report", "game_date": "2025-11-19"}')
+    event.write_text(EVENT)
     argv = ["explain", "--config", str(REPO / "routes.yaml"), str(event)]
     monkeypatch.delenv("SCOPEROUTER_AS_OF", raising=False)
     assert run_cli(argv, cwd=tmp_path, budget_s=120).returncode == 0  # the server is up
