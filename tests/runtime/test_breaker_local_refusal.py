@@ -34,7 +34,7 @@ class Unreachable:
 
     name = "unreachable"
 
-    async def publish(self, *args: Any) -> str:
+    async def publish(self, *args: Any, **kwargs: Any) -> str:
         raise AssertionError("a locally refused message reached Pub/Sub")
 
     async def send(self, trigger: Trigger, **kw: Any) -> None:

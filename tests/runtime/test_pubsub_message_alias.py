@@ -26,7 +26,13 @@ class FakePublisher:
         self.published: list[tuple[str, Mapping[str, str]]] = []  # (message id, attributes)
 
     async def publish(
-        self, topic: str, data: bytes, attributes: Mapping[str, str], ordering: str | None
+        self,
+        topic: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+        ordering: str | None,
+        *,
+        timeout_s: float | None = None,
     ) -> str:
         mid = str(7_000_000 + len(self.published))  # Pub/Sub's ids are decimal strings
         self.published.append((mid, dict(attributes)))

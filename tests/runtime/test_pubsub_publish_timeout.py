@@ -7,6 +7,7 @@ that failed after its sender gave up is resumed by the next send's failure."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -30,8 +31,10 @@ from scoperouter.runtime.sinks import SinkFactory
 TOPIC = "projects/p/topics/triggers"
 TIMEOUT_S = 0.1
 # The router test below runs nine sends at once beside the store's writes: a loop stalled
-# past a 0.1 s deadline on a busy machine times out publishes already confirmed (CI, stop
-# 58: three retries, two duplicates), so it waits longer; the hanging publish costs it once.
+# past a 0.1 s deadline on a busy machine timed out publishes already confirmed (CI, stop
+# 58: three retries, two duplicates; the sink reads the client's future at the deadline
+# since, test_publish_confirmed_while_the_loop_stalled_past_the_deadline_is_sent), and a
+# publish not yet confirmed by a stalled loop's deadline is still retried: it waits longer.
 ROUTER_TIMEOUT_S = 2.0
 
 
@@ -101,6 +104,25 @@ async def test_publish_that_never_completes_is_a_retryable_timeout(ordering: boo
     assert err.retryable and not err.local and err.detail.startswith("timeout")
     assert err.trigger_id == TRIGGER.trigger_id
     assert await sink.send(TRIGGER, message_id="m") == "m-1"  # the next attempt goes through
+
+
+async def _stall_loop(seconds: float) -> None:
+    """Hold the event loop (no await) for ``seconds``: a busy loop on a loaded machine."""
+    time.sleep(seconds)
+
+
+@pytest.mark.parametrize("ordering", [True, False])
+async def test_publish_confirmed_while_the_loop_stalled_past_the_deadline_is_sent(
+    ordering: bool,
+) -> None:
+    """A publish Pub/Sub confirmed before its deadline is sent, even when the loop hears of it after the deadline."""
+    client = HangingClient()  # confirms every publish at once, from the publishing call
+    sink = PubSubSink(TOPIC, publisher=_publisher(client), ordering=ordering, timeout_s=TIMEOUT_S)
+    send = asyncio.create_task(sink.send(TRIGGER, message_id="m"))
+    await asyncio.sleep(0)  # the send publishes; the confirmation reaches the loop next turn
+    await _stall_loop(3 * TIMEOUT_S)  # ... after the deadline's timer has expired
+    assert await send == "m-1"
+    assert client.calls == 1 and client.resumed == []
 
 
 async def test_key_paused_after_the_sender_gave_up_is_resumed() -> None:

@@ -46,7 +46,13 @@ class ClientLike:
         self.published: list[int] = []
 
     async def publish(
-        self, topic: str, data: bytes, attributes: Mapping[str, str], ordering: str | None
+        self,
+        topic: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+        ordering: str | None,
+        *,
+        timeout_s: float | None = None,
     ) -> str:
         from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
@@ -90,7 +96,7 @@ async def test_the_clients_own_refusal_is_permanent() -> None:
     """Should the client refuse a message as too large anyway, that is a local permanent refusal too."""
 
     class Refusing:
-        async def publish(self, *args: Any) -> str:
+        async def publish(self, *args: Any, **kwargs: Any) -> str:
             from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
             raise MessageTooLargeError("too large a publish request")

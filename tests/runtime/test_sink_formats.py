@@ -107,7 +107,13 @@ async def test_pubsub_mapping_shapes_data_not_attributes(tmp_path: Path) -> None
 
     class FakePublisher:
         async def publish(
-            self, topic: str, data: bytes, attributes: Any, ordering: str | None
+            self,
+            topic: str,
+            data: bytes,
+            attributes: Any,
+            ordering: str | None,
+            *,
+            timeout_s: float | None = None,
         ) -> str:
             published.append((topic, data, dict(attributes), ordering))
             return "1"

@@ -65,7 +65,13 @@ class _Publisher:
         self.sent: list[tuple[bytes, dict[str, str]]] = []
 
     async def publish(
-        self, topic: str, data: bytes, attributes: dict[str, str], ordering: str | None
+        self,
+        topic: str,
+        data: bytes,
+        attributes: dict[str, str],
+        ordering: str | None,
+        *,
+        timeout_s: float | None = None,
     ) -> str:
         self.sent.append((data, dict(attributes)))
         return f"ps-{len(self.sent)}"

@@ -10,7 +10,9 @@ that Pub/Sub does not confirm within the target's ``timeout`` is a retryable fai
 (``timeout``): the client library, whose ordered publisher retries a publish without end,
 never holds a dispatch slot longer than that, and the circuit breaker hears of an
 unreachable Pub/Sub in ``timeout``. The library may still deliver that message later (a
-duplicate of the retry: dedupe on the ``trigger_id`` attribute).
+duplicate of the retry: dedupe on the ``trigger_id`` attribute). Whether a publish was
+confirmed in time is read from the client library's future at the deadline: one confirmed
+in time whose news reached a stalled event loop late is sent, never retried.
 """
 
 from __future__ import annotations
@@ -108,6 +110,15 @@ def topic_path(topic: str, project: str | None) -> str:
     return f"projects/{proj}/topics/{topic}"
 
 
+class PublishUnconfirmed(Exception):
+    """Pub/Sub did not confirm a publish within its sender's deadline (a retryable failure;
+    the client library may still deliver the message later)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"not confirmed within {timeout_s:g}s")
+        self.timeout_s = timeout_s
+
+
 class PubSubPublisher:
     """One shared google-cloud-pubsub PublisherClient (message ordering enabled), created
     lazily; honours PUBSUB_EMULATOR_HOST."""
@@ -127,8 +138,19 @@ class PubSubPublisher:
         return self._client
 
     async def publish(
-        self, topic: str, data: bytes, attributes: Mapping[str, str], ordering: str | None
+        self,
+        topic: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+        ordering: str | None,
+        *,
+        timeout_s: float | None = None,
     ) -> str:
+        """Publish and wait for Pub/Sub's message id; with ``timeout_s``, raise
+        :class:`PublishUnconfirmed` when it has not confirmed the publish by then. Whether it
+        has is read from the client's own future when the deadline comes, not from the
+        event loop's copy: a loop that stalled past the deadline hears of a confirmation
+        late, and a publish confirmed in time is sent, not failed and published again."""
         kwargs: dict[str, Any] = dict(attributes)
         if ordering:
             kwargs["ordering_key"] = ordering
@@ -137,8 +159,19 @@ class PubSubPublisher:
             # (inside the try: a key paused by a publish that failed after its sender gave
             # up waiting, its timeout, refuses at once, and is resumed below)
             fut = client.publish(topic, data, **kwargs)
-            mid: str = await asyncio.wrap_future(fut)
-        except BaseException:  # failed, or cancelled (the sink's timeout, a stop)
+            waiting = asyncio.wrap_future(fut)
+            if timeout_s is not None:
+                # asyncio.wait, not asyncio.timeout: the deadline never cancels this task,
+                # which would throw into it even after the confirmation had arrived
+                await asyncio.wait((waiting,), timeout=timeout_s)
+                if not waiting.done():
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        waiting.cancel()
+                        return str(fut.result())  # confirmed; the loop had not heard yet
+                    waiting.cancel()
+                    raise PublishUnconfirmed(timeout_s)
+            mid: str = await waiting
+        except BaseException:  # failed, unconfirmed, or cancelled (a stop)
             if ordering:
                 # a failed ordered publish pauses its key until resumed
                 with contextlib.suppress(Exception):
@@ -182,15 +215,11 @@ class PubSubSink:
         check_pubsub_limits(
             data, attrs, key, processor=trigger.processor, target=self.name, topic=self.topic
         )
-        deadline = asyncio.timeout(self.timeout_s)
         try:
-            async with deadline:
-                return await self._publisher.publish(self.topic, data, attrs, key)
-        except TimeoutError as exc:
-            if not deadline.expired():  # the client's own (a retryable failure too)
-                raise DispatchError.from_exception(
-                    trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
-                ) from exc
+            return await self._publisher.publish(
+                self.topic, data, attrs, key, timeout_s=self.timeout_s
+            )
+        except PublishUnconfirmed:
             raise DispatchError(
                 trigger.processor,
                 self.name,
