@@ -142,6 +142,18 @@ def test_render(template: Any, expected: Any) -> None:
             ("$lookup", 0),
             "entity_type may be null: add a default",
         ),
+        # a branch of null adds no value: the key may be null (it rendered "no entry for
+        # None" for every date-scope trigger, dead-lettering them, after validating)
+        (
+            {"$lookup": [{"$if": [{"$eq": ["$.scope", "entities"]}, "ent", None]}, {"ent": 1}]},
+            ("$lookup", 0),
+            "the key may be null: add a default",
+        ),
+        (
+            {"$lookup": [{"$if": [{"$eq": ["$.scope", "entities"]}, "ent", "day"]}, {"ent": 1}]},
+            ("$lookup", 1),
+            "no entry for 'day'",
+        ),
     ],
 )
 def test_compile_errors(template: Any, path: tuple[Any, ...], message: str) -> None:
@@ -151,6 +163,47 @@ def test_compile_errors(template: Any, path: tuple[Any, ...], message: str) -> N
     assert [(i.path, message in i.message) for i in exc.value.issues] == [(path, True)], (
         exc.value.issues
     )
+
+
+DATE_ONLY = trigger_fields(["league_rankings"], [])  # every user is date-granular
+
+
+@pytest.mark.parametrize(
+    ("template", "path", "message"),
+    [
+        (
+            {"$lookup": ["$.entity_type", {"player": "per_player"}]},
+            ("$lookup", 0),
+            "entity_type may be null: add a default",
+        ),
+        (
+            {"$eq": ["$.entity_type", "player"]},
+            ("$eq",),
+            "entity_type is never 'player' (its values: none, it is always null)",
+        ),
+    ],
+)
+def test_entity_type_of_date_granular_users_is_always_null(
+    template: Any, path: tuple[Any, ...], message: str
+) -> None:
+    """A target whose users are all date-granular sends entity_type null on every trigger:
+    a lookup keyed by it needs a default (it validated, then dead-lettered every trigger)."""
+    with pytest.raises(TemplateError) as exc:
+        compile_template(template, DATE_ONLY)
+    assert [(i.path, message in i.message) for i in exc.value.issues] == [(path, True)], (
+        exc.value.issues
+    )
+    node = compile_template({"$lookup": ["$.entity_type", {}, "whole_date"]}, DATE_ONLY)
+    assert render(node, {**TRIGGER, "scope": "date", "entity_type": None}) == "whole_date"
+
+
+def test_a_fallback_sink_knows_no_entity_types() -> None:
+    """Unknown users (a fallback sink, trigger_fields(..., None)): entity_type is an open
+    nullable string, never the always-null type of date-granular users."""
+    fields = trigger_fields([], None)
+    assert fields["entity_type"].values is None
+    assert fields["entity_type"].kinds == {"string", "null"}
+    compile_template({"$eq": ["$.entity_type", "player"]}, fields)  # may hold: no error
 
 
 BASE = """\
@@ -302,6 +355,19 @@ _no_default = st.sampled_from(["processor", "scope", "priority", "reason", "enti
         st.none() | st.sampled_from(sorted(FIELDS[f].values or ())),
     )
 )
+# ... and keyed by an $if or $coalesce of literal strings and null, whose values the checker
+# knows too (a branch of null left the key's values open, so no default was asked for)
+_key_lits = st.none() | st.sampled_from(["k1", "k2"])
+_derived_key = st.one_of(
+    st.builds(lambda a, b: {"$if": [{"$eq": ["$.scope", "date"]}, a, b]}, _key_lits, _key_lits),
+    st.builds(lambda a: {"$coalesce": a}, st.lists(_key_lits, min_size=1, max_size=3)),
+)
+_no_default_derived = st.builds(
+    lambda key, keep, lit: {"$lookup": [key, {k: lit for k in keep}]},
+    _derived_key,
+    st.lists(st.sampled_from(["k1", "k2"]), unique=True, max_size=2),
+    st.integers(-5, 5),
+)
 _refs = st.sampled_from([f"$.{f}" for f in FIELDS] + ["$"])
 _lits = st.none() | st.booleans() | st.integers(-5, 5) | _STR
 _leaf = _refs | _lits
@@ -319,7 +385,7 @@ def _exprs(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(lambda a: {"$coalesce": a}, some), st.builds(lambda a: {"$concat": a}, some),
         st.builds(lambda a: {"$join": [a, ","]}, children), st.builds(lambda a: {"$count": a}, children),
         st.builds(lambda a, t, d: {"$lookup": [a, t, d]}, children, st.dictionaries(_STR, _lits, max_size=2), children),
-        _no_default,
+        _no_default, _no_default_derived,
     )  # fmt: skip
 
 

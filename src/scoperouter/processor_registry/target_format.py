@@ -44,12 +44,14 @@ _CONTROL = re.compile(r"[\r\n\x00]")
 
 
 def trigger_fields(
-    processors: Iterable[str], entity_types: Iterable[str], date_field: str = "game_date"
+    processors: Iterable[str], entity_types: Iterable[str] | None, date_field: str = "game_date"
 ) -> dict[str, Type]:
     """The fields of a SPEC section 3 trigger as sent (``Trigger.wire()``) with their JSON
     types, for the processors that use a target: the date under the registry's
     ``date_field`` (plus ``date_field`` itself when it is not ``game_date``); reasons are
-    those of a run decision."""
+    those of a run decision. ``entity_types``: the users' entity granularities (none: every
+    user is date-granular, so ``entity_type`` is always null); None when the users are
+    not known (a fallback sink), and with no processors their names are not known either."""
     from scoperouter.router.decisions import REASON_ORDER, SKIP_REASONS  # no import cycle
 
     procs = frozenset(processors)
@@ -62,7 +64,7 @@ def trigger_fields(
         "start_date": T(STRING),
         "end_date": T(STRING),
         "scope": T(STRING, values=frozenset({"entities", "date"})),
-        "entity_type": T(STRING, NULL, values=frozenset(entity_types) or None),
+        "entity_type": _entity_type(entity_types),
         "entity_ids": T(ARRAY, NULL, items=frozenset({STRING})),
         "reason": T(STRING, values=frozenset(REASON_ORDER) - SKIP_REASONS),
         "caused_by": T(ARRAY, items=frozenset({STRING})),
@@ -70,6 +72,16 @@ def trigger_fields(
         "priority": T(STRING, values=frozenset({"normal", "critical"})),
         "fired_at": T(STRING, NULL),
     }
+
+
+def _entity_type(entity_types: Iterable[str] | None) -> Type:
+    """``entity_type``'s type: the users' granularities or null (entity scope only); with no
+    entity-granular user every trigger has a date scope, so always null (known: no string
+    value, and a ``$lookup`` keyed by it needs a default); open when the users are unknown."""
+    if entity_types is None:
+        return T(STRING, NULL)
+    types = frozenset(entity_types)
+    return T(STRING, NULL, values=types) if types else T(NULL, values=frozenset())
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class _Operators(ABC):
                 self.fail(
                     where,
                     f"{x.ref} is never {y.literal!r} (its values: "
-                    f"{', '.join(sorted(x.type.values))})",
+                    f"{', '.join(sorted(x.type.values)) or 'none, it is always null'})",
                 )
                 return
         if not (a.type.kinds & b.type.kinds):
@@ -138,11 +138,9 @@ class _Operators(ABC):
         cond, then = ns[0], ns[1]
         self.boolean(cond, (*where, 0))
         other = ns[2] if len(ns) == 3 else Node(T(ABSENT), lambda _o: _ABSENT_VALUE)
-        values = (
-            then.type.values | other.type.values
-            if then.type.values is not None and other.type.values is not None
-            else None
-        )
+        # a branch of null (or a number) adds no string: [c, "a", null] may give "a" or null,
+        # a key whose coverage $lookup checks as it checks $coalesce's and its own
+        values = _known_values([then, other])
         return Node(
             Type(then.type.kinds | other.type.kinds, values, known_items([then.type, other.type])),
             lambda o: then.render(o) if cond.render(o) else other.render(o),

@@ -181,7 +181,7 @@ class SinkFactory:
             fields = users_fields(registry.spec, users)
         else:  # a fallback sink serves any processor: no known values
             day = registry.date_field if registry is not None else "game_date"
-            fields = trigger_fields([], [], day)
+            fields = trigger_fields([], None, day)
         try:
             return build_shaper(
                 target,
