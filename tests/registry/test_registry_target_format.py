@@ -263,6 +263,15 @@ processors:
             "processors.pgs.target.mapping.headers.X-Ids",
             "a header value is a string",
         ),
+        # a constant never sendable (the HTTP client refuses it): it validated, then every
+        # trigger was dead-lettered
+        (
+            '      http: {url: "http://x"}\n      mapping:\n        headers: {X-Tenant: "nba\\n"}\n        body: $\n',
+            11,
+            29,
+            "processors.pgs.target.mapping.headers.X-Tenant",
+            "a header value holds a CR, LF or NUL",
+        ),
         (
             '      http: {url: "http://x"}\n      mapping:\n        body: {$if: [{$eq: [$.scope, date]}, 1]}\n',
             11,
@@ -415,3 +424,31 @@ def test_a_template_that_compiles_renders_to_its_checked_type(
     assert _kind(value) in node.type.kinds or ("absent" in node.type.kinds and value is None)
     if node.type.values is not None and isinstance(value, str):
         assert value in node.type.values
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [("secret\n", True), ("se\rcret", True), ("a\x00b", True), ("secret", False)],
+)
+def test_a_header_constant_from_the_environment_is_checked_when_sinks_are_built(
+    tmp_path: Path, value: str, refused: bool
+) -> None:
+    """A ${VAR} header whose value holds CR, LF or NUL (a secret with its newline) stops
+    serve's start-up with a config error naming the header, instead of every trigger."""
+    from scoperouter.errors import ConfigError
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.runtime.sinks import SinkFactory
+
+    target = TargetSpec.model_validate(
+        {
+            "http": {"url": "http://x"},
+            "mapping": {"headers": {"X-API-Key": "${API_KEY}"}, "body": "$"},
+        }
+    )
+    factory = SinkFactory(tmp_path, env={"API_KEY": value})
+    if not refused:
+        factory.build("p", target)
+        return
+    with pytest.raises(ConfigError) as exc:
+        factory.build("p", target)
+    assert "headers.X-API-Key: a header value holds a CR, LF or NUL" in str(exc.value)

@@ -172,6 +172,11 @@ def build_shaper(
             continue
         if not node.type.only(STRING, NUMBER, BOOLEAN, NULL, ABSENT):
             issues.append((hpath, f"a header value is a string (this is {node.type.describe()})"))
+        elif node.is_literal and isinstance(node.literal, str) and _CONTROL.search(node.literal):
+            # a constant (its ${VAR} expanded) the HTTP client would refuse on every trigger
+            issues.append(
+                (hpath, "a header value holds a CR, LF or NUL (the HTTP client refuses it)")
+            )
         headers.append((name, node))
     _raise(issues)
     return Shaper("mapping", body, tuple(headers), wrap=m.envelope)
