@@ -82,6 +82,28 @@ def test_strict_models_reject_what_the_json_schema_rejects(what: str, text: str,
 
 
 @pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (BASE + "report: {payback_weeks: .inf}\n", "report.payback_weeks"),
+        (BASE + "report: {engineering_hours: .inf}\n", "report.engineering_hours"),
+        (BASE + "report: {wasted_hours_per_week: .nan}\n", "report.wasted_hours_per_week"),
+        (BASE + "report: {seconds_per_entity: .Inf}\n", "report.seconds_per_entity"),
+        (
+            BASE + "    engineering_hours: .inf\n",
+            "processors.summary.engineering_hours",
+        ),
+    ],
+)
+def test_validate_rejects_infinite_and_nan_numbers(text: str, path: str) -> None:
+    """YAML's .inf and .nan are floats, but no threshold: refused at the key (accepted, .inf
+    reached `report --json` as the bare token Infinity, which is not JSON)."""
+    r = check_config_bytes(text, file="routes.yaml", with_relations=False)
+    assert not r.valid, "accepted"
+    (issue,) = r.errors
+    assert issue.to_json()["path"] == path and "finite number" in issue.message, issue.format()
+
+
+@pytest.mark.parametrize(
     ("line", "path"),
     [
         ("as_of: tomorrow", "server.as_of"),

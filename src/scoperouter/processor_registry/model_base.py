@@ -127,4 +127,6 @@ def parse_duration(text: str) -> float:
 
 class Strict(BaseModel):
     # no populate_by_name: a Python field name (``from_``, ``validate_``) is not a YAML key
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: a threshold of .inf or .nan (YAML reads both as floats) is refused
+    # here; accepted, it reached `report --json` as the bare token Infinity, not JSON
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
