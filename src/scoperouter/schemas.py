@@ -123,8 +123,27 @@ def _with_header(schema: dict[str, Any], name: str, title: str) -> dict[str, Any
     return out
 
 
+def _names_checked(node: Any) -> None:
+    """Pydantic puts a map's key pattern (a constrained ``str`` key: a processor, entity,
+    relation or source name, a ``map`` key, a header name) only in ``patternProperties``,
+    which checks the values of matching keys and lets any other key through unchecked: a
+    processor named ``bad-name`` passed the schema with nothing under it checked. The
+    pattern goes into ``propertyNames`` too, so that such a key fails, as in the models."""
+    if isinstance(node, dict):
+        pats = node.get("patternProperties")
+        names = node.get("propertyNames")
+        if isinstance(pats, dict) and len(pats) == 1 and isinstance(names, dict):
+            names.setdefault("pattern", next(iter(pats)))
+        for v in node.values():
+            _names_checked(v)
+    elif isinstance(node, list):
+        for v in node:
+            _names_checked(v)
+
+
 def routes_schema() -> dict[str, Any]:
     s = RoutesSpec.model_json_schema(by_alias=True, mode="validation")
+    _names_checked(s)
     # top-level x-... keys are extensions the loader ignores (a home for YAML anchors)
     s["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}
     return _with_header(s, "routes.schema.json", "scoperouter registry (routes.yaml)")

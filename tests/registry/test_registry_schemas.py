@@ -159,6 +159,10 @@ def test_routes_yaml_carries_the_schema_modeline(routes_path: Path) -> None:
         "bad_source_name",
         "negative_lookback",
         "missing_inputs",
+        # a map key's pattern held only in patternProperties let any other key (and
+        # everything under it) through
+        "bad_processor_name",
+        "bad_entity_name",
     ],
 )
 def test_schema_rejects_what_the_models_reject(name: str) -> None:
