@@ -104,6 +104,28 @@ def test_validate_rejects_infinite_and_nan_numbers(text: str, path: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("window", "ok"),
+    [
+        ("{quiet: 36500d, max_wait: 36500d}", True),  # 100 years: the longest
+        ("{quiet: 30s, max_wait: 36500.5d}", False),
+        ("{quiet: 30s, max_wait: 876001h}", False),
+        ("{quiet: 99999999999999999999d, max_wait: 99999999999999999999d}", False),
+    ],
+)
+def test_durations_are_at_most_a_hundred_years(window: str, ok: bool) -> None:
+    """A duration over 36500d is refused at its key (10^20 days validated, then replay
+    failed with an OverflowError when the window fired)."""
+    text = BASE + f"    window: {window}\n"
+    r = check_config_bytes(text, file="routes.yaml", with_relations=False)
+    assert r.valid == ok, [i.format() for i in r.errors]
+    if not ok:
+        assert all("is over 36500d (100 years)" in i.message for i in r.errors)
+        assert {i.to_json()["path"].rsplit(".", 1)[0] for i in r.errors} == {
+            "processors.summary.window"
+        }
+
+
+@pytest.mark.parametrize(
     ("line", "path"),
     [
         ("as_of: tomorrow", "server.as_of"),

@@ -9,12 +9,23 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 # The pattern goes into the JSON Schema: keep it ECMA-262 compatible (no Python named groups).
 DURATION_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)$"
 DURATION_RE = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+# the longest duration any setting takes: a longer one only overflows the clocks it is added
+# to (a window's quiet of 10^20 days validated, then replay failed with an OverflowError)
+MAX_DURATION_DAYS = 36_500  # 100 years
+
+
+def _at_most_max(text: str) -> str:
+    if DURATION_RE.match(text) and parse_duration(text) > MAX_DURATION_DAYS * 86400.0:
+        raise ValueError(f"duration {text!r} is over {MAX_DURATION_DAYS}d (100 years)")
+    return text
+
 
 Duration = Annotated[
     str,
@@ -23,6 +34,7 @@ Duration = Annotated[
         description="A duration such as 0s, 30s, 2m, 1h (units: ms, s, m, h, d).",
         examples=["30s", "2m"],
     ),
+    AfterValidator(_at_most_max),
 ]
 # a duration above zero (a timeout: 0s would fail every attempt)
 POSITIVE_DURATION_PATTERN = (
@@ -35,6 +47,7 @@ PositiveDuration = Annotated[
         description="A duration above zero such as 500ms, 30s, 2m (units: ms, s, m, h, d).",
         examples=["30s", "2m"],
     ),
+    AfterValidator(_at_most_max),
 ]
 Identifier = Annotated[
     str,
