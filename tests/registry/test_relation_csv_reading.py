@@ -24,6 +24,37 @@ def test_relation_date_in_another_iso_format_is_reported_with_its_line(
     assert (issue.file, issue.line) == (str(p), 3)
 
 
+@pytest.mark.parametrize(
+    ("bad_line", "lines"),
+    [(1, 3), (3, 3), (1502, 1600)],  # the last: past the decoder's 8 KiB read-ahead
+)
+def test_a_byte_not_utf8_is_reported_at_its_line_and_column(
+    tmp_path: Path, bad_line: int, lines: int
+) -> None:
+    """A byte that is not UTF-8 (a Latin-1 name, 0xff) is an error at its own line and
+    column (a strict decoder failed on its whole read-ahead chunk: line 1, or ~70 early)."""
+    p = tmp_path / "team_players.csv"
+    rows = [b"date,from,to"] + [b"2025-11-19,LAL,player%d" % i for i in range(2, lines + 1)]
+    rows[bad_line - 1] = b"2025-11-19,LAL,jos\xe9" if bad_line > 1 else b"date,fr\xffom,to"
+    p.write_bytes(b"\n".join(rows) + b"\n")
+    with pytest.raises(ConfigError) as err:
+        read_relation_csv(p)
+    [issue] = err.value.issues
+    col = 19 if bad_line > 1 else 8
+    assert (issue.file, issue.line, issue.column) == (str(p), bad_line, col)
+    assert "not UTF-8" in issue.message
+
+
+def test_a_utf8_file_with_a_bom_and_non_ascii_ids_reads(tmp_path: Path) -> None:
+    """Non-ASCII ids in UTF-8 (after a spreadsheet's BOM) read as they are written."""
+    p = tmp_path / "team_players.csv"
+    p.write_bytes("\ufeffdate,from,to\n2025-11-19,LAL,josé\n,MÜN,ßtraße\n".encode())
+    assert [(src, dst) for _d, src, dst in read_relation_csv(p)] == [
+        ("LAL", "josé"),
+        ("MÜN", "ßtraße"),
+    ]
+
+
 def test_unterminated_quote_does_not_swallow_the_rest_of_the_file(tmp_path: Path) -> None:
     """An unclosed quote in a relation CSV is an error, not one id holding every later row."""
     p = tmp_path / "team_players.csv"

@@ -31,11 +31,30 @@ def _unprintable(value: str) -> str:
     return f"the non-printable character U+{ord(c):04X} ({unicodedata.name(c, 'a control')})"
 
 
+# a byte that is not UTF-8, as the surrogateescape error handler reads it (U+DC80-U+DCFF)
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
 def _whole_lines(lines: Iterable[str], fname: str) -> Iterator[str]:
     """``lines`` (of a file opened with ``newline=""``: each keeps its line break); a
     ConfigError at the last one when no newline ends it and it is not blank (module
-    docstring: a file cut short by a writer still at it)."""
+    docstring: a file cut short by a writer still at it), and at the line and column of a
+    byte that is not UTF-8 (the file is decoded with surrogateescape: a strict decoder
+    fails on its whole read-ahead chunk, and so named a line up to 8 KiB before it)."""
     for n, text in enumerate(lines, 1):
+        bad = _UNDECODED.search(text)
+        if bad is not None:  # the file is read with surrogateescape: a byte not UTF-8
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"unreadable CSV: not UTF-8 (the byte 0x{ord(bad.group()) - 0xDC00:02x}); "
+                        "save the file as UTF-8",
+                        file=fname,
+                        line=n,
+                        column=bad.start() + 1,
+                    )
+                ]
+            )
         if not text.endswith(("\n", "\r")) and text.strip():
             raise ConfigError(
                 [
@@ -59,7 +78,8 @@ def read_relation_csv(path: Path, lines: list[int] | None = None) -> list[Row]:
     rows: list[Row] = []
     fname = str(path)
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's BOM is not data
+        # a spreadsheet's BOM is not data; a byte not UTF-8 is refused at its line and column
+        fh = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise ConfigError(
             [
