@@ -191,3 +191,20 @@ def test_date_field_may_not_take_over_another_event_key(field: str, ok: bool) ->
     """date_field names a key of its own: start_date, source, status... are refused."""
     r = check_config_bytes(json.dumps(_with(date_field=field)), with_relations=False)
     assert ("reserved_name" in {i.code for i in r.errors}) is not ok
+
+
+def _wire_keys() -> list[str]:
+    from scoperouter.schemas import CanonicalEvent
+
+    keys = set(Trigger.model_fields) | {
+        f.alias or name for name, f in CanonicalEvent.model_fields.items()
+    }
+    return sorted(keys - {"game_date"})
+
+
+@pytest.mark.parametrize("field", _wire_keys())
+def test_date_field_may_take_over_no_key_of_an_event_or_a_trigger(field: str) -> None:
+    """Every key a trigger or a canonical event carries (from the models, so a field added
+    later is covered: caused_by_more, trigger_message_id... were not) is refused as date_field."""
+    r = check_config_bytes(json.dumps(_with(date_field=field)), with_relations=False)
+    assert "reserved_name" in {i.code for i in r.errors}

@@ -63,7 +63,8 @@ _EVENT_KEYS = frozenset(
         "skip_downstream", "record_count", "metadata", "entities_changed", "trigger_id",
         "processor", "scope", "entity_type", "entity_ids", "reason", "caused_by", "fired_at",
         "date_field", "execution_id", "source_table", "analytics_table", "output_table",
-        "output_dataset", "event_type", "success", "phase",
+        "output_dataset", "event_type", "success", "phase", "caused_by_more",
+        "trigger_message_id", "missed_entities", "referenced_tables",
     }
 )  # fmt: skip
 
