@@ -389,6 +389,26 @@ def test_env_warning_depends_on_environment(target: str, env: dict[str, str], wa
 
 
 @pytest.mark.parametrize(
+    ("body", "warned"),
+    [
+        ("{k: '${UNSET_VAR}'}", True),  # a literal expanded when serve starts
+        ("{k: '$${UNSET_VAR}'}", False),  # the escape: the text ${UNSET_VAR} itself
+        ("{k: {$literal: {$ref: '${UNSET_VAR}'}}}", False),  # verbatim
+        ("{k: {$literal: x}, j: '${UNSET_VAR}'}", True),
+    ],
+)
+def test_env_warning_only_where_serve_expands(body: str, warned: bool) -> None:
+    """A mapping's $$ escapes and $literal values are sent verbatim, never expanded: no
+    env_unset for them (they warned, failing validate --strict on a registry serve runs)."""
+    text = SMALL.replace(
+        "    publishes: analytics.summary\n",
+        "    publishes: analytics.summary\n    target:\n      http: {url: 'https://svc.example'}\n"
+        f"      mapping:\n        body: {body}\n",
+    )
+    assert ("env_unset" in _codes(text, {})) is warned
+
+
+@pytest.mark.parametrize(
     ("url", "audience", "env", "warned"),
     [
         ("http://svc.example/run", "https://svc.example", {}, True),  # token in clear text

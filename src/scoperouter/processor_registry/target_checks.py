@@ -32,15 +32,24 @@ class Finding:
     severity: Severity = "error"
 
 
-def _strings(data: object, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
+def _strings(
+    data: object, path: YamlPath, template: bool = False
+) -> Iterator[tuple[YamlPath, str]]:
+    """Every string of ``data`` that serve expands ``${VAR}`` in: inside a target's
+    ``mapping`` (``template``), not a ``$$`` escape nor anything under ``$literal``, which
+    the template language sends verbatim."""
     if isinstance(data, str):
-        yield path, data
+        if not (template and data.startswith("$$")):
+            yield path, data
     elif isinstance(data, dict):
         for k, v in data.items():
-            yield from _strings(v, (*path, k))
+            if template and k == "$literal":
+                continue
+            inside = template or (k == "mapping" and path[-1:] == ("target",))
+            yield from _strings(v, (*path, k), inside)
     elif isinstance(data, list):
         for i, v in enumerate(data):
-            yield from _strings(v, (*path, i))
+            yield from _strings(v, (*path, i), template)
 
 
 def is_loopback(host: str) -> bool:
