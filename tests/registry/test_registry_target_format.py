@@ -197,6 +197,20 @@ def test_entity_type_of_date_granular_users_is_always_null(
     assert render(node, {**TRIGGER, "scope": "date", "entity_type": None}) == "whole_date"
 
 
+def test_a_comparison_with_an_environment_value_is_left_to_serve() -> None:
+    """validate does not expand ${VAR}: a comparison with one may hold once serve has
+    (it was refused as 'processor is never ${PROC}' even with PROC set to a processor)."""
+    compile_template({"$eq": ["$.processor", "${PROC}"]}, FIELDS)
+    with pytest.raises(TemplateError, match="processor is never 'nope'"):
+        compile_template({"$eq": ["$.processor", "nope"]}, FIELDS)
+    expanded = compile_template(
+        {"$eq": ["$.processor", "${PROC}"]},
+        FIELDS,
+        literal_hook=lambda text, _p: text.replace("${PROC}", "player_game_summary"),
+    )
+    assert render(expanded, TRIGGER) is True
+
+
 def test_a_fallback_sink_knows_no_entity_types() -> None:
     """Unknown users (a fallback sink, trigger_fields(..., None)): entity_type is an open
     nullable string, never the always-null type of date-granular users."""

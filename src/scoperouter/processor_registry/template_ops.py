@@ -83,6 +83,8 @@ class _Operators(ABC):
                 and y.is_literal
                 and not (isinstance(y.literal, str) and y.literal in x.type.values)
                 and not (y.literal is None and NULL in x.type.kinds)  # a nullable field
+                # ${VAR} unexpanded (validate): serve compares the environment's value
+                and not (isinstance(y.literal, str) and "${" in y.literal)
             ):
                 self.fail(
                     where,
