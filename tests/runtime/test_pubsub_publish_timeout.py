@@ -24,6 +24,7 @@ from test_sinks import TRIGGER
 from scoperouter.errors import DispatchError
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.processor_registry.models import TargetSpec
+from scoperouter.runtime.payloads import ordering_key
 from scoperouter.runtime.pubsub_sink import PubSubPublisher, PubSubSink
 from scoperouter.runtime.router import Inbound
 from scoperouter.runtime.sinks import SinkFactory
@@ -123,6 +124,30 @@ async def test_publish_confirmed_while_the_loop_stalled_past_the_deadline_is_sen
     await _stall_loop(3 * TIMEOUT_S)  # ... after the deadline's timer has expired
     assert await send == "m-1"
     assert client.calls == 1 and client.resumed == []
+
+
+class FailingClient(HangingClient):
+    """A PublisherClient whose publishes fail at once (Pub/Sub refused them)."""
+
+    def publish(self, topic: str, data: bytes, ordering_key: str = "", **attrs: str) -> Future:
+        self.calls += 1
+        fut = Future()
+        fut.set_exception(RuntimeError("503 the service is unavailable"))
+        return fut
+
+
+async def test_publish_failed_while_the_loop_stalled_reports_its_own_error() -> None:
+    """A publish Pub/Sub refused before the deadline fails with that error, not a timeout, when the loop hears of it late."""
+    client = FailingClient()
+    sink = PubSubSink(TOPIC, publisher=_publisher(client), timeout_s=TIMEOUT_S)
+    send = asyncio.create_task(sink.send(TRIGGER, message_id="m"))
+    await asyncio.sleep(0)
+    await _stall_loop(3 * TIMEOUT_S)
+    with pytest.raises(DispatchError) as caught:
+        await send
+    assert "503 the service is unavailable" in caught.value.detail
+    assert not caught.value.detail.startswith("timeout") and caught.value.retryable
+    assert client.calls == 1 and client.resumed == [ordering_key(TRIGGER)]
 
 
 async def test_key_paused_after_the_sender_gave_up_is_resumed() -> None:

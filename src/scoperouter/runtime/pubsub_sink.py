@@ -165,10 +165,12 @@ class PubSubPublisher:
                 # which would throw into it even after the confirmation had arrived
                 await asyncio.wait((waiting,), timeout=timeout_s)
                 if not waiting.done():
-                    if fut.done() and not fut.cancelled() and fut.exception() is None:
-                        waiting.cancel()
-                        return str(fut.result())  # confirmed; the loop had not heard yet
                     waiting.cancel()
+                    if fut.done() and not fut.cancelled():  # the loop had not heard yet
+                        failed = fut.exception()
+                        if failed is not None:
+                            raise failed  # the publish's own outcome, not a timeout
+                        return str(fut.result())  # confirmed in time: sent
                     raise PublishUnconfirmed(timeout_s)
             mid: str = await waiting
         except BaseException:  # failed, unconfirmed, or cancelled (a stop)
