@@ -78,6 +78,15 @@ async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
         ("post", "/backfills", AUTH, {**BODY, "start": "2025-W44"}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "end": "20251102"}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "end": 20251102}, 400, "invalid_backfill"),
+        # a typo'd year 0001: its lookback dates are before the calendar's first (was 500)
+        (
+            "post",
+            "/backfills",
+            AUTH,
+            {"start": "0001-01-01", "end": "0001-01-02"},
+            400,
+            "invalid_backfill",
+        ),
     ],
 )
 async def test_rejections(client: Any, method: str, path: str, headers: dict[str, str],

@@ -96,12 +96,21 @@ def test_selection(req: Request, want: list[str]) -> None:
         # a short range whose lookback dates reach 3,661 dates up to as-of (occurrences, no
         # relation data): a typo'd year in both --start and --end planned millions of runs
         (Request(AS_OF - timedelta(days=3660), AS_OF - timedelta(days=3659)), "3660"),
+        # a typo'd year 0001: with this registry's occurrences lookback, the span it reaches
+        (Request(date(1, 1, 1), date(1, 1, 2)), "3660"),
     ],
 )
 def test_bad_requests_are_plan_errors(req: Request, error: str) -> None:
     """A selection or range that cannot be planned is a PlanError naming why."""
     with pytest.raises(PlanError, match=error):
         plan(req, registry=occurrences_reg())
+
+
+def test_a_lookback_before_the_first_date_of_the_calendar_is_a_plan_error() -> None:
+    """A typo'd year 0001 whose days lookback reaches before 0001-01-01 is a PlanError (an
+    OverflowError answered 500 by POST /backfills and a traceback by the CLI)."""
+    with pytest.raises(PlanError, match="outside the calendar"):
+        plan(Request(date(1, 1, 1), date(1, 1, 2)))
 
 
 def test_the_range_limit_counts_the_dates_up_to_as_of() -> None:

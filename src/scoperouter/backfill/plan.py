@@ -206,6 +206,23 @@ def plan_backfill(
             f"{start} .. {end} spans more than {MAX_PLAN_DAYS} days (the range up to "
             "the as-of date): split it into several backfills"
         )
+    try:
+        return _plan(registry, request, start, end, as_of, relations)
+    except OverflowError:  # a lookback or ahead day past date.min / date.max
+        raise PlanError(
+            f"{start} .. {end}: a date its runs read or change (a lookback or an ahead "
+            "day) is outside the calendar (years 1-9999): check the dates (a typo'd year?)"
+        ) from None
+
+
+def _plan(
+    registry: CompiledRegistry,
+    request: Request,
+    start: date,
+    end: date,
+    as_of: date,
+    relations: RelationStore | None,
+) -> BackfillPlan:
     chosen = select(registry, request)
     selected = set(chosen)
     # what changes on the range: the selection; with --from, its whole closure -- the
