@@ -165,7 +165,8 @@ def _outcome_key(x: LogRow) -> tuple[bool, float, int]:
 
 def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) -> int:
     """Give each run its completion (by trigger_id, else the next unmatched run of the same
-    processor and date). Returns how many completions matched no run."""
+    processor and date, runs whose dispatch failed last). Returns how many completions
+    matched no run."""
     by_tid = {r.trigger_id: r for r in runs if r.trigger_id is not None}
     by_pd: dict[tuple[str, date | None], list[Run]] = defaultdict(list)
     for r in sorted(runs, key=lambda r: (r.at is None, r.at or datetime.min)):
@@ -180,6 +181,9 @@ def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) ->
             pending.append(c)
     for c in pending:
         cands = [r for r in by_pd.get((c.processor, c.game_date), ()) if r.completion is None]
+        # a run whose dispatch failed (dead-lettered) is the last to take a completion
+        # naming no trigger: given to it, the run that did go out lost its measurement
+        cands.sort(key=lambda r: r.failed)  # stable: the earliest of each kind first
         if cands:
             cands[0].completion = c
         else:
