@@ -49,6 +49,7 @@ from scoperouter.execution_log.runs import (
     build_runs,
     fit_cost,
     full_date_sizes,
+    measured_runs,
 )
 from scoperouter.processor_registry.compiled import DATE_GRANULARITY
 from scoperouter.processor_registry.models import ReportSpec
@@ -182,11 +183,7 @@ def build_report(
     named in ``processors`` (the registry)."""
     th = thresholds or ReportSpec()
     info = dict(processors or {})
-    runs, coalesced = build_runs(data)
-    unmatched = attach_completions(runs, data.completions)
-    sizes = full_date_sizes(runs)
-    for r in runs:
-        r.full_date_rows = sizes.get((r.processor, r.game_date))
+    runs, coalesced, unmatched = measured_runs(data)
 
     times = [d.decided_at for d in data.decisions if d.decided_at is not None]
     times += [e.decided_at for e in data.events if e.skips]  # events with aggregated skips

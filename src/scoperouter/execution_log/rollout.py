@@ -53,8 +53,6 @@ from scoperouter.execution_log.analysis import (
     ProcessorReport,
     Report,
     Run,
-    attach_completions,
-    build_runs,
 )
 from scoperouter.execution_log.reader import EventRecord, LogData
 from scoperouter.execution_log.rollout_coverage import (
@@ -63,6 +61,7 @@ from scoperouter.execution_log.rollout_coverage import (
     skip_dates,
 )
 from scoperouter.execution_log.run_history import History
+from scoperouter.execution_log.runs import measured_runs
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.models import ReportSpec
 from scoperouter.processor_registry.relations import RelationStore
@@ -158,8 +157,7 @@ def build_rollout(
     event (without them, its event's own dates and ahead days only)."""
     th: ReportSpec = report.thresholds
     weeks = report.days_observed / 7.0
-    runs, _ = build_runs(data)
-    attach_completions(runs, data.completions)
+    runs, _, _ = measured_runs(data)  # full-date sizes as the report's: the same savings
     per_runs: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         per_runs[r.processor].append(r)

@@ -240,3 +240,15 @@ def full_date_sizes(runs: Iterable[Run]) -> dict[tuple[str, date | None], int]:
         ):
             sizes[(r.processor, r.game_date)].append(r.completion.records_processed)
     return {k: int(statistics.median_low(v)) for k, v in sizes.items()}
+
+
+def measured_runs(data: LogData) -> tuple[list[Run], bool, int]:
+    """The log's runs with their completions attached and each run's full-date size set
+    (:func:`full_date_sizes`, else the universe): what the report's figures and rollout's
+    savings both read, so that they agree. Returns (runs, coalesced, unmatched)."""
+    runs, coalesced = build_runs(data)
+    unmatched = attach_completions(runs, data.completions)
+    sizes = full_date_sizes(runs)
+    for r in runs:
+        r.full_date_rows = sizes.get((r.processor, r.game_date))
+    return runs, coalesced, unmatched
