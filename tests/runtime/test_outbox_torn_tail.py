@@ -77,3 +77,28 @@ async def test_a_line_another_writer_completes_meanwhile_is_left_whole(
     await sink.close()
     assert sink.torn_bytes == 0
     assert path.read_bytes() == theirs + b"\n" + trigger_bytes(trigger(0)) + b"\n"
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+async def test_a_line_torn_by_another_writer_while_open_is_ended_before_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, fsync: bool
+) -> None:
+    """Another writer of the file (a backfill beside serve) killed mid-write while this sink
+    is open: its torn line is ended before this sink's next line, which parses (it was glued
+    onto the fragment: a delivered trigger no reader could read)."""
+    path = tmp_path / "outbox.jsonl"
+    sink = OutboxSink(path, fsync=fsync)
+    await sink.send(trigger(0), message_id="m")
+    fragment = trigger_bytes(trigger(100))[:30]
+    with path.open("ab") as killed:  # the other writer's last write, cut short
+        killed.write(fragment)
+    with caplog.at_level(logging.WARNING, logger="scoperouter.runtime"):
+        await sink.send(trigger(1), message_id="m")
+        await sink.send(trigger(2), message_id="m")
+    await sink.close()
+    lines = path.read_bytes().split(b"\n")
+    assert lines[1] == fragment and lines[-1] == b""  # kept whole, ended with a newline
+    ids = [json.loads(line)["trigger_id"] for line in (lines[0], *lines[2:-1])]
+    assert ids == [trigger(i).trigger_id for i in range(3)]
+    assert sink.torn_bytes == len(fragment)
+    assert any("torn" in r.getMessage() for r in caplog.records)

@@ -74,8 +74,9 @@ class OutboxSink:
         # shared by every writer of this file: writes and rotations hold it (module doc)
         self._lock_fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         self._fd = self._open()
+        self.torn_bytes = 0  # torn last lines ended (a crashed writer's unfinished line)
         with self._locked():
-            self.torn_bytes = _end_torn_line(self._fd, path)  # a crash's unfinished last line
+            pass  # ends a torn last line left by a crash before this sink opened the file
         self._written = 0  # lines sent (with fsync: queued for the sink's thread)
         self._synced = 0  # lines known to be on disk
         self._covered = 0  # the sink's thread: lines of its flush a rotation synced so far
@@ -113,6 +114,13 @@ class OutboxSink:
                 os.close(old)
                 mine = os.fstat(self._fd)
             self._size = mine.st_size
+            # every writer writes whole lines under this lock: a last line without its
+            # newline here is one a writer's crash tore -- before this sink opened the file
+            # or since (a backfill killed mid-write beside serve); ended now, the next line
+            # is not glued onto it (a delivered trigger no reader could parse)
+            if self._size and os.pread(self._fd, 1, self._size - 1) != b"\n":
+                self.torn_bytes += _end_torn_line(self._fd, self.path)
+                self._size = os.fstat(self._fd).st_size
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
