@@ -64,6 +64,35 @@ async def test_outbox_rotates_by_size(
     assert len(warned) == deleted and all(r.levelname == "WARNING" for r in warned)
 
 
+@pytest.mark.parametrize(
+    ("present", "deleted"),
+    [
+        ((2, 3), 0),  # .1 missing: a crash between the shift and the rename
+        ((1, 3), 0),  # a gap in the middle
+        ((1, 2), 0),  # only .3 missing: fewer than keep, nothing to delete
+        ((1, 2, 3), 1),  # all kept: the oldest goes
+    ],
+)
+async def test_a_rotation_after_a_gap_deletes_nothing(
+    tmp_path: Path, present: tuple[int, ...], deleted: int
+) -> None:
+    """A gap in .1 .. .keep (a crash inside a rotation) is filled by the next rotation: it
+    deletes no rotated file while fewer than keep are kept (it deleted .keep every time)."""
+    path = tmp_path / "outbox.jsonl"
+    for k in present:  # rotated files, older the higher their number
+        path.with_name(f"outbox.jsonl.{k}").write_bytes(trigger_bytes(trigger(100 - k)) + b"\n")
+    path.write_bytes(trigger_bytes(trigger(100)) + b"\n")
+    sink = OutboxSink(path, fsync=True, max_bytes=1, keep=3)
+    await sink.send(trigger(101), message_id="m")  # past max_bytes: rotates first
+    await sink.close()
+    assert (sink.rotations, sink.deleted_files) == (1, deleted)
+    kept = sorted(present, reverse=True)[deleted:]  # oldest first
+    want = [trigger(100 - k).trigger_id for k in kept] + [trigger(100).trigger_id]
+    got = lines(tmp_path)
+    assert got[: len(want)] == want and len(got) == len(want) + 1
+    assert len(list(tmp_path.glob("outbox.jsonl.*"))) == min(3, len(present) + 1)
+
+
 class SlowLog:
     """An execution log whose calls block until released."""
 

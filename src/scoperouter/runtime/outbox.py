@@ -167,8 +167,13 @@ class OutboxSink:
         """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file; with
         ``fsync`` (the sink's thread) the old file is synced before it is closed."""
         p = str(self.path)
-        oldest = f"{p}.{self.keep}"
-        with contextlib.suppress(FileNotFoundError):
+        # the shift stops at the first free place of .1 .. .keep, deleting nothing: a crash
+        # inside an earlier rotation (after its shift, before its rename) left a gap there,
+        # and .keep was deleted while fewer than keep rotated files were kept
+        top = next((k for k in range(1, self.keep + 1) if not os.path.exists(f"{p}.{k}")), None)
+        if top is None:
+            top = self.keep
+            oldest = f"{p}.{self.keep}"
             size = os.stat(oldest).st_size
             os.unlink(oldest)
             self.deleted_files += 1
@@ -180,9 +185,8 @@ class OutboxSink:
                 size,
                 self.keep,
             )
-        for k in range(self.keep - 1, 0, -1):
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(f"{p}.{k}", f"{p}.{k + 1}")
+        for k in range(top - 1, 0, -1):
+            os.rename(f"{p}.{k}", f"{p}.{k + 1}")
         os.rename(p, f"{p}.1")
         old, self._fd, self._size = self._fd, self._open(), 0
         self.rotations += 1
