@@ -46,11 +46,14 @@ def headline(report: Report) -> str:
     routed = sum(p.entity_rows_processed for p in report.processors)
     date_level = sum(p.date_level_rows for p in report.processors)
     runs = sum(p.runs for p in report.processors)
+    measured = sum(p.measured_runs for p in report.processors)
     saved = sum(p.saved_hours for p in report.processors)
-    if routed <= 0 or date_level <= 0:
+    if measured <= 0 or date_level <= 0:
         return "work: not measurable (no run with known entity rows)"
+    # the rows are the measured runs' only: the runs they were counted over, named so
+    counted = f"{runs:,} runs" if measured == runs else f"{measured:,} measured runs (of {runs:,})"
+    less = f"{date_level / routed:.1f}x less work routed" if routed > 0 else "none of it routed"
     return (
-        f"work: routed {routed:,} entity rows in {runs:,} runs; the same runs at date level "
-        f"{date_level:,}: {date_level / routed:.1f}x less work routed, {saved:.2f} h of "
-        "processing saved"
+        f"work: routed {routed:,} entity rows in {counted}; the same runs at date level "
+        f"{date_level:,}: {less}, {saved:.2f} h of processing saved"
     )
