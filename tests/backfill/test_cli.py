@@ -219,6 +219,24 @@ def test_resuming_with_a_later_as_of_says_which_dates_the_stored_plan_leaves_out
     assert rc == 0 and "warning: backfill" not in err
 
 
+def test_resuming_a_plan_whose_changes_end_before_its_as_of_names_no_stale_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resumed later, a backfill whose re-run dates no lookback reads up to its as-of (it
+    ends seven weeks before) names no stale date (it named every date after its as-of and
+    told the operator to backfill them, because a selected processor has a lookback)."""
+    args = ["backfill", "--config", str(REPO / "routes.yaml"), "--start", "2025-10-01",
+            "--end", "2025-10-02", "--processors", "upcoming_team_game_context",
+            "--state-dir", str(tmp_path), "--dry-run", "--json"]  # fmt: skip
+    rc, out, _err = _run([*args, "--as-of", "2025-11-20"], capsys)
+    assert rc == 0
+    assert json.loads(out)["plan"]["last_day"] == {"upcoming_team_game_context": "2025-10-02"}
+    rc, out, err = _run([*args, "--as-of", "2025-11-25"], capsys)
+    got = json.loads(out)
+    assert rc == 0 and got["resumed"] is True and "stale_after" not in got
+    assert "warning: backfill" not in err
+
+
 def test_resuming_with_a_later_as_of_names_the_requested_dates_the_stored_plan_cut_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -197,8 +197,14 @@ def prepare(
     stale = None
     if resumed and plan.as_of < as_of:
         first = plan.as_of + timedelta(days=1)
-        looks = any(registry.processors[p].lookback is not None for p in plan.processors)
-        if looks:  # any later date may read the re-run dates
+        # a later date reads the re-run dates only where the plan's changes reached its
+        # as-of: its last dates stop short of it when no lookback reads them further (the
+        # planner caps them at the as-of date, and an unbounded reach ends there too)
+        looks = any(
+            registry.processors[p].lookback is not None and plan.last_day[p] >= plan.as_of
+            for p in plan.processors
+        )
+        if looks:  # a later date may read the re-run dates
             stale = (first, as_of)
         elif plan.request.end > plan.as_of:  # the requested dates its as-of cut off
             stale = (first, min(plan.request.end, as_of))
