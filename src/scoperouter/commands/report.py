@@ -407,8 +407,17 @@ def render_text(
         for label, a, b in what_if_rows(wi):
             lines.append(f"  {label:24}{a!s:>12}{b!s:>12}")
         m = wi["current_matches_log"]["mismatches"]
+        left = wi["not_replanned"]
+        if left["events"]:
+            lines.append(
+                f"  note: {left['runs']} logged run(s) of {left['events']} event(s) dated before "
+                "--since are not re-planned (neither column counts them; the table above does)"
+            )
         lines.append(
-            "  current settings reproduce the logged decisions"
+            (
+                "  current settings reproduce the logged decisions"
+                + (" they re-plan" if left["events"] else "")
+            )
             if m == 0
             else f"  note: {m} logged decisions differ under the current settings (config or relation data changed?)"
         )

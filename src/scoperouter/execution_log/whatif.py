@@ -211,6 +211,16 @@ def what_if(
     rows = date_run_rows(data)
     sb, sa = summarize(registry, relations, base, rows), summarize(reg2, relations, alt, rows)
     mism = verify_decisions(data, base)
+    # with --since, an event dated before it has no row here, but its lookback runs on or
+    # after it do: those runs are in the report, not in either replay -- said, not hidden
+    logged = logged_decisions(data)
+    left_out = sorted(logged.keys() - base.decisions.keys())
+    left_runs = sum(  # a run decision's rows: one per date (the report's runs)
+        len(d["dates"]) or 1
+        for ev in left_out
+        for d in logged[ev].values()
+        if d.get("action") == "run"
+    )
     return {
         "changes": dict(changes),
         "events": len(data.events),
@@ -226,6 +236,8 @@ def what_if(
             ),
         },
         "current_matches_log": {"mismatches": len(mism), "examples": mism[:5]},
+        # logged events before --since whose runs fall on or after it: not re-planned
+        "not_replanned": {"events": len(left_out), "runs": left_runs},
         # what serve would do differently: the closed loop is not replayed (None: it is off)
         "loop_not_modelled": loop_not_modelled(registry, "report --what-if"),
     }
