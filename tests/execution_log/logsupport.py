@@ -213,3 +213,28 @@ class FakeInsertClient:
 
     def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
         raise NotImplementedError
+
+
+def one_processor_registry(
+    directory: Path, *, players: int, extra: str = "", lookback: str = ""
+) -> Path:
+    """``directory/routes.yaml``: one player processor ``psum`` reading ``raw.stats``
+    (windows of 0s, max_entities 100), ``players`` players on two teams in
+    ``directory/relations``; ``extra``: more top-level YAML (a ``report:`` section),
+    ``lookback``: its lookback's YAML (``{days: 2}``)."""
+    (directory / "relations").mkdir()
+    rows = "".join(f",T{i % 2},p{i}\n" for i in range(players))
+    (directory / "relations" / "team_players.csv").write_text("date,from,to\n" + rows)
+    routes = directory / "routes.yaml"
+    routes.write_text(
+        "version: 1\n"
+        "entities: {player: {}, team: {}}\n"
+        "relations:\n  team_players: {from: team, to: player}\n"
+        "relation_data:\n  csv: {dir: relations}\n"
+        "defaults:\n  max_entities: 100\n  window: {quiet: 0s, max_wait: 0s}\n"
+        f"{extra}"
+        "processors:\n  psum:\n    phase: 3\n    granularity: player\n"
+        "    inputs: [{source: raw.stats}]\n    publishes: analytics.psum\n"
+        + (f"    lookback: {lookback}\n" if lookback else "")
+    )
+    return routes

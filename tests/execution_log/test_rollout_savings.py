@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logsupport import one_processor_registry
 
 from scoperouter.cli import main
 from scoperouter.execution_log import open_log
@@ -20,24 +21,10 @@ from scoperouter.processor_registry.loader import load_config
 from scoperouter.router.engine import RoutingEngine
 
 DAY = date(2025, 11, 19)
-ROUTES = """\
-version: 1
-entities: {player: {}, team: {}}
-relations:
-  team_players: {from: team, to: player}
-relation_data:
-  csv: {dir: relations}
-defaults:
-  max_entities: 100
-  window: {quiet: 0s, max_wait: 0s}
-report: {shadow_days: 1, wasted_hours_per_week: 0.01, payback_weeks: 1000000, seconds_per_entity: 1}
-processors:
-  psum:
-    phase: 3
-    granularity: player
-    inputs: [{source: raw.stats}]
-    publishes: analytics.psum
-"""
+REPORT = (
+    "report: {shadow_days: 1, wasted_hours_per_week: 0.01, payback_weeks: 1000000,"
+    " seconds_per_entity: 1}\n"
+)
 EVENTS = [  # one player's update (an entity run of 1), then a full-date run
     {"event_id": "e1", "source": "raw.stats", "game_date": "2025-11-19",
      "affected_entities": {"players": ["p1"]}, "produced_at": "2025-11-19T10:00:00Z"},
@@ -49,11 +36,7 @@ EVENTS = [  # one player's update (an entity run of 1), then a full-date run
 def _shadow_log(tmp_path: Path, full_date_records: int | None) -> Path:
     """The log serve --shadow writes for EVENTS (10 rostered players); the full-date run
     reports ``full_date_records`` processed (None: no completion, the universe stands)."""
-    (tmp_path / "relations").mkdir()
-    rows = "".join(f",T{i % 2},p{i}\n" for i in range(10))
-    (tmp_path / "relations" / "team_players.csv").write_text("date,from,to\n" + rows)
-    (tmp_path / "routes.yaml").write_text(ROUTES)
-    cfg = load_config(tmp_path / "routes.yaml")
+    cfg = load_config(one_processor_registry(tmp_path, players=10, extra=REPORT))
     path = tmp_path / "log.sqlite"
     log = open_log(path)
     engine = RoutingEngine(cfg.registry)

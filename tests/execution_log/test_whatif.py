@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logsupport import one_processor_registry
 
 from scoperouter.cli import main
 from scoperouter.errors import ConfigError
@@ -204,26 +205,6 @@ def test_cli_what_if(
     )
 
 
-_LOOKBACK_ROUTES = """\
-version: 1
-entities: {player: {}, team: {}}
-relations:
-  team_players: {from: team, to: player}
-relation_data:
-  csv: {dir: relations}
-defaults:
-  max_entities: 100
-  window: {quiet: 0s, max_wait: 0s}
-processors:
-  psum:
-    phase: 3
-    granularity: player
-    inputs: [{source: raw.stats}]
-    publishes: analytics.psum
-    lookback: {days: 2}
-"""
-
-
 @pytest.mark.parametrize(("since", "left_out"), [(None, 0), ("2025-11-18", 0), ("2025-11-19", 2)])
 def test_what_if_since_names_the_runs_of_earlier_events_it_does_not_replan(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], since: str | None, left_out: int
@@ -231,11 +212,7 @@ def test_what_if_since_names_the_runs_of_earlier_events_it_does_not_replan(
     """A correction dated 11-18 with a 2-day lookback runs 11-18..11-20; --since 11-19
     counts two of its runs, which the what-if cannot re-plan (its event is before it): said
     in the text and --json, not 0 runs labelled 'current settings reproduce the log'."""
-    (tmp_path / "relations").mkdir()
-    (tmp_path / "relations" / "team_players.csv").write_text(
-        "date,from,to\n" + "".join(f",T{i % 2},p{i}\n" for i in range(4))
-    )
-    (tmp_path / "routes.yaml").write_text(_LOOKBACK_ROUTES)
+    one_processor_registry(tmp_path, players=4, lookback="{days: 2}")
     event = {"event_id": "late-fix", "source": "raw.stats", "game_date": "2025-11-18",
              "affected_entities": {"players": ["p1", "p2"]},
              "produced_at": "2025-11-20T09:00:00Z"}  # fmt: skip
