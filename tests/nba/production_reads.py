@@ -339,7 +339,7 @@ PRODUCTION_READS: dict[tuple[str, str], dict[str, str]] = {
         ),
     },
     ("player_prediction_exporter", "nba_precompute.player_composite_factors"): {
-        f"{PUB}tonight_player_exporter.py:229-230": "fatigue_score fatigue_context_json",
+        f"{PUB}tonight_player_exporter.py:230-231": "fatigue_score fatigue_context_json",
     },
     ("player_prediction_exporter", "nba_precompute.team_defense_zone_analysis"): {
         f"{PUB}tonight_player_exporter.py:533-534": (

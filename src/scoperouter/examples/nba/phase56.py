@@ -33,7 +33,7 @@ def prediction_coordinator(wh: Warehouse, day: date, ids: Ids) -> dict[str, RowD
     time (player_loader.py:662), the player's baseline (player_loader.py:817-830) and his
     injury status from today's context (``player_status as injury_status``,
     player_loader.py:338, put in his prediction request at :374; production leaves OUT and
-    DOUBTFUL players out at :343, the reference predicts them 0 and 80%).
+    DOUBTFUL players out at :344, the reference predicts them 0 and 80%).
 
     And the worker's direct read of the injury report on the date
     (predictions/shared/injury_integration.py:239-255, the player's latest row): his
