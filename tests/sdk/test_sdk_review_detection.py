@@ -55,11 +55,14 @@ def _brute_force(
     """Every entity and field that differs, found the slow way."""
     entities: set[str] = set()
     fields: set[str] = set()
+    unknown = False  # a row with no field to name appeared or disappeared
     for eid in set(before) | set(after):
         if (eid in before) != (eid in after):
             entities.add(eid)
             present = before[eid] if eid in before else after[eid]
-            fields.update(f for f in present if f not in ignored)
+            named = {f for f in present if f not in ignored}
+            fields.update(named)
+            unknown = unknown or not named
             continue
         old, new = before[eid], after[eid]
         diff = {
@@ -73,6 +76,7 @@ def _brute_force(
         fields=tuple(sorted(fields)),
         added=tuple(sorted(set(after) - set(before))),
         removed=tuple(sorted(set(before) - set(after))),
+        fields_unknown=unknown,
     )
 
 
@@ -295,3 +299,5 @@ def test_every_change_reaches_the_router(
             assert ev.affected_entities == {"player": truth.entities}
         if ev.changed_fields:  # else unknown: relevant to every reader
             assert set(truth.fields) <= set(ev.changed_fields)
+        if truth.fields_unknown:  # an entity with no field to name: never narrowed
+            assert not ev.changed_fields, (truth, ev.changed_fields)

@@ -125,6 +125,10 @@ class EntityChanges:
     removed: tuple[str, ...] = ()  # ids with a row only before
     digests: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (id, digest)
     unnamed: int = 0  # changed rows whose id names nobody: the event is date level
+    # a row appeared or disappeared with no field to name (key or ignored columns only):
+    # the event leaves changed_fields out ("unknown", relevant to every reader), or the
+    # other entities' fields would narrow it and a reader of other fields skip this entity
+    fields_unknown: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.entities) or self.unnamed > 0
@@ -163,6 +167,7 @@ def diff_rows(
     removed: list[str] = []
     digests: dict[str, str] = {}
     unnamed = 0
+    unknown = False  # a row with no field to name appeared or disappeared
     olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
     news = {k: as_row(v, k) for k, v in after.items() if v is not None}
     for eid in set(olds) | set(news):
@@ -174,7 +179,9 @@ def diff_rows(
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None
-            fields.update(f for f in present if f not in ignored)
+            named = [f for f in present if f not in ignored]
+            fields.update(named)
+            unknown = unknown or not named
             kept = row_digest(_kept(present, ignored))
             digests[key] = kept if new is not None else f"-{kept}"
         elif same_row(old, new):
@@ -204,6 +211,7 @@ def diff_rows(
         removed=tuple(sorted(removed)),
         digests=tuple(sorted(digests.items())),
         unnamed=unnamed,
+        fields_unknown=unknown,
     )
 
 
@@ -305,8 +313,13 @@ def completion_event(
                 }
             }
         ),
-        # none to name: left out, "unknown" (relevant, as [] would be: SPEC section 2)
-        **({"changed_fields": list(changes.fields)} if changes.fields else {}),
+        # none to name, or an entity with none: left out, "unknown" (relevant, as [] would
+        # be: SPEC section 2) -- never narrowed to the fields of the others
+        **(
+            {"changed_fields": list(changes.fields)}
+            if changes.fields and not changes.fields_unknown
+            else {}
+        ),
         "priority": priority,
     }
     if correlation_id is not None:
@@ -366,6 +379,7 @@ class ChangeDetector:
                 # an id observed twice on a date: its latest row is what it changed to
                 digests=tuple(sorted({**dict(prev.digests), **dict(changes.digests)}.items())),
                 unnamed=prev.unnamed + changes.unnamed,
+                fields_unknown=prev.fields_unknown or changes.fields_unknown,
             )
         self._by_date[day] = changes
         return changes
