@@ -47,6 +47,20 @@ class ArrayLike:
         return f"[{self.items[0]} {self.items[1]} ... {self.items[-1]}]"
 
 
+class Scalar:
+    """An array library's scalar (numpy.int64, numpy.bool_: a to_dataframe cell), without
+    the library: ``tolist()`` gives its Python value, ``str()`` its text."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def tolist(self) -> Any:
+        return self.value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 BIG = list(range(2000))
 BIG_CHANGED = [*BIG[:1000], -1, *BIG[1001:]]
 
@@ -75,6 +89,12 @@ BIG_CHANGED = [*BIG[:1000], -1, *BIG[1001:]]
         ),
         (1, 1.0, True),
         ("2025-11-19", "2025-11-20", True),
+        # a scalar is its Python value (it was its str(): 27 and "27" alike, 27 not 27)
+        (Scalar(27), 27, False),
+        (Scalar(True), True, False),
+        (Scalar(27), "27", True),
+        (Scalar(True), "True", True),
+        (Scalar(1), Scalar(True), True),
     ],
 )
 def test_diff_and_digests_agree(before: Any, after: Any, changed: bool) -> None:

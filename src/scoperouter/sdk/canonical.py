@@ -56,7 +56,9 @@ def canonical(value: object) -> object:
       is not ``0.0``), a mapping with ``str`` keys (a struct) of canonical values.
     * Arrays: a ``list``, a ``tuple`` or an array-like (any object whose ``tolist()``
       returns a list, e.g. a REPEATED column read through ``to_dataframe``) is the list of
-      its items, every one of them (never its ``str()``, which elides a long array).
+      its items, every one of them (never its ``str()``, which elides a long array); a
+      scalar whose ``tolist()`` gives a JSON value (``numpy.int64``, ``numpy.bool_``) is
+      that value.
     * Tagged: a ``set`` is ``{"\\u0000set": items}`` sorted, so its order never matters; a
       mapping with another key (``int``, ``bool``, a ``date``) is ``{"\\u0000map": [[key,
       value], ...]}`` sorted, so ``1`` and ``True`` keys differ and a ``date`` key is no
@@ -83,6 +85,10 @@ def canonical(value: object) -> object:
         items = tolist()
         if isinstance(items, list):
             return [canonical(v) for v in items]
+        if items is None or isinstance(items, str | bool | int | float):
+            # a numpy scalar (a to_dataframe cell: numpy.int64, numpy.bool_) is its Python
+            # value: 27 equals a plain 27 and differs from "27" (its str() made it "27")
+            return items
     return str(value)
 
 
