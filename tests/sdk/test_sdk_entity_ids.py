@@ -49,3 +49,32 @@ def test_str_and_int_ids_are_sent_as_strings(key: Any, sent: str) -> None:
     event = build_completion_event(source="s", game_date=DAY, affected_entities={"players": [key]})
     assert event["affected_entities"] == {"players": [sent]}
     assert missed_ids([key]) == [sent]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "entities", "added", "removed"),
+    [
+        # an INT64 key read back beside a recomputed string id: the same entity, unchanged
+        ({1628983: {"pts": 27}}, {"1628983": {"pts": 27}}, (), (), ()),
+        ({"1628983": {"pts": 27}}, {1628983: {"pts": 28}}, ("1628983",), (), ()),
+        # it was added and removed at once, every field changed
+        ({1628983: {"pts": 27}}, {"201939": {"pts": 27}}, ("1628983", "201939"), ("201939",),
+         ("1628983",)),
+    ],
+)  # fmt: skip
+def test_an_int_key_and_its_digits_are_one_entity(
+    before: dict[Any, Any],
+    after: dict[Any, Any],
+    entities: tuple[str, ...],
+    added: tuple[str, ...],
+    removed: tuple[str, ...],
+) -> None:
+    """Rows pair by the id their key names (an int key is its digits), not by the key itself."""
+    got = diff_rows(before, after)
+    assert (got.entities, got.added, got.removed) == (entities, added, removed)
+
+
+def test_one_entity_keyed_twice_in_one_snapshot_is_refused() -> None:
+    """1628983 and "1628983" in one snapshot name one entity twice: ValueError, never a row lost."""
+    with pytest.raises(ValueError, match="two rows of entity '1628983'"):
+        diff_rows({1628983: {"pts": 1}, "1628983": {"pts": 2}}, {})

@@ -144,6 +144,27 @@ def _kept(row: dict[str, object], ignored: frozenset[str]) -> dict[str, object]:
     return {k: v for k, v in row.items() if k not in ignored}
 
 
+def _by_entity(rows: Mapping[Any, Row]) -> dict[str | tuple[None, object], dict[str, object]]:
+    """One snapshot's rows (a row of None is no row) by the entity their key names: its id
+    (an int key is its digits, so a row keyed 1628983 pairs with one keyed "1628983" -- an
+    INT64 column read back beside a recomputed string id), or ``(None, key)`` for a key
+    naming nobody. Two keys naming one entity in one snapshot raise ValueError: one of the
+    rows would be lost."""
+    out: dict[str | tuple[None, object], dict[str, object]] = {}
+    for k, v in rows.items():
+        if v is None:
+            continue
+        name = _name(k)
+        pair: str | tuple[None, object] = name if name is not None else (None, k)
+        if pair in out:
+            raise ValueError(
+                f"two rows of entity {name!r} in one snapshot (keyed {k!r} and by its other "
+                "spelling, e.g. 1628983 and '1628983'): key every row by one id type"
+            )
+        out[pair] = as_row(v, k)
+    return out
+
+
 def diff_rows(
     before: Mapping[str, Row],
     after: Mapping[str, Row],
@@ -155,7 +176,9 @@ def diff_rows(
     Fields in ``ignore_fields`` (e.g. a ``processed_at`` column) never count as a change.
     Ids come out as strings (SPEC: entity ids are strings; rows keyed by an INT64 column
     would otherwise make an event the router rejects); a key that is no str or int (a
-    tuple, a float) raises TypeError, never a made-up id; a changed row whose id names nobody
+    tuple, a float) raises TypeError, never a made-up id; rows pair by the id their key
+    names (``1628983`` and ``"1628983"`` are one entity; both in one snapshot raise
+    ValueError); a changed row whose id names nobody
     (a NULL key) is counted in ``unnamed`` instead. Each row is read as a dict first
     (:func:`as_row`: a BigQuery ``Row`` by its columns; a row that has none raises
     TypeError); a row of ``None`` is no row.
@@ -168,14 +191,14 @@ def diff_rows(
     digests: dict[str, str] = {}
     unnamed = 0
     unknown = False  # a row with no field to name appeared or disappeared
-    olds = {k: as_row(v, k) for k, v in before.items() if v is not None}
-    news = {k: as_row(v, k) for k, v in after.items() if v is not None}
-    for eid in set(olds) | set(news):
-        old = olds.get(eid)
-        new = news.get(eid)
-        name = _name(eid)
+    olds = _by_entity(before)
+    news = _by_entity(after)
+    for pair in olds.keys() | news.keys():
+        old = olds.get(pair)
+        new = news.get(pair)
+        name = pair if isinstance(pair, str) else None
         # an id naming nobody: its digest under a key no named id can be (non-printable)
-        key = name if name is not None else f"\x00{eid!r}"
+        key = name if name is not None else f"\x00{pair[1]!r}"
         if old is None or new is None:
             present = new if new is not None else old
             assert present is not None
