@@ -94,6 +94,7 @@ def test_errors(
     [
         ["--phases", "6-3"],
         ["--phases", "x"],
+        ["--phases", "3-"],  # was read as phase 3 alone
         ["--processors", "a", "--from", "b"],
         # nothing could ever start: the backfill ended at once, stored "done", exit 0
         ["--max-running", "0"],

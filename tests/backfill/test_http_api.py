@@ -78,6 +78,12 @@ async def _wait_done(c: TestClient[Any, Any], bid: str) -> dict[str, Any]:
         ("post", "/backfills", AUTH, {**BODY, "start": "2025-W44"}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "end": "20251102"}, 400, "invalid_backfill"),
         ("post", "/backfills", AUTH, {**BODY, "end": 20251102}, 400, "invalid_backfill"),
+        # an empty selection of the wrong type selected every processor (202, 3,551 runs)
+        ("post", "/backfills", AUTH, {**BODY, "processors": {}}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "processors": ""}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "from": False}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "from": 0}, 400, "invalid_backfill"),
+        ("post", "/backfills", AUTH, {**BODY, "phases": "3-"}, 400, "invalid_backfill"),
         # a typo'd year 0001: its lookback dates are before the calendar's first (was 500)
         (
             "post",

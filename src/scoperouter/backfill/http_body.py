@@ -29,10 +29,16 @@ def request_of(body: object) -> tuple[Request, int | None]:
     phases = body.get("phases")
     ph: tuple[int, int] | None = None
     if phases is not None:
-        lo, _, hi = str(phases).partition("-")
+        lo, dash, hi = str(phases).partition("-")
+        if dash and not hi:  # "3-" read as phase 3 alone
+            raise ValueError(f"phases {phases!r}: a phase (3) or a range (3-5)")
         ph = (int(lo), int(hi or lo))
-    procs = body.get("processors") or []
-    frm = body.get("from") or []
+    # only a list (or null: none given) selects: an empty {} / "" / false / 0 was read as
+    # no selection, and the backfill ran every processor
+    procs = body.get("processors")
+    frm = body.get("from")
+    procs = [] if procs is None else procs
+    frm = [] if frm is None else frm
     if not isinstance(procs, list) or not isinstance(frm, list):
         raise ValueError("processors and from are lists of processor names")
     ma = body.get("max_attempts")

@@ -62,8 +62,10 @@ if TYPE_CHECKING:
 
 
 def _phases(text: str) -> tuple[int, int]:
-    lo, _, hi = text.partition("-")
+    lo, dash, hi = text.partition("-")
     try:
+        if dash and not hi:  # "3-" read as phase 3 alone
+            raise ValueError(text)
         a, b = int(lo), int(hi or lo)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid phases {text!r} (e.g. 3-6 or 4)") from None
