@@ -153,3 +153,24 @@ def test_print_config_shows_sources(tmp_path: Path) -> None:
     assert got["port"] == {"value": 1234, "source": "--port"}
     assert got["bearer_token"] == {"value": "***", "source": "$SCOPEROUTER_BEARER_TOKEN"}
     assert "secret" not in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "want"),
+    [
+        (("--shutdown-timeout", "8s", "--lock-timeout", "2m"), (8.0, 120.0)),
+        (("--shutdown-timeout", "2", "--lock-timeout", "1.5"), (2.0, 1.5)),  # plain seconds
+        (("--shutdown-timeout", "500ms"), (0.5, 30.0)),
+    ],
+)
+def test_timeout_flags_take_durations_as_the_server_keys_do(
+    flags: tuple[str, ...], want: tuple[float, float]
+) -> None:
+    """--shutdown-timeout and --lock-timeout take 8s / 2m as their server: keys and variables
+    do (they refused '8s' as an invalid float), and plain seconds as before."""
+    import json
+
+    out = _cli("serve", "--print-config", "--json", *flags, env={})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert (got["shutdown_timeout"]["value"], got["lock_timeout"]["value"]) == want
