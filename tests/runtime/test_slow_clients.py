@@ -20,6 +20,7 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from prometheus_client.parser import text_string_to_metric_families
 from runtime_support import MemorySink, RouterFactory, write_registry
 
 from scoperouter.processor_registry.loader import LoadedConfig
@@ -93,6 +94,19 @@ async def _get(port: int, path: str) -> int:
         return r.status
 
 
+async def _rejected(port: int) -> dict[str | None, float]:
+    """scoperouter_events_rejected_total by reason, from one /metrics scrape (200)."""
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+        assert r.status == 200
+        text = await r.text()
+    return {
+        sample.labels.get("reason"): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "scoperouter_events_rejected_total"
+    }
+
+
 async def _post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as s,
@@ -122,7 +136,7 @@ async def test_slow_headers_are_closed_and_healthz_answers(daemon: Any) -> None:
 
 
 async def test_connection_cap_answers_503_but_health_passes(daemon: Any) -> None:
-    """Beyond max_connections, /events answers 503 too_many_connections while /healthz answers 200."""
+    """Beyond max_connections, /events answers 503 too_many_connections while /healthz and /metrics answer 200."""
     port, _log = daemon
     stalled = []
     for _ in range(40):  # complete heads, bodies that never arrive: open for body_timeout
@@ -134,6 +148,11 @@ async def test_connection_cap_answers_503_but_health_passes(daemon: Any) -> None
         status, body = await _post(port, {"event_id": "x"})
         assert (status, body.get("error")) == (503, "too_many_connections")
         assert await _get(port, "/healthz") == 200
+        # /metrics too (it answered 503, and each refused scrape counted as a rejected event)
+        first = await _rejected(port)
+        for _ in range(3):
+            assert await _get(port, "/metrics") == 200
+        assert await _rejected(port) == first and first.get("too_many_connections", 0) >= 1
     finally:
         for s in stalled:
             s.close()
