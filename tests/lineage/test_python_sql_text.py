@@ -156,3 +156,20 @@ def test_query_run_by_an_expression_statement_is_read(tmp_path: Path, source: st
     """Only a bare string statement is prose: a statement running a query still reads it."""
     r = _reads(tmp_path, source)
     assert (r.tables, r.unresolved) == ({"nba_raw.x": {"a"}}, [])
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{ds}", "{0}", "{0.ds}", "{cfg[ds]}", "{}", "{0!s}", "{0:>4}"],
+)
+def test_every_format_field_keeps_the_rest_of_the_query(tmp_path: Path, template: str) -> None:
+    """A str.format field of any form (positional {0} too) is a run-time name; the query's
+    other tables are still read (a {0} left the query unparsed and nba_raw.y unread)."""
+    source = (
+        "def load(client, dataset):\n"
+        f'    q = "SELECT x.a FROM {template}.t1 x JOIN nba_raw.y y ON x.k = y.k".format(dataset)\n'
+        "    return client.query(q).result()\n"
+    )
+    r = _reads(tmp_path, source)
+    assert "nba_raw.y" in r.tables
+    assert any("run time" in u.what for u in r.unresolved)

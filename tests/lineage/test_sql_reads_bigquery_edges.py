@@ -86,6 +86,18 @@ def test_user_tvf_is_named_and_unresolved() -> None:
     assert any("player_tvf" in u.what for u in r.unresolved)
 
 
+def test_a_builtin_sqlglot_does_not_know_is_unresolved_not_a_table() -> None:
+    """EXTERNAL_QUERY (another database's tables) is unresolved, never a read of a table
+    named EXTERNAL_QUERY (it was: a missing_input error on a correct registry)."""
+    r = sql_reads(
+        "SELECT x.a FROM nba_raw.t x WHERE x.pid IN "
+        "(SELECT pid FROM EXTERNAL_QUERY('us.conn', 'SELECT pid FROM pg_table'))",
+        AT,
+    )
+    assert set(r.tables) == {"nba_raw.t"}
+    assert any("EXTERNAL_QUERY" in u.what for u in r.unresolved)
+
+
 def test_bare_table_name_matches_the_dataset_qualified_input() -> None:
     """A bare table name compares as the dataset.table input it stands for."""
     reg = registry()

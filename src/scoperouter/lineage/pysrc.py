@@ -29,7 +29,8 @@ _SQL_HINT = re.compile(
     r"|\bcall\s+`?[\w{}.-]+`?\s*\(|\bexecute\s+immediate\b",
     re.I,
 )
-_FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
+# a named ({ds}, {cfg.ds}, {t[0]}) or positional ({0}, {0.ds}) field, or an automatic {}
+_FORMAT_FIELD = re.compile(r"\{(?:[A-Za-z_]|[0-9])[\w.\[\]]*(![rsa])?(:[^{}]*)?\}|\{\}")
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,16 @@ class Resolver:
             return None
         if not name:
             return None  # a built-in table-valued function: its arguments are the reads
+        if isinstance(t.this, exp.Anonymous) and not t.db:
+            # a built-in sqlglot does not know (EXTERNAL_QUERY: another database's tables),
+            # never a table of ours: unresolved, not a read of a table named after it
+            self.reads.unresolved.append(
+                Unresolved(
+                    line_of(t, self.base),
+                    f"table-valued function {name}: the tables it reads are unknown",
+                )
+            )
+            return None
         self.reads.add_table(name, line_of(t, self.base))
         if isinstance(t.this, exp.Anonymous):
             self.reads.unresolved.append(
