@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
 from scoperouter.lineage.sql_names import (
+    ML_FUNCTIONS,
     PLACEHOLDER,
     Schema,
     is_placeholder,
@@ -33,15 +34,6 @@ __all__ = ["PLACEHOLDER", "Schema", "is_placeholder", "sql_reads", "table_name"]
 
 _DIALECT = Dialect.get_or_raise("bigquery")
 _WRITES = (exp.Insert, exp.Merge, exp.Create, exp.Delete, exp.Update)
-# BigQuery ML table functions sqlglot parses: ``ML.PREDICT(MODEL m, TABLE t | (query))``...
-# The model is no table read; a ``TABLE t`` argument is read whole by the model (its input
-# columns, unknown here), a query argument as any subquery
-_ML_FUNCTIONS: dict[type[exp.Expression], str] = {
-    exp.Predict: "ML.PREDICT",
-    exp.GenerateText: "ML.GENERATE_TEXT",
-    exp.MLTranslate: "ML.TRANSLATE",
-    exp.MLForecast: "ML.FORECAST",
-}
 
 
 def _source_of(node: exp.Expression, scopes: dict[int, Scope], ctes: dict[str, exp.CTE]) -> object:
@@ -158,13 +150,13 @@ def _statement_reads(stmt: exp.Expression, r: Resolver) -> None:
             expose(scope, r)
     covered = _dml_reads(stmt, r, {id(s.expression): s for s in scopes})
     covered |= {id(t) for s in scopes for t in s.tables}
-    for fn in stmt.find_all(*_ML_FUNCTIONS):
+    for fn in stmt.find_all(*ML_FUNCTIONS):
         if isinstance(fn.this, exp.Table):
             targets.add(id(fn.this))  # MODEL m: no table
         arg = fn.args.get("expression")
         if isinstance(arg, exp.Table) and (name := r.table(arg)):
             covered.add(id(arg))
-            what = f"columns of {name} unknown: the model of {_ML_FUNCTIONS[type(fn)]} reads them"
+            what = f"columns of {name} unknown: the model of {ML_FUNCTIONS[type(fn)]} reads them"
             r.reads.unresolved.append(Unresolved(line_of(arg, r.base), what))
     for t in stmt.find_all(exp.Table):  # e.g. MERGE ... USING table
         if id(t) not in targets and not (not t.db and t.name in ctes):

@@ -13,6 +13,15 @@ from sqlglot import exp
 
 from scoperouter.lineage.reads import Origin
 
+# BigQuery ML table functions sqlglot parses: ``ML.PREDICT(MODEL m, TABLE t | (query))``...
+# The model is no table read; a ``TABLE t`` argument is read whole by the model (its input
+# columns, unknown here), a query argument as any subquery
+ML_FUNCTIONS: dict[type[exp.Expression], str] = {
+    exp.Predict: "ML.PREDICT",
+    exp.GenerateText: "ML.GENERATE_TEXT",
+    exp.MLTranslate: "ML.TRANSLATE",
+    exp.MLForecast: "ML.FORECAST",
+}
 PLACEHOLDER = "__scoperouter_dyn"  # template holes become identifiers with this prefix
 Schema = Mapping[str, frozenset[str] | set[str]]
 

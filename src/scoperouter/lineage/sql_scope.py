@@ -21,7 +21,13 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from scoperouter.lineage.reads import Origin, Reads, Unresolved
-from scoperouter.lineage.sql_names import Schema, is_placeholder, line_of, table_name
+from scoperouter.lineage.sql_names import (
+    ML_FUNCTIONS,
+    Schema,
+    is_placeholder,
+    line_of,
+    table_name,
+)
 from scoperouter.lineage.sql_owner import read_elsewhere
 from scoperouter.lineage.sql_shape import branches, output_names, star_of
 
@@ -44,6 +50,7 @@ class Resolver:
         self.base = base
         self.targets: set[str] = set()  # names and aliases of the statement's written tables
         self.variables: set[str] = set()  # the script's variables (DECLARE, FOR), lowered
+        self._opaque: set[int] = set()  # built-in table functions whose columns were unknown
 
     def variable(self, scope: Scope, name: str) -> bool:
         """Whether an unqualified ``name`` is a script variable: declared so, and no source of
@@ -91,6 +98,19 @@ class Resolver:
             tname = self.table(source)
             if tname is not None and name.upper() not in PSEUDO_COLUMNS:
                 self.reads.add_column(tname, name, where)
+            elif (
+                tname is None
+                and isinstance(source.this, exp.Func)
+                and not isinstance(source.this, tuple(ML_FUNCTIONS))  # listed with its model
+                and not table_name(source)
+                and id(source) not in self._opaque
+            ):
+                # a built-in table function (GAP_FILL, VECTOR_SEARCH): the columns taken of
+                # its result come from its TABLE argument, unknown here -- listed, not lost
+                self._opaque.add(id(source))
+                self.reads.unresolved.append(
+                    Unresolved(where, f"columns read through {source.this.sql_name()}(...) unknown")
+                )
             return
         if not isinstance(source, Scope) or depth > 20:
             return
