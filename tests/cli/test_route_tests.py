@@ -281,3 +281,21 @@ def test_as_of_option_overrides_every_case(capsys: pytest.CaptureFixture[str]) -
         "one refund cascades to the members' offers and the ranking, never to stock",
     }
     assert all(e["as_of"] == "2026-03-03" for r in res["results"] for e in r["events"])
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("ctrl \x01 char", "ctrl \\x01 char"),
+        ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
+        ("tab\tkept", "tab\tkept"),
+    ],
+)
+def test_junit_xml_parses_whatever_a_case_is_named(name: str, written: str) -> None:
+    """A case name with a character XML 1.0 cannot hold is written as its Python escape:
+    the file parses (a YAML name "\\x01" made a file no JUnit reader accepted)."""
+    from scoperouter.routetests.output import CaseResult, to_junit
+
+    xml = to_junit([CaseResult(file="t.tests.yaml", line=3, name=name, runs=())], [])
+    (case,) = ET.fromstring(xml.encode()).iter("testcase")
+    assert case.get("name") == written

@@ -9,6 +9,7 @@ follows the de-facto schema CI systems read (Jenkins, GitLab, GitHub test report
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,5 +174,18 @@ def to_junit(results: Sequence[CaseResult], errors: Sequence[FileError]) -> str:
                     type="RouteMismatch",
                 )
                 fail.text = failure_text(r)
+    for el in root.iter():  # a name or message holding a character XML 1.0 cannot carry
+        el.attrib = {k: _xml_safe(v) for k, v in el.attrib.items()}
+        if el.text:
+            el.text = _xml_safe(el.text)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# characters XML 1.0 has no way to write (control characters but tab and line breaks, lone
+# surrogates, U+FFFE/U+FFFF): written as Python escapes, so every JUnit reader parses the file
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_INVALID.sub(lambda m: ascii(m.group())[1:-1], text)
