@@ -50,6 +50,14 @@ AT = Origin("q.sql", 1)
             {"ds.t": {"k", "v"}},
             [],
         ),
+        # INSERT VALUES of a MERGE: unqualified names are the source's (they were dropped);
+        # the column list names the target's
+        (
+            "MERGE ds.out T USING ds.t S ON T.pid = S.pid "
+            "WHEN NOT MATCHED THEN INSERT (pid, a, z) VALUES (pid, a, S.b)",
+            {"ds.t": {"pid", "a", "b"}},
+            [],
+        ),
         ("SELECT a FROM __scoperouter_dyn0", {}, ["table name built at run time"]),
         ("SELECT FROM WHERE", {}, ["SQL that does not parse"]),
     ],

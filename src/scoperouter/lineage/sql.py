@@ -79,11 +79,28 @@ def _dml_reads(stmt: exp.Expression, r: Resolver, scopes: dict[int, Scope]) -> s
     if isinstance(from_, exp.From):
         for node in (from_.this, *(j.this for j in stmt.args.get("joins") or [])):
             sources[node.alias_or_name] = _source_of(node, scopes, ctes)
+    merge_src = sources.get(using.alias_or_name) if isinstance(using, exp.Expression) else None
+    inserted = _insert_values(stmt) if merge_src is not None else set()
     for col in stmt.find_all(exp.Column) if sources else ():
         src = sources.get(col.table)
+        if src is None and not col.table and id(col) in inserted:
+            # a MERGE's INSERT VALUES: no target row exists, an unqualified name is the
+            # source's column (it was dropped, even under --strict)
+            src = merge_src
         if src is not None and col.find_ancestor(exp.Select) is None:
             r.column(src, col.name, col)
     return {id(v) for v in sources.values() if isinstance(v, exp.Table)}
+
+
+def _insert_values(stmt: exp.Expression) -> set[int]:
+    """The ids of the columns in a MERGE's ``WHEN NOT MATCHED THEN INSERT ... VALUES (...)``
+    values (not its column list: those name the target's columns)."""
+    out: set[int] = set()
+    for ins in stmt.find_all(exp.Insert):
+        values = ins.args.get("expression")
+        if isinstance(ins.parent, exp.When) and isinstance(values, exp.Expression):
+            out |= {id(c) for c in values.find_all(exp.Column)}
+    return out
 
 
 _NESTED = (exp.Query, exp.Insert, exp.Merge, exp.Update, exp.Delete)
