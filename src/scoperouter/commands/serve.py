@@ -35,17 +35,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _seconds(text: str) -> float:
-    """A duration like 8s / 2m, or a plain number of seconds (as the environment variable
-    and the ``server:`` key take it)."""
-    from scoperouter.runtime.config import seconds
-
-    try:
-        return seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def _refresh(text: str) -> float:
     """A duration like 60s / 5m, or 0 (polling off)."""
     return 0.0 if text.strip() == "0" else _duration(text)
@@ -158,7 +147,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--lock-timeout",
-        type=_seconds,
         metavar="DURATION",
         help="wait this long for another daemon to release the state dir or the SQLite "
         "state file (default 30s; a plain number is seconds)",
@@ -172,7 +160,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--shutdown-timeout",
-        type=_seconds,
         metavar="DURATION",
         help="finish in-flight work on SIGTERM within this (default 8s; a plain number is "
         "seconds)",
