@@ -161,8 +161,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--shutdown-timeout",
         metavar="DURATION",
-        help="finish in-flight work on SIGTERM within this (default 8s; a plain number is "
-        "seconds)",
+        help="finish in-flight work on SIGTERM within this (default 8s; a plain number is seconds)",
     )
     p.add_argument(
         "--loop",
