@@ -9,28 +9,25 @@ Not a test module: no fixtures and no assertions here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pubsub_fakes import FakeClient
 from scoperouter.processor_registry.compiled import compile_registry
 from scoperouter.processor_registry.models import RoutesSpec
 
 SOURCE = "an.p"
-REGISTRY = compile_registry(
-    RoutesSpec.model_validate(
-        {
-            "version": 1,
-            "entities": {"player": {}},
-            "processors": {
-                "p": {
-                    "phase": 3,
-                    "granularity": "player",
-                    "inputs": [{"source": "raw.a"}],
-                    "publishes": SOURCE,
-                }
-            },
-        }
-    )
-)
+
+
+def one_processor_registry(name: str, inp: dict[str, object], publishes: str | None = None) -> Any:
+    """A compiled registry of one player processor ``name`` reading ``inp`` (an input)."""
+    proc: dict[str, object] = {"phase": 3, "granularity": "player", "inputs": [inp]}
+    if publishes is not None:
+        proc["publishes"] = publishes
+    spec = {"version": 1, "entities": {"player": {}}, "processors": {name: proc}}
+    return compile_registry(RoutesSpec.model_validate(spec))
+
+
+REGISTRY = one_processor_registry("p", {"source": "raw.a"}, publishes=SOURCE)
 
 
 @dataclass
@@ -42,4 +39,4 @@ class PulledMessage:
     message_id: str = ""
 
 
-__all__ = ["REGISTRY", "SOURCE", "FakeClient", "PulledMessage"]
+__all__ = ["REGISTRY", "SOURCE", "FakeClient", "PulledMessage", "one_processor_registry"]

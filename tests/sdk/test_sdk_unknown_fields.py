@@ -10,31 +10,16 @@ from datetime import date
 from typing import Any
 
 import pytest
+from sdk_fakes import one_processor_registry
 
 from scoperouter.messages.normalize import parse_event_bytes
-from scoperouter.processor_registry.compiled import compile_registry
-from scoperouter.processor_registry.models import RoutesSpec
 from scoperouter.processor_registry.relations import InMemoryRelations
 from scoperouter.router.planner import plan
 from scoperouter.sdk import ChangeDetector
 
 DAY = date(2025, 11, 19)
 SOURCE = "an.roster"
-POINTS_READER = compile_registry(
-    RoutesSpec.model_validate(
-        {
-            "version": 1,
-            "entities": {"player": {}},
-            "processors": {
-                "points_reader": {
-                    "phase": 3,
-                    "granularity": "player",
-                    "inputs": [{"source": SOURCE, "fields": ["points"]}],
-                }
-            },
-        }
-    )
-)
+POINTS_READER = one_processor_registry("points_reader", {"source": SOURCE, "fields": ["points"]})
 A_BEFORE = {"points": 10, "jersey": 5, "processed_at": 1}
 A_AFTER = {"points": 10, "jersey": 6, "processed_at": 2}  # jersey changed
 

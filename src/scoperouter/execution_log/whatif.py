@@ -210,10 +210,10 @@ def what_if(
     alt = replay(reg2, relations, data.events)
     rows = date_run_rows(data)
     sb, sa = summarize(registry, relations, base, rows), summarize(reg2, relations, alt, rows)
-    mism = verify_decisions(data, base)
+    logged = logged_decisions(data)
+    mism = verify_decisions(data, base, logged)
     # with --since, an event dated before it has no row here, but its lookback runs on or
     # after it do: those runs are in the report, not in either replay -- said, not hidden
-    logged = logged_decisions(data)
     left_out = sorted(logged.keys() - base.decisions.keys())
     left_runs = sum(  # a run decision's rows: one per date (the report's runs)
         len(d["dates"]) or 1
@@ -270,10 +270,13 @@ def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
     return acc
 
 
-def verify_decisions(data: LogData, r: Replay) -> list[str]:
-    """Differences between the logged decisions and a replay's (empty: identical). Skips,
-    counted on the event row (no rows of their own), are compared as counts per reason."""
-    logged = logged_decisions(data)
+def verify_decisions(
+    data: LogData, r: Replay, logged: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> list[str]:
+    """Differences between the logged decisions (``logged``: :func:`logged_decisions` of
+    ``data``, when the caller has it) and a replay's (empty: identical). Skips, counted on
+    the event row (no rows of their own), are compared as counts per reason."""
+    logged = logged_decisions(data) if logged is None else logged
     counted = {e.event.event_id: dict(e.skips) for e in data.events}
     out: list[str] = []
     for ev, ds in r.decisions.items():
