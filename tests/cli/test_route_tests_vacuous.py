@@ -29,13 +29,16 @@ EVENT = (
         ("    expect:\n      player_game_summary: {entity_ids_include: []}\n", "expect.player_game_summary.entity_ids_include", "at least 1 item"),
         ("    expect:\n      player_game_summary: {dates_include: []}\n", "expect.player_game_summary.dates_include", "at least 1 item"),
         ("    cascade: {}\n", "", "expects nothing"),
+        ("    cascade:\n      team_offense_game_summary: {action: skip, reason: irrelevant_fields}\n", "cascade.team_offense_game_summary", "reason cannot be checked"),
+        ("    cascade:\n      team_offense_game_summary: {action: skip, hop: 2}\n", "cascade.team_offense_game_summary", "hop cannot be checked"),
     ],
-    ids=["empty-expect", "null-action", "empty-cascade", "empty-ids-include", "empty-dates-include", "no-cascade-entry"],
+    ids=["empty-expect", "null-action", "empty-cascade", "empty-ids-include", "empty-dates-include", "no-cascade-entry", "cascade-skip-reason", "cascade-skip-hop"],
 )  # fmt: skip
 def test_expectation_that_checks_nothing_is_a_file_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, expectation: str, where: str, message: str
 ) -> None:
-    """`proc: {}`, `{action: null}` or an empty `*_include` list: exit 1 at its FILE:LINE:COL."""
+    """`proc: {}`, `{action: null}`, an empty `*_include` list or a cascade skip with fields
+    the wave cannot have (it keeps no skip decisions): exit 1 at its FILE:LINE:COL."""
     f = tmp_path / "routes.tests.yaml"
     f.write_text(
         f"tests:\n  - name: checks nothing\n    event: {EVENT}\n{expectation}", encoding="utf-8"

@@ -68,6 +68,20 @@ class CascadeExpect(DecisionExpect):
         default=None, description="Exactly the hops at which it runs."
     )
 
+    @model_validator(mode="after")
+    def _skip_checks_nothing_else(self) -> CascadeExpect:
+        # the wave keeps runs only: a processor it never reaches has no decision whose
+        # reason, scope or ids could be compared, and no hop -- such a field would be
+        # ignored (or never met) whatever the registry decides
+        others = sorted(self.model_fields_set - {"action"}) if self.action == "skip" else []
+        if others:
+            raise ValueError(
+                "action: skip means the wave never reaches it, so "
+                f"{', '.join(others)} cannot be checked (the wave keeps no skip decisions); "
+                "leave them out, or check the skip under expect"
+            )
+        return self
+
 
 def _shorthand(value: object) -> object:
     """``run`` / ``skip`` stand for ``{action: run}`` / ``{action: skip}``."""
