@@ -150,8 +150,9 @@ def _without_fragment_ctes(
     appended to the WITH those fragments assemble (a loader's final SELECT) reads the CTEs,
     whose own reads are the fragments'. A name the query reads a column of that the CTE
     does not project is no such CTE: a table (a query run alone, with a default dataset)."""
-    for name in set(ctes) & set(got.tables):
-        projected = columns.get(name)
+    by_lower = {n.lower(): n for n in ctes}  # BigQuery matches CTE names ignoring case
+    for name in [t for t in got.tables if t.lower() in by_lower]:
+        projected = columns.get(by_lower[name.lower()])
         if projected is not None and not {c.lower() for c in got.tables[name]} <= projected:
             continue
         del got.tables[name]
@@ -172,7 +173,8 @@ def _cte_fragment_reads(
         return None
     body = _CTE_FRAGMENT.sub(lambda m: m.group(0)[len(m.group(1) or "") :], _fragment_text(lit))
     body = body.rstrip().rstrip(",")
-    others = "".join(f"{n} AS (SELECT * FROM UNNEST([1])), " for n in ctes if n not in own)
+    mine = {n.lower() for n in own}
+    others = "".join(f"{n} AS (SELECT * FROM UNNEST([1])), " for n in ctes if n.lower() not in mine)
     got = sql_reads(f"WITH {others}{body} SELECT * FROM {', '.join(own)}", where, schema)
     return got if got.parsed else None
 

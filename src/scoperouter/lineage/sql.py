@@ -23,6 +23,7 @@ from scoperouter.lineage.sql_names import (
     ML_FUNCTIONS,
     PLACEHOLDER,
     Schema,
+    fold_names,
     is_placeholder,
     line_of,
     table_name,
@@ -340,6 +341,7 @@ def _sql_reads(text: str, origin: Origin, schema: Schema, depth: int, names: set
                 try:
                     expr = sqlglot.parse_one(cond, read="bigquery")
                     if isinstance(expr, exp.Expression):
+                        fold_names(expr)
                         _statement_reads(expr, r)
                 except SqlglotError as exc:
                     reads.unresolved.append(
@@ -360,6 +362,7 @@ def _sql_reads(text: str, origin: Origin, schema: Schema, depth: int, names: set
         for stmt in statements:
             if not isinstance(stmt, exp.Expression):
                 continue
+            fold_names(stmt)
             names |= _declared(stmt)
             for cmd in stmt.find_all(exp.Command):
                 _command_reads(cmd, reads, origin, schema, depth, names)
