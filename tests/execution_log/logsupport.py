@@ -198,6 +198,13 @@ def write_config(routes: Path, directory: Path) -> Path:
     return out
 
 
+def row_ids(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Each row's own id (``decision_id``, ``completion_id``, else ``event_id``): what a test
+    names rows by, where the writer's ``insertId`` may carry more (an event's date)."""
+    keys = ("decision_id", "completion_id", "event_id")
+    return [str(next(r[k] for k in keys if k in r)) for r in rows]
+
+
 class FakeInsertClient:
     """``insert_rows_json`` as the BigQuery writer calls it, its arguments handed to
     :meth:`insert` as plain lists: a test's client answers there (row errors, or raises)."""

@@ -74,7 +74,10 @@ def test_rows_and_tables(registry: CompiledRegistry, relations: InMemoryRelation
     tables = [c[0] for c in client.calls]
     assert tables == ["proj.ds.pipeline_execution_events", "proj.ds.pipeline_execution_log"]
     ev_rows, log_rows = client.calls[0][1], client.calls[1][1]
-    assert client.calls[1][2] == ids == [r["decision_id"] for r in log_rows]
+    assert ids == [r["decision_id"] for r in log_rows]
+    # insertIds: a decision row's id and its decided_at, an event's date and id
+    assert client.calls[1][2] == [f"{r['decision_id']}|{r['decided_at']}" for r in log_rows]
+    assert client.calls[0][2] == [f"{r['game_date']}|{r['event_id']}" for r in ev_rows]
     assert set(log_rows[0]) == set(LOG_COLUMNS) and set(ev_rows[0]) == set(EVENT_COLUMNS)
     pgs = [r for r in log_rows if r["processor"] == "player_game_summary"]
     assert pgs == [
@@ -294,5 +297,7 @@ def test_real_client_payload(registry: CompiledRegistry, relations: InMemoryRela
         "http://127.0.0.1:9/bigquery/v2/projects/proj/datasets/ds/tables/pipeline_execution_log/insertAll",
     ]
     body = session.calls[1][2]
-    assert [r["insertId"] for r in body["rows"]] == ids
+    assert [r["insertId"] for r in body["rows"]] == [
+        f"{i}|{r['json']['decided_at']}" for i, r in zip(ids, body["rows"], strict=True)
+    ]
     assert {r["json"]["event_id"] for r in body["rows"]} == {"e1"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0, FakeInsertClient
+from logsupport import DAY, T0, FakeInsertClient, row_ids
 
 from scoperouter.execution_log import (
     BigQueryExecutionLog,
@@ -187,6 +187,7 @@ class _Client(FakeInsertClient):
         self.stored: dict[str, list[str]] = {}
 
     def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        ids = row_ids(rows)  # the rows' own ids (insertIds may carry more)
         if self.down:
             self.down -= 1
             raise ConnectionError("network down")

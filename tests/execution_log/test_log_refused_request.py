@@ -15,7 +15,7 @@ import pytest
 from google.api_core.exceptions import BadRequest, from_http_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logsupport import DAY, T0, FakeInsertClient
+from logsupport import DAY, T0, FakeInsertClient, row_ids
 
 from scoperouter.execution_log import BigQueryExecutionLog, ExecutionLogError
 from scoperouter.execution_log.bigquery import isolate_budget
@@ -49,6 +49,7 @@ class _RefusingClient(FakeInsertClient):
         self.stored: dict[str, list[str]] = {}
 
     def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        ids = row_ids(rows)  # the rows' own ids (insertIds may carry more)
         n = self.requests[table] = self.requests.get(table, 0) + 1
         if table == EVENTS and n == self.down_after:
             raise ConnectionError("network down")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from logsupport import DAY, T0, FakeInsertClient
+from logsupport import DAY, T0, FakeInsertClient, row_ids
 
 from scoperouter.execution_log import (
     BigQueryExecutionLog,
@@ -76,6 +76,7 @@ class _SchemaClient(FakeInsertClient):
         self.stored: dict[str, list[str]] = {}
 
     def insert(self, table: str, rows: list[dict[str, Any]], ids: list[str]) -> list[Any]:
+        ids = row_ids(rows)  # the rows' own ids (insertIds may carry more)
         if self.down:
             self.down -= 1
             return [{"index": i, "errors": [{"reason": "backendError"}]} for i in range(len(ids))]

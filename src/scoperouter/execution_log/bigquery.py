@@ -76,6 +76,18 @@ _ID_COLUMN = {
 }
 
 
+def row_insert_id(key: str, row: Row) -> str:
+    """A row's ``insertId``: the same for a retried batch's copy, different for another
+    row. An event is kept once by its date and id (SQLite's ``ix_events_once``: two events
+    sharing an id but not a date are two); a decision row's id is of (event id, processor,
+    date), so a second event of that id is told apart by its ``decided_at``."""
+    if key == EVENTS_TABLE:
+        return f"{row.get('game_date') or ''}|{row['event_id']}"
+    if key == LOG_TABLE and row.get("kind") == "decision":
+        return f"{row['decision_id']}|{row.get('decided_at') or ''}"
+    return str(row[_ID_COLUMN[key]])
+
+
 def _bq_row(row: Row) -> Row:
     """REPEATED columns take [] rather than null."""
     return {k: ([] if v is None and k in LIST_COLUMNS else v) for k, v in row.items()}
@@ -268,7 +280,11 @@ class BigQueryExecutionLog(RowExecutionLog):
         errors: list[str] = []
         with self._lock:
             # events first: a decision row never references an event that is not stored
+            # (the log table waits, whole, for a flush whose events went through)
             for key in (EVENTS_TABLE, LOG_TABLE, COMPLETIONS_TABLE):
+                if key == LOG_TABLE and errors and self._buf[LOG_TABLE]:
+                    errors.append(f"{self.tables[key]}: not sent: the events table failed")
+                    continue
                 error = self._flush_table(key)
                 if error is not None:
                     errors.append(f"{self.tables[key]}: {error}")
@@ -288,12 +304,13 @@ class BigQueryExecutionLog(RowExecutionLog):
         buf = self._buf[key]
         sent = 0
         wrote = False  # a request of this table went through in this flush
-        aside: list[tuple[Row, str, str]] = []  # (buffered row, id, why): refused alone
+        aside: list[tuple[Row, str, str]] = []  # (buffered row, its id, why): refused alone
         spent, allowed = 0, 1 + isolate_budget(self.batch_size)  # on set-aside batches
         error: str | None = None
         while sent < len(buf):
             batch = [_bq_row(r) for r in buf[sent : sent + self.batch_size]]
-            ids = [str(r[_ID_COLUMN[key]]) for r in batch]
+            ids = [row_insert_id(key, r) for r in batch]
+            names = [str(r[_ID_COLUMN[key]]) for r in batch]  # what an error line names
             try:
                 errs = self.client.insert_rows_json(self.tables[key], batch, row_ids=ids)
             except _DATA_ERRORS as exc:  # serialising the request: a row's value?
@@ -302,7 +319,7 @@ class BigQueryExecutionLog(RowExecutionLog):
                     error = str(exc)
                     break
                 for i in sorted(bad, reverse=True):  # never sendable: drop, resend rest
-                    self._drop(key, ids[i], f"{type(bad[i]).__name__}: {bad[i]}")
+                    self._drop(key, names[i], f"{type(bad[i]).__name__}: {bad[i]}")
                     del buf[sent + i]
                 continue
             except Exception as exc:  # network, auth, quota: keep the rows
@@ -313,10 +330,10 @@ class BigQueryExecutionLog(RowExecutionLog):
                 iso = _isolate(self.client, self.tables[key], batch, ids, exc)
                 wrote = wrote or len(iso.done) > len(iso.bad)
                 for i, why in iso.bad.items():
-                    self._drop(key, ids[i], why)
+                    self._drop(key, names[i], why)
                 done = iso.done
                 if iso.unproven:
-                    aside += [(buf[sent + i], ids[i], w) for i, w in iso.unproven.items()]
+                    aside += [(buf[sent + i], names[i], w) for i, w in iso.unproven.items()]
                     done |= frozenset(iso.unproven)
                     spent += 1 + iso.requests
                 for i in sorted(done, reverse=True):  # gone from the buffer (for now)
@@ -331,7 +348,7 @@ class BigQueryExecutionLog(RowExecutionLog):
                     error = f"{len(errs)} row error(s): {errs[:3]}"
                     break
                 for i in sorted(invalid, reverse=True):  # never accepted: drop, resend rest
-                    self._drop(key, ids[i], invalid[i])
+                    self._drop(key, names[i], invalid[i])
                     del buf[sent + i]
                 continue
             wrote = True

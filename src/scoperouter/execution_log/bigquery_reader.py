@@ -167,7 +167,19 @@ def _at(v: datetime | None) -> tuple[bool, datetime]:
 
 
 def _log_order(r: LogRow) -> tuple[Any, ...]:
-    return (*_at(r.decided_at), r.kind, *_at(r.dispatched_at), r.attempts or 0, r.decision_id)
+    # copies of one row tie up to the id; a repeated outcome logged after a restart lacks
+    # what the registry filled in the first: the fuller copy first (the one kept)
+    return (
+        *_at(r.decided_at),
+        r.kind,
+        *_at(r.dispatched_at),
+        r.attempts or 0,
+        r.decision_id,
+        r.entity_type is None,
+        r.phase is None,
+        r.granularity is None,
+        r.entities_universe is None,
+    )
 
 
 def _link_and_fill(rows: list[LogRow]) -> list[LogRow]:
@@ -230,15 +242,45 @@ def read_bigquery_log(client: QueryClient, table: str, *, since: date | None = N
     tables = sibling_tables(validate_table_id(table))
     rows = _select(client, tables[LOG_TABLE], LOG_COLUMNS, since, _bq_log_row)
     comps = _select(client, tables[COMPLETIONS_TABLE], COMPLETION_COLUMNS, since, completion_record)
-    events = _select(client, tables[EVENTS_TABLE], EVENT_COLUMNS, since, event_record)
+    events = _select(  # kept once by date and id, as SQLite's ix_events_once
+        client, tables[EVENTS_TABLE], EVENT_COLUMNS, since, event_record, key=_event_key
+    )
     rows.sort(key=lambda t: _log_order(t[1]))
     comps.sort(key=lambda t: (*_at(t[1].reported_at), t[0]))
-    evs = sorted(
-        ((k, e) for k, e in events if e is not None), key=lambda t: (t[1].decided_at, t[0])
+    evs = _first_per_id(
+        sorted(((k, e) for k, e in events if e is not None), key=lambda t: (t[1].decided_at, t[0]))
     )
     return log_data(
-        _link_and_fill(_first_per_id(rows)), _first_per_id(comps), _first_per_id(evs), since
+        _link_and_fill(_first_per_id(_first_deliveries(rows, evs))),
+        _first_per_id(comps),
+        evs,
+        since,
     )
+
+
+def _event_key(r: RowLike) -> str:
+    day = r["game_date"]
+    return f"{day.isoformat() if isinstance(day, date) else day or ''}|{r['event_id']}"
+
+
+def _first_deliveries(
+    rows: list[tuple[str, LogRow]], events: list[EventRecord]
+) -> list[tuple[str, LogRow]]:
+    """``rows`` keyed as SQLite keeps them: an event's decision rows only from the delivery
+    whose event row is kept (a redelivery's, written once its event row was, are not:
+    SQLite never writes them), each keyed by its id and ``decided_at`` (an id is of (event
+    id, processor, date): two events sharing an id but not a date both keep theirs). A
+    decision row whose event was not read (cut by ``since``, or never stored) is kept."""
+    first = {(e.event.event_id, e.decided_at) for e in events}
+    read = {e.event.event_id for e in events}
+    out: list[tuple[str, LogRow]] = []
+    for key, r in rows:
+        if r.kind == "decision":
+            if r.event_id in read and (r.event_id, r.decided_at) not in first:
+                continue
+            key = f"{key}|{r.decided_at.isoformat() if r.decided_at else ''}"
+        out.append((key, r))
+    return out
 
 
 _R = TypeVar("_R", LogRow, CompletionRow, EventRecord | None)
@@ -250,16 +292,19 @@ def _select(
     columns: Sequence[str],
     since: date | None,
     convert: Callable[[RowLike], _R],
+    key: Callable[[RowLike], str] | None = None,
 ) -> list[tuple[str, _R]]:
-    """(row id, record) of every row of one table (the id is the first column)."""
+    """(row key, record) of every row of one table (the key: ``key`` of the row, else its
+    id, the first column)."""
     sql, params = select_sql(table, columns, since)
     id_col = columns[0]
+    key = key or (lambda r: str(r[id_col]))
     try:
         raw: list[RowLike] = list(client.run_query(sql, params))
     except Exception as exc:  # network, auth, missing table, quota
         raise ExecutionLogError(f"BigQuery query on {table} failed: {_one_line(exc)}") from exc
     try:
-        return [(str(r[id_col]), convert(r)) for r in raw]
+        return [(key(r), convert(r)) for r in raw]
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise LogInvalidError(
             f"{table} has rows this version cannot read ({_one_line(exc)})"
