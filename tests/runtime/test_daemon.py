@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -74,11 +76,12 @@ def test_missing_env_in_server_section_is_a_config_error(tmp_path: Path) -> None
 
 
 async def test_state_dir_is_locked(tmp_path: Path, zero_cfg: Any) -> None:
-    """A second daemon on the same state dir waits, then fails; after stop it can start."""
+    """A second daemon on the same state dir waits, then fails naming the holder (pid, host); after stop it can start."""
     a = Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s"))
     await a.start()
     t0 = time.monotonic()
-    with pytest.raises(ConfigError, match="in use"):
+    holder = f"pid {os.getpid()} on {socket.gethostname()}"
+    with pytest.raises(ConfigError, match=f"in use by another scoperouter \\({holder};"):
         Daemon(zero_cfg.registry, zero_cfg.relations, settings(tmp_path / "s", lock_timeout_s=0.3))
     assert time.monotonic() - t0 >= 0.3
     await a.stop()

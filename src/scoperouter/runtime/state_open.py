@@ -214,20 +214,26 @@ def acquire_state_lock(state_dir: Path, timeout_s: float) -> int:
     to ``timeout_s`` for the old one to exit, then fails with a ConfigError. The kernel
     drops the lock if the holder dies, so a crash never leaves it stale. Locking the
     directory rather than a file in it means deleting files (``LOCK`` included) cannot
-    let a second daemon in; ``<state-dir>/LOCK`` still names the holder's pid for humans."""
+    let a second daemon in; ``<state-dir>/LOCK`` still names the holder (pid and host), which
+    the newcomer's error repeats."""
     fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
     if not flock_within(fd, timeout_s):
         os.close(fd)
+        other = ""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            other = " ".join((state_dir / "LOCK").read_text(encoding="utf-8").split())[:200]
         raise ConfigError(
             [
                 ConfigIssue(
                     f"state dir {state_dir} is in use by another scoperouter "
-                    f"(pid in {state_dir / 'LOCK'})"
+                    f"({other or 'holder unknown'}; {state_dir / 'LOCK'})"
                 )
             ]
         )
     with contextlib.suppress(OSError):
-        (state_dir / "LOCK").write_text(f"{os.getpid()}\n", encoding="ascii")
+        (state_dir / "LOCK").write_text(
+            f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8"
+        )
     return fd
 
 
