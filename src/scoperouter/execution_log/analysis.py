@@ -109,7 +109,11 @@ class ProcessorReport:
     avg_entities_per_run: float | None = None
     entity_rows_processed: int = 0
     entity_rows_needed: int = 0
-    date_level_rows: int = 0  # the measured runs' rows had each been a full-date run
+    # the headline's comparison: the measured runs whose full-date baseline is known, the
+    # entity rows they processed as routed, and the rows had each been a full-date run
+    baseline_runs: int = 0
+    baseline_runs_processed: int = 0
+    date_level_rows: int = 0
     waste_pct: float | None = None
     wasted_hours_per_week: float | None = None
     date_level_waste_pct: float | None = None
@@ -248,6 +252,8 @@ def build_report(
             need_sum += u
             wasted += max(0, p - u)
             if b is not None:
+                pr.baseline_runs += 1
+                pr.baseline_runs_processed += p
                 base_sum += b
                 base_wasted += max(0, b - u)
         pr.entity_rows_processed = proc_sum

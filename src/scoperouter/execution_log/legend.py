@@ -42,16 +42,30 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 def headline(report: Report) -> str:
     """Routed work against the same runs at date level, in the demo's words: the demo's
     "routed" entity rows, and its "vs an orchestrator running the date-level DAG once per
-    update" ratio (the log cannot know the extra runs fan-in adds to "date level (today)")."""
-    routed = sum(p.entity_rows_processed for p in report.processors)
+    update" ratio (the log cannot know the extra runs fan-in adds to "date level (today)").
+    Both sides are over the same runs: the measured runs whose full-date size is known."""
+    routed = sum(p.baseline_runs_processed for p in report.processors)
     date_level = sum(p.date_level_rows for p in report.processors)
     runs = sum(p.runs for p in report.processors)
     measured = sum(p.measured_runs for p in report.processors)
+    compared = sum(p.baseline_runs for p in report.processors)
     saved = sum(p.saved_hours for p in report.processors)
-    if measured <= 0 or date_level <= 0:
+    if measured <= 0:
         return "work: not measurable (no run with known entity rows)"
-    # the rows are the measured runs' only: the runs they were counted over, named so
-    counted = f"{runs:,} runs" if measured == runs else f"{measured:,} measured runs (of {runs:,})"
+    if compared <= 0:
+        return "work: not comparable with date level (no measured run's full-date size is known)"
+    if date_level <= 0:
+        return "work: not measurable (no run with known entity rows)"
+    # the rows are the compared runs' only: the runs they were counted over, named so
+    if compared == measured:
+        counted = (
+            f"{runs:,} runs" if measured == runs else f"{measured:,} measured runs (of {runs:,})"
+        )
+    else:
+        total = "" if measured == runs else f", {runs:,} in all"
+        counted = (
+            f"{compared:,} runs with a known date-level size (of {measured:,} measured{total})"
+        )
     less = f"{date_level / routed:.1f}x less work routed" if routed > 0 else "none of it routed"
     return (
         f"work: routed {routed:,} entity rows in {counted}; the same runs at date level "
