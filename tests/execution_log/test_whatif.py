@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,51 @@ def test_what_if_since_names_the_runs_of_earlier_events_it_does_not_replan(
     text = capsys.readouterr().out
     note = "2 logged run(s) of 1 event(s) dated before --since are not re-planned"
     assert (note in text) is bool(left_out)
+
+
+@pytest.mark.parametrize(
+    ("since", "changed_config", "says"),
+    [
+        (None, False, ["current settings reproduce the logged decisions"]),
+        ("2025-11-19", False, ["note: 2 logged run(s) of 1 event(s) dated before --since",
+                               "current settings reproduce the logged decisions they re-plan"]),
+        (None, True, ["note: 1 logged decisions differ under the current settings",
+                      "warning: report --what-if does not model the closed loop"]),
+    ],
+)  # fmt: skip
+def test_what_if_html_carries_the_text_notes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    since: str | None,
+    changed_config: bool,
+    says: list[str],
+) -> None:
+    """The --html what-if section says what the text says under its table (events not
+    re-planned, decisions not reproduced, the loop not modelled), and no figure is 'None'."""
+    routes = one_processor_registry(tmp_path, players=4, lookback="{days: 2}")
+    event = {"event_id": "late-fix", "source": "raw.stats", "game_date": "2025-11-18",
+             "affected_entities": {"players": ["p1", "p2"]},
+             "produced_at": "2025-11-20T09:00:00Z"}  # fmt: skip
+    (tmp_path / "ev.jsonl").write_text(json.dumps(event) + "\n")
+    cfg, log = str(routes), str(tmp_path / "log.sqlite")
+    assert main(["replay", str(tmp_path / "ev.jsonl"), "--config", cfg, "--log", log,
+                 "--outbox", str(tmp_path / "ob.jsonl")]) == 0  # fmt: skip
+    if changed_config:  # the log's 2-player runs are date runs now, and serve would retry
+        text = routes.read_text().replace("max_entities: 100", "max_entities: 1\n  run_retries: 1")
+        routes.write_text(text)
+    capsys.readouterr()
+    argv = ["report", "--config", cfg, "--log", log, "--what-if", "max_entities=3"]
+    argv += ["--since", since] if since else []
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    tail = text[text.index("\nwhat-if ") :].splitlines()
+    notes = [x.strip() for x in tail if x.startswith(("  note:", "  current ", "  warning:"))]
+    assert len(notes) == len(says) and all(
+        n.startswith(x) for n, x in zip(notes, says, strict=True)
+    )
+    page = tmp_path / "r.html"
+    assert main([*argv, "--html", str(page)]) == 0
+    section = page.read_text(encoding="utf-8").split("<h2>What if", 1)[1].split("<h2>", 1)[0]
+    for note in notes:
+        assert html.escape(note) in section, note
+    assert "None" not in section

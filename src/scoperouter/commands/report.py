@@ -39,7 +39,7 @@ from scoperouter.execution_log.undeclared_reads import render_text as render_und
 from scoperouter.execution_log.undeclared_reads import undeclared
 from scoperouter.execution_log.unknown_sources import UnknownSource, unknown_sources
 from scoperouter.execution_log.unknown_sources import render_text as render_unknown
-from scoperouter.execution_log.whatif import what_if_rows
+from scoperouter.execution_log.whatif import what_if_notes, what_if_rows
 from scoperouter.processor_registry.loader import LoadedConfig, load_config, load_relations
 from scoperouter.processor_registry.models import ReportSpec
 from scoperouter.processor_registry.relations import RelationStore
@@ -406,21 +406,5 @@ def render_text(
         ]
         for label, a, b in what_if_rows(wi):
             lines.append(f"  {label:24}{a!s:>12}{b!s:>12}")
-        m = wi["current_matches_log"]["mismatches"]
-        left = wi["not_replanned"]
-        if left["events"]:
-            lines.append(
-                f"  note: {left['runs']} logged run(s) of {left['events']} event(s) dated before "
-                "--since are not re-planned (neither column counts them; the table above does)"
-            )
-        lines.append(
-            (
-                "  current settings reproduce the logged decisions"
-                + (" they re-plan" if left["events"] else "")
-            )
-            if m == 0
-            else f"  note: {m} logged decisions differ under the current settings (config or relation data changed?)"
-        )
-        if wi.get("loop_not_modelled"):
-            lines.append(f"  warning: {wi['loop_not_modelled']}")
+        lines += [f"  {n}" for n in what_if_notes(wi)]
     return "\n".join(lines)

@@ -313,3 +313,28 @@ def what_if_rows(w: Mapping[str, Any]) -> list[tuple[str, object, object]]:
         ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
         ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
     ]
+
+
+def what_if_notes(w: Mapping[str, Any]) -> list[str]:
+    """What qualifies the what-if table, for the text and HTML reports: the runs of events
+    before --since it does not re-plan, whether the current settings reproduce the logged
+    decisions, and the closed loop it does not model."""
+    notes = []
+    left = w["not_replanned"]
+    if left["events"]:
+        notes.append(
+            f"note: {left['runs']} logged run(s) of {left['events']} event(s) dated before "
+            "--since are not re-planned (neither column counts them; the table above does)"
+        )
+    m = w["current_matches_log"]["mismatches"]
+    notes.append(
+        (
+            "current settings reproduce the logged decisions"
+            + (" they re-plan" if left["events"] else "")
+        )
+        if m == 0
+        else f"note: {m} logged decisions differ under the current settings (config or relation data changed?)"
+    )
+    if w.get("loop_not_modelled"):
+        notes.append(f"warning: {w['loop_not_modelled']}")
+    return notes
