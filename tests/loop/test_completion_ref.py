@@ -52,6 +52,23 @@ def test_completion_ref(raw: Any, expected: tuple[Any, ...] | None) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("SUCCESS", "success"),
+        ("Success", "success"),
+        (" success ", "success"),
+        ("PARTIAL", "partial"),
+        ("No_Data", "no_data"),
+        ("FAILED", "failed"),
+    ],
+)
+def test_status_is_read_in_any_case(status: str, outcome: str) -> None:
+    """A status is read as the normaliser reads it (stripped, any case): SUCCESS closes."""
+    ref = completion_ref({"trigger_id": "t-1", "processor": "p", "status": status})
+    assert ref is not None and ref.outcome == outcome
+
+
 def test_unified_fields_are_kept() -> None:
     """execution_id, parent_processor, the date and missed ids are read."""
     ref = completion_ref(

@@ -109,9 +109,12 @@ def _str(raw: Mapping[str, Any], meta: Mapping[str, Any], key: str) -> str | Non
 
 
 def _outcome(raw: Mapping[str, Any]) -> Outcome | None:
+    """The run's outcome, read as the normaliser reads ``status`` (stripped, any case:
+    ``SUCCESS`` closes its trigger as it routes), else ``success``; None: an unknown
+    status (no report)."""
     status = raw.get("status")
-    if isinstance(status, str) and status in _OUTCOMES:
-        return status  # type: ignore[return-value]
+    if isinstance(status, str) and (folded := status.strip().lower()) in _OUTCOMES:
+        return folded  # type: ignore[return-value]
     if status is None:
         ok = raw.get("success")
         if isinstance(ok, bool):
