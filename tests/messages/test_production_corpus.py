@@ -144,10 +144,17 @@ def test_full_run_is_date_scope(nba: LoadedConfig) -> None:
     }
 
 
-def test_orchestrator_combined_entities_never_narrow(nba: LoadedConfig) -> None:
-    """The Phase 3->4 orchestrator's ids (every incremental processor's, united) route the full date."""
+@pytest.mark.parametrize(
+    "extra", [{}, {"processor_name": None}], ids=["as_sent", "null_processor_name"]
+)
+def test_orchestrator_combined_entities_never_narrow(
+    nba: LoadedConfig, extra: dict[str, Any]
+) -> None:
+    """The Phase 3->4 orchestrator's ids (every incremental processor's, united) route the
+    full date; a null processor_name is absent (SPEC 3)."""
     [case] = [c for c in CASES if c.name == "trig_p3to4_player_incremental"]
-    ev, decisions = decide(nba, case.body)
+    assert "processor_name" not in case.body
+    ev, decisions = decide(nba, {**case.body, **extra})
     assert ev.affected_entities is None
     runs = [d for d in decisions if d.action == "run"]
     assert runs and all(d.scope == "date" for d in runs)

@@ -35,9 +35,9 @@ Rules (where a reading could differ, the choice is written here):
   printable (NUL, zero-width, no-break space...) -- makes the event name no entities (full
   date): the readable ids alone would lose that entity's update, and a NUL cannot be
   stored. An orchestrator's own trigger (``trigger_source: orchestrator`` and no
-  ``processor_name``) names no entities either: its ids are the changes of several
-  upstreams united (the same list on every table's message), so they cannot scope this
-  source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
+  ``processor_name``, absent or ``null``) names no entities either: its ids are the
+  changes of several upstreams united (the same list on every table's message), so they
+  cannot scope this source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted, each name stripped of surrounding whitespace and
   lower-cased (:mod:`scoperouter.field_names`: column names are case-insensitive, and the
   registry's ``fields`` are folded alike); empty means "unknown" (relevant), and one of
@@ -202,8 +202,9 @@ def normalize_event(
         has_ents = True
     # an orchestrator's own trigger (no processor names itself in it) carries its
     # upstreams' changes united, the same ids on every table's message (production:
-    # phase3_to_phase4/main.py:1913-1976): not this source's own, they cannot scope it
-    relayed = raw.get("trigger_source") == "orchestrator" and "processor_name" not in raw
+    # phase3_to_phase4/main.py:1913-1976): not this source's own, they cannot scope it;
+    # a "processor_name": null names no processor (SPEC 3: top-level nulls are dropped)
+    relayed = raw.get("trigger_source") == "orchestrator" and raw.get("processor_name") is None
     if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed or relayed:
         # full date: bounded work whatever the event names; an id nobody can name hides a
         # changed entity (routing the readable ids alone would lose its update)
