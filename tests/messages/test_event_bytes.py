@@ -1,7 +1,7 @@
 """How an event's bytes become JSON, the same for every path (``parse_event_bytes``: push,
 pull, ``explain``, ``replay``; the HTTP ingress for a plain body): UTF-8 with an optional
 byte order mark, nothing else; and a numeric id that is not a finite number is refused
-instead of naming every such event alike."""
+instead of naming every such event alike, one longer than a string id may be as that one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from scoperouter.errors import EventError
+from scoperouter.messages.event_fields import MAX_ID_CHARS
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.processor_registry.compiled import compile_registry
 from scoperouter.processor_registry.models import RoutesSpec
@@ -80,6 +81,21 @@ def test_non_finite_numeric_id_is_refused(key: str, text: str) -> None:
         parse_event_bytes(body, REG)
     assert err.value.reason == "invalid_field"
     assert key in err.value.detail
+
+
+@pytest.mark.parametrize("key", ["event_id", "execution_id"])
+@pytest.mark.parametrize(("digits", "refused"), [(MAX_ID_CHARS, False), (MAX_ID_CHARS + 1, True)])
+def test_numeric_id_is_bounded_as_a_string_id(key: str, digits: int, refused: bool) -> None:
+    """A numeric id past MAX_ID_CHARS digits is invalid_field, as a string id (PostgreSQL's key)."""
+    others = {k: v for k, v in EVENT.items() if k != "event_id"}
+    body = f'{{"{key}": {"9" * digits}, '.encode() + json.dumps(others).encode()[1:]
+    if not refused:
+        assert parse_event_bytes(body, REG).event_id.startswith("9" * digits)
+        return
+    with pytest.raises(EventError) as err:
+        parse_event_bytes(body, REG)
+    assert err.value.reason == "invalid_field"
+    assert err.value.detail == f"{key} is longer than {MAX_ID_CHARS} characters"
 
 
 @pytest.mark.parametrize(

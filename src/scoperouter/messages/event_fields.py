@@ -160,7 +160,8 @@ def execution_key(execution_id: str, raw: Mapping[str, Any]) -> str:
 
 
 def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str:
-    # an empty or missing id falls back to the next source; a number is used as text
+    # an empty or missing id falls back to the next source; a number is used as text,
+    # checked as a string id (a 3,000-digit one overflowed PostgreSQL's seen-ids key)
     for key in ("event_id", "execution_id"):
         v = raw.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool):
@@ -168,7 +169,7 @@ def event_id_of(raw: Mapping[str, Any], message_id: str | None, ctx: Ctx) -> str
                 # NaN, Infinity or a number beyond a double: as text ("nan", "inf") every
                 # such event would share one id, all but the first answered as duplicates
                 raise ctx.fail("invalid_field", f"{key} must be a finite number, got {v!r}")
-            text = str(v)
+            text = id_text(str(v), key, ctx)
         elif isinstance(v, str) and v.strip():
             text = id_text(v, key, ctx)
         elif v is not None and not isinstance(v, str):

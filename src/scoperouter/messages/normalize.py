@@ -48,7 +48,8 @@ Rules (where a reading could differ, the choice is written here):
   (:func:`~scoperouter.messages.event_fields.execution_key`: production's execution id
   names a run, reused for every date it processes), else the Pub/Sub message id, else
   ``h-`` + a hash of the event's canonical JSON (deterministic: a redelivered copy gets
-  the same id; the ingest adds the acceptance time, :mod:`scoperouter.messages.body_ids`). A numeric id is its text; a NaN or infinite one is ``invalid_field``.
+  the same id; the ingest adds the acceptance time, :mod:`scoperouter.messages.body_ids`). A numeric id is its text; a NaN or infinite one is ``invalid_field``, as is
+  one longer than a string id may be (:data:`~scoperouter.messages.event_fields.MAX_ID_CHARS`).
 * Bytes (:func:`loads_event_json`, every path): UTF-8, a leading byte order mark ignored.
 * Status: ``status`` when present (``success|partial|no_data|failed``, anything else is
   ``invalid_status``); else legacy ``success`` (true -> success, false -> failed, whatever
