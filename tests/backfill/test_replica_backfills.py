@@ -5,7 +5,8 @@ naming it); one that overlaps nothing starts; ``GET /backfills/ID`` on the other
 names the replica running it; a backfill stopped because its claim was lost is counted on
 ``/metrics``; with completion "event" a run ends with the completion any replica received
 (the shared completion ledger), the CLI given the replicas' store too
-(docs/deploy-replicas.md)."""
+(docs/deploy-replicas.md); a trigger id no backfill issues (a NUL, over 512 characters)
+names no run and never fails the batch."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import base64
 import contextlib
 import json
 import os
+import random
+import string
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -230,3 +233,45 @@ async def test_the_cli_given_the_replicas_store_reads_completions_from_it(
                 cli.kill()
         _, err = await cli.communicate()
     assert cli.returncode == 0 and len(sent) == 1, (sent, err.decode())
+
+
+def _noise(n: int) -> str:
+    """``n`` letters and digits no compressor shrinks much (what overflows a btree key)."""
+    rnd = random.Random(0)
+    return "".join(rnd.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+@pytest.mark.parametrize(
+    ("make_tid", "recorded"),
+    [
+        pytest.param(lambda shape: f"bf-{shape}", True, id="an-id-of-ours"),
+        pytest.param(lambda shape: f"bf-{shape}\x00x", False, id="nul"),
+        pytest.param(lambda shape: f"bf-{shape}-{_noise(3000)}", False, id="3000-chars"),
+    ],
+)
+async def test_a_trigger_id_no_backfill_issues_names_no_run(
+    tmp_path: Path, pg_schema_dsn: str, make_tid: Callable[[str], str], recorded: bool
+) -> None:
+    """A trigger_id with a control character or over 512 characters names no backfill run: accepted, never a failed batch."""
+    import psycopg
+
+    a = _replica(tmp_path, pg_schema_dsn, "a")
+    shapes = {  # how the message names the trigger: (attribute, body)
+        "event": (True, {**EVENT_REPORT, "event_id": "done-1"}),
+        "bare": (True, {"processor": PGS, "status": "no_data", "event_id": "done-2"}),
+        "bare-body": (False, {"processor": PGS, "status": "failed", "event_id": "done-3"}),
+    }
+    answers = {}
+    async with _started(a), aiohttp.ClientSession() as s:
+        assert a.port is not None
+        for n, (shape, (in_attribute, report)) in enumerate(shapes.items(), 1):
+            tid = make_tid(shape)
+            body = _envelope(tid, report if in_attribute else {**report, "trigger_id": tid}, n)
+            if not in_attribute:
+                body["message"]["attributes"] = {}
+            async with s.post(f"http://127.0.0.1:{a.port}/events", json=body) as r:
+                answers[shape] = (r.status, await r.text())
+    with psycopg.connect(pg_schema_dsn, autocommit=True) as c:
+        rows = c.execute("SELECT count(*) FROM sr_completions").fetchone()
+    assert all(status == 200 for status, _text in answers.values()), answers
+    assert rows == ((len(shapes) if recorded else 0),)

@@ -125,6 +125,17 @@ def count_or_none(v: Any) -> int | None:
     return n if 0 <= n <= MAX_COUNT else None
 
 
+def is_id_text(v: str) -> bool:
+    """Whether ``v`` passes :func:`id_text`: at most :data:`MAX_ID_CHARS` characters, no
+    control character (NUL included), UTF-8 text -- what every store can key (a trigger
+    id a message names that is not such text cannot be one the router issued)."""
+    if len(v) > MAX_ID_CHARS:
+        return False
+    if not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+        return False
+    return encodable(v)
+
+
 def id_text(v: str, key: str, ctx: Ctx) -> str:
     """An id exactly as sent (never stripped: ``" e1"`` and ``"e1"`` are two events), at
     most :data:`MAX_ID_CHARS` characters, without control characters (NUL included)."""

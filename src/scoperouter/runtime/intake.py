@@ -18,7 +18,8 @@ from collections import deque
 from typing import Generic, Protocol, TypeVar
 
 from scoperouter.errors import EventError
-from scoperouter.messages.models import Event
+from scoperouter.messages.event_fields import is_id_text
+from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
 from scoperouter.messages.normalize import normalize_event, parse_event_bytes
 from scoperouter.messages.push import message_key
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -52,6 +53,21 @@ def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | Event
     except Exception as exc:  # a normaliser bug must never crash the router
         logger.exception("normaliser raised unexpectedly")
         return EventError("invalid_field", f"could not normalise: {type(exc).__name__}")
+
+
+def names_backfill_run(trigger_id: str | None) -> bool:
+    """Whether a message naming ``trigger_id`` (a ``trigger_id`` attribute, a bare report's
+    ``trigger_id``) names a backfill run's trigger: the id begins with
+    :data:`~scoperouter.messages.models.BACKFILL_TRIGGER_PREFIX` and is id text
+    (:func:`~scoperouter.messages.event_fields.is_id_text`: at most 512 characters, no
+    control character). Any other names no backfill run -- no backfill issues one, and
+    on a shared store the completion ledger keys it (PostgreSQL refuses a NUL, and a long
+    id overflows its primary key: the whole ingest batch failed, redelivered for ever)."""
+    return (
+        trigger_id is not None
+        and trigger_id.startswith(BACKFILL_TRIGGER_PREFIX)
+        and is_id_text(trigger_id)
+    )
 
 
 def backfill_completion(parsed: Event | EventError) -> Event | EventError:

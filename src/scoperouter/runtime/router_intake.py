@@ -21,13 +21,19 @@ import sqlite3
 import time
 
 from scoperouter.errors import EventError, StoreBusy
-from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
+from scoperouter.messages.models import Event
 from scoperouter.messages.push import message_key
 from scoperouter.router.completion_ref import completion_ref, is_report_only
 from scoperouter.runtime import intake
 from scoperouter.runtime.batch_counts import count_committed, count_received
 from scoperouter.runtime.ingest import BareReport, BatchResult, Item, process_batch
-from scoperouter.runtime.intake import Settle, backfill_completion, parse_inbound, take_lingering
+from scoperouter.runtime.intake import (
+    Settle,
+    backfill_completion,
+    names_backfill_run,
+    parse_inbound,
+    take_lingering,
+)
 from scoperouter.runtime.loop_runtime import is_report, raw_of
 from scoperouter.runtime.marks import Mark, write_marks
 from scoperouter.runtime.metrics import observe_n
@@ -75,8 +81,7 @@ class RouterIntake(RouterCore):
         # received: counted per batch; ``event`` set: a source's fast path parsed it already
         ev = inbound.event
         parsed = ev if ev is not None else parse_inbound(inbound, self.registry)
-        tid = inbound.trigger_id
-        if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
+        if names_backfill_run(inbound.trigger_id):
             parsed = backfill_completion(parsed)
         if isinstance(parsed, EventError):  # (a bare report has no source: never an Event)
             report = self._backfill_report(inbound)
@@ -113,7 +118,7 @@ class RouterIntake(RouterCore):
             return None
         ref = completion_ref(raw, date_field=self.registry.date_field)
         tid = inbound.trigger_id or (ref.trigger_id if ref is not None else None)
-        if ref is None or tid is None or not tid.startswith(BACKFILL_TRIGGER_PREFIX):
+        if ref is None or tid is None or not names_backfill_run(tid):
             return None
         mid = message_key(inbound.message_id, inbound.subscription)
         return BareReport(tid, ref.outcome, ref.event_id or mid or tid)

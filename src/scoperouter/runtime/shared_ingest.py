@@ -24,13 +24,14 @@ from itertools import repeat
 
 from scoperouter.errors import EventError
 from scoperouter.messages.body_ids import accepted_as
-from scoperouter.messages.models import BACKFILL_TRIGGER_PREFIX, Event
+from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
 from scoperouter.runtime.ingest import BatchResult, Item, event_ref, note_dead_letter
+from scoperouter.runtime.intake import names_backfill_run
 from scoperouter.runtime.modes import other_modes
 from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
 from scoperouter.state.api import StateStore
@@ -174,7 +175,7 @@ def process_shared_batch(
         admissions.append(Admission(ev.event_id, contribs))
         if ledger:
             tid = item.inbound.trigger_id
-            if tid is not None and tid.startswith(BACKFILL_TRIGGER_PREFIX):
+            if tid is not None and names_backfill_run(tid):
                 reported.append(Reported(tid, ev.status, ev.event_id))
     result = state.ingest(
         IngestBatch(
