@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from reload_support import ROSTER, players, recording_router, small_registry
 
-from scoperouter.processor_registry.loader import load_config
+from scoperouter.processor_registry.loader import load_config, relation_watch_paths
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.reload import RelationReloader, relation_fingerprint
 
@@ -162,3 +162,28 @@ async def test_polling_without_a_ready_file_warns_at_start(
     ]
     assert len(hints) == (1 if warned else 0)
     assert all("deploy/README.md" in m for m in hints)
+
+
+@pytest.mark.parametrize(
+    ("touched", "warned"), [(False, True), (True, False)], ids=["never_touched", "present"]
+)
+async def test_a_missing_ready_file_warns_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, touched: bool, warned: bool
+) -> None:
+    """Polling a ready_file that does not exist (a name the job never touches) logs a WARNING naming it."""
+    cfg = load_config(small_registry(tmp_path, ready_file="_READY"))
+    ready = next(p for p in relation_watch_paths(cfg.registry) if p.name == "_READY")
+    if touched:
+        ready.touch()
+    router, _ = recording_router()
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=60.0)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await reloader.start()
+        await reloader.stop()
+    hints = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and getattr(r, "code", None) == "ready_file_missing"
+    ]
+    assert len(hints) == (1 if warned else 0)
+    assert all(str(ready) in m for m in hints)

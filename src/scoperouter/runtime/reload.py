@@ -161,6 +161,16 @@ class RelationReloader:
                     "interval_s": self.interval_s,
                 },
             )
+            ready = [w for w in self.watched if w not in self.paths]
+            missing = await asyncio.to_thread(lambda: [str(w) for w in ready if not w.exists()])
+            if missing:  # a misnamed ready file never appears: no reload, ever
+                logger.warning(
+                    "relation_data.csv.ready_file %s does not exist: relation data is reloaded "
+                    "only once it appears or changes -- check that the job writing the files "
+                    "touches this name",
+                    ", ".join(missing),
+                    extra={"code": "ready_file_missing", "watched": missing},
+                )
             if self.watched == self.paths:  # no relation_data.csv.ready_file
                 logger.warning(
                     "relation files polled without relation_data.csv.ready_file: a file its "
