@@ -1,15 +1,26 @@
 """Edges of the state-store contract (SQLite and PostgreSQL): done rows pruned past a redriven
 row, dedupe and the next deadline store-wide with two stores on one location, a stale
-owner's Dead mark."""
+owner's Dead mark, a NUL in a mark's error or a dead letter's text."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
+import pytest
 from state_support import StoreFactory, batch, contrib
 
 from scoperouter.state.api import StateStore
-from scoperouter.state.model import Dead, Done, Retention
+from scoperouter.state.model import (
+    Attempted,
+    Dead,
+    DeadLetterIn,
+    Done,
+    IngestBatch,
+    Mark,
+    Retention,
+    RetryLater,
+)
 
 T0 = 1_700_000_000.0
 DAY_S = 86400.0
@@ -73,3 +84,53 @@ def test_stale_owner_cannot_kill_a_reclaimed_row(make_store: StoreFactory) -> No
     assert [d for d in b.dead_letters() if d.kind == "trigger"] == []
     assert b.apply_marks([Done(i, 1, T0 + 13)]) == (True,)
     assert b.outbox_rows()[0].status == "done"
+
+
+# a target's error answer as received (runtime.http_sink keeps its text), and as stored
+NUL_ERROR = "HTTP 500: upstream\x00\x00 junk"
+NUL_KEPT = "HTTP 500: upstream\\x00\\x00 junk"
+
+
+@pytest.mark.parametrize(
+    ("mark", "status", "letters"),
+    [
+        (lambda i: Attempted(i, 1, NUL_ERROR), "leased", []),
+        (lambda i: RetryLater(i, 1, T0 + 5, NUL_ERROR), "pending", []),
+        (lambda i: Dead(i, 1, T0 + 1, "permanent_error", NUL_ERROR), "dead", [NUL_KEPT]),
+    ],
+    ids=["attempted", "retry", "dead"],
+)
+def test_a_nul_in_a_marks_error_is_stored_escaped(
+    make_store: StoreFactory, mark: Callable[[int], Mark], status: str, letters: list[str]
+) -> None:
+    """A mark's error holding a NUL is stored with it escaped, in the batch that carries it."""
+    s = make_store("a")
+    [i] = _fire(s, "p")  # leased to "a"
+    r = s.ingest(IngestBatch(admissions=batch(contrib("r6nul")).admissions, marks=(mark(i),)), T0)
+    assert (r.accepted, r.marked) == (("r6nul",), (True,))
+    [row] = s.outbox_rows()
+    assert (row.status, row.error) == (status, NUL_KEPT)
+    assert [d.detail for d in s.dead_letters()] == letters
+
+
+@pytest.mark.parametrize(
+    ("letter", "stored"),
+    [
+        (("sub#m\x00", "invalid_field", "d"), ("sub#m\\x00", "invalid_field", "d")),
+        (("m1", "bad\x00reason", None), ("m1", "bad\\x00reason", None)),
+        (("m1", "invalid_field", "got 'x\x00y'"), ("m1", "invalid_field", "got 'x\\x00y'")),
+    ],
+    ids=["ref", "reason", "detail"],
+)
+def test_a_nul_in_a_dead_letters_text_is_stored_escaped(
+    make_store: StoreFactory,
+    letter: tuple[str, str, str | None],
+    stored: tuple[str, str, str | None],
+) -> None:
+    """A dead letter's ref, reason or detail holding a NUL is stored with it escaped, once."""
+    s = make_store("a")
+    d = DeadLetterIn("event", *letter, b"payload", T0)
+    assert s.dead_letter(d) is True
+    assert s.dead_letter(d) is False  # a redelivery finds it under the escaped ref
+    [got] = s.dead_letters()
+    assert (got.ref, got.reason, got.detail) == stored

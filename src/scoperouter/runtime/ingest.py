@@ -251,7 +251,7 @@ def event_ref(inbound: Inbound, payload: bytes | None) -> str:
     name = safe(mid) if mid is not None else f"sha256:{letter_refs.payload_digest(payload)}"
     if inbound.subscription is not None:
         name = f"{safe(inbound.subscription)}#{name}"
-    return letter_refs.bounded(name.replace("\x00", "\\x00"))
+    return letter_refs.bounded(letter_refs.nul_free(name))
 
 
 def note_dead_letter(

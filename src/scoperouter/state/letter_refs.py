@@ -6,7 +6,9 @@ whose ref is taken (a rejected event's message id another topic used too, a push
 free text) is stored under another ref (:func:`other_refs`), and at worst under no ref
 (``NULL``: never a conflict). A ``trigger`` ref (``trigger_id#row id``) names its outbox row,
 so a conflict there is always the same dead letter. Every ref written is at most
-:data:`~scoperouter.messages.event_fields.MAX_ID_CHARS` characters (:func:`long_ref`).
+:data:`~scoperouter.messages.event_fields.MAX_ID_CHARS` characters (:func:`long_ref`). No
+free text a store writes from outside (a ref, a dead letter's reason and detail, an outbox
+row's error) holds a NUL: each is written ``\\x00`` (:func:`nul_free`), in every store alike.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ def trigger_ref(trigger_id: str, row_id: int) -> str:
     """The ref of a ``trigger`` dead letter: the trigger's id and its outbox row's,
     ``<trigger_id>#<row id>`` (the letter follows its row: redrive, discard, regrain)."""
     return f"{trigger_id}#{row_id}"
+
+
+def nul_free(text: str) -> str:
+    """``text`` with each NUL written ``\\x00``. PostgreSQL's ``text`` cannot hold a NUL:
+    the write failed, and with it the whole transaction (an ingest batch, a page of
+    dispatch marks) and every retry of it -- a target's error answer quoting one blocked
+    the replica's ingest and dispatch for good."""
+    return text.replace("\x00", "\\x00")
 
 
 def long_ref(ref: str) -> str:

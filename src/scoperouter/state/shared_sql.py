@@ -72,26 +72,28 @@ class Sql:
         self.q["lane_expire"] = pick(placeholder, skip_locked, LANE_EXPIRE)
 
     def mark(self, db: Executes, m: Mark, owner: str) -> bool:
-        """Apply one dispatch outcome; True when it changed its row."""
-        q = self.q
+        """Apply one dispatch outcome; True when it changed its row. Its error text (a
+        target's answer, as received) is stored with any NUL escaped
+        (:func:`~scoperouter.state.letter_refs.nul_free`)."""
+        q, nul_free = self.q, letter_refs.nul_free
         if isinstance(m, Done):
             cur = db.execute(q["done"], (m.attempts, m.at, m.item_id))
         elif isinstance(m, Attempted):
-            cur = db.execute(q["attempted"], (m.attempts, m.error, m.item_id, owner))
+            cur = db.execute(q["attempted"], (m.attempts, nul_free(m.error), m.item_id, owner))
         elif isinstance(m, RetryLater):
-            cur = db.execute(q["retry"], (m.attempts, m.available_at, m.error, m.item_id, owner))
+            retry = (m.attempts, m.available_at, nul_free(m.error), m.item_id, owner)
+            cur = db.execute(q["retry"], retry)
         elif isinstance(m, Released):
             cur = db.execute(q["released"], (m.item_id, owner))
         elif isinstance(m, RedriveLane):
             cur = db.execute(q["redrive_lane"], (m.at, m.processor, m.at))
         else:
-            row = db.execute(q["dead"], (m.attempts, m.at, m.error, m.item_id, owner)).fetchone()
+            error = nul_free(m.error)
+            row = db.execute(q["dead"], (m.attempts, m.at, error, m.item_id, owner)).fetchone()
             if row is None:
                 return False
             ref = letter_refs.trigger_ref(row[0], m.item_id)
-            self.dead_letter(
-                db, DeadLetterIn("trigger", ref, m.reason, m.error, bytes(row[1]), m.at)
-            )
+            self.dead_letter(db, DeadLetterIn("trigger", ref, m.reason, error, bytes(row[1]), m.at))
             return True
         return int(cur.rowcount) > 0
 
@@ -204,8 +206,13 @@ class Sql:
     def dead_letter(self, db: Executes, d: DeadLetterIn) -> bool:
         """Store ``d``; False when the same one is stored already (same ``(kind, ref)`` and,
         but for a trigger's, same payload): another payload under a taken ref is stored
-        under another ref (:func:`~scoperouter.state.letter_refs.place`)."""
-        q, rest = self.q, (d.reason, d.detail, d.payload, d.at)
+        under another ref (:func:`~scoperouter.state.letter_refs.place`). Its ref, reason
+        and detail are stored with any NUL escaped (:func:`~scoperouter.state.letter_refs.nul_free`;
+        a ref so grown past the bound is shortened, as any other)."""
+        nul_free = letter_refs.nul_free
+        detail = None if d.detail is None else nul_free(d.detail)
+        q, rest = self.q, (nul_free(d.reason), detail, d.payload, d.at)
+        given = None if d.ref is None else letter_refs.bounded(nul_free(d.ref))
 
         def insert(ref: str | None) -> bool:
             return int(db.execute(q["dead_letter"], (d.kind, ref, *rest)).rowcount) > 0
@@ -214,7 +221,7 @@ class Sql:
             row = db.execute(q["dead_letter_payload"], (d.kind, ref)).fetchone()
             return letter_refs.MISSING if row is None else row[0]
 
-        return letter_refs.place(d.kind, d.ref, d.payload, insert, stored_payload)
+        return letter_refs.place(d.kind, given, d.payload, insert, stored_payload)
 
     def dead_letters(self, db: Executes) -> list[DeadLetter]:
         return [
@@ -316,15 +323,16 @@ class _Rows:
         self.db.execute(self.q["import_pending"], params)
 
     def add_dead(self, d: DeadTrigger) -> int:
+        error = None if d.error is None else letter_refs.nul_free(d.error)
         params = (d.trigger_id, d.processor, d.body, d.attempts, d.created_at, d.finished_at,
-                  d.finished_at, d.error, d.mode)  # fmt: skip
+                  d.finished_at, error, d.mode)  # fmt: skip
         return int(self.db.execute(self.q["import_dead"], params).fetchone()[0])
 
     def add_letter(self, d: DeadLetterIn) -> bool:
         return self.sql.dead_letter(self.db, d)
 
     def has_unnamed(self, d: DeadLetterIn) -> bool:
-        params = (d.kind, d.reason, d.at)
+        params = (d.kind, letter_refs.nul_free(d.reason), d.at)
         return self.db.execute(self.q["letter_unnamed"], params).fetchone() is not None
 
 
