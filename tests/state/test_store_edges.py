@@ -1,6 +1,7 @@
 """Edges of the state-store contract (SQLite and PostgreSQL): done rows pruned past a redriven
 row, dedupe and the next deadline store-wide with two stores on one location, a stale
-owner's Dead mark, a NUL in a mark's error or a dead letter's text."""
+owner's Dead mark, a NUL in a mark's error or a dead letter's text, the largest
+max_entities the registry takes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from state_support import StoreFactory, batch, contrib
 
+from scoperouter.processor_registry.model_base import INT4_MAX
 from scoperouter.state.api import StateStore
 from scoperouter.state.model import (
     Attempted,
@@ -134,3 +136,11 @@ def test_a_nul_in_a_dead_letters_text_is_stored_escaped(
     assert s.dead_letter(d) is False  # a redelivery finds it under the escaped ref
     [got] = s.dead_letters()
     assert (got.ref, got.reason, got.detail) == stored
+
+
+def test_the_registrys_largest_max_entities_is_stored(make_store: StoreFactory) -> None:
+    """A window's max_entities at the registry's bound (2^31 - 1) is written and re-applied."""
+    s = make_store("a")
+    assert s.ingest(batch(contrib("r6big", max_entities=INT4_MAX)), T0).accepted == ("r6big",)
+    assert s.apply_limits({"p": INT4_MAX - 1}, 3) == 1
+    assert [w.max_entities for w in s.open_windows()] == [INT4_MAX - 1]

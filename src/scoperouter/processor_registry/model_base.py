@@ -71,6 +71,11 @@ IgnoredTable = Annotated[
     ),
 ]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+# The most a setting the PostgreSQL state store keeps in an ``integer`` (int4) column may be
+# (a window's max_entities): past it every ingest touching the processor failed
+INT4_MAX = 2**31 - 1
+# A positive integer the PostgreSQL state store keeps in an ``integer`` column
+PositiveInt4 = Annotated[StrictInt, Field(gt=0, le=INT4_MAX)]
 
 # A changed-field name, written bare: not empty, no surrounding whitespace, no comma. Names
 # are matched stripped and ignoring case (scoperouter.field_names), and an event's blank

@@ -19,6 +19,7 @@ from .model_base import (
     Identifier,
     IgnoredTable,
     PositiveInt,
+    PositiveInt4,
     SourceName,
     Strict,
     parse_duration,
@@ -184,7 +185,7 @@ Mode = Literal["live", "shadow"]
 class DefaultsSpec(Strict):
     """Settings every processor inherits unless it sets its own."""
 
-    max_entities: PositiveInt = Field(default=100, description=MAX_ENTITIES_DESCRIPTION)
+    max_entities: PositiveInt4 = Field(default=100, description=MAX_ENTITIES_DESCRIPTION)
     window: WindowSpec = Field(
         default=WindowSpec(), description="Coalescing window per (processor, date)."
     )
@@ -241,7 +242,7 @@ class ProcessorSpec(Strict):
         default=None,
         description="The source its own completion events carry (an edge of the DAG).",
     )
-    max_entities: PositiveInt | None = Field(
+    max_entities: PositiveInt4 | None = Field(
         default=None, description=MAX_ENTITIES_DESCRIPTION + " Default: defaults.max_entities."
     )
     lookback: LookbackSpec | None = Field(

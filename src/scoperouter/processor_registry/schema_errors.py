@@ -22,6 +22,7 @@ from scoperouter.errors import ConfigIssue
 from scoperouter.processor_registry import indentation, semantic
 from scoperouter.processor_registry.model_base import (
     FIELD_NAME_PATTERN,
+    INT4_MAX,
     POSITIVE_DURATION_PATTERN,
     field_name_problem,
 )
@@ -143,6 +144,11 @@ def _message(err: ErrorDetails, path: YamlPath) -> str:
         return f"{msg} (got {_short(inp)})"
     if t == "greater_than" and ctx.get("gt") == 0:
         return f"must be positive (got {_short(inp)})"
+    if t == "less_than_equal" and ctx.get("le") == INT4_MAX:
+        return (
+            f"must be at most {INT4_MAX} (2^31 - 1: the PostgreSQL state store keeps it in "
+            f"a 32-bit integer column) (got {_short(inp)})"
+        )
     if t == "value_error":
         return msg.removeprefix("Value error, ")
     if t in ("int_type", "int_parsing", "int_from_float"):
