@@ -1,12 +1,13 @@
 """Edges of the state-store contract (SQLite and PostgreSQL): done rows pruned past a redriven
 row, dedupe and the next deadline store-wide with two stores on one location, a stale
 owner's Dead mark, a NUL in a mark's error or a dead letter's text, the largest
-max_entities the registry takes."""
+max_entities the registry takes, ping on a store that takes no write."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from state_support import StoreFactory, batch, contrib
@@ -144,3 +145,24 @@ def test_the_registrys_largest_max_entities_is_stored(make_store: StoreFactory) 
     assert s.ingest(batch(contrib("r6big", max_entities=INT4_MAX)), T0).accepted == ("r6big",)
     assert s.apply_limits({"p": INT4_MAX - 1}, 3) == 1
     assert [w.max_entities for w in s.open_windows()] == [INT4_MAX - 1]
+
+
+def _take_no_writes(s: StateStore) -> None:
+    """From now on ``s``'s connection takes no write: as on a PostgreSQL standby (or a
+    server with default_transaction_read_only), a SQLite file that is read-only."""
+    store: Any = s
+    if s.kind == "postgresql":
+        store._conn.execute("SET default_transaction_read_only = on")
+    else:
+        store._db.execute("PRAGMA query_only = ON")
+
+
+def test_ping_raises_when_the_store_takes_no_write(make_store: StoreFactory) -> None:
+    """ping (the readiness probe) raises when the store cannot take a write, as ingest does."""
+    s = make_store("a")
+    s.ping()
+    _take_no_writes(s)
+    with pytest.raises(Exception, match=r"read-only|readonly"):
+        s.ingest(batch(contrib("r6ro")), T0)
+    with pytest.raises(Exception, match=r"read-only|readonly"):
+        s.ping()

@@ -92,6 +92,10 @@ from scoperouter.state.window_rows import pg_ids
 _T = TypeVar("_T")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
+# ping's write of no row: checked as a write (read-only transaction, recovery, privileges),
+# takes no transaction id and changes nothing
+_PING = "UPDATE sr_schema_version SET version = version WHERE false"
+
 
 class PostgresStateStore(PgOutbox):
     """:class:`~scoperouter.state.api.StateStore` on PostgreSQL (one connection per store,
@@ -180,7 +184,11 @@ class PostgresStateStore(PgOutbox):
                 conn.cancel()
 
     def ping(self) -> None:
-        self._run(lambda c: c.execute("SELECT 1").fetchone())
+        """A write that writes nothing (an UPDATE of no row): the server refuses it, as it
+        refuses every ingest, when the store cannot take a write -- a standby or demoted
+        primary (in recovery), ``default_transaction_read_only = on``, privileges revoked.
+        ``SELECT 1`` answered such a server, and the readiness probe said ready."""
+        self._run(lambda c: c.execute(_PING).rowcount)
 
     # ------------------------------------------------------------------ ingest and windows
     def ingest(self, batch: IngestBatch, now: float) -> IngestResult:
