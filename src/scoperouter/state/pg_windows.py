@@ -33,7 +33,9 @@ __all__ = [
     "with_stored",
 ]
 
-# lock-or-create every touched window in key order; rev = 0 marks a row created here.
+# lock-or-create every touched window in key order (code-point order, COLLATE "C": the order
+# apply_limits locks them in, Python's, whatever the database's collation); rev = 0 marks a
+# row created here.
 # caused_by is not returned (it holds up to CAUSED_BY_CAP ids): new causes are appended
 # (and the row re-capped, counting the rest) by UPDATE_WINDOW, and read back only when the
 # window fires.
@@ -42,7 +44,7 @@ INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids
     entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
 SELECT k.p, k.d, %(now)s, %(now)s, 'Infinity', '{{}}', '', '{{}}', 'normal', 0, 0, 0
 FROM unnest(%(procs)s::text[], %(days)s::date[]) AS k(p, d)
-ORDER BY k.p, k.d
+ORDER BY k.p COLLATE "C", k.d
 ON CONFLICT (processor, day) DO UPDATE SET rev = sr_windows.rev + 1
 RETURNING rev, {WINDOW_COLS.replace("caused_by", "NULL::text[]").replace("caused_more", "0")}
 """

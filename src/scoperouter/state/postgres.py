@@ -16,7 +16,9 @@ Invariants:
   for the next tick, with its merged contributions), deletes them and inserts their
   triggers in the same transaction. A contribution is therefore in exactly one trigger.
 * **Locks** of ingest are taken in one global order (event ids, then window keys, both
-  sorted by the database), fires and claims never wait: ingests and fires do not deadlock.
+  in code-point order: ``COLLATE "C"``, Python's order, whatever the database's collation,
+  the order :meth:`apply_limits` locks windows in), fires and claims never wait: ingests
+  and fires do not deadlock. What the store returns sorted is in that order too.
   Outbox rows are not ordered: a rescue (rows in scan order) and a replica's marks or
   lease renewals (in their own order) can deadlock; the victim's transaction is rolled
   back whole and retried (bounded), as is a serialization failure
@@ -202,7 +204,7 @@ class PostgresStateStore(PgOutbox):
         if ids:
             rows = c.execute(
                 "INSERT INTO sr_seen(event_id, seen_at) SELECT t.id, %s "
-                "FROM unnest(%s::text[]) AS t(id) ORDER BY t.id "
+                'FROM unnest(%s::text[]) AS t(id) ORDER BY t.id COLLATE "C" '
                 "ON CONFLICT DO NOTHING RETURNING event_id",
                 (now, ids),
             ).fetchall()
@@ -337,7 +339,7 @@ class PostgresStateStore(PgOutbox):
     def open_windows(self) -> list[WindowState]:
         rows = self._run(
             lambda c: c.execute(
-                f"SELECT {WINDOW_COLS} FROM sr_windows ORDER BY processor, day"
+                f'SELECT {WINDOW_COLS} FROM sr_windows ORDER BY processor COLLATE "C", day'
             ).fetchall()
         )
         return [window(r) for r in rows]

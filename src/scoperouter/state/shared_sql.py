@@ -146,7 +146,7 @@ class Sql:
 
     def pending_processors(self, db: Executes, due_at: float) -> list[str]:
         rows = db.execute(self.q["pending_processors"], (due_at,)).fetchall()
-        return [str(r[0]) for r in rows]
+        return sorted(str(r[0]) for r in rows)
 
     def pending_count(self, db: Executes) -> int:
         return int(db.execute(self.q["pending_count"]).fetchone()[0])

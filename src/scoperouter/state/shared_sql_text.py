@@ -43,8 +43,10 @@ TEMPLATES = {
     # (locked by another transaction) or committed since the claim's snapshot
     "lane_held": "SELECT 1 FROM sr_outbox WHERE status = 'pending' AND processor = %s "
     "AND available_at <= %s LIMIT 1",
+    # sorted by Sql.pending_processors (code-point order: PostgreSQL's ORDER BY follows the
+    # database's collation, and SQLite knows no COLLATE "C")
     "pending_processors": "SELECT DISTINCT processor FROM sr_outbox WHERE status = 'pending' "
-    "AND available_at <= %s ORDER BY processor",
+    "AND available_at <= %s",
     "pending_count": "SELECT count(*) FROM sr_outbox WHERE status = 'pending'",
     "drop_dead_letters": "DELETE FROM sr_dead_letters WHERE kind = 'trigger' AND ref IN "
     "(SELECT trigger_id || '#' || id FROM sr_outbox WHERE status = 'dead' AND "
