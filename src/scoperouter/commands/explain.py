@@ -8,7 +8,8 @@ processor of the registry, sorted by processor name. ``--json`` prints
 DAG (:mod:`scoperouter.router.cascade`): every processor the update reaches, hop by hop,
 with its scope, reason and what reached it; with ``--json`` under a ``"cascade"`` key
 (``{"as_of", "hops": [{"hop", "sources", "decisions": [... "hop", "via"]}], "reached",
-"not_reached"}``). Exit 0, or 1 for an invalid config or event.
+"not_reached"}``). Exit 0, or 1 for an invalid config or event, or one the planner raises on
+(``planner_error``, one line on stderr; ``serve`` dead-letters it).
 """
 
 from __future__ import annotations
@@ -148,8 +149,15 @@ def run(args: argparse.Namespace) -> int:
     data, message_id = unwrap_push(data)  # EventError -> main() prints, exit 1
     event = parse_event_bytes(data, cfg.registry, message_id=message_id)
     today = as_of(args, cfg.registry)
-    decisions = plan(cfg.registry, cfg.relations, event, today)
-    wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
+    try:
+        decisions = plan(cfg.registry, cfg.relations, event, today)
+        wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
+    except Exception as exc:  # a planner bug: serve dead-letters the event (planner_error)
+        print(
+            f"error: cannot plan event {event.event_id}: planner_error: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     if args.json:
         out: dict[str, Any] = {
             "event": event_to_json(event, cfg.registry.date_field),

@@ -27,7 +27,9 @@ Each line is an event, or a Pub/Sub push body as ``serve``'s ``/events`` takes i
 ``explain`` reads one): the event it carries, named by its ``messageId`` when it has no
 ``event_id``; a push message ``serve`` would dead-letter (no data, bad base64) is a
 rejected line. A line that is not a valid event is reported on stderr with its line number
-and reason and counted; the replay goes on, and exits 1 at the end if any line was rejected. An event
+and reason and counted; so is an event the planner raises on (``planner_error``, e.g. a
+date whose lookahead runs past 9999-12-31: ``serve`` dead-letters it), which is never logged
+or windowed. The replay goes on, and exits 1 at the end if any line was rejected. An event
 whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
 virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
 it: counted, never planned, logged or windowed.
@@ -118,7 +120,8 @@ def replay_events(
     clock = first
     seen = SeenIds.of(registry)  # serve's seen ids, on the virtual clock
     duplicates = 0
-    for _n, event in parsed:
+    unplanned = 0  # events the planner raised on: rejected, not counted as events
+    for n, event in parsed:
         if event.produced_at is not None:
             clock = max(clock, event.produced_at.timestamp())
         event = accepted_as(event, clock)  # an id-less message's send: an event of its own
@@ -128,7 +131,18 @@ def replay_events(
             continue
         at = datetime.fromtimestamp(clock, tz=UTC)
         day = as_of if as_of is not None else at.date()  # serve's default: its clock's date
-        decisions, now_fired = engine.receive(event, relations, day, clock)
+        try:
+            decisions = engine.plan(event, relations, day)
+        except Exception as exc:  # a planner bug: serve dead-letters it (planner_error)
+            rejected += 1
+            unplanned += 1
+            seen.forget(event.event_id)  # not routed: a redelivery is planned again
+            if errors is not None:
+                why = f"planner_error: {type(exc).__name__}: {exc} (event {event.event_id})"
+                print(f"line {n}: rejected: {why}", file=errors)
+            emit(engine.tick(clock))  # as for a duplicate: the windows due now fire
+            continue
+        now_fired = engine.accept(event, decisions, clock)  # = engine.receive
         if log is not None:
             log.record_decisions(
                 event, decisions, at, registry=registry, relations=relations, as_of=day
@@ -138,7 +152,10 @@ def replay_events(
     if log is not None:
         log.flush()
     return ReplayResult(
-        events=len(parsed), rejected=rejected, triggers=fired, duplicates=duplicates
+        events=len(parsed) - unplanned,
+        rejected=rejected,
+        triggers=fired,
+        duplicates=duplicates,
     )
 
 

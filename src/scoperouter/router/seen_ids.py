@@ -3,7 +3,9 @@
 Invariant: an event whose ``event_id`` was routed less than ``server.dedup_horizon``
 before the clock is a duplicate (a Pub/Sub redelivery): the driver ignores it -- never
 planned, logged or windowed -- and only lets the clock fire due windows. The time kept is
-when the id was first routed; a duplicate does not extend it.
+when the id was first routed; a duplicate does not extend it. An event the planner could not
+plan was not routed (``serve`` dead-letters it, ``planner_error``): its id is forgotten, so a
+redelivery is planned (and rejected) again, as ``serve`` plans it again.
 """
 
 from __future__ import annotations
@@ -40,3 +42,7 @@ class SeenIds:
             return True
         self._at[event_id] = clock
         return False
+
+    def forget(self, event_id: str) -> None:
+        """``event_id`` was not routed after all (the planner raised on it)."""
+        self._at.pop(event_id, None)
