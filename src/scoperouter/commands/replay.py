@@ -32,7 +32,9 @@ date whose lookahead runs past 9999-12-31: ``serve`` dead-letters it), which is 
 or windowed. The replay goes on, and exits 1 at the end if any line was rejected. An event
 whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
 virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
-it: counted, never planned, logged or windowed.
+it: counted, never planned, logged or windowed. A time the clock cannot run at (before
+0001-01-01 UTC, or so near 9999-12-31 that a window would fire past it) is a rejected line
+(``invalid_field``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ from scoperouter.router.seen_ids import SeenIds
 from scoperouter.runtime.loop_runtime import loop_not_modelled
 
 DEFAULT_OUTBOX = Path(".scoperouter") / "replay-outbox.jsonl"
+_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 REPLAYED_STATUS = "replayed"
 """``dispatch_status`` of a replayed trigger in the execution log (counted as a run)."""
 
@@ -91,12 +95,15 @@ def replay_events(
     :data:`REPLAYED_STATUS`) at its ``fired_at``."""
     parsed: list[tuple[int, Event]] = []
     rejected = 0
+    clock_range = _clock_range(registry)
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             data, message_id = unwrap_push(line)  # serve's /events takes push bodies too
-            parsed.append((n, parse_event_bytes(data, registry, message_id=message_id)))
+            event = parse_event_bytes(data, registry, message_id=message_id)
+            _check_time(event, clock_range)
+            parsed.append((n, event))
         except EventError as exc:
             rejected += 1
             if errors is not None:
@@ -157,6 +164,32 @@ def replay_events(
         triggers=fired,
         duplicates=duplicates,
     )
+
+
+def _clock_range(registry: CompiledRegistry) -> tuple[float, float]:
+    """The times (epoch seconds) an event may carry: the virtual clock, and every window
+    deadline after it (up to the longest ``quiet``/``max_wait`` wait), stay datetimes."""
+    wait = max((min(p.quiet_s, p.max_wait_s) for p in registry.processors.values()), default=0)
+    return _FIRST.timestamp(), _LAST.timestamp() - wait
+
+
+def _check_time(event: Event, clock_range: tuple[float, float]) -> None:
+    """EventError (``invalid_field``) when ``event``'s time is out of ``clock_range``."""
+    if event.produced_at is None:
+        return
+    lo, hi = clock_range
+    if not lo <= event.produced_at.timestamp() <= hi:
+        raise EventError(
+            "invalid_field",
+            f"produced_at {event.produced_at.isoformat()} is outside the replay clock's "
+            f"range {_iso(lo)}..{_iso(hi)} (its windows fire up to {_LAST.timestamp() - hi:g} s "
+            "later, before 9999-12-31T23:59:59Z)",
+            event.event_id,
+        )
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def format_trigger(t: Trigger, plurals: Mapping[str, str] | None = None) -> str:
