@@ -4,16 +4,18 @@ A stream of events (one JSON object per line) through the planner and the coales
 windows on a **virtual clock**: the clock is the largest ``produced_at`` (or ``timestamp``)
 seen so far, in file order (events are not re-sorted; an event without a time happens at
 the current clock; events before the first timed one happen at the first time in the
-file). Before each event, every window whose deadline has passed fires at its deadline; at
-the end of the stream the clock runs on until every window has fired. Each trigger is
-printed with ``fired_at`` (``--json``: one trigger per line, SPEC section 3).
+file, or now when none has a time). Before each event, every window whose deadline has
+passed fires at its deadline; at the end of the stream the clock runs on until every
+window has fired. Each trigger is printed with ``fired_at`` (``--json``: one trigger per
+line, SPEC section 3).
 
 Lookbacks stop at the as-of date: ``--as-of``, ``$SCOPEROUTER_AS_OF`` or ``routes.yaml``'s
 ``server.as_of`` (``serve``'s precedence) when one is set, else each event's virtual date
 (the UTC date of the clock when it is routed), as ``serve`` without ``--as-of`` stops them
 at the date of its own clock. So a replay of last month's events reaches the dates they
 reached then, not every date up to today. A stream with no time at all (no
-``produced_at``/``timestamp``) has no virtual date: it is routed as of today (UTC).
+``produced_at``/``timestamp``) runs on a clock that starts now: it is routed as of today
+(UTC), its triggers fire (and are logged) from now on.
 
 Without ``--dry-run`` the triggers are also appended to an outbox file (``--outbox``,
 default ``./.scoperouter/replay-outbox.jsonl``) and the replay is appended to the
@@ -89,8 +91,8 @@ def replay_events(
 ) -> ReplayResult:
     """Pure-ish core of ``replay`` (no file output): returns every trigger with ``fired_at``.
 
-    ``as_of`` None: each event is routed as of the UTC date of the virtual clock (today's
-    date when no event carries a time). With ``log``, each event's decisions are recorded at
+    ``as_of`` None: each event is routed as of the UTC date of the virtual clock (which
+    starts now when no event carries a time: today's date). With ``log``, each event's decisions are recorded at
     the virtual clock, with that as-of, and each fired trigger as a dispatch (status
     :data:`REPLAYED_STATUS`) at its ``fired_at``."""
     parsed: list[tuple[int, Event]] = []
@@ -109,9 +111,8 @@ def replay_events(
             if errors is not None:
                 print(f"line {n}: rejected: {exc}", file=errors)
     first_at = next((e.produced_at for _, e in parsed if e.produced_at is not None), None)
-    first = first_at.timestamp() if first_at is not None else 0.0
-    if as_of is None and first_at is None:  # no virtual date to go by
-        as_of = datetime.now(UTC).date()
+    # no time at all: the clock starts now, so the stream is routed (and stamped) as of today
+    first = (first_at or datetime.now(UTC)).timestamp()
     engine = RoutingEngine(registry)
     fired: list[Trigger] = []
 
