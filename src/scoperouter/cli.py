@@ -96,16 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EventError as exc:
         print(f"error: invalid event: {exc}", file=sys.stderr)
         if want_json:
-            print(
-                json.dumps(
-                    {
-                        "error": "invalid_event",
-                        "reason": exc.reason,
-                        "detail": exc.detail,
-                        "event_id": exc.event_id,
-                    }
-                )
-            )
+            from scoperouter.commands import invalid_event_json
+
+            print(invalid_event_json(exc.reason, exc.detail, exc.event_id))
         return 1
     except KeyboardInterrupt:
         return 130

@@ -203,7 +203,8 @@ def test_replay_json_dry_run(config: Path, tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert "line 3" in r.stderr and "not_json" in r.stderr and "Traceback" not in r.stderr
-    triggers = [json.loads(line) for line in r.stdout.splitlines()]
+    error, *triggers = [json.loads(line) for line in r.stdout.splitlines()]  # the error first
+    assert (error["error"], error["reason"], error["line"]) == ("invalid_event", "not_json", 3)
     pgs = [t for t in triggers if t["processor"] == "player_game_summary"]
     # quiet 10s: e1+e2 fire at 18:00:15, the critical e3 fires at once at 18:00:50
     assert [(t["entity_ids"], t["caused_by"], t["fired_at"]) for t in pgs] == [
@@ -278,8 +279,8 @@ def test_replay_execution_log(
         cwd=tmp_path,
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr  # line 3 of the stream is broken
-    triggers = [json.loads(line) for line in r.stdout.splitlines()]
-    assert triggers
+    error, *triggers = [json.loads(line) for line in r.stdout.splitlines()]  # line 3's error
+    assert error["line"] == 3 and triggers and not any("error" in t for t in triggers)
     assert log.exists() is logged
     if not logged:
         return

@@ -11,6 +11,7 @@ one command's environment (``PORT`` for ``serve``) can never break another.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -114,3 +115,11 @@ def log_path(args: argparse.Namespace, default: Path = DEFAULT_LOG) -> Path:
     """``--log``, else ``default``."""
     value: Path | None = getattr(args, "log", None)
     return value or default
+
+
+def invalid_event_json(reason: str, detail: str, event_id: str | None, **more: object) -> str:
+    """The ``--json`` error of an invalid event, for stdout (README, "``--json`` errors"):
+    ``{"error": "invalid_event", "reason", "detail", "event_id"}`` and ``more``."""
+    return json.dumps(
+        {"error": "invalid_event", "reason": reason, "detail": detail, "event_id": event_id, **more}
+    )

@@ -8,8 +8,10 @@ processor of the registry, sorted by processor name. ``--json`` prints
 DAG (:mod:`scoperouter.router.cascade`): every processor the update reaches, hop by hop,
 with its scope, reason and what reached it; with ``--json`` under a ``"cascade"`` key
 (``{"as_of", "hops": [{"hop", "sources", "decisions": [... "hop", "via"]}], "reached",
-"not_reached"}``). Exit 0, or 1 for an invalid config or event, or one the planner raises on
-(``planner_error``, one line on stderr; ``serve`` dead-letters it).
+"not_reached"}``). Exit 0, or 1 (one line on stderr) for an unreadable file, an invalid
+config or event, or an event the planner raises on (``planner_error``: ``serve``
+dead-letters it); with ``--json`` the error is also printed on stdout as JSON (README,
+"``--json`` errors").
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from scoperouter.commands import as_of, common, config_path
-from scoperouter.errors import EventError
+from scoperouter.commands import as_of, common, config_path, invalid_event_json
+from scoperouter.errors import ConfigError, ConfigIssue, EventError
 from scoperouter.messages.normalize import event_to_json, loads_event_json, parse_event_bytes
 from scoperouter.messages.push import (
     PROBLEM_TEXT,
@@ -38,16 +40,18 @@ from scoperouter.router.event_range import has_other_range_dates
 from scoperouter.router.planner import plan
 
 
-def read_input(path: str) -> bytes | None:
-    """Bytes of a file, or of stdin for ``-``; None (after a one-line error) when unreadable."""
+def read_input(path: str) -> bytes:
+    """Bytes of a file, or of stdin for ``-``; a ConfigError (``io``, naming the file) when
+    unreadable -- main() prints it, as JSON too with ``--json``."""
     if path == "-":
         return sys.stdin.buffer.read()
     try:
         with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return None
+        raise ConfigError(
+            [ConfigIssue(f"cannot read: {exc.strerror}", file=path, code="io")]
+        ) from None
 
 
 def unwrap_push(data: bytes) -> tuple[bytes, str | None]:
@@ -143,8 +147,6 @@ def format_wave(wave: Wave, plurals: Mapping[str, str] | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     data = read_input(args.event)
-    if data is None:
-        return 1
     cfg = load_config(config_path(args))
     data, message_id = unwrap_push(data)  # EventError -> main() prints, exit 1
     event = parse_event_bytes(data, cfg.registry, message_id=message_id)
@@ -153,10 +155,12 @@ def run(args: argparse.Namespace) -> int:
         decisions = plan(cfg.registry, cfg.relations, event, today)
         wave = cascade(cfg.registry, cfg.relations, event, today) if args.cascade else None
     except Exception as exc:  # a planner bug: serve dead-letters the event (planner_error)
+        detail = f"{type(exc).__name__}: {exc}"
         print(
-            f"error: cannot plan event {event.event_id}: planner_error: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
+            f"error: cannot plan event {event.event_id}: planner_error: {detail}", file=sys.stderr
         )
+        if args.json:
+            print(invalid_event_json("planner_error", detail, event.event_id))
         return 1
     if args.json:
         out: dict[str, Any] = {

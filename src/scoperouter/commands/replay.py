@@ -31,10 +31,13 @@ Each line is an event, or a Pub/Sub push body as ``serve``'s ``/events`` takes i
 rejected line. A line that is not a valid event is reported on stderr with its line number
 and reason and counted; so is an event the planner raises on (``planner_error``, e.g. a
 date whose lookahead runs past 9999-12-31: ``serve`` dead-letters it), which is never logged
-or windowed. The replay goes on, and exits 1 at the end if any line was rejected. An event
-whose ``event_id`` was already routed within ``server.dedup_horizon`` (default 24 h) of the
-virtual clock is a duplicate (a Pub/Sub redelivery) and is ignored, as ``serve`` ignores
-it: counted, never planned, logged or windowed. A time the clock cannot run at (before
+or windowed. With ``--json`` each rejected line is also printed on stdout, before the
+triggers, as ``{"error": "invalid_event", "reason", "detail", "event_id", "line"}``; an
+unreadable file is ``invalid_config`` (README, "``--json`` errors"). The replay goes on,
+and exits 1 at the end if any line was rejected. An event whose ``event_id`` was already
+routed within ``server.dedup_horizon`` (default 24 h) of the virtual clock is a duplicate
+(a Pub/Sub redelivery) and is ignored, as ``serve`` ignores it: counted, never planned,
+logged or windowed. A time the clock cannot run at (before
 0001-01-01 UTC, or so near 9999-12-31 that a window would fire past it) is a rejected line
 (``invalid_field``).
 """
@@ -46,14 +49,20 @@ import json
 import sqlite3
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
-from scoperouter.commands import common, config_path, configured_as_of, log_path
+from scoperouter.commands import (
+    common,
+    config_path,
+    configured_as_of,
+    invalid_event_json,
+    log_path,
+)
 from scoperouter.commands.explain import read_input, unwrap_push
-from scoperouter.errors import EventError
+from scoperouter.errors import ConfigError, EventError
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.messages.body_ids import accepted_as
 from scoperouter.messages.models import Event, Trigger
@@ -72,12 +81,34 @@ REPLAYED_STATUS = "replayed"
 """``dispatch_status`` of a replayed trigger in the execution log (counted as a run)."""
 
 
+class Rejected(NamedTuple):
+    """A rejected line: its number, the reason (an EventError's, or ``planner_error``)."""
+
+    line: int
+    reason: str
+    detail: str
+    event_id: str | None = None
+
+    def text(self) -> str:
+        """``line N: rejected: REASON: DETAIL[ (event ID)]``, for stderr."""
+        where = f" (event {self.event_id})" if self.event_id else ""
+        return f"line {self.line}: rejected: {self.reason}: {self.detail}{where}"
+
+    def json(self) -> str:
+        """The ``--json`` error of an invalid event, with its ``"line"``, for stdout."""
+        return invalid_event_json(self.reason, self.detail, self.event_id, line=self.line)
+
+
 @dataclass
 class ReplayResult:
     events: int
-    rejected: int
     triggers: list[Trigger]
     duplicates: int = 0  # events ignored as already routed (same event_id, within the horizon)
+    rejections: list[Rejected] = field(default_factory=list)  # in line order
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
 
 
 def replay_events(
@@ -92,11 +123,18 @@ def replay_events(
     """Pure-ish core of ``replay`` (no file output): returns every trigger with ``fired_at``.
 
     ``as_of`` None: each event is routed as of the UTC date of the virtual clock (which
-    starts now when no event carries a time: today's date). With ``log``, each event's decisions are recorded at
-    the virtual clock, with that as-of, and each fired trigger as a dispatch (status
-    :data:`REPLAYED_STATUS`) at its ``fired_at``."""
+    starts now when no event carries a time: today's date). With ``log``, each event's
+    decisions are recorded at the virtual clock, with that as-of, and each fired trigger as
+    a dispatch (status :data:`REPLAYED_STATUS`) at its ``fired_at``. Each rejected line is
+    printed to ``errors`` when it is met."""
     parsed: list[tuple[int, Event]] = []
-    rejected = 0
+    rejections: list[Rejected] = []
+
+    def reject(r: Rejected) -> None:
+        rejections.append(r)
+        if errors is not None:
+            print(r.text(), file=errors)
+
     clock_range = _clock_range(registry)
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -107,9 +145,7 @@ def replay_events(
             _check_time(event, clock_range)
             parsed.append((n, event))
         except EventError as exc:
-            rejected += 1
-            if errors is not None:
-                print(f"line {n}: rejected: {exc}", file=errors)
+            reject(Rejected(n, exc.reason, exc.detail, exc.event_id))
     first_at = next((e.produced_at for _, e in parsed if e.produced_at is not None), None)
     # no time at all: the clock starts now, so the stream is routed (and stamped) as of today
     first = (first_at or datetime.now(UTC)).timestamp()
@@ -142,12 +178,9 @@ def replay_events(
         try:
             decisions = engine.plan(event, relations, day)
         except Exception as exc:  # a planner bug: serve dead-letters it (planner_error)
-            rejected += 1
             unplanned += 1
             seen.forget(event.event_id)  # not routed: a redelivery is planned again
-            if errors is not None:
-                why = f"planner_error: {type(exc).__name__}: {exc} (event {event.event_id})"
-                print(f"line {n}: rejected: {why}", file=errors)
+            reject(Rejected(n, "planner_error", f"{type(exc).__name__}: {exc}", event.event_id))
             emit(engine.tick(clock))  # as for a duplicate: the windows due now fire
             continue
         now_fired = engine.accept(event, decisions, clock)  # = engine.receive
@@ -161,9 +194,9 @@ def replay_events(
         log.flush()
     return ReplayResult(
         events=len(parsed) - unplanned,
-        rejected=rejected,
         triggers=fired,
         duplicates=duplicates,
+        rejections=sorted(rejections),
     )
 
 
@@ -209,8 +242,6 @@ def format_trigger(t: Trigger, plurals: Mapping[str, str] | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     data = read_input(args.events)
-    if data is None:
-        return 1
     cfg = load_config(config_path(args))
     if (warning := loop_not_modelled(cfg.registry, "replay")) is not None:
         print(f"warning: {warning}", file=sys.stderr)
@@ -223,8 +254,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             log = open_log(where_log)
         except (OSError, ExecutionLogError, sqlite3.DatabaseError) as exc:
-            print(f"error: cannot open execution log {where_log}: {exc}", file=sys.stderr)
-            return 1
+            raise ConfigError(f"cannot open execution log {where_log}: {exc}") from exc
     try:
         result = replay_events(
             cfg.registry, cfg.relations, data.splitlines(), fixed, errors=sys.stderr, log=log
@@ -232,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if log is not None:
             log.close()
+    if args.json:
+        for r in result.rejections:
+            print(r.json())
     out_lines = [json.dumps(t.wire(), separators=(",", ":")) for t in result.triggers]
     for t, js in zip(result.triggers, out_lines, strict=True):
         print(js if args.json else format_trigger(t, cfg.registry.plurals))
@@ -244,8 +277,7 @@ def run(args: argparse.Namespace) -> int:
                 for js in out_lines:
                     fh.write(js + "\n")
         except OSError as exc:
-            print(f"error: cannot write outbox {path}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise ConfigError(f"cannot write outbox {path}: {exc.strerror}") from exc
         where = f"appended to {path}" + ("" if log is None else f", logged to {where_log}")
     print(
         f"replay: {result.events} events, {result.rejected} rejected, "
