@@ -28,7 +28,8 @@ is always the registry shipped with the package over the season's relation data,
 messages up to 60 s late) routed with the ledger off, on, and with the barrier, plus without
 faults with and without the barrier (``closed_loop`` in ``--json``; docs/ledger.md), and
 saves the ledger of the ledger + barrier run to ``--state-dir`` (``loop.json``) for
-``scoperouter trace`` and ``scoperouter deadletters``.
+``scoperouter trace`` and ``scoperouter deadletters``; ``--state-dir`` without ``--faults``
+(no ledger to save) is a usage error, exit 2.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.state_dir is not None and not args.faults:  # a usage error, as argparse's
+        why = "--state-dir: only with --faults (without it no ledger is saved)"
+        print(f"scoperouter demo: error: {why}", file=sys.stderr)
+        raise SystemExit(2)
     try:
         from scoperouter.examples.nba.demo import run_demo
         from scoperouter.examples.nba.season import DEFAULT_SEED
