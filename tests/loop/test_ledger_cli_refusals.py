@@ -1,7 +1,8 @@
 """`trace` and `deadletters` never ignore what they are told: an explicit --config or --log
 that cannot be read, an --html file that cannot be written, or a redrive naming a trigger
 that is not a dead letter is a one-line error with exit 1 (nothing requested); with
---json, stdout stays JSON."""
+--json, stdout stays JSON. An empty redrive filter is a usage error (exit 2, nothing
+requested)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,21 @@ def test_redrive_json_stays_json(
     """With --json a redrive that matches nothing still prints JSON on stdout (exit 1)."""
     assert main(["deadletters", *argv, "--state-dir", str(state[0]), "--json"]) == 1
     json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [["--processor", ""], ["--reason", ""], ["--reason", " "]],
+    ids=["empty_processor", "empty_reason", "blank_reason"],
+)
+def test_redrive_with_an_empty_filter_is_a_usage_error(
+    state: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str], flt: list[str]
+) -> None:
+    """An empty --processor/--reason (an unset shell variable) is exit 2, never every dead letter."""
+    st, _ = state
+    with pytest.raises(SystemExit) as exc:
+        main(["deadletters", "redrive", *flt, "--state-dir", str(st)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flt[0]}: must not be empty" in err and "Traceback" not in err
+    assert Requests(st).read() == []

@@ -37,6 +37,14 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
 
 
+def nonempty(text: str) -> str:
+    """argparse type: a value with something in it (usage error, exit 2, otherwise) -- a
+    filter given as ``--processor "$P"`` with ``P`` unset must not read as no filter."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def common(
     *,
     config: bool = False,

@@ -8,7 +8,9 @@ trigger id (processors stay idempotent) and fresh retries: the request is append
 ``<state-dir>/loop-requests.jsonl``, which a running ``serve`` applies once; its completion
 then closes the trigger. ``--reason`` matches the last outcome (``failed``, ``timed_out``) or
 a substring of the error. Exit 0; 1 when nothing matches (or no ledger), or when an ``ID``
-is not a dead letter (then nothing is requested). With ``--json`` stdout is always JSON.
+is not a dead letter (then nothing is requested); 2 for an empty ``--reason`` or
+``--processor`` (an unset shell variable must not widen the redrive to every dead letter).
+With ``--json`` stdout is always JSON (but for that usage error).
 
 Invariant: the command never rewrites the ledger (only the router does); a request has a
 unique id and is applied at most once.
@@ -23,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from scoperouter.commands import common
+from scoperouter.commands import common, nonempty
 from scoperouter.commands.trace import DEFAULT_STATE_DIR, load_entries
 from scoperouter.errors import ConfigError
 from scoperouter.router.ledger import Entry
@@ -45,8 +47,10 @@ def register(subparsers: Any) -> None:
     s.set_defaults(func=run)
     r = sub.add_parser("redrive", parents=[shared], help="send dead letters again (same id)")
     r.add_argument("ids", nargs="*", metavar="ID")
-    r.add_argument("--reason", default=None, help="last outcome or a part of the error")
-    r.add_argument("--processor", default=None)
+    r.add_argument(
+        "--reason", type=nonempty, default=None, help="last outcome or a part of the error"
+    )
+    r.add_argument("--processor", type=nonempty, default=None)
     r.set_defaults(func=run)
 
 
@@ -70,9 +74,13 @@ def _select(dead: list[Entry], args: argparse.Namespace) -> list[Entry]:
     for e in dead:
         if ids and e.trigger_id not in ids:
             continue
-        if args.processor and e.trigger.processor != args.processor:
+        if args.processor is not None and e.trigger.processor != args.processor:
             continue
-        if args.reason and args.reason != e.outcome and args.reason not in (e.error or ""):
+        if (
+            args.reason is not None
+            and args.reason != e.outcome
+            and args.reason not in (e.error or "")
+        ):
             continue
         out.append(e)
     return out
@@ -112,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"error": "unknown_ids", "ids": unknown, "detail": msg}))
         return 1
     chosen = _select(dead, args)
-    if not (args.ids or args.reason or args.processor):
+    if not args.ids and args.reason is None and args.processor is None:
         chosen = dead  # redrive with no filter: every dead letter
     if not chosen:
         if args.json:
