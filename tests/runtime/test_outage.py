@@ -272,6 +272,50 @@ def test_dead_letters_command(
         s.close()
 
 
+def _three_dead(path: Path) -> None:
+    """Dead triggers t0, t1 (processor a) and t2 (b), each with its dead letter."""
+    s = Store(path, sync="normal")
+    with s.transaction():
+        for i, proc in enumerate(["a", "a", "b"]):
+            rid = s.insert_trigger(f"t{i}", proc, "{}", 1.0)
+            s.mark_dead(rid, 3, 2.0, "boom")
+            payload = f'{{"processor": "{proc}"}}'.encode()
+            s.dead_letter("trigger", f"t{i}#{rid}", "retry_horizon", "boom", payload, 2.0)
+    s.close()
+
+
+@pytest.mark.parametrize("action", ["list", "redrive", "discard"])
+def test_outbox_refuses_an_empty_processor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    """`outbox ACTION --processor ""` (an unset shell variable) is exit 2, the store unchanged."""
+    _three_dead(tmp_path / "state.sqlite3")
+    with pytest.raises(SystemExit) as exc:
+        main(["outbox", action, "--state-dir", str(tmp_path), "--processor", ""])
+    assert exc.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "argument --processor: must not be empty" in out.err
+    s = Store(tmp_path / "state.sqlite3", sync="normal")
+    try:
+        assert s.trigger_counts() == {"dead": 3} and len(s.dead_letters()) == 3
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("action", ["redrive", "discard"])
+def test_old_store_empty_processor_matches_none(tmp_path: Path, action: str) -> None:
+    """The snapshot + journal store, as the state stores: processor "" is no processor's, not all."""
+    _three_dead(tmp_path / "state.sqlite3")
+    s = Store(tmp_path / "state.sqlite3", sync="normal")
+    try:
+        with s.transaction():
+            n = s.redrive_dead(5.0, "") if action == "redrive" else s.discard_dead("")
+        assert n == 0
+        assert s.trigger_counts() == {"dead": 3} and len(s.dead_letters()) == 3
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize("dated", [False, True], ids=["range", "date_and_range"])
 async def test_small_events_are_not_queued_behind_long_backfills(
     tmp_path: Path, make_router: RouterFactory, dated: bool

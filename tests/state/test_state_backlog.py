@@ -193,7 +193,7 @@ def _dead(s: StateStore, processors: str) -> list[int]:
 
 @pytest.mark.parametrize(
     ("processor", "redriven"),
-    [(None, 3), ("a", 2), ("b", 1), ("zz", 0)],
+    [(None, 3), ("a", 2), ("b", 1), ("zz", 0), ("", 0)],
 )
 def test_redrive_dead_rows(make_store: StoreFactory, processor: str | None, redriven: int) -> None:
     """redrive_dead makes dead rows pending again (fresh attempts and horizon, due now) and drops their dead letters."""
@@ -218,7 +218,7 @@ def test_redrive_dead_rows(make_store: StoreFactory, processor: str | None, redr
     assert len(claimed) == redriven and all(r.created_at == T0 + 500 for r in claimed)
 
 
-@pytest.mark.parametrize(("processor", "left"), [(None, 0), ("a", 1), ("b", 2)])
+@pytest.mark.parametrize(("processor", "left"), [(None, 0), ("a", 1), ("b", 2), ("", 3)])
 def test_discard_dead_rows(make_store: StoreFactory, processor: str | None, left: int) -> None:
     """discard_dead deletes dead rows and their dead letters, nothing else."""
     s = make_store("x")

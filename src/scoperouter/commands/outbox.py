@@ -6,7 +6,8 @@ kept until an operator acts: ``redrive`` makes them pending again (fresh
 attempt count and horizon; a running daemon picks them up within
 ``dispatch_page_interval`` x 60 -- a replica on a shared store within a few seconds --, a
 stopped one at its next start), ``discard`` deletes them and their dead letters. ``list``
-prints one JSON object per dead letter (payloads left out).
+prints one JSON object per dead letter (payloads left out). An empty ``--processor`` (an
+unset shell variable) is a usage error (exit 2): it never reads as every processor.
 
 Where: ``--state`` names a state store (``postgresql://...``, ``sqlite:///path``, as
 ``serve --state``); else the stores in ``--state-dir``: the per-window store
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from scoperouter.commands import nonempty
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.runtime.state_open import (
     EMBEDDED_STATE,
@@ -82,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--state",
         help="a state store (postgresql://..., sqlite:///path) instead of the state dir's",
     )
-    p.add_argument("--processor", help="only this processor's dead triggers")
+    p.add_argument("--processor", type=nonempty, help="only this processor's dead triggers")
     p.set_defaults(func=run)
 
 
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             for store in stores:
                 for d in store.dead_letters():
-                    if args.processor and _processor(d.payload) != args.processor:
+                    if args.processor is not None and _processor(d.payload) != args.processor:
                         continue
                     row = {"id": d.id, "kind": d.kind, "ref": d.ref, "reason": d.reason,
                            "detail": d.detail, "at": d.at}  # fmt: skip

@@ -131,9 +131,11 @@ class StoreBacklog:
 
     def _drop_dead_letters(self, processor: str | None) -> tuple[str, tuple[Any, ...]]:
         """Delete the dead letters of the dead triggers (of ``processor``, or all); returns
-        the WHERE clause that picks those triggers and its arguments."""
-        where = "status = 'dead'" + (" AND processor = ?" if processor else "")
-        args: tuple[Any, ...] = (processor,) if processor else ()
+        the WHERE clause that picks those triggers and its arguments. Only None means all:
+        ``""`` is a processor name like any other (it matches none), as in the state stores."""
+        every = processor is None
+        where = "status = 'dead'" + ("" if every else " AND processor = ?")
+        args: tuple[Any, ...] = () if every else (processor,)
         self._db.execute(
             "DELETE FROM dead_letters WHERE kind = 'trigger' AND ref IN "
             f"(SELECT trigger_id || '#' || id FROM triggers WHERE {where})",
