@@ -302,6 +302,19 @@ def test_outbox_refuses_an_empty_processor(
         s.close()
 
 
+@pytest.mark.parametrize("action", ["list", "redrive", "discard"])
+@pytest.mark.parametrize("scheme", ["sqlite:///", ""], ids=["url", "path"])
+def test_outbox_state_that_is_not_there_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str, scheme: str
+) -> None:
+    """`outbox --state` naming a SQLite file that is not there: exit 1, one line, nothing created."""
+    missing = tmp_path / "typo" / "sub" / "state.db"
+    assert main(["outbox", action, "--state", f"{scheme}{missing}"]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.strip() == f"error: no state database at {missing} (--state)"
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("action", ["redrive", "discard"])
 def test_old_store_empty_processor_matches_none(tmp_path: Path, action: str) -> None:
     """The snapshot + journal store, as the state stores: processor "" is no processor's, not all."""

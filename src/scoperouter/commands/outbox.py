@@ -12,7 +12,9 @@ unset shell variable) is a usage error (exit 2): it never reads as every process
 Where: ``--state`` names a state store (``postgresql://...``, ``sqlite:///path``, as
 ``serve --state``); else the stores in ``--state-dir``: the per-window store
 (``state.db``, serve's default) and the snapshot + journal store (``state.sqlite3``, the
-closed loop's), each one present.
+closed loop's), each one present. A SQLite ``--state`` (``sqlite:///path`` or a path) must
+name a file that is there, as ``--state-dir`` must hold a store: this command never
+creates one (a typo would list or redrive an empty store, and report success).
 
 Invariant: only dead trigger rows and their ``trigger`` dead letters change, in one
 transaction per store; SQLite's busy timeout makes it safe next to a running daemon (it
@@ -38,7 +40,7 @@ from scoperouter.runtime.state_open import (
     open_shared_state,
 )
 from scoperouter.runtime.store import Store
-from scoperouter.state import StoreOptions
+from scoperouter.state import StoreOptions, is_postgres_url
 
 OPTIONS = StoreOptions(owner="scoperouter-outbox")  # this command leases nothing
 
@@ -94,6 +96,9 @@ def _stores(args: argparse.Namespace) -> Iterator[list[_Outbox]]:
     opened: list[_Outbox] = []
     try:
         if args.state:
+            path = _sqlite_file(args.state)
+            if path is not None and not path.is_file():
+                raise ConfigError([ConfigIssue(f"no state database at {path} (--state)")])
             opened.append(open_shared_state(args.state, OPTIONS, "full"))
         else:
             new, old = args.state_dir / EMBEDDED_STATE, args.state_dir / OLD_STATE
@@ -128,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
                 n += store.discard_dead(args.processor)
         print(json.dumps({args.action: n}))
         return 0
+
+
+def _sqlite_file(location: str) -> Path | None:
+    """The file a SQLite ``--state`` names (``sqlite:///path``, or a bare path); None for a
+    PostgreSQL URL or another scheme (which opening the store refuses)."""
+    if is_postgres_url(location):
+        return None
+    if location.startswith("sqlite:///"):
+        return Path(location[len("sqlite:///") :])
+    return None if "://" in location else Path(location)
 
 
 def _processor(payload: bytes | None) -> str | None:
