@@ -16,6 +16,7 @@ from typing import Any
 
 from scoperouter.commands import common
 from scoperouter.lineage.columns_import import (
+    ColumnsFetchError,
     columns_by_table,
     fetch_columns,
     load_columns_export,
@@ -63,6 +64,9 @@ def run_import(args: argparse.Namespace) -> int:
             "error: --bigquery needs google-cloud-bigquery (scoperouter[bigquery])", file=sys.stderr
         )
         return 2
+    except ColumnsFetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the COLUMNS export: {exc}", file=sys.stderr)
         return 1

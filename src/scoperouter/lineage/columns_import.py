@@ -9,6 +9,7 @@ about a source (entity, entity_key, keys, description) is kept, only ``columns``
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -91,16 +92,33 @@ def sources_block(
     return yaml.safe_dump({"sources": out}, sort_keys=False, default_flow_style=None, width=100)
 
 
-def fetch_columns(dataset: str) -> list[dict[str, Any]]:  # pragma: no cover
-    """``dataset``'s INFORMATION_SCHEMA.COLUMNS (``[project.]dataset``; needs the bigquery
-    extra and credentials; not exercised by the test suite)."""
-    from google.cloud import bigquery
+class ColumnsFetchError(Exception):
+    """No COLUMNS could be fetched live (no client: credentials, project; a failed query):
+    the message is one line."""
 
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def fetch_columns(dataset: str) -> list[dict[str, Any]]:
+    """``dataset``'s INFORMATION_SCHEMA.COLUMNS (``[project.]dataset``; needs the bigquery
+    extra -- ImportError without it -- and credentials). A client that cannot be built or a
+    query that fails is a :class:`ColumnsFetchError`."""
+    bigquery = importlib.import_module("google.cloud.bigquery")
     project, _, ds = dataset.rpartition(".")
-    client = bigquery.Client(project=project or None)
+    try:
+        client = bigquery.Client(project=project or None)
+    except Exception as exc:  # no credentials, no project
+        raise ColumnsFetchError(f"cannot create a BigQuery client: {_one_line(exc)}") from exc
     qualified = f"`{project}.{ds}`" if project else f"`{ds}`"
     sql = (
         "SELECT table_schema, table_name, column_name, ordinal_position "
         f"FROM {qualified}.INFORMATION_SCHEMA.COLUMNS"
     )
-    return [dict(r.items()) for r in client.query(sql).result()]
+    try:
+        return [dict(r.items()) for r in client.query(sql).result()]
+    except Exception as exc:  # network, auth, missing dataset, quota
+        raise ColumnsFetchError(
+            f"BigQuery query on {dataset}.INFORMATION_SCHEMA.COLUMNS failed: {_one_line(exc)}"
+        ) from exc
