@@ -357,6 +357,36 @@ def test_cli_text_and_html(
     assert "https://" not in page
 
 
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize("where", ["dir", "under_a_file"])
+def test_cli_html_that_cannot_be_written(
+    game_day_log: Path,
+    routes_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    json_out: bool,
+) -> None:
+    """An --html path it cannot write: exit 1, one error line; the text report still printed, --json the error object."""
+    (tmp_path / "a_dir").mkdir()
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    html = tmp_path / "a_dir" if where == "dir" else tmp_path / "a_file" / "r.html"
+    argv = ["report", "--log", str(game_day_log), "--config", str(routes_path)]
+    rc = main([*argv, "--html", str(html), *(["--json"] if json_out else [])])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert err.count("\n") == 1 and err.startswith(f"error: cannot write {html}: "), err
+    if json_out:
+        assert json.loads(out) == {
+            "error": "html_unwritable",
+            "detail": err[len("error: ") : -1],
+            "log": str(game_day_log),
+        }
+    else:
+        assert main(argv) == 0
+        assert out == capsys.readouterr().out  # the whole text report, no "written" line
+
+
 @pytest.mark.parametrize("bad", [["--since", "yesterday"], ["--what-if"]])
 def test_cli_usage_errors(game_day_log: Path, bad: list[str]) -> None:
     """Malformed options are usage errors (exit 2)."""

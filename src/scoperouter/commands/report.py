@@ -13,8 +13,10 @@ durations of the real date-level runs (``execution_log.run_history``).
 
 Exit codes: 0 (also for an empty log, which it says), 1 when there is no log file, the file
 is not a readable execution log, the BigQuery log cannot be read (invalid table id, no
-client library, failed query) or the config is invalid (one line on stderr; with
-``--json`` also ``{"error": ..., "detail": ...}`` on stdout), 2 usage.
+client library, failed query), the config is invalid, or the ``--html`` file cannot be
+written (one line on stderr; with ``--json`` also ``{"error": ..., "detail": ...}`` on
+stdout -- for ``--html`` instead of the report; the text report is printed all the same), 2
+usage.
 """
 
 from __future__ import annotations
@@ -215,14 +217,14 @@ def run(args: argparse.Namespace) -> int:
         wi = what_if(cfg.registry, cfg.relations, data, parse_what_if(args.what_if))
         if wi["loop_not_modelled"] is not None:
             print(f"warning: {wi['loop_not_modelled']}", file=sys.stderr)
+    html_error: str | None = None
     if args.html is not None:
         from scoperouter.execution_log.html import render_html
 
-        args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(
-            render_html(report, what_if=wi, unknown_sources=unknown, rollout=rollout.to_json()),
-            encoding="utf-8",
-        )
+        page = render_html(report, what_if=wi, unknown_sources=unknown, rollout=rollout.to_json())
+        html_error = _write_html(args.html, page)
+        if html_error is not None and args.json:  # stdout is one JSON document: the error
+            return _fail(args, "html_unwritable", html_error)
     if args.json:
         out = report.to_json()
         out["unknown_sources"] = [u.to_json() for u in unknown]
@@ -237,9 +239,22 @@ def run(args: argparse.Namespace) -> int:
         if drift:
             print(render_undeclared(drift))
         print(render_rollout(rollout))
-        if args.html is not None:
+        if args.html is not None and html_error is None:
             print(f"\nHTML report written to {args.html}")
+    if html_error is not None:  # the text report is printed all the same
+        print(f"error: {html_error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _write_html(path: Path, page: str) -> str | None:
+    """Write ``page`` to ``path`` (its directories created); None, or why it could not."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
 
 
 def _coverage_relations(
