@@ -265,3 +265,32 @@ def test_bigquery_query_is_parameterised() -> None:
     assert got[0]["status"] == "success"
     with pytest.raises(Exception, match="invalid BigQuery table id"):
         read_bigquery(c, "x`; DROP", date(2025, 11, 1), date(2025, 11, 19))
+
+
+def test_bigquery_history_of_a_log_without_decision_rows(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    routes_path: Path,
+) -> None:
+    """A log whose events every processor skipped (no decision row, no date): no query, an empty history, exit 0."""
+    from logsupport import DAY, T0, relations_for
+
+    from scoperouter.execution_log import bigquery_reader
+    from scoperouter.execution_log.simulate import record_stream
+    from scoperouter.messages.models import Event
+    from scoperouter.processor_registry.loader import load_config
+
+    reg = load_config(routes_path, with_relations=False).registry
+    ev = {"source": "nba_raw.no_such_table", "game_date": DAY, "correlation_id": "c"}
+    events = [(Event.model_validate({**ev, "event_id": f"e-{i}"}), T0) for i in range(2)]
+    log = tmp_path / "skips.sqlite"
+    with SqliteExecutionLog(log) as lg:
+        record_stream(lg, reg, relations_for(reg), events, as_of=DAY)
+    client = FakeClient([])
+    monkeypatch.setattr(bigquery_reader, "default_client", lambda project=None: client)
+    table = "my-project.nba_reference.processor_run_history"
+    argv = ["--log", str(log), "--config", str(routes_path), "--run-history-bigquery", table]
+    out = _report(argv, capsys)
+    assert client.calls == []
+    assert (out["rollout"]["history"]["rows"], out["rollout"]["history"]["runs"]) == (0, 0)

@@ -296,10 +296,12 @@ def _history(
         else:
             dates = [d.game_date for d in data.decisions if d.game_date is not None]
             project = bigquery_reader.table_project(args.run_history_bigquery)
-            client = bigquery_reader.default_client(args.billing_project or project)
-            rows = run_history.read_bigquery(
-                client, args.run_history_bigquery, min(dates), max(dates)
-            )
+            rows = []  # no decision row (every event skipped): no date to ask about
+            if dates:
+                client = bigquery_reader.default_client(args.billing_project or project)
+                rows = run_history.read_bigquery(
+                    client, args.run_history_bigquery, min(dates), max(dates)
+                )
         return map_history(rows, publishes)
     except (RunHistoryError, ExecutionLogError) as exc:
         return _fail(args, "run_history", str(exc))
