@@ -219,6 +219,13 @@ def _foreign_table(path: Path) -> None:
     conn.close()
 
 
+def _state_store(path: Path) -> None:
+    """The closed loop's state store (beside the log in .scoperouter/): no log table."""
+    from scoperouter.runtime.store import Store
+
+    Store(path).close()
+
+
 @pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
 @pytest.mark.parametrize(
     ("make", "error", "detail"),
@@ -230,8 +237,9 @@ def _foreign_table(path: Path) -> None:
             "is not a readable SQLite execution log",
         ),
         (_foreign_table, "invalid_log", "is not a readable SQLite execution log"),
+        (_state_store, "invalid_log", "is not a readable SQLite execution log"),
     ],
-    ids=["missing", "not-sqlite", "foreign-table"],
+    ids=["missing", "not-sqlite", "foreign-table", "state-store"],
 )
 def test_cli_bad_log(
     tmp_path: Path,
@@ -272,6 +280,19 @@ def test_cli_empty_log(
         assert json.loads(out)["empty"] is True
     else:
         assert "log is empty" in out
+
+
+def test_cli_database_without_tables_is_an_empty_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SQLite file with no table at all (a log before its writer opened it): empty, exit 0."""
+    import sqlite3
+
+    path = tmp_path / "blank.sqlite"
+    sqlite3.connect(path).close()
+    path.touch()
+    assert main(["report", "--log", str(path)]) == 0
+    assert "log is empty" in capsys.readouterr().out
 
 
 def test_cli_json(

@@ -285,13 +285,18 @@ def read_log(path: str | Path, *, since: date | None = None) -> LogData:
     """Everything in the log (rows whose ``game_date`` is on/after ``since`` when given).
 
     Raises :class:`LogMissingError` when the file does not exist and
-    :class:`LogInvalidError` when it is not a readable execution log.
+    :class:`LogInvalidError` when it is not a readable execution log -- also a database
+    with tables but no ``pipeline_execution_log`` (the state store beside it, say): the
+    writer creates that table when it opens, so only a database with no table at all reads
+    as an empty log.
     """
     p = Path(path)
     if not p.is_file():
         raise LogMissingError(str(p))
     try:
         return _read(p, since)
+    except LogInvalidError:
+        raise
     except sqlite3.DatabaseError as exc:
         raise LogInvalidError(f"{p} is not a readable SQLite execution log ({exc})") from None
     except (
@@ -311,7 +316,12 @@ def _read(p: Path, since: date | None) -> LogData:
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if LOG_TABLE not in tables:
-            return LogData((), (), (), ())
+            if tables:  # the writer creates its tables first thing: another database
+                raise LogInvalidError(
+                    f"{p} is not a readable SQLite execution log (it has tables, but no "
+                    f"{LOG_TABLE})"
+                )
+            return LogData((), (), (), ())  # an empty database: nothing logged yet
         cond, args = ("", ()) if since is None else (" WHERE game_date >= ?", (since.isoformat(),))
         rows = [log_row(r) for r in stored_log_rows(conn, since)]
         comps: list[CompletionRow] = []
