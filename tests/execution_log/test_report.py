@@ -282,6 +282,82 @@ def test_cli_empty_log(
         assert "log is empty" in out
 
 
+_FIRST = "WHERE rowid = (SELECT min(rowid) FROM {t})"
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (
+            "UPDATE pipeline_execution_events SET skips = '[1, 2]' " + _FIRST,
+            "skips is not a JSON object",
+        ),
+        (
+            """UPDATE pipeline_execution_events SET skips = '{"not_an_input": "2"}' """ + _FIRST,
+            "not an integer: '2'",
+        ),
+        (
+            "UPDATE pipeline_execution_log SET decided_at = '2025-11-19T10:00:00' " + _FIRST,
+            "not a timezone-aware timestamp",
+        ),
+        (
+            "UPDATE pipeline_execution_log SET phase = 'three' " + _FIRST,
+            "not an integer: 'three'",
+        ),
+        (
+            "UPDATE pipeline_execution_completions SET entities_changed = 'many' " + _FIRST,
+            "not an integer: 'many'",
+        ),
+        (
+            "UPDATE pipeline_execution_completions SET duration_s = 'slow' " + _FIRST,
+            "not a number: 'slow'",
+        ),
+        (
+            "INSERT OR REPLACE INTO scoperouter_meta (key, value) "
+            """VALUES ('processor_modes', '{"modes": [1]}')""",
+            "modes is not a JSON object",
+        ),
+    ],
+    ids=[
+        "skips_not_an_object",
+        "skip_count_text",
+        "naive_decided_at",
+        "phase_text",
+        "entities_changed_text",
+        "duration_text",
+        "modes_not_an_object",
+    ],
+)
+def test_cli_log_with_a_damaged_value(
+    game_day_log: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+    needle: str,
+) -> None:
+    """One damaged value in any table: LogInvalidError, and report exits 1 with one line (no traceback)."""
+    import shutil
+    import sqlite3
+
+    from scoperouter.execution_log.reader import LogInvalidError
+
+    path = tmp_path / "damaged.sqlite"
+    shutil.copy(game_day_log, path)
+    conn = sqlite3.connect(path)
+    table = damage.split()[1] if damage.startswith("UPDATE") else "scoperouter_meta"
+    assert conn.execute(damage.replace("{t}", table)).rowcount == 1
+    conn.commit()
+    conn.close()
+    with pytest.raises(LogInvalidError, match=needle):
+        read_log(path)
+    assert main(["report", "--log", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert (
+        err.startswith(f"error: {path} is not a readable SQLite execution log (") and needle in err
+    )
+
+
 def test_cli_database_without_tables_is_an_empty_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

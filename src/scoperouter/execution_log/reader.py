@@ -2,7 +2,10 @@
 
 The row converters (:func:`log_row`, :func:`completion_record`, :func:`event_record`) take
 SQLite's text values and BigQuery's typed ones alike, so :mod:`.bigquery_reader` returns the
-very same records.
+very same records. They check what they read: a value of another type (a timestamp without
+its offset, text in a number column, JSON that is not an object) is a ValueError, which
+:func:`read_log` (and ``read_bigquery_log``) raise as :class:`LogInvalidError` -- a damaged
+log is one error, never a crash of the report reading it.
 """
 
 from __future__ import annotations
@@ -129,14 +132,44 @@ def _d(v: object) -> date | None:
 
 
 def _t(v: object) -> datetime | None:
-    """A TIMESTAMP column: ISO text (SQLite) or an aware ``datetime`` (BigQuery)."""
+    """A TIMESTAMP column: ISO text with its offset (SQLite: the writer always gives one) or
+    an aware ``datetime`` (BigQuery); a naive time could not be compared with the others."""
     if v is None or v == "":
         return None
-    if isinstance(v, str):
-        return datetime.fromisoformat(v)
-    if isinstance(v, datetime) and v.tzinfo is not None:
-        return v
+    t = datetime.fromisoformat(v) if isinstance(v, str) else v
+    if isinstance(t, datetime) and t.tzinfo is not None:
+        return t
     raise ValueError(f"not a timezone-aware timestamp: {v!r}")
+
+
+def _int(v: object) -> int | None:
+    """An INTEGER / INT64 column: an int or NULL (text, a fraction or a bool is damage)."""
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"not an integer: {v!r}")
+
+
+def _num(v: object) -> float | None:
+    """A REAL / FLOAT64 column: a number or NULL."""
+    if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"not a number: {v!r}")
+
+
+def _count(v: object) -> int:
+    """A count in a JSON column: an int (not NULL)."""
+    n = _int(v)
+    if n is None:
+        raise ValueError("a count is null")
+    return n
+
+
+def _object(text: object, what: str) -> dict[str, Any]:
+    """JSON text holding an object (a value of the log's JSON columns), else ValueError."""
+    got = json.loads(text) if isinstance(text, str | bytes) else text
+    if not isinstance(got, dict):
+        raise ValueError(f"{what} is not a JSON object: {text!r}")
+    return got
 
 
 def _ids(v: object) -> tuple[str, ...] | None:
@@ -158,23 +191,23 @@ def log_row(r: RowLike) -> LogRow:
         event_id=r["event_id"],
         correlation_id=r["correlation_id"],
         processor=r["processor"],
-        phase=r["phase"],
+        phase=_int(r["phase"]),
         granularity=r["granularity"],
         game_date=_d(r["game_date"]),
         action=r["action"],
         scope=r["scope"],
         entity_type=r["entity_type"],
         entity_ids=_ids(r["entity_ids"]),
-        entities_requested=r["entities_requested"],
-        entities_universe=r["entities_universe"],
-        entities_mapped=r["entities_mapped"],
+        entities_requested=_int(r["entities_requested"]),
+        entities_universe=_int(r["entities_universe"]),
+        entities_mapped=_int(r["entities_mapped"]),
         reason=r["reason"],
         trigger_id=r["trigger_id"],
         decided_at=_t(r["decided_at"]),
         dispatched_at=_t(r["dispatched_at"]),
         dispatch_status=r["dispatch_status"],
-        attempts=r["attempts"],
-        latency_ms=r["latency_ms"],
+        attempts=_int(r["attempts"]),
+        latency_ms=_num(r["latency_ms"]),
         priority=r["priority"],
         caused_by=_ids(r["caused_by"]) or (),
         error=r["error"],
@@ -187,9 +220,9 @@ def completion_record(r: RowLike) -> CompletionRow:
         processor=r["processor"],
         game_date=_d(r["game_date"]),
         trigger_id=r["trigger_id"],
-        records_processed=int(r["records_processed"] or 0),
-        entities_changed=r["entities_changed"],
-        duration_s=float(r["duration_s"] or 0.0),
+        records_processed=_int(r["records_processed"]) or 0,
+        entities_changed=_int(r["entities_changed"]),
+        duration_s=float(_num(r["duration_s"]) or 0.0),
         reported_at=_t(r["reported_at"]),
     )
 
@@ -204,7 +237,8 @@ def event_record(r: RowLike) -> EventRecord | None:
         raw = r["skips"]
     except (IndexError, KeyError):  # a log written before the column existed
         raw = None
-    skips = tuple(sorted((str(k), int(v)) for k, v in json.loads(raw).items())) if raw else ()
+    counts = _object(raw, "skips").items() if raw else ()
+    skips = tuple(sorted((str(k), _count(v)) for k, v in counts))
     text = event_from_row_json(r["event_json"], r["event_id"], r["source"])
     return EventRecord(Event.model_validate_json(text), dec, asof, skips)
 
@@ -304,10 +338,9 @@ def read_log(path: str | Path, *, since: date | None = None) -> LogData:
         KeyError,
         TypeError,
         ValueError,
-    ) as exc:  # a foreign table of the same name, bad values
-        raise LogInvalidError(
-            f"{p} has a {LOG_TABLE} table this version cannot read ({exc})"
-        ) from None
+    ) as exc:  # a foreign table of the same name, a damaged value in any table
+        why = f"a value this version cannot read: {exc}"
+        raise LogInvalidError(f"{p} is not a readable SQLite execution log ({why})") from None
 
 
 def _read(p: Path, since: date | None) -> LogData:
@@ -346,7 +379,8 @@ def _read(p: Path, since: date | None) -> LogData:
                 "SELECT value FROM scoperouter_meta WHERE key = ?", (MODES_KEY,)
             ).fetchone()
             if got is not None:
-                modes = {str(k): str(v) for k, v in json.loads(got[0])["modes"].items()}
+                logged = _object(_object(got[0], MODES_KEY)["modes"], f"{MODES_KEY} modes")
+                modes = {str(k): str(v) for k, v in logged.items()}
     finally:
         conn.close()
     return log_data(rows, comps, events, since, modes)
