@@ -129,6 +129,7 @@ WarningCode = Literal[
     "relation_id_case",
     "relation_mixed_dates",
     "relation_missing_days",
+    "relation_isolated_date",
     "lineage_code_missing",
     "insecure_audience",
 ]

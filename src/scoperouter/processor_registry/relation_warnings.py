@@ -6,6 +6,9 @@ rows and undated ones, whose undated rows never make a date known (a date outsid
 its dated rows is unknown: :func:`~scoperouter.processor_registry.relations.unknown_on`).
 :func:`missing_days` (``relation_missing_days``): an ``every_day`` relation's file with
 dates inside its span that have no dated row (holes: unknown, the full date).
+:func:`isolated_last_date` (``relation_isolated_date``): a file whose latest date stands far
+after the rest (a typo'd year): the span it stretches makes every date between loaded,
+with no row there.
 """
 
 from __future__ import annotations
@@ -134,4 +137,50 @@ def missing_days(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
     return tuple(out)
 
 
-__all__ = ["RelationFile", "case_clashes", "missing_dates", "missing_days", "mixed_dates"]
+ISOLATED_DAYS = 60  # a latest date this many days past the one before it stands alone
+
+
+def isolated_last_date(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
+    """A ``relation_isolated_date`` warning for each file whose latest date is more than
+    :data:`ISOLATED_DAYS` days after the date before it (one stray row: a typo'd year, a
+    future-dated change). The span of a relation's dated rows is what is loaded, so every
+    date between counts as loaded with no row: an entity mapped through it there reaches
+    nobody instead of the full date (``unknown_relation_date``) -- an ``ahead`` day past the
+    real data no longer widens the run. At the first line of that latest date."""
+    out: list[ConfigIssue] = []
+    for fname, _types, rows, lines in files:
+        first_line: dict[date, int] = {}
+        for (d, _s, _t), ln in zip(rows, lines, strict=True):
+            if d is not None and (d not in first_line or ln < first_line[d]):
+                first_line[d] = ln
+        if len(first_line) < 2:
+            continue
+        last, before = sorted(first_line)[-1], sorted(first_line)[-2]
+        gap = (last - before).days
+        if gap <= ISOLATED_DAYS:
+            continue
+        out.append(
+            ConfigIssue(
+                f"the latest date {last.isoformat()} is {gap} days after the one before it "
+                f"({before.isoformat()}): every date between counts as loaded with no row, "
+                "so an entity mapped through the relation there reaches nobody instead of "
+                "running the full date (a typo'd year? a row dated ahead of the rest?)",
+                file=fname,
+                line=first_line[last],
+                column=1,
+                severity="warning",
+                code="relation_isolated_date",
+            )
+        )
+    return tuple(out)
+
+
+__all__ = [
+    "ISOLATED_DAYS",
+    "RelationFile",
+    "case_clashes",
+    "isolated_last_date",
+    "missing_dates",
+    "missing_days",
+    "mixed_dates",
+]

@@ -49,6 +49,7 @@ from scoperouter.processor_registry.relation_csv import (
 )
 from scoperouter.processor_registry.relation_warnings import (
     case_clashes,
+    isolated_last_date,
     missing_dates,
     missing_days,
     mixed_dates,
@@ -289,8 +290,9 @@ def load_csv_relations(
     """Load ``<directory>/<relation>.csv`` for every base relation (``every_day``: those
     whose dated rows are a daily snapshot); the result's ``warnings`` name the ids that
     differ from another only by case (:func:`case_clashes`), the files mixing dated and
-    undated rows (:func:`mixed_dates`) and the ``every_day`` files with missing days inside
-    their span (:func:`missing_days`)."""
+    undated rows (:func:`mixed_dates`), the ``every_day`` files with missing days inside
+    their span (:func:`missing_days`) and the files whose latest date stands far after the
+    rest (:func:`isolated_last_date`)."""
     rows: dict[str, list[Row]] = {}
     read: list[tuple[str, tuple[str, str], list[Row], list[int]]] = []
     for name, ends in base_relations.items():
@@ -300,7 +302,12 @@ def load_csv_relations(
     types = dict(base_relations)
     types.update(inverse_types)
     daily = [f for f, name in zip(read, base_relations, strict=True) if name in every_day]
-    warnings = (*case_clashes(read), *mixed_dates(read), *missing_days(daily))
+    warnings = (
+        *case_clashes(read),
+        *mixed_dates(read),
+        *missing_days(daily),
+        *isolated_last_date(read),
+    )
     return InMemoryRelations(
         rows, inverses=inverses, types=types, warnings=warnings, every_day=every_day
     )

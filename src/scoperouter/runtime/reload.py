@@ -57,7 +57,8 @@ def log_relation_warnings(relations: RelationStore, when: str) -> None:
     """A WARNING per finding the loaded relation data carries (ids of one entity type
     differing only by case: ``relation_id_case``; a file mixing dated and undated rows:
     ``relation_mixed_dates``; an ``every_day`` relation missing days inside its span:
-    ``relation_missing_days``; each naming file:line), at start-up and after
+    ``relation_missing_days``; a latest date far after the rest: ``relation_isolated_date``;
+    each naming file:line), at start-up and after
     every reload: ``serve`` never runs ``validate``, so its log is where they show."""
     for w in getattr(relations, "warnings", ()):
         logger.warning("relation data: %s", w.format(), extra={"code": w.code, "when": when})
