@@ -393,7 +393,10 @@ class Dispatcher(Delivery):
             finally:
                 self._paging = False
             self.marks.written(marks)
-            self._on_store_ok()
+            if marks or any(pg.expired for pg in pages):
+                # a write committed (marks, rows dead-lettered): the store works. A page
+                # that only read is no proof of it (a full disk still serves reads)
+                self._on_store_ok()
             for pg in pages:
                 self._apply_page(pg, now)
             for ln in self.lanes.values():

@@ -6,7 +6,9 @@ have rows waiting, and the open-window gauge (a mixin of
 Invariant: each poll's store work runs on the state thread; the rows a poll fires are held
 in this replica's lease book in the job that fired them, and reach the dispatcher even when
 a read after that commit fails (the next deadline, the open-window count); a failed poll
-marks the store unhealthy and the timer goes on (only a stop ends it).
+marks the store unhealthy and the timer goes on (only a stop ends it); only a poll that
+wrote (fired windows, gave leases back) marks it healthy again -- a failing store (a full
+disk) still answers the reads of a poll with nothing to do.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class SharedTimers(RouterCore):
                 held = not fired and nd is not None and nd <= self.clock()
                 if self.clock() - self._last_claim >= self.claim_interval_s:
                     await self.claim()
-                self.health.succeeded()
+                if fired:  # a write committed (a poll that only read proves nothing)
+                    self.health.succeeded()
             except Exception:
                 self.health.failed("could not fire due windows or claim triggers")
             backoff = self.health.backoff()
@@ -165,6 +168,8 @@ class SharedTimers(RouterCore):
             return rescued, due, elsewhere
 
         rescued, due, elsewhere = await self._in_state(run)
+        if rescued:  # leases given back: a write committed, the store works
+            self.health.succeeded()
         if said:
             self.roster.seen(elsewhere, now)
         if rescued:

@@ -1,8 +1,10 @@
 """Health of the state store: failures counted, logged sparingly, retried with backoff.
 
 Invariant: :attr:`StoreHealth.ok` is False from a failed store operation until the next
-one that succeeds; while it is False the router is not ready (``/readyz`` 503) and every
-retry waits :meth:`StoreHealth.backoff` (exponential with jitter, capped).
+write that succeeds (an operation that only read -- a dispatcher page or a timer poll with
+nothing to write -- proves nothing: a full disk still answers reads); while it is False the
+router is not ready (``/readyz`` 503) and every retry waits :meth:`StoreHealth.backoff`
+(exponential with jitter, capped).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class StoreHealth:
         self._unlogged = 0
 
     def succeeded(self) -> None:
+        """A store write committed: the store works (call only after a write)."""
         if not self.ok:
             logger.warning("the store works again after %d failures; ready", self.failures)
         self.ok = True
@@ -85,8 +88,8 @@ class StoreHealth:
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failures of one operation (0 for
         none): exponential with jitter, capped. The ingest worker counts its own failed
-        transactions: another operation that succeeds meanwhile (a poll that only reads)
-        makes the store healthy again but does not make a failing transaction retry at once."""
+        transactions: another write that succeeds meanwhile (the mark flusher's) makes the
+        store healthy again but does not make a failing transaction retry at once."""
         if failures <= 0:
             return 0.0
         o = self.options
