@@ -3,11 +3,13 @@ several routers -- e.g. in tests -- never share counters).
 
 Invariant: :func:`observe_many` and :func:`observe_n` leave a histogram exactly as observing
 each value in turn would (tests/runtime/test_batch_counts.py checks them against
-``observe``).
+``observe``); a label value taken from an event passes :func:`bounded_label` (at most
+:data:`MAX_LABEL_CHARS` characters).
 """
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
@@ -24,6 +26,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# a label value taken from an event (an unknown source, a referenced table) is at most this
+# long: a longer one is cut and ends with ``~`` and 12 hex digits of its SHA-256, so two long
+# names stay two labels while /metrics does not grow with the names producers send
+MAX_LABEL_CHARS = 128
+_DIGEST_CHARS = 12
+
+
+def bounded_label(text: str) -> str:
+    """``text`` when at most :data:`MAX_LABEL_CHARS` long, else its first characters, ``~``
+    and a digest of the whole of it (:data:`MAX_LABEL_CHARS` in all)."""
+    if len(text) <= MAX_LABEL_CHARS:
+        return text
+    # surrogatepass: a lone surrogate in a name must not break the count
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
+    return f"{text[: MAX_LABEL_CHARS - _DIGEST_CHARS - 1]}~{digest}"
+
 
 _LATENCY_BUCKETS = (
     0.0005,

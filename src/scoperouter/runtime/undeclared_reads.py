@@ -3,7 +3,10 @@
 Invariant: every (processor, table) pair a completion event's ``referenced_tables`` names
 and the processor's inputs lack increments ``scoperouter_undeclared_reads_total{processor,
 table}``; per pair at most one WARNING per ``interval_s`` is logged (the first at once). The
-label set is bounded (past ``max_pairs``, new pairs count under :data:`OTHER`).
+label set is bounded (past ``max_pairs``, new pairs count under :data:`OTHER`), and so is
+each table label: a name longer than :data:`~scoperouter.runtime.metrics.MAX_LABEL_CHARS` is
+counted and logged as its :func:`~scoperouter.runtime.metrics.bounded_label` (cut, with a
+digest of the whole name).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from scoperouter.lineage.drift import undeclared_reads
 from scoperouter.messages.models import Event
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, bounded_label
 
 OTHER = "(other)"
 logger = logging.getLogger("scoperouter.runtime")
@@ -44,7 +47,7 @@ class UndeclaredReads:
         if proc is None:
             return ()
         now = self.clock()
-        for table in tables:
+        for table in map(bounded_label, tables):
             pair = (proc, table)
             if pair not in self._labels and len(self._labels) < self.max_pairs:
                 self._labels.add(pair)

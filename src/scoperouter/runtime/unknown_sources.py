@@ -5,7 +5,10 @@ Invariant: no such event goes unnoticed. Each one increments
 per ``interval_s`` is logged (the first at once, later ones with the number of events since
 the previous warning). The label set is bounded: past ``max_sources`` distinct sources,
 new ones are counted under the label :data:`OTHER` (a producer sending random names must
-not grow the metrics endpoint without bound); the WARNING still names the real source.
+not grow the metrics endpoint without bound); the WARNING still names the real source. A
+source longer than :data:`~scoperouter.runtime.metrics.MAX_LABEL_CHARS` is named, in the
+label and the WARNING, by its :func:`~scoperouter.runtime.metrics.bounded_label` (cut, with
+a digest of the whole name): neither grows with the length of the names producers send.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-from scoperouter.runtime.metrics import Metrics
+from scoperouter.runtime.metrics import Metrics, bounded_label
 
 OTHER = "(other)"
 logger = logging.getLogger("scoperouter.runtime")
@@ -42,6 +45,7 @@ class UnknownSources:
 
     def observe(self, source: str, event_id: str) -> None:
         """One event whose source is unknown to the registry."""
+        source = bounded_label(source)  # (the label, the WARNING and the keys kept here)
         label = source
         if label not in self._labels:
             if len(self._labels) >= self.max_sources:
