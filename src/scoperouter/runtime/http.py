@@ -4,7 +4,10 @@
 envelope ``{"message": {"data": <base64>, "messageId": ...}, "subscription": ...}``.
 
 Answers (every non-2xx has a JSON body ``{"error": reason, "detail": ...}`` and is counted
-in ``scoperouter_events_rejected_total{reason}``):
+in ``scoperouter_events_rejected_total{reason}``; a request this module refuses counts in
+``scoperouter_events_received_total`` too, as the router counts a message it rejects:
+received = accepted + duplicate + rejected. A refusal on ``/backfills`` is no event: it
+counts in neither):
 
 * 200 ``{"status": "accepted" | "duplicate", "event_id", "triggers"}`` -- durably stored.
 * 200 ``{"status": "dead_lettered", ...}`` -- a *push envelope* whose event is invalid, or
@@ -156,7 +159,7 @@ class IngressApp:
         body = content.read_nowait()  # the whole body (as events() takes it)
         if len(body) > self.max_body_bytes:  # (never: the parser reads Content-Length bytes)
             return self._now(
-                self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+                self._refused(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
             )
         # an accepted answer as ready bytes (http_ready): keep-alive HTTP/1.1, no access log
         ready = (
@@ -180,12 +183,13 @@ class IngressApp:
             over -= self.close_idle()
         return over > 0
 
-    def _over_cap(self) -> web.Response | None:
+    def _over_cap(self, event: bool = True) -> web.Response | None:
         """Beyond ``max_connections`` open connections, work is refused with 503 (and the
         connection closed) while health checks still pass. Called by each work handler
-        (not a middleware: that wraps every request in two more coroutines)."""
+        (not a middleware: that wraps every request in two more coroutines); ``event``: the
+        request is ``POST /events`` (see :meth:`_refusal`)."""
         if self._busy():
-            resp = self._reject(503, "too_many_connections", "server busy: retry later")
+            resp = self._refusal(event, 503, "too_many_connections", "server busy: retry later")
             resp.force_close()
             return resp
         return None
@@ -195,19 +199,23 @@ class IngressApp:
         self._readiness.append(check)
 
     def _refused(self, status: int, reason: str, detail: str) -> web.Response:
-        """A body read and refused here (undecodable, not JSON): received and rejected, as
-        the router counts a message it rejects (received = accepted + duplicate + rejected)."""
+        """A ``POST /events`` refused here (over the connection cap, no valid token, too
+        large, unreadable, undecodable, not JSON): received and rejected, as the router
+        counts a message it rejects (received = accepted + duplicate + rejected)."""
         m = self.router.metrics
         m.child(m.events_received, "http").inc()
-        return self._reject(status, reason, detail)
+        m.events_rejected.labels(reason).inc()
+        return _error(status, reason, detail)
 
-    def _reject(self, status: int, reason: str, detail: str, **extra: Any) -> web.Response:
-        self.router.metrics.events_rejected.labels(reason).inc()
-        return _error(status, reason, detail, **extra)
+    def _refusal(self, event: bool, status: int, reason: str, detail: str) -> web.Response:
+        """A refusal shared by the handlers: counted (:meth:`_refused`) when ``event`` (the
+        request is ``POST /events``), else (``/backfills``: no event) only answered."""
+        return self._refused(status, reason, detail) if event else _error(status, reason, detail)
 
-    async def _auth_refusal(self, request: web.Request) -> web.Response | None:
+    async def _auth_refusal(self, request: web.Request, event: bool = True) -> web.Response | None:
         """None when the request may proceed; else 401 (no valid token) or 503 (the token
-        cannot be checked now: :class:`~scoperouter.runtime.oidc.AuthUnavailable`, retry)."""
+        cannot be checked now: :class:`~scoperouter.runtime.oidc.AuthUnavailable`, retry);
+        ``event``: as :meth:`_refusal`."""
         if self.verifier is None:
             return None
         header = request.headers.get("Authorization", "")
@@ -216,8 +224,8 @@ class IngressApp:
             if scheme.lower() == "bearer" and token.strip() and await self.verifier(token.strip()):
                 return None
         except AuthUnavailable as exc:
-            return self._reject(503, "auth_unavailable", f"{exc}: retry later")
-        return self._reject(401, "unauthorized", "missing or invalid bearer token")
+            return self._refusal(event, 503, "auth_unavailable", f"{exc}: retry later")
+        return self._refusal(event, 401, "unauthorized", "missing or invalid bearer token")
 
     async def events(self, request: web.Request) -> web.Response:
         busy = self._over_cap()
@@ -228,7 +236,7 @@ class IngressApp:
             if refused is not None:  # (a response's truth is its state mapping's)
                 return refused
         if request.content_length is not None and request.content_length > self.max_body_bytes:
-            return self._reject(
+            return self._refused(
                 413,
                 "too_large",
                 f"body of {request.content_length} bytes exceeds {self.max_body_bytes}",
@@ -237,30 +245,33 @@ class IngressApp:
         if content.is_eof():  # the whole body is buffered: taken as read() would, at once
             body = content.read_nowait()  # (no read coroutines, one copy instead of two)
             if len(body) > self.max_body_bytes:  # read()'s limit (client_max_size)
-                return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+                return self._refused(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
             return await self._routed(request, body)
         read = await self._read_body(request)
         return read if isinstance(read, web.Response) else await self._routed(request, read)
 
-    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+    async def _read_body(self, request: web.Request, event: bool = True) -> bytes | web.Response:
         """The body still arriving, read under ``body_timeout`` and ``max_body_bytes``, or
-        the answer refusing it: 408 (and the connection closed), 413 or 400."""
+        the answer refusing it: 408 (and the connection closed), 413 or 400 (``event``: as
+        :meth:`_refusal`)."""
         try:
             async with asyncio.timeout(self.body_timeout_s):
                 return await request.read()
         except TimeoutError:
-            return await self._timed_out(request)
+            return await self._timed_out(request, event)
         except web.HTTPRequestEntityTooLarge:
-            return self._reject(413, "too_large", f"body exceeds {self.max_body_bytes} bytes")
+            limit = f"body exceeds {self.max_body_bytes} bytes"
+            return self._refusal(event, 413, "too_large", limit)
         except (
             ConnectionError,
             asyncio.IncompleteReadError,
             HttpProcessingError,
             web.RequestPayloadError,
         ) as exc:
-            return self._reject(400, "bad_request", f"could not read body: {type(exc).__name__}")
+            why = f"could not read body: {type(exc).__name__}"
+            return self._refusal(event, 400, "bad_request", why)
 
-    async def _timed_out(self, request: web.Request) -> web.Response:
+    async def _timed_out(self, request: web.Request, event: bool = True) -> web.Response:
         """The 408 of a body that stopped arriving, written now, then the connection closed.
         Returned to aiohttp as usual, the answer would be followed by its lingering close:
         up to ``lingering_time`` (10 s) of reading the rest of a body its client stopped
@@ -269,8 +280,8 @@ class IngressApp:
         aiohttp finds the response written and the connection closing, and does not linger.
         A client gone meanwhile only loses its answer (no 500, no error logged); one still
         sending, too slowly, may see the connection reset instead of the 408."""
-        resp = self._reject(
-            408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
+        resp = self._refusal(
+            event, 408, "body_timeout", f"body not received within {self.body_timeout_s:g}s"
         )
         resp.force_close()  # Connection: close
         with contextlib.suppress(ConnectionError):
@@ -338,18 +349,19 @@ class IngressApp:
         return fut
 
     async def backfill_start(self, request: web.Request) -> web.Response:
-        """Authenticated like /events; the logic is ``backfill.http_api``."""
-        busy = self._over_cap()
+        """Authenticated like /events; the logic is ``backfill.http_api``. A refusal here
+        is no event: not counted as one."""
+        busy = self._over_cap(event=False)
         if busy is not None:
             return busy
-        refused = await self._auth_refusal(request)
+        refused = await self._auth_refusal(request, event=False)
         if refused is not None:
             return refused
         if self.backfills is None:
             return _error(404, "backfills_disabled", "this server runs no backfills")
         # the body under the same limits as /events: a client that stops sending gets 408
         # (and its connection closed) after body_timeout, not a connection held for ever
-        raw = await self._read_body(request)
+        raw = await self._read_body(request, event=False)
         if isinstance(raw, web.Response):
             return raw
         try:
@@ -362,10 +374,10 @@ class IngressApp:
         return web.json_response(answer, status=status)
 
     async def backfill_get(self, request: web.Request) -> web.Response:
-        busy = self._over_cap()
+        busy = self._over_cap(event=False)
         if busy is not None:
             return busy
-        refused = await self._auth_refusal(request)
+        refused = await self._auth_refusal(request, event=False)
         if refused is not None:
             return refused
         if self.backfills is None:
