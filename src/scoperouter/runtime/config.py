@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.models import parse_duration
 from scoperouter.runtime.affinity import parse_cpus
+from scoperouter.state import KEYWORD_DSN_REFUSED, is_keyword_dsn
 
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -94,6 +95,15 @@ def _text(value: object) -> str:
     return text
 
 
+def _state(value: object) -> str:
+    """A state store location (``postgresql://...``, ``sqlite:///path``, a path); a
+    keyword-form DSN is refused without repeating it (its password)."""
+    text = _text(value)
+    if is_keyword_dsn(text):
+        raise ValueError(f"the value {KEYWORD_DSN_REFUSED}")
+    return text
+
+
 def _log_level(value: object) -> str:
     """A logging level name (``debug`` -> ``DEBUG``); ValueError for one logging lacks."""
     text = _text(value).upper()
@@ -132,7 +142,7 @@ def _env(name: str) -> tuple[str, ...]:
 
 _S: list[Setting] = [
     Setting("state_dir", lambda v: Path(_text(v)), Path(".scoperouter"), "SQLite state and outbox", "--state-dir"),
-    Setting("state", _text, None, "state store: postgresql://... (replicas) or sqlite:///path (default: SQLite in state_dir)", "--state"),
+    Setting("state", _state, None, "state store: postgresql://... (replicas) or sqlite:///path (default: SQLite in state_dir)", "--state"),
     Setting("lease", seconds, 30.0, "a fired or claimed trigger stays reserved to its replica", "--lease"),
     Setting("replica_id", _text, None, "this replica's name in trigger leases (default host-pid-random)", "--replica-id"),
     Setting("state_poll_interval", seconds, 0.2, "look for due windows and expired leases this often"),
@@ -271,12 +281,17 @@ def resolve(
 
 # query parameters of a DSN that hold a credential (libpq: password, sslpassword)
 _SECRET_QUERY_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+# a keyword-form DSN's ``key=value`` (a value quoted '...' may hold spaces)
+_KEYWORD_VALUE = re.compile(r"(\w+\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|\S*)")
 
 
 def redact_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (a DSN is printed and logged): the
     userinfo password and the value of a credential query parameter (``?password=``).
-    A URL that does not parse shows only its scheme (its password cannot be found)."""
+    A URL that does not parse shows only its scheme (its password cannot be found); a
+    keyword-form DSN (``host=db password=x``) shows its keys with every value masked."""
+    if is_keyword_dsn(url):
+        return _KEYWORD_VALUE.sub(r"\1***", url)
     try:
         parts = urlsplit(url)
         port = parts.port  # (raises on a malformed port, like urlsplit on a malformed host)

@@ -4,7 +4,9 @@ Invariant: the daemon depends on :class:`~scoperouter.state.api.StateStore` only
 implementation backs it is decided once, from the ``--state`` location, by
 :func:`open_state_store` -- a path or ``sqlite:///path`` for the embedded SQLite store
 (one instance: the daemon holds a lock on the file), ``postgresql://...`` for PostgreSQL
-(any number of replicas).
+(any number of replicas). Any other URL, and text that reads as a keyword-form connection
+string (``host=... password=...``: :func:`is_keyword_dsn`), is refused, never made a file
+named after it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from scoperouter.state.merge import apply, contributions, merge, to_trigger
 from scoperouter.state.model import StoreOptions
 
 __all__ = [
+    "KEYWORD_DSN_REFUSED",
     "StateStore",
     "StoreOptions",
     "apply",
     "contributions",
+    "is_keyword_dsn",
     "is_postgres_url",
     "merge",
     "open_state_store",
@@ -29,6 +33,20 @@ __all__ = [
 
 def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
+
+
+# the refusal of a keyword-form DSN: it names none of the text (a password is in it)
+KEYWORD_DSN_REFUSED = (
+    "looks like a keyword-form connection string (key=value pairs): not a state store "
+    "location; use a postgresql://... URL (or sqlite:///path for a SQLite file)"
+)
+
+
+def is_keyword_dsn(location: str) -> bool:
+    """Whether ``location`` reads as a libpq keyword/value connection string (``host=db
+    password=...``): no ``://``, an ``=`` and whitespace -- never a SQLite path someone
+    meant, and its password must not become a file name."""
+    return "://" not in location and "=" in location and any(c.isspace() for c in location)
 
 
 def open_state_store(
@@ -45,6 +63,8 @@ def open_state_store(
     :class:`~scoperouter.state.sqlite_lock.StoreInUse` (PostgreSQL takes any number of
     replicas: no lock)."""
     loc = str(location)
+    if isinstance(location, str) and is_keyword_dsn(loc):
+        raise ValueError(f"the location {KEYWORD_DSN_REFUSED}")
     if is_postgres_url(loc):
         try:
             from scoperouter.state.postgres import PostgresStateStore
