@@ -314,3 +314,22 @@ def test_ack_with_targets_that_only_queue_the_trigger_is_warned(
     assert ("completion 'ack' with targets that only queue" in err) is warned, err
     if warned:
         assert "player_composite_factors" in err and "ml_feature_store" in err
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_keyword_dsn_state_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """--state / $SCOPEROUTER_STATE as 'host=... password=...' exits 1 without its password (serve refuses it): never a backfill run without the replicas' claims."""
+    dsn = "host=127.0.0.1 port=1 user=u password=S3cretPW dbname=db"
+    argv = [*BASE, "--start", "2025-11-10", "--end", "2025-11-10", "--processors",
+            "league_rankings", "--state-dir", str(tmp_path)]  # fmt: skip
+    if how == "flag":
+        argv += ["--state", dsn]
+    else:
+        monkeypatch.setenv("SCOPEROUTER_STATE", dsn)
+    rc, out, err = _run(argv, capsys)
+    assert rc == 1 and "keyword-form connection string" in err, err
+    assert "S3cretPW" not in out + err
+    outbox = tmp_path / "outbox.jsonl"
+    assert not outbox.exists() or outbox.read_text() == ""

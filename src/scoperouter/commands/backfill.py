@@ -55,7 +55,7 @@ from scoperouter.commands import as_of, common, config_path, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.compiled import interpolate_env
 from scoperouter.processor_registry.loader import load_config
-from scoperouter.state import is_postgres_url
+from scoperouter.state import KEYWORD_DSN_REFUSED, is_keyword_dsn, is_postgres_url
 
 if TYPE_CHECKING:
     from scoperouter.backfill.shared_claim import SharedClaims
@@ -265,6 +265,8 @@ def _shared_claims(args: argparse.Namespace, cfg: Any) -> SharedClaims | str | N
         location = interpolate_env(str(location))
     except KeyError as exc:
         return f"environment variable {exc.args[0]} of the state store location is not set"
+    if is_keyword_dsn(location):  # serve refuses it: never run without the replicas' claims
+        return f"the state store location {KEYWORD_DSN_REFUSED}"
     if not is_postgres_url(location):
         return None
     try:
