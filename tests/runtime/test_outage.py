@@ -315,6 +315,19 @@ def test_outbox_state_that_is_not_there_is_an_error(
     assert not (tmp_path / "typo").exists()
 
 
+@pytest.mark.parametrize("action", ["list", "redrive", "discard"])
+def test_outbox_keyword_dsn_state_is_refused_unrepeated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """`outbox --state 'host=... password=...'`: exit 1, the password not printed (it was echoed as a missing SQLite file)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["outbox", action, "--state", "host=127.0.0.1 password=S3cretPW"]) == 1
+    out = capsys.readouterr()
+    assert "keyword-form connection string" in out.err
+    assert "S3cretPW" not in out.out + out.err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("action", ["redrive", "discard"])
 def test_old_store_empty_processor_matches_none(tmp_path: Path, action: str) -> None:
     """The snapshot + journal store, as the state stores: processor "" is no processor's, not all."""

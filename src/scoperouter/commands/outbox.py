@@ -40,7 +40,7 @@ from scoperouter.runtime.state_open import (
     open_shared_state,
 )
 from scoperouter.runtime.store import Store
-from scoperouter.state import StoreOptions, is_postgres_url
+from scoperouter.state import KEYWORD_DSN_REFUSED, StoreOptions, is_keyword_dsn, is_postgres_url
 
 OPTIONS = StoreOptions(owner="scoperouter-outbox")  # this command leases nothing
 
@@ -96,6 +96,8 @@ def _stores(args: argparse.Namespace) -> Iterator[list[_Outbox]]:
     opened: list[_Outbox] = []
     try:
         if args.state:
+            if is_keyword_dsn(args.state):  # never echoed (its password), as serve refuses it
+                raise ConfigError([ConfigIssue(f"--state {KEYWORD_DSN_REFUSED}")])
             path = _sqlite_file(args.state)
             if path is not None and not path.is_file():
                 raise ConfigError([ConfigIssue(f"no state database at {path} (--state)")])
