@@ -9,35 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from warning_cases import WARNING_CASE_KEYS, warning_cases
+from warning_cases import WARNING_CASE_KEYS, warning_cases, write_one_relation
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import check_config
 
-ROUTES = """\
-version: 1
-entities: {player: {}, team: {}}
-relations:
-  team_players: {from: team, to: player}
-  player_team: {inverse_of: team_players}
-relation_data:
-  csv: {dir: rel}
-processors:
-  p:
-    phase: 3
-    granularity: player
-    inputs: [{source: raw.box, map: {team: [team_players]}}]
-"""
-
 ROWS = "2025-11-18,LAL,p1\n2025-11-19,LAL,p1\n"
-
-
-def _write(tmp_path: Path, body: str, extra: str = "") -> Path:
-    (tmp_path / "rel").mkdir()
-    (tmp_path / "rel" / "team_players.csv").write_text("date,from,to\n" + body, "utf-8")
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES + extra, encoding="utf-8")
-    return routes
 
 
 CASES = [
@@ -55,7 +32,7 @@ CASES = [
 @pytest.mark.parametrize(("name", "body", "line"), CASES, ids=[c[0] for c in CASES])
 def test_isolated_latest_date_warns(tmp_path: Path, name: str, body: str, line: int | None) -> None:
     """One warning, at the stray date's first line, when the latest date is over 60 days past the one before."""
-    result = check_config(_write(tmp_path, body))
+    result = check_config(write_one_relation(tmp_path, body))
     assert result.valid
     found = [w for w in result.warnings if w.code == "relation_isolated_date"]
     if line is None:
@@ -76,7 +53,7 @@ def test_validate_shows_an_isolated_date(
     shown: bool,
 ) -> None:
     """validate prints it (file:line), --strict fails on it, an ignore silences it."""
-    routes = _write(tmp_path, ROWS + "2026-11-18,NYK,p9\n", extra)
+    routes = write_one_relation(tmp_path, ROWS + "2026-11-18,NYK,p9\n", extra)
     assert main(["validate", *args, str(routes)]) == code
     err = capsys.readouterr().err
     assert (f"{tmp_path / 'rel' / 'team_players.csv'}:4:" in err) == shown

@@ -8,25 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from warning_cases import WARNING_CASE_KEYS, warning_cases
+from warning_cases import WARNING_CASE_KEYS, warning_cases, write_one_relation
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import check_config
-
-ROUTES = """\
-version: 1
-entities: {player: {}, team: {}}
-relations:
-  team_players: {from: team, to: player}
-  player_team: {inverse_of: team_players}
-relation_data:
-  csv: {dir: rel}
-processors:
-  p:
-    phase: 3
-    granularity: player
-    inputs: [{source: raw.box, map: {team: [team_players]}}]
-"""
 
 CASES = [
     # (name, CSV body, expected warning lines)
@@ -38,20 +23,12 @@ CASES = [
 ]
 
 
-def _write(tmp_path: Path, body: str, extra: str = "") -> Path:
-    (tmp_path / "rel").mkdir()
-    (tmp_path / "rel" / "team_players.csv").write_text("date,from,to\n" + body, "utf-8")
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES + extra, encoding="utf-8")
-    return routes
-
-
 @pytest.mark.parametrize(("name", "body", "lines"), CASES, ids=[c[0] for c in CASES])
 def test_mixed_dated_and_undated_rows_warn(
     tmp_path: Path, name: str, body: str, lines: list[int]
 ) -> None:
     """One warning per mixed file, at its first undated row."""
-    result = check_config(_write(tmp_path, body))
+    result = check_config(write_one_relation(tmp_path, body))
     assert result.valid
     found = [w for w in result.warnings if w.code == "relation_mixed_dates"]
     assert [(Path(w.file).name, w.line) for w in found] == [("team_players.csv", n) for n in lines]
@@ -67,7 +44,7 @@ def test_validate_shows_mixed_dates(
     shown: bool,
 ) -> None:
     """validate prints the warning (file:line), --strict fails on it, an ignore silences it."""
-    routes = _write(tmp_path, "2025-11-19,LAL,p1\n,LAL,newguy\n", extra)
+    routes = write_one_relation(tmp_path, "2025-11-19,LAL,p1\n,LAL,newguy\n", extra)
     assert main(["validate", *args, str(routes)]) == code
     err = capsys.readouterr().err
     assert (f"{tmp_path / 'rel' / 'team_players.csv'}:3:" in err) == shown

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 WARNING_CASE_KEYS = ("extra", "args", "code", "shown")
 
 
@@ -15,3 +17,31 @@ def warning_cases(code: str) -> list[tuple[str, list[str], int, bool]]:
         (f"validate: {{ignore: [{code}]}}\n", ["--strict"], 0, False),
         ("", ["--strict", "--ignore", code], 0, False),
     ]
+
+
+# one relation (team_players, dated or not) feeding one processor: the relation-data
+# warnings' tests write its CSV body
+ONE_RELATION_ROUTES = """\
+version: 1
+entities: {player: {}, team: {}}
+relations:
+  team_players: {from: team, to: player}
+  player_team: {inverse_of: team_players}
+relation_data:
+  csv: {dir: rel}
+processors:
+  p:
+    phase: 3
+    granularity: player
+    inputs: [{source: raw.box, map: {team: [team_players]}}]
+"""
+
+
+def write_one_relation(tmp_path: Path, body: str, extra: str = "") -> Path:
+    """``ONE_RELATION_ROUTES`` (+ ``extra``) and ``rel/team_players.csv`` holding ``body``
+    under its header; the routes.yaml's path."""
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "team_players.csv").write_text("date,from,to\n" + body, "utf-8")
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ONE_RELATION_ROUTES + extra, encoding="utf-8")
+    return routes

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from reload_support import ROSTER, players, recording_router, small_registry
@@ -135,6 +136,22 @@ def test_fingerprint_sees_a_file_replaced_with_the_same_size_and_mtime(tmp_path:
     assert relation_fingerprint([roster]) != before
 
 
+async def _start_warnings(
+    cfg: Any, caplog: pytest.LogCaptureFixture, interval_s: float, code: str
+) -> list[str]:
+    """The WARNINGs of ``code`` a reloader of ``cfg`` logs when it starts (then stops)."""
+    router, _ = recording_router()
+    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=interval_s)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await reloader.start()
+        await reloader.stop()
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and getattr(r, "code", None) == code
+    ]
+
+
 @pytest.mark.parametrize(
     ("interval_s", "ready_file", "warned"),
     [(60.0, None, True), (60.0, "_READY", False), (0.0, None, False)],
@@ -150,16 +167,7 @@ async def test_polling_without_a_ready_file_warns_at_start(
     """Polling files a writer may rewrite in place (no ready_file) logs a WARNING at start
     pointing to deploy/README.md: only an atomic replace or a ready file is safe."""
     cfg = load_config(small_registry(tmp_path, ready_file=ready_file))
-    router, _ = recording_router()
-    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=interval_s)
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        await reloader.start()
-        await reloader.stop()
-    hints = [
-        r.getMessage()
-        for r in caplog.records
-        if r.levelname == "WARNING" and getattr(r, "code", None) == "polled_without_ready_file"
-    ]
+    hints = await _start_warnings(cfg, caplog, interval_s, "polled_without_ready_file")
     assert len(hints) == (1 if warned else 0)
     assert all("deploy/README.md" in m for m in hints)
 
@@ -175,15 +183,6 @@ async def test_a_missing_ready_file_warns_at_start(
     ready = next(p for p in relation_watch_paths(cfg.registry) if p.name == "_READY")
     if touched:
         ready.touch()
-    router, _ = recording_router()
-    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=60.0)
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        await reloader.start()
-        await reloader.stop()
-    hints = [
-        r.getMessage()
-        for r in caplog.records
-        if r.levelname == "WARNING" and getattr(r, "code", None) == "ready_file_missing"
-    ]
+    hints = await _start_warnings(cfg, caplog, 60.0, "ready_file_missing")
     assert len(hints) == (1 if warned else 0)
     assert all(str(ready) in m for m in hints)

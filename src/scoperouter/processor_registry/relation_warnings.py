@@ -96,6 +96,15 @@ def missing_dates(dated: Collection[date], span: tuple[date, date]) -> frozenset
     return frozenset(d for d in every if d not in dated)
 
 
+def _first_lines(rows: Sequence[Row], lines: Sequence[int]) -> dict[date, int]:
+    """Each date of ``rows`` -> the first line it is on."""
+    first: dict[date, int] = {}
+    for (d, _s, _t), ln in zip(rows, lines, strict=True):
+        if d is not None and (d not in first or ln < first[d]):
+            first[d] = ln
+    return first
+
+
 _SHOWN = 5  # missing days a relation_missing_days warning lists
 
 
@@ -109,10 +118,7 @@ def missing_days(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]:
     ``every_day``."""
     out: list[ConfigIssue] = []
     for fname, _types, rows, lines in files:
-        first_line: dict[date, int] = {}
-        for (d, _s, _t), ln in zip(rows, lines, strict=True):
-            if d is not None and (d not in first_line or ln < first_line[d]):
-                first_line[d] = ln
+        first_line = _first_lines(rows, lines)
         if not first_line:
             continue
         holes = sorted(missing_dates(first_line, (min(first_line), max(first_line))))
@@ -149,10 +155,7 @@ def isolated_last_date(files: Iterable[RelationFile]) -> tuple[ConfigIssue, ...]
     real data no longer widens the run. At the first line of that latest date."""
     out: list[ConfigIssue] = []
     for fname, _types, rows, lines in files:
-        first_line: dict[date, int] = {}
-        for (d, _s, _t), ln in zip(rows, lines, strict=True):
-            if d is not None and (d not in first_line or ln < first_line[d]):
-                first_line[d] = ln
+        first_line = _first_lines(rows, lines)
         if len(first_line) < 2:
             continue
         last, before = sorted(first_line)[-1], sorted(first_line)[-2]
