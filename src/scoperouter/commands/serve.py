@@ -267,9 +267,16 @@ def run(args: argparse.Namespace) -> int:
         )
 
     async def main() -> int:
-        daemon = Daemon(
-            cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint
-        )
+        from scoperouter.runtime.start_listener import answering_while_starting
+
+        # the port answers (/healthz 200, the rest 503) while the daemon waits for its state
+        # lock: a platform that stops the old instance only once the new one listens
+        # (Cloud Run) can hand the state dir over; closed before the ingress binds the port
+        port = settings.port if settings.http_enabled else 0
+        with answering_while_starting(settings.host, port):
+            daemon = Daemon(
+                cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint
+            )
         await daemon.run_forever()
         return daemon.exit_code  # 1 after an internal error (runtime/supervise.py)
 
