@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,15 @@ def daemon(tmp_path: Path) -> Any:
             env={**os.environ},
         )
     deadline = time.monotonic() + 60
-    while True:
+    while True:  # ready: the ingress itself (while it starts, another listener answers 503)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:  # (refused, or HTTPError 503: an OSError too)
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
     yield port, log
     proc.terminate()
     proc.wait(15)
