@@ -10,7 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from warning_cases import WARNING_CASE_KEYS, warning_cases
+from warning_cases import (
+    ONE_RELATION_TEMPLATE,
+    WARNING_CASE_KEYS,
+    warning_cases,
+    write_one_relation,
+)
 
 from scoperouter.cli import main
 from scoperouter.processor_registry.loader import (
@@ -21,20 +26,7 @@ from scoperouter.processor_registry.loader import (
 )
 from scoperouter.runtime.reload import log_relation_warnings
 
-ROUTES = """\
-version: 1
-entities: {player: {}, team: {}}
-relations:
-  team_players: {from: team, to: player%s}
-  player_team: {inverse_of: team_players%s}
-relation_data:
-  csv: {dir: rel}
-processors:
-  p:
-    phase: 3
-    granularity: player
-    inputs: [{source: raw.box, map: {team: [team_players]}}]
-"""
+ROUTES = ONE_RELATION_TEMPLATE
 
 PARSE_CASES = [
     # (name, on the base, on the inverse, expected error (line, path, message part) or None)
@@ -138,12 +130,7 @@ WARN_CASES = [
 
 
 def _write(tmp_path: Path, every_day: bool, body: str, extra: str = "") -> Path:
-    (tmp_path / "rel").mkdir()
-    (tmp_path / "rel" / "team_players.csv").write_text("date,from,to\n" + body, "utf-8")
-    routes = tmp_path / "routes.yaml"
-    text = ROUTES % (", every_day: true" if every_day else "", "")
-    routes.write_text(text + extra, encoding="utf-8")
-    return routes
+    return write_one_relation(tmp_path, body, extra, every_day=every_day)
 
 
 @pytest.mark.parametrize(

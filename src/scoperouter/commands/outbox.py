@@ -40,7 +40,7 @@ from scoperouter.runtime.state_open import (
     open_shared_state,
 )
 from scoperouter.runtime.store import Store
-from scoperouter.state import KEYWORD_DSN_REFUSED, StoreOptions, is_keyword_dsn, is_postgres_url
+from scoperouter.state import KEYWORD_DSN_REFUSED, StoreOptions, is_keyword_dsn, sqlite_path
 
 OPTIONS = StoreOptions(owner="scoperouter-outbox")  # this command leases nothing
 
@@ -98,8 +98,8 @@ def _stores(args: argparse.Namespace) -> Iterator[list[_Outbox]]:
         if args.state:
             if is_keyword_dsn(args.state):  # never echoed (its password), as serve refuses it
                 raise ConfigError([ConfigIssue(f"--state {KEYWORD_DSN_REFUSED}")])
-            path = _sqlite_file(args.state)
-            if path is not None and not path.is_file():
+            path = sqlite_path(args.state)  # None: PostgreSQL (or a scheme opening refuses)
+            if path is not None and not Path(path).is_file():
                 raise ConfigError([ConfigIssue(f"no state database at {path} (--state)")])
             opened.append(open_shared_state(args.state, OPTIONS, "full"))
         else:
@@ -135,16 +135,6 @@ def run(args: argparse.Namespace) -> int:
                 n += store.discard_dead(args.processor)
         print(json.dumps({args.action: n}))
         return 0
-
-
-def _sqlite_file(location: str) -> Path | None:
-    """The file a SQLite ``--state`` names (``sqlite:///path``, or a bare path); None for a
-    PostgreSQL URL or another scheme (which opening the store refuses)."""
-    if is_postgres_url(location):
-        return None
-    if location.startswith("sqlite:///"):
-        return Path(location[len("sqlite:///") :])
-    return None if "://" in location else Path(location)
 
 
 def _processor(payload: bytes | None) -> str | None:

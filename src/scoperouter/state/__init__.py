@@ -27,6 +27,7 @@ __all__ = [
     "is_postgres_url",
     "merge",
     "open_state_store",
+    "sqlite_path",
     "to_trigger",
 ]
 
@@ -47,6 +48,14 @@ def is_keyword_dsn(location: str) -> bool:
     password=...``): no ``://``, an ``=`` and whitespace -- never a SQLite path someone
     meant, and its password must not become a file name."""
     return "://" not in location and "=" in location and any(c.isspace() for c in location)
+
+
+def sqlite_path(location: str) -> str | None:
+    """The file a SQLite store location names (``sqlite:///path``: the path after the three
+    slashes, relative unless it starts with a fourth; or a path), None for any other URL."""
+    if location.startswith("sqlite:///"):
+        return location[len("sqlite:///") :]
+    return None if "://" in location else location
 
 
 def open_state_store(
@@ -75,9 +84,10 @@ def open_state_store(
         return PostgresStateStore(loc, options)
     from scoperouter.state.sqlite import SqliteStateStore
 
-    if loc.startswith("sqlite:///"):
-        loc = loc[len("sqlite:///") :]
-    elif "://" in loc:  # a typo or another database's URL: never a local file named after it
+    path = sqlite_path(loc)
+    if path is not None:
+        loc = path
+    else:  # a typo or another database's URL: never a local file named after it
         scheme = loc.split("://", 1)[0]
         raise ValueError(
             f"unsupported state store scheme {scheme + '://'!r}: use postgresql://... "
