@@ -252,7 +252,8 @@ def test_what_if_html_carries_the_text_notes(
     says: list[str],
 ) -> None:
     """The --html what-if section says what the text says under its table (events not
-    re-planned, decisions not reproduced, the loop not modelled), and no figure is 'None'."""
+    re-planned, decisions not reproduced, the loop not modelled); no figure is 'None' in
+    either (a latency with no value is 'n/a')."""
     routes = one_processor_registry(tmp_path, players=4, lookback="{days: 2}")
     event = {"event_id": "late-fix", "source": "raw.stats", "game_date": "2025-11-18",
              "affected_entities": {"players": ["p1", "p2"]},
@@ -270,6 +271,7 @@ def test_what_if_html_carries_the_text_notes(
     assert main(argv) == 0
     text = capsys.readouterr().out
     tail = text[text.index("\nwhat-if ") :].splitlines()
+    assert "None" not in "\n".join(tail)
     notes = [x.strip() for x in tail if x.startswith(("  note:", "  current ", "  warning:"))]
     assert len(notes) == len(says) and all(
         n.startswith(x) for n, x in zip(notes, says, strict=True)

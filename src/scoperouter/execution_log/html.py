@@ -260,25 +260,18 @@ def render_unknown_html(items: list[UnknownSource]) -> str:
 
 
 def render_what_if_html(w: dict[str, Any]) -> str:
-    """The what-if section: the text report's table (a figure with no value shows "n/a")
+    """The what-if section: the text report's table (:func:`.whatif.what_if_rows`)
     and its notes (events not re-planned, decisions the current settings do not reproduce,
     the closed loop not modelled)."""
     changes = ", ".join(f"{k}={v}" for k, v in w["changes"].items())
     rows = what_if_rows(w)
-    body = "".join(
-        f"<tr><td>{_e(k)}</td><td>{_e(_cell(a))}</td><td>{_e(_cell(b))}</td></tr>"
-        for k, a, b in rows
-    )
+    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for k, a, b in rows)
     notes = "".join(f'<p class="sub">{_e(n)}</p>' for n in what_if_notes(w))
     return (
         f"<h2>What if {_e(changes)}</h2><table><thead><tr><th>over {_e(w['events'])} logged events</th>"
         f"<th>current settings</th><th>what-if</th></tr></thead><tbody>{body}</tbody></table>"
         f"{notes}"
     )
-
-
-def _cell(v: object) -> object:
-    return "n/a" if v is None else v
 
 
 def render_rollout_html(ro: dict[str, Any]) -> str:

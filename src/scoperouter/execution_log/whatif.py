@@ -303,9 +303,11 @@ def as_of_dates(events: Sequence[EventRecord]) -> set[date]:
 
 
 def what_if_rows(w: Mapping[str, Any]) -> list[tuple[str, object, object]]:
-    """The what-if comparison as (label, current, what-if) rows, for the text and HTML reports."""
+    """The what-if comparison as (label, current, what-if) rows, for the text and HTML reports;
+    a figure with no value (the latency of a replay with no run) is ``"n/a"``, as in the
+    report's other tables (``--json`` keeps the ``null``)."""
     cur, alt = w["current"], w["what_if"]
-    return [
+    rows = [
         ("runs", cur["runs"], alt["runs"]),
         ("entity runs", cur["entity_runs"], alt["entity_runs"]),
         ("date runs", cur["date_runs"], alt["date_runs"]),
@@ -313,6 +315,11 @@ def what_if_rows(w: Mapping[str, Any]) -> list[tuple[str, object, object]]:
         ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
         ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
     ]
+    return [(k, _na(a), _na(b)) for k, a, b in rows]
+
+
+def _na(v: object) -> object:
+    return "n/a" if v is None else v
 
 
 def what_if_notes(w: Mapping[str, Any]) -> list[str]:
