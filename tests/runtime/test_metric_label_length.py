@@ -36,7 +36,8 @@ def _undeclared_table(m: Metrics, cfg: LoadedConfig, name: str) -> None:
         },
         cfg.registry,
     )
-    UndeclaredReads(m, lambda: 0.0).observe(cfg.registry, ev)
+    tables = UndeclaredReads(m, lambda: 0.0).observe(cfg.registry, ev)
+    assert tables and all(len(t) <= metrics.MAX_LABEL_CHARS for t in tables)  # as counted, bounded
 
 
 Observe = Callable[[Metrics, LoadedConfig, str], None]

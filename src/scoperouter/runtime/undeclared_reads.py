@@ -42,12 +42,14 @@ class UndeclaredReads:
         self._last_warned: dict[tuple[str, str], float] = {}
 
     def observe(self, registry: CompiledRegistry, ev: Event) -> tuple[str, ...]:
-        """Count the undeclared reads of one accepted completion event; return them."""
-        proc, tables = undeclared_reads(registry, ev.source, ev.referenced_tables)
+        """Count the undeclared reads of one accepted completion event; return the tables as
+        counted and logged (each a bounded label)."""
+        proc, names = undeclared_reads(registry, ev.source, ev.referenced_tables)
         if proc is None:
             return ()
         now = self.clock()
-        for table in map(bounded_label, tables):
+        tables = tuple(map(bounded_label, names))
+        for table in tables:
             pair = (proc, table)
             if pair not in self._labels and len(self._labels) < self.max_pairs:
                 self._labels.add(pair)
