@@ -90,7 +90,10 @@ class CanonicalEvent(BaseModel):
     )
     priority: Priority = Field(default="normal", description="critical fires windows at once.")
     correlation_id: str | None = Field(
-        default=None, description="Carried into the triggers this event causes."
+        default=None,
+        description="Carried into the triggers this event causes (never routes), stripped. "
+        "Blank (empty or whitespace only) counts as absent; a number is read as its text. "
+        "Control characters are rejected (no store keeps a NUL).",
     )
     produced_at: datetime | None = Field(
         default=None, description="When the producer finished (replay's virtual clock)."

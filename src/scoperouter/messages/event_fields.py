@@ -92,11 +92,23 @@ def opt_str(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
 
 
 def opt_id(raw: Mapping[str, Any], key: str, ctx: Ctx) -> str | None:
-    """:func:`opt_str` of an id-like field (``correlation_id``), without control characters
-    as :func:`id_text` (NUL included: a PostgreSQL state store cannot keep it, and failed
-    every batch the event joined)."""
-    v = opt_str(raw, key, ctx)
-    if v is not None and not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
+    """An id-like field the router only carries along (``correlation_id``): stripped text;
+    absent (None) when null or blank (empty, whitespace only, ``"\\xa0"`` included); a number
+    as its text, as :func:`event_id_of` reads one (NaN or infinite: absent) -- never a reason
+    to reject a routable event. Rejected only when no store could keep it: another JSON
+    type, control characters as :func:`id_text` (NUL included: a PostgreSQL state store
+    cannot keep it, and failed every batch the event joined), a lone surrogate."""
+    v = raw.get(key)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        v = str(v)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if not isinstance(v, str):
+        raise ctx.fail("invalid_field", f"{key} must be a string, got {short(v)}")
+    v = utf8_text(v.strip(), key, ctx)
+    if not v.isprintable() and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
         raise ctx.fail("invalid_field", f"{key} contains control characters")
     return v
 

@@ -143,8 +143,9 @@ def fast_event(data: bytes, registry: CompiledRegistry) -> Event | None:
         return None
     correlation = get("correlation_id")
     if correlation is not None:
-        correlation = correlation.strip()
-        if not correlation or not correlation.isprintable():  # the full path decides
+        # blank: absent, as the full path reads it (a number is not text: the full path)
+        correlation = correlation.strip() or None
+        if correlation is not None and not correlation.isprintable():  # the full path decides
             return None
     entities: dict[str, tuple[str, ...]] | None = None
     given = get("affected_entities")

@@ -69,6 +69,10 @@ Rules (where a reading could differ, the choice is written here):
   events with 100k ids stalled small events from 47 to 590 ms).
 * ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
 * ``priority``: ``normal`` (default) or ``critical``; anything else is rejected.
+* ``correlation_id`` (carried into triggers, never routes): stripped text; blank (``""``,
+  whitespace only) is absent; a number is its text (NaN or infinite: absent). Rejected
+  (``invalid_field``) only when no store could keep it: control characters, a lone
+  surrogate, another JSON type.
 * ``skip_downstream``: a boolean (top level, else ``metadata``). Wherever a field is read
   "top level, else ``metadata``", a top-level ``null`` counts as absent (SPEC section 3:
   top-level nulls are dropped), so it never hides the value ``metadata`` carries.
