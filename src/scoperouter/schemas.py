@@ -96,7 +96,10 @@ class CanonicalEvent(BaseModel):
         "Control characters are rejected (no store keeps a NUL).",
     )
     produced_at: datetime | None = Field(
-        default=None, description="When the producer finished (replay's virtual clock)."
+        default=None,
+        description="When the producer finished (RFC 3339, or epoch seconds): informs the "
+        "completion ledger and replay's virtual clock, never routes. One the router cannot "
+        "read counts as absent (logged and counted), never a rejection.",
     )
     skip_downstream: bool = Field(default=False, description="Route nothing (backfills).")
     record_count: int | None = Field(

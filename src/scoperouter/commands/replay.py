@@ -1,8 +1,8 @@
 """``scoperouter replay EVENTS.jsonl|- [--config C] [--as-of DATE] [--dry-run] [--json] [--outbox FILE] [--log PATH | --no-log]``.
 
 A stream of events (one JSON object per line) through the planner and the coalescing
-windows on a **virtual clock**: the clock is the largest ``produced_at`` (or ``timestamp``)
-seen so far, in file order (events are not re-sorted; an event without a time happens at
+windows on a **virtual clock**: the clock is the largest ``produced_at`` (or ``timestamp``;
+one that does not read counts as absent, with a WARNING) seen so far, in file order (events are not re-sorted; an event without a time happens at
 the current clock; events before the first timed one happen at the first time in the
 file, or now when none has a time). Before each event, every window whose deadline has
 passed fires at its deadline; at the end of the stream the clock runs on until every

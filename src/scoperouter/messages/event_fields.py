@@ -3,7 +3,8 @@
 
 Invariant: each reader returns the field's canonical value or raises the
 :class:`~scoperouter.errors.EventError` (reason code, a one-line detail naming the field)
-that rejects the event; none keeps state beyond the :class:`Ctx` it is given, which carries
+that rejects the event -- but the production time, which only informs, is never a rejection
+(:func:`produced_time_of`: one that does not read is absent, and named); none keeps state beyond the :class:`Ctx` it is given, which carries
 the event id into every error and bounds the entity ids read.
 """
 
@@ -254,27 +255,48 @@ def parse_date(value: object, key: str, ctx: Ctx) -> date | None:
         raise ctx.fail("invalid_date", f"{key} {short(value)} is not a real date") from None
 
 
-def parse_datetime(value: object, key: str, ctx: Ctx) -> datetime | None:
-    if value is None:
-        return None
+TIME_KEYS: tuple[str, ...] = ("produced_at", "timestamp")
+"""Where an event says when it was produced, in the order they are read."""
+
+
+def read_time(value: object) -> datetime | None:
+    """``value`` as an aware time, or None when it is none the router reads (never raises):
+    ISO 8601 / RFC 3339 text (RFC 3339's ``t`` and ``z`` in either case; a naive time is
+    UTC) or epoch seconds (a number, not a boolean, that a datetime can hold)."""
     if isinstance(value, bool):
-        raise ctx.fail(
-            "invalid_date", f"{key} must be an ISO 8601 time or epoch seconds, got {value!r}"
-        )
+        return None
     if isinstance(value, int | float):
         try:
             return datetime.fromtimestamp(float(value), tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ctx.fail("invalid_date", f"{key} {short(value)} is out of range") from None
+        except (OverflowError, OSError, ValueError):  # NaN, past year 9999 (epoch ms)
+            return None
     if not isinstance(value, str):
-        raise ctx.fail("invalid_date", f"{key} must be an ISO 8601 time, got {short(value)}")
+        return None
+    text = value.strip()
+    if text.endswith("z"):  # fromisoformat takes "Z" only (and any separator for "T")
+        text = text[:-1] + "Z"
     try:
-        dt = datetime.fromisoformat(value.strip())
+        dt = datetime.fromisoformat(text)
     except ValueError:
-        raise ctx.fail("invalid_date", f"{key} {short(value)} is not an ISO 8601 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def produced_time_of(raw: Mapping[str, Any], unread: list[str] | None = None) -> datetime | None:
+    """When ``raw`` was produced: the first of :data:`TIME_KEYS` that :func:`read_time` reads.
+    The time only informs (the ledger's check that a completion predates its trigger's last
+    firing, replay's clock), so one that does not read is absent -- never a rejection --
+    and its key is appended to ``unread`` (the caller says so)."""
+    for key in TIME_KEYS:
+        v = raw.get(key)
+        if v is None:
+            continue
+        at = read_time(v)
+        if at is not None:
+            return at
+        if unread is not None:
+            unread.append(key)
+    return None
 
 
 def unnamed_id(v: str) -> bool:

@@ -67,7 +67,13 @@ Rules (where a reading could differ, the choice is written here):
   any processor's ``max_entities`` fallback would make of it anyway, without planning,
   journaling and windowing a 100k-id set on the single state thread (issue 18: 1 MB
   events with 100k ids stalled small events from 47 to 590 ms).
-* ``produced_at``, else ``timestamp``: ISO 8601 (a naive time is UTC) or epoch seconds.
+* ``produced_at``, else ``timestamp``: ISO 8601 / RFC 3339 (``t`` and ``z`` in either case; a
+  naive time is UTC) or epoch seconds. The time only informs (the ledger's check that a
+  completion predates its trigger's last firing, replay's clock; no routing decision reads
+  it), so one that does not read (epoch milliseconds, ``"2025-11-19 18:05:00 UTC"``, a
+  boolean) is absent -- the next key is read -- never a rejection: a WARNING names the
+  event, the field and its value, and the field's name is appended to ``unread`` (the
+  daemon counts it: ``scoperouter_event_fields_ignored_total{field}``).
 * ``priority``: ``normal`` (default) or ``critical``; anything else is rejected.
 * ``correlation_id`` (carried into triggers, never routes): stripped text; blank (``""``,
   whitespace only) is absent; a number is its text (NaN or infinite: absent). Rejected
@@ -86,6 +92,7 @@ one-line detail naming the offending field.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,8 +110,8 @@ from scoperouter.messages.event_fields import (
     merge_fields,
     opt_id,
     parse_date,
-    parse_datetime,
     priority_of,
+    produced_time_of,
     short,
     source_of,
     status_of,
@@ -125,6 +132,8 @@ __all__ = [
     "normalize_event",
     "parse_event_bytes",
 ]
+
+logger = logging.getLogger("scoperouter.messages")
 
 MAX_BACKFILL_DAYS = 400
 UNTYPED = "(untyped)"
@@ -148,9 +157,15 @@ def detect_shape(raw: Mapping[str, Any]) -> str:
 
 
 def normalize_event(
-    raw: object, registry: CompiledRegistry, *, message_id: str | None = None
+    raw: object,
+    registry: CompiledRegistry,
+    *,
+    message_id: str | None = None,
+    unread: list[str] | None = None,
 ) -> Event:
-    """The canonical :class:`Event` for any accepted shape. Raises EventError."""
+    """The canonical :class:`Event` for any accepted shape. Raises EventError. The name of
+    each field it read as absent because it does not read (``produced_at``, ``timestamp``)
+    is appended to ``unread`` (when given) and logged (WARNING), for an accepted event."""
     ctx = Ctx()
     if not isinstance(raw, Mapping):
         raise ctx.fail("not_an_object", f"an event must be a JSON object, got {type(raw).__name__}")
@@ -225,12 +240,12 @@ def normalize_event(
     # its record_count); kept when it is a usable count, else dropped
     record_count = count_or_none(raw.get("record_count"))
 
-    produced_at = parse_datetime(raw.get("produced_at"), "produced_at", ctx)
-    if produced_at is None:
-        produced_at = parse_datetime(raw.get("timestamp"), "timestamp", ctx)
+    # informational only too (see the module docstring): a time that does not read is absent
+    ignored: list[str] = []
+    produced_at = produced_time_of(raw, ignored)
 
     try:
-        return Event(
+        event = Event(
             event_id=ctx.event_id,
             source=source,
             game_date=game_date,
@@ -255,6 +270,17 @@ def normalize_event(
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise ctx.fail("invalid_field", f"{loc}: {first['msg']}") from None
+    for key in ignored:
+        logger.warning(
+            "event %s: %s %s is not a time the router reads (ISO 8601 / RFC 3339 or epoch "
+            "seconds): read as absent, the event routes",
+            event.event_id,
+            key,
+            short(raw[key]),
+        )
+    if unread is not None:
+        unread.extend(ignored)
+    return event
 
 
 def parse_event_bytes(
@@ -263,14 +289,18 @@ def parse_event_bytes(
     *,
     message_id: str | None = None,
     max_bytes: int | None = None,
+    unread: list[str] | None = None,
 ) -> Event:
-    """Decode a JSON event (UTF-8) and normalise it. Raises EventError."""
+    """Decode a JSON event (UTF-8) and normalise it (``unread``: :func:`normalize_event`'s).
+    Raises EventError."""
     if max_bytes is not None and len(data) > max_bytes:
         raise EventError("too_large", f"event is {len(data)} bytes (limit {max_bytes})", message_id)
     fast = fast_event(data, registry)  # the common canonical event, checked from its bytes
     if fast is not None:
         return fast
-    return normalize_event(loads_event_json(data, message_id), registry, message_id=message_id)
+    return normalize_event(
+        loads_event_json(data, message_id), registry, message_id=message_id, unread=unread
+    )
 
 
 _BOM = b"\xef\xbb\xbf"

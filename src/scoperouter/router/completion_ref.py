@@ -33,14 +33,13 @@ missed ids or the trigger's id.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 
-from scoperouter.messages.event_fields import execution_key, top_or_meta
+from scoperouter.messages.event_fields import execution_key, produced_time_of, top_or_meta
 from scoperouter.messages.triggers import trigger_problem
 
 Outcome = Literal["success", "partial", "no_data", "failed"]
@@ -124,25 +123,13 @@ def _outcome(raw: Mapping[str, Any]) -> Outcome | None:
 
 
 def produced_time(raw: Mapping[str, Any]) -> float | None:
-    """When ``raw`` was produced, in epoch seconds: ``produced_at``, else ``timestamp``
-    (top level, as the normaliser reads them), ISO 8601 (a naive time is UTC) or epoch
-    seconds; None when neither is there or readable (never raises: a completion with an
-    unreadable time is one without a time)."""
-    for key in ("produced_at", "timestamp"):
-        v = raw.get(key)
-        if v is None:
-            continue
-        at: float | None = None
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            at = float(v)
-        elif isinstance(v, str):
-            try:
-                dt = datetime.fromisoformat(v.strip())
-            except ValueError:
-                return None
-            at = (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).timestamp()
-        return at if at is not None and math.isfinite(at) else None
-    return None
+    """When ``raw`` was produced, in epoch seconds, read as the normaliser reads it
+    (:func:`~scoperouter.messages.event_fields.produced_time_of`: ``produced_at``, else
+    ``timestamp``, top level; ISO 8601 / RFC 3339, a naive time UTC, or epoch seconds); None
+    when neither is there or readable (never raises: a completion with an unreadable time is
+    one without a time)."""
+    at = produced_time_of(raw)
+    return None if at is None else at.timestamp()
 
 
 def _day(raw: Mapping[str, Any], date_field: str) -> date | None:

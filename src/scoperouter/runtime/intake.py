@@ -39,15 +39,19 @@ class Settle(Protocol):
     def set_result(self, result: Outcome, /) -> None: ...
 
 
-def parse_inbound(inbound: Inbound, registry: CompiledRegistry) -> Event | EventError:
-    """``inbound``'s raw bytes (or parsed JSON) as an event, or why it is rejected."""
+def parse_inbound(
+    inbound: Inbound, registry: CompiledRegistry, unread: list[str] | None = None
+) -> Event | EventError:
+    """``inbound``'s raw bytes (or parsed JSON) as an event, or why it is rejected;
+    ``unread`` gets the fields read as absent (:func:`~scoperouter.messages.normalize.
+    normalize_event`'s)."""
     if inbound.event is not None:
         return inbound.event
     mid = message_key(inbound.message_id, inbound.subscription)
     try:
         if inbound.data is not None:
-            return parse_event_bytes(inbound.data, registry, message_id=mid)
-        return normalize_event(inbound.obj, registry, message_id=mid)
+            return parse_event_bytes(inbound.data, registry, message_id=mid, unread=unread)
+        return normalize_event(inbound.obj, registry, message_id=mid, unread=unread)
     except EventError as exc:
         return exc
     except Exception as exc:  # a normaliser bug must never crash the router

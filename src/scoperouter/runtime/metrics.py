@@ -172,6 +172,13 @@ class Metrics:
         self.decisions = Counter(
             "scoperouter_decisions", "Planner decisions, by reason.", ["reason"], registry=r
         )
+        self.event_fields_ignored = Counter(
+            "scoperouter_event_fields_ignored",
+            "Events accepted with a field the router only records that does not read, routed "
+            "as if it were absent (produced_at, timestamp: not a time; each logged), by field.",
+            ["field"],
+            registry=r,
+        )
         self.unknown_source_events = Counter(
             "scoperouter_unknown_source_events",
             "Accepted events whose source routes.yaml names nowhere (reason unknown_source), "

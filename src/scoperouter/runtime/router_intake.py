@@ -80,7 +80,13 @@ class RouterIntake(RouterCore):
             )
         # received: counted per batch; ``event`` set: a source's fast path parsed it already
         ev = inbound.event
-        parsed = ev if ev is not None else parse_inbound(inbound, self.registry)
+        if ev is not None:
+            parsed: Event | EventError = ev
+        else:
+            unread: list[str] = []  # fields read as absent: counted (the normaliser logs them)
+            parsed = parse_inbound(inbound, self.registry, unread)
+            for key in unread:
+                self.metrics.event_fields_ignored.labels(key).inc()
         if names_backfill_run(inbound.trigger_id):
             parsed = backfill_completion(parsed)
         if isinstance(parsed, EventError):  # (a bare report has no source: never an Event)
