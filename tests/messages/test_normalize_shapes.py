@@ -4,12 +4,13 @@ are not completions."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from scoperouter.errors import EventError
-from scoperouter.messages.normalize import UNTYPED, normalize_event
+from scoperouter.messages.normalize import UNTYPED, normalize_event, parse_event_bytes
 from scoperouter.messages.triggers import trigger_problem
 from scoperouter.processor_registry.compiled import compile_registry
 from scoperouter.processor_registry.models import RoutesSpec
@@ -127,6 +128,38 @@ def test_bad_flat_lists_are_invalid_field(fields: dict[str, Any]) -> None:
     with pytest.raises(EventError) as info:
         normalize_event({**DAY, **fields}, REG)
     assert info.value.reason == "invalid_field"
+
+
+RELAYED = {"source_table": "mart.p", "trigger_source": "orchestrator", "success": True}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"entities_changed": [1628983]},  # numeric player ids
+        {"entities_changed": {"players": [1628983, "a"], "teams": [True]}},
+        {"metadata": {"entities_changed": [1, None]}},
+        {"affected_entities": ["a"]},  # not even a mapping
+        {"affected_entities": {"players": "a"}, "processor_name": None},  # null: no processor
+        {"entities_changed": {"players": ["a"] * 3000}},  # past the cap
+        {"entities_changed": ["a", "b"], "triggered_by": "phase3_to_phase4_orchestrator"},
+    ],
+)
+def test_orchestrator_own_trigger_ignores_its_entities_unread(fields: dict[str, Any]) -> None:
+    """An orchestrator's own trigger names no entities, so its entity lists are never read:
+    ids of any JSON type route the full date instead of rejecting the event."""
+    raw = {**DAY, **RELAYED, **fields}
+    assert normalize_event(raw, REG).affected_entities is None
+    assert parse_event_bytes(json.dumps(raw).encode(), REG).affected_entities is None
+
+
+def test_processors_own_message_still_checks_its_entities() -> None:
+    """With a processor_name the message is a processor's own: its ids are read and checked."""
+    raw = {**DAY, **RELAYED, "processor_name": "P", "entities_changed": [1628983]}
+    with pytest.raises(EventError) as info:
+        normalize_event(raw, REG)
+    assert info.value.reason == "invalid_field"
+    assert "entities_changed" in info.value.detail
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ Rules (where a reading could differ, the choice is written here):
   stored. An orchestrator's own trigger (``trigger_source: orchestrator`` and no
   ``processor_name``, absent or ``null``) names no entities either: its ids are the
   changes of several upstreams united (the same list on every table's message), so they
-  cannot scope this source's consumers. ``changed_fields`` and ``metadata.changed_fields`` are
+  cannot scope this source's consumers -- its entity fields are not even read (never a
+  rejection, whatever they hold). ``changed_fields`` and ``metadata.changed_fields`` are
   united, deduplicated and sorted, each name stripped of surrounding whitespace and
   lower-cased (:mod:`scoperouter.field_names`: column names are case-insensitive, and the
   registry's ``fields`` are folded alike); empty means "unknown" (relevant), and one of
@@ -209,23 +210,29 @@ def normalize_event(
 
     ents: dict[str, set[str]] = {}
     flat: set[str] = set()
-    has_ents = merge_entities(raw.get("affected_entities"), "affected_entities", ctx, ents)
-    has_ents = (
-        merge_entities(raw.get("entities_changed"), "entities_changed", ctx, ents, flat) or has_ents
-    )
-    has_ents = (
-        merge_entities(meta.get("entities_changed"), "metadata.entities_changed", ctx, ents, flat)
-        or has_ents
-    )
+    has_ents = False
+    # an orchestrator's own trigger (no processor names itself in it) carries its
+    # upstreams' changes united, the same ids on every table's message (production:
+    # phase3_to_phase4/main.py:1913-1976): not this source's own, they cannot scope it, so
+    # they are not even read (an id of another type there rejected a routable event);
+    # a "processor_name": null names no processor (SPEC 3: top-level nulls are dropped)
+    relayed = raw.get("trigger_source") == "orchestrator" and raw.get("processor_name") is None
+    if not relayed:
+        has_ents = merge_entities(raw.get("affected_entities"), "affected_entities", ctx, ents)
+        has_ents = (
+            merge_entities(raw.get("entities_changed"), "entities_changed", ctx, ents, flat)
+            or has_ents
+        )
+        has_ents = (
+            merge_entities(
+                meta.get("entities_changed"), "metadata.entities_changed", ctx, ents, flat
+            )
+            or has_ents
+        )
     if flat:
         ents.setdefault(registry.entity_type_of_source(source) or UNTYPED, set()).update(flat)
         has_ents = True
-    # an orchestrator's own trigger (no processor names itself in it) carries its
-    # upstreams' changes united, the same ids on every table's message (production:
-    # phase3_to_phase4/main.py:1913-1976): not this source's own, they cannot scope it;
-    # a "processor_name": null names no processor (SPEC 3: top-level nulls are dropped)
-    relayed = raw.get("trigger_source") == "orchestrator" and raw.get("processor_name") is None
-    if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed or relayed:
+    if ctx.ids > MAX_EVENT_ENTITIES or ctx.unnamed:
         # full date: bounded work whatever the event names; an id nobody can name hides a
         # changed entity (routing the readable ids alone would lose its update)
         ents, has_ents = {}, False
