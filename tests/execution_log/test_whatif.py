@@ -282,3 +282,52 @@ def test_what_if_html_carries_the_text_notes(
     for note in notes:
         assert html.escape(note) in section, note
     assert "None" not in section
+
+
+QSUM = (
+    "  qsum:\n    phase: 3\n    granularity: player\n"
+    "    inputs: [{source: raw.stats}]\n    publishes: analytics.qsum\n"
+)
+
+
+def _replayed_log(tmp_path: Path, events: list[dict[str, Any]], extra: str = "") -> Path:
+    """``tmp_path/log.sqlite``: ``events`` replayed under ``tmp_path/routes.yaml``, the
+    one-processor registry (4 players) with ``extra`` appended to its processors."""
+    routes = one_processor_registry(tmp_path, players=4)
+    routes.write_text(routes.read_text() + extra)
+    (tmp_path / "ev.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    log = tmp_path / "log.sqlite"
+    argv = ["replay", str(tmp_path / "ev.jsonl"), "--config", str(routes), "--log", str(log)]
+    assert main([*argv, "--outbox", str(tmp_path / "ob.jsonl")]) == 0
+    return log
+
+
+def _stats(event_id: str, day: str, players: list[str], produced_at: str) -> dict[str, Any]:
+    return {"event_id": event_id, "source": "raw.stats", "game_date": day,
+            "affected_entities": {"players": players}, "produced_at": produced_at}  # fmt: skip
+
+
+@pytest.mark.parametrize(("removed", "mismatches"), [(False, 0), (True, 2)])
+def test_a_processor_removed_since_the_log_is_a_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], removed: bool, mismatches: int
+) -> None:
+    """A logged processor that routes.yaml no longer has (no decision re-planned) is a
+    mismatch, not silently left out of the comparison."""
+    log = _replayed_log(
+        tmp_path,
+        [_stats("e1", "2025-11-18", ["p1", "p2"], "2025-11-18T09:00:00Z"),
+         _stats("e2", "2025-11-19", ["p3"], "2025-11-19T09:00:00Z")],
+        extra=QSUM,
+    )  # fmt: skip
+    routes = tmp_path / "routes.yaml"
+    if removed:
+        routes.write_text(routes.read_text().replace(QSUM, ""))
+    capsys.readouterr()
+    argv = ["report", "--config", str(routes), "--log", str(log), "--what-if", "max_entities=1"]
+    assert main([*argv, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["what_if"]["current_matches_log"]
+    assert got["mismatches"] == mismatches
+    assert all("qsum" in x for x in got["examples"])
+    assert main(argv) == 0
+    says = "current settings reproduce the logged decisions" in capsys.readouterr().out
+    assert says is not removed

@@ -275,7 +275,8 @@ def verify_decisions(
 ) -> list[str]:
     """Differences between the logged decisions (``logged``: :func:`logged_decisions` of
     ``data``, when the caller has it) and a replay's (empty: identical). Skips, counted on
-    the event row (no rows of their own), are compared as counts per reason."""
+    the event row (no rows of their own), are compared as counts per reason; a logged
+    processor the replay decided nothing for (not in the registry any more) differs."""
     logged = logged_decisions(data) if logged is None else logged
     counted = {e.event.event_id: dict(e.skips) for e in data.events}
     out: list[str] = []
@@ -290,6 +291,9 @@ def verify_decisions(
                 continue
             if have != want:
                 out.append(f"event {ev} / {d.processor}: logged {have} != replanned {want}")
+        planned = {d.processor for d in ds}
+        for name in sorted(got.keys() - planned):  # e.g. removed from routes.yaml since
+            out.append(f"event {ev} / {name}: logged {got[name]} != replanned nothing")
         if agg != counted.get(ev, {}):
             out.append(f"event {ev}: logged skips {counted.get(ev, {})} != replanned {agg}")
     if data.since is None:  # else: an event before ``since`` may have later decisions
