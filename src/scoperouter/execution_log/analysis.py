@@ -40,7 +40,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scoperouter.execution_log.reader import CompletionRow, LogData
+from scoperouter.execution_log.reader import (
+    CompletionRow,
+    LogData,
+    decision_event_keys,
+    event_key,
+)
 from scoperouter.execution_log.runs import (
     DEFAULT_SECONDS_PER_ENTITY,
     CostModel,
@@ -279,9 +284,9 @@ def build_report(
         first_decision=min(times) if times else None,
         last_decision=max(times) if times else None,
         decisions=data.decision_count,
-        events=len(
-            {d.event_id for d in data.decisions}
-            | {e.event.event_id for e in data.events if e.skips}
+        events=len(  # by date and id, as the log keeps them
+            {k for k in decision_event_keys(data) if k is not None}
+            | {event_key(e) for e in data.events if e.skips}
         ),
         runs=len(runs),
         coalesced=coalesced,

@@ -114,6 +114,43 @@ class LogData:
         return len(self.decisions) + sum(e.skipped for e in self.events)
 
 
+EventKey = tuple[str, str]
+"""An event as the log keeps it once: its id and its date (a date range's start; ``''``
+when it has none) -- two events sharing an id on different dates are two."""
+
+
+def event_key(rec: EventRecord) -> EventKey:
+    """``rec``'s :data:`EventKey`."""
+    e = rec.event
+    on = e.game_date or e.start_date
+    return (e.event_id, on.isoformat() if on is not None else "")
+
+
+def decision_event_keys(data: LogData) -> list[EventKey | None]:
+    """The event of each of ``data.decisions`` (same order; None without an event id): the
+    event of its id decided at its ``decided_at`` (an event's decision rows carry its time;
+    of several, the one of the row's date). A row whose event was not read (dated before
+    ``since``, or never stored) gets ``(id, "decided <decided_at>")``: one key per event."""
+    by_time: dict[tuple[str, datetime], list[EventKey]] = {}
+    for rec in data.events:
+        by_time.setdefault((rec.event.event_id, rec.decided_at), []).append(event_key(rec))
+    out: list[EventKey | None] = []
+    for r in data.decisions:
+        if r.event_id is None:
+            out.append(None)
+            continue
+        keys = by_time.get((r.event_id, r.decided_at)) if r.decided_at is not None else None
+        if not keys:
+            at = r.decided_at.isoformat() if r.decided_at is not None else ""
+            out.append((r.event_id, f"decided {at}"))
+        elif len(keys) == 1:
+            out.append(keys[0])
+        else:
+            day = r.game_date.isoformat() if r.game_date is not None else None
+            out.append(next((k for k in keys if k[1] == day), keys[0]))
+    return out
+
+
 class RowLike(Protocol):
     """A stored row by column name (``sqlite3.Row``, a BigQuery row, a dict)."""
 

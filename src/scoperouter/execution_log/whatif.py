@@ -8,6 +8,7 @@ reproduces the logged decisions exactly (:func:`verify_decisions`).
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from scoperouter.errors import ConfigError, ConfigIssue
-from scoperouter.execution_log.reader import EventRecord, LogData
+from scoperouter.execution_log.reader import (
+    EventKey,
+    EventRecord,
+    LogData,
+    decision_event_keys,
+    event_key,
+)
 from scoperouter.messages.models import Trigger
 from scoperouter.processor_registry.compiled import (
     DATE_GRANULARITY,
@@ -36,9 +43,10 @@ WHAT_IF_KEYS = ("max_entities", "window.quiet", "window.max_wait")
 
 @dataclass
 class Replay:
-    """What the router would have done: decisions per event and fired triggers."""
+    """What the router would have done: decisions per event (by :data:`EventKey`: two
+    events sharing an id on different dates are two) and fired triggers."""
 
-    decisions: dict[str, tuple[Decision, ...]]
+    decisions: dict[EventKey, tuple[Decision, ...]]
     triggers: list[tuple[Trigger, float]]  # (trigger, fired at)
     latencies_s: list[float] = field(default_factory=list)  # event decided -> trigger fired
 
@@ -46,19 +54,27 @@ class Replay:
 def replay(
     registry: CompiledRegistry, relations: RelationStore, events: Sequence[EventRecord]
 ) -> Replay:
-    """Feed the events through the planner and the windows on the logged clock."""
+    """Feed the events through the planner and the windows on the logged clock. A trigger's
+    latency is from each event it names (``caused_by``: ids) decided -- of that id the last
+    decided at or before the trigger fired."""
     engine = RoutingEngine(registry)
-    decided: dict[str, tuple[Decision, ...]] = {}
-    at: dict[str, float] = {}
+    decided: dict[EventKey, tuple[Decision, ...]] = {}
+    at: dict[str, list[float]] = defaultdict(list)  # event id -> decided at, ascending
     fired: list[tuple[Trigger, float]] = []
     for rec in events:
         now = rec.decided_at.timestamp()
         ds, now_fired = engine.receive(rec.event, relations, rec.as_of, now)
-        decided[rec.event.event_id] = ds
-        at.setdefault(rec.event.event_id, now)
+        decided[event_key(rec)] = ds
+        at[rec.event.event_id].append(now)
         fired.extend((f.trigger, f.at) for f in now_fired)
     fired.extend((f.trigger, f.at) for f in engine.drain())
-    lat = [when - at[e] for t, when in fired for e in t.caused_by if e in at]
+    lat = []
+    for t, when in fired:
+        for e in t.caused_by:
+            times = at.get(e, [])
+            i = bisect.bisect_right(times, when)
+            if i:
+                lat.append(when - times[i - 1])
     return Replay(decided, fired, lat)
 
 
@@ -244,13 +260,14 @@ def what_if(
 
 
 # ---------------------------------------------------------------------------- verification
-def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
-    """The logged decisions as ``explain --json`` dicts: event_id -> processor -> decision."""
-    acc: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for row in data.decisions:
-        if row.event_id is None:
+def logged_decisions(data: LogData) -> dict[EventKey, dict[str, dict[str, Any]]]:
+    """The logged decisions as ``explain --json`` dicts: event (:func:`.reader.decision_event_keys`)
+    -> processor -> decision."""
+    acc: dict[EventKey, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row, key in zip(data.decisions, decision_event_keys(data), strict=True):
+        if key is None:
             continue
-        cur = acc[row.event_id].get(row.processor)
+        cur = acc[key].get(row.processor)
         if cur is None:
             cur = {
                 "processor": row.processor,
@@ -261,7 +278,7 @@ def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
                 "dates": [],
                 "reason": row.reason,
             }
-            acc[row.event_id][row.processor] = cur
+            acc[key][row.processor] = cur
         if row.action == "run" and row.game_date is not None:
             cur["dates"].append(row.game_date.isoformat())
     for per in acc.values():
@@ -271,17 +288,18 @@ def logged_decisions(data: LogData) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def verify_decisions(
-    data: LogData, r: Replay, logged: dict[str, dict[str, dict[str, Any]]] | None = None
+    data: LogData, r: Replay, logged: dict[EventKey, dict[str, dict[str, Any]]] | None = None
 ) -> list[str]:
     """Differences between the logged decisions (``logged``: :func:`logged_decisions` of
     ``data``, when the caller has it) and a replay's (empty: identical). Skips, counted on
     the event row (no rows of their own), are compared as counts per reason; a logged
     processor the replay decided nothing for (not in the registry any more) differs."""
     logged = logged_decisions(data) if logged is None else logged
-    counted = {e.event.event_id: dict(e.skips) for e in data.events}
+    counted = {event_key(e): dict(e.skips) for e in data.events}
     out: list[str] = []
-    for ev, ds in r.decisions.items():
-        got = logged.get(ev, {})
+    for key, ds in r.decisions.items():
+        got = logged.get(key, {})
+        ev = _name(key)
         agg: dict[str, int] = {}
         for d in ds:
             want = d.to_json()
@@ -294,12 +312,19 @@ def verify_decisions(
         planned = {d.processor for d in ds}
         for name in sorted(got.keys() - planned):  # e.g. removed from routes.yaml since
             out.append(f"event {ev} / {name}: logged {got[name]} != replanned nothing")
-        if agg != counted.get(ev, {}):
-            out.append(f"event {ev}: logged skips {counted.get(ev, {})} != replanned {agg}")
+        if agg != counted.get(key, {}):
+            out.append(f"event {ev}: logged skips {counted.get(key, {})} != replanned {agg}")
     if data.since is None:  # else: an event before ``since`` may have later decisions
-        for ev in logged.keys() - r.decisions.keys():
-            out.append(f"event {ev}: logged decisions but the event is not in the events table")
+        for key in sorted(logged.keys() - r.decisions.keys()):
+            out.append(
+                f"event {_name(key)}: logged decisions but the event is not in the events table"
+            )
     return out
+
+
+def _name(key: EventKey) -> str:
+    """An event in a message: its id and (when it has one) its date."""
+    return f"{key[0]} ({key[1]})" if key[1] else key[0]
 
 
 def as_of_dates(events: Sequence[EventRecord]) -> set[date]:
