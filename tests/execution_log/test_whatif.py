@@ -355,3 +355,40 @@ def test_events_sharing_an_id_on_different_dates_are_two_events(
     assert wi["current"]["latency_s"] == {"mean": 0.0, "p95": 0.0, "max": 0.0}
     data = read_log(log)
     assert sorted(logged_decisions(data)) == [("daily", "2025-11-18"), ("daily", "2025-11-19")]
+
+
+RANK = (
+    "  rank:\n    phase: 4\n    granularity: date\n"
+    "    inputs: [{source: raw.stats}]\n    publishes: analytics.rank\n"
+)
+
+
+@pytest.mark.parametrize(("extra", "unsized"), [("", 0), (RANK, 3)])
+def test_what_if_counts_the_runs_of_unknown_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, unsized: int
+) -> None:
+    """A date-granularity processor's full-date runs in a log without completions have no
+    known size: 'entity rows processed' leaves them out, and --json, the text and --html
+    say how many (nothing when every run is sized)."""
+    log = _replayed_log(
+        tmp_path,
+        [_stats(f"e{i}", "2025-11-19", [f"p{i}"], f"2025-11-19T09:00:{i}0Z") for i in range(3)],
+        extra=extra,
+    )
+    capsys.readouterr()
+    argv = ["report", "--config", str(tmp_path / "routes.yaml"), "--log", str(log)]
+    argv += ["--what-if", "max_entities=1"]
+    assert main([*argv, "--json"]) == 0
+    wi = json.loads(capsys.readouterr().out)["what_if"]
+    assert wi["current"]["unsized_runs"] == wi["what_if"]["unsized_runs"] == unsized
+    assert wi["current"]["processors"]["psum"]["unsized_runs"] == 0
+    assert wi["current"]["entity_rows"] == 3.0
+    page = tmp_path / "r.html"
+    assert main([*argv, "--html", str(page)]) == 0
+    text = capsys.readouterr().out
+    section = page.read_text(encoding="utf-8").split("<h2>What if", 1)[1].split("<h2>", 1)[0]
+    row = f"  runs of unknown size{unsized:>16}{unsized:>12}"
+    assert (row in text) is bool(unsized)
+    says = "not in entity rows processed"
+    assert (says in text) is (says in section) is bool(unsized)
+    assert ("runs of unknown size</td><td>3</td><td>3</td>" in section) is bool(unsized)

@@ -108,11 +108,13 @@ def summarize(
     r: Replay,
     date_rows: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Work and latency figures of a replay, overall and per processor."""
+    """Work and latency figures of a replay, overall and per processor. ``unsized_runs``:
+    the runs of unknown size (:func:`_work` is None), which ``entity_rows`` leaves out."""
     per: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0}
+        lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0, "unsized_runs": 0}
     )
     rows = 0.0
+    unsized = 0
     for t, _when in r.triggers:
         p = per[t.processor]
         p["runs"] += 1
@@ -121,12 +123,16 @@ def summarize(
         if w is not None:
             p["entity_rows"] = round(p["entity_rows"] + w, 1)
             rows += w
+        else:
+            p["unsized_runs"] += 1
+            unsized += 1
     lat = sorted(r.latencies_s)
     return {
         "runs": len(r.triggers),
         "entity_runs": sum(1 for t, _ in r.triggers if t.scope == "entities"),
         "date_runs": sum(1 for t, _ in r.triggers if t.scope == "date"),
         "entity_rows": round(rows, 1),
+        "unsized_runs": unsized,
         "latency_s": {
             "mean": round(statistics.fmean(lat), 3) if lat else None,
             "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
@@ -336,11 +342,13 @@ def what_if_rows(w: Mapping[str, Any]) -> list[tuple[str, object, object]]:
     a figure with no value (the latency of a replay with no run) is ``"n/a"``, as in the
     report's other tables (``--json`` keeps the ``null``)."""
     cur, alt = w["current"], w["what_if"]
+    unsized = [("runs of unknown size", cur["unsized_runs"], alt["unsized_runs"])]
     rows = [
         ("runs", cur["runs"], alt["runs"]),
         ("entity runs", cur["entity_runs"], alt["entity_runs"]),
         ("date runs", cur["date_runs"], alt["date_runs"]),
         ("entity rows processed", cur["entity_rows"], alt["entity_rows"]),
+        *(unsized if _unsized(w) else []),
         ("latency mean (s)", cur["latency_s"]["mean"], alt["latency_s"]["mean"]),
         ("latency p95 (s)", cur["latency_s"]["p95"], alt["latency_s"]["p95"]),
     ]
@@ -351,11 +359,22 @@ def _na(v: object) -> object:
     return "n/a" if v is None else v
 
 
+def _unsized(w: Mapping[str, Any]) -> bool:
+    """Whether either side has runs of unknown size."""
+    return bool(w["current"]["unsized_runs"] or w["what_if"]["unsized_runs"])
+
+
 def what_if_notes(w: Mapping[str, Any]) -> list[str]:
-    """What qualifies the what-if table, for the text and HTML reports: the runs of events
-    before --since it does not re-plan, whether the current settings reproduce the logged
-    decisions, and the closed loop it does not model."""
+    """What qualifies the what-if table, for the text and HTML reports: the runs of unknown
+    size, the runs of events before --since it does not re-plan, whether the current
+    settings reproduce the logged decisions, and the closed loop it does not model."""
     notes = []
+    if _unsized(w):
+        notes.append(
+            "note: runs of unknown size are not in entity rows processed (date runs with no "
+            "entity universe and no completion reporting records_processed, e.g. of a "
+            "date-granularity processor in a log without completions)"
+        )
     left = w["not_replanned"]
     if left["events"]:
         notes.append(
