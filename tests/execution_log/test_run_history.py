@@ -294,3 +294,40 @@ def test_bigquery_history_of_a_log_without_decision_rows(
     out = _report(argv, capsys)
     assert client.calls == []
     assert (out["rollout"]["history"]["rows"], out["rollout"]["history"]["runs"]) == (0, 0)
+
+
+ROW = json.dumps({"processor_name": "PsumProcessor", "run_id": "r1", "status": "success",
+                  "duration_seconds": 3, "data_date": "2025-11-18"})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("h.json", f"[{ROW}, 5]", "h.json: run history row 2 is not a JSON object: 5"),
+        ("h.json", f'[{ROW}, [["status", "success"]]]', "h.json: run history row 2 is not"),
+        ("h.jsonl", f"{ROW}\nnull\n", "h.jsonl:2: run history row is not a JSON object: null"),
+        ("h.jsonl", f"{ROW}\n\n[1, 2]\n", "h.jsonl:3: run history row is not a JSON object"),
+    ],
+)
+def test_a_run_history_row_that_is_not_an_object_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, says: str
+) -> None:
+    """A run-history export whose row is not a JSON object (an array element, a JSON line)
+    is one error naming the file and the row (with --json the run_history error object),
+    not a traceback."""
+    from logsupport import one_processor_registry
+
+    routes = one_processor_registry(tmp_path, players=2)
+    event = {"event_id": "e1", "source": "raw.stats", "game_date": "2025-11-18",
+             "affected_entities": {"players": ["p1"]}}  # fmt: skip
+    (tmp_path / "ev.jsonl").write_text(json.dumps(event) + "\n")
+    log = str(tmp_path / "log.sqlite")
+    assert main(["replay", str(tmp_path / "ev.jsonl"), "--config", str(routes), "--log", log,
+                 "--outbox", str(tmp_path / "ob.jsonl")]) == 0  # fmt: skip
+    (tmp_path / name).write_text(text)
+    capsys.readouterr()
+    argv = ["report", "--config", str(routes), "--log", log, "--run-history", str(tmp_path / name)]
+    assert main([*argv, "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"] == "run_history"
+    assert len(err.splitlines()) == 1 and says in err, err

@@ -155,7 +155,8 @@ def map_history(rows: Iterable[Mapping[str, Any]], publishes: Mapping[str, str |
 
 def read_file(path: Path) -> list[dict[str, Any]]:
     """An export of the table: JSON lines (``bq query --format=json`` rows one per line, or
-    a JSON array) or CSV with a header."""
+    a JSON array) or CSV with a header. A JSON row that is not an object is a
+    :class:`RunHistoryError` naming the file and the row."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -164,12 +165,36 @@ def read_file(path: Path) -> list[dict[str, Any]]:
     try:
         if stripped.startswith("["):
             data = json.loads(text)
-            return [dict(r) for r in data]
+            for i, r in enumerate(data, 1):
+                if not isinstance(r, dict):
+                    raise RunHistoryError(
+                        f"{path}: run history row {i} is not a JSON object: {_brief(r)}"
+                    )
+            return list(data)
         if stripped.startswith("{"):
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RunHistoryError(f"{path}:{n}:{exc.colno}: not JSON: {exc.msg}") from exc
+                if not isinstance(r, dict):
+                    raise RunHistoryError(
+                        f"{path}:{n}: run history row is not a JSON object: {_brief(r)}"
+                    )
+                rows.append(r)
+            return rows
     except json.JSONDecodeError as exc:
         raise RunHistoryError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
     return [dict(r) for r in csv.DictReader(text.splitlines())]
+
+
+def _brief(value: Any) -> str:
+    """A JSON value in an error message, at most 60 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def select_sql(table: str) -> str:
