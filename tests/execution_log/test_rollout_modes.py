@@ -4,6 +4,7 @@ recorded no mode (another writer, BigQuery) says ``unknown``, never ``live``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,54 @@ def test_record_modes_keeps_the_last_start(tmp_path: Path) -> None:
         lg.record_modes({PGS: "live"})
     got: Any = read_log(path).modes
     assert dict(got) == {PGS: "live"}
+
+
+@pytest.mark.parametrize(
+    ("routes_mode", "mode", "shadow_runs", "live_runs"),
+    [
+        pytest.param("shadow", "shadow", 2, 0, id="routes-shadow"),
+        pytest.param("live", "live", 0, 2, id="routes-live"),
+        pytest.param(None, "unknown", 0, 0, id="no-config"),
+    ],
+)
+def test_replayed_runs_take_the_mode_of_routes_yaml(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    routes_mode: str | None,
+    mode: str,
+    shadow_runs: int,
+    live_runs: int,
+) -> None:
+    """Runs written by ``scoperouter replay`` (status 'replayed': nothing was sent) are not
+    live: their processor's mode is routes.yaml's (unknown without it), never 'live' by
+    default -- under ``mode: shadow`` the processor is judged, not 'already live'."""
+    from logsupport import one_processor_registry
+
+    from scoperouter.cli import main
+
+    routes = one_processor_registry(tmp_path, players=4, extra="report: {shadow_days: 1}\n")
+    if routes_mode is not None:
+        text = routes.read_text().replace("defaults:\n", f"defaults:\n  mode: {routes_mode}\n")
+        routes.write_text(text)
+    events = [
+        {"event_id": f"e{i}", "source": "raw.stats", "game_date": f"2025-11-1{8 + i}",
+         "affected_entities": {"players": [f"p{i}"]}, "produced_at": f"2025-11-1{8 + i}T09:00:00Z"}
+        for i in range(2)
+    ]  # fmt: skip
+    (tmp_path / "ev.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    log = str(tmp_path / "log.sqlite")
+    argv = ["replay", str(tmp_path / "ev.jsonl"), "--config", str(routes), "--log", log]
+    assert main([*argv, "--outbox", str(tmp_path / "ob.jsonl")]) == 0
+    assert {d.dispatch_status for d in read_log(log).dispatches} == {"replayed"}
+    capsys.readouterr()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # no ./routes.yaml: no registry without --config
+    report = ["report", "--log", log, "--json"]
+    report += ["--config", str(routes)] if routes_mode is not None else []
+    assert main(report) == 0
+    ro = json.loads(capsys.readouterr().out)["rollout"]
+    p = {x["processor"]: x for x in ro["processors"]}["psum"]
+    assert (p["mode"], p["runs_shadow"], p["runs_live"]) == (mode, shadow_runs, live_runs)
+    assert (p["decision"] == "live") is (mode == "live")
+    assert "psum" in ro["by_mode"][mode]["processors"]

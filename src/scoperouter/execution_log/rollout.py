@@ -30,7 +30,9 @@ decided an event of its own (a run, or such a skip). With the registry, a proces
 the log names (renamed or removed since) is listed as ``not-in-routes``, never judged.
 
 A run is ``shadow`` when its dispatch status is ``shadow`` (the router planned and logged
-it and called no target), else ``live``. A processor's mode is the one its runs show when
+it and called no target), ``replayed`` runs (``scoperouter replay``: nothing sent) take
+routes.yaml's mode of their processor (``unknown`` without it), the others are ``live``.
+A processor's mode is the one its runs show when
 they agree, else the one the daemon logged for it at its last start (``serve --shadow``
 included: it is not in routes.yaml; only the SQLite log keeps it), else, with runs of both
 modes, routes.yaml's, else ``unknown``. Go / no-go: a processor not live is **go** when it
@@ -80,7 +82,14 @@ NOT_IN_ROUTES = "not-in-routes"  # a name only the log has: listed, never judged
 FITTED = "fitted_model"
 
 
-def run_mode(r: Run) -> str:
+REPLAYED = "replayed"  # the status ``scoperouter replay`` writes: nothing was sent
+
+
+def run_mode(r: Run, configured: str | None = None) -> str:
+    """``shadow`` (status shadow), a ``replayed`` run's ``configured`` mode (routes.yaml's;
+    else ``unknown``: nothing was sent, so it is not live), else ``live``."""
+    if r.status == REPLAYED:
+        return configured or UNKNOWN
     return SHADOW if r.status == SHADOW else LIVE
 
 
@@ -295,14 +304,16 @@ def _one(
     weeks: float,
 ) -> RolloutProcessor:
     name = pr.processor
-    shadow = sum(1 for r in runs if run_mode(r) == SHADOW)
+    configured = (modes or {}).get(name)
+    run_modes = [run_mode(r, configured) for r in runs]
+    shadow, live = run_modes.count(SHADOW), run_modes.count(LIVE)
     logged = (logged_modes or {}).get(name)
-    if runs and shadow in (0, len(runs)):  # the log shows one mode (serve --shadow included)
-        mode = SHADOW if shadow else LIVE
+    if runs and len(set(run_modes)) == 1 and UNKNOWN not in run_modes:  # one mode in the log
+        mode = run_modes[0]  # (serve --shadow included; replayed runs: routes.yaml's)
     elif logged is not None:  # the daemon's at its last start (serve --shadow included)
         mode = logged
     elif runs:  # both modes in the log (a processor moved): routes.yaml says
-        mode = (modes or {}).get(name) or LIVE
+        mode = configured or (LIVE if live else UNKNOWN)
     else:  # no run and no logged mode: routes.yaml cannot know serve --shadow
         mode = UNKNOWN
     rp = RolloutProcessor(
@@ -311,7 +322,7 @@ def _one(
         days_observed=len(days_seen.get(name, ())),
         runs=len(runs),
         runs_shadow=shadow,
-        runs_live=len(runs) - shadow,
+        runs_live=live,
         unseen_sources=unseen,
     )
     hp = hist_by_proc.get(name, [])
