@@ -14,10 +14,12 @@ from scoperouter.cli import main
 from scoperouter.errors import ConfigError
 from scoperouter.execution_log.reader import read_log
 from scoperouter.execution_log.whatif import (
+    Replay,
     apply_what_if,
     logged_decisions,
     parse_what_if,
     replay,
+    summarize,
     verify_decisions,
     what_if,
 )
@@ -392,3 +394,21 @@ def test_what_if_counts_the_runs_of_unknown_size(
     says = "not in entity rows processed"
     assert (says in text) is (says in section) is bool(unsized)
     assert ("runs of unknown size</td><td>3</td><td>3</td>" in section) is bool(unsized)
+
+
+@pytest.mark.parametrize(
+    ("latencies", "p95"),
+    [
+        ([5.0], 5.0),
+        ([1.0, 2.0], 2.0),  # ceil(1.9) = 2nd smallest
+        ([1.0] * 19 + [1000.0], 1.0),  # ceil(19.0) = 19th: not the maximum
+        ([float(i) for i in range(100, 0, -1)], 95.0),  # ceil(95.0) = 95th
+        ([float(i) for i in range(1, 22)], 20.0),  # ceil(19.95) = 20th of 21
+    ],
+)
+def test_p95_is_the_nearest_rank(
+    registry: CompiledRegistry, relations: InMemoryRelations, latencies: list[float], p95: float
+) -> None:
+    """The what-if latency p95 is the nearest rank: the ceil(0.95 n)-th smallest value."""
+    got = summarize(registry, relations, Replay({}, [], latencies))
+    assert got["latency_s"]["p95"] == p95

@@ -109,7 +109,8 @@ def summarize(
     date_rows: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Work and latency figures of a replay, overall and per processor. ``unsized_runs``:
-    the runs of unknown size (:func:`_work` is None), which ``entity_rows`` leaves out."""
+    the runs of unknown size (:func:`_work` is None), which ``entity_rows`` leaves out.
+    Latency ``p95`` is the nearest rank: the ceil(0.95 n)-th smallest of the n latencies."""
     per: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"runs": 0, "entity_runs": 0, "date_runs": 0, "entity_rows": 0, "unsized_runs": 0}
     )
@@ -135,7 +136,7 @@ def summarize(
         "unsized_runs": unsized,
         "latency_s": {
             "mean": round(statistics.fmean(lat), 3) if lat else None,
-            "p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
+            "p95": round(lat[-(-95 * len(lat) // 100) - 1], 3) if lat else None,  # nearest rank
             "max": round(lat[-1], 3) if lat else None,
         },
         "processors": dict(sorted(per.items())),
