@@ -232,7 +232,7 @@ def test_what_if_since_names_the_runs_of_earlier_events_it_does_not_replan(
     assert wi["current"]["runs"] == (0 if left_out else 3)
     assert main(argv) == 0
     text = capsys.readouterr().out
-    note = "2 logged run(s) of 1 event(s) dated before --since are not re-planned"
+    note = "2 logged run(s) of 1 event(s) dated before --since (a date range by its start date)"
     assert (note in text) is bool(left_out)
 
 
@@ -412,3 +412,35 @@ def test_p95_is_the_nearest_rank(
     """The what-if latency p95 is the nearest rank: the ceil(0.95 n)-th smallest value."""
     got = summarize(registry, relations, Replay({}, [], latencies))
     assert got["latency_s"]["p95"] == p95
+
+
+@pytest.mark.parametrize(
+    ("since", "left_out"),
+    [("2025-11-17", 0), ("2025-11-19", 2), ("2025-11-21", 0)],
+)
+def test_a_date_range_starting_before_since_is_dated_by_its_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], since: str, left_out: int
+) -> None:
+    """A date range 11-17..11-20 is dated by its start (as the log's events table and every
+    --since cut): with --since inside it the range is not re-planned, and the note says a
+    range counts by its start date rather than calling it plainly 'dated before --since'."""
+    event = {"event_id": "rng", "source": "raw.stats", "start_date": "2025-11-17",
+             "end_date": "2025-11-20", "affected_entities": {"players": ["p1"]},
+             "produced_at": "2025-11-20T09:00:00Z"}  # fmt: skip
+    log = _replayed_log(tmp_path, [event])
+    capsys.readouterr()
+    argv = ["report", "--config", str(tmp_path / "routes.yaml"), "--log", str(log)]
+    argv += ["--since", since, "--what-if", "max_entities=1"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    if since > "2025-11-20":
+        assert out["empty"] is True
+        return
+    assert out["what_if"]["not_replanned"] == {"events": 1 if left_out else 0, "runs": left_out}
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    note = (
+        f"note: {left_out} logged run(s) of 1 event(s) dated before --since (a date range by "
+        "its start date) are not re-planned"
+    )
+    assert (note in text) is bool(left_out)

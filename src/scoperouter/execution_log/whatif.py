@@ -259,7 +259,9 @@ def what_if(
             ),
         },
         "current_matches_log": {"mismatches": len(mism), "examples": mism[:5]},
-        # logged events before --since whose runs fall on or after it: not re-planned
+        # logged events before --since whose runs fall on or after it: not re-planned (an
+        # event is dated as the log's events table and every --since cut date it: a date
+        # range by its start, so a range starting before --since is one even if it reaches it)
         "not_replanned": {"events": len(left_out), "runs": left_runs},
         # what serve would do differently: the closed loop is not replayed (None: it is off)
         "loop_not_modelled": loop_not_modelled(registry, "report --what-if"),
@@ -380,7 +382,8 @@ def what_if_notes(w: Mapping[str, Any]) -> list[str]:
     if left["events"]:
         notes.append(
             f"note: {left['runs']} logged run(s) of {left['events']} event(s) dated before "
-            "--since are not re-planned (neither column counts them; the table above does)"
+            "--since (a date range by its start date) are not re-planned (neither column "
+            "counts them; the table above does)"
         )
     m = w["current_matches_log"]["mismatches"]
     notes.append(
