@@ -8,6 +8,7 @@ worker (about 45 s on a loaded 2-core machine); tests/test_pytest_config.py chec
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,34 @@ def test_demo_log_replays_exactly(demo_run: DemoRun, routes_path: Path) -> None:
     data = read_log(demo_run.cwd / DEFAULT_LOG_PATH)
     assert data.events
     assert verify_decisions(data, replay(cfg.registry, cfg.relations, data.events)) == []
+
+
+@pytest.mark.parametrize("demo_record", [True, False], ids=["demo-log", "other-log"])
+def test_report_what_if_on_the_demo_log_needs_no_config(
+    demo_run: DemoRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    demo_record: bool,
+) -> None:
+    """The README's 'scoperouter demo' then 'scoperouter report --what-if ...' works where
+    there is no routes.yaml: the log keeps which demo wrote it and report rebuilds that
+    registry and relation data (the current settings reproduce every logged decision). A
+    log without that record still asks for --config."""
+    log = tmp_path / "log.sqlite"
+    log.write_bytes((demo_run.cwd / DEFAULT_LOG_PATH).read_bytes())
+    if not demo_record:
+        with sqlite3.connect(log) as conn:
+            conn.execute("DELETE FROM scoperouter_meta WHERE key = 'demo'")
+        conn.close()
+    monkeypatch.chdir(tmp_path)  # no ./routes.yaml
+    capsys.readouterr()
+    argv = ["report", "--log", str(log), "--what-if", "max_entities=50", "window.quiet=60s"]
+    assert main([*argv, "--json"]) == (0 if demo_record else 1)
+    out, err = capsys.readouterr()
+    if demo_record:
+        wi = json.loads(out)["what_if"]
+        assert wi["current_matches_log"]["mismatches"] == 0, wi["current_matches_log"]
+        assert wi["current"]["runs"] > 0 and wi["not_replanned"]["events"] == 0
+    else:
+        assert err == "error: --what-if needs the registry: pass --config routes.yaml\n"

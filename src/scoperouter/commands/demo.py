@@ -20,7 +20,9 @@ really changed (see ``src/scoperouter/examples/nba/README.md``).
 ``--html`` also writes a small self-contained page; ``--export-events`` the day's Phase 2
 events as JSON Lines, in time order (``examples/events/game-day.jsonl`` is that file). The routed run's decisions, dispatches and
 completions go to the execution log (``--log``, default ``./.scoperouter/execution_log.sqlite``;
-``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day. Exit 0 when the warehouses are identical, 1 when
+``--no-log`` to skip), so ``scoperouter report`` can analyse the demo day (the log keeps
+which demo wrote it -- seed, game date, registry -- so ``report`` rebuilds that registry
+and relation data when it has no ``--config`` and no ``./routes.yaml``). Exit 0 when the warehouses are identical, 1 when
 they differ (a registry that loses updates) or the config is invalid. The date-level side
 is always the registry shipped with the package over the season's relation data, so
 ``--config`` is compared with today's behaviour, not with itself.
@@ -80,6 +82,24 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _record_demo(log: object, seed: int, routes: Path) -> None:
+    """Keep in the log which demo wrote it, so ``report`` rebuilds its registry and relation
+    data without ``--config`` (``routes``: null for the registry shipped with the package)."""
+    from scoperouter.examples.nba.demo import PACKAGED_ROUTES
+    from scoperouter.examples.nba.season import DEFAULT_GAME_DATE
+
+    record = getattr(log, "record_demo", None)
+    if record is not None:
+        shipped = routes.resolve() == PACKAGED_ROUTES
+        record(
+            {
+                "seed": seed,
+                "game_date": DEFAULT_GAME_DATE.isoformat(),
+                "routes": None if shipped else str(routes.resolve()),
+            }
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.state_dir is not None and not args.faults:  # a usage error, as argparse's
         why = "--state-dir: only with --faults (without it no ledger is saved)"
@@ -102,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         log = open_log(log_path(args))
         try:
             result = run_demo(seed, routes=routes, log=log, faults=args.faults)
+            _record_demo(log, seed, result.routes)
         finally:
             log.close()
     if result.loop is not None:

@@ -25,6 +25,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,8 @@ def register(subparsers: Any) -> None:
         description="Per processor: runs per day, entity vs date runs, average entities per run, "
         "waste %, processing time saved, and whether entity-level processing pays "
         "(thresholds from routes.yaml 'report:'). --config defaults to ./routes.yaml if "
-        "present (thresholds, phases; --what-if needs it).",
+        "present (thresholds, phases; --what-if needs it); for a log scoperouter demo "
+        "wrote, the registry and relation data the demo ran with.",
         parents=[common(config=True, log="read", json=True)],
     )
     p.add_argument(
@@ -110,13 +113,37 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _config(args: argparse.Namespace, need_relations: bool) -> LoadedConfig | None:
+def _config(args: argparse.Namespace, data: LogData, need_relations: bool) -> LoadedConfig | None:
+    """--config, else ./routes.yaml, else for a log the demo wrote the registry and relation
+    data it ran with, else None."""
     path = Path(args.config) if args.config else None
     if path is None:
-        if not Path("routes.yaml").is_file():
+        if Path("routes.yaml").is_file():
+            path = Path("routes.yaml")
+        elif data.demo is not None:
+            return _demo_config(data.demo, need_relations)
+        else:
             return None
-        path = Path("routes.yaml")
     return load_config(path, with_relations=need_relations)
+
+
+def _demo_config(demo: Mapping[str, Any], need_relations: bool) -> LoadedConfig | None:
+    """The registry (and with ``need_relations`` the relation data) the demo that wrote the
+    log ran with (:data:`~scoperouter.execution_log.api.DEMO_KEY`); None when its registry
+    file is gone or the record is not one this version knows."""
+    from scoperouter.examples.nba.demo import PACKAGED_ROUTES, demo_config
+
+    try:
+        seed, day = int(demo["seed"]), date.fromisoformat(str(demo["game_date"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    routes = Path(demo["routes"]) if demo.get("routes") else PACKAGED_ROUTES
+    if not routes.is_file():
+        return None
+    if not need_relations:
+        return load_config(routes, with_relations=False)
+    registry, relations = demo_config(seed, day, routes)
+    return LoadedConfig(registry, relations)
 
 
 def _where(args: argparse.Namespace) -> str:
@@ -173,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     data = _read(args)
     if isinstance(data, int):
         return data
-    cfg = _config(args, need_relations=bool(args.what_if))
+    cfg = _config(args, data, need_relations=bool(args.what_if))
     if args.what_if and cfg is None:
         print("error: --what-if needs the registry: pass --config routes.yaml", file=sys.stderr)
         return 1

@@ -37,6 +37,11 @@ MODES_KEY = "processor_modes"
 """SQLite only: the ``scoperouter_meta`` key of each processor's effective mode, kept by
 the daemon at its start (:meth:`.base.RowExecutionLog.record_modes`)."""
 
+DEMO_KEY = "demo"
+"""SQLite only: the ``scoperouter_meta`` key of the demo that wrote the log
+(:meth:`.base.RowExecutionLog.record_demo`): ``{"seed", "game_date", "routes"}``, ``routes``
+the registry's absolute path, null for the one shipped with the package."""
+
 # dispatch_status values that mean the trigger did not reach its target (final outcome)
 FAILED_STATUSES = frozenset({"failed", "dead_letter", "dead_lettered", "error", "rejected"})
 

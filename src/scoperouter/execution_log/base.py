@@ -135,6 +135,12 @@ class RowExecutionLog(ABC):
         no such table, so a report of it says ``unknown`` for a processor without runs."""
         return False
 
+    def record_demo(self, info: Mapping[str, Any]) -> bool:
+        """Keep which demo wrote this log (:data:`~.api.DEMO_KEY`: seed, game date,
+        registry), so ``report`` can rebuild its registry and relation data without
+        ``--config``. Returns whether this log keeps it: only the SQLite log does."""
+        return False
+
     def record_decisions(
         self,
         event: Event,

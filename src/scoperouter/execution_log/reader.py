@@ -18,7 +18,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from scoperouter.execution_log.api import COMPLETIONS_TABLE, EVENTS_TABLE, LOG_TABLE, MODES_KEY
+from scoperouter.execution_log.api import (
+    COMPLETIONS_TABLE,
+    DEMO_KEY,
+    EVENTS_TABLE,
+    LOG_TABLE,
+    MODES_KEY,
+)
 from scoperouter.execution_log.row_values import dispatch_key, event_from_row_json, ids_json
 from scoperouter.execution_log.rows import LOG_COLUMNS
 from scoperouter.messages.models import Event
@@ -101,6 +107,9 @@ class LogData:
     modes: Mapping[str, str] | None = None
     """Each processor's effective mode as the daemon logged it at its last start (SQLite:
     ``scoperouter_meta`` :data:`~.api.MODES_KEY`); None when the log keeps none."""
+    demo: Mapping[str, Any] | None = None
+    """The demo that wrote the log (SQLite: ``scoperouter_meta`` :data:`~.api.DEMO_KEY`:
+    ``seed``, ``game_date``, ``routes``); None for any other log."""
 
     @property
     def empty(self) -> bool:
@@ -339,6 +348,7 @@ def log_data(
     events: Iterable[EventRecord],
     since: date | None = None,
     modes: Mapping[str, str] | None = None,
+    demo: Mapping[str, Any] | None = None,
 ) -> LogData:
     """Split the log rows into decisions and dispatches (order kept)."""
     rows = tuple(rows)
@@ -349,6 +359,7 @@ def log_data(
         events=tuple(events),
         since=since,
         modes=modes,
+        demo=demo,
     )
 
 
@@ -410,7 +421,7 @@ def _read(p: Path, since: date | None) -> LogData:
                 rec = event_record(r)
                 if rec is not None:
                     events.append(rec)
-        modes = None
+        modes = demo = None
         if "scoperouter_meta" in tables:
             got = conn.execute(
                 "SELECT value FROM scoperouter_meta WHERE key = ?", (MODES_KEY,)
@@ -418,6 +429,11 @@ def _read(p: Path, since: date | None) -> LogData:
             if got is not None:
                 logged = _object(_object(got[0], MODES_KEY)["modes"], f"{MODES_KEY} modes")
                 modes = {str(k): str(v) for k, v in logged.items()}
+            got = conn.execute(
+                "SELECT value FROM scoperouter_meta WHERE key = ?", (DEMO_KEY,)
+            ).fetchone()
+            if got is not None:
+                demo = _object(got[0], DEMO_KEY)
     finally:
         conn.close()
-    return log_data(rows, comps, events, since, modes)
+    return log_data(rows, comps, events, since, modes, demo)

@@ -57,7 +57,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from scoperouter.execution_log.api import MODES_KEY
+from scoperouter.execution_log.api import DEMO_KEY, MODES_KEY
 from scoperouter.execution_log.base import PendingOutcome, RowExecutionLog
 from scoperouter.execution_log.row_values import ids_json, iso
 from scoperouter.execution_log.rows import (
@@ -168,6 +168,18 @@ class SqliteExecutionLog(RowExecutionLog):
             self._conn.execute(
                 "INSERT OR REPLACE INTO scoperouter_meta (key, value) VALUES (?, ?)",
                 (MODES_KEY, value),
+            )
+        return True
+
+    def record_demo(self, info: Mapping[str, Any]) -> bool:
+        """Written at once as the ``scoperouter_meta`` row :data:`DEMO_KEY` (replacing
+        the previous demo's)."""
+        with self._lock:
+            if self._conn is None:
+                return False
+            self._conn.execute(
+                "INSERT OR REPLACE INTO scoperouter_meta (key, value) VALUES (?, ?)",
+                (DEMO_KEY, json.dumps(dict(info), sort_keys=True)),
             )
         return True
 

@@ -285,6 +285,24 @@ def _dur(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
+def demo_config(
+    seed: int, game_date: date, routes: Path, season: Season | None = None
+) -> tuple[CompiledRegistry, InMemoryRelations]:
+    """The registry and relation data the demo of ``seed`` / ``game_date`` runs with under
+    ``routes`` (``report`` rebuilds them for a demo's log, :func:`demo_log_info`):
+    ``routes``' own relation data for the default day under a registry other than the
+    packaged one (e.g. the repository's routes.yaml and data/relations), else the season's
+    (``season``: already generated)."""
+    if seed == DEFAULT_SEED and game_date == DEFAULT_GAME_DATE and routes != PACKAGED_ROUTES:
+        cfg = load_config(routes)
+        return cfg.registry, cfg.relations
+    registry = load_config(routes, with_relations=False).registry
+    season = season or generate_season(seed, game_date)
+    with tempfile.TemporaryDirectory(prefix="scoperouter-demo-") as tmp:
+        write_relations(season, Path(tmp))
+        return registry, relations_from_dir(registry, Path(tmp))
+
+
 def run_demo(
     seed: int = DEFAULT_SEED,
     game_date: date = DEFAULT_GAME_DATE,
@@ -297,14 +315,7 @@ def run_demo(
     routes = routes or default_routes()
     cost = cost or CostModel()
     season = generate_season(seed, game_date)
-    if seed == DEFAULT_SEED and game_date == DEFAULT_GAME_DATE and routes != PACKAGED_ROUTES:
-        cfg = load_config(routes)  # e.g. the repository's routes.yaml and data/relations
-        registry, relations = cfg.registry, cfg.relations
-    else:
-        registry = load_config(routes, with_relations=False).registry
-        with tempfile.TemporaryDirectory(prefix="scoperouter-demo-") as tmp:
-            write_relations(season, Path(tmp))
-            relations = relations_from_dir(registry, Path(tmp))
+    registry, relations = demo_config(seed, game_date, routes, season)
     day = prepare(season, registry, relations)
     comparison = compare(day, cost=cost, log=log, baseline=reference_baseline(day, cost))
     loop = compare_loop(day, comparison.date_wh) if faults else None
