@@ -284,7 +284,14 @@ processors:
             11,
             29,
             "processors.pgs.target.mapping.headers.X-Tenant",
-            "a header value holds a CR, LF or NUL",
+            "a header value holds a control character",
+        ),
+        (  # an ESC (YAML "\\e"): aiohttp refuses every control character but tab
+            '      http: {url: "http://x"}\n      mapping:\n        headers: {X-Tenant: "nba\\e"}\n        body: $\n',
+            11,
+            29,
+            "processors.pgs.target.mapping.headers.X-Tenant",
+            "a header value holds a control character",
         ),
         (
             '      http: {url: "http://x"}\n      mapping:\n        body: {$if: [{$eq: [$.scope, date]}, 1]}\n',
@@ -442,13 +449,22 @@ def test_a_template_that_compiles_renders_to_its_checked_type(
 
 @pytest.mark.parametrize(
     ("value", "refused"),
-    [("secret\n", True), ("se\rcret", True), ("a\x00b", True), ("secret", False)],
+    [
+        ("secret\n", True),
+        ("se\rcret", True),
+        ("a\x00b", True),
+        ("secret-key-1234\x1b", True),  # ESC: aiohttp refuses it at send time
+        ("secret\x7f", True),  # DEL
+        ("bell\x07", True),
+        ("secret", False),
+        ("a\tb", False),  # a tab is allowed in a header value
+    ],
 )
 def test_a_header_constant_from_the_environment_is_checked_when_sinks_are_built(
     tmp_path: Path, value: str, refused: bool
 ) -> None:
-    """A ${VAR} header whose value holds CR, LF or NUL (a secret with its newline) stops
-    serve's start-up with a config error naming the header, instead of every trigger."""
+    """A ${VAR} header whose value holds a control character other than tab (a secret with
+    its newline, an ESC) stops serve's start-up with a config error naming the header."""
     from scoperouter.errors import ConfigError
     from scoperouter.processor_registry.models import TargetSpec
     from scoperouter.runtime.sinks import SinkFactory
@@ -465,4 +481,41 @@ def test_a_header_constant_from_the_environment_is_checked_when_sinks_are_built(
         return
     with pytest.raises(ConfigError) as exc:
         factory.build("p", target)
-    assert "headers.X-API-Key: a header value holds a CR, LF or NUL" in str(exc.value)
+    assert "headers.X-API-Key: a header value holds a control character" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "char",
+    [chr(c) for c in range(0x21)] + ["\x7f", "\x80", "\x85", "\u2028", "\u00e9", "\u2192"],
+    ids=lambda c: f"U+{ord(c):04X}",
+)
+def test_a_mapped_header_is_refused_exactly_when_the_http_client_refuses_it(char: str) -> None:
+    """A rendered header value fails the render exactly when aiohttp's own header check refuses it."""
+    from aiohttp.http_writer import _py_serialize_headers, _serialize_headers
+    from multidict import CIMultiDict
+
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.processor_registry.target_format import build_shaper
+    from scoperouter.processor_registry.template import RenderError
+
+    value = f"a{char}b"
+    refusals = set()
+    for serialize in (_serialize_headers, _py_serialize_headers):  # C and Python
+        try:
+            serialize("POST / HTTP/1.1", CIMultiDict({"X-Corr": value}))
+            refusals.add(False)
+        except ValueError:
+            refusals.add(True)
+    assert len(refusals) == 1
+    target = TargetSpec.model_validate(
+        {
+            "http": {"url": "http://x"},
+            "mapping": {"headers": {"X-Corr": "$.correlation_id"}, "body": "$"},
+        }
+    )
+    shaper = build_shaper(target, FIELDS)
+    if refusals == {True}:
+        with pytest.raises(RenderError, match="control character"):
+            shaper.header_values({**TRIGGER, "correlation_id": value})
+    else:
+        assert shaper.header_values({**TRIGGER, "correlation_id": value}) == {"X-Corr": value}

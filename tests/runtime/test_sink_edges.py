@@ -168,14 +168,17 @@ def test_coalesce_passes_over_a_left_out_value() -> None:
     assert render(node, {"scope": "entities", "entity_ids": ["a"]}) == {"ids": ["a"]}
 
 
-async def test_a_header_that_can_never_be_sent_is_permanent(mover: Mover, tmp_path: Path) -> None:
+@pytest.mark.parametrize("corr", ["c-9\r\nX-Injected: 1", "c-9\x1b", "c-9\x7f", "bell\x07"])
+async def test_a_header_that_can_never_be_sent_is_permanent(
+    mover: Mover, tmp_path: Path, corr: str
+) -> None:
     """A mapped header rendering a control character (an event's correlation_id) dead-letters."""
     url = str(mover.server.make_url("/landing"))
     target = {
         "http": {"url": url},
         "mapping": {"headers": {"X-Corr": "$.correlation_id"}, "body": "$"},
     }
-    trigger = TRIGGER.model_copy(update={"correlation_id": "c-9\r\nX-Injected: 1"})
+    trigger = TRIGGER.model_copy(update={"correlation_id": corr})
     f = SinkFactory(tmp_path)
     try:
         with pytest.raises(DispatchError) as exc:
@@ -183,4 +186,34 @@ async def test_a_header_that_can_never_be_sent_is_permanent(mover: Mover, tmp_pa
     finally:
         await f.close()
     assert exc.value.retryable is False
+    assert mover.landed == []
+    assert exc.value.local is True  # nothing was sent: the target's circuit ignores it
+
+
+@pytest.mark.parametrize("token", ["tok-\x1b", "tok\r\nX-Injected: 1"])
+async def test_a_request_the_http_client_refuses_to_build_is_local_and_permanent(
+    mover: Mover, token: str
+) -> None:
+    """A request aiohttp refuses to build (a header value no check caught: here an ID token)
+    dead-letters at once as a local error, never a retry counted against the target."""
+    import aiohttp
+
+    from scoperouter.runtime.http_sink import HttpSink
+
+    async with aiohttp.ClientSession() as session:
+        sink = HttpSink(
+            str(mover.server.make_url("/landing")),
+            timeout_s=5,
+            session_factory=lambda: session,
+            audience="https://svc.example",
+        )
+
+        async def id_token(refused: str | None = None) -> str:
+            return token
+
+        sink._id_token = id_token  # type: ignore[method-assign]
+        with pytest.raises(DispatchError) as exc:
+            await sink.send(TRIGGER, message_id="m")
+    assert (exc.value.retryable, exc.value.local) == (False, True)
+    assert "control character" in exc.value.detail
     assert mover.landed == []

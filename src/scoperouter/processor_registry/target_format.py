@@ -39,8 +39,9 @@ from scoperouter.processor_registry.template import (
 # Headers the HTTP client owns; a mapping may not set them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding"})
 DATE_GRANULARITY = "date"
-# what an HTTP header value may not hold (header injection: the client refuses the request)
-_CONTROL = re.compile(r"[\r\n\x00]")
+# what an HTTP header value may not hold: a control character other than tab (RFC 9110
+# section 5.5; header injection) -- what aiohttp refuses when it writes the request
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def trigger_fields(
@@ -175,7 +176,11 @@ def build_shaper(
         elif node.is_literal and isinstance(node.literal, str) and _CONTROL.search(node.literal):
             # a constant (its ${VAR} expanded) the HTTP client would refuse on every trigger
             issues.append(
-                (hpath, "a header value holds a CR, LF or NUL (the HTTP client refuses it)")
+                (
+                    hpath,
+                    "a header value holds a control character other than tab (CR, LF, NUL, "
+                    "ESC, DEL...: the HTTP client refuses it)",
+                )
             )
         headers.append((name, node))
     _raise(issues)

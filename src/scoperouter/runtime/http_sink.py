@@ -3,8 +3,9 @@ push envelope by default, the bare trigger, or a mapped body with its headers (o
 wrapped in the envelope) -- and turns the answer into success or a :class:`DispatchError`.
 
 Invariant: 2xx is success; 408, 429 and 5xx, timeouts and connection errors are
-retryable; any other status (3xx included: redirects are not followed), and a mapping that
-cannot render, is permanent. With an ``audience``, a cached ID token is sent only until
+retryable; any other status (3xx included: redirects are not followed), a mapping that
+cannot render and a request the HTTP client refuses to write (a header value with a
+control character) are permanent, the latter two local (nothing was sent). With an ``audience``, a cached ID token is sent only until
 :data:`TOKEN_REUSE_S` after its fetch and never within :data:`TOKEN_EXPIRY_MARGIN_S` of the
 ``exp`` it states. A 401 answered to a token may mean that token expired or was revoked,
 not only a refusal: the send fetches a new token and tries once more with it (when the
@@ -192,14 +193,35 @@ class HttpSink:
             raise DispatchError(
                 trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
             ) from None
-        except Exception as exc:  # client and socket errors, token fetch failures and the like
-            # ``from None``: the original exception's text may carry the URL's credentials
+        except ValueError as exc:
+            if isinstance(exc, aiohttp.ClientError):  # InvalidURL: as any client error
+                raise self._client_error(trigger, exc, sent) from None
+            # the HTTP client refused to write the request (a header value holding a control
+            # character no check caught, text it cannot encode): nothing was sent, and no
+            # retry sends it -- permanent, and the target's circuit ignores it
             raise self._scrubbed(
-                DispatchError.from_exception(
-                    trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
+                DispatchError(
+                    trigger.processor,
+                    self.name,
+                    f"the HTTP client refused to build the request: {exc}",
+                    retryable=False,
+                    trigger_id=trigger.trigger_id,
+                    local=True,
                 ),
                 sent,
             ) from None
+        except Exception as exc:  # client and socket errors, token fetch failures and the like
+            # ``from None``: the original exception's text may carry the URL's credentials
+            raise self._client_error(trigger, exc, sent) from None
+
+    def _client_error(self, trigger: Trigger, exc: Exception, sent: list[str]) -> DispatchError:
+        """A retryable error described by ``exc`` (a client or socket error), scrubbed."""
+        return self._scrubbed(
+            DispatchError.from_exception(
+                trigger.processor, self.name, exc, trigger_id=trigger.trigger_id
+            ),
+            sent,
+        )
 
     def _secrets(self, sent: list[str]) -> list[str]:
         """What an answer must not show: the URL's credentials and the sent header values
