@@ -1,6 +1,7 @@
 """How triggers leave the router at the edges: redirects, token fetches under the target's
 timeout, ``${ENV}`` in ``$lookup`` tables, ``$coalesce`` over a left-out value, unsendable
-headers, outbox lines after a short write."""
+headers, requests the HTTP client refuses to write, error answers whose body stalls,
+outbox lines after a short write."""
 
 from __future__ import annotations
 
@@ -217,3 +218,50 @@ async def test_a_request_the_http_client_refuses_to_build_is_local_and_permanent
     assert (exc.value.retryable, exc.value.local) == (False, True)
     assert "control character" in exc.value.detail
     assert mover.landed == []
+
+
+@pytest.mark.parametrize(
+    ("status", "delay", "retryable"),
+    [
+        (400, 0.0, False),  # a permanent refusal stays permanent
+        (422, 0.0, False),
+        (503, 0.0, True),
+        (429, 0.0, True),
+        (400, 0.9, False),  # the status came late: the whole-send timeout ends the read
+    ],
+)
+async def test_an_error_answer_whose_body_stalls_is_decided_by_its_status(
+    status: int, delay: float, retryable: bool
+) -> None:
+    """An error status whose body stalls is that status (with the part of the answer read),
+    not a retried 'timeout': a stalled 400 dead-letters at once."""
+    import asyncio
+
+    import aiohttp
+
+    from scoperouter.runtime.http_sink import HttpSink
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        await asyncio.sleep(delay)
+        resp = web.StreamResponse(status=status)
+        await resp.prepare(request)
+        await resp.write(b'{"error": "no output_table"')
+        await asyncio.sleep(30)
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/stall", stall)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            sink = HttpSink(
+                str(server.make_url("/stall")), timeout_s=1.0, session_factory=lambda: session
+            )
+            with pytest.raises(DispatchError) as exc:
+                await asyncio.wait_for(sink.send(TRIGGER, message_id="m"), 10)
+    finally:
+        await server.close()
+    assert exc.value.retryable is retryable
+    assert exc.value.detail.startswith(f'HTTP {status}: {{"error": "no output_table"')

@@ -2,12 +2,14 @@
 push envelope by default, the bare trigger, or a mapped body with its headers (optionally
 wrapped in the envelope) -- and turns the answer into success or a :class:`DispatchError`.
 
-Invariant: 2xx is success; 408, 429 and 5xx, timeouts and connection errors are
-retryable; any other status (3xx included: redirects are not followed), a mapping that
-cannot render and a request the HTTP client refuses to write (a header value with a
-control character) are permanent, the latter two local (nothing was sent). With an ``audience``, a cached ID token is sent only until
-:data:`TOKEN_REUSE_S` after its fetch and never within :data:`TOKEN_EXPIRY_MARGIN_S` of the
-``exp`` it states. A 401 answered to a token may mean that token expired or was revoked,
+Invariant: 2xx is success; 408, 429 and 5xx, timeouts before the status and connection
+errors are retryable (once come, the status decides: an error answer's body is only
+logged, read for at most :data:`ANSWER_READ_S` and within the target's timeout); any
+other status (3xx included: redirects are not followed), a mapping that cannot render
+and a request the HTTP client refuses to write (a header value with a control character)
+are permanent, the latter two local (nothing was sent). With an ``audience``, a cached
+ID token is sent only until :data:`TOKEN_REUSE_S` after its fetch and never within
+:data:`TOKEN_EXPIRY_MARGIN_S` of the ``exp`` it states. A 401 answered to a token may mean that token expired or was revoked,
 not only a refusal: the send fetches a new token and tries once more with it (when the
 fetch gives back the same token, the 401 stands: permanent).
 """
@@ -20,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -41,6 +44,9 @@ TOKEN_REUSE_S = 3000.0
 TOKEN_EXPIRY_MARGIN_S = 60.0
 # how much of a target's error answer is kept (logs, triggers.error, dead letters)
 ANSWER_KEPT_CHARS = 200
+# how long an error answer's body is read at most (its status decides; the body is for the
+# log): a body that stalls must not turn a 400 into a retried timeout
+ANSWER_READ_S = 1.0
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -54,6 +60,16 @@ def token_reusable_until(token: str, fetched_at: float) -> float:
     if exp is not None:
         until = min(until, exp - TOKEN_EXPIRY_MARGIN_S)
     return until
+
+
+@dataclass
+class _Answer:
+    """What one POST got back so far: its status (0: none yet) and, unless 2xx, the start
+    of its body and whether there was more (or the read stopped)."""
+
+    status: int = 0
+    raw: bytes = b""
+    more: bool = False
 
 
 class HttpSink:
@@ -156,14 +172,15 @@ class HttpSink:
         # what the request carries besides its URL: a mapped header's ${ENV} API key, the
         # ID token; a target's error answer may quote it back ("invalid API key ...")
         sent: list[str] = [v for k, v in headers.items() if k not in _JSON_HEADERS]
+        ans = _Answer()
         try:
             # the target's timeout bounds the whole send, the ID-token fetch included
             async with asyncio.timeout(self.timeout.total):
                 token = await self._id_token() if self.audience else None
                 if token is not None:
                     sent.append(token)
-                status, raw, more = await self._post(data, headers, token, self._keep(sent))
-                if status == 401 and token is not None:
+                await self._post(data, headers, token, self._keep(sent), ans)
+                if ans.status == 401 and token is not None:
                     # expired (a token source's clock, one it cached) or revoked: once more
                     # with a new token; the same token again: the 401 stands
                     fresh = await self._id_token(refused=token)
@@ -175,24 +192,14 @@ class HttpSink:
                             extra={"processor": trigger.processor, "target": self.name,
                                    "trigger_id": trigger.trigger_id},
                         )  # fmt: skip
-                        status, raw, more = await self._post(data, headers, fresh, self._keep(sent))
-                if 200 <= status < 300:
-                    return
-                answer = self._kept_answer(raw, more, sent)
-                retryable = status in (408, 429) or status >= 500 or (status in self.retry_on)
-                raise DispatchError(
-                    trigger.processor,
-                    self.name,
-                    f"HTTP {status}: {answer}",
-                    retryable=retryable,
-                    trigger_id=trigger.trigger_id,
-                )
-        except DispatchError as exc:
-            raise self._scrubbed(exc, sent) from None
+                        ans = _Answer()
+                        await self._post(data, headers, fresh, self._keep(sent), ans)
         except TimeoutError:
-            raise DispatchError(
-                trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
-            ) from None
+            if not ans.status:  # no answer in time
+                raise DispatchError(
+                    trigger.processor, self.name, "timeout", trigger_id=trigger.trigger_id
+                ) from None
+            ans.more = True  # the timeout ended the read of an answer: its status decides
         except ValueError as exc:
             if isinstance(exc, aiohttp.ClientError):  # InvalidURL: as any client error
                 raise self._client_error(trigger, exc, sent) from None
@@ -213,6 +220,21 @@ class HttpSink:
         except Exception as exc:  # client and socket errors, token fetch failures and the like
             # ``from None``: the original exception's text may carry the URL's credentials
             raise self._client_error(trigger, exc, sent) from None
+        status = ans.status
+        if 200 <= status < 300:
+            return
+        answer = self._kept_answer(ans.raw, ans.more, sent)
+        retryable = status in (408, 429) or status >= 500 or (status in self.retry_on)
+        raise self._scrubbed(
+            DispatchError(
+                trigger.processor,
+                self.name,
+                f"HTTP {status}: {answer}",
+                retryable=retryable,
+                trigger_id=trigger.trigger_id,
+            ),
+            sent,
+        )
 
     def _client_error(self, trigger: Trigger, exc: Exception, sent: list[str]) -> DispatchError:
         """A retryable error described by ``exc`` (a client or socket error), scrubbed."""
@@ -258,10 +280,11 @@ class HttpSink:
         return text
 
     async def _post(
-        self, data: bytes, headers: dict[str, str], token: str | None, keep: int
-    ) -> tuple[int, bytes, bool]:
-        """One POST of ``data``: its status and, unless 2xx, the first ``keep`` bytes of its
-        answer and whether there were more."""
+        self, data: bytes, headers: dict[str, str], token: str | None, keep: int, ans: _Answer
+    ) -> None:
+        """One POST of ``data``, its answer kept in ``ans`` as it comes: the status and,
+        unless 2xx, the first ``keep`` bytes of the body read within :data:`ANSWER_READ_S`
+        and whether there were more (or the read stopped: a stalled body)."""
         if token is not None:
             headers = {**headers, "Authorization": f"Bearer {token}"}
         session = self._session_factory()
@@ -271,15 +294,20 @@ class HttpSink:
         async with session.post(
             self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
         ) as resp:
+            ans.status = resp.status
             if 200 <= resp.status < 300:
-                return resp.status, b"", False
-            raw = await resp.content.read(keep + 1)
-            while len(raw) <= keep and not resp.content.at_eof():
-                chunk = await resp.content.read(keep + 1 - len(raw))
-                if not chunk:
-                    break
-                raw += chunk
-            return resp.status, raw[:keep], len(raw) > keep
+                return
+            try:
+                async with asyncio.timeout(ANSWER_READ_S):
+                    while len(ans.raw) <= keep:
+                        chunk = await resp.content.read(keep + 1 - len(ans.raw))
+                        if not chunk:
+                            break
+                        ans.raw += chunk
+            except TimeoutError:  # the body stalls: what came of it is kept
+                ans.more = True
+            if len(ans.raw) > keep:
+                ans.raw, ans.more = ans.raw[:keep], True
 
     def _scrubbed(self, exc: DispatchError, sent: list[str]) -> DispatchError:
         detail = scrub(exc.detail, self.url)
