@@ -105,7 +105,11 @@ class TargetSpec(Strict):
         "Set, the target has no circuit breaker: each trigger spends its own attempts.",
     )
     concurrency: PositiveInt = Field(
-        default=4, description="Deliveries in flight at once to this target."
+        default=4,
+        description="Deliveries in flight at once per processor using this target (and per "
+        "replica): processors sharing a target (defaults.target, or the same URL or topic) "
+        "each get this many, with a circuit breaker of their own. To cap a shared service, "
+        "give each processor its own target with its share of the cap.",
     )
     format: TargetFormat | None = Field(
         default=None,
