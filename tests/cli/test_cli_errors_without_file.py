@@ -59,6 +59,28 @@ def test_state_dir_errors_name_no_file(
 
 
 @pytest.mark.parametrize(
+    ("argv", "points_to_outbox"),
+    [
+        (["deadletters", "list"], True),
+        (["deadletters", "show", "some-id"], True),
+        (["deadletters", "redrive", "some-id"], True),
+        (["trace", "some-id"], False),
+    ],
+)
+def test_no_ledger_says_where_dispatch_dead_letters_are(
+    argv: list[str], points_to_outbox: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a ledger (serve ran with the closed loop off), deadletters points to `outbox list`, where dispatch dead letters are."""
+    assert main([*argv, "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "closed loop" in err
+    assert "run serve or demo --faults" not in err  # serve may well have run
+    hint = f"scoperouter outbox list --state-dir {tmp_path}"
+    assert (hint in err) is points_to_outbox, err
+
+
+@pytest.mark.parametrize(
     ("options", "rc", "starts"),
     [
         (["--json", "--format", "dot"], 2, None),

@@ -1,7 +1,9 @@
 """``scoperouter deadletters list | show ID | redrive [ID... | --reason R | --processor P] [--state-dir DIR] [--json]``.
 
 Dead letters of the closed loop: triggers that failed after ``run_retries`` re-dispatches or
-timed out after theirs (docs/ledger.md), read from ``<state-dir>/loop.json``. ``list`` shows
+timed out after theirs (docs/ledger.md), read from ``<state-dir>/loop.json``. Triggers that
+could not be delivered (a target's refusal, past the retry horizon) are the outbox's dead
+letters, loop or no loop: ``scoperouter outbox list`` (without a ledger the error says so). ``list`` shows
 one line each (trigger id, processor, date, attempts, last outcome, error); ``show`` the
 trigger and its history; ``redrive`` asks the router to send them again with the same
 trigger id (processors stay idempotent) and fresh retries: the request is appended to
@@ -88,7 +90,12 @@ def _select(dead: list[Entry], args: argparse.Namespace) -> list[Entry]:
 
 def run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or DEFAULT_STATE_DIR
-    dead = [e for e in load_entries(state_dir) if e.phase == "dead"]
+    # dispatch's dead letters (a target's refusal, past the retry horizon) are the outbox's,
+    # whether the closed loop is on or off
+    outbox = (
+        f"; triggers dead-lettered at delivery: scoperouter outbox list --state-dir {state_dir}"
+    )
+    dead = [e for e in load_entries(state_dir, outbox) if e.phase == "dead"]
     if args.action == "list":
         rows = [_row(e) for e in dead]
         if args.json:

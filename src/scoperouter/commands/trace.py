@@ -45,7 +45,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_entries(state_dir: Path) -> list[Entry]:
+def load_entries(state_dir: Path, hint: str = "") -> list[Entry]:
+    """The ledger's entries in ``state_dir``; without a ledger a ConfigError that says why
+    there may be none, and ``hint``."""
     from scoperouter.runtime.loop_store import FileLoopState
 
     try:
@@ -53,7 +55,11 @@ def load_entries(state_dir: Path) -> list[Entry]:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     if snap is None:
-        raise ConfigError(f"no ledger in {state_dir} (loop.json): run serve or demo --faults")
+        raise ConfigError(
+            f"no ledger in {state_dir} (loop.json): the closed loop is off there (no "
+            "run_retries, completion_timeout, retry_backoff or barrier in routes.yaml) or "
+            f"has not run yet (serve, demo --faults){hint}"
+        )
     try:
         return [entry_from_json(x) for x in snap.get("ledger", {}).get("entries", [])]
     except ValueError as exc:
