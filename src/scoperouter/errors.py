@@ -132,7 +132,8 @@ class EventError(ScopeRouterError):
 class DispatchError(ScopeRouterError):
     """A trigger could not be delivered to its target. ``local``: refused by the router
     before anything was sent (a quota check, a mapping that does not render, no target):
-    it says nothing about the target, so its circuit breaker ignores it."""
+    it says nothing about the target, so its circuit breaker ignores it. ``retry_after_s``:
+    the pause the target asked for before the next attempt (HTTP ``Retry-After``)."""
 
     processor: str
     target: str
@@ -140,6 +141,7 @@ class DispatchError(ScopeRouterError):
     retryable: bool = True
     trigger_id: str | None = None
     local: bool = False
+    retry_after_s: float | None = None
 
     def __post_init__(self) -> None:
         super().__init__(str(self))

@@ -211,7 +211,7 @@ class Outcomes:
                 # (a wall clock stepped forward ends no row early: bounded_clock.py)
                 reason = "retry_horizon"
             else:
-                self._retry_later(lane, row_id, trigger, attempts, now, error)
+                self._retry_later(lane, row_id, trigger, attempts, now, error, created)
                 return
         else:
             reason = "permanent_error"
@@ -258,10 +258,24 @@ class Outcomes:
         observe_many(histogram, ok_latencies(rows, now))
 
     def _retry_later(
-        self, lane: Lane, row_id: int, t: Trigger, attempts: int, now: float, error: DispatchError
+        self,
+        lane: Lane,
+        row_id: int,
+        t: Trigger,
+        attempts: int,
+        now: float,
+        error: DispatchError,
+        created: float,
     ) -> None:
+        """Attempt ``attempts`` failed, retryable: due again after the backoff, or after the
+        pause the target asked for (``retry_after_s``) when longer -- that pause at most the
+        backoff cap and what is left of the trigger's retry horizon."""
         self.metrics.dispatch_attempts.labels(t.processor, "retry", LIVE).inc()
         delay = self.backoff(attempts)
+        if error.retry_after_s is not None:
+            aged = self.horizon_clock.horizon_now(now, lane.horizon_s) - created
+            pause = min(error.retry_after_s, self.options.backoff_cap_s, lane.horizon_s - aged)
+            delay = max(delay, pause)
         at = now + delay
         self.marks.append(Retry(row_id, attempts, at, str(error), t.processor))  # stays pending
         lane.deferred(at)

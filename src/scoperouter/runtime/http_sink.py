@@ -7,11 +7,12 @@ errors are retryable (once come, the status decides: an error answer's body is o
 logged, read for at most :data:`ANSWER_READ_S` and within the target's timeout); any
 other status (3xx included: redirects are not followed), a mapping that cannot render
 and a request the HTTP client refuses to write (a header value with a control character)
-are permanent, the latter two local (nothing was sent). With an ``audience``, a cached
-ID token is sent only until :data:`TOKEN_REUSE_S` after its fetch and never within
-:data:`TOKEN_EXPIRY_MARGIN_S` of the ``exp`` it states. A 401 answered to a token may mean that token expired or was revoked,
-not only a refusal: the send fetches a new token and tries once more with it (when the
-fetch gives back the same token, the 401 stands: permanent).
+are permanent, the latter two local (nothing was sent); a 429 or 503 carries its
+``Retry-After`` seconds on the error. With an ``audience``, a cached ID token is sent only
+until :data:`TOKEN_REUSE_S` after its fetch and never within :data:`TOKEN_EXPIRY_MARGIN_S`
+of the ``exp`` it states. A 401 answered to a token may mean that token expired or was
+revoked, not only a refusal: the send fetches a new token and tries once more with it
+(when the fetch gives back the same token, the 401 stands: permanent).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def token_reusable_until(token: str, fetched_at: float) -> float:
     return until
 
 
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds of a ``Retry-After`` header in its delta-seconds form (whole, not negative);
+    None for none or another form (an HTTP date is not honoured: clocks differ)."""
+    text = (value or "").strip()
+    return float(text) if text.isascii() and text.isdigit() else None
+
+
 @dataclass
 class _Answer:
     """What one POST got back so far: its status (0: none yet) and, unless 2xx, the start
@@ -70,6 +78,7 @@ class _Answer:
     status: int = 0
     raw: bytes = b""
     more: bool = False
+    retry_after: str | None = None  # its Retry-After header
 
 
 class HttpSink:
@@ -232,6 +241,7 @@ class HttpSink:
                 f"HTTP {status}: {answer}",
                 retryable=retryable,
                 trigger_id=trigger.trigger_id,
+                retry_after_s=retry_after_s(ans.retry_after) if status in (429, 503) else None,
             ),
             sent,
         )
@@ -297,6 +307,7 @@ class HttpSink:
             ans.status = resp.status
             if 200 <= resp.status < 300:
                 return
+            ans.retry_after = resp.headers.get("Retry-After")
             try:
                 async with asyncio.timeout(ANSWER_READ_S):
                     while len(ans.raw) <= keep:
@@ -321,6 +332,7 @@ class HttpSink:
             retryable=exc.retryable,
             trigger_id=exc.trigger_id,
             local=exc.local,
+            retry_after_s=exc.retry_after_s,
         )
 
     async def close(self) -> None:
