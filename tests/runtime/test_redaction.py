@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from runtime_support import write_registry
+from runtime_support import wait_ready, write_registry
 
 from scoperouter.runtime.redact import MASK, redact_url, scrub, url_secrets
 
@@ -123,14 +123,10 @@ async def test_failing_targets_leave_no_credential_anywhere(tmp_path: Path) -> N
         }
         deadline = time.monotonic() + 60
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.post(f"http://127.0.0.1:{port}/events", json=event) as r:
-                        assert r.status == 200, await r.text()
-                        break
-                except aiohttp.ClientConnectionError:
-                    assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                    await asyncio.sleep(0.2)
+            # the port answers 503 'starting' before the ingress is up: wait for /readyz
+            await wait_ready(session, port, proc, log_path)
+            async with session.post(f"http://127.0.0.1:{port}/events", json=event) as r:
+                assert r.status == 200, await r.text()
         db = state / "state.db"  # serve's default: the per-window SQLite store
         while True:  # both targets fail permanently: two dead letters
             with sqlite3.connect(db) as conn:

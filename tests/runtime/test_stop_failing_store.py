@@ -149,13 +149,18 @@ def test_sigterm_while_the_store_fails_exits_0_without_traceback(tmp_path: Path)
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            for _ in range(300):
+            # until the ingress takes the event (before it, the port refuses or answers 503
+            # 'starting'); generous on a busy machine, not a timing check
+            deadline = time.monotonic() + 120
+            while True:
                 assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+                assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
                 try:
                     if _post(port, EVENT) == 200:
                         break
                 except OSError:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             flag.write_text("x")
             assert _post(port, {**EVENT, "event_id": "two"}) == 503  # the store fails
             proc.send_signal(signal.SIGTERM)

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from contract_stubs import ServiceStubs
-from runtime_support import write_registry
+from runtime_support import wait_ready, write_registry
 from test_target_contracts import DAY, MAPPINGS, env_for
 
 
@@ -73,15 +73,10 @@ async def test_mapping_through_serve_subprocess(
     deadline = time.monotonic() + 120  # generous: a busy 2-core machine; not a timing check
     try:
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.post(f"http://127.0.0.1:{port}/events", json=body) as r:
-                        assert r.status == 200, await r.text()
-                        break
-                except aiohttp.ClientConnectionError:
-                    assert proc.poll() is None, log_path.read_text()[-3000:]
-                    assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                    await asyncio.sleep(0.2)
+            # the port answers 503 'starting' before the ingress is up: wait for /readyz
+            await wait_ready(session, port, proc, log_path)
+            async with session.post(f"http://127.0.0.1:{port}/events", json=body) as r:
+                assert r.status == 200, await r.text()
         while not [c for c in stubs.accepted if c.service == service] and not stubs.rejected:
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             await asyncio.sleep(0.1)
