@@ -86,8 +86,8 @@ async def test_poison_item_is_dead_lettered_and_the_batch_commits(
     if fault == "unserialisable_event":
         real = intake_mod.normalize_event
 
-        def normalize(raw: object, registry: Any, *, message_id: str | None = None) -> Event:
-            ev = real(raw, registry, message_id=message_id)
+        def normalize(raw: object, registry: Any, **kw: Any) -> Event:
+            ev = real(raw, registry, **kw)
             return _surrogate_ids(ev) if ev.event_id == POISON_ID else ev
 
         monkeypatch.setattr(intake_mod, "normalize_event", normalize)  # the router normalises there
