@@ -47,6 +47,7 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
         sinks: dict[str, Any] | None = None,
         clock: Callable[[], float] | None = None,
         state_dir: Path | None = None,
+        dead_letter_publisher: Any = None,
         **options: Any,
     ) -> Router:
         store = Store((state_dir or tmp_path) / "state.sqlite3", sync="normal")
@@ -57,6 +58,8 @@ async def make_router(tmp_path: Path) -> AsyncIterator[RouterFactory]:
         kwargs: dict[str, Any] = {"options": opts}
         if clock is not None:
             kwargs["clock"] = clock
+        if dead_letter_publisher is not None:
+            kwargs["dead_letter_publisher"] = dead_letter_publisher
         r = Router(cfg.registry, cfg.relations, store, sinks, **kwargs)
         made.append(r)
         return r

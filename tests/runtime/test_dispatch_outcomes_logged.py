@@ -5,6 +5,7 @@ decided in the store included: a trigger whose retry horizon passes while it wai
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 from datetime import UTC, datetime
@@ -88,8 +89,8 @@ async def test_stop_reports_what_the_page_out_dead_lettered(zero_cfg: LoadedConf
 
     published: list[dict[str, Any]] = []
 
-    async def publish(payload: dict[str, Any]) -> None:
-        published.append(payload)
+    async def publish(data: bytes, kind: str) -> None:
+        published.append({**json.loads(data), "attribute_kind": kind})
 
     logged: list[tuple[Any, ...]] = []
     bridge = LogBridge(None, reg)
@@ -119,3 +120,4 @@ async def test_stop_reports_what_the_page_out_dead_lettered(zero_cfg: LoadedConf
     assert metrics.dead_lettered.labels("trigger", "retry_horizon")._value.get() == 1
     assert [(a[0].trigger_id, a[1]) for a in logged] == [(t.trigger_id, "dead_letter")]
     assert [p["trigger"]["trigger_id"] for p in published] == [t.trigger_id]
+    assert [p["attribute_kind"] for p in published] == ["trigger"]

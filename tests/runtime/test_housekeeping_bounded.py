@@ -120,6 +120,8 @@ async def test_router_runs_the_next_pass_at_once_while_rows_are_left() -> None:
         metrics=Metrics(),
         _in_state=in_state,
         _prune=prune,
+        _copy_letters=lambda: None,
+        letter_copies=None,
         health=SimpleNamespace(failed=lambda why: pytest.fail(why)),
     )
     task = asyncio.create_task(Router._housekeeping(fake))  # type: ignore[arg-type]

@@ -67,15 +67,19 @@ async def make_shared(location: str) -> AsyncIterator[Factory]:
         owner: str = "a",
         lease_s: float = 30.0,
         clock: Callable[[], float] | None = None,
+        dead_letter_publisher: Any = None,
+        **options: Any,
     ) -> SharedRouter:
         st = open_state_store(
             location,
             StoreOptions(owner=owner, lease_s=lease_s, date_field=cfg.registry.date_field),
             sync="normal",
         )
-        kwargs: dict[str, Any] = {"options": RouterOptions(as_of=GAME_DAY)}
+        kwargs: dict[str, Any] = {"options": RouterOptions(**{"as_of": GAME_DAY, **options})}
         if clock is not None:
             kwargs["clock"] = clock
+        if dead_letter_publisher is not None:
+            kwargs["dead_letter_publisher"] = dead_letter_publisher
         r = SharedRouter(
             cfg.registry,
             cfg.relations,

@@ -115,7 +115,7 @@ def test_a_sqlite_store_from_schema_6_opens_with_its_rows_unmoded(tmp_path: Path
     try:
         version = s.pragma("user_version")
         [row] = s.outbox_rows()
-        assert version == len(MIGRATIONS) == 8
+        assert version == len(MIGRATIONS) == 9
         assert (row.trigger_id, row.status, row.mode) == ("t-1", "pending", None)
     finally:
         s.close()

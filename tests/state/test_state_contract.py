@@ -338,6 +338,40 @@ def test_dead_letters_unique_per_kind_and_ref(make_store: StoreFactory) -> None:
     assert rows[1][0::2] == ("event", "other") and str(rows[1][1]).startswith("m1~")
 
 
+@pytest.mark.parametrize(
+    ("copied", "keep_owed", "left"),
+    [
+        pytest.param(False, True, {"owed"}, id="owed-kept-while-a-topic-is-configured"),
+        pytest.param(True, True, set(), id="copied-pruned"),
+        pytest.param(False, False, set(), id="no-topic-pruned"),
+    ],
+)
+def test_a_letter_owed_to_the_dead_letter_topic_is_kept_until_copied(
+    make_store: StoreFactory, copied: bool, keep_owed: bool, left: set[str]
+) -> None:
+    """A letter stored with a topic record is owed (oldest first) until letters_copied;
+    a prune with keep_owed never deletes it before, one without does; a letter with no
+    record is owed nothing and pruned as before."""
+    s = make_store()
+    letters = (
+        DeadLetterIn("event", "owed", "not_json", "x", b"\xff{", T0, b'{"ref":"owed"}'),
+        DeadLetterIn("event", "plain", "not_json", "x", b"{", T0),
+    )
+    assert s.ingest(IngestBatch(dead_letters=letters), T0).dead_lettered == (True, True)
+    [(owed_id, record)] = s.letters_owed(10)
+    assert record == b'{"ref":"owed"}'
+    assert [(d.ref, d.topic_record) for d in s.dead_letters()] == [
+        ("owed", b'{"ref":"owed"}'),
+        ("plain", None),
+    ]
+    if copied:
+        assert s.letters_copied([owed_id]) == 1
+        assert s.letters_owed(10) == [] and s.letters_copied([owed_id]) == 0
+    p = s.prune(Retention(letters_s=10, keep_owed=keep_owed), T0 + 100)
+    assert p.dead_letters == 2 - len(left)
+    assert {d.ref for d in s.dead_letters()} == left
+
+
 # ---------------------------------------------------------------------- completion ledger
 def test_completion_ledger_latest_report_wins(make_store: StoreFactory) -> None:
     """Latest report time gives the state (out-of-order safe); first time and count kept."""

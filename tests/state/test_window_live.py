@@ -97,7 +97,7 @@ def test_a_sqlite_window_row_from_schema_7_fires_in_the_mode_at_fire(
     db.close()
     s = SqliteStateStore(path, StoreOptions(modes=MODES[fires]))
     try:
-        assert s.pragma("user_version") == len(MIGRATIONS) == 8
+        assert s.pragma("user_version") == len(MIGRATIONS) == 9
         [w] = s.open_windows()
         assert not w.live
         assert [x.mode for x in s.fire_due(10.0)] == [fires]

@@ -11,7 +11,6 @@ target then, :mod:`scoperouter.runtime.modes`).
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -212,9 +211,8 @@ class Daemon(DaemonRun):
                 ) from exc
             publisher = self.sinks.publisher
 
-            async def dl_pub_fn(payload: dict[str, Any]) -> None:
-                data = json.dumps(payload, default=str).encode()
-                await publisher.publish(dl_path, data, {"kind": str(payload.get("kind"))}, None)
+            async def dl_pub_fn(data: bytes, kind: str) -> None:
+                await publisher.publish(dl_path, data, {"kind": kind}, None)
 
             dl_pub = dl_pub_fn
         state_loc = settings.state or server.state

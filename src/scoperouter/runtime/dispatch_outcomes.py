@@ -10,6 +10,7 @@ before that re-dispatches the trigger (at-least-once).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import operator
 import random
@@ -361,15 +362,27 @@ class Outcomes:
         )
 
     def publish_dead_letter(self, payload: dict[str, Any]) -> None:
-        """Copy a dead letter to the dead-letter topic, when one is configured."""
+        """Copy a trigger's dead letter to the dead-letter topic, when one is configured:
+        once (a failure is counted and logged; the dead row keeps the trigger until an
+        operator redrives or discards it -- rejected events' copies are the store's to
+        retry: :mod:`scoperouter.runtime.letter_copies`)."""
         pub = self.dead_letter_publisher
         if pub is None:
             return
+        data = json.dumps(payload, default=str).encode()
+        kind = str(payload.get("kind"))
 
         async def run() -> None:
             try:
-                await pub(payload)
-            except Exception:
-                logger.exception("could not publish to the dead-letter topic (kept in SQLite)")
+                await pub(data, kind)
+            except Exception as exc:
+                self.metrics.dead_letter_topic_failures.labels(kind).inc()
+                logger.error(
+                    "could not publish a %s dead letter to the dead-letter topic (kept in "
+                    "the state store as a dead row): %s: %s",
+                    kind,
+                    type(exc).__name__,
+                    " ".join(str(exc).split())[:300],
+                )
 
         self._spawn(run())

@@ -2,7 +2,9 @@
 and rejected-event dead letters past their retention.
 
 Invariant: only rows that can no longer matter go -- pending triggers never, done ones
-after ``done_retention_s``, rejected-event dead letters after ``dead_letter_retention_s``.
+after ``done_retention_s``, rejected-event dead letters after ``dead_letter_retention_s``,
+and, while ``dead_letter_topic`` is configured, only once the topic received their record
+(:mod:`scoperouter.runtime.letter_copies`; each pass starts a copy of those still owed).
 Dead triggers and their dead letters are never pruned: they are acked work that was not
 delivered, kept until an operator redrives or discards them
 (``scoperouter outbox``).
@@ -49,31 +51,49 @@ def prune_now(clock: BoundedClock, options: RouterOptions, wall: float) -> float
     return clock.horizon_now(wall, longest)
 
 
-def prune(store: Store, options: RouterOptions, now: float, limit: int = PRUNE_LIMIT) -> Pruned:
+def prune(
+    store: Store,
+    options: RouterOptions,
+    now: float,
+    limit: int = PRUNE_LIMIT,
+    *,
+    keep_owed: bool = False,
+) -> Pruned:
     """One transaction of pruning (state thread), each statement deleting at most
     ``limit`` rows: what it deleted, and whether a statement reached its limit (rows
-    past a horizon may be left for the next pass)."""
+    past a horizon may be left for the next pass). ``keep_owed``: a dead-letter topic is
+    configured -- a letter whose record it has not received yet is kept."""
     o = options
     with store.transaction():
         seen = store.prune_seen(now - o.dedup_horizon_s, limit)
         done = store.prune_triggers(now - o.done_retention_s, limit=limit)  # dead rows: kept
-        letters = store.prune_event_dead_letters(now - o.dead_letter_retention_s, limit)
+        letters = store.prune_event_dead_letters(
+            now - o.dead_letter_retention_s, limit, keep_owed=keep_owed
+        )
     return Pruned(
         seen=seen, done=done, dead_letters=letters, more=max(seen, done, letters) >= limit
     )
 
 
-def said(pruned: Pruned, dead_letter_retention_s: float, metrics: Metrics) -> None:
+def said(
+    pruned: Pruned, dead_letter_retention_s: float, metrics: Metrics, *, topic: bool = False
+) -> None:
     """Log a prune pass: the seen ids at INFO; dead letters of rejected events at WARNING
-    and counted (``scoperouter_dead_letters_pruned_total``): a payload no topic received
-    (``dead_letter_topic`` unset) is gone with its letter, seen or not."""
+    and counted (``scoperouter_dead_letters_pruned_total``): with ``dead_letter_topic``
+    set (``topic``) only letters the topic received are pruned, and their copies are
+    there; without one a pruned payload is gone."""
     if pruned.seen:
         logger.info("pruned %d seen ids past the dedup horizon", pruned.seen)
     if pruned.dead_letters:
         metrics.dead_letters_pruned.inc(pruned.dead_letters)
+        where = (
+            "each was published to dead_letter_topic first"
+            if topic
+            else "no dead_letter_topic is configured: their payloads are gone"
+        )
         logger.warning(
-            "pruned %d dead letters of rejected events older than dead_letter_retention "
-            "(%gs): their payloads are kept only where dead_letter_topic sent them",
+            "pruned %d dead letters of rejected events older than dead_letter_retention (%gs): %s",
             pruned.dead_letters,
             dead_letter_retention_s,
+            where,
         )

@@ -10,6 +10,7 @@ commit; a failure of the store itself fails the whole batch (its sources redeliv
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +66,10 @@ class BatchResult:
     # (event, decisions, trigger id it completes, its JSON): what the execution log gets
     decided: list[tuple[Event, tuple[Decision, ...], str | None, str]] = field(default_factory=list)
     rejects: list[tuple[str, bool]] = field(default_factory=list)  # (reason, newly stored)
-    dead_payloads: list[dict[str, Any]] = field(default_factory=list)
+    # a dead-letter topic is configured: a new event dead letter is stored with the record
+    # it owes the topic (letter_record), and ``letters_owed`` says the batch stored one
+    letter_topic: bool = False
+    letters_owed: bool = False
     # counted by the state thread while ``decided``'s objects are in its cache (None: the
     # event loop counts them, batch_counts.count_committed): decisions by reason, duplicates
     reasons: dict[str, int] | None = None
@@ -93,10 +97,12 @@ def process_batch(
     as_of: date | None,
     now: float,
     write_marks: Callable[[], None],
+    letter_topic: bool = False,
 ) -> BatchResult:
-    """One transaction for the whole batch (state thread)."""
+    """One transaction for the whole batch (state thread); ``letter_topic``: a dead-letter
+    topic is configured (a new dead letter is stored with the record it owes it)."""
     now_dt = datetime.fromtimestamp(now, UTC)
-    res = BatchResult(now_dt, as_of or now_dt.date(), relations)
+    res = BatchResult(now_dt, as_of or now_dt.date(), relations, letter_topic=letter_topic)
     batch_ids: set[str] = set()
     engine = windows.engine
     windows.ensure()
@@ -227,7 +233,8 @@ def dead_letter_event(
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
     ref = event_ref(inb, payload)
     detail = safe(detail)
-    new = store.dead_letter("event", ref, reason, detail, payload, now)
+    record = letter_record(inb, ref, reason, detail, payload) if res.letter_topic else None
+    new = store.dead_letter("event", ref, reason, detail, payload, now, record)
     res.rejects.append((reason, new))
     if new:
         note_dead_letter(res, inb, ref, reason, detail, payload)
@@ -254,6 +261,26 @@ def event_ref(inbound: Inbound, payload: bytes | None) -> str:
     return letter_refs.bounded(letter_refs.nul_free(name))
 
 
+def letter_record(
+    inbound: Inbound, ref: str, reason: str, detail: str, payload: bytes | None
+) -> bytes:
+    """The record the dead-letter topic gets for a rejected event (JSON, docs/registry.md
+    "Dead letters"): its kind, reason, detail, message id, subscription and ref, and the
+    message as text (``payload``)."""
+    rec: dict[str, Any] = {
+        "kind": "event",
+        "reason": reason,
+        "detail": detail,
+        "message_id": None if inbound.message_id is None else safe(inbound.message_id),
+        "subscription": None if inbound.subscription is None else safe(inbound.subscription),
+        "ref": ref,
+        "payload": None,
+    }
+    if payload:
+        rec["payload"] = payload.decode("utf-8", errors="replace")
+    return json.dumps(rec).encode()
+
+
 def note_dead_letter(
     res: BatchResult,
     inbound: Inbound,
@@ -262,7 +289,8 @@ def note_dead_letter(
     detail: str,
     payload: bytes | None,
 ) -> None:
-    """A new event dead letter logged, and queued for the dead-letter topic."""
+    """A new event dead letter logged (stored with its topic record when a dead-letter
+    topic is configured: ``res.letters_owed``)."""
     mid = None if inbound.message_id is None else safe(inbound.message_id)
     sub = None if inbound.subscription is None else safe(inbound.subscription)
     logger.warning(
@@ -275,17 +303,7 @@ def note_dead_letter(
             "ref": ref,
         },
     )
-    res.dead_payloads.append(
-        {
-            "kind": "event",
-            "reason": reason,
-            "detail": detail,
-            "message_id": mid,
-            "subscription": sub,
-            "ref": ref,
-            "payload": payload.decode("utf-8", errors="replace") if payload else None,
-        }
-    )
+    res.letters_owed = res.letters_owed or res.letter_topic
 
 
 def completion_of(

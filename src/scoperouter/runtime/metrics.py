@@ -319,7 +319,15 @@ class Metrics:
         self.dead_letters_pruned = Counter(
             "scoperouter_dead_letters_pruned",
             "Dead letters of rejected events deleted past dead_letter_retention (each pass "
-            "logged at WARNING): their payloads survive only where dead_letter_topic sent them.",
+            "logged at WARNING); with dead_letter_topic set, only letters the topic received.",
+            registry=r,
+        )
+        self.dead_letter_topic_failures = Counter(
+            "scoperouter_dead_letter_topic_failures",
+            "Publishes to dead_letter_topic that failed, by kind (event: kept in the state "
+            "store and retried each housekeeping pass; trigger: not retried, its dead row "
+            "keeps it).",
+            ["kind"],
             registry=r,
         )
         self.redispatched = Counter(

@@ -28,7 +28,8 @@ __all__ = [
 
 Origin = Literal["http", "push", "pubsub", "test"]
 
-DeadLetterPublisher = Callable[[dict[str, Any]], Awaitable[None]]
+# publishes one record to the dead-letter topic: its JSON and its kind (event, trigger)
+DeadLetterPublisher = Callable[[bytes, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from scoperouter.execution_log.api import ExecutionLog
@@ -27,6 +27,7 @@ from scoperouter.runtime.dispatcher import Dispatcher
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.ingest import Item
 from scoperouter.runtime.intake import IntakeQueue
+from scoperouter.runtime.letter_copies import LetterCopies
 from scoperouter.runtime.log_bridge import LogBridge
 from scoperouter.runtime.marks import MarkQueue
 from scoperouter.runtime.metrics import Metrics
@@ -87,6 +88,14 @@ class RouterCore:
             registry, sinks, fallback_sink, self.metrics, self.options, self.marks,
             self.log_bridge, dead_letter_publisher, now, self.rng,
         )  # fmt: skip
+        # rejected events' dead letters owed to the dead-letter topic (letter_copies)
+        self.letter_copies = (
+            None
+            if dead_letter_publisher is None
+            else LetterCopies(
+                dead_letter_publisher, self._owed_letters, self._copied_letters, self.metrics
+            )
+        )
         self._queue: IntakeQueue[Item] = IntakeQueue()
         self._loop: asyncio.AbstractEventLoop | None = None  # _running_loop()
         self._background: list[asyncio.Task[None]] = []
@@ -122,6 +131,27 @@ class RouterCore:
         """Run ``fn`` on the state thread (never cancelled half-way: see
         :func:`~scoperouter.runtime.state_jobs.in_state`); await the result."""
         return in_state(self._running_loop(), self._state, fn, *args)  # (no coroutine of its own)
+
+    def _copy_letters(self) -> None:
+        """Start a pass of the dead-letter topic's copier, when a topic is configured (a
+        batch stored a letter owed; each housekeeping pass): one runs at a time."""
+        copies = self.letter_copies
+        if copies is not None and copies.wanted():
+            self.dispatcher._spawn(copies.run())
+
+    def _owed_letters(self, limit: int) -> Awaitable[list[tuple[int, bytes]]]:
+        return self._in_state(self._letters_owed, limit)
+
+    def _copied_letters(self, ids: Sequence[int]) -> Awaitable[int]:
+        return self._in_state(self._letters_copied, ids)
+
+    def _letters_owed(self, limit: int) -> list[tuple[int, bytes]]:
+        """State thread: up to ``limit`` records owed to the dead-letter topic, by id."""
+        raise NotImplementedError
+
+    def _letters_copied(self, ids: Sequence[int]) -> int:
+        """State thread: the records of the letters ``ids`` went out."""
+        raise NotImplementedError
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         """The router's event loop (asked once: ``asyncio.get_running_loop`` makes a

@@ -242,6 +242,7 @@ class RouterIntake(RouterCore):
             write_marks=lambda: write_marks(
                 self.store, marks, self.windows.alias, self.windows.undelivered
             ),
+            letter_topic=self.letter_copies is not None,
         )
 
     def _apply_batch(self, batch: list[Item], res: BatchResult) -> None:
@@ -263,6 +264,6 @@ class RouterIntake(RouterCore):
             self.dispatcher.rows_waiting(res.waiting)
         self.metrics.open_windows.set(self.open_window_count())
         self._loop_metrics()
-        for payload in res.dead_payloads:
-            self.dispatcher.publish_dead_letter(payload)
+        if res.letters_owed:  # stored with the records they owe the dead-letter topic
+            self._copy_letters()
         self._window_wake.set()

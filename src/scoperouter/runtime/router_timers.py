@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from scoperouter.runtime import housekeeping
 from scoperouter.runtime.dispatcher import Committed
@@ -121,10 +122,16 @@ class RouterTimers(RouterCore):
             await asyncio.sleep(
                 housekeeping.CATCH_UP_PAUSE_S if more else self.options.housekeeping_interval_s
             )
+            self._copy_letters()  # what the dead-letter topic is still owed, again
             try:
                 pruned = await self._in_state(self._prune)
                 more = pruned.more
-                housekeeping.said(pruned, self.options.dead_letter_retention_s, self.metrics)
+                housekeeping.said(
+                    pruned,
+                    self.options.dead_letter_retention_s,
+                    self.metrics,
+                    topic=self.letter_copies is not None,
+                )
             except Exception:
                 more = False
                 self.health.failed("housekeeping failed")
@@ -134,4 +141,12 @@ class RouterTimers(RouterCore):
         (a statement deleted its limit). Horizons are measured back from the prune clock
         (:func:`housekeeping.prune_now`: the wall clock bounded by monotonic time)."""
         now = housekeeping.prune_now(self.prune_clock, self.options, self.clock())
-        return housekeeping.prune(self.store, self.options, now)
+        keep_owed = self.letter_copies is not None
+        return housekeeping.prune(self.store, self.options, now, keep_owed=keep_owed)
+
+    def _letters_owed(self, limit: int) -> list[tuple[int, bytes]]:
+        return self.store.letters_owed(limit)
+
+    def _letters_copied(self, ids: Sequence[int]) -> int:
+        with self.store.transaction():
+            return self.store.letters_copied(ids)

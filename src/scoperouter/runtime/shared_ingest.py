@@ -30,7 +30,13 @@ from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.router.decisions import Decision
 from scoperouter.router.planner import Planner
 from scoperouter.runtime import marks as rm
-from scoperouter.runtime.ingest import BatchResult, Item, event_ref, note_dead_letter
+from scoperouter.runtime.ingest import (
+    BatchResult,
+    Item,
+    event_ref,
+    letter_record,
+    note_dead_letter,
+)
 from scoperouter.runtime.intake import names_backfill_run
 from scoperouter.runtime.modes import other_modes
 from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
@@ -128,12 +134,14 @@ def process_shared_batch(
     now: float,
     marks: StateMarks,
     ledger: bool = False,
+    letter_topic: bool = False,
 ) -> tuple[BatchResult, float | None]:
     """One store transaction for the whole batch (state thread). Returns what the router
     applies after the commit, and the store-wide next window deadline. ``ledger``: record
-    the completions reported for backfill runs (module docstring)."""
+    the completions reported for backfill runs (module docstring); ``letter_topic``: a
+    dead-letter topic is configured (a new dead letter is stored with its record)."""
     now_dt = datetime.fromtimestamp(now, UTC)
-    res = BatchResult(now_dt, as_of or now_dt.date(), relations)
+    res = BatchResult(now_dt, as_of or now_dt.date(), relations, letter_topic=letter_topic)
     letters: list[tuple[Item, DeadLetterIn]] = []
     planned: list[_Planned] = []
     admissions: list[Admission] = []
@@ -146,30 +154,30 @@ def process_shared_batch(
             res.outcomes.append((item, Outcome("accepted", item.report.event_id)))
             continue
         if isinstance(ev, EventError):
-            letters.append((item, _letter(item, ev.reason, ev.detail, now)))
+            letters.append((item, _letter(item, ev.reason, ev.detail, now, letter_topic)))
             continue
         ev = accepted_as(ev, now)  # an id-less message's send is an event of its own
         try:
             ev.event_id.encode("utf-8")
             ev_json = event_json(ev)
         except Exception as exc:
-            letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
+            letters.append((item, _letter(item, "unserialisable", _detail(exc), now, letter_topic)))
             continue
         try:
             decisions = plan(relations, ev, day)
         except UnicodeEncodeError as exc:
-            letters.append((item, _letter(item, "unserialisable", _detail(exc), now)))
+            letters.append((item, _letter(item, "unserialisable", _detail(exc), now, letter_topic)))
             continue
         except Exception as exc:  # a planner bug: keep the event, never lose it
             logger.exception("planner raised", extra={"event_id": safe(ev.event_id)})
             detail = f"{type(exc).__name__}: {exc}"
-            letters.append((item, _letter(item, "planner_error", detail, now)))
+            letters.append((item, _letter(item, "planner_error", detail, now, letter_topic)))
             continue
         try:
             contribs = contributions(registry, ev, runs(ev, decisions))
         except Exception as exc:
             logger.exception("routing one event failed", extra={"event_id": safe(ev.event_id)})
-            letters.append((item, _letter(item, "internal_error", _detail(exc), now)))
+            letters.append((item, _letter(item, "internal_error", _detail(exc), now, letter_topic)))
             continue
         planned.append((item, ev, decisions, ev_json))
         admissions.append(Admission(ev.event_id, contribs))
@@ -244,7 +252,11 @@ def _detail(exc: Exception) -> str:
     return safe(f"{type(exc).__name__}: {exc}")[:300]
 
 
-def _letter(item: Item, reason: str, detail: str, now: float) -> DeadLetterIn:
+def _letter(item: Item, reason: str, detail: str, now: float, topic: bool) -> DeadLetterIn:
+    """A rejected event's dead letter (``topic``: with the record it owes the dead-letter
+    topic, :func:`~scoperouter.runtime.ingest.letter_record`)."""
     inb = item.inbound
     payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    return DeadLetterIn("event", event_ref(inb, payload), reason, safe(detail), payload, now)
+    ref, detail = event_ref(inb, payload), safe(detail)
+    record = letter_record(inb, ref, reason, detail, payload) if topic else None
+    return DeadLetterIn("event", ref, reason, detail, payload, now, record)

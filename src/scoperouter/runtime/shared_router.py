@@ -37,7 +37,7 @@ import logging
 import operator
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
@@ -257,6 +257,7 @@ class SharedRouter(SharedTimers, Router):
             now=now,
             marks=sm,
             ledger=self.state.shared,
+            letter_topic=self.letter_copies is not None,
         )
         self._forget(sm)
         self._leased.held(map(_ROW_ID, res.fired), now)
@@ -324,10 +325,17 @@ class SharedRouter(SharedTimers, Router):
                 dead_s=None,  # dead triggers: kept until `scoperouter outbox redrive|discard`
                 completions_s=o.done_retention_s,
                 letters_s=o.dead_letter_retention_s,  # rejected events' dead letters
+                keep_owed=self.letter_copies is not None,  # never before the topic has them
             ),
             housekeeping.prune_now(self.prune_clock, o, self.clock()),  # bounded_clock
         )
         return pruned
+
+    def _letters_owed(self, limit: int) -> list[tuple[int, bytes]]:
+        return self.state.letters_owed(limit)
+
+    def _letters_copied(self, ids: Sequence[int]) -> int:
+        return self.state.letters_copied(ids)
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued, in flight, or open store-wide (tests)."""

@@ -262,15 +262,34 @@ class Store(StoreBacklog):
         cur = self._db.execute("DELETE FROM dead_letters WHERE at < ?", (older_than,))
         return cur.rowcount
 
-    def prune_event_dead_letters(self, older_than: float, limit: int = PRUNE_LIMIT) -> int:
+    def prune_event_dead_letters(
+        self, older_than: float, limit: int = PRUNE_LIMIT, keep_owed: bool = False
+    ) -> int:
         """Delete at most ``limit`` rejected-event dead letters past retention (trigger ones
-        are kept)."""
+        are kept; ``keep_owed``: so is one still owing the dead-letter topic its record)."""
         cur = self._db.execute(
             "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
-            "WHERE kind != 'trigger' AND at < ? LIMIT ?)",
-            (older_than, limit),
+            "WHERE kind != 'trigger' AND (? OR topic_record IS NULL) AND at < ? LIMIT ?)",
+            (not keep_owed, older_than, limit),
         )
         return cur.rowcount
+
+    def letters_owed(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` letters whose record the dead-letter topic is owed, oldest first:
+        ``(id, record)``."""
+        rows = self._db.execute(
+            "SELECT id, topic_record FROM dead_letters WHERE topic_record IS NOT NULL "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(i), bytes(r)) for i, r in rows]
+
+    def letters_copied(self, ids: Iterable[int]) -> int:
+        """The records of the letters ``ids`` went out (the caller's transaction)."""
+        sql = (
+            "UPDATE dead_letters SET topic_record = NULL WHERE id = ? AND topic_record IS NOT NULL"
+        )
+        return sum(self._db.execute(sql, (i,)).rowcount for i in ids)
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(
@@ -281,18 +300,20 @@ class Store(StoreBacklog):
         detail: str | None,
         payload: bytes | None,
         at: float,
+        topic_record: bytes | None = None,
     ) -> bool:
         """Store a dead letter; False when the same one is stored already: same (kind, ref)
         and, but for a trigger's, same payload. Another payload under a taken ref is
-        stored under another ref (:func:`~scoperouter.state.letter_refs.place`)."""
+        stored under another ref (:func:`~scoperouter.state.letter_refs.place`).
+        ``topic_record``: what the dead-letter topic is owed (:meth:`letters_owed`)."""
         db = self._db
 
         def insert(r: str | None) -> bool:
             return (
                 db.execute(
-                    "INSERT OR IGNORE INTO dead_letters(kind, ref, reason, detail, payload, at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (kind, r, reason, detail, payload, at),
+                    "INSERT OR IGNORE INTO dead_letters(kind, ref, reason, detail, payload, at, "
+                    "topic_record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, r, reason, detail, payload, at, topic_record),
                 ).rowcount
                 > 0
             )
@@ -307,7 +328,8 @@ class Store(StoreBacklog):
 
     def dead_letters(self) -> list[DeadLetter]:
         rows = self._db.execute(
-            "SELECT id, kind, ref, reason, detail, payload, at FROM dead_letters ORDER BY id"
+            "SELECT id, kind, ref, reason, detail, payload, at, topic_record FROM dead_letters "
+            "ORDER BY id"
         ).fetchall()
         return [DeadLetter(*r) for r in rows]
 
@@ -365,7 +387,9 @@ class _Rows:
         return rid
 
     def add_letter(self, d: DeadLetterIn) -> bool:
-        return self.store.dead_letter(d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
+        return self.store.dead_letter(
+            d.kind, d.ref, d.reason, d.detail, d.payload, d.at, d.topic_record
+        )
 
     def has_unnamed(self, d: DeadLetterIn) -> bool:
         sql = "SELECT 1 FROM dead_letters WHERE kind = ? AND ref IS NULL AND reason = ? AND at = ?"

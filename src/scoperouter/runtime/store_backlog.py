@@ -41,6 +41,13 @@ class StoreBacklog:
             "CREATE INDEX IF NOT EXISTS triggers_due_idx ON triggers(processor, available_at, id)"
             " WHERE status = 'pending'"
         )
+        # the record a dead letter still owes the dead-letter topic; NULL: nothing owed
+        # (letters stored before read so: no row is rewritten)
+        add_columns(self._db, "dead_letters", {"topic_record": "topic_record BLOB"})
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS dead_letters_owed_idx ON dead_letters(id)"
+            " WHERE topic_record IS NOT NULL"
+        )
 
     def pending_count(self) -> int:
         row = self._db.execute("SELECT count(*) FROM triggers WHERE status = 'pending'")

@@ -2,7 +2,7 @@
 
 Invariant: the DDL only creates what is missing (``IF NOT EXISTS``), so opening a store
 written by an earlier version never changes or drops its data (the later columns,
-``triggers.available_at`` and ``triggers.mode``, are added by
+``triggers.available_at``, ``triggers.mode`` and ``dead_letters.topic_record``, are added by
 :meth:`.store_backlog.StoreBacklog._migrate_backlog`); the rows read back are frozen values.
 
 Tables
@@ -23,6 +23,8 @@ Tables
                     (``<subscription>#<message id>``, :func:`.ingest.event_ref`), and
                     another payload meeting a taken ref is stored under another one
                     (:mod:`scoperouter.state.letter_refs`): never dropped.
+                    ``topic_record``: the record the dead-letter topic is still owed
+                    (NULL: nothing is).
 """
 
 from __future__ import annotations

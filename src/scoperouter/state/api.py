@@ -16,7 +16,9 @@ Invariants every implementation keeps (``tests/state`` checks them on each one):
   by every later change of the row, a redrive too). A lease runs out after ``lease_s``; :meth:`rescue_expired` makes
   the row claimable by any replica again. Finished rows (``done``/``dead``) change only
   by an operator's :meth:`redrive_dead` (back to pending) or :meth:`discard_dead`.
-* **Dead letters** are unique per ``(kind, ref)`` (the first is kept).
+* **Dead letters** are unique per ``(kind, ref)`` (the first is kept). One stored with a
+  ``topic_record`` owes it to the dead-letter topic until :meth:`letters_copied`; a prune
+  with ``Retention.keep_owed`` never deletes it before.
 * **Completion ledger:** one row per trigger id; the latest report (by its time) gives
   the state, the first report's time is kept, reports are counted. An ingest records its
   batch's reported completions (``IngestBatch.completions``) in its transaction: an
@@ -228,6 +230,16 @@ class StateStore(Protocol):
         ...
 
     def dead_letters(self) -> list[DeadLetter]: ...
+
+    def letters_owed(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` letters stored with a ``topic_record`` the dead-letter topic has
+        not received yet, oldest first: ``(id, record)``."""
+        ...
+
+    def letters_copied(self, ids: Sequence[int]) -> int:
+        """The records of the letters ``ids`` went out to the dead-letter topic: nothing is
+        owed for them any more (they are pruned as any other). How many were owed."""
+        ...
 
     # ------------------------------------------------------------------ completion ledger
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None: ...

@@ -209,10 +209,12 @@ def read_legacy(path: str | Path, registry: CompiledRegistry) -> LegacyState:
             "status, dispatched_at, error FROM triggers WHERE status IN ('pending', 'dead') "
             "ORDER BY id"
         ).fetchall()
+        owed = "topic_record" if "topic_record" in table_columns(db, "dead_letters") else "NULL"
         letters = [
             DeadLetterIn(*r)
             for r in db.execute(
-                "SELECT kind, ref, reason, detail, payload, at FROM dead_letters ORDER BY id"
+                f"SELECT kind, ref, reason, detail, payload, at, {owed} FROM dead_letters "
+                "ORDER BY id"
             )
         ]
     finally:

@@ -99,7 +99,9 @@ class Admission:
 class DeadLetterIn:
     """A rejected event or an undeliverable trigger. ``(kind, ref)`` is unique when ``ref``
     is set: storing the same letter (same payload) twice keeps the first; another payload
-    meeting a taken ref is stored under another ref (:mod:`.letter_refs`)."""
+    meeting a taken ref is stored under another ref (:mod:`.letter_refs`).
+    ``topic_record``: the record the dead-letter topic is owed (a topic is configured),
+    kept with the letter until :meth:`StateStore.letters_copied` says it went out."""
 
     kind: str
     ref: str | None
@@ -107,6 +109,7 @@ class DeadLetterIn:
     detail: str | None
     payload: bytes | None
     at: float
+    topic_record: bytes | None = None
 
 
 @fast_init
@@ -119,6 +122,9 @@ class DeadLetter:
     detail: str | None
     payload: bytes | None
     at: float
+    # the record still owed to the dead-letter topic; None: nothing owed (copied, no topic
+    # configured when stored, or stored before scoperouter recorded it)
+    topic_record: bytes | None = None
 
 
 @fast_init
@@ -345,6 +351,8 @@ class Retention:
     completions_s: float = 7 * 86400.0
     letters_s: float = 7 * 86400.0  # dead letters of rejected events
     limit: int = PRUNE_LIMIT
+    # a dead-letter topic is configured: a letter still owing it its record is kept
+    keep_owed: bool = False
 
 
 @fast_init

@@ -154,6 +154,12 @@ class PgOutbox:
     def dead_letters(self) -> list[DeadLetter]:
         return self._run(PG.dead_letters)
 
+    def letters_owed(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        return self._run(lambda c: PG.letters_owed(c, limit))
+
+    def letters_copied(self, ids: Sequence[int]) -> int:
+        return self._run(lambda c: PG.letters_copied(c, ids))
+
     # ------------------------------------------------------------------ completion ledger
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
         self._run(lambda c: PG.record_completion(c, trigger_id, state, at))

@@ -129,6 +129,14 @@ MIGRATIONS: tuple[str, ...] = (
         seen_at double precision NOT NULL
     );
     """,
+    # 8: the record a dead letter still owes the dead-letter topic, kept until it went out
+    # (retried by housekeeping, the letter never pruned before); NULL: nothing owed -- a
+    # letter stored before, or with no topic configured (a nullable column without a
+    # default: no row is rewritten)
+    """
+    ALTER TABLE sr_dead_letters ADD COLUMN topic_record bytea;
+    CREATE INDEX sr_dead_letters_owed ON sr_dead_letters(id) WHERE topic_record IS NOT NULL;
+    """,
 )
 
 

@@ -55,6 +55,10 @@ class Executes(Protocol):
     def execute(self, sql: Any, params: Sequence[Any] = ...) -> Any: ...
 
 
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
 def _backlog_rows(rows: list[Any]) -> tuple[BacklogRow, ...]:
     return tuple(
         BacklogRow(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), int(r[4]), int(r[5]), r[6], r[7])
@@ -211,7 +215,7 @@ class Sql:
         a ref so grown past the bound is shortened, as any other)."""
         nul_free = letter_refs.nul_free
         detail = None if d.detail is None else nul_free(d.detail)
-        q, rest = self.q, (nul_free(d.reason), detail, d.payload, d.at)
+        q, rest = self.q, (nul_free(d.reason), detail, d.payload, d.at, d.topic_record)
         given = None if d.ref is None else letter_refs.bounded(nul_free(d.ref))
 
         def insert(ref: str | None) -> bool:
@@ -225,9 +229,19 @@ class Sql:
 
     def dead_letters(self, db: Executes) -> list[DeadLetter]:
         return [
-            DeadLetter(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]), r[6])
+            DeadLetter(r[0], r[1], r[2], r[3], r[4], _bytes(r[5]), r[6], _bytes(r[7]))
             for r in db.execute(self.q["dead_letters"]).fetchall()
         ]
+
+    def letters_owed(self, db: Executes, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` letters whose record the dead-letter topic is owed, oldest first:
+        ``(id, record)``."""
+        rows = db.execute(self.q["letters_owed"], (limit,)).fetchall()
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def letters_copied(self, db: Executes, ids: Sequence[int]) -> int:
+        """The records of the letters ``ids`` went out: nothing more is owed for them."""
+        return sum(int(db.execute(self.q["letter_copied"], (i,)).rowcount) for i in ids)
 
     def record_completion(
         self, db: Executes, trigger_id: str, state: CompletionState, at: float
@@ -299,7 +313,7 @@ class Sql:
             done = n("prune_done", now - r.done_s)
         else:
             done = n("prune_done_upto", done_upto, now - r.done_s)
-        letters += n("prune_letters", now - r.letters_s)
+        letters += n("prune_letters", not r.keep_owed, now - r.letters_s)
         completions = n("prune_completions", now - r.completions_s)
         return Pruned(seen, done, dead, letters, completions, full)
 

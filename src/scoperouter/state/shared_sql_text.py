@@ -68,11 +68,16 @@ TEMPLATES = {
     "available_at, lease_owner, lease_until, finished_at, error, mode FROM sr_outbox "
     "ORDER BY id",
     "outbox_counts": "SELECT status, count(*) FROM sr_outbox GROUP BY status",
-    "dead_letter": "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at) "
-    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "dead_letter": "INSERT INTO sr_dead_letters(kind, ref, reason, detail, payload, at, "
+    "topic_record) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
     "dead_letter_payload": "SELECT payload FROM sr_dead_letters WHERE kind = %s AND ref = %s",
-    "dead_letters": "SELECT id, kind, ref, reason, detail, payload, at FROM sr_dead_letters "
-    "ORDER BY id",
+    "dead_letters": "SELECT id, kind, ref, reason, detail, payload, at, topic_record "
+    "FROM sr_dead_letters ORDER BY id",
+    # the letters whose record the dead-letter topic has not received yet, oldest first
+    "letters_owed": "SELECT id, topic_record FROM sr_dead_letters "
+    "WHERE topic_record IS NOT NULL ORDER BY id LIMIT %s",
+    "letter_copied": "UPDATE sr_dead_letters SET topic_record = NULL WHERE id = %s "
+    "AND topic_record IS NOT NULL",
     "completion": "INSERT INTO sr_completions(trigger_id, state, first_at, last_at, reports) "
     "VALUES (%s, %s, %s, %s, 1) ON CONFLICT (trigger_id) DO UPDATE SET "
     "state = CASE WHEN excluded.last_at >= sr_completions.last_at "
@@ -117,7 +122,11 @@ TEMPLATES = {
         "sr_outbox", "id", "id <= %s AND status = 'done' AND finished_at < %s ORDER BY id"
     ),
     "prune_dead": _bounded("sr_outbox", "id", "status = 'dead' AND finished_at < %s"),
-    "prune_letters": _bounded("sr_dead_letters", "id", "kind != 'trigger' AND at < %s"),
+    # a letter still owing the dead-letter topic its record stays while one is configured
+    # (the first parameter: none is)
+    "prune_letters": _bounded(
+        "sr_dead_letters", "id", "kind != 'trigger' AND (%s OR topic_record IS NULL) AND at < %s"
+    ),
     "prune_trigger_letters": _bounded("sr_dead_letters", "id", "kind = 'trigger' AND at < %s"),
     "prune_completions": _bounded("sr_completions", "trigger_id", "last_at < %s"),
 }

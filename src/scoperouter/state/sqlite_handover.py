@@ -115,7 +115,7 @@ class SqliteHandover:
             )
         )
         letters = [
-            DeadLetterIn(d.kind, d.ref, d.reason, d.detail, d.payload, d.at)
+            DeadLetterIn(d.kind, d.ref, d.reason, d.detail, d.payload, d.at, d.topic_record)
             for d in self.dead_letters()
         ]
         rows = db.execute(

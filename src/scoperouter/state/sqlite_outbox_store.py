@@ -114,6 +114,13 @@ class SqliteOutbox:
     def dead_letters(self) -> list[DeadLetter]:
         return SQLITE.dead_letters(self._db)
 
+    def letters_owed(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        return SQLITE.letters_owed(self._db, limit)
+
+    def letters_copied(self, ids: Sequence[int]) -> int:
+        with self._tx() as db:
+            return SQLITE.letters_copied(db, ids)
+
     # ------------------------------------------------------------------ completion ledger
     def record_completion(self, trigger_id: str, state: CompletionState, at: float) -> None:
         with self._tx() as db:

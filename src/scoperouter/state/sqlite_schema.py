@@ -145,6 +145,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sr_windows ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: the record a dead letter still owes the dead-letter topic, kept until it went out
+    # (retried by housekeeping, the letter never pruned before); NULL: nothing owed -- a
+    # letter stored before, or with no topic configured (no row is rewritten)
+    """
+    ALTER TABLE sr_dead_letters ADD COLUMN topic_record BLOB;
+    CREATE INDEX sr_dead_letters_owed ON sr_dead_letters(id) WHERE topic_record IS NOT NULL;
+    """,
 )
 
 
