@@ -67,6 +67,10 @@ _EVENT_KEYS = frozenset(
         "trigger_message_id", "missed_entities", "referenced_tables",
     }
 )  # fmt: skip
+# the named parameters of the Pub/Sub client's ``publish(self, topic, data, ordering_key,
+# retry, timeout, **attrs)``: a trigger's attributes go to it as keyword arguments, the date
+# under date_field, so one of these names would never reach the message as an attribute
+_PUBLISH_KEYWORDS = frozenset({"self", "topic", "data", "ordering_key", "retry", "timeout"})
 
 
 def check(
@@ -97,6 +101,15 @@ def check(
             ("date_field",),
             f"date_field {spec.date_field!r} is already an event key with another meaning; "
             "name the key your events carry the date in (e.g. business_date)",
+            code="reserved_name",
+        )
+    elif spec.date_field in _PUBLISH_KEYWORDS:  # registry-wide: any target may be Pub/Sub
+        r.add(
+            ("date_field",),
+            f"date_field {spec.date_field!r} is a parameter of the Pub/Sub client's publish(), "
+            "which takes a trigger's attributes as keyword arguments: a pubsub target could "
+            "not send the date attribute; name the key your events carry the date in "
+            "(e.g. business_date)",
             code="reserved_name",
         )
     _check_plurals(spec, r)
