@@ -6,6 +6,7 @@ PostgreSQL state stores."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from test_shared_router import Factory, make_shared, slow_cfg  # noqa: F401  (fi
 
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.runtime import housekeeping
+from scoperouter.runtime.ingest import letter_record
 from scoperouter.runtime.metrics import Metrics
 from scoperouter.runtime.router import Inbound, Router
 from scoperouter.state.model import Pruned
@@ -131,3 +133,34 @@ def test_the_prune_says_where_the_payloads_are(caplog: Any, topic: bool, says: s
     housekeeping.said(Pruned(dead_letters=3), 60.0, Metrics(), topic=topic)
     [line] = [x.getMessage() for x in caplog.records]
     assert line.startswith("pruned 3 dead letters") and line.endswith(says)
+
+
+LATIN1 = b'{"event_id":"latin1-1","note":"Joki\xe6"}'
+
+
+@pytest.mark.parametrize(
+    ("payload", "text", "b64"),
+    [
+        pytest.param(b'{"a": "\xc3\xa9"', '{"a": "é"', None, id="utf8-as-text"),
+        pytest.param(LATIN1, None, base64.b64encode(LATIN1).decode(), id="not-utf8-as-base64"),
+        pytest.param(b"\xff\xfe\x00", None, "//4A", id="binary-as-base64"),
+        pytest.param(None, None, None, id="none"),
+    ],
+)
+def test_the_topic_record_keeps_the_payload_bytes_recoverable(
+    payload: bytes | None, text: str | None, b64: str | None
+) -> None:
+    """UTF-8 payloads go as text, others as payload_b64 (payload null): the bytes come back exactly."""
+    inbound = Inbound("pubsub", data=payload, message_id="9", subscription=SUB)
+    rec = json.loads(letter_record(inbound, f"{SUB}#9", "not_json", "x", payload))
+    assert (rec["payload"], rec.get("payload_b64")) == (text, b64)
+    back = rec["payload"].encode() if text is not None else None
+    if b64 is not None:
+        back = base64.b64decode(rec["payload_b64"])
+    assert back == payload
+    assert {k: rec[k] for k in ("kind", "message_id", "subscription", "ref")} == {
+        "kind": "event",
+        "message_id": "9",
+        "subscription": SUB,
+        "ref": f"{SUB}#9",
+    }

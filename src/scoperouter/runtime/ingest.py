@@ -10,6 +10,7 @@ commit; a failure of the store itself fails the whole batch (its sources redeliv
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -265,8 +266,10 @@ def letter_record(
     inbound: Inbound, ref: str, reason: str, detail: str, payload: bytes | None
 ) -> bytes:
     """The record the dead-letter topic gets for a rejected event (JSON, docs/registry.md
-    "Dead letters"): its kind, reason, detail, message id, subscription and ref, and the
-    message as text (``payload``)."""
+    ``dead_letter_topic``): its kind, reason, detail, message id, subscription and ref,
+    and the message: ``payload``, its text when it is UTF-8 (null when there is none), or
+    else ``payload_b64``, its bytes in base64 (``payload`` null) -- the bytes are always
+    recoverable."""
     rec: dict[str, Any] = {
         "kind": "event",
         "reason": reason,
@@ -277,7 +280,10 @@ def letter_record(
         "payload": None,
     }
     if payload:
-        rec["payload"] = payload.decode("utf-8", errors="replace")
+        try:
+            rec["payload"] = payload.decode("utf-8")
+        except UnicodeDecodeError:  # replacing its bytes would lose them
+            rec["payload_b64"] = base64.b64encode(payload).decode("ascii")
     return json.dumps(rec).encode()
 
 
