@@ -9,6 +9,12 @@
 # keep such a message coming back for about 16 hours before the dead-letter policy takes
 # it (10 immediate attempts lasted minutes). A 400/401/413 (a broken envelope, a wrong
 # token, a body over max_body_bytes) ends there too, after those 16 hours.
+# The dead-letter policy's topic, scoperouter-push-undelivered, receives the pipeline's raw
+# messages Pub/Sub gave up delivering to the router; it is not server.dead_letter_topic
+# (scoperouter-dead-letter in deploy/README.md), which receives scoperouter's own JSON
+# records of the events it rejected: keep them apart, their consumers read different
+# messages. Pub/Sub's service agent needs roles/pubsub.publisher on it and
+# roles/pubsub.subscriber on this subscription for the policy to work.
 set -eu
 PROJECT=${PROJECT:?set PROJECT}
 URL=${URL:?set URL, e.g. https://scoperouter-xxxx.a.run.app}
@@ -20,4 +26,4 @@ gcloud pubsub subscriptions create scoperouter-push \
   --push-auth-token-audience "$URL/events" \
   --ack-deadline 30 \
   --min-retry-delay 10s --max-retry-delay 600s \
-  --dead-letter-topic scoperouter-dead-letter --max-delivery-attempts 100
+  --dead-letter-topic scoperouter-push-undelivered --max-delivery-attempts 100

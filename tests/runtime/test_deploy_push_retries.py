@@ -54,3 +54,18 @@ def test_push_subscription_retries_a_503_for_longer_than_an_outage() -> None:
     hi = _seconds(f.get("--max-retry-delay", "0s"))
     assert 0 <= lo <= hi <= 600  # Pub/Sub's bounds
     assert retry_span_s(attempts, lo, hi) >= OUTAGE_S
+
+
+def test_the_push_dead_letter_policy_topic_is_not_scoperouters_dead_letter_topic() -> None:
+    """The subscription's dead-letter policy (raw pipeline messages) and server.dead_letter_topic (scoperouter's JSON records) are two topics in the deploy files and docs."""
+    policy = _flags()["--dead-letter-topic"].rsplit("/", 1)[-1]
+    repo = SCRIPT.parents[1]
+    named = {
+        m[1].rsplit("/", 1)[-1]
+        for doc in ("deploy/README.md", "docs/rollout.md", "docs/deploy-replicas.md")
+        for m in re.finditer(r"dead_letter_topic:\s*(\S+)", (repo / doc).read_text())
+    }
+    assert named, "the deploy docs configure a server.dead_letter_topic"
+    assert policy not in named, (
+        f"{policy} is both the push dead-letter policy's topic and scoperouter's"
+    )
