@@ -1,7 +1,7 @@
 """Relation files read while a writer is at them: a file cut mid-line is refused (old data
 kept, ERROR, error counter), a requested reload (SIGHUP, start-up) waits until the files
-stay unchanged, a file replaced with the same size and mtime is still seen, and polling
-without a ready_file warns at start."""
+stay unchanged, a file replaced with the same size and mtime is still seen, polling
+without a ready_file warns at start, and a removed ready file means "not ready"."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reload_support import ROSTER, players, recording_router, small_registry
+from reload_support import DAY, ROSTER, players, recording_router, small_registry
 
 from scoperouter.processor_registry.loader import load_config, relation_watch_paths
 from scoperouter.runtime.metrics import Metrics
@@ -186,3 +186,56 @@ async def test_a_missing_ready_file_warns_at_start(
     hints = await _start_warnings(cfg, caplog, 60.0, "ready_file_missing")
     assert len(hints) == (1 if warned else 0)
     assert all(str(ready) in m for m in hints)
+
+
+async def _until(cond: Any, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("removed", ["while_running", "during_start_up"])
+async def test_a_removed_ready_file_means_not_ready(tmp_path: Path, removed: str) -> None:
+    """A writer that removes the ready file, rewrites the CSVs one by one, then recreates it
+    gets them loaded once, all new: the ready file's disappearance is no change to load."""
+    cfg_path = small_registry(tmp_path, ready_file="_READY")
+    rel = tmp_path / "rel"
+    ready = rel / "_READY"
+    ready.write_text("", encoding="utf-8")
+    before = relation_fingerprint(relation_watch_paths(load_config(cfg_path).registry))
+    cfg = load_config(cfg_path)
+    router, got = recording_router()
+    reloader = RelationReloader(
+        cfg.registry, router, Metrics(), interval_s=0.05, settle_s=0.0, fingerprint=before
+    )
+
+    def replace(name: str, text: str) -> None:
+        tmp = rel / f"{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.rename(rel / name)
+
+    if removed == "while_running":
+        await reloader.start()
+    try:
+        ready.unlink()  # 1. not ready any more
+        replace("team_players.csv", "date,from,to\n,LAL,p1\n,LAL,p9\n")  # 2. the roster
+        if removed == "during_start_up":
+            await reloader.start()
+            assert not reloader._requests
+        await asyncio.sleep(0.5)  # (the schedule takes a while)
+        assert got == []
+        replace("game_teams.csv", "date,from,to\n2025-11-19,g2,LAL\n")  # 3. the schedule
+        ready.write_text("", encoding="utf-8")  # 4. ready
+        assert await _until(lambda: bool(got), 5.0)
+        await asyncio.sleep(0.3)
+        [loaded] = got
+        assert players(loaded) == {"p1", "p9"}
+        assert loaded.targets("game_teams", DAY, "g2") and not loaded.targets(
+            "game_teams", DAY, "g1"
+        )
+    finally:
+        await reloader.stop()

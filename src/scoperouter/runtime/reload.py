@@ -12,7 +12,9 @@ safe against a writer rewriting a file in place; a file cut mid-row (no final ne
 refused. The watched files are the CSVs, or only ``relation_data.csv.ready_file`` when the
 registry names one (:func:`~scoperouter.processor_registry.loader.relation_watch_paths`):
 its writer touches it once every CSV is in place, so files replaced one by one are never
-loaded half old, half new. Loading runs on a worker thread, never on the event loop; the
+loaded half old, half new; a ready file that does not exist means "not ready" (a writer may
+remove it while it rewrites the CSVs): neither the poller nor a start-up check reloads
+until it exists again (SIGHUP reads the CSVs as they are). Loading runs on a worker thread, never on the event loop; the
 router then swaps its ``relations`` reference whole, so each batch is planned with one
 consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
@@ -143,10 +145,10 @@ class RelationReloader:
         now, read = await asyncio.to_thread(self._stat_files)
         if self.fingerprint is None:
             self.fingerprint = now
-        elif now != self.fingerprint:
+        elif now != self.fingerprint and self._ready(now):
             # files changed since they were read for the router (while the daemon started,
             # when a SIGHUP is still ignored): load them now, polling or not
-            self.request_reload("changed during start-up")
+            self.request_reload("changed during start-up", when_ready=True)
         # the CSVs as of now stand for the data read a moment ago (a change since, without
         # a ready_file: the reload just requested sets them again)
         self._set_timestamps(read)
@@ -199,27 +201,33 @@ class RelationReloader:
         self._poller = None
         self._requests.clear()
 
-    def request_reload(self, reason: str = "signal") -> None:
+    def request_reload(self, reason: str = "signal", *, when_ready: bool = False) -> None:
         """Schedule a reload, read once the files stay unchanged (:meth:`_requested`; the
-        SIGHUP handler, runs on the event loop). Ignored once :meth:`stop` ran: the daemon
-        is shutting down (its handler stays installed until ``run_forever`` returns), and a
-        reload started then would outlive the stop."""
+        SIGHUP handler, runs on the event loop). ``when_ready``: not while the ready file is
+        missing (a change found at start-up; a SIGHUP reads the CSVs as they are). Ignored
+        once :meth:`stop` ran: the daemon is shutting down (its handler stays installed until
+        ``run_forever`` returns), and a reload started then would outlive the stop."""
         if self._stopped:
             logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
             return
         task = asyncio.get_running_loop().create_task(
-            self._requested(reason), name="relations-reload-now"
+            self._requested(reason, when_ready), name="relations-reload-now"
         )
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
-    async def _requested(self, reason: str) -> bool:
+    async def _requested(self, reason: str, when_ready: bool = False) -> bool:
         """A reload asked for (SIGHUP, files changed during start-up): once the watched
         files stayed unchanged for ``settle_s`` -- a writer rewriting a file in place and
         pausing for less is not read half-way. Files still changing after
         ``_MAX_REQUEST_WAIT_S`` keep the old data (ERROR, error counted); the poller, if on,
-        loads them once they settle."""
-        if await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S) is None:
+        loads them once they settle. ``when_ready``: nothing is read if the ready file is
+        missing once they settled (the poller loads them once it is back)."""
+        settled = await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S)
+        if settled is not None and when_ready and not self._ready(settled):
+            logger.info("relation_data.csv.ready_file removed: not reloaded until it is back")
+            return False
+        if settled is None:
             self.metrics.relation_reloads.labels("error").inc()
             logger.error(
                 "relation files still changing after %.0f s: not reloaded, keeping the "
@@ -294,6 +302,11 @@ class RelationReloader:
         if ts is not None:
             self.metrics.relations_loaded_timestamp.set(ts)
 
+    def _ready(self, watched: Fingerprint) -> bool:
+        """False when the registry names a ready_file and ``watched`` finds it missing:
+        its writer is at the CSVs (no ready file, no reload)."""
+        return self.watched == self.paths or all(f[1] >= 0 for f in watched)
+
     async def _stat(self) -> Fingerprint:
         return await asyncio.to_thread(relation_fingerprint, self.watched)
 
@@ -325,9 +338,10 @@ class RelationReloader:
             await asyncio.sleep(self.interval_s)
             try:
                 fp = await self._stat()
-                if fp == self.fingerprint:
-                    continue
-                if await self._settled(fp, self.settle_s) is None:
+                if fp == self.fingerprint or not self._ready(fp):
+                    continue  # (a missing ready file: not ready, whatever it was before)
+                settled = await self._settled(fp, self.settle_s)
+                if settled is None or not self._ready(settled):
                     logger.debug("relation files still changing: looking again at next poll")
                     continue
                 await self.reload("changed")
