@@ -20,7 +20,7 @@ import pytest
 from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
 from scoperouter.commands.serve import _refresh
-from scoperouter.commands.serve import _relations_fingerprint as _serve_fingerprint
+from scoperouter.commands.serve import _relations_fingerprints as _serve_fingerprints
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.metrics import Metrics
@@ -421,14 +421,18 @@ async def test_a_ready_file_decides_when_relations_reload(
         with_ready_file(cfg_path)
     cfg = load(cfg_path)
     rel = tmp_path / "cfg" / "relations"
-    before = _serve_fingerprint(str(cfg_path))  # as serve stats them before reading
+    stats = _serve_fingerprints(str(cfg_path))  # as serve stats them before reading
+    assert stats is not None
+    before, read = stats
     if touch_csv:
         add_roster_row(rel)
     if touch_ready:
         (rel / "_READY").write_text("2025-11-19T06:00:00Z\n", encoding="utf-8")
     got: list[Any] = []
     router: Any = argparse.Namespace(set_relations=got.append)
-    reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.0, fingerprint=before)
+    reloader = RelationReloader(
+        cfg.registry, router, Metrics(), interval_s=0.0, fingerprint=before, read=read
+    )
     await reloader.start()  # compares the watched files with ``before`` at once
     try:
         assert bool(reloader._requests) == reloaded

@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from scoperouter.commands import iso_date
 from scoperouter.errors import ConfigError
-from scoperouter.processor_registry.loader import load_config, relation_watch_paths
+from scoperouter.processor_registry.loader import (
+    load_config,
+    relation_csv_paths,
+    relation_watch_paths,
+)
 from scoperouter.processor_registry.models import ServerSpec, parse_duration
 
 if TYPE_CHECKING:
@@ -210,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # a SIGHUP during start-up must not kill the process (the daemon handles it once running)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    fingerprint = _relations_fingerprint(args.config)
+    fingerprint, read = _relations_fingerprints(args.config) or (None, None)
     cfg = load_config(args.config)
     conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
     logs.configure(conf["log_level"])
@@ -275,7 +279,12 @@ def run(args: argparse.Namespace) -> int:
         port = settings.port if settings.http_enabled else 0
         with answering_while_starting(settings.host, port):
             daemon = Daemon(
-                cfg.registry, cfg.relations, settings, log=log, relations_fingerprint=fingerprint
+                cfg.registry,
+                cfg.relations,
+                settings,
+                log=log,
+                relations_fingerprint=fingerprint,
+                relations_read=read,
             )
         await daemon.run_forever()
         return daemon.exit_code  # 1 after an internal error (runtime/supervise.py)
@@ -295,17 +304,21 @@ def _place(cpus: str) -> Placement:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _relations_fingerprint(config: str) -> Fingerprint | None:
-    """The watched relation files' sizes and mtimes *before* they are read, so a change landing
-    while the daemon starts is picked up by the first poll. None if the registry does not
-    load (the full load right after reports why)."""
+def _relations_fingerprints(config: str) -> tuple[Fingerprint, Fingerprint] | None:
+    """(the watched relation files, the CSVs): their sizes and mtimes *before* they are
+    read, so a change landing while the daemon starts is picked up once it runs, and the
+    timestamp gauges show the files read, not one replaced since. None if the registry does
+    not load (the full load right after reports why)."""
     from scoperouter.runtime.reload import relation_fingerprint
 
     try:
         registry = load_config(config, with_relations=False).registry
     except ConfigError:
         return None
-    return relation_fingerprint(relation_watch_paths(registry))
+    watched = relation_watch_paths(registry)
+    csvs = tuple(relation_csv_paths(registry).values())
+    fp = relation_fingerprint(watched)
+    return fp, fp if tuple(watched) == csvs else relation_fingerprint(csvs)
 
 
 def _loop_factory(choice: str) -> Any:

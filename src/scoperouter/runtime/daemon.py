@@ -139,9 +139,11 @@ class Daemon(DaemonRun):
         log: ExecutionLog | None = None,
         verifier: TokenVerifier | None = None,
         relations_fingerprint: Fingerprint | None = None,
+        relations_read: Fingerprint | None = None,
     ) -> None:
-        """``relations_fingerprint``: the relation files as stat-ed before ``relations`` was
-        read (see :func:`scoperouter.runtime.reload.relation_fingerprint`)."""
+        """``relations_fingerprint``: the watched relation files as stat-ed before
+        ``relations`` was read (see :func:`scoperouter.runtime.reload.relation_fingerprint`);
+        ``relations_read``: the CSVs stat-ed then (what the timestamp gauges show)."""
         self.registry = registry
         self.settings = settings
         self.log = log
@@ -304,6 +306,7 @@ class Daemon(DaemonRun):
             self.metrics,
             interval_s=settings.relations_refresh_s,
             fingerprint=relations_fingerprint,
+            read=relations_read,
             on_swap=self._relations_swapped,
         )
         self.ingress = IngressApp(

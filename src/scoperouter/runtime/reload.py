@@ -91,8 +91,10 @@ def data_timestamp(fingerprint: Fingerprint) -> float | None:
 class RelationReloader:
     """Watches the relation files of ``registry`` and feeds new data to ``router``.
 
-    ``fingerprint`` describes the files as they were *before* the data the router holds
-    was read (so a change landing during that read is seen); None = stat them at start."""
+    ``fingerprint`` describes the watched files as they were *before* the data the router
+    holds was read (so a change landing during that read is seen); None = stat them at
+    start. ``read``: the CSVs stat-ed with it, what the timestamp gauges show until a reload
+    succeeds (None: ``fingerprint`` when it is of the CSVs, else the CSVs at start)."""
 
     def __init__(
         self,
@@ -102,6 +104,7 @@ class RelationReloader:
         *,
         interval_s: float,
         fingerprint: Fingerprint | None = None,
+        read: Fingerprint | None = None,
         loader: RelationLoader = load_relations,
         on_swap: Callable[[], None] | None = None,
         settle_s: float | None = None,
@@ -128,6 +131,7 @@ class RelationReloader:
         self.loader = loader
         self.on_swap = on_swap
         self.fingerprint = fingerprint  # of the files behind the router's current data
+        self._read_at_start = read
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[bool]] = set()
@@ -145,12 +149,17 @@ class RelationReloader:
         now, read = await asyncio.to_thread(self._stat_files)
         if self.fingerprint is None:
             self.fingerprint = now
-        elif now != self.fingerprint and self._ready(now):
-            # files changed since they were read for the router (while the daemon started,
-            # when a SIGHUP is still ignored): load them now, polling or not
-            self.request_reload("changed during start-up", when_ready=True)
-        # the CSVs as of now stand for the data read a moment ago (a change since, without
-        # a ready_file: the reload just requested sets them again)
+        else:
+            # the gauges show the CSVs as they were read, not a file replaced since (one
+            # the reload below fails on, or one whose ready file was not touched yet)
+            if self._read_at_start is not None:
+                read = self._read_at_start
+            elif self.watched == self.paths:
+                read = self.fingerprint
+            if now != self.fingerprint and self._ready(now):
+                # files changed since they were read for the router (while the daemon
+                # started, when a SIGHUP is still ignored): load them now, polling or not
+                self.request_reload("changed during start-up", when_ready=True)
         self._set_timestamps(read)
         if self.interval_s > 0:
             self._poller = asyncio.get_running_loop().create_task(
