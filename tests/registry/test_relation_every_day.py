@@ -182,10 +182,11 @@ def test_serve_logs_missing_days(
 ) -> None:
     """serve's relation-data log (start-up and reload) carries the warning, naming file:line."""
     routes = _write(tmp_path, every_day, _days(19, 21))
-    rel = load_relations(load_config(routes, with_relations=False).registry)
+    reg = load_config(routes, with_relations=False).registry
+    rel = load_relations(reg)
     assert rel.holes("player_team") == ({date(2025, 11, 20)} if every_day else frozenset())
     with caplog.at_level("WARNING", logger="scoperouter.runtime.reload"):
-        log_relation_warnings(rel, "start")
+        log_relation_warnings(reg, rel, "start")
     found = [r for r in caplog.records if getattr(r, "code", None) == "relation_missing_days"]
     assert len(found) == logged
     assert all("team_players.csv:2:" in r.getMessage() for r in found)

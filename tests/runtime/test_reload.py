@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reload_support import recording_router, small_registry
 from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
 from scoperouter.commands.serve import _refresh
@@ -24,7 +25,12 @@ from scoperouter.commands.serve import _relations_fingerprints as _serve_fingerp
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
 from scoperouter.runtime.metrics import Metrics
-from scoperouter.runtime.reload import RelationReloader, data_timestamp, relation_fingerprint
+from scoperouter.runtime.reload import (
+    RelationReloader,
+    data_timestamp,
+    log_relation_warnings,
+    relation_fingerprint,
+)
 from scoperouter.runtime.router import Inbound
 
 PROCESSOR = "team_offense_game_summary"  # reads player rows through player_team (and its
@@ -462,3 +468,32 @@ async def test_a_touched_ready_file_is_picked_up_by_polling(tmp_path: Path) -> N
         assert got[0].targets("player_team", GAME_DAY, NEW_PLAYER)
     finally:
         await reloader.stop()
+
+
+@pytest.mark.parametrize("when", ["start", "reload"])
+@pytest.mark.parametrize("ignored", [False, True], ids=["reported", "silenced"])
+async def test_validate_ignore_silences_relation_warnings_in_serve(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str, ignored: bool
+) -> None:
+    """A relation warning code in routes.yaml's `validate: {ignore: [...]}` is not logged by
+    serve, at start-up or after a reload -- as `validate` does not print it."""
+    caplog.set_level(logging.WARNING, logger="scoperouter.runtime.reload")
+    cfg_path = small_registry(tmp_path)
+    if ignored:
+        with cfg_path.open("a", encoding="utf-8") as fh:
+            fh.write("validate: {ignore: [relation_id_case]}\n")
+    roster = tmp_path / "rel" / "team_players.csv"
+    if when == "start":
+        with roster.open("a", encoding="utf-8") as fh:
+            fh.write(",lal,p9\n")
+    cfg = load(cfg_path)
+    if when == "start":
+        log_relation_warnings(cfg.registry, cfg.relations, "start")  # as serve does
+    else:
+        router, _got = recording_router()
+        reloader = RelationReloader(cfg.registry, router, Metrics(), interval_s=0.0)
+        with roster.open("a", encoding="utf-8") as fh:
+            fh.write(",lal,p9\n")
+        assert await reloader.reload()
+    logged = [r for r in caplog.records if getattr(r, "code", None) == "relation_id_case"]
+    assert len(logged) == (0 if ignored else 1)

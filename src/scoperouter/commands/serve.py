@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(conf["log_level"])
     from scoperouter.runtime.reload import log_relation_warnings
 
-    log_relation_warnings(cfg.relations, "start")
+    log_relation_warnings(cfg.registry, cfg.relations, "start")
     placed = _place(conf["cpus"])  # before any thread starts: the ones started later inherit it
     state_dir: Path = conf["state_dir"]
     settings = DaemonSettings(

@@ -20,7 +20,8 @@ consistent view.
 A reload that fails (e.g. a bad CSV row) keeps the data in use, logs an ERROR naming
 file:line and counts ``scoperouter_relation_reloads_total{result="error"}``. What loading
 warns about (ids differing only by case) is logged as a WARNING naming file:line, at start-up
-(``serve``) and after every reload; the data is used all the same.
+(``serve``) and after every reload, unless the registry's ``validate: {ignore: [...]}``
+silences its code; the data is used all the same.
 """
 
 from __future__ import annotations
@@ -55,15 +56,18 @@ _MAX_SETTLE_S = 1.0  # how long the watched files must stay unchanged before a r
 _MAX_REQUEST_WAIT_S = 30.0  # a requested reload gives up on files still changing after this
 
 
-def log_relation_warnings(relations: RelationStore, when: str) -> None:
+def log_relation_warnings(registry: CompiledRegistry, relations: RelationStore, when: str) -> None:
     """A WARNING per finding the loaded relation data carries (ids of one entity type
     differing only by case: ``relation_id_case``; a file mixing dated and undated rows:
     ``relation_mixed_dates``; an ``every_day`` relation missing days inside its span:
     ``relation_missing_days``; a latest date far after the rest: ``relation_isolated_date``;
     each naming file:line), at start-up and after
-    every reload: ``serve`` never runs ``validate``, so its log is where they show."""
+    every reload: ``serve`` never runs ``validate``, so its log is where they show. A code
+    in the registry's ``validate: {ignore: [...]}`` is silenced here too, as in ``validate``."""
+    ignored = frozenset(registry.spec.validate_.ignore)
     for w in getattr(relations, "warnings", ()):
-        logger.warning("relation data: %s", w.format(), extra={"code": w.code, "when": when})
+        if w.code not in ignored:
+            logger.warning("relation data: %s", w.format(), extra={"code": w.code, "when": when})
 
 
 def relation_fingerprint(paths: Iterable[Path]) -> Fingerprint:
@@ -280,7 +284,7 @@ class RelationReloader:
                 )
                 return False
             self.router.set_relations(relations)
-            log_relation_warnings(relations, "reload")
+            log_relation_warnings(self.registry, relations, "reload")
             if self.on_swap is not None:
                 self.on_swap()
             self.fingerprint = fp
