@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[2]
             "$SCOPEROUTER_BEARER_TOKEN",
         ),
         ("bearer_token", {}, {}, {"bearer_token": "ignored"}, None, "default"),
+        ("shadow", {"shadow": True}, {}, {}, True, "--shadow"),
+        ("shadow", {}, {"SCOPEROUTER_SHADOW": "true"}, {"shadow": True}, False, "default"),
         ("max_batch", {}, {}, {"max_batch": 64}, 64, "server.max_batch"),
         ("done_retention", {}, {}, {"done_retention": "1d"}, 86400.0, "server.done_retention"),
         ("mark_flush_interval", {}, {}, {}, 0.05, "default"),
@@ -101,7 +103,8 @@ def test_every_setting_reachable_from_server_section() -> None:
     """Every serve setting except the secret token is a server: key, and every router option a setting."""
     fields = set(ServerSpec.model_fields)
     assert set(YAML_KEYS) <= fields
-    assert {s.name for s in SETTINGS} - set(YAML_KEYS) == {"bearer_token"}
+    # shadow: a processor's `mode` in routes.yaml, or every processor with `serve --shadow`
+    assert {s.name for s in SETTINGS} - set(YAML_KEYS) == {"bearer_token", "shadow"}
     routed = {s.router for s in SETTINGS if s.router}
     # shadow: per processor in routes.yaml (`mode`), or every processor with `serve --shadow`
     assert routed | {"as_of", "dedup_horizon_s", "shadow"} == set(
@@ -174,3 +177,20 @@ def test_timeout_flags_take_durations_as_the_server_keys_do(
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert (got["shutdown_timeout"]["value"], got["lock_timeout"]["value"]) == want
+
+
+@pytest.mark.parametrize(
+    ("flags", "want"),
+    [
+        ((), {"value": False, "source": "default"}),
+        (("--shadow",), {"value": True, "source": "--shadow"}),
+    ],
+    ids=["live", "shadow"],
+)
+def test_print_config_shows_shadow(flags: tuple[str, ...], want: dict[str, Any]) -> None:
+    """serve --print-config shows --shadow with the other settings (it prints every one)."""
+    import json
+
+    out = _cli("serve", "--print-config", "--json", *flags, env={})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["shadow"] == want

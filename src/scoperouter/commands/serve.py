@@ -145,7 +145,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--shadow",
-        action="store_true",
+        action="store_const",
+        const=True,
         help="every processor in shadow mode: plan, coalesce and log every trigger, call no "
         "target (none is even built); safe beside the production pipeline",
     )
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         lock_timeout_s=conf["lock_timeout"],
         relations_refresh_s=conf["relations_refresh"],
         router_options=conf.router_options(),
-        shadow=bool(getattr(args, "shadow", False)),
+        shadow=conf["shadow"],
         outbox_max_bytes=conf["outbox_max_bytes"],
         outbox_keep=conf["outbox_keep"],
         state=conf["state"],

@@ -131,7 +131,7 @@ class Setting:
     default: Any
     help: str
     flag: str | None = None  # its command-line flag (dest: the name), None: no flag
-    env: tuple[str, ...] = ()
+    env: tuple[str, ...] | None = None  # None: SCOPEROUTER_<NAME>; (): no variable
     yaml: bool = True  # settable in ``server:``
     router: str | None = None  # RouterOptions field
 
@@ -169,6 +169,8 @@ _S: list[Setting] = [
     Setting("loop", _choice("auto", "asyncio", "uvloop"), "auto", "event loop", "--loop"),
     Setting("cpus", parse_cpus, "auto", "CPUs the daemon's threads run on: auto (one, when it may use more), all (the scheduler's choice) or a list like 0 or 2-3", "--cpus"),
     Setting("log_level", _log_level, "INFO", "daemon log level", "--log-level"),
+    # per processor in routes.yaml (``mode``), for all of them only on the command line
+    Setting("shadow", _bool, False, "every processor in shadow mode (call no target)", "--shadow", (), yaml=False),
     Setting("max_batch", lambda v: _int(v, 1), 512, "events per ingest transaction", router="max_batch"),
     Setting("ingest_linger", seconds, 0.002, "wait this long for more events to join an ingest transaction (fewer fsyncs; adds up to this to an event's ack)", router="ingest_linger_s"),
     Setting("retry_backoff_base", seconds, 0.5, "first dispatch retry delay", router="backoff_base_s"),
@@ -188,7 +190,7 @@ _S: list[Setting] = [
 
 
 def _with_env(s: Setting) -> Setting:
-    env = s.env or _env(s.name)
+    env = s.env if s.env is not None else _env(s.name)
     if s.name == "port":
         env = ("PORT", "SCOPEROUTER_PORT")
     return Setting(s.name, s.parse, s.default, s.help, s.flag, env, s.yaml, s.router)
@@ -256,7 +258,7 @@ def resolve(
         candidates: list[tuple[str, Any, str, tuple[str | int, ...]]] = []
         if s.flag is not None and cli.get(s.name) is not None:
             candidates.append((s.flag, cli[s.name], "<command line>", (s.flag,)))
-        for var in s.env:
+        for var in s.env or ():
             if env.get(var, "") != "":
                 candidates.append((f"${var}", env[var], "<environment>", (var,)))
                 break
