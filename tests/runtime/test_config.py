@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from cli_fork import CliRun, run_cli
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.models import ServerSpec
-from scoperouter.runtime.config import SETTINGS, YAML_KEYS, resolve
+from scoperouter.runtime.config import SETTINGS, YAML_KEYS, cli_values, resolve
 from scoperouter.runtime.options import RouterOptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +196,74 @@ def test_print_config_shows_shadow(flags: tuple[str, ...], want: dict[str, Any])
     out = _cli("serve", "--print-config", "--json", *flags, env={})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["shadow"] == want
+
+
+def _serve_flag(flag: str, text: str) -> Any:
+    """What serve's parser makes of ``flag text`` (SystemExit 2 when it refuses it)."""
+    from scoperouter.cli import build_parser
+
+    args = build_parser(("serve",)).parse_args(["serve", flag, text])
+    return resolve(cli_values(args), {}, {}, only=(flag[2:].replace("-", "_"),))
+
+
+def _from_env(name: str, text: str) -> Any:
+    return resolve({}, {f"SCOPEROUTER_{name.upper()}": text}, {}, only=(name,))
+
+
+def _from_yaml(tmp_path: Path, name: str, text: str) -> Any:
+    """routes.yaml's ``server: {name: text}`` as serve reads it (the schema first)."""
+    import jsonschema
+    import yaml
+
+    from scoperouter.commands.serve import resolve_settings
+    from scoperouter.processor_registry.loader import load_config
+
+    body = (
+        "version: 1\nentities: {team: {}}\nsources: {raw.t: {entity: team}}\n"
+        "processors:\n  p: {phase: 1, granularity: team, inputs: [{source: raw.t}],"
+        " publishes: mart.p}\n"
+        f"server: {{{name}: {text}}}\n"
+    )
+    path = tmp_path / "routes.yaml"
+    path.write_text(body, encoding="utf-8")
+    schema = json.loads((ROOT / "schemas" / "routes.schema.json").read_text(encoding="utf-8"))
+    in_schema = not list(jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(body)))
+    reg = load_config(path, with_relations=False).registry
+    assert in_schema, f"schemas/routes.schema.json refuses {name}: {text}"
+    return resolve_settings(argparse.Namespace(), reg.spec.server, str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "want"),
+    [
+        ("relations_refresh", "0", 0.0),  # 0 = only SIGHUP (docs/registry.md)
+        ("relations_refresh", "30", 30.0),
+        ("relations_refresh", "1.5", 1.5),
+        ("relations_refresh", "30s", 30.0),
+        ("lease", "45", 45.0),
+        ("dedup_horizon", "3600", 3600.0),
+        ("state_lock_timeout", "0", 0.0),
+        ("lock_timeout", "2m", 120.0),
+        ("shutdown_timeout", "5", 5.0),
+        ("relations_refresh", "-1", None),
+        ("relations_refresh", "soon", None),
+        ("lease", "30x", None),
+    ],
+)
+def test_duration_settings_agree_across_flag_env_and_yaml(
+    tmp_path: Path, name: str, text: str, want: float | None
+) -> None:
+    """A duration setting takes the same values (a bare number = seconds, 0 included) from
+    its flag, its environment variable and routes.yaml's server: (and its JSON Schema)."""
+    flag = "--" + name.replace("_", "-")
+    sources = {
+        "flag": lambda: _serve_flag(flag, text),
+        "env": lambda: _from_env(name, text),
+        "yaml": lambda: _from_yaml(tmp_path, name, text),
+    }
+    for where, get in sources.items():
+        if want is None:
+            with pytest.raises((ConfigError, SystemExit, AssertionError)):
+                get()
+        else:
+            assert get()[name] == want, where

@@ -20,7 +20,7 @@ import pytest
 from reload_support import recording_router, small_registry
 from runtime_support import GAME_DAY, STARTUP_BUDGET_S, load, write_registry
 
-from scoperouter.commands.serve import _refresh
+from scoperouter.commands.serve import _duration
 from scoperouter.commands.serve import _relations_fingerprints as _serve_fingerprints
 from scoperouter.messages.models import Trigger
 from scoperouter.runtime.daemon import Daemon, DaemonSettings
@@ -337,18 +337,19 @@ def test_fingerprint_tracks_size_mtime_and_missing_files(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("0", 0.0), ("0s", 0.0), ("60s", 60.0), ("5m", 300.0), ("250ms", 0.25)]
+    ("text", "seconds"),
+    [("0", 0.0), ("0s", 0.0), ("60s", 60.0), ("5m", 300.0), ("250ms", 0.25), ("60", 60.0)],
 )
 def test_relations_refresh_flag_parses_durations(text: str, seconds: float) -> None:
-    """--relations-refresh takes a duration or a bare 0 (polling off)."""
-    assert _refresh(text) == seconds
+    """--relations-refresh takes a duration or a bare number of seconds (0: polling off)."""
+    assert _duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "-1s", "60", "soon"])
+@pytest.mark.parametrize("text", ["", "-1s", "-1", "soon"])
 def test_relations_refresh_flag_rejects_garbage(text: str) -> None:
     """Anything else is an argparse error, not a crash at start-up."""
     with pytest.raises(argparse.ArgumentTypeError):
-        _refresh(text)
+        _duration(text)
 
 
 async def test_sighup_during_stop_starts_no_reload(

@@ -22,7 +22,7 @@ from scoperouter.processor_registry.loader import (
     relation_csv_paths,
     relation_watch_paths,
 )
-from scoperouter.processor_registry.models import ServerSpec, parse_duration
+from scoperouter.processor_registry.models import ServerSpec
 
 if TYPE_CHECKING:
     from scoperouter.runtime.affinity import Placement
@@ -33,15 +33,14 @@ logger = logging.getLogger("scoperouter.serve")
 
 
 def _duration(text: str) -> float:
+    """A duration like 60s / 5m, or a bare number of seconds (0 included): what the setting's
+    environment variable and ``server:`` key take (:func:`scoperouter.runtime.config.seconds`)."""
+    from scoperouter.runtime.config import seconds
+
     try:
-        return parse_duration(text)
+        return seconds(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _refresh(text: str) -> float:
-    """A duration like 60s / 5m, or 0 (polling off)."""
-    return 0.0 if text.strip() == "0" else _duration(text)
 
 
 def register(sub: Any) -> None:
@@ -158,7 +157,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--relations-refresh",
-        type=_refresh,
+        type=_duration,
         metavar="DURATION",
         help="check the relation CSV files for changes this often and reload them "
         "(default 60s; 0 = never poll; SIGHUP always reloads)",

@@ -22,9 +22,22 @@ MAX_DURATION_DAYS = 36_500  # 100 years
 
 
 def _at_most_max(text: str) -> str:
-    if DURATION_RE.match(text) and parse_duration(text) > MAX_DURATION_DAYS * 86400.0:
+    if (DURATION_RE.match(text) or _BARE_SECONDS.match(text)) and parse_seconds(
+        text
+    ) > MAX_DURATION_DAYS * 86400.0:
         raise ValueError(f"duration {text!r} is over {MAX_DURATION_DAYS}d (100 years)")
     return text
+
+
+# a duration, or a bare number of seconds (``0``, ``30``; :func:`parse_seconds`)
+SECONDS_PATTERN = r"^[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d)?$"
+_BARE_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
+
+
+def parse_seconds(text: str) -> float:
+    """Seconds in a serve setting's duration: ``30s``, ``2m`` or a bare number of seconds
+    (``30``). Raises ValueError on bad input."""
+    return float(text) if _BARE_SECONDS.match(text) else parse_duration(text)
 
 
 Duration = Annotated[

@@ -29,6 +29,7 @@ from .model_base import (  # re-exported: the format's public names
     Strict,
     WarningCode,
     parse_duration,
+    parse_seconds,
 )
 from .model_loop import BarrierSpec, MinCompleteSpec
 from .model_processor import (
@@ -93,6 +94,7 @@ __all__ = [
     "WarningCode",
     "WindowSpec",
     "parse_duration",
+    "parse_seconds",
 ]
 
 

@@ -24,6 +24,7 @@ from scoperouter.processor_registry.model_base import (
     FIELD_NAME_PATTERN,
     INT4_MAX,
     POSITIVE_DURATION_PATTERN,
+    SECONDS_PATTERN,
     field_name_problem,
 )
 from scoperouter.processor_registry.models import DURATION_PATTERN, RoutesSpec
@@ -114,6 +115,8 @@ _PATTERN_HINTS = {
     "e.g. 0s, 30s, 2m, 1h",
     POSITIVE_DURATION_PATTERN: "invalid duration {v}: expected a number above zero and a unit "
     "(ms, s, m, h, d), e.g. 500ms, 30s, 2m",
+    SECONDS_PATTERN: "invalid duration {v}: expected a number of seconds, or a number and a "
+    "unit (ms, s, m, h, d), e.g. 0, 30, 30s, 2m",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "invalid name {v}: use letters, digits and underscores, "
     "not starting with a digit",
 }

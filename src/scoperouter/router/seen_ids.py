@@ -11,13 +11,13 @@ redelivery is planned (and rejected) again, as ``serve`` plans it again.
 from __future__ import annotations
 
 from scoperouter.processor_registry.compiled import CompiledRegistry
-from scoperouter.processor_registry.models import ServerSpec, parse_duration
+from scoperouter.processor_registry.models import ServerSpec, parse_seconds
 
 
 def dedup_horizon_s(registry: CompiledRegistry) -> float:
     """``server.dedup_horizon`` of the registry (24 h by default), as ``serve`` reads it."""
     server = registry.spec.server or ServerSpec()
-    return parse_duration(server.dedup_horizon)
+    return parse_seconds(server.dedup_horizon)
 
 
 class SeenIds:

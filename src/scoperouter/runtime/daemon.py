@@ -25,7 +25,7 @@ from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.execution_log import SqliteExecutionLog
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry, interpolate_env
-from scoperouter.processor_registry.models import ServerSpec, parse_duration
+from scoperouter.processor_registry.models import ServerSpec, parse_seconds
 from scoperouter.processor_registry.relations import RelationStore
 from scoperouter.runtime.auth_mode import AuthMode, describe_auth
 from scoperouter.runtime.daemon_run import GC_GEN0_THRESHOLD, DaemonRun
@@ -153,7 +153,7 @@ class Daemon(DaemonRun):
         self.max_body_bytes = settings.max_body_bytes or server.max_body_bytes
         horizon = settings.dedup_horizon_s
         if horizon is None:
-            horizon = parse_duration(server.dedup_horizon)
+            horizon = parse_seconds(server.dedup_horizon)
         self.auth = (
             describe_auth(settings.bearer_token, settings.bearer_source, server.auth)
             if verifier is None
@@ -313,7 +313,7 @@ class Daemon(DaemonRun):
             self.router,
             max_body_bytes=self.max_body_bytes,
             verifier=verifier,
-            body_timeout_s=parse_duration(server.body_timeout or "30s"),
+            body_timeout_s=parse_seconds(server.body_timeout or "30s"),
             max_connections=server.max_connections or 1000,
         )
         # replicas: a backfill is checked against those running on any of them

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from scoperouter.errors import ConfigError, ConfigIssue
-from scoperouter.processor_registry.models import parse_duration
+from scoperouter.processor_registry.models import parse_seconds
 from scoperouter.runtime.auth_mode import AuthMode, log_auth
 from scoperouter.runtime.state_open import release_state_lock
 
@@ -138,7 +138,7 @@ class DaemonRun:
                 self.ingress.app,
                 access_log=None,
                 shutdown_timeout=2.0,
-                keepalive_timeout=parse_duration(limits.header_timeout or "10s"),
+                keepalive_timeout=parse_seconds(limits.header_timeout or "10s"),
             )
             await self._runner.setup()
             runner = self._runner
