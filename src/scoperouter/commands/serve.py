@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scoperouter.commands import iso_date
-from scoperouter.errors import ConfigError
+from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.processor_registry.loader import (
     load_config,
     relation_csv_paths,
@@ -97,7 +97,8 @@ def register(sub: Any) -> None:
         dest="http",
         action="store_const",
         const=False,
-        help="do not serve HTTP (Pub/Sub only)",
+        help="do not serve HTTP (Pub/Sub only: an error without a subscription, unless the "
+        "state store is shared)",
     )
     p.add_argument(
         "--sync", choices=("full", "normal"), help="SQLite synchronous mode (default full)"
@@ -217,7 +218,15 @@ def run(args: argparse.Namespace) -> int:
     fingerprint, read = _relations_fingerprints(args.config) or (None, None)
     cfg = load_config(args.config)
     conf = resolve_settings(args, cfg.registry.spec.server, cfg.registry.file)
+    shared = _check_intake(conf)
     logs.configure(conf["log_level"])
+    if shared:
+        logger.warning(
+            "HTTP is off (%s) and no Pub/Sub subscription is set: this replica takes no "
+            "events; it fires and dispatches the windows of the shared state store only",
+            conf.sources["http"],
+            extra={"code": "no_intake"},
+        )
     from scoperouter.runtime.reload import log_relation_warnings
 
     log_relation_warnings(cfg.registry, cfg.relations, "start")
@@ -292,6 +301,33 @@ def run(args: argparse.Namespace) -> int:
     loop_factory = _loop_factory(conf["loop"])
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(main())
+
+
+def _check_intake(conf: ServeConfig) -> bool:
+    """With HTTP off and no subscription ``serve`` receives no event: a ConfigError naming
+    both settings -- unless the state store is shared (PostgreSQL), where such a replica
+    still fires and dispatches the windows the others fill (True: say so at start)."""
+    if conf["http"] or conf["subscription"]:
+        return False
+    from scoperouter.processor_registry.compiled import interpolate_env
+    from scoperouter.state import is_postgres_url
+
+    if conf["state"]:
+        try:
+            location = interpolate_env(str(conf["state"]))  # (server.state: ${ENV})
+        except KeyError:
+            return False  # the state store's own error says which variable is unset
+        if is_postgres_url(location):
+            return True
+    raise ConfigError(
+        [
+            ConfigIssue(
+                f"HTTP is off ({conf.sources['http']}) and no Pub/Sub subscription is set "
+                "(--subscription, SCOPEROUTER_SUBSCRIPTION or server.subscription): serve "
+                "would receive no events; set a subscription or serve HTTP"
+            )
+        ]
+    )
 
 
 def _place(cpus: str) -> Placement:
