@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -498,3 +499,41 @@ async def test_validate_ignore_silences_relation_warnings_in_serve(
         assert await reloader.reload()
     logged = [r for r in caplog.records if getattr(r, "code", None) == "relation_id_case"]
     assert len(logged) == (0 if ignored else 1)
+
+
+@pytest.mark.parametrize(
+    ("burst_while_reading", "loads"), [(False, 1), (True, 2)], ids=["queued", "reading"]
+)
+async def test_sighup_bursts_coalesce_into_one_follow_up_reload(
+    tmp_path: Path, burst_while_reading: bool, loads: int
+) -> None:
+    """SIGHUPs arriving while a reload is queued join it; while one is reading the files they
+    make one follow-up reload between them -- not a parse (and a heap re-freeze) each."""
+    cfg = load(small_registry(tmp_path))
+    reading, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def loader(registry: Any) -> Any:
+        calls.append(1)
+        reading.set()
+        release.wait(10)
+        return cfg.relations
+
+    router, got = recording_router()
+    reloader = RelationReloader(
+        cfg.registry, router, Metrics(), interval_s=0.0, settle_s=0.0, loader=loader
+    )
+    await reloader.start()
+    try:
+        if burst_while_reading:
+            reloader.request_reload()
+            assert await asyncio.to_thread(reading.wait, 5)
+        for _ in range(5):
+            reloader.request_reload()
+        release.set()
+        while reloader._requests:
+            await asyncio.gather(*list(reloader._requests))
+        assert len(calls) == loads and len(got) == loads
+    finally:
+        release.set()
+        await reloader.stop()

@@ -4,7 +4,8 @@ The registry itself is fixed for the life of the process; only the relation CSV 
 (``<relation_data.csv.dir>/<relation>.csv`` per base relation) are re-read, when the
 modification time, size, inode or change time of a watched file changes (polled every
 ``interval_s``; 0 disables polling) or on request (SIGHUP, or files changed while the daemon
-started; a request is ignored once the reloader is stopped, during a graceful stop). Either
+started; requests arriving before a requested reload starts reading join it; a request is
+ignored once the reloader is stopped, during a graceful stop). Either
 way the files are read once they stayed unchanged for ``settle_s`` (a request waits up to
 ``_MAX_REQUEST_WAIT_S`` for that). That settle wait only catches a writer pausing for
 less: only an atomic replace (a temporary file renamed over the old one) or a ready file is
@@ -139,6 +140,9 @@ class RelationReloader:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[bool]] = set()
+        # the requested reload that has not started reading yet: later requests join it
+        self._queued: asyncio.Task[bool] | None = None
+        self._queued_when_ready = False
         self._stopped = False  # stop() ran: requests are ignored (a SIGHUP during shutdown)
 
     @property
@@ -219,25 +223,49 @@ class RelationReloader:
         SIGHUP handler, runs on the event loop). ``when_ready``: not while the ready file is
         missing (a change found at start-up; a SIGHUP reads the CSVs as they are). Ignored
         once :meth:`stop` ran: the daemon is shutting down (its handler stays installed until
-        ``run_forever`` returns), and a reload started then would outlive the stop."""
+        ``run_forever`` returns), and a reload started then would outlive the stop.
+
+        Requests coalesce: one arriving while a requested reload has not started reading
+        the files yet joins it (that reload reads them after this request), so a burst of
+        SIGHUPs during a reload makes one follow-up reload, not a parse (and a heap
+        re-freeze) each."""
         if self._stopped:
             logger.info("relation reload request ignored: shutting down", extra={"reason": reason})
             return
+        if self._queued is not None and not self._queued.done():
+            self._queued_when_ready = self._queued_when_ready and when_ready
+            logger.debug("relation reload request joins the one queued", extra={"reason": reason})
+            return
+        self._queued_when_ready = when_ready
         task = asyncio.get_running_loop().create_task(
-            self._requested(reason, when_ready), name="relations-reload-now"
+            self._requested(reason), name="relations-reload-now"
         )
+        self._queued = task
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
-    async def _requested(self, reason: str, when_ready: bool = False) -> bool:
+    def _dequeue(self) -> None:
+        """The running request starts reading (or gives up): later requests queue anew."""
+        if self._queued is asyncio.current_task():
+            self._queued = None
+
+    async def _requested(self, reason: str) -> bool:
+        """:meth:`_requested_queued`, no longer the queued request once it ends."""
+        try:
+            return await self._requested_queued(reason)
+        finally:
+            self._dequeue()
+
+    async def _requested_queued(self, reason: str) -> bool:
         """A reload asked for (SIGHUP, files changed during start-up): once the watched
         files stayed unchanged for ``settle_s`` -- a writer rewriting a file in place and
         pausing for less is not read half-way. Files still changing after
         ``_MAX_REQUEST_WAIT_S`` keep the old data (ERROR, error counted); the poller, if on,
-        loads them once they settle. ``when_ready``: nothing is read if the ready file is
-        missing once they settled (the poller loads them once it is back)."""
+        loads them once they settle. Made ``when_ready`` (and joined by no request without
+        it): nothing is read if the ready file is missing once they settled (the poller
+        loads them once it is back)."""
         settled = await self._settled(await self._stat(), _MAX_REQUEST_WAIT_S)
-        if settled is not None and when_ready and not self._ready(settled):
+        if settled is not None and self._queued_when_ready and not self._ready(settled):
             logger.info("relation_data.csv.ready_file removed: not reloaded until it is back")
             return False
         if settled is None:
@@ -252,16 +280,21 @@ class RelationReloader:
                 extra={"reason": reason, "watched": [str(w) for w in self.watched]},
             )
             return False
-        return await self.reload(reason)
+        return await self.reload(reason, on_start=self._dequeue)
 
-    async def reload(self, reason: str = "manual") -> bool:
+    async def reload(
+        self, reason: str = "manual", *, on_start: Callable[[], None] | None = None
+    ) -> bool:
         """Read the relation files now (no settle wait: :meth:`request_reload` and the
         poller wait until the files stay unchanged) and hand them to the router. False (old
-        data kept, ERROR logged, error counted) when they cannot be loaded."""
+        data kept, ERROR logged, error counted) when they cannot be loaded. ``on_start``
+        runs once the read begins (after any reload under way)."""
         if not self.paths:
             logger.warning("no relation_data in the registry: nothing to reload")
             return False
         async with self._lock:
+            if on_start is not None:
+                on_start()
             t0 = time.monotonic()
             # stat before reading: a write landing during the read changes the files
             # again after this fingerprint, so the next poll reloads once more
