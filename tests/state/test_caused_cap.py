@@ -83,6 +83,23 @@ def test_the_window_books_ids_are_the_ones_the_stores_keep(ids: list[str]) -> No
     assert (node.frozen(), node.more) == oracle(ids)
 
 
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(st.sampled_from("abcdefg"), max_size=14))
+def test_an_id_delivered_again_changes_the_window_book_as_the_stores(ids: list[str]) -> None:
+    """With ids delivered again (a dedup horizon shorter than the window), EventIds keeps and counts what add_cause does: a repeated kept id adds nothing."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(merge_mod, "CAUSED_BY_CAP", SMALL_CAP)
+        mp.setattr(window_mod, "CAUSED_BY_CAP", SMALL_CAP)
+        node, have, more = EventIds(), frozenset[str](), 0
+        for i in ids:
+            kept = node
+            node, (have, more) = node.add(i), add_cause(have, more, i)
+            assert (node.frozen(), node.more) == (have, more)
+            if i in kept:
+                assert node == kept
+    assert node.frozen() == oracle(ids)[0]
+
+
 def test_a_legacy_row_above_the_cap_is_capped_on_its_next_cause() -> None:
     """A row written before the cap (more ids than the cap) is capped by the next merge."""
     ids = frozenset(f"e{i:05d}" for i in range(CAUSED_BY_CAP + 7))

@@ -1,6 +1,8 @@
 """The pure merge (``state.merge``) and every store give the triggers of the reference
 ``WindowBook`` for the same decisions at the same times (brute-force oracle), driven in the
-routing engine's firing order: due windows fire, the event merges, due windows fire."""
+routing engine's firing order: due windows fire, the event merges, due windows fire --
+also with event ids delivered again (a dedup horizon shorter than the window) into a hot
+window near ``CAUSED_BY_CAP``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from state_support import StoreFactory
 
@@ -23,7 +25,7 @@ from scoperouter.router.decisions import Decision
 from scoperouter.router.window_state import CAUSED_BY_CAP
 from scoperouter.router.windows import WindowBook
 from scoperouter.state.merge import apply, contributions, is_due, to_trigger
-from scoperouter.state.model import Admission, IngestBatch, WindowKey, WindowState
+from scoperouter.state.model import Admission, IngestBatch, Retention, WindowKey, WindowState
 
 REG = registry_from(
     {
@@ -42,7 +44,8 @@ REG = registry_from(
     }
 )
 D = date(2025, 11, 19)
-Step = tuple[float, str, str, tuple[str, ...] | None, tuple[date, ...], bool]
+Step = tuple[float, str, str, tuple[str, ...] | None, tuple[date, ...], bool, int | None]
+HOT = CAUSED_BY_CAP - 1  # a hot prefix: events into p's window, one event below the cap
 
 steps = st.lists(
     st.tuples(
@@ -53,6 +56,8 @@ steps = st.lists(
         st.one_of(st.none(), st.lists(st.sampled_from("abcde"), min_size=1, max_size=3)),
         st.sampled_from([(D,), (D, D + timedelta(days=1))]),
         st.sampled_from([False, False, False, True]),  # critical
+        # None: a new event id; k: the k-th id delivered so far again (past the dedup horizon)
+        st.sampled_from([None, None, 0, 1, 2, HOT - 1]),
     ),
     max_size=25,
 )
@@ -82,12 +87,23 @@ def _decision(
     )
 
 
-def _events(seq: list[tuple]) -> list[tuple[float, Event, Decision]]:  # type: ignore[type-arg]
-    now, out = 1000.0, []
-    for i, (dt, proc, etype, ids, dates, critical) in enumerate(seq):
+def _hot_prefix() -> list[tuple[float, Event, Decision]]:
+    """``HOT`` events into p's window for ``D`` at one time (ids after the steps' ``e...``)."""
+    dec = _decision("p", "player", ("a",), (D,))
+    return [
+        (1000.0, Event(event_id=f"h{i:04d}", source="raw.a", game_date=D), dec) for i in range(HOT)
+    ]
+
+
+def _events(seq: list[tuple], hot: bool = False) -> list[tuple[float, Event, Decision]]:  # type: ignore[type-arg]
+    now, out = 1000.0, _hot_prefix() if hot else []
+    delivered = [ev.event_id for _, ev, _ in out]
+    for i, (dt, proc, etype, ids, dates, critical, again) in enumerate(seq):
         now += dt
+        eid = f"e{i:03d}" if again is None or not delivered else delivered[again % len(delivered)]
+        delivered.append(eid)
         ev = Event(
-            event_id=f"e{i:03d}",
+            event_id=eid,
             source="raw.a",
             game_date=D,
             priority="critical" if critical else "normal",
@@ -129,21 +145,33 @@ def _pure(events: list[tuple[float, Event, Decision]]) -> Counter[str]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(steps)
-def test_pure_merge_matches_windowbook(seq: list[tuple]) -> None:  # type: ignore[type-arg]
-    """Same decisions, same times: the pure merge fires the WindowBook's triggers."""
-    events = _events(seq)
+@given(steps, st.booleans())
+@example(
+    [(0.0, "p", "player", ["a"], (D,), False, 0), (0.0, "p", "player", None, (D,), False, None)],
+    True,
+)
+def test_pure_merge_matches_windowbook(seq: list[tuple], hot: bool) -> None:  # type: ignore[type-arg]
+    """Same decisions, same times (ids delivered again too): the pure merge fires the WindowBook's triggers."""
+    events = _events(seq, hot)
     assert _pure(events) == _book(events)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_store_matches_windowbook(make_store: StoreFactory, seed: int) -> None:
-    """A store fed event by event (then fire_due) fires the WindowBook's triggers."""
+    """A store fed event by event (then fire_due) fires the WindowBook's triggers, also
+    with ids delivered again past the dedup horizon (odd seeds: after a hot prefix)."""
     rng = random.Random(seed)
-    events = _events(_random_steps(rng))
+    hot = seed % 2 == 1
+    # hot: two kept ids delivered again, then two new ones (the cap reached, then passed)
+    start = [(0.0, "p", "player", ["a"], (D,), False, k) for k in (0, HOT - 1, None, None)]
+    events = _events((start if hot else []) + _random_steps(rng), hot)
     s = make_store()
     fired = Counter[str]()
-    for now, ev, dec in events:
+    if hot:  # the prefix in one batch (PostgreSQL appends a batch's causes to the row in SQL)
+        adm = tuple(Admission(e.event_id, contributions(REG, e, [d])) for _, e, d in events[:HOT])
+        fired.update(_key(i.trigger) for i in s.ingest(IngestBatch(adm), 1000.0).fired)
+    for now, ev, dec in events[HOT if hot else 0 :]:
+        s.prune(Retention(seen_s=-1e9), now)  # every id seen so far is past the dedup horizon
         r = s.ingest(IngestBatch((Admission(ev.event_id, contributions(REG, ev, [dec])),)), now)
         fired.update(_key(i.trigger) for i in r.fired)
         fired.update(_key(i.trigger) for i in s.fire_due(now))
@@ -163,6 +191,9 @@ def _random_steps(rng: random.Random) -> list[tuple]:  # type: ignore[type-arg]
                 ids,
                 rng.choice([(D,), (D, D + timedelta(days=1))]),
                 rng.random() < 0.1,
+                None
+                if rng.random() < 0.7
+                else rng.choice([0, 1, 2, 7, HOT - 1, rng.randint(0, 99)]),
             )
         )
     return out

@@ -2,8 +2,9 @@
 
 Invariant: an :class:`EventIds` never changes (:meth:`EventIds.add` returns a new one
 sharing its tail); it keeps at most :data:`CAUSED_BY_CAP` ids, the smallest, as the stores
-keep them (:func:`scoperouter.state.merge.add_cause`), and :attr:`EventIds.more` counts the
-ids it dropped, so replay and ``serve`` list the same ``caused_by``.
+keep them (:func:`scoperouter.state.merge.add_cause`: an id already kept, an event delivered
+again, adds nothing), and :attr:`EventIds.more` counts the ids it dropped, so replay and
+``serve`` list the same ``caused_by`` and ``caused_by_more``.
 """
 
 from __future__ import annotations
@@ -36,17 +37,26 @@ class EventIds:
         self.more: int = more + max(0, len(kept) - CAUSED_BY_CAP)
 
     def add(self, event_id: str) -> EventIds:
+        """These ids with ``event_id`` added; an id already kept adds nothing (an event
+        delivered again: the stores' sets ignore it too)."""
+        if event_id == self._head:
+            return self
+        if self._n >= CAUSED_BY_CAP:
+            # _n counts adds, an id added again too: the ids decide whether the set is full
+            ids = self.frozen()
+            self._n = len(ids)  # a cache, as _frozen: the value does not change
+            if event_id in ids:
+                return self
+            if self._n >= CAUSED_BY_CAP:  # full: keep the smallest ids (as add_cause)
+                node = EventIds.__new__(EventIds)
+                node._tail, node._frozen = self, None
+                node._head, node._n, node.more = None, self._n, self.more + 1
+                if event_id < (top := max(ids)):  # a smaller newcomer takes the top's place
+                    node._tail, node._frozen = None, ids.difference((top,)).union((event_id,))
+                return node
         node = EventIds.__new__(EventIds)
         node._tail, node._frozen = self, None
-        if self._n >= CAUSED_BY_CAP:  # full: keep the smallest ids (as state.merge.add_cause)
-            ids = self.frozen()  # a smaller newcomer takes the largest id's place
-            node._head, node._n, node.more = None, self._n, self.more + 1
-            if event_id in ids:
-                node.more = self.more
-            elif event_id < (top := max(ids)):
-                node._tail, node._frozen = None, ids.difference((top,)).union((event_id,))
-        else:
-            node._head, node._n, node.more = event_id, self._n + 1, self.more
+        node._head, node._n, node.more = event_id, self._n + 1, self.more
         return node
 
     def frozen(self) -> frozenset[str]:

@@ -38,7 +38,8 @@ __all__ = [
 # row created here.
 # caused_by is not returned (it holds up to CAUSED_BY_CAP ids): new causes are appended
 # (and the row re-capped, counting the rest) by UPDATE_WINDOW, and read back only when the
-# window fires.
+# window fires. A batch's causes may hold ids the row holds (an event delivered again past
+# the dedup horizon): those add nothing, as in state.merge.union_causes.
 LOCK_WINDOWS = f"""
 INSERT INTO sr_windows (processor, day, opened_at, last_at, deadline, entity_ids,
     entity_type, caused_by, priority, quiet_s, max_wait_s, max_entities)
@@ -57,12 +58,19 @@ UPDATE sr_windows SET opened_at = %(opened_at)s, last_at = %(last_at)s,
     caused_by = CASE WHEN NOT %(cont)s THEN %(causes)s::text[]
         WHEN cardinality(sr_windows.caused_by) + cardinality(%(causes)s::text[])
              <= {CAUSED_BY_CAP}
-        THEN sr_windows.caused_by || %(causes)s::text[]
-        ELSE ARRAY(SELECT x FROM unnest(sr_windows.caused_by || %(causes)s::text[]) AS x
-                   ORDER BY x COLLATE "C" LIMIT {CAUSED_BY_CAP}) END,
+        THEN sr_windows.caused_by || ARRAY(
+            SELECT x COLLATE "C" FROM unnest(%(causes)s::text[]) AS x
+            EXCEPT SELECT y COLLATE "C" FROM unnest(sr_windows.caused_by) AS y)
+        ELSE ARRAY(SELECT DISTINCT x COLLATE "C" AS id
+                   FROM unnest(sr_windows.caused_by || %(causes)s::text[]) AS x
+                   ORDER BY id LIMIT {CAUSED_BY_CAP}) END,
     caused_more = CASE WHEN NOT %(cont)s THEN %(more)s
-        ELSE sr_windows.caused_more + %(more)s + greatest(0, cardinality(sr_windows.caused_by)
-             + cardinality(%(causes)s::text[]) - {CAUSED_BY_CAP}) END
+        WHEN cardinality(sr_windows.caused_by) + cardinality(%(causes)s::text[])
+             <= {CAUSED_BY_CAP}
+        THEN sr_windows.caused_more + %(more)s
+        ELSE sr_windows.caused_more + %(more)s + greatest(0, (
+            SELECT count(DISTINCT x COLLATE "C")
+            FROM unnest(sr_windows.caused_by || %(causes)s::text[]) AS x) - {CAUSED_BY_CAP}) END
 WHERE processor = %(processor)s AND day = %(day)s
 """
 STORED_CAUSES = """
