@@ -6,11 +6,14 @@ twice (a start that died between the carry and letting go of the other store).""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from state_support import DAY, ONE_INPUT_REGISTRY, batch, contrib, win
 
+from scoperouter.router.window_state import CAUSED_BY_CAP
+from scoperouter.router.window_state import WindowState as BookWindow
 from scoperouter.runtime.durable_windows import DurableWindows
 from scoperouter.runtime.options import RouterOptions
 from scoperouter.runtime.state_handover import _into, carry_into_loop_store
@@ -147,3 +150,51 @@ def test_the_loop_store_takes_the_work_of_state_db_once(tmp_path: Path) -> None:
         assert _book(store) == windows and store.trigger_counts() == {"pending": 2, "dead": 1}
     finally:
         store.close()
+
+
+def _hot(first: int, n: int, opened: float, more: int = 0) -> LegacyState:
+    """Another store's work: one window of ``DAY`` with ``n`` causes from ``e<first>`` on
+    (the smallest ``CAUSED_BY_CAP`` kept) and ``more`` counted beyond them."""
+    causes = tuple(f"e{i:05d}" for i in range(first, first + min(n, CAUSED_BY_CAP)))
+    w = replace(win({"b"}, opened=opened, last=opened + 1, causes=causes), caused_more=more)
+    return LegacyState(seen=(), windows=(w,), pending=(), dead_letters=())
+
+
+def test_hot_windows_carried_again_into_the_per_window_store_change_nothing(
+    tmp_path: Path,
+) -> None:
+    """A hot window joined by another store's hot window of its key, then the same work carried again (a start that died between the two steps): causes and count -- the trigger id -- unchanged."""
+    s = SqliteStateStore(tmp_path / "state.db", OWNER, sync="normal")
+    try:
+        ids = [f"e{i:05d}" for i in range(CAUSED_BY_CAP + 200)]
+        s.ingest(batch(*(contrib(i, ("a",)) for i in ids)), 100.0)
+        work = _hot(CAUSED_BY_CAP + 200, CAUSED_BY_CAP, 95.0, more=50)
+        s.carry_over(work, 200.0)
+        [once] = s.open_windows()
+        assert len(once.caused_by) == CAUSED_BY_CAP and once.caused_more >= 1050
+        s.carry_over(work, 300.0)
+        assert s.open_windows() == [once]
+    finally:
+        s.close()
+
+
+def test_hot_windows_carried_again_into_the_loop_store_change_nothing(tmp_path: Path) -> None:
+    """The loop store holding a hot window takes another store's hot window of its key twice: the window (causes and count) is the one the first carry left."""
+    store = Store(tmp_path / "state.sqlite3", sync="normal")
+    try:
+        _into(store, REG, _hot(0, CAUSED_BY_CAP, 95.0, more=200), False)
+        work = _hot(CAUSED_BY_CAP + 200, CAUSED_BY_CAP, 97.0, more=50)
+        _into(store, REG, work, False)
+        [once] = _windows(store)
+        assert len(once.caused_by) == CAUSED_BY_CAP and once.caused_by.more >= 1050
+        _into(store, REG, work, False)
+        assert _windows(store) == [once]
+    finally:
+        store.close()
+
+
+def _windows(store: Store) -> list[BookWindow]:
+    """The open windows the loop's router restores from ``store``."""
+    dw = DurableWindows(REG, store, RouterOptions(), lambda: 200.0)
+    dw.restore()
+    return list(dw.book.states())

@@ -5,6 +5,21 @@ sharing its tail); it keeps at most :data:`CAUSED_BY_CAP` ids, the smallest, as 
 keep them (:func:`scoperouter.state.merge.add_cause`: an id already kept, an event delivered
 again, adds nothing), and :attr:`EventIds.more` counts the ids it dropped, so replay and
 ``serve`` list the same ``caused_by`` and ``caused_by_more``.
+
+What ``more`` counts. The largest ids are dropped, so every dropped id lies above every
+kept one. Ids added one at a time (:meth:`EventIds.add`, ``add_cause``; a store's batch
+appended to its row, ``union_causes``) count each id not kept while the set is full: the
+ids dropped, exactly -- but an id dropped and then delivered again (past the dedup horizon)
+is counted again, so ``more`` is an upper bound then. Two windows joined (a hand-over
+between stores, :func:`join_causes`) keep the smallest ids of both; which ids each had
+dropped is not known, nor whether the other's are among them, so the join counts what is
+known to be distinct: the ids it pushes out, plus the larger of the two counts less the
+other window's ids that may be among the ones it counted (those above its largest kept
+id). That count is symmetric and idempotent (``join_causes(a, a) == a``; joining a window
+into one it was already joined into changes nothing: a hand-over carried again writes
+nothing twice), never below either window's count nor the ids the join pushes out, and --
+the two counts exact -- never above the distinct ids the two windows dropped: a lower
+bound, short of the sum when both windows dropped ids none of the other's.
 """
 
 from __future__ import annotations
@@ -95,3 +110,25 @@ class EventIds:
     def __repr__(self) -> str:
         more = f", more={self.more}" if self.more else ""
         return f"EventIds({sorted(self.frozen())!r}{more})"
+
+
+def join_causes(a: EventIds, b: EventIds) -> EventIds:
+    """Two windows' causes as one window's (a hand-over joining two windows of one key):
+    the :data:`CAUSED_BY_CAP` smallest ids of both; ``more`` counts the ids of both the cap
+    pushes out, plus the larger of ``a.more`` and ``b.more``, each less the other window's
+    ids that may be among the ones it dropped (the module's rule: symmetric, idempotent, a
+    lower bound)."""
+    ka, kb = a.frozen(), b.frozen()
+    every = ka | kb
+    kept = every if len(every) <= CAUSED_BY_CAP else frozenset(sorted(every)[:CAUSED_BY_CAP])
+    counted = max(0, a.more - _above(kb, ka), b.more - _above(ka, kb))
+    return EventIds(kept, len(every) - len(kept) + counted)
+
+
+def _above(ids: frozenset[str], kept: frozenset[str]) -> int:
+    """How many of ``ids`` lie above every id of ``kept`` (all, when it is empty): the ones
+    that may be among the ids the window keeping ``kept`` dropped."""
+    if not kept:
+        return len(ids)
+    top = max(kept)
+    return sum(1 for x in ids if x > top)

@@ -9,6 +9,9 @@ Nothing here keeps a collection of windows, reads a clock or does I/O: the in-me
 its transaction: load the row, ``merge_decision``, write it back; ``is_due`` /
 ``deadline`` for its index). A fired window's trigger is built by :mod:`.window_trigger`,
 its ``caused_by`` is an :class:`~.event_ids.EventIds`; their names are re-exported here.
+Two windows of one key join (:func:`join_windows`, a hand-over between stores)
+idempotently: their causes by :func:`~.event_ids.join_causes`, whose ``caused_by_more`` is
+a lower bound of the ids dropped (the rule is in :mod:`.event_ids`).
 
 Every decision that enters a window also adds its event id to ``caused_by`` (sorted,
 unique in the trigger), keeps the first ``correlation_id``, makes the priority critical
@@ -32,7 +35,7 @@ from typing import Any, NamedTuple, cast
 
 from scoperouter.messages.models import Event, Priority
 from scoperouter.router.decisions import REASON_ORDER, Decision, Reason
-from scoperouter.router.event_ids import CAUSED_BY_CAP, EventIds
+from scoperouter.router.event_ids import CAUSED_BY_CAP, EventIds, join_causes
 from scoperouter.router.window_rules import (
     TRANSITIONS,
     Effect,
@@ -343,11 +346,13 @@ def join_windows(a: WindowState, b: WindowState) -> WindowState:
     that holds the key too: the closed loop switched on or off across a restart). The
     later-opened window joins the earlier one as a decision of its content would, by
     :data:`TRANSITIONS` (ids unite; past ``max_entities`` or of another type: full date;
-    a full date absorbs ids and keeps its first reason); causes unite (capped, the counts
-    of dropped ones added), the earlier ``opened_at``, the later ``last_at`` and the first
-    ``correlation_id`` are kept, critical when either is, live when either is; durations
-    and threshold are the earlier window's. Equal windows give that window (a repeated hand-over changes
-    nothing); every id of either stays covered."""
+    a full date absorbs ids and keeps its first reason); causes unite by
+    :func:`~.event_ids.join_causes` (capped; the count of dropped ones a lower bound that
+    joining again does not raise), the earlier ``opened_at``, the later ``last_at`` and
+    the first ``correlation_id`` are kept, critical when either is, live when either is;
+    durations and threshold are the earlier window's. Equal windows give that window, and
+    a window joined into one it was already joined into changes nothing (a repeated
+    hand-over); every id of either stays covered."""
     if a == b:
         return a
     first, then = (a, b) if a.opened_at <= b.opened_at else (b, a)
@@ -366,7 +371,7 @@ def join_windows(a: WindowState, b: WindowState) -> WindowState:
         max(a.last_at, b.last_at),
         ids,
         reason,
-        EventIds((*first.caused_by, *then.caused_by), first.caused_by.more + then.caused_by.more),
+        join_causes(first.caused_by, then.caused_by),
         first.correlation_id if first.correlation_id is not None else then.correlation_id,
         "critical" if "critical" in (a.priority, b.priority) else "normal",
         first.quiet_s,
