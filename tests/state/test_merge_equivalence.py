@@ -6,6 +6,7 @@ window near ``CAUSED_BY_CAP``."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 from collections import Counter
@@ -21,11 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "planner"))
 from planner_support import registry_from
 
 from scoperouter.messages.models import Event, Trigger
+from scoperouter.router import window_state
 from scoperouter.router.decisions import Decision
-from scoperouter.router.window_state import CAUSED_BY_CAP
+from scoperouter.router.window_state import CAUSED_BY_CAP, CLOCK_SLACK_S
 from scoperouter.router.windows import WindowBook
 from scoperouter.state.merge import apply, contributions, is_due, to_trigger
 from scoperouter.state.model import Admission, IngestBatch, Retention, WindowKey, WindowState
+
+merge_mod = importlib.import_module("scoperouter.state.merge")  # the package exports merge()
 
 REG = registry_from(
     {
@@ -154,6 +158,27 @@ def test_pure_merge_matches_windowbook(seq: list[tuple], hot: bool) -> None:  # 
     """Same decisions, same times (ids delivered again too): the pure merge fires the WindowBook's triggers."""
     events = _events(seq, hot)
     assert _pure(events) == _book(events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps)
+def test_no_decision_joins_a_window_across_a_clock_step(seq: list[tuple]) -> None:  # type: ignore[type-arg]
+    """In the engine's order (due windows fire first) no decision joins a window lying past CLOCK_SLACK_S ahead of the clock, in the book or the pure merge: reopened_at never moves opened_at back."""
+    stepped: list[tuple[float, float, float]] = []
+    real = window_state.reopened_at
+
+    def spy(opened_at: float, last_at: float, now: float) -> float:
+        if last_at - now > CLOCK_SLACK_S:
+            stepped.append((opened_at, last_at, now))
+        return real(opened_at, last_at, now)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(window_state, "reopened_at", spy)
+        mp.setattr(merge_mod, "reopened_at", spy)
+        events = _events(seq)
+        _book(events)
+        _pure(events)
+    assert stepped == []
 
 
 @pytest.mark.parametrize("seed", range(8))

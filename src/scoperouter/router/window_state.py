@@ -19,11 +19,12 @@ if the event was, moves ``last_at`` to ``now`` and, when its processor fires liv
 sets ``live`` (kept once set: the window fires live, whatever its processor's mode is when
 it fires -- docs/rollout.md "Flip back").
 
-A wall clock stepped back (NTP) by more than :data:`CLOCK_SLACK_S` since a window's last
-decision: the decision moves ``opened_at`` back by the step too (:func:`reopened_at`), so
-``max_wait`` is not stretched by it; and a window whose ``last_at`` lies more than
-:data:`CLOCK_SLACK_S` ahead of ``now`` is due (:func:`is_due`), so one opened while the
-clock was ahead does not wait for the clock to catch up.
+A window whose ``last_at`` lies more than :data:`CLOCK_SLACK_S` ahead of ``now`` (the wall
+clock stepped back since, NTP, or was ahead then) is due (:func:`is_due`), so one opened
+while the clock was ahead does not wait for the clock to catch up. The engine and the
+stores fire due windows before a decision merges, so no decision joins such a window:
+:func:`reopened_at` (``opened_at`` moved back by the step) applies only to a caller of
+:func:`merge_decision` that merges without firing due windows first.
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ def reopened_at(opened_at: float, last_at: float, now: float) -> float:
     (``max_wait`` then counts the time that had passed, not a second time); else unchanged.
     A smaller ``now < last_at`` is no step: replicas' clocks a second apart, or a batch that
     read its clock before waiting on another replica's lock of the window -- moving the
-    opening back on each of those fired hot windows far before ``max_wait``."""
+    opening back on each of those fired hot windows far before ``max_wait``. The step case
+    is not reached from the engine or the stores: such a window is due (:func:`is_due`,
+    the same slack) and fires before a decision could join it."""
     return opened_at + (now - last_at) if last_at - now > CLOCK_SLACK_S else opened_at
 
 

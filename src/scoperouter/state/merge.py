@@ -21,9 +21,9 @@ time (a property test checks it), and nothing here reads a clock or does I/O.
 * a window fires when an event with ``priority: critical`` joins it, or when its
   deadline (``min(last + quiet, opened + max_wait)``) has passed, or when its ``last``
   lies past ``CLOCK_SLACK_S`` ahead of ``now`` (the wall clock was stepped back: due
-  now, :func:`is_due`); a contribution merged at a time more than ``CLOCK_SLACK_S``
-  before the window's ``last`` moves ``opened`` back by that step
-  (:func:`scoperouter.router.window_state.reopened_at`);
+  now, :func:`is_due`) -- so :func:`apply` fires it before a contribution could join it,
+  and :func:`merge`'s :func:`scoperouter.router.window_state.reopened_at` (``opened``
+  moved back by such a step) never applies here;
 * a contribution arriving at or after its window's deadline never joins it: the due
   window fires as it is and the contribution opens a new one (the firing order of the
   routing engine, ``router/engine.py``: due windows fire before an event is merged).
