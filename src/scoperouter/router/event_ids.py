@@ -10,7 +10,9 @@ What ``more`` counts. The largest ids are dropped, so every dropped id lies abov
 kept one. Ids added one at a time (:meth:`EventIds.add`, ``add_cause``; a store's batch
 appended to its row, ``union_causes``) count each id not kept while the set is full: the
 ids dropped, exactly -- but an id dropped and then delivered again (past the dedup horizon)
-is counted again, so ``more`` is an upper bound then. Two windows joined (a hand-over
+is counted again, so ``more`` is an upper bound then (PostgreSQL unites a batch's causes
+with its row's: an id a newcomer of the same batch pushed out and delivered again in that
+batch counts once there, twice here). Two windows joined (a hand-over
 between stores, :func:`join_causes`) keep the smallest ids of both; which ids each had
 dropped is not known, nor whether the other's are among them, so the join counts what is
 known to be distinct: the ids it pushes out, plus the larger of the two counts less the
