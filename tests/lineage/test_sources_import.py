@@ -194,3 +194,51 @@ def test_nested_field_paths_import_as_their_top_level_columns(
     assert main(["sources", "import", str(path)]) == 0
     block = yaml.safe_load(capsys.readouterr().out)
     assert block == {"sources": {"pos.orders": {"columns": expected}}}
+
+
+TWO_SOURCES = """\
+version: 1
+entities: {store: {}, member: {}}
+sources:
+  pos.orders: {entity: store, entity_key: store_id}
+  crm.members: {entity: member, entity_key: member_id, keys: [member_id]}
+processors:
+  sales:
+    phase: 1
+    granularity: store
+    inputs:
+      - source: pos.orders
+        fields: [amount]
+      - source: crm.members
+    publishes: mart.sales
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["--all"]], ids=["named", "all"])
+def test_declared_sources_the_export_lacks_are_kept(
+    flags: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A declared source the export lacks is printed unchanged (and said on stderr): pasting the block deletes nothing."""
+    from scoperouter.processor_registry.loader import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "routes.yaml").write_text(TWO_SOURCES, encoding="utf-8")
+    before = load_config("routes.yaml", with_relations=False).registry.spec.sources
+    assert main(["sources", "import", *flags, str(_write(tmp_path, "jsonl"))]) == 0
+    out, err = capsys.readouterr()
+    assert "  # declared in routes.yaml but not in the export: kept as declared\n" in out
+    assert "crm.members" in err and "not in the export" in err
+    assert len(err.strip().splitlines()) == 1, err
+    pasted = TWO_SOURCES.replace(
+        "sources:\n  pos.orders: {entity: store, entity_key: store_id}\n"
+        "  crm.members: {entity: member, entity_key: member_id, keys: [member_id]}\n",
+        out,
+    )
+    (tmp_path / "routes.yaml").write_text(pasted, encoding="utf-8")
+    after = load_config("routes.yaml", with_relations=False).registry.spec.sources
+    assert after["crm.members"] == before["crm.members"]
+    assert after["pos.orders"].entity == "store"
+    assert list(after["pos.orders"].columns or ()) == ["store_id", "order_id", "amount"]

@@ -4,7 +4,9 @@ Prints a ``sources:`` block with every table's ``columns`` from BigQuery's
 ``INFORMATION_SCHEMA.COLUMNS`` -- an export file (JSON array, JSON lines or CSV) or, with
 ``--bigquery``, the dataset itself -- merged over what the registry already declares
 (entity, entity_key, keys). With a registry, only the tables it names are printed unless
-``--all``. Paste it into routes.yaml; ``validate`` then checks every fields name.
+``--all``; a source it declares that the export lacks is printed as declared, under a
+comment, and named on stderr. Paste it into routes.yaml; ``validate`` then checks every
+fields name.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scoperouter.lineage.columns_import import (
     columns_by_table,
     fetch_columns,
     load_columns_export,
+    not_in_export,
     sources_block,
 )
 from scoperouter.processor_registry.loader import load_config
@@ -81,4 +84,11 @@ def run_import(args: argparse.Namespace) -> int:
     if args.config or Path("routes.yaml").is_file():
         spec = load_config(args.config or "routes.yaml", with_relations=False).registry.spec
     sys.stdout.write(sources_block(columns, spec, only_named=not args.all))
+    kept = not_in_export(columns, spec)
+    if kept:
+        print(
+            f"note: {len(kept)} declared source{'s' * (len(kept) != 1)} not in the export, "
+            f"printed as declared: {', '.join(kept)}",
+            file=sys.stderr,
+        )
     return 0

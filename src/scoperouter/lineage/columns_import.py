@@ -3,7 +3,9 @@ lines or CSV) or rows fetched live (:func:`fetch_columns`, a thin adapter).
 
 Invariant: columns come out in ``ordinal_position`` order per ``dataset.table``; nested
 ``field_path`` rows (COLUMN_FIELD_PATHS) are not columns; what the registry already declares
-about a source (entity, entity_key, keys, description) is kept, only ``columns`` is filled.
+about a source (entity, entity_key, keys, description) is kept, only ``columns`` is filled;
+a source the registry declares and the export lacks is printed as declared (the block
+replaces ``sources:``: pasting it drops no declaration).
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def sources_block(
     columns: Mapping[str, tuple[str, ...]], spec: RoutesSpec | None = None, only_named: bool = True
 ) -> str:
     """A ``sources:`` YAML block: every table of ``columns`` (only those the registry names,
-    when a registry is given and ``only_named``), merged over its existing declarations."""
+    when a registry is given and ``only_named``), merged over its existing declarations; then,
+    under a comment, every source the registry declares that ``columns`` lacks, unchanged --
+    the block replaces ``sources:`` and must drop no declaration (see :func:`not_in_export`)."""
     named: set[str] = set()
     existing: dict[str, dict[str, Any]] = {}
     if spec is not None:
@@ -89,7 +93,21 @@ def sources_block(
         entry = dict(existing.get(table, {}))
         entry["columns"] = list(columns[table])
         out[table] = entry
-    return yaml.safe_dump({"sources": out}, sort_keys=False, default_flow_style=None, width=100)
+    kept = {t: existing[t] for t in not_in_export(columns, spec)}
+    if not kept:
+        return _dump({"sources": out})
+    head = _dump({"sources": out}) if out else "sources:\n"
+    body = "".join(f"  {line}\n" for line in _dump(kept).splitlines())
+    return f"{head}  # declared in routes.yaml but not in the export: kept as declared\n{body}"
+
+
+def not_in_export(columns: Mapping[str, tuple[str, ...]], spec: RoutesSpec | None) -> list[str]:
+    """The sources ``spec`` declares that ``columns`` has no row for, sorted."""
+    return sorted(set(spec.sources) - set(columns)) if spec is not None else []
+
+
+def _dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
 
 class ColumnsFetchError(Exception):
