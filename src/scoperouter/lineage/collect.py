@@ -37,7 +37,7 @@ def file_reads(path: Path, root: Path, schema: Schema | None = None) -> Reads:
     """The reads of one file: a .py file's SQL literals, else the whole file as SQL."""
     shown = _display(path, root)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
     except (OSError, UnicodeDecodeError) as exc:
         reads = Reads()
         reads.unresolved.append(Unresolved(Origin(shown), f"cannot read: {exc}"))

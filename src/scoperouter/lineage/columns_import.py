@@ -26,7 +26,7 @@ from scoperouter.processor_registry.models import RoutesSpec
 def load_columns_export(path: Path) -> list[dict[str, Any]]:
     """The rows of an export: a CSV with a header, a JSON array of objects, or JSON lines
     (one object a line). Raises ValueError naming ``path:line`` at the first bad row."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(io.StringIO(text)))
     stripped = text.lstrip()

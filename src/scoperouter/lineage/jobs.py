@@ -37,7 +37,7 @@ def _decode(value: Any) -> Any:
 def load_export(path: Path) -> list[dict[str, Any]]:
     """Rows of a JOBS export: ``.csv`` (nested columns as JSON text), else a JSON array or
     JSON lines."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
     if path.suffix.lower() == ".csv":
         return [
             {k: _decode(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))
