@@ -22,7 +22,7 @@ from typing import Any
 from scoperouter.commands import common, config_path
 from scoperouter.lineage import output
 from scoperouter.lineage.analyse import Analysis, analyse_code, analyse_jobs
-from scoperouter.lineage.jobs import fetch_jobs, load_export
+from scoperouter.lineage.jobs import JobsFetchError, fetch_jobs, load_export
 from scoperouter.processor_registry.loader import load_config
 
 
@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print(f"error: --bigquery {NEEDS_BQ}", file=sys.stderr)
             return 2
+        except JobsFetchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except (OSError, ValueError) as exc:
             print(f"error: cannot read the JOBS export: {exc}", file=sys.stderr)
             return 1

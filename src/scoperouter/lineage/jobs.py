@@ -12,6 +12,7 @@ columns (``Reads.columns_known`` is False), so this route finds ``missing_input`
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import re
@@ -106,12 +107,24 @@ def jobs_reads(
     return out, unattributed
 
 
-def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:  # pragma: no cover
-    """The last ``days`` of query jobs from ``region-REGION.INFORMATION_SCHEMA.JOBS`` (needs
-    the bigquery extra and credentials; not exercised by the test suite)."""
-    from google.cloud import bigquery
+class JobsFetchError(Exception):
+    """No JOBS could be fetched live (no client: credentials, project; a failed query): the
+    message is one line."""
 
-    client = bigquery.Client(project=project)
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:
+    """The last ``days`` of query jobs from ``region-REGION.INFORMATION_SCHEMA.JOBS`` (needs
+    the bigquery extra -- ImportError without it -- and credentials). A client that cannot
+    be built or a query that fails is a :class:`JobsFetchError`."""
+    bigquery = importlib.import_module("google.cloud.bigquery")
+    try:
+        client = bigquery.Client(project=project)
+    except Exception as exc:  # no credentials, no project
+        raise JobsFetchError(f"cannot create a BigQuery client: {_one_line(exc)}") from exc
     sql = (
         "SELECT job_id, referenced_tables, destination_table, labels "
         f"FROM `region-{region}`.INFORMATION_SCHEMA.JOBS "
@@ -121,4 +134,10 @@ def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:  #
     cfg = bigquery.QueryJobConfig(
         query_parameters=[bigquery.ScalarQueryParameter("days", "INT64", days)]
     )
-    return [dict(r.items()) for r in client.query(sql, job_config=cfg).result()]
+    try:
+        return [dict(r.items()) for r in client.query(sql, job_config=cfg).result()]
+    except Exception as exc:  # network, auth, unknown region, quota
+        raise JobsFetchError(
+            f"BigQuery query on region-{region}.INFORMATION_SCHEMA.JOBS of {project} failed: "
+            f"{_one_line(exc)}"
+        ) from exc
