@@ -189,3 +189,41 @@ def test_lineage_runtime_route(tmp_path: Path, capsys: pytest.CaptureFixture[str
         )
         == 1
     )
+
+
+def _ref(table: str) -> SimpleNamespace:
+    ds, tb = table.split(".")
+    return SimpleNamespace(project="p", dataset_id=ds, table_id=tb)
+
+
+def _job(reads: list[str], dest: str | None) -> SimpleNamespace:
+    return SimpleNamespace(
+        referenced_tables=[_ref(t) for t in reads], destination=_ref(dest) if dest else None
+    )
+
+
+STAGING = "nba_analytics.player_game_summary_staging"
+OWN_OUTPUT = "nba_analytics.player_game_summary"
+RAW = "nba_raw.nbac_gamebook_player_stats"
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        # stage, then merge the staging table into the output: staging is no read
+        ([_job([RAW], STAGING), _job([STAGING, OWN_OUTPUT], OWN_OUTPUT)], [RAW]),
+        # order does not matter: a table written by any of the run's jobs
+        ([_job([STAGING], OWN_OUTPUT), _job([RAW], STAGING)], [RAW]),
+        # a job without destination (a script's child, an object without the attribute)
+        ([_job([RAW], None), SimpleNamespace(referenced_tables=[_ref(STAGING)])], [STAGING, RAW]),
+    ],
+    ids=["staging", "reverse_order", "no_destination"],
+)
+def test_sdk_drops_the_runs_own_destinations(
+    jobs: list[SimpleNamespace], expected: list[str]
+) -> None:
+    """referenced_tables leaves out the tables the given jobs wrote, as the JOBS route does: a processor's staging table is no undeclared read."""
+    got = referenced_tables(*jobs)
+    assert got == expected
+    if expected == [RAW]:
+        assert undeclared_reads(CFG.registry, OWN_OUTPUT, tuple(got)) == ("player_game_summary", ())

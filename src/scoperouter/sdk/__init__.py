@@ -9,8 +9,9 @@
 * :class:`ChangeDetector` / :func:`completion_event` -> sender-side change detection:
   name only the entities and fields a run really changed (``scoperouter.sdk.change_detection``;
   :func:`diff_rows` and :class:`EntityChanges` for processors that diff rows themselves).
-* :func:`referenced_tables` -> the tables a run's BigQuery jobs read, for the completion
-  event (the router counts reads routes.yaml does not declare: drift).
+* :func:`referenced_tables` -> the tables a run's BigQuery jobs read (less those its jobs
+  wrote: staging tables), for the completion event (the router counts reads routes.yaml
+  does not declare: drift).
 * :func:`compare_sources` -> interop with ``source_{prefix}_*`` dependency columns.
 """
 

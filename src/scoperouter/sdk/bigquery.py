@@ -149,15 +149,23 @@ def qmark_filter(
     return (f"{keyword} {clause}" if keyword else clause), params
 
 
+def _name(ref: Any) -> str | None:
+    ds, table = getattr(ref, "dataset_id", None), getattr(ref, "table_id", None)
+    return f"{ds}.{table}" if ds and table else None
+
+
 def referenced_tables(*jobs: Any) -> list[str]:
     """``dataset.table`` of every table the given BigQuery jobs read (``QueryJob.
     referenced_tables``: ``TableReference`` objects), sorted and unique -- for a completion
     event's ``referenced_tables`` (``build_completion_event(referenced_tables=...)``), so
-    the router can count reads routes.yaml does not declare."""
+    the router can count reads routes.yaml does not declare. A table one of the given jobs
+    wrote (its ``destination``: a staging table the run writes, then reads) is left out,
+    as ``lineage --jobs`` leaves out a processor's own writes: pass all of a run's jobs."""
+    written = {_name(getattr(job, "destination", None)) for job in jobs}
     out: set[str] = set()
     for job in jobs:
         for ref in getattr(job, "referenced_tables", None) or ():
-            ds, table = getattr(ref, "dataset_id", None), getattr(ref, "table_id", None)
-            if ds and table:
-                out.add(f"{ds}.{table}")
+            name = _name(ref)
+            if name and name not in written:
+                out.add(name)
     return sorted(out)
