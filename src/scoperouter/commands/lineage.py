@@ -8,7 +8,8 @@ and diffs it against the registry: ``missing_input`` and ``field_not_listed`` (e
 ``unused_input`` (warning), ``unresolved`` (listed, never guessed). Output: text (default),
 ``--json`` or ``--format github`` (workflow annotations). Exit 1 when there is an error, or
 with ``--strict`` an unresolved read (a glob matching no file, a file that cannot be read,
-code that does not parse...: what lineage could not check is then no pass).
+code that does not parse, a job attributed to no processor...: what lineage could not
+check is then no pass).
 Code globs are resolved against ``--root`` (default: the directory of the registry).
 """
 
@@ -73,7 +74,7 @@ def register(sub: Any) -> None:
         "--strict",
         action="store_true",
         help="unresolved reads fail too (a glob matching no file, code that cannot be read "
-        "or parsed, a table named at run time...): exit 1",
+        "or parsed, a table named at run time, a job attributed to no processor...): exit 1",
     )
     p.add_argument(
         "--format",
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         route = "sql"
     findings = output.locate(analysis.findings, output.registry_origins(registry, config))
     fmt = args.format or ("json" if args.json else "text")
+    shown = (findings, analysis.analysed, analysis.skipped, config, route)
     if fmt == "json":
         print(output.as_json(findings, analysis.analysed, analysis.skipped, config, route,
                              {"unattributed_jobs": analysis.unattributed_jobs}))  # fmt: skip
@@ -151,16 +153,13 @@ def run(args: argparse.Namespace) -> int:
         annotations = output.github(findings)
         if annotations:
             print(annotations)
-        print(
-            output.summary(findings, analysis.analysed, analysis.skipped, config, route),
-            file=sys.stderr,
-        )
+        print(output.summary(*shown, analysis.unattributed_jobs), file=sys.stderr)
     else:
-        print(output.text(findings, analysis.analysed, analysis.skipped, config, route))
+        print(output.text(*shown, analysis.unattributed_jobs))
     unresolved = sum(f.severity == "info" for f in findings)
-    if args.strict and unresolved:
-        print(
-            f"{config}: strict mode fails on {unresolved} unresolved read{'s' * (unresolved != 1)}",
-            file=sys.stderr,
-        )
-    return 1 if analysis.errors or (args.strict and unresolved) else 0
+    failed = [f"{unresolved} unresolved read{'s' * (unresolved != 1)}"] if unresolved else []
+    if analysis.unattributed_jobs:
+        failed.append(output.unattributed_jobs(analysis.unattributed_jobs))
+    if args.strict and failed:
+        print(f"{config}: strict mode fails on {' and '.join(failed)}", file=sys.stderr)
+    return 1 if analysis.errors or (args.strict and failed) else 0

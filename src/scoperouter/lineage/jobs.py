@@ -24,6 +24,8 @@ from scoperouter.lineage.reads import Origin, Reads
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
 Row = Mapping[str, Any]
+#: the JOBS columns lineage reads: a row with none of them is no job
+JOB_KEYS = frozenset({"job_id", "labels", "referenced_tables", "destination_table"})
 
 
 def _decode(value: Any) -> Any:
@@ -37,7 +39,8 @@ def _decode(value: Any) -> Any:
 
 def load_export(path: Path) -> list[dict[str, Any]]:
     """Rows of a JOBS export: ``.csv`` (nested columns as JSON text), else a JSON array or
-    JSON lines."""
+    JSON lines. A file that is one JSON object of none of :data:`JOB_KEYS` (rows wrapped in
+    ``{"rows": [...]}``) is a ValueError, not one job."""
     text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
     if path.suffix.lower() == ".csv":
         return [
@@ -47,6 +50,16 @@ def load_export(path: Path) -> list[dict[str, Any]]:
     if stripped.startswith("["):
         data = json.loads(stripped)
         return [dict(r) for r in data]
+    if stripped.startswith("{"):
+        try:
+            whole = json.loads(stripped)
+        except ValueError:
+            whole = None  # JSON lines (or bad JSON: reported by line below)
+        if isinstance(whole, dict) and not JOB_KEYS & whole.keys():
+            raise ValueError(
+                f"{path}: one JSON object, not job rows (its keys: {', '.join(list(whole)[:5])}): "
+                "give a JSON array or JSON lines of INFORMATION_SCHEMA.JOBS rows"
+            )
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 

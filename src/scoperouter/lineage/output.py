@@ -2,7 +2,8 @@
 
 Invariant: every finding is rendered in each format with its code, severity, processor and
 location -- where the code reads it, or for ``unused_input`` / ``unused_ignore`` the
-input's / ignore_tables entry's line in routes.yaml; nothing is dropped for being unresolved (those are listed as notices).
+input's / ignore_tables entry's line in routes.yaml; nothing is dropped for being unresolved (those are listed as notices),
+and every format says how many jobs (JOBS route) were attributed to no processor.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def summary(
     skipped: Sequence[str],
     config: str,
     route: str,
+    unattributed: int = 0,
 ) -> str:
     c = counts(findings)
     line = (
@@ -68,7 +70,13 @@ def summary(
         f"{'s' * (len(analysed) != 1)}: {c['errors']} errors, {c['warnings']} warnings, "
         f"{c['unresolved']} unresolved"
     )
-    return line + (f"\n  no code for: {', '.join(skipped)}" if skipped else "")
+    line += f"\n  no code for: {', '.join(skipped)}" if skipped else ""
+    return line + (f"\n  {unattributed_jobs(unattributed)}" if unattributed else "")
+
+
+def unattributed_jobs(n: int) -> str:
+    """``N jobs attributed to no processor`` (JOBS route)."""
+    return f"{n} job{'s' * (n != 1)} attributed to no processor"
 
 
 def text(
@@ -77,12 +85,13 @@ def text(
     skipped: Sequence[str],
     config: str,
     route: str,
+    unattributed: int = 0,
 ) -> str:
     lines = []
     for f in findings:
         where = f"{f.origin}: " if f.origin else ""
         lines.append(f"{where}{f.severity}: {f.code}: {f.message}")
-    lines.append(summary(findings, analysed, skipped, config, route))
+    lines.append(summary(findings, analysed, skipped, config, route, unattributed))
     return "\n".join(lines)
 
 
