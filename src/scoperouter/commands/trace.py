@@ -60,10 +60,20 @@ def load_entries(state_dir: Path, hint: str = "") -> list[Entry]:
             "run_retries, completion_timeout, retry_backoff or barrier in routes.yaml) or "
             f"has not run yet (serve, demo --faults){hint}"
         )
-    try:
-        return [entry_from_json(x) for x in snap.get("ledger", {}).get("entries", [])]
-    except ValueError as exc:
-        raise ConfigError(f"{state_dir}/loop.json: {exc}") from exc
+    where = f"{state_dir}/loop.json"
+    ledger = snap.get("ledger", {})
+    if not isinstance(ledger, dict):
+        raise ConfigError(f"{where}: ledger must be an object, not {type(ledger).__name__}")
+    entries = ledger.get("entries", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: ledger entries must be a list, not {type(entries).__name__}")
+    out = []
+    for n, x in enumerate(entries, 1):
+        try:
+            out.append(entry_from_json(x))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: entry {n}: {exc}") from exc
+    return out
 
 
 def _phases(args: argparse.Namespace) -> dict[str, int]:

@@ -26,7 +26,10 @@ from scoperouter.processor_registry.models import RoutesSpec
 def load_columns_export(path: Path) -> list[dict[str, Any]]:
     """The rows of an export: a CSV with a header, a JSON array of objects, or JSON lines
     (one object a line). Raises ValueError naming ``path:line`` at the first bad row."""
-    text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(io.StringIO(text)))
     stripped = text.lstrip()
@@ -57,14 +60,21 @@ def columns_by_table(
     rows: Iterable[Mapping[str, Any]], dataset: str | None = None
 ) -> dict[str, tuple[str, ...]]:
     """``dataset.table`` -> its columns in ordinal order. ``dataset`` names rows that carry
-    no ``table_schema`` (a one-dataset export)."""
+    no ``table_schema`` (a one-dataset export). A row without them, or whose
+    ``ordinal_position`` is no number, is a ValueError (naming the row, counted from 1)."""
     acc: dict[str, list[tuple[int, str]]] = {}
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         ds = row.get("table_schema") or row.get("dataset_id") or dataset
         table, column = row.get("table_name"), row.get("column_name")
         if not (ds and table and column):
-            raise ValueError(f"a COLUMNS row needs table_schema, table_name, column_name: {row}")
-        pos = int(row.get("ordinal_position") or 0)
+            raise ValueError(
+                f"row {n}: a COLUMNS row needs table_schema, table_name, column_name: {row}"
+            )
+        raw = row.get("ordinal_position")
+        try:
+            pos = 0 if raw is None or raw == "" else int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"row {n}: ordinal_position must be a number, not {raw!r}") from None
         acc.setdefault(f"{ds}.{table}", []).append((pos, str(column)))
     return {t: tuple(dict.fromkeys(c for _p, c in sorted(cols))) for t, cols in acc.items()}
 

@@ -37,19 +37,44 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _row(value: Any, where: str) -> dict[str, Any]:
+    """``value`` as a job row, else a ValueError naming ``where``: an object whose
+    ``labels`` / ``referenced_tables`` (JSON text in a CSV) are absent or lists."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: a row must be a JSON object, not {_kind(value)}")
+    for key, ok in (("labels", (list, dict)), ("referenced_tables", (list,))):
+        got = _decode(value.get(key))
+        if got is not None and got != "" and not isinstance(got, ok):
+            raise ValueError(f"{where}: {key} must be a list, not {_kind(got)}")
+    return value
+
+
 def load_export(path: Path) -> list[dict[str, Any]]:
     """Rows of a JOBS export: ``.csv`` (nested columns as JSON text), else a JSON array or
     JSON lines. A file that is one JSON object of none of :data:`JOB_KEYS` (rows wrapped in
-    ``{"rows": [...]}``) is a ValueError, not one job."""
-    text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
+    ``{"rows": [...]}``), bad JSON or a row that is not a job (:func:`_row`) is a
+    ValueError naming the file and the line or row."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is no content
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
         return [
-            {k: _decode(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))
+            _row({k: _decode(v) for k, v in row.items()}, f"{path}:{reader.line_num}")
+            for row in reader
         ]
     stripped = text.lstrip()
     if stripped.startswith("["):
-        data = json.loads(stripped)
-        return [dict(r) for r in data]
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        return [_row(r, f"{path}: row {i} of the array") for i, r in enumerate(data, 1)]
     if stripped.startswith("{"):
         try:
             whole = json.loads(stripped)
@@ -60,7 +85,16 @@ def load_export(path: Path) -> list[dict[str, Any]]:
                 f"{path}: one JSON object, not job rows (its keys: {', '.join(list(whole)[:5])}): "
                 "give a JSON array or JSON lines of INFORMATION_SCHEMA.JOBS rows"
             )
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    out: list[dict[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        out.append(_row(row, f"{path}:{n}"))
+    return out
 
 
 def _ref(t: Any) -> str | None:

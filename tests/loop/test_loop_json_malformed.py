@@ -1,0 +1,42 @@
+"""`trace` and `deadletters` on a loop.json whose ledger is not the shape they save (entries
+not a list, the ledger not an object, an entry that is not one) exit 1 with one line naming
+the file and the entry: never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scoperouter.cli import main
+
+
+@pytest.mark.parametrize(
+    ("ledger", "needle"),
+    [
+        ({"entries": 5}, "ledger entries must be a list, not int"),
+        ({"entries": {"a": 1}}, "ledger entries must be a list, not dict"),
+        ("x", "ledger must be an object, not str"),
+        ({"entries": [5]}, "entry 1: malformed ledger entry"),
+        ({"entries": [{"trigger": {}}]}, "entry 1: malformed ledger entry"),
+    ],
+    ids=["entries_a_number", "entries_an_object", "ledger_a_string", "entry_a_number", "entry_bad"],
+)
+@pytest.mark.parametrize(
+    "argv", [["trace", "x"], ["deadletters", "list"]], ids=["trace", "deadletters"]
+)
+def test_malformed_ledger_is_one_line(
+    ledger: object,
+    needle: str,
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ledger of the wrong shape: exit 1, one line naming loop.json and what is wrong."""
+    (tmp_path / "loop.json").write_text(json.dumps({"version": 1, "ledger": ledger}))
+    rc = main([*argv, "--state-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith(f"error: {tmp_path / 'loop.json'}: {needle}"), err
+    assert len(err.strip().splitlines()) == 1, err
