@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,3 +132,16 @@ def invalid_event_json(reason: str, detail: str, event_id: str | None, **more: o
     return json.dumps(
         {"error": "invalid_event", "reason": reason, "detail": detail, "event_id": event_id, **more}
     )
+
+
+def fail(args: argparse.Namespace, message: str, rc: int = 1) -> int:
+    """A command's own error: ``error: MESSAGE`` on stderr and, with ``--json`` (or
+    ``--format json``), the ``invalid_config`` object main() prints for a ConfigError on
+    stdout (README, "``--json`` errors"). Returns ``rc``."""
+    from scoperouter.errors import ConfigIssue
+
+    issue = ConfigIssue(message)
+    print(issue.format(), file=sys.stderr)
+    if getattr(args, "json", False) or getattr(args, "format", None) == "json":
+        print(json.dumps({"error": "invalid_config", "issues": [issue.to_json()]}))
+    return rc

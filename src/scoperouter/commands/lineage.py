@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scoperouter.commands import common, config_path
+from scoperouter.commands import common, config_path, fail
 from scoperouter.lineage import output
 from scoperouter.lineage.analyse import Analysis, analyse_code, analyse_jobs
 from scoperouter.lineage.jobs import JobsFetchError, fetch_jobs, load_export
@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     extra = _extra(args.code)
     unknown = sorted((set(extra) | set(args.processor)) - set(registry.processors))
     if unknown:
-        print(f"error: unknown processor(s): {', '.join(unknown)}", file=sys.stderr)
-        return 2
+        return fail(args, f"unknown processor(s): {', '.join(unknown)}", 2)
     if args.runtime:
         from scoperouter.commands import log_path
         from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
@@ -116,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             data = read_log(log_path(args))
         except (LogMissingError, LogInvalidError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return fail(args, str(exc))
         analysis: Analysis = analyse_runtime(registry, data.events, args.processor)
         route = "runtime"
     elif args.jobs or args.bigquery:
@@ -128,14 +126,11 @@ def run(args: argparse.Namespace) -> int:
                 else fetch_jobs(args.bigquery, args.region, args.days)
             )
         except ImportError:
-            print(f"error: --bigquery {NEEDS_BQ}", file=sys.stderr)
-            return 2
+            return fail(args, f"--bigquery {NEEDS_BQ}", 2)
         except JobsFetchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return fail(args, str(exc))
         except (OSError, ValueError) as exc:
-            print(f"error: cannot read the JOBS export: {exc}", file=sys.stderr)
-            return 1
+            return fail(args, f"cannot read the JOBS export: {exc}")
         where = str(args.jobs) if args.jobs else f"{args.bigquery}:INFORMATION_SCHEMA.JOBS"
         analysis = analyse_jobs(registry, rows, where, args.label, args.processor)
         route = "jobs"

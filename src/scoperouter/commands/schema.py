@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scoperouter import schemas
-from scoperouter.commands import common
+from scoperouter.commands import common, fail
 
 
 def register(sub: Any) -> None:
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         changed = schemas.write(directory)
     except OSError as exc:
-        print(f"error: cannot write schemas to {directory}: {exc.strerror}", file=sys.stderr)
-        return 1
+        return fail(args, f"cannot write schemas to {directory}: {exc.strerror}")
     if args.json:
         written = [str(p) for p in changed]
         print(json.dumps({"ok": not undescribed, "written": written, "undescribed": nodesc}))
