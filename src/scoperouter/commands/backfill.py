@@ -51,7 +51,7 @@ from scoperouter.backfill.service import (
     shadow_note,
 )
 from scoperouter.backfill.store import AlreadyRunning
-from scoperouter.commands import as_of, common, config_path, iso_date
+from scoperouter.commands import as_of, common, config_path, fail, iso_date
 from scoperouter.execution_log.reader import LogData, LogInvalidError, LogMissingError, read_log
 from scoperouter.processor_registry.compiled import interpolate_env
 from scoperouter.processor_registry.loader import load_config
@@ -145,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:  # before planning: an unreadable log stores no plan
         got = _log(args)
         if isinstance(got, str):
-            print(f"error: {got}", file=sys.stderr)
-            return 1
+            return fail(args, got)
         log = got
     try:
         prep = prepare(
@@ -154,11 +153,9 @@ def run(args: argparse.Namespace) -> int:
             as_of=as_of(args, cfg.registry), rerun=args.rerun,
         )  # fmt: skip
     except PlanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(args, str(exc), 2)
     except AlreadyRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, str(exc))
     if prep.replaced is not None:
         print(
             f"backfill {prep.backfill_id}: a rerun of backfill {prep.replaced} (its record is kept)",
@@ -188,8 +185,7 @@ def run(args: argparse.Namespace) -> int:
             return _dry_run(args, prep, cfg, *log, warnings=warnings)
         shared = _shared_claims(args, cfg) if args.executor == "targets" else None
         if isinstance(shared, str):
-            print(f"error: {shared}", file=sys.stderr)
-            return 1
+            return fail(args, shared)
         made = _executor(args, cfg, shared)
         if made is None:
             if shared is not None:
@@ -225,14 +221,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             ended = asyncio.run(go())
         except (AlreadyRunning, SharedStoreUnavailable, ClaimLost) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return fail(args, str(exc))
         finally:
             if shared is not None:
                 shared.close()
         if isinstance(ended, Overlap):
-            print(f"error: {ended.detail('run the same command again')}", file=sys.stderr)
-            return 1
+            return fail(args, ended.detail("run the same command again"))
         return 0 if ended else 1
     finally:
         prep.store.close()
@@ -408,7 +402,7 @@ def _executor(
         from scoperouter.examples.nba.backfill_executor import ReferenceExecutor, open_warehouse
 
         if args.warehouse is None or not args.warehouse.exists():
-            print("error: --executor reference needs an existing --warehouse file", file=sys.stderr)
+            fail(args, "--executor reference needs an existing --warehouse file")
             return None
         wh = open_warehouse(args.warehouse)
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scoperouter.commands import common
+from scoperouter.commands import common, fail
 from scoperouter.errors import ConfigError
 from scoperouter.processor_registry.loader import LoadedConfig
 from scoperouter.routetests.check import CaseResult, check_file
@@ -75,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
             args.junit.parent.mkdir(parents=True, exist_ok=True)
             args.junit.write_text(to_junit(results, errors), encoding="utf-8")
         except OSError as exc:
-            print(f"error: cannot write {args.junit}: {exc.strerror}", file=sys.stderr)
-            return 1
+            return fail(args, f"cannot write {args.junit}: {exc.strerror}")
     ok = not errors and all(r.status == "passed" for r in results)
     if args.json:
         print(json.dumps(to_json(results, errors), indent=2))
