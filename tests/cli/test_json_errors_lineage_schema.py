@@ -82,3 +82,14 @@ def test_json_errors_are_json_on_stdout(
     assert doc["error"] == "invalid_config"
     assert needle in doc["issues"][0]["message"]
     assert err.strip() == f"error: {doc['issues'][0]['message']}"
+
+
+def test_runtime_without_a_log_says_how_to_get_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """lineage --runtime with no log says so as report does, not only the path."""
+    log = tmp_path / "none.sqlite"
+    assert main(["lineage", "--config", ROUTES, "--runtime", "--log", str(log)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: no execution log at {log}; run scoperouter demo or serve first\n"
+    )

@@ -112,9 +112,12 @@ def run(args: argparse.Namespace) -> int:
         from scoperouter.execution_log.reader import LogInvalidError, LogMissingError, read_log
         from scoperouter.lineage.analyse import analyse_runtime
 
+        log = log_path(args)
         try:
-            data = read_log(log_path(args))
-        except (LogMissingError, LogInvalidError) as exc:
+            data = read_log(log)
+        except LogMissingError:
+            return fail(args, f"no execution log at {log}; run scoperouter demo or serve first")
+        except LogInvalidError as exc:
             return fail(args, str(exc))
         analysis: Analysis = analyse_runtime(registry, data.events, args.processor)
         route = "runtime"
