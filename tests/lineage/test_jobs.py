@@ -13,7 +13,7 @@ from lineage_support import DATA, codes, lineage, registry
 
 from scoperouter.cli import main
 from scoperouter.lineage.analyse import analyse_jobs
-from scoperouter.lineage.jobs import load_export, snake
+from scoperouter.lineage.jobs import jobs_reads, load_export, snake
 
 PROD = DATA / "production"
 REG = registry(PROD / "routes.yaml")
@@ -82,3 +82,19 @@ def test_cli_jobs_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     """`scoperouter lineage --jobs FILE` exits 1 on the export's missing inputs, naming the route."""
     assert main(["lineage", "--config", str(PROD / "routes.yaml"), "--jobs", str(EXPORT)]) == 1
     assert "lineage (jobs) of 2 processors: 5 errors" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "dest",
+    [
+        {"project_id": "p", "dataset_id": "nba_analytics", "table_id": "player_game_summary"},
+        '{"project_id": "p", "dataset_id": "nba_analytics", "table_id": "player_game_summary"}',
+        "p.nba_analytics.player_game_summary",
+    ],
+    ids=["struct", "json_text", "name"],
+)
+def test_attribution_by_destination_reads_json_text(dest: object) -> None:
+    """An unlabelled job is attributed by its destination whether it is a struct, the struct as JSON text (as referenced_tables may be) or a name."""
+    row = {"job_id": "j", "labels": [], "referenced_tables": [], "destination_table": dest}
+    reads, unattributed = jobs_reads([row], REG, "x.json")
+    assert (list(reads), unattributed) == (["player_game_summary"], 0)

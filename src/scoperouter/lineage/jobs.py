@@ -127,7 +127,7 @@ def attribute(row: Row, registry: CompiledRegistry, label: str) -> str | None:
         for cand in (value, snake(value), value.replace("-", "_")):
             if cand in registry.processors:
                 return cand
-    dest = _ref(row.get("destination_table"))
+    dest = _ref(_decode(row.get("destination_table")))
     return by_output.get(dest) if dest else None
 
 
