@@ -4,7 +4,9 @@ import --bigquery` does: never a traceback."""
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -67,3 +69,29 @@ def test_jobs_that_cannot_be_fetched_is_one_line(
     rc = main(["lineage", "--config", ROUTES, "--bigquery", "my-project"])
     out, err = capsys.readouterr()
     assert (rc, out, err) == (1, "", expected + "\n")
+
+
+class _Rows:
+    """A BigQuery client that records the JOBS query and returns no row."""
+
+    sql = ""
+
+    def __init__(self, project: str | None = None) -> None:
+        pass
+
+    def query(self, sql: str, job_config: Any = None) -> Any:
+        _Rows.sql = sql
+        return SimpleNamespace(result=lambda: [])
+
+
+def test_live_jobs_read_the_job_types_of_the_documented_export(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--bigquery reads the job types the export query in docs/lineage.md selects (LOAD jobs write staging tables too)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lineage.md").read_text(encoding="utf-8")
+    where = re.search(r"WHERE (job_type [^\n]*?) AND state = 'DONE'", doc)
+    assert where is not None
+    monkeypatch.setitem(sys.modules, "google.cloud.bigquery", _bigquery(_Rows))
+    assert main(["lineage", "--config", ROUTES, "--bigquery", "my-project"]) == 0
+    capsys.readouterr()
+    assert f"WHERE {where.group(1)} AND state = 'DONE'" in _Rows.sql

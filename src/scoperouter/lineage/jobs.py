@@ -164,9 +164,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:
-    """The last ``days`` of query jobs from ``region-REGION.INFORMATION_SCHEMA.JOBS`` (needs
-    the bigquery extra -- ImportError without it -- and credentials). A client that cannot
-    be built or a query that fails is a :class:`JobsFetchError`."""
+    """The last ``days`` of query and load jobs (the job types of the export query in
+    docs/lineage.md: a load job writes a staging table too) from
+    ``region-REGION.INFORMATION_SCHEMA.JOBS`` (needs the bigquery extra -- ImportError
+    without it -- and credentials). A client that cannot be built or a query that fails is
+    a :class:`JobsFetchError`."""
     bigquery = importlib.import_module("google.cloud.bigquery")
     try:
         client = bigquery.Client(project=project)
@@ -175,7 +177,7 @@ def fetch_jobs(project: str, region: str, days: int) -> list[dict[str, Any]]:
     sql = (
         "SELECT job_id, referenced_tables, destination_table, labels "
         f"FROM `region-{region}`.INFORMATION_SCHEMA.JOBS "
-        "WHERE job_type = 'QUERY' AND state = 'DONE' "
+        "WHERE job_type IN ('QUERY', 'LOAD') AND state = 'DONE' "
         "AND creation_time >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL @days DAY)"
     )
     cfg = bigquery.QueryJobConfig(
