@@ -36,3 +36,22 @@ def test_lineage_processor_option_filters_the_jobs_route(
     out = capsys.readouterr().out
     assert "upcoming_player_game_context" not in out
     assert "(jobs) of 1 processor:" in out
+
+
+def test_code_globs_are_relative_to_the_registry_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --code glob is relative to the registry's directory, not the cwd: the help says so, and a glob that matches nothing names the directory it was tried under."""
+    with pytest.raises(SystemExit):
+        main(["lineage", "--help"])
+    assert "relative to the registry's directory" in " ".join(capsys.readouterr().out.split())
+    (tmp_path / "reg").mkdir()
+    routes = (PROD / "routes.yaml").read_text(encoding="utf-8")
+    (tmp_path / "reg" / "routes.yaml").write_text(routes, encoding="utf-8")
+    (tmp_path / "pgs.sql").write_text("SELECT 1 FROM nba_raw.x\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    argv = ["lineage", "--config", "reg/routes.yaml", "--processor", "player_game_summary"]
+    main([*argv, "--code", "player_game_summary=pgs.sql"])
+    assert "pgs.sql: info: unresolved: glob matches no file under reg" in capsys.readouterr().out
+    main([*argv, "--code", "player_game_summary=pgs.sql", "--root", "."])
+    assert "pgs.sql: info: unresolved: glob" not in capsys.readouterr().out

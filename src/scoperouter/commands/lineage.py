@@ -40,13 +40,15 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=GLOB",
-        help="code of processor NAME (a .sql file or a .py file's SQL literals); repeatable",
+        help="code of processor NAME (a .sql file or a .py file's SQL literals), GLOB relative "
+        "to the registry's directory (or --root), not the current one; repeatable",
     )
     p.add_argument(
         "--root",
         type=Path,
         default=None,
-        help="base of code globs (default: the registry's directory)",
+        help="base of code globs, routes.yaml's and --code's (default: the registry's "
+        "directory; --root . for the current one)",
     )
     p.add_argument(
         "--processor", action="append", default=[], metavar="NAME", help="only these processors"

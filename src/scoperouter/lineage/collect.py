@@ -222,7 +222,8 @@ def code_reads(
         files, empty = expand(globs, root)
         reads = Reads()
         for g in empty:
-            reads.unresolved.append(Unresolved(Origin(g), "glob matches no file"))
+            under = "" if Path(g).is_absolute() else f" under {_display(root, root) or '.'}"
+            reads.unresolved.append(Unresolved(Origin(g), f"glob matches no file{under}"))
         for f in files:
             if f not in cache:
                 cache[f] = file_reads(f, root, schema)
