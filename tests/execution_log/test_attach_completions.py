@@ -1,5 +1,5 @@
 """Which run a completion is measured against (``runs.attach_completions``): by its trigger
-id, else the next run of its processor and date without one -- a run whose dispatch failed
+id, else (naming no trigger) the next run of its processor and date without one -- a run whose dispatch failed
 (it never reached the processor) last, so the run that went out keeps its measurement."""
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def _done(tid: str | None, records: int = 4) -> CompletionRow:
         (("dead_letter", "dead_letter"), (None,), ("t-1",), 0),
         # named by trigger id: its own run, failed or not
         (("dead_letter", "ok"), ("t-1",), ("t-1",), 0),
+        # naming a trigger the log no longer has (pruned): unmatched, never another run's
+        (("ok", "ok"), ("t-9",), (), 1),
+        (("ok",), ("t-9", None), ("t-1",), 1),
         # more completions than runs: the rest count as unmatched
         (("ok",), (None, None), ("t-1",), 1),
         # before and after: the earliest ok run first

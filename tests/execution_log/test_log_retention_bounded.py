@@ -213,3 +213,75 @@ def test_writes_and_flushes_run_the_next_pass_after_the_catch_up_pause(
     assert left[COMPLETIONS_TABLE] == 10 + writes[0]  # the old ones gone, the written kept
     assert left[TRIGGER_REPORTS_TABLE] == 10
     assert log.pruned == sum(start.values()) + writes[0] - sum(left.values())
+
+
+@pytest.mark.parametrize(
+    ("fold", "fired_h", "kept_tids"),
+    [
+        (True, 0, ["t2"]),  # folded outcome older than the cutoff: t1's completion goes with it
+        (False, 0, ["t2"]),  # its own dispatch row, the same
+        (True, 2, ["t1", "t2"]),  # fired after the cutoff: its dispatch row and completion stay
+        (False, 2, ["t1", "t2"]),
+    ],
+)
+def test_prune_removes_the_completion_and_report_of_a_trigger_whose_dispatch_it_removes(
+    tmp_path: Path,
+    registry: CompiledRegistry,
+    relations: InMemoryRelations,
+    fold: bool,
+    fired_h: int,
+    kept_tids: list[str],
+) -> None:
+    """A completion reported after the cutoff whose trigger's dispatch rows are pruned goes
+    in the same pass (with its trigger report): never left to be given to another run."""
+    path = tmp_path / "l.sqlite"
+    base = Event.model_validate(
+        {"event_id": "x", "source": "nba_raw.nbac_injury_report", "game_date": DAY,
+         "affected_entities": {"players": ["t01p03"]}, "changed_fields": ["injury_status"]}
+    )  # fmt: skip
+    with SqliteExecutionLog(path, retention_s=RETENTION_S, prune_interval_s=1e9) as log:
+        for ev, tid, h in (("e1", "t1", fired_h), ("e2", "t2", 3)):
+            e = base.model_copy(update={"event_id": ev})
+            at = T0 + timedelta(hours=0 if tid == "t1" else h)  # t1 decided before the cutoff
+            log.record_decisions(e, plan(registry, relations, e, DAY), at, registry=registry,
+                                 relations=relations)  # fmt: skip
+            if not fold:
+                log.flush()
+            fired = T0 + timedelta(hours=h)
+            t = Trigger(
+                trigger_id=tid, processor="player_game_summary", game_date=DAY,
+                start_date=DAY, end_date=DAY, scope="entities", entity_type="player",
+                entity_ids=("t01p03",), reason="entity_scope", caused_by=(ev,), fired_at=fired,
+            )  # fmt: skip
+            log.record_dispatch(t, status="ok", attempts=1, latency_ms=1.0, dispatched_at=fired)
+            log.flush()
+            done = fired + timedelta(hours=2)  # reported after the cutoff (T0 + 1h)
+            with sqlite3.connect(path) as conn:
+                conn.execute(
+                    f"INSERT INTO {COMPLETIONS_TABLE} VALUES "
+                    f"({', '.join('?' * len(COMPLETION_COLUMNS))})",
+                    completion_row(
+                        "player_game_summary",
+                        DAY,
+                        trigger_id=tid,
+                        records_processed=7,
+                        entities_changed=1,
+                        duration_s=60.0,
+                        reported_at=done,
+                    ),
+                )
+                conn.execute(
+                    f"INSERT INTO {TRIGGER_REPORTS_TABLE} VALUES (?, ?, ?, ?)",
+                    trigger_report_row(tid, "success", event_id=ev, reported_at=done),
+                )
+            conn.close()
+        log.prune(now=(T0 + timedelta(hours=1)).timestamp() + RETENTION_S)
+    data = read_log(path)
+    assert sorted(c.trigger_id or "" for c in data.completions) == kept_tids
+    with sqlite3.connect(path) as conn:
+        reports = sorted(
+            r[0] for r in conn.execute(f"SELECT trigger_id FROM {TRIGGER_REPORTS_TABLE}")
+        )
+    conn.close()
+    assert reports == kept_tids
+    assert sorted(x.trigger_id or "" for x in data.dispatches) == kept_tids

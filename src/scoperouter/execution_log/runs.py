@@ -165,8 +165,10 @@ def _outcome_key(x: LogRow) -> tuple[bool, float, int]:
 
 def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) -> int:
     """Give each run its completion (by trigger_id, else the next unmatched run of the same
-    processor and date, runs whose dispatch failed last). Returns how many completions
-    matched no run."""
+    processor and date, runs whose dispatch failed last). A completion naming a trigger
+    that no run has (its dispatch rows pruned, or never logged) is unmatched: given to
+    another run it would measure that run with this one's rows. Returns how many
+    completions matched no run."""
     by_tid = {r.trigger_id: r for r in runs if r.trigger_id is not None}
     by_pd: dict[tuple[str, date | None], list[Run]] = defaultdict(list)
     for r in sorted(runs, key=lambda r: (r.at is None, r.at or datetime.min)):
@@ -177,6 +179,8 @@ def attach_completions(runs: list[Run], completions: Iterable[CompletionRow]) ->
         run = by_tid.get(c.trigger_id) if c.trigger_id else None
         if run is not None and run.completion is None:
             run.completion = c
+        elif c.trigger_id and run is None:
+            unmatched += 1  # its trigger is not in the log: no other run is its
         else:
             pending.append(c)
     for c in pending:

@@ -12,7 +12,10 @@ Invariants: what is pruned does not depend on whether an outcome was folded into
 decision row: before a part of the log's range goes, a folded row in it whose outcome is
 not older than the cutoff becomes the dispatch row it stands for
 (:func:`_unfold_newer_outcomes`); and what a bounded pass leaves of the range is the next
-pass's (its rows are still older than the cutoff).
+pass's (its rows are still older than the cutoff). A run's completion and trigger report
+go in the pass that deletes the last of its trigger's dispatch rows (or the folded row
+holding it), though reported later (:func:`_drop_reports_of`): a completion outliving its
+run would be unmatched (``runs.attach_completions``) until it aged out itself.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from scoperouter.execution_log.api import (
     LOG_TABLE,
     TRIGGER_REPORTS_TABLE,
 )
-from scoperouter.execution_log.row_values import dispatch_key, ids_json
+from scoperouter.execution_log.row_values import _h, dispatch_key, ids_json
 
 # (table, time column): what retention prunes
 _PRUNED = (
@@ -109,12 +112,50 @@ def _unfold_newer_outcomes(conn: sqlite3.Connection, last: int, cutoff: str) -> 
     )
 
 
+# the dispatch outcomes (own rows, or folded into their decision row) among the log rows a
+# pass deletes: their trigger, its processor and date, and the trigger's fired_at
+_DELETED_DISPATCHES = (
+    f"SELECT DISTINCT trigger_id, processor, game_date, "
+    "CASE kind WHEN 'dispatch' THEN ifnull(decided_at, '') ELSE fired_at END "
+    f"FROM {LOG_TABLE} WHERE rowid <= ? AND (decided_at IS NULL OR decided_at < ?) "
+    "AND trigger_id IS NOT NULL AND (kind = 'dispatch' OR fired_at IS NOT NULL)"
+)
+# a dispatch outcome of the trigger still in the log (each through its index)
+_STILL_DISPATCHED = (
+    f"SELECT 1 FROM {LOG_TABLE} WHERE kind = 'dispatch' AND ifnull(decided_at, '') = ? "
+    f"AND trigger_id = ? UNION ALL SELECT 1 FROM {LOG_TABLE} WHERE fired_at = ? "
+    "AND trigger_id = ? LIMIT 1"
+)
+
+
+def _drop_reports_of(conn: sqlite3.Connection, outcomes: list[tuple[str, str, str, str]]) -> int:
+    """After a pass deleted the dispatch ``outcomes`` (trigger, processor, date, fired_at):
+    the completion (by its id, ``rows.completion_row``) and trigger report of each trigger
+    none of whose outcomes is left. Returns how many rows went."""
+    n = 0
+    for tid, processor, day, fired in outcomes:
+        if conn.execute(_STILL_DISPATCHED, (fired, tid, fired, tid)).fetchone():
+            continue  # a bounded pass stopped among its rows: the next one finishes
+        if day is not None:
+            n += conn.execute(
+                f"DELETE FROM {COMPLETIONS_TABLE} WHERE ifnull(game_date, '') = ? "
+                "AND completion_id = ?",
+                (day, "c-" + _h(processor, day, tid)),
+            ).rowcount
+        n += conn.execute(
+            f"DELETE FROM {TRIGGER_REPORTS_TABLE} WHERE trigger_id = ?", (tid,)
+        ).rowcount
+    return n
+
+
 def prune_pass(conn: sqlite3.Connection, cutoff: str, limit: int) -> tuple[int, bool]:
     """One retention pass over the tables in one transaction (rolled back if it
     fails): rows older than ``cutoff`` deleted, at most ``limit`` a table. Returns how many
     rows went and whether a table's pass stopped at its limit (rows older than the cutoff
-    are left for the next pass)."""
+    are left for the next pass). The completions and trigger reports of the triggers whose
+    dispatch outcomes went follow them (:func:`_drop_reports_of`)."""
     n, more = 0, False
+    outcomes: list[tuple[str, str, str, str]] = []
     conn.execute("BEGIN")
     try:
         for table, col in _PRUNED:
@@ -125,10 +166,12 @@ def prune_pass(conn: sqlite3.Connection, cutoff: str, limit: int) -> tuple[int, 
             more = more or short
             if table == LOG_TABLE:
                 _unfold_newer_outcomes(conn, end, cutoff)
+                outcomes = conn.execute(_DELETED_DISPATCHES, (end, cutoff)).fetchall()
             n += conn.execute(
                 f"DELETE FROM {table} WHERE rowid <= ? AND ({col} IS NULL OR {col} < ?)",
                 (end, cutoff),
             ).rowcount
+        n += _drop_reports_of(conn, outcomes)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
