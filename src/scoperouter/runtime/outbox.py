@@ -17,6 +17,10 @@ A flush that fails fails only the sends whose lines it carried and could not syn
 rotation inside it synced the lines before it: those sends are done); sends queued while it
 ran wait for the next flush. A failed send's line may be in the file all the same (written,
 its sync failed): the dispatcher sends it again -- a duplicate line, at-least-once.
+A rotation that fails (a rename refused: an unwritable directory) fails no send: the lines
+stay in the current file, which the flush syncs; it is logged at ERROR once per streak of
+failures, counted (:attr:`OutboxSink.rotation_failures`) and tried again
+:data:`ROTATE_RETRY_S` later (the file meanwhile grows past ``max_bytes``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -39,6 +44,8 @@ from scoperouter.runtime.wakeups import no_wakeup_preemption
 logger = logging.getLogger("scoperouter.runtime")
 
 BATCH_MAX = 64  # triggers one dispatcher delivery hands over (one write, one fdatasync)
+ROTATE_RETRY_S = 60.0  # a failed rotation is tried again this long after (not at every send)
+_monotonic = time.monotonic  # (tests replace it)
 _Job = tuple[asyncio.Future[None], int, list[bytes], asyncio.AbstractEventLoop]
 
 
@@ -92,6 +99,8 @@ class OutboxSink:
         self.rotations = 0
         self.deleted_files = 0  # rotated files deleted past ``keep`` (and their bytes)
         self.deleted_bytes = 0
+        self.rotation_failures = 0  # rotations that failed (the file kept growing meanwhile)
+        self._rotate_after: float | None = None  # a rotation failed: not retried before this
 
     def _open(self) -> int:
         return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -144,8 +153,8 @@ class OutboxSink:
                 for body in bodies:
                     self._append(body + b"\n")
                     self._written += 1
-                    if self.max_bytes and self._size >= self.max_bytes:
-                        self._rotate()
+                    if self.max_bytes and self._size >= self.max_bytes and self._rotation_due():
+                        self._try_rotate()
         except OSError as exc:
             t = items[0][0]
             raise DispatchError(t.processor, self.name, str(exc), trigger_id=t.trigger_id) from exc
@@ -163,9 +172,44 @@ class OutboxSink:
             raise
         self._size += len(data)
 
-    def _rotate(self) -> None:
+    def _rotation_due(self) -> bool:
+        return self._rotate_after is None or _monotonic() >= self._rotate_after
+
+    def _try_rotate(self) -> bool:
+        """:meth:`_rotate`, its failure to move the files kept from the send: the lines are
+        written in the current file, which stays open (and is synced by the flush); logged
+        at ERROR at the first failure of a streak, counted, tried again
+        :data:`ROTATE_RETRY_S` later. A failed sync of the file it closes is raised (its
+        lines are not known on disk). Returns whether it rotated."""
+        try:
+            closed = self._rotate()
+        except OSError as exc:
+            self.rotation_failures += 1
+            if self._rotate_after is None:
+                logger.error(
+                    "outbox: cannot rotate %s (%s); its lines are written and it keeps growing "
+                    "past outbox_max_bytes; retrying every %.0f s",
+                    self.path,
+                    exc,
+                    ROTATE_RETRY_S,
+                    extra={"path": str(self.path), "size": self._size},
+                )
+            self._rotate_after = _monotonic() + ROTATE_RETRY_S
+            return False
+        if self._rotate_after is not None:
+            logger.info("outbox: rotated %s again", self.path)
+            self._rotate_after = None
+        try:
+            if self._fsync:
+                _datasync(closed)
+        finally:
+            os.close(closed)
+        return True
+
+    def _rotate(self) -> int:
         """``outbox.jsonl`` -> ``.1`` (shifting the older ones), then a new file; with
-        ``fsync`` (the sink's thread) the old file is synced before it is closed."""
+        ``fsync`` (the sink's thread) the old file is synced before it is closed (by
+        :meth:`_try_rotate`: returns the old file's descriptor, still open)."""
         p = str(self.path)
         # the shift stops at the first free place of .1 .. .keep, deleting nothing: a crash
         # inside an earlier rotation (after its shift, before its rename) left a gap there,
@@ -190,11 +234,7 @@ class OutboxSink:
         os.rename(p, f"{p}.1")
         old, self._fd, self._size = self._fd, self._open(), 0
         self.rotations += 1
-        try:
-            if self._fsync:
-                _datasync(old)
-        finally:
-            os.close(old)
+        return old
 
     def _durable(self, seq: int) -> asyncio.Future[None]:
         """A future done once line ``seq`` is on disk (or failed with the flush's
@@ -261,11 +301,12 @@ class OutboxSink:
         start, size = 0, self._size
         for i, body in enumerate(queued):
             size += len(body) + 1
-            if size >= self.max_bytes:
+            if size >= self.max_bytes and self._rotation_due():
                 self._append(b"\n".join(queued[start : i + 1]) + b"\n")
-                self._rotate()  # the new file starts empty
-                start, size = i + 1, 0
-                self._covered = start
+                start = i + 1
+                if self._try_rotate():  # the new file starts empty
+                    self._covered = start
+                size = self._size  # (failed: the lines stay in this file, synced after)
         if start < len(queued):
             self._append(b"\n".join(queued[start:]) + b"\n")
 
