@@ -273,10 +273,14 @@ def run(args: argparse.Namespace) -> int:
     log = None
     if conf["log"]:
         from scoperouter.execution_log import open_log
+        from scoperouter.runtime.housekeeping import retention_clock
 
+        retention = conf["execution_log_retention"] or None
         log = open_log(
             conf["execution_log"] or state_dir / "execution_log.sqlite",
-            retention_s=conf["execution_log_retention"] or None,
+            retention_s=retention,
+            # measured as the state store's retentions: a forward clock step prunes nothing early
+            clock=retention_clock(retention or 0.0),
         )
 
     async def main() -> int:

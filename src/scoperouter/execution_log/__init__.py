@@ -20,6 +20,7 @@ Readers return the same :class:`LogData` from either store::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from scoperouter.execution_log.api import (
@@ -41,11 +42,17 @@ from scoperouter.execution_log.sqlite import SqliteExecutionLog
 
 
 def open_log(
-    path: str | Path | None = None, *, retention_s: float | None = None
+    path: str | Path | None = None,
+    *,
+    retention_s: float | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> SqliteExecutionLog:
     """The default SQLite log at ``path`` (``DEFAULT_LOG_PATH`` when None); creates it.
-    ``retention_s``: prune rows older than that (None: keep everything)."""
-    return SqliteExecutionLog(DEFAULT_LOG_PATH if path is None else path, retention_s=retention_s)
+    ``retention_s``: prune rows older than that (None: keep everything), measured back from
+    ``clock()`` (None: the wall clock)."""
+    return SqliteExecutionLog(
+        DEFAULT_LOG_PATH if path is None else path, retention_s=retention_s, clock=clock
+    )
 
 
 __all__ = [

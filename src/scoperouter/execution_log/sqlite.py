@@ -39,9 +39,12 @@ Each processor's effective mode, which the daemon gives at its start
 processor without runs.
 
 With ``retention_s`` the log keeps that much history: at most every ``prune_interval_s``
-the flush runs a bounded retention pass (:mod:`.sqlite_retention`); a pass that stops at its
-limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the next one at the first
-write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S` later.
+the flush runs a bounded retention pass (:mod:`.sqlite_retention`), its cutoff measured back
+from ``clock()`` (``serve`` gives the wall clock bounded by monotonic time,
+:func:`scoperouter.runtime.housekeeping.retention_clock`; default the wall clock); a
+pass that stops at its limit (:attr:`SqliteExecutionLog.prune_more`) is followed by the
+next one at the first write or flush :data:`~scoperouter.state.model.CATCH_UP_PAUSE_S`
+later.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
@@ -101,7 +104,8 @@ class SqliteExecutionLog(RowExecutionLog):
     rows stay buffered for the next one (up to ``max_buffer`` rows; past that a failed
     flush's rows are dropped, logged and counted in :attr:`dropped`). A row the database
     refuses for its values is dropped alone (logged, counted in :attr:`dropped`) and the
-    flush's other rows written."""
+    flush's other rows written. ``clock``: the epoch seconds the retention is measured back
+    from (called by the log's thread, under its lock; default ``time.time``)."""
 
     def __init__(
         self,
@@ -113,6 +117,7 @@ class SqliteExecutionLog(RowExecutionLog):
         prune_interval_s: float | None = None,
         prune_limit: int = PRUNE_LIMIT,
         max_buffer: int = 100_000,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.max_buffer = max_buffer  # rows a failing log keeps for the next flush
@@ -125,6 +130,7 @@ class SqliteExecutionLog(RowExecutionLog):
             else max(1.0, min(60.0, (retention_s or 240.0) / 4))
         )
         self.prune_limit = prune_limit
+        self.clock = clock
         self.pruned = 0  # rows deleted by retention
         self.prune_more = False  # the last pass stopped at its limit: rows past the cutoff left
         self._last_prune = 0.0
@@ -330,7 +336,7 @@ class SqliteExecutionLog(RowExecutionLog):
 
     def prune(self, now: float | None = None) -> int:
         """One retention pass: delete rows older than the retention (``now``: epoch seconds,
-        default the clock), at most ``prune_limit`` a table, in one transaction. Returns how
+        default :attr:`clock`), at most ``prune_limit`` a table, in one transaction. Returns how
         many rows went; :attr:`prune_more` is set when a table's pass stopped at its limit
         (rows older than the cutoff are left for the next pass)."""
         if not self.retention_s:
@@ -339,7 +345,7 @@ class SqliteExecutionLog(RowExecutionLog):
             conn = self._conn
             if conn is None:
                 return 0
-            t = (time.time() if now is None else now) - self.retention_s
+            t = ((self.clock or time.time)() if now is None else now) - self.retention_s
             cutoff = iso(datetime.fromtimestamp(t, UTC))
             assert cutoff is not None
             self.prune_more = False  # a failed pass is retried prune_interval_s later

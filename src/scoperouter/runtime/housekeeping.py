@@ -24,12 +24,15 @@ started, so a wall clock stepped forward (NTP correcting a host that booted with
 clock) does not prune the seen ids of events accepted moments ago, whose redelivery would be
 routed again; a disagreement of more than
 :data:`~scoperouter.runtime.bounded_clock.CLOCK_STEP_WARN_S` between the two clocks is
-logged once (WARNING).
+logged once (WARNING). The execution log's retention is measured the same way
+(:func:`retention_clock`, a clock of its own: the log prunes on its own thread).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from scoperouter.runtime.bounded_clock import BoundedClock
 from scoperouter.runtime.metrics import Metrics
@@ -49,6 +52,20 @@ def prune_now(clock: BoundedClock, options: RouterOptions, wall: float) -> float
     o = options
     longest = max(o.dedup_horizon_s, o.done_retention_s, o.dead_letter_retention_s)
     return clock.horizon_now(wall, longest)
+
+
+def retention_clock(
+    retention_s: float,
+    *,
+    wall: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Callable[[], float]:
+    """The "now" the execution log's retention (``retention_s``) is measured back from:
+    the wall clock bounded by monotonic time since this call, as :func:`prune_now` (a
+    :class:`BoundedClock` of its own, called by the log's thread alone)."""
+    clock = BoundedClock("execution log retention", monotonic)
+    clock.seed(wall())
+    return lambda: clock.horizon_now(wall(), retention_s)
 
 
 def prune(
