@@ -89,3 +89,25 @@ def test_headline_compares_the_runs_with_a_known_date_level_size() -> None:
     assert (out["baseline_runs"], out["baseline_runs_processed"], out["date_level_rows"]) == (
         1, 2, 450,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("span", "says"),
+    [
+        (
+            (datetime(2025, 11, 19, 18, 5, tzinfo=UTC), datetime(2025, 11, 21, 6, 40, tzinfo=UTC)),
+            "1 runs (dispatched triggers), 1 day(s): 2025-11-19 18:05 to 2025-11-21 06:40 UTC",
+        ),
+        ((None, None), "1 runs (dispatched triggers), 1 day(s)"),  # no decision: no window
+    ],
+)
+def test_text_header_gives_the_window_of_decisions_it_covers(
+    span: tuple[datetime | None, datetime | None], says: str
+) -> None:
+    """The text report's first line names its first and last decision times (a pruned log's
+    window), as --json's summary.first_decision/last_decision."""
+    from scoperouter.commands.report import render_text
+
+    r = _report((1, 1, 4, 10))
+    r.first_decision, r.last_decision = span
+    assert render_text(r).splitlines()[0].endswith(says)

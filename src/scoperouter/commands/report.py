@@ -388,9 +388,12 @@ def render_text(
 ) -> str:
     s = report.to_json()["summary"]
     th = report.thresholds
+    first, last = report.first_decision, report.last_decision
+    # the window of decisions it covers: a pruned log's starts at its retention
+    span = f": {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC" if first and last else ""
     lines = [
         f"execution log: {s['events']} events, {s['decisions']} decisions, {s['runs']} runs "
-        f"({s['runs_are']}), {report.days_observed} day(s)",
+        f"({s['runs_are']}), {report.days_observed} day(s){span}",
         headline(report),
         f"rule: entity-level pays when date-level waste > {th.waste_pct:g}%, wasted hours > "
         f"{th.wasted_hours_per_week:g}/week and payback < {th.payback_weeks:g} weeks",
