@@ -31,6 +31,10 @@ class SlowMirror:
         self.saves.append((self.now[0], self.version))
         self.now[0] += self.cost
 
+    def committed(self) -> None: ...
+
+    def rolled_back(self) -> None: ...
+
 
 @pytest.mark.parametrize("cost", [0.0, 0.01, 0.2, 1.5])
 def test_mirror_rewrites_take_a_bounded_share(

@@ -31,6 +31,23 @@ from scoperouter.router.windows import WindowBook
 
 SNAPSHOT_VERSION = 1
 Key = tuple[str, date]
+REQUEST_OPS = frozenset({"redrive"})
+"""The operator requests a loop applies (``loop-requests.jsonl``)."""
+
+
+def request_problem(req: object) -> str | None:
+    """Why ``req`` is no operator request :meth:`ClosedLoop.request` can apply (``{"id": str,
+    "op": "redrive", "trigger_ids": [str, ...]}``), None when it is one."""
+    if not isinstance(req, dict):
+        return f"a request must be an object, not {type(req).__name__}"
+    if not isinstance(req.get("id"), str):
+        return "its id must be a string"
+    if req.get("op") not in REQUEST_OPS:
+        return f"unknown op {req.get('op')!r}"
+    ids = req.get("trigger_ids")
+    if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
+        return "its trigger_ids must be a list of strings"
+    return None
 
 
 class Gated:
@@ -196,14 +213,16 @@ class ClosedLoop:
         return self.ledger.redrive(trigger_ids, now)
 
     def request(self, req: dict[str, Any], now: float) -> list[Redispatch]:
-        """Apply an operator request once (``{"id", "op": "redrive", "trigger_ids"}``)."""
-        rid = str(req.get("id"))
+        """Apply an operator request once (``{"id", "op": "redrive", "trigger_ids"}``); one
+        of another shape (:func:`request_problem`, e.g. a journal row written before
+        requests were checked) is ignored: it changes nothing, its id is not recorded."""
+        if request_problem(req) is not None:
+            return []
+        rid = req["id"]
         if rid in self.requests_done:
             return []
         self.requests_done.add(rid)
-        if req.get("op") != "redrive":
-            return []
-        return self.ledger.redrive([str(t) for t in req.get("trigger_ids", [])], now)
+        return self.ledger.redrive(req["trigger_ids"], now)
 
     def next_deadline(self) -> float | None:
         """The earliest ledger or barrier timer. Held windows are also re-checked at every

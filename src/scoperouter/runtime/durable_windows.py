@@ -266,6 +266,8 @@ class DurableWindows:
         self.next_deadline = self._deadline()
         self.latest_at = self.book.latest
         loop = self.engine.loop
+        if self.mirror is not None:
+            self.mirror.committed()
         if loop is not None and self.mirror is not None and loop.version != self._mirrored:
             now = self.clock()
             # at most once a second, and a large ledger's rewrite at most MIRROR_MAX_SHARE of
@@ -318,6 +320,8 @@ class DurableWindows:
         ones."""
         self._jbuf = []
         self._on_commit = None
+        if self.mirror is not None:  # requests read in a transaction not committed: again
+            self.mirror.rolled_back()
         # unknown until the next commit: the next empty book writes its snapshot again
         self._persisted_empty = False
         if self._spec_json is None:

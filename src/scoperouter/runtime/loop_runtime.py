@@ -187,18 +187,29 @@ class LoopMirror:
     def __init__(self, state_dir: Path) -> None:
         self.state = FileLoopState(state_dir)
         self.requests = Requests(state_dir)
-        self._mtime: float | None = None
+        self._mtime: float | None = None  # the file's, when its requests were committed
+        self._pending: float | None = None  # the file's, read in the running transaction
 
     def new_requests(self, done: set[str]) -> list[dict[str, Any]]:
-        """Requests not applied yet (cheap when the file did not change)."""
+        """Requests not applied yet (cheap when the file did not change since the requests
+        read were committed: :meth:`committed`; until then the file is read again)."""
         try:
             mtime = self.requests.path.stat().st_mtime
         except FileNotFoundError:
             return []
         if mtime == self._mtime:
             return []
-        self._mtime = mtime
+        self._pending = mtime
         return [r for r in self.requests.read() if r["id"] not in done]
+
+    def committed(self) -> None:
+        """The transaction that applied :meth:`new_requests`' requests committed."""
+        if self._pending is not None:
+            self._mtime, self._pending = self._pending, None
+
+    def rolled_back(self) -> None:
+        """It did not: the next poll reads the file again."""
+        self._pending = None
 
     def save(self, snapshot: dict[str, Any]) -> None:
         try:

@@ -4,19 +4,26 @@ deadlines (one JSON document), and operator requests (redrive) for a running rou
 Invariant: the interface is two small protocols, so the daemon's store (SQLite today,
 PostgreSQL with the ``state`` package) can implement them in its own transaction; the file
 implementation writes atomically (temp file + rename) and never leaves a torn document.
-Requests are an append-only JSON Lines file; a router consumes them and records their ids.
+Requests are an append-only JSON Lines file; a router consumes them and records their ids;
+a line that is no request (:func:`~scoperouter.router.closed_loop.request_problem`) is
+skipped with a warning naming the file and the line, never applied.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from scoperouter.router.closed_loop import request_problem
+
 LOOP_FILE = "loop.json"
 REQUESTS_FILE = "loop-requests.jsonl"
+
+logger = logging.getLogger("scoperouter.runtime")
 
 
 class LoopState(Protocol):
@@ -83,11 +90,16 @@ class Requests:
         except FileNotFoundError:
             return []
         out = []
-        for line in lines:
+        for n, line in enumerate(lines, 1):
             try:
                 item = json.loads(line)
             except ValueError:
-                continue  # a torn last line (a crash while appending) is skipped
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                out.append(item)
+                if n < len(lines):  # a torn last line (a crash while appending): skipped
+                    logger.warning("%s line %d: not JSON: skipped", self.path, n)
+                continue
+            problem = request_problem(item)
+            if problem is not None:
+                logger.warning("%s line %d: not a request (%s): skipped", self.path, n, problem)
+                continue
+            out.append(item)
         return out
