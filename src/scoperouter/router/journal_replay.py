@@ -117,24 +117,36 @@ def replay_registry(text: str) -> CompiledRegistry:
 
 
 def replay_journal(engine: RoutingEngine, rows: Iterable[JournalRow]) -> int:
-    """Feed the journaled inputs to ``engine`` in order; returns how many rows there were."""
+    """Feed the journaled inputs to ``engine`` in order; returns how many rows there were.
+    Raises ValueError naming the row (its place in ``rows``, from 1) when one is malformed."""
     n = 0
     for op, now, a, b in rows:
         n += 1
-        if op == "add":
-            assert a is not None and b is not None
-            engine.apply(Event.model_validate_json(a), [Decision.model_validate_json(b)], now)
-        elif op == "due":
-            engine.tick(now)
-        elif op == "flush":
-            engine.flush(now)
-        elif op == "complete" and a is not None:
-            engine.complete(ref_from_dict(json.loads(a)), now)
-        elif op == "request" and a is not None and engine.loop is not None:
-            engine.loop.request(json.loads(a), now)
-        elif op == "alias" and a is not None and b is not None:
-            engine.alias(a, b, now)
+        try:
+            if op == "add":
+                if a is None or b is None:
+                    raise ValueError("an add without its event and decision")
+                ev, d = Event.model_validate_json(a), Decision.model_validate_json(b)
+                engine.apply(ev, [d], now)
+            elif op == "due":
+                engine.tick(now)
+            elif op == "flush":
+                engine.flush(now)
+            elif op == "complete" and a is not None:
+                engine.complete(ref_from_dict(json.loads(a)), now)
+            elif op == "request" and a is not None and engine.loop is not None:
+                engine.loop.request(json.loads(a), now)
+            elif op == "alias" and a is not None and b is not None:
+                engine.alias(a, b, now)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ValueError(f"journal row {n} ({op}): {_first_line(exc)}") from exc
     return n
+
+
+def _first_line(exc: Exception) -> str:
+    """``exc``'s message on one line (pydantic's run over several)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def rebuild(

@@ -29,10 +29,12 @@ import contextlib
 import functools
 import logging
 import random
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from scoperouter.errors import ConfigError, ConfigIssue
 from scoperouter.execution_log.api import ExecutionLog
 from scoperouter.processor_registry.compiled import CompiledRegistry
 from scoperouter.processor_registry.relations import RelationStore
@@ -51,6 +53,10 @@ from scoperouter.runtime.store import Store
 __all__ = ["Inbound", "Origin", "Outcome", "Router", "RouterOptions", "attribute"]
 
 logger = logging.getLogger("scoperouter.runtime")
+
+RESTORE_FAILURES = (ValueError, KeyError, TypeError, IndexError, AttributeError, sqlite3.Error)
+"""What a snapshot or journal the router cannot read (another version's, damaged) raises
+while :meth:`Router.start` restores it: a one-line ConfigError naming the file."""
 
 
 class Router(RouterIntake, RouterTimers):
@@ -78,6 +84,7 @@ class Router(RouterIntake, RouterTimers):
         self.store = store
         self.windows = DurableWindows(registry, store, self.options, self._now)
         self.dispatcher.record_aliases = bool(self.windows.loop_on)  # the ledger reads them
+        self._restored = False  # start read the store's snapshot and journal
 
     # ------------------------------------------------------------------ health
     @property
@@ -102,7 +109,21 @@ class Router(RouterIntake, RouterTimers):
     async def start(self) -> None:
         """Restore windows (snapshot + journal), re-dispatch pending triggers, start tasks."""
         self.prune_clock.seed(self.clock())
-        await self._in_state(self.windows.restore)
+        try:
+            await self._in_state(self.windows.restore)
+        except RESTORE_FAILURES as exc:
+            # another version's, or damaged: never started (nor snapshot) on top of it
+            why = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            why = (why.strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"state database {self.store.path} is not usable: its windows and "
+                        f"closed loop do not restore ({why})"
+                    )
+                ]
+            ) from None
+        self._restored = True
         await self._in_state(self.windows.compact, True)
         self.stats.journal_replayed = self.windows.journal_replayed
         self.stats.restored_windows = self.windows.restored_windows
@@ -216,8 +237,10 @@ class Router(RouterIntake, RouterTimers):
         nothing: SQLite's own busy timeout bounds a wait."""
 
     def _persist_at_stop(self) -> None:
-        """State thread, last job: a window snapshot (the next start replays nothing)."""
-        self.windows.compact(True)
+        """State thread, last job: a window snapshot (the next start replays nothing) --
+        none when the start did not restore the store's (it would replace what is there)."""
+        if self._restored:
+            self.windows.compact(True)
 
     def set_relations(self, relations: RelationStore) -> None:
         """Use new relation data from the next batch on (hot reload). The reference is

@@ -168,7 +168,10 @@ class Store(StoreBacklog):
         row = self._db.execute("SELECT snapshot FROM window_snapshot WHERE id = 1").fetchone()
         if row is None:
             return None
-        data: dict[str, Any] = json.loads(row[0])
+        try:
+            data: dict[str, Any] = json.loads(row[0])
+        except ValueError as exc:
+            raise ValueError(f"window snapshot is not JSON: {exc}") from None
         return data
 
     # ------------------------------------------------------------------ outbox
