@@ -20,8 +20,16 @@ from scoperouter.cli import main
         ("x", "ledger must be an object, not str"),
         ({"entries": [5]}, "entry 1: malformed ledger entry"),
         ({"entries": [{"trigger": {}}]}, "entry 1: malformed ledger entry"),
+        ({"entries": [{"phase": "dead", "history": [[1, 2]]}]}, "entry 1: malformed ledger entry"),
     ],
-    ids=["entries_a_number", "entries_an_object", "ledger_a_string", "entry_a_number", "entry_bad"],
+    ids=[
+        "entries_a_number",
+        "entries_an_object",
+        "ledger_a_string",
+        "entry_a_number",
+        "entry_bad",
+        "history_item_short",
+    ],
 )
 @pytest.mark.parametrize(
     "argv", [["trace", "x"], ["deadletters", "list"]], ids=["trace", "deadletters"]

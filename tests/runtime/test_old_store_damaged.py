@@ -41,6 +41,12 @@ DAMAGE: dict[str, tuple[Callable[[sqlite3.Connection], None], str]] = {
         lambda db: _snap(db, lambda s: s["loop"]["ledger"].update(entries=[{"phase": "open"}])),
         "malformed ledger entry",
     ),
+    "ledger_history_item_short": (
+        lambda db: _snap(
+            db, lambda s: s["loop"]["ledger"].update(entries=[{"phase": "dead", "history": [[1]]}])
+        ),
+        "malformed ledger entry",
+    ),
     "loop_version_99": (
         lambda db: _snap(db, lambda s: s["loop"].update(version=99)),
         "unsupported loop snapshot",

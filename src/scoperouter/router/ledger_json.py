@@ -82,5 +82,5 @@ def entry_from_json(item: dict[str, Any]) -> Entry:
             # absent in older snapshots: 0, the book orders those by opened_at, trigger id
             int(item.get("opened_seq", 0)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # IndexError: a short history item
         raise ValueError(f"malformed ledger entry: {exc}") from exc
