@@ -48,3 +48,34 @@ def test_malformed_ledger_is_one_line(
     assert rc == 1
     assert err.startswith(f"error: {tmp_path / 'loop.json'}: {needle}"), err
     assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ([], "not a JSON object (a list)"),
+        ("x", "not a JSON object (a str)"),
+        ({"version": 99, "ledger": {"entries": []}}, "version 99"),
+        ({"ledger": {"entries": []}}, "version None"),
+    ],
+    ids=["a_list", "a_string", "version_99", "no_version"],
+)
+@pytest.mark.parametrize(
+    "argv", [["trace", "x"], ["deadletters", "list"]], ids=["trace", "deadletters"]
+)
+def test_loop_json_not_this_versions_object_is_one_line(
+    doc: object,
+    needle: str,
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A loop.json that is no object, or of another version: exit 1, one line naming it
+    (never 'the closed loop is off there', never read as if it were this version's)."""
+    (tmp_path / "loop.json").write_text(json.dumps(doc))
+    rc = main([*argv, "--state-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith(f"error: cannot read {tmp_path / 'loop.json'}: "), err
+    assert needle in err and "closed loop is off" not in err, err
+    assert len(err.strip().splitlines()) == 1, err

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from scoperouter.router.closed_loop import request_problem
+from scoperouter.router.closed_loop import SNAPSHOT_VERSION, request_problem
 
 LOOP_FILE = "loop.json"
 REQUESTS_FILE = "loop-requests.jsonl"
@@ -28,7 +28,8 @@ logger = logging.getLogger("scoperouter.runtime")
 
 class LoopState(Protocol):
     def load(self) -> dict[str, Any] | None:
-        """The last saved snapshot (:meth:`ClosedLoop.snapshot`), None when none."""
+        """The last saved snapshot (:meth:`ClosedLoop.snapshot`), None when none; a
+        ValueError naming the file when it is unreadable, no object or another version's."""
         ...
 
     def save(self, snapshot: dict[str, Any]) -> None: ...
@@ -47,7 +48,16 @@ class FileLoopState:
             return None
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read {self.path}: {exc}") from exc
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"cannot read {self.path}: not a JSON object (a {type(data).__name__})"
+            )
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"cannot read {self.path}: written by another version of scoperouter (version "
+                f"{data.get('version')!r}; this one reads version {SNAPSHOT_VERSION})"
+            )
+        return data
 
     def save(self, snapshot: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
