@@ -272,16 +272,30 @@ def run(args: argparse.Namespace) -> int:
     logger.info(placed.describe())
     log = None
     if conf["log"]:
+        import sqlite3
+
         from scoperouter.execution_log import open_log
         from scoperouter.runtime.housekeeping import retention_clock
 
+        log_file = conf["execution_log"] or state_dir / "execution_log.sqlite"
         retention = conf["execution_log_retention"] or None
-        log = open_log(
-            conf["execution_log"] or state_dir / "execution_log.sqlite",
-            retention_s=retention,
-            # measured as the state store's retentions: a forward clock step prunes nothing early
-            clock=retention_clock(retention or 0.0),
-        )
+        try:
+            log = open_log(
+                log_file,
+                retention_s=retention,
+                # measured as the state store's retentions: a forward clock step prunes
+                # nothing early
+                clock=retention_clock(retention or 0.0),
+            )
+        except (sqlite3.Error, OSError) as exc:  # not a database, truncated, unreadable
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"execution log {log_file} is not usable: {exc}; move it away (a "
+                        "new one is created) or serve with --no-log"
+                    )
+                ]
+            ) from None
 
     async def main() -> int:
         from scoperouter.runtime.start_listener import answering_while_starting
