@@ -14,7 +14,9 @@ Where: ``--state`` names a state store (``postgresql://...``, ``sqlite:///path``
 (``state.db``, serve's default) and the snapshot + journal store (``state.sqlite3``, the
 closed loop's), each one present. A SQLite ``--state`` (``sqlite:///path`` or a path) must
 name a file that is there, as ``--state-dir`` must hold a store: this command never
-creates one (a typo would list or redrive an empty store, and report success).
+creates one (a typo would list or redrive an empty store, and report success), nor
+initialises a file that is there: a ``state.sqlite3`` that is empty, not SQLite, damaged
+or holds no outbox is one line, ``state database PATH is not usable: ...`` (exit 1).
 
 Invariant: only dead trigger rows and their ``trigger`` dead letters change, in one
 transaction per store; SQLite's busy timeout makes it safe next to a running daemon (it
@@ -38,8 +40,8 @@ from scoperouter.runtime.state_open import (
     OLD_STATE,
     open_embedded_state,
     open_shared_state,
+    open_store,
 )
-from scoperouter.runtime.store import Store
 from scoperouter.state import KEYWORD_DSN_REFUSED, StoreOptions, is_keyword_dsn, sqlite_path
 
 OPTIONS = StoreOptions(owner="scoperouter-outbox")  # this command leases nothing
@@ -61,7 +63,8 @@ class _OldOutbox:
     """The snapshot + journal store: its redrive/discard need the caller's transaction."""
 
     def __init__(self, path: Path) -> None:
-        self.store = Store(path)
+        _check_old_store(path)
+        self.store = open_store(path, "full")
 
     def dead_letters(self) -> Sequence[Any]:
         return self.store.dead_letters()
@@ -76,6 +79,33 @@ class _OldOutbox:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _check_old_store(path: Path) -> None:
+    """A ConfigError ``state database PATH is not usable: ...`` unless ``path`` is a
+    SQLite database holding an outbox: opening anything else as a :class:`Store` would
+    create its tables there (an empty file, another program's database), and this command
+    never creates or initialises a store."""
+    import sqlite3
+
+    def unusable(why: object) -> ConfigError:
+        return ConfigError([ConfigIssue(f"state database {path} is not usable: {why}")])
+
+    wal = path.with_name(path.name + "-wal")
+    if path.stat().st_size == 0 and not wal.is_file():
+        raise unusable("the file is empty (0 bytes), not a state store")
+    try:
+        db = sqlite3.connect(str(path))
+        try:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'triggers'"
+            ).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise unusable(exc) from None
+    if found is None:
+        raise unusable("it holds no outbox (not a scoperouter state store)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
