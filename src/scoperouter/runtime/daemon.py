@@ -42,6 +42,7 @@ from scoperouter.runtime.state_open import (
     EMBEDDED_STATE,
     OLD_STATE,
     acquire_state_lock,
+    check_emptied_loop_store,
     check_state_dir,
     default_replica_id,
     import_old_state,
@@ -386,6 +387,7 @@ class Daemon(DaemonRun):
                 state_dir / OLD_STATE,
                 extra={"state": str(state_dir / OLD_STATE), "closed_loop": True},
             )
+            check_emptied_loop_store(state_dir)  # a 0-byte store: never over loop.json's ledger
             self.store = open_store(state_dir / OLD_STATE, sync)
             try:
                 carry_into_loop_store(

@@ -66,6 +66,47 @@ def open_store(path: Path, sync: SyncMode) -> Store:
         raise ConfigError([ConfigIssue(f"state database {path} is not usable: {exc}")]) from None
 
 
+def check_emptied_loop_store(state_dir: Path) -> None:
+    """Before ``serve`` opens the closed loop's store (:data:`OLD_STATE`): a 0-byte file
+    would open as a new, empty store -- an empty ledger, written over ``loop.json`` at the
+    first commit. When ``loop.json`` holds ledger entries the store was in use and lost its
+    content: a ConfigError naming both files (never started on top of it); otherwise (no
+    entries there, or no readable ``loop.json``) a WARNING naming the file, and the start
+    goes on with an empty store."""
+    from scoperouter.runtime.loop_store import FileLoopState
+
+    path = state_dir / OLD_STATE
+    try:
+        emptied = path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists()
+    except OSError:
+        return  # absent (a first start) or unreadable: opening it says so
+    if not emptied:
+        return
+    try:
+        snap = FileLoopState(state_dir).load()
+    except ValueError:
+        snap = None
+    ledger = snap.get("ledger") if snap is not None else None
+    entries = ledger.get("entries") if isinstance(ledger, dict) else None
+    n = len(entries) if isinstance(entries, list) else 0
+    if n:
+        loop_json = state_dir / "loop.json"
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"state database {path} is not usable: the file is empty (0 bytes) but "
+                    f"{loop_json} holds {n} ledger entries, so the store was in use and lost "
+                    "its content; restore it from a backup, or move both files away to start "
+                    "with an empty ledger"
+                )
+            ]
+        )
+    logger.warning(
+        "state database %s is empty (0 bytes): starting with an empty store", path,
+        extra={"state": str(path)},
+    )  # fmt: skip
+
+
 def open_embedded_state(
     path: Path,
     options: StoreOptions,
