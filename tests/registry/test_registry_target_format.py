@@ -519,3 +519,87 @@ def test_a_mapped_header_is_refused_exactly_when_the_http_client_refuses_it(char
             shaper.header_values({**TRIGGER, "correlation_id": value})
     else:
         assert shaper.header_values({**TRIGGER, "correlation_id": value}) == {"X-Corr": value}
+
+
+HEADER_LITERALS = [
+    ("concat", {"$concat": ["Bearer ", "abc\n"]}),
+    ("lookup table", {"$lookup": ["$.processor", {"pgs": "k\r\nX-Injected: 1"}]}),
+    ("lookup default", {"$lookup": ["$.trigger_id", {}, "k\x1b"]}),
+    ("coalesce", {"$coalesce": ["$.correlation_id", "k\n"]}),
+    ("if then", {"$if": [{"$eq": ["$.scope", "date"]}, "k\x00"]}),
+    ("if else", {"$if": [{"$eq": ["$.scope", "date"]}, "ok", "k\x7f"]}),
+    ("join separator", {"$join": ["$.entity_ids", "\n"]}),
+    ("join item", {"$join": [["a", "b\n"], ","]}),
+    ("nested", {"$concat": ["x", {"$coalesce": ["$.fired_at", {"$literal": "k\n"}]}]}),
+]
+
+
+@pytest.mark.parametrize(("label", "header"), HEADER_LITERALS, ids=[c[0] for c in HEADER_LITERALS])
+def test_validate_refuses_a_control_character_in_any_literal_a_header_can_send(
+    label: str, header: Any
+) -> None:
+    """A literal holding a control character anywhere a header value can take it from (not
+    only a whole-constant value) is a validate error: the HTTP client refuses it on send."""
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.processor_registry.target_format import build_shaper
+
+    target = TargetSpec.model_validate(
+        {"http": {"url": "http://x"}, "mapping": {"headers": {"X-Key": header}, "body": "$"}}
+    )
+    fields = trigger_fields(["pgs"], ["player"])
+    with pytest.raises(TemplateError) as exc:
+        build_shaper(target, fields, where=("t",))
+    assert [(i.path, i.message.split(" (")[0]) for i in exc.value.issues] == [
+        (
+            ("t", "mapping", "headers", "X-Key"),
+            "a header value holds a control character other than tab",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # never part of the value: a comparand, a lookup key, a lookup table's key
+        {"$if": [{"$eq": ["$.trigger_id", "a\nb"]}, "yes", "no"]},
+        {"$lookup": ["$.trigger_id", {"a\nb": "yes"}, "no"]},
+        {"$count": ["a\n"]},
+        {"$concat": ["a\tb", "$.trigger_id"]},  # a tab is allowed
+    ],
+)
+def test_a_control_character_a_header_never_sends_is_allowed(header: Any) -> None:
+    """Literals that never reach a header's value (comparands, lookup keys) are not checked."""
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.processor_registry.target_format import build_shaper
+
+    target = TargetSpec.model_validate(
+        {"http": {"url": "http://x"}, "mapping": {"headers": {"X-Key": header}, "body": "$"}}
+    )
+    build_shaper(target, trigger_fields(["pgs"], ["player"]))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"$concat": ["Bearer ", "${API_KEY}"]},
+        {"$lookup": ["$.processor", {"p": "${API_KEY}"}]},
+        {"$coalesce": ["$.correlation_id", "${API_KEY}"]},
+        {"$if": [{"$eq": ["$.scope", "date"]}, "${API_KEY}"]},
+    ],
+)
+def test_an_environment_literal_inside_a_header_template_is_checked_at_start_up(
+    tmp_path: Path, header: Any
+) -> None:
+    """A ${VAR} holding a newline inside $concat/$lookup/$coalesce/$if stops serve at
+    start-up with the constant case's error (it built, then dead-lettered every trigger)."""
+    from scoperouter.errors import ConfigError
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.runtime.sinks import SinkFactory
+
+    target = TargetSpec.model_validate(
+        {"http": {"url": "http://x"}, "mapping": {"headers": {"X-API-Key": header}, "body": "$"}}
+    )
+    SinkFactory(tmp_path, env={"API_KEY": "secret"}).build("p", target)
+    with pytest.raises(ConfigError) as exc:
+        SinkFactory(tmp_path, env={"API_KEY": "secret\n"}).build("p", target)
+    assert "headers.X-API-Key: a header value holds a control character" in str(exc.value)

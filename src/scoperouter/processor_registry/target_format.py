@@ -5,8 +5,10 @@ Invariant: the same function (:func:`build_shaper`) compiles a target's mapping 
 ``validate`` (:func:`target_issues`, every problem with its YAML path) and for the sinks,
 against one table of trigger field types (:func:`trigger_fields`), so a mapping that
 validates renders for every trigger the router can fire -- the only render-time failures
-are a ``$lookup`` miss without a default and a ``$join`` item holding the separator (it
-would split back into other ids), which :class:`~template.RenderError` reports.
+are a ``$lookup`` miss without a default, a ``$join`` item holding the separator (it
+would split back into other ids) and a header value taking a control character from a
+trigger field (every literal a header may hold is checked when it compiles), which
+:class:`~template.RenderError` reports.
 """
 
 from __future__ import annotations
@@ -173,8 +175,9 @@ def build_shaper(
             continue
         if not node.type.only(STRING, NUMBER, BOOLEAN, NULL, ABSENT):
             issues.append((hpath, f"a header value is a string (this is {node.type.describe()})"))
-        elif node.is_literal and isinstance(node.literal, str) and _CONTROL.search(node.literal):
-            # a constant (its ${VAR} expanded) the HTTP client would refuse on every trigger
+        elif any(_CONTROL.search(text) for text in node.texts):
+            # a literal the value may hold (${VAR} expanded: a constant, a $concat part, a
+            # $lookup value...) the HTTP client would refuse on every trigger that sends it
             issues.append(
                 (
                     hpath,

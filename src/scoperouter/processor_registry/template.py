@@ -46,6 +46,7 @@ from scoperouter.processor_registry.template_types import (
     TemplateIssue,
     Type,
     _const,
+    texts_of,
 )
 
 __all__ = [
@@ -121,7 +122,7 @@ class _Compiler(_Operators):
             return [v for v in (n.render(o) for n in nodes) if v is not _ABSENT_VALUE]
 
         kinds = frozenset[str]().union(*(n.type.kinds for n in nodes)) - {ABSENT}  # left out
-        return Node(T(ARRAY, items=kinds), render)
+        return Node(T(ARRAY, items=kinds), render, texts=texts_of(nodes))
 
     def obj(self, data: dict[Any, Any], path: Path) -> Node:
         nodes: list[tuple[str, Node]] = []
@@ -139,7 +140,7 @@ class _Compiler(_Operators):
                     out[k] = v
             return out
 
-        return Node(T(OBJECT), render)
+        return Node(T(OBJECT), render, texts=texts_of([n for _k, n in nodes]))
 
     # ------------------------------------------------------------- operators
     def operator(self, data: dict[str, Any], keys: list[str], path: Path) -> Node:

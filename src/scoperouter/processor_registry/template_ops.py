@@ -31,6 +31,7 @@ from scoperouter.processor_registry.template_types import (
     _const,
     _kind_of,
     known_items,
+    texts_of,
 )
 
 OPERATORS = (
@@ -146,6 +147,7 @@ class _Operators(ABC):
         return Node(
             Type(then.type.kinds | other.type.kinds, values, known_items([then.type, other.type])),
             lambda o: then.render(o) if cond.render(o) else other.render(o),
+            texts=texts_of([then, other]),
         )
 
     def op_coalesce(self, arg: Any, where: Path) -> Node:
@@ -168,7 +170,7 @@ class _Operators(ABC):
             return v
 
         items = known_items([n.type for n in ns])
-        return Node(Type(frozenset(kinds), _known_values(ns), items), render)
+        return Node(Type(frozenset(kinds), _known_values(ns), items), render, texts=texts_of(ns))
 
     def op_concat(self, arg: Any, where: Path) -> Node:
         ns = self.args(arg, where, 1, None, "[string, ...]") or []
@@ -179,7 +181,7 @@ class _Operators(ABC):
                     f"$concat takes strings or numbers (this is "
                     f"{n.type.describe()}; wrap a nullable field in $coalesce)",
                 )
-        return Node(T(STRING), lambda o: "".join(str(n.render(o)) for n in ns))
+        return Node(T(STRING), lambda o: "".join(str(n.render(o)) for n in ns), texts=texts_of(ns))
 
     def op_join(self, arg: Any, where: Path) -> Node:
         ns = self.args(arg, where, 2, 2, "[list, separator]")
@@ -222,7 +224,7 @@ class _Operators(ABC):
                 )
             return joined
 
-        return Node(Type(frozenset(kinds)), render)
+        return Node(Type(frozenset(kinds)), render, texts=texts_of([items, sep]))
 
     def op_count(self, arg: Any, where: Path) -> Node:
         a = self.node(arg, where)
@@ -262,7 +264,11 @@ class _Operators(ABC):
 
         given = [*consts, *([default] if default is not None else [])]
         values = _known_values(given)
-        return Node(Type(frozenset(kinds), values, known_items([n.type for n in given])), render)
+        return Node(
+            Type(frozenset(kinds), values, known_items([n.type for n in given])),
+            render,
+            texts=texts_of(given),
+        )
 
 
 def _known_values(nodes: list[Node]) -> frozenset[str] | None:

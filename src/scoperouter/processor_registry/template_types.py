@@ -3,8 +3,9 @@
 
 Invariant: a node's :class:`Type` covers every value its ``render`` may return (``ABSENT``:
 it may be left out, rendered as :data:`_ABSENT_VALUE`), its ``values``, when known, are
-every string it may be, and its ``items``, when known, every kind a list it gives may hold:
-what the compiler's checks (comparisons, ``$lookup`` coverage, ``$join``'s items) rely on.
+every string it may be, its ``items``, when known, every kind a list it gives may hold, and
+its ``texts`` every literal string its value may hold: what the compiler's checks
+(comparisons, ``$lookup`` coverage, ``$join``'s items, a header's control characters) rely on.
 """
 
 from __future__ import annotations
@@ -91,6 +92,14 @@ class Node:
     ref: str | None = None  # the field name when the node is a plain reference
     literal: Any = None  # the value when the node is a constant
     is_literal: bool = False
+    # every literal string its value may hold, whole or in part (a $concat's constants, a
+    # $lookup's table values, a $join's separator...): what a header's check looks at
+    texts: frozenset[str] = frozenset()
+
+
+def texts_of(nodes: list[Node]) -> frozenset[str]:
+    """The literal strings a value built from ``nodes`` may hold."""
+    return frozenset[str]().union(*(n.texts for n in nodes))
 
 
 def _kind_of(value: Any) -> str:
@@ -107,6 +116,16 @@ def _kind_of(value: Any) -> str:
     return OBJECT
 
 
+def _strings_in(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset({value})
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return frozenset[str]().union(*map(_strings_in, value))
+    return frozenset()
+
+
 def _const(value: Any) -> Node:
     values = frozenset({value}) if isinstance(value, str) else None
     items = frozenset(map(_kind_of, value)) if isinstance(value, list | tuple) else None
@@ -115,4 +134,5 @@ def _const(value: Any) -> Node:
         lambda _o: value,
         literal=value,
         is_literal=True,
+        texts=_strings_in(value),
     )
