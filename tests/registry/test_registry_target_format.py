@@ -149,6 +149,19 @@ def test_render(template: Any, expected: Any) -> None:
             ("$lookup", 0),
             "the key may be null: add a default",
         ),
+        # a nullable key whose values are open: a null never matches a table (it validated,
+        # then every trigger without a correlation_id was dead-lettered)
+        (
+            {"$lookup": ["$.correlation_id", {"c1": "one"}]},
+            ("$lookup", 0),
+            "correlation_id may be null: add a default",
+        ),
+        ({"$lookup": ["$.fired_at", {}]}, ("$lookup", 0), "fired_at may be null: add a default"),
+        (
+            {"$lookup": [{"$coalesce": ["$.correlation_id", "$.fired_at"]}, {"c1": 1}]},
+            ("$lookup", 0),
+            "the key may be null: add a default",
+        ),
         (
             {"$lookup": [{"$if": [{"$eq": ["$.scope", "entities"]}, "ent", "day"]}, {"ent": 1}]},
             ("$lookup", 1),

@@ -2,7 +2,8 @@
 ``{"$op": args}`` object, checking its arguments' types before anything is rendered.
 
 Invariant: every misuse an operator can see statically (arity, a non-boolean condition, a
-comparison that can never hold, a ``$lookup`` key with no entry) is an issue at its path
+comparison that can never hold, a ``$lookup`` key with no entry, a nullable one without a
+default) is an issue at its path
 (:meth:`_Operators.fail`), and the node it returns has a :class:`~.template_types.Type`
 covering what it renders; a render raises only :class:`~.template_types.RenderError` (a
 ``$lookup`` miss without a default, a ``$join`` item holding the separator).
@@ -236,12 +237,14 @@ class _Operators(ABC):
         if not (isinstance(arg, list) and len(arg) in (2, 3) and isinstance(arg[1], dict)):
             return self.fail(where, "expects [key, {table}] or [key, {table}, default]")
         key = self.node(arg[0], (*where, 0))
-        if not key.type.only(STRING, NULL):
+        keyed = key.type.only(STRING, NULL)
+        if not keyed:
             self.fail((*where, 0), f"a lookup key is a string (this is {key.type.describe()})")
         # the values are literals: ``${VAR}`` in their strings is expanded like any other
         table = {str(k): self.expand(v, (*where, 1, str(k))) for k, v in arg[1].items()}
         default = self.node(arg[2], (*where, 2)) if len(arg) == 3 else None
-        if default is None and NULL in key.type.kinds and key.type.values is not None:
+        if default is None and keyed and NULL in key.type.kinds:
+            # a null key never matches a table (its keys are strings), whatever its values
             self.fail((*where, 0), f"{key.ref or 'the key'} may be null: add a default")
         elif default is None and key.type.values is not None:
             missing = sorted(key.type.values - set(table))
