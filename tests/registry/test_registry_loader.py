@@ -395,17 +395,38 @@ def test_env_warning_depends_on_environment(target: str, env: dict[str, str], wa
         ("{k: '$${UNSET_VAR}'}", False),  # the escape: the text ${UNSET_VAR} itself
         ("{k: {$literal: {$ref: '${UNSET_VAR}'}}}", False),  # verbatim
         ("{k: {$literal: x}, j: '${UNSET_VAR}'}", True),
+        # a $lookup table's values are literals: ${VAR} expanded, $$ the escape (it expanded
+        # '$${VAR}' at start-up with no warning), and a '$literal' key there is a plain key
+        ("{k: {$lookup: [$.scope, {date: '${UNSET_VAR}'}, x]}}", True),
+        ("{k: {$lookup: [$.scope, {date: '$${UNSET_VAR}'}, x]}}", False),
+        ("{k: {$lookup: [$.scope, {date: ['$${UNSET_VAR}']}, x]}}", False),
+        ("{k: {$lookup: [$.scope, {date: {$literal: '${UNSET_VAR}'}}, x]}}", True),
+        ("{k: {$lookup: [$.scope, {$literal: '${UNSET_VAR}'}, x]}}", True),
+        ("{k: {$lookup: [$.scope, {date: a}, {$literal: '${UNSET_VAR}'}]}}", False),
     ],
 )
-def test_env_warning_only_where_serve_expands(body: str, warned: bool) -> None:
+def test_env_warning_only_where_serve_expands(body: str, warned: bool, tmp_path: Path) -> None:
     """A mapping's $$ escapes and $literal values are sent verbatim, never expanded: no
-    env_unset for them (they warned, failing validate --strict on a registry serve runs)."""
+    env_unset for them (they warned, failing validate --strict on a registry serve runs),
+    and serve's start-up fails on an unset variable exactly where validate warns."""
+    from scoperouter.processor_registry.models import TargetSpec
+    from scoperouter.runtime.sinks import SinkFactory
+
     text = SMALL.replace(
         "    publishes: analytics.summary\n",
         "    publishes: analytics.summary\n    target:\n      http: {url: 'https://svc.example'}\n"
         f"      mapping:\n        body: {body}\n",
     )
     assert ("env_unset" in _codes(text, {})) is warned
+    target = TargetSpec.model_validate(
+        {"http": {"url": "https://svc.example"}, "mapping": {"body": yaml.safe_load(body)}}
+    )
+    try:
+        SinkFactory(tmp_path, env={}).build("summary", target)
+        failed = False
+    except ConfigError as exc:
+        failed = "UNSET_VAR is not set" in str(exc)
+    assert failed is warned
 
 
 @pytest.mark.parametrize(

@@ -616,3 +616,25 @@ def test_an_environment_literal_inside_a_header_template_is_checked_at_start_up(
     with pytest.raises(ConfigError) as exc:
         SinkFactory(tmp_path, env={"API_KEY": "secret\n"}).build("p", target)
     assert "headers.X-API-Key: a header value holds a control character" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("$$USD", "$USD"),  # the escape: one $ removed, as everywhere in a mapping
+        ("$${PRICE}", "${PRICE}"),  # escaped: not expanded
+        ("${PRICE}", "9"),
+        ("$USD", "$USD"),  # a lone $ in a table value stays a literal
+        (["$$a", "${PRICE}"], ["$a", "9"]),
+        ({"x": "$$b"}, {"x": "$b"}),
+    ],
+)
+def test_lookup_table_values_follow_the_dollar_escape(value: Any, sent: Any) -> None:
+    """A $lookup table value's '$$' is the escape of every mapping string: '$$USD' is sent
+    as '$USD' and '$${VAR}' is not expanded (it sent '$$USD' and expanded '$${PRICE}')."""
+    node = compile_template(
+        {"$lookup": ["$.scope", {"entities": value}, None]},
+        FIELDS,
+        literal_hook=lambda text, _p: text.replace("${PRICE}", "9"),
+    )
+    assert render(node, TRIGGER) == sent

@@ -33,23 +33,32 @@ class Finding:
 
 
 def _strings(
-    data: object, path: YamlPath, template: bool = False
+    data: object, path: YamlPath, template: bool = False, table: bool = False
 ) -> Iterator[tuple[YamlPath, str]]:
     """Every string of ``data`` that serve expands ``${VAR}`` in: inside a target's
     ``mapping`` (``template``), not a ``$$`` escape nor anything under ``$literal``, which
-    the template language sends verbatim."""
+    the template language sends verbatim; in a ``$lookup`` table's values (``table``:
+    literals, where no key is an operator) every string but a ``$$`` escape."""
     if isinstance(data, str):
         if not (template and data.startswith("$$")):
             yield path, data
     elif isinstance(data, dict):
         for k, v in data.items():
-            if template and k == "$literal":
+            if template and not table and k == "$literal":
+                continue
+            if template and not table and k == "$lookup" and isinstance(v, list):
+                for i, a in enumerate(v):
+                    if i == 1 and isinstance(a, dict):
+                        for key, value in a.items():
+                            yield from _strings(value, (*path, k, i, key), True, True)
+                    else:
+                        yield from _strings(a, (*path, k, i), True)
                 continue
             inside = template or (k == "mapping" and path[-1:] == ("target",))
-            yield from _strings(v, (*path, k), inside)
+            yield from _strings(v, (*path, k), inside, table)
     elif isinstance(data, list):
         for i, v in enumerate(data):
-            yield from _strings(v, (*path, i), template)
+            yield from _strings(v, (*path, i), template, table)
 
 
 def is_loopback(host: str) -> bool:

@@ -64,9 +64,10 @@ class _Operators(ABC):
         return [self.node(v, (*where, i)) for i, v in enumerate(arg)]
 
     def expand(self, value: Any, path: Path) -> Any:
-        """``value`` (a literal) with the literal hook applied to every string in it."""
+        """``value`` (a literal) with the literal hook applied to every string in it but a
+        ``$$`` escape, which loses one ``$`` as everywhere in a template."""
         if isinstance(value, str):
-            return self.hook(value, path)
+            return value[1:] if value.startswith("$$") else self.hook(value, path)
         if isinstance(value, list):
             return [self.expand(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, dict):
@@ -240,7 +241,8 @@ class _Operators(ABC):
         keyed = key.type.only(STRING, NULL)
         if not keyed:
             self.fail((*where, 0), f"a lookup key is a string (this is {key.type.describe()})")
-        # the values are literals: ``${VAR}`` in their strings is expanded like any other
+        # the values are literals: ``${VAR}`` in their strings is expanded, and ``$$`` is the
+        # escape, like any other string's
         table = {str(k): self.expand(v, (*where, 1, str(k))) for k, v in arg[1].items()}
         default = self.node(arg[2], (*where, 2)) if len(arg) == 3 else None
         if default is None and keyed and NULL in key.type.kinds:
