@@ -40,6 +40,7 @@ from typing import Any
 
 from scoperouter.execution_log.bigquery import ExecutionLogError
 from scoperouter.execution_log.bigquery_reader import QueryClient, QueryParam, validate_table_id
+from scoperouter.json_lines import json_lines
 
 FINISHED_STATUSES = frozenset({"success", "partial"})
 """Statuses whose ``duration_seconds`` is work the date-level pipeline did (``running`` rows
@@ -173,13 +174,11 @@ def read_file(path: Path) -> list[dict[str, Any]]:
             return list(data)
         if stripped.startswith("{"):
             rows = []
-            for n, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RunHistoryError(f"{path}:{n}:{exc.colno}: not JSON: {exc.msg}") from exc
+            try:
+                lines = list(json_lines(text, str(path)))
+            except ValueError as exc:
+                raise RunHistoryError(str(exc)) from None
+            for n, r in lines:
                 if not isinstance(r, dict):
                     raise RunHistoryError(
                         f"{path}:{n}: run history row is not a JSON object: {_brief(r)}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from scoperouter.json_lines import json_lines
 from scoperouter.processor_registry.models import RoutesSpec
 
 
@@ -43,13 +44,7 @@ def load_columns_export(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}: row {i} of the array is not an object")
         return list(rows)
     out: list[dict[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    for n, row in json_lines(text, str(path)):
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{n}: a row must be a JSON object")
         out.append(row)

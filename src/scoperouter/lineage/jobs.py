@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scoperouter.json_lines import json_lines
 from scoperouter.lineage.reads import Origin, Reads
 from scoperouter.processor_registry.compiled import CompiledRegistry
 
@@ -85,16 +86,7 @@ def load_export(path: Path) -> list[dict[str, Any]]:
                 f"{path}: one JSON object, not job rows (its keys: {', '.join(list(whole)[:5])}): "
                 "give a JSON array or JSON lines of INFORMATION_SCHEMA.JOBS rows"
             )
-    out: list[dict[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{n}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        out.append(_row(row, f"{path}:{n}"))
-    return out
+    return [_row(row, f"{path}:{n}") for n, row in json_lines(text, str(path))]
 
 
 def _ref(t: Any) -> str | None:
