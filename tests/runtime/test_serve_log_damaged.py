@@ -1,6 +1,8 @@
 """``serve`` on an execution log SQLite cannot use (not a database, truncated): one line
 naming the log file and what to do (``--no-log``, or move the file away), exit 1 -- never
-a traceback, and nothing started."""
+a traceback, and nothing started. Run in a forked process (``cli_fork``): ``serve`` configures
+the process's logging (its JSON handler, no propagation), which must not leak into the
+tests that share this worker and read ``caplog``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 from runtime_support import GAME_DAY, free_port, write_registry
 
-from scoperouter.cli import main
+from cli_fork import run_cli
 
 
 def _garbage(path: Path) -> None:
@@ -29,19 +31,17 @@ def _truncated(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_garbage, _truncated], ids=["not_sqlite", "truncated"])
-def test_damaged_execution_log_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Callable[[Path], None]
-) -> None:
+def test_damaged_execution_log_is_one_line(tmp_path: Path, damage: Callable[[Path], None]) -> None:
     """Exit 1 with one line naming the log and pointing to --no-log."""
     cfg = write_registry(tmp_path / "cfg")
     log = tmp_path / "execution_log.sqlite"
     damage(log)
     argv = ["serve", "--config", str(cfg), "--state-dir", str(tmp_path / "state")]
     argv += ["--port", str(free_port()), "--as-of", GAME_DAY.isoformat(), "--log", str(log)]
-    rc = main(argv)
-    out = capsys.readouterr().err.strip().splitlines()
+    run = run_cli(argv, cwd=tmp_path, budget_s=60)
+    out = run.stderr.strip().splitlines()
     errs = [line for line in out if not line.startswith("{")]  # not the JSON log lines
-    assert rc == 1
+    assert run.returncode == 1, run.stderr
     assert len(errs) == 1, out
     assert errs[0].startswith(f"error: execution log {log} is not usable: "), errs
     assert "--no-log" in errs[0], errs
