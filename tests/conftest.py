@@ -5,6 +5,7 @@ absent, unless SCOPEROUTER_REQUIRE_EMULATOR=1 (CI), where absence fails."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -78,6 +79,22 @@ def _wait_port(port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Each test leaves the worker's logging as it found it: ``serve`` run in-process
+    (``logs.configure``: a JSON handler, no propagation) would hide every later test's
+    records from ``caplog`` on the same xdist worker."""
+    from scoperouter.runtime.logs import THIRD_PARTY_LOGGERS
+
+    loggers = [logging.getLogger(n) for n in ("scoperouter", *THIRD_PARTY_LOGGERS)]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, handlers, level, propagate in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 @pytest.fixture(scope="session")
