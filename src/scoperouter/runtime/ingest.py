@@ -33,7 +33,7 @@ from scoperouter.runtime.outcomes import Inbound, Outcome, json_bytes, safe
 from scoperouter.runtime.store import Store
 from scoperouter.runtime.store_health import is_store_failure
 from scoperouter.state import letter_refs
-from scoperouter.state.model import CompletionState
+from scoperouter.state.model import CompletionState, DeadLetterIn
 
 logger = logging.getLogger("scoperouter.runtime")
 
@@ -230,19 +230,33 @@ def dead_letter_event(
     store: Store, res: BatchResult, item: Item, reason: str, detail: str, now: float
 ) -> Outcome:
     """Store a rejected event in the dead-letter table (caller holds the transaction)."""
-    inb = item.inbound
-    payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    ref = event_ref(inb, payload)
-    detail = safe(detail)
-    record = letter_record(inb, ref, reason, detail, payload) if res.letter_topic else None
-    new = store.dead_letter("event", ref, reason, detail, payload, now, record)
+    d = event_letter(item.inbound, reason, detail, now, res.letter_topic)
+    new = store.dead_letter(d.kind, d.ref, reason, d.detail, d.payload, now, d.topic_record)
     res.rejects.append((reason, new))
     if new:
-        note_dead_letter(res, inb, ref, reason, detail, payload)
+        note_dead_letter(res, item.inbound, d.ref or "", reason, d.detail or "")
     event_id = item.parsed.event_id
     return Outcome(
         "rejected", safe(event_id) if event_id else None, reason, detail, dead_lettered=True
     )
+
+
+def event_letter(
+    inbound: Inbound, reason: str, detail: str, now: float, topic: bool
+) -> DeadLetterIn:
+    """A rejected event's dead letter: its payload, its ref (:func:`event_ref`), the detail
+    made safe and, with ``topic`` (a dead-letter topic is configured), the record it owes
+    the topic (:func:`letter_record`)."""
+    payload = inbound.data if inbound.data is not None else json_bytes(inbound.obj)
+    ref, detail = event_ref(inbound, payload), safe(detail)
+    record = letter_record(inbound, ref, reason, detail, payload) if topic else None
+    return DeadLetterIn("event", ref, reason, detail, payload, now, record)
+
+
+def _delivery(inbound: Inbound) -> tuple[str | None, str | None]:
+    """The message id and subscription a rejected event came with, made safe."""
+    mid, sub = inbound.message_id, inbound.subscription
+    return (None if mid is None else safe(mid), None if sub is None else safe(sub))
 
 
 def event_ref(inbound: Inbound, payload: bytes | None) -> str:
@@ -270,12 +284,13 @@ def letter_record(
     and the message: ``payload``, its text when it is UTF-8 (null when there is none), or
     else ``payload_b64``, its bytes in base64 (``payload`` null) -- the bytes are always
     recoverable."""
+    mid, sub = _delivery(inbound)
     rec: dict[str, Any] = {
         "kind": "event",
         "reason": reason,
         "detail": detail,
-        "message_id": None if inbound.message_id is None else safe(inbound.message_id),
-        "subscription": None if inbound.subscription is None else safe(inbound.subscription),
+        "message_id": mid,
+        "subscription": sub,
         "ref": ref,
         "payload": None,
     }
@@ -293,12 +308,10 @@ def note_dead_letter(
     ref: str,
     reason: str,
     detail: str,
-    payload: bytes | None,
 ) -> None:
     """A new event dead letter logged (stored with its topic record when a dead-letter
     topic is configured: ``res.letters_owed``)."""
-    mid = None if inbound.message_id is None else safe(inbound.message_id)
-    sub = None if inbound.subscription is None else safe(inbound.subscription)
+    mid, sub = _delivery(inbound)
     logger.warning(
         "event dead-lettered",
         extra={

@@ -33,13 +33,12 @@ from scoperouter.runtime import marks as rm
 from scoperouter.runtime.ingest import (
     BatchResult,
     Item,
-    event_ref,
-    letter_record,
+    event_letter,
     note_dead_letter,
 )
 from scoperouter.runtime.intake import names_backfill_run
 from scoperouter.runtime.modes import other_modes
-from scoperouter.runtime.outcomes import Outcome, accepted, json_bytes, safe
+from scoperouter.runtime.outcomes import Outcome, accepted, safe
 from scoperouter.state.api import StateStore
 from scoperouter.state.merge import contributions
 from scoperouter.state.model import (
@@ -201,12 +200,7 @@ def process_shared_batch(
         res.rejects.append((letter.reason, new))
         if new:
             note_dead_letter(
-                res,
-                item.inbound,
-                letter.ref or "",
-                letter.reason,
-                letter.detail or "",
-                letter.payload,
+                res, item.inbound, letter.ref or "", letter.reason, letter.detail or ""
             )
         event_id = item.parsed.event_id
         res.outcomes.append(
@@ -253,10 +247,5 @@ def _detail(exc: Exception) -> str:
 
 
 def _letter(item: Item, reason: str, detail: str, now: float, topic: bool) -> DeadLetterIn:
-    """A rejected event's dead letter (``topic``: with the record it owes the dead-letter
-    topic, :func:`~scoperouter.runtime.ingest.letter_record`)."""
-    inb = item.inbound
-    payload = inb.data if inb.data is not None else json_bytes(inb.obj)
-    ref, detail = event_ref(inb, payload), safe(detail)
-    record = letter_record(inb, ref, reason, detail, payload) if topic else None
-    return DeadLetterIn("event", ref, reason, detail, payload, now, record)
+    """A rejected event's dead letter (:func:`~scoperouter.runtime.ingest.event_letter`)."""
+    return event_letter(item.inbound, reason, detail, now, topic)
