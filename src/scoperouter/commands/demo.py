@@ -39,12 +39,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scoperouter.commands import common, log_path
 from scoperouter.errors import ConfigError
 from scoperouter.execution_log import open_log
+
+if TYPE_CHECKING:
+    from scoperouter.processor_registry.loader import LoadedConfig
 
 
 def register(subparsers: Any) -> None:
@@ -98,6 +103,27 @@ def _record_demo(log: object, seed: int, routes: Path) -> None:
                 "routes": None if shipped else str(routes.resolve()),
             }
         )
+
+
+def config_of_demo_log(demo: Mapping[str, Any], need_relations: bool) -> LoadedConfig | None:
+    """The registry (and with ``need_relations`` the relation data) the demo that wrote a
+    log ran with, from the record :func:`_record_demo` kept in it
+    (:data:`~scoperouter.execution_log.api.DEMO_KEY`; ``report`` without ``--config``);
+    None when its registry file is gone or the record is not one this version knows."""
+    from scoperouter.examples.nba.demo import PACKAGED_ROUTES, demo_config
+    from scoperouter.processor_registry.loader import LoadedConfig, load_config
+
+    try:
+        seed, day = int(demo["seed"]), date.fromisoformat(str(demo["game_date"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    routes = Path(demo["routes"]) if demo.get("routes") else PACKAGED_ROUTES
+    if not routes.is_file():
+        return None
+    if not need_relations:
+        return load_config(routes, with_relations=False)
+    registry, relations = demo_config(seed, day, routes)
+    return LoadedConfig(registry, relations)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,8 +25,6 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -121,29 +119,12 @@ def _config(args: argparse.Namespace, data: LogData, need_relations: bool) -> Lo
         if Path("routes.yaml").is_file():
             path = Path("routes.yaml")
         elif data.demo is not None:
-            return _demo_config(data.demo, need_relations)
+            from scoperouter.commands.demo import config_of_demo_log
+
+            return config_of_demo_log(data.demo, need_relations)
         else:
             return None
     return load_config(path, with_relations=need_relations)
-
-
-def _demo_config(demo: Mapping[str, Any], need_relations: bool) -> LoadedConfig | None:
-    """The registry (and with ``need_relations`` the relation data) the demo that wrote the
-    log ran with (:data:`~scoperouter.execution_log.api.DEMO_KEY`); None when its registry
-    file is gone or the record is not one this version knows."""
-    from scoperouter.examples.nba.demo import PACKAGED_ROUTES, demo_config
-
-    try:
-        seed, day = int(demo["seed"]), date.fromisoformat(str(demo["game_date"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    routes = Path(demo["routes"]) if demo.get("routes") else PACKAGED_ROUTES
-    if not routes.is_file():
-        return None
-    if not need_relations:
-        return load_config(routes, with_relations=False)
-    registry, relations = demo_config(seed, day, routes)
-    return LoadedConfig(registry, relations)
 
 
 def _where(args: argparse.Namespace) -> str:
